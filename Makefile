@@ -1,0 +1,26 @@
+# The two commands a new user needs: `make run` and `make test`. Both create .venv and install
+# the project (with the embedded databases) when it is missing or pyproject.toml changed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench seed clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python run.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+seed: $(STAMP)
+	$(BIN)/python -m nirvana.seed $(SEED_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

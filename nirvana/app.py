@@ -1,0 +1,94 @@
+"""`create_app`: the Starlette application, from settings and (optionally) ready services."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import orjson
+import pymongo.errors
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .bootstrap import Services
+from .http import errors as http_errors
+from .http.api import Api
+from .http.middleware import RequestContextMiddleware
+from .http.openapi import build_openapi
+from .http.routes import health, users
+from .settings import Settings
+
+API_MODULES: list[Api] = [health.api, users.api]
+
+STORE_ERRORS: dict[type[BaseException], str] = {
+    asyncpg.PostgresConnectionError: "PostgreSQL",
+    asyncpg.InterfaceError: "PostgreSQL",
+    asyncpg.exceptions.QueryCanceledError: "PostgreSQL",
+    asyncpg.exceptions.CannotConnectNowError: "PostgreSQL",
+    pymongo.errors.ConnectionFailure: "MongoDB",
+    pymongo.errors.ServerSelectionTimeoutError: "MongoDB",
+    pymongo.errors.ExecutionTimeout: "MongoDB",
+    TimeoutError: "A database",
+    ConnectionError: "A database",
+}
+
+DESCRIPTION = (
+    "Nirvana's HTTP API. Every error answers `{\"error\": {\"code\", \"message\", "
+    "\"details\"?}}`. Authenticate with `Authorization: Bearer <jwt>` or the httpOnly `jwt` "
+    "cookie (cookie-authenticated writes must come from an allowed Origin). The WebSocket "
+    "protocol is described in docs/protocol.md."
+)
+
+
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    open_services: Callable[[], Awaitable[Services]] | None = None,
+) -> Starlette:
+    """Pass `services` (already open; the caller closes them) or `open_services` (opened at
+    startup and closed at shutdown by the app's lifespan)."""
+
+    specs = [s for module in API_MODULES for s in module.specs]
+    openapi = orjson.dumps(
+        build_openapi(specs, title="Nirvana", version="1.0.0", description=DESCRIPTION)
+    )
+
+    def authenticate(request: Request):
+        return request.app.state.services.authenticator(request)
+
+    async def openapi_json(request: Request) -> Response:
+        return Response(openapi, media_type="application/json")
+
+    routes = [Route("/openapi.json", openapi_json, methods=["GET"])]
+    for module in API_MODULES:
+        routes.extend(module.routes(authenticate, settings.max_json_body))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if services is not None:
+            app.state.services = services
+            yield
+            return
+        assert open_services is not None, "create_app needs services or open_services"
+        opened = await open_services()
+        app.state.services = opened
+        try:
+            yield
+        finally:
+            await opened.close()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestContextMiddleware)],
+        exception_handlers=http_errors.handlers(STORE_ERRORS),
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    app.state.settings = settings
+    return app
+

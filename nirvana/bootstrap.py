@@ -1,0 +1,134 @@
+"""Wiring: the one place that builds real adapters from settings and hands them to the domain.
+
+`open_services` is used by the app's lifespan (run.py) and by the test harness, which passes
+the URLs of the servers it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Awaitable
+
+import asyncpg
+from beanie import init_beanie
+from pymongo import AsyncMongoClient
+
+from .domain.accounts import AccountPolicy, Accounts
+from .domain.users import User
+from .http.auth import Authenticator
+from .security import Argon2Hasher, JwtAccessTokens, SystemClock
+from .settings import Settings
+from .storage.mail import OutboxMailer, SmtpMailer
+from .storage.pg import create_pool, migrate
+from .storage.pg_accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
+
+log = logging.getLogger("nirvana")
+
+# Beanie document classes; the chat storage adds its own.
+DOCUMENT_MODELS: list[Any] = []
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    path = data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(secret)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return secret
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    mongo: AsyncMongoClient
+    accounts: Accounts
+    authenticator: Authenticator
+    clock: SystemClock
+    background: set[asyncio.Task] = field(default_factory=set)
+
+    async def profile_changed(self, user: User) -> None:
+        """Hook for live profile updates; the chat hub subscribes to it."""
+
+    async def run_quietly(self, work: Awaitable[Any]) -> None:
+        # For work after a response (e.g. the reset mail): its failure is logged, and the
+        # client, who already has its answer, is not told.
+        try:
+            await work
+        except Exception:
+            log.exception("background work failed")
+
+    async def ping_postgres(self) -> None:
+        async with asyncio.timeout(2):
+            await self.pool.fetchval("SELECT 1")
+
+    async def ping_mongo(self) -> None:
+        async with asyncio.timeout(2):
+            await self.mongo.admin.command("ping")
+
+    async def close(self) -> None:
+        for task in list(self.background):
+            task.cancel()
+        # Shielded: closing the pool must finish even if shutdown is cancelled, or PostgreSQL
+        # keeps the backends until their sockets time out.
+        await asyncio.shield(self.pool.close())
+        await self.mongo.close()
+
+
+async def open_services(
+    settings: Settings, *, database_url: str, mongodb_url: str, secret: str
+) -> Services:
+    clock = SystemClock()
+    pool = await create_pool(database_url, timeout=settings.store_timeout)
+    try:
+        await migrate(pool)
+        mongo: AsyncMongoClient = AsyncMongoClient(
+            mongodb_url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=int(settings.store_timeout * 1000),
+            timeoutMS=int(settings.store_timeout * 1000),
+        )
+        await init_beanie(database=mongo[settings.mongodb_db], document_models=DOCUMENT_MODELS)
+    except BaseException:
+        await pool.close()
+        raise
+    mailer = (
+        SmtpMailer(settings.smtp_url, settings.mail_from)
+        if settings.smtp_url
+        else OutboxMailer(settings.data_dir / "outbox", settings.mail_from)
+    )
+    accounts = Accounts(
+        users=PgUserRepository(pool),
+        refresh_tokens=PgRefreshTokenStore(pool),
+        resets=PgPasswordResetStore(pool),
+        hasher=Argon2Hasher(),
+        tokens=JwtAccessTokens(
+            secret, clock, ttl=timedelta(seconds=settings.access_token_ttl)
+        ),
+        mailer=mailer,
+        clock=clock,
+        policy=AccountPolicy(
+            access_ttl=timedelta(seconds=settings.access_token_ttl),
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
+            reset_ttl=timedelta(seconds=settings.reset_token_ttl),
+            base_url=settings.base_url,
+        ),
+    )
+    await accounts.load_revocations()
+    return Services(
+        settings=settings,
+        pool=pool,
+        mongo=mongo,
+        accounts=accounts,
+        authenticator=Authenticator(accounts, settings.allowed_origins),
+        clock=clock,
+    )

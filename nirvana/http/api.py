@@ -1,0 +1,227 @@
+"""Declaring HTTP endpoints once: validation, auth, serialisation and OpenAPI from one spec.
+
+An endpoint is an async function taking a `Call`; `@api.route(...)` names its method, path,
+body and query models and response model. The same pydantic models validate requests and
+generate `/openapi.json`, so the documentation cannot drift from what the code enforces.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..domain.errors import (
+    AuthenticationError,
+    BadRequestError,
+    InvalidInputError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
+from ..domain.ports import AccessClaims
+
+B = TypeVar("B")
+Q = TypeVar("Q")
+JSON = "application/json"
+
+
+class In(BaseModel):
+    """Base of request models: unknown fields are refused, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class JsonResponse(Response):
+    media_type = JSON
+
+
+def validation_details(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    details = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"] if p != "__root__")
+        details.append(
+            {
+                "field": f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body",
+                "code": err["type"],
+                "message": err["msg"],
+            }
+        )
+    return details
+
+
+def _invalid(exc: ValidationError, prefix: str = "") -> InvalidInputError:
+    details = validation_details(exc, prefix)
+    names = ", ".join(sorted({d["field"] for d in details}))
+    return InvalidInputError(f"Invalid fields: {names}.", details=details)
+
+
+@dataclass
+class Call(Generic[B, Q]):
+    request: Request
+    body: B
+    query: Q
+    claims: AccessClaims | None
+
+    @property
+    def user_id(self) -> int:
+        if self.claims is None:
+            raise AuthenticationError()
+        return self.claims.user_id
+
+    @property
+    def services(self) -> Any:
+        return self.request.app.state.services
+
+    def path(self, name: str) -> Any:
+        return self.request.path_params[name]
+
+
+Handler = Callable[[Call[Any, Any]], Awaitable[BaseModel | Response | None]]
+Authenticator = Callable[[Request], AccessClaims | None]
+
+
+@dataclass
+class Spec:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tags: list[str]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    auth: bool = True  # True: required; False: none; "optional": used when present
+    optional_auth: bool = False
+    errors: tuple[int, ...] = ()
+    body_limit: int | None = None
+    raw_body: dict[str, Any] | None = None  # OpenAPI requestBody for non-JSON bodies
+    raw_response: dict[str, Any] | None = None
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise PayloadTooLargeError(f"The body is larger than {limit} bytes.")
+        except ValueError:
+            raise BadRequestError("Content-Length is not a number.") from None
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"The body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, model: type[BaseModel], limit: int) -> BaseModel:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != JSON and not (ctype.startswith("application/") and ctype.endswith("+json")):
+        raise UnsupportedMediaTypeError("Send the body as application/json.")
+    raw = await read_limited(request, limit)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise BadRequestError("The body is not valid JSON.", code="malformed_json") from None
+        raise _invalid(exc) from None
+
+
+class Api:
+    def __init__(self) -> None:
+        self.specs: list[Spec] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tags: list[str],
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        auth: bool | str = True,
+        errors: tuple[int, ...] = (),
+        body_limit: int | None = None,
+        raw_body: dict[str, Any] | None = None,
+        raw_response: dict[str, Any] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.specs.append(
+                Spec(
+                    method=method,
+                    path=path,
+                    handler=handler,
+                    summary=summary,
+                    tags=tags,
+                    body=body,
+                    query=query,
+                    response=response,
+                    status=status,
+                    auth=auth is True,
+                    optional_auth=auth == "optional",
+                    errors=errors,
+                    body_limit=body_limit,
+                    raw_body=raw_body,
+                    raw_response=raw_response,
+                )
+            )
+            return handler
+
+        return register
+
+    def routes(self, authenticate: Authenticator, json_limit: int) -> list[Route]:
+        return [Route(s.path, _endpoint(s, authenticate, json_limit), methods=[s.method])
+                for s in self.specs]
+
+
+def _endpoint(spec: Spec, authenticate: Authenticator, json_limit: int):
+    limit = spec.body_limit or json_limit
+
+    async def endpoint(request: Request) -> Response:
+        claims = None
+        if spec.auth:
+            claims = authenticate(request)
+            if claims is None:
+                raise AuthenticationError("Sign in first: send a Bearer token or the jwt cookie.")
+        elif spec.optional_auth:
+            claims = authenticate(request)
+        request.state.user_id = claims.user_id if claims else None
+        query = None
+        if spec.query is not None:
+            try:
+                query = spec.query.model_validate(dict(request.query_params))
+            except ValidationError as exc:
+                raise _invalid(exc) from None
+        body = await read_json(request, spec.body, limit) if spec.body is not None else None
+        result = await spec.handler(Call(request, body, query, claims))
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(status_code=204 if spec.status == 200 else spec.status)
+        return JsonResponse(result.model_dump_json(), status_code=spec.status)
+
+    endpoint.__name__ = spec.handler.__name__
+    return endpoint
+
+
+_PARAM_RE = re.compile(r"{(\w+)(?::(\w+))?}")
+
+
+def openapi_path(path: str) -> str:
+    return _PARAM_RE.sub(lambda m: "{" + m.group(1) + "}", path)
+

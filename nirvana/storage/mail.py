@@ -1,0 +1,84 @@
+"""Mail adapters: an SMTP sender, and an outbox of .eml files for zero-config use."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import uuid
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import anyio
+
+
+def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime.now(timezone.utc))
+    msg["Message-ID"] = make_msgid(domain="nirvana.local")
+    msg.set_content(body)
+    return msg
+
+
+class OutboxMailer:
+    """Writes each message to `<dir>/<time>-<id>.eml`, readable by any mail client."""
+
+    def __init__(self, directory: Path, sender: str) -> None:
+        self.directory = directory
+        self._sender = sender
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        data = bytes(_message(self._sender, to, subject, body))
+
+        def write() -> None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            final = self.directory / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+            tmp = final.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            os.chmod(tmp, 0o600)  # reset links are secrets
+            tmp.replace(final)  # a reader never sees half a message
+
+        await anyio.to_thread.run_sync(write)
+
+
+class SmtpMailer:
+    """smtp://user:pass@host:port (STARTTLS when offered) or smtps:// (TLS from the start)."""
+
+    def __init__(self, url: str, sender: str, timeout: float = 10.0) -> None:
+        parts = urlsplit(url)
+        self._tls = parts.scheme == "smtps"
+        self._host = parts.hostname or "localhost"
+        self._port = parts.port or (465 if self._tls else 25)
+        self._user = unquote(parts.username) if parts.username else None
+        self._password = unquote(parts.password) if parts.password else None
+        self._sender = sender
+        self._timeout = timeout
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        msg = _message(self._sender, to, subject, body)
+
+        def deliver() -> None:
+            context = ssl.create_default_context()
+            if self._tls:
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self._host, self._port, timeout=self._timeout, context=context
+                )
+            else:
+                client = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+            with client:
+                client.ehlo()
+                if not self._tls and client.has_extn("starttls"):
+                    client.starttls(context=context)
+                    client.ehlo()
+                if self._user:
+                    client.login(self._user, self._password or "")
+                client.send_message(msg)
+
+        await anyio.to_thread.run_sync(deliver)

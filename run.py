@@ -1,0 +1,139 @@
+"""Start Nirvana: `python run.py` (or `make run`).
+
+With no configuration it starts an embedded PostgreSQL and an embedded MongoDB-wire server
+under ./var and serves HTTP and WebSocket on 127.0.0.1:8000. See the README for the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from nirvana.app import create_app
+from nirvana.bootstrap import load_or_create_secret, open_services
+from nirvana.logs import configure_logging
+from nirvana.settings import ConfigError, Settings
+from nirvana.storage.embedded import EmbeddedError, EmbeddedMongo, EmbeddedPostgres
+
+log = logging.getLogger("nirvana")
+
+
+def fail(message: str, code: int = 1) -> "NoReturn":  # noqa: F821
+    print(f"nirvana: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def check_data_dir(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        fail(f"data directory {data_dir} is not writable: {exc.strerror or exc}")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    # Bound here, before any database starts, so a busy port fails fast and in one line;
+    # uvicorn is then handed the socket, so nothing can take the port in between.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use (set PORT to use another)")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, but WebSockets are closed with 1001 (going away) before it stops."""
+
+    async def shutdown(self, sockets=None) -> None:
+        app = self.config.loaded_app
+        services = getattr(getattr(app, "state", None), "services", None)
+        hook = getattr(services, "before_shutdown", None)
+        if hook is not None:
+            await hook()
+        await super().shutdown(sockets)
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    configure_logging(settings.log_level)
+    data_dir = settings.data_dir.resolve()
+    check_data_dir(data_dir)
+    sock = bind(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+
+    postgres = mongo = None
+    try:
+        database_url = settings.database_url
+        if database_url is None:
+            postgres = EmbeddedPostgres(data_dir / "postgres")
+            database_url = postgres.start()
+        mongodb_url = settings.mongodb_url
+        if mongodb_url is None:
+            mongo = EmbeddedMongo(data_dir / "mongo")
+            mongodb_url = mongo.start()
+        secret = settings.jwt_secret or load_or_create_secret(data_dir)
+
+        async def services():
+            return await open_services(
+                settings, database_url=database_url, mongodb_url=mongodb_url, secret=secret
+            )
+
+        app = create_app(settings, open_services=services)
+        print(f"Nirvana listening on http://{host}:{port}  (WebSocket ws://{host}:{port}/ws)",
+              flush=True)
+        print(f"  data:       {data_dir}", flush=True)
+        print(f"  PostgreSQL: {'embedded, ' + str(data_dir / 'postgres') if postgres else 'DATABASE_URL'}",
+              flush=True)
+        print(f"  MongoDB:    {'embedded, ' + str(data_dir / 'mongo') if mongo else 'MONGODB_URL'}",
+              flush=True)
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            ws="websockets-sansio",
+            ws_max_size=64 * 1024,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+            server_header=False,
+            proxy_headers=False,
+        )
+        server = Server(config)
+        asyncio.run(server.serve(sockets=[sock]))
+        if not server.started:
+            fail("the server did not start; see the log above")
+    except EmbeddedError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+        if mongo is not None:
+            mongo.stop()
+        if postgres is not None:
+            postgres.stop()
+        print("Nirvana stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()
