@@ -60,3 +60,41 @@ CREATE TABLE password_resets (
     used_at    timestamptz
 );
 CREATE INDEX password_resets_user_idx ON password_resets (user_id);
+
+-- migration: 0002 social graph
+-- Friendship is mutual and stored as two rows, (a, b) and (b, a), written in one
+-- transaction, so "friends of X" and "are X and Y friends" are single index lookups.
+CREATE TABLE friendships (
+    user_id    bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    friend_id  bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, friend_id),
+    CHECK (user_id <> friend_id)
+);
+
+CREATE TABLE friend_requests (
+    from_user  bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    to_user    bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (from_user, to_user),
+    CHECK (from_user <> to_user)
+);
+CREATE INDEX friend_requests_to_idx ON friend_requests (to_user, created_at DESC);
+
+CREATE TABLE follows (
+    follower_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    followee_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (follower_id, followee_id),
+    CHECK (follower_id <> followee_id)
+);
+CREATE INDEX follows_followee_idx ON follows (followee_id, created_at DESC);
+
+CREATE TABLE blocks (
+    blocker_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    blocked_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (blocker_id, blocked_id),
+    CHECK (blocker_id <> blocked_id)
+);
+CREATE INDEX blocks_blocked_idx ON blocks (blocked_id);

@@ -59,6 +59,10 @@ class Services:
     async def profile_changed(self, user: User) -> None:
         """Hook for live profile updates; the chat hub subscribes to it."""
 
+    async def before_shutdown(self) -> None:
+        """Called by run.py when a stop is requested, before uvicorn closes connections:
+        the place to close open WebSockets with 1001 (going away)."""
+
     async def run_quietly(self, work: Awaitable[Any]) -> None:
         # For work after a response (e.g. the reset mail): its failure is logged, and the
         # client, who already has its answer, is not told.
@@ -84,10 +88,10 @@ class Services:
         await self.mongo.close()
 
 
-async def open_services(
-    settings: Settings, *, database_url: str, mongodb_url: str, secret: str
-) -> Services:
-    clock = SystemClock()
+async def open_stores(
+    settings: Settings, *, database_url: str, mongodb_url: str
+) -> tuple[asyncpg.Pool, AsyncMongoClient]:
+    """Connect to both stores and bring their schemas up to date."""
     pool = await create_pool(database_url, timeout=settings.store_timeout)
     try:
         await migrate(pool)
@@ -101,6 +105,14 @@ async def open_services(
     except BaseException:
         await pool.close()
         raise
+    return pool, mongo
+
+
+def build_services(
+    settings: Settings, pool: asyncpg.Pool, mongo: AsyncMongoClient, secret: str
+) -> Services:
+    """Wire the domain to the adapters. Cheap and free of I/O: tests build one per test."""
+    clock = SystemClock()
     mailer = (
         SmtpMailer(settings.smtp_url, settings.mail_from)
         if settings.smtp_url
@@ -111,9 +123,7 @@ async def open_services(
         refresh_tokens=PgRefreshTokenStore(pool),
         resets=PgPasswordResetStore(pool),
         hasher=Argon2Hasher(),
-        tokens=JwtAccessTokens(
-            secret, clock, ttl=timedelta(seconds=settings.access_token_ttl)
-        ),
+        tokens=JwtAccessTokens(secret, clock, ttl=timedelta(seconds=settings.access_token_ttl)),
         mailer=mailer,
         clock=clock,
         policy=AccountPolicy(
@@ -123,7 +133,6 @@ async def open_services(
             base_url=settings.base_url,
         ),
     )
-    await accounts.load_revocations()
     return Services(
         settings=settings,
         pool=pool,
@@ -132,3 +141,12 @@ async def open_services(
         authenticator=Authenticator(accounts, settings.allowed_origins),
         clock=clock,
     )
+
+
+async def open_services(
+    settings: Settings, *, database_url: str, mongodb_url: str, secret: str
+) -> Services:
+    pool, mongo = await open_stores(settings, database_url=database_url, mongodb_url=mongodb_url)
+    services = build_services(settings, pool, mongo, secret)
+    await services.accounts.load_revocations()
+    return services

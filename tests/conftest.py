@@ -1,0 +1,123 @@
+"""The test harness: real PostgreSQL and a real MongoDB-wire server, started once per session.
+
+The embedded servers that run.py uses are started in a temporary directory, unless
+TEST_DATABASE_URL / TEST_MONGODB_URL name servers to use instead. Every test gets fresh
+services (so in-memory state such as rate limits starts empty) and starts from empty tables
+and collections.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from nirvana.app import create_app
+from nirvana.bootstrap import build_services, open_stores
+from nirvana.settings import Settings
+from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
+
+TEST_ORIGIN = "http://testserver"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
+            item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def server_urls() -> Iterator[tuple[str, str]]:
+    root = Path(tempfile.mkdtemp(prefix="nirvana-test-"))
+    postgres = mongo = None
+    try:
+        database_url = os.environ.get("TEST_DATABASE_URL")
+        if not database_url:
+            postgres = EmbeddedPostgres(root / "postgres")
+            database_url = postgres.start()
+            # A throwaway cluster: durability buys nothing here and costs seconds.
+            postgres.configure({"fsync": "off", "synchronous_commit": "off",
+                                "full_page_writes": "off"})
+        mongodb_url = os.environ.get("TEST_MONGODB_URL")
+        if not mongodb_url:
+            mongo = EmbeddedMongo(root / "mongo", durable=False)
+            mongodb_url = mongo.start()
+        yield database_url, mongodb_url
+    finally:
+        if mongo is not None:
+            mongo.stop()
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("data"),
+        mongodb_db=f"nirvana_test_{secrets.token_hex(4)}",
+        allowed_origins=(TEST_ORIGIN, "http://localhost:8000"),
+        public_url="http://testserver",
+    )
+
+
+@pytest.fixture(scope="session")
+async def stores(server_urls, base_settings):
+    database_url, mongodb_url = server_urls
+    pool, mongo = await open_stores(
+        base_settings, database_url=database_url, mongodb_url=mongodb_url
+    )
+    yield pool, mongo
+    await pool.close()
+    await mongo.close()
+
+
+async def _empty_stores(pool, mongo, settings: Settings) -> None:
+    tables = await pool.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+        "AND tablename <> 'schema_migrations'"
+    )
+    if tables:
+        names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+        await pool.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    db = mongo[settings.mongodb_db]
+    for name in await db.list_collection_names():
+        await db[name].delete_many({})
+
+
+@pytest.fixture
+def settings(base_settings: Settings, tmp_path: Path) -> Settings:
+    return replace(base_settings, data_dir=tmp_path)
+
+
+@pytest.fixture
+async def services(stores, settings: Settings):
+    pool, mongo = stores
+    await _empty_stores(pool, mongo, settings)
+    services = build_services(settings, pool, mongo, secret="t" * 48)
+    yield services
+    for task in list(services.background):
+        task.cancel()
+
+
+@pytest.fixture
+async def client(services, settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, services)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=TEST_ORIGIN) as client:
+        yield client
+
+

@@ -1,0 +1,29 @@
+"""Small helpers shared by the HTTP tests."""
+
+from __future__ import annotations
+
+import itertools
+
+import httpx
+
+_counter = itertools.count(1)
+PASSWORD = "correct horse battery"
+
+
+async def sign_up(client: httpx.AsyncClient, name: str | None = None, **extra) -> dict:
+    n = next(_counter)
+    body = {
+        "email": extra.pop("email", f"user{n}@example.com"),
+        "password": extra.pop("password", PASSWORD),
+        "name": name or f"User {n}",
+        **extra,
+    }
+    r = await client.post("/api/v1/user/signup", json=body)
+    assert r.status_code == 201, r.text
+    data = r.json()
+    client.cookies.clear()  # tests authenticate explicitly, not through a leftover cookie
+    return data
+
+
+def bearer(session: dict) -> dict[str, str]:
+    return {"Authorization": f"Bearer {session['jwt']}"}
