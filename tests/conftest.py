@@ -28,10 +28,12 @@ from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
 TEST_ORIGIN = "http://testserver"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
-            item.add_marker(pytest.mark.anyio)
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector, name, obj):
+    # Every `async def test_*` runs under anyio; marking the function before collection
+    # (rather than the item after) lets it combine with @pytest.mark.parametrize.
+    if name.startswith("test") and inspect.iscoroutinefunction(obj):
+        pytest.mark.anyio(obj)
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ from .ports import (
 )
 from .ratelimit import Limit, SlidingWindowLimiter
 from .users import (
+    MAX_PASSWORD_BYTES,
     ProfileChanges,
     User,
     normalise_email,
@@ -192,16 +193,14 @@ class Accounts:
         pair = f"{ip}|{email}"
         self._ip_account_limiter.check(pair)
         self._account_limiter.check(email)
-        if len(password.encode("utf-8")) > 1024:
-            password = ""  # never hash an unbounded input; still costs one verify below
-
         credentials = await self.users.credentials_by_email(email)
-        if credentials is None:
-            # Spend the same time as a real check so response times reveal no accounts.
-            await self._hasher.verify(await self._dummy(), password)
+        if credentials is None or len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+            # Spend the same time as a real check so response times reveal no accounts; an
+            # overlong password is never hashed as given (argon2 cost grows with input).
+            await self._hasher.verify(await self._dummy(), password[:64])
             ok = False
         else:
-            ok = bool(password) and await self._hasher.verify(credentials.password_hash, password)
+            ok = await self._hasher.verify(credentials.password_hash, password)
         if not ok or credentials is None:
             self._ip_account_limiter.hit(pair)
             self._account_limiter.hit(email)
@@ -271,7 +270,7 @@ class Accounts:
         credentials = await self.users.credentials(user_id)
         if credentials is None:
             raise AuthenticationError()
-        if len(current.encode("utf-8")) > 1024 or not await self._hasher.verify(
+        if len(current.encode("utf-8")) > MAX_PASSWORD_BYTES or not await self._hasher.verify(
             credentials.password_hash, current
         ):
             self._account_limiter.hit(key)

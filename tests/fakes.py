@@ -1,0 +1,176 @@
+"""In-memory fakes of the domain's ports, for unit tests. They implement the same Protocols
+as the PostgreSQL adapters, with the same observable rules (uniqueness, atomic claims)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from datetime import datetime, timedelta, timezone
+
+from nirvana.domain.errors import ConflictError
+from nirvana.domain.ports import AccessClaims, RefreshRecord
+from nirvana.domain.users import Credentials, ProfileChanges, User
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class FakeHasher:
+    """Reversible 'hashing' with the same interface: unit tests need rules, not argon2."""
+
+    def __init__(self, version: str = "v1") -> None:
+        self.version = version
+        self.verifications = 0
+
+    async def hash(self, password: str) -> str:
+        return f"{self.version}${password}"
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        self.verifications += 1
+        return password_hash.split("$", 1)[1] == password
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return not password_hash.startswith(f"{self.version}$")
+
+
+class FakeTokens:
+    def __init__(self, clock: FakeClock, ttl: int = 900) -> None:
+        self._clock = clock
+        self._ttl = ttl
+        self._ids = itertools.count(1)
+
+    def issue(self, user_id: int, session_id: str) -> tuple[str, datetime]:
+        iat = int(self._clock.now().timestamp())
+        token = f"access:{user_id}:{session_id}:{iat}:{next(self._ids)}"
+        return token, self._clock.now() + timedelta(seconds=self._ttl)
+
+    def verify(self, token: str) -> AccessClaims:
+        from nirvana.domain.errors import AuthenticationError
+
+        parts = token.split(":")
+        if len(parts) != 5 or parts[0] != "access":
+            raise AuthenticationError(code="invalid_token")
+        iat = int(parts[3])
+        if iat + self._ttl <= self._clock.now().timestamp():
+            raise AuthenticationError(code="token_expired")
+        return AccessClaims(int(parts[1]), parts[2], iat, iat + self._ttl, parts[4])
+
+
+class FakeUsers:
+    def __init__(self, clock: FakeClock) -> None:
+        self._clock = clock
+        self.users: dict[int, User] = {}
+        self.hashes: dict[int, str] = {}
+        self.revoked_before: dict[int, datetime] = {}
+        self._ids = itertools.count(1)
+
+    async def create(self, email: str, username: str, name: str, password_hash: str) -> User:
+        if any(u.email == email for u in self.users.values()):
+            raise ConflictError(code="email_taken")
+        if any(u.username.lower() == username.lower() for u in self.users.values()):
+            raise ConflictError(code="username_taken")
+        now = self._clock.now()
+        user = User(next(self._ids), email, username, name, "", None, "", False, "user", now, now)
+        self.users[user.id] = user
+        self.hashes[user.id] = password_hash
+        return user
+
+    async def get(self, user_id: int) -> User | None:
+        return self.users.get(user_id)
+
+    async def credentials_by_email(self, email: str) -> Credentials | None:
+        for user in self.users.values():
+            if user.email == email:
+                return Credentials(user, self.hashes[user.id])
+        return None
+
+    async def credentials(self, user_id: int) -> Credentials | None:
+        user = self.users.get(user_id)
+        return Credentials(user, self.hashes[user_id]) if user else None
+
+    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User:
+        user = self.users[user_id]
+        fields = {
+            k: v for k, v in dataclasses.asdict(changes).items()
+            if v is not None and k != "clear_avatar"
+        }
+        if changes.clear_avatar:
+            fields["avatar_url"] = None
+        updated = dataclasses.replace(user, **fields, updated_at=self._clock.now())
+        self.users[user_id] = updated
+        return updated
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        self.hashes[user_id] = password_hash
+
+    async def revoke_access_before(self, user_id: int, when: datetime) -> None:
+        self.revoked_before[user_id] = when
+
+    async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]:
+        return {k: v for k, v in self.revoked_before.items() if v >= since}
+
+
+class FakeRefreshTokens:
+    def __init__(self) -> None:
+        self.rows: dict[bytes, RefreshRecord] = {}
+
+    async def add(self, user_id: int, family_id: str, token_hash: bytes, expires_at: datetime):
+        self.rows[token_hash] = RefreshRecord(user_id, family_id, expires_at, None, None)
+
+    async def claim(self, token_hash: bytes, now: datetime) -> RefreshRecord | None:
+        row = self.rows.get(token_hash)
+        if row is None or row.used_at or row.revoked_at or row.expires_at <= now:
+            return None
+        self.rows[token_hash] = dataclasses.replace(row, used_at=now)
+        return self.rows[token_hash]
+
+    async def find(self, token_hash: bytes) -> RefreshRecord | None:
+        return self.rows.get(token_hash)
+
+    async def revoke_family(self, family_id: str, now: datetime) -> None:
+        for key, row in self.rows.items():
+            if row.family_id == family_id and row.revoked_at is None:
+                self.rows[key] = dataclasses.replace(row, revoked_at=now)
+
+    async def revoke_user(self, user_id: int, now: datetime) -> None:
+        for key, row in self.rows.items():
+            if row.user_id == user_id and row.revoked_at is None:
+                self.rows[key] = dataclasses.replace(row, revoked_at=now)
+
+    async def recently_revoked_families(self, since: datetime) -> dict[str, datetime]:
+        return {r.family_id: r.revoked_at for r in self.rows.values()
+                if r.revoked_at and r.revoked_at >= since}
+
+
+class FakeResets:
+    def __init__(self) -> None:
+        self.rows: dict[bytes, list] = {}  # hash -> [user_id, expires_at, used]
+
+    async def replace(self, user_id: int, token_hash: bytes, expires_at: datetime) -> None:
+        for row in self.rows.values():
+            if row[0] == user_id:
+                row[2] = True
+        self.rows[token_hash] = [user_id, expires_at, False]
+
+    async def consume(self, token_hash: bytes, now: datetime) -> int | None:
+        row = self.rows.get(token_hash)
+        if row is None or row[2] or row[1] <= now:
+            return None
+        row[2] = True
+        return row[0]
+
+
+class FakeMailer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        self.sent.append((to, subject, body))

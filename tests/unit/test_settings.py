@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+
+from nirvana.settings import ConfigError, Settings
+from nirvana.storage.pg import parse_steps
+
+
+def test_defaults_without_environment():
+    s = Settings.from_env({})
+    assert (s.host, s.port, s.data_dir) == ("127.0.0.1", 8000, Path("var"))
+    assert s.database_url is None and s.mongodb_url is None
+
+
+def test_values_are_cast():
+    s = Settings.from_env({"PORT": "9000", "ALLOWED_ORIGINS": "https://a.example, http://b:81/",
+                           "LOG_LEVEL": "debug", "DATABASE_URL": "postgresql://u@h/db"})
+    assert s.port == 9000
+    assert s.allowed_origins == ("https://a.example", "http://b:81")
+    assert s.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize("name,value", [
+    ("PORT", "eighty"), ("PORT", "70000"), ("DATABASE_URL", "mysql://x"),
+    ("MONGODB_URL", "http://x"), ("LOG_LEVEL", "loud"), ("JWT_SECRET", "short"),
+    ("ALLOWED_ORIGINS", "evil.example"), ("SMTP_URL", "ftp://x"), ("HOST", "a b"),
+    ("MAX_UPLOAD_BYTES", "-1"),
+])
+def test_bad_value_names_the_variable(name, value):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({name: value})
+    assert str(info.value).startswith(f"{name}=")
+
+
+def test_schema_steps_parse_in_order():
+    steps = parse_steps(Path("schema.sql").read_text())
+    assert [s.version for s in steps] == sorted({s.version for s in steps})
+    assert steps[0].version == 1
+    with pytest.raises(ValueError):
+        parse_steps("-- migration: 0002 b\nSELECT 1;\n-- migration: 0001 a\nSELECT 1;\n")
