@@ -7,11 +7,14 @@ under ./var and serves HTTP and WebSocket on 127.0.0.1:8000. See the README for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 import uvicorn
@@ -59,7 +62,21 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server, but WebSockets are closed with 1001 (going away) before it stops."""
+    """uvicorn's server, but WebSockets are closed with 1001 (going away) before it stops,
+    and a stop signal is not re-raised afterwards: run.py still has its databases to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
     async def shutdown(self, sockets=None) -> None:
         app = self.config.loaded_app

@@ -336,3 +336,71 @@ async def test_health_ready_and_openapi(client):
     assert set(schema["required"]) == {"email", "password", "name"}
     assert "201" in signup["responses"] and "422" in signup["responses"]
     assert spec["paths"]["/api/v1/user/me"]["patch"]["security"]
+
+
+async def _wait_for_mail(outbox, count: int = 1) -> list:
+    for _ in range(200):
+        files = sorted(outbox.glob("*.eml")) if outbox.exists() else []
+        if len(files) >= count:
+            return files
+        await asyncio.sleep(0.02)
+    raise AssertionError("no mail in the outbox")
+
+
+async def test_password_reset_by_mail_end_to_end(client, settings):
+    import email
+    import email.policy
+    import re
+
+    old = await sign_up(client, email="gina@example.com")
+    r = await client.post("/api/v1/user/password/forgot", json={"email": "GINA@example.com"})
+    assert r.status_code == 202
+    unknown = await client.post("/api/v1/user/password/forgot", json={"email": "no@example.com"})
+    assert unknown.status_code == 202 and unknown.json() == r.json()
+
+    [eml] = await _wait_for_mail(settings.data_dir / "outbox")
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert message["To"] == "gina@example.com"
+    assert oct(eml.stat().st_mode & 0o777) == "0o600"
+    token = re.search(r"token=(\S+)", message.get_content()).group(1)
+
+    r = await client.post("/api/v1/user/password/reset",
+                          json={"token": token, "new_password": "short"})
+    assert r.status_code == 422  # a bad new password does not spend the token
+    r = await client.post("/api/v1/user/password/reset",
+                          json={"token": token, "new_password": "a brand new one"})
+    assert r.status_code == 204
+    again = await client.post("/api/v1/user/password/reset",
+                              json={"token": token, "new_password": "a brand new two"})
+    assert again.status_code == 422 and again.json()["error"]["details"][0]["field"] == "token"
+    assert (await client.post("/api/v1/user/refresh",
+                              json={"refresh_token": old["refresh_token"]})).status_code == 401
+    r = await client.post("/api/v1/user/signin",
+                          json={"email": "gina@example.com", "password": "a brand new one"})
+    assert r.status_code == 200
+
+
+async def test_forgot_password_rate_limit_per_ip(client):
+    codes = [
+        (await client.post("/api/v1/user/password/forgot", json={"email": f"{i}@example.com"}))
+        .status_code for i in range(11)
+    ]
+    assert codes[:10] == [202] * 10 and codes[10] == 429
+
+
+async def test_reset_token_is_stored_hashed(client, services, settings):
+    await sign_up(client, email="hal@example.com")
+    await client.post("/api/v1/user/password/forgot", json={"email": "hal@example.com"})
+    [eml] = await _wait_for_mail(settings.data_dir / "outbox")
+    import re
+
+    import email
+    import email.policy
+
+    body = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default).get_content()
+    token = re.search(r"token=(\S+)", body).group(1)
+    stored = await services.pool.fetchval("SELECT token_hash FROM password_resets")
+    assert token.encode() not in stored and len(stored) == 32
+    assert await services.pool.fetchval(
+        "SELECT count(*) FROM refresh_tokens WHERE position($1::bytea in token_hash) > 0",
+        token.encode()) == 0
