@@ -404,3 +404,46 @@ async def test_reset_token_is_stored_hashed(client, services, settings):
     assert await services.pool.fetchval(
         "SELECT count(*) FROM refresh_tokens WHERE position($1::bytea in token_hash) > 0",
         token.encode()) == 0
+
+
+async def test_unexpected_error_is_logged_once_and_answered_generically(services, settings,
+                                                                        caplog):
+    import httpx
+    from starlette.routing import Route
+
+    from nirvana.app import create_app
+
+    import logging
+
+    caplog.set_level(logging.INFO, logger="nirvana.access")
+    app = create_app(settings, services)
+
+    async def broken(request):
+        raise RuntimeError("secret detail: hunter2")
+
+    app.router.routes.append(Route("/boom", broken))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        r = await c.get("/boom", headers={"X-Request-ID": "req-12345678"})
+    assert r.status_code == 500
+    body = r.json()["error"]
+    assert body["code"] == "internal_error" and "req-12345678" in body["message"]
+    assert "hunter2" not in r.text and "Traceback" not in r.text
+    assert r.headers["x-request-id"] == "req-12345678"
+    errors = [rec for rec in caplog.records if rec.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].request_id == "req-12345678"
+    access = [rec for rec in caplog.records if rec.name == "nirvana.access"]
+    assert access[0].status == 500 and access[0].method == "GET"
+
+
+async def test_access_log_line_has_route_status_user_and_duration(client, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="nirvana.access")
+    session = await sign_up(client)
+    await client.get("/api/v1/user/me", headers=bearer(session))
+    line = [rec for rec in caplog.records if rec.name == "nirvana.access"][-1]
+    assert (line.method, line.route, line.status) == ("GET", "/api/v1/user/me", 200)
+    assert line.user_id == session["user"]["id"] and line.duration_ms >= 0
+    assert len(line.request_id) >= 8
+    assert session["jwt"] not in caplog.text and PASSWORD not in caplog.text
