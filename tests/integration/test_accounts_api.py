@@ -447,3 +447,26 @@ async def test_access_log_line_has_route_status_user_and_duration(client, caplog
     assert line.user_id == session["user"]["id"] and line.duration_ms >= 0
     assert len(line.request_id) >= 8
     assert session["jwt"] not in caplog.text and PASSWORD not in caplog.text
+
+
+async def test_ready_names_the_store_that_is_down(services, settings):
+    import dataclasses
+
+    import httpx
+    from pymongo import AsyncMongoClient
+
+    from nirvana.app import create_app
+
+    dead = AsyncMongoClient("mongodb://127.0.0.1:1/?directConnection=true",
+                            serverSelectionTimeoutMS=200)
+    broken = dataclasses.replace(services, mongo=dead)
+    app = create_app(settings, broken)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as c:
+        r = await c.get("/ready")
+        assert (await c.get("/health")).status_code == 200
+    await dead.close()
+    assert r.status_code == 503
+    error = r.json()["error"]
+    assert error["code"] == "unavailable" and error["message"] == "MongoDB unreachable."
+    assert error["details"]["postgres"] == "ok"
