@@ -79,6 +79,21 @@ class Services:
         async with asyncio.timeout(2):
             await self.mongo.admin.command("ping")
 
+    def start_housekeeping(self, every: float = 3600.0) -> None:
+        async def loop() -> None:
+            while True:
+                try:
+                    purged = await self.accounts.purge_expired()
+                    if purged:
+                        log.info("purged expired tokens", extra={"count": purged})
+                except Exception:
+                    log.exception("housekeeping failed; retrying at the next interval")
+                await asyncio.sleep(every)
+
+        task = asyncio.get_running_loop().create_task(loop(), name="housekeeping")
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
     async def close(self) -> None:
         for task in list(self.background):
             task.cancel()
@@ -149,4 +164,5 @@ async def open_services(
     pool, mongo = await open_stores(settings, database_url=database_url, mongodb_url=mongodb_url)
     services = build_services(settings, pool, mongo, secret)
     await services.accounts.load_revocations()
+    services.start_housekeeping()
     return services

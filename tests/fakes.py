@@ -149,6 +149,12 @@ class FakeRefreshTokens:
         return {r.family_id: r.revoked_at for r in self.rows.values()
                 if r.revoked_at and r.revoked_at >= since}
 
+    async def delete_expired(self, before: datetime) -> int:
+        gone = [k for k, r in self.rows.items() if r.expires_at < before]
+        for key in gone:
+            del self.rows[key]
+        return len(gone)
+
 
 class FakeResets:
     def __init__(self) -> None:
@@ -166,6 +172,12 @@ class FakeResets:
             return None
         row[2] = True
         return row[0]
+
+    async def delete_expired(self, before: datetime) -> int:
+        gone = [k for k, r in self.rows.items() if r[1] < before]
+        for key in gone:
+            del self.rows[key]
+        return len(gone)
 
 
 class FakeMailer:

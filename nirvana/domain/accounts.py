@@ -324,6 +324,15 @@ class Accounts:
         await self.users.set_password_hash(user_id, await self._hasher.hash(new_password))
         await self._end_all_sessions(user_id)
 
+    async def purge_expired(self) -> int:
+        """Delete refresh and reset tokens that expired over a day ago (kept a day so a late
+        reuse of a refresh token is still recognised as reuse rather than as garbage)."""
+        before = self._clock.now() - timedelta(days=1)
+        self.revocations.prune(self._clock.now() - self.policy.access_ttl)
+        return await self._refresh.delete_expired(before) + await self._resets.delete_expired(
+            before
+        )
+
     # -- profile --------------------------------------------------------------------------
 
     async def me(self, user_id: int) -> User:

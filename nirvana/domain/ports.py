@@ -101,6 +101,8 @@ class RefreshTokenStore(Protocol):
 
     async def recently_revoked_families(self, since: datetime) -> dict[str, datetime]: ...
 
+    async def delete_expired(self, before: datetime) -> int: ...
+
 
 class PasswordResetStore(Protocol):
     async def replace(self, user_id: int, token_hash: bytes, expires_at: datetime) -> None:
@@ -110,6 +112,8 @@ class PasswordResetStore(Protocol):
     async def consume(self, token_hash: bytes, now: datetime) -> int | None:
         """Mark a valid token used and return its user id; None if unknown, used or expired."""
         ...
+
+    async def delete_expired(self, before: datetime) -> int: ...
 
 
 class Mailer(Protocol):

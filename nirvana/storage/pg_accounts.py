@@ -233,3 +233,9 @@ class PgPasswordResetStore:
             token_hash,
             now,
         )
+
+    async def delete_expired(self, before: datetime) -> int:
+        result = await self._pool.execute(
+            "DELETE FROM password_resets WHERE expires_at < $1", before
+        )
+        return int(result.split()[-1])

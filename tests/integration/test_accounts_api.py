@@ -470,3 +470,13 @@ async def test_ready_names_the_store_that_is_down(services, settings):
     error = r.json()["error"]
     assert error["code"] == "unavailable" and error["message"] == "MongoDB unreachable."
     assert error["details"]["postgres"] == "ok"
+
+
+async def test_purge_deletes_long_expired_tokens_in_postgres(client, services):
+    session = await sign_up(client)
+    await sign_up(client)
+    await services.pool.execute(
+        "UPDATE refresh_tokens SET expires_at = now() - interval '2 days' WHERE user_id = $1",
+        session["user"]["id"])
+    assert await services.accounts.purge_expired() == 1
+    assert await services.pool.fetchval("SELECT count(*) FROM refresh_tokens") == 1

@@ -232,3 +232,15 @@ async def test_empty_profile_update_is_refused(world):
         await accounts.update_profile(session.user.id, ProfileChanges())
     with pytest.raises(InvalidInputError):
         await accounts.update_profile(session.user.id, ProfileChanges(status="s" * 141))
+
+
+async def test_purge_keeps_tokens_for_a_day_after_expiry(world):
+    accounts, clock, *_ = world
+    session = await accounts.sign_up("a@example.com", None, "Ann", PW)
+    await accounts.request_password_reset("a@example.com", "1.1.1.1")
+    clock.advance(7 * 24 * 3600 + 60)
+    assert await accounts.purge_expired() == 1  # the reset token expired long ago
+    with pytest.raises(AuthenticationError):
+        await accounts.refresh(session.refresh_token)
+    clock.advance(24 * 3600)
+    assert await accounts.purge_expired() == 1  # now the refresh token goes too
