@@ -140,7 +140,8 @@ async def test_follow_unfollow_and_lists(client, services):
     ann, bob, cat = await people(client, 3)
     r = await client.post(f"/api/v1/follows/{uid(ann)}", headers=bearer(bob))
     assert r.status_code == 201 and r.json()["following"] is True
-    assert (await client.post(f"/api/v1/follows/{uid(ann)}", headers=bearer(bob))).status_code == 200
+    r = await client.post(f"/api/v1/follows/{uid(ann)}", headers=bearer(bob))
+    assert r.status_code == 200
     await client.post(f"/api/v1/follows/{uid(ann)}", headers=bearer(cat))
     followers = (await client.get(f"/api/v1/users/{uid(ann)}/followers?limit=1")).json()
     assert [f["user"]["id"] for f in followers["items"]] == [uid(cat)]
@@ -150,8 +151,10 @@ async def test_follow_unfollow_and_lists(client, services):
     following = (await client.get(f"/api/v1/users/{uid(bob)}/following")).json()
     assert [f["user"]["id"] for f in following["items"]] == [uid(ann)]
     assert await services.social.followee_ids(uid(bob)) == [uid(ann)]
-    assert (await client.delete(f"/api/v1/follows/{uid(ann)}", headers=bearer(bob))).status_code == 204
-    assert (await client.delete(f"/api/v1/follows/{uid(ann)}", headers=bearer(bob))).status_code == 204
+    r = await client.delete(f"/api/v1/follows/{uid(ann)}", headers=bearer(bob))
+    assert r.status_code == 204
+    r = await client.delete(f"/api/v1/follows/{uid(ann)}", headers=bearer(bob))
+    assert r.status_code == 204
     assert await services.social.followee_ids(uid(bob)) == []
 
 
@@ -174,7 +177,8 @@ async def test_block_cuts_every_tie_and_hides_the_blocker(client, services):
     assert r.status_code == 201
     assert r.json() == {"user_id": uid(bob), "friend": False, "request": None,
                         "following": False, "followed_by": False, "blocked": True}
-    assert (await client.post(f"/api/v1/blocks/{uid(bob)}", headers=bearer(ann))).status_code == 200
+    r = await client.post(f"/api/v1/blocks/{uid(bob)}", headers=bearer(ann))
+    assert r.status_code == 200
     for table in ("friendships", "follows", "friend_requests"):
         assert await services.pool.fetchval(f"SELECT count(*) FROM {table}") == 0
     assert await services.social.is_blocked_either_way(uid(bob), uid(ann))
@@ -192,9 +196,11 @@ async def test_block_cuts_every_tie_and_hides_the_blocker(client, services):
 
     blocks = (await client.get("/api/v1/blocks", headers=bearer(ann))).json()
     assert [b["user"]["id"] for b in blocks["items"]] == [uid(bob)]
-    assert (await client.delete(f"/api/v1/blocks/{uid(bob)}", headers=bearer(ann))).status_code == 204
+    r = await client.delete(f"/api/v1/blocks/{uid(bob)}", headers=bearer(ann))
+    assert r.status_code == 204
     assert (await client.get(f"/api/v1/users/{uid(ann)}", headers=bearer(bob))).status_code == 200
-    assert (await client.post(f"/api/v1/follows/{uid(ann)}", headers=bearer(bob))).status_code == 201
+    r = await client.post(f"/api/v1/follows/{uid(ann)}", headers=bearer(bob))
+    assert r.status_code == 201
 
 
 async def test_search_ranks_exact_and_prefix_above_fuzzy(client):
