@@ -98,3 +98,21 @@ CREATE TABLE blocks (
     CHECK (blocker_id <> blocked_id)
 );
 CREATE INDEX blocks_blocked_idx ON blocks (blocked_id);
+
+-- migration: 0004 social
+-- Search folds case and accents the same way in the indexes and in the queries. unaccent()
+-- alone is only STABLE (it reads its dictionary by name), so it cannot appear in an index; a
+-- SQL-standard function naming the dictionary explicitly is safe to declare IMMUTABLE.
+CREATE FUNCTION social_fold(text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    RETURN lower(public.unaccent('public.unaccent'::regdictionary, $1));
+
+-- Trigram indexes serve exact, prefix, substring and fuzzy user search in one index each.
+CREATE INDEX users_username_trgm_idx ON users USING gin (social_fold(username::text) gin_trgm_ops);
+CREATE INDEX users_name_trgm_idx ON users USING gin (social_fold(name) gin_trgm_ops);
+
+-- Newest-first lists of each side of each link table (the other side has its index in 0002).
+CREATE INDEX follows_follower_idx ON follows (follower_id, created_at DESC);
+CREATE INDEX friendships_user_created_idx ON friendships (user_id, created_at DESC);
+CREATE INDEX friend_requests_from_idx ON friend_requests (from_user, created_at DESC);
+CREATE INDEX blocks_blocker_idx ON blocks (blocker_id, created_at DESC);

@@ -19,13 +19,17 @@ from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
 from .domain.accounts import AccountPolicy, Accounts
+from .domain.media import Images, MediaStore
+from .domain.social import SocialGraph
 from .domain.users import User
 from .http.auth import Authenticator
 from .security import Argon2Hasher, JwtAccessTokens, SystemClock
 from .settings import Settings
 from .storage.mail import OutboxMailer, SmtpMailer
 from .storage.pg import create_pool, migrate
+from .storage.media import CloudinaryMediaStore, LocalMediaStore
 from .storage.pg_accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
+from .storage.pg_social import PgPublishedBlogCounter, PgSocialRepository
 
 log = logging.getLogger("nirvana")
 
@@ -54,6 +58,10 @@ class Services:
     accounts: Accounts
     authenticator: Authenticator
     clock: SystemClock
+    social: SocialGraph
+    images: Images
+    # Always there, even with Cloudinary: files stored locally before a switch stay served.
+    local_media: LocalMediaStore
     background: set[asyncio.Task] = field(default_factory=set)
 
     async def profile_changed(self, user: User) -> None:
@@ -148,6 +156,12 @@ def build_services(
             base_url=settings.base_url,
         ),
     )
+    local_media = LocalMediaStore(settings.data_dir / "media")
+    media: MediaStore = (
+        CloudinaryMediaStore(settings.cloudinary_url, timeout=max(settings.store_timeout, 30))
+        if settings.cloudinary_url
+        else local_media
+    )
     return Services(
         settings=settings,
         pool=pool,
@@ -155,6 +169,9 @@ def build_services(
         accounts=accounts,
         authenticator=Authenticator(accounts, settings.allowed_origins),
         clock=clock,
+        social=SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool)),
+        images=Images(media, settings.max_upload_bytes),
+        local_media=local_media,
     )
 
 

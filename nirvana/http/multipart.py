@@ -1,0 +1,126 @@
+"""Reading one file field out of a multipart/form-data body as it streams in.
+
+Starlette's `request.form()` would spool the whole body before we could look at it. Here the
+body is fed chunk by chunk to python-multipart's streaming parser and every byte is counted
+as it arrives: a body announced larger than the limit is refused before any of it is read,
+and an unannounced (chunked) one as soon as it crosses the limit. Only the wanted field is
+kept in memory, and never more than `max_file_bytes` plus one network chunk of it.
+"""
+
+from __future__ import annotations
+
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from ..domain.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    field_error,
+)
+
+# Room for the boundaries, part headers and small fields around the file.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class _FilePart:
+    def __init__(self, field: str, max_bytes: int) -> None:
+        self.field = field.encode()
+        self.max_bytes = max_bytes
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.found = False
+        self.too_large = False
+        self.ended = False
+        self._header_name = bytearray()
+        self._header_value = bytearray()
+        self._disposition = b""
+        self._capturing = False
+
+    def callbacks(self) -> dict:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda d, s, e: self._header_name.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: self._header_value.extend(d[s:e]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        }
+
+    def _part_begin(self) -> None:
+        self._disposition = b""
+
+    def _header_end(self) -> None:
+        if bytes(self._header_name).strip().lower() == b"content-disposition":
+            self._disposition = bytes(self._header_value)
+        self._header_name.clear()
+        self._header_value.clear()
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._disposition)
+        # The first part with the field's name is the file; later ones are ignored.
+        self._capturing = params.get(b"name") == self.field and not self.found
+        self.found = self.found or self._capturing
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if not self._capturing or self.too_large:
+            return
+        self.size += end - start
+        if self.size > self.max_bytes:
+            self.too_large = True
+            self.chunks.clear()
+            return
+        self.chunks.append(data[start:end])
+
+    def _part_end(self) -> None:
+        self._capturing = False
+
+    def _end(self) -> None:
+        self.ended = True
+
+
+async def read_file_field(request: Request, field: str, max_file_bytes: int) -> bytes:
+    """The bytes of the multipart field `field`.
+
+    Raises UnsupportedMediaTypeError (not multipart), PayloadTooLargeError (over the limit),
+    BadRequestError (malformed or truncated body), InvalidInputError (no such field).
+    """
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != b"multipart/form-data":
+        raise UnsupportedMediaTypeError(
+            f"Send the file as multipart/form-data in a field named {field!r}.")
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise BadRequestError("The multipart Content-Type has no boundary.")
+    too_large = PayloadTooLargeError(f"Files may be at most {max_file_bytes} bytes.")
+    body_limit = max_file_bytes + MULTIPART_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequestError("Content-Length is not a number.")
+        if int(declared) > body_limit:
+            raise too_large
+    part = _FilePart(field, max_file_bytes)
+    try:
+        parser = MultipartParser(boundary, part.callbacks())
+    except FormParserError:
+        raise BadRequestError("The multipart boundary is not valid.") from None
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > body_limit:
+            raise too_large
+        try:
+            parser.write(chunk)
+        except FormParserError:
+            raise BadRequestError("The multipart body is malformed.") from None
+        if part.too_large:
+            raise too_large
+    if not part.ended:
+        raise BadRequestError("The multipart body is truncated.")
+    if not part.found:
+        raise field_error(field, "is required", "missing")
+    return b"".join(part.chunks)
