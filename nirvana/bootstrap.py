@@ -19,6 +19,7 @@ from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
 from .domain.accounts import AccountPolicy, Accounts
+from .domain.blogs import Blogs
 from .domain.users import User
 from .http.auth import Authenticator
 from .security import Argon2Hasher, JwtAccessTokens, SystemClock
@@ -26,6 +27,8 @@ from .settings import Settings
 from .storage.mail import OutboxMailer, SmtpMailer
 from .storage.pg import create_pool, migrate
 from .storage.pg_accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
+from .storage.pg_blog_comments import PgCommentRepository
+from .storage.pg_blogs import PgBlogRepository
 
 log = logging.getLogger("nirvana")
 
@@ -54,6 +57,7 @@ class Services:
     accounts: Accounts
     authenticator: Authenticator
     clock: SystemClock
+    blogs: Blogs
     background: set[asyncio.Task] = field(default_factory=set)
 
     async def profile_changed(self, user: User) -> None:
@@ -140,6 +144,8 @@ def build_services(
         accounts=accounts,
         authenticator=Authenticator(accounts, settings.allowed_origins),
         clock=clock,
+        blogs=Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool),
+                    clock=clock),
     )
 
 
