@@ -99,6 +99,181 @@ CREATE TABLE blocks (
 );
 CREATE INDEX blocks_blocked_idx ON blocks (blocked_id);
 
+-- migration: 0003 blogs
+-- unaccent() is only STABLE (it looks its dictionary up through search_path), so it cannot
+-- appear in an index or a generated column. This wrapper names the dictionary explicitly and
+-- is parsed once at creation (SQL-standard body), which makes IMMUTABLE a true promise.
+CREATE FUNCTION nirvana_fold(text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN lower(public.unaccent('public.unaccent'::regdictionary, $1));
+
+-- What full-text search indexes and queries: folded text with angle brackets blanked. The
+-- text-search parser drops anything shaped like an HTML tag from documents but not from
+-- websearch queries, so "<b>" typed in a blog and in a search would otherwise never meet.
+CREATE FUNCTION nirvana_search_text(text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN translate(nirvana_fold($1), '<>', '  ');
+
+-- Unique by (city, country) compared case- and accent-insensitively: "Zürich, CH" and
+-- "zurich, ch" are one place. The keys are stored so ON CONFLICT can name them.
+CREATE TABLE locations (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    city        text NOT NULL,
+    country     text NOT NULL,
+    city_key    text GENERATED ALWAYS AS (nirvana_fold(city)) STORED,
+    country_key text GENERATED ALWAYS AS (nirvana_fold(country)) STORED,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT locations_place_key UNIQUE (city_key, country_key)
+);
+-- Prefix autocomplete (LIKE 'abc%') on the folded names, whatever the collation.
+CREATE INDEX locations_city_prefix_idx ON locations (city_key text_pattern_ops);
+CREATE INDEX locations_country_prefix_idx ON locations (country_key text_pattern_ops);
+
+CREATE TABLE blogs (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    author_id      bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    title          text NOT NULL,
+    body           text NOT NULL,            -- Markdown, exactly as written; never HTML
+    summary        text NOT NULL DEFAULT '',
+    header_image   text,
+    images         text[] NOT NULL DEFAULT '{}',
+    -- Tags are values of a blog (normalised lower case), not entities of their own: kept in
+    -- the row, the feed reads them without a join and the tag filter is a GIN containment.
+    tags           text[] NOT NULL DEFAULT '{}',
+    location_id    bigint REFERENCES locations (id),
+    status         text NOT NULL CHECK (status IN ('draft', 'published')),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    published_at   timestamptz,
+    likes_count    integer NOT NULL DEFAULT 0 CHECK (likes_count >= 0),
+    comments_count integer NOT NULL DEFAULT 0 CHECK (comments_count >= 0),
+    -- 'simple' config on accent-folded text: no language-specific stemming (blogs come in
+    -- every language), but "café" finds "cafe". Title ranks above summary above body.
+    search         tsvector GENERATED ALWAYS AS (
+                       setweight(to_tsvector('simple', nirvana_search_text(title)), 'A') ||
+                       setweight(to_tsvector('simple', nirvana_search_text(summary)), 'B') ||
+                       setweight(to_tsvector('simple', nirvana_search_text(body)), 'C')) STORED,
+    CHECK (status = 'draft' OR published_at IS NOT NULL)
+);
+-- The feed, bulk and paginated_bulk walk this index newest first.
+CREATE INDEX blogs_published_idx ON blogs (published_at DESC, id DESC)
+    WHERE status = 'published';
+-- The following feed and the author filter: one author's published blogs, newest first.
+CREATE INDEX blogs_author_published_idx ON blogs (author_id, published_at DESC, id DESC)
+    WHERE status = 'published';
+CREATE INDEX blogs_author_idx ON blogs (author_id);
+CREATE INDEX blogs_location_idx ON blogs (location_id);
+CREATE INDEX blogs_tags_idx ON blogs USING gin (tags);
+CREATE INDEX blogs_search_idx ON blogs USING gin (search);
+
+-- The number of published blogs, kept exact by triggers in the writing transaction so that
+-- paginated_bulk's total costs one primary-key read instead of a count over the table.
+-- Statement-level triggers with transition tables make a COPY of 100,000 rows one update.
+CREATE TABLE blog_counters (
+    name  text PRIMARY KEY,
+    value bigint NOT NULL
+);
+
+CREATE FUNCTION blog_counters_add(delta bigint) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO blog_counters AS c (name, value) VALUES ('published', delta)
+    ON CONFLICT (name) DO UPDATE SET value = c.value + EXCLUDED.value;
+$$;
+
+CREATE FUNCTION blogs_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM blog_counters_add((SELECT count(*) FROM new_rows WHERE status = 'published'));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION blogs_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM blog_counters_add(-(SELECT count(*) FROM old_rows WHERE status = 'published'));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION blogs_count_status_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM blog_counters_add(CASE WHEN NEW.status = 'published' THEN 1 ELSE -1 END);
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION blogs_count_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM blog_counters WHERE name = 'published';
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER blogs_count_insert AFTER INSERT ON blogs
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION blogs_count_inserted();
+CREATE TRIGGER blogs_count_delete AFTER DELETE ON blogs
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION blogs_count_deleted();
+-- Row level with WHEN: a like (which updates likes_count) does not reach the function at all.
+CREATE TRIGGER blogs_count_status AFTER UPDATE OF status ON blogs
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION blogs_count_status_changed();
+CREATE TRIGGER blogs_count_truncate AFTER TRUNCATE ON blogs
+    FOR EACH STATEMENT EXECUTE FUNCTION blogs_count_truncated();
+
+-- One like per user per blog; blogs.likes_count is changed in the same statement.
+CREATE TABLE blog_likes (
+    blog_id    bigint NOT NULL REFERENCES blogs (id) ON DELETE CASCADE,
+    user_id    bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (blog_id, user_id)
+);
+CREATE INDEX blog_likes_user_idx ON blog_likes (user_id);
+
+CREATE TABLE blog_comments (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    blog_id    bigint NOT NULL REFERENCES blogs (id) ON DELETE CASCADE,
+    author_id  bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    body       text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX blog_comments_blog_idx ON blog_comments (blog_id, id);
+CREATE INDEX blog_comments_author_idx ON blog_comments (author_id);
+
+-- likes_count and comments_count follow their rows in the same transaction, whatever path
+-- writes them (a route, the seeder's COPY, a cascade from a deleted user). Statement level
+-- with transition tables: one grouped update per statement, not one per row.
+CREATE FUNCTION blog_likes_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE blogs b SET likes_count = b.likes_count + d.n
+    FROM (SELECT blog_id, count(*) AS n FROM new_rows GROUP BY blog_id) d WHERE b.id = d.blog_id;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION blog_likes_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE blogs b SET likes_count = b.likes_count - d.n
+    FROM (SELECT blog_id, count(*) AS n FROM old_rows GROUP BY blog_id) d WHERE b.id = d.blog_id;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION blog_comments_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE blogs b SET comments_count = b.comments_count + d.n
+    FROM (SELECT blog_id, count(*) AS n FROM new_rows GROUP BY blog_id) d WHERE b.id = d.blog_id;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION blog_comments_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE blogs b SET comments_count = b.comments_count - d.n
+    FROM (SELECT blog_id, count(*) AS n FROM old_rows GROUP BY blog_id) d WHERE b.id = d.blog_id;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER blog_likes_count_insert AFTER INSERT ON blog_likes
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION blog_likes_added();
+CREATE TRIGGER blog_likes_count_delete AFTER DELETE ON blog_likes
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION blog_likes_removed();
+CREATE TRIGGER blog_comments_count_insert AFTER INSERT ON blog_comments
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION blog_comments_added();
+CREATE TRIGGER blog_comments_count_delete AFTER DELETE ON blog_comments
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION blog_comments_removed();
+
 -- migration: 0004 social
 -- Search folds case and accents the same way in the indexes and in the queries. unaccent()
 -- alone is only STABLE (it reads its dictionary by name), so it cannot appear in an index; a

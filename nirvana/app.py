@@ -19,10 +19,12 @@ from .http import errors as http_errors
 from .http.api import Api
 from .http.middleware import RequestContextMiddleware
 from .http.openapi import build_openapi
-from .http.routes import health, media, people, social, users
+from .http.routes import blogs, health, media, people, social, users
 from .settings import Settings
 
-API_MODULES: list[Api] = [health.api, users.api, people.api, social.api, media.api]
+API_MODULES: list[Api] = [
+    health.api, users.api, people.api, social.api, media.api, blogs.api,
+]
 
 STORE_ERRORS: dict[type[BaseException], str] = {
     asyncpg.PostgresConnectionError: "PostgreSQL",

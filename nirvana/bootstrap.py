@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 from .domain.accounts import AccountPolicy, Accounts
 from .domain.media import Images, MediaStore
 from .domain.social import SocialGraph
+from .domain.blogs import Blogs
 from .domain.users import User
 from .http.auth import Authenticator
 from .security import Argon2Hasher, JwtAccessTokens, SystemClock
@@ -30,6 +31,8 @@ from .storage.pg import create_pool, migrate
 from .storage.media import CloudinaryMediaStore, LocalMediaStore
 from .storage.pg_accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
 from .storage.pg_social import PgPublishedBlogCounter, PgSocialRepository
+from .storage.pg_blog_comments import PgCommentRepository
+from .storage.pg_blogs import PgBlogRepository
 
 log = logging.getLogger("nirvana")
 
@@ -62,6 +65,7 @@ class Services:
     images: Images
     # Always there, even with Cloudinary: files stored locally before a switch stay served.
     local_media: LocalMediaStore
+    blogs: Blogs
     background: set[asyncio.Task] = field(default_factory=set)
 
     async def profile_changed(self, user: User) -> None:
@@ -172,6 +176,8 @@ def build_services(
         social=SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool)),
         images=Images(media, settings.max_upload_bytes),
         local_media=local_media,
+        blogs=Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool),
+                    clock=clock),
     )
 
 

@@ -239,20 +239,11 @@ class PgSocialRepository:
 
 
 class PgPublishedBlogCounter:
-    """Counts published blogs once the blogs table exists (it comes with schema step 0003,
-    owned by the blogs feature); until then every count is 0. The blogs feature may replace
-    this with its own repository method in bootstrap."""
+    """Counts a user's published blogs (an index-only scan of blogs_author_published_idx)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._table_exists: bool | None = None
 
     async def published_blog_count(self, user_id: int) -> int:
-        if not self._table_exists:
-            # Looked up until found: migrations may add the table after this object is built.
-            self._table_exists = await self._pool.fetchval(
-                "SELECT to_regclass('public.blogs') IS NOT NULL")
-            if not self._table_exists:
-                return 0
         return await self._pool.fetchval(
             "SELECT count(*) FROM blogs WHERE author_id = $1 AND status = 'published'", user_id)

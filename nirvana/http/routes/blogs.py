@@ -1,0 +1,213 @@
+"""Blog, feed, search, like, comment and location routes."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+from ...domain.blog_model import (
+    BlogChanges,
+    BlogFields,
+    BlogFilter,
+    Place,
+    decode_cursor,
+    encode_cursor,
+)
+from ...domain.blogs import BULK_CAP
+from ...domain.errors import AuthenticationError, NotFoundError
+from ..api import Api, Call
+from ..schemas.blogs import (
+    BlogIn,
+    BlogOut,
+    BlogUpdateIn,
+    BulkOut,
+    CommentIn,
+    CommentOut,
+    CommentsOut,
+    FeedOut,
+    FeedQuery,
+    LikeOut,
+    LocationOut,
+    LocationQuery,
+    LocationsOut,
+    PageQuery,
+    PaginatedOut,
+    PlaceIn,
+    SearchOut,
+    SearchQuery,
+    StatsOut,
+)
+
+api = Api()
+TAGS = ["blogs"]
+BLOG = "/api/v1/blog/{id:int}"
+COMMENT = "/api/v1/blog/{id:int}/comments/{comment_id:int}"
+MAX_ID = 2**63 - 1
+
+
+def path_id(call: Call, name: str = "id") -> int:
+    # The route's int convertor admits any digits; an id past bigint names nothing.
+    value = call.path(name)
+    if value > MAX_ID:
+        raise NotFoundError("No such blog." if name == "id" else "No such comment.")
+    return value
+
+
+def viewer(call: Call) -> int | None:
+    return call.claims.user_id if call.claims else None
+
+
+def place(p: PlaceIn | None) -> Place | None:
+    return Place(p.city, p.country) if p is not None else None
+
+
+def utc(at: datetime | None) -> datetime | None:
+    # A date or time without an offset is read as UTC.
+    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
+
+
+def total_pages(total: int, limit: int) -> int:
+    return math.ceil(total / limit) if total else 0
+
+
+@api.route("GET", "/api/v1/blog/bulk", auth="optional", tags=TAGS, response=BulkOut,
+           summary=f"Published blogs with author and location: the newest {BULK_CAP} at most")
+async def bulk_blogs(call: Call[None, None]) -> BulkOut:
+    blogs = await call.services.blogs.bulk(viewer(call))
+    return BulkOut(blogs=[BlogOut.of(b) for b in blogs], cap=BULK_CAP,
+                   capped=len(blogs) >= BULK_CAP)
+
+
+@api.route("GET", "/api/v1/blog/paginated_bulk", auth="optional", tags=TAGS, query=PageQuery,
+           response=PaginatedOut, summary="A page of published blogs, newest first, with total")
+async def paginated_bulk(call: Call[None, PageQuery]) -> PaginatedOut:
+    q = call.query
+    blogs, total = await call.services.blogs.page(viewer(call), q.page, q.limit)
+    return PaginatedOut(blogs=[BlogOut.of(b) for b in blogs], total=total, page=q.page,
+                        limit=q.limit, totalPages=total_pages(total, q.limit))
+
+
+@api.route("GET", "/api/v1/blog/stats", tags=TAGS, response=StatsOut,
+           summary="Your number of blogs and the likes they have in all")
+async def blog_stats(call: Call[None, None]) -> StatsOut:
+    s = await call.services.blogs.stats(call.user_id)
+    return StatsOut(blogs=s.blogs, published=s.published, total_likes=s.total_likes)
+
+
+@api.route("GET", "/api/v1/blog/search", auth="optional", tags=TAGS, query=SearchQuery,
+           response=SearchOut,
+           summary="Full-text search (title ranked above body) with combinable filters")
+async def search_blogs(call: Call[None, SearchQuery]) -> SearchOut:
+    q = call.query
+    terms = BlogFilter(q=q.q, author_id=q.author, tag=q.tag, city=q.city, country=q.country,
+                       since=utc(q.from_), until=utc(q.to))
+    blogs, more = await call.services.blogs.search(viewer(call), terms, q.page, q.limit)
+    return SearchOut(blogs=[BlogOut.of(b) for b in blogs], page=q.page, limit=q.limit,
+                     has_more=more)
+
+
+@api.route("GET", "/api/v1/feed", auth="optional", tags=TAGS, query=FeedQuery,
+           response=FeedOut,
+           summary="Published blogs newest first, by cursor; following=true needs sign-in")
+async def feed(call: Call[None, FeedQuery]) -> FeedOut:
+    q = call.query
+    if q.following and call.claims is None:
+        raise AuthenticationError("Sign in to read the blogs of people you follow.")
+    after = decode_cursor(q.cursor) if q.cursor else None
+    page = await call.services.blogs.feed(viewer(call), after, q.limit, following=q.following)
+    return FeedOut(blogs=[BlogOut.of(b) for b in page.blogs],
+                   next_cursor=encode_cursor(page.next) if page.next else None)
+
+
+@api.route("GET", BLOG, auth="optional", tags=TAGS, response=BlogOut, errors=(404,),
+           summary="One blog; drafts only for their author")
+async def get_blog(call: Call[None, None]) -> BlogOut:
+    return BlogOut.of(await call.services.blogs.get(path_id(call), viewer(call)))
+
+
+@api.route("POST", "/api/v1/blog", tags=TAGS, body=BlogIn, response=BlogOut, status=201,
+           summary="Write a blog (published unless status is draft)")
+async def create_blog(call: Call[BlogIn, None]) -> BlogOut:
+    b = call.body
+    fields = BlogFields(title=b.title, body=b.body, summary=b.summary,
+                        header_image=b.header_image, images=tuple(b.images),
+                        tags=tuple(b.tags), place=place(b.location), status=b.status)
+    return BlogOut.of(await call.services.blogs.create(call.user_id, fields))
+
+
+@api.route("PUT", BLOG, tags=TAGS, body=BlogUpdateIn, response=BlogOut,
+           errors=(403, 404, 409),
+           summary="Edit your blog; send the updated_at you last saw (409 when stale)")
+async def update_blog(call: Call[BlogUpdateIn, None]) -> BlogOut:
+    b = call.body
+    sent = b.model_fields_set
+    changes = BlogChanges(
+        title=b.title, body=b.body, summary=b.summary, header_image=b.header_image,
+        images=tuple(b.images) if b.images is not None else None,
+        tags=tuple(b.tags) if b.tags is not None else None,
+        place=place(b.location), status=b.status,
+        clear_header_image="header_image" in sent and b.header_image is None,
+        clear_place="location" in sent and b.location is None,
+    )
+    blog = await call.services.blogs.update(path_id(call), call.user_id, changes,
+                                            utc(b.updated_at))
+    return BlogOut.of(blog)
+
+
+@api.route("DELETE", BLOG, tags=TAGS, status=204, errors=(403, 404),
+           summary="Delete your blog with its likes and comments")
+async def delete_blog(call: Call[None, None]) -> None:
+    await call.services.blogs.delete(path_id(call), call.user_id)
+
+
+@api.route("POST", BLOG + "/like", tags=TAGS, response=LikeOut, errors=(404, 409),
+           summary="Like a blog (idempotent)")
+async def like_blog(call: Call[None, None]) -> LikeOut:
+    count = await call.services.blogs.like(path_id(call), call.user_id)
+    return LikeOut(liked=True, likes_count=count)
+
+
+@api.route("DELETE", BLOG + "/like", tags=TAGS, response=LikeOut, errors=(404,),
+           summary="Take your like back (idempotent)")
+async def unlike_blog(call: Call[None, None]) -> LikeOut:
+    count = await call.services.blogs.unlike(path_id(call), call.user_id)
+    return LikeOut(liked=False, likes_count=count)
+
+
+@api.route("GET", BLOG + "/comments", auth="optional", tags=TAGS, query=PageQuery,
+           response=CommentsOut, errors=(404,), summary="Comments on a blog, oldest first")
+async def list_comments(call: Call[None, PageQuery]) -> CommentsOut:
+    q = call.query
+    comments, total = await call.services.blogs.comments(path_id(call), viewer(call),
+                                                         q.page, q.limit)
+    return CommentsOut(comments=[CommentOut.of(c) for c in comments], total=total,
+                       page=q.page, limit=q.limit, totalPages=total_pages(total, q.limit))
+
+
+@api.route("POST", BLOG + "/comments", tags=TAGS, body=CommentIn, response=CommentOut,
+           status=201, errors=(404, 409), summary="Comment on a published blog")
+async def add_comment(call: Call[CommentIn, None]) -> CommentOut:
+    comment = await call.services.blogs.comment(path_id(call), call.user_id, call.body.body)
+    return CommentOut.of(comment)
+
+
+@api.route("PUT", COMMENT, tags=TAGS, body=CommentIn, response=CommentOut,
+           errors=(403, 404), summary="Edit your comment")
+async def edit_comment(call: Call[CommentIn, None]) -> CommentOut:
+    comment = await call.services.blogs.edit_comment(
+        path_id(call), path_id(call, "comment_id"), call.user_id, call.body.body)
+    return CommentOut.of(comment)
+
+
+@api.route("DELETE", COMMENT, tags=TAGS, status=204, errors=(403, 404),
+           summary="Delete a comment: yours, or any on your blog")
+async def delete_comment(call: Call[None, None]) -> None:
+    await call.services.blogs.delete_comment(path_id(call), path_id(call, "comment_id"),
+                                             call.user_id)
+
+
+@api.route("GET", "/api/v1/locations", auth=False, tags=["locations"], query=LocationQuery,
+           response=LocationsOut, summary="Locations whose city or country starts with q")
+async def locations(call: Call[None, LocationQuery]) -> LocationsOut:
+    found = await call.services.blogs.locations(call.query.q, call.query.limit)
+    return LocationsOut(locations=[LocationOut.of(loc) for loc in found])

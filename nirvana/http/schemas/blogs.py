@@ -1,0 +1,206 @@
+"""Request and response models of the blog, comment and location routes.
+
+Out-of-range paging values (limit=0, limit=1000000, page=-1) are refused with 422, never
+clamped silently: a client that asks for something it cannot get should find out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from ...domain import blog_model as m
+from ...domain.blog_model import Blog, BlogStatus, Comment, Location
+from ...domain.users import MAX_URL
+from ..api import In, Out
+
+MAX_LIMIT = 100
+MAX_PAGE = 10_000  # bounds OFFSET work: past it, use the cursor feed
+
+
+class PlaceIn(In):
+    city: str = Field(max_length=m.MAX_PLACE, examples=["Zürich"])
+    country: str = Field(max_length=m.MAX_PLACE, examples=["Switzerland"])
+
+
+IMAGE_DOC = "An http(s) URL or a /media/ path from POST /api/v1/image/upload"
+
+
+class BlogIn(In):
+    title: str = Field(max_length=m.MAX_TITLE)
+    body: str = Field(max_length=m.MAX_BODY,
+                      description="Markdown, stored and returned exactly as sent; never HTML")
+    summary: str = Field(default="", max_length=m.MAX_SUMMARY)
+    header_image: str | None = Field(default=None, max_length=MAX_URL, description=IMAGE_DOC)
+    images: list[str] = Field(default_factory=list, max_length=m.MAX_IMAGES,
+                              description=IMAGE_DOC)
+    tags: list[str] = Field(default_factory=list, max_length=m.MAX_TAGS,
+                            description="Stored lower case, spaces collapsed, duplicates dropped")
+    location: PlaceIn | None = Field(
+        default=None, description="Matched case- and accent-insensitively; created on first use")
+    status: BlogStatus = BlogStatus.PUBLISHED
+
+
+class BlogUpdateIn(In):
+    """A partial edit: omitted fields keep their value; null clears header_image/location."""
+
+    updated_at: datetime = Field(
+        description="The blog's updated_at as you last read it; if it changed since, 409")
+    title: str | None = Field(default=None, max_length=m.MAX_TITLE)
+    body: str | None = Field(default=None, max_length=m.MAX_BODY)
+    summary: str | None = Field(default=None, max_length=m.MAX_SUMMARY)
+    header_image: str | None = Field(default=None, max_length=MAX_URL)
+    images: list[str] | None = Field(default=None, max_length=m.MAX_IMAGES)
+    tags: list[str] | None = Field(default=None, max_length=m.MAX_TAGS)
+    location: PlaceIn | None = None
+    status: BlogStatus | None = None
+
+
+class PageQuery(In):
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
+    limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
+
+
+class FeedQuery(In):
+    cursor: str | None = Field(default=None, max_length=200,
+                               description="next_cursor of the previous page; omit for the first")
+    limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
+    following: bool = Field(default=False,
+                            description="Only blogs by people you follow and your friends")
+
+
+class SearchQuery(PageQuery):
+    q: str | None = Field(default=None, max_length=m.MAX_QUERY,
+                          description="Full-text terms: words, \"phrases\", -excluded, or")
+    author: int | None = Field(default=None, ge=1, description="The author's user id")
+    tag: str | None = Field(default=None, max_length=m.MAX_QUERY)
+    city: str | None = Field(default=None, max_length=m.MAX_QUERY)
+    country: str | None = Field(default=None, max_length=m.MAX_QUERY)
+    from_: datetime | None = Field(default=None, alias="from",
+                                   description="Published at or after (UTC if no offset)")
+    to: datetime | None = Field(default=None, description="Published at or before")
+
+
+class LocationQuery(In):
+    q: str = Field(default="", max_length=100, description="Prefix of a city or country")
+    limit: int = Field(default=10, ge=1, le=50)
+
+
+class CommentIn(In):
+    body: str = Field(max_length=m.MAX_COMMENT)
+
+
+class AuthorOut(Out):
+    id: int
+    username: str
+    name: str
+    avatar: str | None
+
+
+class LocationOut(Out):
+    id: int
+    city: str
+    country: str
+
+    @classmethod
+    def of(cls, location: Location) -> "LocationOut":
+        return cls(id=location.id, city=location.city, country=location.country)
+
+
+class BlogOut(Out):
+    id: int
+    title: str
+    body: str
+    summary: str
+    header_image: str | None
+    images: list[str]
+    tags: list[str]
+    location: LocationOut | None
+    status: BlogStatus
+    author: AuthorOut
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    likes_count: int
+    comments_count: int
+
+    @classmethod
+    def of(cls, blog: Blog) -> "BlogOut":
+        a = blog.author
+        return cls(
+            id=blog.id, title=blog.title, body=blog.body, summary=blog.summary,
+            header_image=blog.header_image, images=list(blog.images), tags=list(blog.tags),
+            location=LocationOut.of(blog.location) if blog.location else None,
+            status=blog.status,
+            author=AuthorOut(id=a.id, username=a.username, name=a.name, avatar=a.avatar_url),
+            created_at=blog.created_at, updated_at=blog.updated_at,
+            published_at=blog.published_at, likes_count=blog.likes_count,
+            comments_count=blog.comments_count,
+        )
+
+
+class BulkOut(Out):
+    blogs: list[BlogOut]
+    cap: int = Field(description="At most this many blogs, the newest, are returned")
+    capped: bool = Field(description="True when more published blogs exist than were returned")
+
+
+class PaginatedOut(Out):
+    blogs: list[BlogOut]
+    total: int = Field(description="Published blogs in all (a maintained counter)")
+    page: int
+    limit: int
+    totalPages: int
+
+
+class FeedOut(Out):
+    blogs: list[BlogOut]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null at the end")
+
+
+class SearchOut(Out):
+    blogs: list[BlogOut]
+    page: int
+    limit: int
+    has_more: bool
+
+
+class StatsOut(Out):
+    blogs: int = Field(description="Your blogs, drafts included")
+    published: int
+    total_likes: int
+
+
+class LikeOut(Out):
+    liked: bool
+    likes_count: int
+
+
+class CommentOut(Out):
+    id: int
+    blog_id: int
+    author: AuthorOut
+    body: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: Comment) -> "CommentOut":
+        a = c.author
+        return cls(id=c.id, blog_id=c.blog_id, body=c.body, created_at=c.created_at,
+                   updated_at=c.updated_at,
+                   author=AuthorOut(id=a.id, username=a.username, name=a.name,
+                                    avatar=a.avatar_url))
+
+
+class CommentsOut(Out):
+    comments: list[CommentOut]
+    total: int
+    page: int
+    limit: int
+    totalPages: int
+
+
+class LocationsOut(Out):
+    locations: list[LocationOut]

@@ -1,0 +1,252 @@
+"""Fill a database with realistic demo data: `python -m nirvana.seed --blogs 100000 --users 1000`
+(or `make seed SEED_ARGS="--blogs 100000"`).
+
+Uses DATABASE_URL, or the embedded PostgreSQL under DATA_DIR as run.py does. Adds to what is
+there (new users get fresh names each run). Rows go in with COPY in batches; the counters
+(published total, likes and comments counts) follow through the schema's triggers, so they
+are exact without a recount. Every seeded user signs in with the password SEED_PASSWORD.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import secrets
+import sys
+import time
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Mapping, Sequence
+
+import asyncpg
+
+from .security import Argon2Hasher
+from .settings import ConfigError, Settings
+from .storage.embedded import EmbeddedError, EmbeddedPostgres
+from .storage.pg import create_pool, migrate
+
+log = logging.getLogger("nirvana.seed")
+
+SEED_PASSWORD = "nirvana-demo-password"
+
+FIRST = ("Ana Ben Chloé Dev Eli Fatima Goran Hana Ivan Jun Kofi Lena Mateo Nia Omar Priya "
+         "Quinn Rosa Sven Tariq Uma Vera Wen Xavier Yara Zoë").split()
+LAST = ("Adams Björk Costa Dubois Eze Fischer García Haddad Ito Jensen Kowalski López "
+        "Müller Novak Okafor Park Rossi Silva Tanaka Ueda Varga Weber Yilmaz Zhou").split()
+PLACES = [
+    ("Zürich", "Switzerland"), ("Genève", "Switzerland"), ("Paris", "France"),
+    ("Lyon", "France"), ("Berlin", "Germany"), ("München", "Germany"), ("Wien", "Austria"),
+    ("Kraków", "Poland"), ("Praha", "Czechia"), ("Lisboa", "Portugal"), ("Porto", "Portugal"),
+    ("Madrid", "Spain"), ("Sevilla", "Spain"), ("Roma", "Italy"), ("Milano", "Italy"),
+    ("Amsterdam", "Netherlands"), ("København", "Denmark"), ("Reykjavík", "Iceland"),
+    ("Istanbul", "Türkiye"), ("Cairo", "Egypt"), ("Lagos", "Nigeria"), ("Nairobi", "Kenya"),
+    ("Cape Town", "South Africa"), ("Mumbai", "India"), ("Bengaluru", "India"),
+    ("Tokyo", "Japan"), ("Kyoto", "Japan"), ("Seoul", "South Korea"), ("Hà Nội", "Vietnam"),
+    ("Singapore", "Singapore"), ("Sydney", "Australia"), ("Auckland", "New Zealand"),
+    ("São Paulo", "Brazil"), ("Buenos Aires", "Argentina"), ("Bogotá", "Colombia"),
+    ("Ciudad de México", "Mexico"), ("Montréal", "Canada"), ("Toronto", "Canada"),
+    ("New York", "United States"), ("San Francisco", "United States"),
+]
+TAGS = ("travel food coffee hiking photography python postgres asyncio design books music "
+        "cycling running cooking baking gardening history architecture art film startups "
+        "remote-work parenting language-learning climate science space chess games").split()
+WORDS = ("the a quiet morning city river market street light train coffee bread mountain "
+         "trail old new small slow long weekend notes week journey code bug fix server "
+         "query index garden rain sun winter summer friends family story lesson recipe "
+         "walk bridge museum night window book chapter song road map harbour island").split()
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    users: int
+    blogs: int
+    likes: int
+    comments: int
+    seconds: float
+
+
+def ascii_slug(name: str) -> str:
+    # Usernames are ASCII letters and digits: "Zoë" becomes "zoe".
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if c.isascii() and c.isalnum()).lower() or "user"
+
+
+def sentence(rng: random.Random, low: int = 6, high: int = 16) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(low, high))]
+    return " ".join(words).capitalize() + "."
+
+
+def markdown_body(rng: random.Random) -> str:
+    paragraphs = [" ".join(sentence(rng) for _ in range(rng.randint(2, 4)))
+                  for _ in range(rng.randint(2, 4))]
+    if rng.random() < 0.4:
+        paragraphs.insert(1, "## " + sentence(rng, 2, 5).rstrip("."))
+    if rng.random() < 0.3:
+        paragraphs.append("\n".join(f"- {sentence(rng, 2, 6)}" for _ in range(3)))
+    return "\n\n".join(paragraphs)
+
+
+async def seed_users(conn: asyncpg.Connection, count: int, rng: random.Random,
+                     password_hash: str) -> list[int]:
+    run = secrets.token_hex(3)  # keeps emails and usernames unique across runs
+    emails, usernames, names = [], [], []
+    for i in range(count):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        emails.append(f"seed.{run}.{i}@example.com")
+        usernames.append(f"{ascii_slug(first)[:8]}_{run}{i}")
+        names.append(f"{first} {last}")
+    ids: list[int] = await conn.fetchval(
+        """WITH made AS (
+               INSERT INTO users (email, username, name, email_verified)
+               SELECT e, u, n, true FROM unnest($1::text[], $2::text[], $3::text[]) AS t(e, u, n)
+               RETURNING id)
+           SELECT array_agg(id ORDER BY id) FROM made""",
+        emails, usernames, names)
+    await conn.execute(
+        "INSERT INTO credentials (user_id, password_hash) SELECT unnest($1::bigint[]), $2",
+        ids, password_hash)
+    return ids
+
+
+async def seed_locations(conn: asyncpg.Connection) -> list[int]:
+    cities, countries = zip(*PLACES)
+    await conn.execute(
+        """INSERT INTO locations (city, country)
+           SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT (city_key, country_key) DO NOTHING""",
+        list(cities), list(countries))
+    return await conn.fetchval(
+        """SELECT array_agg(l.id) FROM locations l
+           JOIN unnest($1::text[], $2::text[]) AS p(city, country)
+             ON l.city_key = nirvana_fold(p.city) AND l.country_key = nirvana_fold(p.country)""",
+        list(cities), list(countries))
+
+
+async def seed_follows(conn: asyncpg.Connection, users: list[int], rng: random.Random) -> None:
+    pairs = {(a, b) for a in users for b in rng.sample(users, min(len(users), 10)) if a != b}
+    await conn.execute(
+        """INSERT INTO follows (follower_id, followee_id)
+           SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING""",
+        [a for a, _ in pairs], [b for _, b in pairs])
+
+
+def blog_record(rng: random.Random, users: list[int], places: list[int],
+                now: datetime) -> tuple:
+    created = now - timedelta(seconds=rng.randint(3600, 2 * 365 * 86400))
+    published = rng.random() < 0.92
+    title = sentence(rng, 3, 8).rstrip(".")
+    tags = rng.sample(TAGS, rng.randint(1, 4))
+    header = f"https://picsum.photos/seed/{rng.randint(1, 10**6)}/1000/600"
+    return (
+        rng.choice(users), title, markdown_body(rng), sentence(rng, 8, 20), header,
+        [], tags, rng.choice(places) if rng.random() < 0.8 else None,
+        "published" if published else "draft", created, created,
+        created + timedelta(minutes=rng.randint(1, 600)) if published else None,
+    )
+
+
+BLOG_COLUMNS = ["author_id", "title", "body", "summary", "header_image", "images", "tags",
+                "location_id", "status", "created_at", "updated_at", "published_at"]
+
+
+async def seed(pool: asyncpg.Pool, *, users: int, blogs: int, rng: random.Random,
+               batch: int = 10_000) -> SeedReport:
+    started = time.monotonic()
+    password_hash = await Argon2Hasher().hash(SEED_PASSWORD)  # one hash, shared: demo data
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            user_ids = await seed_users(conn, users, rng, password_hash)
+            place_ids = await seed_locations(conn)
+            await seed_follows(conn, user_ids, rng)
+        log.info("seeded %d users and %d locations", len(user_ids), len(place_ids))
+        now = datetime.now(timezone.utc)
+        for start in range(0, blogs, batch):
+            records = [blog_record(rng, user_ids, place_ids, now)
+                       for _ in range(min(batch, blogs - start))]
+            # One transaction per batch: an interrupted seed leaves whole batches behind.
+            await conn.copy_records_to_table("blogs", records=records, columns=BLOG_COLUMNS)
+            log.info("seeded %d/%d blogs", start + len(records), blogs)
+        # Seeded users are new, so every blog of theirs is one of ours.
+        published = await conn.fetch(
+            "SELECT id, published_at FROM blogs WHERE author_id = ANY($1) "
+            "AND status = 'published'", user_ids)
+        likes, comments = [], []
+        for row in published:
+            for liker in rng.sample(user_ids, min(len(user_ids), rng.choice((0, 1, 2, 3, 5, 8)))):
+                likes.append((row["id"], liker))
+            for _ in range(rng.choice((0, 0, 1, 2, 3))):
+                at = row["published_at"] + timedelta(minutes=rng.randint(1, 5000))
+                comments.append((row["id"], rng.choice(user_ids), sentence(rng), at, at))
+        for start in range(0, len(likes), batch * 5):
+            await conn.copy_records_to_table("blog_likes", records=likes[start:start + batch * 5],
+                                             columns=["blog_id", "user_id"])
+        for start in range(0, len(comments), batch * 5):
+            await conn.copy_records_to_table(
+                "blog_comments", records=comments[start:start + batch * 5],
+                columns=["blog_id", "author_id", "body", "created_at", "updated_at"])
+        await conn.execute("ANALYZE blogs")  # fresh statistics for the planner after a bulk load
+    return SeedReport(len(user_ids), blogs, len(likes), len(comments),
+                      time.monotonic() - started)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m nirvana.seed", description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=1000, help="new users (default 1000)")
+    parser.add_argument("--blogs", type=int, default=10_000, help="new blogs (default 10000)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable data")
+    args = parser.parse_args(argv)
+    if args.users < 1 or args.blogs < 0:
+        parser.error("--users must be at least 1 and --blogs at least 0")
+    return args
+
+
+async def run(database_url: str, settings: Settings, args: argparse.Namespace) -> SeedReport:
+    pool = await create_pool(database_url, timeout=max(settings.store_timeout, 600.0),
+                             min_size=1, max_size=2)
+    try:
+        await migrate(pool)
+        return await seed(pool, users=args.users, blogs=args.blogs,
+                          rng=random.Random(args.seed))
+    finally:
+        await asyncio.shield(pool.close())
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = Settings.from_env(os.environ if environ is None else environ)
+    except ConfigError as exc:
+        print(f"nirvana.seed: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(message)s")
+    postgres = None
+    url = settings.database_url
+    if url is None:
+        pgdata = settings.data_dir.resolve() / "postgres"
+        # If run.py already has this cluster up, we share it and must leave it running.
+        already_running = (pgdata / "postmaster.pid").exists()
+        postgres = EmbeddedPostgres(pgdata)
+        try:
+            url = postgres.start()
+        except EmbeddedError as exc:
+            print(f"nirvana.seed: error: {exc}", file=sys.stderr)
+            return 1
+        if already_running:
+            postgres = None
+    try:
+        report = asyncio.run(run(url, settings, args))
+    finally:
+        if postgres is not None:
+            postgres.stop()
+    print(f"Seeded {report.users} users, {report.blogs} blogs, {report.likes} likes and "
+          f"{report.comments} comments in {report.seconds:.1f}s. "
+          f"Seeded users sign in with the password {SEED_PASSWORD!r}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

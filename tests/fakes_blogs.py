@@ -1,0 +1,167 @@
+"""In-memory fakes of the blogs ports, for the domain's unit tests."""
+
+from __future__ import annotations
+
+import itertools
+import unicodedata
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from nirvana.domain.blog_model import (
+    Author,
+    Blog,
+    BlogFields,
+    BlogFilter,
+    BlogStats,
+    BlogStatus,
+    Comment,
+    FeedPosition,
+    Location,
+    Place,
+)
+
+
+def fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.at = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float = 1.0) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+class FakeBlogRepository:
+    def __init__(self) -> None:
+        self.blogs: dict[int, Blog] = {}
+        self.likes: set[tuple[int, int]] = set()
+        self.blocks: set[tuple[int, int]] = set()
+        self.places: dict[tuple[str, str], Location] = {}
+        self._ids = itertools.count(1)
+
+    def _location(self, place: Place | None) -> Location | None:
+        if place is None:
+            return None
+        key = (fold(place.city), fold(place.country))
+        if key not in self.places:
+            self.places[key] = Location(len(self.places) + 1, place.city, place.country)
+        return self.places[key]
+
+    async def create(self, author_id: int, fields: BlogFields, now: datetime,
+                     published_at: datetime | None) -> Blog:
+        blog = Blog(next(self._ids), Author(author_id, f"user{author_id}", "U", None),
+                    fields.title, fields.body, fields.summary, fields.header_image,
+                    fields.images, fields.tags, self._location(fields.place), fields.status,
+                    now, now, published_at, 0, 0)
+        self.blogs[blog.id] = blog
+        return blog
+
+    async def get(self, blog_id: int) -> Blog | None:
+        return self.blogs.get(blog_id)
+
+    async def update(self, blog_id: int, fields: BlogFields, *, expected_updated_at: datetime,
+                     updated_at: datetime, published_at: datetime | None) -> Blog | None:
+        blog = self.blogs.get(blog_id)
+        if blog is None or blog.updated_at != expected_updated_at:
+            return None
+        blog = replace(blog, title=fields.title, body=fields.body, summary=fields.summary,
+                       header_image=fields.header_image, images=fields.images,
+                       tags=fields.tags, location=self._location(fields.place),
+                       status=fields.status, updated_at=updated_at, published_at=published_at)
+        self.blogs[blog_id] = blog
+        return blog
+
+    async def delete(self, blog_id: int) -> None:
+        self.blogs.pop(blog_id, None)
+        self.likes = {(b, u) for b, u in self.likes if b != blog_id}
+
+    async def is_blocked(self, user_a: int, user_b: int) -> bool:
+        return (user_a, user_b) in self.blocks or (user_b, user_a) in self.blocks
+
+    def _visible(self, viewer_id: int | None) -> list[Blog]:
+        shown = [b for b in self.blogs.values() if b.status is BlogStatus.PUBLISHED and not (
+            viewer_id is not None and ((b.author.id, viewer_id) in self.blocks
+                                       or (viewer_id, b.author.id) in self.blocks))]
+        return sorted(shown, key=lambda b: (b.published_at, b.id), reverse=True)
+
+    async def feed(self, viewer_id: int | None, after: FeedPosition | None, limit: int,
+                   following_of: int | None = None) -> list[Blog]:
+        rows = self._visible(viewer_id)
+        if after is not None:
+            rows = [b for b in rows if (b.published_at, b.id) < (after.published_at, after.id)]
+        return rows[:limit]
+
+    async def page(self, viewer_id: int | None, offset: int, limit: int) -> list[Blog]:
+        return self._visible(viewer_id)[offset:offset + limit]
+
+    async def published_total(self) -> int:
+        return sum(b.status is BlogStatus.PUBLISHED for b in self.blogs.values())
+
+    async def search(self, viewer_id: int | None, terms: BlogFilter, offset: int,
+                     limit: int) -> list[Blog]:
+        rows = [b for b in self._visible(viewer_id)
+                if (terms.q is None or fold(terms.q) in fold(b.title + " " + b.body))
+                and (terms.tag is None or terms.tag in b.tags)]
+        return rows[offset:offset + limit]
+
+    async def stats(self, author_id: int) -> BlogStats:
+        mine = [b for b in self.blogs.values() if b.author.id == author_id]
+        return BlogStats(len(mine), sum(b.status is BlogStatus.PUBLISHED for b in mine),
+                         sum(b.likes_count for b in mine))
+
+    def _recount(self, blog_id: int) -> int:
+        count = sum(1 for b, _ in self.likes if b == blog_id)
+        self.blogs[blog_id] = replace(self.blogs[blog_id], likes_count=count)
+        return count
+
+    async def like(self, blog_id: int, user_id: int) -> int:
+        self.likes.add((blog_id, user_id))
+        return self._recount(blog_id)
+
+    async def unlike(self, blog_id: int, user_id: int) -> int:
+        self.likes.discard((blog_id, user_id))
+        return self._recount(blog_id)
+
+    async def locations(self, prefix: str, limit: int) -> list[Location]:
+        return [loc for loc in self.places.values()
+                if fold(loc.city).startswith(fold(prefix))][:limit]
+
+
+class FakeCommentRepository:
+    def __init__(self, blogs: FakeBlogRepository) -> None:
+        self.comments: dict[int, Comment] = {}
+        self._blogs = blogs
+        self._ids = itertools.count(1)
+
+    def _recount(self, blog_id: int) -> None:
+        count = sum(1 for c in self.comments.values() if c.blog_id == blog_id)
+        self._blogs.blogs[blog_id] = replace(self._blogs.blogs[blog_id], comments_count=count)
+
+    async def add(self, blog_id: int, author_id: int, body: str, now: datetime) -> Comment:
+        comment = Comment(next(self._ids), blog_id, Author(author_id, f"user{author_id}", "U",
+                                                           None), body, now, now)
+        self.comments[comment.id] = comment
+        self._recount(blog_id)
+        return comment
+
+    async def get(self, comment_id: int) -> Comment | None:
+        return self.comments.get(comment_id)
+
+    async def edit(self, comment_id: int, body: str, now: datetime) -> Comment:
+        self.comments[comment_id] = replace(self.comments[comment_id], body=body, updated_at=now)
+        return self.comments[comment_id]
+
+    async def delete(self, comment_id: int) -> None:
+        comment = self.comments.pop(comment_id)
+        self._recount(comment.blog_id)
+
+    async def list(self, blog_id: int, offset: int, limit: int) -> list[Comment]:
+        rows = sorted((c for c in self.comments.values() if c.blog_id == blog_id),
+                      key=lambda c: c.id)
+        return rows[offset:offset + limit]

@@ -1,0 +1,39 @@
+"""The seeding command, on a small count against the real PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+
+from nirvana.seed import SEED_PASSWORD, main, seed
+
+
+async def test_seed_fills_users_locations_blogs_with_exact_counters(client, services):
+    report = await seed(services.pool, users=8, blogs=60, rng=random.Random(7), batch=25)
+    assert (report.users, report.blogs) == (8, 60)
+    pool = services.pool
+    assert await pool.fetchval("SELECT count(*) FROM blogs") == 60
+    assert await pool.fetchval("SELECT count(*) FROM locations") > 10
+    published = await pool.fetchval("SELECT count(*) FROM blogs WHERE status = 'published'")
+    # The maintained counters agree with a real count.
+    page = (await client.get("/api/v1/blog/paginated_bulk", params={"limit": 7})).json()
+    assert page["total"] == published and page["totalPages"] == -(-published // 7)
+    assert await pool.fetchval(
+        "SELECT count(*) FROM blogs b WHERE likes_count <> "
+        "(SELECT count(*) FROM blog_likes l WHERE l.blog_id = b.id) OR comments_count <> "
+        "(SELECT count(*) FROM blog_comments c WHERE c.blog_id = b.id)") == 0
+    assert await pool.fetchval("SELECT count(*) FROM blog_likes") == report.likes
+    # Seeded users can sign in and read their feed.
+    email = await pool.fetchval("SELECT email::text FROM users ORDER BY id LIMIT 1")
+    r = await client.post("/api/v1/user/signin", json={"email": email, "password": SEED_PASSWORD})
+    assert r.status_code == 200
+    r = await client.get("/api/v1/feed", params={"following": "true"},
+                         headers={"Authorization": f"Bearer {r.json()['jwt']}"})
+    assert r.status_code == 200 and r.json()["blogs"]
+
+
+def test_seed_command_runs_against_database_url(server_urls, capsys):
+    database_url, _ = server_urls
+    code = main(["--users", "3", "--blogs", "5", "--seed", "1"],
+                environ={"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"})
+    assert code == 0
+    assert "Seeded 3 users, 5 blogs" in capsys.readouterr().out
