@@ -326,7 +326,9 @@ async def test_unknown_route_and_method_use_the_error_shape(client):
 
 
 async def test_health_ready_and_openapi(client):
-    assert (await client.get("/health")).json() == {"status": "ok"}
+    health = await client.get("/health")
+    assert health.json() == {"status": "ok"}
+    assert health.headers["x-content-type-options"] == "nosniff"
     ready = await client.get("/ready")
     assert ready.status_code == 200 and ready.json()["postgres"] == "ok"
     spec = (await client.get("/openapi.json")).json()
