@@ -12,17 +12,18 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from .bootstrap import Services
 from .http import errors as http_errors
 from .http.api import Api
 from .http.middleware import RequestContextMiddleware
 from .http.openapi import build_openapi
-from .http.routes import health, users
+from .http.routes import chat, health, users
 from .settings import Settings
+from .ws.endpoint import chat_socket
 
-API_MODULES: list[Api] = [health.api, users.api]
+API_MODULES: list[Api] = [health.api, users.api, chat.api]
 
 STORE_ERRORS: dict[type[BaseException], str] = {
     asyncpg.PostgresConnectionError: "PostgreSQL",
@@ -63,7 +64,8 @@ def create_app(
     async def openapi_json(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
 
-    routes = [Route("/openapi.json", openapi_json, methods=["GET"])]
+    routes: list = [Route("/openapi.json", openapi_json, methods=["GET"]),
+                    WebSocketRoute("/ws", chat_socket)]
     for module in API_MODULES:
         routes.extend(module.routes(authenticate, settings.max_json_body))
 
