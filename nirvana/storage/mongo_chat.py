@@ -27,7 +27,7 @@ from typing import Any
 
 import pymongo
 from beanie import Document
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ..domain.chat_ports import (
@@ -433,16 +433,18 @@ class MongoChatStore:
     async def _commit_mark(self, mark: _Mark) -> None:
         try:
             field_name = "read_seq" if mark.kind is ReceiptKind.READ else "delivered_seq"
-            raise_to = {f"members.$.{field_name}": mark.seq}
+            raise_to = {f"members.$[m].{field_name}": mark.seq}
             if mark.kind is ReceiptKind.READ:  # read implies delivered
-                raise_to["members.$.delivered_seq"] = mark.seq
-            updated = await self._conversations.find_one_and_update(
+                raise_to["members.$[m].delivered_seq"] = mark.seq
+            # arrayFilters, not `members.$`: the embedded store's positional operator does
+            # not follow an $elemMatch query. The query keeps the update conditional, so a
+            # lower or equal mark changes nothing and emits no event.
+            updated = await self._conversations.update_one(
                 {"_id": mark.conversation_id,
                  "members": {"$elemMatch": {"user_id": mark.user_id,
                                             field_name: {"$lt": mark.seq}}}},
-                {"$max": raise_to}, projection={"_id": 1},
-                return_document=ReturnDocument.AFTER)
-            if updated is None:
+                {"$max": raise_to}, array_filters=[{"m.user_id": mark.user_id}])
+            if updated.modified_count == 0:
                 _resolve(mark.future, None)
                 return
             assert self._head is not None
@@ -457,7 +459,7 @@ class MongoChatStore:
             _resolve(mark.future, receipt)
         except Exception as exc:
             _fail(mark.future, UnavailableError("The receipt could not be stored."))
-            log.warning("receipt write failed: %s", type(exc).__name__)
+            log.warning("receipt write failed: %s", exc)
 
     # -- resume -----------------------------------------------------------------------
 
