@@ -180,7 +180,8 @@ class ChatStore(Protocol):
 
     async def append(self, draft: MessageDraft) -> tuple[Message, bool]:
         """Store a message durably and return it with True; or, when the sender already sent
-        `client_id`, return the stored one with False. Returns only after the store has
+        `client_id`, return the stored one with False. Storing also moves the conversation's
+        last seq and last message, and raises the sender's read and delivered marks to it. Returns only after the store has
         acknowledged the write; raises on failure (the message is then not stored)."""
         ...
 
