@@ -358,10 +358,13 @@ class MongoChatStore:
             else:
                 primary[key] = s
         existing = {}
-        cursor = self._messages.find({"$or": [{"sender_id": k[0], "client_id": k[1]}
-                                              for k in primary]})
+        # Two $in lists, not an $or of pairs: the embedded store scans for $or but uses the
+        # (sender_id, client_id) index for $in; the few extra pairs are filtered out here.
+        cursor = self._messages.find({"sender_id": {"$in": sorted({k[0] for k in primary})},
+                                      "client_id": {"$in": sorted({k[1] for k in primary})}})
         async for d in cursor:
-            existing[(d["sender_id"], d["client_id"])] = message_of(d)
+            if (d["sender_id"], d["client_id"]) in primary:
+                existing[(d["sender_id"], d["client_id"])] = message_of(d)
         fresh = [s for k, s in primary.items() if k not in existing]
         for cid in {s.draft.conversation_id for s in fresh} - self._last_seq.keys():
             d = await self._messages.find_one({"conversation_id": cid},
