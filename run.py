@@ -47,7 +47,10 @@ def bind(host: str, port: int) -> socket.socket:
     # Bound here, before any database starts, so a busy port fails fast and in one line;
     # uvicorn is then handed the socket, so nothing can take the port in between.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: accepted sockets inherit it, and asyncio sets TCP_NODELAY
+    # only on sockets whose proto says TCP. Without it, two WebSocket frames sent back to
+    # back wait ~40 ms for a delayed ACK (Nagle), on every chat send.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -12,18 +12,19 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from .bootstrap import Services
 from .http import errors as http_errors
 from .http.api import Api
 from .http.middleware import RequestContextMiddleware
 from .http.openapi import build_openapi
-from .http.routes import blogs, health, media, people, social, users
+from .http.routes import blogs, chat, health, media, people, social, users
 from .settings import Settings
+from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
-    health.api, users.api, people.api, social.api, media.api, blogs.api,
+    health.api, users.api, people.api, social.api, media.api, blogs.api, chat.api,
 ]
 
 STORE_ERRORS: dict[type[BaseException], str] = {
@@ -65,7 +66,8 @@ def create_app(
     async def openapi_json(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
 
-    routes = [Route("/openapi.json", openapi_json, methods=["GET"])]
+    routes: list = [Route("/openapi.json", openapi_json, methods=["GET"]),
+                    WebSocketRoute("/ws", chat_socket)]
     for module in API_MODULES:
         routes.extend(module.routes(authenticate, settings.max_json_body))
 

@@ -22,22 +22,29 @@ from .domain.accounts import AccountPolicy, Accounts
 from .domain.media import Images, MediaStore
 from .domain.social import SocialGraph
 from .domain.blogs import Blogs
+from .domain.chat import Chat
+from .domain.chat_ports import ChatLimits
 from .domain.users import User
 from .http.auth import Authenticator
 from .security import Argon2Hasher, JwtAccessTokens, SystemClock
 from .settings import Settings
 from .storage.mail import OutboxMailer, SmtpMailer
+from .storage.mongo_chat import DOCUMENTS as CHAT_DOCUMENTS
+from .storage.mongo_chat import MongoChatStore
 from .storage.pg import create_pool, migrate
 from .storage.media import CloudinaryMediaStore, LocalMediaStore
 from .storage.pg_accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
 from .storage.pg_social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.pg_blog_comments import PgCommentRepository
 from .storage.pg_blogs import PgBlogRepository
+from .storage.pg_chat_peers import PgChatPeers
+from .ws.hub import Hub
+from .ws.protocol import CloseCode, Limits
 
 log = logging.getLogger("nirvana")
 
 # Beanie document classes; the chat storage adds its own.
-DOCUMENT_MODELS: list[Any] = []
+DOCUMENT_MODELS: list[Any] = [*CHAT_DOCUMENTS]
 
 
 def load_or_create_secret(data_dir: Path) -> str:
@@ -66,6 +73,10 @@ class Services:
     # Always there, even with Cloudinary: files stored locally before a switch stay served.
     local_media: LocalMediaStore
     blogs: Blogs
+    chat: Chat
+    chat_store: MongoChatStore
+    hub: Hub
+    ws_limits: Limits
     background: set[asyncio.Task] = field(default_factory=set)
 
     async def profile_changed(self, user: User) -> None:
@@ -74,6 +85,12 @@ class Services:
     async def before_shutdown(self) -> None:
         """Called by run.py when a stop is requested, before uvicorn closes connections:
         the place to close open WebSockets with 1001 (going away)."""
+        self.hub.close_all(CloseCode.GOING_AWAY, "server stopping; reconnect and resume")
+        # Give the sender tasks a moment to put the close frames on the wire.
+        for _ in range(20):
+            if not self.hub.connections():
+                break
+            await asyncio.sleep(0.05)
 
     async def run_quietly(self, work: Awaitable[Any]) -> None:
         # For work after a response (e.g. the reset mail): its failure is logged, and the
@@ -109,6 +126,7 @@ class Services:
     async def close(self) -> None:
         for task in list(self.background):
             task.cancel()
+        await self.chat_store.close()
         # Shielded: closing the pool must finish even if shutdown is cancelled, or PostgreSQL
         # keeps the backends until their sockets time out.
         await asyncio.shield(self.pool.close())
@@ -166,6 +184,11 @@ def build_services(
         if settings.cloudinary_url
         else local_media
     )
+    peers = PgChatPeers(pool)
+    chat_limits = ChatLimits()
+    hub = Hub(peers, typing_ttl=chat_limits.typing_ttl_seconds)
+    chat_store = MongoChatStore(timeout=settings.store_timeout)
+    chat = Chat(store=chat_store, peers=peers, publisher=hub, clock=clock, limits=chat_limits)
     return Services(
         settings=settings,
         pool=pool,
@@ -178,6 +201,10 @@ def build_services(
         local_media=local_media,
         blogs=Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool),
                     clock=clock),
+        chat=chat,
+        chat_store=chat_store,
+        hub=hub,
+        ws_limits=Limits(),
     )
 
 

@@ -1,0 +1,232 @@
+"""Chat entities and the ports the chat domain needs, as Protocols.
+
+Adapters: `nirvana/storage/mongo_chat.py` (ChatStore), `nirvana/storage/pg_chat_peers.py`
+(ChatPeers), `nirvana/ws/hub.py` (Publisher). Fakes for unit tests: `tests/fakes_chat.py`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, Sequence
+
+
+class ConversationKind(str, enum.Enum):
+    DIRECT = "direct"
+    GROUP = "group"
+
+
+class Role(str, enum.Enum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class MessageKind(str, enum.Enum):
+    TEXT = "text"
+    IMAGE = "image"
+    FILE = "file"
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    url: str
+    kind: MessageKind = MessageKind.FILE
+    name: str | None = None
+    size: int | None = None
+
+
+@dataclass(slots=True)
+class Member:
+    user_id: int
+    role: Role = Role.MEMBER
+    read_seq: int = 0
+    delivered_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDraft:
+    """A validated send, before the store gives it a seq and a stream position."""
+
+    conversation_id: str
+    sender_id: int
+    client_id: str
+    kind: MessageKind
+    text: str
+    attachments: tuple[Attachment, ...]
+    reply_to: int | None
+    audience: tuple[int, ...]  # the members when it was sent: who may receive and resume it
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    conversation_id: str
+    seq: int  # per conversation: 1, 2, 3 ... no gaps, no duplicates
+    pos: int  # stream position: grows across all conversations; what clients resume from
+    sender_id: int
+    client_id: str
+    kind: MessageKind
+    text: str
+    attachments: tuple[Attachment, ...]
+    reply_to: int | None
+    created_at: datetime
+    audience: tuple[int, ...] = ()
+    edited_at: datetime | None = None
+    deleted: bool = False
+
+
+@dataclass(slots=True)
+class Conversation:
+    id: str
+    kind: ConversationKind
+    members: list[Member]
+    created_by: int
+    created_at: datetime
+    last_activity: datetime
+    name: str | None = None
+    description: str | None = None
+    avatar_url: str | None = None
+    last_seq: int = 0
+    last_message: Message | None = None
+
+    def member(self, user_id: int) -> Member | None:
+        for m in self.members:
+            if m.user_id == user_id:
+                return m
+        return None
+
+    @property
+    def member_ids(self) -> tuple[int, ...]:
+        return tuple(m.user_id for m in self.members)
+
+    def unread_for(self, user_id: int) -> int:
+        m = self.member(user_id)
+        return max(0, self.last_seq - m.read_seq) if m else 0
+
+
+class ReceiptKind(str, enum.Enum):
+    DELIVERED = "delivered"
+    READ = "read"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A durable receipt event: `user_id` has received/read `conversation_id` up to `seq`."""
+
+    pos: int
+    conversation_id: str
+    user_id: int
+    kind: ReceiptKind
+    seq: int
+    audience: tuple[int, ...]
+
+
+# What a client resuming from a position is replayed, in `pos` order.
+StreamItem = Message | Receipt
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPage:
+    items: list[StreamItem]
+    # True when more than the window is missing: the client must refetch over HTTP.
+    truncated: bool
+    head: int  # the newest position the store has allocated
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """A user as chat shows them in its lists."""
+
+    id: int
+    name: str
+    username: str
+    avatar_url: str | None
+    status: str
+
+
+class ChatPeers(Protocol):
+    """What chat needs to know of the social graph (PostgreSQL)."""
+
+    async def are_friends(self, a: int, b: int) -> bool: ...
+
+    async def is_blocked_either_way(self, a: int, b: int) -> bool: ...
+
+    async def friend_ids(self, user_id: int) -> set[int]: ...
+
+    async def friends(self, user_id: int) -> list[Peer]:
+        """The user's friends that no block separates, by name."""
+        ...
+
+
+class ChatStore(Protocol):
+    async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    async def create_conversation(self, conversation: Conversation, direct_key: str | None
+                                  ) -> Conversation:
+        """Store a new conversation. For a direct one `direct_key` names the pair; when the
+        pair already has one, that one is returned instead (one per pair, also under races)."""
+        ...
+
+    async def find_direct(self, direct_key: str) -> Conversation | None: ...
+
+    async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
+        """The user's conversations, most recent activity first."""
+        ...
+
+    async def append(self, draft: MessageDraft) -> tuple[Message, bool]:
+        """Store a message durably and return it with True; or, when the sender already sent
+        `client_id`, return the stored one with False. Storing also moves the conversation's
+        last seq and last message, and raises the sender's read and delivered marks to it. Returns only after the store has
+        acknowledged the write; raises on failure (the message is then not stored)."""
+        ...
+
+    async def messages(self, conversation_id: str, *, before: int | None, after: int | None,
+                       limit: int) -> list[Message]:
+        """Messages by seq, ascending; `after` pages forward, else the newest before `before`."""
+        ...
+
+    async def record_receipt(self, conversation_id: str, user_id: int, kind: ReceiptKind,
+                             seq: int, audience: tuple[int, ...]) -> Receipt | None:
+        """Raise the member's watermark to `seq`; None (nothing stored) when it was not lower."""
+        ...
+
+    async def head(self) -> int:
+        """The newest stream position allocated so far (0 when empty)."""
+        ...
+
+    async def stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
+        """Durable events for `user_id` with pos > since, ascending, at most `limit`."""
+        ...
+
+
+class Publisher(Protocol):
+    """Live delivery to connected devices. Called after the durable write; never blocks:
+    it only queues, so the caller's order is the order every connection receives."""
+
+    def message_posted(self, message: Message, conversation: Conversation) -> None: ...
+
+    def receipt_recorded(self, receipt: Receipt) -> None: ...
+
+    def conversation_changed(self, conversation: Conversation, user_ids: Sequence[int]
+                             ) -> None: ...
+
+    def typing(self, conversation_id: str, user_id: int, active: bool,
+               audience: Sequence[int]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLimits:
+    max_text: int = 4000  # characters
+    max_attachments: int = 10
+    max_url: int = 2048
+    max_group_members: int = 256
+    max_page: int = 100
+    max_conversations: int = 200
+    # Resume: at most this many events are replayed; beyond it, `resync_required`.
+    resume_window: int = 1000
+    typing_ttl_seconds: float = 6.0

@@ -1,0 +1,41 @@
+"""PostgreSQL adapter of `ChatPeers`: reads the social-graph tables (schema step 0002).
+
+Chat reads these tables itself rather than calling the social module, so the two can
+change independently; the tables are the contract.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from ..domain.chat_ports import Peer
+
+
+class PgChatPeers:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def are_friends(self, a: int, b: int) -> bool:
+        return bool(await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2)",
+            a, b))
+
+    async def is_blocked_either_way(self, a: int, b: int) -> bool:
+        return bool(await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) "
+            "OR (blocker_id = $2 AND blocked_id = $1))", a, b))
+
+    async def friend_ids(self, user_id: int) -> set[int]:
+        rows = await self._pool.fetch(
+            "SELECT friend_id FROM friendships WHERE user_id = $1", user_id)
+        return {r["friend_id"] for r in rows}
+
+    async def friends(self, user_id: int) -> list[Peer]:
+        rows = await self._pool.fetch(
+            "SELECT u.id, u.name, u.username::text AS username, u.avatar_url, u.status "
+            "FROM friendships f JOIN users u ON u.id = f.friend_id "
+            "WHERE f.user_id = $1 AND NOT EXISTS (SELECT 1 FROM blocks b WHERE "
+            "(b.blocker_id = $1 AND b.blocked_id = u.id) OR "
+            "(b.blocker_id = u.id AND b.blocked_id = $1)) ORDER BY u.name, u.id", user_id)
+        return [Peer(r["id"], r["name"], r["username"], r["avatar_url"], r["status"])
+                for r in rows]

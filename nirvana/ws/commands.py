@@ -1,0 +1,93 @@
+"""What each client command does: typed command in, domain call, events queued out.
+
+Every command is answered exactly once with an `ack` (or `resumed`/`resync_required`/`pong`)
+or an `error` carrying its id; the endpoint maps exceptions with `nirvana/ws/errors.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from ..domain.chat import Chat
+from ..domain.chat_ports import Attachment, MessageKind, ReceiptKind
+from . import protocol as p
+from .hub import Connection
+from .views import conversation_out, message_out, stream_event
+
+Handler = Callable[[Chat, Connection, Any], Awaitable[None]]
+
+
+async def send(chat: Chat, conn: Connection, cmd: p.Send) -> None:
+    message, created = await chat.send_message(
+        conn.user_id, cmd.conversation_id, client_id=cmd.client_id, text=cmd.text,
+        kind=MessageKind(cmd.kind), reply_to=cmd.reply_to,
+        attachments=[Attachment(a.url, MessageKind(a.kind), a.name, a.size)
+                     for a in cmd.attachments])
+    conn.push(p.encode(p.Ack(id=cmd.id, message=message_out(message),
+                             duplicate=not created)))
+
+
+async def open_direct(chat: Chat, conn: Connection, cmd: p.OpenDirect) -> None:
+    conversation = await chat.open_direct(conn.user_id, cmd.user_id)
+    conn.push(p.encode(p.Ack(id=cmd.id,
+                             conversation=conversation_out(conversation, conn.user_id))))
+
+
+async def conversations(chat: Chat, conn: Connection, cmd: p.ListConversations) -> None:
+    found = await chat.conversations(conn.user_id)
+    conn.push(p.encode(p.Ack(id=cmd.id, conversations=[conversation_out(c, conn.user_id)
+                                                       for c in found])))
+
+
+async def history(chat: Chat, conn: Connection, cmd: p.History) -> None:
+    messages = await chat.history(conn.user_id, cmd.conversation_id, before=cmd.before,
+                                  after=cmd.after, limit=cmd.limit)
+    conn.push(p.encode(p.Ack(id=cmd.id, messages=[message_out(m) for m in messages])))
+
+
+async def mark(chat: Chat, conn: Connection, cmd: p.Mark) -> None:
+    conversation = await chat.mark(conn.user_id, cmd.conversation_id,
+                                   ReceiptKind(cmd.type), cmd.seq)
+    conn.push(p.encode(p.Ack(id=cmd.id,
+                             conversation=conversation_out(conversation, conn.user_id))))
+
+
+async def typing(chat: Chat, conn: Connection, cmd: p.Typing) -> None:
+    await chat.typing(conn.user_id, cmd.conversation_id, cmd.active)
+    conn.push(p.encode(p.Ack(id=cmd.id)))
+
+
+async def resume(chat: Chat, conn: Connection, cmd: p.Resume) -> None:
+    # Live durable events are held while stored ones are replayed, then released past the
+    # last replayed position: in order, each position once.
+    conn.begin_resume()
+    replayed_to = cmd.since
+    try:
+        page = await chat.resume(conn.user_id, cmd.since)
+        if page.truncated:
+            replayed_to = page.head
+            conn.push(p.encode(p.ResyncRequired(
+                id=cmd.id, head=page.head,
+                reason=f"more than {chat.limits.resume_window} events were missed; refetch "
+                       f"conversations and history over HTTP, then continue from head")))
+            return
+        for item in page.items:
+            conn.push(p.encode(stream_event(item)))
+            replayed_to = item.pos
+        replayed_to = max(replayed_to, page.head)
+        conn.push(p.encode(p.Resumed(id=cmd.id, head=replayed_to)))
+    finally:
+        conn.end_resume(replayed_to)
+
+
+async def ping(chat: Chat, conn: Connection, cmd: p.Ping) -> None:
+    conn.push(p.encode(p.Pong(id=cmd.id)))
+
+
+HANDLERS: dict[str, Handler] = {
+    "send": send, "open_direct": open_direct, "conversations": conversations,
+    "history": history, "read": mark, "delivered": mark, "typing": typing,
+    "resume": resume, "ping": ping,
+}
+
+__all__ = ["HANDLERS"]

@@ -1,0 +1,129 @@
+"""The Starlette WebSocket endpoint at /ws: drives the pure protocol with real I/O.
+
+Three tasks per socket: this one reads frames and runs commands in order; a sender drains
+the connection's bounded queue into the socket (and sends the requested close); a watchdog
+closes the socket when its token expires or its session is revoked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timezone
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..domain.errors import AuthenticationError, DomainError
+from ..domain.ports import AccessClaims
+from . import protocol as p
+from .commands import HANDLERS
+from .errors import error_frame
+from .hub import Connection
+
+log = logging.getLogger("nirvana.ws")
+WATCH_SECONDS = 1.0
+CLOSE_SECONDS = 10.0  # how long a requested close may wait for a slow peer to read
+
+
+def _authenticate(ws: WebSocket) -> AccessClaims:
+    """Raises DomainError; the `?token=` parameter is for browsers, which cannot set headers
+    on a WebSocket upgrade."""
+    services = ws.app.state.services
+    token = ws.query_params.get("token")
+    if token:
+        return services.accounts.authenticate(token)
+    claims = services.authenticator(ws)  # Bearer header, or the cookie with Origin checked
+    if claims is None:
+        raise AuthenticationError("Send ?token=<jwt>, a Bearer header or the jwt cookie.")
+    return claims
+
+
+async def _sender(ws: WebSocket, conn: Connection) -> None:
+    while (text := await conn.next()) is not None:
+        await ws.send_text(text)
+    code, reason = conn.close_request or (p.CloseCode.NORMAL, "")
+    await ws.close(code, reason)
+
+
+async def _watchdog(services, claims: AccessClaims, conn: Connection) -> None:
+    revocations = services.accounts.revocations
+    while conn.close_request is None:
+        now = datetime.now(timezone.utc).timestamp()
+        if now >= claims.expires_at:
+            conn.request_close(p.CloseCode.UNAUTHENTICATED, "token expired")
+        elif revocations.is_revoked(claims):
+            conn.request_close(p.CloseCode.UNAUTHENTICATED, "session revoked")
+        await asyncio.sleep(min(WATCH_SECONDS, max(0.05, claims.expires_at - now)))
+
+
+async def chat_socket(ws: WebSocket) -> None:
+    services = ws.app.state.services
+    hub, chat, limits = services.hub, services.chat, services.ws_limits
+    try:
+        claims = _authenticate(ws)
+    except DomainError as exc:
+        if exc.code == "origin_not_allowed":
+            await ws.close(p.CloseCode.FORBIDDEN_ORIGIN)  # before accept: refused upgrade
+            return
+        await ws.accept()
+        await ws.close(p.CloseCode.UNAUTHENTICATED, exc.code)
+        return
+    await ws.accept()
+    if hub.count(claims.user_id) >= limits.sockets_per_user:
+        await ws.close(p.CloseCode.TOO_MANY_CONNECTIONS, "too many open sockets")
+        return
+
+    conn = Connection(claims.user_id, claims.session_id, limits.outgoing_queue)
+    protocol = p.ServerConnection(limits, time.monotonic)
+    conn.push(p.encode(p.Hello(
+        user_id=claims.user_id, heartbeat_seconds=limits.heartbeat_seconds,
+        resume_window=chat.limits.resume_window, head=await chat.head(),
+        limits=p.LimitsOut(max_frame_bytes=limits.max_frame_bytes,
+                           commands_per_second=limits.commands_per_second,
+                           command_burst=limits.command_burst, max_text=chat.limits.max_text,
+                           max_attachments=chat.limits.max_attachments,
+                           outgoing_queue=limits.outgoing_queue,
+                           sockets_per_user=limits.sockets_per_user))))
+    sender = asyncio.create_task(_sender(ws, conn))
+    watchdog = asyncio.create_task(_watchdog(services, claims, conn))
+    peer_gone = False
+    try:
+        await hub.connected(conn)
+        while conn.close_request is None:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                peer_gone = True
+                break
+            text = message.get("text")
+            if text is None:
+                conn.push(p.encode(p.Error(id=None, code="binary_not_supported",
+                                           message="Send JSON text frames.")))
+                continue
+            result = protocol.receive(text)
+            if protocol.close is not None:
+                conn.push(p.encode(result))
+                conn.request_close(*protocol.close)
+            elif isinstance(result, p.Error):
+                conn.push(p.encode(result))
+            else:
+                await _run(chat, conn, result)
+        if not peer_gone:  # the sender flushes what is queued, then sends the close
+            await asyncio.wait_for(sender, CLOSE_SECONDS)
+    except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
+        pass  # the peer went away; nothing to answer
+    finally:
+        hub.disconnected(conn)
+        # A socket's tasks never outlive it.
+        for task in (sender, watchdog):
+            task.cancel()
+
+
+async def _run(chat, conn: Connection, command) -> None:
+    try:
+        await HANDLERS[command.type](chat, conn, command)
+    except Exception as exc:
+        frame, close = error_frame(exc, command.id)
+        conn.push(p.encode(frame))
+        if close is not None:
+            conn.request_close(*close)

@@ -1,0 +1,54 @@
+"""The one error table of the WebSocket endpoint: exception → error frame (and close).
+
+Walks the class hierarchy like the HTTP table, so a new domain error subclass is answered
+as its base is. Domain errors keep their own stable `code` (e.g. `not_member`); store
+outages become `unavailable` for that one request; anything unexpected is logged once,
+answered `internal_error`, and closes the socket with 1011.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+import pymongo.errors
+
+from ..domain import errors as e
+from .protocol import CloseCode, Error
+
+log = logging.getLogger("nirvana.ws")
+
+# Errors that end the connection after the error frame; the rest answer one request only.
+CLOSES: dict[type[BaseException], CloseCode] = {
+    e.AuthenticationError: CloseCode.UNAUTHENTICATED,
+}
+
+STORE_DOWN: tuple[type[BaseException], ...] = (
+    pymongo.errors.PyMongoError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.exceptions.QueryCanceledError, TimeoutError, ConnectionError,
+)
+
+
+def close_for(exc: BaseException) -> CloseCode | None:
+    for cls in type(exc).__mro__:
+        if cls in CLOSES:
+            return CLOSES[cls]
+    return None
+
+
+def error_frame(exc: BaseException, request_id: str | None
+                ) -> tuple[Error, tuple[CloseCode, str] | None]:
+    """The error event answering `request_id`, and the close to follow, if any."""
+    if isinstance(exc, e.DomainError):
+        retry = getattr(exc, "retry_after", None)
+        frame = Error(id=request_id, code=exc.code, message=exc.message, details=exc.details,
+                      retry_after=retry)
+        code = close_for(exc)
+        return frame, (code, exc.code) if code is not None else None
+    if isinstance(exc, STORE_DOWN):
+        log.warning("store unavailable during a ws command: %s", type(exc).__name__)
+        return Error(id=request_id, code="unavailable", retry_after=5,
+                     message="A store is unavailable; retry shortly."), None
+    log.error("unexpected error in a ws command", exc_info=exc)
+    return (Error(id=request_id, code="internal_error", message="Internal error."),
+            (CloseCode.INTERNAL_ERROR, "internal error"))

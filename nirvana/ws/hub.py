@@ -1,0 +1,191 @@
+"""The fan-out hub: which devices are connected, and live delivery to them.
+
+`Hub` is an object the app owns (Services.hub), never a module-level registry. It implements
+the chat domain's `Publisher` port: the domain calls it after a durable write, and it queues
+the encoded event on every connected device of every member. Delivery has backpressure per
+connection, not globally: each `Connection` has a bounded outgoing queue; when a client reads
+too slowly its queue overflows, that one connection is closed with SLOW_CONSUMER (4008) and
+the client resumes from its last position. No other connection is slowed down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Iterable, Sequence
+
+from ..domain.chat_ports import ChatPeers, Conversation, Message, Receipt
+from . import protocol as p
+from .views import conversation_out, message_out
+
+log = logging.getLogger("nirvana.ws.hub")
+
+
+class Connection:
+    """One connected device: its outgoing queue and its resume state. No I/O here; the
+    endpoint's sender task drains `next()` into the socket."""
+
+    def __init__(self, user_id: int, session_id: str, max_queue: int) -> None:
+        self.user_id = user_id
+        self.session_id = session_id
+        self._max_queue = max_queue
+        self._queue: deque[str] = deque()
+        self._ready = asyncio.Event()
+        self.close_request: tuple[int, str] | None = None
+        # While a resume replays stored events, live durable events are held here so the
+        # client sees each position once and in order.
+        self._resuming = False
+        self._held: list[tuple[int, str]] = []
+        self.sent_pos = 0
+
+    def push(self, text: str, pos: int | None = None) -> None:
+        if self.close_request is not None:
+            return  # nothing more after a close; what is in flight is resumed later
+        if pos is not None:
+            if self._resuming:
+                self._held.append((pos, text))
+                if len(self._held) > self._max_queue:
+                    self.request_close(p.CloseCode.SLOW_CONSUMER, "too far behind",
+                                       drop_queued=True)
+                return
+            if pos <= self.sent_pos:
+                return  # already replayed by a resume
+            self.sent_pos = pos
+        if len(self._queue) >= self._max_queue:
+            self.request_close(p.CloseCode.SLOW_CONSUMER, "outgoing queue overflow; resume",
+                               drop_queued=True)
+            return
+        self._queue.append(text)
+        self._ready.set()
+
+    def begin_resume(self) -> None:
+        self._resuming = True
+
+    def end_resume(self, replayed_to: int) -> None:
+        self._resuming = False
+        self.sent_pos = max(self.sent_pos, replayed_to)
+        held, self._held = self._held, []
+        for pos, text in sorted(held):
+            self.push(text, pos)
+
+    def request_close(self, code: int, reason: str, drop_queued: bool = False) -> None:
+        """Close after the queued frames (e.g. the error explaining why), or at once when
+        `drop_queued` (an overflowing client resumes instead of reading a backlog)."""
+        if self.close_request is None:
+            self.close_request = (code, reason)
+            if drop_queued:
+                self._queue.clear()
+            self._ready.set()
+
+    async def next(self) -> str | None:
+        """The next frame to send, or None once a close was requested and what was queued
+        before it is sent."""
+        while True:
+            if self._queue:
+                return self._queue.popleft()
+            if self.close_request is not None:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+
+
+class Hub:
+    def __init__(self, peers: ChatPeers, typing_ttl: float = 6.0) -> None:
+        self._peers = peers
+        self._typing_ttl = typing_ttl
+        self._by_user: dict[int, set[Connection]] = {}
+        self._friends: dict[int, set[int]] = {}  # of online users, loaded when they connect
+        self._typing: dict[tuple[str, int], Sequence[int]] = {}
+
+    # -- registry -------------------------------------------------------------------------
+
+    def count(self, user_id: int) -> int:
+        return len(self._by_user.get(user_id, ()))
+
+    def online(self, user_id: int) -> bool:
+        return bool(self._by_user.get(user_id))
+
+    def connections(self) -> list[Connection]:
+        return [c for conns in self._by_user.values() for c in conns]
+
+    async def connected(self, conn: Connection) -> None:
+        first = not self.online(conn.user_id)
+        self._by_user.setdefault(conn.user_id, set()).add(conn)
+        friends = await self._peers.friend_ids(conn.user_id)
+        self._friends[conn.user_id] = friends
+        for f in friends:
+            if f in self._friends:
+                self._friends[f].add(conn.user_id)
+        conn.push(p.encode(p.OnlineUsers(user_ids=self._online_friends(conn.user_id))))
+        if first:
+            self._announce(friends)
+
+    def disconnected(self, conn: Connection) -> None:
+        conns = self._by_user.get(conn.user_id)
+        if conns is None:
+            return
+        conns.discard(conn)
+        if conns:
+            return
+        del self._by_user[conn.user_id]
+        friends = self._friends.pop(conn.user_id, set())
+        # Never stuck typing or online after the last device leaves.
+        for (cid, uid), audience in list(self._typing.items()):
+            if uid == conn.user_id:
+                self.typing(cid, uid, False, audience)
+        self._announce(friends)
+
+    def _online_friends(self, user_id: int) -> list[int]:
+        return sorted(f for f in self._friends.get(user_id, ()) if self.online(f))
+
+    def _announce(self, friends: Iterable[int]) -> None:
+        for f in friends:
+            if self.online(f):
+                self._send(f, p.encode(p.OnlineUsers(user_ids=self._online_friends(f))))
+
+    def close_all(self, code: int, reason: str) -> None:
+        for conn in self.connections():
+            conn.request_close(code, reason)
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def _send(self, user_id: int, text: str, pos: int | None = None) -> None:
+        for conn in list(self._by_user.get(user_id, ())):
+            try:
+                conn.push(text, pos)
+            except Exception:
+                # One failing listener is logged and never stops the fan-out to the others.
+                log.exception("delivery to a connection failed")
+
+    def message_posted(self, message: Message, conversation: Conversation) -> None:
+        text = p.encode(p.NewMessage(pos=message.pos, message=message_out(message)))
+        for uid in message.audience:
+            self._send(uid, text, message.pos)
+        self.conversation_changed(conversation, message.audience)
+
+    def receipt_recorded(self, receipt: Receipt) -> None:
+        text = p.encode(p.ReceiptEvent(pos=receipt.pos, conversation_id=receipt.conversation_id,
+                                       user_id=receipt.user_id, kind=receipt.kind.value,
+                                       seq=receipt.seq))
+        for uid in receipt.audience:
+            self._send(uid, text, receipt.pos)
+
+    def conversation_changed(self, conversation: Conversation, user_ids: Sequence[int]
+                             ) -> None:
+        for uid in user_ids:
+            if self.online(uid):  # encoded per user: the unread count is theirs
+                event = p.ConversationUpdated(conversation=conversation_out(conversation, uid))
+                self._send(uid, p.encode(event))
+
+    def typing(self, conversation_id: str, user_id: int, active: bool,
+               audience: Sequence[int]) -> None:
+        key = (conversation_id, user_id)
+        if active:
+            self._typing[key] = audience
+        else:
+            self._typing.pop(key, None)
+        text = p.encode(p.TypingEvent(conversation_id=conversation_id, user_id=user_id,
+                                      active=active, expires_in=self._typing_ttl))
+        for uid in audience:
+            self._send(uid, text)

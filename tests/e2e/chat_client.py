@@ -1,0 +1,75 @@
+"""A small test client of the chat protocol, written from docs/protocol.md."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from typing import Any
+
+import websockets
+
+from tests.helpers import sign_up
+
+_ids = itertools.count(1)
+
+
+async def befriend(services, a: int, b: int) -> None:
+    await services.pool.execute(
+        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, b)
+
+
+async def block(services, blocker: int, blocked: int) -> None:
+    await services.pool.execute(
+        "INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2)", blocker, blocked)
+
+
+async def user(http) -> dict:
+    session = await sign_up(http)
+    return {"id": session["user"]["id"], "jwt": session["jwt"]}
+
+
+class Client:
+    def __init__(self, ws, user: dict) -> None:
+        self.ws = ws
+        self.user = user
+        self.hello: dict = {}
+        self.backlog: list[dict] = []
+
+    @classmethod
+    async def connect(cls, url: str, user: dict, **kw) -> "Client":
+        ws = await websockets.connect(f"{url}?token={user['jwt']}", **kw)
+        client = cls(ws, user)
+        client.hello = await client.recv()
+        assert client.hello["type"] == "hello"
+        return client
+
+    async def recv(self, timeout: float = 3.0) -> dict:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def expect(self, type_: str, timeout: float = 3.0, **match: Any) -> dict:
+        """The next event of this type (matching fields); others are kept in backlog."""
+        for i, event in enumerate(self.backlog):
+            if event["type"] == type_ and all(event.get(k) == v for k, v in match.items()):
+                return self.backlog.pop(i)
+        while True:
+            event = await self.recv(timeout)
+            if event["type"] == type_ and all(event.get(k) == v for k, v in match.items()):
+                return event
+            self.backlog.append(event)
+
+    async def command(self, type_: str, **fields: Any) -> dict:
+        """Send a command; the ack/error/pong/resumed answering it."""
+        rid = f"r{next(_ids)}"
+        await self.ws.send(json.dumps({"type": type_, "id": rid, **fields}))
+        for i, event in enumerate(self.backlog):
+            if event.get("id") == rid:
+                return self.backlog.pop(i)
+        while True:
+            event = await self.recv()
+            if event.get("id") == rid:
+                return event
+            self.backlog.append(event)
+
+    async def close(self) -> None:
+        await self.ws.close()

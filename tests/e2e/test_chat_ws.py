@@ -1,0 +1,152 @@
+"""Chat end to end: a real server, real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import websockets
+
+from tests.e2e.chat_client import Client, befriend, block, user
+
+
+async def pair(live):
+    a, b = await user(live.http), await user(live.http)
+    await befriend(live.services, a["id"], b["id"])
+    return a, b
+
+
+async def test_two_friends_chat_live(live):
+    a, b = await pair(live)
+    ca = await Client.connect(live.ws, a)
+    cb = await Client.connect(live.ws, b)
+    assert ca.hello["version"] == 1 and ca.hello["limits"]["max_frame_bytes"] > 0
+    opened = await ca.command("open_direct", user_id=b["id"])
+    cid = opened["conversation"]["id"]
+    ack = await ca.command("send", conversation_id=cid, client_id="m1", text="hello")
+    assert ack["type"] == "ack" and ack["message"]["seq"] == 1 and ack["duplicate"] is False
+    got = await cb.expect("newMessage")
+    assert got["message"]["text"] == "hello" and got["pos"] == ack["message"]["pos"]
+    update = await cb.expect("conversation.updated")
+    assert update["conversation"]["unread"] == 1
+    await ca.close(), await cb.close()
+
+
+async def test_strangers_and_blocked_users_cannot_chat(live):
+    a, b = await user(live.http), await user(live.http)
+    ca = await Client.connect(live.ws, a)
+    err = await ca.command("open_direct", user_id=b["id"])
+    assert err["type"] == "error" and err["code"] == "not_friends"
+    await befriend(live.services, a["id"], b["id"])
+    await block(live.services, b["id"], a["id"])
+    err = await ca.command("open_direct", user_id=b["id"])
+    assert err["code"] == "blocked"
+    r = await live.http.post(f"/api/messages/send/{b['id']}", json={"text": "hi"},
+                             headers={"Authorization": f"Bearer {a['jwt']}"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "blocked"
+    await ca.close()
+
+
+async def test_duplicate_send_ids_store_and_deliver_once(live):
+    a, b = await pair(live)
+    ca = await Client.connect(live.ws, a)
+    cb = await Client.connect(live.ws, b)
+    cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+    first = await ca.command("send", conversation_id=cid, client_id="same", text="once")
+    again = await ca.command("send", conversation_id=cid, client_id="same", text="once")
+    assert again["duplicate"] is True and again["message"]["id"] == first["message"]["id"]
+    await ca.command("send", conversation_id=cid, client_id="next", text="two")
+    seen = [(await cb.expect("newMessage"))["message"]["client_id"] for _ in range(2)]
+    assert seen == ["same", "next"]
+    history = await cb.command("history", conversation_id=cid)
+    assert [m["seq"] for m in history["messages"]] == [1, 2]
+    await ca.close(), await cb.close()
+
+
+async def test_non_member_cannot_read_or_write(live):
+    a, b = await pair(live)
+    c = await user(live.http)
+    ca = await Client.connect(live.ws, a)
+    cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+    await ca.command("send", conversation_id=cid, client_id="x", text="secret")
+    cc = await Client.connect(live.ws, c)
+    assert (await cc.command("history", conversation_id=cid))["code"] == "not_member"
+    err = await cc.command("send", conversation_id=cid, client_id="y", text="intrude")
+    assert err["code"] == "not_member"
+    r = await live.http.get(f"/api/v1/conversations/{cid}/messages",
+                            headers={"Authorization": f"Bearer {c['jwt']}"})
+    assert r.status_code == 403
+    await ca.close(), await cc.close()
+
+
+async def test_invalid_json_and_unknown_command_get_error_frames(live):
+    a = await user(live.http)
+    ca = await Client.connect(live.ws, a)
+    await ca.ws.send("{not json")
+    err = await ca.expect("error")
+    assert err["code"] == "invalid_json"
+    await ca.ws.send(json.dumps({"type": "launch", "id": "q1"}))
+    err = await ca.expect("error", id="q1")
+    assert err["code"] == "unknown_command"
+    assert (await ca.command("ping"))["type"] == "pong"  # still open
+    await ca.close()
+
+
+async def test_oversized_frame_closes_1009(live):
+    a = await user(live.http)
+    ca = await Client.connect(live.ws, a, max_size=None)
+    limit = ca.hello["limits"]["max_frame_bytes"]
+    await ca.ws.send(json.dumps({"type": "ping", "id": "big", "pad": "x" * limit}))
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        for _ in range(10):
+            await ca.recv()
+    assert info.value.rcvd.code == 1009
+
+
+async def test_flood_gets_rate_limited_then_closed_1008(live):
+    a = await user(live.http)
+    ca = await Client.connect(live.ws, a)
+    for i in range(200):
+        try:
+            await ca.ws.send(json.dumps({"type": "ping", "id": f"f{i}"}))
+        except websockets.ConnectionClosed:
+            break
+    codes = []
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        while True:
+            event = await ca.recv()
+            codes.append(event.get("code"))
+    assert "rate_limited" in codes
+    assert info.value.rcvd.code == 1008
+
+
+async def test_foreign_origin_with_cookie_is_refused_before_accept(live):
+    a = await user(live.http)
+    with pytest.raises(websockets.InvalidStatus) as info:
+        await websockets.connect(live.ws, origin="https://evil.example",
+                                 additional_headers={"Cookie": f"jwt={a['jwt']}"})
+    assert info.value.response.status_code == 403
+    ok = await websockets.connect(live.ws, origin="http://testserver",
+                                  additional_headers={"Cookie": f"jwt={a['jwt']}"})
+    assert json.loads(await ok.recv())["type"] == "hello"
+    await ok.close()
+
+
+async def test_bad_token_closes_4001(live):
+    ws = await websockets.connect(f"{live.ws}?token=nonsense")
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        await asyncio.wait_for(ws.recv(), 3)
+    assert info.value.rcvd.code == 4001
+
+
+async def test_logout_closes_the_socket_4001(live):
+    a = await user(live.http)
+    ca = await Client.connect(live.ws, a)
+    r = await live.http.post("/api/v1/user/logout", json={},
+                             headers={"Authorization": f"Bearer {a['jwt']}"})
+    assert r.status_code == 204
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        while True:
+            await ca.recv()
+    assert info.value.rcvd.code == 4001 and info.value.rcvd.reason == "session revoked"

@@ -1,0 +1,133 @@
+"""In-memory fakes of the chat ports, for domain unit tests. Same Protocols as production."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import replace
+from datetime import datetime, timezone
+
+from nirvana.domain.chat_ports import (
+    Conversation, Message, MessageDraft, Peer, Receipt, ReceiptKind, StreamPage,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self.t
+
+
+class FakePeers:
+    def __init__(self) -> None:
+        self.friendships: set[tuple[int, int]] = set()
+        self.blocks: set[tuple[int, int]] = set()
+
+    def befriend(self, a: int, b: int) -> None:
+        self.friendships |= {(a, b), (b, a)}
+
+    async def are_friends(self, a: int, b: int) -> bool:
+        return (a, b) in self.friendships
+
+    async def is_blocked_either_way(self, a: int, b: int) -> bool:
+        return (a, b) in self.blocks or (b, a) in self.blocks
+
+    async def friend_ids(self, user_id: int) -> set[int]:
+        return {b for a, b in self.friendships if a == user_id}
+
+    async def friends(self, user_id: int) -> list[Peer]:
+        return [Peer(f, f"U{f}", f"u{f}", None, "") for f in sorted(await self.friend_ids(user_id))]
+
+
+class FakeChatStore:
+    def __init__(self) -> None:
+        self.conversations: dict[str, Conversation] = {}
+        self.direct: dict[str, str] = {}
+        self.messages: list[Message] = []
+        self.receipts: list[Receipt] = []
+        self._head = 0
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        c = self.conversations.get(conversation_id)
+        return replace(c, members=[replace(m) for m in c.members]) if c else None
+
+    async def create_conversation(self, c: Conversation, direct_key: str | None) -> Conversation:
+        if direct_key is not None:
+            if direct_key in self.direct:
+                return self.conversations[self.direct[direct_key]]
+            self.direct[direct_key] = c.id
+        self.conversations[c.id] = c
+        return c
+
+    async def find_direct(self, direct_key: str) -> Conversation | None:
+        cid = self.direct.get(direct_key)
+        return self.conversations[cid] if cid else None
+
+    async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
+        mine = [c for c in self.conversations.values() if c.member(user_id)]
+        return sorted(mine, key=lambda c: c.last_activity, reverse=True)[:limit]
+
+    async def append(self, d: MessageDraft) -> tuple[Message, bool]:
+        await asyncio.sleep(0)  # let concurrent senders interleave
+        for m in self.messages:
+            if (m.sender_id, m.client_id) == (d.sender_id, d.client_id):
+                return m, False
+        c = self.conversations[d.conversation_id]
+        c.last_seq += 1
+        self._head += 1
+        m = Message(uuid.uuid4().hex, d.conversation_id, c.last_seq, self._head, d.sender_id,
+                    d.client_id, d.kind, d.text, d.attachments, d.reply_to, d.created_at,
+                    d.audience)
+        self.messages.append(m)
+        c.last_message = m
+        sender = c.member(d.sender_id)
+        sender.read_seq = sender.delivered_seq = m.seq
+        return m, True
+
+    async def messages(self, conversation_id, *, before, after, limit) -> list[Message]:
+        ms = [m for m in self.messages if m.conversation_id == conversation_id]
+        if after is not None:
+            return [m for m in ms if m.seq > after][:limit]
+        if before is not None:
+            ms = [m for m in ms if m.seq < before]
+        return ms[-limit:]
+
+    async def record_receipt(self, conversation_id, user_id, kind, seq, audience):
+        member = self.conversations[conversation_id].member(user_id)
+        attr = "read_seq" if kind is ReceiptKind.READ else "delivered_seq"
+        if getattr(member, attr) >= seq:
+            return None
+        setattr(member, attr, seq)
+        self._head += 1
+        r = Receipt(self._head, conversation_id, user_id, kind, seq, tuple(audience))
+        self.receipts.append(r)
+        return r
+
+    async def head(self) -> int:
+        return self._head
+
+    async def stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
+        items = sorted([i for i in [*self.messages, *self.receipts]
+                        if user_id in i.audience and i.pos > since], key=lambda i: i.pos)
+        return StreamPage(items[:limit], len(items) > limit, self._head)
+
+
+class RecordingPublisher:
+    """Records what the domain published, and can be made to fail."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def message_posted(self, message, conversation) -> None:
+        self.events.append(("message", message.conversation_id, message.seq))
+
+    def receipt_recorded(self, receipt) -> None:
+        self.events.append(("receipt", receipt.user_id, receipt.seq))
+
+    def conversation_changed(self, conversation, user_ids) -> None:
+        self.events.append(("conversation", conversation.id, tuple(user_ids)))
+
+    def typing(self, conversation_id, user_id, active, audience) -> None:
+        self.events.append(("typing", user_id, active, tuple(audience)))

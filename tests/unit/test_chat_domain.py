@@ -1,0 +1,132 @@
+"""Chat rules on in-memory fakes of the ports."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nirvana.domain.chat import BlockedError, Chat, NotFriendsError, NotMemberError
+from nirvana.domain.chat_ports import Attachment, ChatLimits, MessageKind, ReceiptKind
+from nirvana.domain.errors import InvalidInputError
+from tests.fakes_chat import FakeChatStore, FakeClock, FakePeers, RecordingPublisher
+
+
+@pytest.fixture
+def world():
+    peers, store, pub = FakePeers(), FakeChatStore(), RecordingPublisher()
+    chat = Chat(store=store, peers=peers, publisher=pub, clock=FakeClock(),
+                limits=ChatLimits(max_text=20, max_attachments=2, resume_window=3))
+    peers.befriend(1, 2)
+    return chat, peers, store, pub
+
+
+async def test_direct_conversation_is_one_per_pair(world):
+    chat, *_ = world
+    a = await chat.open_direct(1, 2)
+    b = await chat.open_direct(2, 1)
+    assert a.id == b.id and sorted(a.member_ids) == [1, 2]
+
+
+async def test_strangers_and_blocked_pairs_cannot_open_or_send(world):
+    chat, peers, *_ = world
+    with pytest.raises(NotFriendsError):
+        await chat.open_direct(1, 3)
+    c = await chat.open_direct(1, 2)
+    peers.blocks.add((2, 1))
+    with pytest.raises(BlockedError):
+        await chat.send_message(1, c.id, client_id="x", text="hi")
+
+
+async def test_seq_grows_without_gaps_under_concurrent_senders(world):
+    chat, _, store, pub = world
+    c = await chat.open_direct(1, 2)
+    await asyncio.gather(*(chat.send_message(1 + i % 2, c.id, client_id=f"k{i}", text="x")
+                           for i in range(30)))
+    assert sorted(m.seq for m in store.messages) == list(range(1, 31))
+    published = [e[2] for e in pub.events if e[0] == "message"]
+    assert published == sorted(published)
+
+
+async def test_retry_with_same_client_id_returns_stored_message_and_publishes_once(world):
+    chat, _, store, pub = world
+    c = await chat.open_direct(1, 2)
+    first, created = await chat.send_message(1, c.id, client_id="same", text="hi")
+    again, created_again = await chat.send_message(1, c.id, client_id="same", text="hi")
+    assert created and not created_again and again.id == first.id
+    assert len(store.messages) == 1
+    assert [e for e in pub.events if e[0] == "message"] == [("message", c.id, 1)]
+
+
+async def test_non_member_cannot_read_or_write(world):
+    chat, peers, *_ = world
+    c = await chat.open_direct(1, 2)
+    with pytest.raises(NotMemberError):
+        await chat.history(3, c.id)
+    with pytest.raises(NotMemberError):
+        await chat.send_message(3, c.id, client_id="x", text="hi")
+    with pytest.raises(NotMemberError):
+        await chat.send_message(3, "no-such-id", client_id="x", text="hi")
+
+
+LIMIT_CASES = [
+    ({"text": "x" * 21}, "text"),
+    ({"text": ""}, "text"),
+    ({"text": "x", "attachments": [Attachment("https://a/1")] * 3}, "attachments"),
+    ({"text": "x", "attachments": [Attachment("javascript:alert(1)")]}, "attachments.url"),
+    ({"kind": MessageKind.IMAGE, "text": "x"}, "attachments"),
+    ({"text": "x", "reply_to": 5}, "reply_to"),
+]
+
+
+async def test_message_limits(world):
+    chat, *_ = world
+    c = await chat.open_direct(1, 2)
+    for kwargs, field in LIMIT_CASES:
+        with pytest.raises(InvalidInputError) as info:
+            await chat.send_message(1, c.id, client_id="x", **kwargs)
+        assert info.value.details[0]["field"] == field, kwargs
+
+
+async def test_read_watermark_only_rises_and_unread_follows(world):
+    chat, _, store, pub = world
+    c = await chat.open_direct(1, 2)
+    for i in range(3):
+        await chat.send_message(1, c.id, client_id=f"m{i}", text="x")
+    conv = await chat.mark(2, c.id, ReceiptKind.READ, 2)
+    assert conv.unread_for(2) == 1 and conv.unread_for(1) == 0
+    await chat.mark(2, c.id, ReceiptKind.READ, 1)  # lower: nothing stored, nothing sent
+    assert [r.seq for r in store.receipts] == [2]
+
+
+async def test_resume_replays_in_order_and_reports_truncation(world):
+    chat, _, store, _ = world
+    c = await chat.open_direct(1, 2)
+    for i in range(3):
+        await chat.send_message(1, c.id, client_id=f"m{i}", text="x")
+    page = await chat.resume(2, 1)
+    assert [i.pos for i in page.items] == [2, 3] and not page.truncated
+    await chat.send_message(1, c.id, client_id="m4", text="x")
+    assert (await chat.resume(2, 0)).truncated
+
+
+async def test_group_needs_friends_and_respects_member_cap(world):
+    chat, peers, *_ = world
+    with pytest.raises(NotFriendsError):
+        await chat.create_group(1, "g", [2, 3])
+    peers.befriend(1, 3)
+    g = await chat.create_group(1, "g", [2, 3])
+    assert g.member(1).role.value == "owner" and g.member(3).role.value == "member"
+    small = Chat(store=FakeChatStore(), peers=peers, publisher=RecordingPublisher(),
+                 clock=FakeClock(), limits=ChatLimits(max_group_members=2))
+    with pytest.raises(InvalidInputError):
+        await small.create_group(1, "g", [2, 3])
+
+
+async def test_typing_goes_only_to_other_members(world):
+    chat, _, _, pub = world
+    c = await chat.open_direct(1, 2)
+    await chat.typing(1, c.id, True)
+    assert pub.events[-1] == ("typing", 1, True, (2,))
+    with pytest.raises(NotMemberError):
+        await chat.typing(3, c.id, True)

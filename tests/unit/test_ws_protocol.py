@@ -1,0 +1,113 @@
+"""The WebSocket protocol codec, fed strings: no sockets, no event loop."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nirvana.ws import protocol as p
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_parse_send_command():
+    cmd = p.parse(json.dumps({"type": "send", "id": "r1", "conversation_id": "c1",
+                              "client_id": "k1", "text": "hi"}))
+    assert isinstance(cmd, p.Send)
+    assert (cmd.id, cmd.conversation_id, cmd.client_id, cmd.text, cmd.kind) == \
+        ("r1", "c1", "k1", "hi", "text")
+
+
+def test_read_and_delivered_share_a_model():
+    cmd = p.parse('{"type": "read", "id": "r", "conversation_id": "c", "seq": 4}')
+    assert isinstance(cmd, p.Mark) and cmd.type == "read" and cmd.seq == 4
+
+
+def test_invalid_json_is_an_error_not_an_exception_to_the_socket():
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse("{nope")
+    assert info.value.code == "invalid_json"
+
+
+def test_non_object_frame():
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse("[1, 2]")
+    assert info.value.code == "invalid_frame"
+
+
+def test_unknown_command_names_the_type_and_keeps_the_request_id():
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse('{"type": "explode", "id": "r9"}')
+    assert info.value.code == "unknown_command"
+    assert "'explode'" in info.value.message
+    assert info.value.request_id == "r9"
+
+
+def test_invalid_fields_are_named():
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse('{"type": "send", "id": "r2", "conversation_id": "c", "surprise": 1}')
+    err = info.value
+    assert err.code == "invalid_command" and err.request_id == "r2"
+    fields = {d["field"] for d in err.details}
+    assert {"client_id", "surprise"} <= fields
+
+
+def test_encode_event_drops_nulls():
+    text = p.encode(p.Error(id="r1", code="not_member", message="no"))
+    assert json.loads(text) == {"type": "error", "id": "r1", "code": "not_member",
+                                "message": "no"}
+
+
+def test_oversized_frame_requests_close_1009():
+    conn = p.ServerConnection(p.Limits(max_frame_bytes=100), Clock())
+    out = conn.receive("x" * 101)
+    assert isinstance(out, p.Error)
+    assert conn.close is not None and conn.close[0] == p.CloseCode.MESSAGE_TOO_BIG == 1009
+
+
+def test_rate_limit_answers_errors_then_closes_on_sustained_abuse():
+    clock = Clock()
+    conn = p.ServerConnection(p.Limits(commands_per_second=2, command_burst=3,
+                                       max_refusals=5), clock)
+    ping = '{"type": "ping", "id": "x"}'
+    results = [conn.receive(ping) for _ in range(3)]
+    assert all(isinstance(r, p.Ping) for r in results)
+    limited = conn.receive(ping)
+    assert isinstance(limited, p.Error) and limited.code == "rate_limited"
+    assert limited.id == "x" and limited.retry_after and conn.close is None
+    for _ in range(5):
+        conn.receive(ping)
+    assert conn.close is not None and conn.close[0] == p.CloseCode.POLICY_VIOLATION
+
+
+def test_rate_limit_refills_with_time():
+    clock = Clock()
+    conn = p.ServerConnection(p.Limits(commands_per_second=1, command_burst=1), clock)
+    assert isinstance(conn.receive('{"type":"ping","id":"a"}'), p.Ping)
+    assert isinstance(conn.receive('{"type":"ping","id":"b"}'), p.Error)
+    clock.t += 1.0
+    assert isinstance(conn.receive('{"type":"ping","id":"c"}'), p.Ping)
+
+
+def test_an_occasional_bad_frame_never_closes():
+    clock = Clock()
+    conn = p.ServerConnection(p.Limits(max_refusals=3, abuse_window_seconds=1), clock)
+    for _ in range(10):
+        assert isinstance(conn.receive("garbage"), p.Error)
+        clock.t += 1.0
+    assert conn.close is None
+
+
+def test_json_schema_covers_every_command_and_event():
+    schema = json.dumps(p.json_schema())
+    for name in ("Send", "Mark", "Resume", "Hello", "NewMessage", "ResyncRequired",
+                 "ConversationUpdated", "OnlineUsers"):
+        assert f'"{name}"' in schema
+    assert p.json_schema()["close_codes"]["slow_consumer"] == 4008
