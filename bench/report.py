@@ -151,6 +151,7 @@ def plot_latency(series: dict[str, list[dict[str, Any]]], path: Path) -> str | N
         return "matplotlib is not installed (pip install -e '.[bench]'): no plot"
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     for name, steps in series.items():
@@ -164,6 +165,8 @@ def plot_latency(series: dict[str, list[dict[str, Any]]], path: Path) -> str | N
     ax.set_xlabel("offered load (deliveries/s)")
     ax.set_ylabel("end-to-end latency (ms)")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title("send → every recipient, open-loop")
     ax.legend(fontsize=8)
