@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +70,20 @@ class Context:
     def stop_all(self) -> None:
         for name in list(self.servers):
             self.stop(name)
+        self._stop_left_postgres()
+
+    def _stop_left_postgres(self) -> None:
+        # A seeding command may leave its detached PostgreSQL behind (pg_ctl detaches it):
+        # stop the one on our own data directory, found by its pid file, before it is deleted.
+        pidfile = self.options.work_dir / "var" / "postgres" / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().split()[0])
+            os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown
+        except (OSError, ValueError, IndexError):
+            return
+        deadline = time.monotonic() + 30
+        while pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def openapi_paths(self) -> set[str]:
         url = self.server("nirvana").url + "/openapi.json"
@@ -93,7 +110,5 @@ class Context:
 
 
 def _env_without_urls() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items()
             if k not in {"DATABASE_URL", "MONGODB_URL", "JWT_SECRET", "PORT", "HOST"}}
