@@ -19,6 +19,16 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The benchmark's own Python extras on top of the usual install; wrk is installed by
+# `python -m bench` itself when missing. BENCH_ARGS='--quick --only http' passes options.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[embedded,test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 seed: $(STAMP)
 	$(BIN)/python -m nirvana.seed $(SEED_ARGS)
 

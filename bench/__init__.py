@@ -1,0 +1,1 @@
+"""Nirvana's benchmark: `make bench` (or `python -m bench --help`). See README, Benchmarks."""

@@ -1,0 +1,336 @@
+"""Open-loop WebSocket load: clients in rooms, sends offered at a fixed rate whatever the
+server does, latency from each send's *scheduled* time to its arrival at every recipient
+(so a stalled server cannot hide its stall by slowing the sender: no coordinated omission).
+
+The generator is generic over a `ChatAdapter` (how to connect a client, send a tagged
+message, and read the tag of the next delivered one). `FanoutAdapter` speaks to the fan-out
+ceiling server; Nirvana's /ws gets its own adapter once docs/protocol.md exists.
+Every loop is bounded in count and time; only 127.0.0.1 is a target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import resource
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from .report import percentile
+
+PADDING = "x" * 80  # a short chat message
+
+
+class ChatConnection(Protocol):
+    def send(self, key: str) -> None:
+        """Queue a message tagged `key`; never waits (the load stays open-loop)."""
+    async def close(self) -> None: ...
+
+
+class ChatAdapter(Protocol):
+    room_size: int
+
+    async def connect(self, client: int, deliver: Callable[[str], None]) -> ChatConnection:
+        """Connect client number `client`; call `deliver(key)` for every message it gets."""
+    def recipients(self, sender: int) -> int:
+        """How many deliveries one send of `sender` must produce (the sender's echo included
+        when the server sends one)."""
+
+
+# -- latency accounting (pure) -------------------------------------------------------------------
+
+
+@dataclass
+class StepBook:
+    """What one load step sent and what arrived: latencies, duplicates, losses."""
+
+    step: int
+    due: dict[int, float] = field(default_factory=dict)
+    expected: dict[int, int] = field(default_factory=dict)
+    arrived: dict[int, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    duplicates: int = 0
+    unknown: int = 0
+
+    def sent(self, seq: int, due: float, recipients: int) -> None:
+        self.due[seq] = due
+        self.expected[seq] = recipients
+        self.arrived[seq] = 0
+
+    def delivered(self, seq: int, now: float) -> None:
+        if seq not in self.due:
+            self.unknown += 1
+            return
+        count = self.arrived[seq] + 1
+        self.arrived[seq] = count
+        if count > self.expected[seq]:
+            self.duplicates += 1
+            return
+        self.latencies.append(now - self.due[seq])
+
+    @property
+    def deliveries(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def lost(self) -> int:
+        return sum(max(0, self.expected[s] - self.arrived[s]) for s in self.expected)
+
+    @property
+    def outstanding(self) -> int:
+        return self.lost
+
+    def summary(self) -> dict[str, Any]:
+        ms = [x * 1000 for x in self.latencies]
+        return {"sends": len(self.expected), "expected_deliveries": sum(self.expected.values()),
+                "deliveries": self.deliveries, "lost": self.lost,
+                "duplicates": self.duplicates, "unknown": self.unknown,
+                "p50_ms": percentile(ms, 50), "p90_ms": percentile(ms, 90),
+                "p99_ms": percentile(ms, 99), "max_ms": max(ms) if ms else None}
+
+
+def key_of(step: int, seq: int) -> str:
+    return f"{step}:{seq}"
+
+
+def parse_key(key: str) -> tuple[int, int]:
+    step, seq = key.split(":", 1)
+    return int(step), int(seq)
+
+
+def schedule(rate: float, duration: float, start: float) -> list[float]:
+    """Due times of an open-loop load of `rate` sends/s for `duration` seconds."""
+    count = int(rate * duration)
+    return [start + i / rate for i in range(count)]
+
+
+# -- the generator -------------------------------------------------------------------------------
+
+
+class Load:
+    """Connected clients and a reader per client; steps of offered load run one after another."""
+
+    def __init__(self, adapter: ChatAdapter, clients: int, seed: int = 5) -> None:
+        self.adapter = adapter
+        self.clients = clients
+        self.conns: list[ChatConnection] = []
+        self.books: dict[int, StepBook] = {}
+        self.rng = random.Random(seed)
+
+    async def connect(self, concurrency: int = 100, timeout: float = 120) -> None:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> ChatConnection:
+            async with gate:
+                return await self.adapter.connect(i, self._delivered)
+
+        self.conns = await asyncio.wait_for(
+            asyncio.gather(*(one(i) for i in range(self.clients))), timeout)
+
+    def _delivered(self, key: str) -> None:
+        now = time.perf_counter()
+        step, seq = parse_key(key)
+        book = self.books.get(step)
+        if book is not None:
+            book.delivered(seq, now)
+
+    async def step(self, step: int, rate: float, duration: float, drain: float,
+) -> dict[str, Any]:
+        """Offer `rate` sends/s for `duration` s, then wait up to `drain` s for stragglers."""
+        book = self.books[step] = StepBook(step)
+        usage0 = resource.getrusage(resource.RUSAGE_SELF)
+        start = time.perf_counter() + 0.05
+        behind_max = 0.0
+        for seq, due in enumerate(schedule(rate, duration, start)):
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                behind_max = max(behind_max, -delay)
+            sender = self.rng.randrange(self.clients)
+            book.sent(seq, due, self.adapter.recipients(sender))
+            self.conns[sender].send(key_of(step, seq))
+        sent_end = time.perf_counter()
+        deadline = sent_end + drain
+        while book.outstanding and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        usage1 = resource.getrusage(resource.RUSAGE_SELF)
+        client_cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+        elapsed = sent_end - start
+        out = book.summary()
+        out.update({
+            "offered_sends_per_s": rate,
+            "offered_deliveries_per_s": rate * self.adapter.recipients(0),
+            "duration_s": elapsed,
+            "delivered_per_s": out["deliveries"] / max(elapsed, 1e-9),
+            "scheduler_behind_max_ms": behind_max * 1000,
+            "generator_cpu_share": client_cpu / max(time.perf_counter() - start, 1e-9),
+        })
+        # Keep memory bounded across steps: the latencies are summarised now.
+        self.books.pop(step, None)
+        return out
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.conns), return_exceptions=True)
+
+
+# -- the fan-out ceiling's adapter --------------------------------------------------------------
+
+
+class LeanWebSocket(asyncio.Protocol):
+    """A WebSocket client on the `websockets` sans-I/O protocol and a bare asyncio.Protocol:
+    text frames go straight to a callback, sends go straight to the transport. The asyncio
+    client's per-message queue and wake-ups cost the one load-generator core more than the
+    server under test spends per delivery, which would cap what can be offered."""
+
+    def __init__(self, uri: str, on_text: Callable[[str], None]) -> None:
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        self.ws = ClientProtocol(parse_uri(uri), max_size=64 * 1024)
+        self.on_text = on_text
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    @classmethod
+    async def connect(cls, uri: str, on_text: Callable[[str], None],
+                      timeout: float = 30) -> "LeanWebSocket":
+        host, port = uri.split("//", 1)[1].split("/", 1)[0].split(":")
+        if not host.startswith("127."):
+            raise ValueError(f"refusing {uri}: only loopback is a target")
+        loop = asyncio.get_running_loop()
+        _, proto = await loop.create_connection(lambda: cls(uri, on_text), host, int(port))
+        await asyncio.wait_for(proto.opened, timeout)
+        return proto
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.ws.send_request(self.ws.connect())
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        from websockets.frames import Frame, Opcode
+
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Frame):
+                if event.opcode is Opcode.TEXT:
+                    self.on_text(event.data.decode())
+            elif not self.opened.done():  # the handshake response
+                if self.ws.handshake_exc is not None:
+                    self.opened.set_exception(self.ws.handshake_exc)
+                else:
+                    self.opened.set_result(None)
+        self._flush()  # pongs and close frames the protocol queued
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("closed during the handshake"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def _flush(self) -> None:
+        assert self.transport is not None
+        for data in self.ws.data_to_send():
+            if data:
+                self.transport.write(data)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+
+    def send_text(self, text: str) -> None:
+        self.ws.send_text(text.encode())
+        self._flush()
+
+    async def close(self, timeout: float = 5) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.ws.send_close(1000)
+        self._flush()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+        except asyncio.TimeoutError:
+            self.transport.abort()
+
+
+class FanoutConnection:
+    def __init__(self, ws: LeanWebSocket) -> None:
+        self.ws = ws
+
+    def send(self, key: str) -> None:
+        self.ws.send_text(f"{key}|{PADDING}")
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class FanoutAdapter:
+    """bench.ceilings.fanout: join room n by path /room/<n>; every member gets every frame."""
+
+    def __init__(self, url: str, room_size: int = 10) -> None:
+        self.ws_url = url.replace("http://", "ws://", 1)
+        self.room_size = room_size
+
+    async def connect(self, client: int, deliver: Callable[[str], None]) -> FanoutConnection:
+        ws = await LeanWebSocket.connect(
+            f"{self.ws_url}/room/{client // self.room_size}",
+            lambda text: deliver(text.split("|", 1)[0]))
+        return FanoutConnection(ws)
+
+    def recipients(self, sender: int) -> int:
+        return self.room_size
+
+
+# -- idle connections ----------------------------------------------------------------------------
+
+
+async def hold_idle(url: str, count: int, *, concurrency: int = 200,
+                    ping_timeout: float = 20, open_timeout: float = 300,
+                    measure_rss=None) -> dict[str, Any]:
+    """Open `count` idle WebSockets to `url` + /room/<i>, ping every one, close them all.
+    `measure_rss()` (the server's RSS) is called before opening and once all are open."""
+    from websockets.asyncio.client import connect
+
+    ws_url = url.replace("http://", "ws://", 1)
+    rss_before = measure_rss() if measure_rss else None
+    gate = asyncio.Semaphore(concurrency)
+    opened: list[Any] = []
+    failures: dict[str, int] = {}
+    started = time.perf_counter()
+    deadline = started + open_timeout
+
+    async def one(i: int) -> None:
+        async with gate:
+            if time.perf_counter() > deadline:
+                failures["open deadline passed"] = failures.get("open deadline passed", 0) + 1
+                return
+            try:
+                opened.append(await connect(f"{ws_url}/room/idle{i}", compression=None,
+                                            ping_interval=None, open_timeout=30))
+            except Exception as exc:  # counted and reported by type, the run goes on
+                name = type(exc).__name__
+                failures[name] = failures.get(name, 0) + 1
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    open_seconds = time.perf_counter() - started
+    await asyncio.sleep(1.0)  # let the server settle its buffers
+    rss_after = measure_rss() if measure_rss else None
+
+    async def ping(ws: Any) -> bool:
+        try:
+            waiter = await ws.ping()
+            await asyncio.wait_for(waiter, ping_timeout)
+            return True
+        except Exception:
+            return False
+
+    answered = sum(await asyncio.gather(*(ping(ws) for ws in opened)))
+    await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
+    per_conn = ((rss_after - rss_before) / len(opened)
+                if opened and rss_before is not None and rss_after is not None else None)
+    return {"requested": count, "opened": len(opened), "answered": answered,
+            "answered_pct": 100 * answered / count if count else 0.0,
+            "open_seconds": open_seconds, "failures": failures,
+            "rss_before": rss_before, "rss_after": rss_after,
+            "bytes_per_connection": per_conn}
