@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 
@@ -11,6 +12,21 @@ import orjson
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {
     "message", "asctime", "taskName", "color_message"
 }
+
+
+_SECRET_PARAM = re.compile(r"([?&](?:token|access_token|jwt|refresh_token)=)[^&\s\"']+", re.I)
+
+
+class RedactSecrets(logging.Filter):
+    """uvicorn logs each WebSocket upgrade with its query string, and browsers authenticate
+    WebSockets with `?token=<jwt>`: tokens must never reach a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET_PARAM.sub(r"\1[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,6 +50,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
