@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -74,6 +77,14 @@ def test_sign_up_survives_restart_and_crash(tmp_path):
     r = httpx.post(f"{server.url}/api/v1/user/signup",
                    json={"email": "ann@example.com", "password": PASSWORD, "name": "Ann"})
     assert r.status_code == 201, r.text
+    ws_url = server.url.replace("http://", "ws://") + "/ws?token=" + r.json()["jwt"]
+    with connect(ws_url) as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+        server.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     code, out, err = server.stop(signal.SIGTERM)
     assert code == 0, err
     assert "Traceback" not in err
