@@ -51,6 +51,8 @@ class Presence:
 
     async def seen(self, user_id: int) -> datetime:
         now = self._clock.now()
+        # Milliseconds, as stores keep them: the live value equals the stored one.
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         await self._store.save_last_seen(user_id, now)
         return now
 
