@@ -25,7 +25,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 # frames_chat.py; the unions below include them.
 from . import frames_chat as fc
 from .frame_base import (
-    AttachmentOut,
+    AttachmentOut,  # noqa: F401  (re-exported: p.AttachmentOut)
     ConversationId,
     Frame,
     MessageKindName,
