@@ -19,12 +19,13 @@ from .http import errors as http_errors
 from .http.api import Api
 from .http.middleware import RequestContextMiddleware
 from .http.openapi import build_openapi
-from .http.routes import blogs, chat, health, media, people, social, users
+from .http.routes import blogs, chat, chat_manage, health, media, people, social, users
 from .settings import Settings
 from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
     health.api, users.api, people.api, social.api, media.api, blogs.api, chat.api,
+    chat_manage.api,
 ]
 
 STORE_ERRORS: dict[type[BaseException], str] = {

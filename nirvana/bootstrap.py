@@ -22,8 +22,9 @@ from .domain.accounts import AccountPolicy, Accounts
 from .domain.media import Images, MediaStore
 from .domain.social import SocialGraph
 from .domain.blogs import Blogs
-from .domain.chat import Chat
-from .domain.chat_ports import ChatLimits
+from .domain.chat_ports import ChatLimits, Peer
+from .domain.chat_service import ChatService
+from .domain.presence import Presence
 from .domain.users import User
 from .http.auth import Authenticator
 from .security import Argon2Hasher, JwtAccessTokens, SystemClock
@@ -31,6 +32,10 @@ from .settings import Settings
 from .storage.mail import OutboxMailer, SmtpMailer
 from .storage.mongo_chat import DOCUMENTS as CHAT_DOCUMENTS
 from .storage.mongo_chat import MongoChatStore
+from .storage.mongo_chat_changes import DOCUMENTS as CHAT_CHANGE_DOCUMENTS
+from .storage.mongo_chat_changes import MongoChatChanges
+from .storage.mongo_presence import DOCUMENTS as PRESENCE_DOCUMENTS
+from .storage.mongo_presence import MongoPresenceStore
 from .storage.pg import create_pool, migrate
 from .storage.media import CloudinaryMediaStore, LocalMediaStore
 from .storage.pg_accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
@@ -44,7 +49,7 @@ from .ws.protocol import CloseCode, Limits
 log = logging.getLogger("nirvana")
 
 # Beanie document classes; the chat storage adds its own.
-DOCUMENT_MODELS: list[Any] = [*CHAT_DOCUMENTS]
+DOCUMENT_MODELS: list[Any] = [*CHAT_DOCUMENTS, *CHAT_CHANGE_DOCUMENTS, *PRESENCE_DOCUMENTS]
 
 
 def load_or_create_secret(data_dir: Path) -> str:
@@ -73,14 +78,22 @@ class Services:
     # Always there, even with Cloudinary: files stored locally before a switch stay served.
     local_media: LocalMediaStore
     blogs: Blogs
-    chat: Chat
+    chat: ChatService
     chat_store: MongoChatStore
     hub: Hub
     ws_limits: Limits
     background: set[asyncio.Task] = field(default_factory=set)
 
     async def profile_changed(self, user: User) -> None:
-        """Hook for live profile updates; the chat hub subscribes to it."""
+        """Called after a profile change: friends and conversation peers who are online get
+        `profile.updated` live. Best effort: the change itself is already stored."""
+        if self.hub.presence is None:
+            return
+        try:
+            await self.hub.presence.profile_changed(
+                Peer(user.id, user.name, user.username, user.avatar_url, user.status))
+        except Exception:
+            log.warning("live profile update failed", exc_info=True)
 
     async def before_shutdown(self) -> None:
         """Called by run.py when a stop is requested, before uvicorn closes connections:
@@ -91,6 +104,8 @@ class Services:
             if not self.hub.connections():
                 break
             await asyncio.sleep(0.05)
+        if self.hub.presence is not None:
+            await self.hub.presence.drain()
 
     async def run_quietly(self, work: Awaitable[Any]) -> None:
         # For work after a response (e.g. the reset mail): its failure is logged, and the
@@ -123,9 +138,25 @@ class Services:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
+    def start_chat_housekeeping(self, every: float = 3600.0) -> None:
+        """Prune durable chat events older than the resume window (ChatLimits)."""
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.chat.prune_events()
+                except Exception:
+                    log.exception("chat event pruning failed; retrying at the next interval")
+                await asyncio.sleep(every)
+
+        task = asyncio.get_running_loop().create_task(loop(), name="chat-housekeeping")
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
     async def close(self) -> None:
         for task in list(self.background):
             task.cancel()
+        if self.hub.presence is not None:
+            await self.hub.presence.close()
         await self.chat_store.close()
         # Shielded: closing the pool must finish even if shutdown is cancelled, or PostgreSQL
         # keeps the backends until their sockets time out.
@@ -186,9 +217,12 @@ def build_services(
     )
     peers = PgChatPeers(pool)
     chat_limits = ChatLimits()
-    hub = Hub(peers, typing_ttl=chat_limits.typing_ttl_seconds)
     chat_store = MongoChatStore(timeout=settings.store_timeout)
-    chat = Chat(store=chat_store, peers=peers, publisher=hub, clock=clock, limits=chat_limits)
+    changes = MongoChatChanges(chat_store)
+    presence = Presence(store=MongoPresenceStore(), peers=peers, changes=changes, clock=clock)
+    hub = Hub(peers, typing_ttl=chat_limits.typing_ttl_seconds, presence=presence)
+    chat = ChatService(store=chat_store, changes=changes, peers=peers, publisher=hub,
+                       clock=clock, limits=chat_limits)
     return Services(
         settings=settings,
         pool=pool,
@@ -215,4 +249,5 @@ async def open_services(
     services = build_services(settings, pool, mongo, secret)
     await services.accounts.load_revocations()
     services.start_housekeeping()
+    services.start_chat_housekeeping()
     return services

@@ -37,6 +37,9 @@ class FakePeers:
     async def friend_ids(self, user_id: int) -> set[int]:
         return {b for a, b in self.friendships if a == user_id}
 
+    async def blocked_with(self, user_id: int, others) -> set[int]:
+        return {o for o in others if (user_id, o) in self.blocks or (o, user_id) in self.blocks}
+
     async def friends(self, user_id: int) -> list[Peer]:
         return [Peer(f, f"U{f}", f"u{f}", None, "") for f in sorted(await self.friend_ids(user_id))]
 
@@ -131,3 +134,6 @@ class RecordingPublisher:
 
     def typing(self, conversation_id, user_id, active, audience) -> None:
         self.events.append(("typing", user_id, active, tuple(audience)))
+
+    def event_recorded(self, event, conversation) -> None:
+        self.events.append((event.type.value, event.pos, tuple(event.audience)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 
 class ConversationKind(str, enum.Enum):
@@ -78,6 +78,8 @@ class Message:
     audience: tuple[int, ...] = ()
     edited_at: datetime | None = None
     deleted: bool = False
+    # (emoji, user ids) in first-reaction order; see domain/chat_edits.py
+    reactions: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
 @dataclass(slots=True)
@@ -126,8 +128,34 @@ class Receipt:
     audience: tuple[int, ...]
 
 
+class EventType(str, enum.Enum):
+    """Durable events other than new messages and receipts (see domain/chat_changes.py)."""
+
+    MESSAGE_EDITED = "message.edited"
+    MESSAGE_DELETED = "message.deleted"
+    REACTION = "reaction"
+    MEMBER_ADDED = "member.added"
+    MEMBER_REMOVED = "member.removed"
+    MEMBER_ROLE = "member.role"
+    GROUP_UPDATED = "group.updated"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatEvent:
+    """A durable change event, kept for resume like messages and receipts."""
+
+    pos: int
+    type: EventType
+    conversation_id: str
+    actor_id: int
+    audience: tuple[int, ...]
+    created_at: datetime
+    data: Mapping[str, Any]
+    message: Message | None = None  # the message as it is after the change, if any
+
+
 # What a client resuming from a position is replayed, in `pos` order.
-StreamItem = Message | Receipt
+StreamItem = Message | Receipt | ChatEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +185,10 @@ class ChatPeers(Protocol):
     async def is_blocked_either_way(self, a: int, b: int) -> bool: ...
 
     async def friend_ids(self, user_id: int) -> set[int]: ...
+
+    async def blocked_with(self, user_id: int, others: Sequence[int]) -> set[int]:
+        """Those of `others` that `user_id` blocked or is blocked by."""
+        ...
 
     async def friends(self, user_id: int) -> list[Peer]:
         """The user's friends that no block separates, by name."""
@@ -218,6 +250,11 @@ class Publisher(Protocol):
     def typing(self, conversation_id: str, user_id: int, active: bool,
                audience: Sequence[int]) -> None: ...
 
+    def event_recorded(self, event: ChatEvent, conversation: Conversation) -> None:
+        """A durable change: to `event.audience` with its pos, then the conversation's
+        current members get `conversation.updated`."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ChatLimits:
@@ -227,6 +264,9 @@ class ChatLimits:
     max_group_members: int = 256
     max_page: int = 100
     max_conversations: int = 200
-    # Resume: at most this many events are replayed; beyond it, `resync_required`.
-    resume_window: int = 1000
+    # Resume: at most this many events are replayed, and non-message events are kept this
+    # long (older ones are pruned); beyond either, `resync_required`.
+    resume_window: int = 5000
+    resume_window_seconds: float = 7 * 24 * 3600.0
+    max_reactions: int = 20  # distinct emoji per message
     typing_ttl_seconds: float = 6.0

@@ -23,7 +23,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import pymongo
 from beanie import Document
@@ -32,6 +32,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ..domain.chat_ports import (
     Attachment,
+    ChatEvent,
     Conversation,
     ConversationKind,
     Member,
@@ -43,6 +44,7 @@ from ..domain.chat_ports import (
     Role,
     StreamPage,
 )
+from ..domain.chat_search import terms_of
 from ..domain.errors import UnavailableError
 
 log = logging.getLogger("nirvana.chat.store")
@@ -94,6 +96,7 @@ class MessageDoc(Document):
             IndexModel([("sender_id", ASCENDING), ("client_id", ASCENDING)], unique=True),
             IndexModel([("audience", ASCENDING), ("pos", ASCENDING)]),
             IndexModel([("pos", DESCENDING)]),
+            IndexModel([("terms", ASCENDING)]),  # message search (domain/chat_search.py)
         ]
 
 
@@ -114,6 +117,7 @@ class EventDoc(Document):
         indexes = [
             IndexModel([("audience", ASCENDING), ("pos", ASCENDING)]),
             IndexModel([("pos", DESCENDING)]),
+            IndexModel([("created_at", ASCENDING)]),  # pruning past the resume window
         ]
 
 
@@ -135,7 +139,17 @@ def message_doc(m: Message) -> dict[str, Any]:
         "attachments": [{"url": a.url, "kind": a.kind.value, "name": a.name, "size": a.size}
                         for a in m.attachments],
         "audience": list(m.audience), "edited_at": m.edited_at, "deleted": m.deleted,
+        # Search terms are built with the document, so every stored message is findable.
+        "terms": [] if m.deleted else terms_of(m.text),
     }
+
+
+def reactions_of(d: dict[str, Any]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Stored as flat {emoji, user_id} pairs (set operations); grouped per emoji here."""
+    grouped: dict[str, list[int]] = {}
+    for r in d.get("reactions") or ():
+        grouped.setdefault(r["emoji"], []).append(r["user_id"])
+    return tuple((e, tuple(users)) for e, users in grouped.items())
 
 
 def message_of(d: dict[str, Any]) -> Message:
@@ -146,7 +160,7 @@ def message_of(d: dict[str, Any]) -> Message:
         attachments=tuple(Attachment(a["url"], MessageKind(a["kind"]), a.get("name"),
                                      a.get("size")) for a in d.get("attachments", [])),
         audience=tuple(d.get("audience", ())), edited_at=d.get("edited_at"),
-        deleted=d.get("deleted", False),
+        deleted=d.get("deleted", False), reactions=reactions_of(d),
     )
 
 
@@ -178,6 +192,15 @@ class _Send:
 
 
 @dataclass
+class _Op:
+    """A change run by the writer in order with sends and receipts, so the positions it
+    takes are committed in order like theirs (see mongo_chat_changes.py)."""
+
+    run: Callable[[Callable[[], int]], Awaitable[Any]]
+    future: asyncio.Future[Any]
+
+
+@dataclass
 class _Mark:
     conversation_id: str
     user_id: int
@@ -201,7 +224,7 @@ class MongoChatStore:
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0) -> None:
         self._max_batch = max_batch
         self._timeout = timeout
-        self._pending: list[_Send | _Mark] = []
+        self._pending: list[_Send | _Mark | _Op] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._last_seq: dict[str, int] = {}
@@ -303,7 +326,24 @@ class MongoChatStore:
                 top = max(top, d["pos"])
         self._head = max(self._head or 0, top)
 
-    def _enqueue(self, item: _Send | _Mark) -> None:
+    async def serialized(self, run: Callable[[Callable[[], int]], Awaitable[Any]]) -> Any:
+        """Run `run(next_pos)` in the writer; `next_pos()` allocates a stream position."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Op(run, future))
+        return await self._wait(future)
+
+    def _next_pos(self) -> int:
+        assert self._head is not None
+        self._head += 1
+        return self._head
+
+    async def _commit_op(self, op: _Op) -> None:
+        try:
+            _resolve(op.future, await op.run(self._next_pos))
+        except Exception as exc:  # the caller gets it (a domain error or a store error)
+            _fail(op.future, exc)
+
+    def _enqueue(self, item: _Send | _Mark | _Op) -> None:
         self._pending.append(item)
         self._wake.set()
         if self._writer is None or self._writer.done():
@@ -338,7 +378,7 @@ class MongoChatStore:
                         for dup in getattr(item, "duplicates", ()):
                             _fail(dup, error)
 
-    async def _commit(self, batch: list[_Send | _Mark]) -> None:
+    async def _commit(self, batch: list[_Send | _Mark | _Op]) -> None:
         self.batches += 1
         if self._head is None:
             await self._load_head()
@@ -348,6 +388,8 @@ class MongoChatStore:
         for item in batch:
             if isinstance(item, _Mark):
                 await self._commit_mark(item)
+            elif isinstance(item, _Op):
+                await self._commit_op(item)
 
     async def _commit_sends(self, sends: list[_Send]) -> None:
         primary: dict[tuple[int, str], _Send] = {}
@@ -467,11 +509,15 @@ class MongoChatStore:
     # -- resume -----------------------------------------------------------------------
 
     async def stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
+        from .mongo_chat_changes import event_of  # the change events' own module
+
         head = await self.head()
-        query = {"audience": user_id, "pos": {"$gt": since}}
+        query: dict[str, Any] = {"audience": user_id, "pos": {"$gt": since}}
         msgs = [message_of(d) async for d in
-                self._messages.find(query).sort("pos", ASCENDING).limit(limit + 1)]
-        events = [receipt_of(d) async for d in
+                self._messages.find({**query, "hidden_for": {"$ne": user_id}})
+                .sort("pos", ASCENDING).limit(limit + 1)]
+        events = [receipt_of(d) if d["type"] == "receipt" else event_of(d) async for d in
                   self._events.find(query).sort("pos", ASCENDING).limit(limit + 1)]
-        items: list[Message | Receipt] = sorted([*msgs, *events], key=lambda i: i.pos)
+        items: list[Message | Receipt | ChatEvent] = sorted([*msgs, *events],
+                                                            key=lambda i: i.pos)
         return StreamPage(items=items[:limit], truncated=len(items) > limit, head=head)

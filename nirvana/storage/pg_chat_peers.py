@@ -6,6 +6,8 @@ change independently; the tables are the contract.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import asyncpg
 
 from ..domain.chat_ports import Peer
@@ -29,6 +31,14 @@ class PgChatPeers:
         rows = await self._pool.fetch(
             "SELECT friend_id FROM friendships WHERE user_id = $1", user_id)
         return {r["friend_id"] for r in rows}
+
+    async def blocked_with(self, user_id: int, others: Sequence[int]) -> set[int]:
+        rows = await self._pool.fetch(
+            "SELECT blocked_id AS other FROM blocks WHERE blocker_id = $1 "
+            "AND blocked_id = ANY($2::bigint[]) UNION "
+            "SELECT blocker_id FROM blocks WHERE blocked_id = $1 "
+            "AND blocker_id = ANY($2::bigint[])", user_id, list(others))
+        return {r["other"] for r in rows}
 
     async def friends(self, user_id: int) -> list[Peer]:
         rows = await self._pool.fetch(

@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable
 from ..domain.chat import Chat
 from ..domain.chat_ports import Attachment, MessageKind, ReceiptKind
 from . import protocol as p
+from .commands_chat import HANDLERS as CHAT_HANDLERS
 from .hub import Connection
 from .views import conversation_out, message_out, stream_event
 
@@ -68,8 +69,9 @@ async def resume(chat: Chat, conn: Connection, cmd: p.Resume) -> None:
             replayed_to = page.head
             conn.push(p.encode(p.ResyncRequired(
                 id=cmd.id, head=page.head,
-                reason=f"more than {chat.limits.resume_window} events were missed; refetch "
-                       f"conversations and history over HTTP, then continue from head")))
+                reason=f"more than {chat.limits.resume_window} events were missed, or events "
+                       f"older than the resume window were pruned; refetch conversations "
+                       f"and history over HTTP, then continue from head")))
             return
         for item in page.items:
             conn.push(p.encode(stream_event(item)))
@@ -89,5 +91,6 @@ HANDLERS: dict[str, Handler] = {
     "history": history, "read": mark, "delivered": mark, "typing": typing,
     "resume": resume, "ping": ping,
 }
+HANDLERS.update(CHAT_HANDLERS)  # groups, edits, reactions, search, presence
 
 __all__ = ["HANDLERS"]

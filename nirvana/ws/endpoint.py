@@ -78,7 +78,9 @@ async def chat_socket(ws: WebSocket) -> None:
     protocol = p.ServerConnection(limits, time.monotonic)
     conn.push(p.encode(p.Hello(
         user_id=claims.user_id, heartbeat_seconds=limits.heartbeat_seconds,
-        resume_window=chat.limits.resume_window, head=await chat.head(),
+        resume_window=p.fc.ResumeWindowOut(max_events=chat.limits.resume_window,
+                                           seconds=chat.limits.resume_window_seconds),
+        head=await chat.head(),
         limits=p.LimitsOut(max_frame_bytes=limits.max_frame_bytes,
                            commands_per_second=limits.commands_per_second,
                            command_burst=limits.command_burst, max_text=chat.limits.max_text,

@@ -15,9 +15,13 @@ import logging
 from collections import deque
 from typing import Iterable, Sequence
 
-from ..domain.chat_ports import ChatPeers, Conversation, Message, Receipt
+from ..domain.chat_ports import ChatEvent, ChatPeers, Conversation, Message, Receipt
+from ..domain.presence import Presence
 from . import protocol as p
+from .presence_hub import PresenceFanout
+from .typing import TypingTracker
 from .views import conversation_out, message_out
+from .views_chat import change_event
 
 log = logging.getLogger("nirvana.ws.hub")
 
@@ -38,6 +42,8 @@ class Connection:
         self._resuming = False
         self._held: list[tuple[int, str]] = []
         self.sent_pos = 0
+        # Set by Hub.connected: the presence commands act through it.
+        self.hub_presence: PresenceFanout | None = None
 
     def push(self, text: str, pos: int | None = None) -> None:
         if self.close_request is not None:
@@ -91,12 +97,14 @@ class Connection:
 
 
 class Hub:
-    def __init__(self, peers: ChatPeers, typing_ttl: float = 6.0) -> None:
+    def __init__(self, peers: ChatPeers, typing_ttl: float = 6.0, *,
+                 typing_throttle: float = 2.0, presence: Presence | None = None) -> None:
         self._peers = peers
-        self._typing_ttl = typing_ttl
         self._by_user: dict[int, set[Connection]] = {}
         self._friends: dict[int, set[int]] = {}  # of online users, loaded when they connect
-        self._typing: dict[tuple[str, int], Sequence[int]] = {}
+        self.typing_tracker = TypingTracker(self._typing_event, ttl=typing_ttl,
+                                            throttle=typing_throttle)
+        self.presence = PresenceFanout(self, presence) if presence is not None else None
 
     # -- registry -------------------------------------------------------------------------
 
@@ -111,6 +119,7 @@ class Hub:
 
     async def connected(self, conn: Connection) -> None:
         first = not self.online(conn.user_id)
+        conn.hub_presence = self.presence
         self._by_user.setdefault(conn.user_id, set()).add(conn)
         friends = await self._peers.friend_ids(conn.user_id)
         self._friends[conn.user_id] = friends
@@ -120,6 +129,8 @@ class Hub:
         conn.push(p.encode(p.OnlineUsers(user_ids=self._online_friends(conn.user_id))))
         if first:
             self._announce(friends)
+            if self.presence is not None:
+                await self.presence.first_device(conn.user_id)
 
     def disconnected(self, conn: Connection) -> None:
         conns = self._by_user.get(conn.user_id)
@@ -131,10 +142,10 @@ class Hub:
         del self._by_user[conn.user_id]
         friends = self._friends.pop(conn.user_id, set())
         # Never stuck typing or online after the last device leaves.
-        for (cid, uid), audience in list(self._typing.items()):
-            if uid == conn.user_id:
-                self.typing(cid, uid, False, audience)
+        self.typing_tracker.stop_user(conn.user_id)
         self._announce(friends)
+        if self.presence is not None:
+            self.presence.last_device_left(conn.user_id)
 
     def _online_friends(self, user_id: int) -> list[int]:
         return sorted(f for f in self._friends.get(user_id, ()) if self.online(f))
@@ -180,12 +191,20 @@ class Hub:
 
     def typing(self, conversation_id: str, user_id: int, active: bool,
                audience: Sequence[int]) -> None:
-        key = (conversation_id, user_id)
-        if active:
-            self._typing[key] = audience
-        else:
-            self._typing.pop(key, None)
+        self.typing_tracker.update(conversation_id, user_id, active, audience)
+
+    def _typing_event(self, conversation_id: str, user_id: int, active: bool,
+                      audience: Sequence[int]) -> None:
         text = p.encode(p.TypingEvent(conversation_id=conversation_id, user_id=user_id,
-                                      active=active, expires_in=self._typing_ttl))
+                                      active=active, expires_in=self.typing_tracker.ttl))
         for uid in audience:
             self._send(uid, text)
+
+    def event_recorded(self, event: ChatEvent, conversation: Conversation) -> None:
+        text = p.encode(change_event(event))
+        for uid in event.audience:
+            self._send(uid, text, event.pos)
+        # The removed get their member.removed above, and nothing more; a delete-for-me
+        # concerns its user only.
+        self.conversation_changed(conversation, [u for u in conversation.member_ids
+                                                 if u in event.audience])

@@ -19,7 +19,20 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Literal, Union
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
+
+# The newer chat commands and events (groups, edits, reactions, search, presence) live in
+# frames_chat.py; the unions below include them.
+from . import frames_chat as fc
+from .frame_base import (
+    AttachmentOut,  # noqa: F401  (re-exported: p.AttachmentOut)
+    ConversationId,
+    Frame,
+    MessageKindName,
+    MessageOut,
+    Out,
+    RequestId,
+)
 
 PROTOCOL_VERSION = 1
 
@@ -50,14 +63,6 @@ class Limits:
     heartbeat_seconds: float = 20.0
 
 
-class Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-RequestId = Annotated[str, Field(min_length=1, max_length=64, description="Client request id; "
-                                 "the ack or error answering this command carries it")]
-ConversationId = Annotated[str, Field(min_length=1, max_length=64)]
-MessageKindName = Literal["text", "image", "file", "audio", "video"]
 
 # -- client commands ---------------------------------------------------------------------
 
@@ -128,40 +133,15 @@ class Ping(Frame):
 
 
 Command = Annotated[
-    Union[Send, OpenDirect, ListConversations, History, Mark, Typing, Resume, Ping],
+    Union[Send, OpenDirect, ListConversations, History, Mark, Typing, Resume, Ping,
+          fc.UpdateGroup, fc.AddMembers, fc.RemoveMembers, fc.Leave, fc.SetRole, fc.Edit,
+          fc.Delete, fc.React, fc.Search, fc.SetPresence, fc.PresenceOf],
     Field(discriminator="type"),
 ]
 COMMAND_TYPES = ("send", "open_direct", "conversations", "history", "read", "delivered",
-                 "typing", "resume", "ping")
+                 "typing", "resume", "ping", *fc.COMMAND_TYPES)
 
 # -- server events -----------------------------------------------------------------------
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class AttachmentOut(Out):
-    url: str
-    kind: MessageKindName
-    name: str | None = None
-    size: int | None = None
-
-
-class MessageOut(Out):
-    id: str
-    conversation_id: str
-    seq: int
-    pos: int
-    sender_id: int
-    client_id: str
-    kind: MessageKindName
-    text: str
-    attachments: list[AttachmentOut]
-    reply_to: int | None
-    created_at: str
-    edited_at: str | None = None
-    deleted: bool = False
 
 
 class MemberOut(Out):
@@ -200,7 +180,7 @@ class Hello(Out):
     user_id: int
     limits: LimitsOut
     heartbeat_seconds: float
-    resume_window: int = Field(description="Most events replayed by `resume`")
+    resume_window: fc.ResumeWindowOut
     head: int = Field(description="The newest stream position when this socket opened")
 
 
@@ -213,6 +193,7 @@ class Ack(Out):
     conversations: list[ConversationOut] | None = None
     messages: list[MessageOut] | None = None
     head: int | None = None
+    presence: list[fc.PresenceOut] | None = None
 
 
 class Error(Out):
@@ -276,7 +257,10 @@ class Pong(Out):
 
 
 ServerEvent = Union[Hello, Ack, Error, NewMessage, ReceiptEvent, ConversationUpdated,
-                    TypingEvent, OnlineUsers, Resumed, ResyncRequired, Pong]
+                    TypingEvent, OnlineUsers, Resumed, ResyncRequired, Pong,
+                    fc.MessageEdited, fc.MessageDeleted, fc.ReactionEvent, fc.MemberAdded,
+                    fc.MemberRemoved, fc.MemberRole, fc.GroupUpdated, fc.PresenceEvent,
+                    fc.ProfileUpdated]
 
 _COMMAND_ADAPTER: TypeAdapter[Any] = TypeAdapter(Command)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..domain.chat_ports import Conversation, Message, Receipt
+from ..domain.chat_ports import ChatEvent, Conversation, Message, Receipt
 from . import protocol as p
 
 
@@ -24,6 +24,7 @@ def message_out(m: Message) -> p.MessageOut:
             for a in m.attachments],
         reply_to=m.reply_to, created_at=m.created_at.isoformat(),
         edited_at=_iso(m.edited_at), deleted=deleted,
+        reactions={e: list(users) for e, users in m.reactions} if m.reactions else None,
     )
 
 
@@ -39,8 +40,12 @@ def conversation_out(c: Conversation, viewer: int) -> p.ConversationOut:
     )
 
 
-def stream_event(item: Message | Receipt) -> p.NewMessage | p.ReceiptEvent:
+def stream_event(item: Message | Receipt | ChatEvent) -> p.ServerEvent:
     """A stored stream item as the live event it was (what `resume` replays)."""
+    if isinstance(item, ChatEvent):
+        from .views_chat import change_event  # the newer events have their own module
+
+        return change_event(item)
     if isinstance(item, Message):
         return p.NewMessage(pos=item.pos, message=message_out(item))
     return p.ReceiptEvent(pos=item.pos, conversation_id=item.conversation_id,

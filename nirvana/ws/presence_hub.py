@@ -1,0 +1,104 @@
+"""Presence and profile fan-out for the hub: who is online/away/busy, told only to those
+allowed to see it (domain/presence.py), and never stuck online.
+
+A user's state while connected is the last one set by any of their devices (a new first
+device starts at `online`); when their last device leaves they are `offline` and last_seen is
+stored. Dead sockets are dropped by the WebSocket heartbeat (ping every `heartbeat_seconds`;
+no pong within the same time closes), which ends in `Hub.disconnected` like a clean close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Coroutine, Iterable
+
+from ..domain.chat_ports import Peer
+from ..domain.presence import Presence, PresenceState
+from . import frames_chat as fc
+from . import protocol as p
+from .views_chat import presence_out, profile_out
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger("nirvana.ws.presence")
+
+
+class PresenceFanout:
+    def __init__(self, hub: Hub, presence: Presence) -> None:
+        self._hub = hub
+        self._presence = presence
+        self._state: dict[int, PresenceState] = {}
+        self._since: dict[int, datetime] = {}  # when the user's first device connected
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def state(self, user_id: int) -> PresenceState:
+        return self._state.get(user_id, PresenceState.OFFLINE)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Presence is best effort; a store hiccup must not take the socket down.
+            log.warning("presence update failed: %r", task.exception())
+
+    def _tell(self, user_ids: Iterable[int], text: str) -> None:
+        for uid in user_ids:
+            self._hub._send(uid, text)
+
+    async def _announce(self, user_id: int, state: PresenceState, last_seen: datetime | None
+                        ) -> None:
+        audience = await self._presence.audience(user_id)
+        # Re-read after the await: a reconnect or a newer state wins over a stale announce.
+        if self.state(user_id) is not state:
+            return
+        text = p.encode(fc.PresenceEvent(user_id=user_id, state=state.value,
+                                         last_seen=last_seen.isoformat() if last_seen
+                                         else None))
+        self._tell([u for u in audience if self._hub.online(u)] + [user_id], text)
+
+    async def first_device(self, user_id: int) -> None:
+        self._state[user_id] = PresenceState.ONLINE
+        seen = self._since[user_id] = await self._presence.seen(user_id)
+        await self._announce(user_id, PresenceState.ONLINE, seen)
+
+    def last_device_left(self, user_id: int) -> None:
+        self._state.pop(user_id, None)
+        self._since.pop(user_id, None)
+
+        async def work() -> None:
+            seen = await self._presence.seen(user_id)
+            await self._announce(user_id, PresenceState.OFFLINE, seen)
+        self._spawn(work())
+
+    async def set_state(self, user_id: int, state: PresenceState) -> None:
+        if not self._hub.online(user_id):
+            return
+        self._state[user_id] = state
+        await self._announce(user_id, state, self._since.get(user_id))
+
+    async def query(self, viewer: int, user_ids: Iterable[int]) -> list[fc.PresenceOut]:
+        """States of those of `user_ids` the viewer may see; the others are left out."""
+        visible = (await self._presence.audience(viewer) | {viewer}) & set(user_ids)
+        seen = await self._presence.last_seen(visible)
+        return [presence_out(u, self.state(u).value, seen.get(u)) for u in sorted(visible)]
+
+    async def profile_changed(self, peer: Peer) -> None:
+        audience = await self._presence.audience(peer.id)
+        text = p.encode(fc.ProfileUpdated(user=profile_out(peer)))
+        self._tell([u for u in audience if self._hub.online(u)] + [peer.id], text)
+
+    async def drain(self, timeout: float = 1.0) -> None:
+        """Let pending offline announcements finish (the server is stopping)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()

@@ -1,0 +1,106 @@
+"""In-memory fakes of the chat change and presence ports, over FakeChatStore."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from nirvana.domain.chat import NotMemberError
+from nirvana.domain.chat_ports import ChatEvent
+from nirvana.domain.chat_rules import MessageNotFoundError
+from nirvana.domain.chat_search import terms_of
+from tests.fakes_chat import FakeChatStore
+
+
+class FakeChatChanges:
+    def __init__(self, store: FakeChatStore) -> None:
+        self.store = store
+        self.events: list[ChatEvent] = []
+        self.hidden: set[tuple[str, int]] = set()  # (message id, user id)
+        self.floor = 0
+
+    def _next_pos(self) -> int:
+        self.store._head += 1
+        return self.store._head
+
+    def _record(self, planned, cid, actor, at, message=None) -> ChatEvent:
+        e = ChatEvent(self._next_pos(), planned.type, cid, actor, planned.audience, at,
+                      planned.data, message)
+        self.events.append(e)
+        return e
+
+    async def change_message(self, cid, seq, actor_id, at, plan):
+        conversation = await self.store.get_conversation(cid)
+        if conversation is None:
+            raise NotMemberError()
+        found = [(i, m) for i, m in enumerate(self.store.messages)
+                 if m.conversation_id == cid and m.seq == seq]
+        if not found:
+            raise MessageNotFoundError()
+        i, message = found[0]
+        planned = plan(message, conversation)
+        if planned is None:
+            return message, conversation, None
+        if planned.hide_for is not None:
+            if (message.id, planned.hide_for) in self.hidden:
+                return message, conversation, None
+            self.hidden.add((message.id, planned.hide_for))
+            return message, conversation, self._record(planned.event, cid, actor_id, at)
+        self.store.messages[i] = planned.message
+        return planned.message, conversation, self._record(planned.event, cid, actor_id, at,
+                                                           planned.message)
+
+    async def change_conversation(self, cid, actor_id, at, plan):
+        conversation = await self.store.get_conversation(cid)
+        if conversation is None:
+            raise NotMemberError()
+        planned = plan(conversation)
+        if planned is None:
+            return conversation, []
+        stored = self.store.conversations[cid]
+        stored.members = [replace(m) for m in planned.members]
+        for k, v in planned.info.items():
+            setattr(stored, k, v)
+        events = [self._record(e, cid, actor_id, at) for e in planned.events]
+        return await self.store.get_conversation(cid), events
+
+    async def messages_for(self, user_id, cid, *, before, after, limit):
+        # FakeChatStore.messages (the method) is shadowed by its `messages` list.
+        ms = await FakeChatStore.messages(self.store, cid, before=before, after=after,
+                                          limit=10**9)
+        ms = [m for m in ms if (m.id, user_id) not in self.hidden]
+        return ms[:limit] if after is not None else ms[-limit:]
+
+    async def search(self, user_id, conversation_ids, terms, prefix, limit):
+        out = []
+        for m in reversed(self.store.messages):
+            have = set(terms_of(m.text))
+            if (m.conversation_id in conversation_ids and not m.deleted
+                    and (m.id, user_id) not in self.hidden and set(terms) <= have
+                    and (prefix is None or any(t.startswith(prefix) for t in have))):
+                out.append(m)
+        return out[:limit]
+
+    async def co_member_ids(self, user_id):
+        return {u for c in self.store.conversations.values() if c.member(user_id)
+                for u in c.member_ids} - {user_id}
+
+    async def prune_events(self, before):
+        old = [e for e in self.events if e.created_at < before]
+        if old:
+            self.floor = max(self.floor, max(e.pos for e in old))
+        self.events = [e for e in self.events if e.created_at >= before]
+        return len(old)
+
+    async def resume_floor(self):
+        return self.floor
+
+
+class FakePresenceStore:
+    def __init__(self) -> None:
+        self.seen: dict = {}
+
+    async def save_last_seen(self, user_id, at) -> None:
+        self.seen[user_id] = max(at, self.seen.get(user_id, at))
+
+    async def last_seen(self, user_ids):
+        return {u: self.seen[u] for u in user_ids if u in self.seen}
