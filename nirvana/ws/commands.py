@@ -74,7 +74,8 @@ async def resume(chat: Chat, conn: Connection, cmd: p.Resume) -> None:
                        f"and history over HTTP, then continue from head")))
             return
         for item in page.items:
-            conn.push(p.encode(stream_event(item)))
+            if not await conn.push_paced(p.encode(stream_event(item))):
+                return  # closed (slow consumer); the client resumes from what it got
             replayed_to = item.pos
         replayed_to = max(replayed_to, page.head)
         conn.push(p.encode(p.Resumed(id=cmd.id, head=replayed_to)))

@@ -24,6 +24,7 @@ from .views import conversation_out, message_out
 from .views_chat import change_event
 
 log = logging.getLogger("nirvana.ws.hub")
+REPLAY_PATIENCE = 30.0  # seconds a replay waits for a client to read before giving up
 
 
 class Connection:
@@ -36,6 +37,7 @@ class Connection:
         self._max_queue = max_queue
         self._queue: deque[str] = deque()
         self._ready = asyncio.Event()
+        self._drained = asyncio.Event()  # set whenever the sender takes a frame
         self.close_request: tuple[int, str] | None = None
         # While a resume replays stored events, live durable events are held here so the
         # client sees each position once and in order.
@@ -84,11 +86,30 @@ class Connection:
                 self._queue.clear()
             self._ready.set()
 
+    async def push_paced(self, text: str, patience: float = REPLAY_PATIENCE) -> bool:
+        """Queue a frame, first waiting for room in the queue. For replays: a resume may owe
+        a client thousands of events, more than the queue holds, so it is paced by the
+        client's reading instead of overflowing (which would make the client resume again,
+        forever). Live fan-out never waits on one client: it uses `push`. A client that reads
+        nothing for `patience` seconds is closed as a slow consumer. False once closed."""
+        while len(self._queue) >= self._max_queue and self.close_request is None:
+            self._drained.clear()
+            try:
+                await asyncio.wait_for(self._drained.wait(), patience)
+            except TimeoutError:
+                self.request_close(p.CloseCode.SLOW_CONSUMER, "not reading the replay",
+                                   drop_queued=True)
+        if self.close_request is not None:
+            return False
+        self.push(text)
+        return True
+
     async def next(self) -> str | None:
         """The next frame to send, or None once a close was requested and what was queued
         before it is sent."""
         while True:
             if self._queue:
+                self._drained.set()
                 return self._queue.popleft()
             if self.close_request is not None:
                 return None

@@ -1,0 +1,30 @@
+"""A resume may replay far more events than a connection's outgoing queue holds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tests.e2e.chat_client import Client, befriend, user
+
+
+async def test_resume_larger_than_the_outgoing_queue_replays_everything(live):
+    live.services.ws_limits = dataclasses.replace(live.services.ws_limits, outgoing_queue=16)
+    a, b = await user(live.http), await user(live.http)
+    await befriend(live.services, a["id"], b["id"])
+    ca = await Client.connect(live.ws, a)
+    cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+    head = (await ca.command("send", conversation_id=cid, client_id="m0", text="0"))
+    since = head["message"]["pos"]
+    for i in range(1, 61):  # in order, over HTTP: the same send path
+        r = await live.http.post(f"/api/v1/conversations/{cid}/messages",
+                                 json={"client_id": f"m{i}", "text": str(i)},
+                                 headers={"Authorization": f"Bearer {a['jwt']}"})
+        assert r.status_code == 201, r.text
+    cb = await Client.connect(live.ws, b)
+    answer = await cb.command("resume", since=since)
+    assert answer["type"] == "resumed", answer
+    texts = [e["message"]["text"] for e in cb.backlog if e["type"] == "newMessage"]
+    assert sorted(texts, key=int) == [str(i) for i in range(1, 61)]
+    assert texts == sorted(texts, key=int)  # in order
+    assert (await cb.command("ping"))["type"] == "pong"  # still connected
+    await ca.close(), await cb.close()
