@@ -28,6 +28,7 @@ from .domain.users import User
 from .http.auth import Authenticator
 from .security import Argon2Hasher, JwtAccessTokens, SystemClock
 from .settings import Settings
+from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
 from .storage.mongo_chat import DOCUMENTS as CHAT_DOCUMENTS
 from .storage.mongo_chat import MongoChatStore
@@ -164,7 +165,7 @@ def build_services(
         else OutboxMailer(settings.data_dir / "outbox", settings.mail_from)
     )
     accounts = Accounts(
-        users=PgUserRepository(pool),
+        users=CachedUserRepository(PgUserRepository(pool)),
         refresh_tokens=PgRefreshTokenStore(pool),
         resets=PgPasswordResetStore(pool),
         hasher=Argon2Hasher(),

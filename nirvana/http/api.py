@@ -200,7 +200,9 @@ def _endpoint(spec: Spec, authenticate: Authenticator, json_limit: int):
                 raise AuthenticationError("Sign in first: send a Bearer token or the jwt cookie.")
         elif spec.optional_auth:
             claims = authenticate(request)
-        request.state.user_id = claims.user_id if claims else None
+        # Read by the access log; straight into the scope's state (request.state would build
+        # a State wrapper per request just for this).
+        request.scope.setdefault("state", {})["user_id"] = claims.user_id if claims else None
         query = None
         if spec.query is not None:
             try:
