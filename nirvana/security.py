@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 import uuid
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from typing import Callable, TypeVar
 
-import anyio
 import argon2
 import jwt
 
 from .domain.errors import AuthenticationError
 from .domain.ports import AccessClaims, Clock
+
+T = TypeVar("T")
 
 
 class SystemClock:
@@ -22,8 +28,21 @@ class SystemClock:
 class Argon2Hasher:
     """argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
 
-    Hashing runs in worker threads so sign-ins never stall the event loop; a limiter caps how
-    many run at once, which bounds memory (19 MiB each) under a sign-in flood.
+    Hashing runs in its own worker threads so sign-ins never stall the event loop; their
+    number bounds memory (19 MiB each) under a sign-in flood.
+
+    argon2-cffi releases the GIL while hashing, so on a busy core the kernel decides who
+    runs. With 4 threads at normal priority on the event loop's core, a GET /health waited
+    up to ~20-30 ms during sign-ins (`make bench`, signin). Measured in one run on one pinned
+    core (event-loop lag p99 of a 10 ms sleep while 8 sign-ins wait for verification):
+    4 threads nice 0: 5.3 ms, 31-41 verifications/s; 4 threads nice 19: 4.3-6.0 ms;
+    2 threads nice 19: 1.8-2.2 ms; 1 thread nice 19: 2.0-2.1 ms, 40-46/s; 1 thread nice 0:
+    4.4 ms. So: at most one thread per core *beside* the event loop's (more only adds
+    GIL hand-offs and cache thrash, not throughput), at the lowest priority (nice 19, set
+    per thread: Linux applies setpriority to a thread id), so a waking event loop preempts a
+    hash at once. The trade-off: with other work on the machine, sign-ins slow down first.
+    A process pool (1 worker, nice 19) measured the same (2.1 ms, 46/s) at more cost in
+    memory and start-up, so threads stay. `python -m bench.signin_lag` repeats the numbers.
     """
 
     def __init__(
@@ -31,18 +50,34 @@ class Argon2Hasher:
         time_cost: int = 2,
         memory_cost: int = 19 * 1024,
         parallelism: int = 1,
-        concurrency: int = 4,
+        concurrency: int | None = None,
+        niceness: int = 19,
     ) -> None:
+        if concurrency is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2
+            concurrency = max(1, min(4, cores - 1))
         self._hasher = argon2.PasswordHasher(
             time_cost=time_cost,
             memory_cost=memory_cost,
             parallelism=parallelism,
             type=argon2.Type.ID,
         )
-        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._niceness = niceness
+        self._pool = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="argon2", initializer=self._lower
+        )
+
+    def _lower(self) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._niceness)
+        except (OSError, AttributeError):  # not Linux, or not allowed: run at normal priority
+            pass
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
+        return await self._run(self._hasher.hash, password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
         def check() -> bool:
@@ -51,7 +86,7 @@ class Argon2Hasher:
             except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
                 return False
 
-        return await anyio.to_thread.run_sync(check, limiter=self._limiter)
+        return await self._run(check)
 
     def needs_rehash(self, password_hash: str) -> bool:
         try:

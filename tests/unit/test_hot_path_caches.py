@@ -134,3 +134,20 @@ def test_timestamp_matches_isoformat_to_the_millisecond():
         expected = datetime.fromtimestamp(created, timezone.utc).isoformat(
             timespec="milliseconds")
         assert formatter.timestamp(created) == expected
+
+
+async def test_hashing_threads_run_at_the_lowest_priority():
+    import os
+    import sys
+
+    from nirvana.security import Argon2Hasher
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread priority is a Linux feature")
+    hasher = Argon2Hasher(time_cost=1, memory_cost=8, concurrency=1)
+
+    def own_niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, 0)  # 0: the calling thread on Linux
+
+    assert await hasher._run(own_niceness) == 19
+    assert await hasher.verify(await hasher.hash("password one"), "password one")
