@@ -63,10 +63,16 @@ async def measure(app: Any, path: str, headers: list[tuple[bytes, bytes]],
 
 
 async def run(paths: list[str], requests: int, database_url: str, mongodb_url: str,
-              data_dir: Path) -> None:
+              data_dir: Path, blogs: int = 0) -> None:
     settings = Settings(data_dir=data_dir, mongodb_db=f"asgi_loop_{secrets.token_hex(4)}")
     pool, mongo = await open_stores(settings, database_url=database_url,
                                     mongodb_url=mongodb_url)
+    if blogs:
+        import random
+
+        from nirvana.seed import seed
+
+        await seed(pool, users=max(10, blogs // 100), blogs=blogs, rng=random.Random(5))
     services = build_services(settings, pool, mongo, secret="b" * 48)
     app = create_app(settings, services)
     try:
@@ -78,7 +84,10 @@ async def run(paths: list[str], requests: int, database_url: str, mongodb_url: s
 
         targets = [("hello-JSON ceiling /", hello_app, "/")] + [(p, app, p) for p in paths]
         for name, target, path in targets:
-            r = await measure(target, path, headers, requests)
+            # "anon:/path" is requested without credentials.
+            anonymous = path.startswith("anon:")
+            path = path.removeprefix("anon:")
+            r = await measure(target, path, headers[:1] if anonymous else headers, requests)
             print(f"{name:40s} {r['cpu_us']:8.1f} µs CPU/request "
                   f"{r['wall_us']:8.1f} µs wall/request (this process only)", flush=True)
     finally:
@@ -89,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.asgi_loop", description=__doc__)
     parser.add_argument("paths", nargs="*", default=["/health", "/api/v1/user/me"])
     parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--blogs", type=int, default=0, help="seed this many blogs first")
     args = parser.parse_args()
     configure_logging("INFO")
     # The access log is formatted as in production, then written nowhere.
@@ -99,7 +109,8 @@ def main() -> None:
     postgres, mongo = EmbeddedPostgres(root / "postgres"), EmbeddedMongo(root / "mongo")
     try:
         database_url, mongodb_url = postgres.start(), mongo.start()
-        asyncio.run(run(args.paths, args.requests, database_url, mongodb_url, root / "data"))
+        asyncio.run(run(args.paths, args.requests, database_url, mongodb_url, root / "data",
+                        args.blogs))
     finally:
         mongo.stop()
         postgres.stop()

@@ -26,6 +26,7 @@ from .domain.chat import Chat
 from .domain.chat_ports import ChatLimits
 from .domain.users import User
 from .http.auth import Authenticator
+from .http.page_cache import PageCache
 from .security import Argon2Hasher, JwtAccessTokens, SystemClock
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
@@ -79,6 +80,8 @@ class Services:
     hub: Hub
     ws_limits: Limits
     background: set[asyncio.Task] = field(default_factory=set)
+    # Anonymous blog lists as serialised bytes (see nirvana/http/page_cache.py).
+    page_cache: PageCache = field(default_factory=PageCache)
 
     async def profile_changed(self, user: User) -> None:
         """Hook for live profile updates; the chat hub subscribes to it."""
