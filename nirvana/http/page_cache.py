@@ -33,9 +33,12 @@ class CachedPage:
 
 
 class PageCache:
-    def __init__(self, size: int = 512, max_age: float = 1.0,
+    def __init__(self, size: int = 512, max_age: float = 1.0, max_bytes: int = 32 << 20,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        # Bounded in count and in bytes: a page of 100 long blogs can weigh ~1 MB.
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self.max_age = max_age
         self._clock = clock
         self._pages: OrderedDict[Hashable, CachedPage] = OrderedDict()
@@ -81,8 +84,12 @@ class PageCache:
         kept = self._pages.get(key)
         if kept is not None and kept.version > version:
             return body  # a build begun after a later write finished first: keep its page
+        if kept is not None:
+            self._bytes -= len(kept.body)
         self._pages[key] = CachedPage(body, version, started)
         self._pages.move_to_end(key)
-        if len(self._pages) > self._size:
-            self._pages.popitem(last=False)
+        self._bytes += len(body)
+        while len(self._pages) > self._size or (self._bytes > self._max_bytes
+                                                and len(self._pages) > 1):
+            self._bytes -= len(self._pages.popitem(last=False)[1].body)
         return body

@@ -82,3 +82,12 @@ async def test_a_failed_build_is_not_cached_and_the_cache_is_bounded():
     for key in "abc":
         await cache.get(key, 1, builder([]))
     assert cache.fresh("a", 1) is None and cache.fresh("c", 1) == b"page"
+
+
+async def test_the_cache_is_bounded_in_bytes_too():
+    cache = PageCache(size=100, max_bytes=10, clock=Clock())
+    for key in "abc":
+        await cache.get(key, 1, builder([], b"12345"))
+    assert cache.fresh("a", 1) is None and cache.fresh("b", 1) == cache.fresh("c", 1) == b"12345"
+    await cache.get("c", 2, builder([], b"123"))  # a rebuilt page replaces its own bytes
+    assert cache.fresh("b", 1) == b"12345" and cache._bytes == 8
