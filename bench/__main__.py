@@ -152,6 +152,9 @@ def main(argv: list[str]) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     plot_series = {"fan-out ceiling": results["fanout"]["steps"]} if "steps" in results.get(
         "fanout", {}) else {}
+    chat_steps = results.get("chat", {}).get("throughput", {})  # type: ignore[union-attr]
+    if isinstance(chat_steps, dict) and "steps" in chat_steps:
+        plot_series["Nirvana /ws"] = chat_steps["steps"]
     why_no_plot = plot_latency(plot_series, args.out / "latency.png") if plot_series else (
         "no latency steps measured in this run")
     if why_no_plot:

@@ -336,6 +336,7 @@ def fanout(ctx: Context) -> Result:
     rows.append(Row("ceiling: fan-out server CPU per delivered message (websockets.broadcast)",
                     floor, "µs", note="lowest over the loss-free steps"))
     ctx.fanout_floor = floor  # type: ignore[attr-defined]
+    ctx.fanout_steps = steps  # type: ignore[attr-defined]
     return {"clients": o.clients, "room_size": 10, "steps": steps}, rows
 
 
@@ -348,6 +349,7 @@ def connections(ctx: Context) -> Result:
                                           measure_rss=server.rss_bytes)))
     s = median_of(runs, "opened", "answered_pct", "bytes_per_connection")
     per_conn = med(s, "bytes_per_connection")
+    ctx.fanout_bytes_per_connection = per_conn  # type: ignore[attr-defined]
     return {"requested": o.connections, "runs": runs, **s}, [
         Row(f"ceiling: idle WebSockets held by the fan-out server (of {o.connections:,})",
             med(s, "opened"), "", note=f"{med(s, 'answered_pct'):.1f}% answered a ping"),
@@ -370,17 +372,15 @@ CHAT_ROWS = [
 ]
 
 
-def nirvana_chat_adapter() -> tuple[Any, str]:
-    """Nirvana's /ws adapter for ws_load, or why there is none yet."""
-    if not (ROOT / "docs" / "protocol.md").exists():
-        return None, "not available yet: docs/protocol.md missing (chat has not landed)"
-    return None, ("not available yet: docs/protocol.md exists but bench/ws_load.py has no "
-                  "Nirvana adapter; write one (connect with a JWT, join, send, read deliveries)")
-
-
 def chat(ctx: Context) -> Result:
-    adapter, why_not = nirvana_chat_adapter()
-    return {"skipped": why_not}, [skipped_row(name, why_not) for name in CHAT_ROWS]
+    """Nirvana's /ws through `ws_load.NirvanaAdapter` (see bench/nirvana_chat.py). Run after
+    `fanout` and `connections` (the default order) to get the ratios to their ceilings."""
+    if not (ROOT / "docs" / "protocol.md").exists():
+        why_not = "not available yet: docs/protocol.md missing (chat has not landed)"
+        return {"skipped": why_not}, [skipped_row(name, why_not) for name in CHAT_ROWS]
+    from . import nirvana_chat
+
+    return nirvana_chat.measure(ctx, lambda: med(hello_ceiling(ctx), "requests_per_s"))
 
 
 MEASUREMENTS = {

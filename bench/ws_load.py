@@ -4,16 +4,18 @@ server does, latency from each send's *scheduled* time to its arrival at every r
 
 The generator is generic over a `ChatAdapter` (how to connect a client, send a tagged
 message, and read the tag of the next delivered one). `FanoutAdapter` speaks to the fan-out
-ceiling server; Nirvana's /ws gets its own adapter once docs/protocol.md exists.
+ceiling server; `NirvanaAdapter` to Nirvana's /ws, following docs/protocol.md.
 Every loop is bounded in count and time; only 127.0.0.1 is a target.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import resource
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -282,14 +284,161 @@ class FanoutAdapter:
         return self.room_size
 
 
+# -- Nirvana's /ws adapter (docs/protocol.md) ----------------------------------------------------
+
+
+@dataclass
+class ChatUser:
+    id: int
+    token: str
+
+
+class NirvanaConnection:
+    """One client's socket to /ws: `send` commands out, `newMessage` events in. Every other
+    frame type (acks, receipts, conversation.updated, presence, typing, frames added to the
+    protocol later) is counted by type and otherwise ignored."""
+
+    def __init__(self, adapter: "NirvanaAdapter", conversation_id: str,
+                 deliver: Callable[[str], None]) -> None:
+        self.adapter = adapter
+        self.conversation_id = conversation_id
+        self.deliver = deliver
+        self.ws: LeanWebSocket | None = None
+        self.hello: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.last_pos = 0
+        self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    def on_text(self, text: str) -> None:
+        frame = json.loads(text)
+        kind = frame.get("type")
+        stats = self.adapter.frames
+        stats[kind] += 1
+        pos = frame.get("pos")
+        if isinstance(pos, int) and pos > self.last_pos:
+            self.last_pos = pos
+        if kind == "newMessage":
+            client_id = frame.get("message", {}).get("client_id") or ""
+            nonce, _, key = client_id.partition("|")
+            if nonce == self.adapter.nonce:
+                self.deliver(key)
+        elif kind == "hello":
+            self.last_pos = max(self.last_pos, int(frame.get("head") or 0))
+            if not self.hello.done():
+                self.hello.set_result(frame)
+        elif kind == "error":
+            self.adapter.errors[str(frame.get("code"))] += 1
+        waiter = self.waiting.pop(frame.get("id") or "", None) if kind in (
+            "resumed", "resync_required", "error", "pong") else None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(frame)
+
+    def command(self, frame: dict[str, Any]) -> None:
+        assert self.ws is not None
+        self.ws.send_text(json.dumps(frame, separators=(",", ":")))
+
+    def send(self, key: str) -> None:
+        self.command({"type": "send", "id": key, "conversation_id": self.conversation_id,
+                      "client_id": f"{self.adapter.nonce}|{key}", "text": PADDING})
+
+    async def request(self, frame: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        """Send a command and wait for its resumed/resync_required/error/pong answer."""
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.waiting[frame["id"]] = waiter
+        self.command(frame)
+        return await asyncio.wait_for(waiter, timeout)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+class NirvanaAdapter:
+    """Users signed up over HTTP, made friends with their group's creator, put in group
+    conversations of `room_size` (POST /api/v1/conversations), then each connected to
+    /ws?token=… . A send reaches every member, the sender's own socket included (its other
+    devices would need it), so one send is `room_size` deliveries."""
+
+    def __init__(self, url: str, room_size: int = 10, nonce: str | None = None) -> None:
+        self.url = url
+        self.ws_url = url.replace("http://", "ws://", 1)
+        self.room_size = room_size
+        self.nonce = nonce or f"{random.getrandbits(40):010x}"
+        self.users: list[ChatUser] = []
+        self.conversations: list[str] = []  # per room
+        self.frames: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+
+    async def ensure_users(self, count: int, sign_up: Callable[..., Any],
+                           concurrency: int = 8) -> None:
+        """Have at least `count` users: sign up the missing ones (or sign in, when an
+        earlier run made them). `sign_up(url, email, source)` returns (user id, token)."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> ChatUser:
+            async with gate:
+                # Spread over loopback sources: sign-in is limited per IP.
+                source = f"127.{60 + i // 60000}.{(i // 250) % 240}.{1 + i % 250}"
+                user_id, token = await sign_up(self.url, f"bench-chat-{i}@example.com", source)
+                return ChatUser(user_id, token)
+
+        self.users += await asyncio.gather(*(one(i) for i in range(len(self.users), count)))
+
+    async def build_rooms(self, clients: int, http: Callable[..., Any],
+                          concurrency: int = 8) -> None:
+        """Group conversations of `room_size` over the first `clients` users: each room's
+        first member befriends the others (only friends can be added), then creates it.
+        `http(url, method, path, body, headers)` returns (status, body)."""
+        gate = asyncio.Semaphore(concurrency)
+        rooms = [self.users[r:r + self.room_size]
+                 for r in range(0, clients - clients % self.room_size, self.room_size)]
+
+        async def call(user: ChatUser, method: str, path: str, body: Any = None) -> Any:
+            async with gate:
+                status, answer = await http(
+                    self.url, method, path, json.dumps(body).encode() if body is not None
+                    else b"", {"Authorization": f"Bearer {user.token}",
+                               "Content-Type": "application/json"})
+            if status >= 400 and status != 409:  # 409: already friends from an earlier run
+                raise RuntimeError(f"{method} {path} answered {status}: {answer[:200]!r}")
+            return json.loads(answer) if answer else None
+
+        async def room(members: list[ChatUser], number: int) -> str:
+            owner, others = members[0], members[1:]
+            for other in others:
+                await call(owner, "POST", f"/api/v1/friends/requests/{other.id}")
+                await call(other, "POST", f"/api/v1/friends/requests/{owner.id}/accept")
+            made = await call(owner, "POST", "/api/v1/conversations",
+                              {"kind": "group", "name": f"bench {self.nonce} {number}",
+                               "member_ids": [o.id for o in others]})
+            return made["id"]
+
+        self.conversations = list(await asyncio.gather(
+            *(room(m, n) for n, m in enumerate(rooms))))
+
+    async def connect(self, client: int, deliver: Callable[[str], None],
+                      timeout: float = 30) -> NirvanaConnection:
+        user = self.users[client]
+        conn = NirvanaConnection(self, self.conversations[client // self.room_size], deliver)
+        conn.ws = await LeanWebSocket.connect(f"{self.ws_url}/ws?token={user.token}",
+                                              conn.on_text, timeout)
+        await asyncio.wait_for(conn.hello, timeout)
+        return conn
+
+    def recipients(self, sender: int) -> int:
+        return self.room_size
+
+
 # -- idle connections ----------------------------------------------------------------------------
 
 
 async def hold_idle(url: str, count: int, *, concurrency: int = 200,
                     ping_timeout: float = 20, open_timeout: float = 300,
-                    measure_rss=None) -> dict[str, Any]:
-    """Open `count` idle WebSockets to `url` + /room/<i>, ping every one, close them all.
-    `measure_rss()` (the server's RSS) is called before opening and once all are open."""
+                    measure_rss=None,
+                    path_for: Callable[[int], str] = lambda i: f"/room/idle{i}",
+                    ) -> dict[str, Any]:
+    """Open `count` idle WebSockets to `url` + `path_for(i)` (default /room/idle<i>), ping
+    every one, close them all. `measure_rss()` (the server's RSS) is called before opening
+    and once all are open."""
     from websockets.asyncio.client import connect
 
     ws_url = url.replace("http://", "ws://", 1)
@@ -306,7 +455,7 @@ async def hold_idle(url: str, count: int, *, concurrency: int = 200,
                 failures["open deadline passed"] = failures.get("open deadline passed", 0) + 1
                 return
             try:
-                opened.append(await connect(f"{ws_url}/room/idle{i}", compression=None,
+                opened.append(await connect(f"{ws_url}{path_for(i)}", compression=None,
                                             ping_interval=None, open_timeout=30))
             except Exception as exc:  # counted and reported by type, the run goes on
                 name = type(exc).__name__

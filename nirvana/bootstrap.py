@@ -27,8 +27,10 @@ from .domain.chat_service import ChatService
 from .domain.presence import Presence
 from .domain.users import User
 from .http.auth import Authenticator
+from .http.page_cache import PageCache
 from .security import Argon2Hasher, JwtAccessTokens, SystemClock
 from .settings import Settings
+from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
 from .storage.mongo_chat import DOCUMENTS as CHAT_DOCUMENTS
 from .storage.mongo_chat import MongoChatStore
@@ -83,6 +85,8 @@ class Services:
     hub: Hub
     ws_limits: Limits
     background: set[asyncio.Task] = field(default_factory=set)
+    # Anonymous blog lists as serialised bytes (see nirvana/http/page_cache.py).
+    page_cache: PageCache = field(default_factory=PageCache)
 
     async def profile_changed(self, user: User) -> None:
         """Called after a profile change: friends and conversation peers who are online get
@@ -195,7 +199,7 @@ def build_services(
         else OutboxMailer(settings.data_dir / "outbox", settings.mail_from)
     )
     accounts = Accounts(
-        users=PgUserRepository(pool),
+        users=CachedUserRepository(PgUserRepository(pool)),
         refresh_tokens=PgRefreshTokenStore(pool),
         resets=PgPasswordResetStore(pool),
         hasher=Argon2Hasher(),

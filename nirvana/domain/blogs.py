@@ -52,6 +52,9 @@ class Blogs:
         self._blogs = blogs
         self._comments = comments
         self._clock = clock
+        # Bumped by every write that can change which blogs a list shows or in what order
+        # (publish, edit, delete): caches of public lists compare against it.
+        self.content_version = 0
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -107,7 +110,10 @@ class Blogs:
         fields = validate_fields(fields)
         now = self._clock.now()
         published = now if fields.status is BlogStatus.PUBLISHED else None
-        return await self._blogs.create(author_id, fields, now, published)
+        try:
+            return await self._blogs.create(author_id, fields, now, published)
+        finally:
+            self.content_version += 1
 
     async def _own(self, blog_id: int, user_id: int) -> Blog:
         blog = await self._visible(blog_id, user_id)
@@ -134,16 +140,22 @@ class Blogs:
         published_at = blog.published_at
         if fields.status is BlogStatus.PUBLISHED and published_at is None:
             published_at = updated_at  # first publication; a re-publication keeps its date
-        saved = await self._blogs.update(
-            blog_id, fields, expected_updated_at=expected_updated_at, updated_at=updated_at,
-            published_at=published_at)
+        try:
+            saved = await self._blogs.update(
+                blog_id, fields, expected_updated_at=expected_updated_at,
+                updated_at=updated_at, published_at=published_at)
+        finally:
+            self.content_version += 1
         if saved is None:  # another edit won the race between our read and our write
             raise stale
         return saved
 
     async def delete(self, blog_id: int, user_id: int) -> None:
         await self._own(blog_id, user_id)
-        await self._blogs.delete(blog_id)
+        try:
+            await self._blogs.delete(blog_id)
+        finally:
+            self.content_version += 1
 
     # -- likes and comments -----------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..domain.errors import (
     AuthenticationError,
@@ -185,8 +186,24 @@ class Api:
         return register
 
     def routes(self, authenticate: Authenticator, json_limit: int) -> list[Route]:
-        return [Route(s.path, _endpoint(s, authenticate, json_limit), methods=[s.method])
+        return [Route(s.path, AsgiEndpoint(_endpoint(s, authenticate, json_limit)),
+                      methods=[s.method])
                 for s in self.specs]
+
+
+class AsgiEndpoint:
+    """A request -> response function as a bare ASGI app. Starlette wraps a plain function
+    endpoint in a second exception-handling layer with its own send wrapper; the app-wide
+    ExceptionMiddleware already maps every error through the same handlers, so the inner
+    layer only cost time on every request (~0.5-1 µs, measured A/B in one process)."""
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self.endpoint = endpoint
+        self.__name__ = endpoint.__name__  # the route's name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 def _endpoint(spec: Spec, authenticate: Authenticator, json_limit: int):
@@ -200,7 +217,9 @@ def _endpoint(spec: Spec, authenticate: Authenticator, json_limit: int):
                 raise AuthenticationError("Sign in first: send a Bearer token or the jwt cookie.")
         elif spec.optional_auth:
             claims = authenticate(request)
-        request.state.user_id = claims.user_id if claims else None
+        # Read by the access log; straight into the scope's state (request.state would build
+        # a State wrapper per request just for this).
+        request.scope.setdefault("state", {})["user_id"] = claims.user_id if claims else None
         query = None
         if spec.query is not None:
             try:

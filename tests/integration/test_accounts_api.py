@@ -482,3 +482,19 @@ async def test_purge_deletes_long_expired_tokens_in_postgres(client, services):
         session["user"]["id"])
     assert await services.accounts.purge_expired() == 1
     assert await services.pool.fetchval("SELECT count(*) FROM refresh_tokens") == 1
+
+
+async def test_me_reflects_a_profile_update_at_once_and_revocation_still_applies(client):
+    # GET /me is served from the in-process user cache: a write must show on the next read,
+    # and a cached (already verified) token must still be refused once its session ends.
+    session = await sign_up(client, email="cache@example.com")
+    assert (await client.get("/api/v1/user/me", headers=bearer(session))).json()["name"]
+    r = await client.patch("/api/v1/user/me", json={"name": "Renamed", "status": "away"},
+                           headers=bearer(session))
+    assert r.status_code == 200
+    me = (await client.get("/api/v1/user/me", headers=bearer(session))).json()
+    assert (me["name"], me["status"]) == ("Renamed", "away")
+    r = await client.post("/api/v1/user/logout", json={}, headers=bearer(session))
+    assert r.status_code == 204
+    r = await client.get("/api/v1/user/me", headers=bearer(session))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "session_revoked"

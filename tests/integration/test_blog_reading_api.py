@@ -158,3 +158,42 @@ async def test_every_blog_route_is_in_openapi(client):
     assert "BlogOut" in spec["components"]["schemas"]
     params = {p["name"] for p in paths["/api/v1/blog/search"]["get"]["parameters"]}
     assert {"q", "author", "tag", "city", "country", "from", "to", "page", "limit"} <= params
+
+
+async def test_anonymous_lists_are_cached_but_never_hide_a_publish_edit_or_delete(client):
+    # Anonymous feed and paginated_bulk pages come from the in-process page cache; every
+    # publish, edit and delete must show on the next read all the same.
+    ann = await sign_up(client)
+    first = await post(client, ann, "First")
+    client.cookies.clear()  # anonymous from here; writes carry the Bearer token
+
+    async def anonymous() -> tuple[list[dict], list[dict]]:
+        feed = await client.get("/api/v1/feed")
+        page = await client.get("/api/v1/blog/paginated_bulk", params={"page": 1})
+        assert feed.status_code == page.status_code == 200
+        return feed.json()["blogs"], page.json()["blogs"]
+
+    assert [[b["title"] for b in lst] for lst in await anonymous()] == [["First"]] * 2
+    second = await post(client, ann, "Second")
+    assert [[b["title"] for b in lst] for lst in await anonymous()] == [["Second", "First"]] * 2
+    r = await client.put(f"/api/v1/blog/{first['id']}", headers=bearer(ann),
+                         json={"title": "First, edited", "updated_at": first["updated_at"]})
+    assert r.status_code == 200, r.text
+    assert [[b["title"] for b in lst] for lst in await anonymous()] == [
+        ["Second", "First, edited"]] * 2
+    r = await client.delete(f"/api/v1/blog/{second['id']}", headers=bearer(ann))
+    assert r.status_code == 204
+    feed, page = await anonymous()
+    assert [b["title"] for b in feed] == [b["title"] for b in page] == ["First, edited"]
+    assert (await client.get("/api/v1/blog/paginated_bulk")).json()["total"] == 1
+
+
+async def test_a_signed_in_reader_never_gets_the_anonymous_page_with_blocked_authors(client):
+    ann, bob = await sign_up(client), await sign_up(client)
+    await post(client, ann, "By Ann")
+    client.cookies.clear()
+    assert ids(await client.get("/api/v1/feed"))  # the anonymous page is now cached
+    r = await client.post(f"/api/v1/blocks/{ann['user']['id']}", headers=bearer(bob))
+    assert r.status_code in (200, 201, 204), r.text
+    assert ids(await client.get("/api/v1/feed", headers=bearer(bob))) == []
+    assert ids(await client.get("/api/v1/blog/paginated_bulk", headers=bearer(bob))) == []

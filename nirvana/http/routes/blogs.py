@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from typing import Awaitable, Callable
+
+from pydantic import BaseModel
+from starlette.responses import Response
 
 from ...domain.blog_model import (
     BlogChanges,
@@ -15,7 +19,7 @@ from ...domain.blog_model import (
 )
 from ...domain.blogs import BULK_CAP
 from ...domain.errors import AuthenticationError, NotFoundError
-from ..api import Api, Call
+from ..api import Api, Call, JsonResponse
 from ..schemas.blogs import (
     BlogIn,
     BlogOut,
@@ -78,13 +82,33 @@ async def bulk_blogs(call: Call[None, None]) -> BulkOut:
                    capped=len(blogs) >= BULK_CAP)
 
 
+async def public_list(call: Call, key: tuple, build: Callable[[], Awaitable[BaseModel]]
+                      ) -> Response | BaseModel:
+    """An anonymous reader's list comes from the page cache (exact for publish, edit and
+    delete; counts and author names at most a second old); a signed-in reader's list is
+    built per request, since it hides authors blocked either way."""
+    if call.claims is not None:
+        return await build()
+    services = call.services
+
+    async def render() -> bytes:
+        return (await build()).model_dump_json().encode()
+
+    body = await services.page_cache.get(key, services.blogs.content_version, render)
+    return JsonResponse(body)
+
+
 @api.route("GET", "/api/v1/blog/paginated_bulk", auth="optional", tags=TAGS, query=PageQuery,
            response=PaginatedOut, summary="A page of published blogs, newest first, with total")
-async def paginated_bulk(call: Call[None, PageQuery]) -> PaginatedOut:
+async def paginated_bulk(call: Call[None, PageQuery]) -> Response | BaseModel:
     q = call.query
-    blogs, total = await call.services.blogs.page(viewer(call), q.page, q.limit)
-    return PaginatedOut(blogs=[BlogOut.of(b) for b in blogs], total=total, page=q.page,
-                        limit=q.limit, totalPages=total_pages(total, q.limit))
+
+    async def build() -> PaginatedOut:
+        blogs, total = await call.services.blogs.page(viewer(call), q.page, q.limit)
+        return PaginatedOut(blogs=[BlogOut.of(b) for b in blogs], total=total, page=q.page,
+                            limit=q.limit, totalPages=total_pages(total, q.limit))
+
+    return await public_list(call, ("page", q.page, q.limit), build)
 
 
 @api.route("GET", "/api/v1/blog/stats", tags=TAGS, response=StatsOut,
@@ -109,14 +133,19 @@ async def search_blogs(call: Call[None, SearchQuery]) -> SearchOut:
 @api.route("GET", "/api/v1/feed", auth="optional", tags=TAGS, query=FeedQuery,
            response=FeedOut,
            summary="Published blogs newest first, by cursor; following=true needs sign-in")
-async def feed(call: Call[None, FeedQuery]) -> FeedOut:
+async def feed(call: Call[None, FeedQuery]) -> Response | BaseModel:
     q = call.query
     if q.following and call.claims is None:
         raise AuthenticationError("Sign in to read the blogs of people you follow.")
-    after = decode_cursor(q.cursor) if q.cursor else None
-    page = await call.services.blogs.feed(viewer(call), after, q.limit, following=q.following)
-    return FeedOut(blogs=[BlogOut.of(b) for b in page.blogs],
-                   next_cursor=encode_cursor(page.next) if page.next else None)
+    after = decode_cursor(q.cursor) if q.cursor else None  # a bad cursor is never cached
+
+    async def build() -> FeedOut:
+        page = await call.services.blogs.feed(viewer(call), after, q.limit,
+                                              following=q.following)
+        return FeedOut(blogs=[BlogOut.of(b) for b in page.blogs],
+                       next_cursor=encode_cursor(page.next) if page.next else None)
+
+    return await public_list(call, ("feed", q.cursor, q.limit), build)
 
 
 @api.route("GET", BLOG, auth="optional", tags=TAGS, response=BlogOut, errors=(404,),

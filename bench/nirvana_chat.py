@@ -1,0 +1,287 @@
+"""Nirvana's chat, measured through its documented protocol (docs/protocol.md) with
+`ws_load.NirvanaAdapter`: throughput and latency in open-loop steps, recent history, idle
+authenticated connections, and resume after a restart. Each part is independent: one that
+fails is reported as such and the others still run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from typing import Any, Callable
+
+from . import wrk
+from .context import Context
+from .probe import request
+from .report import Row, Target, skipped_row, summarize
+from .servers import Nirvana
+from .ws_load import Load, NirvanaAdapter, hold_idle
+
+PASSWORD = "correct horse battery staple"
+Result = tuple[dict[str, Any], list[Row]]
+
+
+async def sign_up(url: str, email: str, source: str | None = None) -> tuple[int, str]:
+    """(user id, access token) of a new account, or of the same one from an earlier run."""
+    headers = {"Content-Type": "application/json"}
+    body = json.dumps({"email": email, "password": PASSWORD, "name": "Bench Chat"}).encode()
+    status, answer = await request(url, "POST", "/api/v1/user/signup", body, headers,
+                                   source=source)
+    if status == 409:
+        status, answer = await request(
+            url, "POST", "/api/v1/user/signin",
+            json.dumps({"email": email, "password": PASSWORD}).encode(), headers,
+            source=source)
+    if status not in (200, 201):
+        raise RuntimeError(f"sign-up of {email} answered {status}: {answer[:200]!r}")
+    session = json.loads(answer)
+    return session["user"]["id"], session["jwt"]
+
+
+async def http(url: str, method: str, path: str, body: bytes,
+               headers: dict[str, str]) -> tuple[int, bytes]:
+    return await request(url, method, path, body, headers)
+
+
+# -- throughput and latency -----------------------------------------------------------------------
+
+STEP_KEYS = ("delivered_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_delivery",
+             "db_cpu_us_per_delivery", "lost", "duplicates", "generator_cpu_share",
+             "offered_deliveries_per_s")
+
+
+async def _pass(server: Nirvana, adapter: NirvanaAdapter, clients: int, steps: list[float],
+                duration: float, first_step: int) -> list[dict[str, Any]]:
+    load = Load(adapter, clients)
+    await load.connect()
+    out = []
+    try:
+        for i, rate in enumerate(steps):
+            before = server.cpu_breakdown()
+            step = await load.step(first_step + i, rate, duration, drain=3.0)
+            after = server.cpu_breakdown()
+            n = max(1, step["deliveries"])
+            step["server_cpu_us_per_delivery"] = (after["server"] - before["server"]) * 1e6 / n
+            step["db_cpu_us_per_delivery"] = sum(after[k] - before[k]
+                                                 for k in ("mongo", "postgres")) * 1e6 / n
+            out.append(step)
+    finally:
+        await load.close()
+    return out
+
+
+def throughput(ctx: Context, server: Nirvana, adapter: NirvanaAdapter) -> Result:
+    o = ctx.options
+    passes = [asyncio.run(_pass(server, adapter, o.clients, o.steps, o.duration, 100 * r))
+              for r in range(o.repetitions)]
+    fan_steps = {s["offered_sends_per_s"]: s for s in getattr(ctx, "fanout_steps", [])}
+    floor = getattr(ctx, "fanout_floor", None)
+    steps, rows = [], []
+    for i, rate in enumerate(o.steps):
+        runs = [p[i] for p in passes]
+        summary = {k: summarize([r[k] for r in runs if r.get(k) is not None])
+                   for k in STEP_KEYS}
+        step = {k: summary[k]["median"] for k in STEP_KEYS}
+        step.update(offered_sends_per_s=rate, summary=summary, runs=runs)
+        steps.append(step)
+        ceiling = fan_steps.get(rate)
+        saturated = (step["generator_cpu_share"] or 0) > 0.9
+        rows.append(Row(
+            f"chat: {rate:g} sends/s → {step['offered_deliveries_per_s']:,.0f} deliveries/s "
+            f"offered, delivered/s", step["delivered_per_s"], "/s",
+            ceiling["delivered_per_s"] if ceiling else None, "fan-out ceiling, same step",
+            note=f"p50 {step['p50_ms']:.1f} ms, p99 {step['p99_ms']:.1f} ms, "
+                 f"lost {step['lost']:.0f}, twice {step['duplicates']:.0f}"
+                 + ("; LOAD GENERATOR SATURATED" if saturated else "")))
+    clean = [s for s in steps if s["lost"] == 0] or steps
+    cpu = min(s["server_cpu_us_per_delivery"] for s in clean)
+    db = min(s["db_cpu_us_per_delivery"] for s in clean)
+    lost = sum(s["lost"] for s in steps)
+    rows += [
+        Row("chat: server CPU per delivered message (vs websockets.broadcast floor, ≤ 1.5×)",
+            cpu, "µs", floor, "fan-out floor", Target("<=", 1.5),
+            "lowest over the loss-free steps"),
+        Row("chat: database CPU per delivered message (reported apart)", db, "µs",
+            note="MongoDB-wire server + PostgreSQL, lowest over the loss-free steps"),
+        skipped_row("chat: persistence on vs off (≥ 0.9×, up to the store's batched write "
+                    "rate)", "Nirvana has no switch to turn persistence off"),
+        Row("chat: lost messages (must be 0)", lost, "", target=Target("==", 0, on="value"),
+            note=f"frames by type: {dict(adapter.frames.most_common(8))}"
+                 + (f"; errors: {dict(adapter.errors)}" if adapter.errors else "")),
+    ]
+    return {"clients": o.clients, "room_size": adapter.room_size, "steps": steps,
+            "frames": dict(adapter.frames), "errors": dict(adapter.errors)}, rows
+
+
+def history(ctx: Context, server: Nirvana, adapter: NirvanaAdapter,
+            hello_rps: Callable[[], float | None]) -> Result:
+    member = adapter.users[0]
+    path = f"/api/v1/conversations/{adapter.conversations[0]}/messages?limit=50"
+    runs = [wrk.run(server.url, paths=[path], duration=ctx.options.duration, connections=32,
+                    headers={"Authorization": f"Bearer {member.token}"})
+            for _ in range(ctx.options.repetitions)]
+    rps = summarize([r["requests_per_s"] for r in runs])
+    p99 = summarize([r["p99_ms"] for r in runs])
+    errors = sum(r["non_2xx"] + r["socket_errors"] for r in runs)
+    return {"runs": runs}, [Row(
+        "chat: recent history of a conversation (≥ 0.1× hello-JSON)", rps["median"], "req/s",
+        hello_rps(), "hello-JSON", Target(">=", 0.1),
+        f"p99 {p99['median']:.1f} ms" + (f", {errors} errors" if errors else ""))]
+
+
+# -- idle authenticated connections --------------------------------------------------------------
+
+
+def connections(ctx: Context, server: Nirvana, adapter: NirvanaAdapter,
+                per_user: int = 10) -> Result:
+    count = ctx.options.connections
+    # The protocol allows `sockets_per_user` (10) sockets per user: enough users for all.
+    asyncio.run(adapter.ensure_users(math.ceil(count / per_user), sign_up))
+    users = adapter.users
+    runs = [asyncio.run(hold_idle(
+        server.url, count, measure_rss=server.rss_bytes,
+        path_for=lambda i: f"/ws?token={users[i // per_user].token}"))
+        for _ in range(ctx.options.repetitions)]
+    opened = summarize([r["opened"] for r in runs])
+    answered = summarize([r["answered_pct"] for r in runs])
+    per_conn = summarize([r["bytes_per_connection"] for r in runs
+                          if r["bytes_per_connection"] is not None])
+    floor = getattr(ctx, "fanout_bytes_per_connection", None)
+    kib = per_conn["median"] / 1024 if per_conn["median"] is not None else None
+    return {"requested": count, "runs": runs}, [
+        Row(f"connections: idle authenticated WebSockets on /ws (of {count:,})",
+            opened["median"], "", target=Target(">=", 19_000, on="value") if not
+            ctx.options.quick else None,
+            note=f"{answered['median']:.1f}% answered a ping"
+                 + (f"; failures {runs[0]['failures']}" if runs[0]["failures"] else "")),
+        Row("connections: memory per idle authenticated WebSocket (server RSS delta / N)",
+            kib, "KiB", floor / 1024 if floor else None, "websockets library",
+            Target("<=", 2.0)),
+    ]
+
+
+# -- resume after a restart ----------------------------------------------------------------------
+
+
+async def _offline_and_send(adapter: NirvanaAdapter, clients: int,
+                            per_room: int) -> tuple[list[int], dict[int, set[str]]]:
+    """Connect every client once to learn its position, disconnect all, then send
+    `per_room` messages to every room over HTTP while nobody is connected."""
+    gate = asyncio.Semaphore(100)
+
+    async def position(i: int) -> int:
+        async with gate:
+            conn = await adapter.connect(i, lambda key: None)
+            pos = conn.last_pos
+            await conn.close()
+            return pos
+
+    positions = list(await asyncio.gather(*(position(i) for i in range(clients))))
+    expected: dict[int, set[str]] = {i: set() for i in range(clients)}
+
+    async def send(room: int, k: int) -> None:
+        sender = adapter.users[room * adapter.room_size + k % adapter.room_size]
+        key = f"resume:{room}:{k}"
+        async with gate:
+            status, answer = await http(
+                adapter.url, "POST", f"/api/v1/conversations/{adapter.conversations[room]}"
+                f"/messages", json.dumps({"client_id": f"{adapter.nonce}|{key}",
+                                          "text": "while you were away"}).encode(),
+                {"Authorization": f"Bearer {sender.token}", "Content-Type": "application/json"})
+        if status not in (200, 201):
+            raise RuntimeError(f"send while offline answered {status}: {answer[:200]!r}")
+        for member in range(room * adapter.room_size, (room + 1) * adapter.room_size):
+            expected[member].add(key)
+
+    rooms = clients // adapter.room_size
+    await asyncio.gather(*(send(r, k) for r in range(rooms) for k in range(per_room)))
+    return positions, expected
+
+
+async def _catch_up(adapter: NirvanaAdapter, positions: list[int],
+                    expected: dict[int, set[str]], timeout: float) -> dict[str, Any]:
+    received: dict[int, list[str]] = {i: [] for i in range(len(positions))}
+    gate = asyncio.Semaphore(100)
+    answers: dict[str, int] = {}
+    start = time.perf_counter()
+    conns = []
+
+    async def one(i: int) -> float:
+        async with gate:
+            conn = await adapter.connect(i, received[i].append)
+        conns.append(conn)
+        answer = await conn.request({"type": "resume", "id": f"resume-{i}",
+                                     "since": positions[i]}, timeout)
+        answers[answer["type"]] = answers.get(answer["type"], 0) + 1
+        while not expected[i] <= set(received[i]) and time.perf_counter() - start < timeout:
+            await asyncio.sleep(0.02)
+        return time.perf_counter() - start
+
+    try:
+        done = await asyncio.wait_for(asyncio.gather(*(one(i) for i in received)), timeout)
+    finally:
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+    lost = sum(len(expected[i] - set(received[i])) for i in received)
+    twice = sum(len(received[i]) - len(set(received[i])) for i in received)
+    return {"caught_up_s": max(done), "lost": lost, "twice": twice, "answers": answers,
+            "expected": sum(len(e) for e in expected.values())}
+
+
+def resume(ctx: Context, server: Nirvana, adapter: NirvanaAdapter,
+           per_room: int = 5, timeout: float = 120) -> tuple[dict[str, Any], list[Row], Nirvana]:
+    clients = len(adapter.conversations) * adapter.room_size
+    runs = []
+    for _ in range(ctx.options.repetitions):
+        positions, expected = asyncio.run(_offline_and_send(adapter, clients, per_room))
+        stopped = time.perf_counter()
+        server = ctx.restart("nirvana")  # the same data directory: a restart, not a reset
+        adapter.url, adapter.ws_url = server.url, server.url.replace("http://", "ws://", 1)
+        restart_s = time.perf_counter() - stopped
+        run = asyncio.run(_catch_up(adapter, positions, expected, timeout))
+        run["restart_s"] = restart_s
+        runs.append(run)
+    caught = summarize([r["caught_up_s"] for r in runs])
+    lost = sum(r["lost"] for r in runs)
+    twice = sum(r["twice"] for r in runs)
+    answers = runs[-1]["answers"]
+    return {"clients": clients, "per_room": per_room, "runs": runs}, [Row(
+        f"resume after restart: {clients:,} clients caught up (< 10 s, nothing lost or twice)",
+        caught["median"], "s", target=Target("<", 10, on="value"),
+        note=f"from the restarted server's /ready; {per_room} messages waiting per room; "
+             f"lost {lost}, twice {twice}; answers {answers}; restart took "
+             f"{summarize([r['restart_s'] for r in runs])['median']:.1f} s"
+             + ("; LOSS OR DUPLICATES" if lost or twice else ""))], server
+
+
+# -- the measurement --------------------------------------------------------------------------------
+
+
+def measure(ctx: Context, hello_rps: Callable[[], float | None]) -> Result:
+    server = ctx.server("nirvana")
+    assert isinstance(server, Nirvana)
+    adapter = NirvanaAdapter(server.url)
+    clients = ctx.options.clients - ctx.options.clients % adapter.room_size
+    asyncio.run(adapter.ensure_users(clients, sign_up))
+    asyncio.run(adapter.build_rooms(clients, http))
+    raw: dict[str, Any] = {}
+    rows: list[Row] = []
+    parts: list[tuple[str, Callable[[], Result]]] = [
+        ("throughput", lambda: throughput(ctx, server, adapter)),
+        ("history", lambda: history(ctx, server, adapter, hello_rps)),
+        ("connections", lambda: connections(ctx, server, adapter)),
+    ]
+    for name, part in parts:
+        try:
+            raw[name], new_rows = part()
+        except Exception as exc:  # reported; the other parts still run
+            raw[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            new_rows = [skipped_row(f"chat: {name}", f"error: {type(exc).__name__}: {exc}")]
+        rows += new_rows
+    try:
+        raw["resume"], new_rows, server = resume(ctx, server, adapter)
+    except Exception as exc:
+        raw["resume"] = {"error": f"{type(exc).__name__}: {exc}"}
+        new_rows = [skipped_row("resume after restart", f"error: {type(exc).__name__}: {exc}")]
+    rows += new_rows
+    return raw, rows

@@ -1,0 +1,87 @@
+"""A UserRepository that answers `get` from memory: GET /user/me and every authenticated
+route that loads the caller no longer cost a PostgreSQL round trip per request.
+
+Write-through: every change of a user made through this repository replaces its cached copy
+with what the database returned, so within this process a read after a write always sees
+the write. The assumption that makes that enough: **one process owns the users table** —
+Nirvana runs as one process (DESIGN.md), and nothing else changes `users` rows while it runs
+(`nirvana.seed` runs before start). Several processes behind a load balancer would need the
+invalidation broadcast through the broker that already carries fan-out, or this wrapper
+removed; see README "Past one machine".
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime
+
+from ..domain.ports import UserRepository
+from ..domain.users import Credentials, ProfileChanges, User
+
+
+class CachedUserRepository:
+    def __init__(self, inner: UserRepository, size: int = 10_000) -> None:
+        self._inner = inner
+        self._size = size
+        self._users: OrderedDict[int, User] = OrderedDict()
+        # Bumped before and after every write. A read whose round trip overlapped a write
+        # (the counter moved meanwhile) may hold the old row, so it is returned but not kept.
+        self._writes = 0
+
+    def _remember(self, user: User, writes_before: int) -> None:
+        if self._writes != writes_before:
+            return
+        self._users[user.id] = user
+        self._users.move_to_end(user.id)
+        if len(self._users) > self._size:
+            self._users.popitem(last=False)
+
+    async def get(self, user_id: int) -> User | None:
+        user = self._users.get(user_id)
+        if user is not None:
+            self._users.move_to_end(user_id)
+            return user
+        writes = self._writes
+        user = await self._inner.get(user_id)
+        if user is not None:
+            self._remember(user, writes)
+        return user
+
+    async def create(self, email: str, username: str, name: str, password_hash: str) -> User:
+        user = await self._inner.create(email, username, name, password_hash)
+        self._remember(user, self._writes)
+        return user
+
+    async def credentials_by_email(self, email: str) -> Credentials | None:
+        writes = self._writes
+        found = await self._inner.credentials_by_email(email)
+        if found is not None:
+            self._remember(found.user, writes)
+        return found
+
+    async def credentials(self, user_id: int) -> Credentials | None:
+        writes = self._writes
+        found = await self._inner.credentials(user_id)
+        if found is not None:
+            self._remember(found.user, writes)
+        return found
+
+    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User:
+        self._writes += 1
+        self._users.pop(user_id, None)
+        try:
+            user = await self._inner.update_profile(user_id, changes)
+        finally:
+            self._writes += 1
+        self._remember(user, self._writes)
+        return user
+
+    # Credentials and revocations are not part of `User`: nothing cached changes.
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        await self._inner.set_password_hash(user_id, password_hash)
+
+    async def revoke_access_before(self, user_id: int, when: datetime) -> None:
+        await self._inner.revoke_access_before(user_id, when)
+
+    async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]:
+        return await self._inner.recent_access_revocations(since)

@@ -1,0 +1,153 @@
+"""The in-process caches on the authenticated request path: verified tokens, users, and the
+cheap access-log record. Each must answer exactly what the uncached path would."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from datetime import timedelta
+
+import pytest
+
+from nirvana.domain.errors import AuthenticationError
+from nirvana.domain.users import ProfileChanges
+from nirvana.logs import AccessRecord, JsonFormatter, log_access
+from nirvana.security import JwtAccessTokens
+from nirvana.storage.cached_users import CachedUserRepository
+from tests.fakes import FakeClock, FakeUsers
+
+
+class CountingUsers(FakeUsers):
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.gets = 0
+        self.gate: asyncio.Event | None = None
+
+    async def get(self, user_id: int):
+        self.gets += 1
+        user = self.users.get(user_id)
+        if self.gate is not None:
+            await self.gate.wait()
+        return user
+
+
+async def test_cached_user_is_read_once_and_updates_are_written_through():
+    inner = CountingUsers(FakeClock())
+    users = CachedUserRepository(inner)
+    ann = await users.create("ann@example.com", "ann", "Ann", "h")
+    assert await users.get(ann.id) == ann and await users.get(ann.id) == ann
+    assert inner.gets == 0  # create already cached it
+    changed = await users.update_profile(ann.id, ProfileChanges(name="Ann Lee"))
+    assert (await users.get(ann.id)).name == "Ann Lee" == changed.name
+    assert inner.gets == 0
+
+
+async def test_a_read_overlapping_a_write_does_not_cache_the_old_row():
+    inner = CountingUsers(FakeClock())
+    users = CachedUserRepository(inner)
+    ann = await inner.create("ann@example.com", "ann", "Ann", "h")
+    inner.gate = asyncio.Event()
+    slow_read = asyncio.create_task(users.get(ann.id))  # has read the old row, then waits
+    await asyncio.sleep(0)
+    await users.update_profile(ann.id, ProfileChanges(name="New"))
+    inner.gate.set()
+    assert (await slow_read).name == "Ann"  # it answers what it read...
+    inner.gate = None
+    assert (await users.get(ann.id)).name == "New"  # ...but did not replace the newer copy
+
+
+async def test_the_cache_is_bounded():
+    inner = CountingUsers(FakeClock())
+    users = CachedUserRepository(inner, size=2)
+    ids = [(await inner.create(f"u{i}@example.com", f"u{i}", "U", "h")).id for i in range(3)]
+    for uid in ids:
+        await users.get(uid)
+    await users.get(ids[0])  # the oldest was evicted: read again
+    assert inner.gets == 4
+
+
+def test_a_cached_token_is_still_judged_against_the_clock():
+    clock = FakeClock()
+    tokens = JwtAccessTokens("s" * 48, clock, ttl=timedelta(minutes=15))
+    token, _ = tokens.issue(7, "family")
+    assert tokens.verify(token).user_id == 7
+    assert tokens.verify(token).user_id == 7  # from the cache
+    clock.advance(15 * 60 + 1)
+    with pytest.raises(AuthenticationError) as info:
+        tokens.verify(token)
+    assert info.value.code == "token_expired"
+
+
+def test_a_bad_token_is_never_cached_and_the_cache_is_bounded():
+    clock = FakeClock()
+    tokens = JwtAccessTokens("s" * 48, clock, cache_size=2)
+    good = [tokens.issue(i, f"f{i}")[0] for i in range(3)]
+    for token in good:
+        tokens.verify(token)
+    assert len(tokens._verified) == 2
+    with pytest.raises(AuthenticationError):
+        tokens.verify(good[0][:-2] + "xx")
+    assert len(tokens._verified) == 2
+
+
+def test_access_record_formats_like_an_ordinary_record_with_extra():
+    fields = {"request_id": "r" * 32, "method": "GET", "route": "/x", "path": "/x",
+              "status": 200, "duration_ms": 0.5, "user_id": None}
+    logger = logging.getLogger("nirvana.test.access")
+    formatter = JsonFormatter()
+    fast = json.loads(formatter.format(AccessRecord(logger.name, fields)))
+    slow = json.loads(formatter.format(
+        logger.makeRecord(logger.name, logging.INFO, "f", 1, "request", (), None, extra=fields)))
+    assert fast.pop("ts")[:4] == slow.pop("ts")[:4]
+    assert fast == slow
+    # Any %-style formatter can render it (the standard attributes are all there).
+    text = logging.Formatter("%(levelname)s %(name)s:%(filename)s:%(lineno)d %(message)s "
+                             "%(asctime)s %(threadName)s").format(AccessRecord("a", fields))
+    assert text.startswith("INFO a:middleware.py:0 request")
+
+
+def test_log_access_goes_through_handlers_and_honours_the_level():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("nirvana.test.access2")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.setLevel(logging.WARNING)
+        log_access(logger, {"status": 200})
+        assert stream.getvalue() == ""
+        logger.setLevel(logging.INFO)
+        log_access(logger, {"status": 200})
+        assert json.loads(stream.getvalue())["status"] == 200
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_timestamp_matches_isoformat_to_the_millisecond():
+    from datetime import datetime, timezone
+
+    formatter = JsonFormatter()
+    for created in (1763788282.1234, 1763788282.5, 1763788283.0004, 86400.25):
+        expected = datetime.fromtimestamp(created, timezone.utc).isoformat(
+            timespec="milliseconds")
+        assert formatter.timestamp(created) == expected
+
+
+async def test_hashing_threads_run_at_the_lowest_priority():
+    import os
+    import sys
+
+    from nirvana.security import Argon2Hasher
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread priority is a Linux feature")
+    hasher = Argon2Hasher(time_cost=1, memory_cost=8, concurrency=1)
+
+    def own_niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, 0)  # 0: the calling thread on Linux
+
+    assert await hasher._run(own_niceness) == 19
+    assert await hasher.verify(await hasher.hash("password one"), "password one")

@@ -1,0 +1,93 @@
+"""The page cache of anonymous blog lists: exact across versions, bounded in age and size,
+one build per burst of misses."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nirvana.http.page_cache import PageCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def builder(calls: list[str], body: bytes = b"page", gate: asyncio.Event | None = None):
+    async def build() -> bytes:
+        calls.append("build")
+        if gate is not None:
+            await gate.wait()
+        return body
+
+    return build
+
+
+async def test_a_page_is_built_once_then_served_until_the_version_moves():
+    cache, calls = PageCache(clock=Clock()), []
+    assert await cache.get("k", 1, builder(calls)) == b"page"
+    assert await cache.get("k", 1, builder(calls)) == b"page"
+    assert calls == ["build"]
+    assert await cache.get("k", 2, builder(calls, b"new")) == b"new"
+    assert calls == ["build"] * 2
+
+
+async def test_a_page_is_rebuilt_after_max_age():
+    clock = Clock()
+    cache, calls = PageCache(max_age=1.0, clock=clock), []
+    await cache.get("k", 1, builder(calls))
+    clock.now = 0.99
+    await cache.get("k", 1, builder(calls))
+    clock.now = 1.0
+    await cache.get("k", 1, builder(calls))
+    assert calls == ["build"] * 2
+
+
+async def test_concurrent_misses_share_one_build():
+    cache, calls, gate = PageCache(clock=Clock()), [], asyncio.Event()
+    tasks = [asyncio.create_task(cache.get("k", 1, builder(calls, gate=gate)))
+             for _ in range(5)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(*tasks) == [b"page"] * 5
+    assert calls == ["build"]
+
+
+async def test_a_build_started_before_a_write_is_not_served_after_it():
+    cache, calls, gate = PageCache(clock=Clock()), [], asyncio.Event()
+    old = asyncio.create_task(cache.get("k", 1, builder(calls, b"old", gate)))
+    await asyncio.sleep(0)
+    # The write moved the version: this reader must not wait for (nor get) the old build.
+    new = asyncio.create_task(cache.get("k", 2, builder(calls, b"new")))
+    assert await new == b"new"
+    gate.set()
+    assert await old == b"old"  # its own reader, who came before the write, gets it
+    assert cache.fresh("k", 2) == b"new"  # and it did not replace the newer page
+
+
+async def test_a_failed_build_is_not_cached_and_the_cache_is_bounded():
+    cache = PageCache(size=2, clock=Clock())
+
+    async def broken() -> bytes:
+        raise RuntimeError("database down")
+
+    with pytest.raises(RuntimeError):
+        await cache.get("k", 1, broken)
+    assert cache.fresh("k", 1) is None
+    for key in "abc":
+        await cache.get(key, 1, builder([]))
+    assert cache.fresh("a", 1) is None and cache.fresh("c", 1) == b"page"
+
+
+async def test_the_cache_is_bounded_in_bytes_too():
+    cache = PageCache(size=100, max_bytes=10, clock=Clock())
+    for key in "abc":
+        await cache.get(key, 1, builder([], b"12345"))
+    assert cache.fresh("a", 1) is None and cache.fresh("b", 1) == cache.fresh("c", 1) == b"12345"
+    await cache.get("c", 2, builder([], b"123"))  # a rebuilt page replaces its own bytes
+    assert cache.fresh("b", 1) == b"12345" and cache._bytes == 8
