@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from nirvana.domain.chat_ports import (
-    Conversation, Message, MessageDraft, Peer, Receipt, ReceiptKind, StreamPage,
+    Conversation, Message, MessageDraft, Peer, PeerRelation, Receipt, ReceiptKind, StreamPage,
 )
 
 
@@ -27,6 +27,11 @@ class FakePeers:
 
     def befriend(self, a: int, b: int) -> None:
         self.friendships |= {(a, b), (b, a)}
+
+    async def relation(self, a: int, b: int) -> PeerRelation:
+        if await self.is_blocked_either_way(a, b):
+            return PeerRelation.BLOCKED
+        return PeerRelation.FRIENDS if await self.are_friends(a, b) else PeerRelation.NONE
 
     async def are_friends(self, a: int, b: int) -> bool:
         return (a, b) in self.friendships
@@ -68,6 +73,10 @@ class FakeChatStore:
     async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
         mine = [c for c in self.conversations.values() if c.member(user_id)]
         return sorted(mine, key=lambda c: c.last_activity, reverse=True)[:limit]
+
+    def submit(self, d: MessageDraft) -> asyncio.Future[tuple[Message, bool]]:
+        # A task starts in creation order, so submissions are stored in call order.
+        return asyncio.ensure_future(self.append(d))
 
     async def append(self, d: MessageDraft) -> tuple[Message, bool]:
         await asyncio.sleep(0)  # let concurrent senders interleave

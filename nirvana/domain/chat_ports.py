@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, Sequence
+from typing import Awaitable, Protocol, Sequence
 
 
 class ConversationKind(str, enum.Enum):
@@ -149,8 +149,18 @@ class Peer:
     status: str
 
 
+class PeerRelation(str, enum.Enum):
+    FRIENDS = "friends"
+    BLOCKED = "blocked"  # either way; wins over a friendship
+    NONE = "none"
+
+
 class ChatPeers(Protocol):
     """What chat needs to know of the social graph (PostgreSQL)."""
+
+    async def relation(self, a: int, b: int) -> PeerRelation:
+        """Friends, blocked or neither, in one round trip: checked on every direct send."""
+        ...
 
     async def are_friends(self, a: int, b: int) -> bool: ...
 
@@ -176,6 +186,11 @@ class ChatStore(Protocol):
 
     async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
         """The user's conversations, most recent activity first."""
+        ...
+
+    def submit(self, draft: MessageDraft) -> Awaitable[tuple[Message, bool]]:
+        """`append` in two steps: queue the write now (writes are stored in the order they
+        are submitted), and return what to await for its result."""
         ...
 
     async def append(self, draft: MessageDraft) -> tuple[Message, bool]:
