@@ -2,7 +2,8 @@
 
 Three tasks per socket: this one reads frames and runs commands in order; a sender drains
 the connection's bounded queue into the socket (and sends the requested close); a watchdog
-closes the socket when its token expires or its session is revoked.
+closes the socket when its token expires or its session is revoked. Sends are pipelined
+(`pipeline.py`): queued in order, answered when their durable write resolves.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from . import protocol as p
 from .commands import HANDLERS
 from .errors import error_frame
 from .hub import Connection
+from .pipeline import SendPipeline
 
 log = logging.getLogger("nirvana.ws")
 WATCH_SECONDS = 1.0
@@ -84,9 +86,11 @@ async def chat_socket(ws: WebSocket) -> None:
                            command_burst=limits.command_burst, max_text=chat.limits.max_text,
                            max_attachments=chat.limits.max_attachments,
                            outgoing_queue=limits.outgoing_queue,
-                           sockets_per_user=limits.sockets_per_user))))
+                           sockets_per_user=limits.sockets_per_user,
+                           inflight_sends=limits.inflight_sends))))
     sender = asyncio.create_task(_sender(ws, conn))
     watchdog = asyncio.create_task(_watchdog(services, claims, conn))
+    pipeline = SendPipeline(chat, conn, limits.inflight_sends)
     peer_gone = False
     try:
         await hub.connected(conn)
@@ -106,6 +110,8 @@ async def chat_socket(ws: WebSocket) -> None:
                 conn.request_close(*protocol.close)
             elif isinstance(result, p.Error):
                 conn.push(p.encode(result))
+            elif isinstance(result, p.Send):
+                await pipeline.send(result)
             else:
                 await _run(chat, conn, result)
         if not peer_gone:  # the sender flushes what is queued, then sends the close

@@ -48,6 +48,7 @@ class Limits:
     outgoing_queue: int = 512  # frames buffered per connection before SLOW_CONSUMER
     sockets_per_user: int = 10
     heartbeat_seconds: float = 20.0
+    inflight_sends: int = 64  # sends awaiting their durable write; beyond it, reading waits
 
 
 class Frame(BaseModel):
@@ -192,6 +193,7 @@ class LimitsOut(Out):
     max_attachments: int
     outgoing_queue: int
     sockets_per_user: int
+    inflight_sends: int | None = None
 
 
 class Hello(Out):
