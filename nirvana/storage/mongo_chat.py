@@ -209,6 +209,11 @@ def _resolve(future: asyncio.Future, result: Any) -> None:
         future.set_result(result)
 
 
+def _consume(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: a late failure is not logged as unhandled
+
+
 def _fail(future: asyncio.Future, exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
@@ -319,6 +324,8 @@ class MongoChatStore:
             async with asyncio.timeout(self._timeout * 2):
                 return await asyncio.shield(future)
         except TimeoutError:
+            # The writer still resolves the future later; nobody awaits it any more.
+            future.add_done_callback(_consume)
             raise UnavailableError("The message store did not answer in time; retry with "
                                    "the same client_id.", code="store_timeout") from None
 
