@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from nirvana.domain.chat_ports import (
-    Conversation, Message, MessageDraft, Peer, Receipt, ReceiptKind, StreamPage,
+    Conversation, Message, MessageDraft, Peer, PeerRelation, Receipt, ReceiptKind, StreamPage,
 )
 
 
@@ -27,6 +27,11 @@ class FakePeers:
 
     def befriend(self, a: int, b: int) -> None:
         self.friendships |= {(a, b), (b, a)}
+
+    async def relation(self, a: int, b: int) -> PeerRelation:
+        if await self.is_blocked_either_way(a, b):
+            return PeerRelation.BLOCKED
+        return PeerRelation.FRIENDS if await self.are_friends(a, b) else PeerRelation.NONE
 
     async def are_friends(self, a: int, b: int) -> bool:
         return (a, b) in self.friendships
@@ -48,7 +53,7 @@ class FakeChatStore:
     def __init__(self) -> None:
         self.conversations: dict[str, Conversation] = {}
         self.direct: dict[str, str] = {}
-        self.messages: list[Message] = []
+        self.stored_messages: list[Message] = []
         self.receipts: list[Receipt] = []
         self._head = 0
 
@@ -72,9 +77,13 @@ class FakeChatStore:
         mine = [c for c in self.conversations.values() if c.member(user_id)]
         return sorted(mine, key=lambda c: c.last_activity, reverse=True)[:limit]
 
+    def submit(self, d: MessageDraft) -> asyncio.Future[tuple[Message, bool]]:
+        # A task starts in creation order, so submissions are stored in call order.
+        return asyncio.ensure_future(self.append(d))
+
     async def append(self, d: MessageDraft) -> tuple[Message, bool]:
         await asyncio.sleep(0)  # let concurrent senders interleave
-        for m in self.messages:
+        for m in self.stored_messages:
             if (m.sender_id, m.client_id) == (d.sender_id, d.client_id):
                 return m, False
         c = self.conversations[d.conversation_id]
@@ -83,14 +92,14 @@ class FakeChatStore:
         m = Message(uuid.uuid4().hex, d.conversation_id, c.last_seq, self._head, d.sender_id,
                     d.client_id, d.kind, d.text, d.attachments, d.reply_to, d.created_at,
                     d.audience)
-        self.messages.append(m)
+        self.stored_messages.append(m)
         c.last_message = m
         sender = c.member(d.sender_id)
         sender.read_seq = sender.delivered_seq = m.seq
         return m, True
 
     async def messages(self, conversation_id, *, before, after, limit) -> list[Message]:
-        ms = [m for m in self.messages if m.conversation_id == conversation_id]
+        ms = [m for m in self.stored_messages if m.conversation_id == conversation_id]
         if after is not None:
             return [m for m in ms if m.seq > after][:limit]
         if before is not None:
@@ -112,7 +121,7 @@ class FakeChatStore:
         return self._head
 
     async def stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
-        items = sorted([i for i in [*self.messages, *self.receipts]
+        items = sorted([i for i in [*self.stored_messages, *self.receipts]
                         if user_id in i.audience and i.pos > since], key=lambda i: i.pos)
         return StreamPage(items[:limit], len(items) > limit, self._head)
 

@@ -32,7 +32,7 @@ class FakeChatChanges:
         conversation = await self.store.get_conversation(cid)
         if conversation is None:
             raise NotMemberError()
-        found = [(i, m) for i, m in enumerate(self.store.messages)
+        found = [(i, m) for i, m in enumerate(self.store.stored_messages)
                  if m.conversation_id == cid and m.seq == seq]
         if not found:
             raise MessageNotFoundError()
@@ -44,8 +44,10 @@ class FakeChatChanges:
             if (message.id, planned.hide_for) in self.hidden:
                 return message, conversation, None
             self.hidden.add((message.id, planned.hide_for))
+            message = replace(message, hidden_for=(*message.hidden_for, planned.hide_for))
+            self.store.stored_messages[i] = message
             return message, conversation, self._record(planned.event, cid, actor_id, at)
-        self.store.messages[i] = planned.message
+        self.store.stored_messages[i] = planned.message
         return planned.message, conversation, self._record(planned.event, cid, actor_id, at,
                                                            planned.message)
 
@@ -64,15 +66,13 @@ class FakeChatChanges:
         return await self.store.get_conversation(cid), events
 
     async def messages_for(self, user_id, cid, *, before, after, limit):
-        # FakeChatStore.messages (the method) is shadowed by its `messages` list.
-        ms = await FakeChatStore.messages(self.store, cid, before=before, after=after,
-                                          limit=10**9)
+        ms = await self.store.messages(cid, before=before, after=after, limit=10**9)
         ms = [m for m in ms if (m.id, user_id) not in self.hidden]
         return ms[:limit] if after is not None else ms[-limit:]
 
     async def search(self, user_id, conversation_ids, terms, prefix, limit):
         out = []
-        for m in reversed(self.store.messages):
+        for m in reversed(self.store.stored_messages):
             have = set(terms_of(m.text))
             if (m.conversation_id in conversation_ids and not m.deleted
                     and (m.id, user_id) not in self.hidden and set(terms) <= have

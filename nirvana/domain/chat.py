@@ -2,13 +2,20 @@
 
 `Chat` receives its ports; the HTTP routes and the WebSocket endpoint both call it, so a
 message sent over either path is validated, stored and delivered the same way.
+
+Membership and each conversation's newest messages are read from `self.cache`
+(`chat_cache.py`): a use case that changes members or roles in the store must call
+`self.cache.forget(conversation_id)`; one that changes a stored message must call
+`self.cache.message_changed(message)`. Friendship and block checks are not cached: the
+social graph changes them without telling chat, and one indexed query is cheap.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Sequence
+from typing import Awaitable, Sequence
 
+from .chat_cache import ChatCache
 from .chat_ports import (
     Attachment,
     ChatLimits,
@@ -21,6 +28,7 @@ from .chat_ports import (
     MessageDraft,
     MessageKind,
     Peer,
+    PeerRelation,
     Publisher,
     Receipt,
     ReceiptKind,
@@ -53,20 +61,23 @@ def direct_key(a: int, b: int) -> str:
 
 class Chat:
     def __init__(self, *, store: ChatStore, peers: ChatPeers, publisher: Publisher,
-                 clock: Clock, limits: ChatLimits = ChatLimits()) -> None:
+                 clock: Clock, limits: ChatLimits = ChatLimits(),
+                 cache: ChatCache | None = None) -> None:
         self._store = store
         self._peers = peers
         self.publisher = publisher
         self._clock = clock
         self.limits = limits
+        self.cache = cache if cache is not None else ChatCache()
 
     # -- conversations --------------------------------------------------------------------
 
     async def _check_direct_allowed(self, a: int, b: int) -> None:
         # Blocks first: a block must never be revealed as "not friends" or bypassed by one.
-        if await self._peers.is_blocked_either_way(a, b):
+        relation = await self._peers.relation(a, b)
+        if relation is PeerRelation.BLOCKED:
             raise BlockedError()
-        if not await self._peers.are_friends(a, b):
+        if relation is not PeerRelation.FRIENDS:
             raise NotFriendsError()
 
     async def open_direct(self, user_id: int, other_id: int) -> Conversation:
@@ -112,7 +123,11 @@ class Chat:
     async def conversation_for(self, user_id: int, conversation_id: str) -> Conversation:
         """The conversation if `user_id` is a member; NotMemberError otherwise, also when it
         does not exist (so ids of others' conversations reveal nothing)."""
-        conversation = await self._store.get_conversation(conversation_id)
+        conversation = self.cache.conversation(conversation_id)
+        if conversation is None:
+            conversation = await self._store.get_conversation(conversation_id)
+            if conversation is not None:
+                conversation = self.cache.keep(conversation)
         if conversation is None or conversation.member(user_id) is None:
             raise NotMemberError()
         return conversation
@@ -153,6 +168,20 @@ class Chat:
         Idempotent by (sender, client_id): a retry returns the stored message, unchanged,
         and delivers nothing again. The answer comes only once the store has the message.
         """
+        stored = await self.submit_message(user_id, conversation_id, client_id=client_id,
+                                           text=text, kind=kind, attachments=attachments,
+                                           reply_to=reply_to)
+        return await stored
+
+    async def submit_message(self, user_id: int, conversation_id: str, *, client_id: str,
+                             text: str = "", kind: MessageKind = MessageKind.TEXT,
+                             attachments: Sequence[Attachment] = (),
+                             reply_to: int | None = None
+                             ) -> Awaitable[tuple[Message, bool]]:
+        """`send_message` in two steps, for a caller that pipelines: validate, check and
+        queue the write (raising on a refused send), then return what to await for the
+        stored message. Writes queue in call order, so seqs follow it. The caller must
+        await the result: delivery happens there."""
         if not 1 <= len(client_id) <= 64:
             raise field_error("client_id", "must be 1 to 64 characters")
         self._validate(kind, text, attachments, reply_to)
@@ -167,13 +196,18 @@ class Chat:
             kind=kind, text=text, attachments=tuple(attachments), reply_to=reply_to,
             audience=conversation.member_ids, created_at=self._clock.now(),
         )
-        message, created = await self._store.append(draft)
+        return self._delivered(conversation, user_id, self._store.submit(draft))
+
+    async def _delivered(self, conversation: Conversation, user_id: int,
+                         stored: Awaitable[tuple[Message, bool]]) -> tuple[Message, bool]:
+        message, created = await stored
         if message.conversation_id != conversation.id:
             raise ConflictError("This client_id was already used for another conversation.",
                                 code="client_id_reused")
         if created:
             # No await between the store's answer and this call: the store resolves sends in
             # seq order, so live delivery follows seq order per conversation.
+            self.cache.appended(message)
             conversation.last_seq = max(conversation.last_seq, message.seq)
             conversation.last_message = message
             conversation.last_activity = message.created_at
@@ -189,8 +223,16 @@ class Chat:
 
     async def history(self, user_id: int, conversation_id: str, *, before: int | None = None,
                       after: int | None = None, limit: int = 50) -> list[Message]:
-        await self.conversation_for(user_id, conversation_id)
+        conversation = await self.conversation_for(user_id, conversation_id)
         limit = max(1, min(limit, self.limits.max_page))
+        if before is None and after is None and limit <= self.cache.recent_size:
+            found = self.cache.latest(conversation_id, conversation.last_seq, limit)
+            if found is not None:
+                return found
+            newest = await self._store.messages(conversation_id, before=None, after=None,
+                                                limit=self.cache.recent_size)
+            self.cache.fill(conversation_id, newest)
+            return newest[-limit:]
         return await self._store.messages(conversation_id, before=before, after=after,
                                           limit=limit)
 

@@ -121,6 +121,8 @@ class MessageEdits:
         message, conversation, event = await self._changes.change_message(
             conversation_id, seq, user_id, self._clock.now(), plan)
         if event is not None:
+            self.cache.message_changed(message)  # see chat_cache.py: the recent-page rule
+            self.cache.forget_conversation_only(conversation_id)  # its last_message may change
             self.publisher.event_recorded(event, conversation)
         return message
 

@@ -158,6 +158,8 @@ class GroupRules:
                             plan: ConversationPlanner) -> tuple[Conversation, list[ChatEvent]]:
         conversation, events = await self._changes.change_conversation(
             conversation_id, user_id, self._clock.now(), plan)
+        if events:
+            self.cache.forget(conversation_id)  # members or roles changed: see chat_cache.py
         for event in events:
             self.publisher.event_recorded(event, conversation)
         return conversation, events

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Awaitable, Mapping, Protocol, Sequence
 
 
 class ConversationKind(str, enum.Enum):
@@ -80,6 +80,11 @@ class Message:
     deleted: bool = False
     # (emoji, user ids) in first-reaction order; see domain/chat_edits.py
     reactions: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # Users who deleted this message for themselves; never shown to clients.
+    hidden_for: tuple[int, ...] = ()
+
+    def visible_to(self, user_id: int) -> bool:
+        return user_id not in self.hidden_for
 
 
 @dataclass(slots=True)
@@ -177,8 +182,18 @@ class Peer:
     status: str
 
 
+class PeerRelation(str, enum.Enum):
+    FRIENDS = "friends"
+    BLOCKED = "blocked"  # either way; wins over a friendship
+    NONE = "none"
+
+
 class ChatPeers(Protocol):
     """What chat needs to know of the social graph (PostgreSQL)."""
+
+    async def relation(self, a: int, b: int) -> PeerRelation:
+        """Friends, blocked or neither, in one round trip: checked on every direct send."""
+        ...
 
     async def are_friends(self, a: int, b: int) -> bool: ...
 
@@ -208,6 +223,11 @@ class ChatStore(Protocol):
 
     async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
         """The user's conversations, most recent activity first."""
+        ...
+
+    def submit(self, draft: MessageDraft) -> Awaitable[tuple[Message, bool]]:
+        """`append` in two steps: queue the write now (writes are stored in the order they
+        are submitted), and return what to await for its result."""
         ...
 
     async def append(self, draft: MessageDraft) -> tuple[Message, bool]:

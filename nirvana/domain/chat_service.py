@@ -29,8 +29,14 @@ class ChatService(MessageEdits, GroupRules, Chat):
 
     async def history(self, user_id: int, conversation_id: str, *, before: int | None = None,
                       after: int | None = None, limit: int = 50) -> list[Message]:
-        """As Chat.history, without the messages the caller deleted for themselves."""
-        await self.conversation_for(user_id, conversation_id)
+        """As Chat.history, without the messages the caller deleted for themselves. The
+        latest page comes from memory (Chat.history) unless it holds such a message."""
+        if before is None and after is None:
+            page = await super().history(user_id, conversation_id, limit=limit)
+            if all(m.visible_to(user_id) for m in page):
+                return page
+        else:
+            await self.conversation_for(user_id, conversation_id)
         limit = max(1, min(limit, self.limits.max_page))
         return await self._changes.messages_for(user_id, conversation_id, before=before,
                                                 after=after, limit=limit)

@@ -139,10 +139,11 @@ def _cmdline(pid: int) -> str:
 
 
 class EmbeddedMongo:
-    def __init__(self, data_dir: Path, *, durable: bool = True) -> None:
+    def __init__(self, data_dir: Path, *, durable: bool = True, port: int | None = None
+                 ) -> None:
         self.data_dir = data_dir.resolve()
         self.durable = durable
-        self.port: int | None = None
+        self.port = port  # None: a free one at the first start, kept so a restart keeps its URL
         self._proc: subprocess.Popen | None = None
         self._pidfile = self.data_dir.parent / "mongo.pid"
         self._log = self.data_dir.parent / "mongo.log"
@@ -179,7 +180,7 @@ class EmbeddedMongo:
         exe = self._executable()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._stop_orphan()
-        self.port = free_port()
+        self.port = self.port or free_port()
         args = [exe, "--host", "127.0.0.1", "--port", str(self.port),
                 "--storage-path", str(self.data_dir), "--log-level", "WARNING",
                 "--standalone"]

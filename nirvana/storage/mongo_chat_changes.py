@@ -9,6 +9,7 @@ with another write to the same conversation (one writer process per database, as
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import datetime
 from typing import Any, Callable
@@ -123,6 +124,14 @@ class MongoChatChanges:
                     {"$push": {"hidden_for": planned.hide_for}})
                 if done.modified_count == 0:
                     return message, conversation, None
+                message = dataclasses.replace(
+                    message, hidden_for=(*message.hidden_for, planned.hide_for))
+                # The chat list shows the last message: hide it there too.
+                await self._conversations.update_one(
+                    {"_id": conversation_id, "last_message._id": message.id},
+                    {"$addToSet": {"last_message.hidden_for": planned.hide_for}})
+                if conversation.last_message and conversation.last_message.id == message.id:
+                    conversation.last_message = message
                 event = await self._record(next_pos, planned.event, conversation_id,
                                            actor_id, at)
                 return message, conversation, event

@@ -10,12 +10,22 @@ from typing import Sequence
 
 import asyncpg
 
-from ..domain.chat_ports import Peer
+from ..domain.chat_ports import Peer, PeerRelation
 
 
 class PgChatPeers:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    async def relation(self, a: int, b: int) -> PeerRelation:
+        row = await self._pool.fetchrow(
+            "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) "
+            "OR (blocker_id = $2 AND blocked_id = $1)) AS blocked, "
+            "EXISTS (SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2) "
+            "AS friends", a, b)
+        if row["blocked"]:
+            return PeerRelation.BLOCKED
+        return PeerRelation.FRIENDS if row["friends"] else PeerRelation.NONE
 
     async def are_friends(self, a: int, b: int) -> bool:
         return bool(await self._pool.fetchval(

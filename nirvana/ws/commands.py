@@ -59,26 +59,36 @@ async def typing(chat: Chat, conn: Connection, cmd: p.Typing) -> None:
 
 
 async def resume(chat: Chat, conn: Connection, cmd: p.Resume) -> None:
-    # Live durable events are held while stored ones are replayed, then released past the
-    # last replayed position: in order, each position once.
+    await replay(chat, conn, cmd.since, cmd.id)
+
+
+async def replay(chat: Chat, conn: Connection, since: int, request_id: str | None) -> None:
+    """Replay the stored durable events after `since`, then `resumed` (or `resync_required`).
+
+    Live durable events are held while stored ones are replayed, then released past the
+    last replayed position: in order, each position once. Events that already went out live
+    (the client resumed after some arrived) are not sent twice.
+    """
     conn.begin_resume()
-    replayed_to = cmd.since
+    replayed_to = since
     try:
-        page = await chat.resume(conn.user_id, cmd.since)
+        page = await chat.resume(conn.user_id, since)
         if page.truncated:
             replayed_to = page.head
             conn.push(p.encode(p.ResyncRequired(
-                id=cmd.id, head=page.head,
+                id=request_id, head=page.head,
                 reason=f"more than {chat.limits.resume_window} events were missed, or events "
                        f"older than the resume window were pruned; refetch conversations "
                        f"and history over HTTP, then continue from head")))
             return
         for item in page.items:
+            if conn.already_live(item.pos):
+                continue
             if not await conn.push_paced(p.encode(stream_event(item))):
                 return  # closed (slow consumer); the client resumes from what it got
             replayed_to = item.pos
         replayed_to = max(replayed_to, page.head)
-        conn.push(p.encode(p.Resumed(id=cmd.id, head=replayed_to)))
+        conn.push(p.encode(p.Resumed(id=request_id, head=replayed_to)))
     finally:
         conn.end_resume(replayed_to)
 

@@ -2,7 +2,8 @@
 
 Three tasks per socket: this one reads frames and runs commands in order; a sender drains
 the connection's bounded queue into the socket (and sends the requested close); a watchdog
-closes the socket when its token expires or its session is revoked.
+closes the socket when its token expires or its session is revoked. Sends are pipelined
+(`pipeline.py`): queued in order, answered when their durable write resolves.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..domain.errors import AuthenticationError, DomainError
 from ..domain.ports import AccessClaims
 from . import protocol as p
-from .commands import HANDLERS
+from .commands import HANDLERS, replay
 from .errors import error_frame
 from .hub import Connection
+from .pipeline import SendPipeline
 
 log = logging.getLogger("nirvana.ws")
 WATCH_SECONDS = 1.0
@@ -74,24 +76,36 @@ async def chat_socket(ws: WebSocket) -> None:
         await ws.close(p.CloseCode.TOO_MANY_CONNECTIONS, "too many open sockets")
         return
 
+    since = _since(ws)
+    if since is False:
+        await ws.close(p.CloseCode.POLICY_VIOLATION, "since must be a non-negative integer")
+        return
     conn = Connection(claims.user_id, claims.session_id, limits.outgoing_queue)
     protocol = p.ServerConnection(limits, time.monotonic)
+    head = await chat.head()
+    conn.start_live(head)
     conn.push(p.encode(p.Hello(
         user_id=claims.user_id, heartbeat_seconds=limits.heartbeat_seconds,
         resume_window=p.fc.ResumeWindowOut(max_events=chat.limits.resume_window,
                                            seconds=chat.limits.resume_window_seconds),
-        head=await chat.head(),
+        head=head,
         limits=p.LimitsOut(max_frame_bytes=limits.max_frame_bytes,
                            commands_per_second=limits.commands_per_second,
                            command_burst=limits.command_burst, max_text=chat.limits.max_text,
                            max_attachments=chat.limits.max_attachments,
                            outgoing_queue=limits.outgoing_queue,
-                           sockets_per_user=limits.sockets_per_user))))
+                           sockets_per_user=limits.sockets_per_user,
+                           inflight_sends=limits.inflight_sends))))
     sender = asyncio.create_task(_sender(ws, conn))
     watchdog = asyncio.create_task(_watchdog(services, claims, conn))
+    pipeline = SendPipeline(chat, conn, limits.inflight_sends)
     peer_gone = False
     try:
+        if since is not None:
+            conn.begin_resume()  # live events from now on are held until the replay is done
         await hub.connected(conn)
+        if since is not None:
+            await _guarded(conn, None, replay(chat, conn, since, None))
         while conn.close_request is None:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
@@ -108,6 +122,8 @@ async def chat_socket(ws: WebSocket) -> None:
                 conn.request_close(*protocol.close)
             elif isinstance(result, p.Error):
                 conn.push(p.encode(result))
+            elif isinstance(result, p.Send):
+                await pipeline.send(result)
             else:
                 await _run(chat, conn, result)
         if not peer_gone:  # the sender flushes what is queued, then sends the close
@@ -122,10 +138,23 @@ async def chat_socket(ws: WebSocket) -> None:
 
 
 async def _run(chat, conn: Connection, command) -> None:
+    await _guarded(conn, command.id, HANDLERS[command.type](chat, conn, command))
+
+
+async def _guarded(conn: Connection, request_id: str | None, work) -> None:
     try:
-        await HANDLERS[command.type](chat, conn, command)
+        await work
     except Exception as exc:
-        frame, close = error_frame(exc, command.id)
+        frame, close = error_frame(exc, request_id)
         conn.push(p.encode(frame))
         if close is not None:
             conn.request_close(*close)
+
+
+def _since(ws: WebSocket) -> int | None | bool:
+    """`?since=<pos>`: resume on connect (False when malformed). Unlike the `resume`
+    command, no live event can reach the client before the replay."""
+    raw = ws.query_params.get("since")
+    if raw is None:
+        return None
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else False

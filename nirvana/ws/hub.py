@@ -44,6 +44,10 @@ class Connection:
         self._resuming = False
         self._held: list[tuple[int, str]] = []
         self.sent_pos = 0
+        # hello.head: live durable events at or below it are not sent (a client resumes
+        # them, or starts after them); set by the endpoint.
+        self.live_from = 0
+        self.live_seen = 0  # sent_pos when the running resume began
         # Set by Hub.connected: the presence commands act through it.
         self.hub_presence: PresenceFanout | None = None
 
@@ -67,8 +71,16 @@ class Connection:
         self._queue.append(text)
         self._ready.set()
 
+    def start_live(self, head: int) -> None:
+        self.sent_pos = self.live_from = head
+
     def begin_resume(self) -> None:
         self._resuming = True
+        self.live_seen = self.sent_pos
+
+    def already_live(self, pos: int) -> bool:
+        """Delivered live before the running resume began (the client asked late)."""
+        return self.live_from < pos <= self.live_seen
 
     def end_resume(self, replayed_to: int) -> None:
         self._resuming = False

@@ -61,6 +61,7 @@ class Limits:
     outgoing_queue: int = 512  # frames buffered per connection before SLOW_CONSUMER
     sockets_per_user: int = 10
     heartbeat_seconds: float = 20.0
+    inflight_sends: int = 64  # sends awaiting their durable write; beyond it, reading waits
 
 
 
@@ -172,6 +173,7 @@ class LimitsOut(Out):
     max_attachments: int
     outgoing_queue: int
     sockets_per_user: int
+    inflight_sends: int | None = None
 
 
 class Hello(Out):
@@ -240,13 +242,13 @@ class OnlineUsers(Out):
 
 class Resumed(Out):
     type: Literal["resumed"] = "resumed"
-    id: str
+    id: str | None  # null when the resume was asked with ?since= on the URL
     head: int
 
 
 class ResyncRequired(Out):
     type: Literal["resync_required"] = "resync_required"
-    id: str
+    id: str | None  # null when the resume was asked with ?since= on the URL
     head: int
     reason: str
 

@@ -35,7 +35,8 @@ def conversation_out(c: Conversation, viewer: int) -> p.ConversationOut:
         members=[p.MemberOut(user_id=m.user_id, role=m.role.value, read_seq=m.read_seq,
                              delivered_seq=m.delivered_seq) for m in c.members],
         last_seq=c.last_seq,
-        last_message=message_out(c.last_message) if c.last_message else None,
+        last_message=message_out(c.last_message)
+        if c.last_message and c.last_message.visible_to(viewer) else None,
         last_activity=c.last_activity.isoformat(), unread=c.unread_for(viewer),
     )
 

@@ -37,8 +37,9 @@ class Client:
         self.backlog: list[dict] = []
 
     @classmethod
-    async def connect(cls, url: str, user: dict, **kw) -> "Client":
-        ws = await websockets.connect(f"{url}?token={user['jwt']}", **kw)
+    async def connect(cls, url: str, user: dict, since: int | None = None, **kw) -> "Client":
+        query = f"?token={user['jwt']}" + (f"&since={since}" if since is not None else "")
+        ws = await websockets.connect(f"{url}{query}", **kw)
         client = cls(ws, user)
         client.hello = await client.recv()
         assert client.hello["type"] == "hello"

@@ -32,17 +32,38 @@ async def test_reconnect_and_resume_misses_nothing_and_repeats_nothing(live):
     await cb.close()
     for i in range(2, 6):  # sent while b is away
         await ca.command("send", conversation_id=cid, client_id=str(i), text=str(i))
-    cb = await Client.connect(live.ws, b)
-    resume = asyncio.create_task(cb.command("resume", since=last))
-    await asyncio.sleep(0)
-    # A message sent during the resume arrives exactly once, after the replayed ones.
+    reconnect = asyncio.create_task(Client.connect(live.ws, b, since=last))
+    # A message sent while b reconnects arrives exactly once, after the replayed ones.
     await ca.command("send", conversation_id=cid, client_id="6", text="6")
-    done = await resume
-    assert done["type"] == "resumed"
+    cb = await reconnect
     texts = []
     while len(texts) < 5:
         texts.append((await cb.expect("newMessage"))["message"]["text"])
     assert texts == ["2", "3", "4", "5", "6"]
+    assert (await cb.expect("resumed")).get("id") is None  # answers no command
+    assert (await cb.command("ping"))["type"] == "pong"
+    assert not [e for e in cb.backlog if e["type"] == "newMessage"]
+    await ca.close(), await cb.close()
+
+
+async def test_resume_command_after_live_events_repeats_nothing(live):
+    a, b, ca, cid = await setup_pair(live)
+    cb = await Client.connect(live.ws, b)
+    await ca.command("send", conversation_id=cid, client_id="1", text="one")
+    last = (await cb.expect("newMessage"))["pos"]
+    await cb.close()
+    for i in range(2, 6):
+        await ca.command("send", conversation_id=cid, client_id=str(i), text=str(i))
+    cb = await Client.connect(live.ws, b)
+    await ca.command("send", conversation_id=cid, client_id="6", text="6")
+    await cb.expect("newMessage")  # "6", live, before the client asked to resume
+    assert (await cb.command("resume", since=last))["type"] == "resumed"
+    await ca.command("send", conversation_id=cid, client_id="7", text="7")
+    texts = ["6"]
+    while len(texts) < 6:
+        texts.append((await cb.expect("newMessage"))["message"]["text"])
+    assert sorted(texts, key=int) == ["2", "3", "4", "5", "6", "7"]  # each exactly once
+    assert texts[1:5] == ["2", "3", "4", "5"]  # the replay itself is in order
     assert (await cb.command("ping"))["type"] == "pong"
     assert not [e for e in cb.backlog if e["type"] == "newMessage"]
     await ca.close(), await cb.close()

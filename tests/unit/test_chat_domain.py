@@ -43,7 +43,7 @@ async def test_seq_grows_without_gaps_under_concurrent_senders(world):
     c = await chat.open_direct(1, 2)
     await asyncio.gather(*(chat.send_message(1 + i % 2, c.id, client_id=f"k{i}", text="x")
                            for i in range(30)))
-    assert sorted(m.seq for m in store.messages) == list(range(1, 31))
+    assert sorted(m.seq for m in store.stored_messages) == list(range(1, 31))
     published = [e[2] for e in pub.events if e[0] == "message"]
     assert published == sorted(published)
 
@@ -54,7 +54,7 @@ async def test_retry_with_same_client_id_returns_stored_message_and_publishes_on
     first, created = await chat.send_message(1, c.id, client_id="same", text="hi")
     again, created_again = await chat.send_message(1, c.id, client_id="same", text="hi")
     assert created and not created_again and again.id == first.id
-    assert len(store.messages) == 1
+    assert len(store.stored_messages) == 1
     assert [e for e in pub.events if e[0] == "message"] == [("message", c.id, 1)]
 
 
