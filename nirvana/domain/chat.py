@@ -125,9 +125,12 @@ class Chat:
         does not exist (so ids of others' conversations reveal nothing)."""
         conversation = self.cache.conversation(conversation_id)
         if conversation is None:
+            generation = self.cache.generation(conversation_id)
             conversation = await self._store.get_conversation(conversation_id)
             if conversation is not None:
-                conversation = self.cache.keep(conversation)
+                # Kept only if no change was forgotten meanwhile: a read that started before
+                # a member's removal must not cache the old member list.
+                conversation = self.cache.keep(conversation, generation)
         if conversation is None or conversation.member(user_id) is None:
             raise NotMemberError()
         return conversation
@@ -152,6 +155,12 @@ class Chat:
             if not a.url.startswith(("https://", "http://", "/")) or len(a.url) > \
                     self.limits.max_url:
                 raise field_error("attachments.url", "must be an http(s) URL or a path")
+            # An out-of-range number would fail the whole group-commit batch at encoding
+            # time, taking other users' sends with it: refused here, per message.
+            if a.size is not None and not 0 <= a.size <= 1 << 40:
+                raise field_error("attachments.size", "must be 0 to 2^40 bytes")
+        if reply_to is not None and not 0 < reply_to < 1 << 62:
+            raise field_error("reply_to", "must be a seq of this conversation")
         if not text.strip() and not attachments:
             raise field_error("text", "a message needs text or an attachment", "empty")
         if kind is not MessageKind.TEXT and not attachments:

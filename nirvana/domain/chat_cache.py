@@ -33,6 +33,10 @@ class ChatCache:
         self._conversations: OrderedDict[str, Conversation] = OrderedDict()
         # Contiguous seqs, oldest first; LRU over conversations bounds the memory.
         self._recent: OrderedDict[str, deque[Message]] = OrderedDict()
+        # Forgetting bumps `_epoch`; conversation id -> the epoch of its last forget.
+        self._epoch = 1
+        self._forgotten: OrderedDict[str, int] = OrderedDict()
+        self._evicted_floor = 0
 
     # -- conversations ----------------------------------------------------------------
 
@@ -42,24 +46,43 @@ class ChatCache:
             self._conversations.move_to_end(conversation_id)
         return found
 
-    def keep(self, conversation: Conversation) -> Conversation:
+    def generation(self, conversation_id: str) -> int:
+        """Take before reading a conversation from the store; pass to `keep`."""
+        return self._epoch
+
+    def _forgotten_since(self, conversation_id: str, generation: int) -> bool:
+        last = self._forgotten.get(conversation_id, self._evicted_floor)
+        return last >= generation
+
+    def keep(self, conversation: Conversation, generation: int | None = None) -> Conversation:
         """Cache a conversation just read from the store; returns the cached object (an
-        already cached one wins: it may hold changes the store's copy lacks yet)."""
+        already cached one wins: it may hold changes the store's copy lacks yet). With the
+        `generation` taken before the read, a read that raced a `forget` is not cached."""
         held = self._conversations.get(conversation.id)
         if held is not None:
             return held
+        if generation is not None and self._forgotten_since(conversation.id, generation):
+            return conversation  # possibly stale: used for this request only
         self._conversations[conversation.id] = conversation
         while len(self._conversations) > self._max_conversations:
             self._conversations.popitem(last=False)
         return conversation
 
     def forget(self, conversation_id: str) -> None:
-        self._conversations.pop(conversation_id, None)
+        self.forget_conversation_only(conversation_id)
         self._recent.pop(conversation_id, None)
 
     def forget_conversation_only(self, conversation_id: str) -> None:
         """Drop the cached conversation (re-read on next use), keep its recent messages."""
         self._conversations.pop(conversation_id, None)
+        self._forgotten[conversation_id] = self._epoch
+        self._forgotten.move_to_end(conversation_id)
+        self._epoch += 1
+        while len(self._forgotten) > self._max_conversations:
+            # An evicted entry's epoch becomes the floor for every unknown id: `keep` may
+            # then decline more often, never cache a stale read.
+            _, epoch = self._forgotten.popitem(last=False)
+            self._evicted_floor = max(self._evicted_floor, epoch)
 
     # -- recent messages --------------------------------------------------------------
 

@@ -130,6 +130,13 @@ async def read_limited(request: Request, limit: int) -> bytes:
 async def read_json(request: Request, model: type[BaseModel], limit: int) -> BaseModel:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != JSON and not (ctype.startswith("application/") and ctype.endswith("+json")):
+        # No body at all is `{}`: routes whose fields are all optional (refresh or log out
+        # with the cookie) then need no JSON; any other body must say it is JSON.
+        if not ctype and not await read_limited(request, limit):
+            try:
+                return model.model_validate({})
+            except ValidationError as exc:
+                raise _invalid(exc) from None
         raise UnsupportedMediaTypeError("Send the body as application/json.")
     raw = await read_limited(request, limit)
     try:

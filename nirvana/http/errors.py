@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
+import bson.errors
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -99,8 +101,21 @@ def store_unavailable(which: str):
     return handler
 
 
+# A number a store cannot hold (an id past bigint, a size past int64) reaches a driver only
+# where a model has no bound of its own: answered 422, never a 500.
+OUT_OF_RANGE: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DataError, OverflowError, bson.errors.InvalidDocument)
+
+
+async def out_of_range(request: Request, exc: Exception) -> Response:
+    return error_response(422, "value_out_of_range",
+                          "A number in the request is out of range.")
+
+
 def handlers(unavailable: dict[type[BaseException], str]) -> dict[Any, Any]:
     table: dict[Any, Any] = {e.DomainError: domain_error, HTTPException: http_error}
+    for exc_type in OUT_OF_RANGE:
+        table[exc_type] = out_of_range
     for exc_type, which in unavailable.items():
         table[exc_type] = store_unavailable(which)
     return table

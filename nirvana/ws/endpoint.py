@@ -19,7 +19,7 @@ from ..domain.errors import AuthenticationError, DomainError
 from ..domain.ports import AccessClaims
 from . import protocol as p
 from .commands import HANDLERS, replay
-from .errors import error_frame
+from .errors import STORE_DOWN, error_frame
 from .hub import Connection
 from .pipeline import SendPipeline
 
@@ -82,9 +82,20 @@ async def chat_socket(ws: WebSocket) -> None:
         return
     conn = Connection(claims.user_id, claims.session_id, limits.outgoing_queue)
     protocol = p.ServerConnection(limits, time.monotonic)
-    head = await chat.head()
+    # Registered before `head` is read, with its durable events held: an event committed
+    # after `head` reaches this socket (none falls between hello and registration), and one
+    # at or below it is the client's to resume.
+    conn.begin_resume()
+    try:
+        await hub.connected(conn)
+        head = await chat.head()
+    except STORE_DOWN as exc:
+        hub.disconnected(conn)
+        log.warning("ws connect: store unavailable (%s)", type(exc).__name__)
+        await ws.close(p.CloseCode.TRY_AGAIN_LATER, "a store is unavailable; retry later")
+        return
     conn.start_live(head)
-    conn.push(p.encode(p.Hello(
+    conn.push_first(p.encode(p.Hello(  # before what hub.connected queued (getOnlineUsers)
         user_id=claims.user_id, heartbeat_seconds=limits.heartbeat_seconds,
         resume_window=p.fc.ResumeWindowOut(max_events=chat.limits.resume_window,
                                            seconds=chat.limits.resume_window_seconds),
@@ -96,15 +107,15 @@ async def chat_socket(ws: WebSocket) -> None:
                            outgoing_queue=limits.outgoing_queue,
                            sockets_per_user=limits.sockets_per_user,
                            inflight_sends=limits.inflight_sends))))
+    if since is None:
+        conn.end_resume(head)  # release what arrived meanwhile, past head
     sender = asyncio.create_task(_sender(ws, conn))
     watchdog = asyncio.create_task(_watchdog(services, claims, conn))
     pipeline = SendPipeline(chat, conn, limits.inflight_sends)
     peer_gone = False
     try:
         if since is not None:
-            conn.begin_resume()  # live events from now on are held until the replay is done
-        await hub.connected(conn)
-        if since is not None:
+            # Live events stay held (since registration) until the replay is done.
             await _guarded(conn, None, replay(chat, conn, since, None))
         while conn.close_request is None:
             message = await ws.receive()
@@ -112,11 +123,7 @@ async def chat_socket(ws: WebSocket) -> None:
                 peer_gone = True
                 break
             text = message.get("text")
-            if text is None:
-                conn.push(p.encode(p.Error(id=None, code="binary_not_supported",
-                                           message="Send JSON text frames.")))
-                continue
-            result = protocol.receive(text)
+            result = protocol.receive(text) if text is not None else protocol.receive_binary()
             if protocol.close is not None:
                 conn.push(p.encode(result))
                 conn.request_close(*protocol.close)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import asyncpg
+import bson.errors
 import pymongo.errors
 
 from ..domain import errors as e
@@ -22,6 +23,10 @@ log = logging.getLogger("nirvana.ws")
 CLOSES: dict[type[BaseException], CloseCode] = {
     e.AuthenticationError: CloseCode.UNAUTHENTICATED,
 }
+
+# As in the HTTP table: a number no store can hold, where no model bounded it.
+OUT_OF_RANGE: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DataError, OverflowError, bson.errors.InvalidDocument)
 
 STORE_DOWN: tuple[type[BaseException], ...] = (
     pymongo.errors.PyMongoError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
@@ -45,6 +50,9 @@ def error_frame(exc: BaseException, request_id: str | None
                       retry_after=retry)
         code = close_for(exc)
         return frame, (code, exc.code) if code is not None else None
+    if isinstance(exc, OUT_OF_RANGE):
+        return Error(id=request_id, code="value_out_of_range",
+                     message="A number in the command is out of range."), None
     if isinstance(exc, STORE_DOWN):
         log.warning("store unavailable during a ws command: %s", type(exc).__name__)
         return Error(id=request_id, code="unavailable", retry_after=5,

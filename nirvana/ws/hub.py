@@ -71,6 +71,11 @@ class Connection:
         self._queue.append(text)
         self._ready.set()
 
+    def push_first(self, text: str) -> None:
+        """Queue a frame ahead of everything queued (the `hello`)."""
+        self._queue.appendleft(text)
+        self._ready.set()
+
     def start_live(self, head: int) -> None:
         self.sent_pos = self.live_from = head
 

@@ -68,11 +68,15 @@ class Limits:
 # -- client commands ---------------------------------------------------------------------
 
 
+# Bytes; far above any real file, far below what BSON's int64 holds.
+MAX_ATTACHMENT_SIZE = 1 << 40
+
+
 class AttachmentIn(Frame):
     url: str = Field(max_length=2048)
     kind: MessageKindName = "file"
     name: str | None = Field(default=None, max_length=255)
-    size: int | None = Field(default=None, ge=0)
+    size: int | None = Field(default=None, ge=0, le=MAX_ATTACHMENT_SIZE)
 
 
 class Send(Frame):
@@ -345,6 +349,13 @@ class ServerConnection:
         self._refusals.append(now)
         if len(self._refusals) > self.limits.max_refusals:
             self.close = (CloseCode.POLICY_VIOLATION, "too many refused commands")
+
+    def receive_binary(self) -> Error:
+        """A binary frame: refused, and counted like any refused command (rate and abuse),
+        so a flood of them ends in 1008 like a flood of bad text frames."""
+        self._take_token()
+        self._refused()
+        return Error(id=None, code="binary_not_supported", message="Send JSON text frames.")
 
     def receive(self, text: str) -> Any:
         if len(text.encode("utf-8")) > self.limits.max_frame_bytes:

@@ -28,3 +28,22 @@ async def test_resume_larger_than_the_outgoing_queue_replays_everything(live):
     assert texts == sorted(texts, key=int)  # in order
     assert (await cb.command("ping"))["type"] == "pong"  # still connected
     await ca.close(), await cb.close()
+
+
+async def test_a_message_sent_right_after_hello_is_delivered_live(live):
+    # The socket is registered for live delivery before `hello` is sent: nothing committed
+    # after `hello.head` can fall into a gap before registration.
+    a, b = await user(live.http), await user(live.http)
+    await befriend(live.services, a["id"], b["id"])
+    ca = await Client.connect(live.ws, a)
+    cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+    for i in range(10):
+        cb = await Client.connect(live.ws, b)
+        r = await live.http.post(f"/api/v1/conversations/{cid}/messages",
+                                 json={"client_id": f"h{i}", "text": f"h{i}"},
+                                 headers={"Authorization": f"Bearer {a['jwt']}"})
+        assert r.status_code == 201, r.text
+        got = await cb.expect("newMessage")
+        assert got["message"]["text"] == f"h{i}" and got["pos"] > cb.hello["head"]
+        await cb.close()
+    await ca.close()

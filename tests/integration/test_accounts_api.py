@@ -498,3 +498,17 @@ async def test_me_reflects_a_profile_update_at_once_and_revocation_still_applies
     assert r.status_code == 204
     r = await client.get("/api/v1/user/me", headers=bearer(session))
     assert r.status_code == 401 and r.json()["error"]["code"] == "session_revoked"
+
+
+async def test_refresh_and_logout_with_the_cookie_need_no_body(client):
+    r = await client.post("/api/v1/user/signup",
+                          json={"email": "ivy@example.com", "password": PASSWORD, "name": "Ivy"})
+    assert r.status_code == 201
+    origin = {"Origin": "http://testserver"}
+    # The refresh cookie is path-scoped to /api/v1/user and sent by the client on its own.
+    r = await client.post("/api/v1/user/refresh", headers=origin)
+    assert r.status_code == 200, r.text
+    r = await client.post("/api/v1/user/logout", headers=origin)
+    assert r.status_code == 204, r.text
+    r = await client.post("/api/v1/user/signup", content=b"not json")
+    assert r.status_code == 415  # a body that does not say it is JSON is still refused

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from nirvana.domain.chat_cache import ChatCache
-from nirvana.domain.chat_ports import Message, MessageKind
+from nirvana.domain.chat_ports import (
+    Conversation,
+    ConversationKind,
+    Member,
+    Message,
+    MessageKind,
+    Role,
+)
 
 T = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -54,3 +61,25 @@ def test_lru_bounds_conversations_and_histories():
     for cid in "abc":
         cache.fill(cid, [msg(1, cid)])
     assert cache.latest("a", 1, 1) is None and cache.latest("c", 1, 1) is not None
+
+
+def conv(cid: str) -> Conversation:
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    return Conversation(id=cid, kind=ConversationKind.GROUP,
+                        members=[Member(1, Role.OWNER, 0, 0)], created_by=1, created_at=now,
+                        last_activity=now)
+
+
+def test_a_read_that_raced_a_forget_is_not_cached():
+    cache = ChatCache(max_conversations=2)
+    stale = conv("c1")
+    generation = cache.generation("c1")  # a request starts reading c1 from the store
+    cache.forget("c1")  # meanwhile a member is removed
+    assert cache.keep(stale, generation) is stale  # used for that one request...
+    assert cache.conversation("c1") is None  # ...but not cached: the next one re-reads
+    cache.keep(stale, cache.generation("c1"))
+    assert cache.conversation("c1") is stale
+    for other in ("c2", "c3", "c4"):  # evicting old forget records stays safe
+        cache.forget(other)
+    cache.keep(conv("c5"), generation)
+    assert cache.conversation("c5") is None
