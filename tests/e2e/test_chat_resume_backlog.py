@@ -15,6 +15,8 @@ async def test_resume_larger_than_the_outgoing_queue_replays_everything(live):
     cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
     head = (await ca.command("send", conversation_id=cid, client_id="m0", text="0"))
     since = head["message"]["pos"]
+    # a's own socket would get every message too, overflow its 16 frames and be closed.
+    await ca.close()
     for i in range(1, 61):  # in order, over HTTP: the same send path
         r = await live.http.post(f"/api/v1/conversations/{cid}/messages",
                                  json={"client_id": f"m{i}", "text": str(i)},
@@ -27,7 +29,7 @@ async def test_resume_larger_than_the_outgoing_queue_replays_everything(live):
     assert sorted(texts, key=int) == [str(i) for i in range(1, 61)]
     assert texts == sorted(texts, key=int)  # in order
     assert (await cb.command("ping"))["type"] == "pong"  # still connected
-    await ca.close(), await cb.close()
+    await cb.close()
 
 
 async def test_a_message_sent_right_after_hello_is_delivered_live(live):
@@ -37,7 +39,7 @@ async def test_a_message_sent_right_after_hello_is_delivered_live(live):
     await befriend(live.services, a["id"], b["id"])
     ca = await Client.connect(live.ws, a)
     cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
-    for i in range(10):
+    for i in range(3):
         cb = await Client.connect(live.ws, b)
         r = await live.http.post(f"/api/v1/conversations/{cid}/messages",
                                  json={"client_id": f"h{i}", "text": f"h{i}"},
