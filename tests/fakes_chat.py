@@ -45,6 +45,10 @@ class FakePeers:
     async def blocked_with(self, user_id: int, others) -> set[int]:
         return {o for o in others if (user_id, o) in self.blocks or (o, user_id) in self.blocks}
 
+    async def any_block_among(self, user_ids) -> bool:
+        ids = set(user_ids)
+        return any(a in ids and b in ids for a, b in self.blocks)
+
     async def friends(self, user_id: int) -> list[Peer]:
         return [Peer(f, f"U{f}", f"u{f}", None, "") for f in sorted(await self.friend_ids(user_id))]
 

@@ -109,6 +109,10 @@ class Chat:
                               f"{self.limits.max_group_members} members", "too_many")
         for other in others:  # only people you could message directly
             await self._check_direct_allowed(user_id, other)
+        if len(others) > 1 and await self._peers.any_block_among(others):
+            # Same rule as adding members later: nobody who has a block with a member.
+            raise field_error("member_ids", "two of these people have blocked each other",
+                              "blocked")
         now = self._clock.now()
         conversation = Conversation(
             id=uuid.uuid4().hex, kind=ConversationKind.GROUP,

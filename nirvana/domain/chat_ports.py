@@ -205,6 +205,10 @@ class ChatPeers(Protocol):
         """Those of `others` that `user_id` blocked or is blocked by."""
         ...
 
+    async def any_block_among(self, user_ids: Sequence[int]) -> bool:
+        """Whether any of these users blocked another of them."""
+        ...
+
     async def friends(self, user_id: int) -> list[Peer]:
         """The user's friends that no block separates, by name."""
         ...

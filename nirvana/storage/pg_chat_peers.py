@@ -50,6 +50,11 @@ class PgChatPeers:
             "AND blocker_id = ANY($2::bigint[])", user_id, list(others))
         return {r["other"] for r in rows}
 
+    async def any_block_among(self, user_ids: Sequence[int]) -> bool:
+        return await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ANY($1::bigint[]) "
+            "AND blocked_id = ANY($1::bigint[]))", list(user_ids))
+
     async def friends(self, user_id: int) -> list[Peer]:
         rows = await self._pool.fetch(
             "SELECT u.id, u.name, u.username::text AS username, u.avatar_url, u.status "

@@ -50,3 +50,15 @@ async def test_delete_for_me_hides_from_me_only_also_in_the_chat_list(client, se
     assert listed["conversations"][0]["last_message"] is None
     listed = (await client.get("/api/v1/conversations", headers=bearer(a))).json()
     assert listed["conversations"][0]["last_message"]["text"] == "m3"
+
+
+async def test_group_of_people_who_blocked_each_other_is_refused(client, services):
+    from tests.e2e.chat_client import block
+
+    a, b, c = await sign_up(client), await sign_up(client), await sign_up(client)
+    for other in (b, c):
+        await befriend(services, a["user"]["id"], other["user"]["id"])
+    await block(services, b["user"]["id"], c["user"]["id"])
+    r = await client.post("/api/v1/conversations", headers=bearer(a), json={
+        "kind": "group", "name": "trip", "member_ids": [b["user"]["id"], c["user"]["id"]]})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["code"] == "blocked"

@@ -146,3 +146,14 @@ async def test_info_rules_and_direct_conversations_have_no_group_commands(world)
     d = await chat.open_direct(1, 2)
     with pytest.raises(NotAGroupError):
         await chat.leave_group(1, d.id)
+
+
+async def test_a_group_cannot_join_two_people_who_blocked_each_other(world):
+    from nirvana.domain.errors import InvalidInputError
+
+    chat, peers, _, _ = world
+    peers.blocks.add((2, 3))  # 2 blocked 3; both are friends of the creator
+    with pytest.raises(InvalidInputError) as info:
+        await chat.create_group(1, "trip", [2, 3])
+    assert info.value.details[0]["code"] == "blocked"
+    assert (await chat.create_group(1, "trip", [2, 4])).member_ids
