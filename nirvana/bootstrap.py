@@ -99,6 +99,10 @@ class Services:
         except Exception:
             log.warning("live profile update failed", exc_info=True)
 
+    def relation_changed(self, a: int, b: int, friends: bool) -> None:
+        """Called by the social routes when a friendship begins or ends (a block ends it)."""
+        self.hub.relation_changed(a, b, friends)
+
     async def before_shutdown(self) -> None:
         """Called by run.py when a stop is requested, before uvicorn closes connections:
         the place to close open WebSockets with 1001 (going away)."""

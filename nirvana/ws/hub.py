@@ -185,6 +185,21 @@ class Hub:
         if self.presence is not None:
             self.presence.last_device_left(conn.user_id)
 
+    def relation_changed(self, a: int, b: int, friends: bool) -> None:
+        """A friendship began, or ended (also by a block): the online users' friend sets and
+        their `getOnlineUsers` lists follow at once, so presence never crosses a block."""
+        changed = []
+        for x, y in ((a, b), (b, a)):
+            held = self._friends.get(x)
+            if held is None or (y in held) == friends:
+                continue
+            if friends:
+                held.add(y)
+            else:
+                held.discard(y)
+            changed.append(x)
+        self._announce(changed)
+
     def _online_friends(self, user_id: int) -> list[int]:
         return sorted(f for f in self._friends.get(user_id, ()) if self.online(f))
 

@@ -49,3 +49,20 @@ async def test_a_message_sent_right_after_hello_is_delivered_live(live):
         assert got["message"]["text"] == f"h{i}" and got["pos"] > cb.hello["head"]
         await cb.close()
     await ca.close()
+
+
+async def test_online_lists_follow_friendship_and_block_at_once(live):
+    a, b = await user(live.http), await user(live.http)
+    ha = {"Authorization": f"Bearer {a['jwt']}"}
+    hb = {"Authorization": f"Bearer {b['jwt']}"}
+    ca, cb = await Client.connect(live.ws, a), await Client.connect(live.ws, b)
+    r = await live.http.post(f"/api/v1/friends/requests/{b['id']}", headers=ha)
+    assert r.status_code == 201, r.text
+    r = await live.http.post(f"/api/v1/friends/requests/{a['id']}/accept", headers=hb)
+    assert r.status_code == 201, r.text
+    assert (await ca.expect("getOnlineUsers", user_ids=[b["id"]]))["user_ids"] == [b["id"]]
+    r = await live.http.post(f"/api/v1/blocks/{a['id']}", headers=hb)
+    assert r.status_code == 201, r.text
+    # a no longer sees b online, without reconnecting.
+    assert (await ca.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
+    await ca.close(), await cb.close()

@@ -29,6 +29,8 @@ def relation_response(user_id: int, change: Change) -> Response:
 async def send_friend_request(call: Call[None, None]) -> Response:
     other = target_id(call)
     result = await call.services.social.send_friend_request(call.user_id, other)
+    if result.state.friends:
+        call.services.relation_changed(call.user_id, other, True)
     body = FriendRequestOut(outcome=result.outcome.value,
                             relation=RelationOut.of(other, result.state))
     status = 201 if result.outcome in CREATED else 200
@@ -40,8 +42,9 @@ async def send_friend_request(call: Call[None, None]) -> Response:
            errors=(404,))
 async def accept_friend_request(call: Call[None, None]) -> Response:
     other = target_id(call)
-    return relation_response(other,
-                             await call.services.social.accept_friend_request(call.user_id, other))
+    change = await call.services.social.accept_friend_request(call.user_id, other)
+    call.services.relation_changed(call.user_id, other, True)
+    return relation_response(other, change)
 
 
 @api.route("POST", "/api/v1/friends/requests/{user_id:int}/decline",
@@ -59,7 +62,9 @@ async def cancel_friend_request(call: Call[None, None]) -> None:
 @api.route("DELETE", "/api/v1/friends/{user_id:int}", summary="End a friendship", tags=TAGS,
            status=204, errors=(404,))
 async def remove_friend(call: Call[None, None]) -> None:
-    await call.services.social.remove_friend(call.user_id, target_id(call))
+    other = target_id(call)
+    await call.services.social.remove_friend(call.user_id, other)
+    call.services.relation_changed(call.user_id, other, False)
 
 
 @api.route("GET", "/api/v1/friends", summary="Your friends, newest first", tags=TAGS,
@@ -97,7 +102,9 @@ async def unfollow(call: Call[None, None]) -> None:
            response=RelationOut, status=201, errors=(404,))
 async def block(call: Call[None, None]) -> Response:
     other = target_id(call)
-    return relation_response(other, await call.services.social.block(call.user_id, other))
+    change = await call.services.social.block(call.user_id, other)
+    call.services.relation_changed(call.user_id, other, False)
+    return relation_response(other, change)
 
 
 @api.route("DELETE", "/api/v1/blocks/{user_id:int}", summary="Lift a block", tags=TAGS,
