@@ -19,6 +19,7 @@ from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
 from .domain.accounts import AccountPolicy, Accounts
+from .domain.ratelimit import Limit
 from .domain.media import Images, MediaStore
 from .domain.social import SocialGraph
 from .domain.blogs import Blogs
@@ -215,6 +216,7 @@ def build_services(
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
             reset_ttl=timedelta(seconds=settings.reset_token_ttl),
             base_url=settings.base_url,
+            sign_up_per_ip=Limit(settings.signups_per_ip_hour, 3600),
         ),
     )
     local_media = LocalMediaStore(settings.data_dir / "media")

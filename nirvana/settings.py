@@ -41,6 +41,7 @@ class Settings:
     reset_token_ttl: int = 30 * 60
     max_json_body: int = 1 << 20
     max_upload_bytes: int = 10 * 1000 * 1000
+    signups_per_ip_hour: int = 20
     store_timeout: float = 5.0  # seconds a database call may take before the caller gets 503
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -74,6 +75,8 @@ class Settings:
             allowed_origins=get("ALLOWED_ORIGINS", _origins, cls.allowed_origins),
             public_url=get("PUBLIC_URL", _url("http", "https"), None),
             max_upload_bytes=get("MAX_UPLOAD_BYTES", _positive_int, cls.max_upload_bytes),
+            signups_per_ip_hour=get("SIGNUPS_PER_IP_HOUR", _positive_int,
+                                    cls.signups_per_ip_hour),
         )
 
 

@@ -73,6 +73,8 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         mongodb_db=f"nirvana_test_{secrets.token_hex(4)}",
         allowed_origins=(TEST_ORIGIN, "http://localhost:8000"),
         public_url="http://testserver",
+        # Tests sign many users up from one address; the limit has tests of its own.
+        signups_per_ip_hour=100_000,
     )
 
 

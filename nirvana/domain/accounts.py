@@ -55,6 +55,8 @@ class AccountPolicy:
     refresh_ttl: timedelta = timedelta(days=7)
     reset_ttl: timedelta = timedelta(minutes=30)
     base_url: str = "http://127.0.0.1:8000"
+    # Accounts created from one IP: each costs an argon2 hash and a row.
+    sign_up_per_ip: Limit = Limit(20, 3600)
     # Every sign-in attempt from one IP.
     sign_in_per_ip: Limit = Limit(30, 60)
     # Failures for one account from one IP: stops guessing from one place without letting an
@@ -136,6 +138,7 @@ class Accounts:
         self.policy = policy
         self.revocations = AccessRevocations()
         self._ip_limiter = SlidingWindowLimiter(policy.sign_in_per_ip, clock)
+        self._sign_up_limiter = SlidingWindowLimiter(policy.sign_up_per_ip, clock)
         self._ip_account_limiter = SlidingWindowLimiter(policy.failures_per_ip_account, clock)
         self._account_limiter = SlidingWindowLimiter(policy.failures_per_account, clock)
         self._forgot_ip_limiter = SlidingWindowLimiter(policy.forgot_per_ip, clock)
@@ -166,8 +169,11 @@ class Accounts:
         return Session(user, access, access_expires, refresh, refresh_expires, family_id)
 
     async def sign_up(
-        self, email: str, username: str | None, name: str, password: str
+        self, email: str, username: str | None, name: str, password: str,
+        ip: str | None = None,
     ) -> Session:
+        if ip is not None:
+            self._sign_up_limiter.consume(ip)  # before any hashing
         email = normalise_email(email)
         chosen = validate_username(username) if username is not None else None
         name = validate_name(name)

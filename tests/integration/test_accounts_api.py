@@ -512,3 +512,21 @@ async def test_refresh_and_logout_with_the_cookie_need_no_body(client):
     assert r.status_code == 204, r.text
     r = await client.post("/api/v1/user/signup", content=b"not json")
     assert r.status_code == 415  # a body that does not say it is JSON is still refused
+
+
+async def test_sign_up_rate_limit_answers_429(stores, settings):
+    import dataclasses
+
+    import httpx
+
+    from nirvana.app import create_app
+    from nirvana.bootstrap import build_services
+
+    strict = dataclasses.replace(settings, signups_per_ip_hour=2)
+    services = build_services(strict, *stores, secret="t" * 48)
+    transport = httpx.ASGITransport(app=create_app(strict, services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        codes = [(await c.post("/api/v1/user/signup", json={
+            "email": f"rl{i}@example.com", "password": PASSWORD, "name": "R"})).status_code
+            for i in range(3)]
+    assert codes == [201, 201, 429]

@@ -244,3 +244,12 @@ async def test_purge_keeps_tokens_for_a_day_after_expiry(world):
         await accounts.refresh(session.refresh_token)
     clock.advance(24 * 3600)
     assert await accounts.purge_expired() == 1  # now the refresh token goes too
+
+
+async def test_sign_up_is_limited_per_ip_before_any_hashing(world):
+    accounts, _, hasher, _ = world
+    for i in range(20):
+        await accounts.sign_up(f"u{i}@example.com", None, "U", PW, ip="9.9.9.9")
+    with pytest.raises(RateLimitedError):
+        await accounts.sign_up("late@example.com", None, "U", PW, ip="9.9.9.9")
+    await accounts.sign_up("other@example.com", None, "U", PW, ip="8.8.8.8")

@@ -85,10 +85,11 @@ def refresh_token_of(call: Call) -> str | None:
 
 @api.route("POST", "/api/v1/user/signup", summary="Create an account and sign in",
            tags=TAGS, body=SignUpIn, response=SessionOut, status=201, auth=False,
-           errors=(409,))
+           errors=(409, 429))
 async def sign_up(call: Call[SignUpIn, None]) -> Response:
     b = call.body
-    session = await call.services.accounts.sign_up(b.email, b.username, b.name, b.password)
+    session = await call.services.accounts.sign_up(b.email, b.username, b.name, b.password,
+                                                   client_ip(call.request))
     return session_response(call.request, session, 201)
 
 
