@@ -81,7 +81,7 @@ class FakeChatStore:
         mine = [c for c in self.conversations.values() if c.member(user_id)]
         return sorted(mine, key=lambda c: c.last_activity, reverse=True)[:limit]
 
-    def submit(self, d: MessageDraft) -> asyncio.Future[tuple[Message, bool]]:
+    def submit(self, d: MessageDraft, landed_late=None) -> asyncio.Future[tuple[Message, bool]]:
         # A task starts in creation order, so submissions are stored in call order.
         return asyncio.ensure_future(self.append(d))
 

@@ -209,7 +209,10 @@ class Chat:
             kind=kind, text=text, attachments=tuple(attachments), reply_to=reply_to,
             audience=conversation.member_ids, created_at=self._clock.now(),
         )
-        return self._delivered(conversation, user_id, self._store.submit(draft))
+        def landed_late(message: Message) -> None:
+            self._posted(conversation, user_id, message)
+
+        return self._delivered(conversation, user_id, self._store.submit(draft, landed_late))
 
     async def _delivered(self, conversation: Conversation, user_id: int,
                          stored: Awaitable[tuple[Message, bool]]) -> tuple[Message, bool]:
@@ -220,15 +223,20 @@ class Chat:
         if created:
             # No await between the store's answer and this call: the store resolves sends in
             # seq order, so live delivery follows seq order per conversation.
-            self.cache.appended(message)
-            conversation.last_seq = max(conversation.last_seq, message.seq)
-            conversation.last_message = message
-            conversation.last_activity = message.created_at
-            sender = conversation.member(user_id)
-            if sender is not None:  # sending means having read everything before
-                sender.read_seq = max(sender.read_seq, message.seq)
-            self.publisher.message_posted(message, conversation)
+            self._posted(conversation, user_id, message)
         return message, created
+
+    def _posted(self, conversation: Conversation, user_id: int, message: Message) -> None:
+        """A new message is stored: update the cached state and deliver it live. Also for a
+        message whose sender stopped waiting (store_timeout) before it was stored."""
+        self.cache.appended(message)
+        conversation.last_seq = max(conversation.last_seq, message.seq)
+        conversation.last_message = message
+        conversation.last_activity = message.created_at
+        sender = conversation.member(user_id)
+        if sender is not None:  # sending means having read everything before
+            sender.read_seq = max(sender.read_seq, message.seq)
+        self.publisher.message_posted(message, conversation)
 
     async def send_direct(self, user_id: int, other_id: int, **send) -> tuple[Message, bool]:
         conversation = await self.open_direct(user_id, other_id)

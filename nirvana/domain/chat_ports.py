@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Mapping, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
 
 class ConversationKind(str, enum.Enum):
@@ -229,9 +229,13 @@ class ChatStore(Protocol):
         """The user's conversations, most recent activity first."""
         ...
 
-    def submit(self, draft: MessageDraft) -> Awaitable[tuple[Message, bool]]:
+    def submit(self, draft: MessageDraft,
+               landed_late: Callable[[Message], None] | None = None
+               ) -> Awaitable[tuple[Message, bool]]:
         """`append` in two steps: queue the write now (writes are stored in the order they
-        are submitted), and return what to await for its result."""
+        are submitted), and return what to await for its result. If that wait gives up
+        (store_timeout) and the write is stored afterwards, `landed_late(message)` is called
+        then, so the message is still delivered."""
         ...
 
     async def append(self, draft: MessageDraft) -> tuple[Message, bool]:

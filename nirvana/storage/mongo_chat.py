@@ -336,10 +336,12 @@ class MongoChatStore:
     async def append(self, draft: MessageDraft) -> tuple[Message, bool]:
         return await self.submit(draft)
 
-    def submit(self, draft: MessageDraft) -> Awaitable[tuple[Message, bool]]:
+    def submit(self, draft: MessageDraft,
+               landed_late: Callable[[Message], None] | None = None
+               ) -> Awaitable[tuple[Message, bool]]:
         future: asyncio.Future[tuple[Message, bool]] = asyncio.get_running_loop().create_future()
         self._enqueue(_Send(draft, future))  # now, not when awaited: the order is the call's
-        return self._wait(future)
+        return self._wait(future, landed_late)
 
     async def record_receipt(self, conversation_id: str, user_id: int, kind: ReceiptKind,
                              seq: int, audience: tuple[int, ...]) -> Receipt | None:
@@ -347,15 +349,25 @@ class MongoChatStore:
         self._enqueue(_Mark(conversation_id, user_id, kind, seq, audience, future))
         return await self._wait(future)
 
-    async def _wait(self, future: asyncio.Future) -> Any:
+    async def _wait(self, future: asyncio.Future,
+                    landed_late: Callable[[Any], None] | None = None) -> Any:
         # Bounded: a store that hangs yields an error naming the send, never a hang. The
         # write may still land later; a retry with the same client_id then finds it.
         try:
             async with asyncio.timeout(self._timeout * 2):
                 return await asyncio.shield(future)
         except TimeoutError:
-            # The writer still resolves the future later; nobody awaits it any more.
-            future.add_done_callback(_consume)
+            # The writer still resolves the future later; nobody awaits it any more. A
+            # message stored then is handed to `landed_late` so it is still delivered.
+            def late(done: asyncio.Future) -> None:
+                _consume(done)
+                if landed_late is not None and not done.cancelled() \
+                        and done.exception() is None:
+                    message, created = done.result()
+                    if created:
+                        landed_late(message)
+
+            future.add_done_callback(late)
             raise UnavailableError("The message store did not answer in time; retry with "
                                    "the same client_id.", code="store_timeout") from None
 

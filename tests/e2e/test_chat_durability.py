@@ -148,6 +148,7 @@ async def test_store_hanging_or_down_answers_the_send_and_chat_recovers(own_mong
     ca = await Client.connect(ws_url, a, open_timeout=10)
     conversation = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
     assert (await _send(ca, conversation, "before"))[0]["type"] == "ack"
+    cb = await Client.connect(ws_url, b, open_timeout=10)
     bound = 2 * STORE_TIMEOUT + 1.5  # the writer's deadline, with slack for a busy machine
 
     pid = mongo._proc.pid  # noqa: SLF001
@@ -161,6 +162,10 @@ async def test_store_hanging_or_down_answers_the_send_and_chat_recovers(own_mong
     finally:
         os.kill(pid, signal.SIGCONT)
     assert (await _send_until_acked(ca, conversation, "hung"))["type"] == "ack"
+    # Whether the timed-out write landed late or the retry stored it, the recipient gets
+    # the message live, once.
+    got = await cb.expect("newMessage", timeout=10)
+    assert got["message"]["text"] == "hung"
 
     await asyncio.to_thread(mongo.stop)  # down: connections refused
     answer, took = await _send(ca, conversation, "down")
@@ -174,4 +179,7 @@ async def test_store_hanging_or_down_answers_the_send_and_chat_recovers(own_mong
     texts = [m["text"] for m in history["messages"]]
     assert texts == ["before", "hung", "down"]  # each once, gapless seqs
     assert [m["seq"] for m in history["messages"]] == [1, 2, 3]
-    await ca.close()
+    got = await cb.expect("newMessage", timeout=10)
+    assert got["message"]["text"] == "down"
+    assert not [e for e in cb.backlog if e["type"] == "newMessage"]  # "hung" not twice
+    await ca.close(), await cb.close()
