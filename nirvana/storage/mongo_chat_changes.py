@@ -138,6 +138,13 @@ class MongoChatChanges:
             new = planned.message
             await self._messages.update_one({"_id": message.id},
                                             {"$set": _stored_fields(new)})
+            if new.deleted:
+                # Earlier events (edits, reactions) carry copies of the message for resume:
+                # deleted for everyone means gone from those too.
+                await self._events.update_many(
+                    {"message._id": message.id},
+                    {"$set": {"message.text": "", "message.attachments": [],
+                              "message.terms": [], "message.deleted": True}})
             if conversation.last_message and conversation.last_message.id == message.id:
                 await self._conversations.update_one(
                     {"_id": conversation_id, "last_message._id": message.id},

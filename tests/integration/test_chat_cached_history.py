@@ -62,3 +62,17 @@ async def test_group_of_people_who_blocked_each_other_is_refused(client, service
     r = await client.post("/api/v1/conversations", headers=bearer(a), json={
         "kind": "group", "name": "trip", "member_ids": [b["user"]["id"], c["user"]["id"]]})
     assert r.status_code == 422 and r.json()["error"]["details"][0]["code"] == "blocked"
+
+
+async def test_delete_for_everyone_scrubs_the_copies_kept_for_resume(client, services):
+    a, b, cid = await _pair_with_messages(client, services, n=1)
+    r = await client.patch(f"/api/v1/conversations/{cid}/messages/1", headers=bearer(a),
+                           json={"text": "secret edit"})
+    assert r.status_code == 200, r.text
+    r = await client.delete(f"/api/v1/conversations/{cid}/messages/1", headers=bearer(a))
+    assert r.status_code == 200, r.text
+    events = services.mongo[services.settings.mongodb_db]["chat_events"]
+    copies = [e async for e in events.find({"message.conversation_id": cid})]
+    assert copies and all(e["message"]["text"] == "" for e in copies)
+    messages = services.mongo[services.settings.mongodb_db]["chat_messages"]
+    assert not [m async for m in messages.find({"text": "secret edit"})]
