@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import threading
+from typing import NoReturn
 from pathlib import Path
 
 import uvicorn
@@ -22,13 +23,14 @@ import uvicorn
 from nirvana.app import create_app
 from nirvana.bootstrap import load_or_create_secret, open_services
 from nirvana.logs import configure_logging
+from nirvana.serving import UVICORN_OPTIONS, open_listener
 from nirvana.settings import ConfigError, Settings
 from nirvana.storage.embedded import EmbeddedError, EmbeddedMongo, EmbeddedPostgres
 
 log = logging.getLogger("nirvana")
 
 
-def fail(message: str, code: int = 1) -> "NoReturn":  # noqa: F821
+def fail(message: str, code: int = 1) -> NoReturn:
     print(f"nirvana: error: {message}", file=sys.stderr)
     sys.exit(code)
 
@@ -46,22 +48,12 @@ def check_data_dir(data_dir: Path) -> None:
 def bind(host: str, port: int) -> socket.socket:
     # Bound here, before any database starts, so a busy port fails fast and in one line;
     # uvicorn is then handed the socket, so nothing can take the port in between.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
-    # without it a keep-alive response (uvicorn writes headers and body apart) waits ~40 ms
-    # for the client's delayed ACK (measured by `make bench`: 720 req/s instead of ~10,000).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        return open_listener(host, port)
     except OSError as exc:
-        sock.close()
         if exc.errno == errno.EADDRINUSE:
             fail(f"port {port} on {host} is already in use (set PORT to use another)")
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 class Server(uvicorn.Server):
@@ -126,18 +118,7 @@ def main() -> None:
               flush=True)
         print(f"  MongoDB:    {'embedded, ' + str(data_dir / 'mongo') if mongo else 'MONGODB_URL'}",
               flush=True)
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            log_level=settings.log_level.lower(),
-            access_log=False,
-            ws="websockets-sansio",
-            ws_max_size=64 * 1024,
-            lifespan="on",
-            timeout_graceful_shutdown=10,
-            server_header=False,
-            proxy_headers=False,
-        )
+        config = uvicorn.Config(app, log_level=settings.log_level.lower(), **UVICORN_OPTIONS)
         server = Server(config)
         asyncio.run(server.serve(sockets=[sock]))
         if not server.started:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import socket
 
+from nirvana.serving import open_listener
+
 from ..servers import raise_fd_limit
 
 
@@ -13,15 +15,7 @@ def listening_socket() -> socket.socket:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     raise_fd_limit()
-    # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets whose proto says TCP, and
-    # without it every keep-alive response (headers and body are two writes) waits ~40 ms
-    # for a delayed ACK. run.py binds the same way.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", args.port))
-    sock.listen(2048)  # run.py's backlog
-    sock.set_inheritable(True)
-    return sock
+    return open_listener("127.0.0.1", args.port)  # bound as run.py binds
 
 
 def announce(sock: socket.socket, what: str) -> None:

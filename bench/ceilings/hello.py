@@ -12,20 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nirvana.serving import UVICORN_OPTIONS
+
 from ._listen import announce, listening_socket
 
-# A copy of run.py's uvicorn.Config arguments (run.py builds them inline): keep them in step.
-UVICORN_OPTIONS = dict(
-    log_config=None,
-    log_level="warning",
-    access_log=False,
-    ws="websockets-sansio",
-    ws_max_size=64 * 1024,
-    lifespan="on",
-    timeout_graceful_shutdown=10,
-    server_header=False,
-    proxy_headers=False,
-)
 
 # Twenty short posts: about the size of a feed page's JSON without the bodies.
 PAYLOAD = {
@@ -55,7 +45,7 @@ app = Starlette(routes=[Route("/", hello), Route("/health", health)])
 def main() -> None:
     sock = listening_socket()
     announce(sock, "hello-json")
-    server = uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **UVICORN_OPTIONS))
     asyncio.run(server.serve(sockets=[sock]))
 
 

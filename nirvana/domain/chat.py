@@ -35,7 +35,7 @@ from .chat_ports import (
     Role,
     StreamPage,
 )
-from .errors import ConflictError, NotFoundError, PermissionDeniedError, field_error
+from .errors import ConflictError, PermissionDeniedError, field_error
 from .ports import Clock
 
 

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 import time
-from datetime import datetime, timedelta, timezone
 
 import jwt as pyjwt
 
