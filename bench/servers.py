@@ -26,12 +26,19 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
 
 
+# The cores this process may use, read once at import: before the benchmark pins itself to
+# CLIENT_CORE. Asking later would see only that core and wrongly conclude that servers
+# cannot be pinned apart (which ran every server on the load generator's core).
+USABLE_CORES = frozenset(os.sched_getaffinity(0))
+
+
 def pinning_available() -> str | None:
     """None when servers and load can be pinned apart; otherwise why not."""
     if shutil.which("taskset") is None:
         return "taskset is missing (util-linux): servers and load share all cores"
-    if len(os.sched_getaffinity(0)) < 2:
-        return "fewer than 2 usable cores: servers and load share one core"
+    if not {SERVER_CORE, CLIENT_CORE} <= USABLE_CORES:
+        return (f"cores {SERVER_CORE} and {CLIENT_CORE} are not both usable "
+                f"(usable: {sorted(USABLE_CORES)}): servers and load share cores")
     return None
 
 

@@ -1,0 +1,118 @@
+"""Profile Nirvana's chat under a sustained open-loop load with py-spy.
+
+    .venv/bin/python -m bench.profile_chat [--clients 1000] [--rate 500] [--seconds 20]
+                                           [--out /tmp/nirvana-profile]
+
+Starts Nirvana as the benchmark does (run.py, embedded databases, pinned to the server
+core), signs up `clients` users in rooms of 10, connects them all, offers `rate` sends/s for
+`seconds` and meanwhile records the Nirvana process and its MongoDB-wire server with
+`py-spy record --format raw` (collapsed stacks; py-spy pauses the processes it samples,
+so the step's own numbers are only meaningful with `--no-spy`). Prints the step's numbers and the functions
+with the most samples (self and total) of each process; the collapsed files stay in `--out`
+for flame graphs. Measures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .nirvana_chat import http, sign_up
+from .servers import CLIENT_CORE, ROOT, Nirvana, pinning_available
+from .ws_load import Load, NirvanaAdapter
+
+
+def top(collapsed: Path, count: int = 25) -> str:
+    """The heaviest frames of a py-spy raw profile, by self and by total samples."""
+    own: collections.Counter[str] = collections.Counter()
+    total: collections.Counter[str] = collections.Counter()
+    samples = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        frames = stack.split(";")
+        samples += int(n)
+        own[frames[-1]] += int(n)
+        for frame in set(frames):
+            total[frame] += int(n)
+    if not samples:
+        return "  (no samples)\n"
+    out = [f"  {samples} samples; self:"]
+    out += [f"    {100 * n / samples:5.1f}%  {f}" for f, n in own.most_common(count)]
+    out.append("  total:")
+    out += [f"    {100 * n / samples:5.1f}%  {f}" for f, n in total.most_common(count)]
+    return "\n".join(out) + "\n"
+
+
+async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
+                out: Path, spy: bool = True) -> None:
+    adapter = NirvanaAdapter(server.url)
+    await adapter.ensure_users(clients, sign_up)
+    await adapter.build_rooms(clients, http)
+    load = Load(adapter, clients)
+    await load.connect()
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    targets = {"nirvana": server.pid, "mongo": server.mongo_pid()} if spy else {}
+    recorders = [subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
+         "--duration", str(int(seconds)), "--output", str(out / f"{name}.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in targets.items()
+        if pid]
+    before = server.cpu_breakdown()
+    step = await load.step(1, rate, seconds, drain=3.0)
+    after = server.cpu_breakdown()
+    for r in recorders:
+        r.wait(timeout=60)
+    await load.close()
+    n = max(1, step["deliveries"])
+    print(f"offered {rate:g} sends/s for {seconds:g} s to {clients} clients: "
+          f"{step['delivered_per_s']:.0f} delivered/s, p50 {step['p50_ms']} ms, "
+          f"p99 {step['p99_ms']} ms, lost {step['lost']}, twice {step['duplicates']}; "
+          f"generator busy {100 * step['generator_cpu_share']:.0f}%, behind by up to "
+          f"{step['scheduler_behind_max_ms']:.0f} ms")
+    for key in after:
+        print(f"  {key}: {(after[key] - before[key]) * 1e6 / n:.1f} µs CPU per delivery")
+    print(f"  frames: {dict(adapter.frames.most_common(10))}; errors {dict(adapter.errors)}")
+    for name in targets:
+        path = out / f"{name}.txt"
+        if path.exists():
+            print(f"{name} ({path}):\n{top(path)}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_chat", description=__doc__)
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--no-spy", action="store_true",
+                        help="run the load without py-spy (py-spy slows the processes it samples)")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir())
+                        / "nirvana-profile")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if pinning_available() is None:
+        import os
+        os.sched_setaffinity(0, {CLIENT_CORE})
+    work = Path(tempfile.mkdtemp(prefix="nirvana-profile-"))
+    server = Nirvana(work / "var", work / "logs", "WARNING", ROOT)
+    try:
+        server.start()
+        asyncio.run(drive(server, args.clients, args.rate, args.seconds, args.out,
+                          spy=not args.no_spy))
+    finally:
+        server.stop()
+        if (work / "logs" / "nirvana.err").exists():  # the server's own log, for reading later
+            shutil.copy(work / "logs" / "nirvana.err", args.out / "nirvana.err")
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
