@@ -173,6 +173,14 @@ class Services:
         await self.mongo.close()
 
 
+async def init_documents(mongo: AsyncMongoClient, database: str) -> None:
+    """Bind the Beanie documents to `database` and bring its indexes to what they declare.
+    The declared indexes are the schema: one a release stops declaring is dropped (an
+    unused index still costs every write)."""
+    await init_beanie(database=mongo[database], document_models=DOCUMENT_MODELS,
+                      allow_index_dropping=True)
+
+
 async def open_stores(
     settings: Settings, *, database_url: str, mongodb_url: str
 ) -> tuple[asyncpg.Pool, AsyncMongoClient]:
@@ -186,7 +194,7 @@ async def open_stores(
             serverSelectionTimeoutMS=int(settings.store_timeout * 1000),
             timeoutMS=int(settings.store_timeout * 1000),
         )
-        await init_beanie(database=mongo[settings.mongodb_db], document_models=DOCUMENT_MODELS)
+        await init_documents(mongo, settings.mongodb_db)
     except BaseException:
         await pool.close()
         raise

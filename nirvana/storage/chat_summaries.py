@@ -4,8 +4,10 @@ Why deferred: a summary update rewrites the conversation document and its multik
 (member_ids, last_activity) index entries; measured on the embedded store, 100 of them cost
 ~300 ms where inserting the 100 messages costs ~30 ms. So the writer acknowledges a batch
 once its messages are stored, and folds the summaries into this buffer: many sends to one
-conversation become one update, flushed when the writer is idle, at most every
-`MongoChatStore.summary_interval` seconds under load, and before any read of conversations.
+conversation become one update. A background task flushes the buffer every
+`MongoChatStore.summary_interval` seconds at most, and spends at most `summary_share` of the
+time doing so (so sends never wait behind a flush). A read of conversations applies the
+summaries not written yet to what it read (`apply`), rather than waiting for a flush.
 
 Why that is safe: a summary is derived from the messages. The store keeps a checkpoint (the
 stream position up to which summaries are written, see `CHECKPOINT_ID`); after a crash the
@@ -19,7 +21,7 @@ from typing import Any, Callable
 
 from pymongo import UpdateOne
 
-from ..domain.chat_ports import Message
+from ..domain.chat_ports import Conversation, Message
 
 CHECKPOINT_ID = "summaries"  # in the chat_meta collection: {"_id": ..., "pos": P}
 
@@ -40,6 +42,19 @@ class SummaryBuffer:
         senders = self.reads.setdefault(m.conversation_id, {})
         senders[m.sender_id] = max(senders.get(m.sender_id, 0), m.seq)
         self.top_pos = max(self.top_pos, m.pos)
+
+    def apply(self, c: Conversation) -> None:
+        """Apply the buffered summary of `c` to it in memory, as its update would."""
+        m = self.last.get(c.id)
+        if m is None:
+            return
+        if m.seq > c.last_seq:
+            c.last_seq, c.last_message, c.last_activity = m.seq, m, m.created_at
+        for sender, seq in self.reads.get(c.id, {}).items():
+            member = c.member(sender)
+            if member is not None:
+                member.read_seq = max(member.read_seq, seq)
+                member.delivered_seq = max(member.delivered_seq, seq)
 
     def merge(self, other: SummaryBuffer) -> None:
         for m in other.last.values():

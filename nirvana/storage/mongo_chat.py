@@ -102,7 +102,11 @@ class MessageDoc(Document):
             # Unique: a second writer (or a write that landed after its timeout) can never
             # reuse a seq. Idempotency needs no index of its own: see `message_id`.
             IndexModel([("conversation_id", ASCENDING), ("seq", ASCENDING)], unique=True),
-            IndexModel([("audience", ASCENDING), ("pos", ASCENDING)]),
+            # Resume reads a user's conversations by position. Not (audience, pos): that
+            # multikey index took one entry per member of every message, and index entries
+            # are most of what a write costs the embedded store (0.64 ms a message with it,
+            # 0.45 ms with this; `make bench`'s store ceiling is 0.06 ms a bare document).
+            IndexModel([("conversation_id", ASCENDING), ("pos", ASCENDING)]),
             IndexModel([("pos", DESCENDING)]),
             IndexModel([("terms", ASCENDING)]),  # message search (domain/chat_search.py)
         ]
@@ -246,13 +250,20 @@ def _fail(future: asyncio.Future, exc: BaseException) -> None:
 
 class MongoChatStore:
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
-                 summary_interval: float = 0.5) -> None:
+                 summary_interval: float = 1.0, summary_share: float = 0.2) -> None:
         self._max_batch = max_batch
         self._timeout = timeout
         self.summary_interval = summary_interval
+        # At most this share of the time goes to summary flushes: after a flush that took
+        # T seconds the next waits at least T * (1 / share - 1). A summary update costs
+        # the embedded store ~1.6 ms (it rewrites the conversation and its index keys), so
+        # with thousands of active conversations a fixed interval would starve the sends.
+        self.summary_share = summary_share
         self._summaries = SummaryBuffer()
+        self._flushing: SummaryBuffer | None = None
         self._summary_lock = asyncio.Lock()
-        self._last_flush = time.monotonic()
+        self._next_flush = 0.0
+        self._flusher: asyncio.Task[None] | None = None
         self._recovered = False
         self._pending: list[_Send | _Mark | _Op] = []
         self._wake = asyncio.Event()
@@ -285,14 +296,14 @@ class MongoChatStore:
     # -- conversations ----------------------------------------------------------------
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
-        await self._settle()
+        await self._recover()
         d = await self._conversations.find_one({"_id": conversation_id})
-        return conversation_of(d) if d else None
+        return self._summarised(conversation_of(d)) if d else None
 
     async def find_direct(self, direct_key: str) -> Conversation | None:
-        await self._settle()
+        await self._recover()
         d = await self._conversations.find_one({"direct_key": direct_key})
-        return conversation_of(d) if d else None
+        return self._summarised(conversation_of(d)) if d else None
 
     async def create_conversation(self, c: Conversation, direct_key: str | None
                                   ) -> Conversation:
@@ -314,10 +325,20 @@ class MongoChatStore:
         return c
 
     async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
-        await self._settle()
+        await self._recover()
         cursor = self._conversations.find({"member_ids": user_id}).sort(
             "last_activity", DESCENDING).limit(limit)
-        return [conversation_of(d) async for d in cursor]
+        found = [conversation_of(d) async for d in cursor]
+        # A conversation with a summary not written yet may belong among the newest
+        # `limit`: read those of the user too, then order all by their summarised activity.
+        pending = self._pending_summary_ids() - {c.id for c in found}
+        if pending:
+            found += [conversation_of(d) async for d in self._conversations.find(
+                {"_id": {"$in": sorted(pending)}, "member_ids": user_id})]
+        for c in found:
+            self._summarised(c)
+        found.sort(key=lambda c: c.last_activity, reverse=True)
+        return found[:limit]
 
     # -- messages ---------------------------------------------------------------------
 
@@ -414,20 +435,19 @@ class MongoChatStore:
             self._writer = asyncio.get_running_loop().create_task(self._run(), name="chat-writer")
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            try:
-                await self._writer
-            except asyncio.CancelledError:
-                pass
+        for task in (self._writer, self._flusher):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         for item in self._pending:
             _fail(item.future, UnavailableError("The server is stopping."))
         await self._flush_quietly()  # what a crash would leave to the next start's repair
 
     async def _run(self) -> None:
         while True:
-            if not self._pending:
-                await self._flush_quietly()  # idle: nobody waits on the store now
             if not self._pending:
                 await self._wake.wait()
             self._wake.clear()
@@ -445,17 +465,38 @@ class MongoChatStore:
                         _fail(item.future, error)
                         for dup in getattr(item, "duplicates", ()):
                             _fail(dup, error)
-                if time.monotonic() - self._last_flush >= self.summary_interval:
-                    await self._flush_quietly()
+                if self._summaries and (self._flusher is None or self._flusher.done()):
+                    self._flusher = asyncio.get_running_loop().create_task(
+                        self._flush_later(), name="chat-summaries")
+
+    async def _flush_later(self) -> None:
+        """Write the buffered summaries in the background, paced (see `summary_share`):
+        sends are acknowledged without waiting for them, and never queue behind a flush."""
+        while self._summaries:
+            wait = self._next_flush - time.monotonic()
+            await asyncio.sleep(max(wait, self.summary_interval))
+            started = time.monotonic()
+            await self._flush_quietly()
+            took = time.monotonic() - started
+            self._next_flush = time.monotonic() + took * (1 / self.summary_share - 1)
 
     # -- conversation summaries (see chat_summaries.py) --------------------------------
 
-    async def _settle(self) -> None:
-        """Before reading conversations: repair after a crash, then write what is buffered,
-        so a reader sees every acknowledged message in the summaries."""
-        await self._recover()
-        if self._summaries:
-            await self._flush_summaries()
+    def _summarised(self, c: Conversation) -> Conversation:
+        """`c` as read from the store, with the summaries not written yet applied (those
+        being written and those buffered), so a reader sees every acknowledged message.
+        Why not flush first: under load a flush takes seconds, and every read that missed
+        the conversation cache (the first send to a conversation, too) would queue on it."""
+        for buffer in (self._flushing, self._summaries):
+            if buffer is not None:
+                buffer.apply(c)
+        return c
+
+    def _pending_summary_ids(self) -> set[str]:
+        ids = set(self._summaries.last)
+        if self._flushing is not None:
+            ids |= self._flushing.last.keys()
+        return ids
 
     async def _flush_quietly(self) -> None:
         try:
@@ -472,10 +513,10 @@ class MongoChatStore:
         # Serialised: flushes apply in order, and the checkpoint never passes a summary
         # that another flush has not written yet.
         async with self._summary_lock:
-            self._last_flush = time.monotonic()
             buffer, self._summaries = self._summaries, SummaryBuffer()
             if not buffer:
                 return
+            self._flushing = buffer  # still applied to reads until written
             try:
                 await self._conversations.bulk_write(buffer.operations(message_doc),
                                                      ordered=False)
@@ -485,6 +526,8 @@ class MongoChatStore:
                 buffer.merge(self._summaries)
                 self._summaries = buffer
                 raise
+            finally:
+                self._flushing = None
 
     async def _recover(self) -> None:
         """Once per store object: summarise the messages past the checkpoint (a crash
@@ -647,12 +690,19 @@ class MongoChatStore:
         # Bounded by head: every position up to it is stored, so the two queries below see
         # the same complete prefix; anything later reaches the client live.
         head = await self.head()
-        query: dict[str, Any] = {"audience": user_id, "pos": {"$gt": since, "$lte": head}}
-        msgs = [message_of(d) async for d in
-                self._messages.find({**query, "hidden_for": {"$ne": user_id}})
-                .sort("pos", ASCENDING).limit(limit + 1)]
+        window = {"$gt": since, "$lte": head}
+        # Messages through the user's current conversations; `audience` (who was a member
+        # when it was sent) still decides. A conversation the user was removed from is no
+        # longer readable, so its messages are not replayed; the removal event is.
+        conversation_ids = [d["_id"] async for d in self._conversations.find(
+            {"member_ids": user_id}, projection={"_id": 1})]
+        msgs = [message_of(d) async for d in self._messages.find(
+            {"conversation_id": {"$in": conversation_ids}, "pos": window, "audience": user_id,
+             "hidden_for": {"$ne": user_id}}).sort("pos", ASCENDING).limit(limit + 1)
+        ] if conversation_ids else []
         events = [receipt_of(d) if d["type"] == "receipt" else event_of(d) async for d in
-                  self._events.find(query).sort("pos", ASCENDING).limit(limit + 1)]
+                  self._events.find({"audience": user_id, "pos": window})
+                  .sort("pos", ASCENDING).limit(limit + 1)]
         items: list[Message | Receipt | ChatEvent] = sorted([*msgs, *events],
                                                             key=lambda i: i.pos)
         return StreamPage(items=items[:limit], truncated=len(items) > limit, head=head)

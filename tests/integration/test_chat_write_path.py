@@ -57,3 +57,66 @@ async def test_membership_is_checked_on_every_read_from_memory(client, services)
         pass
     else:
         raise AssertionError("a non-member read a conversation held in memory")
+
+
+async def test_an_index_no_longer_declared_is_dropped_at_start(stores, settings):
+    """A database from an older release keeps no index the code stopped declaring: an
+    unused index would still cost every message write."""
+    from nirvana.bootstrap import init_documents
+
+    _, mongo = stores
+    messages = mongo[settings.mongodb_db]["chat_messages"]
+    await messages.create_index([("audience", 1), ("pos", 1)], name="audience_1_pos_1")
+    await init_documents(mongo, settings.mongodb_db)  # what open_stores runs at start
+    names = set(await messages.index_information())
+    assert "audience_1_pos_1" not in names
+    assert "conversation_id_1_pos_1" in names and "conversation_id_1_seq_1" in names
+
+
+async def test_resume_replays_only_what_the_user_was_sent(client, services):
+    """Resume reads the user's conversations by position; a message sent before the user
+    joined a group is not theirs to replay, one sent after is."""
+    a, b = await friends(client, services)
+    c, _ = await friends(client, services)
+    await services.pool.execute(
+        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, c)
+    chat = services.chat
+    group = await chat.create_group(a, "g", [b])
+    before = await chat.head()
+    await chat.send_message(a, group.id, client_id="early", text="before c joined")
+    await chat.add_members(a, group.id, [c])
+    await chat.send_message(a, group.id, client_id="late", text="after c joined")
+    texts = [getattr(i, "text", None) for i in (await chat.resume(c, before)).items]
+    assert "after c joined" in texts and "before c joined" not in texts
+    page_b = await chat.resume(b, before)
+    assert [i.text for i in page_b.items if hasattr(i, "text")] == ["before c joined",
+                                                                    "after c joined"]
+
+
+async def test_reads_see_unwritten_summaries_without_waiting_for_a_flush(client, services,
+                                                                         settings):
+    """The chat list is exact while summaries are still buffered: a conversation whose new
+    message is not summarised in the store yet still comes first, with its unread count,
+    and reading it wrote nothing (a flush under load takes seconds)."""
+    a, b = await friends(client, services)
+    c, _ = await friends(client, services)
+    await services.pool.execute(
+        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, c)
+    chat, store = services.chat, services.chat_store
+    store.summary_interval = 3600  # nothing is flushed during this test
+    old = await chat.open_direct(a, b)
+    new = await chat.open_direct(a, c)
+    await chat.send_message(c, new.id, client_id="n", text="newer")
+    await chat.send_message(b, old.id, client_id="o1", text="older")
+    await store._flush_summaries()  # written: both summarised in the store
+    await chat.send_message(c, new.id, client_id="n2", text="newest")
+    await chat.send_message(b, old.id, client_id="o2", text="now the newest")
+
+    (first,) = await store.conversations_of(a, 1)
+    assert first.id == old.id and first.last_message.text == "now the newest"
+    assert first.last_seq == 2 and first.unread_for(a) == 2 and first.unread_for(b) == 0
+    direct = await store.get_conversation(new.id)
+    assert direct.last_message.text == "newest" and direct.unread_for(a) == 2
+    stored = await services.mongo[settings.mongodb_db]["chat_conversations"].find_one(
+        {"_id": old.id})
+    assert stored["last_seq"] == 1  # the read applied the buffer; it did not flush it
