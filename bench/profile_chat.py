@@ -79,6 +79,7 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
           f"{step['scheduler_behind_max_ms']:.0f} ms")
     for key in after:
         print(f"  {key}: {(after[key] - before[key]) * 1e6 / n:.1f} µs CPU per delivery")
+    print(f"  worst latency (ms) by second of the step: {step['worst_ms_by_second']}")
     print(f"  frames: {dict(adapter.frames.most_common(10))}; errors {dict(adapter.errors)}")
     for name in targets:
         path = out / f"{name}.txt"

@@ -54,6 +54,8 @@ class StepBook:
     latencies: list[float] = field(default_factory=list)
     duplicates: int = 0
     unknown: int = 0
+    start: float = 0.0
+    worst: dict[int, float] = field(default_factory=dict)  # second of the step -> max latency
 
     def sent(self, seq: int, due: float, recipients: int) -> None:
         self.due[seq] = due
@@ -70,6 +72,9 @@ class StepBook:
             self.duplicates += 1
             return
         self.latencies.append(now - self.due[seq])
+        second = int(self.due[seq] - self.start) if self.start else 0
+        if now - self.due[seq] > self.worst.get(second, 0.0):
+            self.worst[second] = now - self.due[seq]
 
     @property
     def deliveries(self) -> int:
@@ -89,7 +94,11 @@ class StepBook:
                 "deliveries": self.deliveries, "lost": self.lost,
                 "duplicates": self.duplicates, "unknown": self.unknown,
                 "p50_ms": percentile(ms, 50), "p90_ms": percentile(ms, 90),
-                "p99_ms": percentile(ms, 99), "max_ms": max(ms) if ms else None}
+                "p99_ms": percentile(ms, 99), "max_ms": max(ms) if ms else None,
+                # When the slow deliveries were sent: a stall at the start reads differently
+                # from a backlog that grows.
+                "worst_ms_by_second": [round(self.worst.get(i, 0.0) * 1000, 1)
+                                       for i in range(max(self.worst, default=-1) + 1)]}
 
 
 def key_of(step: int, seq: int) -> str:
@@ -142,7 +151,7 @@ class Load:
         """Offer `rate` sends/s for `duration` s, then wait up to `drain` s for stragglers."""
         book = self.books[step] = StepBook(step)
         usage0 = resource.getrusage(resource.RUSAGE_SELF)
-        start = time.perf_counter() + 0.05
+        start = book.start = time.perf_counter() + 0.05
         behind_max = 0.0
         for seq, due in enumerate(schedule(rate, duration, start)):
             delay = due - time.perf_counter()
