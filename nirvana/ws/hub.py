@@ -223,10 +223,13 @@ class Hub:
                 log.exception("delivery to a connection failed")
 
     def message_posted(self, message: Message, conversation: Conversation) -> None:
+        # One frame, encoded once, for every device of every member. No
+        # conversation.updated follows: `newMessage` is the chat list's update itself
+        # (docs/protocol.md), which halves the frames of the hottest path, and a
+        # per-member copy of the whole conversation grew with members squared.
         text = p.encode(p.NewMessage(pos=message.pos, message=message_out(message)))
         for uid in message.audience:
             self._send(uid, text, message.pos)
-        self.conversation_changed(conversation, message.audience)
 
     def receipt_recorded(self, receipt: Receipt) -> None:
         text = p.encode(p.ReceiptEvent(pos=receipt.pos, conversation_id=receipt.conversation_id,

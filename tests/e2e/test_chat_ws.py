@@ -28,8 +28,14 @@ async def test_two_friends_chat_live(live):
     assert ack["type"] == "ack" and ack["message"]["seq"] == 1 and ack["duplicate"] is False
     got = await cb.expect("newMessage")
     assert got["message"]["text"] == "hello" and got["pos"] == ack["message"]["pos"]
-    update = await cb.expect("conversation.updated")
-    assert update["conversation"]["unread"] == 1
+    # No conversation.updated follows a new message: the client derives the chat list
+    # from newMessage (docs/protocol.md), and that matches the server's list.
+    listed = await cb.command("conversations")
+    (conversation,) = listed["conversations"]
+    assert conversation["last_seq"] == got["message"]["seq"] == 1
+    assert conversation["unread"] == got["message"]["seq"] - 0  # b has read nothing
+    assert conversation["last_message"]["text"] == "hello"
+    assert not any(f["type"] == "conversation.updated" for f in cb.backlog)
     await ca.close(), await cb.close()
 
 
