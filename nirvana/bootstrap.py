@@ -47,6 +47,7 @@ from .storage.pg_blog_comments import PgCommentRepository
 from .storage.pg_blogs import PgBlogRepository
 from .storage.pg_chat_peers import PgChatPeers
 from .ws.hub import Hub
+from .ws.session_watch import SessionWatch
 from .ws.protocol import CloseCode, Limits
 
 log = logging.getLogger("nirvana")
@@ -85,6 +86,7 @@ class Services:
     chat_store: MongoChatStore
     hub: Hub
     ws_limits: Limits
+    session_watch: SessionWatch
     background: set[asyncio.Task] = field(default_factory=set)
     # Anonymous blog lists as serialised bytes (see nirvana/http/page_cache.py).
     page_cache: PageCache = field(default_factory=PageCache)
@@ -166,6 +168,7 @@ class Services:
             task.cancel()
         if self.hub.presence is not None:
             await self.hub.presence.close()
+        await self.session_watch.close()
         await self.chat_store.close()
         # Shielded: closing the pool must finish even if shutdown is cancelled, or PostgreSQL
         # keeps the backends until their sockets time out.
@@ -257,6 +260,7 @@ def build_services(
         chat_store=chat_store,
         hub=hub,
         ws_limits=Limits(),
+        session_watch=SessionWatch(accounts.revocations),
     )
 
 

@@ -1,8 +1,8 @@
 """The Starlette WebSocket endpoint at /ws: drives the pure protocol with real I/O.
 
-Three tasks per socket: this one reads frames and runs commands in order; a sender drains
-the connection's bounded queue into the socket (and sends the requested close); a watchdog
-closes the socket when its token expires or its session is revoked. Sends are pipelined
+Two tasks per socket: this one reads frames and runs commands in order; a sender drains
+the connection's bounded queue into the socket (and sends the requested close). The app's
+one `SessionWatch` closes the socket when its token expires or its session is revoked. Sends are pipelined
 (`pipeline.py`): queued in order, answered when their durable write resolves.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -24,7 +23,6 @@ from .hub import Connection
 from .pipeline import SendPipeline
 
 log = logging.getLogger("nirvana.ws")
-WATCH_SECONDS = 1.0
 CLOSE_SECONDS = 10.0  # how long a requested close may wait for a slow peer to read
 
 
@@ -46,17 +44,6 @@ async def _sender(ws: WebSocket, conn: Connection) -> None:
         await ws.send_text(text)
     code, reason = conn.close_request or (p.CloseCode.NORMAL, "")
     await ws.close(code, reason)
-
-
-async def _watchdog(services, claims: AccessClaims, conn: Connection) -> None:
-    revocations = services.accounts.revocations
-    while conn.close_request is None:
-        now = datetime.now(timezone.utc).timestamp()
-        if now >= claims.expires_at:
-            conn.request_close(p.CloseCode.UNAUTHENTICATED, "token expired")
-        elif revocations.is_revoked(claims):
-            conn.request_close(p.CloseCode.UNAUTHENTICATED, "session revoked")
-        await asyncio.sleep(min(WATCH_SECONDS, max(0.05, claims.expires_at - now)))
 
 
 async def chat_socket(ws: WebSocket) -> None:
@@ -110,7 +97,7 @@ async def chat_socket(ws: WebSocket) -> None:
     if since is None:
         conn.end_resume(head)  # release what arrived meanwhile, past head
     sender = asyncio.create_task(_sender(ws, conn))
-    watchdog = asyncio.create_task(_watchdog(services, claims, conn))
+    services.session_watch.watch(conn, claims)
     pipeline = SendPipeline(chat, conn, limits.inflight_sends)
     peer_gone = False
     try:
@@ -139,9 +126,8 @@ async def chat_socket(ws: WebSocket) -> None:
         pass  # the peer went away; nothing to answer
     finally:
         hub.disconnected(conn)
-        # A socket's tasks never outlive it.
-        for task in (sender, watchdog):
-            task.cancel()
+        services.session_watch.unwatch(conn)
+        sender.cancel()  # a socket's tasks never outlive it
 
 
 async def _run(chat, conn: Connection, command) -> None:

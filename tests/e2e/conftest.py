@@ -66,6 +66,7 @@ async def live(services, settings, ws_limits, server_sndbuf):
     await services.before_shutdown()
     server.should_exit = True
     await task
+    await services.session_watch.close()
     await services.chat_store.close()
 
 

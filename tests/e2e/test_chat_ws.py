@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 import json
 
 import pytest
@@ -156,3 +157,18 @@ async def test_logout_closes_the_socket_4001(live):
         while True:
             await ca.recv()
     assert info.value.rcvd.code == 4001 and info.value.rcvd.reason == "session revoked"
+
+
+async def test_a_socket_closes_4001_when_its_token_expires(live):
+    a = await user(live.http)
+    tokens = live.services.accounts._tokens
+    short = type(tokens)(tokens._secret, tokens._clock, ttl=timedelta(seconds=2))
+    token, _ = short.issue(a["id"], "session-of-a-short-token")
+    ca = await Client.connect(live.ws, {**a, "jwt": token})
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        while True:
+            await ca.recv(timeout=5)
+    assert info.value.rcvd.code == 4001 and info.value.rcvd.reason == "token expired"
+    # Closed within the sweep interval (1 s) of the expiry, not at some later check.
+    assert asyncio.get_running_loop().time() - started < 2 + 1.5
