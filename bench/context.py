@@ -58,6 +58,18 @@ class Context:
             self.servers[name] = server
         return self.servers[name]
 
+    def restart_nirvana(self, persistence: bool) -> Nirvana:
+        """Nirvana again on the same data directory, with chat persistence on or off
+        (bench/volatile_nirvana.py)."""
+        self.stop("nirvana")
+        server = Nirvana(self.options.work_dir / "var", self.logs, self.options.log_level,
+                         persistence=persistence)
+        print(f"bench: starting nirvana (chat persistence {'on' if persistence else 'OFF'})",
+              flush=True)
+        server.start()
+        self.servers["nirvana"] = server
+        return server
+
     def restart(self, name: str) -> Server:
         self.stop(name)
         return self.server(name)

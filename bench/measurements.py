@@ -87,6 +87,7 @@ def store_ceiling(ctx: Context) -> Result:
     cpu = summarize([r["batched"]["store_cpu_us_per_doc"] for r in runs])
     raw = {"runs": runs, "single_docs_per_s": single, "batched_docs_per_s": batched,
            "batched_store_cpu_us_per_doc": cpu}
+    ctx.store_batched = batched["median"]  # type: ignore[attr-defined]
     return raw, [
         Row("ceiling: store single inserts (insert_one, --sync-on-commit)",
             single["median"], "docs/s"),

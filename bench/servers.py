@@ -185,7 +185,7 @@ class Nirvana(Server):
     """run.py as a user starts it: embedded PostgreSQL and MongoDB-wire server under data_dir."""
 
     def __init__(self, data_dir: Path, log_dir: Path, log_level: str = "INFO",
-                 root: Path = ROOT) -> None:
+                 root: Path = ROOT, persistence: bool = True) -> None:
         env = {k: v for k, v in os.environ.items()
                if k not in {"DATABASE_URL", "MONGODB_URL", "JWT_SECRET", "PORT", "HOST",
                             "PUBLIC_URL"}}
@@ -193,7 +193,10 @@ class Nirvana(Server):
                     "LOG_LEVEL": log_level,
                     # The bench signs up a thousand users from loopback addresses.
                     "SIGNUPS_PER_IP_HOUR": "1000000"})
-        super().__init__("nirvana", [sys.executable, str(root / "run.py")], log_dir, env)
+        # Persistence off (bench/volatile_nirvana.py): the same server, chat sends not stored.
+        argv = ([sys.executable, str(root / "run.py")] if persistence else
+                [sys.executable, "-m", "bench.volatile_nirvana"])
+        super().__init__("nirvana", argv, log_dir, env)
         self.data_dir = data_dir
 
     def start(self, timeout: float = 180) -> str:

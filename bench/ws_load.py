@@ -430,7 +430,16 @@ class NirvanaAdapter:
         conn = NirvanaConnection(self, self.conversations[client // self.room_size], deliver)
         conn.ws = await LeanWebSocket.connect(f"{self.ws_url}/ws?token={user.token}",
                                               conn.on_text, timeout)
-        await asyncio.wait_for(conn.hello, timeout)
+        # A socket closed before its hello (e.g. 4029, too many sockets) fails now, saying
+        # why, instead of timing out.
+        done, _ = await asyncio.wait([conn.hello, conn.ws.closed], timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if not conn.hello.done():
+            rcvd = conn.ws.ws.close_rcvd
+            raise ConnectionError(
+                f"client {client}: /ws closed before hello: "
+                + (f"{rcvd.code} {rcvd.reason}" if rcvd else "no close frame")
+                if done else f"client {client}: no hello within {timeout:g} s")
         return conn
 
     def recipients(self, sender: int) -> int:
