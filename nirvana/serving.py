@@ -9,10 +9,12 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from .ws.transport import DirectSendProtocol
+
 UVICORN_OPTIONS: dict[str, Any] = dict(
     log_config=None,
     access_log=False,  # Nirvana writes its own access line (nirvana/http/middleware.py)
-    ws="websockets-sansio",
+    ws=DirectSendProtocol,  # uvicorn's websockets-sansio, plus direct sends (ws/transport.py)
     ws_max_size=64 * 1024,
     lifespan="on",
     timeout_graceful_shutdown=10,

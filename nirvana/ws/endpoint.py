@@ -21,6 +21,7 @@ from .commands import HANDLERS, replay
 from .errors import STORE_DOWN, error_frame
 from .hub import Connection
 from .pipeline import SendPipeline
+from .transport import DIRECT_SEND
 
 log = logging.getLogger("nirvana.ws")
 CLOSE_SECONDS = 10.0  # how long a requested close may wait for a slow peer to read
@@ -94,6 +95,7 @@ async def chat_socket(ws: WebSocket) -> None:
                            outgoing_queue=limits.outgoing_queue,
                            sockets_per_user=limits.sockets_per_user,
                            inflight_sends=limits.inflight_sends))))
+    conn.direct = ws.scope.get("extensions", {}).get(DIRECT_SEND)  # after hello: in order
     if since is None:
         conn.end_resume(head)  # release what arrived meanwhile, past head
     sender = asyncio.create_task(_sender(ws, conn))

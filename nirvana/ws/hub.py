@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from ..domain.chat_ports import ChatEvent, ChatPeers, Conversation, Message, Receipt
 from ..domain.presence import Presence
@@ -50,6 +50,9 @@ class Connection:
         self.live_seen = 0  # sent_pos when the running resume began
         # Set by Hub.connected: the presence commands act through it.
         self.hub_presence: PresenceFanout | None = None
+        # Writes a frame at once when the socket takes it (ws/transport.py), else False;
+        # set by the endpoint once `hello` is queued, so nothing can overtake it.
+        self.direct: Callable[[str], bool] | None = None
 
     def push(self, text: str, pos: int | None = None) -> None:
         if self.close_request is not None:
@@ -64,6 +67,10 @@ class Connection:
             if pos <= self.sent_pos:
                 return  # already replayed by a resume
             self.sent_pos = pos
+        # Nothing queued ahead: write now, without waking the sender task. Otherwise (or
+        # when the peer reads slowly) queue behind what is there, in order.
+        if not self._queue and self.direct is not None and self.direct(text):
+            return
         if len(self._queue) >= self._max_queue:
             self.request_close(p.CloseCode.SLOW_CONSUMER, "outgoing queue overflow; resume",
                                drop_queued=True)

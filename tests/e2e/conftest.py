@@ -12,6 +12,7 @@ import pytest
 import uvicorn
 
 from nirvana.app import create_app
+from nirvana.ws.transport import DirectSendProtocol
 from tests.conftest import TEST_ORIGIN
 
 
@@ -32,7 +33,7 @@ async def start_server(app, max_size: int, sndbuf: int | None = None
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, lifespan="off", ws="websockets-sansio",
+    config = uvicorn.Config(app, log_config=None, lifespan="off", ws=DirectSendProtocol,
                             ws_max_size=max_size, access_log=False,
                             timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
