@@ -296,6 +296,10 @@ class FanoutAdapter:
 # -- Nirvana's /ws adapter (docs/protocol.md) ----------------------------------------------------
 
 
+class RetryLater(ConnectionError):
+    """The server closed with 1013: overloaded or a store is down; reconnect later."""
+
+
 @dataclass
 class ChatUser:
     id: int
@@ -376,6 +380,7 @@ class NirvanaAdapter:
         self.conversations: list[str] = []  # per room
         self.frames: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
+        self.retried = 0  # connects refused with 1013 and retried
 
     async def ensure_users(self, count: int, sign_up: Callable[..., Any],
                            concurrency: int = 8) -> None:
@@ -425,7 +430,21 @@ class NirvanaAdapter:
             *(room(m, n) for n, m in enumerate(rooms))))
 
     async def connect(self, client: int, deliver: Callable[[str], None],
-                      timeout: float = 30) -> NirvanaConnection:
+                      timeout: float = 30, retries: int = 10) -> NirvanaConnection:
+        """As docs/protocol.md asks of a client, a 1013 (overloaded, try again later) is
+        retried after a growing pause; the retries are counted in `self.retried`."""
+        for attempt in range(retries + 1):
+            try:
+                return await self._connect_once(client, deliver, timeout)
+            except RetryLater:
+                if attempt == retries:
+                    raise
+                self.retried += 1
+                await asyncio.sleep(min(0.2 * 2 ** attempt, 5.0))
+        raise AssertionError("unreachable")
+
+    async def _connect_once(self, client: int, deliver: Callable[[str], None],
+                            timeout: float) -> NirvanaConnection:
         user = self.users[client]
         conn = NirvanaConnection(self, self.conversations[client // self.room_size], deliver)
         conn.ws = await LeanWebSocket.connect(f"{self.ws_url}/ws?token={user.token}",
@@ -436,6 +455,8 @@ class NirvanaAdapter:
                                      return_when=asyncio.FIRST_COMPLETED)
         if not conn.hello.done():
             rcvd = conn.ws.ws.close_rcvd
+            if rcvd is not None and rcvd.code == 1013:
+                raise RetryLater(f"client {client}: 1013 {rcvd.reason}")
             raise ConnectionError(
                 f"client {client}: /ws closed before hello: "
                 + (f"{rcvd.code} {rcvd.reason}" if rcvd else "no close frame")
