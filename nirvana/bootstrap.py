@@ -87,6 +87,8 @@ class Services:
     hub: Hub
     ws_limits: Limits
     session_watch: SessionWatch
+    # Buffers last_seen writes; flushed on stop (see mongo_presence.py).
+    presence_store: MongoPresenceStore | None = None
     background: set[asyncio.Task] = field(default_factory=set)
     # Anonymous blog lists as serialised bytes (see nirvana/http/page_cache.py).
     page_cache: PageCache = field(default_factory=PageCache)
@@ -117,6 +119,8 @@ class Services:
             await asyncio.sleep(0.05)
         if self.hub.presence is not None:
             await self.hub.presence.drain()
+        if self.presence_store is not None:
+            await self.presence_store.flush()  # the offline times of the sockets just closed
 
     async def run_quietly(self, work: Awaitable[Any]) -> None:
         # For work after a response (e.g. the reset mail): its failure is logged, and the
@@ -169,6 +173,11 @@ class Services:
         if self.hub.presence is not None:
             await self.hub.presence.close()
         await self.session_watch.close()
+        if self.presence_store is not None:
+            try:
+                await self.presence_store.close()
+            except Exception:  # the store may be down at stop; what is lost is a last_seen
+                log.warning("presence flush at stop failed", exc_info=True)
         await self.chat_store.close()
         # Shielded: closing the pool must finish even if shutdown is cancelled, or PostgreSQL
         # keeps the backends until their sockets time out.
@@ -240,7 +249,8 @@ def build_services(
     chat_limits = ChatLimits()
     chat_store = MongoChatStore(timeout=settings.store_timeout)
     changes = MongoChatChanges(chat_store)
-    presence = Presence(store=MongoPresenceStore(), peers=peers, changes=changes, clock=clock)
+    presence_store = MongoPresenceStore()
+    presence = Presence(store=presence_store, peers=peers, changes=changes, clock=clock)
     hub = Hub(peers, typing_ttl=chat_limits.typing_ttl_seconds, presence=presence)
     chat = ChatService(store=chat_store, changes=changes, peers=peers, publisher=hub,
                        clock=clock, limits=chat_limits)
@@ -261,6 +271,7 @@ def build_services(
         hub=hub,
         ws_limits=Limits(),
         session_watch=SessionWatch(accounts.revocations),
+        presence_store=presence_store,
     )
 
 

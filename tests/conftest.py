@@ -115,6 +115,8 @@ async def services(stores, settings: Settings):
     yield services
     for task in list(services.background):
         task.cancel()
+    if services.presence_store is not None:  # its buffered writes belong to this test
+        await services.presence_store.close()
 
 
 @pytest.fixture
