@@ -185,6 +185,9 @@ class Services:
         await self.mongo.close()
 
 
+MONGO_MAX_IDLE_MS = 120_000
+
+
 async def init_documents(mongo: AsyncMongoClient, database: str) -> None:
     """Bind the Beanie documents to `database` and bring its indexes to what they declare.
     The declared indexes are the schema: one a release stops declaring is dropped (an
@@ -205,6 +208,10 @@ async def open_stores(
             tz_aware=True,
             serverSelectionTimeoutMS=int(settings.store_timeout * 1000),
             timeoutMS=int(settings.store_timeout * 1000),
+            # The embedded server closes a connection idle for 300 s; a pooled connection
+            # older than that failed the first operation after a quiet spell (a 503, or a
+            # socket refused with 1013). Pooled connections are replaced after 120 s idle.
+            maxIdleTimeMS=MONGO_MAX_IDLE_MS,
         )
         await init_documents(mongo, settings.mongodb_db)
     except BaseException:

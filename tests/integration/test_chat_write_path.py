@@ -120,3 +120,12 @@ async def test_reads_see_unwritten_summaries_without_waiting_for_a_flush(client,
     stored = await services.mongo[settings.mongodb_db]["chat_conversations"].find_one(
         {"_id": old.id})
     assert stored["last_seq"] == 1  # the read applied the buffer; it did not flush it
+
+
+async def test_pooled_mongo_connections_are_replaced_before_the_server_drops_them(stores):
+    """The embedded server closes connections idle for its timeout; a pooled connection
+    kept longer made the first operation after a quiet spell fail."""
+    from secantus.server import DEFAULT_CLIENT_IDLE_TIMEOUT_S
+
+    _, mongo = stores
+    assert mongo.options.pool_options.max_idle_time_seconds < DEFAULT_CLIENT_IDLE_TIMEOUT_S
