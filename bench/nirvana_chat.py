@@ -103,11 +103,15 @@ def throughput(ctx: Context, server: Nirvana, adapter: NirvanaAdapter) -> Result
               for r in range(o.repetitions)]
     # The same steps with persistence off: the same server but for the insert.
     off_passes: list[list[dict[str, Any]]] = []
+    off_error = ""
     try:
         volatile = ctx.restart_nirvana(persistence=False)
         _use(adapter, volatile)
         off_passes = [asyncio.run(_pass(volatile, adapter, o.clients, o.steps, o.duration,
                                         1000 + 100 * r)) for r in range(o.repetitions)]
+    except Exception as exc:  # the persistence-on numbers are still reported
+        traceback.print_exc()
+        off_error = f"{type(exc).__name__}: {exc}"
     finally:
         server = ctx.restart_nirvana(persistence=True)
         _use(adapter, server)
@@ -142,6 +146,9 @@ def throughput(ctx: Context, server: Nirvana, adapter: NirvanaAdapter) -> Result
                             note="WebSocket ping round trip every 10 ms during the step "
                                  "(an upper bound of the loop's lag)"))
     store_rate = getattr(ctx, "store_batched", None)
+    if off_error:
+        rows.append(skipped_row("chat: persistence on vs off", f"the persistence-off pass "
+                                f"failed: {off_error}"))
     for i, rate in enumerate(o.steps):
         if not off_passes:
             break

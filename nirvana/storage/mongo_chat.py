@@ -270,6 +270,7 @@ class MongoChatStore:
         self._writer: asyncio.Task[None] | None = None
         self._last_seq: dict[str, int] = {}
         self._head: int | None = None  # the last position allocated
+        self._head_loading: asyncio.Task[None] | None = None
         # The last position whose write has finished: every position up to it is stored
         # (or was never stored, its write having failed). `head()` answers this, not
         # `_head`, so a resume that replays up to head() cannot miss an event still in
@@ -394,7 +395,12 @@ class MongoChatStore:
 
     async def head(self) -> int:
         if self._head is None:
-            await self._load_head()
+            # One load however many sockets connect at once after a start: each load sorts
+            # the whole stream, and a thousand of them at once timed out on the store.
+            if self._head_loading is None or self._head_loading.done():
+                self._head_loading = asyncio.get_running_loop().create_task(
+                    self._load_head())
+            await asyncio.shield(self._head_loading)
         return self._committed
 
     async def _load_head(self) -> None:

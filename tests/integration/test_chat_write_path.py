@@ -3,6 +3,8 @@ from memory, membership from memory."""
 
 from __future__ import annotations
 
+import asyncio
+
 from nirvana.bootstrap import build_services
 from nirvana.domain.chat import NotMemberError
 from nirvana.storage.chat_summaries import CHECKPOINT_ID
@@ -129,3 +131,24 @@ async def test_pooled_mongo_connections_are_replaced_before_the_server_drops_the
 
     _, mongo = stores
     assert mongo.options.pool_options.max_idle_time_seconds < DEFAULT_CLIENT_IDLE_TIMEOUT_S
+
+
+async def test_sockets_connecting_at_once_after_a_start_load_the_head_once(
+        client, services, stores, settings):
+    a, b = await friends(client, services)
+    c = await services.chat.open_direct(a, b)
+    sent, _ = await services.chat.send_message(a, c.id, client_id="k", text="hi")
+    pool, mongo = stores
+    fresh = build_services(settings, pool, mongo, secret="t" * 48)  # a new start
+    loads = 0
+    real = fresh.chat_store._load_head
+
+    async def counted() -> None:
+        nonlocal loads
+        loads += 1
+        await real()
+
+    fresh.chat_store._load_head = counted
+    heads = await asyncio.gather(*(fresh.chat.head() for _ in range(50)))
+    assert loads == 1 and set(heads) == {sent.pos}
+    await fresh.chat_store.close()
