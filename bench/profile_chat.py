@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import os
 import shutil
 import subprocess
 import sys
@@ -99,7 +100,6 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if pinning_available() is None:
-        import os
         os.sched_setaffinity(0, {CLIENT_CORE})
     work = Path(tempfile.mkdtemp(prefix="nirvana-profile-"))
     server = Nirvana(work / "var", work / "logs", "WARNING", ROOT)

@@ -1,10 +1,11 @@
 """Nirvana with chat persistence off, for `make bench` only: `python -m bench.volatile_nirvana`.
 
-Exactly run.py, except that the chat writer gives each message its seq and position and
-acknowledges it without writing it (no idempotency lookup, no insert, no summary). Every
-other step of a send (validation, membership, the writer's queue, the ack, fan-out to every
-device) is the same code, so "persistence on vs off" measures what storing costs. Messages
-sent this way are gone after a restart; never run it for real.
+Exactly run.py, except that the chat writer neither looks for retries in the store nor
+inserts messages nor writes conversation summaries: it gives each message its seq and
+position and acknowledges it. Every other step of a send (validation, membership, the
+writer's queue, the ack, fan-out to every device) is the same code, so "persistence on vs
+off" measures what storing costs. Messages sent this way are gone after a restart; never
+run it for real.
 """
 
 from __future__ import annotations
@@ -14,36 +15,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nirvana.domain.chat_ports import Message  # noqa: E402
-from nirvana.storage import mongo_chat  # noqa: E402
-from nirvana.storage.mongo_chat import MongoChatStore, _resolve, message_id  # noqa: E402
+from nirvana.storage.chat_summaries import SummaryBuffer  # noqa: E402
+from nirvana.storage.mongo_chat import MongoChatStore  # noqa: E402
 
 
-async def _commit_sends_volatile(self: MongoChatStore, sends: list) -> None:
-    primary: dict = {}
-    for s in sends:
-        key = (s.draft.sender_id, s.draft.client_id)
-        if key in primary:
-            primary[key].duplicates.append(s.future)
-        else:
-            primary[key] = s
-    await self._load_last_seqs({s.draft.conversation_id for s in primary.values()})
-    for s in primary.values():
-        d = s.draft
-        self._last_seq[d.conversation_id] += 1
-        self._head += 1
-        m = Message(id=message_id(d.sender_id, d.client_id), conversation_id=d.conversation_id,
-                    seq=self._last_seq[d.conversation_id], pos=self._head,
-                    sender_id=d.sender_id, client_id=d.client_id, kind=d.kind, text=d.text,
-                    attachments=d.attachments, reply_to=d.reply_to,
-                    created_at=d.created_at, audience=d.audience)
-        _resolve(s.future, (m, True))
-        for dup in s.duplicates:
-            _resolve(dup, (m, False))
+async def _nothing_stored(self: MongoChatStore, keys) -> dict:
+    return {}
+
+
+async def _insert_nothing(self: MongoChatStore, messages) -> set[int]:
+    return set()
+
+
+async def _drop_summaries(self: MongoChatStore) -> None:
+    self._summaries = SummaryBuffer()
 
 
 def main() -> None:
-    mongo_chat.MongoChatStore._commit_sends = _commit_sends_volatile  # type: ignore[assignment]
+    MongoChatStore._stored_already = _nothing_stored  # type: ignore[method-assign]
+    MongoChatStore._insert = _insert_nothing  # type: ignore[method-assign]
+    MongoChatStore._flush_summaries = _drop_summaries  # type: ignore[method-assign]
     import run
 
     print("bench: chat persistence is OFF in this process (bench.volatile_nirvana)",

@@ -30,7 +30,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
 from beanie import Document
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -52,6 +52,7 @@ from ..domain.chat_ports import (
 )
 from ..domain.chat_search import terms_of
 from ..domain.errors import UnavailableError
+from ..tasks import cancel_and_wait
 from .chat_summaries import CHECKPOINT_ID, SummaryBuffer
 
 log = logging.getLogger("nirvana.chat.store")
@@ -442,12 +443,7 @@ class MongoChatStore:
 
     async def close(self) -> None:
         for task in (self._writer, self._flusher):
-            if task is not None:
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
+            await cancel_and_wait(task)
         for item in self._pending:
             _fail(item.future, UnavailableError("The server is stopping."))
         await self._flush_quietly()  # what a crash would leave to the next start's repair
@@ -596,11 +592,7 @@ class MongoChatStore:
                 primary[key].duplicates.append(s.future)
             else:
                 primary[key] = s
-        existing = {}
-        cursor = self._messages.find({"_id": {"$in": [message_id(*k) for k in primary]}})
-        async for d in cursor:
-            if (d["sender_id"], d["client_id"]) in primary:
-                existing[(d["sender_id"], d["client_id"])] = message_of(d)
+        existing = await self._stored_already(primary.keys())
         fresh = [s for k, s in primary.items() if k not in existing]
         await self._load_last_seqs({s.draft.conversation_id for s in fresh})
         assert self._head is not None
@@ -615,13 +607,10 @@ class MongoChatStore:
                 client_id=d.client_id, kind=d.kind, text=d.text, attachments=d.attachments,
                 reply_to=d.reply_to, created_at=d.created_at, audience=d.audience)))
         if written:
-            try:
-                await self._messages.insert_many([message_doc(m) for _, m in written],
-                                                  ordered=False)
-            except BulkWriteError as exc:
+            failed = await self._insert(m for _, m in written)
+            if failed:
                 # Another writer got there first (see the module docstring): fail those
                 # sends, re-read seqs; the caller's retry finds or re-sends its message.
-                failed = {e["index"] for e in exc.details.get("writeErrors", [])}
                 self._last_seq.clear()
                 error = UnavailableError("The message could not be stored; retry with the "
                                          "same client_id.")
@@ -640,6 +629,23 @@ class MongoChatStore:
             _resolve(s.future, (m, True))
             for dup in s.duplicates:
                 _resolve(dup, (m, False))
+
+    async def _stored_already(self, keys: Iterable[tuple[int, str]]
+                              ) -> dict[tuple[int, str], Message]:
+        """The stored messages of these (sender, client_id) keys: retries, not new sends."""
+        wanted = set(keys)
+        cursor = self._messages.find({"_id": {"$in": [message_id(*k) for k in wanted]}})
+        return {(d["sender_id"], d["client_id"]): message_of(d) async for d in cursor
+                if (d["sender_id"], d["client_id"]) in wanted}
+
+    async def _insert(self, messages: Iterable[Message]) -> set[int]:
+        """Insert in one round trip; the indexes of those another writer got to first."""
+        try:
+            await self._messages.insert_many([message_doc(m) for m in messages],
+                                              ordered=False)
+        except BulkWriteError as exc:
+            return {e["index"] for e in exc.details.get("writeErrors", [])}
+        return set()
 
     async def _load_last_seqs(self, conversation_ids: set[str]) -> None:
         """The highest stored seq of each conversation not known yet. The summary's

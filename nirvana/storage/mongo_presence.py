@@ -18,6 +18,8 @@ from typing import Iterable
 from beanie import Document
 from pymongo import UpdateOne
 
+from ..tasks import cancel_and_wait
+
 log = logging.getLogger("nirvana.presence")
 
 
@@ -85,12 +87,7 @@ class MongoPresenceStore:
                 self._flushing = {}
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         await self.flush()
 
 

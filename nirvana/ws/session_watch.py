@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..domain.accounts import AccessRevocations
 from ..domain.ports import AccessClaims
+from ..tasks import cancel_and_wait
 from . import protocol as p
 from .hub import Connection
 
@@ -56,9 +57,4 @@ class SessionWatch:
             self.sweep()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
