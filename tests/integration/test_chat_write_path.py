@@ -95,6 +95,63 @@ async def test_resume_replays_only_what_the_user_was_sent(client, services):
                                                                     "after c joined"]
 
 
+async def test_resume_after_a_crash_replays_messages_whose_summary_was_lost(
+        client, services, stores, settings):
+    """Resume reads only conversations whose summarised last message is new to the client;
+    a summary lost in a crash must not make it skip that conversation."""
+    a, b = await friends(client, services)
+    c = await services.chat.open_direct(a, b)
+    since = await services.chat.head()
+    await services.chat.send_message(b, c.id, client_id="k", text="while you were away")
+    await services.chat_store.close()
+    db = services.mongo[settings.mongodb_db]
+    await db["chat_meta"].update_one({"_id": CHECKPOINT_ID}, {"$set": {"pos": since}})
+    await db["chat_conversations"].update_one(
+        {"_id": c.id}, {"$set": {"last_seq": 0, "last_message": None}})
+    pool, mongo = stores
+    fresh = build_services(settings, pool, mongo, secret="t" * 48)
+    page = await fresh.chat.resume(a, since)
+    assert [i.text for i in page.items] == ["while you were away"] and not page.truncated
+    await fresh.chat_store.close()
+
+
+async def test_resume_replays_buffered_and_written_summaries_and_honours_delete_for_me(
+        client, services):
+    a, b = await friends(client, services)
+    c, _ = await friends(client, services)
+    await services.pool.execute(
+        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, c)
+    chat, store = services.chat, services.chat_store
+    store.summary_interval = 3600  # flushed only where the test says
+    quiet = await chat.open_direct(a, c)
+    await chat.send_message(c, quiet.id, client_id="q", text="before since")
+    busy = await chat.open_direct(a, b)
+    since = await chat.head()
+    await chat.send_message(b, busy.id, client_id="w", text="written")
+    await store._flush_summaries()
+    await chat.send_message(b, busy.id, client_id="h", text="hidden")
+    await chat.send_message(b, busy.id, client_id="u", text="unwritten summary")
+    await chat.delete_message(a, busy.id, 2, for_everyone=False)
+    page = await chat.resume(a, since)
+    texts = [i.text for i in page.items if hasattr(i, "text")]
+    assert texts == ["written", "unwritten summary"] and not page.truncated
+    b_page = await chat.resume(b, since)
+    assert [i.text for i in b_page.items if hasattr(i, "text")] == [
+        "written", "hidden", "unwritten summary"]
+
+
+async def test_resume_past_the_limit_in_one_conversation_is_truncated(client, services):
+    a, b = await friends(client, services)
+    c = await services.chat.open_direct(a, b)
+    since = await services.chat.head()
+    for i in range(4):
+        await services.chat.send_message(b, c.id, client_id=f"k{i}", text=f"m{i}")
+    store = services.chat_store
+    assert (await store.stream_since(a, since, 3)).truncated
+    full = await store.stream_since(a, since, 4)
+    assert not full.truncated and [i.text for i in full.items] == ["m0", "m1", "m2", "m3"]
+
+
 async def test_reads_see_unwritten_summaries_without_waiting_for_a_flush(client, services,
                                                                          settings):
     """The chat list is exact while summaries are still buffered: a conversation whose new
