@@ -16,7 +16,7 @@ import pytest
 import websockets.sync.client
 
 from nirvana.app import create_app
-from nirvana.bootstrap import build_services, open_stores
+from nirvana.bootstrap import build_services, init_documents, open_stores
 from nirvana.storage.embedded import EmbeddedMongo
 from tests.conftest import TEST_ORIGIN
 from tests.e2e.chat_client import Client, befriend, user
@@ -84,8 +84,12 @@ STORE_TIMEOUT = 1.0
 
 
 @pytest.fixture
-async def own_mongo(server_urls, base_settings, tmp_path):
-    """A MongoDB-wire server for this test alone, so it can be stopped and frozen."""
+async def own_mongo(server_urls, base_settings, tmp_path, stores):
+    """A MongoDB-wire server for this test alone, so it can be stopped and frozen.
+
+    Beanie binds its documents to one database per process: opening this server's stores
+    rebinds them here, so they are bound back to the shared stores afterwards, or every
+    later test would use this closed client."""
     mongo = EmbeddedMongo(tmp_path / "mongo", durable=False)
     url = await asyncio.to_thread(mongo.start)
     settings = replace(base_settings, data_dir=tmp_path, store_timeout=STORE_TIMEOUT)
@@ -105,6 +109,7 @@ async def own_mongo(server_urls, base_settings, tmp_path):
             os.kill(mongo._proc.pid, signal.SIGCONT)  # noqa: SLF001
         await services.close()
         await asyncio.to_thread(mongo.stop)
+        await init_documents(stores[1], base_settings.mongodb_db)
 
 
 async def _send(client: Client, conversation: str, client_id: str) -> tuple[dict, float]:
