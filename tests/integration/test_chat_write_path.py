@@ -190,6 +190,29 @@ async def test_pooled_mongo_connections_are_replaced_before_the_server_drops_the
     assert mongo.options.pool_options.max_idle_time_seconds < DEFAULT_CLIENT_IDLE_TIMEOUT_S
 
 
+async def test_the_head_after_a_start_counts_what_lies_past_the_summary_checkpoint(
+        client, services, stores, settings):
+    """The head is read from the checkpoint on: messages not summarised yet (a crash) and
+    receipts newer than every message must still be in it."""
+    from nirvana.domain.chat_ports import ReceiptKind
+
+    a, b = await friends(client, services)
+    chat, store = services.chat, services.chat_store
+    store.summary_interval = 3600
+    c = await chat.open_direct(a, b)
+    await chat.send_message(a, c.id, client_id="k1", text="summarised")
+    await store._flush_summaries()  # the checkpoint is at this message
+    unsummarised, _ = await chat.send_message(a, c.id, client_id="k2", text="not yet")
+    await chat.mark(b, c.id, ReceiptKind.READ, 2)
+    top = await chat.head()
+    assert top == unsummarised.pos + 1  # the receipt's position
+    await store.close()
+    pool, mongo = stores
+    fresh = build_services(settings, pool, mongo, secret="t" * 48)  # as after a crash
+    assert await fresh.chat.head() == top
+    await fresh.chat_store.close()
+
+
 async def test_sockets_connecting_at_once_after_a_start_load_the_head_once(
         client, services, stores, settings):
     a, b = await friends(client, services)
