@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from . import wrk
 from .context import Context
+from .lag_probe import LagProbe
 from .probe import request
 from .report import Row, Target, percentile, skipped_row, summarize
 from .servers import Nirvana
@@ -23,8 +24,9 @@ PASSWORD = "correct horse battery staple"
 Result = tuple[dict[str, Any], list[Row]]
 
 
-async def sign_up(url: str, email: str, source: str | None = None) -> tuple[int, str]:
-    """(user id, access token) of a new account, or of the same one from an earlier run."""
+async def sign_up(url: str, email: str, source: str | None = None) -> tuple[int, str, str]:
+    """(user id, access token, refresh token) of a new account, or of the same one from an
+    earlier run."""
     headers = {"Content-Type": "application/json"}
     body = json.dumps({"email": email, "password": PASSWORD, "name": "Bench Chat"}).encode()
     status, answer = await request(url, "POST", "/api/v1/user/signup", body, headers,
@@ -37,7 +39,7 @@ async def sign_up(url: str, email: str, source: str | None = None) -> tuple[int,
     if status not in (200, 201):
         raise RuntimeError(f"sign-up of {email} answered {status}: {answer[:200]!r}")
     session = json.loads(answer)
-    return session["user"]["id"], session["jwt"]
+    return session["user"]["id"], session["jwt"], session["refresh_token"]
 
 
 async def http(url: str, method: str, path: str, body: bytes,
@@ -52,34 +54,22 @@ STEP_KEYS = ("delivered_per_s", "p50_ms", "p99_ms", "loop_lag_p99_ms", "server_c
              "offered_deliveries_per_s")
 
 
-async def _lag_probe(url: str, token: str, samples: list[float], every: float = 0.01) -> None:
-    """WebSocket pings to /ws, one every `every` s, until cancelled: uvicorn answers a ping
-    from its protocol callback, so the round trip is how long the event loop took to get
-    to it (plus the loopback and the probe's own loop): an upper bound of the loop's lag."""
-    from websockets.asyncio.client import connect
-
-    async with connect(f"{url.replace('http://', 'ws://', 1)}/ws?token={token}",
-                       compression=None, ping_interval=None) as ws:
-        while True:
-            started = time.perf_counter()
-            await asyncio.wait_for(await ws.ping(), 30)
-            samples.append((time.perf_counter() - started) * 1000)
-            await asyncio.sleep(every)
-
-
 async def _pass(server: Nirvana, adapter: NirvanaAdapter, clients: int, steps: list[float],
                 duration: float, first_step: int) -> list[dict[str, Any]]:
     load = Load(adapter, clients)
     await load.connect()
     out = []
-    lag: list[float] = []
-    probe = asyncio.create_task(_lag_probe(server.url, adapter.users[0].token, lag))
+    # An account of its own, in no conversation: nothing is pushed to the probe's socket.
+    probe = LagProbe(adapter.ws_url, adapter.users[clients].token)
+    await probe.start()
     try:
         for i, rate in enumerate(steps):
             before = server.cpu_breakdown()
-            lag.clear()
+            started = time.monotonic()
             step = await load.step(first_step + i, rate, duration, drain=3.0)
+            lag = probe.samples(started, time.monotonic())
             step["loop_lag_p99_ms"] = percentile(lag, 99) if lag else None
+            step["loop_lag_samples"] = len(lag)
             after = server.cpu_breakdown()
             n = max(1, step["deliveries"])
             step["server_cpu_us_per_delivery"] = (after["server"] - before["server"]) * 1e6 / n
@@ -87,8 +77,7 @@ async def _pass(server: Nirvana, adapter: NirvanaAdapter, clients: int, steps: l
                                                  for k in ("mongo", "postgres")) * 1e6 / n
             out.append(step)
     finally:
-        probe.cancel()
-        await asyncio.gather(probe, return_exceptions=True)
+        await probe.stop()
         await load.close()
     return out
 
@@ -236,10 +225,11 @@ def connections(ctx: Context, server: Nirvana, adapter: NirvanaAdapter,
 # -- resume after a restart ----------------------------------------------------------------------
 
 
-async def _offline_and_send(adapter: NirvanaAdapter, clients: int,
-                            per_room: int) -> tuple[list[int], dict[int, set[str]]]:
+async def _offline_and_send(adapter: NirvanaAdapter, clients: int, per_room: int,
+                            repetition: int) -> tuple[list[int], dict[int, set[str]]]:
     """Connect every client once to learn its position, disconnect all, then send
-    `per_room` messages to every room over HTTP while nobody is connected."""
+    `per_room` messages to every room over HTTP while nobody is connected. Keys are new in
+    every repetition: a send that reuses a client_id is a retry, and stores nothing."""
     gate = asyncio.Semaphore(100)
 
     async def position(i: int) -> int:
@@ -254,7 +244,7 @@ async def _offline_and_send(adapter: NirvanaAdapter, clients: int,
 
     async def send(room: int, k: int) -> None:
         sender = adapter.users[room * adapter.room_size + k % adapter.room_size]
-        key = f"resume:{room}:{k}"
+        key = f"resume:{repetition}:{room}:{k}"
         async with gate:
             status, answer = await http(
                 adapter.url, "POST", f"/api/v1/conversations/{adapter.conversations[room]}"
@@ -273,6 +263,8 @@ async def _offline_and_send(adapter: NirvanaAdapter, clients: int,
 
 async def _catch_up(adapter: NirvanaAdapter, positions: list[int],
                     expected: dict[int, set[str]], timeout: float) -> dict[str, Any]:
+    """Reconnect every client and resume it from its position; until each has every
+    expected message or `timeout` passes. What a client lacks then is counted as lost."""
     received: dict[int, list[str]] = {i: [] for i in range(len(positions))}
     gate = asyncio.Semaphore(100)
     answers: dict[str, int] = {}
@@ -286,17 +278,25 @@ async def _catch_up(adapter: NirvanaAdapter, positions: list[int],
         answer = await conn.request({"type": "resume", "id": f"resume-{i}",
                                      "since": positions[i]}, timeout)
         answers[answer["type"]] = answers.get(answer["type"], 0) + 1
-        while not expected[i] <= set(received[i]) and time.perf_counter() - start < timeout:
+        while not expected[i] <= set(received[i]):
             await asyncio.sleep(0.02)
         return time.perf_counter() - start
 
+    tasks = [asyncio.create_task(one(i)) for i in received]
     try:
-        done = await asyncio.wait_for(asyncio.gather(*(one(i) for i in received)), timeout)
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
     finally:
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+    failed = [t.exception() for t in done if t.exception() is not None]
+    if failed:
+        raise failed[0]
     lost = sum(len(expected[i] - set(received[i])) for i in received)
     twice = sum(len(received[i]) - len(set(received[i])) for i in received)
-    return {"caught_up_s": max(done), "lost": lost, "twice": twice, "answers": answers,
+    return {"caught_up_s": max(t.result() for t in done) if not pending else None,
+            "clients_caught_up": len(done), "lost": lost, "twice": twice, "answers": answers,
             "expected": sum(len(e) for e in expected.values())}
 
 
@@ -305,8 +305,9 @@ def resume(ctx: Context, server: Nirvana, adapter: NirvanaAdapter,
     clients = len(adapter.conversations) * adapter.room_size
     runs = []
     adapter.retried = 0
-    for _ in range(ctx.options.repetitions):
-        positions, expected = asyncio.run(_offline_and_send(adapter, clients, per_room))
+    for repetition in range(ctx.options.repetitions):
+        positions, expected = asyncio.run(_offline_and_send(adapter, clients, per_room,
+                                                            repetition))
         stopped = time.perf_counter()
         server = ctx.restart("nirvana")  # the same data directory: a restart, not a reset
         adapter.url, adapter.ws_url = server.url, server.url.replace("http://", "ws://", 1)
@@ -314,14 +315,19 @@ def resume(ctx: Context, server: Nirvana, adapter: NirvanaAdapter,
         run = asyncio.run(_catch_up(adapter, positions, expected, timeout))
         run["restart_s"] = restart_s
         runs.append(run)
-    caught = summarize([r["caught_up_s"] for r in runs])
+    # A run that did not finish counts as the whole timeout.
+    caught = summarize([timeout if r["caught_up_s"] is None else r["caught_up_s"]
+                        for r in runs])
+    unfinished = [r["clients_caught_up"] for r in runs if r["caught_up_s"] is None]
     lost = sum(r["lost"] for r in runs)
     twice = sum(r["twice"] for r in runs)
     answers = runs[-1]["answers"]
     return {"clients": clients, "per_room": per_room, "runs": runs}, [Row(
         f"resume after restart: {clients:,} clients caught up (< 10 s, nothing lost or twice)",
         caught["median"], "s", target=Target("<", 10, on="value"),
-        note=f"from the restarted server's /ready; {per_room} messages waiting per room; "
+        note=(f"{len(unfinished)} of {len(runs)} runs did not finish within {timeout:g} s "
+              f"(clients caught up: {unfinished}); " if unfinished else "")
+             + f"from the restarted server's /ready; {per_room} messages waiting per room; "
              f"lost {lost}, twice {twice}; answers {answers}; connects retried after 1013: "
              f"{adapter.retried}; restart took "
              f"{summarize([r['restart_s'] for r in runs])['median']:.1f} s"
@@ -336,7 +342,7 @@ def measure(ctx: Context, hello_rps: Callable[[], float | None]) -> Result:
     assert isinstance(server, Nirvana)
     adapter = NirvanaAdapter(server.url)
     clients = ctx.options.clients - ctx.options.clients % adapter.room_size
-    asyncio.run(adapter.ensure_users(clients, sign_up))
+    asyncio.run(adapter.ensure_users(clients + 1, sign_up))  # +1: the lag probe's
     asyncio.run(adapter.build_rooms(clients, http))
     raw: dict[str, Any] = {}
     rows: list[Row] = []
@@ -351,16 +357,22 @@ def measure(ctx: Context, hello_rps: Callable[[], float | None]) -> Result:
         assert isinstance(running, Nirvana)
         return running
 
+    def renewed(part: Callable[[], Any]) -> Any:
+        # Access tokens live 15 minutes; the chat parts together take longer. Renewed when
+        # older than 5 minutes, each part has 10 minutes before one expires.
+        asyncio.run(adapter.renew_tokens(300, http))
+        return part()
+
     for name, part in parts:
         try:
-            raw[name], new_rows = part()
+            raw[name], new_rows = renewed(part)
         except Exception as exc:  # reported; the other parts still run
             traceback.print_exc()
             raw[name] = {"error": f"{type(exc).__name__}: {exc}"}
             new_rows = [skipped_row(f"chat: {name}", f"error: {type(exc).__name__}: {exc}")]
         rows += new_rows
     try:
-        raw["resume"], new_rows, server = resume(ctx, current(), adapter)
+        raw["resume"], new_rows, server = renewed(lambda: resume(ctx, current(), adapter))
     except Exception as exc:
         traceback.print_exc()  # the run goes on; the log keeps where it failed
         raw["resume"] = {"error": f"{type(exc).__name__}: {exc}"}

@@ -304,6 +304,8 @@ class RetryLater(ConnectionError):
 class ChatUser:
     id: int
     token: str
+    refresh_token: str = ""
+    issued: float = field(default_factory=time.monotonic)  # when `token` was issued
 
 
 class NirvanaConnection:
@@ -385,17 +387,44 @@ class NirvanaAdapter:
     async def ensure_users(self, count: int, sign_up: Callable[..., Any],
                            concurrency: int = 8) -> None:
         """Have at least `count` users: sign up the missing ones (or sign in, when an
-        earlier run made them). `sign_up(url, email, source)` returns (user id, token)."""
+        earlier run made them). `sign_up(url, email, source)` returns (user id, access
+        token, refresh token)."""
         gate = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> ChatUser:
             async with gate:
                 # Spread over loopback sources: sign-in is limited per IP.
                 source = f"127.{60 + i // 60000}.{(i // 250) % 240}.{1 + i % 250}"
-                user_id, token = await sign_up(self.url, f"bench-chat-{i}@example.com", source)
-                return ChatUser(user_id, token)
+                user_id, token, refresh = await sign_up(self.url, f"bench-chat-{i}@example.com",
+                                                        source)
+                return ChatUser(user_id, token, refresh)
 
         self.users += await asyncio.gather(*(one(i) for i in range(len(self.users), count)))
+
+    async def renew_tokens(self, older_than: float, http: Callable[..., Any],
+                           concurrency: int = 8) -> int:
+        """Rotate the refresh token of every user whose access token is older than
+        `older_than` seconds into a new session: access tokens live 15 minutes, and a whole
+        chat run takes longer. Returns how many were renewed."""
+        gate = asyncio.Semaphore(concurrency)
+        now = time.monotonic()
+        stale = [u for u in self.users if now - u.issued > older_than]
+
+        async def one(user: ChatUser) -> None:
+            async with gate:
+                status, answer = await http(
+                    self.url, "POST", "/api/v1/user/refresh",
+                    json.dumps({"refresh_token": user.refresh_token}).encode(),
+                    {"Content-Type": "application/json"})
+            if status != 200:
+                raise RuntimeError(f"refresh of user {user.id} answered {status}: "
+                                   f"{answer[:200]!r}")
+            session = json.loads(answer)
+            user.token, user.refresh_token = session["jwt"], session["refresh_token"]
+            user.issued = time.monotonic()
+
+        await asyncio.gather(*(one(u) for u in stale))
+        return len(stale)
 
     async def build_rooms(self, clients: int, http: Callable[..., Any],
                           concurrency: int = 8) -> None:
