@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, Iterable
 
 from beanie import Document
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ..domain.chat_ports import (
@@ -54,6 +54,7 @@ from ..domain.chat_search import terms_of
 from ..domain.errors import UnavailableError
 from ..tasks import cancel_and_wait
 from .chat_summaries import CHECKPOINT_ID, SummaryBuffer
+from .mongo_batch import OneCommit
 
 log = logging.getLogger("nirvana.chat.store")
 
@@ -263,6 +264,7 @@ class MongoChatStore:
         self._summaries = SummaryBuffer()
         self._flushing: SummaryBuffer | None = None
         self._summary_lock = asyncio.Lock()
+        self._one_commit = OneCommit()
         self._next_flush = 0.0
         self._flusher: asyncio.Task[None] | None = None
         self._recovered = False
@@ -527,10 +529,11 @@ class MongoChatStore:
                 return
             self._flushing = buffer  # still applied to reads until written
             try:
-                await self._conversations.bulk_write(buffer.operations(message_doc),
-                                                     ordered=False)
-                await self._meta.update_one({"_id": CHECKPOINT_ID},
-                                            {"$max": {"pos": buffer.top_pos}}, upsert=True)
+                # One commit: the summaries and the checkpoint past them land together.
+                await self._one_commit.write([
+                    (self._conversations, buffer.operations(message_doc)),
+                    (self._meta, [UpdateOne({"_id": CHECKPOINT_ID},
+                                            {"$max": {"pos": buffer.top_pos}}, upsert=True)])])
             except BaseException:
                 buffer.merge(self._summaries)
                 self._summaries = buffer

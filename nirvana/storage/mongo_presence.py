@@ -1,7 +1,7 @@
 """MongoDB adapter of `PresenceStore`: one small document per user with their last_seen.
 
-Writes are buffered and written together, once per `interval` (1 s), in one unordered bulk
-write. Why: every first connect and last disconnect of a user saves last_seen, and a storm
+Writes are buffered and written together, once per `interval` (1 s), in one bulk write with
+one commit (mongo_batch.py). Why: every first connect and last disconnect of a user saves last_seen, and a storm
 of them (a server restart, a network blip, the benchmark's 19,000 sockets) sent one upsert
 per user to a store that does ~1,500 of them a second, starving chat writes and making new
 sockets fail with 1013. Reads apply the buffer, so they see every save at once; a clean stop
@@ -19,6 +19,7 @@ from beanie import Document
 from pymongo import UpdateOne
 
 from ..tasks import cancel_and_wait
+from .mongo_batch import OneCommit
 
 log = logging.getLogger("nirvana.presence")
 
@@ -41,6 +42,7 @@ class MongoPresenceStore:
         self._flushing: dict[int, datetime] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._one_commit = OneCommit()
 
     @property
     def _coll(self):
@@ -75,9 +77,9 @@ class MongoPresenceStore:
                 return
             self._flushing = batch
             try:
-                await self._coll.bulk_write(
-                    [UpdateOne({"_id": u}, {"$max": {"last_seen": t}}, upsert=True)
-                     for u, t in batch.items()], ordered=False)
+                await self._one_commit.write([(self._coll, [
+                    UpdateOne({"_id": u}, {"$max": {"last_seen": t}}, upsert=True)
+                    for u, t in batch.items()])])
             except Exception as exc:
                 log.warning("presence write of %d users failed: %s", len(batch),
                             type(exc).__name__)

@@ -4,6 +4,7 @@ from memory, membership from memory."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 from nirvana.bootstrap import build_services
 from nirvana.domain.chat import NotMemberError
@@ -232,3 +233,23 @@ async def test_sockets_connecting_at_once_after_a_start_load_the_head_once(
     heads = await asyncio.gather(*(fresh.chat.head() for _ in range(50)))
     assert loads == 1 and set(heads) == {sent.pos}
     await fresh.chat_store.close()
+
+
+async def test_summaries_and_last_seen_are_written_as_one_transaction_each(
+        client, services, settings):
+    """The embedded server has transactions: a flush is one commit, not one per update."""
+    a, b = await friends(client, services)
+    chat, store = services.chat, services.chat_store
+    store.summary_interval = 3600
+    c = await chat.open_direct(a, b)
+    sent, _ = await chat.send_message(a, c.id, client_id="k", text="hi")
+    await store._flush_summaries()
+    assert store._one_commit.supported is True
+    db = services.mongo[settings.mongodb_db]
+    assert (await db["chat_conversations"].find_one({"_id": c.id}))["last_seq"] == 1
+    assert (await db["chat_meta"].find_one({"_id": CHECKPOINT_ID}))["pos"] == sent.pos
+    presence = services.presence_store
+    await presence.save_last_seen(a, datetime.now(timezone.utc))
+    await presence.flush()
+    assert presence._one_commit.supported is True
+    assert await db["chat_presence"].find_one({"_id": a}) is not None
