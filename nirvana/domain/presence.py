@@ -44,10 +44,12 @@ class Presence:
         self._changes = changes
         self._clock = clock
 
-    async def audience(self, user_id: int) -> set[int]:
-        """Who may see `user_id`'s presence and profile changes (symmetric)."""
-        return (await self._peers.friend_ids(user_id)
-                | await self._changes.co_member_ids(user_id)) - {user_id}
+    async def audience(self, user_id: int, friends: set[int] | None = None) -> set[int]:
+        """Who may see `user_id`'s presence and profile changes (symmetric). `friends`:
+        the user's friends when the caller has just read them."""
+        if friends is None:
+            friends = await self._peers.friend_ids(user_id)
+        return (friends | await self._changes.co_member_ids(user_id)) - {user_id}
 
     async def seen(self, user_id: int) -> datetime:
         now = self._clock.now()

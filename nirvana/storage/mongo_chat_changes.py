@@ -72,6 +72,9 @@ def _stored_fields(m: Message) -> dict[str, Any]:
 class MongoChatChanges:
     def __init__(self, store: MongoChatStore) -> None:
         self._store = store
+        # The resume floor, once read: it only rises through `prune_events`, in this process
+        # (one process per database, see mongo_chat.py), and every resume asks for it.
+        self._floor: int | None = None
 
     @property
     def _messages(self):
@@ -213,12 +216,15 @@ class MongoChatChanges:
         # might have worked, never lets one skip a deleted event.
         await self._meta.update_one({"_id": FLOOR_ID}, {"$max": {"pos": newest["pos"]}},
                                     upsert=True)
+        self._floor = max(self._floor or 0, newest["pos"])
         done = await self._events.delete_many({"pos": {"$lte": newest["pos"]}})
         return done.deleted_count
 
     async def resume_floor(self) -> int:
-        d = await self._meta.find_one({"_id": FLOOR_ID})
-        return d["pos"] if d else 0
+        if self._floor is None:
+            d = await self._meta.find_one({"_id": FLOOR_ID})
+            self._floor = max(self._floor or 0, d["pos"] if d else 0)
+        return self._floor
 
 
 __all__ = ["MongoChatChanges", "event_of", "terms_of"]

@@ -175,7 +175,7 @@ class Hub:
         if first:
             self._announce(friends)
             if self.presence is not None:
-                await self.presence.first_device(conn.user_id)
+                await self.presence.first_device(conn.user_id, set(friends))
 
     def disconnected(self, conn: Connection) -> None:
         conns = self._by_user.get(conn.user_id)

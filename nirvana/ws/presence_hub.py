@@ -52,9 +52,9 @@ class PresenceFanout:
         for uid in user_ids:
             self._hub._send(uid, text)
 
-    async def _announce(self, user_id: int, state: PresenceState, last_seen: datetime | None
-                        ) -> None:
-        audience = await self._presence.audience(user_id)
+    async def _announce(self, user_id: int, state: PresenceState, last_seen: datetime | None,
+                        friends: set[int] | None = None) -> None:
+        audience = await self._presence.audience(user_id, friends)
         # Re-read after the await: a reconnect or a newer state wins over a stale announce.
         if self.state(user_id) is not state:
             return
@@ -63,10 +63,11 @@ class PresenceFanout:
                                          else None))
         self._tell([u for u in audience if self._hub.online(u)] + [user_id], text)
 
-    async def first_device(self, user_id: int) -> None:
+    async def first_device(self, user_id: int, friends: set[int] | None = None) -> None:
+        """`friends`: as the hub just read them, so they are not read twice per connect."""
         self._state[user_id] = PresenceState.ONLINE
         seen = self._since[user_id] = await self._presence.seen(user_id)
-        await self._announce(user_id, PresenceState.ONLINE, seen)
+        await self._announce(user_id, PresenceState.ONLINE, seen, friends)
 
     def last_device_left(self, user_id: int) -> None:
         self._state.pop(user_id, None)

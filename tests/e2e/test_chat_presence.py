@@ -90,6 +90,7 @@ async def test_hello_states_the_resume_window_and_pruned_events_force_resync(liv
     cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
     await ca.command("send", conversation_id=cid, client_id="1", text="x")
     await ca.command("edit", conversation_id=cid, seq=1, text="y")
+    assert (await ca.command("resume", since=since))["type"] == "resumed"  # floor read
     store = live.services.chat._changes
     assert await store.prune_events(datetime.now(timezone.utc) + timedelta(seconds=1)) == 1
     answer = await ca.command("resume", since=since)
