@@ -1,15 +1,17 @@
 """Profile Nirvana's chat under a sustained open-loop load with py-spy.
 
     .venv/bin/python -m bench.profile_chat [--clients 1000] [--rate 500] [--seconds 20]
-                                           [--out /tmp/nirvana-profile]
+                                           [--split] [--no-spy] [--out /tmp/nirvana-profile]
 
 Starts Nirvana as the benchmark does (run.py, embedded databases, pinned to the server
 core), signs up `clients` users in rooms of 10, connects them all, offers `rate` sends/s for
 `seconds` and meanwhile records the Nirvana process and its MongoDB-wire server with
-`py-spy record --format raw` (collapsed stacks; py-spy pauses the processes it samples,
-so the step's own numbers are only meaningful with `--no-spy`). Prints the step's numbers and the functions
-with the most samples (self and total) of each process; the collapsed files stay in `--out`
-for flame graphs. Measures; asserts nothing.
+`py-spy record --format raw` (collapsed stacks). py-spy slows what it samples, so the step's
+own numbers are only meaningful with `--no-spy`. With the databases on the server's core,
+a sample of Nirvana waiting for the core counts as Nirvana's work; `--split` moves the
+databases to the load generator's core, so Nirvana's samples are its own CPU time. Prints
+the step's numbers and the functions with the most samples (self and total) of each
+process; the collapsed files stay in `--out` for flame graphs. Measures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from .nirvana_chat import http, sign_up
-from .servers import CLIENT_CORE, ROOT, Nirvana, pinning_available
+from .servers import CLIENT_CORE, ROOT, Nirvana, descendants, pinning_available
 from .ws_load import Load, NirvanaAdapter
 
 
@@ -88,6 +90,17 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
             print(f"{name} ({path}):\n{top(path)}")
 
 
+def move_databases(server: Nirvana, core: int) -> None:
+    """Pin the MongoDB-wire server and every PostgreSQL process to `core`."""
+    pids = [server.mongo_pid(), server.postgres_pid()]
+    pids += descendants(pids[1]) if pids[1] else []
+    for pid in filter(None, pids):
+        try:
+            os.sched_setaffinity(pid, {core})
+        except OSError:  # a backend that just exited
+            pass
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_chat", description=__doc__)
     parser.add_argument("--clients", type=int, default=1000)
@@ -95,6 +108,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--no-spy", action="store_true",
                         help="run the load without py-spy (py-spy slows the processes it samples)")
+    parser.add_argument("--split", action="store_true",
+                        help="move the databases to the load generator's core, so the "
+                             "server's core runs Nirvana alone and py-spy's samples of it "
+                             "are its own CPU time, not time spent waiting for the core")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir())
                         / "nirvana-profile")
     args = parser.parse_args(argv)
@@ -105,6 +122,8 @@ def main(argv: list[str]) -> int:
     server = Nirvana(work / "var", work / "logs", "WARNING", ROOT)
     try:
         server.start()
+        if args.split:
+            move_databases(server, CLIENT_CORE)
         asyncio.run(drive(server, args.clients, args.rate, args.seconds, args.out,
                           spy=not args.no_spy))
     finally:
