@@ -23,7 +23,7 @@ import uvicorn
 from nirvana.app import create_app
 from nirvana.bootstrap import load_or_create_secret, open_services
 from nirvana.logs import configure_logging
-from nirvana.serving import UVICORN_OPTIONS, open_listener
+from nirvana.serving import UVICORN_OPTIONS, open_listener, tune_gc
 from nirvana.settings import ConfigError, Settings
 from nirvana.storage.embedded import EmbeddedError, EmbeddedMongo, EmbeddedPostgres
 
@@ -120,6 +120,7 @@ def main() -> None:
               flush=True)
         config = uvicorn.Config(app, log_level=settings.log_level.lower(), **UVICORN_OPTIONS)
         server = Server(config)
+        tune_gc()
         asyncio.run(server.serve(sockets=[sock]))
         if not server.started:
             fail("the server did not start; see the log above")

@@ -1,5 +1,5 @@
 """Ceiling for HTTP: the least Starlette app answering ~2 KB of JSON serialised by orjson,
-served by uvicorn with the options run.py uses. `python -m bench.ceilings.hello [--port N]`"""
+served by uvicorn with the options (and garbage-collector thresholds) run.py uses. `python -m bench.ceilings.hello [--port N]`"""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nirvana.serving import UVICORN_OPTIONS
+from nirvana.serving import UVICORN_OPTIONS, tune_gc
 
 from ._listen import announce, listening_socket
 
@@ -46,6 +46,7 @@ def main() -> None:
     sock = listening_socket()
     announce(sock, "hello-json")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **UVICORN_OPTIONS))
+    tune_gc()  # as run.py does: the ratio compares like with like
     asyncio.run(server.serve(sockets=[sock]))
 
 
