@@ -238,9 +238,16 @@ class PgBlogRepository:
         candidates = (f"(SELECT b.* FROM blogs b LEFT JOIN locations l ON l.id = b.location_id"
                       f" WHERE {' AND '.join(where)} {NEWEST_FIRST}"
                       f" LIMIT {SEARCH_CANDIDATES}) b")
-        rows = await self._pool.fetch(
-            f"SELECT {BLOG_COLUMNS}{rank} {BLOG_FROM.replace('blogs b', candidates, 1)} "
-            f"{order} OFFSET {p(offset)} LIMIT {p(limit)}", *p.values)
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            # Planned for the term each time. asyncpg prepares statements, and after five
+            # runs PostgreSQL may switch to a generic plan that cannot know how common the
+            # term is: it read every match of a common word through the text index (300 ms
+            # at 100,000 blogs) where walking the newest-first index stops after ~2,250 rows
+            # (10-25 ms). Planning costs ~0.5 ms.
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            rows = await conn.fetch(
+                f"SELECT {BLOG_COLUMNS}{rank} {BLOG_FROM.replace('blogs b', candidates, 1)} "
+                f"{order} OFFSET {p(offset)} LIMIT {p(limit)}", *p.values)
         return [blog_from_row(r) for r in rows]
 
     async def stats(self, author_id: int) -> BlogStats:

@@ -26,3 +26,19 @@ async def test_common_word_is_ranked_among_the_newest_matches_only(client, servi
     # Narrowing the query reaches it.
     r = await client.get("/api/v1/blog/search", params={"q": "common common -word"})
     assert [b["title"] for b in r.json()["blogs"]] == ["common common common"]
+
+
+async def test_searches_stay_right_past_the_point_where_plans_are_reused(client, services):
+    """Each search is planned for its own term (PostgreSQL may reuse a generic plan after
+    five runs of a prepared statement); answers must not change with the run count."""
+    ann = await sign_up(client)
+    await services.pool.execute(
+        "INSERT INTO blogs (author_id, title, body, status, published_at) "
+        "SELECT $1, 'post ' || i, CASE WHEN i = 7 THEN 'rare usual' ELSE 'usual' END, "
+        "'published', now() - i * interval '1 s' FROM generate_series(1, 50) AS i",
+        ann["user"]["id"])
+    for _ in range(8):
+        rare = await client.get("/api/v1/blog/search", params={"q": "rare"})
+        usual = await client.get("/api/v1/blog/search", params={"q": "usual", "limit": 5})
+        assert [b["title"] for b in rare.json()["blogs"]] == ["post 7"]
+        assert len(usual.json()["blogs"]) == 5 and usual.json()["has_more"] is True
