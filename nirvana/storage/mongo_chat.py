@@ -409,7 +409,7 @@ class MongoChatStore:
     async def _load_head(self) -> None:
         # The newest position is at or past the summary checkpoint (a position a summary
         # was written for is stored): starting the (pos) index there reads a few entries.
-        # Unbounded, the embedded store sorted the whole stream: 2.8 s at 110,000 messages.
+        # Unbounded, the embedded store sorted the whole stream: ~3 s at 110,000 messages.
         found = await self._meta.find_one({"_id": CHECKPOINT_ID})
         floor = {"pos": {"$gte": found["pos"]}} if found else {}
         top = 0

@@ -1,11 +1,12 @@
 """MongoDB adapter of `PresenceStore`: one small document per user with their last_seen.
 
 Writes are buffered and written together, once per `interval` (1 s), in one bulk write with
-one commit (mongo_batch.py). Why: every first connect and last disconnect of a user saves last_seen, and a storm
-of them (a server restart, a network blip, the benchmark's 19,000 sockets) sent one upsert
-per user to a store that does ~1,500 of them a second, starving chat writes and making new
-sockets fail with 1013. Reads apply the buffer, so they see every save at once; a clean stop
-writes it (`close`), and a crash loses at most the last second of last_seen updates.
+one commit (mongo_batch.py). Why: every first connect and last disconnect of a user saves
+last_seen, and a storm of them (a server restart, a network blip, the benchmark's 19,000
+sockets) sent one upsert per user to a store that does ~1,500 of them a second, starving
+chat writes and making new sockets fail with 1013. Reads apply the buffer, so they see every
+save at once; a clean stop writes it (`close`), and a crash loses at most the last second of
+last_seen updates.
 """
 
 from __future__ import annotations
