@@ -117,6 +117,9 @@ async def services(stores, settings: Settings):
         task.cancel()
     if services.presence_store is not None:  # its buffered writes belong to this test
         await services.presence_store.close()
+    # Its writer and summary flusher too: a flush that lands after the next test has
+    # emptied the stores would leave this test's checkpoint in that test's database.
+    await services.chat_store.close()
 
 
 @pytest.fixture
