@@ -172,3 +172,15 @@ async def test_a_socket_closes_4001_when_its_token_expires(live):
     assert info.value.rcvd.code == 4001 and info.value.rcvd.reason == "token expired"
     # Closed within the sweep interval (1 s) of the expiry, not at some later check.
     assert asyncio.get_running_loop().time() - started < 2 + 1.5
+
+
+async def test_only_the_ws_path_is_a_websocket(live):
+    """/ws skips the HTTP middleware (app.NirvanaApp); any other path is still routed, and
+    refused, with the query string and token of a real client."""
+    a = await user(live.http)
+    with pytest.raises(websockets.InvalidStatus) as info:
+        await websockets.connect(live.ws.replace("/ws", "/ws/other") + f"?token={a['jwt']}")
+    assert info.value.response.status_code == 403
+    ok = await websockets.connect(f"{live.ws}?token={a['jwt']}")
+    assert json.loads(await ok.recv())["type"] == "hello"
+    await ok.close()
