@@ -36,8 +36,11 @@ class Connection:
         self.session_id = session_id
         self._max_queue = max_queue
         self._queue: deque[str] = deque()
-        self._ready = asyncio.Event()
-        self._drained = asyncio.Event()  # set whenever the sender takes a frame
+        # What the sender task (`next`) and a paced replay (`push_paced`) wait on. Futures
+        # made when a wait begins, not Events: an Event holds a deque (~0.8 KiB), and an
+        # idle socket is mostly these few objects (see NirvanaApp).
+        self._ready: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None  # resolved when a frame is taken
         self.close_request: tuple[int, str] | None = None
         # While a resume replays stored events, live durable events are held here so the
         # client sees each position once and in order.
@@ -76,12 +79,12 @@ class Connection:
                                drop_queued=True)
             return
         self._queue.append(text)
-        self._ready.set()
+        self._wake_sender()
 
     def push_first(self, text: str) -> None:
         """Queue a frame ahead of everything queued (the `hello`)."""
         self._queue.appendleft(text)
-        self._ready.set()
+        self._wake_sender()
 
     def start_live(self, head: int) -> None:
         self.sent_pos = self.live_from = head
@@ -108,7 +111,7 @@ class Connection:
             self.close_request = (code, reason)
             if drop_queued:
                 self._queue.clear()
-            self._ready.set()
+            self._wake_sender()
 
     async def push_paced(self, text: str, patience: float = REPLAY_PATIENCE) -> bool:
         """Queue a frame, first waiting for room in the queue. For replays: a resume may owe
@@ -117,9 +120,9 @@ class Connection:
         forever). Live fan-out never waits on one client: it uses `push`. A client that reads
         nothing for `patience` seconds is closed as a slow consumer. False once closed."""
         while len(self._queue) >= self._max_queue and self.close_request is None:
-            self._drained.clear()
+            self._drained = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(self._drained.wait(), patience)
+                await asyncio.wait_for(self._drained, patience)
             except TimeoutError:
                 self.request_close(p.CloseCode.SLOW_CONSUMER, "not reading the replay",
                                    drop_queued=True)
@@ -133,12 +136,23 @@ class Connection:
         before it is sent."""
         while True:
             if self._queue:
-                self._drained.set()
+                _resolve(self._drained)
                 return self._queue.popleft()
             if self.close_request is not None:
                 return None
-            self._ready.clear()
-            await self._ready.wait()
+            self._ready = asyncio.get_running_loop().create_future()
+            try:
+                await self._ready
+            finally:
+                self._ready = None
+
+    def _wake_sender(self) -> None:
+        _resolve(self._ready)
+
+
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 class Hub:
