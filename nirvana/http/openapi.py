@@ -105,7 +105,7 @@ def build_openapi(specs: list[Spec], *, title: str, version: str, description: s
             codes |= {400, 422} if s.body is not None else {422}
         if s.body is not None:
             codes |= {413, 415}
-        if s.auth:
+        if s.auth or s.optional_auth:  # optional: a token that is sent must be valid
             codes.add(401)
         for code in sorted(codes):
             responses[str(code)] = {"description": STATUS_TEXT.get(code, "Error"), **error_ref}

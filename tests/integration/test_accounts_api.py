@@ -529,3 +529,14 @@ async def test_sign_up_rate_limit_answers_429(stores, settings):
             "email": f"rl{i}@example.com", "password": PASSWORD, "name": "R"})).status_code
             for i in range(3)]
     assert codes == [201, 201, 429]
+
+
+async def test_openapi_lists_401_where_a_credential_can_be_refused(client):
+    """Wrong password, a spent refresh token, a bad token on an optional-auth route: each
+    answers 401, so each route documents it."""
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path, method in (("/api/v1/user/signin", "post"), ("/api/v1/user/refresh", "post"),
+                         ("/api/v1/user/logout", "post"), ("/api/v1/user/me", "get")):
+        assert "401" in paths[path][method]["responses"], path
+    r = await client.post("/api/v1/user/logout", headers={"Authorization": "Bearer nonsense"})
+    assert r.status_code == 401

@@ -94,7 +94,7 @@ async def sign_up(call: Call[SignUpIn, None]) -> Response:
 
 
 @api.route("POST", "/api/v1/user/signin", summary="Sign in with email and password",
-           tags=TAGS, body=SignInIn, response=SessionOut, auth=False, errors=(429,))
+           tags=TAGS, body=SignInIn, response=SessionOut, auth=False, errors=(401, 429))
 async def sign_in(call: Call[SignInIn, None]) -> Response:
     session = await call.services.accounts.sign_in(
         call.body.email, call.body.password, client_ip(call.request)
@@ -104,7 +104,7 @@ async def sign_in(call: Call[SignInIn, None]) -> Response:
 
 @api.route("POST", "/api/v1/user/refresh",
            summary="Rotate a refresh token into a new session (the old one is then spent)",
-           tags=TAGS, body=RefreshIn, response=SessionOut, auth=False, errors=(403,))
+           tags=TAGS, body=RefreshIn, response=SessionOut, auth=False, errors=(401, 403))
 async def refresh(call: Call[RefreshIn, None]) -> Response:
     token = refresh_token_of(call)
     if not token:
