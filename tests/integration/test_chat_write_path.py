@@ -12,6 +12,15 @@ from nirvana.storage.chat_summaries import CHECKPOINT_ID
 from tests.integration.test_mongo_chat import friends
 
 
+async def a_with_two_friends(client, services) -> tuple[int, int, int]:
+    """Users a, b, c; a is friends with both (c's own other friend is unused)."""
+    a, b = await friends(client, services)
+    c, _ = await friends(client, services)
+    await services.pool.execute(
+        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, c)
+    return a, b, c
+
+
 async def test_summaries_lost_in_a_crash_are_repaired_on_the_next_start(
         client, services, stores, settings):
     a, b = await friends(client, services)
@@ -79,10 +88,7 @@ async def test_an_index_no_longer_declared_is_dropped_at_start(stores, settings)
 async def test_resume_replays_only_what_the_user_was_sent(client, services):
     """Resume reads the user's conversations by position; a message sent before the user
     joined a group is not theirs to replay, one sent after is."""
-    a, b = await friends(client, services)
-    c, _ = await friends(client, services)
-    await services.pool.execute(
-        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, c)
+    a, b, c = await a_with_two_friends(client, services)
     chat = services.chat
     group = await chat.create_group(a, "g", [b])
     before = await chat.head()
@@ -118,10 +124,7 @@ async def test_resume_after_a_crash_replays_messages_whose_summary_was_lost(
 
 async def test_resume_replays_buffered_and_written_summaries_and_honours_delete_for_me(
         client, services):
-    a, b = await friends(client, services)
-    c, _ = await friends(client, services)
-    await services.pool.execute(
-        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, c)
+    a, b, c = await a_with_two_friends(client, services)
     chat, store = services.chat, services.chat_store
     store.summary_interval = 3600  # flushed only where the test says
     quiet = await chat.open_direct(a, c)
@@ -158,10 +161,7 @@ async def test_reads_see_unwritten_summaries_without_waiting_for_a_flush(client,
     """The chat list is exact while summaries are still buffered: a conversation whose new
     message is not summarised in the store yet still comes first, with its unread count,
     and reading it wrote nothing (a flush under load takes seconds)."""
-    a, b = await friends(client, services)
-    c, _ = await friends(client, services)
-    await services.pool.execute(
-        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, c)
+    a, b, c = await a_with_two_friends(client, services)
     chat, store = services.chat, services.chat_store
     store.summary_interval = 3600  # nothing is flushed during this test
     old = await chat.open_direct(a, b)
