@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import orjson
@@ -21,6 +21,7 @@ from .http import errors as http_errors
 from .http.api import Api
 from .http.middleware import RequestContextMiddleware
 from .http.openapi import build_openapi
+from .http.router import IndexedRouter
 from .http.routes import blogs, chat, chat_manage, health, media, people, social, users
 from .settings import Settings
 from .ws.endpoint import chat_socket
@@ -56,7 +57,12 @@ class NirvanaApp(Starlette):
     exception middleware, the router and the route's wrapper held ~5 KiB of each idle
     socket's ~30 KiB (tracemalloc, 1,000 sockets). None of them acts on our socket: the
     endpoint answers its own errors, and RequestContextMiddleware passes WebSockets through.
-    Any other WebSocket path still goes through the router (and is refused there)."""
+    Any other WebSocket path still goes through the router (and is refused there).
+    HTTP routes are found by IndexedRouter (see nirvana/http/router.py)."""
+
+    def __init__(self, *, routes: list, lifespan: Any, **kwargs: Any) -> None:
+        super().__init__(routes=routes, lifespan=lifespan, **kwargs)
+        self.router = IndexedRouter(routes, lifespan=lifespan)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == "/ws":

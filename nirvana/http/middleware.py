@@ -20,6 +20,7 @@ from .errors import error_response
 access_log = logging.getLogger("nirvana.access")
 error_log = logging.getLogger("nirvana.error")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 class RequestContextMiddleware:
@@ -51,10 +52,14 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
                 # nosniff: a JSON body holding user-written HTML is never rendered as HTML.
-                if not any(name.lower() == b"x-content-type-options" for name, _ in headers):
-                    headers.append((b"x-content-type-options", b"nosniff"))
+                # (Starlette's responses keep header names lower-case.)
+                for name, _ in headers:
+                    if name == NOSNIFF[0]:
+                        break
+                else:
+                    headers.append(NOSNIFF)
                 message["headers"] = headers
             await send(message)
 
@@ -73,13 +78,18 @@ class RequestContextMiddleware:
                 await response(scope, receive, send_with_id)
             status = 500
         finally:
-            route = scope.get("route")
-            log_access(access_log, {
-                "request_id": request_id,
-                "method": scope["method"],
-                "route": getattr(route, "path", None) or "-",
-                "path": scope["path"],
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "user_id": scope["state"].get("user_id"),
-            })
+            if access_log.isEnabledFor(logging.INFO):
+                log_access(access_log, self._access_fields(scope, request_id, status, started))
+
+    @staticmethod
+    def _access_fields(scope: Scope, request_id: str, status: int, started: float) -> dict:
+        route = scope.get("route")
+        return {
+            "request_id": request_id,
+            "method": scope["method"],
+            "route": getattr(route, "path", None) or "-",
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "user_id": scope["state"].get("user_id"),
+        }

@@ -1,0 +1,82 @@
+"""IndexedRouter finds fixed paths by a dict, and must answer exactly as Starlette's scan."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Match, Route, Router
+
+from nirvana.app import create_app
+from nirvana.http.router import IndexedRouter, static_index
+from nirvana.settings import Settings
+
+
+def answer(text: str):
+    async def endpoint(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(text)
+
+    return endpoint
+
+
+ROUTES = [
+    Route("/users/{name}", answer("by name")),
+    Route("/users/me", answer("me")),  # shadowed by the route above, as in Starlette
+    Route("/a", answer("get a"), methods=["GET"]),
+    Route("/a", answer("patch a"), methods=["PATCH"]),
+    Route("/b/", answer("b")),
+]
+
+
+async def requests(router, *calls: tuple[str, str]) -> list[tuple[int, str]]:
+    transport = httpx.ASGITransport(app=router)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        out = []
+        for method, path in calls:
+            r = await client.request(method, path, follow_redirects=False)
+            out.append((r.status_code, r.text if r.status_code == 200 else r.headers.get(
+                "allow", r.headers.get("location", ""))))
+        return out
+
+
+async def test_indexed_router_answers_as_starlettes_router_does():
+    calls = [("GET", "/users/me"), ("GET", "/users/ann"), ("GET", "/a"), ("HEAD", "/a"),
+             ("PATCH", "/a"), ("DELETE", "/a"), ("GET", "/b"), ("GET", "/b/"), ("GET", "/c")]
+    indexed = await requests(IndexedRouter(ROUTES), *calls)
+    assert indexed == await requests(Router(ROUTES), *calls)
+    assert indexed[0] == (200, "by name")  # an earlier pattern still wins over a fixed path
+    assert indexed[2] == (200, "get a") and indexed[4] == (200, "patch a")
+    assert indexed[5][0] == 405  # (Allow names the first route's methods, as in Starlette)
+    assert indexed[6] == (307, "http://t/b/")  # the trailing-slash redirect
+    assert indexed[8][0] == 404
+
+
+def test_a_fixed_path_an_earlier_pattern_matches_is_left_to_the_scan():
+    index = static_index(ROUTES)
+    assert "/users/me" not in index
+    assert [r.endpoint.__name__ for r in index["/a"]] == ["endpoint", "endpoint"]
+    assert [sorted(r.methods) for r in index["/a"]] == [["GET", "HEAD"], ["PATCH"]]
+
+
+def first_full_match(routes, scope) -> Route | None:
+    for route in routes:
+        if route.matches(scope)[0] is Match.FULL:
+            return route
+    return None
+
+
+def test_every_route_of_nirvana_is_indexed_where_the_scan_would_find_it(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path), open_services=lambda: None)
+    assert isinstance(app.router, IndexedRouter)
+    routes = app.router.routes
+    index = static_index(routes)
+    fixed = [r for r in routes if isinstance(r, Route) and not r.param_convertors]
+    assert len(index) >= 20  # most of Nirvana's paths have no parameters
+    for route in fixed:
+        for method in route.methods:
+            scope = {"type": "http", "path": route.path, "root_path": "", "method": method}
+            scanned = first_full_match(routes, scope)
+            indexed = first_full_match(index.get(route.path, []), scope)
+            assert indexed in (scanned, None), (method, route.path)
+            if route.path in index:
+                assert indexed is scanned, (method, route.path)
