@@ -61,10 +61,10 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
     await adapter.build_rooms(clients, http)
     load = Load(adapter, clients)
     await load.connect()
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    spy_path = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     targets = {"nirvana": server.pid, "mongo": server.mongo_pid()} if spy else {}
     recorders = [subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
+        [spy_path, "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
          "--duration", str(int(seconds)), "--nonblocking", "--output", str(out / f"{name}.txt")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in targets.items()
         if pid]
