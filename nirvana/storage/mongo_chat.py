@@ -250,7 +250,29 @@ def _fail(future: asyncio.Future, exc: BaseException) -> None:
         future.set_exception(exc)
 
 
-class MongoChatStore:
+class ChatCollections:
+    """The chat store's collections, looked up per use: Beanie binds the documents to a
+    database at start-up (and tests rebind them), so they are never held."""
+
+    @property
+    def _conversations(self):
+        return ConversationDoc.get_pymongo_collection()
+
+    @property
+    def _messages(self):
+        return MessageDoc.get_pymongo_collection()
+
+    @property
+    def _events(self):
+        return EventDoc.get_pymongo_collection()
+
+    @property
+    def _meta(self):
+        # chat_meta: the summary checkpoint here, the resume floor in mongo_chat_changes.py.
+        return self._conversations.database["chat_meta"]
+
+
+class MongoChatStore(ChatCollections):
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
                  summary_interval: float = 1.0, summary_share: float = 0.2) -> None:
         self._max_batch = max_batch
@@ -280,22 +302,6 @@ class MongoChatStore:
         # flight (its live delivery comes later, and is then not a duplicate).
         self._committed = 0
         self.batches = 0  # for benchmarks: how many commits served the sends
-
-    @property
-    def _conversations(self):
-        return ConversationDoc.get_pymongo_collection()
-
-    @property
-    def _messages(self):
-        return MessageDoc.get_pymongo_collection()
-
-    @property
-    def _events(self):
-        return EventDoc.get_pymongo_collection()
-
-    @property
-    def _meta(self):
-        return self._conversations.database["chat_meta"]
 
     # -- conversations ----------------------------------------------------------------
 
@@ -498,16 +504,19 @@ class MongoChatStore:
         being written and those buffered), so a reader sees every acknowledged message.
         Why not flush first: under load a flush takes seconds, and every read that missed
         the conversation cache (the first send to a conversation, too) would queue on it."""
-        for buffer in (self._flushing, self._summaries):
-            if buffer is not None:
-                buffer.apply(c)
+        for buffer in self._unwritten():
+            buffer.apply(c)
         return c
 
+    def _unwritten(self) -> list[SummaryBuffer]:
+        """The summaries not stored yet, oldest first: those being flushed, then those
+        buffered since."""
+        if self._flushing is None:
+            return [self._summaries]
+        return [self._flushing, self._summaries]
+
     def _pending_summary_ids(self) -> set[str]:
-        ids = set(self._summaries.last)
-        if self._flushing is not None:
-            ids |= self._flushing.last.keys()
-        return ids
+        return {cid for buffer in self._unwritten() for cid in buffer.last}
 
     async def _flush_quietly(self) -> None:
         try:
@@ -753,8 +762,8 @@ class MongoChatStore:
         """The position of the newest message of the conversation `d` (a stored summary),
         counting the summaries not written yet."""
         last = (d.get("last_message") or {}).get("pos", 0)
-        for buffer in (self._flushing, self._summaries):
-            held = buffer.last.get(d["_id"]) if buffer is not None else None
+        for buffer in self._unwritten():
+            held = buffer.last.get(d["_id"])
             if held is not None:
                 last = max(last, held.pos)
         return last

@@ -27,9 +27,7 @@ from ..domain.chat_ports import ChatEvent, Conversation, EventType, Message
 from ..domain.chat_rules import MessageNotFoundError
 from ..domain.chat_search import terms_of
 from .mongo_chat import (
-    ConversationDoc,
-    EventDoc,
-    MessageDoc,
+    ChatCollections,
     MongoChatStore,
     _member_doc,
     conversation_of,
@@ -69,28 +67,12 @@ def _stored_fields(m: Message) -> dict[str, Any]:
                           for u in users]}
 
 
-class MongoChatChanges:
+class MongoChatChanges(ChatCollections):
     def __init__(self, store: MongoChatStore) -> None:
         self._store = store
         # The resume floor, once read: it only rises through `prune_events`, in this process
         # (one process per database, see mongo_chat.py), and every resume asks for it.
         self._floor: int | None = None
-
-    @property
-    def _messages(self):
-        return MessageDoc.get_pymongo_collection()
-
-    @property
-    def _conversations(self):
-        return ConversationDoc.get_pymongo_collection()
-
-    @property
-    def _events(self):
-        return EventDoc.get_pymongo_collection()
-
-    @property
-    def _meta(self):
-        return ChatMetaDoc.get_pymongo_collection()
 
     async def _record(self, next_pos: Callable[[], int], planned: PlannedEvent,
                       conversation_id: str, actor_id: int, at: datetime,
