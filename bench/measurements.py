@@ -16,7 +16,7 @@ from . import wrk
 from .ceilings import store
 from .context import Context
 from .probe import probe, request, source_addresses
-from .report import Row, Target, percentile, skipped_row, summarize
+from .report import Row, Target, percentile, skipped_row, spread_of, summarize
 from .servers import ROOT, SERVER_CORE, pinning_available
 from .ws_load import FanoutAdapter, Load, hold_idle
 
@@ -110,6 +110,16 @@ def argon2_ceiling(ctx: Context) -> dict[str, Any]:
 # -- 2. HTTP overhead ---------------------------------------------------------------------------
 
 
+def paired_ratios(ceiling_runs: list[dict[str, Any]], runs: list[dict[str, Any]],
+                  key: str = "requests_per_s") -> str:
+    """The ratio of each repetition to the ceiling run next to it (wrk_pair alternates
+    them): on a shared machine the pair moves together more than the medians do."""
+    ratios = sorted(r[key] / c[key] for c, r in zip(ceiling_runs, runs) if c.get(key))
+    if len(ratios) < 2:
+        return ""
+    return f"ratio per repetition {ratios[0]:.2f}–{ratios[-1]:.2f}×"
+
+
 def http_overhead(ctx: Context) -> Result:
     hello, nirvana = ctx.server("hello"), ctx.server("nirvana")
     token = asyncio.run(sign_up(nirvana.url, "bench-http@example.com", "127.9.0.1"))
@@ -125,9 +135,12 @@ def http_overhead(ctx: Context) -> Result:
         Row("ceiling: hello-JSON (Starlette + orjson, ~2 KB)", med(h, "requests_per_s"),
             "req/s", note=f"p50 {med(h, 'p50_ms'):.2f} ms, p99 {med(h, 'p99_ms'):.2f} ms"),
         Row("GET /api/v1/user/me (Bearer), throughput", med(me, "requests_per_s"), "req/s",
-            med(h, "requests_per_s"), "hello-JSON", Target(">=", 0.8), note),
+            med(h, "requests_per_s"), "hello-JSON", Target(">=", 0.8),
+            "; ".join(filter(None, [note, paired_ratios(hello_runs, me_runs)])),
+            spread=spread_of(me["requests_per_s"])),
         Row("GET /api/v1/user/me, p99", med(me, "p99_ms"), "ms", med(h, "p99_ms"),
-            "hello-JSON p99", Target("<=", 2.0), f"p50 {med(me, 'p50_ms'):.2f} ms"),
+            "hello-JSON p99", Target("<=", 2.0), f"p50 {med(me, 'p50_ms'):.2f} ms",
+            spread=spread_of(me["p99_ms"])),
     ]
 
 
@@ -194,7 +207,7 @@ def sign_in(ctx: Context, concurrency: int = 8) -> Result:
             med(s, "probe_idle_p99_ms"), "ms"),
         Row("event-loop probe p99 during sign-ins", med(s, "probe_loaded_p99_ms"), "ms",
             med(s, "probe_idle_p99_ms"), "no load", Target("<=", 2.0),
-            "hashing must stay off the event loop"),
+            "hashing must stay off the event loop", spread=spread_of(s["probe_loaded_p99_ms"])),
     ]
 
 
@@ -279,10 +292,10 @@ def blog_reads(ctx: Context) -> Result:
         note = f"p50 {med(s, 'p50_ms'):.1f} ms, p99 {med(s, 'p99_ms'):.1f} ms" + (
             f", {errors} errors" if errors else "")
         rows.append(Row(f"blog reads: {name}", med(s, "requests_per_s"), "req/s", hello,
-                        "hello-JSON", target, note))
+                        "hello-JSON", target, note, spread=spread_of(s["requests_per_s"])))
         if name == "first feed page":
             rows.append(Row("blog reads: first feed page p99", med(s, "p99_ms"), "ms",
-                            target=Target("<", 20, on="value")))
+                            target=Target("<", 20, on="value"), spread=spread_of(s["p99_ms"])))
     return raw, rows
 
 

@@ -17,7 +17,7 @@ from . import wrk
 from .context import Context
 from .lag_probe import LagProbe
 from .probe import request
-from .report import Row, Target, percentile, skipped_row, summarize
+from .report import Row, Target, percentile, skipped_row, spread_of, summarize
 from .servers import Nirvana
 from .ws_load import Load, NirvanaAdapter, hold_idle
 
@@ -123,18 +123,21 @@ def throughput(ctx: Context, server: Nirvana, adapter: NirvanaAdapter) -> Result
             ceiling["delivered_per_s"] if ceiling else None, "fan-out ceiling, same step",
             note=f"p50 {step['p50_ms']:.1f} ms, p99 {step['p99_ms']:.1f} ms, "
                  f"lost {step['lost']:.0f}, twice {step['duplicates']:.0f}"
-                 + ("; LOAD GENERATOR SATURATED" if saturated else "")))
+                 + ("; LOAD GENERATOR SATURATED" if saturated else ""),
+            spread=spread_of(summary["delivered_per_s"])))
         # The latency targets are set at 5,000 and 20,000 deliveries/s.
         offered = step["offered_deliveries_per_s"]
         p99_limit = {5000: 2.0, 20000: 10.0}.get(round(offered))
         if p99_limit is not None:
             rows.append(Row(f"chat: end-to-end p99 at {offered:,.0f} deliveries/s (ms)",
                             step["p99_ms"], "ms", target=Target("<=", p99_limit, on="value"),
-                            note="send → every recipient, from the send's scheduled time"))
+                            note="send → every recipient, from the send's scheduled time",
+                            spread=spread_of(summary["p99_ms"])))
             rows.append(Row(f"chat: event-loop lag p99 at {offered:,.0f} deliveries/s (ms)",
                             step["loop_lag_p99_ms"], "ms", target=Target("<=", 5, on="value"),
                             note="WebSocket ping round trip every 10 ms during the step "
-                                 "(an upper bound of the loop's lag)"))
+                                 "(an upper bound of the loop's lag)",
+                            spread=spread_of(summary["loop_lag_p99_ms"])))
     store_rate = getattr(ctx, "store_batched", None)
     if off_error:
         rows.append(skipped_row("chat: persistence on vs off", f"the persistence-off pass "
@@ -336,7 +339,7 @@ def resume(ctx: Context, server: Nirvana, adapter: NirvanaAdapter,
     answers = runs[-1]["answers"]
     return {"clients": clients, "per_room": per_room, "runs": runs}, [Row(
         f"resume after restart: {clients:,} clients caught up (< 10 s, nothing lost or twice)",
-        caught["median"], "s", target=Target("<", 10, on="value"),
+        caught["median"], "s", target=Target("<", 10, on="value"), spread=spread_of(caught),
         note=(f"{len(unfinished)} of {len(runs)} runs did not finish within {timeout:g} s "
               f"(clients caught up: {unfinished}); " if unfinished else "")
              + f"from the restarted server's /ready; {per_room} messages waiting per room; "

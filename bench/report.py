@@ -72,6 +72,9 @@ class Row:
     ceiling_name: str = ""
     target: Target | None = None
     note: str = ""
+    # (lowest, highest) over the repetitions, where they swing enough to matter: a median
+    # of three alone hid that a p99 was 45 ms in one run and 76 ms in the next.
+    spread: tuple[float, float] | None = None
     ratio: float | None = field(default=None, init=False)
     result: str = field(default="—", init=False)
 
@@ -85,6 +88,23 @@ class Row:
         out = asdict(self)
         out["target"] = str(self.target) if self.target else None
         return out
+
+
+def spread_of(summary: dict[str, Any]) -> tuple[float, float] | None:
+    """(min, max) of a `summarize` result, None without runs."""
+    if summary.get("min") is None:
+        return None
+    return summary["min"], summary["max"]
+
+
+def value_text(row: Row) -> str:
+    if row.value is None:
+        return ""
+    text = fmt(row.value, row.unit)
+    if row.spread is not None and row.spread[0] != row.spread[1]:
+        low, high = (fmt(v) for v in row.spread)
+        text += f" ({low}–{high})"
+    return text
 
 
 def skipped_row(measurement: str, note: str) -> Row:
@@ -120,9 +140,9 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
         ("load average before / after", meta.get("loadavg")),
     ]
     lines += [f"- {name}: {value}" for name, value in facts if value is not None]
-    lines += ["", "Every value is the median of the repetitions; the ratio divides it by the "
-              "ceiling measured in the same run. Raw numbers (min/max, every run) are in "
-              "`latest.json`.", "",
+    lines += ["", "Every value is the median of the repetitions, with the lowest and highest "
+              "run in brackets where shown; the ratio divides the median by the ceiling "
+              "measured in the same run. Every run is in `latest.json`.", "",
               "| measurement | value | ceiling | ratio | target | result |",
               "|---|---|---|---|---|---|"]
     for row in rows:
@@ -131,7 +151,7 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
             ceiling = f"{ceiling} ({row.ceiling_name})"
         ratio_text = f"{row.ratio:.2f}×" if row.ratio is not None else ""
         measurement = row.measurement + (f" — {row.note}" if row.note else "")
-        lines.append(f"| {measurement} | {fmt(row.value, row.unit) if row.value is not None else ''}"
+        lines.append(f"| {measurement} | {value_text(row)}"
                      f" | {ceiling} | {ratio_text} | {row.target or ''} | {row.result} |")
     return "\n".join(lines) + "\n"
 

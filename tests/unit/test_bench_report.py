@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bench import wrk
-from bench.report import Row, Target, markdown, percentile, summarize
+from bench.measurements import paired_ratios
+from bench.report import Row, Target, markdown, percentile, spread_of, summarize
 from bench.ws_load import StepBook, key_of, parse_key, schedule
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:8000/
@@ -56,6 +57,22 @@ def test_markdown_table_has_a_line_per_row():
     text = markdown(rows, {"label": "smoke run"})
     assert "| me | 8,000 req/s | 10,000 req/s (hello) | 0.80× | ≥ 0.8× | pass |" in text
     assert text.startswith("# Nirvana benchmark — smoke run")
+
+
+def test_markdown_shows_the_spread_of_the_repetitions_beside_the_median():
+    swinging = Row("p99", 45.4, "ms", spread=spread_of(summarize([76.3, 45.4, 38.0])))
+    steady = Row("p99", 2.0, "ms", spread=spread_of(summarize([2.0, 2.0, 2.0])))
+    lines = markdown([swinging, steady], {}).splitlines()
+    assert "| p99 | 45.4 ms (38.0–76.3) |" in lines[-2]
+    assert "| p99 | 2.00 ms |" in lines[-1]  # no brackets when every run agreed
+    assert spread_of(summarize([])) is None
+
+
+def test_paired_ratios_divide_each_run_by_the_ceiling_run_beside_it():
+    hello = [{"requests_per_s": 10_000}, {"requests_per_s": 8_000}, {"requests_per_s": 9_000}]
+    me = [{"requests_per_s": 7_000}, {"requests_per_s": 6_400}, {"requests_per_s": 7_200}]
+    assert paired_ratios(hello, me) == "ratio per repetition 0.70–0.80×"
+    assert paired_ratios(hello[:1], me[:1]) == ""
 
 
 def test_wrk_output_is_parsed_in_milliseconds():
