@@ -386,11 +386,22 @@ def measure(ctx: Context, hello_rps: Callable[[], float | None]) -> Result:
             raw[name] = {"error": f"{type(exc).__name__}: {exc}"}
             new_rows = [skipped_row(f"chat: {name}", f"error: {type(exc).__name__}: {exc}")]
         rows += new_rows
+    return raw, rows
+
+
+def measure_resume(ctx: Context) -> Result:
+    """The resume part on its own (`--only resume`): the chat users and rooms, then
+    `resume`. Separate from `measure` so it can be rerun without the load steps."""
+    server = ctx.server("nirvana")
+    assert isinstance(server, Nirvana)
+    adapter = NirvanaAdapter(server.url)
+    clients = ctx.options.clients - ctx.options.clients % adapter.room_size
+    asyncio.run(adapter.ensure_users(clients, sign_up))
+    asyncio.run(adapter.build_rooms(clients, http))
     try:
-        raw["resume"], new_rows, server = renewed(lambda: resume(ctx, current(), adapter))
+        raw, rows, _ = resume(ctx, server, adapter)
     except Exception as exc:
         traceback.print_exc()  # the run goes on; the log keeps where it failed
-        raw["resume"] = {"error": f"{type(exc).__name__}: {exc}"}
-        new_rows = [skipped_row("resume after restart", f"error: {type(exc).__name__}: {exc}")]
-    rows += new_rows
+        return ({"error": f"{type(exc).__name__}: {exc}"},
+                [skipped_row("resume after restart", f"error: {type(exc).__name__}: {exc}")])
     return raw, rows
