@@ -12,6 +12,8 @@ social graph changes them without telling chat, and one indexed query is cheap.
 
 from __future__ import annotations
 
+import asyncio
+
 import uuid
 from typing import Awaitable, Sequence
 
@@ -69,6 +71,7 @@ class Chat:
         self._clock = clock
         self.limits = limits
         self.cache = cache if cache is not None else ChatCache()
+        self._resume_reads = asyncio.Semaphore(limits.resume_reads)
 
     # -- conversations --------------------------------------------------------------------
 
@@ -302,8 +305,9 @@ class Chat:
     async def resume(self, user_id: int, since: int) -> StreamPage:
         """What `user_id` missed after position `since`, in order; `truncated` when more than
         the resume window is missing (the client must then refetch over HTTP)."""
-        return await self._store.stream_since(user_id, max(0, since),
-                                              self.limits.resume_window)
+        async with self._resume_reads:
+            return await self._store.stream_since(user_id, max(0, since),
+                                                  self.limits.resume_window)
 
 
 __all__ = ["Chat", "NotMemberError", "NotFriendsError", "BlockedError", "direct_key",

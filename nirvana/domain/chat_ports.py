@@ -296,5 +296,9 @@ class ChatLimits:
     # long (older ones are pruned); beyond either, `resync_required`.
     resume_window: int = 5000
     resume_window_seconds: float = 7 * 24 * 3600.0
+    # Resume reads of the store at once; more wait their turn here. After a restart every
+    # client resumes together, and unbounded, their reads queued in the store's connection
+    # pool until some passed its timeout and were answered `unavailable` (retry in 5 s).
+    resume_reads: int = 16
     max_reactions: int = 20  # distinct emoji per message
     typing_ttl_seconds: float = 6.0

@@ -99,6 +99,32 @@ async def test_read_watermark_only_rises_and_unread_follows(world):
     assert [r.seq for r in store.receipts] == [2]
 
 
+async def test_resumes_read_the_store_a_bounded_number_at_a_time():
+    """After a restart every client resumes at once: the reads past the bound wait their
+    turn instead of piling into the store's connection pool, and every one is answered."""
+    store = FakeChatStore()
+    chat = Chat(store=store, peers=FakePeers(), publisher=RecordingPublisher(),
+                clock=FakeClock(), limits=ChatLimits(resume_reads=3))
+    reading, most, release = 0, 0, asyncio.Event()
+    answer = store.stream_since
+
+    async def slow_read(user_id: int, since: int, limit: int):
+        nonlocal reading, most
+        reading += 1
+        most = max(most, reading)
+        await release.wait()
+        reading -= 1
+        return await answer(user_id, since, limit)
+
+    store.stream_since = slow_read
+    resumes = [asyncio.create_task(chat.resume(user, 0)) for user in range(1, 11)]
+    await asyncio.sleep(0.01)
+    assert reading == 3  # the other seven wait for a turn
+    release.set()
+    pages = await asyncio.gather(*resumes)
+    assert most == 3 and len(pages) == 10 and not any(p.truncated for p in pages)
+
+
 async def test_resume_replays_in_order_and_reports_truncation(world):
     chat, _, store, _ = world
     c = await chat.open_direct(1, 2)
