@@ -336,14 +336,18 @@ def resume(ctx: Context, server: Nirvana, adapter: NirvanaAdapter,
     unfinished = [r["clients_caught_up"] for r in runs if r["caught_up_s"] is None]
     lost = sum(r["lost"] for r in runs)
     twice = sum(r["twice"] for r in runs)
-    answers = runs[-1]["answers"]
+    answers: dict[str, int] = {}  # over every run: an `unavailable` in any one matters
+    for run in runs:
+        for kind, n in run["answers"].items():
+            answers[kind] = answers.get(kind, 0) + n
     return {"clients": clients, "per_room": per_room, "runs": runs}, [Row(
         f"resume after restart: {clients:,} clients caught up (< 10 s, nothing lost or twice)",
         caught["median"], "s", target=Target("<", 10, on="value"), spread=spread_of(caught),
         note=(f"{len(unfinished)} of {len(runs)} runs did not finish within {timeout:g} s "
               f"(clients caught up: {unfinished}); " if unfinished else "")
              + f"from the restarted server's /ready; {per_room} messages waiting per room; "
-             f"lost {lost}, twice {twice}; answers {answers}; connects retried after 1013: "
+             f"lost {lost}, twice {twice}; answers over the runs {answers}; connects retried "
+             f"after 1013: "
              f"{adapter.retried}; restart took "
              f"{summarize([r['restart_s'] for r in runs])['median']:.1f} s"
              + ("; LOSS OR DUPLICATES" if lost or twice else ""))], server

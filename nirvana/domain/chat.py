@@ -13,7 +13,6 @@ social graph changes them without telling chat, and one indexed query is cheap.
 from __future__ import annotations
 
 import asyncio
-
 import uuid
 from typing import Awaitable, Sequence
 
