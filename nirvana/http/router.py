@@ -8,8 +8,13 @@ no parameters, so a dict from path to its routes finds them in one step.
 The index never changes which route answers: a fixed path is indexed only when no route
 before it in the list matches that path too (`/users/{name}` listed before `/users/me` keeps
 `/users/me` out of the index), and everything the index does not answer with a full match
-(another method: 405; a parameterised path; a missing trailing slash) goes through
-Starlette's own scan, unchanged.
+(another method, a parameterised path, a missing trailing slash) goes through the same scan
+as Starlette's, in the same order.
+
+One answer differs, on purpose: a 405. Starlette's `Allow` names the methods of the first
+route whose path matched, so `DELETE /api/v1/user/me` answered `Allow: GET, HEAD` although
+PATCH is served there too (every method is its own route here). RFC 9110 says `Allow` lists
+the methods the resource supports; it now names those of every route of that path.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from starlette._utils import get_route_path
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
@@ -49,16 +56,41 @@ class IndexedRouter(Router):
         self._index = static_index(self.routes)
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            candidates = self._index.get(get_route_path(scope))
-            if candidates is not None:
-                for route in candidates:
-                    match, child_scope = route.matches(scope)
-                    if match is Match.FULL:
-                        # What Router.app does for a full match.
-                        scope.setdefault("router", self)
-                        scope["route"] = route
-                        scope.update(child_scope)
-                        await route.handle(scope, receive, send)
-                        return
-        await super().app(scope, receive, send)
+        if scope["type"] != "http":
+            await super().app(scope, receive, send)
+            return
+        scope.setdefault("router", self)
+        partial: list[tuple[BaseRoute, Scope]] = []
+        for route in self._index.get(get_route_path(scope), ()):
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                await self._handle(route, child_scope, scope, receive, send)
+                return
+        # Not in the index, or not for this method: Starlette's scan, in its order (a later
+        # pattern may still serve this method on this path).
+        for route in self.routes:
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                await self._handle(route, child_scope, scope, receive, send)
+                return
+            if match is Match.PARTIAL:
+                partial.append((route, child_scope))
+        if partial:
+            route, child_scope = partial[0]
+            scope["route"] = route
+            scope.update(child_scope)
+            allow = ", ".join(sorted({m for r, _ in partial for m in getattr(r, "methods", ())}))
+            if "app" in scope:  # as Route.handle: the app's handlers shape the answer
+                raise HTTPException(status_code=405, headers={"Allow": allow})
+            await PlainTextResponse("Method Not Allowed", status_code=405,
+                                    headers={"Allow": allow})(scope, receive, send)
+            return
+        await super().app(scope, receive, send)  # no route: the slash redirect, or 404
+
+    @staticmethod
+    async def _handle(route: BaseRoute, child_scope: Scope, scope: Scope, receive: Receive,
+                      send: Send) -> None:
+        # What Router.app does with a full match.
+        scope["route"] = route
+        scope.update(child_scope)
+        await route.handle(scope, receive, send)
