@@ -23,7 +23,7 @@ import uvicorn
 from nirvana.app import create_app
 from nirvana.bootstrap import load_or_create_secret, open_services
 from nirvana.logs import configure_logging
-from nirvana.serving import UVICORN_OPTIONS, open_listener, tune_gc
+from nirvana.serving import open_listener, tune_gc, uvicorn_options
 from nirvana.settings import ConfigError, Settings
 from nirvana.storage.embedded import EmbeddedError, EmbeddedMongo, EmbeddedPostgres
 
@@ -118,7 +118,8 @@ def main() -> None:
               flush=True)
         print(f"  MongoDB:    {'embedded, ' + str(data_dir / 'mongo') if mongo else 'MONGODB_URL'}",
               flush=True)
-        config = uvicorn.Config(app, log_level=settings.log_level.lower(), **UVICORN_OPTIONS)
+        config = uvicorn.Config(app, log_level=settings.log_level.lower(),
+                                **uvicorn_options(settings))
         server = Server(config)
         tune_gc()
         asyncio.run(server.serve(sockets=[sock]))

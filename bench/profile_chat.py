@@ -1,7 +1,8 @@
 """Profile Nirvana's chat under a sustained open-loop load with py-spy.
 
     .venv/bin/python -m bench.profile_chat [--clients 1000] [--rate 500] [--seconds 20]
-                                           [--split] [--no-spy] [--out /tmp/nirvana-profile]
+                                           [--split] [--gil] [--no-spy]
+                                           [--out /tmp/nirvana-profile]
 
 Starts Nirvana as the benchmark does (run.py, embedded databases, pinned to the server
 core), signs up `clients` users in rooms of 10, connects them all, offers `rate` sends/s for
@@ -9,7 +10,8 @@ core), signs up `clients` users in rooms of 10, connects them all, offers `rate`
 `py-spy record --format raw` (collapsed stacks). py-spy slows what it samples, so the step's
 own numbers are only meaningful with `--no-spy`. With the databases on the server's core,
 a sample of Nirvana waiting for the core counts as Nirvana's work; `--split` moves the
-databases to the load generator's core, so Nirvana's samples are its own CPU time. Prints
+databases to the load generator's core, so Nirvana's samples are its own CPU time;
+`--gil` keeps only samples of a thread holding the GIL (none inside a system call). Prints
 the step's numbers and the functions with the most samples (self and total) of each
 process; the collapsed files stay in `--out` for flame graphs. Measures; asserts nothing.
 """
@@ -55,7 +57,7 @@ def top(collapsed: Path, count: int = 25) -> str:
 
 
 async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
-                out: Path, spy: bool = True) -> None:
+                out: Path, spy: bool = True, gil: bool = False) -> None:
     adapter = NirvanaAdapter(server.url)
     await adapter.ensure_users(clients, sign_up)
     await adapter.build_rooms(clients, http)
@@ -65,7 +67,7 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
     targets = {"nirvana": server.pid, "mongo": server.mongo_pid()} if spy else {}
     recorders = [subprocess.Popen(
         [spy_path, "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
-         "--duration", str(int(seconds)), "--nonblocking", "--output", str(out / f"{name}.txt")],
+         "--duration", str(int(seconds)), "--nonblocking", *(["--gil"] if gil else []), "--output", str(out / f"{name}.txt")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in targets.items()
         if pid]
     before = server.cpu_breakdown()
@@ -108,6 +110,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--no-spy", action="store_true",
                         help="run the load without py-spy (py-spy slows the processes it samples)")
+    parser.add_argument("--gil", action="store_true",
+                        help="sample only a thread holding the GIL: the interpreter's own CPU, "
+                             "not time in a system call (py-spy --gil)")
     parser.add_argument("--split", action="store_true",
                         help="move the databases to the load generator's core, so the "
                              "server's core runs Nirvana alone and py-spy's samples of it "
@@ -125,7 +130,7 @@ def main(argv: list[str]) -> int:
         if args.split:
             move_databases(server, CLIENT_CORE)
         asyncio.run(drive(server, args.clients, args.rate, args.seconds, args.out,
-                          spy=not args.no_spy))
+                          spy=not args.no_spy, gil=args.gil))
     finally:
         server.stop()
         if (work / "logs" / "nirvana.err").exists():  # the server's own log, for reading later

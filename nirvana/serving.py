@@ -10,6 +10,7 @@ import gc
 import socket
 from typing import Any
 
+from .settings import Settings
 from .ws.transport import DirectSendProtocol
 
 UVICORN_OPTIONS: dict[str, Any] = dict(
@@ -22,6 +23,17 @@ UVICORN_OPTIONS: dict[str, Any] = dict(
     server_header=False,
     proxy_headers=False,
 )
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """UVICORN_OPTIONS with what the settings decide.
+
+    No permessage-deflate on /ws unless WS_COMPRESSION is set, though every browser offers
+    it (uvicorn accepts it by default): a compressing socket keeps its own zlib state,
+    measured at 63 KiB of server memory per idle socket instead of 26, and each delivered
+    frame is compressed again for each recipient (+8 % server CPU per delivery at 5,000
+    deliveries/s). Chat frames are a few hundred bytes."""
+    return {**UVICORN_OPTIONS, "ws_per_message_deflate": settings.ws_compression}
 
 
 # CPython's default thresholds (700, 10, 10) ran a full collection every ~5 s under chat load

@@ -43,6 +43,7 @@ class Settings:
     max_upload_bytes: int = 10 * 1000 * 1000
     signups_per_ip_hour: int = 20
     store_timeout: float = 5.0  # seconds a database call may take before the caller gets 503
+    ws_compression: bool = False  # permessage-deflate on /ws (see nirvana/serving.py)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -77,6 +78,7 @@ class Settings:
             max_upload_bytes=get("MAX_UPLOAD_BYTES", _positive_int, cls.max_upload_bytes),
             signups_per_ip_hour=get("SIGNUPS_PER_IP_HOUR", _positive_int,
                                     cls.signups_per_ip_hour),
+            ws_compression=get("WS_COMPRESSION", _flag, cls.ws_compression),
         )
 
 
@@ -92,6 +94,15 @@ def _positive_int(raw: str) -> int:
     if value <= 0:
         raise ValueError("must be a positive integer")
     return value
+
+
+def _flag(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be 1/true/yes/on or 0/false/no/off")
 
 
 def _host(raw: str) -> str:

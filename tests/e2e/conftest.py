@@ -1,5 +1,5 @@
-"""A real uvicorn server on an ephemeral port, in the test's event loop, with the same
-WebSocket settings as run.py; clients are real `websockets` and `httpx` clients."""
+"""A real uvicorn server on an ephemeral port, in the test's event loop, with run.py's
+options (nirvana/serving.py); clients are real `websockets` and `httpx` clients."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 import uvicorn
 
 from nirvana.app import create_app
-from nirvana.ws.transport import DirectSendProtocol
+from nirvana.serving import uvicorn_options
+from nirvana.settings import Settings
 from tests.conftest import TEST_ORIGIN
 
 
@@ -25,7 +26,8 @@ class Live:
     services: object
 
 
-async def start_server(app, max_size: int, sndbuf: int | None = None
+async def start_server(app, max_size: int, sndbuf: int | None = None,
+                       settings: Settings | None = None
                        ) -> tuple[uvicorn.Server, asyncio.Task, int]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # see run.py
     if sndbuf is not None:
@@ -33,9 +35,10 @@ async def start_server(app, max_size: int, sndbuf: int | None = None
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, lifespan="off", ws=DirectSendProtocol,
-                            ws_max_size=max_size, access_log=False,
-                            timeout_graceful_shutdown=2)
+    # The services are the fixture's, not the app's lifespan; a test's limits may differ.
+    config = uvicorn.Config(app, **{**uvicorn_options(settings or Settings()),
+                                    "lifespan": "off", "ws_max_size": max_size,
+                                    "timeout_graceful_shutdown": 2})
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -60,7 +63,7 @@ async def live(services, settings, ws_limits, server_sndbuf):
         services.ws_limits = ws_limits
     app = create_app(settings, services)
     server, task, port = await start_server(app, services.ws_limits.max_frame_bytes,
-                                            server_sndbuf)
+                                            server_sndbuf, settings)
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=base, headers={"Origin": TEST_ORIGIN}) as http:
         yield Live(base, f"ws://127.0.0.1:{port}/ws", http, server, services)

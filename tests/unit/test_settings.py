@@ -10,6 +10,7 @@ def test_defaults_without_environment():
     s = Settings.from_env({})
     assert (s.host, s.port, s.data_dir) == ("127.0.0.1", 8000, Path("var"))
     assert s.database_url is None and s.mongodb_url is None
+    assert s.ws_compression is False
 
 
 def test_values_are_cast():
@@ -18,13 +19,15 @@ def test_values_are_cast():
     assert s.port == 9000
     assert s.allowed_origins == ("https://a.example", "http://b:81")
     assert s.log_level == "DEBUG"
+    assert Settings.from_env({"WS_COMPRESSION": "on"}).ws_compression is True
+    assert Settings.from_env({"WS_COMPRESSION": "0"}).ws_compression is False
 
 
 @pytest.mark.parametrize("name,value", [
     ("PORT", "eighty"), ("PORT", "70000"), ("DATABASE_URL", "mysql://x"),
     ("MONGODB_URL", "http://x"), ("LOG_LEVEL", "loud"), ("JWT_SECRET", "short"),
     ("ALLOWED_ORIGINS", "evil.example"), ("SMTP_URL", "ftp://x"), ("HOST", "a b"),
-    ("MAX_UPLOAD_BYTES", "-1"),
+    ("MAX_UPLOAD_BYTES", "-1"), ("WS_COMPRESSION", "maybe"),
 ])
 def test_bad_value_names_the_variable(name, value):
     with pytest.raises(ConfigError) as info:
