@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
+import pytest
+from pymongo.errors import NetworkTimeout
+
+from nirvana.domain.errors import UnavailableError
+from nirvana.domain.chat_ports import MessageDraft, MessageKind
 from tests.helpers import sign_up
 
 
@@ -40,6 +46,121 @@ async def test_concurrent_retries_of_one_client_id_store_one_message(client, ser
     assert sum(created for _, created in results) == 1
     again, created = await services.chat.send_message(a, c.id, client_id="same", text="x")
     assert not created and again.id == results[0][0].id
+
+
+async def test_under_load_commits_are_spaced_and_an_idle_writer_commits_at_once(
+        client, services):
+    a, b = await friends(client, services)
+    chat, store = services.chat, services.chat_store
+    c = await chat.open_direct(a, b)
+    store.commit_spacing = 1.0
+    await asyncio.sleep(1.0)  # idle: the last commit is long past
+    started = asyncio.get_running_loop().time()
+    await chat.send_message(a, c.id, client_id="lone", text="lone")
+    assert asyncio.get_running_loop().time() - started < 0.5  # not held for the spacing
+    # Sends trickling in right after it share the next commit, one spacing later.
+    batches = store.batches
+    sends = []
+    for i in range(3):
+        sends.append(asyncio.ensure_future(
+            chat.send_message(b, c.id, client_id=f"t{i}", text=f"t{i}")))
+        await asyncio.sleep(0.1)
+    done = await asyncio.gather(*sends)
+    assert [m.seq for m, _ in done] == [2, 3, 4]
+    assert store.batches - batches == 1
+
+
+def _draft(conversation, sender: int, client_id: str) -> MessageDraft:
+    return MessageDraft(conversation_id=conversation.id, sender_id=sender, client_id=client_id,
+                        kind=MessageKind.TEXT, text=client_id, attachments=(), reply_to=None,
+                        audience=conversation.member_ids,
+                        created_at=datetime.now(timezone.utc))
+
+
+async def test_a_retry_among_new_sends_leaves_no_gap_in_the_seqs(client, services):
+    """A retry of a stored message is found by its duplicate `_id` at insert time; the seq it
+    was given, and those after it, are taken back, so the conversation stays gapless."""
+    a, b = await friends(client, services)
+    chat, store = services.chat, services.chat_store
+    c = await chat.open_direct(a, b)
+    d = (await sign_up(client))["user"]["id"]
+    await services.pool.execute(
+        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, d)
+    other = await chat.open_direct(a, d)
+    stored, _ = await chat.send_message(a, c.id, client_id="old", text="old")
+    # Queued at once, so one batch: new, retry, new in `c`, and one in another conversation.
+    sends = [store.submit(_draft(c, b, "n1")), store.submit(_draft(c, a, "old")),
+             store.submit(_draft(c, b, "n2")), store.submit(_draft(other, a, "o1"))]
+    batches = store.batches
+    (n1, new1), (retry, new_r), (n2, new2), (o1, new_o) = await asyncio.gather(*sends)
+    assert (new1, new_r, new2, new_o) == (True, False, True, True)
+    assert retry.id == stored.id and retry.seq == stored.seq == 1
+    assert (n1.seq, n2.seq, o1.seq) == (2, 3, 1)
+    assert n1.pos < n2.pos
+    assert store.batches - batches == 2  # the taken-back sends went in the next batch
+    history = await chat.history(b, c.id)
+    assert [(m.seq, m.text) for m in history] == [(1, "old"), (2, "n1"), (3, "n2")]
+    assert [m.text for m in await store.messages(c.id, before=None, after=None, limit=10)] \
+        == ["old", "n1", "n2"]
+    # And the next send continues from there.
+    n3, _ = await chat.send_message(b, c.id, client_id="n3", text="n3")
+    assert n3.seq == 4
+
+
+async def test_a_retry_after_a_restart_answers_the_stored_message(client, services, stores,
+                                                                   settings):
+    from nirvana.bootstrap import build_services
+
+    a, b = await friends(client, services)
+    c = await services.chat.open_direct(a, b)
+    first, _ = await services.chat.send_message(a, c.id, client_id="k", text="x")
+    await services.chat_store.close()
+    pool, mongo = stores
+    fresh = build_services(settings, pool, mongo, secret="t" * 48)
+    again, created = await fresh.chat.send_message(a, c.id, client_id="k", text="x")
+    assert not created and again.id == first.id and again.seq == 1
+    m, created = await fresh.chat.send_message(a, c.id, client_id="k2", text="y")
+    assert created and m.seq == 2
+    await fresh.chat_store.close()
+
+
+async def test_a_write_whose_answer_was_lost_is_delivered_once_when_found(
+        client, services, monkeypatch):
+    """The store wrote a batch but its answer never came (a timeout, a dropped
+    connection): the sender got an error, the message is stored. The next batch finds it
+    and delivers it, at a position past everything already delivered; the sender's retry is
+    then a duplicate, and nothing is delivered twice."""
+    a, b = await friends(client, services)
+    chat, store = services.chat, services.chat_store
+    c = await chat.open_direct(a, b)
+    posted = []
+    hub_posted = chat.publisher.message_posted
+    monkeypatch.setattr(chat.publisher, "message_posted",
+                        lambda m, conv: (posted.append(m), hub_posted(m, conv)))
+    first, _ = await chat.send_message(b, c.id, client_id="first", text="first")
+    real_insert = store._insert
+
+    async def answer_lost(messages):
+        await real_insert(messages)
+        raise NetworkTimeout("the answer was lost")
+
+    monkeypatch.setattr(store, "_insert", answer_lost)
+    with pytest.raises(UnavailableError):
+        await chat.send_message(a, c.id, client_id="lost", text="lost")
+    monkeypatch.setattr(store, "_insert", real_insert)
+    assert [m.text for m in posted] == ["first"]
+
+    after, created = await chat.send_message(b, c.id, client_id="next", text="next")
+    assert created
+    assert [(m.text, m.seq) for m in posted] == [("first", 1), ("lost", 2), ("next", 3)]
+    assert first.pos < posted[1].pos < after.pos
+    again, created = await chat.send_message(a, c.id, client_id="lost", text="lost")
+    assert not created and (again.id, again.pos) == (posted[1].id, posted[1].pos)
+    assert len(posted) == 3
+    history = await store.messages(c.id, before=None, after=None, limit=10)
+    assert [(m.seq, m.text, m.pos) for m in history] == [(m.seq, m.text, m.pos) for m in posted]
+    conv = await chat.conversation_for(a, c.id)
+    assert conv.last_seq == 3
 
 
 async def test_seqs_continue_after_a_restart_of_the_writer(client, services, stores, settings):
