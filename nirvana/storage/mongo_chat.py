@@ -163,6 +163,12 @@ def _duplicate_id(error: dict[str, Any]) -> bool:
     return "index: _id_ " in error.get("errmsg", "")
 
 
+def _bound(remembered: dict[str, Any]) -> None:
+    """Forget the oldest past MAX_IN_DOUBT (a store down for long)."""
+    while len(remembered) > MAX_IN_DOUBT:
+        del remembered[next(iter(remembered))]
+
+
 def _member_doc(m: Member) -> dict[str, Any]:
     return {"user_id": m.user_id, "role": m.role.value, "read_seq": m.read_seq,
             "delivered_seq": m.delivered_seq}
@@ -333,6 +339,7 @@ class MongoChatStore(ChatCollections):
         # Sends of a batch that failed without an answer (a timeout, a lost connection):
         # stored or not, nobody knows yet. See `_reconcile`.
         self._in_doubt: dict[str, _Send] = {}
+        self._unseen: dict[str, None] = {}  # in doubt, and not found stored when asked
         self.batches = 0  # for benchmarks: how many commits served the sends
 
     # -- conversations ----------------------------------------------------------------
@@ -646,37 +653,45 @@ class MongoChatStore(ChatCollections):
     def _doubt(self, sends: list[_Send]) -> None:
         for s in sends:
             self._in_doubt[message_id(s.draft.sender_id, s.draft.client_id)] = s
-        while len(self._in_doubt) > MAX_IN_DOUBT:  # a store down for long: oldest first
-            del self._in_doubt[next(iter(self._in_doubt))]
+        _bound(self._in_doubt)
 
     async def _reconcile(self) -> None:
         """The sends in doubt that the store did write (it answered too late, or the answer
-        was lost) are delivered now, once: each gets a fresh position, since connections
-        may have moved past the one it was given, and its summary; the sender's retry
-        then finds it as a duplicate. Those it did not write are forgotten: a retry stores
-        them as new."""
+        was lost) are delivered now, once, and summarised; the sender's retry then finds
+        each as a duplicate. Those not written (yet: the store may still be working through
+        requests sent before it stalled) are remembered in `_unseen`: if one turns up
+        under a retry's insert, that retry delivers it (`_sort_out`)."""
         doubt, self._in_doubt = self._in_doubt, {}
         try:
-            found = sorted([message_of(d) async for d in self._messages.find(
-                {"_id": {"$in": list(doubt)}})], key=lambda m: m.pos)
-            assert self._head is not None
-            moved = []
-            for m in found:
-                self._head += 1
-                moved.append(replace(m, pos=self._head))
-            if moved:
-                await self._messages.bulk_write(
-                    [UpdateOne({"_id": m.id}, {"$set": {"pos": m.pos}}) for m in moved],
-                    ordered=False)
+            found = [message_of(d) async for d in self._messages.find(
+                {"_id": {"$in": list(doubt)}})]
+            moved = await self._move_to_head(found)
         except BaseException:
             self._in_doubt = {**doubt, **self._in_doubt}
             raise
+        for key in doubt.keys() - {m.id for m in found}:
+            self._unseen[key] = None
+        _bound(self._unseen)
         for m in moved:
             log.info("a send in doubt was stored: delivered late as position %d", m.pos)
             self._summaries.add(m)
             landed_late = doubt[m.id].landed_late
             if landed_late is not None:
                 landed_late(m)
+
+    async def _move_to_head(self, messages: list[Message]) -> list[Message]:
+        """Give stored messages that were never delivered fresh positions, in their order:
+        connections may have moved past the positions they were given."""
+        assert self._head is not None
+        moved = []
+        for m in sorted(messages, key=lambda m: m.pos):
+            self._head += 1
+            moved.append(replace(m, pos=self._head))
+        if moved:
+            await self._messages.bulk_write(
+                [UpdateOne({"_id": m.id}, {"$set": {"pos": m.pos}}) for m in moved],
+                ordered=False)
+        return moved
 
     async def _commit_sends(self, sends: list[_Send]) -> None:
         if self._in_doubt:
@@ -712,26 +727,34 @@ class MongoChatStore(ChatCollections):
     async def _sort_out(self, written: list[tuple[_Send, Message]],
                         failed: dict[int, dict[str, Any]]) -> list[tuple[_Send, Message]]:
         """After an insert with failures: answer each failed send, and return the writes
-        that stand. A duplicate `_id` is a retry of a stored message: answered with it. Its
-        seq is then a gap in the batch's run of that conversation, so the batch's other
-        messages of that conversation are taken back (deleted, unanswered and undelivered as
-        they are) and queued first for the next batch, which numbers them from the store
-        again. Any other failure is another writer's seq (see the module docstring): those
-        sends fail, and seqs are re-read."""
+        that stand (each answered as stored now). A duplicate `_id` is a retry of a stored
+        message: answered with it, or, when that message is one the store wrote after
+        giving no answer (`_unseen`) and so was never delivered, delivered by this retry.
+        The retry's seq is then a gap in the batch's run of that conversation, so the
+        batch's other messages of that conversation are taken back (deleted, unanswered and
+        undelivered as they are) and queued first for the next batch, which numbers them
+        from the store again. Any other failure is another writer's seq (see the module
+        docstring): those sends fail, and seqs are re-read."""
         retries = {i for i, e in failed.items() if _duplicate_id(e)}
         retried_in = {written[i][1].conversation_id for i in retries}
         redo = [(s, m) for i, (s, m) in enumerate(written)
                 if i not in failed and m.conversation_id in retried_in]
         if redo:
             await self._messages.delete_many({"_id": {"$in": [m.id for _, m in redo]}})
-            self._pending[:0] = [s for s, _ in redo]
         for cid in retried_in:
             self._last_seq.pop(cid, None)
         stored = await self._stored_already(
             (written[i][0].draft.sender_id, written[i][0].draft.client_id) for i in retries)
+        landed = {m.id: m for m in await self._move_to_head(
+            [m for m in stored.values() if m.id in self._unseen])}
+        stands: list[tuple[_Send, Message]] = []
         for i in sorted(failed):
             s = written[i][0]
             found = stored.get((s.draft.sender_id, s.draft.client_id))
+            if found is not None and found.id in landed:
+                del self._unseen[found.id]
+                stands.append((s, landed[found.id]))
+                continue
             if found is not None:
                 for f in [s.future, *s.duplicates]:
                     _resolve(f, (found, False))
@@ -742,9 +765,12 @@ class MongoChatStore(ChatCollections):
                                      "same client_id.")
             for f in [s.future, *s.duplicates]:
                 _fail(f, error)
+        # Queued last, after every await: had one failed, these sends would be in doubt
+        # with the rest of the batch instead (and their messages are deleted: not found).
+        self._pending[:0] = [s for s, _ in redo]
         taken_back = {id(s) for s, _ in redo}
         return [(s, m) for i, (s, m) in enumerate(written)
-                if i not in failed and id(s) not in taken_back]
+                if i not in failed and id(s) not in taken_back] + stands
 
     async def _stored_already(self, keys: Iterable[tuple[int, str]]
                               ) -> dict[tuple[int, str], Message]:

@@ -163,6 +163,45 @@ async def test_a_write_whose_answer_was_lost_is_delivered_once_when_found(
     assert conv.last_seq == 3
 
 
+async def test_a_write_that_lands_after_the_store_was_asked_is_delivered_by_the_retry(
+        client, services, monkeypatch):
+    """The store stalled with a batch unanswered; asked afterwards, it had not written it;
+    then it did (working through what was sent before the stall). The sender's retry finds
+    it stored and delivers it, once, at a fresh position."""
+    a, b = await friends(client, services)
+    chat, store = services.chat, services.chat_store
+    c = await chat.open_direct(a, b)
+    d = (await sign_up(client))["user"]["id"]
+    await services.pool.execute(
+        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, d)
+    other = await chat.open_direct(a, d)
+    posted = []
+    hub_posted = chat.publisher.message_posted
+    monkeypatch.setattr(chat.publisher, "message_posted",
+                        lambda m, conv: (posted.append(m), hub_posted(m, conv)))
+    real_insert, stalled = store._insert, []
+
+    async def stall(messages):
+        stalled.extend(messages)
+        raise NetworkTimeout("no answer")
+
+    monkeypatch.setattr(store, "_insert", stall)
+    with pytest.raises(UnavailableError):
+        await chat.send_message(a, c.id, client_id="late", text="late")
+    monkeypatch.setattr(store, "_insert", real_insert)
+    trigger, _ = await chat.send_message(a, other.id, client_id="t", text="t")  # asks: none
+    assert [m.text for m in posted] == ["t"]
+    assert not await real_insert(stalled)  # the store gets to the stalled request now
+
+    retry, created = await chat.send_message(a, c.id, client_id="late", text="late")
+    assert created and retry.seq == 1 and retry.pos > trigger.pos
+    assert [m.text for m in posted] == ["t", "late"]
+    again, created = await chat.send_message(a, c.id, client_id="late", text="late")
+    assert not created and again.pos == retry.pos and len(posted) == 2
+    n, _ = await chat.send_message(b, c.id, client_id="n", text="n")
+    assert n.seq == 2
+
+
 async def test_seqs_continue_after_a_restart_of_the_writer(client, services, stores, settings):
     from nirvana.bootstrap import build_services
 
