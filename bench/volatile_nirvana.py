@@ -1,8 +1,8 @@
 """Nirvana with chat persistence off, for `make bench` only: `python -m bench.volatile_nirvana`.
 
-Exactly run.py, except that the chat writer neither looks for retries in the store nor
-inserts messages nor writes conversation summaries: it gives each message its seq and
-position and acknowledges it. Every other step of a send (validation, membership, the
+Exactly run.py, except that the chat writer neither inserts messages nor writes
+conversation summaries (so it never meets a stored retry either): it gives each message its
+seq and position and acknowledges it, commits spaced as run.py spaces them. Every other step of a send (validation, membership, the
 writer's queue, the ack, fan-out to every device) is the same code, so "persistence on vs
 off" measures what storing costs. Messages sent this way are gone after a restart; never
 run it for real.
@@ -23,8 +23,8 @@ async def _nothing_stored(self: MongoChatStore, keys) -> dict:
     return {}
 
 
-async def _insert_nothing(self: MongoChatStore, messages) -> set[int]:
-    return set()
+async def _insert_nothing(self: MongoChatStore, messages) -> dict:
+    return {}
 
 
 async def _drop_summaries(self: MongoChatStore) -> None:
