@@ -13,11 +13,32 @@ from nirvana.domain.chat_ports import MessageDraft, MessageKind
 from tests.helpers import sign_up
 
 
-async def friends(client, services):
-    a, b = (await sign_up(client))["user"]["id"], (await sign_up(client))["user"]["id"]
+async def befriend(services, a: int, b: int) -> None:
     await services.pool.execute(
         "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, b)
+
+
+async def friends(client, services):
+    a, b = (await sign_up(client))["user"]["id"], (await sign_up(client))["user"]["id"]
+    await befriend(services, a, b)
     return a, b
+
+
+async def two_chats(client, services):
+    """a's direct conversations with b and with d: (a, b, with b, with d)."""
+    a, b = await friends(client, services)
+    d = (await sign_up(client))["user"]["id"]
+    await befriend(services, a, d)
+    return a, b, await services.chat.open_direct(a, b), await services.chat.open_direct(a, d)
+
+
+def record_posts(chat, monkeypatch) -> list:
+    """The messages the chat hands to its publisher (delivers live), in order."""
+    posted = []
+    hub_posted = chat.publisher.message_posted
+    monkeypatch.setattr(chat.publisher, "message_posted",
+                        lambda m, conv: (posted.append(m), hub_posted(m, conv)))
+    return posted
 
 
 async def test_concurrent_senders_get_gapless_seqs_in_few_batches(client, services):
@@ -80,13 +101,8 @@ def _draft(conversation, sender: int, client_id: str) -> MessageDraft:
 async def test_a_retry_among_new_sends_leaves_no_gap_in_the_seqs(client, services):
     """A retry of a stored message is found by its duplicate `_id` at insert time; the seq it
     was given, and those after it, are taken back, so the conversation stays gapless."""
-    a, b = await friends(client, services)
+    a, b, c, other = await two_chats(client, services)
     chat, store = services.chat, services.chat_store
-    c = await chat.open_direct(a, b)
-    d = (await sign_up(client))["user"]["id"]
-    await services.pool.execute(
-        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, d)
-    other = await chat.open_direct(a, d)
     stored, _ = await chat.send_message(a, c.id, client_id="old", text="old")
     # Queued at once, so one batch: new, retry, new in `c`, and one in another conversation.
     sends = [store.submit(_draft(c, b, "n1")), store.submit(_draft(c, a, "old")),
@@ -133,10 +149,7 @@ async def test_a_write_whose_answer_was_lost_is_delivered_once_when_found(
     a, b = await friends(client, services)
     chat, store = services.chat, services.chat_store
     c = await chat.open_direct(a, b)
-    posted = []
-    hub_posted = chat.publisher.message_posted
-    monkeypatch.setattr(chat.publisher, "message_posted",
-                        lambda m, conv: (posted.append(m), hub_posted(m, conv)))
+    posted = record_posts(chat, monkeypatch)
     first, _ = await chat.send_message(b, c.id, client_id="first", text="first")
     real_insert = store._insert
 
@@ -168,17 +181,9 @@ async def test_a_write_that_lands_after_the_store_was_asked_is_delivered_by_the_
     """The store stalled with a batch unanswered; asked afterwards, it had not written it;
     then it did (working through what was sent before the stall). The sender's retry finds
     it stored and delivers it, once, at a fresh position."""
-    a, b = await friends(client, services)
+    a, b, c, other = await two_chats(client, services)
     chat, store = services.chat, services.chat_store
-    c = await chat.open_direct(a, b)
-    d = (await sign_up(client))["user"]["id"]
-    await services.pool.execute(
-        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, d)
-    other = await chat.open_direct(a, d)
-    posted = []
-    hub_posted = chat.publisher.message_posted
-    monkeypatch.setattr(chat.publisher, "message_posted",
-                        lambda m, conv: (posted.append(m), hub_posted(m, conv)))
+    posted = record_posts(chat, monkeypatch)
     real_insert, stalled = store._insert, []
 
     async def stall(messages):
