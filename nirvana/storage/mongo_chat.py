@@ -719,6 +719,7 @@ class MongoChatStore(ChatCollections):
         if failed:
             written = await self._sort_out(written, failed)
         for s, m in written:
+            self._unseen.pop(m.id, None)  # stored now: a later retry is a plain duplicate
             self._summaries.add(m)
             _resolve(s.future, (m, True))
             for dup in s.duplicates:

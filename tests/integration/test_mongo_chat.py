@@ -207,6 +207,28 @@ async def test_a_write_that_lands_after_the_store_was_asked_is_delivered_by_the_
     assert n.seq == 2
 
 
+async def test_a_send_in_doubt_that_was_never_written_is_stored_by_its_retry_once(
+        client, services, monkeypatch):
+    a, b, c, other = await two_chats(client, services)
+    chat, store = services.chat, services.chat_store
+    posted = record_posts(chat, monkeypatch)
+    real_insert = store._insert
+
+    async def stall(messages):
+        raise NetworkTimeout("no answer, nothing written")
+
+    monkeypatch.setattr(store, "_insert", stall)
+    with pytest.raises(UnavailableError):
+        await chat.send_message(a, c.id, client_id="x", text="x")
+    monkeypatch.setattr(store, "_insert", real_insert)
+    await chat.send_message(a, other.id, client_id="t", text="t")  # asks: not written
+    stored, created = await chat.send_message(a, c.id, client_id="x", text="x")
+    assert created and stored.seq == 1
+    again, created = await chat.send_message(a, c.id, client_id="x", text="x")
+    assert not created and again.pos == stored.pos
+    assert [m.text for m in posted] == ["t", "x"]  # delivered once
+
+
 async def test_seqs_continue_after_a_restart_of_the_writer(client, services, stores, settings):
     from nirvana.bootstrap import build_services
 
