@@ -67,7 +67,8 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
     targets = {"nirvana": server.pid, "mongo": server.mongo_pid()} if spy else {}
     recorders = [subprocess.Popen(
         [spy_path, "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
-         "--duration", str(int(seconds)), "--nonblocking", *(["--gil"] if gil else []), "--output", str(out / f"{name}.txt")],
+         "--duration", str(int(seconds)), "--nonblocking", *(["--gil"] if gil else []),
+         "--output", str(out / f"{name}.txt")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in targets.items()
         if pid]
     before = server.cpu_breakdown()

@@ -509,8 +509,8 @@ async def hold_idle(url: str, count: int, *, concurrency: int = 200,
                     ) -> dict[str, Any]:
     """Open `count` idle WebSockets to `url` + `path_for(i)` (default /room/idle<i>), ping
     every one, close them all. Each offers permessage-deflate, as every browser does: what
-    a socket costs the server includes what the server makes of that offer. `measure_rss()` (the server's RSS) is called before opening
-    and once all are open."""
+    a socket costs the server includes what the server makes of that offer. `measure_rss()`
+    (the server's RSS) is called before opening and once all are open."""
     from websockets.asyncio.client import connect
 
     ws_url = url.replace("http://", "ws://", 1)
