@@ -4,9 +4,8 @@ Exactly run.py, except that the chat writer neither inserts messages nor writes
 conversation summaries (so it never meets a stored retry either): it gives each message its
 seq and position and acknowledges it, its commits spaced as run.py spaces them. Every other
 step of a send (validation, membership, the writer's queue, the ack, fan-out to every
-device) is the same code, so "persistence on vs
-off" measures what storing costs. Messages sent this way are gone after a restart; never
-run it for real.
+device) is the same code, so "persistence on vs off" measures what storing costs. Messages
+sent this way are gone after a restart; never run it for real.
 """
 
 from __future__ import annotations
