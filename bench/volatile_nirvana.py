@@ -19,10 +19,6 @@ from nirvana.storage.chat_summaries import SummaryBuffer  # noqa: E402
 from nirvana.storage.mongo_chat import MongoChatStore  # noqa: E402
 
 
-async def _nothing_stored(self: MongoChatStore, keys) -> dict:
-    return {}
-
-
 async def _insert_nothing(self: MongoChatStore, messages) -> dict:
     return {}
 
@@ -32,7 +28,6 @@ async def _drop_summaries(self: MongoChatStore) -> None:
 
 
 def main() -> None:
-    MongoChatStore._stored_already = _nothing_stored  # type: ignore[method-assign]
     MongoChatStore._insert = _insert_nothing  # type: ignore[method-assign]
     MongoChatStore._flush_summaries = _drop_summaries  # type: ignore[method-assign]
     import run

@@ -35,7 +35,6 @@ from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
 from .storage.mongo_chat import DOCUMENTS as CHAT_DOCUMENTS
 from .storage.mongo_chat import MongoChatStore
-from .storage.mongo_chat_changes import DOCUMENTS as CHAT_CHANGE_DOCUMENTS
 from .storage.mongo_chat_changes import MongoChatChanges
 from .storage.mongo_presence import DOCUMENTS as PRESENCE_DOCUMENTS
 from .storage.mongo_presence import MongoPresenceStore
@@ -53,7 +52,7 @@ from .ws.protocol import CloseCode, Limits
 log = logging.getLogger("nirvana")
 
 # Beanie document classes; the chat storage adds its own.
-DOCUMENT_MODELS: list[Any] = [*CHAT_DOCUMENTS, *CHAT_CHANGE_DOCUMENTS, *PRESENCE_DOCUMENTS]
+DOCUMENT_MODELS: list[Any] = [*CHAT_DOCUMENTS, *PRESENCE_DOCUMENTS]
 
 
 def load_or_create_secret(data_dir: Path) -> str:

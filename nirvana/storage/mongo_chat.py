@@ -138,7 +138,18 @@ class EventDoc(Document):
         ]
 
 
-DOCUMENTS = [ConversationDoc, MessageDoc, EventDoc]
+class ChatMetaDoc(Document):
+    """Small facts about the chat store: the summary checkpoint (`CHECKPOINT_ID`) and the
+    resume floor, the highest pruned pos (mongo_chat_changes.py)."""
+
+    id: str  # type: ignore[assignment]
+    pos: int = 0
+
+    class Settings:
+        name = "chat_meta"
+
+
+DOCUMENTS = [ConversationDoc, MessageDoc, EventDoc, ChatMetaDoc]
 
 
 # -- mapping -----------------------------------------------------------------------------
@@ -289,8 +300,7 @@ class ChatCollections:
 
     @property
     def _meta(self):
-        # chat_meta: the summary checkpoint here, the resume floor in mongo_chat_changes.py.
-        return self._conversations.database["chat_meta"]
+        return ChatMetaDoc.get_pymongo_collection()
 
 
 class MongoChatStore(ChatCollections):

@@ -14,7 +14,6 @@ import re
 from datetime import datetime
 from typing import Any, Callable
 
-from beanie import Document
 from pymongo import ASCENDING, DESCENDING
 
 from ..domain.chat import NotMemberError
@@ -36,19 +35,6 @@ from .mongo_chat import (
 )
 
 FLOOR_ID = "resume_floor"
-
-
-class ChatMetaDoc(Document):
-    """Small facts about the chat store; today the resume floor (highest pruned pos)."""
-
-    id: str  # type: ignore[assignment]
-    pos: int = 0
-
-    class Settings:
-        name = "chat_meta"
-
-
-DOCUMENTS = [ChatMetaDoc]
 
 
 def event_of(d: dict[str, Any]) -> ChatEvent:
