@@ -1,8 +1,8 @@
 """Conversation summaries (last seq, last message, the sender's read mark), coalesced.
 
-Why deferred: a summary update rewrites the conversation document and its multikey
-(member_ids, last_activity) index entries; measured on the embedded store, 100 of them cost
-~300 ms where inserting the 100 messages costs ~30 ms. So the writer acknowledges a batch
+Why deferred: a summary update rewrites the conversation's state document (see
+`ConversationStateDoc`); measured on the embedded store, 100 of them cost ~45 ms, where
+inserting the 100 messages costs ~30 ms. So the writer acknowledges a batch
 once its messages are stored, and folds the summaries into this buffer: many sends to one
 conversation become one update. A background task flushes the buffer every
 `MongoChatStore.summary_interval` seconds at most, and spends at most `summary_share` of the
@@ -70,16 +70,13 @@ class SummaryBuffer:
         ops = []
         for cid, m in self.last.items():
             raise_to: dict[str, int] = {"last_seq": m.seq}
-            filters = []
-            for i, (sender, seq) in enumerate(sorted(self.reads[cid].items())):
-                raise_to[f"members.$[s{i}].read_seq"] = seq
-                raise_to[f"members.$[s{i}].delivered_seq"] = seq
-                filters.append({f"s{i}.user_id": sender})
-            # One atomic update per conversation; the filter skips a summary older than
-            # the stored one (a repair re-applying what a flush already wrote).
+            for sender, seq in self.reads[cid].items():
+                raise_to[f"marks.{sender}.read"] = seq
+                raise_to[f"marks.{sender}.delivered"] = seq
+            # One atomic update of the conversation's state; the filter skips a summary
+            # older than the stored one (a repair re-applying what a flush already wrote).
             ops.append(UpdateOne({"_id": cid, "last_seq": {"$lte": m.seq}},
                                  {"$max": raise_to,
                                   "$set": {"last_message": to_doc(m),
-                                           "last_activity": m.created_at}},
-                                 array_filters=filters))
+                                           "last_activity": m.created_at}}))
         return ops

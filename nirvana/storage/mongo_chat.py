@@ -31,7 +31,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Iterable
 
 from beanie import Document
@@ -59,30 +59,52 @@ from .chat_summaries import CHECKPOINT_ID, SummaryBuffer
 from .mongo_batch import OneCommit
 
 log = logging.getLogger("nirvana.chat.store")
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+STATES_SPLIT_ID = "states_split"  # in chat_meta: see MongoChatStore._split_states
 MAX_IN_DOUBT = 10_000  # sends remembered as in doubt (see MongoChatStore._reconcile)
 
 
 class ConversationDoc(Document):
+    """Who is in a conversation and what it is called: written when that changes, rarely.
+    What changes with every message lives in `ConversationStateDoc`."""
+
     id: str  # type: ignore[assignment]
     kind: str
     direct_key: str
     member_ids: list[int]
-    members: list[dict[str, Any]]
+    members: list[dict[str, Any]]  # {user_id, role}
     created_by: int
     created_at: datetime
-    last_activity: datetime
     name: str | None = None
     description: str | None = None
     avatar_url: str | None = None
-    last_seq: int = 0
-    last_message: dict[str, Any] | None = None
 
     class Settings:
         name = "chat_conversations"
         indexes = [
             IndexModel([("direct_key", ASCENDING)], unique=True),
-            IndexModel([("member_ids", ASCENDING), ("last_activity", DESCENDING)]),
+            IndexModel([("member_ids", ASCENDING)]),
         ]
+
+
+class ConversationStateDoc(Document):
+    """What every message and receipt changes: the last message and seq, and each member's
+    read and delivered marks (`marks`: str(user_id) -> {"read": seq, "delivered": seq}).
+
+    Apart from `ConversationDoc` because of what an update costs the embedded store: it
+    rewrites every index entry of the document, whatever the update changes. Measured on an
+    idle store, 100 summary updates in one transaction: ~180 ms on the conversation document
+    (its multikey member_ids index holds an entry per member), ~45 ms here (only `_id`). Under
+    load the flushes that took 550-850 ms stalled the message inserts committing meanwhile."""
+
+    id: str  # type: ignore[assignment]
+    last_seq: int = 0
+    last_message: dict[str, Any] | None = None
+    last_activity: datetime
+    marks: dict[str, dict[str, int]] = {}
+
+    class Settings:
+        name = "chat_conversation_state"
 
 
 class MessageDoc(Document):
@@ -139,8 +161,9 @@ class EventDoc(Document):
 
 
 class ChatMetaDoc(Document):
-    """Small facts about the chat store: the summary checkpoint (`CHECKPOINT_ID`) and the
-    resume floor, the highest pruned pos (mongo_chat_changes.py)."""
+    """Small facts about the chat store: the summary checkpoint (`CHECKPOINT_ID`), the
+    resume floor, the highest pruned pos (mongo_chat_changes.py), and whether conversation
+    states were split out of older databases' conversations (`STATES_SPLIT_ID`)."""
 
     id: str  # type: ignore[assignment]
     pos: int = 0
@@ -149,7 +172,7 @@ class ChatMetaDoc(Document):
         name = "chat_meta"
 
 
-DOCUMENTS = [ConversationDoc, MessageDoc, EventDoc, ChatMetaDoc]
+DOCUMENTS = [ConversationDoc, ConversationStateDoc, MessageDoc, EventDoc, ChatMetaDoc]
 
 
 # -- mapping -----------------------------------------------------------------------------
@@ -181,8 +204,24 @@ def _bound(remembered: dict[str, Any]) -> None:
 
 
 def _member_doc(m: Member) -> dict[str, Any]:
-    return {"user_id": m.user_id, "role": m.role.value, "read_seq": m.read_seq,
-            "delivered_seq": m.delivered_seq}
+    return {"user_id": m.user_id, "role": m.role.value}
+
+
+def marks_of(members: Iterable[Member]) -> dict[str, int]:
+    """`$max` operands raising the state's marks to those of `members`."""
+    raise_to = {}
+    for m in members:
+        raise_to[f"marks.{m.user_id}.read"] = m.read_seq
+        raise_to[f"marks.{m.user_id}.delivered"] = m.delivered_seq
+    return raise_to
+
+
+def state_doc(c: Conversation) -> dict[str, Any]:
+    return {"_id": c.id, "last_seq": c.last_seq,
+            "last_message": message_doc(c.last_message) if c.last_message else None,
+            "last_activity": c.last_activity,
+            "marks": {str(m.user_id): {"read": m.read_seq, "delivered": m.delivered_seq}
+                      for m in c.members}}
 
 
 def message_doc(m: Message) -> dict[str, Any]:
@@ -220,17 +259,34 @@ def message_of(d: dict[str, Any]) -> Message:
     )
 
 
-def conversation_of(d: dict[str, Any]) -> Conversation:
+def conversation_of(d: dict[str, Any], state: dict[str, Any] | None) -> Conversation:
+    """A conversation from its document and its state (see `ConversationStateDoc`); a
+    conversation whose state is missing (not expected) reads as one without messages."""
+    s = state or {}
+    marks = s.get("marks") or {}
+    members = []
+    for m in d["members"]:
+        mark = marks.get(str(m["user_id"])) or {}
+        members.append(Member(m["user_id"], Role(m["role"]), mark.get("read", 0),
+                              mark.get("delivered", 0)))
     return Conversation(
-        id=d["_id"], kind=ConversationKind(d["kind"]),
-        members=[Member(m["user_id"], Role(m["role"]), m.get("read_seq", 0),
-                        m.get("delivered_seq", 0)) for m in d["members"]],
+        id=d["_id"], kind=ConversationKind(d["kind"]), members=members,
         created_by=d["created_by"], created_at=d["created_at"],
-        last_activity=d["last_activity"], name=d.get("name"),
+        last_activity=s.get("last_activity") or d["created_at"], name=d.get("name"),
         description=d.get("description"), avatar_url=d.get("avatar_url"),
-        last_seq=d.get("last_seq", 0),
-        last_message=message_of(d["last_message"]) if d.get("last_message") else None,
+        last_seq=s.get("last_seq", 0),
+        last_message=message_of(s["last_message"]) if s.get("last_message") else None,
     )
+
+
+def legacy_state(d: dict[str, Any]) -> dict[str, Any]:
+    """The state a conversation document kept itself before states had their collection."""
+    return {"_id": d["_id"], "last_seq": d.get("last_seq", 0),
+            "last_message": d.get("last_message"),
+            "last_activity": d.get("last_activity") or d["created_at"],
+            "marks": {str(m["user_id"]): {"read": m.get("read_seq", 0),
+                                          "delivered": m.get("delivered_seq", 0)}
+                      for m in d["members"]}}
 
 
 def receipt_of(d: dict[str, Any]) -> Receipt:
@@ -302,6 +358,27 @@ class ChatCollections:
     def _meta(self):
         return ChatMetaDoc.get_pymongo_collection()
 
+    @property
+    def _states(self):
+        return ConversationStateDoc.get_pymongo_collection()
+
+    async def _read_conversation(self, query: dict[str, Any]) -> Conversation | None:
+        """The conversation `query` finds, with its state; as stored (no buffered summary)."""
+        if "_id" in query:  # both at once
+            d, state = await asyncio.gather(self._conversations.find_one(query),
+                                            self._states.find_one({"_id": query["_id"]}))
+        else:
+            d = await self._conversations.find_one(query)
+            state = await self._states.find_one({"_id": d["_id"]}) if d else None
+        return conversation_of(d, state) if d else None
+
+    async def _read_conversations(self, ids: list[str]) -> list[Conversation]:
+        docs, states = await asyncio.gather(
+            _collect(self._conversations.find({"_id": {"$in": ids}})),
+            _collect(self._states.find({"_id": {"$in": ids}})))
+        by_id = {state["_id"]: state for state in states}
+        return [conversation_of(d, by_id.get(d["_id"])) for d in docs]
+
 
 class MongoChatStore(ChatCollections):
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
@@ -325,8 +402,8 @@ class MongoChatStore(ChatCollections):
         self.summary_interval = summary_interval
         # At most this share of the time goes to summary flushes: after a flush that took
         # T seconds the next waits at least T * (1 / share - 1). A summary update costs
-        # the embedded store ~1.6 ms (it rewrites the conversation and its index keys), so
-        # with thousands of active conversations a fixed interval would starve the sends.
+        # the embedded store ~0.45 ms idle, and more under load, so with thousands of
+        # active conversations a fixed interval would starve the sends.
         self.summary_share = summary_share
         self._summaries = SummaryBuffer()
         self._flushing: SummaryBuffer | None = None
@@ -356,26 +433,29 @@ class MongoChatStore(ChatCollections):
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         await self._recover()
-        d = await self._conversations.find_one({"_id": conversation_id})
-        return self._summarised(conversation_of(d)) if d else None
+        c = await self._read_conversation({"_id": conversation_id})
+        return self._summarised(c) if c else None
 
     async def find_direct(self, direct_key: str) -> Conversation | None:
         await self._recover()
-        d = await self._conversations.find_one({"direct_key": direct_key})
-        return self._summarised(conversation_of(d)) if d else None
+        c = await self._read_conversation({"direct_key": direct_key})
+        return self._summarised(c) if c else None
 
     async def create_conversation(self, c: Conversation, direct_key: str | None
                                   ) -> Conversation:
         doc = {
             "_id": c.id, "kind": c.kind.value, "direct_key": direct_key or f"group:{c.id}",
             "member_ids": list(c.member_ids), "members": [_member_doc(m) for m in c.members],
-            "created_by": c.created_by, "created_at": c.created_at,
-            "last_activity": c.last_activity, "name": c.name, "description": c.description,
-            "avatar_url": c.avatar_url, "last_seq": 0, "last_message": None,
+            "created_by": c.created_by, "created_at": c.created_at, "name": c.name,
+            "description": c.description, "avatar_url": c.avatar_url,
         }
+        # The state first: a conversation is never stored without one (a crash in between
+        # leaves a state nothing refers to, which costs nothing).
+        await self._states.insert_one(state_doc(c))
         try:
             await self._conversations.insert_one(doc)
         except DuplicateKeyError:
+            await self._states.delete_one({"_id": c.id})
             if direct_key is None:
                 raise
             found = await self.find_direct(direct_key)  # the pair raced: one wins
@@ -385,17 +465,19 @@ class MongoChatStore(ChatCollections):
 
     async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
         await self._recover()
-        cursor = self._conversations.find({"member_ids": user_id}).sort(
-            "last_activity", DESCENDING).limit(limit)
-        found = [conversation_of(d) async for d in cursor]
-        # A conversation with a summary not written yet may belong among the newest
-        # `limit`: read those of the user too, then order all by their summarised activity.
-        pending = self._pending_summary_ids() - {c.id for c in found}
-        if pending:
-            found += [conversation_of(d) async for d in self._conversations.find(
-                {"_id": {"$in": sorted(pending)}, "member_ids": user_id})]
-        for c in found:
-            self._summarised(c)
+        ids = [d["_id"] async for d in self._conversations.find(
+            {"member_ids": user_id}, projection={"_id": 1})]
+        if len(ids) > limit:
+            # The newest `limit` by activity, counting summaries not written yet; only
+            # those are then read whole.
+            activity = {d["_id"]: d["last_activity"] async for d in self._states.find(
+                {"_id": {"$in": ids}}, projection={"last_activity": 1})}
+            for buffer in self._unwritten():
+                for cid, m in buffer.last.items():
+                    if cid in activity:
+                        activity[cid] = max(activity[cid], m.created_at)
+            ids = sorted(ids, key=lambda cid: activity.get(cid, _NEVER), reverse=True)[:limit]
+        found = [self._summarised(c) for c in await self._read_conversations(ids)]
         found.sort(key=lambda c: c.last_activity, reverse=True)
         return found[:limit]
 
@@ -597,7 +679,7 @@ class MongoChatStore(ChatCollections):
             try:
                 # One commit: the summaries and the checkpoint past them land together.
                 await self._one_commit.write([
-                    (self._conversations, buffer.operations(message_doc)),
+                    (self._states, buffer.operations(message_doc)),
                     (self._meta, [UpdateOne({"_id": CHECKPOINT_ID},
                                             {"$max": {"pos": buffer.top_pos}}, upsert=True)])])
             except BaseException:
@@ -615,6 +697,7 @@ class MongoChatStore(ChatCollections):
         async with self._summary_lock:
             if self._recovered:
                 return
+            await self._split_states()
             found = await self._meta.find_one({"_id": CHECKPOINT_ID})
             since = found["pos"] if found else None
             if since is None:
@@ -634,6 +717,27 @@ class MongoChatStore(ChatCollections):
             self._recovered = True
         if self._summaries:
             await self._flush_summaries()
+
+    async def _split_states(self) -> None:
+        """Once per database: one written before conversation states had their own
+        collection kept them in the conversation documents. Copied out, then removed there
+        (a last message deleted since must not linger in a stale copy). Safe to repeat
+        after a crash: a state already copied is kept."""
+        if await self._meta.find_one({"_id": STATES_SPLIT_ID}):
+            return
+        states = [legacy_state(d) async for d in self._conversations.find({})]
+        if states:
+            try:
+                await self._states.insert_many(states, ordered=False)
+            except BulkWriteError as exc:
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
+            await self._conversations.update_many(
+                {}, {"$unset": {"last_seq": "", "last_message": "", "last_activity": ""}})
+            log.info("moved the state of %d conversations to their own collection",
+                     len(states))
+        await self._meta.update_one({"_id": STATES_SPLIT_ID},
+                                    {"$set": {"at": datetime.now(timezone.utc)}}, upsert=True)
 
     async def _commit(self, batch: list[_Send | _Mark | _Op]) -> None:
         self.batches += 1
@@ -810,7 +914,7 @@ class MongoChatStore(ChatCollections):
         missing = sorted(conversation_ids - self._last_seq.keys())
         if not missing:
             return
-        floors = {d["_id"]: d.get("last_seq", 0) async for d in self._conversations.find(
+        floors = {d["_id"]: d.get("last_seq", 0) async for d in self._states.find(
             {"_id": {"$in": missing}}, projection={"last_seq": 1})}
         for cid in missing:
             floor = floors.get(cid, 0)
@@ -821,18 +925,16 @@ class MongoChatStore(ChatCollections):
 
     async def _commit_mark(self, mark: _Mark) -> None:
         try:
-            field_name = "read_seq" if mark.kind is ReceiptKind.READ else "delivered_seq"
-            raise_to = {f"members.$[m].{field_name}": mark.seq}
+            field_name = "read" if mark.kind is ReceiptKind.READ else "delivered"
+            at = f"marks.{mark.user_id}"
+            raise_to = {f"{at}.{field_name}": mark.seq}
             if mark.kind is ReceiptKind.READ:  # read implies delivered
-                raise_to["members.$[m].delivered_seq"] = mark.seq
-            # arrayFilters, not `members.$`: the embedded store's positional operator does
-            # not follow an $elemMatch query. The query keeps the update conditional, so a
-            # lower or equal mark changes nothing and emits no event.
-            updated = await self._conversations.update_one(
-                {"_id": mark.conversation_id,
-                 "members": {"$elemMatch": {"user_id": mark.user_id,
-                                            field_name: {"$lt": mark.seq}}}},
-                {"$max": raise_to}, array_filters=[{"m.user_id": mark.user_id}])
+                raise_to[f"{at}.delivered"] = mark.seq
+            # Conditional, so a lower or equal mark changes nothing and emits no event.
+            # `$not $gte` rather than `$lt`: it also matches a mark not stored yet.
+            updated = await self._states.update_one(
+                {"_id": mark.conversation_id, f"{at}.{field_name}": {"$not": {"$gte": mark.seq}}},
+                {"$max": raise_to})
             if updated.modified_count == 0:
                 _resolve(mark.future, None)
                 return
@@ -884,8 +986,10 @@ class MongoChatStore(ChatCollections):
         history of the user's conversations (45 ms a resume at 2,000 messages each, which
         is why 1,000 clients could not resume after a restart). Only conversations whose
         last message is past `since` are read at all."""
-        active = [d["_id"] async for d in self._conversations.find(
-            {"member_ids": user_id}, projection={"_id": 1, "last_message.pos": 1})
+        ids = [d["_id"] async for d in self._conversations.find(
+            {"member_ids": user_id}, projection={"_id": 1})]
+        active = [d["_id"] async for d in self._states.find(
+            {"_id": {"$in": ids}}, projection={"last_message.pos": 1})
             if self._last_pos(d) > since]
         pages = await asyncio.gather(*(_collect(self._messages.find(
             {"conversation_id": cid, "pos": window}).sort("pos", ASCENDING).limit(limit + 1))

@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 from typing import Any, Callable
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 
 from ..domain.chat import NotMemberError
 from ..domain.chat_changes import (
@@ -25,11 +25,12 @@ from ..domain.chat_changes import (
 from ..domain.chat_ports import ChatEvent, Conversation, EventType, Message
 from ..domain.chat_rules import MessageNotFoundError
 from ..domain.chat_search import terms_of
+from .mongo_batch import OneCommit
 from .mongo_chat import (
     ChatCollections,
     MongoChatStore,
     _member_doc,
-    conversation_of,
+    marks_of,
     message_doc,
     message_of,
 )
@@ -56,6 +57,7 @@ def _stored_fields(m: Message) -> dict[str, Any]:
 class MongoChatChanges(ChatCollections):
     def __init__(self, store: MongoChatStore) -> None:
         self._store = store
+        self._one_commit = OneCommit()
         # The resume floor, once read: it only rises through `prune_events`, in this process
         # (one process per database, see mongo_chat.py), and every resume asks for it.
         self._floor: int | None = None
@@ -79,12 +81,12 @@ class MongoChatChanges(ChatCollections):
         async def run(next_pos: Callable[[], int]):
             d = await self._messages.find_one({"conversation_id": conversation_id,
                                                "seq": seq})
-            c = await self._conversations.find_one({"_id": conversation_id})
-            if c is None:
+            conversation = await self._read_conversation({"_id": conversation_id})
+            if conversation is None:
                 raise NotMemberError()
             if d is None:
                 raise MessageNotFoundError()
-            message, conversation = message_of(d), conversation_of(c)
+            message = message_of(d)
             planned = plan(message, conversation)
             if planned is None:
                 return message, conversation, None
@@ -98,7 +100,7 @@ class MongoChatChanges(ChatCollections):
                 message = dataclasses.replace(
                     message, hidden_for=(*message.hidden_for, planned.hide_for))
                 # The chat list shows the last message: hide it there too.
-                await self._conversations.update_one(
+                await self._states.update_one(
                     {"_id": conversation_id, "last_message._id": message.id},
                     {"$addToSet": {"last_message.hidden_for": planned.hide_for}})
                 if conversation.last_message and conversation.last_message.id == message.id:
@@ -117,7 +119,7 @@ class MongoChatChanges(ChatCollections):
                     {"$set": {"message.text": "", "message.attachments": [],
                               "message.terms": [], "message.deleted": True}})
             if conversation.last_message and conversation.last_message.id == message.id:
-                await self._conversations.update_one(
+                await self._states.update_one(
                     {"_id": conversation_id, "last_message._id": message.id},
                     {"$set": {"last_message": message_doc(new)}})
                 conversation.last_message = new
@@ -130,19 +132,22 @@ class MongoChatChanges(ChatCollections):
                                   plan: ConversationPlanner
                                   ) -> tuple[Conversation, list[ChatEvent]]:
         async def run(next_pos: Callable[[], int]):
-            d = await self._conversations.find_one({"_id": conversation_id})
-            if d is None:
+            conversation = await self._read_conversation({"_id": conversation_id})
+            if conversation is None:
                 raise NotMemberError()
-            conversation = conversation_of(d)
             planned = plan(conversation)
             if planned is None:
                 return conversation, []
             conversation.members = planned.members
             for key, value in planned.info.items():
                 setattr(conversation, key, value)
-            await self._conversations.update_one({"_id": conversation_id}, {"$set": {
-                "members": [_member_doc(m) for m in planned.members],
-                "member_ids": [m.user_id for m in planned.members], **planned.info}})
+            # With the members, their marks: one added starts read up to now (the plan's).
+            await self._one_commit.write([
+                (self._conversations, [UpdateOne({"_id": conversation_id}, {"$set": {
+                    "members": [_member_doc(m) for m in planned.members],
+                    "member_ids": [m.user_id for m in planned.members], **planned.info}})]),
+                (self._states, [UpdateOne({"_id": conversation_id},
+                                          {"$max": marks_of(planned.members)})])])
             events = [await self._record(next_pos, e, conversation_id, actor_id, at)
                       for e in planned.events]
             return conversation, events

@@ -31,9 +31,10 @@ async def test_summaries_lost_in_a_crash_are_repaired_on_the_next_start(
     # What a kill -9 between the acks and the summary flush leaves behind.
     db = services.mongo[settings.mongodb_db]
     await db["chat_meta"].update_one({"_id": CHECKPOINT_ID}, {"$set": {"pos": 0}})
-    await db["chat_conversations"].update_one(
+    await db["chat_conversation_state"].update_one(
         {"_id": c.id}, {"$set": {"last_seq": 0, "last_message": None,
-                                 "members.$[].read_seq": 0, "members.$[].delivered_seq": 0}})
+                                 f"marks.{a}": {"read": 0, "delivered": 0},
+                                 f"marks.{b}": {"read": 0, "delivered": 0}}})
     pool, mongo = stores
     fresh = build_services(settings, pool, mongo, secret="t" * 48)
     (listed,) = await fresh.chat.conversations(a)
@@ -113,7 +114,7 @@ async def test_resume_after_a_crash_replays_messages_whose_summary_was_lost(
     await services.chat_store.close()
     db = services.mongo[settings.mongodb_db]
     await db["chat_meta"].update_one({"_id": CHECKPOINT_ID}, {"$set": {"pos": since}})
-    await db["chat_conversations"].update_one(
+    await db["chat_conversation_state"].update_one(
         {"_id": c.id}, {"$set": {"last_seq": 0, "last_message": None}})
     pool, mongo = stores
     fresh = build_services(settings, pool, mongo, secret="t" * 48)
@@ -177,7 +178,7 @@ async def test_reads_see_unwritten_summaries_without_waiting_for_a_flush(client,
     assert first.last_seq == 2 and first.unread_for(a) == 2 and first.unread_for(b) == 0
     direct = await store.get_conversation(new.id)
     assert direct.last_message.text == "newest" and direct.unread_for(a) == 2
-    stored = await services.mongo[settings.mongodb_db]["chat_conversations"].find_one(
+    stored = await services.mongo[settings.mongodb_db]["chat_conversation_state"].find_one(
         {"_id": old.id})
     assert stored["last_seq"] == 1  # the read applied the buffer; it did not flush it
 
@@ -246,7 +247,7 @@ async def test_summaries_and_last_seen_are_written_as_one_transaction_each(
     await store._flush_summaries()
     assert store._one_commit.supported is True
     db = services.mongo[settings.mongodb_db]
-    assert (await db["chat_conversations"].find_one({"_id": c.id}))["last_seq"] == 1
+    assert (await db["chat_conversation_state"].find_one({"_id": c.id}))["last_seq"] == 1
     assert (await db["chat_meta"].find_one({"_id": CHECKPOINT_ID}))["pos"] == sent.pos
     presence = services.presence_store
     await presence.save_last_seen(a, datetime.now(timezone.utc))
