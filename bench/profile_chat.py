@@ -13,7 +13,8 @@ a sample of Nirvana waiting for the core counts as Nirvana's work; `--split` mov
 databases to the load generator's core, so Nirvana's samples are its own CPU time;
 `--gil` keeps only samples of a thread holding the GIL (none inside a system call). Prints
 the step's numbers and the functions with the most samples (self and total) of each
-process; the collapsed files stay in `--out` for flame graphs. Measures; asserts nothing.
+process, and the event-loop lag the benchmark's probe sees (`bench.lag_probe`); the
+collapsed files stay in `--out` for flame graphs. Measures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+from .lag_probe import LagProbe
 from .nirvana_chat import http, sign_up
+from .report import percentile
 from .servers import CLIENT_CORE, ROOT, Nirvana, descendants, pinning_available
 from .ws_load import Load, NirvanaAdapter
 
@@ -59,10 +63,12 @@ def top(collapsed: Path, count: int = 25) -> str:
 async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
                 out: Path, spy: bool = True, gil: bool = False) -> None:
     adapter = NirvanaAdapter(server.url)
-    await adapter.ensure_users(clients, sign_up)
+    await adapter.ensure_users(clients + 1, sign_up)  # +1: the lag probe's, in no room
     await adapter.build_rooms(clients, http)
     load = Load(adapter, clients)
     await load.connect()
+    probe = LagProbe(adapter.ws_url, adapter.users[clients].token)
+    await probe.start()
     spy_path = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     targets = {"nirvana": server.pid, "mongo": server.mongo_pid()} if spy else {}
     recorders = [subprocess.Popen(
@@ -72,8 +78,11 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in targets.items()
         if pid]
     before = server.cpu_breakdown()
+    started = time.monotonic()
     step = await load.step(1, rate, seconds, drain=3.0)
+    lag = probe.samples(started, time.monotonic())
     after = server.cpu_breakdown()
+    await probe.stop()
     for r in recorders:
         r.wait(timeout=60)
     await load.close()
@@ -83,6 +92,9 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
           f"p99 {step['p99_ms']} ms, lost {step['lost']}, twice {step['duplicates']}; "
           f"generator busy {100 * step['generator_cpu_share']:.0f}%, behind by up to "
           f"{step['scheduler_behind_max_ms']:.0f} ms")
+    if lag:
+        print(f"  event-loop lag (ping round trip every 10 ms): p50 {percentile(lag, 50):.2f} "
+              f"ms, p99 {percentile(lag, 99):.2f} ms, max {max(lag):.1f} ms")
     for key in after:
         print(f"  {key}: {(after[key] - before[key]) * 1e6 / n:.1f} µs CPU per delivery")
     print(f"  worst latency (ms) by second of the step: {step['worst_ms_by_second']}")
