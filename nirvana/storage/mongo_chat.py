@@ -382,7 +382,7 @@ class ChatCollections:
 
 class MongoChatStore(ChatCollections):
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
-                 summary_interval: float = 1.0, summary_share: float = 0.2,
+                 summary_interval: float = 5.0, summary_share: float = 0.2,
                  commit_spacing: float = 0.02) -> None:
         self._max_batch = max_batch
         # Group commit with a delay, under load only: a commit starts at least this long
@@ -399,6 +399,13 @@ class MongoChatStore(ChatCollections):
         self.commit_spacing = commit_spacing
         self._last_commit = -commit_spacing
         self._timeout = timeout
+        # A flush writes one update per conversation that had messages since the last,
+        # however many: the longer the interval, the fewer updates per message. What waits
+        # costs little: reads apply the buffer, and a crash leaves at most this much to
+        # re-summarise at the next start. Measured with bench.profile_chat at 5,000
+        # deliveries/s (100 busy conversations), 5 s against 1 s, alternated three times:
+        # store CPU per delivery 50-65 µs against 65-75, event-loop lag p99 5.6-8.1 ms
+        # against 8.6-13.0; most seconds' worst latency ~30-40 ms against ~50-80.
         self.summary_interval = summary_interval
         # At most this share of the time goes to summary flushes: after a flush that took
         # T seconds the next waits at least T * (1 / share - 1). A summary update costs
