@@ -480,9 +480,10 @@ class MongoChatStore(ChatCollections):
             activity = {d["_id"]: d["last_activity"] async for d in self._states.find(
                 {"_id": {"$in": ids}}, projection={"last_activity": 1})}
             for buffer in self._unwritten():
-                for cid, m in buffer.last.items():
-                    if cid in activity:
-                        activity[cid] = max(activity[cid], m.created_at)
+                for cid in ids:
+                    m = buffer.last.get(cid)
+                    if m is not None:
+                        activity[cid] = max(activity.get(cid, _NEVER), m.created_at)
             ids = sorted(ids, key=lambda cid: activity.get(cid, _NEVER), reverse=True)[:limit]
         found = [self._summarised(c) for c in await self._read_conversations(ids)]
         found.sort(key=lambda c: c.last_activity, reverse=True)
@@ -661,9 +662,6 @@ class MongoChatStore(ChatCollections):
             return [self._summaries]
         return [self._flushing, self._summaries]
 
-    def _pending_summary_ids(self) -> set[str]:
-        return {cid for buffer in self._unwritten() for cid in buffer.last}
-
     async def _flush_quietly(self) -> None:
         try:
             await self._flush_summaries()
@@ -732,19 +730,30 @@ class MongoChatStore(ChatCollections):
         after a crash: a state already copied is kept."""
         if await self._meta.find_one({"_id": STATES_SPLIT_ID}):
             return
-        states = [legacy_state(d) async for d in self._conversations.find({})]
-        if states:
-            try:
-                await self._states.insert_many(states, ordered=False)
-            except BulkWriteError as exc:
-                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                    raise
+        moved, chunk = 0, []
+        async for d in self._conversations.find({}):
+            chunk.append(legacy_state(d))
+            if len(chunk) == 1000:
+                moved += await self._insert_states(chunk)
+                chunk = []
+        moved += await self._insert_states(chunk)
+        if moved:
             await self._conversations.update_many(
                 {}, {"$unset": {"last_seq": "", "last_message": "", "last_activity": ""}})
-            log.info("moved the state of %d conversations to their own collection",
-                     len(states))
+            log.info("moved the state of %d conversations to their own collection", moved)
         await self._meta.update_one({"_id": STATES_SPLIT_ID},
                                     {"$set": {"at": datetime.now(timezone.utc)}}, upsert=True)
+
+    async def _insert_states(self, states: list[dict[str, Any]]) -> int:
+        """Insert those not stored yet (a conversation created since has its own)."""
+        if not states:
+            return 0
+        try:
+            await self._states.insert_many(states, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+        return len(states)
 
     async def _commit(self, batch: list[_Send | _Mark | _Op]) -> None:
         self.batches += 1
@@ -940,7 +949,8 @@ class MongoChatStore(ChatCollections):
             # Conditional, so a lower or equal mark changes nothing and emits no event.
             # `$not $gte` rather than `$lt`: it also matches a mark not stored yet.
             updated = await self._states.update_one(
-                {"_id": mark.conversation_id, f"{at}.{field_name}": {"$not": {"$gte": mark.seq}}},
+                {"_id": mark.conversation_id,
+                 f"{at}.{field_name}": {"$not": {"$gte": mark.seq}}},
                 {"$max": raise_to})
             if updated.modified_count == 0:
                 _resolve(mark.future, None)
