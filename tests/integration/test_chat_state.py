@@ -4,6 +4,8 @@ that kept the state inside its conversations."""
 
 from __future__ import annotations
 
+import asyncio
+
 from nirvana.bootstrap import build_services
 from nirvana.domain.chat_ports import ReceiptKind
 from nirvana.storage.mongo_chat import STATES_SPLIT_ID
@@ -81,8 +83,6 @@ async def test_a_database_keeping_state_in_its_conversations_is_upgraded_at_star
 
 async def test_a_raced_direct_open_leaves_one_conversation_and_one_state(client, services,
                                                                          settings):
-    import asyncio
-
     a, b = await friends(client, services)
     opened = await asyncio.gather(*(services.chat.open_direct(a, b) for _ in range(5)),
                                   *(services.chat.open_direct(b, a) for _ in range(5)))
