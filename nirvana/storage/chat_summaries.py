@@ -17,13 +17,25 @@ writer re-summarises the messages past it before its first write or read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from pymongo import UpdateOne
 
 from ..domain.chat_ports import Conversation, Message
 
 CHECKPOINT_ID = "summaries"  # in the chat_meta collection: {"_id": ..., "pos": P}
+
+
+def mark_field(user_id: int, kind: str) -> str:
+    """The path of a member's mark (`kind`: "read" or "delivered") in a conversation state:
+    `marks` maps str(user_id) -> {"read": seq, "delivered": seq}."""
+    return f"marks.{user_id}.{kind}"
+
+
+def marks_doc(marks: Iterable[tuple[int, int, int]]) -> dict[str, dict[str, int]]:
+    """The `marks` of a state from (user_id, read, delivered) triples."""
+    return {str(user): {"read": read, "delivered": delivered}
+            for user, read, delivered in marks}
 
 
 @dataclass
@@ -71,8 +83,8 @@ class SummaryBuffer:
         for cid, m in self.last.items():
             raise_to: dict[str, int] = {"last_seq": m.seq}
             for sender, seq in self.reads[cid].items():
-                raise_to[f"marks.{sender}.read"] = seq
-                raise_to[f"marks.{sender}.delivered"] = seq
+                raise_to[mark_field(sender, "read")] = seq
+                raise_to[mark_field(sender, "delivered")] = seq
             # One atomic update of the conversation's state; the filter skips a summary
             # older than the stored one (a repair re-applying what a flush already wrote).
             ops.append(UpdateOne({"_id": cid, "last_seq": {"$lte": m.seq}},

@@ -55,12 +55,12 @@ from ..domain.chat_ports import (
 from ..domain.chat_search import terms_of
 from ..domain.errors import UnavailableError
 from ..tasks import cancel_and_wait
-from .chat_summaries import CHECKPOINT_ID, SummaryBuffer
+from .chat_summaries import CHECKPOINT_ID, SummaryBuffer, mark_field, marks_doc
 from .mongo_batch import OneCommit
+from .mongo_chat_upgrade import split_states
 
 log = logging.getLogger("nirvana.chat.store")
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
-STATES_SPLIT_ID = "states_split"  # in chat_meta: see MongoChatStore._split_states
 MAX_IN_DOUBT = 10_000  # sends remembered as in doubt (see MongoChatStore._reconcile)
 
 
@@ -163,7 +163,7 @@ class EventDoc(Document):
 class ChatMetaDoc(Document):
     """Small facts about the chat store: the summary checkpoint (`CHECKPOINT_ID`), the
     resume floor, the highest pruned pos (mongo_chat_changes.py), and whether conversation
-    states were split out of older databases' conversations (`STATES_SPLIT_ID`)."""
+    states were split out of older databases' conversations (mongo_chat_upgrade.py)."""
 
     id: str  # type: ignore[assignment]
     pos: int = 0
@@ -211,8 +211,8 @@ def marks_of(members: Iterable[Member]) -> dict[str, int]:
     """`$max` operands raising the state's marks to those of `members`."""
     raise_to = {}
     for m in members:
-        raise_to[f"marks.{m.user_id}.read"] = m.read_seq
-        raise_to[f"marks.{m.user_id}.delivered"] = m.delivered_seq
+        raise_to[mark_field(m.user_id, "read")] = m.read_seq
+        raise_to[mark_field(m.user_id, "delivered")] = m.delivered_seq
     return raise_to
 
 
@@ -220,8 +220,7 @@ def state_doc(c: Conversation) -> dict[str, Any]:
     return {"_id": c.id, "last_seq": c.last_seq,
             "last_message": message_doc(c.last_message) if c.last_message else None,
             "last_activity": c.last_activity,
-            "marks": {str(m.user_id): {"read": m.read_seq, "delivered": m.delivered_seq}
-                      for m in c.members}}
+            "marks": marks_doc((m.user_id, m.read_seq, m.delivered_seq) for m in c.members)}
 
 
 def message_doc(m: Message) -> dict[str, Any]:
@@ -277,16 +276,6 @@ def conversation_of(d: dict[str, Any], state: dict[str, Any] | None) -> Conversa
         last_seq=s.get("last_seq", 0),
         last_message=message_of(s["last_message"]) if s.get("last_message") else None,
     )
-
-
-def legacy_state(d: dict[str, Any]) -> dict[str, Any]:
-    """The state a conversation document kept itself before states had their collection."""
-    return {"_id": d["_id"], "last_seq": d.get("last_seq", 0),
-            "last_message": d.get("last_message"),
-            "last_activity": d.get("last_activity") or d["created_at"],
-            "marks": {str(m["user_id"]): {"read": m.get("read_seq", 0),
-                                          "delivered": m.get("delivered_seq", 0)}
-                      for m in d["members"]}}
 
 
 def receipt_of(d: dict[str, Any]) -> Receipt:
@@ -702,7 +691,7 @@ class MongoChatStore(ChatCollections):
         async with self._summary_lock:
             if self._recovered:
                 return
-            await self._split_states()
+            await split_states(self)  # an older database's, once
             found = await self._meta.find_one({"_id": CHECKPOINT_ID})
             since = found["pos"] if found else None
             if since is None:
@@ -722,38 +711,6 @@ class MongoChatStore(ChatCollections):
             self._recovered = True
         if self._summaries:
             await self._flush_summaries()
-
-    async def _split_states(self) -> None:
-        """Once per database: one written before conversation states had their own
-        collection kept them in the conversation documents. Copied out, then removed there
-        (a last message deleted since must not linger in a stale copy). Safe to repeat
-        after a crash: a state already copied is kept."""
-        if await self._meta.find_one({"_id": STATES_SPLIT_ID}):
-            return
-        moved, chunk = 0, []
-        async for d in self._conversations.find({}):
-            chunk.append(legacy_state(d))
-            if len(chunk) == 1000:
-                moved += await self._insert_states(chunk)
-                chunk = []
-        moved += await self._insert_states(chunk)
-        if moved:
-            await self._conversations.update_many(
-                {}, {"$unset": {"last_seq": "", "last_message": "", "last_activity": ""}})
-            log.info("moved the state of %d conversations to their own collection", moved)
-        await self._meta.update_one({"_id": STATES_SPLIT_ID},
-                                    {"$set": {"at": datetime.now(timezone.utc)}}, upsert=True)
-
-    async def _insert_states(self, states: list[dict[str, Any]]) -> int:
-        """Insert those not stored yet (a conversation created since has its own)."""
-        if not states:
-            return 0
-        try:
-            await self._states.insert_many(states, ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
-        return len(states)
 
     async def _commit(self, batch: list[_Send | _Mark | _Op]) -> None:
         self.batches += 1
@@ -941,16 +898,15 @@ class MongoChatStore(ChatCollections):
 
     async def _commit_mark(self, mark: _Mark) -> None:
         try:
-            field_name = "read" if mark.kind is ReceiptKind.READ else "delivered"
-            at = f"marks.{mark.user_id}"
-            raise_to = {f"{at}.{field_name}": mark.seq}
+            field_name = mark_field(
+                mark.user_id, "read" if mark.kind is ReceiptKind.READ else "delivered")
+            raise_to = {field_name: mark.seq}
             if mark.kind is ReceiptKind.READ:  # read implies delivered
-                raise_to[f"{at}.delivered"] = mark.seq
+                raise_to[mark_field(mark.user_id, "delivered")] = mark.seq
             # Conditional, so a lower or equal mark changes nothing and emits no event.
             # `$not $gte` rather than `$lt`: it also matches a mark not stored yet.
             updated = await self._states.update_one(
-                {"_id": mark.conversation_id,
-                 f"{at}.{field_name}": {"$not": {"$gte": mark.seq}}},
+                {"_id": mark.conversation_id, field_name: {"$not": {"$gte": mark.seq}}},
                 {"$max": raise_to})
             if updated.modified_count == 0:
                 _resolve(mark.future, None)
