@@ -1,7 +1,11 @@
-"""Pure ASGI middleware: request ids, one access-log line per request, the 500 of last resort.
+"""The one ASGI layer in front of the router: request ids, one access-log line per request,
+errors answered through the error table, and the 500 of last resort.
 
 Written against raw ASGI rather than BaseHTTPMiddleware so it adds no task or buffering to
-every request (and passes WebSockets through untouched).
+every request (and passes WebSockets and the lifespan through untouched). It takes the place
+of Starlette's ServerErrorMiddleware and ExceptionMiddleware too (see `NirvanaApp`): each of
+those wrapped `send` in a closure of its own and added a coroutine frame to every request,
+to do what this layer already did around the same call.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Awaitable, Callable, Mapping
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..logs import log_access
@@ -21,11 +28,18 @@ access_log = logging.getLogger("nirvana.access")
 error_log = logging.getLogger("nirvana.error")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 NOSNIFF = (b"x-content-type-options", b"nosniff")
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """`handlers` maps exception classes to async handlers returning the error's response;
+    an exception is answered by the handler of the nearest class in its MRO, as Starlette's
+    ExceptionMiddleware does (class keys only: Nirvana has no per-status handlers)."""
+
+    def __init__(self, app: ASGIApp,
+                 handlers: Mapping[type[BaseException], ErrorHandler] | None = None) -> None:
         self.app = app
+        self._handlers = dict(handlers or {})
         # Ids are a random per-process prefix and a counter: unique like uuid4().hex (same
         # 32 hex digits) without a getrandom(2) call per request (8 % of a cheap request).
         prefix = os.urandom(8).hex()
@@ -64,7 +78,16 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                handler = self._handler_for(exc)
+                if handler is None or response_started:
+                    raise
+                response = await handler(Request(scope, receive, send_with_id), exc)
+                await response(scope, receive, send_with_id)
+                # A reused exception instance would collect tracebacks across requests.
+                exc.__traceback__ = None
         except Exception:
             # Logged once, here, with the request id; the client learns only the id.
             error_log.exception(
@@ -80,6 +103,13 @@ class RequestContextMiddleware:
         finally:
             if access_log.isEnabledFor(logging.INFO):
                 log_access(access_log, self._access_fields(scope, request_id, status, started))
+
+    def _handler_for(self, exc: Exception) -> ErrorHandler | None:
+        for cls in type(exc).__mro__:
+            handler = self._handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
 
     @staticmethod
     def _access_fields(scope: Scope, request_id: str, status: int, started: float) -> dict:

@@ -437,6 +437,63 @@ async def test_unexpected_error_is_logged_once_and_answered_generically(services
     assert access[0].status == 500 and access[0].method == "GET"
 
 
+async def test_errors_raised_by_a_route_go_through_the_error_table(services, settings, caplog):
+    import logging
+
+    import httpx
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    from nirvana.app import create_app
+
+    caplog.set_level(logging.INFO, logger="nirvana.access")
+    app = create_app(settings, services)
+
+    async def store_down(request):
+        raise ConnectionError("connection refused")
+
+    async def fails_midway(request):
+        async def body():
+            yield b"first part"
+            raise RuntimeError("broke after the headers went out")
+        return StreamingResponse(body(), media_type="text/plain")
+
+    app.router.routes += [Route("/down", store_down), Route("/midway", fails_midway)]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        down = await c.get("/down")
+    # A store's connection error is the table's 503 in the one shape, with its Retry-After.
+    assert down.status_code == 503 and down.headers["retry-after"] == "5"
+    assert down.json()["error"]["code"] == "unavailable" and down.headers["x-request-id"]
+
+    # Raw ASGI: httpx's test transport cannot return a response whose app failed midway.
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    # spec 2.4: the server reports a disconnect when a send fails, so Starlette does not
+    # also poll `receive` for one.
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+             "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/midway", "raw_path": b"/midway",
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+             "server": ("testserver", 80), "headers": [(b"x-request-id", b"req-midway-1")]}
+    await app(scope, receive, send)
+    # Once the status line is out, no second response: the client keeps what it got, the
+    # error is logged once with the request id, and the access line says 500.
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in starts] == [200]
+    assert b"".join(m.get("body", b"") for m in sent) == b"first part"
+    errors = [rec for rec in caplog.records if rec.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].request_id == "req-midway-1"
+    assert "broke after the headers" in caplog.text
+    access = {rec.path: rec.status for rec in caplog.records if rec.name == "nirvana.access"}
+    assert access == {"/down": 503, "/midway": 500}
+
+
 async def test_access_log_line_has_route_status_user_and_duration(client, caplog):
     import logging
 
