@@ -68,6 +68,29 @@ async def test_the_cache_is_bounded():
     assert inner.gets == 4
 
 
+async def test_the_me_body_follows_every_version_of_the_user_and_is_bounded():
+    from nirvana.http.routes.users import BodyOfUser
+    from nirvana.http.schemas.users import UserOut
+
+    users = CachedUserRepository(FakeUsers(FakeClock()))
+    ann = await users.create("ann@example.com", "ann", "Ann", "h")
+    body_of = BodyOfUser(size=2)
+    first = body_of(await users.get(ann.id))
+    assert json.loads(first) == json.loads(UserOut.of(ann).model_dump_json())
+    assert body_of(await users.get(ann.id)) is first  # the same version: made once
+    await users.update_profile(ann.id, ProfileChanges(name="Ann B"))
+    assert json.loads(body_of(await users.get(ann.id)))["name"] == "Ann B"
+    # An equal user that is another object (e.g. read again from the database) is made
+    # again rather than trusted: identity, not equality, decides.
+    again = await users.get(ann.id)
+    copy = type(again)(**{f: getattr(again, f) for f in again.__slots__})
+    assert body_of(copy) == body_of(again) and body_of(copy) is not body_of(again)
+    others = [await users.create(f"u{i}@example.com", f"u{i}", "U", "h") for i in range(3)]
+    for user in others:
+        body_of(user)
+    assert len(body_of._bodies) == 2
+
+
 def test_a_cached_token_is_still_judged_against_the_clock():
     clock = FakeClock()
     tokens = JwtAccessTokens("s" * 48, clock, ttl=timedelta(minutes=15))

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from ...domain.accounts import Session
 from ...domain.errors import AuthenticationError
-from ...domain.users import ProfileChanges
+from ...domain.users import ProfileChanges, User
 from ..api import Api, Call, JsonResponse
 from ..auth import ACCESS_COOKIE, REFRESH_COOKIE
 from ..schemas.users import (
@@ -30,6 +30,32 @@ from ..schemas.users import (
 api = Api()
 TAGS = ["account"]
 REFRESH_COOKIE_PATH = "/api/v1/user"
+
+
+class BodyOfUser:
+    """A user's JSON, made once per version of the user. The user cache hands out the same
+    (frozen) object until a write replaces it, so "same object" is an exact test of "same
+    data"; a user read from the database is a new object and simply misses. Saves GET /me
+    pydantic's model build and serialisation (~3.5 of its ~20 µs in process). At most
+    `size` users are kept, the oldest entry dropped first."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._bodies: dict[int, tuple[User, bytes]] = {}
+
+    def __call__(self, user: User) -> bytes:
+        kept = self._bodies.get(user.id)
+        if kept is not None and kept[0] is user:
+            return kept[1]
+        body = UserOut.of(user).model_dump_json().encode()
+        self._bodies.pop(user.id, None)
+        if len(self._bodies) >= self._size:
+            del self._bodies[next(iter(self._bodies))]
+        self._bodies[user.id] = (user, body)
+        return body
+
+
+body_of_user = BodyOfUser()
 
 
 def client_ip(request: Request) -> str:
@@ -123,8 +149,8 @@ async def log_out(call: Call[LogoutIn, None]) -> Response:
 
 @api.route("GET", "/api/v1/user/me", summary="The signed-in user", tags=TAGS,
            response=UserOut)
-async def me(call: Call[None, None]) -> UserOut:
-    return UserOut.of(await call.services.accounts.me(call.user_id))
+async def me(call: Call[None, None]) -> Response:
+    return JsonResponse(body_of_user(await call.services.accounts.me(call.user_id)))
 
 
 @api.route("PATCH", "/api/v1/user/me",
