@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Awaitable, Sequence
+from functools import partial
+from typing import Sequence
 
 from .chat_cache import ChatCache
 from .chat_ports import (
@@ -186,17 +187,18 @@ class Chat:
         stored = await self.submit_message(user_id, conversation_id, client_id=client_id,
                                            text=text, kind=kind, attachments=attachments,
                                            reply_to=reply_to)
-        return await stored
+        return await asyncio.shield(stored)
 
     async def submit_message(self, user_id: int, conversation_id: str, *, client_id: str,
                              text: str = "", kind: MessageKind = MessageKind.TEXT,
                              attachments: Sequence[Attachment] = (),
                              reply_to: int | None = None
-                             ) -> Awaitable[tuple[Message, bool]]:
+                             ) -> asyncio.Future[tuple[Message, bool]]:
         """`send_message` in two steps, for a caller that pipelines: validate, check and
-        queue the write (raising on a refused send), then return what to await for the
-        stored message. Writes queue in call order, so seqs follow it. The caller must
-        await the result: delivery happens there."""
+        queue the write (raising on a refused send), then return a future of the stored
+        message. Writes queue in call order, so seqs follow it. The message is delivered
+        when it is stored, whether or not anyone waits on the future; cancelling the
+        future only stops that answer."""
         if not 1 <= len(client_id) <= 64:
             raise field_error("client_id", "must be 1 to 64 characters")
         self._validate(kind, text, attachments, reply_to)
@@ -214,19 +216,35 @@ class Chat:
         def landed_late(message: Message) -> None:
             self._posted(conversation, user_id, message)
 
-        return self._delivered(conversation, user_id, self._store.submit(draft, landed_late))
+        answer: asyncio.Future[tuple[Message, bool]] = \
+            asyncio.get_running_loop().create_future()
+        self._store.submit(draft, landed_late).add_done_callback(
+            partial(self._delivered, conversation, user_id, answer))
+        return answer
 
-    async def _delivered(self, conversation: Conversation, user_id: int,
-                         stored: Awaitable[tuple[Message, bool]]) -> tuple[Message, bool]:
-        message, created = await stored
-        if message.conversation_id != conversation.id:
-            raise ConflictError("This client_id was already used for another conversation.",
-                                code="client_id_reused")
-        if created:
-            # No await between the store's answer and this call: the store resolves sends in
-            # seq order, so live delivery follows seq order per conversation.
-            self._posted(conversation, user_id, message)
-        return message, created
+    def _delivered(self, conversation: Conversation, user_id: int,
+                   answer: asyncio.Future[tuple[Message, bool]],
+                   stored: asyncio.Future[tuple[Message, bool]]) -> None:
+        """The store's answer: deliver a new message, then answer the sender. A callback,
+        not a coroutine: the store resolves sends in seq order and their callbacks run in
+        that order, so live delivery follows seq order per conversation, with no task or
+        coroutine per send."""
+        try:
+            message, created = stored.result()
+            if message.conversation_id != conversation.id:
+                raise ConflictError("This client_id was already used for another "
+                                    "conversation.", code="client_id_reused")
+            if created:
+                self._posted(conversation, user_id, message)
+        except (Exception, asyncio.CancelledError) as exc:  # the sender hears it
+            if not answer.done():
+                if isinstance(exc, asyncio.CancelledError):
+                    answer.cancel()
+                else:
+                    answer.set_exception(exc)
+            return
+        if not answer.done():  # a caller that stopped waiting cancelled it
+            answer.set_result((message, created))
 
     def _posted(self, conversation: Conversation, user_id: int, message: Message) -> None:
         """A new message is stored: update the cached state and deliver it live. Also for a

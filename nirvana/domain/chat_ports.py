@@ -6,10 +6,11 @@ Adapters: `nirvana/storage/mongo_chat.py` (ChatStore), `nirvana/storage/pg_chat_
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 
 class ConversationKind(str, enum.Enum):
@@ -231,10 +232,11 @@ class ChatStore(Protocol):
 
     def submit(self, draft: MessageDraft,
                landed_late: Callable[[Message], None] | None = None
-               ) -> Awaitable[tuple[Message, bool]]:
+               ) -> asyncio.Future[tuple[Message, bool]]:
         """`append` in two steps: queue the write now (writes are stored in the order they
-        are submitted), and return what to await for its result. If that wait gives up
-        (store_timeout) and the write is stored afterwards, `landed_late(message)` is called
+        are submitted), and return a future of its result, resolved in that order (so its
+        callbacks run in that order). If the future fails first (store_timeout) or was
+        cancelled, and the write is stored afterwards, `landed_late(message)` is called
         then, so the message is still delivered."""
         ...
 

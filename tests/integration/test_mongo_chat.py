@@ -241,3 +241,35 @@ async def test_seqs_continue_after_a_restart_of_the_writer(client, services, sto
     m, _ = await fresh.chat.send_message(b, c.id, client_id="2", text="y")
     assert m.seq == 2
     await fresh.chat_store.close()
+
+
+async def test_a_send_past_its_deadline_is_answered_at_once_and_delivered_when_stored(
+        client, services, monkeypatch):
+    """A store slower than the deadline: the sender hears store_timeout then, not when the
+    store answers; the write that lands afterwards is still delivered live, once, and the
+    retry the sender was told to make finds it."""
+    a, b, c, _ = await two_chats(client, services)
+    chat, store = services.chat, services.chat_store
+    posted = record_posts(chat, monkeypatch)
+    real_insert, release = store._insert, asyncio.Event()
+
+    async def slow(messages):
+        await release.wait()
+        return await real_insert(messages)
+
+    monkeypatch.setattr(store, "_insert", slow)
+    monkeypatch.setattr(store, "_timeout", 0.1)  # the deadline is twice this
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(UnavailableError) as refused:
+        await chat.send_message(a, c.id, client_id="slow", text="slow")
+    assert refused.value.code == "store_timeout"
+    assert asyncio.get_running_loop().time() - started < 1.0 and posted == []
+
+    release.set()
+    for _ in range(100):
+        if posted:
+            break
+        await asyncio.sleep(0.02)
+    assert [m.text for m in posted] == ["slow"]
+    again, created = await chat.send_message(a, c.id, client_id="slow", text="slow")
+    assert not created and again.id == posted[0].id and len(posted) == 1
