@@ -52,3 +52,104 @@ async def test_a_slow_reader_is_queued_then_closed_as_a_slow_consumer():
     conn.push("f")  # the queue is full: the client resumes instead of reading a backlog
     assert conn.close_request == (p.CloseCode.SLOW_CONSUMER, "outgoing queue overflow; resume")
     assert sock.wire == ["a"]
+
+
+class Transport:
+    """An asyncio transport's reading and writing, observable."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.pauses = 0
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def pause_reading(self) -> None:
+        self.paused = True
+        self.pauses += 1
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def reading_protocol():
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from nirvana.ws.transport import DirectSendProtocol
+
+    async def app(scope, receive, send):  # never called: frames are fed in directly
+        raise AssertionError
+
+    config = uvicorn.Config(app, ws=DirectSendProtocol, lifespan="off")
+    config.load()
+    protocol = DirectSendProtocol(config, ServerState(), {})
+    protocol.transport = transport = Transport()
+    return protocol, transport
+
+
+def frame(text: str):
+    from websockets.frames import Frame, Opcode
+
+    return Frame(Opcode.TEXT, text.encode())
+
+
+async def test_reading_pauses_only_while_a_received_message_waits_untaken():
+    protocol, transport = reading_protocol()
+    # An app that takes each message before the next arrives: reading never pauses
+    # (uvicorn's own protocol paused and resumed the socket around every message).
+    for text in ("a", "b", "c"):
+        protocol.handle_text(frame(text))
+        assert not transport.paused
+        assert (await protocol.receive())["text"] == text
+    assert transport.pauses == 0
+    # Behind by one: the next message pauses reading (TCP backpressure) until the app has
+    # taken everything queued.
+    protocol.handle_text(frame("d"))
+    protocol.handle_text(frame("e"))
+    assert transport.paused and transport.pauses == 1
+    assert (await protocol.receive())["text"] == "d" and transport.paused
+    assert (await protocol.receive())["text"] == "e" and not transport.paused
+    protocol.handle_text(frame("f"))
+    assert not transport.paused and transport.pauses == 1
+
+
+def open_protocol(compression: bool = False):
+    from websockets.extensions.permessage_deflate import PerMessageDeflate
+    from websockets.protocol import State
+
+    protocol, transport = reading_protocol()
+    protocol.handshake_complete = True
+    protocol.conn.state = State.OPEN
+    if compression:
+        protocol.conn.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    return protocol, transport
+
+
+async def test_a_direct_frame_is_what_websockets_writes_and_is_made_once_per_event():
+    from websockets.protocol import State
+    from websockets.server import ServerProtocol
+
+    from nirvana.ws.transport import text_frame
+
+    reference = ServerProtocol()
+    reference.state = State.OPEN
+    for text in ("", "hi", "é" * 70, "x" * 200, "y" * 70_000):  # each length encoding
+        reference.send_text(text.encode())
+        expected = b"".join(reference.data_to_send())
+        protocol, transport = open_protocol()
+        assert protocol.send_now(text) and transport.written == [expected]
+    event = "z" * 300
+    assert text_frame(event) is text_frame(event)  # every recipient of one event: one frame
+
+
+async def test_a_compressing_socket_gets_its_frames_from_websockets():
+    protocol, transport = open_protocol(compression=True)
+    assert protocol.send_now("hello " * 50)
+    (frame,) = transport.written
+    assert frame[0] & 0x40  # RSV1: compressed per message, by this socket's own context
+    assert len(frame) < 100
