@@ -40,6 +40,8 @@ class RequestContextMiddleware:
                  handlers: Mapping[type[BaseException], ErrorHandler] | None = None) -> None:
         self.app = app
         self._handlers = dict(handlers or {})
+        if not all(isinstance(key, type) for key in self._handlers):
+            raise TypeError("error handlers are keyed by exception class, not by status")
         # Ids are a random per-process prefix and a counter: unique like uuid4().hex (same
         # 32 hex digits) without a getrandom(2) call per request (8 % of a cheap request).
         prefix = os.urandom(8).hex()

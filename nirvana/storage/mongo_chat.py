@@ -310,9 +310,12 @@ class _Send:
             self.deadline.cancel()
         _fail(self.future, exc)
 
-    def expire(self, exc: BaseException) -> None:
-        """The deadline: the sender hears `exc` now; the writer still settles the send."""
-        _fail(self.future, exc)
+    def expire(self) -> None:
+        """The deadline: the sender hears store_timeout now; the writer still settles the
+        send (a message it stores then goes to `landed_late`)."""
+        _fail(self.future, UnavailableError(
+            "The message store did not answer in time; retry with the same client_id.",
+            code="store_timeout"))
 
 
 @dataclass
@@ -527,9 +530,7 @@ class MongoChatStore(ChatCollections):
         # the same client_id finds it. A timer, not a coroutine waiting under
         # asyncio.timeout and shield: a pipelined send is answered by its future's
         # callbacks, with no task or coroutine of its own (~9 µs less per send).
-        send.deadline = loop.call_later(self._timeout * 2, send.expire, UnavailableError(
-            "The message store did not answer in time; retry with the same client_id.",
-            code="store_timeout"))
+        send.deadline = loop.call_later(self._timeout * 2, send.expire)
         self._enqueue(send)  # now, not when awaited: the order is the call's
         return send.future
 
@@ -609,7 +610,10 @@ class MongoChatStore(ChatCollections):
             await cancel_and_wait(task)
         for item in self._pending:
             error = UnavailableError("The server is stopping.")
-            item.refuse(error) if isinstance(item, _Send) else _fail(item.future, error)
+            if isinstance(item, _Send):
+                item.refuse(error)
+            else:
+                _fail(item.future, error)
         await self._flush_quietly()  # what a crash would leave to the next start's repair
 
     async def _run(self) -> None:

@@ -38,7 +38,6 @@ class SendPipeline:
         self._chat = chat
         self._conn = conn
         self._slots = asyncio.Semaphore(limit)
-        self.in_flight = 0
 
     async def send(self, cmd: p.Send) -> None:
         """Returns once the send is queued (or refused); its answer follows later."""
@@ -56,11 +55,9 @@ class SendPipeline:
         # Answered by a callback on the future, not by a task awaiting it: a task per send
         # was the costliest part of answering (~3 µs of ~10; see MongoChatStore.submit).
         # Never cancelled with the socket: the store bounds how long the answer can take.
-        self.in_flight += 1
         stored.add_done_callback(partial(self._answer, cmd))
 
     def _answer(self, cmd: p.Send, stored: asyncio.Future[tuple[Message, bool]]) -> None:
-        self.in_flight -= 1
         self._slots.release()
         try:
             message, created = stored.result()
