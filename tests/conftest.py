@@ -12,6 +12,7 @@ import inspect
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -41,8 +42,16 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def server_urls() -> Iterator[tuple[str, str]]:
+    # A SIGTERM (a CI job's timeout, `timeout(1)`) ends the session like Ctrl-C, so the
+    # teardown below still runs: PostgreSQL detaches from us (pg_ctl), and a run killed
+    # without it left a cluster running per killed run.
+    signal.signal(signal.SIGTERM, _interrupt)
     root = Path(tempfile.mkdtemp(prefix="nirvana-test-"))
     postgres = mongo = None
     try:
