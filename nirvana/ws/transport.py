@@ -42,8 +42,8 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
         if self.read_paused or not self.queue.empty():
             super().send_receive_event_to_app()  # queued, and reading paused until taken
             return
-        # Nothing waits untaken: queue it without pausing. uvicorn's method
-        # pauses unless it believes reading is paused already; for its length, it is told so.
+        # Nothing waits untaken: queue it without pausing. uvicorn's method pauses unless it
+        # believes reading is paused already; for its length, it is told so.
         self.read_paused = True
         try:
             super().send_receive_event_to_app()
