@@ -294,10 +294,13 @@ class _Send:
     deadline: asyncio.TimerHandle | None = None  # fails `future` with store_timeout
     settled: bool = False  # answered by the writer (a send past its deadline is not yet)
 
-    def answer(self, message: Message, created: bool) -> None:
+    def _settle(self) -> None:
         self.settled = True
         if self.deadline is not None:
             self.deadline.cancel()
+
+    def answer(self, message: Message, created: bool) -> None:
+        self._settle()
         if not self.future.done():
             self.future.set_result((message, created))
         elif created and self.landed_late is not None:
@@ -305,9 +308,7 @@ class _Send:
             self.landed_late(message)
 
     def refuse(self, exc: BaseException) -> None:
-        self.settled = True
-        if self.deadline is not None:
-            self.deadline.cancel()
+        self._settle()
         _fail(self.future, exc)
 
     def expire(self) -> None:
