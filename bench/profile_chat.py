@@ -77,11 +77,13 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
          "--output", str(out / f"{name}.txt")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in targets.items()
         if pid]
-    before = server.cpu_breakdown()
+    before, waited = server.cpu_breakdown(), server.core_wait_seconds()
     started = time.monotonic()
     step = await load.step(1, rate, seconds, drain=3.0)
-    lag = probe.samples(started, time.monotonic())
+    ended = time.monotonic()
+    lag = probe.samples(started, ended)
     after = server.cpu_breakdown()
+    wait = (server.core_wait_seconds() - waited) * 1000 / (ended - started)
     await probe.stop()
     for r in recorders:
         r.wait(timeout=60)
@@ -95,6 +97,7 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
     if lag:
         print(f"  event-loop lag (ping round trip every 10 ms): p50 {percentile(lag, 50):.2f} "
               f"ms, p99 {percentile(lag, 99):.2f} ms, max {max(lag):.1f} ms")
+    print(f"  Nirvana waited {wait:.0f} ms per second for its core (run-queue delay)")
     for key in after:
         print(f"  {key}: {(after[key] - before[key]) * 1e6 / n:.1f} µs CPU per delivery")
     print(f"  worst latency (ms) by second of the step: {step['worst_ms_by_second']}")

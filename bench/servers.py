@@ -74,6 +74,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def core_wait_seconds(pid: int) -> float:
+    """How long the threads of a process have been runnable but waiting for a core, from
+    /proc/<pid>/task/*/schedstat (its second field: run-queue delay, ns). On the server's
+    core this is the time Nirvana waited while its databases (or anything else) ran: what an
+    event-loop lag probe sees on top of the loop's own work. 0.0 when the kernel does not
+    keep scheduler statistics."""
+    total = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):  # a thread that just exited
+            continue
+    return total / 1e9
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -164,6 +183,9 @@ class Server:
 
     def rss_bytes(self) -> int:
         return rss_bytes(self.pid)
+
+    def core_wait_seconds(self) -> float:
+        return core_wait_seconds(self.pid)
 
     def stop(self, timeout: float = 60) -> None:
         proc, self.proc = self.proc, None
