@@ -398,7 +398,7 @@ class ChatCollections:
 class MongoChatStore(ChatCollections):
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
                  summary_interval: float = 5.0, summary_share: float = 0.2,
-                 commit_spacing: float = 0.02) -> None:
+                 commit_spacing: float = 0.01) -> None:
         self._max_batch = max_batch
         # Group commit with a delay, under load only: a commit starts at least this long
         # after the one before it started, and what arrives meanwhile shares it. An idle
@@ -409,8 +409,16 @@ class MongoChatStore(ChatCollections):
         # carried ~2 messages at 500 sends/s. Measured with bench.profile_chat at 5,000
         # deliveries/s, three settings alternated twice: 0 ms: server 89-92 µs and store
         # 95-100 µs of CPU per delivery, p50 6-10 ms, p99 54-98 ms; 10 ms: 68-80 / 74-84 µs,
-        # p50 13-15 ms; 20 ms: 55-73 / 65-78 µs, p50 20-25 ms, p99 46-83 ms. A third less
-        # CPU for the core both share, for ~15 ms at the median under load.
+        # p50 13-15 ms; 20 ms: 55-73 / 65-78 µs, p50 20-25 ms, p99 46-83 ms. 20 ms was
+        # chosen then. Since sends are answered by callbacks (a batch costs less to answer),
+        # 10 ms: the store's work comes in smaller bursts, and the event loop, which shares
+        # the core with it, waits less behind each. `make bench`'s chat part (steps 500 and
+        # 2,000 sends/s, 3 repetitions), alternated twice against 20 ms: at 5,000
+        # deliveries/s loop lag p99 5.0-7.5 (median 6.0) against 5.9-10.8 ms (6.85), p50
+        # 12-14 against 20-24 ms, server CPU per delivery 64-74 against 52-74 µs; at 20,000
+        # (core saturated) nothing late in 6 runs of 6 against late messages in 3 runs
+        # (the store falling behind: p99 up to 6.9 s), p50 1.2-2.2 against 1.0-4.7 s, server
+        # 27.6-29.1 against 26.0-53.8 µs per delivery.
         self.commit_spacing = commit_spacing
         self._last_commit = -commit_spacing
         self._timeout = timeout
