@@ -46,3 +46,11 @@ def test_a_process_that_is_gone_has_no_wait():
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     assert core_wait_seconds(p.pid) == 0.0
+
+
+def test_the_lag_row_names_the_core_wait_only_where_it_was_measured():
+    from bench.nirvana_chat import _core_wait
+
+    assert "waited 150 ms per second" in _core_wait({"server_core_wait_ms_per_s": 150.2})
+    # A kernel without scheduler statistics reads 0: the row then claims nothing.
+    assert _core_wait({"server_core_wait_ms_per_s": 0.0}) == ""
