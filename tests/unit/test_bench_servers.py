@@ -1,4 +1,5 @@
-"""The benchmark's reading of how long a process waited for a core (bench/servers.py)."""
+"""The benchmark's reading of how long a process waited for a core (bench/servers.py), and
+how the chat lag row reports it (bench/nirvana_chat.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.nirvana_chat import _core_wait
 from bench.servers import core_wait_seconds, cpu_seconds
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/schedstat").exists(),
@@ -49,8 +51,6 @@ def test_a_process_that_is_gone_has_no_wait():
 
 
 def test_the_lag_row_names_the_core_wait_only_where_it_was_measured():
-    from bench.nirvana_chat import _core_wait
-
     assert "waited 150 ms per second" in _core_wait({"server_core_wait_ms_per_s": 150.2})
     # A kernel without scheduler statistics reads 0: the row then claims nothing.
     assert _core_wait({"server_core_wait_ms_per_s": 0.0}) == ""
