@@ -308,8 +308,10 @@ class _Send:
             self.landed_late(message)
 
     def refuse(self, exc: BaseException) -> None:
-        self._settle()
-        _fail(self.future, exc)
+        """Fail this send and the duplicates that share its write."""
+        for send in [self, *self.duplicates]:
+            send._settle()
+            _fail(send.future, exc)
 
     def expire(self) -> None:
         """The deadline: the sender hears store_timeout now; the writer still settles the
@@ -327,6 +329,9 @@ class _Op:
     run: Callable[[Callable[[], int]], Awaitable[Any]]
     future: asyncio.Future[Any]
 
+    def refuse(self, exc: BaseException) -> None:
+        _fail(self.future, exc)
+
 
 @dataclass
 class _Mark:
@@ -336,6 +341,9 @@ class _Mark:
     seq: int
     audience: tuple[int, ...]
     future: asyncio.Future[Receipt | None]
+
+    def refuse(self, exc: BaseException) -> None:
+        _fail(self.future, exc)
 
 
 def _resolve(future: asyncio.Future, result: Any) -> None:
@@ -619,11 +627,7 @@ class MongoChatStore(ChatCollections):
         for task in (self._writer, self._flusher):
             await cancel_and_wait(task)
         for item in self._pending:
-            error = UnavailableError("The server is stopping.")
-            if isinstance(item, _Send):
-                item.refuse(error)
-            else:
-                _fail(item.future, error)
+            item.refuse(UnavailableError("The server is stopping."))
         await self._flush_quietly()  # what a crash would leave to the next start's repair
 
     async def _run(self) -> None:
@@ -647,13 +651,8 @@ class MongoChatStore(ChatCollections):
                     self._doubt([i for i in batch
                                  if isinstance(i, _Send) and not i.settled])
                     for item in batch:
-                        error = UnavailableError("The message store is unavailable; retry "
-                                                 "with the same client_id.")
-                        if isinstance(item, _Send):
-                            for send in [item, *item.duplicates]:
-                                send.refuse(error)
-                        else:
-                            _fail(item.future, error)
+                        item.refuse(UnavailableError("The message store is unavailable; "
+                                                     "retry with the same client_id."))
                 if self._summaries and (self._flusher is None or self._flusher.done()):
                     self._flusher = asyncio.get_running_loop().create_task(
                         self._flush_later(), name="chat-summaries")
@@ -885,10 +884,8 @@ class MongoChatStore(ChatCollections):
                 continue
             if i not in retries:
                 self._last_seq.clear()
-            error = UnavailableError("The message could not be stored; retry with the "
-                                     "same client_id.")
-            for send in [s, *s.duplicates]:
-                send.refuse(error)
+            s.refuse(UnavailableError("The message could not be stored; retry with the "
+                                      "same client_id."))
         # Queued last, after every await: had one failed, these sends would be in doubt
         # with the rest of the batch instead (and their messages are deleted: not found).
         self._pending[:0] = [s for s, _ in redo]
