@@ -23,6 +23,7 @@ from .http.openapi import build_openapi
 from .http.router import IndexedRouter
 from .http.routes import blogs, chat, chat_manage, health, media, people, social, users
 from .settings import Settings
+from .web import Site, html_errors
 from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
@@ -105,6 +106,8 @@ def create_app(
                     WebSocketRoute("/ws", chat_socket)]
     for module in API_MODULES:
         routes.extend(module.routes(authenticate, settings.max_json_body))
+    site = Site.for_settings(settings)
+    routes.extend(site.routes)  # the web client, after the API so no page shadows it
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -122,11 +125,12 @@ def create_app(
 
     app = NirvanaApp(
         routes=routes,
-        exception_handlers=http_errors.handlers(STORE_ERRORS),
+        exception_handlers=html_errors(http_errors.handlers(STORE_ERRORS)),
         lifespan=lifespan,
     )
     if services is not None:
         app.state.services = services
     app.state.settings = settings
+    app.state.pages = site.pages
     return app
 

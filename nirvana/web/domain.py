@@ -1,0 +1,33 @@
+"""The domain names the pages use, imported in this one place (the domain's modules move;
+only these lines follow them)."""
+
+from ..domain.accounts import Session
+from ..domain.blog_model import (
+    Blog,
+    BlogChanges,
+    BlogFields,
+    BlogFilter,
+    BlogStatus,
+    Comment,
+    Place,
+    decode_cursor,
+    encode_cursor,
+)
+from ..domain.errors import (
+    AuthenticationError,
+    ConflictError,
+    DomainError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
+from ..domain.social import page_request
+from ..domain.users import ProfileChanges, User
+
+__all__ = [
+    "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter", "BlogStatus",
+    "Comment", "ConflictError", "DomainError", "InvalidInputError", "NotFoundError",
+    "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Session", "User",
+    "decode_cursor", "encode_cursor", "page_request",
+]

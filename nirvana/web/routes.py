@@ -1,0 +1,13 @@
+"""Every page route, gathered from the modules under `pages/`: one list to add a module to."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from .pages import home
+
+PAGE_MODULES = [home]
+
+
+def page_routes() -> list[BaseRoute]:
+    return [route for module in PAGE_MODULES for route in module.routes]
