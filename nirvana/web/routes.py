@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from .pages import home
+from .pages import accounts, home
 
-PAGE_MODULES = [home]
+PAGE_MODULES = [home, accounts]
 
 
 def page_routes() -> list[BaseRoute]:

@@ -78,10 +78,21 @@ class Site:
             base_url=self.base, viewport={"width": width, "height": height}, **options)
         self.contexts.append(context)
         page = await context.new_page()
-        page.on("console", lambda m: m.type == "error" and self.problems.append(
-            f"console: {m.text}"))
+        page.on("console", self._console)
         page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
+        page.on("response", self._response)
         return page
+
+    def _console(self, message) -> None:
+        # A page answered 4xx on purpose (a form with errors, a 404 page) is logged as a
+        # failed load; failed sub-resources are judged by _response instead.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.problems.append(f"console: {message.text}")
+
+    def _response(self, response) -> None:
+        request = response.request
+        if response.status >= 400 and request.resource_type != "document":
+            self.problems.append(f"{request.resource_type} {request.url}: {response.status}")
 
     def outbox(self) -> list[Path]:
         return sorted((self.settings.data_dir / "outbox").glob("*.eml"))

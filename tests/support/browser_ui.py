@@ -1,0 +1,49 @@
+"""What a person does in the web client, as Playwright steps shared by the browser tests."""
+
+from __future__ import annotations
+
+import itertools
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+
+PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+async def sign_up(page, name: str | None = None, *, email: str | None = None,
+                  password: str = PASSWORD) -> dict:
+    n = next(_counter)
+    person = {"name": name or f"Reader {n}", "email": email or f"reader{n}@example.com",
+              "password": password}
+    await page.goto("/signup")
+    await page.get_by_label("Name", exact=True).fill(person["name"])
+    await page.get_by_label("Email").fill(person["email"])
+    await page.get_by_label("Password", exact=True).fill(password)
+    await page.get_by_role("button", name="Sign up").click()
+    await page.wait_for_url("**/")
+    return person
+
+
+async def sign_in(page, email: str, password: str = PASSWORD) -> None:
+    await page.goto("/signin")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password", exact=True).fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def sign_out(page) -> None:
+    await page.get_by_role("button", name="Sign out").click()
+    await page.wait_for_url("**/")
+
+
+def mail_text(path: Path) -> str:
+    message = message_from_bytes(path.read_bytes(), policy=default_policy)
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def link_in(text: str, prefix: str) -> str:
+    for word in text.split():
+        if word.startswith(prefix):
+            return word
+    raise AssertionError(f"no link starting with {prefix} in:\n{text}")
