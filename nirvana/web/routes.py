@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from .pages import accounts, home
+from .pages import accounts, home, reading
 
-PAGE_MODULES = [home, accounts]
+PAGE_MODULES = [home, accounts, reading]
 
 
 def page_routes() -> list[BaseRoute]:

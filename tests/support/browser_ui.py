@@ -47,3 +47,22 @@ def link_in(text: str, prefix: str) -> str:
         if word.startswith(prefix):
             return word
     raise AssertionError(f"no link starting with {prefix} in:\n{text}")
+
+
+async def make_user(services, name: str, *, email: str | None = None):
+    """A user made through the domain (for tests about someone else's pages): the Session."""
+    n = next(_counter)
+    return await services.accounts.sign_up(email or f"made{n}@example.com", None, name,
+                                           PASSWORD)
+
+
+async def make_blog(services, author_id: int, title: str, body: str = "Some words.", *,
+                    tags: tuple[str, ...] = (), place: tuple[str, str] | None = None,
+                    summary: str = "", draft: bool = False, header_image: str | None = None):
+    from nirvana.web import domain
+
+    fields = domain.BlogFields(
+        title=title, body=body, summary=summary, header_image=header_image, images=(),
+        tags=tags, place=domain.Place(*place) if place else None,
+        status=domain.BlogStatus.DRAFT if draft else domain.BlogStatus.PUBLISHED)
+    return await services.blogs.create(author_id, fields)
