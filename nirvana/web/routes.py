@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from .pages import accounts, home, reading
+from .pages import accounts, chat, home, reading
 
-PAGE_MODULES = [home, accounts, reading]
+PAGE_MODULES = [home, accounts, reading, chat]
 
 
 def page_routes() -> list[BaseRoute]:

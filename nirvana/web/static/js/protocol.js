@@ -1,0 +1,460 @@
+// The reference client of Nirvana's chat protocol (docs/protocol.md, "The reference client").
+//
+// One object per page keeps one WebSocket open through drops, restarts and token expiry.
+// Its state machine is explicit: disconnected → connecting → connected, and back. It resumes
+// from the last durable position it processed (kept per user in sessionStorage, never a token),
+// drops any position it has already seen, retries unacknowledged sends with the same client id,
+// renews the access cookie before it expires, and clears every timer when it disconnects.
+// Plain ES module: no build step, no dependency.
+
+export const State = Object.freeze({
+  DISCONNECTED: "disconnected",
+  CONNECTING: "connecting",
+  CONNECTED: "connected",
+});
+
+// Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
+const FINAL_CLOSES = new Set([1008, 1009, 4003, 4029]);
+// Errors after which the same send is retried with the same client id.
+const RETRY_ERRORS = new Set(["unavailable", "store_timeout", "rate_limited"]);
+
+/** An `error` frame (or a local failure such as "offline") as a rejection. */
+export class ProtocolError extends Error {
+  constructor(code, message, frame = null) {
+    super(message || code);
+    this.name = "ProtocolError";
+    this.code = code;
+    this.frame = frame;
+  }
+}
+
+/** A small event emitter; one throwing listener does not stop the others. */
+export class Emitter {
+  constructor() { this._listeners = new Map(); }
+
+  /** Calls `fn(payload)` on every `type` event ("*" gets every server frame); returns an
+   *  unsubscribe function. */
+  on(type, fn) {
+    if (!this._listeners.has(type)) this._listeners.set(type, new Set());
+    this._listeners.get(type).add(fn);
+    return () => this.off(type, fn);
+  }
+
+  off(type, fn) { this._listeners.get(type)?.delete(fn); }
+
+  emit(type, payload) {
+    for (const fn of [...(this._listeners.get(type) || [])]) {
+      try { fn(payload); } catch (error) { reportLater(error); }
+    }
+  }
+}
+
+function reportLater(error) {
+  setTimeout(() => { throw error; }, 0);  // reported as uncaught, without breaking the loop
+}
+
+/** Where the last processed position lives: per user and per tab, so a reload resumes. */
+export function sessionPosition(userId, storage = globalThis.sessionStorage) {
+  const key = `nirvana.chat.pos.${userId}`;
+  return {
+    load() {
+      const value = Number.parseInt(storage?.getItem(key) ?? "", 10);
+      return Number.isSafeInteger(value) && value >= 0 ? value : null;
+    },
+    save(pos) { storage?.setItem(key, String(pos)); },
+  };
+}
+
+/** Renews the httpOnly session cookies; resolves to the new access expiry (ms since epoch).
+ *  Rejects with a ProtocolError carrying the API's error code. */
+export async function refreshCookieSession(fetchImpl = globalThis.fetch.bind(globalThis)) {
+  const response = await fetchImpl("/api/v1/user/refresh", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: "{}",
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = body.error || {};
+    throw new ProtocolError(error.code || `http_${response.status}`, error.message);
+  }
+  return Date.parse(body.expires_at);
+}
+
+/** Exponential backoff with jitter: a delay between half and all of min·2^attempt, capped. */
+export function backoffDelay(attempt, { min = 500, max = 20000 } = {}, random = Math.random) {
+  const ceiling = Math.min(max, min * 2 ** Math.min(attempt, 16));
+  return Math.round(ceiling / 2 + random() * ceiling / 2);
+}
+
+export class ChatClient extends Emitter {
+  /**
+   * @param {object} options
+   * @param {string} options.url            ws(s)://host/ws; the cookie authenticates it
+   * @param {{load(): number|null, save(pos: number): void}} options.position
+   * @param {() => Promise<number>} [options.refresh]  renews the session, resolves to the
+   *        new access expiry in ms (default: POST /api/v1/user/refresh with the cookie)
+   * @param {number|null} [options.tokenExpiresAt]  the current access expiry, ms since epoch
+   * @param {object} [options.backoff]      {min, max} reconnect delays in ms
+   * @param {number} [options.commandTimeout]  ms before an unanswered command fails
+   */
+  constructor({ url, position, refresh = refreshCookieSession, tokenExpiresAt = null,
+                backoff = { min: 500, max: 20000 }, commandTimeout = 15000,
+                WebSocketImpl = globalThis.WebSocket, random = Math.random,
+                now = () => Date.now(), window: win = globalThis.window } = {}) {
+    super();
+    this.url = url;
+    this.state = State.DISCONNECTED;
+    this.userId = null;
+    this.limits = null;
+    this._position = position;
+    this._refresh = refresh;
+    this._tokenExpiresAt = tokenExpiresAt;
+    this._backoff = backoff;
+    this._commandTimeout = commandTimeout;
+    this._WebSocket = WebSocketImpl;
+    this._random = random;
+    this._now = now;
+    this._window = win;
+    this._socket = null;
+    this._attempt = 0;
+    this._nextId = 1;
+    this._pending = new Map();   // command id → {resolve, reject, timer}
+    this._outbox = new Map();    // client id → {fields, resolve, reject, inflightId}
+    this._timers = { reconnect: null, heartbeat: null, pong: null, refresh: null };
+    this._wanted = false;
+    this._onOnline = () => { if (this._wanted && this.state !== State.CONNECTED) this._reconnectNow(); };
+    this._onOffline = () => { if (this._socket) this._drop(4000, "offline"); };
+  }
+
+  /** The last durable position processed (null before the first hello). */
+  get position() { return this._position.load(); }
+
+  /** Start (or keep) connecting; reconnects on its own until `disconnect()`. */
+  connect() {
+    if (this._wanted) return;
+    this._wanted = true;
+    this._window?.addEventListener("online", this._onOnline);
+    this._window?.addEventListener("offline", this._onOffline);
+    this._scheduleRefresh();
+    this._open();
+  }
+
+  /** Stop for good: close the socket, clear every timer, fail the pending commands and
+   *  sends (with code "disconnected"). */
+  disconnect() {
+    this._wanted = false;
+    this._window?.removeEventListener("online", this._onOnline);
+    this._window?.removeEventListener("offline", this._onOffline);
+    this._closeSocket(1000, "bye");
+    for (const name of Object.keys(this._timers)) this._clear(name);
+    this._failPending("disconnected");
+    for (const [clientId, entry] of this._outbox) {
+      entry.reject(new ProtocolError("disconnected", "The client was stopped."));
+      this._outbox.delete(clientId);
+    }
+    this._setState(State.DISCONNECTED, "stopped");
+  }
+
+  /**
+   * Send one command; resolves to its answer frame (`ack`, `pong`, `resumed`, ...), rejects
+   * with a ProtocolError for an `error` frame, when offline, or on a drop before the answer.
+   * Every state-changing command is idempotent on the server, so retrying is safe.
+   */
+  command(type, fields = {}) {
+    if (this.state !== State.CONNECTED) {
+      return Promise.reject(new ProtocolError("offline", "Not connected."));
+    }
+    return this._request(type, fields);
+  }
+
+  /**
+   * Send a message. It is kept until the server acknowledges it: after a drop or a
+   * `unavailable`/`store_timeout` error it is sent again with the same `client_id`, so it is
+   * stored once. Returns {clientId, done}; `done` resolves to the ack (`message`,
+   * `duplicate`) and rejects only for a refusal that a retry cannot change.
+   */
+  send({ conversation_id, text, kind, attachments, reply_to, client_id }) {
+    const clientId = client_id || newClientId();
+    const fields = { conversation_id, client_id: clientId };
+    if (text) fields.text = text;
+    if (kind) fields.kind = kind;
+    if (attachments?.length) fields.attachments = attachments;
+    if (reply_to != null) fields.reply_to = reply_to;
+    let entry;
+    const done = new Promise((resolve, reject) => {
+      entry = { fields, resolve, reject, inflightId: null, retryTimer: null, attempt: 0 };
+    });
+    this._outbox.set(clientId, entry);
+    if (this.state === State.CONNECTED) this._transmit(clientId, entry);
+    return { clientId, done };
+  }
+
+  /** Client ids of sends not yet acknowledged, oldest first. */
+  unsent() { return [...this._outbox.keys()]; }
+
+  // -- the socket ------------------------------------------------------------------------
+
+  _open() {
+    this._clear("reconnect");
+    this._setState(State.CONNECTING, this._attempt ? "reconnecting" : "connecting");
+    const since = this._position.load();
+    const url = since == null ? this.url : `${this.url}${this.url.includes("?") ? "&" : "?"}since=${since}`;
+    let socket;
+    try {
+      socket = new this._WebSocket(url);
+    } catch (error) {
+      this._scheduleReconnect("unreachable");
+      return;
+    }
+    this._socket = socket;
+    this._resuming = since != null;
+    socket.onmessage = (event) => { if (this._socket === socket) this._receive(event.data); };
+    socket.onclose = (event) => {
+      if (this._socket === socket) this._closed(event.code, event.reason);
+    };
+    socket.onerror = () => {};  // followed by close, which decides what to do
+  }
+
+  _receive(text) {
+    let frame;
+    try { frame = JSON.parse(text); } catch { return; }
+    this._armHeartbeat();  // any frame proves the link is alive
+    const pos = frame.pos;
+    if (Number.isInteger(pos)) {
+      const last = this._position.load();
+      if (last != null && pos <= last) return;  // already processed: never twice
+      this._position.save(pos);
+    }
+    switch (frame.type) {
+      case "hello": return this._hello(frame);
+      case "resumed": if (frame.id == null) return this._ready(true, frame.head); break;
+      case "resync_required": if (frame.id == null) return this._resync(frame.head); break;
+    }
+    if (frame.id != null && this._pending.has(frame.id)) {
+      this._answer(frame);
+      if (frame.type === "pong") return;
+    }
+    if (frame.type === "ack" || frame.type === "error") return;
+    this.emit("*", frame);
+    this.emit(frame.type, frame);
+  }
+
+  _hello(frame) {
+    this.userId = frame.user_id;
+    this.limits = frame.limits;
+    this._heartbeatMs = Math.max(1000, (frame.heartbeat_seconds || 20) * 1000);
+    this.emit("hello", frame);
+    if (!this._resuming) {
+      this._position.save(frame.head);
+      this._ready(null, frame.head);
+    }
+  }
+
+  _resync(head) {
+    this._position.save(head);
+    this._ready(false, head);
+  }
+
+  /** Connected: `recovered` is true (every missed event was replayed), false (not
+   *  recovered: refetch what you show) or null (a first connection). */
+  _ready(recovered, head) {
+    this._attempt = 0;
+    this._setState(State.CONNECTED, recovered === false ? "not recovered" : "connected");
+    this.emit("ready", { recovered, head });
+    this._armHeartbeat();
+    for (const [clientId, entry] of this._outbox) {
+      if (entry.inflightId == null && entry.retryTimer == null) this._transmit(clientId, entry);
+    }
+  }
+
+  _closed(code, reason) {
+    this._socket = null;
+    this._clear("heartbeat");
+    this._clear("pong");
+    this._failPending("disconnected");
+    if (!this._wanted) return;
+    if (code === 4001) {
+      this._setState(State.CONNECTING, "session expired");
+      this._renewThenReconnect();
+    } else if (FINAL_CLOSES.has(code)) {
+      this._wanted = false;
+      for (const name of Object.keys(this._timers)) this._clear(name);
+      this._setState(State.DISCONNECTED, reason || `closed ${code}`);
+      this.emit("closed", { code, reason });
+    } else {
+      this._scheduleReconnect(code === 1013 ? "server busy" : "connection lost", code === 1013 ? 3 : 0);
+    }
+  }
+
+  /** Close the current socket on purpose (offline, dead link, renewed token) and reconnect. */
+  _drop(code, reason) {
+    const socket = this._socket;
+    this._closeSocket(code, reason);
+    if (socket) this._closed(code === 4000 ? 1006 : code, reason);
+  }
+
+  _closeSocket(code, reason) {
+    const socket = this._socket;
+    this._socket = null;
+    if (!socket) return;
+    try { socket.close(code >= 4000 || code === 1000 ? code : 1000, reason); } catch { /* already closed */ }
+  }
+
+  _scheduleReconnect(reason, extraSteps = 0) {
+    const delay = backoffDelay(this._attempt + extraSteps, this._backoff, this._random);
+    this._attempt += 1;
+    this._setState(State.CONNECTING, reason, delay);
+    this._clear("reconnect");
+    this._timers.reconnect = setTimeout(() => this._open(), delay);
+  }
+
+  /** Replace the socket at once (back online, renewed session): no backoff. */
+  _reconnectNow() {
+    this._attempt = 0;
+    this._closeSocket(1000, "reconnect");
+    this._clear("heartbeat");
+    this._clear("pong");
+    this._failPending("disconnected");
+    this._open();
+  }
+
+  // -- heartbeats ------------------------------------------------------------------------
+
+  // The server's WebSocket pings are invisible to a page, so the client asks too: silence
+  // for one heartbeat interval sends `ping`; no answer within another one drops the link.
+  _armHeartbeat() {
+    if (!this._socket || !this._heartbeatMs) return;
+    this._clear("heartbeat");
+    this._clear("pong");
+    this._timers.heartbeat = setTimeout(() => {
+      this._request("ping", {}).catch(() => {});
+      this._timers.pong = setTimeout(() => this._drop(4000, "no answer"), this._heartbeatMs);
+    }, this._heartbeatMs);
+  }
+
+  // -- commands --------------------------------------------------------------------------
+
+  _request(type, fields) {
+    const id = `c${this._nextId++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this._pending.delete(id);
+        reject(new ProtocolError("timeout", `No answer to ${type}.`));
+      }, this._commandTimeout);
+      this._pending.set(id, { resolve, reject, timer });
+      try {
+        this._socket.send(JSON.stringify({ type, id, ...fields }));
+      } catch (error) {
+        clearTimeout(timer);
+        this._pending.delete(id);
+        reject(new ProtocolError("offline", "Not connected."));
+      }
+    });
+  }
+
+  _answer(frame) {
+    const pending = this._pending.get(frame.id);
+    this._pending.delete(frame.id);
+    clearTimeout(pending.timer);
+    if (frame.type === "error") pending.reject(new ProtocolError(frame.code, frame.message, frame));
+    else pending.resolve(frame);
+  }
+
+  _failPending(code) {
+    for (const [id, pending] of this._pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new ProtocolError(code, "The connection was lost."));
+      this._pending.delete(id);
+    }
+    for (const entry of this._outbox.values()) entry.inflightId = null;
+  }
+
+  _transmit(clientId, entry) {
+    entry.retryTimer = null;
+    const request = this._request("send", entry.fields);
+    entry.inflightId = request;
+    request.then((ack) => {
+      this._outbox.delete(clientId);
+      entry.resolve(ack);
+    }, (error) => {
+      if (this._outbox.get(clientId) !== entry) return;
+      entry.inflightId = null;
+      if (error.code === "disconnected" || error.code === "offline") return;  // on `ready`
+      if (RETRY_ERRORS.has(error.code) || error.code === "timeout") {
+        const wait = (error.frame?.retry_after || 0) * 1000 ||
+          backoffDelay(entry.attempt++, this._backoff, this._random);
+        entry.retryTimer = setTimeout(() => {
+          if (this.state === State.CONNECTED && this._outbox.get(clientId) === entry) {
+            this._transmit(clientId, entry);
+          } else {
+            entry.retryTimer = null;
+          }
+        }, wait);
+        return;
+      }
+      this._outbox.delete(clientId);
+      entry.reject(error);
+    });
+  }
+
+  // -- the access token ------------------------------------------------------------------
+
+  // A socket is closed (4001) when the token it opened with expires, and a renewed cookie
+  // does not extend an open socket: so renew a little before expiry, then reconnect at once
+  // and resume, which loses nothing.
+  _scheduleRefresh() {
+    this._clear("refresh");
+    if (!this._tokenExpiresAt || !this._wanted) return;
+    const left = this._tokenExpiresAt - this._now();
+    const margin = Math.min(60000, Math.max(1000, left / 4));
+    const wait = Math.max(0, left - margin - this._random() * margin / 2);
+    this._timers.refresh = setTimeout(() => this._renewThenReconnect(), wait);
+  }
+
+  async _renewThenReconnect() {
+    this._clear("refresh");
+    try {
+      this._tokenExpiresAt = await this._refresh();
+    } catch (error) {
+      if (!this._wanted) return;
+      if (error.code === "refresh_token_rotated") {  // another tab renewed the cookie first
+        this._scheduleReconnect("session renewed elsewhere");
+        return;
+      }
+      if (error instanceof ProtocolError && error.code !== "offline" && !error.code.startsWith("http_5")) {
+        this._wanted = false;
+        this._closeSocket(1000, "signed out");
+        for (const name of Object.keys(this._timers)) this._clear(name);
+        this._setState(State.DISCONNECTED, "signed out");
+        this.emit("signedOut", { code: error.code });
+        return;
+      }
+      this._scheduleReconnect("cannot renew the session yet");  // network: try again later
+      return;
+    }
+    if (!this._wanted) return;
+    this._scheduleRefresh();
+    this.emit("renewed", { expiresAt: this._tokenExpiresAt });
+    this._reconnectNow();
+  }
+
+  // -- plumbing --------------------------------------------------------------------------
+
+  _setState(state, reason, retryIn = null) {
+    const previous = this.state;
+    this.state = state;
+    this.emit("state", { state, previous, reason, retryIn });
+  }
+
+  _clear(name) {
+    if (this._timers[name] != null) clearTimeout(this._timers[name]);
+    this._timers[name] = null;
+  }
+}
+
+export function newClientId() {
+  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
+  return `c-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
