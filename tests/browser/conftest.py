@@ -47,6 +47,8 @@ def web_socket():
     """The server's listening socket, bound before the app is built, so the settings (the
     mailed links' public URL, the allowed Origin) can name its real port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    # As uvicorn does: a restarted server may bind the port again past its closed connections.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     yield sock
     sock.close()
@@ -70,6 +72,9 @@ class Site:
     browser: object
     contexts: list = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    server: object = None  # the uvicorn.Server and its task: a test may replace both (restart)
+    task: object = None
+    after_stop: list = field(default_factory=list)  # coroutine functions run once it stopped
 
     async def new_page(self, *, width: int = 1000, height: int = 800, **options):
         """A page in a fresh context (its own cookies: another user). Console errors, CSP
@@ -111,13 +116,15 @@ async def site(browser, services, settings, web_socket):
     task = asyncio.create_task(server.serve(sockets=[web_socket]))
     while not server.started:
         await asyncio.sleep(0.01)
-    live = Site(settings.public_url, services, settings, browser)
+    live = Site(settings.public_url, services, settings, browser, server=server, task=task)
     try:
         yield live
     finally:
         for context in live.contexts:
             await context.close()
-        await services.before_shutdown()
-        server.should_exit = True
-        await task
+        await live.services.before_shutdown()
+        live.server.should_exit = True
+        await live.task
+        for close in live.after_stop:
+            await close()
     assert not live.problems, live.problems

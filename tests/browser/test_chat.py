@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from tests.support.browser_chat import api_sign_up, befriend, messages, open_chat_with, send
+from tests.support.browser_chat import (
+    api_sign_up,
+    befriend,
+    messages,
+    open_chat_with,
+    restart_server,
+    send,
+)
 
 
 async def two_friends(site, *, width: int = 1000):
@@ -45,3 +52,112 @@ async def test_two_friends_chat_live_with_typing_and_read_ticks(site):
     # The incoming message is announced to screen readers.
     await expect(page_a.locator("#announcer")).to_have_text("Ben Writer: hi Ana")
     await site.screenshot(page_a, "chat")
+
+
+async def test_offline_reader_gets_every_message_once_in_order_and_its_own_send_goes_out(site):
+    page_a, a, page_b, b = await two_friends(site)
+    await open_chat_with(page_a, b)
+    await open_chat_with(page_b, a)
+    await send(page_a, "one")
+    await expect(messages(page_b)).to_have_text(["one"])
+
+    await page_b.context.set_offline(True)
+    await expect(page_b.locator("#chat-status")).to_contain_text("Connection lost")
+    # Written while offline: shown at once as sending, kept until the link is back.
+    await send(page_b, "sent while offline")
+    await expect(page_b.locator("#messages li.pending .text")).to_have_text("sent while offline")
+    for text in ("two", "three", "four"):
+        await send(page_a, text)
+    await expect(messages(page_a)).to_have_text(["one", "two", "three", "four"])
+
+    await page_b.context.set_offline(False)
+    await expect(page_b.locator("#chat-status")).to_have_text("Reconnected. You are up to date.")
+    await expect(messages(page_b)).to_have_text(
+        ["one", "two", "three", "four", "sent while offline"])
+    await expect(page_b.locator("#messages li.pending")).to_have_count(0)
+    await expect(messages(page_a)).to_have_text(
+        ["one", "two", "three", "four", "sent while offline"])
+    # The retried send was stored once: a reload shows the same history.
+    await page_a.reload()
+    await expect(messages(page_a)).to_have_text(
+        ["one", "two", "three", "four", "sent while offline"])
+    forgive_failed_reconnects(site)
+
+
+async def test_both_windows_resume_after_a_server_restart(site, stores, settings, web_socket):
+    page_a, a, page_b, b = await two_friends(site)
+    await open_chat_with(page_a, b)
+    await open_chat_with(page_b, a)
+    await send(page_a, "before the restart")
+    await expect(messages(page_b)).to_have_text(["before the restart"])
+
+    await restart_server(site, stores, settings, web_socket)
+    await expect(page_a.locator("#chat-status")).to_have_text("Reconnected. You are up to date.")
+    await expect(page_b.locator("#chat-status")).to_have_text("Reconnected. You are up to date.")
+    await send(page_b, "after the restart")
+    await send(page_a, "still here")
+    expected = ["before the restart", "after the restart", "still here"]
+    await expect(messages(page_a)).to_have_text(expected)
+    await expect(messages(page_b)).to_have_text(expected)
+    forgive_failed_reconnects(site)
+
+
+def forgive_failed_reconnects(site) -> None:
+    # Chromium logs each refused reconnect attempt (server down, network off): expected here.
+    site.problems[:] = [p for p in site.problems if "WebSocket connection to" not in p]
+
+
+XSS = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+
+
+async def test_markup_in_a_message_and_a_display_name_is_shown_as_text(site):
+    page_a = await site.new_page()
+    page_b = await site.new_page()
+    a = await api_sign_up(site, page_a, "Ana Reader")
+    b = await api_sign_up(site, page_b, XSS)
+    await befriend(site, page_a, a, page_b, b)
+    await open_chat_with(page_a, b)
+    await open_chat_with(page_b, a)
+    await send(page_b, XSS)
+    await expect(messages(page_a)).to_have_text([XSS])
+    await expect(page_a.locator("#conversation-list .name")).to_have_text([XSS])
+    await expect(page_a.locator("#friend-list")).to_contain_text(XSS)
+    await expect(page_a.locator("#announcer")).to_have_text(f"{XSS}: {XSS}")
+    assert await page_a.locator("#chat img").count() == 0
+    assert await page_a.evaluate("() => window.pwned") is None
+    assert await page_b.evaluate("() => window.pwned") is None
+
+
+async def test_a_message_is_sent_by_keyboard_alone(site):
+    page_a, a, page_b, b = await two_friends(site)
+    await page_a.goto("/chat")
+    await page_a.locator("#chat-status", has_text="Connected").wait_for()
+    # Tab from the top of the page to Ben in the friend list, open the chat, type, Enter.
+    for _ in range(40):
+        await page_a.keyboard.press("Tab")
+        focused = await page_a.evaluate("() => document.activeElement.textContent")
+        if focused.startswith("Ben Writer"):
+            break
+    else:
+        raise AssertionError("Ben's chat button is not reachable by Tab")
+    await page_a.keyboard.press("Enter")
+    await page_a.get_by_role("heading", name="Ben Writer", exact=True).wait_for()
+    await page_a.get_by_label("Message", exact=True).focus()
+    await page_a.keyboard.type("typed, not clicked")
+    await page_a.keyboard.press("Enter")
+    await expect(messages(page_a)).to_have_text(["typed, not clicked"])
+    await expect(page_a.locator("#messages li.mine [data-tick]")).to_have_attribute(
+        "data-tick", "sent")  # acknowledged: stored by the server
+
+
+async def test_the_chat_page_fits_a_phone_without_horizontal_scroll(site):
+    page_a, a, page_b, b = await two_friends(site, width=375)
+    await open_chat_with(page_a, b)
+    await send(page_a, "a long word: " + "w" * 120)
+    await expect(messages(page_a)).to_have_count(1)
+    overflow = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    assert await page_a.evaluate(overflow) == 0
+    await site.screenshot(page_a, "chat-phone")
+    await page_a.get_by_role("button", name="Back").click()
+    await expect(page_a.locator("#conversation-list li")).to_have_count(1)
+    assert await page_a.evaluate(overflow) == 0

@@ -3,7 +3,15 @@ context's request client shares the page's cookies), then the chat page driven a
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import socket
+
+import uvicorn
+
+from nirvana.app import create_app
+from nirvana.bootstrap import build_services
+from nirvana.serving import uvicorn_options
 
 from .browser_ui import PASSWORD
 
@@ -44,3 +52,35 @@ async def send(page, text: str) -> None:
 
 def messages(page):
     return page.get_by_role("log", name="Messages").locator("li .text")
+
+
+async def restart_server(site, stores, settings, listening: socket.socket) -> None:
+    """Stop the server as a deploy does (sockets closed with 1001, "reconnect and resume") and
+    start a new one on the same port: fresh services, nothing in memory, the same stores."""
+    port = int(site.base.rsplit(":", 1)[1])
+    await site.services.before_shutdown()
+    site.server.should_exit = True
+    await site.task
+    listening.close()  # uvicorn served a duplicate of it; the port is free only now
+    pool, mongo = stores
+    services = build_services(settings, pool, mongo, secret="t" * 48)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    config = uvicorn.Config(create_app(settings, services),
+                            **{**uvicorn_options(settings), "lifespan": "off",
+                               "timeout_graceful_shutdown": 2})
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    site.services, site.server, site.task = services, server, task
+
+    async def close() -> None:
+        await services.session_watch.close()
+        if services.presence_store is not None:
+            await services.presence_store.close()
+        await services.chat_store.close()
+        sock.close()
+
+    site.after_stop.append(close)

@@ -198,6 +198,11 @@ export class ChatClient extends Emitter {
 
   _open() {
     this._clear("reconnect");
+    if (this._window?.navigator?.onLine === false) {
+      // The browser knows there is no network: wait for its "online" event, not a timer.
+      this._setState(State.CONNECTING, "offline");
+      return;
+    }
     this._setState(State.CONNECTING, this._attempt ? "reconnecting" : "connecting");
     const since = this._position.load();
     const url = since == null ? this.url : `${this.url}${this.url.includes("?") ? "&" : "?"}since=${since}`;
