@@ -22,6 +22,7 @@ let friends = [];
 let composerMode = null;         // {kind: "reply"|"edit", seq}
 let lastTypingSent = 0;
 let wasConnected = false;
+let renewing = false;            // a planned reconnect with a renewed session: nothing to say
 
 const client = new ChatClient({
   url: `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`,
@@ -65,6 +66,8 @@ client.on("state", ({ state, reason, retryIn }) => {
   const status = $("chat-status");
   status.dataset.state = state;
   if (state === State.CONNECTED) return;  // "ready" says how the reconnect went
+  renewing = reason === "session renewed";
+  if (renewing) return;
   if (state === State.CONNECTING && wasConnected) {
     const wait = retryIn ? ` Trying again in ${Math.ceil(retryIn / 1000)} s.` : "";
     status.textContent = `Connection lost (${reason}). Reconnecting…${wait} Messages you send now are kept and sent when it is back.`;
@@ -80,7 +83,7 @@ client.on("ready", async ({ recovered }) => {
   const status = $("chat-status");
   if (recovered === false) {
     status.textContent = "Reconnected. Some changes could not be replayed, so the chat was reloaded.";
-  } else if (wasConnected) {
+  } else if (wasConnected && !renewing) {
     status.textContent = "Reconnected. You are up to date.";
   } else {
     status.textContent = "Connected.";

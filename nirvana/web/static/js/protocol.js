@@ -124,7 +124,7 @@ export class ChatClient extends Emitter {
     this._outbox = new Map();    // client id → {fields, resolve, reject, inflightId}
     this._timers = { reconnect: null, heartbeat: null, pong: null, refresh: null };
     this._wanted = false;
-    this._onOnline = () => { if (this._wanted && this.state !== State.CONNECTED) this._reconnectNow(); };
+    this._onOnline = () => { if (this._wanted && this.state !== State.CONNECTED) this._reconnectNow("back online"); };
     this._onOffline = () => { if (this._socket) this._drop(4000, "offline"); };
   }
 
@@ -196,14 +196,14 @@ export class ChatClient extends Emitter {
 
   // -- the socket ------------------------------------------------------------------------
 
-  _open() {
+  _open(reason = null) {
     this._clear("reconnect");
     if (this._window?.navigator?.onLine === false) {
       // The browser knows there is no network: wait for its "online" event, not a timer.
       this._setState(State.CONNECTING, "offline");
       return;
     }
-    this._setState(State.CONNECTING, this._attempt ? "reconnecting" : "connecting");
+    this._setState(State.CONNECTING, reason || (this._attempt ? "reconnecting" : "connecting"));
     const since = this._position.load();
     const url = since == null ? this.url : `${this.url}${this.url.includes("?") ? "&" : "?"}since=${since}`;
     let socket;
@@ -316,13 +316,13 @@ export class ChatClient extends Emitter {
   }
 
   /** Replace the socket at once (back online, renewed session): no backoff. */
-  _reconnectNow() {
+  _reconnectNow(reason) {
     this._attempt = 0;
-    this._closeSocket(1000, "reconnect");
+    this._closeSocket(1000, reason);
     this._clear("heartbeat");
     this._clear("pong");
     this._failPending("disconnected");
-    this._open();
+    this._open(reason);
   }
 
   // -- heartbeats ------------------------------------------------------------------------
@@ -442,7 +442,7 @@ export class ChatClient extends Emitter {
     if (!this._wanted) return;
     this._scheduleRefresh();
     this.emit("renewed", { expiresAt: this._tokenExpiresAt });
-    this._reconnectNow();
+    this._reconnectNow("session renewed");
   }
 
   // -- plumbing --------------------------------------------------------------------------
