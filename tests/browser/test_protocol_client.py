@@ -1,0 +1,160 @@
+"""The reference protocol client (nirvana/web/static/js/protocol.js) run in Chromium against a
+scripted socket: its state machine, resume, send retries and timers, without a server's timing."""
+
+from __future__ import annotations
+
+import pytest
+
+# A page of the site (its CSP applies) loads the module; `FakeSocket` plays the server, and
+# every timer the client starts is tracked, so a test can see that none is left behind.
+HARNESS = """
+async () => {
+  const m = await import("/static/js/protocol.js");
+  const live = new Set();
+  const realSet = window.setTimeout.bind(window), realClear = window.clearTimeout.bind(window);
+  window.setTimeout = (fn, ms) => { const id = realSet(() => { live.delete(id); fn(); }, ms); live.add(id); return id; };
+  window.clearTimeout = (id) => { live.delete(id); realClear(id); };
+  class FakeSocket {
+    static all = [];
+    constructor(url) { this.url = url; this.sent = []; FakeSocket.all.push(this); }
+    send(text) { this.sent.push(JSON.parse(text)); }
+    close(code) { this.closedWith = code; }
+    serve(frame) { this.onmessage({ data: JSON.stringify(frame) }); }
+    drop(code = 1006) { this.onclose({ code, reason: "" }); }
+  }
+  const store = { pos: null, load() { return this.pos; }, save(pos) { this.pos = pos; } };
+  const events = [];
+  const wait = (ms) => new Promise((resolve) => realSet(resolve, ms));
+  const make = (options = {}) => {
+    const client = new m.ChatClient({ url: "ws://test/ws", position: store, WebSocketImpl: FakeSocket,
+      backoff: { min: 5, max: 10 }, window: null, ...options });
+    for (const type of ["state", "ready", "newMessage", "signedOut", "renewed"]) {
+      client.on(type, (e) => events.push([type, "recovered" in e ? e.recovered :
+        e.state || e.message?.text || e.code || null]));
+    }
+    return client;
+  };
+  const hello = { type: "hello", user_id: 7, limits: {}, heartbeat_seconds: 20, head: 5 };
+  window.t = { m, live, FakeSocket, store, events, wait, make, hello };
+}
+"""
+
+
+@pytest.fixture
+async def page(site):
+    page = await site.new_page()
+    await page.goto("/")
+    await page.evaluate(HARNESS)
+    return page
+
+
+async def test_it_resumes_from_its_position_drops_repeats_and_resends_with_the_same_client_id(
+        page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, store, events, wait, make, hello } = window.t;
+      const client = make();
+      client.connect();
+      const first = FakeSocket.all[0];
+      first.serve(hello);                       // a first connection: the position is head
+      const { clientId, done } = client.send({ conversation_id: "c1", text: "hi" });
+      const sentFirst = first.sent.at(-1);
+      first.drop();                              // lost before the ack
+      await wait(30);                            // the backoff (5-10 ms here) passes
+      const second = FakeSocket.all[1];
+      second.serve(hello);
+      second.serve({ type: "newMessage", pos: 6, message: { text: "missed" } });
+      second.serve({ type: "newMessage", pos: 6, message: { text: "missed" } });
+      second.serve({ type: "newMessage", pos: 4, message: { text: "old" } });
+      const beforeResumed = second.sent.length;
+      second.serve({ type: "resumed", head: 6 });
+      const resent = second.sent.at(-1);
+      second.serve({ type: "ack", id: resent.id, duplicate: true, message: { seq: 1 } });
+      const ack = await done;
+      client.disconnect();
+      return { url: second.url, sentFirst, resent, beforeResumed, ack, pos: store.pos, events,
+               unsent: client.unsent(), clientId };
+    }""")
+    assert result["url"] == "ws://test/ws?since=5"
+    assert result["beforeResumed"] == 0  # nothing is sent before the replay is over
+    assert result["resent"]["client_id"] == result["sentFirst"]["client_id"] == result["clientId"]
+    assert result["resent"]["id"] != result["sentFirst"]["id"]
+    assert result["ack"]["duplicate"] is True and result["unsent"] == []
+    assert result["pos"] == 6
+    assert [e for e in result["events"] if e[0] == "newMessage"] == [["newMessage", "missed"]]
+    states = [e[1] for e in result["events"] if e[0] == "state"]
+    assert states == ["connecting", "connected", "connecting", "connecting", "connected",
+                      "disconnected"]
+
+
+async def test_a_gap_too_old_to_replay_says_not_recovered(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, store, events, make, hello } = window.t;
+      store.pos = 3;
+      const client = make();
+      client.connect();
+      FakeSocket.all[0].serve(hello);
+      FakeSocket.all[0].serve({ type: "resync_required", head: 900, reason: "pruned" });
+      client.disconnect();
+      return { pos: store.pos, ready: events.filter((e) => e[0] === "ready") };
+    }""")
+    assert result["pos"] == 900
+    assert result["ready"] == [["ready", False]]
+
+
+async def test_disconnect_leaves_no_timer_and_fails_what_is_pending(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, live, make, hello, wait } = window.t;
+      const client = make({ tokenExpiresAt: Date.now() + 600000, refresh: async () => Date.now() + 600000 });
+      client.connect();
+      FakeSocket.all[0].serve(hello);
+      const command = client.command("conversations").catch((e) => e.code);
+      const { done } = client.send({ conversation_id: "c1", text: "hi" });
+      const sendResult = done.catch((e) => e.code);
+      const armed = live.size;                  // heartbeat, refresh and command timeouts
+      client.disconnect();
+      const left = live.size;
+      FakeSocket.all[0].drop();                 // a late close of the old socket changes nothing
+      await wait(30);
+      return { armed, left, afterDrop: live.size, sockets: FakeSocket.all.length,
+               command: await command, send: await sendResult, state: client.state };
+    }""")
+    assert result["armed"] >= 3
+    assert result["left"] == 0 and result["afterDrop"] == 0
+    assert result["sockets"] == 1
+    assert result["command"] == "disconnected" and result["send"] == "disconnected"
+    assert result["state"] == "disconnected"
+
+
+async def test_an_expired_token_is_renewed_and_a_refused_renewal_signs_out(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, live, events, make, hello, m, wait } = window.t;
+      let renewals = 0;
+      const client = make({ refresh: async () => {
+        renewals += 1;
+        if (renewals > 1) throw new m.ProtocolError("invalid_refresh_token", "gone");
+        return Date.now() + 600000;
+      } });
+      client.connect();
+      FakeSocket.all[0].serve(hello);
+      FakeSocket.all[0].drop(4001);             // token expired: renew, reconnect at once
+      await wait(0);
+      const reopened = FakeSocket.all.length;
+      FakeSocket.all[1].serve(hello);
+      FakeSocket.all[1].drop(4001);             // revoked: the renewal is refused
+      await wait(0);
+      return { reopened, renewals, state: client.state, timers: live.size,
+               signedOut: events.filter((e) => e[0] === "signedOut") };
+    }""")
+    assert result["reopened"] == 2 and result["renewals"] == 2
+    assert result["state"] == "disconnected" and result["timers"] == 0
+    assert result["signedOut"] == [["signedOut", "invalid_refresh_token"]]
+
+
+async def test_backoff_grows_with_jitter_and_stays_under_its_cap(page):
+    delays = await page.evaluate("""() => {
+      const { backoffDelay } = window.t.m;
+      return [0, 1, 2, 3, 10, 40].map((n) => [backoffDelay(n, { min: 500, max: 20000 }, () => 0),
+                                             backoffDelay(n, { min: 500, max: 20000 }, () => 1)]);
+    }""")
+    assert delays == [[250, 500], [500, 1000], [1000, 2000], [2000, 4000], [10000, 20000],
+                      [10000, 20000]]
