@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from playwright.async_api import expect
 
+from tests.images import png
 from tests.support.browser_chat import (
     api_sign_up,
     befriend,
@@ -161,3 +164,115 @@ async def test_the_chat_page_fits_a_phone_without_horizontal_scroll(site):
     await page_a.get_by_role("button", name="Back").click()
     await expect(page_a.locator("#conversation-list li")).to_have_count(1)
     assert await page_a.evaluate(overflow) == 0
+
+
+def accept_dialogs(page) -> None:
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+
+
+async def message_action(page, text: str, action: str) -> None:
+    item = page.locator("#messages li", has=page.locator(".text").get_by_text(text, exact=True))
+    await item.get_by_label("Message actions").click()
+    await item.get_by_role("button", name=action, exact=True).click()
+
+
+async def test_reply_edit_react_and_delete_reach_the_other_window(site):
+    page_a, a, page_b, b = await two_friends(site)
+    accept_dialogs(page_a)
+    await open_chat_with(page_a, b)
+    await open_chat_with(page_b, a)
+    await send(page_a, "lunch at noon?")
+    await expect(messages(page_b)).to_have_text(["lunch at noon?"])
+
+    await message_action(page_b, "lunch at noon?", "Reply")
+    await expect(page_b.locator("#composer-context")).to_contain_text("Replying to Ana Reader")
+    await send(page_b, "yes")
+    reply = page_a.locator("#messages li", has_text="yes")
+    await expect(reply.locator(".quote")).to_have_text("Ana Reader: lunch at noon?")
+
+    await message_action(page_a, "lunch at noon?", "Edit")
+    box = page_a.get_by_label("Message", exact=True)
+    await expect(box).to_have_value("lunch at noon?")
+    await box.fill("lunch at one?")
+    await box.press("Enter")
+    edited = page_b.locator("#messages li").first
+    await expect(edited.locator(".text")).to_have_text("lunch at one?")
+    await expect(edited.locator(".meta")).to_contain_text("edited")
+
+    await message_action(page_b, "lunch at one?", "👍")
+    await expect(page_a.locator("#messages li").first.locator(".reaction")).to_have_text("👍 1")
+
+    await message_action(page_a, "lunch at one?", "Delete for everyone")
+    await expect(page_b.locator("#messages li").first.locator(".text")).to_have_text(
+        "This message was deleted.")
+    await message_action(page_a, "yes", "Delete for me")
+    await expect(messages(page_a)).to_have_text(["This message was deleted."])
+    await expect(messages(page_b)).to_have_text(["This message was deleted.", "yes"])
+
+
+async def test_an_image_search_and_earlier_pages(site):
+    page_a, a, page_b, b = await two_friends(site)
+    for n in range(1, 61):
+        sent = await page_b.context.request.post(
+            f"/api/messages/send/{a['id']}", headers={"Origin": site.base},
+            data={"text": f"note {n}"})
+        assert sent.status == 201
+    await open_chat_with(page_a, b)
+    await expect(messages(page_a)).to_have_count(50)
+    await expect(messages(page_a).first).to_have_text("note 11")
+    await page_a.get_by_role("button", name="Load earlier messages").click()
+    await expect(messages(page_a)).to_have_count(60)
+    await expect(messages(page_a).first).to_have_text("note 1")
+    await expect(page_a.get_by_role("button", name="Load earlier messages")).to_be_hidden()
+
+    await page_a.set_input_files("#attach", files=[
+        {"name": "dot.png", "mimeType": "image/png", "buffer": png(8, 8)}])
+    image = page_a.locator("#messages li.mine img")
+    await expect(image).to_have_count(1)
+    assert (await image.get_attribute("src")).startswith("/media/")
+
+    await page_a.get_by_label("Search messages").fill("note 4")
+    await page_a.get_by_role("button", name="Search", exact=True).click()
+    hits = page_a.locator("#search-list li")
+    await expect(hits).to_have_count(1)
+    await expect(hits.first).to_contain_text("note 4")
+
+
+async def test_a_group_is_created_named_managed_and_left(site):
+    page_a, a, page_b, b = await two_friends(site)
+    page_c = await site.new_page()
+    c = await api_sign_up(site, page_c, "Cleo Third")
+    await befriend(site, page_a, a, page_c, c)
+    accept_dialogs(page_b)
+    await page_a.goto("/chat")
+    await page_a.locator("#chat-status", has_text="Connected").wait_for()
+    await page_b.goto("/chat")
+    await page_b.locator("#chat-status", has_text="Connected").wait_for()
+
+    await page_a.get_by_role("button", name="New group").click()
+    dialog = page_a.get_by_role("dialog")
+    await dialog.get_by_label("Name").fill("Trip")
+    await dialog.get_by_label("Ben Writer").check()
+    await dialog.get_by_role("button", name="Create").click()
+    await page_a.get_by_role("heading", name="Trip", exact=True).wait_for()
+    await send(page_a, "who packs the tent?")
+    group = page_b.locator("#conversation-list li", has_text="Trip")
+    await expect(group.locator(".snippet")).to_have_text("Ana Reader: who packs the tent?")
+
+    await page_a.get_by_role("button", name="Group settings").click()
+    await dialog.get_by_label("Name").fill("Trip 2027")
+    await dialog.get_by_label("Cleo Third").check()
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(page_a.locator("#conversation-sub")).to_contain_text("3 members")
+    await page_a.get_by_role("button", name="Group settings").click()
+    ben = dialog.locator("li.member", has_text="Ben Writer")
+    await ben.get_by_role("button", name="Make admin").click()
+    await expect(ben.locator(".role")).to_have_text("admin")
+    await dialog.get_by_role("button", name="Close").click()
+    await expect(page_b.locator("#conversation-list .name")).to_have_text(["Trip 2027"])
+
+    await page_b.locator("#conversation-list li", has_text="Trip 2027").get_by_role("button").click()
+    await page_b.get_by_role("button", name="Group settings").click()
+    await page_b.get_by_role("dialog").get_by_role("button", name="Leave group").click()
+    await expect(page_b.locator("#conversation-list li")).to_have_count(0)
+    await expect(page_a.locator("#conversation-sub")).to_contain_text("2 members")
