@@ -40,6 +40,8 @@ async def test_two_friends_chat_live_with_typing_and_read_ticks(site):
     item = page_b.locator("#conversation-list li").first
     await expect(item.locator(".unread")).to_have_text("1")
     await expect(item.locator(".snippet")).to_have_text("hello Ben")
+    # Ben's page received it without opening it: delivered, not read.
+    await expect(mine.locator("[data-tick]")).to_have_attribute("data-tick", "delivered")
     await item.get_by_role("button").click()
     await expect(messages(page_b)).to_have_text(["hello Ben"])
     # Opening it reads it: Ana's tick turns to read without a reload.

@@ -104,12 +104,16 @@ async def test_a_gap_too_old_to_replay_says_not_recovered(page):
 async def test_disconnect_leaves_no_timer_and_fails_what_is_pending(page):
     result = await page.evaluate("""async () => {
       const { FakeSocket, live, make, hello, wait } = window.t;
-      const client = make({ tokenExpiresAt: Date.now() + 600000, refresh: async () => Date.now() + 600000 });
+      const client = make({ tokenExpiresAt: Date.now() + 600000, refresh: async () => Date.now() + 600000,
+                            backoff: { min: 5000, max: 10000 } });
       client.connect();
       FakeSocket.all[0].serve(hello);
       const command = client.command("conversations").catch((e) => e.code);
       const { done } = client.send({ conversation_id: "c1", text: "hi" });
       const sendResult = done.catch((e) => e.code);
+      const send = FakeSocket.all[0].sent.at(-1);  // refused for now: retried later, same id
+      FakeSocket.all[0].serve({ type: "error", id: send.id, code: "unavailable", message: "down" });
+      await wait(0);
       const armed = live.size;                  // heartbeat, refresh and command timeouts
       client.disconnect();
       const left = live.size;
@@ -118,7 +122,7 @@ async def test_disconnect_leaves_no_timer_and_fails_what_is_pending(page):
       return { armed, left, afterDrop: live.size, sockets: FakeSocket.all.length,
                command: await command, send: await sendResult, state: client.state };
     }""")
-    assert result["armed"] >= 3
+    assert result["armed"] >= 4  # heartbeat, renewal, the command's answer, the send's retry
     assert result["left"] == 0 and result["afterDrop"] == 0
     assert result["sockets"] == 1
     assert result["command"] == "disconnected" and result["send"] == "disconnected"

@@ -107,13 +107,14 @@ async function reload() {
     if (!presence.has(f.id)) presence.set(f.id, { state: f.online ? "online" : "offline" });
   }
   conversations.clear();
+  histories.clear();  // what was shown may have missed events: read it again
   for (const c of list.conversations) conversations.set(c.id, c);
+  for (const c of list.conversations) if (c.id !== current) markSeen(c.id);  // delivered ticks
   await learnPeople(list.conversations.flatMap((c) => c.members.map((m) => m.user_id)));
   renderList();
   renderFriends();
   const wanted = new URLSearchParams(location.search);
   if (current && conversations.has(current)) {
-    histories.delete(current);
     await openConversation(current);
   } else if (wanted.get("with")) {
     await openDirect(Number(wanted.get("with")));

@@ -148,7 +148,7 @@ export class ChatClient extends Emitter {
     this._window?.removeEventListener("online", this._onOnline);
     this._window?.removeEventListener("offline", this._onOffline);
     this._closeSocket(1000, "bye");
-    for (const name of Object.keys(this._timers)) this._clear(name);
+    this._clearTimers();
     this._failPending("disconnected");
     for (const [clientId, entry] of this._outbox) {
       entry.reject(new ProtocolError("disconnected", "The client was stopped."));
@@ -285,7 +285,7 @@ export class ChatClient extends Emitter {
       this._renewThenReconnect();
     } else if (FINAL_CLOSES.has(code)) {
       this._wanted = false;
-      for (const name of Object.keys(this._timers)) this._clear(name);
+      this._clearTimers();
       this._setState(State.DISCONNECTED, reason || `closed ${code}`);
       this.emit("closed", { code, reason });
     } else {
@@ -431,7 +431,7 @@ export class ChatClient extends Emitter {
       if (error instanceof ProtocolError && error.code !== "offline" && !error.code.startsWith("http_5")) {
         this._wanted = false;
         this._closeSocket(1000, "signed out");
-        for (const name of Object.keys(this._timers)) this._clear(name);
+        this._clearTimers();
         this._setState(State.DISCONNECTED, "signed out");
         this.emit("signedOut", { code: error.code });
         return;
@@ -451,6 +451,14 @@ export class ChatClient extends Emitter {
     const previous = this.state;
     this.state = state;
     this.emit("state", { state, previous, reason, retryIn });
+  }
+
+  _clearTimers() {
+    for (const name of Object.keys(this._timers)) this._clear(name);
+    for (const entry of this._outbox.values()) {
+      clearTimeout(entry.retryTimer);
+      entry.retryTimer = null;
+    }
   }
 
   _clear(name) {
