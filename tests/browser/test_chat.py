@@ -58,6 +58,15 @@ async def test_two_friends_chat_live_with_typing_and_read_ticks(site):
     await expect(page_a.locator("#announcer")).to_have_text("Ben Writer: hi Ana")
     await site.screenshot(page_a, "chat")
 
+    # Presence: Ben's state and, once he leaves, when he was last seen.
+    status_line = page_a.locator("#conversation-sub")
+    await expect(status_line).to_have_text("online")
+    await page_b.get_by_label("Show me as").select_option("away")
+    await expect(status_line).to_have_text("away")
+    await page_b.close()
+    await expect(status_line).to_contain_text("last seen")
+    await expect(page_a.locator("#conversation-list .dot")).to_have_class("dot offline")
+
 
 async def test_offline_reader_gets_every_message_once_in_order_and_its_own_send_goes_out(site):
     page_a, a, page_b, b = await two_friends(site)

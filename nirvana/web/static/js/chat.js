@@ -479,6 +479,7 @@ client.on("getOnlineUsers", ({ user_ids }) => {
 
 client.on("presence", ({ user_id, state, last_seen }) => {
   presence.set(user_id, { state, last_seen });
+  if (user_id === me.id && state !== "offline") $("my-presence").value = state;
   renderList(); renderFriends();
   if (current) renderHeader();
 });
@@ -791,5 +792,12 @@ $("group-leave").addEventListener("click", async () => {
   }
 });
 
+$("my-presence").addEventListener("change", (event) => {
+  client.command("presence", { state: event.target.value })
+    .catch((error) => { $("chat-status").textContent = `Not changed: ${error.message}`; });
+});
+
 window.addEventListener("pagehide", () => client.disconnect());
+// Back to a page kept in the browser's cache: its client was stopped, so start afresh.
+window.addEventListener("pageshow", (event) => { if (event.persisted) location.reload(); });
 client.connect();
