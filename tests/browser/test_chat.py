@@ -56,7 +56,6 @@ async def test_two_friends_chat_live_with_typing_and_read_ticks(site):
     await expect(messages(page_a)).to_have_text(["hello Ben", "hi Ana"])
     # The incoming message is announced to screen readers.
     await expect(page_a.locator("#announcer")).to_have_text("Ben Writer: hi Ana")
-    await site.screenshot(page_a, "chat")
 
     # Presence: Ben's state and, once he leaves, when he was last seen.
     status_line = page_a.locator("#conversation-sub")
@@ -137,6 +136,11 @@ async def test_markup_in_a_message_and_a_display_name_is_shown_as_text(site):
     await expect(page_a.locator("#conversation-list .name")).to_have_text([XSS])
     await expect(page_a.locator("#friend-list")).to_contain_text(XSS)
     await expect(page_a.locator("#announcer")).to_have_text(f"{XSS}: {XSS}")
+    group = await page_b.context.request.post(
+        "/api/v1/conversations", headers={"Origin": site.base},
+        data={"kind": "group", "name": XSS, "member_ids": [a["id"]]})
+    assert group.status == 201
+    await expect(page_a.locator("#conversation-list .name")).to_have_text([XSS, XSS])
     assert await page_a.locator("#chat img").count() == 0
     assert await page_a.evaluate("() => window.pwned") is None
     assert await page_b.evaluate("() => window.pwned") is None
@@ -212,6 +216,7 @@ async def test_reply_edit_react_and_delete_reach_the_other_window(site):
 
     await message_action(page_b, "lunch at one?", "👍")
     await expect(page_a.locator("#messages li").first.locator(".reaction")).to_have_text("👍 1")
+    await site.screenshot(page_a, "chat")
 
     await message_action(page_a, "lunch at one?", "Delete for everyone")
     await expect(page_b.locator("#messages li").first.locator(".text")).to_have_text(
