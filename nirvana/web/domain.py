@@ -22,12 +22,12 @@ from ..domain.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
-from ..domain.social import page_request
+from ..domain.social import Direction, page_request
 from ..domain.users import ProfileChanges, User
 
 __all__ = [
     "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter", "BlogStatus",
-    "Comment", "ConflictError", "DomainError", "InvalidInputError", "NotFoundError",
+    "Comment", "ConflictError", "Direction", "DomainError", "InvalidInputError", "NotFoundError",
     "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Session", "User",
     "decode_cursor", "encode_cursor", "page_request",
 ]

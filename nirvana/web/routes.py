@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from .pages import accounts, home, reading
+from .pages import accounts, home, people, reading
 
-PAGE_MODULES = [home, accounts, reading]
+PAGE_MODULES = [home, accounts, reading, people]
 
 
 def page_routes() -> list[BaseRoute]:
