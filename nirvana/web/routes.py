@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from .pages import accounts, home, people, reading
+from .pages import accounts, home, people, reading, writing
 
-PAGE_MODULES = [home, accounts, reading, people]
+PAGE_MODULES = [home, accounts, reading, people, writing]
 
 
 def page_routes() -> list[BaseRoute]:
