@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nirvana.storage.chat_summaries import SummaryBuffer  # noqa: E402
-from nirvana.storage.mongo_chat import MongoChatStore  # noqa: E402
+from nirvana.storage.mongo.summaries import SummaryBuffer
+from nirvana.storage.mongo.chat_store import MongoChatStore
 
 
 async def _insert_nothing(self: MongoChatStore, messages) -> dict:

@@ -18,33 +18,34 @@ import asyncpg
 from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
-from .domain.accounts import AccountPolicy, Accounts
+from .domain.accounts.service import AccountPolicy, Accounts
 from .domain.ratelimit import Limit
 from .domain.media import Images, MediaStore
-from .domain.social import SocialGraph
-from .domain.blogs import Blogs
-from .domain.chat_ports import ChatLimits, Peer
-from .domain.chat_service import ChatService
+from .domain.social.graph import SocialGraph
+from .domain.blogs.service import Blogs
+from .domain.chat.limits import ChatLimits
+from .domain.chat.entities import Peer
+from .domain.chat.service import ChatService
 from .domain.presence import Presence
-from .domain.users import User
+from .domain.accounts.users import User
 from .http.auth import Authenticator
 from .http.page_cache import PageCache
 from .security import Argon2Hasher, JwtAccessTokens, SystemClock
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
-from .storage.mongo_chat import DOCUMENTS as CHAT_DOCUMENTS
-from .storage.mongo_chat import MongoChatStore
-from .storage.mongo_chat_changes import MongoChatChanges
-from .storage.mongo_presence import DOCUMENTS as PRESENCE_DOCUMENTS
-from .storage.mongo_presence import MongoPresenceStore
-from .storage.pg import create_pool, migrate
+from .storage.mongo.chat_store import DOCUMENTS as CHAT_DOCUMENTS
+from .storage.mongo.chat_store import MongoChatStore
+from .storage.mongo.changes import MongoChatChanges
+from .storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
+from .storage.mongo.presence import MongoPresenceStore
+from .storage.postgres.pool import create_pool, migrate
 from .storage.media import CloudinaryMediaStore, LocalMediaStore
-from .storage.pg_accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
-from .storage.pg_social import PgPublishedBlogCounter, PgSocialRepository
-from .storage.pg_blog_comments import PgCommentRepository
-from .storage.pg_blogs import PgBlogRepository
-from .storage.pg_chat_peers import PgChatPeers
+from .storage.postgres.accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
+from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
+from .storage.postgres.blog_comments import PgCommentRepository
+from .storage.postgres.blogs import PgBlogRepository
+from .storage.postgres.chat_peers import PgChatPeers
 from .ws.hub import Hub
 from .ws.session_watch import SessionWatch
 from .ws.protocol import CloseCode, Limits

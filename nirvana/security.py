@@ -15,7 +15,8 @@ import argon2
 import jwt
 
 from .domain.errors import AuthenticationError
-from .domain.ports import AccessClaims, Clock
+from .domain.accounts.ports import AccessClaims
+from .domain.clock import Clock
 
 T = TypeVar("T")
 

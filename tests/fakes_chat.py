@@ -7,8 +7,15 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from nirvana.domain.chat_ports import (
-    Conversation, Message, MessageDraft, Peer, PeerRelation, Receipt, ReceiptKind, StreamPage,
+from nirvana.domain.chat.entities import (
+    Conversation,
+    Message,
+    MessageDraft,
+    Peer,
+    PeerRelation,
+    Receipt,
+    ReceiptKind,
+    StreamPage,
 )
 
 

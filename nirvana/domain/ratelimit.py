@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from .errors import RateLimitedError
-from .ports import Clock
+from .clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

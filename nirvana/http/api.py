@@ -24,7 +24,7 @@ from ..domain.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from ..domain.ports import AccessClaims
+from ..domain.accounts.ports import AccessClaims
 
 B = TypeVar("B")
 Q = TypeVar("Q")

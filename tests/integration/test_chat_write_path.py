@@ -7,8 +7,8 @@ import asyncio
 from datetime import datetime, timezone
 
 from nirvana.bootstrap import build_services
-from nirvana.domain.chat import NotMemberError
-from nirvana.storage.chat_summaries import CHECKPOINT_ID
+from nirvana.domain.chat.errors import NotMemberError
+from nirvana.storage.mongo.summaries import CHECKPOINT_ID
 from tests.integration.test_mongo_chat import friends
 
 
@@ -196,7 +196,7 @@ async def test_the_head_after_a_start_counts_what_lies_past_the_summary_checkpoi
         client, services, stores, settings):
     """The head is read from the checkpoint on: messages not summarised yet (a crash) and
     receipts newer than every message must still be in it."""
-    from nirvana.domain.chat_ports import ReceiptKind
+    from nirvana.domain.chat.entities import ReceiptKind
 
     a, b = await friends(client, services)
     chat, store = services.chat, services.chat_store

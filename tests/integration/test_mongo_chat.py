@@ -9,7 +9,7 @@ import pytest
 from pymongo.errors import NetworkTimeout
 
 from nirvana.domain.errors import UnavailableError
-from nirvana.domain.chat_ports import MessageDraft, MessageKind
+from nirvana.domain.chat.entities import MessageDraft, MessageKind
 from tests.helpers import sign_up
 
 

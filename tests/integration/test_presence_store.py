@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from nirvana.storage.mongo_presence import MongoPresenceStore
+from nirvana.storage.mongo.presence import MongoPresenceStore
 
 
 async def test_a_storm_of_saves_is_one_write_and_reads_see_it_before_and_after(

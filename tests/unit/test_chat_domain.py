@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
-from nirvana.domain.chat import BlockedError, Chat, NotFriendsError, NotMemberError
-from nirvana.domain.chat_ports import Attachment, ChatLimits, MessageKind, ReceiptKind
+from nirvana.domain.chat.errors import BlockedError, NotFriendsError, NotMemberError
+from nirvana.domain.chat.messaging import Chat
+from nirvana.domain.chat.entities import Attachment, MessageKind, ReceiptKind
+from nirvana.domain.chat.limits import ChatLimits
 from nirvana.domain.errors import InvalidInputError
 from tests.fakes_chat import FakeChatStore, FakeClock, FakePeers, RecordingPublisher
 

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from nirvana.domain.chat_edits import check_emoji
-from nirvana.domain.chat_ports import ChatLimits, Role
-from nirvana.domain.chat_rules import MessageDeletedError, MessageNotFoundError, NotAllowedError
-from nirvana.domain.chat_search import parse_query, terms_of
+from nirvana.domain.chat.edits import check_emoji
+from nirvana.domain.chat.limits import ChatLimits
+from nirvana.domain.chat.entities import Role
+from nirvana.domain.chat.errors import MessageDeletedError, MessageNotFoundError, NotAllowedError
+from nirvana.domain.chat.search import parse_query, terms_of
 from nirvana.domain.errors import InvalidInputError
 from tests.unit.test_chat_groups import build
 

@@ -13,7 +13,7 @@ import orjson
 from pydantic import Field
 from starlette.responses import Response
 
-from ...domain.chat_ports import Attachment, MessageKind, ReceiptKind
+from ...domain.chat.entities import Attachment, MessageKind, ReceiptKind
 from ...domain.errors import field_error
 from ...ws import protocol as p
 from ...ws.views import conversation_out, message_out

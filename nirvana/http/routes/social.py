@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from ...domain.social import Change, Direction, FriendRequestOutcome, page_request
+from ...domain.social.entities import Change, Direction, FriendRequestOutcome
+from ...domain.social.cursors import page_request
 from ..api import Api, Call, JsonResponse
 from ..schemas.social import FriendRequestOut, ListingOut, PageIn, RelationOut, RequestsIn
 from .people import target_id

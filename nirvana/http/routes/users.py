@@ -8,9 +8,9 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...domain.accounts import Session
+from ...domain.accounts.service import Session
 from ...domain.errors import AuthenticationError
-from ...domain.users import ProfileChanges, User
+from ...domain.accounts.users import ProfileChanges, User
 from ..api import Api, Call, JsonResponse
 from ..auth import ACCESS_COOKIE, REFRESH_COOKIE
 from ..schemas.users import (
