@@ -16,7 +16,7 @@ import asyncio
 import logging
 from functools import partial
 
-from ..domain.chat.messaging import Chat
+from ..domain.chat.service import ChatService as Chat
 from ..domain.chat.entities import Attachment, Message, MessageKind
 from . import protocol as p
 from .errors import error_frame

@@ -105,8 +105,8 @@ async def test_a_retry_among_new_sends_leaves_no_gap_in_the_seqs(client, service
     chat, store = services.chat, services.chat_store
     stored, _ = await chat.send_message(a, c.id, client_id="old", text="old")
     # Queued at once, so one batch: new, retry, new in `c`, and one in another conversation.
-    sends = [store.submit(_draft(c, b, "n1")), store.submit(_draft(c, a, "old")),
-             store.submit(_draft(c, b, "n2")), store.submit(_draft(other, a, "o1"))]
+    sends = [store.append(_draft(c, b, "n1")), store.append(_draft(c, a, "old")),
+             store.append(_draft(c, b, "n2")), store.append(_draft(other, a, "o1"))]
     batches = store.batches
     (n1, new1), (retry, new_r), (n2, new2), (o1, new_o) = await asyncio.gather(*sends)
     assert (new1, new_r, new2, new_o) == (True, False, True, True)

@@ -8,18 +8,17 @@ the stored message already is as asked (a retry), and then nothing is stored or 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import unicodedata
 from dataclasses import replace
 from datetime import datetime
 
+from .cache import ChatCache
 from .changes import ChatChangeStore, MessagePlan, MessagePlanner, PlannedEvent
 from .limits import ChatLimits
 from .entities import Conversation, ConversationKind, EventType, Message, Role
 from .ports import Publisher
 from .errors import MessageDeletedError, NotAllowedError
-from .rules import member_of
+from .rules import Membership, member_of
 from ..errors import field_error
 from ..clock import Clock
 
@@ -99,26 +98,26 @@ def plan_reaction(user_id: int, emoji: str, add: bool, limits: ChatLimits) -> Me
 
 
 class MessageEdits:
-    """Mixed into the chat service (domain/chat_service.py); needs its ports below."""
+    """The edit, delete and react use cases; one part of the chat service (service.py)."""
 
-    _changes: ChatChangeStore
-    _clock: Clock
-    publisher: Publisher
-    limits: ChatLimits
-
-    if TYPE_CHECKING:  # provided by Chat, which follows this mixin in the MRO
-        async def conversation_for(self, user_id: int, conversation_id: str
-                                   ) -> Conversation: ...
+    def __init__(self, *, membership: Membership, changes: ChatChangeStore, cache: ChatCache,
+                 publisher: Publisher, clock: Clock, limits: ChatLimits) -> None:
+        self._membership = membership
+        self._changes = changes
+        self._cache = cache
+        self._publisher = publisher
+        self._clock = clock
+        self._limits = limits
 
     async def _change_message(self, user_id: int, conversation_id: str, seq: int,
                               plan: MessagePlanner) -> Message:
-        await self.conversation_for(user_id, conversation_id)  # non-members learn nothing
+        await self._membership(user_id, conversation_id)  # non-members learn nothing
         message, conversation, event = await self._changes.change_message(
             conversation_id, seq, user_id, self._clock.now(), plan)
         if event is not None:
-            self.cache.message_changed(message)  # see chat_cache.py: the recent-page rule
-            self.cache.forget_conversation_only(conversation_id)  # its last_message may change
-            self.publisher.event_recorded(event, conversation)
+            self._cache.message_changed(message)  # see cache.py: the recent-page rule
+            self._cache.forget_conversation_only(conversation_id)  # its last_message may change
+            self._publisher.event_recorded(event, conversation)
         return message
 
     async def edit_message(self, user_id: int, conversation_id: str, seq: int, text: str
@@ -126,7 +125,7 @@ class MessageEdits:
         """Replace the text of one's own message; sets `edited_at`."""
         return await self._change_message(user_id, conversation_id, seq,
                                           plan_edit(user_id, text, self._clock.now(),
-                                                    self.limits))
+                                                    self._limits))
 
     async def delete_message(self, user_id: int, conversation_id: str, seq: int, *,
                              for_everyone: bool) -> Message:
@@ -139,4 +138,4 @@ class MessageEdits:
                     add: bool = True) -> Message:
         return await self._change_message(user_id, conversation_id, seq,
                                           plan_reaction(user_id, check_emoji(emoji), add,
-                                                        self.limits))
+                                                        self._limits))

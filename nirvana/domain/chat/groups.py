@@ -10,14 +10,15 @@ current member. New members see the history; their unread count starts at zero.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
+from .cache import ChatCache
 from .changes import ChatChangeStore, ConversationPlan, ConversationPlanner, PlannedEvent
 from .entities import ChatEvent, Conversation, EventType, Member, Role
 from .limits import ChatLimits
 from .ports import ChatPeers, Publisher
 from .errors import LastMemberError, NotAllowedError
-from .rules import group_role, member_of
+from .rules import Membership, group_role
 from ..errors import field_error
 from ..clock import Clock
 
@@ -136,39 +137,40 @@ def plan_role(user_id: int, target_id: int, role: Role) -> ConversationPlanner:
 
 
 class GroupRules:
-    """Mixed into the chat service (domain/chat_service.py)."""
+    """The group management use cases; one part of the chat service (service.py)."""
 
-    _changes: ChatChangeStore
-    _peers: ChatPeers
-    _clock: Clock
-    publisher: Publisher
-    limits: ChatLimits
-
-    if TYPE_CHECKING:  # provided by Chat, which follows this mixin in the MRO
-        async def conversation_for(self, user_id: int, conversation_id: str
-                                   ) -> Conversation: ...
+    def __init__(self, *, membership: Membership, changes: ChatChangeStore, peers: ChatPeers,
+                 cache: ChatCache, publisher: Publisher, clock: Clock, limits: ChatLimits
+                 ) -> None:
+        self._membership = membership
+        self._changes = changes
+        self._peers = peers
+        self._cache = cache
+        self._publisher = publisher
+        self._clock = clock
+        self._limits = limits
 
     async def _change_group(self, user_id: int, conversation_id: str,
                             plan: ConversationPlanner) -> tuple[Conversation, list[ChatEvent]]:
         conversation, events = await self._changes.change_conversation(
             conversation_id, user_id, self._clock.now(), plan)
         if events:
-            self.cache.forget(conversation_id)  # members or roles changed: see chat_cache.py
+            self._cache.forget(conversation_id)  # members or roles changed: see cache.py
         for event in events:
-            self.publisher.event_recorded(event, conversation)
+            self._publisher.event_recorded(event, conversation)
         return conversation, events
 
     async def update_group(self, user_id: int, conversation_id: str,
                            changes: dict[str, str | None]) -> Conversation:
         """Change name, description or avatar_url (owner and admins)."""
         checked = check_info(changes)
-        await self.conversation_for(user_id, conversation_id)
+        await self._membership(user_id, conversation_id)
         return (await self._change_group(user_id, conversation_id,
                                          plan_info(user_id, checked)))[0]
 
     async def add_members(self, user_id: int, conversation_id: str, user_ids: Sequence[int]
                           ) -> Conversation:
-        current = await self.conversation_for(user_id, conversation_id)
+        current = await self._membership(user_id, conversation_id)
         group_role(current, user_id, Role.OWNER, Role.ADMIN)  # before probing the graph
         for other in dict.fromkeys(user_ids):
             if current.member(other) is not None:
@@ -181,11 +183,11 @@ class GroupRules:
                 raise field_error("user_ids", f"user {other} cannot join this group",
                                   "blocked")
         return (await self._change_group(user_id, conversation_id, plan_add(
-            user_id, user_ids, self.limits.max_group_members)))[0]
+            user_id, user_ids, self._limits.max_group_members)))[0]
 
     async def remove_members(self, user_id: int, conversation_id: str,
                              user_ids: Sequence[int]) -> Conversation:
-        await self.conversation_for(user_id, conversation_id)
+        await self._membership(user_id, conversation_id)
         return (await self._change_group(user_id, conversation_id,
                                          plan_remove(user_id, user_ids)))[0]
 
@@ -196,9 +198,7 @@ class GroupRules:
     async def set_role(self, user_id: int, conversation_id: str, target_id: int, role: Role
                        ) -> Conversation:
         """Promote/demote (owner only); role=owner transfers ownership."""
-        await self.conversation_for(user_id, conversation_id)
+        await self._membership(user_id, conversation_id)
         return (await self._change_group(user_id, conversation_id,
                                          plan_role(user_id, target_id, role)))[0]
 
-
-__all__ = ["GroupRules", "member_of"]

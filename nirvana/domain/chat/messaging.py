@@ -1,6 +1,6 @@
 """Chat use cases: conversations, the one send path, history, receipts, resume.
 
-`Chat` receives its ports; the HTTP routes and the WebSocket endpoint both call it, so a
+`Messaging` receives its ports; the HTTP routes and the WebSocket endpoint both call it, so a
 message sent over either path is validated, stored and delivered the same way.
 
 Membership and each conversation's newest messages are read from `self.cache`
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from functools import partial
-from typing import Sequence
+from typing import Awaitable, Sequence
 
 from ..clock import Clock
 from ..errors import ConflictError, field_error
@@ -44,7 +44,10 @@ def direct_key(a: int, b: int) -> str:
     return f"{lo}:{hi}"
 
 
-class Chat:
+class Messaging:
+    """Conversations, the send path, history, receipts and resume; one part of the chat
+    service (service.py), which shares its `cache` and `conversation_for` with the others."""
+
     def __init__(self, *, store: ChatStore, peers: ChatPeers, publisher: Publisher,
                  clock: Clock, limits: ChatLimits = ChatLimits(),
                  cache: ChatCache | None = None) -> None:
@@ -176,12 +179,12 @@ class Chat:
                              text: str = "", kind: MessageKind = MessageKind.TEXT,
                              attachments: Sequence[Attachment] = (),
                              reply_to: int | None = None
-                             ) -> asyncio.Future[tuple[Message, bool]]:
+                             ) -> asyncio.Task[tuple[Message, bool]]:
         """`send_message` in two steps, for a caller that pipelines: validate, check and
-        queue the write (raising on a refused send), then return a future of the stored
-        message. Writes queue in call order, so seqs follow it. The message is delivered
-        when it is stored, whether or not anyone waits on the future; cancelling the
-        future only stops that answer."""
+        queue the write (raising on a refused send), then return a task that ends with the
+        stored message. Writes queue in call order, so seqs follow it. The message is
+        delivered when it is stored, whether or not anyone waits on the task; cancelling
+        the task only stops that answer."""
         if not 1 <= len(client_id) <= 64:
             raise field_error("client_id", "must be 1 to 64 characters")
         self._validate(kind, text, attachments, reply_to)
@@ -196,38 +199,23 @@ class Chat:
             kind=kind, text=text, attachments=tuple(attachments), reply_to=reply_to,
             audience=conversation.member_ids, created_at=self._clock.now(),
         )
-        def landed_late(message: Message) -> None:
+        # Queued now, in call order; the task only waits for the store's answer.
+        stored = self._store.append(draft, landed_late=partial(self._posted, conversation,
+                                                                user_id))
+        return asyncio.get_running_loop().create_task(
+            self._delivered(conversation, user_id, stored))
+
+    async def _delivered(self, conversation: Conversation, user_id: int,
+                         stored: Awaitable[tuple[Message, bool]]) -> tuple[Message, bool]:
+        """The store's answer: deliver a new message, then answer the sender. The store
+        answers sends in seq order, so these wake, deliver and finish in that order."""
+        message, created = await stored
+        if message.conversation_id != conversation.id:
+            raise ConflictError("This client_id was already used for another "
+                                "conversation.", code="client_id_reused")
+        if created:
             self._posted(conversation, user_id, message)
-
-        answer: asyncio.Future[tuple[Message, bool]] = \
-            asyncio.get_running_loop().create_future()
-        self._store.submit(draft, landed_late).add_done_callback(
-            partial(self._delivered, conversation, user_id, answer))
-        return answer
-
-    def _delivered(self, conversation: Conversation, user_id: int,
-                   answer: asyncio.Future[tuple[Message, bool]],
-                   stored: asyncio.Future[tuple[Message, bool]]) -> None:
-        """The store's answer: deliver a new message, then answer the sender. A callback,
-        not a coroutine: the store resolves sends in seq order and their callbacks run in
-        that order, so live delivery follows seq order per conversation, with no task or
-        coroutine per send."""
-        try:
-            message, created = stored.result()
-            if message.conversation_id != conversation.id:
-                raise ConflictError("This client_id was already used for another "
-                                    "conversation.", code="client_id_reused")
-            if created:
-                self._posted(conversation, user_id, message)
-        except (Exception, asyncio.CancelledError) as exc:  # the sender hears it
-            if not answer.done():
-                if isinstance(exc, asyncio.CancelledError):
-                    answer.cancel()
-                else:
-                    answer.set_exception(exc)
-            return
-        if not answer.done():  # a caller that stopped waiting cancelled it
-            answer.set_result((message, created))
+        return message, created
 
     def _posted(self, conversation: Conversation, user_id: int, message: Message) -> None:
         """A new message is stored: update the cached state and deliver it live. Also for a
@@ -260,15 +248,13 @@ class Chat:
         return await self._store.messages(conversation_id, before=before, after=after,
                                           limit=limit)
 
-    async def direct_history(self, user_id: int, other_id: int, limit: int = 100
-                             ) -> list[Message]:
-        """The seed route: history with a user. Empty when no conversation exists yet."""
+    async def direct_with(self, user_id: int, other_id: int) -> Conversation | None:
+        """The pair's direct conversation, None when none exists yet; BlockedError when
+        none exists and a block separates them."""
         found = await self._store.find_direct(direct_key(user_id, other_id))
-        if found is None:
-            if await self._peers.is_blocked_either_way(user_id, other_id):
-                raise BlockedError()
-            return []
-        return await self.history(user_id, found.id, limit=limit)
+        if found is None and await self._peers.is_blocked_either_way(user_id, other_id):
+            raise BlockedError()
+        return found
 
     # -- receipts -------------------------------------------------------------------------
 

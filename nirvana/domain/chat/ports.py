@@ -6,8 +6,7 @@ Adapters: `nirvana/storage/mongo/chat_store.py` (ChatStore), `nirvana/storage/po
 
 from __future__ import annotations
 
-import asyncio
-from typing import Callable, Protocol, Sequence
+from typing import Awaitable, Callable, Protocol, Sequence
 
 from .entities import (
     ChatEvent,
@@ -63,21 +62,17 @@ class ChatStore(Protocol):
         """The user's conversations, most recent activity first."""
         ...
 
-    def submit(self, draft: MessageDraft,
+    def append(self, draft: MessageDraft, *,
                landed_late: Callable[[Message], None] | None = None
-               ) -> asyncio.Future[tuple[Message, bool]]:
-        """`append` in two steps: queue the write now (writes are stored in the order they
-        are submitted), and return a future of its result, resolved in that order (so its
-        callbacks run in that order). If the future fails first (store_timeout) or was
-        cancelled, and the write is stored afterwards, `landed_late(message)` is called
-        then, so the message is still delivered."""
-        ...
-
-    async def append(self, draft: MessageDraft) -> tuple[Message, bool]:
-        """Store a message durably and return it with True; or, when the sender already sent
-        `client_id`, return the stored one with False. Storing also moves the conversation's
-        last seq and last message, and raises the sender's read and delivered marks to it. Returns only after the store has
-        acknowledged the write; raises on failure (the message is then not stored)."""
+               ) -> Awaitable[tuple[Message, bool]]:
+        """Queue a message's durable write now (writes are stored in the order of these
+        calls) and return an awaitable of its result: the stored message and True; or, when
+        the sender already sent `client_id`, the stored one and False. Storing also moves
+        the conversation's last seq and last message, and raises the sender's read and
+        delivered marks to it. Raises UnavailableError when the store failed or did not
+        answer in time (`store_timeout`). If the caller stopped waiting or was answered
+        `store_timeout`, and the write is stored afterwards, `landed_late(message)` is
+        called then, so the message is still delivered."""
         ...
 
     async def messages(self, conversation_id: str, *, before: int | None, after: int | None,

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Awaitable, Callable
+
 from .entities import Conversation, ConversationKind, Member, Role
 from .errors import NotAGroupError, NotAllowedError, NotMemberError
+
+# `conversation_for(user_id, conversation_id)`: the conversation when the user is a member,
+# NotMemberError otherwise. Every chat use case starts with it (messaging.py holds it).
+Membership = Callable[[int, str], Awaitable[Conversation]]
 
 
 def member_of(conversation: Conversation, user_id: int) -> Member:
