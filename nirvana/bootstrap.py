@@ -34,7 +34,7 @@ from .security import Argon2Hasher, JwtAccessTokens, SystemClock
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
-from .storage.mongo.chat_store import DOCUMENTS as CHAT_DOCUMENTS
+from .storage.mongo.documents import DOCUMENTS as CHAT_DOCUMENTS
 from .storage.mongo.chat_store import MongoChatStore
 from .storage.mongo.changes import MongoChatChanges
 from .storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
@@ -87,7 +87,7 @@ class Services:
     hub: Hub
     ws_limits: Limits
     session_watch: SessionWatch
-    # Buffers last_seen writes; flushed on stop (see mongo_presence.py).
+    # Buffers last_seen writes; flushed on stop (see storage/mongo/presence.py).
     presence_store: MongoPresenceStore | None = None
     background: set[asyncio.Task] = field(default_factory=set)
     # Anonymous blog lists as serialised bytes (see nirvana/http/page_cache.py).

@@ -1,4 +1,4 @@
-"""last_seen writes are buffered and written together (nirvana/storage/mongo_presence.py)."""
+"""last_seen writes are buffered and written together (nirvana/storage/mongo/presence.py)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
 """In-process caches of the chat domain: conversations (members, roles, summary) and each
-conversation's most recent messages. Pure data structures; `Chat` owns one.
+conversation's most recent messages. Pure data structures; `ChatService` owns one.
 
-Why: every send and every read checks membership, and the MongoDB-wire store answers ~2,500
-point reads/s in total — the writer's share of it is what limits chat throughput. A history
+Why: every send and every read checks membership, and the embedded MongoDB-wire store's point
+reads are few and shared with the writer, whose share limits chat throughput
+(docs/performance.md). A history
 page of the latest messages is what clients open most; serving it from memory takes the
 store out of that path too.
 
-Correctness rests on two rules, kept by `Chat`:
+Correctness rests on two rules, kept by the chat service:
 - A cached `Conversation` is the live object: use cases change it in place only after the
   store has the change (as `send_message` and `mark` do), and any use case that changes
   membership or roles in the store calls `forget(conversation_id)`.

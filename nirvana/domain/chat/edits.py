@@ -107,7 +107,7 @@ class MessageEdits:
         self._cache = cache
         self._publisher = publisher
         self._clock = clock
-        self._limits = limits
+        self.limits = limits
 
     async def _change_message(self, user_id: int, conversation_id: str, seq: int,
                               plan: MessagePlanner) -> Message:
@@ -125,7 +125,7 @@ class MessageEdits:
         """Replace the text of one's own message; sets `edited_at`."""
         return await self._change_message(user_id, conversation_id, seq,
                                           plan_edit(user_id, text, self._clock.now(),
-                                                    self._limits))
+                                                    self.limits))
 
     async def delete_message(self, user_id: int, conversation_id: str, seq: int, *,
                              for_everyone: bool) -> Message:
@@ -138,4 +138,4 @@ class MessageEdits:
                     add: bool = True) -> Message:
         return await self._change_message(user_id, conversation_id, seq,
                                           plan_reaction(user_id, check_emoji(emoji), add,
-                                                        self._limits))
+                                                        self.limits))

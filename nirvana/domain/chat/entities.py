@@ -74,7 +74,7 @@ class Message:
     audience: tuple[int, ...] = ()
     edited_at: datetime | None = None
     deleted: bool = False
-    # (emoji, user ids) in first-reaction order; see domain/chat_edits.py
+    # (emoji, user ids) in first-reaction order; see domain/chat/edits.py
     reactions: tuple[tuple[str, tuple[int, ...]], ...] = ()
     # Users who deleted this message for themselves; never shown to clients.
     hidden_for: tuple[int, ...] = ()
@@ -130,7 +130,7 @@ class Receipt:
 
 
 class EventType(str, enum.Enum):
-    """Durable events other than new messages and receipts (see domain/chat_changes.py)."""
+    """Durable events other than new messages and receipts (see domain/chat/changes.py)."""
 
     MESSAGE_EDITED = "message.edited"
     MESSAGE_DELETED = "message.deleted"

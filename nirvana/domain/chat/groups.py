@@ -148,7 +148,7 @@ class GroupRules:
         self._cache = cache
         self._publisher = publisher
         self._clock = clock
-        self._limits = limits
+        self.limits = limits
 
     async def _change_group(self, user_id: int, conversation_id: str,
                             plan: ConversationPlanner) -> tuple[Conversation, list[ChatEvent]]:
@@ -183,7 +183,7 @@ class GroupRules:
                 raise field_error("user_ids", f"user {other} cannot join this group",
                                   "blocked")
         return (await self._change_group(user_id, conversation_id, plan_add(
-            user_id, user_ids, self._limits.max_group_members)))[0]
+            user_id, user_ids, self.limits.max_group_members)))[0]
 
     async def remove_members(self, user_id: int, conversation_id: str,
                              user_ids: Sequence[int]) -> Conversation:

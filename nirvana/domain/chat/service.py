@@ -29,15 +29,14 @@ class ChatService:
                  ) -> None:
         self.cache = ChatCache()
         self.publisher = publisher
-        self.limits = limits
         self._changes = changes
         self._clock = clock
         self._messaging = Messaging(store=store, peers=peers, publisher=publisher, clock=clock,
                                     limits=limits, cache=self.cache)
         membership = self._messaging.conversation_for
-        edits = MessageEdits(membership=membership, changes=changes, cache=self.cache,
+        self._edits = edits = MessageEdits(membership=membership, changes=changes, cache=self.cache,
                              publisher=publisher, clock=clock, limits=limits)
-        groups = GroupRules(membership=membership, changes=changes, peers=peers,
+        self._groups = groups = GroupRules(membership=membership, changes=changes, peers=peers,
                             cache=self.cache, publisher=publisher, clock=clock, limits=limits)
         # The use cases each part holds, served as they are.
         m = self._messaging
@@ -60,6 +59,15 @@ class ChatService:
         self.remove_members = groups.remove_members
         self.leave_group = groups.leave_group
         self.set_role = groups.set_role
+
+    @property
+    def limits(self) -> ChatLimits:
+        return self._messaging.limits
+
+    @limits.setter
+    def limits(self, limits: ChatLimits) -> None:
+        """Replaceable while running (tests tighten them): every part reads the new ones."""
+        self._messaging.limits = self._edits.limits = self._groups.limits = limits
 
     async def history(self, user_id: int, conversation_id: str, *, before: int | None = None,
                       after: int | None = None, limit: int = 50) -> list[Message]:

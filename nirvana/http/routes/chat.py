@@ -1,6 +1,6 @@
 """Chat over HTTP: conversations, history, sending, read marks, and the seed's /api/messages.
 
-Every route calls the same `Chat` use cases as the WebSocket commands, and answers with the
+Every route calls the same `ChatService` use cases as the WebSocket commands, and answers with the
 same message and conversation models (`nirvana/ws/views.py`), so both paths agree.
 """
 

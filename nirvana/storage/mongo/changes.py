@@ -1,6 +1,6 @@
 """MongoDB adapter of `ChatChangeStore`: edits, deletes, reactions, membership, search.
 
-Every change runs inside the chat writer (`MongoChatStore.serialized`), the one task that
+Every change runs inside the chat writer (`MongoChatStore.serialized`, writer.py), the one task that
 allocates stream positions and writes conversation summaries. That gives two things: the
 change's events get positions committed in order with messages and receipts (resume after
 position P misses nothing below P), and the read-plan-write of a change cannot interleave
@@ -16,46 +16,24 @@ from typing import Any, Callable
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 
-from ...domain.chat.errors import NotMemberError
 from ...domain.chat.changes import ConversationPlanner, MessagePlanner, PlannedEvent
-from ...domain.chat.entities import ChatEvent, Conversation, EventType, Message
-from ...domain.chat.errors import MessageNotFoundError
-from ...domain.chat.search import terms_of
+from ...domain.chat.entities import ChatEvent, Conversation, Message
+from ...domain.chat.errors import MessageNotFoundError, NotMemberError
+from .chat_store import MongoChatStore
+from .codec import changed_fields, event_doc, marks_of, member_doc, message_doc, message_of
+from .collections import ChatCollections
 from .one_commit import OneCommit
-from .chat_store import (
-    ChatCollections,
-    MongoChatStore,
-    _member_doc,
-    marks_of,
-    message_doc,
-    message_of,
-)
 
-FLOOR_ID = "resume_floor"
+FLOOR_ID = "resume_floor"  # in chat_meta: {"_id": ..., "pos": the highest pruned position}
 
 
-def event_of(d: dict[str, Any]) -> ChatEvent:
-    return ChatEvent(
-        pos=d["pos"], type=EventType(d["type"]), conversation_id=d["conversation_id"],
-        actor_id=d["user_id"], audience=tuple(d["audience"]), created_at=d["created_at"],
-        data=d.get("data") or {},
-        message=message_of(d["message"]) if d.get("message") else None)
-
-
-def _stored_fields(m: Message) -> dict[str, Any]:
-    doc = message_doc(m)
-    return {"text": doc["text"], "attachments": doc["attachments"],
-            "edited_at": m.edited_at, "deleted": m.deleted, "terms": doc["terms"],
-            "reactions": [{"emoji": e, "user_id": u} for e, users in m.reactions
-                          for u in users]}
-
-
-class MongoChatChanges(ChatCollections):
+class MongoChatChanges:
     def __init__(self, store: MongoChatStore) -> None:
+        self._db = ChatCollections()
         self._store = store
         self._one_commit = OneCommit()
         # The resume floor, once read: it only rises through `prune_events`, in this process
-        # (one process per database, see mongo_chat.py), and every resume asks for it.
+        # (one process per database, see sends.py), and every resume asks for it.
         self._floor: int | None = None
 
     async def _record(self, next_pos: Callable[[], int], planned: PlannedEvent,
@@ -64,20 +42,16 @@ class MongoChatChanges(ChatCollections):
         event = ChatEvent(pos=next_pos(), type=planned.type, conversation_id=conversation_id,
                           actor_id=actor_id, audience=planned.audience, created_at=at,
                           data=planned.data, message=message)
-        await self._events.insert_one({
-            "pos": event.pos, "conversation_id": conversation_id, "type": event.type.value,
-            "user_id": actor_id, "audience": list(event.audience), "created_at": at,
-            "data": dict(event.data),
-            "message": message_doc(message) if message is not None else None})
+        await self._db.events.insert_one(event_doc(event))
         return event
 
     async def change_message(self, conversation_id: str, seq: int, actor_id: int,
                              at: datetime, plan: MessagePlanner
                              ) -> tuple[Message, Conversation, ChatEvent | None]:
         async def run(next_pos: Callable[[], int]):
-            d = await self._messages.find_one({"conversation_id": conversation_id,
+            d = await self._db.messages.find_one({"conversation_id": conversation_id,
                                                "seq": seq})
-            conversation = await self._read_conversation({"_id": conversation_id})
+            conversation = await self._db.read_conversation({"_id": conversation_id})
             if conversation is None:
                 raise NotMemberError()
             if d is None:
@@ -88,7 +62,7 @@ class MongoChatChanges(ChatCollections):
                 return message, conversation, None
             if planned.hide_for is not None:
                 # Conditional, so hiding twice emits one event only.
-                done = await self._messages.update_one(
+                done = await self._db.messages.update_one(
                     {"_id": message.id, "hidden_for": {"$ne": planned.hide_for}},
                     {"$push": {"hidden_for": planned.hide_for}})
                 if done.modified_count == 0:
@@ -96,7 +70,7 @@ class MongoChatChanges(ChatCollections):
                 message = dataclasses.replace(
                     message, hidden_for=(*message.hidden_for, planned.hide_for))
                 # The chat list shows the last message: hide it there too.
-                await self._states.update_one(
+                await self._db.states.update_one(
                     {"_id": conversation_id, "last_message._id": message.id},
                     {"$addToSet": {"last_message.hidden_for": planned.hide_for}})
                 if conversation.last_message and conversation.last_message.id == message.id:
@@ -105,17 +79,17 @@ class MongoChatChanges(ChatCollections):
                                            actor_id, at)
                 return message, conversation, event
             new = planned.message
-            await self._messages.update_one({"_id": message.id},
-                                            {"$set": _stored_fields(new)})
+            await self._db.messages.update_one({"_id": message.id},
+                                            {"$set": changed_fields(new)})
             if new.deleted:
                 # Earlier events (edits, reactions) carry copies of the message for resume:
                 # deleted for everyone means gone from those too.
-                await self._events.update_many(
+                await self._db.events.update_many(
                     {"message._id": message.id},
                     {"$set": {"message.text": "", "message.attachments": [],
                               "message.terms": [], "message.deleted": True}})
             if conversation.last_message and conversation.last_message.id == message.id:
-                await self._states.update_one(
+                await self._db.states.update_one(
                     {"_id": conversation_id, "last_message._id": message.id},
                     {"$set": {"last_message": message_doc(new)}})
                 conversation.last_message = new
@@ -128,7 +102,7 @@ class MongoChatChanges(ChatCollections):
                                   plan: ConversationPlanner
                                   ) -> tuple[Conversation, list[ChatEvent]]:
         async def run(next_pos: Callable[[], int]):
-            conversation = await self._read_conversation({"_id": conversation_id})
+            conversation = await self._db.read_conversation({"_id": conversation_id})
             if conversation is None:
                 raise NotMemberError()
             planned = plan(conversation)
@@ -139,10 +113,10 @@ class MongoChatChanges(ChatCollections):
                 setattr(conversation, key, value)
             # With the members, their marks: one added starts read up to now (the plan's).
             await self._one_commit.write([
-                (self._conversations, [UpdateOne({"_id": conversation_id}, {"$set": {
-                    "members": [_member_doc(m) for m in planned.members],
+                (self._db.conversations, [UpdateOne({"_id": conversation_id}, {"$set": {
+                    "members": [member_doc(m) for m in planned.members],
                     "member_ids": [m.user_id for m in planned.members], **planned.info}})]),
-                (self._states, [UpdateOne({"_id": conversation_id},
+                (self._db.states, [UpdateOne({"_id": conversation_id},
                                           {"$max": marks_of(planned.members)})])])
             events = [await self._record(next_pos, e, conversation_id, actor_id, at)
                       for e in planned.events]
@@ -155,11 +129,11 @@ class MongoChatChanges(ChatCollections):
                                  "hidden_for": {"$ne": user_id}}
         if after is not None:
             query["seq"] = {"$gt": after}
-            cursor = self._messages.find(query).sort("seq", ASCENDING).limit(limit)
+            cursor = self._db.messages.find(query).sort("seq", ASCENDING).limit(limit)
             return [message_of(d) async for d in cursor]
         if before is not None:
             query["seq"] = {"$lt": before}
-        cursor = self._messages.find(query).sort("seq", DESCENDING).limit(limit)
+        cursor = self._db.messages.find(query).sort("seq", DESCENDING).limit(limit)
         return list(reversed([message_of(d) async for d in cursor]))
 
     async def search(self, user_id: int, conversation_ids: list[str], terms: list[str],
@@ -169,31 +143,29 @@ class MongoChatChanges(ChatCollections):
             wanted.append(re.compile("^" + re.escape(prefix)))
         query = {"terms": {"$all": wanted}, "conversation_id": {"$in": conversation_ids},
                  "deleted": {"$ne": True}, "hidden_for": {"$ne": user_id}}
-        cursor = self._messages.find(query).sort("pos", DESCENDING).limit(limit)
+        cursor = self._db.messages.find(query).sort("pos", DESCENDING).limit(limit)
         return [message_of(d) async for d in cursor]
 
     async def co_member_ids(self, user_id: int) -> set[int]:
-        ids = await self._conversations.distinct("member_ids", {"member_ids": user_id})
+        ids = await self._db.conversations.distinct("member_ids", {"member_ids": user_id})
         return set(ids) - {user_id}
 
     async def prune_events(self, before: datetime) -> int:
-        newest = await self._events.find_one({"created_at": {"$lt": before}},
+        newest = await self._db.events.find_one({"created_at": {"$lt": before}},
                                              sort=[("pos", DESCENDING)], projection={"pos": 1})
         if newest is None:
             return 0
         # The floor rises before the delete: a crash in between refuses a resume that
         # might have worked, never lets one skip a deleted event.
-        await self._meta.update_one({"_id": FLOOR_ID}, {"$max": {"pos": newest["pos"]}},
+        await self._db.meta.update_one({"_id": FLOOR_ID}, {"$max": {"pos": newest["pos"]}},
                                     upsert=True)
         self._floor = max(self._floor or 0, newest["pos"])
-        done = await self._events.delete_many({"pos": {"$lte": newest["pos"]}})
+        done = await self._db.events.delete_many({"pos": {"$lte": newest["pos"]}})
         return done.deleted_count
 
     async def resume_floor(self) -> int:
         if self._floor is None:
-            d = await self._meta.find_one({"_id": FLOOR_ID})
+            d = await self._db.meta.find_one({"_id": FLOOR_ID})
             self._floor = max(self._floor or 0, d["pos"] if d else 0)
         return self._floor
 
-
-__all__ = ["MongoChatChanges", "event_of", "terms_of"]

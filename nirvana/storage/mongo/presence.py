@@ -1,10 +1,10 @@
 """MongoDB adapter of `PresenceStore`: one small document per user with their last_seen.
 
 Writes are buffered and written together, once per `interval` (1 s), in one bulk write with
-one commit (mongo_batch.py). Why: every first connect and last disconnect of a user saves
-last_seen, and a storm of them (a server restart, a network blip, the benchmark's 19,000
-sockets) sent one upsert per user to a store that does ~1,500 of them a second, starving
-chat writes and making new sockets fail with 1013. Reads apply the buffer, so they see every
+one commit (one_commit.py). Why: every first connect and last disconnect of a user saves
+last_seen, and a storm of them (a server restart, a network blip) sent one upsert per user to
+a store that does only so many a second, starving chat writes and making new sockets fail
+with 1013 (docs/performance.md). Reads apply the buffer, so they see every
 save at once; a clean stop writes it (`close`), and a crash loses at most the last second of
 last_seen updates.
 """
@@ -43,7 +43,7 @@ class MongoPresenceStore:
         self._flushing: dict[int, datetime] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._one_commit = OneCommit()
+        self.one_commit = OneCommit()
 
     @property
     def _coll(self):
@@ -78,7 +78,7 @@ class MongoPresenceStore:
                 return
             self._flushing = batch
             try:
-                await self._one_commit.write([(self._coll, [
+                await self.one_commit.write([(self._coll, [
                     UpdateOne({"_id": u}, {"$max": {"last_seen": t}}, upsert=True)
                     for u, t in batch.items()])])
             except Exception as exc:

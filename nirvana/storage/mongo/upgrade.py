@@ -1,7 +1,7 @@
 """Upgrades of a chat database written by an older release, run once at its first use.
 
 So far one: conversation states. A database from before they had their own collection
-(`ConversationStateDoc`, see mongo_chat.py for why) kept last_seq, last_message,
+(`ConversationStateDoc`, see documents.py for why) kept last_seq, last_message,
 last_activity and each member's read/delivered marks in the conversation documents.
 """
 
@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pymongo.errors import BulkWriteError
 
-from .summaries import marks_doc
-
-if TYPE_CHECKING:
-    from .chat_store import ChatCollections
+from .codec import marks_doc
+from .collections import ChatCollections
 
 log = logging.getLogger("nirvana.chat.store")
 STATES_SPLIT_ID = "states_split"  # in chat_meta: present once the split is done
@@ -36,20 +34,20 @@ async def split_states(store: ChatCollections) -> None:
     """Copy each conversation's state out, then remove it there (a last message deleted
     since must not linger in a stale copy). Safe to repeat after a crash: a state already
     copied, or created since, is kept."""
-    if await store._meta.find_one({"_id": STATES_SPLIT_ID}):
+    if await store.meta.find_one({"_id": STATES_SPLIT_ID}):
         return
     moved, chunk = 0, []
-    async for d in store._conversations.find({}):
+    async for d in store.conversations.find({}):
         chunk.append(legacy_state(d))
         if len(chunk) == CHUNK:
             moved += await _insert_new(store, chunk)
             chunk = []
     moved += await _insert_new(store, chunk)
     if moved:
-        await store._conversations.update_many(
+        await store.conversations.update_many(
             {}, {"$unset": {"last_seq": "", "last_message": "", "last_activity": ""}})
         log.info("moved the state of %d conversations to their own collection", moved)
-    await store._meta.update_one({"_id": STATES_SPLIT_ID},
+    await store.meta.update_one({"_id": STATES_SPLIT_ID},
                                  {"$set": {"at": datetime.now(timezone.utc)}}, upsert=True)
 
 
@@ -57,7 +55,7 @@ async def _insert_new(store: ChatCollections, states: list[dict[str, Any]]) -> i
     if not states:
         return 0
     try:
-        await store._states.insert_many(states, ordered=False)
+        await store.states.insert_many(states, ordered=False)
     except BulkWriteError as exc:  # 11000: a state already stored stays as it is
         if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
             raise

@@ -190,7 +190,7 @@ class PgBlogRepository:
     async def page(self, viewer_id: int | None, offset: int, limit: int) -> list[Blog]:
         # A deferred join: the OFFSET walks the partial index alone (an index-only scan of
         # ids), and only the `limit` rows kept are joined to their authors and locations.
-        # Joining first made PostgreSQL build every skipped row: page 1,000 took ~70 ms.
+        # Joining first made PostgreSQL build every skipped row (docs/performance.md).
         p = Params()
         where = visible_to(viewer_id, p)
         page = (f"SELECT b.id FROM blogs b WHERE {' AND '.join(where)} "
@@ -241,9 +241,8 @@ class PgBlogRepository:
         async with self._pool.acquire() as conn, conn.transaction(readonly=True):
             # Planned for the term each time. asyncpg prepares statements, and after five
             # runs PostgreSQL may switch to a generic plan that cannot know how common the
-            # term is: it read every match of a common word through the text index (300 ms
-            # at 100,000 blogs) where walking the newest-first index stops after ~2,250 rows
-            # (10-25 ms). Planning costs ~0.5 ms.
+            # term is: it read every match of a common word through the text index, where
+            # walking the newest-first index stops early (docs/performance.md).
             await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             rows = await conn.fetch(
                 f"SELECT {BLOG_COLUMNS}{rank} {BLOG_FROM.replace('blogs b', candidates, 1)} "
