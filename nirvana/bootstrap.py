@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 from .domain.accounts.service import AccountPolicy, Accounts
 from .domain.ratelimit import Limit
 from .domain.media import Images, MediaStore
+from .domain.social.events import FriendshipChanged
 from .domain.social.graph import SocialGraph
 from .domain.blogs.service import Blogs
 from .domain.chat.limits import ChatLimits
@@ -104,10 +105,6 @@ class Services:
         except Exception:
             log.warning("live profile update failed", exc_info=True)
 
-    def relation_changed(self, a: int, b: int, friends: bool) -> None:
-        """Called by the social routes when a friendship begins or ends (a block ends it)."""
-        self.hub.relation_changed(a, b, friends)
-
     async def before_shutdown(self) -> None:
         """Called by run.py when a stop is requested, before uvicorn closes connections:
         the place to close open WebSockets with 1001 (going away)."""
@@ -183,6 +180,17 @@ class Services:
         # keeps the backends until their sockets time out.
         await asyncio.shield(self.pool.close())
         await self.mongo.close()
+
+
+class PresenceFollowsFriendships:
+    """Social events -> the hub: online friend lists follow every friendship that begins or
+    ends, so presence never crosses a block, whatever entry point changed it."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    def publish(self, event: FriendshipChanged) -> None:
+        self._hub.relation_changed(event.a, event.b, event.friends)
 
 
 MONGO_MAX_IDLE_MS = 120_000
@@ -268,7 +276,8 @@ def build_services(
         accounts=accounts,
         authenticator=Authenticator(accounts, settings.allowed_origins),
         clock=clock,
-        social=SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool)),
+        social=SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool),
+                           events=PresenceFollowsFriendships(hub)),
         images=Images(media, settings.max_upload_bytes),
         local_media=local_media,
         blogs=Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool),

@@ -42,10 +42,6 @@ class SlidingWindowLimiter:
         elapsed = (now - index * size) / size
         return index, current, previous, elapsed
 
-    def used(self, key: str) -> float:
-        _, current, previous, elapsed = self._state(key)
-        return current + previous * (1 - elapsed)
-
     def check(self, key: str) -> None:
         """Raise RateLimitedError if `key` has no budget left; records nothing."""
         index, current, previous, elapsed = self._state(key)

@@ -158,8 +158,6 @@ class Messaging:
             raise field_error("text", "a message needs text or an attachment", "empty")
         if kind is not MessageKind.TEXT and not attachments:
             raise field_error("attachments", f"a {kind.value} message needs an attachment")
-        if reply_to is not None and reply_to < 1:
-            raise field_error("reply_to", "must be a seq of this conversation")
 
     async def send_message(self, user_id: int, conversation_id: str, *, client_id: str,
                            text: str = "", kind: MessageKind = MessageKind.TEXT,

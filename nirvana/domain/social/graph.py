@@ -6,13 +6,15 @@ runs inside `SocialRepository.pair(a, b)`, which serialises changes to that pair
 "look at the state, then change it" cannot race a concurrent request, accept or block.
 
 Other features read the graph through `are_friends`, `is_blocked_either_way`, `friend_ids`
-and `followee_ids` (chat: "only friends can message"; feed: "blogs of people I follow").
+and `followee_ids` (chat: "only friends can message"; feed: "blogs of people I follow"), and
+hear of friendships that begin or end through its events (events.py).
 """
 
 from __future__ import annotations
 
 from ..errors import ConflictError, InvalidInputError, NotFoundError, field_error
 from .cursors import listing_of, one_more
+from .events import FriendshipChanged, NoListeners, SocialEvents
 from .entities import (
     Change,
     Counts,
@@ -38,9 +40,11 @@ def _no_such_user() -> NotFoundError:
 
 
 class SocialGraph:
-    def __init__(self, repo: SocialRepository, blog_counter: BlogCounter) -> None:
+    def __init__(self, repo: SocialRepository, blog_counter: BlogCounter,
+                 events: SocialEvents | None = None) -> None:
         self._repo = repo
         self._blogs = blog_counter
+        self._events = events if events is not None else NoListeners()
 
     # Reads other features rely on.
 
@@ -104,7 +108,10 @@ class SocialGraph:
             else:
                 await tx.add_request(me, other)
                 outcome = FriendRequestOutcome.REQUESTED
-            return FriendRequestResult(outcome, await tx.state())
+            result = FriendRequestResult(outcome, await tx.state())
+        if result.state.friends:
+            self._events.publish(FriendshipChanged(me, other, True))
+        return result
 
     async def relation(self, me: int, other: int) -> PairState:
         """How `me` stands with `other` (no checks: for features that already know both)."""
@@ -116,15 +123,18 @@ class SocialGraph:
         async with self._repo.pair(me, other) as tx:
             state = await tx.state()
             if state.friends:
-                return Change(False, state)
-            if not state.requested_by:
+                change = Change(False, state)
+            elif not state.requested_by:
                 raise NotFoundError(
                     "This user has not asked to be your friend.", code="no_friend_request"
                 )
-            await tx.remove_request(other, me)
-            await tx.remove_request(me, other)
-            await tx.befriend()
-            return Change(True, await tx.state())
+            else:
+                await tx.remove_request(other, me)
+                await tx.remove_request(me, other)
+                await tx.befriend()
+                change = Change(True, await tx.state())
+        self._events.publish(FriendshipChanged(me, other, True))
+        return change
 
     async def decline_friend_request(self, me: int, other: int) -> None:
         await self._check_target(me, other)
@@ -140,6 +150,7 @@ class SocialGraph:
         await self._check_target(me, other)
         async with self._repo.pair(me, other) as tx:
             await tx.unfriend()
+        self._events.publish(FriendshipChanged(me, other, False))
 
     async def friends(self, user_id: int, page: PageRequest) -> Listing:
         return listing_of(await self._repo.friends(user_id, one_more(page)), page)
@@ -183,14 +194,17 @@ class SocialGraph:
         async with self._repo.pair(me, other) as tx:
             state = await tx.state()
             if state.blocks:
-                return Change(False, state)
-            await tx.unfriend()
-            await tx.remove_request(me, other)
-            await tx.remove_request(other, me)
-            await tx.remove_follow(me, other)
-            await tx.remove_follow(other, me)
-            await tx.add_block(me, other)
-            return Change(True, await tx.state())
+                change = Change(False, state)
+            else:
+                await tx.unfriend()
+                await tx.remove_request(me, other)
+                await tx.remove_request(other, me)
+                await tx.remove_follow(me, other)
+                await tx.remove_follow(other, me)
+                await tx.add_block(me, other)
+                change = Change(True, await tx.state())
+        self._events.publish(FriendshipChanged(me, other, False))
+        return change
 
     async def unblock(self, me: int, other: int) -> None:
         """Lifts the block only; nothing that the block ended comes back."""
