@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 from typing import Any, Callable
 
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import DESCENDING, UpdateOne
 
 from ...domain.chat.changes import ConversationPlanner, MessagePlanner, PlannedEvent
 from ...domain.chat.entities import ChatEvent, Conversation, Message
@@ -125,16 +125,9 @@ class MongoChatChanges:
 
     async def messages_for(self, user_id: int, conversation_id: str, *, before: int | None,
                            after: int | None, limit: int) -> list[Message]:
-        query: dict[str, Any] = {"conversation_id": conversation_id,
-                                 "hidden_for": {"$ne": user_id}}
-        if after is not None:
-            query["seq"] = {"$gt": after}
-            cursor = self._db.messages.find(query).sort("seq", ASCENDING).limit(limit)
-            return [message_of(d) async for d in cursor]
-        if before is not None:
-            query["seq"] = {"$lt": before}
-        cursor = self._db.messages.find(query).sort("seq", DESCENDING).limit(limit)
-        return list(reversed([message_of(d) async for d in cursor]))
+        return await self._db.messages_by_seq(
+            {"conversation_id": conversation_id, "hidden_for": {"$ne": user_id}},
+            before=before, after=after, limit=limit)
 
     async def search(self, user_id: int, conversation_ids: list[str], terms: list[str],
                      prefix: str | None, limit: int) -> list[Message]:

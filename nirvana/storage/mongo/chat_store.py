@@ -11,7 +11,6 @@ import asyncio
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
-from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from ...domain.chat.entities import (
@@ -22,7 +21,7 @@ from ...domain.chat.entities import (
     ReceiptKind,
     StreamPage,
 )
-from .codec import conversation_doc, message_of, state_doc
+from .codec import conversation_doc, state_doc
 from .collections import ChatCollections
 from .positions import StreamPositions
 from .resume import stream_since
@@ -103,15 +102,8 @@ class MongoChatStore:
 
     async def messages(self, conversation_id: str, *, before: int | None, after: int | None,
                        limit: int) -> list[Message]:
-        query: dict[str, Any] = {"conversation_id": conversation_id}
-        if after is not None:
-            query["seq"] = {"$gt": after}
-            cursor = self._db.messages.find(query).sort("seq", ASCENDING).limit(limit)
-            return [message_of(d) async for d in cursor]
-        if before is not None:
-            query["seq"] = {"$lt": before}
-        cursor = self._db.messages.find(query).sort("seq", DESCENDING).limit(limit)
-        return list(reversed([message_of(d) async for d in cursor]))
+        return await self._db.messages_by_seq({"conversation_id": conversation_id},
+                                              before=before, after=after, limit=limit)
 
     def append(self, draft: MessageDraft, *,
                landed_late: Callable[[Message], None] | None = None
