@@ -1,4 +1,9 @@
-"""The chat store's pymongo collections, and the reads of conversations they share."""
+"""The chat store's pymongo collections, and the reads they share.
+
+The chat paths query these directly with plain dicts (codec.py) rather than through Beanie's
+models: sends, receipts and resumes run thousands of times a second, and a model built and
+validated per document would be event-loop work for nothing (documents.py declares the
+schema all the same)."""
 
 from __future__ import annotations
 
