@@ -14,11 +14,11 @@ from tests.fakes_chat import FakeChatStore, FakeClock, FakePeers, RecordingPubli
 from tests.fakes_chat_changes import FakeChatChanges
 
 
-def build(limits: ChatLimits = ChatLimits()):
+def build(limits: ChatLimits = ChatLimits(), clock: FakeClock | None = None):
     peers, store, pub = FakePeers(), FakeChatStore(), RecordingPublisher()
     changes = FakeChatChanges(store)
     chat = ChatService(store=store, changes=changes, peers=peers, publisher=pub,
-                       clock=FakeClock(), limits=limits)
+                       clock=clock or FakeClock(), limits=limits)
     for friend in range(2, 8):
         peers.befriend(1, friend)
     return chat, peers, changes, pub

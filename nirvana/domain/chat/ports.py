@@ -1,7 +1,8 @@
 """The ports the chat domain needs, as Protocols.
 
-Adapters: `nirvana/storage/mongo/chat_store.py` (ChatStore), `nirvana/storage/postgres/chat_peers.py`
-(ChatPeers), `nirvana/ws/hub.py` (Publisher). Fakes for unit tests: `tests/fakes_chat.py`.
+Adapters: `nirvana/storage/mongo/chat_store.py` (ChatStore),
+`nirvana/storage/postgres/chat_peers.py` (ChatPeers), `nirvana/ws/hub.py` (Publisher). Fakes
+for unit tests: `tests/fakes_chat.py`.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ class BodyOfUser:
     """A user's JSON, made once per version of the user. The user cache hands out the same
     (frozen) object until a write replaces it, so "same object" is an exact test of "same
     data"; a user read from the database is a new object and simply misses. Spares GET /me
-    pydantic's model build and serialisation per request (docs/performance.md). At most `size` users are kept, the oldest dropped first."""
+    pydantic's model build and serialisation per request (docs/performance.md). At most
+    `size` users are kept, the oldest dropped first."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size

@@ -3,8 +3,9 @@
 The embedded MongoDB-wire server commits each statement of a bulk write on its own, and,
 run durable (`--sync-on-commit`), fsyncs each commit. Summary flushes and last_seen writes
 are bulk writes of hundreds of updates, so they cost hundreds of fsyncs, and every other
-write queued behind them; as one transaction they take half the time (docs/performance.md). A server that refuses transactions (a standalone mongod, reached through
-MONGODB_URL) gets the plain bulk write instead, which is what it did before.
+write queued behind them; as one transaction they take half the time (docs/performance.md).
+A server that refuses transactions (a standalone mongod, reached through MONGODB_URL) gets
+the plain bulk write instead, which is what it did before.
 """
 
 from __future__ import annotations
