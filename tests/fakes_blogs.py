@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from nirvana.domain.blog_model import (
+from nirvana.domain.blogs.model import (
     Author,
     Blog,
     BlogFields,

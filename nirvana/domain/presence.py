@@ -13,9 +13,9 @@ import enum
 from datetime import datetime
 from typing import Iterable, Protocol
 
-from .chat_changes import ChatChangeStore
-from .chat_ports import ChatPeers
-from .ports import Clock
+from .chat.changes import ChatChangeStore
+from .chat.ports import ChatPeers
+from .clock import Clock
 
 
 class PresenceState(str, enum.Enum):

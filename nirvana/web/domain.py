@@ -1,8 +1,9 @@
 """The domain names the pages use, imported in this one place (the domain's modules move;
 only these lines follow them)."""
 
-from ..domain.accounts import Session
-from ..domain.blog_model import (
+from ..domain.accounts.service import Session
+from ..domain.accounts.users import ProfileChanges, User
+from ..domain.blogs.model import (
     Blog,
     BlogChanges,
     BlogFields,
@@ -22,8 +23,8 @@ from ..domain.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
-from ..domain.social import Direction, page_request
-from ..domain.users import ProfileChanges, User
+from ..domain.social.cursors import page_request
+from ..domain.social.entities import Direction
 
 __all__ = [
     "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter", "BlogStatus",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
-from ..domain.chat import Chat
-from ..domain.chat_ports import Attachment, MessageKind, ReceiptKind
+from ..domain.chat.service import ChatService as Chat
+from ..domain.chat.entities import Attachment, MessageKind, ReceiptKind
 from . import protocol as p
 from .commands_chat import HANDLERS as CHAT_HANDLERS
 from .hub import Connection

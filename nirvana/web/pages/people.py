@@ -111,13 +111,12 @@ async def requests(request: Request) -> Response:
 
 async def change_relation(request: Request) -> Response:
     """One form per button on a profile: `action` says which change; the same SocialGraph
-    calls (and the same live notice of a friendship's start or end) as the API routes."""
+    calls as the API routes (which announce a friendship's start or end themselves)."""
     form = await read_form(request)
     reader = await reader_of(request)
     if reader.user is None:
         raise domain.AuthenticationError()
     me, other = reader.id, person_id(request)
-    services = request.app.state.services
     graph = social(request)
     action = form.get("action", "")
     if action == "follow":
@@ -125,22 +124,17 @@ async def change_relation(request: Request) -> Response:
     elif action == "unfollow":
         await graph.unfollow(me, other)
     elif action == "friend":
-        result = await graph.send_friend_request(me, other)
-        if result.state.friends:
-            services.relation_changed(me, other, True)
+        await graph.send_friend_request(me, other)
     elif action == "cancel":
         await graph.cancel_friend_request(me, other)
     elif action == "accept":
         await graph.accept_friend_request(me, other)
-        services.relation_changed(me, other, True)
     elif action == "decline":
         await graph.decline_friend_request(me, other)
     elif action == "unfriend":
         await graph.remove_friend(me, other)
-        services.relation_changed(me, other, False)
     elif action == "block":
         await graph.block(me, other)
-        services.relation_changed(me, other, False)
     elif action == "unblock":
         await graph.unblock(me, other)
     else:
