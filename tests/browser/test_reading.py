@@ -96,6 +96,8 @@ async def test_like_and_comment_with_plain_forms(site):
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(f"**/blogs/{blog.id}")
     await page.get_by_role("button", name="Like").click()
+    # The like is remembered: a later visit still offers to take it back.
+    await page.goto(f"/blogs/{blog.id}")
     assert await page.get_by_text("You like this.").is_visible()
     assert await page.get_by_text("1 like", exact=True).first.is_visible()
     await page.get_by_role("button", name="Unlike").click()

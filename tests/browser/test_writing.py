@@ -78,7 +78,10 @@ async def test_draft_then_publish_and_delete(site):
     await reader.goto("/")
     assert await reader.locator(".card-title").count() == 0
 
-    await page.get_by_role("link", name="Edit").click()
+    # Found again later among the author's drafts on their profile.
+    await page.goto(f"/people/{me.user.id}")
+    await page.get_by_role("region", name="Your drafts").get_by_role(
+        "link", name="Half an idea").click()
     await page.get_by_label("Body", exact=True).fill("Now finished.")
     await page.get_by_role("button", name="Publish").click()
     await page.wait_for_url(url)

@@ -100,6 +100,13 @@ class Blogs:
     async def stats(self, author_id: int) -> BlogStats:
         return await self._blogs.stats(author_id)
 
+    async def drafts(self, author_id: int, limit: int) -> list[Blog]:
+        """The caller's own drafts (nobody else ever sees them), last edited first."""
+        return await self._blogs.drafts(author_id, limit)
+
+    async def liked_by(self, blog_id: int, user_id: int) -> bool:
+        return await self._blogs.liked(blog_id, user_id)
+
     async def locations(self, prefix: str, limit: int) -> list[Location]:
         prefix = " ".join(clean_text(prefix, "q", 100).split())
         return await self._blogs.locations(prefix, limit)

@@ -16,6 +16,7 @@ from ..templating import pages_of
 
 PEOPLE_PAGE = 20
 BLOGS_ON_PROFILE = 10
+DRAFTS_SHOWN = 50
 MAX_ID = 2**63 - 1
 
 
@@ -55,8 +56,11 @@ async def profile(request: Request) -> Response:
     shown = await social(request).profile(reader.id, uid)
     blogs, more = await request.app.state.services.blogs.search(
         reader.id, domain.BlogFilter(author_id=uid), 1, BLOGS_ON_PROFILE)
+    drafts = []
+    if reader.id == uid:
+        drafts = await request.app.state.services.blogs.drafts(uid, DRAFTS_SHOWN)
     return await pages_of(request).render(request, "people/profile.html", {
-        "profile": shown, "person": shown.user.person, "blogs": blogs,
+        "profile": shown, "person": shown.user.person, "blogs": blogs, "drafts": drafts,
         "more_blogs_url": f"/search?author={uid}&page=2" if more else None,
         "is_me": reader.id == uid,
     })

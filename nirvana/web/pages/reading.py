@@ -56,7 +56,7 @@ async def blog_page(request: Request, comment_errors: FormErrors | None = None,
         "comments": comments,
         "comment_page": page,
         "comment_pages": pages,
-        "liked": request.query_params.get("liked") == "1",
+        "liked": reader.id is not None and await blogs(request).liked_by(blog.id, reader.id),
         "comment_errors": comment_errors or FormErrors(),
         "draft_comment": draft_comment,
         "is_author": reader.id == blog.author.id,
@@ -70,7 +70,7 @@ async def like(request: Request) -> Response:
         raise domain.AuthenticationError()
     bid = blog_id(request)
     await blogs(request).like(bid, reader.id)
-    return await redirect(request, f"/blogs/{bid}?liked=1#likes")
+    return await redirect(request, f"/blogs/{bid}#likes")
 
 
 async def unlike(request: Request) -> Response:
