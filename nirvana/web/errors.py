@@ -7,6 +7,7 @@ asks for HTML gets that answer as an HTML page instead of JSON. API routes keep 
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote
@@ -34,6 +35,7 @@ TITLES = {
     415: "That kind of file is not accepted",
     422: "Something in the form needs fixing",
     429: "Slow down a little",
+    500: "Something went wrong on our side",
     503: "Nirvana is unavailable for a moment",
 }
 EXPLANATIONS = {
@@ -102,3 +104,30 @@ def html_errors(handlers: dict[Any, Handler]) -> dict[Any, Handler]:
         return answer
 
     return {key: wrap(handler) for key, handler in handlers.items()}
+
+
+PageEndpoint = Callable[[Request], Awaitable[Response]]
+
+
+def page_endpoint(endpoint: PageEndpoint) -> PageEndpoint:
+    """A page's endpoint whose unexpected failure is a page too. Errors the app's table knows
+    pass on to it; anything else is logged here, once, and answered with a 500 page naming
+    the request id, as the API's 500 does."""
+
+    @functools.wraps(endpoint)
+    async def answer(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except Exception as exc:
+            known = request.app.exception_handlers
+            if not wants_page(request) or any(isinstance(exc, cls) for cls in known
+                                              if isinstance(cls, type)):
+                raise
+            request_id = request.scope.get("state", {}).get("request_id", "-")
+            log.exception("unhandled error", extra={"request_id": request_id,
+                                                    "path": request.url.path})
+            return await error_page(request, 500, "internal_error",
+                                    f"Sorry: this page failed (request {request_id}). "
+                                    "Try again in a moment.")
+
+    return answer
