@@ -107,9 +107,16 @@ class ChatService:
                                           max(1, min(limit, self.limits.max_page)))
 
     async def resume(self, user_id: int, since: int) -> StreamPage:
-        """As Messaging.resume; also `truncated` when events after `since` were pruned."""
+        """As Messaging.resume; also `truncated` when events after `since` were pruned, or
+        when `since` is past the head. No client saw a position past the head (it is never
+        served before it is stored), so such a position comes from a store that lost writes
+        or was restored: what the client holds past the head is not in the stream, and
+        what the stream gets next would reuse its positions. Only a resync is honest."""
+        head = await self.head()
+        if since > head:
+            return StreamPage([], True, head, ahead=True)
         if since < await self._changes.resume_floor():
-            return StreamPage([], True, await self.head())
+            return StreamPage([], True, head)
         return await self._messaging.resume(user_id, since)
 
     async def prune_events(self) -> int:

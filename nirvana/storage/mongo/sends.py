@@ -107,6 +107,7 @@ class SendCommitter:
             await self._db.messages.bulk_write(
                 [UpdateOne({"_id": m.id}, {"$set": {"pos": m.pos}}) for m in moved],
                 ordered=False)
+            self._positions.stored(moved[-1].pos)
         return moved
 
     async def commit(self, sends: list[Send]) -> None:
@@ -134,6 +135,8 @@ class SendCommitter:
         failed = await self._insert(m for _, m in written)
         if failed:
             written = await self._sort_out(written, failed)
+        if written:  # the positions of the refused are skipped (positions.py)
+            self._positions.stored(max(m.pos for _, m in written))
         for s, m in written:
             self._unseen.pop(m.id, None)  # stored now: a later retry is a plain duplicate
             self._summaries.add(m)
