@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..clock import Clock
+from ..clock import Clock, MillisecondClock
 from ..errors import field_error
 from .cache import ChatCache
 from .changes import ChatChangeStore
@@ -27,6 +27,9 @@ class ChatService:
     def __init__(self, *, store: ChatStore, changes: ChatChangeStore, peers: ChatPeers,
                  publisher: Publisher, clock: Clock, limits: ChatLimits = ChatLimits()
                  ) -> None:
+        # Every chat time (sent, edited, activity) is stored as a BSON date, to the
+        # millisecond: made so here, the live frames carry the value history reads back.
+        clock = MillisecondClock(clock)
         self.cache = ChatCache()
         self.publisher = publisher
         self._changes = changes
