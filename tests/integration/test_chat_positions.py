@@ -1,5 +1,6 @@
 """Stream positions against the real MongoDB-wire server: the head is only ever a stored
-position, and never goes back, across a failed batch, a restart or pruned events."""
+position, and never goes back, across a failed batch, a restart or pruned events; and seqs
+stay gapless when a batch is stored in part."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pymongo.errors import AutoReconnect, BulkWriteError
 from nirvana.domain.chat.entities import ReceiptKind
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.changes import MongoChatChanges
-from tests.integration.test_mongo_chat import flaky, friends, write  # noqa: F401
+from tests.integration.test_mongo_chat import flaky, friends, two_chats, write  # noqa: F401
 
 
 async def _store_down(docs) -> None:
@@ -45,9 +46,8 @@ async def test_a_batch_whose_last_message_is_refused_serves_only_stored_position
         client, services, flaky):  # noqa: F811
     """An unordered insert that stores all but the last document: the head is the last
     stored position, not the refused one's."""
-    a, b = await friends(client, services)
+    a, b, c, other = await two_chats(client, services)
     chat, store, insert = flaky()
-    c = await chat.open_direct(a, b)
     await chat.send_message(a, c.id, client_id="first", text="first")
 
     async def all_but_last(docs) -> None:
@@ -56,13 +56,14 @@ async def test_a_batch_whose_last_message_is_refused_serves_only_stored_position
             {"index": len(docs) - 1, "code": 2, "errmsg": "refused"}]})
 
     insert.failure = all_but_last
-    # Queued at once: one batch.
-    results = await asyncio.gather(*(store.append(_draft(c, b, f"k{i}")) for i in range(3)),
+    # Queued at once: one batch, the refused message last and alone in its conversation.
+    results = await asyncio.gather(store.append(_draft(c, b, "k0")),
+                                   store.append(_draft(c, b, "k1")),
+                                   store.append(_draft(other, a, "k2")),
                                    return_exceptions=True)
     insert.failure = None
     assert isinstance(results[2], UnavailableError), results
-    stored = [m for m, _ in results[:2]]
-    assert await store.head() == max(m.pos for m in stored)
+    assert await store.head() == max(m.pos for m, _ in results[:2])
 
 
 async def test_after_a_restart_the_head_never_goes_below_what_was_served(
@@ -123,3 +124,26 @@ async def test_a_resume_from_beyond_the_head_is_told_to_resync(client, services,
     page = await chat.resume(b, head + beyond)
     assert page.truncated and page.items == [] and page.head == head
     assert not (await chat.resume(b, head)).truncated
+
+
+async def test_a_message_refused_inside_a_batch_leaves_no_gap_in_the_seqs(
+        client, services, flaky):  # noqa: F811
+    """Seqs are gapless like positions are monotonic: a seq is only answered when every
+    seq below it in the conversation is stored."""
+    a, b = await friends(client, services)
+    chat, store, insert = flaky()
+    c = await chat.open_direct(a, b)
+
+    async def refuse_the_middle_once(docs) -> None:
+        insert.failure = None
+        await write(docs[:1] + docs[2:])
+        raise BulkWriteError({"writeErrors": [{"index": 1, "code": 2, "errmsg": "refused"}]})
+
+    insert.failure = refuse_the_middle_once
+    results = await asyncio.gather(*(store.append(_draft(c, b, f"k{i}")) for i in range(3)),
+                                   return_exceptions=True)
+    assert isinstance(results[1], UnavailableError), results
+    answered = sorted(m.seq for m, _ in (results[0], results[2]))
+    assert answered == [1, 2]
+    history = await store.messages(c.id, before=None, after=None, limit=10)
+    assert [(m.seq, m.text) for m in history] == [(1, "k0"), (2, "k2")]

@@ -150,13 +150,13 @@ class SendCommitter:
         that stand (each answered as stored now). A duplicate `_id` is a retry of a stored
         message: answered with it, or, when that message is one the store wrote after
         giving no answer (`_unseen`) and so was never delivered, delivered by this retry.
-        The retry's seq is then a gap in the batch's run of that conversation, so the
-        batch's other messages of that conversation are taken back (deleted, unanswered and
-        undelivered as they are) and queued first for the next batch, which numbers them
-        from the store again. Any other failure is another writer's seq (see the module
-        docstring): those sends fail, and seqs are re-read."""
+        Any other failure (another writer's seq, see the module docstring, or a document
+        refused) fails its send, and seqs are re-read. Either way the failed message's seq
+        is a gap in the batch's run of that conversation, so the batch's other messages of
+        that conversation are taken back (deleted, unanswered and undelivered as they are)
+        and queued first for the next batch, which numbers them from the store again."""
         retries = {i for i, e in failed.items() if is_duplicate_id(e)}
-        retried_in = {written[i][1].conversation_id for i in retries}
+        retried_in = {written[i][1].conversation_id for i in failed}
         redo = [(s, m) for i, (s, m) in enumerate(written)
                 if i not in failed and m.conversation_id in retried_in]
         if redo:
