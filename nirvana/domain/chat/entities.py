@@ -162,9 +162,13 @@ StreamItem = Message | Receipt | ChatEvent
 @dataclass(frozen=True, slots=True)
 class StreamPage:
     items: list[StreamItem]
-    # True when more than the window is missing: the client must refetch over HTTP.
+    # True when the replay cannot be complete (more than the window is missing, events
+    # were pruned, or `since` is past the head): the client must refetch over HTTP.
     truncated: bool
-    head: int  # the newest position the store has allocated
+    head: int  # the newest position stored
+    # True when `since` is past the head: the client's position was never committed here
+    # (the store lost writes, or was restored from a backup).
+    ahead: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..clock import Clock
+from ..clock import Clock, MillisecondClock
 from ..errors import field_error
 from .cache import ChatCache
 from .changes import ChatChangeStore
@@ -27,6 +27,9 @@ class ChatService:
     def __init__(self, *, store: ChatStore, changes: ChatChangeStore, peers: ChatPeers,
                  publisher: Publisher, clock: Clock, limits: ChatLimits = ChatLimits()
                  ) -> None:
+        # Every chat time (sent, edited, activity) is stored as a BSON date, to the
+        # millisecond: made so here, the live frames carry the value history reads back.
+        clock = MillisecondClock(clock)
         self.cache = ChatCache()
         self.publisher = publisher
         self._changes = changes
@@ -107,9 +110,16 @@ class ChatService:
                                           max(1, min(limit, self.limits.max_page)))
 
     async def resume(self, user_id: int, since: int) -> StreamPage:
-        """As Messaging.resume; also `truncated` when events after `since` were pruned."""
+        """As Messaging.resume; also `truncated` when events after `since` were pruned, or
+        when `since` is past the head. No client saw a position past the head (it is never
+        served before it is stored), so such a position comes from a store that lost writes
+        or was restored: what the client holds past the head is not in the stream, and
+        what the stream gets next would reuse its positions. Only a resync is honest."""
+        head = await self.head()
+        if since > head:
+            return StreamPage([], True, head, ahead=True)
         if since < await self._changes.resume_floor():
-            return StreamPage([], True, await self.head())
+            return StreamPage([], True, head)
         return await self._messaging.resume(user_id, since)
 
     async def prune_events(self) -> int:

@@ -23,8 +23,7 @@ from .chat_store import MongoChatStore
 from .codec import changed_fields, event_doc, marks_of, member_doc, message_doc, message_of
 from .collections import ChatCollections
 from .one_commit import OneCommit
-
-FLOOR_ID = "resume_floor"  # in chat_meta: {"_id": ..., "pos": the highest pruned position}
+from .resume import FLOOR_ID
 
 
 class MongoChatChanges:

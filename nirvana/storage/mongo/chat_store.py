@@ -125,7 +125,8 @@ class MongoChatStore:
         return await self.writer.wait(future)
 
     async def serialized(self, run: Callable[[Callable[[], int]], Awaitable[Any]]) -> Any:
-        """Run `run(next_pos)` in the writer; `next_pos()` allocates a stream position."""
+        """Run `run(next_pos)` in the writer; `next_pos()` allocates a stream position.
+        When `run` returns, every position it took is written: the last becomes the head."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.writer.enqueue(Op(run, future))
         return await self.writer.wait(future)

@@ -118,7 +118,7 @@ class EventDoc(Document):
 
 class ChatMetaDoc(Document):
     """Small facts about the chat store: the summary checkpoint (`summaries.CHECKPOINT_ID`),
-    the resume floor (`changes.FLOOR_ID`), and whether conversation states were split out of
+    the resume floor (`resume.FLOOR_ID`), and whether conversation states were split out of
     older databases' conversations (`upgrade.STATES_SPLIT_ID`, with `at`)."""
 
     id: str  # type: ignore[assignment]

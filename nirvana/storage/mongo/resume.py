@@ -12,6 +12,8 @@ from .codec import message_of, stream_item_of
 from .collections import ChatCollections, collect
 from .summaries import Summaries
 
+FLOOR_ID = "resume_floor"  # in chat_meta: {"_id": ..., "pos": the highest pruned position}
+
 
 async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, since: int,
                        head: int, limit: int) -> StreamPage:

@@ -107,6 +107,7 @@ class SendCommitter:
             await self._db.messages.bulk_write(
                 [UpdateOne({"_id": m.id}, {"$set": {"pos": m.pos}}) for m in moved],
                 ordered=False)
+            self._positions.stored(moved[-1].pos)
         return moved
 
     async def commit(self, sends: list[Send]) -> None:
@@ -134,6 +135,8 @@ class SendCommitter:
         failed = await self._insert(m for _, m in written)
         if failed:
             written = await self._sort_out(written, failed)
+        if written:  # the positions of the refused are skipped (positions.py)
+            self._positions.stored(max(m.pos for _, m in written))
         for s, m in written:
             self._unseen.pop(m.id, None)  # stored now: a later retry is a plain duplicate
             self._summaries.add(m)
@@ -147,13 +150,13 @@ class SendCommitter:
         that stand (each answered as stored now). A duplicate `_id` is a retry of a stored
         message: answered with it, or, when that message is one the store wrote after
         giving no answer (`_unseen`) and so was never delivered, delivered by this retry.
-        The retry's seq is then a gap in the batch's run of that conversation, so the
-        batch's other messages of that conversation are taken back (deleted, unanswered and
-        undelivered as they are) and queued first for the next batch, which numbers them
-        from the store again. Any other failure is another writer's seq (see the module
-        docstring): those sends fail, and seqs are re-read."""
+        Any other failure (another writer's seq, see the module docstring, or a document
+        refused) fails its send, and seqs are re-read. Either way the failed message's seq
+        is a gap in the batch's run of that conversation, so the batch's other messages of
+        that conversation are taken back (deleted, unanswered and undelivered as they are)
+        and queued first for the next batch, which numbers them from the store again."""
         retries = {i for i, e in failed.items() if is_duplicate_id(e)}
-        retried_in = {written[i][1].conversation_id for i in retries}
+        retried_in = {written[i][1].conversation_id for i in failed}
         redo = [(s, m) for i, (s, m) in enumerate(written)
                 if i not in failed and m.conversation_id in retried_in]
         if redo:

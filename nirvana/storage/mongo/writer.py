@@ -111,18 +111,13 @@ class ChatWriter:
         if not self._positions.loaded:
             await self._positions.load()
         sends = [i for i in batch if isinstance(i, Send)]
-        try:
-            if sends:
-                await self._sends.commit(sends)
-            self._positions.mark_committed()
-            for item in batch:
-                if isinstance(item, Mark):
-                    await self._commit_mark(item)
-                elif isinstance(item, Op):
-                    await self._commit_op(item)
-                self._positions.mark_committed()
-        finally:
-            self._positions.mark_committed()
+        if sends:
+            await self._sends.commit(sends)
+        for item in batch:
+            if isinstance(item, Mark):
+                await self._commit_mark(item)
+            elif isinstance(item, Op):
+                await self._commit_op(item)
 
     async def _commit_mark(self, mark: Mark) -> None:
         try:
@@ -142,6 +137,7 @@ class ChatWriter:
             receipt = Receipt(self._positions.allocate(), mark.conversation_id, mark.user_id,
                               mark.kind, mark.seq, mark.audience)
             await self._db.events.insert_one(receipt_doc(receipt, datetime.now().astimezone()))
+            self._positions.stored(receipt.pos)
             resolve(mark.future, receipt)
         except Exception as exc:
             fail(mark.future, UnavailableError("The receipt could not be stored."))
@@ -154,6 +150,15 @@ class ChatWriter:
             # write back stale read marks or a pre-edit last message. Nothing can add to
             # the buffer meanwhile: only this (writer) task does.
             await self._summaries.flush()
-            resolve(op.future, await op.run(self._positions.allocate))
+            taken: list[int] = []
+
+            def next_pos() -> int:
+                taken.append(self._positions.allocate())
+                return taken[-1]
+
+            result = await op.run(next_pos)
+            if taken:  # a change that returns has written every event it took a position for
+                self._positions.stored(taken[-1])
+            resolve(op.future, result)
         except Exception as exc:  # the caller gets it (a domain error or a store error)
             fail(op.future, exc)
