@@ -134,7 +134,8 @@ async def delete_blog(request: Request) -> Response:
 
 
 async def preview(request: Request) -> Response:
-    """The editor script's live preview: the body as the blog page will show it."""
+    """The editor script's live preview: the body as the blog page will show it. Asked by
+    script (not for text/html), so a signed-out caller gets the API's JSON 401, not a page."""
     await writer(request)
     form = await read_form(request)
     return HTMLResponse(render_markdown(form.get("body", "")),
