@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from typing import Any, Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import orjson
 from starlette.requests import Request
@@ -54,6 +54,17 @@ def wants_page(request: Request) -> bool:
     return is_page_path(request.url.path) and "text/html" in request.headers.get("accept", "")
 
 
+def _return_to(request: Request) -> str:
+    """Where to come back after signing in: this page, or for a form POST (whose URL has no
+    page) the page the form was on."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/"
+
+
 def _wait_text(seconds: int) -> str:
     if seconds < 60:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
@@ -64,8 +75,8 @@ def _wait_text(seconds: int) -> str:
 async def error_page(request: Request, status: int, code: str, message: str,
                      headers: dict[str, str] | None = None) -> Response:
     if status == 401:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        response: Response = RedirectResponse(f"/signin?next={quote(target, safe='')}", 303)
+        response: Response = RedirectResponse(
+            f"/signin?next={quote(_return_to(request), safe='')}", 303)
         return response
     retry = (headers or {}).get("retry-after") or (headers or {}).get("Retry-After")
     wait = _wait_text(int(float(retry))) if retry and status in (429, 503) else None

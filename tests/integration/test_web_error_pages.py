@@ -55,6 +55,15 @@ async def test_signed_out_reader_is_sent_to_sign_in_and_back(browser_like):
     assert r.status_code == 303 and r.headers["location"] == "/signin?next=%2Fsettings"
 
 
+async def test_a_signed_out_form_post_comes_back_to_the_page_it_was_on(browser_like):
+    r = await browser_like.post("/blogs/7/like", headers={
+        **HTML, "Origin": "http://testserver", "Referer": "http://testserver/blogs/7"})
+    assert r.status_code == 303 and r.headers["location"] == "/signin?next=%2Fblogs%2F7"
+    r = await browser_like.post("/blogs/7/like", headers={
+        **HTML, "Origin": "http://testserver", "Referer": "https://elsewhere.example/x"})
+    assert r.headers["location"] == "/signin?next=%2F"
+
+
 async def test_api_and_non_browser_clients_keep_the_json_shape(browser_like):
     r = await browser_like.get("/api/v1/blog/123456", headers=HTML)
     assert r.status_code == 404 and r.json()["error"]["code"] == "blog_not_found"
