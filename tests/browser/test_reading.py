@@ -109,5 +109,9 @@ async def test_like_and_comment_with_plain_forms(site):
     assert await comment.locator(".prose").inner_text() == "Nice one"
     assert await comment.locator("em").inner_text() == "one"
     assert await page.get_by_role("heading", name="1 comment").is_visible()
+    await comment.get_by_role("link", name="Edit comment").click()
+    await page.get_by_label("Your comment").fill("Nice one, edited")
+    await page.get_by_role("button", name="Save comment").click()
+    assert await comment.locator(".prose").inner_text() == "Nice one, edited"
     await comment.get_by_role("button", name="Delete comment").click()
     assert await page.locator(".comment").count() == 0

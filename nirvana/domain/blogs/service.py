@@ -195,12 +195,18 @@ class Blogs:
         rows = await self._comments.list(blog_id, (page - 1) * limit, limit)
         return rows, blog.comments_count
 
-    async def _comment_of(self, blog_id: int, comment_id: int, user_id: int) -> tuple[Blog, Comment]:
+    async def _comment_of(self, blog_id: int, comment_id: int,
+                          user_id: int | None) -> tuple[Blog, Comment]:
         blog = await self._visible(blog_id, user_id)
         comment = await self._comments.get(comment_id)
         if comment is None or comment.blog_id != blog_id:
             raise NotFoundError("No such comment.", code="comment_not_found")
         return blog, comment
+
+    async def get_comment(self, blog_id: int, comment_id: int,
+                          viewer_id: int | None) -> Comment:
+        """One comment of a blog the viewer can see."""
+        return (await self._comment_of(blog_id, comment_id, viewer_id))[1]
 
     async def edit_comment(self, blog_id: int, comment_id: int, user_id: int,
                            body: str) -> Comment:

@@ -98,6 +98,29 @@ async def add_comment(request: Request) -> Response:
     return await redirect(request, f"/blogs/{bid}?comments={last}#comment-{comment.id}")
 
 
+async def edit_comment(request: Request) -> Response:
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise domain.AuthenticationError()
+    bid, cid = blog_id(request), request.path_params["comment_id"]
+    blog = await blogs(request).get(bid, reader.id)
+    comment = await blogs(request).get_comment(bid, cid, reader.id)
+    errors, body = FormErrors(), comment.body
+    if request.method == "POST":
+        body = (await read_form(request)).get("body", "")
+        try:
+            await blogs(request).edit_comment(bid, cid, reader.id, body)
+            return await redirect(request, f"/blogs/{bid}#comment-{cid}")
+        except domain.InvalidInputError as exc:
+            errors = FormErrors.of(exc)
+    elif comment.author.id != reader.id:
+        raise domain.PermissionDeniedError("Only its author can edit a comment.",
+                                           code="not_comment_author")
+    return await pages_of(request).render(request, "comment_edit.html", {
+        "blog": blog, "comment": comment, "body": body, "errors": errors,
+    }, status=errors.status if errors else 200)
+
+
 async def delete_comment(request: Request) -> Response:
     await read_form(request)
     reader = await reader_of(request)
@@ -198,6 +221,8 @@ routes = [
     Route("/blogs/{id:int}/like", like, methods=["POST"]),
     Route("/blogs/{id:int}/unlike", unlike, methods=["POST"]),
     Route("/blogs/{id:int}/comments", add_comment, methods=["POST"]),
+    Route("/blogs/{id:int}/comments/{comment_id:int}/edit", edit_comment,
+          methods=["GET", "POST"]),
     Route("/blogs/{id:int}/comments/{comment_id:int}/delete", delete_comment,
           methods=["POST"]),
     Route("/search", search, methods=["GET", "HEAD"]),
