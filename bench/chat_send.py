@@ -27,7 +27,8 @@ from pathlib import Path
 from nirvana.bootstrap import build_services, open_stores
 from nirvana.settings import Settings
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
-from nirvana.storage.mongo_chat import MessageDoc, message_doc, message_id
+from nirvana.storage.mongo.codec import message_doc, message_id
+from nirvana.storage.mongo.documents import MessageDoc
 
 
 async def raw_rate(services, sample, count: int, batch: int) -> float:

@@ -15,21 +15,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nirvana.storage.chat_summaries import SummaryBuffer  # noqa: E402
-from nirvana.storage.mongo_chat import MongoChatStore  # noqa: E402
+from nirvana.storage.mongo import chat_store
+from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.summaries import Summaries, SummaryBuffer
 
 
-async def _insert_nothing(self: MongoChatStore, messages) -> dict:
-    return {}
+def _insert_nothing(db: ChatCollections):
+    async def insert(docs: list) -> None:
+        return None
+    return insert
 
 
-async def _drop_summaries(self: MongoChatStore) -> None:
-    self._summaries = SummaryBuffer()
+async def _drop_summaries(self: Summaries) -> None:
+    self._buffer = SummaryBuffer()
 
 
 def main() -> None:
-    MongoChatStore._insert = _insert_nothing  # type: ignore[method-assign]
-    MongoChatStore._flush_summaries = _drop_summaries  # type: ignore[method-assign]
+    chat_store.insert_messages = _insert_nothing  # type: ignore[assignment]
+    Summaries.flush = _drop_summaries  # type: ignore[method-assign]
     import run
 
     print("bench: chat persistence is OFF in this process (bench.volatile_nirvana)",

@@ -18,33 +18,35 @@ import asyncpg
 from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
-from .domain.accounts import AccountPolicy, Accounts
+from .domain.accounts.service import AccountPolicy, Accounts
 from .domain.ratelimit import Limit
 from .domain.media import Images, MediaStore
-from .domain.social import SocialGraph
-from .domain.blogs import Blogs
-from .domain.chat_ports import ChatLimits, Peer
-from .domain.chat_service import ChatService
+from .domain.social.events import FriendshipChanged
+from .domain.social.graph import SocialGraph
+from .domain.blogs.service import Blogs
+from .domain.chat.limits import ChatLimits
+from .domain.chat.entities import Peer
+from .domain.chat.service import ChatService
 from .domain.presence import Presence
-from .domain.users import User
+from .domain.accounts.users import User
 from .http.auth import Authenticator
 from .http.page_cache import PageCache
 from .security import Argon2Hasher, JwtAccessTokens, SystemClock
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
-from .storage.mongo_chat import DOCUMENTS as CHAT_DOCUMENTS
-from .storage.mongo_chat import MongoChatStore
-from .storage.mongo_chat_changes import MongoChatChanges
-from .storage.mongo_presence import DOCUMENTS as PRESENCE_DOCUMENTS
-from .storage.mongo_presence import MongoPresenceStore
-from .storage.pg import create_pool, migrate
+from .storage.mongo.documents import DOCUMENTS as CHAT_DOCUMENTS
+from .storage.mongo.chat_store import MongoChatStore
+from .storage.mongo.changes import MongoChatChanges
+from .storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
+from .storage.mongo.presence import MongoPresenceStore
+from .storage.postgres.pool import create_pool, migrate
 from .storage.media import CloudinaryMediaStore, LocalMediaStore
-from .storage.pg_accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
-from .storage.pg_social import PgPublishedBlogCounter, PgSocialRepository
-from .storage.pg_blog_comments import PgCommentRepository
-from .storage.pg_blogs import PgBlogRepository
-from .storage.pg_chat_peers import PgChatPeers
+from .storage.postgres.accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
+from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
+from .storage.postgres.blog_comments import PgCommentRepository
+from .storage.postgres.blogs import PgBlogRepository
+from .storage.postgres.chat_peers import PgChatPeers
 from .ws.hub import Hub
 from .ws.session_watch import SessionWatch
 from .ws.protocol import CloseCode, Limits
@@ -86,7 +88,7 @@ class Services:
     hub: Hub
     ws_limits: Limits
     session_watch: SessionWatch
-    # Buffers last_seen writes; flushed on stop (see mongo_presence.py).
+    # Buffers last_seen writes; flushed on stop (see storage/mongo/presence.py).
     presence_store: MongoPresenceStore | None = None
     background: set[asyncio.Task] = field(default_factory=set)
     # Anonymous blog lists as serialised bytes (see nirvana/http/page_cache.py).
@@ -102,10 +104,6 @@ class Services:
                 Peer(user.id, user.name, user.username, user.avatar_url, user.status))
         except Exception:
             log.warning("live profile update failed", exc_info=True)
-
-    def relation_changed(self, a: int, b: int, friends: bool) -> None:
-        """Called by the social routes when a friendship begins or ends (a block ends it)."""
-        self.hub.relation_changed(a, b, friends)
 
     async def before_shutdown(self) -> None:
         """Called by run.py when a stop is requested, before uvicorn closes connections:
@@ -182,6 +180,17 @@ class Services:
         # keeps the backends until their sockets time out.
         await asyncio.shield(self.pool.close())
         await self.mongo.close()
+
+
+class PresenceFollowsFriendships:
+    """Social events -> the hub: online friend lists follow every friendship that begins or
+    ends, so presence never crosses a block, whatever entry point changed it."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    def publish(self, event: FriendshipChanged) -> None:
+        self._hub.relation_changed(event.a, event.b, event.friends)
 
 
 MONGO_MAX_IDLE_MS = 120_000
@@ -267,7 +276,8 @@ def build_services(
         accounts=accounts,
         authenticator=Authenticator(accounts, settings.allowed_origins),
         clock=clock,
-        social=SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool)),
+        social=SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool),
+                           events=PresenceFollowsFriendships(hub)),
         images=Images(media, settings.max_upload_bytes),
         local_media=local_media,
         blogs=Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool),

@@ -1,8 +1,8 @@
 """One JSON object per log line, with the structured fields passed as `extra=`.
 
-The access log writes one line per request, so its cost is on every request's path. Measured
-with `python -m bench.asgi_loop` it was ~40 % of the CPU of GET /user/me; what made it so, and
-what is done about it here:
+The access log writes one line per request, so its cost is on every request's path (it was a
+large share of a cheap request's CPU: docs/performance.md); what made it so, and what is done
+about it here:
 
 - `LogRecord` looked up the caller's file and line, the thread, process and multiprocessing
   names for every record; our lines show none of them, so the logging module's documented

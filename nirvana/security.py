@@ -15,7 +15,8 @@ import argon2
 import jwt
 
 from .domain.errors import AuthenticationError
-from .domain.ports import AccessClaims, Clock
+from .domain.accounts.ports import AccessClaims
+from .domain.clock import Clock
 
 T = TypeVar("T")
 
@@ -32,17 +33,13 @@ class Argon2Hasher:
     number bounds memory (19 MiB each) under a sign-in flood.
 
     argon2-cffi releases the GIL while hashing, so on a busy core the kernel decides who
-    runs. With 4 threads at normal priority on the event loop's core, a GET /health waited
-    up to ~20-30 ms during sign-ins (`make bench`, signin). Measured in one run on one pinned
-    core (event-loop lag p99 of a 10 ms sleep while 8 sign-ins wait for verification):
-    4 threads nice 0: 5.3 ms, 31-41 verifications/s; 4 threads nice 19: 4.3-6.0 ms;
-    2 threads nice 19: 1.8-2.2 ms; 1 thread nice 19: 2.0-2.1 ms, 40-46/s; 1 thread nice 0:
-    4.4 ms. So: at most one thread per core *beside* the event loop's (more only adds
-    GIL hand-offs and cache thrash, not throughput), at the lowest priority (nice 19, set
-    per thread: Linux applies setpriority to a thread id), so a waking event loop preempts a
-    hash at once. The trade-off: with other work on the machine, sign-ins slow down first.
-    A process pool (1 worker, nice 19) measured the same (2.1 ms, 46/s) at more cost in
-    memory and start-up, so threads stay. `python -m bench.signin_lag` repeats the numbers.
+    runs, and hashing threads at normal priority delayed the event loop during sign-ins. So:
+    at most one thread per core *beside* the event loop's (more only adds GIL hand-offs and
+    cache thrash, not throughput), at the lowest priority (nice 19, set per thread: Linux
+    applies setpriority to a thread id), so a waking event loop preempts a hash at once. The
+    trade-off: with other work on the machine, sign-ins slow down first. A process pool did
+    no better at more cost in memory and start-up, so threads stay. The measurements:
+    docs/performance.md; `python -m bench.signin_lag` repeats them.
     """
 
     def __init__(

@@ -27,7 +27,7 @@ import asyncpg
 from .security import Argon2Hasher
 from .settings import ConfigError, Settings
 from .storage.embedded import EmbeddedError, EmbeddedPostgres
-from .storage.pg import create_pool, migrate
+from .storage.postgres.pool import create_pool, migrate
 
 log = logging.getLogger("nirvana.seed")
 

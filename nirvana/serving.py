@@ -29,20 +29,16 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """UVICORN_OPTIONS with what the settings decide.
 
     No permessage-deflate on /ws unless WS_COMPRESSION is set, though every browser offers
-    it (uvicorn accepts it by default): a compressing socket keeps its own zlib state,
-    measured at 63 KiB of server memory per idle socket instead of 26, and each delivered
-    frame is compressed again for each recipient (+8 % server CPU per delivery at 5,000
-    deliveries/s). Chat frames are a few hundred bytes."""
+    it (uvicorn accepts it by default): a compressing socket keeps its own zlib state, more
+    than doubling the memory of an idle socket, and each delivered frame is compressed again
+    for each recipient (docs/performance.md). Chat frames are a few hundred bytes."""
     return {**UVICORN_OPTIONS, "ws_per_message_deflate": settings.ws_compression}
 
 
-# CPython's default thresholds (700, 10, 10) ran a full collection every ~5 s under chat load
-# (1,000 sockets, 500 sends/s): 50-150 ms each, with the databases sharing the core, and the
-# largest of the latency spikes. With a first threshold of 50,000, short-lived objects (a
-# send's tasks and frames) die before a collection can move them to an older generation, so
-# the oldest grows slowly and full collections become rare; a young collection then takes
-# ~15 ms. Measured with `python -m bench.profile_chat`: p99 at 5,000 deliveries/s went from
-# 121-215 ms (four runs) to 81-108 ms (two), with no full collection in 20 s instead of four.
+# CPython's default thresholds ran frequent full collections under chat load, the largest of
+# the latency spikes. With a first threshold of 50,000, short-lived objects (a send's tasks
+# and frames) die before a collection can move them to an older generation, so the oldest
+# grows slowly and full collections become rare (figures: docs/performance.md).
 GC_THRESHOLDS = (50_000, 20, 10)
 
 
@@ -58,8 +54,8 @@ def open_listener(host: str, port: int, backlog: int = 2048) -> socket.socket:
     """A bound, listening TCP socket for uvicorn; raises OSError (e.g. EADDRINUSE)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
-    # without it a keep-alive response (uvicorn writes headers and body apart) waits ~40 ms
-    # for the client's delayed ACK (measured by `make bench`: 720 req/s instead of ~10,000).
+    # without it a keep-alive response (uvicorn writes headers and body apart) waits for the
+    # client's delayed ACK, which caps a connection at a few dozen requests a second.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -8,8 +8,8 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 from nirvana.domain.errors import ConflictError
-from nirvana.domain.ports import AccessClaims, RefreshRecord
-from nirvana.domain.users import Credentials, ProfileChanges, User
+from nirvana.domain.accounts.ports import AccessClaims, RefreshRecord
+from nirvana.domain.accounts.users import Credentials, ProfileChanges, User
 
 
 class FakeClock:

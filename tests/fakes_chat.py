@@ -6,9 +6,17 @@ import asyncio
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
+from typing import Awaitable
 
-from nirvana.domain.chat_ports import (
-    Conversation, Message, MessageDraft, Peer, PeerRelation, Receipt, ReceiptKind, StreamPage,
+from nirvana.domain.chat.entities import (
+    Conversation,
+    Message,
+    MessageDraft,
+    Peer,
+    PeerRelation,
+    Receipt,
+    ReceiptKind,
+    StreamPage,
 )
 
 
@@ -81,11 +89,11 @@ class FakeChatStore:
         mine = [c for c in self.conversations.values() if c.member(user_id)]
         return sorted(mine, key=lambda c: c.last_activity, reverse=True)[:limit]
 
-    def submit(self, d: MessageDraft, landed_late=None) -> asyncio.Future[tuple[Message, bool]]:
-        # A task starts in creation order, so submissions are stored in call order.
-        return asyncio.ensure_future(self.append(d))
+    def append(self, d: MessageDraft, *, landed_late=None) -> Awaitable[tuple[Message, bool]]:
+        # A task starts in creation order, so appends are stored in call order.
+        return asyncio.ensure_future(self._write(d))
 
-    async def append(self, d: MessageDraft) -> tuple[Message, bool]:
+    async def _write(self, d: MessageDraft) -> tuple[Message, bool]:
         await asyncio.sleep(0)  # let concurrent senders interleave
         for m in self.stored_messages:
             if (m.sender_id, m.client_id) == (d.sender_id, d.client_id):

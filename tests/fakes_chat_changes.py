@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from nirvana.domain.chat import NotMemberError
-from nirvana.domain.chat_ports import ChatEvent
-from nirvana.domain.chat_rules import MessageNotFoundError
-from nirvana.domain.chat_search import terms_of
+from nirvana.domain.chat.errors import NotMemberError
+from nirvana.domain.chat.entities import ChatEvent
+from nirvana.domain.chat.errors import MessageNotFoundError
+from nirvana.domain.chat.search import terms_of
 from tests.fakes_chat import FakeChatStore
 
 

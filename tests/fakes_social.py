@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import AsyncIterator
 
 from nirvana.domain.errors import NotFoundError
-from nirvana.domain.social import (
+from nirvana.domain.social.entities import (
     Counts,
     Direction,
     Linked,

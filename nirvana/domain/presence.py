@@ -13,9 +13,9 @@ import enum
 from datetime import datetime
 from typing import Iterable, Protocol
 
-from .chat_changes import ChatChangeStore
-from .chat_ports import ChatPeers
-from .ports import Clock
+from .chat.changes import ChatChangeStore
+from .chat.ports import ChatPeers
+from .clock import Clock, to_millis
 
 
 class PresenceState(str, enum.Enum):
@@ -52,9 +52,7 @@ class Presence:
         return (friends | await self._changes.co_member_ids(user_id)) - {user_id}
 
     async def seen(self, user_id: int) -> datetime:
-        now = self._clock.now()
-        # Milliseconds, as stores keep them: the live value equals the stored one.
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        now = to_millis(self._clock.now())  # as stored: the live value equals the stored one
         await self._store.save_last_seen(user_id, now)
         return now
 

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from .errors import RateLimitedError
-from .ports import Clock
+from .clock import Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +41,6 @@ class SlidingWindowLimiter:
             window, current, previous = index, 0, 0
         elapsed = (now - index * size) / size
         return index, current, previous, elapsed
-
-    def used(self, key: str) -> float:
-        _, current, previous, elapsed = self._state(key)
-        return current + previous * (1 - elapsed)
 
     def check(self, key: str) -> None:
         """Raise RateLimitedError if `key` has no budget left; records nothing."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
@@ -24,7 +24,10 @@ from ..domain.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from ..domain.ports import AccessClaims
+from ..domain.accounts.ports import AccessClaims
+
+if TYPE_CHECKING:  # for the annotation only: bootstrap imports the HTTP layer it wires
+    from ..bootstrap import Services
 
 B = TypeVar("B")
 Q = TypeVar("Q")
@@ -79,7 +82,7 @@ class Call(Generic[B, Q]):
         return self.claims.user_id
 
     @property
-    def services(self) -> Any:
+    def services(self) -> Services:
         return self.request.app.state.services
 
     def path(self, name: str) -> Any:

@@ -6,9 +6,9 @@ from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 
-from ..domain.accounts import Accounts
+from ..domain.accounts.service import Accounts
 from ..domain.errors import AuthenticationError, PermissionDeniedError
-from ..domain.ports import AccessClaims
+from ..domain.accounts.ports import AccessClaims
 
 ACCESS_COOKIE = "jwt"
 REFRESH_COOKIE = "refresh_token"

@@ -2,8 +2,8 @@
 
 The first feed page is the hottest response of a blog: every visitor asks for it. Built from
 PostgreSQL it cost a round trip, 20 rows decoded and 20 pydantic models serialised per
-request (~0.8 ms of CPU for ~1 µs of news). Here a page's JSON bytes are kept and answered
-as they are, under two rules:
+request, for news that changes rarely (docs/performance.md). Here a page's JSON bytes are
+kept and answered as they are, under two rules:
 
 - exact for what changes a list's membership or order: every publish, edit and delete done
   through `Blogs` bumps its `content_version`, and a page built before the bump is never

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import datetime
 
-from ..domain.ports import UserRepository
-from ..domain.users import Credentials, ProfileChanges, User
+from ..domain.accounts.ports import UserRepository
+from ..domain.accounts.users import Credentials, ProfileChanges, User
 
 
 class CachedUserRepository:

@@ -1,8 +1,9 @@
 """The domain names the pages use, imported in this one place (the domain's modules move;
 only these lines follow them)."""
 
-from ..domain.accounts import Session
-from ..domain.blog_model import (
+from ..domain.accounts.service import Session
+from ..domain.accounts.users import ProfileChanges, User
+from ..domain.blogs.model import (
     Blog,
     BlogChanges,
     BlogFields,
@@ -22,12 +23,12 @@ from ..domain.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
-from ..domain.social import page_request
-from ..domain.users import ProfileChanges, User
+from ..domain.social.cursors import page_request
+from ..domain.social.entities import Direction
 
 __all__ = [
     "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter", "BlogStatus",
-    "Comment", "ConflictError", "DomainError", "InvalidInputError", "NotFoundError",
+    "Comment", "ConflictError", "Direction", "DomainError", "InvalidInputError", "NotFoundError",
     "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Session", "User",
     "decode_cursor", "encode_cursor", "page_request",
 ]

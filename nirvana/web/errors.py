@@ -7,9 +7,10 @@ asks for HTML gets that answer as an HTML page instead of JSON. API routes keep 
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import orjson
 from starlette.requests import Request
@@ -34,6 +35,7 @@ TITLES = {
     415: "That kind of file is not accepted",
     422: "Something in the form needs fixing",
     429: "Slow down a little",
+    500: "Something went wrong on our side",
     503: "Nirvana is unavailable for a moment",
 }
 EXPLANATIONS = {
@@ -52,6 +54,17 @@ def wants_page(request: Request) -> bool:
     return is_page_path(request.url.path) and "text/html" in request.headers.get("accept", "")
 
 
+def _return_to(request: Request) -> str:
+    """Where to come back after signing in: this page, or for a form POST (whose URL has no
+    page) the page the form was on."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/"
+
+
 def _wait_text(seconds: int) -> str:
     if seconds < 60:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
@@ -62,8 +75,8 @@ def _wait_text(seconds: int) -> str:
 async def error_page(request: Request, status: int, code: str, message: str,
                      headers: dict[str, str] | None = None) -> Response:
     if status == 401:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        response: Response = RedirectResponse(f"/signin?next={quote(target, safe='')}", 303)
+        response: Response = RedirectResponse(
+            f"/signin?next={quote(_return_to(request), safe='')}", 303)
         return response
     retry = (headers or {}).get("retry-after") or (headers or {}).get("Retry-After")
     wait = _wait_text(int(float(retry))) if retry and status in (429, 503) else None
@@ -102,3 +115,30 @@ def html_errors(handlers: dict[Any, Handler]) -> dict[Any, Handler]:
         return answer
 
     return {key: wrap(handler) for key, handler in handlers.items()}
+
+
+PageEndpoint = Callable[[Request], Awaitable[Response]]
+
+
+def page_endpoint(endpoint: PageEndpoint) -> PageEndpoint:
+    """A page's endpoint whose unexpected failure is a page too. Errors the app's table knows
+    pass on to it; anything else is logged here, once, and answered with a 500 page naming
+    the request id, as the API's 500 does."""
+
+    @functools.wraps(endpoint)
+    async def answer(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except Exception as exc:
+            known = request.app.exception_handlers
+            if not wants_page(request) or any(isinstance(exc, cls) for cls in known
+                                              if isinstance(cls, type)):
+                raise
+            request_id = request.scope.get("state", {}).get("request_id", "-")
+            log.exception("unhandled error", extra={"request_id": request_id,
+                                                    "path": request.url.path})
+            return await error_page(request, 500, "internal_error",
+                                    f"Sorry: this page failed (request {request_id}). "
+                                    "Try again in a moment.")
+
+    return answer

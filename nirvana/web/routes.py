@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
-from .pages import accounts, chat, home, reading
+from .errors import page_endpoint
+from .pages import accounts, chat, home, people, reading, writing
 
-PAGE_MODULES = [home, accounts, reading, chat]
+PAGE_MODULES = [home, accounts, reading, people, writing, chat]
 
 
 def page_routes() -> list[BaseRoute]:
-    return [route for module in PAGE_MODULES for route in module.routes]
+    """The routes of every module, each endpoint answering its unexpected errors as a page."""
+    return [Route(r.path, page_endpoint(r.endpoint), methods=r.methods, name=r.name)
+            if isinstance(r, Route) else r
+            for module in PAGE_MODULES for r in module.routes]

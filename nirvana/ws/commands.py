@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
-from ..domain.chat import Chat
-from ..domain.chat_ports import Attachment, MessageKind, ReceiptKind
+from ..domain.chat.service import ChatService as Chat
+from ..domain.chat.entities import Attachment, MessageKind, ReceiptKind
 from . import protocol as p
 from .commands_chat import HANDLERS as CHAT_HANDLERS
 from .hub import Connection
@@ -75,11 +75,14 @@ async def replay(chat: Chat, conn: Connection, since: int, request_id: str | Non
         page = await chat.resume(conn.user_id, since)
         if page.truncated:
             replayed_to = page.head
+            why = ("since is past the server's head (its store lost or restored writes)"
+                   if page.ahead else
+                   f"more than {chat.limits.resume_window} events were missed, or events "
+                   f"older than the resume window were pruned")
             conn.push(p.encode(p.ResyncRequired(
                 id=request_id, head=page.head,
-                reason=f"more than {chat.limits.resume_window} events were missed, or events "
-                       f"older than the resume window were pruned; refetch conversations "
-                       f"and history over HTTP, then continue from head")))
+                reason=f"{why}; refetch conversations and history over HTTP, then continue "
+                       f"from head")))
             return
         for item in page.items:
             if conn.already_live(item.pos):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from ..domain.chat_groups import GROUP_FIELDS
-from ..domain.chat_ports import Role
-from ..domain.chat_service import ChatService
+from ..domain.chat.groups import GROUP_FIELDS
+from ..domain.chat.entities import Role
+from ..domain.chat.service import ChatService
 from ..domain.presence import PresenceState
 from . import frames_chat as fc
 from . import protocol as p

@@ -15,7 +15,7 @@ import time
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..domain.errors import AuthenticationError, DomainError
-from ..domain.ports import AccessClaims
+from ..domain.accounts.ports import AccessClaims
 from . import protocol as p
 from .commands import HANDLERS, replay
 from .errors import STORE_DOWN, error_frame

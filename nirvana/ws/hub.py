@@ -15,7 +15,8 @@ import logging
 from collections import deque
 from typing import Callable, Iterable, Sequence
 
-from ..domain.chat_ports import ChatEvent, ChatPeers, Conversation, Message, Receipt
+from ..domain.chat.entities import ChatEvent, Conversation, Message, Receipt
+from ..domain.chat.ports import ChatPeers
 from ..domain.presence import Presence
 from . import protocol as p
 from .presence_hub import PresenceFanout

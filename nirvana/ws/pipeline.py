@@ -16,8 +16,8 @@ import asyncio
 import logging
 from functools import partial
 
-from ..domain.chat import Chat
-from ..domain.chat_ports import Attachment, Message, MessageKind
+from ..domain.chat.service import ChatService as Chat
+from ..domain.chat.entities import Attachment, Message, MessageKind
 from . import protocol as p
 from .errors import error_frame
 from .hub import Connection

@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Coroutine, Iterable
 
-from ..domain.chat_ports import Peer
+from ..domain.chat.entities import Peer
 from ..domain.presence import Presence, PresenceState
 from . import frames_chat as fc
 from . import protocol as p

@@ -13,8 +13,8 @@ import asyncio
 import time
 from typing import Callable
 
-from ..domain.accounts import AccessRevocations
-from ..domain.ports import AccessClaims
+from ..domain.accounts.service import AccessRevocations
+from ..domain.accounts.ports import AccessClaims
 from ..tasks import cancel_and_wait
 from . import protocol as p
 from .hub import Connection

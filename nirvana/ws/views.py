@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..domain.chat_ports import ChatEvent, Conversation, Message, Receipt
+from ..domain.chat.entities import ChatEvent, Conversation, Message, Receipt
 from . import protocol as p
 
 

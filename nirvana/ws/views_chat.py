@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..domain.chat_ports import ChatEvent, EventType, Peer
+from ..domain.chat.entities import ChatEvent, EventType, Peer
 from . import frames_chat as fc
 from .views import message_out
 

@@ -23,6 +23,8 @@ CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+# The README's screenshots are rewritten only on request (UPDATE_SCREENSHOTS=1): every run
+# takes them, but names and dates differ from run to run and would dirty the tree.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
@@ -102,9 +104,13 @@ class Site:
     def outbox(self) -> list[Path]:
         return sorted((self.settings.data_dir / "outbox").glob("*.eml"))
 
-    async def screenshot(self, page, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    async def screenshot(self, page, name: str) -> Path:
+        folder = (SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+                  else self.settings.data_dir / "screenshots")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        await page.screenshot(path=str(path), full_page=True)
+        return path
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
 """Accounts in the browser: sign up, in and out, a reset through the mailed link, settings."""
 
+import pytest
+
+from nirvana.web import domain
 from tests.images import png
 from tests.support.browser_ui import PASSWORD, link_in, mail_text, sign_in, sign_out, sign_up
 
@@ -111,3 +114,33 @@ async def test_sign_in_by_keyboard_alone(site):
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/")
     assert await page.get_by_role("banner").get_by_text("Keys Only").is_visible()
+
+
+async def test_an_expired_access_cookie_is_renewed_from_the_refresh_cookie(site):
+    page = await site.new_page()
+    me = await sign_up(page, "Long Reader")
+    cookies = {c["name"]: c for c in await page.context.cookies()}
+    assert cookies["jwt"]["httpOnly"] and cookies["jwt"]["sameSite"] == "Lax"
+    assert cookies["refresh_token"]["httpOnly"] and cookies["refresh_token"]["sameSite"] == "Strict"
+    # The access token runs out (here: replaced by one that no longer verifies).
+    await page.context.add_cookies([{**cookies["jwt"], "value": "expired.token.value"}])
+    await page.goto("/settings")
+    assert await page.get_by_label("Name", exact=True).input_value() == me["name"]
+    renewed = {c["name"]: c for c in await page.context.cookies()}
+    assert renewed["jwt"]["value"] not in ("expired.token.value", cookies["jwt"]["value"])
+    assert renewed["refresh_token"]["value"] != cookies["refresh_token"]["value"]
+    assert site.services.accounts.authenticate(renewed["jwt"]["value"])
+    # No token is ever readable by the page's script.
+    assert await page.evaluate("() => document.cookie") == ""
+    assert await page.evaluate("() => localStorage.length") == 0
+
+
+async def test_sign_out_ends_the_session_on_the_server(site):
+    page = await site.new_page()
+    await sign_up(page)
+    cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
+    await sign_out(page)
+    with pytest.raises(domain.AuthenticationError):
+        site.services.accounts.authenticate(cookies["jwt"])
+    with pytest.raises(domain.AuthenticationError):
+        await site.services.accounts.refresh(cookies["refresh_token"])

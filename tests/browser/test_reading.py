@@ -96,6 +96,8 @@ async def test_like_and_comment_with_plain_forms(site):
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(f"**/blogs/{blog.id}")
     await page.get_by_role("button", name="Like").click()
+    # The like is remembered: a later visit still offers to take it back.
+    await page.goto(f"/blogs/{blog.id}")
     assert await page.get_by_text("You like this.").is_visible()
     assert await page.get_by_text("1 like", exact=True).first.is_visible()
     await page.get_by_role("button", name="Unlike").click()
@@ -107,5 +109,9 @@ async def test_like_and_comment_with_plain_forms(site):
     assert await comment.locator(".prose").inner_text() == "Nice one"
     assert await comment.locator("em").inner_text() == "one"
     assert await page.get_by_role("heading", name="1 comment").is_visible()
+    await comment.get_by_role("link", name="Edit comment").click()
+    await page.get_by_label("Your comment").fill("Nice one, edited")
+    await page.get_by_role("button", name="Save comment").click()
+    assert await comment.locator(".prose").inner_text() == "Nice one, edited"
     await comment.get_by_role("button", name="Delete comment").click()
     assert await page.locator(".comment").count() == 0

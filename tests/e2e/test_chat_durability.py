@@ -4,6 +4,7 @@ error naming the send within a bounded time, blogs keep working, and chat recove
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -188,3 +189,82 @@ async def test_store_hanging_or_down_answers_the_send_and_chat_recovers(own_mong
     assert got["message"]["text"] == "down"
     assert not [e for e in cb.backlog if e["type"] == "newMessage"]  # "hung" not twice
     await ca.close(), await cb.close()
+
+
+# -- kill -9 of the store while a batch is written -----------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _nirvana(settings, database_url: str, mongodb_url: str):
+    """One start of Nirvana on these stores: (services, http, ws url)."""
+    pool, client = await open_stores(settings, database_url=database_url,
+                                     mongodb_url=mongodb_url)
+    services = build_services(settings, pool, client, secret="t" * 48)
+    server, task, port = await start_server(create_app(settings, services),
+                                            services.ws_limits.max_frame_bytes)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                     headers={"Origin": TEST_ORIGIN}) as http:
+            yield services, http, f"ws://127.0.0.1:{port}/ws"
+    finally:
+        await services.before_shutdown()
+        server.should_exit = True
+        await task
+        await services.close()
+
+
+async def test_a_batch_lost_with_the_store_never_moves_the_head_nor_reuses_a_position(
+        server_urls, base_settings, tmp_path, stores):
+    """The campaign's case: the MongoDB-wire server is killed with a batch of sends in
+    flight, and started again. A socket opened then is given the last stored position as
+    its head, not the batch's; after a restart of Nirvana the head is not lower than any
+    served, and a device resuming from the head it was given misses nothing."""
+    mongo = EmbeddedMongo(tmp_path / "mongo")  # durable, as run.py starts it
+    url = await asyncio.to_thread(mongo.start)
+    settings = replace(base_settings, data_dir=tmp_path, store_timeout=STORE_TIMEOUT)
+    served = []
+    try:
+        async with _nirvana(settings, server_urls[0], url) as (services, http, ws_url):
+            a, b = await user(http), await user(http)
+            await befriend(services, a["id"], b["id"])
+            ca = await Client.connect(ws_url, a, open_timeout=10)
+            cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+            stored = (await _send(ca, cid, "stored"))[0]["message"]["pos"]
+
+            pid = mongo._proc.pid  # noqa: SLF001
+            os.kill(pid, signal.SIGSTOP)  # the batch below is sent, and never answered
+            await _stopped(pid)
+            for i in range(20):
+                await ca.ws.send(json.dumps({"type": "send", "id": f"lost{i}",
+                                             "conversation_id": cid, "client_id": f"lost{i}",
+                                             "text": "lost"}))
+            await asyncio.sleep(0.5)  # the writer has the batch in flight
+            os.kill(pid, signal.SIGKILL)
+            mongo._proc.wait()  # noqa: SLF001
+            answers = []
+            while len(answers) < 20:
+                answers.append(await ca.recv(timeout=10))
+            assert all(e["type"] == "error" for e in answers), answers
+            await asyncio.to_thread(mongo.start)  # the store is back; Nirvana never stopped
+
+            cb = await Client.connect(ws_url, b, open_timeout=10)
+            served.append(cb.hello["head"])
+            assert cb.hello["head"] == stored  # not the lost batch's positions
+            await ca.close(), await cb.close()
+
+        # The next start of Nirvana, on the same stores.
+        async with _nirvana(settings, server_urls[0], url) as (services, http, ws_url):
+            cb = await Client.connect(ws_url, b, since=served[-1], open_timeout=10)
+            assert (await cb.expect("resumed"))["head"] >= max(served)
+            ca = await Client.connect(ws_url, a, open_timeout=10)
+            assert ca.hello["head"] >= max(served)
+            after = (await _send(ca, cid, "after"))[0]["message"]
+            assert after["pos"] > max(served)
+            got = await cb.expect("newMessage", timeout=10)
+            assert (got["message"]["text"], got["pos"]) == ("after", after["pos"])
+            await ca.close(), await cb.close()
+    finally:
+        if mongo._proc is not None and mongo._proc.poll() is None:  # noqa: SLF001
+            os.kill(mongo._proc.pid, signal.SIGCONT)  # noqa: SLF001
+        await asyncio.to_thread(mongo.stop)
+        await init_documents(stores[1], base_settings.mongodb_db)

@@ -109,3 +109,30 @@ async def test_receipts_and_unread_counts_follow_every_change(live):
     assert not [e for e in ca.backlog if e["type"] == "receipt" and e["seq"] == 1]
     for c in (ca, cb):
         await c.close()
+
+
+async def test_one_message_carries_one_created_at_on_every_path(live):
+    """The stored time is to the millisecond (a BSON date): the live frames must carry that
+    same value, or a client that deduplicates or sorts by it sees two messages."""
+    a, b, ca, cb, cid = await chatting_pair(live)
+    ack = await ca.command("send", conversation_id=cid, client_id="t", text="when")
+    created = ack["message"]["created_at"]
+    assert (await cb.expect("newMessage"))["message"]["created_at"] == created
+    retry = await ca.command("send", conversation_id=cid, client_id="t", text="when")
+    assert retry["duplicate"] and retry["message"]["created_at"] == created
+    (over_ws,) = (await cb.command("history", conversation_id=cid))["messages"]
+    assert over_ws["created_at"] == created
+    r = await live.http.get(f"/api/v1/conversations/{cid}/messages",
+                            headers={"Authorization": f"Bearer {b['jwt']}"})
+    assert r.status_code == 200, r.text
+    (over_http,) = r.json()["messages"]
+    assert over_http["created_at"] == created
+
+    edit = await ca.command("edit", conversation_id=cid, seq=1, text="when?")
+    edited = (await cb.expect("message.edited"))["message"]
+    assert edited["created_at"] == edit["message"]["created_at"] == created
+    (after_edit,) = (await cb.command("history", conversation_id=cid))["messages"]
+    assert after_edit["edited_at"] == edited["edited_at"] == edit["message"]["edited_at"]
+    (listed,) = (await cb.command("conversations"))["conversations"]
+    assert listed["last_message"]["created_at"] == created
+    await ca.close(), await cb.close()

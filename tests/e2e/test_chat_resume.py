@@ -69,6 +69,28 @@ async def test_resume_command_after_live_events_repeats_nothing(live):
     await ca.close(), await cb.close()
 
 
+async def test_a_resume_from_beyond_the_head_says_resync_required_and_misses_nothing_live(
+        live):
+    """A position the server never committed (its store lost writes, or was restored): a
+    resume from it cannot be complete, so it is never answered `resumed`; and the events
+    that follow still arrive live."""
+    a, b, ca, cid = await setup_pair(live)
+    await ca.command("send", conversation_id=cid, client_id="1", text="one")
+    head = ca.hello["head"] + 1
+    cb = await Client.connect(live.ws, b, since=head + 125)  # the campaign's device
+    answer = await cb.expect("resync_required")
+    assert answer.get("id") is None and answer["head"] == head
+    await ca.command("send", conversation_id=cid, client_id="2", text="two")
+    got = await cb.expect("newMessage")
+    assert (got["message"]["text"], got["pos"]) == ("two", head + 1)
+
+    answer = await cb.command("resume", since=head + 2)  # the command, likewise
+    assert answer["type"] == "resync_required" and answer["head"] == head + 1
+    assert (await cb.command("resume", since=head + 1))["type"] == "resumed"
+    assert not [e for e in cb.backlog if e["type"] == "resumed"]
+    await ca.close(), await cb.close()
+
+
 async def test_resume_beyond_the_window_says_resync_required(live):
     a, b, ca, cid = await setup_pair(live)
     live.services.chat.limits = type(live.services.chat.limits)(resume_window=3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nirvana.storage.pg_blogs import SEARCH_CANDIDATES
+from nirvana.storage.postgres.blogs import SEARCH_CANDIDATES
 from tests.helpers import sign_up
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from nirvana.bootstrap import build_services
-from nirvana.domain.chat_ports import ReceiptKind
-from nirvana.storage.mongo_chat_upgrade import STATES_SPLIT_ID
+from nirvana.domain.chat.entities import ReceiptKind
+from nirvana.storage.mongo.upgrade import STATES_SPLIT_ID
 from tests.integration.test_chat_write_path import a_with_two_friends
 from tests.integration.test_mongo_chat import friends
 

@@ -7,8 +7,8 @@ import asyncio
 from datetime import datetime, timezone
 
 from nirvana.bootstrap import build_services
-from nirvana.domain.chat import NotMemberError
-from nirvana.storage.chat_summaries import CHECKPOINT_ID
+from nirvana.domain.chat.errors import NotMemberError
+from nirvana.storage.mongo.summaries import CHECKPOINT_ID
 from tests.integration.test_mongo_chat import friends
 
 
@@ -127,13 +127,13 @@ async def test_resume_replays_buffered_and_written_summaries_and_honours_delete_
         client, services):
     a, b, c = await a_with_two_friends(client, services)
     chat, store = services.chat, services.chat_store
-    store.summary_interval = 3600  # flushed only where the test says
+    store.summaries.interval = 3600  # flushed only where the test says
     quiet = await chat.open_direct(a, c)
     await chat.send_message(c, quiet.id, client_id="q", text="before since")
     busy = await chat.open_direct(a, b)
     since = await chat.head()
     await chat.send_message(b, busy.id, client_id="w", text="written")
-    await store._flush_summaries()
+    await store.summaries.flush()
     await chat.send_message(b, busy.id, client_id="h", text="hidden")
     await chat.send_message(b, busy.id, client_id="u", text="unwritten summary")
     await chat.delete_message(a, busy.id, 2, for_everyone=False)
@@ -164,12 +164,12 @@ async def test_reads_see_unwritten_summaries_without_waiting_for_a_flush(client,
     and reading it wrote nothing (a flush under load takes seconds)."""
     a, b, c = await a_with_two_friends(client, services)
     chat, store = services.chat, services.chat_store
-    store.summary_interval = 3600  # nothing is flushed during this test
+    store.summaries.interval = 3600  # nothing is flushed during this test
     old = await chat.open_direct(a, b)
     new = await chat.open_direct(a, c)
     await chat.send_message(c, new.id, client_id="n", text="newer")
     await chat.send_message(b, old.id, client_id="o1", text="older")
-    await store._flush_summaries()  # written: both summarised in the store
+    await store.summaries.flush()  # written: both summarised in the store
     await chat.send_message(c, new.id, client_id="n2", text="newest")
     await chat.send_message(b, old.id, client_id="o2", text="now the newest")
 
@@ -196,14 +196,14 @@ async def test_the_head_after_a_start_counts_what_lies_past_the_summary_checkpoi
         client, services, stores, settings):
     """The head is read from the checkpoint on: messages not summarised yet (a crash) and
     receipts newer than every message must still be in it."""
-    from nirvana.domain.chat_ports import ReceiptKind
+    from nirvana.domain.chat.entities import ReceiptKind
 
     a, b = await friends(client, services)
     chat, store = services.chat, services.chat_store
-    store.summary_interval = 3600
+    store.summaries.interval = 3600
     c = await chat.open_direct(a, b)
     await chat.send_message(a, c.id, client_id="k1", text="summarised")
-    await store._flush_summaries()  # the checkpoint is at this message
+    await store.summaries.flush()  # the checkpoint is at this message
     unsummarised, _ = await chat.send_message(a, c.id, client_id="k2", text="not yet")
     await chat.mark(b, c.id, ReceiptKind.READ, 2)
     top = await chat.head()
@@ -223,14 +223,14 @@ async def test_sockets_connecting_at_once_after_a_start_load_the_head_once(
     pool, mongo = stores
     fresh = build_services(settings, pool, mongo, secret="t" * 48)  # a new start
     loads = 0
-    real = fresh.chat_store._load_head
+    real = fresh.chat_store.positions.load
 
     async def counted() -> None:
         nonlocal loads
         loads += 1
         await real()
 
-    fresh.chat_store._load_head = counted
+    fresh.chat_store.positions.load = counted
     heads = await asyncio.gather(*(fresh.chat.head() for _ in range(50)))
     assert loads == 1 and set(heads) == {sent.pos}
     await fresh.chat_store.close()
@@ -241,16 +241,16 @@ async def test_summaries_and_last_seen_are_written_as_one_transaction_each(
     """The embedded server has transactions: a flush is one commit, not one per update."""
     a, b = await friends(client, services)
     chat, store = services.chat, services.chat_store
-    store.summary_interval = 3600
+    store.summaries.interval = 3600
     c = await chat.open_direct(a, b)
     sent, _ = await chat.send_message(a, c.id, client_id="k", text="hi")
-    await store._flush_summaries()
-    assert store._one_commit.supported is True
+    await store.summaries.flush()
+    assert store.summaries.one_commit.supported is True
     db = services.mongo[settings.mongodb_db]
     assert (await db["chat_conversation_state"].find_one({"_id": c.id}))["last_seq"] == 1
     assert (await db["chat_meta"].find_one({"_id": CHECKPOINT_ID}))["pos"] == sent.pos
     presence = services.presence_store
     await presence.save_last_seen(a, datetime.now(timezone.utc))
     await presence.flush()
-    assert presence._one_commit.supported is True
+    assert presence.one_commit.supported is True
     assert await db["chat_presence"].find_one({"_id": a}) is not None

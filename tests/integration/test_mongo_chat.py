@@ -8,8 +8,13 @@ from datetime import datetime, timezone
 import pytest
 from pymongo.errors import NetworkTimeout
 
+from nirvana.domain.chat.service import ChatService
 from nirvana.domain.errors import UnavailableError
-from nirvana.domain.chat_ports import MessageDraft, MessageKind
+from nirvana.storage.mongo.changes import MongoChatChanges
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.documents import MessageDoc
+from nirvana.storage.postgres.chat_peers import PgChatPeers
+from nirvana.domain.chat.entities import MessageDraft, MessageKind
 from tests.helpers import sign_up
 
 
@@ -30,6 +35,42 @@ async def two_chats(client, services):
     d = (await sign_up(client))["user"]["id"]
     await befriend(services, a, d)
     return a, b, await services.chat.open_direct(a, b), await services.chat.open_direct(a, d)
+
+
+async def write(docs) -> None:
+    """What the store's own insert does: one unordered insert_many."""
+    await MessageDoc.get_pymongo_collection().insert_many(docs, ordered=False)
+
+
+class SwitchableInsert:
+    """The store's insert, given to it at construction; `failure` replaces it while set."""
+
+    def __init__(self) -> None:
+        self.failure = None
+
+    async def __call__(self, docs) -> None:
+        if self.failure is not None:
+            return await self.failure(docs)
+        await write(docs)
+
+
+@pytest.fixture
+async def flaky(services):
+    """Builds a chat on a store whose insert the test controls: (chat, store, insert)."""
+    stores = []
+
+    def build(timeout: float = services.settings.store_timeout):
+        insert = SwitchableInsert()
+        store = MongoChatStore(timeout=timeout, insert=insert)
+        stores.append(store)
+        chat = ChatService(store=store, changes=MongoChatChanges(store),
+                           peers=PgChatPeers(services.pool), publisher=services.hub,
+                           clock=services.clock, limits=services.chat.limits)
+        return chat, store, insert
+
+    yield build
+    for store in stores:
+        await store.close()
 
 
 def record_posts(chat, monkeypatch) -> list:
@@ -74,7 +115,7 @@ async def test_under_load_commits_are_spaced_and_an_idle_writer_commits_at_once(
     a, b = await friends(client, services)
     chat, store = services.chat, services.chat_store
     c = await chat.open_direct(a, b)
-    store.commit_spacing = 1.0
+    store.writer.commit_spacing = 1.0
     await asyncio.sleep(1.0)  # idle: the last commit is long past
     started = asyncio.get_running_loop().time()
     await chat.send_message(a, c.id, client_id="lone", text="lone")
@@ -105,8 +146,8 @@ async def test_a_retry_among_new_sends_leaves_no_gap_in_the_seqs(client, service
     chat, store = services.chat, services.chat_store
     stored, _ = await chat.send_message(a, c.id, client_id="old", text="old")
     # Queued at once, so one batch: new, retry, new in `c`, and one in another conversation.
-    sends = [store.submit(_draft(c, b, "n1")), store.submit(_draft(c, a, "old")),
-             store.submit(_draft(c, b, "n2")), store.submit(_draft(other, a, "o1"))]
+    sends = [store.append(_draft(c, b, "n1")), store.append(_draft(c, a, "old")),
+             store.append(_draft(c, b, "n2")), store.append(_draft(other, a, "o1"))]
     batches = store.batches
     (n1, new1), (retry, new_r), (n2, new2), (o1, new_o) = await asyncio.gather(*sends)
     assert (new1, new_r, new2, new_o) == (True, False, True, True)
@@ -141,26 +182,25 @@ async def test_a_retry_after_a_restart_answers_the_stored_message(client, servic
 
 
 async def test_a_write_whose_answer_was_lost_is_delivered_once_when_found(
-        client, services, monkeypatch):
+        client, services, flaky, monkeypatch):
     """The store wrote a batch but its answer never came (a timeout, a dropped
     connection): the sender got an error, the message is stored. The next batch finds it
     and delivers it, at a position past everything already delivered; the sender's retry is
     then a duplicate, and nothing is delivered twice."""
     a, b = await friends(client, services)
-    chat, store = services.chat, services.chat_store
+    chat, store, insert = flaky()
     c = await chat.open_direct(a, b)
     posted = record_posts(chat, monkeypatch)
     first, _ = await chat.send_message(b, c.id, client_id="first", text="first")
-    real_insert = store._insert
 
-    async def answer_lost(messages):
-        await real_insert(messages)
+    async def answer_lost(docs):
+        await write(docs)
         raise NetworkTimeout("the answer was lost")
 
-    monkeypatch.setattr(store, "_insert", answer_lost)
+    insert.failure = answer_lost
     with pytest.raises(UnavailableError):
         await chat.send_message(a, c.id, client_id="lost", text="lost")
-    monkeypatch.setattr(store, "_insert", real_insert)
+    insert.failure = None
     assert [m.text for m in posted] == ["first"]
 
     after, created = await chat.send_message(b, c.id, client_id="next", text="next")
@@ -177,26 +217,26 @@ async def test_a_write_whose_answer_was_lost_is_delivered_once_when_found(
 
 
 async def test_a_write_that_lands_after_the_store_was_asked_is_delivered_by_the_retry(
-        client, services, monkeypatch):
+        client, services, flaky, monkeypatch):
     """The store stalled with a batch unanswered; asked afterwards, it had not written it;
     then it did (working through what was sent before the stall). The sender's retry finds
     it stored and delivers it, once, at a fresh position."""
     a, b, c, other = await two_chats(client, services)
-    chat, store = services.chat, services.chat_store
+    chat, store, insert = flaky()
     posted = record_posts(chat, monkeypatch)
-    real_insert, stalled = store._insert, []
+    stalled = []
 
-    async def stall(messages):
-        stalled.extend(messages)
+    async def stall(docs):
+        stalled.extend(docs)
         raise NetworkTimeout("no answer")
 
-    monkeypatch.setattr(store, "_insert", stall)
+    insert.failure = stall
     with pytest.raises(UnavailableError):
         await chat.send_message(a, c.id, client_id="late", text="late")
-    monkeypatch.setattr(store, "_insert", real_insert)
+    insert.failure = None
     trigger, _ = await chat.send_message(a, other.id, client_id="t", text="t")  # asks: none
     assert [m.text for m in posted] == ["t"]
-    assert not await real_insert(stalled)  # the store gets to the stalled request now
+    await write(stalled)  # the store gets to the stalled request now
 
     retry, created = await chat.send_message(a, c.id, client_id="late", text="late")
     assert created and retry.seq == 1 and retry.pos > trigger.pos
@@ -208,19 +248,18 @@ async def test_a_write_that_lands_after_the_store_was_asked_is_delivered_by_the_
 
 
 async def test_a_send_in_doubt_that_was_never_written_is_stored_by_its_retry_once(
-        client, services, monkeypatch):
+        client, services, flaky, monkeypatch):
     a, b, c, other = await two_chats(client, services)
-    chat, store = services.chat, services.chat_store
+    chat, store, insert = flaky()
     posted = record_posts(chat, monkeypatch)
-    real_insert = store._insert
 
-    async def stall(messages):
+    async def stall(docs):
         raise NetworkTimeout("no answer, nothing written")
 
-    monkeypatch.setattr(store, "_insert", stall)
+    insert.failure = stall
     with pytest.raises(UnavailableError):
         await chat.send_message(a, c.id, client_id="x", text="x")
-    monkeypatch.setattr(store, "_insert", real_insert)
+    insert.failure = None
     await chat.send_message(a, other.id, client_id="t", text="t")  # asks: not written
     stored, created = await chat.send_message(a, c.id, client_id="x", text="x")
     assert created and stored.seq == 1
@@ -244,21 +283,20 @@ async def test_seqs_continue_after_a_restart_of_the_writer(client, services, sto
 
 
 async def test_a_send_past_its_deadline_is_answered_at_once_and_delivered_when_stored(
-        client, services, monkeypatch):
+        client, services, flaky, monkeypatch):
     """A store slower than the deadline: the sender hears store_timeout then, not when the
     store answers; the write that lands afterwards is still delivered live, once, and the
     retry the sender was told to make finds it."""
     a, b, c, _ = await two_chats(client, services)
-    chat, store = services.chat, services.chat_store
+    chat, store, insert = flaky(timeout=0.1)  # the deadline is twice this
     posted = record_posts(chat, monkeypatch)
-    real_insert, release = store._insert, asyncio.Event()
+    release = asyncio.Event()
 
-    async def slow(messages):
+    async def slow(docs):
         await release.wait()
-        return await real_insert(messages)
+        await write(docs)
 
-    monkeypatch.setattr(store, "_insert", slow)
-    monkeypatch.setattr(store, "_timeout", 0.1)  # the deadline is twice this
+    insert.failure = slow
     started = asyncio.get_running_loop().time()
     with pytest.raises(UnavailableError) as refused:
         await chat.send_message(a, c.id, client_id="slow", text="slow")

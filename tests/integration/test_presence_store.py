@@ -1,10 +1,10 @@
-"""last_seen writes are buffered and written together (nirvana/storage/mongo_presence.py)."""
+"""last_seen writes are buffered and written together (nirvana/storage/mongo/presence.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from nirvana.storage.mongo_presence import MongoPresenceStore
+from nirvana.storage.mongo.presence import MongoPresenceStore
 
 
 async def test_a_storm_of_saves_is_one_write_and_reads_see_it_before_and_after(

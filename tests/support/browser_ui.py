@@ -66,3 +66,26 @@ async def make_blog(services, author_id: int, title: str, body: str = "Some word
         tags=tags, place=domain.Place(*place) if place else None,
         status=domain.BlogStatus.DRAFT if draft else domain.BlogStatus.PUBLISHED)
     return await services.blogs.create(author_id, fields)
+
+
+def picture_png(width: int, height: int, hue: int = 0) -> bytes:
+    """A soft two-colour gradient, so screenshots show a picture rather than a flat block."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    rows = []
+    for y in range(height):
+        row = bytearray(b"\x00")
+        for x in range(width):
+            t = (x / max(width - 1, 1) + y / max(height - 1, 1)) / 2
+            row += bytes((min(255, 60 + hue + int(120 * t)), 140 + int(60 * t),
+                          200 - int(60 * t)))
+        rows.append(bytes(row))
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+            + chunk(b"IEND", b""))

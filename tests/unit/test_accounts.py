@@ -6,14 +6,14 @@ import re
 
 import pytest
 
-from nirvana.domain.accounts import AccountPolicy, Accounts
+from nirvana.domain.accounts.service import AccountPolicy, Accounts
 from nirvana.domain.errors import (
     AuthenticationError,
     InvalidInputError,
     PermissionDeniedError,
     RateLimitedError,
 )
-from nirvana.domain.users import ProfileChanges
+from nirvana.domain.accounts.users import ProfileChanges
 from tests.fakes import (
     FakeClock,
     FakeHasher,

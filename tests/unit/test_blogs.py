@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from nirvana.domain.blog_model import (
+from nirvana.domain.blogs.model import (
     BlogChanges,
     BlogFields,
     BlogFilter,
@@ -16,7 +16,7 @@ from nirvana.domain.blog_model import (
     decode_cursor,
     encode_cursor,
 )
-from nirvana.domain.blogs import Blogs
+from nirvana.domain.blogs.service import Blogs
 from nirvana.domain.errors import (
     ConflictError,
     InvalidInputError,

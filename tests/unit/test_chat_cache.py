@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from nirvana.domain.chat_cache import ChatCache
-from nirvana.domain.chat_ports import (
+from nirvana.domain.chat.cache import ChatCache
+from nirvana.domain.chat.entities import (
     Conversation,
     ConversationKind,
     Member,

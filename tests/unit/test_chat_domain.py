@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
-from nirvana.domain.chat import BlockedError, Chat, NotFriendsError, NotMemberError
-from nirvana.domain.chat_ports import Attachment, ChatLimits, MessageKind, ReceiptKind
+from nirvana.domain.chat.errors import BlockedError, NotFriendsError, NotMemberError
+from nirvana.domain.chat.messaging import Messaging
+from nirvana.domain.chat.entities import Attachment, MessageKind, ReceiptKind
+from nirvana.domain.chat.limits import ChatLimits
 from nirvana.domain.errors import InvalidInputError
 from tests.fakes_chat import FakeChatStore, FakeClock, FakePeers, RecordingPublisher
 
@@ -15,7 +17,7 @@ from tests.fakes_chat import FakeChatStore, FakeClock, FakePeers, RecordingPubli
 @pytest.fixture
 def world():
     peers, store, pub = FakePeers(), FakeChatStore(), RecordingPublisher()
-    chat = Chat(store=store, peers=peers, publisher=pub, clock=FakeClock(),
+    chat = Messaging(store=store, peers=peers, publisher=pub, clock=FakeClock(),
                 limits=ChatLimits(max_text=20, max_attachments=2, resume_window=3))
     peers.befriend(1, 2)
     return chat, peers, store, pub
@@ -103,7 +105,7 @@ async def test_resumes_read_the_store_a_bounded_number_at_a_time():
     """After a restart every client resumes at once: the reads past the bound wait their
     turn instead of piling into the store's connection pool, and every one is answered."""
     store = FakeChatStore()
-    chat = Chat(store=store, peers=FakePeers(), publisher=RecordingPublisher(),
+    chat = Messaging(store=store, peers=FakePeers(), publisher=RecordingPublisher(),
                 clock=FakeClock(), limits=ChatLimits(resume_reads=3))
     reading, most, release = 0, 0, asyncio.Event()
     answer = store.stream_since
@@ -143,7 +145,7 @@ async def test_group_needs_friends_and_respects_member_cap(world):
     peers.befriend(1, 3)
     g = await chat.create_group(1, "g", [2, 3])
     assert g.member(1).role.value == "owner" and g.member(3).role.value == "member"
-    small = Chat(store=FakeChatStore(), peers=peers, publisher=RecordingPublisher(),
+    small = Messaging(store=FakeChatStore(), peers=peers, publisher=RecordingPublisher(),
                  clock=FakeClock(), limits=ChatLimits(max_group_members=2))
     with pytest.raises(InvalidInputError):
         await small.create_group(1, "g", [2, 3])

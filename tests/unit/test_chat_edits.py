@@ -6,16 +6,19 @@ from datetime import timedelta
 
 import pytest
 
-from nirvana.domain.chat_edits import check_emoji
-from nirvana.domain.chat_ports import ChatLimits, Role
-from nirvana.domain.chat_rules import MessageDeletedError, MessageNotFoundError, NotAllowedError
-from nirvana.domain.chat_search import parse_query, terms_of
+from nirvana.domain.chat.edits import check_emoji
+from nirvana.domain.chat.limits import ChatLimits
+from nirvana.domain.chat.entities import Role
+from nirvana.domain.chat.errors import MessageDeletedError, MessageNotFoundError, NotAllowedError
+from nirvana.domain.chat.search import parse_query, terms_of
 from nirvana.domain.errors import InvalidInputError
+from tests.fakes_chat import FakeClock
 from tests.unit.test_chat_groups import build
 
 
-async def conversation_with_message(text: str = "hello world"):
-    chat, peers, changes, pub = build(ChatLimits(max_reactions=2))
+async def conversation_with_message(text: str = "hello world",
+                                    clock: FakeClock | None = None):
+    chat, peers, changes, pub = build(ChatLimits(max_reactions=2), clock)
     c = await chat.create_group(1, "G", [2, 3])
     await chat.send_message(1, c.id, client_id="m1", text=text)
     return chat, changes, c
@@ -117,10 +120,11 @@ async def test_edit_updates_what_search_finds():
 
 
 async def test_resume_past_pruned_events_requires_resync():
-    chat, changes, c = await conversation_with_message()
+    clock = FakeClock()
+    chat, changes, c = await conversation_with_message(clock=clock)
     await chat.edit_message(1, c.id, 1, "edited")
     assert not (await chat.resume(2, 0)).truncated
-    chat._clock.t += timedelta(days=8)
+    clock.t += timedelta(days=8)
     assert await chat.prune_events() == 1
     assert (await chat.resume(2, 0)).truncated
     head = await chat.head()

@@ -67,7 +67,7 @@ async def test_presence_audience_is_friends_and_conversation_peers_only():
     presence = Presence(store=FakePresenceStore(), peers=peers, changes=changes,
                         clock=FakeClock())
     peers.befriend(1, 2)
-    from nirvana.domain.chat_service import ChatService
+    from nirvana.domain.chat.service import ChatService
     from tests.fakes_chat import RecordingPublisher
     chat = ChatService(store=store, changes=changes, peers=peers,
                        publisher=RecordingPublisher(), clock=FakeClock())

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from nirvana.domain.errors import AuthenticationError
-from nirvana.domain.users import ProfileChanges
+from nirvana.domain.accounts.users import ProfileChanges
 from nirvana.logs import AccessRecord, JsonFormatter, log_access
 from nirvana.security import JwtAccessTokens
 from nirvana.storage.cached_users import CachedUserRepository

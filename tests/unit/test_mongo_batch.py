@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import pytest
 from pymongo.errors import OperationFailure
 
-from nirvana.storage.mongo_batch import OneCommit
+from nirvana.storage.mongo.one_commit import OneCommit
 
 
 class StandaloneClient:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from nirvana.domain.accounts import AccessRevocations
-from nirvana.domain.ports import AccessClaims
+from nirvana.domain.accounts.service import AccessRevocations
+from nirvana.domain.accounts.ports import AccessClaims
 from nirvana.ws import protocol as p
 from nirvana.ws.hub import Connection
 from nirvana.ws.session_watch import SessionWatch

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from nirvana.settings import ConfigError, Settings
-from nirvana.storage.pg import parse_steps
+from nirvana.storage.postgres.pool import parse_steps
 
 
 def test_defaults_without_environment():

@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 
 from nirvana.domain.errors import ConflictError, InvalidInputError, NotFoundError
-from nirvana.domain.social import (
-    Direction,
-    FriendRequestOutcome as O,
-    PageRequest,
-    SocialGraph,
-    decode_cursor,
-    page_request,
-)
+from nirvana.domain.social.entities import Direction, FriendRequestOutcome as O, PageRequest
+from nirvana.domain.social.graph import SocialGraph
+from nirvana.domain.social.cursors import decode_cursor, page_request
 from tests.fakes_social import FakeBlogCounter, FakeSocialRepository
 
 # Module-level, not only conftest's hook: parametrized async tests need the marker before

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from nirvana.domain.chat_ports import ChatEvent, EventType, Message, MessageKind
+from nirvana.domain.chat.entities import ChatEvent, EventType, Message, MessageKind
 from nirvana.ws import frames_chat as fc
 from nirvana.ws import protocol as p
 from nirvana.ws.views import stream_event

@@ -9,7 +9,7 @@ from typing import Awaitable, Callable
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from ...domain.blog_model import (
+from ...domain.blogs.model import (
     BlogChanges,
     BlogFields,
     BlogFilter,
@@ -17,7 +17,7 @@ from ...domain.blog_model import (
     decode_cursor,
     encode_cursor,
 )
-from ...domain.blogs import BULK_CAP
+from ...domain.blogs.service import BULK_CAP
 from ...domain.errors import AuthenticationError, NotFoundError
 from ..api import Api, Call, JsonResponse
 from ..schemas.blogs import (

@@ -1,6 +1,6 @@
 """Chat over HTTP: conversations, history, sending, read marks, and the seed's /api/messages.
 
-Every route calls the same `Chat` use cases as the WebSocket commands, and answers with the
+Every route calls the same `ChatService` use cases as the WebSocket commands, and answers with the
 same message and conversation models (`nirvana/ws/views.py`), so both paths agree.
 """
 
@@ -13,7 +13,7 @@ import orjson
 from pydantic import Field
 from starlette.responses import Response
 
-from ...domain.chat_ports import Attachment, MessageKind, ReceiptKind
+from ...domain.chat.entities import Attachment, MessageKind, ReceiptKind
 from ...domain.errors import field_error
 from ...ws import protocol as p
 from ...ws.views import conversation_out, message_out

@@ -11,8 +11,8 @@ from typing import Literal
 from pydantic import Field
 from starlette.responses import Response
 
-from ...domain.chat_groups import GROUP_FIELDS
-from ...domain.chat_ports import Role
+from ...domain.chat.groups import GROUP_FIELDS
+from ...domain.chat.entities import Role
 from ...domain.errors import field_error
 from ...ws import frames_chat as fc
 from ...ws import protocol as p

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...domain.errors import NotFoundError
-from ...domain.social import page_request
+from ...domain.social.cursors import page_request
 from ..api import Api, Call
 from ..schemas.social import ListingOut, PageIn, ProfileOut, SearchIn, SearchOut, PersonOut
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from ...domain.social import Change, Direction, FriendRequestOutcome, page_request
+from ...domain.social.entities import Change, Direction, FriendRequestOutcome
+from ...domain.social.cursors import page_request
 from ..api import Api, Call, JsonResponse
 from ..schemas.social import FriendRequestOut, ListingOut, PageIn, RelationOut, RequestsIn
 from .people import target_id
@@ -29,8 +30,6 @@ def relation_response(user_id: int, change: Change) -> Response:
 async def send_friend_request(call: Call[None, None]) -> Response:
     other = target_id(call)
     result = await call.services.social.send_friend_request(call.user_id, other)
-    if result.state.friends:
-        call.services.relation_changed(call.user_id, other, True)
     body = FriendRequestOut(outcome=result.outcome.value,
                             relation=RelationOut.of(other, result.state))
     status = 201 if result.outcome in CREATED else 200
@@ -43,7 +42,6 @@ async def send_friend_request(call: Call[None, None]) -> Response:
 async def accept_friend_request(call: Call[None, None]) -> Response:
     other = target_id(call)
     change = await call.services.social.accept_friend_request(call.user_id, other)
-    call.services.relation_changed(call.user_id, other, True)
     return relation_response(other, change)
 
 
@@ -62,9 +60,7 @@ async def cancel_friend_request(call: Call[None, None]) -> None:
 @api.route("DELETE", "/api/v1/friends/{user_id:int}", summary="End a friendship", tags=TAGS,
            status=204, errors=(404,))
 async def remove_friend(call: Call[None, None]) -> None:
-    other = target_id(call)
-    await call.services.social.remove_friend(call.user_id, other)
-    call.services.relation_changed(call.user_id, other, False)
+    await call.services.social.remove_friend(call.user_id, target_id(call))
 
 
 @api.route("GET", "/api/v1/friends", summary="Your friends, newest first", tags=TAGS,
@@ -103,7 +99,6 @@ async def unfollow(call: Call[None, None]) -> None:
 async def block(call: Call[None, None]) -> Response:
     other = target_id(call)
     change = await call.services.social.block(call.user_id, other)
-    call.services.relation_changed(call.user_id, other, False)
     return relation_response(other, change)
 
 

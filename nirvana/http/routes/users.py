@@ -8,9 +8,9 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...domain.accounts import Session
+from ...domain.accounts.service import Session
 from ...domain.errors import AuthenticationError
-from ...domain.users import ProfileChanges, User
+from ...domain.accounts.users import ProfileChanges, User
 from ..api import Api, Call, JsonResponse
 from ..auth import ACCESS_COOKIE, REFRESH_COOKIE
 from ..schemas.users import (
@@ -38,8 +38,8 @@ class BodyOfUser:
     """A user's JSON, made once per version of the user. The user cache hands out the same
     (frozen) object until a write replaces it, so "same object" is an exact test of "same
     data"; a user read from the database is a new object and simply misses. Spares GET /me
-    pydantic's model build and serialisation per request (20.4 → 15.8 µs in process,
-    `python -m bench.asgi_loop`). At most `size` users are kept, the oldest dropped first."""
+    pydantic's model build and serialisation per request (docs/performance.md). At most
+    `size` users are kept, the oldest dropped first."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size

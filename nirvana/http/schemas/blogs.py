@@ -10,9 +10,9 @@ from datetime import datetime
 
 from pydantic import Field
 
-from ...domain import blog_model as m
-from ...domain.blog_model import Blog, BlogStatus, Comment, Location
-from ...domain.users import MAX_URL
+from ...domain.blogs import model as m
+from ...domain.blogs.model import Blog, BlogStatus, Comment, Location
+from ...domain.accounts.users import MAX_URL
 from ..api import In, Out
 
 MAX_LIMIT = 100

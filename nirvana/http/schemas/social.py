@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ...domain.social import Linked, Listing, PairState, Person, Profile
+from ...domain.social.entities import Linked, Listing, PairState, Person, Profile
 from ..api import In, Out
 
 MAX_PAGE = 100

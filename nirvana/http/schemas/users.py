@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from ...domain.users import User
+from ...domain.accounts.users import User
 from ..api import In, Out
 
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...http.auth import REFRESH_COOKIE
+from ...http.auth import ACCESS_COOKIE, REFRESH_COOKIE
 from ...http.routes.users import client_ip
 from .. import domain
 from ..forms import FormErrors, read_file, read_form, redirect, safe_next
@@ -81,7 +81,7 @@ async def sign_out(request: Request) -> Response:
     await read_form(request)
     reader = await reader_of(request)
     claims = None
-    token = request.cookies.get("jwt")
+    token = request.cookies.get(ACCESS_COOKIE)
     if token:
         try:
             claims = services(request).accounts.authenticate(token)

@@ -56,7 +56,7 @@ async def blog_page(request: Request, comment_errors: FormErrors | None = None,
         "comments": comments,
         "comment_page": page,
         "comment_pages": pages,
-        "liked": request.query_params.get("liked") == "1",
+        "liked": reader.id is not None and await blogs(request).liked_by(blog.id, reader.id),
         "comment_errors": comment_errors or FormErrors(),
         "draft_comment": draft_comment,
         "is_author": reader.id == blog.author.id,
@@ -70,7 +70,7 @@ async def like(request: Request) -> Response:
         raise domain.AuthenticationError()
     bid = blog_id(request)
     await blogs(request).like(bid, reader.id)
-    return await redirect(request, f"/blogs/{bid}?liked=1#likes")
+    return await redirect(request, f"/blogs/{bid}#likes")
 
 
 async def unlike(request: Request) -> Response:
@@ -96,6 +96,29 @@ async def add_comment(request: Request) -> Response:
     blog = await blogs(request).get(bid, reader.id)
     last = math.ceil(blog.comments_count / COMMENTS_PAGE) or 1
     return await redirect(request, f"/blogs/{bid}?comments={last}#comment-{comment.id}")
+
+
+async def edit_comment(request: Request) -> Response:
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise domain.AuthenticationError()
+    bid, cid = blog_id(request), request.path_params["comment_id"]
+    blog = await blogs(request).get(bid, reader.id)
+    comment = await blogs(request).get_comment(bid, cid, reader.id)
+    errors, body = FormErrors(), comment.body
+    if request.method == "POST":
+        body = (await read_form(request)).get("body", "")
+        try:
+            await blogs(request).edit_comment(bid, cid, reader.id, body)
+            return await redirect(request, f"/blogs/{bid}#comment-{cid}")
+        except domain.InvalidInputError as exc:
+            errors = FormErrors.of(exc)
+    elif comment.author.id != reader.id:
+        raise domain.PermissionDeniedError("Only its author can edit a comment.",
+                                           code="not_comment_author")
+    return await pages_of(request).render(request, "comment_edit.html", {
+        "blog": blog, "comment": comment, "body": body, "errors": errors,
+    }, status=errors.status if errors else 200)
 
 
 async def delete_comment(request: Request) -> Response:
@@ -198,6 +221,8 @@ routes = [
     Route("/blogs/{id:int}/like", like, methods=["POST"]),
     Route("/blogs/{id:int}/unlike", unlike, methods=["POST"]),
     Route("/blogs/{id:int}/comments", add_comment, methods=["POST"]),
+    Route("/blogs/{id:int}/comments/{comment_id:int}/edit", edit_comment,
+          methods=["GET", "POST"]),
     Route("/blogs/{id:int}/comments/{comment_id:int}/delete", delete_comment,
           methods=["POST"]),
     Route("/search", search, methods=["GET", "HEAD"]),

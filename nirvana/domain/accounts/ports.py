@@ -1,0 +1,113 @@
+"""The ports of the accounts domain: what it needs from the outside, as Protocols.
+
+Adapters live in `nirvana/storage/` (PostgreSQL, mail) and `nirvana/security.py` (argon2,
+JWT); in-memory fakes for unit tests live in `tests/fakes.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from .users import Credentials, ProfileChanges, User
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """True when the password matches; False (never an exception) when it does not."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: int
+    session_id: str
+    issued_at: int
+    expires_at: int
+    token_id: str
+
+
+class AccessTokens(Protocol):
+    def issue(self, user_id: int, session_id: str) -> tuple[str, datetime]:
+        """A signed access token and when it expires."""
+        ...
+
+    def verify(self, token: str) -> AccessClaims:
+        """Raises AuthenticationError for anything but a valid, unexpired access token."""
+        ...
+
+
+class UserRepository(Protocol):
+    async def create(self, email: str, username: str, name: str, password_hash: str) -> User:
+        """Raises ConflictError(code='email_taken'|'username_taken')."""
+        ...
+
+    async def get(self, user_id: int) -> User | None: ...
+
+    async def credentials_by_email(self, email: str) -> Credentials | None: ...
+
+    async def credentials(self, user_id: int) -> Credentials | None: ...
+
+    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User:
+        """Raises ConflictError(code='username_taken')."""
+        ...
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+
+    async def revoke_access_before(self, user_id: int, when: datetime) -> None:
+        """Access tokens of this user issued before `when` are no longer accepted."""
+        ...
+
+    async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    user_id: int
+    family_id: str
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class RefreshTokenStore(Protocol):
+    async def add(
+        self, user_id: int, family_id: str, token_hash: bytes, expires_at: datetime
+    ) -> None: ...
+
+    async def claim(self, token_hash: bytes, now: datetime) -> RefreshRecord | None:
+        """Atomically mark an unused, unrevoked, unexpired token used and return it.
+
+        Of concurrent claims of one token exactly one gets the record; the others get None.
+        """
+        ...
+
+    async def find(self, token_hash: bytes) -> RefreshRecord | None: ...
+
+    async def revoke_family(self, family_id: str, now: datetime) -> None: ...
+
+    async def revoke_user(self, user_id: int, now: datetime) -> None: ...
+
+    async def recently_revoked_families(self, since: datetime) -> dict[str, datetime]: ...
+
+    async def delete_expired(self, before: datetime) -> int: ...
+
+
+class PasswordResetStore(Protocol):
+    async def replace(self, user_id: int, token_hash: bytes, expires_at: datetime) -> None:
+        """Store a new reset token for the user and void every older one."""
+        ...
+
+    async def consume(self, token_hash: bytes, now: datetime) -> int | None:
+        """Mark a valid token used and return its user id; None if unknown, used or expired."""
+        ...
+
+    async def delete_expired(self, before: datetime) -> int: ...
+
+
+class Mailer(Protocol):
+    async def send(self, to: str, subject: str, body: str) -> None: ...

@@ -1,0 +1,351 @@
+"""Accounts use cases: sign up, sign in, sessions, passwords, profile.
+
+`Accounts` receives every port it uses; it never touches a socket, a database driver or a
+clock of its own, so `tests/unit/test_accounts.py` runs it on in-memory fakes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    PermissionDeniedError,
+    RateLimitedError,
+    field_error,
+)
+from .ports import (
+    AccessClaims,
+    AccessTokens,
+    Mailer,
+    PasswordHasher,
+    PasswordResetStore,
+    RefreshTokenStore,
+    UserRepository,
+)
+from ..clock import Clock
+from ..ratelimit import Limit, SlidingWindowLimiter
+from .users import (
+    MAX_PASSWORD_BYTES,
+    ProfileChanges,
+    User,
+    normalise_email,
+    validate_name,
+    validate_password,
+    validate_profile_changes,
+    validate_username,
+)
+
+# A second claim of a refresh token within this many seconds of the first is taken for a
+# client racing itself (two tabs refreshing at once), answered 401 without revoking the
+# family; later reuse is the signal of a stolen token and revokes the whole family.
+REFRESH_RACE_GRACE = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class AccountPolicy:
+    access_ttl: timedelta = timedelta(minutes=15)
+    refresh_ttl: timedelta = timedelta(days=7)
+    reset_ttl: timedelta = timedelta(minutes=30)
+    base_url: str = "http://127.0.0.1:8000"
+    # Accounts created from one IP: each costs an argon2 hash and a row.
+    sign_up_per_ip: Limit = Limit(20, 3600)
+    # Every sign-in attempt from one IP.
+    sign_in_per_ip: Limit = Limit(30, 60)
+    # Failures for one account from one IP: stops guessing from one place without letting an
+    # attacker elsewhere lock the owner out.
+    failures_per_ip_account: Limit = Limit(10, 15 * 60)
+    # Failures for one account from anywhere: a high ceiling that bounds distributed guessing.
+    failures_per_account: Limit = Limit(100, 3600)
+    forgot_per_ip: Limit = Limit(10, 3600)
+    forgot_per_account: Limit = Limit(3, 3600)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: User
+    access_token: str
+    access_expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+    session_id: str
+
+
+@dataclass
+class AccessRevocations:
+    """Which access tokens, though validly signed and unexpired, are no longer accepted.
+
+    Kept in memory so checking a token costs no database round trip; only revocations younger
+    than the access-token lifetime matter, and `Accounts.load_revocations` reloads those at
+    start.
+    """
+
+    sessions: dict[str, datetime] = field(default_factory=dict)
+    users: dict[int, datetime] = field(default_factory=dict)
+
+    def is_revoked(self, claims: AccessClaims) -> bool:
+        if claims.session_id in self.sessions:
+            return True
+        before = self.users.get(claims.user_id)
+        return before is not None and claims.issued_at < int(before.timestamp())
+
+    def prune(self, older_than: datetime) -> None:
+        self.sessions = {k: v for k, v in self.sessions.items() if v >= older_than}
+        self.users = {k: v for k, v in self.users.items() if v >= older_than}
+
+
+def hash_token(token: str) -> bytes:
+    # Tokens carry 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def derive_username(email: str) -> str:
+    base = re.sub(r"[^a-z0-9_]", "", email.split("@", 1)[0].lower())[:20] or "user"
+    return f"{base}_{secrets.randbelow(10_000):04d}"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Accounts:
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        refresh_tokens: RefreshTokenStore,
+        resets: PasswordResetStore,
+        hasher: PasswordHasher,
+        tokens: AccessTokens,
+        mailer: Mailer,
+        clock: Clock,
+        policy: AccountPolicy = AccountPolicy(),
+    ) -> None:
+        self.users = users
+        self._refresh = refresh_tokens
+        self._resets = resets
+        self._hasher = hasher
+        self._tokens = tokens
+        self._mailer = mailer
+        self._clock = clock
+        self.policy = policy
+        self.revocations = AccessRevocations()
+        self._ip_limiter = SlidingWindowLimiter(policy.sign_in_per_ip, clock)
+        self._sign_up_limiter = SlidingWindowLimiter(policy.sign_up_per_ip, clock)
+        self._ip_account_limiter = SlidingWindowLimiter(policy.failures_per_ip_account, clock)
+        self._account_limiter = SlidingWindowLimiter(policy.failures_per_account, clock)
+        self._forgot_ip_limiter = SlidingWindowLimiter(policy.forgot_per_ip, clock)
+        self._forgot_account_limiter = SlidingWindowLimiter(policy.forgot_per_account, clock)
+        self._dummy_hash: str | None = None
+
+    # -- sessions -------------------------------------------------------------------------
+
+    async def load_revocations(self) -> None:
+        since = self._clock.now() - self.policy.access_ttl
+        self.revocations.sessions.update(await self._refresh.recently_revoked_families(since))
+        self.revocations.users.update(await self.users.recent_access_revocations(since))
+
+    def authenticate(self, access_token: str) -> AccessClaims:
+        """The claims of a valid access token; AuthenticationError otherwise. No I/O."""
+        claims = self._tokens.verify(access_token)
+        if self.revocations.is_revoked(claims):
+            raise AuthenticationError("This session has ended.", code="session_revoked")
+        return claims
+
+    async def _start_session(self, user: User, family_id: str | None = None) -> Session:
+        now = self._clock.now()
+        family_id = family_id or str(uuid.uuid4())
+        refresh = new_token()
+        refresh_expires = now + self.policy.refresh_ttl
+        await self._refresh.add(user.id, family_id, hash_token(refresh), refresh_expires)
+        access, access_expires = self._tokens.issue(user.id, family_id)
+        return Session(user, access, access_expires, refresh, refresh_expires, family_id)
+
+    async def sign_up(
+        self, email: str, username: str | None, name: str, password: str,
+        ip: str | None = None,
+    ) -> Session:
+        if ip is not None:
+            self._sign_up_limiter.consume(ip)  # before any hashing
+        email = normalise_email(email)
+        chosen = validate_username(username) if username is not None else None
+        name = validate_name(name)
+        validate_password(password)
+        password_hash = await self._hasher.hash(password)
+        for attempt in range(8):
+            candidate = chosen or derive_username(email)
+            try:
+                user = await self.users.create(email, candidate, name, password_hash)
+                break
+            except ConflictError as exc:
+                if chosen is not None or exc.code != "username_taken" or attempt == 7:
+                    raise
+        return await self._start_session(user)
+
+    async def sign_in(self, email: str, password: str, ip: str) -> Session:
+        self._ip_limiter.consume(ip)
+        try:
+            email = normalise_email(email)
+        except InvalidInputError:
+            # Same answer as a wrong password: the shape of the email reveals nothing.
+            raise AuthenticationError("Wrong email or password.", code="invalid_credentials")
+        pair = f"{ip}|{email}"
+        self._ip_account_limiter.check(pair)
+        self._account_limiter.check(email)
+        credentials = await self.users.credentials_by_email(email)
+        if credentials is None or len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+            # Spend the same time as a real check so response times reveal no accounts; an
+            # overlong password is never hashed as given (argon2 cost grows with input).
+            await self._hasher.verify(await self._dummy(), password[:64])
+            ok = False
+        else:
+            ok = await self._hasher.verify(credentials.password_hash, password)
+        if not ok or credentials is None:
+            self._ip_account_limiter.hit(pair)
+            self._account_limiter.hit(email)
+            raise AuthenticationError("Wrong email or password.", code="invalid_credentials")
+
+        self._ip_account_limiter.reset(pair)
+        if self._hasher.needs_rehash(credentials.password_hash):
+            await self.users.set_password_hash(
+                credentials.user.id, await self._hasher.hash(password)
+            )
+        return await self._start_session(credentials.user)
+
+    async def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._hasher.hash(new_token())
+        return self._dummy_hash
+
+    async def refresh(self, refresh_token: str) -> Session:
+        now = self._clock.now()
+        token_hash = hash_token(refresh_token)
+        record = await self._refresh.claim(token_hash, now)
+        if record is None:
+            found = await self._refresh.find(token_hash)
+            if found is not None and found.used_at is not None and found.revoked_at is None:
+                if now - found.used_at <= REFRESH_RACE_GRACE:
+                    raise AuthenticationError(
+                        "This refresh token was just used; use the one issued with it.",
+                        code="refresh_token_rotated",
+                    )
+                await self._revoke_family(found.family_id, now)
+                raise AuthenticationError(
+                    "This refresh token was already used; the session has been ended.",
+                    code="refresh_token_reused",
+                )
+            raise AuthenticationError("Invalid refresh token.", code="invalid_refresh_token")
+        user = await self.users.get(record.user_id)
+        if user is None:
+            raise AuthenticationError("Invalid refresh token.", code="invalid_refresh_token")
+        return await self._start_session(user, record.family_id)
+
+    async def _revoke_family(self, family_id: str, now: datetime) -> None:
+        await self._refresh.revoke_family(family_id, now)
+        self.revocations.sessions[family_id] = now
+
+    async def log_out(self, claims: AccessClaims | None, refresh_token: str | None) -> None:
+        now = self._clock.now()
+        if claims is not None:
+            await self._revoke_family(claims.session_id, now)
+        if refresh_token:
+            found = await self._refresh.find(hash_token(refresh_token))
+            if found is not None:
+                await self._revoke_family(found.family_id, now)
+        self.revocations.prune(now - self.policy.access_ttl)
+
+    # -- passwords ------------------------------------------------------------------------
+
+    async def _end_all_sessions(self, user_id: int) -> None:
+        now = self._clock.now()
+        await self._refresh.revoke_user(user_id, now)
+        await self.users.revoke_access_before(user_id, now)
+        self.revocations.users[user_id] = now
+
+    async def change_password(self, user_id: int, current: str, new: str) -> Session:
+        validate_password(new, "new_password")
+        key = f"user:{user_id}"
+        self._account_limiter.check(key)
+        credentials = await self.users.credentials(user_id)
+        if credentials is None:
+            raise AuthenticationError()
+        if len(current.encode("utf-8")) > MAX_PASSWORD_BYTES or not await self._hasher.verify(
+            credentials.password_hash, current
+        ):
+            self._account_limiter.hit(key)
+            raise PermissionDeniedError(
+                "The current password is wrong.", code="wrong_password"
+            )
+        await self.users.set_password_hash(user_id, await self._hasher.hash(new))
+        await self._end_all_sessions(user_id)
+        return await self._start_session(credentials.user)
+
+    def check_forgot_rate(self, ip: str) -> None:
+        """Count one forgot-password request from `ip`; RateLimitedError past the limit."""
+        self._forgot_ip_limiter.consume(ip)
+
+    async def request_password_reset(self, email: str, ip: str) -> None:
+        """Mail a reset link if the account exists. Does the same work-free return otherwise.
+
+        Call `check_forgot_rate(ip)` first; this part may run after the response is sent.
+        """
+        try:
+            email = normalise_email(email)
+        except InvalidInputError:
+            return
+        try:
+            self._forgot_account_limiter.consume(email)
+        except RateLimitedError:
+            return  # silently: saying so would tell that the address is known
+        credentials = await self.users.credentials_by_email(email)
+        if credentials is None:
+            return
+        token = new_token()
+        expires = self._clock.now() + self.policy.reset_ttl
+        await self._resets.replace(credentials.user.id, hash_token(token), expires)
+        minutes = int(self.policy.reset_ttl.total_seconds() // 60)
+        await self._mailer.send(
+            credentials.user.email,
+            "Reset your Nirvana password",
+            f"Hello {credentials.user.name},\n\n"
+            f"Someone asked to reset the password of your Nirvana account. If it was you,\n"
+            f"open this link within {minutes} minutes:\n\n"
+            f"  {self.policy.base_url}/reset-password?token={token}\n\n"
+            f"or send this token to POST /api/v1/user/password/reset:\n\n  {token}\n\n"
+            f"If it was not you, ignore this message; your password stays as it is.\n",
+        )
+
+    async def reset_password(self, token: str, new_password: str) -> None:
+        validate_password(new_password, "new_password")
+        user_id = await self._resets.consume(hash_token(token), self._clock.now())
+        if user_id is None:
+            raise field_error("token", "is invalid, used or expired", "invalid_token")
+        await self.users.set_password_hash(user_id, await self._hasher.hash(new_password))
+        await self._end_all_sessions(user_id)
+
+    async def purge_expired(self) -> int:
+        """Delete refresh and reset tokens that expired over a day ago (kept a day so a late
+        reuse of a refresh token is still recognised as reuse rather than as garbage)."""
+        before = self._clock.now() - timedelta(days=1)
+        self.revocations.prune(self._clock.now() - self.policy.access_ttl)
+        return await self._refresh.delete_expired(before) + await self._resets.delete_expired(
+            before
+        )
+
+    # -- profile --------------------------------------------------------------------------
+
+    async def me(self, user_id: int) -> User:
+        user = await self.users.get(user_id)
+        if user is None:
+            raise AuthenticationError("This account no longer exists.", code="unknown_user")
+        return user
+
+    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User:
+        return await self.users.update_profile(user_id, validate_profile_changes(changes))

@@ -1,0 +1,275 @@
+"""Blogs, comments and locations: the entities and the rules on the fields a writer sends.
+
+Text is stored exactly as written. Bodies are Markdown; Nirvana never accepts nor returns
+HTML, so nothing here sanitises markup: a client renders Markdown with raw HTML disabled.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from ..errors import field_error
+from ..accounts.users import MAX_URL
+
+MAX_TITLE = 200
+MAX_SUMMARY = 500
+MAX_BODY = 100_000
+MAX_IMAGES = 10
+MAX_TAGS = 10
+MAX_TAG = 40
+MAX_PLACE = 100
+MAX_COMMENT = 5_000
+MAX_QUERY = 200
+
+
+class BlogStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A city and country as a writer names them; matched to a Location case- and
+    accent-insensitively."""
+
+    city: str
+    country: str
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    id: int
+    city: str
+    country: str
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    id: int
+    username: str
+    name: str
+    avatar_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BlogFields:
+    """Everything a writer owns about a blog, validated."""
+
+    title: str
+    body: str
+    summary: str
+    header_image: str | None
+    images: tuple[str, ...]
+    tags: tuple[str, ...]
+    place: Place | None
+    status: BlogStatus
+
+
+@dataclass(frozen=True, slots=True)
+class BlogChanges:
+    """A partial edit: None leaves a field as it is; the clear_* flags set it to nothing."""
+
+    title: str | None = None
+    body: str | None = None
+    summary: str | None = None
+    header_image: str | None = None
+    images: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    place: Place | None = None
+    status: BlogStatus | None = None
+    clear_header_image: bool = False
+    clear_place: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Blog:
+    id: int
+    author: Author
+    title: str
+    body: str
+    summary: str
+    header_image: str | None
+    images: tuple[str, ...]
+    tags: tuple[str, ...]
+    location: Location | None
+    status: BlogStatus
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    likes_count: int
+    comments_count: int
+
+    @property
+    def place(self) -> Place | None:
+        return Place(self.location.city, self.location.country) if self.location else None
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: int
+    blog_id: int
+    author: Author
+    body: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BlogStats:
+    blogs: int
+    published: int
+    total_likes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPosition:
+    """Where a feed page ended: the (published_at, id) of its last blog."""
+
+    published_at: datetime
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlogFilter:
+    """Search terms and filters; every field is optional and they combine with AND."""
+
+    q: str | None = None
+    author_id: int | None = None
+    tag: str | None = None
+    city: str | None = None
+    country: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def clean_text(raw: str, field: str, max_len: int, *, required: bool = False) -> str:
+    """The text as sent, or InvalidInputError. PostgreSQL text cannot hold NUL nor lone
+    surrogates, so those are refused here rather than failing in the driver."""
+    if "\x00" in raw:
+        raise field_error(field, "must not contain NUL characters", "invalid_character")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise field_error(field, "must be valid Unicode", "invalid_character") from None
+    if len(raw) > max_len:
+        raise field_error(field, f"must be at most {max_len} characters", "too_long")
+    if required and not raw.strip():
+        raise field_error(field, "must not be empty", "required")
+    return raw
+
+
+def clean_image_url(raw: str, field: str) -> str:
+    clean_text(raw, field, MAX_URL)
+    if not (raw.startswith(("https://", "http://")) and len(raw) > 8 or raw.startswith("/media/")):
+        raise field_error(field, "must be an http(s) URL or a /media/ path from the upload route",
+                          "invalid_url")
+    if any(c.isspace() for c in raw):
+        raise field_error(field, "must not contain spaces", "invalid_url")
+    return raw
+
+
+def normalise_tag(raw: str, field: str = "tags") -> str:
+    tag = " ".join(clean_text(raw, field, MAX_TAG * 4).split()).lower()
+    if not tag or len(tag) > MAX_TAG:
+        raise field_error(field, f"each tag must be 1-{MAX_TAG} characters", "invalid_tag")
+    return tag
+
+
+def clean_tags(raw: tuple[str, ...]) -> tuple[str, ...]:
+    # Order kept, duplicates (after normalising) dropped: "Go" and "go" are one tag.
+    tags = tuple(dict.fromkeys(normalise_tag(t) for t in raw))
+    if len(tags) > MAX_TAGS:
+        raise field_error("tags", f"at most {MAX_TAGS} tags", "too_many")
+    return tags
+
+
+def clean_place_name(raw: str, field: str) -> str:
+    name = " ".join(clean_text(raw, field, MAX_PLACE * 4).split())
+    if not name or len(name) > MAX_PLACE:
+        raise field_error(field, f"must be 1-{MAX_PLACE} characters", "invalid")
+    return name
+
+
+def clean_place(place: Place) -> Place:
+    return Place(clean_place_name(place.city, "location.city"),
+                 clean_place_name(place.country, "location.country"))
+
+
+def validate_fields(fields: BlogFields) -> BlogFields:
+    if len(fields.images) > MAX_IMAGES:
+        raise field_error("images", f"at most {MAX_IMAGES} images", "too_many")
+    validated = BlogFields(
+        title=clean_text(fields.title, "title", MAX_TITLE, required=True),
+        body=clean_text(fields.body, "body", MAX_BODY),
+        summary=clean_text(fields.summary, "summary", MAX_SUMMARY),
+        header_image=clean_image_url(fields.header_image, "header_image")
+        if fields.header_image is not None else None,
+        images=tuple(clean_image_url(u, f"images.{i}") for i, u in enumerate(fields.images)),
+        tags=clean_tags(fields.tags),
+        place=clean_place(fields.place) if fields.place is not None else None,
+        status=fields.status,
+    )
+    if validated.status is BlogStatus.PUBLISHED and not validated.body.strip():
+        raise field_error("body", "must not be empty to publish", "required")
+    return validated
+
+
+def apply_changes(blog: Blog, changes: BlogChanges) -> BlogFields:
+    """The blog's fields with the edit applied (not yet validated)."""
+    return BlogFields(
+        title=changes.title if changes.title is not None else blog.title,
+        body=changes.body if changes.body is not None else blog.body,
+        summary=changes.summary if changes.summary is not None else blog.summary,
+        header_image=None if changes.clear_header_image
+        else changes.header_image if changes.header_image is not None else blog.header_image,
+        images=changes.images if changes.images is not None else blog.images,
+        tags=changes.tags if changes.tags is not None else blog.tags,
+        place=None if changes.clear_place
+        else changes.place if changes.place is not None else blog.place,
+        status=changes.status if changes.status is not None else blog.status,
+    )
+
+
+def validate_filter(f: BlogFilter) -> BlogFilter:
+    def opt(value: str | None, field: str) -> str | None:
+        if value is None:
+            return None
+        value = " ".join(clean_text(value, field, MAX_QUERY).split())
+        return value or None
+
+    since, until = f.since, f.until
+    if since is not None and until is not None and since > until:
+        raise field_error("from", "must not be after 'to'", "invalid_range")
+    tag = opt(f.tag, "tag")
+    return BlogFilter(q=opt(f.q, "q"), author_id=f.author_id,
+                      tag=normalise_tag(tag, "tag") if tag else None,
+                      city=opt(f.city, "city"), country=opt(f.country, "country"),
+                      since=since, until=until)
+
+
+# -- cursors ---------------------------------------------------------------------------------
+
+
+def encode_cursor(position: FeedPosition) -> str:
+    raw = f"{position.published_at.astimezone(timezone.utc).isoformat()}|{position.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> FeedPosition:
+    """The position a cursor names; InvalidInputError for anything we did not issue."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, ident = raw.partition("|")
+        at = datetime.fromisoformat(when)
+        if at.tzinfo is None:
+            raise ValueError("naive")
+        return FeedPosition(at, int(ident))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise field_error("cursor", "is not a cursor this feed issued", "invalid_cursor") from None

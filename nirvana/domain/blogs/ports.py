@@ -1,0 +1,85 @@
+"""The ports of the blogs domain. PostgreSQL adapters: `nirvana/storage/postgres/blogs.py` and
+`blog_comments.py`; in-memory fakes for unit tests: `tests/fakes_blogs.py`.
+
+Single-blog reads return the blog whatever its status: `Blogs` decides who may see it. List
+reads (feed, pages, search, bulk) cannot be filtered after the fact without breaking their
+page sizes, so they take the viewer and return only blogs that viewer may see: published,
+and by an author with no block between them and the viewer in either direction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from .model import Blog, BlogFields, BlogFilter, BlogStats, Comment, FeedPosition, Location
+
+
+class BlogRepository(Protocol):
+    async def create(self, author_id: int, fields: BlogFields, now: datetime,
+                     published_at: datetime | None) -> Blog:
+        """Store a new blog; its place becomes a Location, created on first use."""
+        ...
+
+    async def get(self, blog_id: int) -> Blog | None: ...
+
+    async def update(self, blog_id: int, fields: BlogFields, *, expected_updated_at: datetime,
+                     updated_at: datetime, published_at: datetime | None) -> Blog | None:
+        """Write all fields if the blog's updated_at is still `expected_updated_at`;
+        None when it is not (someone saved in between) or the blog is gone."""
+        ...
+
+    async def delete(self, blog_id: int) -> None: ...
+
+    async def is_blocked(self, user_a: int, user_b: int) -> bool:
+        """True when either user blocks the other."""
+        ...
+
+    async def feed(self, viewer_id: int | None, after: FeedPosition | None, limit: int,
+                   following_of: int | None = None) -> list[Blog]:
+        """Published blogs newest first (published_at, id), strictly after `after`; with
+        `following_of`, only by people that user follows or is friends with."""
+        ...
+
+    async def page(self, viewer_id: int | None, offset: int, limit: int) -> list[Blog]: ...
+
+    async def published_total(self) -> int:
+        """The number of published blogs (all authors; kept by a counter, not counted)."""
+        ...
+
+    async def search(self, viewer_id: int | None, terms: BlogFilter, offset: int,
+                     limit: int) -> list[Blog]:
+        """Matching blogs, best rank first when `terms.q` is set, else newest first."""
+        ...
+
+    async def stats(self, author_id: int) -> BlogStats: ...
+
+    async def drafts(self, author_id: int, limit: int) -> list[Blog]:
+        """The author's drafts, last edited first."""
+        ...
+
+    async def liked(self, blog_id: int, user_id: int) -> bool:
+        """Whether the user likes the blog."""
+        ...
+
+    async def like(self, blog_id: int, user_id: int) -> int:
+        """Idempotent; the blog's likes count after it."""
+        ...
+
+    async def unlike(self, blog_id: int, user_id: int) -> int: ...
+
+    async def locations(self, prefix: str, limit: int) -> list[Location]: ...
+
+
+class CommentRepository(Protocol):
+    async def add(self, blog_id: int, author_id: int, body: str, now: datetime) -> Comment: ...
+
+    async def get(self, comment_id: int) -> Comment | None: ...
+
+    async def edit(self, comment_id: int, body: str, now: datetime) -> Comment: ...
+
+    async def delete(self, comment_id: int) -> None: ...
+
+    async def list(self, blog_id: int, offset: int, limit: int) -> list[Comment]:
+        """Oldest first, so pages do not shift as new comments arrive at the end."""
+        ...

@@ -1,0 +1,227 @@
+"""Blog use cases: write, read, feed, search, like, comment.
+
+`Blogs` receives its ports; `tests/unit/test_blogs.py` runs it on in-memory fakes. The rules:
+
+- only the author edits or deletes a blog (403 for anyone else who can see it);
+- a draft is visible to its author only, and a blog is invisible to anyone with a block
+  between them and its author (404, so neither state is revealed);
+- an edit names the `updated_at` its writer last saw; a stale one is refused (409);
+- likes and comments need a published blog the caller can see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .model import (
+    MAX_COMMENT,
+    Blog,
+    BlogChanges,
+    BlogFields,
+    BlogFilter,
+    BlogStats,
+    BlogStatus,
+    Comment,
+    FeedPosition,
+    Location,
+    apply_changes,
+    clean_text,
+    validate_fields,
+    validate_filter,
+)
+from .ports import BlogRepository, CommentRepository
+from ..errors import ConflictError, NotFoundError, PermissionDeniedError
+from ..clock import Clock
+
+# GET /blog/bulk answers at most this many blogs (the newest): the seed's route promises
+# "all published blogs", which on a big table would be an unbounded response.
+BULK_CAP = 1000
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    blogs: list[Blog]
+    next: FeedPosition | None
+
+
+class Blogs:
+    def __init__(self, *, blogs: BlogRepository, comments: CommentRepository,
+                 clock: Clock) -> None:
+        self._blogs = blogs
+        self._comments = comments
+        self._clock = clock
+        # Bumped by every write that can change which blogs a list shows or in what order
+        # (publish, edit, delete): caches of public lists compare against it.
+        self.content_version = 0
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def _visible(self, blog_id: int, viewer_id: int | None) -> Blog:
+        blog = await self._blogs.get(blog_id)
+        if blog is None:
+            raise NotFoundError("No such blog.", code="blog_not_found")
+        if blog.author.id == viewer_id:
+            return blog
+        if blog.status is not BlogStatus.PUBLISHED or (
+            viewer_id is not None and await self._blogs.is_blocked(blog.author.id, viewer_id)
+        ):
+            raise NotFoundError("No such blog.", code="blog_not_found")
+        return blog
+
+    async def get(self, blog_id: int, viewer_id: int | None) -> Blog:
+        return await self._visible(blog_id, viewer_id)
+
+    async def feed(self, viewer_id: int | None, after: FeedPosition | None, limit: int,
+                   *, following: bool = False) -> FeedPage:
+        # One row more than asked tells whether there is a next page without a count.
+        rows = await self._blogs.feed(viewer_id, after, limit + 1,
+                                      following_of=viewer_id if following else None)
+        page = rows[:limit]
+        last = page[-1] if len(rows) > limit else None
+        return FeedPage(page, FeedPosition(last.published_at, last.id)
+                        if last is not None and last.published_at is not None else None)
+
+    async def page(self, viewer_id: int | None, page: int, limit: int) -> tuple[list[Blog], int]:
+        blogs = await self._blogs.page(viewer_id, (page - 1) * limit, limit)
+        return blogs, await self._blogs.published_total()
+
+    async def bulk(self, viewer_id: int | None) -> list[Blog]:
+        return await self._blogs.page(viewer_id, 0, BULK_CAP)
+
+    async def search(self, viewer_id: int | None, terms: BlogFilter, page: int,
+                     limit: int) -> tuple[list[Blog], bool]:
+        """A page of matches and whether another page follows."""
+        rows = await self._blogs.search(viewer_id, validate_filter(terms),
+                                        (page - 1) * limit, limit + 1)
+        return rows[:limit], len(rows) > limit
+
+    async def stats(self, author_id: int) -> BlogStats:
+        return await self._blogs.stats(author_id)
+
+    async def drafts(self, author_id: int, limit: int) -> list[Blog]:
+        """The caller's own drafts (nobody else ever sees them), last edited first."""
+        return await self._blogs.drafts(author_id, limit)
+
+    async def liked_by(self, blog_id: int, user_id: int) -> bool:
+        return await self._blogs.liked(blog_id, user_id)
+
+    async def locations(self, prefix: str, limit: int) -> list[Location]:
+        prefix = " ".join(clean_text(prefix, "q", 100).split())
+        return await self._blogs.locations(prefix, limit)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    async def create(self, author_id: int, fields: BlogFields) -> Blog:
+        fields = validate_fields(fields)
+        now = self._clock.now()
+        published = now if fields.status is BlogStatus.PUBLISHED else None
+        try:
+            return await self._blogs.create(author_id, fields, now, published)
+        finally:
+            self.content_version += 1
+
+    async def _own(self, blog_id: int, user_id: int) -> Blog:
+        blog = await self._visible(blog_id, user_id)
+        if blog.author.id != user_id:
+            raise PermissionDeniedError("Only the author can change this blog.",
+                                        code="not_blog_author")
+        return blog
+
+    async def update(self, blog_id: int, user_id: int, changes: BlogChanges,
+                     expected_updated_at: datetime) -> Blog:
+        blog = await self._own(blog_id, user_id)
+        stale = ConflictError(
+            "The blog changed since you loaded it; reload it and apply your edit again.",
+            code="stale_update",
+            details=[{"field": "updated_at", "code": "stale",
+                      "message": f"the blog's updated_at is {blog.updated_at.isoformat()}"}],
+        )
+        if blog.updated_at != expected_updated_at:
+            raise stale
+        fields = validate_fields(apply_changes(blog, changes))
+        # Strictly later than the version replaced, even within one clock tick, so two
+        # versions never share an updated_at and a stale edit cannot pass for a fresh one.
+        updated_at = max(self._clock.now(), blog.updated_at + _TICK)
+        published_at = blog.published_at
+        if fields.status is BlogStatus.PUBLISHED and published_at is None:
+            published_at = updated_at  # first publication; a re-publication keeps its date
+        try:
+            saved = await self._blogs.update(
+                blog_id, fields, expected_updated_at=expected_updated_at,
+                updated_at=updated_at, published_at=published_at)
+        finally:
+            self.content_version += 1
+        if saved is None:  # another edit won the race between our read and our write
+            raise stale
+        return saved
+
+    async def delete(self, blog_id: int, user_id: int) -> None:
+        await self._own(blog_id, user_id)
+        try:
+            await self._blogs.delete(blog_id)
+        finally:
+            self.content_version += 1
+
+    # -- likes and comments -----------------------------------------------------------------
+
+    async def _interactive(self, blog_id: int, user_id: int) -> Blog:
+        blog = await self._visible(blog_id, user_id)
+        if blog.status is not BlogStatus.PUBLISHED:
+            raise ConflictError("Drafts cannot be liked or commented on.",
+                                code="blog_not_published")
+        return blog
+
+    async def like(self, blog_id: int, user_id: int) -> int:
+        await self._interactive(blog_id, user_id)
+        return await self._blogs.like(blog_id, user_id)
+
+    async def unlike(self, blog_id: int, user_id: int) -> int:
+        # Unliking needs only visibility: taking a like back from a blog that became a
+        # draft is fine.
+        await self._visible(blog_id, user_id)
+        return await self._blogs.unlike(blog_id, user_id)
+
+    async def comment(self, blog_id: int, user_id: int, body: str) -> Comment:
+        await self._interactive(blog_id, user_id)
+        body = clean_text(body, "body", MAX_COMMENT, required=True)
+        return await self._comments.add(blog_id, user_id, body, self._clock.now())
+
+    async def comments(self, blog_id: int, viewer_id: int | None, page: int,
+                       limit: int) -> tuple[list[Comment], int]:
+        """A page of comments, oldest first, and the blog's exact comment count."""
+        blog = await self._visible(blog_id, viewer_id)
+        rows = await self._comments.list(blog_id, (page - 1) * limit, limit)
+        return rows, blog.comments_count
+
+    async def _comment_of(self, blog_id: int, comment_id: int,
+                          user_id: int | None) -> tuple[Blog, Comment]:
+        blog = await self._visible(blog_id, user_id)
+        comment = await self._comments.get(comment_id)
+        if comment is None or comment.blog_id != blog_id:
+            raise NotFoundError("No such comment.", code="comment_not_found")
+        return blog, comment
+
+    async def get_comment(self, blog_id: int, comment_id: int,
+                          viewer_id: int | None) -> Comment:
+        """One comment of a blog the viewer can see."""
+        return (await self._comment_of(blog_id, comment_id, viewer_id))[1]
+
+    async def edit_comment(self, blog_id: int, comment_id: int, user_id: int,
+                           body: str) -> Comment:
+        _, comment = await self._comment_of(blog_id, comment_id, user_id)
+        if comment.author.id != user_id:
+            raise PermissionDeniedError("Only its author can edit a comment.",
+                                        code="not_comment_author")
+        body = clean_text(body, "body", MAX_COMMENT, required=True)
+        return await self._comments.edit(comment_id, body, self._clock.now())
+
+    async def delete_comment(self, blog_id: int, comment_id: int, user_id: int) -> None:
+        blog, comment = await self._comment_of(blog_id, comment_id, user_id)
+        # The blog's author moderates their own page.
+        if user_id not in (comment.author.id, blog.author.id):
+            raise PermissionDeniedError(
+                "Only the comment's author or the blog's author can delete it.",
+                code="not_comment_author")
+        await self._comments.delete(comment_id)

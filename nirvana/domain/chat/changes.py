@@ -1,0 +1,90 @@
+"""Changes to stored messages and conversations, and the port that applies them.
+
+A change is decided by a pure *plan* function that the store calls with the current state,
+inside the same serialized step that gives the resulting events their stream positions. So
+the rules (who may edit, the member cap, who becomes owner) are checked against the state the
+change is applied to, not a snapshot another command may have changed meanwhile, and a change
+that changes nothing stores nothing and emits nothing: that is what makes every command
+idempotent on retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Protocol
+
+from .entities import ChatEvent, Conversation, EventType, Member, Message
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedEvent:
+    type: EventType
+    data: dict[str, Any]
+    audience: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePlan:
+    """The message as it must be stored after the change, and the event announcing it."""
+
+    message: Message
+    event: PlannedEvent
+    hide_for: int | None = None  # delete-for-me: hide from this user's history only
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPlan:
+    """The new member list and group fields, and the events announcing them, in order."""
+
+    members: list[Member]
+    info: dict[str, str | None] = field(default_factory=dict)
+    events: list[PlannedEvent] = field(default_factory=list)
+
+
+# A plan returns None when the change would change nothing (a retry, a repeated reaction).
+MessagePlanner = Callable[[Message, Conversation], MessagePlan | None]
+ConversationPlanner = Callable[[Conversation], ConversationPlan | None]
+
+
+class ChatChangeStore(Protocol):
+    """Applies planned changes durably, each with fresh stream positions for its events."""
+
+    async def change_message(self, conversation_id: str, seq: int, actor_id: int,
+                             at: datetime, plan: MessagePlanner
+                             ) -> tuple[Message, Conversation, ChatEvent | None]:
+        """Call `plan` with the stored message and its conversation and store the result.
+        Raises NotFoundError when there is no such message. Returns the message as stored
+        after the change, the conversation and the event (None when nothing changed)."""
+        ...
+
+    async def change_conversation(self, conversation_id: str, actor_id: int, at: datetime,
+                                  plan: ConversationPlanner
+                                  ) -> tuple[Conversation, list[ChatEvent]]:
+        """Call `plan` with the stored conversation and store the result; the events are
+        empty when nothing changed."""
+        ...
+
+    async def messages_for(self, user_id: int, conversation_id: str, *, before: int | None,
+                           after: int | None, limit: int) -> list[Message]:
+        """Like ChatStore.messages, without the messages `user_id` deleted for themselves."""
+        ...
+
+    async def search(self, user_id: int, conversation_ids: list[str], terms: list[str],
+                     prefix: str | None, limit: int) -> list[Message]:
+        """Messages of those conversations holding every term (and a term starting with
+        `prefix`), newest first; never deleted ones nor ones `user_id` hid."""
+        ...
+
+    async def co_member_ids(self, user_id: int) -> set[int]:
+        """Everyone who shares a conversation with `user_id` (not `user_id`)."""
+        ...
+
+    async def prune_events(self, before: datetime) -> int:
+        """Delete non-message events older than `before`; resumes from before the newest
+        pruned position then get `resync_required`. Returns how many were deleted."""
+        ...
+
+    async def resume_floor(self) -> int:
+        """Resuming from a position below this one cannot be complete (events were pruned)."""
+        ...

@@ -1,0 +1,141 @@
+"""Edits, deletes and reactions: changes to a stored message, each a durable event.
+
+Who may do what: only the sender edits; the sender deletes for everyone, and so do a
+group's owner and admins (moderation); anyone who can read a message deletes it for
+themselves; any member reacts. Every change is idempotent: the plans below return None when
+the stored message already is as asked (a retry), and then nothing is stored or sent.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import replace
+from datetime import datetime
+
+from .cache import ChatCache
+from .changes import ChatChangeStore, MessagePlan, MessagePlanner, PlannedEvent
+from .limits import ChatLimits
+from .entities import Conversation, ConversationKind, EventType, Message, Role
+from .ports import Publisher
+from .errors import MessageDeletedError, NotAllowedError
+from .rules import Membership, member_of
+from ..errors import field_error
+from ..clock import Clock
+
+MAX_EMOJI_CHARS = 32  # code points: flags and ZWJ sequences run to ~10
+
+
+def check_emoji(emoji: str) -> str:
+    """An emoji is a short run of non-ASCII symbols (no text, no spaces, no shortcodes)."""
+    if not 1 <= len(emoji) <= MAX_EMOJI_CHARS or emoji.isascii() or any(
+            ch.isspace() or unicodedata.category(ch).startswith(("C", "L", "N"))
+            and ch not in "\u200d\ufe0f" for ch in emoji):
+        raise field_error("emoji", "must be an emoji (1 to 32 symbols, no text)")
+    return emoji
+
+
+def plan_edit(user_id: int, text: str, at: datetime, limits: ChatLimits) -> MessagePlanner:
+    def plan(m: Message, c: Conversation) -> MessagePlan | None:
+        member_of(c, user_id)
+        if m.sender_id != user_id:
+            raise NotAllowedError("Only the sender can edit a message.")
+        if m.deleted:
+            raise MessageDeletedError()
+        if m.text == text:
+            return None  # a retry, or no change: no second event
+        if len(text) > limits.max_text:
+            raise field_error("text", f"at most {limits.max_text} characters", "too_long")
+        if not text.strip() and not m.attachments:
+            raise field_error("text", "a message needs text or an attachment", "empty")
+        edited = replace(m, text=text, edited_at=at)
+        return MessagePlan(edited, PlannedEvent(EventType.MESSAGE_EDITED, {"seq": m.seq},
+                                                c.member_ids))
+    return plan
+
+
+def plan_delete(user_id: int, for_everyone: bool) -> MessagePlanner:
+    def plan(m: Message, c: Conversation) -> MessagePlan | None:
+        me = member_of(c, user_id)
+        if not for_everyone:
+            # The store skips the event when the message is already hidden for this user.
+            return MessagePlan(m, PlannedEvent(EventType.MESSAGE_DELETED,
+                                               {"seq": m.seq, "scope": "me"}, (user_id,)),
+                               hide_for=user_id)
+        moderator = c.kind is ConversationKind.GROUP and me.role in (Role.OWNER, Role.ADMIN)
+        if m.sender_id != user_id and not moderator:
+            raise NotAllowedError("Only the sender (or a group's owner or admin) can delete "
+                                  "a message for everyone.")
+        if m.deleted:
+            return None
+        tombstone = replace(m, text="", attachments=(), reactions=(), deleted=True)
+        return MessagePlan(tombstone, PlannedEvent(
+            EventType.MESSAGE_DELETED, {"seq": m.seq, "scope": "everyone"}, c.member_ids))
+    return plan
+
+
+def plan_reaction(user_id: int, emoji: str, add: bool, limits: ChatLimits) -> MessagePlanner:
+    def plan(m: Message, c: Conversation) -> MessagePlan | None:
+        member_of(c, user_id)
+        if m.deleted:
+            raise MessageDeletedError()
+        reactions = {e: list(users) for e, users in m.reactions}
+        users = reactions.get(emoji, [])
+        if add == (user_id in users):
+            return None  # a set operation: already there / already gone
+        if add:
+            if emoji not in reactions and len(reactions) >= limits.max_reactions:
+                raise field_error("emoji", f"a message has at most {limits.max_reactions} "
+                                  "different reactions", "too_many")
+            reactions[emoji] = users + [user_id]
+        else:
+            users.remove(user_id)
+            reactions[emoji] = users
+        updated = replace(m, reactions=tuple((e, tuple(u)) for e, u in reactions.items() if u))
+        return MessagePlan(updated, PlannedEvent(
+            EventType.REACTION, {"seq": m.seq, "emoji": emoji, "user_id": user_id,
+                                 "added": add}, c.member_ids))
+    return plan
+
+
+class MessageEdits:
+    """The edit, delete and react use cases; one part of the chat service (service.py)."""
+
+    def __init__(self, *, membership: Membership, changes: ChatChangeStore, cache: ChatCache,
+                 publisher: Publisher, clock: Clock, limits: ChatLimits) -> None:
+        self._membership = membership
+        self._changes = changes
+        self._cache = cache
+        self._publisher = publisher
+        self._clock = clock
+        self.limits = limits
+
+    async def _change_message(self, user_id: int, conversation_id: str, seq: int,
+                              plan: MessagePlanner) -> Message:
+        await self._membership(user_id, conversation_id)  # non-members learn nothing
+        message, conversation, event = await self._changes.change_message(
+            conversation_id, seq, user_id, self._clock.now(), plan)
+        if event is not None:
+            self._cache.message_changed(message)  # see cache.py: the recent-page rule
+            self._cache.forget_conversation_only(conversation_id)  # its last_message may change
+            self._publisher.event_recorded(event, conversation)
+        return message
+
+    async def edit_message(self, user_id: int, conversation_id: str, seq: int, text: str
+                           ) -> Message:
+        """Replace the text of one's own message; sets `edited_at`."""
+        return await self._change_message(user_id, conversation_id, seq,
+                                          plan_edit(user_id, text, self._clock.now(),
+                                                    self.limits))
+
+    async def delete_message(self, user_id: int, conversation_id: str, seq: int, *,
+                             for_everyone: bool) -> Message:
+        """For everyone: a tombstone (text, attachments and reactions cleared). For me: the
+        message leaves my history and search only."""
+        return await self._change_message(user_id, conversation_id, seq,
+                                          plan_delete(user_id, for_everyone))
+
+    async def react(self, user_id: int, conversation_id: str, seq: int, emoji: str,
+                    add: bool = True) -> Message:
+        return await self._change_message(user_id, conversation_id, seq,
+                                          plan_reaction(user_id, check_emoji(emoji), add,
+                                                        self.limits))

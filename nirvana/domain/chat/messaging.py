@@ -1,0 +1,294 @@
+"""Chat use cases: conversations, the one send path, history, receipts, resume.
+
+`Messaging` receives its ports; the HTTP routes and the WebSocket endpoint both call it, so a
+message sent over either path is validated, stored and delivered the same way.
+
+Membership and each conversation's newest messages are read from `self.cache`
+(`cache.py`): a use case that changes members or roles in the store must call
+`self.cache.forget(conversation_id)`; one that changes a stored message must call
+`self.cache.message_changed(message)`. Friendship and block checks are not cached: the
+social graph changes them without telling chat, and one indexed query is cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from functools import partial
+from typing import Awaitable, Sequence
+
+from ..clock import Clock
+from ..errors import ConflictError, field_error
+from .cache import ChatCache
+from .entities import (
+    Attachment,
+    Conversation,
+    ConversationKind,
+    Member,
+    Message,
+    MessageDraft,
+    MessageKind,
+    Peer,
+    PeerRelation,
+    ReceiptKind,
+    Role,
+    StreamPage,
+)
+from .errors import BlockedError, NotFriendsError, NotMemberError
+from .limits import ChatLimits
+from .ports import ChatPeers, ChatStore, Publisher
+
+
+def direct_key(a: int, b: int) -> str:
+    lo, hi = sorted((a, b))
+    return f"{lo}:{hi}"
+
+
+class Messaging:
+    """Conversations, the send path, history, receipts and resume; one part of the chat
+    service (service.py), which shares its `cache` and `conversation_for` with the others."""
+
+    def __init__(self, *, store: ChatStore, peers: ChatPeers, publisher: Publisher,
+                 clock: Clock, limits: ChatLimits = ChatLimits(),
+                 cache: ChatCache | None = None) -> None:
+        self._store = store
+        self._peers = peers
+        self.publisher = publisher
+        self._clock = clock
+        self.limits = limits
+        self.cache = cache if cache is not None else ChatCache()
+        self._resume_reads = asyncio.Semaphore(limits.resume_reads)
+
+    # -- conversations --------------------------------------------------------------------
+
+    async def _check_direct_allowed(self, a: int, b: int) -> None:
+        # Blocks first: a block must never be revealed as "not friends" or bypassed by one.
+        relation = await self._peers.relation(a, b)
+        if relation is PeerRelation.BLOCKED:
+            raise BlockedError()
+        if relation is not PeerRelation.FRIENDS:
+            raise NotFriendsError()
+
+    async def open_direct(self, user_id: int, other_id: int) -> Conversation:
+        """The one direct conversation of the pair, created on first use. Friends only."""
+        if other_id == user_id:
+            raise field_error("user_id", "cannot open a conversation with yourself")
+        await self._check_direct_allowed(user_id, other_id)
+        key = direct_key(user_id, other_id)
+        found = await self._store.find_direct(key)
+        if found is not None:
+            return found
+        now = self._clock.now()
+        conversation = Conversation(
+            id=uuid.uuid4().hex, kind=ConversationKind.DIRECT,
+            members=[Member(user_id, Role.MEMBER), Member(other_id, Role.MEMBER)],
+            created_by=user_id, created_at=now, last_activity=now,
+        )
+        return await self._store.create_conversation(conversation, key)
+
+    async def create_group(self, user_id: int, name: str, member_ids: Sequence[int],
+                           description: str | None = None, avatar_url: str | None = None
+                           ) -> Conversation:
+        name = name.strip()
+        if not 1 <= len(name) <= 100:
+            raise field_error("name", "must be 1 to 100 characters")
+        others = sorted({m for m in member_ids if m != user_id})
+        if len(others) + 1 > self.limits.max_group_members:
+            raise field_error("member_ids", f"a group has at most "
+                              f"{self.limits.max_group_members} members", "too_many")
+        for other in others:  # only people you could message directly
+            await self._check_direct_allowed(user_id, other)
+        if len(others) > 1 and await self._peers.any_block_among(others):
+            # Same rule as adding members later: nobody who has a block with a member.
+            raise field_error("member_ids", "two of these people have blocked each other",
+                              "blocked")
+        now = self._clock.now()
+        conversation = Conversation(
+            id=uuid.uuid4().hex, kind=ConversationKind.GROUP,
+            members=[Member(user_id, Role.OWNER)] + [Member(o, Role.MEMBER) for o in others],
+            created_by=user_id, created_at=now, last_activity=now, name=name,
+            description=description, avatar_url=avatar_url,
+        )
+        created = await self._store.create_conversation(conversation, None)
+        self.publisher.conversation_changed(created, created.member_ids)
+        return created
+
+    async def conversation_for(self, user_id: int, conversation_id: str) -> Conversation:
+        """The conversation if `user_id` is a member; NotMemberError otherwise, also when it
+        does not exist (so ids of others' conversations reveal nothing)."""
+        conversation = self.cache.conversation(conversation_id)
+        if conversation is None:
+            generation = self.cache.generation(conversation_id)
+            conversation = await self._store.get_conversation(conversation_id)
+            if conversation is not None:
+                # Kept only if no change was forgotten meanwhile: a read that started before
+                # a member's removal must not cache the old member list.
+                conversation = self.cache.keep(conversation, generation)
+        if conversation is None or conversation.member(user_id) is None:
+            raise NotMemberError()
+        return conversation
+
+    async def friends(self, user_id: int) -> list[Peer]:
+        """Whom the user can chat with directly (the seed's GET /api/messages/users)."""
+        return await self._peers.friends(user_id)
+
+    async def conversations(self, user_id: int) -> list[Conversation]:
+        return await self._store.conversations_of(user_id, self.limits.max_conversations)
+
+    # -- messages -------------------------------------------------------------------------
+
+    def _validate(self, kind: MessageKind, text: str, attachments: Sequence[Attachment],
+                  reply_to: int | None) -> None:
+        if len(text) > self.limits.max_text:
+            raise field_error("text", f"at most {self.limits.max_text} characters", "too_long")
+        if len(attachments) > self.limits.max_attachments:
+            raise field_error("attachments", f"at most {self.limits.max_attachments}",
+                              "too_many")
+        for a in attachments:
+            if not a.url.startswith(("https://", "http://", "/")) or len(a.url) > \
+                    self.limits.max_url:
+                raise field_error("attachments.url", "must be an http(s) URL or a path")
+            # An out-of-range number would fail the whole group-commit batch at encoding
+            # time, taking other users' sends with it: refused here, per message.
+            if a.size is not None and not 0 <= a.size <= 1 << 40:
+                raise field_error("attachments.size", "must be 0 to 2^40 bytes")
+        if reply_to is not None and not 0 < reply_to < 1 << 62:
+            raise field_error("reply_to", "must be a seq of this conversation")
+        if not text.strip() and not attachments:
+            raise field_error("text", "a message needs text or an attachment", "empty")
+        if kind is not MessageKind.TEXT and not attachments:
+            raise field_error("attachments", f"a {kind.value} message needs an attachment")
+
+    async def send_message(self, user_id: int, conversation_id: str, *, client_id: str,
+                           text: str = "", kind: MessageKind = MessageKind.TEXT,
+                           attachments: Sequence[Attachment] = (),
+                           reply_to: int | None = None) -> tuple[Message, bool]:
+        """Store and deliver a message; returns it and whether it is new.
+
+        Idempotent by (sender, client_id): a retry returns the stored message, unchanged,
+        and delivers nothing again. The answer comes only once the store has the message.
+        """
+        stored = await self.submit_message(user_id, conversation_id, client_id=client_id,
+                                           text=text, kind=kind, attachments=attachments,
+                                           reply_to=reply_to)
+        return await asyncio.shield(stored)
+
+    async def submit_message(self, user_id: int, conversation_id: str, *, client_id: str,
+                             text: str = "", kind: MessageKind = MessageKind.TEXT,
+                             attachments: Sequence[Attachment] = (),
+                             reply_to: int | None = None
+                             ) -> asyncio.Task[tuple[Message, bool]]:
+        """`send_message` in two steps, for a caller that pipelines: validate, check and
+        queue the write (raising on a refused send), then return a task that ends with the
+        stored message. Writes queue in call order, so seqs follow it. The message is
+        delivered when it is stored, whether or not anyone waits on the task; cancelling
+        the task only stops that answer."""
+        if not 1 <= len(client_id) <= 64:
+            raise field_error("client_id", "must be 1 to 64 characters")
+        self._validate(kind, text, attachments, reply_to)
+        conversation = await self.conversation_for(user_id, conversation_id)
+        if conversation.kind is ConversationKind.DIRECT:
+            (other,) = [m for m in conversation.member_ids if m != user_id]
+            await self._check_direct_allowed(user_id, other)
+        if reply_to is not None and reply_to > conversation.last_seq:
+            raise field_error("reply_to", "no such message in this conversation")
+        draft = MessageDraft(
+            conversation_id=conversation.id, sender_id=user_id, client_id=client_id,
+            kind=kind, text=text, attachments=tuple(attachments), reply_to=reply_to,
+            audience=conversation.member_ids, created_at=self._clock.now(),
+        )
+        # Queued now, in call order; the task only waits for the store's answer.
+        stored = self._store.append(draft, landed_late=partial(self._posted, conversation,
+                                                                user_id))
+        return asyncio.get_running_loop().create_task(
+            self._delivered(conversation, user_id, stored))
+
+    async def _delivered(self, conversation: Conversation, user_id: int,
+                         stored: Awaitable[tuple[Message, bool]]) -> tuple[Message, bool]:
+        """The store's answer: deliver a new message, then answer the sender. The store
+        answers sends in seq order, so these wake, deliver and finish in that order."""
+        message, created = await stored
+        if message.conversation_id != conversation.id:
+            raise ConflictError("This client_id was already used for another "
+                                "conversation.", code="client_id_reused")
+        if created:
+            self._posted(conversation, user_id, message)
+        return message, created
+
+    def _posted(self, conversation: Conversation, user_id: int, message: Message) -> None:
+        """A new message is stored: update the cached state and deliver it live. Also for a
+        message whose sender stopped waiting (store_timeout) before it was stored."""
+        self.cache.appended(message)
+        conversation.last_seq = max(conversation.last_seq, message.seq)
+        conversation.last_message = message
+        conversation.last_activity = message.created_at
+        sender = conversation.member(user_id)
+        if sender is not None:  # sending means having read everything before
+            sender.read_seq = max(sender.read_seq, message.seq)
+        self.publisher.message_posted(message, conversation)
+
+    async def send_direct(self, user_id: int, other_id: int, **send) -> tuple[Message, bool]:
+        conversation = await self.open_direct(user_id, other_id)
+        return await self.send_message(user_id, conversation.id, **send)
+
+    async def history(self, user_id: int, conversation_id: str, *, before: int | None = None,
+                      after: int | None = None, limit: int = 50) -> list[Message]:
+        conversation = await self.conversation_for(user_id, conversation_id)
+        limit = max(1, min(limit, self.limits.max_page))
+        if before is None and after is None and limit <= self.cache.recent_size:
+            found = self.cache.latest(conversation_id, conversation.last_seq, limit)
+            if found is not None:
+                return found
+            newest = await self._store.messages(conversation_id, before=None, after=None,
+                                                limit=self.cache.recent_size)
+            self.cache.fill(conversation_id, newest)
+            return newest[-limit:]
+        return await self._store.messages(conversation_id, before=before, after=after,
+                                          limit=limit)
+
+    async def direct_with(self, user_id: int, other_id: int) -> Conversation | None:
+        """The pair's direct conversation, None when none exists yet; BlockedError when
+        none exists and a block separates them."""
+        found = await self._store.find_direct(direct_key(user_id, other_id))
+        if found is None and await self._peers.is_blocked_either_way(user_id, other_id):
+            raise BlockedError()
+        return found
+
+    # -- receipts -------------------------------------------------------------------------
+
+    async def mark(self, user_id: int, conversation_id: str, kind: ReceiptKind, seq: int
+                   ) -> Conversation:
+        """Raise the caller's delivered or read watermark. Idempotent: a lower or equal seq
+        changes nothing and delivers nothing."""
+        conversation = await self.conversation_for(user_id, conversation_id)
+        seq = min(max(seq, 0), conversation.last_seq)
+        receipt = await self._store.record_receipt(conversation.id, user_id, kind, seq,
+                                                   conversation.member_ids)
+        member = conversation.member(user_id)
+        assert member is not None
+        if kind is ReceiptKind.READ:
+            member.read_seq = max(member.read_seq, seq)
+            member.delivered_seq = max(member.delivered_seq, seq)
+        else:
+            member.delivered_seq = max(member.delivered_seq, seq)
+        if receipt is not None:
+            self.publisher.receipt_recorded(receipt)
+            self.publisher.conversation_changed(conversation, (user_id,))
+        return conversation
+
+    # -- live only ------------------------------------------------------------------------
+
+    async def typing(self, user_id: int, conversation_id: str, active: bool) -> None:
+        conversation = await self.conversation_for(user_id, conversation_id)
+        others = [m for m in conversation.member_ids if m != user_id]
+        self.publisher.typing(conversation.id, user_id, active, others)
+
+    async def head(self) -> int:
+        return await self._store.head()
+
+    async def resume(self, user_id: int, since: int) -> StreamPage:
+        """What `user_id` missed after position `since`, in order; `truncated` when more than
+        the resume window is missing (the client must then refetch over HTTP)."""
+        async with self._resume_reads:
+            return await self._store.stream_since(user_id, max(0, since),
+                                                  self.limits.resume_window)

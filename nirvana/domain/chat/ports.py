@@ -1,0 +1,115 @@
+"""The ports the chat domain needs, as Protocols.
+
+Adapters: `nirvana/storage/mongo/chat_store.py` (ChatStore),
+`nirvana/storage/postgres/chat_peers.py` (ChatPeers), `nirvana/ws/hub.py` (Publisher). Fakes
+for unit tests: `tests/fakes_chat.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable, Protocol, Sequence
+
+from .entities import (
+    ChatEvent,
+    Conversation,
+    Message,
+    MessageDraft,
+    Peer,
+    PeerRelation,
+    Receipt,
+    ReceiptKind,
+    StreamPage,
+)
+
+
+class ChatPeers(Protocol):
+    """What chat needs to know of the social graph (PostgreSQL)."""
+
+    async def relation(self, a: int, b: int) -> PeerRelation:
+        """Friends, blocked or neither, in one round trip: checked on every direct send."""
+        ...
+
+    async def are_friends(self, a: int, b: int) -> bool: ...
+
+    async def is_blocked_either_way(self, a: int, b: int) -> bool: ...
+
+    async def friend_ids(self, user_id: int) -> set[int]: ...
+
+    async def blocked_with(self, user_id: int, others: Sequence[int]) -> set[int]:
+        """Those of `others` that `user_id` blocked or is blocked by."""
+        ...
+
+    async def any_block_among(self, user_ids: Sequence[int]) -> bool:
+        """Whether any of these users blocked another of them."""
+        ...
+
+    async def friends(self, user_id: int) -> list[Peer]:
+        """The user's friends that no block separates, by name."""
+        ...
+
+
+class ChatStore(Protocol):
+    async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    async def create_conversation(self, conversation: Conversation, direct_key: str | None
+                                  ) -> Conversation:
+        """Store a new conversation. For a direct one `direct_key` names the pair; when the
+        pair already has one, that one is returned instead (one per pair, also under races)."""
+        ...
+
+    async def find_direct(self, direct_key: str) -> Conversation | None: ...
+
+    async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
+        """The user's conversations, most recent activity first."""
+        ...
+
+    def append(self, draft: MessageDraft, *,
+               landed_late: Callable[[Message], None] | None = None
+               ) -> Awaitable[tuple[Message, bool]]:
+        """Queue a message's durable write now (writes are stored in the order of these
+        calls) and return an awaitable of its result: the stored message and True; or, when
+        the sender already sent `client_id`, the stored one and False. Storing also moves
+        the conversation's last seq and last message, and raises the sender's read and
+        delivered marks to it. Raises UnavailableError when the store failed or did not
+        answer in time (`store_timeout`). If the caller stopped waiting or was answered
+        `store_timeout`, and the write is stored afterwards, `landed_late(message)` is
+        called then, so the message is still delivered."""
+        ...
+
+    async def messages(self, conversation_id: str, *, before: int | None, after: int | None,
+                       limit: int) -> list[Message]:
+        """Messages by seq, ascending; `after` pages forward, else the newest before `before`."""
+        ...
+
+    async def record_receipt(self, conversation_id: str, user_id: int, kind: ReceiptKind,
+                             seq: int, audience: tuple[int, ...]) -> Receipt | None:
+        """Raise the member's watermark to `seq`; None (nothing stored) when it was not lower."""
+        ...
+
+    async def head(self) -> int:
+        """The newest stream position allocated so far (0 when empty)."""
+        ...
+
+    async def stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
+        """Durable events for `user_id` with pos > since, ascending, at most `limit`."""
+        ...
+
+
+class Publisher(Protocol):
+    """Live delivery to connected devices. Called after the durable write; never blocks:
+    it only queues, so the caller's order is the order every connection receives."""
+
+    def message_posted(self, message: Message, conversation: Conversation) -> None: ...
+
+    def receipt_recorded(self, receipt: Receipt) -> None: ...
+
+    def conversation_changed(self, conversation: Conversation, user_ids: Sequence[int]
+                             ) -> None: ...
+
+    def typing(self, conversation_id: str, user_id: int, active: bool,
+               audience: Sequence[int]) -> None: ...
+
+    def event_recorded(self, event: ChatEvent, conversation: Conversation) -> None:
+        """A durable change: to `event.audience` with its pos, then the conversation's
+        current members get `conversation.updated`."""
+        ...

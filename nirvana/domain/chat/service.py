@@ -1,0 +1,128 @@
+"""The chat service the app uses: one object composed of the chat use cases' parts.
+
+`Messaging` (messaging.py) holds conversations, the one send path, history, receipts and
+resume; `MessageEdits` (edits.py) edits, deletes and reactions; `GroupRules` (groups.py) group
+management. They share one cache and one membership check, built here. HTTP routes and
+WebSocket commands both call this one object.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ..clock import Clock, MillisecondClock
+from ..errors import field_error
+from .cache import ChatCache
+from .changes import ChatChangeStore
+from .edits import MessageEdits
+from .entities import Message, StreamPage
+from .groups import GroupRules
+from .limits import ChatLimits
+from .messaging import Messaging
+from .ports import ChatPeers, ChatStore, Publisher
+from .search import parse_query
+
+
+class ChatService:
+    def __init__(self, *, store: ChatStore, changes: ChatChangeStore, peers: ChatPeers,
+                 publisher: Publisher, clock: Clock, limits: ChatLimits = ChatLimits()
+                 ) -> None:
+        # Every chat time (sent, edited, activity) is stored as a BSON date, to the
+        # millisecond: made so here, the live frames carry the value history reads back.
+        clock = MillisecondClock(clock)
+        self.cache = ChatCache()
+        self.publisher = publisher
+        self._changes = changes
+        self._clock = clock
+        self._messaging = Messaging(store=store, peers=peers, publisher=publisher, clock=clock,
+                                    limits=limits, cache=self.cache)
+        membership = self._messaging.conversation_for
+        self._edits = edits = MessageEdits(membership=membership, changes=changes, cache=self.cache,
+                             publisher=publisher, clock=clock, limits=limits)
+        self._groups = groups = GroupRules(membership=membership, changes=changes, peers=peers,
+                            cache=self.cache, publisher=publisher, clock=clock, limits=limits)
+        # The use cases each part holds, served as they are.
+        m = self._messaging
+        self.conversation_for = m.conversation_for
+        self.open_direct = m.open_direct
+        self.create_group = m.create_group
+        self.friends = m.friends
+        self.conversations = m.conversations
+        self.send_message = m.send_message
+        self.submit_message = m.submit_message
+        self.send_direct = m.send_direct
+        self.mark = m.mark
+        self.typing = m.typing
+        self.head = m.head
+        self.edit_message = edits.edit_message
+        self.delete_message = edits.delete_message
+        self.react = edits.react
+        self.update_group = groups.update_group
+        self.add_members = groups.add_members
+        self.remove_members = groups.remove_members
+        self.leave_group = groups.leave_group
+        self.set_role = groups.set_role
+
+    @property
+    def limits(self) -> ChatLimits:
+        return self._messaging.limits
+
+    @limits.setter
+    def limits(self, limits: ChatLimits) -> None:
+        """Replaceable while running (tests tighten them): every part reads the new ones."""
+        self._messaging.limits = self._edits.limits = self._groups.limits = limits
+
+    async def history(self, user_id: int, conversation_id: str, *, before: int | None = None,
+                      after: int | None = None, limit: int = 50) -> list[Message]:
+        """As Messaging.history, without the messages the caller deleted for themselves.
+        The latest page comes from memory (Messaging.history) unless it holds such one."""
+        if before is None and after is None:
+            page = await self._messaging.history(user_id, conversation_id, limit=limit)
+            if all(m.visible_to(user_id) for m in page):
+                return page
+        else:
+            await self.conversation_for(user_id, conversation_id)
+        limit = max(1, min(limit, self.limits.max_page))
+        return await self._changes.messages_for(user_id, conversation_id, before=before,
+                                                after=after, limit=limit)
+
+    async def direct_history(self, user_id: int, other_id: int, limit: int = 100
+                             ) -> list[Message]:
+        """The seed route: history with a user. Empty when no conversation exists yet."""
+        found = await self._messaging.direct_with(user_id, other_id)
+        if found is None:
+            return []
+        return await self.history(user_id, found.id, limit=limit)
+
+    async def search(self, user_id: int, q: str, *, conversation_id: str | None = None,
+                     limit: int = 20) -> list[Message]:
+        """Messages of the caller's conversations holding every word of `q`, newest first."""
+        terms, prefix = parse_query(q)
+        if not terms and prefix is None:
+            raise field_error("q", "needs at least one word", "empty")
+        if conversation_id is not None:
+            ids = [(await self.conversation_for(user_id, conversation_id)).id]
+        else:
+            ids = [c.id for c in await self.conversations(user_id)]
+        if not ids:
+            return []
+        return await self._changes.search(user_id, ids, terms, prefix,
+                                          max(1, min(limit, self.limits.max_page)))
+
+    async def resume(self, user_id: int, since: int) -> StreamPage:
+        """As Messaging.resume; also `truncated` when events after `since` were pruned, or
+        when `since` is past the head. No client saw a position past the head (it is never
+        served before it is stored), so such a position comes from a store that lost writes
+        or was restored: what the client holds past the head is not in the stream, and
+        what the stream gets next would reuse its positions. Only a resync is honest."""
+        head = await self.head()
+        if since > head:
+            return StreamPage([], True, head, ahead=True)
+        if since < await self._changes.resume_floor():
+            return StreamPage([], True, head)
+        return await self._messaging.resume(user_id, since)
+
+    async def prune_events(self) -> int:
+        """Drop non-message events older than the resume window (the periodic task)."""
+        cutoff = self._clock.now() - timedelta(seconds=self.limits.resume_window_seconds)
+        return await self._changes.prune_events(cutoff)

@@ -1,0 +1,163 @@
+"""MongoDB adapter of `ChatChangeStore`: edits, deletes, reactions, membership, search.
+
+Every change runs inside the chat writer (`MongoChatStore.serialized`, writer.py), the one task that
+allocates stream positions and writes conversation summaries. That gives two things: the
+change's events get positions committed in order with messages and receipts (resume after
+position P misses nothing below P), and the read-plan-write of a change cannot interleave
+with another write to the same conversation (one writer process per database, as for sends).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import datetime
+from typing import Any, Callable
+
+from pymongo import DESCENDING, UpdateOne
+
+from ...domain.chat.changes import ConversationPlanner, MessagePlanner, PlannedEvent
+from ...domain.chat.entities import ChatEvent, Conversation, Message
+from ...domain.chat.errors import MessageNotFoundError, NotMemberError
+from .chat_store import MongoChatStore
+from .codec import changed_fields, event_doc, marks_of, member_doc, message_doc, message_of
+from .collections import ChatCollections
+from .one_commit import OneCommit
+from .resume import FLOOR_ID
+
+
+class MongoChatChanges:
+    def __init__(self, store: MongoChatStore) -> None:
+        self._db = ChatCollections()
+        self._store = store
+        self._one_commit = OneCommit()
+        # The resume floor, once read: it only rises through `prune_events`, in this process
+        # (one process per database, see sends.py), and every resume asks for it.
+        self._floor: int | None = None
+
+    async def _record(self, next_pos: Callable[[], int], planned: PlannedEvent,
+                      conversation_id: str, actor_id: int, at: datetime,
+                      message: Message | None = None) -> ChatEvent:
+        event = ChatEvent(pos=next_pos(), type=planned.type, conversation_id=conversation_id,
+                          actor_id=actor_id, audience=planned.audience, created_at=at,
+                          data=planned.data, message=message)
+        await self._db.events.insert_one(event_doc(event))
+        return event
+
+    async def change_message(self, conversation_id: str, seq: int, actor_id: int,
+                             at: datetime, plan: MessagePlanner
+                             ) -> tuple[Message, Conversation, ChatEvent | None]:
+        async def run(next_pos: Callable[[], int]):
+            d = await self._db.messages.find_one({"conversation_id": conversation_id,
+                                               "seq": seq})
+            conversation = await self._db.read_conversation({"_id": conversation_id})
+            if conversation is None:
+                raise NotMemberError()
+            if d is None:
+                raise MessageNotFoundError()
+            message = message_of(d)
+            planned = plan(message, conversation)
+            if planned is None:
+                return message, conversation, None
+            if planned.hide_for is not None:
+                # Conditional, so hiding twice emits one event only.
+                done = await self._db.messages.update_one(
+                    {"_id": message.id, "hidden_for": {"$ne": planned.hide_for}},
+                    {"$push": {"hidden_for": planned.hide_for}})
+                if done.modified_count == 0:
+                    return message, conversation, None
+                message = dataclasses.replace(
+                    message, hidden_for=(*message.hidden_for, planned.hide_for))
+                # The chat list shows the last message: hide it there too.
+                await self._db.states.update_one(
+                    {"_id": conversation_id, "last_message._id": message.id},
+                    {"$addToSet": {"last_message.hidden_for": planned.hide_for}})
+                if conversation.last_message and conversation.last_message.id == message.id:
+                    conversation.last_message = message
+                event = await self._record(next_pos, planned.event, conversation_id,
+                                           actor_id, at)
+                return message, conversation, event
+            new = planned.message
+            await self._db.messages.update_one({"_id": message.id},
+                                            {"$set": changed_fields(new)})
+            if new.deleted:
+                # Earlier events (edits, reactions) carry copies of the message for resume:
+                # deleted for everyone means gone from those too.
+                await self._db.events.update_many(
+                    {"message._id": message.id},
+                    {"$set": {"message.text": "", "message.attachments": [],
+                              "message.terms": [], "message.deleted": True}})
+            if conversation.last_message and conversation.last_message.id == message.id:
+                await self._db.states.update_one(
+                    {"_id": conversation_id, "last_message._id": message.id},
+                    {"$set": {"last_message": message_doc(new)}})
+                conversation.last_message = new
+            event = await self._record(next_pos, planned.event, conversation_id, actor_id,
+                                       at, new)
+            return new, conversation, event
+        return await self._store.serialized(run)
+
+    async def change_conversation(self, conversation_id: str, actor_id: int, at: datetime,
+                                  plan: ConversationPlanner
+                                  ) -> tuple[Conversation, list[ChatEvent]]:
+        async def run(next_pos: Callable[[], int]):
+            conversation = await self._db.read_conversation({"_id": conversation_id})
+            if conversation is None:
+                raise NotMemberError()
+            planned = plan(conversation)
+            if planned is None:
+                return conversation, []
+            conversation.members = planned.members
+            for key, value in planned.info.items():
+                setattr(conversation, key, value)
+            # With the members, their marks: one added starts read up to now (the plan's).
+            await self._one_commit.write([
+                (self._db.conversations, [UpdateOne({"_id": conversation_id}, {"$set": {
+                    "members": [member_doc(m) for m in planned.members],
+                    "member_ids": [m.user_id for m in planned.members], **planned.info}})]),
+                (self._db.states, [UpdateOne({"_id": conversation_id},
+                                          {"$max": marks_of(planned.members)})])])
+            events = [await self._record(next_pos, e, conversation_id, actor_id, at)
+                      for e in planned.events]
+            return conversation, events
+        return await self._store.serialized(run)
+
+    async def messages_for(self, user_id: int, conversation_id: str, *, before: int | None,
+                           after: int | None, limit: int) -> list[Message]:
+        return await self._db.messages_by_seq(
+            {"conversation_id": conversation_id, "hidden_for": {"$ne": user_id}},
+            before=before, after=after, limit=limit)
+
+    async def search(self, user_id: int, conversation_ids: list[str], terms: list[str],
+                     prefix: str | None, limit: int) -> list[Message]:
+        wanted: list[Any] = list(terms)
+        if prefix is not None:
+            wanted.append(re.compile("^" + re.escape(prefix)))
+        query = {"terms": {"$all": wanted}, "conversation_id": {"$in": conversation_ids},
+                 "deleted": {"$ne": True}, "hidden_for": {"$ne": user_id}}
+        cursor = self._db.messages.find(query).sort("pos", DESCENDING).limit(limit)
+        return [message_of(d) async for d in cursor]
+
+    async def co_member_ids(self, user_id: int) -> set[int]:
+        ids = await self._db.conversations.distinct("member_ids", {"member_ids": user_id})
+        return set(ids) - {user_id}
+
+    async def prune_events(self, before: datetime) -> int:
+        newest = await self._db.events.find_one({"created_at": {"$lt": before}},
+                                             sort=[("pos", DESCENDING)], projection={"pos": 1})
+        if newest is None:
+            return 0
+        # The floor rises before the delete: a crash in between refuses a resume that
+        # might have worked, never lets one skip a deleted event.
+        await self._db.meta.update_one({"_id": FLOOR_ID}, {"$max": {"pos": newest["pos"]}},
+                                    upsert=True)
+        self._floor = max(self._floor or 0, newest["pos"])
+        done = await self._db.events.delete_many({"pos": {"$lte": newest["pos"]}})
+        return done.deleted_count
+
+    async def resume_floor(self) -> int:
+        if self._floor is None:
+            d = await self._db.meta.find_one({"_id": FLOOR_ID})
+            self._floor = max(self._floor or 0, d["pos"] if d else 0)
+        return self._floor
+

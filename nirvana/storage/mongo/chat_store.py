@@ -1,0 +1,144 @@
+"""MongoDB (Beanie) adapter of the chat store (`domain/chat/ports.py` ChatStore).
+
+Reads go to the collections, with the conversation summaries not written yet applied
+(summaries.py). Every durable write (messages, receipts, changes) goes through the one
+group-commit writer (writer.py), which allocates seqs and stream positions (positions.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable
+
+from pymongo.errors import DuplicateKeyError
+
+from ...domain.chat.entities import (
+    Conversation,
+    Message,
+    MessageDraft,
+    Receipt,
+    ReceiptKind,
+    StreamPage,
+)
+from .codec import conversation_doc, state_doc
+from .collections import ChatCollections
+from .positions import StreamPositions
+from .resume import stream_since
+from .sends import InsertMessages, insert_messages
+from .summaries import Summaries
+from .work_items import Mark, Op, Send
+from .writer import ChatWriter
+
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+
+class MongoChatStore:
+    def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
+                 summary_interval: float = 5.0, summary_share: float = 0.2,
+                 commit_spacing: float = 0.01, insert: InsertMessages | None = None) -> None:
+        """`insert` writes a batch's message documents (default: one unordered insert_many);
+        tests pass one that fails."""
+        self._db = ChatCollections()
+        self.positions = StreamPositions(self._db)
+        self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share)
+        self.writer = ChatWriter(self._db, self.positions, self.summaries,
+                                 insert or insert_messages(self._db), max_batch=max_batch,
+                                 commit_spacing=commit_spacing, timeout=timeout)
+
+    @property
+    def batches(self) -> int:
+        """How many commits served the writes so far (for benchmarks and tests)."""
+        return self.writer.batches
+
+    # -- conversations ----------------------------------------------------------------
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        await self.summaries.recover()
+        c = await self._db.read_conversation({"_id": conversation_id})
+        return self.summaries.applied(c) if c else None
+
+    async def find_direct(self, direct_key: str) -> Conversation | None:
+        await self.summaries.recover()
+        c = await self._db.read_conversation({"direct_key": direct_key})
+        return self.summaries.applied(c) if c else None
+
+    async def create_conversation(self, c: Conversation, direct_key: str | None
+                                  ) -> Conversation:
+        # The state first: a conversation is never stored without one (a crash in between
+        # leaves a state nothing refers to, which costs nothing).
+        await self._db.states.insert_one(state_doc(c))
+        try:
+            await self._db.conversations.insert_one(conversation_doc(c, direct_key))
+        except DuplicateKeyError:
+            await self._db.states.delete_one({"_id": c.id})
+            if direct_key is None:
+                raise
+            found = await self.find_direct(direct_key)  # the pair raced: one wins
+            assert found is not None
+            return found
+        return c
+
+    async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
+        await self.summaries.recover()
+        ids = [d["_id"] async for d in self._db.conversations.find(
+            {"member_ids": user_id}, projection={"_id": 1})]
+        if len(ids) > limit:
+            # The newest `limit` by activity, counting summaries not written yet; only
+            # those are then read whole.
+            activity = {d["_id"]: d["last_activity"] async for d in self._db.states.find(
+                {"_id": {"$in": ids}}, projection={"last_activity": 1})}
+            for buffer in self.summaries.unwritten():
+                for cid in ids:
+                    m = buffer.last.get(cid)
+                    if m is not None:
+                        activity[cid] = max(activity.get(cid, _NEVER), m.created_at)
+            ids = sorted(ids, key=lambda cid: activity.get(cid, _NEVER), reverse=True)[:limit]
+        found = [self.summaries.applied(c) for c in await self._db.read_conversations(ids)]
+        found.sort(key=lambda c: c.last_activity, reverse=True)
+        return found[:limit]
+
+    # -- messages ---------------------------------------------------------------------
+
+    async def messages(self, conversation_id: str, *, before: int | None, after: int | None,
+                       limit: int) -> list[Message]:
+        return await self._db.messages_by_seq({"conversation_id": conversation_id},
+                                              before=before, after=after, limit=limit)
+
+    def append(self, draft: MessageDraft, *,
+               landed_late: Callable[[Message], None] | None = None
+               ) -> asyncio.Future[tuple[Message, bool]]:
+        loop = asyncio.get_running_loop()
+        send = Send(draft, loop.create_future(), landed_late=landed_late)
+        # Bounded: a store that hangs yields an error naming the send, never a hang. The
+        # write may still land later: it is then handed to `landed_late`, and a retry with
+        # the same client_id finds it. A timer, not a coroutine under asyncio.timeout: the
+        # writer answers a send by resolving its future, with no task of its own.
+        send.deadline = loop.call_later(self.writer.timeout * 2, send.expire)
+        self.writer.enqueue(send)  # now, not when awaited: the order is the call's
+        return send.future
+
+    async def record_receipt(self, conversation_id: str, user_id: int, kind: ReceiptKind,
+                             seq: int, audience: tuple[int, ...]) -> Receipt | None:
+        future: asyncio.Future[Receipt | None] = asyncio.get_running_loop().create_future()
+        self.writer.enqueue(Mark(conversation_id, user_id, kind, seq, audience, future))
+        return await self.writer.wait(future)
+
+    async def serialized(self, run: Callable[[Callable[[], int]], Awaitable[Any]]) -> Any:
+        """Run `run(next_pos)` in the writer; `next_pos()` allocates a stream position.
+        When `run` returns, every position it took is written: the last becomes the head."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.writer.enqueue(Op(run, future))
+        return await self.writer.wait(future)
+
+    async def head(self) -> int:
+        return await self.positions.committed()
+
+    async def stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
+        await self.summaries.recover()  # the summaries must cover every stored message
+        return await stream_since(self._db, self.summaries, user_id, since,
+                                  await self.head(), limit)
+
+    async def close(self) -> None:
+        await self.writer.close()
+        await self.summaries.flush_quietly()  # what a crash would leave to the next start's repair

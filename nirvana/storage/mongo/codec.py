@@ -1,0 +1,176 @@
+"""The chat store's dict codec: domain entities to stored documents and back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterable
+
+from ...domain.chat.entities import (
+    Attachment,
+    ChatEvent,
+    Conversation,
+    ConversationKind,
+    EventType,
+    Member,
+    Message,
+    MessageKind,
+    Receipt,
+    ReceiptKind,
+    Role,
+)
+from ...domain.chat.search import terms_of
+
+_MESSAGE_IDS = uuid.UUID("5d1f3c2e-6a0b-4f7e-9c41-2b8e0d7a9f13")
+
+
+def message_id(sender_id: int, client_id: str) -> str:
+    """The `_id` of the message a sender sends under `client_id`: the same for every retry,
+    so the primary key enforces idempotency. Ids are not secrets; reads check membership."""
+    return uuid.uuid5(_MESSAGE_IDS, f"{sender_id}:{client_id}").hex
+
+
+def is_duplicate_id(error: dict[str, Any]) -> bool:
+    """A bulk write error for an `_id` already stored (MongoDB and the embedded server name
+    the index in `keyPattern`; a server that does not, in the message)."""
+    if error.get("code") != 11000:
+        return False
+    pattern = error.get("keyPattern")
+    if pattern is not None:
+        return list(pattern) == ["_id"]
+    return "index: _id_ " in error.get("errmsg", "")
+
+
+def mark_field(user_id: int, kind: str) -> str:
+    """The path of a member's mark (`kind`: "read" or "delivered") in a conversation state:
+    `marks` maps str(user_id) -> {"read": seq, "delivered": seq}."""
+    return f"marks.{user_id}.{kind}"
+
+
+def marks_doc(marks: Iterable[tuple[int, int, int]]) -> dict[str, dict[str, int]]:
+    """The `marks` of a state from (user_id, read, delivered) triples."""
+    return {str(user): {"read": read, "delivered": delivered}
+            for user, read, delivered in marks}
+
+
+def member_doc(m: Member) -> dict[str, Any]:
+    return {"user_id": m.user_id, "role": m.role.value}
+
+
+def marks_of(members: Iterable[Member]) -> dict[str, int]:
+    """`$max` operands raising the state's marks to those of `members`."""
+    raise_to = {}
+    for m in members:
+        raise_to[mark_field(m.user_id, "read")] = m.read_seq
+        raise_to[mark_field(m.user_id, "delivered")] = m.delivered_seq
+    return raise_to
+
+
+def conversation_doc(c: Conversation, direct_key: str | None) -> dict[str, Any]:
+    return {
+        "_id": c.id, "kind": c.kind.value, "direct_key": direct_key or f"group:{c.id}",
+        "member_ids": list(c.member_ids), "members": [member_doc(m) for m in c.members],
+        "created_by": c.created_by, "created_at": c.created_at, "name": c.name,
+        "description": c.description, "avatar_url": c.avatar_url,
+    }
+
+
+def state_doc(c: Conversation) -> dict[str, Any]:
+    return {"_id": c.id, "last_seq": c.last_seq,
+            "last_message": message_doc(c.last_message) if c.last_message else None,
+            "last_activity": c.last_activity,
+            "marks": marks_doc((m.user_id, m.read_seq, m.delivered_seq) for m in c.members)}
+
+
+def message_doc(m: Message) -> dict[str, Any]:
+    return {
+        "_id": m.id, "conversation_id": m.conversation_id, "seq": m.seq, "pos": m.pos,
+        "sender_id": m.sender_id, "client_id": m.client_id, "kind": m.kind.value,
+        "text": m.text, "reply_to": m.reply_to, "created_at": m.created_at,
+        "attachments": [{"url": a.url, "kind": a.kind.value, "name": a.name, "size": a.size}
+                        for a in m.attachments],
+        "audience": list(m.audience), "edited_at": m.edited_at, "deleted": m.deleted,
+        "hidden_for": list(m.hidden_for),
+        # Search terms are built with the document, so every stored message is findable.
+        "terms": [] if m.deleted else terms_of(m.text),
+    }
+
+
+def changed_fields(m: Message) -> dict[str, Any]:
+    """The fields an edit, a delete or a reaction changes, as stored."""
+    doc = message_doc(m)
+    return {"text": doc["text"], "attachments": doc["attachments"],
+            "edited_at": m.edited_at, "deleted": m.deleted, "terms": doc["terms"],
+            "reactions": [{"emoji": e, "user_id": u} for e, users in m.reactions
+                          for u in users]}
+
+
+def reactions_of(d: dict[str, Any]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Stored as flat {emoji, user_id} pairs (set operations); grouped per emoji here."""
+    grouped: dict[str, list[int]] = {}
+    for r in d.get("reactions") or ():
+        grouped.setdefault(r["emoji"], []).append(r["user_id"])
+    return tuple((e, tuple(users)) for e, users in grouped.items())
+
+
+def message_of(d: dict[str, Any]) -> Message:
+    return Message(
+        id=d["_id"], conversation_id=d["conversation_id"], seq=d["seq"], pos=d["pos"],
+        sender_id=d["sender_id"], client_id=d["client_id"], kind=MessageKind(d["kind"]),
+        text=d["text"], reply_to=d.get("reply_to"), created_at=d["created_at"],
+        attachments=tuple(Attachment(a["url"], MessageKind(a["kind"]), a.get("name"),
+                                     a.get("size")) for a in d.get("attachments", [])),
+        audience=tuple(d.get("audience", ())), edited_at=d.get("edited_at"),
+        deleted=d.get("deleted", False), reactions=reactions_of(d),
+        hidden_for=tuple(d.get("hidden_for", ())),
+    )
+
+
+def conversation_of(d: dict[str, Any], state: dict[str, Any] | None) -> Conversation:
+    """A conversation from its document and its state (see `ConversationStateDoc`); a
+    conversation whose state is missing (not expected) reads as one without messages."""
+    s = state or {}
+    marks = s.get("marks") or {}
+    members = []
+    for m in d["members"]:
+        mark = marks.get(str(m["user_id"])) or {}
+        members.append(Member(m["user_id"], Role(m["role"]), mark.get("read", 0),
+                              mark.get("delivered", 0)))
+    return Conversation(
+        id=d["_id"], kind=ConversationKind(d["kind"]), members=members,
+        created_by=d["created_by"], created_at=d["created_at"],
+        last_activity=s.get("last_activity") or d["created_at"], name=d.get("name"),
+        description=d.get("description"), avatar_url=d.get("avatar_url"),
+        last_seq=s.get("last_seq", 0),
+        last_message=message_of(s["last_message"]) if s.get("last_message") else None,
+    )
+
+
+def receipt_doc(r: Receipt, created_at: Any) -> dict[str, Any]:
+    return {"pos": r.pos, "conversation_id": r.conversation_id, "type": "receipt",
+            "user_id": r.user_id, "kind": r.kind.value, "seq": r.seq,
+            "audience": list(r.audience), "created_at": created_at}
+
+
+def receipt_of(d: dict[str, Any]) -> Receipt:
+    return Receipt(pos=d["pos"], conversation_id=d["conversation_id"], user_id=d["user_id"],
+                   kind=ReceiptKind(d["kind"]), seq=d["seq"], audience=tuple(d["audience"]))
+
+
+def event_doc(e: ChatEvent) -> dict[str, Any]:
+    return {"pos": e.pos, "conversation_id": e.conversation_id, "type": e.type.value,
+            "user_id": e.actor_id, "audience": list(e.audience), "created_at": e.created_at,
+            "data": dict(e.data),
+            "message": message_doc(e.message) if e.message is not None else None}
+
+
+def event_of(d: dict[str, Any]) -> ChatEvent:
+    return ChatEvent(
+        pos=d["pos"], type=EventType(d["type"]), conversation_id=d["conversation_id"],
+        actor_id=d["user_id"], audience=tuple(d["audience"]), created_at=d["created_at"],
+        data=d.get("data") or {},
+        message=message_of(d["message"]) if d.get("message") else None)
+
+
+def stream_item_of(d: dict[str, Any]) -> Receipt | ChatEvent:
+    """An event document as what a resume replays."""
+    return receipt_of(d) if d["type"] == "receipt" else event_of(d)

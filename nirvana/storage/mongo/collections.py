@@ -1,0 +1,76 @@
+"""The chat store's pymongo collections, and the reads they share.
+
+The chat paths query these directly with plain dicts (codec.py) rather than through Beanie's
+models: sends, receipts and resumes run thousands of times a second, and a model built and
+validated per document would be event-loop work for nothing (documents.py declares the
+schema all the same)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+
+from ...domain.chat.entities import Conversation, Message
+from .codec import conversation_of, message_of
+from .documents import ChatMetaDoc, ConversationDoc, ConversationStateDoc, EventDoc, MessageDoc
+
+
+class ChatCollections:
+    """Looked up per use: Beanie binds the documents to a database at start-up (and tests
+    rebind them), so the collections are never held."""
+
+    @property
+    def conversations(self) -> Any:
+        return ConversationDoc.get_pymongo_collection()
+
+    @property
+    def messages(self) -> Any:
+        return MessageDoc.get_pymongo_collection()
+
+    @property
+    def events(self) -> Any:
+        return EventDoc.get_pymongo_collection()
+
+    @property
+    def meta(self) -> Any:
+        return ChatMetaDoc.get_pymongo_collection()
+
+    @property
+    def states(self) -> Any:
+        return ConversationStateDoc.get_pymongo_collection()
+
+    async def read_conversation(self, query: dict[str, Any]) -> Conversation | None:
+        """The conversation `query` finds, with its state; as stored (no buffered summary)."""
+        if "_id" in query:  # both at once
+            d, state = await asyncio.gather(self.conversations.find_one(query),
+                                            self.states.find_one({"_id": query["_id"]}))
+        else:
+            d = await self.conversations.find_one(query)
+            state = await self.states.find_one({"_id": d["_id"]}) if d else None
+        return conversation_of(d, state) if d else None
+
+    async def read_conversations(self, ids: list[str]) -> list[Conversation]:
+        docs, states = await asyncio.gather(
+            collect(self.conversations.find({"_id": {"$in": ids}})),
+            collect(self.states.find({"_id": {"$in": ids}})))
+        by_id = {state["_id"]: state for state in states}
+        return [conversation_of(d, by_id.get(d["_id"])) for d in docs]
+
+    async def messages_by_seq(self, query: dict[str, Any], *, before: int | None,
+                              after: int | None, limit: int) -> list[Message]:
+        """A page of the messages `query` finds, by seq, ascending: `after` pages forward,
+        else the newest before `before` (or the newest of all)."""
+        if after is not None:
+            query = {**query, "seq": {"$gt": after}}
+            cursor = self.messages.find(query).sort("seq", ASCENDING).limit(limit)
+            return [message_of(d) async for d in cursor]
+        if before is not None:
+            query = {**query, "seq": {"$lt": before}}
+        cursor = self.messages.find(query).sort("seq", DESCENDING).limit(limit)
+        return list(reversed([message_of(d) async for d in cursor]))
+
+
+async def collect(cursor: Any) -> list[dict[str, Any]]:
+    return [d async for d in cursor]

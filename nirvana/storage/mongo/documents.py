@@ -1,0 +1,132 @@
+"""The chat store's Beanie documents: every stored field and every index, declared.
+
+The declared indexes are the schema (`bootstrap.init_documents` drops undeclared ones). The
+send, receipt and resume paths use the documents' pymongo collections (`collections.py`) with
+the plain dicts of `codec.py`: they run thousands of times a second, and building and
+validating a model per message would be work on the event loop for nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from beanie import Document
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+
+class ConversationDoc(Document):
+    """Who is in a conversation and what it is called: written when that changes, rarely.
+    What changes with every message lives in `ConversationStateDoc`."""
+
+    id: str  # type: ignore[assignment]
+    kind: str
+    direct_key: str
+    member_ids: list[int]
+    members: list[dict[str, Any]]  # {user_id, role}
+    created_by: int
+    created_at: datetime
+    name: str | None = None
+    description: str | None = None
+    avatar_url: str | None = None
+
+    class Settings:
+        name = "chat_conversations"
+        indexes = [
+            IndexModel([("direct_key", ASCENDING)], unique=True),
+            IndexModel([("member_ids", ASCENDING)]),
+        ]
+
+
+class ConversationStateDoc(Document):
+    """What every message and receipt changes: the last message and seq, and each member's
+    read and delivered marks (`marks`: str(user_id) -> {"read": seq, "delivered": seq}).
+
+    Apart from `ConversationDoc` because an update on the embedded store rewrites every
+    index entry of the document, whatever it changes: here that is only `_id`, there the
+    multikey `member_ids` holds an entry per member (figures in docs/performance.md)."""
+
+    id: str  # type: ignore[assignment]
+    last_seq: int = 0
+    last_message: dict[str, Any] | None = None
+    last_activity: datetime
+    marks: dict[str, dict[str, int]] = {}
+
+    class Settings:
+        name = "chat_conversation_state"
+
+
+class MessageDoc(Document):
+    id: str  # type: ignore[assignment]
+    conversation_id: str
+    seq: int
+    pos: int
+    sender_id: int
+    client_id: str
+    kind: str
+    text: str
+    attachments: list[dict[str, Any]]  # {url, kind, name, size}
+    reply_to: int | None
+    created_at: datetime
+    audience: list[int]
+    edited_at: datetime | None = None
+    deleted: bool = False
+    # Normalised words of the text, for search without a text index (domain/chat/search.py).
+    terms: list[str] = []
+    hidden_for: list[int] = []  # users who deleted it for themselves
+    reactions: list[dict[str, Any]] = []  # flat {emoji, user_id} pairs, in reaction order
+
+    class Settings:
+        name = "chat_messages"
+        indexes = [
+            # Unique: a second writer (or a write that landed after its timeout) can never
+            # reuse a seq. Idempotency needs no index of its own: see `codec.message_id`.
+            IndexModel([("conversation_id", ASCENDING), ("seq", ASCENDING)], unique=True),
+            # Resume reads a user's conversations by position. Not (audience, pos): that
+            # multikey index takes one entry per member of every message, and index entries
+            # are most of what a write costs the embedded store.
+            IndexModel([("conversation_id", ASCENDING), ("pos", ASCENDING)]),
+            IndexModel([("pos", DESCENDING)]),
+            IndexModel([("terms", ASCENDING)]),  # message search (domain/chat/search.py)
+        ]
+
+
+class EventDoc(Document):
+    """Durable non-message events, kept for resume: receipts (`type` "receipt", with
+    `kind` and `seq`) and change events (`type` an EventType, with `data` and the changed
+    `message`)."""
+
+    pos: int
+    conversation_id: str
+    type: str
+    user_id: int  # who: the reader of a receipt, the actor of a change
+    audience: list[int]
+    created_at: datetime
+    kind: str | None = None
+    seq: int | None = None
+    data: dict[str, Any] | None = None
+    message: dict[str, Any] | None = None
+
+    class Settings:
+        name = "chat_events"
+        indexes = [
+            IndexModel([("audience", ASCENDING), ("pos", ASCENDING)]),
+            IndexModel([("pos", DESCENDING)]),
+            IndexModel([("created_at", ASCENDING)]),  # pruning past the resume window
+        ]
+
+
+class ChatMetaDoc(Document):
+    """Small facts about the chat store: the summary checkpoint (`summaries.CHECKPOINT_ID`),
+    the resume floor (`resume.FLOOR_ID`), and whether conversation states were split out of
+    older databases' conversations (`upgrade.STATES_SPLIT_ID`, with `at`)."""
+
+    id: str  # type: ignore[assignment]
+    pos: int = 0
+    at: datetime | None = None
+
+    class Settings:
+        name = "chat_meta"
+
+
+DOCUMENTS = [ConversationDoc, ConversationStateDoc, MessageDoc, EventDoc, ChatMetaDoc]

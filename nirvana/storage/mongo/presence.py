@@ -1,0 +1,100 @@
+"""MongoDB adapter of `PresenceStore`: one small document per user with their last_seen.
+
+Writes are buffered and written together, once per `interval` (1 s), in one bulk write with
+one commit (one_commit.py). Why: every first connect and last disconnect of a user saves
+last_seen, and a storm of them (a server restart, a network blip) sent one upsert per user to
+a store that does only so many a second, starving chat writes and making new sockets fail
+with 1013 (docs/performance.md). Reads apply the buffer, so they see every
+save at once; a clean stop writes it (`close`), and a crash loses at most the last second of
+last_seen updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Iterable
+
+from beanie import Document
+from pymongo import UpdateOne
+
+from ...tasks import cancel_and_wait
+from .one_commit import OneCommit
+
+log = logging.getLogger("nirvana.presence")
+
+
+class PresenceDoc(Document):
+    id: int  # type: ignore[assignment]  # the PostgreSQL user id
+    last_seen: datetime
+
+    class Settings:
+        name = "chat_presence"
+
+
+DOCUMENTS = [PresenceDoc]
+
+
+class MongoPresenceStore:
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._pending: dict[int, datetime] = {}
+        self._flushing: dict[int, datetime] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.one_commit = OneCommit()
+
+    @property
+    def _coll(self):
+        return PresenceDoc.get_pymongo_collection()
+
+    async def save_last_seen(self, user_id: int, at: datetime) -> None:
+        _keep_latest(self._pending, user_id, at)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush_later(),
+                                                                name="presence-writes")
+
+    async def last_seen(self, user_ids: Iterable[int]) -> dict[int, datetime]:
+        ids = list(user_ids)
+        found = {d["_id"]: d["last_seen"]
+                 async for d in self._coll.find({"_id": {"$in": ids}})}
+        for buffer in (self._flushing, self._pending):
+            for user_id in ids:
+                if user_id in buffer:
+                    _keep_latest(found, user_id, buffer[user_id])
+        return found
+
+    async def _flush_later(self) -> None:
+        while self._pending:
+            await asyncio.sleep(self.interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write what is buffered; on failure it stays buffered for the next flush."""
+        async with self._lock:
+            batch, self._pending = self._pending, {}
+            if not batch:
+                return
+            self._flushing = batch
+            try:
+                await self.one_commit.write([(self._coll, [
+                    UpdateOne({"_id": u}, {"$max": {"last_seen": t}}, upsert=True)
+                    for u, t in batch.items()])])
+            except Exception as exc:
+                log.warning("presence write of %d users failed: %s", len(batch),
+                            type(exc).__name__)
+                for user_id, at in batch.items():
+                    _keep_latest(self._pending, user_id, at)
+            finally:
+                self._flushing = {}
+
+    async def close(self) -> None:
+        await cancel_and_wait(self._task)
+        await self.flush()
+
+
+def _keep_latest(into: dict[int, datetime], user_id: int, at: datetime) -> None:
+    held = into.get(user_id)
+    if held is None or at > held:
+        into[user_id] = at

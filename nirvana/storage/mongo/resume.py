@@ -1,0 +1,69 @@
+"""Resume: what a user missed after a stream position, read from messages and events."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pymongo import ASCENDING
+
+from ...domain.chat.entities import ChatEvent, Message, Receipt, StreamPage
+from .codec import message_of, stream_item_of
+from .collections import ChatCollections, collect
+from .summaries import Summaries
+
+FLOOR_ID = "resume_floor"  # in chat_meta: {"_id": ..., "pos": the highest pruned position}
+
+
+async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, since: int,
+                       head: int, limit: int) -> StreamPage:
+    """The user's messages and events with since < pos <= head, at most `limit`. Bounded by
+    head: every position up to it is stored, so the queries below see the same complete
+    prefix; anything later reaches the client live."""
+    window = {"$gt": since, "$lte": head}
+    events_query = db.events.find({"audience": user_id, "pos": window}).sort(
+        "pos", ASCENDING).limit(limit + 1)
+    pages = await asyncio.gather(
+        _messages_since(db, summaries, user_id, window, since, limit),
+        collect(events_query))
+    msgs, more = pages[0]
+    events = [stream_item_of(d) for d in pages[1]]
+    items: list[Message | Receipt | ChatEvent] = sorted([*msgs, *events], key=lambda i: i.pos)
+    return StreamPage(items=items[:limit], truncated=more or len(items) > limit, head=head)
+
+
+async def _messages_since(db: ChatCollections, summaries: Summaries, user_id: int,
+                          window: dict[str, int], since: int, limit: int
+                          ) -> tuple[list[Message], bool]:
+    """The user's messages in `window`, and whether there may be more than `limit`.
+
+    Through the user's current conversations: one removed from a conversation no longer
+    reads it, so its messages are not replayed (the removal event is). `audience` (who was a
+    member when it was sent) and `hidden_for` still decide, checked here rather than in the
+    query: the embedded store walks the (conversation_id, pos) index only for one equality
+    plus one range, and any other clause made it read the whole history of the user's
+    conversations (docs/performance.md). Only conversations whose last message is past
+    `since` are read at all."""
+    ids = [d["_id"] async for d in db.conversations.find(
+        {"member_ids": user_id}, projection={"_id": 1})]
+    active = [d["_id"] async for d in db.states.find(
+        {"_id": {"$in": ids}}, projection={"last_message.pos": 1})
+        if _last_pos(summaries, d) > since]
+    pages = await asyncio.gather(*(collect(db.messages.find(
+        {"conversation_id": cid, "pos": window}).sort("pos", ASCENDING).limit(limit + 1))
+        for cid in active))
+    more = any(len(page) > limit for page in pages)
+    msgs = [message_of(d) for page in pages for d in page
+            if user_id in d.get("audience", ()) and user_id not in d.get("hidden_for", ())]
+    return msgs, more
+
+
+def _last_pos(summaries: Summaries, d: dict[str, Any]) -> int:
+    """The position of the newest message of the conversation `d` (a stored summary),
+    counting the summaries not written yet."""
+    last = (d.get("last_message") or {}).get("pos", 0)
+    for buffer in summaries.unwritten():
+        held = buffer.last.get(d["_id"])
+        if held is not None:
+            last = max(last, held.pos)
+    return last

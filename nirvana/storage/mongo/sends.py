@@ -1,0 +1,226 @@
+"""The writer's message commit: seqs, one insert per batch, retries, and sends in doubt.
+
+Seqs are allocated in memory from the highest stored seq of the conversation (read once per
+conversation), so they have no gaps: a seq stays only with a message that is written. This
+assumes one writer process per database; several processes would take a per-conversation
+lease first.
+
+Idempotency costs nothing on the way: a message's `_id` is derived from its (sender,
+client_id) (`codec.message_id`), so the primary key is also the idempotency key, and a retry
+of a stored message fails its insert with a duplicate `_id`; only then is the stored message
+read, and the seqs that batch gave its conversation are taken back (`_sort_out`). A lookup of
+every batch's ids before its insert would cost both processes CPU on every batch, for
+retries that are rare.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any, Awaitable, Callable, Iterable
+
+from pymongo import DESCENDING, UpdateOne
+from pymongo.errors import BulkWriteError
+
+from ...domain.chat.entities import Message
+from ...domain.errors import UnavailableError
+from .codec import is_duplicate_id, message_doc, message_id, message_of
+from .collections import ChatCollections
+from .positions import StreamPositions
+from .summaries import Summaries
+from .work_items import Send
+
+log = logging.getLogger("nirvana.chat.store")
+MAX_IN_DOUBT = 10_000  # sends remembered as in doubt (see `SendCommitter.reconcile`)
+
+# Writes one batch's message documents in one round trip (an unordered insert_many); raises
+# BulkWriteError naming the documents not written. Injected so tests can make it fail.
+InsertMessages = Callable[[list[dict[str, Any]]], Awaitable[None]]
+
+
+def insert_messages(db: ChatCollections) -> InsertMessages:
+    async def insert(docs: list[dict[str, Any]]) -> None:
+        await db.messages.insert_many(docs, ordered=False)
+    return insert
+
+
+def _bound(remembered: dict[str, Any]) -> None:
+    """Forget the oldest past MAX_IN_DOUBT (a store down for long)."""
+    while len(remembered) > MAX_IN_DOUBT:
+        del remembered[next(iter(remembered))]
+
+
+class SendCommitter:
+    def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
+                 insert: InsertMessages, requeue: Callable[[list[Send]], None]) -> None:
+        self._db = db
+        self._positions = positions
+        self._summaries = summaries
+        self._insert_docs = insert
+        self._requeue = requeue  # puts sends back at the head of the writer's queue
+        self._last_seq: dict[str, int] = {}
+        # Sends of a batch that failed without an answer (a timeout, a lost connection):
+        # stored or not, nobody knows yet. See `reconcile`.
+        self._in_doubt: dict[str, Send] = {}
+        self._unseen: dict[str, None] = {}  # in doubt, and not found stored when asked
+
+    def forget_seqs(self) -> None:
+        """Re-read seqs from the store before the next allocation: never reuse a seq."""
+        self._last_seq.clear()
+
+    def doubt(self, sends: list[Send]) -> None:
+        for s in sends:
+            self._in_doubt[message_id(s.draft.sender_id, s.draft.client_id)] = s
+        _bound(self._in_doubt)
+
+    async def reconcile(self) -> None:
+        """The sends in doubt that the store did write (it answered too late, or the answer
+        was lost) are delivered now, once, and summarised; the sender's retry then finds
+        each as a duplicate. Those not written (yet: the store may still be working through
+        requests sent before it stalled) are remembered in `_unseen`: if one turns up
+        under a retry's insert, that retry delivers it (`_sort_out`)."""
+        doubt, self._in_doubt = self._in_doubt, {}
+        try:
+            found = [message_of(d) async for d in self._db.messages.find(
+                {"_id": {"$in": list(doubt)}})]
+            moved = await self._move_to_head(found)
+        except BaseException:
+            self._in_doubt = {**doubt, **self._in_doubt}
+            raise
+        for key in doubt.keys() - {m.id for m in found}:
+            self._unseen[key] = None
+        _bound(self._unseen)
+        for m in moved:
+            log.info("a send in doubt was stored: delivered late as position %d", m.pos)
+            self._summaries.add(m)
+            landed_late = doubt[m.id].landed_late
+            if landed_late is not None:
+                landed_late(m)
+
+    async def _move_to_head(self, messages: list[Message]) -> list[Message]:
+        """Give stored messages that were never delivered fresh positions, in their order:
+        connections may have moved past the positions they were given."""
+        moved = []
+        for m in sorted(messages, key=lambda m: m.pos):
+            moved.append(replace(m, pos=self._positions.allocate()))
+        if moved:
+            await self._db.messages.bulk_write(
+                [UpdateOne({"_id": m.id}, {"$set": {"pos": m.pos}}) for m in moved],
+                ordered=False)
+            self._positions.stored(moved[-1].pos)
+        return moved
+
+    async def commit(self, sends: list[Send]) -> None:
+        """Store the batch's messages and answer each send (and its duplicates)."""
+        if self._in_doubt:
+            await self.reconcile()
+        primary: dict[tuple[int, str], Send] = {}
+        for s in sends:
+            key = (s.draft.sender_id, s.draft.client_id)
+            if key in primary:
+                primary[key].duplicates.append(s)
+            else:
+                primary[key] = s
+        await self._load_last_seqs({s.draft.conversation_id for s in primary.values()})
+        written: list[tuple[Send, Message]] = []
+        for s in primary.values():
+            d = s.draft
+            self._last_seq[d.conversation_id] += 1
+            written.append((s, Message(
+                id=message_id(d.sender_id, d.client_id), conversation_id=d.conversation_id,
+                seq=self._last_seq[d.conversation_id], pos=self._positions.allocate(),
+                sender_id=d.sender_id, client_id=d.client_id, kind=d.kind, text=d.text,
+                attachments=d.attachments, reply_to=d.reply_to, created_at=d.created_at,
+                audience=d.audience)))
+        failed = await self._insert(m for _, m in written)
+        if failed:
+            written = await self._sort_out(written, failed)
+        if written:  # the positions of the refused are skipped (positions.py)
+            self._positions.stored(max(m.pos for _, m in written))
+        for s, m in written:
+            self._unseen.pop(m.id, None)  # stored now: a later retry is a plain duplicate
+            self._summaries.add(m)
+            s.answer(m, True)
+            for dup in s.duplicates:
+                dup.answer(m, False)
+
+    async def _sort_out(self, written: list[tuple[Send, Message]],
+                        failed: dict[int, dict[str, Any]]) -> list[tuple[Send, Message]]:
+        """After an insert with failures: answer each failed send, and return the writes
+        that stand (each answered as stored now). A duplicate `_id` is a retry of a stored
+        message: answered with it, or, when that message is one the store wrote after
+        giving no answer (`_unseen`) and so was never delivered, delivered by this retry.
+        Any other failure (another writer's seq, see the module docstring, or a document
+        refused) fails its send, and seqs are re-read. Either way the failed message's seq
+        is a gap in the batch's run of that conversation, so the batch's other messages of
+        that conversation are taken back (deleted, unanswered and undelivered as they are)
+        and queued first for the next batch, which numbers them from the store again."""
+        retries = {i for i, e in failed.items() if is_duplicate_id(e)}
+        retried_in = {written[i][1].conversation_id for i in failed}
+        redo = [(s, m) for i, (s, m) in enumerate(written)
+                if i not in failed and m.conversation_id in retried_in]
+        if redo:
+            await self._db.messages.delete_many({"_id": {"$in": [m.id for _, m in redo]}})
+        for cid in retried_in:
+            self._last_seq.pop(cid, None)
+        stored = await self._stored_already(
+            (written[i][0].draft.sender_id, written[i][0].draft.client_id) for i in retries)
+        landed = {m.id: m for m in await self._move_to_head(
+            [m for m in stored.values() if m.id in self._unseen])}
+        stands: list[tuple[Send, Message]] = []
+        for i in sorted(failed):
+            s = written[i][0]
+            found = stored.get((s.draft.sender_id, s.draft.client_id))
+            if found is not None and found.id in landed:
+                del self._unseen[found.id]
+                stands.append((s, landed[found.id]))
+                continue
+            if found is not None:
+                for send in [s, *s.duplicates]:
+                    send.answer(found, False)
+                continue
+            if i not in retries:
+                self._last_seq.clear()
+            s.refuse(UnavailableError("The message could not be stored; retry with the "
+                                      "same client_id."))
+        # Queued last, after every await: had one failed, these sends would be in doubt
+        # with the rest of the batch instead (and their messages are deleted: not found).
+        self._requeue([s for s, _ in redo])
+        taken_back = {id(s) for s, _ in redo}
+        return [(s, m) for i, (s, m) in enumerate(written)
+                if i not in failed and id(s) not in taken_back] + stands
+
+    async def _stored_already(self, keys: Iterable[tuple[int, str]]
+                              ) -> dict[tuple[int, str], Message]:
+        """The stored messages of these (sender, client_id) keys."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        cursor = self._db.messages.find({"_id": {"$in": [message_id(*k) for k in wanted]}})
+        return {(d["sender_id"], d["client_id"]): message_of(d) async for d in cursor
+                if (d["sender_id"], d["client_id"]) in wanted}
+
+    async def _insert(self, messages: Iterable[Message]) -> dict[int, dict[str, Any]]:
+        """Insert in one round trip; the write error of each message not inserted, by its
+        index."""
+        try:
+            await self._insert_docs([message_doc(m) for m in messages])
+        except BulkWriteError as exc:
+            return {e["index"]: e for e in exc.details.get("writeErrors", [])}
+        return {}
+
+    async def _load_last_seqs(self, conversation_ids: set[str]) -> None:
+        """The highest stored seq of each conversation not known yet. The summary's
+        last_seq is a lower bound (it may lag the messages); from it, the (conversation_id,
+        seq) index finds the rest in one short range instead of a scan of the history."""
+        missing = sorted(conversation_ids - self._last_seq.keys())
+        if not missing:
+            return
+        floors = {d["_id"]: d.get("last_seq", 0) async for d in self._db.states.find(
+            {"_id": {"$in": missing}}, projection={"last_seq": 1})}
+        for cid in missing:
+            floor = floors.get(cid, 0)
+            d = await self._db.messages.find_one(
+                {"conversation_id": cid, "seq": {"$gte": floor}},
+                sort=[("seq", DESCENDING)], projection={"seq": 1})
+            self._last_seq[cid] = d["seq"] if d else floor

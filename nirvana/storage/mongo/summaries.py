@@ -1,0 +1,217 @@
+"""Conversation summaries (last seq, last message, the sender's read mark), coalesced.
+
+Why deferred: a summary update rewrites the conversation's state document (see
+`ConversationStateDoc`), which on the embedded store costs more than inserting the message
+(docs/performance.md). So the writer acknowledges a batch once its messages are stored, and
+folds the summaries into a buffer: many sends to one conversation become one update. A
+background task flushes the buffer every `interval` seconds at most, and spends at most
+`share` of the time doing so (so sends never wait behind a flush). A read of conversations
+applies the summaries not written yet to what it read, rather than waiting for a flush.
+
+Why that is safe: a summary is derived from the messages. The store keeps a checkpoint (the
+stream position up to which summaries are written, see `CHECKPOINT_ID`); after a crash the
+writer re-summarises the messages past it before its first write or read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pymongo import DESCENDING, UpdateOne
+
+from ...domain.chat.entities import Conversation, Message
+from ...tasks import cancel_and_wait
+from .codec import mark_field, message_doc, message_of
+from .collections import ChatCollections
+from .one_commit import OneCommit
+from .upgrade import split_states
+
+log = logging.getLogger("nirvana.chat.store")
+
+CHECKPOINT_ID = "summaries"  # in the chat_meta collection: {"_id": ..., "pos": P}
+
+
+@dataclass
+class SummaryBuffer:
+    last: dict[str, Message] = field(default_factory=dict)
+    reads: dict[str, dict[int, int]] = field(default_factory=dict)  # cid -> sender -> seq
+    top_pos: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.last)
+
+    def add(self, m: Message) -> None:
+        held = self.last.get(m.conversation_id)
+        if held is None or held.seq < m.seq:
+            self.last[m.conversation_id] = m
+        senders = self.reads.setdefault(m.conversation_id, {})
+        senders[m.sender_id] = max(senders.get(m.sender_id, 0), m.seq)
+        self.top_pos = max(self.top_pos, m.pos)
+
+    def apply(self, c: Conversation) -> None:
+        """Apply the buffered summary of `c` to it in memory, as its update would."""
+        m = self.last.get(c.id)
+        if m is None:
+            return
+        if m.seq > c.last_seq:
+            c.last_seq, c.last_message, c.last_activity = m.seq, m, m.created_at
+        for sender, seq in self.reads.get(c.id, {}).items():
+            member = c.member(sender)
+            if member is not None:
+                member.read_seq = max(member.read_seq, seq)
+                member.delivered_seq = max(member.delivered_seq, seq)
+
+    def merge(self, other: SummaryBuffer) -> None:
+        for m in other.last.values():
+            self.add(m)
+        for cid, senders in other.reads.items():
+            mine = self.reads.setdefault(cid, {})
+            for sender, seq in senders.items():
+                mine[sender] = max(mine.get(sender, 0), seq)
+        self.top_pos = max(self.top_pos, other.top_pos)
+
+    def operations(self, to_doc: Callable[[Message], dict[str, Any]]) -> list[UpdateOne]:
+        """One update per conversation, safe to apply twice."""
+        ops = []
+        for cid, m in self.last.items():
+            raise_to: dict[str, int] = {"last_seq": m.seq}
+            for sender, seq in self.reads[cid].items():
+                raise_to[mark_field(sender, "read")] = seq
+                raise_to[mark_field(sender, "delivered")] = seq
+            # One atomic update of the conversation's state; the filter skips a summary
+            # older than the stored one (a repair re-applying what a flush already wrote).
+            ops.append(UpdateOne({"_id": cid, "last_seq": {"$lte": m.seq}},
+                                 {"$max": raise_to,
+                                  "$set": {"last_message": to_doc(m),
+                                           "last_activity": m.created_at}}))
+        return ops
+
+
+class Summaries:
+    """The buffer of summaries not written yet, its paced background flush, and the repair
+    of the summaries a crash left unwritten."""
+
+    def __init__(self, db: ChatCollections, *, interval: float, share: float) -> None:
+        self._db = db
+        # A flush writes one update per conversation that had messages since the last,
+        # however many: the longer the interval, the fewer updates per message. What waits
+        # costs little: reads apply the buffer, and a crash leaves at most this much to
+        # re-summarise at the next start (the choice: docs/performance.md).
+        self.interval = interval
+        # At most this share of the time goes to flushes: after a flush that took T seconds
+        # the next waits at least T * (1 / share - 1). With thousands of active
+        # conversations a fixed interval would starve the sends.
+        self.share = share
+        self.one_commit = OneCommit()
+        self._buffer = SummaryBuffer()
+        self._flushing: SummaryBuffer | None = None
+        self._lock = asyncio.Lock()
+        self._next_flush = 0.0
+        self._flusher: asyncio.Task[None] | None = None
+        self._recovered = False
+
+    def add(self, m: Message) -> None:
+        self._buffer.add(m)
+
+    def applied(self, c: Conversation) -> Conversation:
+        """`c` as read from the store, with the summaries not written yet applied (those
+        being written and those buffered), so a reader sees every acknowledged message.
+        Why not flush first: under load a flush takes seconds, and every read that missed
+        the conversation cache (the first send to a conversation, too) would queue on it."""
+        for buffer in self.unwritten():
+            buffer.apply(c)
+        return c
+
+    def unwritten(self) -> list[SummaryBuffer]:
+        """The summaries not stored yet, oldest first: those being flushed, then those
+        buffered since."""
+        if self._flushing is None:
+            return [self._buffer]
+        return [self._flushing, self._buffer]
+
+    def flush_soon(self) -> None:
+        """Start the background flush if summaries wait and none is running."""
+        if self._buffer and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.get_running_loop().create_task(
+                self._flush_later(), name="chat-summaries")
+
+    async def _flush_later(self) -> None:
+        """Write the buffered summaries in the background, paced (see `share`): sends are
+        acknowledged without waiting for them, and never queue behind a flush."""
+        while self._buffer:
+            wait = self._next_flush - time.monotonic()
+            await asyncio.sleep(max(wait, self.interval))
+            started = time.monotonic()
+            await self.flush_quietly()
+            took = time.monotonic() - started
+            self._next_flush = time.monotonic() + took * (1 / self.share - 1)
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._flusher)
+
+    async def flush_quietly(self) -> None:
+        try:
+            await self.flush()
+        except Exception as exc:  # kept in the buffer; the next flush retries
+            log.warning("conversation summary flush failed: %s", type(exc).__name__)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # pymongo can swallow a cancel that lands inside an operation: honour it here,
+            # or close() would wait for a writer that went back to sleep.
+            raise asyncio.CancelledError()
+
+    async def flush(self) -> None:
+        """Write every buffered summary now, with the checkpoint past them."""
+        # Serialised: flushes apply in order, and the checkpoint never passes a summary
+        # that another flush has not written yet.
+        async with self._lock:
+            buffer, self._buffer = self._buffer, SummaryBuffer()
+            if not buffer:
+                return
+            self._flushing = buffer  # still applied to reads until written
+            try:
+                # One commit: the summaries and the checkpoint past them land together.
+                await self.one_commit.write([
+                    (self._db.states, buffer.operations(message_doc)),
+                    (self._db.meta, [UpdateOne({"_id": CHECKPOINT_ID},
+                                               {"$max": {"pos": buffer.top_pos}},
+                                               upsert=True)])])
+            except BaseException:
+                buffer.merge(self._buffer)
+                self._buffer = buffer
+                raise
+            finally:
+                self._flushing = None
+
+    async def recover(self) -> None:
+        """Once per store object: summarise the messages past the checkpoint (a crash
+        between an ack and its summary flush leaves some)."""
+        if self._recovered:
+            return
+        async with self._lock:
+            if self._recovered:
+                return
+            await split_states(self._db)  # an older database's, once
+            found = await self._db.meta.find_one({"_id": CHECKPOINT_ID})
+            since = found["pos"] if found else None
+            if since is None:
+                # A database written before summaries were deferred had them written
+                # inline: everything stored so far is summarised.
+                top = await self._db.messages.find_one({}, sort=[("pos", DESCENDING)],
+                                                       projection={"pos": 1})
+                await self._db.meta.update_one({"_id": CHECKPOINT_ID},
+                                               {"$max": {"pos": top["pos"] if top else 0}},
+                                               upsert=True)
+            else:
+                async for d in self._db.messages.find({"pos": {"$gt": since}}):
+                    self._buffer.add(message_of(d))
+                if self._buffer:
+                    log.info("re-summarising %d conversations after a restart",
+                             len(self._buffer.last))
+            self._recovered = True
+        if self._buffer:
+            await self.flush()

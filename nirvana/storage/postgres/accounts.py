@@ -1,0 +1,241 @@
+"""PostgreSQL adapters of the accounts ports."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from ...domain.errors import ConflictError, field_error
+from ...domain.accounts.ports import RefreshRecord
+from ...domain.accounts.users import Credentials, ProfileChanges, User
+
+USER_COLUMNS = (
+    "u.id, u.email::text AS email, u.username::text AS username, u.name, u.about, "
+    "u.avatar_url, u.status, u.email_verified, u.role, u.created_at, u.updated_at"
+)
+
+
+def user_from_row(row: asyncpg.Record) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        username=row["username"],
+        name=row["name"],
+        about=row["about"],
+        avatar_url=row["avatar_url"],
+        status=row["status"],
+        email_verified=row["email_verified"],
+        role=row["role"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _conflict(exc: asyncpg.UniqueViolationError) -> ConflictError:
+    if exc.constraint_name == "users_email_key":
+        err = ConflictError("An account with this email already exists.", code="email_taken")
+        err.details = [{"field": "email", "code": "taken", "message": "is already registered"}]
+        return err
+    if exc.constraint_name == "users_username_key":
+        err = ConflictError("This username is taken.", code="username_taken")
+        err.details = [{"field": "username", "code": "taken", "message": "is taken"}]
+        return err
+    return ConflictError()
+
+
+class PgUserRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create(self, email: str, username: str, name: str, password_hash: str) -> User:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    f"INSERT INTO users AS u (email, username, name) VALUES ($1, $2, $3) "
+                    f"RETURNING {USER_COLUMNS}",
+                    email,
+                    username,
+                    name,
+                )
+                await conn.execute(
+                    "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)",
+                    row["id"],
+                    password_hash,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise _conflict(exc) from None
+        return user_from_row(row)
+
+    async def get(self, user_id: int) -> User | None:
+        row = await self._pool.fetchrow(f"SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1", user_id)
+        return user_from_row(row) if row else None
+
+    async def _credentials(self, where: str, value: object) -> Credentials | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {USER_COLUMNS}, c.password_hash FROM users u "
+            f"JOIN credentials c ON c.user_id = u.id WHERE {where}",
+            value,
+        )
+        return Credentials(user_from_row(row), row["password_hash"]) if row else None
+
+    async def credentials_by_email(self, email: str) -> Credentials | None:
+        return await self._credentials("u.email = $1", email)
+
+    async def credentials(self, user_id: int) -> Credentials | None:
+        return await self._credentials("u.id = $1", user_id)
+
+    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User:
+        try:
+            row = await self._pool.fetchrow(
+                f"""UPDATE users AS u SET
+                        name = COALESCE($2, name),
+                        username = COALESCE($3, username),
+                        about = COALESCE($4, about),
+                        avatar_url = CASE WHEN $7 THEN NULL ELSE COALESCE($5, avatar_url) END,
+                        status = COALESCE($6, status),
+                        updated_at = now()
+                    WHERE id = $1 RETURNING {USER_COLUMNS}""",
+                user_id,
+                changes.name,
+                changes.username,
+                changes.about,
+                changes.avatar_url,
+                changes.status,
+                changes.clear_avatar,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise _conflict(exc) from None
+        if row is None:
+            raise field_error("user", "does not exist", "not_found")
+        return user_from_row(row)
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        await self._pool.execute(
+            "UPDATE credentials SET password_hash = $2, updated_at = now() WHERE user_id = $1",
+            user_id,
+            password_hash,
+        )
+
+    async def revoke_access_before(self, user_id: int, when: datetime) -> None:
+        await self._pool.execute(
+            "UPDATE credentials SET access_revoked_before = $2 WHERE user_id = $1", user_id, when
+        )
+
+    async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]:
+        rows = await self._pool.fetch(
+            "SELECT user_id, access_revoked_before FROM credentials "
+            "WHERE access_revoked_before >= $1",
+            since,
+        )
+        return {r["user_id"]: r["access_revoked_before"] for r in rows}
+
+
+def _refresh_record(row: asyncpg.Record) -> RefreshRecord:
+    return RefreshRecord(
+        user_id=row["user_id"],
+        family_id=str(row["family_id"]),
+        expires_at=row["expires_at"],
+        used_at=row["used_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+class PgRefreshTokenStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(
+        self, user_id: int, family_id: str, token_hash: bytes, expires_at: datetime
+    ) -> None:
+        await self._pool.execute(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) "
+            "VALUES ($1, $2, $3, $4)",
+            token_hash,
+            uuid.UUID(family_id),
+            user_id,
+            expires_at,
+        )
+
+    async def claim(self, token_hash: bytes, now: datetime) -> RefreshRecord | None:
+        # One UPDATE with the conditions in its WHERE: of concurrent claims, PostgreSQL's row
+        # lock lets exactly one see used_at IS NULL.
+        row = await self._pool.fetchrow(
+            """UPDATE refresh_tokens SET used_at = $2
+               WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL
+                 AND expires_at > $2
+               RETURNING user_id, family_id, expires_at, used_at, revoked_at""",
+            token_hash,
+            now,
+        )
+        return _refresh_record(row) if row else None
+
+    async def find(self, token_hash: bytes) -> RefreshRecord | None:
+        row = await self._pool.fetchrow(
+            "SELECT user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens "
+            "WHERE token_hash = $1",
+            token_hash,
+        )
+        return _refresh_record(row) if row else None
+
+    async def revoke_family(self, family_id: str, now: datetime) -> None:
+        await self._pool.execute(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+            uuid.UUID(family_id),
+            now,
+        )
+
+    async def revoke_user(self, user_id: int, now: datetime) -> None:
+        await self._pool.execute(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+            user_id,
+            now,
+        )
+
+    async def recently_revoked_families(self, since: datetime) -> dict[str, datetime]:
+        rows = await self._pool.fetch(
+            "SELECT family_id, max(revoked_at) AS at FROM refresh_tokens "
+            "WHERE revoked_at >= $1 GROUP BY family_id",
+            since,
+        )
+        return {str(r["family_id"]): r["at"] for r in rows}
+
+    async def delete_expired(self, before: datetime) -> int:
+        result = await self._pool.execute(
+            "DELETE FROM refresh_tokens WHERE expires_at < $1", before
+        )
+        return int(result.split()[-1])
+
+
+class PgPasswordResetStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def replace(self, user_id: int, token_hash: bytes, expires_at: datetime) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+                user_id,
+            )
+            await conn.execute(
+                "INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+                token_hash,
+                user_id,
+                expires_at,
+            )
+
+    async def consume(self, token_hash: bytes, now: datetime) -> int | None:
+        return await self._pool.fetchval(
+            """UPDATE password_resets SET used_at = $2
+               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+               RETURNING user_id""",
+            token_hash,
+            now,
+        )
+
+    async def delete_expired(self, before: datetime) -> int:
+        result = await self._pool.execute(
+            "DELETE FROM password_resets WHERE expires_at < $1", before
+        )
+        return int(result.split()[-1])

@@ -1,0 +1,69 @@
+"""PostgreSQL adapter of the CommentRepository port. blogs.comments_count follows the rows
+through triggers, in the same transaction as the insert or delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from ...domain.blogs.model import Author, Comment
+from ...domain.errors import NotFoundError
+
+COMMENT_SELECT = """
+    SELECT c.id, c.blog_id, c.body, c.created_at, c.updated_at,
+           u.id AS author_id, u.username::text AS author_username, u.name AS author_name,
+           u.avatar_url AS author_avatar
+    FROM blog_comments c JOIN users u ON u.id = c.author_id"""
+
+
+def comment_from_row(row: asyncpg.Record) -> Comment:
+    return Comment(
+        id=row["id"],
+        blog_id=row["blog_id"],
+        author=Author(row["author_id"], row["author_username"], row["author_name"],
+                      row["author_avatar"]),
+        body=row["body"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class PgCommentRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(self, blog_id: int, author_id: int, body: str, now: datetime) -> Comment:
+        try:
+            comment_id = await self._pool.fetchval(
+                "INSERT INTO blog_comments (blog_id, author_id, body, created_at, updated_at) "
+                "VALUES ($1, $2, $3, $4, $4) RETURNING id",
+                blog_id, author_id, body, now)
+        except asyncpg.ForeignKeyViolationError:  # the blog was deleted a moment ago
+            raise NotFoundError("No such blog.", code="blog_not_found") from None
+        return await self._must_get(comment_id)
+
+    async def get(self, comment_id: int) -> Comment | None:
+        row = await self._pool.fetchrow(f"{COMMENT_SELECT} WHERE c.id = $1", comment_id)
+        return comment_from_row(row) if row else None
+
+    async def _must_get(self, comment_id: int) -> Comment:
+        comment = await self.get(comment_id)
+        if comment is None:
+            raise NotFoundError("No such comment.", code="comment_not_found")
+        return comment
+
+    async def edit(self, comment_id: int, body: str, now: datetime) -> Comment:
+        await self._pool.execute(
+            "UPDATE blog_comments SET body = $2, updated_at = $3 WHERE id = $1",
+            comment_id, body, now)
+        return await self._must_get(comment_id)
+
+    async def delete(self, comment_id: int) -> None:
+        await self._pool.execute("DELETE FROM blog_comments WHERE id = $1", comment_id)
+
+    async def list(self, blog_id: int, offset: int, limit: int) -> list[Comment]:
+        rows = await self._pool.fetch(
+            f"{COMMENT_SELECT} WHERE c.blog_id = $1 ORDER BY c.id OFFSET $2 LIMIT $3",
+            blog_id, offset, limit)
+        return [comment_from_row(r) for r in rows]

@@ -1,0 +1,79 @@
+"""The framework internals Nirvana builds on are still the shape it expects.
+
+`ws/transport.py` subclasses uvicorn's sans-I/O WebSocket protocol and reads websockets'
+protocol state; `http/router.py` and `app.py` replace Starlette's router scan and middleware
+stack. Their pins have upper bounds (pyproject.toml); when a new release is allowed in, these
+tests name what changed before a socket or a route breaks in a subtler way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+import starlette.routing
+from starlette.applications import Starlette
+from uvicorn.config import Config
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from nirvana.ws.transport import text_frame
+
+
+def missing(obj: object, names: list[str]) -> list[str]:
+    return [n for n in names if not hasattr(obj, n)]
+
+
+async def test_uvicorn_sans_io_protocol_still_has_what_transport_py_overrides_and_reads():
+    async def app(scope, receive, send):
+        pass
+
+    config = Config(app=app, ws="websockets-sansio")
+    config.load()
+    protocol = WebSocketsSansIOProtocol(config, ServerState(), app_state={},
+                                        _loop=asyncio.get_running_loop())
+    gone = missing(WebSocketsSansIOProtocol, ["handle_connect", "send_receive_event_to_app"])
+    gone += missing(protocol, ["read_paused", "queue", "handshake_complete", "close_sent",
+                               "disconnected", "writable", "transport", "conn"])
+    assert not gone, f"uvicorn's WebSocketsSansIOProtocol no longer has {gone}: " \
+        "nirvana/ws/transport.py (DirectSendProtocol) must follow it"
+    assert isinstance(protocol.conn, ServerProtocol), \
+        "uvicorn's sans-I/O protocol no longer wraps websockets' ServerProtocol"
+
+
+def test_websockets_protocol_state_is_what_the_direct_send_path_reads():
+    conn = ServerProtocol()
+    gone = missing(conn, ["state", "extensions", "writes", "expect_continuation_frame",
+                          "send_text", "data_to_send"])
+    assert not gone, f"websockets' ServerProtocol no longer has {gone}: " \
+        "nirvana/ws/transport.py (send_now) must follow it"
+    assert State.OPEN in State
+
+
+def test_a_shared_text_frame_is_the_frame_websockets_would_send():
+    conn = ServerProtocol()
+    conn.state = State.OPEN
+    conn.send_text("héllo".encode())
+    assert b"".join(conn.data_to_send()) == text_frame("héllo"), \
+        "websockets frames a server's text differently: nirvana/ws/transport.py text_frame"
+    assert Frame(Opcode.TEXT, b"x").serialize(mask=False, extensions=[]) == b"\x81\x01x"
+
+
+def test_starlette_router_and_app_internals_that_router_py_and_app_py_replace():
+    from starlette._utils import get_route_path  # noqa: F401  (ImportError names the change)
+
+    assert "app" in vars(starlette.routing.Router), \
+        "Starlette's Router no longer dispatches in `app`: nirvana/http/router.py overrides it"
+    route = starlette.routing.Route("/x", lambda request: None)
+    gone = missing(route, ["matches", "handle", "app"])
+    assert not gone, f"Starlette's Route no longer has {gone}: nirvana/http/router.py"
+    assert {m.name for m in starlette.routing.Match} >= {"NONE", "PARTIAL", "FULL"}
+    app = Starlette()
+    gone = missing(app, ["middleware_stack", "user_middleware", "exception_handlers", "router"])
+    assert not gone, f"Starlette's app no longer has {gone}: nirvana/app.py (NirvanaApp)"
+    assert "self.middleware_stack" in inspect.getsource(Starlette.__call__), \
+        "Starlette no longer calls `middleware_stack`: NirvanaApp's stack would be skipped"
+
