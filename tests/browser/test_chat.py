@@ -205,7 +205,13 @@ async def test_reply_edit_react_and_delete_reach_the_other_window(site):
     reply = page_a.locator("#messages li", has_text="yes")
     await expect(reply.locator(".quote")).to_have_text("Ana Reader: lunch at noon?")
 
-    await message_action(page_a, "lunch at noon?", "Edit")
+    # A menu stays open while messages arrive and the list is redrawn.
+    item = page_a.locator("#messages li", has=page_a.locator(".text").get_by_text(
+        "lunch at noon?", exact=True))
+    await item.get_by_label("Message actions").click()
+    await send(page_b, "one more thing")
+    await expect(messages(page_a)).to_have_text(["lunch at noon?", "yes", "one more thing"])
+    await item.get_by_role("button", name="Edit", exact=True).click()
     box = page_a.get_by_label("Message", exact=True)
     await expect(box).to_have_value("lunch at noon?")
     await box.fill("lunch at one?")
@@ -222,8 +228,9 @@ async def test_reply_edit_react_and_delete_reach_the_other_window(site):
     await expect(page_b.locator("#messages li").first.locator(".text")).to_have_text(
         "This message was deleted.")
     await message_action(page_a, "yes", "Delete for me")
-    await expect(messages(page_a)).to_have_text(["This message was deleted."])
-    await expect(messages(page_b)).to_have_text(["This message was deleted.", "yes"])
+    await expect(messages(page_a)).to_have_text(["This message was deleted.", "one more thing"])
+    await expect(messages(page_b)).to_have_text(
+        ["This message was deleted.", "yes", "one more thing"])
 
 
 async def test_an_image_search_and_earlier_pages(site):

@@ -19,7 +19,8 @@ const pending = new Map();       // client id → {conversation_id, text, attach
 const typists = new Map();       // conversation id → Map user id → timer
 let current = null;              // the open conversation's id
 let friends = [];
-let composerMode = null;         // {kind: "reply"|"edit", seq}
+let composerMode = null;
+let openMenu = null;             // the seq whose action menu is open: kept open across renders         // {kind: "reply"|"edit", seq}
 let lastTypingSent = 0;
 let wasConnected = false;
 let renewing = false;            // a planned reconnect with a renewed session: nothing to say
@@ -290,9 +291,11 @@ function messageItem(conversation, message, kept) {
 function messageMenu(conversation, message, mine) {
   const role = conversation.members.find((m) => m.user_id === me.id)?.role;
   const canDeleteAll = mine || (conversation.kind === "group" && (role === "owner" || role === "admin"));
-  const details = h("details", { class: "message-menu" }, h("summary", { "aria-label": "Message actions" }, "⋯"));
-  const act = (label, fn, cls = "") => h("button", { type: "button", class: `small ${cls}`.trim(),
-    onclick: () => { details.open = false; fn(); } }, label);
+  const details = h("details", { class: "message-menu", open: openMenu === message.seq,
+    ontoggle: () => { if (details.open) openMenu = message.seq; else if (openMenu === message.seq) openMenu = null; } },
+    h("summary", { "aria-label": "Message actions", dataset: { action: "menu" } }, "⋯"));
+  const act = (label, fn, cls = "") => h("button", { type: "button", class: `small ${cls}`.trim(), dataset: { action: label },
+    onclick: () => { openMenu = null; details.open = false; fn(); } }, label);
   details.append(h("div", { class: "menu" },
     act("Reply", () => setComposerMode({ kind: "reply", seq: message.seq })),
     QUICK_REACTIONS.map((emoji) => act(emoji, () => react(message, emoji, true), "emoji")),
@@ -331,12 +334,19 @@ function renderMessages({ toBottom = false, keepFrom = null } = {}) {
   for (const [clientId, entry] of pending) {
     if (entry.conversation_id === current && !confirmed.has(clientId)) items.push(pendingItem(clientId, entry));
   }
-  const focusedSeq = document.activeElement?.closest?.("#messages li")?.dataset.seq;
+  // The list is rebuilt: keep the keyboard where it was (the message, or its menu's button).
+  const focused = document.activeElement;
+  const focusedSeq = focused?.closest?.("#messages li")?.dataset.seq;
+  const focusedAction = focused?.dataset?.action;
   list.replaceChildren(...items);
   $("older").hidden = kept.complete;
   if (keepFrom != null) list.scrollTop = list.scrollHeight - keepFrom;
   else if (toBottom || nearBottom) list.scrollTop = list.scrollHeight;
-  if (focusedSeq) list.querySelector(`li[data-seq="${CSS.escape(focusedSeq)}"]`)?.focus();
+  if (focusedSeq) {
+    const item = list.querySelector(`li[data-seq="${CSS.escape(focusedSeq)}"]`);
+    const again = focusedAction && item?.querySelector(`[data-action="${CSS.escape(focusedAction)}"]`);
+    (again || item)?.focus();
+  }
 }
 
 function upsertMessage(message) {
