@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from .bootstrap import Services
 from .metrics import CONTENT_TYPE_LATEST
 from .tasks import cancel_and_wait
+from .http import apidocs
 from .http import errors as http_errors
 from .http.api import Api
 from .http.errors import error_response
@@ -178,7 +179,7 @@ def create_app(
 
     routes: list = [Route("/openapi.json", openapi_json, methods=["GET"]),
                     Route("/metrics", metrics, methods=["GET"]),
-                    WebSocketRoute("/ws", chat_socket)]
+                    WebSocketRoute("/ws", chat_socket), *apidocs.routes()]
     for module in API_MODULES:
         routes.extend(module.routes(authenticate, settings.max_json_body))
 
