@@ -1,1 +1,2 @@
-"""Nirvana's benchmark: `make bench` (or `python -m bench --help`). See README, Benchmarks."""
+"""Nirvana's benchmark: `make bench` (or `python -m bench --help`).
+See docs/performance.md, Benchmarks."""

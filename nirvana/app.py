@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hmac
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import orjson
 import pymongo.errors
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .bootstrap import Services
+from .metrics import CONTENT_TYPE_LATEST
+from .tasks import cancel_and_wait
+from .http import apidocs
 from .http import errors as http_errors
 from .http.api import Api
+from .http.errors import error_response
 from .http.middleware import RequestContextMiddleware
 from .http.openapi import build_openapi
 from .http.router import IndexedRouter
@@ -43,6 +51,12 @@ STORE_ERRORS: dict[type[BaseException], str] = {
     ConnectionError: "A database",
 }
 
+# What a page on a CORS_ORIGINS origin may send and read. Credentials (the jwt cookie) are
+# allowed: such an origin is trusted for cookie writes as well (Settings.trusted_origins).
+CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "X-Request-ID"]
+CORS_EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Allow"]
+
 DESCRIPTION = (
     "Nirvana's HTTP API. Every error answers `{\"error\": {\"code\", \"message\", "
     "\"details\"?}}`. Authenticate with `Authorization: Bearer <jwt>` or the httpOnly `jwt` "
@@ -67,20 +81,68 @@ class NirvanaApp(Starlette):
     process and `/me` from 22.9 to 20.4 (`python -m bench.asgi_loop`). HTTP routes are found
     by IndexedRouter (see nirvana/http/router.py)."""
 
-    def __init__(self, *, routes: list, lifespan: Any, **kwargs: Any) -> None:
+    def __init__(self, *, routes: list, lifespan: Any, settings: Settings,
+                 **kwargs: Any) -> None:
         super().__init__(routes=routes, lifespan=lifespan, **kwargs)
         self.router = IndexedRouter(routes, lifespan=lifespan)
         if self.user_middleware:
             raise TypeError("NirvanaApp builds its own middleware stack; add to it there")
-        self.middleware_stack = RequestContextMiddleware(
+        self.request_context = RequestContextMiddleware(
             self.router, handlers=self.exception_handlers)
+        self.middleware_stack = self.request_context
+        if settings.cors_origins:
+            # Outside the error handling, so that error responses carry the CORS headers
+            # too (a page must be able to read a 401's body).
+            self.middleware_stack = ListedOriginsCORS(self.middleware_stack,
+                                                      settings.cors_origins)
+        # uvicorn's proxy-header support, applied here rather than by uvicorn: uvicorn would
+        # wrap the app, hiding its `state` from run.py's shutdown hook.
+        self._entry: Callable[[Scope, Receive, Send], Awaitable[None]] = self._dispatch
+        if settings.forwarded_allow_ips:
+            self._entry = ProxyHeadersMiddleware(self._dispatch,
+                                                 trusted_hosts=settings.forwarded_allow_ips)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
         if scope["type"] == "websocket" and scope["path"] == "/ws":
             await chat_socket(WebSocket(scope, receive, send))
             return
         await self.middleware_stack(scope, receive, send)
+
+    def use(self, services: Services) -> None:
+        """Serve with these services: the routes find them in `app.state`, and requests are
+        measured when they carry metrics."""
+        self.state.services = services
+        if services.metrics is not None:
+            self.request_context.observer = services.metrics.http
+
+
+class ListedOriginsCORS:
+    """Starlette's CORSMiddleware, for requests from a listed origin only. Any other request
+    goes past it untouched and gets no Access-Control-* header: Starlette would answer an
+    unlisted origin's preflight 400 with the allowed methods and headers, and its other
+    requests with `Access-Control-Allow-Credentials: true`."""
+
+    def __init__(self, app: ASGIApp, origins: tuple[str, ...]) -> None:
+        self._app = app
+        self._origins = frozenset(o.encode("latin-1") for o in origins)
+        self._cors = CORSMiddleware(
+            app, allow_origins=list(origins), allow_credentials=True,
+            allow_methods=CORS_METHODS, allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS, max_age=600)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"origin":
+                    if value in self._origins:
+                        await self._cors(scope, receive, send)
+                        return
+                    break
+        await self._app(scope, receive, send)
 
 
 def create_app(
@@ -102,35 +164,73 @@ def create_app(
     async def openapi_json(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
 
+    async def metrics(request: Request) -> Response:
+        # Not served at all unless a token is set: operational data is not for the public.
+        metrics = request.app.state.services.metrics
+        token = settings.metrics_token
+        if token is None or metrics is None:
+            return error_response(404, "not_found", "Not found.")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                                 token.encode()):
+            return error_response(401, "unauthenticated", "Send the metrics token as "
+                                  "'Authorization: Bearer <METRICS_TOKEN>'.",
+                                  headers={"WWW-Authenticate": "Bearer"})
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
     routes: list = [Route("/openapi.json", openapi_json, methods=["GET"]),
-                    WebSocketRoute("/ws", chat_socket)]
+                    Route("/metrics", metrics, methods=["GET"]),
+                    WebSocketRoute("/ws", chat_socket), *apidocs.routes()]
     for module in API_MODULES:
         routes.extend(module.routes(authenticate, settings.max_json_body))
     site = Site.for_settings(settings)
     routes.extend(site.routes)  # the web client, after the API so no page shadows it
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: NirvanaApp) -> AsyncIterator[None]:
         if services is not None:
-            app.state.services = services
-            yield
-            return
-        assert open_services is not None, "create_app needs services or open_services"
-        opened = await open_services()
-        app.state.services = opened
+            opened = services
+        else:
+            assert open_services is not None, "create_app needs services or open_services"
+            opened = await open_services()
+        app.use(opened)
+        lag = None
+        if opened.metrics is not None:
+            lag = asyncio.get_running_loop().create_task(opened.metrics.watch_loop(),
+                                                         name="loop-lag")
         try:
             yield
         finally:
-            await opened.close()
+            await cancel_and_wait(lag)
+            if services is None:
+                await opened.close()
 
+    handlers = http_errors.handlers(STORE_ERRORS)
+    for error_class, store in STORE_ERRORS.items():
+        label = {"PostgreSQL": "postgresql", "MongoDB": "mongodb"}.get(store, "unknown")
+        handlers[error_class] = _counted(handlers[error_class], label)
     app = NirvanaApp(
         routes=routes,
-        exception_handlers=html_errors(http_errors.handlers(STORE_ERRORS)),
+        exception_handlers=html_errors(handlers),
         lifespan=lifespan,
+        settings=settings,
     )
     if services is not None:
-        app.state.services = services
+        app.use(services)
     app.state.settings = settings
     app.state.pages = site.pages
     return app
+
+
+def _counted(handler: Callable[[Request, Exception], Awaitable[Response]], store: str
+             ) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The store error's handler, counting the error first when metrics are on."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        metrics = request.app.state.services.metrics
+        if metrics is not None:
+            metrics.store_errors.labels(store).inc()
+        return await handler(request, exc)
+
+    return handle
 

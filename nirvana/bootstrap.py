@@ -31,6 +31,7 @@ from .domain.presence import Presence
 from .domain.accounts.users import User
 from .http.auth import Authenticator
 from .http.page_cache import PageCache
+from .metrics import NO_WRITER_OBSERVER, CountingPublisher, Metrics
 from .security import Argon2Hasher, JwtAccessTokens, SystemClock
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
@@ -93,6 +94,7 @@ class Services:
     background: set[asyncio.Task] = field(default_factory=set)
     # Anonymous blog lists as serialised bytes (see nirvana/http/page_cache.py).
     page_cache: PageCache = field(default_factory=PageCache)
+    metrics: Metrics | None = None  # None unless METRICS_TOKEN is set (nirvana/metrics.py)
 
     async def profile_changed(self, user: User) -> None:
         """Called after a profile change: friends and conversation peers who are online get
@@ -262,19 +264,26 @@ def build_services(
     )
     peers = PgChatPeers(pool)
     chat_limits = ChatLimits()
-    chat_store = MongoChatStore(timeout=settings.store_timeout)
+    # Measured only when /metrics can be scraped (METRICS_TOKEN): nothing to pay otherwise.
+    metrics = Metrics() if settings.metrics_token else None
+    chat_store = MongoChatStore(
+        timeout=settings.store_timeout,
+        observer=metrics.chat_writer if metrics else NO_WRITER_OBSERVER)
     changes = MongoChatChanges(chat_store)
     presence_store = MongoPresenceStore()
     presence = Presence(store=presence_store, peers=peers, changes=changes, clock=clock)
     hub = Hub(peers, typing_ttl=chat_limits.typing_ttl_seconds, presence=presence)
-    chat = ChatService(store=chat_store, changes=changes, peers=peers, publisher=hub,
+    chat = ChatService(store=chat_store, changes=changes, peers=peers,
+                       publisher=CountingPublisher(hub, metrics) if metrics else hub,
                        clock=clock, limits=chat_limits)
+    if metrics:
+        metrics.count_websockets(lambda: len(hub.connections()))
     return Services(
         settings=settings,
         pool=pool,
         mongo=mongo,
         accounts=accounts,
-        authenticator=Authenticator(accounts, settings.allowed_origins),
+        authenticator=Authenticator(accounts, settings.trusted_origins),
         clock=clock,
         social=SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool),
                            events=PresenceFollowsFriendships(hub)),
@@ -288,6 +297,7 @@ def build_services(
         ws_limits=Limits(),
         session_watch=SessionWatch(accounts.revocations),
         presence_store=presence_store,
+        metrics=metrics,
     )
 
 

@@ -6,6 +6,7 @@ Nothing in Nirvana reads `os.environ` anywhere else. A bad value fails at start 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,11 +45,26 @@ class Settings:
     signups_per_ip_hour: int = 20
     store_timeout: float = 5.0  # seconds a database call may take before the caller gets 503
     ws_compression: bool = False  # permessage-deflate on /ws (see nirvana/serving.py)
+    # Origins whose pages may call the API from the browser (CORS, with credentials). They
+    # are also trusted for cookie-authenticated writes and WebSocket upgrades: see
+    # `trusted_origins`.
+    cors_origins: tuple[str, ...] = ()
+    # Proxies whose X-Forwarded-For/-Proto uvicorn believes ("127.0.0.1", "10.0.0.1,10.0.0.2",
+    # "*"); None: none, the peer's own address and scheme are used.
+    forwarded_allow_ips: str | None = None
+    metrics_token: str | None = None  # None: /metrics answers 404 (see nirvana/metrics.py)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def trusted_origins(self) -> tuple[str, ...]:
+        """Origins allowed to send cookie-authenticated writes and open WebSockets: a page
+        that CORS lets call with credentials must also be let through the Origin check."""
+        extra = tuple(o for o in self.cors_origins if o not in self.allowed_origins)
+        return self.allowed_origins + extra
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "Settings":
@@ -82,6 +98,9 @@ class Settings:
             signups_per_ip_hour=get("SIGNUPS_PER_IP_HOUR", _positive_int,
                                     cls.signups_per_ip_hour),
             ws_compression=get("WS_COMPRESSION", _flag, cls.ws_compression),
+            cors_origins=get("CORS_ORIGINS", _origins, cls.cors_origins),
+            forwarded_allow_ips=get("FORWARDED_ALLOW_IPS", _addresses, None),
+            metrics_token=get("METRICS_TOKEN", _token, None),
         )
 
 
@@ -135,6 +154,26 @@ def _secret(raw: str) -> str:
     if len(raw.encode()) < 32:
         raise ValueError("must be at least 32 bytes")
     return raw
+
+
+def _token(raw: str) -> str:
+    # Sent as a Bearer token: printable ASCII without spaces, and long enough not to guess.
+    if len(raw) < 16 or not all("!" <= c <= "~" for c in raw):
+        raise ValueError("must be at least 16 printable ASCII characters without spaces")
+    return raw
+
+
+def _addresses(raw: str) -> str:
+    # uvicorn's own syntax: "*", or IP addresses and networks separated by commas.
+    if raw == "*":
+        return raw
+    for item in raw.split(","):
+        try:
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            raise ValueError(f"{item.strip()!r} is not an IP address or network, nor '*'") \
+                from None
+    return ",".join(item.strip() for item in raw.split(","))
 
 
 def _log_level(raw: str) -> str:

@@ -1,4 +1,5 @@
-"""The one ASGI layer in front of the router: request ids, one access-log line per request,
+"""The one ASGI layer in front of the router: request ids, security headers, the request
+header limit, one access-log line (and, when enabled, one metrics observation) per request,
 errors answered through the error table, and the 500 of last resort.
 
 Written against raw ASGI rather than BaseHTTPMiddleware so it adds no task or buffering to
@@ -16,6 +17,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,14 +29,38 @@ from .errors import error_response
 access_log = logging.getLogger("nirvana.access")
 error_log = logging.getLogger("nirvana.error")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-NOSNIFF = (b"x-content-type-options", b"nosniff")
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+# Request headers (names and values, all of them) past this are refused with 431. uvicorn's
+# h11 parser refuses only a header block still incomplete past 16 KiB: one that arrives
+# whole in a single read (up to 256 KiB) reached the app.
+MAX_HEADER_BYTES = 16 * 1024
+
+# On every response unless the response set its own (the media route's CSP, for one).
+# nosniff: a JSON body holding user-written HTML is never rendered as HTML. frame-ancestors
+# and X-Frame-Options (for browsers without CSP 3): no page of ours is framed elsewhere.
+# strict-origin-when-cross-origin, not no-referrer: with no-referrer a browser sends
+# `Origin: null` on a form POST, which the cookie Origin check (auth.py) must refuse.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+)
+# Only over https (TLS here, or X-Forwarded-Proto from a trusted proxy: FORWARDED_ALLOW_IPS):
+# over plain http a browser ignores it, and localhost development stays on http.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+
+class HttpObserver(Protocol):
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None: ...
 
 
 class RequestContextMiddleware:
     """`handlers` maps exception classes to async handlers returning the error's response;
     an exception is answered by the handler of the nearest class in its MRO, as Starlette's
-    ExceptionMiddleware does (class keys only: Nirvana has no per-status handlers)."""
+    ExceptionMiddleware does (class keys only: Nirvana has no per-status handlers).
+    `observer`, when set, is told every request's route template, status and duration."""
 
     def __init__(self, app: ASGIApp,
                  handlers: Mapping[type[BaseException], ErrorHandler] | None = None) -> None:
@@ -46,6 +72,7 @@ class RequestContextMiddleware:
         # 32 hex digits) without a getrandom(2) call per request (8 % of a cheap request).
         prefix = os.urandom(8).hex()
         self._new_id = (f"{prefix}{n:016x}" for n in itertools.count()).__next__
+        self.observer: HttpObserver | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,15 +80,17 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         incoming = None
+        header_bytes = 0
         for name, value in scope["headers"]:
+            header_bytes += len(name) + len(value)
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
-                break
         # A client's id is kept only when it looks like one: it ends up in our logs.
         request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else self._new_id()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         response_started = False
+        https = scope.get("scheme") == "https"
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -69,19 +98,23 @@ class RequestContextMiddleware:
                 response_started = True
                 status = message["status"]
                 headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
-                # nosniff: a JSON body holding user-written HTML is never rendered as HTML.
-                # (Starlette's responses keep header names lower-case.)
-                for name, _ in headers:
-                    if name == NOSNIFF[0]:
-                        break
-                else:
-                    headers.append(NOSNIFF)
+                # Starlette's responses keep header names lower-case.
+                present = {name for name, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if https:
+                    headers.append(HSTS)
                 message["headers"] = headers
             await send(message)
 
         try:
             try:
-                await self.app(scope, receive, send_with_id)
+                if header_bytes > MAX_HEADER_BYTES:
+                    response = error_response(
+                        431, "headers_too_large",
+                        f"The request's headers are over {MAX_HEADER_BYTES // 1024} KiB.")
+                    await response(scope, receive, send_with_id)
+                else:
+                    await self.app(scope, receive, send_with_id)
             except Exception as exc:
                 handler = self._handler_for(exc)
                 if handler is None or response_started:
@@ -103,6 +136,10 @@ class RequestContextMiddleware:
                 await response(scope, receive, send_with_id)
             status = 500
         finally:
+            if self.observer is not None:
+                route = scope.get("route")
+                self.observer.observe(scope["method"], getattr(route, "path", None) or "-",
+                                      status, time.perf_counter() - started)
             if access_log.isEnabledFor(logging.INFO):
                 log_access(access_log, self._access_fields(scope, request_id, status, started))
 
@@ -124,4 +161,6 @@ class RequestContextMiddleware:
             "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             "user_id": scope["state"].get("user_id"),
+            # The peer, or the client a trusted proxy names (FORWARDED_ALLOW_IPS).
+            "client": client[0] if (client := scope.get("client")) else None,
         }

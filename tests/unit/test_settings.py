@@ -41,11 +41,30 @@ def test_allowed_origins_follow_port_and_public_url_when_not_set():
     ("MONGODB_URL", "http://x"), ("LOG_LEVEL", "loud"), ("JWT_SECRET", "short"),
     ("ALLOWED_ORIGINS", "evil.example"), ("SMTP_URL", "ftp://x"), ("HOST", "a b"),
     ("MAX_UPLOAD_BYTES", "-1"), ("WS_COMPRESSION", "maybe"),
+    ("CORS_ORIGINS", "app.example.com"), ("FORWARDED_ALLOW_IPS", "proxy.local"),
+    ("METRICS_TOKEN", "short"), ("METRICS_TOKEN", "a token with spaces in it"),
 ])
 def test_bad_value_names_the_variable(name, value):
     with pytest.raises(ConfigError) as info:
         Settings.from_env({name: value})
     assert str(info.value).startswith(f"{name}=")
+
+
+def test_edge_settings_are_off_unless_set():
+    s = Settings.from_env({})
+    assert s.cors_origins == () and s.trusted_origins == s.allowed_origins
+    assert s.forwarded_allow_ips is None and s.metrics_token is None
+
+
+def test_cors_origins_are_trusted_for_cookie_writes_too():
+    s = Settings.from_env({"CORS_ORIGINS": "https://app.example/, http://localhost:8000",
+                           "FORWARDED_ALLOW_IPS": "10.0.0.1, 192.168.0.0/16",
+                           "METRICS_TOKEN": "m" * 24})
+    assert s.cors_origins == ("https://app.example", "http://localhost:8000")
+    assert s.trusted_origins == (*s.allowed_origins, "https://app.example")
+    assert s.forwarded_allow_ips == "10.0.0.1,192.168.0.0/16"
+    assert s.metrics_token == "m" * 24
+    assert Settings.from_env({"FORWARDED_ALLOW_IPS": "*"}).forwarded_allow_ips == "*"
 
 
 def test_schema_steps_parse_in_order():

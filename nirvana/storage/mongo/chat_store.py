@@ -21,6 +21,7 @@ from ...domain.chat.entities import (
     ReceiptKind,
     StreamPage,
 )
+from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from .codec import conversation_doc, state_doc
 from .collections import ChatCollections
 from .positions import StreamPositions
@@ -36,15 +37,17 @@ _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 class MongoChatStore:
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
                  summary_interval: float = 5.0, summary_share: float = 0.2,
-                 commit_spacing: float = 0.01, insert: InsertMessages | None = None) -> None:
+                 commit_spacing: float = 0.01, insert: InsertMessages | None = None,
+                 observer: ChatWriterObserver = NO_WRITER_OBSERVER) -> None:
         """`insert` writes a batch's message documents (default: one unordered insert_many);
-        tests pass one that fails."""
+        tests pass one that fails. `observer` is told of every batch (nirvana/metrics.py)."""
         self._db = ChatCollections()
         self.positions = StreamPositions(self._db)
         self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share)
         self.writer = ChatWriter(self._db, self.positions, self.summaries,
                                  insert or insert_messages(self._db), max_batch=max_batch,
-                                 commit_spacing=commit_spacing, timeout=timeout)
+                                 commit_spacing=commit_spacing, timeout=timeout,
+                                 observer=observer)
 
     @property
     def batches(self) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ...domain.chat.entities import Receipt, ReceiptKind
 from ...domain.errors import UnavailableError
+from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait
 from .codec import mark_field, receipt_doc
 from .collections import ChatCollections
@@ -35,8 +36,9 @@ log = logging.getLogger("nirvana.chat.store")
 class ChatWriter:
     def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
                  insert: InsertMessages, *, max_batch: int, commit_spacing: float,
-                 timeout: float) -> None:
+                 timeout: float, observer: ChatWriterObserver = NO_WRITER_OBSERVER) -> None:
         self._db = db
+        self._observer = observer
         self._positions = positions
         self._summaries = summaries
         self._sends = SendCommitter(db, positions, summaries, insert, self._requeue)
@@ -95,7 +97,10 @@ class ChatWriter:
                 del self._pending[: self._max_batch]
                 try:
                     await self._commit(batch)
+                    self._observer.batch_committed(
+                        len(batch), len(self._pending), time.monotonic() - self._last_commit)
                 except Exception as exc:
+                    self._observer.batch_failed(len(batch), len(self._pending))
                     log.warning("chat write batch failed: %s", type(exc).__name__)
                     self._sends.forget_seqs()  # re-read from the store: never reuse a seq
                     self._sends.doubt([i for i in batch
