@@ -23,6 +23,7 @@ let composerMode = null;
 let openMenu = null;             // the seq whose action menu is open: kept open across renders         // {kind: "reply"|"edit", seq}
 let lastTypingSent = 0;
 let wasConnected = false;
+let loaded = false;              // the list and the open history were read since the page opened
 let renewing = false;            // a planned reconnect with a renewed session: nothing to say
 
 const client = new ChatClient({
@@ -89,10 +90,17 @@ client.on("ready", async ({ recovered }) => {
   } else {
     status.textContent = "Connected.";
   }
-  const first = !wasConnected;
   wasConnected = true;
-  if (first || recovered === false) await reload();
-  else if (current) markSeen(current);
+  if (loaded && recovered !== false) {
+    if (current) markSeen(current);
+    return;
+  }
+  try {
+    await reload();
+    loaded = true;
+  } catch (error) {  // dropped meanwhile: the next "ready" tries again
+    status.textContent = `Your conversations could not be loaded (${error.message}). Trying again…`;
+  }
 });
 
 client.on("signedOut", () => { location.href = `/signin?next=${encodeURIComponent("/chat")}`; });
@@ -196,7 +204,15 @@ async function openConversation(id) {
   setComposerMode(null);
   renderHeader();
   renderList();
-  if (!histories.has(id)) await loadHistory(id);
+  if (!histories.has(id)) {
+    try {
+      await loadHistory(id);
+    } catch (error) {
+      $("chat-status").textContent = `This conversation could not be loaded: ${error.message}`;
+      loaded = false;  // read again on the next connection
+      return;
+    }
+  }
   renderMessages({ toBottom: true });
   renderTyping();
   const peers = conversations.get(id)?.members.map((m) => m.user_id).filter((u) => u !== me.id) || [];
@@ -641,15 +657,30 @@ $("attach").addEventListener("change", async (event) => {
 
 // -- paging, search, navigation ------------------------------------------------------------
 
+let loadingOlder = false;
 $("older").addEventListener("click", async () => {
   const kept = histories.get(current);
-  if (!kept || kept.complete) return;
+  if (!kept || kept.complete || loadingOlder) return;
+  loadingOlder = true;
+  try {
+    await loadOlder(kept);
+  } finally {
+    loadingOlder = false;
+  }
+});
+
+async function loadOlder(kept) {
   const list = $("messages");
   const fromBottom = list.scrollHeight - list.scrollTop;
   const oldest = Math.min(...kept.messages.keys());
-  await loadHistory(current, Number.isFinite(oldest) ? oldest : null);
+  try {
+    await loadHistory(current, Number.isFinite(oldest) ? oldest : null);
+  } catch (error) {
+    $("chat-status").textContent = `Earlier messages could not be loaded: ${error.message}`;
+    return;
+  }
   renderMessages({ keepFrom: fromBottom });
-});
+}
 
 $("messages").addEventListener("scroll", () => {
   if ($("messages").scrollTop === 0 && !$("older").hidden) $("older").click();
@@ -680,7 +711,7 @@ async function showFound(message) {
   await openConversation(message.conversation_id);
   const kept = histories.get(message.conversation_id);
   for (let pages = 0; kept && !kept.messages.has(message.seq) && !kept.complete && pages < 20; pages++) {
-    await loadHistory(message.conversation_id, Math.min(...kept.messages.keys()));
+    await loadHistory(message.conversation_id, Math.min(...kept.messages.keys())).catch(() => {});
   }
   renderMessages();
   const item = $("messages").querySelector(`li[data-seq="${message.seq}"]`);
