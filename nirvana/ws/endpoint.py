@@ -18,7 +18,8 @@ from ..domain.errors import AuthenticationError, DomainError
 from ..domain.accounts.ports import AccessClaims
 from . import protocol as p
 from .commands import HANDLERS, replay
-from .errors import STORE_DOWN, error_frame
+from ..driver_errors import UNAVAILABLE_TYPES
+from .errors import error_frame
 from .hub import Connection
 from .pipeline import SendPipeline
 from .transport import DIRECT_SEND
@@ -77,7 +78,7 @@ async def chat_socket(ws: WebSocket) -> None:
     try:
         await hub.connected(conn)
         head = await chat.head()
-    except STORE_DOWN as exc:
+    except UNAVAILABLE_TYPES as exc:
         hub.disconnected(conn)
         log.warning("ws connect: store unavailable (%s)", type(exc).__name__)
         await ws.close(p.CloseCode.TRY_AGAIN_LATER, "a store is unavailable; retry later")
