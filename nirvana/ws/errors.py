@@ -13,7 +13,8 @@ import logging
 
 from ..domain import errors as e
 from ..driver_errors import RETRY_AFTER_SECONDS, DriverFailure, classify
-from .protocol import CloseCode, Error
+from .close_codes import CloseCode
+from .events import Error
 
 log = logging.getLogger("nirvana.ws")
 

@@ -15,7 +15,10 @@ from starlette.responses import Response
 
 from ...domain.chat.entities import Attachment, MessageKind, ReceiptKind
 from ...domain.errors import field_error
-from ...ws import protocol as p
+from ...ws.attachments import attachments_of
+from ...ws.commands import AttachmentIn
+from ...ws.frames import ConversationOut, MessageKindName, MessageOut
+from ...ws.protocol import json_schema
 from ...ws.views import conversation_out, message_out
 from ..api import Api, Call, In, JsonResponse, Out
 
@@ -24,11 +27,11 @@ TAGS = ["chat"]
 
 
 class ConversationsOut(Out):
-    conversations: list[p.ConversationOut]
+    conversations: list[ConversationOut]
 
 
 class MessagesOut(Out):
-    messages: list[p.MessageOut]
+    messages: list[MessageOut]
 
 
 class NewConversationIn(In):
@@ -50,9 +53,9 @@ class SendIn(In):
     client_id: str | None = Field(default=None, min_length=1, max_length=64,
                                   description="Idempotency key; a retry returns the stored "
                                               "message (200) and delivers nothing twice")
-    kind: p.MessageKindName = "text"
+    kind: MessageKindName = "text"
     text: str = ""
-    attachments: list[p.AttachmentIn] = Field(default_factory=list)
+    attachments: list[AttachmentIn] = Field(default_factory=list)
     reply_to: int | None = Field(default=None, ge=1)
 
 
@@ -81,7 +84,7 @@ class PeerOut(Out):
 @api.route("GET", "/api/v1/ws/schema", summary="JSON Schema of every WebSocket frame",
            tags=TAGS, auth=False, raw_response={"type": "object"})
 async def ws_schema(call: Call[None, None]) -> Response:
-    return JsonResponse(orjson.dumps(p.json_schema()))
+    return JsonResponse(orjson.dumps(json_schema()))
 
 
 @api.route("GET", "/api/v1/conversations", summary="Your conversations, latest activity first",
@@ -93,9 +96,9 @@ async def list_conversations(call: Call[None, None]) -> ConversationsOut:
 
 @api.route("POST", "/api/v1/conversations",
            summary="Open the direct conversation with a friend, or create a group",
-           tags=TAGS, body=NewConversationIn, response=p.ConversationOut, status=201,
+           tags=TAGS, body=NewConversationIn, response=ConversationOut, status=201,
            errors=(403, 422))
-async def create_conversation(call: Call[NewConversationIn, None]) -> p.ConversationOut:
+async def create_conversation(call: Call[NewConversationIn, None]) -> ConversationOut:
     b, chat = call.body, call.services.chat
     if b.kind == "direct":
         if b.user_id is None:
@@ -120,21 +123,20 @@ async def history(call: Call[None, HistoryQuery]) -> MessagesOut:
 
 
 @api.route("POST", "/api/v1/conversations/{id}/messages", summary="Send a message",
-           tags=TAGS, body=SendIn, response=p.MessageOut, status=201, errors=(403, 422, 503))
+           tags=TAGS, body=SendIn, response=MessageOut, status=201, errors=(403, 422, 503))
 async def send(call: Call[SendIn, None]) -> Response:
     b = call.body
     message, created = await call.services.chat.send_message(
         call.user_id, call.path("id"), client_id=b.client_id or uuid.uuid4().hex,
         text=b.text, kind=MessageKind(b.kind), reply_to=b.reply_to,
-        attachments=[Attachment(a.url, MessageKind(a.kind), a.name, a.size)
-                     for a in b.attachments])
+        attachments=attachments_of(b.attachments))
     return JsonResponse(message_out(message).model_dump_json(),
                         status_code=201 if created else 200)
 
 
 @api.route("POST", "/api/v1/conversations/{id}/read", summary="Mark read up to a seq",
-           tags=TAGS, body=ReadIn, response=p.ConversationOut, errors=(403,))
-async def mark_read(call: Call[ReadIn, None]) -> p.ConversationOut:
+           tags=TAGS, body=ReadIn, response=ConversationOut, errors=(403,))
+async def mark_read(call: Call[ReadIn, None]) -> ConversationOut:
     conversation = await call.services.chat.mark(call.user_id, call.path("id"),
                                                  ReceiptKind.READ, call.body.seq)
     return conversation_out(conversation, call.user_id)
@@ -161,7 +163,7 @@ async def seed_history(call: Call[None, None]) -> Response:
 
 @api.route("POST", "/api/messages/send/{id:int}",
            summary="Send text and/or an image to a friend; they get it live as newMessage",
-           tags=TAGS, body=SeedSendIn, response=p.MessageOut, status=201,
+           tags=TAGS, body=SeedSendIn, response=MessageOut, status=201,
            errors=(403, 422, 503))
 async def seed_send(call: Call[SeedSendIn, None]) -> Response:
     b = call.body

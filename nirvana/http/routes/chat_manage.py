@@ -1,6 +1,6 @@
 """Chat over HTTP, part two: group management, edits, deletes, reactions, search, presence.
 
-The same `ChatService` use cases as the WebSocket commands (nirvana/ws/commands_chat.py), so
+The same `ChatService` use cases as the WebSocket commands (nirvana/ws/handlers/), so
 both paths apply the same rules and emit the same durable events.
 """
 
@@ -14,8 +14,7 @@ from starlette.responses import Response
 from ...domain.chat.groups import GROUP_FIELDS
 from ...domain.chat.entities import Role
 from ...domain.errors import field_error
-from ...ws import frames_chat as fc
-from ...ws import protocol as p
+from ...ws.frames import ConversationOut, MessageOut, PresenceOut
 from ...ws.views import conversation_out, message_out
 from ..api import Api, Call, In, Out
 
@@ -54,7 +53,7 @@ class SearchQuery(In):
 
 
 class MessagesOut(Out):
-    messages: list[p.MessageOut]
+    messages: list[MessageOut]
 
 
 class PresenceQuery(In):
@@ -62,12 +61,12 @@ class PresenceQuery(In):
 
 
 class PresenceListOut(Out):
-    presence: list[fc.PresenceOut]
+    presence: list[PresenceOut]
 
 
 @api.route("PATCH", CONVERSATION, summary="Change a group's name, description or avatar",
-           tags=TAGS, body=GroupPatchIn, response=p.ConversationOut, errors=(403, 409, 422))
-async def update_group(call: Call[GroupPatchIn, None]) -> p.ConversationOut:
+           tags=TAGS, body=GroupPatchIn, response=ConversationOut, errors=(403, 409, 422))
+async def update_group(call: Call[GroupPatchIn, None]) -> ConversationOut:
     changes = {k: getattr(call.body, k) for k in GROUP_FIELDS
                if k in call.body.model_fields_set}
     c = await call.services.chat.update_group(call.user_id, call.path("id"), changes)
@@ -75,16 +74,16 @@ async def update_group(call: Call[GroupPatchIn, None]) -> p.ConversationOut:
 
 
 @api.route("POST", CONVERSATION + "/members", summary="Add friends to a group", tags=TAGS,
-           body=MembersIn, response=p.ConversationOut, errors=(403, 409, 422))
-async def add_members(call: Call[MembersIn, None]) -> p.ConversationOut:
+           body=MembersIn, response=ConversationOut, errors=(403, 409, 422))
+async def add_members(call: Call[MembersIn, None]) -> ConversationOut:
     c = await call.services.chat.add_members(call.user_id, call.path("id"), call.body.user_ids)
     return conversation_out(c, call.user_id)
 
 
 @api.route("DELETE", CONVERSATION + "/members/{user_id:int}",
            summary="Remove a member; your own id leaves the group (204)", tags=TAGS,
-           response=p.ConversationOut, errors=(403, 409, 422))
-async def remove_member(call: Call[None, None]) -> p.ConversationOut | Response:
+           response=ConversationOut, errors=(403, 409, 422))
+async def remove_member(call: Call[None, None]) -> ConversationOut | Response:
     chat, target = call.services.chat, call.path("user_id")
     if target == call.user_id:
         await chat.leave_group(call.user_id, call.path("id"))
@@ -95,24 +94,24 @@ async def remove_member(call: Call[None, None]) -> p.ConversationOut | Response:
 
 @api.route("PUT", CONVERSATION + "/members/{user_id:int}/role",
            summary="Promote, demote, or transfer ownership (owner only)", tags=TAGS,
-           body=RoleIn, response=p.ConversationOut, errors=(403, 409, 422))
-async def set_role(call: Call[RoleIn, None]) -> p.ConversationOut:
+           body=RoleIn, response=ConversationOut, errors=(403, 409, 422))
+async def set_role(call: Call[RoleIn, None]) -> ConversationOut:
     c = await call.services.chat.set_role(call.user_id, call.path("id"),
                                           call.path("user_id"), Role(call.body.role))
     return conversation_out(c, call.user_id)
 
 
 @api.route("PATCH", MESSAGE, summary="Edit your message", tags=TAGS, body=EditIn,
-           response=p.MessageOut, errors=(403, 404, 409, 422))
-async def edit_message(call: Call[EditIn, None]) -> p.MessageOut:
+           response=MessageOut, errors=(403, 404, 409, 422))
+async def edit_message(call: Call[EditIn, None]) -> MessageOut:
     m = await call.services.chat.edit_message(call.user_id, call.path("id"),
                                               call.path("seq"), call.body.text)
     return message_out(m)
 
 
 @api.route("DELETE", MESSAGE, summary="Delete a message for everyone (a tombstone) or for you",
-           tags=TAGS, query=DeleteQuery, response=p.MessageOut, errors=(403, 404))
-async def delete_message(call: Call[None, DeleteQuery]) -> p.MessageOut:
+           tags=TAGS, query=DeleteQuery, response=MessageOut, errors=(403, 404))
+async def delete_message(call: Call[None, DeleteQuery]) -> MessageOut:
     m = await call.services.chat.delete_message(call.user_id, call.path("id"),
                                                 call.path("seq"),
                                                 for_everyone=call.query.scope == "everyone")
@@ -120,16 +119,16 @@ async def delete_message(call: Call[None, DeleteQuery]) -> p.MessageOut:
 
 
 @api.route("PUT", MESSAGE + "/reactions/{emoji}", summary="Add your reaction (idempotent)",
-           tags=TAGS, response=p.MessageOut, errors=(403, 404, 409, 422))
-async def add_reaction(call: Call[None, None]) -> p.MessageOut:
+           tags=TAGS, response=MessageOut, errors=(403, 404, 409, 422))
+async def add_reaction(call: Call[None, None]) -> MessageOut:
     m = await call.services.chat.react(call.user_id, call.path("id"), call.path("seq"),
                                        call.path("emoji"), True)
     return message_out(m)
 
 
 @api.route("DELETE", MESSAGE + "/reactions/{emoji}", summary="Remove your reaction",
-           tags=TAGS, response=p.MessageOut, errors=(403, 404, 409, 422))
-async def remove_reaction(call: Call[None, None]) -> p.MessageOut:
+           tags=TAGS, response=MessageOut, errors=(403, 404, 409, 422))
+async def remove_reaction(call: Call[None, None]) -> MessageOut:
     m = await call.services.chat.react(call.user_id, call.path("id"), call.path("seq"),
                                        call.path("emoji"), False)
     return message_out(m)
