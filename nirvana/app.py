@@ -28,13 +28,24 @@ from .http.errors import error_response
 from .http.middleware import RequestContextMiddleware
 from .http.openapi import build_openapi
 from .http.router import IndexedRouter
-from .http.routes import blogs, chat, chat_manage, health, media, people, social, users
+from .http.routes import (
+    blogs,
+    chat_seed,
+    conversations,
+    health,
+    media,
+    messages,
+    people,
+    realtime,
+    social,
+    users,
+)
 from .settings import Settings
 from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
-    health.api, users.api, people.api, social.api, media.api, blogs.api, chat.api,
-    chat_manage.api,
+    health.api, users.api, people.api, social.api, media.api, blogs.api, realtime.api,
+    conversations.api, messages.api, chat_seed.api,
 ]
 
 # What a page on a CORS_ORIGINS origin may send and read. Credentials (the jwt cookie) are
