@@ -41,6 +41,7 @@ from .http.routes import (
     users,
 )
 from .settings import Settings
+from .web import Site, html_errors
 from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
@@ -180,6 +181,8 @@ def create_app(
                     WebSocketRoute("/ws", chat_socket), *apidocs.routes()]
     for module in API_MODULES:
         routes.extend(module.routes(authenticate, settings.max_json_body))
+    site = Site.for_settings(settings)
+    routes.extend(site.routes)  # the web client, after the API so no page shadows it
 
     @contextlib.asynccontextmanager
     async def lifespan(app: NirvanaApp) -> AsyncIterator[None]:
@@ -205,13 +208,14 @@ def create_app(
         handlers[error_class] = _counted(handlers[error_class])
     app = NirvanaApp(
         routes=routes,
-        exception_handlers=handlers,
+        exception_handlers=html_errors(handlers),
         lifespan=lifespan,
         settings=settings,
     )
     if services is not None:
         app.use(services)
     app.state.settings = settings
+    app.state.pages = site.pages
     return app
 
 

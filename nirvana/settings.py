@@ -77,9 +77,11 @@ class Settings:
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"{name}={raw!r} is not valid: {exc}") from None
 
+        port = get("PORT", _port, cls.port)
+        public_url = get("PUBLIC_URL", _url("http", "https"), None)
         return cls(
             host=get("HOST", _host, cls.host),
-            port=get("PORT", _port, cls.port),
+            port=port,
             data_dir=get("DATA_DIR", Path, cls.data_dir),
             database_url=get("DATABASE_URL", _url("postgres", "postgresql"), None),
             mongodb_url=get("MONGODB_URL", _url("mongodb", "mongodb+srv"), None),
@@ -89,8 +91,9 @@ class Settings:
             smtp_url=get("SMTP_URL", _url("smtp", "smtps"), None),
             mail_from=get("MAIL_FROM", str, cls.mail_from),
             log_level=get("LOG_LEVEL", _log_level, cls.log_level),
-            allowed_origins=get("ALLOWED_ORIGINS", _origins, cls.allowed_origins),
-            public_url=get("PUBLIC_URL", _url("http", "https"), None),
+            allowed_origins=get("ALLOWED_ORIGINS", _origins,
+                                default_origins(port, public_url)),
+            public_url=public_url,
             max_upload_bytes=get("MAX_UPLOAD_BYTES", _positive_int, cls.max_upload_bytes),
             signups_per_ip_hour=get("SIGNUPS_PER_IP_HOUR", _positive_int,
                                     cls.signups_per_ip_hour),
@@ -99,6 +102,17 @@ class Settings:
             forwarded_allow_ips=get("FORWARDED_ALLOW_IPS", _addresses, None),
             metrics_token=get("METRICS_TOKEN", _token, None),
         )
+
+
+def default_origins(port: int, public_url: str | None) -> tuple[str, ...]:
+    """Without ALLOWED_ORIGINS, the origins a browser shows for this server: the public URL's
+    and localhost on the port it listens on, so the web client's own cookie writes and
+    WebSocket upgrades pass the Origin check on any port."""
+    origins = [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+    if public_url:
+        parts = urlsplit(public_url)
+        origins.insert(0, f"{parts.scheme}://{parts.netloc}")
+    return tuple(dict.fromkeys(origins))
 
 
 def _port(raw: str) -> int:

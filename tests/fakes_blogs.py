@@ -115,6 +115,14 @@ class FakeBlogRepository:
         return BlogStats(len(mine), sum(b.status is BlogStatus.PUBLISHED for b in mine),
                          sum(b.likes_count for b in mine))
 
+    async def drafts(self, author_id: int, limit: int) -> list[Blog]:
+        mine = [b for b in self.blogs.values()
+                if b.author.id == author_id and b.status is BlogStatus.DRAFT]
+        return sorted(mine, key=lambda b: (b.updated_at, b.id), reverse=True)[:limit]
+
+    async def liked(self, blog_id: int, user_id: int) -> bool:
+        return (blog_id, user_id) in self.likes
+
     def _recount(self, blog_id: int) -> int:
         count = sum(1 for b, _ in self.likes if b == blog_id)
         self.blogs[blog_id] = replace(self.blogs[blog_id], likes_count=count)

@@ -23,6 +23,19 @@ def test_values_are_cast():
     assert Settings.from_env({"WS_COMPRESSION": "0"}).ws_compression is False
 
 
+def test_allowed_origins_follow_port_and_public_url_when_not_set():
+    assert Settings.from_env({}).allowed_origins == (
+        "http://localhost:8000", "http://127.0.0.1:8000")
+    assert Settings.from_env({"PORT": "8123"}).allowed_origins == (
+        "http://localhost:8123", "http://127.0.0.1:8123")
+    s = Settings.from_env({"PORT": "9000", "PUBLIC_URL": "https://blog.example/"})
+    assert s.allowed_origins == (
+        "https://blog.example", "http://localhost:9000", "http://127.0.0.1:9000")
+    s = Settings.from_env({"PUBLIC_URL": "https://blog.example",
+                           "ALLOWED_ORIGINS": "https://other.example"})
+    assert s.allowed_origins == ("https://other.example",)
+
+
 @pytest.mark.parametrize("name,value", [
     ("PORT", "eighty"), ("PORT", "70000"), ("DATABASE_URL", "mysql://x"),
     ("MONGODB_URL", "http://x"), ("LOG_LEVEL", "loud"), ("JWT_SECRET", "short"),

@@ -54,6 +54,14 @@ class BlogRepository(Protocol):
 
     async def stats(self, author_id: int) -> BlogStats: ...
 
+    async def drafts(self, author_id: int, limit: int) -> list[Blog]:
+        """The author's drafts, last edited first."""
+        ...
+
+    async def liked(self, blog_id: int, user_id: int) -> bool:
+        """Whether the user likes the blog."""
+        ...
+
     async def like(self, blog_id: int, user_id: int) -> int:
         """Idempotent; the blog's likes count after it."""
         ...

@@ -100,6 +100,13 @@ class Blogs:
     async def stats(self, author_id: int) -> BlogStats:
         return await self._blogs.stats(author_id)
 
+    async def drafts(self, author_id: int, limit: int) -> list[Blog]:
+        """The caller's own drafts (nobody else ever sees them), last edited first."""
+        return await self._blogs.drafts(author_id, limit)
+
+    async def liked_by(self, blog_id: int, user_id: int) -> bool:
+        return await self._blogs.liked(blog_id, user_id)
+
     async def locations(self, prefix: str, limit: int) -> list[Location]:
         prefix = " ".join(clean_text(prefix, "q", 100).split())
         return await self._blogs.locations(prefix, limit)
@@ -188,12 +195,18 @@ class Blogs:
         rows = await self._comments.list(blog_id, (page - 1) * limit, limit)
         return rows, blog.comments_count
 
-    async def _comment_of(self, blog_id: int, comment_id: int, user_id: int) -> tuple[Blog, Comment]:
+    async def _comment_of(self, blog_id: int, comment_id: int,
+                          user_id: int | None) -> tuple[Blog, Comment]:
         blog = await self._visible(blog_id, user_id)
         comment = await self._comments.get(comment_id)
         if comment is None or comment.blog_id != blog_id:
             raise NotFoundError("No such comment.", code="comment_not_found")
         return blog, comment
+
+    async def get_comment(self, blog_id: int, comment_id: int,
+                          viewer_id: int | None) -> Comment:
+        """One comment of a blog the viewer can see."""
+        return (await self._comment_of(blog_id, comment_id, viewer_id))[1]
 
     async def edit_comment(self, blog_id: int, comment_id: int, user_id: int,
                            body: str) -> Comment:

@@ -29,7 +29,9 @@ from ..schemas.users import (
 
 api = Api()
 TAGS = ["account"]
-REFRESH_COOKIE_PATH = "/api/v1/user"
+# The whole site: the web pages renew an expired access cookie with it (nirvana/web/session.py).
+# SameSite=Strict keeps it off every request that another site starts.
+REFRESH_COOKIE_PATH = "/"
 
 
 class BodyOfUser:
@@ -71,6 +73,10 @@ def session_response(request: Request, session: Session, status: int = 200) -> R
         user=UserOut.of(session.user),
     )
     response = JsonResponse(body.model_dump_json(), status_code=status)
+    return set_session_cookies(request, response, session)
+
+
+def set_session_cookies(request: Request, response: Response, session: Session) -> Response:
     secure = request.url.scheme == "https"
     now = datetime.now(timezone.utc)
     response.set_cookie(

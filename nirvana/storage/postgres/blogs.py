@@ -258,6 +258,17 @@ class PgBlogRepository:
             author_id)
         return BlogStats(row["blogs"], row["published"], int(row["total_likes"]))
 
+    async def drafts(self, author_id: int, limit: int) -> list[Blog]:
+        rows = await self._pool.fetch(
+            f"SELECT {BLOG_COLUMNS} {BLOG_FROM} WHERE b.author_id = $1 AND b.status = 'draft' "
+            "ORDER BY b.updated_at DESC, b.id DESC LIMIT $2", author_id, limit)
+        return [blog_from_row(r) for r in rows]
+
+    async def liked(self, blog_id: int, user_id: int) -> bool:
+        return bool(await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM blog_likes WHERE blog_id = $1 AND user_id = $2)",
+            blog_id, user_id))
+
     async def like(self, blog_id: int, user_id: int) -> int:
         try:
             # The trigger on blog_likes moves likes_count within this same statement.

@@ -1,0 +1,82 @@
+"""Reading page forms and turning domain errors into messages beside their fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..http.api import read_limited
+from ..http.multipart import read_file_field
+from ..http.routes.users import clear_cookies, set_session_cookies
+from . import domain
+from .session import check_origin, reader_of
+
+FORM_LIMIT = 1 << 20  # a blog body (100,000 characters) fits with room to spare
+
+
+async def read_form(request: Request, limit: int = FORM_LIMIT) -> dict[str, str]:
+    """The fields of an urlencoded form POST, after the Origin check. A repeated name keeps
+    its last value, except names ending in [] which keep all, joined by newlines."""
+    check_origin(request)
+    raw = await read_limited(request, limit)
+    fields: dict[str, str] = {}
+    for name, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+        if name.endswith("[]") and name in fields:
+            fields[name] += "\n" + value
+        else:
+            fields[name] = value
+    return fields
+
+
+async def read_file(request: Request, name: str, max_bytes: int) -> bytes:
+    """One file field of a multipart form POST, streamed under the upload limit."""
+    check_origin(request)
+    return await read_file_field(request, name, max_bytes)
+
+
+@dataclass
+class FormErrors:
+    """What went wrong with a form: one message for the form, one per field."""
+
+    message: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    status: int = 422
+
+    @classmethod
+    def of(cls, exc: domain.DomainError) -> "FormErrors":
+        fields: dict[str, str] = {}
+        for detail in exc.details or []:
+            if isinstance(detail, dict) and detail.get("field"):
+                fields[detail["field"]] = detail.get("message", "is not valid")
+        status = {domain.AuthenticationError: 401, domain.PermissionDeniedError: 403,
+                  domain.ConflictError: 409, domain.RateLimitedError: 429}
+        code = next((s for cls_, s in status.items() if isinstance(exc, cls_)), 422)
+        message = exc.message
+        if isinstance(exc, domain.RateLimitedError):
+            message = f"Too many tries. Wait {exc.retry_after} seconds and try again."
+        return cls(message, fields, code)
+
+    def __bool__(self) -> bool:
+        return bool(self.message or self.fields)
+
+
+def safe_next(raw: str | None, default: str = "/") -> str:
+    """A local path to go to after a form; anything else (another site) goes home."""
+    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return default
+
+
+async def redirect(request: Request, url: str, session: Any = None,
+                   signed_out: bool = False) -> Response:
+    """303 See Other after a POST, with cookies for a new session or cleared ones."""
+    response = RedirectResponse(url, status_code=303)
+    if session is not None:
+        return set_session_cookies(request, response, session)
+    if signed_out:
+        return clear_cookies(response)
+    return (await reader_of(request)).finish(request, response)

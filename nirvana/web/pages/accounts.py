@@ -1,0 +1,222 @@
+"""Account pages: sign up, sign in, sign out, forgot and reset password, settings.
+
+Each form POST calls the same `Accounts` use case as its API route and answers 303 to the
+next page, or the form again with the errors beside their fields.
+"""
+
+from __future__ import annotations
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...http.auth import ACCESS_COOKIE, REFRESH_COOKIE
+from ...http.routes.users import client_ip
+from .. import domain
+from ..forms import FormErrors, read_file, read_form, redirect, safe_next
+from ..session import reader_of
+from ..templating import pages_of
+
+NOTICES = {
+    "reset": "Your password is set. Sign in with it.",
+    "password": "Your password is changed. Your other sessions have been signed out.",
+    "profile": "Your profile is saved.",
+    "avatar": "Your picture is saved.",
+}
+
+
+def services(request: Request):
+    return request.app.state.services
+
+
+async def render(request: Request, template: str, errors: FormErrors | None = None,
+                 **context) -> Response:
+    errors = errors or FormErrors()
+    return await pages_of(request).render(
+        request, template, {"errors": errors, "form": {}, "notice": None, **context},
+        status=errors.status if errors else 200)
+
+
+async def signed_in_user(request: Request) -> domain.User:
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise domain.AuthenticationError()
+    return reader.user
+
+
+# -- sign up, sign in, sign out ----------------------------------------------------------
+
+async def sign_up(request: Request) -> Response:
+    next_url = safe_next(request.query_params.get("next"))
+    if request.method == "GET":
+        return await render(request, "accounts/signup.html", next_url=next_url)
+    form = await read_form(request)
+    try:
+        session = await services(request).accounts.sign_up(
+            form.get("email", ""), form.get("username") or None, form.get("name", ""),
+            form.get("password", ""), client_ip(request))
+    except domain.DomainError as exc:
+        return await render(request, "accounts/signup.html", FormErrors.of(exc), form=form,
+                            next_url=next_url)
+    return await redirect(request, next_url, session)
+
+
+async def sign_in(request: Request) -> Response:
+    next_url = safe_next(request.query_params.get("next"))
+    notice = NOTICES.get(request.query_params.get("done", ""))
+    if request.method == "GET":
+        return await render(request, "accounts/signin.html", next_url=next_url, notice=notice)
+    form = await read_form(request)
+    try:
+        session = await services(request).accounts.sign_in(
+            form.get("email", ""), form.get("password", ""), client_ip(request))
+    except domain.DomainError as exc:
+        return await render(request, "accounts/signin.html", FormErrors.of(exc),
+                            form={"email": form.get("email", "")}, next_url=next_url)
+    return await redirect(request, next_url, session)
+
+
+async def sign_out(request: Request) -> Response:
+    await read_form(request)
+    reader = await reader_of(request)
+    claims = None
+    token = request.cookies.get(ACCESS_COOKIE)
+    if token:
+        try:
+            claims = services(request).accounts.authenticate(token)
+        except domain.AuthenticationError:
+            pass
+    if reader.renewed is not None:  # renewed during this request: end the new session
+        claims = services(request).accounts.authenticate(reader.renewed.access_token)
+    await services(request).accounts.log_out(claims, request.cookies.get(REFRESH_COOKIE))
+    return await redirect(request, "/", signed_out=True)
+
+
+# -- forgotten password ------------------------------------------------------------------
+
+async def forgot_password(request: Request) -> Response:
+    if request.method == "GET":
+        return await render(request, "accounts/forgot.html", sent=False)
+    form = await read_form(request)
+    accounts = services(request).accounts
+    ip = client_ip(request)
+    try:
+        accounts.check_forgot_rate(ip)
+    except domain.RateLimitedError as exc:
+        return await render(request, "accounts/forgot.html", FormErrors.of(exc), form=form,
+                            sent=False)
+    response = await render(request, "accounts/forgot.html", sent=True,
+                            form={"email": form.get("email", "")})
+    # After the response, as the API does: its duration reveals nothing about the account.
+    response.background = BackgroundTask(
+        services(request).run_quietly,
+        accounts.request_password_reset(form.get("email", ""), ip))
+    return response
+
+
+async def reset_password(request: Request) -> Response:
+    token = request.query_params.get("token", "")
+    if request.method == "GET":
+        return await render(request, "accounts/reset.html", token=token)
+    form = await read_form(request)
+    token = form.get("token", "")
+    errors = FormErrors()
+    if form.get("new_password", "") != form.get("confirm_password", ""):
+        errors = FormErrors(None, {"confirm_password": "does not match the new password"})
+    else:
+        try:
+            await services(request).accounts.reset_password(token, form.get("new_password", ""))
+        except domain.DomainError as exc:
+            errors = FormErrors.of(exc)
+            if "token" in errors.fields:
+                errors.message = ("This reset link is invalid, used or expired. "
+                                  "Ask for a new one.")
+    if errors:
+        return await render(request, "accounts/reset.html", errors, token=token)
+    return await redirect(request, "/signin?done=reset", signed_out=True)
+
+
+# -- settings ----------------------------------------------------------------------------
+
+async def settings_page(request: Request, errors: FormErrors | None = None,
+                        form: dict | None = None, password_errors: FormErrors | None = None,
+                        avatar_errors: FormErrors | None = None) -> Response:
+    user = await signed_in_user(request)
+    # Re-read: the reader may be a cached copy from before a change in this request.
+    user = await services(request).accounts.me(user.id)
+    status = max((e.status for e in (errors, password_errors, avatar_errors) if e),
+                 default=200)
+    return await pages_of(request).render(request, "accounts/settings.html", {
+        "user": user,
+        "form": form or {},
+        "errors": errors or FormErrors(),
+        "password_errors": password_errors or FormErrors(),
+        "avatar_errors": avatar_errors or FormErrors(),
+        "notice": NOTICES.get(request.query_params.get("done", "")),
+    }, status=status)
+
+
+async def settings(request: Request) -> Response:
+    return await settings_page(request)
+
+
+async def save_profile(request: Request) -> Response:
+    user = await signed_in_user(request)
+    form = await read_form(request)
+    changes = domain.ProfileChanges(
+        name=form.get("name"), username=form.get("username"), about=form.get("about"),
+        status=form.get("status"), clear_avatar=form.get("remove_avatar") == "1")
+    try:
+        updated = await services(request).accounts.update_profile(user.id, changes)
+    except domain.DomainError as exc:
+        return await settings_page(request, FormErrors.of(exc), form)
+    await services(request).profile_changed(updated)
+    return await redirect(request, "/settings?done=profile")
+
+
+async def save_avatar(request: Request) -> Response:
+    user = await signed_in_user(request)
+    images = services(request).images
+    try:
+        url = await images.upload(await read_file(request, "avatar", images.max_bytes))
+        updated = await services(request).accounts.update_profile(
+            user.id, domain.ProfileChanges(avatar_url=url))
+    except domain.DomainError as exc:
+        errors = FormErrors.of(exc)
+        errors.message = errors.message or "That picture could not be used."
+        return await settings_page(request, avatar_errors=errors)
+    await services(request).profile_changed(updated)
+    return await redirect(request, "/settings?done=avatar")
+
+
+async def change_password(request: Request) -> Response:
+    user = await signed_in_user(request)
+    form = await read_form(request)
+    if form.get("new_password", "") != form.get("confirm_password", ""):
+        return await settings_page(request, password_errors=FormErrors(
+            None, {"confirm_password": "does not match the new password"}))
+    try:
+        session = await services(request).accounts.change_password(
+            user.id, form.get("current_password", ""), form.get("new_password", ""))
+    except domain.DomainError as exc:
+        errors = FormErrors.of(exc)
+        if exc.code == "wrong_password":
+            errors.fields["current_password"] = "is wrong"
+            errors.status = 422
+        return await settings_page(request, password_errors=errors)
+    return await redirect(request, "/settings?done=password", session)
+
+
+FORM = ["GET", "POST"]
+routes = [
+    Route("/signup", sign_up, methods=FORM),
+    Route("/signin", sign_in, methods=FORM),
+    Route("/signout", sign_out, methods=["POST"]),
+    Route("/forgot-password", forgot_password, methods=FORM),
+    Route("/reset-password", reset_password, methods=FORM),
+    Route("/settings", settings, methods=["GET"]),
+    Route("/settings/profile", save_profile, methods=["POST"]),
+    Route("/settings/avatar", save_avatar, methods=["POST"]),
+    Route("/settings/password", change_password, methods=["POST"]),
+]

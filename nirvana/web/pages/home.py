@@ -1,0 +1,33 @@
+"""The home page: the feed of published blogs, newest first, paged by cursor."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import domain
+from ..session import reader_of
+from ..templating import pages_of
+
+FEED_PAGE = 10
+
+
+async def home(request: Request) -> Response:
+    reader = await reader_of(request)
+    following = request.query_params.get("following") == "1" and reader.user is not None
+    cursor = request.query_params.get("after")
+    after = domain.decode_cursor(cursor) if cursor else None
+    feed = await request.app.state.services.blogs.feed(reader.id, after, FEED_PAGE,
+                                                       following=following)
+    next_url = None
+    if feed.next is not None:
+        next_url = f"/?after={domain.encode_cursor(feed.next)}" + (
+            "&following=1" if following else "")
+    return await pages_of(request).render(request, "home.html", {
+        "blogs": feed.blogs, "following": following, "next_url": next_url,
+        "first_page": cursor is None,
+    })
+
+
+routes = [Route("/", home, methods=["GET", "HEAD"])]

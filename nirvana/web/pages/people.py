@@ -1,0 +1,159 @@
+"""People: search, profiles with their blogs and counts, lists of followers, following and
+friends, pending friend requests, and the buttons that change how two people stand."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import domain
+from ..forms import FormErrors, read_form, redirect, safe_next
+from ..session import reader_of
+from ..templating import pages_of
+
+PEOPLE_PAGE = 20
+BLOGS_ON_PROFILE = 10
+DRAFTS_SHOWN = 50
+MAX_ID = 2**63 - 1
+
+
+def social(request: Request):
+    return request.app.state.services.social
+
+
+def person_id(request: Request) -> int:
+    value = request.path_params["id"]
+    if value > MAX_ID:
+        raise domain.NotFoundError("No such user.", code="user_not_found")
+    return value
+
+
+async def people(request: Request) -> Response:
+    reader = await reader_of(request)
+    q = request.query_params.get("q", "").strip()
+    raw_offset = request.query_params.get("offset", "0")
+    offset = min(int(raw_offset), 10_000) if raw_offset.isdigit() else 0
+    found, errors = [], FormErrors()
+    if q:
+        try:
+            found = await social(request).search(reader.id, q, PEOPLE_PAGE + 1, offset)
+        except domain.InvalidInputError as exc:
+            errors = FormErrors.of(exc)
+    more = len(found) > PEOPLE_PAGE
+    return await pages_of(request).render(request, "people/search.html", {
+        "q": q, "found": found[:PEOPLE_PAGE], "errors": errors,
+        "next_url": "/people?" + urlencode({"q": q, "offset": offset + PEOPLE_PAGE})
+        if more else None,
+    }, status=errors.status if errors else 200)
+
+
+async def profile(request: Request) -> Response:
+    reader = await reader_of(request)
+    uid = person_id(request)
+    shown = await social(request).profile(reader.id, uid)
+    blogs, more = await request.app.state.services.blogs.search(
+        reader.id, domain.BlogFilter(author_id=uid), 1, BLOGS_ON_PROFILE)
+    drafts = []
+    if reader.id == uid:
+        drafts = await request.app.state.services.blogs.drafts(uid, DRAFTS_SHOWN)
+    return await pages_of(request).render(request, "people/profile.html", {
+        "profile": shown, "person": shown.user.person, "blogs": blogs, "drafts": drafts,
+        "more_blogs_url": f"/search?author={uid}&page=2" if more else None,
+        "is_me": reader.id == uid,
+    })
+
+
+async def _listing(request: Request, kind: str) -> Response:
+    reader = await reader_of(request)
+    uid = person_id(request)
+    shown = await social(request).profile(reader.id, uid)
+    page = domain.page_request(PEOPLE_PAGE, request.query_params.get("after") or None)
+    if kind == "followers":
+        listing = await social(request).followers(reader.id, uid, page)
+    elif kind == "following":
+        listing = await social(request).following(reader.id, uid, page)
+    else:
+        if reader.id != uid:
+            raise domain.PermissionDeniedError("Only they can see their list of friends.",
+                                               code="friends_private")
+        listing = await social(request).friends(uid, page)
+    titles = {"followers": "Followers", "following": "Following", "friends": "Friends"}
+    return await pages_of(request).render(request, "people/listing.html", {
+        "person": shown.user.person, "title": titles[kind], "items": listing.items,
+        "next_url": f"{request.url.path}?after={listing.next_cursor}"
+        if listing.next_cursor else None,
+    })
+
+
+async def followers(request: Request) -> Response:
+    return await _listing(request, "followers")
+
+
+async def following(request: Request) -> Response:
+    return await _listing(request, "following")
+
+
+async def friends(request: Request) -> Response:
+    return await _listing(request, "friends")
+
+
+async def requests(request: Request) -> Response:
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise domain.AuthenticationError()
+    page = domain.page_request(PEOPLE_PAGE, None)
+    incoming = await social(request).friend_requests(reader.id, domain.Direction.INCOMING,
+                                                     page)
+    outgoing = await social(request).friend_requests(reader.id, domain.Direction.OUTGOING,
+                                                     page)
+    return await pages_of(request).render(request, "people/requests.html", {
+        "incoming": incoming.items, "outgoing": outgoing.items})
+
+
+async def change_relation(request: Request) -> Response:
+    """One form per button on a profile: `action` says which change; the same SocialGraph
+    calls as the API routes (which announce a friendship's start or end themselves)."""
+    form = await read_form(request)
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise domain.AuthenticationError()
+    me, other = reader.id, person_id(request)
+    graph = social(request)
+    action = form.get("action", "")
+    if action == "follow":
+        await graph.follow(me, other)
+    elif action == "unfollow":
+        await graph.unfollow(me, other)
+    elif action == "friend":
+        await graph.send_friend_request(me, other)
+    elif action == "cancel":
+        await graph.cancel_friend_request(me, other)
+    elif action == "accept":
+        await graph.accept_friend_request(me, other)
+    elif action == "decline":
+        await graph.decline_friend_request(me, other)
+    elif action == "unfriend":
+        await graph.remove_friend(me, other)
+    elif action == "block":
+        await graph.block(me, other)
+    elif action == "unblock":
+        await graph.unblock(me, other)
+    else:
+        raise domain.InvalidInputError(f"Unknown action {action!r}.")
+    # A block hides their profile from them, not from us: back to it, now with "Unblock".
+    back = f"/people/{other}"
+    return await redirect(request, safe_next(form.get("next"), back))
+
+
+routes = [
+    Route("/people", people, methods=["GET", "HEAD"]),
+    Route("/people/requests", requests, methods=["GET", "HEAD"]),
+    Route("/people/{id:int}", profile, methods=["GET", "HEAD"]),
+    Route("/people/{id:int}/followers", followers, methods=["GET", "HEAD"]),
+    Route("/people/{id:int}/following", following, methods=["GET", "HEAD"]),
+    Route("/people/{id:int}/friends", friends, methods=["GET", "HEAD"]),
+    Route("/people/{id:int}/relation", change_relation, methods=["POST"]),
+]

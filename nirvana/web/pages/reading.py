@@ -1,0 +1,231 @@
+"""Reading pages: a blog with its likes and comments, tag and place pages, search.
+
+They work without JavaScript: plain links, and forms that POST and answer 303 back.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, time, timezone
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import domain
+from ..forms import FormErrors, read_form, redirect
+from ..session import reader_of
+from ..templating import pages_of
+
+COMMENTS_PAGE = 50
+SEARCH_PAGE = 10
+MAX_ID = 2**63 - 1
+
+
+def blogs(request: Request):
+    return request.app.state.services.blogs
+
+
+def blog_id(request: Request) -> int:
+    value = request.path_params["id"]
+    if value > MAX_ID:
+        raise domain.NotFoundError("No such blog.", code="blog_not_found")
+    return value
+
+
+def description_of(blog: domain.Blog) -> str:
+    text = blog.summary or " ".join(blog.body.split())
+    return text if len(text) <= 160 else text[:157].rsplit(" ", 1)[0] + "…"
+
+
+def positive_int(raw: str | None, default: int = 1) -> int:
+    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 1_000_000 else default
+
+
+async def blog_page(request: Request, comment_errors: FormErrors | None = None,
+                    draft_comment: str = "") -> Response:
+    reader = await reader_of(request)
+    blog = await blogs(request).get(blog_id(request), reader.id)
+    page = positive_int(request.query_params.get("comments"))
+    comments, total = await blogs(request).comments(blog.id, reader.id, page, COMMENTS_PAGE)
+    pages = math.ceil(total / COMMENTS_PAGE) if total else 1
+    return await pages_of(request).render(request, "blog.html", {
+        "blog": blog,
+        "description": description_of(blog),
+        "comments": comments,
+        "comment_page": page,
+        "comment_pages": pages,
+        "liked": reader.id is not None and await blogs(request).liked_by(blog.id, reader.id),
+        "comment_errors": comment_errors or FormErrors(),
+        "draft_comment": draft_comment,
+        "is_author": reader.id == blog.author.id,
+    }, status=comment_errors.status if comment_errors else 200)
+
+
+async def like(request: Request) -> Response:
+    await read_form(request)
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise domain.AuthenticationError()
+    bid = blog_id(request)
+    await blogs(request).like(bid, reader.id)
+    return await redirect(request, f"/blogs/{bid}#likes")
+
+
+async def unlike(request: Request) -> Response:
+    await read_form(request)
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise domain.AuthenticationError()
+    bid = blog_id(request)
+    await blogs(request).unlike(bid, reader.id)
+    return await redirect(request, f"/blogs/{bid}#likes")
+
+
+async def add_comment(request: Request) -> Response:
+    form = await read_form(request)
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise domain.AuthenticationError()
+    bid = blog_id(request)
+    try:
+        comment = await blogs(request).comment(bid, reader.id, form.get("body", ""))
+    except domain.InvalidInputError as exc:
+        return await blog_page(request, FormErrors.of(exc), form.get("body", ""))
+    blog = await blogs(request).get(bid, reader.id)
+    last = math.ceil(blog.comments_count / COMMENTS_PAGE) or 1
+    return await redirect(request, f"/blogs/{bid}?comments={last}#comment-{comment.id}")
+
+
+async def edit_comment(request: Request) -> Response:
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise domain.AuthenticationError()
+    bid, cid = blog_id(request), request.path_params["comment_id"]
+    blog = await blogs(request).get(bid, reader.id)
+    comment = await blogs(request).get_comment(bid, cid, reader.id)
+    errors, body = FormErrors(), comment.body
+    if request.method == "POST":
+        body = (await read_form(request)).get("body", "")
+        try:
+            await blogs(request).edit_comment(bid, cid, reader.id, body)
+            return await redirect(request, f"/blogs/{bid}#comment-{cid}")
+        except domain.InvalidInputError as exc:
+            errors = FormErrors.of(exc)
+    elif comment.author.id != reader.id:
+        raise domain.PermissionDeniedError("Only its author can edit a comment.",
+                                           code="not_comment_author")
+    return await pages_of(request).render(request, "comment_edit.html", {
+        "blog": blog, "comment": comment, "body": body, "errors": errors,
+    }, status=errors.status if errors else 200)
+
+
+async def delete_comment(request: Request) -> Response:
+    await read_form(request)
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise domain.AuthenticationError()
+    bid = blog_id(request)
+    await blogs(request).delete_comment(bid, request.path_params["comment_id"], reader.id)
+    return await redirect(request, f"/blogs/{bid}#comments")
+
+
+# -- lists: search, tag, place ---------------------------------------------------------------
+
+def _date(raw: str, end: bool) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        day = datetime.strptime(raw, "%Y-%m-%d").date()
+    except ValueError:
+        raise domain.InvalidInputError(
+            f"{raw!r} is not a date like 2026-01-31.",
+            details=[{"field": "to" if end else "from", "code": "date",
+                      "message": "must be a date like 2026-01-31"}]) from None
+    return datetime.combine(day, time.max if end else time.min, tzinfo=timezone.utc)
+
+
+async def _results(request: Request, terms: domain.BlogFilter, template: str,
+                   context: dict) -> Response:
+    reader = await reader_of(request)
+    page = positive_int(request.query_params.get("page"))
+    found, more = await blogs(request).search(reader.id, terms, page, SEARCH_PAGE)
+    params = {k: v for k, v in request.query_params.items() if k != "page" and v}
+
+    def page_url(n: int) -> str:
+        return request.url.path + "?" + urlencode({**params, "page": n})
+
+    return await pages_of(request).render(request, template, {
+        "blogs": found, "page": page,
+        "next_url": page_url(page + 1) if more else None,
+        "prev_url": page_url(page - 1) if page > 1 else None,
+        **context,
+    })
+
+
+async def search(request: Request) -> Response:
+    q = request.query_params
+    form = {name: q.get(name, "").strip() for name in
+            ("q", "author", "tag", "city", "country", "from", "to")}
+    author = None
+    if form["author"]:
+        if not form["author"].isdigit() or int(form["author"]) > MAX_ID:
+            raise domain.NotFoundError("No such author.", code="user_not_found")
+        author = await request.app.state.services.social.profile(
+            (await reader_of(request)).id, int(form["author"]))
+    searched = any(form.values())
+    errors = FormErrors()
+    try:
+        terms = domain.BlogFilter(
+            q=form["q"] or None, author_id=int(form["author"]) if author else None,
+            tag=form["tag"] or None, city=form["city"] or None, country=form["country"] or None,
+            since=_date(form["from"], False), until=_date(form["to"], True))
+    except domain.InvalidInputError as exc:
+        errors = FormErrors.of(exc)
+    context = {"form": form, "author": author, "searched": searched, "errors": errors}
+    if not searched or errors:
+        return await pages_of(request).render(
+            request, "search.html", {**context, "blogs": [], "next_url": None,
+                                     "prev_url": None, "page": 1},
+            status=errors.status if errors else 200)
+    try:
+        return await _results(request, terms, "search.html", context)
+    except domain.InvalidInputError as exc:
+        errors = FormErrors.of(exc)
+        return await pages_of(request).render(
+            request, "search.html", {**context, "errors": errors, "blogs": [],
+                                     "next_url": None, "prev_url": None, "page": 1},
+            status=errors.status)
+
+
+async def tag(request: Request) -> Response:
+    name = request.path_params["tag"]
+    return await _results(request, domain.BlogFilter(tag=name), "list.html", {
+        "heading": f"#{name}", "title": f"Blogs tagged #{name}",
+        "description": f"Blogs tagged {name} on Nirvana.",
+        "empty_text": "No blogs with this tag yet."})
+
+
+async def place(request: Request) -> Response:
+    country, city = request.path_params["country"], request.path_params["city"]
+    return await _results(
+        request, domain.BlogFilter(city=city, country=country), "list.html", {
+            "heading": f"{city}, {country}", "title": f"Blogs from {city}, {country}",
+            "description": f"Blogs written in {city}, {country}.",
+            "empty_text": "No blogs from this place yet."})
+
+
+routes = [
+    Route("/blogs/{id:int}", blog_page, methods=["GET", "HEAD"]),
+    Route("/blogs/{id:int}/like", like, methods=["POST"]),
+    Route("/blogs/{id:int}/unlike", unlike, methods=["POST"]),
+    Route("/blogs/{id:int}/comments", add_comment, methods=["POST"]),
+    Route("/blogs/{id:int}/comments/{comment_id:int}/edit", edit_comment,
+          methods=["GET", "POST"]),
+    Route("/blogs/{id:int}/comments/{comment_id:int}/delete", delete_comment,
+          methods=["POST"]),
+    Route("/search", search, methods=["GET", "HEAD"]),
+    Route("/tags/{tag}", tag, methods=["GET", "HEAD"]),
+    Route("/places/{country}/{city}", place, methods=["GET", "HEAD"]),
+]

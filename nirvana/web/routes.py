@@ -1,0 +1,17 @@
+"""Every page route, gathered from the modules under `pages/`: one list to add a module to."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from .errors import page_endpoint
+from .pages import accounts, home, people, reading, writing
+
+PAGE_MODULES = [home, accounts, reading, people, writing]
+
+
+def page_routes() -> list[BaseRoute]:
+    """The routes of every module, each endpoint answering its unexpected errors as a page."""
+    return [Route(r.path, page_endpoint(r.endpoint), methods=r.methods, name=r.name)
+            if isinstance(r, Route) else r
+            for module in PAGE_MODULES for r in module.routes]

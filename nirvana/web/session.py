@@ -1,0 +1,78 @@
+"""Who is reading a page: the httpOnly cookies the API sets, read by the same Accounts.
+
+A page never sees a token in script. The access cookie (`jwt`, SameSite=Lax) names the
+reader; when it has expired, the refresh cookie (SameSite=Strict) is rotated into a new
+session on the spot and both cookies are set again on the page's response, exactly as
+POST /api/v1/user/refresh would. Every form POST passes the API's Origin check first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..domain.errors import AuthenticationError, PermissionDeniedError
+from ..http.auth import ACCESS_COOKIE, REFRESH_COOKIE, origin_allowed
+from ..http.routes.users import clear_cookies, set_session_cookies
+from . import domain
+
+
+@dataclass(slots=True)
+class Reader:
+    """The signed-in user of a page (None: anonymous) and a renewed session to hand back."""
+
+    user: "domain.User | None" = None
+    renewed: "domain.Session | None" = None
+    signed_out: bool = False  # cookies were present but no longer name a session
+
+    @property
+    def id(self) -> int | None:
+        return self.user.id if self.user is not None else None
+
+    def finish(self, request: Request, response: Response) -> Response:
+        """Put the renewed session's cookies (or the clearing of dead ones) on `response`."""
+        if self.renewed is not None:
+            set_session_cookies(request, response, self.renewed)
+        elif self.signed_out:
+            clear_cookies(response)
+        return response
+
+
+async def reader_of(request: Request) -> Reader:
+    cached = request.scope.get("state", {}).get("web_reader")
+    if cached is not None:
+        return cached
+    reader = await _read(request)
+    request.scope.setdefault("state", {})["web_reader"] = reader
+    return reader
+
+
+async def _read(request: Request) -> Reader:
+    accounts = request.app.state.services.accounts
+    token = request.cookies.get(ACCESS_COOKIE)
+    if token:
+        try:
+            claims = accounts.authenticate(token)
+            return Reader(user=await accounts.me(claims.user_id))
+        except AuthenticationError:
+            pass
+    refresh = request.cookies.get(REFRESH_COOKIE)
+    if not refresh:
+        return Reader(signed_out=bool(token))
+    try:
+        session = await accounts.refresh(refresh)
+    except AuthenticationError as exc:
+        # Two tabs renewing at once: the other one's response carries the new cookies.
+        return Reader(signed_out=exc.code != "refresh_token_rotated")
+    return Reader(user=session.user, renewed=session)
+
+
+def check_origin(request: Request) -> None:
+    """The API's CSRF rule for every page form: the POST must come from an allowed Origin."""
+    allowed = request.app.state.services.authenticator.allowed_origins
+    if not origin_allowed(request, allowed):
+        raise PermissionDeniedError(
+            "This form was sent from another site; open the page here and try again.",
+            code="origin_not_allowed")

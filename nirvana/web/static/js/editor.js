@@ -1,0 +1,95 @@
+// The blog editor's extras on top of its plain form: a live preview rendered by the server,
+// images uploaded by picking or dropping a file, and place suggestions as you type.
+"use strict";
+(function () {
+  const form = document.getElementById("editor");
+  if (!form) return;
+  const body = form.querySelector("#f-body");
+  const preview = document.getElementById("preview");
+  const status = document.getElementById("upload-status");
+
+  function debounce(fn, ms) {
+    let timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(fn, ms); };
+  }
+
+  // The preview HTML comes from our own Markdown renderer (raw HTML off), as on the blog page.
+  const refresh = debounce(async function () {
+    const data = new URLSearchParams({ body: body.value });
+    try {
+      const response = await fetch(form.dataset.preview, { method: "POST", body: data,
+                                                           credentials: "same-origin" });
+      if (response.ok) preview.innerHTML = await response.text();
+    } catch (err) { /* offline: the preview catches up on the next keystroke */ }
+  }, 250);
+  body.addEventListener("input", refresh);
+
+  function insertAtCursor(text) {
+    const start = body.selectionStart, end = body.selectionEnd;
+    body.value = body.value.slice(0, start) + text + body.value.slice(end);
+    body.selectionStart = body.selectionEnd = start + text.length;
+    body.dispatchEvent(new Event("input"));
+  }
+
+  async function upload(file) {
+    status.textContent = "Uploading " + file.name + "…";
+    const data = new FormData();
+    data.append("file", file);
+    try {
+      const response = await fetch("/api/v1/image/upload", { method: "POST", body: data,
+                                                            credentials: "same-origin" });
+      const answer = await response.json();
+      if (!response.ok) { status.textContent = answer.error.message; return; }
+      const alt = file.name.replace(/\.[^.]+$/, "").replace(/[\[\]]/g, "");
+      insertAtCursor("\n![" + alt + "](" + answer.url + ")\n");
+      const header = form.querySelector("#f-header_image");
+      if (header && !header.value) header.value = answer.url;
+      status.textContent = "Added " + file.name + ".";
+    } catch (err) {
+      status.textContent = "The upload failed; check your connection and try again.";
+    }
+  }
+
+  const picker = document.getElementById("f-image");
+  picker.addEventListener("change", function () {
+    for (const file of picker.files) upload(file);
+    picker.value = "";
+  });
+  const zone = document.getElementById("dropzone");
+  for (const target of [zone, body]) {
+    target.addEventListener("dragover", function (e) { e.preventDefault(); zone.classList.add("over"); });
+    target.addEventListener("dragleave", function () { zone.classList.remove("over"); });
+    target.addEventListener("drop", function (e) {
+      zone.classList.remove("over");
+      if (!e.dataTransfer || !e.dataTransfer.files.length) return;
+      e.preventDefault();
+      for (const file of e.dataTransfer.files) upload(file);
+    });
+  }
+
+  // Place suggestions: known locations whose city or country starts with what is typed.
+  const city = form.querySelector("#f-city"), country = form.querySelector("#f-country");
+  const places = document.getElementById("places");
+  let found = [];
+  city.setAttribute("list", "places");
+  const suggest = debounce(async function () {
+    const q = city.value.trim();
+    if (q.length < 2) return;
+    try {
+      const response = await fetch("/api/v1/locations?" + new URLSearchParams({ q: q, limit: 8 }));
+      if (!response.ok) return;
+      found = (await response.json()).locations;
+      places.replaceChildren(...found.map(function (loc) {
+        const option = document.createElement("option");
+        option.value = loc.city;
+        option.label = loc.city + ", " + loc.country;
+        return option;
+      }));
+    } catch (err) { /* suggestions are a convenience */ }
+  }, 200);
+  city.addEventListener("input", function () {
+    const match = found.find(function (loc) { return loc.city === city.value; });
+    if (match && !country.value) country.value = match.country;
+    suggest();
+  });
+})();

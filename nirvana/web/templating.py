@@ -1,0 +1,76 @@
+"""Rendering a page: one Jinja2 environment (autoescaped, templates from this package) and the
+headers every page carries, the Content-Security-Policy first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.templating import Jinja2Templates
+
+from .assets import StaticAssets
+from .markdown import render_markdown
+from .session import reader_of
+
+SITE_NAME = "Nirvana"
+
+
+def content_security_policy(request: Request, media_origin: str | None) -> str:
+    # 'self' covers ws: in CSP Level 3 browsers; the explicit ws(s) origin covers the rest.
+    ws = ("wss://" if request.url.scheme == "https" else "ws://") + request.url.netloc
+    images = "'self' data: blob:" + (f" {media_origin}" if media_origin else "")
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; "
+            f"img-src {images}; connect-src 'self' {ws}; font-src 'self'; "
+            "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+def page_headers(request: Request, media_origin: str | None) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": content_security_policy(request, media_origin),
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+        # Pages differ per reader: never kept by shared caches.
+        "Cache-Control": "private, no-cache",
+    }
+
+
+def _environment(assets: StaticAssets) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("nirvana.web", "templates"),
+        autoescape=True,  # every template, whatever its name
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals["static_url"] = assets.url
+    env.globals["site_name"] = SITE_NAME
+    env.filters["markdown"] = render_markdown
+    env.filters["date"] = lambda at: at.strftime("%-d %b %Y") if at else ""
+    env.filters["datetime_iso"] = lambda at: at.isoformat() if at else ""
+    return env
+
+
+class Pages:
+    """What page routes render with; one per app (`request.app.state.pages`)."""
+
+    def __init__(self, assets: StaticAssets, media_origin: str | None = None) -> None:
+        self.assets = assets
+        self.media_origin = media_origin
+        self.templates = Jinja2Templates(env=_environment(assets))
+
+    async def render(self, request: Request, name: str, context: dict[str, Any] | None = None,
+                     status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        reader = await reader_of(request)
+        ctx = {"reader": reader.user, "path": request.url.path, **(context or {})}
+        template = self.templates.get_template(name)
+        html = template.render({"request": request, **ctx})
+        response = HTMLResponse(html, status_code=status,
+                                headers={**page_headers(request, self.media_origin),
+                                         **(headers or {})})
+        return reader.finish(request, response)
+
+
+def pages_of(request: Request) -> Pages:
+    return request.app.state.pages

@@ -1,0 +1,117 @@
+"""Reading without JavaScript: the feed by pages, a blog, tag and place pages, search, likes
+and comments as plain forms."""
+
+from tests.support.browser_ui import make_blog, make_user, sign_in
+
+
+async def test_feed_pages_by_real_links_without_javascript(site):
+    author = await make_user(site.services, "Prolific")
+    for n in range(12):
+        await make_blog(site.services, author.user.id, f"Post number {n}")
+    page = await site.new_page(java_script_enabled=False)
+    await page.goto("/")
+    titles = await page.locator(".card-title").all_inner_texts()
+    assert titles == [f"Post number {n}" for n in range(11, 1, -1)]
+    await page.get_by_role("link", name="Older blogs").click()
+    assert await page.locator(".card-title").all_inner_texts() == ["Post number 1",
+                                                                   "Post number 0"]
+    assert await page.get_by_role("link", name="Older blogs").count() == 0
+
+
+async def test_following_feed_shows_only_followed_authors(site):
+    followed = await make_user(site.services, "Followed")
+    other = await make_user(site.services, "Other")
+    reader = await make_user(site.services, "Reader")
+    await make_blog(site.services, followed.user.id, "From the followed")
+    await make_blog(site.services, other.user.id, "From someone else")
+    await site.services.social.follow(reader.user.id, followed.user.id)
+    page = await site.new_page(java_script_enabled=False)
+    await sign_in(page, reader.user.email)
+    await page.wait_for_url("**/")
+    await page.get_by_role("link", name="Following").click()
+    assert await page.locator(".card-title").all_inner_texts() == ["From the followed"]
+
+
+async def test_blog_page_renders_markdown_with_title_description_tags_and_place(site):
+    author = await make_user(site.services, "Writer")
+    blog = await make_blog(site.services, author.user.id, "Walking in Lisbon",
+                           "# Day one\n\nWe walked **far**. [Map](https://maps.example)",
+                           tags=("travel",), place=("Lisbon", "Portugal"),
+                           summary="A day on foot.")
+    await make_blog(site.services, author.user.id, "Untagged elsewhere")
+    page = await site.new_page(java_script_enabled=False)
+    await page.goto(f"/blogs/{blog.id}")
+    assert await page.title() == "Walking in Lisbon · Nirvana"
+    description = page.locator('meta[name="description"]')
+    assert await description.get_attribute("content") == "A day on foot."
+    assert await page.locator(".prose h1").inner_text() == "Day one"
+    assert await page.locator(".prose strong").inner_text() == "far"
+    link = page.get_by_role("link", name="Map")
+    assert await link.get_attribute("rel") == "nofollow ugc noopener"
+
+    await page.get_by_role("link", name="#travel").first.click()
+    assert await page.get_by_role("heading", level=1).inner_text() == "#travel"
+    assert await page.locator(".card-title").all_inner_texts() == ["Walking in Lisbon"]
+    await page.get_by_role("link", name="Lisbon, Portugal").first.click()
+    assert await page.title() == "Blogs from Lisbon, Portugal · Nirvana"
+    assert await page.locator(".card-title").all_inner_texts() == ["Walking in Lisbon"]
+
+
+async def test_search_with_words_and_filters(site):
+    author = await make_user(site.services, "Searcher")
+    await make_blog(site.services, author.user.id, "Bread at dawn", "Sourdough and patience.",
+                    tags=("baking",), place=("Porto", "Portugal"))
+    await make_blog(site.services, author.user.id, "Bread in Paris", "Baguette.",
+                    tags=("baking",), place=("Paris", "France"))
+    await make_blog(site.services, author.user.id, "Cats", "No bread here, only cats.")
+    page = await site.new_page(java_script_enabled=False)
+    await page.goto("/search")
+    await page.get_by_label("Words").fill("bread")
+    await page.get_by_role("button", name="Search").click()
+    assert len(await page.locator(".card-title").all_inner_texts()) == 3
+    await page.locator("summary").click()
+    await page.get_by_label("Country").fill("Portugal")
+    await page.get_by_role("button", name="Search").click()
+    assert await page.locator(".card-title").all_inner_texts() == ["Bread at dawn"]
+    await page.get_by_label("Country").fill("")
+    await page.get_by_label("Tag", exact=True).fill("baking")
+    await page.get_by_label("From").fill("2000-01-01")
+    await page.get_by_label("To").fill("2001-01-01")
+    await page.get_by_role("button", name="Search").click()
+    assert "Nothing found" in await page.locator(".empty").inner_text()
+    await page.goto(f"/search?author={author.user.id}&tag=baking")
+    assert await page.get_by_role("search").get_by_role("link", name="Searcher").is_visible()
+    assert len(await page.locator(".card-title").all_inner_texts()) == 2
+
+
+async def test_like_and_comment_with_plain_forms(site):
+    author = await make_user(site.services, "Author")
+    reader = await make_user(site.services, "Commenter")
+    blog = await make_blog(site.services, author.user.id, "Say something")
+    page = await site.new_page(java_script_enabled=False)
+    await page.goto(f"/blogs/{blog.id}")
+    await page.get_by_role("link", name="Sign in to like or comment").click()
+    await page.get_by_label("Email").fill(reader.user.email)
+    await page.get_by_label("Password", exact=True).fill("correct horse battery")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"**/blogs/{blog.id}")
+    await page.get_by_role("button", name="Like").click()
+    # The like is remembered: a later visit still offers to take it back.
+    await page.goto(f"/blogs/{blog.id}")
+    assert await page.get_by_text("You like this.").is_visible()
+    assert await page.get_by_text("1 like", exact=True).first.is_visible()
+    await page.get_by_role("button", name="Unlike").click()
+    assert await page.get_by_text("0 likes", exact=True).first.is_visible()
+    await page.get_by_role("button", name="Like").click()
+    await page.get_by_label("Your comment").fill("Nice *one*")
+    await page.get_by_role("button", name="Comment").click()
+    comment = page.locator(".comment")
+    assert await comment.locator(".prose").inner_text() == "Nice one"
+    assert await comment.locator("em").inner_text() == "one"
+    assert await page.get_by_role("heading", name="1 comment").is_visible()
+    await comment.get_by_role("link", name="Edit comment").click()
+    await page.get_by_label("Your comment").fill("Nice one, edited")
+    await page.get_by_role("button", name="Save comment").click()
+    assert await comment.locator(".prose").inner_text() == "Nice one, edited"
+    await comment.get_by_role("button", name="Delete comment").click()
+    assert await page.locator(".comment").count() == 0

@@ -1,0 +1,134 @@
+"""Writing in the browser: the editor's live preview, image upload by picking and by
+dropping, place suggestions, drafts and publishing, the stale-edit choice, deleting."""
+
+import base64
+
+from tests.images import png
+from tests.support.browser_ui import make_blog, make_user, sign_in
+
+
+async def writer_page(site, name="Writer"):
+    me = await make_user(site.services, name)
+    page = await site.new_page()
+    await sign_in(page, me.user.email)
+    await page.wait_for_url("**/")
+    return me, page
+
+
+async def test_write_with_preview_picked_image_tags_and_place_then_publish(site, tmp_path):
+    other = await make_user(site.services, "Earlier traveller")
+    await make_blog(site.services, other.user.id, "Old trip", place=("Lisbon", "Portugal"))
+    me, page = await writer_page(site)
+    await page.get_by_role("link", name="Write", exact=True).click()
+    await page.get_by_label("Title").fill("Tiles of Lisbon")
+    await page.get_by_label("Body", exact=True).fill("# Azulejos\n\nBlue and **white**.")
+    preview = page.locator("#preview")
+    await preview.locator("h1", has_text="Azulejos").wait_for()
+    assert await preview.locator("strong").inner_text() == "white"
+
+    picture = tmp_path / "tiles.png"
+    picture.write_bytes(png(4, 4))
+    await page.get_by_label("Add an image").set_input_files(str(picture))
+    await page.get_by_text("Added tiles.png.").wait_for()
+    assert "![tiles](/media/" in await page.get_by_label("Body", exact=True).input_value()
+    assert (await page.get_by_label("Header image URL").input_value()).startswith("/media/")
+    await preview.locator("img").wait_for()
+
+    await page.get_by_label("Tags").fill("travel, tiles")
+    await page.get_by_label("City").press_sequentially("Lis")
+    await page.locator("#places option[value='Lisbon']").wait_for(state="attached")
+    await page.get_by_label("City").fill("Lisbon")
+    await page.get_by_label("City").dispatch_event("input")
+    assert await page.get_by_label("Country").input_value() == "Portugal"
+    await page.get_by_role("button", name="Publish").click()
+
+    await page.wait_for_url("**/blogs/*")
+    assert await page.get_by_role("heading", name="Tiles of Lisbon").is_visible()
+    assert await page.locator(".prose img").evaluate("i => i.naturalWidth") == 4
+    assert await page.get_by_role("link", name="#tiles").is_visible()
+    await page.goto("/")
+    assert (await page.locator(".card-title").all_inner_texts())[0] == "Tiles of Lisbon"
+
+
+async def test_an_image_dropped_on_the_editor_is_uploaded(site):
+    _, page = await writer_page(site)
+    await page.goto("/write")
+    data = base64.b64encode(png(3, 3)).decode()
+    transfer = await page.evaluate_handle("""(data) => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        const t = new DataTransfer();
+        t.items.add(new File([bytes], "dropped.png", {type: "image/png"}));
+        return t; }""", data)
+    await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    await page.get_by_text("Added dropped.png.").wait_for()
+    assert "![dropped](/media/" in await page.get_by_label("Body", exact=True).input_value()
+
+
+async def test_draft_then_publish_and_delete(site):
+    me, page = await writer_page(site, "Drafter")
+    reader = await site.new_page(java_script_enabled=False)
+    await page.goto("/write")
+    await page.get_by_label("Title").fill("Half an idea")
+    await page.get_by_label("Body", exact=True).fill("To be continued.")
+    await page.get_by_role("button", name="Save as draft").click()
+    await page.wait_for_url("**/blogs/*")
+    assert await page.locator(".badge", has_text="Draft").is_visible()
+    url = page.url
+    assert (await reader.goto(url)).status == 404
+    await reader.goto("/")
+    assert await reader.locator(".card-title").count() == 0
+
+    # Found again later among the author's drafts on their profile.
+    await page.goto(f"/people/{me.user.id}")
+    await page.get_by_role("region", name="Your drafts").get_by_role(
+        "link", name="Half an idea").click()
+    await page.get_by_label("Body", exact=True).fill("Now finished.")
+    await page.get_by_role("button", name="Publish").click()
+    await page.wait_for_url(url)
+    assert await page.locator(".prose").inner_text() == "Now finished."
+    assert (await reader.goto(url)).status == 200
+
+    await page.get_by_role("link", name="Edit").click()
+    await page.get_by_role("link", name="Delete…").click()
+    await page.get_by_role("button", name="Delete for good").click()
+    await page.wait_for_url(f"**/people/{me.user.id}")
+    assert (await reader.goto(url)).status == 404
+
+
+async def test_a_stale_edit_offers_reload_or_overwrite(site):
+    me, first = await writer_page(site, "Two Tabs")
+    blog = await make_blog(site.services, me.user.id, "Shared", "Version one.")
+    second = await first.context.new_page()
+    await first.goto(f"/blogs/{blog.id}/edit")
+    await second.goto(f"/blogs/{blog.id}/edit")
+    await first.get_by_label("Body", exact=True).fill("Written in the first tab.")
+    await first.get_by_role("button", name="Publish").click()
+    await first.wait_for_url(f"**/blogs/{blog.id}")
+
+    await second.get_by_label("Body", exact=True).fill("Written in the second tab.")
+    await second.get_by_role("button", name="Publish").click()
+    alert = second.locator("#conflict")
+    assert "changed since you opened it" in await alert.inner_text()
+    await alert.get_by_role("button", name="Overwrite with my version").click()
+    await second.wait_for_url(f"**/blogs/{blog.id}")
+    assert await second.locator(".prose").inner_text() == "Written in the second tab."
+
+    # The first tab is stale now: it chooses to reload, and sees the second tab's text.
+    await first.goto(f"/blogs/{blog.id}/edit")
+    await second.goto(f"/blogs/{blog.id}/edit")
+    await second.get_by_role("button", name="Publish").click()
+    await first.get_by_label("Body", exact=True).fill("Lost on purpose.")
+    await first.get_by_role("button", name="Publish").click()
+    await first.locator("#conflict").get_by_role("link", name="Reload the saved version").click()
+    assert await first.get_by_label("Body", exact=True).input_value() == \
+        "Written in the second tab."
+
+
+async def test_editor_errors_keep_what_was_typed(site):
+    _, page = await writer_page(site)
+    await page.goto("/write")
+    await page.get_by_label("Title").fill("No body")
+    await page.get_by_label("City").fill("Porto")
+    await page.get_by_role("button", name="Publish").click()
+    assert "Give both the city and the country" in await page.get_by_role("alert").inner_text()
+    assert await page.get_by_label("Title").input_value() == "No body"
