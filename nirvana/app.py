@@ -7,9 +7,7 @@ import contextlib
 import hmac
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-import asyncpg
 import orjson
-import pymongo.errors
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -20,6 +18,7 @@ from starlette.websockets import WebSocket
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .bootstrap import Services
+from .driver_errors import UNAVAILABLE_TYPES, classify
 from .metrics import CONTENT_TYPE_LATEST
 from .tasks import cancel_and_wait
 from .http import apidocs
@@ -29,27 +28,26 @@ from .http.errors import error_response
 from .http.middleware import RequestContextMiddleware
 from .http.openapi import build_openapi
 from .http.router import IndexedRouter
-from .http.routes import blogs, chat, chat_manage, health, media, people, social, users
+from .http.routes import (
+    blogs,
+    chat_seed,
+    conversations,
+    health,
+    media,
+    messages,
+    people,
+    realtime,
+    social,
+    users,
+)
 from .settings import Settings
 from .web import Site, html_errors
 from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
-    health.api, users.api, people.api, social.api, media.api, blogs.api, chat.api,
-    chat_manage.api,
+    health.api, users.api, people.api, social.api, media.api, blogs.api, realtime.api,
+    conversations.api, messages.api, chat_seed.api,
 ]
-
-STORE_ERRORS: dict[type[BaseException], str] = {
-    asyncpg.PostgresConnectionError: "PostgreSQL",
-    asyncpg.InterfaceError: "PostgreSQL",
-    asyncpg.exceptions.QueryCanceledError: "PostgreSQL",
-    asyncpg.exceptions.CannotConnectNowError: "PostgreSQL",
-    pymongo.errors.ConnectionFailure: "MongoDB",
-    pymongo.errors.ServerSelectionTimeoutError: "MongoDB",
-    pymongo.errors.ExecutionTimeout: "MongoDB",
-    TimeoutError: "A database",
-    ConnectionError: "A database",
-}
 
 # What a page on a CORS_ORIGINS origin may send and read. Credentials (the jwt cookie) are
 # allowed: such an origin is trusted for cookie writes as well (Settings.trusted_origins).
@@ -205,10 +203,9 @@ def create_app(
             if services is None:
                 await opened.close()
 
-    handlers = http_errors.handlers(STORE_ERRORS)
-    for error_class, store in STORE_ERRORS.items():
-        label = {"PostgreSQL": "postgresql", "MongoDB": "mongodb"}.get(store, "unknown")
-        handlers[error_class] = _counted(handlers[error_class], label)
+    handlers = http_errors.handlers()
+    for error_class in UNAVAILABLE_TYPES:
+        handlers[error_class] = _counted(handlers[error_class])
     app = NirvanaApp(
         routes=routes,
         exception_handlers=html_errors(handlers),
@@ -222,14 +219,16 @@ def create_app(
     return app
 
 
-def _counted(handler: Callable[[Request, Exception], Awaitable[Response]], store: str
+def _counted(handler: Callable[[Request, Exception], Awaitable[Response]]
              ) -> Callable[[Request, Exception], Awaitable[Response]]:
-    """The store error's handler, counting the error first when metrics are on."""
+    """A store-unavailable error's handler, counting the error first when metrics are on."""
 
     async def handle(request: Request, exc: Exception) -> Response:
         metrics = request.app.state.services.metrics
         if metrics is not None:
-            metrics.store_errors.labels(store).inc()
+            _, store = classify(exc)
+            label = {"PostgreSQL": "postgresql", "MongoDB": "mongodb"}.get(store, "unknown")
+            metrics.store_errors.labels(label).inc()
         return await handler(request, exc)
 
     return handle

@@ -50,7 +50,8 @@ from .storage.postgres.blogs import PgBlogRepository
 from .storage.postgres.chat_peers import PgChatPeers
 from .ws.hub import Hub
 from .ws.session_watch import SessionWatch
-from .ws.protocol import CloseCode, Limits
+from .ws.close_codes import CloseCode
+from .ws.protocol import Limits
 
 log = logging.getLogger("nirvana")
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
-import bson.errors
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..domain import errors as e
+from ..driver_errors import CLASSIFIED_TYPES, RETRY_AFTER_SECONDS, DriverFailure, classify
 
 log = logging.getLogger("nirvana.http")
 
@@ -90,32 +89,26 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def store_unavailable(which: str):
-    async def handler(request: Request, exc: Exception) -> Response:
-        log.warning("%s unavailable: %s", which, type(exc).__name__)
+async def driver_error(request: Request, exc: Exception) -> Response:
+    failure, store = classify(exc)
+    if failure is DriverFailure.UNAVAILABLE:
+        log.warning("%s unavailable: %s", store, type(exc).__name__)
         return error_response(
-            503, "unavailable", f"{which} is unavailable; try again shortly.",
-            headers={"Retry-After": "5"},
+            503, "unavailable", f"{store} is unavailable; try again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
-
-    return handler
-
-
-# A number a store cannot hold (an id past bigint, a size past int64) reaches a driver only
-# where a model has no bound of its own: answered 422, never a 500.
-OUT_OF_RANGE: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.DataError, OverflowError, bson.errors.InvalidDocument)
-
-
-async def out_of_range(request: Request, exc: Exception) -> Response:
-    return error_response(422, "value_out_of_range",
-                          "A number in the request is out of range.")
+    if failure is DriverFailure.CONFLICT:
+        return error_response(409, "conflict", "The request conflicts with a concurrent change.")
+    if failure is DriverFailure.OUT_OF_RANGE:
+        # A number a store cannot hold reaches a driver only where a model has no bound of
+        # its own: answered 422, never a 500.
+        return error_response(422, "value_out_of_range",
+                              "A number in the request is out of range.")
+    raise exc  # a bug: the server error middleware logs it and answers 500
 
 
-def handlers(unavailable: dict[type[BaseException], str]) -> dict[Any, Any]:
+def handlers() -> dict[Any, Any]:
     table: dict[Any, Any] = {e.DomainError: domain_error, HTTPException: http_error}
-    for exc_type in OUT_OF_RANGE:
-        table[exc_type] = out_of_range
-    for exc_type, which in unavailable.items():
-        table[exc_type] = store_unavailable(which)
+    for exc_type in CLASSIFIED_TYPES:
+        table[exc_type] = driver_error
     return table

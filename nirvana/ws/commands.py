@@ -1,110 +1,165 @@
-"""What each client command does: typed command in, domain call, events queued out.
+"""Client commands: every frame a client may send (see docs/protocol.md).
 
-Every command is answered exactly once with an `ack` (or `resumed`/`resync_required`/`pong`)
-or an `error` carrying its id; the endpoint maps exceptions with `nirvana/ws/errors.py`.
+Unknown fields are refused. Each is answered once, by an `ack` (or `resumed`/`pong`) or an
+`error` naming its `id`. Which handler runs each one: `command_table.py`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Literal
 
-from ..domain.chat.service import ChatService as Chat
-from ..domain.chat.entities import Attachment, MessageKind, ReceiptKind
-from . import protocol as p
-from .commands_chat import HANDLERS as CHAT_HANDLERS
-from .hub import Connection
-from .views import conversation_out, message_out, stream_event
+from pydantic import Field
 
-Handler = Callable[[Chat, Connection, Any], Awaitable[None]]
+from .frames import ConversationId, Frame, MessageKindName, RequestId, RoleName, UserIds
+
+# Bytes; far above any real file, far below what BSON's int64 holds.
+MAX_ATTACHMENT_SIZE = 1 << 40
 
 
-async def send(chat: Chat, conn: Connection, cmd: p.Send) -> None:
-    message, created = await chat.send_message(
-        conn.user_id, cmd.conversation_id, client_id=cmd.client_id, text=cmd.text,
-        kind=MessageKind(cmd.kind), reply_to=cmd.reply_to,
-        attachments=[Attachment(a.url, MessageKind(a.kind), a.name, a.size)
-                     for a in cmd.attachments])
-    conn.push(p.encode(p.Ack(id=cmd.id, message=message_out(message),
-                             duplicate=not created)))
+class AttachmentIn(Frame):
+    url: str = Field(max_length=2048)
+    kind: MessageKindName = "file"
+    name: str | None = Field(default=None, max_length=255)
+    size: int | None = Field(default=None, ge=0, le=MAX_ATTACHMENT_SIZE)
 
 
-async def open_direct(chat: Chat, conn: Connection, cmd: p.OpenDirect) -> None:
-    conversation = await chat.open_direct(conn.user_id, cmd.user_id)
-    conn.push(p.encode(p.Ack(id=cmd.id,
-                             conversation=conversation_out(conversation, conn.user_id))))
+class Send(Frame):
+    type: Literal["send"]
+    id: RequestId
+    conversation_id: ConversationId
+    client_id: str = Field(min_length=1, max_length=64,
+                           description="Idempotency key: a retry with the same client_id "
+                                       "returns the stored message and delivers nothing twice")
+    kind: MessageKindName = "text"
+    text: str = ""
+    attachments: list[AttachmentIn] = Field(default_factory=list)
+    reply_to: int | None = Field(default=None, ge=1, description="seq of the message answered")
 
 
-async def conversations(chat: Chat, conn: Connection, cmd: p.ListConversations) -> None:
-    found = await chat.conversations(conn.user_id)
-    conn.push(p.encode(p.Ack(id=cmd.id, conversations=[conversation_out(c, conn.user_id)
-                                                       for c in found])))
+class OpenDirect(Frame):
+    type: Literal["open_direct"]
+    id: RequestId
+    user_id: int = Field(ge=1)
 
 
-async def history(chat: Chat, conn: Connection, cmd: p.History) -> None:
-    messages = await chat.history(conn.user_id, cmd.conversation_id, before=cmd.before,
-                                  after=cmd.after, limit=cmd.limit)
-    conn.push(p.encode(p.Ack(id=cmd.id, messages=[message_out(m) for m in messages])))
+class ListConversations(Frame):
+    type: Literal["conversations"]
+    id: RequestId
 
 
-async def mark(chat: Chat, conn: Connection, cmd: p.Mark) -> None:
-    conversation = await chat.mark(conn.user_id, cmd.conversation_id,
-                                   ReceiptKind(cmd.type), cmd.seq)
-    conn.push(p.encode(p.Ack(id=cmd.id,
-                             conversation=conversation_out(conversation, conn.user_id))))
+class History(Frame):
+    type: Literal["history"]
+    id: RequestId
+    conversation_id: ConversationId
+    before: int | None = Field(default=None, ge=1)
+    after: int | None = Field(default=None, ge=0)
+    limit: int = Field(default=50, ge=1, le=100)
 
 
-async def typing(chat: Chat, conn: Connection, cmd: p.Typing) -> None:
-    await chat.typing(conn.user_id, cmd.conversation_id, cmd.active)
-    conn.push(p.encode(p.Ack(id=cmd.id)))
+class Mark(Frame):
+    type: Literal["read", "delivered"]
+    id: RequestId
+    conversation_id: ConversationId
+    seq: int = Field(ge=0)
 
 
-async def resume(chat: Chat, conn: Connection, cmd: p.Resume) -> None:
-    await replay(chat, conn, cmd.since, cmd.id)
+class Typing(Frame):
+    type: Literal["typing"]
+    id: RequestId
+    conversation_id: ConversationId
+    active: bool = True
 
 
-async def replay(chat: Chat, conn: Connection, since: int, request_id: str | None) -> None:
-    """Replay the stored durable events after `since`, then `resumed` (or `resync_required`).
-
-    Live durable events are held while stored ones are replayed, then released past the
-    last replayed position: in order, each position once. Events that already went out live
-    (the client resumed after some arrived) are not sent twice.
-    """
-    conn.begin_resume()
-    replayed_to = since
-    try:
-        page = await chat.resume(conn.user_id, since)
-        if page.truncated:
-            replayed_to = page.head
-            why = ("since is past the server's head (its store lost or restored writes)"
-                   if page.ahead else
-                   f"more than {chat.limits.resume_window} events were missed, or events "
-                   f"older than the resume window were pruned")
-            conn.push(p.encode(p.ResyncRequired(
-                id=request_id, head=page.head,
-                reason=f"{why}; refetch conversations and history over HTTP, then continue "
-                       f"from head")))
-            return
-        for item in page.items:
-            if conn.already_live(item.pos):
-                continue
-            if not await conn.push_paced(p.encode(stream_event(item))):
-                return  # closed (slow consumer); the client resumes from what it got
-            replayed_to = item.pos
-        replayed_to = max(replayed_to, page.head)
-        conn.push(p.encode(p.Resumed(id=request_id, head=replayed_to)))
-    finally:
-        conn.end_resume(replayed_to)
+class Resume(Frame):
+    type: Literal["resume"]
+    id: RequestId
+    since: int = Field(ge=0, description="The last `pos` this client processed")
 
 
-async def ping(chat: Chat, conn: Connection, cmd: p.Ping) -> None:
-    conn.push(p.encode(p.Pong(id=cmd.id)))
+class Ping(Frame):
+    type: Literal["ping"]
+    id: RequestId
 
 
-HANDLERS: dict[str, Handler] = {
-    "send": send, "open_direct": open_direct, "conversations": conversations,
-    "history": history, "read": mark, "delivered": mark, "typing": typing,
-    "resume": resume, "ping": ping,
-}
-HANDLERS.update(CHAT_HANDLERS)  # groups, edits, reactions, search, presence
+class UpdateGroup(Frame):
+    type: Literal["update_group"]
+    id: RequestId
+    conversation_id: ConversationId
+    name: str | None = Field(default=None, max_length=100)
+    description: str | None = Field(default=None, max_length=1000,
+                                    description="send null to clear it")
+    avatar_url: str | None = Field(default=None, max_length=2048,
+                                   description="send null to clear it")
 
-__all__ = ["HANDLERS"]
+
+class AddMembers(Frame):
+    type: Literal["add_members"]
+    id: RequestId
+    conversation_id: ConversationId
+    user_ids: UserIds = Field(min_length=1, max_length=256)
+
+
+class RemoveMembers(Frame):
+    type: Literal["remove_members"]
+    id: RequestId
+    conversation_id: ConversationId
+    user_ids: UserIds = Field(min_length=1, max_length=256)
+
+
+class Leave(Frame):
+    type: Literal["leave"]
+    id: RequestId
+    conversation_id: ConversationId
+
+
+class SetRole(Frame):
+    type: Literal["set_role"]
+    id: RequestId
+    conversation_id: ConversationId
+    user_id: int = Field(ge=1)
+    role: RoleName = Field(description="`owner` transfers ownership (you become admin)")
+
+
+class Edit(Frame):
+    type: Literal["edit"]
+    id: RequestId
+    conversation_id: ConversationId
+    seq: int = Field(ge=1)
+    text: str
+
+
+class Delete(Frame):
+    type: Literal["delete"]
+    id: RequestId
+    conversation_id: ConversationId
+    seq: int = Field(ge=1)
+    scope: Literal["me", "everyone"] = "everyone"
+
+
+class React(Frame):
+    type: Literal["react"]
+    id: RequestId
+    conversation_id: ConversationId
+    seq: int = Field(ge=1)
+    emoji: str = Field(min_length=1, max_length=32)
+    add: bool = Field(default=True, description="false removes your reaction")
+
+
+class Search(Frame):
+    type: Literal["search"]
+    id: RequestId
+    q: str = Field(min_length=1, max_length=200)
+    conversation_id: ConversationId | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class SetPresence(Frame):
+    type: Literal["presence"]
+    id: RequestId
+    state: Literal["online", "away", "busy"]
+
+
+class PresenceOf(Frame):
+    type: Literal["presence_of"]
+    id: RequestId
+    user_ids: UserIds = Field(min_length=1, max_length=500)

@@ -2,8 +2,9 @@
 
 Two tasks per socket: this one reads frames and runs commands in order; a sender drains
 the connection's bounded queue into the socket (and sends the requested close). The app's
-one `SessionWatch` closes the socket when its token expires or its session is revoked. Sends are pipelined
-(`pipeline.py`): queued in order, answered when their durable write resolves.
+one `SessionWatch` closes the socket when its token expires or its session is revoked. Each
+command runs its handler from `command_table.py`; sends are pipelined (`pipeline.py`):
+queued in order, answered when their durable write resolves.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..domain.errors import AuthenticationError, DomainError
 from ..domain.accounts.ports import AccessClaims
+from ..driver_errors import UNAVAILABLE_TYPES
+from . import events as ev
 from . import protocol as p
-from .commands import HANDLERS, replay
-from .errors import STORE_DOWN, error_frame
-from .hub import Connection
-from .pipeline import SendPipeline
+from .close_codes import CloseCode
+from .command_table import run
+from .connection import Connection
+from .errors import error_frame
+from .frames import LimitsOut, ResumeWindowOut
+from .handlers.stream import replay
 from .transport import DIRECT_SEND
 
 log = logging.getLogger("nirvana.ws")
@@ -43,7 +48,7 @@ def _authenticate(ws: WebSocket) -> AccessClaims:
 async def _sender(ws: WebSocket, conn: Connection) -> None:
     while (text := await conn.next()) is not None:
         await ws.send_text(text)
-    code, reason = conn.close_request or (p.CloseCode.NORMAL, "")
+    code, reason = conn.close_request or (CloseCode.NORMAL, "")
     await ws.close(code, reason)
 
 
@@ -54,21 +59,22 @@ async def chat_socket(ws: WebSocket) -> None:
         claims = _authenticate(ws)
     except DomainError as exc:
         if exc.code == "origin_not_allowed":
-            await ws.close(p.CloseCode.FORBIDDEN_ORIGIN)  # before accept: refused upgrade
+            await ws.close(CloseCode.FORBIDDEN_ORIGIN)  # before accept: refused upgrade
             return
         await ws.accept()
-        await ws.close(p.CloseCode.UNAUTHENTICATED, exc.code)
+        await ws.close(CloseCode.UNAUTHENTICATED, exc.code)
         return
     await ws.accept()
     if hub.count(claims.user_id) >= limits.sockets_per_user:
-        await ws.close(p.CloseCode.TOO_MANY_CONNECTIONS, "too many open sockets")
+        await ws.close(CloseCode.TOO_MANY_CONNECTIONS, "too many open sockets")
         return
 
     since = _since(ws)
     if since is False:
-        await ws.close(p.CloseCode.POLICY_VIOLATION, "since must be a non-negative integer")
+        await ws.close(CloseCode.POLICY_VIOLATION, "since must be a non-negative integer")
         return
-    conn = Connection(claims.user_id, claims.session_id, limits.outgoing_queue)
+    conn = Connection(claims.user_id, claims.session_id, limits.outgoing_queue,
+                      limits.inflight_sends)
     protocol = p.ServerConnection(limits, time.monotonic)
     # Registered before `head` is read, with its durable events held: an event committed
     # after `head` reaches this socket (none falls between hello and registration), and one
@@ -77,18 +83,18 @@ async def chat_socket(ws: WebSocket) -> None:
     try:
         await hub.connected(conn)
         head = await chat.head()
-    except STORE_DOWN as exc:
+    except UNAVAILABLE_TYPES as exc:
         hub.disconnected(conn)
         log.warning("ws connect: store unavailable (%s)", type(exc).__name__)
-        await ws.close(p.CloseCode.TRY_AGAIN_LATER, "a store is unavailable; retry later")
+        await ws.close(CloseCode.TRY_AGAIN_LATER, "a store is unavailable; retry later")
         return
     conn.start_live(head)
-    conn.push_first(p.encode(p.Hello(  # before what hub.connected queued (getOnlineUsers)
+    conn.push_first(ev.encode(ev.Hello(  # before what hub.connected queued (getOnlineUsers)
         user_id=claims.user_id, heartbeat_seconds=limits.heartbeat_seconds,
-        resume_window=p.fc.ResumeWindowOut(max_events=chat.limits.resume_window,
+        resume_window=ResumeWindowOut(max_events=chat.limits.resume_window,
                                            seconds=chat.limits.resume_window_seconds),
         head=head,
-        limits=p.LimitsOut(max_frame_bytes=limits.max_frame_bytes,
+        limits=LimitsOut(max_frame_bytes=limits.max_frame_bytes,
                            commands_per_second=limits.commands_per_second,
                            command_burst=limits.command_burst, max_text=chat.limits.max_text,
                            max_attachments=chat.limits.max_attachments,
@@ -100,7 +106,6 @@ async def chat_socket(ws: WebSocket) -> None:
         conn.end_resume(head)  # release what arrived meanwhile, past head
     sender = asyncio.create_task(_sender(ws, conn))
     services.session_watch.watch(conn, claims)
-    pipeline = SendPipeline(chat, conn, limits.inflight_sends)
     peer_gone = False
     try:
         if since is not None:
@@ -114,14 +119,12 @@ async def chat_socket(ws: WebSocket) -> None:
             text = message.get("text")
             result = protocol.receive(text) if text is not None else protocol.receive_binary()
             if protocol.close is not None:
-                conn.push(p.encode(result))
+                conn.push(ev.encode(result))
                 conn.request_close(*protocol.close)
-            elif isinstance(result, p.Error):
-                conn.push(p.encode(result))
-            elif isinstance(result, p.Send):
-                await pipeline.send(result)
+            elif isinstance(result, ev.Error):
+                conn.push(ev.encode(result))
             else:
-                await _run(chat, conn, result)
+                await _guarded(conn, result.id, run(chat, conn, result))
         if not peer_gone:  # the sender flushes what is queued, then sends the close
             await asyncio.wait_for(sender, CLOSE_SECONDS)
     except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
@@ -132,16 +135,12 @@ async def chat_socket(ws: WebSocket) -> None:
         sender.cancel()  # a socket's tasks never outlive it
 
 
-async def _run(chat, conn: Connection, command) -> None:
-    await _guarded(conn, command.id, HANDLERS[command.type](chat, conn, command))
-
-
 async def _guarded(conn: Connection, request_id: str | None, work) -> None:
     try:
         await work
     except Exception as exc:
         frame, close = error_frame(exc, request_id)
-        conn.push(p.encode(frame))
+        conn.push(ev.encode(frame))
         if close is not None:
             conn.request_close(*close)
 

@@ -1,21 +1,20 @@
 """The one error table of the WebSocket endpoint: exception → error frame (and close).
 
 Walks the class hierarchy like the HTTP table, so a new domain error subclass is answered
-as its base is. Domain errors keep their own stable `code` (e.g. `not_member`); store
-outages become `unavailable` for that one request; anything unexpected is logged once,
-answered `internal_error`, and closes the socket with 1011.
+as its base is. Domain errors keep their own stable `code` (e.g. `not_member`); a driver's
+exception means what `nirvana/driver_errors.py` says, as on HTTP: a store outage becomes
+`unavailable` for that one request; anything unexpected is logged once, answered
+`internal_error`, and closes the socket with 1011.
 """
 
 from __future__ import annotations
 
 import logging
 
-import asyncpg
-import bson.errors
-import pymongo.errors
-
 from ..domain import errors as e
-from .protocol import CloseCode, Error
+from ..driver_errors import RETRY_AFTER_SECONDS, DriverFailure, classify
+from .close_codes import CloseCode
+from .events import Error
 
 log = logging.getLogger("nirvana.ws")
 
@@ -23,15 +22,6 @@ log = logging.getLogger("nirvana.ws")
 CLOSES: dict[type[BaseException], CloseCode] = {
     e.AuthenticationError: CloseCode.UNAUTHENTICATED,
 }
-
-# As in the HTTP table: a number no store can hold, where no model bounded it.
-OUT_OF_RANGE: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.DataError, OverflowError, bson.errors.InvalidDocument)
-
-STORE_DOWN: tuple[type[BaseException], ...] = (
-    pymongo.errors.PyMongoError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-    asyncpg.exceptions.QueryCanceledError, TimeoutError, ConnectionError,
-)
 
 
 def close_for(exc: BaseException) -> CloseCode | None:
@@ -50,13 +40,17 @@ def error_frame(exc: BaseException, request_id: str | None
                       retry_after=retry)
         code = close_for(exc)
         return frame, (code, exc.code) if code is not None else None
-    if isinstance(exc, OUT_OF_RANGE):
+    failure, store = classify(exc)
+    if failure is DriverFailure.OUT_OF_RANGE:
         return Error(id=request_id, code="value_out_of_range",
                      message="A number in the command is out of range."), None
-    if isinstance(exc, STORE_DOWN):
-        log.warning("store unavailable during a ws command: %s", type(exc).__name__)
-        return Error(id=request_id, code="unavailable", retry_after=5,
-                     message="A store is unavailable; retry shortly."), None
+    if failure is DriverFailure.CONFLICT:
+        return Error(id=request_id, code="conflict",
+                     message="The command conflicts with a concurrent change."), None
+    if failure is DriverFailure.UNAVAILABLE:
+        log.warning("%s unavailable during a ws command: %s", store, type(exc).__name__)
+        return Error(id=request_id, code="unavailable", retry_after=RETRY_AFTER_SECONDS,
+                     message=f"{store} is unavailable; retry shortly."), None
     log.error("unexpected error in a ws command", exc_info=exc)
     return (Error(id=request_id, code="internal_error", message="Internal error."),
             (CloseCode.INTERNAL_ERROR, "internal error"))

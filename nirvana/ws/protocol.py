@@ -6,48 +6,26 @@ rules (frame size, command rate) and is driven by `nirvana/ws/endpoint.py`:
     conn = ServerConnection(limits, clock)
     result = conn.receive(text)      # a Command, or an Error event to send back
     if conn.close is not None: ...   # the connection must be closed with (code, reason)
-    text = encode(event)             # any ServerEvent
+    text = events.encode(event)      # any ServerEvent
 
-The same pydantic models validate every frame and generate the JSON Schema served at
-GET /api/v1/ws/schema; docs/protocol.md describes them for client authors.
+The commands it accepts are those of `command_table.py` (frames in `commands.py`); the
+events it answers with are in `events.py`. The same pydantic models validate every frame and
+generate the JSON Schema served at GET /api/v1/ws/schema; docs/protocol.md describes them
+for client authors.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Literal, Union
+from typing import Annotated, Any, Callable
 
 import orjson
 from pydantic import Field, TypeAdapter, ValidationError
 
-# The newer chat commands and events (groups, edits, reactions, search, presence) live in
-# frames_chat.py; the unions below include them.
-from . import frames_chat as fc
-from .frame_base import (
-    AttachmentOut,  # noqa: F401  (re-exported: p.AttachmentOut)
-    ConversationId,
-    Frame,
-    MessageKindName,
-    MessageOut,
-    Out,
-    RequestId,
-)
-
-PROTOCOL_VERSION = 1
-
-
-class CloseCode(enum.IntEnum):
-    NORMAL = 1000
-    GOING_AWAY = 1001  # the server is stopping: reconnect (with backoff) and resume
-    POLICY_VIOLATION = 1008  # sustained command flood or repeated protocol abuse
-    MESSAGE_TOO_BIG = 1009  # a frame above Limits.max_frame_bytes
-    INTERNAL_ERROR = 1011
-    TRY_AGAIN_LATER = 1013  # the server is overloaded or a store is down
-    UNAUTHENTICATED = 4001  # no/invalid token, token expired, session revoked
-    FORBIDDEN_ORIGIN = 4003  # cookie auth from an Origin that is not allowed
-    SLOW_CONSUMER = 4008  # the client did not read fast enough: reconnect and resume
-    TOO_MANY_CONNECTIONS = 4029  # the per-user cap of open sockets is reached
+from .close_codes import CloseCode
+from .command_table import COMMAND_TYPES, Command
+from .events import Error, ServerEvent
+from .frames import PROTOCOL_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,210 +41,6 @@ class Limits:
     heartbeat_seconds: float = 20.0
     inflight_sends: int = 64  # sends awaiting their durable write; beyond it, reading waits
 
-
-
-# -- client commands ---------------------------------------------------------------------
-
-
-# Bytes; far above any real file, far below what BSON's int64 holds.
-MAX_ATTACHMENT_SIZE = 1 << 40
-
-
-class AttachmentIn(Frame):
-    url: str = Field(max_length=2048)
-    kind: MessageKindName = "file"
-    name: str | None = Field(default=None, max_length=255)
-    size: int | None = Field(default=None, ge=0, le=MAX_ATTACHMENT_SIZE)
-
-
-class Send(Frame):
-    type: Literal["send"]
-    id: RequestId
-    conversation_id: ConversationId
-    client_id: str = Field(min_length=1, max_length=64,
-                           description="Idempotency key: a retry with the same client_id "
-                                       "returns the stored message and delivers nothing twice")
-    kind: MessageKindName = "text"
-    text: str = ""
-    attachments: list[AttachmentIn] = Field(default_factory=list)
-    reply_to: int | None = Field(default=None, ge=1, description="seq of the message answered")
-
-
-class OpenDirect(Frame):
-    type: Literal["open_direct"]
-    id: RequestId
-    user_id: int = Field(ge=1)
-
-
-class ListConversations(Frame):
-    type: Literal["conversations"]
-    id: RequestId
-
-
-class History(Frame):
-    type: Literal["history"]
-    id: RequestId
-    conversation_id: ConversationId
-    before: int | None = Field(default=None, ge=1)
-    after: int | None = Field(default=None, ge=0)
-    limit: int = Field(default=50, ge=1, le=100)
-
-
-class Mark(Frame):
-    type: Literal["read", "delivered"]
-    id: RequestId
-    conversation_id: ConversationId
-    seq: int = Field(ge=0)
-
-
-class Typing(Frame):
-    type: Literal["typing"]
-    id: RequestId
-    conversation_id: ConversationId
-    active: bool = True
-
-
-class Resume(Frame):
-    type: Literal["resume"]
-    id: RequestId
-    since: int = Field(ge=0, description="The last `pos` this client processed")
-
-
-class Ping(Frame):
-    type: Literal["ping"]
-    id: RequestId
-
-
-Command = Annotated[
-    Union[Send, OpenDirect, ListConversations, History, Mark, Typing, Resume, Ping,
-          fc.UpdateGroup, fc.AddMembers, fc.RemoveMembers, fc.Leave, fc.SetRole, fc.Edit,
-          fc.Delete, fc.React, fc.Search, fc.SetPresence, fc.PresenceOf],
-    Field(discriminator="type"),
-]
-COMMAND_TYPES = ("send", "open_direct", "conversations", "history", "read", "delivered",
-                 "typing", "resume", "ping", *fc.COMMAND_TYPES)
-
-# -- server events -----------------------------------------------------------------------
-
-
-class MemberOut(Out):
-    user_id: int
-    role: Literal["owner", "admin", "member"]
-    read_seq: int
-    delivered_seq: int
-
-
-class ConversationOut(Out):
-    id: str
-    kind: Literal["direct", "group"]
-    name: str | None
-    description: str | None
-    avatar_url: str | None
-    members: list[MemberOut]
-    last_seq: int
-    last_message: MessageOut | None
-    last_activity: str
-    unread: int
-
-
-class LimitsOut(Out):
-    max_frame_bytes: int
-    commands_per_second: float
-    command_burst: int
-    max_text: int
-    max_attachments: int
-    outgoing_queue: int
-    sockets_per_user: int
-    inflight_sends: int | None = None
-
-
-class Hello(Out):
-    type: Literal["hello"] = "hello"
-    version: int = PROTOCOL_VERSION
-    user_id: int
-    limits: LimitsOut
-    heartbeat_seconds: float
-    resume_window: fc.ResumeWindowOut
-    head: int = Field(description="The newest stream position when this socket opened")
-
-
-class Ack(Out):
-    type: Literal["ack"] = "ack"
-    id: str
-    message: MessageOut | None = None
-    duplicate: bool | None = None
-    conversation: ConversationOut | None = None
-    conversations: list[ConversationOut] | None = None
-    messages: list[MessageOut] | None = None
-    head: int | None = None
-    presence: list[fc.PresenceOut] | None = None
-
-
-class Error(Out):
-    type: Literal["error"] = "error"
-    id: str | None = Field(description="The request this answers; null if unreadable")
-    code: str
-    message: str
-    details: Any = None
-    retry_after: float | None = None
-
-
-class NewMessage(Out):
-    type: Literal["newMessage"] = "newMessage"
-    pos: int
-    message: MessageOut
-
-
-class ReceiptEvent(Out):
-    type: Literal["receipt"] = "receipt"
-    pos: int
-    conversation_id: str
-    user_id: int
-    kind: Literal["delivered", "read"]
-    seq: int
-
-
-class ConversationUpdated(Out):
-    type: Literal["conversation.updated"] = "conversation.updated"
-    conversation: ConversationOut
-
-
-class TypingEvent(Out):
-    type: Literal["typing"] = "typing"
-    conversation_id: str
-    user_id: int
-    active: bool
-    expires_in: float
-
-
-class OnlineUsers(Out):
-    type: Literal["getOnlineUsers"] = "getOnlineUsers"
-    user_ids: list[int] = Field(description="Your friends who are online now")
-
-
-class Resumed(Out):
-    type: Literal["resumed"] = "resumed"
-    id: str | None  # null when the resume was asked with ?since= on the URL
-    head: int
-
-
-class ResyncRequired(Out):
-    type: Literal["resync_required"] = "resync_required"
-    id: str | None  # null when the resume was asked with ?since= on the URL
-    head: int
-    reason: str
-
-
-class Pong(Out):
-    type: Literal["pong"] = "pong"
-    id: str
-
-
-ServerEvent = Union[Hello, Ack, Error, NewMessage, ReceiptEvent, ConversationUpdated,
-                    TypingEvent, OnlineUsers, Resumed, ResyncRequired, Pong,
-                    fc.MessageEdited, fc.MessageDeleted, fc.ReactionEvent, fc.MemberAdded,
-                    fc.MemberRemoved, fc.MemberRole, fc.GroupUpdated, fc.PresenceEvent,
-                    fc.ProfileUpdated]
 
 _COMMAND_ADAPTER: TypeAdapter[Any] = TypeAdapter(Command)
 
@@ -309,10 +83,6 @@ def parse(text: str) -> Any:
         names = ", ".join(sorted({d["field"] for d in details}))
         raise ProtocolError("invalid_command", f"Invalid {kind} command: {names}.",
                             request_id, details) from None
-
-
-def encode(event: ServerEvent) -> str:
-    return event.model_dump_json(exclude_none=True)
 
 
 class ServerConnection:

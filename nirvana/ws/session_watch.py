@@ -16,8 +16,8 @@ from typing import Callable
 from ..domain.accounts.service import AccessRevocations
 from ..domain.accounts.ports import AccessClaims
 from ..tasks import cancel_and_wait
-from . import protocol as p
-from .hub import Connection
+from .close_codes import CloseCode
+from .connection import Connection
 
 
 class SessionWatch:
@@ -47,9 +47,9 @@ class SessionWatch:
             if conn.close_request is not None:
                 continue
             if now >= claims.expires_at:
-                conn.request_close(p.CloseCode.UNAUTHENTICATED, "token expired")
+                conn.request_close(CloseCode.UNAUTHENTICATED, "token expired")
             elif self._revocations.is_revoked(claims):
-                conn.request_close(p.CloseCode.UNAUTHENTICATED, "session revoked")
+                conn.request_close(CloseCode.UNAUTHENTICATED, "session revoked")
 
     async def _run(self) -> None:
         while self._watched:

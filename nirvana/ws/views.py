@@ -5,22 +5,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..domain.chat.entities import ChatEvent, Conversation, Message, Receipt
-from . import protocol as p
+from ..domain.chat.entities import ChatEvent, Conversation, EventType, Message, Peer, Receipt
+from . import events as ev
+from .frames import (
+    AttachmentOut,
+    ConversationOut,
+    MemberOut,
+    MessageOut,
+    PresenceOut,
+    ProfileOut,
+)
 
 
 def _iso(t: datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
 
 
-def message_out(m: Message) -> p.MessageOut:
+def message_out(m: Message) -> MessageOut:
     deleted = m.deleted
-    return p.MessageOut(
+    return MessageOut(
         id=m.id, conversation_id=m.conversation_id, seq=m.seq, pos=m.pos,
         sender_id=m.sender_id, client_id=m.client_id, kind=m.kind.value,
         text="" if deleted else m.text,
         attachments=[] if deleted else [
-            p.AttachmentOut(url=a.url, kind=a.kind.value, name=a.name, size=a.size)
+            AttachmentOut(url=a.url, kind=a.kind.value, name=a.name, size=a.size)
             for a in m.attachments],
         reply_to=m.reply_to, created_at=m.created_at.isoformat(),
         edited_at=_iso(m.edited_at), deleted=deleted,
@@ -28,12 +36,12 @@ def message_out(m: Message) -> p.MessageOut:
     )
 
 
-def conversation_out(c: Conversation, viewer: int) -> p.ConversationOut:
-    return p.ConversationOut(
+def conversation_out(c: Conversation, viewer: int) -> ConversationOut:
+    return ConversationOut(
         id=c.id, kind=c.kind.value, name=c.name, description=c.description,
         avatar_url=c.avatar_url,
-        members=[p.MemberOut(user_id=m.user_id, role=m.role.value, read_seq=m.read_seq,
-                             delivered_seq=m.delivered_seq) for m in c.members],
+        members=[MemberOut(user_id=m.user_id, role=m.role.value, read_seq=m.read_seq,
+                           delivered_seq=m.delivered_seq) for m in c.members],
         last_seq=c.last_seq,
         last_message=message_out(c.last_message)
         if c.last_message and c.last_message.visible_to(viewer) else None,
@@ -41,13 +49,43 @@ def conversation_out(c: Conversation, viewer: int) -> p.ConversationOut:
     )
 
 
-def stream_event(item: Message | Receipt | ChatEvent) -> p.ServerEvent:
+def stream_event(item: Message | Receipt | ChatEvent) -> ev.ServerEvent:
     """A stored stream item as the live event it was (what `resume` replays)."""
     if isinstance(item, ChatEvent):
-        from .views_chat import change_event  # the newer events have their own module
-
         return change_event(item)
     if isinstance(item, Message):
-        return p.NewMessage(pos=item.pos, message=message_out(item))
-    return p.ReceiptEvent(pos=item.pos, conversation_id=item.conversation_id,
-                          user_id=item.user_id, kind=item.kind.value, seq=item.seq)
+        return ev.NewMessage(pos=item.pos, message=message_out(item))
+    return ev.ReceiptEvent(pos=item.pos, conversation_id=item.conversation_id,
+                           user_id=item.user_id, kind=item.kind.value, seq=item.seq)
+
+
+def change_event(e: ChatEvent) -> ev.ServerEvent:
+    common = {"pos": e.pos, "conversation_id": e.conversation_id, "actor_id": e.actor_id}
+    d = e.data
+    message = message_out(e.message) if e.message is not None else None
+    match e.type:
+        case EventType.MESSAGE_EDITED:
+            return ev.MessageEdited(**common, message=message)
+        case EventType.MESSAGE_DELETED:
+            return ev.MessageDeleted(**common, seq=d["seq"], scope=d["scope"], message=message)
+        case EventType.REACTION:
+            return ev.ReactionEvent(**common, seq=d["seq"], emoji=d["emoji"],
+                                    user_id=d["user_id"], added=d["added"], message=message)
+        case EventType.MEMBER_ADDED:
+            return ev.MemberAdded(**common, user_ids=d["user_ids"])
+        case EventType.MEMBER_REMOVED:
+            return ev.MemberRemoved(**common, user_ids=d["user_ids"], left=d["left"])
+        case EventType.MEMBER_ROLE:
+            return ev.MemberRole(**common, changes=d["changes"])
+        case EventType.GROUP_UPDATED:
+            return ev.GroupUpdated(**common, changes=d["changes"])
+    raise ValueError(f"no frame for event type {e.type}")
+
+
+def presence_out(user_id: int, state: str, last_seen: datetime | None) -> PresenceOut:
+    return PresenceOut(user_id=user_id, state=state, last_seen=_iso(last_seen))
+
+
+def profile_out(peer: Peer) -> ProfileOut:
+    return ProfileOut(id=peer.id, name=peer.name, username=peer.username,
+                      avatar_url=peer.avatar_url, status=peer.status)

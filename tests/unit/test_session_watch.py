@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from nirvana.domain.accounts.service import AccessRevocations
 from nirvana.domain.accounts.ports import AccessClaims
-from nirvana.ws import protocol as p
-from nirvana.ws.hub import Connection
+from nirvana.ws.close_codes import CloseCode
+from nirvana.ws.connection import Connection
 from nirvana.ws.session_watch import SessionWatch
 
 
@@ -33,9 +33,9 @@ async def test_expired_and_revoked_sockets_close_and_the_others_stay_open():
     revocations.users[3] = datetime.fromtimestamp(950, timezone.utc)  # tokens before 950
     watch.sweep()
     assert fresh.close_request is None
-    assert expiring.close_request == (p.CloseCode.UNAUTHENTICATED, "token expired")
-    assert logged_out.close_request == (p.CloseCode.UNAUTHENTICATED, "session revoked")
-    assert old_password.close_request == (p.CloseCode.UNAUTHENTICATED, "session revoked")
+    assert expiring.close_request == (CloseCode.UNAUTHENTICATED, "token expired")
+    assert logged_out.close_request == (CloseCode.UNAUTHENTICATED, "session revoked")
+    assert old_password.close_request == (CloseCode.UNAUTHENTICATED, "session revoked")
 
     watch.unwatch(fresh)
     assert len(watch) == 3

@@ -3,8 +3,8 @@ nothing is queued and the socket takes them, and never overtake what is queued."
 
 from __future__ import annotations
 
-from nirvana.ws import protocol as p
-from nirvana.ws.hub import Connection
+from nirvana.ws.close_codes import CloseCode
+from nirvana.ws.connection import Connection
 
 
 class Socket:
@@ -50,7 +50,7 @@ async def test_a_slow_reader_is_queued_then_closed_as_a_slow_consumer():
     assert sock.wire == ["a"] and list(conn._queue) == ["b", "c", "d", "e"]
     assert conn.close_request is None
     conn.push("f")  # the queue is full: the client resumes instead of reading a backlog
-    assert conn.close_request == (p.CloseCode.SLOW_CONSUMER, "outgoing queue overflow; resume")
+    assert conn.close_request == (CloseCode.SLOW_CONSUMER, "outgoing queue overflow; resume")
     assert sock.wire == ["a"]
 
 

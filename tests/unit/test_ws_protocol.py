@@ -6,7 +6,10 @@ import json
 
 import pytest
 
+from nirvana.ws import commands as c
+from nirvana.ws import events as ev
 from nirvana.ws import protocol as p
+from nirvana.ws.close_codes import CloseCode
 
 
 class Clock:
@@ -20,14 +23,14 @@ class Clock:
 def test_parse_send_command():
     cmd = p.parse(json.dumps({"type": "send", "id": "r1", "conversation_id": "c1",
                               "client_id": "k1", "text": "hi"}))
-    assert isinstance(cmd, p.Send)
+    assert isinstance(cmd, c.Send)
     assert (cmd.id, cmd.conversation_id, cmd.client_id, cmd.text, cmd.kind) == \
         ("r1", "c1", "k1", "hi", "text")
 
 
 def test_read_and_delivered_share_a_model():
     cmd = p.parse('{"type": "read", "id": "r", "conversation_id": "c", "seq": 4}')
-    assert isinstance(cmd, p.Mark) and cmd.type == "read" and cmd.seq == 4
+    assert isinstance(cmd, c.Mark) and cmd.type == "read" and cmd.seq == 4
 
 
 def test_invalid_json_is_an_error_not_an_exception_to_the_socket():
@@ -60,7 +63,7 @@ def test_invalid_fields_are_named():
 
 
 def test_encode_event_drops_nulls():
-    text = p.encode(p.Error(id="r1", code="not_member", message="no"))
+    text = ev.encode(ev.Error(id="r1", code="not_member", message="no"))
     assert json.loads(text) == {"type": "error", "id": "r1", "code": "not_member",
                                 "message": "no"}
 
@@ -68,8 +71,8 @@ def test_encode_event_drops_nulls():
 def test_oversized_frame_requests_close_1009():
     conn = p.ServerConnection(p.Limits(max_frame_bytes=100), Clock())
     out = conn.receive("x" * 101)
-    assert isinstance(out, p.Error)
-    assert conn.close is not None and conn.close[0] == p.CloseCode.MESSAGE_TOO_BIG == 1009
+    assert isinstance(out, ev.Error)
+    assert conn.close is not None and conn.close[0] == CloseCode.MESSAGE_TOO_BIG == 1009
 
 
 def test_rate_limit_answers_errors_then_closes_on_sustained_abuse():
@@ -78,29 +81,29 @@ def test_rate_limit_answers_errors_then_closes_on_sustained_abuse():
                                        max_refusals=5), clock)
     ping = '{"type": "ping", "id": "x"}'
     results = [conn.receive(ping) for _ in range(3)]
-    assert all(isinstance(r, p.Ping) for r in results)
+    assert all(isinstance(r, c.Ping) for r in results)
     limited = conn.receive(ping)
-    assert isinstance(limited, p.Error) and limited.code == "rate_limited"
+    assert isinstance(limited, ev.Error) and limited.code == "rate_limited"
     assert limited.id == "x" and limited.retry_after and conn.close is None
     for _ in range(5):
         conn.receive(ping)
-    assert conn.close is not None and conn.close[0] == p.CloseCode.POLICY_VIOLATION
+    assert conn.close is not None and conn.close[0] == CloseCode.POLICY_VIOLATION
 
 
 def test_rate_limit_refills_with_time():
     clock = Clock()
     conn = p.ServerConnection(p.Limits(commands_per_second=1, command_burst=1), clock)
-    assert isinstance(conn.receive('{"type":"ping","id":"a"}'), p.Ping)
-    assert isinstance(conn.receive('{"type":"ping","id":"b"}'), p.Error)
+    assert isinstance(conn.receive('{"type":"ping","id":"a"}'), c.Ping)
+    assert isinstance(conn.receive('{"type":"ping","id":"b"}'), ev.Error)
     clock.t += 1.0
-    assert isinstance(conn.receive('{"type":"ping","id":"c"}'), p.Ping)
+    assert isinstance(conn.receive('{"type":"ping","id":"c"}'), c.Ping)
 
 
 def test_an_occasional_bad_frame_never_closes():
     clock = Clock()
     conn = p.ServerConnection(p.Limits(max_refusals=3, abuse_window_seconds=1), clock)
     for _ in range(10):
-        assert isinstance(conn.receive("garbage"), p.Error)
+        assert isinstance(conn.receive("garbage"), ev.Error)
         clock.t += 1.0
     assert conn.close is None
 

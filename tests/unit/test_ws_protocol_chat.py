@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 import pytest
 
 from nirvana.domain.chat.entities import ChatEvent, EventType, Message, MessageKind
-from nirvana.ws import frames_chat as fc
+from nirvana.ws import commands as c
+from nirvana.ws import events as ev
 from nirvana.ws import protocol as p
 from nirvana.ws.views import stream_event
 
@@ -16,21 +17,21 @@ T = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize("frame, model", [
-    ({"type": "update_group", "id": "1", "conversation_id": "c", "name": "N"}, fc.UpdateGroup),
+    ({"type": "update_group", "id": "1", "conversation_id": "c", "name": "N"}, c.UpdateGroup),
     ({"type": "add_members", "id": "1", "conversation_id": "c", "user_ids": [2]},
-     fc.AddMembers),
+     c.AddMembers),
     ({"type": "remove_members", "id": "1", "conversation_id": "c", "user_ids": [2]},
-     fc.RemoveMembers),
-    ({"type": "leave", "id": "1", "conversation_id": "c"}, fc.Leave),
+     c.RemoveMembers),
+    ({"type": "leave", "id": "1", "conversation_id": "c"}, c.Leave),
     ({"type": "set_role", "id": "1", "conversation_id": "c", "user_id": 2, "role": "admin"},
-     fc.SetRole),
-    ({"type": "edit", "id": "1", "conversation_id": "c", "seq": 3, "text": "t"}, fc.Edit),
+     c.SetRole),
+    ({"type": "edit", "id": "1", "conversation_id": "c", "seq": 3, "text": "t"}, c.Edit),
     ({"type": "delete", "id": "1", "conversation_id": "c", "seq": 3, "scope": "me"},
-     fc.Delete),
-    ({"type": "react", "id": "1", "conversation_id": "c", "seq": 3, "emoji": "👍"}, fc.React),
-    ({"type": "search", "id": "1", "q": "hello"}, fc.Search),
-    ({"type": "presence", "id": "1", "state": "away"}, fc.SetPresence),
-    ({"type": "presence_of", "id": "1", "user_ids": [2, 3]}, fc.PresenceOf),
+     c.Delete),
+    ({"type": "react", "id": "1", "conversation_id": "c", "seq": 3, "emoji": "👍"}, c.React),
+    ({"type": "search", "id": "1", "q": "hello"}, c.Search),
+    ({"type": "presence", "id": "1", "state": "away"}, c.SetPresence),
+    ({"type": "presence_of", "id": "1", "user_ids": [2, 3]}, c.PresenceOf),
 ])
 def test_new_commands_parse(frame, model):
     assert isinstance(p.parse(json.dumps(frame)), model)
@@ -68,12 +69,12 @@ def test_durable_change_events_encode_with_pos():
     reacted = message(reactions=(("👍", (2, 3)),))
     e = ChatEvent(9, EventType.REACTION, "c", 2, (1, 2), T,
                   {"seq": 1, "emoji": "👍", "user_id": 2, "added": True}, reacted)
-    out = json.loads(p.encode(stream_event(e)))
+    out = json.loads(ev.encode(stream_event(e)))
     assert out["type"] == "reaction" and out["pos"] == 9
     assert out["message"]["reactions"] == {"👍": [2, 3]}
     removed = ChatEvent(10, EventType.MEMBER_REMOVED, "c", 1, (1, 2), T,
                         {"user_ids": [2], "left": False})
-    assert json.loads(p.encode(stream_event(removed))) == {
+    assert json.loads(ev.encode(stream_event(removed))) == {
         "type": "member.removed", "pos": 10, "conversation_id": "c", "actor_id": 1,
         "user_ids": [2], "left": False}
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..errors import InvalidInputError, field_error
+from ..urls import validate_url
 
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 1024
@@ -15,7 +16,6 @@ MAX_EMAIL = 254
 MAX_NAME = 80
 MAX_ABOUT = 2000
 MAX_STATUS = 140
-MAX_URL = 2048
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.]{1,28})[A-Za-z0-9_]$")
 # Deliberately loose: one @, something on each side, a dot in the domain, no spaces. The
 # only real proof of an address is mail that arrives there.
@@ -101,13 +101,6 @@ def validate_password(raw: str, field: str = "password") -> str:
 def validate_text(raw: str, field: str, max_len: int) -> str:
     if len(raw) > max_len:
         raise field_error(field, f"must be at most {max_len} characters", "too_long")
-    return raw
-
-
-def validate_url(raw: str, field: str) -> str:
-    if len(raw) > MAX_URL or not (raw.startswith("https://") or raw.startswith("http://")
-                                  or raw.startswith("/media/")):
-        raise field_error(field, "must be an http(s) URL or a /media/ path from the upload route")
     return raw
 
 

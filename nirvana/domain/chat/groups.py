@@ -21,10 +21,10 @@ from .errors import LastMemberError, NotAllowedError
 from .rules import Membership, group_role
 from ..errors import field_error
 from ..clock import Clock
+from ..urls import validate_url
 
 GROUP_FIELDS = ("name", "description", "avatar_url")
 MAX_DESCRIPTION = 1000
-MAX_URL = 2048
 
 
 def check_info(changes: dict[str, str | None]) -> dict[str, str | None]:
@@ -38,9 +38,8 @@ def check_info(changes: dict[str, str | None]) -> dict[str, str | None]:
                 raise field_error("name", "must be 1 to 100 characters")
         elif key == "description" and value is not None and len(value) > MAX_DESCRIPTION:
             raise field_error("description", f"at most {MAX_DESCRIPTION} characters")
-        elif key == "avatar_url" and value is not None and (
-                len(value) > MAX_URL or not value.startswith(("https://", "http://", "/"))):
-            raise field_error("avatar_url", "must be an http(s) URL or a path")
+        elif key == "avatar_url" and value is not None:
+            validate_url(value, "avatar_url", local="/")
         out[key] = value
     return out
 

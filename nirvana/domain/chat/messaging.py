@@ -19,6 +19,7 @@ from typing import Awaitable, Sequence
 
 from ..clock import Clock
 from ..errors import ConflictError, field_error
+from ..urls import validate_url
 from .cache import ChatCache
 from .entities import (
     Attachment,
@@ -145,9 +146,7 @@ class Messaging:
             raise field_error("attachments", f"at most {self.limits.max_attachments}",
                               "too_many")
         for a in attachments:
-            if not a.url.startswith(("https://", "http://", "/")) or len(a.url) > \
-                    self.limits.max_url:
-                raise field_error("attachments.url", "must be an http(s) URL or a path")
+            validate_url(a.url, "attachments.url", local="/", max_len=self.limits.max_url)
             # An out-of-range number would fail the whole group-commit batch at encoding
             # time, taking other users' sends with it: refused here, per message.
             if a.size is not None and not 0 <= a.size <= 1 << 40:

@@ -1,12 +1,10 @@
-"""Opaque page cursors of the social lists: (since, user id), base64url."""
+"""Page cursors of the social lists: (since, user id), in the one codec (domain/cursors.py)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime, timedelta, timezone
 
-from ..errors import field_error
+from .. import cursors as codec
 from .entities import Linked, Listing, PageRequest
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -18,18 +16,16 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 def encode_cursor(item: Linked) -> str:
     # Integer microseconds: a float timestamp can be off by one and skip or repeat an item.
     micros = (item.since - EPOCH) // timedelta(microseconds=1)
-    raw = f"{micros}:{item.person.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return codec.encode(f"{micros}:{item.person.id}")
+
+
+def _linked_position(text: str) -> tuple[datetime, int]:
+    micros, user_id = (int(part) for part in text.split(":"))
+    return EPOCH + timedelta(microseconds=micros), user_id
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        micros, user_id = (int(part) for part in raw.split(":"))
-        since = EPOCH + timedelta(microseconds=micros)
-    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
-        raise field_error("cursor", "is not a cursor this API gave out", "invalid_cursor")
-    return since, user_id
+    return codec.decode(cursor, _linked_position)
 
 
 def page_request(limit: int, cursor: str | None) -> PageRequest:

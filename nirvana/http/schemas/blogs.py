@@ -12,7 +12,7 @@ from pydantic import Field
 
 from ...domain.blogs import model as m
 from ...domain.blogs.model import Blog, BlogStatus, Comment, Location
-from ...domain.accounts.users import MAX_URL
+from ...domain.urls import MAX_URL
 from ..api import In, Out
 
 MAX_LIMIT = 100

@@ -12,23 +12,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Coroutine, Iterable
+from typing import Any, Callable, Coroutine, Iterable
 
 from ..domain.chat.entities import Peer
 from ..domain.presence import Presence, PresenceState
-from . import frames_chat as fc
-from . import protocol as p
-from .views_chat import presence_out, profile_out
-
-if TYPE_CHECKING:
-    from .hub import Hub
+from . import events as ev
+from .frames import PresenceOut
+from .views import presence_out, profile_out
 
 log = logging.getLogger("nirvana.ws.presence")
 
 
 class PresenceFanout:
-    def __init__(self, hub: Hub, presence: Presence) -> None:
-        self._hub = hub
+    def __init__(self, presence: Presence, *, online: Callable[[int], bool],
+                 send: Callable[[int, str], None]) -> None:
+        # The hub's registry, as two functions: who is connected, and delivery to a user.
+        self._online = online
+        self._send = send
         self._presence = presence
         self._state: dict[int, PresenceState] = {}
         self._since: dict[int, datetime] = {}  # when the user's first device connected
@@ -50,7 +50,7 @@ class PresenceFanout:
 
     def _tell(self, user_ids: Iterable[int], text: str) -> None:
         for uid in user_ids:
-            self._hub._send(uid, text)
+            self._send(uid, text)
 
     async def _announce(self, user_id: int, state: PresenceState, last_seen: datetime | None,
                         friends: set[int] | None = None) -> None:
@@ -58,10 +58,10 @@ class PresenceFanout:
         # Re-read after the await: a reconnect or a newer state wins over a stale announce.
         if self.state(user_id) is not state:
             return
-        text = p.encode(fc.PresenceEvent(user_id=user_id, state=state.value,
-                                         last_seen=last_seen.isoformat() if last_seen
-                                         else None))
-        self._tell([u for u in audience if self._hub.online(u)] + [user_id], text)
+        text = ev.encode(ev.PresenceEvent(user_id=user_id, state=state.value,
+                                          last_seen=last_seen.isoformat() if last_seen
+                                          else None))
+        self._tell([u for u in audience if self._online(u)] + [user_id], text)
 
     async def first_device(self, user_id: int, friends: set[int] | None = None) -> None:
         """`friends`: as the hub just read them, so they are not read twice per connect."""
@@ -79,12 +79,12 @@ class PresenceFanout:
         self._spawn(work())
 
     async def set_state(self, user_id: int, state: PresenceState) -> None:
-        if not self._hub.online(user_id):
+        if not self._online(user_id):
             return
         self._state[user_id] = state
         await self._announce(user_id, state, self._since.get(user_id))
 
-    async def query(self, viewer: int, user_ids: Iterable[int]) -> list[fc.PresenceOut]:
+    async def query(self, viewer: int, user_ids: Iterable[int]) -> list[PresenceOut]:
         """States of those of `user_ids` the viewer may see; the others are left out."""
         visible = (await self._presence.audience(viewer) | {viewer}) & set(user_ids)
         seen = await self._presence.last_seen(visible)
@@ -92,8 +92,8 @@ class PresenceFanout:
 
     async def profile_changed(self, peer: Peer) -> None:
         audience = await self._presence.audience(peer.id)
-        text = p.encode(fc.ProfileUpdated(user=profile_out(peer)))
-        self._tell([u for u in audience if self._hub.online(u)] + [peer.id], text)
+        text = ev.encode(ev.ProfileUpdated(user=profile_out(peer)))
+        self._tell([u for u in audience if self._online(u)] + [peer.id], text)
 
     async def drain(self, timeout: float = 1.0) -> None:
         """Let pending offline announcements finish (the server is stopping)."""

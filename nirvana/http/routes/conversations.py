@@ -1,0 +1,113 @@
+"""Chat over HTTP, conversations: list them, open a direct one or create a group, and manage
+a group's name and members.
+
+Every route calls the same `ChatService` use cases as the WebSocket commands
+(`nirvana/ws/handlers/`) and answers with the same models (`nirvana/ws/views.py`), so both
+paths apply the same rules and agree on what a message looks like.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from starlette.responses import Response
+
+from ...domain.chat.entities import Role
+from ...domain.chat.groups import GROUP_FIELDS
+from ...domain.errors import field_error
+from ...ws.frames import ConversationOut
+from ...ws.views import conversation_out
+from ..api import Api, Call, In, Out
+
+api = Api()
+TAGS = ["chat"]
+CONVERSATION = "/api/v1/conversations/{id}"
+
+class ConversationsOut(Out):
+    conversations: list[ConversationOut]
+
+
+class NewConversationIn(In):
+    kind: Literal["direct", "group"]
+    user_id: int | None = Field(default=None, ge=1, description="direct: the friend")
+    name: str | None = Field(default=None, max_length=100, description="group: its name")
+    member_ids: list[int] = Field(default_factory=list, max_length=512)
+    description: str | None = Field(default=None, max_length=1000)
+    avatar_url: str | None = Field(default=None, max_length=2048)
+
+
+class GroupPatchIn(In):
+    name: str | None = Field(default=None, max_length=100)
+    description: str | None = Field(default=None, max_length=1000)
+    avatar_url: str | None = Field(default=None, max_length=2048)
+
+
+class MembersIn(In):
+    user_ids: list[int] = Field(min_length=1, max_length=256)
+
+
+class RoleIn(In):
+    role: Literal["owner", "admin", "member"]
+
+
+@api.route("GET", "/api/v1/conversations", summary="Your conversations, latest activity first",
+           tags=TAGS, response=ConversationsOut)
+async def list_conversations(call: Call[None, None]) -> ConversationsOut:
+    found = await call.services.chat.conversations(call.user_id)
+    return ConversationsOut(conversations=[conversation_out(c, call.user_id) for c in found])
+
+
+@api.route("POST", "/api/v1/conversations",
+           summary="Open the direct conversation with a friend, or create a group",
+           tags=TAGS, body=NewConversationIn, response=ConversationOut, status=201,
+           errors=(403, 422))
+async def create_conversation(call: Call[NewConversationIn, None]) -> ConversationOut:
+    b, chat = call.body, call.services.chat
+    if b.kind == "direct":
+        if b.user_id is None:
+            raise field_error("user_id", "is required for a direct conversation", "missing")
+        conversation = await chat.open_direct(call.user_id, b.user_id)
+    else:
+        if not b.name:
+            raise field_error("name", "is required for a group", "missing")
+        conversation = await chat.create_group(call.user_id, b.name, b.member_ids,
+                                               b.description, b.avatar_url)
+    return conversation_out(conversation, call.user_id)
+
+
+@api.route("PATCH", CONVERSATION, summary="Change a group's name, description or avatar",
+           tags=TAGS, body=GroupPatchIn, response=ConversationOut, errors=(403, 409, 422))
+async def update_group(call: Call[GroupPatchIn, None]) -> ConversationOut:
+    changes = {k: getattr(call.body, k) for k in GROUP_FIELDS
+               if k in call.body.model_fields_set}
+    c = await call.services.chat.update_group(call.user_id, call.path("id"), changes)
+    return conversation_out(c, call.user_id)
+
+
+@api.route("POST", CONVERSATION + "/members", summary="Add friends to a group", tags=TAGS,
+           body=MembersIn, response=ConversationOut, errors=(403, 409, 422))
+async def add_members(call: Call[MembersIn, None]) -> ConversationOut:
+    c = await call.services.chat.add_members(call.user_id, call.path("id"), call.body.user_ids)
+    return conversation_out(c, call.user_id)
+
+
+@api.route("DELETE", CONVERSATION + "/members/{user_id:int}",
+           summary="Remove a member; your own id leaves the group (204)", tags=TAGS,
+           response=ConversationOut, errors=(403, 409, 422))
+async def remove_member(call: Call[None, None]) -> ConversationOut | Response:
+    chat, target = call.services.chat, call.path("user_id")
+    if target == call.user_id:
+        await chat.leave_group(call.user_id, call.path("id"))
+        return Response(status_code=204)
+    c = await chat.remove_members(call.user_id, call.path("id"), [target])
+    return conversation_out(c, call.user_id)
+
+
+@api.route("PUT", CONVERSATION + "/members/{user_id:int}/role",
+           summary="Promote, demote, or transfer ownership (owner only)", tags=TAGS,
+           body=RoleIn, response=ConversationOut, errors=(403, 409, 422))
+async def set_role(call: Call[RoleIn, None]) -> ConversationOut:
+    c = await call.services.chat.set_role(call.user_id, call.path("id"),
+                                          call.path("user_id"), Role(call.body.role))
+    return conversation_out(c, call.user_id)

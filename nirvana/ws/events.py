@@ -1,0 +1,177 @@
+"""Server events: every frame the server sends, and `encode` (an event → its text frame).
+
+Events with a `pos` are durable: kept, replayed by `resume`, delivered in `pos` order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import Field
+
+from .frames import (
+    PROTOCOL_VERSION,
+    ConversationOut,
+    LimitsOut,
+    MessageOut,
+    Out,
+    PresenceOut,
+    ProfileOut,
+    ResumeWindowOut,
+    RoleChange,
+    UserIds,
+)
+
+
+class Hello(Out):
+    type: Literal["hello"] = "hello"
+    version: int = PROTOCOL_VERSION
+    user_id: int
+    limits: LimitsOut
+    heartbeat_seconds: float
+    resume_window: ResumeWindowOut
+    head: int = Field(description="The newest stream position when this socket opened")
+
+
+class Ack(Out):
+    type: Literal["ack"] = "ack"
+    id: str
+    message: MessageOut | None = None
+    duplicate: bool | None = None
+    conversation: ConversationOut | None = None
+    conversations: list[ConversationOut] | None = None
+    messages: list[MessageOut] | None = None
+    head: int | None = None
+    presence: list[PresenceOut] | None = None
+
+
+class Error(Out):
+    type: Literal["error"] = "error"
+    id: str | None = Field(description="The request this answers; null if unreadable")
+    code: str
+    message: str
+    details: Any = None
+    retry_after: float | None = None
+
+
+class NewMessage(Out):
+    type: Literal["newMessage"] = "newMessage"
+    pos: int
+    message: MessageOut
+
+
+class ReceiptEvent(Out):
+    type: Literal["receipt"] = "receipt"
+    pos: int
+    conversation_id: str
+    user_id: int
+    kind: Literal["delivered", "read"]
+    seq: int
+
+
+class ConversationUpdated(Out):
+    type: Literal["conversation.updated"] = "conversation.updated"
+    conversation: ConversationOut
+
+
+class TypingEvent(Out):
+    type: Literal["typing"] = "typing"
+    conversation_id: str
+    user_id: int
+    active: bool
+    expires_in: float
+
+
+class OnlineUsers(Out):
+    type: Literal["getOnlineUsers"] = "getOnlineUsers"
+    user_ids: list[int] = Field(description="Your friends who are online now")
+
+
+class Resumed(Out):
+    type: Literal["resumed"] = "resumed"
+    id: str | None  # null when the resume was asked with ?since= on the URL
+    head: int
+
+
+class ResyncRequired(Out):
+    type: Literal["resync_required"] = "resync_required"
+    id: str | None  # null when the resume was asked with ?since= on the URL
+    head: int
+    reason: str
+
+
+class Pong(Out):
+    type: Literal["pong"] = "pong"
+    id: str
+
+
+class _Durable(Out):
+    pos: int
+    conversation_id: str
+    actor_id: int = Field(description="Who made the change")
+
+
+class MessageEdited(_Durable):
+    type: Literal["message.edited"] = "message.edited"
+    message: MessageOut
+
+
+class MessageDeleted(_Durable):
+    type: Literal["message.deleted"] = "message.deleted"
+    seq: int
+    scope: Literal["me", "everyone"]
+    message: MessageOut | None = Field(default=None, description="the tombstone (everyone)")
+
+
+class ReactionEvent(_Durable):
+    type: Literal["reaction"] = "reaction"
+    seq: int
+    emoji: str
+    user_id: int
+    added: bool
+    message: MessageOut
+
+
+class MemberAdded(_Durable):
+    type: Literal["member.added"] = "member.added"
+    user_ids: UserIds
+
+
+class MemberRemoved(_Durable):
+    type: Literal["member.removed"] = "member.removed"
+    user_ids: UserIds
+    left: bool = Field(description="true when the member left by themselves")
+
+
+class MemberRole(_Durable):
+    type: Literal["member.role"] = "member.role"
+    changes: list[RoleChange]
+
+
+class GroupUpdated(_Durable):
+    type: Literal["group.updated"] = "group.updated"
+    changes: dict[str, str | None] = Field(description="the changed fields among name, "
+                                                        "description, avatar_url")
+
+
+class PresenceEvent(Out):
+    type: Literal["presence"] = "presence"
+    user_id: int
+    state: Literal["online", "away", "busy", "offline"]
+    last_seen: str | None
+
+
+class ProfileUpdated(Out):
+    type: Literal["profile.updated"] = "profile.updated"
+    user: ProfileOut
+
+
+ServerEvent = Union[Hello, Ack, Error, NewMessage, ReceiptEvent, ConversationUpdated,
+                    TypingEvent, OnlineUsers, Resumed, ResyncRequired, Pong,
+                    MessageEdited, MessageDeleted, ReactionEvent, MemberAdded,
+                    MemberRemoved, MemberRole, GroupUpdated, PresenceEvent,
+                    ProfileUpdated]
+
+
+def encode(event: ServerEvent) -> str:
+    return event.model_dump_json(exclude_none=True)

@@ -1,0 +1,110 @@
+"""Field types and the parts that client commands and server events share.
+
+The frames themselves: `commands.py` (client → server) and `events.py` (server → client).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROTOCOL_VERSION = 1
+
+
+class Frame(BaseModel):
+    """A client command: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+RequestId = Annotated[str, Field(min_length=1, max_length=64, description="Client request id; "
+                                 "the ack or error answering this command carries it")]
+ConversationId = Annotated[str, Field(min_length=1, max_length=64)]
+MessageKindName = Literal["text", "image", "file", "audio", "video"]
+RoleName = Literal["owner", "admin", "member"]
+UserIds = list[int]
+
+
+class AttachmentOut(Out):
+    url: str
+    kind: MessageKindName
+    name: str | None = None
+    size: int | None = None
+
+
+class MessageOut(Out):
+    id: str
+    conversation_id: str
+    seq: int
+    pos: int
+    sender_id: int
+    client_id: str
+    kind: MessageKindName
+    text: str
+    attachments: list[AttachmentOut]
+    reply_to: int | None
+    created_at: str
+    edited_at: str | None = None
+    deleted: bool = False
+    reactions: dict[str, list[int]] | None = Field(
+        default=None, description="emoji → user ids, in first-reaction order; absent if none")
+
+
+class MemberOut(Out):
+    user_id: int
+    role: Literal["owner", "admin", "member"]
+    read_seq: int
+    delivered_seq: int
+
+
+class ConversationOut(Out):
+    id: str
+    kind: Literal["direct", "group"]
+    name: str | None
+    description: str | None
+    avatar_url: str | None
+    members: list[MemberOut]
+    last_seq: int
+    last_message: MessageOut | None
+    last_activity: str
+    unread: int
+
+
+class LimitsOut(Out):
+    max_frame_bytes: int
+    commands_per_second: float
+    command_burst: int
+    max_text: int
+    max_attachments: int
+    outgoing_queue: int
+    sockets_per_user: int
+    inflight_sends: int | None = None
+
+
+class ResumeWindowOut(Out):
+    max_events: int = Field(description="Most events one `resume` replays")
+    seconds: float = Field(description="How long events are kept for resume")
+
+
+class PresenceOut(Out):
+    user_id: int
+    state: Literal["online", "away", "busy", "offline"]
+    last_seen: str | None = Field(description="When last connected; null if never")
+
+
+class RoleChange(Out):
+    user_id: int
+    role: RoleName
+
+
+class ProfileOut(Out):
+    id: int
+    name: str
+    username: str
+    avatar_url: str | None
+    status: str
