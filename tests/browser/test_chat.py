@@ -39,6 +39,7 @@ async def test_two_friends_chat_live_with_typing_and_read_ticks(site):
     await page_b.goto("/chat")
     item = page_b.locator("#conversation-list li").first
     await expect(item.locator(".unread")).to_have_text("1")
+    await expect(page_b).to_have_title("(1) Chat · Nirvana")  # conversations with unread
     await expect(item.locator(".snippet")).to_have_text("hello Ben")
     # Ben's page received it without opening it: delivered, not read.
     await expect(mine.locator("[data-tick]")).to_have_attribute("data-tick", "delivered")
@@ -46,6 +47,7 @@ async def test_two_friends_chat_live_with_typing_and_read_ticks(site):
     await expect(messages(page_b)).to_have_text(["hello Ben"])
     # Opening it reads it: Ana's tick turns to read without a reload.
     await expect(mine.locator("[data-tick]")).to_have_attribute("data-tick", "read")
+    await expect(page_b).to_have_title("Chat · Nirvana")
 
     # Typing shows in the other window and clears when the message is sent.
     await page_b.get_by_label("Message", exact=True).press_sequentially("hi An")

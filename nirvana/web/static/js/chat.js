@@ -10,6 +10,7 @@ const $ = (id) => document.getElementById(id);
 const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢"];
 const TYPING_EVERY_MS = 2500;
 const PAGE = 50;
+const baseTitle = document.title;
 
 const people = new Map();        // user id → {id, name, avatar}
 const presence = new Map();      // user id → {state, last_seen}
@@ -170,6 +171,8 @@ function renderList() {
         h("span", { class: "snippet muted", text: who + messagePreview(last) }), unread)));
   }));
   $("no-conversations").hidden = conversations.size > 0;
+  const unread = sorted.reduce((sum, c) => sum + (c.unread > 0 ? 1 : 0), 0);
+  document.title = `${unread ? `(${unread}) ` : ""}${baseTitle}`;
 }
 
 function renderFriends() {
