@@ -20,7 +20,7 @@ async () => {
     send(text) { this.sent.push(JSON.parse(text)); }
     close(code) { this.closedWith = code; }
     serve(frame) { this.onmessage({ data: JSON.stringify(frame) }); }
-    drop(code = 1006) { this.onclose({ code, reason: "" }); }
+    drop(code = 1006) { this.closedWith = code; this.onclose({ code, reason: "" }); }
   }
   const store = { pos: null, load() { return this.pos; }, save(pos) { this.pos = pos; } };
   const events = [];
@@ -152,6 +152,25 @@ async def test_an_expired_token_is_renewed_and_a_refused_renewal_signs_out(page)
     assert result["reopened"] == 2 and result["renewals"] == 2
     assert result["state"] == "disconnected" and result["timers"] == 0
     assert result["signedOut"] == [["signedOut", "invalid_refresh_token"]]
+
+
+async def test_an_expiry_during_a_renewal_joins_it_one_renewal_one_new_socket(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, make, hello, wait } = window.t;
+      let renewals = 0, finish;
+      const client = make({ tokenExpiresAt: Date.now() + 50,
+        refresh: () => { renewals += 1; return new Promise((resolve) => { finish = resolve; }); } });
+      client.connect();
+      FakeSocket.all[0].serve(hello);
+      await wait(60);                           // the planned renewal starts and waits
+      FakeSocket.all[0].drop(4001);             // meanwhile the server closes the old socket
+      finish(Date.now() + 600000);
+      await wait(0);
+      const open = FakeSocket.all.filter((s) => s.closedWith === undefined).length;
+      client.disconnect();
+      return { renewals, sockets: FakeSocket.all.length, open };
+    }""")
+    assert result == {"renewals": 1, "sockets": 2, "open": 1}
 
 
 async def test_backoff_grows_with_jitter_and_stays_under_its_cap(page):

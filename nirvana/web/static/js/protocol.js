@@ -121,9 +121,10 @@ export class ChatClient extends Emitter {
     this._attempt = 0;
     this._nextId = 1;
     this._pending = new Map();   // command id → {resolve, reject, timer}
-    this._outbox = new Map();    // client id → {fields, resolve, reject, inflightId}
+    this._outbox = new Map();    // client id → {fields, resolve, reject, inflightId, retryTimer, attempt}
     this._timers = { reconnect: null, heartbeat: null, pong: null, refresh: null };
     this._wanted = false;
+    this._renewal = null;        // the renewal under way: a second cause joins it
     this._onOnline = () => { if (this._wanted && this.state !== State.CONNECTED) this._reconnectNow("back online"); };
     this._onOffline = () => { if (this._socket) this._drop(4000, "offline"); };
   }
@@ -198,6 +199,10 @@ export class ChatClient extends Emitter {
 
   _open(reason = null) {
     this._clear("reconnect");
+    if (this._socket) {  // never two sockets: the server counts them
+      this._closeSocket(1000, "replaced");
+      this._failPending("disconnected");
+    }
     if (this._window?.navigator?.onLine === false) {
       // The browser knows there is no network: wait for its "online" event, not a timer.
       this._setState(State.CONNECTING, "offline");
@@ -418,7 +423,12 @@ export class ChatClient extends Emitter {
     this._timers.refresh = setTimeout(() => this._renewThenReconnect(), wait);
   }
 
-  async _renewThenReconnect() {
+  _renewThenReconnect() {
+    this._renewal ??= this._renew().finally(() => { this._renewal = null; });
+    return this._renewal;
+  }
+
+  async _renew() {
     this._clear("refresh");
     try {
       this._tokenExpiresAt = await this._refresh();
