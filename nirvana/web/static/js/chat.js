@@ -2,7 +2,8 @@
 // client (protocol.js). State lives in plain maps; the DOM is updated from them in place.
 
 import { ChatClient, State, sessionPosition } from "./protocol.js";
-import { avatar, h, lastSeenText, messagePreview, presenceDot, safeUrl, shortTime } from "./chat_dom.js";
+import { h, lastSeenText, messagePreview, presenceDot, safeUrl, shortTime } from "./chat_dom.js";
+import { setUpGroups } from "./chat_groups.js";
 
 const root = document.getElementById("chat");
 const me = { id: Number(root.dataset.userId), name: root.dataset.userName };
@@ -733,107 +734,11 @@ function closeConversation() {
 
 $("back").addEventListener("click", closeConversation);
 
-// -- groups --------------------------------------------------------------------------------
-
-const dialog = $("group-dialog");
-
-function candidateBox(f) {
-  const id = `pick-${f.id}`;
-  return h("li", {}, h("input", { type: "checkbox", id, value: f.id, name: "member" }),
-    h("label", { for: id, class: "inline-label", text: f.name }));
-}
-
-function openGroupDialog(conversation) {
-  const editing = conversation != null;
-  dialog.dataset.conversation = editing ? conversation.id : "";
-  $("group-dialog-title").textContent = editing ? "Group settings" : "New group";
-  $("group-save").textContent = editing ? "Save" : "Create";
-  $("group-name").value = editing ? conversation.name || "" : "";
-  $("group-error").hidden = true;
-  $("group-leave").hidden = !editing;
-  $("group-members-field").hidden = !editing;
-  const memberIds = new Set(editing ? conversation.members.map((m) => m.user_id) : []);
-  if (editing) renderGroupMembers(conversation);
-  $("group-candidates").replaceChildren(...friends.filter((f) => !memberIds.has(f.id)).map(candidateBox));
-  dialog.showModal();
-  $("group-name").focus();
-}
-
-function renderGroupMembers(conversation) {
-  const myRole = conversation.members.find((m) => m.user_id === me.id)?.role;
-  const manage = (label, fn) => h("button", { type: "button", class: "small secondary", onclick: () => groupAction(fn) }, label);
-  $("group-members").replaceChildren(...conversation.members.map((m) => {
-    const path = `/api/v1/conversations/${encodeURIComponent(conversation.id)}/members/${m.user_id}`;
-    const actions = [];
-    if (m.user_id !== me.id && myRole === "owner") {
-      if (m.role === "member") actions.push(manage("Make admin", () => api("PUT", `${path}/role`, { role: "admin" })));
-      if (m.role === "admin") actions.push(manage("Make member", () => api("PUT", `${path}/role`, { role: "member" })));
-      actions.push(manage("Make owner", () => api("PUT", `${path}/role`, { role: "owner" })));
-    }
-    if (m.user_id !== me.id && (myRole === "owner" || (myRole === "admin" && m.role === "member"))) {
-      actions.push(manage("Remove", () => api("DELETE", path)));
-    }
-    return h("li", { class: "member" }, h("span", { text: `${nameOf(m.user_id)}${m.user_id === me.id ? " (you)" : ""}` }),
-      h("span", { class: "role muted", text: m.role }), actions);
-  }));
-}
-
-async function groupAction(fn) {
-  try {
-    const updated = await fn();
-    if (updated?.id) {
-      conversations.set(updated.id, updated);
-      renderGroupMembers(updated);
-      renderList();
-      renderHeader();
-    }
-  } catch (error) {
-    $("group-error").textContent = error.message;
-    $("group-error").hidden = false;
-  }
-}
-
-$("new-group").addEventListener("click", () => openGroupDialog(null));
-$("manage").addEventListener("click", () => openGroupDialog(conversations.get(current)));
-$("group-cancel").addEventListener("click", () => dialog.close());
-
-$("group-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const id = dialog.dataset.conversation;
-  const name = $("group-name").value.trim();
-  const picked = [...$("group-candidates").querySelectorAll("input:checked")].map((box) => Number(box.value));
-  try {
-    let conversation;
-    if (!id) {
-      conversation = await api("POST", "/api/v1/conversations", { kind: "group", name, member_ids: picked });
-    } else {
-      const base = `/api/v1/conversations/${encodeURIComponent(id)}`;
-      conversation = await api("PATCH", base, { name });
-      if (picked.length) conversation = await api("POST", `${base}/members`, { user_ids: picked });
-    }
-    conversations.set(conversation.id, conversation);
-    dialog.close();
-    renderList();
-    await openConversation(conversation.id);
-  } catch (error) {
-    $("group-error").textContent = error.message;
-    $("group-error").hidden = false;
-  }
-});
-
-$("group-leave").addEventListener("click", async () => {
-  const id = dialog.dataset.conversation;
-  if (!id || !window.confirm("Leave this group?")) return;
-  try {
-    await api("DELETE", `/api/v1/conversations/${encodeURIComponent(id)}/members/${me.id}`);
-    dialog.close();
-    conversations.delete(id);
-    if (current === id) closeConversation();
-    renderList();
-  } catch (error) {
-    $("group-error").textContent = error.message;
-    $("group-error").hidden = false;
-  }
+setUpGroups({
+  me, conversations, api, nameOf, openConversation, closeConversation,
+  friends: () => friends,
+  current: () => current,
+  changed: () => { renderList(); if (current) renderHeader(); },
 });
 
 $("my-presence").addEventListener("change", (event) => {
