@@ -25,9 +25,7 @@ from nirvana.app import create_app
 from nirvana.bootstrap import build_services, open_stores
 from nirvana.settings import Settings
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
-
-TEST_ORIGIN = "http://testserver"
-
+from tests.support.servers import TEST_ORIGIN
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector, name, obj):

@@ -19,10 +19,11 @@ import websockets.sync.client
 from nirvana.app import create_app
 from nirvana.bootstrap import build_services, init_documents, open_stores
 from nirvana.storage.embedded import EmbeddedMongo
-from tests.conftest import TEST_ORIGIN
-from tests.e2e.chat_client import Client, befriend, user
-from tests.e2e.conftest import start_server
-from tests.e2e.test_run import PASSWORD, Running
+from tests.support.chat_client import Client
+from tests.support.people import befriend, user
+from tests.support.servers import TEST_ORIGIN, start_server
+from tests.support.http import PASSWORD
+from tests.support.running import Running
 
 # -- kill -9 right after the ack -----------------------------------------------------------
 

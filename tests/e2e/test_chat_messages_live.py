@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from tests.e2e.chat_client import Client, befriend, user
+from tests.support.chat_client import Client
+from tests.support.people import befriend, user
 
 
 async def chatting_pair(live):

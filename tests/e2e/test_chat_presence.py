@@ -12,8 +12,9 @@ import httpx
 import uvicorn
 
 from nirvana.app import create_app
-from tests.conftest import TEST_ORIGIN
-from tests.e2e.chat_client import Client, befriend, user
+from tests.support.chat_client import Client
+from tests.support.people import befriend, user
+from tests.support.servers import TEST_ORIGIN
 
 
 async def connect(live, u) -> Client:

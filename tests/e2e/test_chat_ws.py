@@ -9,7 +9,8 @@ import json
 import pytest
 import websockets
 
-from tests.e2e.chat_client import Client, befriend, block, user
+from tests.support.chat_client import Client
+from tests.support.people import befriend, block, user
 
 
 async def pair(live):

@@ -9,7 +9,7 @@ import time
 
 import jwt as pyjwt
 
-from tests.helpers import PASSWORD, bearer, sign_up
+from tests.support.http import PASSWORD, bearer, sign_up
 
 
 async def test_sign_up_answers_tokens_user_and_sets_httponly_cookie(client):

@@ -15,18 +15,8 @@ from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.documents import MessageDoc
 from nirvana.storage.postgres.chat_peers import PgChatPeers
 from nirvana.domain.chat.entities import MessageDraft, MessageKind
-from tests.helpers import sign_up
-
-
-async def befriend(services, a: int, b: int) -> None:
-    await services.pool.execute(
-        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, b)
-
-
-async def friends(client, services):
-    a, b = (await sign_up(client))["user"]["id"], (await sign_up(client))["user"]["id"]
-    await befriend(services, a, b)
-    return a, b
+from tests.support.http import sign_up
+from tests.support.people import befriend, friends
 
 
 async def two_chats(client, services):

@@ -11,7 +11,8 @@ from nirvana.domain.chat.messaging import Messaging
 from nirvana.domain.chat.entities import Attachment, MessageKind, ReceiptKind
 from nirvana.domain.chat.limits import ChatLimits
 from nirvana.domain.errors import InvalidInputError
-from tests.fakes_chat import FakeChatStore, FakeClock, FakePeers, RecordingPublisher
+from tests.support.clock import FakeClock
+from tests.support.fakes_chat import FakeChatStore, FakePeers, RecordingPublisher
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from nirvana.domain.chat.entities import Role
 from nirvana.domain.chat.errors import MessageDeletedError, MessageNotFoundError, NotAllowedError
 from nirvana.domain.chat.search import parse_query, terms_of
 from nirvana.domain.errors import InvalidInputError
-from tests.fakes_chat import FakeClock
-from tests.unit.test_chat_groups import build
+from tests.support.clock import FakeClock
+from tests.support.chat_world import build
 
 
 async def conversation_with_message(text: str = "hello world",
@@ -124,7 +124,7 @@ async def test_resume_past_pruned_events_requires_resync():
     chat, changes, c = await conversation_with_message(clock=clock)
     await chat.edit_message(1, c.id, 1, "edited")
     assert not (await chat.resume(2, 0)).truncated
-    clock.t += timedelta(days=8)
+    clock.advance(timedelta(days=8).total_seconds())
     assert await chat.prune_events() == 1
     assert (await chat.resume(2, 0)).truncated
     head = await chat.head()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from nirvana.domain.presence import Presence
-from tests.fakes_chat import FakeChatStore, FakeClock, FakePeers
-from tests.fakes_chat_changes import FakeChatChanges, FakePresenceStore
+from tests.support.clock import FakeClock
+from tests.support.fakes_chat import FakeChatStore, FakePeers
+from tests.support.fakes_chat_changes import FakeChatChanges, FakePresenceStore
 from nirvana.ws.typing import TypingTracker
 
 
@@ -68,7 +69,7 @@ async def test_presence_audience_is_friends_and_conversation_peers_only():
                         clock=FakeClock())
     peers.befriend(1, 2)
     from nirvana.domain.chat.service import ChatService
-    from tests.fakes_chat import RecordingPublisher
+    from tests.support.fakes_chat import RecordingPublisher
     chat = ChatService(store=store, changes=changes, peers=peers,
                        publisher=RecordingPublisher(), clock=FakeClock())
     peers.befriend(2, 3)

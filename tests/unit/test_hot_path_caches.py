@@ -16,7 +16,8 @@ from nirvana.domain.accounts.users import ProfileChanges
 from nirvana.logs import AccessRecord, JsonFormatter, log_access
 from nirvana.security import JwtAccessTokens
 from nirvana.storage.cached_users import CachedUserRepository
-from tests.fakes import FakeClock, FakeUsers
+from tests.support.clock import FakeClock
+from tests.support.fakes_accounts import FakeUsers
 
 
 class CountingUsers(FakeUsers):

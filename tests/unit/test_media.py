@@ -6,7 +6,7 @@ import pytest
 
 from nirvana.domain.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
 from nirvana.domain.media import ImageFormat, Images, check_image
-from tests.images import EXE, gif, jpeg, png, webp
+from tests.support.images import EXE, gif, jpeg, png, webp
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ from nirvana.domain.errors import ConflictError, InvalidInputError, NotFoundErro
 from nirvana.domain.social.entities import Direction, FriendRequestOutcome as O, PageRequest
 from nirvana.domain.social.graph import SocialGraph
 from nirvana.domain.social.cursors import decode_cursor, page_request
-from tests.fakes_social import FakeBlogCounter, FakeSocialRepository
+from tests.support.fakes_social import FakeBlogCounter, FakeSocialRepository
 
 # Module-level, not only conftest's hook: parametrized async tests need the marker before
 # collection ends.

@@ -9,24 +9,7 @@ from typing import Any
 
 import websockets
 
-from tests.helpers import sign_up
-
 _ids = itertools.count(1)
-
-
-async def befriend(services, a: int, b: int) -> None:
-    await services.pool.execute(
-        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, b)
-
-
-async def block(services, blocker: int, blocked: int) -> None:
-    await services.pool.execute(
-        "INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2)", blocker, blocked)
-
-
-async def user(http) -> dict:
-    session = await sign_up(http)
-    return {"id": session["user"]["id"], "jwt": session["jwt"]}
 
 
 class Client:
