@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
 from datetime import datetime, timedelta, timezone
 
 import httpx
-import uvicorn
 
 from nirvana.app import create_app
 from tests.support.chat_client import Client
 from tests.support.people import befriend, user
-from tests.support.servers import TEST_ORIGIN
+from tests.support.servers import TEST_ORIGIN, start_server
+
+HEARTBEAT_TIMEOUT = 3.0
 
 
 async def connect(live, u) -> Client:
@@ -101,16 +101,12 @@ async def test_hello_states_the_resume_window_and_pruned_events_force_resync(liv
 
 
 async def test_a_dead_client_is_dropped_by_the_heartbeat_and_goes_offline(services, settings):
-    app = create_app(settings, services)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(
-        app, log_config=None, lifespan="off", ws="websockets-sansio", access_log=False,
-        ws_ping_interval=0.2, ws_ping_timeout=0.2, timeout_graceful_shutdown=1))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
+    # The heartbeat also pings the test's own live client, in this same event loop: a
+    # timeout of seconds keeps it answering on a busy machine, while the dead one is dropped.
+    server, task, port = await start_server(create_app(settings, services),
+                                            services.ws_limits.max_frame_bytes,
+                                            settings=settings, ws_ping_interval=0.5,
+                                            ws_ping_timeout=HEARTBEAT_TIMEOUT)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
                                  headers={"Origin": TEST_ORIGIN}) as http:
         a, b = await user(http), await user(http)
@@ -125,7 +121,7 @@ async def test_a_dead_client_is_dropped_by_the_heartbeat_and_goes_offline(servic
     await writer.drain()
     assert b"101" in await reader.readline()
     assert (await cb.expect("presence", user_id=a["id"]))["state"] == "online"
-    offline = await cb.expect("presence", user_id=a["id"], timeout=3)
+    offline = await cb.expect("presence", user_id=a["id"], timeout=3 * HEARTBEAT_TIMEOUT)
     assert offline["state"] == "offline"
     assert not services.hub.online(a["id"])
     writer.close()

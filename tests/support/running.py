@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+START_SECONDS = 60  # a first start initialises PostgreSQL: slow on a busy machine
 
 
 def run_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -28,13 +30,18 @@ class Running:
             [sys.executable, "run.py"], cwd=ROOT, env=run_env(data_dir),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
+        # select first: a child that never prints would block readline() for ever.
+        if not select.select([self.proc.stdout], [], [], START_SECONDS)[0]:
+            self.proc.kill()
+            raise AssertionError(f"run.py printed nothing in {START_SECONDS} s: "
+                                 f"{self.proc.communicate()[1]}")
         line = self.proc.stdout.readline()
         match = re.search(r"listening on (http://[\d.]+:\d+)", line)
         if not match:
             self.proc.kill()
             raise AssertionError(f"no listening line: {line!r} {self.proc.stderr.read()}")
         self.url = match.group(1)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
@@ -43,7 +50,7 @@ class Running:
                 pass
             time.sleep(0.2)
         self.proc.kill()
-        raise AssertionError("server never became ready")
+        raise AssertionError(f"{self.url}/ready never answered 200 in {START_SECONDS} s")
 
     def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
         self.proc.send_signal(sig)

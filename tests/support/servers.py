@@ -10,13 +10,15 @@ import uvicorn
 
 from nirvana.serving import uvicorn_options
 from nirvana.settings import Settings
+from tests.support.waiting import wait_until
 
 TEST_ORIGIN = "http://testserver"
 
 
 async def start_server(app, max_size: int, sndbuf: int | None = None,
-                       settings: Settings | None = None
+                       settings: Settings | None = None, **options: object
                        ) -> tuple[uvicorn.Server, asyncio.Task, int]:
+    """Serve `app` on 127.0.0.1; `options` override uvicorn's (e.g. the heartbeat)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # see run.py
     if sndbuf is not None:
         # Inherited by accepted sockets; lets a test fill the kernel buffer in a few frames.
@@ -26,9 +28,10 @@ async def start_server(app, max_size: int, sndbuf: int | None = None,
     # The services are the fixture's, not the app's lifespan; a test's limits may differ.
     config = uvicorn.Config(app, **{**uvicorn_options(settings or Settings()),
                                     "lifespan": "off", "ws_max_size": max_size,
-                                    "timeout_graceful_shutdown": 2})
+                                    "timeout_graceful_shutdown": 2, **options})
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: server.started or task.done(), "uvicorn to start", timeout=30)
+    if task.done():  # it gave up (the exception says why)
+        task.result()
     return server, task, port

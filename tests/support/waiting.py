@@ -1,0 +1,20 @@
+"""Waiting for an event with a deadline: a wait that times out fails naming what it waited
+for, instead of spinning until the run's own timeout."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+import pytest
+
+
+async def wait_until(predicate: Callable[[], object], what: str, timeout: float = 10.0,
+                     interval: float = 0.01) -> None:
+    """Poll `predicate` until it is true; fail with "waited N s for <what>" at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            pytest.fail(f"waited {timeout:g} s for {what}", pytrace=False)
+        await asyncio.sleep(interval)
