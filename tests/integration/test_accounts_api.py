@@ -93,8 +93,10 @@ async def test_unknown_email_costs_about_as_much_as_a_wrong_password(client):
     await timed("warmup@example.com")
     known = min([await timed("dora@example.com") for _ in range(3)])
     unknown = min([await timed("ghost@example.com") for _ in range(3)])
-    # Both run one argon2 verification; without the dummy hash "unknown" would be ~100x faster.
-    assert unknown > known * 0.5
+    # Both run one argon2 verification (counted in tests/unit/test_accounts.py); this checks
+    # the dummy hash costs what a real one does. Without it "unknown" would be ~100x faster,
+    # so a fifth keeps a wide margin for a busy machine.
+    assert unknown > known * 0.2
 
 
 async def test_me_with_bearer_and_with_cookie(client):

@@ -4,6 +4,7 @@ for, instead of spinning until the run's own timeout."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Callable
 
 import pytest
@@ -18,3 +19,13 @@ async def wait_until(predicate: Callable[[], object], what: str, timeout: float 
         if loop.time() > deadline:
             pytest.fail(f"waited {timeout:g} s for {what}", pytrace=False)
         await asyncio.sleep(interval)
+
+
+def wait_until_blocking(predicate: Callable[[], object], what: str, timeout: float = 10.0,
+                        interval: float = 0.01) -> None:
+    """wait_until for tests without an event loop (subprocesses, /proc)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:g} s for {what}", pytrace=False)
+        time.sleep(interval)

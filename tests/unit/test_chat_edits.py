@@ -102,6 +102,9 @@ def test_terms_are_lowercased_accent_free_and_distinct():
 
 
 async def test_search_matches_all_terms_with_prefix_in_my_conversations_only():
+    """The query rules (all terms, a prefix, my conversations) over the fake's term index;
+    the real store's index after edits and deletes: tests/integration/
+    test_rules_on_the_real_stores.py."""
     chat, _, c = await conversation_with_message("Rendez-vous au Café demain")
     await chat.send_message(1, c.id, client_id="m2", text="le café est fermé")
     other = await chat.create_group(4, "Other", [])
@@ -114,6 +117,8 @@ async def test_search_matches_all_terms_with_prefix_in_my_conversations_only():
 
 
 async def test_edit_updates_what_search_finds():
+    """That an edit hands the store new terms; the real store's index is checked in
+    tests/integration/test_rules_on_the_real_stores.py."""
     chat, _, c = await conversation_with_message("old words")
     await chat.edit_message(1, c.id, 1, "new words")
     assert await chat.search(2, "old") == [] and len(await chat.search(2, "new")) == 1

@@ -140,6 +140,9 @@ async def test_follow_is_one_way_and_counted(graph):
 
 
 async def test_failed_change_rolls_back(repo):
+    """Checks the fake: it must roll back like PostgreSQL does, or the unit tests above could
+    pass on a half-made change. The real transaction: tests/integration/
+    test_rules_on_the_real_stores.py."""
     graph = SocialGraph(repo, FakeBlogCounter())
     await graph.follow(ANN, BOB)
     with pytest.raises(RuntimeError):
