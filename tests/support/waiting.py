@@ -4,6 +4,7 @@ for, instead of spinning until the run's own timeout."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from typing import Callable
 
@@ -12,10 +13,16 @@ import pytest
 
 async def wait_until(predicate: Callable[[], object], what: str, timeout: float = 10.0,
                      interval: float = 0.01) -> None:
-    """Poll `predicate` until it is true; fail with "waited N s for <what>" at the deadline."""
+    """Poll `predicate` (a function, or a coroutine function) until it is true; fail with
+    "waited N s for <what>" at the deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not predicate():
+
+    async def holds() -> object:
+        result = predicate()
+        return await result if inspect.isawaitable(result) else result
+
+    while not await holds():
         if loop.time() > deadline:
             pytest.fail(f"waited {timeout:g} s for {what}", pytrace=False)
         await asyncio.sleep(interval)
