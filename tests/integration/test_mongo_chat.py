@@ -8,59 +8,10 @@ from datetime import datetime, timezone
 import pytest
 from pymongo.errors import NetworkTimeout
 
-from nirvana.domain.chat.service import ChatService
 from nirvana.domain.errors import UnavailableError
-from nirvana.storage.mongo.changes import MongoChatChanges
-from nirvana.storage.mongo.chat_store import MongoChatStore
-from nirvana.storage.mongo.documents import MessageDoc
-from nirvana.storage.postgres.chat_peers import PgChatPeers
 from nirvana.domain.chat.entities import MessageDraft, MessageKind
-from tests.support.http import sign_up
-from tests.support.people import befriend, friends
-
-
-async def two_chats(client, services):
-    """a's direct conversations with b and with d: (a, b, with b, with d)."""
-    a, b = await friends(client, services)
-    d = (await sign_up(client))["user"]["id"]
-    await befriend(services, a, d)
-    return a, b, await services.chat.open_direct(a, b), await services.chat.open_direct(a, d)
-
-
-async def write(docs) -> None:
-    """What the store's own insert does: one unordered insert_many."""
-    await MessageDoc.get_pymongo_collection().insert_many(docs, ordered=False)
-
-
-class SwitchableInsert:
-    """The store's insert, given to it at construction; `failure` replaces it while set."""
-
-    def __init__(self) -> None:
-        self.failure = None
-
-    async def __call__(self, docs) -> None:
-        if self.failure is not None:
-            return await self.failure(docs)
-        await write(docs)
-
-
-@pytest.fixture
-async def flaky(services):
-    """Builds a chat on a store whose insert the test controls: (chat, store, insert)."""
-    stores = []
-
-    def build(timeout: float = services.settings.store_timeout):
-        insert = SwitchableInsert()
-        store = MongoChatStore(timeout=timeout, insert=insert)
-        stores.append(store)
-        chat = ChatService(store=store, changes=MongoChatChanges(store),
-                           peers=PgChatPeers(services.pool), publisher=services.hub,
-                           clock=services.clock, limits=services.chat.limits)
-        return chat, store, insert
-
-    yield build
-    for store in stores:
-        await store.close()
+from tests.support.chat_store import write
+from tests.support.people import friends, two_chats
 
 
 def record_posts(chat, monkeypatch) -> list:

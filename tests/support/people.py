@@ -37,3 +37,11 @@ async def a_with_two_friends(client: httpx.AsyncClient, services) -> tuple[int, 
     c, _ = await friends(client, services)
     await befriend(services, a, c)
     return a, b, c
+
+
+async def two_chats(client, services):
+    """a's direct conversations with b and with d: (a, b, with b, with d)."""
+    a, b = await friends(client, services)
+    d = (await sign_up(client))["user"]["id"]
+    await befriend(services, a, d)
+    return a, b, await services.chat.open_direct(a, b), await services.chat.open_direct(a, d)
