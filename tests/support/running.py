@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-START_SECONDS = 60  # a first start initialises PostgreSQL: slow on a busy machine
+START_SECONDS = 120  # a first start initialises PostgreSQL: slow on a busy machine
 
 
 def run_env(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -17,13 +17,15 @@ class Tick:
 
     def __init__(self) -> None:
         self.t = 0.0
-        self.timers: list[tuple[float, Callable[..., None], tuple, asyncio.Handle]] = []
+        self.timers: list[tuple[float, Callable[..., None], tuple, asyncio.TimerHandle]] = []
 
     def __call__(self) -> float:
         return self.t
 
-    def call_later(self, delay: float, callback: Callable[..., None], *args) -> asyncio.Handle:
-        handle = asyncio.Handle(callback, args, asyncio.get_running_loop())
+    def call_later(self, delay: float, callback: Callable[..., None], *args
+                   ) -> asyncio.TimerHandle:
+        # A handle that only this clock fires: cancel() works, the event loop never runs it.
+        handle = asyncio.TimerHandle(self.t + delay, callback, args, asyncio.get_running_loop())
         self.timers.append((self.t + delay, callback, args, handle))
         return handle
 
