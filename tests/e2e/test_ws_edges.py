@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from nirvana.app import create_app
-from nirvana.ws.hub import REPLAY_PATIENCE
+from nirvana.ws.connection import REPLAY_PATIENCE
 from nirvana.ws.protocol import Limits
 from tests.support.chat_client import WAIT, Client
 from tests.support.people import befriend, user
