@@ -27,9 +27,6 @@ async def test_more_than_the_cap_answers_the_newest_thousand_and_says_so(client,
     assert titles[0] == f"Blog {BULK_CAP + 1}" and titles[-1] == "Blog 2"  # oldest left out
 
 
-@pytest.mark.xfail(strict=True, reason="defect: /blog/bulk says capped when exactly 1,000 "
-                   "blogs exist (routes/blogs.py: capped=len(blogs) >= BULK_CAP), though its "
-                   "schema promises 'more published blogs exist than were returned'")
 async def test_exactly_the_cap_is_not_capped(client, services):
     author = (await sign_up(client))["user"]["id"]
     await _published(services, author, BULK_CAP)
