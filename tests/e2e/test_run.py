@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pytest
@@ -19,6 +22,17 @@ from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A directory outside pytest's own: each new pytest session (other runs on this machine
+    included) makes pytest's base directory 0700 again, and the embedded PostgreSQL, which
+    runs as its own user when we are root, could then no longer reach its data."""
+    path = Path(tempfile.mkdtemp(prefix="nirvana-run-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:

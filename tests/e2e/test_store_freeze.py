@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.test_run import tmp_path  # noqa: F401  (the fixture)
 from tests.e2e.test_run import PASSWORD, Running
 
 # The README's contract: "503 (a database unreachable or slower than 5 s)". Asserted with 2 s
