@@ -23,6 +23,7 @@ from tests.conftest import TEST_ORIGIN
 from tests.e2e.chat_client import Client, befriend, user
 from tests.e2e.conftest import start_server
 from tests.e2e.test_run import PASSWORD, Running
+from tests.e2e.test_run import tmp_path  # noqa: F401  (run.py's data outside pytest's base)
 
 # -- kill -9 right after the ack -----------------------------------------------------------
 
