@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 import re
 import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 START_SECONDS = 120  # a first start initialises PostgreSQL: slow on a busy machine
@@ -25,9 +29,10 @@ def run_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 class Running:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, wrapper: tuple[str, ...] = ()) -> None:
+        # `wrapper` runs run.py under another program (e.g. a parent that never reaps).
         self.proc = subprocess.Popen(
-            [sys.executable, "run.py"], cwd=ROOT, env=run_env(data_dir),
+            [*wrapper, sys.executable, "run.py"], cwd=ROOT, env=run_env(data_dir),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         # select first: a child that never prints would block readline() for ever.
@@ -56,3 +61,14 @@ class Running:
         self.proc.send_signal(sig)
         out, err = self.proc.communicate(timeout=60)
         return self.proc.returncode, out, err
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A directory outside pytest's own: each new pytest session (other runs on this machine
+    included) makes pytest's base directory 0700 again, and the embedded PostgreSQL, which
+    runs as its own user when we are root, could then no longer reach its data."""
+    path = Path(tempfile.mkdtemp(prefix="nirvana-run-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
