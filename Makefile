@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench seed clean-venv
+.PHONY: run test bench seed backup restore clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,17 @@ bench: $(BENCH_STAMP)
 
 seed: $(STAMP)
 	$(BIN)/python -m nirvana.seed $(SEED_ARGS)
+
+# A backup of the data directory (DATA_DIR, default ./var) while Nirvana serves, and its
+# restore into an empty one: see docs/operations.md.
+BACKUP ?= backups/nirvana-$(shell date -u +%Y%m%dT%H%M%SZ)
+backup: $(STAMP)
+	$(BIN)/python -m nirvana.backup create $(BACKUP)
+
+restore: $(STAMP)
+	@test -n "$(filter command line environment,$(origin BACKUP))" || \
+		{ echo "make restore: name the backup: make restore BACKUP=backups/..."; exit 2; }
+	$(BIN)/python -m nirvana.backup restore $(BACKUP)
 
 clean-venv:
 	rm -rf $(VENV)

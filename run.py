@@ -25,6 +25,7 @@ from nirvana.bootstrap import load_or_create_secret, open_services
 from nirvana.logs import configure_logging
 from nirvana.serving import open_listener, tune_gc, uvicorn_options
 from nirvana.settings import ConfigError, Settings
+from nirvana.storage.datadir_lock import DataDirInUseError, DataDirLock
 from nirvana.storage.embedded import EmbeddedError, EmbeddedMongo, EmbeddedPostgres
 
 log = logging.getLogger("nirvana")
@@ -90,8 +91,15 @@ def main() -> None:
     configure_logging(settings.log_level)
     data_dir = settings.data_dir.resolve()
     check_data_dir(data_dir)
+    # Before anything touches the databases: a second Nirvana on this directory would take
+    # the first one's children for orphans of a crash and stop them.
+    try:
+        lock = DataDirLock(data_dir).acquire()
+    except DataDirInUseError as exc:
+        fail(str(exc))
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
+    lock.announce(f"http://{host}:{port}")
 
     postgres = mongo = None
     try:
@@ -135,6 +143,7 @@ def main() -> None:
             mongo.stop()
         if postgres is not None:
             postgres.stop()
+        lock.release()
         print("Nirvana stopped.", flush=True)
 
 

@@ -26,6 +26,7 @@ import asyncpg
 
 from .security import Argon2Hasher
 from .settings import ConfigError, Settings
+from .storage.datadir_lock import DataDirInUseError, DataDirLock
 from .storage.embedded import EmbeddedError, EmbeddedPostgres
 from .storage.postgres.pool import create_pool, migrate
 
@@ -225,25 +226,30 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"nirvana.seed: error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(message)s")
-    postgres = None
+    postgres = lock = None
     url = settings.database_url
     if url is None:
-        pgdata = settings.data_dir.resolve() / "postgres"
-        # If run.py already has this cluster up, we share it and must leave it running.
-        already_running = (pgdata / "postmaster.pid").exists()
-        postgres = EmbeddedPostgres(pgdata)
+        data_dir = settings.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            lock = DataDirLock(data_dir, holder="nirvana.seed").acquire()
+        except DataDirInUseError:
+            lock = None  # run.py has this cluster up: we share it and must leave it running
+        postgres = EmbeddedPostgres(data_dir / "postgres")
         try:
             url = postgres.start()
         except EmbeddedError as exc:
             print(f"nirvana.seed: error: {exc}", file=sys.stderr)
             return 1
-        if already_running:
+        if lock is None:
             postgres = None
     try:
         report = asyncio.run(run(url, settings, args))
     finally:
         if postgres is not None:
             postgres.stop()
+        if lock is not None:
+            lock.release()
     print(f"Seeded {report.users} users, {report.blogs} blogs, {report.likes} likes and "
           f"{report.comments} comments in {report.seconds:.1f}s. "
           f"Seeded users sign in with the password {SEED_PASSWORD!r}.")

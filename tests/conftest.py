@@ -25,9 +25,9 @@ from nirvana.app import create_app
 from nirvana.bootstrap import build_services, open_stores
 from nirvana.settings import Settings
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
+from tests.support.servers import TEST_ORIGIN
 
-TEST_ORIGIN = "http://testserver"
-
+SLOW_TEST_SECONDS = 360
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector, name, obj):
@@ -35,6 +35,14 @@ def pytest_pycollect_makeitem(collector, name, obj):
     # (rather than the item after) lets it combine with @pytest.mark.parametrize.
     if name.startswith("test") and inspect.iscoroutinefunction(obj):
         pytest.mark.anyio(obj)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test that starts run.py (marked slow) waits for cold starts of both databases, more
+    # than one on a busy machine: it gets more time than the default before it counts as hung.
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TEST_SECONDS))
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ from ..domain.errors import (
     UnsupportedMediaTypeError,
 )
 from ..domain.accounts.ports import AccessClaims
+from .deadline import within
 
 if TYPE_CHECKING:  # for the annotation only: bootstrap imports the HTTP layer it wires
     from ..bootstrap import Services
@@ -32,6 +33,9 @@ if TYPE_CHECKING:  # for the annotation only: bootstrap imports the HTTP layer i
 B = TypeVar("B")
 Q = TypeVar("Q")
 JSON = "application/json"
+# Past store_timeout: a store call that times out by itself answers first; the deadline only
+# catches what would stack (a cancel the server never confirms, a wait for a free connection).
+DEADLINE_GRACE = 0.25
 
 
 class In(BaseModel):
@@ -233,7 +237,14 @@ class AsgiEndpoint:
             except ValidationError as exc:
                 raise _invalid(exc) from None
         body = await read_json(request, spec.body, self.limit) if spec.body is not None else None
-        result = await spec.handler(Call(request, body, query, claims))
+        call = Call(request, body, query, claims)
+        if spec.raw_body is None:
+            # The README's bound: a store slower than store_timeout is answered 503 by then,
+            # also when the route's calls would stack their timeouts (see deadline.py).
+            deadline = call.services.settings.store_timeout + DEADLINE_GRACE
+            result = await within(spec.handler(call), deadline)
+        else:  # an upload: its body is read inside the handler, at the client's pace
+            result = await spec.handler(call)
         if isinstance(result, Response):
             response = result
         elif result is None:

@@ -4,8 +4,8 @@ A `typing active` starts an indicator that lives `ttl` seconds unless renewed. A
 within `throttle` seconds of the last broadcast only extends it (the command is still
 acked), so a client that sends one per keystroke costs its peers one event per `throttle`.
 When the ttl passes without renewal, or the typist's last device disconnects, the peers get
-`active: false`. Time: `clock` for the throttle (injected), the event loop's timers for
-expiry (tests use short ttls).
+`active: false`. Time: `clock` for the throttle and `call_later` for expiry, both injected
+(by default the monotonic clock and the running event loop's timers).
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ class _Indicator:
 
 class TypingTracker:
     def __init__(self, broadcast: Broadcast, *, ttl: float, throttle: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 call_later: Callable[..., asyncio.TimerHandle] | None = None) -> None:
         self._broadcast = broadcast
         self.ttl = ttl
         self.throttle = throttle
         self._clock = clock
+        self._call_later = call_later
         self._active: dict[tuple[str, int], _Indicator] = {}
 
     def update(self, conversation_id: str, user_id: int, active: bool,
@@ -51,7 +53,8 @@ class TypingTracker:
         current.audience = audience
         if current.timer is not None:
             current.timer.cancel()
-        current.timer = asyncio.get_running_loop().call_later(self.ttl, self._expire, key)
+        call_later = self._call_later or asyncio.get_running_loop().call_later
+        current.timer = call_later(self.ttl, self._expire, key)
 
     def _expire(self, key: tuple[str, int]) -> None:
         if key in self._active:

@@ -18,6 +18,7 @@ import uvicorn
 
 from nirvana.app import create_app
 from nirvana.serving import uvicorn_options
+from tests.support.waiting import wait_until
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -120,8 +121,9 @@ async def site(browser, services, settings, web_socket):
                                     "timeout_graceful_shutdown": 2})
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[web_socket]))
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: server.started or task.done(), "uvicorn to start", timeout=30)
+    if task.done():  # it gave up: the exception says why
+        task.result()
     live = Site(settings.public_url, services, settings, browser, server=server, task=task)
     try:
         yield live

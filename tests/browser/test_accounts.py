@@ -3,7 +3,7 @@
 import pytest
 
 from nirvana.web import domain
-from tests.images import png
+from tests.support.images import png
 from tests.support.browser_ui import PASSWORD, link_in, mail_text, sign_in, sign_out, sign_up
 
 

@@ -1,7 +1,7 @@
 """Scenarios across the web client: two people in two browser contexts, hostile text that
 must stay text, a phone-width page, and the screenshots the README shows."""
 
-from tests.images import png
+from tests.support.images import png
 from tests.support.browser_ui import make_blog, make_user, picture_png, sign_in, sign_up
 
 XSS = ('<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'

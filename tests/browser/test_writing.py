@@ -3,7 +3,7 @@ dropping, place suggestions, drafts and publishing, the stale-edit choice, delet
 
 import base64
 
-from tests.images import png
+from tests.support.images import png
 from tests.support.browser_ui import make_blog, make_user, sign_in
 
 

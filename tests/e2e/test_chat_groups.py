@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.e2e.chat_client import Client, befriend, block, user
+from tests.support.chat_client import Client
+from tests.support.people import befriend, block, user
 
 
 async def connect(live, u) -> Client:

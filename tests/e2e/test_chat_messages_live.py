@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from tests.e2e.chat_client import Client, befriend, user
+from tests.support.chat_client import Client
+from tests.support.people import befriend, user
 
 
 async def chatting_pair(live):
@@ -87,9 +88,10 @@ async def test_receipts_and_unread_counts_follow_every_change(live):
     a, b, ca, cb, cid = await chatting_pair(live)
     for i in range(3):
         await ca.command("send", conversation_id=cid, client_id=str(i), text=str(i))
-    # unread as docs/protocol.md has clients derive it from newMessage: seq - read_seq.
-    unread = [(await cb.expect("newMessage"))["message"]["seq"] - 0 for _ in range(3)]
-    assert unread == [1, 2, 3]
+    assert [(await cb.expect("newMessage"))["message"]["seq"] for _ in range(3)] == [1, 2, 3]
+    # b has read nothing (read_seq 0): unread is the last seq, as docs/protocol.md derives it.
+    listed = await cb.command("conversations")
+    assert listed["conversations"][0]["unread"] == 3
     ack = await cb.command("delivered", conversation_id=cid, seq=3)
     receipt = await ca.expect("receipt", kind="delivered")
     assert receipt["seq"] == 3 and receipt["user_id"] == b["id"]

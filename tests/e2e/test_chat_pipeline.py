@@ -7,7 +7,8 @@ import json
 import pytest
 
 from nirvana.ws.protocol import Limits
-from tests.e2e.chat_client import Client, befriend, user
+from tests.support.chat_client import Client
+from tests.support.people import befriend, user
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ import websockets
 from nirvana.app import create_app
 from nirvana.bootstrap import build_services
 from nirvana.ws.protocol import Limits
-from tests.e2e.chat_client import Client, befriend, user
-from tests.e2e.conftest import start_server
+from tests.support.chat_client import Client
+from tests.support.people import befriend, user
+from tests.support.servers import start_server
 
 
 async def setup_pair(live):

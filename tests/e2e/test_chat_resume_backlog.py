@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.e2e.chat_client import Client, befriend, user
+from tests.support.chat_client import Client
+from tests.support.people import befriend, user
 
 
 async def test_resume_larger_than_the_outgoing_queue_replays_everything(live):

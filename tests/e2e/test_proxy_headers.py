@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.helpers import PASSWORD, sign_up
+from tests.support.http import PASSWORD, sign_up
 
 FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.9"}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -17,45 +16,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "correct horse battery"
-
-
-def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "MONGODB_URL", "JWT_SECRET", "PORT", "HOST"}}
-    env.update({"DATA_DIR": str(data_dir), "PORT": "0", "LOG_LEVEL": "WARNING", **extra})
-    return env
-
-
-class Running:
-    def __init__(self, data_dir: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "run.py"], cwd=ROOT, env=_env(data_dir),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        line = self.proc.stdout.readline()
-        match = re.search(r"listening on (http://[\d.]+:\d+)", line)
-        if not match:
-            self.proc.kill()
-            raise AssertionError(f"no listening line: {line!r} {self.proc.stderr.read()}")
-        self.url = match.group(1)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.proc.kill()
-        raise AssertionError("server never became ready")
-
-    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
-        self.proc.send_signal(sig)
-        out, err = self.proc.communicate(timeout=60)
-        return self.proc.returncode, out, err
-
+from tests.support.http import PASSWORD
+from tests.support.running import ROOT, Running
+from tests.support.running import run_env as _env
 
 def _children_of(data_dir: Path) -> list[str]:
     found = []
@@ -65,7 +28,8 @@ def _children_of(data_dir: Path) -> list[str]:
                 cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if str(data_dir) in cmdline and "pytest" not in cmdline:
+            # Not "pytest" in cmdline: the data directory's own path holds that word.
+            if str(data_dir) in cmdline and int(proc.name) != os.getpid():
                 found.append(cmdline)
     return found
 
@@ -139,3 +103,113 @@ def test_bad_setting_names_the_variable(tmp_path):
     code, err = _run_fails(_env(tmp_path, LOG_LEVEL="loud"))
     assert code == 2
     assert err.startswith("nirvana: error: LOG_LEVEL='loud' is not valid") and "\n" not in err
+
+
+# -- crashes and a second start --------------------------------------------------------------
+
+# A parent that adopts orphans (PR_SET_CHILD_SUBREAPER) and never reaps them, as the init of
+# many containers does: killed processes stay zombies, which `kill(pid, 0)` still finds.
+NO_REAPER = (sys.executable, "-c", """
+import ctypes, signal, subprocess, sys
+ctypes.CDLL("libc.so.6").prctl(36, 1)
+subprocess.Popen(sys.argv[1:], start_new_session=True)
+while True:
+    signal.pause()
+""")
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # a backend that followed its postmaster
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def _pids_of(data_dir: Path) -> list[int]:
+    """run.py, its MongoDB-wire server and every PostgreSQL process on `data_dir`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or _state(int(proc.name)) in (None, "Z"):
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if (int(proc.name) != os.getpid() and "signal.pause" not in cmdline
+                and (str(data_dir) in cmdline or cwd.startswith(str(data_dir)))):
+            found.append(int(proc.name))
+    return found
+
+
+def _sign_in(url: str) -> httpx.Response:
+    return httpx.post(f"{url}/api/v1/user/signin",
+                      json={"email": "ann@example.com", "password": PASSWORD})
+
+
+@pytest.mark.slow
+def test_a_start_right_after_kill_9_of_everything_recovers(tmp_path):
+    data = tmp_path / "var"
+    first = Running(data, wrapper=NO_REAPER)
+    try:
+        r = httpx.post(f"{first.url}/api/v1/user/signup",
+                       json={"email": "ann@example.com", "password": PASSWORD, "name": "Ann"})
+        assert r.status_code == 201, r.text
+        postmaster = int((data / "postgres" / "postmaster.pid").read_text().split()[0])
+        wrapper = first.proc.pid
+        adopted = Path(f"/proc/{wrapper}/task/{wrapper}/children").read_text().split()
+        _kill([*map(int, adopted), *_pids_of(data)])  # run.py is the wrapper's child
+        time.sleep(0.2)
+        assert _state(postmaster) == "Z"  # the state the campaign met: a zombie postmaster
+        assert _pids_of(data) == []
+
+        second = Running(data)  # at once, with the zombies and the stale pid files there
+        assert _sign_in(second.url).status_code == 200
+        mongo = json.loads((data / "mongo.pid").read_text())["pid"]
+
+        # A frozen PostgreSQL left by a crashed run: it cannot answer, so it is replaced.
+        postmaster = int((data / "postgres" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGSTOP)
+        second.proc.kill()
+        second.proc.communicate()
+        third = Running(data)
+        assert _sign_in(third.url).status_code == 200
+        assert _state(postmaster) in (None, "Z") and _state(mongo) in (None, "Z")
+        code, _, err = third.stop()
+        assert code == 0, err
+    finally:
+        _kill(_pids_of(data))
+        first.proc.kill()  # the non-reaper: its zombies go to init
+        first.proc.communicate(timeout=10)
+
+
+@pytest.mark.slow
+def test_a_second_start_on_a_data_dir_in_use_refuses_and_the_first_keeps_serving(tmp_path):
+    data = tmp_path / "var"
+    first = Running(data)
+    try:
+        children = sorted(_pids_of(data))
+        code, err = _run_fails(_env(data))
+        assert code != 0
+        assert err == (f"nirvana: error: data directory {data} is in use by Nirvana "
+                       f"(pid {first.proc.pid}, {first.url}); stop it first or set DATA_DIR")
+        assert sorted(_pids_of(data)) == children  # nothing of the first was touched
+        assert httpx.get(f"{first.url}/ready").status_code == 200
+        r = httpx.post(f"{first.url}/api/v1/user/signup",
+                       json={"email": "ann@example.com", "password": PASSWORD, "name": "Ann"})
+        assert r.status_code == 201, r.text
+    finally:
+        code, _, err = first.stop()
+    assert code == 0, err
+    # The lock died with its holder: the next start takes the directory.
+    again = Running(data)
+    assert _sign_in(again.url).status_code == 200
+    again.stop()

@@ -10,7 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from tests.e2e.chat_client import Client, befriend, user
+from tests.support.chat_client import Client
+from tests.support.people import befriend, user
 
 
 async def _chat(live) -> tuple[Client, Client]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.helpers import bearer, sign_up
+from tests.support.http import bearer, sign_up
 
 
 async def post(client, session, title: str, **over) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nirvana.storage.postgres.blogs import SEARCH_CANDIDATES
-from tests.helpers import sign_up
+from tests.support.http import sign_up
 
 
 async def test_common_word_is_ranked_among_the_newest_matches_only(client, services):

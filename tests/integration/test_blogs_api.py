@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.helpers import bearer, sign_up
+from tests.support.http import bearer, sign_up
 
 BLOG = {"title": "First light", "body": "Hello **world**", "summary": "A start",
         "tags": ["Travel", "travel", " Slow  Food "], "location": {"city": "Zürich",

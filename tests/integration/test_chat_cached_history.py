@@ -3,8 +3,8 @@ must show in it at once."""
 
 from __future__ import annotations
 
-from tests.e2e.chat_client import befriend
-from tests.helpers import bearer, sign_up
+from tests.support.people import befriend, block
+from tests.support.http import bearer, sign_up
 
 
 async def _pair_with_messages(client, services, n: int = 3):
@@ -53,7 +53,6 @@ async def test_delete_for_me_hides_from_me_only_also_in_the_chat_list(client, se
 
 
 async def test_group_of_people_who_blocked_each_other_is_refused(client, services):
-    from tests.e2e.chat_client import block
 
     a, b, c = await sign_up(client), await sign_up(client), await sign_up(client)
     for other in (b, c):

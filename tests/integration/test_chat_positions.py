@@ -13,7 +13,8 @@ from pymongo.errors import AutoReconnect, BulkWriteError
 from nirvana.domain.chat.entities import ReceiptKind
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.changes import MongoChatChanges
-from tests.integration.test_mongo_chat import flaky, friends, two_chats, write  # noqa: F401
+from tests.support.chat_store import write
+from tests.support.people import friends, two_chats
 
 
 async def _store_down(docs) -> None:
@@ -21,7 +22,7 @@ async def _store_down(docs) -> None:
 
 
 async def test_a_failed_batch_is_never_served_as_head_and_positions_move_on(
-        client, services, flaky):  # noqa: F811
+        client, services, flaky):
     a, b = await friends(client, services)
     chat, store, insert = flaky()
     c = await chat.open_direct(a, b)
@@ -43,7 +44,7 @@ async def test_a_failed_batch_is_never_served_as_head_and_positions_move_on(
 
 
 async def test_a_batch_whose_last_message_is_refused_serves_only_stored_positions(
-        client, services, flaky):  # noqa: F811
+        client, services, flaky):
     """An unordered insert that stores all but the last document: the head is the last
     stored position, not the refused one's."""
     a, b, c, other = await two_chats(client, services)
@@ -67,7 +68,7 @@ async def test_a_batch_whose_last_message_is_refused_serves_only_stored_position
 
 
 async def test_after_a_restart_the_head_never_goes_below_what_was_served(
-        client, services, flaky):  # noqa: F811
+        client, services, flaky):
     """The campaign's case, on the store: a batch fails, a socket opens (reads the head),
     the store object is replaced (a restart). The head it serves is not lower than any
     served before, and new positions come after every one served."""
@@ -87,7 +88,7 @@ async def test_after_a_restart_the_head_never_goes_below_what_was_served(
     assert again.pos > served
 
 
-async def test_the_head_counts_pruned_events_after_a_restart(client, services, flaky):  # noqa: F811
+async def test_the_head_counts_pruned_events_after_a_restart(client, services, flaky):
     """Events newer than every message, then pruned: the head served before stays the
     floor of the next start's, or their positions would be handed out again."""
     a, b = await friends(client, services)
@@ -127,7 +128,7 @@ async def test_a_resume_from_beyond_the_head_is_told_to_resync(client, services,
 
 
 async def test_a_message_refused_inside_a_batch_leaves_no_gap_in_the_seqs(
-        client, services, flaky):  # noqa: F811
+        client, services, flaky):
     """Seqs are gapless like positions are monotonic: a seq is only answered when every
     seq below it in the conversation is stored."""
     a, b = await friends(client, services)

@@ -9,8 +9,7 @@ import asyncio
 from nirvana.bootstrap import build_services
 from nirvana.domain.chat.entities import ReceiptKind
 from nirvana.storage.mongo.upgrade import STATES_SPLIT_ID
-from tests.integration.test_chat_write_path import a_with_two_friends
-from tests.integration.test_mongo_chat import friends
+from tests.support.people import a_with_two_friends, friends
 
 
 def fresh_services(stores, settings):

@@ -9,16 +9,7 @@ from datetime import datetime, timezone
 from nirvana.bootstrap import build_services
 from nirvana.domain.chat.errors import NotMemberError
 from nirvana.storage.mongo.summaries import CHECKPOINT_ID
-from tests.integration.test_mongo_chat import friends
-
-
-async def a_with_two_friends(client, services) -> tuple[int, int, int]:
-    """Users a, b, c; a is friends with both (c's own other friend is unused)."""
-    a, b = await friends(client, services)
-    c, _ = await friends(client, services)
-    await services.pool.execute(
-        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, c)
-    return a, b, c
+from tests.support.people import a_with_two_friends, friends
 
 
 async def test_summaries_lost_in_a_crash_are_repaired_on_the_next_start(

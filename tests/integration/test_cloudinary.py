@@ -20,8 +20,8 @@ import pytest
 
 from nirvana.domain.media import Images
 from nirvana.storage.media import CloudinaryMediaStore
-from tests.helpers import bearer, sign_up
-from tests.images import png
+from tests.support.http import bearer, sign_up
+from tests.support.images import png
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.helpers import sign_up
+from tests.support.http import sign_up
 
 APP_ORIGIN = "https://app.example.com"
 OTHER_ORIGIN = "https://evil.example.net"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.helpers import bearer, sign_up
-from tests.images import png
+from tests.support.http import bearer, sign_up
+from tests.support.images import png
 
 BLOG = {"title": "Hello", "body": "# Hi", "summary": "s", "tags": ["a"], "status": "published"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import bearer, sign_up
-from tests.images import EXE, gif, jpeg, png, webp
+from tests.support.http import bearer, sign_up
+from tests.support.images import EXE, gif, jpeg, png, webp
 
 pytestmark = pytest.mark.anyio
 UPLOAD = "/api/v1/image/upload"

@@ -8,69 +8,10 @@ from datetime import datetime, timezone
 import pytest
 from pymongo.errors import NetworkTimeout
 
-from nirvana.domain.chat.service import ChatService
 from nirvana.domain.errors import UnavailableError
-from nirvana.storage.mongo.changes import MongoChatChanges
-from nirvana.storage.mongo.chat_store import MongoChatStore
-from nirvana.storage.mongo.documents import MessageDoc
-from nirvana.storage.postgres.chat_peers import PgChatPeers
 from nirvana.domain.chat.entities import MessageDraft, MessageKind
-from tests.helpers import sign_up
-
-
-async def befriend(services, a: int, b: int) -> None:
-    await services.pool.execute(
-        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, b)
-
-
-async def friends(client, services):
-    a, b = (await sign_up(client))["user"]["id"], (await sign_up(client))["user"]["id"]
-    await befriend(services, a, b)
-    return a, b
-
-
-async def two_chats(client, services):
-    """a's direct conversations with b and with d: (a, b, with b, with d)."""
-    a, b = await friends(client, services)
-    d = (await sign_up(client))["user"]["id"]
-    await befriend(services, a, d)
-    return a, b, await services.chat.open_direct(a, b), await services.chat.open_direct(a, d)
-
-
-async def write(docs) -> None:
-    """What the store's own insert does: one unordered insert_many."""
-    await MessageDoc.get_pymongo_collection().insert_many(docs, ordered=False)
-
-
-class SwitchableInsert:
-    """The store's insert, given to it at construction; `failure` replaces it while set."""
-
-    def __init__(self) -> None:
-        self.failure = None
-
-    async def __call__(self, docs) -> None:
-        if self.failure is not None:
-            return await self.failure(docs)
-        await write(docs)
-
-
-@pytest.fixture
-async def flaky(services):
-    """Builds a chat on a store whose insert the test controls: (chat, store, insert)."""
-    stores = []
-
-    def build(timeout: float = services.settings.store_timeout):
-        insert = SwitchableInsert()
-        store = MongoChatStore(timeout=timeout, insert=insert)
-        stores.append(store)
-        chat = ChatService(store=store, changes=MongoChatChanges(store),
-                           peers=PgChatPeers(services.pool), publisher=services.hub,
-                           clock=services.clock, limits=services.chat.limits)
-        return chat, store, insert
-
-    yield build
-    for store in stores:
-        await store.close()
+from tests.support.chat_store import write
+from tests.support.people import friends, two_chats
 
 
 def record_posts(chat, monkeypatch) -> list:
@@ -115,11 +56,12 @@ async def test_under_load_commits_are_spaced_and_an_idle_writer_commits_at_once(
     a, b = await friends(client, services)
     chat, store = services.chat, services.chat_store
     c = await chat.open_direct(a, b)
-    store.writer.commit_spacing = 1.0
-    await asyncio.sleep(1.0)  # idle: the last commit is long past
+    spacing = 2.0  # long beside a send on a busy machine, so the two cases stay apart
+    store.writer.commit_spacing = spacing
+    await asyncio.sleep(spacing)  # idle: the last commit is long past
     started = asyncio.get_running_loop().time()
     await chat.send_message(a, c.id, client_id="lone", text="lone")
-    assert asyncio.get_running_loop().time() - started < 0.5  # not held for the spacing
+    assert asyncio.get_running_loop().time() - started < spacing / 2  # not held for it
     # Sends trickling in right after it share the next commit, one spacing later.
     batches = store.batches
     sends = []
@@ -301,7 +243,8 @@ async def test_a_send_past_its_deadline_is_answered_at_once_and_delivered_when_s
     with pytest.raises(UnavailableError) as refused:
         await chat.send_message(a, c.id, client_id="slow", text="slow")
     assert refused.value.code == "store_timeout"
-    assert asyncio.get_running_loop().time() - started < 1.0 and posted == []
+    # Refused at the deadline (0.2 s), not when the insert ends: it never would by itself.
+    assert asyncio.get_running_loop().time() - started < 0.2 + 3 and posted == []
 
     release.set()
     for _ in range(100):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.e2e.chat_client import befriend
-from tests.helpers import bearer, sign_up
+from tests.support.people import befriend
+from tests.support.http import bearer, sign_up
 
 HUGE = 10**20
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from nirvana.app import create_app
-from tests.helpers import bearer, sign_up
-from tests.images import png
+from tests.support.http import bearer, sign_up
+from tests.support.images import png
 
 
 def assert_security_headers(r: httpx.Response) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.helpers import bearer, sign_up
+from tests.support.http import bearer, sign_up
 
 pytestmark = pytest.mark.anyio
 

@@ -14,6 +14,7 @@ from nirvana.bootstrap import build_services
 from nirvana.serving import uvicorn_options
 
 from .browser_ui import PASSWORD
+from .waiting import wait_until
 
 _counter = itertools.count(1)
 
@@ -72,8 +73,9 @@ async def restart_server(site, stores, settings, listening: socket.socket) -> No
                                "timeout_graceful_shutdown": 2})
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: server.started or task.done(), "uvicorn to restart", timeout=30)
+    if task.done():  # it gave up: the exception says why
+        task.result()
     site.services, site.server, site.task = services, server, task
 
     async def close() -> None:

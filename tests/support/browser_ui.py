@@ -7,7 +7,8 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
-PASSWORD = "correct horse battery"
+from tests.support.http import PASSWORD
+
 _counter = itertools.count(1)
 
 

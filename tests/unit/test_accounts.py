@@ -14,8 +14,8 @@ from nirvana.domain.errors import (
     RateLimitedError,
 )
 from nirvana.domain.accounts.users import ProfileChanges
-from tests.fakes import (
-    FakeClock,
+from tests.support.clock import FakeClock
+from tests.support.fakes_accounts import (
     FakeHasher,
     FakeMailer,
     FakeRefreshTokens,

@@ -23,7 +23,8 @@ from nirvana.domain.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from tests.fakes_blogs import FakeBlogRepository, FakeClock, FakeCommentRepository
+from tests.support.clock import FakeClock
+from tests.support.fakes_blogs import FakeBlogRepository, FakeCommentRepository
 
 ANN, BOB, CID = 1, 2, 3
 

@@ -11,7 +11,8 @@ from nirvana.domain.chat.messaging import Messaging
 from nirvana.domain.chat.entities import Attachment, MessageKind, ReceiptKind
 from nirvana.domain.chat.limits import ChatLimits
 from nirvana.domain.errors import InvalidInputError
-from tests.fakes_chat import FakeChatStore, FakeClock, FakePeers, RecordingPublisher
+from tests.support.clock import FakeClock
+from tests.support.fakes_chat import FakeChatStore, FakePeers, RecordingPublisher
 
 
 @pytest.fixture
@@ -41,6 +42,8 @@ async def test_strangers_and_blocked_pairs_cannot_open_or_send(world):
 
 
 async def test_seq_grows_without_gaps_under_concurrent_senders(world):
+    """The service publishes in seq order what the store numbers. The numbering itself is
+    the store's: tests/integration/test_mongo_chat.py checks it on the real one."""
     chat, _, store, pub = world
     c = await chat.open_direct(1, 2)
     await asyncio.gather(*(chat.send_message(1 + i % 2, c.id, client_id=f"k{i}", text="x")
@@ -51,6 +54,8 @@ async def test_seq_grows_without_gaps_under_concurrent_senders(world):
 
 
 async def test_retry_with_same_client_id_returns_stored_message_and_publishes_once(world):
+    """The service publishes only what the store newly created; the store's own duplicate
+    rule is checked on the real store in tests/integration/test_mongo_chat.py."""
     chat, _, store, pub = world
     c = await chat.open_direct(1, 2)
     first, created = await chat.send_message(1, c.id, client_id="same", text="hi")
@@ -91,6 +96,7 @@ async def test_message_limits(world):
 
 
 async def test_read_watermark_only_rises_and_unread_follows(world):
+    """On the fake store; the real one: tests/integration/test_rules_on_the_real_stores.py."""
     chat, _, store, pub = world
     c = await chat.open_direct(1, 2)
     for i in range(3):

@@ -12,8 +12,8 @@ from nirvana.domain.chat.entities import Role
 from nirvana.domain.chat.errors import MessageDeletedError, MessageNotFoundError, NotAllowedError
 from nirvana.domain.chat.search import parse_query, terms_of
 from nirvana.domain.errors import InvalidInputError
-from tests.fakes_chat import FakeClock
-from tests.unit.test_chat_groups import build
+from tests.support.clock import FakeClock
+from tests.support.chat_world import build
 
 
 async def conversation_with_message(text: str = "hello world",
@@ -102,6 +102,9 @@ def test_terms_are_lowercased_accent_free_and_distinct():
 
 
 async def test_search_matches_all_terms_with_prefix_in_my_conversations_only():
+    """The query rules (all terms, a prefix, my conversations) over the fake's term index;
+    the real store's index after edits and deletes: tests/integration/
+    test_rules_on_the_real_stores.py."""
     chat, _, c = await conversation_with_message("Rendez-vous au Café demain")
     await chat.send_message(1, c.id, client_id="m2", text="le café est fermé")
     other = await chat.create_group(4, "Other", [])
@@ -114,6 +117,8 @@ async def test_search_matches_all_terms_with_prefix_in_my_conversations_only():
 
 
 async def test_edit_updates_what_search_finds():
+    """That an edit hands the store new terms; the real store's index is checked in
+    tests/integration/test_rules_on_the_real_stores.py."""
     chat, _, c = await conversation_with_message("old words")
     await chat.edit_message(1, c.id, 1, "new words")
     assert await chat.search(2, "old") == [] and len(await chat.search(2, "new")) == 1
@@ -124,7 +129,7 @@ async def test_resume_past_pruned_events_requires_resync():
     chat, changes, c = await conversation_with_message(clock=clock)
     await chat.edit_message(1, c.id, 1, "edited")
     assert not (await chat.resume(2, 0)).truncated
-    clock.t += timedelta(days=8)
+    clock.advance(timedelta(days=8).total_seconds())
     assert await chat.prune_events() == 1
     assert (await chat.resume(2, 0)).truncated
     head = await chat.head()

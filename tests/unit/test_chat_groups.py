@@ -8,20 +8,8 @@ from nirvana.domain.chat.errors import NotMemberError
 from nirvana.domain.chat.limits import ChatLimits
 from nirvana.domain.chat.entities import Role
 from nirvana.domain.chat.errors import LastMemberError, NotAGroupError, NotAllowedError
-from nirvana.domain.chat.service import ChatService
 from nirvana.domain.errors import InvalidInputError
-from tests.fakes_chat import FakeChatStore, FakeClock, FakePeers, RecordingPublisher
-from tests.fakes_chat_changes import FakeChatChanges
-
-
-def build(limits: ChatLimits = ChatLimits(), clock: FakeClock | None = None):
-    peers, store, pub = FakePeers(), FakeChatStore(), RecordingPublisher()
-    changes = FakeChatChanges(store)
-    chat = ChatService(store=store, changes=changes, peers=peers, publisher=pub,
-                       clock=clock or FakeClock(), limits=limits)
-    for friend in range(2, 8):
-        peers.befriend(1, friend)
-    return chat, peers, changes, pub
+from tests.support.chat_world import build
 
 
 @pytest.fixture

@@ -3,26 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 from nirvana.domain.presence import Presence
-from tests.fakes_chat import FakeChatStore, FakeClock, FakePeers
-from tests.fakes_chat_changes import FakeChatChanges, FakePresenceStore
+from tests.support.clock import FakeClock
+from tests.support.fakes_chat import FakeChatStore, FakePeers
+from tests.support.fakes_chat_changes import FakeChatChanges, FakePresenceStore
 from nirvana.ws.typing import TypingTracker
 
 
 class Tick:
+    """The tracker's clock and timers: time moves only when the test says."""
+
     def __init__(self) -> None:
         self.t = 0.0
+        self.timers: list[tuple[float, Callable[..., None], tuple, asyncio.TimerHandle]] = []
 
     def __call__(self) -> float:
         return self.t
+
+    def call_later(self, delay: float, callback: Callable[..., None], *args
+                   ) -> asyncio.TimerHandle:
+        # A handle that only this clock fires: cancel() works, the event loop never runs it.
+        handle = asyncio.TimerHandle(self.t + delay, callback, args, asyncio.get_running_loop())
+        self.timers.append((self.t + delay, callback, args, handle))
+        return handle
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+        due = [t for t in self.timers if t[0] <= self.t]
+        self.timers = [t for t in self.timers if t[0] > self.t]
+        for _, callback, args, handle in sorted(due, key=lambda t: t[0]):
+            if not handle.cancelled():
+                callback(*args)
 
 
 def tracker(ttl=0.05, throttle=2.0):
     sent: list[tuple] = []
     clock = Tick()
     t = TypingTracker(lambda c, u, a, aud: sent.append((c, u, a, tuple(aud))), ttl=ttl,
-                      throttle=throttle, clock=clock)
+                      throttle=throttle, clock=clock, call_later=clock.call_later)
     return t, sent, clock
 
 
@@ -41,13 +61,13 @@ async def test_repeat_within_throttle_is_not_rebroadcast_but_extends():
 
 
 async def test_indicator_expires_by_itself_unless_renewed():
-    t, sent, _ = tracker(ttl=0.05)
+    t, sent, clock = tracker(ttl=2.0, throttle=2.0)
     t.update("c", 1, True, [2])
-    await asyncio.sleep(0.03)
+    clock.advance(1.5)
     t.update("c", 1, True, [2])  # renewal inside the throttle: extends the ttl
-    await asyncio.sleep(0.03)
-    assert t.is_active("c", 1)
-    await asyncio.sleep(0.05)
+    clock.advance(1.5)  # past the first ttl, inside the renewed one
+    assert t.is_active("c", 1) and sent == [("c", 1, True, (2,))]
+    clock.advance(1.0)
     assert not t.is_active("c", 1) and sent[-1] == ("c", 1, False, (2,))
 
 
@@ -68,7 +88,7 @@ async def test_presence_audience_is_friends_and_conversation_peers_only():
                         clock=FakeClock())
     peers.befriend(1, 2)
     from nirvana.domain.chat.service import ChatService
-    from tests.fakes_chat import RecordingPublisher
+    from tests.support.fakes_chat import RecordingPublisher
     chat = ChatService(store=store, changes=changes, peers=peers,
                        publisher=RecordingPublisher(), clock=FakeClock())
     peers.befriend(2, 3)

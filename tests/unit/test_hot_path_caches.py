@@ -16,7 +16,8 @@ from nirvana.domain.accounts.users import ProfileChanges
 from nirvana.logs import AccessRecord, JsonFormatter, log_access
 from nirvana.security import JwtAccessTokens
 from nirvana.storage.cached_users import CachedUserRepository
-from tests.fakes import FakeClock, FakeUsers
+from tests.support.clock import FakeClock
+from tests.support.fakes_accounts import FakeUsers
 
 
 class CountingUsers(FakeUsers):
@@ -149,14 +150,12 @@ def test_log_access_goes_through_handlers_and_honours_the_level():
         logger.removeHandler(handler)
 
 
-def test_timestamp_matches_isoformat_to_the_millisecond():
+@pytest.mark.parametrize("created", [1763788282.1234, 1763788282.5, 1763788283.0004, 86400.25])
+def test_timestamp_matches_isoformat_to_the_millisecond(created):
     from datetime import datetime, timezone
 
-    formatter = JsonFormatter()
-    for created in (1763788282.1234, 1763788282.5, 1763788283.0004, 86400.25):
-        expected = datetime.fromtimestamp(created, timezone.utc).isoformat(
-            timespec="milliseconds")
-        assert formatter.timestamp(created) == expected
+    expected = datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="milliseconds")
+    assert JsonFormatter().timestamp(created) == expected
 
 
 async def test_hashing_threads_run_at_the_lowest_priority():

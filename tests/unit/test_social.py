@@ -8,7 +8,7 @@ from nirvana.domain.errors import ConflictError, InvalidInputError, NotFoundErro
 from nirvana.domain.social.entities import Direction, FriendRequestOutcome as O, PageRequest
 from nirvana.domain.social.graph import SocialGraph
 from nirvana.domain.social.cursors import decode_cursor, page_request
-from tests.fakes_social import FakeBlogCounter, FakeSocialRepository
+from tests.support.fakes_social import FakeBlogCounter, FakeSocialRepository
 
 # Module-level, not only conftest's hook: parametrized async tests need the marker before
 # collection ends.
@@ -140,6 +140,9 @@ async def test_follow_is_one_way_and_counted(graph):
 
 
 async def test_failed_change_rolls_back(repo):
+    """Checks the fake: it must roll back like PostgreSQL does, or the unit tests above could
+    pass on a half-made change. The real transaction: tests/integration/
+    test_rules_on_the_real_stores.py."""
     graph = SocialGraph(repo, FakeBlogCounter())
     await graph.follow(ANN, BOB)
     with pytest.raises(RuntimeError):

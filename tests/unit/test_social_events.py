@@ -6,7 +6,7 @@ import pytest
 
 from nirvana.domain.social.events import FriendshipChanged
 from nirvana.domain.social.graph import SocialGraph
-from tests.fakes_social import FakeBlogCounter, FakeSocialRepository
+from tests.support.fakes_social import FakeBlogCounter, FakeSocialRepository
 
 pytestmark = pytest.mark.anyio
 

@@ -87,8 +87,10 @@ class Blogs:
         blogs = await self._blogs.page(viewer_id, (page - 1) * limit, limit)
         return blogs, await self._blogs.published_total()
 
-    async def bulk(self, viewer_id: int | None) -> list[Blog]:
-        return await self._blogs.page(viewer_id, 0, BULK_CAP)
+    async def bulk(self, viewer_id: int | None) -> tuple[list[Blog], bool]:
+        """The newest BULK_CAP published blogs, and whether older ones were left out."""
+        rows = await self._blogs.page(viewer_id, 0, BULK_CAP + 1)
+        return rows[:BULK_CAP], len(rows) > BULK_CAP
 
     async def search(self, viewer_id: int | None, terms: BlogFilter, page: int,
                      limit: int) -> tuple[list[Blog], bool]:

@@ -77,9 +77,8 @@ def total_pages(total: int, limit: int) -> int:
 @api.route("GET", "/api/v1/blog/bulk", auth="optional", tags=TAGS, response=BulkOut,
            summary=f"Published blogs with author and location: the newest {BULK_CAP} at most")
 async def bulk_blogs(call: Call[None, None]) -> BulkOut:
-    blogs = await call.services.blogs.bulk(viewer(call))
-    return BulkOut(blogs=[BlogOut.of(b) for b in blogs], cap=BULK_CAP,
-                   capped=len(blogs) >= BULK_CAP)
+    blogs, capped = await call.services.blogs.bulk(viewer(call))
+    return BulkOut(blogs=[BlogOut.of(b) for b in blogs], cap=BULK_CAP, capped=capped)
 
 
 async def public_list(call: Call, key: tuple, build: Callable[[], Awaitable[BaseModel]]

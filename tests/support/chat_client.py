@@ -9,24 +9,10 @@ from typing import Any
 
 import websockets
 
-from tests.helpers import sign_up
-
 _ids = itertools.count(1)
-
-
-async def befriend(services, a: int, b: int) -> None:
-    await services.pool.execute(
-        "INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1)", a, b)
-
-
-async def block(services, blocker: int, blocked: int) -> None:
-    await services.pool.execute(
-        "INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2)", blocker, blocked)
-
-
-async def user(http) -> dict:
-    session = await sign_up(http)
-    return {"id": session["user"]["id"], "jwt": session["jwt"]}
+# How long to wait for an event before failing: far beyond any delivery on a busy machine,
+# so it only ends a wait for an event that is not coming.
+WAIT = 10.0
 
 
 class Client:
@@ -45,10 +31,10 @@ class Client:
         assert client.hello["type"] == "hello"
         return client
 
-    async def recv(self, timeout: float = 3.0) -> dict:
+    async def recv(self, timeout: float = WAIT) -> dict:
         return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
 
-    async def expect(self, type_: str, timeout: float = 3.0, **match: Any) -> dict:
+    async def expect(self, type_: str, timeout: float = WAIT, **match: Any) -> dict:
         """The next event of this type (matching fields); others are kept in backlog."""
         for i, event in enumerate(self.backlog):
             if event["type"] == type_ and all(event.get(k) == v for k, v in match.items()):
@@ -59,7 +45,7 @@ class Client:
                 return event
             self.backlog.append(event)
 
-    async def command(self, type_: str, **fields: Any) -> dict:
+    async def command(self, type_: str, *, timeout: float = WAIT, **fields: Any) -> dict:
         """Send a command; the ack/error/pong/resumed answering it."""
         rid = f"r{next(_ids)}"
         await self.ws.send(json.dumps({"type": type_, "id": rid, **fields}))
@@ -67,7 +53,7 @@ class Client:
             if event.get("id") == rid:
                 return self.backlog.pop(i)
         while True:
-            event = await self.recv()
+            event = await self.recv(timeout)
             if event.get("id") == rid:
                 return event
             self.backlog.append(event)

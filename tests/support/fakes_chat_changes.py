@@ -8,7 +8,7 @@ from nirvana.domain.chat.errors import NotMemberError
 from nirvana.domain.chat.entities import ChatEvent
 from nirvana.domain.chat.errors import MessageNotFoundError
 from nirvana.domain.chat.search import terms_of
-from tests.fakes_chat import FakeChatStore
+from tests.support.fakes_chat import FakeChatStore
 
 
 class FakeChatChanges:

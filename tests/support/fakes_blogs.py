@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from nirvana.domain.blogs.model import (
     Author,
@@ -24,17 +24,6 @@ from nirvana.domain.blogs.model import (
 def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.at = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float = 1.0) -> None:
-        self.at += timedelta(seconds=seconds)
 
 
 class FakeBlogRepository:

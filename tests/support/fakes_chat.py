@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Awaitable
 
 from nirvana.domain.chat.entities import (
@@ -18,14 +17,6 @@ from nirvana.domain.chat.entities import (
     ReceiptKind,
     StreamPage,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = datetime(2025, 1, 1, tzinfo=timezone.utc)
-
-    def now(self) -> datetime:
-        return self.t
 
 
 class FakePeers:

@@ -5,22 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from nirvana.domain.errors import ConflictError
 from nirvana.domain.accounts.ports import AccessClaims, RefreshRecord
 from nirvana.domain.accounts.users import Credentials, ProfileChanges, User
-
-
-class FakeClock:
-    def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
 
 
 class FakeHasher:

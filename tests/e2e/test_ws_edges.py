@@ -1,0 +1,171 @@
+"""The WebSocket's documented edges (docs/protocol.md, "Connecting", "Errors", "Close
+codes"): the per-user socket cap, Bearer on the upgrade, a malformed `since`, a binary
+frame, an internal error, a replay the client stops reading, a reused client_id."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from dataclasses import replace
+
+import httpx
+import pytest
+import websockets
+
+from nirvana.app import create_app
+from nirvana.ws.connection import REPLAY_PATIENCE
+from nirvana.ws.protocol import Limits
+from tests.support.chat_client import WAIT, Client
+from tests.support.people import befriend, user
+from tests.support.servers import TEST_ORIGIN, start_server
+from tests.support.waiting import wait_until
+
+SOCKETS_PER_USER = 3
+
+
+@pytest.fixture
+def ws_limits():
+    # A small outgoing queue lets a stalled replay fill it with a few hundred frames.
+    return Limits(sockets_per_user=SOCKETS_PER_USER, outgoing_queue=16)
+
+
+@pytest.fixture
+def server_sndbuf():
+    return 8192
+
+
+async def _closed(ws) -> websockets.frames.Close:
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        while True:
+            await ws.recv()
+    return info.value.rcvd
+
+
+async def test_one_socket_past_the_per_user_cap_is_closed_4029(live):
+    a = await user(live.http)
+    devices = [await Client.connect(live.ws, a) for _ in range(SOCKETS_PER_USER)]
+    extra = await websockets.connect(f"{live.ws}?token={a['jwt']}")
+    close = await _closed(extra)
+    assert (close.code, close.reason) == (4029, "too many open sockets")
+    await devices.pop().close()
+    await wait_until(lambda: live.services.hub.count(a["id"]) < SOCKETS_PER_USER,
+                     "the closed device to leave the hub")
+    again = await Client.connect(live.ws, a)  # a freed place is a place again
+    assert again.hello["user_id"] == a["id"]
+    for c in [*devices, again]:
+        await c.close()
+
+
+async def test_a_bearer_header_authenticates_the_upgrade(live):
+    a = await user(live.http)
+    ws = await websockets.connect(live.ws,
+                                  additional_headers={"Authorization": f"Bearer {a['jwt']}"})
+    hello = json.loads(await ws.recv())
+    assert hello["type"] == "hello" and hello["user_id"] == a["id"]
+    await ws.close()
+    bad = await websockets.connect(live.ws, additional_headers={"Authorization": "Bearer x"})
+    assert (await _closed(bad)).code == 4001
+
+
+@pytest.mark.parametrize("since", ["abc", "-1", "1.5", "", "9" * 19])
+async def test_a_malformed_since_closes_1008(live, since):
+    a = await user(live.http)
+    ws = await websockets.connect(f"{live.ws}?token={a['jwt']}&since={since}")
+    close = await _closed(ws)
+    assert (close.code, close.reason) == (1008, "since must be a non-negative integer")
+
+
+async def test_a_binary_frame_is_answered_and_the_socket_stays_open(live):
+    a = await user(live.http)
+    ca = await Client.connect(live.ws, a)
+    await ca.ws.send(b'{"type": "ping", "id": "p"}')
+    error = await ca.expect("error")
+    # Unreadable, so it answers no request: the id is left out (encode drops nulls).
+    assert error["code"] == "binary_not_supported" and error.get("id") is None
+    assert (await ca.command("ping"))["type"] == "pong"
+    await ca.close()
+
+
+class FailingSearch:
+    """The chat service, except that search fails the way a bug does: no error table knows
+    the exception."""
+
+    def __init__(self, chat) -> None:
+        self._chat = chat
+
+    def __getattr__(self, name: str):
+        return getattr(self._chat, name)
+
+    async def search(self, *args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+
+async def test_an_internal_error_is_answered_then_closes_1011(services, settings):
+    broken = replace(services, chat=FailingSearch(services.chat))
+    server, task, port = await start_server(create_app(settings, broken),
+                                            services.ws_limits.max_frame_bytes, settings=settings)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                     headers={"Origin": TEST_ORIGIN}) as http:
+            a = await user(http)
+        ca = await Client.connect(f"ws://127.0.0.1:{port}/ws", a)
+        answer = await ca.command("search", q="anything")
+        assert answer["type"] == "error" and answer["code"] == "internal_error"
+        assert "a bug" not in answer["message"]  # no internals leak
+        close = await _closed(ca.ws)
+        assert close.code == 1011
+    finally:
+        await services.before_shutdown()
+        server.should_exit = True
+        await task
+
+
+async def test_a_replay_the_client_stops_reading_closes_4008(live):
+    a, b = await user(live.http), await user(live.http)
+    await befriend(live.services, a["id"], b["id"])
+    ca = await Client.connect(live.ws, a)
+    since = ca.hello["head"]
+    cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+    # b is away: ~600 KB owed, far past the queue and the buffers. (Through the service: the
+    # socket's command rate limit would refuse so many.)
+    await asyncio.gather(*(live.services.chat.send_message(a["id"], cid, client_id=f"s{i}",
+                                                           text="y" * 3900)
+                           for i in range(150)))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", int(live.base.rsplit(":", 1)[1])))
+    stalled = await websockets.connect(f"{live.ws}?token={b['jwt']}&since={since}", sock=sock,
+                                       max_queue=1, max_size=None)
+    # Reads nothing: the replay waits REPLAY_PATIENCE seconds for room, then gives up.
+    await wait_until(lambda: any(c.close_request for c in live.services.hub.connections()
+                                 if c.user_id == b["id"]),
+                     "the stalled replay to be closed", timeout=REPLAY_PATIENCE + 30)
+    seen = 0
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        while True:
+            await asyncio.wait_for(stalled.recv(), WAIT)
+            seen += 1
+    assert info.value.rcvd.code == 4008
+    assert seen < 150  # the rest is the client's to resume, not buffered without bound
+    await ca.close()
+
+
+async def test_a_client_id_reused_for_another_conversation_is_refused(live):
+    a, b, c = await user(live.http), await user(live.http), await user(live.http)
+    await befriend(live.services, a["id"], b["id"])
+    await befriend(live.services, a["id"], c["id"])
+    ca = await Client.connect(live.ws, a)
+    with_b = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+    with_c = (await ca.command("open_direct", user_id=c["id"]))["conversation"]["id"]
+    assert (await ca.command("send", conversation_id=with_b, client_id="k",
+                             text="to b"))["type"] == "ack"
+    refused = await ca.command("send", conversation_id=with_c, client_id="k", text="to c")
+    assert refused["type"] == "error" and refused["code"] == "client_id_reused"
+    history = await ca.command("history", conversation_id=with_c)
+    assert history["messages"] == []
+    r = await live.http.post(f"/api/v1/conversations/{with_c}/messages",
+                             json={"client_id": "k", "text": "to c"},
+                             headers={"Authorization": f"Bearer {a['jwt']}"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "client_id_reused"
+    await ca.close()

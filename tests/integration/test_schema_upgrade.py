@@ -1,0 +1,88 @@
+"""A database made by an earlier release is upgraded at start: only the new steps of
+schema.sql run, one process at a time (the advisory lock), its data stays, and a released
+step edited afterwards is reported rather than re-run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from nirvana.storage.postgres.pool import SCHEMA_PATH, create_pool, migrate
+from tests.support.waiting import wait_until
+
+MIGRATION_LOCK = 7_220_001  # the key nirvana/storage/postgres/pool.py locks
+# schema.sql as released at commit 9afaf55, before the blogs (0003) and social (0004) steps.
+OLD_SCHEMA = Path(__file__).parent / "data" / "schema_9afaf55.sql"
+
+
+@pytest.fixture
+async def old_database(server_urls):
+    """A database of its own, built by the older schema.sql, holding one user."""
+    admin_url = server_urls[0]
+    name = f"upgrade_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    pool = await create_pool(url, timeout=30, min_size=1, max_size=3)
+    try:
+        assert await migrate(pool, OLD_SCHEMA) == [1, 2]
+        await pool.execute("INSERT INTO users (email, username, name) "
+                           "VALUES ('old@example.com', 'old_user', 'Old')")
+        yield pool
+    finally:
+        await pool.close()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def _versions(pool) -> list[int]:
+    return [r["version"] for r in
+            await pool.fetch("SELECT version FROM schema_migrations ORDER BY version")]
+
+
+async def test_an_older_database_gets_only_the_new_steps_and_keeps_its_data(old_database):
+    pool = old_database
+    assert await migrate(pool) == [3, 4]
+    assert await _versions(pool) == [1, 2, 3, 4]
+    assert await pool.fetchval("SELECT name FROM users WHERE email = 'old@example.com'") == "Old"
+    assert await pool.fetchval("SELECT count(*) FROM blogs") == 0  # step 0003 ran
+    assert await migrate(pool) == []  # and a second start has nothing to do
+
+
+async def test_a_start_waits_for_another_process_migrating(old_database):
+    pool = old_database
+    other = await pool.acquire()  # another process, in the middle of its own migration
+    await other.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    upgrade = asyncio.create_task(migrate(pool))
+
+    async def queued() -> bool:
+        return upgrade.done() or await other.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ) > 0
+
+    await wait_until(queued, "the start to queue on the migration lock")
+    assert not upgrade.done()
+    assert await other.fetchval("SELECT count(*) FROM schema_migrations") == 2  # none yet
+    await other.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    await pool.release(other)
+    assert await asyncio.wait_for(upgrade, 30) == [3, 4]
+
+
+async def test_a_released_step_edited_afterwards_is_reported_not_rerun(old_database, tmp_path,
+                                                                        caplog):
+    edited = tmp_path / "schema.sql"
+    edited.write_text(SCHEMA_PATH.read_text().replace(
+        "-- migration: 0002 social graph\n",
+        "-- migration: 0002 social graph\n-- an edit after release\n", 1))
+    with caplog.at_level(logging.WARNING, logger="nirvana.storage"):
+        assert await migrate(old_database, edited) == [3, 4]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["schema.sql step 0002 (social graph) changed after it was applied; "
+                        "add a new step instead of editing a released one"]

@@ -1,0 +1,47 @@
+"""The real chat store with an insert the test controls: to fail, hang or land late."""
+
+from __future__ import annotations
+
+import pytest
+
+from nirvana.domain.chat.service import ChatService
+from nirvana.storage.mongo.changes import MongoChatChanges
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.documents import MessageDoc
+from nirvana.storage.postgres.chat_peers import PgChatPeers
+
+
+async def write(docs) -> None:
+    """What the store's own insert does: one unordered insert_many."""
+    await MessageDoc.get_pymongo_collection().insert_many(docs, ordered=False)
+
+
+class SwitchableInsert:
+    """The store's insert, given to it at construction; `failure` replaces it while set."""
+
+    def __init__(self) -> None:
+        self.failure = None
+
+    async def __call__(self, docs) -> None:
+        if self.failure is not None:
+            return await self.failure(docs)
+        await write(docs)
+
+
+@pytest.fixture
+async def flaky(services):
+    """Builds a chat on a store whose insert the test controls: (chat, store, insert)."""
+    stores = []
+
+    def build(timeout: float = services.settings.store_timeout):
+        insert = SwitchableInsert()
+        store = MongoChatStore(timeout=timeout, insert=insert)
+        stores.append(store)
+        chat = ChatService(store=store, changes=MongoChatChanges(store),
+                           peers=PgChatPeers(services.pool), publisher=services.hub,
+                           clock=services.clock, limits=services.chat.limits)
+        return chat, store, insert
+
+    yield build
+    for store in stores:
+        await store.close()

@@ -1,0 +1,37 @@
+"""A real uvicorn server on an ephemeral port, in the test's event loop, with run.py's
+options (nirvana/serving.py); and the Origin every test client presents."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import uvicorn
+
+from nirvana.serving import uvicorn_options
+from nirvana.settings import Settings
+from tests.support.waiting import wait_until
+
+TEST_ORIGIN = "http://testserver"
+
+
+async def start_server(app, max_size: int, sndbuf: int | None = None,
+                       settings: Settings | None = None, **options: object
+                       ) -> tuple[uvicorn.Server, asyncio.Task, int]:
+    """Serve `app` on 127.0.0.1; `options` override uvicorn's (e.g. the heartbeat)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # see run.py
+    if sndbuf is not None:
+        # Inherited by accepted sockets; lets a test fill the kernel buffer in a few frames.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    # The services are the fixture's, not the app's lifespan; a test's limits may differ.
+    config = uvicorn.Config(app, **{**uvicorn_options(settings or Settings()),
+                                    "lifespan": "off", "ws_max_size": max_size,
+                                    "timeout_graceful_shutdown": 2, **options})
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    await wait_until(lambda: server.started or task.done(), "uvicorn to start", timeout=30)
+    if task.done():  # it gave up (the exception says why)
+        task.result()
+    return server, task, port
