@@ -6,7 +6,7 @@ import asyncio
 
 from playwright.async_api import expect
 
-from tests.images import png
+from tests.support.images import png
 from tests.support.browser_chat import (
     api_sign_up,
     befriend,
