@@ -13,8 +13,8 @@ from nirvana.app import create_app
 from nirvana.bootstrap import build_services
 from nirvana.serving import uvicorn_options
 
-from .browser_ui import PASSWORD
-from .waiting import wait_until
+from tests.support.http import PASSWORD
+from tests.support.waiting import wait_until
 
 _counter = itertools.count(1)
 
