@@ -187,7 +187,7 @@ class Blogs:
 
     async def comment(self, blog_id: int, user_id: int, body: str) -> Comment:
         await self._interactive(blog_id, user_id)
-        body = clean_text(body, "body", MAX_COMMENT, required=True)
+        body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
         return await self._comments.add(blog_id, user_id, body, self._clock.now())
 
     async def comments(self, blog_id: int, viewer_id: int | None, page: int,
@@ -216,7 +216,7 @@ class Blogs:
         if comment.author.id != user_id:
             raise PermissionDeniedError("Only its author can edit a comment.",
                                         code="not_comment_author")
-        body = clean_text(body, "body", MAX_COMMENT, required=True)
+        body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
         return await self._comments.edit(comment_id, body, self._clock.now())
 
     async def delete_comment(self, blog_id: int, comment_id: int, user_id: int) -> None:
