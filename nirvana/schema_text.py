@@ -15,7 +15,7 @@ import re
 import types
 from typing import Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 from .domain.text import first_control
@@ -50,8 +50,32 @@ def _takes_int(annotation: Any) -> bool:
     return False
 
 
+# The same rule for a client reading the JSON Schema (ECMA 262 regex): no control
+# character but tab, newline and carriage return.
+NO_CONTROLS = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+
+
+def _mark_text(schema: dict[str, Any]) -> None:
+    if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(
+            schema):
+        schema["pattern"] = NO_CONTROLS
+    for key in ("anyOf", "oneOf"):
+        for option in schema.get(key, ()):
+            _mark_text(option)
+    if isinstance(schema.get("items"), dict):
+        _mark_text(schema["items"])
+
+
+def _schema_of_text_fields(schema: dict[str, Any]) -> None:
+    for prop in schema.get("properties", {}).values():
+        _mark_text(prop)
+
+
 class ControlFreeText(BaseModel):
-    """Text holds no control character, whatever the subclass declares."""
+    """Text holds no control character, whatever the subclass declares (and its JSON Schema
+    says so with a pattern on every free-text field)."""
+
+    model_config = ConfigDict(json_schema_extra=_schema_of_text_fields)
 
     @field_validator("*", mode="after")
     @classmethod

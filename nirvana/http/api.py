@@ -121,6 +121,7 @@ class Spec:
     raw_body: dict[str, Any] | None = None  # OpenAPI requestBody for non-JSON bodies
     raw_response: dict[str, Any] | None = None
     uses_stores: bool = True  # False: answers without PostgreSQL or MongoDB (never 503)
+    also: tuple[int, ...] = ()  # other success statuses, with the same body (201 or 200)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -182,6 +183,7 @@ class Api:
         raw_body: dict[str, Any] | None = None,
         raw_response: dict[str, Any] | None = None,
         uses_stores: bool = True,
+        also: tuple[int, ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(
@@ -202,6 +204,7 @@ class Api:
                     raw_body=raw_body,
                     raw_response=raw_response,
                     uses_stores=uses_stores,
+                    also=also,
                 )
             )
             return handler

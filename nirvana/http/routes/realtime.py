@@ -19,7 +19,9 @@ TAGS = ["chat"]
 
 
 class PresenceQuery(In):
-    user_ids: str = Field(max_length=4000, description="comma-separated user ids")
+    user_ids: str = Field(max_length=4000,
+                          pattern=r"^\s*(?:[0-9]+\s*)?(?:,\s*(?:[0-9]+\s*)?)*$",
+                          description="comma-separated user ids")
 
 
 class PresenceListOut(Out):
@@ -27,7 +29,7 @@ class PresenceListOut(Out):
 
 
 @api.route("GET", "/api/v1/ws/schema", summary="JSON Schema of every WebSocket frame",
-           tags=TAGS, auth=False, raw_response={"type": "object"})
+           tags=TAGS, auth=False, raw_response={"type": "object"}, uses_stores=False)
 async def ws_schema(call: Call[None, None]) -> Response:
     return JsonResponse(orjson.dumps(json_schema()))
 
