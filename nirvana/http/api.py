@@ -291,6 +291,7 @@ def check_path(scope: Scope, segments: list[tuple[str, str] | None]) -> None:
     would store as if sent. Checked on the raw path, per parameter, naming it."""
     raw_path: bytes | None = scope.get("raw_path")
     raw = raw_path.split(b"?", 1)[0].split(b"/") if raw_path else []
+    raw = raw[len(raw) - len(segments):]  # under a root_path, the route's part is the tail
     for i, param in enumerate(segments):
         if param is None:
             continue

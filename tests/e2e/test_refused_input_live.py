@@ -6,6 +6,7 @@ stored (issue 15, item 6)."""
 from __future__ import annotations
 
 import pytest
+import websockets
 
 from tests.support.chat_client import Client
 from tests.support.people import befriend, user
@@ -119,3 +120,13 @@ async def test_ws_group_rename_refuses_blank_and_control(live, name):
         assert conversation["name"] == "Team"
     finally:
         await ws.close()
+
+
+@pytest.mark.parametrize("since", ["%C2%B2", "%D9%A5", "1.0", "-1", "true"])
+async def test_resume_on_connect_takes_only_digits(live, since):
+    a = await user(live.http)
+    async with websockets.connect(f"{live.ws}?token={a['jwt']}&since={since}") as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd.code == 1008, closed.value
