@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from ...domain.accounts import users as u
+from ...domain.urls import MAX_URL
 from ...domain.accounts.users import User
 from ..api import In, Out
 
@@ -74,7 +75,7 @@ class ProfilePatchIn(In):
     about: str | None = Field(default=None, max_length=u.MAX_ABOUT,
                               description="May hold line breaks and tabs")
     avatar: str | None = Field(
-        default=None, max_length=u.MAX_URL,
+        default=None, max_length=MAX_URL,
         description="An http(s) URL or a /media/ path from /api/v1/image/upload; null clears it")
     status: str | None = Field(default=None, max_length=u.MAX_STATUS, description="One line")
 
