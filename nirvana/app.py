@@ -37,6 +37,7 @@ from .http.routes import (
     messages,
     people,
     realtime,
+    sessions,
     social,
     users,
 )
@@ -45,8 +46,8 @@ from .web import Site, html_errors
 from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
-    health.api, users.api, people.api, social.api, media.api, blogs.api, realtime.api,
-    conversations.api, messages.api, chat_seed.api,
+    health.api, users.api, sessions.api, people.api, social.api, media.api, blogs.api,
+    realtime.api, conversations.api, messages.api, chat_seed.api,
 ]
 
 # What a page on a CORS_ORIGINS origin may send and read. Credentials (the jwt cookie) are

@@ -44,6 +44,7 @@ from .storage.mongo.presence import MongoPresenceStore
 from .storage.postgres.pool import create_pool, migrate
 from .storage.media import CloudinaryMediaStore, LocalMediaStore
 from .storage.postgres.accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
+from .storage.postgres.sessions import PgSessionStore
 from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.postgres.blog_comments import PgCommentRepository
 from .storage.postgres.blogs import PgBlogRepository
@@ -244,6 +245,7 @@ def build_services(
     accounts = Accounts(
         users=CachedUserRepository(PgUserRepository(pool)),
         refresh_tokens=PgRefreshTokenStore(pool),
+        sessions=PgSessionStore(pool),
         resets=PgPasswordResetStore(pool),
         hasher=Argon2Hasher(),
         tokens=JwtAccessTokens(secret, clock, ttl=timedelta(seconds=settings.access_token_ttl)),

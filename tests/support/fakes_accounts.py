@@ -8,6 +8,7 @@ import itertools
 from datetime import datetime, timedelta
 
 from nirvana.domain.errors import ConflictError
+from nirvana.domain.accounts.devices import DeviceSession
 from nirvana.domain.accounts.ports import AccessClaims, RefreshRecord
 from nirvana.domain.accounts.users import Credentials, ProfileChanges, User
 
@@ -140,6 +141,40 @@ class FakeRefreshTokens:
 
     async def delete_expired(self, before: datetime) -> int:
         gone = [k for k, r in self.rows.items() if r.expires_at < before]
+        for key in gone:
+            del self.rows[key]
+        return len(gone)
+
+
+class FakeSessions:
+    """Sessions read whether they are open from the refresh tokens, as PostgreSQL does."""
+
+    def __init__(self, refresh: FakeRefreshTokens) -> None:
+        self._refresh = refresh
+        self.rows: dict[str, tuple[int, DeviceSession]] = {}
+
+    async def start(self, session_id: str, user_id: int, device: str, ip: str,
+                    now: datetime) -> None:
+        self.rows[session_id] = (user_id, DeviceSession(session_id, device, ip, now, now))
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        if session_id in self.rows:
+            user_id, row = self.rows[session_id]
+            self.rows[session_id] = (user_id, dataclasses.replace(row, last_used_at=now))
+
+    def _is_open(self, session_id: str, now: datetime) -> bool:
+        return any(r.family_id == session_id and r.used_at is None and r.revoked_at is None
+                   and r.expires_at > now for r in self._refresh.rows.values())
+
+    async def open_sessions(self, user_id: int, now: datetime) -> list[DeviceSession]:
+        found = [row for owner, row in self.rows.values()
+                 if owner == user_id and self._is_open(row.id, now)]
+        return sorted(found, key=lambda row: row.last_used_at, reverse=True)
+
+    async def delete_closed(self, before: datetime) -> int:
+        families = {r.family_id for r in self._refresh.rows.values()}
+        gone = [k for k, (_, row) in self.rows.items()
+                if k not in families and row.created_at < before]
         for key in gone:
             del self.rows[key]
         return len(gone)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from .devices import DeviceSession
 from .users import Credentials, ProfileChanges, User
 
 
@@ -95,6 +96,30 @@ class RefreshTokenStore(Protocol):
     async def recently_revoked_families(self, since: datetime) -> dict[str, datetime]: ...
 
     async def delete_expired(self, before: datetime) -> int: ...
+
+
+class SessionStore(Protocol):
+    """Where each session (refresh-token family) was started and when it was last used.
+
+    Whether a session is still open is not kept here: it is open while its family holds a
+    refresh token that is unused, unrevoked and unexpired, so logout, rotation and password
+    changes close it without a second write.
+    """
+
+    async def start(self, session_id: str, user_id: int, device: str, ip: str,
+                    now: datetime) -> None: ...
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        """Record a use of the session (a refresh)."""
+        ...
+
+    async def open_sessions(self, user_id: int, now: datetime) -> list[DeviceSession]:
+        """The user's open sessions, most recently used first."""
+        ...
+
+    async def delete_closed(self, before: datetime) -> int:
+        """Forget sessions with no refresh token left (they all expired or were purged)."""
+        ...
 
 
 class PasswordResetStore(Protocol):

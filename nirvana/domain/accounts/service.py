@@ -1,4 +1,4 @@
-"""Accounts use cases: sign up, sign in, sessions, passwords, profile.
+"""Accounts use cases: sign up, sign in, sessions (and the list of them), passwords, profile.
 
 `Accounts` receives every port it uses; it never touches a socket, a database driver or a
 clock of its own, so `tests/unit/test_accounts.py` runs it on in-memory fakes.
@@ -17,6 +17,7 @@ from ..errors import (
     AuthenticationError,
     ConflictError,
     InvalidInputError,
+    NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
     field_error,
@@ -28,8 +29,10 @@ from .ports import (
     PasswordHasher,
     PasswordResetStore,
     RefreshTokenStore,
+    SessionStore,
     UserRepository,
 )
+from .devices import DeviceSession, coarse_ip, describe_device
 from ..clock import Clock
 from ..ratelimit import Limit, SlidingWindowLimiter
 from .users import (
@@ -121,6 +124,7 @@ class Accounts:
         *,
         users: UserRepository,
         refresh_tokens: RefreshTokenStore,
+        sessions: SessionStore,
         resets: PasswordResetStore,
         hasher: PasswordHasher,
         tokens: AccessTokens,
@@ -130,6 +134,7 @@ class Accounts:
     ) -> None:
         self.users = users
         self._refresh = refresh_tokens
+        self._sessions = sessions
         self._resets = resets
         self._hasher = hasher
         self._tokens = tokens
@@ -159,9 +164,15 @@ class Accounts:
             raise AuthenticationError("This session has ended.", code="session_revoked")
         return claims
 
-    async def _start_session(self, user: User, family_id: str | None = None) -> Session:
+    async def _start_session(self, user: User, family_id: str | None = None, *,
+                             ip: str | None = None, user_agent: str = "") -> Session:
         now = self._clock.now()
-        family_id = family_id or str(uuid.uuid4())
+        if family_id is None:
+            family_id = str(uuid.uuid4())
+            await self._sessions.start(family_id, user.id, describe_device(user_agent),
+                                       coarse_ip(ip or ""), now)
+        else:
+            await self._sessions.touch(family_id, now)
         refresh = new_token()
         refresh_expires = now + self.policy.refresh_ttl
         await self._refresh.add(user.id, family_id, hash_token(refresh), refresh_expires)
@@ -170,7 +181,7 @@ class Accounts:
 
     async def sign_up(
         self, email: str, username: str | None, name: str, password: str,
-        ip: str | None = None,
+        ip: str | None = None, user_agent: str = "",
     ) -> Session:
         if ip is not None:
             self._sign_up_limiter.consume(ip)  # before any hashing
@@ -187,9 +198,10 @@ class Accounts:
             except ConflictError as exc:
                 if chosen is not None or exc.code != "username_taken" or attempt == 7:
                     raise
-        return await self._start_session(user)
+        return await self._start_session(user, ip=ip, user_agent=user_agent)
 
-    async def sign_in(self, email: str, password: str, ip: str) -> Session:
+    async def sign_in(self, email: str, password: str, ip: str,
+                      user_agent: str = "") -> Session:
         self._ip_limiter.consume(ip)
         try:
             email = normalise_email(email)
@@ -217,7 +229,7 @@ class Accounts:
             await self.users.set_password_hash(
                 credentials.user.id, await self._hasher.hash(password)
             )
-        return await self._start_session(credentials.user)
+        return await self._start_session(credentials.user, ip=ip, user_agent=user_agent)
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:
@@ -261,6 +273,28 @@ class Accounts:
                 await self._revoke_family(found.family_id, now)
         self.revocations.prune(now - self.policy.access_ttl)
 
+    async def list_sessions(self, user_id: int) -> list[DeviceSession]:
+        """The user's open sessions (signed-in devices), most recently used first."""
+        return await self._sessions.open_sessions(user_id, self._clock.now())
+
+    async def end_session(self, user_id: int, session_id: str) -> None:
+        """End one of the user's own sessions: its refresh tokens stop working, its access
+        tokens are refused at once and its sockets close (ws/session_watch.py)."""
+        if session_id not in {s.id for s in await self.list_sessions(user_id)}:
+            raise NotFoundError("You have no open session with this id.",
+                                code="session_not_found")
+        await self._revoke_family(session_id, self._clock.now())
+
+    async def end_other_sessions(self, user_id: int, current_session_id: str) -> int:
+        """End every session of the user but the current one; how many were ended."""
+        now = self._clock.now()
+        ended = 0
+        for session in await self.list_sessions(user_id):
+            if session.id != current_session_id:
+                await self._revoke_family(session.id, now)
+                ended += 1
+        return ended
+
     # -- passwords ------------------------------------------------------------------------
 
     async def _end_all_sessions(self, user_id: int) -> None:
@@ -269,7 +303,8 @@ class Accounts:
         await self.users.revoke_access_before(user_id, now)
         self.revocations.users[user_id] = now
 
-    async def change_password(self, user_id: int, current: str, new: str) -> Session:
+    async def change_password(self, user_id: int, current: str, new: str, *,
+                              ip: str | None = None, user_agent: str = "") -> Session:
         validate_password(new, "new_password")
         key = f"user:{user_id}"
         self._account_limiter.check(key)
@@ -285,7 +320,8 @@ class Accounts:
             )
         await self.users.set_password_hash(user_id, await self._hasher.hash(new))
         await self._end_all_sessions(user_id)
-        return await self._start_session(credentials.user)
+        # The device that changed the password goes on, as a new session.
+        return await self._start_session(credentials.user, ip=ip, user_agent=user_agent)
 
     def check_forgot_rate(self, ip: str) -> None:
         """Count one forgot-password request from `ip`; RateLimitedError past the limit."""
@@ -335,9 +371,9 @@ class Accounts:
         reuse of a refresh token is still recognised as reuse rather than as garbage)."""
         before = self._clock.now() - timedelta(days=1)
         self.revocations.prune(self._clock.now() - self.policy.access_ttl)
-        return await self._refresh.delete_expired(before) + await self._resets.delete_expired(
-            before
-        )
+        purged = await self._refresh.delete_expired(before)
+        purged += await self._resets.delete_expired(before)
+        return purged + await self._sessions.delete_closed(before)
 
     # -- profile --------------------------------------------------------------------------
 

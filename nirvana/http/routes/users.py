@@ -64,6 +64,10 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")[:512]
+
+
 def session_response(request: Request, session: Session, status: int = 200) -> Response:
     body = SessionOut(
         jwt=session.access_token,
@@ -121,7 +125,8 @@ def refresh_token_of(call: Call) -> str | None:
 async def sign_up(call: Call[SignUpIn, None]) -> Response:
     b = call.body
     session = await call.services.accounts.sign_up(b.email, b.username, b.name, b.password,
-                                                   client_ip(call.request))
+                                                   client_ip(call.request),
+                                                   user_agent(call.request))
     return session_response(call.request, session, 201)
 
 
@@ -129,7 +134,7 @@ async def sign_up(call: Call[SignUpIn, None]) -> Response:
            tags=TAGS, body=SignInIn, response=SessionOut, auth=False, errors=(401, 429))
 async def sign_in(call: Call[SignInIn, None]) -> Response:
     session = await call.services.accounts.sign_in(
-        call.body.email, call.body.password, client_ip(call.request)
+        call.body.email, call.body.password, client_ip(call.request), user_agent(call.request)
     )
     return session_response(call.request, session)
 
@@ -183,7 +188,8 @@ async def update_me(call: Call[ProfilePatchIn, None]) -> UserOut:
            tags=TAGS, body=ChangePasswordIn, response=SessionOut, errors=(403, 429))
 async def change_password(call: Call[ChangePasswordIn, None]) -> Response:
     session = await call.services.accounts.change_password(
-        call.user_id, call.body.current_password, call.body.new_password
+        call.user_id, call.body.current_password, call.body.new_password,
+        ip=client_ip(call.request), user_agent=user_agent(call.request),
     )
     return session_response(call.request, session)
 

@@ -121,3 +121,20 @@ class SessionOut(Out):
 
 class AcceptedOut(Out):
     message: str
+
+
+class DeviceSessionOut(Out):
+    id: str = Field(description="The session id (the access token's `sid`)")
+    device: str = Field(description="Named from the user agent, e.g. 'Firefox on Linux'")
+    ip: str = Field(description="The network it signed in from (IPv4 /24, IPv6 /48)")
+    created_at: datetime
+    last_used_at: datetime = Field(description="Its last sign-in or token renewal")
+    current: bool = Field(description="The session making this request")
+
+
+class DeviceSessionsOut(Out):
+    sessions: list[DeviceSessionOut]
+
+
+class SessionsEndedOut(Out):
+    ended: int

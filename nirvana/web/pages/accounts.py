@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...http.auth import ACCESS_COOKIE, REFRESH_COOKIE
-from ...http.routes.users import client_ip
+from ...http.routes.users import client_ip, user_agent
 from .. import domain
 from ..forms import FormErrors, read_file, read_form, redirect, safe_next
 from ..session import reader_of
@@ -23,6 +23,8 @@ NOTICES = {
     "password": "Your password is changed. Your other sessions have been signed out.",
     "profile": "Your profile is saved.",
     "avatar": "Your picture is saved.",
+    "session": "That session is signed out.",
+    "others": "Every other session is signed out.",
 }
 
 
@@ -55,7 +57,7 @@ async def sign_up(request: Request) -> Response:
     try:
         session = await services(request).accounts.sign_up(
             form.get("email", ""), form.get("username") or None, form.get("name", ""),
-            form.get("password", ""), client_ip(request))
+            form.get("password", ""), client_ip(request), user_agent(request))
     except domain.DomainError as exc:
         return await render(request, "accounts/signup.html", FormErrors.of(exc), form=form,
                             next_url=next_url)
@@ -70,7 +72,8 @@ async def sign_in(request: Request) -> Response:
     form = await read_form(request)
     try:
         session = await services(request).accounts.sign_in(
-            form.get("email", ""), form.get("password", ""), client_ip(request))
+            form.get("email", ""), form.get("password", ""), client_ip(request),
+            user_agent(request))
     except domain.DomainError as exc:
         return await render(request, "accounts/signin.html", FormErrors.of(exc),
                             form={"email": form.get("email", "")}, next_url=next_url)
@@ -145,6 +148,7 @@ async def settings_page(request: Request, errors: FormErrors | None = None,
     user = await signed_in_user(request)
     # Re-read: the reader may be a cached copy from before a change in this request.
     user = await services(request).accounts.me(user.id)
+    current = (await reader_of(request)).session_id
     status = max((e.status for e in (errors, password_errors, avatar_errors) if e),
                  default=200)
     return await pages_of(request).render(request, "accounts/settings.html", {
@@ -153,6 +157,8 @@ async def settings_page(request: Request, errors: FormErrors | None = None,
         "errors": errors or FormErrors(),
         "password_errors": password_errors or FormErrors(),
         "avatar_errors": avatar_errors or FormErrors(),
+        "sessions": await services(request).accounts.list_sessions(user.id),
+        "current_session": current,
         "notice": NOTICES.get(request.query_params.get("done", "")),
     }, status=status)
 
@@ -198,7 +204,8 @@ async def change_password(request: Request) -> Response:
             None, {"confirm_password": "does not match the new password"}))
     try:
         session = await services(request).accounts.change_password(
-            user.id, form.get("current_password", ""), form.get("new_password", ""))
+            user.id, form.get("current_password", ""), form.get("new_password", ""),
+            ip=client_ip(request), user_agent=user_agent(request))
     except domain.DomainError as exc:
         errors = FormErrors.of(exc)
         if exc.code == "wrong_password":
@@ -206,6 +213,24 @@ async def change_password(request: Request) -> Response:
             errors.status = 422
         return await settings_page(request, password_errors=errors)
     return await redirect(request, "/settings?done=password", session)
+
+
+async def end_session(request: Request) -> Response:
+    user = await signed_in_user(request)
+    await read_form(request)
+    session_id = request.path_params["session_id"]
+    await services(request).accounts.end_session(user.id, session_id)
+    if session_id == (await reader_of(request)).session_id:
+        return await redirect(request, "/", signed_out=True)
+    return await redirect(request, "/settings?done=session#sessions-title")
+
+
+async def end_other_sessions(request: Request) -> Response:
+    user = await signed_in_user(request)
+    await read_form(request)
+    current = (await reader_of(request)).session_id or ""
+    await services(request).accounts.end_other_sessions(user.id, current)
+    return await redirect(request, "/settings?done=others#sessions-title")
 
 
 FORM = ["GET", "POST"]
@@ -219,4 +244,6 @@ routes = [
     Route("/settings/profile", save_profile, methods=["POST"]),
     Route("/settings/avatar", save_avatar, methods=["POST"]),
     Route("/settings/password", change_password, methods=["POST"]),
+    Route("/settings/sessions/end-others", end_other_sessions, methods=["POST"]),
+    Route("/settings/sessions/{session_id}/end", end_session, methods=["POST"]),
 ]
