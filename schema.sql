@@ -307,3 +307,12 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_user_idx ON sessions (user_id);
 CREATE INDEX refresh_tokens_open_family_idx ON refresh_tokens (family_id)
     WHERE used_at IS NULL AND revoked_at IS NULL;
+
+-- A deleted account leaves only this: its id and when (no email, no name), so its tokens
+-- stay refused after a restart and the erasure of its chat text is retried until done.
+CREATE TABLE deleted_users (
+    id         bigint PRIMARY KEY,
+    deleted_at timestamptz NOT NULL,
+    erased_at  timestamptz            -- when its content outside PostgreSQL was erased
+);
+CREATE INDEX deleted_users_pending_idx ON deleted_users (deleted_at) WHERE erased_at IS NULL;

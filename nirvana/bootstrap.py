@@ -43,8 +43,16 @@ from .storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
 from .storage.mongo.presence import MongoPresenceStore
 from .storage.postgres.pool import create_pool, migrate
 from .storage.media import CloudinaryMediaStore, LocalMediaStore
-from .storage.postgres.accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
+from .storage.postgres.accounts import (
+    PgDeletedAccounts,
+    PgPasswordResetStore,
+    PgRefreshTokenStore,
+    PgUserRepository,
+)
 from .storage.postgres.sessions import PgSessionStore
+from .storage.mongo.erasure import MongoChatErasure
+from .account_deletion import AccountEventFanOut, AfterAccountDeletion, ChatOfDeletedAccounts
+from .domain.accounts.deletion import Erasure
 from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.postgres.blog_comments import PgCommentRepository
 from .storage.postgres.blogs import PgBlogRepository
@@ -97,6 +105,8 @@ class Services:
     # Anonymous blog lists as serialised bytes (see nirvana/http/page_cache.py).
     page_cache: PageCache = field(default_factory=PageCache)
     metrics: Metrics | None = None  # None unless METRICS_TOKEN is set (nirvana/metrics.py)
+    # Erases what deleted accounts left outside PostgreSQL (nirvana/account_deletion.py).
+    erasure: Erasure | None = None
 
     async def profile_changed(self, user: User) -> None:
         """Called after a profile change: friends and conversation peers who are online get
@@ -146,6 +156,10 @@ class Services:
                     purged = await self.accounts.purge_expired()
                     if purged:
                         log.info("purged expired tokens", extra={"count": purged})
+                    if self.erasure is not None:
+                        erased = await self.erasure.erase_pending()
+                        if erased:
+                            log.info("erased deleted accounts", extra={"count": erased})
                 except Exception:
                     log.exception("housekeeping failed; retrying at the next interval")
                 await asyncio.sleep(every)
@@ -242,6 +256,7 @@ def build_services(
         if settings.smtp_url
         else OutboxMailer(settings.data_dir / "outbox", settings.mail_from)
     )
+    account_events = AccountEventFanOut()
     accounts = Accounts(
         users=CachedUserRepository(PgUserRepository(pool)),
         refresh_tokens=PgRefreshTokenStore(pool),
@@ -258,6 +273,7 @@ def build_services(
             base_url=settings.base_url,
             sign_up_per_ip=Limit(settings.signups_per_ip_hour, 3600),
         ),
+        events=account_events,
     )
     local_media = LocalMediaStore(settings.data_dir / "media")
     media: MediaStore = (
@@ -281,6 +297,11 @@ def build_services(
                        clock=clock, limits=chat_limits)
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
+    blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock)
+    erasure = Erasure(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),
+                      PgDeletedAccounts(pool), clock)
+    background: set[asyncio.Task] = set()
+    account_events.listeners.append(AfterAccountDeletion(blogs, erasure, background))
     return Services(
         settings=settings,
         pool=pool,
@@ -292,8 +313,7 @@ def build_services(
                            events=PresenceFollowsFriendships(hub)),
         images=Images(media, settings.max_upload_bytes),
         local_media=local_media,
-        blogs=Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool),
-                    clock=clock),
+        blogs=blogs,
         chat=chat,
         chat_store=chat_store,
         hub=hub,
@@ -301,6 +321,8 @@ def build_services(
         session_watch=SessionWatch(accounts.revocations),
         presence_store=presence_store,
         metrics=metrics,
+        erasure=erasure,
+        background=background,
     )
 
 

@@ -85,3 +85,14 @@ class CachedUserRepository:
 
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]:
         return await self._inner.recent_access_revocations(since)
+
+    async def delete(self, user_id: int, at: datetime) -> None:
+        self._writes += 1
+        self._users.pop(user_id, None)
+        try:
+            await self._inner.delete(user_id, at)
+        finally:
+            self._writes += 1
+
+    async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
+        return await self._inner.recently_deleted(since)

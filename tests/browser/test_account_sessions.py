@@ -21,6 +21,7 @@ async def test_sign_out_every_other_device_from_settings(site):
     phone_cookie = {c["name"]: c["value"] for c in await phone.context.cookies()}["jwt"]
 
     assert await signed_in_devices(laptop) == ["Safari on iPhone", "Firefox on Linux"]
+    assert await laptop.title() == "Settings · Nirvana"
     mine = laptop.locator("li.session", has_text="Firefox on Linux")
     await mine.get_by_text("This device").wait_for()
     await laptop.get_by_role("button", name="Sign out all other sessions").click()

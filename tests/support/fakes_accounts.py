@@ -60,6 +60,7 @@ class FakeUsers:
         self.users: dict[int, User] = {}
         self.hashes: dict[int, str] = {}
         self.revoked_before: dict[int, datetime] = {}
+        self.deleted: dict[int, datetime] = {}
         self._ids = itertools.count(1)
 
     async def create(self, email: str, username: str, name: str, password_hash: str) -> User:
@@ -106,6 +107,15 @@ class FakeUsers:
 
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]:
         return {k: v for k, v in self.revoked_before.items() if v >= since}
+
+    async def delete(self, user_id: int, at: datetime) -> None:
+        self.users.pop(user_id, None)
+        self.hashes.pop(user_id, None)
+        self.revoked_before.pop(user_id, None)
+        self.deleted[user_id] = at
+
+    async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
+        return {k: v for k, v in self.deleted.items() if v >= since}
 
 
 class FakeRefreshTokens:

@@ -65,6 +65,14 @@ class UserRepository(Protocol):
 
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]: ...
 
+    async def delete(self, user_id: int, at: datetime) -> None:
+        """Delete the user and every row keyed to it, keeping only a tombstone (id, time)."""
+        ...
+
+    async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
+        """Users deleted at or after `since`, and when."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class RefreshRecord:

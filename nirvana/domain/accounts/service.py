@@ -32,6 +32,7 @@ from .ports import (
     SessionStore,
     UserRepository,
 )
+from .deletion import AccountDeleted, AccountEvents, NoAccountListeners
 from .devices import DeviceSession, coarse_ip, describe_device
 from ..clock import Clock
 from ..ratelimit import Limit, SlidingWindowLimiter
@@ -92,9 +93,11 @@ class AccessRevocations:
 
     sessions: dict[str, datetime] = field(default_factory=dict)
     users: dict[int, datetime] = field(default_factory=dict)
+    # Deleted accounts: every token refused, also one issued in the second of the deletion.
+    deleted: dict[int, datetime] = field(default_factory=dict)
 
     def is_revoked(self, claims: AccessClaims) -> bool:
-        if claims.session_id in self.sessions:
+        if claims.session_id in self.sessions or claims.user_id in self.deleted:
             return True
         before = self.users.get(claims.user_id)
         return before is not None and claims.issued_at < int(before.timestamp())
@@ -102,6 +105,7 @@ class AccessRevocations:
     def prune(self, older_than: datetime) -> None:
         self.sessions = {k: v for k, v in self.sessions.items() if v >= older_than}
         self.users = {k: v for k, v in self.users.items() if v >= older_than}
+        self.deleted = {k: v for k, v in self.deleted.items() if v >= older_than}
 
 
 def hash_token(token: str) -> bytes:
@@ -131,6 +135,7 @@ class Accounts:
         mailer: Mailer,
         clock: Clock,
         policy: AccountPolicy = AccountPolicy(),
+        events: AccountEvents = NoAccountListeners(),
     ) -> None:
         self.users = users
         self._refresh = refresh_tokens
@@ -140,6 +145,7 @@ class Accounts:
         self._tokens = tokens
         self._mailer = mailer
         self._clock = clock
+        self._events = events
         self.policy = policy
         self.revocations = AccessRevocations()
         self._ip_limiter = SlidingWindowLimiter(policy.sign_in_per_ip, clock)
@@ -156,6 +162,7 @@ class Accounts:
         since = self._clock.now() - self.policy.access_ttl
         self.revocations.sessions.update(await self._refresh.recently_revoked_families(since))
         self.revocations.users.update(await self.users.recent_access_revocations(since))
+        self.revocations.deleted.update(await self.users.recently_deleted(since))
 
     def authenticate(self, access_token: str) -> AccessClaims:
         """The claims of a valid access token; AuthenticationError otherwise. No I/O."""
@@ -303,25 +310,31 @@ class Accounts:
         await self.users.revoke_access_before(user_id, now)
         self.revocations.users[user_id] = now
 
-    async def change_password(self, user_id: int, current: str, new: str, *,
-                              ip: str | None = None, user_agent: str = "") -> Session:
-        validate_password(new, "new_password")
+    async def _confirm_password(self, user_id: int, password: str) -> User:
+        """The user, if `password` is theirs; PermissionDeniedError(wrong_password) and a
+        failure counted against the account (as at sign-in) otherwise."""
         key = f"user:{user_id}"
         self._account_limiter.check(key)
         credentials = await self.users.credentials(user_id)
         if credentials is None:
-            raise AuthenticationError()
-        if len(current.encode("utf-8")) > MAX_PASSWORD_BYTES or not await self._hasher.verify(
-            credentials.password_hash, current
+            raise AuthenticationError("This account no longer exists.", code="unknown_user")
+        if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES or not await self._hasher.verify(
+            credentials.password_hash, password
         ):
             self._account_limiter.hit(key)
             raise PermissionDeniedError(
                 "The current password is wrong.", code="wrong_password"
             )
+        return credentials.user
+
+    async def change_password(self, user_id: int, current: str, new: str, *,
+                              ip: str | None = None, user_agent: str = "") -> Session:
+        validate_password(new, "new_password")
+        user = await self._confirm_password(user_id, current)
         await self.users.set_password_hash(user_id, await self._hasher.hash(new))
         await self._end_all_sessions(user_id)
         # The device that changed the password goes on, as a new session.
-        return await self._start_session(credentials.user, ip=ip, user_agent=user_agent)
+        return await self._start_session(user, ip=ip, user_agent=user_agent)
 
     def check_forgot_rate(self, ip: str) -> None:
         """Count one forgot-password request from `ip`; RateLimitedError past the limit."""
@@ -374,6 +387,19 @@ class Accounts:
         purged = await self._refresh.delete_expired(before)
         purged += await self._resets.delete_expired(before)
         return purged + await self._sessions.delete_closed(before)
+
+    # -- deletion -------------------------------------------------------------------------
+
+    async def delete_account(self, user_id: int, password: str) -> None:
+        """Delete the account, confirmed by its password: at once it cannot sign in, its
+        tokens are refused and its sockets close (ws/session_watch.py), its profile is gone
+        and so is everything it had in PostgreSQL. `AccountDeleted` is then published, for
+        what other stores hold (see domain/accounts/deletion.py)."""
+        await self._confirm_password(user_id, password)
+        now = self._clock.now()
+        await self.users.delete(user_id, now)
+        self.revocations.deleted[user_id] = now
+        self._events.publish(AccountDeleted(user_id, now))
 
     # -- profile --------------------------------------------------------------------------
 

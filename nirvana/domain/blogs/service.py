@@ -56,6 +56,11 @@ class Blogs:
         # (publish, edit, delete): caches of public lists compare against it.
         self.content_version = 0
 
+    def authors_removed(self) -> None:
+        """Blogs went without a write through here (an account was deleted, its blogs with
+        it): lists cached before now must not be served."""
+        self.content_version += 1
+
     # -- reading ----------------------------------------------------------------------------
 
     async def _visible(self, blog_id: int, viewer_id: int | None) -> Blog:

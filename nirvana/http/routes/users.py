@@ -16,6 +16,7 @@ from ..auth import ACCESS_COOKIE, REFRESH_COOKIE
 from ..schemas.users import (
     AcceptedOut,
     ChangePasswordIn,
+    DeleteAccountIn,
     ForgotPasswordIn,
     LogoutIn,
     ProfilePatchIn,
@@ -181,6 +182,15 @@ async def update_me(call: Call[ProfilePatchIn, None]) -> UserOut:
     user = await call.services.accounts.update_profile(call.user_id, changes)
     await call.services.profile_changed(user)
     return UserOut.of(user)
+
+
+@api.route("DELETE", "/api/v1/user/me",
+           summary="Delete your account, confirmed by your password: at once and for "
+                   "everyone (docs/accounts.md says what remains)", tags=TAGS,
+           body=DeleteAccountIn, status=204, errors=(403, 429))
+async def delete_me(call: Call[DeleteAccountIn, None]) -> Response:
+    await call.services.accounts.delete_account(call.user_id, call.body.password)
+    return clear_cookies(Response(status_code=204))
 
 
 @api.route("POST", "/api/v1/user/password",

@@ -123,6 +123,10 @@ class AcceptedOut(Out):
     message: str
 
 
+class DeleteAccountIn(In):
+    password: str = Field(max_length=4096, description="Your password, to confirm")
+
+
 class DeviceSessionOut(Out):
     id: str = Field(description="The session id (the access token's `sid`)")
     device: str = Field(description="Named from the user agent, e.g. 'Firefox on Linux'")

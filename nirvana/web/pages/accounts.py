@@ -25,6 +25,7 @@ NOTICES = {
     "avatar": "Your picture is saved.",
     "session": "That session is signed out.",
     "others": "Every other session is signed out.",
+    "deleted": "Your account is deleted. Goodbye.",
 }
 
 
@@ -233,6 +234,23 @@ async def end_other_sessions(request: Request) -> Response:
     return await redirect(request, "/settings?done=others#sessions-title")
 
 
+async def delete_account(request: Request) -> Response:
+    user = await signed_in_user(request)
+    if request.method == "GET":
+        return await render(request, "accounts/delete.html")
+    form = await read_form(request)
+    try:
+        await services(request).accounts.delete_account(user.id, form.get("password", ""))
+    except domain.DomainError as exc:
+        errors = FormErrors.of(exc)
+        if exc.code == "wrong_password":
+            errors.fields["password"] = "is wrong"
+            errors.message = "That is not your password: nothing was deleted."
+            errors.status = 422
+        return await render(request, "accounts/delete.html", errors)
+    return await redirect(request, "/signin?done=deleted", signed_out=True)
+
+
 FORM = ["GET", "POST"]
 routes = [
     Route("/signup", sign_up, methods=FORM),
@@ -244,6 +262,7 @@ routes = [
     Route("/settings/profile", save_profile, methods=["POST"]),
     Route("/settings/avatar", save_avatar, methods=["POST"]),
     Route("/settings/password", change_password, methods=["POST"]),
+    Route("/settings/delete", delete_account, methods=FORM),
     Route("/settings/sessions/end-others", end_other_sessions, methods=["POST"]),
     Route("/settings/sessions/{session_id}/end", end_session, methods=["POST"]),
 ]

@@ -1,4 +1,4 @@
-"""Ending a session from another device closes that session's sockets at once."""
+"""Ending a session, or deleting the account, closes the sockets concerned at once."""
 
 from __future__ import annotations
 
@@ -32,3 +32,23 @@ async def test_ending_a_session_elsewhere_closes_its_socket_and_spares_the_other
     pong = await on_laptop.command("ping")
     assert pong["type"] == "pong"
     await on_laptop.close()
+
+
+async def test_deleting_the_account_closes_every_one_of_its_sockets(live):
+    ann = await sign_up(live.http)
+    again = (await live.http.post("/api/v1/user/signin", json={
+        "email": ann["user"]["email"], "password": PASSWORD})).json()
+    live.http.cookies.clear()
+    sockets = [await Client.connect(live.ws, {"id": ann["user"]["id"], "jwt": s["jwt"]})
+               for s in (ann, again)]
+    r = await live.http.request("DELETE", "/api/v1/user/me", json={"password": PASSWORD},
+                                headers={"Authorization": f"Bearer {ann['jwt']}"})
+    assert r.status_code == 204
+    for socket in sockets:
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            while True:
+                await asyncio.wait_for(socket.recv(), 5)
+        assert info.value.rcvd.code == 4001
+    with pytest.raises(websockets.ConnectionClosed):
+        socket = await Client.connect(live.ws, {"id": ann["user"]["id"], "jwt": again["jwt"]})
+        await asyncio.wait_for(socket.recv(), 5)
