@@ -32,6 +32,7 @@ from .http.routes import (
     blogs,
     chat_seed,
     conversations,
+    email,
     health,
     media,
     messages,
@@ -46,7 +47,7 @@ from .web import Site, html_errors
 from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
-    health.api, users.api, sessions.api, people.api, social.api, media.api, blogs.api,
+    health.api, users.api, sessions.api, email.api, people.api, social.api, media.api, blogs.api,
     realtime.api, conversations.api, messages.api, chat_seed.api,
 ]
 

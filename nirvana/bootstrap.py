@@ -32,7 +32,7 @@ from .domain.accounts.users import User
 from .http.auth import Authenticator
 from .http.page_cache import PageCache
 from .metrics import NO_WRITER_OBSERVER, CountingPublisher, Metrics
-from .security import Argon2Hasher, JwtAccessTokens, SystemClock
+from .security import Argon2Hasher, HmacSigner, JwtAccessTokens, SystemClock
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
@@ -53,6 +53,7 @@ from .storage.postgres.sessions import PgSessionStore
 from .storage.mongo.erasure import MongoChatErasure
 from .account_deletion import AccountEventFanOut, AfterAccountDeletion, ChatOfDeletedAccounts
 from .domain.accounts.deletion import Erasure
+from .domain.accounts.standing import OpenGate, VerifiedEmailGate, WriteGate
 from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.postgres.blog_comments import PgCommentRepository
 from .storage.postgres.blogs import PgBlogRepository
@@ -266,6 +267,7 @@ def build_services(
         tokens=JwtAccessTokens(secret, clock, ttl=timedelta(seconds=settings.access_token_ttl)),
         mailer=mailer,
         clock=clock,
+        signer=HmacSigner(secret),
         policy=AccountPolicy(
             access_ttl=timedelta(seconds=settings.access_token_ttl),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
@@ -275,6 +277,8 @@ def build_services(
         ),
         events=account_events,
     )
+    write_gate: WriteGate = (OpenGate() if settings.unverified_may_write
+                             else VerifiedEmailGate(accounts.users))
     local_media = LocalMediaStore(settings.data_dir / "media")
     media: MediaStore = (
         CloudinaryMediaStore(settings.cloudinary_url, timeout=max(settings.store_timeout, 30))
@@ -294,10 +298,11 @@ def build_services(
     hub = Hub(peers, typing_ttl=chat_limits.typing_ttl_seconds, presence=presence)
     chat = ChatService(store=chat_store, changes=changes, peers=peers,
                        publisher=CountingPublisher(hub, metrics) if metrics else hub,
-                       clock=clock, limits=chat_limits)
+                       clock=clock, limits=chat_limits, write_gate=write_gate)
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
-    blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock)
+    blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,
+                  write_gate=write_gate)
     erasure = Erasure(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),
                       PgDeletedAccounts(pool), clock)
     background: set[asyncio.Task] = set()

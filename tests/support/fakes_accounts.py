@@ -108,6 +108,20 @@ class FakeUsers:
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]:
         return {k: v for k, v in self.revoked_before.items() if v >= since}
 
+    async def change_email(self, user_id: int, email: str) -> User:
+        if any(u.email == email for u in self.users.values() if u.id != user_id):
+            raise ConflictError(code="email_taken")
+        user = dataclasses.replace(self.users[user_id], email=email, email_verified=False)
+        self.users[user_id] = user
+        return user
+
+    async def mark_email_verified(self, user_id: int, email: str) -> User | None:
+        user = self.users.get(user_id)
+        if user is None or user.email != email:
+            return None
+        self.users[user_id] = dataclasses.replace(user, email_verified=True)
+        return self.users[user_id]
+
     async def delete(self, user_id: int, at: datetime) -> None:
         self.users.pop(user_id, None)
         self.hashes.pop(user_id, None)
@@ -188,6 +202,16 @@ class FakeSessions:
         for key in gone:
             del self.rows[key]
         return len(gone)
+
+
+class FakeSigner:
+    """Signs by prefixing a secret: as unforgeable as HMAC for tests that never see it."""
+
+    def sign(self, message: str) -> str:
+        return f"mac:{len(message)}:{hash(message) & 0xFFFFFFFF:x}"
+
+    def matches(self, message: str, mac: str) -> bool:
+        return self.sign(message) == mac
 
 
 class FakeResets:

@@ -14,6 +14,7 @@ from tests.support.fakes_accounts import (
     FakeRefreshTokens,
     FakeResets,
     FakeSessions,
+    FakeSigner,
     FakeTokens,
     FakeUsers,
 )
@@ -34,7 +35,7 @@ def make_accounts(clock, users=None, refresh=None, events=None) -> Accounts:
     return Accounts(
         users=users or FakeUsers(clock), refresh_tokens=refresh,
         sessions=FakeSessions(refresh), resets=FakeResets(), hasher=FakeHasher(),
-        tokens=FakeTokens(clock), mailer=FakeMailer(), clock=clock,
+        tokens=FakeTokens(clock), mailer=FakeMailer(), clock=clock, signer=FakeSigner(),
         events=events or Recorded())
 
 

@@ -14,6 +14,7 @@ from tests.support.fakes_accounts import (
     FakeRefreshTokens,
     FakeResets,
     FakeSessions,
+    FakeSigner,
     FakeTokens,
     FakeUsers,
 )
@@ -31,7 +32,7 @@ def world():
     accounts = Accounts(
         users=FakeUsers(clock), refresh_tokens=refresh, sessions=FakeSessions(refresh),
         resets=FakeResets(), hasher=FakeHasher(), tokens=FakeTokens(clock),
-        mailer=FakeMailer(), clock=clock,
+        mailer=FakeMailer(), clock=clock, signer=FakeSigner(),
     )
     return accounts, clock
 

@@ -21,6 +21,7 @@ from tests.support.fakes_accounts import (
     FakeRefreshTokens,
     FakeResets,
     FakeSessions,
+    FakeSigner,
     FakeTokens,
     FakeUsers,
 )
@@ -37,7 +38,7 @@ def world():
     accounts = Accounts(
         users=FakeUsers(clock), refresh_tokens=refresh, sessions=FakeSessions(refresh),
         resets=FakeResets(),
-        hasher=hasher, tokens=FakeTokens(clock), mailer=mailer, clock=clock,
+        hasher=hasher, tokens=FakeTokens(clock), mailer=mailer, clock=clock, signer=FakeSigner(),
         policy=AccountPolicy(base_url="http://example.test"),
     )
     return accounts, clock, hasher, mailer
@@ -163,7 +164,7 @@ async def test_revocations_survive_a_restart(world):
     restarted = Accounts(
         users=accounts.users, refresh_tokens=accounts._refresh,
         sessions=accounts._sessions, resets=accounts._resets,
-        hasher=hasher, tokens=accounts._tokens, mailer=mailer, clock=clock,
+        hasher=hasher, tokens=accounts._tokens, mailer=mailer, clock=clock, signer=FakeSigner(),
     )
     await restarted.load_revocations()
     with pytest.raises(AuthenticationError):

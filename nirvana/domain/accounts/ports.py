@@ -59,6 +59,14 @@ class UserRepository(Protocol):
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
 
+    async def change_email(self, user_id: int, email: str) -> User:
+        """Set a new (unverified) email. Raises ConflictError(code='email_taken')."""
+        ...
+
+    async def mark_email_verified(self, user_id: int, email: str) -> User | None:
+        """Mark the email verified if it is still `email`; None if the user or address changed."""
+        ...
+
     async def revoke_access_before(self, user_id: int, when: datetime) -> None:
         """Access tokens of this user issued before `when` are no longer accepted."""
         ...

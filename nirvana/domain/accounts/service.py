@@ -1,4 +1,5 @@
-"""Accounts use cases: sign up, sign in, sessions (and the list of them), passwords, profile.
+"""Accounts use cases: sign up, sign in, sessions (and the list of them), passwords, email,
+deletion, profile.
 
 `Accounts` receives every port it uses; it never touches a socket, a database driver or a
 clock of its own, so `tests/unit/test_accounts.py` runs it on in-memory fakes.
@@ -34,6 +35,13 @@ from .ports import (
 )
 from .deletion import AccountDeleted, AccountEvents, NoAccountListeners
 from .devices import DeviceSession, coarse_ip, describe_device
+from .verification import (
+    Signer,
+    link_matches,
+    make_link_token,
+    mask_email,
+    read_link_token,
+)
 from ..clock import Clock
 from ..ratelimit import Limit, SlidingWindowLimiter
 from .users import (
@@ -70,6 +78,9 @@ class AccountPolicy:
     failures_per_account: Limit = Limit(100, 3600)
     forgot_per_ip: Limit = Limit(10, 3600)
     forgot_per_account: Limit = Limit(3, 3600)
+    verify_ttl: timedelta = timedelta(days=2)
+    # Verification links mailed on request to one account.
+    verify_mails_per_account: Limit = Limit(3, 3600)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +145,7 @@ class Accounts:
         tokens: AccessTokens,
         mailer: Mailer,
         clock: Clock,
+        signer: Signer,
         policy: AccountPolicy = AccountPolicy(),
         events: AccountEvents = NoAccountListeners(),
     ) -> None:
@@ -146,6 +158,7 @@ class Accounts:
         self._mailer = mailer
         self._clock = clock
         self._events = events
+        self._signer = signer
         self.policy = policy
         self.revocations = AccessRevocations()
         self._ip_limiter = SlidingWindowLimiter(policy.sign_in_per_ip, clock)
@@ -154,6 +167,7 @@ class Accounts:
         self._account_limiter = SlidingWindowLimiter(policy.failures_per_account, clock)
         self._forgot_ip_limiter = SlidingWindowLimiter(policy.forgot_per_ip, clock)
         self._forgot_account_limiter = SlidingWindowLimiter(policy.forgot_per_account, clock)
+        self._verify_mail_limiter = SlidingWindowLimiter(policy.verify_mails_per_account, clock)
         self._dummy_hash: str | None = None
 
     # -- sessions -------------------------------------------------------------------------
@@ -387,6 +401,70 @@ class Accounts:
         purged = await self._refresh.delete_expired(before)
         purged += await self._resets.delete_expired(before)
         return purged + await self._sessions.delete_closed(before)
+
+    # -- email ------------------------------------------------------------------------------
+
+    async def send_verification(self, user_id: int) -> None:
+        """Mail a link that verifies the account's current address. ConflictError
+        (already_verified) if it is; RateLimitedError past 3 mails an hour."""
+        user = await self.me(user_id)
+        if user.email_verified:
+            raise ConflictError("Your email is already verified.", code="already_verified")
+        self._verify_mail_limiter.consume(f"user:{user_id}")
+        await self._mail_verification(user)
+
+    async def _mail_verification(self, user: User) -> None:
+        expires = self._clock.now() + self.policy.verify_ttl
+        token = make_link_token(self._signer, user.id, user.email, expires)
+        days = self.policy.verify_ttl.days or 1
+        await self._mailer.send(
+            user.email,
+            "Confirm your email for Nirvana",
+            f"Hello {user.name},\n\n"
+            f"Open this link within {days} days to confirm that this address is yours:\n\n"
+            f"  {self.policy.base_url}/verify-email?token={token}\n\n"
+            f"or send this token to POST /api/v1/user/email/verify:\n\n  {token}\n\n"
+            f"If you did not sign up for Nirvana, ignore this message.\n",
+        )
+
+    async def verify_email(self, token: str) -> User:
+        """Verify the address a link was sent to, if the account still has it. Idempotent."""
+        invalid = field_error("token", "is invalid, expired or for an older address",
+                              "invalid_token")
+        parsed = read_link_token(token)
+        if parsed is None:
+            raise invalid
+        user_id, expires, mac = parsed
+        if expires < self._clock.now().timestamp():
+            raise invalid
+        user = await self.users.get(user_id)
+        if user is None or not link_matches(self._signer, user_id, expires, user.email, mac):
+            raise invalid
+        if user.email_verified:
+            return user
+        verified = await self.users.mark_email_verified(user_id, user.email)
+        if verified is None:  # the address changed meanwhile
+            raise invalid
+        return verified
+
+    async def change_email(self, user_id: int, password: str, new_email: str) -> User:
+        """Change the address, confirmed by the password: the new one is unverified and gets
+        a link; the old one is told, in case it was not the owner."""
+        email = normalise_email(new_email)
+        user = await self._confirm_password(user_id, password)
+        if email == user.email:
+            raise field_error("email", "is already your email", "unchanged")
+        updated = await self.users.change_email(user_id, email)
+        await self._mail_verification(updated)
+        await self._mailer.send(
+            user.email,
+            "Your Nirvana email was changed",
+            f"Hello {user.name},\n\n"
+            f"The email of your Nirvana account was changed to {mask_email(email)}.\n"
+            f"If that was not you, reset your password at once:\n\n"
+            f"  {self.policy.base_url}/forgot-password\n",
+        )
+        return updated
 
     # -- deletion -------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..accounts.standing import OpenGate, WriteGate
 from .model import (
     MAX_COMMENT,
     Blog,
@@ -48,8 +49,9 @@ class FeedPage:
 
 class Blogs:
     def __init__(self, *, blogs: BlogRepository, comments: CommentRepository,
-                 clock: Clock) -> None:
+                 clock: Clock, write_gate: WriteGate = OpenGate()) -> None:
         self._blogs = blogs
+        self._write_gate = write_gate
         self._comments = comments
         self._clock = clock
         # Bumped by every write that can change which blogs a list shows or in what order
@@ -124,6 +126,8 @@ class Blogs:
         fields = validate_fields(fields)
         now = self._clock.now()
         published = now if fields.status is BlogStatus.PUBLISHED else None
+        if published:
+            await self._write_gate.check(author_id)
         try:
             return await self._blogs.create(author_id, fields, now, published)
         finally:
@@ -153,6 +157,7 @@ class Blogs:
         updated_at = max(self._clock.now(), blog.updated_at + _TICK)
         published_at = blog.published_at
         if fields.status is BlogStatus.PUBLISHED and published_at is None:
+            await self._write_gate.check(user_id)
             published_at = updated_at  # first publication; a re-publication keeps its date
         try:
             saved = await self._blogs.update(

@@ -17,6 +17,7 @@ import uuid
 from functools import partial
 from typing import Awaitable, Sequence
 
+from ..accounts.standing import OpenGate, WriteGate
 from ..clock import Clock
 from ..errors import ConflictError, field_error
 from ..urls import validate_url
@@ -52,8 +53,9 @@ class Messaging:
 
     def __init__(self, *, store: ChatStore, peers: ChatPeers, publisher: Publisher,
                  clock: Clock, limits: ChatLimits = ChatLimits(),
-                 cache: ChatCache | None = None) -> None:
+                 cache: ChatCache | None = None, write_gate: WriteGate = OpenGate()) -> None:
         self._store = store
+        self._write_gate = write_gate
         self._peers = peers
         self.publisher = publisher
         self._clock = clock
@@ -188,6 +190,7 @@ class Messaging:
         the task only stops that answer."""
         check_key(client_id, "client_id", 64)
         self._validate(kind, text, attachments, reply_to)
+        await self._write_gate.check(user_id)
         conversation = await self.conversation_for(user_id, conversation_id)
         if conversation.kind is ConversationKind.DIRECT:
             (other,) = [m for m in conversation.member_ids if m != user_id]

@@ -123,6 +123,15 @@ class AcceptedOut(Out):
     message: str
 
 
+class VerifyEmailIn(In):
+    token: str = Field(max_length=512, description="From the link mailed to the address")
+
+
+class ChangeEmailIn(In):
+    email: str = Field(max_length=320, examples=["ann@example.org"])
+    password: str = Field(max_length=4096, description="Your password, to confirm")
+
+
 class DeleteAccountIn(In):
     password: str = Field(max_length=4096, description="Your password, to confirm")
 

@@ -118,6 +118,23 @@ class PgUserRepository:
             password_hash,
         )
 
+    async def change_email(self, user_id: int, email: str) -> User:
+        try:
+            row = await self._pool.fetchrow(
+                f"UPDATE users AS u SET email = $2, email_verified = false, updated_at = now() "
+                f"WHERE id = $1 RETURNING {USER_COLUMNS}", user_id, email)
+        except asyncpg.UniqueViolationError as exc:
+            raise _conflict(exc) from None
+        if row is None:
+            raise field_error("user", "does not exist", "not_found")
+        return user_from_row(row)
+
+    async def mark_email_verified(self, user_id: int, email: str) -> User | None:
+        row = await self._pool.fetchrow(
+            f"UPDATE users AS u SET email_verified = true, updated_at = now() "
+            f"WHERE id = $1 AND email = $2 RETURNING {USER_COLUMNS}", user_id, email)
+        return user_from_row(row) if row else None
+
     async def revoke_access_before(self, user_id: int, when: datetime) -> None:
         await self._pool.execute(
             "UPDATE credentials SET access_revoked_before = $2 WHERE user_id = $1", user_id, when

@@ -26,6 +26,8 @@ NOTICES = {
     "session": "That session is signed out.",
     "others": "Every other session is signed out.",
     "deleted": "Your account is deleted. Goodbye.",
+    "verification": "The link is on its way: open it from your mail.",
+    "email": "Your email is changed. Confirm it with the link we sent to it.",
 }
 
 
@@ -145,12 +147,14 @@ async def reset_password(request: Request) -> Response:
 
 async def settings_page(request: Request, errors: FormErrors | None = None,
                         form: dict | None = None, password_errors: FormErrors | None = None,
-                        avatar_errors: FormErrors | None = None) -> Response:
+                        avatar_errors: FormErrors | None = None,
+                        email_errors: FormErrors | None = None) -> Response:
     user = await signed_in_user(request)
     # Re-read: the reader may be a cached copy from before a change in this request.
     user = await services(request).accounts.me(user.id)
     current = (await reader_of(request)).session_id
-    status = max((e.status for e in (errors, password_errors, avatar_errors) if e),
+    status = max((e.status for e in (errors, password_errors, avatar_errors, email_errors)
+                  if e),
                  default=200)
     return await pages_of(request).render(request, "accounts/settings.html", {
         "user": user,
@@ -158,6 +162,7 @@ async def settings_page(request: Request, errors: FormErrors | None = None,
         "errors": errors or FormErrors(),
         "password_errors": password_errors or FormErrors(),
         "avatar_errors": avatar_errors or FormErrors(),
+        "email_errors": email_errors or FormErrors(),
         "sessions": await services(request).accounts.list_sessions(user.id),
         "current_session": current,
         "notice": NOTICES.get(request.query_params.get("done", "")),
@@ -234,6 +239,43 @@ async def end_other_sessions(request: Request) -> Response:
     return await redirect(request, "/settings?done=others#sessions-title")
 
 
+async def send_verification(request: Request) -> Response:
+    user = await signed_in_user(request)
+    await read_form(request)
+    try:
+        await services(request).accounts.send_verification(user.id)
+    except domain.DomainError as exc:
+        return await settings_page(request, email_errors=FormErrors.of(exc))
+    return await redirect(request, "/settings?done=verification#email-title")
+
+
+async def change_email(request: Request) -> Response:
+    user = await signed_in_user(request)
+    form = await read_form(request)
+    try:
+        await services(request).accounts.change_email(
+            user.id, form.get("email_password", ""), form.get("email", ""))
+    except domain.DomainError as exc:
+        errors = FormErrors.of(exc)
+        if exc.code == "wrong_password":
+            errors.fields["email_password"] = "is wrong"
+            errors.status = 422
+        return await settings_page(request, email_errors=errors,
+                                   form={"email": form.get("email", "")})
+    return await redirect(request, "/settings?done=email#email-title")
+
+
+async def verify_email(request: Request) -> Response:
+    """The mailed link lands here. Idempotent, and needs no sign-in: the link may be opened
+    on another device than the one that asked for it."""
+    try:
+        user = await services(request).accounts.verify_email(
+            request.query_params.get("token", ""))
+    except domain.DomainError:
+        return await render(request, "accounts/verified.html", verified=None)
+    return await render(request, "accounts/verified.html", verified=user)
+
+
 async def delete_account(request: Request) -> Response:
     user = await signed_in_user(request)
     if request.method == "GET":
@@ -263,6 +305,9 @@ routes = [
     Route("/settings/avatar", save_avatar, methods=["POST"]),
     Route("/settings/password", change_password, methods=["POST"]),
     Route("/settings/delete", delete_account, methods=FORM),
+    Route("/settings/email", change_email, methods=["POST"]),
+    Route("/settings/email/verification", send_verification, methods=["POST"]),
+    Route("/verify-email", verify_email, methods=["GET"]),
     Route("/settings/sessions/end-others", end_other_sessions, methods=["POST"]),
     Route("/settings/sessions/{session_id}/end", end_session, methods=["POST"]),
 ]
