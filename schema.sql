@@ -291,3 +291,28 @@ CREATE INDEX follows_follower_idx ON follows (follower_id, created_at DESC);
 CREATE INDEX friendships_user_created_idx ON friendships (user_id, created_at DESC);
 CREATE INDEX friend_requests_from_idx ON friend_requests (from_user, created_at DESC);
 CREATE INDEX blocks_blocker_idx ON blocks (blocker_id, created_at DESC);
+
+-- migration: 0006 accounts lifecycle
+-- A session is one sign-in: its refresh-token family (refresh_tokens.family_id, the access
+-- token's `sid`) and where it was started. It is open while its family holds an unused,
+-- unrevoked, unexpired refresh token, so nothing here has to be kept in step with logout.
+CREATE TABLE sessions (
+    id           uuid PRIMARY KEY,
+    user_id      bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    device       text NOT NULL DEFAULT '',   -- named from the user agent ("Firefox on Linux")
+    ip           text NOT NULL DEFAULT '',   -- coarse: the IPv4 /24 or IPv6 /48, never the address
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX sessions_user_idx ON sessions (user_id);
+CREATE INDEX refresh_tokens_open_family_idx ON refresh_tokens (family_id)
+    WHERE used_at IS NULL AND revoked_at IS NULL;
+
+-- A deleted account leaves only this: its id and when (no email, no name), so its tokens
+-- stay refused after a restart and the erasure of its chat text is retried until done.
+CREATE TABLE deleted_users (
+    id         bigint PRIMARY KEY,
+    deleted_at timestamptz NOT NULL,
+    erased_at  timestamptz            -- when its content outside PostgreSQL was erased
+);
+CREATE INDEX deleted_users_pending_idx ON deleted_users (deleted_at) WHERE erased_at IS NULL;

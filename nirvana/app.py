@@ -32,11 +32,13 @@ from .http.routes import (
     blogs,
     chat_seed,
     conversations,
+    email,
     health,
     media,
     messages,
     people,
     realtime,
+    sessions,
     social,
     users,
 )
@@ -45,8 +47,8 @@ from .web import Site, html_errors
 from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
-    health.api, users.api, people.api, social.api, media.api, blogs.api, realtime.api,
-    conversations.api, messages.api, chat_seed.api,
+    health.api, users.api, sessions.api, email.api, people.api, social.api, media.api, blogs.api,
+    realtime.api, conversations.api, messages.api, chat_seed.api,
 ]
 
 # What a page on a CORS_ORIGINS origin may send and read. Credentials (the jwt cookie) are

@@ -32,7 +32,7 @@ from .domain.accounts.users import User
 from .http.auth import Authenticator
 from .http.page_cache import PageCache
 from .metrics import NO_WRITER_OBSERVER, CountingPublisher, Metrics
-from .security import Argon2Hasher, JwtAccessTokens, SystemClock
+from .security import Argon2Hasher, HmacSigner, JwtAccessTokens, SystemClock
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
@@ -43,7 +43,17 @@ from .storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
 from .storage.mongo.presence import MongoPresenceStore
 from .storage.postgres.pool import create_pool, migrate
 from .storage.media import CloudinaryMediaStore, LocalMediaStore
-from .storage.postgres.accounts import PgPasswordResetStore, PgRefreshTokenStore, PgUserRepository
+from .storage.postgres.accounts import (
+    PgDeletedAccounts,
+    PgPasswordResetStore,
+    PgRefreshTokenStore,
+    PgUserRepository,
+)
+from .storage.postgres.sessions import PgSessionStore
+from .storage.mongo.erasure import MongoChatErasure
+from .account_deletion import AccountEventFanOut, AfterAccountDeletion, ChatOfDeletedAccounts
+from .domain.accounts.deletion import Erasure
+from .domain.accounts.standing import OpenGate, VerifiedEmailGate, WriteGate
 from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.postgres.blog_comments import PgCommentRepository
 from .storage.postgres.blogs import PgBlogRepository
@@ -96,6 +106,8 @@ class Services:
     # Anonymous blog lists as serialised bytes (see nirvana/http/page_cache.py).
     page_cache: PageCache = field(default_factory=PageCache)
     metrics: Metrics | None = None  # None unless METRICS_TOKEN is set (nirvana/metrics.py)
+    # Erases what deleted accounts left outside PostgreSQL (nirvana/account_deletion.py).
+    erasure: Erasure | None = None
 
     async def profile_changed(self, user: User) -> None:
         """Called after a profile change: friends and conversation peers who are online get
@@ -145,6 +157,10 @@ class Services:
                     purged = await self.accounts.purge_expired()
                     if purged:
                         log.info("purged expired tokens", extra={"count": purged})
+                    if self.erasure is not None:
+                        erased = await self.erasure.erase_pending()
+                        if erased:
+                            log.info("erased deleted accounts", extra={"count": erased})
                 except Exception:
                     log.exception("housekeeping failed; retrying at the next interval")
                 await asyncio.sleep(every)
@@ -241,14 +257,17 @@ def build_services(
         if settings.smtp_url
         else OutboxMailer(settings.data_dir / "outbox", settings.mail_from)
     )
+    account_events = AccountEventFanOut()
     accounts = Accounts(
         users=CachedUserRepository(PgUserRepository(pool)),
         refresh_tokens=PgRefreshTokenStore(pool),
+        sessions=PgSessionStore(pool),
         resets=PgPasswordResetStore(pool),
         hasher=Argon2Hasher(),
         tokens=JwtAccessTokens(secret, clock, ttl=timedelta(seconds=settings.access_token_ttl)),
         mailer=mailer,
         clock=clock,
+        signer=HmacSigner(secret),
         policy=AccountPolicy(
             access_ttl=timedelta(seconds=settings.access_token_ttl),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
@@ -256,7 +275,10 @@ def build_services(
             base_url=settings.base_url,
             sign_up_per_ip=Limit(settings.signups_per_ip_hour, 3600),
         ),
+        events=account_events,
     )
+    write_gate: WriteGate = (OpenGate() if settings.unverified_may_write
+                             else VerifiedEmailGate(accounts.users))
     local_media = LocalMediaStore(settings.data_dir / "media")
     media: MediaStore = (
         CloudinaryMediaStore(settings.cloudinary_url, timeout=max(settings.store_timeout, 30))
@@ -276,9 +298,15 @@ def build_services(
     hub = Hub(peers, typing_ttl=chat_limits.typing_ttl_seconds, presence=presence)
     chat = ChatService(store=chat_store, changes=changes, peers=peers,
                        publisher=CountingPublisher(hub, metrics) if metrics else hub,
-                       clock=clock, limits=chat_limits)
+                       clock=clock, limits=chat_limits, write_gate=write_gate)
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
+    blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,
+                  write_gate=write_gate)
+    erasure = Erasure(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),
+                      PgDeletedAccounts(pool), clock)
+    background: set[asyncio.Task] = set()
+    account_events.listeners.append(AfterAccountDeletion(blogs, erasure, background))
     return Services(
         settings=settings,
         pool=pool,
@@ -290,8 +318,7 @@ def build_services(
                            events=PresenceFollowsFriendships(hub)),
         images=Images(media, settings.max_upload_bytes),
         local_media=local_media,
-        blogs=Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool),
-                    clock=clock),
+        blogs=blogs,
         chat=chat,
         chat_store=chat_store,
         hub=hub,
@@ -299,6 +326,8 @@ def build_services(
         session_watch=SessionWatch(accounts.revocations),
         presence_store=presence_store,
         metrics=metrics,
+        erasure=erasure,
+        background=background,
     )
 
 

@@ -43,6 +43,8 @@ class Settings:
     max_json_body: int = 1 << 20
     max_upload_bytes: int = 10 * 1000 * 1000
     signups_per_ip_hour: int = 20
+    # Whether an account whose email is not verified may publish blogs and chat.
+    unverified_may_write: bool = True
     store_timeout: float = 5.0  # seconds a database call may take before the caller gets 503
     ws_compression: bool = False  # permessage-deflate on /ws (see nirvana/serving.py)
     # Origins whose pages may call the API from the browser (CORS, with credentials). They
@@ -98,6 +100,7 @@ class Settings:
             signups_per_ip_hour=get("SIGNUPS_PER_IP_HOUR", _positive_int,
                                     cls.signups_per_ip_hour),
             ws_compression=get("WS_COMPRESSION", _flag, cls.ws_compression),
+            unverified_may_write=get("UNVERIFIED_MAY_WRITE", _flag, cls.unverified_may_write),
             cors_origins=get("CORS_ORIGINS", _origins, cls.cors_origins),
             forwarded_allow_ips=get("FORWARDED_ALLOW_IPS", _addresses, None),
             metrics_token=get("METRICS_TOKEN", _token, None),

@@ -8,6 +8,7 @@ generate `/openapi.json`, so the documentation cannot drift from what the code e
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote_to_bytes
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, TypeVar
 
@@ -21,11 +22,15 @@ from ..domain.errors import (
     AuthenticationError,
     BadRequestError,
     InvalidInputError,
+    NotFoundError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
+    field_error,
 )
+from ..domain.text import control_message, first_control
 from ..domain.accounts.ports import AccessClaims
 from .deadline import within
+from ..schema_text import ControlFreeText, non_canonical_ints
 
 if TYPE_CHECKING:  # for the annotation only: bootstrap imports the HTTP layer it wires
     from ..bootstrap import Services
@@ -38,8 +43,9 @@ JSON = "application/json"
 DEADLINE_GRACE = 0.25
 
 
-class In(BaseModel):
-    """Base of request models: unknown fields are refused, never silently dropped."""
+class In(ControlFreeText):
+    """Base of request models: unknown fields are refused, never silently dropped; integers
+    are strict and text holds no control character (`nirvana/schema_text.py`)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
@@ -114,6 +120,8 @@ class Spec:
     body_limit: int | None = None
     raw_body: dict[str, Any] | None = None  # OpenAPI requestBody for non-JSON bodies
     raw_response: dict[str, Any] | None = None
+    uses_stores: bool = True  # False: answers without PostgreSQL or MongoDB (never 503)
+    also: tuple[int, ...] = ()  # other success statuses, with the same body (201 or 200)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -147,7 +155,7 @@ async def read_json(request: Request, model: type[BaseModel], limit: int) -> Bas
         raise UnsupportedMediaTypeError("Send the body as application/json.")
     raw = await read_limited(request, limit)
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise BadRequestError("The body is not valid JSON.", code="malformed_json") from None
@@ -174,6 +182,8 @@ class Api:
         body_limit: int | None = None,
         raw_body: dict[str, Any] | None = None,
         raw_response: dict[str, Any] | None = None,
+        uses_stores: bool = True,
+        also: tuple[int, ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(
@@ -193,6 +203,8 @@ class Api:
                     body_limit=body_limit,
                     raw_body=raw_body,
                     raw_response=raw_response,
+                    uses_stores=uses_stores,
+                    also=also,
                 )
             )
             return handler
@@ -216,6 +228,8 @@ class AsgiEndpoint:
         self.authenticate = authenticate
         self.limit = spec.body_limit or json_limit
         self.__name__ = spec.handler.__name__  # the route's name
+        # Per path segment: the (name, convertor) of the parameter it holds, or None.
+        self.segments = [_param_of(seg) for seg in spec.path.split("/")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         spec = self.spec
@@ -230,10 +244,18 @@ class AsgiEndpoint:
         # Read by the access log; straight into the scope's state (request.state would build
         # a State wrapper per request just for this).
         scope.setdefault("state", {})["user_id"] = claims.user_id if claims else None
+        check_path(scope, self.segments)
         query = None
         if spec.query is not None:
+            params = dict(request.query_params)
+            bad = non_canonical_ints(spec.query, params)
+            if bad:
+                raise InvalidInputError(
+                    f"Invalid fields: {', '.join(bad)}.",
+                    details=[{"field": b, "code": "int_parsing",
+                              "message": "Input should be a valid integer"} for b in bad])
             try:
-                query = spec.query.model_validate(dict(request.query_params))
+                query = spec.query.model_validate(params)
             except ValidationError as exc:
                 raise _invalid(exc) from None
         body = await read_json(request, spec.body, self.limit) if spec.body is not None else None
@@ -255,6 +277,44 @@ class AsgiEndpoint:
 
 
 _PARAM_RE = re.compile(r"{(\w+)(?::(\w+))?}")
+MAX_ID = (1 << 63) - 1  # PostgreSQL bigint, MongoDB int64
+
+
+def _param_of(segment: str) -> tuple[str, str] | None:
+    found = _PARAM_RE.fullmatch(segment)
+    return (found.group(1), found.group(2) or "str") if found else None
+
+
+def check_path(scope: Scope, segments: list[tuple[str, str] | None]) -> None:
+    """Refuse path parameters the server would otherwise take in altered: the server
+    decodes percent-escapes that are not UTF-8 (%FF, %C0%AF) to U+FFFD, which a route
+    would store as if sent. Checked on the raw path, per parameter, naming it."""
+    raw_path: bytes | None = scope.get("raw_path")
+    raw = raw_path.split(b"?", 1)[0].split(b"/") if raw_path else []
+    raw = raw[len(raw) - len(segments):]  # under a root_path, the route's part is the tail
+    for i, param in enumerate(segments):
+        if param is None:
+            continue
+        name, convertor = param
+        if convertor == "int":
+            if int(scope["path_params"][name]) > MAX_ID:  # no store holds such an id
+                raise NotFoundError(f"No such {name}: ids are at most {MAX_ID}.",
+                                    code=f"{name[:-3]}_not_found" if name.endswith("_id")
+                                    else "not_found")
+            continue
+        if len(raw) == len(segments):
+            try:
+                unquote_to_bytes(raw[i]).decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadRequestError(
+                    f"The path parameter {name} is not UTF-8 once percent-decoded.",
+                    code="invalid_path",
+                    details=[{"field": name, "code": "invalid_utf8",
+                              "message": "is not UTF-8 once percent-decoded"}]) from None
+        value = scope["path_params"][name]
+        bad = first_control(value)
+        if bad is not None:
+            raise field_error(name, control_message(value, bad), "invalid_character")
 
 
 def openapi_path(path: str) -> str:

@@ -1,4 +1,11 @@
-"""`/openapi.json`, generated from the endpoint specs and their pydantic models."""
+"""`/openapi.json`, generated from the endpoint specs and their pydantic models.
+
+What it says is what the server does: the same models validate requests; each operation's
+security is its route's (required, optional: `[{}, bearer, cookie]`, or none); and its
+responses list every status the route can answer, derived from what the route has (a body,
+a query, path parameters, auth, stores) plus the statuses its spec declares.
+`tests/integration/test_openapi_contract.py` checks both against the running app.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +14,17 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .api import Spec, openapi_path, _PARAM_RE
+from .api import MAX_ID, Spec, openapi_path, _PARAM_RE
 
 STATUS_TEXT = {
-    400: "Malformed request",
+    400: "Malformed request: unreadable JSON, or a path parameter that is not UTF-8",
     401: "Not authenticated",
-    403: "Not allowed",
+    403: "Not allowed (also: a cookie-authenticated write from an Origin not allowed)",
     404: "Not found",
     409: "Conflict with the current state",
     413: "Body too large",
     415: "Unsupported media type",
-    422: "Invalid fields",
+    422: "Invalid fields: `details` names each, with a machine `code`",
     429: "Rate limited (see Retry-After)",
     503: "A store is unavailable",
 }
@@ -33,6 +40,34 @@ class ErrorEnvelope(BaseModel):
     """Every error Nirvana answers has this shape."""
 
     error: ErrorBody
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+ALSO_TEXT = {200: "Already so: nothing was created (a retry, or the state already held)",
+             204: "Done, with no body"}
+
+
+def statuses_of(s: Spec) -> set[int]:
+    """The error statuses a route can answer because of what it has."""
+    params = _PARAM_RE.findall(s.path)
+    codes: set[int] = set()
+    if s.body is not None:
+        codes |= {400, 413, 415, 422}  # unreadable JSON, too big, not JSON, invalid fields
+    if s.query is not None:
+        codes.add(422)
+    if params:
+        codes.add(422)  # a control character in a parameter
+        if any(conv != "int" for _, conv in params):
+            codes.add(400)  # percent-escapes that are not UTF-8
+        if any(conv == "int" for _, conv in params):
+            codes.add(404)  # an id past what any store holds
+    if s.auth or s.optional_auth:  # optional: a token that is sent must be valid
+        codes.add(401)
+        if s.method not in SAFE_METHODS:
+            codes.add(403)  # the cookie's Origin check
+    if s.uses_stores:
+        codes.add(503)
+    return codes
 
 
 def build_openapi(specs: list[Spec], *, title: str, version: str, description: str) -> dict:
@@ -65,7 +100,10 @@ def build_openapi(specs: list[Spec], *, title: str, version: str, description: s
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer"} if conv == "int" else {"type": "string"},
+                    # Starlette's int convertor matches digits only: no sign.
+                    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+                    # The str convertor: anything but '/' once decoded.
+                    if conv == "int" else {"type": "string", "pattern": "^[^/]+$"},
                 }
             )
         if s.query is not None:
@@ -100,18 +138,20 @@ def build_openapi(specs: list[Spec], *, title: str, version: str, description: s
             responses[str(s.status)] = s.raw_response
         else:
             responses["204" if s.status == 200 else str(s.status)] = {"description": "Done"}
-        codes = set(s.errors)
-        if s.body is not None or s.query is not None:
-            codes |= {400, 422} if s.body is not None else {422}
-        if s.body is not None:
-            codes |= {413, 415}
-        if s.auth or s.optional_auth:  # optional: a token that is sent must be valid
-            codes.add(401)
+        for code in s.also:
+            responses[str(code)] = {
+                "description": ALSO_TEXT.get(code, "Done"),
+                **({"content": {"application/json": {"schema": ref(s.response)}}}
+                   if s.response is not None and code != 204 else {})}
+        codes = set(s.errors) | statuses_of(s)
         for code in sorted(codes):
             responses[str(code)] = {"description": STATUS_TEXT.get(code, "Error"), **error_ref}
         op["responses"] = responses
-        if s.auth or s.optional_auth:
-            op["security"] = [{"bearer": []}, {"cookie": []}]
+        op["security"] = (
+            [{"bearer": []}, {"cookie": []}] if s.auth
+            else [{}, {"bearer": []}, {"cookie": []}] if s.optional_auth
+            else []
+        )
         paths.setdefault(openapi_path(s.path), {})[s.method.lower()] = op
 
     return {

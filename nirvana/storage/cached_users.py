@@ -76,6 +76,27 @@ class CachedUserRepository:
         self._remember(user, self._writes)
         return user
 
+    async def change_email(self, user_id: int, email: str) -> User:
+        self._writes += 1
+        self._users.pop(user_id, None)
+        try:
+            user = await self._inner.change_email(user_id, email)
+        finally:
+            self._writes += 1
+        self._remember(user, self._writes)
+        return user
+
+    async def mark_email_verified(self, user_id: int, email: str) -> User | None:
+        self._writes += 1
+        self._users.pop(user_id, None)
+        try:
+            user = await self._inner.mark_email_verified(user_id, email)
+        finally:
+            self._writes += 1
+        if user is not None:
+            self._remember(user, self._writes)
+        return user
+
     # Credentials and revocations are not part of `User`: nothing cached changes.
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._inner.set_password_hash(user_id, password_hash)
@@ -85,3 +106,14 @@ class CachedUserRepository:
 
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]:
         return await self._inner.recent_access_revocations(since)
+
+    async def delete(self, user_id: int, at: datetime) -> None:
+        self._writes += 1
+        self._users.pop(user_id, None)
+        try:
+            await self._inner.delete(user_id, at)
+        finally:
+            self._writes += 1
+
+    async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
+        return await self._inner.recently_deleted(since)

@@ -26,6 +26,7 @@ class Reader:
     user: "domain.User | None" = None
     renewed: "domain.Session | None" = None
     signed_out: bool = False  # cookies were present but no longer name a session
+    session_id: str | None = None  # the reader's session (the settings page marks it)
 
     @property
     def id(self) -> int | None:
@@ -55,7 +56,8 @@ async def _read(request: Request) -> Reader:
     if token:
         try:
             claims = accounts.authenticate(token)
-            return Reader(user=await accounts.me(claims.user_id))
+            return Reader(user=await accounts.me(claims.user_id),
+                          session_id=claims.session_id)
         except AuthenticationError:
             pass
     refresh = request.cookies.get(REFRESH_COOKIE)
@@ -66,7 +68,7 @@ async def _read(request: Request) -> Reader:
     except AuthenticationError as exc:
         # Two tabs renewing at once: the other one's response carries the new cookies.
         return Reader(signed_out=exc.code != "refresh_token_rotated")
-    return Reader(user=session.user, renewed=session)
+    return Reader(user=session.user, renewed=session, session_id=session.session_id)
 
 
 def check_origin(request: Request) -> None:

@@ -49,6 +49,7 @@ def _environment(assets: StaticAssets) -> jinja2.Environment:
     env.filters["markdown"] = render_markdown
     env.filters["date"] = lambda at: at.strftime("%-d %b %Y") if at else ""
     env.filters["datetime_iso"] = lambda at: at.isoformat() if at else ""
+    env.filters["date_time"] = lambda at: at.strftime("%-d %b %Y, %H:%M UTC") if at else ""
     return env
 
 

@@ -151,4 +151,5 @@ def _since(ws: WebSocket) -> int | None | bool:
     raw = ws.query_params.get("since")
     if raw is None:
         return None
-    return int(raw) if raw.isdigit() and len(raw) <= 18 else False
+    # isascii: str.isdigit() also holds for "٥" and "²", which int() reads or refuses.
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else False

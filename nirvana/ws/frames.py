@@ -9,11 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..schema_text import ControlFreeText
+
 PROTOCOL_VERSION = 1
 
 
-class Frame(BaseModel):
-    """A client command: unknown fields are refused."""
+class Frame(ControlFreeText):
+    """A client command: unknown fields are refused; text holds no control character
+    (`nirvana/schema_text.py`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -75,7 +75,7 @@ def parse(text: str) -> Any:
         raise ProtocolError("unknown_command", f"Unknown command type {kind!r}; expected one "
                             f"of {', '.join(COMMAND_TYPES)}.", request_id)
     try:
-        return _COMMAND_ADAPTER.validate_python(raw)
+        return _COMMAND_ADAPTER.validate_python(raw, strict=True)
     except ValidationError as exc:
         details = [{"field": ".".join(str(p) for p in e["loc"][1:]) or "type",
                     "code": e["type"], "message": e["msg"]}

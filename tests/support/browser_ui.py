@@ -34,7 +34,8 @@ async def sign_in(page, email: str, password: str = PASSWORD) -> None:
 
 
 async def sign_out(page) -> None:
-    await page.get_by_role("button", name="Sign out").click()
+    # The header's button: the settings page has "Sign out" buttons of its own (sessions).
+    await page.get_by_role("banner").get_by_role("button", name="Sign out").click()
     await page.wait_for_url("**/")
 
 
@@ -90,3 +91,9 @@ def picture_png(width: int, height: int, hue: int = 0) -> bytes:
             + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(b"".join(rows)))
             + chunk(b"IEND", b""))
+
+
+async def signed_in_devices(page) -> list[str]:
+    """The devices listed under "Where you are signed in" on /settings, in their order."""
+    await page.goto("/settings")
+    return await page.locator("li.session strong").all_inner_texts()

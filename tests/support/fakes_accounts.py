@@ -8,6 +8,7 @@ import itertools
 from datetime import datetime, timedelta
 
 from nirvana.domain.errors import ConflictError
+from nirvana.domain.accounts.devices import DeviceSession
 from nirvana.domain.accounts.ports import AccessClaims, RefreshRecord
 from nirvana.domain.accounts.users import Credentials, ProfileChanges, User
 
@@ -59,6 +60,7 @@ class FakeUsers:
         self.users: dict[int, User] = {}
         self.hashes: dict[int, str] = {}
         self.revoked_before: dict[int, datetime] = {}
+        self.deleted: dict[int, datetime] = {}
         self._ids = itertools.count(1)
 
     async def create(self, email: str, username: str, name: str, password_hash: str) -> User:
@@ -106,6 +108,29 @@ class FakeUsers:
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]:
         return {k: v for k, v in self.revoked_before.items() if v >= since}
 
+    async def change_email(self, user_id: int, email: str) -> User:
+        if any(u.email == email for u in self.users.values() if u.id != user_id):
+            raise ConflictError(code="email_taken")
+        user = dataclasses.replace(self.users[user_id], email=email, email_verified=False)
+        self.users[user_id] = user
+        return user
+
+    async def mark_email_verified(self, user_id: int, email: str) -> User | None:
+        user = self.users.get(user_id)
+        if user is None or user.email != email:
+            return None
+        self.users[user_id] = dataclasses.replace(user, email_verified=True)
+        return self.users[user_id]
+
+    async def delete(self, user_id: int, at: datetime) -> None:
+        self.users.pop(user_id, None)
+        self.hashes.pop(user_id, None)
+        self.revoked_before.pop(user_id, None)
+        self.deleted[user_id] = at
+
+    async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
+        return {k: v for k, v in self.deleted.items() if v >= since}
+
 
 class FakeRefreshTokens:
     def __init__(self) -> None:
@@ -143,6 +168,50 @@ class FakeRefreshTokens:
         for key in gone:
             del self.rows[key]
         return len(gone)
+
+
+class FakeSessions:
+    """Sessions read whether they are open from the refresh tokens, as PostgreSQL does."""
+
+    def __init__(self, refresh: FakeRefreshTokens) -> None:
+        self._refresh = refresh
+        self.rows: dict[str, tuple[int, DeviceSession]] = {}
+
+    async def start(self, session_id: str, user_id: int, device: str, ip: str,
+                    now: datetime) -> None:
+        self.rows[session_id] = (user_id, DeviceSession(session_id, device, ip, now, now))
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        if session_id in self.rows:
+            user_id, row = self.rows[session_id]
+            self.rows[session_id] = (user_id, dataclasses.replace(row, last_used_at=now))
+
+    def _is_open(self, session_id: str, now: datetime) -> bool:
+        return any(r.family_id == session_id and r.used_at is None and r.revoked_at is None
+                   and r.expires_at > now for r in self._refresh.rows.values())
+
+    async def open_sessions(self, user_id: int, now: datetime) -> list[DeviceSession]:
+        found = [row for owner, row in self.rows.values()
+                 if owner == user_id and self._is_open(row.id, now)]
+        return sorted(found, key=lambda row: row.last_used_at, reverse=True)
+
+    async def delete_closed(self, before: datetime) -> int:
+        families = {r.family_id for r in self._refresh.rows.values()}
+        gone = [k for k, (_, row) in self.rows.items()
+                if k not in families and row.created_at < before]
+        for key in gone:
+            del self.rows[key]
+        return len(gone)
+
+
+class FakeSigner:
+    """Signs by prefixing a secret: as unforgeable as HMAC for tests that never see it."""
+
+    def sign(self, message: str) -> str:
+        return f"mac:{len(message)}:{hash(message) & 0xFFFFFFFF:x}"
+
+    def matches(self, message: str, mac: str) -> bool:
+        return self.sign(message) == mac
 
 
 class FakeResets:

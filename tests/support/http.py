@@ -27,3 +27,23 @@ async def sign_up(client: httpx.AsyncClient, name: str | None = None, **extra) -
 
 def bearer(session: dict) -> dict[str, str]:
     return {"Authorization": f"Bearer {session['jwt']}"}
+
+
+def mails(outbox) -> list[tuple[str, str]]:
+    """(to, plain-text body) of every mail in an outbox directory, oldest first."""
+    from email import message_from_bytes
+    from email.policy import default as default_policy
+
+    found = []
+    for path in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
+        message = message_from_bytes(path.read_bytes(), policy=default_policy)
+        found.append((message["To"], message.get_body(("plain",)).get_content()))
+    return found
+
+
+def verify_token_in(body: str) -> str:
+    import re
+
+    found = re.search(r"verify-email\?token=(\S+)", body)
+    assert found, body
+    return found.group(1)

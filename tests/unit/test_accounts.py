@@ -20,6 +20,8 @@ from tests.support.fakes_accounts import (
     FakeMailer,
     FakeRefreshTokens,
     FakeResets,
+    FakeSessions,
+    FakeSigner,
     FakeTokens,
     FakeUsers,
 )
@@ -32,9 +34,11 @@ def world():
     clock = FakeClock()
     hasher = FakeHasher()
     mailer = FakeMailer()
+    refresh = FakeRefreshTokens()
     accounts = Accounts(
-        users=FakeUsers(clock), refresh_tokens=FakeRefreshTokens(), resets=FakeResets(),
-        hasher=hasher, tokens=FakeTokens(clock), mailer=mailer, clock=clock,
+        users=FakeUsers(clock), refresh_tokens=refresh, sessions=FakeSessions(refresh),
+        resets=FakeResets(),
+        hasher=hasher, tokens=FakeTokens(clock), mailer=mailer, clock=clock, signer=FakeSigner(),
         policy=AccountPolicy(base_url="http://example.test"),
     )
     return accounts, clock, hasher, mailer
@@ -158,8 +162,9 @@ async def test_revocations_survive_a_restart(world):
     session = await accounts.sign_up("a@example.com", None, "Ann", PW)
     await accounts.log_out(accounts.authenticate(session.access_token), None)
     restarted = Accounts(
-        users=accounts.users, refresh_tokens=accounts._refresh, resets=accounts._resets,
-        hasher=hasher, tokens=accounts._tokens, mailer=mailer, clock=clock,
+        users=accounts.users, refresh_tokens=accounts._refresh,
+        sessions=accounts._sessions, resets=accounts._resets,
+        hasher=hasher, tokens=accounts._tokens, mailer=mailer, clock=clock, signer=FakeSigner(),
     )
     await restarted.load_revocations()
     with pytest.raises(AuthenticationError):
@@ -243,7 +248,7 @@ async def test_purge_keeps_tokens_for_a_day_after_expiry(world):
     with pytest.raises(AuthenticationError):
         await accounts.refresh(session.refresh_token)
     clock.advance(24 * 3600)
-    assert await accounts.purge_expired() == 1  # now the refresh token goes too
+    assert await accounts.purge_expired() == 2  # now the refresh token goes too, and its session
 
 
 async def test_sign_up_is_limited_per_ip_before_any_hashing(world):

@@ -72,9 +72,9 @@ async def test_nirvanas_405_is_an_error_in_its_shape_with_the_full_allow_header(
     app = create_app(Settings(data_dir=tmp_path), open_services=lambda: None)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        r = await client.delete("/api/v1/user/me")
+        r = await client.put("/api/v1/user/me")
     assert r.status_code == 405
-    assert r.headers["allow"] == "GET, HEAD, PATCH"
+    assert r.headers["allow"] == "DELETE, GET, HEAD, PATCH"
     assert r.json()["error"]["code"] == "method_not_allowed"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from .devices import DeviceSession
 from .users import Credentials, ProfileChanges, User
 
 
@@ -58,11 +59,27 @@ class UserRepository(Protocol):
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
 
+    async def change_email(self, user_id: int, email: str) -> User:
+        """Set a new (unverified) email. Raises ConflictError(code='email_taken')."""
+        ...
+
+    async def mark_email_verified(self, user_id: int, email: str) -> User | None:
+        """Mark the email verified if it is still `email`; None if the user or address changed."""
+        ...
+
     async def revoke_access_before(self, user_id: int, when: datetime) -> None:
         """Access tokens of this user issued before `when` are no longer accepted."""
         ...
 
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]: ...
+
+    async def delete(self, user_id: int, at: datetime) -> None:
+        """Delete the user and every row keyed to it, keeping only a tombstone (id, time)."""
+        ...
+
+    async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
+        """Users deleted at or after `since`, and when."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +112,30 @@ class RefreshTokenStore(Protocol):
     async def recently_revoked_families(self, since: datetime) -> dict[str, datetime]: ...
 
     async def delete_expired(self, before: datetime) -> int: ...
+
+
+class SessionStore(Protocol):
+    """Where each session (refresh-token family) was started and when it was last used.
+
+    Whether a session is still open is not kept here: it is open while its family holds a
+    refresh token that is unused, unrevoked and unexpired, so logout, rotation and password
+    changes close it without a second write.
+    """
+
+    async def start(self, session_id: str, user_id: int, device: str, ip: str,
+                    now: datetime) -> None: ...
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        """Record a use of the session (a refresh)."""
+        ...
+
+    async def open_sessions(self, user_id: int, now: datetime) -> list[DeviceSession]:
+        """The user's open sessions, most recently used first."""
+        ...
+
+    async def delete_closed(self, before: datetime) -> int:
+        """Forget sessions with no refresh token left (they all expired or were purged)."""
+        ...
 
 
 class PasswordResetStore(Protocol):

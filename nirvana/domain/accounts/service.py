@@ -1,4 +1,5 @@
-"""Accounts use cases: sign up, sign in, sessions, passwords, profile.
+"""Accounts use cases: sign up, sign in, sessions (and the list of them), passwords, email,
+deletion, profile.
 
 `Accounts` receives every port it uses; it never touches a socket, a database driver or a
 clock of its own, so `tests/unit/test_accounts.py` runs it on in-memory fakes.
@@ -17,6 +18,7 @@ from ..errors import (
     AuthenticationError,
     ConflictError,
     InvalidInputError,
+    NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
     field_error,
@@ -28,7 +30,17 @@ from .ports import (
     PasswordHasher,
     PasswordResetStore,
     RefreshTokenStore,
+    SessionStore,
     UserRepository,
+)
+from .deletion import AccountDeleted, AccountEvents, NoAccountListeners
+from .devices import DeviceSession, coarse_ip, describe_device
+from .verification import (
+    Signer,
+    link_matches,
+    make_link_token,
+    mask_email,
+    read_link_token,
 )
 from ..clock import Clock
 from ..ratelimit import Limit, SlidingWindowLimiter
@@ -66,6 +78,9 @@ class AccountPolicy:
     failures_per_account: Limit = Limit(100, 3600)
     forgot_per_ip: Limit = Limit(10, 3600)
     forgot_per_account: Limit = Limit(3, 3600)
+    verify_ttl: timedelta = timedelta(days=2)
+    # Verification links mailed on request to one account.
+    verify_mails_per_account: Limit = Limit(3, 3600)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +104,11 @@ class AccessRevocations:
 
     sessions: dict[str, datetime] = field(default_factory=dict)
     users: dict[int, datetime] = field(default_factory=dict)
+    # Deleted accounts: every token refused, also one issued in the second of the deletion.
+    deleted: dict[int, datetime] = field(default_factory=dict)
 
     def is_revoked(self, claims: AccessClaims) -> bool:
-        if claims.session_id in self.sessions:
+        if claims.session_id in self.sessions or claims.user_id in self.deleted:
             return True
         before = self.users.get(claims.user_id)
         return before is not None and claims.issued_at < int(before.timestamp())
@@ -99,6 +116,7 @@ class AccessRevocations:
     def prune(self, older_than: datetime) -> None:
         self.sessions = {k: v for k, v in self.sessions.items() if v >= older_than}
         self.users = {k: v for k, v in self.users.items() if v >= older_than}
+        self.deleted = {k: v for k, v in self.deleted.items() if v >= older_than}
 
 
 def hash_token(token: str) -> bytes:
@@ -121,20 +139,26 @@ class Accounts:
         *,
         users: UserRepository,
         refresh_tokens: RefreshTokenStore,
+        sessions: SessionStore,
         resets: PasswordResetStore,
         hasher: PasswordHasher,
         tokens: AccessTokens,
         mailer: Mailer,
         clock: Clock,
+        signer: Signer,
         policy: AccountPolicy = AccountPolicy(),
+        events: AccountEvents = NoAccountListeners(),
     ) -> None:
         self.users = users
         self._refresh = refresh_tokens
+        self._sessions = sessions
         self._resets = resets
         self._hasher = hasher
         self._tokens = tokens
         self._mailer = mailer
         self._clock = clock
+        self._events = events
+        self._signer = signer
         self.policy = policy
         self.revocations = AccessRevocations()
         self._ip_limiter = SlidingWindowLimiter(policy.sign_in_per_ip, clock)
@@ -143,6 +167,7 @@ class Accounts:
         self._account_limiter = SlidingWindowLimiter(policy.failures_per_account, clock)
         self._forgot_ip_limiter = SlidingWindowLimiter(policy.forgot_per_ip, clock)
         self._forgot_account_limiter = SlidingWindowLimiter(policy.forgot_per_account, clock)
+        self._verify_mail_limiter = SlidingWindowLimiter(policy.verify_mails_per_account, clock)
         self._dummy_hash: str | None = None
 
     # -- sessions -------------------------------------------------------------------------
@@ -151,6 +176,7 @@ class Accounts:
         since = self._clock.now() - self.policy.access_ttl
         self.revocations.sessions.update(await self._refresh.recently_revoked_families(since))
         self.revocations.users.update(await self.users.recent_access_revocations(since))
+        self.revocations.deleted.update(await self.users.recently_deleted(since))
 
     def authenticate(self, access_token: str) -> AccessClaims:
         """The claims of a valid access token; AuthenticationError otherwise. No I/O."""
@@ -159,9 +185,15 @@ class Accounts:
             raise AuthenticationError("This session has ended.", code="session_revoked")
         return claims
 
-    async def _start_session(self, user: User, family_id: str | None = None) -> Session:
+    async def _start_session(self, user: User, family_id: str | None = None, *,
+                             ip: str | None = None, user_agent: str = "") -> Session:
         now = self._clock.now()
-        family_id = family_id or str(uuid.uuid4())
+        if family_id is None:
+            family_id = str(uuid.uuid4())
+            await self._sessions.start(family_id, user.id, describe_device(user_agent),
+                                       coarse_ip(ip or ""), now)
+        else:
+            await self._sessions.touch(family_id, now)
         refresh = new_token()
         refresh_expires = now + self.policy.refresh_ttl
         await self._refresh.add(user.id, family_id, hash_token(refresh), refresh_expires)
@@ -170,7 +202,7 @@ class Accounts:
 
     async def sign_up(
         self, email: str, username: str | None, name: str, password: str,
-        ip: str | None = None,
+        ip: str | None = None, user_agent: str = "",
     ) -> Session:
         if ip is not None:
             self._sign_up_limiter.consume(ip)  # before any hashing
@@ -187,9 +219,10 @@ class Accounts:
             except ConflictError as exc:
                 if chosen is not None or exc.code != "username_taken" or attempt == 7:
                     raise
-        return await self._start_session(user)
+        return await self._start_session(user, ip=ip, user_agent=user_agent)
 
-    async def sign_in(self, email: str, password: str, ip: str) -> Session:
+    async def sign_in(self, email: str, password: str, ip: str,
+                      user_agent: str = "") -> Session:
         self._ip_limiter.consume(ip)
         try:
             email = normalise_email(email)
@@ -217,7 +250,7 @@ class Accounts:
             await self.users.set_password_hash(
                 credentials.user.id, await self._hasher.hash(password)
             )
-        return await self._start_session(credentials.user)
+        return await self._start_session(credentials.user, ip=ip, user_agent=user_agent)
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:
@@ -261,6 +294,28 @@ class Accounts:
                 await self._revoke_family(found.family_id, now)
         self.revocations.prune(now - self.policy.access_ttl)
 
+    async def list_sessions(self, user_id: int) -> list[DeviceSession]:
+        """The user's open sessions (signed-in devices), most recently used first."""
+        return await self._sessions.open_sessions(user_id, self._clock.now())
+
+    async def end_session(self, user_id: int, session_id: str) -> None:
+        """End one of the user's own sessions: its refresh tokens stop working, its access
+        tokens are refused at once and its sockets close (ws/session_watch.py)."""
+        if session_id not in {s.id for s in await self.list_sessions(user_id)}:
+            raise NotFoundError("You have no open session with this id.",
+                                code="session_not_found")
+        await self._revoke_family(session_id, self._clock.now())
+
+    async def end_other_sessions(self, user_id: int, current_session_id: str) -> int:
+        """End every session of the user but the current one; how many were ended."""
+        now = self._clock.now()
+        ended = 0
+        for session in await self.list_sessions(user_id):
+            if session.id != current_session_id:
+                await self._revoke_family(session.id, now)
+                ended += 1
+        return ended
+
     # -- passwords ------------------------------------------------------------------------
 
     async def _end_all_sessions(self, user_id: int) -> None:
@@ -269,23 +324,31 @@ class Accounts:
         await self.users.revoke_access_before(user_id, now)
         self.revocations.users[user_id] = now
 
-    async def change_password(self, user_id: int, current: str, new: str) -> Session:
-        validate_password(new, "new_password")
+    async def _confirm_password(self, user_id: int, password: str) -> User:
+        """The user, if `password` is theirs; PermissionDeniedError(wrong_password) and a
+        failure counted against the account (as at sign-in) otherwise."""
         key = f"user:{user_id}"
         self._account_limiter.check(key)
         credentials = await self.users.credentials(user_id)
         if credentials is None:
-            raise AuthenticationError()
-        if len(current.encode("utf-8")) > MAX_PASSWORD_BYTES or not await self._hasher.verify(
-            credentials.password_hash, current
+            raise AuthenticationError("This account no longer exists.", code="unknown_user")
+        if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES or not await self._hasher.verify(
+            credentials.password_hash, password
         ):
             self._account_limiter.hit(key)
             raise PermissionDeniedError(
                 "The current password is wrong.", code="wrong_password"
             )
+        return credentials.user
+
+    async def change_password(self, user_id: int, current: str, new: str, *,
+                              ip: str | None = None, user_agent: str = "") -> Session:
+        validate_password(new, "new_password")
+        user = await self._confirm_password(user_id, current)
         await self.users.set_password_hash(user_id, await self._hasher.hash(new))
         await self._end_all_sessions(user_id)
-        return await self._start_session(credentials.user)
+        # The device that changed the password goes on, as a new session.
+        return await self._start_session(user, ip=ip, user_agent=user_agent)
 
     def check_forgot_rate(self, ip: str) -> None:
         """Count one forgot-password request from `ip`; RateLimitedError past the limit."""
@@ -335,9 +398,86 @@ class Accounts:
         reuse of a refresh token is still recognised as reuse rather than as garbage)."""
         before = self._clock.now() - timedelta(days=1)
         self.revocations.prune(self._clock.now() - self.policy.access_ttl)
-        return await self._refresh.delete_expired(before) + await self._resets.delete_expired(
-            before
+        purged = await self._refresh.delete_expired(before)
+        purged += await self._resets.delete_expired(before)
+        return purged + await self._sessions.delete_closed(before)
+
+    # -- email ------------------------------------------------------------------------------
+
+    async def send_verification(self, user_id: int) -> None:
+        """Mail a link that verifies the account's current address. ConflictError
+        (already_verified) if it is; RateLimitedError past 3 mails an hour."""
+        user = await self.me(user_id)
+        if user.email_verified:
+            raise ConflictError("Your email is already verified.", code="already_verified")
+        self._verify_mail_limiter.consume(f"user:{user_id}")
+        await self._mail_verification(user)
+
+    async def _mail_verification(self, user: User) -> None:
+        expires = self._clock.now() + self.policy.verify_ttl
+        token = make_link_token(self._signer, user.id, user.email, expires)
+        days = self.policy.verify_ttl.days or 1
+        await self._mailer.send(
+            user.email,
+            "Confirm your email for Nirvana",
+            f"Hello {user.name},\n\n"
+            f"Open this link within {days} days to confirm that this address is yours:\n\n"
+            f"  {self.policy.base_url}/verify-email?token={token}\n\n"
+            f"or send this token to POST /api/v1/user/email/verify:\n\n  {token}\n\n"
+            f"If you did not sign up for Nirvana, ignore this message.\n",
         )
+
+    async def verify_email(self, token: str) -> User:
+        """Verify the address a link was sent to, if the account still has it. Idempotent."""
+        invalid = field_error("token", "is invalid, expired or for an older address",
+                              "invalid_token")
+        parsed = read_link_token(token)
+        if parsed is None:
+            raise invalid
+        user_id, expires, mac = parsed
+        if expires < self._clock.now().timestamp():
+            raise invalid
+        user = await self.users.get(user_id)
+        if user is None or not link_matches(self._signer, user_id, expires, user.email, mac):
+            raise invalid
+        if user.email_verified:
+            return user
+        verified = await self.users.mark_email_verified(user_id, user.email)
+        if verified is None:  # the address changed meanwhile
+            raise invalid
+        return verified
+
+    async def change_email(self, user_id: int, password: str, new_email: str) -> User:
+        """Change the address, confirmed by the password: the new one is unverified and gets
+        a link; the old one is told, in case it was not the owner."""
+        email = normalise_email(new_email)
+        user = await self._confirm_password(user_id, password)
+        if email == user.email:
+            raise field_error("email", "is already your email", "unchanged")
+        updated = await self.users.change_email(user_id, email)
+        await self._mail_verification(updated)
+        await self._mailer.send(
+            user.email,
+            "Your Nirvana email was changed",
+            f"Hello {user.name},\n\n"
+            f"The email of your Nirvana account was changed to {mask_email(email)}.\n"
+            f"If that was not you, reset your password at once:\n\n"
+            f"  {self.policy.base_url}/forgot-password\n",
+        )
+        return updated
+
+    # -- deletion -------------------------------------------------------------------------
+
+    async def delete_account(self, user_id: int, password: str) -> None:
+        """Delete the account, confirmed by its password: at once it cannot sign in, its
+        tokens are refused and its sockets close (ws/session_watch.py), its profile is gone
+        and so is everything it had in PostgreSQL. `AccountDeleted` is then published, for
+        what other stores hold (see domain/accounts/deletion.py)."""
+        await self._confirm_password(user_id, password)
+        now = self._clock.now()
+        await self.users.delete(user_id, now)
+        self.revocations.deleted[user_id] = now
+        self._events.publish(AccountDeleted(user_id, now))
 
     # -- profile --------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ..errors import InvalidInputError, field_error
 from ..urls import validate_url
+from ..text import check_text, is_blank
 
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 1024
@@ -67,6 +68,7 @@ class ProfileChanges:
 
 def normalise_email(raw: str) -> str:
     # NFKC + casefold: "Ann@Example.COM " and "ann@example.com" are one account.
+    check_text(raw, "email")
     email = unicodedata.normalize("NFKC", raw).strip().casefold()
     if not email or len(email) > MAX_EMAIL or not EMAIL_RE.match(email):
         raise field_error("email", "must be a valid email address")
@@ -84,8 +86,8 @@ def validate_username(raw: str) -> str:
 
 
 def validate_name(raw: str) -> str:
-    name = " ".join(raw.split())
-    if not name or len(name) > MAX_NAME:
+    name = " ".join(check_text(raw, "name", required=True).split())
+    if is_blank(name) or len(name) > MAX_NAME:
         raise field_error("name", f"must be 1-{MAX_NAME} characters")
     return name
 
@@ -98,10 +100,8 @@ def validate_password(raw: str, field: str = "password") -> str:
     return raw
 
 
-def validate_text(raw: str, field: str, max_len: int) -> str:
-    if len(raw) > max_len:
-        raise field_error(field, f"must be at most {max_len} characters", "too_long")
-    return raw
+def validate_text(raw: str, field: str, max_len: int, *, multiline: bool = False) -> str:
+    return check_text(raw, field, max_len, multiline=multiline)
 
 
 def validate_profile_changes(changes: ProfileChanges) -> ProfileChanges:
@@ -110,7 +110,9 @@ def validate_profile_changes(changes: ProfileChanges) -> ProfileChanges:
     return ProfileChanges(
         name=validate_name(changes.name) if changes.name is not None else None,
         username=validate_username(changes.username) if changes.username is not None else None,
-        about=validate_text(changes.about, "about", MAX_ABOUT) if changes.about is not None else None,
+        about=validate_text(changes.about, "about", MAX_ABOUT, multiline=True)
+        if changes.about is not None
+        else None,
         avatar_url=validate_url(changes.avatar_url, "avatar")
         if changes.avatar_url is not None
         else None,

@@ -13,6 +13,7 @@ from enum import StrEnum
 from .. import cursors as codec
 from ..errors import field_error
 from ..urls import MAX_URL, validate_url
+from ..text import check_text, is_blank
 
 MAX_TITLE = 200
 MAX_SUMMARY = 500
@@ -148,20 +149,12 @@ class BlogFilter:
 # -- validation ------------------------------------------------------------------------------
 
 
-def clean_text(raw: str, field: str, max_len: int, *, required: bool = False) -> str:
-    """The text as sent, or InvalidInputError. PostgreSQL text cannot hold NUL nor lone
-    surrogates, so those are refused here rather than failing in the driver."""
-    if "\x00" in raw:
-        raise field_error(field, "must not contain NUL characters", "invalid_character")
-    try:
-        raw.encode("utf-8")
-    except UnicodeEncodeError:
-        raise field_error(field, "must be valid Unicode", "invalid_character") from None
-    if len(raw) > max_len:
-        raise field_error(field, f"must be at most {max_len} characters", "too_long")
-    if required and not raw.strip():
-        raise field_error(field, "must not be empty", "required")
-    return raw
+def clean_text(raw: str, field: str, max_len: int, *, required: bool = False,
+               multiline: bool = False) -> str:
+    """The text as sent, or InvalidInputError naming the field (the shared rules of
+    `domain/text.py`: no control characters, tab and line breaks only where `multiline`;
+    `required` refuses a text that shows nothing)."""
+    return check_text(raw, field, max_len, multiline=multiline, required=required)
 
 
 def clean_image_url(raw: str, field: str) -> str:
@@ -200,8 +193,8 @@ def validate_fields(fields: BlogFields) -> BlogFields:
         raise field_error("images", f"at most {MAX_IMAGES} images", "too_many")
     validated = BlogFields(
         title=clean_text(fields.title, "title", MAX_TITLE, required=True),
-        body=clean_text(fields.body, "body", MAX_BODY),
-        summary=clean_text(fields.summary, "summary", MAX_SUMMARY),
+        body=clean_text(fields.body, "body", MAX_BODY, multiline=True),
+        summary=clean_text(fields.summary, "summary", MAX_SUMMARY, multiline=True),
         header_image=clean_image_url(fields.header_image, "header_image")
         if fields.header_image is not None else None,
         images=tuple(clean_image_url(u, f"images.{i}") for i, u in enumerate(fields.images)),
@@ -209,7 +202,7 @@ def validate_fields(fields: BlogFields) -> BlogFields:
         place=clean_place(fields.place) if fields.place is not None else None,
         status=fields.status,
     )
-    if validated.status is BlogStatus.PUBLISHED and not validated.body.strip():
+    if validated.status is BlogStatus.PUBLISHED and is_blank(validated.body):
         raise field_error("body", "must not be empty to publish", "required")
     return validated
 

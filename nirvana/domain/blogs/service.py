@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..accounts.standing import OpenGate, WriteGate
 from .model import (
     MAX_COMMENT,
     Blog,
@@ -48,13 +49,19 @@ class FeedPage:
 
 class Blogs:
     def __init__(self, *, blogs: BlogRepository, comments: CommentRepository,
-                 clock: Clock) -> None:
+                 clock: Clock, write_gate: WriteGate = OpenGate()) -> None:
         self._blogs = blogs
+        self._write_gate = write_gate
         self._comments = comments
         self._clock = clock
         # Bumped by every write that can change which blogs a list shows or in what order
         # (publish, edit, delete): caches of public lists compare against it.
         self.content_version = 0
+
+    def authors_removed(self) -> None:
+        """Blogs went without a write through here (an account was deleted, its blogs with
+        it): lists cached before now must not be served."""
+        self.content_version += 1
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -119,6 +126,8 @@ class Blogs:
         fields = validate_fields(fields)
         now = self._clock.now()
         published = now if fields.status is BlogStatus.PUBLISHED else None
+        if published:
+            await self._write_gate.check(author_id)
         try:
             return await self._blogs.create(author_id, fields, now, published)
         finally:
@@ -148,6 +157,7 @@ class Blogs:
         updated_at = max(self._clock.now(), blog.updated_at + _TICK)
         published_at = blog.published_at
         if fields.status is BlogStatus.PUBLISHED and published_at is None:
+            await self._write_gate.check(user_id)
             published_at = updated_at  # first publication; a re-publication keeps its date
         try:
             saved = await self._blogs.update(
@@ -187,7 +197,7 @@ class Blogs:
 
     async def comment(self, blog_id: int, user_id: int, body: str) -> Comment:
         await self._interactive(blog_id, user_id)
-        body = clean_text(body, "body", MAX_COMMENT, required=True)
+        body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
         return await self._comments.add(blog_id, user_id, body, self._clock.now())
 
     async def comments(self, blog_id: int, viewer_id: int | None, page: int,
@@ -216,7 +226,7 @@ class Blogs:
         if comment.author.id != user_id:
             raise PermissionDeniedError("Only its author can edit a comment.",
                                         code="not_comment_author")
-        body = clean_text(body, "body", MAX_COMMENT, required=True)
+        body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
         return await self._comments.edit(comment_id, body, self._clock.now())
 
     async def delete_comment(self, blog_id: int, comment_id: int, user_id: int) -> None:

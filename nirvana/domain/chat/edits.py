@@ -20,6 +20,7 @@ from .ports import Publisher
 from .errors import MessageDeletedError, NotAllowedError
 from .rules import Membership, member_of
 from ..errors import field_error
+from ..text import check_text, is_blank
 from ..clock import Clock
 
 MAX_EMOJI_CHARS = 32  # code points: flags and ZWJ sequences run to ~10
@@ -43,9 +44,8 @@ def plan_edit(user_id: int, text: str, at: datetime, limits: ChatLimits) -> Mess
             raise MessageDeletedError()
         if m.text == text:
             return None  # a retry, or no change: no second event
-        if len(text) > limits.max_text:
-            raise field_error("text", f"at most {limits.max_text} characters", "too_long")
-        if not text.strip() and not m.attachments:
+        check_text(text, "text", limits.max_text, multiline=True)
+        if is_blank(text) and not m.attachments:
             raise field_error("text", "a message needs text or an attachment", "empty")
         edited = replace(m, text=text, edited_at=at)
         return MessagePlan(edited, PlannedEvent(EventType.MESSAGE_EDITED, {"seq": m.seq},

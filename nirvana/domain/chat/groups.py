@@ -20,6 +20,7 @@ from .ports import ChatPeers, Publisher
 from .errors import LastMemberError, NotAllowedError
 from .rules import Membership, group_role
 from ..errors import field_error
+from ..text import check_text, is_blank
 from ..clock import Clock
 from ..urls import validate_url
 
@@ -33,11 +34,11 @@ def check_info(changes: dict[str, str | None]) -> dict[str, str | None]:
         if key not in GROUP_FIELDS:
             raise field_error(key, "cannot be changed")
         if key == "name":
-            value = (value or "").strip()
-            if not 1 <= len(value) <= 100:
-                raise field_error("name", "must be 1 to 100 characters")
-        elif key == "description" and value is not None and len(value) > MAX_DESCRIPTION:
-            raise field_error("description", f"at most {MAX_DESCRIPTION} characters")
+            value = check_text(value or "", "name").strip()
+            if is_blank(value) or len(value) > 100:
+                raise field_error("name", "must be 1 to 100 characters", "required")
+        elif key == "description" and value is not None:
+            check_text(value, "description", MAX_DESCRIPTION, multiline=True)
         elif key == "avatar_url" and value is not None:
             validate_url(value, "avatar_url", local="/")
         out[key] = value

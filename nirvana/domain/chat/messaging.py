@@ -17,9 +17,11 @@ import uuid
 from functools import partial
 from typing import Awaitable, Sequence
 
+from ..accounts.standing import OpenGate, WriteGate
 from ..clock import Clock
 from ..errors import ConflictError, field_error
 from ..urls import validate_url
+from ..text import check_key, check_text, is_blank
 from .cache import ChatCache
 from .entities import (
     Attachment,
@@ -51,8 +53,9 @@ class Messaging:
 
     def __init__(self, *, store: ChatStore, peers: ChatPeers, publisher: Publisher,
                  clock: Clock, limits: ChatLimits = ChatLimits(),
-                 cache: ChatCache | None = None) -> None:
+                 cache: ChatCache | None = None, write_gate: WriteGate = OpenGate()) -> None:
         self._store = store
+        self._write_gate = write_gate
         self._peers = peers
         self.publisher = publisher
         self._clock = clock
@@ -90,9 +93,11 @@ class Messaging:
     async def create_group(self, user_id: int, name: str, member_ids: Sequence[int],
                            description: str | None = None, avatar_url: str | None = None
                            ) -> Conversation:
-        name = name.strip()
-        if not 1 <= len(name) <= 100:
-            raise field_error("name", "must be 1 to 100 characters")
+        name = check_text(name, "name").strip()
+        if is_blank(name) or len(name) > 100:
+            raise field_error("name", "must be 1 to 100 characters", "required")
+        if description is not None:
+            check_text(description, "description", multiline=True)
         others = sorted({m for m in member_ids if m != user_id})
         if len(others) + 1 > self.limits.max_group_members:
             raise field_error("member_ids", f"a group has at most "
@@ -140,20 +145,21 @@ class Messaging:
 
     def _validate(self, kind: MessageKind, text: str, attachments: Sequence[Attachment],
                   reply_to: int | None) -> None:
-        if len(text) > self.limits.max_text:
-            raise field_error("text", f"at most {self.limits.max_text} characters", "too_long")
+        check_text(text, "text", self.limits.max_text, multiline=True)
         if len(attachments) > self.limits.max_attachments:
             raise field_error("attachments", f"at most {self.limits.max_attachments}",
                               "too_many")
         for a in attachments:
             validate_url(a.url, "attachments.url", local="/", max_len=self.limits.max_url)
+            if a.name is not None:
+                check_text(a.name, "attachments.name")
             # An out-of-range number would fail the whole group-commit batch at encoding
             # time, taking other users' sends with it: refused here, per message.
             if a.size is not None and not 0 <= a.size <= 1 << 40:
                 raise field_error("attachments.size", "must be 0 to 2^40 bytes")
         if reply_to is not None and not 0 < reply_to < 1 << 62:
             raise field_error("reply_to", "must be a seq of this conversation")
-        if not text.strip() and not attachments:
+        if is_blank(text) and not attachments:
             raise field_error("text", "a message needs text or an attachment", "empty")
         if kind is not MessageKind.TEXT and not attachments:
             raise field_error("attachments", f"a {kind.value} message needs an attachment")
@@ -182,9 +188,9 @@ class Messaging:
         stored message. Writes queue in call order, so seqs follow it. The message is
         delivered when it is stored, whether or not anyone waits on the task; cancelling
         the task only stops that answer."""
-        if not 1 <= len(client_id) <= 64:
-            raise field_error("client_id", "must be 1 to 64 characters")
+        check_key(client_id, "client_id", 64)
         self._validate(kind, text, attachments, reply_to)
+        await self._write_gate.check(user_id)
         conversation = await self.conversation_for(user_id, conversation_id)
         if conversation.kind is ConversationKind.DIRECT:
             (other,) = [m for m in conversation.member_ids if m != user_id]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ..accounts.standing import OpenGate, WriteGate
 from ..clock import Clock, MillisecondClock
 from ..errors import field_error
 from .cache import ChatCache
@@ -25,8 +26,8 @@ from .search import parse_query
 
 class ChatService:
     def __init__(self, *, store: ChatStore, changes: ChatChangeStore, peers: ChatPeers,
-                 publisher: Publisher, clock: Clock, limits: ChatLimits = ChatLimits()
-                 ) -> None:
+                 publisher: Publisher, clock: Clock, limits: ChatLimits = ChatLimits(),
+                 write_gate: WriteGate = OpenGate()) -> None:
         # Every chat time (sent, edited, activity) is stored as a BSON date, to the
         # millisecond: made so here, the live frames carry the value history reads back.
         clock = MillisecondClock(clock)
@@ -35,7 +36,7 @@ class ChatService:
         self._changes = changes
         self._clock = clock
         self._messaging = Messaging(store=store, peers=peers, publisher=publisher, clock=clock,
-                                    limits=limits, cache=self.cache)
+                                    limits=limits, cache=self.cache, write_gate=write_gate)
         membership = self._messaging.conversation_for
         self._edits = edits = MessageEdits(membership=membership, changes=changes, cache=self.cache,
                              publisher=publisher, clock=clock, limits=limits)

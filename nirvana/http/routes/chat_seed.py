@@ -13,6 +13,7 @@ import orjson
 from pydantic import Field
 from starlette.responses import Response
 
+from ...domain.chat.limits import ChatLimits
 from ...domain.chat.entities import Attachment, MessageKind
 from ...ws.frames import MessageOut
 from ...ws.views import message_out
@@ -20,13 +21,15 @@ from ..api import Api, Call, In, JsonResponse, Out
 
 api = Api()
 TAGS = ["chat"]
+MAX_TEXT = ChatLimits().max_text
+TEXT_DOC = "May hold line breaks; text that shows something, or an image"
 
 
 class SeedSendIn(In):
     """The seed system's body: text and/or an image URL from the upload route."""
 
-    text: str | None = None
-    message: str | None = Field(default=None, description="Alias of text")
+    text: str | None = Field(default=None, max_length=MAX_TEXT, description=TEXT_DOC)
+    message: str | None = Field(default=None, max_length=MAX_TEXT, description="Alias of text")
     image: str | None = Field(default=None, max_length=2048)
     client_id: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -60,7 +63,7 @@ async def seed_history(call: Call[None, None]) -> Response:
 @api.route("POST", "/api/messages/send/{id:int}",
            summary="Send text and/or an image to a friend; they get it live as newMessage",
            tags=TAGS, body=SeedSendIn, response=MessageOut, status=201,
-           errors=(403, 422, 503))
+           errors=(403, 422, 503), also=(200,))
 async def seed_send(call: Call[SeedSendIn, None]) -> Response:
     b = call.body
     attachments = [Attachment(b.image, MessageKind.IMAGE)] if b.image else []

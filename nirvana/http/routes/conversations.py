@@ -31,14 +31,16 @@ class ConversationsOut(Out):
 class NewConversationIn(In):
     kind: Literal["direct", "group"]
     user_id: int | None = Field(default=None, ge=1, description="direct: the friend")
-    name: str | None = Field(default=None, max_length=100, description="group: its name")
+    name: str | None = Field(default=None, min_length=1, max_length=100,
+                             description="group: its name (required); must show something")
     member_ids: list[int] = Field(default_factory=list, max_length=512)
     description: str | None = Field(default=None, max_length=1000)
     avatar_url: str | None = Field(default=None, max_length=2048)
 
 
 class GroupPatchIn(In):
-    name: str | None = Field(default=None, max_length=100)
+    name: str | None = Field(default=None, min_length=1, max_length=100,
+                             description="Must show something")
     description: str | None = Field(default=None, max_length=1000)
     avatar_url: str | None = Field(default=None, max_length=2048)
 
@@ -94,7 +96,7 @@ async def add_members(call: Call[MembersIn, None]) -> ConversationOut:
 
 @api.route("DELETE", CONVERSATION + "/members/{user_id:int}",
            summary="Remove a member; your own id leaves the group (204)", tags=TAGS,
-           response=ConversationOut, errors=(403, 409, 422))
+           response=ConversationOut, errors=(403, 409, 422), also=(204,))
 async def remove_member(call: Call[None, None]) -> ConversationOut | Response:
     chat, target = call.services.chat, call.path("user_id")
     if target == call.user_id:

@@ -27,7 +27,7 @@ class ReadyOut(Out):
 
 
 @api.route("GET", "/health", summary="The process is alive", tags=TAGS, response=HealthOut,
-           auth=False)
+           auth=False, uses_stores=False)
 async def health(call: Call[None, None]) -> HealthOut:
     return HealthOut(status="ok")
 

@@ -46,7 +46,7 @@ async def upload_image(call: Call[None, None]) -> UploadOut:
 
 
 @api.route("GET", "/media/{name}", summary="A locally stored image", tags=TAGS, auth=False,
-           errors=(404,), raw_response={"description": "The image",
+           errors=(404,), uses_stores=False, raw_response={"description": "The image",
                                         "content": {"image/*": {}}})
 async def get_media(call: Call[None, None]) -> Response:
     found = call.services.local_media.find(call.path("name"))

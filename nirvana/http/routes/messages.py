@@ -14,6 +14,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from ...domain.chat.entities import MessageKind, ReceiptKind
+from ...domain.chat.limits import ChatLimits
 from ...ws.attachments import attachments_of
 from ...ws.commands import AttachmentIn
 from ...ws.frames import ConversationOut, MessageKindName, MessageOut
@@ -24,6 +25,9 @@ api = Api()
 TAGS = ["chat"]
 CONVERSATION = "/api/v1/conversations/{id}"
 MESSAGE = CONVERSATION + "/messages/{seq:int}"
+MAX_TEXT = ChatLimits().max_text
+TEXT_DOC = ("May hold line breaks; a message needs text that shows something (not only "
+            "spaces or invisible characters) or an attachment")
 
 class MessagesOut(Out):
     messages: list[MessageOut]
@@ -40,7 +44,7 @@ class SendIn(In):
                                   description="Idempotency key; a retry returns the stored "
                                               "message (200) and delivers nothing twice")
     kind: MessageKindName = "text"
-    text: str = ""
+    text: str = Field(default="", max_length=MAX_TEXT, description=TEXT_DOC)
     attachments: list[AttachmentIn] = Field(default_factory=list)
     reply_to: int | None = Field(default=None, ge=1)
 
@@ -50,7 +54,8 @@ class ReadIn(In):
 
 
 class EditIn(In):
-    text: str
+    text: str = Field(max_length=MAX_TEXT,
+                      description="May be blank only if the message has an attachment")
 
 
 class DeleteQuery(In):
@@ -74,7 +79,8 @@ async def history(call: Call[None, HistoryQuery]) -> MessagesOut:
 
 
 @api.route("POST", "/api/v1/conversations/{id}/messages", summary="Send a message",
-           tags=TAGS, body=SendIn, response=MessageOut, status=201, errors=(403, 422, 503))
+           tags=TAGS, body=SendIn, response=MessageOut, status=201, errors=(403, 422, 503),
+           also=(200,))
 async def send(call: Call[SendIn, None]) -> Response:
     b = call.body
     message, created = await call.services.chat.send_message(

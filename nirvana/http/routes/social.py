@@ -26,7 +26,7 @@ def relation_response(user_id: int, change: Change) -> Response:
 
 @api.route("POST", "/api/v1/friends/requests/{user_id:int}",
            summary="Ask to be friends; if they already asked you, you are friends now",
-           tags=TAGS, response=FriendRequestOut, status=201, errors=(404, 409))
+           tags=TAGS, response=FriendRequestOut, status=201, errors=(404, 409), also=(200,))
 async def send_friend_request(call: Call[None, None]) -> Response:
     other = target_id(call)
     result = await call.services.social.send_friend_request(call.user_id, other)
@@ -38,7 +38,7 @@ async def send_friend_request(call: Call[None, None]) -> Response:
 
 @api.route("POST", "/api/v1/friends/requests/{user_id:int}/accept",
            summary="Accept their friend request", tags=TAGS, response=RelationOut, status=201,
-           errors=(404,))
+           errors=(404,), also=(200,))
 async def accept_friend_request(call: Call[None, None]) -> Response:
     other = target_id(call)
     change = await call.services.social.accept_friend_request(call.user_id, other)
@@ -81,7 +81,7 @@ async def list_friend_requests(call: Call[None, RequestsIn]) -> ListingOut:
 
 
 @api.route("POST", "/api/v1/follows/{user_id:int}", summary="Follow a user", tags=TAGS,
-           response=RelationOut, status=201, errors=(404, 409))
+           response=RelationOut, status=201, errors=(404, 409), also=(200,))
 async def follow(call: Call[None, None]) -> Response:
     other = target_id(call)
     return relation_response(other, await call.services.social.follow(call.user_id, other))
@@ -95,7 +95,7 @@ async def unfollow(call: Call[None, None]) -> None:
 
 @api.route("POST", "/api/v1/blocks/{user_id:int}",
            summary="Block a user: ends friendship, requests and follows both ways", tags=TAGS,
-           response=RelationOut, status=201, errors=(404,))
+           response=RelationOut, status=201, errors=(404,), also=(200,))
 async def block(call: Call[None, None]) -> Response:
     other = target_id(call)
     change = await call.services.social.block(call.user_id, other)

@@ -16,6 +16,7 @@ from ..auth import ACCESS_COOKIE, REFRESH_COOKIE
 from ..schemas.users import (
     AcceptedOut,
     ChangePasswordIn,
+    DeleteAccountIn,
     ForgotPasswordIn,
     LogoutIn,
     ProfilePatchIn,
@@ -62,6 +63,10 @@ body_of_user = BodyOfUser()
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")[:512]
 
 
 def session_response(request: Request, session: Session, status: int = 200) -> Response:
@@ -121,7 +126,8 @@ def refresh_token_of(call: Call) -> str | None:
 async def sign_up(call: Call[SignUpIn, None]) -> Response:
     b = call.body
     session = await call.services.accounts.sign_up(b.email, b.username, b.name, b.password,
-                                                   client_ip(call.request))
+                                                   client_ip(call.request),
+                                                   user_agent(call.request))
     return session_response(call.request, session, 201)
 
 
@@ -129,7 +135,7 @@ async def sign_up(call: Call[SignUpIn, None]) -> Response:
            tags=TAGS, body=SignInIn, response=SessionOut, auth=False, errors=(401, 429))
 async def sign_in(call: Call[SignInIn, None]) -> Response:
     session = await call.services.accounts.sign_in(
-        call.body.email, call.body.password, client_ip(call.request)
+        call.body.email, call.body.password, client_ip(call.request), user_agent(call.request)
     )
     return session_response(call.request, session)
 
@@ -178,12 +184,22 @@ async def update_me(call: Call[ProfilePatchIn, None]) -> UserOut:
     return UserOut.of(user)
 
 
+@api.route("DELETE", "/api/v1/user/me",
+           summary="Delete your account, confirmed by your password: at once and for "
+                   "everyone (docs/accounts.md says what remains)", tags=TAGS,
+           body=DeleteAccountIn, status=204, errors=(403, 429))
+async def delete_me(call: Call[DeleteAccountIn, None]) -> Response:
+    await call.services.accounts.delete_account(call.user_id, call.body.password)
+    return clear_cookies(Response(status_code=204))
+
+
 @api.route("POST", "/api/v1/user/password",
            summary="Change your password; ends every other session, returns a new one",
            tags=TAGS, body=ChangePasswordIn, response=SessionOut, errors=(403, 429))
 async def change_password(call: Call[ChangePasswordIn, None]) -> Response:
     session = await call.services.accounts.change_password(
-        call.user_id, call.body.current_password, call.body.new_password
+        call.user_id, call.body.current_password, call.body.new_password,
+        ip=client_ip(call.request), user_agent=user_agent(call.request),
     )
     return session_response(call.request, session)
 

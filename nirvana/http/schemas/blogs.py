@@ -27,10 +27,15 @@ class PlaceIn(In):
 IMAGE_DOC = "An http(s) URL or a /media/ path from POST /api/v1/image/upload"
 
 
+TITLE_DOC = "One line; must show something (not only spaces or invisible characters)"
+BODY_DOC = ("Markdown, stored and returned exactly as sent; never HTML. Must show something "
+            "unless the blog is a draft")
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # base64url, as issued
+
+
 class BlogIn(In):
-    title: str = Field(max_length=m.MAX_TITLE)
-    body: str = Field(max_length=m.MAX_BODY,
-                      description="Markdown, stored and returned exactly as sent; never HTML")
+    title: str = Field(min_length=1, max_length=m.MAX_TITLE, description=TITLE_DOC)
+    body: str = Field(max_length=m.MAX_BODY, description=BODY_DOC)
     summary: str = Field(default="", max_length=m.MAX_SUMMARY)
     header_image: str | None = Field(default=None, max_length=MAX_URL, description=IMAGE_DOC)
     images: list[str] = Field(default_factory=list, max_length=m.MAX_IMAGES,
@@ -47,8 +52,9 @@ class BlogUpdateIn(In):
 
     updated_at: datetime = Field(
         description="The blog's updated_at as you last read it; if it changed since, 409")
-    title: str | None = Field(default=None, max_length=m.MAX_TITLE)
-    body: str | None = Field(default=None, max_length=m.MAX_BODY)
+    title: str | None = Field(default=None, min_length=1, max_length=m.MAX_TITLE,
+                              description=TITLE_DOC)
+    body: str | None = Field(default=None, max_length=m.MAX_BODY, description=BODY_DOC)
     summary: str | None = Field(default=None, max_length=m.MAX_SUMMARY)
     header_image: str | None = Field(default=None, max_length=MAX_URL)
     images: list[str] | None = Field(default=None, max_length=m.MAX_IMAGES)
@@ -63,7 +69,7 @@ class PageQuery(In):
 
 
 class FeedQuery(In):
-    cursor: str | None = Field(default=None, max_length=200,
+    cursor: str | None = Field(default=None, max_length=200, pattern=CURSOR_PATTERN,
                                description="next_cursor of the previous page; omit for the first")
     limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
     following: bool = Field(default=False,
@@ -78,7 +84,8 @@ class SearchQuery(PageQuery):
     city: str | None = Field(default=None, max_length=m.MAX_QUERY)
     country: str | None = Field(default=None, max_length=m.MAX_QUERY)
     from_: datetime | None = Field(default=None, alias="from",
-                                   description="Published at or after (UTC if no offset)")
+                                   description="Published at or after (UTC if no offset); "
+                                               "not after `to` (422 invalid_range)")
     to: datetime | None = Field(default=None, description="Published at or before")
 
 
@@ -88,7 +95,8 @@ class LocationQuery(In):
 
 
 class CommentIn(In):
-    body: str = Field(max_length=m.MAX_COMMENT)
+    body: str = Field(min_length=1, max_length=m.MAX_COMMENT,
+                      description="May hold line breaks; must show something")
 
 
 class AuthorOut(Out):

@@ -15,7 +15,7 @@ MAX_PAGE = 100
 
 class PageIn(In):
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
-    cursor: str | None = Field(default=None, max_length=200,
+    cursor: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
                                description="next_cursor of the previous page")
 
 

@@ -6,18 +6,31 @@ from datetime import datetime
 
 from pydantic import Field
 
+from ...domain.accounts import users as u
+from ...domain.urls import MAX_URL
 from ...domain.accounts.users import User
 from ..api import In, Out
 
 
+NAME_DOC = "Shown to others; must show something (not only spaces or invisible characters)"
+USERNAME_DOC = "3-30 letters, digits, '_' or '.', not starting or ending with '.', no '..'"
+# The domain's rule (domain/accounts/users.py USERNAME_RE), said without look-ahead, which
+# pydantic's regex engine lacks: each '.' is followed by a letter, digit or '_'.
+USERNAME_PATTERN = r"^[A-Za-z0-9_](?:\.?[A-Za-z0-9_])+$"
+PASSWORD_DOC = (f"At least {u.MIN_PASSWORD_CHARS} characters and at most "
+                f"{u.MAX_PASSWORD_BYTES} bytes of UTF-8")
+
+
 class SignUpIn(In):
-    email: str = Field(max_length=320, examples=["ann@example.com"])
-    password: str = Field(description="8 characters to 1,024 bytes")
-    name: str = Field(max_length=200, examples=["Ann Example"])
+    email: str = Field(min_length=3, max_length=u.MAX_EMAIL, examples=["ann@example.com"],
+                       description="One '@', a dot in the domain, no spaces")
+    password: str = Field(min_length=u.MIN_PASSWORD_CHARS, max_length=u.MAX_PASSWORD_BYTES,
+                          description=PASSWORD_DOC)
+    name: str = Field(min_length=1, max_length=u.MAX_NAME, examples=["Ann Example"],
+                      description=NAME_DOC)
     username: str | None = Field(
-        default=None,
-        max_length=60,
-        description="3-30 letters, digits, '_' or '.'; derived from the email when omitted",
+        default=None, min_length=3, max_length=30, pattern=USERNAME_PATTERN,
+        description=USERNAME_DOC + "; derived from the email when omitted",
     )
 
 
@@ -38,7 +51,8 @@ class LogoutIn(RefreshIn):
 
 class ChangePasswordIn(In):
     current_password: str = Field(max_length=4096)
-    new_password: str = Field(max_length=4096)
+    new_password: str = Field(min_length=u.MIN_PASSWORD_CHARS, max_length=u.MAX_PASSWORD_BYTES,
+                              description=PASSWORD_DOC)
 
 
 class ForgotPasswordIn(In):
@@ -47,19 +61,23 @@ class ForgotPasswordIn(In):
 
 class ResetPasswordIn(In):
     token: str = Field(max_length=200)
-    new_password: str = Field(max_length=4096)
+    new_password: str = Field(min_length=u.MIN_PASSWORD_CHARS, max_length=u.MAX_PASSWORD_BYTES,
+                              description=PASSWORD_DOC)
 
 
 class ProfilePatchIn(In):
     """Only these fields can be changed; anything else (id, email, role, ...) is refused."""
 
-    name: str | None = Field(default=None, max_length=200)
-    username: str | None = Field(default=None, max_length=60)
-    about: str | None = Field(default=None, max_length=10_000)
+    name: str | None = Field(default=None, min_length=1, max_length=u.MAX_NAME,
+                             description=NAME_DOC)
+    username: str | None = Field(default=None, min_length=3, max_length=30,
+                                 pattern=USERNAME_PATTERN, description=USERNAME_DOC)
+    about: str | None = Field(default=None, max_length=u.MAX_ABOUT,
+                              description="May hold line breaks and tabs")
     avatar: str | None = Field(
-        default=None, max_length=4096, description="URL from /api/v1/image/upload; null clears it"
-    )
-    status: str | None = Field(default=None, max_length=1000)
+        default=None, max_length=MAX_URL,
+        description="An http(s) URL or a /media/ path from /api/v1/image/upload; null clears it")
+    status: str | None = Field(default=None, max_length=u.MAX_STATUS, description="One line")
 
 
 class UserOut(Out):
@@ -103,3 +121,33 @@ class SessionOut(Out):
 
 class AcceptedOut(Out):
     message: str
+
+
+class VerifyEmailIn(In):
+    token: str = Field(max_length=512, description="From the link mailed to the address")
+
+
+class ChangeEmailIn(In):
+    email: str = Field(max_length=320, examples=["ann@example.org"])
+    password: str = Field(max_length=4096, description="Your password, to confirm")
+
+
+class DeleteAccountIn(In):
+    password: str = Field(max_length=4096, description="Your password, to confirm")
+
+
+class DeviceSessionOut(Out):
+    id: str = Field(description="The session id (the access token's `sid`)")
+    device: str = Field(description="Named from the user agent, e.g. 'Firefox on Linux'")
+    ip: str = Field(description="The network it signed in from (IPv4 /24, IPv6 /48)")
+    created_at: datetime
+    last_used_at: datetime = Field(description="Its last sign-in or token renewal")
+    current: bool = Field(description="The session making this request")
+
+
+class DeviceSessionsOut(Out):
+    sessions: list[DeviceSessionOut]
+
+
+class SessionsEndedOut(Out):
+    ended: int

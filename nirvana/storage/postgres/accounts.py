@@ -118,6 +118,23 @@ class PgUserRepository:
             password_hash,
         )
 
+    async def change_email(self, user_id: int, email: str) -> User:
+        try:
+            row = await self._pool.fetchrow(
+                f"UPDATE users AS u SET email = $2, email_verified = false, updated_at = now() "
+                f"WHERE id = $1 RETURNING {USER_COLUMNS}", user_id, email)
+        except asyncpg.UniqueViolationError as exc:
+            raise _conflict(exc) from None
+        if row is None:
+            raise field_error("user", "does not exist", "not_found")
+        return user_from_row(row)
+
+    async def mark_email_verified(self, user_id: int, email: str) -> User | None:
+        row = await self._pool.fetchrow(
+            f"UPDATE users AS u SET email_verified = true, updated_at = now() "
+            f"WHERE id = $1 AND email = $2 RETURNING {USER_COLUMNS}", user_id, email)
+        return user_from_row(row) if row else None
+
     async def revoke_access_before(self, user_id: int, when: datetime) -> None:
         await self._pool.execute(
             "UPDATE credentials SET access_revoked_before = $2 WHERE user_id = $1", user_id, when
@@ -130,6 +147,36 @@ class PgUserRepository:
             since,
         )
         return {r["user_id"]: r["access_revoked_before"] for r in rows}
+
+    async def delete(self, user_id: int, at: datetime) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO deleted_users (id, deleted_at) VALUES ($1, $2) "
+                "ON CONFLICT (id) DO NOTHING", user_id, at)
+            # Every table keys to users with ON DELETE CASCADE; the counters' triggers
+            # (likes, comments, blogs) run for the cascaded rows too.
+            await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+
+    async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
+        rows = await self._pool.fetch(
+            "SELECT id, deleted_at FROM deleted_users WHERE deleted_at >= $1", since)
+        return {r["id"]: r["deleted_at"] for r in rows}
+
+
+class PgDeletedAccounts:
+    """The tombstones of deleted accounts (schema step 0006): whose content awaits erasure."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def awaiting_erasure(self) -> list[int]:
+        rows = await self._pool.fetch(
+            "SELECT id FROM deleted_users WHERE erased_at IS NULL ORDER BY deleted_at")
+        return [r["id"] for r in rows]
+
+    async def mark_erased(self, user_id: int, at: datetime) -> None:
+        await self._pool.execute(
+            "UPDATE deleted_users SET erased_at = $2 WHERE id = $1", user_id, at)
 
 
 def _refresh_record(row: asyncpg.Record) -> RefreshRecord:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...http.auth import ACCESS_COOKIE, REFRESH_COOKIE
-from ...http.routes.users import client_ip
+from ...http.routes.users import client_ip, user_agent
 from .. import domain
 from ..forms import FormErrors, read_file, read_form, redirect, safe_next
 from ..session import reader_of
@@ -23,6 +23,11 @@ NOTICES = {
     "password": "Your password is changed. Your other sessions have been signed out.",
     "profile": "Your profile is saved.",
     "avatar": "Your picture is saved.",
+    "session": "That session is signed out.",
+    "others": "Every other session is signed out.",
+    "deleted": "Your account is deleted. Goodbye.",
+    "verification": "The link is on its way: open it from your mail.",
+    "email": "Your email is changed. Confirm it with the link we sent to it.",
 }
 
 
@@ -55,7 +60,7 @@ async def sign_up(request: Request) -> Response:
     try:
         session = await services(request).accounts.sign_up(
             form.get("email", ""), form.get("username") or None, form.get("name", ""),
-            form.get("password", ""), client_ip(request))
+            form.get("password", ""), client_ip(request), user_agent(request))
     except domain.DomainError as exc:
         return await render(request, "accounts/signup.html", FormErrors.of(exc), form=form,
                             next_url=next_url)
@@ -70,7 +75,8 @@ async def sign_in(request: Request) -> Response:
     form = await read_form(request)
     try:
         session = await services(request).accounts.sign_in(
-            form.get("email", ""), form.get("password", ""), client_ip(request))
+            form.get("email", ""), form.get("password", ""), client_ip(request),
+            user_agent(request))
     except domain.DomainError as exc:
         return await render(request, "accounts/signin.html", FormErrors.of(exc),
                             form={"email": form.get("email", "")}, next_url=next_url)
@@ -141,11 +147,14 @@ async def reset_password(request: Request) -> Response:
 
 async def settings_page(request: Request, errors: FormErrors | None = None,
                         form: dict | None = None, password_errors: FormErrors | None = None,
-                        avatar_errors: FormErrors | None = None) -> Response:
+                        avatar_errors: FormErrors | None = None,
+                        email_errors: FormErrors | None = None) -> Response:
     user = await signed_in_user(request)
     # Re-read: the reader may be a cached copy from before a change in this request.
     user = await services(request).accounts.me(user.id)
-    status = max((e.status for e in (errors, password_errors, avatar_errors) if e),
+    current = (await reader_of(request)).session_id
+    status = max((e.status for e in (errors, password_errors, avatar_errors, email_errors)
+                  if e),
                  default=200)
     return await pages_of(request).render(request, "accounts/settings.html", {
         "user": user,
@@ -153,6 +162,9 @@ async def settings_page(request: Request, errors: FormErrors | None = None,
         "errors": errors or FormErrors(),
         "password_errors": password_errors or FormErrors(),
         "avatar_errors": avatar_errors or FormErrors(),
+        "email_errors": email_errors or FormErrors(),
+        "sessions": await services(request).accounts.list_sessions(user.id),
+        "current_session": current,
         "notice": NOTICES.get(request.query_params.get("done", "")),
     }, status=status)
 
@@ -198,7 +210,8 @@ async def change_password(request: Request) -> Response:
             None, {"confirm_password": "does not match the new password"}))
     try:
         session = await services(request).accounts.change_password(
-            user.id, form.get("current_password", ""), form.get("new_password", ""))
+            user.id, form.get("current_password", ""), form.get("new_password", ""),
+            ip=client_ip(request), user_agent=user_agent(request))
     except domain.DomainError as exc:
         errors = FormErrors.of(exc)
         if exc.code == "wrong_password":
@@ -206,6 +219,78 @@ async def change_password(request: Request) -> Response:
             errors.status = 422
         return await settings_page(request, password_errors=errors)
     return await redirect(request, "/settings?done=password", session)
+
+
+async def end_session(request: Request) -> Response:
+    user = await signed_in_user(request)
+    await read_form(request)
+    session_id = request.path_params["session_id"]
+    await services(request).accounts.end_session(user.id, session_id)
+    if session_id == (await reader_of(request)).session_id:
+        return await redirect(request, "/", signed_out=True)
+    return await redirect(request, "/settings?done=session#sessions-title")
+
+
+async def end_other_sessions(request: Request) -> Response:
+    user = await signed_in_user(request)
+    await read_form(request)
+    current = (await reader_of(request)).session_id or ""
+    await services(request).accounts.end_other_sessions(user.id, current)
+    return await redirect(request, "/settings?done=others#sessions-title")
+
+
+async def send_verification(request: Request) -> Response:
+    user = await signed_in_user(request)
+    await read_form(request)
+    try:
+        await services(request).accounts.send_verification(user.id)
+    except domain.DomainError as exc:
+        return await settings_page(request, email_errors=FormErrors.of(exc))
+    return await redirect(request, "/settings?done=verification#email-title")
+
+
+async def change_email(request: Request) -> Response:
+    user = await signed_in_user(request)
+    form = await read_form(request)
+    try:
+        await services(request).accounts.change_email(
+            user.id, form.get("email_password", ""), form.get("email", ""))
+    except domain.DomainError as exc:
+        errors = FormErrors.of(exc)
+        if exc.code == "wrong_password":
+            errors.fields["email_password"] = "is wrong"
+            errors.status = 422
+        return await settings_page(request, email_errors=errors,
+                                   form={"email": form.get("email", "")})
+    return await redirect(request, "/settings?done=email#email-title")
+
+
+async def verify_email(request: Request) -> Response:
+    """The mailed link lands here. Idempotent, and needs no sign-in: the link may be opened
+    on another device than the one that asked for it."""
+    try:
+        user = await services(request).accounts.verify_email(
+            request.query_params.get("token", ""))
+    except domain.DomainError:
+        return await render(request, "accounts/verified.html", verified=None)
+    return await render(request, "accounts/verified.html", verified=user)
+
+
+async def delete_account(request: Request) -> Response:
+    user = await signed_in_user(request)
+    if request.method == "GET":
+        return await render(request, "accounts/delete.html")
+    form = await read_form(request)
+    try:
+        await services(request).accounts.delete_account(user.id, form.get("password", ""))
+    except domain.DomainError as exc:
+        errors = FormErrors.of(exc)
+        if exc.code == "wrong_password":
+            errors.fields["password"] = "is wrong"
+            errors.message = "That is not your password: nothing was deleted."
+            errors.status = 422
+        return await render(request, "accounts/delete.html", errors)
+    return await redirect(request, "/signin?done=deleted", signed_out=True)
 
 
 FORM = ["GET", "POST"]
@@ -219,4 +304,10 @@ routes = [
     Route("/settings/profile", save_profile, methods=["POST"]),
     Route("/settings/avatar", save_avatar, methods=["POST"]),
     Route("/settings/password", change_password, methods=["POST"]),
+    Route("/settings/delete", delete_account, methods=FORM),
+    Route("/settings/email", change_email, methods=["POST"]),
+    Route("/settings/email/verification", send_verification, methods=["POST"]),
+    Route("/verify-email", verify_email, methods=["GET"]),
+    Route("/settings/sessions/end-others", end_other_sessions, methods=["POST"]),
+    Route("/settings/sessions/{session_id}/end", end_session, methods=["POST"]),
 ]

@@ -1,0 +1,71 @@
+"""Wiring of what follows an account's deletion (bootstrap.py builds it).
+
+The deletion itself (domain/accounts) removes the PostgreSQL rows and refuses the account's
+tokens. Announced as `AccountDeleted`, it then reaches the features that hold copies
+elsewhere: public blog lists stop serving the account's blogs at once, and the erasure of
+its chat text runs in the background — recorded when done, retried by housekeeping if not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable
+
+from .domain.accounts.deletion import AccountDeleted, AccountEvents, Erasure
+from .domain.blogs.service import Blogs
+from .domain.chat.cache import ChatCache
+from .storage.mongo.erasure import MongoChatErasure
+
+log = logging.getLogger("nirvana.accounts")
+
+
+class AccountEventFanOut:
+    """Accounts are built before the features that listen to them: listeners join later."""
+
+    def __init__(self) -> None:
+        self.listeners: list[AccountEvents] = []
+
+    def publish(self, event: AccountDeleted) -> None:
+        for listener in self.listeners:
+            try:
+                listener.publish(event)
+            except Exception:  # one failing listener never stops the others
+                log.exception("account event listener failed")
+
+
+class ChatOfDeletedAccounts:
+    """The ContentEraser: a deleted account's chat messages become tombstones, and the chat
+    cache forgets the conversations that held them, so no cached copy of the text is read."""
+
+    def __init__(self, erasure: MongoChatErasure, cache: ChatCache) -> None:
+        self._erasure = erasure
+        self._cache = cache
+
+    async def erase(self, user_id: int) -> None:
+        for conversation_id in await self._erasure.erase_sender(user_id):
+            self._cache.forget(conversation_id)
+
+
+class AfterAccountDeletion:
+    def __init__(self, blogs: Blogs, erasure: Erasure,
+                 background: set[asyncio.Task]) -> None:
+        self._blogs = blogs
+        self._erasure = erasure
+        self._background = background
+
+    def publish(self, event: AccountDeleted) -> None:
+        self._blogs.authors_removed()
+        self._spawn(self._erasure.erase(event.user_id))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.get_running_loop().create_task(_logged(work), name="account-erasure")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+async def _logged(work: Awaitable[None]) -> None:
+    try:
+        await work
+    except Exception:  # the tombstone stays pending: housekeeping retries it
+        log.exception("erasing a deleted account's content failed; housekeeping retries it")

@@ -1,0 +1,41 @@
+"""Who may publish and chat right now: the one check that blog publishing and the one chat
+send path ask, whatever route, command or page calls them.
+
+Deployments choose whether an unverified email may write (`UNVERIFIED_MAY_WRITE`, default
+yes: the web client only nudges).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..errors import PermissionDeniedError
+from .ports import UserRepository
+
+
+class WriteGate(Protocol):
+    async def check(self, user_id: int) -> None:
+        """Raise PermissionDeniedError when `user_id` may not publish or chat now."""
+        ...
+
+
+class OpenGate:
+    """Everyone signed in may write."""
+
+    async def check(self, user_id: int) -> None:
+        return None
+
+
+class VerifiedEmailGate:
+    """Only accounts with a verified email may write. Reads the user through the repository
+    (in memory with the user cache: no database round trip per send)."""
+
+    def __init__(self, users: UserRepository) -> None:
+        self._users = users
+
+    async def check(self, user_id: int) -> None:
+        user = await self._users.get(user_id)
+        if user is not None and not user.email_verified:
+            raise PermissionDeniedError(
+                "Confirm your email before you publish or chat: open the link we mailed you.",
+                code="email_unverified")

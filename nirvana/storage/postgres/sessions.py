@@ -1,0 +1,49 @@
+"""PostgreSQL adapter of the SessionStore port: the signed-in devices (schema step 0006)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from ...domain.accounts.devices import DeviceSession
+
+
+class PgSessionStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def start(self, session_id: str, user_id: int, device: str, ip: str,
+                    now: datetime) -> None:
+        await self._pool.execute(
+            "INSERT INTO sessions (id, user_id, device, ip, created_at, last_used_at) "
+            "VALUES ($1, $2, $3, $4, $5, $5)",
+            uuid.UUID(session_id), user_id, device, ip, now,
+        )
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        await self._pool.execute(
+            "UPDATE sessions SET last_used_at = $2 WHERE id = $1", uuid.UUID(session_id), now
+        )
+
+    async def open_sessions(self, user_id: int, now: datetime) -> list[DeviceSession]:
+        rows = await self._pool.fetch(
+            """SELECT s.id, s.device, s.ip, s.created_at, s.last_used_at FROM sessions s
+               WHERE s.user_id = $1 AND EXISTS (
+                   SELECT 1 FROM refresh_tokens r
+                   WHERE r.family_id = s.id AND r.used_at IS NULL AND r.revoked_at IS NULL
+                     AND r.expires_at > $2)
+               ORDER BY s.last_used_at DESC, s.created_at DESC""",
+            user_id, now,
+        )
+        return [DeviceSession(str(r["id"]), r["device"], r["ip"], r["created_at"],
+                              r["last_used_at"]) for r in rows]
+
+    async def delete_closed(self, before: datetime) -> int:
+        result = await self._pool.execute(
+            """DELETE FROM sessions s WHERE s.created_at < $1 AND NOT EXISTS (
+                   SELECT 1 FROM refresh_tokens r WHERE r.family_id = s.id)""",
+            before,
+        )
+        return int(result.split()[-1])
