@@ -87,6 +87,10 @@ class LimitsOut(Out):
     outgoing_queue: int
     sockets_per_user: int
     inflight_sends: int | None = None
+    outgoing_queue_bytes: int | None = Field(
+        default=None, description="Bytes queued for this socket before it is closed 4008")
+    user_queue_bytes: int | None = Field(
+        default=None, description="Bytes queued for all your sockets together, ditto")
 
 
 class ResumeWindowOut(Out):
