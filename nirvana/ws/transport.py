@@ -42,6 +42,16 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][CLOSE_NOW] = self.close_now
 
     def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                # uvicorn decodes too; a failure there is logged with a traceback at error
+                # level, though it is the client's fault. Checked here first: 1007, quietly.
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                self.conn.send_close(1007, "text frames must be UTF-8")
+                self.handle_parser_exception()
+                return
         if self.read_paused or not self.queue.empty():
             super().send_receive_event_to_app()  # queued, and reading paused until taken
             return
