@@ -13,7 +13,8 @@ import pytest
 import websockets
 
 from nirvana.ws.protocol import Limits
-from tests.e2e.chat_client import Client, befriend, user
+from tests.support.chat_client import Client
+from tests.support.people import befriend, user
 
 SOCKET_BYTES = 1 << 20
 USER_BYTES = 3 << 19  # 1.5 MiB: two sockets of one user cannot both reach SOCKET_BYTES
