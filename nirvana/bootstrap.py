@@ -301,6 +301,7 @@ def build_services(
                        clock=clock, limits=chat_limits, write_gate=write_gate)
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
+        metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
     blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,
                   write_gate=write_gate)
     erasure = Erasure(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),
@@ -322,7 +323,9 @@ def build_services(
         chat=chat,
         chat_store=chat_store,
         hub=hub,
-        ws_limits=Limits(),
+        ws_limits=Limits(outgoing_queue_bytes=settings.ws_queue_bytes,
+                         user_queue_bytes=max(settings.ws_user_queue_bytes,
+                                              settings.ws_queue_bytes)),
         session_watch=SessionWatch(accounts.revocations),
         presence_store=presence_store,
         metrics=metrics,

@@ -10,7 +10,8 @@ What is measured and where it is called from:
   batch, failed batches: `ChatWriterObserver`, injected into the writer with a no-op default.
 - Chat messages sent and the devices they were delivered to: `CountingPublisher`, which
   wraps the hub where the chat service publishes.
-- Open WebSockets: read from the hub when scraped, so it costs nothing in between.
+- Open WebSockets, and the bytes and frames queued for them: read from the hub when
+  scraped, so they cost nothing in between.
 - Store errors answered 503, by store: counted where the error table answers them (app.py).
 - Event-loop lag: `watch_loop`, a task that measures how late a short sleep wakes up.
 
@@ -142,9 +143,24 @@ class Metrics:
             "nirvana_websockets_open", "Authenticated WebSocket connections open.",
             registry=self.registry)
 
+        self._ws_queued_bytes = Gauge(
+            "nirvana_websocket_queued_bytes",
+            "Bytes of frames queued for WebSockets that read slowly, all sockets together.",
+            registry=self.registry)
+        self._ws_queued_frames = Gauge(
+            "nirvana_websocket_queued_frames",
+            "Frames queued for WebSockets that read slowly, all sockets together.",
+            registry=self.registry)
+
     def count_websockets(self, count: Callable[[], int]) -> None:
         """Read the number of open WebSockets from `count` at each scrape."""
         self._websockets.set_function(count)
+
+    def watch_websocket_queues(self, queued_bytes: Callable[[], int],
+                               queued_frames: Callable[[], int]) -> None:
+        """Read the outgoing queues' totals (bytes, frames) at each scrape."""
+        self._ws_queued_bytes.set_function(queued_bytes)
+        self._ws_queued_frames.set_function(queued_frames)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

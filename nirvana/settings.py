@@ -47,6 +47,10 @@ class Settings:
     unverified_may_write: bool = True
     store_timeout: float = 5.0  # seconds a database call may take before the caller gets 503
     ws_compression: bool = False  # permessage-deflate on /ws (see nirvana/serving.py)
+    # Bytes queued for one WebSocket, and for all of one user's, before the socket that is
+    # furthest behind is closed 4008 (nirvana/ws/connection.py).
+    ws_queue_bytes: int = 4 << 20
+    ws_user_queue_bytes: int = 8 << 20
     # Origins whose pages may call the API from the browser (CORS, with credentials). They
     # are also trusted for cookie-authenticated writes and WebSocket upgrades: see
     # `trusted_origins`.
@@ -101,6 +105,9 @@ class Settings:
                                     cls.signups_per_ip_hour),
             ws_compression=get("WS_COMPRESSION", _flag, cls.ws_compression),
             unverified_may_write=get("UNVERIFIED_MAY_WRITE", _flag, cls.unverified_may_write),
+            ws_queue_bytes=get("WS_QUEUE_BYTES", _positive_int, cls.ws_queue_bytes),
+            ws_user_queue_bytes=get("WS_USER_QUEUE_BYTES", _positive_int,
+                                    cls.ws_user_queue_bytes),
             cors_origins=get("CORS_ORIGINS", _origins, cls.cors_origins),
             forwarded_allow_ips=get("FORWARDED_ALLOW_IPS", _addresses, None),
             metrics_token=get("METRICS_TOKEN", _token, None),

@@ -26,7 +26,7 @@ from .connection import Connection
 from .errors import error_frame
 from .frames import LimitsOut, ResumeWindowOut
 from .handlers.stream import replay
-from .transport import DIRECT_SEND
+from .transport import CLOSE_NOW, DIRECT_SEND
 
 log = logging.getLogger("nirvana.ws")
 CLOSE_SECONDS = 10.0  # how long a requested close may wait for a slow peer to read
@@ -47,7 +47,14 @@ def _authenticate(ws: WebSocket) -> AccessClaims:
 
 async def _sender(ws: WebSocket, conn: Connection) -> None:
     while (text := await conn.next()) is not None:
-        await ws.send_text(text)
+        try:
+            await ws.send_text(text)
+        except RuntimeError:
+            if conn.close_written:
+                return  # close_now closed the socket while this frame waited for the peer
+            raise
+    if conn.close_written:
+        return  # close_now wrote it already
     code, reason = conn.close_request or (CloseCode.NORMAL, "")
     await ws.close(code, reason)
 
@@ -74,7 +81,8 @@ async def chat_socket(ws: WebSocket) -> None:
         await ws.close(CloseCode.POLICY_VIOLATION, "since must be a non-negative integer")
         return
     conn = Connection(claims.user_id, claims.session_id, limits.outgoing_queue,
-                      limits.inflight_sends)
+                      limits.inflight_sends, max_bytes=limits.outgoing_queue_bytes,
+                      max_user_bytes=limits.user_queue_bytes)
     protocol = p.ServerConnection(limits, time.monotonic)
     # Registered before `head` is read, with its durable events held: an event committed
     # after `head` reaches this socket (none falls between hello and registration), and one
@@ -100,8 +108,12 @@ async def chat_socket(ws: WebSocket) -> None:
                            max_attachments=chat.limits.max_attachments,
                            outgoing_queue=limits.outgoing_queue,
                            sockets_per_user=limits.sockets_per_user,
-                           inflight_sends=limits.inflight_sends))))
-    conn.direct = ws.scope.get("extensions", {}).get(DIRECT_SEND)  # after hello: in order
+                           inflight_sends=limits.inflight_sends,
+                           outgoing_queue_bytes=limits.outgoing_queue_bytes,
+                           user_queue_bytes=limits.user_queue_bytes))))
+    extensions = ws.scope.get("extensions") or {}
+    conn.direct = extensions.get(DIRECT_SEND)  # after hello: in order
+    conn.close_now = extensions.get(CLOSE_NOW)
     if since is None:
         conn.end_resume(head)  # release what arrived meanwhile, past head
     sender = asyncio.create_task(_sender(ws, conn))
@@ -125,7 +137,8 @@ async def chat_socket(ws: WebSocket) -> None:
                 conn.push(ev.encode(result))
             else:
                 await _guarded(conn, result.id, run(chat, conn, result))
-        if not peer_gone:  # the sender flushes what is queued, then sends the close
+        if not peer_gone and not conn.close_written:
+            # The sender flushes what is queued, then sends the close.
             await asyncio.wait_for(sender, CLOSE_SECONDS)
     except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
         pass  # the peer went away; nothing to answer

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from .frames import (
     PROTOCOL_VERSION,
+    Absent,
     ConversationOut,
     LimitsOut,
     MessageOut,
@@ -36,13 +37,13 @@ class Hello(Out):
 class Ack(Out):
     type: Literal["ack"] = "ack"
     id: str
-    message: MessageOut | None = None
-    duplicate: bool | None = None
-    conversation: ConversationOut | None = None
-    conversations: list[ConversationOut] | None = None
-    messages: list[MessageOut] | None = None
-    head: int | None = None
-    presence: list[PresenceOut] | None = None
+    message: MessageOut | None = Absent()
+    duplicate: bool | None = Absent()
+    conversation: ConversationOut | None = Absent()
+    conversations: list[ConversationOut] | None = Absent()
+    messages: list[MessageOut] | None = Absent()
+    head: int | None = Absent()
+    presence: list[PresenceOut] | None = Absent()
 
 
 class Error(Out):
@@ -50,8 +51,8 @@ class Error(Out):
     id: str | None = Field(description="The request this answers; null if unreadable")
     code: str
     message: str
-    details: Any = None
-    retry_after: float | None = None
+    details: Any = Absent()
+    retry_after: float | None = Absent()
 
 
 class NewMessage(Out):
@@ -120,7 +121,7 @@ class MessageDeleted(_Durable):
     type: Literal["message.deleted"] = "message.deleted"
     seq: int
     scope: Literal["me", "everyone"]
-    message: MessageOut | None = Field(default=None, description="the tombstone (everyone)")
+    message: MessageOut | None = Absent("the tombstone (everyone)")
 
 
 class ReactionEvent(_Durable):
@@ -174,4 +175,6 @@ ServerEvent = Union[Hello, Ack, Error, NewMessage, ReceiptEvent, ConversationUpd
 
 
 def encode(event: ServerEvent) -> str:
-    return event.model_dump_json(exclude_none=True)
+    """Required fields always, `null` included (the schema's contract); optional fields only
+    when set (`Absent`)."""
+    return event.model_dump_json()

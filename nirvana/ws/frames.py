@@ -5,7 +5,7 @@ The frames themselves: `commands.py` (client → server) and `events.py` (server
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,7 +22,20 @@ class Frame(ControlFreeText):
 
 
 class Out(BaseModel):
+    """A server frame or a part of one. A field the JSON Schema marks required is always
+    sent, `null` included; an optional one (`Absent`) is left out when it is null."""
+
     model_config = ConfigDict(frozen=True)
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def Absent(description: str | None = None) -> Any:
+    """An optional field (default null): not required by the schema, and left out of the
+    frame when null."""
+    return Field(default=None, exclude_if=_is_none, description=description)
 
 
 RequestId = Annotated[str, Field(min_length=1, max_length=64, description="Client request id; "
@@ -36,8 +49,8 @@ UserIds = list[int]
 class AttachmentOut(Out):
     url: str
     kind: MessageKindName
-    name: str | None = None
-    size: int | None = None
+    name: str | None = Absent()
+    size: int | None = Absent()
 
 
 class MessageOut(Out):
@@ -52,10 +65,10 @@ class MessageOut(Out):
     attachments: list[AttachmentOut]
     reply_to: int | None
     created_at: str
-    edited_at: str | None = None
+    edited_at: str | None = Absent()
     deleted: bool = False
-    reactions: dict[str, list[int]] | None = Field(
-        default=None, description="emoji → user ids, in first-reaction order; absent if none")
+    reactions: dict[str, list[int]] | None = Absent(
+        "emoji → user ids, in first-reaction order; absent if none")
 
 
 class MemberOut(Out):
@@ -86,7 +99,12 @@ class LimitsOut(Out):
     max_attachments: int
     outgoing_queue: int
     sockets_per_user: int
-    inflight_sends: int | None = None
+    inflight_sends: int | None = Absent()
+    outgoing_queue_bytes: int | None = Absent(
+        "Bytes queued for this socket before it is closed 4008")
+    user_queue_bytes: int | None = Absent(
+        "Bytes queued for all your sockets together before the one furthest behind is "
+        "closed 4008")
 
 
 class ResumeWindowOut(Out):

@@ -15,7 +15,7 @@ from ..domain.chat.entities import ChatEvent, Conversation, Message, Receipt
 from ..domain.chat.ports import ChatPeers
 from ..domain.presence import Presence
 from . import events as ev
-from .connection import Connection
+from .connection import Connection, UserQueues
 from .presence import PresenceFanout
 from .typing import TypingTracker
 from .views import change_event, conversation_out, message_out
@@ -29,6 +29,7 @@ class Hub:
         self._peers = peers
         self._by_user: dict[int, set[Connection]] = {}
         self._friends: dict[int, set[int]] = {}  # of online users, loaded when they connect
+        self._queues: dict[int, UserQueues] = {}  # each connected user's byte bound
         self.typing_tracker = TypingTracker(self._typing_event, ttl=typing_ttl,
                                             throttle=typing_throttle)
         self.presence = (PresenceFanout(presence, online=self.online, send=self._send)
@@ -45,9 +46,17 @@ class Hub:
     def connections(self) -> list[Connection]:
         return [c for conns in self._by_user.values() for c in conns]
 
+    def queued_bytes(self) -> int:
+        """Bytes queued for every open socket together (bounded by the users' bounds)."""
+        return sum(q.queued_bytes for q in self._queues.values())
+
+    def queued_frames(self) -> int:
+        return sum(c.queued_frames for c in self.connections())
+
     async def connected(self, conn: Connection) -> None:
         first = not self.online(conn.user_id)
         conn.hub_presence = self.presence
+        conn.join(self._queues.setdefault(conn.user_id, UserQueues(conn.max_user_bytes)))
         self._by_user.setdefault(conn.user_id, set()).add(conn)
         friends = await self._peers.friend_ids(conn.user_id)
         self._friends[conn.user_id] = friends
@@ -61,6 +70,7 @@ class Hub:
                 await self.presence.first_device(conn.user_id, set(friends))
 
     def disconnected(self, conn: Connection) -> None:
+        conn.release()
         conns = self._by_user.get(conn.user_id)
         if conns is None:
             return
@@ -68,6 +78,7 @@ class Hub:
         if conns:
             return
         del self._by_user[conn.user_id]
+        self._queues.pop(conn.user_id, None)
         friends = self._friends.pop(conn.user_id, set())
         # Never stuck typing or online after the last device leaves.
         self.typing_tracker.stop_user(conn.user_id)

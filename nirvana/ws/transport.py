@@ -29,6 +29,8 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 DIRECT_SEND = "nirvana.direct_send"
+CLOSE_NOW = "nirvana.close_now"
+CLOSE_GRACE = 10.0  # seconds a peer has to read up to a close written by close_now
 
 
 class DirectSendProtocol(WebSocketsSansIOProtocol):
@@ -37,8 +39,19 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)  # absent when the upgrade was refused
         if scope is not None:
             scope["extensions"][DIRECT_SEND] = self.send_now
+            scope["extensions"][CLOSE_NOW] = self.close_now
 
     def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                # uvicorn decodes too; a failure there is logged with a traceback at error
+                # level, though it is the client's fault. Checked here first: 1007, quietly.
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                self.conn.send_close(1007, "text frames must be UTF-8")
+                self.handle_parser_exception()
+                return
         if self.read_paused or not self.queue.empty():
             super().send_receive_event_to_app()  # queued, and reading paused until taken
             return
@@ -67,6 +80,29 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
             return False
         self.transport.write(b"".join(conn.data_to_send()))
         return True
+
+
+    def close_now(self, code: int, reason: str) -> None:
+        """Write a close frame now, even while writing is paused (uvicorn's close waits for
+        the peer to read first, so to a peer that stopped reading it was never written, and
+        the keepalive's 1011 was). The peer reads what was already written, then this close;
+        if it has not answered it within CLOSE_GRACE seconds, the connection is dropped, and
+        with it what the transport still buffers for the peer. The app sees a disconnect."""
+        if (not self.handshake_complete or self.close_sent or self.disconnected
+                or self.transport.is_closing()):
+            return
+        try:
+            self.conn.send_close(code, reason)
+        except InvalidState:
+            return
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        if self.read_paused:  # read on, so the peer's close answer is seen
+            self.read_paused = False
+            self.transport.resume_reading()
+        # handle_close and connection_lost cancel this when the peer answers or goes.
+        self.close_timer = self.loop.call_later(CLOSE_GRACE, self.transport.abort)
 
 
 _last_frame: tuple[object, bytes] = (object(), b"")  # matches no str

@@ -63,6 +63,9 @@ async def test_counters_move_with_real_traffic(live):
     assert value(after, "nirvana_chat_writer_commit_seconds_count") >= 1
     assert value(after, "nirvana_chat_writer_queue_depth") == 0
     assert value(after, "nirvana_store_errors_total", store="postgresql") == 0
+    # Clients that read keep nothing queued (a stalled one: test_chat_slow_consumer.py).
+    assert after[("nirvana_websocket_queued_bytes", ())] == 0
+    assert after[("nirvana_websocket_queued_frames", ())] == 0
     await ca.close(), await cb.close()
     for _ in range(100):
         if value(await scrape(live.http), "nirvana_websockets_open") == 0:

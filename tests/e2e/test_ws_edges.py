@@ -137,9 +137,14 @@ async def test_a_replay_the_client_stops_reading_closes_4008(live):
     sock.connect(("127.0.0.1", int(live.base.rsplit(":", 1)[1])))
     stalled = await websockets.connect(f"{live.ws}?token={b['jwt']}&since={since}", sock=sock,
                                        max_queue=1, max_size=None)
-    # Reads nothing: the replay waits REPLAY_PATIENCE seconds for room, then gives up.
-    await wait_until(lambda: any(c.close_request for c in live.services.hub.connections()
-                                 if c.user_id == b["id"]),
+
+    def sockets_of_b():
+        return [c for c in live.services.hub.connections() if c.user_id == b["id"]]
+
+    await wait_until(lambda: sockets_of_b(), "b's socket to be registered")
+    # Reads nothing: the replay waits REPLAY_PATIENCE seconds for room, then gives up (the
+    # socket is closed at once and leaves the hub: its close is written ahead of time).
+    await wait_until(lambda: all(c.close_request for c in sockets_of_b()),
                      "the stalled replay to be closed", timeout=REPLAY_PATIENCE + 30)
     seen = 0
     with pytest.raises(websockets.ConnectionClosed) as info:

@@ -9,6 +9,8 @@ from typing import Any
 
 import websockets
 
+from tests.support.frame_schema import ServerFrames, served_frames
+
 _ids = itertools.count(1)
 # How long to wait for an event before failing: far beyond any delivery on a busy machine,
 # so it only ends a wait for an event that is not coming.
@@ -16,23 +18,28 @@ WAIT = 10.0
 
 
 class Client:
-    def __init__(self, ws, user: dict) -> None:
+    def __init__(self, ws, user: dict, frames: ServerFrames | None = None) -> None:
         self.ws = ws
         self.user = user
+        self.frames = frames  # every frame received is checked against the served schema
         self.hello: dict = {}
         self.backlog: list[dict] = []
 
     @classmethod
     async def connect(cls, url: str, user: dict, since: int | None = None, **kw) -> "Client":
         query = f"?token={user['jwt']}" + (f"&since={since}" if since is not None else "")
+        frames = await served_frames(url)
         ws = await websockets.connect(f"{url}{query}", **kw)
-        client = cls(ws, user)
+        client = cls(ws, user, frames)
         client.hello = await client.recv()
         assert client.hello["type"] == "hello"
         return client
 
     async def recv(self, timeout: float = WAIT) -> dict:
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        if self.frames is not None:
+            self.frames.check(frame)
+        return frame
 
     async def expect(self, type_: str, timeout: float = WAIT, **match: Any) -> dict:
         """The next event of this type (matching fields); others are kept in backlog."""
