@@ -103,14 +103,14 @@ async def test_a_stale_edit_offers_reload_or_overwrite(site):
     await second.goto(f"/blogs/{blog.id}/edit")
     await first.get_by_label("Body", exact=True).fill("Written in the first tab.")
     await first.get_by_role("button", name="Publish").click()
-    await first.wait_for_url(f"**/blogs/{blog.id}")
+    await first.wait_for_url(f"**/blogs/{blog.slug}")
 
     await second.get_by_label("Body", exact=True).fill("Written in the second tab.")
     await second.get_by_role("button", name="Publish").click()
     alert = second.locator("#conflict")
     assert "changed since you opened it" in await alert.inner_text()
     await alert.get_by_role("button", name="Overwrite with my version").click()
-    await second.wait_for_url(f"**/blogs/{blog.id}")
+    await second.wait_for_url(f"**/blogs/{blog.slug}")
     assert await second.locator(".prose").inner_text() == "Written in the second tab."
 
     # The first tab is stale now: it chooses to reload, and sees the second tab's text.

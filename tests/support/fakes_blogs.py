@@ -32,7 +32,15 @@ class FakeBlogRepository:
         self.likes: set[tuple[int, int]] = set()
         self.blocks: set[tuple[int, int]] = set()
         self.places: dict[tuple[str, str], Location] = {}
+        self.slugs: dict[str, int] = {}  # every slug ever held -> its blog, as in PostgreSQL
         self._ids = itertools.count(1)
+
+    def _claim(self, blog_id: int, base: str) -> str:
+        candidate, n = base, 1
+        while self.slugs.setdefault(candidate, blog_id) != blog_id:
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
 
     def _location(self, place: Place | None) -> Location | None:
         if place is None:
@@ -43,22 +51,30 @@ class FakeBlogRepository:
         return self.places[key]
 
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
-                     published_at: datetime | None) -> Blog:
-        blog = Blog(next(self._ids), Author(author_id, f"user{author_id}", "U", None),
+                     published_at: datetime | None, slug: str) -> Blog:
+        blog_id = next(self._ids)
+        blog = Blog(blog_id, Author(author_id, f"user{author_id}", "U", None),
                     fields.title, fields.body, fields.summary, fields.header_image,
                     fields.images, fields.tags, self._location(fields.place), fields.status,
-                    now, now, published_at, 0, 0)
+                    now, now, published_at, 0, 0, self._claim(blog_id, slug))
         self.blogs[blog.id] = blog
         return blog
 
     async def get(self, blog_id: int) -> Blog | None:
         return self.blogs.get(blog_id)
 
+    async def get_by_slug(self, slug: str) -> Blog | None:
+        blog_id = self.slugs.get(slug)
+        return self.blogs.get(blog_id) if blog_id is not None else None
+
     async def update(self, blog_id: int, fields: BlogFields, *, expected_updated_at: datetime,
-                     updated_at: datetime, published_at: datetime | None) -> Blog | None:
+                     updated_at: datetime, published_at: datetime | None,
+                     slug: str | None = None) -> Blog | None:
         blog = self.blogs.get(blog_id)
         if blog is None or blog.updated_at != expected_updated_at:
             return None
+        if slug is not None:
+            blog = replace(blog, slug=self._claim(blog_id, slug))
         blog = replace(blog, title=fields.title, body=fields.body, summary=fields.summary,
                        header_image=fields.header_image, images=fields.images,
                        tags=fields.tags, location=self._location(fields.place),
@@ -68,6 +84,7 @@ class FakeBlogRepository:
 
     async def delete(self, blog_id: int) -> None:
         self.blogs.pop(blog_id, None)
+        self.slugs = {s: b for s, b in self.slugs.items() if b != blog_id}
         self.likes = {(b, u) for b, u in self.likes if b != blog_id}
 
     async def is_blocked(self, user_a: int, user_b: int) -> bool:

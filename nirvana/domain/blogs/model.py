@@ -102,6 +102,8 @@ class Blog:
     published_at: datetime | None
     likes_count: int
     comments_count: int
+    # Unique; an earlier slug of the blog (before a title change) still finds it.
+    slug: str = ""
 
     @property
     def place(self) -> Place | None:

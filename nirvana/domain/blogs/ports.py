@@ -17,16 +17,23 @@ from .model import Blog, BlogFields, BlogFilter, BlogStats, Comment, FeedPositio
 
 class BlogRepository(Protocol):
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
-                     published_at: datetime | None) -> Blog:
-        """Store a new blog; its place becomes a Location, created on first use."""
+                     published_at: datetime | None, slug: str) -> Blog:
+        """Store a new blog; its place becomes a Location, created on first use. Its slug
+        is the first of `slug`, `slug-2`, `slug-3`, ... that no blog has ever held."""
         ...
 
     async def get(self, blog_id: int) -> Blog | None: ...
 
+    async def get_by_slug(self, slug: str) -> Blog | None:
+        """The blog whose slug this is or was: a blog keeps all its slugs until it is deleted."""
+        ...
+
     async def update(self, blog_id: int, fields: BlogFields, *, expected_updated_at: datetime,
-                     updated_at: datetime, published_at: datetime | None) -> Blog | None:
+                     updated_at: datetime, published_at: datetime | None,
+                     slug: str | None = None) -> Blog | None:
         """Write all fields if the blog's updated_at is still `expected_updated_at`;
-        None when it is not (someone saved in between) or the blog is gone."""
+        None when it is not (someone saved in between) or the blog is gone. With `slug`,
+        the blog takes a new slug as `create` does; its old ones keep finding it."""
         ...
 
     async def delete(self, blog_id: int) -> None: ...

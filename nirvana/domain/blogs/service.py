@@ -32,6 +32,7 @@ from .model import (
     validate_filter,
 )
 from .ports import BlogRepository, CommentRepository
+from .slugs import is_slug, slugify
 from ..errors import ConflictError, NotFoundError, PermissionDeniedError
 from ..clock import Clock
 
@@ -79,6 +80,14 @@ class Blogs:
 
     async def get(self, blog_id: int, viewer_id: int | None) -> Blog:
         return await self._visible(blog_id, viewer_id)
+
+    async def get_by_slug(self, slug: str, viewer_id: int | None) -> Blog:
+        """The blog this slug names now or named before a title change; the caller
+        compares `blog.slug` to what it asked for to send readers to the current one."""
+        blog = await self._blogs.get_by_slug(slug) if is_slug(slug) else None
+        if blog is None:
+            raise NotFoundError("No such blog.", code="blog_not_found")
+        return await self._visible(blog.id, viewer_id)
 
     async def feed(self, viewer_id: int | None, after: FeedPosition | None, limit: int,
                    *, following: bool = False) -> FeedPage:
@@ -129,7 +138,8 @@ class Blogs:
         if published:
             await self._write_gate.check(author_id)
         try:
-            return await self._blogs.create(author_id, fields, now, published)
+            return await self._blogs.create(author_id, fields, now, published,
+                                            slugify(fields.title))
         finally:
             self.content_version += 1
 
@@ -159,10 +169,14 @@ class Blogs:
         if fields.status is BlogStatus.PUBLISHED and published_at is None:
             await self._write_gate.check(user_id)
             published_at = updated_at  # first publication; a re-publication keeps its date
+        # A new title asks for a new slug; an edit that leaves the title's words alone keeps
+        # the slug, so links do not churn over a fixed typo in punctuation.
+        slug = slugify(fields.title)
+        new_slug = slug if slug != slugify(blog.title) else None
         try:
             saved = await self._blogs.update(
                 blog_id, fields, expected_updated_at=expected_updated_at,
-                updated_at=updated_at, published_at=published_at)
+                updated_at=updated_at, published_at=published_at, slug=new_slug)
         finally:
             self.content_version += 1
         if saved is None:  # another edit won the race between our read and our write

@@ -153,6 +153,13 @@ async def get_blog(call: Call[None, None]) -> BlogOut:
     return BlogOut.of(await call.services.blogs.get(path_id(call), viewer(call)))
 
 
+@api.route("GET", "/api/v1/blog/slug/{slug}", auth="optional", tags=TAGS, response=BlogOut,
+           errors=(404,),
+           summary="One blog by its slug, current or earlier (compare the answer's slug)")
+async def get_blog_by_slug(call: Call[None, None]) -> BlogOut:
+    return BlogOut.of(await call.services.blogs.get_by_slug(call.path("slug"), viewer(call)))
+
+
 @api.route("POST", "/api/v1/blog", tags=TAGS, body=BlogIn, response=BlogOut, status=201,
            summary="Write a blog (published unless status is draft)")
 async def create_blog(call: Call[BlogIn, None]) -> BlogOut:

@@ -118,6 +118,8 @@ class LocationOut(Out):
 
 class BlogOut(Out):
     id: int
+    slug: str = Field(description="Unique, readable, from the title; earlier slugs of the "
+                      "blog still resolve at /api/v1/blog/slug/{slug}")
     title: str
     body: str
     summary: str
@@ -137,7 +139,7 @@ class BlogOut(Out):
     def of(cls, blog: Blog) -> "BlogOut":
         a = blog.author
         return cls(
-            id=blog.id, title=blog.title, body=blog.body, summary=blog.summary,
+            id=blog.id, slug=blog.slug, title=blog.title, body=blog.body, summary=blog.summary,
             header_image=blog.header_image, images=list(blog.images), tags=list(blog.tags),
             location=LocationOut.of(blog.location) if blog.location else None,
             status=blog.status,

@@ -25,7 +25,7 @@ from ...domain.errors import NotFoundError
 
 BLOG_COLUMNS = """
     b.id, b.title, b.body, b.summary, b.header_image, b.images, b.tags, b.status,
-    b.created_at, b.updated_at, b.published_at, b.likes_count, b.comments_count,
+    b.created_at, b.updated_at, b.published_at, b.likes_count, b.comments_count, b.slug,
     u.id AS author_id, u.username::text AS author_username, u.name AS author_name,
     u.avatar_url AS author_avatar, l.id AS location_id, l.city, l.country"""
 
@@ -71,6 +71,7 @@ def blog_from_row(row: asyncpg.Record) -> Blog:
         published_at=row["published_at"],
         likes_count=row["likes_count"],
         comments_count=row["comments_count"],
+        slug=row["slug"],
     )
 
 
@@ -119,18 +120,20 @@ class PgBlogRepository:
         return blog_from_row(row) if row else None
 
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
-                     published_at: datetime | None) -> Blog:
+                     published_at: datetime | None, slug: str) -> Blog:
         async with self._pool.acquire() as conn, conn.transaction():
             place_id = await location_id(conn, fields.place) if fields.place else None
+            # The slug sent is the one asked for; the insert trigger (schema.sql step 0007)
+            # stores its first free variant.
             blog_id = await conn.fetchval(
                 """INSERT INTO blogs (author_id, title, body, summary, header_image, images,
                                       tags, location_id, status, created_at, updated_at,
-                                      published_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
+                                      published_at, slug)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)
                    RETURNING id""",
                 author_id, fields.title, fields.body, fields.summary, fields.header_image,
                 list(fields.images), list(fields.tags), place_id, fields.status.value, now,
-                published_at)
+                published_at, slug)
             blog = await self._get(conn, blog_id)
         assert blog is not None
         return blog
@@ -138,20 +141,30 @@ class PgBlogRepository:
     async def get(self, blog_id: int) -> Blog | None:
         return await self._get(self._pool, blog_id)
 
+    async def get_by_slug(self, slug: str) -> Blog | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {BLOG_COLUMNS} {BLOG_FROM} "
+            "WHERE b.id = (SELECT blog_id FROM blog_slugs WHERE slug = $1)", slug)
+        return blog_from_row(row) if row else None
+
     async def update(self, blog_id: int, fields: BlogFields, *, expected_updated_at: datetime,
-                     updated_at: datetime, published_at: datetime | None) -> Blog | None:
+                     updated_at: datetime, published_at: datetime | None,
+                     slug: str | None = None) -> Blog | None:
         async with self._pool.acquire() as conn, conn.transaction():
             place_id = await location_id(conn, fields.place) if fields.place else None
-            # The updated_at condition makes the check and the write one atomic step.
+            # The updated_at condition makes the check and the write one atomic step; a new
+            # slug is claimed only by the edit that wins it.
             done = await conn.fetchval(
                 """UPDATE blogs SET title = $2, body = $3, summary = $4, header_image = $5,
                                     images = $6, tags = $7, location_id = $8, status = $9,
-                                    updated_at = $10, published_at = $11
+                                    updated_at = $10, published_at = $11,
+                                    slug = CASE WHEN $13::text IS NULL THEN slug
+                                                ELSE blog_take_slug(id, $13) END
                    WHERE id = $1 AND updated_at = $12
                    RETURNING id""",
                 blog_id, fields.title, fields.body, fields.summary, fields.header_image,
                 list(fields.images), list(fields.tags), place_id, fields.status.value,
-                updated_at, published_at, expected_updated_at)
+                updated_at, published_at, expected_updated_at, slug)
             return await self._get(conn, blog_id) if done else None
 
     async def delete(self, blog_id: int) -> None:

@@ -18,7 +18,7 @@ from .. import domain
 from ..forms import FormErrors, read_form, redirect
 from ..markdown import render_markdown
 from ..session import reader_of
-from ..templating import pages_of
+from ..templating import blog_path, pages_of
 from .reading import blog_id
 
 IMAGE_RE = re.compile(r"!\[[^\]]*\]\(\s*(/media/[^\s)]+|https?://[^\s)]+)")
@@ -86,7 +86,7 @@ async def new_blog(request: Request) -> Response:
         blog = await blogs(request).create(user.id, fields_of(form))
     except domain.DomainError as exc:
         return await editor(request, blog=None, form=form, errors=FormErrors.of(exc))
-    return await redirect(request, f"/blogs/{blog.id}")
+    return await redirect(request, blog_path(blog))
 
 
 async def edit_blog(request: Request) -> Response:
@@ -120,7 +120,7 @@ async def edit_blog(request: Request) -> Response:
                             conflict=current)
     except domain.DomainError as exc:
         return await editor(request, blog=blog, form=form, errors=FormErrors.of(exc))
-    return await redirect(request, f"/blogs/{saved.id}")
+    return await redirect(request, blog_path(saved))
 
 
 async def delete_blog(request: Request) -> Response:
