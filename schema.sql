@@ -381,3 +381,16 @@ BEGIN
 END $$;
 ALTER TABLE blogs ALTER COLUMN slug SET NOT NULL;
 ALTER TABLE blogs ADD CONSTRAINT blogs_slug_key UNIQUE (slug);
+
+-- Scheduled blogs: status 'scheduled' with the time to publish them in published_at, public
+-- only once the server turns them 'published' (blogs.publish_due in the application).
+ALTER TABLE blogs DROP CONSTRAINT blogs_status_check;
+ALTER TABLE blogs ADD CONSTRAINT blogs_status_check
+    CHECK (status IN ('draft', 'published', 'scheduled'));
+CREATE INDEX blogs_scheduled_idx ON blogs (published_at) WHERE status = 'scheduled';
+-- With a third status, a change is not always to or from 'published' (draft <-> scheduled).
+CREATE OR REPLACE FUNCTION blogs_count_status_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM blog_counters_add((NEW.status = 'published')::int - (OLD.status = 'published')::int);
+    RETURN NULL;
+END $$;

@@ -132,3 +132,39 @@ async def test_editor_errors_keep_what_was_typed(site):
     await page.get_by_role("button", name="Publish").click()
     assert "Give both the city and the country" in await page.get_by_role("alert").inner_text()
     assert await page.get_by_label("Title").input_value() == "No body"
+
+
+async def test_schedule_a_blog_for_later_then_it_appears_at_its_time(site):
+    from datetime import datetime, timedelta, timezone
+
+    from nirvana.domain.blogs.service import Blogs
+    from nirvana.storage.postgres.blog_comments import PgCommentRepository
+    from nirvana.storage.postgres.blogs import PgBlogRepository
+
+    me, page = await writer_page(site, "Planner")
+    await page.goto("/write")
+    await page.get_by_label("Title").fill("Tomorrow's news")
+    await page.get_by_label("Body", exact=True).fill("Not yet.")
+    at = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=5)
+    await page.get_by_label("Publish at (UTC)").fill(at.strftime("%Y-%m-%dT%H:%M"))
+    await page.get_by_role("button", name="Schedule").click()
+    await page.wait_for_url("**/blogs/tomorrow-s-news")
+    await page.goto(f"/people/{me.user.id}")
+    assert f"scheduled for {at.strftime('%-d %b %Y %H:%M')} UTC" in await page.locator(
+        ".drafts").inner_text()
+
+    stranger = await site.new_page(java_script_enabled=False)
+    assert (await stranger.goto("/blogs/tomorrow-s-news")).status == 404
+    await stranger.goto("/")
+    assert "Tomorrow's news" not in await stranger.locator("main").inner_text()
+
+    class SixMinutesLater:  # the server's clock when the time has come
+        def now(self) -> datetime:
+            return datetime.now(timezone.utc) + timedelta(minutes=6)
+
+    pool = site.services.pool
+    later = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool),
+                  clock=SixMinutesLater())
+    assert [b.title for b in await later.publish_due()] == ["Tomorrow's news"]
+    await stranger.goto("/")
+    assert "Tomorrow's news" in await stranger.locator(".card-title").all_inner_texts()

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from nirvana.storage.postgres.pool import SCHEMA_PATH, migrate
-from tests.helpers import bearer, sign_up
+from tests.support.http import bearer, sign_up
 
 
 async def post(client, session, title: str, **over) -> dict:
@@ -75,7 +75,8 @@ async def test_blogs_copied_in_without_a_slug_get_one(services):
         "INSERT INTO users (email, username, name) VALUES ('c@example.com', 'copier', 'C') "
         "RETURNING id")
     now = datetime.now(timezone.utc)
-    rows = [(uid, t, "body", "published", now) for t in ("Déjà vu", "Déjà vu", "2024", "Привет, мир")]
+    titles = ("Déjà vu", "Déjà vu", "2024", "Привет, мир")
+    rows = [(uid, t, "body", "published", now) for t in titles]
     async with pool.acquire() as conn:
         await conn.copy_records_to_table(
             "blogs", records=rows,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nirvana.domain.blogs.model import (
     Author,
@@ -87,6 +87,20 @@ class FakeBlogRepository:
         self.slugs = {s: b for s, b in self.slugs.items() if b != blog_id}
         self.likes = {(b, u) for b, u in self.likes if b != blog_id}
 
+    async def publish_due(self, now: datetime) -> list[Blog]:
+        due = sorted((b for b in self.blogs.values()
+                      if b.status is BlogStatus.SCHEDULED and b.published_at <= now),
+                     key=lambda b: (b.published_at, b.id))
+        for blog in due:
+            self.blogs[blog.id] = replace(
+                blog, status=BlogStatus.PUBLISHED,
+                updated_at=max(now, blog.updated_at + timedelta(microseconds=1)))
+        return [self.blogs[b.id] for b in due]
+
+    async def next_scheduled(self) -> datetime | None:
+        return min((b.published_at for b in self.blogs.values()
+                    if b.status is BlogStatus.SCHEDULED), default=None)
+
     async def is_blocked(self, user_a: int, user_b: int) -> bool:
         return (user_a, user_b) in self.blocks or (user_b, user_a) in self.blocks
 
@@ -123,7 +137,7 @@ class FakeBlogRepository:
 
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         mine = [b for b in self.blogs.values()
-                if b.author.id == author_id and b.status is BlogStatus.DRAFT]
+                if b.author.id == author_id and b.status is not BlogStatus.PUBLISHED]
         return sorted(mine, key=lambda b: (b.updated_at, b.id), reverse=True)[:limit]
 
     async def liked(self, blog_id: int, user_id: int) -> bool:

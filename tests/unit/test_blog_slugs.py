@@ -8,7 +8,8 @@ from nirvana.domain.blogs.model import BlogChanges, BlogFields, BlogStatus
 from nirvana.domain.blogs.service import Blogs
 from nirvana.domain.blogs.slugs import MAX_SLUG, slugify
 from nirvana.domain.errors import NotFoundError
-from tests.fakes_blogs import FakeBlogRepository, FakeClock, FakeCommentRepository
+from tests.support.clock import FakeClock
+from tests.support.fakes_blogs import FakeBlogRepository, FakeCommentRepository
 
 ANN, BOB = 1, 2
 

@@ -29,6 +29,9 @@ MAX_QUERY = 200
 class BlogStatus(StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
+    # Published by the server at its published_at (domain/blogs/service.py publish_due);
+    # until then visible to its author only, like a draft.
+    SCHEDULED = "scheduled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,8 @@ class BlogFields:
     tags: tuple[str, ...]
     place: Place | None
     status: BlogStatus
+    # The time a scheduled blog is to be published; only with status SCHEDULED.
+    publish_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,7 @@ class BlogChanges:
     tags: tuple[str, ...] | None = None
     place: Place | None = None
     status: BlogStatus | None = None
+    publish_at: datetime | None = None
     clear_header_image: bool = False
     clear_place: bool = False
 
@@ -203,9 +209,13 @@ def validate_fields(fields: BlogFields) -> BlogFields:
         tags=clean_tags(fields.tags),
         place=clean_place(fields.place) if fields.place is not None else None,
         status=fields.status,
+        publish_at=fields.publish_at,
     )
-    if validated.status is BlogStatus.PUBLISHED and is_blank(validated.body):
+    if validated.status is not BlogStatus.DRAFT and is_blank(validated.body):
         raise field_error("body", "must not be empty to publish", "required")
+    if validated.status is not BlogStatus.SCHEDULED and validated.publish_at is not None:
+        raise field_error("published_at", "can only be chosen with status 'scheduled'",
+                          "not_scheduled")
     return validated
 
 
@@ -222,6 +232,7 @@ def apply_changes(blog: Blog, changes: BlogChanges) -> BlogFields:
         place=None if changes.clear_place
         else changes.place if changes.place is not None else blog.place,
         status=changes.status if changes.status is not None else blog.status,
+        publish_at=changes.publish_at,
     )
 
 

@@ -38,6 +38,16 @@ class BlogRepository(Protocol):
 
     async def delete(self, blog_id: int) -> None: ...
 
+    async def publish_due(self, now: datetime) -> list[Blog]:
+        """Turn every scheduled blog with published_at <= now into a published one, in one
+        atomic step, and return those this call published (none that another caller did).
+        Each gets a strictly later updated_at, so an edit loaded before is refused as stale."""
+        ...
+
+    async def next_scheduled(self) -> datetime | None:
+        """The earliest published_at among scheduled blogs."""
+        ...
+
     async def is_blocked(self, user_a: int, user_b: int) -> bool:
         """True when either user blocks the other."""
         ...

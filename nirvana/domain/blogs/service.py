@@ -6,13 +6,17 @@
 - a draft is visible to its author only, and a blog is invisible to anyone with a block
   between them and its author (404, so neither state is revealed);
 - an edit names the `updated_at` its writer last saw; a stale one is refused (409);
-- likes and comments need a published blog the caller can see.
+- likes and comments need a published blog the caller can see;
+- a scheduled blog is its author's alone until its time; then `publish_due` (run by the
+  server's publisher, `nirvana/blog_publisher.py`) publishes it, once, even if the server
+  was down at that moment. Every first publication is announced (`events.py`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from ..accounts.standing import OpenGate, WriteGate
 from .model import (
@@ -31,9 +35,10 @@ from .model import (
     validate_fields,
     validate_filter,
 )
+from .events import BlogEvents, BlogPublished, NoListeners
 from .ports import BlogRepository, CommentRepository
 from .slugs import is_slug, slugify
-from ..errors import ConflictError, NotFoundError, PermissionDeniedError
+from ..errors import ConflictError, NotFoundError, PermissionDeniedError, field_error
 from ..clock import Clock
 
 # GET /blog/bulk answers at most this many blogs (the newest): the seed's route promises
@@ -50,11 +55,15 @@ class FeedPage:
 
 class Blogs:
     def __init__(self, *, blogs: BlogRepository, comments: CommentRepository,
-                 clock: Clock, write_gate: WriteGate = OpenGate()) -> None:
+                 clock: Clock, write_gate: WriteGate = OpenGate(),
+                 events: BlogEvents | None = None) -> None:
         self._blogs = blogs
         self._write_gate = write_gate
         self._comments = comments
         self._clock = clock
+        self._events = events if events is not None else NoListeners()
+        # Called when a schedule is set or moved, so a waiting publisher looks again.
+        self.on_schedule: list[Callable[[], None]] = []
         # Bumped by every write that can change which blogs a list shows or in what order
         # (publish, edit, delete): caches of public lists compare against it.
         self.content_version = 0
@@ -131,17 +140,60 @@ class Blogs:
 
     # -- writing ----------------------------------------------------------------------------
 
+    def _announce(self, blog: Blog) -> None:
+        assert blog.published_at is not None
+        self._events.publish(BlogPublished(blog.id, blog.author.id, blog.title, blog.slug,
+                                           blog.published_at))
+
+    def _scheduled(self) -> None:
+        for wake in self.on_schedule:
+            wake()
+
+    def _publish_at(self, fields: BlogFields, now: datetime,
+                    current: datetime | None = None) -> datetime:
+        at = fields.publish_at if fields.publish_at is not None else current
+        if at is None:
+            raise field_error("published_at", "a scheduled blog needs the time to publish it",
+                              "required")
+        if at <= now:
+            raise field_error("published_at", "must be in the future", "not_in_future")
+        return at
+
     async def create(self, author_id: int, fields: BlogFields) -> Blog:
         fields = validate_fields(fields)
         now = self._clock.now()
-        published = now if fields.status is BlogStatus.PUBLISHED else None
-        if published:
+        published: datetime | None = None
+        if fields.status is BlogStatus.PUBLISHED:
+            published = now
+        elif fields.status is BlogStatus.SCHEDULED:
+            published = self._publish_at(fields, now)
+        if published:  # scheduling is publishing, later: the same gate
             await self._write_gate.check(author_id)
         try:
-            return await self._blogs.create(author_id, fields, now, published,
+            blog = await self._blogs.create(author_id, fields, now, published,
                                             slugify(fields.title))
         finally:
             self.content_version += 1
+        if blog.status is BlogStatus.PUBLISHED:
+            self._announce(blog)
+        elif blog.status is BlogStatus.SCHEDULED:
+            self._scheduled()
+        return blog
+
+    async def publish_due(self) -> list[Blog]:
+        """Publish every scheduled blog whose time has come (also those whose time passed
+        while the server was down), each exactly once however many processes call this at
+        once: the store's change from scheduled to published is the one that counts."""
+        published = await self._blogs.publish_due(self._clock.now())
+        if published:
+            self.content_version += 1
+        for blog in published:
+            self._announce(blog)
+        return published
+
+    async def next_scheduled(self) -> datetime | None:
+        """When the next scheduled blog is due, if any."""
+        return await self._blogs.next_scheduled()
 
     async def _own(self, blog_id: int, user_id: int) -> Blog:
         blog = await self._visible(blog_id, user_id)
@@ -164,11 +216,23 @@ class Blogs:
         fields = validate_fields(apply_changes(blog, changes))
         # Strictly later than the version replaced, even within one clock tick, so two
         # versions never share an updated_at and a stale edit cannot pass for a fresh one.
-        updated_at = max(self._clock.now(), blog.updated_at + _TICK)
-        published_at = blog.published_at
-        if fields.status is BlogStatus.PUBLISHED and published_at is None:
+        now = self._clock.now()
+        updated_at = max(now, blog.updated_at + _TICK)
+        # Never public yet: a draft never published, or a blog waiting for its time.
+        first = blog.published_at is None or blog.status is BlogStatus.SCHEDULED
+        if fields.status is BlogStatus.PUBLISHED:
+            # First publication now; a re-publication keeps its date.
+            published_at = updated_at if first else blog.published_at
+        elif fields.status is BlogStatus.SCHEDULED:
+            if not first:
+                raise ConflictError("This blog was published already; it cannot be "
+                                    "scheduled again.", code="already_published")
+            published_at = self._publish_at(
+                fields, now, blog.published_at if blog.status is BlogStatus.SCHEDULED else None)
+        else:
+            published_at = None if first else blog.published_at
+        if first and fields.status is not BlogStatus.DRAFT:
             await self._write_gate.check(user_id)
-            published_at = updated_at  # first publication; a re-publication keeps its date
         # A new title asks for a new slug; an edit that leaves the title's words alone keeps
         # the slug, so links do not churn over a fixed typo in punctuation.
         slug = slugify(fields.title)
@@ -181,6 +245,10 @@ class Blogs:
             self.content_version += 1
         if saved is None:  # another edit won the race between our read and our write
             raise stale
+        if first and saved.status is BlogStatus.PUBLISHED:
+            self._announce(saved)
+        elif saved.status is BlogStatus.SCHEDULED:
+            self._scheduled()
         return saved
 
     async def delete(self, blog_id: int, user_id: int) -> None:

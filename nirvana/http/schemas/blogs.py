@@ -44,7 +44,13 @@ class BlogIn(In):
                             description="Stored lower case, spaces collapsed, duplicates dropped")
     location: PlaceIn | None = Field(
         default=None, description="Matched case- and accent-insensitively; created on first use")
-    status: BlogStatus = BlogStatus.PUBLISHED
+    status: BlogStatus = Field(
+        default=BlogStatus.PUBLISHED,
+        description="published (now), draft (only you see it), or scheduled (published by "
+                    "the server at published_at)")
+    published_at: datetime | None = Field(
+        default=None, description="With status scheduled only: when to publish, in the "
+                                  "future (UTC if no offset)")
 
 
 class BlogUpdateIn(In):
@@ -61,6 +67,8 @@ class BlogUpdateIn(In):
     tags: list[str] | None = Field(default=None, max_length=m.MAX_TAGS)
     location: PlaceIn | None = None
     status: BlogStatus | None = None
+    published_at: datetime | None = Field(
+        default=None, description="A scheduled blog's new time to publish (in the future)")
 
 
 class PageQuery(In):

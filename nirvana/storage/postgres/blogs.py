@@ -170,6 +170,24 @@ class PgBlogRepository:
     async def delete(self, blog_id: int) -> None:
         await self._pool.execute("DELETE FROM blogs WHERE id = $1", blog_id)
 
+    async def publish_due(self, now: datetime) -> list[Blog]:
+        # The status condition is re-checked on each row after any concurrent writer
+        # commits, so of two processes publishing at once each blog goes to exactly one.
+        rows = await self._pool.fetch(
+            f"""WITH due AS (
+                   UPDATE blogs SET status = 'published',
+                          updated_at = greatest($1, updated_at + interval '1 microsecond')
+                   WHERE status = 'scheduled' AND published_at <= $1
+                   RETURNING *)
+               SELECT {BLOG_COLUMNS} FROM due b JOIN users u ON u.id = b.author_id
+               LEFT JOIN locations l ON l.id = b.location_id
+               ORDER BY b.published_at, b.id""", now)
+        return [blog_from_row(r) for r in rows]
+
+    async def next_scheduled(self) -> datetime | None:
+        return await self._pool.fetchval(
+            "SELECT min(published_at) FROM blogs WHERE status = 'scheduled'")
+
     async def is_blocked(self, user_a: int, user_b: int) -> bool:
         return await self._pool.fetchval(
             """SELECT EXISTS (SELECT 1 FROM blocks
@@ -273,7 +291,7 @@ class PgBlogRepository:
 
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         rows = await self._pool.fetch(
-            f"SELECT {BLOG_COLUMNS} {BLOG_FROM} WHERE b.author_id = $1 AND b.status = 'draft' "
+            f"SELECT {BLOG_COLUMNS} {BLOG_FROM} WHERE b.author_id = $1 AND b.status <> 'published' "
             "ORDER BY b.updated_at DESC, b.id DESC LIMIT $2", author_id, limit)
         return [blog_from_row(r) for r in rows]
 
