@@ -18,9 +18,14 @@ from .session import reader_of
 SITE_NAME = "Nirvana"
 
 
+def slug_path(slug: str) -> str:
+    """A blog's page by its slug, percent-encoded (slugs may be non-Latin)."""
+    return "/blogs/" + quote(slug, safe="")
+
+
 def blog_path(blog: Any) -> str:
-    """A blog's page: its current slug, percent-encoded (slugs may be non-Latin)."""
-    return "/blogs/" + quote(blog.slug, safe="")
+    """A blog's page: its current slug."""
+    return slug_path(blog.slug)
 
 
 def content_security_policy(request: Request, media_origin: str | None) -> str:

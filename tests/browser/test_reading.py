@@ -1,7 +1,7 @@
 """Reading without JavaScript: the feed by pages, a blog, tag and place pages, search, likes
 and comments as plain forms."""
 
-from tests.support.browser_ui import make_blog, make_user, sign_in
+from tests.support.browser_ui import make_blog, make_user, picture_png, sign_in
 
 
 async def test_feed_pages_by_real_links_without_javascript(site):
@@ -139,3 +139,26 @@ async def test_a_blog_page_lives_at_its_slug_and_old_links_move_there(site):
         assert (await response.request.redirected_from.response()).status == 301
         assert await page.locator("h1").inner_text() == "Привет, мир"
     assert page.url.endswith("/blogs/%D0%BF%D1%80%D0%B8%D0%B2%D0%B5%D1%82-%D0%BC%D0%B8%D1%80")
+
+
+async def test_pages_offer_the_feeds_and_blogs_carry_opengraph_metadata(site):
+    author = await make_user(site.services, "Grapher")
+    picture = await site.services.images.upload(picture_png(60, 20))
+    await make_blog(site.services, author.user.id, "Seen & shared", tags=("news",),
+                    summary="Short <summary>.", header_image=picture)
+    page = await site.new_page(java_script_enabled=False)
+    await page.goto("/")
+    feed = page.locator('link[rel="alternate"][type="application/rss+xml"]')
+    response = await page.request.get(await feed.get_attribute("href"))
+    assert response.ok and b"Seen &amp; shared" in await response.body()
+    await page.get_by_role("link", name="Seen & shared").click()
+
+    async def meta(name: str) -> str | None:
+        return await page.locator(f'meta[property="{name}"]').get_attribute("content")
+
+    assert await meta("og:title") == "Seen & shared"
+    assert await meta("og:description") == "Short <summary>."
+    assert await meta("og:type") == "article"
+    assert await meta("og:image") == site.base + picture
+    assert await meta("article:tag") == "news"
+    assert await meta("og:url") == await page.locator('link[rel="canonical"]').get_attribute("href")

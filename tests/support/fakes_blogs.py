@@ -135,6 +135,9 @@ class FakeBlogRepository:
         return BlogStats(len(mine), sum(b.status is BlogStatus.PUBLISHED for b in mine),
                          sum(b.likes_count for b in mine))
 
+    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
+        return [(b.slug, b.updated_at) for b in self._visible(None)[:limit]]
+
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         mine = [b for b in self.blogs.values()
                 if b.author.id == author_id and b.status is not BlogStatus.PUBLISHED]

@@ -71,6 +71,10 @@ class BlogRepository(Protocol):
 
     async def stats(self, author_id: int) -> BlogStats: ...
 
+    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
+        """(slug, updated_at) of the newest `limit` published blogs, for a sitemap."""
+        ...
+
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         """The author's drafts, last edited first."""
         ...

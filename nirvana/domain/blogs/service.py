@@ -127,6 +127,11 @@ class Blogs:
     async def stats(self, author_id: int) -> BlogStats:
         return await self._blogs.stats(author_id)
 
+    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
+        """The slug and last change of the newest published blogs (a sitemap's entries):
+        what an anonymous reader may open."""
+        return await self._blogs.public_pages(limit)
+
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         """The caller's own drafts (nobody else ever sees them), last edited first."""
         return await self._blogs.drafts(author_id, limit)

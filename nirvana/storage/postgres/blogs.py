@@ -289,6 +289,12 @@ class PgBlogRepository:
             author_id)
         return BlogStats(row["blogs"], row["published"], int(row["total_likes"]))
 
+    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
+        rows = await self._pool.fetch(
+            f"SELECT b.slug, b.updated_at FROM blogs b WHERE b.status = 'published' "
+            f"{NEWEST_FIRST} LIMIT $1", limit)
+        return [(r["slug"], r["updated_at"]) for r in rows]
+
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         rows = await self._pool.fetch(
             f"SELECT {BLOG_COLUMNS} {BLOG_FROM} WHERE b.author_id = $1 AND b.status <> 'published' "

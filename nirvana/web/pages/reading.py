@@ -75,6 +75,9 @@ async def blog_page(request: Request, comment_errors: FormErrors | None = None,
     return await pages_of(request).render(request, "blog.html", {
         "blog": blog,
         "canonical": request.app.state.settings.base_url + blog_path(blog),
+        # og:image must be absolute; an uploaded /media/ path is on this site.
+        "absolute": lambda url: (url if "://" in url
+                                 else request.app.state.settings.base_url + url),
         "description": description_of(blog),
         "comments": comments,
         "comment_page": page,
