@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from xml.etree import ElementTree as ET
 
-from tests.helpers import bearer, sign_up
+from tests.support.http import bearer, sign_up
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
