@@ -53,6 +53,7 @@ async def test_blog_page_renders_markdown_with_title_description_tags_and_place(
     assert await page.get_by_role("heading", level=1).inner_text() == "#travel"
     assert await page.locator(".card-title").all_inner_texts() == ["Walking in Lisbon"]
     await page.get_by_role("link", name="Lisbon, Portugal").first.click()
+    await page.wait_for_url("**/places/Portugal/Lisbon")  # title() alone does not wait
     assert await page.title() == "Blogs from Lisbon, Portugal · Nirvana"
     assert await page.locator(".card-title").all_inner_texts() == ["Walking in Lisbon"]
 
