@@ -394,3 +394,8 @@ BEGIN
     PERFORM blog_counters_add((NEW.status = 'published')::int - (OLD.status = 'published')::int);
     RETURN NULL;
 END $$;
+
+-- Audience: who may read a published blog. 'followers' are its author's followers and
+-- friends; 'friends' its author's friends only. Every read applies it (blogs.visible_to).
+ALTER TABLE blogs ADD COLUMN audience text NOT NULL DEFAULT 'public'
+    CHECK (audience IN ('public', 'followers', 'friends'));

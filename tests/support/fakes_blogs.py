@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from nirvana.domain.blogs.model import (
+    Audience,
     Author,
     Blog,
     BlogFields,
@@ -31,6 +32,8 @@ class FakeBlogRepository:
         self.blogs: dict[int, Blog] = {}
         self.likes: set[tuple[int, int]] = set()
         self.blocks: set[tuple[int, int]] = set()
+        self.follows: set[tuple[int, int]] = set()  # (follower, followee)
+        self.friends: set[tuple[int, int]] = set()  # both directions, as in PostgreSQL
         self.places: dict[tuple[str, str], Location] = {}
         self.slugs: dict[str, int] = {}  # every slug ever held -> its blog, as in PostgreSQL
         self._ids = itertools.count(1)
@@ -56,7 +59,7 @@ class FakeBlogRepository:
         blog = Blog(blog_id, Author(author_id, f"user{author_id}", "U", None),
                     fields.title, fields.body, fields.summary, fields.header_image,
                     fields.images, fields.tags, self._location(fields.place), fields.status,
-                    now, now, published_at, 0, 0, self._claim(blog_id, slug))
+                    now, now, published_at, 0, 0, self._claim(blog_id, slug), fields.audience)
         self.blogs[blog.id] = blog
         return blog
 
@@ -78,7 +81,8 @@ class FakeBlogRepository:
         blog = replace(blog, title=fields.title, body=fields.body, summary=fields.summary,
                        header_image=fields.header_image, images=fields.images,
                        tags=fields.tags, location=self._location(fields.place),
-                       status=fields.status, updated_at=updated_at, published_at=published_at)
+                       status=fields.status, updated_at=updated_at, published_at=published_at,
+                       audience=fields.audience)
         self.blogs[blog_id] = blog
         return blog
 
@@ -104,10 +108,23 @@ class FakeBlogRepository:
     async def is_blocked(self, user_a: int, user_b: int) -> bool:
         return (user_a, user_b) in self.blocks or (user_b, user_a) in self.blocks
 
+    async def in_audience(self, author_id: int, viewer_id: int, audience: Audience) -> bool:
+        return self._in_audience(author_id, viewer_id, audience)
+
+    def _in_audience(self, author_id: int, viewer_id: int | None, audience: Audience) -> bool:
+        if audience is Audience.PUBLIC or viewer_id == author_id:
+            return True
+        if viewer_id is None:
+            return False
+        friend = (viewer_id, author_id) in self.friends
+        return friend or (audience is Audience.FOLLOWERS
+                          and (viewer_id, author_id) in self.follows)
+
     def _visible(self, viewer_id: int | None) -> list[Blog]:
         shown = [b for b in self.blogs.values() if b.status is BlogStatus.PUBLISHED and not (
             viewer_id is not None and ((b.author.id, viewer_id) in self.blocks
-                                       or (viewer_id, b.author.id) in self.blocks))]
+                                       or (viewer_id, b.author.id) in self.blocks))
+            and self._in_audience(b.author.id, viewer_id, b.audience)]
         return sorted(shown, key=lambda b: (b.published_at, b.id), reverse=True)
 
     async def feed(self, viewer_id: int | None, after: FeedPosition | None, limit: int,

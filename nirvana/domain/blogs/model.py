@@ -34,6 +34,14 @@ class BlogStatus(StrEnum):
     SCHEDULED = "scheduled"
 
 
+class Audience(StrEnum):
+    """Who may read a published blog besides its author (a block always hides it)."""
+
+    PUBLIC = "public"
+    FOLLOWERS = "followers"  # the author's followers and friends
+    FRIENDS = "friends"  # the author's friends only
+
+
 @dataclass(frozen=True, slots=True)
 class Place:
     """A city and country as a writer names them; matched to a Location case- and
@@ -72,6 +80,7 @@ class BlogFields:
     status: BlogStatus
     # The time a scheduled blog is to be published; only with status SCHEDULED.
     publish_at: datetime | None = None
+    audience: Audience = Audience.PUBLIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,7 @@ class BlogChanges:
     place: Place | None = None
     status: BlogStatus | None = None
     publish_at: datetime | None = None
+    audience: Audience | None = None
     clear_header_image: bool = False
     clear_place: bool = False
 
@@ -110,6 +120,7 @@ class Blog:
     comments_count: int
     # Unique; an earlier slug of the blog (before a title change) still finds it.
     slug: str = ""
+    audience: Audience = Audience.PUBLIC
 
     @property
     def place(self) -> Place | None:
@@ -210,6 +221,7 @@ def validate_fields(fields: BlogFields) -> BlogFields:
         place=clean_place(fields.place) if fields.place is not None else None,
         status=fields.status,
         publish_at=fields.publish_at,
+        audience=fields.audience,
     )
     if validated.status is not BlogStatus.DRAFT and is_blank(validated.body):
         raise field_error("body", "must not be empty to publish", "required")
@@ -233,6 +245,7 @@ def apply_changes(blog: Blog, changes: BlogChanges) -> BlogFields:
         else changes.place if changes.place is not None else blog.place,
         status=changes.status if changes.status is not None else blog.status,
         publish_at=changes.publish_at,
+        audience=changes.audience if changes.audience is not None else blog.audience,
     )
 
 

@@ -4,7 +4,8 @@
 Single-blog reads return the blog whatever its status: `Blogs` decides who may see it. List
 reads (feed, pages, search, bulk) cannot be filtered after the fact without breaking their
 page sizes, so they take the viewer and return only blogs that viewer may see: published,
-and by an author with no block between them and the viewer in either direction.
+in an audience the viewer belongs to (or by the viewer), and by an author with no block
+between them and the viewer in either direction.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from .model import Blog, BlogFields, BlogFilter, BlogStats, Comment, FeedPosition, Location
+from .model import (
+    Audience,
+    Blog,
+    BlogFields,
+    BlogFilter,
+    BlogStats,
+    Comment,
+    FeedPosition,
+    Location,
+)
 
 
 class BlogRepository(Protocol):
@@ -50,6 +60,11 @@ class BlogRepository(Protocol):
 
     async def is_blocked(self, user_a: int, user_b: int) -> bool:
         """True when either user blocks the other."""
+        ...
+
+    async def in_audience(self, author_id: int, viewer_id: int, audience: Audience) -> bool:
+        """Whether the viewer is in this audience of the author's: a friend for FRIENDS, a
+        follower or friend for FOLLOWERS (anyone for PUBLIC). Blocks are not its concern."""
         ...
 
     async def feed(self, viewer_id: int | None, after: FeedPosition | None, limit: int,

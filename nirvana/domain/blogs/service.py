@@ -21,6 +21,7 @@ from typing import Callable
 from ..accounts.standing import OpenGate, WriteGate
 from .model import (
     MAX_COMMENT,
+    Audience,
     Blog,
     BlogChanges,
     BlogFields,
@@ -83,7 +84,10 @@ class Blogs:
             return blog
         if blog.status is not BlogStatus.PUBLISHED or (
             viewer_id is not None and await self._blogs.is_blocked(blog.author.id, viewer_id)
-        ):
+        ) or (blog.audience is not Audience.PUBLIC and (
+            viewer_id is None
+            or not await self._blogs.in_audience(blog.author.id, viewer_id, blog.audience))):
+            # 404 as for a draft: outside the audience, the blog does not exist.
             raise NotFoundError("No such blog.", code="blog_not_found")
         return blog
 

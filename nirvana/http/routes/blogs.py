@@ -167,7 +167,7 @@ async def create_blog(call: Call[BlogIn, None]) -> BlogOut:
     fields = BlogFields(title=b.title, body=b.body, summary=b.summary,
                         header_image=b.header_image, images=tuple(b.images),
                         tags=tuple(b.tags), place=place(b.location), status=b.status,
-                        publish_at=utc(b.published_at))
+                        publish_at=utc(b.published_at), audience=b.audience)
     return BlogOut.of(await call.services.blogs.create(call.user_id, fields))
 
 
@@ -182,6 +182,7 @@ async def update_blog(call: Call[BlogUpdateIn, None]) -> BlogOut:
         images=tuple(b.images) if b.images is not None else None,
         tags=tuple(b.tags) if b.tags is not None else None,
         place=place(b.location), status=b.status, publish_at=utc(b.published_at),
+        audience=b.audience,
         clear_header_image="header_image" in sent and b.header_image is None,
         clear_place="location" in sent and b.location is None,
     )

@@ -11,7 +11,7 @@ from datetime import datetime
 from pydantic import Field
 
 from ...domain.blogs import model as m
-from ...domain.blogs.model import Blog, BlogStatus, Comment, Location
+from ...domain.blogs.model import Audience, Blog, BlogStatus, Comment, Location
 from ...domain.urls import MAX_URL
 from ..api import In, Out
 
@@ -51,6 +51,10 @@ class BlogIn(In):
     published_at: datetime | None = Field(
         default=None, description="With status scheduled only: when to publish, in the "
                                   "future (UTC if no offset)")
+    audience: Audience = Field(
+        default=Audience.PUBLIC,
+        description="Who may read it: public, followers (your followers and friends) or "
+                    "friends")
 
 
 class BlogUpdateIn(In):
@@ -69,6 +73,7 @@ class BlogUpdateIn(In):
     status: BlogStatus | None = None
     published_at: datetime | None = Field(
         default=None, description="A scheduled blog's new time to publish (in the future)")
+    audience: Audience | None = None
 
 
 class PageQuery(In):
@@ -136,6 +141,7 @@ class BlogOut(Out):
     tags: list[str]
     location: LocationOut | None
     status: BlogStatus
+    audience: Audience
     author: AuthorOut
     created_at: datetime
     updated_at: datetime
@@ -150,7 +156,7 @@ class BlogOut(Out):
             id=blog.id, slug=blog.slug, title=blog.title, body=blog.body, summary=blog.summary,
             header_image=blog.header_image, images=list(blog.images), tags=list(blog.tags),
             location=LocationOut.of(blog.location) if blog.location else None,
-            status=blog.status,
+            status=blog.status, audience=blog.audience,
             author=AuthorOut(id=a.id, username=a.username, name=a.name, avatar=a.avatar_url),
             created_at=blog.created_at, updated_at=blog.updated_at,
             published_at=blog.published_at, likes_count=blog.likes_count,
