@@ -168,3 +168,29 @@ async def test_schedule_a_blog_for_later_then_it_appears_at_its_time(site):
     assert [b.title for b in await later.publish_due()] == ["Tomorrow's news"]
     await stranger.goto("/")
     assert "Tomorrow's news" in await stranger.locator(".card-title").all_inner_texts()
+
+
+async def test_a_friends_only_blog_is_read_by_friends_and_not_by_others(site):
+    me, page = await writer_page(site, "Private")
+    friend = await make_user(site.services, "Close friend")
+    await site.services.social.send_friend_request(friend.user.id, me.user.id)
+    await site.services.social.accept_friend_request(me.user.id, friend.user.id)
+    await page.goto("/write")
+    await page.get_by_label("Title").fill("Only for friends")
+    await page.get_by_label("Body", exact=True).fill("Between us.")
+    await page.get_by_label("Who can read it").select_option("friends")
+    await page.get_by_role("button", name="Publish").click()
+    await page.wait_for_url("**/blogs/only-for-friends")
+    await page.goto(f"/people/{me.user.id}")
+    await page.get_by_role("link", name="Only for friends").first.click()
+    await page.get_by_role("link", name="Edit").click()
+    assert await page.get_by_label("Who can read it").input_value() == "friends"
+
+    reader = await site.new_page(java_script_enabled=False)
+    await sign_in(reader, friend.user.email)
+    await reader.wait_for_url("**/")
+    assert "Only for friends" in await reader.locator(".card-title").all_inner_texts()
+    stranger = await site.new_page(java_script_enabled=False)
+    assert (await stranger.goto("/blogs/only-for-friends")).status == 404
+    await stranger.goto("/")
+    assert "Only for friends" not in await stranger.locator("main").inner_text()

@@ -45,12 +45,23 @@ def form_of(blog: domain.Blog | None) -> dict[str, str]:
         "city": blog.location.city if blog.location else "",
         "country": blog.location.country if blog.location else "",
         "updated_at": blog.updated_at.isoformat(),
+        "audience": blog.audience.value,
         "published_at": blog.published_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M")
         if blog.status is domain.BlogStatus.SCHEDULED and blog.published_at else "",
     }
 
 
 STATUSES = {"draft": domain.BlogStatus.DRAFT, "scheduled": domain.BlogStatus.SCHEDULED}
+
+
+def audience_of(form: dict[str, str]) -> domain.Audience:
+    try:
+        return domain.Audience(form.get("audience") or "public")
+    except ValueError:
+        raise domain.InvalidInputError(
+            "Choose who can read it.",
+            details=[{"field": "audience", "code": "invalid",
+                      "message": "must be one of the choices"}]) from None
 
 
 def publish_at_of(form: dict[str, str]) -> datetime | None:
@@ -83,7 +94,7 @@ def fields_of(form: dict[str, str]) -> domain.BlogFields:
         tags=tuple(t.strip() for t in form.get("tags", "").split(",") if t.strip()),
         place=domain.Place(city, country) if city else None,
         status=STATUSES.get(form.get("status", ""), domain.BlogStatus.PUBLISHED),
-        publish_at=publish_at_of(form))
+        publish_at=publish_at_of(form), audience=audience_of(form))
 
 
 async def editor(request: Request, *, blog: domain.Blog | None, form: dict[str, str],
@@ -125,6 +136,7 @@ async def edit_blog(request: Request) -> Response:
             title=fields.title, body=fields.body, summary=fields.summary,
             header_image=fields.header_image, images=fields.images, tags=fields.tags,
             place=fields.place, status=fields.status, publish_at=fields.publish_at,
+            audience=fields.audience,
             clear_header_image=fields.header_image is None, clear_place=fields.place is None)
         saved = await blogs(request).update(blog.id, user.id, changes, seen)
     except ValueError:
