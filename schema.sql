@@ -316,3 +316,86 @@ CREATE TABLE deleted_users (
     erased_at  timestamptz            -- when its content outside PostgreSQL was erased
 );
 CREATE INDEX deleted_users_pending_idx ON deleted_users (deleted_at) WHERE erased_at IS NULL;
+
+-- migration: 0007 publishing
+-- Slugs. blogs.slug is the current one; blog_slugs holds every slug a blog has held, so a
+-- link made before a title change still finds it and no other blog can take it over.
+-- The foreign key is checked at commit: a new blog's slug is claimed before its row exists.
+ALTER TABLE blogs ADD COLUMN slug text;
+CREATE TABLE blog_slugs (
+    slug       text PRIMARY KEY,
+    blog_id    bigint NOT NULL REFERENCES blogs (id) ON DELETE CASCADE
+                   DEFERRABLE INITIALLY DEFERRED,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX blog_slugs_blog_idx ON blog_slugs (blog_id);
+
+-- The first of base, base-2, base-3, ... that no other blog holds, claimed for the blog.
+-- The primary key decides races: a concurrent claim of the same candidate waits for the
+-- other transaction, and the loop moves on if that one committed.
+CREATE FUNCTION blog_take_slug(p_blog bigint, p_base text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    candidate text := p_base;
+    n integer := 1;
+    holder bigint;
+BEGIN
+    LOOP
+        INSERT INTO blog_slugs (slug, blog_id) VALUES (candidate, p_blog)
+            ON CONFLICT (slug) DO NOTHING;
+        SELECT blog_id INTO holder FROM blog_slugs WHERE slug = candidate;
+        IF holder = p_blog THEN
+            RETURN candidate;
+        END IF;
+        n := n + 1;
+        candidate := p_base || '-' || n;
+    END LOOP;
+END $$;
+
+-- The slug rule in SQL, for rows written without one (the backfill below, the seeder's
+-- COPY): the application's rule (nirvana/domain/blogs/slugs.py) on what unaccent folds.
+CREATE FUNCTION blog_slug_of(title text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+RETURN (SELECT CASE WHEN s = '' THEN 'post' WHEN s ~ '^[0-9]+$' THEN 'post-' || s ELSE s END
+        FROM (SELECT trim(BOTH '-' FROM left(trim(BOTH '-' FROM regexp_replace(
+                  lower(public.unaccent('public.unaccent'::regdictionary, title)),
+                  '[^[:alnum:]]+', '-', 'g')), 80)) AS s) AS t);
+
+-- On insert, the slug column carries the slug asked for (the application's, from the
+-- title) or nothing (then the SQL rule's); the row gets the first free variant of it.
+CREATE FUNCTION blogs_claim_slug() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.slug := blog_take_slug(NEW.id, coalesce(NEW.slug, blog_slug_of(NEW.title)));
+    RETURN NEW;
+END $$;
+CREATE TRIGGER blogs_slug_insert BEFORE INSERT ON blogs
+    FOR EACH ROW EXECUTE FUNCTION blogs_claim_slug();
+
+DO $$
+DECLARE r record;
+BEGIN
+    -- Oldest first: the first blog of a title keeps the plain slug.
+    FOR r IN SELECT id, title FROM blogs ORDER BY id LOOP
+        UPDATE blogs SET slug = blog_take_slug(r.id, blog_slug_of(r.title)) WHERE id = r.id;
+    END LOOP;
+END $$;
+ALTER TABLE blogs ALTER COLUMN slug SET NOT NULL;
+ALTER TABLE blogs ADD CONSTRAINT blogs_slug_key UNIQUE (slug);
+
+-- Scheduled blogs: status 'scheduled' with the time to publish them in published_at, public
+-- only once the server turns them 'published' (blogs.publish_due in the application).
+ALTER TABLE blogs DROP CONSTRAINT blogs_status_check;
+ALTER TABLE blogs ADD CONSTRAINT blogs_status_check
+    CHECK (status IN ('draft', 'published', 'scheduled'));
+CREATE INDEX blogs_scheduled_idx ON blogs (published_at) WHERE status = 'scheduled';
+-- With a third status, a change is not always to or from 'published' (draft <-> scheduled).
+CREATE OR REPLACE FUNCTION blogs_count_status_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM blog_counters_add((NEW.status = 'published')::int - (OLD.status = 'published')::int);
+    RETURN NULL;
+END $$;
+
+-- Audience: who may read a published blog. 'followers' are its author's followers and
+-- friends; 'friends' its author's friends only. Every read applies it (blogs.visible_to).
+ALTER TABLE blogs ADD COLUMN audience text NOT NULL DEFAULT 'public'
+    CHECK (audience IN ('public', 'followers', 'friends'));

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Awaitable
+from typing import Any, Awaitable, Callable
 
 import asyncpg
 from beanie import init_beanie
@@ -23,7 +23,10 @@ from .domain.ratelimit import Limit
 from .domain.media import Images, MediaStore
 from .domain.social.events import FriendshipChanged
 from .domain.social.graph import SocialGraph
+from .blog_publisher import ScheduledPublisher
+from .domain.blogs.events import BlogPublished
 from .domain.blogs.service import Blogs
+from .domain.clock import Clock
 from .domain.chat.limits import ChatLimits
 from .domain.chat.entities import Peer
 from .domain.chat.service import ChatService
@@ -89,12 +92,15 @@ class Services:
     mongo: AsyncMongoClient
     accounts: Accounts
     authenticator: Authenticator
-    clock: SystemClock
+    clock: Clock
     social: SocialGraph
     images: Images
     # Always there, even with Cloudinary: files stored locally before a switch stay served.
     local_media: LocalMediaStore
     blogs: Blogs
+    # Who hears of a blog's first publication (BlogPublished): notifications subscribe here.
+    blog_events: "BlogEventListeners"
+    publisher: ScheduledPublisher
     chat: ChatService
     chat_store: MongoChatStore
     hub: Hub
@@ -183,6 +189,13 @@ class Services:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
+    def start_publisher(self) -> None:
+        """Publish scheduled blogs at their time (nirvana/blog_publisher.py)."""
+        task = asyncio.get_running_loop().create_task(self.publisher.run(),
+                                                      name="scheduled-publisher")
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
     async def close(self) -> None:
         for task in list(self.background):
             task.cancel()
@@ -210,6 +223,24 @@ class PresenceFollowsFriendships:
 
     def publish(self, event: FriendshipChanged) -> None:
         self._hub.relation_changed(event.a, event.b, event.friends)
+
+
+class BlogEventListeners:
+    """Blog events -> the features that act on them. A listener that fails is logged and
+    does not stop the others: the publication is already committed."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Callable[[BlogPublished], None]] = []
+
+    def subscribe(self, listener: Callable[[BlogPublished], None]) -> None:
+        self.listeners.append(listener)
+
+    def publish(self, event: BlogPublished) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("a blog event listener failed", extra={"blog_id": event.blog_id})
 
 
 MONGO_MAX_IDLE_MS = 120_000
@@ -248,10 +279,12 @@ async def open_stores(
 
 
 def build_services(
-    settings: Settings, pool: asyncpg.Pool, mongo: AsyncMongoClient, secret: str
+    settings: Settings, pool: asyncpg.Pool, mongo: AsyncMongoClient, secret: str,
+    clock: Clock | None = None,
 ) -> Services:
-    """Wire the domain to the adapters. Cheap and free of I/O: tests build one per test."""
-    clock = SystemClock()
+    """Wire the domain to the adapters. Cheap and free of I/O: tests build one per test
+    (and may pass a clock they move)."""
+    clock = clock if clock is not None else SystemClock()
     mailer = (
         SmtpMailer(settings.smtp_url, settings.mail_from)
         if settings.smtp_url
@@ -302,8 +335,9 @@ def build_services(
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
+    blog_events = BlogEventListeners()
     blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,
-                  write_gate=write_gate)
+                  write_gate=write_gate, events=blog_events)
     erasure = Erasure(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),
                       PgDeletedAccounts(pool), clock)
     background: set[asyncio.Task] = set()
@@ -320,6 +354,8 @@ def build_services(
         images=Images(media, settings.max_upload_bytes),
         local_media=local_media,
         blogs=blogs,
+        blog_events=blog_events,
+        publisher=ScheduledPublisher(blogs, clock),
         chat=chat,
         chat_store=chat_store,
         hub=hub,
@@ -342,4 +378,5 @@ async def open_services(
     await services.accounts.load_revocations()
     services.start_housekeeping()
     services.start_chat_housekeeping()
+    services.start_publisher()
     return services

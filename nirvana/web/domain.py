@@ -4,6 +4,7 @@ only these lines follow them)."""
 from ..domain.accounts.service import Session
 from ..domain.accounts.users import ProfileChanges, User
 from ..domain.blogs.model import (
+    Audience,
     Blog,
     BlogChanges,
     BlogFields,
@@ -27,8 +28,8 @@ from ..domain.social.cursors import page_request
 from ..domain.social.entities import Direction
 
 __all__ = [
-    "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter", "BlogStatus",
-    "Comment", "ConflictError", "Direction", "DomainError", "InvalidInputError", "NotFoundError",
+    "Audience", "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter",
+    "BlogStatus", "Comment", "ConflictError", "Direction", "DomainError", "InvalidInputError", "NotFoundError",
     "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Session", "User",
     "decode_cursor", "encode_cursor", "page_request",
 ]

@@ -4,6 +4,7 @@ headers every page carries, the Content-Security-Policy first."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from starlette.requests import Request
@@ -15,6 +16,16 @@ from .markdown import render_markdown
 from .session import reader_of
 
 SITE_NAME = "Nirvana"
+
+
+def slug_path(slug: str) -> str:
+    """A blog's page by its slug, percent-encoded (slugs may be non-Latin)."""
+    return "/blogs/" + quote(slug, safe="")
+
+
+def blog_path(blog: Any) -> str:
+    """A blog's page: its current slug."""
+    return slug_path(blog.slug)
 
 
 def content_security_policy(request: Request, media_origin: str | None) -> str:
@@ -47,6 +58,7 @@ def _environment(assets: StaticAssets) -> jinja2.Environment:
     env.globals["static_url"] = assets.url
     env.globals["site_name"] = SITE_NAME
     env.filters["markdown"] = render_markdown
+    env.filters["blog_url"] = blog_path
     env.filters["date"] = lambda at: at.strftime("%-d %b %Y") if at else ""
     env.filters["datetime_iso"] = lambda at: at.isoformat() if at else ""
     env.filters["date_time"] = lambda at: at.strftime("%-d %b %Y, %H:%M UTC") if at else ""

@@ -1,7 +1,7 @@
 """Reading without JavaScript: the feed by pages, a blog, tag and place pages, search, likes
 and comments as plain forms."""
 
-from tests.support.browser_ui import make_blog, make_user, sign_in
+from tests.support.browser_ui import make_blog, make_user, picture_png, sign_in
 
 
 async def test_feed_pages_by_real_links_without_javascript(site):
@@ -53,6 +53,7 @@ async def test_blog_page_renders_markdown_with_title_description_tags_and_place(
     assert await page.get_by_role("heading", level=1).inner_text() == "#travel"
     assert await page.locator(".card-title").all_inner_texts() == ["Walking in Lisbon"]
     await page.get_by_role("link", name="Lisbon, Portugal").first.click()
+    await page.wait_for_url("**/places/Portugal/Lisbon")  # title() alone does not wait
     assert await page.title() == "Blogs from Lisbon, Portugal · Nirvana"
     assert await page.locator(".card-title").all_inner_texts() == ["Walking in Lisbon"]
 
@@ -94,7 +95,7 @@ async def test_like_and_comment_with_plain_forms(site):
     await page.get_by_label("Email").fill(reader.user.email)
     await page.get_by_label("Password", exact=True).fill("correct horse battery")
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"**/blogs/{blog.id}")
+    await page.wait_for_url(f"**/blogs/{blog.slug}")
     await page.get_by_role("button", name="Like").click()
     # The like is remembered: a later visit still offers to take it back.
     await page.goto(f"/blogs/{blog.id}")
@@ -115,3 +116,50 @@ async def test_like_and_comment_with_plain_forms(site):
     assert await comment.locator(".prose").inner_text() == "Nice one, edited"
     await comment.get_by_role("button", name="Delete comment").click()
     assert await page.locator(".comment").count() == 0
+
+
+async def test_a_blog_page_lives_at_its_slug_and_old_links_move_there(site):
+    author = await make_user(site.services, "Slugger")
+    blog = await make_blog(site.services, author.user.id, "Crème brûlée à Zürich")
+    page = await site.new_page(java_script_enabled=False)
+    await page.goto("/")
+    await page.get_by_role("link", name="Crème brûlée à Zürich").click()
+    await page.wait_for_url("**/blogs/creme-brulee-a-zurich")
+    canonical = page.locator('link[rel="canonical"]')
+    assert (await canonical.get_attribute("href")).endswith("/blogs/creme-brulee-a-zurich")
+    assert (await page.locator('meta[property="og:url"]').get_attribute("content")
+            == await canonical.get_attribute("href"))
+
+    # The id link and, after a title change, the old slug both answer 301 to the new slug.
+    from nirvana.web import domain
+    await site.services.blogs.update(blog.id, author.user.id,
+                                     domain.BlogChanges(title="Привет, мир"), blog.updated_at)
+    for old in (f"/blogs/{blog.id}", "/blogs/creme-brulee-a-zurich"):
+        response = await page.goto(old)
+        assert response.request.redirected_from is not None
+        assert (await response.request.redirected_from.response()).status == 301
+        assert await page.locator("h1").inner_text() == "Привет, мир"
+    assert page.url.endswith("/blogs/%D0%BF%D1%80%D0%B8%D0%B2%D0%B5%D1%82-%D0%BC%D0%B8%D1%80")
+
+
+async def test_pages_offer_the_feeds_and_blogs_carry_opengraph_metadata(site):
+    author = await make_user(site.services, "Grapher")
+    picture = await site.services.images.upload(picture_png(60, 20))
+    await make_blog(site.services, author.user.id, "Seen & shared", tags=("news",),
+                    summary="Short <summary>.", header_image=picture)
+    page = await site.new_page(java_script_enabled=False)
+    await page.goto("/")
+    feed = page.locator('link[rel="alternate"][type="application/rss+xml"]')
+    response = await page.request.get(await feed.get_attribute("href"))
+    assert response.ok and b"Seen &amp; shared" in await response.body()
+    await page.get_by_role("link", name="Seen & shared").click()
+
+    async def meta(name: str) -> str | None:
+        return await page.locator(f'meta[property="{name}"]').get_attribute("content")
+
+    assert await meta("og:title") == "Seen & shared"
+    assert await meta("og:description") == "Short <summary>."
+    assert await meta("og:type") == "article"
+    assert await meta("og:image") == site.base + picture
+    assert await meta("article:tag") == "news"
+    assert await meta("og:url") == await page.locator('link[rel="canonical"]').get_attribute("href")

@@ -103,14 +103,14 @@ async def test_a_stale_edit_offers_reload_or_overwrite(site):
     await second.goto(f"/blogs/{blog.id}/edit")
     await first.get_by_label("Body", exact=True).fill("Written in the first tab.")
     await first.get_by_role("button", name="Publish").click()
-    await first.wait_for_url(f"**/blogs/{blog.id}")
+    await first.wait_for_url(f"**/blogs/{blog.slug}")
 
     await second.get_by_label("Body", exact=True).fill("Written in the second tab.")
     await second.get_by_role("button", name="Publish").click()
     alert = second.locator("#conflict")
     assert "changed since you opened it" in await alert.inner_text()
     await alert.get_by_role("button", name="Overwrite with my version").click()
-    await second.wait_for_url(f"**/blogs/{blog.id}")
+    await second.wait_for_url(f"**/blogs/{blog.slug}")
     assert await second.locator(".prose").inner_text() == "Written in the second tab."
 
     # The first tab is stale now: it chooses to reload, and sees the second tab's text.
@@ -132,3 +132,65 @@ async def test_editor_errors_keep_what_was_typed(site):
     await page.get_by_role("button", name="Publish").click()
     assert "Give both the city and the country" in await page.get_by_role("alert").inner_text()
     assert await page.get_by_label("Title").input_value() == "No body"
+
+
+async def test_schedule_a_blog_for_later_then_it_appears_at_its_time(site):
+    from datetime import datetime, timedelta, timezone
+
+    from nirvana.domain.blogs.service import Blogs
+    from nirvana.storage.postgres.blog_comments import PgCommentRepository
+    from nirvana.storage.postgres.blogs import PgBlogRepository
+
+    me, page = await writer_page(site, "Planner")
+    await page.goto("/write")
+    await page.get_by_label("Title").fill("Tomorrow's news")
+    await page.get_by_label("Body", exact=True).fill("Not yet.")
+    at = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=5)
+    await page.get_by_label("Publish at (UTC)").fill(at.strftime("%Y-%m-%dT%H:%M"))
+    await page.get_by_role("button", name="Schedule").click()
+    await page.wait_for_url("**/blogs/tomorrow-s-news")
+    await page.goto(f"/people/{me.user.id}")
+    assert f"scheduled for {at.strftime('%-d %b %Y %H:%M')} UTC" in await page.locator(
+        ".drafts").inner_text()
+
+    stranger = await site.new_page(java_script_enabled=False)
+    assert (await stranger.goto("/blogs/tomorrow-s-news")).status == 404
+    await stranger.goto("/")
+    assert "Tomorrow's news" not in await stranger.locator("main").inner_text()
+
+    class SixMinutesLater:  # the server's clock when the time has come
+        def now(self) -> datetime:
+            return datetime.now(timezone.utc) + timedelta(minutes=6)
+
+    pool = site.services.pool
+    later = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool),
+                  clock=SixMinutesLater())
+    assert [b.title for b in await later.publish_due()] == ["Tomorrow's news"]
+    await stranger.goto("/")
+    assert "Tomorrow's news" in await stranger.locator(".card-title").all_inner_texts()
+
+
+async def test_a_friends_only_blog_is_read_by_friends_and_not_by_others(site):
+    me, page = await writer_page(site, "Private")
+    friend = await make_user(site.services, "Close friend")
+    await site.services.social.send_friend_request(friend.user.id, me.user.id)
+    await site.services.social.accept_friend_request(me.user.id, friend.user.id)
+    await page.goto("/write")
+    await page.get_by_label("Title").fill("Only for friends")
+    await page.get_by_label("Body", exact=True).fill("Between us.")
+    await page.get_by_label("Who can read it").select_option("friends")
+    await page.get_by_role("button", name="Publish").click()
+    await page.wait_for_url("**/blogs/only-for-friends")
+    await page.goto(f"/people/{me.user.id}")
+    await page.get_by_role("link", name="Only for friends").first.click()
+    await page.get_by_role("link", name="Edit").click()
+    assert await page.get_by_label("Who can read it").input_value() == "friends"
+
+    reader = await site.new_page(java_script_enabled=False)
+    await sign_in(reader, friend.user.email)
+    await reader.wait_for_url("**/")
+    assert "Only for friends" in await reader.locator(".card-title").all_inner_texts()
+    stranger = await site.new_page(java_script_enabled=False)
+    assert (await stranger.goto("/blogs/only-for-friends")).status == 404
+    await stranger.goto("/")
+    assert "Only for friends" not in await stranger.locator("main").inner_text()

@@ -153,7 +153,7 @@ async def test_every_blog_route_is_in_openapi(client):
                          ("/api/v1/blog/stats", "get"), ("/api/v1/feed", "get"),
                          ("/api/v1/blog/search", "get"), ("/api/v1/blog/{id}/like", "delete"),
                          ("/api/v1/blog/{id}/comments/{comment_id}", "delete"),
-                         ("/api/v1/locations", "get")]:
+                         ("/api/v1/locations", "get"), ("/api/v1/blog/slug/{slug}", "get")]:
         assert method in paths[path], (path, method)
     assert "BlogOut" in spec["components"]["schemas"]
     params = {p["name"] for p in paths["/api/v1/blog/search"]["get"]["parameters"]}

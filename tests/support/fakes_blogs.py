@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nirvana.domain.blogs.model import (
+    Audience,
     Author,
     Blog,
     BlogFields,
@@ -31,8 +32,18 @@ class FakeBlogRepository:
         self.blogs: dict[int, Blog] = {}
         self.likes: set[tuple[int, int]] = set()
         self.blocks: set[tuple[int, int]] = set()
+        self.follows: set[tuple[int, int]] = set()  # (follower, followee)
+        self.friends: set[tuple[int, int]] = set()  # both directions, as in PostgreSQL
         self.places: dict[tuple[str, str], Location] = {}
+        self.slugs: dict[str, int] = {}  # every slug ever held -> its blog, as in PostgreSQL
         self._ids = itertools.count(1)
+
+    def _claim(self, blog_id: int, base: str) -> str:
+        candidate, n = base, 1
+        while self.slugs.setdefault(candidate, blog_id) != blog_id:
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
 
     def _location(self, place: Place | None) -> Location | None:
         if place is None:
@@ -43,40 +54,77 @@ class FakeBlogRepository:
         return self.places[key]
 
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
-                     published_at: datetime | None) -> Blog:
-        blog = Blog(next(self._ids), Author(author_id, f"user{author_id}", "U", None),
+                     published_at: datetime | None, slug: str) -> Blog:
+        blog_id = next(self._ids)
+        blog = Blog(blog_id, Author(author_id, f"user{author_id}", "U", None),
                     fields.title, fields.body, fields.summary, fields.header_image,
                     fields.images, fields.tags, self._location(fields.place), fields.status,
-                    now, now, published_at, 0, 0)
+                    now, now, published_at, 0, 0, self._claim(blog_id, slug), fields.audience)
         self.blogs[blog.id] = blog
         return blog
 
     async def get(self, blog_id: int) -> Blog | None:
         return self.blogs.get(blog_id)
 
+    async def get_by_slug(self, slug: str) -> Blog | None:
+        blog_id = self.slugs.get(slug)
+        return self.blogs.get(blog_id) if blog_id is not None else None
+
     async def update(self, blog_id: int, fields: BlogFields, *, expected_updated_at: datetime,
-                     updated_at: datetime, published_at: datetime | None) -> Blog | None:
+                     updated_at: datetime, published_at: datetime | None,
+                     slug: str | None = None) -> Blog | None:
         blog = self.blogs.get(blog_id)
         if blog is None or blog.updated_at != expected_updated_at:
             return None
+        if slug is not None:
+            blog = replace(blog, slug=self._claim(blog_id, slug))
         blog = replace(blog, title=fields.title, body=fields.body, summary=fields.summary,
                        header_image=fields.header_image, images=fields.images,
                        tags=fields.tags, location=self._location(fields.place),
-                       status=fields.status, updated_at=updated_at, published_at=published_at)
+                       status=fields.status, updated_at=updated_at, published_at=published_at,
+                       audience=fields.audience)
         self.blogs[blog_id] = blog
         return blog
 
     async def delete(self, blog_id: int) -> None:
         self.blogs.pop(blog_id, None)
+        self.slugs = {s: b for s, b in self.slugs.items() if b != blog_id}
         self.likes = {(b, u) for b, u in self.likes if b != blog_id}
+
+    async def publish_due(self, now: datetime) -> list[Blog]:
+        due = sorted((b for b in self.blogs.values()
+                      if b.status is BlogStatus.SCHEDULED and b.published_at <= now),
+                     key=lambda b: (b.published_at, b.id))
+        for blog in due:
+            self.blogs[blog.id] = replace(
+                blog, status=BlogStatus.PUBLISHED,
+                updated_at=max(now, blog.updated_at + timedelta(microseconds=1)))
+        return [self.blogs[b.id] for b in due]
+
+    async def next_scheduled(self) -> datetime | None:
+        return min((b.published_at for b in self.blogs.values()
+                    if b.status is BlogStatus.SCHEDULED), default=None)
 
     async def is_blocked(self, user_a: int, user_b: int) -> bool:
         return (user_a, user_b) in self.blocks or (user_b, user_a) in self.blocks
 
+    async def in_audience(self, author_id: int, viewer_id: int, audience: Audience) -> bool:
+        return self._in_audience(author_id, viewer_id, audience)
+
+    def _in_audience(self, author_id: int, viewer_id: int | None, audience: Audience) -> bool:
+        if audience is Audience.PUBLIC or viewer_id == author_id:
+            return True
+        if viewer_id is None:
+            return False
+        friend = (viewer_id, author_id) in self.friends
+        return friend or (audience is Audience.FOLLOWERS
+                          and (viewer_id, author_id) in self.follows)
+
     def _visible(self, viewer_id: int | None) -> list[Blog]:
         shown = [b for b in self.blogs.values() if b.status is BlogStatus.PUBLISHED and not (
             viewer_id is not None and ((b.author.id, viewer_id) in self.blocks
-                                       or (viewer_id, b.author.id) in self.blocks))]
+                                       or (viewer_id, b.author.id) in self.blocks))
+            and self._in_audience(b.author.id, viewer_id, b.audience)]
         return sorted(shown, key=lambda b: (b.published_at, b.id), reverse=True)
 
     async def feed(self, viewer_id: int | None, after: FeedPosition | None, limit: int,
@@ -104,9 +152,12 @@ class FakeBlogRepository:
         return BlogStats(len(mine), sum(b.status is BlogStatus.PUBLISHED for b in mine),
                          sum(b.likes_count for b in mine))
 
+    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
+        return [(b.slug, b.updated_at) for b in self._visible(None)[:limit]]
+
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         mine = [b for b in self.blogs.values()
-                if b.author.id == author_id and b.status is BlogStatus.DRAFT]
+                if b.author.id == author_id and b.status is not BlogStatus.PUBLISHED]
         return sorted(mine, key=lambda b: (b.updated_at, b.id), reverse=True)[:limit]
 
     async def liked(self, blog_id: int, user_id: int) -> bool:

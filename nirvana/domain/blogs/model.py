@@ -29,6 +29,17 @@ MAX_QUERY = 200
 class BlogStatus(StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
+    # Published by the server at its published_at (domain/blogs/service.py publish_due);
+    # until then visible to its author only, like a draft.
+    SCHEDULED = "scheduled"
+
+
+class Audience(StrEnum):
+    """Who may read a published blog besides its author (a block always hides it)."""
+
+    PUBLIC = "public"
+    FOLLOWERS = "followers"  # the author's followers and friends
+    FRIENDS = "friends"  # the author's friends only
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,9 @@ class BlogFields:
     tags: tuple[str, ...]
     place: Place | None
     status: BlogStatus
+    # The time a scheduled blog is to be published; only with status SCHEDULED.
+    publish_at: datetime | None = None
+    audience: Audience = Audience.PUBLIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +95,8 @@ class BlogChanges:
     tags: tuple[str, ...] | None = None
     place: Place | None = None
     status: BlogStatus | None = None
+    publish_at: datetime | None = None
+    audience: Audience | None = None
     clear_header_image: bool = False
     clear_place: bool = False
 
@@ -102,6 +118,9 @@ class Blog:
     published_at: datetime | None
     likes_count: int
     comments_count: int
+    # Unique; an earlier slug of the blog (before a title change) still finds it.
+    slug: str = ""
+    audience: Audience = Audience.PUBLIC
 
     @property
     def place(self) -> Place | None:
@@ -201,9 +220,14 @@ def validate_fields(fields: BlogFields) -> BlogFields:
         tags=clean_tags(fields.tags),
         place=clean_place(fields.place) if fields.place is not None else None,
         status=fields.status,
+        publish_at=fields.publish_at,
+        audience=fields.audience,
     )
-    if validated.status is BlogStatus.PUBLISHED and is_blank(validated.body):
+    if validated.status is not BlogStatus.DRAFT and is_blank(validated.body):
         raise field_error("body", "must not be empty to publish", "required")
+    if validated.status is not BlogStatus.SCHEDULED and validated.publish_at is not None:
+        raise field_error("published_at", "can only be chosen with status 'scheduled'",
+                          "not_scheduled")
     return validated
 
 
@@ -220,6 +244,8 @@ def apply_changes(blog: Blog, changes: BlogChanges) -> BlogFields:
         place=None if changes.clear_place
         else changes.place if changes.place is not None else blog.place,
         status=changes.status if changes.status is not None else blog.status,
+        publish_at=changes.publish_at,
+        audience=changes.audience if changes.audience is not None else blog.audience,
     )
 
 

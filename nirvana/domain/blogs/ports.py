@@ -4,7 +4,8 @@
 Single-blog reads return the blog whatever its status: `Blogs` decides who may see it. List
 reads (feed, pages, search, bulk) cannot be filtered after the fact without breaking their
 page sizes, so they take the viewer and return only blogs that viewer may see: published,
-and by an author with no block between them and the viewer in either direction.
+in an audience the viewer belongs to (or by the viewer), and by an author with no block
+between them and the viewer in either direction.
 """
 
 from __future__ import annotations
@@ -12,27 +13,58 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from .model import Blog, BlogFields, BlogFilter, BlogStats, Comment, FeedPosition, Location
+from .model import (
+    Audience,
+    Blog,
+    BlogFields,
+    BlogFilter,
+    BlogStats,
+    Comment,
+    FeedPosition,
+    Location,
+)
 
 
 class BlogRepository(Protocol):
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
-                     published_at: datetime | None) -> Blog:
-        """Store a new blog; its place becomes a Location, created on first use."""
+                     published_at: datetime | None, slug: str) -> Blog:
+        """Store a new blog; its place becomes a Location, created on first use. Its slug
+        is the first of `slug`, `slug-2`, `slug-3`, ... that no blog has ever held."""
         ...
 
     async def get(self, blog_id: int) -> Blog | None: ...
 
+    async def get_by_slug(self, slug: str) -> Blog | None:
+        """The blog whose slug this is or was: a blog keeps all its slugs until it is deleted."""
+        ...
+
     async def update(self, blog_id: int, fields: BlogFields, *, expected_updated_at: datetime,
-                     updated_at: datetime, published_at: datetime | None) -> Blog | None:
+                     updated_at: datetime, published_at: datetime | None,
+                     slug: str | None = None) -> Blog | None:
         """Write all fields if the blog's updated_at is still `expected_updated_at`;
-        None when it is not (someone saved in between) or the blog is gone."""
+        None when it is not (someone saved in between) or the blog is gone. With `slug`,
+        the blog takes a new slug as `create` does; its old ones keep finding it."""
         ...
 
     async def delete(self, blog_id: int) -> None: ...
 
+    async def publish_due(self, now: datetime) -> list[Blog]:
+        """Turn every scheduled blog with published_at <= now into a published one, in one
+        atomic step, and return those this call published (none that another caller did).
+        Each gets a strictly later updated_at, so an edit loaded before is refused as stale."""
+        ...
+
+    async def next_scheduled(self) -> datetime | None:
+        """The earliest published_at among scheduled blogs."""
+        ...
+
     async def is_blocked(self, user_a: int, user_b: int) -> bool:
         """True when either user blocks the other."""
+        ...
+
+    async def in_audience(self, author_id: int, viewer_id: int, audience: Audience) -> bool:
+        """Whether the viewer is in this audience of the author's: a friend for FRIENDS, a
+        follower or friend for FOLLOWERS (anyone for PUBLIC). Blocks are not its concern."""
         ...
 
     async def feed(self, viewer_id: int | None, after: FeedPosition | None, limit: int,
@@ -53,6 +85,10 @@ class BlogRepository(Protocol):
         ...
 
     async def stats(self, author_id: int) -> BlogStats: ...
+
+    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
+        """(slug, updated_at) of the newest `limit` published blogs, for a sitemap."""
+        ...
 
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         """The author's drafts, last edited first."""

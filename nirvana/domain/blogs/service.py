@@ -6,17 +6,22 @@
 - a draft is visible to its author only, and a blog is invisible to anyone with a block
   between them and its author (404, so neither state is revealed);
 - an edit names the `updated_at` its writer last saw; a stale one is refused (409);
-- likes and comments need a published blog the caller can see.
+- likes and comments need a published blog the caller can see;
+- a scheduled blog is its author's alone until its time; then `publish_due` (run by the
+  server's publisher, `nirvana/blog_publisher.py`) publishes it, once, even if the server
+  was down at that moment. Every first publication is announced (`events.py`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from ..accounts.standing import OpenGate, WriteGate
 from .model import (
     MAX_COMMENT,
+    Audience,
     Blog,
     BlogChanges,
     BlogFields,
@@ -31,8 +36,10 @@ from .model import (
     validate_fields,
     validate_filter,
 )
+from .events import BlogEvents, BlogPublished, NoListeners
 from .ports import BlogRepository, CommentRepository
-from ..errors import ConflictError, NotFoundError, PermissionDeniedError
+from .slugs import is_slug, slugify
+from ..errors import ConflictError, NotFoundError, PermissionDeniedError, field_error
 from ..clock import Clock
 
 # GET /blog/bulk answers at most this many blogs (the newest): the seed's route promises
@@ -49,11 +56,15 @@ class FeedPage:
 
 class Blogs:
     def __init__(self, *, blogs: BlogRepository, comments: CommentRepository,
-                 clock: Clock, write_gate: WriteGate = OpenGate()) -> None:
+                 clock: Clock, write_gate: WriteGate = OpenGate(),
+                 events: BlogEvents | None = None) -> None:
         self._blogs = blogs
         self._write_gate = write_gate
         self._comments = comments
         self._clock = clock
+        self._events = events if events is not None else NoListeners()
+        # Called when a schedule is set or moved, so a waiting publisher looks again.
+        self.on_schedule: list[Callable[[], None]] = []
         # Bumped by every write that can change which blogs a list shows or in what order
         # (publish, edit, delete): caches of public lists compare against it.
         self.content_version = 0
@@ -73,12 +84,23 @@ class Blogs:
             return blog
         if blog.status is not BlogStatus.PUBLISHED or (
             viewer_id is not None and await self._blogs.is_blocked(blog.author.id, viewer_id)
-        ):
+        ) or (blog.audience is not Audience.PUBLIC and (
+            viewer_id is None
+            or not await self._blogs.in_audience(blog.author.id, viewer_id, blog.audience))):
+            # 404 as for a draft: outside the audience, the blog does not exist.
             raise NotFoundError("No such blog.", code="blog_not_found")
         return blog
 
     async def get(self, blog_id: int, viewer_id: int | None) -> Blog:
         return await self._visible(blog_id, viewer_id)
+
+    async def get_by_slug(self, slug: str, viewer_id: int | None) -> Blog:
+        """The blog this slug names now or named before a title change; the caller
+        compares `blog.slug` to what it asked for to send readers to the current one."""
+        blog = await self._blogs.get_by_slug(slug) if is_slug(slug) else None
+        if blog is None:
+            raise NotFoundError("No such blog.", code="blog_not_found")
+        return await self._visible(blog.id, viewer_id)
 
     async def feed(self, viewer_id: int | None, after: FeedPosition | None, limit: int,
                    *, following: bool = False) -> FeedPage:
@@ -109,6 +131,11 @@ class Blogs:
     async def stats(self, author_id: int) -> BlogStats:
         return await self._blogs.stats(author_id)
 
+    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
+        """The slug and last change of the newest published blogs (a sitemap's entries):
+        what an anonymous reader may open."""
+        return await self._blogs.public_pages(limit)
+
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         """The caller's own drafts (nobody else ever sees them), last edited first."""
         return await self._blogs.drafts(author_id, limit)
@@ -122,16 +149,60 @@ class Blogs:
 
     # -- writing ----------------------------------------------------------------------------
 
+    def _announce(self, blog: Blog) -> None:
+        assert blog.published_at is not None
+        self._events.publish(BlogPublished(blog.id, blog.author.id, blog.title, blog.slug,
+                                           blog.published_at))
+
+    def _scheduled(self) -> None:
+        for wake in self.on_schedule:
+            wake()
+
+    def _publish_at(self, fields: BlogFields, now: datetime,
+                    current: datetime | None = None) -> datetime:
+        at = fields.publish_at if fields.publish_at is not None else current
+        if at is None:
+            raise field_error("published_at", "a scheduled blog needs the time to publish it",
+                              "required")
+        if at <= now:
+            raise field_error("published_at", "must be in the future", "not_in_future")
+        return at
+
     async def create(self, author_id: int, fields: BlogFields) -> Blog:
         fields = validate_fields(fields)
         now = self._clock.now()
-        published = now if fields.status is BlogStatus.PUBLISHED else None
-        if published:
+        published: datetime | None = None
+        if fields.status is BlogStatus.PUBLISHED:
+            published = now
+        elif fields.status is BlogStatus.SCHEDULED:
+            published = self._publish_at(fields, now)
+        if published:  # scheduling is publishing, later: the same gate
             await self._write_gate.check(author_id)
         try:
-            return await self._blogs.create(author_id, fields, now, published)
+            blog = await self._blogs.create(author_id, fields, now, published,
+                                            slugify(fields.title))
         finally:
             self.content_version += 1
+        if blog.status is BlogStatus.PUBLISHED:
+            self._announce(blog)
+        elif blog.status is BlogStatus.SCHEDULED:
+            self._scheduled()
+        return blog
+
+    async def publish_due(self) -> list[Blog]:
+        """Publish every scheduled blog whose time has come (also those whose time passed
+        while the server was down), each exactly once however many processes call this at
+        once: the store's change from scheduled to published is the one that counts."""
+        published = await self._blogs.publish_due(self._clock.now())
+        if published:
+            self.content_version += 1
+        for blog in published:
+            self._announce(blog)
+        return published
+
+    async def next_scheduled(self) -> datetime | None:
+        """When the next scheduled blog is due, if any."""
+        return await self._blogs.next_scheduled()
 
     async def _own(self, blog_id: int, user_id: int) -> Blog:
         blog = await self._visible(blog_id, user_id)
@@ -154,19 +225,39 @@ class Blogs:
         fields = validate_fields(apply_changes(blog, changes))
         # Strictly later than the version replaced, even within one clock tick, so two
         # versions never share an updated_at and a stale edit cannot pass for a fresh one.
-        updated_at = max(self._clock.now(), blog.updated_at + _TICK)
-        published_at = blog.published_at
-        if fields.status is BlogStatus.PUBLISHED and published_at is None:
+        now = self._clock.now()
+        updated_at = max(now, blog.updated_at + _TICK)
+        # Never public yet: a draft never published, or a blog waiting for its time.
+        first = blog.published_at is None or blog.status is BlogStatus.SCHEDULED
+        if fields.status is BlogStatus.PUBLISHED:
+            # First publication now; a re-publication keeps its date.
+            published_at = updated_at if first else blog.published_at
+        elif fields.status is BlogStatus.SCHEDULED:
+            if not first:
+                raise ConflictError("This blog was published already; it cannot be "
+                                    "scheduled again.", code="already_published")
+            published_at = self._publish_at(
+                fields, now, blog.published_at if blog.status is BlogStatus.SCHEDULED else None)
+        else:
+            published_at = None if first else blog.published_at
+        if first and fields.status is not BlogStatus.DRAFT:
             await self._write_gate.check(user_id)
-            published_at = updated_at  # first publication; a re-publication keeps its date
+        # A new title asks for a new slug; an edit that leaves the title's words alone keeps
+        # the slug, so links do not churn over a fixed typo in punctuation.
+        slug = slugify(fields.title)
+        new_slug = slug if slug != slugify(blog.title) else None
         try:
             saved = await self._blogs.update(
                 blog_id, fields, expected_updated_at=expected_updated_at,
-                updated_at=updated_at, published_at=published_at)
+                updated_at=updated_at, published_at=published_at, slug=new_slug)
         finally:
             self.content_version += 1
         if saved is None:  # another edit won the race between our read and our write
             raise stale
+        if first and saved.status is BlogStatus.PUBLISHED:
+            self._announce(saved)
+        elif saved.status is BlogStatus.SCHEDULED:
+            self._scheduled()
         return saved
 
     async def delete(self, blog_id: int, user_id: int) -> None:

@@ -153,13 +153,21 @@ async def get_blog(call: Call[None, None]) -> BlogOut:
     return BlogOut.of(await call.services.blogs.get(path_id(call), viewer(call)))
 
 
+@api.route("GET", "/api/v1/blog/slug/{slug}", auth="optional", tags=TAGS, response=BlogOut,
+           errors=(404,),
+           summary="One blog by its slug, current or earlier (compare the answer's slug)")
+async def get_blog_by_slug(call: Call[None, None]) -> BlogOut:
+    return BlogOut.of(await call.services.blogs.get_by_slug(call.path("slug"), viewer(call)))
+
+
 @api.route("POST", "/api/v1/blog", tags=TAGS, body=BlogIn, response=BlogOut, status=201,
-           summary="Write a blog (published unless status is draft)")
+           summary="Write a blog: published now, a draft, or scheduled for published_at")
 async def create_blog(call: Call[BlogIn, None]) -> BlogOut:
     b = call.body
     fields = BlogFields(title=b.title, body=b.body, summary=b.summary,
                         header_image=b.header_image, images=tuple(b.images),
-                        tags=tuple(b.tags), place=place(b.location), status=b.status)
+                        tags=tuple(b.tags), place=place(b.location), status=b.status,
+                        publish_at=utc(b.published_at), audience=b.audience)
     return BlogOut.of(await call.services.blogs.create(call.user_id, fields))
 
 
@@ -173,7 +181,8 @@ async def update_blog(call: Call[BlogUpdateIn, None]) -> BlogOut:
         title=b.title, body=b.body, summary=b.summary, header_image=b.header_image,
         images=tuple(b.images) if b.images is not None else None,
         tags=tuple(b.tags) if b.tags is not None else None,
-        place=place(b.location), status=b.status,
+        place=place(b.location), status=b.status, publish_at=utc(b.published_at),
+        audience=b.audience,
         clear_header_image="header_image" in sent and b.header_image is None,
         clear_place="location" in sent and b.location is None,
     )

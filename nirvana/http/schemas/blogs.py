@@ -11,7 +11,7 @@ from datetime import datetime
 from pydantic import Field
 
 from ...domain.blogs import model as m
-from ...domain.blogs.model import Blog, BlogStatus, Comment, Location
+from ...domain.blogs.model import Audience, Blog, BlogStatus, Comment, Location
 from ...domain.urls import MAX_URL
 from ..api import In, Out
 
@@ -44,7 +44,17 @@ class BlogIn(In):
                             description="Stored lower case, spaces collapsed, duplicates dropped")
     location: PlaceIn | None = Field(
         default=None, description="Matched case- and accent-insensitively; created on first use")
-    status: BlogStatus = BlogStatus.PUBLISHED
+    status: BlogStatus = Field(
+        default=BlogStatus.PUBLISHED,
+        description="published (now), draft (only you see it), or scheduled (published by "
+                    "the server at published_at)")
+    published_at: datetime | None = Field(
+        default=None, description="With status scheduled only: when to publish, in the "
+                                  "future (UTC if no offset)")
+    audience: Audience = Field(
+        default=Audience.PUBLIC,
+        description="Who may read it: public, followers (your followers and friends) or "
+                    "friends")
 
 
 class BlogUpdateIn(In):
@@ -61,6 +71,9 @@ class BlogUpdateIn(In):
     tags: list[str] | None = Field(default=None, max_length=m.MAX_TAGS)
     location: PlaceIn | None = None
     status: BlogStatus | None = None
+    published_at: datetime | None = Field(
+        default=None, description="A scheduled blog's new time to publish (in the future)")
+    audience: Audience | None = None
 
 
 class PageQuery(In):
@@ -118,6 +131,8 @@ class LocationOut(Out):
 
 class BlogOut(Out):
     id: int
+    slug: str = Field(description="Unique, readable, from the title; earlier slugs of the "
+                      "blog still resolve at /api/v1/blog/slug/{slug}")
     title: str
     body: str
     summary: str
@@ -126,6 +141,7 @@ class BlogOut(Out):
     tags: list[str]
     location: LocationOut | None
     status: BlogStatus
+    audience: Audience
     author: AuthorOut
     created_at: datetime
     updated_at: datetime
@@ -137,10 +153,10 @@ class BlogOut(Out):
     def of(cls, blog: Blog) -> "BlogOut":
         a = blog.author
         return cls(
-            id=blog.id, title=blog.title, body=blog.body, summary=blog.summary,
+            id=blog.id, slug=blog.slug, title=blog.title, body=blog.body, summary=blog.summary,
             header_image=blog.header_image, images=list(blog.images), tags=list(blog.tags),
             location=LocationOut.of(blog.location) if blog.location else None,
-            status=blog.status,
+            status=blog.status, audience=blog.audience,
             author=AuthorOut(id=a.id, username=a.username, name=a.name, avatar=a.avatar_url),
             created_at=blog.created_at, updated_at=blog.updated_at,
             published_at=blog.published_at, likes_count=blog.likes_count,

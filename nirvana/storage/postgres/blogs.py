@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from ...domain.blogs.model import (
+    Audience,
     Author,
     Blog,
     BlogFields,
@@ -25,7 +26,8 @@ from ...domain.errors import NotFoundError
 
 BLOG_COLUMNS = """
     b.id, b.title, b.body, b.summary, b.header_image, b.images, b.tags, b.status,
-    b.created_at, b.updated_at, b.published_at, b.likes_count, b.comments_count,
+    b.created_at, b.updated_at, b.published_at, b.likes_count, b.comments_count, b.slug,
+    b.audience,
     u.id AS author_id, u.username::text AS author_username, u.name AS author_name,
     u.avatar_url AS author_avatar, l.id AS location_id, l.city, l.country"""
 
@@ -71,6 +73,8 @@ def blog_from_row(row: asyncpg.Record) -> Blog:
         published_at=row["published_at"],
         likes_count=row["likes_count"],
         comments_count=row["comments_count"],
+        slug=row["slug"],
+        audience=Audience(row["audience"]),
     )
 
 
@@ -86,10 +90,24 @@ class Params:
         return f"${len(self.values)}{cast}"
 
 
+# The audience rule (domain/blogs/model.py Audience), for a signed-in viewer {v}.
+IN_AUDIENCE = """(b.audience = 'public' OR b.author_id = {v}
+        OR EXISTS (SELECT 1 FROM friendships fr
+                   WHERE fr.user_id = {v} AND fr.friend_id = b.author_id)
+        OR (b.audience = 'followers' AND EXISTS (
+                SELECT 1 FROM follows fo
+                WHERE fo.follower_id = {v} AND fo.followee_id = b.author_id)))"""
+
+
 def visible_to(viewer_id: int | None, p: Params) -> list[str]:
+    """The one condition of every list read: published, in the viewer's audience, no block."""
     where = ["b.status = 'published'"]
-    if viewer_id is not None:
-        where.append(NOT_BLOCKED.format(v=p(viewer_id, "::bigint")))
+    if viewer_id is None:
+        where.append("b.audience = 'public'")
+    else:
+        v = p(viewer_id, "::bigint")
+        where.append(NOT_BLOCKED.format(v=v))
+        where.append(IN_AUDIENCE.format(v=v))
     return where
 
 
@@ -119,18 +137,20 @@ class PgBlogRepository:
         return blog_from_row(row) if row else None
 
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
-                     published_at: datetime | None) -> Blog:
+                     published_at: datetime | None, slug: str) -> Blog:
         async with self._pool.acquire() as conn, conn.transaction():
             place_id = await location_id(conn, fields.place) if fields.place else None
+            # The slug sent is the one asked for; the insert trigger (schema.sql step 0007)
+            # stores its first free variant.
             blog_id = await conn.fetchval(
                 """INSERT INTO blogs (author_id, title, body, summary, header_image, images,
                                       tags, location_id, status, created_at, updated_at,
-                                      published_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
+                                      published_at, slug, audience)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)
                    RETURNING id""",
                 author_id, fields.title, fields.body, fields.summary, fields.header_image,
                 list(fields.images), list(fields.tags), place_id, fields.status.value, now,
-                published_at)
+                published_at, slug, fields.audience.value)
             blog = await self._get(conn, blog_id)
         assert blog is not None
         return blog
@@ -138,24 +158,61 @@ class PgBlogRepository:
     async def get(self, blog_id: int) -> Blog | None:
         return await self._get(self._pool, blog_id)
 
+    async def get_by_slug(self, slug: str) -> Blog | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {BLOG_COLUMNS} {BLOG_FROM} "
+            "WHERE b.id = (SELECT blog_id FROM blog_slugs WHERE slug = $1)", slug)
+        return blog_from_row(row) if row else None
+
     async def update(self, blog_id: int, fields: BlogFields, *, expected_updated_at: datetime,
-                     updated_at: datetime, published_at: datetime | None) -> Blog | None:
+                     updated_at: datetime, published_at: datetime | None,
+                     slug: str | None = None) -> Blog | None:
         async with self._pool.acquire() as conn, conn.transaction():
             place_id = await location_id(conn, fields.place) if fields.place else None
-            # The updated_at condition makes the check and the write one atomic step.
+            # The updated_at condition makes the check and the write one atomic step; a new
+            # slug is claimed only by the edit that wins it.
             done = await conn.fetchval(
                 """UPDATE blogs SET title = $2, body = $3, summary = $4, header_image = $5,
                                     images = $6, tags = $7, location_id = $8, status = $9,
-                                    updated_at = $10, published_at = $11
+                                    updated_at = $10, published_at = $11, audience = $14,
+                                    slug = CASE WHEN $13::text IS NULL THEN slug
+                                                ELSE blog_take_slug(id, $13) END
                    WHERE id = $1 AND updated_at = $12
                    RETURNING id""",
                 blog_id, fields.title, fields.body, fields.summary, fields.header_image,
                 list(fields.images), list(fields.tags), place_id, fields.status.value,
-                updated_at, published_at, expected_updated_at)
+                updated_at, published_at, expected_updated_at, slug, fields.audience.value)
             return await self._get(conn, blog_id) if done else None
 
     async def delete(self, blog_id: int) -> None:
         await self._pool.execute("DELETE FROM blogs WHERE id = $1", blog_id)
+
+    async def in_audience(self, author_id: int, viewer_id: int, audience: Audience) -> bool:
+        if audience is Audience.PUBLIC:
+            return True
+        return bool(await self._pool.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM friendships WHERE user_id = $2 AND friend_id = $1)
+                   OR ($3 = 'followers' AND EXISTS (
+                       SELECT 1 FROM follows WHERE follower_id = $2 AND followee_id = $1))""",
+            author_id, viewer_id, audience.value))
+
+    async def publish_due(self, now: datetime) -> list[Blog]:
+        # The status condition is re-checked on each row after any concurrent writer
+        # commits, so of two processes publishing at once each blog goes to exactly one.
+        rows = await self._pool.fetch(
+            f"""WITH due AS (
+                   UPDATE blogs SET status = 'published',
+                          updated_at = greatest($1, updated_at + interval '1 microsecond')
+                   WHERE status = 'scheduled' AND published_at <= $1
+                   RETURNING *)
+               SELECT {BLOG_COLUMNS} FROM due b JOIN users u ON u.id = b.author_id
+               LEFT JOIN locations l ON l.id = b.location_id
+               ORDER BY b.published_at, b.id""", now)
+        return [blog_from_row(r) for r in rows]
+
+    async def next_scheduled(self) -> datetime | None:
+        return await self._pool.fetchval(
+            "SELECT min(published_at) FROM blogs WHERE status = 'scheduled'")
 
     async def is_blocked(self, user_a: int, user_b: int) -> bool:
         return await self._pool.fetchval(
@@ -258,9 +315,16 @@ class PgBlogRepository:
             author_id)
         return BlogStats(row["blogs"], row["published"], int(row["total_likes"]))
 
+    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
+        rows = await self._pool.fetch(
+            f"SELECT b.slug, b.updated_at FROM blogs b "
+            f"WHERE b.status = 'published' AND b.audience = 'public' "
+            f"{NEWEST_FIRST} LIMIT $1", limit)
+        return [(r["slug"], r["updated_at"]) for r in rows]
+
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         rows = await self._pool.fetch(
-            f"SELECT {BLOG_COLUMNS} {BLOG_FROM} WHERE b.author_id = $1 AND b.status = 'draft' "
+            f"SELECT {BLOG_COLUMNS} {BLOG_FROM} WHERE b.author_id = $1 AND b.status <> 'published' "
             "ORDER BY b.updated_at DESC, b.id DESC LIMIT $2", author_id, limit)
         return [blog_from_row(r) for r in rows]
 

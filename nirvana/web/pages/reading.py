@@ -10,13 +10,13 @@ from datetime import datetime, time, timezone
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import domain
 from ..forms import FormErrors, read_form, redirect
 from ..session import reader_of
-from ..templating import pages_of
+from ..templating import blog_path, pages_of
 
 COMMENTS_PAGE = 50
 SEARCH_PAGE = 10
@@ -43,15 +43,41 @@ def positive_int(raw: str | None, default: int = 1) -> int:
     return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 1_000_000 else default
 
 
-async def blog_page(request: Request, comment_errors: FormErrors | None = None,
-                    draft_comment: str = "") -> Response:
+def moved_to(request: Request, blog: domain.Blog) -> Response:
+    # 301: links and search engines move to the current slug for good.
+    query = request.url.query
+    return RedirectResponse(blog_path(blog) + (f"?{query}" if query else ""), status_code=301)
+
+
+async def blog_by_id(request: Request) -> Response:
+    """/blogs/{id}: the id stays a valid link (forms answer to it); the page is the slug's."""
     reader = await reader_of(request)
-    blog = await blogs(request).get(blog_id(request), reader.id)
+    return moved_to(request, await blogs(request).get(blog_id(request), reader.id))
+
+
+async def blog_by_slug(request: Request) -> Response:
+    reader = await reader_of(request)
+    slug = request.path_params["slug"]
+    blog = await blogs(request).get_by_slug(slug, reader.id)
+    if blog.slug != slug:  # a slug from before a title change
+        return moved_to(request, blog)
+    return await blog_page(request, blog=blog)
+
+
+async def blog_page(request: Request, comment_errors: FormErrors | None = None,
+                    draft_comment: str = "", blog: domain.Blog | None = None) -> Response:
+    reader = await reader_of(request)
+    if blog is None:
+        blog = await blogs(request).get(blog_id(request), reader.id)
     page = positive_int(request.query_params.get("comments"))
     comments, total = await blogs(request).comments(blog.id, reader.id, page, COMMENTS_PAGE)
     pages = math.ceil(total / COMMENTS_PAGE) if total else 1
     return await pages_of(request).render(request, "blog.html", {
         "blog": blog,
+        "canonical": request.app.state.settings.base_url + blog_path(blog),
+        # og:image must be absolute; an uploaded /media/ path is on this site.
+        "absolute": lambda url: (url if "://" in url
+                                 else request.app.state.settings.base_url + url),
         "description": description_of(blog),
         "comments": comments,
         "comment_page": page,
@@ -95,7 +121,8 @@ async def add_comment(request: Request) -> Response:
         return await blog_page(request, FormErrors.of(exc), form.get("body", ""))
     blog = await blogs(request).get(bid, reader.id)
     last = math.ceil(blog.comments_count / COMMENTS_PAGE) or 1
-    return await redirect(request, f"/blogs/{bid}?comments={last}#comment-{comment.id}")
+    return await redirect(request,
+                          f"{blog_path(blog)}?comments={last}#comment-{comment.id}")
 
 
 async def edit_comment(request: Request) -> Response:
@@ -217,7 +244,8 @@ async def place(request: Request) -> Response:
 
 
 routes = [
-    Route("/blogs/{id:int}", blog_page, methods=["GET", "HEAD"]),
+    Route("/blogs/{id:int}", blog_by_id, methods=["GET", "HEAD"]),
+    Route("/blogs/{slug}", blog_by_slug, methods=["GET", "HEAD"]),
     Route("/blogs/{id:int}/like", like, methods=["POST"]),
     Route("/blogs/{id:int}/unlike", unlike, methods=["POST"]),
     Route("/blogs/{id:int}/comments", add_comment, methods=["POST"]),

@@ -8,7 +8,7 @@ preview, picking or dropping images to upload, and place suggestions.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -18,7 +18,7 @@ from .. import domain
 from ..forms import FormErrors, read_form, redirect
 from ..markdown import render_markdown
 from ..session import reader_of
-from ..templating import pages_of
+from ..templating import blog_path, pages_of
 from .reading import blog_id
 
 IMAGE_RE = re.compile(r"!\[[^\]]*\]\(\s*(/media/[^\s)]+|https?://[^\s)]+)")
@@ -45,7 +45,38 @@ def form_of(blog: domain.Blog | None) -> dict[str, str]:
         "city": blog.location.city if blog.location else "",
         "country": blog.location.country if blog.location else "",
         "updated_at": blog.updated_at.isoformat(),
+        "audience": blog.audience.value,
+        "published_at": blog.published_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M")
+        if blog.status is domain.BlogStatus.SCHEDULED and blog.published_at else "",
     }
+
+
+STATUSES = {"draft": domain.BlogStatus.DRAFT, "scheduled": domain.BlogStatus.SCHEDULED}
+
+
+def audience_of(form: dict[str, str]) -> domain.Audience:
+    try:
+        return domain.Audience(form.get("audience") or "public")
+    except ValueError:
+        raise domain.InvalidInputError(
+            "Choose who can read it.",
+            details=[{"field": "audience", "code": "invalid",
+                      "message": "must be one of the choices"}]) from None
+
+
+def publish_at_of(form: dict[str, str]) -> datetime | None:
+    """The editor's "publish at" (a datetime-local field, read as UTC), when scheduling."""
+    raw = form.get("published_at", "").strip()
+    if form.get("status") != "scheduled" or not raw:
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        raise domain.InvalidInputError(
+            "Give the date and time to publish at.",
+            details=[{"field": "published_at", "code": "invalid",
+                      "message": "must be a date and time"}]) from None
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
 
 
 def fields_of(form: dict[str, str]) -> domain.BlogFields:
@@ -62,8 +93,8 @@ def fields_of(form: dict[str, str]) -> domain.BlogFields:
         header_image=form.get("header_image", "").strip() or None, images=images,
         tags=tuple(t.strip() for t in form.get("tags", "").split(",") if t.strip()),
         place=domain.Place(city, country) if city else None,
-        status=domain.BlogStatus.DRAFT if form.get("status") == "draft"
-        else domain.BlogStatus.PUBLISHED)
+        status=STATUSES.get(form.get("status", ""), domain.BlogStatus.PUBLISHED),
+        publish_at=publish_at_of(form), audience=audience_of(form))
 
 
 async def editor(request: Request, *, blog: domain.Blog | None, form: dict[str, str],
@@ -86,7 +117,7 @@ async def new_blog(request: Request) -> Response:
         blog = await blogs(request).create(user.id, fields_of(form))
     except domain.DomainError as exc:
         return await editor(request, blog=None, form=form, errors=FormErrors.of(exc))
-    return await redirect(request, f"/blogs/{blog.id}")
+    return await redirect(request, blog_path(blog))
 
 
 async def edit_blog(request: Request) -> Response:
@@ -104,7 +135,8 @@ async def edit_blog(request: Request) -> Response:
         changes = domain.BlogChanges(
             title=fields.title, body=fields.body, summary=fields.summary,
             header_image=fields.header_image, images=fields.images, tags=fields.tags,
-            place=fields.place, status=fields.status,
+            place=fields.place, status=fields.status, publish_at=fields.publish_at,
+            audience=fields.audience,
             clear_header_image=fields.header_image is None, clear_place=fields.place is None)
         saved = await blogs(request).update(blog.id, user.id, changes, seen)
     except ValueError:
@@ -120,7 +152,7 @@ async def edit_blog(request: Request) -> Response:
                             conflict=current)
     except domain.DomainError as exc:
         return await editor(request, blog=blog, form=form, errors=FormErrors.of(exc))
-    return await redirect(request, f"/blogs/{saved.id}")
+    return await redirect(request, blog_path(saved))
 
 
 async def delete_blog(request: Request) -> Response:

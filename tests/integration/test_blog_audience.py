@@ -1,0 +1,137 @@
+"""Audience on every read path, against the real PostgreSQL: reader (author, friend,
+follower, stranger, anonymous, blocked) x audience (public, followers, friends) x path.
+Each reader sees exactly the blogs its audience admits, nowhere more."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from tests.support.http import bearer, sign_up
+
+AUDIENCES = ("public", "followers", "friends")
+# Who is in each audience of the author's (a block always takes the reader out).
+ADMITTED = {
+    "author": {"public", "followers", "friends"},
+    "friend": {"public", "followers", "friends"},
+    "follower": {"public", "followers"},
+    "stranger": {"public"},
+    "anonymous": {"public"},
+    "blocked": set(),
+}
+SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+
+
+async def world(client, services) -> dict:
+    author, friend, follower, stranger, blocked = [
+        await sign_up(client, name=n) for n in ("Author", "Friend", "Follower", "Stranger",
+                                                  "Blocked")]
+    ids = {k: s["user"]["id"] for k, s in (("author", author), ("friend", friend),
+                                           ("follower", follower), ("blocked", blocked))}
+    social = services.social
+    await social.send_friend_request(ids["friend"], ids["author"])
+    await social.accept_friend_request(ids["author"], ids["friend"])
+    await social.follow(ids["follower"], ids["author"])
+    # Once a friend and a follower: the block must hide what those links would show.
+    await social.send_friend_request(ids["blocked"], ids["author"])
+    await social.accept_friend_request(ids["author"], ids["blocked"])
+    await social.follow(ids["blocked"], ids["author"])
+    await social.block(ids["author"], ids["blocked"])
+    blogs = {}
+    for audience in AUDIENCES:
+        r = await client.post("/api/v1/blog", headers=bearer(author), json={
+            "title": f"Matrix {audience}", "body": "matrix words", "tags": ["matrix"],
+            "audience": audience})
+        assert r.status_code == 201, r.text
+        blogs[audience] = r.json()
+        # A comment by the author, so the comment list has something to leak.
+        r = await client.post(f"/api/v1/blog/{r.json()['id']}/comments",
+                              headers=bearer(author), json={"body": "first"})
+        assert r.status_code == 201
+    client.cookies.clear()  # from here on, who reads is only what each request carries
+    return {"sessions": {"author": author, "friend": friend, "follower": follower,
+                         "stranger": stranger, "blocked": blocked, "anonymous": None},
+            "blogs": blogs, "author_id": ids["author"]}
+
+
+def audiences_in(blogs: dict, listed_ids) -> set[str]:
+    listed = set(listed_ids)
+    return {a for a, b in blogs.items() if b["id"] in listed}
+
+
+@pytest.mark.parametrize("reader", list(ADMITTED))
+async def test_every_read_path_shows_a_reader_exactly_its_audiences(client, services, reader):
+    w = await world(client, services)
+    session, blogs = w["sessions"][reader], w["blogs"]
+    h = bearer(session) if session else {}
+    expected = ADMITTED[reader]
+    seen: dict[str, set[str]] = {}
+
+    async def listed(name: str, url: str, **params) -> None:
+        r = await client.get(url, params=params, headers=h)
+        assert r.status_code == 200, (name, r.text)
+        seen[name] = audiences_in(blogs, [b["id"] for b in r.json()["blogs"]])
+
+    await listed("feed", "/api/v1/feed")
+    await listed("bulk", "/api/v1/blog/bulk")
+    await listed("paginated_bulk", "/api/v1/blog/paginated_bulk")
+    await listed("search", "/api/v1/blog/search", q="matrix")
+    await listed("author page", "/api/v1/blog/search", author=w["author_id"])
+    await listed("tag search", "/api/v1/blog/search", tag="matrix")
+    if session is not None and reader != "author":
+        await listed("following feed", "/api/v1/feed", following="true")
+    for name, path in (("single", "/api/v1/blog/{id}"), ("slug", "/api/v1/blog/slug/{slug}"),
+                       ("comments", "/api/v1/blog/{id}/comments")):
+        found = set()
+        for audience, blog in blogs.items():
+            r = await client.get(path.format(**blog), headers=h)
+            assert r.status_code in (200, 404), (name, r.text)
+            if r.status_code == 200:
+                found.add(audience)
+        seen[name] = found
+    if session is not None:
+        found = set()
+        for audience, blog in blogs.items():
+            r = await client.post(f"/api/v1/blog/{blog['id']}/like", headers=h)
+            assert r.status_code in (200, 404), r.text
+            if r.status_code == 200:
+                found.add(audience)
+        seen["like"] = found
+        stats = (await client.get("/api/v1/blog/stats", headers=h)).json()
+        assert stats["blogs"] == (3 if reader == "author" else 0)
+
+    for name, audiences in seen.items():
+        if name == "following feed":
+            # Only people one follows or befriended: the stranger's is empty whatever.
+            want = expected if reader in ("friend", "follower") else set()
+            assert audiences == want, (reader, name, audiences)
+        else:
+            assert audiences == expected, (reader, name, audiences)
+
+    # Documents for feed readers and crawlers: public blogs only, whoever asks.
+    for url in ("/feed.xml", f"/people/{w['author_id']}/feed.xml", "/tags/matrix/feed.xml"):
+        r = await client.get(url, headers=h)
+        titles = {i.findtext("title") for i in ET.fromstring(r.content).iter("item")}
+        assert titles == {"Matrix public"}, (reader, url)
+    r = await client.get("/sitemap.xml", headers=h)
+    locs = [u.findtext(SITEMAP + "loc") for u in ET.fromstring(r.content).iter(SITEMAP + "url")]
+    assert [loc.rsplit("/", 1)[1] for loc in locs] == ["", "matrix-public"]
+
+
+async def test_the_author_can_change_the_audience(client, services):
+    ann, bob = await sign_up(client), await sign_up(client)
+    r = await client.post("/api/v1/blog", headers=bearer(ann), json={
+        "title": "Close", "body": "b", "audience": "friends"})
+    blog = r.json()
+    assert blog["audience"] == "friends"
+    assert (await client.get(f"/api/v1/blog/{blog['id']}", headers=bearer(bob))).status_code \
+        == 404
+    r = await client.put(f"/api/v1/blog/{blog['id']}", headers=bearer(ann),
+                         json={"updated_at": blog["updated_at"], "audience": "public"})
+    assert r.status_code == 200 and r.json()["audience"] == "public"
+    assert (await client.get(f"/api/v1/blog/{blog['id']}", headers=bearer(bob))).status_code \
+        == 200
+    r = await client.post("/api/v1/blog", headers=bearer(ann), json={
+        "title": "Bad", "body": "b", "audience": "everyone"})
+    assert r.status_code == 422

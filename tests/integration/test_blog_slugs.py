@@ -1,0 +1,117 @@
+"""Slugs over HTTP and in the real PostgreSQL: unique, readable, and old ones still resolve."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import asyncpg
+
+from nirvana.storage.postgres.pool import SCHEMA_PATH, migrate
+from tests.support.http import bearer, sign_up
+
+
+async def post(client, session, title: str, **over) -> dict:
+    body = {"title": title, "body": f"Body of {title}", **over}
+    r = await client.post("/api/v1/blog", json=body, headers=bearer(session))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_a_blog_is_served_at_its_slug(client):
+    ann = await sign_up(client)
+    blog = await post(client, ann, "Crème brûlée à Zürich")
+    assert blog["slug"] == "creme-brulee-a-zurich"
+    r = await client.get("/api/v1/blog/slug/creme-brulee-a-zurich")
+    assert r.status_code == 200 and r.json() == blog
+    russian = await post(client, ann, "Привет, мир!")
+    r = await client.get("/api/v1/blog/slug/привет-мир")
+    assert r.status_code == 200 and r.json()["id"] == russian["id"]
+    r = await client.get("/api/v1/blog/slug/no-such-blog")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "blog_not_found"
+
+
+async def test_the_same_title_gets_distinct_slugs_even_when_posted_at_once(client):
+    authors = [await sign_up(client) for _ in range(3)]
+    made = await asyncio.gather(*(post(client, a, "Hello world") for a in authors for _ in
+                                  range(3)))
+    slugs = sorted(b["slug"] for b in made)
+    assert slugs == sorted(["hello-world"] + [f"hello-world-{n}" for n in range(2, 10)])
+
+
+async def test_after_a_title_change_the_old_slug_resolves_to_the_blog(client):
+    ann, bob = await sign_up(client), await sign_up(client)
+    blog = await post(client, ann, "First title")
+    r = await client.put(f"/api/v1/blog/{blog['id']}", headers=bearer(ann),
+                         json={"updated_at": blog["updated_at"], "title": "Second title"})
+    assert r.status_code == 200 and r.json()["slug"] == "second-title"
+    r = await client.get("/api/v1/blog/slug/first-title")
+    assert r.status_code == 200 and r.json()["slug"] == "second-title"
+    # The old slug is the blog's for good: a new blog with that title gets another one.
+    assert (await post(client, bob, "First title"))["slug"] == "first-title-2"
+
+
+async def test_a_draft_or_blocked_authors_blog_is_not_found_by_slug(client):
+    ann, bob = await sign_up(client), await sign_up(client)
+    draft = await post(client, ann, "Secret plans", status="draft")
+    assert (await client.get(f"/api/v1/blog/slug/{draft['slug']}",
+                             headers=bearer(ann))).status_code == 200
+    for headers in (bearer(bob), {}):
+        r = await client.get(f"/api/v1/blog/slug/{draft['slug']}", headers=headers)
+        assert r.status_code == 404
+    public = await post(client, ann, "Open plans")
+    r = await client.post(f"/api/v1/blocks/{bob['user']['id']}", headers=bearer(ann))
+    assert r.status_code in (200, 201, 204), r.text
+    r = await client.get(f"/api/v1/blog/slug/{public['slug']}", headers=bearer(bob))
+    assert r.status_code == 404
+
+
+async def test_blogs_copied_in_without_a_slug_get_one(services):
+    # The seeder's COPY names no slug: the insert trigger gives the SQL rule's.
+    pool = services.pool
+    uid = await pool.fetchval(
+        "INSERT INTO users (email, username, name) VALUES ('c@example.com', 'copier', 'C') "
+        "RETURNING id")
+    now = datetime.now(timezone.utc)
+    titles = ("Déjà vu", "Déjà vu", "2024", "Привет, мир")
+    rows = [(uid, t, "body", "published", now) for t in titles]
+    async with pool.acquire() as conn:
+        await conn.copy_records_to_table(
+            "blogs", records=rows,
+            columns=["author_id", "title", "body", "status", "published_at"])
+    got = [r["slug"] for r in await pool.fetch("SELECT slug FROM blogs ORDER BY id")]
+    assert got == ["deja-vu", "deja-vu-2", "post-2024", "привет-мир"]
+
+
+async def test_the_migration_gives_existing_blogs_slugs(server_urls, tmp_path: Path):
+    # A database at the step before slugs, with blogs in it, then upgraded.
+    admin = await asyncpg.connect(server_urls[0])
+    name = f"slugs_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        pool = await asyncpg.create_pool(server_urls[0], database=name, min_size=1,
+                                         max_size=2)
+        try:
+            text = SCHEMA_PATH.read_text()
+            before = tmp_path / "before.sql"
+            before.write_text(text[:text.index("-- migration: 0007")])
+            await migrate(pool, before)
+            uid = await pool.fetchval(
+                "INSERT INTO users (email, username, name) VALUES ('m@example.com', 'm', 'M') "
+                "RETURNING id")
+            for title in ("Ünïcödé title", "Ünïcödé title!", "!!!"):
+                await pool.execute(
+                    "INSERT INTO blogs (author_id, title, body, status, published_at) "
+                    "VALUES ($1, $2, 'b', 'published', now())", uid, title)
+            assert 7 in await migrate(pool, SCHEMA_PATH)
+            got = [r["slug"] for r in await pool.fetch("SELECT slug FROM blogs ORDER BY id")]
+            assert got == ["unicode-title", "unicode-title-2", "post"]
+            old = await pool.fetchval("SELECT blog_id FROM blog_slugs WHERE slug = 'post'")
+            assert old is not None
+        finally:
+            await pool.close()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
