@@ -7,6 +7,7 @@ the URLs of the servers it started.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -21,10 +22,10 @@ from pymongo import AsyncMongoClient
 from .domain.accounts.service import AccountPolicy, Accounts
 from .domain.ratelimit import Limit
 from .domain.media import Images, MediaStore
-from .domain.social.events import FriendshipChanged
+from .domain.social.events import FriendshipChanged, SocialEvent
 from .domain.social.graph import SocialGraph
 from .blog_publisher import ScheduledPublisher
-from .domain.blogs.events import BlogPublished
+from .domain.blogs.events import BlogEvent
 from .domain.blogs.service import Blogs
 from .domain.clock import Clock
 from .domain.chat.limits import ChatLimits
@@ -221,24 +222,28 @@ class PresenceFollowsFriendships:
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
 
-    def publish(self, event: FriendshipChanged) -> None:
-        self._hub.relation_changed(event.a, event.b, event.friends)
+    async def publish(self, event: SocialEvent) -> None:
+        if isinstance(event, FriendshipChanged):
+            self._hub.relation_changed(event.a, event.b, event.friends)
 
 
 class BlogEventListeners:
-    """Blog events -> the features that act on them. A listener that fails is logged and
-    does not stop the others: the publication is already committed."""
+    """Blog events -> the features that act on them. A listener may be a plain function or a
+    coroutine function; one that fails is logged and does not stop the others: the change is
+    already committed."""
 
     def __init__(self) -> None:
-        self.listeners: list[Callable[[BlogPublished], None]] = []
+        self.listeners: list[Callable[[BlogEvent], object]] = []
 
-    def subscribe(self, listener: Callable[[BlogPublished], None]) -> None:
+    def subscribe(self, listener: Callable[[BlogEvent], object]) -> None:
         self.listeners.append(listener)
 
-    def publish(self, event: BlogPublished) -> None:
+    async def publish(self, event: BlogEvent) -> None:
         for listener in self.listeners:
             try:
-                listener(event)
+                result = listener(event)
+                if inspect.isawaitable(result):
+                    await result
             except Exception:
                 log.exception("a blog event listener failed", extra={"blog_id": event.blog_id})
 
