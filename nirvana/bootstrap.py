@@ -23,9 +23,10 @@ from .domain.accounts.service import AccountPolicy, Accounts
 from .domain.ratelimit import Limit
 from .domain.media import Images, MediaStore
 from .domain.social.events import FriendshipChanged, SocialEvent
+from .domain.blogs.events import BlogEvent
+from .domain.notifications.service import Notifications
 from .domain.social.graph import SocialGraph
 from .blog_publisher import ScheduledPublisher
-from .domain.blogs.events import BlogEvent
 from .domain.blogs.service import Blogs
 from .domain.clock import Clock
 from .domain.chat.limits import ChatLimits
@@ -62,6 +63,7 @@ from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.postgres.blog_comments import PgCommentRepository
 from .storage.postgres.blogs import PgBlogRepository
 from .storage.postgres.chat_peers import PgChatPeers
+from .storage.postgres.notifications import PgNotificationAudience, PgNotificationStore
 from .ws.hub import Hub
 from .ws.session_watch import SessionWatch
 from .ws.close_codes import CloseCode
@@ -104,6 +106,7 @@ class Services:
     publisher: ScheduledPublisher
     chat: ChatService
     chat_store: MongoChatStore
+    notifications: Notifications
     hub: Hub
     ws_limits: Limits
     session_watch: SessionWatch
@@ -227,6 +230,22 @@ class PresenceFollowsFriendships:
             self._hub.relation_changed(event.a, event.b, event.friends)
 
 
+class Listeners:
+    """A feature's domain events -> every listener, in order. One failing listener is
+    logged and does not stop the others, nor fail the change, which is already stored."""
+
+    def __init__(self, *listeners: Callable[[Any], Awaitable[None]]) -> None:
+        self._listeners = listeners
+
+    async def publish(self, event: SocialEvent | BlogEvent) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("a domain event listener failed",
+                              extra={"event": type(event).__name__})
+
+
 class BlogEventListeners:
     """Blog events -> the features that act on them. A listener may be a plain function or a
     coroutine function; one that fails is logged and does not stop the others: the change is
@@ -340,7 +359,10 @@ def build_services(
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
+    notifications = Notifications(store=PgNotificationStore(pool),
+                                  audience=PgNotificationAudience(pool), clock=clock)
     blog_events = BlogEventListeners()
+    blog_events.subscribe(notifications.handle)
     blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,
                   write_gate=write_gate, events=blog_events)
     erasure = Erasure(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),
@@ -355,7 +377,8 @@ def build_services(
         authenticator=Authenticator(accounts, settings.trusted_origins),
         clock=clock,
         social=SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool),
-                           events=PresenceFollowsFriendships(hub)),
+                           events=Listeners(PresenceFollowsFriendships(hub).publish,
+                                            notifications.handle)),
         images=Images(media, settings.max_upload_bytes),
         local_media=local_media,
         blogs=blogs,
@@ -363,6 +386,7 @@ def build_services(
         publisher=ScheduledPublisher(blogs, clock),
         chat=chat,
         chat_store=chat_store,
+        notifications=notifications,
         hub=hub,
         ws_limits=Limits(outgoing_queue_bytes=settings.ws_queue_bytes,
                          user_queue_bytes=max(settings.ws_user_queue_bytes,
