@@ -24,6 +24,7 @@ from .domain.ratelimit import Limit
 from .domain.media import Images, MediaStore
 from .domain.social.events import FriendshipChanged, SocialEvent
 from .domain.blogs.events import BlogEvent
+from .domain.notifications.entities import Change
 from .domain.notifications.service import Notifications
 from .domain.social.graph import SocialGraph
 from .blog_publisher import ScheduledPublisher
@@ -64,7 +65,9 @@ from .storage.postgres.blog_comments import PgCommentRepository
 from .storage.postgres.blogs import PgBlogRepository
 from .storage.postgres.chat_peers import PgChatPeers
 from .storage.postgres.notifications import PgNotificationAudience, PgNotificationStore
+from .ws.events import NotificationEvent, NotificationsUnread, encode
 from .ws.hub import Hub
+from .ws.notification_frames import NotificationOut
 from .ws.session_watch import SessionWatch
 from .ws.close_codes import CloseCode
 from .ws.protocol import Limits
@@ -230,6 +233,24 @@ class PresenceFollowsFriendships:
             self._hub.relation_changed(event.a, event.b, event.friends)
 
 
+class NotificationsToSockets:
+    """Notification changes -> every connected device of the recipient: the notification
+    with the unread count, or the count alone (read, deleted, withdrawn)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    async def changed(self, change: Change) -> None:
+        if not self._hub.online(change.recipient_id):
+            return
+        if change.notification is not None:
+            event: NotificationEvent | NotificationsUnread = NotificationEvent(
+                notification=NotificationOut.of(change.notification), unread=change.unread)
+        else:
+            event = NotificationsUnread(unread=change.unread)
+        self._hub.send_to_user(change.recipient_id, encode(event))
+
+
 class Listeners:
     """A feature's domain events -> every listener, in order. One failing listener is
     logged and does not stop the others, nor fail the change, which is already stored."""
@@ -360,7 +381,8 @@ def build_services(
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
     notifications = Notifications(store=PgNotificationStore(pool),
-                                  audience=PgNotificationAudience(pool), clock=clock)
+                                  audience=PgNotificationAudience(pool), clock=clock,
+                                  live=NotificationsToSockets(hub))
     blog_events = BlogEventListeners()
     blog_events.subscribe(notifications.handle)
     blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,
