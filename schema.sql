@@ -327,6 +327,24 @@ CREATE TABLE notification_actors (
 CREATE INDEX notification_actors_recent_idx ON notification_actors (notification_id, at DESC);
 CREATE INDEX notification_actors_actor_idx ON notification_actors (actor_id);
 
+-- The mail outbox: every mail is a row, written by what causes it, and sent by one task that
+-- retries with backoff (storage/mail_sender.py). A row keeps its Message-ID across retries.
+CREATE TABLE mail_outbox (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id      text NOT NULL UNIQUE,
+    recipient       text NOT NULL,
+    subject         text NOT NULL,
+    body            text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    sent_at         timestamptz,
+    failed_at       timestamptz,        -- refused for good (SMTP 5xx): never retried
+    last_error      text
+);
+CREATE INDEX mail_outbox_due_idx ON mail_outbox (next_attempt_at)
+    WHERE sent_at IS NULL AND failed_at IS NULL;
+
 -- migration: 0006 accounts lifecycle
 -- A session is one sign-in: its refresh-token family (refresh_tokens.family_id, the access
 -- token's `sid`) and where it was started. It is open while its family holds an unused,

@@ -42,6 +42,8 @@ from .security import Argon2Hasher, HmacSigner, JwtAccessTokens, SystemClock
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
+from .storage.mail_sender import MailSender
+from .storage.postgres.mail_outbox import PgMailOutbox
 from .storage.mongo.documents import DOCUMENTS as CHAT_DOCUMENTS
 from .storage.mongo.chat_store import MongoChatStore
 from .storage.mongo.changes import MongoChatChanges
@@ -110,6 +112,7 @@ class Services:
     chat: ChatService
     chat_store: MongoChatStore
     notifications: Notifications
+    mail_sender: MailSender
     hub: Hub
     ws_limits: Limits
     session_watch: SessionWatch
@@ -179,6 +182,12 @@ class Services:
                 await asyncio.sleep(every)
 
         task = asyncio.get_running_loop().create_task(loop(), name="housekeeping")
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def start_mail_sender(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.mail_sender.run(),
+                                                      name="mail-sender")
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
@@ -330,12 +339,15 @@ def build_services(
     """Wire the domain to the adapters. Cheap and free of I/O: tests build one per test
     (and may pass a clock they move)."""
     clock = clock if clock is not None else SystemClock()
-    mailer = (
+    # Mail is written to the outbox table by what causes it, and sent by the sender task.
+    transport = (
         SmtpMailer(settings.smtp_url, settings.mail_from)
         if settings.smtp_url
         else OutboxMailer(settings.data_dir / "outbox", settings.mail_from)
     )
     account_events = AccountEventFanOut()
+    mail_outbox = PgMailOutbox(pool)
+    mailer = mail_outbox
     accounts = Accounts(
         users=CachedUserRepository(PgUserRepository(pool)),
         refresh_tokens=PgRefreshTokenStore(pool),
@@ -409,6 +421,7 @@ def build_services(
         chat=chat,
         chat_store=chat_store,
         notifications=notifications,
+        mail_sender=MailSender(mail_outbox, transport, clock),
         hub=hub,
         ws_limits=Limits(outgoing_queue_bytes=settings.ws_queue_bytes,
                          user_queue_bytes=max(settings.ws_user_queue_bytes,
@@ -430,4 +443,5 @@ async def open_services(
     services.start_housekeeping()
     services.start_chat_housekeeping()
     services.start_publisher()
+    services.start_mail_sender()
     return services
