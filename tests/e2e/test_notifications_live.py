@@ -10,8 +10,9 @@ import pytest
 from pydantic import Field, TypeAdapter
 
 from nirvana.ws.events import ServerEvent
-from tests.e2e.chat_client import Client, user
-from tests.helpers import bearer
+from tests.support.chat_client import Client
+from tests.support.people import user
+from tests.support.http import bearer
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from nirvana.storage.mail_sender import Backoff
-from tests.helpers import sign_up
+from tests.support.http import sign_up
 
 pytestmark = pytest.mark.anyio
 

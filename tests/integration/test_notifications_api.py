@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import bearer, sign_up
+from tests.support.http import bearer, sign_up
 
 pytestmark = pytest.mark.anyio
 

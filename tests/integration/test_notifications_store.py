@@ -9,7 +9,7 @@ import pytest
 
 from nirvana.domain.notifications.entities import Kind
 from nirvana.domain.notifications.policy import summary
-from tests.helpers import bearer, sign_up
+from tests.support.http import bearer, sign_up
 
 pytestmark = pytest.mark.anyio
 

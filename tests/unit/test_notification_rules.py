@@ -21,9 +21,9 @@ from nirvana.domain.notifications.entities import Kind
 from nirvana.domain.notifications.policy import NotificationPolicy, mentions, summary
 from nirvana.domain.notifications.service import Notifications
 from nirvana.domain.social.graph import SocialGraph
-from tests.fakes import FakeClock
-from tests.fakes_notifications import FakeAudience, FakeNotificationStore, HeardLive
-from tests.fakes_social import FakeBlogCounter, FakeSocialRepository
+from tests.support.clock import FakeClock
+from tests.support.fakes_notifications import FakeAudience, FakeNotificationStore, HeardLive
+from tests.support.fakes_social import FakeBlogCounter, FakeSocialRepository
 
 pytestmark = pytest.mark.anyio
 
