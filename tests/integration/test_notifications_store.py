@@ -99,3 +99,22 @@ async def test_a_new_blog_reaches_followers_and_read_ones_stay(client, services)
     assert await services.notifications.mark_all_read(uid(reader)) == 0
     [n] = await listed(services, reader)
     assert n.read
+
+
+async def test_a_new_blog_tells_each_of_many_followers_once(client, services):
+    author = await sign_up(client)
+    followers = [await sign_up(client) for _ in range(25)]
+    for f in followers:
+        await client.post(f"/api/v1/follows/{uid(author)}", headers=bearer(f))
+    mentioned = followers[0]
+    blog_id = await blog_by(client, author, body=f"with @{mentioned['user']['username']}")
+
+    for f in followers:
+        [n] = await listed(services, f)
+        assert n.blog_id == blog_id and n.actor_count == 1
+        assert n.kind is (Kind.MENTIONED if f is mentioned else Kind.NEW_BLOG)
+        assert summary(n) == (f"{author['user']['name']} mentioned you in “Trip”"
+                              if f is mentioned else
+                              f"{author['user']['name']} published “Trip”")
+    # The author is told of their followers, never of their own blog.
+    assert {n.kind for n in await listed(services, author)} == {Kind.NEW_FOLLOWER}

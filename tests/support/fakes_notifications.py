@@ -53,6 +53,18 @@ class FakeNotificationStore:
         self.rows.append(row)
         return self._view(row)
 
+    async def add_for_each(self, recipient_ids: list[int], draft: Draft,
+                           now: datetime) -> list[Notification]:
+        added = []
+        for r in recipient_ids:
+            n = await self.add(dataclasses.replace(draft, recipient_id=r), now)
+            if n is not None:
+                added.append(n)
+        return added
+
+    async def unread_counts(self, recipient_ids: list[int]) -> dict[int, int]:
+        return {r: await self.unread_count(r) for r in recipient_ids}
+
     async def withdraw(self, kind: Kind, subject: str, *, recipient_id: int | None = None,
                        actor_id: int | None = None) -> list[int]:
         changed: list[int] = []

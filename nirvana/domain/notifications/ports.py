@@ -16,6 +16,15 @@ class NotificationStore(Protocol):
         there). Safe under concurrency: two adds of one group make one notification."""
         ...
 
+    async def add_for_each(self, recipient_ids: list[int], draft: Draft,
+                           now: datetime) -> list[Notification]:
+        """`draft` (its recipient aside) for each of `recipient_ids` at once, as new
+        notifications (a fan-out: a new blog to its author's followers); a recipient who
+        still has the same one unread gets nothing new. The ones stored."""
+        ...
+
+    async def unread_counts(self, recipient_ids: list[int]) -> dict[int, int]: ...
+
     async def withdraw(self, kind: Kind, subject: str, *, recipient_id: int | None = None,
                        actor_id: int | None = None) -> list[int]:
         """Take `actor_id` off the unread notifications of `kind` about `subject` (of one

@@ -42,6 +42,8 @@ from .ports import Audience, LiveNotifications, NotificationStore
 
 log = logging.getLogger("nirvana.notifications")
 
+FAN_OUT_BATCH = 1000  # recipients per statement when one event tells many
+
 
 class NobodyListening:
     """For tests of the rules alone: changes go nowhere live."""
@@ -120,11 +122,19 @@ class Notifications:
             await self._deliver(Draft(user_id, Kind.MENTIONED, event.author_id, subject,
                                       f"mention:{subject}", blog_id=event.blog_id))
         # Blocks end follows, so no follower is blocked; a mention already told its reader.
-        for user_id in await self._audience.followers(event.author_id):
-            if user_id not in mentioned:
-                await self._deliver(Draft(user_id, Kind.NEW_BLOG, event.author_id, subject,
-                                          f"new_blog:{event.blog_id}", blog_id=event.blog_id),
-                                    check_block=False)
+        # Written in batches: an author may have many followers, and this runs in the
+        # request that published.
+        followers = [u for u in await self._audience.followers(event.author_id)
+                     if u not in mentioned and u != event.author_id]
+        draft = Draft(0, Kind.NEW_BLOG, event.author_id, subject, f"new_blog:{event.blog_id}",
+                      blog_id=event.blog_id)
+        for start in range(0, len(followers), FAN_OUT_BATCH):
+            batch = followers[start:start + FAN_OUT_BATCH]
+            stored = await self._store.add_for_each(batch, draft, self._clock.now())
+            counts = await self._store.unread_counts([n.recipient_id for n in stored])
+            for n in stored:
+                unread = counts.get(n.recipient_id, 0)
+                await self._live.changed(Change(n.recipient_id, n, unread))
 
     async def _comment_added(self, event: CommentAdded) -> None:
         subject = f"comment:{event.comment_id}"
@@ -148,11 +158,11 @@ class Notifications:
         ids = await self._audience.user_ids(names)
         return [ids[name] for name in names if name in ids]
 
-    async def _deliver(self, draft: Draft, *, check_block: bool = True) -> None:
+    async def _deliver(self, draft: Draft) -> None:
         if draft.actor_id is not None:
             if draft.actor_id == draft.recipient_id:
                 return  # nothing about your own actions
-            if check_block and await self._audience.blocked_either_way(
+            if await self._audience.blocked_either_way(
                     draft.actor_id, draft.recipient_id):
                 return
         stored = await self._store.add(draft, self._clock.now())

@@ -83,6 +83,37 @@ class PgNotificationStore:
                 return None
             return _notification(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1", row["id"]))
 
+    async def add_for_each(self, recipient_ids: list[int], draft: Draft,
+                           now: datetime) -> list[Notification]:
+        if not recipient_ids:
+            return []
+        async with self._pool.acquire() as conn, conn.transaction():
+            ids = await conn.fetch(
+                """WITH new AS (
+                       INSERT INTO notifications (recipient_id, kind, subject, group_key,
+                                                  blog_id, comment_id, text, actor_count,
+                                                  created_at, updated_at)
+                       SELECT r, $2, $3, $4, $5, $6, $7, ($8::bigint IS NOT NULL)::int, $9, $9
+                       FROM unnest($1::bigint[]) AS r
+                       ON CONFLICT (recipient_id, group_key) WHERE read_at IS NULL DO NOTHING
+                       RETURNING id),
+                   actors AS (
+                       INSERT INTO notification_actors (notification_id, actor_id, at)
+                       SELECT id, $8, $9 FROM new WHERE $8::bigint IS NOT NULL)
+                   SELECT id FROM new""",
+                recipient_ids, draft.kind.value, draft.subject, draft.group_key, draft.blog_id,
+                draft.comment_id, draft.text, draft.actor_id, now)
+            rows = await conn.fetch(f"{_SELECT} WHERE n.id = ANY($1::bigint[])",
+                                    [r["id"] for r in ids])
+        return [_notification(r) for r in rows]
+
+    async def unread_counts(self, recipient_ids: list[int]) -> dict[int, int]:
+        rows = await self._pool.fetch(
+            "SELECT recipient_id, count(*) AS n FROM notifications "
+            "WHERE recipient_id = ANY($1::bigint[]) AND read_at IS NULL GROUP BY recipient_id",
+            recipient_ids)
+        return {r["recipient_id"]: r["n"] for r in rows}
+
     async def _take_off(self, where: str, *args: object) -> list[int]:
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(_TAKE_ACTORS_OFF.format(where=where), *args)
