@@ -96,5 +96,5 @@ async def test_bad_paging_gets_the_one_error_shape(client):
 async def test_the_routes_are_in_openapi(client):
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {"/api/v1/notifications", "/api/v1/notifications/unread",
-            "/api/v1/notifications/read", "/api/v1/notifications/{id}/read",
-            "/api/v1/notifications/{id}"} <= set(paths)
+            "/api/v1/notifications/read", "/api/v1/notifications/{notification_id}/read",
+            "/api/v1/notifications/{notification_id}"} <= set(paths)
