@@ -25,10 +25,11 @@ class NotificationOut(Out):
     actors: list[NotificationActorOut] = Field(
         description="Who did it, the most recent first (at most 3)")
     actor_count: int = Field(description="How many did it in all (likes coalesce)")
-    # Left out of a WebSocket frame when null (frames omit nulls); null in the HTTP list.
-    blog_id: int | None = None
-    blog_title: str | None = None
-    comment_id: int | None = None
+    # Required, null when not about a blog or comment: one shape on both edges (a frame
+    # sends every required field, null included).
+    blog_id: int | None
+    blog_title: str | None
+    comment_id: int | None
     link: str = Field(description="The page it is about, relative to the site")
     created_at: datetime
     updated_at: datetime = Field(description="The latest activity; the list's order")
