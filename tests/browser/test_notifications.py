@@ -37,7 +37,7 @@ async def test_the_bell_counts_and_the_list_marks_read_without_javascript(site):
 
     # Open goes to what it is about and marks it read.
     await b.locator(".notification").first.get_by_role("button", name="Open").click()
-    await b.wait_for_url(f"**/blogs/{blog.id}")
+    await b.wait_for_url(f"**/blogs/{blog.slug}")  # the id link lands on the slug's page
     assert await b.locator("[data-bell] .count").is_hidden()
 
     await b.goto("/notifications")
