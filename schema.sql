@@ -292,6 +292,59 @@ CREATE INDEX friendships_user_created_idx ON friendships (user_id, created_at DE
 CREATE INDEX friend_requests_from_idx ON friend_requests (from_user, created_at DESC);
 CREATE INDEX blocks_blocker_idx ON blocks (blocker_id, created_at DESC);
 
+-- migration: 0005 notifications
+-- One row per recipient and thing told; its actors apart, so likes on one blog coalesce into
+-- one row ("Ann and 3 others liked …") and an unlike takes exactly its liker off.
+CREATE TABLE notifications (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    recipient_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    kind         text NOT NULL,
+    subject      text NOT NULL,            -- what it is about ("blog:12"): undo finds it by it
+    group_key    text NOT NULL,            -- unread rows with the same key are one
+    blog_id      bigint REFERENCES blogs (id) ON DELETE CASCADE,
+    comment_id   bigint REFERENCES blog_comments (id) ON DELETE CASCADE,
+    text         text,
+    actor_count  integer NOT NULL DEFAULT 0,
+    created_at   timestamptz NOT NULL,
+    updated_at   timestamptz NOT NULL,
+    read_at      timestamptz
+);
+-- The list, latest activity first (cursor on updated_at, id).
+CREATE INDEX notifications_list_idx ON notifications (recipient_id, updated_at DESC, id DESC);
+-- Coalescing: at most one unread row per group, which concurrent adds meet through ON
+-- CONFLICT. Small (unread rows only), it also answers the unread count.
+CREATE UNIQUE INDEX notifications_unread_group_key ON notifications (recipient_id, group_key)
+    WHERE read_at IS NULL;
+-- Withdrawals by subject when the recipients are not known (a deleted comment's mentions).
+CREATE INDEX notifications_unread_subject_idx ON notifications (subject) WHERE read_at IS NULL;
+
+CREATE TABLE notification_actors (
+    notification_id bigint NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
+    actor_id        bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    at              timestamptz NOT NULL,
+    PRIMARY KEY (notification_id, actor_id)
+);
+CREATE INDEX notification_actors_recent_idx ON notification_actors (notification_id, at DESC);
+CREATE INDEX notification_actors_actor_idx ON notification_actors (actor_id);
+
+-- The mail outbox: every mail is a row, written by what causes it, and sent by one task that
+-- retries with backoff (storage/mail_sender.py). A row keeps its Message-ID across retries.
+CREATE TABLE mail_outbox (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id      text NOT NULL UNIQUE,
+    recipient       text NOT NULL,
+    subject         text NOT NULL,
+    body            text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    sent_at         timestamptz,
+    failed_at       timestamptz,        -- refused for good (SMTP 5xx): never retried
+    last_error      text
+);
+CREATE INDEX mail_outbox_due_idx ON mail_outbox (next_attempt_at)
+    WHERE sent_at IS NULL AND failed_at IS NULL;
+
 -- migration: 0006 accounts lifecycle
 -- A session is one sign-in: its refresh-token family (refresh_tokens.family_id, the access
 -- token's `sid`) and where it was started. It is open while its family holds an unused,

@@ -36,6 +36,7 @@ from .http.routes import (
     health,
     media,
     messages,
+    notifications,
     people,
     realtime,
     sessions,
@@ -48,7 +49,7 @@ from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
     health.api, users.api, sessions.api, email.api, people.api, social.api, media.api, blogs.api,
-    realtime.api, conversations.api, messages.api, chat_seed.api,
+    realtime.api, conversations.api, messages.api, chat_seed.api, notifications.api,
 ]
 
 # What a page on a CORS_ORIGINS origin may send and read. Credentials (the jwt cookie) are

@@ -7,6 +7,7 @@ the URLs of the servers it started.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -21,10 +22,12 @@ from pymongo import AsyncMongoClient
 from .domain.accounts.service import AccountPolicy, Accounts
 from .domain.ratelimit import Limit
 from .domain.media import Images, MediaStore
-from .domain.social.events import FriendshipChanged
+from .domain.social.events import FriendshipChanged, SocialEvent
+from .domain.blogs.events import BlogEvent
+from .domain.notifications.entities import Change
+from .domain.notifications.service import Notifications
 from .domain.social.graph import SocialGraph
 from .blog_publisher import ScheduledPublisher
-from .domain.blogs.events import BlogPublished
 from .domain.blogs.service import Blogs
 from .domain.clock import Clock
 from .domain.chat.limits import ChatLimits
@@ -39,6 +42,8 @@ from .security import Argon2Hasher, HmacSigner, JwtAccessTokens, SystemClock
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
+from .storage.mail_sender import MailSender
+from .storage.postgres.mail_outbox import PgMailOutbox
 from .storage.mongo.documents import DOCUMENTS as CHAT_DOCUMENTS
 from .storage.mongo.chat_store import MongoChatStore
 from .storage.mongo.changes import MongoChatChanges
@@ -61,7 +66,10 @@ from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.postgres.blog_comments import PgCommentRepository
 from .storage.postgres.blogs import PgBlogRepository
 from .storage.postgres.chat_peers import PgChatPeers
+from .storage.postgres.notifications import PgNotificationAudience, PgNotificationStore
+from .ws.events import NotificationEvent, NotificationsUnread, encode
 from .ws.hub import Hub
+from .ws.notification_frames import NotificationOut
 from .ws.session_watch import SessionWatch
 from .ws.close_codes import CloseCode
 from .ws.protocol import Limits
@@ -103,6 +111,8 @@ class Services:
     publisher: ScheduledPublisher
     chat: ChatService
     chat_store: MongoChatStore
+    notifications: Notifications
+    mail_sender: MailSender
     hub: Hub
     ws_limits: Limits
     session_watch: SessionWatch
@@ -175,6 +185,12 @@ class Services:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
+    def start_mail_sender(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.mail_sender.run(),
+                                                      name="mail-sender")
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
     def start_chat_housekeeping(self, every: float = 3600.0) -> None:
         """Prune durable chat events older than the resume window (ChatLimits)."""
         async def loop() -> None:
@@ -221,24 +237,62 @@ class PresenceFollowsFriendships:
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
 
-    def publish(self, event: FriendshipChanged) -> None:
-        self._hub.relation_changed(event.a, event.b, event.friends)
+    async def publish(self, event: SocialEvent) -> None:
+        if isinstance(event, FriendshipChanged):
+            self._hub.relation_changed(event.a, event.b, event.friends)
+
+
+class NotificationsToSockets:
+    """Notification changes -> every connected device of the recipient: the notification
+    with the unread count, or the count alone (read, deleted, withdrawn)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    async def changed(self, change: Change) -> None:
+        if not self._hub.online(change.recipient_id):
+            return
+        if change.notification is not None:
+            event: NotificationEvent | NotificationsUnread = NotificationEvent(
+                notification=NotificationOut.of(change.notification), unread=change.unread)
+        else:
+            event = NotificationsUnread(unread=change.unread)
+        self._hub.send_to_user(change.recipient_id, encode(event))
+
+
+class Listeners:
+    """A feature's domain events -> every listener, in order. One failing listener is
+    logged and does not stop the others, nor fail the change, which is already stored."""
+
+    def __init__(self, *listeners: Callable[[Any], Awaitable[None]]) -> None:
+        self._listeners = listeners
+
+    async def publish(self, event: SocialEvent | BlogEvent) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("a domain event listener failed",
+                              extra={"event": type(event).__name__})
 
 
 class BlogEventListeners:
-    """Blog events -> the features that act on them. A listener that fails is logged and
-    does not stop the others: the publication is already committed."""
+    """Blog events -> the features that act on them. A listener may be a plain function or a
+    coroutine function; one that fails is logged and does not stop the others: the change is
+    already committed."""
 
     def __init__(self) -> None:
-        self.listeners: list[Callable[[BlogPublished], None]] = []
+        self.listeners: list[Callable[[BlogEvent], object]] = []
 
-    def subscribe(self, listener: Callable[[BlogPublished], None]) -> None:
+    def subscribe(self, listener: Callable[[BlogEvent], object]) -> None:
         self.listeners.append(listener)
 
-    def publish(self, event: BlogPublished) -> None:
+    async def publish(self, event: BlogEvent) -> None:
         for listener in self.listeners:
             try:
-                listener(event)
+                result = listener(event)
+                if inspect.isawaitable(result):
+                    await result
             except Exception:
                 log.exception("a blog event listener failed", extra={"blog_id": event.blog_id})
 
@@ -285,12 +339,15 @@ def build_services(
     """Wire the domain to the adapters. Cheap and free of I/O: tests build one per test
     (and may pass a clock they move)."""
     clock = clock if clock is not None else SystemClock()
-    mailer = (
+    # Mail is written to the outbox table by what causes it, and sent by the sender task.
+    transport = (
         SmtpMailer(settings.smtp_url, settings.mail_from)
         if settings.smtp_url
         else OutboxMailer(settings.data_dir / "outbox", settings.mail_from)
     )
     account_events = AccountEventFanOut()
+    mail_outbox = PgMailOutbox(pool)
+    mailer = mail_outbox
     accounts = Accounts(
         users=CachedUserRepository(PgUserRepository(pool)),
         refresh_tokens=PgRefreshTokenStore(pool),
@@ -335,7 +392,11 @@ def build_services(
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
+    notifications = Notifications(store=PgNotificationStore(pool),
+                                  audience=PgNotificationAudience(pool), clock=clock,
+                                  live=NotificationsToSockets(hub))
     blog_events = BlogEventListeners()
+    blog_events.subscribe(notifications.handle)
     blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,
                   write_gate=write_gate, events=blog_events)
     erasure = Erasure(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),
@@ -350,7 +411,8 @@ def build_services(
         authenticator=Authenticator(accounts, settings.trusted_origins),
         clock=clock,
         social=SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool),
-                           events=PresenceFollowsFriendships(hub)),
+                           events=Listeners(PresenceFollowsFriendships(hub).publish,
+                                            notifications.handle)),
         images=Images(media, settings.max_upload_bytes),
         local_media=local_media,
         blogs=blogs,
@@ -358,6 +420,8 @@ def build_services(
         publisher=ScheduledPublisher(blogs, clock),
         chat=chat,
         chat_store=chat_store,
+        notifications=notifications,
+        mail_sender=MailSender(mail_outbox, transport, clock),
         hub=hub,
         ws_limits=Limits(outgoing_queue_bytes=settings.ws_queue_bytes,
                          user_queue_bytes=max(settings.ws_user_queue_bytes,
@@ -379,4 +443,5 @@ async def open_services(
     services.start_housekeeping()
     services.start_chat_housekeeping()
     services.start_publisher()
+    services.start_mail_sender()
     return services

@@ -129,6 +129,7 @@ async def services(stores, settings: Settings):
     pool, mongo = stores
     await _empty_stores(pool, mongo, settings)
     services = build_services(settings, pool, mongo, secret="t" * 48)
+    services.start_mail_sender()  # as open_services does: mail goes out through the outbox
     yield services
     for task in list(services.background):
         task.cancel()

@@ -15,13 +15,15 @@ from urllib.parse import unquote, urlsplit
 import anyio
 
 
-def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
+def _message(sender: str, to: str, subject: str, body: str,
+             message_id: str | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = format_datetime(datetime.now(timezone.utc))
-    msg["Message-ID"] = make_msgid(domain="nirvana.local")
+    # The outbox gives one id per mail, kept across retries: a receiver can drop a repeat.
+    msg["Message-ID"] = message_id or make_msgid(domain="nirvana.local")
     msg.set_content(body)
     return msg
 
@@ -33,8 +35,9 @@ class OutboxMailer:
         self.directory = directory
         self._sender = sender
 
-    async def send(self, to: str, subject: str, body: str) -> None:
-        data = bytes(_message(self._sender, to, subject, body))
+    async def send(self, to: str, subject: str, body: str,
+                   message_id: str | None = None) -> None:
+        data = bytes(_message(self._sender, to, subject, body, message_id))
 
         def write() -> None:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -61,8 +64,11 @@ class SmtpMailer:
         self._sender = sender
         self._timeout = timeout
 
-    async def send(self, to: str, subject: str, body: str) -> None:
-        msg = _message(self._sender, to, subject, body)
+    async def send(self, to: str, subject: str, body: str,
+                   message_id: str | None = None) -> None:
+        """Raises smtplib's errors (with the server's code) and OSError as they come: the
+        sender (mail_sender.py) tells a temporary refusal from a permanent one."""
+        msg = _message(self._sender, to, subject, body, message_id)
 
         def deliver() -> None:
             context = ssl.create_default_context()

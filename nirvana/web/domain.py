@@ -24,12 +24,17 @@ from ..domain.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
+from ..domain.notifications.cursors import decode_cursor as decode_notification_cursor
+from ..domain.notifications.cursors import encode_cursor as encode_notification_cursor
 from ..domain.social.cursors import page_request
+from ..ws.notification_frames import NotificationOut
 from ..domain.social.entities import Direction
 
 __all__ = [
+    "NotificationOut", "decode_notification_cursor", "encode_notification_cursor",
     "Audience", "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter",
-    "BlogStatus", "Comment", "ConflictError", "Direction", "DomainError", "InvalidInputError", "NotFoundError",
+    "BlogStatus", "Comment", "ConflictError", "Direction", "DomainError", "InvalidInputError",
+    "NotFoundError",
     "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Session", "User",
     "decode_cursor", "encode_cursor", "page_request",
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from .errors import page_endpoint
-from .pages import accounts, chat, feeds, home, people, reading, writing
+from .pages import accounts, chat, feeds, home, notifications, people, reading, writing
 
-PAGE_MODULES = [home, accounts, reading, people, writing, chat, feeds]
+PAGE_MODULES = [home, accounts, reading, people, writing, chat, feeds, notifications]
 
 
 def page_routes() -> list[BaseRoute]:

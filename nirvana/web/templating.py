@@ -77,6 +77,9 @@ class Pages:
                      status: int = 200, headers: dict[str, str] | None = None) -> Response:
         reader = await reader_of(request)
         ctx = {"reader": reader.user, "path": request.url.path, **(context or {})}
+        if reader.user is not None:  # the bell in the header
+            ctx["unread_notifications"] = await request.app.state.services.notifications \
+                .unread_count(reader.user.id)
         template = self.templates.get_template(name)
         html = template.render({"request": request, **ctx})
         response = HTMLResponse(html, status_code=status,

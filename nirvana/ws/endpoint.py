@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..domain.errors import AuthenticationError, DomainError
 from ..domain.accounts.ports import AccessClaims
+from ..domain.notifications.service import Notifications
 from ..driver_errors import UNAVAILABLE_TYPES
 from . import events as ev
 from . import protocol as p
@@ -57,6 +58,17 @@ async def _sender(ws: WebSocket, conn: Connection) -> None:
         return  # close_now wrote it already
     code, reason = conn.close_request or (CloseCode.NORMAL, "")
     await ws.close(code, reason)
+
+
+async def _push_unread(notifications: Notifications, conn: Connection) -> None:
+    # Notifications are not in the chat stream, so a resume cannot replay them: every socket
+    # starts with the unread count instead, and a client whose list differs refetches it.
+    try:
+        unread = await notifications.unread_count(conn.user_id)
+    except UNAVAILABLE_TYPES:
+        log.warning("ws connect: unread notification count unavailable")
+        return
+    conn.push(ev.encode(ev.NotificationsUnread(unread=unread)))
 
 
 async def chat_socket(ws: WebSocket) -> None:
@@ -114,6 +126,7 @@ async def chat_socket(ws: WebSocket) -> None:
     extensions = ws.scope.get("extensions") or {}
     conn.direct = extensions.get(DIRECT_SEND)  # after hello: in order
     conn.close_now = extensions.get(CLOSE_NOW)
+    await _push_unread(services.notifications, conn)
     if since is None:
         conn.end_resume(head)  # release what arrived meanwhile, past head
     sender = asyncio.create_task(_sender(ws, conn))

@@ -22,6 +22,7 @@ from .frames import (
     RoleChange,
     UserIds,
 )
+from .notification_frames import NotificationOut
 
 
 class Hello(Out):
@@ -167,11 +168,27 @@ class ProfileUpdated(Out):
     user: ProfileOut
 
 
+class NotificationEvent(Out):
+    """A notification added, or grown (another like), for the socket's user."""
+
+    type: Literal["notification"] = "notification"
+    notification: NotificationOut
+    unread: int = Field(description="The unread count after it")
+
+
+class NotificationsUnread(Out):
+    """The unread count: when the socket opens, and after every change that is not a new
+    notification (read, deleted, withdrawn). A client whose list differs refetches it."""
+
+    type: Literal["notifications.unread"] = "notifications.unread"
+    unread: int
+
+
 ServerEvent = Union[Hello, Ack, Error, NewMessage, ReceiptEvent, ConversationUpdated,
                     TypingEvent, OnlineUsers, Resumed, ResyncRequired, Pong,
                     MessageEdited, MessageDeleted, ReactionEvent, MemberAdded,
                     MemberRemoved, MemberRole, GroupUpdated, PresenceEvent,
-                    ProfileUpdated]
+                    ProfileUpdated, NotificationEvent, NotificationsUnread]
 
 
 def encode(event: ServerEvent) -> str:

@@ -123,6 +123,11 @@ class Hub:
                 # One failing listener is logged and never stops the fan-out to the others.
                 log.exception("delivery to a connection failed")
 
+    def send_to_user(self, user_id: int, text: str) -> None:
+        """A frame for every connected device of one user, outside the chat stream (it has
+        no `pos`): notifications use it."""
+        self._send(user_id, text)
+
     def message_posted(self, message: Message, conversation: Conversation) -> None:
         # One frame, encoded once, for every device of every member. No
         # conversation.updated follows: `newMessage` is the chat list's update itself

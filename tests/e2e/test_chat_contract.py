@@ -56,14 +56,16 @@ async def test_frames_on_connect_come_in_the_documented_order(live):
     await ca.close()
     await cb.command("send", conversation_id=cid, client_id="m1", text="while away")
     ca = await Client.connect(live.ws, a, since=since)  # a's first device again
-    frames = [ca.hello] + [await ca.recv() for _ in range(4)]
-    assert [f["type"] for f in frames] == ["hello", "getOnlineUsers", "presence", "newMessage",
-                                           "resumed"]
+    frames = [ca.hello] + [await ca.recv() for _ in range(5)]
+    assert [f["type"] for f in frames] == ["hello", "getOnlineUsers", "presence",
+                                           "notifications.unread", "newMessage", "resumed"]
     assert frames[1]["user_ids"] == [b["id"]]
     assert (frames[2]["user_id"], frames[2]["state"]) == (a["id"], "online")
-    assert frames[4]["id"] is None
+    assert frames[3]["unread"] == 0
+    assert frames[5]["id"] is None
     second = await Client.connect(live.ws, a)  # not the first device: no presence of its own
     assert (await second.recv())["type"] == "getOnlineUsers"
+    assert (await second.recv())["type"] == "notifications.unread"
     await nothing_more(second, "presence")
     for c in (ca, cb, second):
         await c.close()

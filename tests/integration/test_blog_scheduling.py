@@ -94,7 +94,7 @@ class _Recorder:
     def __init__(self, log: list) -> None:
         self._log = log
 
-    def publish(self, event) -> None:
+    async def publish(self, event) -> None:
         self._log.append(event)
 
 
@@ -141,3 +141,28 @@ async def test_the_publisher_wakes_for_a_schedule_set_while_it_sleeps(client, se
         await wait_until(lambda: _published(client, blog), timeout=5)
     finally:
         task.cancel()
+
+
+async def test_a_scheduled_blog_tells_its_authors_followers_when_it_is_published(
+        client, services):
+    # The publisher sends the same BlogPublished as a direct publication: notifications
+    # subscribe to that one event, so no path of publishing forgets the followers.
+    ann, bob = await sign_up(client), await sign_up(client)
+    r = await client.post(f"/api/v1/follows/{ann['user']['id']}", headers=bearer(bob))
+    assert r.status_code in (200, 201, 204), r.text
+    blog = await schedule(client, ann, "Later news", soon(1.0))
+
+    async def new_blogs() -> list[dict]:
+        r = await client.get("/api/v1/notifications", headers=bearer(bob))
+        return [n for n in r.json()["items"] if n["kind"] == "new_blog"]
+
+    assert await new_blogs() == []  # scheduled is not yet public: nobody is told
+    services.start_publisher()
+    await wait_until(lambda: _published(client, blog))
+    await wait_until(lambda: _nonempty(new_blogs))
+    [told] = await new_blogs()
+    assert told["blog_id"] == blog["id"] and told["actors"][0]["id"] == ann["user"]["id"]
+
+
+async def _nonempty(fetch) -> bool:
+    return bool(await fetch())

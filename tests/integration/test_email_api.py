@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.http import PASSWORD, bearer, mails, sign_up, verify_token_in
+from tests.support.http import PASSWORD, bearer, mails_when, sign_up, verify_token_in
 
 
 async def test_verify_by_the_mailed_link_and_change_the_address(client, settings):
@@ -10,7 +10,7 @@ async def test_verify_by_the_mailed_link_and_change_the_address(client, settings
     assert ann["user"]["email_verified"] is False
     r = await client.post("/api/v1/user/email/verification", headers=bearer(ann))
     assert r.status_code == 202
-    [(to, body)] = mails(settings.data_dir / "outbox")
+    [(to, body)] = await mails_when(settings.data_dir / "outbox", 1)
     assert to == "ann@example.com"
     r = await client.post("/api/v1/user/email/verify", json={"token": verify_token_in(body)})
     assert r.status_code == 200 and r.json()["email_verified"] is True
@@ -26,7 +26,7 @@ async def test_verify_by_the_mailed_link_and_change_the_address(client, settings
                          json={"email": "ann@example.org", "password": PASSWORD})
     assert r.status_code == 200
     assert r.json()["email"] == "ann@example.org" and r.json()["email_verified"] is False
-    sent = mails(settings.data_dir / "outbox")[1:]
+    sent = (await mails_when(settings.data_dir / "outbox", 3))[1:]
     assert sorted(to for to, _ in sent) == ["ann@example.com", "ann@example.org"]
     notice = next(b for to, b in sent if to == "ann@example.com")
     assert "a**@example.org" in notice

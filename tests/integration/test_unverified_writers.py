@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.support.http import bearer, mails, sign_up, verify_token_in
+from tests.support.http import bearer, mails, mails_when, sign_up, verify_token_in
 
 
 @pytest.fixture
@@ -15,9 +15,10 @@ def settings(base_settings, tmp_path):
 
 
 async def verify(client, settings, session: dict) -> None:
+    before = len(mails(settings.data_dir / "outbox"))
     assert (await client.post("/api/v1/user/email/verification",
                               headers=bearer(session))).status_code == 202
-    _, body = mails(settings.data_dir / "outbox")[-1]
+    _, body = (await mails_when(settings.data_dir / "outbox", before + 1))[-1]
     token = verify_token_in(body)
     assert (await client.post("/api/v1/user/email/verify",
                               json={"token": token})).status_code == 200

@@ -41,6 +41,19 @@ def mails(outbox) -> list[tuple[str, str]]:
     return found
 
 
+async def mails_when(outbox, count: int, seconds: float = 10.0) -> list[tuple[str, str]]:
+    """`mails(outbox)` once it holds `count` mails: mail goes through the outbox table and
+    the sender task (docs/mail.md), so it lands a moment after the request answered."""
+    import asyncio
+
+    for _ in range(int(seconds / 0.02)):
+        found = mails(outbox)
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} mails in {outbox}")
+
+
 def verify_token_in(body: str) -> str:
     import re
 

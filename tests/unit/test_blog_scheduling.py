@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from nirvana.domain.blogs.events import BlogPublished
+from nirvana.domain.blogs.events import BlogEvent, BlogPublished
 from nirvana.domain.blogs.model import BlogChanges, BlogFields, BlogFilter, BlogStatus
 from nirvana.domain.blogs.service import Blogs
 from nirvana.domain.errors import ConflictError, InvalidInputError, NotFoundError
@@ -18,9 +18,9 @@ ANN, BOB = 1, 2
 
 class RecordedEvents:
     def __init__(self) -> None:
-        self.events: list[BlogPublished] = []
+        self.events: list[BlogEvent] = []
 
-    def publish(self, event: BlogPublished) -> None:
+    async def publish(self, event: BlogEvent) -> None:
         self.events.append(event)
 
 
@@ -77,7 +77,8 @@ async def test_a_scheduled_blog_is_hidden_until_its_time_then_published_once(blo
     assert published.published_at == blog.published_at  # at its time, not when noticed
     assert await visible_to_others(blogs, blog.id)
     assert await blogs.publish_due() == []  # exactly once
-    assert events.events == [BlogPublished(blog.id, ANN, "Soon", "soon", blog.published_at)]
+    assert events.events == [BlogPublished(blog.id, ANN, "Soon", "soon", blog.published_at,
+                                           "Body")]
 
 
 async def test_blogs_due_while_the_server_was_down_are_published_at_the_next_look(

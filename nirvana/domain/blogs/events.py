@@ -1,8 +1,13 @@
-"""What the blogs domain announces to other features: domain events and their port.
+"""What blogs announce to other features: domain events and their port.
 
-A blog is announced when it becomes public for the first time: written as published, a
-draft published, or a scheduled blog reaching its time (whoever does it: a route, a page, the
-scheduled publisher). `bootstrap.py` wires the listeners (notifications to followers).
+A rule of another feature (a like notifies the blog's author, a new blog its author's
+followers) hangs on these events, wired in `bootstrap.py`, so no route has to remember it.
+Each event is published after its change is stored, and carries what a listener needs so it
+need not read the blog again.
+
+A blog is announced (`BlogPublished`) when it becomes public for the first time: written as
+published, a draft published, or a scheduled blog reaching its time (whoever does it: a route,
+a page, the scheduled publisher).
 """
 
 from __future__ import annotations
@@ -23,16 +28,52 @@ class BlogPublished:
     title: str
     slug: str
     published_at: datetime
+    body: str  # for mentions: listeners need not read the blog again
+
+
+@dataclass(frozen=True, slots=True)
+class BlogLiked:
+    blog_id: int
+    author_id: int
+    liker_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlogUnliked:
+    blog_id: int
+    author_id: int
+    liker_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommentAdded:
+    blog_id: int
+    blog_author_id: int
+    comment_id: int
+    commenter_id: int
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommentDeleted:
+    blog_id: int
+    blog_author_id: int
+    comment_id: int
+    commenter_id: int
+
+
+BlogEvent = BlogPublished | BlogLiked | BlogUnliked | CommentAdded | CommentDeleted
 
 
 class BlogEvents(Protocol):
-    def publish(self, event: BlogPublished) -> None:
-        """Never blocks and never raises: called after the change is committed."""
+    async def publish(self, event: BlogEvent) -> None:
+        """Awaited after the change is stored; never raises (a listener's failure is the
+        listener's, and the change stands)."""
         ...
 
 
 class NoListeners:
     """For blogs nobody listens to (unit tests of the rules alone)."""
 
-    def publish(self, event: BlogPublished) -> None:
+    async def publish(self, event: BlogEvent) -> None:
         pass

@@ -36,7 +36,15 @@ from .model import (
     validate_fields,
     validate_filter,
 )
-from .events import BlogEvents, BlogPublished, NoListeners
+from .events import (
+    BlogEvents,
+    BlogLiked,
+    BlogPublished,
+    BlogUnliked,
+    CommentAdded,
+    CommentDeleted,
+    NoListeners,
+)
 from .ports import BlogRepository, CommentRepository
 from .slugs import is_slug, slugify
 from ..errors import ConflictError, NotFoundError, PermissionDeniedError, field_error
@@ -149,10 +157,10 @@ class Blogs:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _announce(self, blog: Blog) -> None:
+    async def _announce(self, blog: Blog) -> None:
         assert blog.published_at is not None
-        self._events.publish(BlogPublished(blog.id, blog.author.id, blog.title, blog.slug,
-                                           blog.published_at))
+        await self._events.publish(BlogPublished(blog.id, blog.author.id, blog.title,
+                                                 blog.slug, blog.published_at, blog.body))
 
     def _scheduled(self) -> None:
         for wake in self.on_schedule:
@@ -184,7 +192,7 @@ class Blogs:
         finally:
             self.content_version += 1
         if blog.status is BlogStatus.PUBLISHED:
-            self._announce(blog)
+            await self._announce(blog)
         elif blog.status is BlogStatus.SCHEDULED:
             self._scheduled()
         return blog
@@ -197,7 +205,7 @@ class Blogs:
         if published:
             self.content_version += 1
         for blog in published:
-            self._announce(blog)
+            await self._announce(blog)
         return published
 
     async def next_scheduled(self) -> datetime | None:
@@ -255,7 +263,7 @@ class Blogs:
         if saved is None:  # another edit won the race between our read and our write
             raise stale
         if first and saved.status is BlogStatus.PUBLISHED:
-            self._announce(saved)
+            await self._announce(saved)
         elif saved.status is BlogStatus.SCHEDULED:
             self._scheduled()
         return saved
@@ -277,19 +285,27 @@ class Blogs:
         return blog
 
     async def like(self, blog_id: int, user_id: int) -> int:
-        await self._interactive(blog_id, user_id)
-        return await self._blogs.like(blog_id, user_id)
+        blog = await self._interactive(blog_id, user_id)
+        count = await self._blogs.like(blog_id, user_id)
+        # Also on a repeated like: listeners count each liker once.
+        await self._events.publish(BlogLiked(blog_id, blog.author.id, user_id))
+        return count
 
     async def unlike(self, blog_id: int, user_id: int) -> int:
         # Unliking needs only visibility: taking a like back from a blog that became a
         # draft is fine.
-        await self._visible(blog_id, user_id)
-        return await self._blogs.unlike(blog_id, user_id)
+        blog = await self._visible(blog_id, user_id)
+        count = await self._blogs.unlike(blog_id, user_id)
+        await self._events.publish(BlogUnliked(blog_id, blog.author.id, user_id))
+        return count
 
     async def comment(self, blog_id: int, user_id: int, body: str) -> Comment:
-        await self._interactive(blog_id, user_id)
+        blog = await self._interactive(blog_id, user_id)
         body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
-        return await self._comments.add(blog_id, user_id, body, self._clock.now())
+        comment = await self._comments.add(blog_id, user_id, body, self._clock.now())
+        await self._events.publish(
+            CommentAdded(blog_id, blog.author.id, comment.id, user_id, body))
+        return comment
 
     async def comments(self, blog_id: int, viewer_id: int | None, page: int,
                        limit: int) -> tuple[list[Comment], int]:
@@ -328,3 +344,5 @@ class Blogs:
                 "Only the comment's author or the blog's author can delete it.",
                 code="not_comment_author")
         await self._comments.delete(comment_id)
+        await self._events.publish(
+            CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id))

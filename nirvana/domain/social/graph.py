@@ -14,7 +14,17 @@ from __future__ import annotations
 
 from ..errors import ConflictError, InvalidInputError, NotFoundError, field_error
 from .cursors import listing_of, one_more
-from .events import FriendshipChanged, NoListeners, SocialEvents
+from .events import (
+    Blocked,
+    Followed,
+    FriendRequestAccepted,
+    FriendRequestSent,
+    FriendRequestWithdrawn,
+    FriendshipChanged,
+    NoListeners,
+    SocialEvents,
+    Unfollowed,
+)
 from .entities import (
     Change,
     Counts,
@@ -109,8 +119,12 @@ class SocialGraph:
                 await tx.add_request(me, other)
                 outcome = FriendRequestOutcome.REQUESTED
             result = FriendRequestResult(outcome, await tx.state())
-        if result.state.friends:
-            self._events.publish(FriendshipChanged(me, other, True))
+        if outcome is FriendRequestOutcome.BECAME_FRIENDS:
+            # Asking someone who had asked you is accepting their request.
+            await self._events.publish(FriendRequestAccepted(me, other))
+            await self._events.publish(FriendshipChanged(me, other, True))
+        elif outcome is FriendRequestOutcome.REQUESTED:
+            await self._events.publish(FriendRequestSent(me, other))
         return result
 
     async def relation(self, me: int, other: int) -> PairState:
@@ -133,24 +147,28 @@ class SocialGraph:
                 await tx.remove_request(me, other)
                 await tx.befriend()
                 change = Change(True, await tx.state())
-        self._events.publish(FriendshipChanged(me, other, True))
+        if change.created:
+            await self._events.publish(FriendRequestAccepted(me, other))
+        await self._events.publish(FriendshipChanged(me, other, True))
         return change
 
     async def decline_friend_request(self, me: int, other: int) -> None:
         await self._check_target(me, other)
         async with self._repo.pair(me, other) as tx:
             await tx.remove_request(other, me)
+        await self._events.publish(FriendRequestWithdrawn(other, me))
 
     async def cancel_friend_request(self, me: int, other: int) -> None:
         await self._check_target(me, other)
         async with self._repo.pair(me, other) as tx:
             await tx.remove_request(me, other)
+        await self._events.publish(FriendRequestWithdrawn(me, other))
 
     async def remove_friend(self, me: int, other: int) -> None:
         await self._check_target(me, other)
         async with self._repo.pair(me, other) as tx:
             await tx.unfriend()
-        self._events.publish(FriendshipChanged(me, other, False))
+        await self._events.publish(FriendshipChanged(me, other, False))
 
     async def friends(self, user_id: int, page: PageRequest) -> Listing:
         return listing_of(await self._repo.friends(user_id, one_more(page)), page)
@@ -170,12 +188,15 @@ class SocialGraph:
             if state.follows:
                 return Change(False, state)
             await tx.add_follow(me, other)
-            return Change(True, await tx.state())
+            change = Change(True, await tx.state())
+        await self._events.publish(Followed(me, other))
+        return change
 
     async def unfollow(self, me: int, other: int) -> None:
         await self._check_target(me, other)
         async with self._repo.pair(me, other) as tx:
             await tx.remove_follow(me, other)
+        await self._events.publish(Unfollowed(me, other))
 
     async def followers(self, viewer: int | None, user_id: int, page: PageRequest) -> Listing:
         await self._check_visible(viewer, user_id)
@@ -203,7 +224,9 @@ class SocialGraph:
                 await tx.remove_follow(other, me)
                 await tx.add_block(me, other)
                 change = Change(True, await tx.state())
-        self._events.publish(FriendshipChanged(me, other, False))
+        if change.created:
+            await self._events.publish(Blocked(me, other))
+        await self._events.publish(FriendshipChanged(me, other, False))
         return change
 
     async def unblock(self, me: int, other: int) -> None:

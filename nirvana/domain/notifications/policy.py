@@ -1,0 +1,72 @@
+"""The rules of what is said and how notifications group: mentions, like windows, wording."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from .entities import Kind, Notification
+
+# "@ann" at the start of the text or after anything but a word character (so an address
+# like "me@ann.example" is not a mention); usernames are 3-30 of [A-Za-z0-9_].
+_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{3,30})\b")
+MAX_MENTIONS = 20  # per text: a list of every user is not a mention, and bounds the fan-out
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationPolicy:
+    # Likes on one blog within one window are one notification ("Ann and 3 others liked …").
+    like_window: timedelta = timedelta(hours=1)
+    page_limit: int = 100
+
+
+def mentions(text: str) -> list[str]:
+    """The distinct usernames mentioned in `text`, lowercase, in order of first mention."""
+    seen: dict[str, None] = {}
+    for match in _MENTION.finditer(text):
+        seen.setdefault(match.group(1).lower(), None)
+        if len(seen) == MAX_MENTIONS:
+            break
+    return list(seen)
+
+
+def like_group(blog_id: int, now: datetime, window: timedelta) -> str:
+    bucket = (now - EPOCH) // window
+    return f"like:{blog_id}:{bucket}"
+
+
+def summary(n: Notification) -> str:
+    """One line a person reads: "Ann and 3 others liked “Title”"."""
+    who = _who(n)
+    title = f"“{n.blog_title}”" if n.blog_title else "your blog"
+    match n.kind:
+        case Kind.FRIEND_REQUEST:
+            return f"{who} sent you a friend request"
+        case Kind.FRIEND_ACCEPTED:
+            return f"{who} accepted your friend request"
+        case Kind.NEW_FOLLOWER:
+            return f"{who} started following you"
+        case Kind.BLOG_LIKED:
+            return f"{who} liked {title}"
+        case Kind.BLOG_COMMENTED:
+            return f"{who} commented on {title}"
+        case Kind.MENTIONED:
+            where = "a comment on " + title if n.comment_id else title
+            return f"{who} mentioned you in {where}"
+        case Kind.NEW_BLOG:
+            return f"{who} published {title}"
+        case Kind.NOTICE:
+            return n.text or ""
+
+
+def _who(n: Notification) -> str:
+    if not n.actors:
+        return "Someone"
+    first = n.actors[0].name or n.actors[0].username
+    others = n.actor_count - 1
+    if others <= 0:
+        return first
+    return f"{first} and {others} other{'s' if others > 1 else ''}"

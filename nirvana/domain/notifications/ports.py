@@ -1,0 +1,75 @@
+"""The ports of the notifications domain. PostgreSQL: `storage/postgres/notifications.py`;
+in-memory fakes for unit tests: `tests/fakes_notifications.py`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from .entities import Draft, Kind, Notification, Position
+
+
+class NotificationStore(Protocol):
+    async def add(self, draft: Draft, now: datetime) -> Notification | None:
+        """Store `draft`, or add its actor to the unread notification with the same
+        (recipient, group_key). None when that changed nothing (the actor was already
+        there). Safe under concurrency: two adds of one group make one notification."""
+        ...
+
+    async def add_for_each(self, recipient_ids: list[int], draft: Draft,
+                           now: datetime) -> list[Notification]:
+        """`draft` (its recipient aside) for each of `recipient_ids` at once, as new
+        notifications (a fan-out: a new blog to its author's followers); a recipient who
+        still has the same one unread gets nothing new. The ones stored."""
+        ...
+
+    async def unread_counts(self, recipient_ids: list[int]) -> dict[int, int]: ...
+
+    async def withdraw(self, kind: Kind, subject: str, *, recipient_id: int | None = None,
+                       actor_id: int | None = None) -> list[int]:
+        """Take `actor_id` off the unread notifications of `kind` about `subject` (of one
+        recipient, or anyone's); one left with no actor is deleted (with `actor_id` None,
+        they all are). The recipients whose list changed."""
+        ...
+
+    async def withdraw_between(self, a: int, b: int) -> list[int]:
+        """Delete the unread notifications `a` caused for `b` and `b` for `a`; the
+        recipients whose list changed."""
+        ...
+
+    async def page(self, recipient_id: int, after: Position | None,
+                   limit: int) -> list[Notification]:
+        """The newest first by (updated_at, id), strictly after `after`."""
+        ...
+
+    async def unread_count(self, recipient_id: int) -> int: ...
+
+    async def mark_read(self, recipient_id: int, notification_id: int, now: datetime) -> bool:
+        """False when the recipient has no such notification."""
+        ...
+
+    async def mark_all_read(self, recipient_id: int, now: datetime) -> int: ...
+
+    async def delete(self, recipient_id: int, notification_id: int) -> bool: ...
+
+
+class Audience(Protocol):
+    """What the rules read of the social graph and the accounts."""
+
+    async def blocked_either_way(self, a: int, b: int) -> bool: ...
+
+    async def followers(self, user_id: int) -> list[int]:
+        """Everyone who follows `user_id` (blocks end follows, so none of them is blocked)."""
+        ...
+
+    async def user_ids(self, usernames: list[str]) -> dict[str, int]:
+        """Ids of the existing users among `usernames` (lowercase keys)."""
+        ...
+
+
+class LiveNotifications(Protocol):
+    """Where a change goes once stored: every connected device of its recipient."""
+
+    async def changed(self, change: Change) -> None:
+        """Never raises: the change is stored, whoever missed it refetches."""
+        ...

@@ -1,0 +1,215 @@
+"""Notification use cases: the rules that turn what happened into what someone is told, and
+the recipient's list (page, unread count, mark read, delete).
+
+Nobody calls the rules from a route: the social graph and blogs publish domain events
+(`domain/social/events.py`, `domain/blogs/events.py`) and `bootstrap.py` hands them to
+`Notifications.handle`. The rules:
+
+- nothing about your own actions, and nothing from or about someone on either side of a
+  block (a block also withdraws what was still unread between the two);
+- likes on one blog within one window are one notification with every liker;
+- undoing an action (unlike, unfollow, a withdrawn request, a deleted comment) withdraws its
+  unread notification; a read one stays, as a letter already opened does;
+- a mention notifies only someone who can see the text (no block with its author).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..blogs.events import (
+    BlogEvent,
+    BlogLiked,
+    BlogPublished,
+    BlogUnliked,
+    CommentAdded,
+    CommentDeleted,
+)
+from ..clock import Clock
+from ..errors import NotFoundError
+from ..social.events import (
+    Blocked,
+    Followed,
+    FriendRequestAccepted,
+    FriendRequestSent,
+    FriendRequestWithdrawn,
+    SocialEvent,
+    Unfollowed,
+)
+from .entities import Change, Draft, Kind, Page, Position
+from .policy import NotificationPolicy, like_group, mentions
+from .ports import Audience, LiveNotifications, NotificationStore
+
+log = logging.getLogger("nirvana.notifications")
+
+FAN_OUT_BATCH = 1000  # recipients per statement when one event tells many
+
+
+class NobodyListening:
+    """For tests of the rules alone: changes go nowhere live."""
+
+    async def changed(self, change: Change) -> None:
+        pass
+
+
+class Notifications:
+    def __init__(self, *, store: NotificationStore, audience: Audience, clock: Clock,
+                 live: LiveNotifications | None = None,
+                 policy: NotificationPolicy | None = None) -> None:
+        self._store = store
+        self._audience = audience
+        self._clock = clock
+        self._live = live if live is not None else NobodyListening()
+        self.policy = policy if policy is not None else NotificationPolicy()
+
+    # -- the entry other features may call directly -------------------------------------
+
+    async def notify(self, recipient_id: int, text: str, *, subject: str,
+                     actor_id: int | None = None) -> None:
+        """Tell `recipient_id` something from the system ("your export is ready"); `subject`
+        names what it is about, so a repeat while unread is one notification."""
+        await self._deliver(Draft(recipient_id, Kind.NOTICE, actor_id, subject,
+                                  f"notice:{subject}", text=text))
+
+    # -- the rules: domain events in -----------------------------------------------------
+
+    async def handle(self, event: SocialEvent | BlogEvent) -> None:
+        """One event of another feature, after its change is stored."""
+        match event:
+            case FriendRequestSent(sender, recipient):
+                await self._deliver(Draft(recipient, Kind.FRIEND_REQUEST, sender,
+                                          f"user:{sender}", f"friend_request:{sender}"))
+            case FriendRequestWithdrawn(sender, recipient):
+                await self._withdraw(Kind.FRIEND_REQUEST, f"user:{sender}",
+                                     recipient_id=recipient)
+            case FriendRequestAccepted(accepter, requester):
+                # The request is answered: it no longer asks anything of the accepter.
+                await self._withdraw(Kind.FRIEND_REQUEST, f"user:{requester}",
+                                     recipient_id=accepter)
+                await self._deliver(Draft(requester, Kind.FRIEND_ACCEPTED, accepter,
+                                          f"user:{accepter}", f"friend_accepted:{accepter}"))
+            case Followed(follower, followee):
+                await self._deliver(Draft(followee, Kind.NEW_FOLLOWER, follower,
+                                          f"user:{follower}", f"follow:{follower}"))
+            case Unfollowed(follower, followee):
+                await self._withdraw(Kind.NEW_FOLLOWER, f"user:{follower}",
+                                     recipient_id=followee, actor_id=follower)
+            case Blocked(blocker, blocked):
+                for recipient in await self._store.withdraw_between(blocker, blocked):
+                    await self._tell(recipient)
+            case BlogPublished():
+                await self._blog_published(event)
+            case BlogLiked(blog_id, author_id, liker_id):
+                group = like_group(blog_id, self._clock.now(), self.policy.like_window)
+                await self._deliver(Draft(author_id, Kind.BLOG_LIKED, liker_id,
+                                          f"blog:{blog_id}", group, blog_id=blog_id))
+            case BlogUnliked(blog_id, author_id, liker_id):
+                await self._withdraw(Kind.BLOG_LIKED, f"blog:{blog_id}",
+                                     recipient_id=author_id, actor_id=liker_id)
+            case CommentAdded():
+                await self._comment_added(event)
+            case CommentDeleted(_, _, comment_id, _):
+                subject = f"comment:{comment_id}"
+                await self._withdraw(Kind.BLOG_COMMENTED, subject)
+                await self._withdraw(Kind.MENTIONED, subject)
+            case _:
+                pass  # events about something nobody is told of (FriendshipChanged)
+
+    async def _blog_published(self, event: BlogPublished) -> None:
+        subject = f"blog:{event.blog_id}"
+        mentioned = await self._mentioned(f"{event.title}\n{event.body}")
+        for user_id in mentioned:
+            await self._deliver(Draft(user_id, Kind.MENTIONED, event.author_id, subject,
+                                      f"mention:{subject}", blog_id=event.blog_id))
+        # Blocks end follows, so no follower is blocked; a mention already told its reader.
+        # Written in batches: an author may have many followers, and this runs in the
+        # request that published.
+        followers = [u for u in await self._audience.followers(event.author_id)
+                     if u not in mentioned and u != event.author_id]
+        draft = Draft(0, Kind.NEW_BLOG, event.author_id, subject, f"new_blog:{event.blog_id}",
+                      blog_id=event.blog_id)
+        for start in range(0, len(followers), FAN_OUT_BATCH):
+            batch = followers[start:start + FAN_OUT_BATCH]
+            stored = await self._store.add_for_each(batch, draft, self._clock.now())
+            counts = await self._store.unread_counts([n.recipient_id for n in stored])
+            for n in stored:
+                unread = counts.get(n.recipient_id, 0)
+                await self._live.changed(Change(n.recipient_id, n, unread))
+
+    async def _comment_added(self, event: CommentAdded) -> None:
+        subject = f"comment:{event.comment_id}"
+        await self._deliver(Draft(event.blog_author_id, Kind.BLOG_COMMENTED,
+                                  event.commenter_id, subject, f"comment:{event.comment_id}",
+                                  blog_id=event.blog_id, comment_id=event.comment_id))
+        for user_id in await self._mentioned(event.body):
+            if user_id == event.blog_author_id:
+                continue  # already told of this comment
+            # Whoever can see the comment can see the blog, unless blocked by its author.
+            if await self._audience.blocked_either_way(event.blog_author_id, user_id):
+                continue
+            await self._deliver(Draft(user_id, Kind.MENTIONED, event.commenter_id, subject,
+                                      f"mention:{subject}", blog_id=event.blog_id,
+                                      comment_id=event.comment_id))
+
+    async def _mentioned(self, text: str) -> list[int]:
+        names = mentions(text)
+        if not names:
+            return []
+        ids = await self._audience.user_ids(names)
+        return [ids[name] for name in names if name in ids]
+
+    async def _deliver(self, draft: Draft) -> None:
+        if draft.actor_id is not None:
+            if draft.actor_id == draft.recipient_id:
+                return  # nothing about your own actions
+            if await self._audience.blocked_either_way(
+                    draft.actor_id, draft.recipient_id):
+                return
+        stored = await self._store.add(draft, self._clock.now())
+        if stored is not None:
+            await self._live.changed(Change(draft.recipient_id, stored,
+                                            await self._store.unread_count(draft.recipient_id)))
+
+    async def _withdraw(self, kind: Kind, subject: str, *, recipient_id: int | None = None,
+                        actor_id: int | None = None) -> None:
+        for recipient in await self._store.withdraw(kind, subject, recipient_id=recipient_id,
+                                                    actor_id=actor_id):
+            await self._tell(recipient)
+
+    async def _tell(self, recipient_id: int) -> None:
+        await self._live.changed(
+            Change(recipient_id, None, await self._store.unread_count(recipient_id)))
+
+    # -- the recipient's list ------------------------------------------------------------
+
+    async def page(self, user_id: int, after: Position | None, limit: int) -> Page:
+        rows = await self._store.page(user_id, after, limit + 1)
+        items = rows[:limit]
+        last = items[-1] if len(rows) > limit else None
+        return Page(items, Position(last.updated_at, last.id) if last else None)
+
+    async def unread_count(self, user_id: int) -> int:
+        return await self._store.unread_count(user_id)
+
+    async def mark_read(self, user_id: int, notification_id: int) -> int:
+        """The unread count after it. Someone else's notification is NotFoundError."""
+        if not await self._store.mark_read(user_id, notification_id, self._clock.now()):
+            raise _not_found()
+        await self._tell(user_id)
+        return await self._store.unread_count(user_id)
+
+    async def mark_all_read(self, user_id: int) -> int:
+        """The unread count after it (0 unless one arrived meanwhile)."""
+        if await self._store.mark_all_read(user_id, self._clock.now()):
+            await self._tell(user_id)
+        return await self._store.unread_count(user_id)
+
+    async def delete(self, user_id: int, notification_id: int) -> int:
+        if not await self._store.delete(user_id, notification_id):
+            raise _not_found()
+        await self._tell(user_id)
+        return await self._store.unread_count(user_id)
+
+
+def _not_found() -> NotFoundError:
+    return NotFoundError("No such notification.", code="notification_not_found")

@@ -1,0 +1,200 @@
+"""PostgreSQL adapters of the notifications ports (tables of schema step 0005)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import asyncpg
+
+from ...domain.notifications.entities import (
+    MAX_SHOWN_ACTORS,
+    Actor,
+    Draft,
+    Kind,
+    Notification,
+    Position,
+)
+
+_SELECT = f"""
+    SELECT n.id, n.recipient_id, n.kind, n.blog_id, n.comment_id, n.text, n.actor_count,
+           n.created_at, n.updated_at, n.read_at, b.title AS blog_title,
+           (SELECT coalesce(jsonb_agg(jsonb_build_array(u.id, u.username::text, u.name)
+                                      ORDER BY a.at DESC, a.actor_id DESC), '[]')
+            FROM (SELECT actor_id, at FROM notification_actors
+                  WHERE notification_id = n.id ORDER BY at DESC, actor_id DESC
+                  LIMIT {MAX_SHOWN_ACTORS}) a
+            JOIN users u ON u.id = a.actor_id) AS actors
+    FROM notifications n LEFT JOIN blogs b ON b.id = n.blog_id"""
+
+
+def _notification(row: asyncpg.Record) -> Notification:
+    return Notification(
+        id=row["id"], recipient_id=row["recipient_id"], kind=Kind(row["kind"]),
+        actors=tuple(Actor(*a) for a in json.loads(row["actors"])),
+        actor_count=row["actor_count"], blog_id=row["blog_id"], blog_title=row["blog_title"],
+        comment_id=row["comment_id"], text=row["text"], created_at=row["created_at"],
+        updated_at=row["updated_at"], read_at=row["read_at"])
+
+
+# Takes actors off unread notifications and counts them down, in one statement; the caller
+# then deletes those left with none. The UPDATE holds each row's lock to the commit, so a
+# concurrent add to the same group waits and then starts a new row if this one went.
+_TAKE_ACTORS_OFF = """
+    WITH hit AS (
+        DELETE FROM notification_actors a USING notifications n
+        WHERE a.notification_id = n.id AND n.read_at IS NULL AND ({where})
+        RETURNING n.id)
+    UPDATE notifications n SET actor_count = n.actor_count - c.k
+    FROM (SELECT id, count(*) AS k FROM hit GROUP BY id) c
+    WHERE n.id = c.id
+    RETURNING n.id, n.recipient_id, n.actor_count"""
+
+
+class PgNotificationStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(self, draft: Draft, now: datetime) -> Notification | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # On a conflict the no-op update still locks the unread row of the group, so
+            # concurrent adds to one group queue here and each adds its actor to one row.
+            row = await conn.fetchrow(
+                """INSERT INTO notifications (recipient_id, kind, subject, group_key, blog_id,
+                                              comment_id, text, created_at, updated_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                   ON CONFLICT (recipient_id, group_key) WHERE read_at IS NULL
+                   DO UPDATE SET group_key = EXCLUDED.group_key
+                   RETURNING id, (xmax = 0) AS created""",
+                draft.recipient_id, draft.kind.value, draft.subject, draft.group_key,
+                draft.blog_id, draft.comment_id, draft.text, now)
+            changed = row["created"]
+            if draft.actor_id is not None:
+                added = await conn.fetchval(
+                    "INSERT INTO notification_actors (notification_id, actor_id, at) "
+                    "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
+                    row["id"], draft.actor_id, now)
+                if added:
+                    await conn.execute(
+                        "UPDATE notifications SET actor_count = actor_count + 1, "
+                        "updated_at = greatest(updated_at, $2) WHERE id = $1", row["id"], now)
+                    changed = True
+            if not changed:
+                return None
+            return _notification(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1", row["id"]))
+
+    async def add_for_each(self, recipient_ids: list[int], draft: Draft,
+                           now: datetime) -> list[Notification]:
+        if not recipient_ids:
+            return []
+        async with self._pool.acquire() as conn, conn.transaction():
+            ids = await conn.fetch(
+                """WITH new AS (
+                       INSERT INTO notifications (recipient_id, kind, subject, group_key,
+                                                  blog_id, comment_id, text, actor_count,
+                                                  created_at, updated_at)
+                       SELECT r, $2, $3, $4, $5, $6, $7, ($8::bigint IS NOT NULL)::int, $9, $9
+                       FROM unnest($1::bigint[]) AS r
+                       ON CONFLICT (recipient_id, group_key) WHERE read_at IS NULL DO NOTHING
+                       RETURNING id),
+                   actors AS (
+                       INSERT INTO notification_actors (notification_id, actor_id, at)
+                       SELECT id, $8, $9 FROM new WHERE $8::bigint IS NOT NULL)
+                   SELECT id FROM new""",
+                recipient_ids, draft.kind.value, draft.subject, draft.group_key, draft.blog_id,
+                draft.comment_id, draft.text, draft.actor_id, now)
+            rows = await conn.fetch(f"{_SELECT} WHERE n.id = ANY($1::bigint[])",
+                                    [r["id"] for r in ids])
+        return [_notification(r) for r in rows]
+
+    async def unread_counts(self, recipient_ids: list[int]) -> dict[int, int]:
+        rows = await self._pool.fetch(
+            "SELECT recipient_id, count(*) AS n FROM notifications "
+            "WHERE recipient_id = ANY($1::bigint[]) AND read_at IS NULL GROUP BY recipient_id",
+            recipient_ids)
+        return {r["recipient_id"]: r["n"] for r in rows}
+
+    async def _take_off(self, where: str, *args: object) -> list[int]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_TAKE_ACTORS_OFF.format(where=where), *args)
+            empty = [r["id"] for r in rows if r["actor_count"] <= 0]
+            if empty:
+                await conn.execute("DELETE FROM notifications WHERE id = ANY($1::bigint[])",
+                                   empty)
+        return sorted({r["recipient_id"] for r in rows})
+
+    async def withdraw(self, kind: Kind, subject: str, *, recipient_id: int | None = None,
+                       actor_id: int | None = None) -> list[int]:
+        if actor_id is not None:
+            return await self._take_off(
+                "n.kind = $1 AND n.subject = $2 AND ($3::bigint IS NULL OR n.recipient_id = $3)"
+                " AND a.actor_id = $4", kind.value, subject, recipient_id, actor_id)
+        rows = await self._pool.fetch(
+            "DELETE FROM notifications WHERE read_at IS NULL AND kind = $1 AND subject = $2 "
+            "AND ($3::bigint IS NULL OR recipient_id = $3) RETURNING recipient_id",
+            kind.value, subject, recipient_id)
+        return sorted({r["recipient_id"] for r in rows})
+
+    async def withdraw_between(self, a: int, b: int) -> list[int]:
+        return await self._take_off(
+            "(n.recipient_id = $1 AND a.actor_id = $2) OR (n.recipient_id = $2 AND a.actor_id = $1)",
+            a, b)
+
+    async def page(self, recipient_id: int, after: Position | None,
+                   limit: int) -> list[Notification]:
+        if after is None:
+            rows = await self._pool.fetch(
+                f"{_SELECT} WHERE n.recipient_id = $1 "
+                "ORDER BY n.updated_at DESC, n.id DESC LIMIT $2", recipient_id, limit)
+        else:
+            rows = await self._pool.fetch(
+                f"{_SELECT} WHERE n.recipient_id = $1 AND (n.updated_at, n.id) < ($2, $3) "
+                "ORDER BY n.updated_at DESC, n.id DESC LIMIT $4",
+                recipient_id, after.updated_at, after.id, limit)
+        return [_notification(r) for r in rows]
+
+    async def unread_count(self, recipient_id: int) -> int:
+        return await self._pool.fetchval(
+            "SELECT count(*) FROM notifications WHERE recipient_id = $1 AND read_at IS NULL",
+            recipient_id)
+
+    async def mark_read(self, recipient_id: int, notification_id: int, now: datetime) -> bool:
+        status = await self._pool.execute(
+            "UPDATE notifications SET read_at = coalesce(read_at, $3) "
+            "WHERE id = $2 AND recipient_id = $1", recipient_id, notification_id, now)
+        return status != "UPDATE 0"
+
+    async def mark_all_read(self, recipient_id: int, now: datetime) -> int:
+        status = await self._pool.execute(
+            "UPDATE notifications SET read_at = $2 WHERE recipient_id = $1 AND read_at IS NULL",
+            recipient_id, now)
+        return int(status.split()[-1])
+
+    async def delete(self, recipient_id: int, notification_id: int) -> bool:
+        status = await self._pool.execute(
+            "DELETE FROM notifications WHERE id = $2 AND recipient_id = $1",
+            recipient_id, notification_id)
+        return status != "DELETE 0"
+
+
+class PgNotificationAudience:
+    """What the notification rules read of the social graph and the users (0001, 0002)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def blocked_either_way(self, a: int, b: int) -> bool:
+        return await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) "
+            "OR (blocker_id = $2 AND blocked_id = $1))", a, b)
+
+    async def followers(self, user_id: int) -> list[int]:
+        rows = await self._pool.fetch(
+            "SELECT follower_id FROM follows WHERE followee_id = $1", user_id)
+        return [r["follower_id"] for r in rows]
+
+    async def user_ids(self, usernames: list[str]) -> dict[str, int]:
+        rows = await self._pool.fetch(
+            "SELECT lower(username::text) AS name, id FROM users "
+            "WHERE username = ANY($1::citext[])", usernames)
+        return {r["name"]: r["id"] for r in rows}

@@ -1,0 +1,65 @@
+"""Notifications in the browser: the bell's count in the header, the list, marking read and
+opening one, all with plain forms (JavaScript off); and the bell following live frames."""
+
+from tests.support.browser_ui import make_blog, make_user, sign_in
+
+
+def flat(texts: list[str]) -> list[str]:
+    return [" ".join(t.split()) for t in texts]
+
+
+async def signed_in(site, session, *, javascript: bool = False):
+    page = await site.new_page(java_script_enabled=javascript)
+    await sign_in(page, session.user.email)
+    await page.wait_for_url("**/")
+    return page
+
+
+async def test_the_bell_counts_and_the_list_marks_read_without_javascript(site):
+    ann = await make_user(site.services, "Ann Example")
+    bob = await make_user(site.services, "Bob Builder")
+    blog = await make_blog(site.services, bob.user.id, "Bob's first post")
+    await site.services.social.follow(ann.user.id, bob.user.id)
+    await site.services.blogs.like(blog.id, ann.user.id)
+
+    b = await signed_in(site, bob)
+    bell = b.locator("[data-bell]")
+    assert (await bell.inner_text()).split() == ["🔔", "Notifications", "2", "unread"]
+    await bell.click()
+    await b.wait_for_url("**/notifications")
+    assert flat(await b.locator(".notification .what").all_inner_texts()) == [
+        "Unread: Ann Example liked “Bob's first post”",
+        "Unread: Ann Example started following you"]
+
+    await b.locator(".notification").nth(1).get_by_role("button", name="Mark read").click()
+    await b.wait_for_url("**/notifications")
+    assert flat([await b.locator("[data-bell] .count").inner_text()]) == ["1 unread"]
+
+    # Open goes to what it is about and marks it read.
+    await b.locator(".notification").first.get_by_role("button", name="Open").click()
+    await b.wait_for_url(f"**/blogs/{blog.slug}")  # the id link lands on the slug's page
+    assert await b.locator("[data-bell] .count").is_hidden()
+
+    await b.goto("/notifications")
+    await b.locator(".notification").first.get_by_role("button", name="Delete").click()
+    assert flat(await b.locator(".notification .what").all_inner_texts()) == [
+        "Ann Example started following you"]
+
+
+async def test_a_signed_out_visitor_is_sent_to_sign_in(site):
+    page = await site.new_page(java_script_enabled=False)
+    await page.goto("/notifications")
+    assert "/signin" in page.url
+
+
+async def test_the_bell_follows_frames_a_page_socket_passes_on(site):
+    bob = await make_user(site.services, "Bob Builder")
+    b = await signed_in(site, bob, javascript=True)
+    count = b.locator("[data-bell] .count")
+    assert await count.is_hidden()
+    await b.evaluate("""() => window.dispatchEvent(new CustomEvent("nirvana:frame",
+        {detail: {type: "notifications.unread", unread: 3}}))""")
+    assert flat([await count.inner_text()]) == ["3 unread"]
+    await b.evaluate("""() => window.dispatchEvent(new CustomEvent("nirvana:frame",
+        {detail: {type: "notifications.unread", unread: 0}}))""")
+    assert await count.is_hidden()

@@ -1,0 +1,83 @@
+"""Notifications on the WebSocket, against a real server with real sockets: every device of
+the recipient hears each change with the unread count, and a socket that opens after a
+missed change starts with the count to refetch."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+from pydantic import Field, TypeAdapter
+
+from nirvana.ws.events import ServerEvent
+from tests.support.chat_client import Client
+from tests.support.people import user
+from tests.support.http import bearer
+
+pytestmark = pytest.mark.anyio
+
+FRAME = TypeAdapter(Annotated[ServerEvent, Field(discriminator="type")])
+
+
+def valid(frame: dict) -> dict:
+    FRAME.validate_python(frame)  # what is sent is what the served schema declares
+    return frame
+
+
+async def test_every_device_of_the_recipient_hears_each_change(live):
+    ann, bob = await user(live.http), await user(live.http)
+    phone = await Client.connect(live.ws, bob)
+    laptop = await Client.connect(live.ws, bob)
+    for device in (phone, laptop):
+        assert valid(await device.expect("notifications.unread"))["unread"] == 0
+
+    r = await live.http.post(f"/api/v1/follows/{bob['id']}", headers=bearer(ann))
+    assert r.status_code == 201
+    for device in (phone, laptop):
+        event = valid(await device.expect("notification"))
+        assert event["unread"] == 1
+        assert event["notification"]["kind"] == "new_follower"
+        assert event["notification"]["actors"][0]["id"] == ann["id"]
+
+    nid = event["notification"]["id"]
+    r = await live.http.post(f"/api/v1/notifications/{nid}/read", headers=bearer(bob))
+    assert r.status_code == 200
+    for device in (phone, laptop):
+        assert valid(await device.expect("notifications.unread"))["unread"] == 0
+
+    # An undo is a change too: unfollowing withdraws the new follow's unread notification.
+    await live.http.delete(f"/api/v1/follows/{bob['id']}", headers=bearer(ann))
+    await live.http.post(f"/api/v1/follows/{bob['id']}", headers=bearer(ann))
+    assert (await phone.expect("notification"))["unread"] == 1
+    await live.http.delete(f"/api/v1/follows/{bob['id']}", headers=bearer(ann))
+    assert (await phone.expect("notifications.unread"))["unread"] == 0
+    for device in (phone, laptop):
+        await device.close()
+
+
+async def test_a_socket_reopened_after_a_missed_change_starts_with_the_count(live):
+    ann, bob = await user(live.http), await user(live.http)
+    first = await Client.connect(live.ws, bob)
+    await first.expect("notifications.unread", unread=0)
+    head = first.hello["head"]
+    await first.close()
+
+    await live.http.post(f"/api/v1/friends/requests/{bob['id']}", headers=bearer(ann))
+
+    again = await Client.connect(live.ws, bob, since=head)
+    assert (await again.expect("notifications.unread"))["unread"] == 1
+    # The count is the client's cue to refetch the list over HTTP.
+    r = await live.http.get("/api/v1/notifications", headers=bearer(bob))
+    assert [n["kind"] for n in r.json()["items"]] == ["friend_request"]
+    await again.close()
+
+
+async def test_others_hear_nothing_of_my_notifications(live):
+    ann, bob, eve = await user(live.http), await user(live.http), await user(live.http)
+    spy = await Client.connect(live.ws, eve)
+    await spy.expect("notifications.unread")
+    await live.http.post(f"/api/v1/follows/{bob['id']}", headers=bearer(ann))
+    ping = await spy.command("ping")
+    assert ping["type"] == "pong"
+    assert all(f["type"] not in ("notification", "notifications.unread") for f in spy.backlog)
+    await spy.close()

@@ -1,0 +1,150 @@
+"""In-memory fakes of the notifications ports (domain/notifications/ports.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from nirvana.domain.notifications.entities import (
+    MAX_SHOWN_ACTORS,
+    Actor,
+    Change,
+    Draft,
+    Kind,
+    Notification,
+    Position,
+)
+
+
+@dataclasses.dataclass
+class _Row:
+    id: int
+    draft: Draft
+    actors: list[int]  # newest first
+    created_at: datetime
+    updated_at: datetime
+    read_at: datetime | None = None
+
+
+class FakeNotificationStore:
+    def __init__(self) -> None:
+        self.rows: list[_Row] = []
+        self._next = 1
+
+    def _view(self, row: _Row) -> Notification:
+        d = row.draft
+        return Notification(
+            row.id, d.recipient_id, d.kind,
+            tuple(Actor(a, f"user{a}", f"User {a}") for a in row.actors[:MAX_SHOWN_ACTORS]),
+            len(row.actors), d.blog_id, None, d.comment_id, d.text, row.created_at,
+            row.updated_at, row.read_at)
+
+    async def add(self, draft: Draft, now: datetime) -> Notification | None:
+        for row in self.rows:
+            if (row.read_at is None and row.draft.recipient_id == draft.recipient_id
+                    and row.draft.group_key == draft.group_key):
+                if draft.actor_id is None or draft.actor_id in row.actors:
+                    return None
+                row.actors.insert(0, draft.actor_id)
+                row.updated_at = now
+                return self._view(row)
+        row = _Row(self._next, draft, [draft.actor_id] if draft.actor_id else [], now, now)
+        self._next += 1
+        self.rows.append(row)
+        return self._view(row)
+
+    async def add_for_each(self, recipient_ids: list[int], draft: Draft,
+                           now: datetime) -> list[Notification]:
+        added = []
+        for r in recipient_ids:
+            n = await self.add(dataclasses.replace(draft, recipient_id=r), now)
+            if n is not None:
+                added.append(n)
+        return added
+
+    async def unread_counts(self, recipient_ids: list[int]) -> dict[int, int]:
+        return {r: await self.unread_count(r) for r in recipient_ids}
+
+    async def withdraw(self, kind: Kind, subject: str, *, recipient_id: int | None = None,
+                       actor_id: int | None = None) -> list[int]:
+        changed: list[int] = []
+        for row in list(self.rows):
+            d = row.draft
+            if (row.read_at is not None or d.kind is not kind or d.subject != subject
+                    or (recipient_id is not None and d.recipient_id != recipient_id)):
+                continue
+            if actor_id is not None:
+                if actor_id not in row.actors:
+                    continue
+                row.actors.remove(actor_id)
+            if actor_id is None or not row.actors:
+                self.rows.remove(row)
+            changed.append(d.recipient_id)
+        return sorted(set(changed))
+
+    async def withdraw_between(self, a: int, b: int) -> list[int]:
+        changed = set()
+        for row in list(self.rows):
+            d = row.draft
+            if row.read_at is None and {d.recipient_id, d.actor_id} == {a, b}:
+                self.rows.remove(row)
+                changed.add(d.recipient_id)
+        return sorted(changed)
+
+    async def page(self, recipient_id: int, after: Position | None,
+                   limit: int) -> list[Notification]:
+        mine = sorted((r for r in self.rows if r.draft.recipient_id == recipient_id),
+                      key=lambda r: (r.updated_at, r.id), reverse=True)
+        if after is not None:
+            mine = [r for r in mine if (r.updated_at, r.id) < (after.updated_at, after.id)]
+        return [self._view(r) for r in mine[:limit]]
+
+    async def unread_count(self, recipient_id: int) -> int:
+        return sum(1 for r in self.rows
+                   if r.draft.recipient_id == recipient_id and r.read_at is None)
+
+    async def mark_read(self, recipient_id: int, notification_id: int, now: datetime) -> bool:
+        for r in self.rows:
+            if r.id == notification_id and r.draft.recipient_id == recipient_id:
+                r.read_at = r.read_at or now
+                return True
+        return False
+
+    async def mark_all_read(self, recipient_id: int, now: datetime) -> int:
+        n = 0
+        for r in self.rows:
+            if r.draft.recipient_id == recipient_id and r.read_at is None:
+                r.read_at = now
+                n += 1
+        return n
+
+    async def delete(self, recipient_id: int, notification_id: int) -> bool:
+        for r in self.rows:
+            if r.id == notification_id and r.draft.recipient_id == recipient_id:
+                self.rows.remove(r)
+                return True
+        return False
+
+
+class FakeAudience:
+    def __init__(self) -> None:
+        self.blocks: set[frozenset[int]] = set()
+        self.follows: set[tuple[int, int]] = set()  # (follower, followee)
+        self.usernames: dict[str, int] = {}
+
+    async def blocked_either_way(self, a: int, b: int) -> bool:
+        return frozenset((a, b)) in self.blocks
+
+    async def followers(self, user_id: int) -> list[int]:
+        return sorted(f for f, e in self.follows if e == user_id)
+
+    async def user_ids(self, usernames: list[str]) -> dict[str, int]:
+        return {n: self.usernames[n] for n in usernames if n in self.usernames}
+
+
+class HeardLive:
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+
+    async def changed(self, change: Change) -> None:
+        self.changes.append(change)
