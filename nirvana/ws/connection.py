@@ -74,8 +74,8 @@ class Connection:
         self.close_now: Callable[[int, str], None] | None = None
         self.close_written = False  # by close_now: the sender must not send another
         # What the sender task (`next`) and a paced replay (`push_paced`) wait on. Futures
-        # made when a wait begins, not Events: an Event holds a deque (~0.8 KiB), and an
-        # idle socket is mostly these few objects (see NirvanaApp).
+        # made when a wait begins, not Events: an Event holds a deque for its whole life, and an
+        # idle socket is mostly these few objects (figures in docs/performance.md).
         self._ready: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None  # resolved when a frame is taken
         self.close_request: tuple[int, str] | None = None
