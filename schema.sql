@@ -452,3 +452,40 @@ END $$;
 -- friends; 'friends' its author's friends only. Every read applies it (blogs.visible_to).
 ALTER TABLE blogs ADD COLUMN audience text NOT NULL DEFAULT 'public'
     CHECK (audience IN ('public', 'followers', 'friends'));
+
+-- migration: 0009 two-factor sign-in and export
+-- Two-factor sign-in (domain/accounts/two_factor.py). A row with enabled_at NULL is a setup
+-- waiting for its first code. last_step is the latest TOTP time step accepted: codes of it
+-- and of every earlier step are refused, so a code works once.
+CREATE TABLE two_factor (
+    user_id    bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    secret     text NOT NULL,
+    created_at timestamptz NOT NULL,
+    enabled_at timestamptz,
+    last_step  bigint
+);
+-- sha256 of each recovery code (60 random bits: see two_factor.py); the code is never kept.
+CREATE TABLE two_factor_recovery_codes (
+    user_id   bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash bytea NOT NULL,
+    used_at   timestamptz,
+    PRIMARY KEY (user_id, code_hash)
+);
+
+-- Exports (domain/exports/): one row per archive asked for. 'pending' rows are built by the
+-- export worker, also after a restart; a 'building' row whose claim is older than the lease
+-- is taken again (the process building it stopped).
+CREATE TABLE exports (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id      bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    state        text NOT NULL CHECK (state IN ('pending', 'building', 'ready', 'failed')),
+    requested_at timestamptz NOT NULL,
+    claimed_at   timestamptz,
+    ready_at     timestamptz,
+    expires_at   timestamptz,
+    size         bigint,
+    attempts     integer NOT NULL DEFAULT 0
+);
+CREATE INDEX exports_todo_idx ON exports (requested_at) WHERE state IN ('pending', 'building');
+CREATE INDEX exports_user_idx ON exports (user_id, requested_at DESC);
+CREATE INDEX exports_expiry_idx ON exports (expires_at) WHERE state = 'ready';

@@ -41,6 +41,7 @@ from .http.routes import (
     realtime,
     sessions,
     social,
+    two_factor,
     users,
 )
 from .settings import Settings
@@ -48,7 +49,7 @@ from .web import Site, html_errors
 from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
-    health.api, users.api, sessions.api, email.api, people.api, social.api, media.api, blogs.api,
+    health.api, users.api, sessions.api, email.api, two_factor.api, people.api, social.api, media.api, blogs.api,
     realtime.api, conversations.api, messages.api, chat_seed.api, notifications.api,
 ]
 

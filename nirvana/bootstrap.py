@@ -38,7 +38,7 @@ from .domain.accounts.users import User
 from .http.auth import Authenticator
 from .http.page_cache import PageCache
 from .metrics import NO_WRITER_OBSERVER, CountingPublisher, Metrics
-from .security import Argon2Hasher, HmacSigner, JwtAccessTokens, SystemClock
+from .security import Argon2Hasher, HmacSigner, JwtAccessTokens, PyotpTotp, SystemClock
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
@@ -58,6 +58,8 @@ from .storage.postgres.accounts import (
     PgUserRepository,
 )
 from .storage.postgres.sessions import PgSessionStore
+from .storage.postgres.two_factor import PgTwoFactorStore
+from .domain.accounts.two_factor import SecondFactor, TwoFactorSettings
 from .storage.mongo.erasure import MongoChatErasure
 from .account_deletion import AccountEventFanOut, AfterAccountDeletion, ChatOfDeletedAccounts
 from .domain.accounts.deletion import Erasure
@@ -99,6 +101,7 @@ class Services:
     pool: asyncpg.Pool
     mongo: AsyncMongoClient
     accounts: Accounts
+    two_factor: TwoFactorSettings
     authenticator: Authenticator
     clock: Clock
     social: SocialGraph
@@ -348,6 +351,9 @@ def build_services(
     account_events = AccountEventFanOut()
     mail_outbox = PgMailOutbox(pool)
     mailer = mail_outbox
+    signer = HmacSigner(secret)
+    second_factor = SecondFactor(store=PgTwoFactorStore(pool), totp=PyotpTotp(),
+                                 signer=signer, clock=clock)
     accounts = Accounts(
         users=CachedUserRepository(PgUserRepository(pool)),
         refresh_tokens=PgRefreshTokenStore(pool),
@@ -357,7 +363,7 @@ def build_services(
         tokens=JwtAccessTokens(secret, clock, ttl=timedelta(seconds=settings.access_token_ttl)),
         mailer=mailer,
         clock=clock,
-        signer=HmacSigner(secret),
+        signer=signer,
         policy=AccountPolicy(
             access_ttl=timedelta(seconds=settings.access_token_ttl),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
@@ -366,6 +372,7 @@ def build_services(
             sign_up_per_ip=Limit(settings.signups_per_ip_hour, 3600),
         ),
         events=account_events,
+        second_factor=second_factor,
     )
     write_gate: WriteGate = (OpenGate() if settings.unverified_may_write
                              else VerifiedEmailGate(accounts.users))
@@ -408,6 +415,7 @@ def build_services(
         pool=pool,
         mongo=mongo,
         accounts=accounts,
+        two_factor=TwoFactorSettings(second_factor, accounts, clock),
         authenticator=Authenticator(accounts, settings.trusted_origins),
         clock=clock,
         social=SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool),

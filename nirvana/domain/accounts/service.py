@@ -35,6 +35,7 @@ from .ports import (
 )
 from .deletion import AccountDeleted, AccountEvents, NoAccountListeners
 from .devices import DeviceSession, coarse_ip, describe_device
+from .two_factor import SecondFactor, SignInChallenge, code_needed, wrong_code
 from .verification import (
     Signer,
     link_matches,
@@ -148,6 +149,7 @@ class Accounts:
         signer: Signer,
         policy: AccountPolicy = AccountPolicy(),
         events: AccountEvents = NoAccountListeners(),
+        second_factor: SecondFactor | None = None,
     ) -> None:
         self.users = users
         self._refresh = refresh_tokens
@@ -159,6 +161,7 @@ class Accounts:
         self._clock = clock
         self._events = events
         self._signer = signer
+        self._second_factor = second_factor
         self.policy = policy
         self.revocations = AccessRevocations()
         self._ip_limiter = SlidingWindowLimiter(policy.sign_in_per_ip, clock)
@@ -222,7 +225,9 @@ class Accounts:
         return await self._start_session(user, ip=ip, user_agent=user_agent)
 
     async def sign_in(self, email: str, password: str, ip: str,
-                      user_agent: str = "") -> Session:
+                      user_agent: str = "") -> Session | SignInChallenge:
+        """A session; or, with two-factor sign-in on, a challenge to send back with a code
+        to `complete_sign_in` (asked only once the password is right)."""
         self._ip_limiter.consume(ip)
         try:
             email = normalise_email(email)
@@ -250,7 +255,37 @@ class Accounts:
             await self.users.set_password_hash(
                 credentials.user.id, await self._hasher.hash(password)
             )
+        if self._second_factor is not None:
+            challenge = await self._second_factor.challenge(credentials.user.id)
+            if challenge is not None:
+                return challenge
         return await self._start_session(credentials.user, ip=ip, user_agent=user_agent)
+
+    async def complete_sign_in(self, challenge: str, code: str, ip: str,
+                               user_agent: str = "") -> Session:
+        """The second step of a two-factor sign-in: the challenge `sign_in` answered and a
+        code of the user's app (or a recovery code). Limited as sign-in is: per IP, and
+        wrong codes per account."""
+        self._ip_limiter.consume(ip)
+        if self._second_factor is None:
+            raise AuthenticationError("Two-factor sign-in is not set up here.",
+                                      code="invalid_challenge")
+        user_id = self._second_factor.read_challenge(challenge)
+        key = f"user:{user_id}"
+        pair = f"{ip}|{key}"
+        self._ip_account_limiter.check(pair)
+        self._account_limiter.check(key)
+        if not await self._second_factor.check(user_id, code):
+            self._ip_account_limiter.hit(pair)
+            self._account_limiter.hit(key)
+            raise AuthenticationError("The code is wrong or was already used.",
+                                      code="invalid_code")
+        self._ip_account_limiter.reset(pair)
+        user = await self.users.get(user_id)
+        if user is None:
+            raise AuthenticationError("This sign-in has expired: enter your password again.",
+                                      code="invalid_challenge")
+        return await self._start_session(user, ip=ip, user_agent=user_agent)
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:
@@ -324,7 +359,7 @@ class Accounts:
         await self.users.revoke_access_before(user_id, now)
         self.revocations.users[user_id] = now
 
-    async def _confirm_password(self, user_id: int, password: str) -> User:
+    async def confirm_password(self, user_id: int, password: str) -> User:
         """The user, if `password` is theirs; PermissionDeniedError(wrong_password) and a
         failure counted against the account (as at sign-in) otherwise."""
         key = f"user:{user_id}"
@@ -341,10 +376,24 @@ class Accounts:
             )
         return credentials.user
 
+    async def confirm_second_factor(self, user_id: int, code: str | None) -> None:
+        """Nothing when two-factor sign-in is off or `code` is right; PermissionDeniedError
+        (two_factor_required, wrong_code) otherwise, a wrong code counted as a wrong
+        password is."""
+        if self._second_factor is None or not await self._second_factor.is_on(user_id):
+            return
+        if not code:
+            raise code_needed()
+        key = f"user:{user_id}"
+        self._account_limiter.check(key)
+        if not await self._second_factor.check(user_id, code):
+            self._account_limiter.hit(key)
+            raise wrong_code()
+
     async def change_password(self, user_id: int, current: str, new: str, *,
                               ip: str | None = None, user_agent: str = "") -> Session:
         validate_password(new, "new_password")
-        user = await self._confirm_password(user_id, current)
+        user = await self.confirm_password(user_id, current)
         await self.users.set_password_hash(user_id, await self._hasher.hash(new))
         await self._end_all_sessions(user_id)
         # The device that changed the password goes on, as a new session.
@@ -451,7 +500,7 @@ class Accounts:
         """Change the address, confirmed by the password: the new one is unverified and gets
         a link; the old one is told, in case it was not the owner."""
         email = normalise_email(new_email)
-        user = await self._confirm_password(user_id, password)
+        user = await self.confirm_password(user_id, password)
         if email == user.email:
             raise field_error("email", "is already your email", "unchanged")
         updated = await self.users.change_email(user_id, email)
@@ -468,12 +517,15 @@ class Accounts:
 
     # -- deletion -------------------------------------------------------------------------
 
-    async def delete_account(self, user_id: int, password: str) -> None:
-        """Delete the account, confirmed by its password: at once it cannot sign in, its
+    async def delete_account(self, user_id: int, password: str,
+                             code: str | None = None) -> None:
+        """Delete the account, confirmed by its password (and a two-factor code when that
+        is on): at once it cannot sign in, its
         tokens are refused and its sockets close (ws/session_watch.py), its profile is gone
         and so is everything it had in PostgreSQL. `AccountDeleted` is then published, for
         what other stores hold (see domain/accounts/deletion.py)."""
-        await self._confirm_password(user_id, password)
+        await self.confirm_password(user_id, password)
+        await self.confirm_second_factor(user_id, code)
         now = self._clock.now()
         await self.users.delete(user_id, now)
         self.revocations.deleted[user_id] = now

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...domain.accounts.service import Session
+from ...domain.accounts.two_factor import SignInChallenge
 from ...domain.errors import AuthenticationError
 from ...domain.accounts.users import ProfileChanges, User
 from ..api import Api, Call, JsonResponse
@@ -27,6 +28,7 @@ from ..schemas.users import (
     SignUpIn,
     UserOut,
 )
+from ..schemas.two_factor import SignInCodeIn, SignInOut, TwoFactorChallengeOut
 
 api = Api()
 TAGS = ["account"]
@@ -131,12 +133,27 @@ async def sign_up(call: Call[SignUpIn, None]) -> Response:
     return session_response(call.request, session, 201)
 
 
-@api.route("POST", "/api/v1/user/signin", summary="Sign in with email and password",
-           tags=TAGS, body=SignInIn, response=SessionOut, auth=False, errors=(401, 429))
+@api.route("POST", "/api/v1/user/signin",
+           summary="Sign in with email and password; with two-factor sign-in on, the "
+                   "answer is a challenge for POST /api/v1/user/signin/two-factor",
+           tags=TAGS, body=SignInIn, response=SignInOut, auth=False, errors=(401, 429))
 async def sign_in(call: Call[SignInIn, None]) -> Response:
-    session = await call.services.accounts.sign_in(
+    result = await call.services.accounts.sign_in(
         call.body.email, call.body.password, client_ip(call.request), user_agent(call.request)
     )
+    if isinstance(result, SignInChallenge):
+        body = TwoFactorChallengeOut(challenge=result.token, expires_at=result.expires_at)
+        return JsonResponse(body.model_dump_json())
+    return session_response(call.request, result)
+
+
+@api.route("POST", "/api/v1/user/signin/two-factor",
+           summary="Finish a two-factor sign-in: the challenge and a code of your app (or a "
+                   "recovery code)", tags=TAGS, body=SignInCodeIn, response=SessionOut,
+           auth=False, errors=(401, 429))
+async def sign_in_with_code(call: Call[SignInCodeIn, None]) -> Response:
+    session = await call.services.accounts.complete_sign_in(
+        call.body.challenge, call.body.code, client_ip(call.request), user_agent(call.request))
     return session_response(call.request, session)
 
 
@@ -185,11 +202,13 @@ async def update_me(call: Call[ProfilePatchIn, None]) -> UserOut:
 
 
 @api.route("DELETE", "/api/v1/user/me",
-           summary="Delete your account, confirmed by your password: at once and for "
-                   "everyone (docs/accounts.md says what remains)", tags=TAGS,
+           summary="Delete your account, confirmed by your password (and a two-factor "
+                   "code when that is on): at once and for everyone (docs/accounts.md "
+                   "says what remains)", tags=TAGS,
            body=DeleteAccountIn, status=204, errors=(403, 429))
 async def delete_me(call: Call[DeleteAccountIn, None]) -> Response:
-    await call.services.accounts.delete_account(call.user_id, call.body.password)
+    await call.services.accounts.delete_account(call.user_id, call.body.password,
+                                                call.body.code)
     return clear_cookies(Response(status_code=204))
 
 

@@ -134,6 +134,9 @@ class ChangeEmailIn(In):
 
 class DeleteAccountIn(In):
     password: str = Field(max_length=4096, description="Your password, to confirm")
+    code: str | None = Field(default=None, min_length=1, max_length=40,
+                             description="A two-factor code (or recovery code): needed "
+                                         "when two-factor sign-in is on")
 
 
 class DeviceSessionOut(Out):

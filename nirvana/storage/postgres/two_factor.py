@@ -1,0 +1,74 @@
+"""PostgreSQL adapter of the two-factor store (domain/accounts/two_factor.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from ...domain.accounts.two_factor import TwoFactorState
+
+
+class PgTwoFactorStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get(self, user_id: int) -> TwoFactorState | None:
+        row = await self._pool.fetchrow(
+            "SELECT t.secret, t.enabled_at, "
+            "(SELECT count(*) FROM two_factor_recovery_codes r "
+            " WHERE r.user_id = t.user_id AND r.used_at IS NULL) AS left "
+            "FROM two_factor t WHERE t.user_id = $1", user_id)
+        if row is None:
+            return None
+        return TwoFactorState(user_id, row["secret"], row["enabled_at"], row["left"])
+
+    async def begin(self, user_id: int, secret: str, now: datetime) -> None:
+        await self._pool.execute(
+            "INSERT INTO two_factor (user_id, secret, created_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (user_id) DO UPDATE SET secret = EXCLUDED.secret, "
+            "created_at = EXCLUDED.created_at, last_step = NULL "
+            "WHERE two_factor.enabled_at IS NULL", user_id, secret, now)
+
+    async def enable(self, user_id: int, secret: str, step: int,
+                     recovery_hashes: list[bytes], now: datetime) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            done = await conn.fetchval(
+                "UPDATE two_factor SET enabled_at = $3, last_step = $4 "
+                "WHERE user_id = $1 AND secret = $2 AND enabled_at IS NULL RETURNING 1",
+                user_id, secret, now, step)
+            if done is None:
+                return False
+            await self._replace_codes(conn, user_id, recovery_hashes)
+            return True
+
+    async def disable(self, user_id: int) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM two_factor_recovery_codes WHERE user_id = $1",
+                               user_id)
+            await conn.execute("DELETE FROM two_factor WHERE user_id = $1", user_id)
+
+    async def claim_step(self, user_id: int, step: int) -> bool:
+        # One statement: of two requests with the same code, exactly one gets the row.
+        return await self._pool.fetchval(
+            "UPDATE two_factor SET last_step = $2 WHERE user_id = $1 "
+            "AND enabled_at IS NOT NULL AND (last_step IS NULL OR last_step < $2) "
+            "RETURNING 1", user_id, step) is not None
+
+    async def use_recovery_code(self, user_id: int, code_hash: bytes, now: datetime) -> bool:
+        return await self._pool.fetchval(
+            "UPDATE two_factor_recovery_codes SET used_at = $3 "
+            "WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL RETURNING 1",
+            user_id, code_hash, now) is not None
+
+    async def replace_recovery_codes(self, user_id: int, hashes: list[bytes]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._replace_codes(conn, user_id, hashes)
+
+    @staticmethod
+    async def _replace_codes(conn: asyncpg.Connection, user_id: int,
+                             hashes: list[bytes]) -> None:
+        await conn.execute("DELETE FROM two_factor_recovery_codes WHERE user_id = $1", user_id)
+        await conn.executemany(
+            "INSERT INTO two_factor_recovery_codes (user_id, code_hash) VALUES ($1, $2)",
+            [(user_id, h) for h in hashes])
