@@ -478,7 +478,8 @@ CREATE TABLE two_factor_recovery_codes (
 CREATE TABLE exports (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     user_id      bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    state        text NOT NULL CHECK (state IN ('pending', 'building', 'ready', 'failed')),
+    state        text NOT NULL
+                 CHECK (state IN ('pending', 'building', 'ready', 'failed', 'expired')),
     requested_at timestamptz NOT NULL,
     claimed_at   timestamptz,
     ready_at     timestamptz,

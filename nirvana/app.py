@@ -33,6 +33,7 @@ from .http.routes import (
     chat_seed,
     conversations,
     email,
+    exports,
     health,
     media,
     messages,
@@ -49,7 +50,8 @@ from .web import Site, html_errors
 from .ws.endpoint import chat_socket
 
 API_MODULES: list[Api] = [
-    health.api, users.api, sessions.api, email.api, two_factor.api, people.api, social.api, media.api, blogs.api,
+    health.api, users.api, sessions.api, email.api, two_factor.api, exports.api, people.api,
+    social.api, media.api, blogs.api,
     realtime.api, conversations.api, messages.api, chat_seed.api, notifications.api,
 ]
 

@@ -59,6 +59,10 @@ from .storage.postgres.accounts import (
 )
 from .storage.postgres.sessions import PgSessionStore
 from .storage.postgres.two_factor import PgTwoFactorStore
+from .storage.postgres.exports import PgAccountRecords, PgExportJobs
+from .storage.export_archive import LocalExportArchives
+from .domain.exports.service import ExportPolicy, Exports
+from .export_worker import ExportWorker
 from .domain.accounts.two_factor import SecondFactor, TwoFactorSettings
 from .storage.mongo.erasure import MongoChatErasure
 from .account_deletion import AccountEventFanOut, AfterAccountDeletion, ChatOfDeletedAccounts
@@ -102,6 +106,10 @@ class Services:
     mongo: AsyncMongoClient
     accounts: Accounts
     two_factor: TwoFactorSettings
+    # Data exports, built in the background (nirvana/export_worker.py).
+    exports: Exports
+    export_archives: LocalExportArchives
+    export_worker: ExportWorker
     authenticator: Authenticator
     clock: Clock
     social: SocialGraph
@@ -205,6 +213,13 @@ class Services:
                 await asyncio.sleep(every)
 
         task = asyncio.get_running_loop().create_task(loop(), name="chat-housekeeping")
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def start_export_worker(self) -> None:
+        """Build exports asked for (also before a restart); delete expired archives."""
+        task = asyncio.get_running_loop().create_task(self.export_worker.run(),
+                                                      name="export-worker")
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
@@ -410,6 +425,14 @@ def build_services(
                       PgDeletedAccounts(pool), clock)
     background: set[asyncio.Task] = set()
     account_events.listeners.append(AfterAccountDeletion(blogs, erasure, background))
+    export_worker = ExportWorker()
+    export_archives = LocalExportArchives(settings.data_dir / "exports", local_media)
+    exports = Exports(jobs=PgExportJobs(pool), records=PgAccountRecords(pool), chat=chat,
+                      archives=export_archives, notifier=notifications, mailer=mailer,
+                      clock=clock, policy=ExportPolicy(base_url=settings.base_url),
+                      on_request=export_worker.wake)
+    export_worker.exports = exports
+    account_events.listeners.append(export_worker)
     return Services(
         settings=settings,
         pool=pool,
@@ -438,6 +461,9 @@ def build_services(
         presence_store=presence_store,
         metrics=metrics,
         erasure=erasure,
+        exports=exports,
+        export_archives=export_archives,
+        export_worker=export_worker,
         background=background,
     )
 
@@ -452,4 +478,5 @@ async def open_services(
     services.start_chat_housekeeping()
     services.start_publisher()
     services.start_mail_sender()
+    services.start_export_worker()
     return services
