@@ -2,6 +2,7 @@
 only these lines follow them)."""
 
 from ..domain.accounts.service import Session
+from ..domain.accounts.two_factor import SignInChallenge
 from ..domain.accounts.users import ProfileChanges, User
 from ..domain.blogs.model import (
     Audience,
@@ -35,6 +36,6 @@ __all__ = [
     "Audience", "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter",
     "BlogStatus", "Comment", "ConflictError", "Direction", "DomainError", "InvalidInputError",
     "NotFoundError",
-    "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Session", "User",
+    "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Session", "SignInChallenge", "User",
     "decode_cursor", "encode_cursor", "page_request",
 ]

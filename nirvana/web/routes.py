@@ -5,9 +5,11 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from .errors import page_endpoint
-from .pages import accounts, chat, feeds, home, notifications, people, reading, writing
+from .pages import (accounts, chat, exports, feeds, home, notifications, people, reading,
+                    security, writing)
 
-PAGE_MODULES = [home, accounts, reading, people, writing, chat, feeds, notifications]
+PAGE_MODULES = [home, accounts, security, exports, reading, people, writing, chat, feeds,
+                notifications]
 
 
 def page_routes() -> list[BaseRoute]:

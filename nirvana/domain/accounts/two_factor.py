@@ -215,6 +215,13 @@ class TwoFactorSettings:
         return TwoFactorStatus(on, state.enabled_at, state.recovery_codes_left if on else 0,
                                not on)
 
+    async def pending_setup(self, user_id: int, account: str) -> Enrolment | None:
+        """The setup waiting for its first code, to show again (a mistyped code)."""
+        state = await self._store.get(user_id)
+        if state is None or state.enabled_at is not None:
+            return None
+        return Enrolment(state.secret, self._totp.uri(state.secret, account, self._issuer))
+
     async def set_up(self, user_id: int, password: str) -> Enrolment:
         """A new secret for the user's app, confirmed by the password; it is on only after
         `confirm`. Calling it again replaces a setup not yet confirmed."""

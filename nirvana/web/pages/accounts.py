@@ -80,6 +80,30 @@ async def sign_in(request: Request) -> Response:
     except domain.DomainError as exc:
         return await render(request, "accounts/signin.html", FormErrors.of(exc),
                             form={"email": form.get("email", "")}, next_url=next_url)
+    if isinstance(session, domain.SignInChallenge):
+        return await render(request, "accounts/signin_code.html", next_url=next_url,
+                            challenge=session.token)
+    return await redirect(request, next_url, session)
+
+
+async def sign_in_code(request: Request) -> Response:
+    """The second step of a two-factor sign-in: the challenge the password step rendered
+    into the form, and a code. A wrong code shows the form again with the same challenge."""
+    next_url = safe_next(request.query_params.get("next"))
+    form = await read_form(request)
+    challenge = form.get("challenge", "")
+    try:
+        session = await services(request).accounts.complete_sign_in(
+            challenge, form.get("code", ""), client_ip(request), user_agent(request))
+    except domain.DomainError as exc:
+        if exc.code == "invalid_challenge":
+            return await render(request, "accounts/signin.html", FormErrors.of(exc),
+                                next_url=next_url)
+        errors = FormErrors.of(exc)
+        if exc.code == "invalid_code":
+            errors.fields["code"] = "is wrong or was already used"
+        return await render(request, "accounts/signin_code.html", errors,
+                            next_url=next_url, challenge=challenge)
     return await redirect(request, next_url, session)
 
 
@@ -279,17 +303,25 @@ async def verify_email(request: Request) -> Response:
 async def delete_account(request: Request) -> Response:
     user = await signed_in_user(request)
     if request.method == "GET":
-        return await render(request, "accounts/delete.html")
+        return await render(request, "accounts/delete.html",
+                            two_factor=await services(request).two_factor.status(user.id))
     form = await read_form(request)
     try:
-        await services(request).accounts.delete_account(user.id, form.get("password", ""))
+        await services(request).accounts.delete_account(user.id, form.get("password", ""),
+                                                        form.get("code") or None)
     except domain.DomainError as exc:
         errors = FormErrors.of(exc)
         if exc.code == "wrong_password":
             errors.fields["password"] = "is wrong"
             errors.message = "That is not your password: nothing was deleted."
             errors.status = 422
-        return await render(request, "accounts/delete.html", errors)
+        elif exc.code in ("wrong_code", "two_factor_required"):
+            errors.fields["code"] = "is wrong or was already used" if exc.code == "wrong_code" \
+                else "is needed: two-factor sign-in is on"
+            errors.message = "Nothing was deleted."
+            errors.status = 422
+        return await render(request, "accounts/delete.html", errors,
+                            two_factor=await services(request).two_factor.status(user.id))
     return await redirect(request, "/signin?done=deleted", signed_out=True)
 
 
@@ -297,6 +329,7 @@ FORM = ["GET", "POST"]
 routes = [
     Route("/signup", sign_up, methods=FORM),
     Route("/signin", sign_in, methods=FORM),
+    Route("/signin/code", sign_in_code, methods=["POST"]),
     Route("/signout", sign_out, methods=["POST"]),
     Route("/forgot-password", forgot_password, methods=FORM),
     Route("/reset-password", reset_password, methods=FORM),
