@@ -18,7 +18,7 @@ class ExportJobs(Protocol):
         ...
 
     async def of_user(self, user_id: int, since: datetime) -> list[ExportJob]:
-        """The user's exports asked for at or after `since`, newest first."""
+        """The user's exports asked for after `since`, newest first."""
         ...
 
     async def claim(self, now: datetime, lease: timedelta) -> ExportJob | None:

@@ -40,7 +40,7 @@ class PgExportJobs:
 
     async def of_user(self, user_id: int, since: datetime) -> list[ExportJob]:
         rows = await self._pool.fetch(
-            f"SELECT {JOB_COLUMNS} FROM exports WHERE user_id = $1 AND requested_at >= $2 "
+            f"SELECT {JOB_COLUMNS} FROM exports WHERE user_id = $1 AND requested_at > $2 "
             f"ORDER BY requested_at DESC", user_id, since)
         return [_job(r) for r in rows]
 

@@ -1,0 +1,65 @@
+"""An in-memory two-factor store, with the PostgreSQL adapter's rules: a setup that is on
+is never replaced, a step is claimed only if later than every step claimed before, and a
+recovery code is spent once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from nirvana.domain.accounts.two_factor import TwoFactorState
+
+
+@dataclass
+class _Row:
+    secret: str
+    enabled_at: datetime | None = None
+    last_step: int | None = None
+    codes: dict[bytes, datetime | None] = field(default_factory=dict)
+
+
+class FakeTwoFactorStore:
+    def __init__(self) -> None:
+        self.rows: dict[int, _Row] = {}
+
+    async def get(self, user_id: int) -> TwoFactorState | None:
+        row = self.rows.get(user_id)
+        if row is None:
+            return None
+        left = sum(1 for used in row.codes.values() if used is None)
+        return TwoFactorState(user_id, row.secret, row.enabled_at, left)
+
+    async def begin(self, user_id: int, secret: str, now: datetime) -> None:
+        row = self.rows.get(user_id)
+        if row is None or row.enabled_at is None:
+            self.rows[user_id] = _Row(secret)
+
+    async def enable(self, user_id: int, secret: str, step: int,
+                     recovery_hashes: list[bytes], now: datetime) -> bool:
+        row = self.rows.get(user_id)
+        if row is None or row.secret != secret or row.enabled_at is not None:
+            return False
+        row.enabled_at, row.last_step = now, step
+        row.codes = dict.fromkeys(recovery_hashes)
+        return True
+
+    async def disable(self, user_id: int) -> None:
+        self.rows.pop(user_id, None)
+
+    async def claim_step(self, user_id: int, step: int) -> bool:
+        row = self.rows.get(user_id)
+        if row is None or row.enabled_at is None or (
+                row.last_step is not None and row.last_step >= step):
+            return False
+        row.last_step = step
+        return True
+
+    async def use_recovery_code(self, user_id: int, code_hash: bytes, now: datetime) -> bool:
+        row = self.rows.get(user_id)
+        if row is None or code_hash not in row.codes or row.codes[code_hash] is not None:
+            return False
+        row.codes[code_hash] = now
+        return True
+
+    async def replace_recovery_codes(self, user_id: int, hashes: list[bytes]) -> None:
+        self.rows[user_id].codes = dict.fromkeys(hashes)
