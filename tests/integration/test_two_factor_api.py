@@ -26,7 +26,7 @@ async def test_setup_gives_a_secret_and_it_is_off_until_a_code_confirms_it(clien
     ann = await sign_up(client)
     r = await client.post("/api/v1/user/two-factor/setup", headers=bearer(ann),
                           json={"password": PASSWORD})
-    assert r.status_code == 201
+    assert r.status_code == 201 and r.headers["cache-control"] == "no-store"
     setup = r.json()
     uri = urlsplit(setup["otpauth_uri"])
     assert uri.scheme == "otpauth" and uri.netloc == "totp"
@@ -42,7 +42,7 @@ async def test_setup_gives_a_secret_and_it_is_off_until_a_code_confirms_it(clien
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "code"
     r = await client.post("/api/v1/user/two-factor/confirm", headers=bearer(ann),
                           json={"code": code_of(setup["secret"])})
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     codes = r.json()["recovery_codes"]
     assert len(codes) == 10 and len(set(codes)) == 10
     status = (await client.get("/api/v1/user/two-factor", headers=bearer(ann))).json()

@@ -30,11 +30,14 @@ async def _user(request: Request) -> domain.User:
 async def _page(request: Request, user: domain.User, errors: FormErrors | None = None,
                 **context) -> Response:
     errors = errors or FormErrors()
+    secret_shown = bool(context.get("setup") or context.get("recovery_codes"))
     return await pages_of(request).render(request, "accounts/security.html", {
         "status": await two_factor(request).status(user.id),
         "errors": errors, "setup": None, "recovery_codes": None, "form": {},
         "notice": NOTICES.get(request.query_params.get("done", "")), **context,
-    }, status=errors.status if errors else 200)
+    }, status=errors.status if errors else 200,
+        # A secret or recovery codes on the page: kept by no cache, not even the browser's.
+        headers={"Cache-Control": "no-store"} if secret_shown else None)
 
 
 def _errors(exc: domain.DomainError) -> FormErrors:
