@@ -5,6 +5,7 @@ request and the build."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
@@ -215,3 +216,18 @@ async def test_an_export_asked_for_before_a_restart_is_built_after_it(
     r = await client.get(f"/api/v1/user/exports/{asked['id']}/archive", headers=bearer(ann))
     assert r.status_code == 200
     assert json.loads(unzip(r.content)["profile.json"])["id"] == ann["user"]["id"]
+
+
+async def test_the_worker_builds_a_request_at_once_without_being_asked(client, services):
+    services.start_export_worker()  # as open_services does at start
+    ann = await sign_up(client)
+    r = await client.post("/api/v1/user/exports", headers=bearer(ann))
+    export_id = r.json()["id"]
+    # The request wakes the worker: ready well before its one-minute round.
+    for _ in range(500):
+        r = await client.get("/api/v1/user/exports", headers=bearer(ann))
+        if r.json()["exports"][0]["state"] == "ready":
+            break
+        await asyncio.sleep(0.02)
+    assert r.json()["exports"][0] == {**r.json()["exports"][0], "id": export_id,
+                                      "state": "ready"}
