@@ -453,6 +453,75 @@ END $$;
 ALTER TABLE blogs ADD COLUMN audience text NOT NULL DEFAULT 'public'
     CHECK (audience IN ('public', 'followers', 'friends'));
 
+-- migration: 0008 moderation
+-- Roles: 'moderator' handles reports and acts on content and accounts; 'admin' also names
+-- moderators and reads the audit log. The first admin is made by `python -m nirvana.admin`.
+ALTER TABLE users DROP CONSTRAINT users_role_check;
+ALTER TABLE users ADD CONSTRAINT users_role_check CHECK (role IN ('user', 'moderator', 'admin'));
+
+-- A suspended account cannot sign in until `until` (NULL: for good). One row per account;
+-- restoring deletes it, and a row whose `until` has passed no longer counts.
+CREATE TABLE suspensions (
+    user_id    bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    until      timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Hidden content is kept but shown to nobody but its author (blogs) or nobody (comments)
+-- until a moderator shows it again.
+ALTER TABLE blogs ADD COLUMN hidden_at timestamptz;
+ALTER TABLE blog_comments ADD COLUMN hidden_at timestamptz;
+
+-- A report case: everything reported about one thing, gathered. `target` names it
+-- ("blog:12", "comment:5", "message:<conversation>:<seq>", "user:7"); at most one case per
+-- target is open at a time, so repeated reports join it.
+CREATE TABLE report_cases (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    target      text NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('blog', 'comment', 'message', 'user')),
+    status      text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'actioned', 'dismissed')),
+    created_at  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL,
+    handled_at  timestamptz,
+    handled_by  bigint,      -- no foreign key: a handled case outlives its moderator
+    outcome     text
+);
+CREATE UNIQUE INDEX report_cases_open_target_key ON report_cases (target) WHERE status = 'open';
+CREATE INDEX report_cases_queue_idx ON report_cases (status, updated_at DESC, id DESC);
+
+-- One report per reporter per case: reporting again changes nothing.
+CREATE TABLE reports (
+    case_id     bigint NOT NULL REFERENCES report_cases (id) ON DELETE CASCADE,
+    reporter_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    reason      text NOT NULL,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (case_id, reporter_id)
+);
+CREATE INDEX reports_reporter_idx ON reports (reporter_id);
+
+-- Every moderation action: who, what, when, why. Append-only: the trigger refuses UPDATE and
+-- DELETE for everyone, the application included. No foreign keys, so deleting an account
+-- (which cascades) never needs to touch it: it holds ids and the moderator's reason only.
+CREATE TABLE moderation_audit (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    actor_id   bigint NOT NULL,
+    action     text NOT NULL,
+    target     text NOT NULL,
+    reason     text NOT NULL,
+    detail     text NOT NULL DEFAULT '',
+    case_id    bigint,
+    created_at timestamptz NOT NULL
+);
+CREATE INDEX moderation_audit_recent_idx ON moderation_audit (created_at DESC, id DESC);
+
+CREATE FUNCTION moderation_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the moderation audit log is append-only'
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER moderation_audit_no_change BEFORE UPDATE OR DELETE ON moderation_audit
+    FOR EACH ROW EXECUTE FUNCTION moderation_audit_append_only();
+
 -- migration: 0009 two-factor sign-in and export
 -- Two-factor sign-in (domain/accounts/two_factor.py). A row with enabled_at NULL is a setup
 -- waiting for its first code. last_step is the latest TOTP time step accepted: codes of it

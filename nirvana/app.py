@@ -37,6 +37,7 @@ from .http.routes import (
     health,
     media,
     messages,
+    moderation,
     notifications,
     people,
     realtime,
@@ -53,13 +54,15 @@ API_MODULES: list[Api] = [
     health.api, users.api, sessions.api, email.api, two_factor.api, exports.api, people.api,
     social.api, media.api, blogs.api,
     realtime.api, conversations.api, messages.api, chat_seed.api, notifications.api,
+    moderation.api,
 ]
 
 # What a page on a CORS_ORIGINS origin may send and read. Credentials (the jwt cookie) are
 # allowed: such an origin is trusted for cookie writes as well (Settings.trusted_origins).
 CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "X-Request-ID"]
-CORS_EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Allow"]
+CORS_EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Allow", "RateLimit",
+                        "RateLimit-Policy"]
 
 DESCRIPTION = (
     "Nirvana's HTTP API. Every error answers `{\"error\": {\"code\", \"message\", "

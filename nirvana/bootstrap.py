@@ -79,6 +79,11 @@ from .ws.notification_frames import NotificationOut
 from .ws.session_watch import SessionWatch
 from .ws.close_codes import CloseCode
 from .ws.protocol import Limits
+from .domain.moderation.service import Moderation
+from .domain.moderation.suspension import SuspensionGate
+from .domain.ratelimit import SlidingWindowLimiter
+from .moderation_content import ModeratedContent, ReportNotifications
+from .storage.postgres.moderation import PgModerationStore
 
 log = logging.getLogger("nirvana")
 
@@ -135,6 +140,10 @@ class Services:
     metrics: Metrics | None = None  # None unless METRICS_TOKEN is set (nirvana/metrics.py)
     # Erases what deleted accounts left outside PostgreSQL (nirvana/account_deletion.py).
     erasure: Erasure | None = None
+    # Reports, actions, roles and the audit log (domain/moderation).
+    moderation: Moderation | None = None
+    # Every state-changing request of a signed-in user counts here (WRITES_PER_MINUTE).
+    write_limiter: SlidingWindowLimiter | None = None
 
     async def profile_changed(self, user: User) -> None:
         """Called after a profile change: friends and conversation peers who are online get
@@ -369,8 +378,10 @@ def build_services(
     signer = HmacSigner(secret)
     second_factor = SecondFactor(store=PgTwoFactorStore(pool), totp=PyotpTotp(),
                                  signer=signer, clock=clock)
+    users = CachedUserRepository(PgUserRepository(pool))
+    moderation_store = PgModerationStore(pool, role_changed=users.forget)
     accounts = Accounts(
-        users=CachedUserRepository(PgUserRepository(pool)),
+        users=users,
         refresh_tokens=PgRefreshTokenStore(pool),
         sessions=PgSessionStore(pool),
         resets=PgPasswordResetStore(pool),
@@ -388,6 +399,7 @@ def build_services(
         ),
         events=account_events,
         second_factor=second_factor,
+        sign_in_gate=SuspensionGate(moderation_store, clock),
     )
     write_gate: WriteGate = (OpenGate() if settings.unverified_may_write
                              else VerifiedEmailGate(accounts.users))
@@ -433,6 +445,13 @@ def build_services(
                       on_request=export_worker.wake)
     export_worker.exports = exports
     account_events.listeners.append(export_worker)
+    social = SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool),
+                         events=Listeners(PresenceFollowsFriendships(hub).publish,
+                                          notifications.handle))
+    moderation = Moderation(store=moderation_store,
+                            content=ModeratedContent(blogs, chat, social),
+                            sessions=accounts, notices=ReportNotifications(notifications),
+                            clock=clock)
     return Services(
         settings=settings,
         pool=pool,
@@ -441,9 +460,7 @@ def build_services(
         two_factor=TwoFactorSettings(second_factor, accounts, clock),
         authenticator=Authenticator(accounts, settings.trusted_origins),
         clock=clock,
-        social=SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool),
-                           events=Listeners(PresenceFollowsFriendships(hub).publish,
-                                            notifications.handle)),
+        social=social,
         images=Images(media, settings.max_upload_bytes),
         local_media=local_media,
         blogs=blogs,
@@ -465,6 +482,8 @@ def build_services(
         export_archives=export_archives,
         export_worker=export_worker,
         background=background,
+        moderation=moderation,
+        write_limiter=SlidingWindowLimiter(Limit(settings.writes_per_minute, 60), clock),
     )
 
 

@@ -43,6 +43,8 @@ class Settings:
     max_json_body: int = 1 << 20
     max_upload_bytes: int = 10 * 1000 * 1000
     signups_per_ip_hour: int = 20
+    # State-changing requests one signed-in user may make per minute (http/write_limit.py).
+    writes_per_minute: int = 30
     # Whether an account whose email is not verified may publish blogs and chat.
     unverified_may_write: bool = True
     store_timeout: float = 5.0  # seconds a database call may take before the caller gets 503
@@ -103,6 +105,7 @@ class Settings:
             max_upload_bytes=get("MAX_UPLOAD_BYTES", _positive_int, cls.max_upload_bytes),
             signups_per_ip_hour=get("SIGNUPS_PER_IP_HOUR", _positive_int,
                                     cls.signups_per_ip_hour),
+            writes_per_minute=get("WRITES_PER_MINUTE", _positive_int, cls.writes_per_minute),
             ws_compression=get("WS_COMPRESSION", _flag, cls.ws_compression),
             unverified_may_write=get("UNVERIFIED_MAY_WRITE", _flag, cls.unverified_may_write),
             ws_queue_bytes=get("WS_QUEUE_BYTES", _positive_int, cls.ws_queue_bytes),

@@ -50,6 +50,14 @@ class SlidingWindowLimiter:
             # The previous window's weight falls to zero by the end of this one.
             raise RateLimitedError(retry_after=(1 - elapsed) * size)
 
+    def remaining(self, key: str) -> tuple[int, float]:
+        """What `key` may still do now, and the seconds until the current window ends (when
+        the previous window's weight is gone). Records nothing."""
+        index, current, previous, elapsed = self._state(key)
+        used = current + previous * (1 - elapsed)
+        left = max(0, self.limit.count - int(used + 0.999))
+        return left, (1 - elapsed) * self.limit.per_seconds
+
     def hit(self, key: str) -> None:
         index, current, previous, _ = self._state(key)
         self._windows[key] = (index, current + 1, previous)

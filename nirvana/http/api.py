@@ -30,6 +30,7 @@ from ..domain.errors import (
 from ..domain.text import control_message, first_control
 from ..domain.accounts.ports import AccessClaims
 from .deadline import within
+from .write_limit import counts_as_write, take_write
 from ..schema_text import ControlFreeText, non_canonical_ints
 
 if TYPE_CHECKING:  # for the annotation only: bootstrap imports the HTTP layer it wires
@@ -227,6 +228,7 @@ class AsgiEndpoint:
         self.spec = spec
         self.authenticate = authenticate
         self.limit = spec.body_limit or json_limit
+        self.counts_as_write = counts_as_write(spec)
         self.__name__ = spec.handler.__name__  # the route's name
         # Per path segment: the (name, convertor) of the parameter it holds, or None.
         self.segments = [_param_of(seg) for seg in spec.path.split("/")]
@@ -244,6 +246,11 @@ class AsgiEndpoint:
         # Read by the access log; straight into the scope's state (request.state would build
         # a State wrapper per request just for this).
         scope.setdefault("state", {})["user_id"] = claims.user_id if claims else None
+        rate_headers = None
+        if claims is not None and self.counts_as_write:
+            limiter = request.app.state.services.write_limiter
+            if limiter is not None:
+                rate_headers = take_write(limiter, claims.user_id)
         check_path(scope, self.segments)
         query = None
         if spec.query is not None:
@@ -273,6 +280,8 @@ class AsgiEndpoint:
             response = Response(status_code=204 if spec.status == 200 else spec.status)
         else:
             response = JsonResponse(result.model_dump_json(), status_code=spec.status)
+        if rate_headers is not None:
+            response.headers.update(rate_headers)
         await response(scope, receive, send)
 
 

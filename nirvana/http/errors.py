@@ -73,7 +73,8 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.DomainError)
     headers = None
     if isinstance(exc, e.RateLimitedError):
-        headers = {"Retry-After": str(exc.retry_after)}
+        # Some carry more (the write rate's RateLimit headers, http/write_limit.py).
+        headers = {"Retry-After": str(exc.retry_after), **getattr(exc, "headers", {})}
     elif isinstance(exc, e.AuthenticationError):
         headers = {"WWW-Authenticate": 'Bearer realm="nirvana"'}
     return error_response(status_for(exc), exc.code, exc.message, exc.details, headers)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .api import MAX_ID, Spec, openapi_path, _PARAM_RE
+from .write_limit import counts_as_write
 
 STATUS_TEXT = {
     400: "Malformed request: unreadable JSON, or a path parameter that is not UTF-8",
@@ -25,7 +26,7 @@ STATUS_TEXT = {
     413: "Body too large",
     415: "Unsupported media type",
     422: "Invalid fields: `details` names each, with a machine `code`",
-    429: "Rate limited (see Retry-After)",
+    429: "Rate limited: see Retry-After (writes also: RateLimit-Policy and RateLimit)",
     503: "A store is unavailable",
 }
 
@@ -67,6 +68,8 @@ def statuses_of(s: Spec) -> set[int]:
             codes.add(403)  # the cookie's Origin check
     if s.uses_stores:
         codes.add(503)
+    if counts_as_write(s):
+        codes.add(429)  # the per-user write rate (write_limit.py)
     return codes
 
 

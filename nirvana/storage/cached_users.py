@@ -97,6 +97,11 @@ class CachedUserRepository:
             self._remember(user, self._writes)
         return user
 
+    def forget(self, user_id: int) -> None:
+        """A change made outside this repository (a role, by moderation): read it again."""
+        self._writes += 1
+        self._users.pop(user_id, None)
+
     # Credentials and revocations are not part of `User`: nothing cached changes.
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._inner.set_password_hash(user_id, password_hash)

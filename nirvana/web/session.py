@@ -16,6 +16,7 @@ from starlette.responses import Response
 from ..domain.errors import AuthenticationError, PermissionDeniedError
 from ..http.auth import ACCESS_COOKIE, REFRESH_COOKIE, origin_allowed
 from ..http.routes.users import clear_cookies, set_session_cookies
+from ..http.write_limit import SAFE_METHODS, take_write
 from . import domain
 
 
@@ -47,6 +48,9 @@ async def reader_of(request: Request) -> Reader:
         return cached
     reader = await _read(request)
     request.scope.setdefault("state", {})["web_reader"] = reader
+    limiter = request.app.state.services.write_limiter
+    if reader.user is not None and request.method not in SAFE_METHODS and limiter is not None:
+        take_write(limiter, reader.user.id)  # a form post is a write like the API's
     return reader
 
 

@@ -22,6 +22,10 @@ from starlette.routing import Route
 
 from nirvana.http.api import AsgiEndpoint, openapi_path
 from tests.support.http import bearer, sign_up
+from tests.support.writes import many_writes
+
+# ~650 generated requests, most of them writes by one user.
+settings_with_many_writes = many_writes()
 
 METHODS = ("get", "post", "put", "patch", "delete")
 EXAMPLES_PER_OPERATION = 10

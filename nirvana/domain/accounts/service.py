@@ -34,6 +34,7 @@ from .ports import (
     UserRepository,
 )
 from .deletion import AccountDeleted, AccountEvents, NoAccountListeners
+from .standing import AnyoneMaySignIn, SignInGate
 from .devices import DeviceSession, coarse_ip, describe_device
 from .two_factor import SecondFactor, SignInChallenge, code_needed, wrong_code
 from .verification import (
@@ -150,6 +151,7 @@ class Accounts:
         policy: AccountPolicy = AccountPolicy(),
         events: AccountEvents = NoAccountListeners(),
         second_factor: SecondFactor | None = None,
+        sign_in_gate: SignInGate = AnyoneMaySignIn(),
     ) -> None:
         self.users = users
         self._refresh = refresh_tokens
@@ -162,6 +164,7 @@ class Accounts:
         self._events = events
         self._signer = signer
         self._second_factor = second_factor
+        self._sign_in_gate = sign_in_gate
         self.policy = policy
         self.revocations = AccessRevocations()
         self._ip_limiter = SlidingWindowLimiter(policy.sign_in_per_ip, clock)
@@ -251,6 +254,9 @@ class Accounts:
             raise AuthenticationError("Wrong email or password.", code="invalid_credentials")
 
         self._ip_account_limiter.reset(pair)
+        # A step of its own, after the password: a suspended account learns it is suspended
+        # (and until when) only from the right password.
+        await self._sign_in_gate.check(credentials.user.id)
         if self._hasher.needs_rehash(credentials.password_hash):
             await self.users.set_password_hash(
                 credentials.user.id, await self._hasher.hash(password)
@@ -358,6 +364,11 @@ class Accounts:
         await self._refresh.revoke_user(user_id, now)
         await self.users.revoke_access_before(user_id, now)
         self.revocations.users[user_id] = now
+
+    async def end_all_sessions(self, user_id: int) -> None:
+        """End every session of the account: its refresh tokens are revoked, its access tokens
+        refused at once and its sockets close (ws/session_watch.py). Used by suspension."""
+        await self._end_all_sessions(user_id)
 
     async def confirm_password(self, user_id: int, password: str) -> User:
         """The user, if `password` is theirs; PermissionDeniedError(wrong_password) and a

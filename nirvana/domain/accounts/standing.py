@@ -39,3 +39,15 @@ class VerifiedEmailGate:
             raise PermissionDeniedError(
                 "Confirm your email before you publish or chat: open the link we mailed you.",
                 code="email_unverified")
+
+
+class SignInGate(Protocol):
+    async def check(self, user_id: int) -> None:
+        """Raise (a PermissionDeniedError) when `user_id`, whose password was right, may not
+        sign in now: moderation's suspension check (domain/moderation/suspension.py)."""
+        ...
+
+
+class AnyoneMaySignIn:
+    async def check(self, user_id: int) -> None:
+        return None

@@ -121,6 +121,8 @@ class Blog:
     # Unique; an earlier slug of the blog (before a title change) still finds it.
     slug: str = ""
     audience: Audience = Audience.PUBLIC
+    # Hidden by a moderator: shown to its author only, until shown again.
+    hidden: bool = False
 
     @property
     def place(self) -> Place | None:
@@ -135,6 +137,7 @@ class Comment:
     body: str
     created_at: datetime
     updated_at: datetime
+    hidden: bool = False  # hidden by a moderator: left out of the list, 404 to all but its author
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,10 @@ class BlogRepository(Protocol):
 
     async def delete(self, blog_id: int) -> None: ...
 
+    async def set_hidden(self, blog_id: int, hidden_at: datetime | None) -> bool:
+        """Hide the blog (a time) or show it again (None); False when there is no such blog."""
+        ...
+
     async def publish_due(self, now: datetime) -> list[Blog]:
         """Turn every scheduled blog with published_at <= now into a published one, in one
         atomic step, and return those this call published (none that another caller did).
@@ -115,6 +119,8 @@ class CommentRepository(Protocol):
     async def edit(self, comment_id: int, body: str, now: datetime) -> Comment: ...
 
     async def delete(self, comment_id: int) -> None: ...
+
+    async def set_hidden(self, comment_id: int, hidden_at: datetime | None) -> bool: ...
 
     async def list(self, blog_id: int, offset: int, limit: int) -> list[Comment]:
         """Oldest first, so pages do not shift as new comments arrive at the end."""

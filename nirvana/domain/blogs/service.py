@@ -90,7 +90,7 @@ class Blogs:
             raise NotFoundError("No such blog.", code="blog_not_found")
         if blog.author.id == viewer_id:
             return blog
-        if blog.status is not BlogStatus.PUBLISHED or (
+        if blog.hidden or blog.status is not BlogStatus.PUBLISHED or (
             viewer_id is not None and await self._blogs.is_blocked(blog.author.id, viewer_id)
         ) or (blog.audience is not Audience.PUBLIC and (
             viewer_id is None
@@ -318,7 +318,8 @@ class Blogs:
                           user_id: int | None) -> tuple[Blog, Comment]:
         blog = await self._visible(blog_id, user_id)
         comment = await self._comments.get(comment_id)
-        if comment is None or comment.blog_id != blog_id:
+        if comment is None or comment.blog_id != blog_id or (
+                comment.hidden and comment.author.id != user_id):
             raise NotFoundError("No such comment.", code="comment_not_found")
         return blog, comment
 
@@ -346,3 +347,42 @@ class Blogs:
         await self._comments.delete(comment_id)
         await self._events.publish(
             CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id))
+
+    # -- moderation: domain/moderation calls these after checking the moderator's role ------
+
+    async def set_hidden(self, blog_id: int, hidden: bool) -> None:
+        """Hide a blog from everyone but its author, or show it again."""
+        try:
+            if not await self._blogs.set_hidden(blog_id, self._clock.now() if hidden else None):
+                raise NotFoundError("No such blog.", code="blog_not_found")
+        finally:
+            self.content_version += 1
+
+    async def remove(self, blog_id: int) -> None:
+        """Delete a blog whoever wrote it (its likes and comments go with it)."""
+        if await self._blogs.get(blog_id) is None:
+            raise NotFoundError("No such blog.", code="blog_not_found")
+        try:
+            await self._blogs.delete(blog_id)
+        finally:
+            self.content_version += 1
+
+    async def _any_comment(self, blog_id: int, comment_id: int) -> Comment:
+        comment = await self._comments.get(comment_id)
+        if comment is None or comment.blog_id != blog_id:
+            raise NotFoundError("No such comment.", code="comment_not_found")
+        return comment
+
+    async def set_comment_hidden(self, blog_id: int, comment_id: int, hidden: bool) -> None:
+        await self._any_comment(blog_id, comment_id)
+        await self._comments.set_hidden(comment_id, self._clock.now() if hidden else None)
+
+    async def remove_comment(self, blog_id: int, comment_id: int) -> None:
+        """Delete a comment whoever wrote it; its notifications are withdrawn as when its
+        author deletes it."""
+        comment = await self._any_comment(blog_id, comment_id)
+        blog = await self._blogs.get(blog_id)
+        await self._comments.delete(comment_id)
+        if blog is not None:
+            await self._events.publish(
+                CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id))

@@ -65,12 +65,17 @@ def plan_delete(user_id: int, for_everyone: bool) -> MessagePlanner:
         if m.sender_id != user_id and not moderator:
             raise NotAllowedError("Only the sender (or a group's owner or admin) can delete "
                                   "a message for everyone.")
-        if m.deleted:
-            return None
-        tombstone = replace(m, text="", attachments=(), reactions=(), deleted=True)
-        return MessagePlan(tombstone, PlannedEvent(
-            EventType.MESSAGE_DELETED, {"seq": m.seq, "scope": "everyone"}, c.member_ids))
+        return tombstone(m, c)
     return plan
+
+
+def tombstone(m: Message, c: Conversation) -> MessagePlan | None:
+    """Delete for everyone: text, attachments and reactions cleared, every member told."""
+    if m.deleted:
+        return None
+    emptied = replace(m, text="", attachments=(), reactions=(), deleted=True)
+    return MessagePlan(emptied, PlannedEvent(
+        EventType.MESSAGE_DELETED, {"seq": m.seq, "scope": "everyone"}, c.member_ids))
 
 
 def plan_reaction(user_id: int, emoji: str, add: bool, limits: ChatLimits) -> MessagePlanner:
@@ -112,6 +117,10 @@ class MessageEdits:
     async def _change_message(self, user_id: int, conversation_id: str, seq: int,
                               plan: MessagePlanner) -> Message:
         await self._membership(user_id, conversation_id)  # non-members learn nothing
+        return await self._apply(user_id, conversation_id, seq, plan)
+
+    async def _apply(self, user_id: int, conversation_id: str, seq: int,
+                     plan: MessagePlanner) -> Message:
         message, conversation, event = await self._changes.change_message(
             conversation_id, seq, user_id, self._clock.now(), plan)
         if event is not None:
@@ -133,6 +142,13 @@ class MessageEdits:
         message leaves my history and search only."""
         return await self._change_message(user_id, conversation_id, seq,
                                           plan_delete(user_id, for_everyone))
+
+    async def remove_as_moderator(self, moderator_id: int, conversation_id: str,
+                                  seq: int) -> Message:
+        """A site moderator's delete for everyone, from outside the conversation: the same
+        tombstone and live event as the sender's. The caller (domain/moderation) has checked
+        the role; NotFoundError when there is no such message."""
+        return await self._apply(moderator_id, conversation_id, seq, tombstone)
 
     async def react(self, user_id: int, conversation_id: str, seq: int, emoji: str,
                     add: bool = True) -> Message:

@@ -57,6 +57,7 @@ class ChatService:
         self.head = m.head
         self.edit_message = edits.edit_message
         self.delete_message = edits.delete_message
+        self.remove_as_moderator = edits.remove_as_moderator
         self.react = edits.react
         self.update_group = groups.update_group
         self.add_members = groups.add_members

@@ -17,6 +17,8 @@ class Kind(StrEnum):
     NEW_BLOG = "new_blog"
     # Told by the system, with no actor (e.g. "your export is ready").
     NOTICE = "notice"
+    # A moderator closed a case the recipient reported (domain/moderation); `text` says how.
+    REPORT_HANDLED = "report_handled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,7 @@ class Draft:
     group_key: str
     blog_id: int | None = None
     comment_id: int | None = None
-    text: str | None = None  # NOTICE only: what to say
+    text: str | None = None  # NOTICE and REPORT_HANDLED only: what to say
 
 
 @dataclass(frozen=True, slots=True)

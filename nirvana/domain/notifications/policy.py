@@ -58,7 +58,7 @@ def summary(n: Notification) -> str:
             return f"{who} mentioned you in {where}"
         case Kind.NEW_BLOG:
             return f"{who} published {title}"
-        case Kind.NOTICE:
+        case Kind.NOTICE | Kind.REPORT_HANDLED:
             return n.text or ""
 
 

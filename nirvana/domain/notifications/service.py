@@ -71,6 +71,12 @@ class Notifications:
         await self._deliver(Draft(recipient_id, Kind.NOTICE, actor_id, subject,
                                   f"notice:{subject}", text=text))
 
+    async def report_handled(self, recipient_id: int, case_id: int, text: str) -> None:
+        """Tell a reporter that a moderator closed their case, and how (`text`)."""
+        subject = f"report:{case_id}"
+        await self._deliver(Draft(recipient_id, Kind.REPORT_HANDLED, None, subject, subject,
+                                  text=text))
+
     # -- the rules: domain events in -----------------------------------------------------
 
     async def handle(self, event: SocialEvent | BlogEvent) -> None:

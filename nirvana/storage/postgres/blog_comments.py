@@ -12,6 +12,7 @@ from ...domain.errors import NotFoundError
 
 COMMENT_SELECT = """
     SELECT c.id, c.blog_id, c.body, c.created_at, c.updated_at,
+           c.hidden_at IS NOT NULL AS hidden,
            u.id AS author_id, u.username::text AS author_username, u.name AS author_name,
            u.avatar_url AS author_avatar
     FROM blog_comments c JOIN users u ON u.id = c.author_id"""
@@ -26,6 +27,7 @@ def comment_from_row(row: asyncpg.Record) -> Comment:
         body=row["body"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        hidden=row["hidden"],
     )
 
 
@@ -64,6 +66,11 @@ class PgCommentRepository:
 
     async def list(self, blog_id: int, offset: int, limit: int) -> list[Comment]:
         rows = await self._pool.fetch(
-            f"{COMMENT_SELECT} WHERE c.blog_id = $1 ORDER BY c.id OFFSET $2 LIMIT $3",
+            f"{COMMENT_SELECT} WHERE c.blog_id = $1 AND c.hidden_at IS NULL ORDER BY c.id OFFSET $2 LIMIT $3",
             blog_id, offset, limit)
         return [comment_from_row(r) for r in rows]
+
+    async def set_hidden(self, comment_id: int, hidden_at: datetime | None) -> bool:
+        return await self._pool.fetchval(
+            "UPDATE blog_comments SET hidden_at = $2 WHERE id = $1 RETURNING true",
+            comment_id, hidden_at) is not None

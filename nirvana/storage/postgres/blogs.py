@@ -27,7 +27,7 @@ from ...domain.errors import NotFoundError
 BLOG_COLUMNS = """
     b.id, b.title, b.body, b.summary, b.header_image, b.images, b.tags, b.status,
     b.created_at, b.updated_at, b.published_at, b.likes_count, b.comments_count, b.slug,
-    b.audience,
+    b.audience, b.hidden_at IS NOT NULL AS hidden,
     u.id AS author_id, u.username::text AS author_username, u.name AS author_name,
     u.avatar_url AS author_avatar, l.id AS location_id, l.city, l.country"""
 
@@ -75,6 +75,7 @@ def blog_from_row(row: asyncpg.Record) -> Blog:
         comments_count=row["comments_count"],
         slug=row["slug"],
         audience=Audience(row["audience"]),
+        hidden=row["hidden"],
     )
 
 
@@ -101,7 +102,7 @@ IN_AUDIENCE = """(b.audience = 'public' OR b.author_id = {v}
 
 def visible_to(viewer_id: int | None, p: Params) -> list[str]:
     """The one condition of every list read: published, in the viewer's audience, no block."""
-    where = ["b.status = 'published'"]
+    where = ["b.status = 'published'", "b.hidden_at IS NULL"]
     if viewer_id is None:
         where.append("b.audience = 'public'")
     else:
@@ -186,6 +187,11 @@ class PgBlogRepository:
 
     async def delete(self, blog_id: int) -> None:
         await self._pool.execute("DELETE FROM blogs WHERE id = $1", blog_id)
+
+    async def set_hidden(self, blog_id: int, hidden_at: datetime | None) -> bool:
+        return await self._pool.fetchval(
+            "UPDATE blogs SET hidden_at = $2 WHERE id = $1 RETURNING true",
+            blog_id, hidden_at) is not None
 
     async def in_audience(self, author_id: int, viewer_id: int, audience: Audience) -> bool:
         if audience is Audience.PUBLIC:
@@ -318,7 +324,7 @@ class PgBlogRepository:
     async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
         rows = await self._pool.fetch(
             f"SELECT b.slug, b.updated_at FROM blogs b "
-            f"WHERE b.status = 'published' AND b.audience = 'public' "
+            f"WHERE b.status = 'published' AND b.audience = 'public' AND b.hidden_at IS NULL "
             f"{NEWEST_FIRST} LIMIT $1", limit)
         return [(r["slug"], r["updated_at"]) for r in rows]
 

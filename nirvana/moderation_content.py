@@ -1,0 +1,64 @@
+"""The moderation domain's view of the other features (its `Content` and `ReporterNotices`
+ports): what a reporter can see is decided by the same reads the routes use, and every
+take-down goes through the feature's own path (a removed chat message is the chat's
+delete-for-everyone tombstone, live to every member)."""
+
+from __future__ import annotations
+
+from .domain.blogs.service import Blogs
+from .domain.chat.service import ChatService
+from .domain.errors import NotFoundError
+from .domain.moderation.entities import Target, TargetKind
+from .domain.notifications.service import Notifications
+from .domain.social.graph import SocialGraph
+
+
+class ModeratedContent:
+    def __init__(self, blogs: Blogs, chat: ChatService, social: SocialGraph) -> None:
+        self._blogs = blogs
+        self._chat = chat
+        self._social = social
+
+    async def owner_seen_by(self, viewer_id: int, target: Target) -> int:
+        match target.kind:
+            case TargetKind.BLOG:
+                assert target.id is not None
+                return (await self._blogs.get(target.id, viewer_id)).author.id
+            case TargetKind.COMMENT:
+                assert target.id is not None and target.blog_id is not None
+                comment = await self._blogs.get_comment(target.blog_id, target.id, viewer_id)
+                return comment.author.id
+            case TargetKind.MESSAGE:
+                assert target.conversation_id is not None and target.seq is not None
+                page = await self._chat.history(viewer_id, target.conversation_id,
+                                                after=target.seq - 1, limit=1)
+                if not page or page[0].seq != target.seq or page[0].deleted:
+                    raise NotFoundError("No such message.", code="message_not_found")
+                return page[0].sender_id
+            case _:
+                assert target.id is not None
+                await self._social.profile(viewer_id, target.id)  # 404 if blocked or unknown
+                return target.id
+
+    async def set_blog_hidden(self, blog_id: int, hidden: bool) -> None:
+        await self._blogs.set_hidden(blog_id, hidden)
+
+    async def remove_blog(self, blog_id: int) -> None:
+        await self._blogs.remove(blog_id)
+
+    async def set_comment_hidden(self, blog_id: int, comment_id: int, hidden: bool) -> None:
+        await self._blogs.set_comment_hidden(blog_id, comment_id, hidden)
+
+    async def remove_comment(self, blog_id: int, comment_id: int) -> None:
+        await self._blogs.remove_comment(blog_id, comment_id)
+
+    async def remove_message(self, moderator_id: int, conversation_id: str, seq: int) -> None:
+        await self._chat.remove_as_moderator(moderator_id, conversation_id, seq)
+
+
+class ReportNotifications:
+    def __init__(self, notifications: Notifications) -> None:
+        self._notifications = notifications
+
+    async def report_handled(self, recipient_id: int, case_id: int, text: str) -> None:
+        await self._notifications.report_handled(recipient_id, case_id, text)
