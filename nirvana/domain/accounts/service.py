@@ -366,9 +366,17 @@ class Accounts:
         self.revocations.users[user_id] = now
 
     async def end_all_sessions(self, user_id: int) -> None:
-        """End every session of the account: its refresh tokens are revoked, its access tokens
-        refused at once and its sockets close (ws/session_watch.py). Used by suspension."""
-        await self._end_all_sessions(user_id)
+        """End every session of the account, also one started this very second: its refresh
+        tokens are revoked, its access tokens refused at once and its sockets close
+        (ws/session_watch.py). Used by suspension, which refuses the next sign-in."""
+        now = self._clock.now()
+        # An access token's `iat` is in whole seconds: refusing those issued before the next
+        # second refuses one issued in this second too. Nothing is issued meanwhile: the
+        # caller has made sign-in refuse the account first.
+        until = now.replace(microsecond=0) + timedelta(seconds=1)
+        await self._refresh.revoke_user(user_id, now)
+        await self.users.revoke_access_before(user_id, until)
+        self.revocations.users[user_id] = until
 
     async def confirm_password(self, user_id: int, password: str) -> User:
         """The user, if `password` is theirs; PermissionDeniedError(wrong_password) and a
