@@ -449,7 +449,7 @@ def build_services(
                          events=Listeners(PresenceFollowsFriendships(hub).publish,
                                           notifications.handle))
     moderation = Moderation(store=moderation_store,
-                            content=ModeratedContent(blogs, chat, social),
+                            content=ModeratedContent(blogs, chat, social, users),
                             sessions=accounts, notices=ReportNotifications(notifications),
                             clock=clock)
     return Services(

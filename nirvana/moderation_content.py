@@ -5,6 +5,7 @@ delete-for-everyone tombstone, live to every member)."""
 
 from __future__ import annotations
 
+from .domain.accounts.ports import UserRepository
 from .domain.blogs.service import Blogs
 from .domain.chat.service import ChatService
 from .domain.errors import NotFoundError
@@ -13,11 +14,16 @@ from .domain.notifications.service import Notifications
 from .domain.social.graph import SocialGraph
 
 
+PREVIEW_CHARS = 500
+
+
 class ModeratedContent:
-    def __init__(self, blogs: Blogs, chat: ChatService, social: SocialGraph) -> None:
+    def __init__(self, blogs: Blogs, chat: ChatService, social: SocialGraph,
+                 users: UserRepository) -> None:
         self._blogs = blogs
         self._chat = chat
         self._social = social
+        self._users = users
 
     async def owner_seen_by(self, viewer_id: int, target: Target) -> int:
         match target.kind:
@@ -39,6 +45,26 @@ class ModeratedContent:
                 assert target.id is not None
                 await self._social.profile(viewer_id, target.id)  # 404 if blocked or unknown
                 return target.id
+
+    async def describe(self, target: Target) -> str | None:
+        text: str | None = None
+        match target.kind:
+            case TargetKind.BLOG:
+                blog = await self._blogs.any_blog(target.id or 0)
+                text = f"{blog.title}\n\n{blog.body}" if blog is not None else None
+            case TargetKind.COMMENT:
+                comment = await self._blogs.any_comment(target.blog_id or 0, target.id or 0)
+                text = comment.body if comment is not None else None
+            case TargetKind.MESSAGE:
+                message = await self._chat.message_at(target.conversation_id or "",
+                                                      target.seq or 0)
+                text = message.text if message is not None and not message.deleted else None
+            case _:
+                user = await self._users.get(target.id or 0)
+                text = f"{user.name} (@{user.username})" if user is not None else None
+        if text is not None and len(text) > PREVIEW_CHARS:
+            text = text[:PREVIEW_CHARS] + "…"
+        return text
 
     async def set_blog_hidden(self, blog_id: int, hidden: bool) -> None:
         await self._blogs.set_hidden(blog_id, hidden)

@@ -44,6 +44,7 @@ async def test_reports_of_one_blog_gather_into_one_case_and_the_reporters_hear_o
     assert case["count"] == 2  # ann's second report is the same report
     assert {x["reporter_id"] for x in case["reports"]} == {ann["user"]["id"], bob["user"]["id"]}
     assert case["target"]["key"] == f"blog:{blog['id']}"
+    assert case["preview"] == "A blog\n\nwords"  # what the moderator reviews
 
     r = await act(client, moderator, "remove_blog", target, "spam")
     assert r.status_code == 201, r.text
@@ -146,6 +147,12 @@ async def test_a_moderator_removes_a_chat_message_as_a_tombstone_for_every_membe
     message, _ = await services.chat.send_message(a["user"]["id"], conversation.id,
                                                   client_id="m1", text="abuse")
     target = {"kind": "message", "conversation_id": conversation.id, "seq": message.seq}
+    r = await client.post("/api/v1/reports", headers=bearer(b),
+                          json={"target": target, "reason": "abusive"})
+    assert r.status_code == 201
+    # Not a member, the moderator still reviews what was reported.
+    r = await client.get("/api/v1/moderation/cases", headers=bearer(moderator))
+    assert r.json()["cases"][0]["preview"] == "abuse"
     r = await act(client, moderator, "remove_message", target)
     assert r.status_code == 201, r.text
     for member in (a, b):

@@ -367,9 +367,18 @@ class Blogs:
         finally:
             self.content_version += 1
 
-    async def _any_comment(self, blog_id: int, comment_id: int) -> Comment:
+    async def any_blog(self, blog_id: int) -> Blog | None:
+        """A blog whatever its audience or state, for a moderator's review."""
+        return await self._blogs.get(blog_id)
+
+    async def any_comment(self, blog_id: int, comment_id: int) -> Comment | None:
+        """A comment, hidden or not, for a moderator's review."""
         comment = await self._comments.get(comment_id)
-        if comment is None or comment.blog_id != blog_id:
+        return comment if comment is not None and comment.blog_id == blog_id else None
+
+    async def _any_comment(self, blog_id: int, comment_id: int) -> Comment:
+        comment = await self.any_comment(blog_id, comment_id)
+        if comment is None:
             raise NotFoundError("No such comment.", code="comment_not_found")
         return comment
 

@@ -251,6 +251,13 @@ class Messaging:
         return await self._store.messages(conversation_id, before=before, after=after,
                                           limit=limit)
 
+    async def message_at(self, conversation_id: str, seq: int) -> Message | None:
+        """One message, whoever asks: for a site moderator reviewing a report (the caller
+        has checked the role). None when there is no such message."""
+        found = await self._store.messages(conversation_id, before=None, after=seq - 1,
+                                           limit=1)
+        return found[0] if found and found[0].seq == seq else None
+
     async def direct_with(self, user_id: int, other_id: int) -> Conversation | None:
         """The pair's direct conversation, None when none exists yet; BlockedError when
         none exists and a block separates them."""

@@ -55,6 +55,7 @@ class ChatService:
         self.mark = m.mark
         self.typing = m.typing
         self.head = m.head
+        self.message_at = m.message_at
         self.edit_message = edits.edit_message
         self.delete_message = edits.delete_message
         self.remove_as_moderator = edits.remove_as_moderator

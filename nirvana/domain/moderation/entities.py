@@ -87,6 +87,14 @@ class Case:
     outcome: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CaseInReview:
+    """A case with what its target shows now (None: gone, e.g. removed or deleted)."""
+
+    case: Case
+    preview: str | None
+
+
 class Action(StrEnum):
     HIDE_BLOG = "hide_blog"
     SHOW_BLOG = "show_blog"

@@ -63,6 +63,11 @@ class Content(Protocol):
         exactly as reading it would answer."""
         ...
 
+    async def describe(self, target: Target) -> str | None:
+        """What a moderator reviews: the blog's title, the comment's or message's text, the
+        user's name (cut to a few hundred characters); None when it is gone."""
+        ...
+
     # Each of these raises NotFoundError when there is no such thing.
     async def set_blog_hidden(self, blog_id: int, hidden: bool) -> None: ...
 

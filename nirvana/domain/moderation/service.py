@@ -22,7 +22,7 @@ from .entities import (
     MAX_REASON,
     Action,
     AuditEntry,
-    Case,
+    CaseInReview,
     CaseStatus,
     Role,
     Target,
@@ -100,9 +100,12 @@ class Moderation:
         return await self._store.add_report(target, reporter_id, reason, self._clock.now())
 
     async def queue(self, moderator_id: int, status: CaseStatus,
-                    before: tuple[datetime, int] | None, limit: int) -> list[Case]:
+                    before: tuple[datetime, int] | None, limit: int) -> list[CaseInReview]:
+        """Cases with this status, most recently reported first, each with what its target
+        shows now (read whatever its audience: moderators review what was reported)."""
         await self._moderator(moderator_id)
-        return await self._store.cases(status, before, max(1, min(limit, MAX_PAGE)))
+        cases = await self._store.cases(status, before, max(1, min(limit, MAX_PAGE)))
+        return [CaseInReview(c, await self._content.describe(c.target)) for c in cases]
 
     # -- actions ------------------------------------------------------------------------
 

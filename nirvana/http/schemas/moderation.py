@@ -13,7 +13,7 @@ from ...domain.moderation.entities import (
     MAX_REASON,
     Action,
     AuditEntry,
-    Case,
+    CaseInReview,
     CaseStatus,
     Role,
     Target,
@@ -92,10 +92,15 @@ class CaseOut(Out):
     handled_at: datetime | None
     handled_by: int | None
     outcome: str | None = Field(description="The action that closed it")
+    preview: str | None = Field(
+        description="What the target shows now, whatever its audience (a blog's title and "
+                    "body, a comment's or message's text, a user's name; 500 characters at "
+                    "most); null when it is gone")
 
     @classmethod
-    def of(cls, c: Case) -> "CaseOut":
-        return cls(id=c.id, target=TargetOut.of(c.target), status=c.status, count=c.count,
+    def of(cls, review: CaseInReview) -> "CaseOut":
+        c = review.case
+        return cls(preview=review.preview, id=c.id, target=TargetOut.of(c.target), status=c.status, count=c.count,
                    reports=[ReportOut(reporter_id=r.reporter_id, reason=r.reason,
                                       created_at=r.created_at) for r in c.reports],
                    created_at=c.created_at, updated_at=c.updated_at,
