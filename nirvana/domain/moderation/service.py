@@ -90,6 +90,10 @@ class Moderation:
 
     # -- reports ------------------------------------------------------------------------
 
+    async def check_reportable(self, reporter_id: int, target: Target) -> None:
+        """NotFoundError (as reading it would answer) when the reporter cannot see it."""
+        await self._content.owner_seen_by(reporter_id, target)
+
     async def report(self, reporter_id: int, target: Target, reason: str) -> int:
         """Report something the reporter can see; the id of the case it joined. What the
         reporter cannot see is NotFoundError, as reading it would be."""

@@ -321,7 +321,9 @@ function messageMenu(conversation, message, mine) {
     QUICK_REACTIONS.map((emoji) => act(emoji, () => react(message, emoji, true), "emoji")),
     mine ? act("Edit", () => setComposerMode({ kind: "edit", seq: message.seq })) : null,
     act("Delete for me", () => removeMessage(message, "me")),
-    canDeleteAll ? act("Delete for everyone", () => removeMessage(message, "everyone"), "danger") : null));
+    canDeleteAll ? act("Delete for everyone", () => removeMessage(message, "everyone"), "danger") : null,
+    // Reporting is a page of its own (docs/moderation.md): the same form as for blogs.
+    mine ? null : act("Report", () => { location.href = `/report?kind=message&conversation_id=${encodeURIComponent(conversation.id)}&seq=${message.seq}`; })));
   return details;
 }
 
