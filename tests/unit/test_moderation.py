@@ -1,0 +1,186 @@
+"""The moderation rules, on in-memory fakes of every port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from nirvana.domain.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+)
+from nirvana.domain.moderation.entities import (
+    Action,
+    CaseStatus,
+    Role,
+    Target,
+    TargetKind,
+)
+from nirvana.domain.moderation.errors import (
+    AccountSuspendedError,
+    NotAdminError,
+    NotModeratorError,
+)
+from nirvana.domain.moderation.service import ActionRequest, Moderation
+from nirvana.domain.moderation.suspension import SuspensionGate
+from tests.support.clock import FakeClock
+from tests.support.fakes_moderation import (
+    FakeAccountSessions,
+    FakeContent,
+    FakeModerationStore,
+    FakeNotices,
+)
+
+AUTHOR, ANN, BOB, MOD, ADMIN, OTHER_MOD = 1, 2, 3, 10, 20, 11
+BLOG = Target(TargetKind.BLOG, id=5)
+
+
+@dataclass
+class World:
+    moderation: Moderation
+    store: FakeModerationStore
+    content: FakeContent
+    sessions: FakeAccountSessions
+    notices: FakeNotices
+    clock: FakeClock
+
+
+@pytest.fixture
+def w() -> World:
+    store, content = FakeModerationStore(), FakeContent()
+    store.roles = {AUTHOR: Role.USER, ANN: Role.USER, BOB: Role.USER, MOD: Role.MODERATOR,
+                   OTHER_MOD: Role.MODERATOR, ADMIN: Role.ADMIN}
+    content.add(BLOG, AUTHOR)
+    sessions, notices, clock = FakeAccountSessions(), FakeNotices(), FakeClock()
+    return World(Moderation(store=store, content=content, sessions=sessions, notices=notices,
+                            clock=clock), store, content, sessions, notices, clock)
+
+
+def suspend(user_id: int, until=None) -> ActionRequest:
+    return ActionRequest(Action.SUSPEND, Target(TargetKind.USER, id=user_id), "abuse",
+                         until=until)
+
+
+async def test_reports_of_one_thing_gather_into_one_case_and_a_repeat_counts_once(w):
+    first = await w.moderation.report(ANN, BLOG, "spam")
+    assert await w.moderation.report(BOB, BLOG, "spam too") == first
+    assert await w.moderation.report(ANN, BLOG, "again!") == first
+    [review] = await w.moderation.queue(MOD, CaseStatus.OPEN, None, 10)
+    assert review.case.count == 2 and review.preview == "blog:5"
+    assert [r.reason for r in review.case.reports] == ["spam too", "spam"]
+
+
+async def test_what_the_reporter_cannot_see_cannot_be_reported(w):
+    hidden = w.content.add(Target(TargetKind.BLOG, id=6), AUTHOR, hidden_from={ANN})
+    with pytest.raises(NotFoundError):
+        await w.moderation.report(ANN, hidden, "spam")
+    with pytest.raises(NotFoundError):
+        await w.moderation.report(ANN, Target(TargetKind.BLOG, id=404), "spam")
+    me = w.content.add(Target(TargetKind.USER, id=ANN), ANN)
+    with pytest.raises(InvalidInputError):
+        await w.moderation.report(ANN, me, "myself")
+    with pytest.raises(InvalidInputError):
+        await w.moderation.report(ANN, BLOG, " \n ")
+    assert w.store.by_id == {}
+
+
+async def test_a_take_down_closes_the_case_tells_each_reporter_and_is_audited(w):
+    case_id = await w.moderation.report(ANN, BLOG, "spam")
+    await w.moderation.report(BOB, BLOG, "spam")
+    entry = await w.moderation.act(MOD, ActionRequest(Action.REMOVE_BLOG, BLOG, "spam"))
+    assert (entry.actor_id, entry.action, entry.target, entry.case_id) == \
+        (MOD, Action.REMOVE_BLOG, "blog:5", case_id)
+    assert w.content.done == [("remove", "blog:5")]
+    assert [(who, case) for who, case, _ in w.notices.told] == [(ANN, case_id),
+                                                                (BOB, case_id)]
+    assert all("removed the blog" in text for *_, text in w.notices.told)
+    assert w.store.by_id[case_id].status is CaseStatus.ACTIONED
+
+
+async def test_showing_again_closes_nothing_and_dismissing_twice_is_a_conflict(w):
+    case_id = await w.moderation.report(ANN, BLOG, "spam")
+    await w.moderation.act(MOD, ActionRequest(Action.SHOW_BLOG, BLOG, "fine"))
+    assert w.notices.told == [] and w.store.by_id[case_id].status is CaseStatus.OPEN
+    await w.moderation.act(MOD, ActionRequest(Action.DISMISS, None, "fine", case_id=case_id))
+    assert "took no action" in w.notices.told[0][2]
+    with pytest.raises(ConflictError):
+        await w.moderation.act(MOD, ActionRequest(Action.DISMISS, None, "x", case_id=case_id))
+    assert [e.action for e in w.store.log] == [Action.SHOW_BLOG, Action.DISMISS]
+
+
+async def test_only_moderators_act_and_only_admins_change_roles_or_read_the_log(w):
+    with pytest.raises(NotModeratorError):
+        await w.moderation.act(ANN, ActionRequest(Action.HIDE_BLOG, BLOG, "x"))
+    with pytest.raises(NotModeratorError):
+        await w.moderation.queue(ANN, CaseStatus.OPEN, None, 10)
+    role = ActionRequest(Action.SET_ROLE, Target(TargetKind.USER, id=ANN), "helps",
+                         role=Role.MODERATOR)
+    with pytest.raises(NotAdminError):
+        await w.moderation.act(MOD, role)
+    with pytest.raises(NotAdminError):
+        await w.moderation.audit_log(MOD, None, 10)
+    await w.moderation.act(ADMIN, role)
+    assert w.store.roles[ANN] is Role.MODERATOR
+    with pytest.raises(ConflictError):
+        await w.moderation.act(ADMIN, ActionRequest(
+            Action.SET_ROLE, Target(TargetKind.USER, id=ADMIN), "x", role=Role.USER))
+    [entry] = await w.moderation.audit_log(ADMIN, None, 10)
+    assert entry.detail == "moderator"
+
+
+async def test_who_may_suspend_whom(w):
+    with pytest.raises(NotAdminError):
+        await w.moderation.act(MOD, suspend(OTHER_MOD))
+    with pytest.raises(ConflictError):
+        await w.moderation.act(MOD, suspend(ADMIN))
+    with pytest.raises(ConflictError):
+        await w.moderation.act(MOD, suspend(MOD))
+    with pytest.raises(NotFoundError):
+        await w.moderation.act(MOD, suspend(999))
+    await w.moderation.act(ADMIN, suspend(OTHER_MOD))
+    assert w.sessions.ended == [OTHER_MOD]
+
+
+async def test_a_suspension_ends_sessions_and_refuses_sign_in_until_its_end(w):
+    gate = SuspensionGate(w.store, w.clock)
+    until = w.clock.now() + timedelta(days=1)
+    with pytest.raises(InvalidInputError):
+        await w.moderation.act(MOD, suspend(ANN, w.clock.now() - timedelta(seconds=1)))
+    entry = await w.moderation.act(MOD, suspend(ANN, until))
+    assert entry.detail == f"until {until.isoformat()}"
+    assert w.sessions.ended == [ANN]
+    with pytest.raises(AccountSuspendedError) as refused:
+        await gate.check(ANN)
+    assert refused.value.details == {"until": until.isoformat()}
+    await gate.check(BOB)
+    w.clock.advance(24 * 3600)
+    await gate.check(ANN)  # over
+
+
+async def test_restore_lifts_it_and_restoring_twice_is_a_conflict(w):
+    gate = SuspensionGate(w.store, w.clock)
+    await w.moderation.act(MOD, suspend(ANN))
+    with pytest.raises(AccountSuspendedError) as refused:
+        await gate.check(ANN)
+    assert refused.value.details == {"until": None}
+    restore = ActionRequest(Action.RESTORE, Target(TargetKind.USER, id=ANN), "appeal")
+    await w.moderation.act(MOD, restore)
+    await gate.check(ANN)
+    with pytest.raises(ConflictError):
+        await w.moderation.act(MOD, restore)
+
+
+async def test_an_action_on_the_wrong_kind_of_target_is_refused(w):
+    with pytest.raises(InvalidInputError):
+        await w.moderation.act(MOD, ActionRequest(Action.REMOVE_MESSAGE, BLOG, "x"))
+    assert w.store.log == []
+
+
+def test_suspension_is_a_sign_in_refusal_not_a_failed_authentication():
+    # The sign-in step raises a 403-class error, so the password failure counters (401) are
+    # left alone and the web form shows the message.
+    assert not issubclass(AccountSuspendedError, AuthenticationError)
