@@ -6,6 +6,9 @@ import dataclasses
 
 from tests.support.chat_client import Client
 from tests.support.people import befriend, user
+from tests.support.writes import many_writes
+
+settings_with_many_writes = many_writes()  # 60 sends over HTTP by one user, in a row
 
 
 async def test_resume_larger_than_the_outgoing_queue_replays_everything(live):
