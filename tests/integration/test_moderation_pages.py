@@ -82,3 +82,20 @@ async def test_who_sees_the_queue_and_the_audit_log(client, database_url):
     as_user(client, None)
     r = await client.get("/moderation")
     assert r.status_code in (303, 401)
+
+
+async def test_the_author_of_a_hidden_blog_is_told_on_its_page(client, database_url):
+    author, reader = await sign_up(client), await sign_up(client)
+    moderator = await signed_up_with_role(client, database_url, Role.MODERATOR)
+    blog = await publish(client, author, title="Borderline")
+    r = await client.post("/api/v1/moderation/actions", headers=bearer(moderator), json={
+        "action": "hide_blog", "target": {"kind": "blog", "id": blog["id"]},
+        "reason": "borderline"})
+    assert r.status_code == 201
+    as_user(client, author)
+    page = await client.get(f"/blogs/{blog['id']}", follow_redirects=True)
+    assert "A moderator hid this blog: only you can see it." in page.text
+    as_user(client, reader)
+    page = await client.get(f"/blogs/{blog['id']}", follow_redirects=True)
+    assert page.status_code == 404
+
