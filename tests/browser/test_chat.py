@@ -7,6 +7,7 @@ import asyncio
 from playwright.async_api import expect
 
 from tests.support.images import png
+from tests.support.writes import many_writes
 from tests.support.browser_chat import (
     api_sign_up,
     befriend,
@@ -15,6 +16,9 @@ from tests.support.browser_chat import (
     restart_server,
     send,
 )
+
+# One test sends 60 messages over HTTP in a row, faster than a person would.
+settings_with_many_writes = many_writes()
 
 
 async def two_friends(site, *, width: int = 1000):

@@ -5,6 +5,7 @@ role form — plain forms through the same `Moderation` service as the API."""
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -107,15 +108,16 @@ async def report(request: Request) -> Response:
     except domain.InvalidInputError as exc:
         errors = FormErrors.of(exc)
         return await _report_page(request, target, errors, form, status=errors.status)
-    query = "&".join(f"{k}={v}" for k in TARGET_FIELDS
-                     if (v := form.get(k)) not in (None, ""))
+    query = urlencode([(k, v) for k in TARGET_FIELDS if (v := form.get(k)) not in (None, "")])
     return await redirect(request, f"/report?{query}&done=reported")
 
 
 async def queue(request: Request) -> Response:
     me = await _signed_in(request)
-    raw = request.query_params.get("status", "open")
-    status = CaseStatus(raw) if raw in CaseStatus._value2member_map_ else CaseStatus.OPEN
+    try:
+        status = CaseStatus(request.query_params.get("status", "open"))
+    except ValueError:
+        status = CaseStatus.OPEN
     cases = await moderation(request).queue(me, status, None, 100)
     role = await moderation(request).role_of(me)
     return await pages_of(request).render(request, "moderation/queue.html", {
