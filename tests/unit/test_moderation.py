@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pyotp
 import pytest
 
+from nirvana.domain.accounts.service import Accounts
+from nirvana.domain.accounts.two_factor import SecondFactor, TwoFactorSettings
 from nirvana.domain.errors import (
     AuthenticationError,
     ConflictError,
@@ -27,13 +30,25 @@ from nirvana.domain.moderation.errors import (
 )
 from nirvana.domain.moderation.service import ActionRequest, Moderation
 from nirvana.domain.moderation.suspension import SuspensionGate
+from nirvana.security import PyotpTotp
 from tests.support.clock import FakeClock
+from tests.support.fakes_accounts import (
+    FakeHasher,
+    FakeMailer,
+    FakeRefreshTokens,
+    FakeResets,
+    FakeSessions,
+    FakeSigner,
+    FakeTokens,
+    FakeUsers,
+)
 from tests.support.fakes_moderation import (
     FakeAccountSessions,
     FakeContent,
     FakeModerationStore,
     FakeNotices,
 )
+from tests.support.fakes_two_factor import FakeTwoFactorStore
 
 AUTHOR, ANN, BOB, MOD, ADMIN, OTHER_MOD = 1, 2, 3, 10, 20, 11
 BLOG = Target(TargetKind.BLOG, id=5)
@@ -184,3 +199,26 @@ def test_suspension_is_a_sign_in_refusal_not_a_failed_authentication():
     # The sign-in step raises a 403-class error, so the password failure counters (401) are
     # left alone and the web form shows the message.
     assert not issubclass(AccountSuspendedError, AuthenticationError)
+
+
+async def test_a_suspension_between_the_password_and_the_code_refuses_the_code_step(w):
+    refresh = FakeRefreshTokens()
+    factor = SecondFactor(store=FakeTwoFactorStore(), totp=PyotpTotp(), signer=FakeSigner(),
+                          clock=w.clock)
+    accounts = Accounts(users=FakeUsers(w.clock), refresh_tokens=refresh,
+                        sessions=FakeSessions(refresh), resets=FakeResets(),
+                        hasher=FakeHasher(), tokens=FakeTokens(w.clock), mailer=FakeMailer(),
+                        clock=w.clock, signer=FakeSigner(), second_factor=factor,
+                        sign_in_gate=SuspensionGate(w.store, w.clock))
+    settings = TwoFactorSettings(factor, accounts, w.clock)
+    user_id = (await accounts.sign_up("ann@example.com", None, "Ann", "password one")).user.id
+    w.store.roles[user_id] = Role.USER
+    setup = await settings.set_up(user_id, "password one")
+    await settings.confirm(user_id, pyotp.TOTP(setup.secret).at(w.clock.now().timestamp()))
+    challenge = await accounts.sign_in("ann@example.com", "password one", "1.1.1.1")
+    await w.moderation.act(MOD, suspend(user_id))
+    w.clock.advance(30)
+    with pytest.raises(AccountSuspendedError):
+        await accounts.complete_sign_in(
+            challenge.token, pyotp.TOTP(setup.secret).at(w.clock.now().timestamp()), "1.1.1.1")
+

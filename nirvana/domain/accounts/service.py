@@ -291,6 +291,7 @@ class Accounts:
         if user is None:
             raise AuthenticationError("This sign-in has expired: enter your password again.",
                                       code="invalid_challenge")
+        await self._sign_in_gate.check(user_id)  # suspended between the password and the code
         return await self._start_session(user, ip=ip, user_agent=user_agent)
 
     async def _dummy(self) -> str:
