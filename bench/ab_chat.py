@@ -9,7 +9,8 @@ each runs as `make bench` runs Nirvana (its run.py, embedded databases on a data
 of its own, pinned to the server core), with this tree's load generator. The passes go
 A B [C] [peer] A B [C] [peer] …, so a machine whose load drifts (a shared one) moves all alike;
 `uptime`'s load average is recorded with every pass. Prints one line per step and pass and
-the medians; writes every number to `--out`. Measures; asserts nothing.
+the medians; writes every number to `--out`. The versions share one data directory (users
+and rooms are made once): Nirvana is restarted from the next version's tree for each pass. Measures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -77,42 +79,58 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ab.json")
     args = parser.parse_args(argv)
+    # A SIGTERM unwinds like Ctrl-C, so the servers this run started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     steps = [float(s) for s in args.steps.split(",")]
     if pinning_available() is None:
         os.sched_setaffinity(0, {CLIENT_CORE})
     work = Path(tempfile.mkdtemp(prefix="nirvana-ab-"))
-    servers: dict[str, Any] = {}
-    adapters: dict[str, Any] = {}
+    trees = {"A": args.a.resolve(), "B": args.b.resolve()}
+    if args.c:
+        trees["C"] = args.c.resolve()
     results: dict[str, list[list[dict[str, Any]]]] = {}
+    server: Nirvana | None = None
+    peer: SeedPeer | None = None
     try:
-        trees = [("A", args.a), ("B", args.b)] + ([("C", args.c)] if args.c else [])
-        for name, tree in trees:
-            server = Nirvana(work / name / "var", work / name / "logs", "WARNING",
-                             root=tree.resolve())
-            server.start()
-            servers[name] = server
-            adapters[name] = asyncio.run(_prepare(server, args.clients))
+        # One data directory for every version (none of them changes the schema): the
+        # users and rooms are made once, and each pass restarts Nirvana from its tree.
+        server = Nirvana(work / "var", work / "logs", "WARNING", root=trees["A"])
+        server.start()
+        adapter = asyncio.run(_prepare(server, args.clients))
         if args.peer:
             why_not = ensure_node()
             if why_not:
                 sys.exit(f"ab_chat: no peer: {why_not}")
-            servers["peer"] = SeedPeer(work / "peer", work / "peer" / "logs")
-            servers["peer"].start()
-            adapters["peer"] = SocketIOAdapter(servers["peer"].url)
+            peer = SeedPeer(work / "peer", work / "logs")
+            peer.start()
         for r in range(args.rounds):
-            for name, server in servers.items():
+            for name in [*trees, *(["peer"] if peer else [])]:
+                if name == "peer":
+                    assert peer is not None
+                    target: Nirvana | SeedPeer = peer
+                    client: Any = SocketIOAdapter(peer.url)
+                else:
+                    if server is None or server.root != trees[name]:
+                        if server is not None:
+                            server.stop()
+                        server = Nirvana(work / "var", work / "logs", "WARNING",
+                                         root=trees[name])
+                        server.start()
+                    adapter.url = server.url
+                    adapter.ws_url = server.url.replace("http://", "ws://", 1)
+                    asyncio.run(adapter.renew_tokens(300, http))
+                    target, client = server, adapter
                 load = os.getloadavg()[0]
-                if name != "peer":
-                    asyncio.run(adapters[name].renew_tokens(300, http))
-                run = asyncio.run(_pass(server, adapters[name], args.clients, steps,
-                                        args.duration, 100 * r + 10 * len(results)))
+                run = asyncio.run(_pass(target, client, args.clients, steps, args.duration,
+                                        100 * r + 10 * len(results)))
                 for step in run:
                     step["loadavg_before"] = load
                     print(_line(name, step) + f" (load {load:.1f})", flush=True)
                 results.setdefault(name, []).append(run)
     finally:
-        for server in servers.values():
-            server.stop()
+        for running in (server, peer):
+            if running is not None:
+                running.stop()
         shutil.rmtree(work, ignore_errors=True)
     medians: dict[str, list[dict[str, Any]]] = {}
     for name, runs in results.items():

@@ -9,6 +9,13 @@ callers' futures, in order. Why one writer:
   than in single inserts, so under load many sends share one round trip;
 - ordering: seqs and positions are allocated and committed by one task, so a client that has
   seen position P has seen every event below P, and resume after P misses nothing.
+
+Commits adapt to the load: an idle writer commits at once, and what arrives during a commit
+rides the next. Up to `max_inflight` batches of sends are written at once, each numbered
+when it is taken, each answered only after the one before it (so deliveries keep position
+order); a batch never takes a conversation (or retry key) that one in flight holds, so a
+batch that fails leaves no gap in another's seqs. Receipts, changes, and every batch while
+a send is in doubt run alone, with nothing in flight.
 """
 
 from __future__ import annotations
