@@ -104,7 +104,7 @@ def main(argv: list[str]) -> int:
             peer = SeedPeer(work / "peer", work / "logs")
             peer.start()
         for r in range(args.rounds):
-            for name in [*trees, *(["peer"] if peer else [])]:
+            for n, name in enumerate([*trees, *(["peer"] if peer else [])]):
                 if name == "peer":
                     assert peer is not None
                     target: Nirvana | SeedPeer = peer
@@ -121,8 +121,10 @@ def main(argv: list[str]) -> int:
                     asyncio.run(adapter.renew_tokens(300, http))
                     target, client = server, adapter
                 load = os.getloadavg()[0]
+                # Step numbers are the sends' client_ids: one used twice would be a retry,
+                # answered without a delivery (idempotency), so each pass has its own.
                 run = asyncio.run(_pass(target, client, args.clients, steps, args.duration,
-                                        100 * r + 10 * len(results)))
+                                        100 * r + 10 * n))
                 for step in run:
                     step["loadavg_before"] = load
                     print(_line(name, step) + f" (load {load:.1f})", flush=True)
