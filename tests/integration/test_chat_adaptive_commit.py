@@ -1,7 +1,8 @@
 """The writer's adaptive group commit against the real MongoDB-wire server: a commit while
-the store is idle goes at once, sends to a conversation in flight ride the next commit, a
-batch of other conversations is written meanwhile but answered after the one before it,
-and a failure of one batch leaves no gap in another's conversation."""
+the store is idle goes at once, sends to a conversation in flight ride the next commit, the
+next commit is held only after a full batch, and with two batches in flight a batch of
+other conversations is written meanwhile but answered after the one before it, and a failure
+of one batch leaves no gap in another's conversation."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ async def test_sends_to_a_conversation_in_flight_ride_the_next_commit_together(
 async def test_another_conversation_is_written_meanwhile_and_answered_after_the_first(
         client, services, flaky):
     a, _, c, other = await two_chats(client, services)
-    chat, store, insert = flaky()
+    chat, store, insert = flaky(max_inflight=2)
     gated = insert.failure = GatedInsert()
     answered: list[str] = []
     first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
@@ -86,7 +87,7 @@ async def test_a_batch_that_fails_while_another_is_in_flight_leaves_no_gap(
     conversation, was written meanwhile. Its sender gets the ack, the first sender an error;
     the retry stores the first message with seq 1, and its conversation stays gapless."""
     a, b, c, other = await two_chats(client, services)
-    chat, store, insert = flaky()
+    chat, store, insert = flaky(max_inflight=2)
     gated = insert.failure = GatedInsert(fail_first=True)
     first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
     await until(lambda: len(gated.calls) == 1)
@@ -103,3 +104,26 @@ async def test_a_batch_that_fails_while_another_is_in_flight_leaves_no_gap(
     assert m2.pos < retry.pos < after.pos
     history = await store.messages(c.id, before=None, after=None, limit=10)
     assert [m.seq for m in history] == [1, 2]
+
+
+async def test_after_a_light_commit_the_next_goes_at_once_and_after_a_full_one_it_waits(
+        client, services, flaky):
+    a, b, c, _ = await two_chats(client, services)
+    spacing = 2.0  # long beside a commit on a busy machine, so the two cases stay apart
+    chat, store, insert = flaky(commit_spacing=spacing, spacing_from=3)
+    loop = asyncio.get_running_loop()
+    await chat.send_message(a, c.id, client_id="1", text="1")
+    started = loop.time()
+    await chat.send_message(b, c.id, client_id="2", text="2")  # right after a batch of 1
+    assert loop.time() - started < spacing / 2
+    gated = insert.failure = GatedInsert()
+    first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="3", text="3"))
+    await until(lambda: len(gated.calls) == 1)
+    full = [asyncio.ensure_future(chat.send_message(b, c.id, client_id=f"f{i}", text="f"))
+            for i in range(3)]  # ride the next commit together: a full batch (3)
+    gated.gate.set()
+    await asyncio.gather(first, *full)
+    started = loop.time()
+    await chat.send_message(a, c.id, client_id="after", text="after")
+    assert loop.time() - started > spacing / 2  # held to fill the next batch
+    assert gated.calls[1:] == [["f0", "f1", "f2"], ["after"]]

@@ -11,7 +11,8 @@ callers' futures, in order. Why one writer:
   seen position P has seen every event below P, and resume after P misses nothing.
 
 Commits adapt to the load: an idle writer commits at once, and what arrives during a commit
-rides the next. Up to `max_inflight` batches of sends are written at once, each numbered
+rides the next; only after a full batch (the store is what limits) is the next held a little,
+to fill it. Up to `max_inflight` batches of sends are written at once, each numbered
 when it is taken, each answered only after the one before it (so deliveries keep position
 order); a batch never takes a conversation (or retry key) that one in flight holds, so a
 batch that fails leaves no gap in another's seqs. Receipts, changes, and every batch while
@@ -54,7 +55,7 @@ class _InFlight:
 class ChatWriter:
     def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
                  insert: InsertMessages, *, max_batch: int, commit_spacing: float,
-                 timeout: float, max_inflight: int = 1,
+                 timeout: float, spacing_from: int = 1, max_inflight: int = 1,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER) -> None:
         self._db = db
         self._observer = observer
@@ -63,14 +64,17 @@ class ChatWriter:
         self._sends = SendCommitter(db, positions, summaries, insert, self._requeue)
         self._max_batch = max_batch
         # Adaptive group commit: a commit while the store is idle goes at once, and what
-        # arrives during a commit rides the next one, so batches grow with the load and a
-        # lone send waits for nothing. `commit_spacing` (default 0) holds a commit until that
-        # long after the one before it started; `max_inflight` lets that many batches of
-        # sends to different conversations be written at once. Why the defaults:
-        # docs/performance.md ("Adaptive group commit").
+        # arrives during a commit rides the next one. Only once a batch carried
+        # `spacing_from` writes or more (the store is what limits) is the next held until
+        # `commit_spacing` after it started, so heavy load gets fuller batches and light
+        # load pays no toll. `max_inflight` lets that many batches of sends to different
+        # conversations be written at once. Why the defaults: docs/performance.md
+        # ("Adaptive group commit").
         self.commit_spacing = commit_spacing
+        self.spacing_from = spacing_from
         self.max_inflight = max(1, max_inflight)
         self._last_commit = -commit_spacing
+        self._last_size = 0  # writes in the batch taken last
         self.timeout = timeout
         self._pending: list[WorkItem] = []
         self._inflight: list[_InFlight] = []
@@ -116,7 +120,8 @@ class ChatWriter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if len(self._pending) < self._max_batch and self.commit_spacing > 0:
+            if (len(self._pending) < self._max_batch and self.commit_spacing > 0
+                    and self._last_size >= self.spacing_from):
                 wait = self._last_commit + self.commit_spacing - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
@@ -129,6 +134,7 @@ class ChatWriter:
                 self._last_commit = time.monotonic()
                 window = self._pending[: self._max_batch]  # the drain may have requeued
                 del self._pending[: len(window)]
+                self._last_size = len(window)
                 await self._commit_alone(window)
                 continue
             if len(self._inflight) >= self.max_inflight:
@@ -140,6 +146,7 @@ class ChatWriter:
                 await self._wake.wait()
                 continue
             self._last_commit = time.monotonic()
+            self._last_size = len(batch)
             await self._launch(batch)
 
     def _take_sends(self) -> list[Send]:
