@@ -7,11 +7,13 @@ of one batch leaves no gap in another's conversation."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 from typing import Callable
 
 import pytest
 from pymongo.errors import NetworkTimeout
 
+from nirvana.domain.chat.entities import MessageDraft, MessageKind
 from nirvana.domain.errors import UnavailableError
 from tests.support.chat_store import write
 from tests.support.people import two_chats
@@ -22,6 +24,16 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition never held"
         await asyncio.sleep(0.005)
+
+
+def draft(conversation, sender: int, client_id: str) -> MessageDraft:
+    """A send as the chat service queues it; `store.append` queues it at once, in call
+    order (concurrent `send_message` calls reach the queue in whatever order their checks
+    finish)."""
+    return MessageDraft(conversation_id=conversation.id, sender_id=sender,
+                        client_id=client_id, kind=MessageKind.TEXT, text=client_id,
+                        attachments=(), reply_to=None, audience=conversation.member_ids,
+                        created_at=datetime.now(timezone.utc))
 
 
 class GatedInsert:
@@ -49,8 +61,7 @@ async def test_sends_to_a_conversation_in_flight_ride_the_next_commit_together(
     gated = insert.failure = GatedInsert()
     first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
     await until(lambda: len(gated.calls) == 1)  # an idle writer commits at once
-    rest = [asyncio.ensure_future(chat.send_message(b, c.id, client_id=f"r{i}", text="r"))
-            for i in range(3)]
+    rest = [store.append(draft(c, b, f"r{i}")) for i in range(3)]
     await asyncio.sleep(0.2)
     assert len(gated.calls) == 1  # held: their conversation is in flight
     gated.gate.set()
@@ -119,7 +130,7 @@ async def test_after_a_light_commit_the_next_goes_at_once_and_after_a_full_one_i
     gated = insert.failure = GatedInsert()
     first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="3", text="3"))
     await until(lambda: len(gated.calls) == 1)
-    full = [asyncio.ensure_future(chat.send_message(b, c.id, client_id=f"f{i}", text="f"))
+    full = [store.append(draft(c, b, f"f{i}"))
             for i in range(3)]  # ride the next commit together: a full batch (3)
     gated.gate.set()
     await asyncio.gather(first, *full)
