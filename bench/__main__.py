@@ -155,6 +155,8 @@ def main(argv: list[str]) -> int:
     chat_steps = results.get("chat", {}).get("throughput", {})  # type: ignore[union-attr]
     if isinstance(chat_steps, dict) and "steps" in chat_steps:
         plot_series["Nirvana /ws"] = chat_steps["steps"]
+        if chat_steps.get("peer_steps"):
+            plot_series["seed peer (Socket.IO)"] = chat_steps["peer_steps"]
     why_no_plot = plot_latency(plot_series, args.out / "latency.png") if plot_series else (
         "no latency steps measured in this run")
     if why_no_plot:

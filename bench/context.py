@@ -45,12 +45,17 @@ class Context:
         return self.options.work_dir / "logs"
 
     def server(self, name: str) -> Server:
-        """A running server by name: hello, fanout, nirvana."""
+        """A running server by name: hello, fanout, nirvana, seed-peer."""
         if name not in self.servers:
-            if name == "nirvana":
+            server: Server
+            if name == "seed-peer":  # bench/seed_peer.py: node and a store of its own
+                from .seed_peer import SeedPeer
+
+                server = SeedPeer(self.options.work_dir / "seed-peer", self.logs)
+            elif name == "nirvana":
                 self._seed_if_possible()
-                server: Server = Nirvana(self.options.work_dir / "var", self.logs,
-                                         self.options.log_level)
+                server = Nirvana(self.options.work_dir / "var", self.logs,
+                                 self.options.log_level)
             else:
                 server = python_server(name, f"bench.ceilings.{name}", self.logs)
             print(f"bench: starting {name}", flush=True)

@@ -18,6 +18,7 @@ from .context import Context
 from .lag_probe import LagProbe
 from .probe import request
 from .report import Row, Target, percentile, skipped_row, spread_of, summarize
+from .seed_peer import SeedPeer, SocketIOAdapter, ensure_node
 from .servers import Nirvana
 from .ws_load import Load, NirvanaAdapter, hold_idle
 
@@ -55,21 +56,25 @@ STEP_KEYS = ("delivered_per_s", "p50_ms", "p99_ms", "loop_lag_p99_ms", "server_c
              "generator_cpu_share", "offered_deliveries_per_s")
 
 
-async def _pass(server: Nirvana, adapter: NirvanaAdapter, clients: int, steps: list[float],
-                duration: float, first_step: int) -> list[dict[str, Any]]:
+async def _pass(server: Nirvana | SeedPeer, adapter: NirvanaAdapter | SocketIOAdapter,
+                clients: int, steps: list[float], duration: float,
+                first_step: int) -> list[dict[str, Any]]:
     load = Load(adapter, clients)
     await load.connect()
     out = []
     # An account of its own, in no conversation: nothing is pushed to the probe's socket.
-    probe = LagProbe(adapter.ws_url, adapter.users[clients].token)
-    await probe.start()
+    # The seed peer has no probe: uvicorn's ping answer is what the probe measures.
+    probe = (LagProbe(adapter.ws_url, adapter.users[clients].token)
+             if isinstance(adapter, NirvanaAdapter) else None)
+    if probe is not None:
+        await probe.start()
     try:
         for i, rate in enumerate(steps):
             before, waited = server.cpu_breakdown(), server.core_wait_seconds()
             started = time.monotonic()
             step = await load.step(first_step + i, rate, duration, drain=3.0)
             ended = time.monotonic()
-            lag = probe.samples(started, ended)
+            lag = probe.samples(started, ended) if probe is not None else []
             step["loop_lag_p99_ms"] = percentile(lag, 99) if lag else None
             step["loop_lag_samples"] = len(lag)
             # Why the loop lagged: how long Nirvana was ready to run but waited for its core.
@@ -82,7 +87,8 @@ async def _pass(server: Nirvana, adapter: NirvanaAdapter, clients: int, steps: l
                                                  for k in ("mongo", "postgres")) * 1e6 / n
             out.append(step)
     finally:
-        await probe.stop()
+        if probe is not None:
+            await probe.stop()
         await load.close()
     return out
 
@@ -102,8 +108,23 @@ def _use(adapter: NirvanaAdapter, server: Nirvana) -> None:
 
 def throughput(ctx: Context, server: Nirvana, adapter: NirvanaAdapter) -> Result:
     o = ctx.options
-    passes = [asyncio.run(_pass(server, adapter, o.clients, o.steps, o.duration, 100 * r))
-              for r in range(o.repetitions)]
+    # The seed peer's passes alternate with Nirvana's (N P N P …), so a machine that drifts
+    # during the run moves both alike.
+    peer, why_no_peer = _seed_peer(ctx)
+    passes, peer_passes = [], []
+    for r in range(o.repetitions):
+        passes.append(asyncio.run(_pass(server, adapter, o.clients, o.steps, o.duration,
+                                        100 * r)))
+        if peer is not None:
+            try:
+                peer_passes.append(asyncio.run(_pass(
+                    peer, SocketIOAdapter(peer.url, adapter.room_size), o.clients, o.steps,
+                    o.duration, 2000 + 100 * r)))
+            except Exception as exc:  # Nirvana's numbers are still reported
+                traceback.print_exc()
+                why_no_peer = f"a pass failed: {type(exc).__name__}: {exc}"
+                peer = None
+    ctx.stop("seed-peer")
     # The same steps with persistence off: the same server but for the insert.
     off_passes: list[list[dict[str, Any]]] = []
     off_error = ""
@@ -151,6 +172,7 @@ def throughput(ctx: Context, server: Nirvana, adapter: NirvanaAdapter) -> Result
                             note="WebSocket ping round trip every 10 ms during the step "
                                  "(an upper bound of the loop's lag)" + _core_wait(step),
                             spread=spread_of(summary["loop_lag_p99_ms"])))
+    peer_steps = _peer_rows(steps, peer_passes, why_no_peer, rows, o.steps)
     store_rate = getattr(ctx, "store_batched", None)
     if off_error:
         rows.append(skipped_row("chat: persistence on vs off", f"the persistence-off pass "
@@ -186,7 +208,61 @@ def throughput(ctx: Context, server: Nirvana, adapter: NirvanaAdapter) -> Result
                  + (f"; errors: {dict(adapter.errors)}" if adapter.errors else "")),
     ]
     return {"clients": o.clients, "room_size": adapter.room_size, "steps": steps,
+            "peer_steps": peer_steps, "peer_error": why_no_peer,
             "frames": dict(adapter.frames), "errors": dict(adapter.errors)}, rows
+
+
+def _seed_peer(ctx: Context) -> tuple[SeedPeer | None, str]:
+    """The seed stack's chat (bench/seed_peer.py) started, or None and why not."""
+    why_not = ensure_node()
+    if why_not is not None:
+        return None, why_not
+    try:
+        peer = ctx.server("seed-peer")
+    except Exception as exc:
+        traceback.print_exc()
+        return None, f"it did not start: {type(exc).__name__}: {exc}"
+    assert isinstance(peer, SeedPeer)
+    return peer, ""
+
+
+PEER_KEYS = ("delivered_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_delivery",
+             "db_cpu_us_per_delivery", "lost", "duplicates", "offered_deliveries_per_s")
+
+
+def _peer_rows(steps: list[dict[str, Any]], peer_passes: list[list[dict[str, Any]]],
+               why_not: str, rows: list[Row], rates: list[float]) -> list[dict[str, Any]]:
+    """Nirvana beside the seed peer at each step, as ratios (Nirvana ÷ peer). Where the
+    peer delivers everything in time, issue 22 asks Nirvana for a p50 and p99 at or below
+    the peer's; above that, the peer's figures say how far it fell behind."""
+    if not peer_passes:
+        rows.append(skipped_row("chat vs the seed stack (Express + Socket.IO + Mongoose)",
+                                why_not or "no pass ran"))
+        return []
+    peer_steps = []
+    for i, rate in enumerate(rates):
+        runs = [p[i] for p in peer_passes]
+        summary = {k: summarize([r[k] for r in runs if r.get(k) is not None])
+                   for k in PEER_KEYS}
+        peer = {k: summary[k]["median"] for k in PEER_KEYS}
+        peer.update(offered_sends_per_s=rate, summary=summary, runs=runs)
+        peer_steps.append(peer)
+        ours = steps[i]
+        sustained = peer["lost"] == 0
+        offered = f"{rate:g} sends/s ({peer['offered_deliveries_per_s']:,.0f} deliveries/s)"
+        cpu = (f"CPU/delivery: Nirvana {ours['server_cpu_us_per_delivery']:.1f} µs "
+               f"+ {ours['db_cpu_us_per_delivery']:.1f} µs databases, peer "
+               f"{peer['server_cpu_us_per_delivery']:.1f} µs + "
+               f"{peer['db_cpu_us_per_delivery']:.1f} µs store")
+        for key, name in (("p50_ms", "p50"), ("p99_ms", "p99")):
+            rows.append(Row(
+                f"chat vs seed peer: {name} at {offered}", ours[key], "ms", peer[key],
+                "seed peer, same step", Target("<=", 1.0) if sustained else None,
+                note=(f"late or lost after the drain: Nirvana {ours['lost']:.0f}, peer "
+                      f"{peer['lost']:.0f}; peer delivered {peer['delivered_per_s']:,.0f}/s"
+                      + ("" if key == "p50_ms" else f"; {cpu}")),
+                spread=spread_of(steps[i]["summary"][key])))
+    return peer_steps
 
 
 def history(ctx: Context, server: Nirvana, adapter: NirvanaAdapter,

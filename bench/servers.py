@@ -221,6 +221,7 @@ class Nirvana(Server):
                 [sys.executable, "-m", "bench.volatile_nirvana"])
         super().__init__("nirvana", argv, log_dir, env)
         self.data_dir = data_dir
+        self.root = root
 
     def start(self, timeout: float = 180) -> str:
         super().start(timeout)

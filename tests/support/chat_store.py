@@ -33,9 +33,10 @@ async def flaky(services):
     """Builds a chat on a store whose insert the test controls: (chat, store, insert)."""
     stores = []
 
-    def build(timeout: float = services.settings.store_timeout):
+    def build(timeout: float = services.settings.store_timeout, **options):
+        """`options` go to MongoChatStore (e.g. `max_inflight`)."""
         insert = SwitchableInsert()
-        store = MongoChatStore(timeout=timeout, insert=insert)
+        store = MongoChatStore(timeout=timeout, insert=insert, **options)
         stores.append(store)
         chat = ChatService(store=store, changes=MongoChatChanges(store),
                            peers=PgChatPeers(services.pool), publisher=services.hub,

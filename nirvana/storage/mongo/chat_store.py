@@ -37,7 +37,8 @@ _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 class MongoChatStore:
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
                  summary_interval: float = 5.0, summary_share: float = 0.2,
-                 commit_spacing: float = 0.01, insert: InsertMessages | None = None,
+                 commit_spacing: float = 0.01, spacing_from: int = 8, max_inflight: int = 1,
+                 insert: InsertMessages | None = None,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER) -> None:
         """`insert` writes a batch's message documents (default: one unordered insert_many);
         tests pass one that fails. `observer` is told of every batch (nirvana/metrics.py)."""
@@ -47,6 +48,7 @@ class MongoChatStore:
         self.writer = ChatWriter(self._db, self.positions, self.summaries,
                                  insert or insert_messages(self._db), max_batch=max_batch,
                                  commit_spacing=commit_spacing, timeout=timeout,
+                                 spacing_from=spacing_from, max_inflight=max_inflight,
                                  observer=observer)
 
     @property

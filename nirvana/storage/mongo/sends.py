@@ -112,7 +112,22 @@ class SendCommitter:
 
     async def commit(self, sends: list[Send]) -> None:
         """Store the batch's messages and answer each send (and its duplicates)."""
-        if self._in_doubt:
+        written = await self.prepare(sends)
+        await self.settle(written, await self.write(written))
+
+    @property
+    def clean(self) -> bool:
+        """No send is in doubt or unseen: no batch will move a message to a fresh position
+        (`_move_to_head`), so batches may be written while others are in flight. Moving
+        one with a batch in flight would deliver it before that batch's lower positions."""
+        return not self._in_doubt and not self._unseen
+
+    async def prepare(self, sends: list[Send], *, repair: bool = True
+                      ) -> list[tuple[Send, Message]]:
+        """Number the batch: each new message gets its conversation's next seq and the next
+        stream position, in queue order (a retry in the batch shares its first send's).
+        With `repair`, the sends in doubt are looked for first (`reconcile`)."""
+        if repair and self._in_doubt:
             await self.reconcile()
         primary: dict[tuple[int, str], Send] = {}
         for s in sends:
@@ -132,7 +147,17 @@ class SendCommitter:
                 sender_id=d.sender_id, client_id=d.client_id, kind=d.kind, text=d.text,
                 attachments=d.attachments, reply_to=d.reply_to, created_at=d.created_at,
                 audience=d.audience)))
-        failed = await self._insert(m for _, m in written)
+        return written
+
+    async def write(self, written: list[tuple[Send, Message]]) -> dict[int, dict[str, Any]]:
+        """The one insert of a prepared batch: the write error of each message not
+        inserted, by its index. Raises when the store gave no answer."""
+        return await self._insert(m for _, m in written)
+
+    async def settle(self, written: list[tuple[Send, Message]],
+                     failed: dict[int, dict[str, Any]]) -> None:
+        """After the batch's insert, and after every batch prepared before it is settled:
+        sort out failures, move the head, answer each send (and its duplicates)."""
         if failed:
             written = await self._sort_out(written, failed)
         if written:  # the positions of the refused are skipped (positions.py)

@@ -9,6 +9,14 @@ callers' futures, in order. Why one writer:
   than in single inserts, so under load many sends share one round trip;
 - ordering: seqs and positions are allocated and committed by one task, so a client that has
   seen position P has seen every event below P, and resume after P misses nothing.
+
+Commits adapt to the load: an idle writer commits at once, and what arrives during a commit
+rides the next; only after a full batch (the store is what limits) is the next held a little,
+to fill it. Up to `max_inflight` batches of sends are written at once, each numbered
+when it is taken, each answered only after the one before it (so deliveries keep position
+order); a batch never takes a conversation (or retry key) that one in flight holds, so a
+batch that fails leaves no gap in another's seqs. Receipts, changes, and every batch while
+a send is in doubt run alone, with nothing in flight.
 """
 
 from __future__ import annotations
@@ -17,13 +25,14 @@ import asyncio
 import logging
 import time
 from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from ...domain.chat.entities import Receipt, ReceiptKind
 from ...domain.errors import UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait
-from .codec import mark_field, receipt_doc
+from .codec import mark_field, message_id, receipt_doc
 from .collections import ChatCollections
 from .positions import StreamPositions
 from .sends import InsertMessages, SendCommitter
@@ -33,26 +42,45 @@ from .work_items import Mark, Op, Send, WorkItem, consume, fail, resolve
 log = logging.getLogger("nirvana.chat.store")
 
 
+@dataclass(eq=False)
+class _InFlight:
+    """A batch of sends whose insert is under way (see `ChatWriter._run`)."""
+
+    sends: list[Send]
+    busy: frozenset[str]  # its conversations and message ids: no other batch may take them
+    written: asyncio.Future[None]  # its insert has answered (or failed)
+    settled: asyncio.Future[None]  # its senders are answered: the next batch may settle
+
+
 class ChatWriter:
     def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
                  insert: InsertMessages, *, max_batch: int, commit_spacing: float,
-                 timeout: float, observer: ChatWriterObserver = NO_WRITER_OBSERVER) -> None:
+                 timeout: float, spacing_from: int = 1, max_inflight: int = 1,
+                 observer: ChatWriterObserver = NO_WRITER_OBSERVER) -> None:
         self._db = db
         self._observer = observer
         self._positions = positions
         self._summaries = summaries
         self._sends = SendCommitter(db, positions, summaries, insert, self._requeue)
         self._max_batch = max_batch
-        # Group commit with a delay, under load only: a commit starts at least this long
-        # after the one before it started, and what arrives meanwhile shares it. An idle
-        # writer commits at once (its last commit is long past), so a lone send waits for
-        # nothing. Why this value: docs/performance.md ("Commit spacing").
+        # Adaptive group commit: a commit while the store is idle goes at once, and what
+        # arrives during a commit rides the next one. Only once a batch carried
+        # `spacing_from` writes or more (the store is what limits) is the next held until
+        # `commit_spacing` after it started, so heavy load gets fuller batches and light
+        # load pays no toll. `max_inflight` lets that many batches of sends to different
+        # conversations be written at once. Why the defaults: docs/performance.md
+        # ("Adaptive group commit").
         self.commit_spacing = commit_spacing
+        self.spacing_from = spacing_from
+        self.max_inflight = max(1, max_inflight)
         self._last_commit = -commit_spacing
+        self._last_size = 0  # writes in the batch taken last
         self.timeout = timeout
         self._pending: list[WorkItem] = []
+        self._inflight: list[_InFlight] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._settling: set[asyncio.Task[None]] = set()
         self.batches = 0  # for benchmarks: how many commits served the sends
 
     def enqueue(self, item: WorkItem) -> None:
@@ -78,40 +106,150 @@ class ChatWriter:
 
     async def close(self) -> None:
         await cancel_and_wait(self._task)
+        flying = [s for b in self._inflight for s in b.sends]
+        for task in list(self._settling):
+            await cancel_and_wait(task)
         await self._summaries.stop()
-        for item in self._pending:
-            item.refuse(UnavailableError("The server is stopping."))
+        stopping = UnavailableError("The server is stopping.")
+        for item in [*flying, *self._pending]:
+            item.refuse(stopping)
 
     async def _run(self) -> None:
         while True:
             if not self._pending:
+                self._wake.clear()
                 await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                if len(self._pending) < self._max_batch:
-                    wait = self._last_commit + self.commit_spacing - time.monotonic()
-                    if wait > 0:
-                        await asyncio.sleep(wait)
+                continue
+            if (len(self._pending) < self._max_batch and self.commit_spacing > 0
+                    and self._last_size >= self.spacing_from):
+                wait = self._last_commit + self.commit_spacing - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            window = self._pending[: self._max_batch]
+            if any(not isinstance(i, Send) for i in window) or not self._sends.clean:
+                # Receipts and changes, and every batch while a send is in doubt or unseen
+                # (sends.py), run alone, with no batch in flight: they take positions or
+                # deliver outside the batches' order.
+                await self._drain()
                 self._last_commit = time.monotonic()
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
-                try:
-                    await self._commit(batch)
-                    self._observer.batch_committed(
-                        len(batch), len(self._pending), time.monotonic() - self._last_commit)
-                except Exception as exc:
-                    self._observer.batch_failed(len(batch), len(self._pending))
-                    log.warning("chat write batch failed: %s", type(exc).__name__)
-                    self._sends.forget_seqs()  # re-read from the store: never reuse a seq
-                    self._sends.doubt([i for i in batch
-                                       if isinstance(i, Send) and not i.settled])
-                    for item in batch:
-                        item.refuse(UnavailableError("The message store is unavailable; "
-                                                     "retry with the same client_id."))
-                self._summaries.flush_soon()
+                window = self._pending[: self._max_batch]  # the drain may have requeued
+                del self._pending[: len(window)]
+                self._last_size = len(window)
+                await self._commit_alone(window)
+                continue
+            if len(self._inflight) >= self.max_inflight:
+                await asyncio.wait([self._inflight[0].settled])
+                continue
+            batch = self._take_sends()
+            if not batch:  # every waiting send is for a conversation in flight
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._last_commit = time.monotonic()
+            self._last_size = len(batch)
+            await self._launch(batch)
+
+    def _take_sends(self) -> list[Send]:
+        """The waiting sends that no batch in flight holds a conversation (or retry key)
+        of, in queue order; a send behind a held one of its conversation stays held too."""
+        busy: set[str] = set()
+        for b in self._inflight:
+            busy |= b.busy
+        taken: list[Send] = []
+        kept: list[WorkItem] = []
+        for n, item in enumerate(self._pending):
+            if not isinstance(item, Send) or len(taken) == self._max_batch:
+                kept += self._pending[n:]  # a receipt or change waits for what is before it
+                break
+            key = message_id(item.draft.sender_id, item.draft.client_id)
+            if item.draft.conversation_id in busy or key in busy:
+                busy.add(item.draft.conversation_id)
+                busy.add(key)
+                kept.append(item)
+            else:
+                taken.append(item)
+        self._pending[:] = kept
+        return taken
+
+    async def _launch(self, batch: list[Send]) -> None:
+        """Number the batch now (seqs and positions in queue order), write it in a task of
+        its own, and let it answer its senders only after the batch before it has."""
+        self.batches += 1
+        try:
+            await self._summaries.recover()
+            if not self._positions.loaded:
+                await self._positions.load()
+            # No repair here: a batch that failed meanwhile leaves sends in doubt, and the
+            # next batch, alone, looks for them.
+            numbered = await self._sends.prepare(batch, repair=False)
+        except Exception as exc:
+            self._failed(batch, exc)
+            return
+        # In flight from here; the batch before it is the one numbered before it (only this
+        # task launches batches).
+        before = self._inflight[-1].settled if self._inflight else None
+        loop = asyncio.get_running_loop()
+        flight = _InFlight(batch, frozenset(
+            {s.draft.conversation_id for s in batch}
+            | {message_id(s.draft.sender_id, s.draft.client_id) for s in batch}),
+            loop.create_future(), loop.create_future())
+        self._inflight.append(flight)
+        task = loop.create_task(self._write(flight, numbered, before, time.monotonic()))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _write(self, flight: _InFlight, numbered: list[Any],
+                     before: asyncio.Future[None] | None, started: float) -> None:
+        try:
+            try:
+                failed = await self._sends.write(numbered)
+            finally:
+                flight.written.set_result(None)
+            if before is not None:  # answers go out in batch order: positions only grow
+                await asyncio.wait([before])
+            await self._sends.settle(numbered, failed)
+            self._observer.batch_committed(len(flight.sends), len(self._pending),
+                                           time.monotonic() - started)
+        except Exception as exc:
+            if before is not None:
+                await asyncio.wait([before])
+            self._failed(flight.sends, exc)
+        finally:
+            self._landed(flight)
+
+    def _landed(self, flight: _InFlight) -> None:
+        if not flight.written.done():
+            flight.written.set_result(None)
+        flight.settled.set_result(None)
+        self._inflight.remove(flight)
+        self._summaries.flush_soon()
+        self._wake.set()
+
+    async def _drain(self) -> None:
+        while self._inflight:
+            await asyncio.wait([self._inflight[-1].settled])
+
+    def _failed(self, batch: list[Any], exc: Exception) -> None:
+        self._observer.batch_failed(len(batch), len(self._pending))
+        log.warning("chat write batch failed: %s", type(exc).__name__)
+        self._sends.forget_seqs()  # re-read from the store: never reuse a seq
+        self._sends.doubt([i for i in batch if isinstance(i, Send) and not i.settled])
+        for item in batch:
+            item.refuse(UnavailableError("The message store is unavailable; "
+                                         "retry with the same client_id."))
+
+    async def _commit_alone(self, batch: list[WorkItem]) -> None:
+        self.batches += 1
+        started = time.monotonic()
+        try:
+            await self._commit(batch)
+            self._observer.batch_committed(len(batch), len(self._pending),
+                                           time.monotonic() - started)
+        except Exception as exc:
+            self._failed(batch, exc)
+        self._summaries.flush_soon()
 
     async def _commit(self, batch: list[WorkItem]) -> None:
-        self.batches += 1
         await self._summaries.recover()
         if not self._positions.loaded:
             await self._positions.load()

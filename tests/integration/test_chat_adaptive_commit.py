@@ -1,0 +1,140 @@
+"""The writer's adaptive group commit against the real MongoDB-wire server: a commit while
+the store is idle goes at once, sends to a conversation in flight ride the next commit, the
+next commit is held only after a full batch, and with two batches in flight a batch of
+other conversations is written meanwhile but answered after the one before it, and a failure
+of one batch leaves no gap in another's conversation."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Callable
+
+import pytest
+from pymongo.errors import NetworkTimeout
+
+from nirvana.domain.chat.entities import MessageDraft, MessageKind
+from nirvana.domain.errors import UnavailableError
+from tests.support.chat_store import write
+from tests.support.people import two_chats
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.005)
+
+
+def draft(conversation, sender: int, client_id: str) -> MessageDraft:
+    """A send as the chat service queues it; `store.append` queues it at once, in call
+    order (concurrent `send_message` calls reach the queue in whatever order their checks
+    finish)."""
+    return MessageDraft(conversation_id=conversation.id, sender_id=sender,
+                        client_id=client_id, kind=MessageKind.TEXT, text=client_id,
+                        attachments=(), reply_to=None, audience=conversation.member_ids,
+                        created_at=datetime.now(timezone.utc))
+
+
+class GatedInsert:
+    """The store's own insert, with the first call held until `gate` is set; records the
+    client_ids of every call."""
+
+    def __init__(self, fail_first: bool = False) -> None:
+        self.gate = asyncio.Event()
+        self.calls: list[list[str]] = []
+        self.fail_first = fail_first
+
+    async def __call__(self, docs) -> None:
+        self.calls.append([d["client_id"] for d in docs])
+        if len(self.calls) == 1:
+            await self.gate.wait()
+            if self.fail_first:
+                raise NetworkTimeout("no answer, nothing written")
+        await write(docs)
+
+
+async def test_sends_to_a_conversation_in_flight_ride_the_next_commit_together(
+        client, services, flaky):
+    a, b, c, _ = await two_chats(client, services)
+    chat, store, insert = flaky()
+    gated = insert.failure = GatedInsert()
+    first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
+    await until(lambda: len(gated.calls) == 1)  # an idle writer commits at once
+    rest = [store.append(draft(c, b, f"r{i}")) for i in range(3)]
+    await asyncio.sleep(0.2)
+    assert len(gated.calls) == 1  # held: their conversation is in flight
+    gated.gate.set()
+    done = await asyncio.gather(first, *rest)
+    assert gated.calls == [["1"], ["r0", "r1", "r2"]]
+    assert [m.seq for m, _ in done] == [1, 2, 3, 4]
+    assert [m.pos for m, _ in done] == sorted(m.pos for m, _ in done)
+
+
+async def test_another_conversation_is_written_meanwhile_and_answered_after_the_first(
+        client, services, flaky):
+    a, _, c, other = await two_chats(client, services)
+    chat, store, insert = flaky(max_inflight=2)
+    gated = insert.failure = GatedInsert()
+    answered: list[str] = []
+    first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
+    first.add_done_callback(lambda _: answered.append("1"))
+    await until(lambda: len(gated.calls) == 1)
+    second = asyncio.ensure_future(chat.send_message(a, other.id, client_id="2", text="2"))
+    second.add_done_callback(lambda _: answered.append("2"))
+    await until(lambda: len(gated.calls) == 2)  # written while the first is in flight
+    await asyncio.sleep(0.2)
+    assert answered == []  # but not answered before it: positions only grow
+    gated.gate.set()
+    (m1, _), (m2, _) = await first, await second
+    assert answered == ["1", "2"]
+    assert m1.pos < m2.pos and m1.seq == m2.seq == 1
+    assert await store.head() == m2.pos
+
+
+async def test_a_batch_that_fails_while_another_is_in_flight_leaves_no_gap(
+        client, services, flaky):
+    """The first batch gets no answer and wrote nothing; the second, of another
+    conversation, was written meanwhile. Its sender gets the ack, the first sender an error;
+    the retry stores the first message with seq 1, and its conversation stays gapless."""
+    a, b, c, other = await two_chats(client, services)
+    chat, store, insert = flaky(max_inflight=2)
+    gated = insert.failure = GatedInsert(fail_first=True)
+    first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
+    await until(lambda: len(gated.calls) == 1)
+    second = asyncio.ensure_future(chat.send_message(a, other.id, client_id="2", text="2"))
+    await until(lambda: len(gated.calls) == 2)
+    gated.gate.set()
+    with pytest.raises(UnavailableError):
+        await first
+    m2, created = await second
+    assert created and m2.seq == 1
+    retry, created = await chat.send_message(a, c.id, client_id="1", text="1")
+    after, _ = await chat.send_message(b, c.id, client_id="3", text="3")
+    assert created and (retry.seq, after.seq) == (1, 2)
+    assert m2.pos < retry.pos < after.pos
+    history = await store.messages(c.id, before=None, after=None, limit=10)
+    assert [m.seq for m in history] == [1, 2]
+
+
+async def test_after_a_light_commit_the_next_goes_at_once_and_after_a_full_one_it_waits(
+        client, services, flaky):
+    a, b, c, _ = await two_chats(client, services)
+    spacing = 2.0  # long beside a commit on a busy machine, so the two cases stay apart
+    chat, store, insert = flaky(commit_spacing=spacing, spacing_from=3)
+    loop = asyncio.get_running_loop()
+    await chat.send_message(a, c.id, client_id="1", text="1")
+    started = loop.time()
+    await chat.send_message(b, c.id, client_id="2", text="2")  # right after a batch of 1
+    assert loop.time() - started < spacing / 2
+    gated = insert.failure = GatedInsert()
+    first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="3", text="3"))
+    await until(lambda: len(gated.calls) == 1)
+    full = [store.append(draft(c, b, f"f{i}"))
+            for i in range(3)]  # ride the next commit together: a full batch (3)
+    gated.gate.set()
+    await asyncio.gather(first, *full)
+    started = loop.time()
+    await chat.send_message(a, c.id, client_id="after", text="after")
+    assert loop.time() - started > spacing / 2  # held to fill the next batch
+    assert gated.calls[1:] == [["f0", "f1", "f2"], ["after"]]
