@@ -559,3 +559,66 @@ CREATE TABLE exports (
 CREATE INDEX exports_todo_idx ON exports (requested_at) WHERE state IN ('pending', 'building');
 CREATE INDEX exports_user_idx ON exports (user_id, requested_at DESC);
 CREATE INDEX exports_expiry_idx ON exports (expires_at) WHERE state = 'ready';
+
+-- migration: 0010 reactions
+-- Reactions on blogs (MySocial's: like, love, haha, wow, sad, angry), one per user per blog.
+-- A like is the reaction 'like': the likes table becomes the reactions table and every
+-- existing like keeps its row, now of kind 'like'. likes_count stays the count of 'like';
+-- each other kind has its own column, all kept by triggers in the writing transaction.
+ALTER TABLE blog_likes RENAME TO blog_reactions;
+ALTER TABLE blog_reactions RENAME CONSTRAINT blog_likes_pkey TO blog_reactions_pkey;
+ALTER INDEX blog_likes_user_idx RENAME TO blog_reactions_user_idx;
+ALTER TABLE blog_reactions ADD COLUMN kind text NOT NULL DEFAULT 'like'
+    CHECK (kind IN ('like', 'love', 'haha', 'wow', 'sad', 'angry'));
+-- Who reacted, newest first.
+CREATE INDEX blog_reactions_blog_idx ON blog_reactions (blog_id, created_at DESC, user_id DESC);
+DROP TRIGGER blog_likes_count_insert ON blog_reactions;
+DROP TRIGGER blog_likes_count_delete ON blog_reactions;
+DROP FUNCTION blog_likes_added();
+DROP FUNCTION blog_likes_removed();
+
+ALTER TABLE blogs
+    ADD COLUMN love_count  integer NOT NULL DEFAULT 0 CHECK (love_count >= 0),
+    ADD COLUMN haha_count  integer NOT NULL DEFAULT 0 CHECK (haha_count >= 0),
+    ADD COLUMN wow_count   integer NOT NULL DEFAULT 0 CHECK (wow_count >= 0),
+    ADD COLUMN sad_count   integer NOT NULL DEFAULT 0 CHECK (sad_count >= 0),
+    ADD COLUMN angry_count integer NOT NULL DEFAULT 0 CHECK (angry_count >= 0);
+
+-- The counts move by what a statement changed: +1 for each row in new_rows, -1 for each in
+-- old_rows (a changed reaction is in both, with its old and its new kind). One grouped
+-- update per statement, whatever writes (a route, the seeder's COPY, a cascade). The
+-- transition tables are visible to EXECUTE, so one function serves the three triggers.
+CREATE FUNCTION blog_reactions_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    changes text := CASE TG_OP
+        WHEN 'INSERT' THEN 'SELECT blog_id, kind, 1 AS n FROM new_rows'
+        WHEN 'DELETE' THEN 'SELECT blog_id, kind, -1 AS n FROM old_rows'
+        ELSE 'SELECT blog_id, kind, 1 AS n FROM new_rows '
+             'UNION ALL SELECT blog_id, kind, -1 FROM old_rows' END;
+BEGIN
+    EXECUTE format($q$
+        UPDATE blogs b SET likes_count = b.likes_count + d.n_like,
+                           love_count = b.love_count + d.n_love,
+                           haha_count = b.haha_count + d.n_haha,
+                           wow_count = b.wow_count + d.n_wow,
+                           sad_count = b.sad_count + d.n_sad,
+                           angry_count = b.angry_count + d.n_angry
+        FROM (SELECT blog_id,
+                     coalesce(sum(n) FILTER (WHERE kind = 'like'), 0) AS n_like,
+                     coalesce(sum(n) FILTER (WHERE kind = 'love'), 0) AS n_love,
+                     coalesce(sum(n) FILTER (WHERE kind = 'haha'), 0) AS n_haha,
+                     coalesce(sum(n) FILTER (WHERE kind = 'wow'), 0) AS n_wow,
+                     coalesce(sum(n) FILTER (WHERE kind = 'sad'), 0) AS n_sad,
+                     coalesce(sum(n) FILTER (WHERE kind = 'angry'), 0) AS n_angry
+              FROM (%s) c GROUP BY blog_id) d
+        WHERE b.id = d.blog_id$q$, changes);
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER blog_reactions_count_insert AFTER INSERT ON blog_reactions
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION blog_reactions_counted();
+CREATE TRIGGER blog_reactions_count_delete AFTER DELETE ON blog_reactions
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION blog_reactions_counted();
+CREATE TRIGGER blog_reactions_count_update AFTER UPDATE ON blog_reactions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION blog_reactions_counted();

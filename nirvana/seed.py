@@ -183,8 +183,10 @@ async def seed(pool: asyncpg.Pool, *, users: int, blogs: int, rng: random.Random
                 at = row["published_at"] + timedelta(minutes=rng.randint(1, 5000))
                 comments.append((row["id"], rng.choice(user_ids), sentence(rng), at, at))
         for start in range(0, len(likes), batch * 5):
-            await conn.copy_records_to_table("blog_likes", records=likes[start:start + batch * 5],
-                                             columns=["blog_id", "user_id"])
+            # Seeded likes are reactions of the default kind, 'like'.
+            await conn.copy_records_to_table(
+                "blog_reactions", records=likes[start:start + batch * 5],
+                columns=["blog_id", "user_id"])
         for start in range(0, len(comments), batch * 5):
             await conn.copy_records_to_table(
                 "blog_comments", records=comments[start:start + batch * 5],

@@ -16,6 +16,7 @@ from ..domain.blogs.model import (
     decode_cursor,
     encode_cursor,
 )
+from ..domain.blogs.reactions import Reaction
 from ..domain.errors import (
     AuthenticationError,
     ConflictError,
@@ -36,6 +37,7 @@ __all__ = [
     "Audience", "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter",
     "BlogStatus", "Comment", "ConflictError", "Direction", "DomainError", "InvalidInputError",
     "NotFoundError",
-    "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Session", "SignInChallenge", "User",
+    "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Reaction",
+    "Session", "SignInChallenge", "User",
     "decode_cursor", "encode_cursor", "page_request",
 ]

@@ -82,7 +82,8 @@ async def test_every_read_path_shows_a_reader_exactly_its_audiences(client, serv
     if session is not None and reader != "author":
         await listed("following feed", "/api/v1/feed", following="true")
     for name, path in (("single", "/api/v1/blog/{id}"), ("slug", "/api/v1/blog/slug/{slug}"),
-                       ("comments", "/api/v1/blog/{id}/comments")):
+                       ("comments", "/api/v1/blog/{id}/comments"),
+                       ("who reacted", "/api/v1/blog/{id}/reactions")):
         found = set()
         for audience, blog in blogs.items():
             r = await client.get(path.format(**blog), headers=h)
@@ -98,6 +99,14 @@ async def test_every_read_path_shows_a_reader_exactly_its_audiences(client, serv
             if r.status_code == 200:
                 found.add(audience)
         seen["like"] = found
+        found = set()
+        for audience, blog in blogs.items():
+            r = await client.put(f"/api/v1/blog/{blog['id']}/reaction", headers=h,
+                                 json={"kind": "love"})
+            assert r.status_code in (200, 404), r.text
+            if r.status_code == 200:
+                found.add(audience)
+        seen["reaction"] = found
         stats = (await client.get("/api/v1/blog/stats", headers=h)).json()
         assert stats["blogs"] == (3 if reader == "author" else 0)
 

@@ -122,7 +122,7 @@ def request_strategy(op: dict, spec: dict, known: dict[str, list[Any]]) -> st.Se
         body = from_schema(_with_components(content["application/json"]["schema"], spec))
     return st.fixed_dictionaries({
         "path": st.fixed_dictionaries(path_params),
-        "query": from_schema(_query_schema(op)),
+        "query": from_schema(_with_components(_query_schema(op), spec)),
         "body": body,
     })
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -93,3 +94,40 @@ async def test_a_released_step_edited_afterwards_is_reported_not_rerun(old_datab
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == ["schema.sql step 0002 (social graph) changed after it was applied; "
                         "add a new step instead of editing a released one"]
+
+
+def _steps_before(name: str) -> str:
+    """schema.sql as a release had it just before the step called `name` (by name: steps
+    are numbered when they are merged)."""
+    text = SCHEMA_PATH.read_text()
+    return text[:re.search(rf"^-- migration: \d+ {name}$", text, re.M).start()]
+
+
+async def test_likes_made_before_reactions_become_like_reactions(old_database, tmp_path):
+    pool = old_database
+    before = tmp_path / "schema.sql"
+    before.write_text(_steps_before("reactions"))
+    await migrate(pool, before)
+    users = [await pool.fetchval(
+        "INSERT INTO users (email, username, name) VALUES ($1, $2, 'U') RETURNING id",
+        f"u{i}@example.com", f"user_{i}") for i in range(3)]
+    blog = await pool.fetchval(
+        "INSERT INTO blogs (author_id, title, body, status, published_at) "
+        "VALUES ($1, 'Liked', 'b', 'published', now()) RETURNING id", users[0])
+    await pool.execute("INSERT INTO blog_likes (blog_id, user_id) SELECT $1, unnest($2::bigint[])",
+                       blog, users[1:])
+    assert await pool.fetchval("SELECT likes_count FROM blogs WHERE id = $1", blog) == 2
+
+    done = {s.version for s in parse_steps(before.read_text())}
+    assert await migrate(pool) == [s.version for s in parse_steps(SCHEMA_PATH.read_text())
+                                   if s.version not in done]
+    rows = await pool.fetch("SELECT user_id, kind FROM blog_reactions WHERE blog_id = $1 "
+                            "ORDER BY user_id", blog)
+    assert [(r["user_id"], r["kind"]) for r in rows] == [(users[1], "like"), (users[2], "like")]
+    counts = "SELECT likes_count, love_count FROM blogs WHERE id = $1"
+    assert tuple(await pool.fetchrow(counts, blog)) == (2, 0)
+    # The counts keep following the rows after the upgrade: a like turned into a love.
+    await pool.execute("UPDATE blog_reactions SET kind = 'love' WHERE user_id = $1", users[1])
+    assert tuple(await pool.fetchrow(counts, blog)) == (1, 1)
+    await pool.execute("DELETE FROM users WHERE id = $1", users[1])  # a cascade
+    assert tuple(await pool.fetchrow(counts, blog)) == (1, 0)

@@ -19,9 +19,10 @@ async def test_seed_fills_users_locations_blogs_with_exact_counters(client, serv
     assert page["total"] == published and page["totalPages"] == -(-published // 7)
     assert await pool.fetchval(
         "SELECT count(*) FROM blogs b WHERE likes_count <> "
-        "(SELECT count(*) FROM blog_likes l WHERE l.blog_id = b.id) OR comments_count <> "
+        "(SELECT count(*) FROM blog_reactions l WHERE l.blog_id = b.id AND l.kind = 'like') "
+        "OR comments_count <> "
         "(SELECT count(*) FROM blog_comments c WHERE c.blog_id = b.id)") == 0
-    assert await pool.fetchval("SELECT count(*) FROM blog_likes") == report.likes
+    assert await pool.fetchval("SELECT count(*) FROM blog_reactions") == report.likes
     # Seeded users can sign in and read their feed.
     email = await pool.fetchval("SELECT email::text FROM users ORDER BY id LIMIT 1")
     r = await client.post("/api/v1/user/signin", json={"email": email, "password": SEED_PASSWORD})

@@ -20,6 +20,7 @@ from nirvana.domain.blogs.model import (
     Location,
     Place,
 )
+from nirvana.domain.blogs.reactions import Reaction, ReactionCounts, Reactor
 
 
 def fold(text: str) -> str:
@@ -30,7 +31,7 @@ def fold(text: str) -> str:
 class FakeBlogRepository:
     def __init__(self) -> None:
         self.blogs: dict[int, Blog] = {}
-        self.likes: set[tuple[int, int]] = set()
+        self.reactions: dict[tuple[int, int], tuple[Reaction, datetime]] = {}
         self.blocks: set[tuple[int, int]] = set()
         self.follows: set[tuple[int, int]] = set()  # (follower, followee)
         self.friends: set[tuple[int, int]] = set()  # both directions, as in PostgreSQL
@@ -89,7 +90,7 @@ class FakeBlogRepository:
     async def delete(self, blog_id: int) -> None:
         self.blogs.pop(blog_id, None)
         self.slugs = {s: b for s, b in self.slugs.items() if b != blog_id}
-        self.likes = {(b, u) for b, u in self.likes if b != blog_id}
+        self.reactions = {k: v for k, v in self.reactions.items() if k[0] != blog_id}
 
     async def publish_due(self, now: datetime) -> list[Blog]:
         due = sorted((b for b in self.blogs.values()
@@ -160,21 +161,45 @@ class FakeBlogRepository:
                 if b.author.id == author_id and b.status is not BlogStatus.PUBLISHED]
         return sorted(mine, key=lambda b: (b.updated_at, b.id), reverse=True)[:limit]
 
-    async def liked(self, blog_id: int, user_id: int) -> bool:
-        return (blog_id, user_id) in self.likes
+    async def reaction_of(self, blog_id: int, user_id: int) -> Reaction | None:
+        found = self.reactions.get((blog_id, user_id))
+        return found[0] if found else None
 
-    def _recount(self, blog_id: int) -> int:
-        count = sum(1 for b, _ in self.likes if b == blog_id)
-        self.blogs[blog_id] = replace(self.blogs[blog_id], likes_count=count)
-        return count
+    async def reactions_of(self, user_id: int, blog_ids: list[int]) -> dict[int, Reaction]:
+        return {b: k for (b, u), (k, _) in self.reactions.items()
+                if u == user_id and b in blog_ids}
 
-    async def like(self, blog_id: int, user_id: int) -> int:
-        self.likes.add((blog_id, user_id))
+    def _recount(self, blog_id: int) -> ReactionCounts:
+        kinds = [k for (b, _), (k, _) in self.reactions.items() if b == blog_id]
+        counts = ReactionCounts(**{k.value: kinds.count(k) for k in Reaction})
+        self.blogs[blog_id] = replace(self.blogs[blog_id], likes_count=counts.like,
+                                      reactions=counts)
+        return counts
+
+    async def react(self, blog_id: int, user_id: int, kind: Reaction) -> ReactionCounts:
+        held = self.reactions.get((blog_id, user_id))
+        if held is None or held[0] is not kind:
+            self.reactions[(blog_id, user_id)] = (kind, datetime.now())
         return self._recount(blog_id)
 
-    async def unlike(self, blog_id: int, user_id: int) -> int:
-        self.likes.discard((blog_id, user_id))
-        return self._recount(blog_id)
+    async def unreact(self, blog_id: int, user_id: int,
+                      only: Reaction | None = None) -> tuple[ReactionCounts, Reaction | None]:
+        held = self.reactions.get((blog_id, user_id))
+        removed = None
+        if held is not None and (only is None or held[0] is only):
+            del self.reactions[(blog_id, user_id)]
+            removed = held[0]
+        return self._recount(blog_id), removed
+
+    async def reactors(self, blog_id: int, viewer_id: int | None, kind: Reaction | None,
+                       offset: int, limit: int) -> list[Reactor]:
+        rows = sorted(((at, u, k) for (b, u), (k, at) in self.reactions.items()
+                       if b == blog_id and (kind is None or k is kind)
+                       and (viewer_id is None or ((u, viewer_id) not in self.blocks
+                                                  and (viewer_id, u) not in self.blocks))),
+                      reverse=True)
+        return [Reactor(Author(u, f"user{u}", "U", None), k, at)
+                for at, u, k in rows[offset:offset + limit]]
 
     async def locations(self, prefix: str, limit: int) -> list[Location]:
         return [loc for loc in self.places.values()

@@ -43,6 +43,8 @@ class FakeNotificationStore:
         for row in self.rows:
             if (row.read_at is None and row.draft.recipient_id == draft.recipient_id
                     and row.draft.group_key == draft.group_key):
+                if row.draft.kind is Kind.BLOG_LIKED and row.draft.text != draft.text:
+                    row.draft = dataclasses.replace(row.draft, text="mixed")  # as PostgreSQL
                 if draft.actor_id is None or draft.actor_id in row.actors:
                     return None
                 row.actors.insert(0, draft.actor_id)

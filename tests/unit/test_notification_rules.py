@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from nirvana.domain.blogs.events import (
-    BlogLiked,
+    BlogReacted,
     BlogPublished,
-    BlogUnliked,
+    BlogReactionCleared,
     CommentAdded,
     CommentDeleted,
 )
@@ -109,7 +109,7 @@ async def test_a_block_withdraws_what_is_unread_between_the_two_and_stops_more(w
     await world.graph.block(BOB, ANN)
     assert await world.kinds(BOB) == [] and await world.kinds(ANN) == []
     # Whatever the blocked one does next tells the blocker nothing.
-    await world.notifications.handle(BlogLiked(10, BOB, ANN))
+    await world.notifications.handle(BlogReacted(10, BOB, ANN))
     await world.notifications.handle(CommentAdded(10, BOB, 5, ANN, "hi"))
     assert await world.kinds(BOB) == []
 
@@ -117,8 +117,8 @@ async def test_a_block_withdraws_what_is_unread_between_the_two_and_stops_more(w
 async def test_likes_on_one_blog_in_one_window_are_one_notification(world):
     for liker in (ANN, CAT, DAN):
         world.clock.advance(1)
-        await world.notifications.handle(BlogLiked(10, BOB, liker))
-    await world.notifications.handle(BlogLiked(10, BOB, CAT))  # a repeated like
+        await world.notifications.handle(BlogReacted(10, BOB, liker))
+    await world.notifications.handle(BlogReacted(10, BOB, CAT))  # a repeated like
     [n] = (await world.notifications.page(BOB, None, 10)).items
     assert n.kind is Kind.BLOG_LIKED and n.actor_count == 3
     assert [a.id for a in n.actors] == [DAN, CAT, ANN]
@@ -127,27 +127,27 @@ async def test_likes_on_one_blog_in_one_window_are_one_notification(world):
 
 
 async def test_likes_in_the_next_window_or_after_reading_start_a_new_notification(world):
-    await world.notifications.handle(BlogLiked(10, BOB, ANN))
+    await world.notifications.handle(BlogReacted(10, BOB, ANN))
     world.clock.advance(3600)
-    await world.notifications.handle(BlogLiked(10, BOB, CAT))
+    await world.notifications.handle(BlogReacted(10, BOB, CAT))
     assert await world.kinds(BOB) == [Kind.BLOG_LIKED, Kind.BLOG_LIKED]
     await world.notifications.mark_all_read(BOB)
-    await world.notifications.handle(BlogLiked(10, BOB, DAN))
+    await world.notifications.handle(BlogReacted(10, BOB, DAN))
     assert await world.notifications.unread_count(BOB) == 1
 
 
 async def test_an_unlike_takes_its_liker_off_and_the_last_one_withdraws_it(world):
-    await world.notifications.handle(BlogLiked(10, BOB, ANN))
-    await world.notifications.handle(BlogLiked(10, BOB, CAT))
-    await world.notifications.handle(BlogUnliked(10, BOB, ANN))
+    await world.notifications.handle(BlogReacted(10, BOB, ANN))
+    await world.notifications.handle(BlogReacted(10, BOB, CAT))
+    await world.notifications.handle(BlogReactionCleared(10, BOB, ANN))
     [n] = (await world.notifications.page(BOB, None, 10)).items
     assert n.actor_count == 1 and [a.id for a in n.actors] == [CAT]
-    await world.notifications.handle(BlogUnliked(10, BOB, CAT))
+    await world.notifications.handle(BlogReactionCleared(10, BOB, CAT))
     assert await world.kinds(BOB) == []
 
 
 async def test_nothing_about_your_own_actions(world):
-    await world.notifications.handle(BlogLiked(10, BOB, BOB))
+    await world.notifications.handle(BlogReacted(10, BOB, BOB))
     await world.notifications.handle(CommentAdded(10, BOB, 5, BOB, "note to self @bob"))
     assert await world.kinds(BOB) == []
 

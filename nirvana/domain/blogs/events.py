@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from .reactions import Reaction
+
 
 @dataclass(frozen=True, slots=True)
 class BlogPublished:
@@ -32,17 +34,23 @@ class BlogPublished:
 
 
 @dataclass(frozen=True, slots=True)
-class BlogLiked:
+class BlogReacted:
+    """Someone set a reaction (a like is the kind `like`), also again or to another kind:
+    listeners count each reactor once."""
+
     blog_id: int
     author_id: int
-    liker_id: int
+    reactor_id: int
+    kind: Reaction = Reaction.LIKE
 
 
 @dataclass(frozen=True, slots=True)
-class BlogUnliked:
+class BlogReactionCleared:
+    """Someone took their reaction back (sent only when there was one to take)."""
+
     blog_id: int
     author_id: int
-    liker_id: int
+    reactor_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +70,7 @@ class CommentDeleted:
     commenter_id: int
 
 
-BlogEvent = BlogPublished | BlogLiked | BlogUnliked | CommentAdded | CommentDeleted
+BlogEvent = BlogPublished | BlogReacted | BlogReactionCleared | CommentAdded | CommentDeleted
 
 
 class BlogEvents(Protocol):

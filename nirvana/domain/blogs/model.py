@@ -14,6 +14,7 @@ from .. import cursors as codec
 from ..errors import field_error
 from ..urls import MAX_URL, validate_url
 from ..text import check_text, is_blank
+from .reactions import Reaction, ReactionCounts
 
 MAX_TITLE = 200
 MAX_SUMMARY = 500
@@ -123,6 +124,10 @@ class Blog:
     audience: Audience = Audience.PUBLIC
     # Hidden by a moderator: shown to its author only, until shown again.
     hidden: bool = False
+    # Counts per kind (`like` is likes_count), and the reader's own reaction when a
+    # signed-in reader asked (None otherwise).
+    reactions: ReactionCounts = ReactionCounts()
+    my_reaction: Reaction | None = None
 
     @property
     def place(self) -> Place | None:

@@ -23,6 +23,7 @@ from .model import (
     FeedPosition,
     Location,
 )
+from .reactions import Reaction, ReactionCounts, Reactor
 
 
 class BlogRepository(Protocol):
@@ -98,15 +99,30 @@ class BlogRepository(Protocol):
         """The author's drafts, last edited first."""
         ...
 
-    async def liked(self, blog_id: int, user_id: int) -> bool:
-        """Whether the user likes the blog."""
+    async def reaction_of(self, blog_id: int, user_id: int) -> Reaction | None:
+        """The user's reaction to the blog, if any."""
         ...
 
-    async def like(self, blog_id: int, user_id: int) -> int:
-        """Idempotent; the blog's likes count after it."""
+    async def reactions_of(self, user_id: int, blog_ids: list[int]) -> dict[int, Reaction]:
+        """The user's reactions to those of the blogs they reacted to."""
         ...
 
-    async def unlike(self, blog_id: int, user_id: int) -> int: ...
+    async def react(self, blog_id: int, user_id: int, kind: Reaction) -> ReactionCounts:
+        """Set the user's reaction (replacing another kind; the same kind again changes
+        nothing); the blog's counts after it. NotFoundError if the blog is gone."""
+        ...
+
+    async def unreact(self, blog_id: int, user_id: int,
+                      only: Reaction | None = None) -> tuple[ReactionCounts, Reaction | None]:
+        """Clear the user's reaction (with `only`, only if it is of that kind); the counts
+        after it and the kind removed (None if nothing was)."""
+        ...
+
+    async def reactors(self, blog_id: int, viewer_id: int | None, kind: Reaction | None,
+                       offset: int, limit: int) -> list[Reactor]:
+        """Who reacted (of `kind`, or any), newest first, leaving out anyone with a block
+        between them and the viewer."""
+        ...
 
     async def locations(self, prefix: str, limit: int) -> list[Location]: ...
 

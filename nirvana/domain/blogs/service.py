@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -38,14 +38,15 @@ from .model import (
 )
 from .events import (
     BlogEvents,
-    BlogLiked,
     BlogPublished,
-    BlogUnliked,
+    BlogReactionCleared,
+    BlogReacted,
     CommentAdded,
     CommentDeleted,
     NoListeners,
 )
 from .ports import BlogRepository, CommentRepository
+from .reactions import Reaction, ReactionCounts, ReactionState, Reactor
 from .slugs import is_slug, slugify
 from ..errors import ConflictError, NotFoundError, PermissionDeniedError, field_error
 from ..clock import Clock
@@ -100,7 +101,19 @@ class Blogs:
         return blog
 
     async def get(self, blog_id: int, viewer_id: int | None) -> Blog:
-        return await self._visible(blog_id, viewer_id)
+        return await self._with_mine(await self._visible(blog_id, viewer_id), viewer_id)
+
+    async def _with_mine(self, blog: Blog, viewer_id: int | None) -> Blog:
+        if viewer_id is None:
+            return blog
+        return replace(blog, my_reaction=await self._blogs.reaction_of(blog.id, viewer_id))
+
+    async def _all_with_mine(self, blogs: list[Blog], viewer_id: int | None) -> list[Blog]:
+        # One query for the page, not one per blog.
+        if viewer_id is None or not blogs:
+            return blogs
+        mine = await self._blogs.reactions_of(viewer_id, [b.id for b in blogs])
+        return [replace(b, my_reaction=mine.get(b.id)) for b in blogs]
 
     async def get_by_slug(self, slug: str, viewer_id: int | None) -> Blog:
         """The blog this slug names now or named before a title change; the caller
@@ -108,33 +121,34 @@ class Blogs:
         blog = await self._blogs.get_by_slug(slug) if is_slug(slug) else None
         if blog is None:
             raise NotFoundError("No such blog.", code="blog_not_found")
-        return await self._visible(blog.id, viewer_id)
+        return await self._with_mine(await self._visible(blog.id, viewer_id), viewer_id)
 
     async def feed(self, viewer_id: int | None, after: FeedPosition | None, limit: int,
                    *, following: bool = False) -> FeedPage:
         # One row more than asked tells whether there is a next page without a count.
         rows = await self._blogs.feed(viewer_id, after, limit + 1,
                                       following_of=viewer_id if following else None)
-        page = rows[:limit]
+        page = await self._all_with_mine(rows[:limit], viewer_id)
         last = page[-1] if len(rows) > limit else None
         return FeedPage(page, FeedPosition(last.published_at, last.id)
                         if last is not None and last.published_at is not None else None)
 
     async def page(self, viewer_id: int | None, page: int, limit: int) -> tuple[list[Blog], int]:
         blogs = await self._blogs.page(viewer_id, (page - 1) * limit, limit)
-        return blogs, await self._blogs.published_total()
+        return (await self._all_with_mine(blogs, viewer_id),
+                await self._blogs.published_total())
 
     async def bulk(self, viewer_id: int | None) -> tuple[list[Blog], bool]:
         """The newest BULK_CAP published blogs, and whether older ones were left out."""
         rows = await self._blogs.page(viewer_id, 0, BULK_CAP + 1)
-        return rows[:BULK_CAP], len(rows) > BULK_CAP
+        return await self._all_with_mine(rows[:BULK_CAP], viewer_id), len(rows) > BULK_CAP
 
     async def search(self, viewer_id: int | None, terms: BlogFilter, page: int,
                      limit: int) -> tuple[list[Blog], bool]:
         """A page of matches and whether another page follows."""
         rows = await self._blogs.search(viewer_id, validate_filter(terms),
                                         (page - 1) * limit, limit + 1)
-        return rows[:limit], len(rows) > limit
+        return await self._all_with_mine(rows[:limit], viewer_id), len(rows) > limit
 
     async def stats(self, author_id: int) -> BlogStats:
         return await self._blogs.stats(author_id)
@@ -147,9 +161,6 @@ class Blogs:
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         """The caller's own drafts (nobody else ever sees them), last edited first."""
         return await self._blogs.drafts(author_id, limit)
-
-    async def liked_by(self, blog_id: int, user_id: int) -> bool:
-        return await self._blogs.liked(blog_id, user_id)
 
     async def locations(self, prefix: str, limit: int) -> list[Location]:
         prefix = " ".join(clean_text(prefix, "q", 100).split())
@@ -284,20 +295,47 @@ class Blogs:
                                 code="blog_not_published")
         return blog
 
-    async def like(self, blog_id: int, user_id: int) -> int:
+    async def react(self, blog_id: int, user_id: int, kind: Reaction) -> ReactionState:
+        """Set the caller's reaction, replacing another kind: needs a published blog the
+        caller can see (the audience and blocks, as for reading it)."""
         blog = await self._interactive(blog_id, user_id)
-        count = await self._blogs.like(blog_id, user_id)
-        # Also on a repeated like: listeners count each liker once.
-        await self._events.publish(BlogLiked(blog_id, blog.author.id, user_id))
-        return count
+        counts = await self._blogs.react(blog_id, user_id, kind)
+        # Also on a repeated or changed reaction: listeners count each reactor once.
+        await self._events.publish(BlogReacted(blog_id, blog.author.id, user_id, kind))
+        return ReactionState(counts, kind)
+
+    async def clear_reaction(self, blog_id: int, user_id: int,
+                             only: Reaction | None = None) -> ReactionState:
+        """Take the caller's reaction back (with `only`, only a reaction of that kind:
+        unliking leaves a `love` alone). Needs only visibility: taking it back from a blog
+        that became a draft is fine."""
+        blog = await self._visible(blog_id, user_id)
+        counts, removed = await self._blogs.unreact(blog_id, user_id, only)
+        if removed is not None:
+            await self._events.publish(BlogReactionCleared(blog_id, blog.author.id, user_id))
+            mine = None
+        else:
+            mine = await self._blogs.reaction_of(blog_id, user_id)
+        return ReactionState(counts, mine)
+
+    async def like(self, blog_id: int, user_id: int) -> int:
+        """The like routes: the reaction `like`; the likes count after it."""
+        return (await self.react(blog_id, user_id, Reaction.LIKE)).counts.like
 
     async def unlike(self, blog_id: int, user_id: int) -> int:
-        # Unliking needs only visibility: taking a like back from a blog that became a
-        # draft is fine.
-        blog = await self._visible(blog_id, user_id)
-        count = await self._blogs.unlike(blog_id, user_id)
-        await self._events.publish(BlogUnliked(blog_id, blog.author.id, user_id))
-        return count
+        return (await self.clear_reaction(blog_id, user_id, Reaction.LIKE)).counts.like
+
+    async def reaction_of(self, blog_id: int, user_id: int) -> Reaction | None:
+        return await self._blogs.reaction_of(blog_id, user_id)
+
+    async def reactors(self, blog_id: int, viewer_id: int | None, kind: Reaction | None,
+                       page: int, limit: int) -> tuple[list[Reactor], ReactionCounts, bool]:
+        """A page of who reacted (newest first) to a blog the viewer can see, the blog's
+        counts, and whether another page follows."""
+        blog = await self._visible(blog_id, viewer_id)
+        rows = await self._blogs.reactors(blog_id, viewer_id, kind, (page - 1) * limit,
+                                          limit + 1)
+        return rows[:limit], blog.reactions, len(rows) > limit
 
     async def comment(self, blog_id: int, user_id: int, body: str) -> Comment:
         blog = await self._interactive(blog_id, user_id)

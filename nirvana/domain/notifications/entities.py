@@ -36,7 +36,9 @@ class Draft:
     group_key: str
     blog_id: int | None = None
     comment_id: int | None = None
-    text: str | None = None  # NOTICE and REPORT_HANDLED only: what to say
+    # NOTICE and REPORT_HANDLED: what to say; BLOG_LIKED: the reaction's kind ('mixed'
+    # when several coalesce)
+    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,9 @@ def summary(n: Notification) -> str:
         case Kind.NEW_FOLLOWER:
             return f"{who} started following you"
         case Kind.BLOG_LIKED:
-            return f"{who} liked {title}"
+            # `text` holds the reaction's kind ('mixed' for several); older rows have none.
+            verb = "liked" if n.text in (None, "like") else "reacted to"
+            return f"{who} {verb} {title}"
         case Kind.BLOG_COMMENTED:
             return f"{who} commented on {title}"
         case Kind.MENTIONED:

@@ -7,7 +7,8 @@ Nobody calls the rules from a route: the social graph and blogs publish domain e
 
 - nothing about your own actions, and nothing from or about someone on either side of a
   block (a block also withdraws what was still unread between the two);
-- likes on one blog within one window are one notification with every liker;
+- reactions (likes among them) on one blog within one window are one notification with
+  every reactor;
 - undoing an action (unlike, unfollow, a withdrawn request, a deleted comment) withdraws its
   unread notification; a read one stays, as a letter already opened does;
 - a mention notifies only someone who can see the text (no block with its author).
@@ -19,9 +20,9 @@ import logging
 
 from ..blogs.events import (
     BlogEvent,
-    BlogLiked,
     BlogPublished,
-    BlogUnliked,
+    BlogReactionCleared,
+    BlogReacted,
     CommentAdded,
     CommentDeleted,
 )
@@ -105,13 +106,16 @@ class Notifications:
                     await self._tell(recipient)
             case BlogPublished():
                 await self._blog_published(event)
-            case BlogLiked(blog_id, author_id, liker_id):
+            case BlogReacted(blog_id, author_id, reactor_id, kind):
+                # A like is a reaction: every kind takes this one path and coalesces with
+                # the others on the blog within the window ("Ann and 3 others reacted").
                 group = like_group(blog_id, self._clock.now(), self.policy.like_window)
-                await self._deliver(Draft(author_id, Kind.BLOG_LIKED, liker_id,
-                                          f"blog:{blog_id}", group, blog_id=blog_id))
-            case BlogUnliked(blog_id, author_id, liker_id):
+                await self._deliver(Draft(author_id, Kind.BLOG_LIKED, reactor_id,
+                                          f"blog:{blog_id}", group, blog_id=blog_id,
+                                          text=kind.value))
+            case BlogReactionCleared(blog_id, author_id, reactor_id):
                 await self._withdraw(Kind.BLOG_LIKED, f"blog:{blog_id}",
-                                     recipient_id=author_id, actor_id=liker_id)
+                                     recipient_id=author_id, actor_id=reactor_id)
             case CommentAdded():
                 await self._comment_added(event)
             case CommentDeleted(_, _, comment_id, _):

@@ -37,6 +37,12 @@ from ..schemas.blogs import (
     PageQuery,
     PaginatedOut,
     PlaceIn,
+    ReactionCountsOut,
+    ReactionIn,
+    ReactionOut,
+    ReactorOut,
+    ReactorsOut,
+    ReactorsQuery,
     SearchOut,
     SearchQuery,
     StatsOut,
@@ -209,6 +215,32 @@ async def like_blog(call: Call[None, None]) -> LikeOut:
 async def unlike_blog(call: Call[None, None]) -> LikeOut:
     count = await call.services.blogs.unlike(path_id(call), call.user_id)
     return LikeOut(liked=False, likes_count=count)
+
+
+@api.route("PUT", BLOG + "/reaction", tags=TAGS, body=ReactionIn, response=ReactionOut,
+           errors=(404, 409),
+           summary="Set your reaction (like, love, haha, wow, sad, angry); replaces another")
+async def set_reaction(call: Call[ReactionIn, None]) -> ReactionOut:
+    state = await call.services.blogs.react(path_id(call), call.user_id, call.body.kind)
+    return ReactionOut.of(state)
+
+
+@api.route("DELETE", BLOG + "/reaction", tags=TAGS, response=ReactionOut, errors=(404,),
+           summary="Take your reaction back, whatever its kind (idempotent)")
+async def clear_reaction(call: Call[None, None]) -> ReactionOut:
+    return ReactionOut.of(await call.services.blogs.clear_reaction(path_id(call), call.user_id))
+
+
+@api.route("GET", BLOG + "/reactions", auth="optional", tags=TAGS, query=ReactorsQuery,
+           response=ReactorsOut, errors=(404,),
+           summary="Who reacted to a blog, newest first, with the counts per kind")
+async def list_reactions(call: Call[None, ReactorsQuery]) -> ReactorsOut:
+    q = call.query
+    rows, counts, more = await call.services.blogs.reactors(path_id(call), viewer(call), q.kind,
+                                                            q.page, q.limit)
+    return ReactorsOut(reactions=[ReactorOut.of(r) for r in rows],
+                       counts=ReactionCountsOut.of(counts), page=q.page, limit=q.limit,
+                       has_more=more)
 
 
 @api.route("GET", BLOG + "/comments", auth="optional", tags=TAGS, query=PageQuery,

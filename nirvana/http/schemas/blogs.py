@@ -12,6 +12,7 @@ from pydantic import Field
 
 from ...domain.blogs import model as m
 from ...domain.blogs.model import Audience, Blog, BlogStatus, Comment, Location
+from ...domain.blogs.reactions import Reaction, ReactionCounts, ReactionState, Reactor
 from ...domain.urls import MAX_URL
 from ..api import In, Out
 
@@ -129,6 +130,24 @@ class LocationOut(Out):
         return cls(id=location.id, city=location.city, country=location.country)
 
 
+class ReactionCountsOut(Out):
+    """How many of each kind; `like` equals the blog's likes_count."""
+
+    like: int
+    love: int
+    haha: int
+    wow: int
+    sad: int
+    angry: int
+
+    @classmethod
+    def of(cls, counts: ReactionCounts) -> "ReactionCountsOut":
+        return cls(**counts.as_dict())
+
+
+MY_REACTION_DOC = "Your reaction; null when you have none or are not signed in"
+
+
 class BlogOut(Out):
     id: int
     slug: str = Field(description="Unique, readable, from the title; earlier slugs of the "
@@ -146,8 +165,10 @@ class BlogOut(Out):
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
-    likes_count: int
+    likes_count: int = Field(description="The number of `like` reactions")
     comments_count: int
+    reactions: ReactionCountsOut
+    my_reaction: Reaction | None = Field(description=MY_REACTION_DOC)
 
     @classmethod
     def of(cls, blog: Blog) -> "BlogOut":
@@ -161,6 +182,7 @@ class BlogOut(Out):
             created_at=blog.created_at, updated_at=blog.updated_at,
             published_at=blog.published_at, likes_count=blog.likes_count,
             comments_count=blog.comments_count,
+            reactions=ReactionCountsOut.of(blog.reactions), my_reaction=blog.my_reaction,
         )
 
 
@@ -199,6 +221,47 @@ class StatsOut(Out):
 class LikeOut(Out):
     liked: bool
     likes_count: int
+
+
+class ReactionIn(In):
+    kind: Reaction = Field(description="One of like, love, haha, wow, sad, angry; replaces "
+                                       "the reaction you had")
+
+
+class ReactionOut(Out):
+    my_reaction: Reaction | None = Field(description="Your reaction after the change")
+    reactions: ReactionCountsOut
+    likes_count: int = Field(description="The number of `like` reactions, as on the blog")
+
+    @classmethod
+    def of(cls, state: ReactionState) -> "ReactionOut":
+        return cls(my_reaction=state.mine, reactions=ReactionCountsOut.of(state.counts),
+                   likes_count=state.counts.like)
+
+
+class ReactorsQuery(PageQuery):
+    kind: Reaction | None = Field(default=None, description="Only reactions of this kind")
+
+
+class ReactorOut(Out):
+    user: AuthorOut
+    kind: Reaction
+    created_at: datetime
+
+    @classmethod
+    def of(cls, r: Reactor) -> "ReactorOut":
+        u = r.user
+        return cls(user=AuthorOut(id=u.id, username=u.username, name=u.name,
+                                  avatar=u.avatar_url), kind=r.kind, created_at=r.at)
+
+
+class ReactorsOut(Out):
+    reactions: list[ReactorOut] = Field(description="Newest first; people on the other side "
+                                                    "of a block with you are left out")
+    counts: ReactionCountsOut
+    page: int
+    limit: int
+    has_more: bool
 
 
 class CommentOut(Out):

@@ -22,12 +22,14 @@ from ...domain.blogs.model import (
     Location,
     Place,
 )
+from ...domain.blogs.reactions import Reaction, ReactionCounts, Reactor
 from ...domain.errors import NotFoundError
 
 BLOG_COLUMNS = """
     b.id, b.title, b.body, b.summary, b.header_image, b.images, b.tags, b.status,
     b.created_at, b.updated_at, b.published_at, b.likes_count, b.comments_count, b.slug,
-    b.audience, b.hidden_at IS NOT NULL AS hidden,
+    b.audience, b.hidden_at IS NOT NULL AS hidden, b.love_count, b.haha_count, b.wow_count,
+    b.sad_count, b.angry_count,
     u.id AS author_id, u.username::text AS author_username, u.name AS author_name,
     u.avatar_url AS author_avatar, l.id AS location_id, l.city, l.country"""
 
@@ -76,7 +78,17 @@ def blog_from_row(row: asyncpg.Record) -> Blog:
         slug=row["slug"],
         audience=Audience(row["audience"]),
         hidden=row["hidden"],
+        reactions=counts_from_row(row),
     )
+
+
+def counts_from_row(row: asyncpg.Record) -> ReactionCounts:
+    return ReactionCounts(like=row["likes_count"], love=row["love_count"],
+                          haha=row["haha_count"], wow=row["wow_count"], sad=row["sad_count"],
+                          angry=row["angry_count"])
+
+
+COUNT_COLUMNS = "likes_count, love_count, haha_count, wow_count, sad_count, angry_count"
 
 
 class Params:
@@ -334,31 +346,70 @@ class PgBlogRepository:
             "ORDER BY b.updated_at DESC, b.id DESC LIMIT $2", author_id, limit)
         return [blog_from_row(r) for r in rows]
 
-    async def liked(self, blog_id: int, user_id: int) -> bool:
-        return bool(await self._pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM blog_likes WHERE blog_id = $1 AND user_id = $2)",
-            blog_id, user_id))
+    async def reaction_of(self, blog_id: int, user_id: int) -> Reaction | None:
+        kind = await self._pool.fetchval(
+            "SELECT kind FROM blog_reactions WHERE blog_id = $1 AND user_id = $2",
+            blog_id, user_id)
+        return Reaction(kind) if kind is not None else None
 
-    async def like(self, blog_id: int, user_id: int) -> int:
+    async def reactions_of(self, user_id: int, blog_ids: list[int]) -> dict[int, Reaction]:
+        if not blog_ids:
+            return {}
+        rows = await self._pool.fetch(
+            "SELECT blog_id, kind FROM blog_reactions "
+            "WHERE user_id = $1 AND blog_id = ANY($2::bigint[])", user_id, blog_ids)
+        return {r["blog_id"]: Reaction(r["kind"]) for r in rows}
+
+    async def react(self, blog_id: int, user_id: int, kind: Reaction) -> ReactionCounts:
         try:
-            # The trigger on blog_likes moves likes_count within this same statement.
+            # One statement: a new reaction is inserted, another kind replaces the old one
+            # (the WHERE leaves the same kind untouched, so its time stays). The triggers on
+            # blog_reactions move the counts within it.
             await self._pool.execute(
-                "INSERT INTO blog_likes (blog_id, user_id) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING", blog_id, user_id)
+                """INSERT INTO blog_reactions AS r (blog_id, user_id, kind) VALUES ($1, $2, $3)
+                   ON CONFLICT (blog_id, user_id) DO UPDATE
+                   SET kind = EXCLUDED.kind, created_at = EXCLUDED.created_at
+                   WHERE r.kind <> EXCLUDED.kind""", blog_id, user_id, kind.value)
         except asyncpg.ForeignKeyViolationError:
             raise NotFoundError("No such blog.", code="blog_not_found") from None
-        return await self._likes(blog_id)
+        return await self._counts(blog_id)
 
-    async def unlike(self, blog_id: int, user_id: int) -> int:
-        await self._pool.execute(
-            "DELETE FROM blog_likes WHERE blog_id = $1 AND user_id = $2", blog_id, user_id)
-        return await self._likes(blog_id)
+    async def unreact(self, blog_id: int, user_id: int,
+                      only: Reaction | None = None) -> tuple[ReactionCounts, Reaction | None]:
+        removed = await self._pool.fetchval(
+            "DELETE FROM blog_reactions WHERE blog_id = $1 AND user_id = $2 "
+            "AND ($3::text IS NULL OR kind = $3) RETURNING kind",
+            blog_id, user_id, only.value if only is not None else None)
+        return await self._counts(blog_id), Reaction(removed) if removed is not None else None
 
-    async def _likes(self, blog_id: int) -> int:
-        count = await self._pool.fetchval("SELECT likes_count FROM blogs WHERE id = $1", blog_id)
-        if count is None:
+    async def _counts(self, blog_id: int) -> ReactionCounts:
+        row = await self._pool.fetchrow(f"SELECT {COUNT_COLUMNS} FROM blogs WHERE id = $1",
+                                        blog_id)
+        if row is None:
             raise NotFoundError("No such blog.", code="blog_not_found")
-        return count
+        return counts_from_row(row)
+
+    async def reactors(self, blog_id: int, viewer_id: int | None, kind: Reaction | None,
+                       offset: int, limit: int) -> list[Reactor]:
+        p = Params()
+        where = [f"r.blog_id = {p(blog_id)}"]
+        if kind is not None:
+            where.append(f"r.kind = {p(kind.value)}")
+        if viewer_id is not None:
+            # Someone on the other side of a block is left out of the list, as everywhere.
+            v = p(viewer_id, "::bigint")
+            where.append(f"""NOT EXISTS (SELECT 1 FROM blocks k
+                WHERE (k.blocker_id = r.user_id AND k.blocked_id = {v})
+                   OR (k.blocker_id = {v} AND k.blocked_id = r.user_id))""")
+        rows = await self._pool.fetch(
+            f"""SELECT r.kind, r.created_at, u.id, u.username::text AS username, u.name,
+                       u.avatar_url
+                FROM blog_reactions r JOIN users u ON u.id = r.user_id
+                WHERE {' AND '.join(where)}
+                ORDER BY r.created_at DESC, r.user_id DESC
+                OFFSET {p(offset)} LIMIT {p(limit)}""", *p.values)
+        return [Reactor(Author(r["id"], r["username"], r["name"], r["avatar_url"]),
+                        Reaction(r["kind"]), r["created_at"]) for r in rows]
 
     async def locations(self, prefix: str, limit: int) -> list[Location]:
         # LIKE wildcards in what the user typed are literal characters.

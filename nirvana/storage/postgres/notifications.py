@@ -64,7 +64,11 @@ class PgNotificationStore:
                                               comment_id, text, created_at, updated_at)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
                    ON CONFLICT (recipient_id, group_key) WHERE read_at IS NULL
-                   DO UPDATE SET group_key = EXCLUDED.group_key
+                   DO UPDATE SET group_key = EXCLUDED.group_key,
+                       -- reactions of several kinds in one group read "reacted to"
+                       text = CASE WHEN notifications.kind = 'blog_liked'
+                                    AND notifications.text IS DISTINCT FROM EXCLUDED.text
+                                   THEN 'mixed' ELSE notifications.text END
                    RETURNING id, (xmax = 0) AS created""",
                 draft.recipient_id, draft.kind.value, draft.subject, draft.group_key,
                 draft.blog_id, draft.comment_id, draft.text, now)
