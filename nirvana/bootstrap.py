@@ -28,6 +28,7 @@ from .domain.notifications.entities import Change
 from .domain.notifications.service import Notifications
 from .domain.social.graph import SocialGraph
 from .blog_publisher import ScheduledPublisher
+from .domain.blogs.live import LiveNewPosts
 from .domain.blogs.service import Blogs
 from .domain.clock import Clock
 from .domain.chat.limits import ChatLimits
@@ -71,10 +72,12 @@ from .domain.accounts.standing import OpenGate, VerifiedEmailGate, WriteGate
 from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.postgres.blog_comments import PgCommentRepository
 from .storage.postgres.blogs import PgBlogRepository
+from .storage.postgres.new_post_readers import PgNewPostReaders
 from .storage.postgres.chat_peers import PgChatPeers
 from .storage.postgres.notifications import PgNotificationAudience, PgNotificationStore
 from .ws.events import NotificationEvent, NotificationsUnread, encode
 from .ws.hub import Hub
+from .ws.new_posts import NewPostsToSockets
 from .ws.notification_frames import NotificationOut
 from .ws.session_watch import SessionWatch
 from .ws.close_codes import CloseCode
@@ -122,7 +125,8 @@ class Services:
     # Always there, even with Cloudinary: files stored locally before a switch stay served.
     local_media: LocalMediaStore
     blogs: Blogs
-    # Who hears of a blog's first publication (BlogPublished): notifications subscribe here.
+    # Who hears of blog events (BlogPublished, reactions, comments): notifications and the
+    # live new-post fan-out subscribe here.
     blog_events: "BlogEventListeners"
     publisher: ScheduledPublisher
     chat: ChatService
@@ -431,6 +435,8 @@ def build_services(
                                   live=NotificationsToSockets(hub))
     blog_events = BlogEventListeners()
     blog_events.subscribe(notifications.handle)
+    # MySocial's "add post": followers with a socket open hear of a new blog at once.
+    blog_events.subscribe(LiveNewPosts(PgNewPostReaders(pool), NewPostsToSockets(hub)).handle)
     blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,
                   write_gate=write_gate, events=blog_events)
     erasure = Erasure(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),

@@ -5,6 +5,7 @@ Events with a `pos` are durable: kept, replayed by `resume`, delivered in `pos` 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal, Union
 
 from pydantic import Field
@@ -184,11 +185,38 @@ class NotificationsUnread(Out):
     unread: int
 
 
+class NewPostAuthorOut(Out):
+    id: int
+    username: str
+    name: str
+    avatar: str | None
+
+
+class NewPostOut(Out):
+    id: int
+    slug: str
+    title: str
+    summary: str
+    audience: Literal["public", "followers", "friends"]
+    author: NewPostAuthorOut
+    published_at: datetime
+    link: str = Field(description="The blog's page, relative to the site")
+
+
+class BlogPublishedEvent(Out):
+    """A blog by someone you follow (or a friend) was just published and you may read it.
+    Live only: no `pos`, no replay; the feed (`GET /api/v1/feed?following=true`) holds it."""
+
+    type: Literal["blog.published"] = "blog.published"
+    blog: NewPostOut
+
+
 ServerEvent = Union[Hello, Ack, Error, NewMessage, ReceiptEvent, ConversationUpdated,
                     TypingEvent, OnlineUsers, Resumed, ResyncRequired, Pong,
                     MessageEdited, MessageDeleted, ReactionEvent, MemberAdded,
                     MemberRemoved, MemberRole, GroupUpdated, PresenceEvent,
-                    ProfileUpdated, NotificationEvent, NotificationsUnread]
+                    ProfileUpdated, NotificationEvent, NotificationsUnread,
+                    BlogPublishedEvent]
 
 
 def encode(event: ServerEvent) -> str:

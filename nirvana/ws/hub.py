@@ -43,6 +43,10 @@ class Hub:
     def online(self, user_id: int) -> bool:
         return bool(self._by_user.get(user_id))
 
+    def online_users(self) -> list[int]:
+        """Users with at least one socket open here."""
+        return list(self._by_user)
+
     def connections(self) -> list[Connection]:
         return [c for conns in self._by_user.values() for c in conns]
 

@@ -12,10 +12,11 @@ a page, the scheduled publisher).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from .model import Audience, Author
 from .reactions import Reaction
 
 
@@ -31,6 +32,11 @@ class BlogPublished:
     slug: str
     published_at: datetime
     body: str  # for mentions: listeners need not read the blog again
+    # Who may read it, and what a live "new post" shows of it and its author.
+    audience: Audience = Audience.PUBLIC
+    summary: str = ""
+    # What a listener shows of the author; not part of what the event is (compare=False).
+    author: Author | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

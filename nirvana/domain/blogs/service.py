@@ -170,8 +170,9 @@ class Blogs:
 
     async def _announce(self, blog: Blog) -> None:
         assert blog.published_at is not None
-        await self._events.publish(BlogPublished(blog.id, blog.author.id, blog.title,
-                                                 blog.slug, blog.published_at, blog.body))
+        await self._events.publish(BlogPublished(
+            blog.id, blog.author.id, blog.title, blog.slug, blog.published_at, blog.body,
+            audience=blog.audience, summary=blog.summary, author=blog.author))
 
     def _scheduled(self) -> None:
         for wake in self.on_schedule:
