@@ -16,6 +16,9 @@ from .markdown import render_markdown
 from .session import reader_of
 
 SITE_NAME = "Nirvana"
+# What the reaction picker shows of each kind: the kind sent, its emoji and its name.
+REACTION_KINDS = (("like", "👍", "Like"), ("love", "❤️", "Love"), ("haha", "😆", "Haha"),
+                  ("wow", "😮", "Wow"), ("sad", "😢", "Sad"), ("angry", "😠", "Angry"))
 
 
 def slug_path(slug: str) -> str:
@@ -57,6 +60,7 @@ def _environment(assets: StaticAssets) -> jinja2.Environment:
     )
     env.globals["static_url"] = assets.url
     env.globals["site_name"] = SITE_NAME
+    env.globals["reaction_kinds"] = REACTION_KINDS
     env.filters["markdown"] = render_markdown
     env.filters["blog_url"] = blog_path
     env.filters["date"] = lambda at: at.strftime("%-d %b %Y") if at else ""

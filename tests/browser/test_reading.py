@@ -1,4 +1,4 @@
-"""Reading without JavaScript: the feed by pages, a blog, tag and place pages, search, likes
+"""Reading without JavaScript: the feed by pages, a blog, tag and place pages, search, reactions
 and comments as plain forms."""
 
 from tests.support.browser_ui import make_blog, make_user, picture_png, sign_in
@@ -91,19 +91,26 @@ async def test_like_and_comment_with_plain_forms(site):
     blog = await make_blog(site.services, author.user.id, "Say something")
     page = await site.new_page(java_script_enabled=False)
     await page.goto(f"/blogs/{blog.id}")
-    await page.get_by_role("link", name="Sign in to like or comment").click()
+    await page.get_by_role("link", name="Sign in to react or comment").click()
     await page.get_by_label("Email").fill(reader.user.email)
     await page.get_by_label("Password", exact=True).fill("correct horse battery")
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(f"**/blogs/{blog.slug}")
-    await page.get_by_role("button", name="Like").click()
-    # The like is remembered: a later visit still offers to take it back.
+    like = page.get_by_role("button", name="Like")
+    await like.click()
+    # The reaction is remembered: a later visit shows it chosen, with its count.
     await page.goto(f"/blogs/{blog.id}")
-    assert await page.get_by_text("You like this.").is_visible()
+    assert await like.get_attribute("aria-pressed") == "true"
+    assert " ".join((await like.inner_text()).split()) == "👍 Like 1"
     assert await page.get_by_text("1 like", exact=True).first.is_visible()
-    await page.get_by_role("button", name="Unlike").click()
+    # Another kind replaces it; "Remove my reaction" takes it back.
+    await page.get_by_role("button", name="Love").click()
+    assert await like.get_attribute("aria-pressed") == "false"
+    assert await page.get_by_role("button", name="Love").get_attribute("aria-pressed") == "true"
     assert await page.get_by_text("0 likes", exact=True).first.is_visible()
-    await page.get_by_role("button", name="Like").click()
+    await page.get_by_role("button", name="Remove my reaction").click()
+    assert await page.get_by_role("button", name="Love").get_attribute("aria-pressed") == "false"
+    await like.click()
     await page.get_by_label("Your comment").fill("Nice *one*")
     await page.get_by_role("button", name="Comment").click()
     comment = page.locator(".comment")

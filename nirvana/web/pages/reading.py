@@ -1,4 +1,4 @@
-"""Reading pages: a blog with its likes and comments, tag and place pages, search.
+"""Reading pages: a blog with its reactions and comments, tag and place pages, search.
 
 They work without JavaScript: plain links, and forms that POST and answer 303 back.
 """
@@ -82,7 +82,6 @@ async def blog_page(request: Request, comment_errors: FormErrors | None = None,
         "comments": comments,
         "comment_page": page,
         "comment_pages": pages,
-        "liked": blog.my_reaction is domain.Reaction.LIKE,
         "comment_errors": comment_errors or FormErrors(),
         "draft_comment": draft_comment,
         "is_author": reader.id == blog.author.id,
@@ -96,7 +95,7 @@ async def like(request: Request) -> Response:
         raise domain.AuthenticationError()
     bid = blog_id(request)
     await blogs(request).like(bid, reader.id)
-    return await redirect(request, f"/blogs/{bid}#likes")
+    return await redirect(request, f"/blogs/{bid}#reactions")
 
 
 async def unlike(request: Request) -> Response:
@@ -106,7 +105,27 @@ async def unlike(request: Request) -> Response:
         raise domain.AuthenticationError()
     bid = blog_id(request)
     await blogs(request).unlike(bid, reader.id)
-    return await redirect(request, f"/blogs/{bid}#likes")
+    return await redirect(request, f"/blogs/{bid}#reactions")
+
+
+async def react(request: Request) -> Response:
+    """The reaction picker's form: `kind` sets (or replaces) the reader's reaction; an empty
+    `kind` takes it back."""
+    form = await read_form(request)
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise domain.AuthenticationError()
+    bid = blog_id(request)
+    kind = form.get("kind", "")
+    if not kind:
+        await blogs(request).clear_reaction(bid, reader.id)
+    elif kind in set(domain.Reaction):
+        await blogs(request).react(bid, reader.id, domain.Reaction(kind))
+    else:
+        raise domain.InvalidInputError(
+            "Unknown reaction.", details=[{"field": "kind", "code": "enum",
+                                           "message": "one of " + ", ".join(domain.Reaction)}])
+    return await redirect(request, f"/blogs/{bid}#reactions")
 
 
 async def add_comment(request: Request) -> Response:
@@ -248,6 +267,7 @@ routes = [
     Route("/blogs/{slug}", blog_by_slug, methods=["GET", "HEAD"]),
     Route("/blogs/{id:int}/like", like, methods=["POST"]),
     Route("/blogs/{id:int}/unlike", unlike, methods=["POST"]),
+    Route("/blogs/{id:int}/reaction", react, methods=["POST"]),
     Route("/blogs/{id:int}/comments", add_comment, methods=["POST"]),
     Route("/blogs/{id:int}/comments/{comment_id:int}/edit", edit_comment,
           methods=["GET", "POST"]),
