@@ -622,3 +622,81 @@ CREATE TRIGGER blog_reactions_count_delete AFTER DELETE ON blog_reactions
 CREATE TRIGGER blog_reactions_count_update AFTER UPDATE ON blog_reactions
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION blog_reactions_counted();
+
+-- Tags with counts: how many public published blogs carry each tag (what anyone may see;
+-- a tag of a friends-only blog is not revealed). Kept by triggers on blogs in the writing
+-- transaction, so the list is one index read instead of unnesting every blog's tags.
+-- (No CHECK (n >= 0): PostgreSQL checks the row an upsert proposes to insert, and a delta
+-- of -1 for an existing tag is proposed as a row of -1 before it becomes an update.)
+CREATE TABLE tag_counts (
+    tag text PRIMARY KEY,
+    n   integer NOT NULL
+);
+CREATE INDEX tag_counts_popular_idx ON tag_counts (n DESC, tag) WHERE n > 0;
+
+-- Adds `delta` (+1/-1) for every tag of every counted row of a change; in tag order, so
+-- concurrent writers lock the counter rows in one order and never deadlock on them.
+CREATE FUNCTION tag_counts_add(p_tags text[], p_delta integer[]) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO tag_counts AS t (tag, n)
+    SELECT tag, sum(delta) FROM unnest(p_tags, p_delta) AS c(tag, delta)
+    GROUP BY tag HAVING sum(delta) <> 0 ORDER BY tag
+    ON CONFLICT (tag) DO UPDATE SET n = t.n + EXCLUDED.n;
+$$;
+
+CREATE FUNCTION blogs_tags_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    changes text := CASE TG_OP
+        WHEN 'INSERT' THEN 'SELECT tags, 1 AS d, status, audience FROM new_rows'
+        ELSE 'SELECT tags, -1 AS d, status, audience FROM old_rows' END;
+    tags text[];
+    deltas integer[];
+BEGIN
+    EXECUTE format($q$SELECT coalesce(array_agg(tag), '{}'), coalesce(array_agg(d), '{}')
+                      FROM (%s) c CROSS JOIN LATERAL unnest(c.tags) AS tag
+                      WHERE c.status = 'published' AND c.audience = 'public'$q$, changes)
+        INTO tags, deltas;
+    IF cardinality(tags) > 0 THEN
+        PERFORM tag_counts_add(tags, deltas);
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- An edit, a publication or a change of audience: the old row's tags out, the new row's in.
+CREATE FUNCTION blogs_tags_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    was text[] := CASE WHEN OLD.status = 'published' AND OLD.audience = 'public'
+                       THEN OLD.tags ELSE '{}' END;
+    now_ text[] := CASE WHEN NEW.status = 'published' AND NEW.audience = 'public'
+                        THEN NEW.tags ELSE '{}' END;
+BEGIN
+    IF cardinality(was) + cardinality(now_) > 0 THEN
+        PERFORM tag_counts_add(now_ || was,
+                               array_fill(1, ARRAY[cardinality(now_)])
+                               || array_fill(-1, ARRAY[cardinality(was)]));
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION blogs_tags_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM tag_counts;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER blogs_tags_insert AFTER INSERT ON blogs
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION blogs_tags_counted();
+CREATE TRIGGER blogs_tags_delete AFTER DELETE ON blogs
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION blogs_tags_counted();
+-- Row level with WHEN: a reaction or a comment (which update the counts on blogs) never
+-- reaches the function.
+CREATE TRIGGER blogs_tags_update AFTER UPDATE OF tags, status, audience ON blogs
+    FOR EACH ROW WHEN (OLD.tags IS DISTINCT FROM NEW.tags OR OLD.status IS DISTINCT FROM NEW.status
+                       OR OLD.audience IS DISTINCT FROM NEW.audience)
+    EXECUTE FUNCTION blogs_tags_changed();
+CREATE TRIGGER blogs_tags_truncate AFTER TRUNCATE ON blogs
+    FOR EACH STATEMENT EXECUTE FUNCTION blogs_tags_truncated();
+
+INSERT INTO tag_counts (tag, n)
+SELECT tag, count(*) FROM blogs b CROSS JOIN LATERAL unnest(b.tags) AS tag
+WHERE b.status = 'published' AND b.audience = 'public' GROUP BY tag;

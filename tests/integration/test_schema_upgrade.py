@@ -103,7 +103,7 @@ def _steps_before(name: str) -> str:
     return text[:re.search(rf"^-- migration: \d+ {name}$", text, re.M).start()]
 
 
-async def test_likes_made_before_reactions_become_like_reactions(old_database, tmp_path):
+async def test_likes_and_tags_from_before_the_reactions_step_are_carried_over(old_database, tmp_path):
     pool = old_database
     before = tmp_path / "schema.sql"
     before.write_text(_steps_before("reactions"))
@@ -112,8 +112,8 @@ async def test_likes_made_before_reactions_become_like_reactions(old_database, t
         "INSERT INTO users (email, username, name) VALUES ($1, $2, 'U') RETURNING id",
         f"u{i}@example.com", f"user_{i}") for i in range(3)]
     blog = await pool.fetchval(
-        "INSERT INTO blogs (author_id, title, body, status, published_at) "
-        "VALUES ($1, 'Liked', 'b', 'published', now()) RETURNING id", users[0])
+        "INSERT INTO blogs (author_id, title, body, status, published_at, tags) "
+        "VALUES ($1, 'Liked', 'b', 'published', now(), '{old,tags}') RETURNING id", users[0])
     await pool.execute("INSERT INTO blog_likes (blog_id, user_id) SELECT $1, unnest($2::bigint[])",
                        blog, users[1:])
     assert await pool.fetchval("SELECT likes_count FROM blogs WHERE id = $1", blog) == 2
@@ -131,3 +131,6 @@ async def test_likes_made_before_reactions_become_like_reactions(old_database, t
     assert tuple(await pool.fetchrow(counts, blog)) == (1, 1)
     await pool.execute("DELETE FROM users WHERE id = $1", users[1])  # a cascade
     assert tuple(await pool.fetchrow(counts, blog)) == (1, 0)
+    # The tags of blogs written before are counted by the upgrade.
+    rows = await pool.fetch("SELECT tag, n FROM tag_counts ORDER BY tag")
+    assert [tuple(r) for r in rows] == [("old", 1), ("tags", 1)]

@@ -19,6 +19,7 @@ from nirvana.domain.blogs.model import (
     FeedPosition,
     Location,
     Place,
+    TagCount,
 )
 from nirvana.domain.blogs.reactions import Reaction, ReactionCounts, Reactor
 
@@ -200,6 +201,14 @@ class FakeBlogRepository:
                       reverse=True)
         return [Reactor(Author(u, f"user{u}", "U", None), k, at)
                 for at, u, k in rows[offset:offset + limit]]
+
+    async def tags(self, limit: int) -> list[TagCount]:
+        counts: dict[str, int] = {}
+        for b in self._visible(None):
+            for t in b.tags:
+                counts[t] = counts.get(t, 0) + 1
+        ranked = sorted(counts.items(), key=lambda tc: (-tc[1], tc[0]))
+        return [TagCount(t, n) for t, n in ranked[:limit]]
 
     async def locations(self, prefix: str, limit: int) -> list[Location]:
         return [loc for loc in self.places.values()

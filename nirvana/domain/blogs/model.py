@@ -153,6 +153,14 @@ class BlogStats:
 
 
 @dataclass(frozen=True, slots=True)
+class TagCount:
+    """A tag and how many public published blogs carry it."""
+
+    tag: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class FeedPosition:
     """Where a feed page ended: the (published_at, id) of its last blog."""
 

@@ -22,6 +22,7 @@ from .model import (
     Comment,
     FeedPosition,
     Location,
+    TagCount,
 )
 from .reactions import Reaction, ReactionCounts, Reactor
 
@@ -125,6 +126,11 @@ class BlogRepository(Protocol):
         ...
 
     async def locations(self, prefix: str, limit: int) -> list[Location]: ...
+
+    async def tags(self, limit: int) -> list[TagCount]:
+        """The most used tags among public published blogs, most used first (then by name);
+        tags no such blog carries are left out."""
+        ...
 
 
 class CommentRepository(Protocol):

@@ -31,6 +31,7 @@ from .model import (
     Comment,
     FeedPosition,
     Location,
+    TagCount,
     apply_changes,
     clean_text,
     validate_fields,
@@ -161,6 +162,13 @@ class Blogs:
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         """The caller's own drafts (nobody else ever sees them), last edited first."""
         return await self._blogs.drafts(author_id, limit)
+
+    async def tags(self, limit: int) -> list[TagCount]:
+        """Tags with their number of blogs, most used first. Counted over public blogs
+        only, the same for every reader: a tag used only on friends-only blogs stays
+        unknown to strangers. A tag's own page (search by tag) shows each reader what
+        they may see."""
+        return await self._blogs.tags(limit)
 
     async def locations(self, prefix: str, limit: int) -> list[Location]:
         prefix = " ".join(clean_text(prefix, "q", 100).split())

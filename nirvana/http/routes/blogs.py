@@ -46,6 +46,9 @@ from ..schemas.blogs import (
     SearchOut,
     SearchQuery,
     StatsOut,
+    TagOut,
+    TagsOut,
+    TagsQuery,
 )
 
 api = Api()
@@ -273,6 +276,13 @@ async def edit_comment(call: Call[CommentIn, None]) -> CommentOut:
 async def delete_comment(call: Call[None, None]) -> None:
     await call.services.blogs.delete_comment(path_id(call), path_id(call, "comment_id"),
                                              call.user_id)
+
+
+@api.route("GET", "/api/v1/tags", auth=False, tags=["tags"], query=TagsQuery, response=TagsOut,
+           summary="Tags with their number of public published blogs, most used first")
+async def list_tags(call: Call[None, TagsQuery]) -> TagsOut:
+    found = await call.services.blogs.tags(call.query.limit)
+    return TagsOut(tags=[TagOut(tag=t.tag, count=t.count) for t in found])
 
 
 @api.route("GET", "/api/v1/locations", auth=False, tags=["locations"], query=LocationQuery,

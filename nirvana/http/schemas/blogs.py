@@ -289,5 +289,18 @@ class CommentsOut(Out):
     totalPages: int
 
 
+class TagsQuery(In):
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class TagOut(Out):
+    tag: str
+    count: int = Field(description="Public published blogs with this tag")
+
+
+class TagsOut(Out):
+    tags: list[TagOut] = Field(description="Most used first, then by name")
+
+
 class LocationsOut(Out):
     locations: list[LocationOut]

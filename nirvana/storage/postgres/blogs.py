@@ -21,6 +21,7 @@ from ...domain.blogs.model import (
     FeedPosition,
     Location,
     Place,
+    TagCount,
 )
 from ...domain.blogs.reactions import Reaction, ReactionCounts, Reactor
 from ...domain.errors import NotFoundError
@@ -410,6 +411,12 @@ class PgBlogRepository:
                 OFFSET {p(offset)} LIMIT {p(limit)}""", *p.values)
         return [Reactor(Author(r["id"], r["username"], r["name"], r["avatar_url"]),
                         Reaction(r["kind"]), r["created_at"]) for r in rows]
+
+    async def tags(self, limit: int) -> list[TagCount]:
+        # tag_counts is kept by triggers on blogs (schema.sql, step reactions).
+        rows = await self._pool.fetch(
+            "SELECT tag, n FROM tag_counts WHERE n > 0 ORDER BY n DESC, tag LIMIT $1", limit)
+        return [TagCount(r["tag"], r["n"]) for r in rows]
 
     async def locations(self, prefix: str, limit: int) -> list[Location]:
         # LIKE wildcards in what the user typed are literal characters.

@@ -1,4 +1,5 @@
-"""Reading pages: a blog with its reactions and comments, tag and place pages, search.
+"""Reading pages: a blog with its reactions and comments, the tag list, tag and place pages,
+search.
 
 They work without JavaScript: plain links, and forms that POST and answer 303 back.
 """
@@ -253,6 +254,14 @@ async def tag(request: Request) -> Response:
         "empty_text": "No blogs with this tag yet."})
 
 
+TAGS_PAGE = 200
+
+
+async def tags(request: Request) -> Response:
+    return await pages_of(request).render(request, "tags.html", {
+        "tags": await blogs(request).tags(TAGS_PAGE)})
+
+
 async def place(request: Request) -> Response:
     country, city = request.path_params["country"], request.path_params["city"]
     return await _results(
@@ -274,6 +283,7 @@ routes = [
     Route("/blogs/{id:int}/comments/{comment_id:int}/delete", delete_comment,
           methods=["POST"]),
     Route("/search", search, methods=["GET", "HEAD"]),
+    Route("/tags", tags, methods=["GET", "HEAD"]),
     Route("/tags/{tag}", tag, methods=["GET", "HEAD"]),
     Route("/places/{country}/{city}", place, methods=["GET", "HEAD"]),
 ]
