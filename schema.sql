@@ -632,7 +632,7 @@ CREATE TABLE tag_counts (
     tag text PRIMARY KEY,
     n   integer NOT NULL
 );
-CREATE INDEX tag_counts_popular_idx ON tag_counts (n DESC, tag) WHERE n > 0;
+CREATE INDEX tag_counts_popular_idx ON tag_counts (n DESC, tag);
 
 -- Adds `delta` (+1/-1) for every tag of every counted row of a change; in tag order, so
 -- concurrent writers lock the counter rows in one order and never deadlock on them.
@@ -642,6 +642,9 @@ LANGUAGE sql AS $$
     SELECT tag, sum(delta) FROM unnest(p_tags, p_delta) AS c(tag, delta)
     GROUP BY tag HAVING sum(delta) <> 0 ORDER BY tag
     ON CONFLICT (tag) DO UPDATE SET n = t.n + EXCLUDED.n;
+    -- A tag no blog carries any more is gone, not kept at 0: a deleted account's tags
+    -- leave no trace.
+    DELETE FROM tag_counts WHERE tag = ANY(p_tags) AND n <= 0;
 $$;
 
 CREATE FUNCTION blogs_tags_counted() RETURNS trigger LANGUAGE plpgsql AS $$

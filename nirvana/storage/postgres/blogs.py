@@ -415,7 +415,7 @@ class PgBlogRepository:
     async def tags(self, limit: int) -> list[TagCount]:
         # tag_counts is kept by triggers on blogs (schema.sql, step reactions).
         rows = await self._pool.fetch(
-            "SELECT tag, n FROM tag_counts WHERE n > 0 ORDER BY n DESC, tag LIMIT $1", limit)
+            "SELECT tag, n FROM tag_counts ORDER BY n DESC, tag LIMIT $1", limit)
         return [TagCount(r["tag"], r["n"]) for r in rows]
 
     async def locations(self, prefix: str, limit: int) -> list[Location]:
