@@ -107,6 +107,11 @@ async def test_every_read_path_shows_a_reader_exactly_its_audiences(client, serv
             if r.status_code == 200:
                 found.add(audience)
         seen["reaction"] = found
+        r = await client.get("/api/v1/notifications", headers=h)
+        notified = audiences_in(blogs, [n["blog_id"] for n in r.json()["items"]
+                                        if n["kind"] == "new_blog"])
+        # Told of a new blog: the author's followers, within its audience.
+        assert notified == (expected if reader == "follower" else set()), (reader, notified)
         stats = (await client.get("/api/v1/blog/stats", headers=h)).json()
         assert stats["blogs"] == (3 if reader == "author" else 0)
 

@@ -132,6 +132,7 @@ class FakeAudience:
     def __init__(self) -> None:
         self.blocks: set[frozenset[int]] = set()
         self.follows: set[tuple[int, int]] = set()  # (follower, followee)
+        self.friends: set[frozenset[int]] = set()
         self.usernames: dict[str, int] = {}
 
     async def blocked_either_way(self, a: int, b: int) -> bool:
@@ -139,6 +140,10 @@ class FakeAudience:
 
     async def followers(self, user_id: int) -> list[int]:
         return sorted(f for f, e in self.follows if e == user_id)
+
+    async def may_read(self, author_id: int, audience: str, user_ids: list[int]) -> list[int]:
+        return [u for u in user_ids if frozenset((u, author_id)) in self.friends
+                or (audience == "followers" and (u, author_id) in self.follows)]
 
     async def user_ids(self, usernames: list[str]) -> dict[str, int]:
         return {n: self.usernames[n] for n in usernames if n in self.usernames}

@@ -16,6 +16,7 @@ from nirvana.domain.blogs.events import (
     CommentAdded,
     CommentDeleted,
 )
+from nirvana.domain.blogs.model import Audience
 from nirvana.domain.errors import NotFoundError
 from nirvana.domain.notifications.entities import Kind
 from nirvana.domain.notifications.policy import NotificationPolicy, mentions, summary
@@ -177,6 +178,19 @@ async def test_a_new_blog_notifies_followers_and_mentions_once_each(world):
                                                    world.clock.now(), "with @cat"))
     assert await world.kinds(ANN) == [Kind.NEW_BLOG]
     assert await world.kinds(CAT) == [Kind.MENTIONED]
+
+
+async def test_a_blog_outside_its_audience_is_neither_notified_nor_mentioned(world):
+    world.audience.follows |= {(ANN, BOB), (CAT, BOB)}
+    world.audience.friends.add(frozenset((CAT, BOB)))
+    await world.notifications.handle(BlogPublished(
+        10, BOB, "Close", "close", world.clock.now(), "for @cat and @dan",
+        audience=Audience.FRIENDS))
+    await world.notifications.handle(BlogPublished(
+        11, BOB, "Fans", "fans", world.clock.now(), "hi @dan", audience=Audience.FOLLOWERS))
+    assert await world.kinds(CAT) == [Kind.NEW_BLOG, Kind.MENTIONED]  # a friend: both
+    assert await world.kinds(ANN) == [Kind.NEW_BLOG]  # a follower: the followers' blog only
+    assert await world.kinds(DAN) == []  # a stranger, mentioned in neither audience
 
 
 async def test_every_change_tells_the_recipient_its_unread_count(world):

@@ -66,6 +66,12 @@ class Audience(Protocol):
         """Ids of the existing users among `usernames` (lowercase keys)."""
         ...
 
+    async def may_read(self, author_id: int, audience: str, user_ids: list[int]) -> list[int]:
+        """Those of `user_ids` that a blog of this audience of the author's admits:
+        'followers' the author's followers and friends, 'friends' their friends (blocks
+        are checked apart). Only asked for those two."""
+        ...
+
 
 class LiveNotifications(Protocol):
     """Where a change goes once stored: every connected device of its recipient."""

@@ -26,6 +26,7 @@ from ..blogs.events import (
     CommentAdded,
     CommentDeleted,
 )
+from ..blogs.model import Audience as BlogAudience
 from ..clock import Clock
 from ..errors import NotFoundError
 from ..social.events import (
@@ -128,14 +129,21 @@ class Notifications:
     async def _blog_published(self, event: BlogPublished) -> None:
         subject = f"blog:{event.blog_id}"
         mentioned = await self._mentioned(f"{event.title}\n{event.body}")
+        followers = [u for u in await self._audience.followers(event.author_id)
+                     if u not in mentioned and u != event.author_id]
+        if event.audience is not BlogAudience.PUBLIC:
+            # A blog outside someone's audience does not exist for them: neither a mention
+            # nor a new-blog notification may show them its title.
+            admitted = set(await self._audience.may_read(
+                event.author_id, event.audience.value, [*mentioned, *followers]))
+            mentioned = [u for u in mentioned if u in admitted]
+            followers = [u for u in followers if u in admitted]
         for user_id in mentioned:
             await self._deliver(Draft(user_id, Kind.MENTIONED, event.author_id, subject,
                                       f"mention:{subject}", blog_id=event.blog_id))
         # Blocks end follows, so no follower is blocked; a mention already told its reader.
         # Written in batches: an author may have many followers, and this runs in the
         # request that published.
-        followers = [u for u in await self._audience.followers(event.author_id)
-                     if u not in mentioned and u != event.author_id]
         draft = Draft(0, Kind.NEW_BLOG, event.author_id, subject, f"new_blog:{event.blog_id}",
                       blog_id=event.blog_id)
         for start in range(0, len(followers), FAN_OUT_BATCH):

@@ -197,6 +197,18 @@ class PgNotificationAudience:
             "SELECT follower_id FROM follows WHERE followee_id = $1", user_id)
         return [r["follower_id"] for r in rows]
 
+    async def may_read(self, author_id: int, audience: str, user_ids: list[int]) -> list[int]:
+        # The audience rule of storage/postgres/blogs.py IN_AUDIENCE.
+        rows = await self._pool.fetch(
+            """SELECT u.id FROM unnest($2::bigint[]) AS u(id)
+               WHERE EXISTS (SELECT 1 FROM friendships f
+                             WHERE f.user_id = u.id AND f.friend_id = $1)
+                  OR ($3 = 'followers' AND EXISTS (
+                          SELECT 1 FROM follows fo
+                          WHERE fo.follower_id = u.id AND fo.followee_id = $1))""",
+            author_id, user_ids, audience)
+        return [r["id"] for r in rows]
+
     async def user_ids(self, usernames: list[str]) -> dict[str, int]:
         rows = await self._pool.fetch(
             "SELECT lower(username::text) AS name, id FROM users "
