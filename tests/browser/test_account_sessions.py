@@ -12,6 +12,12 @@ IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/60
           "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 
 
+def drop_the_phones_refused_renewal(site) -> None:
+    # The phone had the feed open, whose socket ("N new posts") is closed when its session
+    # ends; its renewal is refused (401), which is how that page learns it is signed out.
+    site.problems[:] = [p for p in site.problems if not p.endswith("/api/v1/user/refresh: 401")]
+
+
 async def test_sign_out_every_other_device_from_settings(site):
     laptop = await site.new_page(user_agent=FIREFOX)
     me = await sign_up(laptop, "Travelling Reader")
@@ -32,6 +38,7 @@ async def test_sign_out_every_other_device_from_settings(site):
         site.services.accounts.authenticate(phone_cookie)
     await phone.goto("/settings")
     await phone.wait_for_url("**/signin**")
+    drop_the_phones_refused_renewal(site)
     await site.screenshot(laptop, "settings-sessions")
 
 
@@ -48,3 +55,4 @@ async def test_sign_out_one_device_by_its_own_button(site):
     assert await signed_in_devices(laptop) == ["Firefox on Linux"]
     await phone.goto("/settings")
     await phone.wait_for_url("**/signin**")
+    drop_the_phones_refused_renewal(site)

@@ -110,7 +110,8 @@ async def test_the_export_holds_the_users_data_and_nothing_private_of_others(
     assert [x["body"] for x in data["comments.json"]["written"]] == ["ann comments on bob"]
     assert [(x["author_id"], x["body"]) for x in
             data["comments.json"]["received_on_your_blogs"]] == [(b, "bob comments on ann")]
-    assert [x["blog_id"] for x in data["likes.json"]["given"]] == [w["bob_blog"]]
+    assert [(x["blog_id"], x["kind"]) for x in data["likes.json"]["given"]] == [
+        (w["bob_blog"], "like")]
     assert [x["user_id"] for x in data["likes.json"]["received_on_your_blogs"]] == [b]
     social = data["social.json"]
     assert sorted(x["user_id"] for x in social["friends"]) == [b, c]

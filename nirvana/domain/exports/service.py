@@ -21,7 +21,7 @@ README = """Your Nirvana data, as of {when}.
 profile.json        your account: email, username, name, about, avatar, status
 blogs.json          your blogs (drafts and scheduled ones too), with what they received
 comments.json       your comments, and the comments others left on your blogs
-likes.json          the blogs you liked, and who liked yours
+likes.json          your reactions (likes among them), and who reacted to your blogs
 social.json         friends, friend requests, whom you follow, who follows you, whom you block
 notifications.json  what you were told
 conversations.json  your conversations and every message in them that you may see

@@ -115,10 +115,10 @@ class PgAccountRecords:
                 "FROM blog_comments c JOIN blogs b ON b.id = c.blog_id "
                 "WHERE b.author_id = $1 AND c.author_id <> $1 ORDER BY c.id", user_id))
             liked = _rows(await conn.fetch(
-                "SELECT blog_id, created_at FROM blog_likes WHERE user_id = $1 "
+                "SELECT blog_id, kind, created_at FROM blog_reactions WHERE user_id = $1 "
                 "ORDER BY created_at", user_id))
             likers = _rows(await conn.fetch(
-                "SELECT l.blog_id, l.user_id, l.created_at FROM blog_likes l "
+                "SELECT l.blog_id, l.user_id, l.kind, l.created_at FROM blog_reactions l "
                 "JOIN blogs b ON b.id = l.blog_id WHERE b.author_id = $1 AND l.user_id <> $1 "
                 "ORDER BY l.created_at", user_id))
             social = {
