@@ -72,7 +72,14 @@ from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.postgres.blog_comments import PgCommentRepository
 from .storage.postgres.blogs import PgBlogRepository
 from .storage.postgres.chat_peers import PgChatPeers
-from .storage.postgres.notifications import PgNotificationAudience, PgNotificationStore
+from .storage.postgres.notifications import (
+    PgContacts,
+    PgNotificationAudience,
+    PgNotificationStore,
+)
+from .storage.postgres.notification_preferences import PgMuteStore, PgPreferenceStore
+from .domain.notifications.mailing import NotificationMail
+from .domain.notifications.preferences import Preferences
 from .ws.events import NotificationEvent, NotificationsUnread, encode
 from .ws.hub import Hub
 from .ws.notification_frames import NotificationOut
@@ -426,9 +433,15 @@ def build_services(
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
+    preferences = Preferences(PgPreferenceStore(pool), PgMuteStore(pool))
+    notification_mail = NotificationMail(
+        outbox=mail_outbox, signer=HmacSigner(secret, purpose="unsubscribe"),
+        contacts=PgContacts(pool), devices=hub, preferences=preferences,
+        base_url=settings.base_url)
     notifications = Notifications(store=PgNotificationStore(pool),
                                   audience=PgNotificationAudience(pool), clock=clock,
-                                  live=NotificationsToSockets(hub))
+                                  live=NotificationsToSockets(hub), preferences=preferences,
+                                  mail=notification_mail)
     blog_events = BlogEventListeners()
     blog_events.subscribe(notifications.handle)
     blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,

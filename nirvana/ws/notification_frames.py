@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import Field
 
 from ..domain.notifications.entities import Kind, Notification
-from ..domain.notifications.policy import summary
+from ..domain.notifications.policy import link, summary
 from .frames import Out
 
 
@@ -44,11 +44,3 @@ class NotificationOut(Out):
                    comment_id=n.comment_id, link=link(n), created_at=n.created_at,
                    updated_at=n.updated_at, read=n.read)
 
-
-def link(n: Notification) -> str:
-    if n.blog_id is not None:
-        anchor = f"#comment-{n.comment_id}" if n.comment_id is not None else ""
-        return f"/blogs/{n.blog_id}{anchor}"
-    if n.actors:
-        return f"/people/{n.actors[0].id}"
-    return "/notifications"

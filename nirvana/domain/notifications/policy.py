@@ -70,3 +70,13 @@ def _who(n: Notification) -> str:
     if others <= 0:
         return first
     return f"{first} and {others} other{'s' if others > 1 else ''}"
+
+
+def link(n: Notification) -> str:
+    """The page a notification is about, relative to the site."""
+    if n.blog_id is not None:
+        anchor = f"#comment-{n.comment_id}" if n.comment_id is not None else ""
+        return f"/blogs/{n.blog_id}{anchor}"
+    if n.actors:
+        return f"/people/{n.actors[0].id}"
+    return "/notifications"

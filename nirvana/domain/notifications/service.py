@@ -37,8 +37,10 @@ from ..social.events import (
     Unfollowed,
 )
 from .entities import Change, Draft, Kind, Page, Position
+from .mailing import NotificationMail
 from .policy import NotificationPolicy, like_group, mentions
 from .ports import Audience, LiveNotifications, NotificationStore
+from .preferences import Channel, Preferences
 
 log = logging.getLogger("nirvana.notifications")
 
@@ -55,12 +57,17 @@ class NobodyListening:
 class Notifications:
     def __init__(self, *, store: NotificationStore, audience: Audience, clock: Clock,
                  live: LiveNotifications | None = None,
-                 policy: NotificationPolicy | None = None) -> None:
+                 policy: NotificationPolicy | None = None,
+                 preferences: Preferences | None = None,
+                 mail: NotificationMail | None = None) -> None:
         self._store = store
         self._audience = audience
         self._clock = clock
         self._live = live if live is not None else NobodyListening()
         self.policy = policy if policy is not None else NotificationPolicy()
+        # Without preferences (unit tests of the rules alone) everything is told in the app.
+        self.preferences = preferences
+        self.mail = mail
 
     # -- the entry other features may call directly -------------------------------------
 
@@ -132,6 +139,9 @@ class Notifications:
         # request that published.
         followers = [u for u in await self._audience.followers(event.author_id)
                      if u not in mentioned and u != event.author_id]
+        if self.preferences is not None:
+            off = await self.preferences.refusing(Kind.NEW_BLOG, Channel.APP, followers)
+            followers = [u for u in followers if u not in off]
         draft = Draft(0, Kind.NEW_BLOG, event.author_id, subject, f"new_blog:{event.blog_id}",
                       blog_id=event.blog_id)
         for start in range(0, len(followers), FAN_OUT_BATCH):
@@ -171,6 +181,14 @@ class Notifications:
             if await self._audience.blocked_either_way(
                     draft.actor_id, draft.recipient_id):
                 return
+        if self.mail is not None:
+            try:
+                await self.mail.offline(draft, self._clock.now())
+            except Exception:  # the notification itself must not fail with its mail
+                log.exception("notification mail failed", extra={"kind": draft.kind.value})
+        if self.preferences is not None and not await self.preferences.wants(
+                draft.recipient_id, draft.kind, Channel.APP):
+            return
         stored = await self._store.add(draft, self._clock.now())
         if stored is not None:
             await self._live.changed(Change(draft.recipient_id, stored,

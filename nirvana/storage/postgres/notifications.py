@@ -7,6 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
+from ...domain.notifications.mail import Contact
 from ...domain.notifications.entities import (
     MAX_SHOWN_ACTORS,
     Actor,
@@ -198,3 +199,20 @@ class PgNotificationAudience:
             "SELECT lower(username::text) AS name, id FROM users "
             "WHERE username = ANY($1::citext[])", usernames)
         return {r["name"]: r["id"] for r in rows}
+
+
+class PgContacts:
+    """Who a notification mail goes to, and the names it says (0001, 0003)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def contacts(self, user_ids: list[int]) -> dict[int, Contact]:
+        rows = await self._pool.fetch(
+            "SELECT id, email::text AS email, name, username::text AS username FROM users "
+            "WHERE id = ANY($1::bigint[])", user_ids)
+        return {r["id"]: Contact(r["id"], r["email"], r["name"] or r["username"],
+                                 r["username"]) for r in rows}
+
+    async def blog_title(self, blog_id: int) -> str | None:
+        return await self._pool.fetchval("SELECT title FROM blogs WHERE id = $1", blog_id)
