@@ -80,6 +80,7 @@ from .storage.postgres.notifications import (
 from .storage.postgres.notification_preferences import PgMuteStore, PgPreferenceStore
 from .domain.notifications.mailing import NotificationMail
 from .domain.notifications.preferences import Preferences
+from .missed_messages import ChatPublishers, MissedMessages
 from .ws.events import NotificationEvent, NotificationsUnread, encode
 from .ws.hub import Hub
 from .ws.notification_frames import NotificationOut
@@ -136,6 +137,7 @@ class Services:
     chat_store: MongoChatStore
     notifications: Notifications
     mail_sender: MailSender
+    missed_messages: MissedMessages
     hub: Hub
     ws_limits: Limits
     session_watch: SessionWatch
@@ -213,10 +215,14 @@ class Services:
         task.add_done_callback(self.background.discard)
 
     def start_mail_sender(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.mail_sender.run(),
-                                                      name="mail-sender")
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        """The mail tasks: the outbox's sender, and the mailing of missed chat messages."""
+        tasks = [("mail-sender", self.mail_sender.run())]
+        if self.settings.missed_message_emails:
+            tasks.append(("missed-messages", self.missed_messages.run()))
+        for name, work in tasks:
+            task = asyncio.get_running_loop().create_task(work, name=name)
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
 
     def start_chat_housekeeping(self, every: float = 3600.0) -> None:
         """Prune durable chat events older than the resume window (ChatLimits)."""
@@ -427,17 +433,23 @@ def build_services(
     presence_store = MongoPresenceStore()
     presence = Presence(store=presence_store, peers=peers, changes=changes, clock=clock)
     hub = Hub(peers, typing_ttl=chat_limits.typing_ttl_seconds, presence=presence)
-    chat = ChatService(store=chat_store, changes=changes, peers=peers,
-                       publisher=CountingPublisher(hub, metrics) if metrics else hub,
-                       clock=clock, limits=chat_limits, write_gate=write_gate)
-    if metrics:
-        metrics.count_websockets(lambda: len(hub.connections()))
-        metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
     preferences = Preferences(PgPreferenceStore(pool), PgMuteStore(pool))
     notification_mail = NotificationMail(
         outbox=mail_outbox, signer=HmacSigner(secret, purpose="unsubscribe"),
         contacts=PgContacts(pool), devices=hub, preferences=preferences,
         base_url=settings.base_url)
+    missed = MissedMessages(
+        pool=pool, chat=chat_store, mail=notification_mail, outbox=mail_outbox,
+        preferences=preferences, audience=PgNotificationAudience(pool), blocks=peers,
+        clock=clock, delay=timedelta(seconds=settings.missed_message_delay))
+    live_chat = CountingPublisher(hub, metrics) if metrics else hub
+    chat = ChatService(store=chat_store, changes=changes, peers=peers,
+                       publisher=ChatPublishers(live_chat, missed)
+                       if settings.missed_message_emails else live_chat,
+                       clock=clock, limits=chat_limits, write_gate=write_gate)
+    if metrics:
+        metrics.count_websockets(lambda: len(hub.connections()))
+        metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
     notifications = Notifications(store=PgNotificationStore(pool),
                                   audience=PgNotificationAudience(pool), clock=clock,
                                   live=NotificationsToSockets(hub), preferences=preferences,
@@ -483,6 +495,7 @@ def build_services(
         chat_store=chat_store,
         notifications=notifications,
         mail_sender=MailSender(mail_outbox, transport, clock),
+        missed_messages=missed,
         hub=hub,
         ws_limits=Limits(outgoing_queue_bytes=settings.ws_queue_bytes,
                          user_queue_bytes=max(settings.ws_user_queue_bytes,

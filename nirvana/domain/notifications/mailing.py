@@ -8,7 +8,15 @@ from typing import Protocol
 
 from ..errors import field_error
 from .entities import Actor, Draft, Kind, Notification
-from .mail import Contact, Outbox, Signer, compose, read_unsubscribe_token, unsubscribe_token
+from .mail import (
+    Contact,
+    Mail,
+    Outbox,
+    Signer,
+    compose,
+    read_unsubscribe_token,
+    unsubscribe_token,
+)
 from .policy import link, summary
 from .preferences import DEFAULTS, Channel, Preferences
 
@@ -66,12 +74,17 @@ class NotificationMail:
                         link=link(n), link_text="Open it on Nirvana")
         return True
 
-    async def send(self, to: Contact, *, kind: str, subject: str, lines: list[str],
-                   link: str, link_text: str, why: str | None = None) -> None:
-        mail = compose(contact=to, subject=subject, lines=lines, link=link,
+    def compose(self, to: Contact, *, kind: str, subject: str, lines: list[str],
+                link: str, link_text: str, why: str | None = None) -> Mail:
+        return compose(contact=to, subject=subject, lines=lines, link=link,
                        link_text=link_text, base_url=self.base_url,
                        unsubscribe=unsubscribe_token(self._signer, to.user_id, kind),
                        why=why or WHY.get(kind, "You get this email from Nirvana."))
+
+    async def send(self, to: Contact, *, kind: str, subject: str, lines: list[str],
+                   link: str, link_text: str, why: str | None = None) -> None:
+        mail = self.compose(to, kind=kind, subject=subject, lines=lines, link=link,
+                            link_text=link_text, why=why)
         await self._outbox.send(mail.to, mail.subject, mail.text, html=mail.html,
                                 headers=mail.headers)
 
