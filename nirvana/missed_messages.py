@@ -186,7 +186,7 @@ class MissedMessages:
         senders = list(dict.fromkeys(name.get(m.sender_id, "Someone") for m in unread))
         mail = self._mail.compose(
             to, kind=MISSED_MESSAGES, subject=subject(conversation, senders, len(unread)),
-            lines=lines, link="/chat", link_text="Reply on Nirvana",
+            lines=lines, link=f"/chat?c={conversation_id}", link_text="Reply on Nirvana",
             why="You get this email because these messages were still unread "
                 f"{int(self.delay.total_seconds())} s after they were sent, and no device "
                 "of yours was connected.")

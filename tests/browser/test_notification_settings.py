@@ -4,6 +4,9 @@ unsubscribe page a mailed link opens signed out."""
 from email import message_from_bytes
 from email.policy import default as default_policy
 
+from playwright.async_api import expect
+
+from tests.support.browser_chat import api_sign_up, befriend, open_chat_with, send
 from tests.support.browser_ui import make_user, sign_in
 from tests.support.waiting import wait_until
 
@@ -50,3 +53,29 @@ async def test_a_mailed_unsubscribe_link_works_signed_out(site):
     await page.get_by_text("Done: no more emails about “Friend requests”").wait_for()
     prefs = await site.services.notifications.preferences.of(bob.user.id)
     assert prefs["friend_request"]["email"] is False
+
+
+async def test_a_muted_conversation_shows_no_unread_badge(site):
+    page_a = await site.new_page()
+    page_b = await site.new_page()
+    a = await api_sign_up(site, page_a, "Ana Reader")
+    b = await api_sign_up(site, page_b, "Ben Writer")
+    await befriend(site, page_a, a, page_b, b)
+    await open_chat_with(page_a, b)
+    await send(page_a, "first")
+    await open_chat_with(page_b, a)
+    await page_b.get_by_role("button", name="Mute").click()
+    await expect(page_b.get_by_role("button", name="Unmute")).to_be_visible()
+
+    await page_b.goto("/chat")  # nothing open: the list alone, after a reload
+    await send(page_a, "second")
+    item = page_b.locator("#conversation-list li").first
+    await expect(item.locator(".snippet")).to_have_text("second")
+    await expect(item.locator(".muted-mark")).to_be_visible()
+    assert await item.locator(".unread").count() == 0
+    await expect(page_b).to_have_title("Chat · Nirvana")
+
+    await page_b.goto("/settings/notifications")
+    await page_b.get_by_role("button", name="Unmute").click()
+    await page_b.goto("/chat")
+    await expect(page_b.locator("#conversation-list li").first.locator(".unread")).to_have_text("1")
