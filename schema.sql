@@ -579,6 +579,9 @@ CREATE TABLE conversation_mutes (
     PRIMARY KEY (user_id, conversation_id)
 );
 
+-- A mention in a group chat: the conversation it links to (a MongoDB id).
+ALTER TABLE notifications ADD COLUMN conversation_id text;
+
 -- Every mail has an HTML part beside its text, and may carry headers (List-Unsubscribe).
 ALTER TABLE mail_outbox ADD COLUMN html text;
 ALTER TABLE mail_outbox ADD COLUMN headers jsonb NOT NULL DEFAULT '{}';

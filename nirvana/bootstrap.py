@@ -81,6 +81,7 @@ from .storage.postgres.notification_preferences import PgMuteStore, PgPreference
 from .domain.notifications.mailing import NotificationMail
 from .domain.notifications.preferences import Preferences
 from .missed_messages import ChatPublishers, MissedMessages
+from .chat_mentions import ChatMentions
 from .ws.events import NotificationEvent, NotificationsUnread, encode
 from .ws.hub import Hub
 from .ws.notification_frames import NotificationOut
@@ -443,9 +444,13 @@ def build_services(
         preferences=preferences, audience=PgNotificationAudience(pool), blocks=peers,
         clock=clock, delay=timedelta(seconds=settings.missed_message_delay))
     live_chat = CountingPublisher(hub, metrics) if metrics else hub
+    # What a stored message is handed to: the hub, then the missed-message tracker and the
+    # chat mentions (watched below, once the notifications exist).
+    publishers = ChatPublishers(live_chat)
+    if settings.missed_message_emails:
+        publishers.watch(missed)
     chat = ChatService(store=chat_store, changes=changes, peers=peers,
-                       publisher=ChatPublishers(live_chat, missed)
-                       if settings.missed_message_emails else live_chat,
+                       publisher=publishers,
                        clock=clock, limits=chat_limits, write_gate=write_gate)
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
@@ -454,6 +459,7 @@ def build_services(
                                   audience=PgNotificationAudience(pool), clock=clock,
                                   live=NotificationsToSockets(hub), preferences=preferences,
                                   mail=notification_mail)
+    publishers.watch(ChatMentions(notifications))
     blog_events = BlogEventListeners()
     blog_events.subscribe(notifications.handle)
     blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,

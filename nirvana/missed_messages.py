@@ -207,13 +207,22 @@ class MissedMessages:
                 pass
 
 
+class PostedWatcher(Protocol):
+    def message_posted(self, message: Message, conversation: Conversation) -> None:
+        """Only queue: it runs in the send's path, after the message is stored."""
+        ...
+
+
 class ChatPublishers:
     """The chat service's publisher: the hub first (live delivery), then whoever tracks
     what was posted. Every other call goes to the hub untouched."""
 
-    def __init__(self, hub: Any, *watchers: MissedMessages) -> None:
+    def __init__(self, hub: Any, *watchers: PostedWatcher) -> None:
         self._hub = hub
-        self._watchers = watchers
+        self._watchers = list(watchers)
+
+    def watch(self, watcher: PostedWatcher) -> None:
+        self._watchers.append(watcher)
 
     def message_posted(self, message: Message, conversation: Conversation) -> None:
         self._hub.message_posted(message, conversation)

@@ -149,6 +149,13 @@ async def test_in_a_group_only_a_mention_is_mailed(live, smtp):
     assert "Tickets are booked" not in text_of(mail)
     await quiet()
     assert mails_to(smtp, bob["email"]) == []
+    # In the app too: the mention, linking to the conversation.
+    r = await live.http.get("/api/v1/notifications", headers=cat["headers"])
+    [told] = r.json()["items"]
+    assert told["kind"] == "mentioned" and told["conversation_id"] == group.id
+    assert told["text"] == "Ann mentioned you in Trip" and told["link"] == f"/chat?c={group.id}"
+    r = await live.http.get("/api/v1/notifications", headers=bob["headers"])
+    assert r.json()["items"] == []
 
 
 async def test_a_muted_conversation_or_a_switch_off_mails_nothing(live, smtp):

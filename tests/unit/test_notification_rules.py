@@ -162,6 +162,7 @@ async def test_a_comment_notifies_the_author_and_its_deletion_withdraws_it(world
 
 async def test_mentions_notify_who_can_see_them_and_nobody_else(world):
     world.audience.blocks.add(frozenset((BOB, DAN)))  # the blog's author blocked Dan
+    world.audience.authors[10] = BOB
     await world.notifications.handle(CommentAdded(10, BOB, 5, ANN, "@cat @dan @nobody @bob"))
     assert await world.kinds(CAT) == [Kind.MENTIONED]
     assert await world.kinds(DAN) == []

@@ -36,7 +36,9 @@ class Draft:
     group_key: str
     blog_id: int | None = None
     comment_id: int | None = None
-    text: str | None = None  # NOTICE and REPORT_HANDLED only: what to say
+    # NOTICE and REPORT_HANDLED: what to say; a chat mention: the group's name
+    text: str | None = None
+    conversation_id: str | None = None  # a mention in a group chat
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ class Notification:
     created_at: datetime
     updated_at: datetime  # the latest activity: a new actor of a coalesced one moves it
     read_at: datetime | None
+    conversation_id: str | None = None
 
     @property
     def read(self) -> bool:

@@ -57,6 +57,8 @@ class NotificationMail:
         device. Whether a mail was queued."""
         if draft.kind not in WHY or draft.actor_id is None:
             return False
+        if draft.conversation_id is not None:
+            return False  # a chat mention is mailed with the missed messages, once
         if self._devices.online(draft.recipient_id):
             return False
         if not await self._preferences.wants(draft.recipient_id, draft.kind, Channel.EMAIL):

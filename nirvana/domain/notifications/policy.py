@@ -53,6 +53,8 @@ def summary(n: Notification) -> str:
             return f"{who} liked {title}"
         case Kind.BLOG_COMMENTED:
             return f"{who} commented on {title}"
+        case Kind.MENTIONED if n.conversation_id is not None:
+            return f"{who} mentioned you in {n.text or 'a group chat'}"
         case Kind.MENTIONED:
             where = "a comment on " + title if n.comment_id else title
             return f"{who} mentioned you in {where}"
@@ -74,6 +76,8 @@ def _who(n: Notification) -> str:
 
 def link(n: Notification) -> str:
     """The page a notification is about, relative to the site."""
+    if n.conversation_id is not None:
+        return f"/chat?c={n.conversation_id}"
     if n.blog_id is not None:
         anchor = f"#comment-{n.comment_id}" if n.comment_id is not None else ""
         return f"/blogs/{n.blog_id}{anchor}"

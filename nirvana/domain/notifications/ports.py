@@ -62,6 +62,11 @@ class Audience(Protocol):
         """Everyone who follows `user_id` (blocks end follows, so none of them is blocked)."""
         ...
 
+    async def can_read_blog(self, user_id: int, blog_id: int) -> bool:
+        """Whether `user_id` may read the blog now (published, in its audience, no block
+        with its author): a mention of someone who may not notifies nobody."""
+        ...
+
     async def user_ids(self, usernames: list[str]) -> dict[str, int]:
         """Ids of the existing users among `usernames` (lowercase keys)."""
         ...

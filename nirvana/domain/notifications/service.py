@@ -130,7 +130,8 @@ class Notifications:
 
     async def _blog_published(self, event: BlogPublished) -> None:
         subject = f"blog:{event.blog_id}"
-        mentioned = await self._mentioned(f"{event.title}\n{event.body}")
+        mentioned = [u for u in await self._mentioned(f"{event.title}\n{event.body}")
+                     if await self._audience.can_read_blog(u, event.blog_id)]
         for user_id in mentioned:
             await self._deliver(Draft(user_id, Kind.MENTIONED, event.author_id, subject,
                                       f"mention:{subject}", blog_id=event.blog_id))
@@ -160,12 +161,26 @@ class Notifications:
         for user_id in await self._mentioned(event.body):
             if user_id == event.blog_author_id:
                 continue  # already told of this comment
-            # Whoever can see the comment can see the blog, unless blocked by its author.
-            if await self._audience.blocked_either_way(event.blog_author_id, user_id):
+            # Whoever can read the blog can read its comments.
+            if not await self._audience.can_read_blog(user_id, event.blog_id):
                 continue
             await self._deliver(Draft(user_id, Kind.MENTIONED, event.commenter_id, subject,
                                       f"mention:{subject}", blog_id=event.blog_id,
                                       comment_id=event.comment_id))
+
+    async def chat_mentioned(self, *, conversation_id: str, name: str | None, seq: int,
+                             sender_id: int, members: tuple[int, ...], text: str) -> None:
+        """A group message was stored: tell the members it mentions (not across a block,
+        not in a conversation they muted). Mentions of one group coalesce while unread."""
+        mentioned = [u for u in await self._mentioned(text) if u in members]
+        if self.preferences is not None and mentioned:
+            muted = await self.preferences.muted_among(conversation_id, mentioned)
+            mentioned = [u for u in mentioned if u not in muted]
+        for user_id in mentioned:
+            await self._deliver(Draft(user_id, Kind.MENTIONED, sender_id,
+                                      f"message:{conversation_id}:{seq}",
+                                      f"mention:chat:{conversation_id}", text=name,
+                                      conversation_id=conversation_id))
 
     async def _mentioned(self, text: str) -> list[int]:
         names = mentions(text)

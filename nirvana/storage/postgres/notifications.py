@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from ...domain.notifications.mail import Contact
+from .blogs import IN_AUDIENCE, NOT_BLOCKED
 from ...domain.notifications.entities import (
     MAX_SHOWN_ACTORS,
     Actor,
@@ -19,6 +20,7 @@ from ...domain.notifications.entities import (
 
 _SELECT = f"""
     SELECT n.id, n.recipient_id, n.kind, n.blog_id, n.comment_id, n.text, n.actor_count,
+           n.conversation_id,
            n.created_at, n.updated_at, n.read_at, b.title AS blog_title,
            (SELECT coalesce(jsonb_agg(jsonb_build_array(u.id, u.username::text, u.name)
                                       ORDER BY a.at DESC, a.actor_id DESC), '[]')
@@ -35,7 +37,8 @@ def _notification(row: asyncpg.Record) -> Notification:
         actors=tuple(Actor(*a) for a in json.loads(row["actors"])),
         actor_count=row["actor_count"], blog_id=row["blog_id"], blog_title=row["blog_title"],
         comment_id=row["comment_id"], text=row["text"], created_at=row["created_at"],
-        updated_at=row["updated_at"], read_at=row["read_at"])
+        updated_at=row["updated_at"], read_at=row["read_at"],
+        conversation_id=row["conversation_id"])
 
 
 # Takes actors off unread notifications and counts them down, in one statement; the caller
@@ -62,13 +65,14 @@ class PgNotificationStore:
             # concurrent adds to one group queue here and each adds its actor to one row.
             row = await conn.fetchrow(
                 """INSERT INTO notifications (recipient_id, kind, subject, group_key, blog_id,
-                                              comment_id, text, created_at, updated_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                                              comment_id, text, created_at, updated_at,
+                                              conversation_id)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
                    ON CONFLICT (recipient_id, group_key) WHERE read_at IS NULL
                    DO UPDATE SET group_key = EXCLUDED.group_key
                    RETURNING id, (xmax = 0) AS created""",
                 draft.recipient_id, draft.kind.value, draft.subject, draft.group_key,
-                draft.blog_id, draft.comment_id, draft.text, now)
+                draft.blog_id, draft.comment_id, draft.text, now, draft.conversation_id)
             changed = row["created"]
             if draft.actor_id is not None:
                 added = await conn.fetchval(
@@ -193,6 +197,15 @@ class PgNotificationAudience:
         rows = await self._pool.fetch(
             "SELECT follower_id FROM follows WHERE followee_id = $1", user_id)
         return [r["follower_id"] for r in rows]
+
+    async def can_read_blog(self, user_id: int, blog_id: int) -> bool:
+        # The reading rule of every blog list (storage/postgres/blogs.py): published, in
+        # its audience, and no block between the reader and its author.
+        where = " AND ".join(["b.status = 'published'", NOT_BLOCKED.format(v="$2::bigint"),
+                              IN_AUDIENCE.format(v="$2::bigint")])
+        return await self._pool.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM blogs b WHERE b.id = $1 AND {where})",
+            blog_id, user_id)
 
     async def user_ids(self, usernames: list[str]) -> dict[str, int]:
         rows = await self._pool.fetch(
