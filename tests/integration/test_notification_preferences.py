@@ -148,3 +148,24 @@ async def test_a_password_reset_is_confirmed_by_mail(client, services, smtp):
     [confirm] = await until(confirmation)
     assert confirm["Subject"] == "Your Nirvana password was changed"
     assert "/forgot-password" in text_of(confirm) and "<p>" in html_of(confirm)
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/api/v1/notifications/preferences"),
+    ("PATCH", "/api/v1/notifications/preferences"),
+    ("PUT", "/api/v1/conversations/abc/mute"),
+    ("DELETE", "/api/v1/conversations/abc/mute"),
+])
+async def test_preferences_and_mutes_need_a_session(client, method, path):
+    r = await client.request(method, path, json={"preferences": [{"kind": "mentioned",
+                                                                  "app": False}]}
+                             if method == "PATCH" else None)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+
+
+async def test_preferences_are_each_users_own(client):
+    ann, bob = await sign_up(client), await sign_up(client)
+    await client.patch("/api/v1/notifications/preferences", headers=bearer(ann),
+                       json={"preferences": [{"kind": "mentioned", "email": False}]})
+    assert (await prefs(client, ann))["mentioned"] == (True, False)
+    assert (await prefs(client, bob))["mentioned"] == (True, True)
