@@ -53,6 +53,13 @@ class FakeNotificationStore:
         self.rows.append(row)
         return self._view(row)
 
+    async def add_actors(self, draft: Draft, actor_ids: list[int],
+                         now: datetime) -> Notification | None:
+        stored = None
+        for a in actor_ids:
+            stored = await self.add(dataclasses.replace(draft, actor_id=a), now) or stored
+        return stored
+
     async def add_for_each(self, recipient_ids: list[int], draft: Draft,
                            now: datetime) -> list[Notification]:
         added = []
@@ -136,6 +143,9 @@ class FakeAudience:
 
     async def blocked_either_way(self, a: int, b: int) -> bool:
         return frozenset((a, b)) in self.blocks
+
+    async def blocked_among(self, user_id: int, others: list[int]) -> set[int]:
+        return {o for o in others if frozenset((user_id, o)) in self.blocks}
 
     async def followers(self, user_id: int) -> list[int]:
         return sorted(f for f, e in self.follows if e == user_id)

@@ -5,6 +5,7 @@ that its domain events reach the notifications without any route calling them.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -221,3 +222,34 @@ async def test_a_system_notice_is_one_while_unread(world):
 
 def test_mentions_are_parsed_once_each_and_not_in_addresses():
     assert mentions("@Ann hi @bob, mail me@cat.example; @ann again @xy") == ["ann", "bob"]
+
+
+class GatedStore(FakeNotificationStore):
+    """Holds every batch write until the test opens the gate: likes meanwhile must wait
+    for the next batch, not write one each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.batches: list[list[int]] = []
+
+    async def add_actors(self, draft, actor_ids, now):
+        self.batches.append(list(actor_ids))
+        await self.gate.wait()
+        return await super().add_actors(draft, actor_ids, now)
+
+
+async def test_a_like_storm_is_written_in_batches_and_an_unlike_meanwhile_counts():
+    store, live = GatedStore(), HeardLive()
+    n = Notifications(store=store, audience=FakeAudience(), clock=FakeClock(), live=live)
+    first = asyncio.ensure_future(n.handle(BlogLiked(10, BOB, ANN)))
+    await asyncio.sleep(0)
+    for liker in (CAT, DAN, 5, 6):
+        await n.handle(BlogLiked(10, BOB, liker))  # returns at once: queued
+    await n.handle(BlogUnliked(10, BOB, DAN))
+    store.gate.set()
+    await first
+    await n.settled()
+    assert store.batches == [[ANN], [CAT, 5, 6]]
+    [liked] = (await n.page(BOB, None, 10)).items
+    assert liked.actor_count == 4 and [c.unread for c in live.changes] == [1, 1]

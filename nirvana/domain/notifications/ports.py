@@ -23,6 +23,11 @@ class NotificationStore(Protocol):
         still has the same one unread gets nothing new. The ones stored."""
         ...
 
+    async def add_actors(self, draft: Draft, actor_ids: list[int],
+                         now: datetime) -> Notification | None:
+        """`add` for several actors at once (a batch of likes), in one transaction."""
+        ...
+
     async def unread_counts(self, recipient_ids: list[int]) -> dict[int, int]: ...
 
     async def withdraw(self, kind: Kind, subject: str, *, recipient_id: int | None = None,
@@ -57,6 +62,10 @@ class Audience(Protocol):
     """What the rules read of the social graph and the accounts."""
 
     async def blocked_either_way(self, a: int, b: int) -> bool: ...
+
+    async def blocked_among(self, user_id: int, others: list[int]) -> set[int]:
+        """Those of `others` on either side of a block with `user_id`."""
+        ...
 
     async def followers(self, user_id: int) -> list[int]:
         """Everyone who follows `user_id` (blocks end follows, so none of them is blocked)."""

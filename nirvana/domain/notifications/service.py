@@ -15,7 +15,9 @@ Nobody calls the rules from a route: the social graph and blogs publish domain e
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Awaitable, Callable
 
 from ..blogs.events import (
     BlogEvent,
@@ -68,6 +70,7 @@ class Notifications:
         # Without preferences (unit tests of the rules alone) everything is told in the app.
         self.preferences = preferences
         self.mail = mail
+        self._likes = Coalescer(self._deliver_many)
 
     # -- the entry other features may call directly -------------------------------------
 
@@ -114,9 +117,10 @@ class Notifications:
                 await self._blog_published(event)
             case BlogLiked(blog_id, author_id, liker_id):
                 group = like_group(blog_id, self._clock.now(), self.policy.like_window)
-                await self._deliver(Draft(author_id, Kind.BLOG_LIKED, liker_id,
-                                          f"blog:{blog_id}", group, blog_id=blog_id))
+                await self._likes.add(Draft(author_id, Kind.BLOG_LIKED, liker_id,
+                                            f"blog:{blog_id}", group, blog_id=blog_id))
             case BlogUnliked(blog_id, author_id, liker_id):
+                self._likes.forget(author_id, f"blog:{blog_id}", liker_id)
                 await self._withdraw(Kind.BLOG_LIKED, f"blog:{blog_id}",
                                      recipient_id=author_id, actor_id=liker_id)
             case CommentAdded():
@@ -209,6 +213,24 @@ class Notifications:
             await self._live.changed(Change(draft.recipient_id, stored,
                                             await self._store.unread_count(draft.recipient_id)))
 
+    async def _deliver_many(self, draft: Draft, actor_ids: list[int]) -> None:
+        """`draft` from each of `actor_ids` at once: one statement, one change told (a like
+        storm writes one batch per round trip, not one locked update per like)."""
+        actors = [a for a in dict.fromkeys(actor_ids) if a != draft.recipient_id]
+        if not actors:
+            return
+        blocked = await self._audience.blocked_among(draft.recipient_id, actors)
+        actors = [a for a in actors if a not in blocked]
+        if not actors:
+            return
+        if self.preferences is not None and not await self.preferences.wants(
+                draft.recipient_id, draft.kind, Channel.APP):
+            return
+        stored = await self._store.add_actors(draft, actors, self._clock.now())
+        if stored is not None:
+            await self._live.changed(Change(draft.recipient_id, stored,
+                                            await self._store.unread_count(draft.recipient_id)))
+
     async def _withdraw(self, kind: Kind, subject: str, *, recipient_id: int | None = None,
                         actor_id: int | None = None) -> None:
         for recipient in await self._store.withdraw(kind, subject, recipient_id=recipient_id,
@@ -218,6 +240,10 @@ class Notifications:
     async def _tell(self, recipient_id: int) -> None:
         await self._live.changed(
             Change(recipient_id, None, await self._store.unread_count(recipient_id)))
+
+    async def settled(self) -> None:
+        """Wait until every batch of coalesced likes is written."""
+        await self._likes.settled()
 
     # -- the recipient's list ------------------------------------------------------------
 
@@ -248,6 +274,67 @@ class Notifications:
             raise _not_found()
         await self._tell(user_id)
         return await self._store.unread_count(user_id)
+
+
+class Coalescer:
+    """Drafts of one group (likes of one blog in one window) written in batches.
+
+    The first draft of a group is written by its caller; drafts that arrive while a write of
+    their group is under way only join the next batch, which a task writes as soon as that
+    write ends. So a storm of likes costs one write per round trip instead of one locked
+    update each, and a like never waits for another's. A batch not yet written when the
+    process stops is lost: its likes stand, their notification is not told."""
+
+    def __init__(self, write: Callable[[Draft, list[int]], Awaitable[None]]) -> None:
+        self._write = write
+        self._busy: dict[tuple[int, str], list[int]] = {}  # groups being written -> waiting
+        self._drafts: dict[tuple[int, str], Draft] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    async def add(self, draft: Draft) -> None:
+        assert draft.actor_id is not None
+        key = (draft.recipient_id, draft.group_key)
+        if key in self._busy:
+            self._busy[key].append(draft.actor_id)
+            self._drafts[key] = draft
+            return
+        self._busy[key] = []
+        try:
+            await self._write(draft, [draft.actor_id])
+        finally:
+            self._continue(key)
+
+    def forget(self, recipient_id: int, subject: str, actor_id: int) -> None:
+        """An undo: take `actor_id` off what waits to be written about `subject`."""
+        for key, waiting in self._busy.items():
+            draft = self._drafts.get(key)
+            if key[0] == recipient_id and draft is not None and draft.subject == subject:
+                waiting[:] = [a for a in waiting if a != actor_id]
+
+    def _continue(self, key: tuple[int, str]) -> None:
+        waiting = self._busy.get(key)
+        if not waiting:
+            self._busy.pop(key, None)
+            self._drafts.pop(key, None)
+            return
+        self._busy[key] = []
+        task = asyncio.get_running_loop().create_task(
+            self._write_batch(key, self._drafts[key], waiting))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write_batch(self, key: tuple[int, str], draft: Draft, actors: list[int]) -> None:
+        try:
+            await self._write(draft, actors)
+        except Exception:
+            log.exception("notification batch failed", extra={"kind": draft.kind.value})
+        finally:
+            self._continue(key)
+
+    async def settled(self) -> None:
+        """Wait until every batch is written (tests, and a clean stop)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def _not_found() -> NotFoundError:

@@ -88,6 +88,36 @@ class PgNotificationStore:
                 return None
             return _notification(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1", row["id"]))
 
+    async def add_actors(self, draft: Draft, actor_ids: list[int],
+                         now: datetime) -> Notification | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                """INSERT INTO notifications (recipient_id, kind, subject, group_key, blog_id,
+                                              comment_id, text, created_at, updated_at,
+                                              conversation_id)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+                   ON CONFLICT (recipient_id, group_key) WHERE read_at IS NULL
+                   DO UPDATE SET group_key = EXCLUDED.group_key
+                   RETURNING id, (xmax = 0) AS created""",
+                draft.recipient_id, draft.kind.value, draft.subject, draft.group_key,
+                draft.blog_id, draft.comment_id, draft.text, now, draft.conversation_id)
+            # Actors deleted since (an account gone) are skipped rather than failing a batch.
+            added = await conn.fetchval(
+                """WITH new AS (
+                       INSERT INTO notification_actors (notification_id, actor_id, at)
+                       SELECT $1, a, $3 FROM unnest($2::bigint[]) AS a
+                       WHERE EXISTS (SELECT 1 FROM users WHERE id = a)
+                       ON CONFLICT DO NOTHING RETURNING 1)
+                   SELECT count(*) FROM new""", row["id"], actor_ids, now)
+            if added:
+                await conn.execute(
+                    "UPDATE notifications SET actor_count = actor_count + $3, "
+                    "updated_at = greatest(updated_at, $2) WHERE id = $1", row["id"], now,
+                    added)
+            elif not row["created"]:
+                return None
+            return _notification(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1", row["id"]))
+
     async def add_for_each(self, recipient_ids: list[int], draft: Draft,
                            now: datetime) -> list[Notification]:
         if not recipient_ids:
@@ -192,6 +222,13 @@ class PgNotificationAudience:
         return await self._pool.fetchval(
             "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) "
             "OR (blocker_id = $2 AND blocked_id = $1))", a, b)
+
+    async def blocked_among(self, user_id: int, others: list[int]) -> set[int]:
+        rows = await self._pool.fetch(
+            "SELECT CASE WHEN blocker_id = $1 THEN blocked_id ELSE blocker_id END AS other "
+            "FROM blocks WHERE (blocker_id = $1 AND blocked_id = ANY($2::bigint[])) "
+            "OR (blocked_id = $1 AND blocker_id = ANY($2::bigint[]))", user_id, others)
+        return {r["other"] for r in rows}
 
     async def followers(self, user_id: int) -> list[int]:
         rows = await self._pool.fetch(
