@@ -256,6 +256,7 @@ class Services:
     async def close(self) -> None:
         for task in list(self.background):
             task.cancel()
+        await self.notifications.settled()  # a batch of likes is written before the pool goes
         if self.hub.presence is not None:
             await self.hub.presence.close()
         await self.session_watch.close()
