@@ -169,3 +169,27 @@ async def test_preferences_are_each_users_own(client):
                        json={"preferences": [{"kind": "mentioned", "email": False}]})
     assert (await prefs(client, ann))["mentioned"] == (True, False)
     assert (await prefs(client, bob))["mentioned"] == (True, True)
+
+
+async def test_a_mention_in_a_blog_is_mailed_to_who_may_read_it(client, smtp):
+    ann = await sign_up(client, "Ann Example", email="ann2@example.com")
+    bob = await sign_up(client, "Bob Builder", email="bob2@example.com")
+    cat = await sign_up(client, "Cat Person", email="cat2@example.com")
+    r = await client.post("/api/v1/blog", headers=bearer(ann), json={
+        "title": "Friends only", "audience": "friends",
+        "body": f"with @{bob['user']['username']} and @{cat['user']['username']}"})
+    assert r.status_code == 201, r.text
+    r = await client.post("/api/v1/blog", headers=bearer(ann), json={
+        "title": "Trip", "body": f"thanks @{bob['user']['username']}!"})
+    blog_id = r.json()["id"]
+
+    async def received():
+        return smtp.handler.received
+    [mail] = await until(received)
+    assert mail["To"] == "bob2@example.com"
+    assert mail["Subject"] == "Ann Example mentioned you in “Trip”"
+    assert f"http://testserver/blogs/{blog_id}" in text_of(mail)
+    await asyncio.sleep(0.5)
+    assert len(smtp.handler.received) == 1  # nobody outside the friends-only audience
+    r = await client.get("/api/v1/notifications", headers=bearer(cat))
+    assert r.json()["items"] == []
