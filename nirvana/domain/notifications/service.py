@@ -285,8 +285,12 @@ class Coalescer:
     update each, and a like never waits for another's. A batch not yet written when the
     process stops is lost: its likes stand, their notification is not told."""
 
-    def __init__(self, write: Callable[[Draft, list[int]], Awaitable[None]]) -> None:
+    def __init__(self, write: Callable[[Draft, list[int]], Awaitable[None]], *,
+                 pause: float = 0.1) -> None:
         self._write = write
+        # A follow-up batch waits this long first, so a storm writes a few batches a second
+        # rather than one per round trip, each with more likes.
+        self._pause = pause
         self._busy: dict[tuple[int, str], list[int]] = {}  # groups being written -> waiting
         self._drafts: dict[tuple[int, str], Draft] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -317,15 +321,19 @@ class Coalescer:
             self._busy.pop(key, None)
             self._drafts.pop(key, None)
             return
-        self._busy[key] = []
-        task = asyncio.get_running_loop().create_task(
-            self._write_batch(key, self._drafts[key], waiting))
+        # Whatever joins while the task pauses goes into the same list: one batch.
+        task = asyncio.get_running_loop().create_task(self._write_batch(key))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _write_batch(self, key: tuple[int, str], draft: Draft, actors: list[int]) -> None:
+    async def _write_batch(self, key: tuple[int, str]) -> None:
+        draft = self._drafts[key]
         try:
-            await self._write(draft, actors)
+            await asyncio.sleep(self._pause)
+            actors, self._busy[key] = self._busy[key], []
+            draft = self._drafts[key]
+            if actors:  # all of them may have been unliked meanwhile
+                await self._write(draft, actors)
         except Exception:
             log.exception("notification batch failed", extra={"kind": draft.kind.value})
         finally:
