@@ -115,6 +115,7 @@ async def chat_run(settings, pool, mongo, pairs: list[tuple[int, int]], messages
     took = time.perf_counter() - t
     tracked = 0
     if settings.missed_message_emails:
+        await asyncio.sleep(1.0)  # a flush the tracker's own task has under way lands
         await services.missed_messages.flush()
         tracked = await pool.fetchval(
             "SELECT coalesce(sum(cardinality(pending)), 0) FROM missed_messages")
