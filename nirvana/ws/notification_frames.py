@@ -43,6 +43,7 @@ class NotificationOut(Out):
                    actors=[NotificationActorOut(id=a.id, username=a.username, name=a.name)
                            for a in n.actors],
                    actor_count=n.actor_count, blog_id=n.blog_id, blog_title=n.blog_title,
-                   comment_id=n.comment_id, conversation_id=n.conversation_id, link=link(n), created_at=n.created_at,
-                   updated_at=n.updated_at, read=n.read)
+                   comment_id=n.comment_id, conversation_id=n.conversation_id,
+                   link=link(n), created_at=n.created_at, updated_at=n.updated_at,
+                   read=n.read)
 

@@ -58,7 +58,8 @@ async def test_a_temporary_refusal_is_retried_with_the_same_message_id(client, s
     async def delivered():
         return inbox.received
     [message] = await until(delivered)
-    assert message["To"] == "gina@example.com" and "reset-password?token=" in message.get_body(("plain",)).get_content()
+    assert message["To"] == "gina@example.com"
+    assert "reset-password?token=" in message.get_body(("plain",)).get_content()
     [row] = await outbox_rows(services)
     assert row["attempts"] == 3 and row["sent_at"] is not None and row["last_error"] is None
     assert message["Message-ID"] == row["message_id"]
