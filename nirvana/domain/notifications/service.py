@@ -200,18 +200,18 @@ class Notifications:
             if await self._audience.blocked_either_way(
                     draft.actor_id, draft.recipient_id):
                 return
-        if self.mail is not None:
+        in_app = self.preferences is None or await self.preferences.wants(
+            draft.recipient_id, draft.kind, Channel.APP)
+        stored = await self._store.add(draft, self._clock.now()) if in_app else None
+        if stored is not None:
+            await self._live.changed(Change(draft.recipient_id, stored,
+                                            await self._store.unread_count(draft.recipient_id)))
+        # Mailed when it is news: not for a repeat the unread list already holds.
+        if self.mail is not None and (stored is not None or not in_app):
             try:
                 await self.mail.offline(draft, self._clock.now())
             except Exception:  # the notification itself must not fail with its mail
                 log.exception("notification mail failed", extra={"kind": draft.kind.value})
-        if self.preferences is not None and not await self.preferences.wants(
-                draft.recipient_id, draft.kind, Channel.APP):
-            return
-        stored = await self._store.add(draft, self._clock.now())
-        if stored is not None:
-            await self._live.changed(Change(draft.recipient_id, stored,
-                                            await self._store.unread_count(draft.recipient_id)))
 
     async def _deliver_many(self, draft: Draft, actor_ids: list[int]) -> None:
         """`draft` from each of `actor_ids` at once: one statement, one change told (a like
