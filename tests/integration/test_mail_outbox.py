@@ -60,7 +60,11 @@ async def test_a_temporary_refusal_is_retried_with_the_same_message_id(client, s
     [message] = await until(delivered)
     assert message["To"] == "gina@example.com"
     assert "reset-password?token=" in message.get_body(("plain",)).get_content()
-    [row] = await outbox_rows(services)
+
+    async def recorded():  # the row is updated a moment after the server's answer
+        rows = await outbox_rows(services)
+        return rows if rows and rows[0]["sent_at"] is not None else None
+    [row] = await until(recorded)
     assert row["attempts"] == 3 and row["sent_at"] is not None and row["last_error"] is None
     assert message["Message-ID"] == row["message_id"]
 
