@@ -703,3 +703,42 @@ CREATE TRIGGER blogs_tags_truncate AFTER TRUNCATE ON blogs
 INSERT INTO tag_counts (tag, n)
 SELECT tag, count(*) FROM blogs b CROSS JOIN LATERAL unnest(b.tags) AS tag
 WHERE b.status = 'published' AND b.audience = 'public' GROUP BY tag;
+
+-- migration: 0011 notification preferences, mutes, mail parts, missed messages
+-- A user's choices per kind x channel, only where they differ from the defaults
+-- (domain/notifications/preferences.py): a new kind or default needs no backfill.
+CREATE TABLE notification_preferences (
+    user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    kind    text NOT NULL,
+    channel text NOT NULL CHECK (channel IN ('app', 'email')),
+    enabled boolean NOT NULL,
+    PRIMARY KEY (user_id, kind, channel)
+);
+
+-- A muted conversation (a MongoDB id) gives its member no badge, no mention and no mail.
+CREATE TABLE conversation_mutes (
+    user_id         bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    conversation_id text NOT NULL,
+    muted_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, conversation_id)
+);
+
+-- A mention in a group chat: the conversation it links to (a MongoDB id).
+ALTER TABLE notifications ADD COLUMN conversation_id text;
+
+-- Every mail has an HTML part beside its text, and may carry headers (List-Unsubscribe).
+ALTER TABLE mail_outbox ADD COLUMN html text;
+ALTER TABLE mail_outbox ADD COLUMN headers jsonb NOT NULL DEFAULT '{}';
+
+-- Missed chat messages (nirvana/missed_messages.py): per recipient and conversation, the
+-- seqs waiting to be mailed and when; `mailed_through` is the last seq a mail covered. The
+-- mail and the new watermark are written in one transaction, so no message is mailed twice.
+CREATE TABLE missed_messages (
+    user_id         bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    conversation_id text NOT NULL,
+    pending         bigint[] NOT NULL DEFAULT '{}',
+    due_at          timestamptz,
+    mailed_through  bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, conversation_id)
+);
+CREATE INDEX missed_messages_due_idx ON missed_messages (due_at) WHERE due_at IS NOT NULL;

@@ -405,6 +405,31 @@ def resume_after_restart(ctx: Context) -> Result:
     return nirvana_chat.measure_resume(ctx)
 
 
+def notify(ctx: Context) -> Result:
+    """A like storm, likes with notifications on/off, chat sends with missed-message
+    tracking on/off: bench/notify.py, in process against its own embedded stores."""
+    o = ctx.options
+    args = [sys.executable, "-m", "bench.notify", "--repetitions", str(o.repetitions)]
+    if o.quick:
+        args.append("--quick")
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True,
+                          timeout=1800)
+    raw = json.loads(proc.stdout.strip().splitlines()[-1])
+    likes, chat_ = raw["likes"], raw["chat"]
+    storm = likes["storm"]
+    return raw, [
+        Row(f"like storm: {storm['likes']:,} likes on one blog", storm["likes_per_s"],
+            "likes/s", note=f"{storm['seconds']:.0f} s; {storm['notifications']} "
+            f"notification ({storm['notification_actors']:,} actors), {storm['mails']} mails"),
+        Row("likes/s with notifications on", likes["on_likes_per_s"], "likes/s",
+            likes["off_likes_per_s"], "notifications off", Target(">=", 0.9)),
+        Row("chat sends/s with missed-message tracking on", chat_["on_msgs_per_s"], "msgs/s",
+            chat_["off_msgs_per_s"], "tracking off", Target(">=", 0.9)),
+        Row("chat send p99 with missed-message tracking on", chat_["on_p99_ms"], "ms",
+            chat_["off_p99_ms"], "tracking off", Target("<=", 1.0 / 0.9)),
+    ]
+
+
 MEASUREMENTS = {
     "store": store_ceiling,
     "http": http_overhead,
@@ -414,4 +439,5 @@ MEASUREMENTS = {
     "connections": connections,
     "chat": chat,
     "resume": resume_after_restart,
+    "notify": notify,
 }

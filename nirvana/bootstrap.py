@@ -74,7 +74,16 @@ from .storage.postgres.blog_comments import PgCommentRepository
 from .storage.postgres.blogs import PgBlogRepository
 from .storage.postgres.new_post_readers import PgNewPostReaders
 from .storage.postgres.chat_peers import PgChatPeers
-from .storage.postgres.notifications import PgNotificationAudience, PgNotificationStore
+from .storage.postgres.notifications import (
+    PgContacts,
+    PgNotificationAudience,
+    PgNotificationStore,
+)
+from .storage.postgres.notification_preferences import PgMuteStore, PgPreferenceStore
+from .domain.notifications.mailing import NotificationMail
+from .domain.notifications.preferences import Preferences
+from .missed_messages import ChatPublishers, MissedMessages
+from .chat_mentions import ChatMentions
 from .ws.events import NotificationEvent, NotificationsUnread, encode
 from .ws.hub import Hub
 from .ws.new_posts import NewPostsToSockets
@@ -133,6 +142,7 @@ class Services:
     chat_store: MongoChatStore
     notifications: Notifications
     mail_sender: MailSender
+    missed_messages: MissedMessages
     hub: Hub
     ws_limits: Limits
     session_watch: SessionWatch
@@ -210,10 +220,14 @@ class Services:
         task.add_done_callback(self.background.discard)
 
     def start_mail_sender(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.mail_sender.run(),
-                                                      name="mail-sender")
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        """The mail tasks: the outbox's sender, and the mailing of missed chat messages."""
+        tasks = [("mail-sender", self.mail_sender.run())]
+        if self.settings.missed_message_emails:
+            tasks.append(("missed-messages", self.missed_messages.run()))
+        for name, work in tasks:
+            task = asyncio.get_running_loop().create_task(work, name=name)
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
 
     def start_chat_housekeeping(self, every: float = 3600.0) -> None:
         """Prune durable chat events older than the resume window (ChatLimits)."""
@@ -246,6 +260,7 @@ class Services:
     async def close(self) -> None:
         for task in list(self.background):
             task.cancel()
+        await self.notifications.settled()  # a batch of likes is written before the pool goes
         if self.hub.presence is not None:
             await self.hub.presence.close()
         await self.session_watch.close()
@@ -424,15 +439,32 @@ def build_services(
     presence_store = MongoPresenceStore()
     presence = Presence(store=presence_store, peers=peers, changes=changes, clock=clock)
     hub = Hub(peers, typing_ttl=chat_limits.typing_ttl_seconds, presence=presence)
+    preferences = Preferences(PgPreferenceStore(pool), PgMuteStore(pool))
+    notification_mail = NotificationMail(
+        outbox=mail_outbox, signer=HmacSigner(secret, purpose="unsubscribe"),
+        contacts=PgContacts(pool), devices=hub, preferences=preferences,
+        base_url=settings.base_url)
+    missed = MissedMessages(
+        pool=pool, chat=chat_store, mail=notification_mail, outbox=mail_outbox,
+        preferences=preferences, audience=PgNotificationAudience(pool), blocks=peers,
+        clock=clock, delay=timedelta(seconds=settings.missed_message_delay))
+    live_chat = CountingPublisher(hub, metrics) if metrics else hub
+    # What a stored message is handed to: the hub, then the missed-message tracker and the
+    # chat mentions (watched below, once the notifications exist).
+    publishers = ChatPublishers(live_chat)
+    if settings.missed_message_emails:
+        publishers.watch(missed)
     chat = ChatService(store=chat_store, changes=changes, peers=peers,
-                       publisher=CountingPublisher(hub, metrics) if metrics else hub,
+                       publisher=publishers,
                        clock=clock, limits=chat_limits, write_gate=write_gate)
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
     notifications = Notifications(store=PgNotificationStore(pool),
                                   audience=PgNotificationAudience(pool), clock=clock,
-                                  live=NotificationsToSockets(hub))
+                                  live=NotificationsToSockets(hub), preferences=preferences,
+                                  mail=notification_mail)
+    publishers.watch(ChatMentions(notifications))
     blog_events = BlogEventListeners()
     blog_events.subscribe(notifications.handle)
     # MySocial's "add post": followers with a socket open hear of a new blog at once.
@@ -476,6 +508,7 @@ def build_services(
         chat_store=chat_store,
         notifications=notifications,
         mail_sender=MailSender(mail_outbox, transport, clock),
+        missed_messages=missed,
         hub=hub,
         ws_limits=Limits(outgoing_queue_bytes=settings.ws_queue_bytes,
                          user_queue_bytes=max(settings.ws_user_queue_bytes,

@@ -61,6 +61,10 @@ class Settings:
     # "*"); None: none, the peer's own address and scheme are used.
     forwarded_allow_ips: str | None = None
     metrics_token: str | None = None  # None: /metrics answers 404 (see nirvana/metrics.py)
+    # Missed chat messages by email (nirvana/missed_messages.py): whether they are tracked,
+    # and how long a message stays unread, with no device connected, before it is mailed.
+    missed_message_emails: bool = True
+    missed_message_delay: float = 120.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -114,6 +118,10 @@ class Settings:
             cors_origins=get("CORS_ORIGINS", _origins, cls.cors_origins),
             forwarded_allow_ips=get("FORWARDED_ALLOW_IPS", _addresses, None),
             metrics_token=get("METRICS_TOKEN", _token, None),
+            missed_message_emails=get("MISSED_MESSAGE_EMAILS", _flag,
+                                      cls.missed_message_emails),
+            missed_message_delay=get("MISSED_MESSAGE_DELAY", _positive_float,
+                                     cls.missed_message_delay),
         )
 
 
@@ -139,6 +147,13 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a positive integer")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0 or value == float("inf"):
+        raise ValueError("must be a positive number of seconds")
     return value
 
 

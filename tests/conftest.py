@@ -131,6 +131,7 @@ async def services(stores, settings: Settings):
     services = build_services(settings, pool, mongo, secret="t" * 48)
     services.start_mail_sender()  # as open_services does: mail goes out through the outbox
     yield services
+    await services.notifications.settled()  # a batch of likes belongs to this test's database
     for task in list(services.background):
         task.cancel()
     if services.presence_store is not None:  # its buffered writes belong to this test

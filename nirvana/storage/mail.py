@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import smtplib
 import ssl
 import uuid
@@ -15,8 +17,22 @@ from urllib.parse import unquote, urlsplit
 import anyio
 
 
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def html_of(text: str) -> str:
+    """An HTML part for a mail written as text: every mail has both (docs/mail.md)."""
+    paragraphs = []
+    for para in text.split("\n\n"):
+        escaped = html.escape(para)
+        linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+        paragraphs.append("<p>" + linked.replace("\n", "<br>") + "</p>")
+    return "<!doctype html><html><body>" + "".join(paragraphs) + "</body></html>"
+
+
 def _message(sender: str, to: str, subject: str, body: str,
-             message_id: str | None = None) -> EmailMessage:
+             message_id: str | None = None, html_body: str | None = None,
+             headers: dict[str, str] | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
@@ -24,7 +40,10 @@ def _message(sender: str, to: str, subject: str, body: str,
     msg["Date"] = format_datetime(datetime.now(timezone.utc))
     # The outbox gives one id per mail, kept across retries: a receiver can drop a repeat.
     msg["Message-ID"] = message_id or make_msgid(domain="nirvana.local")
+    for name, value in (headers or {}).items():
+        msg[name] = value
     msg.set_content(body)
+    msg.add_alternative(html_body or html_of(body), subtype="html")
     return msg
 
 
@@ -36,8 +55,9 @@ class OutboxMailer:
         self._sender = sender
 
     async def send(self, to: str, subject: str, body: str,
-                   message_id: str | None = None) -> None:
-        data = bytes(_message(self._sender, to, subject, body, message_id))
+                   message_id: str | None = None, *, html: str | None = None,
+                   headers: dict[str, str] | None = None) -> None:
+        data = bytes(_message(self._sender, to, subject, body, message_id, html, headers))
 
         def write() -> None:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -65,10 +85,11 @@ class SmtpMailer:
         self._timeout = timeout
 
     async def send(self, to: str, subject: str, body: str,
-                   message_id: str | None = None) -> None:
+                   message_id: str | None = None, *, html: str | None = None,
+                   headers: dict[str, str] | None = None) -> None:
         """Raises smtplib's errors (with the server's code) and OSError as they come: the
         sender (mail_sender.py) tells a temporary refusal from a permanent one."""
-        msg = _message(self._sender, to, subject, body, message_id)
+        msg = _message(self._sender, to, subject, body, message_id, html, headers)
 
         def deliver() -> None:
             context = ssl.create_default_context()

@@ -24,7 +24,8 @@ log = logging.getLogger("nirvana.mail")
 
 class Transport(Protocol):
     async def send(self, to: str, subject: str, body: str,
-                   message_id: str | None = None) -> None: ...
+                   message_id: str | None = None, *, html: str | None = None,
+                   headers: dict[str, str] | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,7 @@ class MailSender:
     async def _attempt(self, mail: QueuedMail) -> None:
         try:
             await self._transport.send(mail.recipient, mail.subject, mail.body,
-                                       mail.message_id)
+                                       mail.message_id, html=mail.html, headers=mail.headers)
         except (smtplib.SMTPException, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"
             attempts = mail.attempts + 1

@@ -28,12 +28,14 @@ from ..domain.errors import (
 )
 from ..domain.notifications.cursors import decode_cursor as decode_notification_cursor
 from ..domain.notifications.cursors import encode_cursor as encode_notification_cursor
+from ..domain.notifications.preferences import Channel, Preference
 from ..domain.social.cursors import page_request
 from ..ws.notification_frames import NotificationOut
 from ..domain.social.entities import Direction
 
 __all__ = [
     "NotificationOut", "decode_notification_cursor", "encode_notification_cursor",
+    "Channel", "Preference",
     "Audience", "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter",
     "BlogStatus", "Comment", "ConflictError", "Direction", "DomainError", "InvalidInputError",
     "NotFoundError",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from .errors import page_endpoint
-from .pages import (accounts, chat, exports, feeds, home, moderation, notifications, people,
-                    reading, security, writing)
+from .pages import (accounts, chat, exports, feeds, home, moderation, notification_settings,
+                    notifications, people, reading, security, writing)
 
 PAGE_MODULES = [home, accounts, security, exports, reading, people, writing, chat, feeds,
-                notifications, moderation]
+                notifications, moderation, notification_settings]
 
 
 def page_routes() -> list[BaseRoute]:

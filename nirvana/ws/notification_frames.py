@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import Field
 
 from ..domain.notifications.entities import Kind, Notification
-from ..domain.notifications.policy import summary
+from ..domain.notifications.policy import link, summary
 from .frames import Out
 
 
@@ -30,6 +30,8 @@ class NotificationOut(Out):
     blog_id: int | None
     blog_title: str | None
     comment_id: int | None
+    conversation_id: str | None = Field(description="A mention in a group chat: the "
+                                                    "conversation; null otherwise")
     link: str = Field(description="The page it is about, relative to the site")
     created_at: datetime
     updated_at: datetime = Field(description="The latest activity; the list's order")
@@ -41,14 +43,7 @@ class NotificationOut(Out):
                    actors=[NotificationActorOut(id=a.id, username=a.username, name=a.name)
                            for a in n.actors],
                    actor_count=n.actor_count, blog_id=n.blog_id, blog_title=n.blog_title,
-                   comment_id=n.comment_id, link=link(n), created_at=n.created_at,
-                   updated_at=n.updated_at, read=n.read)
+                   comment_id=n.comment_id, conversation_id=n.conversation_id,
+                   link=link(n), created_at=n.created_at, updated_at=n.updated_at,
+                   read=n.read)
 
-
-def link(n: Notification) -> str:
-    if n.blog_id is not None:
-        anchor = f"#comment-{n.comment_id}" if n.comment_id is not None else ""
-        return f"/blogs/{n.blog_id}{anchor}"
-    if n.actors:
-        return f"/people/{n.actors[0].id}"
-    return "/notifications"

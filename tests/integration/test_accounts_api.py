@@ -366,7 +366,7 @@ async def test_password_reset_by_mail_end_to_end(client, settings):
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert message["To"] == "gina@example.com"
     assert oct(eml.stat().st_mode & 0o777) == "0o600"
-    token = re.search(r"token=(\S+)", message.get_content()).group(1)
+    token = re.search(r"token=(\S+)", message.get_body(("plain",)).get_content()).group(1)
 
     r = await client.post("/api/v1/user/password/reset",
                           json={"token": token, "new_password": "short"})
@@ -401,7 +401,8 @@ async def test_reset_token_is_stored_hashed(client, services, settings):
     import email
     import email.policy
 
-    body = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default).get_content()
+    body = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default) \
+        .get_body(("plain",)).get_content()
     token = re.search(r"token=(\S+)", body).group(1)
     stored = await services.pool.fetchval("SELECT token_hash FROM password_resets")
     assert token.encode() not in stored and len(stored) == 32

@@ -38,6 +38,7 @@ async def test_likes_from_many_people_at_once_are_one_notification(client, servi
                                 for p in likers))
     assert all(r.status_code == 200 for r in rs)
 
+    await services.notifications.settled()  # likes meanwhile were written as one batch
     [n] = await listed(services, author)
     assert n.kind is Kind.BLOG_LIKED and n.actor_count == 12 and n.blog_title == "Trip"
     assert len(n.actors) == 3

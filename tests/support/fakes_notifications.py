@@ -37,7 +37,7 @@ class FakeNotificationStore:
             row.id, d.recipient_id, d.kind,
             tuple(Actor(a, f"user{a}", f"User {a}") for a in row.actors[:MAX_SHOWN_ACTORS]),
             len(row.actors), d.blog_id, None, d.comment_id, d.text, row.created_at,
-            row.updated_at, row.read_at)
+            row.updated_at, row.read_at, d.conversation_id)
 
     async def add(self, draft: Draft, now: datetime) -> Notification | None:
         for row in self.rows:
@@ -54,6 +54,13 @@ class FakeNotificationStore:
         self._next += 1
         self.rows.append(row)
         return self._view(row)
+
+    async def add_actors(self, draft: Draft, actor_ids: list[int],
+                         now: datetime) -> Notification | None:
+        stored = None
+        for a in actor_ids:
+            stored = await self.add(dataclasses.replace(draft, actor_id=a), now) or stored
+        return stored
 
     async def add_for_each(self, recipient_ids: list[int], draft: Draft,
                            now: datetime) -> list[Notification]:
@@ -134,9 +141,14 @@ class FakeAudience:
         self.follows: set[tuple[int, int]] = set()  # (follower, followee)
         self.friends: set[frozenset[int]] = set()
         self.usernames: dict[str, int] = {}
+        self.unreadable: set[tuple[int, int]] = set()  # (user, blog) outside its audience
+        self.authors: dict[int, int] = {}  # blog -> author: a block with them hides it
 
     async def blocked_either_way(self, a: int, b: int) -> bool:
         return frozenset((a, b)) in self.blocks
+
+    async def blocked_among(self, user_id: int, others: list[int]) -> set[int]:
+        return {o for o in others if frozenset((user_id, o)) in self.blocks}
 
     async def followers(self, user_id: int) -> list[int]:
         return sorted(f for f, e in self.follows if e == user_id)
@@ -144,6 +156,12 @@ class FakeAudience:
     async def may_read(self, author_id: int, audience: str, user_ids: list[int]) -> list[int]:
         return [u for u in user_ids if frozenset((u, author_id)) in self.friends
                 or (audience == "followers" and (u, author_id) in self.follows)]
+
+    async def can_read_blog(self, user_id: int, blog_id: int) -> bool:
+        author = self.authors.get(blog_id)
+        if author is not None and frozenset((author, user_id)) in self.blocks:
+            return False
+        return (user_id, blog_id) not in self.unreadable
 
     async def user_ids(self, usernames: list[str]) -> dict[str, int]:
         return {n: self.usernames[n] for n in usernames if n in self.usernames}
@@ -155,3 +173,41 @@ class HeardLive:
 
     async def changed(self, change: Change) -> None:
         self.changes.append(change)
+
+
+class FakePreferenceStore:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[int, str, str], bool] = {}
+
+    async def overrides(self, user_id: int):
+        from nirvana.domain.notifications.preferences import Channel
+        return {(k, Channel(c)): on for (u, k, c), on in self.rows.items() if u == user_id}
+
+    async def save(self, user_id: int, changes) -> None:
+        for c in changes:
+            self.rows[(user_id, c.kind, c.channel.value)] = c.enabled
+
+    async def set_off(self, user_id: int, kind: str, channel) -> None:
+        self.rows[(user_id, kind, channel.value)] = False
+
+    async def refusing(self, kind: str, channel, user_ids: list[int],
+                       default_on: bool) -> set[int]:
+        return {u for u in user_ids
+                if not self.rows.get((u, kind, channel.value), default_on)}
+
+
+class FakeMuteStore:
+    def __init__(self) -> None:
+        self.mutes: set[tuple[int, str]] = set()
+
+    async def mute(self, user_id: int, conversation_id: str) -> None:
+        self.mutes.add((user_id, conversation_id))
+
+    async def unmute(self, user_id: int, conversation_id: str) -> None:
+        self.mutes.discard((user_id, conversation_id))
+
+    async def muted(self, user_id: int) -> list[str]:
+        return sorted(c for u, c in self.mutes if u == user_id)
+
+    async def muted_among(self, conversation_id: str, user_ids: list[int]) -> set[int]:
+        return {u for u in user_ids if (u, conversation_id) in self.mutes}

@@ -5,6 +5,7 @@ that its domain events reach the notifications without any route calling them.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -16,9 +17,9 @@ from nirvana.domain.blogs.events import (
     CommentAdded,
     CommentDeleted,
 )
-from nirvana.domain.blogs.model import Audience
+from nirvana.domain.blogs.model import Audience, Reaction
 from nirvana.domain.errors import NotFoundError
-from nirvana.domain.notifications.entities import Kind
+from nirvana.domain.notifications.entities import MIXED_REACTIONS, Kind
 from nirvana.domain.notifications.policy import NotificationPolicy, mentions, summary
 from nirvana.domain.notifications.service import Notifications
 from nirvana.domain.social.graph import SocialGraph
@@ -163,6 +164,7 @@ async def test_a_comment_notifies_the_author_and_its_deletion_withdraws_it(world
 
 async def test_mentions_notify_who_can_see_them_and_nobody_else(world):
     world.audience.blocks.add(frozenset((BOB, DAN)))  # the blog's author blocked Dan
+    world.audience.authors[10] = BOB
     await world.notifications.handle(CommentAdded(10, BOB, 5, ANN, "@cat @dan @nobody @bob"))
     assert await world.kinds(CAT) == [Kind.MENTIONED]
     assert await world.kinds(DAN) == []
@@ -234,3 +236,49 @@ async def test_a_system_notice_is_one_while_unread(world):
 
 def test_mentions_are_parsed_once_each_and_not_in_addresses():
     assert mentions("@Ann hi @bob, mail me@cat.example; @ann again @xy") == ["ann", "bob"]
+
+
+class GatedStore(FakeNotificationStore):
+    """Holds every batch write until the test opens the gate: likes meanwhile must wait
+    for the next batch, not write one each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.batches: list[list[int]] = []
+        self.texts: list[str | None] = []
+
+    async def add_actors(self, draft, actor_ids, now):
+        self.batches.append(list(actor_ids))
+        self.texts.append(draft.text)
+        await self.gate.wait()
+        return await super().add_actors(draft, actor_ids, now)
+
+
+async def test_a_like_storm_is_written_in_batches_and_an_unlike_meanwhile_counts():
+    store, live = GatedStore(), HeardLive()
+    n = Notifications(store=store, audience=FakeAudience(), clock=FakeClock(), live=live)
+    first = asyncio.ensure_future(n.handle(BlogReacted(10, BOB, ANN)))
+    await asyncio.sleep(0)
+    for liker in (CAT, DAN, 5, 6):
+        await n.handle(BlogReacted(10, BOB, liker))  # returns at once: queued
+    await n.handle(BlogReactionCleared(10, BOB, DAN))
+    store.gate.set()
+    await first
+    await n.settled()
+    assert store.batches == [[ANN], [CAT, 5, 6]]
+    [liked] = (await n.page(BOB, None, 10)).items
+    assert liked.actor_count == 4 and [c.unread for c in live.changes] == [1, 1]
+
+
+async def test_a_batch_of_reactions_of_several_kinds_reads_mixed():
+    store = GatedStore()
+    n = Notifications(store=store, audience=FakeAudience(), clock=FakeClock(), live=HeardLive())
+    first = asyncio.ensure_future(n.handle(BlogReacted(10, BOB, ANN, Reaction.LOVE)))
+    await asyncio.sleep(0)
+    await n.handle(BlogReacted(10, BOB, CAT, Reaction.LIKE))
+    await n.handle(BlogReacted(10, BOB, DAN, Reaction.HAHA))
+    store.gate.set()
+    await first
+    await n.settled()
+    assert store.batches == [[ANN], [CAT, DAN]] and store.texts == ["love", MIXED_REACTIONS]

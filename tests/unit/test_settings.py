@@ -23,6 +23,13 @@ def test_values_are_cast():
     assert Settings.from_env({"WS_COMPRESSION": "0"}).ws_compression is False
 
 
+def test_missed_message_mail_is_on_after_two_minutes_unless_set():
+    s = Settings.from_env({})
+    assert (s.missed_message_emails, s.missed_message_delay) == (True, 120.0)
+    s = Settings.from_env({"MISSED_MESSAGE_DELAY": "0.5", "MISSED_MESSAGE_EMAILS": "off"})
+    assert (s.missed_message_emails, s.missed_message_delay) == (False, 0.5)
+
+
 def test_allowed_origins_follow_port_and_public_url_when_not_set():
     assert Settings.from_env({}).allowed_origins == (
         "http://localhost:8000", "http://127.0.0.1:8000")
@@ -43,6 +50,8 @@ def test_allowed_origins_follow_port_and_public_url_when_not_set():
     ("MAX_UPLOAD_BYTES", "-1"), ("WS_COMPRESSION", "maybe"),
     ("CORS_ORIGINS", "app.example.com"), ("FORWARDED_ALLOW_IPS", "proxy.local"),
     ("METRICS_TOKEN", "short"), ("METRICS_TOKEN", "a token with spaces in it"),
+    ("MISSED_MESSAGE_DELAY", "0"), ("MISSED_MESSAGE_DELAY", "soon"),
+    ("MISSED_MESSAGE_DELAY", "inf"), ("MISSED_MESSAGE_EMAILS", "maybe"),
 ])
 def test_bad_value_names_the_variable(name, value):
     with pytest.raises(ConfigError) as info:

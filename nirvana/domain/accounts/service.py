@@ -461,6 +461,17 @@ class Accounts:
             raise field_error("token", "is invalid, used or expired", "invalid_token")
         await self.users.set_password_hash(user_id, await self._hasher.hash(new_password))
         await self._end_all_sessions(user_id)
+        user = await self.users.get(user_id)
+        if user is not None:  # the confirmation: whoever did not ask learns of it at once
+            await self._mailer.send(
+                user.email,
+                "Your Nirvana password was changed",
+                f"Hello {user.name},\n\n"
+                f"The password of your Nirvana account was just reset, and every device "
+                f"signed in to it was signed out.\n\n"
+                f"If that was you, there is nothing to do. If it was not, reset it again "
+                f"at once:\n\n  {self.policy.base_url}/forgot-password\n",
+            )
 
     async def purge_expired(self) -> int:
         """Delete refresh and reset tokens that expired over a day ago (kept a day so a late

@@ -21,6 +21,10 @@ class Kind(StrEnum):
     REPORT_HANDLED = "report_handled"
 
 
+# The text of a BLOG_LIKED notification gathering reactions of several kinds.
+MIXED_REACTIONS = "mixed"
+
+
 @dataclass(frozen=True, slots=True)
 class Draft:
     """What a rule decided to tell one recipient.
@@ -37,8 +41,9 @@ class Draft:
     blog_id: int | None = None
     comment_id: int | None = None
     # NOTICE and REPORT_HANDLED: what to say; BLOG_LIKED: the reaction's kind ('mixed'
-    # when several coalesce)
+    # when several coalesce); a chat mention: the group's name
     text: str | None = None
+    conversation_id: str | None = None  # a mention in a group chat
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ class Notification:
     created_at: datetime
     updated_at: datetime  # the latest activity: a new actor of a coalesced one moves it
     read_at: datetime | None
+    conversation_id: str | None = None
 
     @property
     def read(self) -> bool:

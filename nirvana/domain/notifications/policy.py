@@ -55,6 +55,8 @@ def summary(n: Notification) -> str:
             return f"{who} {verb} {title}"
         case Kind.BLOG_COMMENTED:
             return f"{who} commented on {title}"
+        case Kind.MENTIONED if n.conversation_id is not None:
+            return f"{who} mentioned you in {n.text or 'a group chat'}"
         case Kind.MENTIONED:
             where = "a comment on " + title if n.comment_id else title
             return f"{who} mentioned you in {where}"
@@ -72,3 +74,15 @@ def _who(n: Notification) -> str:
     if others <= 0:
         return first
     return f"{first} and {others} other{'s' if others > 1 else ''}"
+
+
+def link(n: Notification) -> str:
+    """The page a notification is about, relative to the site."""
+    if n.conversation_id is not None:
+        return f"/chat?c={n.conversation_id}"
+    if n.blog_id is not None:
+        anchor = f"#comment-{n.comment_id}" if n.comment_id is not None else ""
+        return f"/blogs/{n.blog_id}{anchor}"
+    if n.actors:
+        return f"/people/{n.actors[0].id}"
+    return "/notifications"

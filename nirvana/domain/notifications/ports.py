@@ -23,6 +23,11 @@ class NotificationStore(Protocol):
         still has the same one unread gets nothing new. The ones stored."""
         ...
 
+    async def add_actors(self, draft: Draft, actor_ids: list[int],
+                         now: datetime) -> Notification | None:
+        """`add` for several actors at once (a batch of likes), in one transaction."""
+        ...
+
     async def unread_counts(self, recipient_ids: list[int]) -> dict[int, int]: ...
 
     async def withdraw(self, kind: Kind, subject: str, *, recipient_id: int | None = None,
@@ -58,8 +63,17 @@ class Audience(Protocol):
 
     async def blocked_either_way(self, a: int, b: int) -> bool: ...
 
+    async def blocked_among(self, user_id: int, others: list[int]) -> set[int]:
+        """Those of `others` on either side of a block with `user_id`."""
+        ...
+
     async def followers(self, user_id: int) -> list[int]:
         """Everyone who follows `user_id` (blocks end follows, so none of them is blocked)."""
+        ...
+
+    async def can_read_blog(self, user_id: int, blog_id: int) -> bool:
+        """Whether `user_id` may read the blog now (published, in its audience, no block
+        with its author): a mention of someone who may not notifies nobody."""
         ...
 
     async def user_ids(self, usernames: list[str]) -> dict[str, int]:

@@ -16,7 +16,10 @@ Nobody calls the rules from a route: the social graph and blogs publish domain e
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import replace
+from typing import Awaitable, Callable
 
 from ..blogs.events import (
     BlogEvent,
@@ -38,9 +41,11 @@ from ..social.events import (
     SocialEvent,
     Unfollowed,
 )
-from .entities import Change, Draft, Kind, Page, Position
+from .entities import MIXED_REACTIONS, Change, Draft, Kind, Page, Position
+from .mailing import NotificationMail
 from .policy import NotificationPolicy, like_group, mentions
 from .ports import Audience, LiveNotifications, NotificationStore
+from .preferences import Channel, Preferences
 
 log = logging.getLogger("nirvana.notifications")
 
@@ -57,12 +62,18 @@ class NobodyListening:
 class Notifications:
     def __init__(self, *, store: NotificationStore, audience: Audience, clock: Clock,
                  live: LiveNotifications | None = None,
-                 policy: NotificationPolicy | None = None) -> None:
+                 policy: NotificationPolicy | None = None,
+                 preferences: Preferences | None = None,
+                 mail: NotificationMail | None = None) -> None:
         self._store = store
         self._audience = audience
         self._clock = clock
         self._live = live if live is not None else NobodyListening()
         self.policy = policy if policy is not None else NotificationPolicy()
+        # Without preferences (unit tests of the rules alone) everything is told in the app.
+        self.preferences = preferences
+        self.mail = mail
+        self._likes = Coalescer(self._deliver_many)
 
     # -- the entry other features may call directly -------------------------------------
 
@@ -111,10 +122,11 @@ class Notifications:
                 # A like is a reaction: every kind takes this one path and coalesces with
                 # the others on the blog within the window ("Ann and 3 others reacted").
                 group = like_group(blog_id, self._clock.now(), self.policy.like_window)
-                await self._deliver(Draft(author_id, Kind.BLOG_LIKED, reactor_id,
-                                          f"blog:{blog_id}", group, blog_id=blog_id,
-                                          text=kind.value))
+                await self._likes.add(Draft(author_id, Kind.BLOG_LIKED, reactor_id,
+                                            f"blog:{blog_id}", group, blog_id=blog_id,
+                                            text=kind.value))
             case BlogReactionCleared(blog_id, author_id, reactor_id):
+                self._likes.forget(author_id, f"blog:{blog_id}", reactor_id)
                 await self._withdraw(Kind.BLOG_LIKED, f"blog:{blog_id}",
                                      recipient_id=author_id, actor_id=reactor_id)
             case CommentAdded():
@@ -133,11 +145,14 @@ class Notifications:
                      if u not in mentioned and u != event.author_id]
         if event.audience is not BlogAudience.PUBLIC:
             # A blog outside someone's audience does not exist for them: neither a mention
-            # nor a new-blog notification may show them its title.
+            # nor a new-blog notification may show them its title. (A block is _deliver's.)
             admitted = set(await self._audience.may_read(
                 event.author_id, event.audience.value, [*mentioned, *followers]))
             mentioned = [u for u in mentioned if u in admitted]
             followers = [u for u in followers if u in admitted]
+        if self.preferences is not None:
+            off = await self.preferences.refusing(Kind.NEW_BLOG, Channel.APP, followers)
+            followers = [u for u in followers if u not in off]
         for user_id in mentioned:
             await self._deliver(Draft(user_id, Kind.MENTIONED, event.author_id, subject,
                                       f"mention:{subject}", blog_id=event.blog_id))
@@ -162,12 +177,26 @@ class Notifications:
         for user_id in await self._mentioned(event.body):
             if user_id == event.blog_author_id:
                 continue  # already told of this comment
-            # Whoever can see the comment can see the blog, unless blocked by its author.
-            if await self._audience.blocked_either_way(event.blog_author_id, user_id):
+            # Whoever can read the blog can read its comments.
+            if not await self._audience.can_read_blog(user_id, event.blog_id):
                 continue
             await self._deliver(Draft(user_id, Kind.MENTIONED, event.commenter_id, subject,
                                       f"mention:{subject}", blog_id=event.blog_id,
                                       comment_id=event.comment_id))
+
+    async def chat_mentioned(self, *, conversation_id: str, name: str | None, seq: int,
+                             sender_id: int, members: tuple[int, ...], text: str) -> None:
+        """A group message was stored: tell the members it mentions (not across a block,
+        not in a conversation they muted). Mentions of one group coalesce while unread."""
+        mentioned = [u for u in await self._mentioned(text) if u in members]
+        if self.preferences is not None and mentioned:
+            muted = await self.preferences.muted_among(conversation_id, mentioned)
+            mentioned = [u for u in mentioned if u not in muted]
+        for user_id in mentioned:
+            await self._deliver(Draft(user_id, Kind.MENTIONED, sender_id,
+                                      f"message:{conversation_id}:{seq}",
+                                      f"mention:chat:{conversation_id}", text=name,
+                                      conversation_id=conversation_id))
 
     async def _mentioned(self, text: str) -> list[int]:
         names = mentions(text)
@@ -183,7 +212,33 @@ class Notifications:
             if await self._audience.blocked_either_way(
                     draft.actor_id, draft.recipient_id):
                 return
-        stored = await self._store.add(draft, self._clock.now())
+        in_app = self.preferences is None or await self.preferences.wants(
+            draft.recipient_id, draft.kind, Channel.APP)
+        stored = await self._store.add(draft, self._clock.now()) if in_app else None
+        if stored is not None:
+            await self._live.changed(Change(draft.recipient_id, stored,
+                                            await self._store.unread_count(draft.recipient_id)))
+        # Mailed when it is news: not for a repeat the unread list already holds.
+        if self.mail is not None and (stored is not None or not in_app):
+            try:
+                await self.mail.offline(draft, self._clock.now())
+            except Exception:  # the notification itself must not fail with its mail
+                log.exception("notification mail failed", extra={"kind": draft.kind.value})
+
+    async def _deliver_many(self, draft: Draft, actor_ids: list[int]) -> None:
+        """`draft` from each of `actor_ids` at once: one statement, one change told (a like
+        storm writes one batch per round trip, not one locked update per like)."""
+        actors = [a for a in dict.fromkeys(actor_ids) if a != draft.recipient_id]
+        if not actors:
+            return
+        blocked = await self._audience.blocked_among(draft.recipient_id, actors)
+        actors = [a for a in actors if a not in blocked]
+        if not actors:
+            return
+        if self.preferences is not None and not await self.preferences.wants(
+                draft.recipient_id, draft.kind, Channel.APP):
+            return
+        stored = await self._store.add_actors(draft, actors, self._clock.now())
         if stored is not None:
             await self._live.changed(Change(draft.recipient_id, stored,
                                             await self._store.unread_count(draft.recipient_id)))
@@ -197,6 +252,10 @@ class Notifications:
     async def _tell(self, recipient_id: int) -> None:
         await self._live.changed(
             Change(recipient_id, None, await self._store.unread_count(recipient_id)))
+
+    async def settled(self) -> None:
+        """Wait until every batch of coalesced likes is written."""
+        await self._likes.settled()
 
     # -- the recipient's list ------------------------------------------------------------
 
@@ -227,6 +286,80 @@ class Notifications:
             raise _not_found()
         await self._tell(user_id)
         return await self._store.unread_count(user_id)
+
+
+class Coalescer:
+    """Drafts of one group (likes of one blog in one window) written in batches.
+
+    The first draft of a group is written by its caller; drafts that arrive while a write of
+    their group is under way only join the next batch, which a task writes as soon as that
+    write ends. So a storm of likes costs one write per round trip instead of one locked
+    update each, and a like never waits for another's. A batch not yet written when the
+    process stops is lost: its likes stand, their notification is not told."""
+
+    def __init__(self, write: Callable[[Draft, list[int]], Awaitable[None]], *,
+                 pause: float = 0.1) -> None:
+        self._write = write
+        # A follow-up batch waits this long first, so a storm writes a few batches a second
+        # rather than one per round trip, each with more likes.
+        self._pause = pause
+        self._busy: dict[tuple[int, str], list[int]] = {}  # groups being written -> waiting
+        self._drafts: dict[tuple[int, str], Draft] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    async def add(self, draft: Draft) -> None:
+        assert draft.actor_id is not None
+        key = (draft.recipient_id, draft.group_key)
+        if key in self._busy:
+            self._busy[key].append(draft.actor_id)
+            waiting = self._drafts.get(key)
+            if waiting is not None and waiting.text != draft.text:
+                # Reactions of several kinds in one batch read "reacted to", as in the store.
+                draft = replace(draft, text=MIXED_REACTIONS)
+            self._drafts[key] = draft
+            return
+        self._drafts[key] = draft
+        self._busy[key] = []
+        try:
+            await self._write(draft, [draft.actor_id])
+        finally:
+            self._continue(key)
+
+    def forget(self, recipient_id: int, subject: str, actor_id: int) -> None:
+        """An undo: take `actor_id` off what waits to be written about `subject`."""
+        for key, waiting in self._busy.items():
+            draft = self._drafts.get(key)
+            if key[0] == recipient_id and draft is not None and draft.subject == subject:
+                waiting[:] = [a for a in waiting if a != actor_id]
+
+    def _continue(self, key: tuple[int, str]) -> None:
+        waiting = self._busy.get(key)
+        if not waiting:
+            self._busy.pop(key, None)
+            self._drafts.pop(key, None)
+            return
+        # Whatever joins while the task pauses goes into the same list: one batch.
+        task = asyncio.get_running_loop().create_task(self._write_batch(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write_batch(self, key: tuple[int, str]) -> None:
+        draft = self._drafts[key]
+        try:
+            await asyncio.sleep(self._pause)
+            actors, self._busy[key] = self._busy[key], []
+            draft = self._drafts[key]
+            if actors:  # all of them may have been unliked meanwhile
+                await self._write(draft, actors)
+        except Exception:
+            log.exception("notification batch failed", extra={"kind": draft.kind.value})
+        finally:
+            self._continue(key)
+
+    async def settled(self) -> None:
+        """Wait until every batch is written (tests, and a clean stop)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def _not_found() -> NotFoundError:

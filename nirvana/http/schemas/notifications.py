@@ -26,3 +26,40 @@ class NotificationsOut(Out):
 
 class UnreadOut(Out):
     unread: int = Field(description="How many notifications are unread")
+
+
+class PreferenceOut(Out):
+    kind: str = Field(description="A notification kind, or missed_messages (chat, by email)")
+    app: bool | None = Field(description="Told in the app (the list, the bell, the "
+                                         "`notification` frame); null: no such channel")
+    email: bool | None = Field(description="Mailed when you have no connected device; "
+                                           "null: this kind is never mailed")
+
+
+class PreferencesOut(Out):
+    preferences: list[PreferenceOut]
+    muted_conversations: list[str] = Field(description="Ids of the conversations you muted")
+
+
+class PreferenceIn(In):
+    kind: str = Field(max_length=40)
+    app: bool | None = None
+    email: bool | None = None
+
+
+class PreferencesIn(In):
+    preferences: list[PreferenceIn] = Field(min_length=1, max_length=40)
+
+
+class UnsubscribeIn(In):
+    token: str = Field(min_length=1, max_length=300, description="The token of a mailed "
+                                                                 "unsubscribe link")
+
+
+class UnsubscribedOut(Out):
+    kind: str = Field(description="The kind whose email is now off")
+
+
+class MutedOut(Out):
+    conversation_id: str
+    muted: bool

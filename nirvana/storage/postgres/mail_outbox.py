@@ -4,7 +4,8 @@ the queue the sender (storage/mail_sender.py) claims due mails from."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import make_msgid
 
@@ -19,6 +20,8 @@ class QueuedMail:
     subject: str
     body: str
     attempts: int
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class PgMailOutbox:
@@ -28,12 +31,21 @@ class PgMailOutbox:
         # Set on every new mail, so the sender in this process need not wait for its poll.
         self.queued = asyncio.Event()
 
-    async def send(self, to: str, subject: str, body: str) -> None:
+    async def send(self, to: str, subject: str, body: str, *, html: str | None = None,
+                   headers: dict[str, str] | None = None) -> None:
         """The domain's `Mailer.send`: the mail is stored, and sent by the sender task."""
-        await self._pool.execute(
-            "INSERT INTO mail_outbox (message_id, recipient, subject, body) "
-            "VALUES ($1, $2, $3, $4)", make_msgid(domain=self._domain), to, subject, body)
+        await self.queue(self._pool, to, subject, body, html=html, headers=headers)
         self.queued.set()
+
+    async def queue(self, conn: asyncpg.Pool | asyncpg.Connection, to: str, subject: str,
+                    body: str, *, html: str | None = None,
+                    headers: dict[str, str] | None = None) -> None:
+        """Write a mail on `conn`, which may be in the transaction that caused it (then the
+        caller sets `queued` after its commit)."""
+        await conn.execute(
+            "INSERT INTO mail_outbox (message_id, recipient, subject, body, html, headers) "
+            "VALUES ($1, $2, $3, $4, $5, $6::jsonb)", make_msgid(domain=self._domain), to,
+            subject, body, html, json.dumps(headers or {}))
 
     async def claim(self, now: datetime, lease: timedelta, limit: int) -> list[QueuedMail]:
         """Due mails, each pushed `lease` into the future so another sender (or this one
@@ -44,9 +56,11 @@ class PgMailOutbox:
                             WHERE sent_at IS NULL AND failed_at IS NULL
                               AND next_attempt_at <= $1
                             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-               RETURNING id, message_id, recipient, subject, body, attempts""",
+               RETURNING id, message_id, recipient, subject, body, attempts, html,
+                         headers::text AS headers""",
             now, lease, limit)
-        return [QueuedMail(**dict(r)) for r in sorted(rows, key=lambda r: r["id"])]
+        return [QueuedMail(**{**dict(r), "headers": json.loads(r["headers"])})
+                for r in sorted(rows, key=lambda r: r["id"])]
 
     async def sent(self, mail_id: int, now: datetime) -> None:
         await self._pool.execute(

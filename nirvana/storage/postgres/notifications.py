@@ -7,8 +7,11 @@ from datetime import datetime
 
 import asyncpg
 
+from ...domain.notifications.mail import Contact
+from .blogs import IN_AUDIENCE, NOT_BLOCKED
 from ...domain.notifications.entities import (
     MAX_SHOWN_ACTORS,
+    MIXED_REACTIONS,
     Actor,
     Draft,
     Kind,
@@ -18,6 +21,7 @@ from ...domain.notifications.entities import (
 
 _SELECT = f"""
     SELECT n.id, n.recipient_id, n.kind, n.blog_id, n.comment_id, n.text, n.actor_count,
+           n.conversation_id,
            n.created_at, n.updated_at, n.read_at, b.title AS blog_title,
            (SELECT coalesce(jsonb_agg(jsonb_build_array(u.id, u.username::text, u.name)
                                       ORDER BY a.at DESC, a.actor_id DESC), '[]')
@@ -34,7 +38,8 @@ def _notification(row: asyncpg.Record) -> Notification:
         actors=tuple(Actor(*a) for a in json.loads(row["actors"])),
         actor_count=row["actor_count"], blog_id=row["blog_id"], blog_title=row["blog_title"],
         comment_id=row["comment_id"], text=row["text"], created_at=row["created_at"],
-        updated_at=row["updated_at"], read_at=row["read_at"])
+        updated_at=row["updated_at"], read_at=row["read_at"],
+        conversation_id=row["conversation_id"])
 
 
 # Takes actors off unread notifications and counts them down, in one statement; the caller
@@ -51,6 +56,12 @@ _TAKE_ACTORS_OFF = """
     RETURNING n.id, n.recipient_id, n.actor_count"""
 
 
+# On a repeat in an unread group: reactions of several kinds read "reacted to".
+_MERGED_TEXT = f"""CASE WHEN notifications.kind = 'blog_liked'
+                        AND notifications.text IS DISTINCT FROM EXCLUDED.text
+                       THEN '{MIXED_REACTIONS}' ELSE notifications.text END"""
+
+
 class PgNotificationStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -60,18 +71,15 @@ class PgNotificationStore:
             # On a conflict the no-op update still locks the unread row of the group, so
             # concurrent adds to one group queue here and each adds its actor to one row.
             row = await conn.fetchrow(
-                """INSERT INTO notifications (recipient_id, kind, subject, group_key, blog_id,
-                                              comment_id, text, created_at, updated_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                f"""INSERT INTO notifications (recipient_id, kind, subject, group_key, blog_id,
+                                              comment_id, text, created_at, updated_at,
+                                              conversation_id)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
                    ON CONFLICT (recipient_id, group_key) WHERE read_at IS NULL
-                   DO UPDATE SET group_key = EXCLUDED.group_key,
-                       -- reactions of several kinds in one group read "reacted to"
-                       text = CASE WHEN notifications.kind = 'blog_liked'
-                                    AND notifications.text IS DISTINCT FROM EXCLUDED.text
-                                   THEN 'mixed' ELSE notifications.text END
+                   DO UPDATE SET group_key = EXCLUDED.group_key, text = {_MERGED_TEXT}
                    RETURNING id, (xmax = 0) AS created""",
                 draft.recipient_id, draft.kind.value, draft.subject, draft.group_key,
-                draft.blog_id, draft.comment_id, draft.text, now)
+                draft.blog_id, draft.comment_id, draft.text, now, draft.conversation_id)
             changed = row["created"]
             if draft.actor_id is not None:
                 added = await conn.fetchval(
@@ -84,6 +92,36 @@ class PgNotificationStore:
                         "updated_at = greatest(updated_at, $2) WHERE id = $1", row["id"], now)
                     changed = True
             if not changed:
+                return None
+            return _notification(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1", row["id"]))
+
+    async def add_actors(self, draft: Draft, actor_ids: list[int],
+                         now: datetime) -> Notification | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"""INSERT INTO notifications (recipient_id, kind, subject, group_key, blog_id,
+                                              comment_id, text, created_at, updated_at,
+                                              conversation_id)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+                   ON CONFLICT (recipient_id, group_key) WHERE read_at IS NULL
+                   DO UPDATE SET group_key = EXCLUDED.group_key, text = {_MERGED_TEXT}
+                   RETURNING id, (xmax = 0) AS created""",
+                draft.recipient_id, draft.kind.value, draft.subject, draft.group_key,
+                draft.blog_id, draft.comment_id, draft.text, now, draft.conversation_id)
+            # Actors deleted since (an account gone) are skipped rather than failing a batch.
+            added = await conn.fetchval(
+                """WITH new AS (
+                       INSERT INTO notification_actors (notification_id, actor_id, at)
+                       SELECT $1, a, $3 FROM unnest($2::bigint[]) AS a
+                       WHERE EXISTS (SELECT 1 FROM users WHERE id = a)
+                       ON CONFLICT DO NOTHING RETURNING 1)
+                   SELECT count(*) FROM new""", row["id"], actor_ids, now)
+            if added:
+                await conn.execute(
+                    "UPDATE notifications SET actor_count = actor_count + $3, "
+                    "updated_at = greatest(updated_at, $2) WHERE id = $1", row["id"], now,
+                    added)
+            elif not row["created"]:
                 return None
             return _notification(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1", row["id"]))
 
@@ -192,6 +230,13 @@ class PgNotificationAudience:
             "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) "
             "OR (blocker_id = $2 AND blocked_id = $1))", a, b)
 
+    async def blocked_among(self, user_id: int, others: list[int]) -> set[int]:
+        rows = await self._pool.fetch(
+            "SELECT CASE WHEN blocker_id = $1 THEN blocked_id ELSE blocker_id END AS other "
+            "FROM blocks WHERE (blocker_id = $1 AND blocked_id = ANY($2::bigint[])) "
+            "OR (blocked_id = $1 AND blocker_id = ANY($2::bigint[]))", user_id, others)
+        return {r["other"] for r in rows}
+
     async def followers(self, user_id: int) -> list[int]:
         rows = await self._pool.fetch(
             "SELECT follower_id FROM follows WHERE followee_id = $1", user_id)
@@ -209,8 +254,34 @@ class PgNotificationAudience:
             author_id, user_ids, audience)
         return [r["id"] for r in rows]
 
+    async def can_read_blog(self, user_id: int, blog_id: int) -> bool:
+        # The reading rule of every blog list (storage/postgres/blogs.py): published, in
+        # its audience, and no block between the reader and its author.
+        where = " AND ".join(["b.status = 'published'", NOT_BLOCKED.format(v="$2::bigint"),
+                              IN_AUDIENCE.format(v="$2::bigint")])
+        return await self._pool.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM blogs b WHERE b.id = $1 AND {where})",
+            blog_id, user_id)
+
     async def user_ids(self, usernames: list[str]) -> dict[str, int]:
         rows = await self._pool.fetch(
             "SELECT lower(username::text) AS name, id FROM users "
             "WHERE username = ANY($1::citext[])", usernames)
         return {r["name"]: r["id"] for r in rows}
+
+
+class PgContacts:
+    """Who a notification mail goes to, and the names it says (0001, 0003)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def contacts(self, user_ids: list[int]) -> dict[int, Contact]:
+        rows = await self._pool.fetch(
+            "SELECT id, email::text AS email, name, username::text AS username FROM users "
+            "WHERE id = ANY($1::bigint[])", user_ids)
+        return {r["id"]: Contact(r["id"], r["email"], r["name"] or r["username"],
+                                 r["username"]) for r in rows}
+
+    async def blog_title(self, blog_id: int) -> str | None:
+        return await self._pool.fetchval("SELECT title FROM blogs WHERE id = $1", blog_id)

@@ -19,6 +19,7 @@ const conversations = new Map(); // conversation id → Conversation (as the ser
 const histories = new Map();     // conversation id → {messages: Map seq → Message, complete}
 const pending = new Map();       // client id → {conversation_id, text, attachments, reply_to, failed}
 const typists = new Map();       // conversation id → Map user id → timer
+const muted = new Set();         // conversation ids muted: no badge, no mail (HTTP, not live)
 let current = null;              // the open conversation's id
 let friends = [];
 let composerMode = null;
@@ -108,11 +109,16 @@ client.on("ready", async ({ recovered }) => {
 client.on("signedOut", () => { location.href = `/signin?next=${encodeURIComponent("/chat")}`; });
 
 async function reload() {
-  const [list, friendList] = await Promise.all([
+  const [list, friendList, preferences] = await Promise.all([
     client.command("conversations"),
     api("GET", "/api/messages/users").catch(() => []),
+    api("GET", "/api/v1/notifications/preferences").catch(() => null),
   ]);
   friends = friendList;
+  if (preferences) {
+    muted.clear();
+    for (const id of preferences.muted_conversations) muted.add(id);
+  }
   for (const f of friends) {
     people.set(f.id, { id: f.id, name: f.name, avatar: f.avatar_url });
     if (!presence.has(f.id)) presence.set(f.id, { state: f.online ? "online" : "offline" });
@@ -156,7 +162,8 @@ function renderList() {
     const last = c.last_message;
     const who = last && c.kind === "group" && !last.deleted ?
       `${last.sender_id === me.id ? "You" : nameOf(last.sender_id)}: ` : "";
-    const unread = c.unread > 0 ? h("span", { class: "unread", text: c.unread,
+    const unread = muted.has(c.id) ? h("span", { class: "muted-mark", text: "🔕",
+      "aria-label": "muted" }) : c.unread > 0 ? h("span", { class: "unread", text: c.unread,
       "aria-label": `${c.unread} unread` }) : null;
     return h("li", { dataset: { conversation: c.id } },
       h("button", {
@@ -172,7 +179,7 @@ function renderList() {
         h("span", { class: "snippet muted", text: who + messagePreview(last) }), unread)));
   }));
   $("no-conversations").hidden = conversations.size > 0;
-  const unread = sorted.reduce((sum, c) => sum + (c.unread > 0 ? 1 : 0), 0);
+  const unread = sorted.reduce((sum, c) => sum + (c.unread > 0 && !muted.has(c.id) ? 1 : 0), 0);
   document.title = `${unread ? `(${unread}) ` : ""}${baseTitle}`;
 }
 
@@ -250,7 +257,21 @@ function renderHeader() {
     sub.textContent = `${c.members.length} members: ${c.members.map((m) => nameOf(m.user_id)).join(", ")}`;
   }
   $("manage").hidden = c.kind !== "group";
+  $("mute").textContent = muted.has(c.id) ? "Unmute" : "Mute";
 }
+
+$("mute").addEventListener("click", async () => {
+  const id = current;
+  const on = !muted.has(id);
+  try {
+    await api(on ? "PUT" : "DELETE", `/api/v1/conversations/${encodeURIComponent(id)}/mute`);
+    if (on) muted.add(id); else muted.delete(id);
+    renderList();
+    renderHeader();
+  } catch (error) {
+    $("chat-status").textContent = `Cannot change the mute: ${error.message}`;
+  }
+});
 
 // -- messages ------------------------------------------------------------------------------
 

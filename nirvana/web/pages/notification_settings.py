@@ -1,0 +1,87 @@
+"""The notification preferences page (a switch per kind x channel, and the conversations
+muted), and the unsubscribe page a mailed link opens, through the same services as the API.
+
+`/unsubscribe` takes the signed token of the link, not a session: it works signed out and
+from a mail client's one-click POST (RFC 8058), which carries no Origin and no cookie, so
+it is not Origin-checked. A GET only shows a button: link scanners open links.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...http.api import read_limited
+from .. import domain
+from ..forms import read_form, redirect
+from ..templating import pages_of
+from .notifications import _signed_in
+
+LABELS = {
+    "friend_request": "Friend requests",
+    "friend_accepted": "Friend requests accepted",
+    "new_follower": "New followers",
+    "blog_liked": "Likes on your blogs",
+    "blog_commented": "Comments on your blogs",
+    "mentioned": "Mentions of you (@username)",
+    "new_blog": "New blogs by people you follow",
+    "missed_messages": "Chat messages you missed",
+}
+
+
+def _services(request: Request):
+    return request.app.state.services
+
+
+async def settings_page(request: Request) -> Response:
+    me = await _signed_in(request)
+    prefs = _services(request).notifications.preferences
+    matrix = await prefs.of(me)
+    rows = [{"kind": kind, "label": LABELS.get(kind, kind),
+             "app": channels.get(domain.Channel.APP),
+             "email": channels.get(domain.Channel.EMAIL)} for kind, channels in matrix.items()]
+    return await pages_of(request).render(request, "notification_settings.html", {
+        "rows": rows, "muted": await prefs.muted(me),
+        "saved": request.query_params.get("saved") == "1"})
+
+
+async def save(request: Request) -> Response:
+    form = await read_form(request)
+    me = await _signed_in(request)
+    prefs = _services(request).notifications.preferences
+    # A checkbox sends its name only when ticked: every channel shown is set from the form.
+    changes = [domain.Preference(kind, channel, f"{kind}.{channel.value}" in form)
+               for kind, channels in (await prefs.of(me)).items() for channel in channels]
+    await prefs.change(me, changes)
+    return await redirect(request, "/settings/notifications?saved=1")
+
+
+async def unmute(request: Request) -> Response:
+    form = await read_form(request)
+    me = await _signed_in(request)
+    await _services(request).notifications.preferences.mute(
+        me, form.get("conversation_id", ""), False)
+    return await redirect(request, "/settings/notifications")
+
+
+async def unsubscribe(request: Request) -> Response:
+    token = request.query_params.get("token", "")
+    mail = _services(request).notifications.mail
+    if request.method == "POST":
+        await read_limited(request, 4096)  # "List-Unsubscribe=One-Click", or the page's form
+        kind = await mail.unsubscribe(token)
+        done = True
+    else:
+        _, kind = mail.check_token(token)
+        done = False
+    return await pages_of(request).render(request, "unsubscribe.html", {
+        "label": LABELS.get(kind, kind), "token": token, "done": done})
+
+
+routes = [
+    Route("/settings/notifications", settings_page, methods=["GET", "HEAD"]),
+    Route("/settings/notifications", save, methods=["POST"]),
+    Route("/settings/notifications/unmute", unmute, methods=["POST"]),
+    Route("/unsubscribe", unsubscribe, methods=["GET", "HEAD", "POST"]),
+]

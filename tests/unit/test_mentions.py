@@ -1,0 +1,98 @@
+"""@mentions: who is told of a mention in a blog, a comment or a group chat message, and
+who is not (someone who cannot read it, across a block, in a muted conversation)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import pytest
+
+from nirvana.domain.blogs.events import BlogPublished, CommentAdded
+from nirvana.domain.blogs.model import Audience as BlogAudience
+from nirvana.domain.notifications.entities import Kind
+from nirvana.domain.notifications.policy import link, mentions, summary
+from nirvana.domain.notifications.preferences import Channel, Preference, Preferences
+from nirvana.domain.notifications.service import Notifications
+from tests.support.clock import FakeClock
+from tests.support.fakes_notifications import (
+    FakeAudience,
+    FakeMuteStore,
+    FakeNotificationStore,
+    FakePreferenceStore,
+    HeardLive,
+)
+
+pytestmark = pytest.mark.anyio
+
+ANN, BOB, CAT, DAN = 1, 2, 3, 4
+GROUP = "c0ffee"
+
+
+@pytest.fixture
+def world():
+    audience = FakeAudience()
+    audience.usernames = {"ann": ANN, "bob": BOB, "cat": CAT, "dan": DAN}
+    prefs = Preferences(FakePreferenceStore(), FakeMuteStore())
+    store = FakeNotificationStore()
+    n = Notifications(store=store, audience=audience, clock=FakeClock(), live=HeardLive(),
+                      preferences=prefs)
+    return n, audience, prefs
+
+
+async def told(n: Notifications, user_id: int):
+    return (await n.page(user_id, None, 50)).items
+
+
+def published(text: str) -> BlogPublished:
+    return BlogPublished(7, ANN, "Trip", "trip", datetime(2026, 1, 1, tzinfo=timezone.utc),
+                         text)
+
+
+def test_a_handle_is_a_username_after_an_at_sign():
+    assert mentions("hi @Bob and @cat, not me@dan.example nor @@x nor @ab") == ["bob", "cat"]
+
+
+async def test_a_blog_mention_tells_only_who_may_read_the_blog(world):
+    n, audience, _ = world
+    audience.friends.add(frozenset((ANN, BOB)))  # a friends-only blog: Bob is, Cat is not
+    await n.handle(replace(published("thanks @bob and @cat and @ann"),
+                           audience=BlogAudience.FRIENDS))
+    assert [x.kind for x in await told(n, BOB)] == [Kind.MENTIONED]
+    assert await told(n, CAT) == [] and await told(n, ANN) == []
+
+
+async def test_a_comment_mention_across_a_block_tells_nobody(world):
+    n, audience, _ = world
+    audience.blocks.add(frozenset((BOB, CAT)))  # the commenter and the one mentioned
+    audience.unreadable.add((DAN, 7))
+    await n.handle(CommentAdded(7, ANN, 9, BOB, "@cat @dan look"))
+    assert await told(n, CAT) == [] and await told(n, DAN) == []
+
+
+async def test_a_group_mention_tells_members_only_and_coalesces(world):
+    n, audience, prefs = world
+    audience.blocks.add(frozenset((ANN, DAN)))
+    members = (ANN, BOB, CAT, DAN)
+    await n.chat_mentioned(conversation_id=GROUP, name="Trip", seq=1, sender_id=ANN,
+                           members=members, text="@bob @dan @ann")
+    await n.chat_mentioned(conversation_id=GROUP, name="Trip", seq=2, sender_id=CAT,
+                           members=members, text="@bob again")
+    [mention] = await told(n, BOB)
+    assert mention.conversation_id == GROUP and mention.actor_count == 2
+    assert summary(mention).endswith("mentioned you in Trip")
+    assert link(mention) == f"/chat?c={GROUP}"
+    assert await told(n, DAN) == [] and await told(n, ANN) == []
+    # Someone mentioned who is not a member hears nothing.
+    await n.chat_mentioned(conversation_id=GROUP, name="Trip", seq=3, sender_id=ANN,
+                           members=(ANN, BOB), text="@cat")
+    assert await told(n, CAT) == []
+
+
+async def test_a_muted_group_or_a_switch_off_tells_nothing(world):
+    n, _, prefs = world
+    await prefs.mute(BOB, GROUP, True)
+    await prefs.change(CAT, [Preference("mentioned", Channel.APP, False)])
+    await n.chat_mentioned(conversation_id=GROUP, name="Trip", seq=1, sender_id=ANN,
+                           members=(ANN, BOB, CAT), text="@bob @cat")
+    assert await told(n, BOB) == [] and await told(n, CAT) == []
