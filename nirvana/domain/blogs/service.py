@@ -139,10 +139,16 @@ class Blogs:
     async def stats(self, author_id: int) -> BlogStats:
         return await self._blogs.stats(author_id)
 
-    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
-        """The slug and last change of the newest published blogs (a sitemap's entries):
-        what an anonymous reader may open."""
-        return await self._blogs.public_pages(limit)
+    async def public_pages(self, part: int, per_part: int) -> list[tuple[str, datetime]]:
+        """The slug and last change of the blogs an anonymous reader may open among ids
+        part*per_part+1 .. (part+1)*per_part: one part of the sitemap. Parts by id keep
+        each one's content stable as new blogs arrive."""
+        first = part * per_part + 1
+        return await self._blogs.public_pages(first, first + per_part - 1)
+
+    async def sitemap_parts(self, per_part: int) -> int:
+        """How many sitemap parts cover every blog id given out so far (at least one)."""
+        return max(1, -(-await self._blogs.last_id() // per_part))
 
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         """The caller's own drafts (nobody else ever sees them), last edited first."""
