@@ -405,11 +405,19 @@ def resume_after_restart(ctx: Context) -> Result:
     return nirvana_chat.measure_resume(ctx)
 
 
+def reads_at_scale(ctx: Context) -> Result:
+    """Every public read at 100,000 blogs (and 1,000,000 with --reads-sizes); bench/reads.py."""
+    from . import reads
+
+    return reads.reads_at_scale(ctx)
+
+
 MEASUREMENTS = {
     "store": store_ceiling,
     "http": http_overhead,
     "signin": sign_in,
     "blogs": blog_reads,
+    "reads": reads_at_scale,
     "fanout": fanout,
     "connections": connections,
     "chat": chat,

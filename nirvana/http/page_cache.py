@@ -37,12 +37,14 @@ from starlette.responses import Response
 
 
 log = logging.getLogger(__name__)
+# A content version: a counter, or a tuple of counters compared in order (each only grows).
+Version = int | tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class CachedPage:
     body: bytes
-    version: int
+    version: Version
     built_at: float
     etag: str
 
@@ -63,10 +65,10 @@ class PageCache:
         self._pages: OrderedDict[Hashable, CachedPage] = OrderedDict()
         # One build per key at a time: a burst of misses waits for it instead of each
         # querying the database (the builder is keyed by the version it started at).
-        self._building: dict[Hashable, tuple[int, asyncio.Future[CachedPage]]] = {}
+        self._building: dict[Hashable, tuple[Version, asyncio.Future[CachedPage]]] = {}
         self._refreshing: set[asyncio.Task[None]] = set()
 
-    def fresh(self, key: Hashable, version: int) -> bytes | None:
+    def fresh(self, key: Hashable, version: Version) -> bytes | None:
         page = self._pages.get(key)
         if page is None or page.version != version or (
                 self._clock() - page.built_at >= self.max_age):
@@ -74,36 +76,38 @@ class PageCache:
         self._pages.move_to_end(key)
         return page.body
 
-    async def get(self, key: Hashable, version: int,
+    async def get(self, key: Hashable, version: Version,
                   build: Callable[[], Awaitable[bytes]]) -> bytes:
         """The page's bytes for content `version` (see `page`)."""
         return (await self.page(key, version, build)).body
 
-    async def page(self, key: Hashable, version: int,
-                   build: Callable[[], Awaitable[bytes]]) -> CachedPage:
+    async def page(self, key: Hashable, version: Version,
+                   build: Callable[[], Awaitable[bytes]],
+                   max_age: float | None = None) -> CachedPage:
         """The page for content `version`, built by `build()` when missing or of an older
         version; when only old in age, answered as it is while a rebuild runs in the
         background. `version` must be read before the build starts, so a write during the
         build leaves the result labelled with the older version and it is rebuilt on the
-        next request."""
+        next request. `max_age` overrides the cache's own for this page."""
         page = self._pages.get(key)
         if page is not None and page.version == version:
             self._pages.move_to_end(key)
-            if self._clock() - page.built_at >= self.max_age and key not in self._building:
+            age = self.max_age if max_age is None else max_age
+            if self._clock() - page.built_at >= age and key not in self._building:
                 task = asyncio.get_running_loop().create_task(self._refresh(key, version, build))
                 self._refreshing.add(task)
                 task.add_done_callback(self._refreshing.discard)
             return page
         return await self._build(key, version, build)
 
-    async def _refresh(self, key: Hashable, version: int,
+    async def _refresh(self, key: Hashable, version: Version,
                        build: Callable[[], Awaitable[bytes]]) -> None:
         try:
             await self._build(key, version, build)
         except Exception:  # the old page is still served; the next reader tries again
             log.warning("rebuilding cached page %r failed", key, exc_info=True)
 
-    async def _build(self, key: Hashable, version: int,
+    async def _build(self, key: Hashable, version: Version,
                      build: Callable[[], Awaitable[bytes]]) -> CachedPage:
         pending = self._building.get(key)
         if pending is not None and pending[0] == version:

@@ -107,3 +107,19 @@ async def test_signed_in_readers_are_never_served_the_anonymous_copy(client):
 async def test_a_sitemap_part_past_the_last_blog_is_404(client):
     assert (await client.get("/sitemaps/0.xml")).status_code == 200
     assert (await client.get("/sitemaps/5000.xml")).status_code == 404
+
+
+async def test_a_cached_blog_shows_a_new_like_and_comment_at_once(client):
+    ann, bob = await sign_up(client), await sign_up(client)
+    blog = await post(client, ann, "Counted")
+    one = f"/api/v1/blog/{blog['id']}"
+    assert (await client.get(one)).json()["likes_count"] == 0
+    assert (await client.post(one + "/like", headers=bearer(bob))).status_code == 200
+    assert (await client.get(one)).json()["likes_count"] == 1
+    r = await client.post(one + "/comments", headers=bearer(bob), json={"body": "Nice"})
+    assert r.status_code == 201
+    assert (await client.get(one)).json()["comments_count"] == 1
+    await client.delete(f"{one}/comments/{r.json()['id']}", headers=bearer(bob))
+    await client.delete(one + "/like", headers=bearer(bob))
+    assert (await client.get(one)).json()["likes_count"] == 0
+    assert (await client.get(one)).json()["comments_count"] == 0

@@ -53,6 +53,7 @@ from ..clock import Clock
 # GET /blog/bulk answers at most this many blogs (the newest): the seed's route promises
 # "all published blogs", which on a big table would be an unbounded response.
 BULK_CAP = 1000
+ACTIVITY_SLOTS = 4096
 _TICK = timedelta(microseconds=1)
 
 
@@ -76,6 +77,17 @@ class Blogs:
         # Bumped by every write that can change which blogs a list shows or in what order
         # (publish, edit, delete): caches of public lists compare against it.
         self.content_version = 0
+        # Bumped by what changes one blog's counts (likes, comments), in slots shared by
+        # blog id modulo their number: bounded memory; a shared slot only costs a rebuild.
+        self._activity = [0] * ACTIVITY_SLOTS
+
+    def blog_version(self, blog_id: int) -> tuple[int, int]:
+        """What a cached copy of one blog compares against: every write that can change
+        what that blog's answer holds moves it (content_version, or its likes and comments)."""
+        return self.content_version, self._activity[blog_id % ACTIVITY_SLOTS]
+
+    def _touched(self, blog_id: int) -> None:
+        self._activity[blog_id % ACTIVITY_SLOTS] += 1
 
     def authors_removed(self) -> None:
         """Blogs went without a write through here (an account was deleted, its blogs with
@@ -292,7 +304,10 @@ class Blogs:
 
     async def like(self, blog_id: int, user_id: int) -> int:
         blog = await self._interactive(blog_id, user_id)
-        count = await self._blogs.like(blog_id, user_id)
+        try:
+            count = await self._blogs.like(blog_id, user_id)
+        finally:
+            self._touched(blog_id)
         # Also on a repeated like: listeners count each liker once.
         await self._events.publish(BlogLiked(blog_id, blog.author.id, user_id))
         return count
@@ -301,14 +316,20 @@ class Blogs:
         # Unliking needs only visibility: taking a like back from a blog that became a
         # draft is fine.
         blog = await self._visible(blog_id, user_id)
-        count = await self._blogs.unlike(blog_id, user_id)
+        try:
+            count = await self._blogs.unlike(blog_id, user_id)
+        finally:
+            self._touched(blog_id)
         await self._events.publish(BlogUnliked(blog_id, blog.author.id, user_id))
         return count
 
     async def comment(self, blog_id: int, user_id: int, body: str) -> Comment:
         blog = await self._interactive(blog_id, user_id)
         body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
-        comment = await self._comments.add(blog_id, user_id, body, self._clock.now())
+        try:
+            comment = await self._comments.add(blog_id, user_id, body, self._clock.now())
+        finally:
+            self._touched(blog_id)
         await self._events.publish(
             CommentAdded(blog_id, blog.author.id, comment.id, user_id, body))
         return comment
@@ -350,7 +371,10 @@ class Blogs:
             raise PermissionDeniedError(
                 "Only the comment's author or the blog's author can delete it.",
                 code="not_comment_author")
-        await self._comments.delete(comment_id)
+        try:
+            await self._comments.delete(comment_id)
+        finally:
+            self._touched(blog_id)
         await self._events.publish(
             CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id))
 

@@ -20,7 +20,7 @@ from ...domain.blogs.model import (
 from ...domain.blogs.service import BULK_CAP
 from ...domain.errors import AuthenticationError, NotFoundError
 from ..api import JSON, Api, Call
-from ..page_cache import answer
+from ..page_cache import Version, answer
 from ..schemas.blogs import (
     BlogIn,
     BlogOut,
@@ -48,6 +48,9 @@ TAGS = ["blogs"]
 BLOG = "/api/v1/blog/{id:int}"
 COMMENT = "/api/v1/blog/{id:int}/comments/{comment_id:int}"
 MAX_ID = 2**63 - 1
+# One blog's cached answer is exact for its own counts too (Blogs.blog_version), so only an
+# author's new name or avatar waits this long to show to anonymous readers.
+BLOG_MAX_AGE = 10.0
 
 
 def path_id(call: Call, name: str = "id") -> int:
@@ -82,7 +85,8 @@ async def bulk_blogs(call: Call[None, None]) -> BulkOut:
     return BulkOut(blogs=[BlogOut.of(b) for b in blogs], cap=BULK_CAP, capped=capped)
 
 
-async def public_read(call: Call, key: tuple, build: Callable[[], Awaitable[BaseModel]]
+async def public_read(call: Call, key: tuple, build: Callable[[], Awaitable[BaseModel]],
+                      version: Version | None = None, max_age: float | None = None
                       ) -> Response | BaseModel:
     """An anonymous reader's list, search or blog comes from the page cache (exact for
     publish, edit, audience change and delete; counts and author names at most a second
@@ -95,7 +99,9 @@ async def public_read(call: Call, key: tuple, build: Callable[[], Awaitable[Base
     async def render() -> bytes:
         return (await build()).model_dump_json().encode()
 
-    page = await services.page_cache.page(key, services.blogs.content_version, render)
+    if version is None:
+        version = services.blogs.content_version
+    page = await services.page_cache.page(key, version, render, max_age)
     return answer(call.request.headers.get("if-none-match"), page, JSON)
 
 
@@ -161,7 +167,8 @@ async def get_blog(call: Call[None, None]) -> Response | BaseModel:
     async def build() -> BlogOut:
         return BlogOut.of(await call.services.blogs.get(blog_id, viewer(call)))
 
-    return await public_read(call, ("blog", blog_id), build)
+    return await public_read(call, ("blog", blog_id), build,
+                             call.services.blogs.blog_version(blog_id), BLOG_MAX_AGE)
 
 
 @api.route("GET", "/api/v1/blog/slug/{slug}", auth="optional", tags=TAGS, response=BlogOut,
