@@ -1,4 +1,5 @@
-"""Serialised pages of public blog lists, kept in memory for anonymous readers.
+"""Serialised pages of public blog reads (lists, search, one blog, feeds, sitemap), kept in
+memory for anonymous readers, with ETags.
 
 The first feed page is the hottest response of a blog: every visitor asks for it. Built from
 PostgreSQL it cost a round trip, 20 rows decoded and 20 pydantic models serialised per
