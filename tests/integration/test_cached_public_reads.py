@@ -123,3 +123,12 @@ async def test_a_cached_blog_shows_a_new_like_and_comment_at_once(client):
     await client.delete(one + "/like", headers=bearer(bob))
     assert (await client.get(one)).json()["likes_count"] == 0
     assert (await client.get(one)).json()["comments_count"] == 0
+
+
+async def test_the_anonymous_home_page_follows_every_write_at_once(client):
+    ann = await sign_up(client)
+    assert "Quince orchard" not in (await client.get("/")).text
+    blog = await post(client, ann, "Quince orchard")
+    assert "Quince orchard" in (await client.get("/")).text
+    blog = await edit(client, ann, blog, audience="friends")
+    assert "Quince orchard" not in (await client.get("/")).text
