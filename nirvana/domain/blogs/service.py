@@ -414,14 +414,20 @@ class Blogs:
 
     async def set_comment_hidden(self, blog_id: int, comment_id: int, hidden: bool) -> None:
         await self._any_comment(blog_id, comment_id)
-        await self._comments.set_hidden(comment_id, self._clock.now() if hidden else None)
+        try:
+            await self._comments.set_hidden(comment_id, self._clock.now() if hidden else None)
+        finally:
+            self._touched(blog_id)
 
     async def remove_comment(self, blog_id: int, comment_id: int) -> None:
         """Delete a comment whoever wrote it; its notifications are withdrawn as when its
         author deletes it."""
         comment = await self._any_comment(blog_id, comment_id)
         blog = await self._blogs.get(blog_id)
-        await self._comments.delete(comment_id)
+        try:
+            await self._comments.delete(comment_id)
+        finally:
+            self._touched(blog_id)
         if blog is not None:
             await self._events.publish(
                 CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id))
