@@ -38,6 +38,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--steps", help="offered sends/s, comma-separated (default 200,500,1000,2000)")
     parser.add_argument("--blogs", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=1_000)
+    parser.add_argument("--reads-sizes", default="100000",
+                        help="blog counts the `reads` part seeds up to and measures at, "
+                             "comma-separated (100000,1000000 adds ~1 h on this machine)")
+    parser.add_argument("--reads-data", default="",
+                        help="comma-separated data directories seeded beforehand (make seed "
+                             "with DATA_DIR) for the `reads` part to measure as they are")
     parser.add_argument("--log-level", default="INFO", help="Nirvana's LOG_LEVEL (run.py's "
                         "default, INFO, writes one access line per request)")
     parser.add_argument("--label", help="what this run is, shown in the table's title")
@@ -68,6 +74,9 @@ def options_from(args: argparse.Namespace, work_dir: Path, selected: list[str]) 
         steps=steps, blogs=args.blogs if not quick else min(args.blogs, 2000),
         users=args.users if not quick else min(args.users, 100),
         log_level=args.log_level, work_dir=work_dir, seed="blogs" in selected,
+        reads_sizes=[min(int(n), 2000) if quick else int(n)
+                     for n in args.reads_sizes.split(",") if n.strip()],
+        reads_data=[d.strip() for d in args.reads_data.split(",") if d.strip()],
     )
 
 

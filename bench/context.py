@@ -31,6 +31,8 @@ class Options:
     log_level: str
     work_dir: Path
     seed: bool = False  # run nirvana.seed before Nirvana starts (blog reads need it)
+    reads_sizes: list[int] = field(default_factory=lambda: [100_000])  # bench/reads.py
+    reads_data: list[str] = field(default_factory=list)  # seeded data directories instead
 
 
 @dataclass

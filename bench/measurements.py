@@ -430,11 +430,19 @@ def notify(ctx: Context) -> Result:
     ]
 
 
+def reads_at_scale(ctx: Context) -> Result:
+    """Every public read at 100,000 blogs (and 1,000,000 with --reads-sizes); bench/reads.py."""
+    from . import reads
+
+    return reads.reads_at_scale(ctx)
+
+
 MEASUREMENTS = {
     "store": store_ceiling,
     "http": http_overhead,
     "signin": sign_in,
     "blogs": blog_reads,
+    "reads": reads_at_scale,
     "fanout": fanout,
     "connections": connections,
     "chat": chat,

@@ -24,7 +24,9 @@ from typing import Mapping, Sequence
 
 import asyncpg
 
+from .domain.blogs.slugs import slugify
 from .security import Argon2Hasher
+from .seed_text import markdown_body, sentence, title as blog_title
 from .settings import ConfigError, Settings
 from .storage.datadir_lock import DataDirInUseError, DataDirLock
 from .storage.embedded import EmbeddedError, EmbeddedPostgres
@@ -55,10 +57,8 @@ PLACES = [
 TAGS = ("travel food coffee hiking photography python postgres asyncio design books music "
         "cycling running cooking baking gardening history architecture art film startups "
         "remote-work parenting language-learning climate science space chess games").split()
-WORDS = ("the a quiet morning city river market street light train coffee bread mountain "
-         "trail old new small slow long weekend notes week journey code bug fix server "
-         "query index garden rain sun winter summer friends family story lesson recipe "
-         "walk bridge museum night window book chapter song road map harbour island").split()
+# Most blogs are public; some are for the author's followers or friends (docs/blogs.md).
+AUDIENCES = (("public", 0.90), ("followers", 0.06), ("friends", 0.04))
 
 
 @dataclass(frozen=True)
@@ -74,21 +74,6 @@ def ascii_slug(name: str) -> str:
     # Usernames are ASCII letters and digits: "Zoë" becomes "zoe".
     decomposed = unicodedata.normalize("NFKD", name)
     return "".join(c for c in decomposed if c.isascii() and c.isalnum()).lower() or "user"
-
-
-def sentence(rng: random.Random, low: int = 6, high: int = 16) -> str:
-    words = [rng.choice(WORDS) for _ in range(rng.randint(low, high))]
-    return " ".join(words).capitalize() + "."
-
-
-def markdown_body(rng: random.Random) -> str:
-    paragraphs = [" ".join(sentence(rng) for _ in range(rng.randint(2, 4)))
-                  for _ in range(rng.randint(2, 4))]
-    if rng.random() < 0.4:
-        paragraphs.insert(1, "## " + sentence(rng, 2, 5).rstrip("."))
-    if rng.random() < 0.3:
-        paragraphs.append("\n".join(f"- {sentence(rng, 2, 6)}" for _ in range(3)))
-    return "\n\n".join(paragraphs)
 
 
 async def seed_users(conn: asyncpg.Connection, count: int, rng: random.Random,
@@ -135,29 +120,67 @@ async def seed_follows(conn: asyncpg.Connection, users: list[int], rng: random.R
         [a for a, _ in pairs], [b for _, b in pairs])
 
 
+class Slugs:
+    """Unique slugs for one run's blogs, as the store would give them (base, base-2, ...),
+    decided here so that the insert trigger's search for a free variant finds one at once
+    instead of walking every earlier holder of a popular title."""
+
+    def __init__(self) -> None:
+        self._taken: dict[str, int] = {}
+
+    def __call__(self, title: str) -> str:
+        base = slugify(title)
+        n = self._taken.get(base, 0) + 1
+        self._taken[base] = n
+        return base if n == 1 else f"{base}-{n}"
+
+
 def blog_record(rng: random.Random, users: list[int], places: list[int],
-                now: datetime) -> tuple:
+                now: datetime, slugs: Slugs) -> tuple:
     created = now - timedelta(seconds=rng.randint(3600, 2 * 365 * 86400))
     published = rng.random() < 0.92
-    title = sentence(rng, 3, 8).rstrip(".")
+    title = blog_title(rng)
     tags = rng.sample(TAGS, rng.randint(1, 4))
     header = f"https://picsum.photos/seed/{rng.randint(1, 10**6)}/1000/600"
+    audience = rng.choices([a for a, _ in AUDIENCES], [w for _, w in AUDIENCES])[0]
     return (
         rng.choice(users), title, markdown_body(rng), sentence(rng, 8, 20), header,
         [], tags, rng.choice(places) if rng.random() < 0.8 else None,
         "published" if published else "draft", created, created,
         created + timedelta(minutes=rng.randint(1, 600)) if published else None,
+        slugs(title), audience,
     )
 
 
 BLOG_COLUMNS = ["author_id", "title", "body", "summary", "header_image", "images", "tags",
-                "location_id", "status", "created_at", "updated_at", "published_at"]
+                "location_id", "status", "created_at", "updated_at", "published_at", "slug",
+                "audience"]
+
+
+async def seed_reactions(conn: asyncpg.Connection, blogs: list[asyncpg.Record],
+                         user_ids: list[int], rng: random.Random) -> tuple[int, int]:
+    """Likes and comments on one batch of published blogs; their counts."""
+    likes, comments = [], []
+    for row in blogs:
+        for liker in rng.sample(user_ids, min(len(user_ids), rng.choice((0, 1, 2, 3, 5, 8)))):
+            likes.append((row["id"], liker))
+        for _ in range(rng.choice((0, 0, 1, 2, 3))):
+            at = row["published_at"] + timedelta(minutes=rng.randint(1, 5000))
+            comments.append((row["id"], rng.choice(user_ids), sentence(rng), at, at))
+    # Seeded likes are reactions of the default kind, 'like'.
+    await conn.copy_records_to_table("blog_reactions", records=likes,
+                                     columns=["blog_id", "user_id"])
+    await conn.copy_records_to_table(
+        "blog_comments", records=comments,
+        columns=["blog_id", "author_id", "body", "created_at", "updated_at"])
+    return len(likes), len(comments)
 
 
 async def seed(pool: asyncpg.Pool, *, users: int, blogs: int, rng: random.Random,
                batch: int = 10_000) -> SeedReport:
     started = time.monotonic()
     password_hash = await Argon2Hasher().hash(SEED_PASSWORD)  # one hash, shared: demo data
+    likes = comments = 0
     async with pool.acquire() as conn:
         async with conn.transaction():
             user_ids = await seed_users(conn, users, rng, password_hash)
@@ -165,37 +188,29 @@ async def seed(pool: asyncpg.Pool, *, users: int, blogs: int, rng: random.Random
             await seed_follows(conn, user_ids, rng)
         log.info("seeded %d users and %d locations", len(user_ids), len(place_ids))
         now = datetime.now(timezone.utc)
+        slugs = Slugs()
+        last_id = await conn.fetchval("SELECT coalesce(max(id), 0) FROM blogs")
         for start in range(0, blogs, batch):
-            records = [blog_record(rng, user_ids, place_ids, now)
+            records = [blog_record(rng, user_ids, place_ids, now, slugs)
                        for _ in range(min(batch, blogs - start))]
             # One transaction per batch: an interrupted seed leaves whole batches behind.
-            await conn.copy_records_to_table("blogs", records=records, columns=BLOG_COLUMNS)
-            log.info("seeded %d/%d blogs", start + len(records), blogs)
-        # Seeded users are new, so every blog of theirs is one of ours.
-        published = await conn.fetch(
-            "SELECT id, published_at FROM blogs WHERE author_id = ANY($1) "
-            "AND status = 'published'", user_ids)
-        likes, comments = [], []
-        for row in published:
-            for liker in rng.sample(user_ids, min(len(user_ids), rng.choice((0, 1, 2, 3, 5, 8)))):
-                likes.append((row["id"], liker))
-            for _ in range(rng.choice((0, 0, 1, 2, 3))):
-                at = row["published_at"] + timedelta(minutes=rng.randint(1, 5000))
-                comments.append((row["id"], rng.choice(user_ids), sentence(rng), at, at))
-        for start in range(0, len(likes), batch * 5):
-            # Seeded likes are reactions of the default kind, 'like'.
-            await conn.copy_records_to_table(
-                "blog_reactions", records=likes[start:start + batch * 5],
-                columns=["blog_id", "user_id"])
-        for start in range(0, len(comments), batch * 5):
-            await conn.copy_records_to_table(
-                "blog_comments", records=comments[start:start + batch * 5],
-                columns=["blog_id", "author_id", "body", "created_at", "updated_at"])
+            # Likes and comments follow each batch, so memory stays one batch's worth.
+            async with conn.transaction():
+                await conn.copy_records_to_table("blogs", records=records, columns=BLOG_COLUMNS)
+                # Seeded users are new, so every blog of theirs past last_id is this batch's.
+                published = await conn.fetch(
+                    "SELECT id, published_at FROM blogs WHERE id > $1 AND author_id = ANY($2) "
+                    "AND status = 'published'", last_id, user_ids)
+                last_id = await conn.fetchval("SELECT max(id) FROM blogs")
+                added = await seed_reactions(conn, published, user_ids, rng)
+            likes, comments = likes + added[0], comments + added[1]
+            log.info("seeded %d/%d blogs (%.0f s)", start + len(records), blogs,
+                     time.monotonic() - started)
         # Fresh statistics for the planner, and a visibility map so that paginated_bulk's
         # OFFSET is an index-only scan (no heap fetch per skipped row) from the start.
-        await conn.execute("VACUUM (ANALYZE) blogs")
-    return SeedReport(len(user_ids), blogs, len(likes), len(comments),
-                      time.monotonic() - started)
+        for table in ("blogs", "blog_slugs", "blog_reactions", "blog_comments"):
+            await conn.execute(f"VACUUM (ANALYZE) {table}")
+    return SeedReport(len(user_ids), blogs, likes, comments, time.monotonic() - started)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

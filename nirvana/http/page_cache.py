@@ -1,4 +1,5 @@
-"""Serialised pages of public blog lists, kept in memory for anonymous readers.
+"""Serialised pages of public blog reads (lists, search, one blog, feeds, sitemap), kept in
+memory for anonymous readers, with ETags.
 
 The first feed page is the hottest response of a blog: every visitor asks for it. Built from
 PostgreSQL it cost a round trip, 20 rows decoded and 20 pydantic models serialised per
@@ -8,8 +9,15 @@ kept and answered as they are, under two rules:
 - exact for what changes a list's membership or order: every publish, edit and delete done
   through `Blogs` bumps its `content_version`, and a page built before the bump is never
   served after it (a writer sees their own change on their next read);
-- at most `max_age` seconds stale for the rest: likes and comments counts, an author's new
-  name or avatar. That is the documented staleness of anonymous lists.
+- at most `max_age` seconds (plus one rebuild) stale for the rest: likes and comments
+  counts, an author's new name or avatar. That is the documented staleness of anonymous
+  reads. A page past its age but of the current version is answered as it is while one
+  rebuild runs in the background, so no reader waits for a rebuild that changes no
+  membership (a reader waiting behind each rebuild set the p99 of hot pages).
+
+The same cache keeps other public reads of blogs: an anonymous search, a single blog, the RSS
+and Atom feeds and the sitemap (docs/blogs.md lists them). Each page carries an ETag (a hash
+of its bytes) for conditional GETs.
 
 Only anonymous lists are cached: a signed-in viewer's list hides authors blocked either way,
 so it is built per request. Like the user cache, this assumes one process does all writes
@@ -19,17 +27,31 @@ so it is built per request. Like the user cache, this assumes one process does a
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Hashable
 
+from starlette.responses import Response
+
+
+log = logging.getLogger(__name__)
+# A content version: a counter, or a tuple of counters compared in order (each only grows).
+Version = int | tuple[int, ...]
+
 
 @dataclass(frozen=True, slots=True)
 class CachedPage:
     body: bytes
-    version: int
+    version: Version
     built_at: float
+    etag: str
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
 class PageCache:
@@ -44,9 +66,10 @@ class PageCache:
         self._pages: OrderedDict[Hashable, CachedPage] = OrderedDict()
         # One build per key at a time: a burst of misses waits for it instead of each
         # querying the database (the builder is keyed by the version it started at).
-        self._building: dict[Hashable, tuple[int, asyncio.Future[bytes]]] = {}
+        self._building: dict[Hashable, tuple[Version, asyncio.Future[CachedPage]]] = {}
+        self._refreshing: set[asyncio.Task[None]] = set()
 
-    def fresh(self, key: Hashable, version: int) -> bytes | None:
+    def fresh(self, key: Hashable, version: Version) -> bytes | None:
         page = self._pages.get(key)
         if page is None or page.version != version or (
                 self._clock() - page.built_at >= self.max_age):
@@ -54,18 +77,43 @@ class PageCache:
         self._pages.move_to_end(key)
         return page.body
 
-    async def get(self, key: Hashable, version: int,
+    async def get(self, key: Hashable, version: Version,
                   build: Callable[[], Awaitable[bytes]]) -> bytes:
-        """The page's bytes for content `version`, built by `build()` when missing or old.
-        `version` must be read before the build starts, so a write during the build leaves
-        the result labelled with the older version and it is rebuilt on the next request."""
-        body = self.fresh(key, version)
-        if body is not None:
-            return body
+        """The page's bytes for content `version` (see `page`)."""
+        return (await self.page(key, version, build)).body
+
+    async def page(self, key: Hashable, version: Version,
+                   build: Callable[[], Awaitable[bytes]],
+                   max_age: float | None = None) -> CachedPage:
+        """The page for content `version`, built by `build()` when missing or of an older
+        version; when only old in age, answered as it is while a rebuild runs in the
+        background. `version` must be read before the build starts, so a write during the
+        build leaves the result labelled with the older version and it is rebuilt on the
+        next request. `max_age` overrides the cache's own for this page."""
+        page = self._pages.get(key)
+        if page is not None and page.version == version:
+            self._pages.move_to_end(key)
+            age = self.max_age if max_age is None else max_age
+            if self._clock() - page.built_at >= age and key not in self._building:
+                task = asyncio.get_running_loop().create_task(self._refresh(key, version, build))
+                self._refreshing.add(task)
+                task.add_done_callback(self._refreshing.discard)
+            return page
+        return await self._build(key, version, build)
+
+    async def _refresh(self, key: Hashable, version: Version,
+                       build: Callable[[], Awaitable[bytes]]) -> None:
+        try:
+            await self._build(key, version, build)
+        except Exception:  # the old page is still served; the next reader tries again
+            log.warning("rebuilding cached page %r failed", key, exc_info=True)
+
+    async def _build(self, key: Hashable, version: Version,
+                     build: Callable[[], Awaitable[bytes]]) -> CachedPage:
         pending = self._building.get(key)
         if pending is not None and pending[0] == version:
             return await asyncio.shield(pending[1])
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[CachedPage] = asyncio.get_running_loop().create_future()
         self._building[key] = (version, future)
         started = self._clock()
         try:
@@ -80,16 +128,29 @@ class PageCache:
         finally:
             if self._building.get(key, (None, None))[1] is future:
                 del self._building[key]
-        future.set_result(body)
+        page = CachedPage(body, version, started, etag_of(body))
+        future.set_result(page)
         kept = self._pages.get(key)
         if kept is not None and kept.version > version:
-            return body  # a build begun after a later write finished first: keep its page
+            return page  # a build begun after a later write finished first: keep its page
         if kept is not None:
             self._bytes -= len(kept.body)
-        self._pages[key] = CachedPage(body, version, started)
+        self._pages[key] = page
         self._pages.move_to_end(key)
         self._bytes += len(body)
         while len(self._pages) > self._size or (self._bytes > self._max_bytes
                                                 and len(self._pages) > 1):
             self._bytes -= len(self._pages.popitem(last=False)[1].body)
-        return body
+        return page
+
+
+def answer(if_none_match: str | None, page: CachedPage, media_type: str,
+           headers: dict[str, str] | None = None) -> Response:
+    """The page as a response with its ETag, or 304 Not Modified (no body) when the client
+    already holds these bytes (RFC 9110's weak comparison: `W/` prefixes are ignored)."""
+    extra = {**(headers or {}), "ETag": page.etag}
+    if if_none_match is not None:
+        held = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        if page.etag in held or "*" in held:
+            return Response(status_code=304, headers=extra)
+    return Response(page.body, media_type=media_type, headers=extra)

@@ -50,10 +50,29 @@ def _may_match(route: BaseRoute, path: str) -> bool:
     return regex is None or regex.match(path) is not None
 
 
+def literal_prefix(route: BaseRoute) -> str | None:
+    """The fixed text every path this route matches starts with (up to its first
+    parameter), or None when it may match any path (a route without a path)."""
+    path = getattr(route, "path", None)
+    if not isinstance(path, str) or getattr(route, "path_regex", None) is None:
+        return None
+    return path.split("{", 1)[0]
+
+
 class IndexedRouter(Router):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._index = static_index(self.routes)
+        # The scan skips a route whose fixed prefix the path does not start with: its
+        # pattern could not match, and a string test costs a fraction of a regex match
+        # (one blog, ~46th in the list, spent a quarter of its cached answer scanning).
+        self._scan: list[tuple[BaseRoute, str | None]] = []
+
+    def _scan_list(self) -> list[tuple[BaseRoute, str | None]]:
+        # Rebuilt when routes were added after start (add_route), so none is ever skipped.
+        if len(self._scan) != len(self.routes):
+            self._scan = [(route, literal_prefix(route)) for route in self.routes]
+        return self._scan
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +91,10 @@ class IndexedRouter(Router):
                 return
         # Not in the index, or not for this method: Starlette's scan, in its order (a later
         # pattern may still serve this method on this path).
-        for route in self.routes:
+        path = get_route_path(scope)
+        for route, prefix in self._scan_list():
+            if prefix is not None and not path.startswith(prefix):
+                continue
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 await self._handle(route, child_scope, scope, receive, send)

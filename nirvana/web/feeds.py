@@ -102,8 +102,16 @@ def atom(info: FeedInfo, blogs: Sequence[Blog], base_url: str) -> bytes:
     return _document(root)
 
 
-def sitemap(base_url: str, blogs: Sequence[tuple[str, datetime]]) -> bytes:
-    """The home page and every public blog page (slug, last modified)."""
+def sitemap_index(base_url: str, paths: Sequence[str]) -> bytes:
+    """A sitemap index: the addresses of the sitemap parts."""
+    root = ET.Element("sitemapindex", {"xmlns": SITEMAP_NS})
+    for path in paths:
+        _text(ET.SubElement(root, "sitemap"), "loc", base_url + path)
+    return _document(root)
+
+
+def sitemap(base_url: str, blogs: Sequence[tuple[str, datetime]], home: bool = True) -> bytes:
+    """The home page (when `home`) and the given public blog pages (slug, last modified)."""
     root = ET.Element("urlset", {"xmlns": SITEMAP_NS})
 
     def url(path: str, modified: datetime | None = None) -> None:
@@ -113,7 +121,8 @@ def sitemap(base_url: str, blogs: Sequence[tuple[str, datetime]]) -> bytes:
             _text(entry, "lastmod",
                   modified.astimezone(timezone.utc).isoformat(timespec="seconds"))
 
-    url("/")
+    if home:
+        url("/")
     for slug, modified in blogs:
         url(slug_path(slug), modified)
     return _document(root)

@@ -3,7 +3,7 @@ headers every page carries, the Content-Security-Policy first."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
 import jinja2
@@ -89,6 +89,24 @@ class Pages:
         response = HTMLResponse(html, status_code=status,
                                 headers={**page_headers(request, self.media_origin),
                                          **(headers or {})})
+        return reader.finish(request, response)
+
+    async def render_for_anyone(self, request: Request, name: str, key: str,
+                                context: Callable[[], Awaitable[dict[str, Any]]]) -> Response:
+        """A page as every anonymous reader sees it, from the page cache (exact for every
+        publish, edit, audience change and delete; counts at most a second old). The caller
+        checks that the reader is anonymous; the HTML holds nothing of the request."""
+        reader = await reader_of(request)
+        services = request.app.state.services
+
+        async def build() -> bytes:
+            ctx = {"reader": None, "path": request.url.path, **(await context())}
+            return self.templates.get_template(name).render(
+                {"request": request, **ctx}).encode()
+
+        page = await services.page_cache.page(("web", key), services.blogs.content_version,
+                                              build)
+        response = HTMLResponse(page.body, headers=page_headers(request, self.media_origin))
         return reader.finish(request, response)
 
 

@@ -154,8 +154,12 @@ class FakeBlogRepository:
         return BlogStats(len(mine), sum(b.status is BlogStatus.PUBLISHED for b in mine),
                          sum(b.likes_count for b in mine))
 
-    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
-        return [(b.slug, b.updated_at) for b in self._visible(None)[:limit]]
+    async def public_pages(self, first_id: int, last_id: int) -> list[tuple[str, datetime]]:
+        return [(b.slug, b.updated_at) for b in sorted(self._visible(None), key=lambda b: b.id)
+                if first_id <= b.id <= last_id]
+
+    async def last_id(self) -> int:
+        return max(self.blogs, default=0)
 
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         mine = [b for b in self.blogs.values()

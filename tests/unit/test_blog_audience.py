@@ -59,4 +59,4 @@ async def test_narrowing_the_audience_takes_the_blog_away(blogs):
         await blogs.get(blog.id, FOLLOWER)
     with pytest.raises(NotFoundError):
         await blogs.comments(blog.id, STRANGER, 1, 10)
-    assert await blogs.public_pages(10) == []
+    assert await blogs.public_pages(0, 10) == []

@@ -37,15 +37,46 @@ async def test_a_page_is_built_once_then_served_until_the_version_moves():
     assert calls == ["build"] * 2
 
 
-async def test_a_page_is_rebuilt_after_max_age():
+async def test_a_page_past_max_age_is_answered_while_one_rebuild_runs_behind_it():
     clock = Clock()
-    cache, calls = PageCache(max_age=1.0, clock=clock), []
-    await cache.get("k", 1, builder(calls))
+    cache, calls, gate = PageCache(max_age=1.0, clock=clock), [], asyncio.Event()
+    await cache.get("k", 1, builder(calls, b"old"))
     clock.now = 0.99
     await cache.get("k", 1, builder(calls))
+    assert calls == ["build"]
     clock.now = 1.0
-    await cache.get("k", 1, builder(calls))
+    # Same version, only old: no reader waits; one rebuild starts however many ask.
+    assert await cache.get("k", 1, builder(calls, b"new", gate)) == b"old"
+    assert await cache.get("k", 1, builder(calls, b"new", gate)) == b"old"
+    await asyncio.sleep(0)
     assert calls == ["build"] * 2
+    gate.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert await cache.get("k", 1, builder(calls)) == b"new"
+    assert calls == ["build"] * 2
+
+
+async def test_a_failed_rebuild_keeps_the_old_page():
+    clock = Clock()
+    cache = PageCache(max_age=1.0, clock=clock)
+    await cache.get("k", 1, builder([], b"old"))
+    clock.now = 5.0
+
+    async def broken() -> bytes:
+        raise RuntimeError("database down")
+
+    assert await cache.get("k", 1, broken) == b"old"
+    await asyncio.sleep(0)
+    assert await cache.get("k", 1, builder([], b"new")) == b"old"  # that one rebuilds
+
+
+async def test_pages_carry_an_etag_that_follows_their_bytes():
+    cache = PageCache(clock=Clock())
+    a = await cache.page("a", 1, builder([], b"one"))
+    same = await cache.page("b", 1, builder([], b"one"))
+    other = await cache.page("a", 2, builder([], b"two"))
+    assert a.etag == same.etag != other.etag and a.etag.startswith('"')
 
 
 async def test_concurrent_misses_share_one_build():

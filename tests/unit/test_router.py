@@ -8,7 +8,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Match, Route, Router
 
 from nirvana.app import create_app
-from nirvana.http.router import IndexedRouter, static_index
+from nirvana.http.router import IndexedRouter, literal_prefix, static_index
 from nirvana.settings import Settings
 
 
@@ -107,3 +107,27 @@ def test_every_route_of_nirvana_is_indexed_where_the_scan_would_find_it(tmp_path
             assert indexed in (scanned, None), (method, route.path)
             if route.path in index:
                 assert indexed is scanned, (method, route.path)
+
+
+def test_skipping_routes_by_their_fixed_prefix_never_changes_which_route_answers(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path), open_services=lambda: None)
+    routes = app.router.routes
+    # Every parameterised path of Nirvana with sample values, and a few near misses.
+    samples = ["/api/v1/blog/12", "/api/v1/blog/slug/a-b", "/api/v1/blog/12/comments/3",
+               "/blogs/12", "/blogs/some-slug", "/people/7", "/sitemaps/0.xml",
+               "/tags/food/feed.xml", "/api/v1/blog/x", "/nothing/here", "/static/x.css"]
+    for route in routes:
+        path = getattr(route, "path", "")
+        if "{" in path:
+            samples.append(path.split("{", 1)[0] + "1")
+    for path in samples:
+        for method in ("GET", "POST", "DELETE"):
+            scope = {"type": "http", "path": path, "root_path": "", "method": method}
+            kept = [r for r in routes if (p := literal_prefix(r)) is None or path.startswith(p)]
+            assert first_full_match(kept, scope) is first_full_match(routes, scope), path
+
+
+async def test_a_route_added_after_start_is_still_found():
+    router = IndexedRouter(list(ROUTES))
+    router.routes.append(Route("/late/{n}", answer("late")))
+    assert await requests(router, ("GET", "/late/1")) == [(200, "late")]

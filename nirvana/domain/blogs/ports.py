@@ -92,8 +92,13 @@ class BlogRepository(Protocol):
 
     async def stats(self, author_id: int) -> BlogStats: ...
 
-    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
-        """(slug, updated_at) of the newest `limit` published blogs, for a sitemap."""
+    async def public_pages(self, first_id: int, last_id: int) -> list[tuple[str, datetime]]:
+        """(slug, updated_at) of the public published blogs with ids in first_id..last_id,
+        by id: one part of the sitemap."""
+        ...
+
+    async def last_id(self) -> int:
+        """The highest blog id ever given out (0 when none): how far the sitemap reaches."""
         ...
 
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:

@@ -55,6 +55,7 @@ from ..clock import Clock
 # GET /blog/bulk answers at most this many blogs (the newest): the seed's route promises
 # "all published blogs", which on a big table would be an unbounded response.
 BULK_CAP = 1000
+ACTIVITY_SLOTS = 4096
 _TICK = timedelta(microseconds=1)
 
 
@@ -78,6 +79,17 @@ class Blogs:
         # Bumped by every write that can change which blogs a list shows or in what order
         # (publish, edit, delete): caches of public lists compare against it.
         self.content_version = 0
+        # Bumped by what changes one blog's counts (likes, comments), in slots shared by
+        # blog id modulo their number: bounded memory; a shared slot only costs a rebuild.
+        self._activity = [0] * ACTIVITY_SLOTS
+
+    def blog_version(self, blog_id: int) -> tuple[int, int]:
+        """What a cached copy of one blog compares against: every write that can change
+        what that blog's answer holds moves it (content_version, or its likes and comments)."""
+        return self.content_version, self._activity[blog_id % ACTIVITY_SLOTS]
+
+    def _touched(self, blog_id: int) -> None:
+        self._activity[blog_id % ACTIVITY_SLOTS] += 1
 
     def authors_removed(self) -> None:
         """Blogs went without a write through here (an account was deleted, its blogs with
@@ -154,10 +166,16 @@ class Blogs:
     async def stats(self, author_id: int) -> BlogStats:
         return await self._blogs.stats(author_id)
 
-    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
-        """The slug and last change of the newest published blogs (a sitemap's entries):
-        what an anonymous reader may open."""
-        return await self._blogs.public_pages(limit)
+    async def public_pages(self, part: int, per_part: int) -> list[tuple[str, datetime]]:
+        """The slug and last change of the blogs an anonymous reader may open among ids
+        part*per_part+1 .. (part+1)*per_part: one part of the sitemap. Parts by id keep
+        each one's content stable as new blogs arrive."""
+        first = part * per_part + 1
+        return await self._blogs.public_pages(first, first + per_part - 1)
+
+    async def sitemap_parts(self, per_part: int) -> int:
+        """How many sitemap parts cover every blog id given out so far (at least one)."""
+        return max(1, -(-await self._blogs.last_id() // per_part))
 
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         """The caller's own drafts (nobody else ever sees them), last edited first."""
@@ -308,7 +326,10 @@ class Blogs:
         """Set the caller's reaction, replacing another kind: needs a published blog the
         caller can see (the audience and blocks, as for reading it)."""
         blog = await self._interactive(blog_id, user_id)
-        counts = await self._blogs.react(blog_id, user_id, kind)
+        try:
+            counts = await self._blogs.react(blog_id, user_id, kind)
+        finally:
+            self._touched(blog_id)
         # Also on a repeated or changed reaction: listeners count each reactor once.
         await self._events.publish(BlogReacted(blog_id, blog.author.id, user_id, kind))
         return ReactionState(counts, kind)
@@ -319,7 +340,10 @@ class Blogs:
         unliking leaves a `love` alone). Needs only visibility: taking it back from a blog
         that became a draft is fine."""
         blog = await self._visible(blog_id, user_id)
-        counts, removed = await self._blogs.unreact(blog_id, user_id, only)
+        try:
+            counts, removed = await self._blogs.unreact(blog_id, user_id, only)
+        finally:
+            self._touched(blog_id)
         if removed is not None:
             await self._events.publish(BlogReactionCleared(blog_id, blog.author.id, user_id))
             mine = None
@@ -349,7 +373,10 @@ class Blogs:
     async def comment(self, blog_id: int, user_id: int, body: str) -> Comment:
         blog = await self._interactive(blog_id, user_id)
         body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
-        comment = await self._comments.add(blog_id, user_id, body, self._clock.now())
+        try:
+            comment = await self._comments.add(blog_id, user_id, body, self._clock.now())
+        finally:
+            self._touched(blog_id)
         await self._events.publish(
             CommentAdded(blog_id, blog.author.id, comment.id, user_id, body))
         return comment
@@ -391,7 +418,10 @@ class Blogs:
             raise PermissionDeniedError(
                 "Only the comment's author or the blog's author can delete it.",
                 code="not_comment_author")
-        await self._comments.delete(comment_id)
+        try:
+            await self._comments.delete(comment_id)
+        finally:
+            self._touched(blog_id)
         await self._events.publish(
             CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id))
 
@@ -431,14 +461,20 @@ class Blogs:
 
     async def set_comment_hidden(self, blog_id: int, comment_id: int, hidden: bool) -> None:
         await self._any_comment(blog_id, comment_id)
-        await self._comments.set_hidden(comment_id, self._clock.now() if hidden else None)
+        try:
+            await self._comments.set_hidden(comment_id, self._clock.now() if hidden else None)
+        finally:
+            self._touched(blog_id)
 
     async def remove_comment(self, blog_id: int, comment_id: int) -> None:
         """Delete a comment whoever wrote it; its notifications are withdrawn as when its
         author deletes it."""
         comment = await self._any_comment(blog_id, comment_id)
         blog = await self._blogs.get(blog_id)
-        await self._comments.delete(comment_id)
+        try:
+            await self._comments.delete(comment_id)
+        finally:
+            self._touched(blog_id)
         if blog is not None:
             await self._events.publish(
                 CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id))

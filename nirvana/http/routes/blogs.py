@@ -19,7 +19,8 @@ from ...domain.blogs.model import (
 )
 from ...domain.blogs.service import BULK_CAP
 from ...domain.errors import AuthenticationError, NotFoundError
-from ..api import Api, Call, JsonResponse
+from ..api import JSON, Api, Call
+from ..page_cache import Version, answer
 from ..schemas.blogs import (
     BlogIn,
     BlogOut,
@@ -56,6 +57,9 @@ TAGS = ["blogs"]
 BLOG = "/api/v1/blog/{id:int}"
 COMMENT = "/api/v1/blog/{id:int}/comments/{comment_id:int}"
 MAX_ID = 2**63 - 1
+# One blog's cached answer is exact for its own counts too (Blogs.blog_version), so only an
+# author's new name or avatar waits this long to show to anonymous readers.
+BLOG_MAX_AGE = 10.0
 
 
 def path_id(call: Call, name: str = "id") -> int:
@@ -90,11 +94,13 @@ async def bulk_blogs(call: Call[None, None]) -> BulkOut:
     return BulkOut(blogs=[BlogOut.of(b) for b in blogs], cap=BULK_CAP, capped=capped)
 
 
-async def public_list(call: Call, key: tuple, build: Callable[[], Awaitable[BaseModel]]
+async def public_read(call: Call, key: tuple, build: Callable[[], Awaitable[BaseModel]],
+                      version: Version | None = None, max_age: float | None = None
                       ) -> Response | BaseModel:
-    """An anonymous reader's list comes from the page cache (exact for publish, edit and
-    delete; counts and author names at most a second old); a signed-in reader's list is
-    built per request, since it hides authors blocked either way."""
+    """An anonymous reader's list, search or blog comes from the page cache (exact for
+    publish, edit, audience change and delete; counts and author names at most a second
+    old), with an ETag for conditional GETs; a signed-in reader's is built per request,
+    since it hides authors blocked either way and shows what their audience admits."""
     if call.claims is not None:
         return await build()
     services = call.services
@@ -102,8 +108,10 @@ async def public_list(call: Call, key: tuple, build: Callable[[], Awaitable[Base
     async def render() -> bytes:
         return (await build()).model_dump_json().encode()
 
-    body = await services.page_cache.get(key, services.blogs.content_version, render)
-    return JsonResponse(body)
+    if version is None:
+        version = services.blogs.content_version
+    page = await services.page_cache.page(key, version, render, max_age)
+    return answer(call.request.headers.get("if-none-match"), page, JSON)
 
 
 @api.route("GET", "/api/v1/blog/paginated_bulk", auth="optional", tags=TAGS, query=PageQuery,
@@ -116,7 +124,7 @@ async def paginated_bulk(call: Call[None, PageQuery]) -> Response | BaseModel:
         return PaginatedOut(blogs=[BlogOut.of(b) for b in blogs], total=total, page=q.page,
                             limit=q.limit, totalPages=total_pages(total, q.limit))
 
-    return await public_list(call, ("page", q.page, q.limit), build)
+    return await public_read(call, ("page", q.page, q.limit), build)
 
 
 @api.route("GET", "/api/v1/blog/stats", tags=TAGS, response=StatsOut,
@@ -129,13 +137,17 @@ async def blog_stats(call: Call[None, None]) -> StatsOut:
 @api.route("GET", "/api/v1/blog/search", auth="optional", tags=TAGS, query=SearchQuery,
            response=SearchOut,
            summary="Full-text search (title ranked above body) with combinable filters")
-async def search_blogs(call: Call[None, SearchQuery]) -> SearchOut:
+async def search_blogs(call: Call[None, SearchQuery]) -> Response | BaseModel:
     q = call.query
     terms = BlogFilter(q=q.q, author_id=q.author, tag=q.tag, city=q.city, country=q.country,
                        since=utc(q.from_), until=utc(q.to))
-    blogs, more = await call.services.blogs.search(viewer(call), terms, q.page, q.limit)
-    return SearchOut(blogs=[BlogOut.of(b) for b in blogs], page=q.page, limit=q.limit,
-                     has_more=more)
+
+    async def build() -> SearchOut:
+        blogs, more = await call.services.blogs.search(viewer(call), terms, q.page, q.limit)
+        return SearchOut(blogs=[BlogOut.of(b) for b in blogs], page=q.page, limit=q.limit,
+                         has_more=more)
+
+    return await public_read(call, ("search", terms, q.page, q.limit), build)
 
 
 @api.route("GET", "/api/v1/feed", auth="optional", tags=TAGS, query=FeedQuery,
@@ -153,20 +165,31 @@ async def feed(call: Call[None, FeedQuery]) -> Response | BaseModel:
         return FeedOut(blogs=[BlogOut.of(b) for b in page.blogs],
                        next_cursor=encode_cursor(page.next) if page.next else None)
 
-    return await public_list(call, ("feed", q.cursor, q.limit), build)
+    return await public_read(call, ("feed", q.cursor, q.limit), build)
 
 
 @api.route("GET", BLOG, auth="optional", tags=TAGS, response=BlogOut, errors=(404,),
            summary="One blog; drafts only for their author")
-async def get_blog(call: Call[None, None]) -> BlogOut:
-    return BlogOut.of(await call.services.blogs.get(path_id(call), viewer(call)))
+async def get_blog(call: Call[None, None]) -> Response | BaseModel:
+    blog_id = path_id(call)
+
+    async def build() -> BlogOut:
+        return BlogOut.of(await call.services.blogs.get(blog_id, viewer(call)))
+
+    return await public_read(call, ("blog", blog_id), build,
+                             call.services.blogs.blog_version(blog_id), BLOG_MAX_AGE)
 
 
 @api.route("GET", "/api/v1/blog/slug/{slug}", auth="optional", tags=TAGS, response=BlogOut,
            errors=(404,),
            summary="One blog by its slug, current or earlier (compare the answer's slug)")
-async def get_blog_by_slug(call: Call[None, None]) -> BlogOut:
-    return BlogOut.of(await call.services.blogs.get_by_slug(call.path("slug"), viewer(call)))
+async def get_blog_by_slug(call: Call[None, None]) -> Response | BaseModel:
+    slug = call.path("slug")
+
+    async def build() -> BlogOut:
+        return BlogOut.of(await call.services.blogs.get_by_slug(slug, viewer(call)))
+
+    return await public_read(call, ("slug", slug), build)
 
 
 @api.route("POST", "/api/v1/blog", tags=TAGS, body=BlogIn, response=BlogOut, status=201,

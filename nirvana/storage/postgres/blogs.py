@@ -34,7 +34,7 @@ BLOG_COLUMNS = """
     u.id AS author_id, u.username::text AS author_username, u.name AS author_name,
     u.avatar_url AS author_avatar, l.id AS location_id, l.city, l.country"""
 
-SEARCH_CANDIDATES = 2000  # see BlogRepository.search: ranking is bounded to these
+SEARCH_CANDIDATES = 500  # see search below and docs/blogs.md: ranking is bounded to these
 
 BLOG_FROM = """
     FROM blogs b
@@ -334,12 +334,16 @@ class PgBlogRepository:
             author_id)
         return BlogStats(row["blogs"], row["published"], int(row["total_likes"]))
 
-    async def public_pages(self, limit: int) -> list[tuple[str, datetime]]:
+    async def public_pages(self, first_id: int, last_id: int) -> list[tuple[str, datetime]]:
         rows = await self._pool.fetch(
-            f"SELECT b.slug, b.updated_at FROM blogs b "
-            f"WHERE b.status = 'published' AND b.audience = 'public' AND b.hidden_at IS NULL "
-            f"{NEWEST_FIRST} LIMIT $1", limit)
+            "SELECT b.slug, b.updated_at FROM blogs b "
+            "WHERE b.id BETWEEN $1 AND $2 AND b.status = 'published' "
+            "AND b.audience = 'public' AND b.hidden_at IS NULL ORDER BY b.id",
+            first_id, last_id)
         return [(r["slug"], r["updated_at"]) for r in rows]
+
+    async def last_id(self) -> int:
+        return await self._pool.fetchval("SELECT coalesce(max(id), 0) FROM blogs")
 
     async def drafts(self, author_id: int, limit: int) -> list[Blog]:
         rows = await self._pool.fetch(

@@ -1,27 +1,34 @@
 """Feeds for readers: RSS 2.0 and Atom for the site, each author and each tag, and the sitemap.
 
 Always as an anonymous reader sees the site (cookies are ignored): a feed reader or crawler
-may be shared, so nothing in these documents depends on who asked. Built by `web/feeds.py`.
+may be shared, so nothing in these documents depends on who asked. Built by `web/feeds.py`,
+kept in the page cache (`http/page_cache.py`: exact for publish, edit, audience change and
+delete; author names at most a second old) and answered with an ETag, so a crawler that
+asks again with If-None-Match gets a 304 without a body.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Awaitable, Callable, Hashable
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...http.page_cache import answer
 from .. import domain
-from ..feeds import FeedInfo, atom, rss, sitemap
+from ..feeds import FeedInfo, atom, rss, sitemap, sitemap_index
 from .people import person_id
 
 FEED_SIZE = 20
-# The sitemap protocol's limit per file; a larger site needs a sitemap index (not yet).
-SITEMAP_SIZE = 50_000
+# Blog ids per sitemap part (the protocol allows 50,000 URLs; WordPress uses 2,000 per part
+# too): a part stays small enough for a crawler to fetch often, and the index lists
+# ~500 parts at a million blogs.
+SITEMAP_PART = 2000
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
+XML_TYPE = "application/xml; charset=utf-8"
 # Public documents, the same for everyone: shared caches may keep them a little while.
 HEADERS = {"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff"}
 
@@ -34,54 +41,100 @@ def base_url(request: Request) -> str:
     return request.app.state.settings.base_url
 
 
+async def cached(request: Request, key: Hashable, media_type: str,
+                 build: Callable[[], Awaitable[bytes]]) -> Response:
+    s = services(request)
+    page = await s.page_cache.page(("doc",) + (key if isinstance(key, tuple) else (key,)),
+                                   s.blogs.content_version, build)
+    return answer(request.headers.get("if-none-match"), page, media_type, HEADERS)
+
+
 Builder = Callable[[FeedInfo, list, str], bytes]
 FORMATS: dict[str, tuple[Builder, str]] = {"feed.xml": (rss, RSS_TYPE),
                                            "atom.xml": (atom, ATOM_TYPE)}
 
 
-def document(request: Request, name: str, info: FeedInfo, blogs: list) -> Response:
+async def document(request: Request, key: tuple, info: Callable[[], Awaitable[FeedInfo]],
+                   blogs: Callable[[], Awaitable[list]]) -> Response:
+    name = request.url.path.rsplit("/", 1)[1]
     build, media_type = FORMATS[name]
-    return Response(build(info, blogs, base_url(request)), media_type=media_type,
-                    headers=HEADERS)
+
+    async def render() -> bytes:
+        return build(await info(), await blogs(), base_url(request))
+
+    return await cached(request, key + (name,), media_type, render)
 
 
 async def site_feed(request: Request) -> Response:
-    name = request.url.path.rsplit("/", 1)[1]
-    page = await services(request).blogs.feed(None, None, FEED_SIZE)
     base = base_url(request)
-    info = FeedInfo("Nirvana", "The newest blogs on Nirvana.", base + "/",
-                    f"{base}/{name}")
-    return document(request, name, info, page.blogs)
+    name = request.url.path.rsplit("/", 1)[1]
+
+    async def info() -> FeedInfo:
+        return FeedInfo("Nirvana", "The newest blogs on Nirvana.", base + "/", f"{base}/{name}")
+
+    async def blogs() -> list:
+        return (await services(request).blogs.feed(None, None, FEED_SIZE)).blogs
+
+    return await document(request, ("site",), info, blogs)
 
 
 async def author_feed(request: Request) -> Response:
     name = request.url.path.rsplit("/", 1)[1]
     uid = person_id(request)
-    person = (await services(request).social.profile(None, uid)).user.person
-    blogs, _ = await services(request).blogs.search(
-        None, domain.BlogFilter(author_id=uid), 1, FEED_SIZE)
     base = base_url(request)
-    info = FeedInfo(f"{person.name} on Nirvana", f"The newest blogs by {person.name}.",
-                    f"{base}/people/{uid}", f"{base}/people/{uid}/{name}")
-    return document(request, name, info, blogs)
+
+    async def info() -> FeedInfo:
+        person = (await services(request).social.profile(None, uid)).user.person
+        return FeedInfo(f"{person.name} on Nirvana", f"The newest blogs by {person.name}.",
+                        f"{base}/people/{uid}", f"{base}/people/{uid}/{name}")
+
+    async def blogs() -> list:
+        found, _ = await services(request).blogs.search(
+            None, domain.BlogFilter(author_id=uid), 1, FEED_SIZE)
+        return found
+
+    return await document(request, ("author", uid), info, blogs)
 
 
 async def tag_feed(request: Request) -> Response:
     name = request.url.path.rsplit("/", 1)[1]
     tag = request.path_params["tag"]
-    blogs, _ = await services(request).blogs.search(
-        None, domain.BlogFilter(tag=tag), 1, FEED_SIZE)
     base = base_url(request)
     page = f"{base}/tags/{quote(tag, safe='')}"
-    info = FeedInfo(f"#{tag} on Nirvana", f"The newest blogs tagged {tag}.", page,
-                    f"{page}/{name}")
-    return document(request, name, info, blogs)
+
+    async def info() -> FeedInfo:
+        return FeedInfo(f"#{tag} on Nirvana", f"The newest blogs tagged {tag}.", page,
+                        f"{page}/{name}")
+
+    async def blogs() -> list:
+        found, _ = await services(request).blogs.search(
+            None, domain.BlogFilter(tag=tag), 1, FEED_SIZE)
+        return found
+
+    return await document(request, ("tag", tag), info, blogs)
 
 
 async def site_map(request: Request) -> Response:
-    pages = await services(request).blogs.public_pages(SITEMAP_SIZE)
-    return Response(sitemap(base_url(request), pages),
-                    media_type="application/xml; charset=utf-8", headers=HEADERS)
+    """The sitemap index: one part per SITEMAP_PART blog ids given out so far."""
+    async def render() -> bytes:
+        parts = await services(request).blogs.sitemap_parts(SITEMAP_PART)
+        return sitemap_index(base_url(request), [f"/sitemaps/{n}.xml" for n in range(parts)])
+
+    return await cached(request, "sitemap", XML_TYPE, render)
+
+
+async def site_map_part(request: Request) -> Response:
+    part = request.path_params["part"]
+    blogs = services(request).blogs
+
+    async def render() -> bytes:
+        # Checked in the build: a cached part answers without asking how many there are.
+        if part >= await blogs.sitemap_parts(SITEMAP_PART):
+            raise domain.NotFoundError("No such sitemap.", code="not_found")
+        pages = await blogs.public_pages(part, SITEMAP_PART)
+        return sitemap(base_url(request), pages, home=part == 0)
+
+    return await cached(request, ("sitemap", part), XML_TYPE, render)
 
 
 routes = [
@@ -92,4 +145,5 @@ routes = [
     Route("/tags/{tag}/feed.xml", tag_feed, methods=["GET", "HEAD"]),
     Route("/tags/{tag}/atom.xml", tag_feed, methods=["GET", "HEAD"]),
     Route("/sitemap.xml", site_map, methods=["GET", "HEAD"]),
+    Route("/sitemaps/{part:int}.xml", site_map_part, methods=["GET", "HEAD"]),
 ]

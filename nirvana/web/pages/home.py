@@ -17,6 +17,16 @@ async def home(request: Request) -> Response:
     reader = await reader_of(request)
     following = request.query_params.get("following") == "1" and reader.user is not None
     cursor = request.query_params.get("after")
+    if reader.user is None and cursor is None:
+        # Every first visit lands here: the same page for every anonymous reader, kept.
+        async def first_page() -> dict:
+            feed = await request.app.state.services.blogs.feed(None, None, FEED_PAGE)
+            return {"blogs": feed.blogs, "following": False, "first_page": True,
+                    "next_url": f"/?after={domain.encode_cursor(feed.next)}"
+                    if feed.next is not None else None}
+
+        return await pages_of(request).render_for_anyone(request, "home.html", "home",
+                                                         first_page)
     after = domain.decode_cursor(cursor) if cursor else None
     feed = await request.app.state.services.blogs.feed(reader.id, after, FEED_PAGE,
                                                        following=following)
