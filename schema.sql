@@ -559,3 +559,22 @@ CREATE TABLE exports (
 CREATE INDEX exports_todo_idx ON exports (requested_at) WHERE state IN ('pending', 'building');
 CREATE INDEX exports_user_idx ON exports (user_id, requested_at DESC);
 CREATE INDEX exports_expiry_idx ON exports (expires_at) WHERE state = 'ready';
+
+-- migration: 0012 media uploads
+-- Every upload and whom it was issued to: a chat attachment naming a local path is accepted
+-- only if its URL is here, and the sizes make each user's storage usage.
+CREATE TABLE media_uploads (
+    url        text PRIMARY KEY,
+    owner_id   bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    kind       text NOT NULL CHECK (kind IN ('image', 'audio', 'video', 'file')),
+    mime       text NOT NULL,
+    size       bigint NOT NULL CHECK (size >= 0),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX media_uploads_owner_idx ON media_uploads (owner_id);
+-- Bytes reserved per user, raised before a file is stored (within the quota, in one UPDATE)
+-- and lowered again if storing it fails.
+CREATE TABLE media_usage (
+    user_id    bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    used_bytes bigint NOT NULL DEFAULT 0 CHECK (used_bytes >= 0)
+);

@@ -21,7 +21,7 @@ from pymongo import AsyncMongoClient
 
 from .domain.accounts.service import AccountPolicy, Accounts
 from .domain.ratelimit import Limit
-from .domain.media import Images, MediaStore
+from .domain.uploads import MediaStore, UploadLimits, Uploads
 from .domain.social.events import FriendshipChanged, SocialEvent
 from .domain.blogs.events import BlogEvent
 from .domain.notifications.entities import Change
@@ -51,6 +51,7 @@ from .storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
 from .storage.mongo.presence import MongoPresenceStore
 from .storage.postgres.pool import create_pool, migrate
 from .storage.media import CloudinaryMediaStore, LocalMediaStore
+from .storage.postgres.uploads import PgUploadLedger
 from .storage.postgres.accounts import (
     PgDeletedAccounts,
     PgPasswordResetStore,
@@ -118,7 +119,7 @@ class Services:
     authenticator: Authenticator
     clock: Clock
     social: SocialGraph
-    images: Images
+    uploads: Uploads
     # Always there, even with Cloudinary: files stored locally before a switch stay served.
     local_media: LocalMediaStore
     blogs: Blogs
@@ -409,6 +410,11 @@ def build_services(
         if settings.cloudinary_url
         else local_media
     )
+    upload_ledger = PgUploadLedger(pool)
+    uploads = Uploads(media, upload_ledger, UploadLimits(
+        image=settings.max_upload_bytes, audio=settings.max_audio_bytes,
+        video=settings.max_video_bytes, file=settings.max_file_bytes,
+        quota=settings.storage_quota_bytes))
     peers = PgChatPeers(pool)
     chat_limits = ChatLimits()
     # Measured only when /metrics can be scraped (METRICS_TOKEN): nothing to pay otherwise.
@@ -422,7 +428,8 @@ def build_services(
     hub = Hub(peers, typing_ttl=chat_limits.typing_ttl_seconds, presence=presence)
     chat = ChatService(store=chat_store, changes=changes, peers=peers,
                        publisher=CountingPublisher(hub, metrics) if metrics else hub,
-                       clock=clock, limits=chat_limits, write_gate=write_gate)
+                       clock=clock, limits=chat_limits, write_gate=write_gate,
+                       uploads=upload_ledger)
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
@@ -461,7 +468,7 @@ def build_services(
         authenticator=Authenticator(accounts, settings.trusted_origins),
         clock=clock,
         social=social,
-        images=Images(media, settings.max_upload_bytes),
+        uploads=uploads,
         local_media=local_media,
         blogs=blogs,
         blog_events=blog_events,

@@ -28,13 +28,14 @@ from ..domain.errors import (
 from ..domain.notifications.cursors import decode_cursor as decode_notification_cursor
 from ..domain.notifications.cursors import encode_cursor as encode_notification_cursor
 from ..domain.social.cursors import page_request
+from ..domain.sniffing import MediaKind
 from ..ws.notification_frames import NotificationOut
 from ..domain.social.entities import Direction
 
 __all__ = [
     "NotificationOut", "decode_notification_cursor", "encode_notification_cursor",
     "Audience", "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter",
-    "BlogStatus", "Comment", "ConflictError", "Direction", "DomainError", "InvalidInputError",
+    "BlogStatus", "Comment", "MediaKind", "ConflictError", "Direction", "DomainError", "InvalidInputError",
     "NotFoundError",
     "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Session", "SignInChallenge", "User",
     "decode_cursor", "encode_cursor", "page_request",
