@@ -62,6 +62,7 @@ def _environment(assets: StaticAssets) -> jinja2.Environment:
     env.filters["date"] = lambda at: at.strftime("%-d %b %Y") if at else ""
     env.filters["datetime_iso"] = lambda at: at.isoformat() if at else ""
     env.filters["date_time"] = lambda at: at.strftime("%-d %b %Y, %H:%M UTC") if at else ""
+    env.filters["bytes"] = human_bytes
     return env
 
 
@@ -90,3 +91,14 @@ class Pages:
 
 def pages_of(request: Request) -> Pages:
     return request.app.state.pages
+
+
+def human_bytes(n: int) -> str:
+    """1234567 -> "1.2 MB": decimal units, as the size limits are written in the README."""
+    if n < 1000:
+        return f"{n} bytes"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}".replace(".0 ", " ")
+    raise AssertionError("unreachable")

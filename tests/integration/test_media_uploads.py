@@ -4,6 +4,7 @@ the quota (exact when uploads race), and how each kind is served."""
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 import pytest
 
@@ -41,7 +42,7 @@ async def test_each_kind_is_judged_by_its_bytes_and_served_as_itself(client, dat
     disposition = served.headers.get("content-disposition")
     if kind == "file":
         name = body["url"].removeprefix("/media/")
-        assert disposition == f'attachment; filename="{name}"'
+        assert disposition == f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}"
     else:
         assert disposition is None
 
@@ -55,6 +56,22 @@ async def test_a_page_or_program_is_only_ever_a_download(client, data):
     served = await client.get(r.json()["url"])
     assert served.headers["content-type"] == "application/octet-stream"
     assert served.headers["content-disposition"].startswith("attachment;")
+
+
+@pytest.mark.parametrize("asked,saved_as", [
+    ("report.pdf", "report.pdf"),
+    ("../../etc/passwd", "_.._etc_passwd.pdf"),
+    ('a"b\\c.pdf', "a_b_c.pdf"),
+    ("page.html", "page.html.pdf"),
+    ("Ünïcødé résumé.pdf", "Ünïcødé résumé.pdf"),
+])
+async def test_a_download_is_saved_under_a_safe_name(client, asked, saved_as):
+    ann = await sign_up(client)
+    url = (await upload(client, ann, pdf())).json()["url"]
+    served = await client.get(url, params={"name": asked})
+    disposition = served.headers["content-disposition"]
+    assert disposition.startswith("attachment; filename=\"")
+    assert disposition.endswith("filename*=UTF-8''" + quote(saved_as, safe=""))
 
 
 async def test_kind_limits_and_the_asked_kind_are_enforced(client, services):

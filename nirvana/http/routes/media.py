@@ -3,13 +3,15 @@ storage usage, and serving of locally stored media (/media/{name})."""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import Field
 from starlette.responses import FileResponse, Response
 
 from ...domain.errors import NotFoundError
-from ...domain.sniffing import MediaKind
+from ...domain.sniffing import OCTET_STREAM, ContentType, MediaKind
 from ..api import Api, Call, In, Out
 from ..multipart import read_file_field
 from ..schemas.social import UploadOut
@@ -59,6 +61,29 @@ class MediaOut(Out):
     size: int = Field(description="Bytes")
 
 
+class MediaQuery(In):
+    name: str | None = Field(default=None, max_length=200,
+                             description="The name to download a file under (made safe: "
+                                         "path characters replaced, the type's extension kept)")
+
+
+def download_name(stored: str, content: ContentType, asked: str | None) -> str:
+    """The file name a download is saved under: the one asked for, reduced to letters, digits
+    and a few marks (no path, no quotes), ending in the extension of what the bytes are, so
+    `x.html` asked of a PDF is saved as `x.html.pdf`. Without one, the stored name."""
+    if not asked:
+        return stored
+    name = re.sub(r"[^\w .()+-]", "_", asked).strip(" .")[:150] or "download"
+    if content is not OCTET_STREAM and not name.lower().endswith("." + content.extension):
+        name = f"{name}.{content.extension}"
+    return name
+
+
+def attachment_header(name: str) -> str:
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 class StorageOut(Out):
     used_bytes: int
     quota_bytes: int
@@ -104,9 +129,9 @@ async def media_usage(call: Call[None, None]) -> StorageOut:
 @api.route("GET", "/media/{name}",
            summary="A locally stored upload: images, audio and video inline, any other file "
                    "as a download", tags=TAGS, auth=False,
-           errors=(404,), uses_stores=False, raw_response={"description": "The file",
-                                        "content": {"*/*": {}}})
-async def get_media(call: Call[None, None]) -> Response:
+           query=MediaQuery, errors=(404,), uses_stores=False,
+           raw_response={"description": "The file", "content": {"*/*": {}}})
+async def get_media(call: Call[None, MediaQuery]) -> Response:
     name = call.path("name")
     found = call.services.local_media.find(name)
     if found is None:
@@ -114,6 +139,6 @@ async def get_media(call: Call[None, None]) -> Response:
     path, content = found
     headers = dict(MEDIA_HEADERS)
     if not content.inline:
-        # The name is one we issued (random characters and a known extension): safe as is.
-        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        headers["Content-Disposition"] = attachment_header(
+            download_name(name, content, call.query.name))
     return FileResponse(path, media_type=content.mime, headers=headers)
