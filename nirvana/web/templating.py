@@ -33,7 +33,8 @@ def content_security_policy(request: Request, media_origin: str | None) -> str:
     ws = ("wss://" if request.url.scheme == "https" else "ws://") + request.url.netloc
     images = "'self' data: blob:" + (f" {media_origin}" if media_origin else "")
     return ("default-src 'self'; script-src 'self'; style-src 'self'; "
-            f"img-src {images}; connect-src 'self' {ws}; font-src 'self'; "
+            f"img-src {images}; media-src 'self'{f' {media_origin}' if media_origin else ''}; "
+            f"connect-src 'self' {ws}; font-src 'self'; "
             "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 

@@ -109,3 +109,13 @@ async def test_over_quota_is_413_quota_exceeded_and_usage_is_shown(client, servi
 async def test_uploading_and_usage_need_a_signed_in_user(client):
     assert (await upload(client, {"jwt": "nope"}, pdf())).status_code == 401
     assert (await client.get("/api/v1/media/usage")).status_code == 401
+
+
+async def test_openapi_describes_uploads_usage_and_downloads(client):
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    upload_op = paths["/api/v1/media/upload"]["post"]
+    assert "multipart/form-data" in upload_op["requestBody"]["content"]
+    assert {"201", "413", "415"} <= set(upload_op["responses"])
+    assert "kind" in {p["name"] for p in upload_op["parameters"]}
+    assert "/api/v1/media/usage" in paths
+    assert "name" in {p["name"] for p in paths["/media/{name}"]["get"]["parameters"]}
