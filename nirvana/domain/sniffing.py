@@ -60,6 +60,10 @@ CONTENT_TYPES: dict[str, ContentType] = {
 OCTET_STREAM = CONTENT_TYPES["bin"]
 # puremagic names some formats by another extension than ours.
 _ALIASES = {"wave": "wav", "mpga": "mp3", "qt": "mov", "mkv": "webm"}
+# A match on a bare container prefix (RIFF, which AVI shares with WAV) is weak: audio and video
+# need a stronger one, except MP3, which has no longer signature, and WebM, checked below.
+_STRONG = 0.5
+_WEAK_OK = {"mp3", "webm"}
 
 
 def sniff(data: bytes) -> ContentType:
@@ -87,6 +91,10 @@ def sniff(data: bytes) -> ContentType:
             continue
         found = CONTENT_TYPES.get(ext)
         # An image is one only if check_image passed it above, never on a signature alone.
-        if found is not None and found.kind is not MediaKind.IMAGE:
-            return found
+        if found is None or found.kind is MediaKind.IMAGE:
+            continue
+        if (found.kind in (MediaKind.AUDIO, MediaKind.VIDEO) and ext not in _WEAK_OK
+                and candidate.confidence < _STRONG):
+            continue
+        return found
     return OCTET_STREAM

@@ -32,6 +32,9 @@ pytestmark = pytest.mark.anyio
     (b"<svg xmlns='http://www.w3.org/2000/svg'><script>x()</script></svg>", MediaKind.FILE,
      "application/octet-stream"),
     (b"just some notes", MediaKind.FILE, "application/octet-stream"),
+    # RIFF is WAV's container, and AVI's: only a WAVE header makes it audio.
+    (b"RIFF\x00\x00\x00\x00AVI LIST" + b"\x00" * 32, MediaKind.FILE,
+     "application/octet-stream"),
 ])
 def test_the_bytes_decide_the_kind_and_a_page_is_never_served_as_one(data, kind, mime):
     found = sniff(data)
