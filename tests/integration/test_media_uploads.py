@@ -119,3 +119,14 @@ async def test_openapi_describes_uploads_usage_and_downloads(client):
     assert "kind" in {p["name"] for p in upload_op["parameters"]}
     assert "/api/v1/media/usage" in paths
     assert "name" in {p["name"] for p in paths["/media/{name}"]["get"]["parameters"]}
+
+
+async def test_your_profile_shows_your_storage_and_nobody_elses(client):
+    ann, bob = await sign_up(client), await sign_up(client)
+    await upload(client, ann, pdf())
+    mine = (await client.get(f"/api/v1/users/{ann['user']['id']}", headers=bearer(ann))).json()
+    assert mine["storage"]["used_bytes"] == len(pdf()) and mine["storage"]["files"] == 1
+    theirs = await client.get(f"/api/v1/users/{ann['user']['id']}", headers=bearer(bob))
+    assert theirs.json()["storage"] is None
+    anonymous = await client.get(f"/api/v1/users/{ann['user']['id']}")
+    assert anonymous.json()["storage"] is None

@@ -14,7 +14,7 @@ from ...domain.errors import NotFoundError
 from ...domain.sniffing import OCTET_STREAM, ContentType, MediaKind
 from ..api import Api, Call, In, Out
 from ..multipart import read_file_field
-from ..schemas.social import UploadOut
+from ..schemas.social import StorageOut, UploadOut
 
 api = Api()
 TAGS = ["media"]
@@ -82,12 +82,6 @@ def download_name(stored: str, content: ContentType, asked: str | None) -> str:
 def attachment_header(name: str) -> str:
     ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-class StorageOut(Out):
-    used_bytes: int
-    quota_bytes: int
-    files: int
 
 
 @api.route("POST", "/api/v1/image/upload",
