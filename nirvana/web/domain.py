@@ -35,7 +35,8 @@ from ..domain.social.entities import Direction
 __all__ = [
     "NotificationOut", "decode_notification_cursor", "encode_notification_cursor",
     "Audience", "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter",
-    "BlogStatus", "Comment", "MediaKind", "ConflictError", "Direction", "DomainError", "InvalidInputError",
+    "BlogStatus", "Comment", "MediaKind", "ConflictError", "Direction", "DomainError",
+    "InvalidInputError",
     "NotFoundError",
     "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Session", "SignInChallenge", "User",
     "decode_cursor", "encode_cursor", "page_request",

@@ -31,7 +31,8 @@ async def drop_file(page, name: str, mime: str, data: bytes) -> None:
       transfer.items.add(new File([new Uint8Array(bytes)], name, { type }));
       const zone = document.getElementById("conversation");
       for (const kind of ["dragover", "drop"]) {
-        zone.dispatchEvent(new DragEvent(kind, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        zone.dispatchEvent(new DragEvent(kind,
+          { dataTransfer: transfer, bubbles: true, cancelable: true }));
       }
     }""", [name, mime, list(data)])
 

@@ -21,7 +21,7 @@ import pytest
 from nirvana.storage.media import CloudinaryMediaStore
 from tests.support.http import bearer, sign_up
 from tests.support.images import png
-from tests.support.media_files import mp4
+from tests.support.media_files import mp4, pdf, wav
 
 pytestmark = pytest.mark.anyio
 
@@ -158,6 +158,21 @@ async def test_video_goes_to_cloudinary_as_a_video_resource(client, services,
     assert body["url"].endswith("/nirvana/k3yqzv1xq8b2.mp4") and "c_limit" not in body["url"]
     usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
     assert usage["used_bytes"] == len(data) and usage["files"] == 1
+
+
+@pytest.mark.parametrize("data,resource_type", [(wav(), "video"), (pdf(), "raw")])
+async def test_audio_is_a_video_resource_and_a_file_a_raw_one(client, services,
+                                                               cloudinary_server, data,
+                                                               resource_type):
+    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
+                                                  upload_prefix=cloudinary_server.prefix)
+    ann = await sign_up(client)
+    r = await client.post("/api/v1/media/upload", headers=bearer(ann),
+                          files={"file": ("x", data, "application/octet-stream")})
+    assert r.status_code == 201, r.text
+    [sent] = cloudinary_server.requests
+    assert sent["signature_ok"] and sent["resource_type"] == resource_type
+    assert r.json()["url"].startswith(f"https://res.cloudinary.com/{CLOUD}/{resource_type}/upload/")
 
 
 def test_cloudinary_url_is_parsed_and_checked():
