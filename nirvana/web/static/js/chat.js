@@ -672,11 +672,12 @@ $("conversation").addEventListener("drop", (event) => {
   attachFiles([...event.dataTransfer.files]);
 });
 
-/** Upload each file (the server judges its kind by its bytes), then send it as a message:
- *  the first one with the text in the composer, the others on their own. */
+/** Upload each file (the server judges its kind by its bytes), then send each as a message,
+ *  the first with the text in the composer. */
 async function attachFiles(files) {
   const note = $("attachment-note");
-  if (!files.length || !current) return;
+  const target = current;  // where the files were dropped, even if another chat is opened meanwhile
+  if (!files.length || !target) return;
   for (const file of files) {
     note.hidden = false;
     note.textContent = `Uploading ${file.name}…`;
@@ -687,7 +688,9 @@ async function attachFiles(files) {
       const data = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(data.error?.message || `The server answered ${response.status}.`);
       note.hidden = true;
-      await submitComposer([{ url: data.url, kind: data.kind, name: file.name.slice(0, 200), size: data.size }]);
+      const attachments = [{ url: data.url, kind: data.kind, name: file.name.slice(0, 200), size: data.size }];
+      if (current === target) await submitComposer(attachments);
+      else dispatch({ conversation_id: target, text: "", attachments, kind: data.kind });
     } catch (error) {
       note.textContent = `${file.name} was not attached: ${error.message}`;
       return;
