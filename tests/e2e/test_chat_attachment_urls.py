@@ -66,3 +66,17 @@ async def test_uploads_of_members_are_accepted_and_a_strangers_are_not(live):
         assert web["type"] == "ack", web
     finally:
         await ws.close()
+
+
+async def test_the_http_send_path_applies_the_same_rule(live):
+    a, b = await user(live.http), await user(live.http)
+    await befriend(live.services, a["id"], b["id"])
+    auth = {"Authorization": f"Bearer {a['jwt']}"}
+    cid = (await live.http.post("/api/v1/conversations", headers=auth,
+                                json={"kind": "direct", "user_id": b["id"]})).json()["id"]
+    r = await live.http.post(f"/api/v1/conversations/{cid}/messages", headers=auth, json={
+        "kind": "file", "attachments": [{"url": "/media/../../etc/passwd", "kind": "file"}]})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["field"] == "attachments.url"
+    history = await live.http.get(f"/api/v1/conversations/{cid}/messages", headers=auth)
+    assert history.json()["messages"] == []
