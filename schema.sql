@@ -742,3 +742,22 @@ CREATE TABLE missed_messages (
     PRIMARY KEY (user_id, conversation_id)
 );
 CREATE INDEX missed_messages_due_idx ON missed_messages (due_at) WHERE due_at IS NOT NULL;
+
+-- migration: 0012 media uploads
+-- Every upload and whom it was issued to: a chat attachment naming a local path is accepted
+-- only if its URL is here, and the sizes make each user's storage usage.
+CREATE TABLE media_uploads (
+    url        text PRIMARY KEY,
+    owner_id   bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    kind       text NOT NULL CHECK (kind IN ('image', 'audio', 'video', 'file')),
+    mime       text NOT NULL,
+    size       bigint NOT NULL CHECK (size >= 0),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX media_uploads_owner_idx ON media_uploads (owner_id);
+-- Bytes reserved per user, raised before a file is stored (within the quota, in one UPDATE)
+-- and lowered again if storing it fails.
+CREATE TABLE media_usage (
+    user_id    bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    used_bytes bigint NOT NULL DEFAULT 0 CHECK (used_bytes >= 0)
+);

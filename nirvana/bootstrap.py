@@ -21,7 +21,7 @@ from pymongo import AsyncMongoClient
 
 from .domain.accounts.service import AccountPolicy, Accounts
 from .domain.ratelimit import Limit
-from .domain.media import Images, MediaStore
+from .domain.uploads import MediaStore, UploadLimits, Uploads
 from .domain.social.events import FriendshipChanged, SocialEvent
 from .domain.blogs.events import BlogEvent
 from .domain.notifications.entities import Change
@@ -52,6 +52,7 @@ from .storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
 from .storage.mongo.presence import MongoPresenceStore
 from .storage.postgres.pool import create_pool, migrate
 from .storage.media import CloudinaryMediaStore, LocalMediaStore
+from .storage.postgres.uploads import PgUploadLedger
 from .storage.postgres.accounts import (
     PgDeletedAccounts,
     PgPasswordResetStore,
@@ -130,7 +131,7 @@ class Services:
     authenticator: Authenticator
     clock: Clock
     social: SocialGraph
-    images: Images
+    uploads: Uploads
     # Always there, even with Cloudinary: files stored locally before a switch stay served.
     local_media: LocalMediaStore
     blogs: Blogs
@@ -428,6 +429,11 @@ def build_services(
         if settings.cloudinary_url
         else local_media
     )
+    upload_ledger = PgUploadLedger(pool)
+    uploads = Uploads(media, upload_ledger, UploadLimits(
+        image=settings.max_upload_bytes, audio=settings.max_audio_bytes,
+        video=settings.max_video_bytes, file=settings.max_file_bytes,
+        quota=settings.storage_quota_bytes))
     peers = PgChatPeers(pool)
     chat_limits = ChatLimits()
     # Measured only when /metrics can be scraped (METRICS_TOKEN): nothing to pay otherwise.
@@ -456,7 +462,8 @@ def build_services(
         publishers.watch(missed)
     chat = ChatService(store=chat_store, changes=changes, peers=peers,
                        publisher=publishers,
-                       clock=clock, limits=chat_limits, write_gate=write_gate)
+                       clock=clock, limits=chat_limits, write_gate=write_gate,
+                       uploads=upload_ledger)
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
@@ -499,7 +506,7 @@ def build_services(
         authenticator=Authenticator(accounts, settings.trusted_origins),
         clock=clock,
         social=social,
-        images=Images(media, settings.max_upload_bytes),
+        uploads=uploads,
         local_media=local_media,
         blogs=blogs,
         blog_events=blog_events,

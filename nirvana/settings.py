@@ -41,7 +41,12 @@ class Settings:
     refresh_token_ttl: int = 7 * 24 * 3600
     reset_token_ttl: int = 30 * 60
     max_json_body: int = 1 << 20
-    max_upload_bytes: int = 10 * 1000 * 1000
+    # Bytes per upload of each kind, and what one user may keep in all (nirvana/domain/uploads.py).
+    max_upload_bytes: int = 10 * 1000 * 1000  # images
+    max_audio_bytes: int = 20 * 1000 * 1000
+    max_video_bytes: int = 50 * 1000 * 1000
+    max_file_bytes: int = 20 * 1000 * 1000
+    storage_quota_bytes: int = 500 * 1000 * 1000
     signups_per_ip_hour: int = 20
     # State-changing requests one signed-in user may make per minute (http/write_limit.py).
     writes_per_minute: int = 30
@@ -107,6 +112,11 @@ class Settings:
                                 default_origins(port, public_url)),
             public_url=public_url,
             max_upload_bytes=get("MAX_UPLOAD_BYTES", _positive_int, cls.max_upload_bytes),
+            max_audio_bytes=get("MAX_AUDIO_BYTES", _positive_int, cls.max_audio_bytes),
+            max_video_bytes=get("MAX_VIDEO_BYTES", _positive_int, cls.max_video_bytes),
+            max_file_bytes=get("MAX_FILE_BYTES", _positive_int, cls.max_file_bytes),
+            storage_quota_bytes=get("STORAGE_QUOTA_BYTES", _positive_int,
+                                    cls.storage_quota_bytes),
             signups_per_ip_hour=get("SIGNUPS_PER_IP_HOUR", _positive_int,
                                     cls.signups_per_ip_hour),
             writes_per_minute=get("WRITES_PER_MINUTE", _positive_int, cls.writes_per_minute),

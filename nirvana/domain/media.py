@@ -1,4 +1,4 @@
-"""Uploaded images: what counts as one, and where it goes.
+"""Uploaded images: what counts as one (uploads.py stores them, with the other kinds).
 
 An upload is judged by its bytes alone: the filename and the declared Content-Type are the
 client's claims and are ignored. Beyond the magic number, each format's container structure
@@ -13,9 +13,8 @@ from __future__ import annotations
 import enum
 import struct
 import zlib
-from typing import Protocol
 
-from .errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
+from .errors import InvalidInputError, UnsupportedMediaTypeError
 
 
 class ImageFormat(enum.Enum):
@@ -35,12 +34,6 @@ class ImageFormat(enum.Enum):
     @classmethod
     def from_extension(cls, extension: str) -> "ImageFormat | None":
         return next((f for f in cls if f.extension == extension), None)
-
-
-class MediaStore(Protocol):
-    async def save(self, data: bytes, image: ImageFormat) -> str:
-        """Store a checked image under a new, unguessable name; return its public URL."""
-        ...
 
 
 def sniff(data: bytes) -> ImageFormat | None:
@@ -201,15 +194,3 @@ def check_image(data: bytes) -> ImageFormat:
             details=[{"field": "file", "code": "invalid_image", "message": "is damaged"}],
         ) from None
     return image
-
-
-class Images:
-    def __init__(self, store: MediaStore, max_bytes: int) -> None:
-        self.store = store
-        self.max_bytes = max_bytes
-
-    async def upload(self, data: bytes) -> str:
-        """Check an uploaded file and store it; returns its URL."""
-        if len(data) > self.max_bytes:
-            raise PayloadTooLargeError(f"Images may be at most {self.max_bytes} bytes.")
-        return await self.store.save(data, check_image(data))

@@ -17,13 +17,14 @@ import cloudinary.uploader
 import cloudinary.utils
 
 from ..domain.errors import UnavailableError
-from ..domain.media import ImageFormat
+from ..domain.sniffing import CONTENT_TYPES, ContentType, MediaKind
 
-# Names we hand out: 24 url-safe random characters and a known extension. Anything else asked
-# of /media/ is refused before the file system is touched, so no path can escape the folder.
 log = logging.getLogger("nirvana.media")
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{24}\.(jpg|png|webp|gif)$")
+# Names we hand out: 24 url-safe random characters and an extension of CONTENT_TYPES.
+# Anything else asked of /media/ is refused before the file system is touched, so no path can
+# escape the folder, and a name is always served as the type its extension gives.
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{24}\.([a-z0-9]{1,5})$")
 PUBLIC_PREFIX = "/media/"
 
 
@@ -31,8 +32,8 @@ class LocalMediaStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    async def save(self, data: bytes, image: ImageFormat) -> str:
-        name = f"{secrets.token_urlsafe(18)}.{image.extension}"
+    async def save(self, data: bytes, content: ContentType) -> str:
+        name = f"{secrets.token_urlsafe(18)}.{content.extension}"
         await asyncio.to_thread(self._write, name, data)
         return PUBLIC_PREFIX + name
 
@@ -47,16 +48,16 @@ class LocalMediaStore:
             os.fsync(f.fileno())
         os.replace(tmp, final)
 
-    def find(self, name: str) -> tuple[Path, ImageFormat] | None:
-        """The stored file called `name` and its format, or None."""
+    def find(self, name: str) -> tuple[Path, ContentType] | None:
+        """The stored file called `name` and its content type, or None."""
         match = _NAME_RE.match(name)
         if match is None:
             return None
-        image = ImageFormat.from_extension(match.group(1))
+        content = CONTENT_TYPES.get(match.group(1))
         path = self.root / name
-        if image is None or not path.is_file():
+        if content is None or not path.is_file():
             return None
-        return path, image
+        return path, content
 
 
 def parse_cloudinary_url(url: str) -> dict[str, str]:
@@ -78,6 +79,12 @@ def parse_cloudinary_url(url: str) -> dict[str, str]:
 DELIVERY = [{"width": 1000, "crop": "limit", "quality": "auto", "fetch_format": "auto"}]
 
 
+# Cloudinary keeps audio as a "video" resource (its rule); files as "raw", delivered as they
+# are from Cloudinary's own domain, never from ours.
+RESOURCE_TYPES = {MediaKind.IMAGE: "image", MediaKind.VIDEO: "video", MediaKind.AUDIO: "video",
+                  MediaKind.FILE: "raw"}
+
+
 class CloudinaryMediaStore:
     def __init__(
         self,
@@ -93,25 +100,32 @@ class CloudinaryMediaStore:
         self._folder = folder
         self._timeout = timeout
 
-    async def save(self, data: bytes, image: ImageFormat) -> str:
+    async def save(self, data: bytes, content: ContentType) -> str:
         # The SDK is blocking (urllib3): run it in a thread so the event loop keeps serving.
-        result = await asyncio.to_thread(self._upload, data, image)
+        resource_type = RESOURCE_TYPES[content.kind]
+        result = await asyncio.to_thread(self._upload, data, content, resource_type)
+        if resource_type == "raw":
+            # A raw resource's public id carries its extension; no format or transformation.
+            return cloudinary.utils.cloudinary_url(
+                result["public_id"], resource_type="raw", version=result.get("version"),
+                secure=True, cloud_name=self._options["cloud_name"])[0]
         return cloudinary.utils.cloudinary_url(
             result["public_id"],
-            format=result.get("format", image.extension),
+            resource_type=resource_type,
+            format=result.get("format", content.extension),
             version=result.get("version"),
             secure=True,
-            transformation=DELIVERY,
+            transformation=DELIVERY if content.kind is MediaKind.IMAGE else None,
             cloud_name=self._options["cloud_name"],
         )[0]
 
-    def _upload(self, data: bytes, image: ImageFormat) -> dict[str, Any]:
+    def _upload(self, data: bytes, content: ContentType, resource_type: str) -> dict[str, Any]:
         try:
             return cloudinary.uploader.upload(
                 data,
                 folder=self._folder,
-                resource_type="image",
-                filename=f"upload.{image.extension}",
+                resource_type=resource_type,
+                filename=f"upload.{content.extension}",
                 use_filename=False,
                 unique_filename=True,
                 overwrite=False,
@@ -121,4 +135,4 @@ class CloudinaryMediaStore:
         except cloudinary.exceptions.Error as exc:
             # The SDK's message can echo the request; it is logged, never sent to the client.
             log.warning("Cloudinary upload failed: %s", exc)
-            raise UnavailableError("The image store refused or failed the upload.") from exc
+            raise UnavailableError("The media store refused or failed the upload.") from exc

@@ -30,6 +30,7 @@ from ..domain.notifications.cursors import decode_cursor as decode_notification_
 from ..domain.notifications.cursors import encode_cursor as encode_notification_cursor
 from ..domain.notifications.preferences import Channel, Preference
 from ..domain.social.cursors import page_request
+from ..domain.sniffing import MediaKind
 from ..ws.notification_frames import NotificationOut
 from ..domain.social.entities import Direction
 
@@ -37,7 +38,8 @@ __all__ = [
     "NotificationOut", "decode_notification_cursor", "encode_notification_cursor",
     "Channel", "Preference",
     "Audience", "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter",
-    "BlogStatus", "Comment", "ConflictError", "Direction", "DomainError", "InvalidInputError",
+    "BlogStatus", "Comment", "MediaKind", "ConflictError", "Direction", "DomainError",
+    "InvalidInputError",
     "NotFoundError",
     "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Reaction",
     "Session", "SignInChallenge", "User",

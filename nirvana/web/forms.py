@@ -78,5 +78,9 @@ async def redirect(request: Request, url: str, session: Any = None,
     if session is not None:
         return set_session_cookies(request, response, session)
     if signed_out:
+        # What the browser kept for this user goes with the session: the chat's unsent
+        # messages and resume position (sessionStorage). Browsers honour it on secure
+        # origins and localhost; the chat page also clears them itself on sign-out.
+        response.headers["Clear-Site-Data"] = '"storage"'
         return clear_cookies(response)
     return (await reader_of(request)).finish(request, response)

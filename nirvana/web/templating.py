@@ -36,7 +36,8 @@ def content_security_policy(request: Request, media_origin: str | None) -> str:
     ws = ("wss://" if request.url.scheme == "https" else "ws://") + request.url.netloc
     images = "'self' data: blob:" + (f" {media_origin}" if media_origin else "")
     return ("default-src 'self'; script-src 'self'; style-src 'self'; "
-            f"img-src {images}; connect-src 'self' {ws}; font-src 'self'; "
+            f"img-src {images}; media-src 'self'{f' {media_origin}' if media_origin else ''}; "
+            f"connect-src 'self' {ws}; font-src 'self'; "
             "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
@@ -66,6 +67,7 @@ def _environment(assets: StaticAssets) -> jinja2.Environment:
     env.filters["date"] = lambda at: at.strftime("%-d %b %Y") if at else ""
     env.filters["datetime_iso"] = lambda at: at.isoformat() if at else ""
     env.filters["date_time"] = lambda at: at.strftime("%-d %b %Y, %H:%M UTC") if at else ""
+    env.filters["bytes"] = human_bytes
     return env
 
 
@@ -112,3 +114,14 @@ class Pages:
 
 def pages_of(request: Request) -> Pages:
     return request.app.state.pages
+
+
+def human_bytes(n: int) -> str:
+    """1234567 -> "1.2 MB": decimal units, as the size limits are written in the README."""
+    if n < 1000:
+        return f"{n} bytes"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}".replace(".0 ", " ")
+    raise AssertionError("unreachable")

@@ -17,7 +17,9 @@ MAX_ATTACHMENT_SIZE = 1 << 40
 
 
 class AttachmentIn(Frame):
-    url: str = Field(max_length=2048)
+    url: str = Field(max_length=2048,
+                     description="An http(s) URL, or a /media/ path that the upload route "
+                                 "issued to a member of the conversation (docs/media.md)")
     kind: MessageKindName = "file"
     name: str | None = Field(default=None, max_length=255)
     size: int | None = Field(default=None, ge=0, le=MAX_ATTACHMENT_SIZE)

@@ -151,7 +151,7 @@ async def test_a_blog_page_lives_at_its_slug_and_old_links_move_there(site):
 
 async def test_pages_offer_the_feeds_and_blogs_carry_opengraph_metadata(site):
     author = await make_user(site.services, "Grapher")
-    picture = await site.services.images.upload(picture_png(60, 20))
+    picture = (await site.services.uploads.upload(author.user.id, picture_png(60, 20))).url
     await make_blog(site.services, author.user.id, "Seen & shared", tags=("news",),
                     summary="Short <summary>.", header_image=picture)
     page = await site.new_page(java_script_enabled=False)

@@ -98,7 +98,7 @@ async def test_screenshots_of_the_main_pages(site, tmp_path):
     page = await site.new_page(width=1100, height=800)
     await sign_in(page, alice.user.email)
     await page.wait_for_url("**/")
-    urls = [await site.services.images.upload(picture_png(600, 200, hue))
+    urls = [(await site.services.uploads.upload(alice.user.id, picture_png(600, 200, hue))).url
             for hue in (0, 60, 120)]
     await page.goto("/settings")
     await page.get_by_label("About you").fill("I write about **walking** and bread.")

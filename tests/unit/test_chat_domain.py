@@ -164,3 +164,26 @@ async def test_typing_goes_only_to_other_members(world):
     assert pub.events[-1] == ("typing", 1, True, (2,))
     with pytest.raises(NotMemberError):
         await chat.typing(3, c.id, True)
+
+
+async def test_a_local_attachment_must_be_an_upload_of_a_member():
+    from nirvana.domain.sniffing import CONTENT_TYPES
+    from nirvana.domain.uploads import Upload
+    from tests.support.fakes_media import FakeUploadLedger
+
+    peers, ledger = FakePeers(), FakeUploadLedger()
+    peers.befriend(1, 2)
+    chat = Messaging(store=FakeChatStore(), peers=peers, publisher=RecordingPublisher(),
+                     clock=FakeClock(), uploads=ledger)
+    for url, owner in (("/media/mine.png", 1), ("/media/theirs.png", 2),
+                       ("/media/stranger.png", 3)):
+        await ledger.record(Upload(url, owner, CONTENT_TYPES["png"], 10))
+    c = await chat.open_direct(1, 2)
+    for i, url in enumerate(("/media/mine.png", "/media/theirs.png", "https://x/a.png")):
+        await chat.send_message(1, c.id, client_id=f"ok{i}", kind=MessageKind.IMAGE,
+                                attachments=[Attachment(url, MessageKind.IMAGE)])
+    for url in ("/media/stranger.png", "/media/never.png", "/media/../x.png"):
+        with pytest.raises(InvalidInputError) as caught:
+            await chat.send_message(1, c.id, client_id="no", kind=MessageKind.IMAGE,
+                                    attachments=[Attachment(url, MessageKind.IMAGE)])
+        assert caught.value.details[0]["field"] == "attachments.url"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from nirvana.domain.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
-from nirvana.domain.media import ImageFormat, Images, check_image
+from nirvana.domain.media import ImageFormat, check_image
+from nirvana.domain.sniffing import MediaKind
+from nirvana.domain.uploads import UploadLimits, Uploads
+from tests.support.fakes_media import FakeMediaStore, FakeUploadLedger
 from tests.support.images import EXE, gif, jpeg, png, webp
 
 pytestmark = pytest.mark.anyio
@@ -60,21 +63,12 @@ def test_empty_file_is_invalid():
     assert exc.value.code == "empty_file"
 
 
-class FakeMediaStore:
-    def __init__(self) -> None:
-        self.saved: list[tuple[bytes, ImageFormat]] = []
-
-    async def save(self, data: bytes, image: ImageFormat) -> str:
-        self.saved.append((data, image))
-        return f"/media/{len(self.saved)}.{image.extension}"
-
-
 async def test_upload_stores_checked_images_only():
     store = FakeMediaStore()
-    images = Images(store, max_bytes=1000)
-    assert await images.upload(png()) == "/media/1.png"
+    uploads = Uploads(store, FakeUploadLedger(), UploadLimits(image=1000))
+    assert (await uploads.upload(1, png(), MediaKind.IMAGE)).url == "/media/1.png"
     with pytest.raises(UnsupportedMediaTypeError):
-        await images.upload(EXE)
+        await uploads.upload(1, EXE, MediaKind.IMAGE)
     with pytest.raises(PayloadTooLargeError):
-        await images.upload(png(100, 100) + b"\x00" * 1000)
-    assert [s[1] for s in store.saved] == [ImageFormat.PNG]
+        await uploads.upload(1, png(100, 100) + b"\x00" * 1000, MediaKind.IMAGE)
+    assert [s[1].extension for s in store.saved] == ["png"]

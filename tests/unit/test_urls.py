@@ -31,3 +31,11 @@ def test_anything_else_is_refused_with_the_field_named(url):
         with pytest.raises(InvalidInputError) as caught:
             validate_url(url, "avatar", local=local)
         assert caught.value.details[0]["field"] == "avatar"
+
+
+@pytest.mark.parametrize("url", ["/media/../../etc/passwd", "/media/a/b.png",
+                                 "/media/%2e%2e/x.png", "/media/", "/media/.png"])
+def test_media_paths_must_be_a_name_the_upload_route_hands_out(url):
+    with pytest.raises(InvalidInputError) as caught:
+        validate_url(url, "image")
+    assert caught.value.details[0]["code"] == "invalid_url"

@@ -67,3 +67,12 @@ def test_data_images_stay_allowed_and_nothing_is_rendered_for_none():
     assert '<img src="data:image/png;base64,AAAA"' in str(
         render_markdown("![dot](data:image/png;base64,AAAA)"))
     assert str(render_markdown(None)) == ""
+
+
+def test_an_image_of_a_video_upload_is_a_player_with_its_text_as_fallback():
+    html = str(render_markdown("![Our <trip>](/media/AAAA.mp4)\n\n![a photo](/media/B.png)"))
+    assert ('<video controls preload="metadata" src="/media/AAAA.mp4">'
+            '<a href="/media/AAAA.mp4">Our &lt;trip&gt;</a></video>') in html
+    assert '<img src="/media/B.png" alt="a photo" />' in html
+    # A refused address stays text, whatever it ends with.
+    assert "<video" not in str(render_markdown("![x](javascript:alert(1).mp4)"))

@@ -20,7 +20,8 @@ from typing import Awaitable, Sequence
 from ..accounts.standing import OpenGate, WriteGate
 from ..clock import Clock
 from ..errors import ConflictError, field_error
-from ..urls import validate_url
+from ..uploads import NoUploads, UploadOwners
+from ..urls import MEDIA, validate_url
 from ..text import check_key, check_text, is_blank
 from .cache import ChatCache
 from .entities import (
@@ -53,8 +54,10 @@ class Messaging:
 
     def __init__(self, *, store: ChatStore, peers: ChatPeers, publisher: Publisher,
                  clock: Clock, limits: ChatLimits = ChatLimits(),
-                 cache: ChatCache | None = None, write_gate: WriteGate = OpenGate()) -> None:
+                 cache: ChatCache | None = None, write_gate: WriteGate = OpenGate(),
+                 uploads: UploadOwners = NoUploads()) -> None:
         self._store = store
+        self._uploads = uploads
         self._write_gate = write_gate
         self._peers = peers
         self.publisher = publisher
@@ -150,7 +153,7 @@ class Messaging:
             raise field_error("attachments", f"at most {self.limits.max_attachments}",
                               "too_many")
         for a in attachments:
-            validate_url(a.url, "attachments.url", local="/", max_len=self.limits.max_url)
+            validate_url(a.url, "attachments.url", max_len=self.limits.max_url)
             if a.name is not None:
                 check_text(a.name, "attachments.name")
             # An out-of-range number would fail the whole group-commit batch at encoding
@@ -163,6 +166,21 @@ class Messaging:
             raise field_error("text", "a message needs text or an attachment", "empty")
         if kind is not MessageKind.TEXT and not attachments:
             raise field_error("attachments", f"a {kind.value} message needs an attachment")
+
+    async def _check_uploaded(self, conversation: Conversation,
+                              attachments: Sequence[Attachment]) -> None:
+        """A local attachment must be a URL the upload route issued to a member of this
+        conversation: the sender's own file, or one another member shared here. So nobody
+        can make a message point at a path of this site that was never an upload."""
+        local = [a.url for a in attachments if a.url.startswith(MEDIA)]
+        if not local:
+            return
+        owners = await self._uploads.owners(local)
+        members = set(conversation.member_ids)
+        for url in local:
+            if owners.get(url) not in members:
+                raise field_error("attachments.url", "must be an http(s) URL or a file "
+                                  "uploaded by a member of this conversation", "not_uploaded")
 
     async def send_message(self, user_id: int, conversation_id: str, *, client_id: str,
                            text: str = "", kind: MessageKind = MessageKind.TEXT,
@@ -197,6 +215,7 @@ class Messaging:
             await self._check_direct_allowed(user_id, other)
         if reply_to is not None and reply_to > conversation.last_seq:
             raise field_error("reply_to", "no such message in this conversation")
+        await self._check_uploaded(conversation, attachments)
         draft = MessageDraft(
             conversation_id=conversation.id, sender_id=user_id, client_id=client_id,
             kind=kind, text=text, attachments=tuple(attachments), reply_to=reply_to,

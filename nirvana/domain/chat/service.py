@@ -13,6 +13,7 @@ from datetime import timedelta
 from ..accounts.standing import OpenGate, WriteGate
 from ..clock import Clock, MillisecondClock
 from ..errors import field_error
+from ..uploads import NoUploads, UploadOwners
 from .cache import ChatCache
 from .changes import ChatChangeStore
 from .edits import MessageEdits
@@ -27,7 +28,8 @@ from .search import parse_query
 class ChatService:
     def __init__(self, *, store: ChatStore, changes: ChatChangeStore, peers: ChatPeers,
                  publisher: Publisher, clock: Clock, limits: ChatLimits = ChatLimits(),
-                 write_gate: WriteGate = OpenGate()) -> None:
+                 write_gate: WriteGate = OpenGate(),
+                 uploads: UploadOwners = NoUploads()) -> None:
         # Every chat time (sent, edited, activity) is stored as a BSON date, to the
         # millisecond: made so here, the live frames carry the value history reads back.
         clock = MillisecondClock(clock)
@@ -36,7 +38,8 @@ class ChatService:
         self._changes = changes
         self._clock = clock
         self._messaging = Messaging(store=store, peers=peers, publisher=publisher, clock=clock,
-                                    limits=limits, cache=self.cache, write_gate=write_gate)
+                                    limits=limits, cache=self.cache, write_gate=write_gate,
+                                    uploads=uploads)
         membership = self._messaging.conversation_for
         self._edits = edits = MessageEdits(membership=membership, changes=changes, cache=self.cache,
                              publisher=publisher, clock=clock, limits=limits)

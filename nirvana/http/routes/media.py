@@ -1,16 +1,23 @@
-"""Image upload (/api/v1/image/upload) and serving of locally stored media (/media/{name})."""
+"""Uploads (/api/v1/media/upload, and /api/v1/image/upload for images only), the caller's
+storage usage, and serving of locally stored media (/media/{name})."""
 
 from __future__ import annotations
 
+import re
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import Field
 from starlette.responses import FileResponse, Response
 
 from ...domain.errors import NotFoundError
-from ..api import Api, Call
+from ...domain.sniffing import OCTET_STREAM, ContentType, MediaKind
+from ..api import Api, Call, In, Out
 from ..multipart import read_file_field
-from ..schemas.social import UploadOut
+from ..schemas.social import StorageOut, UploadOut
 
 api = Api()
-TAGS = ["images"]
+TAGS = ["media"]
 
 # Names are random and content never changes under a name, so caches may keep it for good.
 # nosniff and the sandboxing CSP stop a browser from treating an upload as a page or script.
@@ -20,19 +27,61 @@ MEDIA_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; sandbox",
 }
 
-UPLOAD_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary",
-                                        "description": "A JPEG, PNG, WebP or GIF image"}},
+
+def upload_body(description: str) -> dict:
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary",
+                                            "description": description}},
+                }
             }
-        }
-    },
-}
+        },
+    }
+
+
+UPLOAD_BODY = upload_body("A JPEG, PNG, WebP or GIF image")
+
+
+class MediaUploadQuery(In):
+    kind: Literal["image", "audio", "video", "file"] | None = Field(
+        default=None, description="Refuse (415) an upload whose content is of another kind: "
+                                  "e.g. `video` for a blog's video")
+
+
+class MediaOut(Out):
+    url: str = Field(description="Where it is served: /media/... or a Cloudinary URL")
+    kind: Literal["image", "audio", "video", "file"] = Field(
+        description="Judged from the bytes; a `file` is only ever served as a download")
+    mime: str
+    size: int = Field(description="Bytes")
+
+
+class MediaQuery(In):
+    name: str | None = Field(default=None, max_length=200,
+                             description="The name to download a file under (made safe: "
+                                         "path characters replaced, the type's extension kept)")
+
+
+def download_name(stored: str, content: ContentType, asked: str | None) -> str:
+    """The file name a download is saved under: the one asked for, reduced to letters, digits
+    and a few marks (no path, no quotes), ending in the extension of what the bytes are, so
+    `x.html` asked of a PDF is saved as `x.html.pdf`. Without one, the stored name."""
+    if not asked:
+        return stored
+    name = re.sub(r"[^\w .()+-]", "_", asked).strip(" .")[:150] or "download"
+    if content is not OCTET_STREAM and not name.lower().endswith("." + content.extension):
+        name = f"{name}.{content.extension}"
+    return name
+
+
+def attachment_header(name: str) -> str:
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @api.route("POST", "/api/v1/image/upload",
@@ -40,17 +89,50 @@ UPLOAD_BODY = {
            response=UploadOut, status=201, raw_body=UPLOAD_BODY,
            errors=(400, 413, 415, 422, 503))
 async def upload_image(call: Call[None, None]) -> UploadOut:
-    images = call.services.images
-    data = await read_file_field(call.request, "file", images.max_bytes)
-    return UploadOut(url=await images.upload(data))
+    uploads = call.services.uploads
+    data = await read_file_field(call.request, "file", uploads.limits.image)
+    return UploadOut(url=(await uploads.upload(call.user_id, data, MediaKind.IMAGE)).url)
 
 
-@api.route("GET", "/media/{name}", summary="A locally stored image", tags=TAGS, auth=False,
-           errors=(404,), uses_stores=False, raw_response={"description": "The image",
-                                        "content": {"image/*": {}}})
-async def get_media(call: Call[None, None]) -> Response:
-    found = call.services.local_media.find(call.path("name"))
+@api.route("POST", "/api/v1/media/upload",
+           summary="Upload an image, audio, video or any file; its kind is judged by its bytes, "
+                   "and counts against your storage quota (413 quota_exceeded)", tags=TAGS,
+           query=MediaUploadQuery, response=MediaOut, status=201,
+           raw_body=upload_body("Any file: JPEG/PNG/WebP/GIF images, MP3/Ogg/WAV/FLAC/M4A "
+                                "audio, MP4/WebM/MOV video, or anything else as a file"),
+           errors=(400, 413, 415, 422, 503))
+async def upload_media(call: Call[None, MediaUploadQuery]) -> MediaOut:
+    uploads = call.services.uploads
+    only = MediaKind(call.query.kind) if call.query.kind else None
+    limit = uploads.limits.of(only) if only else uploads.limits.largest
+    data = await read_file_field(call.request, "file", limit)
+    done = await uploads.upload(call.user_id, data, only)
+    return MediaOut(url=done.url, kind=done.content.kind.value, mime=done.content.mime,
+                    size=done.size)
+
+
+@api.route("GET", "/api/v1/media/usage",
+           summary="Your storage: bytes used by your uploads, your quota, how many files",
+           tags=TAGS, response=StorageOut)
+async def media_usage(call: Call[None, None]) -> StorageOut:
+    usage = await call.services.uploads.usage(call.user_id)
+    return StorageOut(used_bytes=usage.used_bytes, quota_bytes=usage.quota_bytes,
+                      files=usage.files)
+
+
+@api.route("GET", "/media/{name}",
+           summary="A locally stored upload: images, audio and video inline, any other file "
+                   "as a download", tags=TAGS, auth=False,
+           query=MediaQuery, errors=(404,), uses_stores=False,
+           raw_response={"description": "The file", "content": {"*/*": {}}})
+async def get_media(call: Call[None, MediaQuery]) -> Response:
+    name = call.path("name")
+    found = call.services.local_media.find(name)
     if found is None:
-        raise NotFoundError("No such image.", code="media_not_found")
-    path, image = found
-    return FileResponse(path, media_type=image.mime, headers=MEDIA_HEADERS)
+        raise NotFoundError("No such file.", code="media_not_found")
+    path, content = found
+    headers = dict(MEDIA_HEADERS)
+    if not content.inline:
+        headers["Content-Disposition"] = attachment_header(
+            download_name(name, content, call.query.name))
+    return FileResponse(path, media_type=content.mime, headers=headers)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ...domain.errors import NotFoundError
 from ...domain.social.cursors import page_request
 from ..api import Api, Call
-from ..schemas.social import ListingOut, PageIn, ProfileOut, SearchIn, SearchOut, PersonOut
+from ..schemas.social import (ListingOut, PageIn, PersonOut, ProfileOut, SearchIn, SearchOut,
+                              StorageOut)
 
 api = Api()
 TAGS = ["people"]
@@ -38,7 +39,12 @@ async def search_users(call: Call[None, SearchIn]) -> SearchOut:
            summary="A public profile with counts of blogs, followers, following and friends",
            tags=TAGS, response=ProfileOut, auth="optional", errors=(404,))
 async def get_profile(call: Call[None, None]) -> ProfileOut:
-    return ProfileOut.of(await call.services.social.profile(viewer(call), target_id(call)))
+    shown = ProfileOut.of(await call.services.social.profile(viewer(call), target_id(call)))
+    if viewer(call) == shown.id:
+        usage = await call.services.uploads.usage(shown.id)
+        shown.storage = StorageOut(used_bytes=usage.used_bytes, quota_bytes=usage.quota_bytes,
+                                   files=usage.files)
+    return shown
 
 
 @api.route("GET", "/api/v1/users/{user_id:int}/followers",

@@ -88,6 +88,12 @@ class CountsOut(Out):
     friends: int
 
 
+class StorageOut(Out):
+    used_bytes: int = Field(description="Bytes your uploads take")
+    quota_bytes: int = Field(description="Bytes you may keep (STORAGE_QUOTA_BYTES)")
+    files: int
+
+
 class ProfileOut(Out):
     id: int
     username: str
@@ -99,6 +105,8 @@ class ProfileOut(Out):
     counts: CountsOut
     relation: RelationOut | None = Field(
         description="Null when signed out or on your own profile")
+    storage: StorageOut | None = Field(
+        default=None, description="Your uploads' storage and quota: on your own profile only")
 
     @classmethod
     def of(cls, p: Profile) -> "ProfileOut":

@@ -213,9 +213,10 @@ async def save_profile(request: Request) -> Response:
 
 async def save_avatar(request: Request) -> Response:
     user = await signed_in_user(request)
-    images = services(request).images
+    uploads = services(request).uploads
     try:
-        url = await images.upload(await read_file(request, "avatar", images.max_bytes))
+        data = await read_file(request, "avatar", uploads.limits.image)
+        url = (await uploads.upload(user.id, data, domain.MediaKind.IMAGE)).url
         updated = await services(request).accounts.update_profile(
             user.id, domain.ProfileChanges(avatar_url=url))
     except domain.DomainError as exc:

@@ -56,13 +56,14 @@ async def profile(request: Request) -> Response:
     shown = await social(request).profile(reader.id, uid)
     blogs, more = await request.app.state.services.blogs.search(
         reader.id, domain.BlogFilter(author_id=uid), 1, BLOGS_ON_PROFILE)
-    drafts = []
+    drafts, storage = [], None
     if reader.id == uid:
         drafts = await request.app.state.services.blogs.drafts(uid, DRAFTS_SHOWN)
+        storage = await request.app.state.services.uploads.usage(uid)
     return await pages_of(request).render(request, "people/profile.html", {
         "profile": shown, "person": shown.user.person, "blogs": blogs, "drafts": drafts,
         "more_blogs_url": f"/search?author={uid}&page=2" if more else None,
-        "is_me": reader.id == uid,
+        "is_me": reader.id == uid, "storage": storage,
     })
 
 

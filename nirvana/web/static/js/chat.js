@@ -1,8 +1,8 @@
 // The chat page: conversations, messages, receipts, typing and presence, on the one protocol
 // client (protocol.js). State lives in plain maps; the DOM is updated from them in place.
 
-import { ChatClient, State, sessionPosition } from "./protocol.js";
-import { h, lastSeenText, messagePreview, presenceDot, safeUrl, shortTime } from "./chat_dom.js";
+import { ChatClient, State, forgetKeptSends, keptSends, sessionPosition } from "./protocol.js";
+import { h, humanBytes, lastSeenText, messagePreview, presenceDot, safeUrl, shortTime } from "./chat_dom.js";
 import { setUpGroups } from "./chat_groups.js";
 
 const root = document.getElementById("chat");
@@ -29,10 +29,12 @@ let wasConnected = false;
 let loaded = false;              // the list and the open history were read since the page opened
 let renewing = false;            // a planned reconnect with a renewed session: nothing to say
 
+const kept = keptSends(me.id);
 const client = new ChatClient({
   url: `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`,
   position: sessionPosition(me.id),
   tokenExpiresAt: Number(root.dataset.tokenExpires) || null,
+  kept,
 });
 people.set(me.id, { id: me.id, name: me.name });
 
@@ -302,13 +304,7 @@ function messageItem(conversation, message, kept) {
   for (const a of message.attachments || []) {
     const url = safeUrl(a.url);
     if (!url) continue;
-    if (a.kind === "image") {
-      li.append(h("a", { href: url, class: "attachment", target: "_blank", rel: "noopener" },
-        h("img", { src: url, alt: a.name || "Image", loading: "lazy" })));
-    } else {
-      li.append(h("a", { href: url, class: "attachment file", rel: "noopener", download: a.name || true,
-        text: a.name || "Download the file" }));
-    }
+    li.append(attachmentItem(a, url));
   }
   const reactions = Object.entries(message.reactions || {});
   if (reactions.length) {
@@ -327,6 +323,22 @@ function messageItem(conversation, message, kept) {
   li.append(meta);
   if (!message.deleted) li.append(messageMenu(conversation, message, mine));
   return li;
+}
+
+/** An image shows in the message; any other file is a download link with its name and size
+ *  (the server sends it as an attachment too: never opened in the page). */
+function attachmentItem(a, url) {
+  if (a.kind === "image") {
+    return h("a", { href: url, class: "attachment", target: "_blank", rel: "noopener" },
+      h("img", { src: url, alt: a.name || "Image", loading: "lazy" }));
+  }
+  const name = a.name || "Download the file";
+  // Our server names the download from ?name= (made safe there); `download` does it elsewhere.
+  const href = url.startsWith("/media/") && a.name ? `${url}?name=${encodeURIComponent(a.name)}` : url;
+  return h("a", { href, class: "attachment file", rel: "noopener", download: a.name || true,
+    dataset: { kind: a.kind } },
+    h("span", { class: "file-name", text: name }),
+    Number.isFinite(a.size) ? h("span", { class: "file-size muted", text: ` (${humanBytes(a.size)})` }) : null);
 }
 
 function messageMenu(conversation, message, mine) {
@@ -353,7 +365,7 @@ function pendingItem(clientId, entry) {
   if (entry.text) li.append(h("p", { class: "text", text: entry.text }));
   for (const a of entry.attachments || []) {
     const url = safeUrl(a.url);
-    if (url && a.kind === "image") li.append(h("img", { src: url, alt: a.name || "Image", class: "attachment" }));
+    if (url) li.append(attachmentItem(a, url));
   }
   li.append(h("p", { class: "meta muted" }, entry.failed ?
     [`Not sent: ${entry.failed} `, h("button", { type: "button", class: "link small", onclick: () => retry(clientId) }, "Try again")] :
@@ -658,29 +670,54 @@ function removeMessage(message, scope) {
   }, (error) => { $("chat-status").textContent = `Not deleted: ${error.message}`; });
 }
 
-$("attach").addEventListener("change", async (event) => {
-  const file = event.target.files[0];
+$("attach").addEventListener("change", (event) => {
+  const files = [...event.target.files];
   event.target.value = "";
-  const note = $("attachment-note");
-  if (!file || !current) return;
-  note.hidden = false;
-  if (!file.type.startsWith("image/")) {
-    note.textContent = "Only images can be attached here.";
-    return;
-  }
-  note.textContent = `Uploading ${file.name}…`;
-  const form = new FormData();
-  form.append("file", file);
-  try {
-    const response = await fetch("/api/v1/image/upload", { method: "POST", body: form, credentials: "same-origin" });
-    const data = await response.json();
-    if (!response.ok) throw new Error(data.error?.message || "The upload failed.");
-    note.hidden = true;
-    await submitComposer([{ url: data.url, kind: "image", name: file.name, size: file.size }]);
-  } catch (error) {
-    note.textContent = `Not attached: ${error.message}`;
-  }
+  attachFiles(files);
 });
+
+// Dropping files on the open conversation attaches them, as picking them does.
+$("conversation").addEventListener("dragover", (event) => {
+  if (!event.dataTransfer?.types?.includes("Files")) return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = "copy";
+  $("conversation").classList.add("dropping");
+});
+$("conversation").addEventListener("dragleave", (event) => {
+  if (event.target === $("conversation")) $("conversation").classList.remove("dropping");
+});
+$("conversation").addEventListener("drop", (event) => {
+  if (!event.dataTransfer?.files?.length) return;
+  event.preventDefault();
+  $("conversation").classList.remove("dropping");
+  attachFiles([...event.dataTransfer.files]);
+});
+
+/** Upload each file (the server judges its kind by its bytes), then send each as a message,
+ *  the first with the text in the composer. */
+async function attachFiles(files) {
+  const note = $("attachment-note");
+  const target = current;  // where the files were dropped, even if another chat is opened meanwhile
+  if (!files.length || !target) return;
+  for (const file of files) {
+    note.hidden = false;
+    note.textContent = `Uploading ${file.name}…`;
+    const form = new FormData();
+    form.append("file", file);
+    try {
+      const response = await fetch("/api/v1/media/upload", { method: "POST", body: form, credentials: "same-origin" });
+      const data = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(data.error?.message || `The server answered ${response.status}.`);
+      note.hidden = true;
+      const attachments = [{ url: data.url, kind: data.kind, name: file.name.slice(0, 200), size: data.size }];
+      if (current === target) await submitComposer(attachments);
+      else dispatch({ conversation_id: target, text: "", attachments, kind: data.kind });
+    } catch (error) {
+      note.textContent = `${file.name} was not attached: ${error.message}`;
+      return;
+    }
+  }
+}
 
 // -- paging, search, navigation ------------------------------------------------------------
 
@@ -769,7 +806,16 @@ $("my-presence").addEventListener("change", (event) => {
     .catch((error) => { $("chat-status").textContent = `Not changed: ${error.message}`; });
 });
 
+// Signing out here forgets this tab's unsent messages (the server's Clear-Site-Data does the
+// same where the browser honours it).
+for (const form of document.querySelectorAll('form[action="/signout"]')) {
+  form.addEventListener("submit", () => { client.disconnect(); forgetKeptSends(); });
+}
+
 window.addEventListener("pagehide", () => client.disconnect());
 // Back to a page kept in the browser's cache: its client was stopped, so start afresh.
 window.addEventListener("pageshow", (event) => { if (event.persisted) location.reload(); });
+// Sends not acknowledged before the page was reloaded go again, with their own client ids:
+// shown as pending until their ack, and stored once even if they had landed.
+for (const fields of kept.load()) dispatch(fields, fields.client_id);
 client.connect();

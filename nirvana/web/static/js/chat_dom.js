@@ -54,9 +54,22 @@ export function messagePreview(message) {
   if (!message) return "";
   if (message.deleted) return "Message deleted";
   if (message.text) return message.text;
-  const kinds = (message.attachments || []).map((a) => a.kind);
-  if (kinds.includes("image")) return "Image";
-  return kinds.length ? "Attachment" : "";
+  const attachments = message.attachments || [];
+  if (attachments.some((a) => a.kind === "image")) return "Image";
+  return attachments.length ? `File: ${attachments[0].name || "attachment"}` : "";
+}
+
+/** 1234567 → "1.2 MB" (decimal units, as the server's limits are written). */
+export function humanBytes(n) {
+  if (!Number.isFinite(n) || n < 1000) return `${n} bytes`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let value = n;
+  let unit = "";
+  for (unit of units) {
+    value /= 1000;
+    if (value < 1000) break;
+  }
+  return `${value.toFixed(1).replace(/\.0$/, "")} ${unit}`;
 }
 
 export function initial(name) {

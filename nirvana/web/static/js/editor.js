@@ -1,5 +1,5 @@
 // The blog editor's extras on top of its plain form: a live preview rendered by the server,
-// images uploaded by picking or dropping a file, and place suggestions as you type.
+// images and videos uploaded by picking or dropping a file, and place suggestions as you type.
 "use strict";
 (function () {
   const form = document.getElementById("editor");
@@ -35,15 +35,18 @@
     status.textContent = "Uploading " + file.name + "…";
     const data = new FormData();
     data.append("file", file);
+    // The declared type only picks the route; the server judges the bytes either way.
+    const video = file.type.startsWith("video/");
     try {
-      const response = await fetch("/api/v1/image/upload", { method: "POST", body: data,
-                                                            credentials: "same-origin" });
+      const response = await fetch(video ? "/api/v1/media/upload?kind=video" : "/api/v1/image/upload",
+                                   { method: "POST", body: data, credentials: "same-origin" });
       const answer = await response.json();
       if (!response.ok) { status.textContent = answer.error.message; return; }
       const alt = file.name.replace(/\.[^.]+$/, "").replace(/[\[\]]/g, "");
+      // A video is written as an image of it: the blog page shows it as a player.
       insertAtCursor("\n![" + alt + "](" + answer.url + ")\n");
       const header = form.querySelector("#f-header_image");
-      if (header && !header.value) header.value = answer.url;
+      if (header && !header.value && !video) header.value = answer.url;
       status.textContent = "Added " + file.name + ".";
     } catch (err) {
       status.textContent = "The upload failed; check your connection and try again.";

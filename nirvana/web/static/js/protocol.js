@@ -3,8 +3,9 @@
 // One object per page keeps one WebSocket open through drops, restarts and token expiry.
 // Its state machine is explicit: disconnected → connecting → connected, and back. It resumes
 // from the last durable position it processed (kept per user in sessionStorage, never a token),
-// drops any position it has already seen, retries unacknowledged sends with the same client id,
-// renews the access cookie before it expires, and clears every timer when it disconnects.
+// drops any position it has already seen, retries unacknowledged sends with the same client id
+// (kept across a reload too, when given a `kept` store: see keptSends), renews the access
+// cookie before it expires, and clears every timer when it disconnects.
 // Plain ES module: no build step, no dependency.
 
 export const State = Object.freeze({
@@ -65,6 +66,40 @@ export function sessionPosition(userId, storage = globalThis.sessionStorage) {
   };
 }
 
+/** Where unacknowledged sends live across a reload: per user and per tab, in sessionStorage
+ *  like the position (never a token). The page resends them with their own client ids, so a
+ *  send that did land before the reload is acknowledged as a duplicate, not stored twice.
+ *  Sign-out clears it (the server's Clear-Site-Data, and `forgetKeptSends`). */
+export function keptSends(userId, storage = globalThis.sessionStorage) {
+  const key = `${KEPT_PREFIX}${userId}`;
+  return {
+    load() {
+      try {
+        const list = JSON.parse(storage?.getItem(key) || "[]");
+        return Array.isArray(list) ? list.filter((f) => f && typeof f.client_id === "string") : [];
+      } catch {
+        return [];
+      }
+    },
+    save(list) {
+      try {
+        if (list.length) storage?.setItem(key, JSON.stringify(list));
+        else storage?.removeItem(key);
+      } catch { /* storage full or refused: the sends still go, they just do not survive a reload */ }
+    },
+  };
+}
+
+const KEPT_PREFIX = "nirvana.chat.unsent.";
+
+/** Forget every user's kept sends in this tab (on sign-out). */
+export function forgetKeptSends(storage = globalThis.sessionStorage) {
+  for (let i = (storage?.length ?? 0) - 1; i >= 0; i--) {
+    const key = storage.key(i);
+    if (key?.startsWith(KEPT_PREFIX)) storage.removeItem(key);
+  }
+}
+
 /** Renews the httpOnly session cookies; resolves to the new access expiry (ms since epoch).
  *  Rejects with a ProtocolError carrying the API's error code. */
 export async function refreshCookieSession(fetchImpl = globalThis.fetch.bind(globalThis)) {
@@ -98,8 +133,10 @@ export class ChatClient extends Emitter {
    * @param {number|null} [options.tokenExpiresAt]  the current access expiry, ms since epoch
    * @param {object} [options.backoff]      {min, max} reconnect delays in ms
    * @param {number} [options.commandTimeout]  ms before an unanswered command fails
+   * @param {{load(): object[], save(list: object[]): void}} [options.kept]  where unacknowledged
+   *        sends are kept across a reload (see keptSends); the page sends them again
    */
-  constructor({ url, position, refresh = refreshCookieSession, tokenExpiresAt = null,
+  constructor({ url, position, refresh = refreshCookieSession, tokenExpiresAt = null, kept = null,
                 backoff = { min: 500, max: 20000 }, commandTimeout = 15000,
                 WebSocketImpl = globalThis.WebSocket, random = Math.random,
                 now = () => Date.now(), window: win = globalThis.window } = {}) {
@@ -109,6 +146,7 @@ export class ChatClient extends Emitter {
     this.userId = null;
     this.limits = null;
     this._position = position;
+    this._kept = kept;
     this._refresh = refresh;
     this._tokenExpiresAt = tokenExpiresAt;
     this._backoff = backoff;
@@ -151,6 +189,8 @@ export class ChatClient extends Emitter {
     this._closeSocket(1000, "bye");
     this._clearTimers();
     this._failPending("disconnected");
+    // The kept copy stays as it was: a page that stops its client (a reload, a page left)
+    // sends these again when it comes back.
     for (const [clientId, entry] of this._outbox) {
       entry.reject(new ProtocolError("disconnected", "The client was stopped."));
       this._outbox.delete(clientId);
@@ -188,8 +228,13 @@ export class ChatClient extends Emitter {
       entry = { fields, resolve, reject, inflightId: null, retryTimer: null, attempt: 0 };
     });
     this._outbox.set(clientId, entry);
+    this._keep();
     if (this.state === State.CONNECTED) this._transmit(clientId, entry);
     return { clientId, done };
+  }
+
+  _keep() {
+    this._kept?.save([...this._outbox.values()].map((entry) => entry.fields));
   }
 
   /** Client ids of sends not yet acknowledged, oldest first. */
@@ -387,6 +432,7 @@ export class ChatClient extends Emitter {
     entry.inflightId = request;
     request.then((ack) => {
       this._outbox.delete(clientId);
+      this._keep();
       entry.resolve(ack);
     }, (error) => {
       if (this._outbox.get(clientId) !== entry) return;
@@ -405,6 +451,7 @@ export class ChatClient extends Emitter {
         return;
       }
       this._outbox.delete(clientId);
+      this._keep();
       entry.reject(error);
     });
   }

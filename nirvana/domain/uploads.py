@@ -1,0 +1,140 @@
+"""Uploads: images, audio, video and files, each within its kind's size limit and its
+owner's storage quota, and a ledger of who was issued which URL.
+
+The ledger is what makes a `/media/` path trustworthy elsewhere: a chat attachment naming a
+local path is accepted only if this ledger issued it (see chat/messaging.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Mapping, Protocol, Sequence
+
+from .errors import PayloadTooLargeError, UnsupportedMediaTypeError
+from .sniffing import ContentType, MediaKind, sniff
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """Bytes per upload of each kind, and the bytes one user may keep in all."""
+
+    image: int = 10 * 1000 * 1000
+    audio: int = 20 * 1000 * 1000
+    video: int = 50 * 1000 * 1000
+    file: int = 20 * 1000 * 1000
+    quota: int = 500 * 1000 * 1000
+
+    def of(self, kind: MediaKind) -> int:
+        return int(getattr(self, kind.value))
+
+    @property
+    def largest(self) -> int:
+        """What the upload route reads at most before it knows the kind."""
+        return max(self.image, self.audio, self.video, self.file)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    url: str
+    owner_id: int
+    content: ContentType
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class StorageUsage:
+    used_bytes: int
+    quota_bytes: int
+    files: int
+
+
+class MediaStore(Protocol):
+    async def save(self, data: bytes, content: ContentType) -> str:
+        """Store checked bytes under a new, unguessable name; return its public URL."""
+        ...
+
+
+class UploadLedger(Protocol):
+    async def reserve(self, user_id: int, size: int, quota: int) -> bool:
+        """Add `size` to the user's usage if it stays within `quota`, atomically; whether
+        it did. Two uploads at once can never both squeeze under the quota."""
+        ...
+
+    async def release(self, user_id: int, size: int) -> None:
+        """Give back a reservation whose upload failed."""
+        ...
+
+    async def record(self, upload: Upload) -> None: ...
+
+    async def usage(self, user_id: int) -> tuple[int, int]:
+        """(bytes used, number of files) of a user."""
+        ...
+
+    async def owners(self, urls: Sequence[str]) -> Mapping[str, int]:
+        """The owner of each of `urls` that this ledger issued; others are absent."""
+        ...
+
+
+class UploadOwners(Protocol):
+    """What chat needs of the ledger: who was issued a URL."""
+
+    async def owners(self, urls: Sequence[str]) -> Mapping[str, int]: ...
+
+
+class NoUploads:
+    """Knows of no upload: every local path is refused."""
+
+    async def owners(self, urls: Sequence[str]) -> Mapping[str, int]:
+        return {}
+
+
+class Uploads:
+    def __init__(self, store: MediaStore, ledger: UploadLedger,
+                 limits: UploadLimits = UploadLimits()) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.limits = limits
+
+    async def upload(self, user_id: int, data: bytes,
+                     only: MediaKind | None = None) -> Upload:
+        """Sniff, check and store an upload of `user_id`; returns where it is.
+
+        PayloadTooLargeError over its kind's limit (code `payload_too_large`) or over the owner's
+        quota (code `quota_exceeded`); UnsupportedMediaTypeError when `only` names another
+        kind; InvalidInputError for an empty file or a damaged image.
+        """
+        if only is MediaKind.IMAGE and len(data) > self.limits.image:
+            # Said before sniffing, so an oversized image gets the image limit's message.
+            raise self._too_large(MediaKind.IMAGE)
+        content = sniff(data)
+        if only is not None and content.kind is not only:
+            raise UnsupportedMediaTypeError(
+                "Only JPEG, PNG, WebP and GIF images are accepted." if only is MediaKind.IMAGE
+                else f"This is not a {only.value} file we can play.",
+                code="not_an_image" if only is MediaKind.IMAGE else f"not_{only.value}")
+        if len(data) > self.limits.of(content.kind):
+            raise self._too_large(content.kind)
+        if not await self.ledger.reserve(user_id, len(data), self.limits.quota):
+            used, _ = await self.ledger.usage(user_id)
+            raise PayloadTooLargeError(
+                f"This upload ({len(data)} bytes) would take you past your storage quota: "
+                f"{used} of {self.limits.quota} bytes are used.", code="quota_exceeded")
+        try:
+            url = await self.store.save(data, content)
+            upload = Upload(url=url, owner_id=user_id, content=content, size=len(data))
+            await self.ledger.record(upload)
+        except BaseException:
+            # Shielded: a cancelled upload must still give its reservation back.
+            await asyncio.shield(self.ledger.release(user_id, len(data)))
+            raise
+        return upload
+
+    async def usage(self, user_id: int) -> StorageUsage:
+        used, files = await self.ledger.usage(user_id)
+        return StorageUsage(used_bytes=used, quota_bytes=self.limits.quota, files=files)
+
+    def _too_large(self, kind: MediaKind) -> PayloadTooLargeError:
+        noun = {"image": "Images", "audio": "Audio files", "video": "Videos",
+                "file": "Files"}[kind.value]
+        return PayloadTooLargeError(f"{noun} may be at most {self.limits.of(kind)} bytes.")

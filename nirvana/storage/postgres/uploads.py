@@ -1,0 +1,50 @@
+"""PostgreSQL adapter of `UploadLedger` (schema step 0012): who was issued which upload URL,
+and each user's storage usage."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import asyncpg
+
+from ...domain.uploads import Upload
+
+
+class PgUploadLedger:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def reserve(self, user_id: int, size: int, quota: int) -> bool:
+        # One statement: the row is locked by the upsert, so concurrent uploads of one user
+        # queue here and each sees the usage the one before left.
+        reserved = await self._pool.fetchval(
+            "INSERT INTO media_usage AS u (user_id, used_bytes) "
+            "SELECT $1, $2::bigint WHERE $2::bigint <= $3::bigint "
+            "ON CONFLICT (user_id) DO UPDATE SET used_bytes = u.used_bytes + EXCLUDED.used_bytes "
+            "WHERE u.used_bytes + EXCLUDED.used_bytes <= $3::bigint "
+            "RETURNING true", user_id, size, quota)
+        return bool(reserved)
+
+    async def release(self, user_id: int, size: int) -> None:
+        await self._pool.execute(
+            "UPDATE media_usage SET used_bytes = greatest(used_bytes - $2::bigint, 0) "
+            "WHERE user_id = $1", user_id, size)
+
+    async def record(self, upload: Upload) -> None:
+        await self._pool.execute(
+            "INSERT INTO media_uploads (url, owner_id, kind, mime, size) "
+            "VALUES ($1, $2, $3, $4, $5)", upload.url, upload.owner_id,
+            upload.content.kind.value, upload.content.mime, upload.size)
+
+    async def usage(self, user_id: int) -> tuple[int, int]:
+        row = await self._pool.fetchrow(
+            "SELECT coalesce((SELECT used_bytes FROM media_usage WHERE user_id = $1), 0) AS used, "
+            "(SELECT count(*) FROM media_uploads WHERE owner_id = $1) AS files", user_id)
+        return int(row["used"]), int(row["files"])
+
+    async def owners(self, urls: Sequence[str]) -> Mapping[str, int]:
+        if not urls:
+            return {}
+        rows = await self._pool.fetch(
+            "SELECT url, owner_id FROM media_uploads WHERE url = ANY($1::text[])", list(urls))
+        return {r["url"]: r["owner_id"] for r in rows}

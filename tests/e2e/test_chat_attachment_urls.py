@@ -1,0 +1,82 @@
+"""Chat attachment URLs on the real server, over a real WebSocket: an http(s) URL, or a
+/media/ path that the upload route issued to a member of the conversation. Anything else is
+refused with a field error and nothing is stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.chat_client import Client
+from tests.support.images import png
+from tests.support.people import befriend, user
+
+
+async def direct(live, a: dict, b: dict, ws: Client) -> str:
+    await befriend(live.services, a["id"], b["id"])
+    return (await ws.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+
+
+async def upload(live, who: dict) -> str:
+    r = await live.http.post("/api/v1/media/upload",
+                             headers={"Authorization": f"Bearer {who['jwt']}"},
+                             files={"file": ("a.png", png(), "image/png")})
+    assert r.status_code == 201, r.text
+    return r.json()["url"]
+
+
+@pytest.mark.parametrize("url", [
+    "/media/../../etc/passwd",
+    "/media/%2e%2e/%2e%2e/etc/passwd",
+    "/etc/passwd",
+    "/media/AAAAAAAAAAAAAAAAAAAAAAAA.png",  # well-formed, but never issued
+    "javascript:alert(1)",
+    "file:///etc/passwd",
+])
+async def test_attachment_path_not_issued_by_the_upload_route_is_refused(live, url):
+    a, b = await user(live.http), await user(live.http)
+    ws = await Client.connect(live.ws, a)
+    try:
+        cid = await direct(live, a, b, ws)
+        answer = await ws.command("send", conversation_id=cid, client_id="c1", kind="file",
+                                  attachments=[{"url": url, "kind": "file"}])
+        assert answer["type"] == "error", answer
+        assert "attachments.url" in {d["field"] for d in answer["details"]}, answer
+        assert (await ws.command("history", conversation_id=cid))["messages"] == []
+    finally:
+        await ws.close()
+
+
+async def test_uploads_of_members_are_accepted_and_a_strangers_are_not(live):
+    a, b, stranger = await user(live.http), await user(live.http), await user(live.http)
+    ws = await Client.connect(live.ws, a)
+    try:
+        cid = await direct(live, a, b, ws)
+        for who in (a, b):  # the sender's own upload, and one the other member shared
+            url = await upload(live, who)
+            sent = await ws.command("send", conversation_id=cid, client_id=f"ok-{who['id']}",
+                                    kind="image", attachments=[{"url": url, "kind": "image"}])
+            assert sent["type"] == "ack", sent
+        foreign = await upload(live, stranger)
+        refused = await ws.command("send", conversation_id=cid, client_id="foreign",
+                                   kind="image", attachments=[{"url": foreign, "kind": "image"}])
+        assert refused["type"] == "error", refused
+        assert refused["details"][0]["code"] == "not_uploaded", refused
+        web = await ws.command("send", conversation_id=cid, client_id="web", kind="file",
+                               attachments=[{"url": "https://cdn.example/a.pdf"}])
+        assert web["type"] == "ack", web
+    finally:
+        await ws.close()
+
+
+async def test_the_http_send_path_applies_the_same_rule(live):
+    a, b = await user(live.http), await user(live.http)
+    await befriend(live.services, a["id"], b["id"])
+    auth = {"Authorization": f"Bearer {a['jwt']}"}
+    cid = (await live.http.post("/api/v1/conversations", headers=auth,
+                                json={"kind": "direct", "user_id": b["id"]})).json()["id"]
+    r = await live.http.post(f"/api/v1/conversations/{cid}/messages", headers=auth, json={
+        "kind": "file", "attachments": [{"url": "/media/../../etc/passwd", "kind": "file"}]})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["field"] == "attachments.url"
+    history = await live.http.get(f"/api/v1/conversations/{cid}/messages", headers=auth)
+    assert history.json()["messages"] == []
