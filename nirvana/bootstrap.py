@@ -84,6 +84,7 @@ from .storage.postgres.notification_preferences import PgMuteStore, PgPreference
 from .domain.notifications.mailing import NotificationMail
 from .domain.notifications.preferences import Preferences
 from .missed_messages import ChatPublishers, MissedMessages
+from .chat_group_notices import ChatGroupNotices
 from .chat_mentions import ChatMentions
 from .ws.events import NotificationEvent, NotificationsUnread, encode
 from .ws.hub import Hub
@@ -472,6 +473,7 @@ def build_services(
                                   live=NotificationsToSockets(hub), preferences=preferences,
                                   mail=notification_mail)
     publishers.watch(ChatMentions(notifications))
+    publishers.watch(ChatGroupNotices(notifications))
     blog_events = BlogEventListeners()
     blog_events.subscribe(notifications.handle)
     # MySocial's "add post": followers with a socket open hear of a new blog at once.

@@ -155,6 +155,9 @@ class Hub:
                 event = ev.ConversationUpdated(conversation=conversation_out(conversation, uid))
                 self._send(uid, ev.encode(event))
 
+    def group_created(self, conversation: Conversation) -> None:
+        self.conversation_changed(conversation, conversation.member_ids)
+
     def typing(self, conversation_id: str, user_id: int, active: bool,
                audience: Sequence[int]) -> None:
         self.typing_tracker.update(conversation_id, user_id, active, audience)

@@ -45,6 +45,7 @@ async def test_defaults_tell_everything_in_the_app_and_mail_only_what_matters(cl
         "friend_request": (True, True), "friend_accepted": (True, None),
         "new_follower": (True, None), "blog_liked": (True, None),
         "blog_commented": (True, None), "mentioned": (True, True), "new_blog": (True, None),
+        "added_to_group": (True, None), "group_role": (True, None),
         "missed_messages": (None, True)}
 
 

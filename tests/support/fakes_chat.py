@@ -144,6 +144,9 @@ class RecordingPublisher:
     def conversation_changed(self, conversation, user_ids) -> None:
         self.events.append(("conversation", conversation.id, tuple(user_ids)))
 
+    def group_created(self, conversation) -> None:
+        self.conversation_changed(conversation, conversation.member_ids)
+
     def typing(self, conversation_id, user_id, active, audience) -> None:
         self.events.append(("typing", user_id, active, tuple(audience)))
 

@@ -119,7 +119,7 @@ class Messaging:
             description=description, avatar_url=avatar_url,
         )
         created = await self._store.create_conversation(conversation, None)
-        self.publisher.conversation_changed(created, created.member_ids)
+        self.publisher.group_created(created)
         return created
 
     async def conversation_for(self, user_id: int, conversation_id: str) -> Conversation:

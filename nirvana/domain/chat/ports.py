@@ -106,6 +106,11 @@ class Publisher(Protocol):
     def conversation_changed(self, conversation: Conversation, user_ids: Sequence[int]
                              ) -> None: ...
 
+    def group_created(self, conversation: Conversation) -> None:
+        """A new group: its members get it (as `conversation.updated`); who tracks groups
+        hears who was added to it."""
+        ...
+
     def typing(self, conversation_id: str, user_id: int, active: bool,
                audience: Sequence[int]) -> None: ...
 

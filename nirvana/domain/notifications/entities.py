@@ -15,6 +15,9 @@ class Kind(StrEnum):
     BLOG_COMMENTED = "blog_commented"
     MENTIONED = "mentioned"
     NEW_BLOG = "new_blog"
+    # Group chats: `text` names the group; for a role, "admin of Trip" / "owner of Trip".
+    ADDED_TO_GROUP = "added_to_group"
+    GROUP_ROLE = "group_role"
     # Told by the system, with no actor (e.g. "your export is ready").
     NOTICE = "notice"
     # A moderator closed a case the recipient reported (domain/moderation); `text` says how.

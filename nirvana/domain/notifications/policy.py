@@ -62,6 +62,10 @@ def summary(n: Notification) -> str:
             return f"{who} mentioned you in {where}"
         case Kind.NEW_BLOG:
             return f"{who} published {title}"
+        case Kind.ADDED_TO_GROUP:
+            return f"{who} added you to {n.text or 'a group chat'}"
+        case Kind.GROUP_ROLE:
+            return f"{who} made you {n.text or 'an admin of a group chat'}"
         case Kind.NOTICE | Kind.REPORT_HANDLED:
             return n.text or ""
 

@@ -32,6 +32,8 @@ DEFAULTS: dict[str, dict[Channel, bool]] = {
     Kind.BLOG_COMMENTED: {Channel.APP: True},
     Kind.MENTIONED: {Channel.APP: True, Channel.EMAIL: True},
     Kind.NEW_BLOG: {Channel.APP: True},
+    Kind.ADDED_TO_GROUP: {Channel.APP: True},
+    Kind.GROUP_ROLE: {Channel.APP: True},
     MISSED_MESSAGES: {Channel.EMAIL: True},
 }
 KINDS: tuple[str, ...] = tuple(str(k) for k in DEFAULTS)

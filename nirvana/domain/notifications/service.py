@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Sequence
 
 from ..blogs.events import (
     BlogEvent,
@@ -183,6 +183,32 @@ class Notifications:
             await self._deliver(Draft(user_id, Kind.MENTIONED, event.commenter_id, subject,
                                       f"mention:{subject}", blog_id=event.blog_id,
                                       comment_id=event.comment_id))
+
+    async def added_to_group(self, *, conversation_id: str, name: str | None, actor_id: int,
+                             user_ids: Sequence[int]) -> None:
+        """Members added to a group (also at its creation) by `actor_id`."""
+        for user_id in user_ids:
+            await self._deliver(Draft(user_id, Kind.ADDED_TO_GROUP, actor_id,
+                                      f"group:{conversation_id}", f"group:{conversation_id}",
+                                      text=name, conversation_id=conversation_id))
+
+    async def removed_from_group(self, *, conversation_id: str, user_ids: Sequence[int]
+                                 ) -> None:
+        """The undo of an addition: its unread notification is withdrawn."""
+        for user_id in user_ids:
+            await self._withdraw(Kind.ADDED_TO_GROUP, f"group:{conversation_id}",
+                                 recipient_id=user_id)
+
+    async def group_role_given(self, *, conversation_id: str, name: str | None,
+                               actor_id: int, user_id: int, role: str) -> None:
+        """Made admin or owner of a group; becoming a plain member again tells nobody."""
+        article = "the" if role == "owner" else "an"
+        where = name or "a group chat"
+        await self._deliver(Draft(user_id, Kind.GROUP_ROLE, actor_id,
+                                  f"group:{conversation_id}",
+                                  f"group_role:{conversation_id}:{role}",
+                                  text=f"{article} {role} of {where}",
+                                  conversation_id=conversation_id))
 
     async def chat_mentioned(self, *, conversation_id: str, name: str | None, seq: int,
                              sender_id: int, members: tuple[int, ...], text: str) -> None:

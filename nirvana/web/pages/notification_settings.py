@@ -22,10 +22,12 @@ LABELS = {
     "friend_request": "Friend requests",
     "friend_accepted": "Friend requests accepted",
     "new_follower": "New followers",
-    "blog_liked": "Likes on your blogs",
+    "blog_liked": "Likes and reactions on your blogs",
     "blog_commented": "Comments on your blogs",
     "mentioned": "Mentions of you (@username)",
     "new_blog": "New blogs by people you follow",
+    "added_to_group": "Being added to a group chat",
+    "group_role": "Being made admin or owner of a group chat",
     "missed_messages": "Chat messages you missed",
 }
 
