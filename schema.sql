@@ -761,3 +761,21 @@ CREATE TABLE media_usage (
     user_id    bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     used_bytes bigint NOT NULL DEFAULT 0 CHECK (used_bytes >= 0)
 );
+
+-- migration: 0013 uploads of deleted accounts
+-- An account's ledger rows go with it (ON DELETE CASCADE); their URLs are kept here until the
+-- files are removed by the erasure of the account's content (nirvana/account_deletion.py),
+-- which a crash only postpones: the account stays pending until it is done.
+CREATE TABLE media_orphans (
+    url      text PRIMARY KEY,
+    owner_id bigint NOT NULL
+);
+CREATE INDEX media_orphans_owner_idx ON media_orphans (owner_id);
+CREATE FUNCTION media_uploads_orphaned() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO media_orphans (url, owner_id) SELECT url, owner_id FROM old_rows
+        ON CONFLICT (url) DO NOTHING;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER media_uploads_orphaned AFTER DELETE ON media_uploads
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION media_uploads_orphaned();

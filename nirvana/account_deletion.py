@@ -12,10 +12,12 @@ import asyncio
 import logging
 from typing import Awaitable
 
-from .domain.accounts.deletion import AccountDeleted, AccountEvents, Erasure
+from .domain.accounts.deletion import AccountDeleted, AccountEvents, ContentEraser, Erasure
 from .domain.blogs.service import Blogs
 from .domain.chat.cache import ChatCache
+from .storage.media import LocalMediaStore
 from .storage.mongo.erasure import MongoChatErasure
+from .storage.postgres.uploads import PgUploadLedger
 
 log = logging.getLogger("nirvana.accounts")
 
@@ -45,6 +47,32 @@ class ChatOfDeletedAccounts:
     async def erase(self, user_id: int) -> None:
         for conversation_id in await self._erasure.erase_sender(user_id):
             self._cache.forget(conversation_id)
+
+
+class UploadsOfDeletedAccounts:
+    """A deleted account's uploads on local disk are removed. (Uploads sent to Cloudinary stay
+    there: docs/accounts.md says so.)"""
+
+    def __init__(self, ledger: PgUploadLedger, local: LocalMediaStore) -> None:
+        self._ledger = ledger
+        self._local = local
+
+    async def erase(self, user_id: int) -> None:
+        urls = await self._ledger.orphaned(user_id)
+        for url in urls:
+            await self._local.delete(url)
+        await self._ledger.removed(urls)
+
+
+class ErasersInTurn:
+    """Several ContentErasers as one: each runs, and a failure leaves the account pending."""
+
+    def __init__(self, *erasers: ContentEraser) -> None:
+        self._erasers = erasers
+
+    async def erase(self, user_id: int) -> None:
+        for eraser in self._erasers:
+            await eraser.erase(user_id)
 
 
 class AfterAccountDeletion:

@@ -67,7 +67,13 @@ from .domain.exports.service import ExportPolicy, Exports
 from .export_worker import ExportWorker
 from .domain.accounts.two_factor import SecondFactor, TwoFactorSettings
 from .storage.mongo.erasure import MongoChatErasure
-from .account_deletion import AccountEventFanOut, AfterAccountDeletion, ChatOfDeletedAccounts
+from .account_deletion import (
+    AccountEventFanOut,
+    AfterAccountDeletion,
+    ChatOfDeletedAccounts,
+    ErasersInTurn,
+    UploadsOfDeletedAccounts,
+)
 from .domain.accounts.deletion import Erasure
 from .domain.accounts.standing import OpenGate, VerifiedEmailGate, WriteGate
 from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
@@ -480,7 +486,8 @@ def build_services(
     blog_events.subscribe(LiveNewPosts(PgNewPostReaders(pool), NewPostsToSockets(hub)).handle)
     blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,
                   write_gate=write_gate, events=blog_events)
-    erasure = Erasure(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),
+    erasure = Erasure(ErasersInTurn(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),
+                                    UploadsOfDeletedAccounts(upload_ledger, local_media)),
                       PgDeletedAccounts(pool), clock)
     background: set[asyncio.Task] = set()
     account_events.listeners.append(AfterAccountDeletion(blogs, erasure, background))

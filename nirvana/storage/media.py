@@ -48,6 +48,12 @@ class LocalMediaStore:
             os.fsync(f.fileno())
         os.replace(tmp, final)
 
+    async def delete(self, url: str) -> None:
+        """Remove an upload this store issued; a URL of anything else is left alone."""
+        name = url.removeprefix(PUBLIC_PREFIX)
+        if url.startswith(PUBLIC_PREFIX) and _NAME_RE.match(name):
+            await asyncio.to_thread((self.root / name).unlink, missing_ok=True)
+
     def find(self, name: str) -> tuple[Path, ContentType] | None:
         """The stored file called `name` and its content type, or None."""
         match = _NAME_RE.match(name)

@@ -45,6 +45,12 @@ async def mongo_text(services) -> str:
     return "\n".join(dump).lower()
 
 
+def media_bytes(services) -> bytes:
+    """Every file in the media directory, end to end."""
+    folder = services.settings.data_dir / "media"
+    return b"".join(f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file())
+
+
 async def erased(services, user_id: int) -> bool:
     for _ in range(100):
         if await services.pool.fetchval(
@@ -83,6 +89,12 @@ async def test_deletion_leaves_no_email_name_or_words_and_keeps_the_others_conte
     r = await client.post(chat, headers=bearer(bob), json={"text": "Bob answers."})
     assert r.status_code == 201
     assert (await client.get(chat, headers=bearer(bob))).status_code == 200  # cached now
+    mine = await client.post("/api/v1/media/upload", headers=bearer(zelda), files={
+        "file": ("notes.txt", f"Notes of {NAME}".encode(), "text/plain")})
+    assert mine.status_code == 201, mine.text
+    bobs = await client.post("/api/v1/media/upload", headers=bearer(bob), files={
+        "file": ("bob.txt", b"Bob's own file", "text/plain")})
+    assert bobs.status_code == 201, bobs.text
     feed = (await client.get("/api/v1/feed")).json()
     assert {b["title"] for b in feed["blogs"]} == {"Mine", "Bob's"}
 
@@ -90,6 +102,7 @@ async def test_deletion_leaves_no_email_name_or_words_and_keeps_the_others_conte
     assert EMAIL in await postgres_text(services)
     assert WORDS["chat"] in await mongo_text(services)
     assert WORDS["edited"] in await mongo_text(services)
+    assert NAME.encode() in media_bytes(services)
 
     r = await client.request("DELETE", "/api/v1/user/me", headers=bearer(zelda),
                              json={"password": "not the password"})
@@ -118,6 +131,12 @@ async def test_deletion_leaves_no_email_name_or_words_and_keeps_the_others_conte
     assert [(m["sender_id"], m["deleted"], m["text"]) for m in history] == [
         (zid, True, ""), (zid, True, ""), (bid, False, "Bob answers.")]
     assert sent["seq"] == history[0]["seq"]
+
+    # Her uploads are gone from the media directory; Bob's stays.
+    assert NAME.encode() not in media_bytes(services)
+    assert (await client.get(mine.json()["url"])).status_code == 404
+    assert (await client.get(bobs.json()["url"])).status_code == 200
+    assert await services.pool.fetchval("SELECT count(*) FROM media_orphans") == 0
 
     # No copy of her email, name or words in either store.
     for dump in (await postgres_text(services), await mongo_text(services)):

@@ -42,6 +42,16 @@ class PgUploadLedger:
             "(SELECT count(*) FROM media_uploads WHERE owner_id = $1) AS files", user_id)
         return int(row["used"]), int(row["files"])
 
+    async def orphaned(self, owner_id: int) -> list[str]:
+        """The URLs a deleted account was issued (schema step 0013), not yet removed."""
+        rows = await self._pool.fetch("SELECT url FROM media_orphans WHERE owner_id = $1",
+                                      owner_id)
+        return [r["url"] for r in rows]
+
+    async def removed(self, urls: Sequence[str]) -> None:
+        await self._pool.execute("DELETE FROM media_orphans WHERE url = ANY($1::text[])",
+                                 list(urls))
+
     async def owners(self, urls: Sequence[str]) -> Mapping[str, int]:
         if not urls:
             return {}
