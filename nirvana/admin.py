@@ -21,10 +21,10 @@ from .domain.accounts.users import normalise_email
 from .domain.errors import InvalidInputError
 from .domain.moderation.entities import Action, Role
 from .settings import ConfigError, Settings
-from .storage.datadir_lock import DataDirInUseError, DataDirLock
-from .storage.embedded import EmbeddedError, EmbeddedPostgres
+from .storage.embedded import EmbeddedError
 from .storage.postgres.moderation import PgModerationStore
 from .storage.postgres.pool import create_pool, migrate
+from .storage.tool_postgres import tool_postgres
 
 COMMAND_LINE_ACTOR = 0  # the audit log's actor for changes made here
 
@@ -71,33 +71,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except (ConfigError, InvalidInputError) as exc:
         print(f"nirvana.admin: error: {exc}", file=sys.stderr)
         return 2
-    postgres = lock = None
-    url = settings.database_url
-    if url is None:
-        data_dir = settings.data_dir.resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            lock = DataDirLock(data_dir, holder="nirvana.admin").acquire()
-        except DataDirInUseError:
-            lock = None  # run.py has this cluster up: we share it and must leave it running
-        postgres = EmbeddedPostgres(data_dir / "postgres")
-        try:
-            url = postgres.start()
-        except EmbeddedError as exc:
-            print(f"nirvana.admin: error: {exc}", file=sys.stderr)
-            return 1
-        if lock is None:
-            postgres = None
     try:
-        print(asyncio.run(set_role(url, email, Role(args.role))))
-    except LookupError as exc:
+        with tool_postgres(settings, "nirvana.admin") as url:
+            print(asyncio.run(set_role(url, email, Role(args.role))))
+    except (EmbeddedError, LookupError) as exc:
         print(f"nirvana.admin: error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        if postgres is not None:
-            postgres.stop()
-        if lock is not None:
-            lock.release()
     return 0
 
 

@@ -28,9 +28,9 @@ from .domain.blogs.slugs import slugify
 from .security import Argon2Hasher
 from .seed_text import markdown_body, sentence, title as blog_title
 from .settings import ConfigError, Settings
-from .storage.datadir_lock import DataDirInUseError, DataDirLock
-from .storage.embedded import EmbeddedError, EmbeddedPostgres
+from .storage.embedded import EmbeddedError
 from .storage.postgres.pool import create_pool, migrate
+from .storage.tool_postgres import tool_postgres
 
 log = logging.getLogger("nirvana.seed")
 
@@ -243,30 +243,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"nirvana.seed: error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(message)s")
-    postgres = lock = None
-    url = settings.database_url
-    if url is None:
-        data_dir = settings.data_dir.resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            lock = DataDirLock(data_dir, holder="nirvana.seed").acquire()
-        except DataDirInUseError:
-            lock = None  # run.py has this cluster up: we share it and must leave it running
-        postgres = EmbeddedPostgres(data_dir / "postgres")
-        try:
-            url = postgres.start()
-        except EmbeddedError as exc:
-            print(f"nirvana.seed: error: {exc}", file=sys.stderr)
-            return 1
-        if lock is None:
-            postgres = None
     try:
-        report = asyncio.run(run(url, settings, args))
-    finally:
-        if postgres is not None:
-            postgres.stop()
-        if lock is not None:
-            lock.release()
+        with tool_postgres(settings, "nirvana.seed") as url:
+            report = asyncio.run(run(url, settings, args))
+    except EmbeddedError as exc:
+        print(f"nirvana.seed: error: {exc}", file=sys.stderr)
+        return 1
     print(f"Seeded {report.users} users, {report.blogs} blogs, {report.likes} likes and "
           f"{report.comments} comments in {report.seconds:.1f}s. "
           f"Seeded users sign in with the password {SEED_PASSWORD!r}.")
