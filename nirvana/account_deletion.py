@@ -15,6 +15,7 @@ from typing import Awaitable
 from .domain.accounts.deletion import AccountDeleted, AccountEvents, ContentEraser, Erasure
 from .domain.blogs.service import Blogs
 from .domain.chat.cache import ChatCache
+from .storage.mail import OutboxMailer
 from .storage.media import LocalMediaStore
 from .storage.mongo.erasure import MongoChatErasure
 from .storage.postgres.uploads import PgUploadLedger
@@ -77,14 +78,19 @@ class ErasersInTurn:
 
 class AfterAccountDeletion:
     def __init__(self, blogs: Blogs, erasure: Erasure,
-                 background: set[asyncio.Task]) -> None:
+                 background: set[asyncio.Task], outbox: OutboxMailer | None = None) -> None:
         self._blogs = blogs
         self._erasure = erasure
         self._background = background
+        self._outbox = outbox
 
     def publish(self, event: AccountDeleted) -> None:
         self._blogs.authors_removed()
         self._spawn(self._erasure.erase(event.user_id))
+        if self._outbox is not None and event.email:
+            # Known by address only, and only now: a crash in this instant leaves the files
+            # (docs/accounts.md says so).
+            self._spawn(self._outbox.forget(event.email))
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.get_running_loop().create_task(_logged(work), name="account-erasure")

@@ -490,7 +490,9 @@ def build_services(
                                     UploadsOfDeletedAccounts(upload_ledger, local_media)),
                       PgDeletedAccounts(pool), clock)
     background: set[asyncio.Task] = set()
-    account_events.listeners.append(AfterAccountDeletion(blogs, erasure, background))
+    account_events.listeners.append(AfterAccountDeletion(
+        blogs, erasure, background,
+        outbox=transport if isinstance(transport, OutboxMailer) else None))
     export_worker = ExportWorker()
     export_archives = LocalExportArchives(settings.data_dir / "exports", local_media)
     exports = Exports(jobs=PgExportJobs(pool), records=PgAccountRecords(pool), chat=chat,

@@ -10,6 +10,8 @@ import ssl
 import uuid
 from datetime import datetime, timezone
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import default
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -69,6 +71,22 @@ class OutboxMailer:
             tmp.replace(final)  # a reader never sees half a message
 
         await anyio.to_thread.run_sync(write)
+
+    async def forget(self, address: str) -> int:
+        """Remove the messages written to `address` (a deleted account's); how many."""
+        def remove() -> int:
+            removed = 0
+            for path in self.directory.glob("*.eml"):
+                with open(path, "rb") as f:
+                    to = BytesHeaderParser(policy=default).parse(f)["To"] or ""
+                if to.strip().lower() == address.strip().lower():
+                    path.unlink(missing_ok=True)
+                    removed += 1
+            return removed
+
+        if not self.directory.is_dir():
+            return 0
+        return await anyio.to_thread.run_sync(remove)
 
 
 class SmtpMailer:

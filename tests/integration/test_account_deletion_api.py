@@ -9,6 +9,7 @@ import json
 from bson import json_util
 
 from tests.support.http import PASSWORD, bearer, sign_up
+from tests.support.waiting import wait_until
 
 EMAIL = "zelda.quill@example.com"
 NAME = "Zelda Quillfeather"
@@ -43,6 +44,12 @@ async def mongo_text(services) -> str:
         async for doc in db[name].find({}):
             dump.append(json.dumps(doc, default=json_util.default))
     return "\n".join(dump).lower()
+
+
+def outbox_text(services) -> str:
+    """Every .eml file the zero-config mail transport wrote."""
+    folder = services.settings.data_dir / "outbox"
+    return "\n".join(f.read_text() for f in sorted(folder.glob("*.eml"))).lower()
 
 
 def media_bytes(services) -> bytes:
@@ -103,6 +110,11 @@ async def test_deletion_leaves_no_email_name_or_words_and_keeps_the_others_conte
     assert WORDS["chat"] in await mongo_text(services)
     assert WORDS["edited"] in await mongo_text(services)
     assert NAME.encode() in media_bytes(services)
+    # Mail to her: a reset link, written to the outbox table and sent to the .eml outbox.
+    r = await client.post("/api/v1/user/password/forgot", json={"email": EMAIL})
+    assert r.status_code in (200, 202, 204), r.text
+    assert await services.mail_sender.send_due() >= 1
+    assert EMAIL in outbox_text(services) and EMAIL in await postgres_text(services)
 
     r = await client.request("DELETE", "/api/v1/user/me", headers=bearer(zelda),
                              json={"password": "not the password"})
@@ -138,8 +150,12 @@ async def test_deletion_leaves_no_email_name_or_words_and_keeps_the_others_conte
     assert (await client.get(bobs.json()["url"])).status_code == 200
     assert await services.pool.fetchval("SELECT count(*) FROM media_orphans") == 0
 
-    # No copy of her email, name or words in either store.
-    for dump in (await postgres_text(services), await mongo_text(services)):
+    # No copy of her email, name or words in either store, nor in the mail outbox.
+    async def no_mail_to_her() -> bool:
+        return EMAIL not in outbox_text(services)
+    await wait_until(no_mail_to_her, "the .eml outbox to forget her mail")
+    for dump in (await postgres_text(services), await mongo_text(services),
+                 outbox_text(services)):
         for secret in (EMAIL, NAME.lower(), *WORDS.values(), "zeldatag"):
             assert secret.lower() not in dump, secret
         for word in ("xylophonic", "flibbertigibbet", "kerfuffle"):  # search terms too

@@ -62,7 +62,7 @@ async def test_a_deleted_account_cannot_sign_in_refresh_or_use_its_tokens(world)
     assert info.value.code == "invalid_credentials"
     with pytest.raises(AuthenticationError):
         await accounts.me(session.user.id)
-    assert events.events == [AccountDeleted(session.user.id, clock.now())]
+    assert events.events == [AccountDeleted(session.user.id, clock.now(), "a@example.com")]
 
 
 async def test_the_wrong_password_deletes_nothing_and_counts_as_a_failure(world):

@@ -18,10 +18,13 @@ from ..clock import Clock
 
 @dataclass(frozen=True, slots=True)
 class AccountDeleted:
-    """The account `user_id` was deleted at `at`; its PostgreSQL rows are already gone."""
+    """The account `user_id` was deleted at `at`; its PostgreSQL rows are already gone.
+    `email` is its address, for what only knows mail by address (the .eml outbox): held in
+    memory by the listeners, never stored."""
 
     user_id: int
     at: datetime
+    email: str = ""
 
 
 class AccountEvents(Protocol):

@@ -555,12 +555,12 @@ class Accounts:
         tokens are refused and its sockets close (ws/session_watch.py), its profile is gone
         and so is everything it had in PostgreSQL. `AccountDeleted` is then published, for
         what other stores hold (see domain/accounts/deletion.py)."""
-        await self.confirm_password(user_id, password)
+        user = await self.confirm_password(user_id, password)
         await self.confirm_second_factor(user_id, code)
         now = self._clock.now()
         await self.users.delete(user_id, now)
         self.revocations.deleted[user_id] = now
-        self._events.publish(AccountDeleted(user_id, now))
+        self._events.publish(AccountDeleted(user_id, now, user.email))
 
     # -- profile --------------------------------------------------------------------------
 

@@ -153,6 +153,10 @@ class PgUserRepository:
             await conn.execute(
                 "INSERT INTO deleted_users (id, deleted_at) VALUES ($1, $2) "
                 "ON CONFLICT (id) DO NOTHING", user_id, at)
+            # Mail to the account, sent or not, goes with it (the outbox keys by address).
+            await conn.execute(
+                "DELETE FROM mail_outbox WHERE lower(recipient) = "
+                "(SELECT lower(email::text) FROM users WHERE id = $1)", user_id)
             # Every table keys to users with ON DELETE CASCADE; the counters' triggers
             # (likes, comments, blogs) run for the cascaded rows too.
             await conn.execute("DELETE FROM users WHERE id = $1", user_id)
