@@ -38,7 +38,7 @@ class Limits:
     abuse_window_seconds: float = 10.0
     outgoing_queue: int = 512  # frames buffered per connection before SLOW_CONSUMER
     # Bytes buffered per connection, and for all of one user's connections, before
-    # SLOW_CONSUMER: above the largest frame the server sends (a history page, ~1.7 MB).
+    # SLOW_CONSUMER: above the largest frame the server sends (a full history page).
     outgoing_queue_bytes: int = 4 << 20
     user_queue_bytes: int = 8 << 20
     sockets_per_user: int = 10

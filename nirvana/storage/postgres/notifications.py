@@ -62,6 +62,21 @@ _MERGED_TEXT = f"""CASE WHEN notifications.kind = 'blog_liked'
                        THEN '{MIXED_REACTIONS}' ELSE notifications.text END"""
 
 
+async def _upsert(conn: asyncpg.Connection, draft: Draft, now: datetime) -> asyncpg.Record:
+    """The unread notification of the draft's group, created if there is none: its id, and
+    whether it was created now."""
+    return await conn.fetchrow(
+        f"""INSERT INTO notifications (recipient_id, kind, subject, group_key, blog_id,
+                                      comment_id, text, created_at, updated_at,
+                                      conversation_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+           ON CONFLICT (recipient_id, group_key) WHERE read_at IS NULL
+           DO UPDATE SET group_key = EXCLUDED.group_key, text = {_MERGED_TEXT}
+           RETURNING id, (xmax = 0) AS created""",
+        draft.recipient_id, draft.kind.value, draft.subject, draft.group_key,
+        draft.blog_id, draft.comment_id, draft.text, now, draft.conversation_id)
+
+
 class PgNotificationStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -70,16 +85,7 @@ class PgNotificationStore:
         async with self._pool.acquire() as conn, conn.transaction():
             # On a conflict the no-op update still locks the unread row of the group, so
             # concurrent adds to one group queue here and each adds its actor to one row.
-            row = await conn.fetchrow(
-                f"""INSERT INTO notifications (recipient_id, kind, subject, group_key, blog_id,
-                                              comment_id, text, created_at, updated_at,
-                                              conversation_id)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
-                   ON CONFLICT (recipient_id, group_key) WHERE read_at IS NULL
-                   DO UPDATE SET group_key = EXCLUDED.group_key, text = {_MERGED_TEXT}
-                   RETURNING id, (xmax = 0) AS created""",
-                draft.recipient_id, draft.kind.value, draft.subject, draft.group_key,
-                draft.blog_id, draft.comment_id, draft.text, now, draft.conversation_id)
+            row = await _upsert(conn, draft, now)
             changed = row["created"]
             if draft.actor_id is not None:
                 added = await conn.fetchval(
@@ -98,16 +104,7 @@ class PgNotificationStore:
     async def add_actors(self, draft: Draft, actor_ids: list[int],
                          now: datetime) -> Notification | None:
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                f"""INSERT INTO notifications (recipient_id, kind, subject, group_key, blog_id,
-                                              comment_id, text, created_at, updated_at,
-                                              conversation_id)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
-                   ON CONFLICT (recipient_id, group_key) WHERE read_at IS NULL
-                   DO UPDATE SET group_key = EXCLUDED.group_key, text = {_MERGED_TEXT}
-                   RETURNING id, (xmax = 0) AS created""",
-                draft.recipient_id, draft.kind.value, draft.subject, draft.group_key,
-                draft.blog_id, draft.comment_id, draft.text, now, draft.conversation_id)
+            row = await _upsert(conn, draft, now)
             # Actors deleted since (an account gone) are skipped rather than failing a batch.
             added = await conn.fetchval(
                 """WITH new AS (
