@@ -30,6 +30,7 @@ class Settings:
     database_url: str | None = None  # None: start the embedded PostgreSQL
     mongodb_url: str | None = None  # None: start the embedded MongoDB-wire server
     mongodb_db: str = "nirvana"
+    redis_url: str | None = None  # None: one instance; set to run several (docs/deployment.md)
     jwt_secret: str | None = None  # None: generated once and kept in data_dir
     cloudinary_url: str | None = None
     smtp_url: str | None = None
@@ -103,6 +104,7 @@ class Settings:
             database_url=get("DATABASE_URL", _url("postgres", "postgresql"), None),
             mongodb_url=get("MONGODB_URL", _url("mongodb", "mongodb+srv"), None),
             mongodb_db=get("MONGODB_DB", _name, cls.mongodb_db),
+            redis_url=get("REDIS_URL", _url("redis", "rediss", "unix"), None),
             jwt_secret=get("JWT_SECRET", _secret, None),
             cloudinary_url=get("CLOUDINARY_URL", _url("cloudinary"), None),
             smtp_url=get("SMTP_URL", _url("smtp", "smtps"), None),
