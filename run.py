@@ -22,11 +22,15 @@ import uvicorn
 
 from nirvana.app import create_app
 from nirvana.bootstrap import load_or_create_secret, open_services
+from nirvana.instance_guard import InstanceClaim, InstanceRunning, claim_instance
+from nirvana.leases import new_holder
 from nirvana.logs import configure_logging
 from nirvana.serving import open_listener, tune_gc, uvicorn_options
 from nirvana.settings import ConfigError, Settings
 from nirvana.storage.datadir_lock import DataDirInUseError, DataDirLock
 from nirvana.storage.embedded import EmbeddedError, EmbeddedMongo, EmbeddedPostgres
+from nirvana.storage.postgres.leases import PgLeases
+from nirvana.storage.postgres.pool import create_pool, migrate
 
 log = logging.getLogger("nirvana")
 
@@ -83,6 +87,26 @@ class Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+async def claim_databases(settings: Settings, database_url: str, instance: InstanceClaim
+                          ) -> None:
+    """Take the single-instance lease before serving, so a second process refuses in one
+    line; the services then hold it under the same name (renewing it keeps its epoch)."""
+    pool = await create_pool(database_url, timeout=settings.store_timeout, min_size=1,
+                             max_size=1)
+    try:
+        await migrate(pool)
+        await claim_instance(PgLeases(pool), instance.holder, instance.url)
+    finally:
+        await pool.close()
+
+
+def stop_self() -> None:
+    # Another process took the lease: this one was paused past it, and must not go on
+    # writing beside the new holder. A graceful stop, as on SIGTERM.
+    log.error("another Nirvana took over these databases while this one was paused; stopping")
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main() -> None:
     try:
         settings = Settings.from_env(os.environ)
@@ -112,10 +136,17 @@ def main() -> None:
             mongo = EmbeddedMongo(data_dir / "mongo")
             mongodb_url = mongo.start()
         secret = settings.jwt_secret or load_or_create_secret(data_dir)
+        # One process per set of databases: nothing yet shares a second one's events.
+        instance = InstanceClaim(new_holder(), f"http://{host}:{port}", on_lost=stop_self)
+        try:
+            asyncio.run(claim_databases(settings, database_url, instance))
+        except InstanceRunning as exc:
+            fail(str(exc))
 
         async def services():
             return await open_services(
-                settings, database_url=database_url, mongodb_url=mongodb_url, secret=secret
+                settings, database_url=database_url, mongodb_url=mongodb_url, secret=secret,
+                instance=instance,
             )
 
         app = create_app(settings, open_services=services)

@@ -779,3 +779,17 @@ BEGIN
 END $$;
 CREATE TRIGGER media_uploads_orphaned AFTER DELETE ON media_uploads
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION media_uploads_orphaned();
+
+-- migration: 0014 leases
+-- A named lease that one running process holds and renews: 'instance' keeps a second
+-- process off the same databases when REDIS_URL is not set. Times are the database's, so
+-- the processes' clocks never have to agree. `epoch` grows each time the lease changes
+-- hands (a fencing token); a release only ends it (expires_at = now()), so an epoch is
+-- never handed out twice.
+CREATE TABLE leases (
+    name       text PRIMARY KEY,
+    holder     text NOT NULL,
+    epoch      bigint NOT NULL,
+    expires_at timestamptz NOT NULL,
+    detail     jsonb NOT NULL DEFAULT '{}'
+);

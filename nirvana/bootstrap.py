@@ -40,6 +40,8 @@ from .http.auth import Authenticator
 from .http.page_cache import PageCache
 from .metrics import NO_WRITER_OBSERVER, CountingPublisher, Metrics
 from .security import Argon2Hasher, HmacSigner, JwtAccessTokens, PyotpTotp, SystemClock
+from .instance_guard import InstanceClaim, claim_instance
+from .leases import HeldLease
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
@@ -51,6 +53,7 @@ from .storage.mongo.changes import MongoChatChanges
 from .storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
 from .storage.mongo.presence import MongoPresenceStore
 from .storage.postgres.pool import create_pool, migrate
+from .storage.postgres.leases import PgLeases
 from .storage.media import CloudinaryMediaStore, LocalMediaStore
 from .storage.postgres.uploads import PgUploadLedger
 from .storage.postgres.accounts import (
@@ -166,6 +169,8 @@ class Services:
     moderation: Moderation | None = None
     # Every state-changing request of a signed-in user counts here (WRITES_PER_MINUTE).
     write_limiter: SlidingWindowLimiter | None = None
+    # The single-instance lease (nirvana/instance_guard.py); None with REDIS_URL and in tests.
+    instance_lease: HeldLease | None = None
 
     async def profile_changed(self, user: User) -> None:
         """Called after a profile change: friends and conversation peers who are online get
@@ -253,15 +258,15 @@ class Services:
 
     def start_export_worker(self) -> None:
         """Build exports asked for (also before a restart); delete expired archives."""
-        task = asyncio.get_running_loop().create_task(self.export_worker.run(),
-                                                      name="export-worker")
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        self.start_background("export-worker", self.export_worker.run())
 
     def start_publisher(self) -> None:
         """Publish scheduled blogs at their time (nirvana/blog_publisher.py)."""
-        task = asyncio.get_running_loop().create_task(self.publisher.run(),
-                                                      name="scheduled-publisher")
+        self.start_background("scheduled-publisher", self.publisher.run())
+
+    def start_background(self, name: str, work: Awaitable[Any]) -> None:
+        """Run `work` until close() cancels it."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
@@ -278,6 +283,12 @@ class Services:
             except Exception:  # the store may be down at stop; what is lost is a last_seen
                 log.warning("presence flush at stop failed", exc_info=True)
         await self.chat_store.close()
+        if self.instance_lease is not None:
+            # Last before the pool: the next start need not wait for the lease to expire.
+            try:
+                await self.instance_lease.release()
+            except Exception:
+                log.warning("releasing the instance lease failed", exc_info=True)
         # Shielded: closing the pool must finish even if shutdown is cancelled, or PostgreSQL
         # keeps the backends until their sockets time out.
         await asyncio.shield(self.pool.close())
@@ -545,10 +556,24 @@ def build_services(
 
 
 async def open_services(
-    settings: Settings, *, database_url: str, mongodb_url: str, secret: str
+    settings: Settings, *, database_url: str, mongodb_url: str, secret: str,
+    instance: InstanceClaim | None = None,
 ) -> Services:
+    """`instance`: hold the single-instance lease (run.py without REDIS_URL)."""
     pool, mongo = await open_stores(settings, database_url=database_url, mongodb_url=mongodb_url)
+    held = None
+    if instance is not None:
+        try:
+            held = await claim_instance(PgLeases(pool), instance.holder, instance.url,
+                                        on_lost=instance.on_lost)
+        except BaseException:
+            await pool.close()
+            await mongo.close()
+            raise
     services = build_services(settings, pool, mongo, secret)
+    if held is not None:
+        services.instance_lease = held
+        services.start_background("instance-lease", held.run())
     await services.accounts.load_revocations()
     services.start_housekeeping()
     services.start_chat_housekeeping()

@@ -29,10 +29,12 @@ def run_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 class Running:
-    def __init__(self, data_dir: Path, wrapper: tuple[str, ...] = ()) -> None:
-        # `wrapper` runs run.py under another program (e.g. a parent that never reaps).
+    def __init__(self, data_dir: Path, wrapper: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> None:
+        # `wrapper` runs run.py under another program (e.g. a parent that never reaps);
+        # `env` adds settings (external databases, REDIS_URL).
         self.proc = subprocess.Popen(
-            [*wrapper, sys.executable, "run.py"], cwd=ROOT, env=run_env(data_dir),
+            [*wrapper, sys.executable, "run.py"], cwd=ROOT, env=run_env(data_dir, **(env or {})),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         # select first: a child that never prints would block readline() for ever.

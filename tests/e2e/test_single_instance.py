@@ -1,0 +1,64 @@
+"""Two run.py processes on the same external databases: without REDIS_URL the second one
+refuses in one line, and a first one that stopped or crashed does not keep it out."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import subprocess
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from tests.support.running import ROOT, Running, run_env
+
+
+@pytest.fixture
+async def shared_databases(stores, server_urls):
+    """A PostgreSQL database and a MongoDB database of their own, on the test servers."""
+    pool, mongo = stores
+    database_url, mongodb_url = server_urls
+    name = f"instances_{secrets.token_hex(4)}"
+    await pool.execute(f'CREATE DATABASE "{name}"')
+    env = {"DATABASE_URL": urlunsplit(urlsplit(database_url)._replace(path=f"/{name}")),
+           "MONGODB_URL": mongodb_url, "MONGODB_DB": name}
+    yield env
+    await pool.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await mongo.drop_database(name)
+
+
+def _second_start(tmp_path, env) -> tuple[int, str]:
+    proc = subprocess.run([sys.executable, "run.py"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env=run_env(tmp_path / "second", **env))
+    return proc.returncode, proc.stderr.strip()
+
+
+@pytest.mark.slow
+async def test_a_second_process_refuses_until_the_first_stops(tmp_path, shared_databases):
+    first = await asyncio.to_thread(Running, tmp_path / "first", env=shared_databases)
+    try:
+        code, err = await asyncio.to_thread(_second_start, tmp_path, shared_databases)
+        assert code != 0
+        assert err.startswith("nirvana: error: another Nirvana") and "\n" not in err
+        assert first.url in err and "REDIS_URL" in err
+        async with httpx.AsyncClient() as http:  # the first one serves on, untouched
+            assert (await http.get(f"{first.url}/ready")).status_code == 200
+    finally:
+        code, _, err = await asyncio.to_thread(first.stop, signal.SIGTERM)
+    assert code == 0, err
+    # Stopped gracefully, it gave the lease back: the next one starts at once.
+    second = await asyncio.to_thread(Running, tmp_path / "second", env=shared_databases)
+    await asyncio.to_thread(second.stop, signal.SIGTERM)
+
+
+@pytest.mark.slow
+async def test_a_killed_process_does_not_keep_the_next_one_out(tmp_path, shared_databases):
+    first = await asyncio.to_thread(Running, tmp_path / "first", env=shared_databases)
+    first.proc.kill()  # kill -9: no release; its pid is gone on this machine
+    await asyncio.to_thread(first.proc.communicate)
+    second = await asyncio.to_thread(Running, tmp_path / "second", env=shared_databases)
+    code, _, err = await asyncio.to_thread(second.stop, signal.SIGTERM)
+    assert code == 0, err
