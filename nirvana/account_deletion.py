@@ -15,6 +15,7 @@ from typing import Awaitable
 from .domain.accounts.deletion import AccountDeleted, AccountEvents, ContentEraser, Erasure
 from .domain.blogs.service import Blogs
 from .domain.chat.cache import ChatCache
+from .domain.uploads import Uploads
 from .storage.mail import OutboxMailer
 from .storage.media import LocalMediaStore
 from .storage.mongo.erasure import MongoChatErasure
@@ -51,17 +52,22 @@ class ChatOfDeletedAccounts:
 
 
 class UploadsOfDeletedAccounts:
-    """A deleted account's uploads on local disk are removed. (Uploads sent to Cloudinary stay
-    there: docs/accounts.md says so.)"""
+    """A deleted account's uploads are removed: from local disk, and from the media store in
+    use (Cloudinary, with CLOUDINARY_URL). Each store leaves other stores' URLs alone; one
+    that fails leaves the account pending, and housekeeping tries again."""
 
-    def __init__(self, ledger: PgUploadLedger, local: LocalMediaStore) -> None:
+    def __init__(self, ledger: PgUploadLedger, local: LocalMediaStore, uploads: Uploads) -> None:
         self._ledger = ledger
         self._local = local
+        self._uploads = uploads  # its store is read each time: it can be swapped at run time
 
     async def erase(self, user_id: int) -> None:
         urls = await self._ledger.orphaned(user_id)
+        current = self._uploads.store
         for url in urls:
             await self._local.delete(url)
+            if current is not self._local:
+                await current.delete(url)
         await self._ledger.removed(urls)
 
 

@@ -498,7 +498,8 @@ def build_services(
     blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,
                   write_gate=write_gate, events=blog_events)
     erasure = Erasure(ErasersInTurn(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),
-                                    UploadsOfDeletedAccounts(upload_ledger, local_media)),
+                                    UploadsOfDeletedAccounts(upload_ledger, local_media,
+                                                             uploads)),
                       PgDeletedAccounts(pool), clock)
     background: set[asyncio.Task] = set()
     account_events.listeners.append(AfterAccountDeletion(

@@ -54,6 +54,11 @@ class MediaStore(Protocol):
         """Store checked bytes under a new, unguessable name; return its public URL."""
         ...
 
+    async def delete(self, url: str) -> None:
+        """Remove an upload this store issued (gone already: done); a URL of anything else
+        is left alone. Raises UnavailableError when the store did not answer."""
+        ...
+
 
 class UploadLedger(Protocol):
     async def reserve(self, user_id: int, size: int, quota: int) -> bool:

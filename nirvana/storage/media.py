@@ -125,6 +125,44 @@ class CloudinaryMediaStore:
             cloud_name=self._options["cloud_name"],
         )[0]
 
+    def resource_of(self, url: str) -> tuple[str, str] | None:
+        """(resource type, public id) of an upload this store issued, from its delivery URL
+        (https://res.cloudinary.com/CLOUD/TYPE/upload/[transformation/]vVERSION/PUBLIC_ID);
+        None for any other URL."""
+        parts = urlsplit(url)
+        if parts.scheme != "https" or parts.hostname != "res.cloudinary.com":
+            return None
+        segments = parts.path.split("/")
+        if len(segments) < 6 or segments[1] != self._options["cloud_name"] or segments[3] != "upload":
+            return None
+        resource_type, rest = segments[2], segments[4:]
+        versions = [i for i, segment in enumerate(rest) if re.fullmatch(r"v\d+", segment)]
+        if resource_type not in ("image", "video", "raw") or not versions:
+            return None
+        public_id = unquote("/".join(rest[versions[0] + 1:]))
+        if not public_id.startswith(self._folder + "/"):
+            return None
+        if resource_type != "raw":  # a raw resource's public id keeps its extension
+            public_id = public_id.rpartition(".")[0] or public_id
+        return resource_type, public_id
+
+    async def delete(self, url: str) -> None:
+        resource = self.resource_of(url)
+        if resource is not None:
+            await asyncio.to_thread(self._destroy, *resource)
+
+    def _destroy(self, resource_type: str, public_id: str) -> None:
+        try:
+            result = cloudinary.uploader.destroy(public_id, resource_type=resource_type,
+                                                 type="upload", invalidate=True,
+                                                 timeout=self._timeout, **self._options)
+        except cloudinary.exceptions.Error as exc:
+            log.warning("Cloudinary delete failed: %s", exc)
+            raise UnavailableError("The media store refused or failed the deletion.") from exc
+        if result.get("result") not in ("ok", "not found"):  # "not found": gone already
+            log.warning("Cloudinary delete answered %r", result)
+            raise UnavailableError("The media store refused or failed the deletion.")
+
     def _upload(self, data: bytes, content: ContentType, resource_type: str) -> dict[str, Any]:
         try:
             return cloudinary.uploader.upload(

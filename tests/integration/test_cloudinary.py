@@ -19,7 +19,8 @@ from typing import Iterator
 import pytest
 
 from nirvana.storage.media import CloudinaryMediaStore
-from tests.support.http import bearer, sign_up
+from tests.support.http import PASSWORD, bearer, sign_up
+from tests.support.waiting import wait_until
 from tests.support.images import png
 from tests.support.media_files import mp4, pdf, wav
 
@@ -37,6 +38,7 @@ class FakeCloudinary(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[dict] = []
+        self.stored: dict[tuple[str, str], bytes | None] = {}  # (resource type, public id)
 
     @property
     def prefix(self) -> str:
@@ -62,16 +64,28 @@ class _Handler(BaseHTTPRequestHandler):
                 fields[name] = part.get_content().strip()
         signed = {k: v for k, v in fields.items() if k not in ("signature", "api_key")}
         resource_type = self.path.split("/")[3] if self.path.count("/") == 4 else ""
-        ok = (self.path == f"/v1_1/{CLOUD}/{resource_type}/upload"
+        action = self.path.rsplit("/", 1)[-1]
+        ok = (self.path == f"/v1_1/{CLOUD}/{resource_type}/{action}"
+              and action in ("upload", "destroy")
               and resource_type in ("image", "video", "raw") and fields.get("api_key") == KEY
               and fields.get("signature") == expected_signature(signed, SECRET))
         self.server.requests.append({"path": self.path, "fields": fields, "file": file,
-                                     "signature_ok": ok, "resource_type": resource_type})
+                                     "signature_ok": ok, "resource_type": resource_type,
+                                     "action": action})
         if not ok:
             self._answer(401, {"error": {"message": "Invalid Signature"}})
             return
+        if action == "destroy":
+            found = self.server.stored.pop((resource_type, fields.get("public_id")), None)
+            self._answer(200, {"result": "ok" if found else "not found"})
+            return
         version = int(time.time())
-        public_id = f"{fields['folder']}/k3yqzv1xq8b2"
+        # Unique per upload, as Cloudinary's are; the first is the one the tests below name.
+        n = len(self.server.stored)
+        public_id = f"{fields['folder']}/k3yqzv1xq8b2{n or ''}"
+        if resource_type == "raw":
+            public_id += ".pdf"  # a raw resource's public id keeps its extension
+        self.server.stored[(resource_type, public_id)] = file
         fmt = {"image": "png", "video": "mp4"}.get(resource_type)
         self._answer(200, {
             "asset_id": "3515c6000a548515f1134043f9785c2f", "public_id": public_id,
@@ -178,3 +192,86 @@ async def test_audio_is_a_video_resource_and_a_file_a_raw_one(client, services,
 def test_cloudinary_url_is_parsed_and_checked():
     with pytest.raises(ValueError):
         CloudinaryMediaStore("cloudinary://only-a-cloud")
+
+
+def _deletes(server: FakeCloudinary) -> list[tuple[str, str, bool]]:
+    return [(r["resource_type"], r["fields"].get("public_id"), r["signature_ok"])
+            for r in server.requests if r["action"] == "destroy"]
+
+
+async def _delete_account(client, user) -> None:
+    r = await client.request("DELETE", "/api/v1/user/me", headers=bearer(user),
+                             json={"password": PASSWORD})
+    assert r.status_code == 204, r.text
+
+
+async def test_a_deleted_accounts_uploads_are_destroyed_on_cloudinary(client, services,
+                                                                     cloudinary_server):
+    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
+                                                  upload_prefix=cloudinary_server.prefix)
+    ann, bob = await sign_up(client), await sign_up(client)
+    image = await client.post("/api/v1/image/upload", headers=bearer(ann),
+                              files={"file": ("a.png", png(), "image/png")})
+    document = await client.post("/api/v1/media/upload", headers=bearer(ann),
+                                 files={"file": ("a.pdf", pdf(), "application/pdf")})
+    bobs = await client.post("/api/v1/image/upload", headers=bearer(bob),
+                             files={"file": ("b.png", png(), "image/png")})
+    assert {image.status_code, document.status_code, bobs.status_code} == {201}
+    assert "/c_limit," in image.json()["url"]  # a delivery URL with a transformation
+    stored_before = dict(cloudinary_server.stored)
+
+    await _delete_account(client, ann)
+
+    async def erased() -> bool:
+        return await services.pool.fetchval("SELECT count(*) FROM media_orphans") == 0
+    await wait_until(erased, "the deleted account's uploads to be removed")
+    # Both of hers destroyed, signed, by resource type and public id; Bob's untouched.
+    assert sorted(_deletes(cloudinary_server)) == [
+        ("image", "nirvana/k3yqzv1xq8b2", True), ("raw", "nirvana/k3yqzv1xq8b21.pdf", True)]
+    assert list(cloudinary_server.stored) == [k for k in stored_before
+                                              if k not in {("image", "nirvana/k3yqzv1xq8b2"),
+                                                           ("raw", "nirvana/k3yqzv1xq8b21.pdf")}]
+
+
+async def test_a_refused_cloudinary_delete_leaves_the_account_pending_until_a_retry(
+        client, services, cloudinary_server):
+    good = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
+                                upload_prefix=cloudinary_server.prefix)
+    services.uploads.store = good
+    ann = await sign_up(client)
+    r = await client.post("/api/v1/image/upload", headers=bearer(ann),
+                          files={"file": ("a.png", png(), "image/png")})
+    assert r.status_code == 201
+    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:rotated@{CLOUD}",
+                                                  upload_prefix=cloudinary_server.prefix)
+    await _delete_account(client, ann)
+
+    async def refused() -> bool:
+        return any(not ok for _, _, ok in _deletes(cloudinary_server))
+    await wait_until(refused, "the refused delete")
+
+    async def erasure_ended() -> bool:
+        return not any(t.get_name() == "account-erasure" for t in services.background)
+    await wait_until(erasure_ended, "the failed erasure to end")
+    assert await services.pool.fetchval("SELECT count(*) FROM media_orphans") == 1
+    assert ("image", "nirvana/k3yqzv1xq8b2") in cloudinary_server.stored
+
+    services.uploads.store = good  # the key fixed; housekeeping's next pass retries
+    await services.erasure.erase_pending()
+    assert await services.pool.fetchval("SELECT count(*) FROM media_orphans") == 0
+    assert cloudinary_server.stored == {}
+
+
+def test_only_this_clouds_uploads_are_recognised():
+    store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}")
+    base = f"https://res.cloudinary.com/{CLOUD}"
+    assert store.resource_of(f"{base}/image/upload/c_limit,w_1000/v1/nirvana/abc.png") == (
+        "image", "nirvana/abc")
+    assert store.resource_of(f"{base}/video/upload/v12/nirvana/clip.mp4") == ("video", "nirvana/clip")
+    assert store.resource_of(f"{base}/raw/upload/v12/nirvana/doc.pdf") == ("raw", "nirvana/doc.pdf")
+    for other in (f"https://res.cloudinary.com/another-cloud/image/upload/v1/nirvana/abc.png",
+                  f"{base}/image/upload/v1/someone-elses-folder/abc.png",
+                  f"{base}/image/fetch/v1/nirvana/abc.png",
+                  f"http://res.cloudinary.com/{CLOUD}/image/upload/v1/nirvana/abc.png",
+                  "/media/abcdefghijklmnopqrstuvwx.png", "https://example.com/nirvana/abc.png"):
+        assert store.resource_of(other) is None, other

@@ -12,12 +12,16 @@ class FakeMediaStore:
     def __init__(self, fail: Exception | None = None) -> None:
         self.saved: list[tuple[bytes, ContentType]] = []
         self.fail = fail
+        self.deleted: list[str] = []
 
     async def save(self, data: bytes, content: ContentType) -> str:
         if self.fail is not None:
             raise self.fail
         self.saved.append((data, content))
         return f"/media/{len(self.saved)}.{content.extension}"
+
+    async def delete(self, url: str) -> None:
+        self.deleted.append(url)
 
 
 class FakeUploadLedger:
