@@ -1,0 +1,212 @@
+"""The bus between instances: Redis pub/sub with a prefix, that survives Redis restarts.
+
+Redis is never the store of record (docs/deployment.md): a message published while a
+subscriber is disconnected is lost for it. So the bus says when that may have happened —
+`on_restored` runs each time the subscription comes back after a loss (or comes up for
+the first time after a degraded start) — and the caller recovers from its stores
+(clients resume). While Redis is down `up` is False and `publish` raises
+`BusUnavailable` at once, without waiting on a connection.
+
+One subscriber connection per process carries every channel; handlers run on the event
+loop, synchronously and in arrival order, so one publisher's messages (each awaited
+before the next) reach them in its order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from typing import Awaitable, Callable
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger("nirvana.bus")
+
+CONNECT_SECONDS = 1.0
+COMMAND_SECONDS = 2.0
+IDLE_PING_SECONDS = 2.0  # an idle subscription pings this often...
+SILENT_LOST_SECONDS = 6.0  # ...and counts as lost when nothing came back for this long
+RETRY_FIRST_SECONDS = 0.1
+RETRY_MAX_SECONDS = 2.0
+
+# What a lost or refused Redis raises: everything else is a bug and propagates.
+_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class BusUnavailable(Exception):
+    """Redis cannot be reached now: nothing was published."""
+
+
+class RedisBus:
+    """Channels and keys of one deployment (`prefix`), shared by its instances."""
+
+    def __init__(self, url: str, *, prefix: str, instance_id: str) -> None:
+        self.prefix = prefix
+        self.instance_id = instance_id
+        self.up = False
+        # No client-side retries: a failure must surface at once (and mark the bus down)
+        # rather than hide a reconnect behind which messages were missed.
+        options = dict(socket_connect_timeout=CONNECT_SECONDS, socket_timeout=COMMAND_SECONDS,
+                       retry=Retry(NoBackoff(), 0), decode_responses=False)
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, **options)
+        # Reads on the subscription block until a message comes: no socket timeout there.
+        self._sub_client: aioredis.Redis = aioredis.Redis.from_url(
+            url, **{**options, "socket_timeout": None})
+        self._handlers: dict[bytes, list[Callable[[bytes], None]]] = {}
+        self._restored: list[Callable[[], Awaitable[None] | None]] = []
+        self._pubsub: aioredis.client.PubSub | None = None
+        self._task: asyncio.Task | None = None
+        self._connected_once = asyncio.Event()
+        self._lost = asyncio.Event()  # set by a failed publish: the subscriber reconnects
+        self._missed = False  # messages may have been missed since the last (re)connect
+
+    def subscribe(self, channel: str, handler: Callable[[bytes], None]) -> None:
+        name = (self.prefix + channel).encode()
+        handlers = self._handlers.setdefault(name, [])
+        handlers.append(handler)
+        if len(handlers) == 1 and self._pubsub is not None and self.up:
+            # Subscribing sends only; the reader task gets the confirmation. A failure here
+            # is a lost connection, which the reader sees and recovers from (resubscribing).
+            asyncio.get_running_loop().create_task(self._subscribe_live(name))
+
+    def on_restored(self, callback: Callable[[], Awaitable[None] | None]) -> None:
+        self._restored.append(callback)
+
+    async def start(self) -> None:
+        """Connect and start the subscriber; with Redis down, start degraded and keep trying."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="redis-bus")
+        try:
+            await asyncio.wait_for(self._connected_once.wait(), CONNECT_SECONDS * 2)
+        except asyncio.TimeoutError:
+            log.warning("Redis is not reachable at start: running degraded until it is")
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        if not self.up:
+            raise BusUnavailable("Redis is down")
+        try:
+            await self.redis.publish(self.prefix + channel, payload)
+        except _DOWN as error:
+            self._mark_down()
+            raise BusUnavailable(str(error)) from error
+
+    async def close(self) -> None:
+        self.up = False
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        # Closing must finish even when our caller is being cancelled (a stop on Ctrl-C).
+        await asyncio.shield(self._close_clients())
+
+    async def _close_clients(self) -> None:
+        await self._drop_pubsub()
+        await self.redis.aclose()
+        await self._sub_client.aclose()
+
+    def _mark_down(self) -> None:
+        if self.up:
+            log.warning("Redis connection lost: live frames stay on this instance until it is back")
+        self.up = False
+        self._lost.set()
+
+    async def _subscribe_live(self, name: bytes) -> None:
+        pubsub = self._pubsub
+        if pubsub is None:
+            return
+        try:
+            await pubsub.subscribe(name)
+        except _DOWN:
+            self._mark_down()
+
+    async def _run(self) -> None:
+        delay = RETRY_FIRST_SECONDS
+        self._missed = False
+        while True:
+            try:
+                await self._connect()
+            except _DOWN as error:
+                self._missed = True
+                log.debug("Redis not reachable: %s", error)
+                await self._drop_pubsub()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                continue
+            delay = RETRY_FIRST_SECONDS
+            try:
+                await self._read()
+            except _DOWN:
+                pass
+            self._mark_down()
+            self._missed = True
+            await self._drop_pubsub()
+
+    async def _connect(self) -> None:
+        self._lost.clear()
+        pubsub = self._sub_client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = pubsub
+        # An empty subscription would not open the connection: one channel always exists.
+        names = list(self._handlers)
+        await pubsub.subscribe(self.prefix.encode() + b"bus:alive", *names)
+        # Wait for the confirmations, so `up` means "subscribed", not just "sent".
+        expected = 1 + len(names)
+        pubsub.ignore_subscribe_messages = False
+        while expected:
+            message = await pubsub.get_message(timeout=CONNECT_SECONDS)
+            if message is None:
+                raise RedisTimeoutError("no subscribe confirmation")
+            if message["type"] == "subscribe":
+                expected -= 1
+        pubsub.ignore_subscribe_messages = True
+        added = [name for name in self._handlers if name not in names]
+        if added:  # subscribe() was called while we connected
+            await pubsub.subscribe(*added)
+        self.up = True
+        self._connected_once.set()
+        if self._missed:
+            self._missed = False
+            log.warning("Redis is back: live frames cross instances again")
+            for callback in list(self._restored):
+                try:
+                    result = callback()
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:  # one failing listener does not stop the others
+                    log.exception("on_restored callback failed")
+
+    async def _read(self) -> None:
+        pubsub = self._pubsub
+        assert pubsub is not None
+        heard = time.monotonic()
+        while not self._lost.is_set():
+            message = await pubsub.get_message(timeout=IDLE_PING_SECONDS)
+            now = time.monotonic()
+            if message is None:
+                if now - heard > SILENT_LOST_SECONDS:
+                    raise RedisTimeoutError("the subscription went silent")
+                await pubsub.ping()
+                continue
+            heard = now
+            if message["type"] != "message":
+                continue
+            for handler in self._handlers.get(message["channel"], ()):
+                try:
+                    handler(message["data"])
+                except Exception:  # one failing handler does not stop the fan-out
+                    log.exception("bus handler for %r failed", message["channel"])
+
+    async def _drop_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()
+            except _DOWN:
+                pass
