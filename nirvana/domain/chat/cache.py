@@ -85,6 +85,15 @@ class ChatCache:
             _, epoch = self._forgotten.popitem(last=False)
             self._evicted_floor = max(self._evicted_floor, epoch)
 
+    def clear(self) -> None:
+        """Forget everything, also for reads under way: another process changed the store
+        meanwhile (this one takes over as the chat writer after another)."""
+        self._conversations.clear()
+        self._recent.clear()
+        self._forgotten.clear()
+        self._evicted_floor = self._epoch
+        self._epoch += 1
+
     # -- recent messages --------------------------------------------------------------
 
     def latest(self, conversation_id: str, last_seq: int, limit: int) -> list[Message] | None:

@@ -50,6 +50,9 @@ class MongoChatStore:
                                  commit_spacing=commit_spacing, timeout=timeout,
                                  spacing_from=spacing_from, max_inflight=max_inflight,
                                  observer=observer)
+        # Several instances (REDIS_URL): set while another process runs the writer (see
+        # `follow`): the head is then that writer's.
+        self._leader_head: Callable[[], Awaitable[int]] | None = None
 
     @property
     def batches(self) -> int:
@@ -58,13 +61,18 @@ class MongoChatStore:
 
     # -- conversations ----------------------------------------------------------------
 
+    async def _recover(self) -> None:
+        # A follower writes nothing, summaries included: they are the writer's to repair.
+        if self._leader_head is None:
+            await self.summaries.recover()
+
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
-        await self.summaries.recover()
+        await self._recover()
         c = await self._db.read_conversation({"_id": conversation_id})
         return self.summaries.applied(c) if c else None
 
     async def find_direct(self, direct_key: str) -> Conversation | None:
-        await self.summaries.recover()
+        await self._recover()
         c = await self._db.read_conversation({"direct_key": direct_key})
         return self.summaries.applied(c) if c else None
 
@@ -85,7 +93,7 @@ class MongoChatStore:
         return c
 
     async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
-        await self.summaries.recover()
+        await self._recover()
         ids = [d["_id"] async for d in self._db.conversations.find(
             {"member_ids": user_id}, projection={"_id": 1})]
         if len(ids) > limit:
@@ -137,12 +145,35 @@ class MongoChatStore:
         return await self.writer.wait(future)
 
     async def head(self) -> int:
+        if self._leader_head is not None:
+            return await self._leader_head()
         return await self.positions.committed()
 
     async def stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
-        await self.summaries.recover()  # the summaries must cover every stored message
+        await self._recover()  # the summaries must cover every stored message
         return await stream_since(self._db, self.summaries, user_id, since,
-                                  await self.head(), limit)
+                                  await self.head(), limit,
+                                  others_unwritten=self._leader_head is not None)
+
+    # -- several instances: who runs the writer (nirvana/chat_writer_role.py) ----------
+
+    async def follow(self, leader_head: Callable[[], Awaitable[int]]) -> None:
+        """Another process runs the writer from now: this one commits nothing, asks it for
+        the head (its own positions would lag the writer's), and reads the summaries that
+        writer has not written yet from the messages past the checkpoint."""
+        self._leader_head = leader_head
+        self.writer.may_commit = lambda: False
+        await self.summaries.forget()
+
+    async def lead(self, may_commit: Callable[[], bool]) -> None:
+        """This process runs the writer from now, while `may_commit()`: seqs, positions and
+        summaries are loaded from the store again, as at a start, since another process
+        wrote before."""
+        self._leader_head = None
+        self.writer.may_commit = may_commit
+        self.writer.forget_seqs()
+        self.positions.forget()
+        await self.summaries.forget()
 
     async def close(self) -> None:
         await self.writer.close()

@@ -58,6 +58,11 @@ class StreamPositions:
             await asyncio.shield(self._loading)
         return self._committed
 
+    def forget(self) -> None:
+        """Load again before the next allocation: another process may have written since
+        (this one becomes the writer after another, nirvana/chat_writer_role.py)."""
+        self._last = None
+
     async def load(self) -> None:
         # The newest position is at or past the summary checkpoint (a position a summary
         # was written for is stored): starting the (pos) index there reads a few entries,

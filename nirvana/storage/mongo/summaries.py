@@ -153,6 +153,14 @@ class Summaries:
     async def stop(self) -> None:
         await cancel_and_wait(self._flusher)
 
+    async def forget(self) -> None:
+        """Drop what is buffered and recover again before the next write: this process
+        becomes the writer after another one, or stops being it. What is dropped is of
+        stored messages past the checkpoint, which the next writer's `recover` re-summarises."""
+        await self.stop()
+        self._buffer = SummaryBuffer()
+        self._recovered = False
+
     async def flush_quietly(self) -> None:
         try:
             await self.flush()

@@ -26,7 +26,7 @@ import logging
 import time
 from datetime import datetime
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ...domain.chat.entities import Receipt, ReceiptKind
 from ...domain.errors import UnavailableError
@@ -50,6 +50,11 @@ class _InFlight:
     busy: frozenset[str]  # its conversations and message ids: no other batch may take them
     written: asyncio.Future[None]  # its insert has answered (or failed)
     settled: asyncio.Future[None]  # its senders are answered: the next batch may settle
+
+
+def _fence(may_commit: Callable[[], bool]) -> None:
+    if not may_commit():
+        raise UnavailableError("This instance is no longer the chat writer; retry.")
 
 
 class ChatWriter:
@@ -82,12 +87,20 @@ class ChatWriter:
         self._task: asyncio.Task[None] | None = None
         self._settling: set[asyncio.Task[None]] = set()
         self.batches = 0  # for benchmarks: how many commits served the sends
+        # Fencing (several instances): False once this process may no longer be the writer
+        # (its chat-writer lease lapsed, nirvana/chat_writer_role.py); checked before every
+        # write, so a writer that was paused past its lease commits nothing on waking.
+        self.may_commit: Callable[[], bool] = lambda: True
 
     def enqueue(self, item: WorkItem) -> None:
         self._pending.append(item)
         self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="chat-writer")
+
+    def forget_seqs(self) -> None:
+        """Re-read seqs from the store before the next batch: another process wrote."""
+        self._sends.forget_seqs()
 
     def _requeue(self, sends: list[Send]) -> None:
         self._pending[:0] = sends
@@ -202,6 +215,7 @@ class ChatWriter:
                      before: asyncio.Future[None] | None, started: float) -> None:
         try:
             try:
+                _fence(self.may_commit)
                 failed = await self._sends.write(numbered)
             finally:
                 flight.written.set_result(None)
@@ -250,6 +264,7 @@ class ChatWriter:
         self._summaries.flush_soon()
 
     async def _commit(self, batch: list[WorkItem]) -> None:
+        _fence(self.may_commit)
         await self._summaries.recover()
         if not self._positions.loaded:
             await self._positions.load()
