@@ -136,12 +136,15 @@ def main() -> None:
             mongo = EmbeddedMongo(data_dir / "mongo")
             mongodb_url = mongo.start()
         secret = settings.jwt_secret or load_or_create_secret(data_dir)
-        # One process per set of databases: nothing yet shares a second one's events.
-        instance = InstanceClaim(new_holder(), f"http://{host}:{port}", on_lost=stop_self)
-        try:
-            asyncio.run(claim_databases(settings, database_url, instance))
-        except InstanceRunning as exc:
-            fail(str(exc))
+        # One process per set of databases unless they share events through Redis
+        # (REDIS_URL): then any number run, and one at a time is the chat writer.
+        instance = None
+        if settings.redis_url is None:
+            instance = InstanceClaim(new_holder(), f"http://{host}:{port}", on_lost=stop_self)
+            try:
+                asyncio.run(claim_databases(settings, database_url, instance))
+            except InstanceRunning as exc:
+                fail(str(exc))
 
         async def services():
             return await open_services(

@@ -41,7 +41,11 @@ from .http.page_cache import PageCache
 from .metrics import NO_WRITER_OBSERVER, CountingPublisher, Metrics
 from .security import Argon2Hasher, HmacSigner, JwtAccessTokens, PyotpTotp, SystemClock
 from .instance_guard import InstanceClaim, claim_instance
-from .leases import HeldLease
+from .leases import HeldLease, new_holder
+from .chat_writer_role import ChatWriterRole
+from .cluster_chat import ClusterChat
+from .storage.redis.bus import RedisBus
+from .storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
@@ -171,6 +175,9 @@ class Services:
     write_limiter: SlidingWindowLimiter | None = None
     # The single-instance lease (nirvana/instance_guard.py); None with REDIS_URL and in tests.
     instance_lease: HeldLease | None = None
+    # With REDIS_URL: the bus between instances and who runs the chat writer (ClusterChat).
+    bus: RedisBus | None = None
+    chat_role: ChatWriterRole | None = None
 
     async def profile_changed(self, user: User) -> None:
         """Called after a profile change: friends and conversation peers who are online get
@@ -282,7 +289,14 @@ class Services:
                 await self.presence_store.close()
             except Exception:  # the store may be down at stop; what is lost is a last_seen
                 log.warning("presence flush at stop failed", exc_info=True)
+        if self.chat_role is not None:
+            try:  # the next writer need not wait for the lease to expire
+                await self.chat_role.release()
+            except Exception:
+                log.warning("releasing the chat writer lease failed", exc_info=True)
         await self.chat_store.close()
+        if self.bus is not None:
+            await self.bus.close()
         if self.instance_lease is not None:
             # Last before the pool: the next start need not wait for the lease to expire.
             try:
@@ -482,6 +496,10 @@ def build_services(
                        publisher=publishers,
                        clock=clock, limits=chat_limits, write_gate=write_gate,
                        uploads=upload_ledger)
+    bus = chat_role = None
+    if settings.redis_url is not None:
+        # Several instances: one runs the chat writer, the others forward to it (cluster_chat.py).
+        bus, chat_role, chat = cluster_chat(settings, pool, chat_store, chat)
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
@@ -553,7 +571,34 @@ def build_services(
         background=background,
         moderation=moderation,
         write_limiter=SlidingWindowLimiter(Limit(settings.writes_per_minute, 60), clock),
+        bus=bus,
+        chat_role=chat_role,
     )
+
+
+def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
+                 local: ChatService) -> tuple[RedisBus, ChatWriterRole, Any]:
+    """The bus, the chat writer role and the chat service the edges use (ClusterChat)."""
+    assert settings.redis_url is not None
+    holder = new_holder()
+    bus = RedisBus(settings.redis_url, prefix=f"nirvana:{settings.mongodb_db}:",
+                   instance_id=holder)
+    # The writer answers a send within twice the store timeout (MongoChatStore.append).
+    forwarded = ForwardedChat(bus, timeout=settings.store_timeout * 2 + 1)
+
+    async def lead(may_commit: Callable[[], bool]) -> None:
+        local.cache.clear()  # the previous writer changed what it holds
+        await store.lead(may_commit)
+        forwarded.fail_pending()  # sent to the previous writer: retried here
+
+    async def follow() -> None:
+        local.cache.clear()
+        await store.follow(forwarded.head)
+
+    role = ChatWriterRole(PgLeases(pool), holder, lead=lead, follow=follow,
+                          url=settings.base_url)
+    ChatCommandServer(bus, local, role.is_writer)
+    return bus, role, ClusterChat(local, forwarded, role.is_writer)
 
 
 async def open_services(
@@ -577,6 +622,10 @@ async def open_services(
         services.start_background("instance-lease", held.run())
     await services.accounts.load_revocations()
     services.start_housekeeping()
+    if services.bus is not None and services.chat_role is not None:
+        await services.bus.start()
+        await services.chat_role.start()
+        services.start_background("chat-writer-lease", services.chat_role.run())
     services.start_chat_housekeeping()
     services.start_publisher()
     services.start_mail_sender()

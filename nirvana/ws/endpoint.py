@@ -15,7 +15,7 @@ import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..domain.errors import AuthenticationError, DomainError
+from ..domain.errors import AuthenticationError, DomainError, UnavailableError
 from ..domain.accounts.ports import AccessClaims
 from ..domain.notifications.service import Notifications
 from ..driver_errors import UNAVAILABLE_TYPES
@@ -103,7 +103,7 @@ async def chat_socket(ws: WebSocket) -> None:
     try:
         await hub.connected(conn)
         head = await chat.head()
-    except UNAVAILABLE_TYPES as exc:
+    except (*UNAVAILABLE_TYPES, UnavailableError) as exc:  # also: no chat writer answers
         hub.disconnected(conn)
         log.warning("ws connect: store unavailable (%s)", type(exc).__name__)
         await ws.close(CloseCode.TRY_AGAIN_LATER, "a store is unavailable; retry later")

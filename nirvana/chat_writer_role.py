@@ -1,0 +1,107 @@
+"""Which instance runs the chat writer, when several share the databases (REDIS_URL).
+
+Exactly one process at a time allocates seqs and stream positions: the holder of the
+PostgreSQL lease `chat-writer` (nirvana/leases.py; its epoch is the fencing token). The
+others forward writer-bound chat commands to it (storage/redis/chat_forwarding.py) and ask
+it for the head. Every process keeps trying to take the lease, so when the writer dies
+another takes over within the lease's TTL. Why one writer: docs/deployment.md.
+
+Without REDIS_URL none of this runs: the 'instance' lease already makes the process alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Awaitable, Callable
+
+from .leases import HeldLease, LeaseStore, holder_detail, holder_is_dead_here
+
+log = logging.getLogger("nirvana.chat.writer_role")
+
+CHAT_WRITER = "chat-writer"
+# Short: in-flight sends fail `unavailable` for up to this long when the writer dies.
+TTL = 6.0
+RENEW_EVERY = 2.0  # two renewals may fail before the lease is at risk
+TRY_EVERY = 1.0  # how often a follower tries to take a lapsed lease
+
+
+class ChatWriterRole:
+    """Takes and renews the `chat-writer` lease; calls `lead(may_commit)` when this process
+    becomes the writer and `follow()` when it is not (at start too), before it acts so."""
+
+    def __init__(self, leases: LeaseStore, holder: str, *,
+                 lead: Callable[[Callable[[], bool]], Awaitable[None]],
+                 follow: Callable[[], Awaitable[None]], url: str | None = None,
+                 ttl: float = TTL, renew_every: float = RENEW_EVERY,
+                 try_every: float = TRY_EVERY) -> None:
+        self._leases = leases
+        self.holder = holder
+        self._lead = lead
+        self._follow = follow
+        self._url = url
+        self._ttl = ttl
+        self._renew_every = renew_every
+        self._try_every = try_every
+        self.held: HeldLease | None = None
+
+    def is_writer(self) -> bool:
+        """Whether this process may commit chat writes now (the lease, by its own clock)."""
+        return self.held is not None and self.held.valid()
+
+    async def start(self) -> None:
+        """Try once (the first instance leads from its first request), else follow."""
+        await self._follow()
+        await self._try_take()
+
+    async def run(self) -> None:
+        while True:
+            if self.held is None:
+                await asyncio.sleep(self._try_every)
+                await self._quietly(self._try_take)
+            else:
+                await asyncio.sleep(self._renew_every)
+                await self._quietly(self._renew)
+
+    async def release(self) -> None:
+        """At stop: the next writer need not wait for the lease to expire."""
+        held, self.held = self.held, None
+        if held is not None:
+            await self._follow()  # nothing commits past this point
+            await held.release()
+
+    async def _try_take(self) -> None:
+        sent = time.monotonic()
+        detail = holder_detail(self._url)
+        taken, lease = await self._leases.acquire(CHAT_WRITER, self.holder, self._ttl, detail)
+        if not taken and holder_is_dead_here(lease):
+            sent = time.monotonic()
+            taken, lease = await self._leases.acquire(CHAT_WRITER, self.holder, self._ttl,
+                                                      detail, take_from=lease.holder)
+        if not taken:
+            return
+        held = HeldLease(self._leases, lease, ttl=self._ttl, renew_every=self._renew_every,
+                         sent_at=sent)
+        # Loaded again from the store before anything commits: the previous writer's
+        # seqs, positions and summaries are not this process's.
+        await self._lead(held.valid)
+        self.held = held
+        log.info("this instance is the chat writer now (epoch %d)", lease.epoch)
+
+    async def _renew(self) -> None:
+        held = self.held
+        assert held is not None
+        if not await held.renew():  # taken by another: it may be committing already
+            self.held = None
+            await self._follow()
+            log.warning("chat writer lease lost (epoch %d); forwarding chat writes now",
+                        held.epoch)
+
+    async def _quietly(self, step: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database is down or slow: valid() says when to stop trusting
+            log.warning("chat writer lease step failed", exc_info=True)

@@ -1,0 +1,373 @@
+"""Chat across instances (issue 20): run.py processes on the same databases and a real Redis.
+
+The first instance started holds the `chat-writer` lease; the others forward chat writes to
+it. What a user relies on is checked on the sockets and in history: seqs without gaps,
+positions that only grow on every socket, resume on another instance exactly once, a retry
+through another instance answered with the stored message, and failover of the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import signal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+import websockets
+
+from tests.support.chat_client import Client
+from tests.support.http import PASSWORD
+from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+from tests.support.running import Running
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def shared_databases(stores, server_urls):
+    """A PostgreSQL database and a MongoDB database of their own, on the test servers."""
+    pool, mongo = stores
+    database_url, mongodb_url = server_urls
+    name = f"cluster_{secrets.token_hex(4)}"
+    await pool.execute(f'CREATE DATABASE "{name}"')
+    env = {"DATABASE_URL": urlunsplit(urlsplit(database_url)._replace(path=f"/{name}")),
+           "MONGODB_URL": mongodb_url, "MONGODB_DB": name}
+    yield env
+    await pool.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await mongo.drop_database(name)
+
+
+class Cluster:
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+        self.instances: list[Running] = []
+
+    async def start(self) -> Running:
+        n = len(self.instances)
+        # Every instance on its own data directory, as on its own machine.
+        running = await asyncio.to_thread(Running, self.root / f"i{n}", env=self.env)
+        self.instances.append(running)
+        return running
+
+    async def stop(self) -> None:
+        for running in self.instances:
+            if running.proc.poll() is None:
+                running.proc.send_signal(signal.SIGCONT)
+                await asyncio.to_thread(running.stop, signal.SIGTERM)
+
+
+@pytest.fixture
+async def cluster(tmp_path, shared_databases, redis_server):  # noqa: F811
+    # One secret: a token one instance issued is valid on every other (docs/deployment.md).
+    cluster = Cluster(tmp_path, {**shared_databases, "REDIS_URL": redis_server.url,
+                                 "JWT_SECRET": secrets.token_hex(32)})
+    try:
+        yield cluster
+    finally:
+        await cluster.stop()
+
+
+def ws(running: Running) -> str:
+    return running.url.replace("http", "ws") + "/ws"
+
+
+async def sign_up(http: httpx.AsyncClient, name: str) -> dict:
+    r = await http.post("/api/v1/user/signup", json={
+        "email": f"{name}-{secrets.token_hex(3)}@example.com", "password": PASSWORD,
+        "name": name})
+    assert r.status_code == 201, r.text
+    http.cookies.clear()
+    return {"id": r.json()["user"]["id"], "jwt": r.json()["jwt"],
+            "auth": {"Authorization": f"Bearer {r.json()['jwt']}"}}
+
+
+async def befriend(http: httpx.AsyncClient, a: dict, b: dict) -> None:
+    r = await http.post(f"/api/v1/friends/requests/{b['id']}", headers=a["auth"])
+    assert r.status_code < 300, r.text
+    r = await http.post(f"/api/v1/friends/requests/{a['id']}/accept", headers=b["auth"])
+    assert r.status_code < 300, r.text
+
+
+async def group_of(http: httpx.AsyncClient, owner: dict, *others: dict) -> str:
+    for other in others:
+        await befriend(http, owner, other)
+    r = await http.post("/api/v1/conversations", headers=owner["auth"], json={
+        "kind": "group", "name": "cluster", "member_ids": [o["id"] for o in others]})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def history(http: httpx.AsyncClient, who: dict, conversation: str) -> list[dict]:
+    r = await http.get(f"/api/v1/conversations/{conversation}/messages",
+                       params={"limit": 100}, headers=who["auth"])
+    assert r.status_code == 200, r.text
+    return r.json()["messages"]
+
+
+async def messages(client: Client, count: int) -> list[dict]:
+    return [await client.expect("newMessage") for _ in range(count)]
+
+
+async def send_until_acked(client: Client, conversation: str, client_id: str,
+                           within: float = 40.0) -> dict:
+    """The client's own retry: the same client_id until it is acked."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        answer = await client.command("send", conversation_id=conversation,
+                                      client_id=client_id, text=client_id, timeout=20)
+        if answer["type"] == "ack":
+            return answer
+        assert answer["code"] in ("unavailable", "store_timeout", "rate_limited"), answer
+        assert asyncio.get_running_loop().time() < deadline, answer
+        await asyncio.sleep(answer.get("retry_after") or 0.2)
+
+
+async def connect_when_served(running: Running, who: dict, within: float = 30.0) -> Client:
+    """Connect, again while the instance answers 1013 (it cannot reach a chat writer)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            return await Client.connect(ws(running), who)
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 1013, closed
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.5)
+
+
+async def test_two_instances_with_redis_both_start_and_serve(cluster):
+    a, b = await cluster.start(), await cluster.start()
+    async with httpx.AsyncClient() as http:
+        for running in (a, b):
+            assert (await http.get(f"{running.url}/ready")).status_code == 200
+
+
+async def test_a_message_sent_through_one_instance_reaches_a_socket_on_the_other_in_order(
+        cluster):
+    writer, other = await cluster.start(), await cluster.start()
+    async with httpx.AsyncClient(base_url=other.url) as http:
+        ann, bob = await sign_up(http, "ann"), await sign_up(http, "bob")
+        await befriend(http, ann, bob)
+        sender = await Client.connect(ws(other), ann)
+        receiver = await Client.connect(ws(writer), bob)
+        conversation = (await sender.command("open_direct", user_id=bob["id"]))[
+            "conversation"]["id"]
+        acks = [await sender.command("send", conversation_id=conversation,
+                                     client_id=f"c{i}", text=f"m{i}") for i in range(5)]
+        assert [a["message"]["seq"] for a in acks] == [1, 2, 3, 4, 5], acks
+        got = await messages(receiver, 5)
+        assert [m["message"]["text"] for m in got] == [f"m{i}" for i in range(5)]
+        assert [m["pos"] for m in got] == [a["message"]["pos"] for a in acks]
+        # History read on either instance has them all, summaries not yet written included.
+        for running in (writer, other):
+            listed = await history(http, bob, conversation) if running is other else \
+                (await http.get(f"{writer.url}/api/v1/conversations/{conversation}/messages",
+                                headers=bob["auth"])).json()["messages"]
+            assert [m["seq"] for m in listed] == [1, 2, 3, 4, 5]
+        await sender.close(), await receiver.close()
+
+
+async def test_concurrent_sends_through_two_instances_keep_seqs_and_positions(cluster):
+    writer, other = await cluster.start(), await cluster.start()
+    async with httpx.AsyncClient(base_url=writer.url) as http:
+        ann, bob, cat = (await sign_up(http, "ann"), await sign_up(http, "bob"),
+                         await sign_up(http, "cat"))
+        conversation = await group_of(http, ann, bob, cat)
+        on_writer = await Client.connect(ws(writer), ann)
+        on_other = await Client.connect(ws(other), bob)
+        watcher = await Client.connect(ws(writer), cat)
+        per_sender = 20
+
+        async def burst(client: Client, tag: str) -> list[dict]:
+            # Pipelined, as a busy client sends: every command before any answer.
+            for i in range(per_sender):
+                await client.ws.send(json.dumps({
+                    "type": "send", "id": f"{tag}{i}", "conversation_id": conversation,
+                    "client_id": f"{tag}{i}", "text": f"{tag}{i}"}))
+            answers: dict[str, dict] = {}
+            while len(answers) < per_sender:
+                frame = await client.recv(timeout=30)
+                if frame.get("id", "").startswith(tag):
+                    answers[frame["id"]] = frame
+            return list(answers.values())
+
+        acks = [*await asyncio.gather(burst(on_writer, "w"), burst(on_other, "o"))]
+        answers = [a for sent in acks for a in sent]
+        assert all(a["type"] == "ack" for a in answers), answers
+        seqs = sorted(a["message"]["seq"] for a in answers)
+        assert seqs == list(range(1, 2 * per_sender + 1))
+        got = await messages(watcher, 2 * per_sender)
+        positions = [m["pos"] for m in got]
+        assert positions == sorted(positions) and len(set(positions)) == len(positions)
+        assert sorted(m["message"]["seq"] for m in got) == seqs
+        # Each sender's messages keep the order it sent them in.
+        for tag in ("w", "o"):
+            mine = [m["message"]["text"] for m in got if m["message"]["text"][0] == tag]
+            assert mine == [f"{tag}{i}" for i in range(per_sender)]
+        for client in (on_writer, on_other, watcher):
+            await client.close()
+
+
+async def test_resume_on_another_instance_exactly_once_and_in_order(cluster):
+    writer, other = await cluster.start(), await cluster.start()
+    async with httpx.AsyncClient(base_url=writer.url) as http:
+        ann, bob = await sign_up(http, "ann"), await sign_up(http, "bob")
+        await befriend(http, ann, bob)
+        sender = await Client.connect(ws(writer), ann)
+        conversation = (await sender.command("open_direct", user_id=bob["id"]))[
+            "conversation"]["id"]
+        receiver = await Client.connect(ws(writer), bob)
+        await sender.command("send", conversation_id=conversation, client_id="1", text="1")
+        last = (await receiver.expect("newMessage"))["pos"]
+        await receiver.close()
+        for i in range(2, 7):  # while bob is away; their summaries are not written yet
+            await sender.command("send", conversation_id=conversation, client_id=str(i),
+                                 text=str(i))
+        resumed = await Client.connect(ws(other), bob, since=last)
+        texts = [m["message"]["text"] for m in await messages(resumed, 5)]
+        assert texts == ["2", "3", "4", "5", "6"]
+        done = await resumed.expect("resumed")
+        assert done["head"] >= last
+        assert (await resumed.command("ping"))["type"] == "pong"
+        assert not [e for e in resumed.backlog if e["type"] == "newMessage"]
+        # The head the other instance gives is the writer's: a new socket there sees none
+        # of these again, and resumes from it with nothing missing.
+        fresh = await Client.connect(ws(other), bob)
+        assert fresh.hello["head"] >= done["head"]
+        await sender.close(), await resumed.close(), await fresh.close()
+
+
+async def test_a_retry_through_another_instance_returns_the_stored_message_once(cluster):
+    writer, other = await cluster.start(), await cluster.start()
+    async with httpx.AsyncClient(base_url=writer.url) as http:
+        ann, bob = await sign_up(http, "ann"), await sign_up(http, "bob")
+        await befriend(http, ann, bob)
+        first = await Client.connect(ws(writer), ann)
+        conversation = (await first.command("open_direct", user_id=bob["id"]))[
+            "conversation"]["id"]
+        receiver = await Client.connect(ws(writer), bob)
+        sent = await first.command("send", conversation_id=conversation, client_id="x",
+                                   text="once")
+        retry = await Client.connect(ws(other), ann)
+        again = await retry.command("send", conversation_id=conversation, client_id="x",
+                                    text="once")
+        assert again["type"] == "ack" and again["duplicate"] is True, again
+        assert again["message"] == sent["message"]
+        await first.command("send", conversation_id=conversation, client_id="y", text="next")
+        got = await messages(receiver, 2)
+        assert [m["message"]["text"] for m in got] == ["once", "next"]
+        assert [m["seq"] for m in await history(http, bob, conversation)] == [1, 2]
+        for client in (first, receiver, retry):
+            await client.close()
+
+
+def _stored_once_in_order(listed: list[dict], acked: dict[str, dict]) -> None:
+    """History as a user relies on it: seqs 1..n, positions growing with them, each
+    client_id once, every acknowledged message there as it was acknowledged."""
+    assert [m["seq"] for m in listed] == list(range(1, len(listed) + 1))
+    positions = [m["pos"] for m in listed]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    by_client = {m["client_id"]: m for m in listed}
+    assert len(by_client) == len(listed), "a message was stored twice"
+    for client_id, message in acked.items():
+        assert by_client[client_id]["seq"] == message["seq"], client_id
+        assert by_client[client_id]["pos"] == message["pos"], client_id
+
+
+async def _resumed_from_start(running: Running, who: dict, count: int) -> list[dict]:
+    client = await Client.connect(ws(running), who, since=0)
+    try:
+        got = await messages(client, count)
+        await client.expect("resumed")
+        return got
+    finally:
+        await client.close()
+
+
+async def test_kill_9_of_the_writer_under_load_loses_nothing_and_repeats_nothing(cluster):
+    writer, other = await cluster.start(), await cluster.start()
+    async with httpx.AsyncClient(base_url=other.url) as http:
+        ann, bob = await sign_up(http, "ann"), await sign_up(http, "bob")
+        await befriend(http, ann, bob)
+        sender = await Client.connect(ws(other), ann)
+        conversation = (await sender.command("open_direct", user_id=bob["id"]))[
+            "conversation"]["id"]
+        acked: dict[str, dict] = {}
+        total = 40
+
+        async def load() -> None:
+            for i in range(total):
+                acked[f"k{i}"] = (await send_until_acked(sender, conversation, f"k{i}"))[
+                    "message"]
+
+        sending = asyncio.create_task(load())
+        while len(acked) < 10:
+            await asyncio.sleep(0.05)
+        writer.proc.kill()  # kill -9, mid-stream
+        await asyncio.to_thread(writer.proc.communicate)
+        await asyncio.wait_for(sending, 120)
+        listed = await history(http, bob, conversation)
+        assert len(listed) == total
+        _stored_once_in_order(listed, acked)
+        # A device that resumes from the start, on the surviving instance, gets each once.
+        got = await _resumed_from_start(other, bob, total)
+        assert [m["message"]["client_id"] for m in got] == [f"k{i}" for i in range(total)]
+        await sender.close()
+
+
+PAUSED = 30  # within the command burst (ws/protocol.py Limits)
+
+
+async def test_a_writer_paused_past_its_lease_commits_nothing_after_waking(cluster):
+    writer, other = await cluster.start(), await cluster.start()
+    async with httpx.AsyncClient(base_url=other.url) as http:
+        ann, bob, cat = (await sign_up(http, "ann"), await sign_up(http, "bob"),
+                         await sign_up(http, "cat"))
+        await befriend(http, ann, bob)
+        await befriend(http, ann, cat)
+        on_writer = await Client.connect(ws(writer), ann)
+        with_bob, with_cat = [(await on_writer.command("open_direct", user_id=u["id"]))[
+            "conversation"]["id"] for u in (bob, cat)]
+        acked = {"before": (await on_writer.command(
+            "send", conversation_id=with_cat, client_id="before", text="before"))["message"]}
+        # Sends the paused writer has read and queued, numbered or half written when it
+        # stops; in a conversation the next writer does not touch meanwhile, so only the
+        # fence keeps them from landing on positions the next writer hands out too.
+        for i in range(PAUSED):
+            await on_writer.ws.send(json.dumps({
+                "type": "send", "id": f"p{i}", "conversation_id": with_cat,
+                "client_id": f"p{i}", "text": f"p{i}"}))
+        await asyncio.sleep(0.02)
+        writer.proc.send_signal(signal.SIGSTOP)
+        on_other = await connect_when_served(other, ann)
+        # Served once the other instance takes the lease (it expires: the paused process
+        # is alive on this machine, so it is not taken from at once).
+        during = [(await send_until_acked(on_other, with_bob, f"d{i}", within=60))["message"]
+                  for i in range(PAUSED)]
+        writer.proc.send_signal(signal.SIGCONT)
+        answers: dict[str, dict] = {}
+        while len(answers) < PAUSED:
+            frame = await on_writer.recv(timeout=60)
+            if frame.get("id", "").startswith("p"):
+                answers[frame["id"]] = frame
+        for rid, answer in answers.items():
+            if answer["type"] == "ack":
+                acked[rid] = answer["message"]
+        # The client retries what was not acked, through the woken instance: it forwards.
+        for i in range(PAUSED):
+            if f"p{i}" not in acked:
+                acked[f"p{i}"] = (await send_until_acked(on_writer, with_cat, f"p{i}"))[
+                    "message"]
+        acked["after"] = (await send_until_acked(on_writer, with_cat, "after"))["message"]
+        assert acked["after"]["pos"] > during[-1]["pos"]
+        listed = await history(http, cat, with_cat)
+        assert len(listed) == PAUSED + 2
+        _stored_once_in_order(listed, acked)
+        # No position is held by two messages, across conversations.
+        everything = listed + await history(http, bob, with_bob)
+        assert len({m["pos"] for m in everything}) == len(everything)
+        await on_writer.close(), await on_other.close()
