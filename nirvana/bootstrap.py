@@ -587,12 +587,12 @@ def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
     forwarded = ForwardedChat(bus, timeout=settings.store_timeout * 2 + 1)
 
     async def lead(may_commit: Callable[[], bool]) -> None:
-        local.cache.clear()  # the previous writer changed what it holds
+        local.cache.hold(True)  # empty: the previous writer changed the store
         await store.lead(may_commit)
         forwarded.fail_pending()  # sent to the previous writer: retried here
 
     async def follow() -> None:
-        local.cache.clear()
+        local.cache.hold(False)  # the writer's changes do not pass here
         await store.follow(forwarded.head)
 
     role = ChatWriterRole(PgLeases(pool), holder, lead=lead, follow=follow,

@@ -15,7 +15,8 @@ Correctness rests on two rules, kept by the chat service:
   message (edit, delete) calls `message_changed` (or `forget`). A page is served from memory
   only when it provably ends at the conversation's last seq, so a missed append costs a
   store query, never a stale page.
-This is per process: several processes (see DESIGN.md) would need an invalidation feed.
+Per process: with several instances only the chat writer's cache holds anything (`hold`),
+since every change to chat passes through the writer (nirvana/cluster_chat.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class ChatCache:
         self._epoch = 1
         self._forgotten: OrderedDict[str, int] = OrderedDict()
         self._evicted_floor = 0
+        # False on an instance that does not run the chat writer (several instances):
+        # changes are made elsewhere and never pass here, so nothing is kept.
+        self.holding = True
 
     # -- conversations ----------------------------------------------------------------
 
@@ -62,6 +66,8 @@ class ChatCache:
         held = self._conversations.get(conversation.id)
         if held is not None:
             return held
+        if not self.holding:
+            return conversation
         if generation is not None and self._forgotten_since(conversation.id, generation):
             return conversation  # possibly stale: used for this request only
         self._conversations[conversation.id] = conversation
@@ -85,9 +91,11 @@ class ChatCache:
             _, epoch = self._forgotten.popitem(last=False)
             self._evicted_floor = max(self._evicted_floor, epoch)
 
-    def clear(self) -> None:
-        """Forget everything, also for reads under way: another process changed the store
-        meanwhile (this one takes over as the chat writer after another)."""
+    def hold(self, holding: bool) -> None:
+        """Start or stop keeping anything, forgetting what is held (also for reads under
+        way): with several instances, only the chat writer's changes pass through its
+        cache, so only its cache is kept; it starts empty, since another wrote before."""
+        self.holding = holding
         self._conversations.clear()
         self._recent.clear()
         self._forgotten.clear()
@@ -110,6 +118,8 @@ class ChatCache:
 
     def fill(self, conversation_id: str, newest: list[Message]) -> None:
         """Hold a page just read from the store (ascending seq, the newest messages)."""
+        if not self.holding:
+            return
         if any(b.seq != a.seq + 1 for a, b in zip(newest, newest[1:])):
             return
         self._recent[conversation_id] = deque(newest[-self.recent_size:],

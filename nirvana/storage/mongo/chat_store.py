@@ -27,7 +27,7 @@ from .collections import ChatCollections
 from .positions import StreamPositions
 from .resume import stream_since
 from .sends import InsertMessages, insert_messages
-from .summaries import Summaries
+from .summaries import SummaryBuffer, Summaries, written_elsewhere
 from .work_items import Mark, Op, Send
 from .writer import ChatWriter
 
@@ -96,18 +96,27 @@ class MongoChatStore:
         await self._recover()
         ids = [d["_id"] async for d in self._db.conversations.find(
             {"member_ids": user_id}, projection={"_id": 1})]
+        # Following, the writer's summaries are not in this process: read from the store.
+        elsewhere = (await written_elsewhere(self._db, set(ids))
+                     if self._leader_head is not None else None)
+
+        def unwritten() -> list[SummaryBuffer]:
+            return [elsewhere] if elsewhere is not None else self.summaries.unwritten()
         if len(ids) > limit:
             # The newest `limit` by activity, counting summaries not written yet; only
             # those are then read whole.
             activity = {d["_id"]: d["last_activity"] async for d in self._db.states.find(
                 {"_id": {"$in": ids}}, projection={"last_activity": 1})}
-            for buffer in self.summaries.unwritten():
+            for buffer in unwritten():
                 for cid in ids:
                     m = buffer.last.get(cid)
                     if m is not None:
                         activity[cid] = max(activity.get(cid, _NEVER), m.created_at)
             ids = sorted(ids, key=lambda cid: activity.get(cid, _NEVER), reverse=True)[:limit]
-        found = [self.summaries.applied(c) for c in await self._db.read_conversations(ids)]
+        found = await self._db.read_conversations(ids)
+        for buffer in unwritten():
+            for c in found:
+                buffer.apply(c)
         found.sort(key=lambda c: c.last_activity, reverse=True)
         return found[:limit]
 

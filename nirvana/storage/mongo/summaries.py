@@ -91,6 +91,30 @@ class SummaryBuffer:
         return ops
 
 
+async def written_elsewhere(db: ChatCollections, conversation_ids: set[str]) -> SummaryBuffer:
+    """The summaries of these conversations that another process (the chat writer) may
+    not have written yet, rebuilt from the messages past the checkpoint (at most a flush
+    interval of them, read through the (pos) index). Read before the conversations: a
+    flush landing in between writes states and checkpoint together."""
+    found = await db.meta.find_one({"_id": CHECKPOINT_ID})
+    since = found["pos"] if found else 0
+    newest: dict[str, Any] = {}
+    buffer = SummaryBuffer()
+    async for d in db.messages.find({"pos": {"$gt": since}}, projection={
+            "conversation_id": 1, "seq": 1, "pos": 1, "sender_id": 1}):
+        cid = d["conversation_id"]
+        if cid not in conversation_ids:
+            continue
+        senders = buffer.reads.setdefault(cid, {})
+        senders[d["sender_id"]] = max(senders.get(d["sender_id"], 0), d["seq"])
+        if cid not in newest or newest[cid]["seq"] < d["seq"]:
+            newest[cid] = d
+    if newest:
+        async for d in db.messages.find({"_id": {"$in": [d["_id"] for d in newest.values()]}}):
+            buffer.add(message_of(d))
+    return buffer
+
+
 class Summaries:
     """The buffer of summaries not written yet, its paced background flush, and the repair
     of the summaries a crash left unwritten."""
