@@ -1,0 +1,102 @@
+"""Chat commands forwarded to the chat writer over a real redis-server: the writer's chat
+service (over the in-memory fakes of its ports) answers, in the sender's order, with its
+errors as they are, and a writer that does not answer is a store timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+import pytest
+
+from nirvana.cluster_chat import ClusterChat
+from nirvana.domain.chat.entities import ReceiptKind
+from nirvana.domain.chat.errors import NotMemberError
+from nirvana.domain.errors import InvalidInputError, UnavailableError
+from nirvana.storage.redis.bus import RedisBus
+from nirvana.storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat
+from tests.support import chat_world
+from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+async def pair(redis_server):  # noqa: F811
+    """A writer instance and another one, each with its bus; the other's ClusterChat."""
+    prefix = f"nirvana:test_{secrets.token_hex(4)}:"
+    writer_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="writer")
+    other_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="other")
+    chat, _, _, published = chat_world.build()
+    writing = {"writer": True}
+    ChatCommandServer(writer_bus, chat, lambda: writing["writer"])
+    forwarded = ForwardedChat(other_bus, timeout=1.0, head_timeout=0.5)
+    other_local, _, _, _ = chat_world.build()  # the other instance's own: never written to
+    other = ClusterChat(other_local, forwarded, lambda: False)
+    await writer_bus.start(), await other_bus.start()
+    try:
+        yield chat, other, forwarded, writing, published
+    finally:
+        await writer_bus.close(), await other_bus.close()
+
+
+async def test_a_forwarded_send_is_stored_by_the_writer_and_answered_with_it(pair):
+    chat, other, forwarded, _, published = pair
+    conversation = await chat.open_direct(1, 2)
+    message, created = await other.send_message(1, conversation.id, client_id="c1",
+                                                text="hello")
+    assert created and message.seq == 1 and message.text == "hello"
+    assert (await chat.history(2, conversation.id))[0] == message  # stored by the writer
+    delivered = [e for e in published.events if e[0] == "message"]
+    assert delivered == [("message", conversation.id, 1)]  # by the writer
+    again, created = await other.send_message(1, conversation.id, client_id="c1",
+                                              text="hello")
+    assert not created and again == message
+    marked = await other.mark(2, conversation.id, ReceiptKind.READ, 1)
+    assert marked.member(2).read_seq == 1 and marked.last_seq == 1
+    assert await forwarded.head() == await chat.head() > 0  # the writer's head
+
+
+async def test_the_writers_refusals_arrive_as_the_same_errors(pair):
+    chat, other, _, _, _ = pair
+    conversation = await chat.open_direct(1, 2)
+    with pytest.raises(NotMemberError) as refused:
+        await other.send_message(3, conversation.id, client_id="c", text="x")
+    assert refused.value.code == "not_member"
+    stored = await other.submit_message(1, conversation.id, client_id="c", text="")
+    with pytest.raises(InvalidInputError) as invalid:
+        await stored  # refused on the writer: the answer says so, as a local one would
+    assert invalid.value.details[0]["field"] == "text"
+
+
+async def test_one_users_pipelined_sends_keep_their_order(pair):
+    chat, other, _, _, _ = pair
+    conversation = await chat.open_direct(1, 2)
+    pending = [await other.submit_message(1, conversation.id, client_id=f"c{i}",
+                                          text=str(i)) for i in range(30)]
+    stored = [m for m, _ in await asyncio.gather(*pending)]
+    assert [m.text for m in stored] == [str(i) for i in range(30)]
+    assert [m.seq for m in stored] == list(range(1, 31))
+
+
+async def test_with_no_writer_answering_a_command_fails_as_a_store_timeout(pair):
+    chat, other, _, writing, _ = pair
+    conversation = await chat.open_direct(1, 2)
+    writing["writer"] = False  # e.g. it lost the lease and nobody took it yet
+    started = time.monotonic()
+    with pytest.raises(UnavailableError) as timed_out:
+        await other.send_message(1, conversation.id, client_id="c", text="x")
+    assert timed_out.value.code == "store_timeout"
+    assert time.monotonic() - started < 5
+    assert await chat.history(1, conversation.id) == []
+
+
+async def test_commands_waiting_on_a_gone_writer_end_when_this_instance_takes_over(pair):
+    chat, other, forwarded, writing, _ = pair
+    conversation = await chat.open_direct(1, 2)
+    writing["writer"] = False
+    waiting = asyncio.ensure_future(other.send_message(1, conversation.id, client_id="c",
+                                                       text="x"))
+    await asyncio.sleep(0.1)
+    forwarded.fail_pending()
+    with pytest.raises(UnavailableError):
+        await waiting
