@@ -178,15 +178,18 @@ async def test_a_message_sent_through_one_instance_reaches_a_socket_on_the_other
         await sender.close(), await receiver.close()
 
 
-async def test_concurrent_sends_through_two_instances_keep_seqs_and_positions(cluster):
-    writer, other = await cluster.start(), await cluster.start()
+@pytest.mark.parametrize("instances", [2, 3])
+async def test_concurrent_sends_through_several_instances_keep_seqs_and_positions(
+        cluster, instances):
+    running = [await cluster.start() for _ in range(instances)]
+    writer = running[0]
     async with httpx.AsyncClient(base_url=writer.url) as http:
-        ann, bob, cat = (await sign_up(http, "ann"), await sign_up(http, "bob"),
-                         await sign_up(http, "cat"))
-        conversation = await group_of(http, ann, bob, cat)
-        on_writer = await Client.connect(ws(writer), ann)
-        on_other = await Client.connect(ws(other), bob)
-        watcher = await Client.connect(ws(writer), cat)
+        owner, *senders = [await sign_up(http, f"u{n}") for n in range(instances + 1)]
+        conversation = await group_of(http, owner, *senders)
+        # One sender on each instance (the writer's included), the watcher on the writer.
+        clients = [await Client.connect(ws(r), s) for r, s in zip(running, senders)]
+        watcher = await Client.connect(ws(writer), owner)
+        tags = [chr(ord("a") + n) for n in range(instances)]
         per_sender = 20
 
         async def burst(client: Client, tag: str) -> list[dict]:
@@ -202,20 +205,21 @@ async def test_concurrent_sends_through_two_instances_keep_seqs_and_positions(cl
                     answers[frame["id"]] = frame
             return list(answers.values())
 
-        acks = [*await asyncio.gather(burst(on_writer, "w"), burst(on_other, "o"))]
-        answers = [a for sent in acks for a in sent]
+        sent = await asyncio.gather(*(burst(c, t) for c, t in zip(clients, tags)))
+        answers = [a for batch in sent for a in batch]
         assert all(a["type"] == "ack" for a in answers), answers
+        total = instances * per_sender
         seqs = sorted(a["message"]["seq"] for a in answers)
-        assert seqs == list(range(1, 2 * per_sender + 1))
-        got = await messages(watcher, 2 * per_sender)
+        assert seqs == list(range(1, total + 1))
+        got = await messages(watcher, total)
         positions = [m["pos"] for m in got]
         assert positions == sorted(positions) and len(set(positions)) == len(positions)
         assert sorted(m["message"]["seq"] for m in got) == seqs
         # Each sender's messages keep the order it sent them in.
-        for tag in ("w", "o"):
+        for tag in tags:
             mine = [m["message"]["text"] for m in got if m["message"]["text"][0] == tag]
             assert mine == [f"{tag}{i}" for i in range(per_sender)]
-        for client in (on_writer, on_other, watcher):
+        for client in (*clients, watcher):
             await client.close()
 
 

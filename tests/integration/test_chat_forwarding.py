@@ -11,7 +11,7 @@ import time
 import pytest
 
 from nirvana.cluster_chat import ClusterChat
-from nirvana.domain.chat.entities import ReceiptKind
+from nirvana.domain.chat.entities import ReceiptKind, Role
 from nirvana.domain.chat.errors import NotMemberError
 from nirvana.domain.errors import InvalidInputError, UnavailableError
 from nirvana.storage.redis.bus import RedisBus
@@ -100,3 +100,24 @@ async def test_commands_waiting_on_a_gone_writer_end_when_this_instance_takes_ov
     forwarded.fail_pending()
     with pytest.raises(UnavailableError):
         await waiting
+
+
+async def test_edits_reactions_and_group_changes_round_trip(pair):
+    chat, other, _, _, _ = pair
+    group = await chat.create_group(1, "g", [2, 3])
+    message, _ = await other.send_message(1, group.id, client_id="c", text="hi")
+    assert (await other.edit_message(1, group.id, 1, "hello")).text == "hello"
+    reacted = await other.react(2, group.id, 1, "👍")
+    assert reacted.reactions == (("👍", (2,)),)
+    updated = await other.update_group(1, group.id, {"name": "renamed"})
+    assert updated.name == "renamed" and updated.last_seq == 1
+    added = await other.add_members(1, group.id, [4])
+    assert added.member_ids == (1, 2, 3, 4)
+    promoted = await other.set_role(1, group.id, 2, Role.ADMIN)
+    assert promoted.member(2).role is Role.ADMIN
+    removed = await other.remove_members(1, group.id, [4])
+    assert removed.member_ids == (1, 2, 3)
+    await other.leave_group(3, group.id)
+    deleted = await other.delete_message(1, group.id, 1, for_everyone=True)
+    assert deleted.deleted and deleted.text == ""
+    assert (await chat.conversation_for(1, group.id)).member_ids == (1, 2)
