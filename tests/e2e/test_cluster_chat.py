@@ -201,7 +201,7 @@ async def test_concurrent_sends_through_several_instances_keep_seqs_and_position
             answers: dict[str, dict] = {}
             while len(answers) < per_sender:
                 frame = await client.recv(timeout=30)
-                if frame.get("id", "").startswith(tag):
+                if (frame.get("id") or "").startswith(tag):
                     answers[frame["id"]] = frame
             return list(answers.values())
 
@@ -363,7 +363,7 @@ async def test_a_writer_paused_past_its_lease_commits_nothing_after_waking(clust
         answers: dict[str, dict] = {}
         while len(answers) < PAUSED:
             frame = await on_writer.recv(timeout=60)
-            if frame.get("id", "").startswith("p"):
+            if (frame.get("id") or "").startswith("p"):
                 answers[frame["id"]] = frame
         for rid, answer in answers.items():
             if answer["type"] == "ack":
@@ -381,4 +381,43 @@ async def test_a_writer_paused_past_its_lease_commits_nothing_after_waking(clust
         # No position is held by two messages, across conversations.
         everything = listed + await history(http, bob, with_bob)
         assert len({m["pos"] for m in everything}) == len(everything)
+        await on_writer.close(), await on_other.close()
+
+
+async def test_while_redis_is_down_the_writer_chats_and_the_others_answer_unavailable(
+        cluster, redis_server):  # noqa: F811
+    writer, other = await cluster.start(), await cluster.start()
+    async with httpx.AsyncClient(base_url=writer.url) as http:
+        ann, bob = await sign_up(http, "ann"), await sign_up(http, "bob")
+        await befriend(http, ann, bob)
+        on_writer = await Client.connect(ws(writer), ann)
+        on_other = await Client.connect(ws(other), ann)
+        conversation = (await on_writer.command("open_direct", user_id=bob["id"]))[
+            "conversation"]["id"]
+        acked = {"up": (await on_other.command("send", conversation_id=conversation,
+                                               client_id="up", text="up"))["message"]}
+        redis_server.stop()
+        started = asyncio.get_running_loop().time()
+        refused = await on_other.command("send", conversation_id=conversation,
+                                         client_id="down", text="down", timeout=20)
+        assert refused["type"] == "error" and refused["code"] in ("unavailable",
+                                                                  "store_timeout"), refused
+        assert asyncio.get_running_loop().time() - started < 15
+        acked["writer"] = (await on_writer.command(
+            "send", conversation_id=conversation, client_id="writer", text="writer"))[
+            "message"]
+        redis_server.start()
+        # Back: the client's retry of the refused send goes through (same client_id). Its
+        # socket may be closed for a resume meanwhile (docs/deployment.md): it reconnects.
+        deadline = asyncio.get_running_loop().time() + 40
+        while "down" not in acked:
+            try:
+                acked["down"] = (await send_until_acked(on_other, conversation, "down"))[
+                    "message"]
+            except websockets.ConnectionClosed:
+                assert asyncio.get_running_loop().time() < deadline
+                on_other = await connect_when_served(other, ann)
+        listed = await history(http, bob, conversation)
+        assert [m["client_id"] for m in listed] == ["up", "writer", "down"]
+        _stored_once_in_order(listed, acked)
         await on_writer.close(), await on_other.close()
