@@ -597,8 +597,8 @@ def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
 
     role = ChatWriterRole(PgLeases(pool), holder, lead=lead, follow=follow,
                           url=settings.base_url)
-    ChatCommandServer(bus, local, role.is_writer)
-    return bus, role, ClusterChat(local, forwarded, role.is_writer)
+    server = ChatCommandServer(bus, local, role.is_writer)
+    return bus, role, ClusterChat(local, forwarded, role.is_writer, server)
 
 
 async def open_services(

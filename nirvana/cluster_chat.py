@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from .domain.chat.limits import ChatLimits
 from .domain.chat.service import ChatService
-from .storage.redis.chat_forwarding import ForwardedChat
+from .storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat
 
 # The use cases that go through the chat writer (storage/mongo/writer.py): sends, receipts
 # and every change that takes a stream position.
@@ -26,14 +26,16 @@ WRITER_BOUND = frozenset({
 
 class ClusterChat:
     def __init__(self, local: ChatService, forwarded: ForwardedChat,
-                 is_writer: Callable[[], bool]) -> None:
+                 is_writer: Callable[[], bool], server: ChatCommandServer | None = None
+                 ) -> None:
         self.local = local
-        self._forwarded = forwarded
+        self.forwarded = forwarded
+        self.server = server  # runs the others' commands while this instance is the writer
         self._is_writer = is_writer
 
     def __getattr__(self, name: str) -> Any:
         if name in WRITER_BOUND and not self._is_writer():
-            return getattr(self._forwarded, name)
+            return getattr(self.forwarded, name)
         return getattr(self.local, name)
 
     @property

@@ -15,8 +15,13 @@ from nirvana.domain.chat.entities import ReceiptKind, Role
 from nirvana.domain.chat.errors import NotMemberError
 from nirvana.domain.errors import InvalidInputError, UnavailableError
 from nirvana.storage.redis.bus import RedisBus
-from nirvana.storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat
+from nirvana.storage.redis.chat_forwarding import (
+    ChatCommandServer,
+    ForwardedChat,
+    relay_replies,
+)
 from tests.support import chat_world
+from tests.support.fakes_chat import RecordingPublisher
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 
 
@@ -121,3 +126,60 @@ async def test_edits_reactions_and_group_changes_round_trip(pair):
     deleted = await other.delete_message(1, group.id, 1, for_everyone=True)
     assert deleted.deleted and deleted.text == ""
     assert (await chat.conversation_for(1, group.id)).member_ids == (1, 2)
+
+
+class LinkedRelays:
+    """Two instances' relays (storage/redis/relay.py's interface), in memory: what one
+    sends reaches the other in the order sent, as the relay on Redis does, a little later
+    (the relay publishes from a task of its own, batched)."""
+
+    class End:
+        def __init__(self, instance_id: str) -> None:
+            self.instance_id = instance_id
+            self.handlers: dict = {}
+            self.peer: "LinkedRelays.End | None" = None
+
+        def send(self, op: list) -> None:
+            peer = self.peer
+            asyncio.get_running_loop().call_later(
+                0.05, lambda: peer.handlers[op[0]](self.instance_id, op) if op[0] in peer.handlers
+                else None)
+
+        def on(self, kind: str, handler) -> None:
+            self.handlers[kind] = handler
+
+    def __init__(self, a: str, b: str) -> None:
+        self.a, self.b = self.End(a), self.End(b)
+        self.a.peer, self.b.peer = self.b, self.a
+
+
+async def test_answers_on_the_relay_follow_the_frames_relayed_before_them(redis_server):  # noqa: F811
+    prefix = f"nirvana:test_{secrets.token_hex(4)}:"
+    writer_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="writer")
+    other_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="other")
+    relays = LinkedRelays("writer", "other")
+    heard: list[str] = []
+    relays.b.on("frame", lambda sender, op: heard.append(f"frame {op[1]}"))
+
+    class RelayingPublisher(RecordingPublisher):
+        def message_posted(self, message, conversation) -> None:  # as the hub relays it
+            super().message_posted(message, conversation)
+            relays.a.send(["frame", message.seq])
+
+    chat, _, _, _ = chat_world.build(publisher=RelayingPublisher())
+    # Each instance wires its own server and forwarder to its own relay, as at start.
+    relay_replies(ChatCommandServer(writer_bus, chat, lambda: True),
+                  ForwardedChat(writer_bus, timeout=2.0), relays.a)
+    other_local, _, _, _ = chat_world.build()
+    forwarded = ForwardedChat(other_bus, timeout=2.0)
+    relay_replies(ChatCommandServer(other_bus, other_local, lambda: False), forwarded,
+                  relays.b)
+    await writer_bus.start(), await other_bus.start()
+    try:
+        conversation = await chat.open_direct(1, 2)
+        for i in range(1, 6):
+            (await forwarded.send_message(1, conversation.id, client_id=f"c{i}", text="x"))
+            heard.append(f"answer {i}")
+        assert heard == [f"{kind} {i}" for i in range(1, 6) for kind in ("frame", "answer")]
+    finally:
+        await writer_bus.close(), await other_bus.close()

@@ -9,8 +9,10 @@ from tests.support.fakes_chat import FakeChatStore, FakePeers, RecordingPublishe
 from tests.support.fakes_chat_changes import FakeChatChanges
 
 
-def build(limits: ChatLimits = ChatLimits(), clock: FakeClock | None = None):
-    peers, store, pub = FakePeers(), FakeChatStore(), RecordingPublisher()
+def build(limits: ChatLimits = ChatLimits(), clock: FakeClock | None = None,
+          publisher: RecordingPublisher | None = None):
+    peers, store = FakePeers(), FakeChatStore()
+    pub = publisher if publisher is not None else RecordingPublisher()
     changes = FakeChatChanges(store)
     chat = ChatService(store=store, changes=changes, peers=peers, publisher=pub,
                        clock=clock or FakeClock(), limits=limits)

@@ -15,6 +15,7 @@ queued them, as on one socket locally: seqs follow the order the client sent the
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import uuid
 from collections import deque
@@ -54,7 +55,7 @@ class ForwardedChat:
         # told to come back (1013), rather than hang behind a writer that is gone.
         self.head_timeout = head_timeout
         self._waiting: dict[str, tuple[str, asyncio.Future[Any]]] = {}
-        bus.subscribe(replies_channel(bus.instance_id), self._answered)
+        bus.subscribe(replies_channel(bus.instance_id), self.answered)
 
     async def _request(self, command: str, args: dict[str, Any], lane: str | None = None,
                        timeout: float | None = None) -> asyncio.Future[Any]:
@@ -93,7 +94,8 @@ class ForwardedChat:
                 future.set_exception(UnavailableError(
                     "The chat writer changed; retry with the same client_id."))
 
-    def _answered(self, payload: bytes) -> None:
+    def answered(self, payload: bytes) -> None:
+        """An answer from the writer (on the replies channel, or as `relay_replies` routes)."""
         answer = unpack(payload)
         found = self._waiting.pop(answer["id"], None)
         if found is None:  # answered after its timeout: the caller was told to retry
@@ -183,6 +185,9 @@ class ChatCommandServer:
 
     def __init__(self, bus: Bus, chat: ChatService, is_writer: Callable[[], bool]) -> None:
         self._bus = bus
+        # How an answer goes back: (asking instance, answer). On its own reply channel by
+        # default; `relay_replies` puts it behind the frames this instance relayed before.
+        self.send_reply: Callable[[str, bytes], None] = self._publish_reply
         self._chat = chat
         self._is_writer = is_writer
         self._lanes: dict[str, deque[dict[str, Any]]] = {}
@@ -247,7 +252,10 @@ class ChatCommandServer:
         else:
             answer = {"id": request["id"],
                       "result": COMMANDS[request["command"]].result_out(result)}
-        self._spawn(self._publish(replies_channel(request["from"]), pack(answer)))
+        self.send_reply(request["from"], pack(answer))
+
+    def _publish_reply(self, instance_id: str, payload: bytes) -> None:
+        self._spawn(self._publish(replies_channel(instance_id), payload))
 
     async def _publish(self, channel: str, payload: bytes) -> None:
         try:
@@ -259,3 +267,35 @@ class ChatCommandServer:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+class Relay(Protocol):
+    """What `relay_replies` needs of storage/redis/relay.py: operations to the other
+    instances, in the order this one sent them, frames included."""
+
+    instance_id: str
+
+    def send(self, op: list[Any]) -> None: ...
+
+    def on(self, kind: str, handler: Callable[[str, list[Any]], None]) -> None: ...
+
+
+def relay_replies(server: ChatCommandServer, forwarded: ForwardedChat, relay: Relay) -> None:
+    """Send the writer's answers through the relay that carries its frames: an answer then
+    reaches the asking instance after the events the command published (a sender's own
+    `newMessage` before its `ack`, as on one process). Every instance hears every answer;
+    only the asking one decodes it."""
+    own = relay.instance_id
+
+    def send(instance_id: str, payload: bytes) -> None:
+        if instance_id == own:  # asked itself (it became the writer meanwhile)
+            forwarded.answered(payload)
+        else:
+            relay.send(["chat.reply", instance_id, base64.b64encode(payload).decode()])
+
+    def received(sender: str, op: list[Any]) -> None:
+        if op[1] == own:
+            forwarded.answered(base64.b64decode(op[2]))
+
+    server.send_reply = send
+    relay.on("chat.reply", received)
