@@ -268,7 +268,13 @@ async def test_a_retry_through_another_instance_returns_the_stored_message_once(
                                     text="once")
         assert again["type"] == "ack" and again["duplicate"] is True, again
         assert again["message"] == sent["message"]
-        await first.command("send", conversation_id=conversation, client_id="y", text="next")
+        # Over HTTP through the other instance too: 200 (not 201) with the stored message.
+        r = await http.post(f"{other.url}/api/v1/conversations/{conversation}/messages",
+                            headers=ann["auth"], json={"client_id": "x", "text": "once"})
+        assert r.status_code == 200 and r.json()["pos"] == sent["message"]["pos"], r.text
+        r = await http.post(f"{other.url}/api/v1/conversations/{conversation}/messages",
+                            headers=ann["auth"], json={"client_id": "y", "text": "next"})
+        assert r.status_code == 201 and r.json()["seq"] == 2, r.text
         got = await messages(receiver, 2)
         assert [m["message"]["text"] for m in got] == ["once", "next"]
         assert [m["seq"] for m in await history(http, bob, conversation)] == [1, 2]
