@@ -129,10 +129,15 @@ async def send_until_acked(client: Client, conversation: str, client_id: str,
 
 async def connect_when_served(running: Running, who: dict, within: float = 30.0) -> Client:
     """Connect, again while the instance answers 1013 (it cannot reach a chat writer)."""
+    return await connect_when_served_since(running, who, None, within)
+
+
+async def connect_when_served_since(running: Running, who: dict, since: int | None,
+                                    within: float = 30.0) -> Client:
     deadline = asyncio.get_running_loop().time() + within
     while True:
         try:
-            return await Client.connect(ws(running), who)
+            return await Client.connect(ws(running), who, since=since)
         except websockets.ConnectionClosed as closed:
             assert closed.rcvd is not None and closed.rcvd.code == 1013, closed
             assert asyncio.get_running_loop().time() < deadline
@@ -250,6 +255,44 @@ async def test_resume_on_another_instance_exactly_once_and_in_order(cluster):
         fresh = await Client.connect(ws(other), bob)
         assert fresh.hello["head"] >= done["head"]
         await sender.close(), await resumed.close(), await fresh.close()
+
+
+async def test_resumes_on_another_instance_while_two_instances_send_skip_nothing(cluster):
+    writer, other = await cluster.start(), await cluster.start()
+    async with httpx.AsyncClient(base_url=writer.url) as http:
+        ann, bob, cat = (await sign_up(http, "ann"), await sign_up(http, "bob"),
+                         await sign_up(http, "cat"))
+        conversation = await group_of(http, ann, bob, cat)
+        senders = [await Client.connect(ws(writer), ann), await Client.connect(ws(other), bob)]
+        per_sender = 30
+
+        async def send_all(client: Client, tag: str) -> None:
+            for i in range(per_sender):
+                await send_until_acked(client, conversation, f"{tag}{i}")
+
+        sending = asyncio.gather(send_all(senders[0], "a"), send_all(senders[1], "b"))
+        # A device of cat's that keeps reconnecting to the other instance, each time
+        # resuming from the head the last replay ended at: if a head ever passed a
+        # position still committing, that message would be skipped for good.
+        seen: list[int] = []
+        since = 0
+        while True:
+            finished = sending.done()
+            client = await connect_when_served_since(other, cat, since)
+            while (frame := await client.recv(timeout=30))["type"] != "resumed":
+                if frame["type"] == "newMessage":
+                    seen.append(frame["pos"])
+            since = frame["head"]
+            await client.close()
+            if finished:
+                break
+        await sending
+        listed = await history(http, cat, conversation)
+        assert len(listed) == 2 * per_sender
+        assert seen == sorted(seen) and len(set(seen)) == len(seen)
+        assert seen == [m["pos"] for m in listed]
+        for client in senders:
+            await client.close()
 
 
 async def test_a_retry_through_another_instance_returns_the_stored_message_once(cluster):
