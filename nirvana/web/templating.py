@@ -3,7 +3,7 @@ headers every page carries, the Content-Security-Policy first."""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Hashable
 from urllib.parse import quote
 
 import jinja2
@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
+from ..http.page_cache import Version, answer
 from .assets import StaticAssets
 from .markdown import render_markdown
 from .session import reader_of
@@ -93,11 +94,15 @@ class Pages:
                                          **(headers or {})})
         return reader.finish(request, response)
 
-    async def render_for_anyone(self, request: Request, name: str, key: str,
-                                context: Callable[[], Awaitable[dict[str, Any]]]) -> Response:
-        """A page as every anonymous reader sees it, from the page cache (exact for every
-        publish, edit, audience change and delete; counts at most a second old). The caller
-        checks that the reader is anonymous; the HTML holds nothing of the request."""
+    async def render_for_anyone(self, request: Request, name: str, key: Hashable,
+                                context: Callable[[], Awaitable[dict[str, Any]]],
+                                version: Version | None = None,
+                                max_age: float | None = None) -> Response:
+        """A page as every anonymous reader sees it, from the page cache, with an ETag (a
+        reader holding these bytes gets 304). Exact for every publish, edit, audience change
+        and delete (`content_version`, or the finer `version` the caller passes); counts and
+        names at most `max_age` old (the cache's second by default). The caller checks that
+        the reader is anonymous; the HTML holds nothing of the request but its path."""
         reader = await reader_of(request)
         services = request.app.state.services
 
@@ -106,9 +111,11 @@ class Pages:
             return self.templates.get_template(name).render(
                 {"request": request, **ctx}).encode()
 
-        page = await services.page_cache.page(("web", key), services.blogs.content_version,
-                                              build)
-        response = HTMLResponse(page.body, headers=page_headers(request, self.media_origin))
+        if version is None:
+            version = services.blogs.content_version
+        page = await services.page_cache.page(("web", key), version, build, max_age)
+        response = answer(request.headers.get("if-none-match"), page, "text/html",
+                          page_headers(request, self.media_origin))
         return reader.finish(request, response)
 
 

@@ -79,13 +79,15 @@ class Blogs:
         # Bumped by every write that can change which blogs a list shows or in what order
         # (publish, edit, delete): caches of public lists compare against it.
         self.content_version = 0
-        # Bumped by what changes one blog's counts (likes, comments), in slots shared by
-        # blog id modulo their number: bounded memory; a shared slot only costs a rebuild.
+        # Bumped by what changes one blog's counts or comments (reactions; comments added,
+        # edited, hidden, deleted), in slots shared by blog id modulo their number: bounded
+        # memory; a shared slot only costs a rebuild.
         self._activity = [0] * ACTIVITY_SLOTS
 
     def blog_version(self, blog_id: int) -> tuple[int, int]:
         """What a cached copy of one blog compares against: every write that can change
-        what that blog's answer holds moves it (content_version, or its likes and comments)."""
+        what that blog's answer or page holds moves it (content_version, or its reactions
+        and comments)."""
         return self.content_version, self._activity[blog_id % ACTIVITY_SLOTS]
 
     def _touched(self, blog_id: int) -> None:
@@ -409,7 +411,10 @@ class Blogs:
             raise PermissionDeniedError("Only its author can edit a comment.",
                                         code="not_comment_author")
         body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
-        return await self._comments.edit(comment_id, body, self._clock.now())
+        try:
+            return await self._comments.edit(comment_id, body, self._clock.now())
+        finally:
+            self._touched(blog_id)  # the blog's page shows its comments
 
     async def delete_comment(self, blog_id: int, comment_id: int, user_id: int) -> None:
         blog, comment = await self._comment_of(blog_id, comment_id, user_id)
