@@ -144,13 +144,20 @@ class PageCache:
         return page
 
 
+def not_modified(if_none_match: str | None, page: CachedPage) -> bool:
+    """Whether the client already holds these bytes (RFC 9110's weak comparison: `W/`
+    prefixes are ignored)."""
+    if if_none_match is None:
+        return False
+    held = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return page.etag in held or "*" in held
+
+
 def answer(if_none_match: str | None, page: CachedPage, media_type: str,
            headers: dict[str, str] | None = None) -> Response:
     """The page as a response with its ETag, or 304 Not Modified (no body) when the client
-    already holds these bytes (RFC 9110's weak comparison: `W/` prefixes are ignored)."""
+    already holds these bytes."""
     extra = {**(headers or {}), "ETag": page.etag}
-    if if_none_match is not None:
-        held = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        if page.etag in held or "*" in held:
-            return Response(status_code=304, headers=extra)
+    if not_modified(if_none_match, page):
+        return Response(status_code=304, headers=extra)
     return Response(page.body, media_type=media_type, headers=extra)

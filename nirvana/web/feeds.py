@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Sequence
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
 
 from .domain import Blog
 from .templating import blog_path, slug_path
@@ -111,18 +112,15 @@ def sitemap_index(base_url: str, paths: Sequence[str]) -> bytes:
 
 
 def sitemap(base_url: str, blogs: Sequence[tuple[str, datetime]], home: bool = True) -> bytes:
-    """The home page (when `home`) and the given public blog pages (slug, last modified)."""
-    root = ET.Element("urlset", {"xmlns": SITEMAP_NS})
-
-    def url(path: str, modified: datetime | None = None) -> None:
-        entry = ET.SubElement(root, "url")
-        _text(entry, "loc", base_url + path)
-        if modified is not None:
-            _text(entry, "lastmod",
-                  modified.astimezone(timezone.utc).isoformat(timespec="seconds"))
-
+    """The home page (when `home`) and the given public blog pages (slug, last modified).
+    Written as text, each address escaped by `xml.sax.saxutils`: a part of 2,000 addresses
+    took ~18 ms through ElementTree, ~2 ms so (docs/performance.md)."""
+    base = escape(base_url)
+    out = ['<?xml version=\'1.0\' encoding=\'utf-8\'?>\n<urlset xmlns="', SITEMAP_NS, '">']
     if home:
-        url("/")
+        out.append(f"<url><loc>{base}/</loc></url>")
     for slug, modified in blogs:
-        url(slug_path(slug), modified)
-    return _document(root)
+        at = modified.astimezone(timezone.utc).isoformat(timespec="seconds")
+        out.append(f"<url><loc>{base}{escape(slug_path(slug))}</loc><lastmod>{at}</lastmod></url>")
+    out.append("</urlset>")
+    return "".join(out).encode()

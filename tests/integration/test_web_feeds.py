@@ -3,6 +3,7 @@ site, an author and a tag; valid XML whatever the titles hold."""
 
 from __future__ import annotations
 
+import gzip
 from datetime import datetime, timedelta, timezone
 from xml.etree import ElementTree as ET
 
@@ -71,3 +72,29 @@ async def test_the_feed_links_the_blog_pages_by_slug(client, settings):
     assert item.findtext("link") == f"{settings.base_url}/blogs/linked-here"
     assert item.findtext("guid") == f"{settings.base_url}/blogs/{blog['id']}"
     assert (await client.get("/blogs/linked-here")).status_code == 200
+
+
+async def test_a_sitemap_part_is_sent_gzipped_to_crawlers_that_take_it_and_plain_to_others(
+        client):
+    ann = await sign_up(client)
+    await post(client, ann, "Zipped away")
+    # httpx would decode gzip itself: read the raw bytes as they come.
+    async with client.stream("GET", "/sitemaps/0.xml",
+                             headers={"Accept-Encoding": "gzip"}) as r:
+        zipped = b"".join([chunk async for chunk in r.aiter_raw()])
+        assert r.headers["content-encoding"] == "gzip"
+        assert r.headers["vary"] == "Accept-Encoding"
+        zipped_tag = r.headers["etag"]
+    for refuses in ("identity", "gzip;q=0, identity", "br"):
+        plain = await client.get("/sitemaps/0.xml", headers={"Accept-Encoding": refuses})
+        assert "content-encoding" not in plain.headers, refuses
+        assert plain.content == gzip.decompress(zipped)
+        assert plain.headers["etag"] != zipped_tag
+    assert b"/blogs/zipped-away</loc>" in plain.content
+    again = await client.get("/sitemaps/0.xml", headers={
+        "Accept-Encoding": "identity", "If-None-Match": plain.headers["etag"]})
+    assert again.status_code == 304
+    # The other form's tag does not stand for this one.
+    other = await client.get("/sitemaps/0.xml", headers={
+        "Accept-Encoding": "identity", "If-None-Match": zipped_tag})
+    assert other.status_code == 200
