@@ -70,12 +70,20 @@ class PageCache:
         self._refreshing: set[asyncio.Task[None]] = set()
 
     def fresh(self, key: Hashable, version: Version) -> bytes | None:
+        page = self.fresh_page(key, version)
+        return page.body if page is not None else None
+
+    def fresh_page(self, key: Hashable, version: Version,
+                   max_age: float | None = None) -> CachedPage | None:
+        """The page for content `version` if it is kept and younger than its age (the
+        cache's own unless `max_age`); None otherwise. Never waits: `page` builds."""
         page = self._pages.get(key)
         if page is None or page.version != version or (
-                self._clock() - page.built_at >= self.max_age):
+                self._clock() - page.built_at >= (self.max_age if max_age is None
+                                                  else max_age)):
             return None
         self._pages.move_to_end(key)
-        return page.body
+        return page
 
     async def get(self, key: Hashable, version: Version,
                   build: Callable[[], Awaitable[bytes]]) -> bytes:

@@ -132,3 +132,15 @@ async def test_the_anonymous_home_page_follows_every_write_at_once(client):
     assert "Quince orchard" in (await client.get("/")).text
     blog = await edit(client, ann, blog, audience="friends")
     assert "Quince orchard" not in (await client.get("/")).text
+
+
+async def test_the_kept_anonymous_feed_never_answers_a_request_it_does_not_fit(client):
+    ann = await sign_up(client)
+    await post(client, ann, "Kept feed")
+    assert found(await client.get("/api/v1/feed")) == ["Kept feed"]  # now kept
+    r = await client.get("/api/v1/feed", params={"following": "true"})
+    assert r.status_code == 401
+    r = await client.get("/api/v1/feed", params={"following": "true"}, headers=bearer(ann))
+    assert found(r) == []  # Ann follows nobody: her following feed, not the kept one
+    r = await client.get("/api/v1/feed", params={"cursor": "not-a-cursor"})
+    assert r.status_code == 422

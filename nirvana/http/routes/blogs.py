@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from pydantic import BaseModel
@@ -94,28 +95,56 @@ async def bulk_blogs(call: Call[None, None]) -> BulkOut:
     return BulkOut(blogs=[BlogOut.of(b) for b in blogs], cap=BULK_CAP, capped=capped)
 
 
-async def public_read(call: Call, key: tuple, build: Callable[[], Awaitable[BaseModel]],
-                      version: Version | None = None, max_age: float | None = None
-                      ) -> Response | BaseModel:
+@dataclass(frozen=True, slots=True)
+class Public:
+    """Where an anonymous read is kept in the page cache: its key, the content version it
+    must match, and how old its counts and names may be (None: the cache's second)."""
+
+    key: tuple
+    version: Version
+    max_age: float | None = None
+
+
+def kept(where: Callable[[Call], Public | None]) -> Callable[[Call], Response | None]:
+    """The route's anonymous answer when the page cache holds it fresh, else None (the
+    handler then builds it, or answers a stale one while it is rebuilt)."""
+    def cached(call: Call) -> Response | None:
+        if call.claims is not None:
+            return None
+        public = where(call)
+        if public is None:
+            return None
+        page = call.services.page_cache.fresh_page(public.key, public.version, public.max_age)
+        return None if page is None else answer(call.request.headers.get("if-none-match"),
+                                                page, JSON)
+    return cached
+
+
+async def public_read(call: Call, public: Public | None,
+                      build: Callable[[], Awaitable[BaseModel]]) -> Response | BaseModel:
     """An anonymous reader's list, search or blog comes from the page cache (exact for
     publish, edit, audience change and delete; counts and author names at most a second
     old), with an ETag for conditional GETs; a signed-in reader's is built per request,
     since it hides authors blocked either way and shows what their audience admits."""
-    if call.claims is not None:
+    if call.claims is not None or public is None:
         return await build()
-    services = call.services
 
     async def render() -> bytes:
         return (await build()).model_dump_json().encode()
 
-    if version is None:
-        version = services.blogs.content_version
-    page = await services.page_cache.page(key, version, render, max_age)
+    page = await call.services.page_cache.page(public.key, public.version, render,
+                                               public.max_age)
     return answer(call.request.headers.get("if-none-match"), page, JSON)
 
 
+def page_of(call: Call) -> Public:
+    q = call.query
+    return Public(("page", q.page, q.limit), call.services.blogs.content_version)
+
+
 @api.route("GET", "/api/v1/blog/paginated_bulk", auth="optional", tags=TAGS, query=PageQuery,
-           response=PaginatedOut, summary="A page of published blogs, newest first, with total")
+           response=PaginatedOut, summary="A page of published blogs, newest first, with total",
+           cached=kept(page_of))
 async def paginated_bulk(call: Call[None, PageQuery]) -> Response | BaseModel:
     q = call.query
 
@@ -124,7 +153,7 @@ async def paginated_bulk(call: Call[None, PageQuery]) -> Response | BaseModel:
         return PaginatedOut(blogs=[BlogOut.of(b) for b in blogs], total=total, page=q.page,
                             limit=q.limit, totalPages=total_pages(total, q.limit))
 
-    return await public_read(call, ("page", q.page, q.limit), build)
+    return await public_read(call, page_of(call), build)
 
 
 @api.route("GET", "/api/v1/blog/stats", tags=TAGS, response=StatsOut,
@@ -134,25 +163,43 @@ async def blog_stats(call: Call[None, None]) -> StatsOut:
     return StatsOut(blogs=s.blogs, published=s.published, total_likes=s.total_likes)
 
 
+def terms_of(q: SearchQuery) -> BlogFilter:
+    return BlogFilter(q=q.q, author_id=q.author, tag=q.tag, city=q.city, country=q.country,
+                      since=utc(q.from_), until=utc(q.to))
+
+
+def search_of(call: Call) -> Public:
+    q = call.query
+    return Public(("search", terms_of(q), q.page, q.limit), call.services.blogs.content_version)
+
+
 @api.route("GET", "/api/v1/blog/search", auth="optional", tags=TAGS, query=SearchQuery,
            response=SearchOut,
-           summary="Full-text search (title ranked above body) with combinable filters")
+           summary="Full-text search (title ranked above body) with combinable filters",
+           cached=kept(search_of))
 async def search_blogs(call: Call[None, SearchQuery]) -> Response | BaseModel:
     q = call.query
-    terms = BlogFilter(q=q.q, author_id=q.author, tag=q.tag, city=q.city, country=q.country,
-                       since=utc(q.from_), until=utc(q.to))
+    terms = terms_of(q)
 
     async def build() -> SearchOut:
         blogs, more = await call.services.blogs.search(viewer(call), terms, q.page, q.limit)
         return SearchOut(blogs=[BlogOut.of(b) for b in blogs], page=q.page, limit=q.limit,
                          has_more=more)
 
-    return await public_read(call, ("search", terms, q.page, q.limit), build)
+    return await public_read(call, search_of(call), build)
+
+
+def feed_of(call: Call) -> Public | None:
+    q = call.query
+    if q.following:  # never anonymous: the handler answers 401
+        return None
+    return Public(("feed", q.cursor, q.limit), call.services.blogs.content_version)
 
 
 @api.route("GET", "/api/v1/feed", auth="optional", tags=TAGS, query=FeedQuery,
            response=FeedOut,
-           summary="Published blogs newest first, by cursor; following=true needs sign-in")
+           summary="Published blogs newest first, by cursor; following=true needs sign-in",
+           cached=kept(feed_of))
 async def feed(call: Call[None, FeedQuery]) -> Response | BaseModel:
     q = call.query
     if q.following and call.claims is None:
@@ -165,31 +212,40 @@ async def feed(call: Call[None, FeedQuery]) -> Response | BaseModel:
         return FeedOut(blogs=[BlogOut.of(b) for b in page.blogs],
                        next_cursor=encode_cursor(page.next) if page.next else None)
 
-    return await public_read(call, ("feed", q.cursor, q.limit), build)
+    return await public_read(call, feed_of(call), build)
+
+
+def blog_of(call: Call) -> Public:
+    blog_id = path_id(call)
+    return Public(("blog", blog_id), call.services.blogs.blog_version(blog_id), BLOG_MAX_AGE)
 
 
 @api.route("GET", BLOG, auth="optional", tags=TAGS, response=BlogOut, errors=(404,),
-           summary="One blog; drafts only for their author")
+           summary="One blog; drafts only for their author", cached=kept(blog_of))
 async def get_blog(call: Call[None, None]) -> Response | BaseModel:
     blog_id = path_id(call)
 
     async def build() -> BlogOut:
         return BlogOut.of(await call.services.blogs.get(blog_id, viewer(call)))
 
-    return await public_read(call, ("blog", blog_id), build,
-                             call.services.blogs.blog_version(blog_id), BLOG_MAX_AGE)
+    return await public_read(call, blog_of(call), build)
+
+
+def slug_of(call: Call) -> Public:
+    return Public(("slug", call.path("slug")), call.services.blogs.content_version)
 
 
 @api.route("GET", "/api/v1/blog/slug/{slug}", auth="optional", tags=TAGS, response=BlogOut,
            errors=(404,),
-           summary="One blog by its slug, current or earlier (compare the answer's slug)")
+           summary="One blog by its slug, current or earlier (compare the answer's slug)",
+           cached=kept(slug_of))
 async def get_blog_by_slug(call: Call[None, None]) -> Response | BaseModel:
     slug = call.path("slug")
 
     async def build() -> BlogOut:
         return BlogOut.of(await call.services.blogs.get_by_slug(slug, viewer(call)))
 
-    return await public_read(call, ("slug", slug), build)
+    return await public_read(call, slug_of(call), build)
 
 
 @api.route("POST", "/api/v1/blog", tags=TAGS, body=BlogIn, response=BlogOut, status=201,
