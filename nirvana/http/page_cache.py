@@ -13,7 +13,12 @@ kept and answered as they are, under two rules:
   counts, an author's new name or avatar. That is the documented staleness of anonymous
   reads. A page past its age but of the current version is answered as it is while one
   rebuild runs in the background, so no reader waits for a rebuild that changes no
-  membership (a reader waiting behind each rebuild set the p99 of hot pages).
+  membership (a reader waiting behind each rebuild set the p99 of hot pages);
+- a page given an `activity` counter (what moves its counts: reactions and comments) is
+  rebuilt past `max_age` only when that counter moved since it was built, and otherwise
+  only past `names_max_age` (names and avatars, which no counter follows). A site nobody
+  writes to rebuilds each read page once per `names_max_age`, not once a second: each
+  rebuild of a search or deep page is a query of 5-300 ms at a million blogs.
 
 The same cache keeps other public reads of blogs: an anonymous search, a single blog, the RSS
 and Atom feeds and the sitemap (docs/blogs.md lists them). Each page carries an ETag (a hash
@@ -48,6 +53,7 @@ class CachedPage:
     version: Version
     built_at: float
     etag: str
+    activity: int | None = None  # the activity counter read before it was built
 
 
 def etag_of(body: bytes) -> str:
@@ -56,12 +62,14 @@ def etag_of(body: bytes) -> str:
 
 class PageCache:
     def __init__(self, size: int = 512, max_age: float = 1.0, max_bytes: int = 32 << 20,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 names_max_age: float = 10.0) -> None:
         # Bounded in count and in bytes: a page of 100 long blogs can weigh ~1 MB.
         self._size = size
         self._max_bytes = max_bytes
         self._bytes = 0
         self.max_age = max_age
+        self.names_max_age = names_max_age
         self._clock = clock
         self._pages: OrderedDict[Hashable, CachedPage] = OrderedDict()
         # One build per key at a time: a burst of misses waits for it instead of each
@@ -73,14 +81,17 @@ class PageCache:
         page = self.fresh_page(key, version)
         return page.body if page is not None else None
 
-    def fresh_page(self, key: Hashable, version: Version,
-                   max_age: float | None = None) -> CachedPage | None:
-        """The page for content `version` if it is kept and younger than its age (the
-        cache's own unless `max_age`); None otherwise. Never waits: `page` builds."""
+    def fresh_page(self, key: Hashable, version: Version, max_age: float | None = None,
+                   activity: int | None = None) -> CachedPage | None:
+        """The page for content `version` if it is kept and needs no rebuild (its age under
+        the limit `page` applies); None otherwise. Never waits: `page` builds."""
         page = self._pages.get(key)
-        if page is None or page.version != version or (
-                self._clock() - page.built_at >= (self.max_age if max_age is None
-                                                  else max_age)):
+        if page is None or page.version != version:
+            return None
+        limit = self.max_age if max_age is None else max_age
+        if activity is not None and activity == page.activity:
+            limit = max(limit, self.names_max_age)
+        if self._clock() - page.built_at >= limit:
             return None
         self._pages.move_to_end(key)
         return page
@@ -92,32 +103,38 @@ class PageCache:
 
     async def page(self, key: Hashable, version: Version,
                    build: Callable[[], Awaitable[bytes]],
-                   max_age: float | None = None) -> CachedPage:
+                   max_age: float | None = None, activity: int | None = None) -> CachedPage:
         """The page for content `version`, built by `build()` when missing or of an older
         version; when only old in age, answered as it is while a rebuild runs in the
-        background. `version` must be read before the build starts, so a write during the
-        build leaves the result labelled with the older version and it is rebuilt on the
-        next request. `max_age` overrides the cache's own for this page."""
+        background. `version` (and `activity`) must be read before the build starts, so a
+        write during the build leaves the result labelled with the older version and it is
+        rebuilt on the next request. `max_age` overrides the cache's own for this page;
+        with `activity`, it applies only once that counter moved (see the module's doc)."""
         page = self._pages.get(key)
         if page is not None and page.version == version:
             self._pages.move_to_end(key)
-            age = self.max_age if max_age is None else max_age
-            if self._clock() - page.built_at >= age and key not in self._building:
-                task = asyncio.get_running_loop().create_task(self._refresh(key, version, build))
+            age = self._clock() - page.built_at
+            limit = self.max_age if max_age is None else max_age
+            if activity is not None and activity == page.activity:
+                limit = max(limit, self.names_max_age)
+            if age >= limit and key not in self._building:
+                task = asyncio.get_running_loop().create_task(
+                    self._refresh(key, version, build, activity))
                 self._refreshing.add(task)
                 task.add_done_callback(self._refreshing.discard)
             return page
-        return await self._build(key, version, build)
+        return await self._build(key, version, build, activity)
 
     async def _refresh(self, key: Hashable, version: Version,
-                       build: Callable[[], Awaitable[bytes]]) -> None:
+                       build: Callable[[], Awaitable[bytes]], activity: int | None) -> None:
         try:
-            await self._build(key, version, build)
+            await self._build(key, version, build, activity)
         except Exception:  # the old page is still served; the next reader tries again
             log.warning("rebuilding cached page %r failed", key, exc_info=True)
 
     async def _build(self, key: Hashable, version: Version,
-                     build: Callable[[], Awaitable[bytes]]) -> CachedPage:
+                     build: Callable[[], Awaitable[bytes]],
+                     activity: int | None = None) -> CachedPage:
         pending = self._building.get(key)
         if pending is not None and pending[0] == version:
             return await asyncio.shield(pending[1])
@@ -136,7 +153,7 @@ class PageCache:
         finally:
             if self._building.get(key, (None, None))[1] is future:
                 del self._building[key]
-        page = CachedPage(body, version, started, etag_of(body))
+        page = CachedPage(body, version, started, etag_of(body), activity)
         future.set_result(page)
         kept = self._pages.get(key)
         if kept is not None and kept.version > version:

@@ -100,8 +100,8 @@ class Pages:
                                 max_age: float | None = None) -> Response:
         """A page as every anonymous reader sees it, from the page cache, with an ETag (a
         reader holding these bytes gets 304). Exact for every publish, edit, audience change
-        and delete (`content_version`, or the finer `version` the caller passes); counts and
-        names at most `max_age` old (the cache's second by default). The caller checks that
+        and delete (`content_version`, or the finer `version` the caller passes); counts at
+        most `max_age` old (the cache's second by default), names at most `names_max_age`. The caller checks that
         the reader is anonymous; the HTML holds nothing of the request but its path."""
         reader = await reader_of(request)
         services = request.app.state.services
@@ -111,9 +111,11 @@ class Pages:
             return self.templates.get_template(name).render(
                 {"request": request, **ctx}).encode()
 
-        if version is None:
+        activity = None
+        if version is None:  # a list: exact for what it shows, counts refreshed once moved
             version = services.blogs.content_version
-        page = await services.page_cache.page(("web", key), version, build, max_age)
+            activity = services.blogs.activity_version
+        page = await services.page_cache.page(("web", key), version, build, max_age, activity)
         response = answer(request.headers.get("if-none-match"), page, "text/html",
                           page_headers(request, self.media_origin))
         return reader.finish(request, response)

@@ -122,3 +122,35 @@ async def test_the_cache_is_bounded_in_bytes_too():
     assert cache.fresh("a", 1) is None and cache.fresh("b", 1) == cache.fresh("c", 1) == b"12345"
     await cache.get("c", 2, builder([], b"123"))  # a rebuilt page replaces its own bytes
     assert cache.fresh("b", 1) == b"12345" and cache._bytes == 8
+
+
+
+async def settle() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def test_a_page_with_an_activity_counter_is_rebuilt_for_counts_only_once_it_moved():
+    clock = Clock()
+    cache, calls = PageCache(max_age=1.0, names_max_age=10.0, clock=clock), []
+    await cache.page("k", 1, builder(calls, b"one"), activity=7)
+    clock.now = 5.0  # past max_age, but nothing moved the counts: no rebuild
+    assert cache.fresh_page("k", 1, activity=7) is not None
+    assert (await cache.page("k", 1, builder(calls, b"two"), activity=7)).body == b"one"
+    await settle()
+    assert calls == ["build"]
+    # A reaction somewhere: the next reader still gets the page, and one rebuild starts.
+    assert cache.fresh_page("k", 1, activity=8) is None
+    assert (await cache.page("k", 1, builder(calls, b"two"), activity=8)).body == b"one"
+    await settle()
+    assert calls == ["build"] * 2
+    assert (await cache.page("k", 1, builder(calls), activity=8)).body == b"two"
+    # Names follow no counter: past names_max_age the page is rebuilt anyway.
+    clock.now = 16.0
+    assert cache.fresh_page("k", 1, activity=8) is None
+    await cache.page("k", 1, builder(calls, b"three"), activity=8)
+    await settle()
+    assert calls == ["build"] * 3
+    clock.now = 17.5
+    assert cache.fresh_page("k", 1, activity=8) is not None
+    assert cache.fresh("k", 1) is None  # without a counter: the plain max_age applies

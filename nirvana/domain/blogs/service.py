@@ -83,6 +83,8 @@ class Blogs:
         # edited, hidden, deleted), in slots shared by blog id modulo their number: bounded
         # memory; a shared slot only costs a rebuild.
         self._activity = [0] * ACTIVITY_SLOTS
+        # Bumped with any slot: caches of lists refresh their counts only once it moved.
+        self.activity_version = 0
 
     def blog_version(self, blog_id: int) -> tuple[int, int]:
         """What a cached copy of one blog compares against: every write that can change
@@ -92,6 +94,7 @@ class Blogs:
 
     def _touched(self, blog_id: int) -> None:
         self._activity[blog_id % ACTIVITY_SLOTS] += 1
+        self.activity_version += 1
 
     def authors_removed(self) -> None:
         """Blogs went without a write through here (an account was deleted, its blogs with

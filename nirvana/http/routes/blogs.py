@@ -103,6 +103,14 @@ class Public:
     key: tuple
     version: Version
     max_age: float | None = None
+    # What moves its counts (Blogs.activity_version); None when `version` covers them.
+    activity: int | None = None
+
+
+def listed(call: Call, key: tuple) -> Public:
+    """A list (or a blog by slug): exact for what it shows, counts refreshed once moved."""
+    blogs = call.services.blogs
+    return Public(key, blogs.content_version, activity=blogs.activity_version)
 
 
 def kept(where: Callable[[Call], Public | None]) -> Callable[[Call], Response | None]:
@@ -114,7 +122,8 @@ def kept(where: Callable[[Call], Public | None]) -> Callable[[Call], Response | 
         public = where(call)
         if public is None:
             return None
-        page = call.services.page_cache.fresh_page(public.key, public.version, public.max_age)
+        page = call.services.page_cache.fresh_page(public.key, public.version, public.max_age,
+                                                   public.activity)
         return None if page is None else answer(call.request.headers.get("if-none-match"),
                                                 page, JSON)
     return cached
@@ -123,8 +132,8 @@ def kept(where: Callable[[Call], Public | None]) -> Callable[[Call], Response | 
 async def public_read(call: Call, public: Public | None,
                       build: Callable[[], Awaitable[BaseModel]]) -> Response | BaseModel:
     """An anonymous reader's list, search or blog comes from the page cache (exact for
-    publish, edit, audience change and delete; counts and author names at most a second
-    old), with an ETag for conditional GETs; a signed-in reader's is built per request,
+    publish, edit, audience change and delete; counts at most a second old, author names
+    at most the cache's names_max_age), with an ETag for conditional GETs; a signed-in reader's is built per request,
     since it hides authors blocked either way and shows what their audience admits."""
     if call.claims is not None or public is None:
         return await build()
@@ -133,13 +142,13 @@ async def public_read(call: Call, public: Public | None,
         return (await build()).model_dump_json().encode()
 
     page = await call.services.page_cache.page(public.key, public.version, render,
-                                               public.max_age)
+                                               public.max_age, public.activity)
     return answer(call.request.headers.get("if-none-match"), page, JSON)
 
 
 def page_of(call: Call) -> Public:
     q = call.query
-    return Public(("page", q.page, q.limit), call.services.blogs.content_version)
+    return listed(call, ("page", q.page, q.limit))
 
 
 @api.route("GET", "/api/v1/blog/paginated_bulk", auth="optional", tags=TAGS, query=PageQuery,
@@ -170,7 +179,7 @@ def terms_of(q: SearchQuery) -> BlogFilter:
 
 def search_of(call: Call) -> Public:
     q = call.query
-    return Public(("search", terms_of(q), q.page, q.limit), call.services.blogs.content_version)
+    return listed(call, ("search", terms_of(q), q.page, q.limit))
 
 
 @api.route("GET", "/api/v1/blog/search", auth="optional", tags=TAGS, query=SearchQuery,
@@ -193,7 +202,7 @@ def feed_of(call: Call) -> Public | None:
     q = call.query
     if q.following:  # never anonymous: the handler answers 401
         return None
-    return Public(("feed", q.cursor, q.limit), call.services.blogs.content_version)
+    return listed(call, ("feed", q.cursor, q.limit))
 
 
 @api.route("GET", "/api/v1/feed", auth="optional", tags=TAGS, query=FeedQuery,
@@ -232,7 +241,7 @@ async def get_blog(call: Call[None, None]) -> Response | BaseModel:
 
 
 def slug_of(call: Call) -> Public:
-    return Public(("slug", call.path("slug")), call.services.blogs.content_version)
+    return listed(call, ("slug", call.path("slug")))
 
 
 @api.route("GET", "/api/v1/blog/slug/{slug}", auth="optional", tags=TAGS, response=BlogOut,

@@ -3,7 +3,7 @@
 Always as an anonymous reader sees the site (cookies are ignored): a feed reader or crawler
 may be shared, so nothing in these documents depends on who asked. Built by `web/feeds.py`,
 kept in the page cache (`http/page_cache.py`: exact for publish, edit, audience change and
-delete; author names at most a second old) and answered with an ETag, so a crawler that
+delete; author names at most ten seconds old) and answered with an ETag, so a crawler that
 asks again with If-None-Match gets a 304 without a body.
 """
 
@@ -29,6 +29,9 @@ FEED_SIZE = 20
 # ~500 parts at a million blogs.
 SITEMAP_PART = 2000
 SITEMAP_GZIP = 6  # zlib's default level: ~1 ms a part more than level 1, a few % smaller
+# Feeds and sitemaps show no counts: refreshed only for names (the page cache's
+# names_max_age), never for reactions or comments.
+NO_COUNTS = 0
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 XML_TYPE = "application/xml; charset=utf-8"
@@ -48,7 +51,7 @@ async def cached(request: Request, key: Hashable, media_type: str,
                  build: Callable[[], Awaitable[bytes]]) -> Response:
     s = services(request)
     page = await s.page_cache.page(("doc",) + (key if isinstance(key, tuple) else (key,)),
-                                   s.blogs.content_version, build)
+                                   s.blogs.content_version, build, activity=NO_COUNTS)
     return answer(request.headers.get("if-none-match"), page, media_type, HEADERS)
 
 
@@ -139,7 +142,8 @@ async def site_map_part(request: Request) -> Response:
         # million blogs fit the page cache beside everything else (docs/performance.md).
         return gzip.compress(sitemap(base_url(request), pages, home=part == 0), SITEMAP_GZIP)
 
-    page = await s.page_cache.page(("doc", "sitemap", part), s.blogs.content_version, render)
+    page = await s.page_cache.page(("doc", "sitemap", part), s.blogs.content_version, render,
+                                   activity=NO_COUNTS)
     return answer_gzipped(request, page, XML_TYPE, HEADERS)
 
 
