@@ -40,7 +40,7 @@ READS: list[tuple[str, Target | None, float | None]] = [
     ("paginated_bulk pages ≥ 1,000", Target(">=", 0.05), None),
     ("RSS /feed.xml", Target(">=", 0.3), None),
     ("sitemap index /sitemap.xml", Target(">=", 0.3), None),
-    ("sitemap parts (2,000 blog ids each)", None, None),
+    ("sitemap parts (2,000 blog ids each; gzip, as crawlers ask)", None, None),
     ("web: feed page /", None, None),
     ("web: a blog page", None, None),
 ]
@@ -100,7 +100,7 @@ def _plans(t: dict[str, Any], token: str) -> list[tuple[list[str] | None, dict[s
         (deep, anon),
         (["/feed.xml"], anon),
         (["/sitemap.xml"], anon),
-        ([f"/sitemaps/{n}.xml" for n in range(t["parts"])], anon),
+        ([f"/sitemaps/{n}.xml" for n in range(t["parts"])], {"Accept-Encoding": "gzip"}),
         (["/"], anon),
         ([f"/blogs/{quote(s, safe='')}" for s in t["slugs"][:200]], anon),
     ]
