@@ -101,8 +101,9 @@ class Pages:
         """A page as every anonymous reader sees it, from the page cache, with an ETag (a
         reader holding these bytes gets 304). Exact for every publish, edit, audience change
         and delete (`content_version`, or the finer `version` the caller passes); counts at
-        most `max_age` old (the cache's second by default), names at most `names_max_age`. The caller checks that
-        the reader is anonymous; the HTML holds nothing of the request but its path."""
+        most `max_age` old (the cache's second by default), names at most `names_max_age`.
+        The caller checks that the reader is anonymous; the HTML holds nothing of the
+        request but its path."""
         reader = await reader_of(request)
         services = request.app.state.services
 

@@ -133,8 +133,9 @@ async def public_read(call: Call, public: Public | None,
                       build: Callable[[], Awaitable[BaseModel]]) -> Response | BaseModel:
     """An anonymous reader's list, search or blog comes from the page cache (exact for
     publish, edit, audience change and delete; counts at most a second old, author names
-    at most the cache's names_max_age), with an ETag for conditional GETs; a signed-in reader's is built per request,
-    since it hides authors blocked either way and shows what their audience admits."""
+    at most the cache's names_max_age), with an ETag for conditional GETs; a signed-in
+    reader's is built per request, since it hides authors blocked either way and shows
+    what their audience admits."""
     if call.claims is not None or public is None:
         return await build()
 
