@@ -1,5 +1,5 @@
 """The blog's web page, as every anonymous reader sees it, comes from the page cache: it
-follows each change to what it shows at once, never shows an anonymous reader what only
+follows each change to what it shows at once (as does the blog's sitemap part), never shows an anonymous reader what only
 signed-in readers may see, and a signed-in reader's page is built for them."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from nirvana.domain.moderation.entities import Role
 from tests.support.http import bearer, sign_up
 from tests.support.moderation import act, publish, signed_up_with_role
 from tests.support.people import befriend
+from tests.support.sitemaps import sitemap_locs
 
 
 @pytest.fixture
@@ -80,12 +81,16 @@ async def test_the_anonymous_blog_page_follows_each_change_at_once(client, datab
     blog = await edit(client, ann, blog, audience="public")
     assert "Pear grove" in await page(client, blog)
 
+    in_sitemap = any(loc.endswith("/pear-grove") for loc in await sitemap_locs(client))
+    assert in_sitemap  # and its sitemap part now kept
     assert (await act(client, moderator, "hide_blog", {"kind": "blog", "id": blog["id"]})
             ).status_code == 201
     assert (await client.get(f"/blogs/{blog['slug']}")).status_code == 404
+    assert not any(loc.endswith("/pear-grove") for loc in await sitemap_locs(client))
     assert (await act(client, moderator, "show_blog", {"kind": "blog", "id": blog["id"]})
             ).status_code == 201
     assert "Pear grove" in await page(client, blog)
+    assert any(loc.endswith("/pear-grove") for loc in await sitemap_locs(client))
 
     assert (await client.delete(one, headers=bearer(ann))).status_code == 204
     assert (await client.get(f"/blogs/{blog['slug']}")).status_code == 404

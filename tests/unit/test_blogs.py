@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from nirvana.domain.blogs.model import (
+    Audience,
     BlogChanges,
     BlogFields,
     BlogFilter,
@@ -197,3 +198,27 @@ async def test_search_filter_is_validated(blogs):
     with pytest.raises(InvalidInputError):
         await blogs.search(None, BlogFilter(since=clock_now, until=clock_now - timedelta(1)),
                            1, 10)
+
+
+async def test_a_sitemap_part_s_version_moves_only_with_writes_to_its_own_blogs(blogs, repo):
+    first = await blogs.create(ANN, fields(title="One"))
+    part_of_first = first.id // 2000  # parts of 2,000 ids, as the sitemap's
+    mine = blogs.public_pages_version(part_of_first, 2000)
+    other = blogs.public_pages_version(part_of_first + 3, 2000)
+    second = await blogs.create(ANN, fields(title="Two"))  # the same part
+    assert blogs.public_pages_version(part_of_first, 2000) != mine
+    assert blogs.public_pages_version(part_of_first + 3, 2000) == other
+    mine = blogs.public_pages_version(part_of_first, 2000)
+    edited = await blogs.update(second.id, ANN, BlogChanges(title="Two!"), second.updated_at)
+    assert blogs.public_pages_version(part_of_first, 2000) != mine
+    mine = blogs.public_pages_version(part_of_first, 2000)
+    await blogs.update(second.id, ANN, BlogChanges(audience=Audience.FRIENDS),
+                       edited.updated_at)
+    assert blogs.public_pages_version(part_of_first, 2000) != mine
+    mine = blogs.public_pages_version(part_of_first, 2000)
+    await blogs.delete(first.id, ANN)
+    assert blogs.public_pages_version(part_of_first, 2000) != mine
+    assert blogs.public_pages_version(part_of_first + 3, 2000) == other
+    # An account's blogs went without a write through here: every part moves.
+    blogs.authors_removed()
+    assert blogs.public_pages_version(part_of_first + 3, 2000) != other

@@ -56,6 +56,7 @@ from ..clock import Clock
 # "all published blogs", which on a big table would be an unbounded response.
 BULK_CAP = 1000
 ACTIVITY_SLOTS = 4096
+ID_BLOCK = 1000  # see ids_version: a sitemap part of 2,000 ids spans two or three blocks
 _TICK = timedelta(microseconds=1)
 
 
@@ -85,12 +86,32 @@ class Blogs:
         self._activity = [0] * ACTIVITY_SLOTS
         # Bumped with any slot: caches of lists refresh their counts only once it moved.
         self.activity_version = 0
+        # Writes per block of ID_BLOCK blog ids, and an epoch for writes whose blogs are not
+        # known one by one: what a cache of blogs picked by id (a sitemap part) compares.
+        self._written: dict[int, int] = {}
+        self._epoch = 0
 
     def blog_version(self, blog_id: int) -> tuple[int, int]:
         """What a cached copy of one blog compares against: every write that can change
         what that blog's answer or page holds moves it (content_version, or its reactions
         and comments)."""
         return self.content_version, self._activity[blog_id % ACTIVITY_SLOTS]
+
+    def ids_version(self, first_id: int, last_id: int) -> tuple[int, ...]:
+        """What a cached answer about blogs first_id..last_id only (by id, whatever their
+        dates) compares against: every publish, edit, audience change, hide and delete of
+        a blog in that range moves it, and nothing outside it does."""
+        return (self._epoch, *(self._written.get(block, 0)
+                               for block in range(first_id // ID_BLOCK, last_id // ID_BLOCK + 1)))
+
+    def _wrote(self, blog_id: int | None) -> None:
+        # Every write that changes what blogs show bumps content_version; this also.
+        self.content_version += 1
+        if blog_id is None:
+            self._epoch += 1
+        else:
+            block = blog_id // ID_BLOCK
+            self._written[block] = self._written.get(block, 0) + 1
 
     def _touched(self, blog_id: int) -> None:
         self._activity[blog_id % ACTIVITY_SLOTS] += 1
@@ -99,7 +120,7 @@ class Blogs:
     def authors_removed(self) -> None:
         """Blogs went without a write through here (an account was deleted, its blogs with
         it): lists cached before now must not be served."""
-        self.content_version += 1
+        self._wrote(None)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -178,6 +199,12 @@ class Blogs:
         first = part * per_part + 1
         return await self._blogs.public_pages(first, first + per_part - 1)
 
+    def public_pages_version(self, part: int, per_part: int) -> tuple[int, ...]:
+        """What a cached copy of `public_pages(part, per_part)` compares against: only a
+        write to a blog of that part moves it (a new post elsewhere does not)."""
+        first = part * per_part + 1
+        return self.ids_version(first, first + per_part - 1)
+
     async def sitemap_parts(self, per_part: int) -> int:
         """How many sitemap parts cover every blog id given out so far (at least one)."""
         return max(1, -(-await self._blogs.last_id() // per_part))
@@ -229,11 +256,12 @@ class Blogs:
             published = self._publish_at(fields, now)
         if published:  # scheduling is publishing, later: the same gate
             await self._write_gate.check(author_id)
+        blog = None
         try:
             blog = await self._blogs.create(author_id, fields, now, published,
                                             slugify(fields.title))
         finally:
-            self.content_version += 1
+            self._wrote(blog.id if blog is not None else None)
         if blog.status is BlogStatus.PUBLISHED:
             await self._announce(blog)
         elif blog.status is BlogStatus.SCHEDULED:
@@ -245,8 +273,8 @@ class Blogs:
         while the server was down), each exactly once however many processes call this at
         once: the store's change from scheduled to published is the one that counts."""
         published = await self._blogs.publish_due(self._clock.now())
-        if published:
-            self.content_version += 1
+        for blog in published:
+            self._wrote(blog.id)
         for blog in published:
             await self._announce(blog)
         return published
@@ -302,7 +330,7 @@ class Blogs:
                 blog_id, fields, expected_updated_at=expected_updated_at,
                 updated_at=updated_at, published_at=published_at, slug=new_slug)
         finally:
-            self.content_version += 1
+            self._wrote(blog_id)
         if saved is None:  # another edit won the race between our read and our write
             raise stale
         if first and saved.status is BlogStatus.PUBLISHED:
@@ -316,7 +344,7 @@ class Blogs:
         try:
             await self._blogs.delete(blog_id)
         finally:
-            self.content_version += 1
+            self._wrote(blog_id)
 
     # -- likes and comments -----------------------------------------------------------------
 
@@ -441,7 +469,7 @@ class Blogs:
             if not await self._blogs.set_hidden(blog_id, self._clock.now() if hidden else None):
                 raise NotFoundError("No such blog.", code="blog_not_found")
         finally:
-            self.content_version += 1
+            self._wrote(blog_id)
 
     async def remove(self, blog_id: int) -> None:
         """Delete a blog whoever wrote it (its likes and comments go with it)."""
@@ -450,7 +478,7 @@ class Blogs:
         try:
             await self._blogs.delete(blog_id)
         finally:
-            self.content_version += 1
+            self._wrote(blog_id)
 
     async def any_blog(self, blog_id: int) -> Blog | None:
         """A blog whatever its audience or state, for a moderator's review."""
