@@ -138,3 +138,83 @@ async def test_after_a_light_commit_the_next_goes_at_once_and_after_a_full_one_i
     await chat.send_message(a, c.id, client_id="after", text="after")
     assert loop.time() - started > spacing / 2  # held to fill the next batch
     assert gated.calls[1:] == [["f0", "f1", "f2"], ["after"]]
+
+
+class LoopTurns:
+    """Counts turns of the event loop, for telling whether anything else ran between two
+    callbacks."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._task = asyncio.ensure_future(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(0)
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+async def test_a_big_batch_is_answered_in_order_without_holding_the_loop_throughout(
+        client, services, flaky):
+    """Each answer delivers a message to every recipient: a batch of hundreds answered in
+    one step of the event loop held every ping, read and timer behind its whole fan-out."""
+    a, b, c, _ = await two_chats(client, services)
+    chat, store, insert = flaky()
+    gated = insert.failure = GatedInsert()
+    first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
+    await until(lambda: len(gated.calls) == 1)
+    turns = LoopTurns()
+    answered: list[tuple[str, int]] = []
+    batch = [store.append(draft(c, b, f"r{i}")) for i in range(200)]  # ride the next commit
+    for i, future in enumerate(batch):
+        future.add_done_callback(lambda _, i=i: answered.append((f"r{i}", turns.count)))
+    gated.gate.set()
+    await first
+    done = await asyncio.gather(*batch)
+    turns.stop()
+    assert gated.calls[1] == [f"r{i}" for i in range(200)]  # one batch
+    assert [name for name, _ in answered] == [f"r{i}" for i in range(200)]
+    assert [m.seq for m, _ in done] == list(range(2, 202))
+    assert answered[0][1] < answered[-1][1]  # the loop turned while they were answered
+
+
+async def test_a_send_arriving_while_a_big_batch_is_answered_is_written_meanwhile(
+        client, services, flaky):
+    """The store is idle once a batch is stored: the next commit need not wait until every
+    sender of that batch has heard back, and is still answered after all of them."""
+    a, b, c, _ = await two_chats(client, services)
+    chat, store, insert = flaky(commit_spacing=0)
+    gated = insert.failure = GatedInsert()
+    first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
+    await until(lambda: len(gated.calls) == 1)
+    answered: list[str] = []
+    batch = [store.append(draft(c, b, f"r{i}")) for i in range(300)]
+    late: list[asyncio.Future] = []
+    written_at: list[int] = []
+
+    def on_answer(name: str, n: int) -> None:
+        answered.append(name)
+        if n == 0:  # the first answer of the big batch: a send arrives now
+            late.append(store.append(draft(c, a, "late")))
+            late[0].add_done_callback(lambda _: answered.append("late"))
+
+    for i, future in enumerate(batch):
+        future.add_done_callback(lambda _, i=i: on_answer(f"r{i}", i))
+    real_write = gated.__call__
+
+    async def recording(docs) -> None:
+        if [d["client_id"] for d in docs] == ["late"]:
+            written_at.append(len(answered))
+        await real_write(docs)
+
+    insert.failure = recording
+    gated.gate.set()
+    await first
+    await asyncio.gather(*batch)
+    late_message, _ = await late[0]
+    assert written_at and written_at[0] < 300  # written before the batch's last answer
+    assert answered == [f"r{i}" for i in range(300)] + ["late"]
+    assert late_message.seq == 302

@@ -15,6 +15,7 @@ retries that are rare.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import Any, Awaitable, Callable, Iterable
@@ -32,6 +33,10 @@ from .work_items import Send
 
 log = logging.getLogger("nirvana.chat.store")
 MAX_IN_DOUBT = 10_000  # sends remembered as in doubt (see `SendCommitter.reconcile`)
+# Sends answered per turn of the event loop: each answer delivers its message to every
+# recipient, so a batch of hundreds answered at once held the loop (pings, reads, timers)
+# for one long step. Why 32: docs/performance.md ("Answering big batches in chunks").
+ANSWER_CHUNK = 32
 
 # Writes one batch's message documents in one round trip (an unordered insert_many); raises
 # BulkWriteError naming the documents not written. Injected so tests can make it fail.
@@ -157,12 +162,19 @@ class SendCommitter:
     async def settle(self, written: list[tuple[Send, Message]],
                      failed: dict[int, dict[str, Any]]) -> None:
         """After the batch's insert, and after every batch prepared before it is settled:
-        sort out failures, move the head, answer each send (and its duplicates)."""
+        sort out failures, move the head, answer each send (and its duplicates), in order,
+        `ANSWER_CHUNK` at a time with a turn of the event loop between: the caller must not
+        let anything else answer or deliver meanwhile (the writer settles one batch at a
+        time, in batch order)."""
         if failed:
             written = await self._sort_out(written, failed)
         if written:  # the positions of the refused are skipped (positions.py)
             self._positions.stored(max(m.pos for _, m in written))
-        for s, m in written:
+        for n, (s, m) in enumerate(written):
+            if n and n % ANSWER_CHUNK == 0:
+                # The answers so far wake their deliveries in the loop's next turn, before
+                # this resumes: deliveries keep the batch's order.
+                await asyncio.sleep(0)
             self._unseen.pop(m.id, None)  # stored now: a later retry is a plain duplicate
             self._summaries.add(m)
             s.answer(m, True)
