@@ -120,7 +120,10 @@ class Hub:
     # -- delivery -------------------------------------------------------------------------
 
     def _send(self, user_id: int, text: str, pos: int | None = None) -> None:
-        for conn in list(self._by_user.get(user_id, ())):
+        conns = self._by_user.get(user_id)
+        if not conns:
+            return
+        for conn in tuple(conns):  # a copy: a push that closes a socket may change the set
             try:
                 conn.push(text, pos)
             except Exception:

@@ -75,7 +75,7 @@ class SendCommitter:
 
     def doubt(self, sends: list[Send]) -> None:
         for s in sends:
-            self._in_doubt[message_id(s.draft.sender_id, s.draft.client_id)] = s
+            self._in_doubt[s.key] = s
         _bound(self._in_doubt)
 
     async def reconcile(self) -> None:
@@ -147,7 +147,7 @@ class SendCommitter:
             d = s.draft
             self._last_seq[d.conversation_id] += 1
             written.append((s, Message(
-                id=message_id(d.sender_id, d.client_id), conversation_id=d.conversation_id,
+                id=s.key, conversation_id=d.conversation_id,
                 seq=self._last_seq[d.conversation_id], pos=self._positions.allocate(),
                 sender_id=d.sender_id, client_id=d.client_id, kind=d.kind, text=d.text,
                 attachments=d.attachments, reply_to=d.reply_to, created_at=d.created_at,

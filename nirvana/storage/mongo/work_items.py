@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable
 
 from ...domain.chat.entities import Message, MessageDraft, ReceiptKind
 from ...domain.errors import UnavailableError
+from .codec import message_id
 
 
 @dataclass
@@ -19,6 +20,12 @@ class Send:
     landed_late: Callable[[Message], None] | None = None
     deadline: asyncio.TimerHandle | None = None  # fails `future` with store_timeout
     settled: bool = False  # answered by the writer (a send past its deadline is not yet)
+    # Its message's `_id`, which is also its retry key (codec.message_id): made once, as
+    # the writer asks for it several times per send.
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = message_id(self.draft.sender_id, self.draft.client_id)
 
     def _settle(self) -> None:
         self.settled = True

@@ -33,7 +33,7 @@ from ...domain.chat.entities import Receipt, ReceiptKind
 from ...domain.errors import UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait
-from .codec import mark_field, message_id, receipt_doc
+from .codec import mark_field, receipt_doc
 from .collections import ChatCollections
 from .positions import StreamPositions
 from .sends import InsertMessages, SendCommitter
@@ -179,7 +179,7 @@ class ChatWriter:
             if not isinstance(item, Send) or len(taken) == self._max_batch:
                 kept += self._pending[n:]  # a receipt or change waits for what is before it
                 break
-            key = message_id(item.draft.sender_id, item.draft.client_id)
+            key = item.key
             if item.draft.conversation_id in busy or key in busy:
                 busy.add(item.draft.conversation_id)
                 busy.add(key)
@@ -209,7 +209,7 @@ class ChatWriter:
         loop = asyncio.get_running_loop()
         flight = _InFlight(batch, frozenset(
             {s.draft.conversation_id for s in batch}
-            | {message_id(s.draft.sender_id, s.draft.client_id) for s in batch}),
+            | {s.key for s in batch}),
             loop.create_future(), loop.create_future())
         self._inflight.append(flight)
         task = loop.create_task(self._write(flight, numbered, before, time.monotonic()))
