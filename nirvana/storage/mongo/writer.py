@@ -12,10 +12,9 @@ callers' futures, in order. Why one writer:
 
 Commits adapt to the load: an idle writer commits at once, and what arrives during a commit
 rides the next; only after a full batch (the store is what limits) is the next held a little,
-to fill it. Up to `max_inflight` batches of sends are written at once (and one more may
-still be answering its senders once written), each numbered when it is taken, each answered
-only after the one before it (so deliveries keep position order); a batch never takes a
-conversation (or retry key) that one in flight holds until that one is stored whole, so a
+to fill it. Up to `max_inflight` batches of sends are written at once, each numbered
+when it is taken, each answered only after the one before it (so deliveries keep position
+order); a batch never takes a conversation (or retry key) that one in flight holds, so a
 batch that fails leaves no gap in another's seqs. Receipts, changes, and every batch while
 a send is in doubt run alone, with nothing in flight.
 """
@@ -151,11 +150,7 @@ class ChatWriter:
                 self._last_size = len(window)
                 await self._commit_alone(window)
                 continue
-            writing = [f for f in self._inflight if not f.written.done()]
-            if len(writing) >= self.max_inflight:
-                await asyncio.wait([writing[0].written])
-                continue
-            if len(self._inflight) > self.max_inflight:  # answering lags: let it catch up
+            if len(self._inflight) >= self.max_inflight:
                 await asyncio.wait([self._inflight[0].settled])
                 continue
             batch = self._take_sends()
@@ -222,13 +217,8 @@ class ChatWriter:
             try:
                 _fence(self.may_commit)
                 failed = await self._sends.write(numbered)
-                if not failed:
-                    # Stored whole: it can leave no gap in any seq any more, so the next
-                    # batch may take its conversations while its answers go out.
-                    flight.busy = frozenset()
             finally:
                 flight.written.set_result(None)
-                self._wake.set()
             if before is not None:  # answers go out in batch order: positions only grow
                 await asyncio.wait([before])
             await self._sends.settle(numbered, failed)
