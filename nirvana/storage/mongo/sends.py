@@ -38,7 +38,7 @@ MAX_IN_DOUBT = 10_000  # sends remembered as in doubt (see `SendCommitter.reconc
 # for one long step. Why 32: docs/performance.md ("Answering big batches in chunks").
 ANSWER_CHUNK = 32
 
-# Writes one batch's message documents in one round trip (an unordered insert_many); raises
+# Writes one batch's message documents in one round trip (an unordered insert); raises
 # BulkWriteError naming the documents not written. Injected so tests can make it fail.
 InsertMessages = Callable[[list[dict[str, Any]]], Awaitable[None]]
 

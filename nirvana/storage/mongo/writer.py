@@ -2,8 +2,8 @@
 
 It drains the queue of pending writes (sends, receipts, changes), gives each message the
 next seq of its conversation and each event the next stream position, writes all messages
-of the batch with one unordered `insert_many` (sends.py), and only then resolves the
-callers' futures, in order. Why one writer:
+of the batch with one unordered insert (sends.py), and only then resolves the
+callers' futures, in order (a big batch over several turns of the event loop). Why one writer:
 
 - throughput: the embedded MongoDB-wire server does far more documents a second in batches
   than in single inserts, so under load many sends share one round trip;
