@@ -22,6 +22,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
+from websockets.exceptions import InvalidState
+
 from .servers import ROOT, SERVER_CORE, Server, affinity, pinning_available, tree_cpu_seconds
 from .ws_load import PADDING, LeanWebSocket
 
@@ -143,8 +145,13 @@ class SocketIOConnection:
     def _raw(self, text: str) -> None:
         if self.ws is None:  # the open frame can come with the handshake, before `ws` is set
             self.early.append(text)
-        else:
+            return
+        try:
             self.ws.send_text(text)
+        except InvalidState:
+            # The overloaded peer is closing this socket (a ping answered too late): counted
+            # with the errors, not a traceback per client.
+            self.adapter.errors["socket closed by the peer"] += 1
 
     def emit(self, event: str, *args: Any, ack: bool = False) -> int | None:
         """Emit an event; with `ack`, the ack id it asks the server to answer."""
