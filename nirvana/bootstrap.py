@@ -19,7 +19,8 @@ import asyncpg
 from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
-from .domain.accounts.service import AccountPolicy, Accounts
+from .domain.accounts.policy import AccountPolicy
+from .domain.accounts.service import Accounts
 from .domain.ratelimit import Limit
 from .domain.uploads import MediaStore, UploadLimits, Uploads
 from .domain.social.events import FriendshipChanged, SocialEvent

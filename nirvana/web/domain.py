@@ -1,7 +1,7 @@
 """The domain names the pages use, imported in this one place (the domain's modules move;
 only these lines follow them)."""
 
-from ..domain.accounts.service import Session
+from ..domain.accounts.sessions import Session
 from ..domain.accounts.two_factor import SignInChallenge
 from ..domain.accounts.users import ProfileChanges, User
 from ..domain.blogs.model import (

@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import Callable
 
-from ..domain.accounts.service import AccessRevocations
+from ..domain.accounts.sessions import AccessRevocations
 from ..domain.accounts.ports import AccessClaims
 from ..tasks import cancel_and_wait
 from .close_codes import CloseCode

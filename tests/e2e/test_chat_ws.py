@@ -9,6 +9,8 @@ import json
 import pytest
 import websockets
 
+from nirvana.security import JwtAccessTokens
+
 from tests.support.chat_client import Client
 from tests.support.people import befriend, block, user
 
@@ -162,8 +164,8 @@ async def test_logout_closes_the_socket_4001(live):
 
 async def test_a_socket_closes_4001_when_its_token_expires(live):
     a = await user(live.http)
-    tokens = live.services.accounts._tokens
-    short = type(tokens)(tokens._secret, tokens._clock, ttl=timedelta(seconds=2))
+    # Signed with the secret the test services are built with (tests/conftest.py).
+    short = JwtAccessTokens("t" * 48, live.services.clock, ttl=timedelta(seconds=2))
     token, _ = short.issue(a["id"], "session-of-a-short-token")
     ca = await Client.connect(live.ws, {**a, "jwt": token})
     # Nothing else would close this idle socket: the sweep (every second) must, once the

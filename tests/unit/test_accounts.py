@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from nirvana.domain.accounts.service import AccountPolicy, Accounts
+from nirvana.domain.accounts.policy import AccountPolicy
+from nirvana.domain.accounts.service import Accounts
 from nirvana.domain.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -14,6 +15,7 @@ from nirvana.domain.errors import (
     RateLimitedError,
 )
 from nirvana.domain.accounts.users import ProfileChanges
+from nirvana.domain.ratelimit import Limit, SlidingWindowLimiter
 from tests.support.clock import FakeClock
 from tests.support.fakes_accounts import (
     FakeHasher,
@@ -110,6 +112,30 @@ async def test_failures_lock_one_ip_out_but_not_the_owner_elsewhere(world):
     await accounts.sign_in("a@example.com", PW, "6.6.6.6")
 
 
+async def test_a_lock_holds_on_every_service_that_shares_the_limiters():
+    """As two instances do when given limiters that share their counters: a lock earned
+    on one is not reset by signing in through the other."""
+    clock = FakeClock()
+    users, refresh, tokens = FakeUsers(clock), FakeRefreshTokens(), FakeTokens(clock)
+    shared: dict[Limit, SlidingWindowLimiter] = {}
+
+    def limiter(limit: Limit) -> SlidingWindowLimiter:
+        return shared.setdefault(limit, SlidingWindowLimiter(limit, clock))
+
+    def instance() -> Accounts:
+        return Accounts(users=users, refresh_tokens=refresh, sessions=FakeSessions(refresh),
+                        resets=FakeResets(), hasher=FakeHasher(), tokens=tokens,
+                        mailer=FakeMailer(), clock=clock, signer=FakeSigner(), limiter=limiter)
+
+    first, second = instance(), instance()
+    await first.sign_up("a@example.com", None, "Ann", PW)
+    for _ in range(10):
+        with pytest.raises(AuthenticationError):
+            await first.sign_in("a@example.com", "bad password", "6.6.6.6")
+    with pytest.raises(RateLimitedError):
+        await second.sign_in("a@example.com", PW, "6.6.6.6")
+
+
 async def test_distributed_guessing_hits_the_per_account_ceiling(world):
     accounts, *_ = world
     await accounts.sign_up("a@example.com", None, "Ann", PW)
@@ -157,15 +183,19 @@ async def test_expired_refresh_token_is_refused(world):
     assert info.value.code == "invalid_refresh_token"
 
 
-async def test_revocations_survive_a_restart(world):
-    accounts, clock, hasher, mailer = world
+async def test_revocations_survive_a_restart():
+    clock = FakeClock()
+    users, refresh, tokens = FakeUsers(clock), FakeRefreshTokens(), FakeTokens(clock)
+
+    def start() -> Accounts:
+        return Accounts(users=users, refresh_tokens=refresh, sessions=FakeSessions(refresh),
+                        resets=FakeResets(), hasher=FakeHasher(), tokens=tokens,
+                        mailer=FakeMailer(), clock=clock, signer=FakeSigner())
+
+    accounts = start()
     session = await accounts.sign_up("a@example.com", None, "Ann", PW)
     await accounts.log_out(accounts.authenticate(session.access_token), None)
-    restarted = Accounts(
-        users=accounts.users, refresh_tokens=accounts._refresh,
-        sessions=accounts._sessions, resets=accounts._resets,
-        hasher=hasher, tokens=accounts._tokens, mailer=mailer, clock=clock, signer=FakeSigner(),
-    )
+    restarted = start()
     await restarted.load_revocations()
     with pytest.raises(AuthenticationError):
         restarted.authenticate(session.access_token)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from nirvana.domain.accounts.service import AccessRevocations
+from nirvana.domain.accounts.sessions import AccessRevocations
 from nirvana.domain.accounts.ports import AccessClaims
 from nirvana.ws.close_codes import CloseCode
 from nirvana.ws.connection import Connection

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from nirvana.domain.accounts.service import Accounts, Session
+from nirvana.domain.accounts.service import Accounts
+from nirvana.domain.accounts.sessions import Session
 from nirvana.domain.accounts.two_factor import (
     SecondFactor,
     SignInChallenge,

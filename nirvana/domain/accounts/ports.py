@@ -1,7 +1,7 @@
 """The ports of the accounts domain: what it needs from the outside, as Protocols.
 
 Adapters live in `nirvana/storage/` (PostgreSQL, mail) and `nirvana/security.py` (argon2,
-JWT); in-memory fakes for unit tests live in `tests/fakes.py`.
+JWT); in-memory fakes for unit tests live in `tests/support/fakes_accounts.py`.
 """
 
 from __future__ import annotations

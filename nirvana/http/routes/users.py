@@ -8,7 +8,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...domain.accounts.service import Session
+from ...domain.accounts.sessions import Session
 from ...domain.accounts.two_factor import SignInChallenge
 from ...domain.errors import AuthenticationError
 from ...domain.accounts.users import ProfileChanges, User

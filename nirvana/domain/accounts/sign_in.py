@@ -1,0 +1,135 @@
+"""Signing up and signing in (with a second factor when it is on): the limits on guessing,
+the same time spent whether an account exists or not."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from ..errors import AuthenticationError, ConflictError, InvalidInputError
+from .policy import RateLimiter, SignInLimiters
+from .ports import PasswordHasher, UserRepository
+from .sessions import Session, Sessions, new_token
+from .standing import SignInGate
+from .two_factor import SecondFactor, SignInChallenge
+from .users import (
+    MAX_PASSWORD_BYTES,
+    normalise_email,
+    validate_name,
+    validate_password,
+    validate_username,
+)
+
+
+def derive_username(email: str) -> str:
+    base = re.sub(r"[^a-z0-9_]", "", email.split("@", 1)[0].lower())[:20] or "user"
+    return f"{base}_{secrets.randbelow(10_000):04d}"
+
+
+class SignIn:
+    def __init__(self, *, users: UserRepository, hasher: PasswordHasher, sessions: Sessions,
+                 limiters: SignInLimiters, sign_up_limiter: RateLimiter,
+                 second_factor: SecondFactor | None, gate: SignInGate) -> None:
+        self._users = users
+        self._hasher = hasher
+        self._sessions = sessions
+        self._limits = limiters
+        self._sign_up_limiter = sign_up_limiter
+        self._second_factor = second_factor
+        self._gate = gate
+        self._dummy_hash: str | None = None
+
+    async def sign_up(
+        self, email: str, username: str | None, name: str, password: str,
+        ip: str | None = None, user_agent: str = "",
+    ) -> Session:
+        if ip is not None:
+            self._sign_up_limiter.consume(ip)  # before any hashing
+        email = normalise_email(email)
+        chosen = validate_username(username) if username is not None else None
+        name = validate_name(name)
+        validate_password(password)
+        password_hash = await self._hasher.hash(password)
+        for attempt in range(8):
+            candidate = chosen or derive_username(email)
+            try:
+                user = await self._users.create(email, candidate, name, password_hash)
+                break
+            except ConflictError as exc:
+                if chosen is not None or exc.code != "username_taken" or attempt == 7:
+                    raise
+        return await self._sessions.start(user, ip=ip, user_agent=user_agent)
+
+    async def sign_in(self, email: str, password: str, ip: str,
+                      user_agent: str = "") -> Session | SignInChallenge:
+        """A session; or, with two-factor sign-in on, a challenge to send back with a code
+        to `complete_sign_in` (asked only once the password is right)."""
+        limits = self._limits
+        limits.per_ip.consume(ip)
+        try:
+            email = normalise_email(email)
+        except InvalidInputError:
+            # Same answer as a wrong password: the shape of the email reveals nothing.
+            raise AuthenticationError("Wrong email or password.", code="invalid_credentials")
+        pair = f"{ip}|{email}"
+        limits.failures_per_ip_account.check(pair)
+        limits.failures_per_account.check(email)
+        credentials = await self._users.credentials_by_email(email)
+        if credentials is None or len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+            # Spend the same time as a real check so response times reveal no accounts; an
+            # overlong password is never hashed as given (argon2 cost grows with input).
+            await self._hasher.verify(await self._dummy(), password[:64])
+            ok = False
+        else:
+            ok = await self._hasher.verify(credentials.password_hash, password)
+        if not ok or credentials is None:
+            limits.failures_per_ip_account.hit(pair)
+            limits.failures_per_account.hit(email)
+            raise AuthenticationError("Wrong email or password.", code="invalid_credentials")
+
+        limits.failures_per_ip_account.reset(pair)
+        # A step of its own, after the password: a suspended account learns it is suspended
+        # (and until when) only from the right password.
+        await self._gate.check(credentials.user.id)
+        if self._hasher.needs_rehash(credentials.password_hash):
+            await self._users.set_password_hash(
+                credentials.user.id, await self._hasher.hash(password)
+            )
+        if self._second_factor is not None:
+            challenge = await self._second_factor.challenge(credentials.user.id)
+            if challenge is not None:
+                return challenge
+        return await self._sessions.start(credentials.user, ip=ip, user_agent=user_agent)
+
+    async def complete_sign_in(self, challenge: str, code: str, ip: str,
+                               user_agent: str = "") -> Session:
+        """The second step of a two-factor sign-in: the challenge `sign_in` answered and a
+        code of the user's app (or a recovery code). Limited as sign-in is: per IP, and
+        wrong codes per account."""
+        limits = self._limits
+        limits.per_ip.consume(ip)
+        if self._second_factor is None:
+            raise AuthenticationError("Two-factor sign-in is not set up here.",
+                                      code="invalid_challenge")
+        user_id = self._second_factor.read_challenge(challenge)
+        key = f"user:{user_id}"
+        pair = f"{ip}|{key}"
+        limits.failures_per_ip_account.check(pair)
+        limits.failures_per_account.check(key)
+        if not await self._second_factor.check(user_id, code):
+            limits.failures_per_ip_account.hit(pair)
+            limits.failures_per_account.hit(key)
+            raise AuthenticationError("The code is wrong or was already used.",
+                                      code="invalid_code")
+        limits.failures_per_ip_account.reset(pair)
+        user = await self._users.get(user_id)
+        if user is None:
+            raise AuthenticationError("This sign-in has expired: enter your password again.",
+                                      code="invalid_challenge")
+        await self._gate.check(user_id)  # suspended between the password and the code
+        return await self._sessions.start(user, ip=ip, user_agent=user_agent)
+
+    async def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._hasher.hash(new_token())
+        return self._dummy_hash
