@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nirvana.domain.blogs.service import BULK_CAP
+from nirvana.domain.blogs.reading import BULK_CAP
 from tests.support.http import sign_up
 
 

@@ -18,7 +18,7 @@ from ...domain.blogs.model import (
     decode_cursor,
     encode_cursor,
 )
-from ...domain.blogs.service import BULK_CAP
+from ...domain.blogs.reading import BULK_CAP
 from ...domain.errors import AuthenticationError, NotFoundError
 from ..api import JSON, Api, Call
 from ..page_cache import Version, answer

@@ -1,0 +1,138 @@
+"""Reading blogs: who may see one (`visible`), a blog, the feed, pages, search, a writer's
+stats and drafts, tags, locations and the sitemap's parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Awaitable, Callable
+
+from ..errors import NotFoundError
+from .model import (
+    Audience,
+    Blog,
+    BlogFilter,
+    BlogStats,
+    BlogStatus,
+    FeedPosition,
+    Location,
+    TagCount,
+    clean_text,
+    validate_filter,
+)
+from .ports import BlogRepository
+from .slugs import is_slug
+
+# GET /blog/bulk answers at most this many blogs (the newest): the seed's route promises
+# "all published blogs", which on a big table would be an unbounded response.
+BULK_CAP = 1000
+
+# The blog `blog_id` if `viewer_id` (None: anonymous) may see it; NotFoundError otherwise.
+Visible = Callable[[int, int | None], Awaitable[Blog]]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    blogs: list[Blog]
+    next: FeedPosition | None
+
+
+class BlogReads:
+    def __init__(self, blogs: BlogRepository) -> None:
+        self._blogs = blogs
+
+    async def visible(self, blog_id: int, viewer_id: int | None) -> Blog:
+        """The blog if the viewer may see it: its author always; anyone else only once it is
+        published and not hidden, within its audience and without a block between them."""
+        blog = await self._blogs.get(blog_id)
+        if blog is None:
+            raise NotFoundError("No such blog.", code="blog_not_found")
+        if blog.author.id == viewer_id:
+            return blog
+        if blog.hidden or blog.status is not BlogStatus.PUBLISHED or (
+            viewer_id is not None and await self._blogs.is_blocked(blog.author.id, viewer_id)
+        ) or (blog.audience is not Audience.PUBLIC and (
+            viewer_id is None
+            or not await self._blogs.in_audience(blog.author.id, viewer_id, blog.audience))):
+            # 404 as for a draft: outside the audience, the blog does not exist.
+            raise NotFoundError("No such blog.", code="blog_not_found")
+        return blog
+
+    async def get(self, blog_id: int, viewer_id: int | None) -> Blog:
+        return await self._with_mine(await self.visible(blog_id, viewer_id), viewer_id)
+
+    async def _with_mine(self, blog: Blog, viewer_id: int | None) -> Blog:
+        if viewer_id is None:
+            return blog
+        return replace(blog, my_reaction=await self._blogs.reaction_of(blog.id, viewer_id))
+
+    async def _all_with_mine(self, blogs: list[Blog], viewer_id: int | None) -> list[Blog]:
+        # One query for the page, not one per blog.
+        if viewer_id is None or not blogs:
+            return blogs
+        mine = await self._blogs.reactions_of(viewer_id, [b.id for b in blogs])
+        return [replace(b, my_reaction=mine.get(b.id)) for b in blogs]
+
+    async def get_by_slug(self, slug: str, viewer_id: int | None) -> Blog:
+        """The blog this slug names now or named before a title change; the caller
+        compares `blog.slug` to what it asked for to send readers to the current one."""
+        blog = await self._blogs.get_by_slug(slug) if is_slug(slug) else None
+        if blog is None:
+            raise NotFoundError("No such blog.", code="blog_not_found")
+        return await self._with_mine(await self.visible(blog.id, viewer_id), viewer_id)
+
+    async def feed(self, viewer_id: int | None, after: FeedPosition | None, limit: int,
+                   *, following: bool = False) -> FeedPage:
+        # One row more than asked tells whether there is a next page without a count.
+        rows = await self._blogs.feed(viewer_id, after, limit + 1,
+                                      following_of=viewer_id if following else None)
+        page = await self._all_with_mine(rows[:limit], viewer_id)
+        last = page[-1] if len(rows) > limit else None
+        return FeedPage(page, FeedPosition(last.published_at, last.id)
+                        if last is not None and last.published_at is not None else None)
+
+    async def page(self, viewer_id: int | None, page: int, limit: int) -> tuple[list[Blog], int]:
+        blogs = await self._blogs.page(viewer_id, (page - 1) * limit, limit)
+        return (await self._all_with_mine(blogs, viewer_id),
+                await self._blogs.published_total())
+
+    async def bulk(self, viewer_id: int | None) -> tuple[list[Blog], bool]:
+        """The newest BULK_CAP published blogs, and whether older ones were left out."""
+        rows = await self._blogs.page(viewer_id, 0, BULK_CAP + 1)
+        return await self._all_with_mine(rows[:BULK_CAP], viewer_id), len(rows) > BULK_CAP
+
+    async def search(self, viewer_id: int | None, terms: BlogFilter, page: int,
+                     limit: int) -> tuple[list[Blog], bool]:
+        """A page of matches and whether another page follows."""
+        rows = await self._blogs.search(viewer_id, validate_filter(terms),
+                                        (page - 1) * limit, limit + 1)
+        return await self._all_with_mine(rows[:limit], viewer_id), len(rows) > limit
+
+    async def stats(self, author_id: int) -> BlogStats:
+        return await self._blogs.stats(author_id)
+
+    async def public_pages(self, part: int, per_part: int) -> list[tuple[str, datetime]]:
+        """The slug and last change of the blogs an anonymous reader may open among ids
+        part*per_part+1 .. (part+1)*per_part: one part of the sitemap. Parts by id keep
+        each one's content stable as new blogs arrive."""
+        first = part * per_part + 1
+        return await self._blogs.public_pages(first, first + per_part - 1)
+
+    async def sitemap_parts(self, per_part: int) -> int:
+        """How many sitemap parts cover every blog id given out so far (at least one)."""
+        return max(1, -(-await self._blogs.last_id() // per_part))
+
+    async def drafts(self, author_id: int, limit: int) -> list[Blog]:
+        """The caller's own drafts (nobody else ever sees them), last edited first."""
+        return await self._blogs.drafts(author_id, limit)
+
+    async def tags(self, limit: int) -> list[TagCount]:
+        """Tags with their number of blogs, most used first. Counted over public blogs
+        only, the same for every reader: a tag used only on friends-only blogs stays
+        unknown to strangers. A tag's own page (search by tag) shows each reader what
+        they may see."""
+        return await self._blogs.tags(limit)
+
+    async def locations(self, prefix: str, limit: int) -> list[Location]:
+        prefix = " ".join(clean_text(prefix, "q", 100).split())
+        return await self._blogs.locations(prefix, limit)
