@@ -5,19 +5,9 @@ from __future__ import annotations
 import pytest
 
 from nirvana.domain.accounts.deletion import AccountDeleted, Erasure
-from nirvana.domain.accounts.service import Accounts
 from nirvana.domain.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
+from tests.support.accounts_world import accounts_world
 from tests.support.clock import FakeClock
-from tests.support.fakes_accounts import (
-    FakeHasher,
-    FakeMailer,
-    FakeRefreshTokens,
-    FakeResets,
-    FakeSessions,
-    FakeSigner,
-    FakeTokens,
-    FakeUsers,
-)
 
 PW = "password one"
 
@@ -30,20 +20,11 @@ class Recorded:
         self.events.append(event)
 
 
-def make_accounts(clock, users=None, refresh=None, events=None) -> Accounts:
-    refresh = refresh or FakeRefreshTokens()
-    return Accounts(
-        users=users or FakeUsers(clock), refresh_tokens=refresh,
-        sessions=FakeSessions(refresh), resets=FakeResets(), hasher=FakeHasher(),
-        tokens=FakeTokens(clock), mailer=FakeMailer(), clock=clock, signer=FakeSigner(),
-        events=events or Recorded())
-
-
 @pytest.fixture
 def world():
-    clock = FakeClock()
     events = Recorded()
-    return make_accounts(clock, events=events), clock, events
+    w = accounts_world(events=events)
+    return w.accounts, w.clock, events
 
 
 async def test_a_deleted_account_cannot_sign_in_refresh_or_use_its_tokens(world):
@@ -88,11 +69,12 @@ async def test_the_wrong_password_deletes_nothing_and_counts_as_a_failure(world)
         await accounts.delete_account(session.user.id, PW)
 
 
-async def test_the_refusal_of_a_deleted_accounts_tokens_survives_a_restart(world):
-    accounts, clock, _ = world
+async def test_the_refusal_of_a_deleted_accounts_tokens_survives_a_restart():
+    w = accounts_world(events=Recorded())
+    accounts = w.accounts
     session = await accounts.sign_up("a@example.com", None, "Ann", PW)
     await accounts.delete_account(session.user.id, PW)
-    restarted = make_accounts(clock, users=accounts.users)
+    restarted = w.restarted()
     await restarted.load_revocations()
     with pytest.raises(AuthenticationError):
         restarted.authenticate(session.access_token)

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from nirvana.domain.accounts.service import Accounts
 from nirvana.domain.errors import (
     ConflictError,
     InvalidInputError,
@@ -14,30 +13,15 @@ from nirvana.domain.errors import (
     RateLimitedError,
 )
 from nirvana.security import HmacSigner
-from tests.support.clock import FakeClock
-from tests.support.fakes_accounts import (
-    FakeHasher,
-    FakeMailer,
-    FakeRefreshTokens,
-    FakeResets,
-    FakeSessions,
-    FakeTokens,
-    FakeUsers,
-)
+from tests.support.accounts_world import accounts_world
 
 PW = "password one"
 
 
 @pytest.fixture
 def world():
-    clock = FakeClock()
-    refresh = FakeRefreshTokens()
-    mailer = FakeMailer()
-    accounts = Accounts(
-        users=FakeUsers(clock), refresh_tokens=refresh, sessions=FakeSessions(refresh),
-        resets=FakeResets(), hasher=FakeHasher(), tokens=FakeTokens(clock), mailer=mailer,
-        clock=clock, signer=HmacSigner("s" * 48))
-    return accounts, clock, mailer
+    w = accounts_world(signer=HmacSigner("s" * 48))
+    return w.accounts, w.clock, w.mailer
 
 
 def token_in(body: str) -> str:

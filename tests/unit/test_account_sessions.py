@@ -5,19 +5,8 @@ from __future__ import annotations
 import pytest
 
 from nirvana.domain.accounts.devices import coarse_ip, describe_device
-from nirvana.domain.accounts.service import Accounts
 from nirvana.domain.errors import AuthenticationError, NotFoundError
-from tests.support.clock import FakeClock
-from tests.support.fakes_accounts import (
-    FakeHasher,
-    FakeMailer,
-    FakeRefreshTokens,
-    FakeResets,
-    FakeSessions,
-    FakeSigner,
-    FakeTokens,
-    FakeUsers,
-)
+from tests.support.accounts_world import accounts_world
 
 PW = "password one"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -27,14 +16,8 @@ IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/60
 
 @pytest.fixture
 def world():
-    clock = FakeClock()
-    refresh = FakeRefreshTokens()
-    accounts = Accounts(
-        users=FakeUsers(clock), refresh_tokens=refresh, sessions=FakeSessions(refresh),
-        resets=FakeResets(), hasher=FakeHasher(), tokens=FakeTokens(clock),
-        mailer=FakeMailer(), clock=clock, signer=FakeSigner(),
-    )
-    return accounts, clock
+    w = accounts_world()
+    return w.accounts, w.clock
 
 
 def test_device_names_and_coarse_addresses():

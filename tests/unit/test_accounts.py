@@ -7,7 +7,6 @@ import re
 import pytest
 
 from nirvana.domain.accounts.policy import AccountPolicy
-from nirvana.domain.accounts.service import Accounts
 from nirvana.domain.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -17,33 +16,15 @@ from nirvana.domain.errors import (
 from nirvana.domain.accounts.users import ProfileChanges
 from nirvana.domain.ratelimit import Limit, SlidingWindowLimiter
 from tests.support.clock import FakeClock
-from tests.support.fakes_accounts import (
-    FakeHasher,
-    FakeMailer,
-    FakeRefreshTokens,
-    FakeResets,
-    FakeSessions,
-    FakeSigner,
-    FakeTokens,
-    FakeUsers,
-)
+from tests.support.accounts_world import accounts_world
 
 PW = "password one"
 
 
 @pytest.fixture
 def world():
-    clock = FakeClock()
-    hasher = FakeHasher()
-    mailer = FakeMailer()
-    refresh = FakeRefreshTokens()
-    accounts = Accounts(
-        users=FakeUsers(clock), refresh_tokens=refresh, sessions=FakeSessions(refresh),
-        resets=FakeResets(),
-        hasher=hasher, tokens=FakeTokens(clock), mailer=mailer, clock=clock, signer=FakeSigner(),
-        policy=AccountPolicy(base_url="http://example.test"),
-    )
-    return accounts, clock, hasher, mailer
+    w = accounts_world(policy=AccountPolicy(base_url="http://example.test"))
+    return w.accounts, w.clock, w.hasher, w.mailer
 
 
 async def test_email_is_normalised_and_username_derived(world):
@@ -116,18 +97,13 @@ async def test_a_lock_holds_on_every_service_that_shares_the_limiters():
     """As two instances do when given limiters that share their counters: a lock earned
     on one is not reset by signing in through the other."""
     clock = FakeClock()
-    users, refresh, tokens = FakeUsers(clock), FakeRefreshTokens(), FakeTokens(clock)
     shared: dict[Limit, SlidingWindowLimiter] = {}
 
     def limiter(limit: Limit) -> SlidingWindowLimiter:
         return shared.setdefault(limit, SlidingWindowLimiter(limit, clock))
 
-    def instance() -> Accounts:
-        return Accounts(users=users, refresh_tokens=refresh, sessions=FakeSessions(refresh),
-                        resets=FakeResets(), hasher=FakeHasher(), tokens=tokens,
-                        mailer=FakeMailer(), clock=clock, signer=FakeSigner(), limiter=limiter)
-
-    first, second = instance(), instance()
+    w = accounts_world(clock, limiter=limiter)
+    first, second = w.accounts, w.restarted()
     await first.sign_up("a@example.com", None, "Ann", PW)
     for _ in range(10):
         with pytest.raises(AuthenticationError):
@@ -184,18 +160,11 @@ async def test_expired_refresh_token_is_refused(world):
 
 
 async def test_revocations_survive_a_restart():
-    clock = FakeClock()
-    users, refresh, tokens = FakeUsers(clock), FakeRefreshTokens(), FakeTokens(clock)
-
-    def start() -> Accounts:
-        return Accounts(users=users, refresh_tokens=refresh, sessions=FakeSessions(refresh),
-                        resets=FakeResets(), hasher=FakeHasher(), tokens=tokens,
-                        mailer=FakeMailer(), clock=clock, signer=FakeSigner())
-
-    accounts = start()
+    w = accounts_world()
+    accounts = w.accounts
     session = await accounts.sign_up("a@example.com", None, "Ann", PW)
     await accounts.log_out(accounts.authenticate(session.access_token), None)
-    restarted = start()
+    restarted = w.restarted()
     await restarted.load_revocations()
     with pytest.raises(AuthenticationError):
         restarted.authenticate(session.access_token)

@@ -8,8 +8,7 @@ from datetime import timedelta
 import pyotp
 import pytest
 
-from nirvana.domain.accounts.service import Accounts
-from nirvana.domain.accounts.two_factor import SecondFactor, TwoFactorSettings
+from nirvana.domain.accounts.two_factor import TwoFactorSettings
 from nirvana.domain.errors import (
     AuthenticationError,
     ConflictError,
@@ -30,25 +29,14 @@ from nirvana.domain.moderation.errors import (
 )
 from nirvana.domain.moderation.service import ActionRequest, Moderation
 from nirvana.domain.moderation.suspension import SuspensionGate
-from nirvana.security import PyotpTotp
+from tests.support.accounts_world import accounts_world
 from tests.support.clock import FakeClock
-from tests.support.fakes_accounts import (
-    FakeHasher,
-    FakeMailer,
-    FakeRefreshTokens,
-    FakeResets,
-    FakeSessions,
-    FakeSigner,
-    FakeTokens,
-    FakeUsers,
-)
 from tests.support.fakes_moderation import (
     FakeAccountSessions,
     FakeContent,
     FakeModerationStore,
     FakeNotices,
 )
-from tests.support.fakes_two_factor import FakeTwoFactorStore
 
 AUTHOR, ANN, BOB, MOD, ADMIN, OTHER_MOD = 1, 2, 3, 10, 20, 11
 BLOG = Target(TargetKind.BLOG, id=5)
@@ -202,15 +190,10 @@ def test_suspension_is_a_sign_in_refusal_not_a_failed_authentication():
 
 
 async def test_a_suspension_between_the_password_and_the_code_refuses_the_code_step(w):
-    refresh = FakeRefreshTokens()
-    factor = SecondFactor(store=FakeTwoFactorStore(), totp=PyotpTotp(), signer=FakeSigner(),
-                          clock=w.clock)
-    accounts = Accounts(users=FakeUsers(w.clock), refresh_tokens=refresh,
-                        sessions=FakeSessions(refresh), resets=FakeResets(),
-                        hasher=FakeHasher(), tokens=FakeTokens(w.clock), mailer=FakeMailer(),
-                        clock=w.clock, signer=FakeSigner(), second_factor=factor,
-                        sign_in_gate=SuspensionGate(w.store, w.clock))
-    settings = TwoFactorSettings(factor, accounts, w.clock)
+    world = accounts_world(w.clock, two_factor=True,
+                           sign_in_gate=SuspensionGate(w.store, w.clock))
+    accounts = world.accounts
+    settings = TwoFactorSettings(world.second_factor, accounts, w.clock)
     user_id = (await accounts.sign_up("ann@example.com", None, "Ann", "password one")).user.id
     w.store.roles[user_id] = Role.USER
     setup = await settings.set_up(user_id, "password one")

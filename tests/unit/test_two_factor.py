@@ -6,10 +6,8 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from nirvana.domain.accounts.service import Accounts
 from nirvana.domain.accounts.sessions import Session
 from nirvana.domain.accounts.two_factor import (
-    SecondFactor,
     SignInChallenge,
     TwoFactorSettings,
 )
@@ -20,19 +18,8 @@ from nirvana.domain.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
-from nirvana.security import PyotpTotp
+from tests.support.accounts_world import accounts_world
 from tests.support.clock import FakeClock
-from tests.support.fakes_accounts import (
-    FakeHasher,
-    FakeMailer,
-    FakeRefreshTokens,
-    FakeResets,
-    FakeSessions,
-    FakeSigner,
-    FakeTokens,
-    FakeUsers,
-)
-from tests.support.fakes_two_factor import FakeTwoFactorStore
 
 PW = "password one"
 EMAIL = "a@example.com"
@@ -40,15 +27,8 @@ EMAIL = "a@example.com"
 
 @pytest.fixture
 def world():
-    clock = FakeClock()
-    refresh = FakeRefreshTokens()
-    factor = SecondFactor(store=FakeTwoFactorStore(), totp=PyotpTotp(), signer=FakeSigner(),
-                          clock=clock)
-    accounts = Accounts(users=FakeUsers(clock), refresh_tokens=refresh,
-                        sessions=FakeSessions(refresh), resets=FakeResets(),
-                        hasher=FakeHasher(), tokens=FakeTokens(clock), mailer=FakeMailer(),
-                        clock=clock, signer=FakeSigner(), second_factor=factor)
-    return accounts, TwoFactorSettings(factor, accounts, clock), clock
+    w = accounts_world(two_factor=True)
+    return w.accounts, TwoFactorSettings(w.second_factor, w.accounts, w.clock), w.clock
 
 
 def code(secret: str, clock: FakeClock, steps: int = 0) -> str:
