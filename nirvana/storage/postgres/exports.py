@@ -82,6 +82,18 @@ class PgExportJobs:
         return {r["id"] for r in rows}
 
 
+# The user's lists in the social graph, as the archive names them: (name, table, the column
+# that holds this user, the column that holds the other user).
+SOCIAL_LISTS = (
+    ("friends", "friendships", "user_id", "friend_id"),
+    ("friend_requests_sent", "friend_requests", "from_user", "to_user"),
+    ("friend_requests_received", "friend_requests", "to_user", "from_user"),
+    ("following", "follows", "follower_id", "followee_id"),
+    ("followers", "follows", "followee_id", "follower_id"),
+    ("blocking", "blocks", "blocker_id", "blocked_id"),
+)
+
+
 def _rows(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
@@ -122,24 +134,10 @@ class PgAccountRecords:
                 "JOIN blogs b ON b.id = l.blog_id WHERE b.author_id = $1 AND l.user_id <> $1 "
                 "ORDER BY l.created_at", user_id))
             social = {
-                "friends": _rows(await conn.fetch(
-                    "SELECT friend_id AS user_id, created_at FROM friendships "
-                    "WHERE user_id = $1 ORDER BY created_at", user_id)),
-                "friend_requests_sent": _rows(await conn.fetch(
-                    "SELECT to_user AS user_id, created_at FROM friend_requests "
-                    "WHERE from_user = $1 ORDER BY created_at", user_id)),
-                "friend_requests_received": _rows(await conn.fetch(
-                    "SELECT from_user AS user_id, created_at FROM friend_requests "
-                    "WHERE to_user = $1 ORDER BY created_at", user_id)),
-                "following": _rows(await conn.fetch(
-                    "SELECT followee_id AS user_id, created_at FROM follows "
-                    "WHERE follower_id = $1 ORDER BY created_at", user_id)),
-                "followers": _rows(await conn.fetch(
-                    "SELECT follower_id AS user_id, created_at FROM follows "
-                    "WHERE followee_id = $1 ORDER BY created_at", user_id)),
-                "blocking": _rows(await conn.fetch(
-                    "SELECT blocked_id AS user_id, created_at FROM blocks "
-                    "WHERE blocker_id = $1 ORDER BY created_at", user_id)),
+                name: _rows(await conn.fetch(
+                    f"SELECT {other} AS user_id, created_at FROM {table} "
+                    f"WHERE {mine} = $1 ORDER BY created_at", user_id))
+                for name, table, mine, other in SOCIAL_LISTS
             }
             notifications = _rows(await conn.fetch(
                 "SELECT n.id, n.kind, n.blog_id, n.comment_id, n.text, n.actor_count, "
