@@ -17,9 +17,10 @@ from .markdown import render_markdown
 from .session import reader_of
 
 SITE_NAME = "Nirvana"
-# What the reaction picker shows of each kind: the kind sent, its emoji and its name.
-REACTION_KINDS = (("like", "👍", "Like"), ("love", "❤️", "Love"), ("haha", "😆", "Haha"),
-                  ("wow", "😮", "Wow"), ("sad", "😢", "Sad"), ("angry", "😠", "Angry"))
+# What the reaction picker shows of each kind: the kind sent (also its icon's name in
+# partials/icons.html) and its name.
+REACTION_KINDS = (("like", "Like"), ("love", "Love"), ("haha", "Haha"), ("wow", "Wow"),
+                  ("sad", "Sad"), ("angry", "Angry"))
 
 
 def slug_path(slug: str) -> str:

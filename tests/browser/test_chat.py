@@ -226,7 +226,7 @@ async def test_reply_edit_react_and_delete_reach_the_other_window(site):
     await expect(edited.locator(".text")).to_have_text("lunch at one?")
     await expect(edited.locator(".meta")).to_contain_text("edited")
 
-    await message_action(page_b, "lunch at one?", "👍")
+    await message_action(page_b, "lunch at one?", "Like")  # the 👍, by its name
     await expect(page_a.locator("#messages li").first.locator(".reaction")).to_have_text("👍 1")
     await site.screenshot(page_a, "chat")
 

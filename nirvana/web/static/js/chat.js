@@ -8,7 +8,9 @@ import { setUpGroups } from "./chat_groups.js";
 const root = document.getElementById("chat");
 const me = { id: Number(root.dataset.userId), name: root.dataset.userName };
 const $ = (id) => document.getElementById(id);
-const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢"];
+// The quick reactions and their names: a name is its button's accessible name and tooltip,
+// readable where the machine has no emoji font and the emoji shows as a box.
+const QUICK_REACTIONS = [["👍", "Like"], ["❤️", "Love"], ["😂", "Laugh"], ["😮", "Wow"], ["😢", "Sad"]];
 const TYPING_EVERY_MS = 2500;
 const PAGE = 50;
 const baseTitle = document.title;
@@ -351,7 +353,12 @@ function messageMenu(conversation, message, mine) {
     onclick: () => { openMenu = null; details.open = false; fn(); } }, label);
   details.append(h("div", { class: "menu" },
     act("Reply", () => setComposerMode({ kind: "reply", seq: message.seq })),
-    QUICK_REACTIONS.map((emoji) => act(emoji, () => react(message, emoji, true), "emoji")),
+    QUICK_REACTIONS.map(([emoji, name]) => {
+      const button = act(emoji, () => react(message, emoji, true), "emoji");
+      button.setAttribute("aria-label", name);
+      button.title = name;
+      return button;
+    }),
     mine ? act("Edit", () => setComposerMode({ kind: "edit", seq: message.seq })) : null,
     act("Delete for me", () => removeMessage(message, "me")),
     canDeleteAll ? act("Delete for everyone", () => removeMessage(message, "everyone"), "danger") : null,
