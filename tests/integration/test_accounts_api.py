@@ -511,15 +511,20 @@ async def test_access_log_line_has_route_status_user_and_duration(client, caplog
     assert session["jwt"] not in caplog.text and PASSWORD not in caplog.text
 
 
-async def test_ready_names_the_store_that_is_down(services, settings):
+async def test_ready_names_the_store_that_is_down(services, settings, tmp_path):
     import dataclasses
+    from urllib.parse import quote
 
     import httpx
     from pymongo import AsyncMongoClient
 
     from nirvana.app import create_app
 
-    dead = AsyncMongoClient("mongodb://127.0.0.1:1/?directConnection=true",
+    # A Unix socket that is not there: each connect fails before it yields to the loop.
+    # Against a TCP port, closing the client could cancel its monitor mid-connect, and
+    # pymongo then leaves that socket for the garbage collector (a ResourceWarning).
+    gone = quote(str(tmp_path / "mongo-gone.sock"), safe="")
+    dead = AsyncMongoClient(f"mongodb://{gone}/?directConnection=true",
                             serverSelectionTimeoutMS=200)
     broken = dataclasses.replace(services, mongo=dead)
     app = create_app(settings, broken)
