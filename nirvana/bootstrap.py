@@ -47,6 +47,7 @@ from .chat_writer_role import ChatWriterRole
 from .cluster_chat import ClusterChat
 from .storage.redis.bus import RedisBus
 from .storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat
+from .instances import Instances, join_instances
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
@@ -179,6 +180,8 @@ class Services:
     # With REDIS_URL: the bus between instances and who runs the chat writer (ClusterChat).
     bus: RedisBus | None = None
     chat_role: ChatWriterRole | None = None
+    # Several instances on Redis (nirvana/instances.py); None without REDIS_URL.
+    instances: "Instances | None" = None
 
     async def profile_changed(self, user: User) -> None:
         """Called after a profile change: friends and conversation peers who are online get
@@ -285,6 +288,11 @@ class Services:
         if self.hub.presence is not None:
             await self.hub.presence.close()
         await self.session_watch.close()
+        if self.instances is not None:
+            try:
+                await self.instances.close()
+            except Exception:
+                log.warning("leaving the instances on Redis failed", exc_info=True)
         if self.presence_store is not None:
             try:
                 await self.presence_store.close()
@@ -622,6 +630,9 @@ async def open_services(
         services.instance_lease = held
         services.start_background("instance-lease", held.run())
     await services.accounts.load_revocations()
+    # Several instances (REDIS_URL): frames, presence, limits and caches cross them.
+    if settings.redis_url is not None:
+        services.instances = await join_instances(services)
     services.start_housekeeping()
     if services.bus is not None and services.chat_role is not None:
         await services.bus.start()

@@ -9,7 +9,7 @@ connection, not globally: each `Connection` (connection.py) has a bounded outgoi
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Sequence
+from typing import Iterable, Protocol, Sequence
 
 from ..domain.chat.entities import ChatEvent, Conversation, Message, Receipt
 from ..domain.chat.ports import ChatPeers
@@ -23,6 +23,23 @@ from .views import change_event, conversation_out, message_out
 log = logging.getLogger("nirvana.ws.hub")
 
 
+class Elsewhere(Protocol):
+    """The other instances, as the hub sees them (ws/cluster.py; None with one instance):
+    who is online there, and the relay of what this hub delivers."""
+
+    def online(self, user_id: int) -> bool: ...
+
+    def online_users(self) -> Iterable[int]: ...
+
+    def frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None: ...
+
+    def came_online(self, user_id: int, friends: set[int]) -> None: ...
+
+    def went_offline(self, user_id: int, friends: set[int]) -> None: ...
+
+    def relation_changed(self, a: int, b: int, friends: bool) -> None: ...
+
+
 class Hub:
     def __init__(self, peers: ChatPeers, typing_ttl: float = 6.0, *,
                  typing_throttle: float = 2.0, presence: Presence | None = None) -> None:
@@ -32,7 +49,9 @@ class Hub:
         self._queues: dict[int, UserQueues] = {}  # each connected user's byte bound
         self.typing_tracker = TypingTracker(self._typing_event, ttl=typing_ttl,
                                             throttle=typing_throttle)
-        self.presence = (PresenceFanout(presence, online=self.online, send=self._send)
+        # Set by the wiring with REDIS_URL: every frame delivered here goes there too.
+        self.elsewhere: Elsewhere | None = None
+        self.presence = (PresenceFanout(presence, online=self.online, send=self._deliver)
                          if presence is not None else None)
 
     # -- registry -------------------------------------------------------------------------
@@ -40,11 +59,22 @@ class Hub:
     def count(self, user_id: int) -> int:
         return len(self._by_user.get(user_id, ()))
 
-    def online(self, user_id: int) -> bool:
+    def here(self, user_id: int) -> bool:
+        """Whether the user has a socket open on this instance."""
         return bool(self._by_user.get(user_id))
 
+    def online(self, user_id: int) -> bool:
+        """Whether the user has a socket open on any instance."""
+        return bool(self._by_user.get(user_id)) or (
+            self.elsewhere is not None and self.elsewhere.online(user_id))
+
     def online_users(self) -> list[int]:
-        """Users with at least one socket open here."""
+        """Users with at least one socket open, on any instance."""
+        if self.elsewhere is None:
+            return list(self._by_user)
+        return list(set(self._by_user).union(self.elsewhere.online_users()))
+
+    def local_users(self) -> list[int]:
         return list(self._by_user)
 
     def connections(self) -> list[Connection]:
@@ -58,7 +88,9 @@ class Hub:
         return sum(c.queued_frames for c in self.connections())
 
     async def connected(self, conn: Connection) -> None:
-        first = not self.online(conn.user_id)
+        first_here = not self.here(conn.user_id)
+        first = first_here and not (self.elsewhere is not None
+                                    and self.elsewhere.online(conn.user_id))
         conn.hub_presence = self.presence
         conn.join(self._queues.setdefault(conn.user_id, UserQueues(conn.max_user_bytes)))
         self._by_user.setdefault(conn.user_id, set()).add(conn)
@@ -68,6 +100,8 @@ class Hub:
             if f in self._friends:
                 self._friends[f].add(conn.user_id)
         conn.push(ev.encode(ev.OnlineUsers(user_ids=self._online_friends(conn.user_id))))
+        if first_here and self.elsewhere is not None:
+            self.elsewhere.came_online(conn.user_id, friends)
         if first:
             self._announce(friends)
             if self.presence is not None:
@@ -86,6 +120,10 @@ class Hub:
         friends = self._friends.pop(conn.user_id, set())
         # Never stuck typing or online after the last device leaves.
         self.typing_tracker.stop_user(conn.user_id)
+        if self.elsewhere is not None:
+            self.elsewhere.went_offline(conn.user_id, friends)
+            if self.elsewhere.online(conn.user_id):
+                return  # still online on another instance: nothing to tell
         self._announce(friends)
         if self.presence is not None:
             self.presence.last_device_left(conn.user_id)
@@ -93,6 +131,11 @@ class Hub:
     def relation_changed(self, a: int, b: int, friends: bool) -> None:
         """A friendship began, or ended (also by a block): the online users' friend sets and
         their `getOnlineUsers` lists follow at once, so presence never crosses a block."""
+        if self.elsewhere is not None:
+            self.elsewhere.relation_changed(a, b, friends)
+        self.relation_changed_here(a, b, friends)
+
+    def relation_changed_here(self, a: int, b: int, friends: bool) -> None:
         changed = []
         for x, y in ((a, b), (b, a)):
             held = self._friends.get(x)
@@ -109,15 +152,54 @@ class Hub:
         return sorted(f for f in self._friends.get(user_id, ()) if self.online(f))
 
     def _announce(self, friends: Iterable[int]) -> None:
+        """Each of these users' sockets *here* get their fresh online list (every instance
+        tells its own sockets)."""
         for f in friends:
-            if self.online(f):
+            if f in self._by_user:
                 self._send(f, ev.encode(ev.OnlineUsers(user_ids=self._online_friends(f))))
+
+    def online_changed_elsewhere(self, friends: Iterable[int]) -> None:
+        """A user came online or went offline on another instance: the online lists of
+        their friends here change."""
+        self._announce(friends)
+
+    def friends_here_of(self, users: set[int]) -> list[int]:
+        """The users with sockets here who are friends of any of `users` (a scan: only for
+        the rare changes that come without the friends, e.g. an instance that died)."""
+        return [u for u, friends in self._friends.items()
+                if u in self._by_user and not friends.isdisjoint(users)]
+
+    def gone_with_instance(self, gone: set[int]) -> None:
+        """These users were online only on an instance that stopped answering: they go
+        offline for the friends that have sockets here."""
+        self._announce(self.friends_here_of(gone))
+        if self.presence is not None:
+            for uid in gone:
+                self.presence.gone_with_instance(
+                    uid, lambda users, text: self.deliver_here(users, text, None))
 
     def close_all(self, code: int, reason: str) -> None:
         for conn in self.connections():
             conn.request_close(code, reason)
 
     # -- delivery -------------------------------------------------------------------------
+
+    def _deliver(self, user_ids: Iterable[int], text: str, pos: int | None = None) -> None:
+        """Every frame for users goes through here: to their sockets on this instance, and
+        (with several instances) to the other instances, which deliver it to theirs."""
+        if self.elsewhere is not None:
+            user_ids = list(user_ids)
+            self.elsewhere.frame(user_ids, text, pos)
+        for uid in user_ids:
+            if uid in self._by_user:
+                self._send(uid, text, pos)
+
+    def deliver_here(self, user_ids: Iterable[int], text: str, pos: int | None) -> None:
+        """A frame another instance delivered: to the sockets of these users on this one."""
+        by_user = self._by_user
+        for uid in user_ids:
+            if uid in by_user:
+                self._send(uid, text, pos)
 
     def _send(self, user_id: int, text: str, pos: int | None = None) -> None:
         conns = self._by_user.get(user_id)
@@ -133,7 +215,7 @@ class Hub:
     def send_to_user(self, user_id: int, text: str) -> None:
         """A frame for every connected device of one user, outside the chat stream (it has
         no `pos`): notifications use it."""
-        self._send(user_id, text)
+        self._deliver((user_id,), text)
 
     def message_posted(self, message: Message, conversation: Conversation) -> None:
         # One frame, encoded once, for every device of every member. No
@@ -141,22 +223,20 @@ class Hub:
         # (docs/protocol.md), which halves the frames of the hottest path, and a
         # per-member copy of the whole conversation grew with members squared.
         text = ev.encode(ev.NewMessage(pos=message.pos, message=message_out(message)))
-        for uid in message.audience:
-            self._send(uid, text, message.pos)
+        self._deliver(message.audience, text, message.pos)
 
     def receipt_recorded(self, receipt: Receipt) -> None:
         text = ev.encode(ev.ReceiptEvent(pos=receipt.pos, conversation_id=receipt.conversation_id,
                                        user_id=receipt.user_id, kind=receipt.kind.value,
                                        seq=receipt.seq))
-        for uid in receipt.audience:
-            self._send(uid, text, receipt.pos)
+        self._deliver(receipt.audience, text, receipt.pos)
 
     def conversation_changed(self, conversation: Conversation, user_ids: Sequence[int]
                              ) -> None:
         for uid in user_ids:
             if self.online(uid):  # encoded per user: the unread count is theirs
                 event = ev.ConversationUpdated(conversation=conversation_out(conversation, uid))
-                self._send(uid, ev.encode(event))
+                self._deliver((uid,), ev.encode(event))
 
     def group_created(self, conversation: Conversation) -> None:
         self.conversation_changed(conversation, conversation.member_ids)
@@ -169,13 +249,11 @@ class Hub:
                       audience: Sequence[int]) -> None:
         text = ev.encode(ev.TypingEvent(conversation_id=conversation_id, user_id=user_id,
                                       active=active, expires_in=self.typing_tracker.ttl))
-        for uid in audience:
-            self._send(uid, text)
+        self._deliver(audience, text)
 
     def event_recorded(self, event: ChatEvent, conversation: Conversation) -> None:
         text = ev.encode(change_event(event))
-        for uid in event.audience:
-            self._send(uid, text, event.pos)
+        self._deliver(event.audience, text, event.pos)
         # The removed get their member.removed above, and nothing more; a delete-for-me
         # concerns its user only.
         self.conversation_changed(conversation, [u for u in conversation.member_ids

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any, Callable, Coroutine, Iterable
+from typing import Any, Callable, Coroutine, Iterable, Protocol
 
 from ..domain.chat.entities import Peer
 from ..domain.presence import Presence, PresenceState
@@ -23,19 +23,31 @@ from .views import presence_out, profile_out
 log = logging.getLogger("nirvana.ws.presence")
 
 
+class StatesElsewhere(Protocol):
+    """The states set on other instances (ws/cluster.py), with several instances."""
+
+    def state(self, user_id: int) -> PresenceState | None: ...
+
+    def state_set(self, user_id: int, state: PresenceState) -> None: ...
+
+
 class PresenceFanout:
     def __init__(self, presence: Presence, *, online: Callable[[int], bool],
-                 send: Callable[[int, str], None]) -> None:
-        # The hub's registry, as two functions: who is connected, and delivery to a user.
+                 send: Callable[[Iterable[int], str], None]) -> None:
+        # The hub's registry, as two functions: who is connected, and delivery to users.
         self._online = online
         self._send = send
+        self.elsewhere: StatesElsewhere | None = None
         self._presence = presence
         self._state: dict[int, PresenceState] = {}
         self._since: dict[int, datetime] = {}  # when the user's first device connected
         self._tasks: set[asyncio.Task[None]] = set()
 
     def state(self, user_id: int) -> PresenceState:
-        return self._state.get(user_id, PresenceState.OFFLINE)
+        state = self._state.get(user_id)
+        if state is None and self.elsewhere is not None:
+            state = self.elsewhere.state(user_id)
+        return PresenceState.OFFLINE if state is None else state
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -48,12 +60,12 @@ class PresenceFanout:
             # Presence is best effort; a store hiccup must not take the socket down.
             log.warning("presence update failed: %r", task.exception())
 
-    def _tell(self, user_ids: Iterable[int], text: str) -> None:
-        for uid in user_ids:
-            self._send(uid, text)
+    def _tell(self, user_ids: list[int], text: str) -> None:
+        self._send(user_ids, text)
 
     async def _announce(self, user_id: int, state: PresenceState, last_seen: datetime | None,
-                        friends: set[int] | None = None) -> None:
+                        friends: set[int] | None = None,
+                        send: Callable[[list[int], str], None] | None = None) -> None:
         audience = await self._presence.audience(user_id, friends)
         # Re-read after the await: a reconnect or a newer state wins over a stale announce.
         if self.state(user_id) is not state:
@@ -61,7 +73,16 @@ class PresenceFanout:
         text = ev.encode(ev.PresenceEvent(user_id=user_id, state=state.value,
                                           last_seen=last_seen.isoformat() if last_seen
                                           else None))
-        self._tell([u for u in audience if self._online(u)] + [user_id], text)
+        (send or self._tell)([u for u in audience if self._online(u)] + [user_id], text)
+
+    def gone_with_instance(self, user_id: int, send_here: Callable[[list[int], str], None]
+                           ) -> None:
+        """The instance that held the user's sockets stopped answering (ws/cluster.py):
+        each instance tells its own sockets that the user is offline."""
+        async def work() -> None:
+            seen = await self._presence.seen(user_id)
+            await self._announce(user_id, PresenceState.OFFLINE, seen, send=send_here)
+        self._spawn(work())
 
     async def first_device(self, user_id: int, friends: set[int] | None = None) -> None:
         """`friends`: as the hub just read them, so they are not read twice per connect."""
@@ -82,6 +103,8 @@ class PresenceFanout:
         if not self._online(user_id):
             return
         self._state[user_id] = state
+        if self.elsewhere is not None:
+            self.elsewhere.state_set(user_id, state)
         await self._announce(user_id, state, self._since.get(user_id))
 
     async def query(self, viewer: int, user_ids: Iterable[int]) -> list[PresenceOut]:

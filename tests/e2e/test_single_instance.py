@@ -4,30 +4,15 @@ refuses in one line, and a first one that stopped or crashed does not keep it ou
 from __future__ import annotations
 
 import asyncio
-import secrets
 import signal
 import subprocess
 import sys
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
+from tests.support.instances import shared_databases  # noqa: F401 (fixture)
 from tests.support.running import ROOT, Running, run_env
-
-
-@pytest.fixture
-async def shared_databases(stores, server_urls):
-    """A PostgreSQL database and a MongoDB database of their own, on the test servers."""
-    pool, mongo = stores
-    database_url, mongodb_url = server_urls
-    name = f"instances_{secrets.token_hex(4)}"
-    await pool.execute(f'CREATE DATABASE "{name}"')
-    env = {"DATABASE_URL": urlunsplit(urlsplit(database_url)._replace(path=f"/{name}")),
-           "MONGODB_URL": mongodb_url, "MONGODB_DB": name}
-    yield env
-    await pool.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await mongo.drop_database(name)
 
 
 def _second_start(tmp_path, env) -> tuple[int, str]:

@@ -1,0 +1,71 @@
+"""Several instances on Redis (REDIS_URL; docs/deployment.md): what each instance adds to
+the services built for one process, so the instances act as one server.
+
+Without REDIS_URL none of this is built and nothing on the hot path changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from .leases import new_holder
+from .storage.redis.bus import RedisBus
+from .storage.redis.online import RedisOnlineSets
+from .storage.redis.relay import Relay
+from .ws.cluster import HubAcrossInstances
+
+if TYPE_CHECKING:
+    from .bootstrap import Services
+
+log = logging.getLogger("nirvana.instances")
+
+REVOCATIONS_EVERY = 1.0  # seconds; a session ended on one instance closes sockets on all
+
+
+class Instances:
+    """This instance's part in a deployment of several: the bus and what runs on it."""
+
+    def __init__(self, bus: RedisBus, relay: Relay, hub: HubAcrossInstances) -> None:
+        self.bus = bus
+        self.relay = relay
+        self.hub = hub
+
+    async def close(self) -> None:
+        await self.hub.stop()
+        await self.relay.flush()  # the last "off"s and the "bye" of a clean stop
+        await self.bus.close()
+
+
+def bus_prefix(mongodb_db: str) -> str:
+    """Channels and keys of one deployment: the instances sharing its databases."""
+    return f"nirvana:{mongodb_db}:"
+
+
+async def join_instances(services: "Services") -> Instances:
+    settings = services.settings
+    assert settings.redis_url is not None
+    bus = RedisBus(settings.redis_url, prefix=bus_prefix(settings.mongodb_db),
+                   instance_id=new_holder())
+    relay = Relay(bus)
+    hub = HubAcrossInstances(services.hub, relay, RedisOnlineSets(bus), bus_up=lambda: bus.up)
+    bus.on_restored(hub.restored)
+    await bus.start()
+    services.start_background("relay", relay.run())
+    services.start_background("hub-heartbeat", hub.run())
+    services.start_background("revocations", _reload_revocations(services))
+    log.info("joined the instances on Redis as %s", bus.instance_id)
+    return Instances(bus, relay, hub)
+
+
+async def _reload_revocations(services: "Services") -> None:
+    # Sign-outs, password changes, suspensions and deletions on another instance reach
+    # this one's token checks and sockets from PostgreSQL, the store of record: also
+    # while Redis is down, for three indexed reads a second.
+    while True:
+        await asyncio.sleep(REVOCATIONS_EVERY)
+        try:
+            await services.accounts.load_revocations()
+        except Exception:
+            log.warning("reloading revocations failed", exc_info=True)

@@ -1,0 +1,113 @@
+"""What one instance tells the others, in the order it said it: an outbox on the bus.
+
+Callers `send` small operations without waiting (the hub delivers synchronously); one task
+publishes what accumulated as one bus message, then the next, so the others receive this
+instance's operations in the order they were sent, batched under load. While Redis is down
+the operations are dropped and counted: the bus is never the store of record, and
+`RedisBus.on_restored` tells each instance to recover from its stores.
+
+Wire format: one line per operation, the instance id on the first line. A frame for users
+(`frame`) is a JSON header line followed by the frame's own text on the next line, as it
+is: an encoded frame is compact JSON, which never holds a raw newline, so it is neither
+escaped again nor parsed by the instances that relay it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Callable, Iterable
+
+from .bus import BusUnavailable, RedisBus
+
+log = logging.getLogger("nirvana.relay")
+
+CHANNEL = "relay"
+MAX_BATCH = 1000  # operations per bus message: bounds one message's size and parse time
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+Handler = Callable[[str, list[Any]], None]  # (sending instance, operation)
+FrameHandler = Callable[[list[int], str, int | None], None]
+
+
+class Relay:
+    def __init__(self, bus: RedisBus) -> None:
+        self._bus = bus
+        self.instance_id = bus.instance_id
+        self._out: list[str] = []
+        self._wake = asyncio.Event()
+        self._handlers: dict[str, Handler] = {}
+        self._frames: FrameHandler | None = None
+        self.dropped = 0  # operations not published because Redis was down
+        bus.subscribe(CHANNEL, self._received)
+
+    def on(self, kind: str, handler: Handler) -> None:
+        """`handler(instance_id, op)` for each operation `[kind, ...]` another instance sends."""
+        self._handlers[kind] = handler
+
+    def on_frames(self, handler: FrameHandler) -> None:
+        self._frames = handler
+
+    def send(self, op: list[Any]) -> None:
+        """Queue `[kind, ...]` (JSON values) for the other instances."""
+        self._out.append(_dumps(op))
+        self._wake.set()
+
+    def send_frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None:
+        if "\n" in text:  # not from ws/events.encode: sent escaped rather than cut in two
+            self.send(["F", list(user_ids), pos, text])
+            return
+        self._out.append(f"{_dumps(['f', list(user_ids), pos])}\n{text}")
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._out:
+                ops, self._out = self._out, []
+                for start in range(0, len(ops), MAX_BATCH):
+                    await self._publish(ops[start:start + MAX_BATCH])
+
+    async def flush(self) -> None:
+        """Publish what is queued now (a stop, after `run` was cancelled)."""
+        ops, self._out = self._out, []
+        for start in range(0, len(ops), MAX_BATCH):
+            await self._publish(ops[start:start + MAX_BATCH])
+
+    async def _publish(self, ops: list[str]) -> None:
+        try:
+            await self._bus.publish(CHANNEL, "\n".join([self.instance_id, *ops]).encode())
+        except BusUnavailable:
+            self.dropped += len(ops)
+        except Exception:  # a bug must not end the relay: later operations still cross
+            self.dropped += len(ops)
+            log.exception("publishing to the other instances failed")
+
+    def _received(self, payload: bytes) -> None:
+        lines = payload.decode().split("\n")
+        sender = lines[0]
+        if sender == self.instance_id:
+            return  # our own, back from Redis
+        i, n = 1, len(lines)
+        while i < n:
+            op = json.loads(lines[i])
+            i += 1
+            kind = op[0]
+            try:
+                if kind == "f":
+                    text = lines[i]
+                    i += 1
+                    if self._frames is not None:
+                        self._frames(op[1], text, op[2])
+                elif kind == "F":
+                    if self._frames is not None:
+                        self._frames(op[1], op[3], op[2])
+                else:
+                    handler = self._handlers.get(kind)
+                    if handler is not None:
+                        handler(sender, op)
+            except Exception:  # one failing listener does not stop the others
+                log.exception("relay handler for %r failed", kind)

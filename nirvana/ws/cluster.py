@@ -1,0 +1,286 @@
+"""The hub across instances (REDIS_URL): frames, presence and online lists cross.
+
+Every frame the hub delivers (chat events, typing, presence, profiles, notifications,
+`blog.published`) goes to the other instances through one relay, in this instance's
+order; each instance decodes a batch once and queues each frame on the sockets *it* holds
+for the listed users (`Hub.deliver_here`), so what an instance spends grows with the
+recipients it holds. Frames are sent to every instance, not only to those known to hold a
+recipient: a user connecting elsewhere at that moment still gets what is published after
+its socket is registered there, with no window in which the sender's view is stale.
+
+Presence is the union over instances. Each instance tells the others when a user's first
+socket opens or last one closes on it ("on"/"off", with the user's friends, so the others
+refresh just those friends' online lists), and every `heartbeat` seconds it stores its
+whole set under a key with a TTL and sends a heartbeat with its count. A count that does
+not match what another instance heard makes that one re-read the set; an instance not
+heard for two heartbeats is dropped, and its users go offline for their friends (each
+instance tells its own sockets). While Redis is down no instance is dropped: the view
+freezes, and is read again from the keys when Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Awaitable, Callable, Iterable, Protocol
+
+from ..domain.presence import PresenceState
+from .close_codes import CloseCode
+from .hub import Hub
+
+log = logging.getLogger("nirvana.ws.cluster")
+
+HEARTBEAT_SECONDS = 2.0
+MISSED_HEARTBEATS = 2
+RESTORED_REASON = "events may have been missed between instances; reconnect and resume"
+
+
+class Relay(Protocol):
+    instance_id: str
+
+    def on(self, kind: str, handler: Callable[[str, list[Any]], None]) -> None: ...
+
+    def on_frames(self, handler: Callable[[list[int], str, int | None], None]) -> None: ...
+
+    def send(self, op: list[Any]) -> None: ...
+
+    def send_frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None: ...
+
+
+class OnlineSets(Protocol):
+    async def put(self, instance_id: str, user_ids: list[int], ttl: float) -> None: ...
+
+    async def get(self, instance_id: str) -> set[int] | None: ...
+
+    async def all(self) -> dict[str, set[int]]: ...
+
+    async def remove(self, instance_id: str) -> None: ...
+
+
+class HubAcrossInstances:
+    """Installs itself as `hub.elsewhere` (and the presence fan-out's). `run()` heartbeats;
+    `restored()` is what to do when Redis comes back."""
+
+    def __init__(self, hub: Hub, relay: Relay, sets: OnlineSets, *,
+                 bus_up: Callable[[], bool], heartbeat: float = HEARTBEAT_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._hub = hub
+        self._relay = relay
+        self._sets = sets
+        self._bus_up = bus_up
+        self.heartbeat = heartbeat
+        self._clock = clock
+        self.instance_id = relay.instance_id
+        self._held: dict[str, set[int]] = {}  # other instance -> users with sockets there
+        self._where: dict[int, set[str]] = {}  # user -> other instances holding them
+        self._heard: dict[str, float] = {}
+        self._states: dict[int, PresenceState] = {}  # set on another instance
+        self._up_since = clock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        hub.elsewhere = self
+        if hub.presence is not None:
+            hub.presence.elsewhere = self
+        relay.on_frames(hub.deliver_here)
+        relay.on("on", self._on)
+        relay.on("off", self._off)
+        relay.on("st", self._state_op)
+        relay.on("rel", self._relation)
+        relay.on("hb", self._heartbeat_op)
+        relay.on("bye", self._bye)
+
+    # -- what the hub asks ----------------------------------------------------------------
+
+    def online(self, user_id: int) -> bool:
+        return user_id in self._where
+
+    def online_users(self) -> Iterable[int]:
+        return self._where.keys()
+
+    def state(self, user_id: int) -> PresenceState | None:
+        if user_id not in self._where:
+            return None
+        return self._states.get(user_id, PresenceState.ONLINE)
+
+    def instances(self) -> list[str]:
+        """The other instances this one hears."""
+        return sorted(self._heard)
+
+    # -- what the hub tells ---------------------------------------------------------------
+
+    def frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None:
+        self._relay.send_frame(user_ids, text, pos)
+
+    def came_online(self, user_id: int, friends: set[int]) -> None:
+        self._relay.send(["on", user_id, list(friends)])
+
+    def went_offline(self, user_id: int, friends: set[int]) -> None:
+        self._relay.send(["off", user_id, list(friends)])
+
+    def relation_changed(self, a: int, b: int, friends: bool) -> None:
+        self._relay.send(["rel", a, b, friends])
+
+    def state_set(self, user_id: int, state: PresenceState) -> None:
+        self._relay.send(["st", user_id, state.value])
+
+    # -- what the others tell -------------------------------------------------------------
+
+    def _online_anywhere(self, user_id: int) -> bool:
+        return self._hub.here(user_id) or user_id in self._where
+
+    def _add(self, instance: str, user_id: int) -> bool:
+        """Whether the user was online nowhere before."""
+        new = not self._online_anywhere(user_id)
+        self._held.setdefault(instance, set()).add(user_id)
+        self._where.setdefault(user_id, set()).add(instance)
+        return new
+
+    def _remove(self, instance: str, user_id: int) -> bool:
+        """Whether the user is now online nowhere."""
+        held = self._held.get(instance)
+        if held is not None:
+            held.discard(user_id)
+        where = self._where.get(user_id)
+        if where is None:
+            return False
+        where.discard(instance)
+        if where:
+            return False
+        del self._where[user_id]
+        self._states.pop(user_id, None)
+        return not self._hub.here(user_id)
+
+    def _on(self, sender: str, op: list[Any]) -> None:
+        self._heard[sender] = self._clock()
+        _, user_id, friends = op
+        if self._add(sender, user_id):
+            self._hub.online_changed_elsewhere(friends)
+
+    def _off(self, sender: str, op: list[Any]) -> None:
+        _, user_id, friends = op
+        if self._remove(sender, user_id):
+            self._hub.online_changed_elsewhere(friends)
+
+    def _state_op(self, sender: str, op: list[Any]) -> None:
+        _, user_id, state = op
+        self._states[user_id] = PresenceState(state)
+
+    def _relation(self, sender: str, op: list[Any]) -> None:
+        _, a, b, friends = op
+        self._hub.relation_changed_here(a, b, friends)
+
+    def _heartbeat_op(self, sender: str, op: list[Any]) -> None:
+        self._heard[sender] = self._clock()
+        if op[1] != len(self._held.get(sender, ())):
+            self._spawn(self._reread(sender))  # an on/off was missed, or it is new to us
+
+    def _bye(self, sender: str, op: list[Any]) -> None:
+        self._drop(sender)  # a clean stop: its sockets closed with 1001 and reconnect
+
+    # -- keeping the view ----------------------------------------------------------------
+
+    def _apply(self, instance: str, users: set[int]) -> None:
+        held = self._held.get(instance, set())
+        came = [u for u in users - held if self._add(instance, u)]
+        gone = {u for u in held - users if self._remove(instance, u)}
+        if came:  # learnt from the key, without their friends: found among ours
+            self._hub.online_changed_elsewhere(self._hub.friends_here_of(set(came)))
+        if gone:
+            self._hub.gone_with_instance(gone)
+
+    def _drop(self, instance: str) -> None:
+        self._heard.pop(instance, None)
+        users = self._held.pop(instance, set())
+        gone = set()
+        for user_id in users:
+            where = self._where.get(user_id)
+            if where is None:
+                continue
+            where.discard(instance)
+            if not where:
+                del self._where[user_id]
+                self._states.pop(user_id, None)
+                if not self._hub.here(user_id):
+                    gone.add(user_id)
+        if gone:
+            log.warning("instance %s stopped answering: %d users offline with it",
+                        instance, len(gone))
+            self._hub.gone_with_instance(gone)
+
+    async def _reread(self, instance: str) -> None:
+        users = await self._sets.get(instance)
+        if users is None:
+            self._drop(instance)
+        else:
+            self._apply(instance, users)
+
+    async def reread_all(self) -> None:
+        sets = await self._sets.all()
+        sets.pop(self.instance_id, None)
+        for instance in list(self._held):
+            if instance not in sets:
+                self._drop(instance)
+        now = self._clock()
+        for instance, users in sets.items():
+            self._heard[instance] = now
+            self._apply(instance, users)
+
+    def expire(self) -> None:
+        """Drop the instances not heard for two heartbeats — only while the bus is up and
+        has been for that long, so a Redis outage does not take everyone offline."""
+        now = self._clock()
+        if not self._bus_up():
+            self._up_since = now
+            return
+        limit = self.heartbeat * (MISSED_HEARTBEATS + 0.5)
+        if now - self._up_since < limit:
+            return
+        for instance, heard in list(self._heard.items()):
+            if now - heard > limit:
+                self._drop(instance)
+
+    async def beat(self) -> None:
+        users = self._hub.local_users()
+        await self._sets.put(self.instance_id, users,
+                             self.heartbeat * (MISSED_HEARTBEATS + 0.5))
+        self._relay.send(["hb", len(users)])
+
+    async def run(self) -> None:
+        try:
+            await self.reread_all()
+        except Exception:
+            log.warning("reading who is online elsewhere failed", exc_info=True)
+        while True:
+            try:
+                if self._bus_up():
+                    await self.beat()
+            except Exception:  # Redis went away between the check and the write
+                log.warning("presence heartbeat failed", exc_info=True)
+            self.expire()
+            await asyncio.sleep(self.heartbeat)
+
+    async def restored(self) -> None:
+        """Redis is back after a loss: frames from other instances may have been missed, so
+        every socket here closes with 1001 and its client resumes from its last position;
+        the online view is read again from the keys."""
+        self._hub.close_all(CloseCode.GOING_AWAY, RESTORED_REASON)
+        self._up_since = self._clock()
+        try:
+            await self.beat()
+            await self.reread_all()
+        except Exception:
+            log.warning("re-reading who is online elsewhere failed", exc_info=True)
+
+    async def stop(self) -> None:
+        """A clean stop: the others drop this instance at once instead of after two
+        heartbeats (its sockets were closed with 1001 and reconnect elsewhere)."""
+        self._relay.send(["bye"])
+        try:
+            await self._sets.remove(self.instance_id)
+        except Exception:
+            log.warning("removing this instance's online set failed", exc_info=True)
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,127 @@
+"""Two run.py instances on one Redis and the same databases, clients spread over them:
+what the hub delivers reaches users wherever they are connected, presence is the union,
+and an instance that dies takes its users offline for their friends.
+
+Chat writes go through the first instance only: forwarding them to one writer is another
+part of the work (docs/deployment.md); here the writer's events must cross."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import httpx
+import pytest
+
+from tests.support.chat_client import Client
+from tests.support.instances import Instances, instances, shared_databases  # noqa: F401
+from tests.support.people import user
+from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow
+
+HEARTBEAT = 2.0  # ws/cluster.py HEARTBEAT_SECONDS
+
+
+def ws_url(run) -> str:
+    return run.url.replace("http://", "ws://") + "/ws"
+
+
+def auth(u: dict) -> dict[str, str]:
+    return {"Authorization": f"Bearer {u['jwt']}"}
+
+
+async def befriend(http_a: httpx.AsyncClient, a: dict, http_b: httpx.AsyncClient, b: dict
+                   ) -> None:
+    """A asks on one instance, B accepts on the other."""
+    r = await http_a.post(f"/api/v1/friends/requests/{b['id']}", headers=auth(a))
+    assert r.status_code in (200, 201), r.text
+    r = await http_b.post(f"/api/v1/friends/requests/{a['id']}/accept", headers=auth(b))
+    assert r.status_code in (200, 201, 204), r.text
+
+
+async def test_frames_presence_typing_and_profiles_cross_instances(instances):
+    first, second = await instances.start(2)
+    async with (httpx.AsyncClient(base_url=first.url) as on_first,
+                httpx.AsyncClient(base_url=second.url) as on_second):
+        a, b = await user(on_first), await user(on_second)
+        await befriend(on_first, a, on_second, b)
+        cb = await Client.connect(ws_url(second), b)
+        ca = await Client.connect(ws_url(first), a)
+        # Presence is the union: b, on the second instance, sees a come online on the first.
+        assert (await cb.expect("presence", user_id=a["id"]))["state"] == "online"
+        assert a["id"] in (await cb.expect("getOnlineUsers", user_ids=[a["id"]]))["user_ids"]
+        assert ca.hello["type"] == "hello"
+        asked = await cb.command("presence_of", user_ids=[a["id"]])
+        assert [(p["user_id"], p["state"]) for p in asked["presence"]] == [(a["id"], "online")]
+        assert (await ca.command("presence", state="busy"))["type"] == "ack"
+        assert (await cb.expect("presence", user_id=a["id"]))["state"] == "busy"
+        asked = await cb.command("presence_of", user_ids=[a["id"]])
+        assert asked["presence"][0]["state"] == "busy"
+
+        # Chat events from the writer reach b in the writer's order.
+        cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+        texts = [f"m{i}" for i in range(30)]
+        for i, text in enumerate(texts):
+            await ca.command("send", conversation_id=cid, client_id=f"c{i}", text=text)
+        got = [await cb.expect("newMessage") for _ in texts]
+        assert [e["message"]["text"] for e in got] == texts
+        positions = [e["pos"] for e in got]
+        assert positions == sorted(positions) and len(set(positions)) == len(positions)
+
+        # Typing crosses (b types on the second instance, a hears on the first).
+        assert (await cb.command("typing", conversation_id=cid))["type"] == "ack"
+        assert (await ca.expect("typing", active=True))["user_id"] == b["id"]
+
+        # A profile changed over HTTP on the second instance reaches a's own socket on the
+        # first, and b's.
+        r = await on_second.patch("/api/v1/user/me", json={"name": "Ann Renamed"},
+                                  headers=auth(a))
+        assert r.status_code == 200, r.text
+        assert (await ca.expect("profile.updated"))["user"]["name"] == "Ann Renamed"
+        assert (await cb.expect("profile.updated"))["user"]["name"] == "Ann Renamed"
+
+        # a leaves: offline for b, on the other instance, and gone from b's online list.
+        await ca.close()
+        assert (await cb.expect("presence", user_id=a["id"], state="offline"))["last_seen"]
+        assert (await cb.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
+        await cb.close()
+
+
+async def test_a_session_ended_on_one_instance_closes_its_socket_on_the_other(instances):
+    first, second = await instances.start(2)
+    async with (httpx.AsyncClient(base_url=first.url) as on_first,
+                httpx.AsyncClient(base_url=second.url) as on_second):
+        a = await user(on_first)
+        ca = await Client.connect(ws_url(second), a)
+        r = await on_first.post("/api/v1/user/logout", json={}, headers=auth(a))
+        assert r.status_code == 204, r.text
+        with pytest.raises(Exception) as closed:
+            while True:
+                await ca.recv(timeout=10)
+        assert getattr(closed.value, "rcvd", None) is not None, closed.value
+        assert closed.value.rcvd.code == 4001
+        # The access token is refused over HTTP on the other instance too.
+        r = await on_second.get("/api/v1/user/me", headers=auth(a))
+        assert r.status_code == 401
+
+
+async def test_an_instance_killed_takes_its_users_offline_within_two_heartbeats(instances):
+    first, second = await instances.start(2)
+    async with (httpx.AsyncClient(base_url=first.url) as on_first,
+                httpx.AsyncClient(base_url=second.url) as on_second):
+        a, b = await user(on_first), await user(on_second)
+        await befriend(on_first, a, on_second, b)
+        cb = await Client.connect(ws_url(second), b)
+        await Client.connect(ws_url(first), a)
+        await cb.expect("presence", user_id=a["id"], state="online")
+        first.proc.kill()  # kill -9: no goodbye, its heartbeats stop
+        killed = time.monotonic()
+        gone = await cb.expect("presence", user_id=a["id"], state="offline", timeout=15)
+        waited = time.monotonic() - killed
+        # Two heartbeats and a half, plus one for the check itself and a busy machine.
+        assert waited < HEARTBEAT * 3.5 + 3, waited
+        assert gone["user_id"] == a["id"]
+        assert (await cb.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
+        await cb.close()
