@@ -48,6 +48,7 @@ from .cluster_chat import ClusterChat
 from .storage.redis.bus import RedisBus
 from .storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat
 from .instances import Instances, join_instances
+from .storage.redis.limits import SharedLimits
 from .settings import Settings
 from .storage.cached_users import CachedUserRepository
 from .storage.mail import OutboxMailer, SmtpMailer
@@ -182,6 +183,7 @@ class Services:
     chat_role: ChatWriterRole | None = None
     # Several instances on Redis (nirvana/instances.py); None without REDIS_URL.
     instances: "Instances | None" = None
+    shared_limits: SharedLimits | None = None
 
     async def profile_changed(self, user: User) -> None:
         """Called after a profile change: friends and conversation peers who are online get
@@ -440,6 +442,10 @@ def build_services(
     second_factor = SecondFactor(store=PgTwoFactorStore(pool), totp=PyotpTotp(),
                                  signer=signer, clock=clock)
     users = CachedUserRepository(PgUserRepository(pool))
+    # Several instances (REDIS_URL): rate limits kept in step between them.
+    shared_limits = SharedLimits(clock) if settings.redis_url is not None else None
+    limiter = (shared_limits.limiter if shared_limits is not None
+               else lambda limit: SlidingWindowLimiter(limit, clock))
     moderation_store = PgModerationStore(pool, role_changed=users.forget)
     accounts = Accounts(
         users=users,
@@ -461,6 +467,7 @@ def build_services(
         events=account_events,
         second_factor=second_factor,
         sign_in_gate=SuspensionGate(moderation_store, clock),
+        limiter=limiter,
     )
     write_gate: WriteGate = (OpenGate() if settings.unverified_may_write
                              else VerifiedEmailGate(accounts.users))
@@ -579,7 +586,8 @@ def build_services(
         export_worker=export_worker,
         background=background,
         moderation=moderation,
-        write_limiter=SlidingWindowLimiter(Limit(settings.writes_per_minute, 60), clock),
+        write_limiter=limiter(Limit(settings.writes_per_minute, 60)),
+        shared_limits=shared_limits,
         bus=bus,
         chat_role=chat_role,
     )

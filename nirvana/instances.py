@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from .leases import new_holder
+from .storage.cached_users import CachedUserRepository
 from .storage.redis.bus import RedisBus
 from .storage.redis.online import RedisOnlineSets
 from .storage.redis.relay import Relay
@@ -51,12 +52,35 @@ async def join_instances(services: "Services") -> Instances:
     relay = Relay(bus)
     hub = HubAcrossInstances(services.hub, relay, RedisOnlineSets(bus), bus_up=lambda: bus.up)
     bus.on_restored(hub.restored)
+    _share_caches(services, relay)
+    if services.shared_limits is not None:
+        services.shared_limits.attach(relay)
     await bus.start()
     services.start_background("relay", relay.run())
     services.start_background("hub-heartbeat", hub.run())
     services.start_background("revocations", _reload_revocations(services))
     log.info("joined the instances on Redis as %s", bus.instance_id)
     return Instances(bus, relay, hub)
+
+
+def _share_caches(services: "Services", relay: Relay) -> None:
+    """What one instance changes, the others' caches drop. The page cache of anonymous blog
+    reads is not told: its pages are at most `max_age` (1 s) old on every instance anyway
+    (http/page_cache.py), which is its documented staleness."""
+    users = services.accounts.users
+    if isinstance(users, CachedUserRepository):
+        users.changed = lambda user_id: relay.send(["uf", user_id])
+        relay.on("uf", lambda sender, op: users.changed_elsewhere(op[1]))
+    cache = services.chat.cache
+
+    def conversation(sender: str, op: list) -> None:
+        # From the chat writer: members, roles and stored messages (True), or its last seq
+        # and read marks: read again from the store on next use.
+        if op[2]:
+            cache.forget(op[1])
+        else:
+            cache.forget_conversation_only(op[1])
+    relay.on("cv", conversation)
 
 
 async def _reload_revocations(services: "Services") -> None:

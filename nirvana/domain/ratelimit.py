@@ -1,8 +1,8 @@
 """In-process rate limiting: a sliding-window counter per key, with an injected clock.
 
 Memory is bounded: at most `max_keys` keys are tracked; the oldest are dropped first, which
-can only ever make the limiter more lenient, never lock anyone out. Several processes would
-share these counters through the broker (see README, "Past one machine").
+can only ever make the limiter more lenient, never lock anyone out. Several instances keep
+each other's counters in step (nirvana/storage/redis/limits.py).
 """
 
 from __future__ import annotations
@@ -59,8 +59,23 @@ class SlidingWindowLimiter:
         return left, (1 - elapsed) * self.limit.per_seconds
 
     def hit(self, key: str) -> None:
+        self.count_hit(key, self.window())
+
+    def window(self) -> int:
+        """The current window's number: the same in every process whose clock agrees."""
+        return int(self._clock.now().timestamp() // self.limit.per_seconds)
+
+    def count_hit(self, key: str, window: int) -> None:
+        """Count a hit made in `window` (the current one, or a hit another process counted
+        a moment ago, perhaps in the previous one); a hit from an older window is gone."""
         index, current, previous, _ = self._state(key)
-        self._windows[key] = (index, current + 1, previous)
+        if window == index:
+            current += 1
+        elif window == index - 1:
+            previous += 1
+        else:
+            return
+        self._windows[key] = (index, current, previous)
         self._windows.move_to_end(key)
         while len(self._windows) > self._max_keys:
             self._windows.popitem(last=False)

@@ -3,17 +3,18 @@ route that loads the caller no longer cost a PostgreSQL round trip per request.
 
 Write-through: every change of a user made through this repository replaces its cached copy
 with what the database returned, so within this process a read after a write always sees
-the write. The assumption that makes that enough: **one process owns the users table** —
-Nirvana runs as one process (DESIGN.md), and nothing else changes `users` rows while it runs
-(`nirvana.seed` runs before start). Several processes behind a load balancer would need the
-invalidation broadcast through the broker that already carries fan-out, or this wrapper
-removed; see README "Past one machine".
+the write. The assumption that makes that enough: **the instances that share the users table tell
+each other what they change** — with one process nothing else changes `users` rows while it
+runs (`nirvana.seed` runs before start); with several (REDIS_URL), every change made here is
+sent to the others (`changed`, wired in nirvana/instances.py), which drop their copy
+(`changed_elsewhere`) and read the row again on next use.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import datetime
+from typing import Callable
 
 from ..domain.accounts.ports import UserRepository
 from ..domain.accounts.users import Credentials, ProfileChanges, User
@@ -27,6 +28,12 @@ class CachedUserRepository:
         # Bumped before and after every write. A read whose round trip overlapped a write
         # (the counter moved meanwhile) may hold the old row, so it is returned but not kept.
         self._writes = 0
+        # Told the id of each user changed here, once the database has the change.
+        self.changed: Callable[[int], None] | None = None
+
+    def _tell(self, user_id: int) -> None:
+        if self.changed is not None:
+            self.changed(user_id)
 
     def _remember(self, user: User, writes_before: int) -> None:
         if self._writes != writes_before:
@@ -74,6 +81,7 @@ class CachedUserRepository:
         finally:
             self._writes += 1
         self._remember(user, self._writes)
+        self._tell(user_id)
         return user
 
     async def change_email(self, user_id: int, email: str) -> User:
@@ -84,6 +92,7 @@ class CachedUserRepository:
         finally:
             self._writes += 1
         self._remember(user, self._writes)
+        self._tell(user_id)
         return user
 
     async def mark_email_verified(self, user_id: int, email: str) -> User | None:
@@ -95,10 +104,17 @@ class CachedUserRepository:
             self._writes += 1
         if user is not None:
             self._remember(user, self._writes)
+        self._tell(user_id)
         return user
 
     def forget(self, user_id: int) -> None:
         """A change made outside this repository (a role, by moderation): read it again."""
+        self.changed_elsewhere(user_id)
+        self._tell(user_id)
+
+    def changed_elsewhere(self, user_id: int) -> None:
+        """Another instance changed the user: read it again (and never keep a read that
+        overlapped this)."""
         self._writes += 1
         self._users.pop(user_id, None)
 
@@ -119,6 +135,7 @@ class CachedUserRepository:
             await self._inner.delete(user_id, at)
         finally:
             self._writes += 1
+        self._tell(user_id)
 
     async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
         return await self._inner.recently_deleted(since)

@@ -123,6 +123,9 @@ class HubAcrossInstances:
     def state_set(self, user_id: int, state: PresenceState) -> None:
         self._relay.send(["st", user_id, state.value])
 
+    def conversation_touched(self, conversation_id: str, messages: bool) -> None:
+        self._relay.send(["cv", conversation_id, messages])
+
     # -- what the others tell -------------------------------------------------------------
 
     def _online_anywhere(self, user_id: int) -> bool:

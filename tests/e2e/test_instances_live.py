@@ -82,6 +82,19 @@ async def test_frames_presence_typing_and_profiles_cross_instances(instances):
         assert (await ca.expect("profile.updated"))["user"]["name"] == "Ann Renamed"
         assert (await cb.expect("profile.updated"))["user"]["name"] == "Ann Renamed"
 
+        # A blog published on the first instance: b hears of it on the second. b likes it
+        # on the second: a's notification comes on the first.
+        r = await on_first.post("/api/v1/blog", headers=auth(a),
+                                json={"title": "News", "body": "words"})
+        assert r.status_code == 201, r.text
+        blog = r.json()
+        assert (await cb.expect("blog.published"))["blog"]["id"] == blog["id"]
+        r = await on_second.put(f"/api/v1/blog/{blog['id']}/reaction", headers=auth(b),
+                                json={"kind": "like"})
+        assert r.status_code == 200, r.text
+        liked = await ca.expect("notification")
+        assert liked["notification"]["actors"][0]["id"] == b["id"]
+
         # a leaves: offline for b, on the other instance, and gone from b's online list.
         await ca.close()
         assert (await cb.expect("presence", user_id=a["id"], state="offline"))["last_seen"]
