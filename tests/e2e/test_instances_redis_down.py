@@ -1,0 +1,84 @@
+"""Redis is not the store of record: while it is down each instance serves its own sockets
+and HTTP; when it is back every socket closes with 1001 and its client resumes what it
+missed from the stores."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import websockets
+
+from nirvana.ws.cluster import RESTORED_REASON
+from tests.support.chat_client import Client
+from tests.support.instances import instances, shared_databases  # noqa: F401 (fixtures)
+from tests.support.people import user
+from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow
+
+
+def ws_url(run) -> str:
+    return run.url.replace("http://", "ws://") + "/ws"
+
+
+def auth(u: dict) -> dict[str, str]:
+    return {"Authorization": f"Bearer {u['jwt']}"}
+
+
+async def closed_with(client: Client) -> websockets.frames.Close:
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            client.backlog.append(await client.recv(timeout=20))
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd
+
+
+async def test_redis_down_then_back(instances, redis_server):  # noqa: F811
+    first, second = await instances.start(2)
+    async with (httpx.AsyncClient(base_url=first.url) as on_first,
+                httpx.AsyncClient(base_url=second.url) as on_second):
+        a, b, c = await user(on_first), await user(on_first), await user(on_second)
+        for other in (b, c):
+            r = await on_first.post(f"/api/v1/friends/requests/{other['id']}", headers=auth(a))
+            assert r.status_code in (200, 201), r.text
+            r = await on_first.post(f"/api/v1/friends/requests/{a['id']}/accept",
+                                    headers=auth(other))
+            assert r.status_code in (200, 201, 204), r.text
+        ca = await Client.connect(ws_url(first), a)
+        cb = await Client.connect(ws_url(first), b)  # on the same instance as a
+        cc = await Client.connect(ws_url(second), c)  # on the other one
+        with_b = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+        with_c = (await ca.command("open_direct", user_id=c["id"]))["conversation"]["id"]
+        sent = await ca.command("send", conversation_id=with_c, client_id="before", text="x")
+        assert sent["type"] == "ack"
+        seen_by_c = (await cc.expect("newMessage"))["pos"]
+
+        redis_server.stop()
+        # Each instance serves its own: a and b chat on the first; HTTP answers on both.
+        await ca.command("send", conversation_id=with_b, client_id="down1", text="still here")
+        assert (await cb.expect("newMessage"))["message"]["text"] == "still here"
+        missed = await ca.command("send", conversation_id=with_c, client_id="down2",
+                                  text="while Redis was down")
+        assert missed["type"] == "ack"  # stored; its frame cannot cross to c's instance
+        assert (await on_second.get("/api/v1/user/me", headers=auth(c))).status_code == 200
+
+        redis_server.start()
+        # Back: every socket on both instances closes with 1001, so that clients resume.
+        for client in (ca, cb, cc):
+            close = await closed_with(client)
+            assert (close.code, close.reason) == (1001, RESTORED_REASON)
+        assert not [f for f in cc.backlog if f["type"] == "newMessage"
+                    and f["message"]["text"] == "while Redis was down"]
+
+        # Resumed on the writer's instance (which one a resume may use is the chat writer's
+        # part of the work), c gets what the second instance could not deliver.
+        resumed = await Client.connect(ws_url(first), c, since=seen_by_c)
+        again = await resumed.expect("newMessage")
+        assert again["message"]["text"] == "while Redis was down"
+        await resumed.expect("resumed")
+        # And live frames cross again.
+        cc = await Client.connect(ws_url(second), c)
+        ca = await Client.connect(ws_url(first), a)
+        await ca.command("send", conversation_id=with_c, client_id="after", text="back")
+        assert (await cc.expect("newMessage"))["message"]["text"] == "back"
+        await ca.close(), await cc.close(), await resumed.close()
