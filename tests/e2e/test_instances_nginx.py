@@ -1,0 +1,88 @@
+"""nginx, configured by deploy/nginx.conf, in front of two instances: clients that only know
+nginx's address get HTTP and WebSockets spread over both, chat across them, and keep being
+served when one instance stops."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+
+import httpx
+import pytest
+import websockets
+
+from tests.support.chat_client import Client
+from tests.support.instances import instances, shared_databases  # noqa: F401 (fixtures)
+from tests.support.nginx import Nginx, require_nginx
+from tests.support.people import user
+from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow
+
+METRICS_TOKEN = "metrics-token-for-the-nginx-test"
+
+
+@pytest.fixture
+async def nginx_in_front(instances):
+    executable = require_nginx()
+    runs = await instances.start(2, METRICS_TOKEN=METRICS_TOKEN,
+                                 FORWARDED_ALLOW_IPS="127.0.0.1")
+    proxy = await asyncio.to_thread(
+        Nginx, executable, [r.url.removeprefix("http://") for r in runs])
+    yield proxy, runs
+    await asyncio.to_thread(proxy.close)
+
+
+async def open_sockets(run) -> int:
+    async with httpx.AsyncClient() as http:
+        r = await http.get(f"{run.url}/metrics",
+                           headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    return int(float(re.search(r"^nirvana_websockets_open (\S+)$", r.text, re.M).group(1)))
+
+
+async def test_two_instances_behind_nginx(nginx_in_front):
+    proxy, (first, second) = nginx_in_front
+    ws = proxy.url.replace("http://", "ws://") + "/ws"
+    async with httpx.AsyncClient(base_url=proxy.url) as http:
+        a, b = await user(http), await user(http)
+        r = await http.post(f"/api/v1/friends/requests/{b['id']}",
+                            headers={"Authorization": f"Bearer {a['jwt']}"})
+        assert r.status_code in (200, 201), r.text
+        r = await http.post(f"/api/v1/friends/requests/{a['id']}/accept",
+                            headers={"Authorization": f"Bearer {b['jwt']}"})
+        assert r.status_code in (200, 201, 204), r.text
+
+        # Round robin, no stickiness: of two sockets through nginx, one lands on each.
+        cb = await Client.connect(ws, b)
+        ca = await Client.connect(ws, a)
+        assert (await open_sockets(first), await open_sockets(second)) == (1, 1)
+
+        # Presence and chat cross between the two, through the proxy's upgraded sockets.
+        assert (await cb.expect("presence", user_id=a["id"]))["state"] == "online"
+        cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+        for i in range(5):
+            await ca.command("send", conversation_id=cid, client_id=str(i), text=f"m{i}")
+        assert [(await cb.expect("newMessage"))["message"]["text"] for _ in range(5)] == \
+            [f"m{i}" for i in range(5)]
+        # An idle socket through nginx is kept by the server's pings, not cut by a timeout.
+        assert (await cb.command("ping"))["type"] == "pong"
+
+        # One instance stops: its socket closes with 1001, and the client that reconnects
+        # through nginx is served by the other; so is every HTTP request.
+        await asyncio.to_thread(first.stop, signal.SIGTERM)
+        closes, pongs = [], 0
+        for client in (ca, cb):
+            try:
+                pongs += (await client.command("ping", timeout=5))["type"] == "pong"
+            except websockets.ConnectionClosed as closed:
+                closes.append(closed.rcvd.code if closed.rcvd else None)
+        assert (closes, pongs) == ([1001], 1)
+        for _ in range(6):
+            assert (await http.get("/ready")).status_code == 200
+            r = await http.get("/api/v1/user/me", headers={"Authorization": f"Bearer {a['jwt']}"})
+            assert r.status_code == 200
+        again = await Client.connect(ws, a)
+        assert (await again.command("ping"))["type"] == "pong"
+        assert await open_sockets(second) >= 1
+        await again.close()

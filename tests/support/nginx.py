@@ -1,0 +1,111 @@
+"""Debian's nginx in front of run.py instances, configured by deploy/nginx.conf (the file
+the deployment docs give), in a temporary directory of its own.
+
+Without nginx the tests that need it are skipped with the reason, except under CI=true,
+where its absence fails the run (`.ci/run` installs nginx-light).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.running import ROOT
+
+NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
+SITE = ROOT / "deploy" / "nginx.conf"
+START_SECONDS = 10
+
+
+def require_nginx() -> str:
+    path = NGINX if os.access(NGINX, os.X_OK) else shutil.which("nginx")
+    if path:
+        return path
+    reason = f"{NGINX} is missing: install Debian's nginx-light (apt-get install nginx-light)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def site_for(upstreams: list[str], port: int) -> str:
+    """deploy/nginx.conf with its upstream servers and its listen address replaced: the
+    rest (upgrade headers, timeouts, retries) is tested as shipped."""
+    text = SITE.read_text()
+    servers = "".join(f"    server {u} max_fails=1 fail_timeout=5s;\n" for u in upstreams)
+    text, n = re.subn(r"(upstream nirvana \{\n(?:    #.*\n)*)(?:    server .*\n)+",
+                      lambda m: m.group(1) + servers, text)
+    assert n == 1, "deploy/nginx.conf: no upstream block to point at the instances"
+    text, n = re.subn(r"listen 80;", f"listen 127.0.0.1:{port};", text)
+    assert n == 1, "deploy/nginx.conf: no `listen 80;`"
+    return text
+
+
+class Nginx:
+    def __init__(self, executable: str, upstreams: list[str]) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="nirvana-test-nginx-"))
+        self.port = _free_port()
+        (self.dir / "nirvana.conf").write_text(site_for(upstreams, self.port))
+        d = self.dir
+        (d / "nginx.conf").write_text(f"""
+worker_processes 1;
+error_log {d}/error.log warn;
+pid {d}/nginx.pid;
+events {{ worker_connections 512; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    include {d}/nirvana.conf;
+}}
+""")
+        self.proc = subprocess.Popen(
+            [executable, "-p", str(d), "-c", str(d / "nginx.conf"), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"nginx exited: {self.proc.stderr.read()!r}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.close()
+        raise AssertionError(f"nginx did not listen in {START_SECONDS} s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def access_log(self) -> str:
+        path = self.dir / "access.log"
+        return path.read_text() if path.exists() else ""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
