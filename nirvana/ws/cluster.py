@@ -186,10 +186,10 @@ class HubAcrossInstances:
         held = self._held.get(instance, set())
         came = [u for u in users - held if self._add(instance, u)]
         gone = {u for u in held - users if self._remove(instance, u)}
-        if came:  # learnt from the key, without their friends: found among ours
-            self._hub.online_changed_elsewhere(self._hub.friends_here_of(set(came)))
+        if came:  # learnt from the key (an instance back from a pause, or new to us)
+            self._hub.changed_with_instance(set(came), online=True)
         if gone:
-            self._hub.gone_with_instance(gone)
+            self._hub.changed_with_instance(gone, online=False)
 
     def _drop(self, instance: str) -> None:
         self._heard.pop(instance, None)
@@ -208,7 +208,7 @@ class HubAcrossInstances:
         if gone:
             log.warning("instance %s stopped answering: %d users offline with it",
                         instance, len(gone))
-            self._hub.gone_with_instance(gone)
+            self._hub.changed_with_instance(gone, online=False)
 
     async def _reread(self, instance: str) -> None:
         users = await self._sets.get(instance)

@@ -13,7 +13,7 @@ from typing import Iterable, Protocol, Sequence
 
 from ..domain.chat.entities import ChatEvent, Conversation, Message, Receipt
 from ..domain.chat.ports import ChatPeers
-from ..domain.presence import Presence
+from ..domain.presence import Presence, PresenceState
 from . import events as ev
 from .connection import Connection, UserQueues
 from .presence import PresenceFanout
@@ -171,14 +171,22 @@ class Hub:
         return [u for u, friends in self._friends.items()
                 if u in self._by_user and not friends.isdisjoint(users)]
 
-    def gone_with_instance(self, gone: set[int]) -> None:
-        """These users were online only on an instance that stopped answering: they go
-        offline for the friends that have sockets here."""
-        self._announce(self.friends_here_of(gone))
-        if self.presence is not None:
-            for uid in gone:
-                self.presence.gone_with_instance(
-                    uid, lambda users, text: self.deliver_here(users, text, None))
+    def changed_with_instance(self, users: set[int], online: bool) -> None:
+        """These users went offline with an instance that stopped answering, or came back
+        online with it: their friends with sockets here are told."""
+        self._announce(self.friends_here_of(users))
+        if self.presence is None:
+            return
+        # Only those with a friend here: an instance that starts learns of every user
+        # online elsewhere, and reading each one's audience would tell no one.
+        relevant: set[int] = set()
+        for uid, friends in self._friends.items():
+            if uid in self._by_user:
+                relevant.update(friends & users)
+        for uid in relevant:
+            state = self.presence.state(uid) if online else PresenceState.OFFLINE
+            self.presence.changed_with_instance(
+                uid, state, lambda users, text: self.deliver_here(users, text, None))
 
     def close_all(self, code: int, reason: str) -> None:
         for conn in self.connections():

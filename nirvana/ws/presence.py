@@ -75,13 +75,13 @@ class PresenceFanout:
                                           else None))
         (send or self._tell)([u for u in audience if self._online(u)] + [user_id], text)
 
-    def gone_with_instance(self, user_id: int, send_here: Callable[[list[int], str], None]
-                           ) -> None:
-        """The instance that held the user's sockets stopped answering (ws/cluster.py):
-        each instance tells its own sockets that the user is offline."""
+    def changed_with_instance(self, user_id: int, state: PresenceState,
+                              send_here: Callable[[list[int], str], None]) -> None:
+        """The instance that holds the user's sockets stopped answering (offline), or
+        answers again (its state): each instance tells its own sockets (ws/cluster.py)."""
         async def work() -> None:
             seen = await self._presence.seen(user_id)
-            await self._announce(user_id, PresenceState.OFFLINE, seen, send=send_here)
+            await self._announce(user_id, state, seen, send=send_here)
         self._spawn(work())
 
     async def first_device(self, user_id: int, friends: set[int] | None = None) -> None:

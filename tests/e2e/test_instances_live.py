@@ -138,3 +138,25 @@ async def test_an_instance_killed_takes_its_users_offline_within_two_heartbeats(
         assert gone["user_id"] == a["id"]
         assert (await cb.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
         await cb.close()
+
+
+async def test_an_instance_paused_past_two_heartbeats_drops_out_and_comes_back(instances):
+    first, second = await instances.start(2)
+    async with (httpx.AsyncClient(base_url=first.url) as on_first,
+                httpx.AsyncClient(base_url=second.url) as on_second):
+        a, b = await user(on_first), await user(on_second)
+        await befriend(on_first, a, on_second, b)
+        cb = await Client.connect(ws_url(second), b)
+        await Client.connect(ws_url(first), a)
+        await cb.expect("presence", user_id=a["id"], state="online")
+        first.proc.send_signal(signal.SIGSTOP)  # a network pause: no heartbeats, no close
+        try:
+            await cb.expect("presence", user_id=a["id"], state="offline", timeout=15)
+            assert (await cb.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
+        finally:
+            first.proc.send_signal(signal.SIGCONT)
+        # Awake, its next heartbeat brings its users back for their friends.
+        assert (await cb.expect("presence", user_id=a["id"], state="online",
+                                timeout=15))["user_id"] == a["id"]
+        await cb.expect("getOnlineUsers", user_ids=[a["id"]])
+        await cb.close()
