@@ -25,8 +25,9 @@ and Atom feeds and the sitemap (docs/blogs.md lists them). Each page carries an 
 of its bytes) for conditional GETs.
 
 Only anonymous lists are cached: a signed-in viewer's list hides authors blocked either way,
-so it is built per request. Like the user cache, this assumes one process does all writes
-(see nirvana/storage/cached_users.py).
+so it is built per request. With several instances (REDIS_URL) a write on another instance
+does not move this one's version: its pages follow within `max_age` plus one rebuild, the
+same bound as counts (docs/deployment.md).
 """
 
 from __future__ import annotations
