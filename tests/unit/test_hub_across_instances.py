@@ -1,0 +1,177 @@
+"""The hub across instances (ws/cluster.py) without Redis: two hubs joined by an in-memory
+relay that carries operations as the real one does (JSON, in order), a fake clock for the
+heartbeats, and real `Connection`s to read what each socket would be sent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable
+
+from nirvana.ws.cluster import HubAcrossInstances
+from nirvana.ws.connection import Connection
+from nirvana.ws.hub import Hub
+from tests.support.fakes_chat import FakePeers
+from tests.support.waiting import wait_until
+
+
+class LinkedRelay:
+    """One instance's relay; what it sends is handled at once by the others'."""
+
+    def __init__(self, instance_id: str, network: list["LinkedRelay"]) -> None:
+        self.instance_id = instance_id
+        self._network = network
+        network.append(self)
+        self._handlers: dict[str, Callable[[str, list[Any]], None]] = {}
+        self._frames: Callable[[list[int], str, int | None], None] | None = None
+        self.connected = True
+
+    def on(self, kind: str, handler: Callable[[str, list[Any]], None]) -> None:
+        self._handlers[kind] = handler
+
+    def on_frames(self, handler: Callable[[list[int], str, int | None], None]) -> None:
+        self._frames = handler
+
+    def send(self, op: list[Any]) -> None:
+        wire = json.dumps(op)
+        for other in self._others():
+            handler = other._handlers.get(op[0])
+            if handler is not None:
+                handler(self.instance_id, json.loads(wire))
+
+    def send_frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None:
+        ids = list(user_ids)
+        for other in self._others():
+            assert other._frames is not None
+            other._frames(ids, text, pos)
+
+    def _others(self) -> list["LinkedRelay"]:
+        if not self.connected:
+            return []
+        return [r for r in self._network if r is not self and r.connected]
+
+
+class FakeOnlineSets:
+    def __init__(self) -> None:
+        self.sets: dict[str, set[int]] = {}
+
+    async def put(self, instance_id: str, user_ids: list[int], ttl: float) -> None:
+        self.sets[instance_id] = set(user_ids)
+
+    async def get(self, instance_id: str) -> set[int] | None:
+        return self.sets.get(instance_id)
+
+    async def all(self) -> dict[str, set[int]]:
+        return {k: set(v) for k, v in self.sets.items()}
+
+    async def remove(self, instance_id: str) -> None:
+        self.sets.pop(instance_id, None)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Instance:
+    def __init__(self, name: str, peers: FakePeers, network: list[LinkedRelay],
+                 sets: FakeOnlineSets, clock: Clock) -> None:
+        self.hub = Hub(peers)
+        self.relay = LinkedRelay(name, network)
+        self.bus_up = True
+        self.cluster = HubAcrossInstances(self.hub, self.relay, sets,
+                                          bus_up=lambda: self.bus_up, clock=clock)
+
+    async def connect(self, user_id: int) -> Connection:
+        conn = Connection(user_id, f"s{user_id}", max_queue=100)
+        await self.hub.connected(conn)
+        return conn
+
+
+async def frames(conn: Connection) -> list[dict]:
+    """What the socket was sent since the last call."""
+    out = []
+    while conn.queued_frames:
+        out.append(json.loads(await conn.next()))
+    return out
+
+
+def world():
+    peers, network, sets, clock = FakePeers(), [], FakeOnlineSets(), Clock()
+    first = Instance("first", peers, network, sets, clock)
+    second = Instance("second", peers, network, sets, clock)
+    return peers, first, second, sets, clock
+
+
+async def test_a_frame_reaches_the_listed_users_sockets_on_every_instance():
+    _, first, second, _, _ = world()
+    ann_here, ann_there = await first.connect(1), await second.connect(1)
+    bob, cat = await second.connect(2), await second.connect(3)
+    for conn in (ann_here, ann_there, bob, cat):
+        await frames(conn)
+    first.hub.send_to_user(1, '{"type":"x"}')
+    first.hub.typing("c1", 3, True, [1, 2])
+    assert [f["type"] for f in await frames(ann_here)] == ["x", "typing"]
+    assert [f["type"] for f in await frames(ann_there)] == ["x", "typing"]
+    assert [f["type"] for f in await frames(bob)] == ["typing"]
+    assert await frames(cat) == []
+
+
+async def test_online_is_the_union_over_instances():
+    peers, first, second, _, _ = world()
+    peers.befriend(1, 2)
+    bob = await second.connect(2)
+    assert (await frames(bob))[-1] == {"type": "getOnlineUsers", "user_ids": []}
+    phone = await first.connect(1)
+    assert (await frames(bob)) == [{"type": "getOnlineUsers", "user_ids": [1]}]
+    assert second.hub.online(1) and not second.hub.here(1)
+    assert sorted(second.hub.online_users()) == [1, 2]
+
+    laptop = await second.connect(1)  # a second device, elsewhere: no news for bob
+    assert await frames(bob) == []
+    first.hub.disconnected(phone)  # still online on the second instance
+    assert await frames(bob) == [] and second.hub.online(1)
+    second.hub.disconnected(laptop)
+    assert await frames(bob) == [{"type": "getOnlineUsers", "user_ids": []}]
+    assert not first.hub.online(1) and not second.hub.online(1)
+
+
+async def test_an_instance_silent_for_two_heartbeats_drops_out_and_its_users_go_offline():
+    peers, first, second, sets, clock = world()
+    peers.befriend(1, 2)
+    await first.connect(1)
+    bob = await second.connect(2)
+    await first.cluster.beat()
+    await second.cluster.beat()
+    await frames(bob)
+    clock.t += first.cluster.heartbeat * 2  # two heartbeats: still within the margin
+    second.cluster.expire()
+    assert second.hub.online(1)
+    first.relay.connected = False  # paused: it sends nothing any more
+    clock.t += first.cluster.heartbeat
+    second.cluster.expire()
+    assert not second.hub.online(1)
+    assert await frames(bob) == [{"type": "getOnlineUsers", "user_ids": []}]
+
+    first.relay.connected = True  # awake: its next heartbeat brings its users back
+    await first.cluster.beat()
+    await wait_until(lambda: second.hub.online(1), "the set re-read after the heartbeat")
+    assert await frames(bob) == [{"type": "getOnlineUsers", "user_ids": [1]}]
+
+
+async def test_no_instance_drops_out_while_the_bus_is_down():
+    peers, first, second, _, clock = world()
+    await first.connect(1)
+    await first.cluster.beat()
+    second.bus_up = False  # Redis is down: nothing is heard, and nothing may be concluded
+    clock.t += first.cluster.heartbeat * 10
+    second.cluster.expire()
+    assert second.hub.online(1)
+    second.bus_up = True  # back: the others get two heartbeats' time to be heard again
+    second.cluster.expire()
+    assert second.hub.online(1)
+    clock.t += first.cluster.heartbeat * 3
+    second.cluster.expire()
+    assert not second.hub.online(1)
