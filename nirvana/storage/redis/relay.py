@@ -36,6 +36,7 @@ class Relay:
     def __init__(self, bus: RedisBus) -> None:
         self._bus = bus
         self.instance_id = bus.instance_id
+        self._own = f"{bus.instance_id}\n".encode()
         self._out: list[str] = []
         self._wake = asyncio.Event()
         self._handlers: dict[str, Handler] = {}
@@ -87,10 +88,10 @@ class Relay:
             log.exception("publishing to the other instances failed")
 
     def _received(self, payload: bytes) -> None:
+        if payload.startswith(self._own):
+            return  # our own, back from Redis: not even decoded
         lines = payload.decode().split("\n")
         sender = lines[0]
-        if sender == self.instance_id:
-            return  # our own, back from Redis
         i, n = 1, len(lines)
         while i < n:
             op = json.loads(lines[i])
