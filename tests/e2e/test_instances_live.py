@@ -160,3 +160,30 @@ async def test_an_instance_paused_past_two_heartbeats_drops_out_and_comes_back(i
                                 timeout=15))["user_id"] == a["id"]
         await cb.expect("getOnlineUsers", user_ids=[a["id"]])
         await cb.close()
+
+
+async def test_three_instances_each_user_on_another(instances):
+    runs = await instances.start(3)
+    https = [httpx.AsyncClient(base_url=r.url) for r in runs]
+    try:
+        a, b, c = [await user(h) for h in https]
+        await befriend(https[0], a, https[1], b)
+        await befriend(https[0], a, https[2], c)
+        cb = await Client.connect(ws_url(runs[1]), b)
+        cc = await Client.connect(ws_url(runs[2]), c)
+        ca = await Client.connect(ws_url(runs[0]), a)
+        for client in (cb, cc):
+            assert (await client.expect("presence", user_id=a["id"]))["state"] == "online"
+        r = await https[0].post("/api/v1/conversations", headers=auth(a), json={
+            "kind": "group", "name": "Three", "member_ids": [b["id"], c["id"]]})
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        for i in range(10):
+            await ca.command("send", conversation_id=cid, client_id=f"g{i}", text=f"g{i}")
+        for client in (cb, cc):
+            got = [await client.expect("newMessage") for _ in range(10)]
+            assert [e["message"]["text"] for e in got] == [f"g{i}" for i in range(10)]
+        await ca.close(), await cb.close(), await cc.close()
+    finally:
+        for h in https:
+            await h.aclose()
