@@ -4,6 +4,10 @@
 the chat domain's `Publisher` port: the domain calls it after a durable write, and it queues
 the encoded event on every connected device of every member. Delivery has backpressure per
 connection, not globally: each `Connection` (connection.py) has a bounded outgoing queue.
+
+Every frame for users goes through `_deliver`: with several instances (`elsewhere`, set by
+the wiring with REDIS_URL; ws/cluster.py) it also goes to the other instances, which queue
+it on the sockets they hold (`deliver_here`).
 """
 
 from __future__ import annotations
