@@ -28,15 +28,18 @@ REVOCATIONS_EVERY = 1.0  # seconds; a session ended on one instance closes socke
 class Instances:
     """This instance's part in a deployment of several: the bus and what runs on it."""
 
-    def __init__(self, bus: RedisBus, relay: Relay, hub: HubAcrossInstances) -> None:
+    def __init__(self, bus: RedisBus, relay: Relay, hub: HubAcrossInstances, *,
+                 owns_bus: bool) -> None:
         self.bus = bus
         self.relay = relay
         self.hub = hub
+        self._owns_bus = owns_bus
 
     async def close(self) -> None:
         await self.hub.stop()
         await self.relay.flush()  # the last "off"s and the "bye" of a clean stop
-        await self.bus.close()
+        if self._owns_bus:
+            await self.bus.close()
 
 
 def bus_prefix(mongodb_db: str) -> str:
@@ -44,11 +47,14 @@ def bus_prefix(mongodb_db: str) -> str:
     return f"nirvana:{mongodb_db}:"
 
 
-async def join_instances(services: "Services") -> Instances:
+async def join_instances(services: "Services", bus: RedisBus | None = None) -> Instances:
+    """`bus`: one the wiring already made (and closes), to share; else one of our own."""
     settings = services.settings
     assert settings.redis_url is not None
-    bus = RedisBus(settings.redis_url, prefix=bus_prefix(settings.mongodb_db),
-                   instance_id=new_holder())
+    owns_bus = bus is None
+    if bus is None:
+        bus = RedisBus(settings.redis_url, prefix=bus_prefix(settings.mongodb_db),
+                       instance_id=new_holder())
     relay = Relay(bus)
     hub = HubAcrossInstances(services.hub, relay, RedisOnlineSets(bus), bus_up=lambda: bus.up)
     bus.on_restored(hub.restored)
@@ -60,7 +66,7 @@ async def join_instances(services: "Services") -> Instances:
     services.start_background("hub-heartbeat", hub.run())
     services.start_background("revocations", _reload_revocations(services))
     log.info("joined the instances on Redis as %s", bus.instance_id)
-    return Instances(bus, relay, hub)
+    return Instances(bus, relay, hub, owns_bus=owns_bus)
 
 
 def _share_caches(services: "Services", relay: Relay) -> None:

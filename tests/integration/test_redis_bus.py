@@ -141,3 +141,15 @@ async def test_redis_down_at_start_starts_degraded_and_catches_up(buses, redis_s
     assert restored == [True]  # it may have missed messages while it ran without Redis
     await bus.publish("events", b"y")
     await wait_until(lambda: got == [b"y"], "the message")
+
+
+async def test_a_bus_shared_by_two_parts_of_the_wiring_starts_once(buses):
+    bus = await buses(_prefix(), "a")
+    got: list[bytes] = []
+    bus.subscribe("events", got.append)
+    await bus.start()
+    await bus.start()  # the second part: nothing more starts, nothing arrives twice
+    await bus.publish("events", b"once")
+    await wait_until(lambda: got, "the message")
+    await asyncio.sleep(0.2)
+    assert got == [b"once"]

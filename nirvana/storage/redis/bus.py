@@ -79,7 +79,10 @@ class RedisBus:
         self._restored.append(callback)
 
     async def start(self) -> None:
-        """Connect and start the subscriber; with Redis down, start degraded and keep trying."""
+        """Connect and start the subscriber; with Redis down, start degraded and keep trying.
+        Once: a second call (another part of the wiring sharing this bus) returns at once."""
+        if self._task is not None:
+            return
         self._task = asyncio.get_running_loop().create_task(self._run(), name="redis-bus")
         try:
             await asyncio.wait_for(self._connected_once.wait(), CONNECT_SECONDS * 2)
