@@ -88,6 +88,7 @@ class HubAcrossInstances:
         relay.on("rel", self._relation)
         relay.on("hb", self._heartbeat_op)
         relay.on("bye", self._bye)
+        relay.on("gap", self._gap)
 
     # -- what the hub asks ----------------------------------------------------------------
 
@@ -176,6 +177,15 @@ class HubAcrossInstances:
         self._heard[sender] = self._clock()
         if op[1] != len(self._held.get(sender, ())):
             self._spawn(self._reread(sender))  # an on/off was missed, or it is new to us
+
+    def _gap(self, sender: str, op: list[Any]) -> None:
+        # Another instance could not publish some frames (its link to Redis broke): the
+        # sockets here of those they were for resume from the stores (None: every socket).
+        users = op[1]
+        if users is None:
+            self._hub.close_all(CloseCode.GOING_AWAY, RESTORED_REASON)
+        else:
+            self._hub.close_users(users, CloseCode.GOING_AWAY, RESTORED_REASON)
 
     def _bye(self, sender: str, op: list[Any]) -> None:
         self._drop(sender)  # a clean stop: its sockets closed with 1001 and reconnect

@@ -196,6 +196,12 @@ class Hub:
         for conn in self.connections():
             conn.request_close(code, reason)
 
+    def close_users(self, user_ids: Iterable[int], code: int, reason: str) -> None:
+        """Close these users' sockets here (they missed frames: their clients resume)."""
+        for uid in user_ids:
+            for conn in list(self._by_user.get(uid, ())):
+                conn.request_close(code, reason)
+
     # -- delivery -------------------------------------------------------------------------
 
     def _deliver(self, user_ids: Iterable[int], text: str, pos: int | None = None) -> None:

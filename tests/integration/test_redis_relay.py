@@ -12,6 +12,7 @@ import pytest
 from nirvana.storage.redis.bus import RedisBus
 from nirvana.storage.redis.relay import Relay
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+from tests.support.tcp_proxy import CuttableProxy
 from tests.support.waiting import wait_until
 
 
@@ -73,3 +74,42 @@ async def test_while_redis_is_down_operations_are_dropped_and_counted(relays, re
         return 2 in got
     await wait_until(crossed, "an operation crossing after the restart", timeout=15)
     assert 1 not in got
+
+
+async def test_an_instance_cut_off_alone_names_the_users_whose_frames_it_dropped(redis_server):  # noqa: F811
+    # Only the first instance's link to Redis breaks: the second never notices a thing, so
+    # the first must tell it, once back, whose frames did not cross.
+    proxy = CuttableProxy("127.0.0.1", redis_server.port)
+    await proxy.start()
+    prefix = f"nirvana:test_{secrets.token_hex(4)}:"
+    cut_off = RedisBus(f"redis://127.0.0.1:{proxy.port}/0", prefix=prefix, instance_id="a")
+    other = RedisBus(redis_server.url, prefix=prefix, instance_id="b")
+    a, b = Relay(cut_off), Relay(other)
+    gaps: list[list[int] | None] = []
+    frames: list[str] = []
+    b.on("gap", lambda sender, op: gaps.append(op[1]))
+    b.on_frames(lambda users, text, pos: frames.append(text))
+    for bus in (cut_off, other):
+        await bus.start()
+    runner = asyncio.get_running_loop().create_task(a.run())
+    try:
+        a.send_frame([1, 2], '{"type":"x"}', 1)
+        await wait_until(lambda: frames == ['{"type":"x"}'], "a frame before the cut")
+        proxy.sever()
+
+        def dropped() -> bool:
+            a.send_frame([3, 4], '{"type":"lost"}', 2)
+            return a.dropped > 0
+        await wait_until(dropped, "a frame dropped while cut off")
+        a.send_frame([5], '{"type":"lost too"}', 3)
+        await asyncio.sleep(0.1)
+        assert other.up and gaps == []
+        proxy.heal()
+        await wait_until(lambda: gaps, "the gap, once the first instance is back", timeout=20)
+        assert gaps == [[3, 4, 5]]
+        assert '{"type":"lost"}' not in frames
+    finally:
+        runner.cancel()
+        for bus in (cut_off, other):
+            await bus.close()
+        await proxy.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterable
 
-from nirvana.ws.cluster import HubAcrossInstances
+from nirvana.ws.cluster import RESTORED_REASON, HubAcrossInstances
 from nirvana.ws.connection import Connection
 from nirvana.ws.hub import Hub
 from tests.support.fakes_chat import FakePeers
@@ -175,3 +175,12 @@ async def test_no_instance_drops_out_while_the_bus_is_down():
     clock.t += first.cluster.heartbeat * 3
     second.cluster.expire()
     assert not second.hub.online(1)
+
+
+async def test_a_gap_closes_the_sockets_of_the_users_named_so_they_resume():
+    _, first, second, _, _ = world()
+    bob, cat = await second.connect(2), await second.connect(3)
+    first.relay.send(["gap", [2]])  # the first instance dropped frames for user 2
+    assert bob.close_request == (1001, RESTORED_REASON) and cat.close_request is None
+    first.relay.send(["gap", None])  # too many to name: every socket
+    assert cat.close_request == (1001, RESTORED_REASON)

@@ -25,6 +25,7 @@ log = logging.getLogger("nirvana.relay")
 
 CHANNEL = "relay"
 MAX_BATCH = 1000  # operations per bus message: bounds one message's size and parse time
+MAX_GAP_USERS = 10_000  # past this many, a gap names no one: every socket resumes
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -42,7 +43,11 @@ class Relay:
         self._handlers: dict[str, Handler] = {}
         self._frames: FrameHandler | None = None
         self.dropped = 0  # operations not published because Redis was down
+        # Users whose frames were dropped since Redis was last reachable (None: too many to
+        # name); told to the others when it is back, as a `gap` operation.
+        self._gap: set[int] | None = set()
         bus.subscribe(CHANNEL, self._received)
+        bus.on_restored(self._restored)
 
     def on(self, kind: str, handler: Handler) -> None:
         """`handler(instance_id, op)` for each operation `[kind, ...]` another instance sends."""
@@ -82,10 +87,28 @@ class Relay:
         try:
             await self._bus.publish(CHANNEL, "\n".join([self.instance_id, *ops]).encode())
         except BusUnavailable:
-            self.dropped += len(ops)
+            self._dropped(ops)
         except Exception:  # a bug must not end the relay: later operations still cross
-            self.dropped += len(ops)
+            self._dropped(ops)
             log.exception("publishing to the other instances failed")
+
+    def _dropped(self, ops: list[str]) -> None:
+        self.dropped += len(ops)
+        for op in ops:
+            if self._gap is None:
+                return
+            if op.startswith('["f",') or op.startswith('["F",'):
+                self._gap.update(json.loads(op.split("\n", 1)[0])[1])
+                if len(self._gap) > MAX_GAP_USERS:
+                    self._gap = None
+
+    def _restored(self) -> None:
+        # This instance could not publish for a while (its own link to Redis may have been
+        # the only one broken, so the others may not know): the users whose frames were
+        # dropped are named, and their sockets everywhere resume (ws/cluster.py).
+        gap, self._gap = self._gap, set()
+        if gap is None or gap:
+            self.send(["gap", None if gap is None else sorted(gap)])
 
     def _received(self, payload: bytes) -> None:
         if payload.startswith(self._own):
