@@ -71,8 +71,8 @@ async def join_instances(services: "Services", bus: RedisBus | None = None) -> I
 
 def _share_caches(services: "Services", relay: Relay) -> None:
     """What one instance changes, the others' caches drop. The page cache of anonymous blog
-    reads is not told: its pages are at most `max_age` (1 s) old on every instance anyway
-    (http/page_cache.py), which is its documented staleness."""
+    reads is not told: on every instance its pages follow a change within `max_age` (1 s)
+    plus one rebuild, its documented staleness (http/page_cache.py)."""
     users = services.accounts.users
     if isinstance(users, CachedUserRepository):
         users.changed = lambda user_id: relay.send(["uf", user_id])

@@ -11,9 +11,10 @@ its socket is registered there, with no window in which the sender's view is sta
 Presence is the union over instances. Each instance tells the others when a user's first
 socket opens or last one closes on it ("on"/"off", with the user's friends, so the others
 refresh just those friends' online lists), and every `heartbeat` seconds it stores its
-whole set under a key with a TTL and sends a heartbeat with its count. A count that does
-not match what another instance heard makes that one re-read the set; an instance not
-heard for two heartbeats is dropped, and its users go offline for their friends (each
+whole set under a key with a TTL and sends a heartbeat. The on/offs are numbered: a gap in
+the numbers, or a heartbeat past the last number heard, makes the others re-read the set
+(never applying one older than what they heard since); an instance not heard for two
+heartbeats is dropped, and its users go offline for their friends (each
 instance tells its own sockets). While Redis is down no instance is dropped: the view
 freezes, and is read again from the keys when Redis is back.
 """
@@ -49,11 +50,14 @@ class Relay(Protocol):
 
 
 class OnlineSets(Protocol):
-    async def put(self, instance_id: str, user_ids: list[int], ttl: float) -> None: ...
+    """Each instance's users, as of its `seq`-th on/off (storage/redis/online.py)."""
 
-    async def get(self, instance_id: str) -> set[int] | None: ...
+    async def put(self, instance_id: str, seq: int, user_ids: list[int], ttl: float
+                  ) -> None: ...
 
-    async def all(self) -> dict[str, set[int]]: ...
+    async def get(self, instance_id: str) -> tuple[int, set[int]] | None: ...
+
+    async def all(self) -> dict[str, tuple[int, set[int]]]: ...
 
     async def remove(self, instance_id: str) -> None: ...
 
@@ -76,6 +80,12 @@ class HubAcrossInstances:
         self._where: dict[int, set[str]] = {}  # user -> other instances holding them
         self._heard: dict[str, float] = {}
         self._states: dict[int, PresenceState] = {}  # set on another instance
+        # Every on/off an instance sends is numbered: a gap in another's numbers, or a
+        # heartbeat past the last one heard, means something was missed, and its set is
+        # read again; a set older than what was heard since is not applied.
+        self._seq = 0
+        self._seen: dict[str, int] = {}
+        self._stale: set[str] = set()
         self._up_since = clock()
         self._tasks: set[asyncio.Task[Any]] = set()
         hub.elsewhere = self
@@ -113,10 +123,12 @@ class HubAcrossInstances:
         self._relay.send_frame(user_ids, text, pos)
 
     def came_online(self, user_id: int, friends: set[int]) -> None:
-        self._relay.send(["on", user_id, list(friends)])
+        self._seq += 1
+        self._relay.send(["on", user_id, list(friends), self._seq])
 
     def went_offline(self, user_id: int, friends: set[int]) -> None:
-        self._relay.send(["off", user_id, list(friends)])
+        self._seq += 1
+        self._relay.send(["off", user_id, list(friends), self._seq])
 
     def relation_changed(self, a: int, b: int, friends: bool) -> None:
         self._relay.send(["rel", a, b, friends])
@@ -154,14 +166,23 @@ class HubAcrossInstances:
         self._states.pop(user_id, None)
         return not self._hub.here(user_id)
 
+    def _numbered(self, sender: str, seq: int) -> None:
+        last = self._seen.get(sender)
+        self._seen[sender] = seq
+        if last is None or seq != last + 1:  # new to us, or something was missed
+            self._stale.add(sender)
+            self._spawn(self._reread(sender))
+
     def _on(self, sender: str, op: list[Any]) -> None:
         self._heard[sender] = self._clock()
-        _, user_id, friends = op
+        _, user_id, friends, seq = op
+        self._numbered(sender, seq)
         if self._add(sender, user_id):
             self._hub.online_changed_elsewhere(friends)
 
     def _off(self, sender: str, op: list[Any]) -> None:
-        _, user_id, friends = op
+        _, user_id, friends, seq = op
+        self._numbered(sender, seq)
         if self._remove(sender, user_id):
             self._hub.online_changed_elsewhere(friends)
 
@@ -175,8 +196,9 @@ class HubAcrossInstances:
 
     def _heartbeat_op(self, sender: str, op: list[Any]) -> None:
         self._heard[sender] = self._clock()
-        if op[1] != len(self._held.get(sender, ())):
-            self._spawn(self._reread(sender))  # an on/off was missed, or it is new to us
+        last = self._seen.get(sender)
+        if last is None or op[1] > last or sender in self._stale:
+            self._spawn(self._reread(sender))  # new to us, or an on/off was missed
 
     def _gap(self, sender: str, op: list[Any]) -> None:
         # Another instance could not publish some frames (its link to Redis broke): the
@@ -203,6 +225,8 @@ class HubAcrossInstances:
 
     def _drop(self, instance: str) -> None:
         self._heard.pop(instance, None)
+        self._seen.pop(instance, None)
+        self._stale.discard(instance)
         users = self._held.pop(instance, set())
         gone = set()
         for user_id in users:
@@ -221,11 +245,19 @@ class HubAcrossInstances:
             self._hub.changed_with_instance(gone, online=False)
 
     async def _reread(self, instance: str) -> None:
-        users = await self._sets.get(instance)
-        if users is None:
-            self._drop(instance)
-        else:
-            self._apply(instance, users)
+        found = await self._sets.get(instance)
+        # No set yet (an instance that just started) or any more (expired): it stays stale;
+        # only silence past two heartbeats (`expire`) or its goodbye drops an instance.
+        if found is not None:
+            self._apply_set(instance, *found)
+
+    def _apply_set(self, instance: str, seq: int, users: set[int]) -> None:
+        last = self._seen.get(instance)
+        if last is not None and seq < last:
+            return  # older than what was heard since: the next heartbeat reads it again
+        self._seen[instance] = seq
+        self._stale.discard(instance)
+        self._apply(instance, users)
 
     async def reread_all(self) -> None:
         sets = await self._sets.all()
@@ -234,9 +266,10 @@ class HubAcrossInstances:
             if instance not in sets:
                 self._drop(instance)
         now = self._clock()
-        for instance, users in sets.items():
+        for instance, (seq, users) in sets.items():
             self._heard[instance] = now
-            self._apply(instance, users)
+            self._seen.pop(instance, None)  # a fresh read: the set is the truth
+            self._apply_set(instance, seq, users)
 
     def expire(self) -> None:
         """Drop the instances not heard for two heartbeats — only while the bus is up and
@@ -253,10 +286,10 @@ class HubAcrossInstances:
                 self._drop(instance)
 
     async def beat(self) -> None:
-        users = self._hub.local_users()
-        await self._sets.put(self.instance_id, users,
+        seq, users = self._seq, self._hub.local_users()  # one snapshot: the set as of seq
+        await self._sets.put(self.instance_id, seq, users,
                              self.heartbeat * (MISSED_HEARTBEATS + 0.5))
-        self._relay.send(["hb", len(users)])
+        self._relay.send(["hb", seq])
 
     async def run(self) -> None:
         try:

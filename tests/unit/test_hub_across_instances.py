@@ -52,16 +52,16 @@ class LinkedRelay:
 
 class FakeOnlineSets:
     def __init__(self) -> None:
-        self.sets: dict[str, set[int]] = {}
+        self.sets: dict[str, tuple[int, set[int]]] = {}
 
-    async def put(self, instance_id: str, user_ids: list[int], ttl: float) -> None:
-        self.sets[instance_id] = set(user_ids)
+    async def put(self, instance_id: str, seq: int, user_ids: list[int], ttl: float) -> None:
+        self.sets[instance_id] = (seq, set(user_ids))
 
-    async def get(self, instance_id: str) -> set[int] | None:
+    async def get(self, instance_id: str) -> tuple[int, set[int]] | None:
         return self.sets.get(instance_id)
 
-    async def all(self) -> dict[str, set[int]]:
-        return {k: set(v) for k, v in self.sets.items()}
+    async def all(self) -> dict[str, tuple[int, set[int]]]:
+        return dict(self.sets)
 
     async def remove(self, instance_id: str) -> None:
         self.sets.pop(instance_id, None)
@@ -184,3 +184,20 @@ async def test_a_gap_closes_the_sockets_of_the_users_named_so_they_resume():
     assert bob.close_request == (1001, RESTORED_REASON) and cat.close_request is None
     first.relay.send(["gap", None])  # too many to name: every socket
     assert cat.close_request == (1001, RESTORED_REASON)
+
+
+async def test_a_missed_on_or_off_is_repaired_from_the_set_and_never_by_an_older_one():
+    peers, first, second, sets, _ = world()
+    peers.befriend(1, 2)
+    bob = await second.connect(2)
+    await first.cluster.beat()
+    await second.cluster.beat()
+    first.relay.connected = False  # the second instance misses ann's arrival...
+    await first.connect(1)
+    first.relay.connected = True
+    await first.connect(3)  # ...and hears the next one: a gap in the numbers
+    await wait_until(lambda: 3 in second.hub.online_users(), "the next arrival")
+    assert not second.hub.online(1)  # the set stored before ann came is older: not applied
+    await first.cluster.beat()  # the next heartbeat stores the set with ann in it
+    await wait_until(lambda: second.hub.online(1), "ann, from the re-read set")
+    assert {"type": "getOnlineUsers", "user_ids": [1]} in await frames(bob)
