@@ -136,9 +136,6 @@ class HubAcrossInstances:
     def state_set(self, user_id: int, state: PresenceState) -> None:
         self._relay.send(["st", user_id, state.value])
 
-    def conversation_touched(self, conversation_id: str, messages: bool) -> None:
-        self._relay.send(["cv", conversation_id, messages])
-
     # -- what the others tell -------------------------------------------------------------
 
     def _online_anywhere(self, user_id: int) -> bool:
@@ -201,13 +198,14 @@ class HubAcrossInstances:
             self._spawn(self._reread(sender))  # new to us, or an on/off was missed
 
     def _gap(self, sender: str, op: list[Any]) -> None:
-        # Another instance could not publish some frames (its link to Redis broke): the
-        # sockets here of those they were for resume from the stores (None: every socket).
-        users = op[1]
-        if users is None:
+        # Another instance could not publish some stream frames (its link to Redis broke):
+        # the sockets here that have not got as far as the last of them resume from the
+        # stores (None: every socket). One that resumed past it since keeps going.
+        behind = op[1]
+        if behind is None:
             self._hub.close_all(CloseCode.GOING_AWAY, RESTORED_REASON)
         else:
-            self._hub.close_users(users, CloseCode.GOING_AWAY, RESTORED_REASON)
+            self._hub.close_behind(behind, CloseCode.GOING_AWAY, RESTORED_REASON)
 
     def _bye(self, sender: str, op: list[Any]) -> None:
         self._drop(sender)  # a clean stop: its sockets closed with 1001 and reconnect

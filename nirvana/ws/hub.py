@@ -43,8 +43,6 @@ class Elsewhere(Protocol):
 
     def relation_changed(self, a: int, b: int, friends: bool) -> None: ...
 
-    def conversation_touched(self, conversation_id: str, messages: bool) -> None: ...
-
 
 class Hub:
     def __init__(self, peers: ChatPeers, typing_ttl: float = 6.0, *,
@@ -196,11 +194,14 @@ class Hub:
         for conn in self.connections():
             conn.request_close(code, reason)
 
-    def close_users(self, user_ids: Iterable[int], code: int, reason: str) -> None:
-        """Close these users' sockets here (they missed frames: their clients resume)."""
-        for uid in user_ids:
+    def close_behind(self, positions: Iterable[tuple[int, int]], code: int, reason: str
+                     ) -> None:
+        """(user, pos): close those of the user's sockets here that have not had the stream
+        up to `pos` (sent, or started after it), so their clients resume what they missed."""
+        for uid, pos in positions:
             for conn in list(self._by_user.get(uid, ())):
-                conn.request_close(code, reason)
+                if max(conn.sent_pos, conn.live_from) < pos:
+                    conn.request_close(code, reason)
 
     # -- delivery -------------------------------------------------------------------------
 
@@ -243,16 +244,12 @@ class Hub:
         # (docs/protocol.md), which halves the frames of the hottest path, and a
         # per-member copy of the whole conversation grew with members squared.
         text = ev.encode(ev.NewMessage(pos=message.pos, message=message_out(message)))
-        if self.elsewhere is not None:  # before the frame: a read it prompts is not stale
-            self.elsewhere.conversation_touched(conversation.id, False)
         self._deliver(message.audience, text, message.pos)
 
     def receipt_recorded(self, receipt: Receipt) -> None:
         text = ev.encode(ev.ReceiptEvent(pos=receipt.pos, conversation_id=receipt.conversation_id,
                                        user_id=receipt.user_id, kind=receipt.kind.value,
                                        seq=receipt.seq))
-        if self.elsewhere is not None:
-            self.elsewhere.conversation_touched(receipt.conversation_id, False)
         self._deliver(receipt.audience, text, receipt.pos)
 
     def conversation_changed(self, conversation: Conversation, user_ids: Sequence[int]
@@ -263,8 +260,6 @@ class Hub:
                 self._deliver((uid,), ev.encode(event))
 
     def group_created(self, conversation: Conversation) -> None:
-        if self.elsewhere is not None:
-            self.elsewhere.conversation_touched(conversation.id, True)
         self.conversation_changed(conversation, conversation.member_ids)
 
     def typing(self, conversation_id: str, user_id: int, active: bool,
@@ -279,8 +274,6 @@ class Hub:
 
     def event_recorded(self, event: ChatEvent, conversation: Conversation) -> None:
         text = ev.encode(change_event(event))
-        if self.elsewhere is not None:  # members, roles or stored messages changed
-            self.elsewhere.conversation_touched(conversation.id, True)
         self._deliver(event.audience, text, event.pos)
         # The removed get their member.removed above, and nothing more; a delete-for-me
         # concerns its user only.

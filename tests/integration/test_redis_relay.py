@@ -96,17 +96,20 @@ async def test_an_instance_cut_off_alone_names_the_users_whose_frames_it_dropped
         a.send_frame([1, 2], '{"type":"x"}', 1)
         await wait_until(lambda: frames == ['{"type":"x"}'], "a frame before the cut")
         proxy.sever()
+        pos = iter(range(2, 10**6))
 
         def dropped() -> bool:
-            a.send_frame([3, 4], '{"type":"lost"}', 2)
+            a.send_frame([3, 4], '{"type":"lost"}', next(pos))
             return a.dropped > 0
         await wait_until(dropped, "a frame dropped while cut off")
-        a.send_frame([5], '{"type":"lost too"}', 3)
+        last = next(pos)
+        a.send_frame([4, 5], '{"type":"lost too"}', last)
+        a.send_frame([6], '{"type":"typing"}', None)  # live only: nothing to resume
         await asyncio.sleep(0.1)
         assert other.up and gaps == []
         proxy.heal()
         await wait_until(lambda: gaps, "the gap, once the first instance is back", timeout=20)
-        assert gaps == [[3, 4, 5]]
+        assert gaps == [[[3, last - 1], [4, last], [5, last]]]
         assert '{"type":"lost"}' not in frames
     finally:
         runner.cancel()

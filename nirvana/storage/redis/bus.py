@@ -63,7 +63,7 @@ class RedisBus:
         self._pubsub: aioredis.client.PubSub | None = None
         self._task: asyncio.Task | None = None
         self._connected_once = asyncio.Event()
-        self._lost = asyncio.Event()  # set by a failed publish: the subscriber reconnects
+        self._lost = asyncio.Event()  # set when the subscription failed: it reconnects
         self._missed = False  # messages may have been missed since the last (re)connect
 
     def subscribe(self, channel: str, handler: Callable[[bytes], None]) -> None:
@@ -95,7 +95,13 @@ class RedisBus:
         try:
             await self.redis.publish(self.prefix + channel, payload)
         except _DOWN as error:
-            self._mark_down()
+            # Down until the subscription hears Redis again (at most one idle ping later):
+            # a publish that failed is no reason to drop a subscription that works, and
+            # resubscribing would tell every listener that messages were missed.
+            if self.up:
+                log.warning("publishing to Redis failed: %s", error)
+            self.up = False
+            await self.redis.connection_pool.disconnect()
             raise BusUnavailable(str(error)) from error
 
     async def close(self) -> None:
@@ -172,6 +178,8 @@ class RedisBus:
         added = [name for name in self._handlers if name not in names]
         if added:  # subscribe() was called while we connected
             await pubsub.subscribe(*added)
+        # Pooled command connections may be to a Redis that has since restarted.
+        await self.redis.connection_pool.disconnect()
         self.up = True
         self._connected_once.set()
         if self._missed:
@@ -198,6 +206,7 @@ class RedisBus:
                 await pubsub.ping()
                 continue
             heard = now
+            self.up = True  # the subscription hears Redis (after a failed publish, too)
             if message["type"] != "message":
                 continue
             for handler in self._handlers.get(message["channel"], ()):

@@ -43,9 +43,10 @@ class Relay:
         self._handlers: dict[str, Handler] = {}
         self._frames: FrameHandler | None = None
         self.dropped = 0  # operations not published because Redis was down
-        # Users whose frames were dropped since Redis was last reachable (None: too many to
-        # name); told to the others when it is back, as a `gap` operation.
-        self._gap: set[int] | None = set()
+        # For each user whose stream frames (those with a `pos`) were dropped since Redis was
+        # last reachable, the highest such position (None: too many users to name); told to
+        # the others when it is back, as a `gap` operation.
+        self._gap: dict[int, int] | None = {}
         bus.subscribe(CHANNEL, self._received)
         bus.on_restored(self._restored)
 
@@ -86,6 +87,8 @@ class Relay:
     async def _publish(self, ops: list[str]) -> None:
         try:
             await self._bus.publish(CHANNEL, "\n".join([self.instance_id, *ops]).encode())
+            if self._gap is None or self._gap:
+                self._tell_gap()
         except BusUnavailable:
             self._dropped(ops)
         except Exception:  # a bug must not end the relay: later operations still cross
@@ -93,22 +96,34 @@ class Relay:
             log.exception("publishing to the other instances failed")
 
     def _dropped(self, ops: list[str]) -> None:
+        # Only frames with a position count: a resume brings those back; typing and presence
+        # are live only, and are not replayed by any means.
         self.dropped += len(ops)
         for op in ops:
             if self._gap is None:
                 return
             if op.startswith('["f",') or op.startswith('["F",'):
-                self._gap.update(json.loads(op.split("\n", 1)[0])[1])
+                header = json.loads(op.split("\n", 1)[0])
+                users, pos = header[1], header[2]
+                if pos is None:
+                    continue
+                for uid in users:
+                    if pos > self._gap.get(uid, 0):
+                        self._gap[uid] = pos
                 if len(self._gap) > MAX_GAP_USERS:
                     self._gap = None
 
     def _restored(self) -> None:
-        # This instance could not publish for a while (its own link to Redis may have been
-        # the only one broken, so the others may not know): the users whose frames were
-        # dropped are named, and their sockets everywhere resume (ws/cluster.py).
-        gap, self._gap = self._gap, set()
-        if gap is None or gap:
-            self.send(["gap", None if gap is None else sorted(gap)])
+        if self._gap is None or self._gap:
+            self._tell_gap()
+
+    def _tell_gap(self) -> None:
+        # Publishing works again after frames were dropped (this instance's own link to
+        # Redis may have been the only one broken, so the others may not know): it names
+        # the users whose stream frames were dropped, with the last position dropped, and
+        # the sockets that have not got that far resume (ws/cluster.py).
+        gap, self._gap = self._gap, {}
+        self.send(["gap", None if gap is None else sorted(gap.items())])
 
     def _received(self, payload: bytes) -> None:
         if payload.startswith(self._own):
