@@ -640,7 +640,7 @@ async def open_services(
     await services.accounts.load_revocations()
     # Several instances (REDIS_URL): frames, presence, limits and caches cross them.
     if settings.redis_url is not None:
-        services.instances = await join_instances(services)
+        services.instances = await join_instances(services, bus=services.bus)
     services.start_housekeeping()
     if services.bus is not None and services.chat_role is not None:
         await services.bus.start()

@@ -10,9 +10,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from .cluster_chat import ClusterChat
 from .leases import new_holder
 from .storage.cached_users import CachedUserRepository
 from .storage.redis.bus import RedisBus
+from .storage.redis.chat_forwarding import relay_replies
 from .storage.redis.online import RedisOnlineSets
 from .storage.redis.relay import Relay
 from .ws.cluster import HubAcrossInstances
@@ -59,6 +61,10 @@ async def join_instances(services: "Services", bus: RedisBus | None = None) -> I
     hub = HubAcrossInstances(services.hub, relay, RedisOnlineSets(bus), bus_up=lambda: bus.up)
     bus.on_restored(hub.restored)
     _share_caches(services, relay)
+    if isinstance(services.chat, ClusterChat):
+        # The chat writer's answers behind the frames of the events they caused: a sender
+        # elsewhere gets its own newMessage before its ack, as on one process.
+        relay_replies(services.chat.server, services.chat.forwarded, relay)
     if services.shared_limits is not None:
         services.shared_limits.attach(relay)
     await bus.start()
@@ -72,21 +78,12 @@ async def join_instances(services: "Services", bus: RedisBus | None = None) -> I
 def _share_caches(services: "Services", relay: Relay) -> None:
     """What one instance changes, the others' caches drop. The page cache of anonymous blog
     reads is not told: on every instance its pages follow a change within `max_age` (1 s)
-    plus one rebuild, its documented staleness (http/page_cache.py)."""
+    plus one rebuild, its documented staleness (http/page_cache.py). The chat cache needs
+    nothing: only the chat writer's instance holds one (nirvana/cluster_chat.py)."""
     users = services.accounts.users
     if isinstance(users, CachedUserRepository):
         users.changed = lambda user_id: relay.send(["uf", user_id])
         relay.on("uf", lambda sender, op: users.changed_elsewhere(op[1]))
-    cache = services.chat.cache
-
-    def conversation(sender: str, op: list) -> None:
-        # From the chat writer: members, roles and stored messages (True), or its last seq
-        # and read marks: read again from the store on next use.
-        if op[2]:
-            cache.forget(op[1])
-        else:
-            cache.forget_conversation_only(op[1])
-    relay.on("cv", conversation)
 
 
 async def _reload_revocations(services: "Services") -> None:

@@ -13,7 +13,6 @@ import json
 import secrets
 import signal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -21,24 +20,11 @@ import websockets
 
 from tests.support.chat_client import Client
 from tests.support.http import PASSWORD
+from tests.support.instances import shared_databases  # noqa: F401 (fixture)
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 from tests.support.running import Running
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def shared_databases(stores, server_urls):
-    """A PostgreSQL database and a MongoDB database of their own, on the test servers."""
-    pool, mongo = stores
-    database_url, mongodb_url = server_urls
-    name = f"cluster_{secrets.token_hex(4)}"
-    await pool.execute(f'CREATE DATABASE "{name}"')
-    env = {"DATABASE_URL": urlunsplit(urlsplit(database_url)._replace(path=f"/{name}")),
-           "MONGODB_URL": mongodb_url, "MONGODB_DB": name}
-    yield env
-    await pool.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await mongo.drop_database(name)
 
 
 class Cluster:

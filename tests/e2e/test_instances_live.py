@@ -1,9 +1,7 @@
 """Two run.py instances on one Redis and the same databases, clients spread over them:
 what the hub delivers reaches users wherever they are connected, presence is the union,
-and an instance that dies takes its users offline for their friends.
-
-Chat writes go through the first instance only: forwarding them to one writer is another
-part of the work (docs/deployment.md); here the writer's events must cross."""
+and an instance that dies takes its users offline for their friends. (Chat across instances
+as such — forwarding to the one writer, resume anywhere — is tests/e2e/test_cluster_chat.py.)"""
 
 from __future__ import annotations
 

@@ -70,9 +70,8 @@ async def test_redis_down_then_back(instances, redis_server):  # noqa: F811
         assert not [f for f in cc.backlog if f["type"] == "newMessage"
                     and f["message"]["text"] == "while Redis was down"]
 
-        # Resumed on the writer's instance (which one a resume may use is the chat writer's
-        # part of the work), c gets what the second instance could not deliver.
-        resumed = await Client.connect(ws_url(first), c, since=seen_by_c)
+        # Resumed (on its own instance, which is not the writer's), c gets what did not cross.
+        resumed = await Client.connect(ws_url(second), c, since=seen_by_c)
         again = await resumed.expect("newMessage")
         assert again["message"]["text"] == "while Redis was down"
         await resumed.expect("resumed")
