@@ -60,7 +60,7 @@ async def join_instances(services: "Services", bus: RedisBus | None = None) -> I
     relay = Relay(bus)
     hub = HubAcrossInstances(services.hub, relay, RedisOnlineSets(bus), bus_up=lambda: bus.up)
     bus.on_restored(hub.restored)
-    _share_caches(services, relay)
+    _share_caches(services, bus, relay)
     if isinstance(services.chat, ClusterChat):
         # The chat writer's answers behind the frames of the events they caused: a sender
         # elsewhere gets its own newMessage before its ack, as on one process.
@@ -75,15 +75,27 @@ async def join_instances(services: "Services", bus: RedisBus | None = None) -> I
     return Instances(bus, relay, hub, owns_bus=owns_bus)
 
 
-def _share_caches(services: "Services", relay: Relay) -> None:
-    """What one instance changes, the others' caches drop. The page cache of anonymous blog
-    reads is not told: on every instance its pages follow a change within `max_age` (1 s)
-    plus one rebuild, its documented staleness (http/page_cache.py). The chat cache needs
-    nothing: only the chat writer's instance holds one (nirvana/cluster_chat.py)."""
+def _share_caches(services: "Services", bus: RedisBus, relay: Relay) -> None:
+    """What one instance changes, the others' caches drop: users, and the versions the page
+    cache of anonymous blog reads compares against (a page built before a write on any
+    instance is not served once the write is heard). The chat cache needs nothing: only the
+    chat writer's instance holds one (nirvana/cluster_chat.py)."""
     users = services.accounts.users
     if isinstance(users, CachedUserRepository):
         users.changed = lambda user_id: relay.send(["uf", user_id])
         relay.on("uf", lambda sender, op: users.changed_elsewhere(op[1]))
+    versions = services.blogs.versions
+    versions.on_move = lambda kind, blog_id: relay.send(["bv", kind, blog_id])
+    relay.on("bv", lambda sender, op: versions.moved_elsewhere(op[1], op[2]))
+
+    def missed() -> None:
+        # This instance missed what the others told (Redis was lost), or another could not
+        # tell (a gap): every kept user and page is read again.
+        if isinstance(users, CachedUserRepository):
+            users.forget_all()
+        versions.moved_elsewhere("wrote", None)
+    bus.on_restored(missed)
+    relay.on("gap", lambda sender, op: missed())
 
 
 async def _reload_revocations(services: "Services") -> None:

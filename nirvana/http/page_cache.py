@@ -26,8 +26,7 @@ of its bytes) for conditional GETs.
 
 Only anonymous lists are cached: a signed-in viewer's list hides authors blocked either way,
 so it is built per request. With several instances (REDIS_URL) a write on another instance
-does not move this one's version: its pages follow within `max_age` plus one rebuild, the
-same bound as counts (docs/deployment.md).
+moves this one's versions too, a moment later (nirvana/instances.py; docs/deployment.md).
 """
 
 from __future__ import annotations

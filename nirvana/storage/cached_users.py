@@ -112,6 +112,11 @@ class CachedUserRepository:
         self.changed_elsewhere(user_id)
         self._tell(user_id)
 
+    def forget_all(self) -> None:
+        """Changes made elsewhere may have been missed: read every user again."""
+        self._writes += 1
+        self._users.clear()
+
     def changed_elsewhere(self, user_id: int) -> None:
         """Another instance changed the user: read it again (and never keep a read that
         overlapped this)."""

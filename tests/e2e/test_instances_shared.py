@@ -78,3 +78,32 @@ async def test_caches_follow_changes_made_on_the_other_instance(instances):
         r = await on_second.get(history, headers=auth(bob))
         assert r.status_code in (403, 404), r.text
         assert (await on_second.get(history, headers=auth(cat))).status_code == 200
+
+
+async def test_anonymous_pages_kept_on_one_instance_follow_a_publish_on_another(instances):
+    first, second = await instances.start(2)
+    async with (httpx.AsyncClient(base_url=first.url) as on_first,
+                httpx.AsyncClient(base_url=second.url) as on_second):
+        ann = await sign_up(on_first)
+
+        async def titles() -> list[str]:  # anonymous: the kept page
+            r = await on_second.get("/api/v1/feed")
+            assert r.status_code == 200, r.text
+            return [b["title"] for b in r.json()["blogs"]]
+
+        r = await on_first.post("/api/v1/blog", headers=auth(ann),
+                                json={"title": "First news", "body": "words"})
+        assert r.status_code == 201, r.text
+        await asyncio.sleep(0.2)
+        assert await titles() == ["First news"]  # built and kept on the second instance
+        assert await titles() == ["First news"]
+        r = await on_first.post("/api/v1/blog", headers=auth(ann),
+                                json={"title": "Second news", "body": "words"})
+        assert r.status_code == 201, r.text
+        await asyncio.sleep(0.2)  # the relay's delay; far below the page's own age bounds
+        assert await titles() == ["Second news", "First news"]
+        blog_id = r.json()["id"]
+        r = await on_first.delete(f"/api/v1/blog/{blog_id}", headers=auth(ann))
+        assert r.status_code == 204, r.text
+        await asyncio.sleep(0.2)
+        assert await titles() == ["First news"]

@@ -34,7 +34,8 @@ class Blogs:
                  clock: Clock, write_gate: WriteGate = OpenGate(),
                  events: BlogEvents | None = None) -> None:
         events = events if events is not None else NoListeners()
-        self._versions = versions = BlogVersions()
+        # Public for the wiring of several instances, which keeps them in step.
+        self.versions = self._versions = versions = BlogVersions()
         reads = BlogReads(blogs)
         visible = reads.visible
         writing = BlogWriting(blogs=blogs, visible=visible, versions=versions, clock=clock,

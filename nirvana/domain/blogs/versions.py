@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 ACTIVITY_SLOTS = 4096
 ID_BLOCK = 1000  # see of_ids: a sitemap part of 2,000 ids spans two or three blocks
 
@@ -21,10 +23,32 @@ class BlogVersions:
         # known one by one: what a cache of blogs picked by id (a sitemap part) compares.
         self._written: dict[int, int] = {}
         self._epoch = 0
+        # Told of each move (("wrote" or "touched"), blog id or None), so other instances
+        # sharing the store move theirs too (`moved_elsewhere`; nirvana/instances.py).
+        self.on_move: Callable[[str, int | None], None] | None = None
 
     def wrote(self, blog_id: int | None) -> None:
         """A write changed what blog `blog_id` shows (None: blogs not known one by one), so
         lists may show other blogs, or in another order."""
+        self._wrote(blog_id)
+        if self.on_move is not None:
+            self.on_move("wrote", blog_id)
+
+    def touched(self, blog_id: int) -> None:
+        """One blog's counts or comments changed."""
+        self._touched(blog_id)
+        if self.on_move is not None:
+            self.on_move("touched", blog_id)
+
+    def moved_elsewhere(self, kind: str, blog_id: int | None) -> None:
+        """Another instance wrote (or touched the counts of) a blog in the shared store:
+        the versions here move as if the write had been made here."""
+        if kind == "wrote":
+            self._wrote(blog_id)
+        elif blog_id is not None:
+            self._touched(blog_id)
+
+    def _wrote(self, blog_id: int | None) -> None:
         self.content += 1
         if blog_id is None:
             self._epoch += 1
@@ -32,8 +56,7 @@ class BlogVersions:
             block = blog_id // ID_BLOCK
             self._written[block] = self._written.get(block, 0) + 1
 
-    def touched(self, blog_id: int) -> None:
-        """One blog's counts or comments changed."""
+    def _touched(self, blog_id: int) -> None:
         self._activity[blog_id % ACTIVITY_SLOTS] += 1
         self.activity += 1
 

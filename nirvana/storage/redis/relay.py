@@ -40,19 +40,21 @@ class Relay:
         self._own = f"{bus.instance_id}\n".encode()
         self._out: list[str] = []
         self._wake = asyncio.Event()
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[str, list[Handler]] = {}
         self._frames: FrameHandler | None = None
         self.dropped = 0  # operations not published because Redis was down
-        # For each user whose stream frames (those with a `pos`) were dropped since Redis was
-        # last reachable, the highest such position (None: too many users to name); told to
-        # the others when it is back, as a `gap` operation.
+        # Whether anything was dropped since publishing last worked, and for each user whose
+        # stream frames (those with a `pos`) were, the highest such position (None: too many
+        # users to name); told to the others when it works again, as a `gap` operation.
+        self._lost = False
         self._gap: dict[int, int] | None = {}
         bus.subscribe(CHANNEL, self._received)
         bus.on_restored(self._restored)
 
     def on(self, kind: str, handler: Handler) -> None:
-        """`handler(instance_id, op)` for each operation `[kind, ...]` another instance sends."""
-        self._handlers[kind] = handler
+        """`handler(instance_id, op)` for each operation `[kind, ...]` another instance sends
+        (several handlers of one kind run in the order they were added)."""
+        self._handlers.setdefault(kind, []).append(handler)
 
     def on_frames(self, handler: FrameHandler) -> None:
         self._frames = handler
@@ -87,7 +89,7 @@ class Relay:
     async def _publish(self, ops: list[str]) -> None:
         try:
             await self._bus.publish(CHANNEL, "\n".join([self.instance_id, *ops]).encode())
-            if self._gap is None or self._gap:
+            if self._lost:
                 self._tell_gap()
         except BusUnavailable:
             self._dropped(ops)
@@ -99,6 +101,7 @@ class Relay:
         # Only frames with a position count: a resume brings those back; typing and presence
         # are live only, and are not replayed by any means.
         self.dropped += len(ops)
+        self._lost = True
         for op in ops:
             if self._gap is None:
                 return
@@ -114,7 +117,7 @@ class Relay:
                     self._gap = None
 
     def _restored(self) -> None:
-        if self._gap is None or self._gap:
+        if self._lost:
             self._tell_gap()
 
     def _tell_gap(self) -> None:
@@ -122,7 +125,7 @@ class Relay:
         # Redis may have been the only one broken, so the others may not know): it names
         # the users whose stream frames were dropped, with the last position dropped, and
         # the sockets that have not got that far resume (ws/cluster.py).
-        gap, self._gap = self._gap, {}
+        gap, self._gap, self._lost = self._gap, {}, False
         self.send(["gap", None if gap is None else sorted(gap.items())])
 
     def _received(self, payload: bytes) -> None:
@@ -145,8 +148,10 @@ class Relay:
                     if self._frames is not None:
                         self._frames(op[1], op[3], op[2])
                 else:
-                    handler = self._handlers.get(kind)
-                    if handler is not None:
-                        handler(sender, op)
+                    for handler in self._handlers.get(kind, ()):
+                        try:
+                            handler(sender, op)
+                        except Exception:  # one failing listener does not stop the others
+                            log.exception("relay handler for %r failed", kind)
             except Exception:  # one failing listener does not stop the others
                 log.exception("relay handler for %r failed", kind)
