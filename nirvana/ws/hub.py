@@ -212,15 +212,12 @@ class Hub:
             user_ids = list(user_ids)
             self.elsewhere.frame(user_ids, text, pos)
         for uid in user_ids:
-            if uid in self._by_user:
-                self._send(uid, text, pos)
+            self._send(uid, text, pos)
 
     def deliver_here(self, user_ids: Iterable[int], text: str, pos: int | None) -> None:
         """A frame another instance delivered: to the sockets of these users on this one."""
-        by_user = self._by_user
         for uid in user_ids:
-            if uid in by_user:
-                self._send(uid, text, pos)
+            self._send(uid, text, pos)
 
     def _send(self, user_id: int, text: str, pos: int | None = None) -> None:
         conns = self._by_user.get(user_id)
