@@ -87,6 +87,7 @@ class Connection:
         # hello.head: live durable events at or below it are not sent (a client resumes
         # them, or starts after them); set by the endpoint.
         self.live_from = 0
+        self.live = False  # set with live_from, once the endpoint has read the head
         self.live_seen = 0  # sent_pos when the running resume began
         # Set by Hub.connected: the presence commands act through it.
         self.hub_presence: PresenceFanout | None = None
@@ -167,6 +168,7 @@ class Connection:
 
     def start_live(self, head: int) -> None:
         self.sent_pos = self.live_from = head
+        self.live = True
 
     def begin_resume(self) -> None:
         self._resuming = True

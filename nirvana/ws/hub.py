@@ -200,7 +200,9 @@ class Hub:
         up to `pos` (sent, or started after it), so their clients resume what they missed."""
         for uid, pos in positions:
             for conn in list(self._by_user.get(uid, ())):
-                if max(conn.sent_pos, conn.live_from) < pos:
+                # A socket still connecting is left alone: the head it is about to read
+                # was asked after these positions were stored, so it covers them.
+                if conn.live and max(conn.sent_pos, conn.live_from) < pos:
                     conn.request_close(code, reason)
 
     # -- delivery -------------------------------------------------------------------------

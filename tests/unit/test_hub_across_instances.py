@@ -180,11 +180,15 @@ async def test_no_instance_drops_out_while_the_bus_is_down():
 async def test_a_gap_closes_the_sockets_that_have_not_got_that_far_so_they_resume():
     _, first, second, _, _ = world()
     bob, cat, dan = await second.connect(2), await second.connect(3), await second.connect(4)
-    dan.live_from = 12  # connected after position 12 (a resume, or a fresh start)
+    bob.start_live(5)
+    cat.start_live(5)
+    dan.start_live(12)  # connected after position 12 (a resume, or a fresh start)
+    eve = await second.connect(2)  # still connecting: the head it reads will cover 10
     # The first instance dropped frames up to position 10 for users 2 and 4.
     first.relay.send(["gap", [[2, 10], [4, 10]]])
     assert bob.close_request == (1001, RESTORED_REASON)
     assert cat.close_request is None and dan.close_request is None
+    assert eve.close_request is None
     first.relay.send(["gap", None])  # too many to name: every socket
     assert cat.close_request == (1001, RESTORED_REASON)
 
