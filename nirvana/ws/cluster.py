@@ -87,6 +87,7 @@ class HubAcrossInstances:
         self._seen: dict[str, int] = {}
         self._stale: set[str] = set()
         self._up_since = clock()
+        self._checked = clock()
         self._tasks: set[asyncio.Task[Any]] = set()
         hub.elsewhere = self
         if hub.presence is not None:
@@ -273,10 +274,14 @@ class HubAcrossInstances:
         """Drop the instances not heard for two heartbeats — only while the bus is up and
         has been for that long, so a Redis outage does not take everyone offline."""
         now = self._clock()
-        if not self._bus_up():
+        limit = self.heartbeat * (MISSED_HEARTBEATS + 0.5)
+        paused = now - self._checked > limit  # this process was paused or starved
+        self._checked = now
+        if not self._bus_up() or paused:
+            # What the others said meanwhile may not have been read yet: they get the
+            # same grace as after an outage.
             self._up_since = now
             return
-        limit = self.heartbeat * (MISSED_HEARTBEATS + 0.5)
         if now - self._up_since < limit:
             return
         for instance, heard in list(self._heard.items()):

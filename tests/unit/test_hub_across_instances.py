@@ -165,16 +165,29 @@ async def test_no_instance_drops_out_while_the_bus_is_down():
     peers, first, second, _, clock = world()
     await first.connect(1)
     await first.cluster.beat()
+    def beats(n: int) -> None:  # the heartbeat loop's checks, one per heartbeat
+        for _ in range(n):
+            clock.t += first.cluster.heartbeat
+            second.cluster.expire()
+
     second.bus_up = False  # Redis is down: nothing is heard, and nothing may be concluded
-    clock.t += first.cluster.heartbeat * 10
-    second.cluster.expire()
+    beats(10)
     assert second.hub.online(1)
     second.bus_up = True  # back: the others get two heartbeats' time to be heard again
-    second.cluster.expire()
+    beats(2)
     assert second.hub.online(1)
-    clock.t += first.cluster.heartbeat * 3
-    second.cluster.expire()
+    beats(1)
     assert not second.hub.online(1)
+
+
+async def test_an_instance_that_was_paused_itself_gives_the_others_time_to_be_heard():
+    _, first, second, _, clock = world()
+    await first.connect(1)
+    await first.cluster.beat()
+    second.cluster.expire()
+    clock.t += first.cluster.heartbeat * 10  # the second instance was stopped (SIGSTOP)
+    second.cluster.expire()  # on waking: the first's heartbeats are not read yet
+    assert second.hub.online(1)
 
 
 async def test_a_gap_closes_the_sockets_that_have_not_got_that_far_so_they_resume():

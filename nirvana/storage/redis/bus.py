@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from typing import Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -31,7 +30,7 @@ log = logging.getLogger("nirvana.bus")
 CONNECT_SECONDS = 1.0
 COMMAND_SECONDS = 2.0
 IDLE_PING_SECONDS = 2.0  # an idle subscription pings this often...
-SILENT_LOST_SECONDS = 6.0  # ...and counts as lost when nothing came back for this long
+SILENT_PINGS = 3  # ...and counts as lost when this many in a row went unanswered
 RETRY_FIRST_SECONDS = 0.1
 RETRY_MAX_SECONDS = 2.0
 
@@ -196,16 +195,19 @@ class RedisBus:
     async def _read(self) -> None:
         pubsub = self._pubsub
         assert pubsub is not None
-        heard = time.monotonic()
+        # Silence is counted in unanswered pings, not in seconds: a process that was paused
+        # (SIGSTOP, a frozen VM) finds its clock far ahead on waking, but Redis kept what
+        # was published meanwhile, and it arrives with the next read.
+        unanswered = 0
         while not self._lost.is_set():
             message = await pubsub.get_message(timeout=IDLE_PING_SECONDS)
-            now = time.monotonic()
             if message is None:
-                if now - heard > SILENT_LOST_SECONDS:
+                if unanswered >= SILENT_PINGS:
                     raise RedisTimeoutError("the subscription went silent")
                 await pubsub.ping()
+                unanswered += 1
                 continue
-            heard = now
+            unanswered = 0
             self.up = True  # the subscription hears Redis (after a failed publish, too)
             if message["type"] != "message":
                 continue
