@@ -437,6 +437,14 @@ def reads_at_scale(ctx: Context) -> Result:
     return reads.reads_at_scale(ctx)
 
 
+def instances(ctx: Context) -> Result:
+    """One Nirvana instance against two on the same stores, under the chat load;
+    bench/instances.py."""
+    from . import instances as instances_part
+
+    return instances_part.measure(ctx)
+
+
 MEASUREMENTS = {
     "store": store_ceiling,
     "http": http_overhead,
@@ -448,4 +456,5 @@ MEASUREMENTS = {
     "chat": chat,
     "resume": resume_after_restart,
     "notify": notify,
+    "instances": instances,
 }
