@@ -143,8 +143,9 @@ def start_instances(ctx: Context, stores: SharedStores, count: int, secret: str
 
 
 async def one_pass(instances: list[Nirvana], stores: SharedStores, base: NirvanaAdapter,
-                   clients: int, rates: list[float], seconds: float,
-                   first_step: int) -> list[dict[str, Any]]:
+                   clients: int, rates: list[float], seconds: float, first_step: int
+                   ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The steps of one pass, and its discarded warm-up step."""
     adapter = SpreadAdapter(base, [s.url for s in instances])
     load = Load(adapter, clients)
     await load.connect()
@@ -153,19 +154,24 @@ async def one_pass(instances: list[Nirvana], stores: SharedStores, base: Nirvana
         readings = {f"instance{n}": s.cpu_seconds() for n, s in enumerate(instances)}
         return {**readings, **stores.cpu()}
 
-    out = []
+    async def step(number: int, rate: float, duration: float) -> dict[str, Any]:
+        before, errors, started = cpu(), dict(base.errors), time.monotonic()
+        out = await load.step(number, rate, duration, drain=DRAIN_SECONDS)
+        out.update(report.cpu_figures(before, cpu(), out["deliveries"],
+                                      time.monotonic() - started))
+        # Error frames in answer to sends (e.g. `unavailable`): those sends deliver nothing.
+        out["errors"] = {k: n - errors.get(k, 0) for k, n in base.errors.items()
+                         if n > errors.get(k, 0)}
+        out["refused"] = sum(out["errors"].values())
+        return out
+
     try:
         # Discarded: the first sends after a start fill caches and pools in every instance.
-        await load.step(first_step + 99, rates[0], WARM_UP_SECONDS, drain=DRAIN_SECONDS)
-        for i, rate in enumerate(rates):
-            before, started = cpu(), time.monotonic()
-            step = await load.step(first_step + i, rate, seconds, drain=DRAIN_SECONDS)
-            step.update(report.cpu_figures(before, cpu(), step["deliveries"],
-                                           time.monotonic() - started))
-            out.append(step)
+        warm_up = await step(first_step + 99, rates[0], WARM_UP_SECONDS)
+        steps = [await step(first_step + i, rate, seconds) for i, rate in enumerate(rates)]
     finally:
         await load.close()
-    return out
+    return steps, warm_up
 
 
 def measure(ctx: Context) -> Result:
@@ -183,6 +189,7 @@ def measure(ctx: Context) -> Result:
     stores.start()
     secret = secrets.token_urlsafe(32)
     passes: dict[int, list[list[dict[str, Any]]]] = {1: [], 2: []}
+    warm_ups: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
     try:
         base: NirvanaAdapter | None = None
         clients = 0
@@ -197,9 +204,11 @@ def measure(ctx: Context) -> Result:
                         asyncio.run(base.build_rooms(clients, http))
                     base.url = instances[0].url
                     asyncio.run(base.renew_tokens(300, http))
-                    passes[count].append(asyncio.run(one_pass(
+                    steps, warm_up = asyncio.run(one_pass(
                         instances, stores, base, clients, rates, seconds,
-                        1000 * count + 100 * repetition)))
+                        1000 * count + 100 * repetition))
+                    passes[count].append(steps)
+                    warm_ups[count].append(warm_up)
                 finally:
                     for server in instances:
                         server.stop()
@@ -212,7 +221,7 @@ def measure(ctx: Context) -> Result:
     raw = {"clients": clients, "room_size": 10, "step_seconds": seconds,
            "drain_seconds": DRAIN_SECONDS, "pinning": _pinning(),
            "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-           "one": one, "two": two, "summary": summary,
+           "one": one, "two": two, "summary": summary, "warm_ups": warm_ups,
            "frames": dict(base.frames) if base else {},
            "errors": dict(base.errors) if base else {}}
     return raw, report.rows(one, two, summary)

@@ -13,7 +13,7 @@ from .report import Row, skipped_row, spread_of, summarize
 # both configurations reach at low load, so "how far each goes" is a rate, not a blank.
 P99_TARGET_MS = 50.0
 
-STEP_KEYS = ("delivered_per_s", "p50_ms", "p99_ms", "lost", "duplicates",
+STEP_KEYS = ("delivered_per_s", "p50_ms", "p99_ms", "lost", "duplicates", "refused",
              "server_cpu_us_per_delivery", "store_cpu_us_per_delivery",
              "postgres_cpu_us_per_delivery", "mongo_cpu_us_per_delivery",
              "redis_cpu_us_per_delivery", "server_cores", "store_cores",
@@ -110,7 +110,8 @@ def store_limit(steps: list[dict[str, Any]], p99_ms: float = P99_TARGET_MS
 def _step_note(step: dict[str, Any]) -> str:
     p50 = f"{step['p50_ms']:.1f}" if step["p50_ms"] is not None else "—"
     p99 = f"{step['p99_ms']:.1f}" if step["p99_ms"] is not None else "—"
-    note = (f"p50 {p50} ms, p99 {p99} ms, late/lost {step['lost']:.0f}; CPU/delivery "
+    refused = f" ({step['refused']:.0f} sends refused)" if step.get("refused") else ""
+    note = (f"p50 {p50} ms, p99 {p99} ms, late/lost {step['lost']:.0f}{refused}; CPU/delivery "
             f"{step['server_cpu_us_per_delivery']:.1f} µs instances + "
             f"{step['store_cpu_us_per_delivery']:.1f} µs stores + "
             f"{step['redis_cpu_us_per_delivery']:.1f} µs Redis; cores used: instances "

@@ -17,7 +17,8 @@ def step(rate: float, delivered: float, p99: float | None, lost: int = 0,
             "lost": lost, "duplicates": 0, "server_cpu_us_per_delivery": server_us,
             "store_cpu_us_per_delivery": store_us, "postgres_cpu_us_per_delivery": 1.0,
             "mongo_cpu_us_per_delivery": store_us - 1.0, "redis_cpu_us_per_delivery": 3.0,
-            "server_cores": 0.5, "store_cores": 0.25, "generator_cpu_share": 0.3}
+            "server_cores": 0.5, "store_cores": 0.25, "generator_cpu_share": 0.3,
+            "refused": 0}
 
 
 def test_cpu_per_delivery_sums_the_instances_and_keeps_the_stores_and_redis_apart():
