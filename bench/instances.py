@@ -185,12 +185,12 @@ def measure(ctx: Context) -> Result:
     o = ctx.options
     rates, seconds = o.steps, min(o.duration, STEP_SECONDS)
     stores = SharedStores(o.work_dir / "instances-stores")
-    print("bench: starting the shared stores and redis-server", flush=True)
-    stores.start()
     secret = secrets.token_urlsafe(32)
     passes: dict[int, list[list[dict[str, Any]]]] = {1: [], 2: []}
     warm_ups: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
     try:
+        print("bench: starting the shared stores and redis-server", flush=True)
+        stores.start()  # inside: what did start is stopped when the rest fails
         base: NirvanaAdapter | None = None
         clients = 0
         for repetition in range(o.repetitions):
