@@ -153,3 +153,19 @@ async def test_a_bus_shared_by_two_parts_of_the_wiring_starts_once(buses):
     await wait_until(lambda: got, "the message")
     await asyncio.sleep(0.2)
     assert got == [b"once"]
+
+
+async def test_a_burst_of_publishes_waits_for_connections_and_keeps_the_bus_up(buses):
+    # More publishes in flight than the connection pool holds (forwarded sends under load):
+    # they queue for a connection; none fails and the bus is not taken for down.
+    prefix = _prefix()
+    sender, receiver = await buses(prefix, "a"), await buses(prefix, "b")
+    got: list[bytes] = []
+    receiver.subscribe("burst", got.append)
+    await sender.start()
+    await receiver.start()
+    sent = {f"m{i}".encode() for i in range(400)}
+    await asyncio.gather(*(sender.publish("burst", payload) for payload in sent))
+    assert sender.up
+    await wait_until(lambda: len(got) == len(sent), "400 messages")
+    assert set(got) == sent

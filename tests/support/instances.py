@@ -20,11 +20,13 @@ async def shared_databases(stores, server_urls):
     pool, mongo = stores
     database_url, mongodb_url = server_urls
     name = f"instances_{secrets.token_hex(4)}"
-    await pool.execute(f'CREATE DATABASE "{name}"')
+    # Past the pool's store timeout: on a loaded machine creating and (with FORCE, ending the
+    # instances' backends) dropping a database took longer than 5 s.
+    await pool.execute(f'CREATE DATABASE "{name}"', timeout=60)
     env = {"DATABASE_URL": urlunsplit(urlsplit(database_url)._replace(path=f"/{name}")),
            "MONGODB_URL": mongodb_url, "MONGODB_DB": name}
     yield env
-    await pool.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await pool.execute(f'DROP DATABASE "{name}" WITH (FORCE)', timeout=60)
     await mongo.drop_database(name)
 
 

@@ -33,6 +33,7 @@ IDLE_PING_SECONDS = 2.0  # an idle subscription pings this often...
 SILENT_PINGS = 3  # ...and counts as lost when this many in a row went unanswered
 RETRY_FIRST_SECONDS = 0.1
 RETRY_MAX_SECONDS = 2.0
+POOL_CONNECTIONS = 32  # commands in flight at once; more wait their turn
 
 # What a lost or refused Redis raises: everything else is a bug and propagates.
 _DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -53,7 +54,13 @@ class RedisBus:
         # rather than hide a reconnect behind which messages were missed.
         options = dict(socket_connect_timeout=CONNECT_SECONDS, socket_timeout=COMMAND_SECONDS,
                        retry=Retry(NoBackoff(), 0), decode_responses=False)
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, **options)
+        # Commands wait for a free pooled connection (as long as a command may take) rather
+        # than fail: redis-py's default pool raises at its cap, and a burst of forwarded
+        # sends would then read as Redis being down.
+        # (from_pool: the client owns the pool, so aclose() closes its connections too.)
+        self.redis: aioredis.Redis = aioredis.Redis.from_pool(
+            aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=POOL_CONNECTIONS, timeout=COMMAND_SECONDS, **options))
         # Reads on the subscription block until a message comes: no socket timeout there.
         self._sub_client: aioredis.Redis = aioredis.Redis.from_url(
             url, **{**options, "socket_timeout": None})
