@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import socket
+import threading
 
 from aiosmtpd.controller import Controller
 
@@ -31,20 +32,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _Controller(Controller):
+    """aiosmtpd's controller, keeping its sessions: its stop() ends the server's loop without
+    closing a session still open (our mail sender mid-conversation when a test ends), and
+    that socket was then collected in whatever test ran next, as a ResourceWarning."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions: list = []
+
+    def factory(self):
+        session = super().factory()
+        self.sessions.append(session)
+        return session
+
+    def close_sessions(self) -> None:
+        closed = threading.Event()
+
+        def close() -> None:  # on the server's loop, before its tasks are cancelled
+            for session in self.sessions:
+                if session.transport is not None:
+                    session.transport.close()
+            closed.set()
+
+        self.loop.call_soon_threadsafe(close)
+        closed.wait(5)
+
+
 class SmtpServer:
     """A real SMTP server on a fixed port, which a test may stop and start again."""
 
     def __init__(self) -> None:
         self.handler = Inbox()
         self.port = free_port()
-        self._running: Controller | None = None
+        self._running: _Controller | None = None
 
     def start(self) -> None:
-        self._running = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._running = _Controller(self.handler, hostname="127.0.0.1", port=self.port)
         self._running.start()
 
     def stop(self) -> None:
         if self._running is not None:
+            self._running.close_sessions()
             self._running.stop()
             self._running = None
 
