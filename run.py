@@ -7,6 +7,7 @@ under ./var and serves HTTP and WebSocket on 127.0.0.1:8000. See the README for 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import contextlib
 import errno
 import logging
@@ -22,7 +23,7 @@ import uvicorn
 
 from nirvana.app import create_app
 from nirvana.bootstrap import load_or_create_secret, open_services
-from nirvana.instance_guard import InstanceClaim, InstanceRunning, claim_instance
+from nirvana.instance_guard import InstanceClaim, InstanceRunning, claim_instance, refuse_mixed
 from nirvana.leases import new_holder
 from nirvana.logs import configure_logging
 from nirvana.serving import open_listener, tune_gc, uvicorn_options
@@ -87,15 +88,20 @@ class Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-async def claim_databases(settings: Settings, database_url: str, instance: InstanceClaim
-                          ) -> None:
-    """Take the single-instance lease before serving, so a second process refuses in one
-    line; the services then hold it under the same name (renewing it keeps its epoch)."""
+async def claim_databases(settings: Settings, database_url: str,
+                          instance: InstanceClaim | None) -> None:
+    """Before serving, so a process that must not run refuses in one line: never beside
+    processes of the other kind (with and without REDIS_URL); without REDIS_URL, take the
+    single-instance lease (the services then hold it under the same name, keeping its
+    epoch)."""
     pool = await create_pool(database_url, timeout=settings.store_timeout, min_size=1,
                              max_size=1)
     try:
         await migrate(pool)
-        await claim_instance(PgLeases(pool), instance.holder, instance.url)
+        leases = PgLeases(pool)
+        await refuse_mixed(leases, with_redis=instance is None)
+        if instance is not None:
+            await claim_instance(leases, instance.holder, instance.url)
     finally:
         await pool.close()
 
@@ -123,6 +129,9 @@ def main() -> None:
         fail(str(exc))
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
+    # PORT=0 asks for any free port: links in mail and the instance's address in leases
+    # name the one bound.
+    settings = dataclasses.replace(settings, port=port)
     lock.announce(f"http://{host}:{port}")
 
     postgres = mongo = None
@@ -141,10 +150,10 @@ def main() -> None:
         instance = None
         if settings.redis_url is None:
             instance = InstanceClaim(new_holder(), f"http://{host}:{port}", on_lost=stop_self)
-            try:
-                asyncio.run(claim_databases(settings, database_url, instance))
-            except InstanceRunning as exc:
-                fail(str(exc))
+        try:
+            asyncio.run(claim_databases(settings, database_url, instance))
+        except InstanceRunning as exc:
+            fail(str(exc))
 
         async def services():
             return await open_services(

@@ -1,4 +1,4 @@
-"""One process per set of databases unless REDIS_URL is set.
+"""One process per set of databases unless REDIS_URL is set — and never a mix of the two.
 
 Without Redis, two processes on the same PostgreSQL and MongoDB would each allocate stream
 positions and deliver only to their own sockets (issue 20), so the running process holds the
@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from .chat_writer_role import CHAT_WRITER
 from .leases import TTL, HeldLease, LeaseStore, holder_detail, holder_is_dead_here
 from .storage.postgres.leases import Lease
 
@@ -33,15 +34,37 @@ class InstanceClaim:
     on_lost: Callable[[], Awaitable[None] | None]
 
 
-def refusal(lease: Lease) -> str:
+def _who(lease: Lease) -> str:
     detail = lease.detail
     who = f"pid {detail.get('pid')} on {detail.get('host')}"
     if detail.get("url"):
         who += f", {detail['url']}"
+    return who
+
+
+def refusal(lease: Lease) -> str:
     wait = max(1, math.ceil(lease.remaining))
-    return (f"another Nirvana ({who}) is using these databases. Stop it, or set REDIS_URL "
-            f"on every instance to run several (docs/deployment.md). If it crashed, its "
-            f"lease expires within {wait} s.")
+    return (f"another Nirvana ({_who(lease)}) is using these databases. Stop it, or set "
+            f"REDIS_URL on every instance to run several (docs/deployment.md). If it "
+            f"crashed, its lease expires within {wait} s.")
+
+
+async def refuse_mixed(store: LeaseStore, *, with_redis: bool) -> None:
+    """Raise InstanceRunning if processes of the other kind run on these databases: one
+    without REDIS_URL beside instances with it would write chat on its own beside their
+    writer (positions handed out twice), and neither would hear the other's events."""
+    lease = await store.current(INSTANCE if with_redis else CHAT_WRITER)
+    if lease is None or lease.remaining <= 0 or holder_is_dead_here(lease):
+        return
+    if with_redis:
+        raise InstanceRunning(
+            f"another Nirvana ({_who(lease)}) is using these databases without REDIS_URL. "
+            f"Stop it and start every instance with the same REDIS_URL "
+            f"(docs/deployment.md).")
+    raise InstanceRunning(
+        f"Nirvana instances with REDIS_URL are using these databases (the chat writer: "
+        f"{_who(lease)}). Set the same REDIS_URL to join them (docs/deployment.md), or "
+        f"stop them.")
 
 
 async def claim_instance(store: LeaseStore, holder: str, url: str | None, *, ttl: float = TTL,

@@ -31,6 +31,8 @@ class LeaseStore(Protocol):
 
     async def release(self, name: str, holder: str, epoch: int) -> None: ...
 
+    async def current(self, name: str) -> Lease | None: ...
+
 
 def new_holder() -> str:
     """This process's name in leases: unique per start, readable in the refusal message."""

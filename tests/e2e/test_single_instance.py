@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.support.instances import shared_databases  # noqa: F401 (fixture)
+from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 from tests.support.running import ROOT, Running, run_env
 
 
@@ -47,3 +48,24 @@ async def test_a_killed_process_does_not_keep_the_next_one_out(tmp_path, shared_
     second = await asyncio.to_thread(Running, tmp_path / "second", env=shared_databases)
     code, _, err = await asyncio.to_thread(second.stop, signal.SIGTERM)
     assert code == 0, err
+
+
+@pytest.mark.slow
+async def test_processes_with_and_without_redis_url_never_run_side_by_side(
+        tmp_path, shared_databases, redis_server):  # noqa: F811
+    with_redis = {**shared_databases, "REDIS_URL": redis_server.url, "JWT_SECRET": "j" * 48}
+    alone = await asyncio.to_thread(Running, tmp_path / "alone", env=shared_databases)
+    try:
+        code, err = await asyncio.to_thread(_second_start, tmp_path, with_redis)
+        assert code != 0 and "\n" not in err
+        assert "without REDIS_URL" in err and alone.url in err
+    finally:
+        await asyncio.to_thread(alone.stop, signal.SIGTERM)
+
+    clustered = await asyncio.to_thread(Running, tmp_path / "clustered", env=with_redis)
+    try:
+        code, err = await asyncio.to_thread(_second_start, tmp_path, shared_databases)
+        assert code != 0 and "\n" not in err
+        assert "instances with REDIS_URL" in err and clustered.url in err
+    finally:
+        await asyncio.to_thread(clustered.stop, signal.SIGTERM)
