@@ -274,8 +274,8 @@ class AsgiEndpoint:
         call = Call(request, body, query, claims)
         kept = spec.cached(call) if spec.cached is not None else None
         if kept is not None:
-            # ~15 µs of the deadline's task and its extra turn of the event loop, a quarter
-            # of a cached blog's cost in process (docs/performance.md).
+            # A kept answer needs no store, so no deadline: its task and extra turn of the
+            # event loop were a large share of a cached read's cost (docs/performance.md).
             result: BaseModel | Response | None = kept
         elif spec.raw_body is None:
             # The README's bound: a store slower than store_timeout is answered 503 by then,

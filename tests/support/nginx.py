@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
 
 from tests.support.running import ROOT
+from tests.support.system import free_port, require_program
 
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
 SITE = ROOT / "deploy" / "nginx.conf"
@@ -26,19 +26,7 @@ START_SECONDS = 10
 
 
 def require_nginx() -> str:
-    path = NGINX if os.access(NGINX, os.X_OK) else shutil.which("nginx")
-    if path:
-        return path
-    reason = f"{NGINX} is missing: install Debian's nginx-light (apt-get install nginx-light)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return require_program(NGINX, "nginx-light")
 
 
 def site_for(upstreams: list[str], port: int) -> str:
@@ -57,7 +45,7 @@ def site_for(upstreams: list[str], port: int) -> str:
 class Nginx:
     def __init__(self, executable: str, upstreams: list[str]) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nirvana-test-nginx-"))
-        self.port = _free_port()
+        self.port = free_port()
         (self.dir / "nirvana.conf").write_text(site_for(upstreams, self.port))
         d = self.dir
         (d / "nginx.conf").write_text(f"""

@@ -18,25 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.system import free_port, require_program
+
 REDIS_SERVER = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
 START_SECONDS = 10
 
 
 def require_redis_server() -> str:
-    """The redis-server executable, or a skip (a failure under CI=true) saying why."""
-    path = REDIS_SERVER if os.access(REDIS_SERVER, os.X_OK) else shutil.which("redis-server")
-    if path:
-        return path
-    reason = f"{REDIS_SERVER} is missing: install Debian's redis-server (apt-get install redis-server)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return require_program(REDIS_SERVER, "redis-server")
 
 
 class RedisServer:
@@ -44,7 +33,7 @@ class RedisServer:
 
     def __init__(self, executable: str) -> None:
         self.executable = executable
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="nirvana-test-redis-"))
         self.proc: subprocess.Popen | None = None
 

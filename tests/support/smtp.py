@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 import threading
 
 from aiosmtpd.controller import Controller
+
+from tests.support.system import free_port
 
 
 class Inbox:
@@ -24,12 +25,6 @@ class Inbox:
         self.received.append(email.message_from_bytes(envelope.content,
                                                       policy=email.policy.default))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Controller(Controller):
