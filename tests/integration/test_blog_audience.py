@@ -115,6 +115,17 @@ async def test_every_read_path_shows_a_reader_exactly_its_audiences(client, serv
         stats = (await client.get("/api/v1/blog/stats", headers=h)).json()
         assert stats["blogs"] == (3 if reader == "author" else 0)
 
+    # The author's profile counts only what this reader may read, so it reveals no
+    # followers- or friends-only blog (the author blocked `blocked`: no profile at all).
+    r = await client.get(f"/api/v1/users/{w['author_id']}", headers=h)
+    if reader == "blocked":
+        assert r.status_code == 404
+    else:
+        assert r.json()["counts"]["blogs"] == len(expected), (reader, r.json()["counts"])
+        page = await client.get(f"/people/{w['author_id']}",
+                                headers={"Cookie": f"jwt={session['jwt']}"} if session else {})
+        assert f"<strong>{len(expected)}</strong> blog" in page.text, reader
+
     for name, audiences in seen.items():
         if name == "following feed":
             # Only people one follows or befriended: the stranger's is empty whatever.

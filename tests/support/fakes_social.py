@@ -168,5 +168,5 @@ class FakeBlogCounter:
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
 
-    async def published_blog_count(self, user_id: int) -> int:
+    async def published_blog_count(self, user_id: int, viewer: int | None) -> int:
         return self.counts.get(user_id, 0)

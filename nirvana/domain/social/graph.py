@@ -83,7 +83,7 @@ class SocialGraph:
             if relation.blocked_by:
                 raise _no_such_user()  # indistinguishable from an unknown id, on purpose
         counts = await self._repo.counts(user_id)
-        blogs = await self._blogs.published_blog_count(user_id)
+        blogs = await self._blogs.published_blog_count(user_id, viewer)
         return Profile(
             user,
             Counts(blogs, counts.followers, counts.following, counts.friends),

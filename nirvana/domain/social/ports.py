@@ -86,4 +86,7 @@ class SocialRepository(Protocol):
 class BlogCounter(Protocol):
     """Kept apart from the graph so the blogs feature owns how its posts are counted."""
 
-    async def published_blog_count(self, user_id: int) -> int: ...
+    async def published_blog_count(self, user_id: int, viewer: int | None) -> int:
+        """The user's published blogs that `viewer` may read (audience, blocks, moderation):
+        a profile never reveals that followers- or friends-only blogs exist."""
+        ...

@@ -82,7 +82,8 @@ class FriendRequestOut(Out):
 
 
 class CountsOut(Out):
-    blogs: int
+    blogs: int = Field(description="Published blogs of theirs that you may read (audience, "
+                                   "blocks): never a hint of the others")
     followers: int
     following: int
     friends: int

@@ -17,6 +17,7 @@ from ...domain.social.entities import (
     Person,
     PublicUser,
 )
+from .blogs import Params, visible_to
 
 PERSON = "u.id, u.username::text AS username, u.name, u.avatar_url"
 
@@ -239,11 +240,14 @@ class PgSocialRepository:
 
 
 class PgPublishedBlogCounter:
-    """Counts a user's published blogs (an index-only scan of blogs_author_published_idx)."""
+    """Counts a user's published blogs as a reader sees them: the same condition as every
+    list read (`visible_to`), over the author's published blogs (blogs_author_published_idx)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def published_blog_count(self, user_id: int) -> int:
+    async def published_blog_count(self, user_id: int, viewer: int | None) -> int:
+        p = Params()
+        where = [f"b.author_id = {p(user_id, '::bigint')}", *visible_to(viewer, p)]
         return await self._pool.fetchval(
-            "SELECT count(*) FROM blogs WHERE author_id = $1 AND status = 'published'", user_id)
+            f"SELECT count(*) FROM blogs b WHERE {' AND '.join(where)}", *p.values)
