@@ -94,6 +94,15 @@ class NoUploads:
         return {}
 
 
+# Why an upload with `?kind=` was refused, in the words of the kind asked for.
+NOT_OF_KIND = {
+    MediaKind.IMAGE: "Only JPEG, PNG, WebP and GIF images are accepted.",
+    MediaKind.AUDIO: "This is not an audio file we can play (MP3, Ogg, WAV, FLAC or M4A).",
+    MediaKind.VIDEO: "This is not a video we can play (MP4, WebM, MOV or Ogg).",
+    MediaKind.FILE: "This is an image, audio or video, not another file: upload it as that.",
+}
+
+
 class Uploads:
     def __init__(self, store: MediaStore, ledger: UploadLedger,
                  limits: UploadLimits = UploadLimits()) -> None:
@@ -115,8 +124,7 @@ class Uploads:
         content = sniff(data)
         if only is not None and content.kind is not only:
             raise UnsupportedMediaTypeError(
-                "Only JPEG, PNG, WebP and GIF images are accepted." if only is MediaKind.IMAGE
-                else f"This is not a {only.value} file we can play.",
+                NOT_OF_KIND[only],
                 code="not_an_image" if only is MediaKind.IMAGE else f"not_{only.value}")
         if len(data) > self.limits.of(content.kind):
             raise self._too_large(content.kind)

@@ -82,6 +82,16 @@ async def test_kind_limits_and_the_asked_kind_are_enforced(client, services):
     services.uploads.limits = UploadLimits()
     r = await upload(client, ann, wav(), query="?kind=video")
     assert r.status_code == 415 and r.json()["error"]["code"] == "not_video"
+    # Each refusal names the kind asked for in plain words, and its own code.
+    refused = {"image": (pdf(), "not_an_image", "Only JPEG, PNG, WebP and GIF images"),
+               "audio": (png(), "not_audio", "This is not an audio file we can play"),
+               "video": (pdf(), "not_video", "This is not a video we can play"),
+               "file": (png(), "not_file", "This is an image, audio or video, not another file")}
+    for kind, (data, code, message) in refused.items():
+        r = await upload(client, ann, data, query=f"?kind={kind}")
+        error = r.json()["error"]
+        assert (r.status_code, error["code"]) == (415, code), kind
+        assert error["message"].startswith(message), error["message"]
     r = await upload(client, ann, wav(), query="?kind=movie")
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "kind"
 
