@@ -8,7 +8,8 @@ from .errors import page_endpoint
 from .pages import (accounts, chat, exports, feeds, home, moderation, notification_settings,
                     notifications, people, reading, security, writing)
 
-PAGE_MODULES = [home, accounts, security, exports, reading, people, writing, chat, feeds,
+# feeds before reading: a tag's page route takes any path, its feeds' must be tried first.
+PAGE_MODULES = [home, accounts, security, exports, feeds, reading, people, writing, chat,
                 notifications, moderation, notification_settings]
 
 

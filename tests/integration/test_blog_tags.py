@@ -60,3 +60,20 @@ async def test_the_tags_page_links_each_tag_to_its_page(client):
     assert "1 blog<" in page.text
     tag_page = await client.get("/tags/cr%C3%A8me%20br%C3%BBl%C3%A9e")
     assert tag_page.status_code == 200 and "Tagged" in tag_page.text
+
+
+async def test_a_tag_with_a_slash_has_its_page_and_feeds(client):
+    # "ci/cd" or "24/7" are ordinary tags: the links the pages give for them must lead
+    # somewhere, whether the slash is written as is or percent-encoded.
+    ann = await sign_up(client)
+    await post(client, ann, ["ci/cd"])
+    listing = (await client.get("/tags")).text
+    assert '<a href="/tags/ci/cd">#ci/cd</a>' in listing
+    for path in ("/tags/ci/cd", "/tags/ci%2Fcd"):
+        page = await client.get(path)
+        assert page.status_code == 200 and "Tagged" in page.text, path
+        assert "Blogs tagged #ci/cd" in page.text
+        for feed in ("feed.xml", "atom.xml"):
+            r = await client.get(f"{path}/{feed}")
+            assert r.status_code == 200 and "<title>Tagged</title>" in r.text, (path, feed)
+            assert "/tags/ci%2Fcd/" + feed in r.text

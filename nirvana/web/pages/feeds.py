@@ -181,8 +181,8 @@ routes = [
     Route("/atom.xml", site_feed, methods=["GET", "HEAD"]),
     Route("/people/{id:int}/feed.xml", author_feed, methods=["GET", "HEAD"]),
     Route("/people/{id:int}/atom.xml", author_feed, methods=["GET", "HEAD"]),
-    Route("/tags/{tag}/feed.xml", tag_feed, methods=["GET", "HEAD"]),
-    Route("/tags/{tag}/atom.xml", tag_feed, methods=["GET", "HEAD"]),
+    Route("/tags/{tag:path}/feed.xml", tag_feed, methods=["GET", "HEAD"]),
+    Route("/tags/{tag:path}/atom.xml", tag_feed, methods=["GET", "HEAD"]),
     Route("/sitemap.xml", site_map, methods=["GET", "HEAD"]),
     Route("/sitemaps/{part:int}.xml", site_map_part, methods=["GET", "HEAD"]),
 ]

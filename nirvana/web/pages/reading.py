@@ -332,6 +332,8 @@ routes = [
           methods=["POST"]),
     Route("/search", search, methods=["GET", "HEAD"]),
     Route("/tags", tags, methods=["GET", "HEAD"]),
-    Route("/tags/{tag}", tag, methods=["GET", "HEAD"]),
+    # `path`: a tag may hold a slash ("ci/cd"), decoded from %2F before routing. The tag's
+    # feeds (pages/feeds.py) are mounted before this, so ".../feed.xml" stays theirs.
+    Route("/tags/{tag:path}", tag, methods=["GET", "HEAD"]),
     Route("/places/{country}/{city}", place, methods=["GET", "HEAD"]),
 ]
