@@ -109,6 +109,14 @@ async def test_scheduling_over_http_refuses_a_past_time_and_keeps_it_private(cli
     r = await client.post("/api/v1/blog", headers=h, json={
         "title": "T", "body": "B", "published_at": soon(60)})
     assert r.status_code == 422  # a time only goes with status scheduled
+    # A time is an ISO 8601 date-time, as /openapi.json says: digits are not read as Unix
+    # seconds (here they would schedule it for 2030), neither in a body nor in a search.
+    for digits in ("1893456000", "1893456000.5"):
+        r = await client.post("/api/v1/blog", headers=h, json={**body, "published_at": digits})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"][0]["field"] == "published_at"
+        r = await client.get("/api/v1/blog/search", params={"from": digits})
+        assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "from"
     blog = await schedule(client, ann, "Later", soon(3600))
     assert (await client.get(f"/api/v1/blog/{blog['id']}", headers=h)).status_code == 200
     r = await client.get(f"/api/v1/blog/slug/{blog['slug']}", headers=bearer(bob))

@@ -6,9 +6,14 @@ clamped silently: a client that asks for something it cannot get should find out
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import (BeforeValidator, Field, TypeAdapter, ValidationError,
+                      ValidatorFunctionWrapHandler, WrapValidator)
+from pydantic_core import PydanticCustomError
 
 from ...domain.blogs import model as m
 from ...domain.blogs.model import Audience, Blog, BlogStatus, Comment, Location
@@ -24,6 +29,32 @@ class PlaceIn(In):
     city: str = Field(max_length=m.MAX_PLACE, examples=["Zürich"])
     country: str = Field(max_length=m.MAX_PLACE, examples=["Switzerland"])
 
+
+_DATETIME = TypeAdapter(datetime)
+
+
+def _not_unix_seconds(value: object) -> object:
+    # pydantic reads a string of digits as Unix seconds, even in strict mode: "1893456000"
+    # is not the ISO 8601 date-time that /openapi.json names.
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value):
+        raise PydanticCustomError("datetime_parsing",
+                                  "Input should be an ISO 8601 date-time, not a number")
+    return value
+
+
+def _iso_datetime(value: object, handler: ValidatorFunctionWrapHandler) -> datetime:
+    if not isinstance(value, str):
+        return handler(value)  # strict: a datetime passes, a JSON number never
+    try:  # as JSON text, strictly: the rules of every other date-time in a body
+        return _DATETIME.validate_json(json.dumps(_not_unix_seconds(value)), strict=True)
+    except ValidationError as e:
+        error = e.errors()[0]
+        raise PydanticCustomError(error["type"], error["msg"]) from None
+
+
+# A date-time in a JSON body, and one in a query string (which may also be a date alone).
+IsoDateTime = Annotated[datetime, WrapValidator(_iso_datetime)]
+QueryDateTime = Annotated[datetime, BeforeValidator(_not_unix_seconds)]
 
 IMAGE_DOC = "An http(s) URL or a /media/ path from POST /api/v1/image/upload"
 
@@ -49,7 +80,7 @@ class BlogIn(In):
         default=BlogStatus.PUBLISHED,
         description="published (now), draft (only you see it), or scheduled (published by "
                     "the server at published_at)")
-    published_at: datetime | None = Field(
+    published_at: IsoDateTime | None = Field(
         default=None, description="With status scheduled only: when to publish, in the "
                                   "future (UTC if no offset)")
     audience: Audience = Field(
@@ -61,7 +92,7 @@ class BlogIn(In):
 class BlogUpdateIn(In):
     """A partial edit: omitted fields keep their value; null clears header_image/location."""
 
-    updated_at: datetime = Field(
+    updated_at: IsoDateTime = Field(
         description="The blog's updated_at as you last read it; if it changed since, 409")
     title: str | None = Field(default=None, min_length=1, max_length=m.MAX_TITLE,
                               description=TITLE_DOC)
@@ -72,7 +103,7 @@ class BlogUpdateIn(In):
     tags: list[str] | None = Field(default=None, max_length=m.MAX_TAGS)
     location: PlaceIn | None = None
     status: BlogStatus | None = None
-    published_at: datetime | None = Field(
+    published_at: IsoDateTime | None = Field(
         default=None, description="A scheduled blog's new time to publish (in the future)")
     audience: Audience | None = None
 
@@ -97,10 +128,10 @@ class SearchQuery(PageQuery):
     tag: str | None = Field(default=None, max_length=m.MAX_QUERY)
     city: str | None = Field(default=None, max_length=m.MAX_QUERY)
     country: str | None = Field(default=None, max_length=m.MAX_QUERY)
-    from_: datetime | None = Field(default=None, alias="from",
+    from_: QueryDateTime | None = Field(default=None, alias="from",
                                    description="Published at or after (UTC if no offset); "
                                                "not after `to` (422 invalid_range)")
-    to: datetime | None = Field(default=None, description="Published at or before")
+    to: QueryDateTime | None = Field(default=None, description="Published at or before")
 
 
 class LocationQuery(In):
