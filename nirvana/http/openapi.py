@@ -25,6 +25,7 @@ STATUS_TEXT = {
     409: "Conflict with the current state",
     413: "Body too large",
     415: "Unsupported media type",
+    416: "Range not satisfiable: a range starts past the end (Content-Range names the size)",
     422: "Invalid fields: `details` names each, with a machine `code`",
     429: "Rate limited: see Retry-After (writes also: RateLimit-Policy and RateLimit)",
     503: "A store is unavailable",
@@ -45,7 +46,8 @@ class ErrorEnvelope(BaseModel):
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ALSO_TEXT = {200: "Already so: nothing was created (a retry, or the state already held)",
-             204: "Done, with no body"}
+             204: "Done, with no body",
+             206: "Part of it, for a Range request (Content-Range says which)"}
 
 
 def statuses_of(s: Spec) -> set[int]:

@@ -10,9 +10,11 @@ from urllib.parse import quote
 from pydantic import Field
 from starlette.responses import FileResponse, Response
 
-from ...domain.errors import NotFoundError
+from ...domain.errors import BadRequestError, NotFoundError
 from ...domain.sniffing import OCTET_STREAM, ContentType, MediaKind
 from ..api import Api, Call, In, Out
+from ..byte_ranges import RangeRefusal, judge_range
+from ..errors import error_response
 from ..multipart import read_file_field
 from ..schemas.social import StorageOut, UploadOut
 
@@ -123,7 +125,7 @@ async def media_usage(call: Call[None, None]) -> StorageOut:
 @api.route("GET", "/media/{name}",
            summary="A locally stored upload: images, audio and video inline, any other file "
                    "as a download", tags=TAGS, auth=False,
-           query=MediaQuery, errors=(404,), uses_stores=False,
+           query=MediaQuery, errors=(400, 404, 416), uses_stores=False, also=(206,),
            raw_response={"description": "The file", "content": {"*/*": {}}})
 async def get_media(call: Call[None, MediaQuery]) -> Response:
     name = call.path("name")
@@ -132,6 +134,19 @@ async def get_media(call: Call[None, MediaQuery]) -> Response:
         raise NotFoundError("No such file.", code="media_not_found")
     path, content = found
     headers = dict(MEDIA_HEADERS)
+    asked = call.request.headers.get("range")
+    if asked is not None:
+        size = path.stat().st_size
+        refusal = judge_range(asked, size)
+        if refusal is RangeRefusal.MALFORMED:
+            raise BadRequestError("The Range header is not a byte range (RFC 9110).",
+                                  code="invalid_range")
+        if refusal is RangeRefusal.UNSATISFIABLE:
+            return error_response(416, "range_not_satisfiable",
+                                  f"A range starts past the end of the file ({size} bytes).",
+                                  headers={"Content-Range": f"bytes */{size}",
+                                           "Content-Security-Policy":
+                                               MEDIA_HEADERS["Content-Security-Policy"]})
     if not content.inline:
         headers["Content-Disposition"] = attachment_header(
             download_name(name, content, call.query.name))
