@@ -712,7 +712,7 @@ async def test_a_post_due_while_the_server_is_down_is_published_once_at_the_next
         async with connected(server.url) as c:
             ann, reader = await c.person("Ann"), await c.person("Flo")
             await c.api("POST", f"/api/v1/follows/{ann.id}", reader)
-            due = datetime.now(timezone.utc) + timedelta(seconds=3)
+            due = datetime.now(timezone.utc) + timedelta(seconds=5)
             blog = await c.blog(ann, title="While you slept", status="scheduled",
                                 published_at=due.isoformat())
         server.stop()
