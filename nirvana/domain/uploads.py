@@ -43,6 +43,15 @@ class Upload:
 
 
 @dataclass(frozen=True, slots=True)
+class Issued:
+    """What the ledger knows of a URL it issued: to whom, and what the bytes were."""
+
+    owner_id: int
+    kind: MediaKind
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class StorageUsage:
     used_bytes: int
     quota_bytes: int
@@ -76,21 +85,21 @@ class UploadLedger(Protocol):
         """(bytes used, number of files) of a user."""
         ...
 
-    async def owners(self, urls: Sequence[str]) -> Mapping[str, int]:
-        """The owner of each of `urls` that this ledger issued; others are absent."""
+    async def issued(self, urls: Sequence[str]) -> Mapping[str, Issued]:
+        """Each of `urls` that this ledger issued; others are absent."""
         ...
 
 
-class UploadOwners(Protocol):
-    """What chat needs of the ledger: who was issued a URL."""
+class IssuedUploads(Protocol):
+    """What chat needs of the ledger: who was issued a URL, and what it holds."""
 
-    async def owners(self, urls: Sequence[str]) -> Mapping[str, int]: ...
+    async def issued(self, urls: Sequence[str]) -> Mapping[str, Issued]: ...
 
 
 class NoUploads:
     """Knows of no upload: every local path is refused."""
 
-    async def owners(self, urls: Sequence[str]) -> Mapping[str, int]:
+    async def issued(self, urls: Sequence[str]) -> Mapping[str, Issued]:
         return {}
 
 

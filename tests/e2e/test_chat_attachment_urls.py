@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.chat_client import Client
 from tests.support.images import png
+from tests.support.media_files import pdf
 from tests.support.people import befriend, user
 
 
@@ -80,3 +81,29 @@ async def test_the_http_send_path_applies_the_same_rule(live):
     assert r.json()["error"]["details"][0]["field"] == "attachments.url"
     history = await live.http.get(f"/api/v1/conversations/{cid}/messages", headers=auth)
     assert history.json()["messages"] == []
+
+
+async def test_an_uploads_kind_and_size_are_the_ledgers_not_the_senders(live):
+    """A client renders an attachment by its kind: a file sent as `kind: image, size: 1`
+    must reach the others as the file it is, with its real size."""
+    a, b = await user(live.http), await user(live.http)
+    ws = await Client.connect(live.ws, a)
+    try:
+        cid = await direct(live, a, b, ws)
+        body = pdf()
+        r = await live.http.post("/api/v1/media/upload",
+                                 headers={"Authorization": f"Bearer {a['jwt']}"},
+                                 files={"file": ("report.pdf", body, "application/pdf")})
+        assert r.status_code == 201, r.text
+        url = r.json()["url"]
+        sent = await ws.command("send", conversation_id=cid, client_id="pdf", kind="file",
+                                attachments=[{"url": url, "kind": "image", "size": 1,
+                                              "name": "report.pdf"}])
+        assert sent["type"] == "ack", sent
+        (stored,) = sent["message"]["attachments"]
+        assert (stored["kind"], stored["size"], stored["name"]) == ("file", len(body),
+                                                                    "report.pdf")
+        (kept,) = (await ws.command("history", conversation_id=cid))["messages"]
+        assert kept["attachments"] == [stored]
+    finally:
+        await ws.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from nirvana.domain.sniffing import ContentType
-from nirvana.domain.uploads import Upload
+from nirvana.domain.uploads import Issued, Upload
 
 
 class FakeMediaStore:
@@ -45,5 +45,6 @@ class FakeUploadLedger:
         files = sum(1 for u in self.uploads.values() if u.owner_id == user_id)
         return self.used.get(user_id, 0), files
 
-    async def owners(self, urls: Sequence[str]) -> Mapping[str, int]:
-        return {u: self.uploads[u].owner_id for u in urls if u in self.uploads}
+    async def issued(self, urls: Sequence[str]) -> Mapping[str, Issued]:
+        return {u: Issued(self.uploads[u].owner_id, self.uploads[u].content.kind,
+                          self.uploads[u].size) for u in urls if u in self.uploads}

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from functools import partial
 from typing import Awaitable, Sequence
 
 from ..accounts.standing import OpenGate, WriteGate
 from ..clock import Clock
 from ..errors import ConflictError, field_error
-from ..uploads import NoUploads, UploadOwners
+from ..uploads import IssuedUploads, NoUploads
 from ..urls import MEDIA, validate_url
 from ..text import check_key, check_text, is_blank
 from .cache import ChatCache
@@ -55,7 +56,7 @@ class Messaging:
     def __init__(self, *, store: ChatStore, peers: ChatPeers, publisher: Publisher,
                  clock: Clock, limits: ChatLimits = ChatLimits(),
                  cache: ChatCache | None = None, write_gate: WriteGate = OpenGate(),
-                 uploads: UploadOwners = NoUploads()) -> None:
+                 uploads: IssuedUploads = NoUploads()) -> None:
         self._store = store
         self._uploads = uploads
         self._write_gate = write_gate
@@ -168,19 +169,27 @@ class Messaging:
             raise field_error("attachments", f"a {kind.value} message needs an attachment")
 
     async def _check_uploaded(self, conversation: Conversation,
-                              attachments: Sequence[Attachment]) -> None:
+                              attachments: Sequence[Attachment]) -> tuple[Attachment, ...]:
         """A local attachment must be a URL the upload route issued to a member of this
         conversation: the sender's own file, or one another member shared here. So nobody
-        can make a message point at a path of this site that was never an upload."""
+        can make a message point at a path of this site that was never an upload. Its kind
+        and size are the upload's, whatever the send said: clients render by them."""
         local = [a.url for a in attachments if a.url.startswith(MEDIA)]
         if not local:
-            return
-        owners = await self._uploads.owners(local)
+            return tuple(attachments)
+        issued = await self._uploads.issued(local)
         members = set(conversation.member_ids)
-        for url in local:
-            if owners.get(url) not in members:
+        checked = []
+        for a in attachments:
+            if not a.url.startswith(MEDIA):
+                checked.append(a)
+                continue
+            upload = issued.get(a.url)
+            if upload is None or upload.owner_id not in members:
                 raise field_error("attachments.url", "must be an http(s) URL or a file "
                                   "uploaded by a member of this conversation", "not_uploaded")
+            checked.append(replace(a, kind=MessageKind(upload.kind.value), size=upload.size))
+        return tuple(checked)
 
     async def send_message(self, user_id: int, conversation_id: str, *, client_id: str,
                            text: str = "", kind: MessageKind = MessageKind.TEXT,
@@ -215,7 +224,7 @@ class Messaging:
             await self._check_direct_allowed(user_id, other)
         if reply_to is not None and reply_to > conversation.last_seq:
             raise field_error("reply_to", "no such message in this conversation")
-        await self._check_uploaded(conversation, attachments)
+        attachments = await self._check_uploaded(conversation, attachments)
         draft = MessageDraft(
             conversation_id=conversation.id, sender_id=user_id, client_id=client_id,
             kind=kind, text=text, attachments=tuple(attachments), reply_to=reply_to,

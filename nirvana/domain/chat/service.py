@@ -13,7 +13,7 @@ from datetime import timedelta
 from ..accounts.standing import OpenGate, WriteGate
 from ..clock import Clock, MillisecondClock
 from ..errors import field_error
-from ..uploads import NoUploads, UploadOwners
+from ..uploads import IssuedUploads, NoUploads
 from .cache import ChatCache
 from .changes import ChatChangeStore
 from .edits import MessageEdits
@@ -29,7 +29,7 @@ class ChatService:
     def __init__(self, *, store: ChatStore, changes: ChatChangeStore, peers: ChatPeers,
                  publisher: Publisher, clock: Clock, limits: ChatLimits = ChatLimits(),
                  write_gate: WriteGate = OpenGate(),
-                 uploads: UploadOwners = NoUploads()) -> None:
+                 uploads: IssuedUploads = NoUploads()) -> None:
         # Every chat time (sent, edited, activity) is stored as a BSON date, to the
         # millisecond: made so here, the live frames carry the value history reads back.
         clock = MillisecondClock(clock)

@@ -7,7 +7,8 @@ from typing import Mapping, Sequence
 
 import asyncpg
 
-from ...domain.uploads import Upload
+from ...domain.sniffing import MediaKind
+from ...domain.uploads import Issued, Upload
 
 
 class PgUploadLedger:
@@ -52,9 +53,10 @@ class PgUploadLedger:
         await self._pool.execute("DELETE FROM media_orphans WHERE url = ANY($1::text[])",
                                  list(urls))
 
-    async def owners(self, urls: Sequence[str]) -> Mapping[str, int]:
+    async def issued(self, urls: Sequence[str]) -> Mapping[str, Issued]:
         if not urls:
             return {}
         rows = await self._pool.fetch(
-            "SELECT url, owner_id FROM media_uploads WHERE url = ANY($1::text[])", list(urls))
-        return {r["url"]: r["owner_id"] for r in rows}
+            "SELECT url, owner_id, kind, size FROM media_uploads WHERE url = ANY($1::text[])",
+            list(urls))
+        return {r["url"]: Issued(r["owner_id"], MediaKind(r["kind"]), r["size"]) for r in rows}
