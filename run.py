@@ -22,7 +22,7 @@ from pathlib import Path
 import uvicorn
 
 from nirvana.app import create_app
-from nirvana.bootstrap import load_or_create_secret, open_services
+from nirvana.bootstrap import open_services
 from nirvana.instance_guard import InstanceClaim, InstanceRunning, claim_instance, refuse_mixed
 from nirvana.leases import new_holder
 from nirvana.logs import configure_logging
@@ -32,6 +32,7 @@ from nirvana.storage.datadir_lock import DataDirInUseError, DataDirLock
 from nirvana.storage.embedded import EmbeddedError, EmbeddedMongo, EmbeddedPostgres
 from nirvana.storage.postgres.leases import PgLeases
 from nirvana.storage.postgres.pool import create_pool, migrate
+from nirvana.wiring.accounts import load_or_create_secret
 
 log = logging.getLogger("nirvana")
 

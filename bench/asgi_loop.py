@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from nirvana.app import create_app
-from nirvana.bootstrap import build_services, open_stores
+from nirvana.bootstrap import build_services
+from nirvana.wiring.stores import open_stores
 from nirvana.logs import configure_logging
 from nirvana.settings import Settings
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres

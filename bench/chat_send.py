@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from nirvana.bootstrap import build_services, open_stores
+from nirvana.bootstrap import build_services
+from nirvana.wiring.stores import open_stores
 from nirvana.settings import Settings
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
 from nirvana.storage.mongo.codec import message_doc, message_id

@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from statistics import median
 
-from nirvana.bootstrap import build_services, open_stores
+from nirvana.bootstrap import build_services
+from nirvana.wiring.stores import open_stores
 from nirvana.domain.blogs.model import BlogFields, BlogStatus
 from nirvana.settings import Settings
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres

@@ -1,4 +1,6 @@
-"""Wiring: the one place that builds real adapters from settings and hands them to the domain.
+"""The composition of Nirvana's services: the one place that knows every piece, and the
+order in which they open and close. Each concept is wired in its own module under
+`nirvana/wiring/`; this file puts them together.
 
 `open_services` is used by the app's lifespan (run.py) and by the test harness, which passes
 the URLs of the servers it started.
@@ -7,131 +9,66 @@ the URLs of the servers it started.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
-import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable
 
 import asyncpg
-from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
-from .domain.accounts.policy import AccountPolicy
-from .domain.accounts.service import Accounts
-from .domain.ratelimit import Limit
-from .domain.uploads import MediaStore, UploadLimits, Uploads
-from .domain.social.events import FriendshipChanged, SocialEvent
-from .domain.blogs.events import BlogEvent
-from .domain.notifications.entities import Change
-from .domain.notifications.service import Notifications
-from .domain.social.graph import SocialGraph
 from .blog_publisher import ScheduledPublisher
-from .domain.blogs.live import LiveNewPosts
+from .chat_writer_role import ChatWriterRole
+from .domain.accounts.deletion import Erasure
+from .domain.accounts.service import Accounts
+from .domain.accounts.two_factor import TwoFactorSettings
+from .domain.accounts.users import User
 from .domain.blogs.service import Blogs
-from .domain.clock import Clock
-from .domain.chat.limits import ChatLimits
 from .domain.chat.entities import Peer
 from .domain.chat.service import ChatService
-from .domain.presence import Presence
-from .domain.accounts.users import User
+from .domain.clock import Clock
+from .domain.exports.service import Exports
+from .domain.moderation.service import Moderation
+from .domain.notifications.service import Notifications
+from .domain.ratelimit import Limit, SlidingWindowLimiter
+from .domain.social.graph import SocialGraph
+from .domain.uploads import Uploads
+from .export_worker import ExportWorker
+from .account_deletion import AfterAccountDeletion
 from .http.auth import Authenticator
 from .http.page_cache import PageCache
-from .metrics import NO_WRITER_OBSERVER, CountingPublisher, Metrics
-from .security import Argon2Hasher, HmacSigner, JwtAccessTokens, PyotpTotp, SystemClock
 from .instance_guard import InstanceClaim, claim_instance
-from .leases import HeldLease, new_holder
-from .chat_writer_role import ChatWriterRole
-from .cluster_chat import ClusterChat
-from .storage.redis.bus import RedisBus
-from .storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat
-from .instances import Instances, join_instances
-from .storage.redis.limits import SharedLimits
+from .leases import HeldLease
+from .metrics import Metrics
+from .missed_messages import MissedMessages
+from .moderation_content import ModeratedContent, ReportNotifications
+from .security import SystemClock
 from .settings import Settings
-from .storage.cached_users import CachedUserRepository
-from .storage.mail import OutboxMailer, SmtpMailer
-from .storage.mail_sender import MailSender
-from .storage.postgres.mail_outbox import PgMailOutbox
-from .storage.mongo.documents import DOCUMENTS as CHAT_DOCUMENTS
-from .storage.mongo.chat_store import MongoChatStore
-from .storage.mongo.changes import MongoChatChanges
-from .storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
-from .storage.mongo.presence import MongoPresenceStore
-from .storage.postgres.pool import create_pool, migrate
-from .storage.postgres.leases import PgLeases
-from .storage.media import CloudinaryMediaStore, LocalMediaStore
-from .storage.postgres.uploads import PgUploadLedger
-from .storage.postgres.accounts import (
-    PgDeletedAccounts,
-    PgPasswordResetStore,
-    PgRefreshTokenStore,
-    PgUserRepository,
-)
-from .storage.postgres.sessions import PgSessionStore
-from .storage.postgres.two_factor import PgTwoFactorStore
-from .storage.postgres.exports import PgAccountRecords, PgExportJobs
 from .storage.export_archive import LocalExportArchives
-from .domain.exports.service import ExportPolicy, Exports
-from .export_worker import ExportWorker
-from .domain.accounts.two_factor import SecondFactor, TwoFactorSettings
-from .storage.mongo.erasure import MongoChatErasure
-from .account_deletion import (
-    AccountEventFanOut,
-    AfterAccountDeletion,
-    ChatOfDeletedAccounts,
-    ErasersInTurn,
-    UploadsOfDeletedAccounts,
-)
-from .domain.accounts.deletion import Erasure
-from .domain.accounts.standing import OpenGate, VerifiedEmailGate, WriteGate
-from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
+from .storage.mail_sender import MailSender
+from .storage.media import LocalMediaStore
+from .storage.mongo.chat_store import MongoChatStore
+from .storage.mongo.presence import MongoPresenceStore
 from .storage.postgres.blog_comments import PgCommentRepository
 from .storage.postgres.blogs import PgBlogRepository
-from .storage.postgres.new_post_readers import PgNewPostReaders
-from .storage.postgres.chat_peers import PgChatPeers
-from .storage.postgres.notifications import (
-    PgContacts,
-    PgNotificationAudience,
-    PgNotificationStore,
-)
-from .storage.postgres.notification_preferences import PgMuteStore, PgPreferenceStore
-from .domain.notifications.mailing import NotificationMail
-from .domain.notifications.preferences import Preferences
-from .missed_messages import ChatPublishers, MissedMessages
-from .chat_group_notices import ChatGroupNotices
-from .chat_mentions import ChatMentions
-from .ws.events import NotificationEvent, NotificationsUnread, encode
-from .ws.hub import Hub
-from .ws.new_posts import NewPostsToSockets
-from .ws.notification_frames import NotificationOut
-from .ws.session_watch import SessionWatch
+from .storage.postgres.leases import PgLeases
+from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
+from .storage.redis.bus import RedisBus
+from .storage.redis.limits import SharedLimits
+from .tasks import repeat
+from .wiring.accounts import build_accounts, build_erasure, build_exports
+from .wiring.chat import build_chat
+from .wiring.events import EventListeners, blog_event_listeners, social_event_listeners
+from .wiring.instances import Instances, join_instances
+from .wiring.mail import build_mail
+from .wiring.media import build_media
+from .wiring.notifications import build_notifications
+from .wiring.stores import open_stores
 from .ws.close_codes import CloseCode
+from .ws.hub import Hub
 from .ws.protocol import Limits
-from .domain.moderation.service import Moderation
-from .domain.moderation.suspension import SuspensionGate
-from .domain.ratelimit import SlidingWindowLimiter
-from .moderation_content import ModeratedContent, ReportNotifications
-from .storage.postgres.moderation import PgModerationStore
+from .ws.session_watch import SessionWatch
 
 log = logging.getLogger("nirvana")
-
-# Beanie document classes; the chat storage adds its own.
-DOCUMENT_MODELS: list[Any] = [*CHAT_DOCUMENTS, *PRESENCE_DOCUMENTS]
-
-
-def load_or_create_secret(data_dir: Path) -> str:
-    path = data_dir / "jwt_secret"
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(secret)
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return secret
 
 
 @dataclass
@@ -154,7 +91,7 @@ class Services:
     blogs: Blogs
     # Who hears of blog events (BlogPublished, reactions, comments): notifications and the
     # live new-post fan-out subscribe here.
-    blog_events: "BlogEventListeners"
+    blog_events: EventListeners
     publisher: ScheduledPublisher
     chat: ChatService
     chat_store: MongoChatStore
@@ -181,8 +118,8 @@ class Services:
     # With REDIS_URL: the bus between instances and who runs the chat writer (ClusterChat).
     bus: RedisBus | None = None
     chat_role: ChatWriterRole | None = None
-    # Several instances on Redis (nirvana/instances.py); None without REDIS_URL.
-    instances: "Instances | None" = None
+    # Several instances on Redis (nirvana/wiring/instances.py); None without REDIS_URL.
+    instances: Instances | None = None
     shared_limits: SharedLimits | None = None
 
     async def profile_changed(self, user: User) -> None:
@@ -227,47 +164,27 @@ class Services:
             await self.mongo.admin.command("ping")
 
     def start_housekeeping(self, every: float = 3600.0) -> None:
-        async def loop() -> None:
-            while True:
-                try:
-                    purged = await self.accounts.purge_expired()
-                    if purged:
-                        log.info("purged expired tokens", extra={"count": purged})
-                    if self.erasure is not None:
-                        erased = await self.erasure.erase_pending()
-                        if erased:
-                            log.info("erased deleted accounts", extra={"count": erased})
-                except Exception:
-                    log.exception("housekeeping failed; retrying at the next interval")
-                await asyncio.sleep(every)
+        self.start_background("housekeeping", repeat(self._housekeeping, every, "housekeeping"))
 
-        task = asyncio.get_running_loop().create_task(loop(), name="housekeeping")
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
+    async def _housekeeping(self) -> None:
+        purged = await self.accounts.purge_expired()
+        if purged:
+            log.info("purged expired tokens", extra={"count": purged})
+        if self.erasure is not None:
+            erased = await self.erasure.erase_pending()
+            if erased:
+                log.info("erased deleted accounts", extra={"count": erased})
 
     def start_mail_sender(self) -> None:
         """The mail tasks: the outbox's sender, and the mailing of missed chat messages."""
-        tasks = [("mail-sender", self.mail_sender.run())]
+        self.start_background("mail-sender", self.mail_sender.run())
         if self.settings.missed_message_emails:
-            tasks.append(("missed-messages", self.missed_messages.run()))
-        for name, work in tasks:
-            task = asyncio.get_running_loop().create_task(work, name=name)
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
+            self.start_background("missed-messages", self.missed_messages.run())
 
     def start_chat_housekeeping(self, every: float = 3600.0) -> None:
         """Prune durable chat events older than the resume window (ChatLimits)."""
-        async def loop() -> None:
-            while True:
-                try:
-                    await self.chat.prune_events()
-                except Exception:
-                    log.exception("chat event pruning failed; retrying at the next interval")
-                await asyncio.sleep(every)
-
-        task = asyncio.get_running_loop().create_task(loop(), name="chat-housekeeping")
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        self.start_background("chat-housekeeping",
+                              repeat(self.chat.prune_events, every, "chat event pruning"))
 
     def start_export_worker(self) -> None:
         """Build exports asked for (also before a restart); delete expired archives."""
@@ -320,106 +237,6 @@ class Services:
         await self.mongo.close()
 
 
-class PresenceFollowsFriendships:
-    """Social events -> the hub: online friend lists follow every friendship that begins or
-    ends, so presence never crosses a block, whatever entry point changed it."""
-
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
-
-    async def publish(self, event: SocialEvent) -> None:
-        if isinstance(event, FriendshipChanged):
-            self._hub.relation_changed(event.a, event.b, event.friends)
-
-
-class NotificationsToSockets:
-    """Notification changes -> every connected device of the recipient: the notification
-    with the unread count, or the count alone (read, deleted, withdrawn)."""
-
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
-
-    async def changed(self, change: Change) -> None:
-        if not self._hub.online(change.recipient_id):
-            return
-        if change.notification is not None:
-            event: NotificationEvent | NotificationsUnread = NotificationEvent(
-                notification=NotificationOut.of(change.notification), unread=change.unread)
-        else:
-            event = NotificationsUnread(unread=change.unread)
-        self._hub.send_to_user(change.recipient_id, encode(event))
-
-
-class Listeners:
-    """A feature's domain events -> every listener, in order. One failing listener is
-    logged and does not stop the others, nor fail the change, which is already stored."""
-
-    def __init__(self, *listeners: Callable[[Any], Awaitable[None]]) -> None:
-        self._listeners = listeners
-
-    async def publish(self, event: SocialEvent | BlogEvent) -> None:
-        for listener in self._listeners:
-            try:
-                await listener(event)
-            except Exception:
-                log.exception("a domain event listener failed",
-                              extra={"event": type(event).__name__})
-
-
-class BlogEventListeners:
-    """Blog events -> the features that act on them. A listener may be a plain function or a
-    coroutine function; one that fails is logged and does not stop the others: the change is
-    already committed."""
-
-    def __init__(self) -> None:
-        self.listeners: list[Callable[[BlogEvent], object]] = []
-
-    def subscribe(self, listener: Callable[[BlogEvent], object]) -> None:
-        self.listeners.append(listener)
-
-    async def publish(self, event: BlogEvent) -> None:
-        for listener in self.listeners:
-            try:
-                result = listener(event)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("a blog event listener failed", extra={"blog_id": event.blog_id})
-
-
-MONGO_MAX_IDLE_MS = 120_000
-
-
-async def init_documents(mongo: AsyncMongoClient, database: str) -> None:
-    """Bind the Beanie documents to `database` and bring its indexes to what they declare.
-    The declared indexes are the schema: one a release stops declaring is dropped (an
-    unused index still costs every write)."""
-    await init_beanie(database=mongo[database], document_models=DOCUMENT_MODELS,
-                      allow_index_dropping=True)
-
-
-async def open_stores(
-    settings: Settings, *, database_url: str, mongodb_url: str
-) -> tuple[asyncpg.Pool, AsyncMongoClient]:
-    """Connect to both stores and bring their schemas up to date."""
-    pool = await create_pool(database_url, timeout=settings.store_timeout)
-    try:
-        await migrate(pool)
-        mongo: AsyncMongoClient = AsyncMongoClient(
-            mongodb_url,
-            tz_aware=True,
-            serverSelectionTimeoutMS=int(settings.store_timeout * 1000),
-            timeoutMS=int(settings.store_timeout * 1000),
-            # The embedded server closes a connection idle for 300 s; a pooled connection
-            # older than that failed the first operation after a quiet spell (a 503, or a
-            # socket refused with 1013). Pooled connections are replaced after 120 s idle.
-            maxIdleTimeMS=MONGO_MAX_IDLE_MS,
-        )
-        await init_documents(mongo, settings.mongodb_db)
-    except BaseException:
-        await pool.close()
-        raise
-    return pool, mongo
 
 
 def build_services(
@@ -429,129 +246,30 @@ def build_services(
     """Wire the domain to the adapters. Cheap and free of I/O: tests build one per test
     (and may pass a clock they move)."""
     clock = clock if clock is not None else SystemClock()
-    # Mail is written to the outbox table by what causes it, and sent by the sender task.
-    transport = (
-        SmtpMailer(settings.smtp_url, settings.mail_from)
-        if settings.smtp_url
-        else OutboxMailer(settings.data_dir / "outbox", settings.mail_from)
-    )
-    account_events = AccountEventFanOut()
-    mail_outbox = PgMailOutbox(pool)
-    mailer = mail_outbox
-    signer = HmacSigner(secret)
-    second_factor = SecondFactor(store=PgTwoFactorStore(pool), totp=PyotpTotp(),
-                                 signer=signer, clock=clock)
-    users = CachedUserRepository(PgUserRepository(pool))
-    # Several instances (REDIS_URL): rate limits kept in step between them.
-    shared_limits = SharedLimits(clock) if settings.redis_url is not None else None
-    limiter = (shared_limits.limiter if shared_limits is not None
-               else lambda limit: SlidingWindowLimiter(limit, clock))
-    moderation_store = PgModerationStore(pool, role_changed=users.forget)
-    accounts = Accounts(
-        users=users,
-        refresh_tokens=PgRefreshTokenStore(pool),
-        sessions=PgSessionStore(pool),
-        resets=PgPasswordResetStore(pool),
-        hasher=Argon2Hasher(),
-        tokens=JwtAccessTokens(secret, clock, ttl=timedelta(seconds=settings.access_token_ttl)),
-        mailer=mailer,
-        clock=clock,
-        signer=signer,
-        policy=AccountPolicy(
-            access_ttl=timedelta(seconds=settings.access_token_ttl),
-            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
-            reset_ttl=timedelta(seconds=settings.reset_token_ttl),
-            base_url=settings.base_url,
-            sign_up_per_ip=Limit(settings.signups_per_ip_hour, 3600),
-        ),
-        events=account_events,
-        second_factor=second_factor,
-        sign_in_gate=SuspensionGate(moderation_store, clock),
-        limiter=limiter,
-    )
-    write_gate: WriteGate = (OpenGate() if settings.unverified_may_write
-                             else VerifiedEmailGate(accounts.users))
-    local_media = LocalMediaStore(settings.data_dir / "media")
-    media: MediaStore = (
-        CloudinaryMediaStore(settings.cloudinary_url, timeout=max(settings.store_timeout, 30))
-        if settings.cloudinary_url
-        else local_media
-    )
-    upload_ledger = PgUploadLedger(pool)
-    uploads = Uploads(media, upload_ledger, UploadLimits(
-        image=settings.max_upload_bytes, audio=settings.max_audio_bytes,
-        video=settings.max_video_bytes, file=settings.max_file_bytes,
-        quota=settings.storage_quota_bytes))
-    peers = PgChatPeers(pool)
-    chat_limits = ChatLimits()
     # Measured only when /metrics can be scraped (METRICS_TOKEN): nothing to pay otherwise.
     metrics = Metrics() if settings.metrics_token else None
-    chat_store = MongoChatStore(
-        timeout=settings.store_timeout,
-        observer=metrics.chat_writer if metrics else NO_WRITER_OBSERVER)
-    changes = MongoChatChanges(chat_store)
-    presence_store = MongoPresenceStore()
-    presence = Presence(store=presence_store, peers=peers, changes=changes, clock=clock)
-    hub = Hub(peers, typing_ttl=chat_limits.typing_ttl_seconds, presence=presence)
-    preferences = Preferences(PgPreferenceStore(pool), PgMuteStore(pool))
-    notification_mail = NotificationMail(
-        outbox=mail_outbox, signer=HmacSigner(secret, purpose="unsubscribe"),
-        contacts=PgContacts(pool), devices=hub, preferences=preferences,
-        base_url=settings.base_url)
-    missed = MissedMessages(
-        pool=pool, chat=chat_store, mail=notification_mail, outbox=mail_outbox,
-        preferences=preferences, audience=PgNotificationAudience(pool), blocks=peers,
-        clock=clock, delay=timedelta(seconds=settings.missed_message_delay))
-    live_chat = CountingPublisher(hub, metrics) if metrics else hub
-    # What a stored message is handed to: the hub, then the missed-message tracker and the
-    # chat mentions (watched below, once the notifications exist).
-    publishers = ChatPublishers(live_chat)
-    if settings.missed_message_emails:
-        publishers.watch(missed)
-    chat = ChatService(store=chat_store, changes=changes, peers=peers,
-                       publisher=publishers,
-                       clock=clock, limits=chat_limits, write_gate=write_gate,
-                       uploads=upload_ledger)
-    bus = chat_role = None
-    if settings.redis_url is not None:
-        # Several instances: one runs the chat writer, the others forward to it (cluster_chat.py).
-        bus, chat_role, chat = cluster_chat(settings, pool, chat_store, chat)
-    if metrics:
-        metrics.count_websockets(lambda: len(hub.connections()))
-        metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
-    notifications = Notifications(store=PgNotificationStore(pool),
-                                  audience=PgNotificationAudience(pool), clock=clock,
-                                  live=NotificationsToSockets(hub), preferences=preferences,
-                                  mail=notification_mail)
-    publishers.watch(ChatMentions(notifications))
-    publishers.watch(ChatGroupNotices(notifications))
-    blog_events = BlogEventListeners()
-    blog_events.subscribe(notifications.handle)
-    # MySocial's "add post": followers with a socket open hear of a new blog at once.
-    blog_events.subscribe(LiveNewPosts(PgNewPostReaders(pool), NewPostsToSockets(hub)).handle)
+    mail = build_mail(settings, pool, clock)
+    people = build_accounts(settings, pool, secret, clock, mail.outbox)
+    accounts = people.accounts
+    media = build_media(settings, pool)
+    chat = build_chat(settings, pool, clock, metrics, people.write_gate, media.ledger)
+    told = build_notifications(settings, pool, secret, clock, chat, mail.outbox)
+    notifications = told.notifications
+    blog_events = blog_event_listeners(pool, notifications, chat.hub)
     blogs = Blogs(blogs=PgBlogRepository(pool), comments=PgCommentRepository(pool), clock=clock,
-                  write_gate=write_gate, events=blog_events)
-    erasure = Erasure(ErasersInTurn(ChatOfDeletedAccounts(MongoChatErasure(), chat.cache),
-                                    UploadsOfDeletedAccounts(upload_ledger, local_media,
-                                                             uploads)),
-                      PgDeletedAccounts(pool), clock)
-    background: set[asyncio.Task] = set()
-    account_events.listeners.append(AfterAccountDeletion(
-        blogs, erasure, background,
-        outbox=transport if isinstance(transport, OutboxMailer) else None))
-    export_worker = ExportWorker()
-    export_archives = LocalExportArchives(settings.data_dir / "exports", local_media)
-    exports = Exports(jobs=PgExportJobs(pool), records=PgAccountRecords(pool), chat=chat,
-                      archives=export_archives, notifier=notifications, mailer=mailer,
-                      clock=clock, policy=ExportPolicy(base_url=settings.base_url),
-                      on_request=export_worker.wake)
-    export_worker.exports = exports
-    account_events.listeners.append(export_worker)
+                  write_gate=people.write_gate, events=blog_events)
     social = SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool),
-                         events=Listeners(PresenceFollowsFriendships(hub).publish,
-                                          notifications.handle))
-    moderation = Moderation(store=moderation_store,
-                            content=ModeratedContent(blogs, chat, social, users),
+                         events=social_event_listeners(chat.hub, notifications))
+    # What follows an account's deletion, then its exports' worker, hear of it in turn.
+    erasure = build_erasure(pool, clock, chat.service.cache, media)
+    background: set[asyncio.Task] = set()
+    people.events.listeners.append(
+        AfterAccountDeletion(blogs, erasure, background, outbox=mail.eml_directory))
+    exports = build_exports(settings, pool, clock, chat.service, media, notifications,
+                            mail.outbox)
+    people.events.listeners.append(exports.worker)
+    moderation = Moderation(store=people.moderation_store,
+                            content=ModeratedContent(blogs, chat.service, social, people.users),
                             sessions=accounts, notices=ReportNotifications(notifications),
                             clock=clock)
     return Services(
@@ -559,63 +277,38 @@ def build_services(
         pool=pool,
         mongo=mongo,
         accounts=accounts,
-        two_factor=TwoFactorSettings(second_factor, accounts, clock),
+        two_factor=people.two_factor,
         authenticator=Authenticator(accounts, settings.trusted_origins),
         clock=clock,
         social=social,
-        uploads=uploads,
-        local_media=local_media,
+        uploads=media.uploads,
+        local_media=media.local,
         blogs=blogs,
         blog_events=blog_events,
         publisher=ScheduledPublisher(blogs, clock),
-        chat=chat,
-        chat_store=chat_store,
+        chat=chat.service,
+        chat_store=chat.store,
         notifications=notifications,
-        mail_sender=MailSender(mail_outbox, transport, clock),
-        missed_messages=missed,
-        hub=hub,
+        mail_sender=mail.sender,
+        missed_messages=told.missed_messages,
+        hub=chat.hub,
         ws_limits=Limits(outgoing_queue_bytes=settings.ws_queue_bytes,
                          user_queue_bytes=max(settings.ws_user_queue_bytes,
                                               settings.ws_queue_bytes)),
         session_watch=SessionWatch(accounts.revocations),
-        presence_store=presence_store,
+        presence_store=chat.presence_store,
         metrics=metrics,
         erasure=erasure,
-        exports=exports,
-        export_archives=export_archives,
-        export_worker=export_worker,
+        exports=exports.exports,
+        export_archives=exports.archives,
+        export_worker=exports.worker,
         background=background,
         moderation=moderation,
-        write_limiter=limiter(Limit(settings.writes_per_minute, 60)),
-        shared_limits=shared_limits,
-        bus=bus,
-        chat_role=chat_role,
+        write_limiter=people.limiter(Limit(settings.writes_per_minute, 60)),
+        shared_limits=people.shared_limits,
+        bus=chat.bus,
+        chat_role=chat.role,
     )
-
-
-def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
-                 local: ChatService) -> tuple[RedisBus, ChatWriterRole, Any]:
-    """The bus, the chat writer role and the chat service the edges use (ClusterChat)."""
-    assert settings.redis_url is not None
-    holder = new_holder()
-    bus = RedisBus(settings.redis_url, prefix=f"nirvana:{settings.mongodb_db}:",
-                   instance_id=holder)
-    # The writer answers a send within twice the store timeout (MongoChatStore.append).
-    forwarded = ForwardedChat(bus, timeout=settings.store_timeout * 2 + 1)
-
-    async def lead(may_commit: Callable[[], bool]) -> None:
-        local.cache.hold(True)  # empty: the previous writer changed the store
-        await store.lead(may_commit)
-        forwarded.fail_pending()  # sent to the previous writer: retried here
-
-    async def follow() -> None:
-        local.cache.hold(False)  # the writer's changes do not pass here
-        await store.follow(forwarded.head)
-
-    role = ChatWriterRole(PgLeases(pool), holder, lead=lead, follow=follow,
-                          url=settings.base_url)
-    server = ChatCommandServer(bus, local, role.is_writer)
-    return bus, role, ClusterChat(local, forwarded, role.is_writer, server)
 
 
 async def open_services(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import Awaitable, Callable
+
+log = logging.getLogger("nirvana")
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
@@ -15,3 +19,14 @@ async def cancel_and_wait(task: asyncio.Task | None) -> None:
         await task
     except asyncio.CancelledError:
         pass
+
+
+async def repeat(work: Callable[[], Awaitable[object]], every: float, what: str) -> None:
+    """Run `work` now and then every `every` seconds until cancelled. A failure is logged and
+    the next round tries again: housekeeping must outlive a store that is down for a while."""
+    while True:
+        try:
+            await work()
+        except Exception:
+            log.exception("%s failed; retrying at the next interval", what)
+        await asyncio.sleep(every)

@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from nirvana.app import create_app
-from nirvana.bootstrap import build_services, open_stores
+from nirvana.bootstrap import build_services
+from nirvana.wiring.stores import open_stores
 from nirvana.settings import Settings
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
 from tests.support.servers import TEST_ORIGIN

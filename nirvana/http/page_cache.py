@@ -26,7 +26,7 @@ of its bytes) for conditional GETs.
 
 Only anonymous lists are cached: a signed-in viewer's list hides authors blocked either way,
 so it is built per request. With several instances (REDIS_URL) a write on another instance
-moves this one's versions too, a moment later (nirvana/instances.py; docs/deployment.md).
+moves this one's versions too, a moment later (nirvana/wiring/instances.py; docs/deployment.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ with what the database returned, so within this process a read after a write alw
 the write. The assumption that makes that enough: **the instances that share the users table tell
 each other what they change** — with one process nothing else changes `users` rows while it
 runs (`nirvana.seed` runs before start); with several (REDIS_URL), every change made here is
-sent to the others (`changed`, wired in nirvana/instances.py), which drop their copy
+sent to the others (`changed`, wired in nirvana/wiring/instances.py), which drop their copy
 (`changed_elsewhere`) and read the row again on next use.
 """
 

@@ -17,7 +17,8 @@ import pytest
 import websockets.sync.client
 
 from nirvana.app import create_app
-from nirvana.bootstrap import build_services, init_documents, open_stores
+from nirvana.bootstrap import build_services
+from nirvana.wiring.stores import init_documents, open_stores
 from nirvana.storage.embedded import EmbeddedMongo
 from tests.support.chat_client import Client
 from tests.support.people import befriend, user

@@ -66,7 +66,7 @@ async def test_membership_is_checked_on_every_read_from_memory(client, services)
 async def test_an_index_no_longer_declared_is_dropped_at_start(stores, settings):
     """A database from an older release keeps no index the code stopped declaring: an
     unused index would still cost every message write."""
-    from nirvana.bootstrap import init_documents
+    from nirvana.wiring.stores import init_documents
 
     _, mongo = stores
     messages = mongo[settings.mongodb_db]["chat_messages"]

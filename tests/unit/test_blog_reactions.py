@@ -115,7 +115,7 @@ async def test_a_new_post_is_told_to_the_readers_online_never_its_author(repo):
     sockets = FakeSockets(online=[ANN, BOB, CAT])
     live = LiveNewPosts(FakeReaders({Audience.PUBLIC: {ANN, BOB, CAT},
                                      Audience.FRIENDS: {CAT}}), sockets)
-    class Listeners:  # as bootstrap's BlogEventListeners hands events on
+    class Listeners:  # as the wiring's EventListeners hands events on
         async def publish(self, event: BlogEvent) -> None:
             await live.handle(event)
 

@@ -24,7 +24,7 @@ class BlogVersions:
         self._written: dict[int, int] = {}
         self._epoch = 0
         # Told of each move (("wrote" or "touched"), blog id or None), so other instances
-        # sharing the store move theirs too (`moved_elsewhere`; nirvana/instances.py).
+        # sharing the store move theirs too (`moved_elsewhere`; nirvana/wiring/instances.py).
         self.on_move: Callable[[str, int | None], None] | None = None
 
     def wrote(self, blog_id: int | None) -> None:

@@ -1,6 +1,6 @@
 """The chat store's Beanie documents: every stored field and every index, declared.
 
-The declared indexes are the schema (`bootstrap.init_documents` drops undeclared ones). The
+The declared indexes are the schema (`wiring.stores.init_documents` drops undeclared ones). The
 send, receipt and resume paths use the documents' pymongo collections (`collections.py`) with
 the plain dicts of `codec.py`: they run thousands of times a second, and building and
 validating a model per message would be work on the event loop for nothing.

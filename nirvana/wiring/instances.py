@@ -1,5 +1,6 @@
-"""Several instances on Redis (REDIS_URL; docs/deployment.md): what each instance adds to
-the services built for one process, so the instances act as one server.
+"""Several instances on Redis (REDIS_URL; docs/deployment.md): the chat writer's role and the
+forwarding to it, and what each instance adds to the services built for one process, so the
+instances act as one server.
 
 Without REDIS_URL none of this is built and nothing on the hot path changes.
 """
@@ -8,19 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from .cluster_chat import ClusterChat
-from .leases import new_holder
-from .storage.cached_users import CachedUserRepository
-from .storage.redis.bus import RedisBus
-from .storage.redis.chat_forwarding import relay_replies
-from .storage.redis.online import RedisOnlineSets
-from .storage.redis.relay import Relay
-from .ws.cluster import HubAcrossInstances
+import asyncpg
+
+from ..chat_writer_role import ChatWriterRole
+from ..cluster_chat import ClusterChat
+from ..domain.chat.service import ChatService
+from ..leases import new_holder
+from ..settings import Settings
+from ..storage.cached_users import CachedUserRepository
+from ..storage.mongo.chat_store import MongoChatStore
+from ..storage.postgres.leases import PgLeases
+from ..storage.redis.bus import RedisBus
+from ..storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat, relay_replies
+from ..storage.redis.online import RedisOnlineSets
+from ..storage.redis.relay import Relay
+from ..ws.cluster import HubAcrossInstances
 
 if TYPE_CHECKING:
-    from .bootstrap import Services
+    from ..bootstrap import Services
 
 log = logging.getLogger("nirvana.instances")
 
@@ -47,6 +55,31 @@ class Instances:
 def bus_prefix(mongodb_db: str) -> str:
     """Channels and keys of one deployment: the instances sharing its databases."""
     return f"nirvana:{mongodb_db}:"
+
+
+def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
+                 local: ChatService) -> tuple[RedisBus, ChatWriterRole, ClusterChat]:
+    """The bus, the chat writer role and the chat service the edges use (ClusterChat)."""
+    assert settings.redis_url is not None
+    holder = new_holder()
+    bus = RedisBus(settings.redis_url, prefix=bus_prefix(settings.mongodb_db),
+                   instance_id=holder)
+    # The writer answers a send within twice the store timeout (MongoChatStore.append).
+    forwarded = ForwardedChat(bus, timeout=settings.store_timeout * 2 + 1)
+
+    async def lead(may_commit: Callable[[], bool]) -> None:
+        local.cache.hold(True)  # empty: the previous writer changed the store
+        await store.lead(may_commit)
+        forwarded.fail_pending()  # sent to the previous writer: retried here
+
+    async def follow() -> None:
+        local.cache.hold(False)  # the writer's changes do not pass here
+        await store.follow(forwarded.head)
+
+    role = ChatWriterRole(PgLeases(pool), holder, lead=lead, follow=follow,
+                          url=settings.base_url)
+    server = ChatCommandServer(bus, local, role.is_writer)
+    return bus, role, ClusterChat(local, forwarded, role.is_writer, server)
 
 
 async def join_instances(services: "Services", bus: RedisBus | None = None) -> Instances:

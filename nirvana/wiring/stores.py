@@ -1,0 +1,52 @@
+"""The two stores of record: connecting to PostgreSQL and the MongoDB-wire store, and
+bringing their schemas up to date (schema.sql's steps; the Beanie documents' indexes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from beanie import init_beanie
+from pymongo import AsyncMongoClient
+
+from ..settings import Settings
+from ..storage.mongo.documents import DOCUMENTS as CHAT_DOCUMENTS
+from ..storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
+from ..storage.postgres.pool import create_pool, migrate
+
+# Beanie document classes; the chat storage adds its own.
+DOCUMENT_MODELS: list[Any] = [*CHAT_DOCUMENTS, *PRESENCE_DOCUMENTS]
+
+MONGO_MAX_IDLE_MS = 120_000
+
+
+async def init_documents(mongo: AsyncMongoClient, database: str) -> None:
+    """Bind the Beanie documents to `database` and bring its indexes to what they declare.
+    The declared indexes are the schema: one a release stops declaring is dropped (an
+    unused index still costs every write)."""
+    await init_beanie(database=mongo[database], document_models=DOCUMENT_MODELS,
+                      allow_index_dropping=True)
+
+
+async def open_stores(
+    settings: Settings, *, database_url: str, mongodb_url: str
+) -> tuple[asyncpg.Pool, AsyncMongoClient]:
+    """Connect to both stores and bring their schemas up to date."""
+    pool = await create_pool(database_url, timeout=settings.store_timeout)
+    try:
+        await migrate(pool)
+        mongo: AsyncMongoClient = AsyncMongoClient(
+            mongodb_url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=int(settings.store_timeout * 1000),
+            timeoutMS=int(settings.store_timeout * 1000),
+            # The embedded server closes a connection idle for 300 s; a pooled connection
+            # older than that failed the first operation after a quiet spell (a 503, or a
+            # socket refused with 1013). Pooled connections are replaced after 120 s idle.
+            maxIdleTimeMS=MONGO_MAX_IDLE_MS,
+        )
+        await init_documents(mongo, settings.mongodb_db)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool, mongo
