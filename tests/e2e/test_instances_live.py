@@ -5,15 +5,14 @@ as such — forwarding to the one writer, resume anywhere — is tests/e2e/test_
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 
-import httpx
 import pytest
 
-from tests.support.chat_client import Client
-from tests.support.instances import Instances, instances, shared_databases  # noqa: F401
+from tests.support.http import bearer
+from tests.support.instances import befriend
+from tests.support.instances import instances, shared_databases  # noqa: F401 (fixtures)
 from tests.support.people import user
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 
@@ -22,166 +21,137 @@ pytestmark = pytest.mark.slow
 HEARTBEAT = 2.0  # ws/cluster.py HEARTBEAT_SECONDS
 
 
-def ws_url(run) -> str:
-    return run.url.replace("http://", "ws://") + "/ws"
-
-
-def auth(u: dict) -> dict[str, str]:
-    return {"Authorization": f"Bearer {u['jwt']}"}
-
-
-async def befriend(http_a: httpx.AsyncClient, a: dict, http_b: httpx.AsyncClient, b: dict
-                   ) -> None:
-    """A asks on one instance, B accepts on the other."""
-    r = await http_a.post(f"/api/v1/friends/requests/{b['id']}", headers=auth(a))
-    assert r.status_code in (200, 201), r.text
-    r = await http_b.post(f"/api/v1/friends/requests/{a['id']}/accept", headers=auth(b))
-    assert r.status_code in (200, 201, 204), r.text
-
-
 async def test_frames_presence_typing_and_profiles_cross_instances(instances):
     first, second = await instances.start(2)
-    async with (httpx.AsyncClient(base_url=first.url) as on_first,
-                httpx.AsyncClient(base_url=second.url) as on_second):
-        a, b = await user(on_first), await user(on_second)
-        await befriend(on_first, a, on_second, b)
-        cb = await Client.connect(ws_url(second), b)
-        ca = await Client.connect(ws_url(first), a)
-        # Presence is the union: b, on the second instance, sees a come online on the first.
-        assert (await cb.expect("presence", user_id=a["id"]))["state"] == "online"
-        assert a["id"] in (await cb.expect("getOnlineUsers", user_ids=[a["id"]]))["user_ids"]
-        assert ca.hello["type"] == "hello"
-        asked = await cb.command("presence_of", user_ids=[a["id"]])
-        assert [(p["user_id"], p["state"]) for p in asked["presence"]] == [(a["id"], "online")]
-        assert (await ca.command("presence", state="busy"))["type"] == "ack"
-        assert (await cb.expect("presence", user_id=a["id"]))["state"] == "busy"
-        asked = await cb.command("presence_of", user_ids=[a["id"]])
-        assert asked["presence"][0]["state"] == "busy"
+    on_first, on_second = instances.http(first), instances.http(second)
+    a, b = await user(on_first), await user(on_second)
+    await befriend(on_first, a, b, accepted_on=on_second)
+    cb = await instances.connect(second, b)
+    ca = await instances.connect(first, a)
+    # Presence is the union: b, on the second instance, sees a come online on the first.
+    assert (await cb.expect("presence", user_id=a["id"]))["state"] == "online"
+    assert a["id"] in (await cb.expect("getOnlineUsers", user_ids=[a["id"]]))["user_ids"]
+    assert ca.hello["type"] == "hello"
+    asked = await cb.command("presence_of", user_ids=[a["id"]])
+    assert [(p["user_id"], p["state"]) for p in asked["presence"]] == [(a["id"], "online")]
+    assert (await ca.command("presence", state="busy"))["type"] == "ack"
+    assert (await cb.expect("presence", user_id=a["id"]))["state"] == "busy"
+    asked = await cb.command("presence_of", user_ids=[a["id"]])
+    assert asked["presence"][0]["state"] == "busy"
 
-        # Chat events from the writer reach b in the writer's order.
-        cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
-        texts = [f"m{i}" for i in range(30)]
-        for i, text in enumerate(texts):
-            await ca.command("send", conversation_id=cid, client_id=f"c{i}", text=text)
-        got = [await cb.expect("newMessage") for _ in texts]
-        assert [e["message"]["text"] for e in got] == texts
-        positions = [e["pos"] for e in got]
-        assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    # Chat events from the writer reach b in the writer's order.
+    cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+    texts = [f"m{i}" for i in range(30)]
+    for i, text in enumerate(texts):
+        await ca.command("send", conversation_id=cid, client_id=f"c{i}", text=text)
+    got = [await cb.expect("newMessage") for _ in texts]
+    assert [e["message"]["text"] for e in got] == texts
+    positions = [e["pos"] for e in got]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
 
-        # Typing crosses (b types on the second instance, a hears on the first).
-        assert (await cb.command("typing", conversation_id=cid))["type"] == "ack"
-        assert (await ca.expect("typing", active=True))["user_id"] == b["id"]
+    # Typing crosses (b types on the second instance, a hears on the first).
+    assert (await cb.command("typing", conversation_id=cid))["type"] == "ack"
+    assert (await ca.expect("typing", active=True))["user_id"] == b["id"]
 
-        # A profile changed over HTTP on the second instance reaches a's own socket on the
-        # first, and b's.
-        r = await on_second.patch("/api/v1/user/me", json={"name": "Ann Renamed"},
-                                  headers=auth(a))
-        assert r.status_code == 200, r.text
-        assert (await ca.expect("profile.updated"))["user"]["name"] == "Ann Renamed"
-        assert (await cb.expect("profile.updated"))["user"]["name"] == "Ann Renamed"
+    # A profile changed over HTTP on the second instance reaches a's own socket on the
+    # first, and b's.
+    r = await on_second.patch("/api/v1/user/me", json={"name": "Ann Renamed"},
+                              headers=bearer(a))
+    assert r.status_code == 200, r.text
+    assert (await ca.expect("profile.updated"))["user"]["name"] == "Ann Renamed"
+    assert (await cb.expect("profile.updated"))["user"]["name"] == "Ann Renamed"
 
-        # A blog published on the first instance: b hears of it on the second. b likes it
-        # on the second: a's notification comes on the first.
-        r = await on_first.post("/api/v1/blog", headers=auth(a),
-                                json={"title": "News", "body": "words"})
-        assert r.status_code == 201, r.text
-        blog = r.json()
-        assert (await cb.expect("blog.published"))["blog"]["id"] == blog["id"]
-        r = await on_second.put(f"/api/v1/blog/{blog['id']}/reaction", headers=auth(b),
-                                json={"kind": "like"})
-        assert r.status_code == 200, r.text
-        liked = await ca.expect("notification")
-        assert liked["notification"]["actors"][0]["id"] == b["id"]
+    # A blog published on the first instance: b hears of it on the second. b likes it
+    # on the second: a's notification comes on the first.
+    r = await on_first.post("/api/v1/blog", headers=bearer(a),
+                            json={"title": "News", "body": "words"})
+    assert r.status_code == 201, r.text
+    blog = r.json()
+    assert (await cb.expect("blog.published"))["blog"]["id"] == blog["id"]
+    r = await on_second.put(f"/api/v1/blog/{blog['id']}/reaction", headers=bearer(b),
+                            json={"kind": "like"})
+    assert r.status_code == 200, r.text
+    liked = await ca.expect("notification")
+    assert liked["notification"]["actors"][0]["id"] == b["id"]
 
-        # a leaves: offline for b, on the other instance, and gone from b's online list.
-        await ca.close()
-        assert (await cb.expect("presence", user_id=a["id"], state="offline"))["last_seen"]
-        assert (await cb.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
-        await cb.close()
+    # a leaves: offline for b, on the other instance, and gone from b's online list.
+    await ca.close()
+    assert (await cb.expect("presence", user_id=a["id"], state="offline"))["last_seen"]
+    assert (await cb.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
 
 
 async def test_a_session_ended_on_one_instance_closes_its_socket_on_the_other(instances):
     first, second = await instances.start(2)
-    async with (httpx.AsyncClient(base_url=first.url) as on_first,
-                httpx.AsyncClient(base_url=second.url) as on_second):
-        a = await user(on_first)
-        ca = await Client.connect(ws_url(second), a)
-        r = await on_first.post("/api/v1/user/logout", json={}, headers=auth(a))
-        assert r.status_code == 204, r.text
-        with pytest.raises(Exception) as closed:
-            while True:
-                await ca.recv(timeout=10)
-        assert getattr(closed.value, "rcvd", None) is not None, closed.value
-        assert closed.value.rcvd.code == 4001
-        # The access token is refused over HTTP on the other instance too.
-        r = await on_second.get("/api/v1/user/me", headers=auth(a))
-        assert r.status_code == 401
+    on_first, on_second = instances.http(first), instances.http(second)
+    a = await user(on_first)
+    ca = await instances.connect(second, a)
+    r = await on_first.post("/api/v1/user/logout", json={}, headers=bearer(a))
+    assert r.status_code == 204, r.text
+    with pytest.raises(Exception) as closed:
+        while True:
+            await ca.recv(timeout=10)
+    assert getattr(closed.value, "rcvd", None) is not None, closed.value
+    assert closed.value.rcvd.code == 4001
+    # The access token is refused over HTTP on the other instance too.
+    r = await on_second.get("/api/v1/user/me", headers=bearer(a))
+    assert r.status_code == 401
 
 
 async def test_an_instance_killed_takes_its_users_offline_within_two_heartbeats(instances):
     first, second = await instances.start(2)
-    async with (httpx.AsyncClient(base_url=first.url) as on_first,
-                httpx.AsyncClient(base_url=second.url) as on_second):
-        a, b = await user(on_first), await user(on_second)
-        await befriend(on_first, a, on_second, b)
-        cb = await Client.connect(ws_url(second), b)
-        await Client.connect(ws_url(first), a)
-        await cb.expect("presence", user_id=a["id"], state="online")
-        first.proc.kill()  # kill -9: no goodbye, its heartbeats stop
-        killed = time.monotonic()
-        gone = await cb.expect("presence", user_id=a["id"], state="offline", timeout=15)
-        waited = time.monotonic() - killed
-        # Two heartbeats and a half, plus one for the check itself and a busy machine.
-        assert waited < HEARTBEAT * 3.5 + 3, waited
-        assert gone["user_id"] == a["id"]
-        assert (await cb.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
-        await cb.close()
+    on_first, on_second = instances.http(first), instances.http(second)
+    a, b = await user(on_first), await user(on_second)
+    await befriend(on_first, a, b, accepted_on=on_second)
+    cb = await instances.connect(second, b)
+    await instances.connect(first, a)
+    await cb.expect("presence", user_id=a["id"], state="online")
+    first.proc.kill()  # kill -9: no goodbye, its heartbeats stop
+    killed = time.monotonic()
+    gone = await cb.expect("presence", user_id=a["id"], state="offline", timeout=15)
+    waited = time.monotonic() - killed
+    # Two heartbeats and a half, plus one for the check itself and a busy machine.
+    assert waited < HEARTBEAT * 3.5 + 3, waited
+    assert gone["user_id"] == a["id"]
+    assert (await cb.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
 
 
 async def test_an_instance_paused_past_two_heartbeats_drops_out_and_comes_back(instances):
     first, second = await instances.start(2)
-    async with (httpx.AsyncClient(base_url=first.url) as on_first,
-                httpx.AsyncClient(base_url=second.url) as on_second):
-        a, b = await user(on_first), await user(on_second)
-        await befriend(on_first, a, on_second, b)
-        cb = await Client.connect(ws_url(second), b)
-        await Client.connect(ws_url(first), a)
-        await cb.expect("presence", user_id=a["id"], state="online")
-        first.proc.send_signal(signal.SIGSTOP)  # a network pause: no heartbeats, no close
-        try:
-            await cb.expect("presence", user_id=a["id"], state="offline", timeout=15)
-            assert (await cb.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
-        finally:
-            first.proc.send_signal(signal.SIGCONT)
-        # Awake, its next heartbeat brings its users back for their friends.
-        assert (await cb.expect("presence", user_id=a["id"], state="online",
-                                timeout=15))["user_id"] == a["id"]
-        await cb.expect("getOnlineUsers", user_ids=[a["id"]])
-        await cb.close()
+    on_first, on_second = instances.http(first), instances.http(second)
+    a, b = await user(on_first), await user(on_second)
+    await befriend(on_first, a, b, accepted_on=on_second)
+    cb = await instances.connect(second, b)
+    await instances.connect(first, a)
+    await cb.expect("presence", user_id=a["id"], state="online")
+    first.proc.send_signal(signal.SIGSTOP)  # a network pause: no heartbeats, no close
+    try:
+        await cb.expect("presence", user_id=a["id"], state="offline", timeout=15)
+        assert (await cb.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+    # Awake, its next heartbeat brings its users back for their friends.
+    assert (await cb.expect("presence", user_id=a["id"], state="online",
+                            timeout=15))["user_id"] == a["id"]
+    await cb.expect("getOnlineUsers", user_ids=[a["id"]])
 
 
 async def test_three_instances_each_user_on_another(instances):
     runs = await instances.start(3)
-    https = [httpx.AsyncClient(base_url=r.url) for r in runs]
-    try:
-        a, b, c = [await user(h) for h in https]
-        await befriend(https[0], a, https[1], b)
-        await befriend(https[0], a, https[2], c)
-        cb = await Client.connect(ws_url(runs[1]), b)
-        cc = await Client.connect(ws_url(runs[2]), c)
-        ca = await Client.connect(ws_url(runs[0]), a)
-        for client in (cb, cc):
-            assert (await client.expect("presence", user_id=a["id"]))["state"] == "online"
-        r = await https[0].post("/api/v1/conversations", headers=auth(a), json={
-            "kind": "group", "name": "Three", "member_ids": [b["id"], c["id"]]})
-        assert r.status_code == 201, r.text
-        cid = r.json()["id"]
-        for i in range(10):
-            await ca.command("send", conversation_id=cid, client_id=f"g{i}", text=f"g{i}")
-        for client in (cb, cc):
-            got = [await client.expect("newMessage") for _ in range(10)]
-            assert [e["message"]["text"] for e in got] == [f"g{i}" for i in range(10)]
-        await ca.close(), await cb.close(), await cc.close()
-    finally:
-        for h in https:
-            await h.aclose()
+    https = [instances.http(r) for r in runs]
+    a, b, c = [await user(h) for h in https]
+    await befriend(https[0], a, b, accepted_on=https[1])
+    await befriend(https[0], a, c, accepted_on=https[2])
+    cb = await instances.connect(runs[1], b)
+    cc = await instances.connect(runs[2], c)
+    ca = await instances.connect(runs[0], a)
+    for client in (cb, cc):
+        assert (await client.expect("presence", user_id=a["id"]))["state"] == "online"
+    r = await https[0].post("/api/v1/conversations", headers=bearer(a), json={
+        "kind": "group", "name": "Three", "member_ids": [b["id"], c["id"]]})
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    for i in range(10):
+        await ca.command("send", conversation_id=cid, client_id=f"g{i}", text=f"g{i}")
+    for client in (cb, cc):
+        got = [await client.expect("newMessage") for _ in range(10)]
+        assert [e["message"]["text"] for e in got] == [f"g{i}" for i in range(10)]

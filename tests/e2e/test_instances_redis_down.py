@@ -10,19 +10,13 @@ import websockets
 
 from nirvana.ws.cluster import RESTORED_REASON
 from tests.support.chat_client import Client
+from tests.support.http import bearer
 from tests.support.instances import instances, shared_databases  # noqa: F401 (fixtures)
+from tests.support.instances import ws_url
 from tests.support.people import user
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
-
-
-def ws_url(run) -> str:
-    return run.url.replace("http://", "ws://") + "/ws"
-
-
-def auth(u: dict) -> dict[str, str]:
-    return {"Authorization": f"Bearer {u['jwt']}"}
 
 
 async def closed_with(client: Client) -> websockets.frames.Close:
@@ -39,10 +33,10 @@ async def test_redis_down_then_back(instances, redis_server):  # noqa: F811
                 httpx.AsyncClient(base_url=second.url) as on_second):
         a, b, c = await user(on_first), await user(on_first), await user(on_second)
         for other in (b, c):
-            r = await on_first.post(f"/api/v1/friends/requests/{other['id']}", headers=auth(a))
+            r = await on_first.post(f"/api/v1/friends/requests/{other['id']}", headers=bearer(a))
             assert r.status_code in (200, 201), r.text
             r = await on_first.post(f"/api/v1/friends/requests/{a['id']}/accept",
-                                    headers=auth(other))
+                                    headers=bearer(other))
             assert r.status_code in (200, 201, 204), r.text
         ca = await Client.connect(ws_url(first), a)
         cb = await Client.connect(ws_url(first), b)  # on the same instance as a
@@ -60,7 +54,7 @@ async def test_redis_down_then_back(instances, redis_server):  # noqa: F811
         missed = await ca.command("send", conversation_id=with_c, client_id="down2",
                                   text="while Redis was down")
         assert missed["type"] == "ack"  # stored; its frame cannot cross to c's instance
-        assert (await on_second.get("/api/v1/user/me", headers=auth(c))).status_code == 200
+        assert (await on_second.get("/api/v1/user/me", headers=bearer(c))).status_code == 200
 
         redis_server.start()
         # Back: every socket on both instances closes with 1001, so that clients resume.

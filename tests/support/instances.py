@@ -1,5 +1,5 @@
 """Several run.py processes on the same databases (and, with REDIS_URL, one Redis): the
-multi-instance tests start them here."""
+multi-instance tests start them here, with the HTTP and chat clients they talk to them with."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import signal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import pytest
 
+from tests.support.chat_client import Client
+from tests.support.http import bearer
 from tests.support.running import Running
 
 
@@ -30,14 +33,31 @@ async def shared_databases(stores, server_urls):
     await mongo.drop_database(name)
 
 
+def ws_url(run: Running) -> str:
+    return run.url.replace("http://", "ws://") + "/ws"
+
+
+async def befriend(asked_on: httpx.AsyncClient, a: dict, b: dict,
+                   accepted_on: httpx.AsyncClient | None = None) -> None:
+    """A asks, B accepts: over HTTP, as on separate machines (on another instance if given)."""
+    r = await asked_on.post(f"/api/v1/friends/requests/{b['id']}", headers=bearer(a))
+    assert r.status_code < 300, r.text
+    r = await (accepted_on or asked_on).post(f"/api/v1/friends/requests/{a['id']}/accept",
+                                             headers=bearer(b))
+    assert r.status_code < 300, r.text
+
+
 class Instances:
     """`n` instances on shared databases and one Redis, started one after the other (the
-    first applies the schema), stopped by `stop_all` whatever state each is in."""
+    first applies the schema), stopped by `stop_all` whatever state each is in, with the
+    HTTP and chat clients a test opened on them closed first."""
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.root = root
         self.env = env
         self.running: list[Running] = []
+        self._http: list[httpx.AsyncClient] = []
+        self._clients: list[Client] = []
 
     async def start(self, n: int = 1, **extra: str) -> list[Running]:
         started = []
@@ -48,14 +68,31 @@ class Instances:
             started.append(run)
         return started
 
+    def http(self, run: Running) -> httpx.AsyncClient:
+        """An HTTP client on one instance."""
+        client = httpx.AsyncClient(base_url=run.url)
+        self._http.append(client)
+        return client
+
+    async def connect(self, run: Running, who: dict, since: int | None = None) -> Client:
+        """A chat client of `who` on one instance (resuming after `since` if given)."""
+        client = await Client.connect(ws_url(run), who, since=since)
+        self._clients.append(client)
+        return client
+
     async def stop_all(self) -> None:
         for run in self.running:
+            if run.proc.returncode is None:
+                try:
+                    run.proc.send_signal(signal.SIGCONT)  # a test may have paused it
+                except ProcessLookupError:
+                    pass
+        for client in self._clients:
+            await client.close()
+        for http in self._http:
+            await http.aclose()
+        for run in self.running:
             if run.proc.poll() is None:
-                if run.proc.returncode is None:
-                    try:
-                        run.proc.send_signal(signal.SIGCONT)  # a test may have paused it
-                    except ProcessLookupError:
-                        pass
                 await asyncio.to_thread(run.stop, signal.SIGTERM)
             else:
                 await asyncio.to_thread(run.proc.communicate)
