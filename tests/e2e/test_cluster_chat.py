@@ -18,7 +18,7 @@ import websockets
 
 from tests.support.chat_client import Client
 from tests.support.http import bearer
-from tests.support.instances import Instances, befriend
+from tests.support.instances import Instances, befriend, two_friends
 from tests.support.instances import instances, shared_databases  # noqa: F401 (fixtures)
 from tests.support.people import user
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
@@ -85,8 +85,7 @@ async def test_a_message_sent_through_one_instance_reaches_a_socket_on_the_other
         instances):
     writer, other = await instances.start(2)
     http = instances.http(other)
-    ann, bob = await user(http), await user(http)
-    await befriend(http, ann, bob)
+    ann, bob = await two_friends(http)
     sender = await instances.connect(other, ann)
     receiver = await instances.connect(writer, bob)
     conversation = (await sender.command("open_direct", user_id=bob["id"]))[
@@ -158,8 +157,7 @@ async def test_concurrent_sends_through_several_instances_keep_seqs_and_position
 async def test_resume_on_another_instance_exactly_once_and_in_order(instances):
     writer, other = await instances.start(2)
     http = instances.http(writer)
-    ann, bob = await user(http), await user(http)
-    await befriend(http, ann, bob)
+    ann, bob = await two_friends(http)
     sender = await instances.connect(writer, ann)
     conversation = (await sender.command("open_direct", user_id=bob["id"]))[
         "conversation"]["id"]
@@ -186,8 +184,7 @@ async def test_resume_on_another_instance_exactly_once_and_in_order(instances):
 async def test_resumes_on_another_instance_while_two_instances_send_skip_nothing(instances):
     writer, other = await instances.start(2)
     http = instances.http(writer)
-    ann, bob, cat = (await user(http), await user(http),
-                     await user(http))
+    ann, bob, cat = await user(http), await user(http), await user(http)
     conversation = await group_of(http, ann, bob, cat)
     senders = [await instances.connect(writer, ann), await instances.connect(other, bob)]
     per_sender = 30
@@ -222,8 +219,7 @@ async def test_resumes_on_another_instance_while_two_instances_send_skip_nothing
 async def test_a_retry_through_another_instance_returns_the_stored_message_once(instances):
     writer, other = await instances.start(2)
     http = instances.http(writer)
-    ann, bob = await user(http), await user(http)
-    await befriend(http, ann, bob)
+    ann, bob = await two_friends(http)
     first = await instances.connect(writer, ann)
     conversation = (await first.command("open_direct", user_id=bob["id"]))[
         "conversation"]["id"]
@@ -269,8 +265,7 @@ async def _resumed_from_start(client: Client, count: int) -> list[dict]:
 async def test_kill_9_of_the_writer_under_load_loses_nothing_and_repeats_nothing(instances):
     writer, other = await instances.start(2)
     http = instances.http(other)
-    ann, bob = await user(http), await user(http)
-    await befriend(http, ann, bob)
+    ann, bob = await two_friends(http)
     sender = await instances.connect(other, ann)
     conversation = (await sender.command("open_direct", user_id=bob["id"]))[
         "conversation"]["id"]
@@ -302,8 +297,7 @@ PAUSED = 30  # within the command burst (ws/protocol.py Limits)
 async def test_a_writer_paused_past_its_lease_commits_nothing_after_waking(instances):
     writer, other = await instances.start(2)
     http = instances.http(other)
-    ann, bob, cat = (await user(http), await user(http),
-                     await user(http))
+    ann, bob, cat = await user(http), await user(http), await user(http)
     await befriend(http, ann, bob)
     await befriend(http, ann, cat)
     on_writer = await instances.connect(writer, ann)
@@ -353,8 +347,7 @@ async def test_while_redis_is_down_the_writer_chats_and_the_others_answer_unavai
         instances, redis_server):  # noqa: F811
     writer, other = await instances.start(2)
     http = instances.http(writer)
-    ann, bob = await user(http), await user(http)
-    await befriend(http, ann, bob)
+    ann, bob = await two_friends(http)
     on_writer = await instances.connect(writer, ann)
     on_other = await instances.connect(other, ann)
     conversation = (await on_writer.command("open_direct", user_id=bob["id"]))[

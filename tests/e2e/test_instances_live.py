@@ -11,21 +11,33 @@ import time
 import pytest
 
 from tests.support.http import bearer
-from tests.support.instances import befriend
+from tests.support.chat_client import Client
+from tests.support.instances import Instances, befriend, two_friends
 from tests.support.instances import instances, shared_databases  # noqa: F401 (fixtures)
 from tests.support.people import user
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+from tests.support.running import Running
 
 pytestmark = pytest.mark.slow
 
 HEARTBEAT = 2.0  # ws/cluster.py HEARTBEAT_SECONDS
 
 
+async def online_for_a_friend_elsewhere(instances: Instances) -> tuple[Running, dict, Client]:
+    """a connected on the first of two instances, seen online by a friend on the second:
+    (the first instance, a, the friend's chat client)."""
+    first, second = await instances.start(2)
+    a, b = await two_friends(instances.http(first), instances.http(second))
+    cb = await instances.connect(second, b)
+    await instances.connect(first, a)
+    await cb.expect("presence", user_id=a["id"], state="online")
+    return first, a, cb
+
+
 async def test_frames_presence_typing_and_profiles_cross_instances(instances):
     first, second = await instances.start(2)
     on_first, on_second = instances.http(first), instances.http(second)
-    a, b = await user(on_first), await user(on_second)
-    await befriend(on_first, a, b, accepted_on=on_second)
+    a, b = await two_friends(on_first, on_second)
     cb = await instances.connect(second, b)
     ca = await instances.connect(first, a)
     # Presence is the union: b, on the second instance, sees a come online on the first.
@@ -98,13 +110,7 @@ async def test_a_session_ended_on_one_instance_closes_its_socket_on_the_other(in
 
 
 async def test_an_instance_killed_takes_its_users_offline_within_two_heartbeats(instances):
-    first, second = await instances.start(2)
-    on_first, on_second = instances.http(first), instances.http(second)
-    a, b = await user(on_first), await user(on_second)
-    await befriend(on_first, a, b, accepted_on=on_second)
-    cb = await instances.connect(second, b)
-    await instances.connect(first, a)
-    await cb.expect("presence", user_id=a["id"], state="online")
+    first, a, cb = await online_for_a_friend_elsewhere(instances)
     first.proc.kill()  # kill -9: no goodbye, its heartbeats stop
     killed = time.monotonic()
     gone = await cb.expect("presence", user_id=a["id"], state="offline", timeout=15)
@@ -116,13 +122,7 @@ async def test_an_instance_killed_takes_its_users_offline_within_two_heartbeats(
 
 
 async def test_an_instance_paused_past_two_heartbeats_drops_out_and_comes_back(instances):
-    first, second = await instances.start(2)
-    on_first, on_second = instances.http(first), instances.http(second)
-    a, b = await user(on_first), await user(on_second)
-    await befriend(on_first, a, b, accepted_on=on_second)
-    cb = await instances.connect(second, b)
-    await instances.connect(first, a)
-    await cb.expect("presence", user_id=a["id"], state="online")
+    first, a, cb = await online_for_a_friend_elsewhere(instances)
     first.proc.send_signal(signal.SIGSTOP)  # a network pause: no heartbeats, no close
     try:
         await cb.expect("presence", user_id=a["id"], state="offline", timeout=15)

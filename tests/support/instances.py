@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.chat_client import Client
 from tests.support.http import bearer
+from tests.support.people import user
 from tests.support.running import Running
 
 
@@ -45,6 +46,14 @@ async def befriend(asked_on: httpx.AsyncClient, a: dict, b: dict,
     r = await (accepted_on or asked_on).post(f"/api/v1/friends/requests/{a['id']}/accept",
                                              headers=bearer(b))
     assert r.status_code < 300, r.text
+
+
+async def two_friends(on: httpx.AsyncClient, second_on: httpx.AsyncClient | None = None
+                      ) -> tuple[dict, dict]:
+    """Two new users, signed up (the second on another instance if given) and friends."""
+    a, b = await user(on), await user(second_on or on)
+    await befriend(on, a, b, accepted_on=second_on)
+    return a, b
 
 
 class Instances:
