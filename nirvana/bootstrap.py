@@ -237,8 +237,6 @@ class Services:
         await self.mongo.close()
 
 
-
-
 def build_services(
     settings: Settings, pool: asyncpg.Pool, mongo: AsyncMongoClient, secret: str,
     clock: Clock | None = None,
