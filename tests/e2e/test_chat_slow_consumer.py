@@ -15,6 +15,7 @@ import websockets
 from nirvana.ws.protocol import Limits
 from tests.support.chat_client import Client
 from tests.support.people import befriend, user
+from tests.support.waiting import wait_until
 
 SOCKET_BYTES = 1 << 20
 USER_BYTES = 3 << 19  # 1.5 MiB: two sockets of one user cannot both reach SOCKET_BYTES
@@ -29,6 +30,10 @@ def ws_limits():
 @pytest.fixture
 def server_sndbuf():
     return 8192
+
+
+def sockets_of(live, user_id: int) -> list:
+    return [c for c in live.services.hub.connections() if c.user_id == user_id]
 
 
 async def stalled_socket(live, jwt: str):
@@ -96,14 +101,12 @@ async def test_a_client_that_asks_for_history_and_never_reads_is_bounded_and_clo
     a, b, ca, cid = await big_conversation(live)
     watch = QueueWatch(live.services.hub, b["id"])
     slow = await stalled_socket(live, b["jwt"])
-    (conn,) = [c for c in live.services.hub.connections() if c.user_id == b["id"]]
+    (conn,) = sockets_of(live, b["id"])
     gone = weakref.ref(conn)
     del conn
     await flood_history(slow, cid, 60)  # ~170 KB a page: 60 pages are ~10 MB
-    for _ in range(200):
-        if not [c for c in live.services.hub.connections() if c.user_id == b["id"]]:
-            break
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: not sockets_of(live, b["id"]), "the stalled socket to be dropped",
+                     timeout=30)
     watch.stop()
     # The close was written at once (no 1011 from the keepalive): reading again shows it.
     assert await close_code_after_reading(slow) == 4008
@@ -120,7 +123,8 @@ async def test_one_users_stalled_sockets_share_one_byte_bound(live):
     watch = QueueWatch(live.services.hub, b["id"])
     first, second = await stalled_socket(live, b["jwt"]), await stalled_socket(live, b["jwt"])
     await asyncio.gather(flood_history(first, cid, 7), flood_history(second, cid, 7))
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: len(sockets_of(live, b["id"])) < 2,
+                     "one of the stalled sockets to be dropped", timeout=30)
     watch.stop()
     # Each socket alone stays under its bound (5 pages queued ≈ 0.85 MB); together they would pass
     # the user's, so the one furthest behind was closed.

@@ -51,6 +51,50 @@ async def send(page, text: str) -> None:
     await box.press("Enter")
 
 
+class SocketFrames:
+    """What the page's WebSocket receives, as the browser sees it: a test waits for a frame
+    to have reached the page before it acts."""
+
+    def __init__(self, page) -> None:
+        self._texts: list[str] = []
+        self._arrived = asyncio.Event()
+        page.on("websocket", lambda ws: ws.on("framereceived", self._heard))
+
+    def _heard(self, payload) -> None:
+        self._texts.append(payload if isinstance(payload, str) else payload.decode())
+        self._arrived.set()
+
+    async def received(self, *parts: str, timeout: float = 10.0) -> str:
+        """The first frame received (so far or next) that holds every one of `parts`."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for text in self._texts:
+                    if all(part in text for part in parts):
+                        return text
+                self._arrived.clear()
+                await self._arrived.wait()
+
+
+class HeldRequests:
+    """A slow network for the requests matching `pattern`: held after `hold()` until
+    `release()`, then sent on to the server unchanged."""
+
+    def __init__(self, page, pattern: str) -> None:
+        self._page = page
+        self._pattern = pattern
+        self._released = asyncio.Event()
+
+    async def _hold(self, route) -> None:
+        await self._released.wait()
+        await route.continue_()
+
+    async def hold(self) -> None:
+        await self._page.route(self._pattern, self._hold)
+
+    async def release(self) -> None:
+        self._released.set()
+
+
 def messages(page):
     return page.get_by_role("log", name="Messages").locator("li .text")
 

@@ -30,6 +30,9 @@ let lastTypingSent = 0;
 let wasConnected = false;
 let loaded = false;              // the list and the open history were read since the page opened
 let renewing = false;            // a planned reconnect with a renewed session: nothing to say
+// Changes heard while the list is being read, applied once it is in place: the list may
+// have been read before them, and must not overwrite what they changed.
+let heardWhileLoading = null;
 
 const kept = keptSends(me.id);
 const client = new ChatClient({
@@ -113,6 +116,15 @@ client.on("ready", async ({ recovered }) => {
 client.on("signedOut", () => { location.href = `/signin?next=${encodeURIComponent("/chat")}`; });
 
 async function reload() {
+  heardWhileLoading = [];
+  try {
+    await readEverything();
+  } finally {
+    heardWhileLoading = null;
+  }
+}
+
+async function readEverything() {
   const [list, friendList, preferences] = await Promise.all([
     client.command("conversations"),
     api("GET", "/api/messages/users").catch(() => []),
@@ -134,6 +146,9 @@ async function reload() {
   await learnPeople(list.conversations.flatMap((c) => c.members.map((m) => m.user_id)));
   renderList();
   renderFriends();
+  const heard = heardWhileLoading;
+  heardWhileLoading = null;
+  for (const apply of heard) await apply();
   const wanted = new URLSearchParams(location.search);
   if (current && conversations.has(current)) {
     await openConversation(current);
@@ -440,7 +455,15 @@ document.addEventListener("visibilitychange", () => { if (current) markSeen(curr
 
 // -- events from the server ----------------------------------------------------------------
 
-client.on("newMessage", async ({ message }) => {
+/** Handles `type`, or keeps it for later while the list is being read (`reload`). */
+function onChange(type, handler) {
+  client.on(type, (frame) => {
+    if (heardWhileLoading) heardWhileLoading.push(() => handler(frame));
+    else handler(frame);
+  });
+}
+
+onChange("newMessage", async ({ message }) => {
   const c = conversations.get(message.conversation_id);
   if (!c) {  // a conversation someone else just started
     const list = await client.command("conversations").catch(() => null);
@@ -466,13 +489,13 @@ client.on("newMessage", async ({ message }) => {
   }
 });
 
-client.on("conversation.updated", ({ conversation }) => {
+onChange("conversation.updated", ({ conversation }) => {
   conversations.set(conversation.id, conversation);
   renderList();
   if (conversation.id === current) { renderHeader(); renderMessages(); }
 });
 
-client.on("receipt", ({ conversation_id, user_id, kind, seq }) => {
+onChange("receipt", ({ conversation_id, user_id, kind, seq }) => {
   const member = conversations.get(conversation_id)?.members.find((m) => m.user_id === user_id);
   if (!member) return;
   const field = kind === "read" ? "read_seq" : "delivered_seq";
@@ -481,9 +504,9 @@ client.on("receipt", ({ conversation_id, user_id, kind, seq }) => {
   if (conversation_id === current) renderMessages();
 });
 
-for (const type of ["message.edited", "reaction"]) client.on(type, ({ message }) => upsertMessage(message));
+for (const type of ["message.edited", "reaction"]) onChange(type, ({ message }) => upsertMessage(message));
 
-client.on("message.deleted", ({ conversation_id, seq, scope, message }) => {
+onChange("message.deleted", ({ conversation_id, seq, scope, message }) => {
   if (scope === "me") {
     histories.get(conversation_id)?.messages.delete(seq);
     if (conversation_id === current) renderMessages();
@@ -502,10 +525,10 @@ async function membershipChanged({ conversation_id, user_ids }) {
   if (conversation_id === current) renderHeader();
 }
 
-client.on("member.added", membershipChanged);
-client.on("member.role", membershipChanged);
-client.on("group.updated", membershipChanged);
-client.on("member.removed", ({ conversation_id, user_ids, left }) => {
+onChange("member.added", membershipChanged);
+onChange("member.role", membershipChanged);
+onChange("group.updated", membershipChanged);
+onChange("member.removed", ({ conversation_id, user_ids, left }) => {
   if (!user_ids.includes(me.id)) return membershipChanged({ conversation_id, user_ids });
   conversations.delete(conversation_id);
   histories.delete(conversation_id);
