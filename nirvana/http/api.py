@@ -32,6 +32,7 @@ from ..domain.accounts.ports import AccessClaims
 from .deadline import within
 from .write_limit import counts_as_write, take_write
 from ..schema_text import ControlFreeText, non_canonical_ints
+from ..domain.ids import MAX_ID
 
 if TYPE_CHECKING:  # for the annotation only: bootstrap imports the HTTP layer it wires
     from ..bootstrap import Services
@@ -296,7 +297,6 @@ class AsgiEndpoint:
 
 
 _PARAM_RE = re.compile(r"{(\w+)(?::(\w+))?}")
-MAX_ID = (1 << 63) - 1  # PostgreSQL bigint, MongoDB int64
 
 
 def _param_of(segment: str) -> tuple[str, str] | None:

@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .api import MAX_ID, Spec, openapi_path, _PARAM_RE
+from ..domain.ids import MAX_ID
+from .api import Spec, openapi_path, _PARAM_RE
 from .write_limit import counts_as_write
 
 STATUS_TEXT = {

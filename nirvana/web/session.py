@@ -54,6 +54,21 @@ async def reader_of(request: Request) -> Reader:
     return reader
 
 
+async def signed_in(request: Request) -> Reader:
+    """The page's reader, who must be signed in: an anonymous one is sent to sign in (the
+    error table answers AuthenticationError)."""
+    reader = await reader_of(request)
+    if reader.user is None:
+        raise AuthenticationError()
+    return reader
+
+
+async def signed_in_user(request: Request) -> "domain.User":
+    user = (await signed_in(request)).user
+    assert user is not None  # signed_in refused an anonymous reader
+    return user
+
+
 async def _read(request: Request) -> Reader:
     accounts = request.app.state.services.accounts
     token = request.cookies.get(ACCESS_COOKIE)

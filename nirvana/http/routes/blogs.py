@@ -52,12 +52,12 @@ from ..schemas.blogs import (
     TagsOut,
     TagsQuery,
 )
+from ...domain.ids import MAX_ID
 
 api = Api()
 TAGS = ["blogs"]
 BLOG = "/api/v1/blog/{id:int}"
 COMMENT = "/api/v1/blog/{id:int}/comments/{comment_id:int}"
-MAX_ID = 2**63 - 1
 # One blog's cached answer is exact for its own counts too (Blogs.blog_version), so only an
 # author's new name or avatar waits this long to show to anonymous readers.
 BLOG_MAX_AGE = 10.0

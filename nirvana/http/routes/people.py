@@ -7,10 +7,10 @@ from ...domain.social.cursors import page_request
 from ..api import Api, Call
 from ..schemas.social import (ListingOut, PageIn, PersonOut, ProfileOut, SearchIn, SearchOut,
                               StorageOut)
+from ...domain.ids import MAX_ID
 
 api = Api()
 TAGS = ["people"]
-MAX_ID = (1 << 63) - 1  # PostgreSQL bigint
 
 
 def target_id(call: Call) -> int:

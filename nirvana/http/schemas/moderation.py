@@ -19,9 +19,9 @@ from ...domain.moderation.entities import (
     Target,
     TargetKind,
 )
+from ...domain.moderation.service import MAX_PAGE
 from ..api import In, Out
 
-MAX_PAGE = 100
 REASON_DOC = f"Why, in the reporter's or moderator's words (1-{MAX_REASON} characters)"
 
 

@@ -15,7 +15,7 @@ from ...http.auth import ACCESS_COOKIE, REFRESH_COOKIE
 from ...http.routes.users import client_ip, user_agent
 from .. import domain
 from ..forms import FormErrors, read_file, read_form, redirect, safe_next
-from ..session import reader_of
+from ..session import reader_of, signed_in_user
 from ..templating import pages_of
 
 NOTICES = {
@@ -41,13 +41,6 @@ async def render(request: Request, template: str, errors: FormErrors | None = No
     return await pages_of(request).render(
         request, template, {"errors": errors, "form": {}, "notice": None, **context},
         status=errors.status if errors else 200)
-
-
-async def signed_in_user(request: Request) -> domain.User:
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
-    return reader.user
 
 
 # -- sign up, sign in, sign out ----------------------------------------------------------

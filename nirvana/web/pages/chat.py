@@ -11,9 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import domain
 from ...http.auth import ACCESS_COOKIE
-from ..session import Reader, reader_of
+from ..session import Reader, signed_in
 from ..templating import pages_of
 
 
@@ -26,9 +25,7 @@ def _access_expiry_ms(request: Request, reader: Reader) -> int:
 
 
 async def chat(request: Request) -> Response:
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
+    reader = await signed_in(request)
     return await pages_of(request).render(request, "chat.html", {
         "me": reader.user, "token_expires_ms": _access_expiry_ms(request, reader),
     })

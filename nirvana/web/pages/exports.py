@@ -9,18 +9,11 @@ from starlette.routing import Route
 
 from .. import domain
 from ..forms import FormErrors, read_form, redirect
-from ..session import reader_of
+from ..session import signed_in_user
 from ..templating import pages_of
 
 NOTICES = {"asked": "Your export is being built. We will tell you here and by mail when it "
                     "is ready."}
-
-
-async def _user(request: Request) -> domain.User:
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
-    return reader.user
 
 
 async def _page(request: Request, user: domain.User,
@@ -33,7 +26,7 @@ async def _page(request: Request, user: domain.User,
 
 
 async def export_page(request: Request) -> Response:
-    user = await _user(request)
+    user = await signed_in_user(request)
     if request.method == "GET":
         return await _page(request, user)
     await read_form(request)

@@ -15,10 +15,10 @@ from ...domain.moderation.entities import Action, CaseStatus, Role, Target, Targ
 from ...domain.moderation.service import ActionRequest, Moderation
 from .. import domain
 from ..forms import FormErrors, read_form, redirect, safe_next
-from ..session import reader_of
+from ..session import signed_in_user
 from ..templating import pages_of
+from ...domain.ids import MAX_ID
 
-MAX_ID = 2**63 - 1
 # A suspension's length, as the queue's form offers it.
 SUSPEND_FOR = {"1": timedelta(days=1), "7": timedelta(days=7), "30": timedelta(days=30),
                "forever": None}
@@ -33,13 +33,6 @@ def moderation(request: Request) -> Moderation:
     found = request.app.state.services.moderation
     assert found is not None
     return found
-
-
-async def _signed_in(request: Request) -> int:
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
-    return reader.user.id
 
 
 def _number(raw: str | None, field: str) -> int | None:
@@ -83,7 +76,7 @@ def where_to_see(target: Target) -> str | None:
 
 
 async def report_form(request: Request) -> Response:
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     target = target_of(request.query_params)
     await moderation(request).check_reportable(me, target)  # what they cannot see: 404
     return await _report_page(request, target, FormErrors(), {})
@@ -101,7 +94,7 @@ async def _report_page(request: Request, target: Target, errors: FormErrors, for
 
 async def report(request: Request) -> Response:
     form = await read_form(request)
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     target = target_of(form)
     try:
         await moderation(request).report(me, target, form.get("reason", ""))
@@ -113,7 +106,7 @@ async def report(request: Request) -> Response:
 
 
 async def queue(request: Request) -> Response:
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     try:
         status = CaseStatus(request.query_params.get("status", "open"))
     except ValueError:
@@ -129,7 +122,7 @@ async def queue(request: Request) -> Response:
 
 async def act(request: Request) -> Response:
     form = await read_form(request)
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     try:
         action = Action(form.get("action", ""))
     except ValueError:
@@ -146,7 +139,7 @@ async def act(request: Request) -> Response:
 
 
 async def audit(request: Request) -> Response:
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     before = _number(request.query_params.get("before"), "entry")
     entries = await moderation(request).audit_log(me, before, 50)
     return await pages_of(request).render(request, "moderation/audit.html", {
@@ -159,7 +152,7 @@ async def audit(request: Request) -> Response:
 
 async def set_role(request: Request) -> Response:
     form = await read_form(request)
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     user_id = request.path_params["id"]
     if user_id > MAX_ID:
         raise domain.NotFoundError("No such user.", code="user_not_found")

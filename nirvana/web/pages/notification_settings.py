@@ -15,8 +15,8 @@ from starlette.routing import Route
 from ...http.api import read_limited
 from .. import domain
 from ..forms import read_form, redirect
+from ..session import signed_in_user
 from ..templating import pages_of
-from .notifications import _signed_in
 
 LABELS = {
     "friend_request": "Friend requests",
@@ -37,7 +37,7 @@ def _services(request: Request):
 
 
 async def settings_page(request: Request) -> Response:
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     prefs = _services(request).notifications.preferences
     matrix = await prefs.of(me)
     rows = [{"kind": kind, "label": LABELS.get(kind, kind),
@@ -50,7 +50,7 @@ async def settings_page(request: Request) -> Response:
 
 async def save(request: Request) -> Response:
     form = await read_form(request)
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     prefs = _services(request).notifications.preferences
     # A checkbox sends its name only when ticked: every channel shown is set from the form.
     changes = [domain.Preference(kind, channel, f"{kind}.{channel.value}" in form)
@@ -61,7 +61,7 @@ async def save(request: Request) -> Response:
 
 async def unmute(request: Request) -> Response:
     form = await read_form(request)
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     await _services(request).notifications.preferences.mute(
         me, form.get("conversation_id", ""), False)
     return await redirect(request, "/settings/notifications")

@@ -9,22 +9,15 @@ from starlette.routing import Route
 
 from .. import domain
 from ..forms import read_form, redirect, safe_next
-from ..session import reader_of
+from ..session import signed_in_user
 from ..templating import pages_of
+from ...domain.ids import MAX_ID
 
 PAGE = 30
-MAX_ID = 2**63 - 1
 
 
 def notifications(request: Request):
     return request.app.state.services.notifications
-
-
-async def _signed_in(request: Request) -> int:
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
-    return reader.user.id
 
 
 def notification_id(request: Request) -> int:
@@ -35,7 +28,7 @@ def notification_id(request: Request) -> int:
 
 
 async def listing(request: Request) -> Response:
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     raw = request.query_params.get("after")
     after = domain.decode_notification_cursor(raw) if raw else None
     page = await notifications(request).page(me, after, PAGE)
@@ -49,7 +42,7 @@ async def listing(request: Request) -> Response:
 
 async def mark_read(request: Request) -> Response:
     form = await read_form(request)
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     await notifications(request).mark_read(me, notification_id(request))
     # "Open" marks it read and goes to what it is about; "Mark read" stays on the list.
     return await redirect(request, safe_next(form.get("next"), "/notifications"))
@@ -57,13 +50,13 @@ async def mark_read(request: Request) -> Response:
 
 async def mark_all_read(request: Request) -> Response:
     await read_form(request)
-    await notifications(request).mark_all_read(await _signed_in(request))
+    await notifications(request).mark_all_read((await signed_in_user(request)).id)
     return await redirect(request, "/notifications")
 
 
 async def delete(request: Request) -> Response:
     await read_form(request)
-    me = await _signed_in(request)
+    me = (await signed_in_user(request)).id
     await notifications(request).delete(me, notification_id(request))
     return await redirect(request, "/notifications")
 

@@ -9,15 +9,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...domain.social.graph import SocialGraph
 from .. import domain
 from ..forms import FormErrors, read_form, redirect, safe_next
-from ..session import reader_of
+from ..session import reader_of, signed_in
 from ..templating import pages_of
+from ...domain.ids import MAX_ID
 
 PEOPLE_PAGE = 20
 BLOGS_ON_PROFILE = 10
 DRAFTS_SHOWN = 50
-MAX_ID = 2**63 - 1
 
 
 def social(request: Request):
@@ -102,9 +103,7 @@ async def friends(request: Request) -> Response:
 
 
 async def requests(request: Request) -> Response:
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
+    reader = await signed_in(request)
     page = domain.page_request(PEOPLE_PAGE, None)
     incoming = await social(request).friend_requests(reader.id, domain.Direction.INCOMING,
                                                      page)
@@ -114,36 +113,30 @@ async def requests(request: Request) -> Response:
         "incoming": incoming.items, "outgoing": outgoing.items})
 
 
+# The buttons of a profile's relation forms (`action`), each the SocialGraph call it makes.
+RELATION_CHANGES = {
+    "follow": SocialGraph.follow,
+    "unfollow": SocialGraph.unfollow,
+    "friend": SocialGraph.send_friend_request,
+    "cancel": SocialGraph.cancel_friend_request,
+    "accept": SocialGraph.accept_friend_request,
+    "decline": SocialGraph.decline_friend_request,
+    "unfriend": SocialGraph.remove_friend,
+    "block": SocialGraph.block,
+    "unblock": SocialGraph.unblock,
+}
+
+
 async def change_relation(request: Request) -> Response:
     """One form per button on a profile: `action` says which change; the same SocialGraph
     calls as the API routes (which announce a friendship's start or end themselves)."""
     form = await read_form(request)
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
+    reader = await signed_in(request)
     me, other = reader.id, person_id(request)
-    graph = social(request)
-    action = form.get("action", "")
-    if action == "follow":
-        await graph.follow(me, other)
-    elif action == "unfollow":
-        await graph.unfollow(me, other)
-    elif action == "friend":
-        await graph.send_friend_request(me, other)
-    elif action == "cancel":
-        await graph.cancel_friend_request(me, other)
-    elif action == "accept":
-        await graph.accept_friend_request(me, other)
-    elif action == "decline":
-        await graph.decline_friend_request(me, other)
-    elif action == "unfriend":
-        await graph.remove_friend(me, other)
-    elif action == "block":
-        await graph.block(me, other)
-    elif action == "unblock":
-        await graph.unblock(me, other)
-    else:
-        raise domain.InvalidInputError(f"Unknown action {action!r}.")
+    change = RELATION_CHANGES.get(form.get("action", ""))
+    if change is None:
+        raise domain.InvalidInputError(f"Unknown action {form.get('action', '')!r}.")
+    await change(social(request), me, other)
     # A block hides their profile from them, not from us: back to it, now with "Unblock".
     back = f"/people/{other}"
     return await redirect(request, safe_next(form.get("next"), back))

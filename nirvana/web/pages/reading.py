@@ -16,13 +16,13 @@ from starlette.routing import Route
 
 from .. import domain
 from ..forms import FormErrors, read_form, redirect
-from ..session import reader_of
+from ..session import reader_of, signed_in
 from ...http.routes.blogs import BLOG_MAX_AGE
 from ..templating import blog_path, pages_of, slug_path
+from ...domain.ids import MAX_ID
 
 COMMENTS_PAGE = 50
 SEARCH_PAGE = 10
-MAX_ID = 2**63 - 1
 # Which blog a slug names changes only with an edit (content_version); kept, not refreshed.
 SLUG_MAX_AGE = 3600.0
 
@@ -139,9 +139,7 @@ async def blog_page(request: Request, comment_errors: FormErrors | None = None,
 
 async def like(request: Request) -> Response:
     await read_form(request)
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
+    reader = await signed_in(request)
     bid = blog_id(request)
     await blogs(request).like(bid, reader.id)
     return await redirect(request, f"/blogs/{bid}#reactions")
@@ -149,9 +147,7 @@ async def like(request: Request) -> Response:
 
 async def unlike(request: Request) -> Response:
     await read_form(request)
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
+    reader = await signed_in(request)
     bid = blog_id(request)
     await blogs(request).unlike(bid, reader.id)
     return await redirect(request, f"/blogs/{bid}#reactions")
@@ -161,9 +157,7 @@ async def react(request: Request) -> Response:
     """The reaction picker's form: `kind` sets (or replaces) the reader's reaction; an empty
     `kind` takes it back."""
     form = await read_form(request)
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
+    reader = await signed_in(request)
     bid = blog_id(request)
     kind = form.get("kind", "")
     if not kind:
@@ -179,9 +173,7 @@ async def react(request: Request) -> Response:
 
 async def add_comment(request: Request) -> Response:
     form = await read_form(request)
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
+    reader = await signed_in(request)
     bid = blog_id(request)
     try:
         comment = await blogs(request).comment(bid, reader.id, form.get("body", ""))
@@ -194,9 +186,7 @@ async def add_comment(request: Request) -> Response:
 
 
 async def edit_comment(request: Request) -> Response:
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
+    reader = await signed_in(request)
     bid, cid = blog_id(request), request.path_params["comment_id"]
     blog = await blogs(request).get(bid, reader.id)
     comment = await blogs(request).get_comment(bid, cid, reader.id)
@@ -218,9 +208,7 @@ async def edit_comment(request: Request) -> Response:
 
 async def delete_comment(request: Request) -> Response:
     await read_form(request)
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
+    reader = await signed_in(request)
     bid = blog_id(request)
     await blogs(request).delete_comment(bid, request.path_params["comment_id"], reader.id)
     return await redirect(request, f"/blogs/{bid}#comments")

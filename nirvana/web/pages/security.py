@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from .. import domain
 from ..forms import FormErrors, read_form, redirect
-from ..session import reader_of
+from ..session import signed_in_user
 from ..templating import pages_of
 
 NOTICES = {"off": "Two-factor sign-in is off. Your password alone signs you in."}
@@ -18,13 +18,6 @@ NOTICES = {"off": "Two-factor sign-in is off. Your password alone signs you in."
 
 def two_factor(request: Request):
     return request.app.state.services.two_factor
-
-
-async def _user(request: Request) -> domain.User:
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
-    return reader.user
 
 
 async def _page(request: Request, user: domain.User, errors: FormErrors | None = None,
@@ -52,13 +45,13 @@ def _errors(exc: domain.DomainError) -> FormErrors:
 
 
 async def security(request: Request) -> Response:
-    user = await _user(request)
+    user = await signed_in_user(request)
     return await _page(request, user,
                        setup=await two_factor(request).pending_setup(user.id, user.email))
 
 
 async def set_up(request: Request) -> Response:
-    user = await _user(request)
+    user = await signed_in_user(request)
     form = await read_form(request)
     try:
         setup = await two_factor(request).set_up(user.id, form.get("password", ""))
@@ -68,7 +61,7 @@ async def set_up(request: Request) -> Response:
 
 
 async def confirm(request: Request) -> Response:
-    user = await _user(request)
+    user = await signed_in_user(request)
     form = await read_form(request)
     try:
         codes = await two_factor(request).confirm(user.id, form.get("code", ""))
@@ -79,7 +72,7 @@ async def confirm(request: Request) -> Response:
 
 
 async def disable(request: Request) -> Response:
-    user = await _user(request)
+    user = await signed_in_user(request)
     form = await read_form(request)
     try:
         await two_factor(request).disable(user.id, form.get("password", ""),
@@ -90,7 +83,7 @@ async def disable(request: Request) -> Response:
 
 
 async def new_recovery_codes(request: Request) -> Response:
-    user = await _user(request)
+    user = await signed_in_user(request)
     form = await read_form(request)
     try:
         codes = await two_factor(request).new_recovery_codes(

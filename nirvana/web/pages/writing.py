@@ -17,19 +17,12 @@ from starlette.routing import Route
 from .. import domain
 from ..forms import FormErrors, read_form, redirect
 from ..markdown import render_markdown
-from ..session import reader_of
+from ..session import signed_in_user
 from ..templating import blog_path, pages_of
 from .reading import blog_id
 
 IMAGE_RE = re.compile(r"!\[[^\]]*\]\(\s*(/media/[^\s)]+|https?://[^\s)]+)")
 MAX_IMAGES = 10
-
-
-async def writer(request: Request) -> domain.User:
-    reader = await reader_of(request)
-    if reader.user is None:
-        raise domain.AuthenticationError()
-    return reader.user
 
 
 def blogs(request: Request):
@@ -109,7 +102,7 @@ async def editor(request: Request, *, blog: domain.Blog | None, form: dict[str, 
 
 
 async def new_blog(request: Request) -> Response:
-    user = await writer(request)
+    user = await signed_in_user(request)
     if request.method == "GET":
         return await editor(request, blog=None, form={})
     form = await read_form(request)
@@ -121,7 +114,7 @@ async def new_blog(request: Request) -> Response:
 
 
 async def edit_blog(request: Request) -> Response:
-    user = await writer(request)
+    user = await signed_in_user(request)
     blog = await blogs(request).get(blog_id(request), user.id)
     if blog.author.id != user.id:
         raise domain.PermissionDeniedError("Only the author can change this blog.",
@@ -156,7 +149,7 @@ async def edit_blog(request: Request) -> Response:
 
 
 async def delete_blog(request: Request) -> Response:
-    user = await writer(request)
+    user = await signed_in_user(request)
     blog = await blogs(request).get(blog_id(request), user.id)
     if request.method == "GET":
         return await pages_of(request).render(request, "delete.html", {"blog": blog})
@@ -168,7 +161,7 @@ async def delete_blog(request: Request) -> Response:
 async def preview(request: Request) -> Response:
     """The editor script's live preview: the body as the blog page will show it. Asked by
     script (not for text/html), so a signed-out caller gets the API's JSON 401, not a page."""
-    await writer(request)
+    await signed_in_user(request)
     form = await read_form(request)
     return HTMLResponse(render_markdown(form.get("body", "")),
                         headers={"Cache-Control": "no-store"})
