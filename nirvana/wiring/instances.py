@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 import asyncpg
 
 from ..chat_writer_role import ChatWriterRole
 from ..cluster_chat import ClusterChat
+from ..domain.accounts.service import Accounts
+from ..domain.blogs.service import Blogs
 from ..domain.chat.service import ChatService
 from ..leases import new_holder
 from ..settings import Settings
@@ -23,16 +25,29 @@ from ..storage.mongo.chat_store import MongoChatStore
 from ..storage.postgres.leases import PgLeases
 from ..storage.redis.bus import RedisBus
 from ..storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat, relay_replies
+from ..storage.redis.limits import SharedLimits
 from ..storage.redis.online import RedisOnlineSets
 from ..storage.redis.relay import Relay
 from ..ws.cluster import HubAcrossInstances
-
-if TYPE_CHECKING:
-    from ..bootstrap import Services
+from ..ws.hub import Hub
 
 log = logging.getLogger("nirvana.instances")
 
 REVOCATIONS_EVERY = 1.0  # seconds; a session ended on one instance closes sockets on all
+
+
+class ProcessServices(Protocol):
+    """What joining the instances needs of the services built for one process
+    (bootstrap.Services), which joins them once built."""
+
+    settings: Settings
+    hub: Hub
+    chat: ChatService  # a ClusterChat (its stand-in) when the instances share a chat writer
+    accounts: Accounts
+    blogs: Blogs
+    shared_limits: SharedLimits | None
+
+    def start_background(self, name: str, work: Awaitable[Any]) -> None: ...
 
 
 class Instances:
@@ -82,7 +97,7 @@ def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
     return bus, role, ClusterChat(local, forwarded, role.is_writer, server)
 
 
-async def join_instances(services: "Services", bus: RedisBus | None = None) -> Instances:
+async def join_instances(services: ProcessServices, bus: RedisBus | None = None) -> Instances:
     """`bus`: one the wiring already made (and closes), to share; else one of our own."""
     settings = services.settings
     assert settings.redis_url is not None
@@ -108,7 +123,7 @@ async def join_instances(services: "Services", bus: RedisBus | None = None) -> I
     return Instances(bus, relay, hub, owns_bus=owns_bus)
 
 
-def _share_caches(services: "Services", bus: RedisBus, relay: Relay) -> None:
+def _share_caches(services: ProcessServices, bus: RedisBus, relay: Relay) -> None:
     """What one instance changes, the others' caches drop: users, and the versions the page
     cache of anonymous blog reads compares against (a page built before a write on any
     instance is not served once the write is heard). The chat cache needs nothing: only the
@@ -131,7 +146,7 @@ def _share_caches(services: "Services", bus: RedisBus, relay: Relay) -> None:
     relay.on("gap", lambda sender, op: missed())
 
 
-async def _reload_revocations(services: "Services") -> None:
+async def _reload_revocations(services: ProcessServices) -> None:
     # Sign-outs, password changes, suspensions and deletions on another instance reach
     # this one's token checks and sockets from PostgreSQL, the store of record: also
     # while Redis is down, for three indexed reads a second.
