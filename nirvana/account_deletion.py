@@ -1,4 +1,4 @@
-"""Wiring of what follows an account's deletion (bootstrap.py builds it).
+"""Wiring of what follows an account's deletion (built in wiring/accounts.py and bootstrap.py).
 
 The deletion itself (domain/accounts) removes the PostgreSQL rows and refuses the account's
 tokens. Announced as `AccountDeleted`, it then reaches the features that hold copies
