@@ -10,9 +10,23 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from typing import Mapping
 
 MAX_RANGES = 100  # FileResponse.max_ranges: past it, it ignores the header and sends it all
-_RANGE = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")
+# ASCII digits only, at most 19 (any file's size fits): a longer number is refused as
+# malformed rather than parsed, as int() of thousands of digits raises instead.
+_RANGE = re.compile(r"\s*([0-9]{0,19})\s*-\s*([0-9]{0,19})\s*")
+
+
+def range_applies(if_range: str | None, headers: Mapping[str, str]) -> bool:
+    """Whether a Range is honoured: with an If-Range naming another version of the file,
+    the whole file is sent instead (RFC 9110 13.1.5), so there is nothing to refuse.
+    `headers` are the file response's own (its strong ETag and Last-Modified)."""
+    if if_range is None:
+        return True
+    if if_range.startswith("W/"):
+        return False
+    return if_range in (headers.get("etag"), headers.get("last-modified"))
 
 
 class RangeRefusal(Enum):

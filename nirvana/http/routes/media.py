@@ -13,7 +13,7 @@ from starlette.responses import FileResponse, Response
 from ...domain.errors import BadRequestError, NotFoundError
 from ...domain.sniffing import OCTET_STREAM, ContentType, MediaKind
 from ..api import Api, Call, In, Out
-from ..byte_ranges import RangeRefusal, judge_range
+from ..byte_ranges import RangeRefusal, judge_range, range_applies
 from ..errors import error_response
 from ..multipart import read_file_field
 from ..schemas.social import StorageOut, UploadOut
@@ -134,20 +134,23 @@ async def get_media(call: Call[None, MediaQuery]) -> Response:
         raise NotFoundError("No such file.", code="media_not_found")
     path, content = found
     headers = dict(MEDIA_HEADERS)
+    if not content.inline:
+        headers["Content-Disposition"] = attachment_header(
+            download_name(name, content, call.query.name))
+    stat = path.stat()
+    response = FileResponse(path, media_type=content.mime, headers=headers, stat_result=stat)
     asked = call.request.headers.get("range")
-    if asked is not None:
-        size = path.stat().st_size
-        refusal = judge_range(asked, size)
+    if asked is not None and range_applies(call.request.headers.get("if-range"),
+                                           response.headers):
+        refusal = judge_range(asked, stat.st_size)
         if refusal is RangeRefusal.MALFORMED:
             raise BadRequestError("The Range header is not a byte range (RFC 9110).",
                                   code="invalid_range")
         if refusal is RangeRefusal.UNSATISFIABLE:
             return error_response(416, "range_not_satisfiable",
-                                  f"A range starts past the end of the file ({size} bytes).",
-                                  headers={"Content-Range": f"bytes */{size}",
+                                  f"A range starts past the end of the file ({stat.st_size} "
+                                  "bytes).",
+                                  headers={"Content-Range": f"bytes */{stat.st_size}",
                                            "Content-Security-Policy":
                                                MEDIA_HEADERS["Content-Security-Policy"]})
-    if not content.inline:
-        headers["Content-Disposition"] = attachment_header(
-            download_name(name, content, call.query.name))
-    return FileResponse(path, media_type=content.mime, headers=headers)
+    return response
