@@ -77,3 +77,8 @@ async def test_a_tag_with_a_slash_has_its_page_and_feeds(client):
             r = await client.get(f"{path}/{feed}")
             assert r.status_code == 200 and "<title>Tagged</title>" in r.text, (path, feed)
             assert "/tags/ci%2Fcd/" + feed in r.text
+    # No tag has an empty name: "/tags/" means the list, and no feed has an empty tag.
+    r = await client.get("/tags/", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == "/tags"
+    for path in ("/tags//feed.xml", "/tags//atom.xml"):
+        assert (await client.get(path)).status_code == 404, path

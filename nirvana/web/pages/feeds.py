@@ -105,6 +105,8 @@ async def author_feed(request: Request) -> Response:
 async def tag_feed(request: Request) -> Response:
     name = request.url.path.rsplit("/", 1)[1]
     tag = request.path_params["tag"]
+    if not tag:  # "/tags//feed.xml": no tag has an empty name
+        raise domain.NotFoundError("No such tag.", code="not_found")
     base = base_url(request)
     page = f"{base}/tags/{quote(tag, safe='')}"
 

@@ -284,6 +284,8 @@ async def search(request: Request) -> Response:
 
 async def tag(request: Request) -> Response:
     name = request.path_params["tag"]
+    if not name:  # "/tags/": no tag has an empty name; the list of tags is meant
+        return RedirectResponse("/tags", status_code=301)
     return await _results(request, domain.BlogFilter(tag=name), "list.html", {
         "heading": f"#{name}", "title": f"Blogs tagged #{name}",
         "description": f"Blogs tagged {name} on Nirvana.",
