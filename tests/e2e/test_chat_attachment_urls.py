@@ -85,7 +85,7 @@ async def test_the_http_send_path_applies_the_same_rule(live):
 
 async def test_an_uploads_kind_and_size_are_the_ledgers_not_the_senders(live):
     """A client renders an attachment by its kind: a file sent as `kind: image, size: 1`
-    must reach the others as the file it is, with its real size."""
+    in a message of kind image must reach the others as the file it is, real size included."""
     a, b = await user(live.http), await user(live.http)
     ws = await Client.connect(live.ws, a)
     try:
@@ -96,10 +96,11 @@ async def test_an_uploads_kind_and_size_are_the_ledgers_not_the_senders(live):
                                  files={"file": ("report.pdf", body, "application/pdf")})
         assert r.status_code == 201, r.text
         url = r.json()["url"]
-        sent = await ws.command("send", conversation_id=cid, client_id="pdf", kind="file",
+        sent = await ws.command("send", conversation_id=cid, client_id="pdf", kind="image",
                                 attachments=[{"url": url, "kind": "image", "size": 1,
                                               "name": "report.pdf"}])
         assert sent["type"] == "ack", sent
+        assert sent["message"]["kind"] == "file"
         (stored,) = sent["message"]["attachments"]
         assert (stored["kind"], stored["size"], stored["name"]) == ("file", len(body),
                                                                     "report.pdf")

@@ -20,6 +20,7 @@ import pytest
 
 from nirvana.storage.media import CloudinaryMediaStore
 from tests.support.http import PASSWORD, bearer, sign_up
+from tests.support.people import befriend, user
 from tests.support.waiting import wait_until
 from tests.support.images import png
 from tests.support.media_files import mp4, pdf, wav
@@ -275,3 +276,25 @@ def test_only_this_clouds_uploads_are_recognised():
                   f"http://res.cloudinary.com/{CLOUD}/image/upload/v1/nirvana/abc.png",
                   "/media/abcdefghijklmnopqrstuvwx.png", "https://example.com/nirvana/abc.png"):
         assert store.resource_of(other) is None, other
+
+
+async def test_a_chat_attachment_on_cloudinary_keeps_its_uploads_kind_and_size(
+        client, services, cloudinary_server):
+    # Uploads on Cloudinary are https URLs, not /media/ paths; the ledger still knows them,
+    # so a PDF sent as an image is stored as the file it is, in a message of kind file.
+    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
+                                                  upload_prefix=cloudinary_server.prefix)
+    ann, bob = await user(client), await user(client)
+    await befriend(services, ann["id"], bob["id"])
+    r = await client.post("/api/v1/media/upload", headers=bearer(ann),
+                          files={"file": ("report.pdf", pdf(), "application/pdf")})
+    assert r.status_code == 201, r.text
+    url = r.json()["url"]
+    cid = (await client.post("/api/v1/conversations", headers=bearer(ann),
+                             json={"kind": "direct", "user_id": bob["id"]})).json()["id"]
+    r = await client.post(f"/api/v1/conversations/{cid}/messages", headers=bearer(ann), json={
+        "kind": "image", "attachments": [{"url": url, "kind": "image", "size": 1}]})
+    assert r.status_code in (200, 201), r.text
+    message = r.json().get("message", r.json())
+    assert message["kind"] == "file"
+    assert message["attachments"] == [{"url": url, "kind": "file", "size": len(pdf())}]

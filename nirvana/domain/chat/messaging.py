@@ -168,28 +168,32 @@ class Messaging:
         if kind is not MessageKind.TEXT and not attachments:
             raise field_error("attachments", f"a {kind.value} message needs an attachment")
 
-    async def _check_uploaded(self, conversation: Conversation,
-                              attachments: Sequence[Attachment]) -> tuple[Attachment, ...]:
+    async def _as_uploaded(self, conversation: Conversation, kind: MessageKind,
+                           attachments: Sequence[Attachment]
+                           ) -> tuple[MessageKind, tuple[Attachment, ...]]:
         """A local attachment must be a URL the upload route issued to a member of this
         conversation: the sender's own file, or one another member shared here. So nobody
-        can make a message point at a path of this site that was never an upload. Its kind
-        and size are the upload's, whatever the send said: clients render by them."""
-        local = [a.url for a in attachments if a.url.startswith(MEDIA)]
-        if not local:
-            return tuple(attachments)
-        issued = await self._uploads.issued(local)
+        can make a message point at a path of this site that was never an upload.
+
+        Any attachment the ledger issued (a local path, or a Cloudinary URL) takes the
+        upload's kind and size, whatever the send said, and so does a non-text message
+        from its first attachment: clients render by them, so a PDF cannot pass as an
+        image."""
+        if not attachments:
+            return kind, ()
+        issued = await self._uploads.issued([a.url for a in attachments])
         members = set(conversation.member_ids)
         checked = []
         for a in attachments:
-            if not a.url.startswith(MEDIA):
-                checked.append(a)
-                continue
             upload = issued.get(a.url)
-            if upload is None or upload.owner_id not in members:
+            if a.url.startswith(MEDIA) and (upload is None or upload.owner_id not in members):
                 raise field_error("attachments.url", "must be an http(s) URL or a file "
                                   "uploaded by a member of this conversation", "not_uploaded")
-            checked.append(replace(a, kind=MessageKind(upload.kind.value), size=upload.size))
-        return tuple(checked)
+            checked.append(a if upload is None else
+                           replace(a, kind=MessageKind(upload.kind.value), size=upload.size))
+        if kind is not MessageKind.TEXT and attachments[0].url in issued:
+            kind = checked[0].kind
+        return kind, tuple(checked)
 
     async def send_message(self, user_id: int, conversation_id: str, *, client_id: str,
                            text: str = "", kind: MessageKind = MessageKind.TEXT,
@@ -224,7 +228,7 @@ class Messaging:
             await self._check_direct_allowed(user_id, other)
         if reply_to is not None and reply_to > conversation.last_seq:
             raise field_error("reply_to", "no such message in this conversation")
-        attachments = await self._check_uploaded(conversation, attachments)
+        kind, attachments = await self._as_uploaded(conversation, kind, attachments)
         draft = MessageDraft(
             conversation_id=conversation.id, sender_id=user_id, client_id=client_id,
             kind=kind, text=text, attachments=tuple(attachments), reply_to=reply_to,
