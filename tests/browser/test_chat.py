@@ -9,6 +9,8 @@ from playwright.async_api import expect
 from tests.support.images import png
 from tests.support.writes import many_writes
 from tests.support.browser_chat import (
+    HeldRequests,
+    SocketFrames,
     api_sign_up,
     befriend,
     messages,
@@ -305,3 +307,28 @@ async def test_a_group_is_created_named_managed_and_left(site):
     await page_b.get_by_role("dialog").get_by_role("button", name="Leave group").click()
     await expect(page_b.locator("#conversation-list li")).to_have_count(0)
     await expect(page_a.locator("#conversation-sub")).to_contain_text("2 members")
+
+
+async def test_a_reconnect_while_the_list_loads_leaves_one_whole_list(site):
+    # The socket drops and comes back while the list is still being read (its preferences
+    # on a slow network), so a second read starts before the first ends; a message arrives
+    # meanwhile. Both reads end, the page says nothing failed, and the list ends with it.
+    page_a, a, page_b, b = await two_friends(site)
+    await open_chat_with(page_a, b)
+    await send(page_a, "first")
+    frames = SocketFrames(page_b)
+    preferences = HeldRequests(page_b, "**/api/v1/notifications/preferences")
+    await preferences.hold()
+    await page_b.goto("/chat")
+    await frames.received('"conversations":')
+    await page_b.context.set_offline(True)
+    await expect(page_b.locator("#chat-status")).to_contain_text("Connection lost")
+    await page_b.context.set_offline(False)
+    await expect(page_b.locator("#chat-status")).to_have_text("Reconnected. You are up to date.")
+    await send(page_a, "second")
+    await frames.received('"newMessage"', "second")
+    await preferences.release()
+    item = page_b.locator("#conversation-list li").first
+    await expect(item.locator(".snippet")).to_have_text("second")
+    await expect(item.locator(".unread")).to_have_text("2")
+    await expect(page_b.locator("#chat-status")).to_have_text("Reconnected. You are up to date.")

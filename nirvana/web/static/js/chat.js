@@ -1,7 +1,7 @@
 // The chat page: conversations, messages, receipts, typing and presence, on the one protocol
 // client (protocol.js). State lives in plain maps; the DOM is updated from them in place.
 
-import { ChatClient, State, forgetKeptSends, keptSends, sessionPosition } from "./protocol.js";
+import { ChatClient, State, forgetKeptSends, keptSends, reportLater, sessionPosition } from "./protocol.js";
 import { h, humanBytes, lastSeenText, messagePreview, presenceDot, safeUrl, shortTime } from "./chat_dom.js";
 import { setUpGroups } from "./chat_groups.js";
 
@@ -30,9 +30,11 @@ let lastTypingSent = 0;
 let wasConnected = false;
 let loaded = false;              // the list and the open history were read since the page opened
 let renewing = false;            // a planned reconnect with a renewed session: nothing to say
-// Changes heard while the list is being read, applied once it is in place: the list may
-// have been read before them, and must not overwrite what they changed.
-let heardWhileLoading = null;
+// Changes heard while the list is being read, kept in the order heard and applied once it
+// is in place: the list may have been read before them, and must not overwrite what they
+// changed. Null when no list is being read; `readers` counts the reads under way.
+let heldBack = null;
+let readers = 0;
 
 const kept = keptSends(me.id);
 const client = new ChatClient({
@@ -116,11 +118,33 @@ client.on("ready", async ({ recovered }) => {
 client.on("signedOut", () => { location.href = `/signin?next=${encodeURIComponent("/chat")}`; });
 
 async function reload() {
-  heardWhileLoading = [];
+  // A read started while another is under way (the socket came back meanwhile) shares its
+  // queue; the last to end applies what was held, on whatever list is in place, also when
+  // a read failed.
+  const queue = heldBack ?? [];
+  heldBack = queue;
+  readers += 1;
   try {
     await readEverything();
   } finally {
-    heardWhileLoading = null;
+    readers -= 1;
+    if (readers === 0) {
+      heldBack = null;
+      applyHeld(queue);
+    }
+  }
+}
+
+/** Runs held handlers in the order heard, as the client's emitter runs handlers: not
+ *  awaited (what arrives meanwhile comes after, as it would have), one failing not
+ *  stopping the others. */
+function applyHeld(queue) {
+  for (const apply of queue.splice(0)) {
+    try {
+      Promise.resolve(apply()).catch(reportLater);
+    } catch (error) {
+      reportLater(error);
+    }
   }
 }
 
@@ -146,9 +170,6 @@ async function readEverything() {
   await learnPeople(list.conversations.flatMap((c) => c.members.map((m) => m.user_id)));
   renderList();
   renderFriends();
-  const heard = heardWhileLoading;
-  heardWhileLoading = null;
-  for (const apply of heard) await apply();
   const wanted = new URLSearchParams(location.search);
   if (current && conversations.has(current)) {
     await openConversation(current);
@@ -458,7 +479,7 @@ document.addEventListener("visibilitychange", () => { if (current) markSeen(curr
 /** Handles `type`, or keeps it for later while the list is being read (`reload`). */
 function onChange(type, handler) {
   client.on(type, (frame) => {
-    if (heardWhileLoading) heardWhileLoading.push(() => handler(frame));
+    if (heldBack) heldBack.push(() => handler(frame));
     else handler(frame);
   });
 }
@@ -474,9 +495,12 @@ onChange("newMessage", async ({ message }) => {
   } else {
     const self = c.members.find((m) => m.user_id === me.id);
     if (message.sender_id === me.id && self) self.read_seq = Math.max(self.read_seq, message.seq);
-    c.last_message = message;
+    // Held events may be older than the list they are applied to: never step back.
+    if (message.seq >= (c.last_message?.seq ?? 0)) {
+      c.last_message = message;
+      c.last_activity = message.created_at;
+    }
     c.last_seq = Math.max(c.last_seq || 0, message.seq);
-    c.last_activity = message.created_at;
     c.unread = Math.max(0, c.last_seq - (self?.read_seq ?? 0));
   }
   await learnPeople([message.sender_id]);
@@ -579,7 +603,7 @@ client.on("presence", ({ user_id, state, last_seen }) => {
   if (current) renderHeader();
 });
 
-client.on("profile.updated", ({ user }) => {
+onChange("profile.updated", ({ user }) => {
   people.set(user.id, { id: user.id, name: user.name, avatar: user.avatar_url });
   renderList(); renderFriends();
   if (current) { renderHeader(); renderMessages(); }

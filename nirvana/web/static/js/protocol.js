@@ -50,8 +50,9 @@ export class Emitter {
   }
 }
 
-function reportLater(error) {
-  setTimeout(() => { throw error; }, 0);  // reported as uncaught, without breaking the loop
+/** Reports an error as uncaught, without breaking the caller's loop. */
+export function reportLater(error) {
+  setTimeout(() => { throw error; }, 0);
 }
 
 /** Where the last processed position lives: per user and per tab, so a reload resumes. */
