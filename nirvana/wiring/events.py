@@ -42,7 +42,8 @@ class EventListeners:
                     await result
             except Exception:
                 log.exception("a domain event listener failed",
-                              extra={"event": type(event).__name__})
+                              extra={"event": type(event).__name__,
+                                     "blog_id": getattr(event, "blog_id", None)})
 
 
 class PresenceFollowsFriendships:
