@@ -19,7 +19,16 @@ class Published:
     blog_id: int
 
 
-async def test_every_listener_hears_each_event_in_order_and_a_failure_stops_none(caplog):
+class Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_every_listener_hears_each_event_in_order_and_a_failure_stops_none():
     heard: list[tuple[str, int]] = []
 
     def plain(event: Published) -> None:
@@ -37,11 +46,19 @@ async def test_every_listener_hears_each_event_in_order_and_a_failure_stops_none
     listeners = EventListeners(plain, failing)
     listeners.subscribe(failing_later)
     listeners.subscribe(awaited)
-    with caplog.at_level(logging.ERROR, logger="nirvana"):
+    # A handler of its own on the logger, enabled: a library's logging configuration met
+    # earlier in the run may have disabled the loggers that existed then.
+    kept, logger = Kept(), logging.getLogger("nirvana")
+    logger.addHandler(kept)
+    disabled, logger.disabled = logger.disabled, False
+    try:
         await listeners.publish(Published(7))
         await listeners.publish(Published(8))
+    finally:
+        logger.removeHandler(kept)
+        logger.disabled = disabled
     assert heard == [("plain", 7), ("awaited", 7), ("plain", 8), ("awaited", 8)]
-    failures = [r for r in caplog.records if r.getMessage() == "a domain event listener failed"]
+    failures = [r for r in kept.records if r.getMessage() == "a domain event listener failed"]
     assert [(r.event, r.blog_id) for r in failures] == [("Published", 7)] * 2 + [
         ("Published", 8)] * 2
     assert all(r.exc_info for r in failures)
