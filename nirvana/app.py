@@ -25,6 +25,7 @@ from .http import apidocs
 from .http import errors as http_errors
 from .http.api import Api
 from .http.errors import error_response
+from .http.kept_answers import KeptAnswers
 from .http.middleware import RequestContextMiddleware
 from .http.openapi import build_openapi
 from .http.router import IndexedRouter
@@ -94,8 +95,10 @@ class NirvanaApp(Starlette):
         self.router = IndexedRouter(routes, lifespan=lifespan)
         if self.user_middleware:
             raise TypeError("NirvanaApp builds its own middleware stack; add to it there")
+        # Anonymous GETs the page cache answers skip the router (http/kept_answers.py).
+        self.kept_answers = KeptAnswers(self.router)
         self.request_context = RequestContextMiddleware(
-            self.router, handlers=self.exception_handlers)
+            self.kept_answers, handlers=self.exception_handlers)
         self.middleware_stack = self.request_context
         if settings.cors_origins:
             # Outside the error handling, so that error responses carry the CORS headers

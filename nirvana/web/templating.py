@@ -122,6 +122,22 @@ class Pages:
                           page_headers(request, self.media_origin))
         return reader.finish(request, response)
 
+    def fresh_for_anyone(self, request: Request, key: Hashable, version: Version | None = None,
+                         max_age: float | None = None) -> Response | None:
+        """What `render_for_anyone` answers when the page cache holds the page fresh (no
+        rebuild due), else None; it never builds. For a reader known to be anonymous (no
+        cookie): what a route remembers for the same request (http/kept_answers.py)."""
+        services = request.app.state.services
+        activity = None
+        if version is None:
+            version = services.blogs.content_version
+            activity = services.blogs.activity_version
+        page = services.page_cache.fresh_page(("web", key), version, max_age, activity)
+        if page is None:
+            return None
+        return answer(request.headers.get("if-none-match"), page, "text/html",
+                      page_headers(request, self.media_origin))
+
 
 def pages_of(request: Request) -> Pages:
     return request.app.state.pages

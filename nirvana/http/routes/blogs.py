@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from pydantic import BaseModel
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ...domain.blogs.model import (
@@ -21,6 +22,7 @@ from ...domain.blogs.model import (
 from ...domain.blogs.reading import BULK_CAP
 from ...domain.errors import AuthenticationError, NotFoundError
 from ..api import JSON, Api, Call
+from ..kept_answers import remember
 from ..page_cache import Version, answer
 from ..schemas.blogs import (
     BlogIn,
@@ -115,18 +117,35 @@ def listed(call: Call, key: tuple) -> Public:
 
 def kept(where: Callable[[Call], Public | None]) -> Callable[[Call], Response | None]:
     """The route's anonymous answer when the page cache holds it fresh, else None (the
-    handler then builds it, or answers a stale one while it is rebuilt)."""
-    def cached(call: Call) -> Response | None:
-        if call.claims is not None:
-            return None
+    handler then builds it, or answers a stale one while it is rebuilt). A kept answer is
+    remembered for the same target, so the next one skips routing (http/kept_answers.py)."""
+    def fresh(call: Call, request: Request) -> Response | None:
         public = where(call)
         if public is None:
             return None
         page = call.services.page_cache.fresh_page(public.key, public.version, public.max_age,
                                                    public.activity)
-        return None if page is None else answer(call.request.headers.get("if-none-match"),
+        return None if page is None else answer(request.headers.get("if-none-match"),
                                                 page, JSON)
+
+    def cached(call: Call) -> Response | None:
+        if call.claims is not None:
+            return None
+        response = fresh(call, call.request)
+        if response is not None:
+            again = bare(call)
+            remember(call.request, lambda request: fresh(again, request))
+        return response
     return cached
+
+
+def bare(call: Call) -> Call:
+    """An anonymous call's parameters without its request: what `where` reads (services,
+    path parameters, the validated query), kept without the request's headers."""
+    scope = call.request.scope
+    request = Request({"type": "http", "app": scope.get("app"), "headers": [],
+                       "path_params": dict(scope.get("path_params", {}))})
+    return Call(request, None, call.query, None)
 
 
 async def public_read(call: Call, public: Public | None,

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...http.kept_answers import remember
 from ...http.page_cache import CachedPage, answer, not_modified
 from .. import domain
 from ..feeds import FeedInfo, atom, rss, sitemap, sitemap_index
@@ -29,6 +30,12 @@ FEED_SIZE = 20
 # ~500 parts at a million blogs.
 SITEMAP_PART = 2000
 SITEMAP_GZIP = 6  # zlib's default level: ~1 ms a part more than level 1, a few % smaller
+# A part holds addresses and dates only, no names or counts: what changes it is a write to
+# one of its blogs, which moves its version (`public_pages_version`). The age only bounds
+# how long a missed move (another instance's, say) could last; rebuilding each of ~50-460
+# parts every ten seconds for names it does not show was most of what a crawler's walk
+# cost, and its slowest answers (docs/performance.md).
+SITEMAP_PART_MAX_AGE = 3600.0
 # Feeds and sitemaps show no counts: refreshed only for names (the page cache's
 # names_max_age), never for reactions or comments.
 NO_COUNTS = 0
@@ -50,8 +57,16 @@ def base_url(request: Request) -> str:
 async def cached(request: Request, key: Hashable, media_type: str,
                  build: Callable[[], Awaitable[bytes]]) -> Response:
     s = services(request)
-    page = await s.page_cache.page(("doc",) + (key if isinstance(key, tuple) else (key,)),
-                                   s.blogs.content_version, build, activity=NO_COUNTS)
+    full_key = ("doc",) + (key if isinstance(key, tuple) else (key,))
+    page = await s.page_cache.page(full_key, s.blogs.content_version, build,
+                                   activity=NO_COUNTS)
+
+    def again(request: Request) -> Response | None:
+        kept = s.page_cache.fresh_page(full_key, s.blogs.content_version, activity=NO_COUNTS)
+        return None if kept is None else answer(request.headers.get("if-none-match"), kept,
+                                                media_type, HEADERS)
+
+    remember(request, again)
     return answer(request.headers.get("if-none-match"), page, media_type, HEADERS)
 
 
@@ -148,7 +163,15 @@ async def site_map_part(request: Request) -> Response:
     # other ~460 parts of a million blogs kept.
     page = await s.page_cache.page(("doc", "sitemap", part),
                                    s.blogs.public_pages_version(part, SITEMAP_PART), render,
-                                   activity=NO_COUNTS)
+                                   SITEMAP_PART_MAX_AGE, NO_COUNTS)
+
+    def again(request: Request) -> Response | None:
+        kept = s.page_cache.fresh_page(("doc", "sitemap", part),
+                                       s.blogs.public_pages_version(part, SITEMAP_PART),
+                                       SITEMAP_PART_MAX_AGE, NO_COUNTS)
+        return None if kept is None else answer_gzipped(request, kept, XML_TYPE, HEADERS)
+
+    remember(request, again)
     return answer_gzipped(request, page, XML_TYPE, HEADERS)
 
 

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import domain
+from ...http.kept_answers import remember
 from ..session import reader_of
 from ..templating import pages_of
 
@@ -25,8 +26,10 @@ async def home(request: Request) -> Response:
                     "next_url": f"/?after={domain.encode_cursor(feed.next)}"
                     if feed.next is not None else None}
 
-        return await pages_of(request).render_for_anyone(request, "home.html", "home",
-                                                         first_page)
+        pages = pages_of(request)
+        response = await pages.render_for_anyone(request, "home.html", "home", first_page)
+        remember(request, lambda again: pages.fresh_for_anyone(again, "home"))
+        return response
     after = domain.decode_cursor(cursor) if cursor else None
     feed = await request.app.state.services.blogs.feed(reader.id, after, FEED_PAGE,
                                                        following=following)

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from .. import domain
 from ..forms import FormErrors, read_form, redirect
+from ...http.kept_answers import remember
 from ..session import reader_of, signed_in
 from ...http.routes.blogs import BLOG_MAX_AGE
 from ..templating import blog_path, pages_of, slug_path
@@ -99,9 +100,23 @@ async def anonymous_blog_page(request: Request, slug: str) -> Response:
         blog = await blogs(request).get(bid, None)
         return await blog_context(request, blog, page, None)
 
-    return await pages_of(request).render_for_anyone(
+    pages = pages_of(request)
+    response = await pages.render_for_anyone(
         request, "blog.html", ("blog", bid, page), context,
         services.blogs.blog_version(bid), BLOG_MAX_AGE)
+
+    def again(request: Request) -> Response | None:
+        # The slug may have moved (then the route redirects) and the page may be due.
+        target = services.page_cache.fresh_page(("web", "slug", slug),
+                                                services.blogs.content_version, SLUG_MAX_AGE)
+        if target is None or target.body != resolved:
+            return None
+        return pages.fresh_for_anyone(request, ("blog", bid, page),
+                                      services.blogs.blog_version(bid), BLOG_MAX_AGE)
+
+    resolved = target.body
+    remember(request, again)
+    return response
 
 
 async def blog_context(request: Request, blog: domain.Blog, page: int,
