@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nirvana.storage.postgres.blogs import SEARCH_CANDIDATES
+from nirvana.domain.blogs.search import SEARCH_CANDIDATES
 from tests.support.http import sign_up
 
 

@@ -22,6 +22,7 @@ from nirvana.domain.blogs.model import (
     TagCount,
 )
 from nirvana.domain.blogs.reactions import Reaction, ReactionCounts, Reactor
+from nirvana.domain.blogs.search import SEARCH_CANDIDATES, Candidate
 
 
 def fold(text: str) -> str:
@@ -38,6 +39,7 @@ class FakeBlogRepository:
         self.friends: set[tuple[int, int]] = set()  # both directions, as in PostgreSQL
         self.places: dict[tuple[str, str], Location] = {}
         self.slugs: dict[str, int] = {}  # every slug ever held -> its blog, as in PostgreSQL
+        self.calls: list[str] = []  # the reads a test counts
         self._ids = itertools.count(1)
 
     def _claim(self, blog_id: int, base: str) -> str:
@@ -144,10 +146,42 @@ class FakeBlogRepository:
 
     async def search(self, viewer_id: int | None, terms: BlogFilter, offset: int,
                      limit: int) -> list[Blog]:
-        rows = [b for b in self._visible(viewer_id)
+        rows = self._matching(self._visible(viewer_id), terms)
+        if terms.q is not None:  # ranked among the newest candidates, as PostgreSQL does
+            rows = sorted(rows[:SEARCH_CANDIDATES],
+                          key=lambda b: (self._rank(b, terms), b.published_at, b.id),
+                          reverse=True)
+        return rows[offset:offset + limit]
+
+    @staticmethod
+    def _matching(blogs: list[Blog], terms: BlogFilter) -> list[Blog]:
+        return [b for b in blogs
                 if (terms.q is None or fold(terms.q) in fold(b.title + " " + b.body))
                 and (terms.tag is None or terms.tag in b.tags)]
-        return rows[offset:offset + limit]
+
+    @staticmethod
+    def _rank(blog: Blog, terms: BlogFilter) -> float:
+        # A hit in the title ranks above one in the body only, like ts_rank's weights.
+        return 1.0 if fold(terms.q or "") in fold(blog.title) else 0.2
+
+    def _candidate(self, blog: Blog, terms: BlogFilter) -> Candidate:
+        return Candidate(blog.id, blog.author.id, blog.published_at, self._rank(blog, terms))
+
+    async def public_matches(self, terms: BlogFilter, limit: int) -> list[Candidate]:
+        self.calls.append("public_matches")
+        return [self._candidate(b, terms)
+                for b in self._matching(self._visible(None), terms)[:limit]]
+
+    async def reader_matches(self, viewer_id: int, terms: BlogFilter,
+                             limit: int) -> tuple[frozenset[int], list[Candidate]]:
+        blocked = frozenset({a for a, b in self.blocks if b == viewer_id}
+                            | {b for a, b in self.blocks if a == viewer_id})
+        own = [b for b in self._matching(self._visible(viewer_id), terms)
+               if b.audience is not Audience.PUBLIC]
+        return blocked, [self._candidate(b, terms) for b in own[:limit]]
+
+    async def visible_by_ids(self, viewer_id: int, ids: list[int]) -> list[Blog]:
+        return [b for b in self._visible(viewer_id) if b.id in ids]
 
     async def stats(self, author_id: int) -> BlogStats:
         mine = [b for b in self.blogs.values() if b.author.id == author_id]

@@ -25,6 +25,7 @@ from .model import (
     TagCount,
 )
 from .reactions import Reaction, ReactionCounts, Reactor
+from .search import Candidate
 
 
 class BlogRepository(Protocol):
@@ -88,6 +89,24 @@ class BlogRepository(Protocol):
     async def search(self, viewer_id: int | None, terms: BlogFilter, offset: int,
                      limit: int) -> list[Blog]:
         """Matching blogs, best rank first when `terms.q` is set, else newest first."""
+        ...
+
+    async def public_matches(self, terms: BlogFilter, limit: int) -> list[Candidate]:
+        """The newest `limit` public published (not hidden) blogs matching `terms` (with
+        `q`), newest first, each with its rank for `q` as `search` ranks."""
+        ...
+
+    async def reader_matches(self, viewer_id: int, terms: BlogFilter,
+                             limit: int) -> tuple[frozenset[int], list[Candidate]]:
+        """For a signed-in reader: the authors with a block between them and the reader,
+        and the newest `limit` published, not hidden, non-public blogs matching `terms`
+        that the reader's audience admits (theirs, their friends', followers-only ones of
+        people they follow) by authors not blocked either way."""
+        ...
+
+    async def visible_by_ids(self, viewer_id: int, ids: list[int]) -> list[Blog]:
+        """Those of these blogs the reader may see in a list (published, not hidden, in
+        their audience, no block), in any order."""
         ...
 
     async def stats(self, author_id: int) -> BlogStats: ...

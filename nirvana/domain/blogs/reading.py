@@ -21,6 +21,7 @@ from .model import (
     validate_filter,
 )
 from .ports import BlogRepository
+from .search import SEARCH_CANDIDATES, PublicMatchCache, merge
 from .slugs import is_slug
 
 # GET /blog/bulk answers at most this many blogs (the newest): the seed's route promises
@@ -38,8 +39,13 @@ class FeedPage:
 
 
 class BlogReads:
-    def __init__(self, blogs: BlogRepository) -> None:
+    def __init__(self, blogs: BlogRepository,
+                 content_version: Callable[[], int] | None = None) -> None:
         self._blogs = blogs
+        # A signed-in reader's text search merges kept public matches with their own
+        # (search.py); without a content version to keep them by, the store answers it.
+        self._content_version = content_version
+        self._public_matches = PublicMatchCache(blogs.public_matches)
 
     async def visible(self, blog_id: int, viewer_id: int | None) -> Blog:
         """The blog if the viewer may see it: its author always; anyone else only once it is
@@ -104,9 +110,30 @@ class BlogReads:
     async def search(self, viewer_id: int | None, terms: BlogFilter, page: int,
                      limit: int) -> tuple[list[Blog], bool]:
         """A page of matches and whether another page follows."""
-        rows = await self._blogs.search(viewer_id, validate_filter(terms),
-                                        (page - 1) * limit, limit + 1)
+        terms = validate_filter(terms)
+        offset = (page - 1) * limit
+        if viewer_id is not None and terms.q is not None and self._content_version is not None:
+            found = await self._reader_search(viewer_id, terms, offset, limit + 1)
+            if found is not None:
+                return await self._all_with_mine(found[:limit], viewer_id), len(found) > limit
+        rows = await self._blogs.search(viewer_id, terms, offset, limit + 1)
         return await self._all_with_mine(rows[:limit], viewer_id), len(rows) > limit
+
+    async def _reader_search(self, viewer_id: int, terms: BlogFilter, offset: int,
+                             limit: int) -> list[Blog] | None:
+        """The store's answer to this signed-in search, from the kept public matches and
+        the reader's own (search.py); None when those cannot decide it."""
+        assert self._content_version is not None
+        public = await self._public_matches.get(terms, self._content_version())
+        blocked, own = await self._blogs.reader_matches(viewer_id, terms, SEARCH_CANDIDATES)
+        ranked = merge(public, blocked, own)
+        if ranked is None:
+            return None
+        ids = [c.id for c in ranked[offset:offset + limit]]
+        # Read with the reader's visibility applied again: a blog changed since its match
+        # was kept is left out rather than shown past its new audience.
+        shown = {b.id: b for b in await self._blogs.visible_by_ids(viewer_id, ids)}
+        return [shown[i] for i in ids if i in shown]
 
     async def stats(self, author_id: int) -> BlogStats:
         return await self._blogs.stats(author_id)

@@ -36,7 +36,7 @@ class Blogs:
         events = events if events is not None else NoListeners()
         # Public for the wiring of several instances, which keeps them in step.
         self.versions = self._versions = versions = BlogVersions()
-        reads = BlogReads(blogs)
+        reads = BlogReads(blogs, lambda: versions.content)
         visible = reads.visible
         writing = BlogWriting(blogs=blogs, visible=visible, versions=versions, clock=clock,
                               write_gate=write_gate, events=events)

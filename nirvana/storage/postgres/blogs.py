@@ -24,6 +24,7 @@ from ...domain.blogs.model import (
     TagCount,
 )
 from ...domain.blogs.reactions import Reaction, ReactionCounts, Reactor
+from ...domain.blogs.search import SEARCH_CANDIDATES, Candidate
 from ...domain.errors import NotFoundError
 
 BLOG_COLUMNS = """
@@ -33,8 +34,6 @@ BLOG_COLUMNS = """
     b.sad_count, b.angry_count,
     u.id AS author_id, u.username::text AS author_username, u.name AS author_name,
     u.avatar_url AS author_avatar, l.id AS location_id, l.city, l.country"""
-
-SEARCH_CANDIDATES = 500  # see search below and docs/blogs.md: ranking is bounded to these
 
 BLOG_FROM = """
     FROM blogs b
@@ -123,6 +122,28 @@ def visible_to(viewer_id: int | None, p: Params) -> list[str]:
         where.append(NOT_BLOCKED.format(v=v))
         where.append(IN_AUDIENCE.format(v=v))
     return where
+
+
+def matching(terms: BlogFilter, p: Params, where: list[str]) -> str | None:
+    """Adds the search terms' conditions to `where`; returns the text query when `q` is
+    set (what ranks the matches)."""
+    query = None
+    if terms.q is not None:
+        query = f"websearch_to_tsquery('simple', nirvana_search_text({p(terms.q)}))"
+        where.append(f"b.search @@ {query}")
+    if terms.author_id is not None:
+        where.append(f"b.author_id = {p(terms.author_id)}")
+    if terms.tag is not None:
+        where.append(f"b.tags @> ARRAY[{p(terms.tag, '::text')}]")
+    if terms.city is not None:
+        where.append(f"l.city_key = nirvana_fold({p(terms.city)})")
+    if terms.country is not None:
+        where.append(f"l.country_key = nirvana_fold({p(terms.country)})")
+    if terms.since is not None:
+        where.append(f"b.published_at >= {p(terms.since)}")
+    if terms.until is not None:
+        where.append(f"b.published_at <= {p(terms.until)}")
+    return query
 
 
 async def location_id(conn: asyncpg.Connection, place: Place) -> int:
@@ -286,23 +307,10 @@ class PgBlogRepository:
         p = Params()
         where = visible_to(viewer_id, p)
         rank, order = "", NEWEST_FIRST
-        if terms.q is not None:
-            query = f"websearch_to_tsquery('simple', nirvana_search_text({p(terms.q)}))"
-            where.append(f"b.search @@ {query}")
+        query = matching(terms, p, where)
+        if query is not None:
             rank = f", ts_rank(b.search, {query}) AS rank"
             order = "ORDER BY rank DESC, b.published_at DESC, b.id DESC"
-        if terms.author_id is not None:
-            where.append(f"b.author_id = {p(terms.author_id)}")
-        if terms.tag is not None:
-            where.append(f"b.tags @> ARRAY[{p(terms.tag, '::text')}]")
-        if terms.city is not None:
-            where.append(f"l.city_key = nirvana_fold({p(terms.city)})")
-        if terms.country is not None:
-            where.append(f"l.country_key = nirvana_fold({p(terms.country)})")
-        if terms.since is not None:
-            where.append(f"b.published_at >= {p(terms.since)}")
-        if terms.until is not None:
-            where.append(f"b.published_at <= {p(terms.until)}")
         if terms.q is None:
             rows = await self._pool.fetch(
                 f"SELECT {BLOG_COLUMNS} {BLOG_FROM} WHERE {' AND '.join(where)} "
@@ -323,6 +331,51 @@ class PgBlogRepository:
             rows = await conn.fetch(
                 f"SELECT {BLOG_COLUMNS}{rank} {BLOG_FROM.replace('blogs b', candidates, 1)} "
                 f"{order} OFFSET {p(offset)} LIMIT {p(limit)}", *p.values)
+        return [blog_from_row(r) for r in rows]
+
+    async def public_matches(self, terms: BlogFilter, limit: int) -> list[Candidate]:
+        p = Params()
+        where = visible_to(None, p)
+        return await self._candidates(terms, p, where, limit)
+
+    async def reader_matches(self, viewer_id: int, terms: BlogFilter,
+                             limit: int) -> tuple[frozenset[int], list[Candidate]]:
+        p = Params()
+        v = p(viewer_id, "::bigint")
+        # The same audience rule as IN_AUDIENCE, public blogs left out: each branch names
+        # its authors, so the query reads the blogs of the reader's circle only.
+        where = ["b.status = 'published'", "b.hidden_at IS NULL", "b.audience <> 'public'",
+                 NOT_BLOCKED.format(v=v),
+                 f"""(b.author_id = {v}
+                     OR b.author_id IN (SELECT friend_id FROM friendships WHERE user_id = {v})
+                     OR (b.audience = 'followers' AND b.author_id IN (
+                         SELECT followee_id FROM follows WHERE follower_id = {v})))"""]
+        own = await self._candidates(terms, p, where, limit)
+        blocked = await self._pool.fetch(
+            "SELECT blocked_id AS id FROM blocks WHERE blocker_id = $1 "
+            "UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1", viewer_id)
+        return frozenset(r["id"] for r in blocked), own
+
+    async def _candidates(self, terms: BlogFilter, p: Params, where: list[str],
+                          limit: int) -> list[Candidate]:
+        query = matching(terms, p, where)
+        assert query is not None, "candidates are ranked: terms.q is required"
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")  # see search
+            rows = await conn.fetch(
+                f"SELECT b.id, b.author_id, b.published_at, ts_rank(b.search, {query}) AS rank "
+                f"FROM blogs b LEFT JOIN locations l ON l.id = b.location_id "
+                f"WHERE {' AND '.join(where)} {NEWEST_FIRST} LIMIT {p(limit)}", *p.values)
+        return [Candidate(r["id"], r["author_id"], r["published_at"], r["rank"]) for r in rows]
+
+    async def visible_by_ids(self, viewer_id: int, ids: list[int]) -> list[Blog]:
+        if not ids:
+            return []
+        p = Params()
+        where = visible_to(viewer_id, p)
+        rows = await self._pool.fetch(
+            f"SELECT {BLOG_COLUMNS} {BLOG_FROM} WHERE b.id = ANY({p(ids, '::bigint[]')}) "
+            f"AND {' AND '.join(where)}", *p.values)
         return [blog_from_row(r) for r in rows]
 
     async def stats(self, author_id: int) -> BlogStats:
