@@ -805,3 +805,11 @@ CREATE INDEX blogs_public_idx ON blogs (published_at DESC, id DESC)
     WHERE status = 'published' AND audience = 'public' AND hidden_at IS NULL;
 CREATE INDEX blogs_public_pages_idx ON blogs (id) INCLUDE (slug, updated_at)
     WHERE status = 'published' AND audience = 'public' AND hidden_at IS NULL;
+
+-- migration: 0016 non-public blogs by author
+-- A signed-in reader's search reads the kept public matches and, from here, the followers-
+-- and friends-only blogs of the authors close to them (nirvana/domain/blogs/search.py):
+-- by author, newest first, only the ~10% of blogs that are not public, so a reader close
+-- to 40 authors reads a few hundred rows instead of their ~4,000 (docs/performance.md).
+CREATE INDEX blogs_private_author_idx ON blogs (author_id, published_at DESC, id DESC)
+    WHERE status = 'published' AND audience <> 'public' AND hidden_at IS NULL;
