@@ -69,3 +69,39 @@ async def test_every_reader_gets_the_search_querys_answer(client, services):
     async for merged, more, expected, expected_more in answers(
             services, ids["reader"], BlogFilter(q="quince")):
         assert merged == expected and more == expected_more
+
+
+async def test_a_signed_in_search_over_http_is_the_readers_own_answer(client, services):
+    ann, bob, cid, dan = [await sign_up(client) for _ in range(4)]
+    ids = {name: s["user"]["id"] for name, s in
+           (("ann", ann), ("bob", bob), ("cid", cid), ("dan", dan))}
+    public = await post(client, ann, "Medlar public", "public")
+    secret = await post(client, ann, "Medlar friends", "friends")
+    other = await post(client, dan, "Medlar elsewhere", "public")
+    url = "/api/v1/blog/search?q=medlar"
+
+    def titles(r) -> list[str]:
+        assert r.status_code == 200, r.text
+        return sorted(b["title"] for b in r.json()["blogs"])
+
+    anonymous = await client.get(url)
+    assert titles(anonymous) == ["Medlar elsewhere", "Medlar public"]
+    # Cid is close to no one and reacted to nothing: the anonymous answer is his.
+    r = await client.get(url, headers=bearer(cid))
+    assert r.content == anonymous.content
+    # Bob is Ann's friend: her friends-only blog too.
+    await befriend(services, ids["ann"], ids["bob"])
+    assert titles(await client.get(url, headers=bearer(bob))) == [
+        "Medlar elsewhere", "Medlar friends", "Medlar public"]
+    # A reaction of Cid's shows in his answer.
+    r = await client.put(f"/api/v1/blog/{public['id']}/reaction", json={"kind": "wow"},
+                         headers=bearer(cid))
+    assert r.status_code == 200, r.text
+    mine = {b["id"]: b["my_reaction"]
+            for b in (await client.get(url, headers=bearer(cid))).json()["blogs"]}
+    assert mine == {public["id"]: "wow", other["id"]: None}
+    # Dan blocks Cid: Dan's blog leaves Cid's answer, and Cid's leaves nothing of Dan's.
+    await block(services, ids["dan"], ids["cid"])
+    assert titles(await client.get(url, headers=bearer(cid))) == ["Medlar public"]
+    assert secret["id"] not in [b["id"] for b in (await client.get(
+        url, headers=bearer(cid))).json()["blogs"]]

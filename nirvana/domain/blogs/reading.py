@@ -21,7 +21,7 @@ from .model import (
     validate_filter,
 )
 from .ports import BlogRepository
-from .search import SEARCH_CANDIDATES, PublicMatchCache, merge
+from .search import SEARCH_CANDIDATES, PublicMatchCache, is_public_view, merge
 from .slugs import is_slug
 
 # GET /blog/bulk answers at most this many blogs (the newest): the seed's route promises
@@ -110,30 +110,42 @@ class BlogReads:
     async def search(self, viewer_id: int | None, terms: BlogFilter, page: int,
                      limit: int) -> tuple[list[Blog], bool]:
         """A page of matches and whether another page follows."""
+        found = await self._search(viewer_id, terms, page, limit, public_ok=False)
+        assert found is not None
+        return found
+
+    async def search_or_public(self, viewer_id: int, terms: BlogFilter, page: int,
+                               limit: int) -> tuple[list[Blog], bool] | None:
+        """`search` for a signed-in reader, or None when their page is exactly an anonymous
+        reader's: the same blogs in the same order (nothing of their circle's audiences
+        matches, no match is by an author blocked either way) and none carries a reaction
+        of theirs. The route then answers the anonymous page kept in memory."""
+        return await self._search(viewer_id, terms, page, limit, public_ok=True)
+
+    async def _search(self, viewer_id: int | None, terms: BlogFilter, page: int, limit: int,
+                      public_ok: bool) -> tuple[list[Blog], bool] | None:
         terms = validate_filter(terms)
         offset = (page - 1) * limit
         if viewer_id is not None and terms.q is not None and self._content_version is not None:
-            found = await self._reader_search(viewer_id, terms, offset, limit + 1)
-            if found is not None:
-                return await self._all_with_mine(found[:limit], viewer_id), len(found) > limit
+            # The public matches kept, the reader's own asked for (search.py).
+            public = await self._public_matches.get(terms, self._content_version())
+            blocked, own = await self._blogs.reader_matches(viewer_id, terms,
+                                                            SEARCH_CANDIDATES)
+            if public_ok and is_public_view(public, blocked, own):
+                ids = [c.id for c in public.ranked[offset:offset + limit]]
+                if not await self._blogs.reactions_of(viewer_id, ids):
+                    return None
+            ranked = merge(public, blocked, own)
+            if ranked is not None:
+                ids = [c.id for c in ranked[offset:offset + limit + 1]]
+                # Read with the reader's visibility applied again: a blog changed since its
+                # match was kept is left out rather than shown past its new audience.
+                shown = {b.id: b for b in await self._blogs.visible_by_ids(viewer_id, ids)}
+                rows = [shown[i] for i in ids if i in shown]
+                return await self._all_with_mine(rows[:limit], viewer_id), len(rows) > limit
+            # The reader's blocks reach past the kept matches: the store's one query.
         rows = await self._blogs.search(viewer_id, terms, offset, limit + 1)
         return await self._all_with_mine(rows[:limit], viewer_id), len(rows) > limit
-
-    async def _reader_search(self, viewer_id: int, terms: BlogFilter, offset: int,
-                             limit: int) -> list[Blog] | None:
-        """The store's answer to this signed-in search, from the kept public matches and
-        the reader's own (search.py); None when those cannot decide it."""
-        assert self._content_version is not None
-        public = await self._public_matches.get(terms, self._content_version())
-        blocked, own = await self._blogs.reader_matches(viewer_id, terms, SEARCH_CANDIDATES)
-        ranked = merge(public, blocked, own)
-        if ranked is None:
-            return None
-        ids = [c.id for c in ranked[offset:offset + limit]]
-        # Read with the reader's visibility applied again: a blog changed since its match
-        # was kept is left out rather than shown past its new audience.
-        shown = {b.id: b for b in await self._blogs.visible_by_ids(viewer_id, ids)}
-        return [shown[i] for i in ids if i in shown]
 
     async def stats(self, author_id: int) -> BlogStats:
         return await self._blogs.stats(author_id)

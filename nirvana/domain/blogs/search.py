@@ -49,10 +49,18 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class PublicMatches:
     """The newest public matches of a search, newest first; `complete` when there are no
-    more than these."""
+    more than these. `ranked`: an anonymous reader's candidates, best first."""
 
     candidates: tuple[Candidate, ...]
     complete: bool
+    ranked: list[Candidate]
+
+
+def is_public_view(public: PublicMatches, blocked: frozenset[int],
+                   own: list[Candidate]) -> bool:
+    """Whether the reader's candidates are an anonymous reader's: nothing of their own to
+    add, and none of the public candidates by an author blocked either way."""
+    return not own and not (blocked and any(c.author_id in blocked for c in public.ranked))
 
 
 def newest_first(c: Candidate) -> tuple[datetime, int]:
@@ -67,6 +75,8 @@ def merge(public: PublicMatches, blocked: frozenset[int],
           own: list[Candidate]) -> list[Candidate] | None:
     """The reader's candidates, best first; None when the kept public matches do not reach
     far enough past the reader's blocks."""
+    if is_public_view(public, blocked, own):
+        return public.ranked
     shown = [c for c in public.candidates if c.author_id not in blocked]
     if len(shown) < SEARCH_CANDIDATES and not public.complete:
         return None
@@ -92,7 +102,9 @@ class PublicMatchCache:
             return kept[1]
         want = SEARCH_CANDIDATES + BLOCK_MARGIN
         found = await self._read(terms, want + 1)
-        matches = PublicMatches(tuple(found[:want]), len(found) <= want)
+        kept = tuple(found[:want])
+        ranked = sorted(kept[:SEARCH_CANDIDATES], key=best_first, reverse=True)
+        matches = PublicMatches(kept, len(found) <= want, ranked)
         self._kept[terms] = (version, matches)
         self._kept.move_to_end(terms)
         while len(self._kept) > self._size:

@@ -55,6 +55,7 @@ class Blogs:
         self.page = reads.page
         self.bulk = reads.bulk
         self.search = reads.search
+        self.search_or_public = reads.search_or_public
         self.stats = reads.stats
         self.public_pages = reads.public_pages
         self.sitemap_parts = reads.sitemap_parts

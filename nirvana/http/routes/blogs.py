@@ -157,7 +157,12 @@ async def public_read(call: Call, public: Public | None,
     what their audience admits."""
     if call.claims is not None or public is None:
         return await build()
+    return await anonymous_answer(call, public, build)
 
+
+async def anonymous_answer(call: Call, public: Public,
+                           build: Callable[[], Awaitable[BaseModel]]) -> Response:
+    """The anonymous answer from the page cache, built (for an anonymous reader) if due."""
     async def render() -> bytes:
         return (await build()).model_dump_json().encode()
 
@@ -210,12 +215,19 @@ async def search_blogs(call: Call[None, SearchQuery]) -> Response | BaseModel:
     q = call.query
     terms = terms_of(q)
 
-    async def build() -> SearchOut:
-        blogs, more = await call.services.blogs.search(viewer(call), terms, q.page, q.limit)
+    def out(blogs: list, more: bool) -> SearchOut:
         return SearchOut(blogs=[BlogOut.of(b) for b in blogs], page=q.page, limit=q.limit,
                          has_more=more)
 
-    return await public_read(call, search_of(call), build)
+    async def anonymous() -> SearchOut:
+        return out(*await call.services.blogs.search(None, terms, q.page, q.limit))
+
+    if call.claims is None:
+        return await public_read(call, search_of(call), anonymous)
+    found = await call.services.blogs.search_or_public(call.user_id, terms, q.page, q.limit)
+    if found is None:  # their page is the anonymous one, blog for blog: kept in memory
+        return await anonymous_answer(call, search_of(call), anonymous)
+    return out(*found)
 
 
 def feed_of(call: Call) -> Public | None:
