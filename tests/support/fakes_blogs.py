@@ -180,6 +180,11 @@ class FakeBlogRepository:
                if b.audience is not Audience.PUBLIC]
         return blocked, [self._candidate(b, terms) for b in own[:limit]]
 
+    async def reader_of(self, blog_id: int, viewer_id: int) -> tuple[bool, Reaction | None]:
+        author = self.blogs[blog_id].author.id if blog_id in self.blogs else None
+        blocked = (author, viewer_id) in self.blocks or (viewer_id, author) in self.blocks
+        return blocked, await self.reaction_of(blog_id, viewer_id)
+
     async def visible_by_ids(self, viewer_id: int, ids: list[int]) -> list[Blog]:
         return [b for b in self._visible(viewer_id) if b.id in ids]
 

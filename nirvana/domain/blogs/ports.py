@@ -104,6 +104,11 @@ class BlogRepository(Protocol):
         people they follow) by authors not blocked either way."""
         ...
 
+    async def reader_of(self, blog_id: int, viewer_id: int) -> tuple[bool, Reaction | None]:
+        """Whether a block stands between the reader and the blog's author (either way),
+        and the reader's reaction to the blog: one read."""
+        ...
+
     async def visible_by_ids(self, viewer_id: int, ids: list[int]) -> list[Blog]:
         """Those of these blogs the reader may see in a list (published, not hidden, in
         their audience, no block), in any order."""

@@ -79,6 +79,13 @@ class BlogReads:
         mine = await self._blogs.reactions_of(viewer_id, [b.id for b in blogs])
         return [replace(b, my_reaction=mine.get(b.id)) for b in blogs]
 
+    async def sees_as_anyone(self, blog_id: int, viewer_id: int) -> bool:
+        """For a blog an anonymous reader may see (the caller knows it is public): whether
+        this reader sees exactly what an anonymous reader sees, with no block between them
+        and its author and no reaction of theirs on it. One read, where `get` takes three."""
+        blocked, mine = await self._blogs.reader_of(blog_id, viewer_id)
+        return not blocked and mine is None
+
     async def get_by_slug(self, slug: str, viewer_id: int | None) -> Blog:
         """The blog this slug names now or named before a title change; the caller
         compares `blog.slug` to what it asked for to send readers to the current one."""

@@ -50,6 +50,7 @@ class Blogs:
         self.ids_version = versions.of_ids
         # The use cases each part holds, served as they are.
         self.get = reads.get
+        self.sees_as_anyone = reads.sees_as_anyone
         self.get_by_slug = reads.get_by_slug
         self.feed = reads.feed
         self.page = reads.page

@@ -385,6 +385,14 @@ class PgBlogRepository:
                 rows = await conn.fetch(sql, *p.values)
         return [Candidate(r["id"], r["author_id"], r["published_at"], r["rank"]) for r in rows]
 
+    async def reader_of(self, blog_id: int, viewer_id: int) -> tuple[bool, Reaction | None]:
+        row = await self._pool.fetchrow(
+            f"""SELECT EXISTS (SELECT 1 FROM blogs b WHERE b.id = $1
+                               AND NOT {NOT_BLOCKED.format(v="$2::bigint")}) AS blocked,
+                       (SELECT kind FROM blog_reactions
+                        WHERE blog_id = $1 AND user_id = $2) AS kind""", blog_id, viewer_id)
+        return row["blocked"], Reaction(row["kind"]) if row["kind"] is not None else None
+
     async def visible_by_ids(self, viewer_id: int, ids: list[int]) -> list[Blog]:
         if not ids:
             return []
