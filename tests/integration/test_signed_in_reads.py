@@ -41,3 +41,59 @@ async def test_one_blog_signed_in_is_the_readers_own_answer(client, services):
     path = f"/api/v1/blog/{secret['id']}"
     assert (await client.get(path)).status_code == 404
     assert (await client.get(path, headers=bearer(bob))).json()["title"] == "Perry friends"
+
+
+async def feed_ids(client, session=None, **params) -> tuple[list[int], str | None]:
+    r = await client.get("/api/v1/feed", params=params,
+                         headers=bearer(session) if session else {})
+    assert r.status_code == 200, r.text
+    return [b["id"] for b in r.json()["blogs"]], r.json()["next_cursor"]
+
+
+async def built_ids(services, reader: int, cursor: str | None, limit: int):
+    from nirvana.domain.blogs.model import decode_cursor, encode_cursor
+
+    page = await services.blogs.feed(reader, decode_cursor(cursor) if cursor else None, limit)
+    return [b.id for b in page.blogs], encode_cursor(page.next) if page.next else None
+
+
+async def test_feed_pages_signed_in_are_the_readers_own_answer(client, services):
+    ann, bob, cid, dan = [await sign_up(client) for _ in range(4)]
+    ids = {n: s["user"]["id"] for n, s in (("ann", ann), ("bob", bob), ("cid", cid),
+                                           ("dan", dan))}
+    for n in range(3):
+        await post(client, dan, f"Dan {n}")
+        await post(client, ann, f"Ann {n}")
+    for _ in range(3):
+        anonymous = await feed_ids(client, limit=2)
+
+    async def same_as_built(name: str, session: dict) -> None:
+        cursor = None
+        while True:
+            got = await feed_ids(client, session, limit=2, **({"cursor": cursor} if cursor
+                                                              else {}))
+            assert got == await built_ids(services, ids[name], cursor, 2), name
+            cursor = got[1]
+            if cursor is None:
+                return
+
+    # Bob, close to no one: the anonymous pages are his.
+    assert await feed_ids(client, bob, limit=2) == anonymous
+    await same_as_built("bob", bob)
+    # A friends-only blog of Ann's enters Bob's feed once they are friends, on top.
+    secret = await post(client, ann, "Ann friends", "friends")
+    await befriend(services, ids["ann"], ids["bob"])
+    assert (await feed_ids(client, bob, limit=2))[0][0] == secret["id"]
+    assert secret["id"] not in (await feed_ids(client, limit=2))[0]
+    await same_as_built("bob", bob)
+    # Cid blocks Ann: none of hers in his feed, every page.
+    await block(services, ids["cid"], ids["ann"])
+    await same_as_built("cid", cid)
+    # Dan's reaction on a blog of his page shows.
+    first = (await feed_ids(client, dan, limit=2))[0][0]
+    r = await client.put(f"/api/v1/blog/{first}/reaction", json={"kind": "sad"},
+                         headers=bearer(dan))
+    assert r.status_code == 200, r.text
+    page = (await client.get("/api/v1/feed", params={"limit": 2}, headers=bearer(dan))).json()
+    assert page["blogs"][0]["my_reaction"] == "sad"
+    await same_as_built("dan", dan)

@@ -180,6 +180,18 @@ class FakeBlogRepository:
                if b.audience is not Audience.PUBLIC]
         return blocked, [self._candidate(b, terms) for b in own[:limit]]
 
+    async def differs_for(self, viewer_id: int, shown: list[Candidate],
+                          after: FeedPosition | None, last: FeedPosition | None) -> bool:
+        authors = {c.author_id for c in shown}
+        if any((a, viewer_id) in self.blocks or (viewer_id, a) in self.blocks for a in authors):
+            return True
+        if any((c.id, viewer_id) in self.reactions for c in shown):
+            return True
+        return any(b.audience is not Audience.PUBLIC
+                   and (last is None or (b.published_at, b.id) > (last.published_at, last.id))
+                   and (after is None or (b.published_at, b.id) < (after.published_at, after.id))
+                   for b in self._visible(viewer_id))
+
     async def reader_of(self, blog_id: int, viewer_id: int) -> tuple[bool, Reaction | None]:
         author = self.blogs[blog_id].author.id if blog_id in self.blogs else None
         blocked = (author, viewer_id) in self.blocks or (viewer_id, author) in self.blocks

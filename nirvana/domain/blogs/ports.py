@@ -104,6 +104,15 @@ class BlogRepository(Protocol):
         people they follow) by authors not blocked either way."""
         ...
 
+    async def differs_for(self, viewer_id: int, shown: list[Candidate], after: FeedPosition | None,
+                          last: FeedPosition | None) -> bool:
+        """Whether the reader's view of these public blogs (a feed page, newest first, read
+        after `after`) may differ from an anonymous reader's: a block with one of their
+        authors (either way), a reaction of theirs on one, or a non-public blog they may
+        see, of the authors they are friends with or follow or theirs, newer than `last`
+        (None: any after `after`). One read; True may be said of a view that is the same."""
+        ...
+
     async def reader_of(self, blog_id: int, viewer_id: int) -> tuple[bool, Reaction | None]:
         """Whether a block stands between the reader and the blog's author (either way),
         and the reader's reaction to the blog: one read."""

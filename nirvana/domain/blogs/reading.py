@@ -21,7 +21,14 @@ from .model import (
     validate_filter,
 )
 from .ports import BlogRepository
-from .search import SEARCH_CANDIDATES, PublicMatchCache, is_public_view, merge
+from .search import (
+    SEARCH_CANDIDATES,
+    Candidate,
+    KeptByVersion,
+    PublicMatchCache,
+    is_public_view,
+    merge,
+)
 from .slugs import is_slug
 
 # GET /blog/bulk answers at most this many blogs (the newest): the seed's route promises
@@ -46,6 +53,8 @@ class BlogReads:
         # (search.py); without a content version to keep them by, the store answers it.
         self._content_version = content_version
         self._public_matches = PublicMatchCache(blogs.public_matches)
+        # The blogs of anonymous feed pages, to tell a reader whose page is the same.
+        self._public_feed = KeptByVersion(self._public_page)
 
     async def visible(self, blog_id: int, viewer_id: int | None) -> Blog:
         """The blog if the viewer may see it: its author always; anyone else only once it is
@@ -78,6 +87,29 @@ class BlogReads:
             return blogs
         mine = await self._blogs.reactions_of(viewer_id, [b.id for b in blogs])
         return [replace(b, my_reaction=mine.get(b.id)) for b in blogs]
+
+    async def feed_as_anyone(self, viewer_id: int, after: FeedPosition | None,
+                             limit: int) -> bool:
+        """Whether this feed page (not `following`) is, for this reader, exactly an
+        anonymous reader's: the same blogs in the same order and the same next cursor (no
+        block with one of its authors, no non-public blog of theirs to see that would
+        enter it) and no reaction of theirs on one. The route then answers the anonymous
+        page kept in memory."""
+        if self._content_version is None:
+            return False
+        shown = await self._public_feed.get((after, limit), self._content_version())
+        # The page and the one blog after it, which decides the next cursor.
+        last = shown[limit] if len(shown) > limit else None
+        return not await self._blogs.differs_for(
+            viewer_id, list(shown[:limit + 1]), after,
+            FeedPosition(last.published_at, last.id) if last is not None else None)
+
+    async def _public_page(self, key: tuple[FeedPosition | None, int],
+                           _: int) -> list[Candidate]:
+        after, limit = key
+        rows = await self._blogs.feed(None, after, limit + 1)
+        return [Candidate(b.id, b.author.id, b.published_at, 0.0) for b in rows
+                if b.published_at is not None]
 
     async def sees_as_anyone(self, blog_id: int, viewer_id: int) -> bool:
         """For a blog an anonymous reader may see (the caller knows it is public): whether

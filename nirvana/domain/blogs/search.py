@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Generic, Hashable, TypeVar
 
 from .model import BlogFilter
 
@@ -110,3 +110,29 @@ class PublicMatchCache:
         while len(self._kept) > self._size:
             self._kept.popitem(last=False)
         return matches
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class KeptByVersion(Generic[K, V]):
+    """Values read by `read(key, version)`, each kept for the content version it was read
+    at (read before the store is asked: a write during the read leaves it labelled older)."""
+
+    def __init__(self, read: Callable[[K, int], Awaitable[V]], size: int = 256) -> None:
+        self._read = read
+        self._size = size
+        self._kept: OrderedDict[K, tuple[int, V]] = OrderedDict()
+
+    async def get(self, key: K, version: int) -> V:
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == version:
+            self._kept.move_to_end(key)
+            return kept[1]
+        value = await self._read(key, version)
+        self._kept[key] = (version, value)
+        self._kept.move_to_end(key)
+        while len(self._kept) > self._size:
+            self._kept.popitem(last=False)
+        return value

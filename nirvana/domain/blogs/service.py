@@ -53,6 +53,7 @@ class Blogs:
         self.sees_as_anyone = reads.sees_as_anyone
         self.get_by_slug = reads.get_by_slug
         self.feed = reads.feed
+        self.feed_as_anyone = reads.feed_as_anyone
         self.page = reads.page
         self.bulk = reads.bulk
         self.search = reads.search

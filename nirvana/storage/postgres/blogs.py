@@ -385,6 +385,38 @@ class PgBlogRepository:
                 rows = await conn.fetch(sql, *p.values)
         return [Candidate(r["id"], r["author_id"], r["published_at"], r["rank"]) for r in rows]
 
+    async def differs_for(self, viewer_id: int, shown: list[Candidate],
+                          after: FeedPosition | None, last: FeedPosition | None) -> bool:
+        p = Params()
+        v = p(viewer_id, "::bigint")
+        authors = p(list({c.author_id for c in shown}), "::bigint[]")
+        ids = p([c.id for c in shown], "::bigint[]")
+        window = []
+        if last is not None:
+            window.append(f"(b.published_at, b.id) > ({p(last.published_at)}, {p(last.id)})")
+        if after is not None:
+            window.append(f"(b.published_at, b.id) < ({p(after.published_at)}, {p(after.id)})")
+        # The reader's circle as arrays first (an InitPlan), so their blogs are read by
+        # author from blogs_private_author_idx, behind OFFSET 0 (see reader_matches).
+        return await self._pool.fetchval(
+            f"""WITH c AS (SELECT
+                    ARRAY(SELECT friend_id FROM friendships WHERE user_id = {v}) || {v} AS close,
+                    ARRAY(SELECT followee_id FROM follows WHERE follower_id = {v}) AS followed)
+                SELECT EXISTS (SELECT 1 FROM blocks k
+                               WHERE (k.blocker_id = {v} AND k.blocked_id = ANY({authors}))
+                                  OR (k.blocked_id = {v} AND k.blocker_id = ANY({authors})))
+                    OR EXISTS (SELECT 1 FROM blog_reactions
+                               WHERE user_id = {v} AND blog_id = ANY({ids}))
+                    OR EXISTS (SELECT 1 FROM (
+                        SELECT b.id FROM blogs b, c
+                        WHERE b.status = 'published' AND b.hidden_at IS NULL
+                          AND b.audience <> 'public'
+                          AND b.author_id = ANY(c.close || c.followed)
+                          AND (b.author_id = ANY(c.close)
+                               OR (b.audience = 'followers' AND b.author_id = ANY(c.followed)))
+                          {''.join(' AND ' + w for w in window)}
+                        OFFSET 0) own)""", *p.values)
+
     async def reader_of(self, blog_id: int, viewer_id: int) -> tuple[bool, Reaction | None]:
         row = await self._pool.fetchrow(
             f"""SELECT EXISTS (SELECT 1 FROM blogs b WHERE b.id = $1
