@@ -96,6 +96,12 @@ class PageCache:
         self._pages.move_to_end(key)
         return page
 
+    def held(self, key: Hashable, version: Version) -> CachedPage | None:
+        """The page for content `version` if one is kept, however old (`page` answers it
+        and rebuilds it behind when due). Never waits, never builds."""
+        page = self._pages.get(key)
+        return page if page is not None and page.version == version else None
+
     async def get(self, key: Hashable, version: Version,
                   build: Callable[[], Awaitable[bytes]]) -> bytes:
         """The page's bytes for content `version` (see `page`)."""

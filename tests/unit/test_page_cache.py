@@ -154,3 +154,16 @@ async def test_a_page_with_an_activity_counter_is_rebuilt_for_counts_only_once_i
     clock.now = 17.5
     assert cache.fresh_page("k", 1, activity=8) is not None
     assert cache.fresh("k", 1) is None  # without a counter: the plain max_age applies
+
+
+async def test_held_names_a_kept_page_of_that_version_however_old_and_never_builds():
+    clock = Clock()
+    cache, calls = PageCache(max_age=1.0, clock=clock), []
+    assert cache.held("k", 1) is None
+    await cache.get("k", 1, builder(calls))
+    clock.now = 100.0
+    assert cache.fresh_page("k", 1) is None
+    held = cache.held("k", 1)
+    assert held is not None and held.body == b"page"
+    assert cache.held("k", 2) is None
+    assert calls == ["build"]

@@ -246,23 +246,19 @@ async def feed(call: Call[None, FeedQuery]) -> Response | BaseModel:
     if q.following and call.claims is None:
         raise AuthenticationError("Sign in to read the blogs of people you follow.")
     after = decode_cursor(q.cursor) if q.cursor else None  # a bad cursor is never cached
-    if call.claims is not None and not q.following:
-        public = feed_of(call)
-        assert public is not None
-        page = call.services.page_cache.fresh_page(public.key, public.version, public.max_age,
-                                                   public.activity)
-        # Kept: a reader for whom the page is the anonymous one gets it after one read.
-        if page is not None and await call.services.blogs.feed_as_anyone(call.user_id, after,
-                                                                         q.limit):
-            return answer(call.request.headers.get("if-none-match"), page, JSON)
 
-    async def build() -> FeedOut:
-        page = await call.services.blogs.feed(viewer(call), after, q.limit,
-                                              following=q.following)
+    async def build(reader: int | None) -> FeedOut:
+        page = await call.services.blogs.feed(reader, after, q.limit, following=q.following)
         return FeedOut(blogs=[BlogOut.of(b) for b in page.blogs],
                        next_cursor=encode_cursor(page.next) if page.next else None)
 
-    return await public_read(call, feed_of(call), build)
+    public = feed_of(call)
+    # A reader for whom the page is the anonymous one gets it after one read (kept, or
+    # built as for anyone).
+    if call.claims is not None and public is not None and \
+            await call.services.blogs.feed_as_anyone(call.user_id, after, q.limit):
+        return await anonymous_answer(call, public, lambda: build(None))
+    return await public_read(call, public, lambda: build(viewer(call)))
 
 
 def blog_of(call: Call) -> Public:
@@ -280,12 +276,15 @@ async def get_blog(call: Call[None, None]) -> Response | BaseModel:
 
     if call.claims is not None:
         public = blog_of(call)
-        page = call.services.page_cache.fresh_page(public.key, public.version, public.max_age)
-        # Kept, so public and published: a reader with no block between them and its author
-        # and no reaction on it is answered the anonymous bytes after one read, not three.
-        if page is not None and await call.services.blogs.sees_as_anyone(blog_id,
-                                                                         call.user_id):
-            return answer(call.request.headers.get("if-none-match"), page, JSON)
+        # Kept for this version, so public and published: a reader with no block between
+        # them and its author and no reaction on it gets the anonymous answer after one
+        # read, not three.
+        if call.services.page_cache.held(public.key, public.version) is not None and \
+                await call.services.blogs.sees_as_anyone(blog_id, call.user_id):
+            async def anonymous() -> BlogOut:
+                return BlogOut.of(await call.services.blogs.get(blog_id, None))
+
+            return await anonymous_answer(call, public, anonymous)
     return await public_read(call, blog_of(call), build)
 
 
