@@ -172,13 +172,14 @@ class FakeBlogRepository:
         return [self._candidate(b, terms)
                 for b in self._matching(self._visible(None), terms)[:limit]]
 
-    async def reader_matches(self, viewer_id: int, terms: BlogFilter,
-                             limit: int) -> tuple[frozenset[int], list[Candidate]]:
+    async def reader_matches(self, viewer_id: int, terms: BlogFilter, limit: int,
+                             page_ids: list[int]) -> tuple[frozenset[int], list[Candidate], bool]:
         blocked = frozenset({a for a, b in self.blocks if b == viewer_id}
                             | {b for a, b in self.blocks if a == viewer_id})
         own = [b for b in self._matching(self._visible(viewer_id), terms)
                if b.audience is not Audience.PUBLIC]
-        return blocked, [self._candidate(b, terms) for b in own[:limit]]
+        reacted = any((i, viewer_id) in self.reactions for i in page_ids)
+        return blocked, [self._candidate(b, terms) for b in own[:limit]], reacted
 
     async def differs_for(self, viewer_id: int, shown: list[Candidate],
                           after: FeedPosition | None, last: FeedPosition | None) -> bool:

@@ -96,12 +96,13 @@ class BlogRepository(Protocol):
         `q`), newest first, each with its rank for `q` as `search` ranks."""
         ...
 
-    async def reader_matches(self, viewer_id: int, terms: BlogFilter,
-                             limit: int) -> tuple[frozenset[int], list[Candidate]]:
-        """For a signed-in reader: the authors with a block between them and the reader,
-        and the newest `limit` published, not hidden, non-public blogs matching `terms`
-        that the reader's audience admits (theirs, their friends', followers-only ones of
-        people they follow) by authors not blocked either way."""
+    async def reader_matches(self, viewer_id: int, terms: BlogFilter, limit: int,
+                             page_ids: list[int]) -> tuple[frozenset[int], list[Candidate], bool]:
+        """For a signed-in reader, in one read: the authors with a block between them and
+        the reader; the newest `limit` published, not hidden, non-public blogs matching
+        `terms` that the reader's audience admits (theirs, their friends', followers-only
+        ones of people they follow) by authors not blocked either way; and whether the
+        reader reacted to any of `page_ids`."""
         ...
 
     async def differs_for(self, viewer_id: int, shown: list[Candidate], after: FeedPosition | None,

@@ -168,12 +168,13 @@ class BlogReads:
         if viewer_id is not None and terms.q is not None and self._content_version is not None:
             # The public matches kept, the reader's own asked for (search.py).
             public = await self._public_matches.get(terms, self._content_version())
-            blocked, own = await self._blogs.reader_matches(viewer_id, terms,
-                                                            SEARCH_CANDIDATES)
-            if public_ok and is_public_view(public, blocked, own):
-                ids = [c.id for c in public.ranked[offset:offset + limit]]
-                if not await self._blogs.reactions_of(viewer_id, ids):
-                    return None
+            # The anonymous page's blogs: whether the reader reacted to one comes back
+            # with their matches, for when their page turns out to be that one.
+            page_ids = [c.id for c in public.ranked[offset:offset + limit]]
+            blocked, own, reacted = await self._blogs.reader_matches(
+                viewer_id, terms, SEARCH_CANDIDATES, page_ids)
+            if public_ok and not reacted and is_public_view(public, blocked, own):
+                return None
             ranked = merge(public, blocked, own)
             if ranked is not None:
                 ids = [c.id for c in ranked[offset:offset + limit + 1]]

@@ -338,51 +338,66 @@ class PgBlogRepository:
         where = visible_to(None, p)
         return await self._candidates(terms, p, where, limit)
 
-    async def reader_matches(self, viewer_id: int, terms: BlogFilter,
-                             limit: int) -> tuple[frozenset[int], list[Candidate]]:
-        # The reader's circle first, then their blogs by author: a condition on the circle
-        # inside the search made PostgreSQL walk every published blog (0.4 s at 100,000)
-        # where the authors' own index finds a few hundred.
-        # One connection for both: each return to the pool costs a round trip of its own.
-        async with self._pool.acquire() as conn:
-            circle = await conn.fetchrow(
-                """SELECT ARRAY(SELECT friend_id FROM friendships WHERE user_id = $1) AS friends,
-                       ARRAY(SELECT followee_id FROM follows WHERE follower_id = $1) AS followed,
-                       ARRAY(SELECT blocked_id FROM blocks WHERE blocker_id = $1
-                             UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1)
-                         AS blocked""", viewer_id)
-            blocked = frozenset(circle["blocked"])
-            # The audience rule (IN_AUDIENCE) for non-public blogs: their own, any of a
-            # friend's, the followers-only ones of whom they follow.
-            close = [a for a in {viewer_id, *circle["friends"]} if a not in blocked]
-            followed = [a for a in circle["followed"] if a not in blocked]
-            p = Params()
-            circle_blogs = ["b.status = 'published'", "b.hidden_at IS NULL",
-                            "b.audience <> 'public'",
-                            f"b.author_id = ANY({p(close + followed, '::bigint[]')})",
-                            f"(b.author_id = ANY({p(close, '::bigint[]')}) OR (b.audience = "
-                            f"'followers' AND b.author_id = ANY({p(followed, '::bigint[]')})))"]
-            # OFFSET 0 keeps the terms out of the inner read: the circle's blogs come from
-            # blogs_private_author_idx, then the text is tested on those few. Given the
-            # choice, a generic plan intersected them with every match of a common word in
-            # the text index (18 ms against 5).
-            source = (f"(SELECT * FROM blogs b WHERE {' AND '.join(circle_blogs)} OFFSET 0) b")
-            return blocked, await self._candidates(terms, p, [], limit, conn, source)
+    async def reader_matches(self, viewer_id: int, terms: BlogFilter, limit: int,
+                             page_ids: list[int]) -> tuple[frozenset[int], list[Candidate], bool]:
+        p = Params()
+        v = p(viewer_id, "::bigint")
+        ids = p(page_ids, "::bigint[]")
+        where: list[str] = []
+        query = matching(terms, p, where)
+        assert query is not None, "candidates are ranked: terms.q is required"
+        # One statement, one round trip: the reader's circle as arrays, then their blogs by
+        # author. A condition on the circle inside the search made PostgreSQL walk every
+        # published blog (0.4 s at 100,000); OFFSET 0 keeps the terms out of the inner
+        # read, so the circle's blogs come from blogs_private_author_idx and the text is
+        # tested on those few (a generic plan otherwise intersected them with every match
+        # of a common word in the text index: 18 ms against 3-5).
+        rows = await self._pool.fetch(
+            f"""WITH c AS (
+                    SELECT ARRAY(SELECT blocked_id FROM blocks WHERE blocker_id = {v}
+                                 UNION SELECT blocker_id FROM blocks WHERE blocked_id = {v})
+                             AS blocked,
+                           ARRAY(SELECT friend_id FROM friendships WHERE user_id = {v}) || {v}
+                             AS close,
+                           ARRAY(SELECT followee_id FROM follows WHERE follower_id = {v})
+                             AS followed),
+                r AS (SELECT blocked,
+                             ARRAY(SELECT unnest(close) EXCEPT SELECT unnest(blocked)) AS close,
+                             ARRAY(SELECT unnest(followed) EXCEPT SELECT unnest(blocked))
+                               AS followed
+                      FROM c)
+                SELECT r.blocked,
+                       EXISTS (SELECT 1 FROM blog_reactions
+                               WHERE user_id = {v} AND blog_id = ANY({ids})) AS reacted,
+                       m.id, m.author_id, m.published_at, m.rank
+                FROM r LEFT JOIN LATERAL (
+                    SELECT b.id, b.author_id, b.published_at,
+                           ts_rank(b.search, {query}) AS rank
+                    FROM (SELECT * FROM blogs b
+                          WHERE b.status = 'published' AND b.hidden_at IS NULL
+                            AND b.audience <> 'public'
+                            AND b.author_id = ANY(r.close || r.followed)
+                            AND (b.author_id = ANY(r.close) OR (b.audience = 'followers'
+                                 AND b.author_id = ANY(r.followed)))
+                          OFFSET 0) b
+                    LEFT JOIN locations l ON l.id = b.location_id
+                    WHERE {' AND '.join(where)} {NEWEST_FIRST} LIMIT {p(limit)}) m ON true""",
+            *p.values)
+        own = [Candidate(r["id"], r["author_id"], r["published_at"], r["rank"])
+               for r in rows if r["id"] is not None]
+        return frozenset(rows[0]["blocked"]), own, rows[0]["reacted"]
 
-    async def _candidates(self, terms: BlogFilter, p: Params, where: list[str], limit: int,
-                          by_author: asyncpg.Connection | None = None,
-                          source: str = "blogs b") -> list[Candidate]:
+    async def _candidates(self, terms: BlogFilter, p: Params, where: list[str],
+                          limit: int) -> list[Candidate]:
         query = matching(terms, p, where)
         assert query is not None, "candidates are ranked: terms.q is required"
         sql = (f"SELECT b.id, b.author_id, b.published_at, ts_rank(b.search, {query}) AS rank "
-               f"FROM {source} LEFT JOIN locations l ON l.id = b.location_id "
+               f"FROM blogs b LEFT JOIN locations l ON l.id = b.location_id "
                f"WHERE {' AND '.join(where)} {NEWEST_FIRST} LIMIT {p(limit)}")
-        if by_author is not None:  # read by author whatever the term: no plan to choose
-            rows = await by_author.fetch(sql, *p.values)
-        else:  # the term decides the plan (see search)
-            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-                await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-                rows = await conn.fetch(sql, *p.values)
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            # The term decides the plan (see search).
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            rows = await conn.fetch(sql, *p.values)
         return [Candidate(r["id"], r["author_id"], r["published_at"], r["rank"]) for r in rows]
 
     async def differs_for(self, viewer_id: int, shown: list[Candidate],
