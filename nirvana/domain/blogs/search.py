@@ -88,7 +88,8 @@ class PublicMatchCache:
     """The public matches of recent searches, each for the content version it was read at."""
 
     def __init__(self, read: Callable[[BlogFilter, int], Awaitable[list[Candidate]]],
-                 size: int = 256) -> None:
+                 size: int = 64) -> None:
+        # ~600 candidates of ~150 bytes each: ~6 MB at most for the 64 latest searches.
         self._read = read
         self._size = size
         self._kept: OrderedDict[BlogFilter, tuple[int, PublicMatches]] = OrderedDict()
