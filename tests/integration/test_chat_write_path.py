@@ -77,6 +77,27 @@ async def test_an_index_no_longer_declared_is_dropped_at_start(stores, settings)
     assert "conversation_id_1_pos_1" in names and "conversation_id_1_seq_1" in names
 
 
+async def test_search_finds_messages_stored_before_the_terms_index_was_dropped(
+        client, services, settings):
+    """Search terms are no longer indexed (each distinct word cost every message write an
+    index entry): a database that had the index loses it at start, and search still finds
+    every message, those stored before and those stored after."""
+    from nirvana.wiring.stores import init_documents
+
+    a, b = await friends(client, services)
+    chat = services.chat
+    c = await chat.open_direct(a, b)
+    messages = services.mongo[settings.mongodb_db]["chat_messages"]
+    await messages.create_index([("terms", 1)], name="terms_1")  # as older releases had
+    await chat.send_message(a, c.id, client_id="old", text="Crème brûlée at noon")
+    await init_documents(services.mongo, settings.mongodb_db)  # what a start runs
+    assert "terms_1" not in set(await messages.index_information())
+    await chat.send_message(b, c.id, client_id="new", text="brûlée again, tonight")
+    assert [m.seq for m in await chat.search(b, "creme brulee")] == [1]
+    assert [m.seq for m in await chat.search(a, "brulee")] == [2, 1]
+    assert [m.seq for m in await chat.search(a, "brulee to")] == [2]
+
+
 async def test_resume_replays_only_what_the_user_was_sent(client, services):
     """Resume reads the user's conversations by position; a message sent before the user
     joined a group is not theirs to replay, one sent after is."""

@@ -1,9 +1,9 @@
 """Message search without a text index: each message stores its normalised terms.
 
-The embedded MongoDB-wire store has no text indexes, so a message keeps an indexed array of
-terms (lowercase, accents stripped, split on anything that is not a letter or digit), and a
-query asks for messages holding all of the query's terms; the last query term also matches
-as a prefix while it is being typed (no trailing space).
+The embedded MongoDB-wire store has no text indexes, so a message keeps an array of terms
+(lowercase, accents stripped, split on anything that is not a letter or digit), and a query
+asks for the messages of the user's conversations holding all of the query's terms; the
+last query term also matches as a prefix while it is being typed (no trailing space).
 """
 
 from __future__ import annotations

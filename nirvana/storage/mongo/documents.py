@@ -72,6 +72,7 @@ class MessageDoc(Document):
     edited_at: datetime | None = None
     deleted: bool = False
     # Normalised words of the text, for search without a text index (domain/chat/search.py).
+    # Not indexed: see the index list below.
     terms: list[str] = []
     hidden_for: list[int] = []  # users who deleted it for themselves
     reactions: list[dict[str, Any]] = []  # flat {emoji, user_id} pairs, in reaction order
@@ -87,7 +88,11 @@ class MessageDoc(Document):
             # are most of what a write costs the embedded store.
             IndexModel([("conversation_id", ASCENDING), ("pos", ASCENDING)]),
             IndexModel([("pos", DESCENDING)]),
-            IndexModel([("terms", ASCENDING)]),  # message search (domain/chat/search.py)
+            # No index on `terms`: one entry per distinct word made it the costliest part of
+            # storing a message, and the embedded store never used it for a search's `$all`
+            # (it scans). A search filters the messages of the user's conversations on
+            # `terms` (MongoDB walks them by (conversation_id, pos), newest first).
+            # Figures: docs/performance.md ("Message indexes").
         ]
 
 

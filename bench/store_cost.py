@@ -1,0 +1,223 @@
+"""What a stored chat message costs the embedded MongoDB-wire store, part by part.
+
+    .venv/bin/python -m bench.store_cost [--docs 2000] [--batch 1,32] [--rounds 3]
+                                         [--text bench,words] [--only NAME,...] [--alone 300]
+
+Starts a throwaway embedded store (durable commits, as run.py runs it), and for each
+variant of the message document and its indexes inserts `docs` realistic messages (100
+conversations of 10 members, seqs and positions as the writer gives them) in unordered
+batches of `batch`, into a fresh collection, measuring the store process's own CPU time
+(user + system, /proc/<pid>/stat) and this client's, per message. CPU time is far less
+sensitive to a shared machine's load than wall time. Variants alternate within each round;
+the table gives the median and the spread over the rounds. `--text bench` is the load
+generator's message (80 x's: one search term), `words` a sentence of 12-20 words.
+
+Also measured: a summary flush's state update per conversation (one transaction, as
+`summaries.py` writes them). Measures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, UpdateOne
+
+from nirvana.domain.chat.entities import Message, MessageKind
+from nirvana.storage.embedded import EmbeddedMongo
+from nirvana.storage.mongo.codec import message_doc, message_id
+from nirvana.storage.mongo.documents import MessageDoc
+from nirvana.storage.mongo.one_commit import OneCommit
+
+from .servers import tree_cpu_seconds
+
+CONVERSATIONS = 100
+MEMBERS = 10
+WORDS = ("the a to and of i you it is in that for on we be this have are with not was at "
+         "what but so just can do me my your if all about get will out up know one like "
+         "time when there how see now meeting tomorrow lunch today call later thanks great "
+         "sounds good send file picture project deadline review draft weekend coffee train "
+         "home office team plan idea question answer morning evening friday monday ready "
+         "sorry late soon okay yes maybe sure think need want look nice love work").split()
+
+Doc = dict[str, Any]
+Variant = tuple[list[IndexModel], Callable[[Doc], Doc]]
+
+
+def _same(d: Doc) -> Doc:
+    return d
+
+
+def _without(*fields: str) -> Callable[[Doc], Doc]:
+    def strip(d: Doc) -> Doc:
+        return {k: v for k, v in d.items() if k not in fields}
+    return strip
+
+
+def _defaults_left_out(d: Doc) -> Doc:
+    """Fields whose value is the default a reader assumes when they are missing."""
+    return {k: v for k, v in d.items()
+            if not (k in ("reply_to", "edited_at") and v is None)
+            and not (k in ("attachments", "hidden_for", "terms") and v == [])
+            and not (k == "deleted" and v is False)}
+
+
+def _index(*keys: tuple[str, int], unique: bool = False) -> IndexModel:
+    return IndexModel(list(keys), unique=unique)
+
+
+STORED = list(MessageDoc.Settings.indexes)
+CONV_SEQ = _index(("conversation_id", ASCENDING), ("seq", ASCENDING), unique=True)
+CONV_POS = _index(("conversation_id", ASCENDING), ("pos", ASCENDING))
+POS = _index(("pos", -1))
+TERMS = _index(("terms", ASCENDING))
+
+VARIANTS: dict[str, Variant] = {
+    "as stored": (STORED, _same),
+    "no terms index": ([CONV_SEQ, CONV_POS, POS], _same),
+    "no terms at all": ([CONV_SEQ, CONV_POS, POS], _without("terms")),
+    "no (pos) index": ([CONV_SEQ, CONV_POS, TERMS], _same),
+    "no (conv, pos) index": ([CONV_SEQ, POS, TERMS], _same),
+    "(conv, seq) not unique": ([_index(("conversation_id", ASCENDING), ("seq", ASCENDING)),
+                                CONV_POS, POS, TERMS], _same),
+    "defaults left out": (STORED, _defaults_left_out),
+    "no audience": (STORED, _without("audience")),
+    "_id only, whole doc": ([], _same),
+    "_id only, no terms": ([], _without("terms")),
+}
+
+
+def messages(n: int, text: str, seed: int, first_pos: int) -> list[Doc]:
+    rng = random.Random(seed)
+    seqs = [0] * CONVERSATIONS
+    created = datetime.now(timezone.utc)
+    docs = []
+    for i in range(n):
+        c = rng.randrange(CONVERSATIONS)
+        seqs[c] += 1
+        members = tuple(c * MEMBERS + k + 1 for k in range(MEMBERS))
+        sender = rng.choice(members)
+        body = ("x" * 80 if text == "bench"
+                else " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 20))))
+        client_id = f"{seed}-{i}"
+        docs.append(message_doc(Message(
+            id=message_id(sender, client_id), conversation_id=f"conv{c:04d}", seq=seqs[c],
+            pos=first_pos + i, sender_id=sender, client_id=client_id, kind=MessageKind.TEXT,
+            text=body, attachments=(), reply_to=None, created_at=created,
+            audience=members)))
+    return docs
+
+
+async def insert_cost(db: Any, pid: int, variant: Variant, docs: list[Doc], batch: int,
+                      name: str) -> tuple[float, float]:
+    """(store, client) CPU µs per message of inserting `docs` in batches of `batch`."""
+    indexes, shape = variant
+    coll = db[name]
+    await coll.drop()
+    if indexes:
+        await coll.create_indexes(indexes)
+    await coll.insert_one({"_id": "warm"})
+    shaped = [shape(d) for d in docs]
+    store, client = tree_cpu_seconds([pid]), time.process_time()
+    for i in range(0, len(shaped), batch):
+        part = shaped[i:i + batch]
+        if len(part) == 1:  # as the writer sends a batch of one (sends.py `_insert_alone`)
+            await db.command({"insert": name, "documents": part, "ordered": False})
+        else:
+            await coll.insert_many(part, ordered=False)
+    store, client = tree_cpu_seconds([pid]) - store, time.process_time() - client
+    await coll.drop()
+    return store * 1e6 / len(docs), client * 1e6 / len(docs)
+
+
+async def flush_cost(db: Any, pid: int, conversations: int) -> float:
+    """Store CPU µs per conversation of one summary flush over `conversations` states."""
+    states = db["bench_states"]
+    await states.drop()
+    await states.insert_many([
+        {"_id": f"conv{c:04d}", "last_seq": 0, "last_message": None,
+         "last_activity": datetime.now(timezone.utc),
+         "marks": {str(c * MEMBERS + k + 1): {"read": 0, "delivered": 0}
+                   for k in range(MEMBERS)}} for c in range(conversations)])
+    last = messages(conversations, "words", 7, 1)
+    ops = [UpdateOne({"_id": f"conv{c:04d}", "last_seq": {"$lte": 5}},
+                     {"$max": {"last_seq": 5, f"marks.{c * MEMBERS + 1}.read": 5,
+                               f"marks.{c * MEMBERS + 1}.delivered": 5},
+                      "$set": {"last_message": last[c],
+                               "last_activity": datetime.now(timezone.utc)}})
+           for c in range(conversations)]
+    before = tree_cpu_seconds([pid])
+    await OneCommit().write([(states, ops)])
+    return (tree_cpu_seconds([pid]) - before) * 1e6 / conversations
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):7.0f} ({min(values):.0f}-{max(values):.0f})"
+
+
+async def run(args: argparse.Namespace) -> None:
+    data = Path(tempfile.mkdtemp(prefix="store-cost-"))
+    store = EmbeddedMongo(data / "mongo")
+    url = store.start()
+    try:
+        pid = json.loads((data / "mongo.pid").read_text())["pid"]
+        client: AsyncMongoClient = AsyncMongoClient(url)
+        db = client["store_cost"]
+        names = [n for n in VARIANTS if not args.only or n in args.only]
+        results: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
+        flushes: list[float] = []
+        for r in range(args.rounds):
+            for text in args.text:
+                for batch in args.batch:
+                    # A batch of one waits for its own fsync: fewer of them, same figure.
+                    count = args.docs if batch > 1 else min(args.docs, args.alone)
+                    docs = messages(count, text, seed=r, first_pos=r * args.docs + 1)
+                    order = names if r % 2 == 0 else list(reversed(names))
+                    for name in order:
+                        cost = await insert_cost(db, pid, VARIANTS[name], docs, batch,
+                                                 "bench_messages")
+                        results.setdefault((text, name, batch), []).append(cost)
+            flushes.append(await flush_cost(db, pid, CONVERSATIONS))
+            print(f"round {r + 1} of {args.rounds} done", flush=True)
+        await client.close()
+    finally:
+        store.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    print(f"\n{args.docs} messages per variant ({min(args.docs, args.alone)} in batches of "
+          f"one), {args.rounds} rounds; CPU µs per stored message, median (min-max)")
+    for text in args.text:
+        for batch in args.batch:
+            print(f"\ntext={text} batch={batch}")
+            print(f"  {'variant':28} {'store':>20} {'client':>20}")
+            for name in names:
+                runs = results[(text, name, batch)]
+                print(f"  {name:28} {spread([s for s, _ in runs]):>20} "
+                      f"{spread([c for _, c in runs]):>20}")
+    print(f"\nsummary flush, {CONVERSATIONS} state updates in one transaction: store "
+          f"{spread(flushes)} µs per conversation")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=2000)
+    parser.add_argument("--batch", type=lambda s: [int(b) for b in s.split(",")],
+                        default=[1, 32])
+    parser.add_argument("--alone", type=int, default=300,
+                        help="messages per variant in batches of one")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--text", type=lambda s: s.split(","), default=["bench", "words"])
+    parser.add_argument("--only", type=lambda s: s.split(","), default=None)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
