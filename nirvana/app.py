@@ -205,13 +205,17 @@ def create_app(
             opened = await open_services()
         app.use(opened)
         lag = None
+        stop_gc_watch = None
         if opened.metrics is not None:
             lag = asyncio.get_running_loop().create_task(opened.metrics.watch_loop(),
                                                          name="loop-lag")
+            stop_gc_watch = opened.metrics.watch_gc()
         try:
             yield
         finally:
             await cancel_and_wait(lag)
+            if stop_gc_watch is not None:
+                stop_gc_watch()
             if services is None:
                 await opened.close()
 

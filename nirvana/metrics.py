@@ -14,6 +14,8 @@ What is measured and where it is called from:
   scraped, so they cost nothing in between.
 - Store errors answered 503, by store: counted where the error table answers them (app.py).
 - Event-loop lag: `watch_loop`, a task that measures how late a short sleep wakes up.
+- Garbage-collection pauses, by generation: `watch_gc`, a `gc.callbacks` hook timing each
+  collection (a collection holds the loop for as long as it runs).
 
 `/metrics` is served only when METRICS_TOKEN is set, to a `Authorization: Bearer` with that
 token; otherwise it answers 404 and nothing is measured (bootstrap.py wires the observers
@@ -23,6 +25,8 @@ only then).
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
 from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -139,6 +143,12 @@ class Metrics:
             f"How late a {LAG_INTERVAL} s sleep of the event loop woke up.",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=self.registry)
+        self.gc_pause = Histogram(
+            "nirvana_gc_pause_seconds",
+            "How long each garbage collection held the process, by generation.",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+            registry=self.registry)
         self._websockets = Gauge(
             "nirvana_websockets_open", "Authenticated WebSocket connections open.",
             registry=self.registry)
@@ -164,6 +174,21 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+    def watch_gc(self) -> Callable[[], None]:
+        """Time every garbage collection from now; the returned function stops it."""
+        started = 0.0
+        pauses = [self.gc_pause.labels(str(generation)) for generation in range(3)]
+
+        def timed(phase: str, info: dict[str, int]) -> None:
+            nonlocal started
+            if phase == "start":
+                started = time.perf_counter()
+            else:
+                pauses[info["generation"]].observe(time.perf_counter() - started)
+
+        gc.callbacks.append(timed)
+        return lambda: gc.callbacks.remove(timed)
 
     async def watch_loop(self, interval: float = LAG_INTERVAL) -> None:
         """Runs until cancelled: a sleep that wakes up late measures the callbacks that

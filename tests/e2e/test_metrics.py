@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from dataclasses import replace
 
@@ -93,3 +94,19 @@ async def test_event_loop_lag_is_measured():
     (total,) = [line for line in text.splitlines()
                 if line.startswith("nirvana_event_loop_lag_seconds_sum")]
     assert float(total.split()[1]) >= 0.08
+
+
+def test_garbage_collection_pauses_are_measured_by_generation():
+    metrics = Metrics()
+    stop = metrics.watch_gc()
+    try:
+        gc.collect(0)
+        gc.collect(2)
+    finally:
+        stop()
+    gc.collect(2)  # not counted: the watch has stopped
+    text = metrics.exposition().decode()
+    counts = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith("nirvana_gc_pause_seconds_count")}
+    assert counts['nirvana_gc_pause_seconds_count{generation="0"}'] >= 1
+    assert counts['nirvana_gc_pause_seconds_count{generation="2"}'] == 1
