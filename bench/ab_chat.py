@@ -9,8 +9,10 @@ each runs as `make bench` runs Nirvana (its run.py, embedded databases on a data
 of its own, pinned to the server core), with this tree's load generator. The passes go
 A B [C] [peer] A B [C] [peer] …, so a machine whose load drifts (a shared one) moves all alike;
 `uptime`'s load average is recorded with every pass. Prints one line per step and pass and
-the medians; writes every number to `--out`. The versions share one data directory (users
-and rooms are made once): Nirvana is restarted from the next version's tree for each pass. Measures; asserts nothing.
+the medians; writes every number to `--out`. The users and rooms are made once, and each
+version runs on its own copy of that data directory (so a version that changes the schema
+converts only its own): Nirvana is restarted from the next version's tree for each pass.
+Measures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -92,11 +95,19 @@ def main(argv: list[str]) -> int:
     server: Nirvana | None = None
     peer: SeedPeer | None = None
     try:
-        # One data directory for every version (none of them changes the schema): the
-        # users and rooms are made once, and each pass restarts Nirvana from its tree.
-        server = Nirvana(work / "var", work / "logs", "WARNING", root=trees["A"])
-        server.start()
-        adapter = asyncio.run(_prepare(server, args.clients))
+        # The users and rooms are made once; then each version gets its own copy of that
+        # data directory, and each pass restarts Nirvana from its tree on its copy. One
+        # directory shared by all would have each start convert the schema of the other
+        # version's messages (an index built, or dropped: minutes on the embedded store).
+        prepared = Nirvana(work / "var", work / "logs", "WARNING", root=trees["A"])
+        prepared.start()
+        try:
+            adapter = asyncio.run(_prepare(prepared, args.clients))
+        finally:
+            prepared.stop()
+        for name in trees:  # `cp -a`: the files keep their owner (PostgreSQL's user)
+            subprocess.run(["cp", "-a", str(work / "var"), str(work / f"var-{name}")],
+                           check=True)
         if args.peer:
             why_not = ensure_node()
             if why_not:
@@ -113,7 +124,7 @@ def main(argv: list[str]) -> int:
                     if server is None or server.root != trees[name]:
                         if server is not None:
                             server.stop()
-                        server = Nirvana(work / "var", work / "logs", "WARNING",
+                        server = Nirvana(work / f"var-{name}", work / "logs", "WARNING",
                                          root=trees[name])
                         server.start()
                     adapter.url = server.url

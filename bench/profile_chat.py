@@ -13,7 +13,8 @@ a sample of Nirvana waiting for the core counts as Nirvana's work; `--split` mov
 databases to the load generator's core, so Nirvana's samples are its own CPU time;
 `--gil` keeps only samples of a thread holding the GIL (none inside a system call). Prints
 the step's numbers and the functions with the most samples (self and total) of each
-process, and the event-loop lag the benchmark's probe sees (`bench.lag_probe`); the
+process, the event-loop lag the benchmark's probe sees (`bench.lag_probe`) and the
+server's garbage-collection pauses in the step (its /metrics); the
 collapsed files stay in `--out` for flame graphs. Measures; asserts nothing.
 """
 
@@ -28,13 +29,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from .lag_probe import LagProbe
 from .nirvana_chat import http, sign_up
 from .report import percentile
 from .servers import CLIENT_CORE, ROOT, Nirvana, descendants, pinning_available
 from .ws_load import Load, NirvanaAdapter
+
+METRICS_TOKEN = "profile-chat-metrics-0123456789abcdef"
 
 
 def top(collapsed: Path, count: int = 25) -> str:
@@ -78,11 +84,13 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in targets.items()
         if pid]
     before, waited = server.cpu_breakdown(), server.core_wait_seconds()
+    pauses_before = gc_pauses(server)
     started = time.monotonic()
     step = await load.step(1, rate, seconds, drain=3.0)
     ended = time.monotonic()
     lag = probe.samples(started, ended)
     after = server.cpu_breakdown()
+    pauses = gc_pauses(server)
     wait = (server.core_wait_seconds() - waited) * 1000 / (ended - started)
     await probe.stop()
     for r in recorders:
@@ -98,6 +106,13 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
         print(f"  event-loop lag (ping round trip every 10 ms): p50 {percentile(lag, 50):.2f} "
               f"ms, p99 {percentile(lag, 99):.2f} ms, max {max(lag):.1f} ms")
     print(f"  Nirvana waited {wait:.0f} ms per second for its core (run-queue delay)")
+    for generation in "012":
+        count, total, over = (pauses.get((generation, k), 0) - pauses_before.get((generation, k), 0)
+                              for k in ("count", "sum", "over_10ms"))
+        if count:
+            print(f"  garbage collections of generation {generation}: {count:.0f}, "
+                  f"{1000 * total / count:.1f} ms each on average, {over:.0f} over 10 ms, "
+                  f"{1000 * total / (ended - started):.1f} ms per second")
     for key in after:
         print(f"  {key}: {(after[key] - before[key]) * 1e6 / n:.1f} µs CPU per delivery")
     print(f"  worst latency (ms) by second of the step: {step['worst_ms_by_second']}")
@@ -106,6 +121,31 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
         path = out / f"{name}.txt"
         if path.exists():
             print(f"{name} ({path}):\n{top(path)}")
+
+
+def gc_pauses(server: Nirvana) -> dict[tuple[str, str], float]:
+    """(generation, "count" | "sum" | "over_10ms") -> the server's garbage-collection
+    pauses so far, from its /metrics (served with the METRICS_TOKEN `main` sets)."""
+    request = urllib.request.Request(server.url + "/metrics",
+                                     headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    found: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "nirvana_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            generation = sample.labels.get("generation", "")
+            if sample.name.endswith("_count"):
+                found[generation, "count"] = sample.value
+            elif sample.name.endswith("_sum"):
+                found[generation, "sum"] = sample.value
+            elif sample.labels.get("le") == "0.01":
+                found[generation, "over_10ms"] = -sample.value  # the count is added below
+    for (generation, key), value in list(found.items()):
+        if key == "over_10ms":
+            found[generation, key] = found.get((generation, "count"), 0) + value
+    return found
 
 
 def move_databases(server: Nirvana, core: int) -> None:
@@ -139,6 +179,7 @@ def main(argv: list[str]) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if pinning_available() is None:
         os.sched_setaffinity(0, {CLIENT_CORE})
+    os.environ["METRICS_TOKEN"] = METRICS_TOKEN  # the server inherits it: gc_pauses
     work = Path(tempfile.mkdtemp(prefix="nirvana-profile-"))
     server = Nirvana(work / "var", work / "logs", "WARNING", ROOT)
     try:
