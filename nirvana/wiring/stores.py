@@ -12,6 +12,7 @@ from pymongo import AsyncMongoClient
 from ..settings import Settings
 from ..storage.mongo.documents import DOCUMENTS as CHAT_DOCUMENTS
 from ..storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
+from ..storage.mongo.upgrade import announce_retired_indexes
 from ..storage.postgres.pool import create_pool, migrate
 
 # Beanie document classes; the chat storage adds its own.
@@ -24,6 +25,7 @@ async def init_documents(mongo: AsyncMongoClient, database: str) -> None:
     """Bind the Beanie documents to `database` and bring its indexes to what they declare.
     The declared indexes are the schema: one a release stops declaring is dropped (an
     unused index still costs every write)."""
+    await announce_retired_indexes(mongo[database])
     await init_beanie(database=mongo[database], document_models=DOCUMENT_MODELS,
                       allow_index_dropping=True)
 

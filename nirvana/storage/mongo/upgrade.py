@@ -1,8 +1,12 @@
 """Upgrades of a chat database written by an older release, run once at its first use.
 
-So far one: conversation states. A database from before they had their own collection
+Conversation states: a database from before they had their own collection
 (`ConversationStateDoc`, see documents.py for why) kept last_seq, last_message,
 last_activity and each member's read/delivered marks in the conversation documents.
+
+The search-terms index: dropped by the start itself (`wiring/stores.py` `init_documents` drops every
+index no longer declared); only announced here, because on the embedded store the drop
+holds every request for as long as it runs.
 """
 
 from __future__ import annotations
@@ -60,3 +64,18 @@ async def _insert_new(store: ChatCollections, states: list[dict[str, Any]]) -> i
         if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
             raise
     return len(states)
+
+
+RETIRED_TERMS_INDEX = "terms_1"
+
+
+async def announce_retired_indexes(database: Any) -> None:
+    """Before the start drops it: say in the log that the retired search-terms index of an
+    older database is being dropped, once, and why that start is slow on the embedded
+    store (a millisecond or less per indexed word; docs/performance.md, "Message
+    indexes")."""
+    messages = database["chat_messages"]
+    if RETIRED_TERMS_INDEX in await messages.index_information():
+        log.warning("dropping the search-terms index of chat_messages (%d messages), once: "
+                    "the embedded store answers nothing else until it is done",
+                    await messages.estimated_document_count())
