@@ -107,12 +107,14 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
               f"ms, p99 {percentile(lag, 99):.2f} ms, max {max(lag):.1f} ms")
     print(f"  Nirvana waited {wait:.0f} ms per second for its core (run-queue delay)")
     for generation in "012":
-        count, total, over = (pauses.get((generation, k), 0) - pauses_before.get((generation, k), 0)
-                              for k in ("count", "sum", "over_10ms"))
+        count, total, over, freed = (
+            pauses.get((generation, k), 0) - pauses_before.get((generation, k), 0)
+            for k in ("count", "sum", "over_10ms", "collected"))
         if count:
             print(f"  garbage collections of generation {generation}: {count:.0f}, "
                   f"{1000 * total / count:.1f} ms each on average, {over:.0f} over 10 ms, "
-                  f"{1000 * total / (ended - started):.1f} ms per second")
+                  f"{1000 * total / (ended - started):.1f} ms per second, "
+                  f"{freed / count:.0f} objects freed each")
     for key in after:
         print(f"  {key}: {(after[key] - before[key]) * 1e6 / n:.1f} µs CPU per delivery")
     print(f"  worst latency (ms) by second of the step: {step['worst_ms_by_second']}")
@@ -132,11 +134,13 @@ def gc_pauses(server: Nirvana) -> dict[tuple[str, str], float]:
         text = response.read().decode()
     found: dict[tuple[str, str], float] = {}
     for family in text_string_to_metric_families(text):
-        if family.name != "nirvana_gc_pause_seconds":
+        if family.name not in ("nirvana_gc_pause_seconds", "nirvana_gc_collected_objects"):
             continue
         for sample in family.samples:
             generation = sample.labels.get("generation", "")
-            if sample.name.endswith("_count"):
+            if sample.name == "nirvana_gc_collected_objects_total":
+                found[generation, "collected"] = sample.value
+            elif sample.name.endswith("_count"):
                 found[generation, "count"] = sample.value
             elif sample.name.endswith("_sum"):
                 found[generation, "sum"] = sample.value

@@ -14,8 +14,8 @@ What is measured and where it is called from:
   scraped, so they cost nothing in between.
 - Store errors answered 503, by store: counted where the error table answers them (app.py).
 - Event-loop lag: `watch_loop`, a task that measures how late a short sleep wakes up.
-- Garbage-collection pauses, by generation: `watch_gc`, a `gc.callbacks` hook timing each
-  collection (a collection holds the loop for as long as it runs).
+- Garbage-collection pauses and what they freed, by generation: `watch_gc`, a `gc.callbacks`
+  hook timing each collection (a collection holds the loop for as long as it runs).
 
 `/metrics` is served only when METRICS_TOKEN is set, to a `Authorization: Bearer` with that
 token; otherwise it answers 404 and nothing is measured (bootstrap.py wires the observers
@@ -149,6 +149,10 @@ class Metrics:
             ["generation"],
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
             registry=self.registry)
+        self.gc_collected = Counter(
+            "nirvana_gc_collected_objects",
+            "Objects garbage collections found unreachable and freed, by generation.",
+            ["generation"], registry=self.registry)
         self._websockets = Gauge(
             "nirvana_websockets_open", "Authenticated WebSocket connections open.",
             registry=self.registry)
@@ -179,6 +183,7 @@ class Metrics:
         """Time every garbage collection from now; the returned function stops it."""
         started = 0.0
         pauses = [self.gc_pause.labels(str(generation)) for generation in range(3)]
+        collected = [self.gc_collected.labels(str(generation)) for generation in range(3)]
 
         def timed(phase: str, info: dict[str, int]) -> None:
             nonlocal started
@@ -186,6 +191,7 @@ class Metrics:
                 started = time.perf_counter()
             else:
                 pauses[info["generation"]].observe(time.perf_counter() - started)
+                collected[info["generation"]].inc(info["collected"])
 
         gc.callbacks.append(timed)
         return lambda: gc.callbacks.remove(timed)

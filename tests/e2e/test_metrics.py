@@ -96,11 +96,14 @@ async def test_event_loop_lag_is_measured():
     assert float(total.split()[1]) >= 0.08
 
 
-def test_garbage_collection_pauses_are_measured_by_generation():
+def test_garbage_collection_pauses_and_what_they_freed_are_measured_by_generation():
     metrics = Metrics()
     stop = metrics.watch_gc()
     try:
         gc.collect(0)
+        cycle: list = []
+        cycle.append(cycle)  # garbage only a collection can free
+        del cycle
         gc.collect(2)
     finally:
         stop()
@@ -110,3 +113,6 @@ def test_garbage_collection_pauses_are_measured_by_generation():
               if line.startswith("nirvana_gc_pause_seconds_count")}
     assert counts['nirvana_gc_pause_seconds_count{generation="0"}'] >= 1
     assert counts['nirvana_gc_pause_seconds_count{generation="2"}'] == 1
+    freed = [float(line.split()[1]) for line in text.splitlines()
+             if line.startswith('nirvana_gc_collected_objects_total{generation="2"}')]
+    assert freed and freed[0] >= 1
