@@ -187,3 +187,48 @@ async def test_a_local_attachment_must_be_an_upload_of_a_member():
             await chat.send_message(1, c.id, client_id="no", kind=MessageKind.IMAGE,
                                     attachments=[Attachment(url, MessageKind.IMAGE)])
         assert caught.value.details[0]["field"] == "attachments.url"
+
+
+class CountingStore(FakeChatStore):
+    """Counts conversation reads, each taking a turn of the loop like a real round trip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get_conversation(self, conversation_id):
+        self.reads += 1
+        found = await super().get_conversation(conversation_id)  # as stored when asked
+        await asyncio.sleep(0.01)
+        return found
+
+
+async def test_sends_that_miss_the_cache_together_read_the_conversation_once():
+    store, peers = CountingStore(), FakePeers()
+    chat = Messaging(store=store, peers=peers, publisher=RecordingPublisher(),
+                     clock=FakeClock())
+    peers.befriend(1, 2)
+    peers.befriend(1, 3)
+    group = await chat.create_group(1, "g", [2, 3])
+    await asyncio.gather(*(chat.send_message(1 + i % 3, group.id, client_id=f"k{i}",
+                                             text="x") for i in range(30)))
+    assert store.reads == 1
+    assert len(store.stored_messages) == 30
+
+
+async def test_a_read_from_before_a_members_removal_serves_no_later_request():
+    store, peers = CountingStore(), FakePeers()
+    chat = Messaging(store=store, peers=peers, publisher=RecordingPublisher(),
+                     clock=FakeClock())
+    peers.befriend(1, 2)
+    group = await chat.create_group(1, "g", [2])
+    early = asyncio.ensure_future(chat.conversation_for(2, group.id))
+    while not store.reads:  # its read is under way, with 2 still a member
+        await asyncio.sleep(0)
+    store.conversations[group.id].members = [
+        m for m in store.conversations[group.id].members if m.user_id != 2]
+    chat.cache.forget(group.id)  # what a removal does after writing
+    with pytest.raises(NotMemberError):
+        await chat.conversation_for(2, group.id)  # reads again: does not join the early read
+    assert (await early).member(2) is not None  # the request from before the removal
+    assert store.reads == 2

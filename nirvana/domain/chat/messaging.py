@@ -66,6 +66,9 @@ class Messaging:
         self.limits = limits
         self.cache = cache if cache is not None else ChatCache()
         self._resume_reads = asyncio.Semaphore(limits.resume_reads)
+        # Conversation reads under way, with the cache generation each started at: see
+        # `_read_conversation`.
+        self._reading: dict[str, tuple[int, asyncio.Task[Conversation | None]]] = {}
 
     # -- conversations --------------------------------------------------------------------
 
@@ -128,15 +131,44 @@ class Messaging:
         does not exist (so ids of others' conversations reveal nothing)."""
         conversation = self.cache.conversation(conversation_id)
         if conversation is None:
-            generation = self.cache.generation(conversation_id)
-            conversation = await self._store.get_conversation(conversation_id)
-            if conversation is not None:
-                # Kept only if no change was forgotten meanwhile: a read that started before
-                # a member's removal must not cache the old member list.
-                conversation = self.cache.keep(conversation, generation)
+            conversation = await self._read_conversation(conversation_id)
         if conversation is None or conversation.member(user_id) is None:
             raise NotMemberError()
         return conversation
+
+    async def _read_conversation(self, conversation_id: str) -> Conversation | None:
+        """The conversation from the store, and cached. Requests that miss the cache while
+        a read of the same conversation is under way share it, unless a change was
+        forgotten since it started (a read from before a member's removal must serve no
+        request that came after it): after a start, the first sends of a busy room all
+        missed the cache at once and each read the conversation, a burst of store reads
+        that held the first second's messages."""
+        generation = self.cache.generation(conversation_id)
+        reading = self._reading.get(conversation_id)
+        if reading is None or reading[0] != generation:
+            task = asyncio.get_running_loop().create_task(
+                self._read_and_keep(conversation_id, generation))
+            reading = self._reading[conversation_id] = (generation, task)
+            task.add_done_callback(partial(self._read_done, conversation_id, reading))
+        # Shielded: a request that goes away does not cancel the others' read.
+        return await asyncio.shield(reading[1])
+
+    async def _read_and_keep(self, conversation_id: str, generation: int
+                             ) -> Conversation | None:
+        conversation = await self._store.get_conversation(conversation_id)
+        if conversation is not None:
+            # Kept only if no change was forgotten meanwhile: a read that started before
+            # a member's removal must not cache the old member list.
+            conversation = self.cache.keep(conversation, generation)
+        return conversation
+
+    def _read_done(self, conversation_id: str,
+                   reading: tuple[int, asyncio.Task[Conversation | None]],
+                   task: asyncio.Task[Conversation | None]) -> None:
+        if self._reading.get(conversation_id) is reading:
+            del self._reading[conversation_id]
+        if not task.cancelled():
+            task.exception()  # each waiter gets it; retrieved here for when none is left
 
     async def friends(self, user_id: int) -> list[Peer]:
         """Whom the user can chat with directly (the seed's GET /api/messages/users)."""

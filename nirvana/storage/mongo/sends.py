@@ -37,6 +37,7 @@ MAX_IN_DOUBT = 10_000  # sends remembered as in doubt (see `SendCommitter.reconc
 # recipient, so a batch of hundreds answered at once held the loop (pings, reads, timers)
 # for one long step. Why 32: docs/performance.md ("Answering big batches in chunks").
 ANSWER_CHUNK = 32
+LAST_SEQ_READS = 16  # conversations whose highest seq is read at once (`_load_last_seqs`)
 
 # Writes one batch's message documents in one round trip (an unordered insert); raises
 # BulkWriteError naming the documents not written. Injected so tests can make it fail.
@@ -271,9 +272,15 @@ class SendCommitter:
             return
         floors = {d["_id"]: d.get("last_seq", 0) async for d in self._db.states.find(
             {"_id": {"$in": missing}}, projection={"last_seq": 1})}
-        for cid in missing:
+
+        async def load(cid: str) -> None:
             floor = floors.get(cid, 0)
             d = await self._db.messages.find_one(
                 {"conversation_id": cid, "seq": {"$gte": floor}},
                 sort=[("seq", DESCENDING)], projection={"seq": 1})
             self._last_seq[cid] = d["seq"] if d else floor
+
+        # A few at a time, not one after another: the first batch after a start holds
+        # every active conversation, and the writer waits for all of them.
+        for i in range(0, len(missing), LAST_SEQ_READS):
+            await asyncio.gather(*(load(cid) for cid in missing[i:i + LAST_SEQ_READS]))
