@@ -4,9 +4,9 @@ Conversation states: a database from before they had their own collection
 (`ConversationStateDoc`, see documents.py for why) kept last_seq, last_message,
 last_activity and each member's read/delivered marks in the conversation documents.
 
-The search-terms index: dropped by the start itself (`wiring/stores.py` `init_documents` drops every
-index no longer declared); only announced here, because on the embedded store the drop
-holds every request for as long as it runs.
+The search-terms index: dropped by the start itself (`wiring/stores.py` `init_documents`
+drops every index no longer declared); only announced here, because on the embedded store
+the drop holds every request for as long as it runs.
 """
 
 from __future__ import annotations
