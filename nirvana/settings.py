@@ -55,6 +55,8 @@ class Settings:
     unverified_may_write: bool = True
     store_timeout: float = 5.0  # seconds a database call may take before the caller gets 503
     ws_compression: bool = False  # permessage-deflate on /ws (see nirvana/serving.py)
+    # Drop a retired chat index at start whatever its size (storage/mongo/upgrade.py).
+    drop_retired_indexes: bool = False
     # Bytes queued for one WebSocket, and for all of one user's, before the socket that is
     # furthest behind is closed 4008 (nirvana/ws/connection.py).
     ws_queue_bytes: int = 4 << 20
@@ -123,6 +125,7 @@ class Settings:
                                     cls.signups_per_ip_hour),
             writes_per_minute=get("WRITES_PER_MINUTE", _positive_int, cls.writes_per_minute),
             ws_compression=get("WS_COMPRESSION", _flag, cls.ws_compression),
+            drop_retired_indexes=get("DROP_RETIRED_INDEXES", _flag, cls.drop_retired_indexes),
             unverified_may_write=get("UNVERIFIED_MAY_WRITE", _flag, cls.unverified_may_write),
             ws_queue_bytes=get("WS_QUEUE_BYTES", _positive_int, cls.ws_queue_bytes),
             ws_user_queue_bytes=get("WS_USER_QUEUE_BYTES", _positive_int,

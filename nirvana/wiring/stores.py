@@ -12,7 +12,7 @@ from pymongo import AsyncMongoClient
 from ..settings import Settings
 from ..storage.mongo.documents import DOCUMENTS as CHAT_DOCUMENTS
 from ..storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
-from ..storage.mongo.upgrade import announce_retired_indexes
+from ..storage.mongo.upgrade import keeps_retired_index
 from ..storage.postgres.pool import create_pool, migrate
 
 # Beanie document classes; the chat storage adds its own.
@@ -21,13 +21,15 @@ DOCUMENT_MODELS: list[Any] = [*CHAT_DOCUMENTS, *PRESENCE_DOCUMENTS]
 MONGO_MAX_IDLE_MS = 120_000
 
 
-async def init_documents(mongo: AsyncMongoClient, database: str) -> None:
+async def init_documents(mongo: AsyncMongoClient, database: str, *,
+                         drop_retired_indexes: bool = False) -> None:
     """Bind the Beanie documents to `database` and bring its indexes to what they declare.
     The declared indexes are the schema: one a release stops declaring is dropped (an
-    unused index still costs every write)."""
-    await announce_retired_indexes(mongo[database])
+    unused index still costs every write), except a big one whose drop would hold the
+    chat store for long (upgrade.py `keeps_retired_index`)."""
+    keep = await keeps_retired_index(mongo[database], drop_anyway=drop_retired_indexes)
     await init_beanie(database=mongo[database], document_models=DOCUMENT_MODELS,
-                      allow_index_dropping=True)
+                      allow_index_dropping=not keep)
 
 
 async def open_stores(
@@ -47,7 +49,8 @@ async def open_stores(
             # socket refused with 1013). Pooled connections are replaced after 120 s idle.
             maxIdleTimeMS=MONGO_MAX_IDLE_MS,
         )
-        await init_documents(mongo, settings.mongodb_db)
+        await init_documents(mongo, settings.mongodb_db,
+                             drop_retired_indexes=settings.drop_retired_indexes)
     except BaseException:
         await pool.close()
         raise

@@ -271,3 +271,25 @@ async def test_summaries_and_last_seen_are_written_as_one_transaction_each(
     await presence.flush()
     assert presence.one_commit.supported is True
     assert await db["chat_presence"].find_one({"_id": a}) is not None
+
+
+async def test_a_big_store_keeps_the_retired_terms_index_until_the_operator_says(
+        client, services, settings, caplog):
+    """Dropping the retired index holds the embedded store for about an hour per million
+    messages, so above a size a start keeps it and says how to drop it; a start with
+    DROP_RETIRED_INDEXES drops it whatever the size. Search works throughout."""
+    from nirvana.storage.mongo.upgrade import keeps_retired_index
+
+    a, b = await friends(client, services)
+    chat = services.chat
+    c = await chat.open_direct(a, b)
+    database = services.mongo[settings.mongodb_db]
+    messages = database["chat_messages"]
+    await messages.create_index([("terms", 1)], name="terms_1")  # as older releases had
+    await chat.send_message(a, c.id, client_id="one", text="tiramisu for two")
+    assert await keeps_retired_index(database, drop_anyway=False, up_to=0)
+    assert any("keeping the retired search-terms index" in r.getMessage()
+               and "DROP_RETIRED_INDEXES=on" in r.getMessage() for r in caplog.records)
+    assert [m.text for m in await chat.search(b, "tiramisu")] == ["tiramisu for two"]
+    assert not await keeps_retired_index(database, drop_anyway=True, up_to=0)
+    assert not await keeps_retired_index(database, drop_anyway=False)  # small: dropped

@@ -67,15 +67,30 @@ async def _insert_new(store: ChatCollections, states: list[dict[str, Any]]) -> i
 
 
 RETIRED_TERMS_INDEX = "terms_1"
+# Up to this many messages a start drops the retired index itself (seconds to a minute on
+# the embedded store); above it the drop waits for an operator's DROP_RETIRED_INDEXES.
+DROP_AT_START_UP_TO = 100_000
 
 
-async def announce_retired_indexes(database: Any) -> None:
-    """Before the start drops it: say in the log that the retired search-terms index of an
-    older database is being dropped, once, and why that start is slow on the embedded
-    store (a millisecond or less per indexed word; docs/performance.md, "Message
-    indexes")."""
+async def keeps_retired_index(database: Any, *, drop_anyway: bool,
+                              up_to: int = DROP_AT_START_UP_TO) -> bool:
+    """Whether this start keeps the retired search-terms index of an older database.
+
+    The embedded store answers nothing else while it drops an index (a millisecond or less
+    per indexed word; docs/performance.md, "Message indexes"): an hour for a million
+    messages. So a start drops it itself only from a small collection, saying so first;
+    a larger one keeps it (each message still pays for it) until the operator restarts at a
+    quiet time with DROP_RETIRED_INDEXES=on, and every start says so in the log."""
     messages = database["chat_messages"]
-    if RETIRED_TERMS_INDEX in await messages.index_information():
+    if RETIRED_TERMS_INDEX not in await messages.index_information():
+        return False
+    count = await messages.estimated_document_count()
+    if count <= up_to or drop_anyway:
         log.warning("dropping the search-terms index of chat_messages (%d messages), once: "
-                    "the embedded store answers nothing else until it is done",
-                    await messages.estimated_document_count())
+                    "the embedded store answers nothing else until it is done", count)
+        return False
+    log.warning("keeping the retired search-terms index of chat_messages (%d messages): "
+                "dropping it holds the chat store for a while (about an hour per million "
+                "messages on the embedded store); restart with DROP_RETIRED_INDEXES=on at a "
+                "quiet time to drop it (docs/operations.md)", count)
+    return True
