@@ -153,8 +153,9 @@ async def public_read(call: Call, public: Public | None,
     """An anonymous reader's list, search or blog comes from the page cache (exact for
     publish, edit, audience change and delete; counts at most a second old, author names
     at most the cache's names_max_age), with an ETag for conditional GETs; a signed-in
-    reader's is built per request, since it hides authors blocked either way and shows
-    what their audience admits."""
+    reader's is built per request here, since it hides authors blocked either way and
+    shows what their audience admits (the routes first try the anonymous answer for a
+    reader it fits: `anonymous_if_unmoved`)."""
     if call.claims is not None or public is None:
         return await build()
     return await anonymous_answer(call, public, build)
@@ -169,6 +170,19 @@ async def anonymous_answer(call: Call, public: Public,
     page = await call.services.page_cache.page(public.key, public.version, render,
                                                public.max_age, public.activity)
     return answer(call.request.headers.get("if-none-match"), page, JSON)
+
+
+async def anonymous_if_unmoved(call: Call, public: Public,
+                               build: Callable[[], Awaitable[BaseModel]]) -> Response | None:
+    """For a signed-in reader whose page was found to be the anonymous one at content
+    `public.version` (read before that check): the anonymous answer, or None when the
+    content moved meanwhile, since a blog published then (by an author they blocked, say)
+    was never checked. A page kept at that version is served as it is."""
+    held = call.services.page_cache.held(public.key, public.version)
+    if held is not None:
+        return answer(call.request.headers.get("if-none-match"), held, JSON)
+    response = await anonymous_answer(call, public, build)
+    return response if call.services.blogs.content_version == public.version else None
 
 
 def page_of(call: Call) -> Public:
@@ -222,11 +236,15 @@ async def search_blogs(call: Call[None, SearchQuery]) -> Response | BaseModel:
     async def anonymous() -> SearchOut:
         return out(*await call.services.blogs.search(None, terms, q.page, q.limit))
 
+    public = search_of(call)  # the version the check below compares against
     if call.claims is None:
-        return await public_read(call, search_of(call), anonymous)
+        return await public_read(call, public, anonymous)
     found = await call.services.blogs.search_or_public(call.user_id, terms, q.page, q.limit)
     if found is None:  # their page is the anonymous one, blog for blog: kept in memory
-        return await anonymous_answer(call, search_of(call), anonymous)
+        kept_answer = await anonymous_if_unmoved(call, public, anonymous)
+        if kept_answer is not None:
+            return kept_answer
+        found = await call.services.blogs.search(call.user_id, terms, q.page, q.limit)
     return out(*found)
 
 
@@ -257,7 +275,9 @@ async def feed(call: Call[None, FeedQuery]) -> Response | BaseModel:
     # built as for anyone).
     if call.claims is not None and public is not None and \
             await call.services.blogs.feed_as_anyone(call.user_id, after, q.limit):
-        return await anonymous_answer(call, public, lambda: build(None))
+        kept_answer = await anonymous_if_unmoved(call, public, lambda: build(None))
+        if kept_answer is not None:
+            return kept_answer
     return await public_read(call, public, lambda: build(viewer(call)))
 
 
