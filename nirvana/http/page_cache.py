@@ -24,8 +24,9 @@ The same cache keeps other public reads of blogs: an anonymous search, a single 
 and Atom feeds and the sitemap (docs/blogs.md lists them). Each page carries an ETag (a hash
 of its bytes) for conditional GETs.
 
-Only anonymous lists are cached: a signed-in viewer's list hides authors blocked either way,
-so it is built per request. With several instances (REDIS_URL) a write on another instance
+Only anonymous answers are cached: a signed-in viewer's list hides authors blocked either
+way, so it is built for them, unless one read shows the anonymous answer is exactly theirs
+(http/routes/blogs.py `anonymous_if_unmoved`). With several instances (REDIS_URL) a write on another instance
 moves this one's versions too, a moment later (nirvana/wiring/instances.py; docs/deployment.md).
 """
 

@@ -273,14 +273,21 @@ class SendCommitter:
         floors = {d["_id"]: d.get("last_seq", 0) async for d in self._db.states.find(
             {"_id": {"$in": missing}}, projection={"last_seq": 1})}
 
-        async def load(cid: str) -> None:
+        async def load(cid: str) -> int:
             floor = floors.get(cid, 0)
             d = await self._db.messages.find_one(
                 {"conversation_id": cid, "seq": {"$gte": floor}},
                 sort=[("seq", DESCENDING)], projection={"seq": 1})
-            self._last_seq[cid] = d["seq"] if d else floor
+            return d["seq"] if d else floor
 
         # A few at a time, not one after another: the first batch after a start holds
-        # every active conversation, and the writer waits for all of them.
+        # every active conversation, and the writer waits for all of them. A group is
+        # recorded only once every read of it has ended, and not at all if one failed, so
+        # no read outliving a failed batch writes a seq the next batch already passed.
         for i in range(0, len(missing), LAST_SEQ_READS):
-            await asyncio.gather(*(load(cid) for cid in missing[i:i + LAST_SEQ_READS]))
+            group = missing[i:i + LAST_SEQ_READS]
+            seqs = await asyncio.gather(*(load(cid) for cid in group), return_exceptions=True)
+            for seq in seqs:
+                if isinstance(seq, BaseException):
+                    raise seq
+            self._last_seq.update(zip(group, seqs))
