@@ -97,3 +97,38 @@ async def test_feed_pages_signed_in_are_the_readers_own_answer(client, services)
     page = (await client.get("/api/v1/feed", params={"limit": 2}, headers=bearer(dan))).json()
     assert page["blogs"][0]["my_reaction"] == "sad"
     await same_as_built("dan", dan)
+
+
+async def test_the_anonymous_answer_is_not_a_signed_in_readers_once_the_content_moved(
+        client, services, settings):
+    """A signed-in reader's page is checked against the content at one version; a blog
+    published while that check ran (by an author they blocked, say) was never checked, so
+    the anonymous answer is theirs only if the version still holds: else the route builds
+    their own."""
+    from pydantic import BaseModel
+    from starlette.requests import Request
+
+    from nirvana.app import create_app
+    from nirvana.http.api import Call
+    from nirvana.http.routes.blogs import Public, anonymous_if_unmoved
+
+    class Page(BaseModel):
+        titles: list[str]
+
+    ann = await sign_up(client)
+    app = create_app(settings, services)
+    call = Call(Request({"type": "http", "app": app, "headers": []}), None, None, None)
+    built: list[int] = []
+
+    async def build() -> Page:
+        built.append(services.blogs.content_version)
+        return Page(titles=["Perry"])
+
+    checked = Public(("check", 1), services.blogs.content_version)
+    kept = await anonymous_if_unmoved(call, checked, build)
+    assert kept is not None and kept.status_code == 200 and built  # nothing moved: served
+    assert (await anonymous_if_unmoved(call, checked, build)) is not None  # kept at it
+    moved = Public(("check", 2), services.blogs.content_version)
+    await post(client, ann, "Published during the check")
+    assert services.blogs.content_version != moved.version
+    assert await anonymous_if_unmoved(call, moved, build) is None
