@@ -65,10 +65,9 @@ class PageCache:
     def __init__(self, size: int = 4096, max_age: float = 1.0, max_bytes: int = 32 << 20,
                  clock: Callable[[], float] = time.monotonic,
                  names_max_age: float = 10.0) -> None:
-        # Bounded in count and in bytes: a page of 100 long blogs can weigh ~1 MB. Most
-        # pages are small (a blog ~2 KB, a sitemap part ~50 KB gzipped): 512 pages held
-        # less than the ~1,000 a crawler and readers of 500 blogs ask for, and each page
-        # pushed out was built again from PostgreSQL (docs/performance.md).
+        # Bounded in count and in bytes, since a page of long blogs can be large. The
+        # count is set above what crawlers and busy readers ask for at once: a page pushed
+        # out is built again from PostgreSQL (docs/performance.md, "Reads at scale").
         self._size = size
         self._max_bytes = max_bytes
         self._bytes = 0

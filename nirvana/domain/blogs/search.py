@@ -89,7 +89,7 @@ class PublicMatchCache:
 
     def __init__(self, read: Callable[[BlogFilter, int], Awaitable[list[Candidate]]],
                  size: int = 64) -> None:
-        # ~600 candidates of ~150 bytes each: ~6 MB at most for the 64 latest searches.
+        # Bounded by count: each search keeps a few hundred small candidates.
         self._read = read
         self._size = size
         self._kept: OrderedDict[BlogFilter, tuple[int, PublicMatches]] = OrderedDict()

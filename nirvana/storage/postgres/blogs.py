@@ -348,10 +348,10 @@ class PgBlogRepository:
         assert query is not None, "candidates are ranked: terms.q is required"
         # One statement, one round trip: the reader's circle as arrays, then their blogs by
         # author. A condition on the circle inside the search made PostgreSQL walk every
-        # published blog (0.4 s at 100,000); OFFSET 0 keeps the terms out of the inner
-        # read, so the circle's blogs come from blogs_private_author_idx and the text is
-        # tested on those few (a generic plan otherwise intersected them with every match
-        # of a common word in the text index: 18 ms against 3-5).
+        # published blog; OFFSET 0 keeps the terms out of the inner read, so the circle's
+        # blogs come from blogs_private_author_idx and the text is tested on those few
+        # (a generic plan otherwise intersected them with every match of a common word;
+        # figures in docs/performance.md, "Reads at scale").
         rows = await self._pool.fetch(
             f"""WITH c AS (
                     SELECT ARRAY(SELECT blocked_id FROM blocks WHERE blocker_id = {v}
