@@ -1,5 +1,6 @@
-"""The ports of the blogs domain. PostgreSQL adapters: `nirvana/storage/postgres/blogs.py` and
-`blog_comments.py`; in-memory fakes for unit tests: `tests/fakes_blogs.py`.
+"""The ports of the blogs domain. PostgreSQL adapters: `nirvana/storage/postgres/blogs.py`
+(composed of the `blog_*.py` beside it) and `blog_comments.py`; in-memory fakes for unit
+tests: `tests/support/fakes_blogs.py`.
 
 Single-blog reads return the blog whatever its status: `Blogs` decides who may see it. List
 reads (feed, pages, search, bulk) cannot be filtered after the fact without breaking their

@@ -14,7 +14,7 @@ class PgNewPostReaders:
 
     async def readers(self, author_id: int, audience: Audience,
                       among: list[int]) -> list[int]:
-        # The audience rule of storage/postgres/blogs.py IN_AUDIENCE, for the people whose
+        # The audience rule of blog_visibility.py IN_AUDIENCE, for the people whose
         # following feed holds the author: friends read every audience, followers all but
         # 'friends'.
         rows = await self._pool.fetch(

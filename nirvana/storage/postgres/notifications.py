@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from ...domain.notifications.mail import Contact
-from .blogs import IN_AUDIENCE, NOT_BLOCKED
+from .blog_visibility import IN_AUDIENCE, NOT_BLOCKED
 from ...domain.notifications.entities import (
     MAX_SHOWN_ACTORS,
     MIXED_REACTIONS,
@@ -240,7 +240,7 @@ class PgNotificationAudience:
         return [r["follower_id"] for r in rows]
 
     async def may_read(self, author_id: int, audience: str, user_ids: list[int]) -> list[int]:
-        # The audience rule of storage/postgres/blogs.py IN_AUDIENCE.
+        # The audience rule of blog_visibility.py IN_AUDIENCE.
         rows = await self._pool.fetch(
             """SELECT u.id FROM unnest($2::bigint[]) AS u(id)
                WHERE EXISTS (SELECT 1 FROM friendships f
@@ -252,8 +252,8 @@ class PgNotificationAudience:
         return [r["id"] for r in rows]
 
     async def can_read_blog(self, user_id: int, blog_id: int) -> bool:
-        # The reading rule of every blog list (storage/postgres/blogs.py): published, in
-        # its audience, and no block between the reader and its author.
+        # The reading rule of every blog list (blog_visibility.py): published, in its
+        # audience, and no block between the reader and its author.
         where = " AND ".join(["b.status = 'published'", NOT_BLOCKED.format(v="$2::bigint"),
                               IN_AUDIENCE.format(v="$2::bigint")])
         return await self._pool.fetchval(

@@ -17,7 +17,7 @@ from ...domain.social.entities import (
     Person,
     PublicUser,
 )
-from .blogs import Params, visible_to
+from .blog_visibility import Params, visible_to
 
 PERSON = "u.id, u.username::text AS username, u.name, u.avatar_url"
 
