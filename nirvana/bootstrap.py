@@ -33,7 +33,6 @@ from .domain.ratelimit import Limit, SlidingWindowLimiter
 from .domain.social.graph import SocialGraph
 from .domain.uploads import Uploads
 from .export_worker import ExportWorker
-from .account_deletion import AfterAccountDeletion
 from .http.auth import Authenticator
 from .http.page_cache import PageCache
 from .instance_guard import InstanceClaim, claim_instance
@@ -55,6 +54,7 @@ from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.redis.bus import RedisBus
 from .storage.redis.limits import SharedLimits
 from .tasks import repeat
+from .wiring.account_deletion import AfterAccountDeletion
 from .wiring.accounts import build_accounts, build_erasure, build_exports
 from .wiring.chat import build_chat
 from .wiring.events import EventListeners, blog_event_listeners, social_event_listeners
@@ -107,7 +107,7 @@ class Services:
     # Anonymous blog lists as serialised bytes (see nirvana/http/page_cache.py).
     page_cache: PageCache = field(default_factory=PageCache)
     metrics: Metrics | None = None  # None unless METRICS_TOKEN is set (nirvana/metrics.py)
-    # Erases what deleted accounts left outside PostgreSQL (nirvana/account_deletion.py).
+    # Erases what deleted accounts left outside PostgreSQL (wiring/account_deletion.py).
     erasure: Erasure | None = None
     # Reports, actions, roles and the audit log (domain/moderation).
     moderation: Moderation | None = None

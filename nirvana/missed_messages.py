@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from .domain.chat.entities import ChatEvent, Conversation, Message
+from .domain.chat.entities import Conversation, Message
 from .domain.clock import Clock
 from .domain.notifications.mailing import NotificationMail
 from .domain.notifications.missed import (
@@ -205,48 +205,3 @@ class MissedMessages:
                 await asyncio.wait_for(self._queued.wait(), self._poll)
             except TimeoutError:
                 pass
-
-
-class PostedWatcher(Protocol):
-    def message_posted(self, message: Message, conversation: Conversation) -> None:
-        """Only queue: it runs in the send's path, after the message is stored."""
-        ...
-
-
-class ChatPublishers:
-    """The chat service's publisher: the hub first (live delivery), then the watchers —
-    each hears the calls it defines (message_posted, event_recorded, group_created). Every
-    other call goes to the hub untouched."""
-
-    def __init__(self, hub: Any, *watchers: object) -> None:
-        self._hub = hub
-        self._watchers = list(watchers)
-
-    def watch(self, watcher: PostedWatcher | object) -> None:
-        self._watchers.append(watcher)
-
-    def message_posted(self, message: Message, conversation: Conversation) -> None:
-        self._hub.message_posted(message, conversation)
-        self._tell("message_posted", message, conversation)
-
-    def event_recorded(self, event: ChatEvent, conversation: Conversation) -> None:
-        self._hub.event_recorded(event, conversation)
-        self._tell("event_recorded", event, conversation)
-
-    def group_created(self, conversation: Conversation) -> None:
-        self._hub.group_created(conversation)
-        self._tell("group_created", conversation)
-
-    def _tell(self, name: str, *args: Any) -> None:
-        # Watchers hear what they define: a missed-message tracker has no use for groups.
-        for watcher in self._watchers:
-            heard = getattr(watcher, name, None)
-            if heard is None:
-                continue
-            try:
-                heard(*args)
-            except Exception:  # delivery is done; a watcher's failure is only logged
-                log.exception("chat watcher failed", extra={"call": name})
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._hub, name)

@@ -12,12 +12,6 @@ from typing import Any, Callable
 
 import asyncpg
 
-from ..account_deletion import (
-    AccountEventFanOut,
-    ChatOfDeletedAccounts,
-    ErasersInTurn,
-    UploadsOfDeletedAccounts,
-)
 from ..domain.accounts.deletion import Erasure
 from ..domain.accounts.policy import AccountPolicy
 from ..domain.accounts.service import Accounts
@@ -47,6 +41,12 @@ from ..storage.postgres.moderation import PgModerationStore
 from ..storage.postgres.sessions import PgSessionStore
 from ..storage.postgres.two_factor import PgTwoFactorStore
 from ..storage.redis.limits import SharedLimits
+from .account_deletion import (
+    ChatOfDeletedAccounts,
+    ErasersInTurn,
+    UploadsOfDeletedAccounts,
+)
+from .events import AccountEventFanOut
 from .media import Media
 
 

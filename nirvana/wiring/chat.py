@@ -16,7 +16,6 @@ from ..domain.chat.service import ChatService
 from ..domain.clock import Clock
 from ..domain.presence import Presence
 from ..metrics import NO_WRITER_OBSERVER, CountingPublisher, Metrics
-from ..missed_messages import ChatPublishers
 from ..settings import Settings
 from ..storage.mongo.changes import MongoChatChanges
 from ..storage.mongo.chat_store import MongoChatStore
@@ -25,6 +24,7 @@ from ..storage.postgres.chat_peers import PgChatPeers
 from ..storage.postgres.uploads import PgUploadLedger
 from ..storage.redis.bus import RedisBus
 from ..ws.hub import Hub
+from .events import ChatPublishers
 from .instances import cluster_chat
 
 

@@ -1,15 +1,18 @@
-"""Rules that span features travel as domain events: who hears the blogs' events and the
-social graph's, each heard after the change is stored (docs/architecture.md)."""
+"""Rules that span features travel as domain events: who hears the blogs' events, the social
+graph's, the accounts' and the chat's, each heard after the change is stored
+(docs/architecture.md)."""
 
 from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import asyncpg
 
+from ..domain.accounts.deletion import AccountDeleted, AccountEvents
 from ..domain.blogs.live import LiveNewPosts
+from ..domain.chat.entities import ChatEvent, Conversation, Message
 from ..domain.notifications.service import Notifications
 from ..domain.social.events import FriendshipChanged, SocialEvent
 from ..storage.postgres.new_post_readers import PgNewPostReaders
@@ -25,8 +28,7 @@ class EventListeners:
     """A feature's domain events -> every listener, in the order they subscribed. A listener
     is a function or a coroutine function; one that fails is logged and does not stop the
     others, nor fail the change, which is already stored. (Account events have their own
-    fan-out, `account_deletion.AccountEventFanOut`: the accounts domain publishes them
-    without awaiting.)"""
+    fan-out, `AccountEventFanOut`: the accounts domain publishes them without awaiting.)"""
 
     def __init__(self, *listeners: Listener) -> None:
         self.listeners: list[Listener] = list(listeners)
@@ -44,6 +46,20 @@ class EventListeners:
                 log.exception("a domain event listener failed",
                               extra={"event": type(event).__name__,
                                      "blog_id": getattr(event, "blog_id", None)})
+
+
+class AccountEventFanOut:
+    """Accounts are built before the features that listen to them: listeners join later."""
+
+    def __init__(self) -> None:
+        self.listeners: list[AccountEvents] = []
+
+    def publish(self, event: AccountDeleted) -> None:
+        for listener in self.listeners:
+            try:
+                listener.publish(event)
+            except Exception:  # one failing listener never stops the others
+                log.exception("account event listener failed")
 
 
 class PresenceFollowsFriendships:
@@ -72,3 +88,48 @@ def social_event_listeners(hub: Hub, notifications: Notifications) -> EventListe
     """Social events -> presence (online friend lists follow every friendship), then
     notifications (requests, follows)."""
     return EventListeners(PresenceFollowsFriendships(hub).publish, notifications.handle)
+
+
+class PostedWatcher(Protocol):
+    def message_posted(self, message: Message, conversation: Conversation) -> None:
+        """Only queue: it runs in the send's path, after the message is stored."""
+        ...
+
+
+class ChatPublishers:
+    """The chat service's publisher: the hub first (live delivery), then the watchers —
+    each hears the calls it defines (message_posted, event_recorded, group_created). Every
+    other call goes to the hub untouched."""
+
+    def __init__(self, hub: Any, *watchers: object) -> None:
+        self._hub = hub
+        self._watchers = list(watchers)
+
+    def watch(self, watcher: PostedWatcher | object) -> None:
+        self._watchers.append(watcher)
+
+    def message_posted(self, message: Message, conversation: Conversation) -> None:
+        self._hub.message_posted(message, conversation)
+        self._tell("message_posted", message, conversation)
+
+    def event_recorded(self, event: ChatEvent, conversation: Conversation) -> None:
+        self._hub.event_recorded(event, conversation)
+        self._tell("event_recorded", event, conversation)
+
+    def group_created(self, conversation: Conversation) -> None:
+        self._hub.group_created(conversation)
+        self._tell("group_created", conversation)
+
+    def _tell(self, name: str, *args: Any) -> None:
+        # Watchers hear what they define: a missed-message tracker has no use for groups.
+        for watcher in self._watchers:
+            heard = getattr(watcher, name, None)
+            if heard is None:
+                continue
+            try:
+                heard(*args)
+            except Exception:  # delivery is done; a watcher's failure is only logged
+                log.exception("chat watcher failed", extra={"call": name})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._hub, name)

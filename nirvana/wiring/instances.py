@@ -14,7 +14,6 @@ from typing import Any, Awaitable, Callable, Protocol
 import asyncpg
 
 from ..chat_writer_role import ChatWriterRole
-from ..cluster_chat import ClusterChat
 from ..domain.accounts.service import Accounts
 from ..domain.blogs.service import Blogs
 from ..domain.chat.service import ChatService
@@ -30,6 +29,7 @@ from ..storage.redis.online import RedisOnlineSets
 from ..storage.redis.relay import Relay
 from ..ws.cluster import HubAcrossInstances
 from ..ws.hub import Hub
+from .cluster_chat import ClusterChat
 
 log = logging.getLogger("nirvana.instances")
 
@@ -127,7 +127,7 @@ def _share_caches(services: ProcessServices, bus: RedisBus, relay: Relay) -> Non
     """What one instance changes, the others' caches drop: users, and the versions the page
     cache of anonymous blog reads compares against (a page built before a write on any
     instance is not served once the write is heard). The chat cache needs nothing: only the
-    chat writer's instance holds one (nirvana/cluster_chat.py)."""
+    chat writer's instance holds one (wiring/cluster_chat.py)."""
     users = services.accounts.users
     if isinstance(users, CachedUserRepository):
         users.changed = lambda user_id: relay.send(["uf", user_id])

@@ -9,8 +9,6 @@ from datetime import timedelta
 
 import asyncpg
 
-from ..chat_group_notices import ChatGroupNotices
-from ..chat_mentions import ChatMentions
 from ..domain.clock import Clock
 from ..domain.notifications.mailing import NotificationMail
 from ..domain.notifications.preferences import Preferences
@@ -27,6 +25,7 @@ from ..storage.postgres.notifications import (
 )
 from ..ws.notifications import NotificationsToSockets
 from .chat import ChatParts
+from .chat_notices import ChatGroupNotices, ChatMentions
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from nirvana.cluster_chat import ClusterChat
 from nirvana.domain.chat.entities import ReceiptKind, Role
 from nirvana.domain.chat.errors import NotMemberError
 from nirvana.domain.errors import InvalidInputError, UnavailableError
@@ -20,6 +19,7 @@ from nirvana.storage.redis.chat_forwarding import (
     ForwardedChat,
     relay_replies,
 )
+from nirvana.wiring.cluster_chat import ClusterChat
 from tests.support import chat_world
 from tests.support.fakes_chat import RecordingPublisher
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)

@@ -16,7 +16,7 @@ Correctness rests on two rules, kept by the chat service:
   only when it provably ends at the conversation's last seq, so a missed append costs a
   store query, never a stale page.
 Per process: with several instances only the chat writer's cache holds anything (`hold`),
-since every change to chat passes through the writer (nirvana/cluster_chat.py).
+since every change to chat passes through the writer (nirvana/wiring/cluster_chat.py).
 """
 
 from __future__ import annotations

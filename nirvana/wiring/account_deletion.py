@@ -1,4 +1,4 @@
-"""Wiring of what follows an account's deletion (built in wiring/accounts.py and bootstrap.py).
+"""What follows an account's deletion (built in wiring/accounts.py and bootstrap.py).
 
 The deletion itself (domain/accounts) removes the PostgreSQL rows and refuses the account's
 tokens. Announced as `AccountDeleted`, it then reaches the features that hold copies
@@ -12,30 +12,16 @@ import asyncio
 import logging
 from typing import Awaitable
 
-from .domain.accounts.deletion import AccountDeleted, AccountEvents, ContentEraser, Erasure
-from .domain.blogs.service import Blogs
-from .domain.chat.cache import ChatCache
-from .domain.uploads import Uploads
-from .storage.mail import OutboxMailer
-from .storage.media import LocalMediaStore
-from .storage.mongo.erasure import MongoChatErasure
-from .storage.postgres.uploads import PgUploadLedger
+from ..domain.accounts.deletion import AccountDeleted, ContentEraser, Erasure
+from ..domain.blogs.service import Blogs
+from ..domain.chat.cache import ChatCache
+from ..domain.uploads import Uploads
+from ..storage.mail import OutboxMailer
+from ..storage.media import LocalMediaStore
+from ..storage.mongo.erasure import MongoChatErasure
+from ..storage.postgres.uploads import PgUploadLedger
 
 log = logging.getLogger("nirvana.accounts")
-
-
-class AccountEventFanOut:
-    """Accounts are built before the features that listen to them: listeners join later."""
-
-    def __init__(self) -> None:
-        self.listeners: list[AccountEvents] = []
-
-    def publish(self, event: AccountDeleted) -> None:
-        for listener in self.listeners:
-            try:
-                listener.publish(event)
-            except Exception:  # one failing listener never stops the others
-                log.exception("account event listener failed")
 
 
 class ChatOfDeletedAccounts:

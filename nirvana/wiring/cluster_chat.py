@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .domain.chat.limits import ChatLimits
-from .domain.chat.service import ChatService
-from .storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat
+from ..domain.chat.limits import ChatLimits
+from ..domain.chat.service import ChatService
+from ..storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat
 
 # The use cases that go through the chat writer (storage/mongo/writer.py): sends, receipts
 # and every change that takes a stream position.
