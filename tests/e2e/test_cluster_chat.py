@@ -36,6 +36,14 @@ async def group_of(http: httpx.AsyncClient, owner: dict, *others: dict) -> str:
     return r.json()["id"]
 
 
+async def direct_chat(instances: Instances, http: httpx.AsyncClient, on: Running
+                      ) -> tuple[dict, dict, Client, str]:
+    """Ann and Bob, friends; Ann on a socket to `on`, in their direct conversation."""
+    ann, bob = await two_friends(http)
+    sender = await instances.connect(on, ann)
+    return ann, bob, sender, await sender.open_direct(bob)
+
+
 async def history(http: httpx.AsyncClient, who: dict, conversation: str) -> list[dict]:
     r = await http.get(f"/api/v1/conversations/{conversation}/messages",
                        params={"limit": 100}, headers=bearer(who))
@@ -85,11 +93,8 @@ async def test_a_message_sent_through_one_instance_reaches_a_socket_on_the_other
         instances):
     writer, other = await instances.start(2)
     http = instances.http(other)
-    ann, bob = await two_friends(http)
-    sender = await instances.connect(other, ann)
+    ann, bob, sender, conversation = await direct_chat(instances, http, other)
     receiver = await instances.connect(writer, bob)
-    conversation = (await sender.command("open_direct", user_id=bob["id"]))[
-        "conversation"]["id"]
     # Read on the other instance before the sends: nothing it held may go stale.
     r = await http.get(f"/api/v1/conversations/{conversation}/messages",
                        headers=bearer(bob))  # the latest page, as clients open it
@@ -157,10 +162,7 @@ async def test_concurrent_sends_through_several_instances_keep_seqs_and_position
 async def test_resume_on_another_instance_exactly_once_and_in_order(instances):
     writer, other = await instances.start(2)
     http = instances.http(writer)
-    ann, bob = await two_friends(http)
-    sender = await instances.connect(writer, ann)
-    conversation = (await sender.command("open_direct", user_id=bob["id"]))[
-        "conversation"]["id"]
+    ann, bob, sender, conversation = await direct_chat(instances, http, writer)
     receiver = await instances.connect(writer, bob)
     await sender.command("send", conversation_id=conversation, client_id="1", text="1")
     last = (await receiver.expect("newMessage"))["pos"]
@@ -219,10 +221,7 @@ async def test_resumes_on_another_instance_while_two_instances_send_skip_nothing
 async def test_a_retry_through_another_instance_returns_the_stored_message_once(instances):
     writer, other = await instances.start(2)
     http = instances.http(writer)
-    ann, bob = await two_friends(http)
-    first = await instances.connect(writer, ann)
-    conversation = (await first.command("open_direct", user_id=bob["id"]))[
-        "conversation"]["id"]
+    ann, bob, first, conversation = await direct_chat(instances, http, writer)
     receiver = await instances.connect(writer, bob)
     sent = await first.command("send", conversation_id=conversation, client_id="x",
                                text="once")
@@ -265,10 +264,7 @@ async def _resumed_from_start(client: Client, count: int) -> list[dict]:
 async def test_kill_9_of_the_writer_under_load_loses_nothing_and_repeats_nothing(instances):
     writer, other = await instances.start(2)
     http = instances.http(other)
-    ann, bob = await two_friends(http)
-    sender = await instances.connect(other, ann)
-    conversation = (await sender.command("open_direct", user_id=bob["id"]))[
-        "conversation"]["id"]
+    ann, bob, sender, conversation = await direct_chat(instances, http, other)
     acked: dict[str, dict] = {}
     total = 40
 
@@ -301,8 +297,7 @@ async def test_a_writer_paused_past_its_lease_commits_nothing_after_waking(insta
     await befriend(http, ann, bob)
     await befriend(http, ann, cat)
     on_writer = await instances.connect(writer, ann)
-    with_bob, with_cat = [(await on_writer.command("open_direct", user_id=u["id"]))[
-        "conversation"]["id"] for u in (bob, cat)]
+    with_bob, with_cat = [await on_writer.open_direct(u) for u in (bob, cat)]
     acked = {"before": (await on_writer.command(
         "send", conversation_id=with_cat, client_id="before", text="before"))["message"]}
     # Sends the paused writer has read and queued, numbered or half written when it
@@ -347,11 +342,8 @@ async def test_while_redis_is_down_the_writer_chats_and_the_others_answer_unavai
         instances, redis_server):  # noqa: F811
     writer, other = await instances.start(2)
     http = instances.http(writer)
-    ann, bob = await two_friends(http)
-    on_writer = await instances.connect(writer, ann)
+    ann, bob, on_writer, conversation = await direct_chat(instances, http, writer)
     on_other = await instances.connect(other, ann)
-    conversation = (await on_writer.command("open_direct", user_id=bob["id"]))[
-        "conversation"]["id"]
     acked = {"up": (await on_other.command("send", conversation_id=conversation,
                                            client_id="up", text="up"))["message"]}
     redis_server.stop()

@@ -52,7 +52,7 @@ async def test_frames_presence_typing_and_profiles_cross_instances(instances):
     assert asked["presence"][0]["state"] == "busy"
 
     # Chat events from the writer reach b in the writer's order.
-    cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+    cid = await ca.open_direct(b)
     texts = [f"m{i}" for i in range(30)]
     for i, text in enumerate(texts):
         await ca.command("send", conversation_id=cid, client_id=f"c{i}", text=text)

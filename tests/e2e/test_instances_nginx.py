@@ -60,7 +60,7 @@ async def test_two_instances_behind_nginx(nginx_in_front):
 
         # Presence and chat cross between the two, through the proxy's upgraded sockets.
         assert (await cb.expect("presence", user_id=a["id"]))["state"] == "online"
-        cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+        cid = await ca.open_direct(b)
         for i in range(5):
             await ca.command("send", conversation_id=cid, client_id=str(i), text=f"m{i}")
         assert [(await cb.expect("newMessage"))["message"]["text"] for _ in range(5)] == \

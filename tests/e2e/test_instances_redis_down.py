@@ -41,8 +41,8 @@ async def test_redis_down_then_back(instances, redis_server):  # noqa: F811
         ca = await Client.connect(ws_url(first), a)
         cb = await Client.connect(ws_url(first), b)  # on the same instance as a
         cc = await Client.connect(ws_url(second), c)  # on the other one
-        with_b = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
-        with_c = (await ca.command("open_direct", user_id=c["id"]))["conversation"]["id"]
+        with_b = await ca.open_direct(b)
+        with_c = await ca.open_direct(c)
         sent = await ca.command("send", conversation_id=with_c, client_id="before", text="x")
         assert sent["type"] == "ack"
         seen_by_c = (await cc.expect("newMessage"))["pos"]

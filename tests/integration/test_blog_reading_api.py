@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.support.blogs import post
 from tests.support.http import bearer, sign_up
-
-
-async def post(client, session, title: str, **over) -> dict:
-    body = {"title": title, "body": f"Body of {title}", **over}
-    r = await client.post("/api/v1/blog", json=body, headers=bearer(session))
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def ids(response) -> list[int]:

@@ -10,14 +10,8 @@ from pathlib import Path
 import asyncpg
 
 from nirvana.storage.postgres.pool import SCHEMA_PATH, migrate
+from tests.support.blogs import post
 from tests.support.http import bearer, sign_up
-
-
-async def post(client, session, title: str, **over) -> dict:
-    body = {"title": title, "body": f"Body of {title}", **over}
-    r = await client.post("/api/v1/blog", json=body, headers=bearer(session))
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 async def test_a_blog_is_served_at_its_slug(client):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from nirvana.domain.moderation.entities import Role
+from tests.support.blogs import edit
 from tests.support.http import bearer, sign_up
 from tests.support.moderation import act, publish, signed_up_with_role
 from tests.support.people import befriend
@@ -26,13 +27,6 @@ async def page(client, blog: dict, **headers) -> str:
     r = await client.get(f"/blogs/{blog['slug']}", headers=headers)
     assert r.status_code == 200, r.text
     return r.text
-
-
-async def edit(client, session: dict, blog: dict, **fields) -> dict:
-    r = await client.put(f"/api/v1/blog/{blog['id']}", headers=bearer(session),
-                         json={"updated_at": blog["updated_at"], **fields})
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 async def test_the_anonymous_blog_page_follows_each_change_at_once(client, database_url):

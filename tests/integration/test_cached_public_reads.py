@@ -5,22 +5,9 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
+from tests.support.blogs import edit, post
 from tests.support.http import bearer, sign_up
 from tests.support.sitemaps import sitemap_locs
-
-
-async def post(client, session, title: str, **over) -> dict:
-    r = await client.post("/api/v1/blog", json={"title": title, "body": f"Body of {title}",
-                                                **over}, headers=bearer(session))
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def edit(client, session, blog: dict, **fields) -> dict:
-    r = await client.put(f"/api/v1/blog/{blog['id']}", headers=bearer(session),
-                         json={"updated_at": blog["updated_at"], **fields})
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def found(response) -> list[str]:

@@ -4,25 +4,12 @@ the same address still gets an answer built for them."""
 
 from __future__ import annotations
 
+from tests.support.blogs import edit, post
 from tests.support.http import bearer, sign_up
 from tests.support.people import befriend
 
 # Read three times: built, then kept (and remembered), then answered before the router.
 READS = 3
-
-
-async def post(client, session, title: str, **over) -> dict:
-    r = await client.post("/api/v1/blog", json={"title": title, "body": f"Body of {title}",
-                                                **over}, headers=bearer(session))
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def edit(client, session, blog: dict, **fields) -> dict:
-    r = await client.put(f"/api/v1/blog/{blog['id']}", headers=bearer(session),
-                         json={"updated_at": blog["updated_at"], **fields})
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 async def read(client, path: str, **headers):

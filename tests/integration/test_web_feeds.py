@@ -7,17 +7,11 @@ import gzip
 from datetime import datetime, timedelta, timezone
 from xml.etree import ElementTree as ET
 
+from tests.support.blogs import post
 from tests.support.http import bearer, sign_up
 from tests.support.sitemaps import sitemap_locs
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-async def post(client, session, title: str, **over) -> dict:
-    body = {"title": title, "body": f"Body of {title}", **over}
-    r = await client.post("/api/v1/blog", json=body, headers=bearer(session))
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def rss_titles(response) -> list[str]:

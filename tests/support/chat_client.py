@@ -65,5 +65,11 @@ class Client:
                 return event
             self.backlog.append(event)
 
+    async def open_direct(self, other: dict) -> str:
+        """The id of this user's direct conversation with `other` (a friend), opened or found."""
+        opened = await self.command("open_direct", user_id=other["id"])
+        assert opened["type"] == "ack", opened
+        return opened["conversation"]["id"]
+
     async def close(self) -> None:
         await self.ws.close()
