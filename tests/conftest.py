@@ -23,6 +23,7 @@ import pytest
 
 from nirvana.app import create_app
 from nirvana.bootstrap import build_services
+from nirvana.domain.clock import Clock
 from nirvana.wiring.stores import open_stores
 from nirvana.settings import Settings
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
@@ -126,10 +127,17 @@ def settings(base_settings: Settings, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def services(stores, settings: Settings):
+def services_clock() -> Clock | None:
+    """The clock the services read: None is the system's. A module whose checks depend on
+    where the wall clock stands overrides this fixture with a FakeClock it moves."""
+    return None
+
+
+@pytest.fixture
+async def services(stores, settings: Settings, services_clock: Clock | None):
     pool, mongo = stores
     await _empty_stores(pool, mongo, settings)
-    services = build_services(settings, pool, mongo, secret="t" * 48)
+    services = build_services(settings, pool, mongo, secret="t" * 48, clock=services_clock)
     services.start_mail_sender()  # as open_services does: mail goes out through the outbox
     yield services
     await services.notifications.settled()  # a batch of likes belongs to this test's database
