@@ -813,3 +813,62 @@ CREATE INDEX blogs_public_pages_idx ON blogs (id) INCLUDE (slug, updated_at)
 -- to 40 authors reads a few hundred rows instead of their ~4,000 (docs/performance.md).
 CREATE INDEX blogs_private_author_idx ON blogs (author_id, published_at DESC, id DESC)
     WHERE status = 'published' AND audience <> 'public' AND hidden_at IS NULL;
+
+-- migration: 0017 paginated_bulk's total per reader
+-- The counter counted every published blog, so a stranger watching paginated_bulk's total
+-- saw it move when a friends-only blog was posted. It now counts what an anonymous reader
+-- may read (published, public, not hidden): the same set as blogs_public_idx. A signed-in
+-- reader's total adds the non-public blogs they may read and takes away the public ones
+-- a block hides (storage/postgres/blog_lists.py, total_for). Writes to blogs wait for this
+-- step (another instance may be running), so the recount below misses none.
+LOCK TABLE blogs IN EXCLUSIVE MODE;
+CREATE OR REPLACE FUNCTION blog_counters_add(delta bigint) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO blog_counters AS c (name, value) VALUES ('public', delta)
+    ON CONFLICT (name) DO UPDATE SET value = c.value + EXCLUDED.value;
+$$;
+
+CREATE FUNCTION blog_is_public(status text, audience text, hidden_at timestamptz)
+    RETURNS int LANGUAGE sql IMMUTABLE AS $$
+    SELECT (status = 'published' AND audience = 'public' AND hidden_at IS NULL)::int;
+$$;
+
+CREATE OR REPLACE FUNCTION blogs_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM blog_counters_add((SELECT coalesce(sum(blog_is_public(status, audience, hidden_at)), 0)
+                               FROM new_rows));
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION blogs_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM blog_counters_add(-(SELECT coalesce(sum(blog_is_public(status, audience, hidden_at)), 0)
+                                FROM old_rows));
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION blogs_count_status_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM blog_counters_add(blog_is_public(NEW.status, NEW.audience, NEW.hidden_at)
+                              - blog_is_public(OLD.status, OLD.audience, OLD.hidden_at));
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION blogs_count_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM blog_counters WHERE name = 'public';
+    RETURN NULL;
+END $$;
+
+-- Still row level with WHEN: a like (which updates likes_count) does not reach the function.
+DROP TRIGGER blogs_count_status ON blogs;
+CREATE TRIGGER blogs_count_visibility AFTER UPDATE OF status, audience, hidden_at ON blogs
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
+                       OR OLD.audience IS DISTINCT FROM NEW.audience
+                       OR (OLD.hidden_at IS NULL) <> (NEW.hidden_at IS NULL))
+    EXECUTE FUNCTION blogs_count_status_changed();
+
+DELETE FROM blog_counters WHERE name = 'published';
+INSERT INTO blog_counters (name, value)
+    SELECT 'public', count(*) FROM blogs
+    WHERE status = 'published' AND audience = 'public' AND hidden_at IS NULL
+    ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;

@@ -115,6 +115,11 @@ async def test_every_read_path_shows_a_reader_exactly_its_audiences(client, serv
         stats = (await client.get("/api/v1/blog/stats", headers=h)).json()
         assert stats["blogs"] == (3 if reader == "author" else 0)
 
+    # paginated_bulk's total is what this reader may read: a stranger watching it learns
+    # nothing of followers- or friends-only posts.
+    r = await client.get("/api/v1/blog/paginated_bulk", headers=h)
+    assert r.json()["total"] == len(expected) == len(r.json()["blogs"]), (reader, r.json())
+
     # The author's profile counts only what this reader may read, so it reveals no
     # followers- or friends-only blog (the author blocked `blocked`: no profile at all).
     r = await client.get(f"/api/v1/users/{w['author_id']}", headers=h)
@@ -159,3 +164,49 @@ async def test_the_author_can_change_the_audience(client, services):
     r = await client.post("/api/v1/blog", headers=bearer(ann), json={
         "title": "Bad", "body": "b", "audience": "everyone"})
     assert r.status_code == 422
+
+
+async def test_the_public_count_follows_audience_hiding_and_deletion(client, services):
+    """paginated_bulk's total for anonymous readers is a counter kept by triggers: it must
+    agree with a real count after every kind of write that moves a blog in or out."""
+    pool = services.pool
+
+    async def agree() -> int:
+        kept = await pool.fetchval("SELECT value FROM blog_counters WHERE name = 'public'")
+        real = await pool.fetchval(
+            "SELECT count(*) FROM blogs WHERE status = 'published' AND audience = 'public' "
+            "AND hidden_at IS NULL")
+        assert kept == real
+        return real
+
+    ann = await sign_up(client)
+    made = {}
+    for audience in AUDIENCES:
+        r = await client.post("/api/v1/blog", headers=bearer(ann), json={
+            "title": f"Count {audience}", "body": "b", "audience": audience})
+        made[audience] = r.json()
+    await client.post("/api/v1/blog", headers=bearer(ann), json={
+        "title": "Count draft", "body": "b", "status": "draft"})
+    assert await agree() == 1
+    r = await client.put(f"/api/v1/blog/{made['friends']['id']}", headers=bearer(ann), json={
+        "updated_at": made["friends"]["updated_at"], "audience": "public"})
+    assert r.status_code == 200
+    assert await agree() == 2
+    r = await client.put(f"/api/v1/blog/{made['public']['id']}", headers=bearer(ann), json={
+        "updated_at": made["public"]["updated_at"], "audience": "followers"})
+    assert r.status_code == 200
+    assert await agree() == 1
+    # Moderation hides by setting hidden_at; a like (likes_count) must not move the count.
+    friends_id = made["friends"]["id"]
+    await pool.execute("UPDATE blogs SET hidden_at = now() WHERE id = $1", friends_id)
+    assert await agree() == 0
+    await pool.execute("UPDATE blogs SET hidden_at = now() + interval '1 s' WHERE id = $1",
+                       friends_id)
+    assert await agree() == 0
+    await pool.execute("UPDATE blogs SET hidden_at = NULL WHERE id = $1", friends_id)
+    assert await agree() == 1
+    await pool.execute("UPDATE blogs SET likes_count = likes_count WHERE id = $1", friends_id)
+    assert await agree() == 1
+    r = await client.delete(f"/api/v1/blog/{friends_id}", headers=bearer(ann))
+    assert r.status_code == 204
+    assert await agree() == 0

@@ -141,8 +141,8 @@ class FakeBlogRepository:
     async def page(self, viewer_id: int | None, offset: int, limit: int) -> list[Blog]:
         return self._visible(viewer_id)[offset:offset + limit]
 
-    async def published_total(self) -> int:
-        return sum(b.status is BlogStatus.PUBLISHED for b in self.blogs.values())
+    async def total_for(self, viewer_id: int | None) -> int:
+        return len(self._visible(viewer_id))
 
     async def search(self, viewer_id: int | None, terms: BlogFilter, offset: int,
                      limit: int) -> list[Blog]:

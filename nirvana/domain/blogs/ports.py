@@ -83,8 +83,9 @@ class BlogRepository(Protocol):
 
     async def page(self, viewer_id: int | None, offset: int, limit: int) -> list[Blog]: ...
 
-    async def published_total(self) -> int:
-        """The number of published blogs (all authors; kept by a counter, not counted)."""
+    async def total_for(self, viewer_id: int | None) -> int:
+        """How many published blogs `viewer_id` may read (anonymous: None), as `page`
+        lists them: in their audience, not hidden, no block either way."""
         ...
 
     async def search(self, viewer_id: int | None, terms: BlogFilter, offset: int,

@@ -139,7 +139,7 @@ class BlogReads:
     async def page(self, viewer_id: int | None, page: int, limit: int) -> tuple[list[Blog], int]:
         blogs = await self._blogs.page(viewer_id, (page - 1) * limit, limit)
         return (await self._all_with_mine(blogs, viewer_id),
-                await self._blogs.published_total())
+                await self._blogs.total_for(viewer_id))
 
     async def bulk(self, viewer_id: int | None) -> tuple[list[Blog], bool]:
         """The newest BULK_CAP published blogs, and whether older ones were left out."""

@@ -225,7 +225,7 @@ class BulkOut(Out):
 
 class PaginatedOut(Out):
     blogs: list[BlogOut]
-    total: int = Field(description="Published blogs in all (a maintained counter)")
+    total: int = Field(description="How many published blogs this reader may read")
     page: int
     limit: int
     totalPages: int

@@ -60,10 +60,35 @@ class PgBlogLists:
             *p.values)
         return [blog_from_row(r) for r in rows]
 
-    async def published_total(self) -> int:
-        value = await self._pool.fetchval(
-            "SELECT value FROM blog_counters WHERE name = 'published'")
-        return int(value or 0)
+    async def total_for(self, viewer_id: int | None) -> int:
+        public = "coalesce((SELECT value FROM blog_counters WHERE name = 'public'), 0)"
+        if viewer_id is None:
+            return int(await self._pool.fetchval(f"SELECT {public}"))
+        # The counter, less the public blogs of authors blocked either way, plus the
+        # non-public blogs the reader may read: a few authors' rows each, read by author
+        # (blogs_author_published_idx, blogs_private_author_idx), never a count of the table.
+        p = Params()
+        v = p(viewer_id, "::bigint")
+        return int(await self._pool.fetchval(
+            f"""WITH c AS (
+                    SELECT ARRAY(SELECT blocked_id FROM blocks WHERE blocker_id = {v}
+                                 UNION SELECT blocker_id FROM blocks WHERE blocked_id = {v})
+                             AS blocked,
+                           ARRAY(SELECT friend_id FROM friendships WHERE user_id = {v}) || {v}
+                             AS close,
+                           ARRAY(SELECT followee_id FROM follows WHERE follower_id = {v})
+                             AS followed)
+                SELECT {public}
+                    - (SELECT count(*) FROM blogs b, c
+                       WHERE b.author_id = ANY(c.blocked) AND b.status = 'published'
+                         AND b.audience = 'public' AND b.hidden_at IS NULL)
+                    + (SELECT count(*) FROM blogs b, c
+                       WHERE b.status = 'published' AND b.hidden_at IS NULL
+                         AND b.audience <> 'public'
+                         AND b.author_id = ANY(c.close || c.followed)
+                         AND NOT b.author_id = ANY(c.blocked)
+                         AND (b.author_id = ANY(c.close) OR (b.audience = 'followers'
+                              AND b.author_id = ANY(c.followed))))""", *p.values))
 
     async def differs_for(self, viewer_id: int, shown: list[Candidate],
                           after: FeedPosition | None, last: FeedPosition | None) -> bool:

@@ -29,7 +29,7 @@ class PgBlogRepository:
         # The reads and writes each part holds, served as they are.
         self.feed = lists.feed
         self.page = lists.page
-        self.published_total = lists.published_total
+        self.total_for = lists.total_for
         self.differs_for = lists.differs_for
         self.visible_by_ids = lists.visible_by_ids
         self.public_pages = lists.public_pages
