@@ -51,6 +51,9 @@ def build_chat(settings: Settings, pool: asyncpg.Pool, clock: Clock, metrics: Me
     limits = ChatLimits()
     store = MongoChatStore(
         timeout=settings.store_timeout,
+        # The embedded store (no MONGODB_URL) needs no auth or TLS: the writer's inserts
+        # skip pymongo's per-command work (storage/mongo/wire.py).
+        own_connection=settings.mongodb_url is None,
         observer=metrics.chat_writer if metrics else NO_WRITER_OBSERVER)
     changes = MongoChatChanges(store)
     presence_store = MongoPresenceStore()

@@ -28,6 +28,7 @@ from .positions import StreamPositions
 from .resume import stream_since
 from .sends import InsertMessages, insert_messages
 from .summaries import SummaryBuffer, Summaries, written_elsewhere
+from .wire import WireInserts
 from .work_items import Mark, Op, Send
 from .writer import ChatWriter
 
@@ -38,15 +39,22 @@ class MongoChatStore:
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
                  summary_interval: float = 5.0, summary_share: float = 0.2,
                  commit_spacing: float = 0.01, spacing_from: int = 8, max_inflight: int = 1,
-                 insert: InsertMessages | None = None,
+                 insert: InsertMessages | None = None, own_connection: bool = False,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER) -> None:
         """`insert` writes a batch's message documents (default: one unordered insert_many);
-        tests pass one that fails. `observer` is told of every batch (nirvana/metrics.py)."""
+        tests pass one that fails. `own_connection`: the writer's inserts go over a plain
+        connection of their own (wire.py; for the embedded store). `observer` is told of
+        every batch (nirvana/metrics.py)."""
         self._db = ChatCollections()
         self.positions = StreamPositions(self._db)
         self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share)
+        self._wire: WireInserts | None = None
+        if insert is None:
+            insert = insert_messages(self._db)
+            if own_connection:
+                insert = self._wire = WireInserts(self._db, insert, timeout=timeout)
         self.writer = ChatWriter(self._db, self.positions, self.summaries,
-                                 insert or insert_messages(self._db), max_batch=max_batch,
+                                 insert, max_batch=max_batch,
                                  commit_spacing=commit_spacing, timeout=timeout,
                                  spacing_from=spacing_from, max_inflight=max_inflight,
                                  observer=observer)
@@ -186,4 +194,6 @@ class MongoChatStore:
 
     async def close(self) -> None:
         await self.writer.close()
+        if self._wire is not None:
+            self._wire.close()
         await self.summaries.flush_quietly()  # what a crash would leave to the next start's repair

@@ -1,0 +1,191 @@
+"""The chat writer's inserts over one plain MongoDB-wire connection of its own.
+
+pymongo's async client spends ~300 µs of this process's CPU on every command beyond what
+the wire needs (server selection, an implicit session, a pool checkout, and three tasks per
+round trip), and at light load every send is a commit of its own, with this process and the
+embedded store sharing one core: that overhead was most of Nirvana's latency above the
+seed stack's (docs/performance.md, "One send's way at light load"). So the writer's inserts
+go as one OP_MSG each over a connection held for them: a request written, its reply read
+by a protocol callback. Everything else (reads, summaries, receipts) stays on pymongo.
+
+Only for a store that needs nothing more than that: the embedded one (loopback, no auth, no
+TLS), checked at connect to be a writable standalone. Elsewhere, and whenever the store says
+otherwise, `WireInserts` hands the insert to pymongo (`fallback`) for good.
+
+Failures read as pymongo's: a document refused is a `BulkWriteError` naming it by index; a
+command refused an `OperationFailure`; a connection lost or a reply not come in time an
+`AutoReconnect` / `NetworkTimeout` (the batch is then in doubt, sends.py). A connection that
+timed out is dropped, so no late reply can answer a later request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+from typing import Any, Awaitable, Callable
+
+import bson
+from bson.codec_options import CodecOptions
+from pymongo.errors import AutoReconnect, BulkWriteError, NetworkTimeout, OperationFailure
+
+from .collections import ChatCollections
+
+OP_MSG = 2013
+_HEADER = struct.Struct("<iiii")  # length, request id, response to, op code
+_FLAGS_AND_KIND = b"\x00\x00\x00\x00\x00"  # no flag bits; one body section (kind 0)
+_CHECKSUM_PRESENT = 1
+_REPLY_CODEC = CodecOptions(tz_aware=True)
+_UNAUTHORIZED = 13
+# The embedded server closes a connection idle for 300 s: one idle this long is replaced
+# before it is written to (as the pymongo client's maxIdleTimeMS, wiring/stores.py).
+MAX_IDLE = 120.0
+
+Insert = Callable[[list[dict[str, Any]]], Awaitable[None]]
+
+
+class _Wire(asyncio.Protocol):
+    """One connection: requests written as they come, each reply handed to the waiter of
+    the request it answers (`responseTo`)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._waiting: dict[int, asyncio.Future[bytes]] = {}
+        self._next_id = 0
+        self.lost = False
+        self.used = time.monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while len(buffer) >= 16:
+            length, _, responds_to, _ = _HEADER.unpack_from(buffer)
+            if len(buffer) < length:
+                return
+            reply = bytes(buffer[16:length])
+            del buffer[:length]
+            waiter = self._waiting.pop(responds_to, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        waiting, self._waiting = self._waiting, {}
+        for waiter in waiting.values():
+            if not waiter.done():
+                waiter.set_exception(AutoReconnect("the store closed the connection"))
+
+    def close(self) -> None:
+        self.lost = True
+        if self.transport is not None:
+            self.transport.abort()  # calls connection_lost: every waiter is failed
+
+    async def command(self, body: bytes, timeout: float) -> dict[str, Any]:
+        """`body`: the command as BSON. Its reply's body."""
+        if self.lost or self.transport is None:
+            raise AutoReconnect("the store closed the connection")
+        self._next_id = request_id = (self._next_id + 1) & 0x7FFFFFFF
+        payload = _FLAGS_AND_KIND + body
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = waiter
+        self.transport.write(_HEADER.pack(16 + len(payload), request_id, 0, OP_MSG) + payload)
+        self.used = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout):
+                reply = await waiter
+        except TimeoutError:
+            self.close()
+            raise NetworkTimeout("the store did not answer in time") from None
+        except asyncio.CancelledError:
+            self.close()  # its reply must not answer the next request
+            raise
+        return _body_of(reply)
+
+
+def _body_of(reply: bytes) -> dict[str, Any]:
+    """The body section of an OP_MSG reply (flag bits, then kind 0 and its document)."""
+    flags = int.from_bytes(reply[:4], "little")
+    end = len(reply) - (4 if flags & _CHECKSUM_PRESENT else 0)
+    if reply[4] != 0:
+        raise AutoReconnect("unexpected reply from the store")
+    return bson.decode(reply[5:end], codec_options=_REPLY_CODEC)
+
+
+class WireInserts:
+    """The writer's `InsertMessages` (sends.py) over a connection of its own; `fallback`
+    (pymongo's insert) where that connection cannot serve (module docstring)."""
+
+    def __init__(self, db: ChatCollections, fallback: Insert, *, timeout: float) -> None:
+        self._db = db
+        self._fallback = fallback
+        self._timeout = timeout
+        self._wire: _Wire | None = None
+        self._connecting: asyncio.Lock | None = None
+        self._max_bytes = 16 << 20  # until the store's hello says
+        self.usable = True  # False once the store turned out to need pymongo
+
+    async def __call__(self, docs: list[dict[str, Any]]) -> None:
+        if not self.usable:
+            return await self._fallback(docs)
+        collection = self._db.messages
+        body = bson.encode({"insert": collection.name, "documents": docs, "ordered": False,
+                            "$db": collection.database.name})
+        wire = await self._connection(collection.database.client)
+        if wire is None or len(body) > self._max_bytes:
+            # Too big for one message: pymongo's insert_many splits it.
+            return await self._fallback(docs)
+        reply = await wire.command(body, self._timeout)
+        if not reply.get("ok"):
+            if reply.get("code") == _UNAUTHORIZED:
+                self.usable = False  # nothing was written: pymongo (with its auth) does it
+                return await self._fallback(docs)
+            raise OperationFailure(reply.get("errmsg", "insert refused"), reply.get("code"),
+                                   reply)
+        if reply.get("writeErrors"):
+            raise BulkWriteError({"writeErrors": reply["writeErrors"],
+                                  "writeConcernErrors": [], "nInserted": reply.get("n", 0),
+                                  "nUpserted": 0, "nMatched": 0, "nModified": 0,
+                                  "nRemoved": 0, "upserted": []})
+
+    async def _connection(self, client: Any) -> _Wire | None:
+        wire = self._wire
+        if wire is not None and not wire.lost and time.monotonic() - wire.used < MAX_IDLE:
+            return wire
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:  # two batches in flight open one connection
+            if self._wire is not wire:
+                return self._wire
+            if wire is not None:
+                wire.close()
+            self._wire = None
+            address = await client.address
+            if address is None:
+                raise AutoReconnect("no store to connect to")
+            try:
+                async with asyncio.timeout(self._timeout):
+                    _, wire = await asyncio.get_running_loop().create_connection(
+                        _Wire, *address)
+                    hello = await wire.command(bson.encode({"hello": 1, "$db": "admin"}),
+                                               self._timeout)
+            except OSError as exc:
+                raise AutoReconnect(f"cannot connect to the store: {exc}") from exc
+            except TimeoutError:
+                raise NetworkTimeout("the store did not answer in time") from None
+            if (hello.get("setName") is not None or hello.get("msg") == "isdbgrid"
+                    or not hello.get("isWritablePrimary")):
+                wire.close()
+                self.usable = False  # a replica set or a router: pymongo's to handle
+                return None
+            self._max_bytes = int(hello.get("maxMessageSizeBytes", self._max_bytes)) - 1024
+            self._wire = wire
+            return wire
+
+    def close(self) -> None:
+        if self._wire is not None:
+            self._wire.close()
+            self._wire = None
