@@ -181,3 +181,16 @@ async def test_a_big_batch_is_answered_in_order_without_holding_the_loop_through
     assert [m.seq for m, _ in done] == list(range(2, 202))
     assert answered[0][1] < answered[-1][1]  # the loop turned while they were answered
 
+
+
+@pytest.mark.parametrize("max_inflight", [1, 2])
+async def test_a_send_whose_insert_is_under_way_when_the_store_stops_is_told_so(
+        client, services, flaky, max_inflight):
+    a, _, c, _ = await two_chats(client, services)
+    chat, store, insert = flaky(max_inflight=max_inflight)
+    gated = insert.failure = GatedInsert()  # never opened: the insert hangs
+    sent = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
+    await until(lambda: len(gated.calls) == 1)
+    await store.close()
+    with pytest.raises(UnavailableError, match="stopping"):
+        await asyncio.wait_for(sent, 5)

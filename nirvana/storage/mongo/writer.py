@@ -118,8 +118,12 @@ class ChatWriter:
                                    code="store_timeout") from None
 
     async def close(self) -> None:
-        await cancel_and_wait(self._task)
+        # Taken first: a batch written by the writer task itself leaves `_inflight` as the
+        # cancellation ends it, and its senders must still be told.
         flying = [s for b in self._inflight for s in b.sends]
+        await cancel_and_wait(self._task)
+        taken = {id(s) for s in flying}
+        flying += [s for b in self._inflight for s in b.sends if id(s) not in taken]
         for task in list(self._settling):
             await cancel_and_wait(task)
         await self._summaries.stop()
@@ -207,6 +211,12 @@ class ChatWriter:
             | {s.key for s in batch}),
             loop.create_future(), loop.create_future())
         self._inflight.append(flight)
+        if self.max_inflight == 1:
+            # Nothing else may be written meanwhile: written here, by the writer task, not
+            # handed to a task of its own (a turn of the loop on every send's way at light
+            # load; docs/performance.md, "One send's way at light load").
+            await self._write(flight, numbered, before, time.monotonic())
+            return
         task = loop.create_task(self._write(flight, numbered, before, time.monotonic()))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
