@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nirvana.storage.mongo import chat_store
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.summaries import Summaries, SummaryBuffer
+from nirvana.storage.mongo.wire import WireInserts
 
 
 def _insert_nothing(db: ChatCollections):
@@ -26,12 +27,17 @@ def _insert_nothing(db: ChatCollections):
     return insert
 
 
+async def _insert_nothing_either(self: WireInserts, docs: list) -> None:
+    return None  # the writer's own connection (the embedded store's) writes nothing either
+
+
 async def _drop_summaries(self: Summaries) -> None:
     self._buffer = SummaryBuffer()
 
 
 def main() -> None:
     chat_store.insert_messages = _insert_nothing  # type: ignore[assignment]
+    WireInserts.__call__ = _insert_nothing_either  # type: ignore[method-assign]
     Summaries.flush = _drop_summaries  # type: ignore[method-assign]
     import run
 
