@@ -142,6 +142,7 @@ class WireInserts:
         if not reply.get("ok"):
             if reply.get("code") == _UNAUTHORIZED:
                 self.usable = False  # nothing was written: pymongo (with its auth) does it
+                self.close()
                 return await self._fallback(docs)
             raise OperationFailure(reply.get("errmsg", "insert refused"), reply.get("code"),
                                    reply)
