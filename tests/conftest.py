@@ -54,7 +54,7 @@ def anyio_backend() -> tuple[str, dict[str, object]]:
     # servers.py), run on the event loop run.py serves on by default: CI tests what users
     # run. EVENT_LOOP=asyncio runs them all on the standard library's loop instead (and the
     # run.py subprocesses of tests/support/running.py, which read it as a user's would).
-    name = os.environ.get("EVENT_LOOP") or Settings().event_loop
+    name = Settings.from_env({"EVENT_LOOP": os.environ.get("EVENT_LOOP", "")}).event_loop
     return "asyncio", {"loop_factory": loop_factory(name)}
 
 
