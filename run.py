@@ -26,7 +26,7 @@ from nirvana.bootstrap import open_services
 from nirvana.instance_guard import InstanceClaim, InstanceRunning, claim_instance, refuse_mixed
 from nirvana.leases import new_holder
 from nirvana.logs import configure_logging
-from nirvana.serving import open_listener, tune_gc, uvicorn_options
+from nirvana.serving import loop_factory, open_listener, tune_gc, uvicorn_options
 from nirvana.settings import ConfigError, Settings
 from nirvana.storage.datadir_lock import DataDirInUseError, DataDirLock
 from nirvana.storage.embedded import EmbeddedError, EmbeddedMongo, EmbeddedPostgres
@@ -119,6 +119,11 @@ def main() -> None:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:
         fail(str(exc), 2)
+    try:
+        new_loop = loop_factory(settings.event_loop)
+    except ImportError:
+        fail(f"EVENT_LOOP={settings.event_loop} needs the uvloop package, which is not "
+             "installed (it has no Windows build); set EVENT_LOOP=asyncio", 2)
     configure_logging(settings.log_level)
     data_dir = settings.data_dir.resolve()
     check_data_dir(data_dir)
@@ -170,11 +175,13 @@ def main() -> None:
               flush=True)
         print(f"  MongoDB:    {'embedded, ' + str(data_dir / 'mongo') if mongo else 'MONGODB_URL'}",
               flush=True)
+        print(f"  event loop: {settings.event_loop}", flush=True)
         config = uvicorn.Config(app, log_level=settings.log_level.lower(),
                                 **uvicorn_options(settings))
         server = Server(config)
         tune_gc()
-        asyncio.run(server.serve(sockets=[sock]))
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            runner.run(server.serve(sockets=[sock]))
         if not server.started:
             fail("the server did not start; see the log above")
     except EmbeddedError as exc:

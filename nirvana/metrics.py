@@ -13,7 +13,8 @@ What is measured and where it is called from:
 - Open WebSockets, and the bytes and frames queued for them: read from the hub when
   scraped, so they cost nothing in between.
 - Store errors answered 503, by store: counted where the error table answers them (app.py).
-- Event-loop lag: `watch_loop`, a task that measures how late a short sleep wakes up.
+- Event-loop lag: `watch_loop`, a task that measures how late a short sleep wakes up; it
+  also says which event loop the process runs on (EVENT_LOOP).
 - Garbage-collection pauses and what they freed, by generation: `watch_gc`, a `gc.callbacks`
   hook timing each collection (a collection holds the loop for as long as it runs).
 
@@ -143,6 +144,9 @@ class Metrics:
             f"How late a {LAG_INTERVAL} s sleep of the event loop woke up.",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=self.registry)
+        self._loop_info = Gauge(
+            "nirvana_event_loop_info", "The event loop the process runs on (1 for its name).",
+            ["loop"], registry=self.registry)
         self.gc_pause = Histogram(
             "nirvana_gc_pause_seconds",
             "How long each garbage collection held the process, by generation.",
@@ -200,6 +204,7 @@ class Metrics:
         """Runs until cancelled: a sleep that wakes up late measures the callbacks that
         held the loop in between."""
         loop = asyncio.get_running_loop()
+        self._loop_info.labels(type(loop).__module__.partition(".")[0]).set(1)
         while True:
             start = loop.time()
             await asyncio.sleep(interval)

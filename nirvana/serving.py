@@ -1,14 +1,15 @@
-"""How Nirvana is served: the listening socket and uvicorn's options.
+"""How Nirvana is served: the listening socket, the event loop and uvicorn's options.
 
-run.py uses both; so does the benchmark's hello-JSON ceiling, so that a ratio between the two
-compares Nirvana with the bare framework served exactly the same way.
+run.py uses them; so do the benchmark's ceilings (hello-JSON, the fan-out floor), so that a
+ratio between the two compares Nirvana with the bare framework served exactly the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import socket
-from typing import Any
+from typing import Any, Callable
 
 from .settings import Settings
 from .ws.transport import DirectSendProtocol
@@ -33,6 +34,20 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     than doubling the memory of an idle socket, and each delivered frame is compressed again
     for each recipient (docs/performance.md). Chat frames are a few hundred bytes."""
     return {**UVICORN_OPTIONS, "ws_per_message_deflate": settings.ws_compression}
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes the event loop `name` (Settings.event_loop, "uvloop" or "asyncio") for
+    `asyncio.Runner`. uvloop by default: the chat path is transport writes, store round trips
+    and loop turns, which it does for less CPU (figures: docs/performance.md, "The event
+    loop"). Raises ImportError when uvloop is chosen but not installed (e.g. on Windows)."""
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    if name == "asyncio":
+        return asyncio.new_event_loop
+    raise ValueError(f"unknown event loop {name!r}")
 
 
 # CPython's default thresholds ran frequent full collections under chat load, the largest of

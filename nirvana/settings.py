@@ -73,6 +73,9 @@ class Settings:
     # and how long a message stays unread, with no device connected, before it is mailed.
     missed_message_emails: bool = True
     missed_message_delay: float = 120.0
+    # The event loop the server runs on (nirvana/serving.py, `loop_factory`): uvloop's, or
+    # the standard library's asyncio loop.
+    event_loop: str = "uvloop"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -137,6 +140,7 @@ class Settings:
                                       cls.missed_message_emails),
             missed_message_delay=get("MISSED_MESSAGE_DELAY", _positive_float,
                                      cls.missed_message_delay),
+            event_loop=get("EVENT_LOOP", _event_loop, cls.event_loop),
         )
 
 
@@ -217,6 +221,16 @@ def _addresses(raw: str) -> str:
             raise ValueError(f"{item.strip()!r} is not an IP address or network, nor '*'") \
                 from None
     return ",".join(item.strip() for item in raw.split(","))
+
+
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def _event_loop(raw: str) -> str:
+    name = raw.lower()
+    if name not in EVENT_LOOPS:
+        raise ValueError(f"must be {' or '.join(EVENT_LOOPS)}")
+    return name
 
 
 def _log_level(raw: str) -> str:

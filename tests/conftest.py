@@ -25,6 +25,7 @@ from nirvana.app import create_app
 from nirvana.bootstrap import build_services
 from nirvana.domain.clock import Clock
 from nirvana.wiring.stores import open_stores
+from nirvana.serving import loop_factory
 from nirvana.settings import Settings
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
 from tests.support.servers import TEST_ORIGIN
@@ -48,8 +49,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def anyio_backend() -> str:
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, object]]:
+    # Async tests, and the real servers they start in their own loop (tests/support/
+    # servers.py), run on the event loop run.py serves on by default: CI tests what users
+    # run. EVENT_LOOP=asyncio runs them all on the standard library's loop instead (and the
+    # run.py subprocesses of tests/support/running.py, which read it as a user's would).
+    name = Settings.from_env({"EVENT_LOOP": os.environ.get("EVENT_LOOP", "")}).event_loop
+    return "asyncio", {"loop_factory": loop_factory(name)}
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -7,12 +7,11 @@ a slow client loses frames, which the load generator counts as lost.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-from ._listen import announce, listening_socket
+from ._listen import announce, listening_socket, run_on_servers_loop
 
 rooms: dict[str, set[ServerConnection]] = defaultdict(set)
 
@@ -41,6 +40,6 @@ async def main() -> None:
 
 if __name__ == "__main__":
     try:
-        asyncio.run(main())
+        run_on_servers_loop(main())
     except KeyboardInterrupt:
         pass

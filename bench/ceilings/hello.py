@@ -3,8 +3,6 @@ served by uvicorn with the options (and garbage-collector thresholds) run.py use
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 import uvicorn
 from starlette.applications import Starlette
@@ -14,7 +12,7 @@ from starlette.routing import Route
 
 from nirvana.serving import UVICORN_OPTIONS, tune_gc
 
-from ._listen import announce, listening_socket
+from ._listen import announce, listening_socket, run_on_servers_loop
 
 
 # Twenty short posts: about the size of a feed page's JSON without the bodies.
@@ -47,7 +45,7 @@ def main() -> None:
     announce(sock, "hello-json")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **UVICORN_OPTIONS))
     tune_gc()  # as run.py does: the ratio compares like with like
-    asyncio.run(server.serve(sockets=[sock]))
+    run_on_servers_loop(server.serve(sockets=[sock]))
 
 
 if __name__ == "__main__":

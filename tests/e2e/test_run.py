@@ -81,6 +81,25 @@ def _run_fails(env: dict[str, str]) -> tuple[int, str]:
     return proc.returncode, proc.stderr.strip()
 
 
+@pytest.mark.slow
+def test_the_server_runs_on_the_event_loop_it_is_set_to_and_stops_cleanly_on_each(tmp_path):
+    data = tmp_path / "var"
+    token = "event-loop-metrics-0123456789"
+    # "" is unset: the default. /metrics names the loop the running process reads as its own.
+    for setting, expected in (("", "uvloop"), ("asyncio", "asyncio")):
+        server = Running(data, env={"METRICS_TOKEN": token, "EVENT_LOOP": setting})
+        try:
+            r = httpx.get(f"{server.url}/metrics", timeout=10,
+                          headers={"Authorization": f"Bearer {token}"})
+        finally:
+            code, out, err = server.stop(signal.SIGINT)
+        assert r.status_code == 200
+        assert f'nirvana_event_loop_info{{loop="{expected}"}} 1.0' in r.text
+        assert code == 0, err
+        assert "Nirvana stopped." in out
+        assert _children_of(data) == []
+
+
 def test_port_in_use_is_one_line(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Callable
 
 from nirvana.domain.presence import Presence
@@ -12,20 +11,33 @@ from tests.support.fakes_chat_changes import FakeChatChanges, FakePresenceStore
 from nirvana.ws.typing import TypingTracker
 
 
+class TickTimer:
+    """A timer handle that only its Tick fires: what the tracker calls on one (cancel)."""
+
+    def __init__(self) -> None:
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+
 class Tick:
     """The tracker's clock and timers: time moves only when the test says."""
 
     def __init__(self) -> None:
         self.t = 0.0
-        self.timers: list[tuple[float, Callable[..., None], tuple, asyncio.TimerHandle]] = []
+        self.timers: list[tuple[float, Callable[..., None], tuple, TickTimer]] = []
 
     def __call__(self) -> float:
         return self.t
 
-    def call_later(self, delay: float, callback: Callable[..., None], *args
-                   ) -> asyncio.TimerHandle:
-        # A handle that only this clock fires: cancel() works, the event loop never runs it.
-        handle = asyncio.TimerHandle(self.t + delay, callback, args, asyncio.get_running_loop())
+    def call_later(self, delay: float, callback: Callable[..., None], *args) -> TickTimer:
+        # Not an asyncio.TimerHandle: cancelling one tells its loop, which the event loop
+        # never ran and uvloop does not accept.
+        handle = TickTimer()
         self.timers.append((self.t + delay, callback, args, handle))
         return handle
 

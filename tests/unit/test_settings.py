@@ -52,11 +52,18 @@ def test_allowed_origins_follow_port_and_public_url_when_not_set():
     ("METRICS_TOKEN", "short"), ("METRICS_TOKEN", "a token with spaces in it"),
     ("MISSED_MESSAGE_DELAY", "0"), ("MISSED_MESSAGE_DELAY", "soon"),
     ("MISSED_MESSAGE_DELAY", "inf"), ("MISSED_MESSAGE_EMAILS", "maybe"),
+    ("EVENT_LOOP", "tokio"),
 ])
 def test_bad_value_names_the_variable(name, value):
     with pytest.raises(ConfigError) as info:
         Settings.from_env({name: value})
     assert str(info.value).startswith(f"{name}=")
+
+
+def test_the_event_loop_is_uvloop_unless_set():
+    assert Settings.from_env({}).event_loop == "uvloop"
+    assert Settings.from_env({"EVENT_LOOP": "AsyncIO"}).event_loop == "asyncio"
+    assert Settings.from_env({"EVENT_LOOP": "uvloop"}).event_loop == "uvloop"
 
 
 def test_edge_settings_are_off_unless_set():
