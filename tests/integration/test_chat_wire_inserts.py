@@ -42,6 +42,8 @@ class Relay:
                         await self.held.wait()
                     else:
                         self.requests += 1
+                    if dst.is_closing():  # cut meanwhile (uvloop raises on such a write)
+                        break
                     dst.write(data)
             except (ConnectionError, OSError):
                 pass

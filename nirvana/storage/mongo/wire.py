@@ -86,7 +86,8 @@ class _Wire(asyncio.Protocol):
 
     async def command(self, body: bytes, timeout: float) -> dict[str, Any]:
         """`body`: the command as BSON. Its reply's body."""
-        if self.lost or self.transport is None:
+        # is_closing: lost before connection_lost has run (uvloop raises on such a write).
+        if self.lost or self.transport is None or self.transport.is_closing():
             raise AutoReconnect("the store closed the connection")
         self._next_id = request_id = (self._next_id + 1) & 0x7FFFFFFF
         payload = _FLAGS_AND_KIND + body
