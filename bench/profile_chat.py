@@ -115,6 +115,14 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
                   f"{1000 * total / count:.1f} ms each on average, {over:.0f} over 10 ms, "
                   f"{1000 * total / (ended - started):.1f} ms per second, "
                   f"{freed / count:.0f} objects freed each")
+    commits, writes, busy = (
+        pauses.get((name, k), 0) - pauses_before.get((name, k), 0)
+        for name, k in (("nirvana_chat_writer_batch_size", "count"),
+                        ("nirvana_chat_writer_batch_size", "sum"),
+                        ("nirvana_chat_writer_commit_seconds", "sum")))
+    if commits:
+        print(f"  chat writer: {commits:.0f} commits, {writes / commits:.1f} writes each on "
+              f"average, {1000 * busy / commits:.1f} ms each on average")
     for key in after:
         print(f"  {key}: {(after[key] - before[key]) * 1e6 / n:.1f} µs CPU per delivery")
     print(f"  worst latency (ms) by second of the step: {step['worst_ms_by_second']}")
@@ -127,13 +135,20 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
 
 def gc_pauses(server: Nirvana) -> dict[tuple[str, str], float]:
     """(generation, "count" | "sum" | "over_10ms") -> the server's garbage-collection
-    pauses so far, from its /metrics (served with the METRICS_TOKEN `main` sets)."""
+    pauses so far, from its /metrics (served with the METRICS_TOKEN `main` sets); also the
+    chat writer's commits so far, keyed (metric name, "count" | "sum")."""
     request = urllib.request.Request(server.url + "/metrics",
                                      headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         text = response.read().decode()
     found: dict[tuple[str, str], float] = {}
     for family in text_string_to_metric_families(text):
+        if family.name in ("nirvana_chat_writer_batch_size",
+                           "nirvana_chat_writer_commit_seconds"):
+            for sample in family.samples:  # the writer's commits, as ("writer", ...)
+                if sample.name.endswith(("_count", "_sum")):
+                    found[family.name, sample.name.rsplit("_", 1)[1]] = sample.value
+            continue
         if family.name not in ("nirvana_gc_pause_seconds", "nirvana_gc_collected_objects"):
             continue
         for sample in family.samples:
