@@ -123,7 +123,7 @@ def main() -> None:
         new_loop = loop_factory(settings.event_loop)
     except ImportError:
         fail(f"EVENT_LOOP={settings.event_loop} needs the uvloop package, which is not "
-             "installed (it has no Windows build); set EVENT_LOOP=asyncio", 2)
+             "installed (it has no build for Windows or PyPy); set EVENT_LOOP=asyncio", 2)
     configure_logging(settings.log_level)
     data_dir = settings.data_dir.resolve()
     check_data_dir(data_dir)

@@ -819,9 +819,11 @@ CREATE INDEX blogs_private_author_idx ON blogs (author_id, published_at DESC, id
 -- saw it move when a friends-only blog was posted. It now counts what an anonymous reader
 -- may read (published, public, not hidden): the same set as blogs_public_idx. A signed-in
 -- reader's total adds the non-public blogs they may read and takes away the public ones
--- a block hides (storage/postgres/blog_lists.py, total_for). Writes to blogs wait for this
--- step (another instance may be running), so the recount below misses none.
-LOCK TABLE blogs IN EXCLUSIVE MODE;
+-- a block hides (storage/postgres/blog_lists.py, total_for). Reads and writes of blogs by
+-- another running instance wait for this step (well under a second), so the recount below
+-- misses none; the strongest lock is taken first because DROP TRIGGER needs it, and
+-- upgrading a weaker one could deadlock with a transaction that read blogs meanwhile.
+LOCK TABLE blogs IN ACCESS EXCLUSIVE MODE;
 CREATE OR REPLACE FUNCTION blog_counters_add(delta bigint) RETURNS void LANGUAGE sql AS $$
     INSERT INTO blog_counters AS c (name, value) VALUES ('public', delta)
     ON CONFLICT (name) DO UPDATE SET value = c.value + EXCLUDED.value;

@@ -206,6 +206,8 @@ class Metrics:
         loop = asyncio.get_running_loop()
         self._loop_info.labels(type(loop).__module__.partition(".")[0]).set(1)
         while True:
-            start = loop.time()
+            # perf_counter, not loop.time(): uvloop's is read once per turn of the loop, in
+            # whole milliseconds, so the callbacks that ran before this one went uncounted.
+            start = time.perf_counter()
             await asyncio.sleep(interval)
-            self.loop_lag.observe(max(0.0, loop.time() - start - interval))
+            self.loop_lag.observe(max(0.0, time.perf_counter() - start - interval))

@@ -13,23 +13,29 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 # (conversation_id, user_id, active, audience) → queue the event for the audience.
 Broadcast = Callable[[str, int, bool, Sequence[int]], None]
+
+
+class Timer(Protocol):
+    """What `call_later` returns: the event loop's TimerHandle, or a test clock's timer."""
+
+    def cancel(self) -> None: ...
 
 
 @dataclass
 class _Indicator:
     audience: Sequence[int]
     sent_at: float
-    timer: asyncio.TimerHandle | None = None
+    timer: Timer | None = None
 
 
 class TypingTracker:
     def __init__(self, broadcast: Broadcast, *, ttl: float, throttle: float,
                  clock: Callable[[], float] = time.monotonic,
-                 call_later: Callable[..., asyncio.TimerHandle] | None = None) -> None:
+                 call_later: Callable[..., Timer] | None = None) -> None:
         self._broadcast = broadcast
         self.ttl = ttl
         self.throttle = throttle

@@ -1,8 +1,8 @@
 """The chat writer's inserts over one plain MongoDB-wire connection of its own.
 
-pymongo's async client spends ~300 µs of this process's CPU on every command beyond what
-the wire needs (server selection, an implicit session, a pool checkout, and three tasks per
-round trip), and at light load every send is a commit of its own, with this process and the
+pymongo's async client spends several times the wire's own CPU on every command (server
+selection, an implicit session, a pool checkout, and three tasks per round trip), and at
+light load every send is a commit of its own, with this process and the
 embedded store sharing one core: that overhead was most of Nirvana's latency above the
 seed stack's (docs/performance.md, "One send's way at light load"). So the writer's inserts
 go as one OP_MSG each over a connection held for them: a request written, its reply read
@@ -35,6 +35,8 @@ OP_MSG = 2013
 _HEADER = struct.Struct("<iiii")  # length, request id, response to, op code
 _FLAGS_AND_KIND = b"\x00\x00\x00\x00\x00"  # no flag bits; one body section (kind 0)
 _CHECKSUM_PRESENT = 1
+_SMALLEST_REPLY = 16 + 4 + 1 + 5  # header, flag bits, section kind, an empty document
+_LARGEST_REPLY = 48 << 20  # the server's maxMessageSizeBytes
 _REPLY_CODEC = CodecOptions(tz_aware=True)
 _UNAUTHORIZED = 13
 # The embedded server closes a connection idle for 300 s: one idle this long is replaced
@@ -63,7 +65,10 @@ class _Wire(asyncio.Protocol):
         buffer = self._buffer
         buffer += data
         while len(buffer) >= 16:
-            length, _, responds_to, _ = _HEADER.unpack_from(buffer)
+            length, _, responds_to, op_code = _HEADER.unpack_from(buffer)
+            if (op_code != OP_MSG or not _SMALLEST_REPLY <= length <= _LARGEST_REPLY):
+                self.close()  # not a reply we can frame: every waiter fails, none hangs
+                return
             if len(buffer) < length:
                 return
             reply = bytes(buffer[16:length])
@@ -147,9 +152,12 @@ class WireInserts:
                 return await self._fallback(docs)
             raise OperationFailure(reply.get("errmsg", "insert refused"), reply.get("code"),
                                    reply)
-        if reply.get("writeErrors"):
-            raise BulkWriteError({"writeErrors": reply["writeErrors"],
-                                  "writeConcernErrors": [], "nInserted": reply.get("n", 0),
+        if reply.get("writeErrors") or reply.get("writeConcernError"):
+            # As pymongo's insert_many raises it (sends.py reads the writeErrors).
+            concern = reply.get("writeConcernError")
+            raise BulkWriteError({"writeErrors": reply.get("writeErrors", []),
+                                  "writeConcernErrors": [concern] if concern else [],
+                                  "nInserted": reply.get("n", 0),
                                   "nUpserted": 0, "nMatched": 0, "nModified": 0,
                                   "nRemoved": 0, "upserted": []})
 
@@ -168,22 +176,29 @@ class WireInserts:
             address = await client.address
             if address is None:
                 raise AutoReconnect("no store to connect to")
+            wire = None
             try:
                 async with asyncio.timeout(self._timeout):
                     _, wire = await asyncio.get_running_loop().create_connection(
                         _Wire, *address)
                     hello = await wire.command(bson.encode({"hello": 1, "$db": "admin"}),
                                                self._timeout)
-            except OSError as exc:
-                raise AutoReconnect(f"cannot connect to the store: {exc}") from exc
-            except TimeoutError:
-                raise NetworkTimeout("the store did not answer in time") from None
+            except BaseException as exc:
+                if wire is not None:
+                    wire.close()
+                if isinstance(exc, OSError):
+                    raise AutoReconnect(f"cannot connect to the store: {exc}") from exc
+                if isinstance(exc, TimeoutError):
+                    raise NetworkTimeout("the store did not answer in time") from None
+                raise
             if (hello.get("setName") is not None or hello.get("msg") == "isdbgrid"
                     or not hello.get("isWritablePrimary")):
                 wire.close()
                 self.usable = False  # a replica set or a router: pymongo's to handle
                 return None
-            self._max_bytes = int(hello.get("maxMessageSizeBytes", self._max_bytes)) - 1024
+            # The documents travel inside the command's body, which MongoDB caps at the
+            # largest document plus 16 KiB; a bigger batch goes through pymongo, which splits.
+            self._max_bytes = int(hello.get("maxBsonObjectSize", self._max_bytes)) + (16 << 10)
             self._wire = wire
             return wire
 

@@ -189,8 +189,9 @@ class ChatWriter:
         return taken
 
     async def _launch(self, batch: list[Send]) -> None:
-        """Number the batch now (seqs and positions in queue order), write it in a task of
-        its own, and let it answer its senders only after the batch before it has."""
+        """Number the batch now (seqs and positions in queue order), write it (here, with
+        one batch in flight; in a task of its own with more), and let it answer its senders
+        only after the batch before it has."""
         self.batches += 1
         try:
             await self._summaries.recover()
