@@ -148,7 +148,7 @@ def main() -> None:
             database_url = postgres.start()
         mongodb_url = settings.mongodb_url
         if mongodb_url is None:
-            mongo = EmbeddedMongo(data_dir / "mongo", nice=settings.embedded_mongo_nice)
+            mongo = EmbeddedMongo(data_dir / "mongo")
             mongodb_url = mongo.start()
         secret = settings.jwt_secret or load_or_create_secret(data_dir)
         # One process per set of databases unless they share events through Redis

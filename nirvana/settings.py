@@ -57,9 +57,6 @@ class Settings:
     ws_compression: bool = False  # permessage-deflate on /ws (see nirvana/serving.py)
     # Drop a retired chat index at start whatever its size (storage/mongo/upgrade.py).
     drop_retired_indexes: bool = False
-    # How many nice steps below Nirvana the embedded MongoDB-wire server runs (0: the same
-    # priority): where both share a busy core, the event loop goes first (storage/embedded.py).
-    embedded_mongo_nice: int = 10
     # Bytes queued for one WebSocket, and for all of one user's, before the socket that is
     # furthest behind is closed 4008 (nirvana/ws/connection.py).
     ws_queue_bytes: int = 4 << 20
@@ -132,7 +129,6 @@ class Settings:
             writes_per_minute=get("WRITES_PER_MINUTE", _positive_int, cls.writes_per_minute),
             ws_compression=get("WS_COMPRESSION", _flag, cls.ws_compression),
             drop_retired_indexes=get("DROP_RETIRED_INDEXES", _flag, cls.drop_retired_indexes),
-            embedded_mongo_nice=get("EMBEDDED_MONGO_NICE", _nice, cls.embedded_mongo_nice),
             unverified_may_write=get("UNVERIFIED_MAY_WRITE", _flag, cls.unverified_may_write),
             ws_queue_bytes=get("WS_QUEUE_BYTES", _positive_int, cls.ws_queue_bytes),
             ws_user_queue_bytes=get("WS_USER_QUEUE_BYTES", _positive_int,
@@ -170,13 +166,6 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a positive integer")
-    return value
-
-
-def _nice(raw: str) -> int:
-    value = int(raw)
-    if not 0 <= value <= 19:
-        raise ValueError("must be between 0 (Nirvana's own priority) and 19 (the lowest)")
     return value
 
 

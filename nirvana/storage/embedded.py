@@ -28,7 +28,6 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
 
 log = logging.getLogger("nirvana.embedded")
 
@@ -283,16 +282,6 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child_start(nice: int) -> Callable[[], None]:
-    """What the MongoDB-wire server's child runs before exec: die with its parent, and
-    run `nice` steps below Nirvana's CPU priority (0: the same)."""
-    def start() -> None:
-        _die_with_parent()
-        if nice:
-            os.nice(nice)
-    return start
-
-
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -300,14 +289,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class EmbeddedMongo:
-    def __init__(self, data_dir: Path, *, durable: bool = True, port: int | None = None,
-                 nice: int = 0) -> None:
+    def __init__(self, data_dir: Path, *, durable: bool = True, port: int | None = None
+                 ) -> None:
         self.data_dir = data_dir.resolve()
         self.durable = durable
-        # CPU priority below the starting process's, in nice steps: run.py lowers it
-        # (EMBEDDED_MONGO_NICE) so that where the two share a saturated core the event loop
-        # is not kept waiting behind the store's inserts (docs/performance.md).
-        self.nice = nice
         self.port = port  # None: a free one at the first start, kept so a restart keeps its URL
         self._proc: subprocess.Popen | None = None
         self._pidfile = self.data_dir.parent / "mongo.pid"
@@ -349,7 +334,7 @@ class EmbeddedMongo:
             args, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             # Own session: a Ctrl-C in the terminal reaches Nirvana, which then stops this
             # server after the app has drained, instead of both racing to exit.
-            start_new_session=True, preexec_fn=_child_start(self.nice),
+            start_new_session=True, preexec_fn=_die_with_parent,
         )
         logfile.close()
         self._pidfile.write_text(json.dumps({"pid": self._proc.pid, "port": self.port}))

@@ -75,32 +75,6 @@ def test_sign_up_survives_restart_and_crash(tmp_path):
     assert _children_of(data) == []
 
 
-def _store_priority_below_nirvana(server: Running, data: Path) -> int:
-    """How many nice steps below run.py its embedded MongoDB-wire server runs."""
-    mark = f"--storage-path {(data / 'mongo').resolve()} "
-    stores = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
-              and mark in (p / "cmdline").read_bytes().replace(b"\0", b" ").decode() + " "]
-    assert len(stores) == 1, stores
-    return (os.getpriority(os.PRIO_PROCESS, stores[0])
-            - os.getpriority(os.PRIO_PROCESS, server.proc.pid))
-
-
-@pytest.mark.slow
-def test_the_embedded_store_runs_at_a_lower_cpu_priority_unless_turned_off(tmp_path):
-    # Where Nirvana and its store share a busy core, the event loop goes first.
-    data = tmp_path / "var"
-    server = Running(data)
-    try:
-        assert _store_priority_below_nirvana(server, data) == 10
-    finally:
-        server.stop()
-    server = Running(data, env={"EMBEDDED_MONGO_NICE": "0"})
-    try:
-        assert _store_priority_below_nirvana(server, data) == 0
-    finally:
-        server.stop()
-
-
 def _run_fails(env: dict[str, str]) -> tuple[int, str]:
     proc = subprocess.run([sys.executable, "run.py"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)

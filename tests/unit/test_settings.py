@@ -53,8 +53,6 @@ def test_allowed_origins_follow_port_and_public_url_when_not_set():
     ("MISSED_MESSAGE_DELAY", "0"), ("MISSED_MESSAGE_DELAY", "soon"),
     ("MISSED_MESSAGE_DELAY", "inf"), ("MISSED_MESSAGE_EMAILS", "maybe"),
     ("EVENT_LOOP", "tokio"),
-    ("EMBEDDED_MONGO_NICE", "-1"), ("EMBEDDED_MONGO_NICE", "20"),
-    ("EMBEDDED_MONGO_NICE", "low"),
 ])
 def test_bad_value_names_the_variable(name, value):
     with pytest.raises(ConfigError) as info:
@@ -66,12 +64,6 @@ def test_the_event_loop_is_uvloop_unless_set():
     assert Settings.from_env({}).event_loop == "uvloop"
     assert Settings.from_env({"EVENT_LOOP": "AsyncIO"}).event_loop == "asyncio"
     assert Settings.from_env({"EVENT_LOOP": "uvloop"}).event_loop == "uvloop"
-
-
-def test_the_embedded_store_runs_ten_steps_below_nirvana_unless_set():
-    assert Settings.from_env({}).embedded_mongo_nice == 10
-    assert Settings.from_env({"EMBEDDED_MONGO_NICE": "0"}).embedded_mongo_nice == 0
-    assert Settings.from_env({"EMBEDDED_MONGO_NICE": "19"}).embedded_mongo_nice == 19
 
 
 def test_edge_settings_are_off_unless_set():
