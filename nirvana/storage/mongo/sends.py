@@ -171,10 +171,13 @@ class SendCommitter:
                 audience=d.audience)))
         return written
 
-    async def write(self, written: list[tuple[Send, Message]]) -> dict[int, dict[str, Any]]:
+    async def write(self, written: list[tuple[Send, Message]],
+                    fence: Callable[[], None] = lambda: None) -> dict[int, dict[str, Any]]:
         """The one insert of a prepared batch: the write error of each message not
-        inserted, by its index. Raises when the store gave no answer."""
-        return await self._insert(m for _, m in written)
+        inserted, by its index. Raises when the store gave no answer. `fence` raises when
+        this process may no longer write; it is called once the documents are encoded,
+        right before the insert, so a pause in between cannot outlast it unseen."""
+        return await self._insert((m for _, m in written), fence)
 
     async def settle(self, written: list[tuple[Send, Message]],
                      failed: dict[int, dict[str, Any]]) -> None:
@@ -254,11 +257,14 @@ class SendCommitter:
         return {(d["sender_id"], d["client_id"]): message_of(d) async for d in cursor
                 if (d["sender_id"], d["client_id"]) in wanted}
 
-    async def _insert(self, messages: Iterable[Message]) -> dict[int, dict[str, Any]]:
+    async def _insert(self, messages: Iterable[Message],
+                      fence: Callable[[], None] = lambda: None) -> dict[int, dict[str, Any]]:
         """Insert in one round trip; the write error of each message not inserted, by its
         index."""
+        docs = [message_doc(m) for m in messages]
+        fence()
         try:
-            await self._insert_docs([message_doc(m) for m in messages])
+            await self._insert_docs(docs)
         except BulkWriteError as exc:
             return {e["index"]: e for e in exc.details.get("writeErrors", [])}
         return {}

@@ -226,8 +226,8 @@ class ChatWriter:
                      before: asyncio.Future[None] | None, started: float) -> None:
         try:
             try:
-                _fence(self.may_commit)
-                failed = await self._sends.write(numbered)
+                failed = await self._sends.write(numbered,
+                                                 fence=lambda: _fence(self.may_commit))
             finally:
                 flight.written.set_result(None)
             if before is not None:  # answers go out in batch order: positions only grow
