@@ -198,7 +198,7 @@ class WireInserts:
                 return None
             # The documents travel inside the command's body, which MongoDB caps at the
             # largest document plus 16 KiB; a bigger batch goes through pymongo, which splits.
-            self._max_bytes = int(hello.get("maxBsonObjectSize", self._max_bytes)) + (16 << 10)
+            self._max_bytes = int(hello.get("maxBsonObjectSize", 16 << 20)) + (16 << 10)
             self._wire = wire
             return wire
 
