@@ -37,6 +37,8 @@ _FLAGS_AND_KIND = b"\x00\x00\x00\x00\x00"  # no flag bits; one body section (kin
 _CHECKSUM_PRESENT = 1
 _SMALLEST_REPLY = 16 + 4 + 1 + 5  # header, flag bits, section kind, an empty document
 _LARGEST_REPLY = 48 << 20  # the server's maxMessageSizeBytes
+_LARGEST_DOCUMENT = 16 << 20  # MongoDB's maxBsonObjectSize, when the hello does not say
+_COMMAND_ALLOWANCE = 16 << 10  # MongoDB's room for a command around its largest document
 _REPLY_CODEC = CodecOptions(tz_aware=True)
 _UNAUTHORIZED = 13
 # The embedded server closes a connection idle for 300 s: one idle this long is replaced
@@ -131,7 +133,7 @@ class WireInserts:
         self._timeout = timeout
         self._wire: _Wire | None = None
         self._connecting: asyncio.Lock | None = None
-        self._max_bytes = 16 << 20  # until the store's hello says
+        self._max_bytes = _LARGEST_DOCUMENT  # until the store's hello says
         self.usable = True  # False once the store turned out to need pymongo
 
     async def __call__(self, docs: list[dict[str, Any]]) -> None:
@@ -196,9 +198,11 @@ class WireInserts:
                 wire.close()
                 self.usable = False  # a replica set or a router: pymongo's to handle
                 return None
-            # The documents travel inside the command's body, which MongoDB caps at the
-            # largest document plus 16 KiB; a bigger batch goes through pymongo, which splits.
-            self._max_bytes = int(hello.get("maxBsonObjectSize", 16 << 20)) + (16 << 10)
+            # The documents travel inside the command's body, which MongoDB caps at its
+            # largest document plus a command's allowance; a bigger batch goes through
+            # pymongo, which splits it.
+            self._max_bytes = (int(hello.get("maxBsonObjectSize", _LARGEST_DOCUMENT))
+                               + _COMMAND_ALLOWANCE)
             self._wire = wire
             return wire
 

@@ -12,7 +12,7 @@ import asyncpg
 from ...domain.blogs.model import Blog, FeedPosition, TagCount
 from ...domain.blogs.search import Candidate
 from .blog_rows import BLOG_COLUMNS, BLOG_FROM, NEWEST_FIRST, blog_from_row
-from .blog_visibility import Params, visible_to
+from .blog_visibility import CIRCLE_ARRAYS, Params, visible_to
 
 # People whose blogs make up a user's following feed: those they follow, and their friends.
 FOLLOWED_IDS = """SELECT followee_id FROM follows WHERE follower_id = {v}
@@ -70,14 +70,7 @@ class PgBlogLists:
         p = Params()
         v = p(viewer_id, "::bigint")
         return int(await self._pool.fetchval(
-            f"""WITH c AS (
-                    SELECT ARRAY(SELECT blocked_id FROM blocks WHERE blocker_id = {v}
-                                 UNION SELECT blocker_id FROM blocks WHERE blocked_id = {v})
-                             AS blocked,
-                           ARRAY(SELECT friend_id FROM friendships WHERE user_id = {v}) || {v}
-                             AS close,
-                           ARRAY(SELECT followee_id FROM follows WHERE follower_id = {v})
-                             AS followed)
+            f"""WITH c AS ({CIRCLE_ARRAYS.format(v=v)})
                 SELECT {public}
                     - (SELECT count(*) FROM blogs b, c
                        WHERE b.author_id = ANY(c.blocked) AND b.status = 'published'

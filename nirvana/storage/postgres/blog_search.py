@@ -9,7 +9,7 @@ import asyncpg
 from ...domain.blogs.model import Blog, BlogFilter
 from ...domain.blogs.search import SEARCH_CANDIDATES, Candidate
 from .blog_rows import BLOG_COLUMNS, BLOG_FROM, NEWEST_FIRST, blog_from_row
-from .blog_visibility import Params, visible_to
+from .blog_visibility import CIRCLE_ARRAYS, Params, visible_to
 
 
 def matching(terms: BlogFilter, p: Params, where: list[str]) -> str | None:
@@ -89,14 +89,7 @@ class PgBlogSearch:
         # (a generic plan otherwise intersected them with every match of a common word;
         # figures in docs/performance.md, "Reads at scale").
         rows = await self._pool.fetch(
-            f"""WITH c AS (
-                    SELECT ARRAY(SELECT blocked_id FROM blocks WHERE blocker_id = {v}
-                                 UNION SELECT blocker_id FROM blocks WHERE blocked_id = {v})
-                             AS blocked,
-                           ARRAY(SELECT friend_id FROM friendships WHERE user_id = {v}) || {v}
-                             AS close,
-                           ARRAY(SELECT followee_id FROM follows WHERE follower_id = {v})
-                             AS followed),
+            f"""WITH c AS ({CIRCLE_ARRAYS.format(v=v)}),
                 r AS (SELECT blocked,
                              ARRAY(SELECT unnest(close) EXCEPT SELECT unnest(blocked)) AS close,
                              ARRAY(SELECT unnest(followed) EXCEPT SELECT unnest(blocked))

@@ -32,6 +32,17 @@ IN_AUDIENCE = """(b.audience = 'public' OR b.author_id = {v}
                 SELECT 1 FROM follows fo
                 WHERE fo.follower_id = {v} AND fo.followee_id = b.author_id)))"""
 
+# The reader {v}'s circle as arrays, one row (a CTE's body): authors blocked either way,
+# friends and the reader (`close`), and authors followed. Read first as an InitPlan, so the
+# blogs of those few authors come from the by-author indexes (blog_search.py, blog_lists.py).
+CIRCLE_ARRAYS = """SELECT ARRAY(SELECT blocked_id FROM blocks WHERE blocker_id = {v}
+                         UNION SELECT blocker_id FROM blocks WHERE blocked_id = {v})
+                     AS blocked,
+                   ARRAY(SELECT friend_id FROM friendships WHERE user_id = {v}) || {v}
+                     AS close,
+                   ARRAY(SELECT followee_id FROM follows WHERE follower_id = {v})
+                     AS followed"""
+
 
 def visible_to(viewer_id: int | None, p: Params) -> list[str]:
     """The one condition of every list read: published, in the viewer's audience, no block."""
