@@ -3,8 +3,8 @@ The rules are in domain/notifications/missed.py; this is their wiring to the sto
 
 Tracking listens to the chat service's publisher (after each message is stored), never to
 the writer itself: `message_posted` only queues in memory, and a task writes what it
-queued to PostgreSQL (`missed_messages`, schema 0011) in one statement per batch, so a send
-pays no round trip. A crash in that short gap loses the mail of those messages, not the
+queued to PostgreSQL (storage/postgres/missed_messages.py) in one statement per batch, so a
+send pays no round trip. A crash in that short gap loses the mail of those messages, not the
 messages.
 
 Mailing: every `poll` seconds, rows due are claimed (FOR UPDATE SKIP LOCKED: several
@@ -36,6 +36,7 @@ from .domain.notifications.missed import (
 from .domain.notifications.ports import Audience
 from .domain.notifications.preferences import MISSED_MESSAGES, Channel, Preferences
 from .storage.postgres.mail_outbox import PgMailOutbox
+from .storage.postgres.missed_messages import DueMissed, PgMissedMessages
 
 log = logging.getLogger("nirvana.missed_messages")
 
@@ -54,11 +55,11 @@ class Blocks(Protocol):
 
 
 class MissedMessages:
-    def __init__(self, *, pool: asyncpg.Pool, chat: ChatReads, mail: NotificationMail,
+    def __init__(self, *, store: PgMissedMessages, chat: ChatReads, mail: NotificationMail,
                  outbox: PgMailOutbox, preferences: Preferences, audience: Audience,
                  blocks: Blocks, clock: Clock, delay: timedelta,
                  poll: float | None = None) -> None:
-        self._pool = pool
+        self._store = store
         self._chat = chat
         self._mail = mail
         self._outbox = outbox
@@ -94,18 +95,7 @@ class MissedMessages:
             tracked += await self._mentioned(message, members, names)
         if not tracked:
             return 0
-        due = self._clock.now() + self.delay
-        await self._pool.execute(
-            """INSERT INTO missed_messages AS m (user_id, conversation_id, pending, due_at)
-               SELECT u, c, array_agg(s ORDER BY s), $4
-               FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS t(u, c, s)
-               WHERE EXISTS (SELECT 1 FROM users WHERE id = u)
-               GROUP BY u, c
-               ON CONFLICT (user_id, conversation_id) DO UPDATE
-               SET pending = m.pending || EXCLUDED.pending,
-                   due_at = coalesce(m.due_at, EXCLUDED.due_at)""",
-            [t.user_id for t in tracked], [t.conversation_id for t in tracked],
-            [t.seq for t in tracked], due)
+        await self._store.add(tracked, self._clock.now() + self.delay)
         return len(tracked)
 
     async def _mentioned(self, message: Message, members: tuple[int, ...],
@@ -126,32 +116,24 @@ class MissedMessages:
         """Mail every conversation due now; how many mails were written."""
         written = 0
         while True:
-            async with self._pool.acquire() as conn, conn.transaction():
-                rows = await conn.fetch(
-                    "SELECT user_id, conversation_id, pending, mailed_through FROM "
-                    "missed_messages WHERE due_at <= $1 ORDER BY due_at LIMIT $2 "
-                    "FOR UPDATE SKIP LOCKED", self._clock.now(), limit)
-                for row in rows:
-                    written += await self._mail_one(conn, row)
+            async with self._store.claim_due(self._clock.now(), limit) as (conn, due):
+                for one in due:
+                    written += await self._mail_one(conn, one)
             if written:
                 self._outbox.queued.set()
-            if len(rows) < limit:
+            if len(due) < limit:
                 return written
 
-    async def _mail_one(self, conn: asyncpg.Connection, row: asyncpg.Record) -> int:
-        user_id, conversation_id = row["user_id"], row["conversation_id"]
-        pending: list[int] = list(row["pending"])
-        sent = await self._compose(user_id, conversation_id, pending, row["mailed_through"])
-        mailed_through = row["mailed_through"]
+    async def _mail_one(self, conn: asyncpg.Connection, due: DueMissed) -> int:
+        sent = await self._compose(due.user_id, due.conversation_id, due.pending,
+                                   due.mailed_through)
+        mailed_through = due.mailed_through
         if sent is not None:
             mail, last = sent
             await self._outbox.queue(conn, mail.to, mail.subject, mail.text, html=mail.html,
                                      headers=mail.headers)
             mailed_through = max(mailed_through, last)
-        await conn.execute(
-            "UPDATE missed_messages SET pending = '{}', due_at = NULL, mailed_through = $3 "
-            "WHERE user_id = $1 AND conversation_id = $2",
-            user_id, conversation_id, mailed_through)
+        await self._store.mailed(conn, due, mailed_through)
         return 1 if sent is not None else 0
 
     async def _compose(self, user_id: int, conversation_id: str, pending: list[int],

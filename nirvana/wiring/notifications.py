@@ -17,6 +17,7 @@ from ..missed_messages import MissedMessages
 from ..security import HmacSigner
 from ..settings import Settings
 from ..storage.postgres.mail_outbox import PgMailOutbox
+from ..storage.postgres.missed_messages import PgMissedMessages
 from ..storage.postgres.notification_preferences import PgMuteStore, PgPreferenceStore
 from ..storage.postgres.notifications import (
     PgContacts,
@@ -42,7 +43,7 @@ def build_notifications(settings: Settings, pool: asyncpg.Pool, secret: str, clo
         contacts=PgContacts(pool), devices=chat.hub, preferences=preferences,
         base_url=settings.base_url)
     missed = MissedMessages(
-        pool=pool, chat=chat.store, mail=mail, outbox=outbox,
+        store=PgMissedMessages(pool), chat=chat.store, mail=mail, outbox=outbox,
         preferences=preferences, audience=PgNotificationAudience(pool), blocks=chat.peers,
         clock=clock, delay=timedelta(seconds=settings.missed_message_delay))
     if settings.missed_message_emails:
