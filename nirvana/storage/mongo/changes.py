@@ -124,9 +124,8 @@ class MongoChatChanges:
 
     async def messages_for(self, user_id: int, conversation_id: str, *, before: int | None,
                            after: int | None, limit: int) -> list[Message]:
-        return await self._db.messages_by_seq(
-            {"conversation_id": conversation_id, "hidden_for": {"$ne": user_id}},
-            before=before, after=after, limit=limit)
+        return await self._store.history(conversation_id, before=before, after=after,
+                                         limit=limit, hidden_for=user_id)
 
     async def search(self, user_id: int, conversation_ids: list[str], terms: list[str],
                      prefix: str | None, limit: int) -> list[Message]:

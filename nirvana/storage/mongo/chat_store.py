@@ -24,6 +24,7 @@ from ...domain.chat.entities import (
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from .codec import conversation_doc, state_doc
 from .collections import ChatCollections
+from .history import history_page
 from .positions import StreamPositions
 from .resume import stream_since
 from .sends import InsertMessages, insert_messages
@@ -132,8 +133,25 @@ class MongoChatStore:
 
     async def messages(self, conversation_id: str, *, before: int | None, after: int | None,
                        limit: int) -> list[Message]:
-        return await self._db.messages_by_seq({"conversation_id": conversation_id},
-                                              before=before, after=after, limit=limit)
+        return await self.history(conversation_id, before=before, after=after, limit=limit)
+
+    async def history(self, conversation_id: str, *, before: int | None, after: int | None,
+                      limit: int, hidden_for: int | None = None) -> list[Message]:
+        """`messages`, without those `hidden_for` deleted for themselves (history.py)."""
+        return await history_page(self._db, conversation_id, before=before, after=after,
+                                  limit=limit, hidden_for=hidden_for,
+                                  floor=lambda: self._seq_floor(conversation_id))
+
+    async def _seq_floor(self, conversation_id: str) -> int:
+        """A lower bound of the conversation's highest seq: its stored summary, raised by
+        the summaries this process has not written yet."""
+        d = await self._db.states.find_one({"_id": conversation_id}, projection={"last_seq": 1})
+        top = d.get("last_seq", 0) if d else 0
+        for buffer in self.summaries.unwritten():
+            held = buffer.last.get(conversation_id)
+            if held is not None:
+                top = max(top, held.seq)
+        return top
 
     def append(self, draft: MessageDraft, *,
                landed_late: Callable[[Message], None] | None = None

@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
-
-from ...domain.chat.entities import Conversation, Message
-from .codec import conversation_of, message_of
+from ...domain.chat.entities import Conversation
+from .codec import conversation_of
 from .documents import ChatMetaDoc, ConversationDoc, ConversationStateDoc, EventDoc, MessageDoc
 
 
@@ -57,19 +55,6 @@ class ChatCollections:
             collect(self.states.find({"_id": {"$in": ids}})))
         by_id = {state["_id"]: state for state in states}
         return [conversation_of(d, by_id.get(d["_id"])) for d in docs]
-
-    async def messages_by_seq(self, query: dict[str, Any], *, before: int | None,
-                              after: int | None, limit: int) -> list[Message]:
-        """A page of the messages `query` finds, by seq, ascending: `after` pages forward,
-        else the newest before `before` (or the newest of all)."""
-        if after is not None:
-            query = {**query, "seq": {"$gt": after}}
-            cursor = self.messages.find(query).sort("seq", ASCENDING).limit(limit)
-            return [message_of(d) async for d in cursor]
-        if before is not None:
-            query = {**query, "seq": {"$lt": before}}
-        cursor = self.messages.find(query).sort("seq", DESCENDING).limit(limit)
-        return list(reversed([message_of(d) async for d in cursor]))
 
 
 async def collect(cursor: Any) -> list[dict[str, Any]]:
