@@ -143,15 +143,14 @@ class MongoChatStore:
                                   floor=lambda: self._seq_floor(conversation_id))
 
     async def _seq_floor(self, conversation_id: str) -> int:
-        """A lower bound of the conversation's highest seq: its stored summary, raised by
-        the summaries this process has not written yet."""
+        """A lower bound of the conversation's highest seq (history.py): a summary this
+        process has not written yet, newer than the stored one; else the stored one."""
+        held = [m.seq for buffer in self.summaries.unwritten()
+                if (m := buffer.last.get(conversation_id)) is not None]
+        if held:
+            return max(held)
         d = await self._db.states.find_one({"_id": conversation_id}, projection={"last_seq": 1})
-        top = d.get("last_seq", 0) if d else 0
-        for buffer in self.summaries.unwritten():
-            held = buffer.last.get(conversation_id)
-            if held is not None:
-                top = max(top, held.seq)
-        return top
+        return d.get("last_seq", 0) if d else 0
 
     def append(self, draft: MessageDraft, *,
                landed_late: Callable[[Message], None] | None = None
