@@ -6,10 +6,11 @@
 Starts a throwaway embedded store (durable commits, as run.py runs it) holding 100
 conversations of 200 messages and one of 5,000, and times each kind of page, warm, in a
 200-message and in the 5,000-message conversation: the newest page, a page `before` the
-middle, a page `after` the middle; each read as everyone reads it and as a reader who deleted
-a message for themselves reads it (the `hidden_for` clause of the open range). The two ways
-alternate within each round; the table gives the median and p90 in ms per page. Measures;
-asserts nothing.
+middle, a page `after` the middle and one `after` the last 10 (a client catching up); each
+read as everyone reads it and as a reader who deleted a message for themselves reads it
+(the `hidden_for` clause of the open range). The two ways alternate within each round; the
+table gives the median and p90 in ms per page, and the store's plans (`explain`) for the
+newest page of the long conversation. Measures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -105,14 +106,17 @@ async def run(args: argparse.Namespace) -> None:
         print(f"seeded {sum(SIZES.values()):,} messages", flush=True)
         rows: dict[tuple[str, str, str], list[float]] = {}
         pages = [("newest", {}), ("before the middle", {"before": "middle"}),
-                 ("after the middle", {"after": "middle"})]
+                 ("after the middle", {"after": "middle"}),
+                 ("after the last 10", {"after": "last 10"})]  # a client catching up
         for r in range(args.rounds + 2):  # two warm-up rounds, not counted
             for cid in ("c7", "big"):
                 middle = SIZES[cid] // 2
                 for name, cursor in pages:
                     for reader in (None, READER):
                         page = {"before": None, "after": None, "limit": args.limit,
-                                "hidden_for": reader, **{k: middle for k in cursor}}
+                                "hidden_for": reader,
+                                **{k: middle if at == "middle" else SIZES[cid] - 10
+                                   for k, at in cursor.items()}}
                         ways = [("open range", open_range), ("seq windows", windows)]
                         results = []
                         for way, read in ways if r % 2 else reversed(ways):
@@ -123,6 +127,16 @@ async def run(args: argparse.Namespace) -> None:
                                        else "all")
                                 rows.setdefault((*key, way), []).append(ms)
                         assert results[0] == results[1], (cid, name, reader)
+        plans = {
+            "open range": db.chat_messages.find({"conversation_id": "big"}).sort(
+                "seq", DESCENDING).limit(args.limit),
+            "open range, a reader": db.chat_messages.find(
+                {"conversation_id": "big", "hidden_for": {"$ne": READER}}).sort(
+                "seq", DESCENDING).limit(args.limit),
+            "seq window": db.chat_messages.find(
+                {"conversation_id": "big", "seq": {"$gt": SIZES["big"] - args.limit}}).sort(
+                "seq", ASCENDING)}
+        explained = {name: plan_of(await cursor.explain()) for name, cursor in plans.items()}
         await client.close()
     finally:
         store.stop()
@@ -139,6 +153,20 @@ async def run(args: argparse.Namespace) -> None:
             p90 = values[int(len(values) * 0.9) - 1]
             cells.append(f"{statistics.median(values):7.1f} ({p90:5.1f})")
         print(f"  {size:12} {name:18} {who:7} {cells[0]:>16} {cells[1]:>16}")
+    print(f"\nplans, the newest page of the {SIZES['big']:,}-message conversation:")
+    for name, plan in explained.items():
+        print(f"  {name:22} {plan}")
+
+
+def plan_of(explained: dict[str, Any]) -> str:
+    """The winning plan's stages, outermost first, with the index an IXSCAN walks."""
+    stage = explained.get("queryPlanner", {}).get("winningPlan", {})
+    names = []
+    while stage:
+        names.append(stage.get("stage", "?") + (f" {stage['indexName']}"
+                                                 if "indexName" in stage else ""))
+        stage = stage.get("inputStage", {})
+    return " < ".join(names)
 
 
 def main() -> None:

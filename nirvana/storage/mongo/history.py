@@ -90,16 +90,15 @@ class _Windows:
 
     async def forward(self, after: int, limit: int, floor: SeqFloor) -> list[Message]:
         """The oldest `limit` messages with seq > after, ascending."""
+        # The floor first: a page reaching past it (a client catching up) is then one read.
+        top = await floor()
         page: list[Message] = []
         above, width = after, limit
-        top: int | None = None
         while True:
             upto: int | None = above + width
-            if top is not None and upto is not None and upto >= top:
+            if upto is not None and upto >= top:
                 upto = None  # past the known end: open above
             page += (await self.read(above, upto))[:limit - len(page)]
             if len(page) >= limit or upto is None:
                 return page
-            if top is None:
-                top = await floor()
             above, width = upto, width * 2
