@@ -41,30 +41,33 @@ async def history_page(db: ChatCollections, conversation_id: str, *, before: int
     if after is not None:
         return await window.forward(after, limit, floor)
     if before is not None:
-        return await window.backward(before - 1, limit, width=limit)
+        return await window.backward(before, limit, width=limit)
     top = await floor()
     above = top - limit if top - limit >= 1 else None
     newest = (await window.read(above, None))[-limit:]  # open above: nothing newer skipped
     if len(newest) == limit or above is None:
         return newest
-    older = await window.backward(above, limit - len(newest), width=2 * limit)
+    older = await window.backward(above + 1, limit - len(newest), width=2 * limit)
     return older + newest
 
 
 class _Windows:
+    """Each window's bounds are exclusive, and a client's cursor goes into the first one as
+    given: one no store can hold is refused by the driver (`value_out_of_range`)."""
+
     def __init__(self, db: ChatCollections, conversation_id: str, hidden_for: int | None
                  ) -> None:
         self._db = db
         self._conversation_id = conversation_id
         self._hidden_for = hidden_for
 
-    async def read(self, above: int | None, upto: int | None) -> list[Message]:
-        """The messages with above < seq <= upto (None: unbounded), ascending."""
+    async def read(self, above: int | None, below: int | None) -> list[Message]:
+        """The messages with above < seq < below (None: unbounded), ascending."""
         seq: dict[str, int] = {}
         if above is not None:
             seq["$gt"] = above
-        if upto is not None:
-            seq["$lte"] = upto
+        if below is not None:
+            seq["$lt"] = below
         query: dict[str, Any] = {"conversation_id": self._conversation_id}
         if seq:
             query["seq"] = seq
@@ -73,19 +76,19 @@ class _Windows:
         return [message_of(d) async for d in cursor
                 if hidden is None or hidden not in d.get("hidden_for", ())]
 
-    async def backward(self, upto: int, need: int, *, width: int) -> list[Message]:
-        """The newest `need` messages with seq <= upto, ascending."""
+    async def backward(self, below: int, need: int, *, width: int) -> list[Message]:
+        """The newest `need` messages with seq < below, ascending."""
         parts: list[list[Message]] = []
         while need > 0:
-            above: int | None = upto - width
+            above: int | None = below - width - 1
             if above is not None and above < 1:
                 above = None  # the conversation's start: seqs begin at 1, but never assumed
-            found = (await self.read(above, upto))[-need:]
+            found = (await self.read(above, below))[-need:]
             parts.append(found)
             need -= len(found)
             if above is None:
                 break
-            upto, width = above, width * 2
+            below, width = above + 1, width * 2
         return [m for part in reversed(parts) for m in part]
 
     async def forward(self, after: int, limit: int, floor: SeqFloor) -> list[Message]:
@@ -95,10 +98,10 @@ class _Windows:
         page: list[Message] = []
         above, width = after, limit
         while True:
-            upto: int | None = above + width
-            if upto is not None and upto >= top:
-                upto = None  # past the known end: open above
-            page += (await self.read(above, upto))[:limit - len(page)]
-            if len(page) >= limit or upto is None:
+            below: int | None = above + width + 1
+            if below is not None and below > top:
+                below = None  # past the known end: open above
+            page += (await self.read(above, below))[:limit - len(page)]
+            if len(page) >= limit or below is None:
                 return page
-            above, width = upto, width * 2
+            above, width = below - 1, width * 2
