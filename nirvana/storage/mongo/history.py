@@ -1,9 +1,9 @@
 """History pages: a conversation's messages by seq, read through windows of seqs.
 
-Why windows: the embedded store walks the whole `(conversation_id, seq)` range a query
-allows and sorts it before it applies the limit, so an open range ("the newest 50", "seq <
-before") costs it in proportion to the conversation's length (docs/performance.md,
-"History pages"). Each read therefore asks for the seqs that hold the page when there are
+Why windows: the embedded store reads every message of the conversation that a query's
+range allows and sorts them before it applies the limit, so an open range ("the newest
+50", "seq < before") costs it in proportion to the conversation's length
+(docs/performance.md, "History pages"). Each read therefore asks for the seqs that hold the page when there are
 no gaps. A window that comes back short (a gap, messages the reader deleted for themselves,
 the conversation's start) is followed by the next one, from where it ended and twice as
 wide, until the page is full or nothing is left: a window never hides a stored message.
