@@ -36,6 +36,7 @@ from nirvana.domain.chat.entities import Message, MessageKind
 from nirvana.storage.embedded import EmbeddedMongo
 from nirvana.storage.mongo.codec import message_doc, message_id
 from nirvana.storage.mongo.documents import MessageDoc
+from nirvana.storage.mongo.fence import validator
 from nirvana.storage.mongo.one_commit import OneCommit
 
 from .servers import tree_cpu_seconds
@@ -71,6 +72,10 @@ def _defaults_left_out(d: Doc) -> Doc:
             and not (k == "deleted" and v is False)}
 
 
+def _stamped(d: Doc) -> Doc:
+    return {**d, "epoch": 7}
+
+
 def _index(*keys: tuple[str, int], unique: bool = False) -> IndexModel:
     return IndexModel(list(keys), unique=unique)
 
@@ -79,6 +84,7 @@ STORED = list(MessageDoc.Settings.indexes)
 CONV_SEQ = _index(("conversation_id", ASCENDING), ("seq", ASCENDING), unique=True)
 CONV_POS = _index(("conversation_id", ASCENDING), ("pos", ASCENDING))
 POS = _index(("pos", -1))
+UNIQUE_POS = _index(("pos", -1), unique=True)
 TERMS = _index(("terms", ASCENDING))
 
 VARIANTS: dict[str, Variant] = {
@@ -96,8 +102,20 @@ VARIANTS: dict[str, Variant] = {
     # The same documents sent as one `insert` command instead of pymongo's `insert_many`
     # (the client column is the difference: this process's encoding of a batch).
     "as stored via insert command": (STORED, _same),
+    # Fencing a deposed chat writer (docs/cluster-chat.md): a unique (pos) index, or each
+    # document stamped with the writer's epoch and the validator refusing older epochs
+    # (fence.py); "no epoch": one process's documents where instances once ran.
+    "(pos) unique": ([CONV_SEQ, CONV_POS, UNIQUE_POS], _same),
+    "epoch stamped": (STORED, _stamped),
+    "epoch stamped + validator": (STORED, _stamped),
+    "no epoch + validator": (STORED, _same),
 }
 AS_COMMAND = {"as stored via insert command"}
+# A collection validator set on the variant's collection (collMod) before it is filled.
+VALIDATORS = {
+    "epoch stamped + validator": validator(7),
+    "no epoch + validator": validator(7),
+}
 
 
 def messages(n: int, text: str, seed: int, first_pos: int) -> list[Doc]:
@@ -130,6 +148,9 @@ async def insert_cost(db: Any, pid: int, variant: Variant, docs: list[Doc], batc
     if indexes:
         await coll.create_indexes(indexes)
     await coll.insert_one({"_id": "warm"})
+    if name in VALIDATORS:
+        await db.command({"collMod": collection, "validator": VALIDATORS[name],
+                          "validationLevel": "moderate"})
     shaped = [shape(d) for d in docs]
     store, client = tree_cpu_seconds([pid]), time.process_time()
     for i in range(0, len(shaped), batch):

@@ -28,11 +28,13 @@ TRY_EVERY = 1.0  # how often a follower tries to take a lapsed lease
 
 
 class ChatWriterRole:
-    """Takes and renews the `chat-writer` lease; calls `lead(may_commit)` when this process
-    becomes the writer and `follow()` when it is not (at start too), before it acts so."""
+    """Takes and renews the `chat-writer` lease; calls `lead(may_commit, epoch)` when this
+    process becomes the writer (`epoch`: the lease's, which the store's fence checks,
+    storage/mongo/fence.py) and `follow()` when it is not (at start too), before it acts
+    so."""
 
     def __init__(self, leases: LeaseStore, holder: str, *,
-                 lead: Callable[[Callable[[], bool]], Awaitable[None]],
+                 lead: Callable[[Callable[[], bool], int], Awaitable[None]],
                  follow: Callable[[], Awaitable[None]], url: str | None = None,
                  ttl: float = TTL, renew_every: float = RENEW_EVERY,
                  try_every: float = TRY_EVERY) -> None:
@@ -83,9 +85,9 @@ class ChatWriterRole:
             return
         held = HeldLease(self._leases, lease, ttl=self._ttl, renew_every=self._renew_every,
                          sent_at=sent)
-        # Loaded again from the store before anything commits: the previous writer's
-        # seqs, positions and summaries are not this process's.
-        await self._lead(held.valid)
+        # Fenced and loaded again from the store before anything commits: the previous
+        # writer's seqs, positions and summaries are not this process's.
+        await self._lead(held.valid, lease.epoch)
         self.held = held
         log.info("this instance is the chat writer now (epoch %d)", lease.epoch)
 

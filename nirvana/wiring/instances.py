@@ -82,9 +82,9 @@ def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
     # The writer answers a send within twice the store timeout (MongoChatStore.append).
     forwarded = ForwardedChat(bus, timeout=settings.store_timeout * 2 + 1)
 
-    async def lead(may_commit: Callable[[], bool]) -> None:
+    async def lead(may_commit: Callable[[], bool], epoch: int) -> None:
         local.cache.hold(True)  # empty: the previous writer changed the store
-        await store.lead(may_commit)
+        await store.lead(may_commit, epoch)
         forwarded.fail_pending()  # sent to the previous writer: retried here
 
     async def follow() -> None:

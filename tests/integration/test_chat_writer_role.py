@@ -23,7 +23,7 @@ class Instance:
         self.role = ChatWriterRole(leases, name, lead=self._lead, follow=self._follow,
                                    ttl=ttl, renew_every=ttl / 3, try_every=0.1)
 
-    async def _lead(self, may_commit) -> None:
+    async def _lead(self, may_commit, epoch) -> None:
         self.told.append("lead")
 
     async def _follow(self) -> None:
@@ -84,7 +84,7 @@ async def test_a_store_whose_writer_may_no_longer_commit_writes_nothing(client, 
     a, b = await friends(client, services)
     conversation = await services.chat.open_direct(a, b)
     may = {"commit": True}
-    await services.chat_store.lead(lambda: may["commit"])
+    await services.chat_store.lead(lambda: may["commit"], 1)
     await services.chat.send_message(a, conversation.id, client_id="before", text="before")
     may["commit"] = False
     with pytest.raises(UnavailableError):

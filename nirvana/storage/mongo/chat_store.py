@@ -24,6 +24,7 @@ from ...domain.chat.entities import (
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from .codec import conversation_doc, state_doc
 from .collections import ChatCollections
+from .fence import WriterFence
 from .history import history_page
 from .positions import StreamPositions
 from .resume import stream_since
@@ -49,13 +50,14 @@ class MongoChatStore:
         self._db = ChatCollections()
         self.positions = StreamPositions(self._db)
         self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share)
+        self.fence = WriterFence()  # stamps what the writer inserts (several instances)
         self._wire: WireInserts | None = None
         if insert is None:
             insert = insert_messages(self._db)
             if own_connection:
                 insert = self._wire = WireInserts(self._db, insert, timeout=timeout)
         self.writer = ChatWriter(self._db, self.positions, self.summaries,
-                                 insert, max_batch=max_batch,
+                                 insert, fence=self.fence, max_batch=max_batch,
                                  commit_spacing=commit_spacing, timeout=timeout,
                                  spacing_from=spacing_from, max_inflight=max_inflight,
                                  observer=observer)
@@ -199,10 +201,12 @@ class MongoChatStore:
         self.writer.may_commit = lambda: False
         await self.summaries.forget()
 
-    async def lead(self, may_commit: Callable[[], bool]) -> None:
-        """This process runs the writer from now, while `may_commit()`: seqs, positions and
-        summaries are loaded from the store again, as at a start, since another process
-        wrote before."""
+    async def lead(self, may_commit: Callable[[], bool], epoch: int) -> None:
+        """This process runs the writer from now, while `may_commit()`, as the holder of
+        the lease's `epoch`: the store refuses older epochs' inserts first (fence.py), then
+        seqs, positions and summaries are loaded from it again, as at a start, since
+        another process wrote before."""
+        await self.fence.raise_to(self._db, epoch)
         self._leader_head = None
         self.writer.may_commit = may_commit
         self.writer.forget_seqs()

@@ -76,6 +76,9 @@ class MessageDoc(Document):
     terms: list[str] = []
     hidden_for: list[int] = []  # users who deleted it for themselves
     reactions: list[dict[str, Any]] = []  # flat {emoji, user_id} pairs, in reaction order
+    # The chat-writer lease epoch of the instance that wrote it (several instances; absent
+    # from one process's): what the store's fence checks (fence.py). Not indexed.
+    epoch: int | None = None
 
     class Settings:
         name = "chat_messages"
@@ -111,6 +114,7 @@ class EventDoc(Document):
     seq: int | None = None
     data: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
+    epoch: int | None = None  # as MessageDoc's
 
     class Settings:
         name = "chat_events"

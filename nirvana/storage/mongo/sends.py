@@ -27,6 +27,7 @@ from ...domain.chat.entities import Message
 from ...domain.errors import UnavailableError
 from .codec import is_duplicate_id, message_doc, message_id, message_of
 from .collections import ChatCollections
+from .fence import WriterFence, is_fenced_out
 from .positions import StreamPositions
 from .summaries import Summaries
 from .work_items import Send
@@ -74,8 +75,10 @@ def _bound(remembered: dict[str, Any]) -> None:
 
 class SendCommitter:
     def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
-                 insert: InsertMessages, requeue: Callable[[list[Send]], None]) -> None:
+                 insert: InsertMessages, requeue: Callable[[list[Send]], None],
+                 writer_fence: WriterFence) -> None:
         self._db = db
+        self._writer_fence = writer_fence  # stamps the documents (several instances)
         self._positions = positions
         self._summaries = summaries
         self._insert_docs = insert
@@ -262,11 +265,20 @@ class SendCommitter:
         """Insert in one round trip; the write error of each message not inserted, by its
         index."""
         docs = [message_doc(m) for m in messages]
+        if self._writer_fence.epoch is not None:  # several instances (fence.py)
+            docs = [self._writer_fence.stamp(d) for d in docs]
         fence()
         try:
             await self._insert_docs(docs)
         except BulkWriteError as exc:
-            return {e["index"]: e for e in exc.details.get("writeErrors", [])}
+            errors = exc.details.get("writeErrors", [])
+            if any(is_fenced_out(e) for e in errors):
+                # Another instance writes now (fence.py). Nothing here is answered as
+                # stored: the batch is in doubt (on MongoDB a part of it may have landed
+                # before the fence rose, which the next writer then loaded).
+                raise UnavailableError("This instance is no longer the chat writer; "
+                                       "retry.") from None
+            return {e["index"]: e for e in errors}
         return {}
 
     async def _load_last_seqs(self, conversation_ids: set[str]) -> None:

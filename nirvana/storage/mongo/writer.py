@@ -28,12 +28,15 @@ from datetime import datetime
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from pymongo.errors import WriteError
+
 from ...domain.chat.entities import Receipt, ReceiptKind
 from ...domain.errors import UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait
 from .codec import mark_field, receipt_doc
 from .collections import ChatCollections
+from .fence import WriterFence, is_fenced_out
 from .positions import StreamPositions
 from .sends import InsertMessages, SendCommitter
 from .summaries import Summaries
@@ -59,14 +62,16 @@ def _fence(may_commit: Callable[[], bool]) -> None:
 
 class ChatWriter:
     def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
-                 insert: InsertMessages, *, max_batch: int, commit_spacing: float,
+                 insert: InsertMessages, *, fence: WriterFence, max_batch: int,
+                 commit_spacing: float,
                  timeout: float, spacing_from: int = 1, max_inflight: int = 1,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER) -> None:
         self._db = db
         self._observer = observer
         self._positions = positions
         self._summaries = summaries
-        self._sends = SendCommitter(db, positions, summaries, insert, self._requeue)
+        self._stamp = fence.stamp
+        self._sends = SendCommitter(db, positions, summaries, insert, self._requeue, fence)
         self._max_batch = max_batch
         # Adaptive group commit: a commit while the store is idle goes at once, and what
         # arrives during a commit rides the next one. Only once a batch carried
@@ -305,7 +310,8 @@ class ChatWriter:
                 return
             receipt = Receipt(self._positions.allocate(), mark.conversation_id, mark.user_id,
                               mark.kind, mark.seq, mark.audience)
-            await self._db.events.insert_one(receipt_doc(receipt, datetime.now().astimezone()))
+            await self._db.events.insert_one(
+                self._stamp(receipt_doc(receipt, datetime.now().astimezone())))
             self._positions.stored(receipt.pos)
             resolve(mark.future, receipt)
         except Exception as exc:
@@ -330,4 +336,6 @@ class ChatWriter:
                 self._positions.stored(taken[-1])
             resolve(op.future, result)
         except Exception as exc:  # the caller gets it (a domain error or a store error)
+            if isinstance(exc, WriteError) and is_fenced_out(exc.details or {}):
+                exc = UnavailableError("This instance is no longer the chat writer; retry.")
             fail(op.future, exc)

@@ -1,0 +1,79 @@
+"""The store's own fence against a deposed chat writer (several instances).
+
+Each chat writer stamps every message and stream event it inserts with the epoch of its
+`chat-writer` lease (`epoch`), and on taking the lease, before it reads or writes anything
+else, sets a validator on those collections that refuses an insert stamped with an older
+epoch. A writer paused past its lease whose insert leaves the process after the next
+writer took over is then refused by the store (code 121), however the pause fell: the next
+writer loads positions and seqs only once its fence is up, so everything it does not see
+is refused. Why this and not a unique `pos` index: docs/cluster-chat.md ("The fence").
+
+One process (no REDIS_URL) stamps nothing, and the validator lets unstamped documents
+through: only such a process writes them, and it never runs beside instances
+(instance_guard.py). A database that never had instances has no validator at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pymongo.errors import OperationFailure
+
+from .collections import ChatCollections
+
+log = logging.getLogger("nirvana.chat.store")
+
+FIELD = "epoch"
+FENCED_OUT = 121  # DocumentValidationFailure: the insert carried an older writer's epoch
+_UNAUTHORIZED = 13
+_NO_COLLECTION = 26
+
+
+def validator(epoch: int) -> dict[str, Any]:
+    return {"$or": [{FIELD: {"$exists": False}}, {FIELD: {"$gte": epoch}}]}
+
+
+def is_fenced_out(error: dict[str, Any]) -> bool:
+    """A write error of a document the fence refused."""
+    return error.get("code") == FENCED_OUT
+
+
+class WriterFence:
+    """This process's epoch as the chat writer (None: one process, nothing stamped)."""
+
+    def __init__(self) -> None:
+        self.epoch: int | None = None
+
+    def stamp(self, doc: dict[str, Any]) -> dict[str, Any]:
+        if self.epoch is not None:
+            doc[FIELD] = self.epoch
+        return doc
+
+    async def raise_to(self, db: ChatCollections, epoch: int) -> None:
+        """Refuse, from now on, every insert stamped below `epoch`; stamp ours with it.
+
+        Set whatever the fence stood at: the lease is the authority (a PostgreSQL whose
+        lease table started over must not lock its writer out), and a writer deposed
+        before its own `raise_to` answered only lowers it to an epoch whose holder, past
+        its lease by then, commits nothing more (chat_writer_role.py)."""
+        self.epoch = epoch
+        for coll in (db.messages, db.events):
+            command = {"collMod": coll.name, "validator": validator(epoch),
+                       "validationLevel": "moderate"}
+            try:
+                try:
+                    await coll.database.command(command)
+                except OperationFailure as exc:
+                    if exc.code != _NO_COLLECTION:
+                        raise
+                    await coll.database.create_collection(coll.name)
+                    await coll.database.command(command)
+            except OperationFailure as exc:
+                if exc.code != _UNAUTHORIZED:
+                    raise
+                # A MongoDB user without the collMod action (readWrite has none): the
+                # writer's own lease check is then the only fence (docs/cluster-chat.md).
+                log.warning("cannot fence %s against a deposed chat writer: this MongoDB "
+                            "user may not run collMod (grant dbAdmin on the chat "
+                            "database; docs/cluster-chat.md)", coll.name)
