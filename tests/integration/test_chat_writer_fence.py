@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from nirvana.domain.chat.entities import Conversation, Message, MessageDraft, MessageKind, ReceiptKind
+from nirvana.domain.chat.entities import (
+    Conversation,
+    Message,
+    MessageDraft,
+    MessageKind,
+    ReceiptKind,
+)
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections

@@ -20,11 +20,13 @@ class Instance:
 
     def __init__(self, leases: PgLeases, name: str, ttl: float = 2.0) -> None:
         self.told: list[str] = []
+        self.epochs: list[int] = []  # the epoch each lead was told to fence the store at
         self.role = ChatWriterRole(leases, name, lead=self._lead, follow=self._follow,
                                    ttl=ttl, renew_every=ttl / 3, try_every=0.1)
 
     async def _lead(self, may_commit, epoch) -> None:
         self.told.append("lead")
+        self.epochs.append(epoch)
 
     async def _follow(self) -> None:
         self.told.append("follow")
@@ -50,6 +52,7 @@ async def test_one_instance_leads_and_another_takes_over_when_it_stops(leases):
                 break
             await asyncio.sleep(0.1)
         assert second.told == ["follow", "lead"] and second.role.held.epoch == epoch + 1
+        assert first.epochs == [epoch] and second.epochs == [epoch + 1]
     finally:
         running.cancel()
 
