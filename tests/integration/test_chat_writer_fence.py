@@ -21,10 +21,13 @@ from nirvana.domain.chat.entities import (
     MessageKind,
     ReceiptKind,
 )
+from nirvana.domain.chat.service import ChatService
 from nirvana.domain.errors import UnavailableError
+from nirvana.storage.mongo.changes import MongoChatChanges
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.sends import insert_messages
+from nirvana.storage.postgres.chat_peers import PgChatPeers
 from tests.support.people import a_with_two_friends
 
 
@@ -123,10 +126,13 @@ async def test_a_deposed_writers_insert_released_after_the_next_writer_committed
 async def test_the_store_refuses_a_deposed_writer_that_still_trusts_its_lease(
         services, chats, writers):
     """Its own clock not yet past the lease (the check passed before the pause): only the
-    store stands in the way, for messages and receipts alike."""
+    store stands in the way, for messages, receipts and changes alike."""
     a, b, with_b, with_c = chats
     deposed, following = MongoChatStore(), MongoChatStore()
     writers += [deposed, following]
+    deposed_chat = ChatService(store=deposed, changes=MongoChatChanges(deposed),
+                               peers=PgChatPeers(services.pool), publisher=services.hub,
+                               clock=services.clock, limits=services.chat.limits)
     await deposed.lead(lambda: True, 7)
     await send(deposed, with_b, a, "first")
     await following.lead(lambda: True, 8)
@@ -135,6 +141,8 @@ async def test_the_store_refuses_a_deposed_writer_that_still_trusts_its_lease(
     with pytest.raises(UnavailableError):
         await deposed.record_receipt(with_b.id, b, ReceiptKind.READ, 1,
                                      tuple(with_b.member_ids))
+    with pytest.raises(UnavailableError):
+        await deposed_chat.edit_message(a, with_b.id, 1, "edited")
     db = services.mongo[services.settings.mongodb_db]
     assert await db["chat_messages"].count_documents({"client_id": "refused"}) == 0
     assert await db["chat_events"].count_documents({}) == 0

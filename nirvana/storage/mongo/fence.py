@@ -6,7 +6,8 @@ else, sets a validator on those collections that refuses an insert stamped with 
 epoch. A writer paused past its lease whose insert leaves the process after the next
 writer took over is then refused by the store (code 121), however the pause fell: the next
 writer loads positions and seqs only once its fence is up, so everything it does not see
-is refused. Why this and not a unique `pos` index: docs/cluster-chat.md ("The fence").
+is refused. Why this and not a unique `pos` index, and what it leaves: docs/cluster-chat.md
+("The fence the store enforces").
 
 One process (no REDIS_URL) stamps nothing, and the validator lets unstamped documents
 through: only such a process writes them, and it never runs beside instances
