@@ -22,6 +22,7 @@ from typing import Any
 
 from pymongo.errors import OperationFailure
 
+from ...domain.errors import UnavailableError
 from .collections import ChatCollections
 
 log = logging.getLogger("nirvana.chat.store")
@@ -46,6 +47,13 @@ def validator(epoch: int) -> dict[str, Any]:
 def is_fenced_out(error: dict[str, Any]) -> bool:
     """A write error of a document the fence refused."""
     return error.get("code") == FENCED_OUT
+
+
+class FencedOutError(UnavailableError):
+    """The store refused this writer's insert: another instance holds a later epoch."""
+
+    def __init__(self) -> None:
+        super().__init__("This instance is no longer the chat writer; retry.")
 
 
 class WriterFence:

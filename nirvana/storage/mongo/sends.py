@@ -27,7 +27,7 @@ from ...domain.chat.entities import Message
 from ...domain.errors import UnavailableError
 from .codec import is_duplicate_id, message_doc, message_id, message_of
 from .collections import ChatCollections
-from .fence import WriterFence, is_fenced_out
+from .fence import FencedOutError, WriterFence, is_fenced_out
 from .positions import StreamPositions
 from .summaries import Summaries
 from .work_items import Send
@@ -276,8 +276,7 @@ class SendCommitter:
                 # Another instance writes now (fence.py). Nothing here is answered as
                 # stored: the batch is in doubt (on MongoDB a part of it may have landed
                 # before the fence rose, which the next writer then loaded).
-                raise UnavailableError("This instance is no longer the chat writer; "
-                                       "retry.") from None
+                raise FencedOutError() from None
             return {e["index"]: e for e in errors}
         return {}
 

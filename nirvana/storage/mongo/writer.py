@@ -36,7 +36,7 @@ from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait
 from .codec import mark_field, receipt_doc
 from .collections import ChatCollections
-from .fence import WriterFence, is_fenced_out
+from .fence import FencedOutError, WriterFence, is_fenced_out
 from .positions import StreamPositions
 from .sends import InsertMessages, SendCommitter
 from .summaries import Summaries
@@ -259,7 +259,21 @@ class ChatWriter:
         while self._inflight:
             await asyncio.wait([self._inflight[-1].settled])
 
+    @staticmethod
+    def _deposed(exc: Exception) -> Exception:
+        """`exc` as the writer answers it. A refusal by the store's fence (fence.py): another
+        instance writes now, and this one's next lease renewal finds it so and follows
+        (chat_writer_role.py). Not stepped down here: a refusal answered late must not
+        undo a later `lead()`."""
+        if isinstance(exc, WriteError) and is_fenced_out(exc.details or {}):
+            exc = FencedOutError()
+        if isinstance(exc, FencedOutError):
+            log.warning("the store refused a chat write of this instance's: another "
+                        "instance is the chat writer now")
+        return exc
+
     def _failed(self, batch: list[Any], exc: Exception) -> None:
+        self._deposed(exc)
         self._observer.batch_failed(len(batch), len(self._pending))
         log.warning("chat write batch failed: %s", type(exc).__name__)
         self._sends.forget_seqs()  # re-read from the store: never reuse a seq
@@ -315,6 +329,7 @@ class ChatWriter:
             self._positions.stored(receipt.pos)
             resolve(mark.future, receipt)
         except Exception as exc:
+            self._deposed(exc)
             fail(mark.future, UnavailableError("The receipt could not be stored."))
             log.warning("receipt write failed: %s", exc)
 
@@ -336,6 +351,4 @@ class ChatWriter:
                 self._positions.stored(taken[-1])
             resolve(op.future, result)
         except Exception as exc:  # the caller gets it (a domain error or a store error)
-            if isinstance(exc, WriteError) and is_fenced_out(exc.details or {}):
-                exc = UnavailableError("This instance is no longer the chat writer; retry.")
-            fail(op.future, exc)
+            fail(op.future, self._deposed(exc))
