@@ -80,11 +80,11 @@ class FakeChatStore:
         mine = [c for c in self.conversations.values() if c.member(user_id)]
         return sorted(mine, key=lambda c: c.last_activity, reverse=True)[:limit]
 
-    def append(self, d: MessageDraft, *, landed_late=None) -> Awaitable[tuple[Message, bool]]:
+    def append(self, d: MessageDraft, *, on_stored=None) -> Awaitable[tuple[Message, bool]]:
         # A task starts in creation order, so appends are stored in call order.
-        return asyncio.ensure_future(self._write(d))
+        return asyncio.ensure_future(self._write(d, on_stored))
 
-    async def _write(self, d: MessageDraft) -> tuple[Message, bool]:
+    async def _write(self, d: MessageDraft, on_stored=None) -> tuple[Message, bool]:
         await asyncio.sleep(0)  # let concurrent senders interleave
         for m in self.stored_messages:
             if (m.sender_id, m.client_id) == (d.sender_id, d.client_id):
@@ -99,6 +99,8 @@ class FakeChatStore:
         c.last_message = m
         sender = c.member(d.sender_id)
         sender.read_seq = sender.delivered_seq = m.seq
+        if on_stored is not None:
+            on_stored(m)
         return m, True
 
     async def messages(self, conversation_id, *, before, after, limit) -> list[Message]:

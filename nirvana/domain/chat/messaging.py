@@ -267,26 +267,26 @@ class Messaging:
             audience=conversation.member_ids, created_at=self._clock.now(),
         )
         # Queued now, in call order; the task only waits for the store's answer.
-        stored = self._store.append(draft, landed_late=partial(self._posted, conversation,
-                                                                user_id))
+        # Delivered by the store as it is stored (`on_stored`), in the turn the store
+        # answers: the task below would deliver it a turn later.
+        stored = self._store.append(draft, on_stored=partial(self._posted, conversation,
+                                                              user_id))
         return asyncio.get_running_loop().create_task(
             self._delivered(conversation, user_id, stored))
 
     async def _delivered(self, conversation: Conversation, user_id: int,
                          stored: Awaitable[tuple[Message, bool]]) -> tuple[Message, bool]:
-        """The store's answer: deliver a new message, then answer the sender. The store
-        answers sends in seq order, so these wake, deliver and finish in that order."""
+        """The store's answer, for the sender: a new message is delivered already
+        (`on_stored`)."""
         message, created = await stored
         if message.conversation_id != conversation.id:
             raise ConflictError("This client_id was already used for another "
                                 "conversation.", code="client_id_reused")
-        if created:
-            self._posted(conversation, user_id, message)
         return message, created
 
     def _posted(self, conversation: Conversation, user_id: int, message: Message) -> None:
-        """A new message is stored: update the cached state and deliver it live. Also for a
-        message whose sender stopped waiting (store_timeout) before it was stored."""
+        """A new message is stored (the store's `on_stored`): update the cached state and
+        deliver it live, whether or not its sender still waits."""
         self.cache.appended(message)
         conversation.last_seq = max(conversation.last_seq, message.seq)
         conversation.last_message = message

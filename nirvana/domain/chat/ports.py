@@ -64,16 +64,17 @@ class ChatStore(Protocol):
         ...
 
     def append(self, draft: MessageDraft, *,
-               landed_late: Callable[[Message], None] | None = None
+               on_stored: Callable[[Message], None] | None = None
                ) -> Awaitable[tuple[Message, bool]]:
         """Queue a message's durable write now (writes are stored in the order of these
         calls) and return an awaitable of its result: the stored message and True; or, when
         the sender already sent `client_id`, the stored one and False. Storing also moves
         the conversation's last seq and last message, and raises the sender's read and
         delivered marks to it. Raises UnavailableError when the store failed or did not
-        answer in time (`store_timeout`). If the caller stopped waiting or was answered
-        `store_timeout`, and the write is stored afterwards, `landed_late(message)` is
-        called then, so the message is still delivered."""
+        answer in time (`store_timeout`). `on_stored(message)` is called once when the
+        message is new and stored, as soon as it is (before the awaitable resolves), also
+        when the caller stopped waiting or was answered `store_timeout`: the caller
+        delivers it there."""
         ...
 
     async def messages(self, conversation_id: str, *, before: int | None, after: int | None,

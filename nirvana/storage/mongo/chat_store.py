@@ -155,12 +155,12 @@ class MongoChatStore:
         return d.get("last_seq", 0) if d else 0
 
     def append(self, draft: MessageDraft, *,
-               landed_late: Callable[[Message], None] | None = None
+               on_stored: Callable[[Message], None] | None = None
                ) -> asyncio.Future[tuple[Message, bool]]:
         loop = asyncio.get_running_loop()
-        send = Send(draft, loop.create_future(), landed_late=landed_late)
+        send = Send(draft, loop.create_future(), on_stored=on_stored)
         # Bounded: a store that hangs yields an error naming the send, never a hang. The
-        # write may still land later: it is then handed to `landed_late`, and a retry with
+        # write may still land later: it is then handed to `on_stored`, and a retry with
         # the same client_id finds it. A timer, not a coroutine under asyncio.timeout: the
         # writer answers a send by resolving its future, with no task of its own.
         send.deadline = loop.call_later(self.writer.timeout * 2, send.expire)

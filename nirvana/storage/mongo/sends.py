@@ -30,7 +30,7 @@ from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence, is_fenced_out
 from .positions import StreamPositions
 from .summaries import Summaries
-from .work_items import Send
+from .work_items import Send, stored
 
 log = logging.getLogger("nirvana.chat.store")
 MAX_IN_DOUBT = 10_000  # sends remembered as in doubt (see `SendCommitter.reconcile`)
@@ -118,9 +118,7 @@ class SendCommitter:
         for m in moved:
             log.info("a send in doubt was stored: delivered late as position %d", m.pos)
             self._summaries.add(m)
-            landed_late = doubt[m.id].landed_late
-            if landed_late is not None:
-                landed_late(m)
+            stored(doubt[m.id].on_stored, m)
 
     async def _move_to_head(self, messages: list[Message]) -> list[Message]:
         """Give stored messages that were never delivered fresh positions, in their order:

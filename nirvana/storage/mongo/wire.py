@@ -16,6 +16,10 @@ Failures read as pymongo's: a document refused is a `BulkWriteError` naming it b
 command refused an `OperationFailure`; a connection lost or a reply not come in time an
 `AutoReconnect` / `NetworkTimeout` (the batch is then in doubt, sends.py). A connection that
 timed out is dropped, so no late reply can answer a later request.
+
+A reply wakes the writer at once, inside the protocol's `data_received`, rather than on the
+loop's next turn (`Reply`): the batch is settled and its messages delivered in the turn
+the store's answer is read (docs/performance.md, "The same turn as the store's answer").
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
-from typing import Any, Awaitable, Callable
+from contextvars import Context
+from typing import Any, Awaitable, Callable, Generator
 
 import bson
 from bson.codec_options import CodecOptions
@@ -48,6 +53,95 @@ MAX_IDLE = 120.0
 Insert = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
+class Reply:
+    """What a request's sender awaits: an asyncio future (Task awaits any object with
+    this interface, `asyncio.isfuture`), except that a reply read from the socket wakes the
+    awaiting task at once, inside `data_received`, instead of scheduling the wake-up for
+    the loop's next turn. Done callbacks run at once only where no task is running (a
+    protocol callback); elsewhere, and for a cancellation, they are scheduled as a future's
+    are, since a task cannot be stepped from inside another. tests/unit/test_wire_reply.py
+    holds this against asyncio's and uvloop's Task."""
+
+    _asyncio_future_blocking = False
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._callbacks: list[tuple[Callable[[Any], object], Context | None]] = []
+        self._result: bytes | None = None
+        self._exception: BaseException | None = None
+        self._cancelled: str | None = None  # the cancel message ("" without one)
+        self._done = False
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def done(self) -> bool:
+        return self._done
+
+    def cancelled(self) -> bool:
+        return self._cancelled is not None
+
+    def result(self) -> bytes:
+        if self._cancelled is not None:
+            raise asyncio.CancelledError(self._cancelled or None)
+        if not self._done:
+            raise asyncio.InvalidStateError("no reply yet")
+        if self._exception is not None:
+            raise self._exception
+        assert self._result is not None
+        return self._result
+
+    def exception(self) -> BaseException | None:
+        if self._cancelled is not None:
+            raise asyncio.CancelledError(self._cancelled or None)
+        return self._exception
+
+    def add_done_callback(self, fn: Callable[[Any], object], *,
+                          context: Context | None = None) -> None:
+        if self._done:
+            self._loop.call_soon(fn, self, context=context)
+        else:
+            self._callbacks.append((fn, context))
+
+    def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
+        kept = [(f, c) for f, c in self._callbacks if f != fn]
+        removed, self._callbacks = len(self._callbacks) - len(kept), kept
+        return removed
+
+    def cancel(self, msg: Any = None) -> bool:
+        if self._done:
+            return False
+        self._cancelled = "" if msg is None else str(msg)
+        self._finish(now=False)
+        return True
+
+    def set_result(self, reply: bytes) -> None:
+        self._result = reply
+        self._finish(now=True)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._exception = exc
+        self._finish(now=True)
+
+    def _finish(self, now: bool) -> None:
+        self._done = True
+        callbacks, self._callbacks = self._callbacks, []
+        now = now and asyncio.current_task(self._loop) is None
+        for fn, context in callbacks:
+            if not now:
+                self._loop.call_soon(fn, self, context=context)
+            elif context is not None:
+                context.run(fn, self)
+            else:
+                fn(self)
+
+    def __await__(self) -> Generator[Any, None, bytes]:
+        if not self._done:
+            self._asyncio_future_blocking = True
+            yield self
+        return self.result()
+
+
 class _Wire(asyncio.Protocol):
     """One connection: requests written as they come, each reply handed to the waiter of
     the request it answers (`responseTo`)."""
@@ -55,7 +149,7 @@ class _Wire(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
-        self._waiting: dict[int, asyncio.Future[bytes]] = {}
+        self._waiting: dict[int, Reply] = {}
         self._next_id = 0
         self.lost = False
         self.used = time.monotonic()
@@ -98,7 +192,7 @@ class _Wire(asyncio.Protocol):
             raise AutoReconnect("the store closed the connection")
         self._next_id = request_id = (self._next_id + 1) & 0x7FFFFFFF
         payload = _FLAGS_AND_KIND + body
-        waiter = asyncio.get_running_loop().create_future()
+        waiter = Reply(asyncio.get_running_loop())
         self._waiting[request_id] = waiter
         self.transport.write(_HEADER.pack(16 + len(payload), request_id, 0, OP_MSG) + payload)
         self.used = time.monotonic()

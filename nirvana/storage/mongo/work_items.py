@@ -4,6 +4,7 @@ through its own future, in the order the writer commits them."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -11,13 +12,15 @@ from ...domain.chat.entities import Message, MessageDraft, ReceiptKind
 from ...domain.errors import UnavailableError
 from .codec import message_id
 
+log = logging.getLogger("nirvana.chat.store")
+
 
 @dataclass
 class Send:
     draft: MessageDraft
     future: asyncio.Future[tuple[Message, bool]]
     duplicates: list[Send] = field(default_factory=list)  # the same key, in this batch
-    landed_late: Callable[[Message], None] | None = None
+    on_stored: Callable[[Message], None] | None = None  # the port's `append`
     deadline: asyncio.TimerHandle | None = None  # fails `future` with store_timeout
     settled: bool = False  # answered by the writer (a send past its deadline is not yet)
     # Its message's `_id`, which is also its retry key (codec.message_id): made once, as
@@ -34,11 +37,10 @@ class Send:
 
     def answer(self, message: Message, created: bool) -> None:
         self._settle()
-        if not self.future.done():
+        if created:
+            stored(self.on_stored, message)
+        if not self.future.done():  # the sender may have been told store_timeout
             self.future.set_result((message, created))
-        elif created and self.landed_late is not None:
-            # The sender was told store_timeout (or stopped waiting): still delivered.
-            self.landed_late(message)
 
     def refuse(self, exc: BaseException) -> None:
         """Fail this send and the duplicates that share its write."""
@@ -48,7 +50,7 @@ class Send:
 
     def expire(self) -> None:
         """The deadline: the sender hears store_timeout now; the writer still settles the
-        send (a message it stores then goes to `landed_late`)."""
+        send (a message it stores still goes to `on_stored`)."""
         fail(self.future, UnavailableError(
             "The message store did not answer in time; retry with the same client_id.",
             code="store_timeout"))
@@ -80,6 +82,18 @@ class Mark:
 
 
 WorkItem = Send | Mark | Op
+
+
+def stored(on_stored: Callable[[Message], None] | None, message: Message) -> None:
+    """Hand a new message to its send's `on_stored` (it delivers it), now: in the turn its
+    batch is settled, not when the sender's task next wakes. A failure there is logged and
+    stops neither the writer nor the batch's other answers."""
+    if on_stored is None:
+        return
+    try:
+        on_stored(message)
+    except Exception:
+        log.exception("handing on a stored message failed (position %d)", message.pos)
 
 
 def resolve(future: asyncio.Future[Any], result: Any) -> None:
