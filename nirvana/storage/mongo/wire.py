@@ -94,6 +94,8 @@ class Reply:
     def exception(self) -> BaseException | None:
         if self._cancelled is not None:
             raise asyncio.CancelledError(self._cancelled or None)
+        if not self._done:
+            raise asyncio.InvalidStateError("no reply yet")
         return self._exception
 
     def add_done_callback(self, fn: Callable[[Any], object], *,
@@ -116,12 +118,14 @@ class Reply:
         return True
 
     def set_result(self, reply: bytes) -> None:
-        self._result = reply
-        self._finish(now=True)
+        if not self._done:  # a reply after a cancel or a lost connection: nobody waits
+            self._result = reply
+            self._finish(now=True)
 
     def set_exception(self, exc: BaseException) -> None:
-        self._exception = exc
-        self._finish(now=True)
+        if not self._done:
+            self._exception = exc
+            self._finish(now=True)
 
     def _finish(self, now: bool) -> None:
         self._done = True
