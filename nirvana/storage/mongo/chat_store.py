@@ -42,12 +42,14 @@ class MongoChatStore:
                  summary_interval: float = 5.0, summary_share: float = 0.2,
                  commit_spacing: float = 0.01, spacing_from: int = 8, max_inflight: int = 1,
                  insert: InsertMessages | None = None, own_connection: bool = False,
-                 observer: ChatWriterObserver = NO_WRITER_OBSERVER) -> None:
+                 observer: ChatWriterObserver = NO_WRITER_OBSERVER,
+                 db: ChatCollections | None = None) -> None:
         """`insert` writes a batch's message documents (default: one unordered insert_many);
         tests pass one that fails. `own_connection`: the writer's inserts go over a plain
         connection of their own (wire.py; for the embedded store). `observer` is told of
-        every batch (nirvana/metrics.py)."""
-        self._db = ChatCollections()
+        every batch (nirvana/metrics.py). `db`: the collections (tests pass one that counts
+        reads)."""
+        self._db = db if db is not None else ChatCollections()
         self.positions = StreamPositions(self._db)
         self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share)
         self.fence = WriterFence()  # stamps what the writer inserts (several instances)
@@ -145,12 +147,12 @@ class MongoChatStore:
                                   floor=lambda: self._seq_floor(conversation_id))
 
     async def _seq_floor(self, conversation_id: str) -> int:
-        """A lower bound of the conversation's highest seq (history.py): a summary this
-        process has not written yet, newer than the stored one; else the stored one."""
-        held = [m.seq for buffer in self.summaries.unwritten()
-                if (m := buffer.last.get(conversation_id)) is not None]
-        if held:
-            return max(held)
+        """A lower bound of the conversation's highest seq (history.py): the highest this
+        process stored, when it stored any (never below the stored summary's, which it
+        wrote or which came before it); else the stored summary's."""
+        held = self.summaries.highest_seq(conversation_id)
+        if held is not None:
+            return held
         d = await self._db.states.find_one({"_id": conversation_id}, projection={"last_seq": 1})
         return d.get("last_seq", 0) if d else 0
 

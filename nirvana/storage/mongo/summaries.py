@@ -137,9 +137,21 @@ class Summaries:
         self._next_flush = 0.0
         self._flusher: asyncio.Task[None] | None = None
         self._recovered = False
+        # The highest seq of each conversation that this process summarised (a message
+        # landing late keeps its older seq, so it may come after a flush of a newer one):
+        # a tighter lower bound of the conversation's end than the stored summary, kept
+        # for every conversation written to, as the writer keeps its seqs (sends.py).
+        self._highest: dict[str, int] = {}
 
     def add(self, m: Message) -> None:
         self._buffer.add(m)
+        if m.seq > self._highest.get(m.conversation_id, 0):
+            self._highest[m.conversation_id] = m.seq
+
+    def highest_seq(self, conversation_id: str) -> int | None:
+        """The highest seq of the conversation this process stored and summarised, or None
+        when it stored none since it started (or became the writer)."""
+        return self._highest.get(conversation_id)
 
     def applied(self, c: Conversation) -> Conversation:
         """`c` as read from the store, with the summaries not written yet applied (those
@@ -183,6 +195,7 @@ class Summaries:
         stored messages past the checkpoint, which the next writer's `recover` re-summarises."""
         await self.stop()
         self._buffer = SummaryBuffer()
+        self._highest.clear()
         self._recovered = False
 
     async def flush_quietly(self) -> None:
@@ -240,7 +253,7 @@ class Summaries:
                                                upsert=True)
             else:
                 async for d in self._db.messages.find({"pos": {"$gt": since}}):
-                    self._buffer.add(message_of(d))
+                    self.add(message_of(d))
                 if self._buffer:
                     log.info("re-summarising %d conversations after a restart",
                              len(self._buffer.last))

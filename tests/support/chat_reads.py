@@ -1,0 +1,66 @@
+"""The chat store's collections, counting what history pages read: passed to MongoChatStore
+as its `db`, as production passes the plain ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nirvana.storage.mongo.collections import ChatCollections
+
+
+class CountingCollections(ChatCollections):
+    def __init__(self) -> None:
+        self.windows: list[dict[str, Any]] = []  # the seq range of each read of messages
+        self.documents = 0  # the messages those reads brought into this process
+        self.floor_reads = 0  # reads of a conversation's stored summary
+
+    def reset(self) -> None:
+        self.windows.clear()
+        self.documents = self.floor_reads = 0
+
+    @property
+    def reads(self) -> int:
+        """Every read a page made: its windows and its summary reads."""
+        return len(self.windows) + self.floor_reads
+
+    @property
+    def messages(self) -> Any:
+        return _Messages(super().messages, self)
+
+    @property
+    def states(self) -> Any:
+        return _States(super().states, self)
+
+
+class _Messages:
+    def __init__(self, inner: Any, counts: CountingCollections) -> None:
+        self._inner, self._counts = inner, counts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def aggregate(self, pipeline: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        self._counts.windows.append(pipeline[0]["$match"].get("seq", {}))
+        return _Counted(await self._inner.aggregate(pipeline, *args, **kwargs), self._counts)
+
+
+class _Counted:
+    def __init__(self, cursor: Any, counts: CountingCollections) -> None:
+        self._cursor, self._counts = cursor, counts
+
+    async def __aiter__(self) -> Any:
+        async for d in self._cursor:
+            self._counts.documents += 1
+            yield d
+
+
+class _States:
+    def __init__(self, inner: Any, counts: CountingCollections) -> None:
+        self._inner, self._counts = inner, counts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        self._counts.floor_reads += 1
+        return await self._inner.find_one(*args, **kwargs)
