@@ -6,11 +6,13 @@
 Starts a throwaway embedded store (durable commits, as run.py runs it) holding 100
 conversations of 200 messages and one of 5,000, and times each kind of page, warm, in a
 200-message and in the 5,000-message conversation: the newest page, a page `before` the
-middle, a page `after` the middle and one `after` the last 10 (a client catching up); each
-read as everyone reads it and as a reader who deleted a message for themselves reads it
-(the `hidden_for` clause of the open range). The two ways alternate within each round; the
-table gives the median and p90 in ms per page, and the store's plans (`explain`) for the
-newest page of the long conversation. Measures; asserts nothing.
+middle, a page `after` the middle, one `after` the last 10 (a client catching up), and the
+worst cursors (`before` 2**63-1 and 2**53, `after` -2**53); each read as everyone reads it,
+as a reader who deleted a message for themselves reads it (the `hidden_for` clause of the
+open range), and as one who deleted all but the first and last 10 (a hidden run). The two
+ways alternate within each round; the table gives the median and p90 in ms per page, and
+the store's plans (`explain`) for the newest page of the long conversation. Measures and
+checks that both ways return the same pages; asserts nothing else.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from nirvana.wiring.stores import init_documents
 
 SIZES = {**{f"c{i}": 200 for i in range(100)}, "big": 5000}
 READER = 2  # a member who deleted one message for themselves (`hidden_for`)
+HIDER = 3  # a member who deleted all but the first and the last 10 for themselves
 
 
 async def seed(db: Any) -> None:
@@ -49,8 +52,9 @@ async def seed(db: Any) -> None:
             m = Message(id=message_id(sender, f"{cid}-{seq}"), conversation_id=cid, seq=seq,
                         pos=pos, sender_id=sender, client_id=f"{cid}-{seq}",
                         kind=MessageKind.TEXT, text="see you at the meeting tomorrow " * 3,
-                        attachments=(), reply_to=None, created_at=now, audience=(1, 2),
-                        hidden_for=(READER,) if seq == 1 else ())
+                        attachments=(), reply_to=None, created_at=now, audience=(1, 2, 3),
+                        hidden_for=(*((READER,) if seq == 1 else ()),
+                                    *((HIDER,) if 10 < seq <= n - 10 else ())))
             docs.append(message_doc(m))
     random.Random(1).shuffle(docs)  # conversations interleave in the store, as they are sent
     for i in range(0, len(docs), 1000):
@@ -107,24 +111,25 @@ async def run(args: argparse.Namespace) -> None:
         rows: dict[tuple[str, str, str], list[float]] = {}
         pages = [("newest", {}), ("before the middle", {"before": "middle"}),
                  ("after the middle", {"after": "middle"}),
-                 ("after the last 10", {"after": "last 10"})]  # a client catching up
+                 ("after the last 10", {"after": "last 10"}),  # a client catching up
+                 ("before 2**63-1", {"before": 2 ** 63 - 1}),
+                 ("before 2**53", {"before": 2 ** 53}), ("after -2**53", {"after": -2 ** 53})]
         for r in range(args.rounds + 2):  # two warm-up rounds, not counted
             for cid in ("c7", "big"):
-                middle = SIZES[cid] // 2
+                at_ = {"middle": SIZES[cid] // 2, "last 10": SIZES[cid] - 10}
                 for name, cursor in pages:
-                    for reader in (None, READER):
+                    for reader in (None, READER, HIDER):
                         page = {"before": None, "after": None, "limit": args.limit,
                                 "hidden_for": reader,
-                                **{k: middle if at == "middle" else SIZES[cid] - 10
-                                   for k, at in cursor.items()}}
+                                **{k: at_.get(at, at) for k, at in cursor.items()}}
                         ways = [("open range", open_range), ("seq windows", windows)]
                         results = []
                         for way, read in ways if r % 2 else reversed(ways):
                             ms, seqs = await timed(read, db, cid, **page)
                             results.append(seqs)
                             if r >= 2:
-                                key = (f"{SIZES[cid]:,} msgs", name, "reader" if reader
-                                       else "all")
+                                key = (f"{SIZES[cid]:,} msgs", name,
+                                       {None: "all", READER: "reader"}.get(reader, "hider"))
                                 rows.setdefault((*key, way), []).append(ms)
                         assert results[0] == results[1], (cid, name, reader)
         plans = {
