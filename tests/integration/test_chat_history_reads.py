@@ -86,6 +86,17 @@ async def test_a_cursor_far_past_the_end_takes_three_reads_and_gives_the_newest_
     assert counts.reads <= 3 and counts.documents == 20, counts.windows
 
 
+@pytest.mark.parametrize("before", [None, 2 ** 63 - 1])
+async def test_a_summary_that_leads_the_messages_costs_a_few_empty_reads(counted, before):
+    """Past the floor nothing is known, but the messages end 370 seqs below it (as after
+    a restore): the empty windows below the floor double, then reach the messages."""
+    store, counts = counted
+    await _stored("c", 130, summary=500)
+    page = await store.history("c", before=before, after=None, limit=20)
+    assert [m.seq for m in page] == list(range(111, 131))
+    assert counts.reads <= 6 and counts.documents == 20, counts.windows
+
+
 @pytest.mark.parametrize("after", [-2 ** 63, -2 ** 53])
 async def test_a_cursor_far_before_the_start_takes_three_reads_and_gives_the_first_page(
         counted, after):
