@@ -15,8 +15,8 @@ Where the conversation ends is only known as a lower bound (`SeqFloor`: the stor
 lags the messages). A window reaching past it is left open above, so a message newer than
 the bound is read, not skipped; the messages past the bound are at most the summaries not
 written yet. A far cursor (`before` past the floor, `after` before seq 1) comes back empty
-once, then the next window reaches from where it ended to the floor (or to seq 1): one
-read, not a doubling per power of two up to the cursor.
+once, then the next window reaches from where it ended to past the floor (or past seq 1):
+one read, not one per doubling of the window up to the cursor.
 
 `hidden_for` is a pipeline stage of its own after the seq range: in one filter with the
 range, the embedded store scanned the whole collection; as a stage of its own, the store
