@@ -66,6 +66,53 @@ def top(collapsed: Path, count: int = 25) -> str:
     return "\n".join(out) + "\n"
 
 
+# A chat send's phases, for `phases`: the first rule with a frame of the stack containing
+# its text names the sample's phase, so a nested phase is listed before its callers.
+PHASES: list[tuple[str, tuple[str, ...]]] = [
+    ("ack", ("_answer (nirvana/ws/pipeline.py",)),
+    ("fan-out: newMessage encoding", ("message_out (", "encode (nirvana/ws/events.py")),
+    ("fan-out: writes to sockets", ("Hub.message_posted",)),
+    ("metrics", ("CountingPublisher.message_posted", "prometheus_client")),
+    ("listeners (missed messages, mentions)", ("ChatPublishers._tell",)),
+    ("posted: cache and conversation state", ("Messaging._posted",)),
+    ("encoding for the store", ("message_doc (", "(bson/")),
+    ("insert (the store's socket)", ("SendCommitter.write", "WireInserts.", "_Wire.")),
+    ("numbering and answering (writer)", ("SendCommitter.prepare", "SendCommitter.settle",
+                                          "Summaries.add")),
+    ("writer: other", ("ChatWriter.",)),
+    ("parse and validate", ("ServerConnection.receive",)),
+    ("checks (text, membership, block, rate)", (
+        "check_key (", "Messaging._validate", "WriteGate", "standing.py",
+        "Messaging.conversation_for", "Messaging._check_direct_allowed",
+        "Messaging._as_uploaded", "attachments_of")),
+    ("queueing the write (draft, retry key, timer)", ("MongoChatStore.append",
+                                                      "MessageDraft")),
+    ("send: other (slots, task, clock)", ("Messaging.submit_message", "send (nirvana/ws/pipeline",
+                                         "Messaging._delivered")),
+    ("read: frames off the sockets", ("data_received", "WebSocket.receive",
+                                      "send_receive_event_to_app", "Queue.get")),
+    ("store reads (pymongo)", ("pymongo/",)),
+    ("HTTP (the benchmark's /metrics)", ("h11_impl", "RequestResponseCycle")),
+    ("event loop (in C) and other", ("",)),
+]
+
+
+def phases(collapsed: Path) -> str:
+    """The samples of a py-spy raw profile of Nirvana split by a chat send's phases
+    (`PHASES`); samples of idle threads (a thread waiting on a condition) are left out."""
+    counts: collections.Counter[str] = collections.Counter()
+    for line in collapsed.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit() or stack.rsplit(";", 1)[-1].startswith(("Condition.wait",
+                                                                    "Event.wait")):
+            continue
+        counts[next(name for name, marks in PHASES
+                    if any(mark in stack for mark in marks))] += int(n)
+    samples = sum(counts.values()) or 1
+    return "".join(f"    {100 * counts[name] / samples:5.1f}%  {name}\n"
+                   for name, _ in PHASES if counts[name])
+
+
 async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
                 out: Path, spy: bool = True, gil: bool = False) -> None:
     adapter = NirvanaAdapter(server.url)
@@ -131,6 +178,8 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
         path = out / f"{name}.txt"
         if path.exists():
             print(f"{name} ({path}):\n{top(path)}")
+            if name == "nirvana":
+                print(f"nirvana by phase of a send:\n{phases(path)}")
 
 
 def gc_pauses(server: Nirvana) -> dict[tuple[str, str], float]:

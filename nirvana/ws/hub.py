@@ -20,9 +20,10 @@ from ..domain.chat.ports import ChatPeers
 from ..domain.presence import Presence, PresenceState
 from . import events as ev
 from .connection import Connection, UserQueues
+from .message_frames import new_message_frame
 from .presence import PresenceFanout
 from .typing import TypingTracker
-from .views import change_event, conversation_out, message_out
+from .views import change_event, conversation_out
 
 log = logging.getLogger("nirvana.ws.hub")
 
@@ -242,8 +243,7 @@ class Hub:
         # conversation.updated follows: `newMessage` is the chat list's update itself
         # (docs/protocol.md), which halves the frames of the hottest path, and a
         # per-member copy of the whole conversation grew with members squared.
-        text = ev.encode(ev.NewMessage(pos=message.pos, message=message_out(message)))
-        self._deliver(message.audience, text, message.pos)
+        self._deliver(message.audience, new_message_frame(message), message.pos)
 
     def receipt_recorded(self, receipt: Receipt) -> None:
         text = ev.encode(ev.ReceiptEvent(pos=receipt.pos, conversation_id=receipt.conversation_id,

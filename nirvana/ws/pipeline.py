@@ -23,8 +23,8 @@ from .attachments import attachments_of
 from .commands import Send
 from .connection import Connection
 from .errors import error_frame
-from .events import Ack, encode
-from .views import message_out
+from .events import encode
+from .message_frames import send_ack_frame
 
 log = logging.getLogger("nirvana.ws")
 
@@ -61,4 +61,4 @@ def _answer(conn: Connection, cmd: Send, stored: asyncio.Future[tuple[Message, b
     except (Exception, asyncio.CancelledError) as exc:
         _answer_error(conn, cmd.id, exc)
     else:
-        conn.push(encode(Ack(id=cmd.id, message=message_out(message), duplicate=not created)))
+        conn.push(send_ack_frame(cmd.id, message, not created))

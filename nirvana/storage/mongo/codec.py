@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any, Iterable
 
@@ -21,12 +22,21 @@ from ...domain.chat.entities import (
 from ...domain.chat.search import terms_of
 
 _MESSAGE_IDS = uuid.UUID("5d1f3c2e-6a0b-4f7e-9c41-2b8e0d7a9f13")
+_MESSAGE_IDS_BYTES = _MESSAGE_IDS.bytes
 
 
 def message_id(sender_id: int, client_id: str) -> str:
     """The `_id` of the message a sender sends under `client_id`: the same for every retry,
-    so the primary key enforces idempotency. Ids are not secrets; reads check membership."""
-    return uuid.uuid5(_MESSAGE_IDS, f"{sender_id}:{client_id}").hex
+    so the primary key enforces idempotency. Ids are not secrets; reads check membership.
+
+    It is `uuid.uuid5(_MESSAGE_IDS, f"{sender_id}:{client_id}").hex`, made from the hash
+    without building a `UUID` (a quarter of the cost, on every send)."""
+    name = f"{sender_id}:{client_id}".encode()
+    digest = bytearray(hashlib.sha1(_MESSAGE_IDS_BYTES + name, usedforsecurity=False
+                                    ).digest()[:16])
+    digest[6] = digest[6] & 0x0F | 0x50  # version 5
+    digest[8] = digest[8] & 0x3F | 0x80  # the RFC 4122 variant
+    return digest.hex()
 
 
 def is_duplicate_id(error: dict[str, Any]) -> bool:

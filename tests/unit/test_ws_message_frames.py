@@ -1,0 +1,78 @@
+"""The frames of a send, encoded straight from the message (ws/message_frames.py), are the
+bytes the pydantic models encode: clients and the served schema see no difference."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nirvana.domain.chat.entities import Attachment, Message, MessageKind
+from nirvana.ws import events as ev
+from nirvana.ws.message_frames import new_message_frame, send_ack_frame
+from nirvana.ws.protocol import json_schema
+from nirvana.ws.views import message_out
+from tests.support.frame_schema import ServerFrames
+
+SENT = datetime(2026, 12, 5, 3, 30, 1, 123000, tzinfo=timezone.utc)
+# Text a message may hold: anything but control characters, tab and line breaks included
+# (the domain refuses the rest before a message exists), and no lone surrogates.
+TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs")) | st.sampled_from("\t\n\r"))
+BIG = st.integers(min_value=1, max_value=(1 << 62) - 1)
+
+
+def models(m: Message) -> tuple[str, str, str]:
+    out = message_out(m)
+    return (ev.encode(ev.NewMessage(pos=m.pos, message=out)),
+            ev.encode(ev.Ack(id="r-1", message=out, duplicate=False)),
+            ev.encode(ev.Ack(id="r-2", message=out, duplicate=True)))
+
+
+def direct(m: Message) -> tuple[str, str, str]:
+    return (new_message_frame(m), send_ack_frame("r-1", m, False),
+            send_ack_frame("r-2", m, True))
+
+
+def message(**changes) -> Message:
+    fields = dict(id="5d1f3c2e6a0b4f7e9c412b8e0d7a9f13", conversation_id="c" * 32, seq=3,
+                  pos=41, sender_id=7, client_id="k-1", kind=MessageKind.TEXT, text="hi",
+                  attachments=(), reply_to=None, created_at=SENT, audience=(7, 8))
+    return Message(**{**fields, **changes})
+
+
+def test_a_plain_message_is_encoded_as_the_models_encode_it():
+    assert direct(message()) == models(message())
+
+
+def test_optional_fields_attachments_and_tombstones_are_encoded_as_the_models_do():
+    files = (Attachment("https://x.test/a.png", MessageKind.IMAGE, "a.png", 1 << 40),
+             Attachment("/media/u/b", MessageKind.FILE), Attachment("https://x.test/c", name="c"))
+    for m in [message(attachments=files, kind=MessageKind.IMAGE, text=""),
+              message(reply_to=2, edited_at=SENT + timedelta(seconds=3)),
+              message(reactions=(("👍", (8, 7)), ("🎉", (7,)))),
+              message(deleted=True, attachments=files, text="gone", edited_at=SENT),
+              message(created_at=SENT.replace(microsecond=0)),
+              message(created_at=SENT.astimezone(timezone(timedelta(hours=-5))))]:
+        assert direct(m) == models(m)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXT, client_id=TEXT.filter(bool), seq=BIG, pos=BIG, sender=BIG,
+       reply_to=st.none() | BIG, name=st.none() | TEXT, size=st.none() | BIG,
+       emoji=TEXT.filter(bool))
+def test_any_text_and_number_is_encoded_as_the_models_encode_it(text, client_id, seq, pos,
+                                                                sender, reply_to, name, size,
+                                                                emoji):
+    m = message(text=text, client_id=client_id, seq=seq, pos=pos, sender_id=sender,
+                reply_to=reply_to, attachments=(Attachment("https://x.test/" + text, name=name,
+                                                           size=size),),
+                reactions=((emoji, (sender, 1)),))
+    assert direct(m) == models(m)
+
+
+def test_the_frames_follow_the_served_schema():
+    frames = ServerFrames(json_schema())
+    for text in direct(message(reply_to=1, attachments=(Attachment("https://x.test/a"),))):
+        frames.check(json.loads(text))
