@@ -19,6 +19,11 @@ _WORD = re.compile(r"\w+")
 
 
 def normalise(text: str) -> str:
+    if text.isascii():
+        # The same result, without a loop over the characters (every stored message's
+        # terms are made here): ASCII has no decompositions nor combining marks, and its
+        # casefold is its lowercase.
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
