@@ -114,8 +114,7 @@ class CountingPublisher:
     def message_posted(self, message: Any, conversation: Any) -> None:
         self._hub.message_posted(message, conversation)
         self._sent.inc()
-        count = self._hub.count
-        self._delivered.inc(sum(count(uid) for uid in message.audience))
+        self._delivered.inc(sum(map(self._hub.count, message.audience)))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._hub, name)
