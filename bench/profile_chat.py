@@ -70,7 +70,8 @@ def top(collapsed: Path, count: int = 25) -> str:
 # its text names the sample's phase, so a nested phase is listed before its callers.
 PHASES: list[tuple[str, tuple[str, ...]]] = [
     ("ack", ("_answer (nirvana/ws/pipeline.py",)),
-    ("fan-out: newMessage encoding", ("message_out (", "encode (nirvana/ws/events.py")),
+    ("fan-out: newMessage encoding", ("new_message_frame (", "message_out (",
+                                      "encode (nirvana/ws/events.py")),
     ("fan-out: writes to sockets", ("Hub.message_posted",)),
     ("metrics", ("CountingPublisher.message_posted", "prometheus_client")),
     ("listeners (missed messages, mentions)", ("ChatPublishers._tell",)),

@@ -138,7 +138,8 @@ async def test_a_direct_frame_is_what_websockets_writes_and_is_made_once_per_eve
 
     reference = ServerProtocol()
     reference.state = State.OPEN
-    for text in ("", "hi", "é" * 70, "x" * 200, "y" * 70_000):  # each length encoding
+    for text in ("", "hi", "é" * 70, "x" * 125, "x" * 126, "x" * 200, "y" * 65_535,
+                 "y" * 65_536, "y" * 70_000):  # each length encoding, and its bounds
         reference.send_text(text.encode())
         expected = b"".join(reference.data_to_send())
         protocol, transport = open_protocol()
