@@ -132,7 +132,9 @@ class ServerConnection:
         return Error(id=None, code="binary_not_supported", message="Send JSON text frames.")
 
     def receive(self, text: str) -> Any:
-        if len(text.encode("utf-8")) > self.limits.max_frame_bytes:
+        # A character is at most 4 bytes of UTF-8: most frames need no encoding to know.
+        if (len(text) * 4 > self.limits.max_frame_bytes
+                and len(text.encode("utf-8")) > self.limits.max_frame_bytes):
             self.close = (CloseCode.MESSAGE_TOO_BIG,
                           f"frames are limited to {self.limits.max_frame_bytes} bytes")
             return Error(id=None, code="frame_too_big", message="The frame is too big.")
