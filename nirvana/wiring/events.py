@@ -107,9 +107,13 @@ class ChatPublishers:
     def __init__(self, hub: Any, *watchers: object) -> None:
         self._hub = hub
         self._watchers = list(watchers)
+        # Per call, the watchers that define it: looked up once, not on every message (a
+        # getattr that misses costs an exception caught inside it).
+        self._heard: dict[str, list[Callable[..., None]]] = {}
 
     def watch(self, watcher: PostedWatcher | object) -> None:
         self._watchers.append(watcher)
+        self._heard.clear()
 
     def message_posted(self, message: Message, conversation: Conversation) -> None:
         self._hub.message_posted(message, conversation)
@@ -125,10 +129,12 @@ class ChatPublishers:
 
     def _tell(self, name: str, *args: Any) -> None:
         # Watchers hear what they define: a missed-message tracker has no use for groups.
-        for watcher in self._watchers:
-            heard = getattr(watcher, name, None)
-            if heard is None:
-                continue
+        hearing = self._heard.get(name)
+        if hearing is None:
+            hearing = self._heard[name] = [
+                heard for heard in (getattr(w, name, None) for w in self._watchers)
+                if heard is not None]
+        for heard in hearing:
             try:
                 heard(*args)
             except Exception:  # delivery is done; a watcher's failure is only logged
