@@ -1,0 +1,173 @@
+"""`python -m bench.ws_send_cpu [--sends N] [--burst B]`: µs of this process's CPU per chat
+send, in process, from the frame's text to the ack and the room's `newMessage` frames.
+
+The chat benchmark's CPU per delivery swings with the machine's load: a server that falls
+behind commits bigger batches and collects more garbage, so two versions compared on a
+shared machine often run in different regimes. This does not: it starts the embedded
+databases in a temporary directory, builds the services as run.py does, puts ten users in a
+room with one socket each (uvicorn's protocol with Nirvana's direct writes, on a transport
+that counts bytes instead of writing them), and feeds each send's text frame to the same
+code the endpoint runs (`ServerConnection.receive`, the command table, the pipeline):
+validation, checks, the writer's commit to the real store, the fan-out and the ack. Left
+out: reading frames off sockets and the write system calls (the same for any version: the
+fan-out floor), and the store's own CPU (another process). `burst` sends are offered at once
+(round robin over the room) and answered before the next burst, so every version commits
+batches of the same size. Run it from a source tree (`cd TREE && python -m bench.ws_send_cpu`)
+to measure that tree. Measures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.server import ServerState
+from websockets.protocol import State
+
+from nirvana.bootstrap import build_services
+from nirvana.serving import loop_factory, tune_gc
+from nirvana.settings import Settings
+from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
+from nirvana.wiring.stores import open_stores
+from nirvana.ws.command_table import run as run_command
+from nirvana.ws.connection import Connection
+from nirvana.ws.protocol import Limits, ServerConnection
+from nirvana.ws.transport import DirectSendProtocol
+
+ROOM = 10
+
+
+class CountingTransport:
+    """Takes what the socket would write, counting the frames (one write each here)."""
+
+    def __init__(self, wrote: Any) -> None:
+        self._wrote = wrote
+
+    def write(self, data: bytes) -> None:
+        self._wrote()
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def open_socket(wrote: Any) -> DirectSendProtocol:
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # frames are fed directly
+        raise AssertionError
+
+    config = uvicorn.Config(app, ws=DirectSendProtocol, lifespan="off")
+    config.load()
+    protocol = DirectSendProtocol(config, ServerState(), {})
+    protocol.transport = CountingTransport(wrote)  # type: ignore[assignment]
+    protocol.handshake_complete = True
+    protocol.conn.state = State.OPEN
+    return protocol
+
+
+async def room_of(services: Any) -> tuple[list[int], str]:
+    users = []
+    for n in range(ROOM):
+        session = await services.accounts.sign_up(
+            f"cpu-{secrets.token_hex(4)}-{n}@example.com", None, f"Bench {n}", "x" * 12 + "Aa1!")
+        users.append(services.accounts.authenticate(session.access_token).user_id)
+    owner, others = users[0], users[1:]
+    for other in others:
+        await services.social.send_friend_request(owner, other)
+        await services.social.send_friend_request(other, owner)
+    group = await services.chat.create_group(owner, "bench room", others)
+    return users, group.id
+
+
+async def run(sends: int, burst: int, database_url: str, mongodb_url: str,
+              data_dir: Path) -> None:
+    settings = Settings(data_dir=data_dir, mongodb_db=f"ws_send_cpu_{secrets.token_hex(4)}")
+    pool, mongo = await open_stores(settings, database_url=database_url,
+                                    mongodb_url=mongodb_url)
+    services = build_services(settings, pool, mongo, secret="b" * 48)
+    try:
+        users, room = await room_of(services)
+        written = 0
+        waiting: tuple[int, asyncio.Future[None]] | None = None
+
+        def wrote() -> None:
+            nonlocal written
+            written += 1
+            if waiting is not None and written >= waiting[0] and not waiting[1].done():
+                waiting[1].set_result(None)
+
+        limits = Limits(commands_per_second=1e9, command_burst=10**9, inflight_sends=burst)
+        sockets = []
+        for uid in users:
+            conn = Connection(uid, "bench", limits.outgoing_queue, limits.inflight_sends)
+            conn.begin_resume()
+            await services.hub.connected(conn)
+            conn.start_live(await services.chat.head())
+            conn.end_resume(conn.sent_pos)
+            conn.direct = open_socket(wrote).send_now
+            sockets.append((conn, ServerConnection(limits, time.monotonic)))
+        await asyncio.sleep(0.5)  # presence and online lists settle before measuring
+        for conn, _ in sockets:  # what the sender task would have sent by now
+            while conn.queued_frames:
+                await conn.next()
+        nonce = secrets.token_hex(4)
+
+        async def offer(first: int, count: int) -> None:
+            nonlocal waiting
+            waiting = (written + count * (ROOM + 1), asyncio.get_running_loop().create_future())
+            for n in range(first, first + count):
+                conn, protocol = sockets[n % ROOM]
+                text = json.dumps({"type": "send", "id": f"r{n}", "conversation_id": room,
+                                   "client_id": f"{nonce}|{n}", "text": "x" * 80})
+                await run_command(services.chat, conn, protocol.receive(text))
+            try:
+                await asyncio.wait_for(waiting[1], 30)
+            except TimeoutError:
+                raise RuntimeError(f"{written} frames written of {waiting[0]} expected: "
+                                   "an error answered a send, or a socket queued") from None
+
+        for first in range(0, 10 * burst, burst):  # warm up: caches, seqs, connections
+            await offer(first, burst)
+        nonce = secrets.token_hex(4)
+        tune_gc()  # as run.py does before serving
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for first in range(0, sends, burst):
+            await offer(first, burst)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        done = sends - sends % burst
+        print(f"{done} sends in bursts of {burst} to a room of {ROOM}: "
+              f"{cpu * 1e6 / done:.1f} µs CPU per send "
+              f"({cpu * 1e6 / done / ROOM:.1f} per delivery), "
+              f"{wall * 1e6 / done:.1f} µs wall per send (this process only)", flush=True)
+    finally:
+        await services.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ws_send_cpu", description=__doc__)
+    parser.add_argument("--sends", type=int, default=20_000)
+    parser.add_argument("--burst", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=1, help="measure this many times")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="nirvana-ws-send-cpu-"))
+    postgres, mongo = EmbeddedPostgres(root / "postgres"), EmbeddedMongo(root / "mongo")
+    try:
+        database_url, mongodb_url = postgres.start(), mongo.start()
+        for _ in range(args.rounds):
+            with asyncio.Runner(loop_factory=loop_factory("uvloop")) as runner:
+                runner.run(run(args.sends, args.burst, database_url, mongodb_url,
+                               root / "data"))
+    finally:
+        mongo.stop()
+        postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
