@@ -5,7 +5,8 @@ They carry exactly what `events.NewMessage` and `events.Ack` with `views.message
 encode, field for field and in the same order (the models stay the schema and serve every
 other frame); tests/unit/test_ws_message_frames.py checks the bytes agree. Made here because
 building and validating the pydantic models twice per send was the largest part of a send's
-CPU after the socket writes (docs/performance.md, "The server's CPU per send").
+CPU after the socket writes (docs/performance.md, "The server's CPU per send"). The ack
+takes its message's JSON from the `newMessage` made just before it.
 """
 
 from __future__ import annotations
@@ -43,16 +44,32 @@ def message_data(m: Message) -> dict[str, Any]:
     return data
 
 
-def new_message_frame(message: Message, data: dict[str, Any] | None = None) -> str:
-    """`events.encode(NewMessage(pos=message.pos, message=message_out(message)))`;
-    `data`: `message_data(message)` when the caller has it already."""
-    return orjson.dumps({"type": "newMessage", "pos": message.pos,
-                         "message": data if data is not None else message_data(message)
-                         }).decode()
+# The message part of the newest `newMessage` frames, by message id: a send's ack carries
+# the same message, a loop turn or two after its fan-out (`pipeline.py`), and takes it
+# from here instead of encoding it again. Bounded: a miss only costs the encoding.
+_RECENT = 256
+_recent: dict[str, tuple[Message, bytes]] = {}
+
+
+def _message_json(message: Message) -> bytes:
+    found = _recent.get(message.id)
+    if found is not None and found[0] is message:
+        return found[1]
+    return orjson.dumps(message_data(message))
+
+
+def new_message_frame(message: Message) -> str:
+    """`events.encode(NewMessage(pos=message.pos, message=message_out(message)))`."""
+    body = orjson.dumps(message_data(message))
+    _recent[message.id] = (message, body)
+    if len(_recent) > _RECENT:
+        del _recent[next(iter(_recent))]
+    return (b'{"type":"newMessage","pos":%d,"message":%b}' % (message.pos, body)).decode()
 
 
 def send_ack_frame(request_id: str, message: Message, duplicate: bool) -> str:
     """`events.encode(Ack(id=request_id, message=message_out(message),
     duplicate=duplicate))`: the answer to a `send`."""
-    return orjson.dumps({"type": "ack", "id": request_id, "message": message_data(message),
-                         "duplicate": duplicate}).decode()
+    return (b'{"type":"ack","id":%b,"message":%b,"duplicate":%b}' % (
+        orjson.dumps(request_id), _message_json(message),
+        b"true" if duplicate else b"false")).decode()

@@ -27,6 +27,9 @@ from .events import encode
 from .message_frames import send_ack_frame
 
 log = logging.getLogger("nirvana.ws")
+# A frame's kind (validated: one of these) → the domain's: a dict lookup instead of a
+# call of the enum (a tenth of its cost) on every send.
+_KINDS = {kind.value: kind for kind in MessageKind}
 
 
 def _answer_error(conn: Connection, request_id: str, exc: BaseException) -> None:
@@ -42,7 +45,7 @@ async def send(chat: ChatService, conn: Connection, cmd: Send) -> None:
     try:
         stored = await chat.submit_message(
             conn.user_id, cmd.conversation_id, client_id=cmd.client_id, text=cmd.text,
-            kind=MessageKind(cmd.kind), reply_to=cmd.reply_to,
+            kind=_KINDS[cmd.kind], reply_to=cmd.reply_to,
             attachments=attachments_of(cmd.attachments))
     except Exception as exc:
         conn.send_slots.release()

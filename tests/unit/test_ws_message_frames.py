@@ -4,6 +4,7 @@ bytes the pydantic models encode: clients and the served schema see no differenc
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, settings
@@ -70,6 +71,16 @@ def test_any_text_and_number_is_encoded_as_the_models_encode_it(text, client_id,
                                                            size=size),),
                 reactions=((emoji, (sender, 1)),))
     assert direct(m) == models(m)
+
+
+def test_an_ack_carries_its_own_message_whatever_was_delivered_before():
+    delivered = message(text="first")
+    new_message_frame(delivered)
+    for m in [replace(delivered, text="changed since"), message(id="never-delivered")]:
+        assert send_ack_frame("r-2", m, True) == models(m)[2]
+    for n in range(600):  # more than are kept for the acks: the oldest are encoded again
+        new_message_frame(message(id=f"m{n}", pos=n + 1))
+    assert send_ack_frame("r-1", delivered, False) == models(delivered)[1]
 
 
 def test_the_frames_follow_the_served_schema():
