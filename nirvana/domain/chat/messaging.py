@@ -16,7 +16,7 @@ import asyncio
 import uuid
 from dataclasses import replace
 from functools import partial
-from typing import Sequence
+from typing import Awaitable, Sequence
 
 from ..accounts.standing import OpenGate, WriteGate
 from ..clock import Clock
@@ -245,12 +245,12 @@ class Messaging:
                              text: str = "", kind: MessageKind = MessageKind.TEXT,
                              attachments: Sequence[Attachment] = (),
                              reply_to: int | None = None
-                             ) -> asyncio.Future[tuple[Message, bool]]:
+                             ) -> asyncio.Task[tuple[Message, bool]]:
         """`send_message` in two steps, for a caller that pipelines: validate, check and
-        queue the write (raising on a refused send), then return a future that ends with the
+        queue the write (raising on a refused send), then return a task that ends with the
         stored message. Writes queue in call order, so seqs follow it. The message is
-        delivered when it is stored, whether or not anyone waits on the future; cancelling
-        the future only stops that answer."""
+        delivered when it is stored, whether or not anyone waits on the task; cancelling
+        the task only stops that answer."""
         check_key(client_id, "client_id", 64)
         self._validate(kind, text, attachments, reply_to)
         await self._write_gate.check(user_id)
@@ -266,37 +266,23 @@ class Messaging:
             kind=kind, text=text, attachments=tuple(attachments), reply_to=reply_to,
             audience=conversation.member_ids, created_at=self._clock.now(),
         )
-        # Queued now, in call order. Delivered by the store as it is stored (`on_stored`),
-        # in the turn the store answers; the answer below is only the sender's.
-        stored = asyncio.ensure_future(self._store.append(
-            draft, on_stored=partial(self._posted, conversation, user_id)))
-        # A callback on the store's answer, not a task awaiting it: a task per send cost
-        # more than the rest of answering it (docs/performance.md, "The server's CPU per
-        # send"). Callbacks run in the order the store answers, which is seq order.
-        answer: asyncio.Future[tuple[Message, bool]] = \
-            asyncio.get_running_loop().create_future()
-        stored.add_done_callback(partial(self._answered, conversation, answer))
-        return answer
+        # Queued now, in call order; the task only waits for the store's answer.
+        # Delivered by the store as it is stored (`on_stored`), in the turn the store
+        # answers: the task below would deliver it a turn later.
+        stored = self._store.append(draft, on_stored=partial(self._posted, conversation,
+                                                              user_id))
+        return asyncio.get_running_loop().create_task(
+            self._delivered(conversation, user_id, stored))
 
-    def _answered(self, conversation: Conversation,
-                  answer: asyncio.Future[tuple[Message, bool]],
-                  stored: asyncio.Future[tuple[Message, bool]]) -> None:
-        """The store's answer, for the sender (unless the sender stopped waiting): a new
-        message is delivered already (`on_stored`)."""
-        if stored.cancelled():
-            answer.cancel()
-            return
-        try:
-            message, created = stored.result()
-            if message.conversation_id != conversation.id:
-                raise ConflictError("This client_id was already used for another "
-                                    "conversation.", code="client_id_reused")
-        except Exception as exc:  # the store's refusal or failure
-            if not answer.done():
-                answer.set_exception(exc)
-            return
-        if not answer.done():
-            answer.set_result((message, created))
+    async def _delivered(self, conversation: Conversation, user_id: int,
+                         stored: Awaitable[tuple[Message, bool]]) -> tuple[Message, bool]:
+        """The store's answer, for the sender: a new message is delivered already
+        (`on_stored`)."""
+        message, created = await stored
+        if message.conversation_id != conversation.id:
+            raise ConflictError("This client_id was already used for another "
+                                "conversation.", code="client_id_reused")
+        return message, created
 
     def _posted(self, conversation: Conversation, user_id: int, message: Message) -> None:
         """A new message is stored (the store's `on_stored`): update the cached state and
