@@ -12,9 +12,11 @@ import asyncio
 from typing import Awaitable, Callable
 
 import pytest
-import uvloop
+
 
 from nirvana.storage.mongo.wire import Reply
+
+uvloop = pytest.importorskip("uvloop")  # not installed on Windows or PyPy (pyproject.toml)
 
 async def wait(reply: Reply) -> bytes:
     return await reply
@@ -45,7 +47,8 @@ def test_a_reply_read_by_the_protocol_resumes_its_task_in_that_turn(run: Run) ->
             seen.append("callback returns")
 
         loop.call_soon(data_received)
-        await task
+        async with asyncio.timeout(1):  # a wake-up that never comes fails, not hangs
+            await task
 
     run(main())
     assert seen == ["reply ok", "callback returns", "next turn"]
@@ -94,3 +97,36 @@ def test_a_deadline_or_a_cancel_ends_the_wait_as_for_a_future(run: Run) -> None:
         assert reply.cancelled()
 
     run(main())
+
+
+@pytest.mark.parametrize("run", LOOPS)
+def test_a_callback_that_fails_neither_escapes_the_protocol_nor_strands_the_task(
+        run: Run) -> None:
+    handled: list[BaseException] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: handled.append(context["exception"]))
+        reply = Reply(loop)
+
+        def broken(_: Reply) -> None:
+            raise RuntimeError("a callback's own failure")
+
+        reply.add_done_callback(broken)
+        task = loop.create_task(wait(reply))
+        await asyncio.sleep(0)  # the task now waits on the reply, after `broken`
+        escaped: list[BaseException] = []
+
+        def data_received() -> None:
+            try:
+                reply.set_result(b"ok")
+            except BaseException as exc:  # what would abort the connection
+                escaped.append(exc)
+
+        loop.call_soon(data_received)
+        async with asyncio.timeout(1):
+            assert await task == b"ok"
+        assert escaped == []
+
+    run(main())
+    assert [str(e) for e in handled][:1] == ["a callback's own failure"]

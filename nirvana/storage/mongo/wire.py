@@ -60,7 +60,8 @@ class Reply:
     the loop's next turn. Done callbacks run at once only where no task is running (a
     protocol callback); elsewhere, and for a cancellation, they are scheduled as a future's
     are, since a task cannot be stepped from inside another. tests/unit/test_wire_reply.py
-    holds this against asyncio's and uvloop's Task."""
+    holds this on both loops Nirvana runs (uvloop steps asyncio's own Task); a
+    Python release that changes the Task's wake-up must pass it (pyproject.toml)."""
 
     _asyncio_future_blocking = False
 
@@ -134,10 +135,23 @@ class Reply:
         for fn, context in callbacks:
             if not now:
                 self._loop.call_soon(fn, self, context=context)
-            elif context is not None:
-                context.run(fn, self)
-            else:
-                fn(self)
+                continue
+            try:
+                if context is not None:
+                    context.run(fn, self)
+                else:
+                    fn(self)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                # A wake-up that failed must not escape into data_received (that aborts
+                # the connection) nor leave its task unstepped for good: it and the rest
+                # go through the loop, as a future's callbacks would.
+                self._loop.call_exception_handler({
+                    "message": "a wire reply's callback failed; scheduled instead",
+                    "exception": exc, "future": self})
+                now = False
+                self._loop.call_soon(fn, self, context=context)
 
     def __await__(self) -> Generator[Any, None, bytes]:
         if not self._done:
