@@ -20,7 +20,7 @@ import asyncio
 import logging
 from typing import Any
 
-from pymongo.errors import OperationFailure
+from pymongo.errors import OperationFailure, WriteError
 
 from ...domain.errors import UnavailableError
 from .collections import ChatCollections
@@ -29,8 +29,13 @@ log = logging.getLogger("nirvana.chat.store")
 
 FIELD = "epoch"
 FENCED_OUT = 121  # DocumentValidationFailure: the insert carried an older writer's epoch
-_UNAUTHORIZED = 13
 _NO_COLLECTION = 26
+# collMod errors that mean this deployment cannot fence at all, whenever it is asked: a
+# user without the collMod action (13), a server without the command (115), a hosted
+# tier that refuses it (Atlas, 8000). The writer then stamps nothing and relies on its
+# lease check alone (docs/cluster-chat.md). Any other error (a timeout, a lost
+# connection) fails the lead: the role releases the lease and tries again.
+_CANNOT_FENCE = {13: "Unauthorized", 115: "CommandNotSupported", 8000: "AtlasError"}
 _BARRIER = "writer-fence-barrier"  # an _id no document has: the delete only waits its turn
 # How long the embedded store is given to bring an insert it began before the fence to
 # its collection's lock (see `raise_to`).
@@ -50,10 +55,13 @@ def is_fenced_out(error: dict[str, Any]) -> bool:
 
 
 class FencedOutError(UnavailableError):
-    """The store refused this writer's insert: another instance holds a later epoch."""
+    """This process may not write: the store refused an insert stamped with `stamped` (a
+    later epoch's writer raised the fence), or, with `stamped` None, its own lease check
+    failed before anything was sent. Either way nothing of the write is in doubt."""
 
-    def __init__(self) -> None:
+    def __init__(self, stamped: int | None = None) -> None:
         super().__init__("This instance is no longer the chat writer; retry.")
+        self.stamped = stamped
 
 
 class WriterFence:
@@ -67,6 +75,17 @@ class WriterFence:
             doc[FIELD] = self.epoch
         return doc
 
+    async def insert_one(self, coll: Any, doc: dict[str, Any]) -> None:
+        """Insert `doc` stamped; a refusal by the fence raises FencedOutError. Only an
+        insert's refusal means that: an update's 121 is some other validator's."""
+        stamped = self.epoch
+        try:
+            await coll.insert_one(self.stamp(doc))
+        except WriteError as exc:
+            if is_fenced_out(exc.details or {}):
+                raise FencedOutError(stamped) from None
+            raise
+
     async def raise_to(self, db: ChatCollections, epoch: int) -> None:
         """Refuse, from now on, every insert stamped below `epoch`; stamp ours with it.
 
@@ -74,11 +93,12 @@ class WriterFence:
         lease table started over must not lock its writer out), and a writer deposed
         before its own `raise_to` answered only lowers it to an epoch whose holder, past
         its lease by then, commits nothing more (chat_writer_role.py)."""
-        self.epoch = epoch
         fenced = (db.messages, db.events)
+        # Majority: a fence only the old primary had would be rolled back by a failover.
+        concern = {"w": "majority"}
         for coll in fenced:
             command = {"collMod": coll.name, "validator": validator(epoch),
-                       "validationLevel": "moderate"}
+                       "validationLevel": "moderate", "writeConcern": concern}
             try:
                 try:
                     await coll.database.command(command)
@@ -88,13 +108,16 @@ class WriterFence:
                     await coll.database.create_collection(coll.name)
                     await coll.database.command(command)
             except OperationFailure as exc:
-                if exc.code != _UNAUTHORIZED:
+                if exc.code not in _CANNOT_FENCE:
                     raise
-                # A MongoDB user without the collMod action (readWrite has none): the
-                # writer's own lease check is then the only fence (docs/cluster-chat.md).
-                log.warning("cannot fence %s against a deposed chat writer: this MongoDB "
-                            "user may not run collMod (grant dbAdmin on the chat "
-                            "database; docs/cluster-chat.md)", coll.name)
+                # Unstamped documents pass any validator, also a higher one an earlier
+                # writer left: stamping our (maybe lower) epoch would refuse every insert.
+                self.epoch = None
+                log.warning("cannot fence %s against a deposed chat writer (%s): the "
+                            "writer's lease check is the only fence (docs/cluster-chat.md)",
+                            coll.name, _CANNOT_FENCE[exc.code])
+                return
+        self.epoch = epoch
         # MongoDB changes a validator under the collection's exclusive lock, so an insert
         # is checked either before (and is stored, and loaded next) or after. The embedded
         # store reads the validator when an insert command starts and writes under the
