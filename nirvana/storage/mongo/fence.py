@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from pymongo.errors import OperationFailure, WriteError
 
@@ -67,8 +67,12 @@ class FencedOutError(UnavailableError):
 class WriterFence:
     """This process's epoch as the chat writer (None: one process, nothing stamped)."""
 
-    def __init__(self) -> None:
+    def __init__(self, command: Callable[[Any, dict[str, Any]], Awaitable[Any]] | None = None
+                 ) -> None:
+        """`command(database, command)` runs a collMod (default: the database's own
+        `command`); tests pass one that fails."""
         self.epoch: int | None = None
+        self._command = command or (lambda database, cmd: database.command(cmd))
 
     def stamp(self, doc: dict[str, Any]) -> dict[str, Any]:
         if self.epoch is not None:
@@ -101,12 +105,12 @@ class WriterFence:
                        "validationLevel": "moderate", "writeConcern": concern}
             try:
                 try:
-                    await coll.database.command(command)
+                    await self._command(coll.database, command)
                 except OperationFailure as exc:
                     if exc.code != _NO_COLLECTION:
                         raise
                     await coll.database.create_collection(coll.name)
-                    await coll.database.command(command)
+                    await self._command(coll.database, command)
             except OperationFailure as exc:
                 if exc.code not in _CANNOT_FENCE:
                     raise
