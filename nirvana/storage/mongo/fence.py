@@ -5,8 +5,11 @@ Each chat writer stamps every message and stream event it inserts with the epoch
 else, sets a validator on those collections that refuses an insert stamped with an older
 epoch. A writer paused past its lease whose insert leaves the process after the next
 writer took over is then refused by the store (code 121), however the pause fell: the next
-writer loads positions and seqs only once its fence is up, so everything it does not see
-is refused. Why this and not a unique `pos` index, and what it leaves: docs/cluster-chat.md
+writer loads positions and seqs only once its fence is up, so an insert it does not see is
+refused (save one the embedded store began before the fence and was slow to bring to its
+lock, or a chunk of a big insert split around it). Only inserts are fenced: a deposed
+writer's late updates and deletes (an edit, a take-back, a move to a fresh position) still
+land. Why this and not a unique `pos` index, and that known limit: docs/cluster-chat.md
 ("The fence the store enforces").
 
 One process (no REDIS_URL) stamps nothing, and the validator lets unstamped documents
