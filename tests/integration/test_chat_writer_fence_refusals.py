@@ -186,3 +186,20 @@ async def test_an_update_refused_by_another_validator_is_not_taken_for_the_fence
         await chat.edit_message(a, with_b.id, 1, "far too long for it")
     assert not isinstance(refused.value, FencedOutError)
     assert (await send(store, with_b, a, "next")).seq == 2
+
+
+async def test_a_refusal_episode_logs_one_warning(services, chats, writers, caplog):
+    a, b, with_b, with_c = chats
+    old, new = MongoChatStore(), MongoChatStore()
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    await new.lead(lambda: True, 2)
+    caplog.set_level("WARNING", logger="nirvana.chat.store")
+    with pytest.raises(UnavailableError):
+        await send(old, with_b, a, "refused")
+    with pytest.raises(UnavailableError):  # stopped: not sent to the store at all
+        await old.record_receipt(with_b.id, b, ReceiptKind.READ, 1, tuple(with_b.member_ids))
+    warnings = [r for r in caplog.records if r.name == "nirvana.chat.store"]
+    assert [r.getMessage() for r in warnings] == [
+        "the store refused a chat write of this instance's (epoch 1): another instance is "
+        "the chat writer now"]
