@@ -8,56 +8,16 @@ through the store's constructor) until the next writer has committed, then relea
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timezone
-from typing import Any
-
 import pytest
 
-from nirvana.domain.chat.entities import (
-    Conversation,
-    Message,
-    MessageDraft,
-    MessageKind,
-    ReceiptKind,
-)
+from nirvana.domain.chat.entities import Message, ReceiptKind
 from nirvana.domain.chat.service import ChatService
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.changes import MongoChatChanges
 from nirvana.storage.mongo.chat_store import MongoChatStore
-from nirvana.storage.mongo.collections import ChatCollections
-from nirvana.storage.mongo.sends import insert_messages
 from nirvana.storage.postgres.chat_peers import PgChatPeers
-from tests.support.fence import lift_fence
+from tests.support.chat_writers import PausedInsert, draft, lift_fence, send
 from tests.support.people import a_with_two_friends
-
-
-class PausedInsert:
-    """The real insert; once `armed`, held (after the writer's own lease check, which runs
-    before it) until `release` is set."""
-
-    def __init__(self) -> None:
-        self._insert = insert_messages(ChatCollections())
-        self.armed = False
-        self.reached = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def __call__(self, docs: list[dict[str, Any]]) -> None:
-        if self.armed:
-            self.reached.set()
-            await self.release.wait()
-        await self._insert(docs)
-
-
-def draft(conversation: Conversation, sender: int, client_id: str) -> MessageDraft:
-    return MessageDraft(conversation.id, sender, client_id, MessageKind.TEXT, client_id, (),
-                        None, tuple(conversation.member_ids), datetime.now(timezone.utc))
-
-
-async def send(store: MongoChatStore, conversation: Conversation, sender: int,
-               client_id: str) -> Message:
-    message, _ = await store.append(draft(conversation, sender, client_id))
-    return message
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ real MongoDB-wire store, the real PostgreSQL lease."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
 import pytest
@@ -21,8 +20,7 @@ from nirvana.storage.mongo.fence import FencedOutError, WriterFence
 from nirvana.storage.postgres.chat_peers import PgChatPeers
 from nirvana.storage.postgres.leases import PgLeases
 from nirvana.wiring.instances import cluster_chat
-from tests.integration.test_chat_writer_fence import PausedInsert, draft, send
-from tests.support.fence import lift_fence
+from tests.support.chat_writers import PausedInsert, draft, lift_fence, send
 from tests.support.people import a_with_two_friends
 
 
