@@ -53,9 +53,11 @@ class ChatWriterRole:
         return self.held is not None and self.held.valid()
 
     async def start(self) -> None:
-        """Try once (the first instance leads from its first request), else follow."""
+        """Try once (the first instance leads from its first request), else follow. A try
+        that fails (the store's fence could not be raised) leaves this instance following,
+        and `run` tries again: the process starts either way."""
         await self._follow()
-        await self._try_take()
+        await self._quietly(self._try_take)
 
     async def run(self) -> None:
         while True:
