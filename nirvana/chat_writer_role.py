@@ -53,9 +53,11 @@ class ChatWriterRole:
         return self.held is not None and self.held.valid()
 
     async def start(self) -> None:
-        """Try once (the first instance leads from its first request), else follow."""
+        """Try once (the first instance leads from its first request), else follow. A try
+        that fails (the store's fence could not be raised) leaves this instance following,
+        and `run` tries again: the process starts either way."""
         await self._follow()
-        await self._try_take()
+        await self._quietly(self._try_take)
 
     async def run(self) -> None:
         while True:
@@ -86,8 +88,17 @@ class ChatWriterRole:
         held = HeldLease(self._leases, lease, ttl=self._ttl, renew_every=self._renew_every,
                          sent_at=sent)
         # Fenced and loaded again from the store before anything commits: the previous
-        # writer's seqs, positions and summaries are not this process's.
-        await self._lead(held.valid, lease.epoch)
+        # writer's seqs, positions and summaries are not this process's. A lead that fails
+        # (the fence could not be raised) gives the lease back at once, so another
+        # instance may lead, and leaves this one following as before.
+        try:
+            await self._lead(held.valid, lease.epoch)
+        except BaseException:
+            try:
+                await self._follow()
+            finally:
+                await held.release()
+            raise
         self.held = held
         log.info("this instance is the chat writer now (epoch %d)", lease.epoch)
 

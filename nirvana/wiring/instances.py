@@ -83,8 +83,8 @@ def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
     forwarded = ForwardedChat(bus, timeout=settings.store_timeout * 2 + 1)
 
     async def lead(may_commit: Callable[[], bool], epoch: int) -> None:
+        await store.lead(may_commit, epoch)  # may fail: then the role follows again
         local.cache.hold(True)  # empty: the previous writer changed the store
-        await store.lead(may_commit, epoch)
         forwarded.fail_pending()  # sent to the previous writer: retried here
 
     async def follow() -> None:

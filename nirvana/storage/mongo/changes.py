@@ -41,7 +41,7 @@ class MongoChatChanges:
         event = ChatEvent(pos=next_pos(), type=planned.type, conversation_id=conversation_id,
                           actor_id=actor_id, audience=planned.audience, created_at=at,
                           data=planned.data, message=message)
-        await self._db.events.insert_one(self._store.fence.stamp(event_doc(event)))
+        await self._store.fence.insert_one(self._db.events, event_doc(event))
         return event
 
     async def change_message(self, conversation_id: str, seq: int, actor_id: int,

@@ -43,16 +43,17 @@ class MongoChatStore:
                  commit_spacing: float = 0.01, spacing_from: int = 8, max_inflight: int = 1,
                  insert: InsertMessages | None = None, own_connection: bool = False,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER,
-                 db: ChatCollections | None = None) -> None:
+                 db: ChatCollections | None = None,
+                 fence: WriterFence | None = None) -> None:
         """`insert` writes a batch's message documents (default: one unordered insert_many);
         tests pass one that fails. `own_connection`: the writer's inserts go over a plain
         connection of their own (wire.py; for the embedded store). `observer` is told of
         every batch (nirvana/metrics.py). `db`: the collections (tests pass one that counts
-        reads)."""
+        reads). `fence`: tests pass one that fails."""
         self._db = db if db is not None else ChatCollections()
         self.positions = StreamPositions(self._db)
         self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share)
-        self.fence = WriterFence()  # stamps what the writer inserts (several instances)
+        self.fence = fence or WriterFence()  # stamps what the writer inserts (several instances)
         self._wire: WireInserts | None = None
         if insert is None:
             insert = insert_messages(self._db)
@@ -210,8 +211,7 @@ class MongoChatStore:
         another process wrote before."""
         await self.fence.raise_to(self._db, epoch)
         self._leader_head = None
-        self.writer.may_commit = may_commit
-        self.writer.forget_seqs()
+        self.writer.lead(may_commit)
         self.positions.forget()
         await self.summaries.forget()
 

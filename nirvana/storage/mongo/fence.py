@@ -5,8 +5,11 @@ Each chat writer stamps every message and stream event it inserts with the epoch
 else, sets a validator on those collections that refuses an insert stamped with an older
 epoch. A writer paused past its lease whose insert leaves the process after the next
 writer took over is then refused by the store (code 121), however the pause fell: the next
-writer loads positions and seqs only once its fence is up, so everything it does not see
-is refused. Why this and not a unique `pos` index, and what it leaves: docs/cluster-chat.md
+writer loads positions and seqs only once its fence is up, so an insert it does not see is
+refused (save one the embedded store began before the fence and was slow to bring to its
+lock, or a chunk of a big insert split around it). Only inserts are fenced: a deposed
+writer's late updates and deletes (an edit, a take-back, a move to a fresh position) still
+land. Why this and not a unique `pos` index, and that known limit: docs/cluster-chat.md
 ("The fence the store enforces").
 
 One process (no REDIS_URL) stamps nothing, and the validator lets unstamped documents
@@ -18,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Awaitable, Callable
 
-from pymongo.errors import OperationFailure
+from pymongo.errors import OperationFailure, WriteError
 
 from ...domain.errors import UnavailableError
 from .collections import ChatCollections
@@ -29,8 +32,13 @@ log = logging.getLogger("nirvana.chat.store")
 
 FIELD = "epoch"
 FENCED_OUT = 121  # DocumentValidationFailure: the insert carried an older writer's epoch
-_UNAUTHORIZED = 13
 _NO_COLLECTION = 26
+# collMod errors that mean this deployment cannot fence at all, whenever it is asked: a
+# user without the collMod action (13), a server without the command (115), a hosted
+# tier that refuses it (Atlas, 8000). The writer then stamps nothing and relies on its
+# lease check alone (docs/cluster-chat.md). Any other error (a timeout, a lost
+# connection) fails the lead: the role releases the lease and tries again.
+_CANNOT_FENCE = {13: "Unauthorized", 115: "CommandNotSupported", 8000: "AtlasError"}
 _BARRIER = "writer-fence-barrier"  # an _id no document has: the delete only waits its turn
 # How long the embedded store is given to bring an insert it began before the fence to
 # its collection's lock (see `raise_to`).
@@ -50,22 +58,40 @@ def is_fenced_out(error: dict[str, Any]) -> bool:
 
 
 class FencedOutError(UnavailableError):
-    """The store refused this writer's insert: another instance holds a later epoch."""
+    """This process may not write: the store refused an insert stamped with `stamped` (a
+    later epoch's writer raised the fence), or, with `stamped` None, its own lease check
+    failed before anything was sent. Either way nothing of the write is in doubt."""
 
-    def __init__(self) -> None:
+    def __init__(self, stamped: int | None = None) -> None:
         super().__init__("This instance is no longer the chat writer; retry.")
+        self.stamped = stamped
 
 
 class WriterFence:
     """This process's epoch as the chat writer (None: one process, nothing stamped)."""
 
-    def __init__(self) -> None:
+    def __init__(self, command: Callable[[Any, dict[str, Any]], Awaitable[Any]] | None = None
+                 ) -> None:
+        """`command(database, command)` runs a collMod (default: the database's own
+        `command`); tests pass one that fails."""
         self.epoch: int | None = None
+        self._command = command or (lambda database, cmd: database.command(cmd))
 
     def stamp(self, doc: dict[str, Any]) -> dict[str, Any]:
         if self.epoch is not None:
             doc[FIELD] = self.epoch
         return doc
+
+    async def insert_one(self, coll: Any, doc: dict[str, Any]) -> None:
+        """Insert `doc` stamped; a refusal by the fence raises FencedOutError. Only an
+        insert's refusal means that: an update's 121 is some other validator's."""
+        stamped = self.epoch
+        try:
+            await coll.insert_one(self.stamp(doc))
+        except WriteError as exc:
+            if is_fenced_out(exc.details or {}):
+                raise FencedOutError(stamped) from None
+            raise
 
     async def raise_to(self, db: ChatCollections, epoch: int) -> None:
         """Refuse, from now on, every insert stamped below `epoch`; stamp ours with it.
@@ -74,27 +100,31 @@ class WriterFence:
         lease table started over must not lock its writer out), and a writer deposed
         before its own `raise_to` answered only lowers it to an epoch whose holder, past
         its lease by then, commits nothing more (chat_writer_role.py)."""
-        self.epoch = epoch
         fenced = (db.messages, db.events)
+        # Majority: a fence only the old primary had would be rolled back by a failover.
+        concern = {"w": "majority"}
         for coll in fenced:
             command = {"collMod": coll.name, "validator": validator(epoch),
-                       "validationLevel": "moderate"}
+                       "validationLevel": "moderate", "writeConcern": concern}
             try:
                 try:
-                    await coll.database.command(command)
+                    await self._command(coll.database, command)
                 except OperationFailure as exc:
                     if exc.code != _NO_COLLECTION:
                         raise
                     await coll.database.create_collection(coll.name)
-                    await coll.database.command(command)
+                    await self._command(coll.database, command)
             except OperationFailure as exc:
-                if exc.code != _UNAUTHORIZED:
+                if exc.code not in _CANNOT_FENCE:
                     raise
-                # A MongoDB user without the collMod action (readWrite has none): the
-                # writer's own lease check is then the only fence (docs/cluster-chat.md).
-                log.warning("cannot fence %s against a deposed chat writer: this MongoDB "
-                            "user may not run collMod (grant dbAdmin on the chat "
-                            "database; docs/cluster-chat.md)", coll.name)
+                # Unstamped documents pass any validator, also a higher one an earlier
+                # writer left: stamping our (maybe lower) epoch would refuse every insert.
+                self.epoch = None
+                log.warning("cannot fence %s against a deposed chat writer (%s): the "
+                            "writer's lease check is the only fence (docs/cluster-chat.md)",
+                            coll.name, _CANNOT_FENCE[exc.code])
+                return
+        self.epoch = epoch
         # MongoDB changes a validator under the collection's exclusive lock, so an insert
         # is checked either before (and is stored, and loaded next) or after. The embedded
         # store reads the validator when an insert command starts and writes under the

@@ -93,6 +93,11 @@ class SendCommitter:
         """Re-read seqs from the store before the next allocation: never reuse a seq."""
         self._last_seq.clear()
 
+    def forget_doubts(self) -> None:
+        """A new tenure as the writer: see `ChatWriter.lead`."""
+        self._in_doubt.clear()
+        self._unseen.clear()
+
     def doubt(self, sends: list[Send]) -> None:
         for s in sends:
             self._in_doubt[s.key] = s
@@ -263,7 +268,8 @@ class SendCommitter:
         """Insert in one round trip; the write error of each message not inserted, by its
         index."""
         docs = [message_doc(m) for m in messages]
-        if self._writer_fence.epoch is not None:  # several instances (fence.py)
+        stamped = self._writer_fence.epoch
+        if stamped is not None:  # several instances (fence.py)
             docs = [self._writer_fence.stamp(d) for d in docs]
         fence()
         try:
@@ -271,10 +277,11 @@ class SendCommitter:
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(is_fenced_out(e) for e in errors):
-                # Another instance writes now (fence.py). Nothing here is answered as
-                # stored: the batch is in doubt (on MongoDB a part of it may have landed
-                # before the fence rose, which the next writer then loaded).
-                raise FencedOutError() from None
+                # Another instance writes now (fence.py). Nothing here is in doubt: the
+                # embedded store refuses the insert whole, and on MongoDB a part that
+                # landed before the fence rose was loaded by the next writer, whose retries
+                # of it answer as stored.
+                raise FencedOutError(stamped) from None
             return {e["index"]: e for e in errors}
         return {}
 

@@ -28,15 +28,13 @@ from datetime import datetime
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pymongo.errors import WriteError
-
 from ...domain.chat.entities import Receipt, ReceiptKind
 from ...domain.errors import UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait
 from .codec import mark_field, receipt_doc
 from .collections import ChatCollections
-from .fence import FencedOutError, WriterFence, is_fenced_out
+from .fence import FencedOutError, WriterFence
 from .positions import StreamPositions
 from .sends import InsertMessages, SendCommitter
 from .summaries import Summaries
@@ -57,7 +55,7 @@ class _InFlight:
 
 def _fence(may_commit: Callable[[], bool]) -> None:
     if not may_commit():
-        raise UnavailableError("This instance is no longer the chat writer; retry.")
+        raise FencedOutError()  # before anything is sent: nothing in doubt
 
 
 class ChatWriter:
@@ -70,7 +68,8 @@ class ChatWriter:
         self._observer = observer
         self._positions = positions
         self._summaries = summaries
-        self._stamp = fence.stamp
+        self._fence = fence
+        self._refused_epoch: int | None = None  # the epoch whose refusal was logged last
         self._sends = SendCommitter(db, positions, summaries, insert, self._requeue, fence)
         self._max_batch = max_batch
         # Adaptive group commit: a commit while the store is idle goes at once, and what
@@ -106,6 +105,15 @@ class ChatWriter:
     def forget_seqs(self) -> None:
         """Re-read seqs from the store before the next batch: another process wrote."""
         self._sends.forget_seqs()
+
+    def lead(self, may_commit: Callable[[], bool]) -> None:
+        """Commit from now while `may_commit()`, as a writer that starts over: seqs are read
+        again, and no send of an earlier tenure is in doubt any more (its sender retried
+        through the writer between, which stored it; moving it now would deliver it a
+        second time)."""
+        self.may_commit = may_commit
+        self._sends.forget_seqs()
+        self._sends.forget_doubts()
 
     def _requeue(self, sends: list[Send]) -> None:
         self._pending[:0] = sends
@@ -259,24 +267,32 @@ class ChatWriter:
         while self._inflight:
             await asyncio.wait([self._inflight[-1].settled])
 
-    @staticmethod
-    def _deposed(exc: Exception) -> Exception:
-        """`exc` as the writer answers it. A refusal by the store's fence (fence.py): another
-        instance writes now, and this one's next lease renewal finds it so and follows
-        (chat_writer_role.py). Not stepped down here: a refusal answered late must not
-        undo a later `lead()`."""
-        if isinstance(exc, WriteError) and is_fenced_out(exc.details or {}):
-            exc = FencedOutError()
-        if isinstance(exc, FencedOutError):
-            log.warning("the store refused a chat write of this instance's: another "
-                        "instance is the chat writer now")
-        return exc
+    def _deposed(self, exc: Exception) -> bool:
+        """Whether `exc` says this process may not write (FencedOutError): then nothing of
+        the write is in doubt (the store refuses a fenced insert whole; on MongoDB a part
+        that landed before the fence rose was loaded by the next writer). A refusal of an
+        insert stamped with the epoch this process leads at now means a later writer
+        raised the fence: it stops committing at once, and the role's next renewal makes
+        it follow. A refusal stamped with an older epoch (answered late) leaves a later
+        `lead()` alone. Logged once per refused epoch."""
+        if not isinstance(exc, FencedOutError):
+            return False
+        if exc.stamped is not None and exc.stamped == self._fence.epoch:
+            self.may_commit = lambda: False
+            if self._refused_epoch != exc.stamped:
+                self._refused_epoch = exc.stamped
+                log.warning("the store refused a chat write of this instance's (epoch %d): "
+                            "another instance is the chat writer now", exc.stamped)
+        return True
 
     def _failed(self, batch: list[Any], exc: Exception) -> None:
-        self._deposed(exc)
         self._observer.batch_failed(len(batch), len(self._pending))
-        log.warning("chat write batch failed: %s", type(exc).__name__)
         self._sends.forget_seqs()  # re-read from the store: never reuse a seq
+        if self._deposed(exc):
+            for item in batch:
+                item.refuse(FencedOutError())
+            return
+        log.warning("chat write batch failed: %s", type(exc).__name__)
         self._sends.doubt([i for i in batch if isinstance(i, Send) and not i.settled])
         for item in batch:
             item.refuse(UnavailableError("The message store is unavailable; "
@@ -324,12 +340,14 @@ class ChatWriter:
                 return
             receipt = Receipt(self._positions.allocate(), mark.conversation_id, mark.user_id,
                               mark.kind, mark.seq, mark.audience)
-            await self._db.events.insert_one(
-                self._stamp(receipt_doc(receipt, datetime.now().astimezone())))
+            await self._fence.insert_one(
+                self._db.events, receipt_doc(receipt, datetime.now().astimezone()))
             self._positions.stored(receipt.pos)
             resolve(mark.future, receipt)
         except Exception as exc:
-            self._deposed(exc)
+            if self._deposed(exc):
+                fail(mark.future, exc)
+                return
             fail(mark.future, UnavailableError("The receipt could not be stored."))
             log.warning("receipt write failed: %s", exc)
 
@@ -351,4 +369,5 @@ class ChatWriter:
                 self._positions.stored(taken[-1])
             resolve(op.future, result)
         except Exception as exc:  # the caller gets it (a domain error or a store error)
-            fail(op.future, self._deposed(exc))
+            self._deposed(exc)
+            fail(op.future, exc)
