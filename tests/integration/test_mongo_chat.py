@@ -190,6 +190,37 @@ async def test_a_write_that_lands_after_the_store_was_asked_is_delivered_by_the_
     assert n.seq == 2
 
 
+async def test_a_send_found_stored_on_its_second_doubt_is_delivered_once(
+        client, services, flaky, monkeypatch):
+    """Not found when first asked, in doubt again under a retry that stalled too, then
+    found: delivered then, and the next retry is a plain duplicate, not delivered again."""
+    a, b, c, other = await two_chats(client, services)
+    chat, store, insert = flaky()
+    posted = record_posts(chat, monkeypatch)
+    stalled = []
+
+    async def stall(docs):
+        stalled.extend(docs)
+        raise NetworkTimeout("no answer")
+
+    insert.failure = stall
+    with pytest.raises(UnavailableError):
+        await chat.send_message(a, c.id, client_id="late", text="late")
+    insert.failure = None
+    await chat.send_message(a, other.id, client_id="t1", text="t1")  # asks: not written
+    first = stalled[:1]
+    insert.failure = stall
+    with pytest.raises(UnavailableError):  # the retry stalls as well: in doubt again
+        await chat.send_message(a, c.id, client_id="late", text="late")
+    insert.failure = None
+    await write(first)  # the store gets to the first request now
+    await chat.send_message(a, other.id, client_id="t2", text="t2")  # asks: found
+    assert [m.text for m in posted] == ["t1", "late", "t2"]
+    again, created = await chat.send_message(a, c.id, client_id="late", text="late")
+    assert not created and again.pos == posted[1].pos
+    assert [m.text for m in posted] == ["t1", "late", "t2"]  # delivered once
+
+
 async def test_a_send_in_doubt_that_was_never_written_is_stored_by_its_retry_once(
         client, services, flaky, monkeypatch):
     a, b, c, other = await two_chats(client, services)

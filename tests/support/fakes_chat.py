@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import replace
 from typing import Awaitable
@@ -100,7 +101,10 @@ class FakeChatStore:
         sender = c.member(d.sender_id)
         sender.read_seq = sender.delivered_seq = m.seq
         if on_stored is not None:
-            on_stored(m)
+            try:
+                on_stored(m)
+            except Exception:  # as the real store: logged, and the sender still answered
+                logging.getLogger("nirvana.chat.store").exception("on_stored failed")
         return m, True
 
     async def messages(self, conversation_id, *, before, after, limit) -> list[Message]:

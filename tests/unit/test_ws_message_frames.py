@@ -87,3 +87,14 @@ def test_the_frames_follow_the_served_schema():
     frames = ServerFrames(json_schema())
     for text in direct(message(reply_to=1, attachments=(Attachment("https://x.test/a"),))):
         frames.check(json.loads(text))
+
+
+def test_every_field_the_model_has_is_encoded_when_set():
+    """A field added to the model but not to `message_data` would pass the byte tests
+    above only if none of them set it: this one names the model's fields."""
+    from nirvana.ws.message_frames import message_data
+    from nirvana.ws.frames import MessageOut
+
+    full = message(attachments=(Attachment("https://x.test/a", MessageKind.FILE, "a", 3),),
+                   reply_to=2, edited_at=SENT, reactions=(("👍", (8,)),))
+    assert set(message_data(full)) == set(MessageOut.model_fields)

@@ -74,7 +74,8 @@ class ChatStore(Protocol):
         answer in time (`store_timeout`). `on_stored(message)` is called once when the
         message is new and stored, as soon as it is (before the awaitable resolves), also
         when the caller stopped waiting or was answered `store_timeout`: the caller
-        delivers it there."""
+        delivers it there. If `on_stored` raises, the store logs it and goes on: the
+        message stays stored and its sender is still answered."""
         ...
 
     async def messages(self, conversation_id: str, *, before: int | None, after: int | None,

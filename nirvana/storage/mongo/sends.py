@@ -122,6 +122,7 @@ class SendCommitter:
         _bound(self._unseen)
         for m in moved:
             log.info("a send in doubt was stored: delivered late as position %d", m.pos)
+            self._unseen.pop(m.id, None)  # unseen when asked before: a retry now duplicates
             self._summaries.add(m)
             stored(doubt[m.id].on_stored, m)
 
@@ -198,8 +199,8 @@ class SendCommitter:
             self._positions.stored(max(m.pos for _, m in written))
         for n, (s, m) in enumerate(written):
             if n and n % ANSWER_CHUNK == 0:
-                # The answers so far wake their deliveries in the loop's next turn, before
-                # this resumes: deliveries keep the batch's order.
+                # Each answer delivered its message already (`on_stored`); the pause lets
+                # the loop serve other sockets and timers between chunks.
                 await asyncio.sleep(0)
             self._unseen.pop(m.id, None)  # stored now: a later retry is a plain duplicate
             self._summaries.add(m)
