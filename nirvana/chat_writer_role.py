@@ -25,6 +25,7 @@ CHAT_WRITER = "chat-writer"
 TTL = 6.0
 RENEW_EVERY = 2.0  # two renewals may fail before the lease is at risk
 TRY_EVERY = 1.0  # how often a follower tries to take a lapsed lease
+FAILED_TRIES_REPORTED = 5  # failed leads in a row logged as an error, once a streak
 
 
 class ChatWriterRole:
@@ -36,6 +37,7 @@ class ChatWriterRole:
     def __init__(self, leases: LeaseStore, holder: str, *,
                  lead: Callable[[Callable[[], bool], int], Awaitable[None]],
                  follow: Callable[[], Awaitable[None]], url: str | None = None,
+                 stepped_down: Callable[[], bool] = lambda: False,
                  ttl: float = TTL, renew_every: float = RENEW_EVERY,
                  try_every: float = TRY_EVERY) -> None:
         self._leases = leases
@@ -46,11 +48,15 @@ class ChatWriterRole:
         self._ttl = ttl
         self._renew_every = renew_every
         self._try_every = try_every
+        # Whether the writer stopped at a refusal of its own epoch (the store's fence was
+        # raised by another): then the lease is given back even if it still renews.
+        self._stepped_down = stepped_down
+        self._failed_tries = 0  # takes in a row whose lead failed (see `_try_take`)
         self.held: HeldLease | None = None
 
     def is_writer(self) -> bool:
         """Whether this process may commit chat writes now (the lease, by its own clock)."""
-        return self.held is not None and self.held.valid()
+        return self.held is not None and self.held.valid() and not self._stepped_down()
 
     async def start(self) -> None:
         """Try once (the first instance leads from its first request), else follow. A try
@@ -94,17 +100,31 @@ class ChatWriterRole:
         try:
             await self._lead(held.valid, lease.epoch)
         except BaseException:
+            self._failed_tries += 1
+            if self._failed_tries == FAILED_TRIES_REPORTED:
+                # Every try fails the same way: no instance may be writing chat at all.
+                log.error("this instance failed to lead chat %d times in a row (the "
+                          "store's fence could not be raised?): chat writes may be "
+                          "refused everywhere until it can", self._failed_tries)
             try:
                 await self._follow()
             finally:
                 await held.release()
             raise
+        self._failed_tries = 0
         self.held = held
         log.info("this instance is the chat writer now (epoch %d)", lease.epoch)
 
     async def _renew(self) -> None:
         held = self.held
         assert held is not None
+        if self._stepped_down():  # the next try (here or elsewhere) raises the fence again
+            self.held = None
+            await self._follow()
+            await held.release()
+            log.warning("chat writer lease given back (epoch %d): the store refuses this "
+                        "instance's writes", held.epoch)
+            return
         if not await held.renew():  # taken by another: it may be committing already
             self.held = None
             await self._follow()

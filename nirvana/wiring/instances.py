@@ -92,7 +92,8 @@ def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
         await store.follow(forwarded.head)
 
     role = ChatWriterRole(PgLeases(pool), holder, lead=lead, follow=follow,
-                          url=settings.base_url)
+                          url=settings.base_url,
+                          stepped_down=lambda: store.writer.stepped_down)
     server = ChatCommandServer(bus, local, role.is_writer)
     return bus, role, ClusterChat(local, forwarded, role.is_writer, server)
 

@@ -51,8 +51,8 @@ async def send(chat: ChatService, conn: Connection, cmd: Send) -> None:
         conn.send_slots.release()
         _answer_error(conn, cmd.id, exc)
         return
-    # Answered by a callback on the future, not by a task awaiting it: a task per send
-    # was the costliest part of answering (see MongoChatStore.submit).
+    # Answered by a callback on the domain's answer, not by one more task awaiting it
+    # (docs/performance.md, "Answering sends").
     # Never cancelled with the socket: the store bounds how long the answer can take.
     stored.add_done_callback(partial(_answer, conn, cmd))
 

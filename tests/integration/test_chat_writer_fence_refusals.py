@@ -75,9 +75,11 @@ async def test_a_refused_send_retried_through_the_next_writer_is_delivered_once(
     # Refused by the epoch it leads at: it stopped, though its lease looks valid to it.
     with pytest.raises(UnavailableError):
         await send(old, with_c, a, "after")
+    assert old.writer.stepped_down  # its lease role gives the lease back at its renewal
     await new.close()
     writers.remove(new)
     await old.lead(lambda: True, 3)  # it leads again, later
+    assert not old.writer.stepped_down
     delivered = []
     message, _ = await old.append(draft(with_c, a, "next"), on_stored=delivered.append)
     assert [m.client_id for m in delivered] == ["next"]

@@ -18,11 +18,14 @@ from tests.support.people import friends
 class Instance:
     """One instance's role, recording what it was told to be."""
 
-    def __init__(self, leases: PgLeases, name: str, ttl: float = 2.0) -> None:
+    def __init__(self, leases: PgLeases, name: str, ttl: float = 2.0,
+                 try_every: float = 0.1) -> None:
         self.told: list[str] = []
         self.epochs: list[int] = []  # the epoch each lead was told to fence the store at
+        self.stopped = False  # as the writer's `stepped_down` (a refusal of its epoch)
         self.role = ChatWriterRole(leases, name, lead=self._lead, follow=self._follow,
-                                   ttl=ttl, renew_every=ttl / 3, try_every=0.1)
+                                   stepped_down=lambda: self.stopped, ttl=ttl,
+                                   renew_every=ttl / 3, try_every=try_every)
 
     async def _lead(self, may_commit, epoch) -> None:
         self.told.append("lead")
@@ -98,3 +101,28 @@ async def test_a_store_whose_writer_may_no_longer_commit_writes_nothing(client, 
     history = await services.chat_store.messages(conversation.id, before=None, after=None,
                                                  limit=10)
     assert [m.client_id for m in history] == ["before"]
+
+
+async def test_a_writer_the_store_refused_gives_the_lease_back_though_it_still_renews(
+        leases):
+    """Its renewals would succeed (nothing took the lease: say a second deployment on the
+    same chat database raised the fence), yet it writes nothing: it stops claiming to be
+    the writer at once, gives the lease back at its next renewal, and another leads."""
+    refused = Instance(leases, "refused", try_every=60)  # it does not retake at once
+    other = Instance(leases, "other")
+    await refused.role.start(), await other.role.start()
+    assert refused.role.is_writer()
+    epoch = refused.role.held.epoch
+    refused.stopped = True
+    assert not refused.role.is_writer()  # forwards stop coming here now
+    running = [asyncio.create_task(i.role.run()) for i in (refused, other)]
+    try:
+        for _ in range(50):
+            if other.role.is_writer():
+                break
+            await asyncio.sleep(0.1)
+        assert refused.role.held is None and refused.told[-1] == "follow"
+        assert other.role.is_writer() and other.epochs == [epoch + 1]
+    finally:
+        for task in running:
+            task.cancel()

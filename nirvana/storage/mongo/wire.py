@@ -144,14 +144,13 @@ class Reply:
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
-                # A wake-up that failed must not escape into data_received (that aborts
-                # the connection) nor leave its task unstepped for good: it and the rest
-                # go through the loop, as a future's callbacks would.
+                # Reported as the loop reports a callback's failure, never run again; it
+                # must not escape into data_received (that aborts the connection) nor keep
+                # the callbacks after it (a task's wake-up) from running: they are scheduled.
                 self._loop.call_exception_handler({
-                    "message": "a wire reply's callback failed; scheduled instead",
+                    "message": "a wire reply's done callback failed",
                     "exception": exc, "future": self})
                 now = False
-                self._loop.call_soon(fn, self, context=context)
 
     def __await__(self) -> Generator[Any, None, bytes]:
         if not self._done:

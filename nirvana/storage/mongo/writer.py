@@ -95,6 +95,10 @@ class ChatWriter:
         # (its chat-writer lease lapsed, nirvana/chat_writer_role.py); checked before every
         # write, so a writer that was paused past its lease commits nothing on waking.
         self.may_commit: Callable[[], bool] = lambda: True
+        # The store refused a write stamped with this tenure's epoch: another instance
+        # raised the fence. The lease role reads it to give the lease back (its renewals
+        # may still succeed, e.g. with two deployments on one chat database).
+        self.stepped_down = False
 
     def enqueue(self, item: WorkItem) -> None:
         self._pending.append(item)
@@ -112,6 +116,7 @@ class ChatWriter:
         through the writer between, which stored it; moving it now would deliver it a
         second time)."""
         self.may_commit = may_commit
+        self.stepped_down = False
         self._sends.forget_seqs()
         self._sends.forget_doubts()
 
@@ -279,6 +284,7 @@ class ChatWriter:
             return False
         if exc.stamped is not None and exc.stamped == self._fence.epoch:
             self.may_commit = lambda: False
+            self.stepped_down = True
             if self._refused_epoch != exc.stamped:
                 self._refused_epoch = exc.stamped
                 log.warning("the store refused a chat write of this instance's (epoch %d): "
@@ -318,6 +324,9 @@ class ChatWriter:
         if sends:
             await self._sends.commit(sends)
         for item in batch:
+            # Checked again before each: a refusal earlier in this batch stopped this
+            # writer, and a receipt's or change's update is not fenced by the store.
+            _fence(self.may_commit)
             if isinstance(item, Mark):
                 await self._commit_mark(item)
             elif isinstance(item, Op):
