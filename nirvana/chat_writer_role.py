@@ -99,17 +99,17 @@ class ChatWriterRole:
         # instance may lead, and leaves this one following as before.
         try:
             await self._lead(held.valid, lease.epoch)
-        except BaseException:
-            self._failed_tries += 1
+        except BaseException as exc:
+            self._failed_tries += not isinstance(exc, asyncio.CancelledError)
             if self._failed_tries == FAILED_TRIES_REPORTED:
                 # Every try fails the same way: no instance may be writing chat at all.
                 log.error("this instance failed to lead chat %d times in a row (the "
                           "store's fence could not be raised?): chat writes may be "
                           "refused everywhere until it can", self._failed_tries)
-            try:
-                await self._follow()
-            finally:
-                await held.release()
+            # Whatever these raise must not replace what stopped the lead: a cancellation
+            # at shutdown (the pool closing meanwhile) must still end the role's loop.
+            await self._quietly(self._follow)
+            await self._quietly(held.release)
             raise
         self._failed_tries = 0
         self.held = held
@@ -138,3 +138,6 @@ class ChatWriterRole:
             raise
         except Exception:  # the database is down or slow: valid() says when to stop trusting
             log.warning("chat writer lease step failed", exc_info=True)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError()  # a cancel the step's failure hid: stop

@@ -126,3 +126,26 @@ async def test_a_writer_the_store_refused_gives_the_lease_back_though_it_still_r
     finally:
         for task in running:
             task.cancel()
+
+
+async def test_a_role_stopped_while_it_leads_stops_though_giving_up_fails(leases):
+    """At shutdown the role's loop is cancelled while a lead is under way, and what it then
+    does to give up (follow, release) may fail as the pool closes: the cancellation still
+    ends the loop, or the process never exits."""
+    leading = asyncio.Event()
+
+    async def lead(may_commit, epoch) -> None:
+        leading.set()
+        await asyncio.Event().wait()  # the fence's barrier, say: cancelled here
+
+    async def follow() -> None:
+        if leading.is_set():
+            raise RuntimeError("pool is closed")
+
+    role = ChatWriterRole(leases, "stopping", lead=lead, follow=follow, ttl=2.0,
+                          renew_every=0.5, try_every=0.05)
+    running = asyncio.create_task(role.run())
+    await asyncio.wait_for(leading.wait(), 5)
+    running.cancel()
+    done, _ = await asyncio.wait([running], timeout=3)
+    assert done and running.cancelled()
