@@ -54,6 +54,10 @@ class ChatWriterRole:
         self._failed_tries = 0  # takes in a row whose lead failed (see `_try_take`)
         self.held: HeldLease | None = None
 
+    def failed_leads(self) -> int:
+        """Tries in a row whose lead failed (the store's fence could not be raised)."""
+        return self._failed_tries
+
     def is_writer(self) -> bool:
         """Whether this process may commit chat writes now (the lease, by its own clock)."""
         return self.held is not None and self.held.valid() and not self._stepped_down()

@@ -179,6 +179,18 @@ class Metrics:
         self._ws_queued_bytes.set_function(queued_bytes)
         self._ws_queued_frames.set_function(queued_frames)
 
+    def watch_chat_writer_role(self, leading: Callable[[], bool],
+                               failed_leads: Callable[[], int]) -> None:
+        """With several instances: whether this one is the chat writer, and its failed
+        leads in a row, read at each scrape (no instance leading = chat writes refused)."""
+        Gauge("nirvana_chat_writer_leading",
+              "1 while this instance is the chat writer (several instances).",
+              registry=self.registry).set_function(lambda: float(leading()))
+        Gauge("nirvana_chat_writer_failed_leads",
+              "Tries in a row to become the chat writer that failed (its fence could not "
+              "be raised); 0 after one succeeds.",
+              registry=self.registry).set_function(failed_leads)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 

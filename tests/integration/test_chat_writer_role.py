@@ -149,3 +149,37 @@ async def test_a_role_stopped_while_it_leads_stops_though_giving_up_fails(leases
     running.cancel()
     done, _ = await asyncio.wait([running], timeout=3)
     assert done and running.cancelled()
+
+
+async def test_metrics_say_whether_this_instance_leads_and_how_many_leads_failed(leases):
+    """What an operator watches for a cluster where no instance can lead (chat writes
+    refused everywhere while /ready says ok)."""
+    from nirvana.metrics import Metrics
+
+    fence_fails = True
+
+    async def lead(may_commit, epoch) -> None:
+        if fence_fails:
+            raise RuntimeError("collMod refused")
+
+    async def follow() -> None:
+        pass
+
+    role = ChatWriterRole(leases, "watched", lead=lead, follow=follow, ttl=2.0)
+    metrics = Metrics()
+    metrics.watch_chat_writer_role(role.is_writer, role.failed_leads)
+
+    def scraped() -> dict[str, str]:
+        lines = metrics.exposition().decode().splitlines()
+        return {n: v for n, _, v in (line.partition(" ") for line in lines)
+                if n in ("nirvana_chat_writer_leading", "nirvana_chat_writer_failed_leads")}
+
+    await role.start(), await role.start()  # each try fails, quietly
+    assert scraped() == {"nirvana_chat_writer_leading": "0.0",
+                         "nirvana_chat_writer_failed_leads": "2.0"}
+    fence_fails = False
+    await role.start()
+    assert scraped() == {"nirvana_chat_writer_leading": "1.0",
+                         "nirvana_chat_writer_failed_leads": "0.0"}
+    await role.release()
+    assert scraped()["nirvana_chat_writer_leading"] == "0.0"
