@@ -1,5 +1,6 @@
 """Fixtures the integration tests share (defined in tests/support/)."""
 
 from tests.support.chat_store import flaky
+from tests.support.chat_writers import chats, writers
 
-__all__ = ["flaky"]
+__all__ = ["chats", "flaky", "writers"]

@@ -16,26 +16,7 @@ from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.changes import MongoChatChanges
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.postgres.chat_peers import PgChatPeers
-from tests.support.chat_writers import PausedInsert, draft, lift_fence, send
-from tests.support.people import a_with_two_friends
-
-
-@pytest.fixture
-async def chats(client, services):
-    """a's direct conversations with b and with c."""
-    a, b, c = await a_with_two_friends(client, services)
-    return a, b, await services.chat.open_direct(a, b), await services.chat.open_direct(a, c)
-
-
-@pytest.fixture
-async def writers(services):
-    """Stores to close at the end, whatever the test left in flight; the fence they raised
-    is lifted then too."""
-    made: list[MongoChatStore] = []
-    yield made
-    for store in made:
-        await store.close()
-    await lift_fence(services.mongo[services.settings.mongodb_db])
+from tests.support.chat_writers import PausedInsert, draft, send
 
 
 async def stored_positions(services) -> list[int]:

@@ -20,25 +20,7 @@ from nirvana.storage.mongo.fence import FencedOutError, WriterFence
 from nirvana.storage.postgres.chat_peers import PgChatPeers
 from nirvana.storage.postgres.leases import PgLeases
 from nirvana.wiring.instances import cluster_chat
-from tests.support.chat_writers import PausedInsert, draft, lift_fence, send
-from tests.support.people import a_with_two_friends
-
-
-@pytest.fixture
-async def chats(client, services):
-    """a's direct conversations with b and with c."""
-    a, b, c = await a_with_two_friends(client, services)
-    return a, b, await services.chat.open_direct(a, b), await services.chat.open_direct(a, c)
-
-
-@pytest.fixture
-async def writers(services):
-    """Stores to close at the end; the fence they raised is lifted then too."""
-    made: list[MongoChatStore] = []
-    yield made
-    for store in made:
-        await store.close()
-    await lift_fence(services.mongo[services.settings.mongodb_db])
+from tests.support.chat_writers import PausedInsert, draft, send
 
 
 def chat_on(store: MongoChatStore, services) -> ChatService:

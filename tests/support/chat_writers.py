@@ -8,12 +8,14 @@ import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 from pymongo.errors import OperationFailure
 
 from nirvana.domain.chat.entities import Conversation, Message, MessageDraft, MessageKind
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.sends import insert_messages
+from tests.support.people import a_with_two_friends
 
 FENCED = ("chat_messages", "chat_events")
 
@@ -53,3 +55,21 @@ async def send(store: MongoChatStore, conversation: Conversation, sender: int,
                client_id: str) -> Message:
     message, _ = await store.append(draft(conversation, sender, client_id))
     return message
+
+
+@pytest.fixture
+async def chats(client, services):
+    """a's direct conversations with b and with c."""
+    a, b, c = await a_with_two_friends(client, services)
+    return a, b, await services.chat.open_direct(a, b), await services.chat.open_direct(a, c)
+
+
+@pytest.fixture
+async def writers(services):
+    """Chat stores a test made as writers: closed at the end, whatever it left in flight,
+    and the fence they raised is lifted then too."""
+    made: list[MongoChatStore] = []
+    yield made
+    for store in made:
+        await store.close()
+    await lift_fence(services.mongo[services.settings.mongodb_db])
