@@ -8,6 +8,7 @@ import email.policy
 import threading
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from tests.support.system import free_port
 
@@ -27,6 +28,18 @@ class Inbox:
         return "250 OK"
 
 
+class _Session(SMTP):
+    """One SMTP session, which knows when its connection is over (socket closed)."""
+
+    over = False
+
+    def connection_lost(self, error) -> None:
+        try:
+            super().connection_lost(error)
+        finally:
+            self.over = True  # asyncio closes the socket right after this returns
+
+
 class _Controller(Controller):
     """aiosmtpd's controller, keeping its sessions: its stop() ends the server's loop without
     closing a session still open (our mail sender mid-conversation when a test ends), and
@@ -34,24 +47,31 @@ class _Controller(Controller):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.sessions: list = []
+        self.sessions: list[_Session] = []
 
-    def factory(self):
-        session = super().factory()
+    def factory(self) -> _Session:
+        session = _Session(self.handler, **self.SMTP_kwargs)
         self.sessions.append(session)
         return session
 
-    def close_sessions(self) -> None:
+    def close_sessions(self, seconds: float = 5.0) -> None:
+        """Aborts every session and returns once each socket is closed. Closing alone was
+        not enough: the loop could stop before asyncio's deferred socket close ran, or a
+        connection accepted but not yet made had no transport to close."""
         closed = threading.Event()
 
-        def close() -> None:  # on the server's loop, before its tasks are cancelled
+        def sweep() -> None:  # on the server's loop, until every connection is over
             for session in self.sessions:
-                if session.transport is not None:
-                    session.transport.close()
-            closed.set()
+                if not session.over and session.transport is not None:
+                    session.transport.abort()
+            if all(session.over for session in self.sessions):
+                closed.set()
+            else:
+                self.loop.call_later(0.01, sweep)
 
-        self.loop.call_soon_threadsafe(close)
-        closed.wait(5)
+        self.loop.call_soon_threadsafe(sweep)
+        if not closed.wait(seconds):
+            raise AssertionError("the test SMTP server's sessions did not close")
 
 
 class SmtpServer:
