@@ -95,7 +95,7 @@ class MongoChatChanges:
             event = await self._record(next_pos, planned.event, conversation_id, actor_id,
                                        at, new)
             return new, conversation, event
-        return await self._store.serialized(run)
+        return await self._store.serialized(run, conversation_id=conversation_id)
 
     async def change_conversation(self, conversation_id: str, actor_id: int, at: datetime,
                                   plan: ConversationPlanner
@@ -120,7 +120,7 @@ class MongoChatChanges:
             events = [await self._record(next_pos, e, conversation_id, actor_id, at)
                       for e in planned.events]
             return conversation, events
-        return await self._store.serialized(run)
+        return await self._store.serialized(run, conversation_id=conversation_id)
 
     async def messages_for(self, user_id: int, conversation_id: str, *, before: int | None,
                            after: int | None, limit: int) -> list[Message]:

@@ -40,6 +40,7 @@ _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 class MongoChatStore:
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
                  summary_interval: float = 5.0, summary_share: float = 0.2,
+                 summary_slices: int = 10,
                  commit_spacing: float = 0.01, spacing_from: int = 8, max_inflight: int = 1,
                  insert: InsertMessages | None = None, own_connection: bool = False,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER,
@@ -52,7 +53,8 @@ class MongoChatStore:
         reads). `fence`: tests pass one that fails."""
         self._db = db if db is not None else ChatCollections()
         self.positions = StreamPositions(self._db)
-        self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share)
+        self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share,
+                                   slices=summary_slices)
         self.fence = fence or WriterFence()  # stamps what the writer inserts (several instances)
         self._wire: WireInserts | None = None
         if insert is None:
@@ -176,11 +178,13 @@ class MongoChatStore:
         self.writer.enqueue(Mark(conversation_id, user_id, kind, seq, audience, future))
         return await self.writer.wait(future)
 
-    async def serialized(self, run: Callable[[Callable[[], int]], Awaitable[Any]]) -> Any:
+    async def serialized(self, run: Callable[[Callable[[], int]], Awaitable[Any]], *,
+                         conversation_id: str | None = None) -> Any:
         """Run `run(next_pos)` in the writer; `next_pos()` allocates a stream position.
-        When `run` returns, every position it took is written: the last becomes the head."""
+        When `run` returns, every position it took is written: the last becomes the head.
+        `conversation_id`: the only conversation `run` reads or writes, if one."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.writer.enqueue(Op(run, future))
+        self.writer.enqueue(Op(run, future, conversation_id))
         return await self.writer.wait(future)
 
     async def head(self) -> int:

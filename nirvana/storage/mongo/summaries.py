@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -37,20 +38,58 @@ CHECKPOINT_ID = "summaries"  # in the chat_meta collection: {"_id": ..., "pos": 
 
 @dataclass
 class SummaryBuffer:
+    # Conversation id -> its newest message; in the order the conversations became dirty
+    # (oldest first), which is the order a spread flush writes them in.
     last: dict[str, Message] = field(default_factory=dict)
     reads: dict[str, dict[int, int]] = field(default_factory=dict)  # cid -> sender -> seq
     top_pos: int = 0
+    first_pos: dict[str, int] = field(default_factory=dict)  # cid -> its lowest position held
+    dirty_at: dict[str, float] = field(default_factory=dict)  # cid -> when it became dirty
 
     def __bool__(self) -> bool:
         return bool(self.last)
 
-    def add(self, m: Message) -> None:
-        held = self.last.get(m.conversation_id)
+    def __len__(self) -> int:
+        return len(self.last)
+
+    def add(self, m: Message, at: float = 0.0) -> None:
+        cid = m.conversation_id
+        held = self.last.get(cid)
+        if held is None:
+            self.dirty_at[cid] = at
         if held is None or held.seq < m.seq:
-            self.last[m.conversation_id] = m
-        senders = self.reads.setdefault(m.conversation_id, {})
+            self.last[cid] = m
+        senders = self.reads.setdefault(cid, {})
         senders[m.sender_id] = max(senders.get(m.sender_id, 0), m.seq)
         self.top_pos = max(self.top_pos, m.pos)
+        self.first_pos[cid] = min(self.first_pos.get(cid, m.pos), m.pos)
+
+    def take(self, conversation_ids: list[str]) -> SummaryBuffer:
+        """Move these conversations' summaries out into a buffer of their own."""
+        taken = SummaryBuffer()
+        for cid in conversation_ids:
+            taken.last[cid] = m = self.last.pop(cid)
+            taken.reads[cid] = self.reads.pop(cid)
+            taken.first_pos[cid] = self.first_pos.pop(cid)
+            taken.dirty_at[cid] = self.dirty_at.pop(cid)
+            taken.top_pos = max(taken.top_pos, m.pos)
+        return taken
+
+    def due_rate(self, now: float, interval: float, ticks: int) -> float:
+        """How many conversations a tick (every interval / ticks seconds) must write, on
+        average, so that each is written within `interval` of becoming dirty: the highest
+        count due before the j-th next tick divided by j. Writing that many per tick
+        spreads a crowd of conversations dirtied at once over the interval."""
+        tick = interval / ticks
+        rate, due = 0.0, 0
+        times = iter(self.dirty_at.values())  # oldest first
+        upcoming = next(times, None)
+        for j in range(1, ticks + 1):
+            while upcoming is not None and upcoming + interval < now + j * tick:
+                due += 1
+                upcoming = next(times, None)
+            rate = max(rate, due / j)
+        return rate
 
     def apply(self, c: Conversation) -> None:
         """Apply the buffered summary of `c` to it in memory, as its update would."""
@@ -66,8 +105,10 @@ class SummaryBuffer:
                 member.delivered_seq = max(member.delivered_seq, seq)
 
     def merge(self, other: SummaryBuffer) -> None:
-        for m in other.last.values():
-            self.add(m)
+        for cid, m in other.last.items():
+            self.add(m, other.dirty_at.get(cid, 0.0))
+            self.first_pos[cid] = min(self.first_pos[cid], other.first_pos.get(cid, m.pos))
+            self.dirty_at[cid] = min(self.dirty_at[cid], other.dirty_at.get(cid, 0.0))
         for cid, senders in other.reads.items():
             mine = self.reads.setdefault(cid, {})
             for sender, seq in senders.items():
@@ -119,7 +160,8 @@ class Summaries:
     """The buffer of summaries not written yet, its paced background flush, and the repair
     of the summaries a crash left unwritten."""
 
-    def __init__(self, db: ChatCollections, *, interval: float, share: float) -> None:
+    def __init__(self, db: ChatCollections, *, interval: float, share: float,
+                 slices: int = 10) -> None:
         self._db = db
         # A flush writes one update per conversation that had messages since the last,
         # however many: the longer the interval, the fewer updates per message. What waits
@@ -130,6 +172,13 @@ class Summaries:
         # the next waits at least T * (1 / share - 1). With thousands of active
         # conversations a fixed interval would starve the sends.
         self.share = share
+        # The background flush wakes `slices` times per interval and writes a share of the
+        # conversations each time, oldest-dirty first, each share its own commit: a flush
+        # of all at once landed ~100 ms of the store's CPU at once on the core the server
+        # shares, a spike in the sends' latency (why 10: docs/performance.md, "Summary
+        # flushes").
+        self.slices = max(1, slices)
+        self.commits = 0  # for benchmarks and tests: how many flush commits were written
         self.one_commit = OneCommit()
         self._buffer = SummaryBuffer()
         self._flushing: SummaryBuffer | None = None
@@ -142,9 +191,11 @@ class Summaries:
         # a tighter lower bound of the conversation's end than the stored summary, kept
         # for every conversation written to, as the writer keeps its seqs (sends.py).
         self._highest: dict[str, int] = {}
+        self._added_top = 0  # the highest position summarised since the last recover
 
     def add(self, m: Message) -> None:
-        self._buffer.add(m)
+        self._buffer.add(m, time.monotonic())
+        self._added_top = max(self._added_top, m.pos)
         if m.seq > self._highest.get(m.conversation_id, 0):
             self._highest[m.conversation_id] = m.seq
 
@@ -176,13 +227,22 @@ class Summaries:
                 self._flush_later(), name="chat-summaries")
 
     async def _flush_later(self) -> None:
-        """Write the buffered summaries in the background, paced (see `share`): sends are
-        acknowledged without waiting for them, and never queue behind a flush."""
+        """Write the buffered summaries in the background, a slice per tick (`slices`),
+        paced (see `share`): sends are acknowledged without waiting for them, and never
+        queue behind a flush. Each tick earns the average count due per tick
+        (`SummaryBuffer.due_rate`) and writes the whole conversations earned, so one busy
+        conversation is still written once per interval, not once per tick."""
+        earned = 0.0
         while self._buffer:
             wait = self._next_flush - time.monotonic()
-            await asyncio.sleep(max(wait, self.interval))
+            await asyncio.sleep(max(wait, self.interval / self.slices))
+            earned += self._buffer.due_rate(time.monotonic(), self.interval, self.slices)
+            count = min(len(self._buffer), math.floor(earned + 1e-9))
+            if count == 0:
+                continue
+            earned = min(earned - count, 1.0)  # nothing banked while the buffer was short
             started = time.monotonic()
-            await self.flush_quietly()
+            await self.flush_quietly(list(self._buffer.last)[:count])
             took = time.monotonic() - started
             self._next_flush = time.monotonic() + took * (1 / self.share - 1)
 
@@ -195,12 +255,13 @@ class Summaries:
         stored messages past the checkpoint, which the next writer's `recover` re-summarises."""
         await self.stop()
         self._buffer = SummaryBuffer()
+        self._added_top = 0
         self._highest.clear()
         self._recovered = False
 
-    async def flush_quietly(self) -> None:
+    async def flush_quietly(self, conversation_ids: list[str] | None = None) -> None:
         try:
-            await self.flush()
+            await self.flush(conversation_ids)
         except Exception as exc:  # kept in the buffer; the next flush retries
             log.warning("conversation summary flush failed: %s", type(exc).__name__)
         task = asyncio.current_task()
@@ -209,22 +270,32 @@ class Summaries:
             # or close() would wait for a writer that went back to sleep.
             raise asyncio.CancelledError()
 
-    async def flush(self) -> None:
-        """Write every buffered summary now, with the checkpoint past them."""
+    async def flush(self, conversation_ids: list[str] | None = None) -> None:
+        """Write the buffered summaries of these conversations (of every one by default)
+        now, in one commit, with the checkpoint as far as every summary is written."""
         # Serialised: flushes apply in order, and the checkpoint never passes a summary
         # that another flush has not written yet.
         async with self._lock:
-            buffer, self._buffer = self._buffer, SummaryBuffer()
+            if conversation_ids is None:
+                buffer, self._buffer = self._buffer, SummaryBuffer()
+            else:
+                buffer = self._buffer.take(
+                    [cid for cid in conversation_ids if cid in self._buffer.last])
             if not buffer:
                 return
+            # The checkpoint says every message up to it is summarised: it stops below the
+            # first message of the conversations still buffered.
+            checkpoint = min([self._added_top,
+                              *(pos - 1 for pos in self._buffer.first_pos.values())])
             self._flushing = buffer  # still applied to reads until written
             try:
-                # One commit: the summaries and the checkpoint past them land together.
+                # One commit: the summaries and the checkpoint land together.
                 await self.one_commit.write([
                     (self._db.states, buffer.operations(message_doc)),
                     (self._db.meta, [UpdateOne({"_id": CHECKPOINT_ID},
-                                               {"$max": {"pos": buffer.top_pos}},
+                                               {"$max": {"pos": checkpoint}},
                                                upsert=True)])])
+                self.commits += 1
             except BaseException:
                 buffer.merge(self._buffer)
                 self._buffer = buffer

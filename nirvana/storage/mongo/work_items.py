@@ -63,6 +63,7 @@ class Op:
 
     run: Callable[[Callable[[], int]], Awaitable[Any]]
     future: asyncio.Future[Any]
+    conversation_id: str | None = None  # the one it reads and writes; None: it may touch any
 
     def refuse(self, exc: BaseException) -> None:
         fail(self.future, exc)

@@ -362,11 +362,13 @@ class ChatWriter:
 
     async def _commit_op(self, op: Op) -> None:
         try:
-            # A change reads the conversation and writes parts of it (members, last
-            # message): the deferred summaries must be in it first, or the change would
-            # write back stale read marks or a pre-edit last message. Nothing can add to
-            # the buffer meanwhile: only this (writer) task does.
-            await self._summaries.flush()
+            # A change reads the conversation as stored and writes parts of it (members,
+            # marks, last message): its deferred summary must be in it first, or the change
+            # would plan on a stale last seq and marks, and miss (or later overwrite) the
+            # last message it edits. Only that conversation's: the others wait for their
+            # slice. Nothing can add to the buffer meanwhile: only this (writer) task does.
+            await self._summaries.flush(
+                None if op.conversation_id is None else [op.conversation_id])
             taken: list[int] = []
 
             def next_pos() -> int:

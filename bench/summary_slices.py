@@ -1,0 +1,124 @@
+"""What a summary flush costs the embedded store whole, and cut into slices.
+
+    .venv/bin/python -m bench.summary_slices [--conversations 100] [--slices 1,2,5,10,20]
+                                             [--rounds 5] [--repeat 10]
+
+Starts a throwaway embedded store (durable commits, as run.py runs it) with `conversations`
+conversation states of 10 members, and writes their summaries (one message each since the
+last flush) as `summaries.py` does: each slice one transaction of its state updates and
+the checkpoint. Per way of cutting, the store process's CPU time (user + system) for the
+whole flush, per conversation, and for one slice: the work that lands at once on the
+core the server shares. Shapes alternate within each round; the table gives the median
+and the spread over the rounds. Measures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient, UpdateOne
+
+from nirvana.storage.embedded import EmbeddedMongo
+from nirvana.storage.mongo.codec import message_doc, message_of
+from nirvana.storage.mongo.one_commit import OneCommit
+from nirvana.storage.mongo.summaries import CHECKPOINT_ID, SummaryBuffer
+
+from .servers import tree_cpu_seconds
+from .store_cost import MEMBERS, messages
+
+
+async def flush_in_slices(db: Any, pid: int, conversations: int, slices: int,
+                          round_: int, repeat: int) -> tuple[float, float]:
+    """(store CPU ms of the whole flush, of one slice), each the mean over `repeat` flushes
+    (the kernel counts CPU time in 10 ms ticks)."""
+    total = 0.0
+    for n in range(repeat):
+        total += await _one_flush(db, pid, conversations, slices, round_ * repeat + n)
+    return total / repeat, total / repeat / slices
+
+
+async def _one_flush(db: Any, pid: int, conversations: int, slices: int, seed: int) -> float:
+    states = db["bench_states"]
+    await states.drop()
+    await states.insert_many([
+        {"_id": f"conv{c:04d}", "last_seq": 0, "last_message": None,
+         "last_activity": datetime.now(timezone.utc),
+         "marks": {str(c * MEMBERS + k + 1): {"read": 0, "delivered": 0}
+                   for k in range(MEMBERS)}} for c in range(conversations)])
+    # Enough messages that every conversation has some; the buffer keeps each one's last.
+    buffer = SummaryBuffer()
+    for d in messages(conversations * 8, "words", seed, seed * conversations * 8 + 1):
+        buffer.add(message_of(d))
+    ids = list(buffer.last)
+    per = -(-len(ids) // slices)
+    total = 0.0
+    one_commit = OneCommit()
+    for start in range(0, len(ids), per):
+        part = SummaryBuffer()
+        for cid in ids[start:start + per]:
+            part.last[cid] = buffer.last[cid]
+            part.reads[cid] = buffer.reads[cid]
+            part.top_pos = max(part.top_pos, buffer.last[cid].pos)
+        before = tree_cpu_seconds([pid])
+        await one_commit.write([
+            (states, part.operations(message_doc)),
+            (db["bench_meta"], [UpdateOne({"_id": CHECKPOINT_ID},
+                                          {"$max": {"pos": part.top_pos}}, upsert=True)])])
+        total += (tree_cpu_seconds([pid]) - before) * 1000
+    return total
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):6.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+async def run(args: argparse.Namespace) -> None:
+    data = Path(tempfile.mkdtemp(prefix="summary-slices-"))
+    store = EmbeddedMongo(data / "mongo")
+    url = store.start()
+    try:
+        pid = json.loads((data / "mongo.pid").read_text())["pid"]
+        client: AsyncMongoClient = AsyncMongoClient(url)
+        db = client["summary_slices"]
+        await flush_in_slices(db, pid, args.conversations, 1, 99, 2)  # warm the store
+        results: dict[int, list[tuple[float, float]]] = {}
+        for r in range(args.rounds):
+            order = args.slices if r % 2 == 0 else list(reversed(args.slices))
+            for k in order:
+                results.setdefault(k, []).append(
+                    await flush_in_slices(db, pid, args.conversations, k, r, args.repeat))
+        await client.close()
+    finally:
+        store.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    print(f"{args.conversations} conversations, {args.rounds} rounds; store CPU, median "
+          "(min-max)")
+    print(f"  {'slices':>6} {'whole flush ms':>22} {'µs per conversation':>24} "
+          f"{'one slice ms':>22}")
+    for k in args.slices:
+        runs = results[k]
+        print(f"  {k:>6} {spread([t for t, _ in runs]):>22} "
+              f"{spread([t * 1000 / args.conversations for t, _ in runs]):>24} "
+              f"{spread([b for _, b in runs]):>22}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conversations", type=int, default=100)
+    parser.add_argument("--slices", type=lambda s: [int(k) for k in s.split(",")],
+                        default=[1, 2, 5, 10, 20])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=10, help="flushes per measurement")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
