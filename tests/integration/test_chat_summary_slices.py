@@ -70,8 +70,9 @@ async def test_a_crash_between_slices_loses_no_summary(client, services, stores,
         await services.chat.send_message(a, c.id, client_id=f"again {c.id}", text="again")
     expected = [(c, 2 if n < 2 else 1) for n, c in enumerate(chats)]
     commits = store.summaries.commits
-    while store.summaries.commits == commits:
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):  # the first slice is due 0.5 s after the first send
+        while store.summaries.commits == commits:
+            await asyncio.sleep(0.01)
     await store.writer.close()  # as a kill -9: the other slices are never written
     assert 0 < len(await written(services, expected)) < len(chats)
 
