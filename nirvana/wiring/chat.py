@@ -24,6 +24,7 @@ from ..storage.postgres.chat_peers import PgChatPeers
 from ..storage.postgres.uploads import PgUploadLedger
 from ..storage.redis.bus import RedisBus
 from ..ws.hub import Hub
+from ..ws.transport import delivery_pass
 from .events import ChatPublishers
 from .instances import cluster_chat
 
@@ -54,7 +55,9 @@ def build_chat(settings: Settings, pool: asyncpg.Pool, clock: Clock, metrics: Me
         # The embedded store (no MONGODB_URL) needs no auth or TLS: the writer's inserts
         # skip pymongo's per-command work (storage/mongo/wire.py).
         own_connection=settings.mongodb_url is None,
-        observer=metrics.chat_writer if metrics else NO_WRITER_OBSERVER)
+        observer=metrics.chat_writer if metrics else NO_WRITER_OBSERVER,
+        # Each socket writes its frames of a stretch of answers at once (ws/transport.py).
+        delivery_pass=delivery_pass)
     changes = MongoChatChanges(store)
     presence_store = MongoPresenceStore()
     presence = Presence(store=presence_store, peers=peers, changes=changes, clock=clock)

@@ -12,6 +12,12 @@ When the transport pauses writing, frames queue in the `Connection` and the send
 writes them once the peer reads again. Under another server (no extension) every frame goes
 through the sender task.
 
+A delivery pass (`delivery_pass()`, held by the chat writer around each chunk of a batch's
+answers) corks the direct writes: every frame a socket gets during the pass is kept, and
+when the pass ends each socket writes its frames at once, one system call instead of one
+per frame. Under load a commit holds several messages of a conversation, so each member got
+several frames from it (docs/performance.md, "One write per socket per delivery pass").
+
 Reading: uvicorn pauses the transport after every received message until the app takes it,
 and resumes it then: an epoll_ctl call each way, ~20 µs of a chat send's server CPU in all
 (py-spy, 1,000 sends/s). Here reading pauses only when a message arrives while the previous
@@ -21,7 +27,10 @@ send pipeline) still stops reading after one more message: TCP backpressure as b
 
 from __future__ import annotations
 
+import logging
 import struct
+from contextvars import ContextVar
+from types import TracebackType
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -32,8 +41,14 @@ DIRECT_SEND = "nirvana.direct_send"
 CLOSE_NOW = "nirvana.close_now"
 CLOSE_GRACE = 10.0  # seconds a peer has to read up to a close written by close_now
 
+log = logging.getLogger("nirvana.ws")
+
 
 class DirectSendProtocol(WebSocketsSansIOProtocol):
+    # The frames this socket got in the running delivery pass, not written yet (None
+    # outside one, or before its first frame).
+    corked: list[bytes] | None = None
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)  # absent when the upgrade was refused
@@ -72,15 +87,29 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
         if (conn.state is State.OPEN and not conn.extensions and not conn.writes
                 and not conn.expect_continuation_frame):
             # What send_text would write, byte for byte, made once for all recipients.
-            self.transport.write(text_frame(text))
-            return True
-        try:
-            conn.send_text(text.encode())
-        except InvalidState:
-            return False
-        self.transport.write(b"".join(conn.data_to_send()))
+            data = text_frame(text)
+        else:
+            try:
+                conn.send_text(text.encode())
+            except InvalidState:
+                return False
+            data = b"".join(conn.data_to_send())
+        running = _running_pass.get()
+        if running is None or not running.open:
+            self.transport.write(data)
+        elif self.corked is None:
+            self.corked = [data]
+            running.corked.append(self)
+        else:
+            self.corked.append(data)
         return True
 
+    def uncork(self) -> None:
+        """Write the frames kept by the running delivery pass, in one system call."""
+        frames, self.corked = self.corked, None
+        if not frames or self.transport.is_closing():
+            return  # gone meanwhile: as if written just before it went
+        self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def close_now(self, code: int, reason: str) -> None:
         """Write a close frame now, even while writing is paused (uvicorn's close waits for
@@ -95,6 +124,7 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
             self.conn.send_close(code, reason)
         except InvalidState:
             return
+        self.uncork()  # what the pass gave this socket before the close goes first
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
@@ -103,6 +133,54 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
             self.transport.resume_reading()
         # handle_close and connection_lost cancel this when the peer answers or goes.
         self.close_timer = self.loop.call_later(CLOSE_GRACE, self.transport.abort)
+
+
+class _Pass:
+    __slots__ = ("open", "corked")
+
+    def __init__(self) -> None:
+        self.open = True
+        self.corked: list[DirectSendProtocol] = []
+
+
+# The pass running in this context. A context variable, not a global: the pass belongs to
+# the synchronous stretch that opened it (a server in another thread has its own), and a
+# task created during the pass copies the variable but finds the pass closed (`open`).
+_running_pass: ContextVar[_Pass | None] = ContextVar("nirvana_delivery_pass", default=None)
+
+
+class DeliveryPass:
+    """`with delivery_pass(): ...`: the direct writes made inside go out when it ends, one
+    write per socket with its frames in order; also when the body raises. The body must
+    not await (the frames would wait for it). Inside a running pass, it joins that one."""
+
+    __slots__ = ("_pass", "_token")
+
+    def __enter__(self) -> None:
+        outer = _running_pass.get()
+        if outer is not None and outer.open:
+            self._pass: _Pass | None = None  # the outer pass writes them
+            return
+        self._pass = _Pass()
+        self._token = _running_pass.set(self._pass)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        running = self._pass
+        if running is None:
+            return
+        running.open = False
+        _running_pass.reset(self._token)
+        for protocol in running.corked:
+            try:
+                protocol.uncork()
+            except Exception:
+                # One socket that fails is logged and never keeps the others' frames.
+                log.exception("writing a delivery pass's frames failed")
+
+
+def delivery_pass() -> DeliveryPass:
+    return DeliveryPass()
 
 
 _last_frame: tuple[object, bytes] = (object(), b"")  # matches no str

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nirvana.ws.close_codes import CloseCode
 from nirvana.ws.connection import Connection
+from tests.support.direct_sockets import open_protocol, reading_protocol
 
 
 class Socket:
@@ -54,44 +55,6 @@ async def test_a_slow_reader_is_queued_then_closed_as_a_slow_consumer():
     assert sock.wire == ["a"]
 
 
-class Transport:
-    """An asyncio transport's reading and writing, observable."""
-
-    def __init__(self) -> None:
-        self.paused = False
-        self.pauses = 0
-        self.written: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def pause_reading(self) -> None:
-        self.paused = True
-        self.pauses += 1
-
-    def resume_reading(self) -> None:
-        self.paused = False
-
-    def is_closing(self) -> bool:
-        return False
-
-
-def reading_protocol():
-    import uvicorn
-    from uvicorn.server import ServerState
-
-    from nirvana.ws.transport import DirectSendProtocol
-
-    async def app(scope, receive, send):  # never called: frames are fed in directly
-        raise AssertionError
-
-    config = uvicorn.Config(app, ws=DirectSendProtocol, lifespan="off")
-    config.load()
-    protocol = DirectSendProtocol(config, ServerState(), {})
-    protocol.transport = transport = Transport()
-    return protocol, transport
-
-
 def frame(text: str):
     from websockets.frames import Frame, Opcode
 
@@ -116,18 +79,6 @@ async def test_reading_pauses_only_while_a_received_message_waits_untaken():
     assert (await protocol.receive())["text"] == "e" and not transport.paused
     protocol.handle_text(frame("f"))
     assert not transport.paused and transport.pauses == 1
-
-
-def open_protocol(compression: bool = False):
-    from websockets.extensions.permessage_deflate import PerMessageDeflate
-    from websockets.protocol import State
-
-    protocol, transport = reading_protocol()
-    protocol.handshake_complete = True
-    protocol.conn.state = State.OPEN
-    if compression:
-        protocol.conn.extensions = [PerMessageDeflate(False, False, 15, 15)]
-    return protocol, transport
 
 
 async def test_a_direct_frame_is_what_websockets_writes_and_is_made_once_per_event():

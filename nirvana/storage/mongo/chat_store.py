@@ -8,6 +8,7 @@ group-commit writer (writer.py), which allocates seqs and stream positions (posi
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
@@ -28,7 +29,7 @@ from .fence import WriterFence
 from .history import history_page
 from .positions import StreamPositions
 from .resume import stream_since
-from .sends import InsertMessages, insert_messages
+from .sends import DeliveryPass, InsertMessages, insert_messages
 from .summaries import SummaryBuffer, Summaries, written_elsewhere
 from .wire import WireInserts
 from .work_items import Mark, Op, Send
@@ -45,12 +46,15 @@ class MongoChatStore:
                  insert: InsertMessages | None = None, own_connection: bool = False,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER,
                  db: ChatCollections | None = None,
-                 fence: WriterFence | None = None) -> None:
+                 fence: WriterFence | None = None,
+                 delivery_pass: DeliveryPass = nullcontext) -> None:
         """`insert` writes a batch's message documents (default: one unordered insert_many);
         tests pass one that fails. `own_connection`: the writer's inserts go over a plain
         connection of their own (wire.py; for the embedded store). `observer` is told of
         every batch (nirvana/metrics.py). `db`: the collections (tests pass one that counts
-        reads). `fence`: tests pass one that fails."""
+        reads). `fence`: tests pass one that fails. `delivery_pass`: opened around each
+        stretch of answers, so a socket's frames of it go out in one write (the wiring
+        passes ws/transport.py's)."""
         self._db = db if db is not None else ChatCollections()
         self.positions = StreamPositions(self._db)
         self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share,
@@ -65,7 +69,7 @@ class MongoChatStore:
                                  insert, fence=self.fence, max_batch=max_batch,
                                  commit_spacing=commit_spacing, timeout=timeout,
                                  spacing_from=spacing_from, max_inflight=max_inflight,
-                                 observer=observer)
+                                 observer=observer, delivery_pass=delivery_pass)
         # Several instances (REDIS_URL): set while another process runs the writer (see
         # `follow`): the head is then that writer's.
         self._leader_head: Callable[[], Awaitable[int]] | None = None

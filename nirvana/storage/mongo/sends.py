@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -43,6 +44,12 @@ LAST_SEQ_READS = 16  # conversations whose highest seq is read at once (`_load_l
 # Writes one batch's message documents in one round trip (an unordered insert); raises
 # BulkWriteError naming the documents not written. Injected so tests can make it fail.
 InsertMessages = Callable[[list[dict[str, Any]]], Awaitable[None]]
+
+
+# Opens a delivery pass around a stretch of answers (no await inside): the frames they
+# deliver go out per socket at its end, one write each (ws/transport.py). Injected by the
+# wiring; storage knows nothing of sockets.
+DeliveryPass = Callable[[], AbstractContextManager[None]]
 
 
 def insert_messages(db: ChatCollections) -> InsertMessages:
@@ -76,8 +83,9 @@ def _bound(remembered: dict[str, Any]) -> None:
 class SendCommitter:
     def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
                  insert: InsertMessages, requeue: Callable[[list[Send]], None],
-                 writer_fence: WriterFence) -> None:
+                 writer_fence: WriterFence, delivery_pass: DeliveryPass = nullcontext) -> None:
         self._db = db
+        self._delivery_pass = delivery_pass
         self._writer_fence = writer_fence  # stamps the documents (several instances)
         self._positions = positions
         self._summaries = summaries
@@ -120,11 +128,12 @@ class SendCommitter:
         for key in doubt.keys() - {m.id for m in found}:
             self._unseen[key] = None
         _bound(self._unseen)
-        for m in moved:
-            log.info("a send in doubt was stored: delivered late as position %d", m.pos)
-            self._unseen.pop(m.id, None)  # unseen when asked before: a retry now duplicates
-            self._summaries.add(m)
-            stored(doubt[m.id].on_stored, m)
+        with self._delivery_pass():
+            for m in moved:
+                log.info("a send in doubt was stored: delivered late as position %d", m.pos)
+                self._unseen.pop(m.id, None)  # unseen when asked before: a retry duplicates
+                self._summaries.add(m)
+                stored(doubt[m.id].on_stored, m)
 
     async def _move_to_head(self, messages: list[Message]) -> list[Message]:
         """Give stored messages that were never delivered fresh positions, in their order:
@@ -197,16 +206,20 @@ class SendCommitter:
             written = await self._sort_out(written, failed)
         if written:  # the positions of the refused are skipped (positions.py)
             self._positions.stored(max(m.pos for _, m in written))
-        for n, (s, m) in enumerate(written):
-            if n and n % ANSWER_CHUNK == 0:
+        for start in range(0, len(written), ANSWER_CHUNK):
+            if start:
                 # Each answer delivered its message already (`on_stored`); the pause lets
                 # the loop serve other sockets and timers between chunks.
                 await asyncio.sleep(0)
-            self._unseen.pop(m.id, None)  # stored now: a later retry is a plain duplicate
-            self._summaries.add(m)
-            s.answer(m, True)
-            for dup in s.duplicates:
-                dup.answer(m, False)
+            # A chunk's deliveries are one pass: a socket gets all its frames of the chunk
+            # in one write.
+            with self._delivery_pass():
+                for s, m in written[start:start + ANSWER_CHUNK]:
+                    self._unseen.pop(m.id, None)  # stored now: a retry is a plain duplicate
+                    self._summaries.add(m)
+                    s.answer(m, True)
+                    for dup in s.duplicates:
+                        dup.answer(m, False)
 
     async def _sort_out(self, written: list[tuple[Send, Message]],
                         failed: dict[int, dict[str, Any]]) -> list[tuple[Send, Message]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import nullcontext
 from datetime import datetime
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -36,7 +37,7 @@ from .codec import mark_field, receipt_doc
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
 from .positions import StreamPositions
-from .sends import InsertMessages, SendCommitter
+from .sends import DeliveryPass, InsertMessages, SendCommitter
 from .summaries import Summaries
 from .work_items import Mark, Op, Send, WorkItem, consume, fail, resolve
 
@@ -63,14 +64,16 @@ class ChatWriter:
                  insert: InsertMessages, *, fence: WriterFence, max_batch: int,
                  commit_spacing: float,
                  timeout: float, spacing_from: int = 1, max_inflight: int = 1,
-                 observer: ChatWriterObserver = NO_WRITER_OBSERVER) -> None:
+                 observer: ChatWriterObserver = NO_WRITER_OBSERVER,
+                 delivery_pass: DeliveryPass = nullcontext) -> None:
         self._db = db
         self._observer = observer
         self._positions = positions
         self._summaries = summaries
         self._fence = fence
         self._refused_epoch: int | None = None  # the epoch whose refusal was logged last
-        self._sends = SendCommitter(db, positions, summaries, insert, self._requeue, fence)
+        self._sends = SendCommitter(db, positions, summaries, insert, self._requeue, fence,
+                                    delivery_pass)
         self._max_batch = max_batch
         # Adaptive group commit: a commit while the store is idle goes at once, and what
         # arrives during a commit rides the next one. Only once a batch carried
