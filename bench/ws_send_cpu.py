@@ -12,7 +12,10 @@ validation, checks, the writer's commit to the real store, the fan-out and the a
 out: reading frames off sockets and the write system calls (the same for any version: the
 fan-out floor), and the store's own CPU (another process). `burst` sends are offered at once
 (round robin over the room) and answered before the next burst, so every version commits
-batches of the same size. Run it from a source tree (`cd TREE && python -m bench.ws_send_cpu`)
+batches of the same size. It counts the writes the sockets make as well as the frames (a
+delivery pass writes several frames at once, ws/transport.py). With `--sockets` the writes
+go to real loopback sockets (a thread of its own reads and drops them), so the system calls
+are in: then the CPU is the event loop's thread's alone (`time.thread_time`). Run it from a source tree (`cd TREE && python -m bench.ws_send_cpu`)
 to measure that tree. Measures; asserts nothing.
 """
 
@@ -22,8 +25,12 @@ import argparse
 import asyncio
 import json
 import secrets
+import selectors
 import shutil
+import socket
+import struct
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,26 +53,74 @@ ROOM = 10
 
 
 class CountingTransport:
-    """Takes what the socket would write, counting the frames (one write each here)."""
+    """Takes what the socket would write, counting its writes and the frames in them; hands
+    it on to `real` (a loopback socket's transport) when there is one."""
 
-    def __init__(self, wrote: Any) -> None:
+    def __init__(self, wrote: Any, real: asyncio.Transport | None = None) -> None:
         self._wrote = wrote
+        self._real = real
 
     def write(self, data: bytes) -> None:
-        self._wrote()
+        if self._real is not None:
+            self._real.write(data)
+        self._wrote(frames_in(data))
 
     def is_closing(self) -> bool:
         return False
 
 
-def open_socket(wrote: Any) -> DirectSendProtocol:
+def frames_in(data: bytes) -> int:
+    """How many frames a server wrote in `data` (headers only: their lengths)."""
+    frames, at, end = 0, 0, len(data)
+    while at < end:
+        length = data[at + 1] & 0x7F
+        if length == 126:
+            length, at = struct.unpack_from("!H", data, at + 2)[0], at + 4
+        elif length == 127:
+            length, at = struct.unpack_from("!Q", data, at + 2)[0], at + 10
+        else:
+            at += 2
+        at += length
+        frames += 1
+    return frames
+
+
+class Drain:
+    """The far ends of the loopback sockets, read and dropped by a thread of its own."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def pair(self) -> socket.socket:
+        near, far = socket.socketpair()
+        far.setblocking(False)
+        self._selector.register(far, selectors.EVENT_READ)
+        return near
+
+    def _run(self) -> None:
+        while not self._stop:
+            for key, _ in self._selector.select(0.1):
+                try:
+                    key.fileobj.recv(1 << 20)  # type: ignore[union-attr]
+                except BlockingIOError:
+                    pass
+
+    def stop(self) -> None:
+        self._stop = True
+        self._thread.join()
+
+
+def open_socket(wrote: Any, real: asyncio.Transport | None = None) -> DirectSendProtocol:
     async def app(scope: Any, receive: Any, send: Any) -> None:  # frames are fed directly
         raise AssertionError
 
     config = uvicorn.Config(app, ws=DirectSendProtocol, lifespan="off")
     config.load()
     protocol = DirectSendProtocol(config, ServerState(), {})
-    protocol.transport = CountingTransport(wrote)  # type: ignore[assignment]
+    protocol.transport = CountingTransport(wrote, real)  # type: ignore[assignment]
     protocol.handshake_complete = True
     protocol.conn.state = State.OPEN
     return protocol
@@ -86,19 +141,22 @@ async def room_of(services: Any) -> tuple[list[int], str]:
 
 
 async def run(sends: int, burst: int, database_url: str, mongodb_url: str,
-              data_dir: Path) -> None:
+              data_dir: Path, sockets_: bool) -> None:
     settings = Settings(data_dir=data_dir, mongodb_db=f"ws_send_cpu_{secrets.token_hex(4)}")
     pool, mongo = await open_stores(settings, database_url=database_url,
                                     mongodb_url=mongodb_url)
     services = build_services(settings, pool, mongo, secret="b" * 48)
+    drain = Drain() if sockets_ else None
     try:
         users, room = await room_of(services)
-        written = 0
+        written = writes = 0
         waiting: tuple[int, asyncio.Future[None]] | None = None
+        loop = asyncio.get_running_loop()
 
-        def wrote() -> None:
-            nonlocal written
-            written += 1
+        def wrote(frames: int) -> None:
+            nonlocal written, writes
+            written += frames
+            writes += 1
             if waiting is not None and written >= waiting[0] and not waiting[1].done():
                 waiting[1].set_result(None)
 
@@ -110,7 +168,10 @@ async def run(sends: int, burst: int, database_url: str, mongodb_url: str,
             await services.hub.connected(conn)
             conn.start_live(await services.chat.head())
             conn.end_resume(conn.sent_pos)
-            conn.direct = open_socket(wrote).send_now
+            real = None
+            if drain is not None:
+                real, _ = await loop.create_connection(asyncio.Protocol, sock=drain.pair())
+            conn.direct = open_socket(wrote, real).send_now
             sockets.append((conn, ServerConnection(limits, time.monotonic)))
         await asyncio.sleep(0.5)  # presence and online lists settle before measuring
         for conn, _ in sockets:  # what the sender task would have sent by now
@@ -136,17 +197,23 @@ async def run(sends: int, burst: int, database_url: str, mongodb_url: str,
             await offer(first, burst)
         nonce = secrets.token_hex(4)
         tune_gc()  # as run.py does before serving
-        cpu0, wall0 = time.process_time(), time.perf_counter()
+        clock = time.thread_time if sockets_ else time.process_time
+        cpu0, wall0, frames0, writes0 = clock(), time.perf_counter(), written, writes
         for first in range(0, sends, burst):
             await offer(first, burst)
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        cpu, wall = clock() - cpu0, time.perf_counter() - wall0
         done = sends - sends % burst
-        print(f"{done} sends in bursts of {burst} to a room of {ROOM}: "
+        print(f"{done} sends in bursts of {burst} to a room of {ROOM}"
+              f"{' (real sockets, loop thread CPU)' if sockets_ else ''}: "
               f"{cpu * 1e6 / done:.1f} µs CPU per send "
               f"({cpu * 1e6 / done / ROOM:.1f} per delivery), "
-              f"{wall * 1e6 / done:.1f} µs wall per send (this process only)", flush=True)
+              f"{wall * 1e6 / done:.1f} µs wall per send (this process only); "
+              f"{(writes - writes0) / done:.2f} writes per send for "
+              f"{(written - frames0) / done:.0f} frames", flush=True)
     finally:
         await services.close()
+        if drain is not None:
+            drain.stop()
 
 
 def main() -> None:
@@ -154,6 +221,8 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=20_000)
     parser.add_argument("--burst", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=1, help="measure this many times")
+    parser.add_argument("--sockets", action="store_true",
+                        help="write to real loopback sockets (system calls included)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="nirvana-ws-send-cpu-"))
     postgres, mongo = EmbeddedPostgres(root / "postgres"), EmbeddedMongo(root / "mongo")
@@ -162,7 +231,7 @@ def main() -> None:
         for _ in range(args.rounds):
             with asyncio.Runner(loop_factory=loop_factory("uvloop")) as runner:
                 runner.run(run(args.sends, args.burst, database_url, mongodb_url,
-                               root / "data"))
+                               root / "data", args.sockets))
     finally:
         mongo.stop()
         postgres.stop()
