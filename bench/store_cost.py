@@ -10,7 +10,9 @@ batches of `batch`, into a fresh collection, measuring the store process's own C
 (user + system, /proc/<pid>/stat) and this client's, per message. CPU time is far less
 sensitive to a shared machine's load than wall time. Variants alternate within each round;
 the table gives the median and the spread over the rounds. `--text bench` is the load
-generator's message (80 x's: one search term), `words` a sentence of 12-20 words.
+generator's message (80 x's: one search term), `words` a sentence of 12-20 words. Some
+variants keep the documents and indexes and change the request instead (one `insert`
+command, ordered, `j: true`, in a transaction). Variant names hold no commas (`--only`).
 
 Also measured: a summary flush's state update per conversation (one transaction, as
 `summaries.py` writes them). Measures; asserts nothing.
@@ -97,11 +99,17 @@ VARIANTS: dict[str, Variant] = {
                                 CONV_POS, POS, TERMS], _same),
     "defaults left out": (STORED, _defaults_left_out),
     "no audience": (STORED, _without("audience")),
-    "_id only, whole doc": ([], _same),
-    "_id only, no terms": ([], _without("terms")),
+    "_id only (whole doc)": ([], _same),
+    "_id only (no terms)": ([], _without("terms")),
     # The same documents sent as one `insert` command instead of pymongo's `insert_many`
     # (the client column is the difference: this process's encoding of a batch).
     "as stored via insert command": (STORED, _same),
+    # Request shapes that could change what the store does per document (it turned out
+    # none does: docs/performance.md, "The store's index catalog"): an ordered batch, one
+    # that asks for the journal, and one inside a multi-document transaction.
+    "as stored (ordered)": (STORED, _same),
+    "as stored (j: true)": (STORED, _same),
+    "as stored (in a transaction)": (STORED, _same),
     # Fencing a deposed chat writer (docs/cluster-chat.md): a unique (pos) index, or each
     # document stamped with the writer's epoch and the validator refusing older epochs
     # (fence.py); "no epoch": one process's documents where instances once ran.
@@ -110,7 +118,13 @@ VARIANTS: dict[str, Variant] = {
     "epoch stamped + validator": (STORED, _stamped),
     "no epoch + validator": (STORED, _same),
 }
-AS_COMMAND = {"as stored via insert command"}
+# The insert command's fields beside `documents` for the request-shape variants.
+COMMAND_FIELDS: dict[str, Doc] = {
+    "as stored via insert command": {"ordered": False},
+    "as stored (ordered)": {"ordered": True},
+    "as stored (j: true)": {"ordered": False, "writeConcern": {"w": 1, "j": True}},
+}
+IN_A_TRANSACTION = {"as stored (in a transaction)"}
 # A collection validator set on the variant's collection (collMod) before it is filled.
 VALIDATORS = {
     "epoch stamped + validator": validator(7),
@@ -156,8 +170,13 @@ async def insert_cost(db: Any, pid: int, variant: Variant, docs: list[Doc], batc
     for i in range(0, len(shaped), batch):
         part = shaped[i:i + batch]
         # A batch of one goes as the writer sends it (sends.py `_insert_alone`).
-        if len(part) == 1 or name in AS_COMMAND:
-            await db.command({"insert": collection, "documents": part, "ordered": False})
+        if len(part) == 1 or name in COMMAND_FIELDS:
+            await db.command({"insert": collection, "documents": part,
+                              **COMMAND_FIELDS.get(name, {"ordered": False})})
+        elif name in IN_A_TRANSACTION:
+            async with db.client.start_session() as session:
+                async with await session.start_transaction():
+                    await coll.insert_many(part, ordered=False, session=session)
         else:
             await coll.insert_many(part, ordered=False)
     store, client = tree_cpu_seconds([pid]) - store, time.process_time() - client
