@@ -102,16 +102,13 @@ async def _one_flush(db: Any, pid: int, conversations: int, slices: int, seed: i
     total = 0.0
     one_commit = OneCommit()
     for start in range(0, len(ids), per):
-        part = SummaryBuffer()
-        for cid in ids[start:start + per]:
-            part.last[cid] = buffer.last[cid]
-            part.reads[cid] = buffer.reads[cid]
-            part.top_pos = max(part.top_pos, buffer.last[cid].pos)
+        part, _ = buffer.split(ids[start:start + per])
+        top = max(m.pos for m in part.last.values())
         before = tree_cpu_seconds([pid])
         await one_commit.write([
             (states, part.operations(message_doc)),
             (db["bench_meta"], [UpdateOne({"_id": CHECKPOINT_ID},
-                                          {"$max": {"pos": part.top_pos}}, upsert=True)])])
+                                          {"$max": {"pos": top}}, upsert=True)])])
         total += (tree_cpu_seconds([pid]) - before) * 1000
     return total
 

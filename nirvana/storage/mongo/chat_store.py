@@ -8,6 +8,7 @@ group-commit writer (writer.py), which allocates seqs and stream positions (posi
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
@@ -30,7 +31,7 @@ from .history import history_page
 from .positions import StreamPositions
 from .resume import stream_since
 from .sends import DeliveryPass, InsertMessages, insert_messages
-from .summaries import SummaryBuffer, Summaries, written_elsewhere
+from .summaries import SummaryBuffer, Summaries, applied, written_elsewhere
 from .wire import WireInserts
 from .work_items import Mark, Op, Send
 from .writer import ChatWriter
@@ -41,7 +42,7 @@ _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 class MongoChatStore:
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
                  summary_interval: float = 5.0, summary_share: float = 0.2,
-                 summary_slices: int = 10,
+                 summary_slices: int = 10, summary_clock: Callable[[], float] = time.monotonic,
                  commit_spacing: float = 0.01, spacing_from: int = 8, max_inflight: int = 1,
                  insert: InsertMessages | None = None, own_connection: bool = False,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER,
@@ -54,11 +55,11 @@ class MongoChatStore:
         every batch (nirvana/metrics.py). `db`: the collections (tests pass one that counts
         reads). `fence`: tests pass one that fails. `delivery_pass`: opened around each
         stretch of answers, so a socket's frames of it go out in one write (the wiring
-        passes ws/transport.py's)."""
+        passes ws/transport.py's). `summary_clock`: see `Summaries`."""
         self._db = db if db is not None else ChatCollections()
         self.positions = StreamPositions(self._db)
         self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share,
-                                   slices=summary_slices)
+                                   slices=summary_slices, clock=summary_clock)
         self.fence = fence or WriterFence()  # stamps what the writer inserts (several instances)
         self._wire: WireInserts | None = None
         if insert is None:
@@ -88,13 +89,15 @@ class MongoChatStore:
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         await self._recover()
+        unwritten = self.summaries.unwritten()  # before the read: see `Summaries.unwritten`
         c = await self._db.read_conversation({"_id": conversation_id})
-        return self.summaries.applied(c) if c else None
+        return applied(c, unwritten) if c else None
 
     async def find_direct(self, direct_key: str) -> Conversation | None:
         await self._recover()
+        unwritten = self.summaries.unwritten()
         c = await self._db.read_conversation({"direct_key": direct_key})
-        return self.summaries.applied(c) if c else None
+        return applied(c, unwritten) if c else None
 
     async def create_conversation(self, c: Conversation, direct_key: str | None
                                   ) -> Conversation:
@@ -114,6 +117,7 @@ class MongoChatStore:
 
     async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
         await self._recover()
+        mine = self.summaries.unwritten()  # before the reads: see `Summaries.unwritten`
         ids = [d["_id"] async for d in self._db.conversations.find(
             {"member_ids": user_id}, projection={"_id": 1})]
         # Following, the writer's summaries are not in this process: read from the store.
@@ -121,7 +125,7 @@ class MongoChatStore:
                      if self._leader_head is not None else None)
 
         def unwritten() -> list[SummaryBuffer]:
-            return [elsewhere] if elsewhere is not None else self.summaries.unwritten()
+            return [elsewhere] if elsewhere is not None else mine
         if len(ids) > limit:
             # The newest `limit` by activity, counting summaries not written yet; only
             # those are then read whole.

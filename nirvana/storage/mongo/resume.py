@@ -10,7 +10,7 @@ from pymongo import ASCENDING
 from ...domain.chat.entities import ChatEvent, Message, Receipt, StreamPage
 from .codec import message_of, stream_item_of
 from .collections import ChatCollections, collect
-from .summaries import CHECKPOINT_ID, Summaries
+from .summaries import CHECKPOINT_ID, Summaries, SummaryBuffer
 
 FLOOR_ID = "resume_floor"  # in chat_meta: {"_id": ..., "pos": the highest pruned position}
 
@@ -22,12 +22,13 @@ async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, 
     prefix; anything later reaches the client live. `others_unwritten`: another process
     runs the writer, so the summaries it has not written yet are not in `summaries`."""
     window = {"$gt": since, "$lte": head}
+    mine = summaries.unwritten()  # before the reads: see `Summaries.unwritten`
     # Read before the states are (in _messages_since): see `_unwritten_elsewhere`.
     elsewhere = await _unwritten_elsewhere(db, since, head) if others_unwritten else {}
     events_query = db.events.find({"audience": user_id, "pos": window}).sort(
         "pos", ASCENDING).limit(limit + 1)
     pages = await asyncio.gather(
-        _messages_since(db, summaries, user_id, window, since, limit, elsewhere),
+        _messages_since(db, mine, user_id, window, since, limit, elsewhere),
         collect(events_query))
     msgs, more = pages[0]
     events = [stream_item_of(d) for d in pages[1]]
@@ -35,7 +36,7 @@ async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, 
     return StreamPage(items=items[:limit], truncated=more or len(items) > limit, head=head)
 
 
-async def _messages_since(db: ChatCollections, summaries: Summaries, user_id: int,
+async def _messages_since(db: ChatCollections, unwritten: list[SummaryBuffer], user_id: int,
                           window: dict[str, int], since: int, limit: int,
                           elsewhere: dict[str, int]) -> tuple[list[Message], bool]:
     """The user's messages in `window`, and whether there may be more than `limit`.
@@ -51,7 +52,7 @@ async def _messages_since(db: ChatCollections, summaries: Summaries, user_id: in
         {"member_ids": user_id}, projection={"_id": 1})]
     active = [d["_id"] async for d in db.states.find(
         {"_id": {"$in": ids}}, projection={"last_message.pos": 1})
-        if max(_last_pos(summaries, d), elsewhere.get(d["_id"], 0)) > since]
+        if max(_last_pos(unwritten, d), elsewhere.get(d["_id"], 0)) > since]
     pages = await asyncio.gather(*(collect(db.messages.find(
         {"conversation_id": cid, "pos": window}).sort("pos", ASCENDING).limit(limit + 1))
         for cid in active))
@@ -78,11 +79,11 @@ async def _unwritten_elsewhere(db: ChatCollections, since: int, head: int
     return last
 
 
-def _last_pos(summaries: Summaries, d: dict[str, Any]) -> int:
+def _last_pos(unwritten: list[SummaryBuffer], d: dict[str, Any]) -> int:
     """The position of the newest message of the conversation `d` (a stored summary),
     counting the summaries not written yet."""
     last = (d.get("last_message") or {}).get("pos", 0)
-    for buffer in summaries.unwritten():
+    for buffer in unwritten:
         held = buffer.last.get(d["_id"])
         if held is not None:
             last = max(last, held.pos)

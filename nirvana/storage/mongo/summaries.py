@@ -4,9 +4,10 @@ Why deferred: a summary update rewrites the conversation's state document (see
 `ConversationStateDoc`), which on the embedded store costs more than inserting the message
 (docs/performance.md). So the writer acknowledges a batch once its messages are stored, and
 folds the summaries into a buffer: many sends to one conversation become one update. A
-background task flushes the buffer every `interval` seconds at most, and spends at most
-`share` of the time doing so (so sends never wait behind a flush). A read of conversations
-applies the summaries not written yet to what it read, rather than waiting for a flush.
+background task writes each conversation's summary about `interval` seconds after it became
+dirty, a slice of the buffer at a time, and spends at most `share` of the time doing so (so
+sends never wait behind a flush). A read of conversations applies the summaries not written
+yet to what it read, rather than waiting for a flush.
 
 Why that is safe: a summary is derived from the messages. The store keeps a checkpoint (the
 stream position up to which summaries are written, see `CHECKPOINT_ID`); after a crash the
@@ -39,10 +40,11 @@ CHECKPOINT_ID = "summaries"  # in the chat_meta collection: {"_id": ..., "pos": 
 @dataclass
 class SummaryBuffer:
     # Conversation id -> its newest message; in the order the conversations became dirty
-    # (oldest first), which is the order a spread flush writes them in.
+    # (oldest first), which is the order a spread flush writes them in and `due` reads.
+    # Only ever added to in place: a flush moves conversations out by replacing the buffer
+    # (`split`), so a reader holding it still sees what is being written (`unwritten`).
     last: dict[str, Message] = field(default_factory=dict)
     reads: dict[str, dict[int, int]] = field(default_factory=dict)  # cid -> sender -> seq
-    top_pos: int = 0
     first_pos: dict[str, int] = field(default_factory=dict)  # cid -> its lowest position held
     dirty_at: dict[str, float] = field(default_factory=dict)  # cid -> when it became dirty
 
@@ -61,35 +63,59 @@ class SummaryBuffer:
             self.last[cid] = m
         senders = self.reads.setdefault(cid, {})
         senders[m.sender_id] = max(senders.get(m.sender_id, 0), m.seq)
-        self.top_pos = max(self.top_pos, m.pos)
         self.first_pos[cid] = min(self.first_pos.get(cid, m.pos), m.pos)
 
-    def take(self, conversation_ids: list[str]) -> SummaryBuffer:
-        """Move these conversations' summaries out into a buffer of their own."""
-        taken = SummaryBuffer()
-        for cid in conversation_ids:
-            taken.last[cid] = m = self.last.pop(cid)
-            taken.reads[cid] = self.reads.pop(cid)
-            taken.first_pos[cid] = self.first_pos.pop(cid)
-            taken.dirty_at[cid] = self.dirty_at.pop(cid)
-            taken.top_pos = max(taken.top_pos, m.pos)
-        return taken
+    def split(self, conversation_ids: list[str]) -> tuple[SummaryBuffer, SummaryBuffer]:
+        """(these conversations' summaries, the rest), each a new buffer; this one is left
+        whole."""
+        taken, rest = SummaryBuffer(), SummaryBuffer()
+        chosen = set(conversation_ids)
+        for cid in self.last:
+            part = taken if cid in chosen else rest
+            part.last[cid] = self.last[cid]
+            part.reads[cid] = self.reads[cid]
+            part.first_pos[cid] = self.first_pos[cid]
+            part.dirty_at[cid] = self.dirty_at[cid]
+        return taken, rest
 
-    def due_rate(self, now: float, interval: float, ticks: int) -> float:
-        """How many conversations a tick (every interval / ticks seconds) must write, on
-        average, so that each is written within `interval` of becoming dirty: the highest
-        count due before the j-th next tick divided by j. Writing that many per tick
-        spreads a crowd of conversations dirtied at once over the interval."""
+    def merged(self, other: SummaryBuffer) -> SummaryBuffer:
+        """Both in a new buffer, in the order the conversations became dirty (a failed
+        slice goes back among those buffered since: `due` reads them oldest first)."""
+        both = SummaryBuffer()
+        for part in (self, other):
+            for cid, m in part.last.items():
+                at = min(both.dirty_at.get(cid, math.inf), part.dirty_at[cid])
+                both.add(m, at)
+                both.dirty_at[cid] = at
+                both.first_pos[cid] = min(both.first_pos[cid], part.first_pos[cid])
+            for cid, senders in part.reads.items():
+                mine = both.reads.setdefault(cid, {})
+                for sender, seq in senders.items():
+                    mine[sender] = max(mine.get(sender, 0), seq)
+        order = sorted(both.last, key=both.dirty_at.__getitem__)
+        for held in (both.last, both.reads, both.first_pos, both.dirty_at):
+            ordered = {cid: held[cid] for cid in order}
+            held.clear()
+            held.update(ordered)
+        return both
+
+    def due(self, now: float, interval: float, ticks: int) -> list[str]:
+        """The conversations a tick (every interval / ticks seconds) writes now, oldest-dirty
+        first: every one that would be dirty `interval` before the next tick, and ahead of
+        that only as many as keep the pace a crowd needs: for each j, the count due before
+        the j-th next tick over j, rounded down. So 100 conversations dirtied at once go 10
+        per tick, while a lone one waits until it is due: a busy conversation is written
+        once per interval, not sooner (each write costs the store; docs/performance.md)."""
         tick = interval / ticks
-        rate, due = 0.0, 0
+        count, due = 0, 0
         times = iter(self.dirty_at.values())  # oldest first
         upcoming = next(times, None)
         for j in range(1, ticks + 1):
             while upcoming is not None and upcoming + interval < now + j * tick:
                 due += 1
                 upcoming = next(times, None)
-            rate = max(rate, due / j)
-        return rate
+            count = max(count, due // j)
+        return list(self.last)[:count]
 
     def apply(self, c: Conversation) -> None:
         """Apply the buffered summary of `c` to it in memory, as its update would."""
@@ -103,17 +129,6 @@ class SummaryBuffer:
             if member is not None:
                 member.read_seq = max(member.read_seq, seq)
                 member.delivered_seq = max(member.delivered_seq, seq)
-
-    def merge(self, other: SummaryBuffer) -> None:
-        for cid, m in other.last.items():
-            self.add(m, other.dirty_at.get(cid, 0.0))
-            self.first_pos[cid] = min(self.first_pos[cid], other.first_pos.get(cid, m.pos))
-            self.dirty_at[cid] = min(self.dirty_at[cid], other.dirty_at.get(cid, 0.0))
-        for cid, senders in other.reads.items():
-            mine = self.reads.setdefault(cid, {})
-            for sender, seq in senders.items():
-                mine[sender] = max(mine.get(sender, 0), seq)
-        self.top_pos = max(self.top_pos, other.top_pos)
 
     def operations(self, to_doc: Callable[[Message], dict[str, Any]]) -> list[UpdateOne]:
         """One update per conversation, safe to apply twice."""
@@ -130,6 +145,17 @@ class SummaryBuffer:
                                   "$set": {"last_message": to_doc(m),
                                            "last_activity": m.created_at}}))
         return ops
+
+
+def applied(c: Conversation, unwritten: list[SummaryBuffer]) -> Conversation:
+    """`c` as read from the store, with the summaries not written yet applied (those being
+    written and those buffered, `Summaries.unwritten()` taken before the read), so a reader
+    sees every acknowledged message. Why not flush first: under load a flush takes seconds,
+    and every read that missed the conversation cache (the first send to a conversation,
+    too) would queue on it."""
+    for buffer in unwritten:
+        buffer.apply(c)
+    return c
 
 
 async def written_elsewhere(db: ChatCollections, conversation_ids: set[str]) -> SummaryBuffer:
@@ -161,19 +187,22 @@ class Summaries:
     of the summaries a crash left unwritten."""
 
     def __init__(self, db: ChatCollections, *, interval: float, share: float,
-                 slices: int = 10) -> None:
+                 slices: int = 10, clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock`: monotonic seconds (tests pass one they move, and call `flush_due`)."""
         self._db = db
-        # A flush writes one update per conversation that had messages since the last,
-        # however many: the longer the interval, the fewer updates per message. What waits
-        # costs little: reads apply the buffer, and a crash leaves at most this much to
-        # re-summarise at the next start (the choice: docs/performance.md).
+        self._clock = clock
+        # A conversation's summary is written about this long after it became dirty, one
+        # update for every message since, however many: the longer the interval, the fewer
+        # updates per message. What waits costs little: reads apply the buffer, and a crash
+        # leaves at most this much to re-summarise at the next start (the choice:
+        # docs/performance.md).
         self.interval = interval
         # At most this share of the time goes to flushes: after a flush that took T seconds
         # the next waits at least T * (1 / share - 1). With thousands of active
         # conversations a fixed interval would starve the sends.
         self.share = share
-        # The background flush wakes `slices` times per interval and writes a share of the
-        # conversations each time, oldest-dirty first, each share its own commit: a flush
+        # The background flush wakes `slices` times per interval and writes the
+        # conversations due (`SummaryBuffer.due`), each slice its own commit: a flush
         # of all at once landed ~100 ms of the store's CPU at once on the core the server
         # shares, a spike in the sends' latency (why 10: docs/performance.md, "Summary
         # flushes").
@@ -194,7 +223,7 @@ class Summaries:
         self._added_top = 0  # the highest position summarised since the last recover
 
     def add(self, m: Message) -> None:
-        self._buffer.add(m, time.monotonic())
+        self._buffer.add(m, self._clock())
         self._added_top = max(self._added_top, m.pos)
         if m.seq > self._highest.get(m.conversation_id, 0):
             self._highest[m.conversation_id] = m.seq
@@ -204,18 +233,13 @@ class Summaries:
         when it stored none since it started (or became the writer)."""
         return self._highest.get(conversation_id)
 
-    def applied(self, c: Conversation) -> Conversation:
-        """`c` as read from the store, with the summaries not written yet applied (those
-        being written and those buffered), so a reader sees every acknowledged message.
-        Why not flush first: under load a flush takes seconds, and every read that missed
-        the conversation cache (the first send to a conversation, too) would queue on it."""
-        for buffer in self.unwritten():
-            buffer.apply(c)
-        return c
-
     def unwritten(self) -> list[SummaryBuffer]:
         """The summaries not stored yet, oldest first: those being flushed, then those
-        buffered since."""
+        buffered since. Take it BEFORE reading the store, and apply it to what was read
+        (`applied`): a flush may commit between the read and the apply, and the buffers
+        taken before still hold what it wrote (a buffer is replaced, never emptied), while
+        `unwritten()` asked after would no longer have it. Applying a summary already
+        written changes nothing (newer wins)."""
         if self._flushing is None:
             return [self._buffer]
         return [self._flushing, self._buffer]
@@ -229,22 +253,22 @@ class Summaries:
     async def _flush_later(self) -> None:
         """Write the buffered summaries in the background, a slice per tick (`slices`),
         paced (see `share`): sends are acknowledged without waiting for them, and never
-        queue behind a flush. Each tick earns the average count due per tick
-        (`SummaryBuffer.due_rate`) and writes the whole conversations earned, so one busy
-        conversation is still written once per interval, not once per tick."""
-        earned = 0.0
+        queue behind a flush."""
         while self._buffer:
             wait = self._next_flush - time.monotonic()
             await asyncio.sleep(max(wait, self.interval / self.slices))
-            earned += self._buffer.due_rate(time.monotonic(), self.interval, self.slices)
-            count = min(len(self._buffer), math.floor(earned + 1e-9))
-            if count == 0:
-                continue
-            earned = min(earned - count, 1.0)  # nothing banked while the buffer was short
-            started = time.monotonic()
-            await self.flush_quietly(list(self._buffer.last)[:count])
-            took = time.monotonic() - started
-            self._next_flush = time.monotonic() + took * (1 / self.share - 1)
+            await self.flush_due()
+
+    async def flush_due(self) -> None:
+        """One tick of the background flush: write the conversations due now
+        (`SummaryBuffer.due`), if any, in one commit."""
+        due = self._buffer.due(self._clock(), self.interval, self.slices)
+        if not due:
+            return
+        started = time.monotonic()
+        await self.flush_quietly(due)
+        took = time.monotonic() - started
+        self._next_flush = time.monotonic() + took * (1 / self.share - 1)
 
     async def stop(self) -> None:
         await cancel_and_wait(self._flusher)
@@ -278,9 +302,10 @@ class Summaries:
         async with self._lock:
             if conversation_ids is None:
                 buffer, self._buffer = self._buffer, SummaryBuffer()
+            elif not any(cid in self._buffer.last for cid in conversation_ids):
+                return
             else:
-                buffer = self._buffer.take(
-                    [cid for cid in conversation_ids if cid in self._buffer.last])
+                buffer, self._buffer = self._buffer.split(conversation_ids)
             if not buffer:
                 return
             # The checkpoint says every message up to it is summarised: it stops below the
@@ -297,8 +322,7 @@ class Summaries:
                                                upsert=True)])])
                 self.commits += 1
             except BaseException:
-                buffer.merge(self._buffer)
-                self._buffer = buffer
+                self._buffer = buffer.merged(self._buffer)
                 raise
             finally:
                 self._flushing = None

@@ -369,7 +369,8 @@ class ChatWriter:
             # marks, last message): its deferred summary must be in it first, or the change
             # would plan on a stale last seq and marks, and miss (or later overwrite) the
             # last message it edits. Only that conversation's: the others wait for their
-            # slice. Nothing can add to the buffer meanwhile: only this (writer) task does.
+            # slice. Nothing adds to the buffer meanwhile: a change runs alone, after
+            # `_drain()`, so no batch is in flight whose settling would (max_inflight > 1).
             await self._summaries.flush(
                 None if op.conversation_id is None else [op.conversation_id])
             taken: list[int] = []

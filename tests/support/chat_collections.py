@@ -1,0 +1,97 @@
+"""The chat store's collections with a read held or a summary write failed at a test's word:
+passed to MongoChatStore as its `db`, as production passes the plain ones. And a clock the
+summary flush reads, moved by hand."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pymongo.errors import AutoReconnect
+
+from nirvana.storage.mongo.collections import ChatCollections
+
+
+class SummaryClock:
+    """Monotonic seconds that stand still until a test moves them (`Summaries` `clock`)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SteeredCollections(ChatCollections):
+    def __init__(self) -> None:
+        # While set: a read of conversations by id waits for `release`, after the read of
+        # their states by id has answered (`states_read`).
+        self.hold = False
+        self.states_read = asyncio.Event()
+        self.release = asyncio.Event()
+        self.fail_state_writes = False  # while set: every write of states fails
+
+    @property
+    def conversations(self) -> Any:
+        return _Conversations(super().conversations, self)
+
+    @property
+    def states(self) -> Any:
+        return _States(super().states, self)
+
+
+class _Conversations:
+    def __init__(self, inner: Any, steer: SteeredCollections) -> None:
+        self._inner, self._steer = inner, steer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        cursor = self._inner.find(query, *args, **kwargs)
+        if self._steer.hold and "_id" in query:
+            return _After(cursor, self._steer.release)
+        return cursor
+
+
+class _States:
+    def __init__(self, inner: Any, steer: SteeredCollections) -> None:
+        self._inner, self._steer = inner, steer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        cursor = self._inner.find(query, *args, **kwargs)
+        if self._steer.hold and "_id" in query:
+            return _Then(cursor, self._steer.states_read)
+        return cursor
+
+    async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
+        if self._steer.fail_state_writes:
+            raise AutoReconnect("states write failed (test)")
+        return await self._inner.bulk_write(*args, **kwargs)
+
+
+class _After:
+    """A cursor that yields nothing until `event` is set."""
+
+    def __init__(self, cursor: Any, event: asyncio.Event) -> None:
+        self._cursor, self._event = cursor, event
+
+    async def __aiter__(self) -> Any:
+        await self._event.wait()
+        async for d in self._cursor:
+            yield d
+
+
+class _Then:
+    """A cursor that sets `event` once it has yielded everything."""
+
+    def __init__(self, cursor: Any, event: asyncio.Event) -> None:
+        self._cursor, self._event = cursor, event
+
+    async def __aiter__(self) -> Any:
+        async for d in self._cursor:
+            yield d
+        self._event.set()
