@@ -16,8 +16,6 @@ import asyncio
 import logging
 import os
 import secrets
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,8 @@ from nirvana.bootstrap import build_services
 from nirvana.wiring.stores import open_stores
 from nirvana.logs import configure_logging
 from nirvana.settings import Settings
-from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
+
+from .embedded import throwaway_stores
 
 
 async def call(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> int:
@@ -106,16 +105,9 @@ def main() -> None:
     devnull = open(os.devnull, "w")
     for handler in logging.getLogger().handlers:
         handler.setStream(devnull)  # type: ignore[attr-defined]
-    root = Path(tempfile.mkdtemp(prefix="nirvana-asgi-loop-"))
-    postgres, mongo = EmbeddedPostgres(root / "postgres"), EmbeddedMongo(root / "mongo")
-    try:
-        database_url, mongodb_url = postgres.start(), mongo.start()
-        asyncio.run(run(args.paths, args.requests, database_url, mongodb_url, root / "data",
-                        args.blogs))
-    finally:
-        mongo.stop()
-        postgres.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_stores("nirvana-asgi-loop-", postgres=True) as stores:
+        asyncio.run(run(args.paths, args.requests, stores.database_url, stores.mongodb_url,
+                        stores.root / "data", args.blogs))
 
 
 if __name__ == "__main__":

@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+# Its command line is `python bench/chat_send.py`, which puts bench/ on the path, not the tree
+# that holds `bench` (only `nirvana` is installed): added here, as bench/volatile_nirvana.py does.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nirvana.bootstrap import build_services
 from nirvana.wiring.stores import open_stores
 from nirvana.settings import Settings
-from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
 from nirvana.storage.mongo.codec import message_doc, message_id
 from nirvana.storage.mongo.documents import MessageDoc
+
+from bench.embedded import throwaway_stores
 
 
 async def raw_rate(services, sample, count: int, batch: int) -> float:
@@ -46,8 +49,9 @@ async def raw_rate(services, sample, count: int, batch: int) -> float:
     return count / (time.perf_counter() - t)
 
 
-async def run(database_url: str, mongodb_url: str, n: int, concurrency: int) -> None:
-    settings = Settings(data_dir=Path(tempfile.mkdtemp()), mongodb_db="bench")
+async def run(database_url: str, mongodb_url: str, data_dir: Path, n: int,
+              concurrency: int) -> None:
+    settings = Settings(data_dir=data_dir, mongodb_db="bench")
     pool, mongo = await open_stores(settings, database_url=database_url,
                                     mongodb_url=mongodb_url)
     services = build_services(settings, pool, mongo, secret="b" * 48)
@@ -83,14 +87,9 @@ async def run(database_url: str, mongodb_url: str, n: int, concurrency: int) -> 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else 200
-    root = Path(tempfile.mkdtemp(prefix="nirvana-bench-"))
-    pg, mg = EmbeddedPostgres(root / "pg"), EmbeddedMongo(root / "mongo")
-    try:
-        asyncio.run(run(pg.start(), mg.start(), n, concurrency))
-    finally:
-        mg.stop()
-        pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_stores("nirvana-bench-", postgres=True) as stores:
+        asyncio.run(run(stores.database_url, stores.mongodb_url, stores.root / "data", n,
+                        concurrency))
 
 
 if __name__ == "__main__":

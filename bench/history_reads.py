@@ -20,22 +20,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import statistics
-import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 
 from nirvana.domain.chat.entities import Message, MessageKind
-from nirvana.storage.embedded import EmbeddedMongo
 from nirvana.storage.mongo.codec import message_doc, message_id, message_of
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.history import history_page
 from nirvana.wiring.stores import init_documents
+
+from .embedded import throwaway_stores
 
 SIZES = {**{f"c{i}": 200 for i in range(100)}, "big": 5000}
 READER = 2  # a member who deleted one message for themselves (`hidden_for`)
@@ -99,11 +97,8 @@ async def timed(read: Read, db: Any, cid: str, **page: Any) -> tuple[float, list
 
 
 async def run(args: argparse.Namespace) -> None:
-    data = Path(tempfile.mkdtemp(prefix="history-reads-"))
-    store = EmbeddedMongo(data / "mongo")
-    url = store.start()
-    try:
-        client: AsyncMongoClient = AsyncMongoClient(url)
+    with throwaway_stores("history-reads-") as stores:
+        client: AsyncMongoClient = AsyncMongoClient(stores.mongodb_url)
         await init_documents(client, "history_reads")
         db = client["history_reads"]
         await seed(db)
@@ -143,9 +138,6 @@ async def run(args: argparse.Namespace) -> None:
                 "seq", ASCENDING)}
         explained = {name: plan_of(await cursor.explain()) for name, cursor in plans.items()}
         await client.close()
-    finally:
-        store.stop()
-        shutil.rmtree(data, ignore_errors=True)
     print(f"\nms per page of {args.limit}, warm, {args.rounds} rounds: median (p90); "
           f"among {sum(SIZES.values()):,} messages in {len(SIZES)} conversations")
     print(f"  {'conversation':12} {'page':18} {'as':7} {'open range':>16} {'seq windows':>16}")

@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
-import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 
 from nirvana.domain.chat.entities import Message, MessageKind
-from nirvana.storage.embedded import EmbeddedMongo
 from nirvana.storage.mongo.codec import message_doc, message_id, message_of
 from nirvana.wiring.stores import init_documents
+
+from .embedded import throwaway_stores
 
 N, READER, NEED = 5000, 2, 50
 HIDDEN = range(101, 4991)
@@ -100,11 +98,8 @@ WAYS = {"all": read_all, "descending": descending, "projection": projection, "st
 
 
 async def run(rounds: int) -> None:
-    data = Path(tempfile.mkdtemp(prefix="history-window-reads-"))
-    store = EmbeddedMongo(data / "mongo")
-    url = store.start()
-    try:
-        client: AsyncMongoClient = AsyncMongoClient(url)
+    with throwaway_stores("history-window-reads-") as stores:
+        client: AsyncMongoClient = AsyncMongoClient(stores.mongodb_url)
         await init_documents(client, "history_window_reads")
         db = client["history_window_reads"]
         await seed(db)
@@ -127,9 +122,6 @@ async def run(rounds: int) -> None:
                             .rjust(16) for w in WAYS)
             print(f"  {f'({above}, {below})':14}{cells}")
         await client.close()
-    finally:
-        store.stop()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def main() -> None:

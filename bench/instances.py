@@ -20,7 +20,6 @@ The configurations alternate (one, two, one, two …) so a drifting machine move
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import shutil
@@ -30,6 +29,7 @@ from typing import Any, Callable
 
 from . import instances_report as report
 from .context import Context
+from .embedded import mongo_pid
 from .instances_fanout import start_redis
 from .nirvana_chat import http, sign_up
 from .report import Row, skipped_row
@@ -74,9 +74,9 @@ class SharedStores:
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far of each store (PostgreSQL with its live backends)."""
         pg = _postmaster_pid(self.root / "postgres")
-        mongo = json.loads((self.root / "mongo.pid").read_text())["pid"]
+        mongo = mongo_pid(self.root)
         return {"postgres": tree_cpu_seconds([pg]) if pg else 0.0,
-                "mongo": cpu_seconds(mongo),
+                "mongo": cpu_seconds(mongo) if mongo else 0.0,
                 "redis": cpu_seconds(self.redis.pid) if self.redis else 0.0}
 
     def stop(self) -> None:

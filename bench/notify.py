@@ -22,9 +22,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from statistics import median
@@ -33,7 +31,8 @@ from nirvana.bootstrap import build_services
 from nirvana.wiring.stores import open_stores
 from nirvana.domain.blogs.model import BlogFields, BlogStatus
 from nirvana.settings import Settings
-from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
+
+from .embedded import throwaway_stores
 
 LIKERS = 50
 
@@ -149,8 +148,9 @@ async def chats(settings, pool, mongo, messages: int, repetitions: int) -> dict:
             "off_p99_ms": median(r["p99_ms"] for r in off)}
 
 
-async def run(database_url: str, mongodb_url: str, args: argparse.Namespace) -> dict:
-    settings = Settings(data_dir=Path(tempfile.mkdtemp()), mongodb_db="bench_notify")
+async def run(database_url: str, mongodb_url: str, data_dir: Path,
+              args: argparse.Namespace) -> dict:
+    settings = Settings(data_dir=data_dir, mongodb_db="bench_notify")
     pool, mongo = await open_stores(settings, database_url=database_url,
                                     mongodb_url=mongodb_url)
     try:
@@ -172,14 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     args.likes = args.likes or (2000 if args.quick else 10_000)
     args.messages = args.messages or (1000 if args.quick else 3000)
     args.repetitions = args.repetitions or (1 if args.quick else 3)
-    root = Path(tempfile.mkdtemp(prefix="nirvana-bench-notify-"))
-    pg, mg = EmbeddedPostgres(root / "pg"), EmbeddedMongo(root / "mongo")
-    try:
-        result = asyncio.run(run(pg.start(), mg.start(), args))
-    finally:
-        mg.stop()
-        pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_stores("nirvana-bench-notify-", postgres=True) as stores:
+        result = asyncio.run(run(stores.database_url, stores.mongodb_url,
+                                 stores.root / "data", args))
     storm = result["likes"]["storm"]
     print(f"like storm: {storm['likes']} likes in {storm['seconds']:.1f} s "
           f"({storm['likes_per_s']:.0f}/s) -> {storm['notifications']} notification(s) "

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from websockets.exceptions import InvalidState
 
+from .embedded import mongo_pid
 from .servers import ROOT, SERVER_CORE, Server, affinity, pinning_available, tree_cpu_seconds
 from .ws_load import PADDING, LeanWebSocket
 
@@ -84,7 +85,7 @@ class SeedPeer(Server):
 
     def cpu_breakdown(self) -> dict[str, float]:
         """CPU seconds so far of node and of its store (named as Nirvana's are)."""
-        store_pid = self.store._proc.pid if self.store and self.store._proc else None  # noqa: SLF001
+        store_pid = mongo_pid(self.data_dir) if self.store is not None else None
         return {"server": self.cpu_seconds(),
                 "mongo": tree_cpu_seconds([store_pid]) if store_pid else 0.0,
                 "postgres": 0.0}

@@ -22,25 +22,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
-import shutil
 import statistics
-import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, UpdateOne
 
 from nirvana.domain.chat.entities import Message, MessageKind
-from nirvana.storage.embedded import EmbeddedMongo
 from nirvana.storage.mongo.codec import message_doc, message_id
 from nirvana.storage.mongo.documents import MessageDoc
 from nirvana.storage.mongo.fence import validator
 from nirvana.storage.mongo.one_commit import OneCommit
 
+from .embedded import throwaway_stores
 from .servers import tree_cpu_seconds
 
 CONVERSATIONS = 100
@@ -210,12 +206,9 @@ def spread(values: list[float]) -> str:
 
 
 async def run(args: argparse.Namespace) -> None:
-    data = Path(tempfile.mkdtemp(prefix="store-cost-"))
-    store = EmbeddedMongo(data / "mongo")
-    url = store.start()
-    try:
-        pid = json.loads((data / "mongo.pid").read_text())["pid"]
-        client: AsyncMongoClient = AsyncMongoClient(url)
+    with throwaway_stores("store-cost-") as stores:
+        pid = stores.mongo_pid
+        client: AsyncMongoClient = AsyncMongoClient(stores.mongodb_url)
         db = client["store_cost"]
         names = [n for n in VARIANTS if not args.only or n in args.only]
         results: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
@@ -234,9 +227,6 @@ async def run(args: argparse.Namespace) -> None:
             flushes.append(await flush_cost(db, pid, CONVERSATIONS))
             print(f"round {r + 1} of {args.rounds} done", flush=True)
         await client.close()
-    finally:
-        store.stop()
-        shutil.rmtree(data, ignore_errors=True)
     print(f"\n{args.docs} messages per variant ({min(args.docs, args.alone)} in batches of "
           f"one), {args.rounds} rounds; CPU µs per stored message, median (min-max)")
     for text in args.text:

@@ -19,23 +19,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import shutil
 import statistics
-import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from pymongo import AsyncMongoClient, UpdateOne
 
-from nirvana.storage.embedded import EmbeddedMongo
 from nirvana.storage.mongo.codec import message_doc, message_of
 from nirvana.storage.mongo.one_commit import OneCommit
 from nirvana.storage.mongo.summaries import CHECKPOINT_ID, Summaries, SummaryBuffer
 
+from .embedded import throwaway_stores
 from .servers import tree_cpu_seconds
 from .store_cost import MEMBERS, messages
 
@@ -118,12 +114,9 @@ def spread(values: list[float]) -> str:
 
 
 async def run(args: argparse.Namespace) -> None:
-    data = Path(tempfile.mkdtemp(prefix="summary-slices-"))
-    store = EmbeddedMongo(data / "mongo")
-    url = store.start()
-    try:
-        pid = json.loads((data / "mongo.pid").read_text())["pid"]
-        client: AsyncMongoClient = AsyncMongoClient(url)
+    with throwaway_stores("summary-slices-") as stores:
+        pid = stores.mongo_pid
+        client: AsyncMongoClient = AsyncMongoClient(stores.mongodb_url)
         db = client["summary_slices"]
         await flush_in_slices(db, pid, args.conversations, 1, 99, 2)  # warm the store
         results: dict[int, list[tuple[float, float]]] = {}
@@ -139,9 +132,6 @@ async def run(args: argparse.Namespace) -> None:
                     lines.setdefault(k, []).append(
                         await timeline(db, pid, args.conversations, k, args.timeline, r))
         await client.close()
-    finally:
-        store.stop()
-        shutil.rmtree(data, ignore_errors=True)
     print(f"{args.conversations} conversations, {args.rounds} rounds; store CPU, median "
           "(min-max)")
     print(f"  {'slices':>6} {'whole flush ms':>22} {'µs per conversation':>24} "

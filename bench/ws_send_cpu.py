@@ -26,10 +26,8 @@ import asyncio
 import json
 import secrets
 import selectors
-import shutil
 import socket
 import struct
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -42,12 +40,13 @@ from websockets.protocol import State
 from nirvana.bootstrap import build_services
 from nirvana.serving import loop_factory, tune_gc
 from nirvana.settings import Settings
-from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
 from nirvana.wiring.stores import open_stores
 from nirvana.ws.command_table import run as run_command
 from nirvana.ws.connection import Connection
 from nirvana.ws.protocol import Limits, ServerConnection
 from nirvana.ws.transport import DirectSendProtocol
+
+from .embedded import throwaway_stores
 
 ROOM = 10
 
@@ -224,18 +223,11 @@ def main() -> None:
     parser.add_argument("--sockets", action="store_true",
                         help="write to real loopback sockets (system calls included)")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="nirvana-ws-send-cpu-"))
-    postgres, mongo = EmbeddedPostgres(root / "postgres"), EmbeddedMongo(root / "mongo")
-    try:
-        database_url, mongodb_url = postgres.start(), mongo.start()
+    with throwaway_stores("nirvana-ws-send-cpu-", postgres=True) as stores:
         for _ in range(args.rounds):
             with asyncio.Runner(loop_factory=loop_factory("uvloop")) as runner:
-                runner.run(run(args.sends, args.burst, database_url, mongodb_url,
-                               root / "data", args.sockets))
-    finally:
-        mongo.stop()
-        postgres.stop()
-        shutil.rmtree(root, ignore_errors=True)
+                runner.run(run(args.sends, args.burst, stores.database_url, stores.mongodb_url,
+                               stores.root / "data", args.sockets))
 
 
 if __name__ == "__main__":
