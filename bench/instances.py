@@ -32,7 +32,7 @@ from .context import Context
 from .embedded import mongo_pid
 from .instances_fanout import start_redis
 from .nirvana_chat import http, sign_up
-from .report import Row, skipped_row
+from .report import Row, median_steps, skipped_row
 from .servers import SERVER_CORE, Nirvana, affinity, cpu_seconds, pinning_available, \
     tree_cpu_seconds
 from .ws_load import Load, NirvanaAdapter, NirvanaConnection
@@ -214,7 +214,7 @@ def measure(ctx: Context) -> Result:
                         server.stop()
     finally:
         stores.stop()
-    one, two = (report.median_steps(passes[n], rates) for n in (1, 2))
+    one, two = (median_steps(passes[n], rates, report.STEP_KEYS) for n in (1, 2))
     summary = report.compare(one, two)
     summary["one_limit"] = report.store_limit(one)
     summary["two_limit"] = report.store_limit(two)

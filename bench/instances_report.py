@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .report import Row, skipped_row, spread_of, summarize
+from .report import Row, skipped_row, spread_of
 
 # The issue's chat targets (p99 ≤ 2 ms at 5,000 deliveries/s, ≤ 10 ms at 20,000) are not met
 # by one instance on this machine either (docs/performance.md): the comparison uses a bound
@@ -38,19 +38,6 @@ def cpu_figures(before: dict[str, float], after: dict[str, float], deliveries: i
         "store_cores": store / wall,
         "instance_cpu_s": {k: v for k, v in spent.items() if k.startswith("instance")},
     }
-
-
-def median_steps(passes: list[list[dict[str, Any]]], rates: list[float]) -> list[dict[str, Any]]:
-    """One step per offered rate: the median of each figure over the passes, every run kept."""
-    steps = []
-    for i, rate in enumerate(rates):
-        runs = [p[i] for p in passes if i < len(p)]
-        summary = {k: summarize([r[k] for r in runs if r.get(k) is not None])
-                   for k in STEP_KEYS}
-        step: dict[str, Any] = {k: summary[k]["median"] for k in STEP_KEYS}
-        step.update(offered_sends_per_s=rate, summary=summary, runs=runs)
-        steps.append(step)
-    return steps
 
 
 def at_target(steps: list[dict[str, Any]], p99_ms: float = P99_TARGET_MS

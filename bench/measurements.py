@@ -16,7 +16,7 @@ from . import wrk
 from .ceilings import store
 from .context import Context
 from .probe import probe, request, source_addresses
-from .report import Row, Target, percentile, skipped_row, spread_of, summarize
+from .report import Row, Target, median_steps, percentile, skipped_row, spread_of, summarize
 from .servers import ROOT, SERVER_CORE, pinning_available
 from .ws_load import FanoutAdapter, Load, hold_idle
 
@@ -329,14 +329,10 @@ def fanout(ctx: Context) -> Result:
     passes = [asyncio.run(_fanout_pass(server.url, o.clients, o.steps, o.duration,
                                        server.cpu_seconds))
               for _ in range(o.repetitions)]
-    steps = []
+    steps = median_steps(passes, o.steps, STEP_KEYS)
     rows = []
-    for i, rate in enumerate(o.steps):
-        runs = [p[i] for p in passes]
-        s = median_of(runs, *STEP_KEYS)
-        step = {k: med(s, k) for k in STEP_KEYS}
-        step.update(offered_sends_per_s=rate, summary=s, runs=runs)
-        steps.append(step)
+    for step in steps:
+        rate = step["offered_sends_per_s"]
         saturated = step["generator_cpu_share"] > 0.9
         rows.append(Row(
             f"ceiling: fan-out, {rate:g} sends/s → {step['offered_deliveries_per_s']:,.0f} "

@@ -17,7 +17,7 @@ from . import wrk
 from .context import Context
 from .lag_probe import LagProbe
 from .probe import request
-from .report import Row, Target, percentile, skipped_row, spread_of, summarize
+from .report import Row, Target, median_steps, percentile, skipped_row, spread_of, summarize
 from .seed_peer import SeedPeer, SocketIOAdapter, ensure_node
 from .servers import Nirvana
 from .ws_load import Load, NirvanaAdapter, hold_idle
@@ -141,14 +141,9 @@ def throughput(ctx: Context, server: Nirvana, adapter: NirvanaAdapter) -> Result
         _use(adapter, server)
     fan_steps = {s["offered_sends_per_s"]: s for s in getattr(ctx, "fanout_steps", [])}
     floor = getattr(ctx, "fanout_floor", None)
-    steps, rows = [], []
-    for i, rate in enumerate(o.steps):
-        runs = [p[i] for p in passes]
-        summary = {k: summarize([r[k] for r in runs if r.get(k) is not None])
-                   for k in STEP_KEYS}
-        step = {k: summary[k]["median"] for k in STEP_KEYS}
-        step.update(offered_sends_per_s=rate, summary=summary, runs=runs)
-        steps.append(step)
+    steps, rows = median_steps(passes, o.steps, STEP_KEYS), []
+    for step in steps:
+        rate, summary = step["offered_sends_per_s"], step["summary"]
         ceiling = fan_steps.get(rate)
         saturated = (step["generator_cpu_share"] or 0) > 0.9
         rows.append(Row(
@@ -239,15 +234,9 @@ def _peer_rows(steps: list[dict[str, Any]], peer_passes: list[list[dict[str, Any
         rows.append(skipped_row("chat vs the seed stack (Express + Socket.IO + Mongoose)",
                                 why_not or "no pass ran"))
         return []
-    peer_steps = []
-    for i, rate in enumerate(rates):
-        runs = [p[i] for p in peer_passes]
-        summary = {k: summarize([r[k] for r in runs if r.get(k) is not None])
-                   for k in PEER_KEYS}
-        peer = {k: summary[k]["median"] for k in PEER_KEYS}
-        peer.update(offered_sends_per_s=rate, summary=summary, runs=runs)
-        peer_steps.append(peer)
-        ours = steps[i]
+    peer_steps = median_steps(peer_passes, rates, PEER_KEYS)
+    for ours, peer in zip(steps, peer_steps):
+        rate = peer["offered_sends_per_s"]
         sustained = peer["lost"] == 0
         offered = f"{rate:g} sends/s ({peer['offered_deliveries_per_s']:,.0f} deliveries/s)"
         cpu = (f"CPU/delivery: Nirvana {ours['server_cpu_us_per_delivery']:.1f} µs "
@@ -261,7 +250,7 @@ def _peer_rows(steps: list[dict[str, Any]], peer_passes: list[list[dict[str, Any
                 note=(f"late or lost after the drain: Nirvana {ours['lost']:.0f}, peer "
                       f"{peer['lost']:.0f}; peer delivered {peer['delivered_per_s']:,.0f}/s"
                       + ("" if key == "p50_ms" else f"; {cpu}")),
-                spread=spread_of(steps[i]["summary"][key])))
+                spread=spread_of(ours["summary"][key])))
     return peer_steps
 
 

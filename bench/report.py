@@ -35,6 +35,22 @@ def summarize(runs: list[float]) -> dict[str, Any]:
             "runs": list(runs)}
 
 
+def median_steps(passes: list[list[dict[str, Any]]], rates: list[float],
+                 keys: Iterable[str]) -> list[dict[str, Any]]:
+    """One step per offered rate: the median of each figure in `keys` over the passes (the
+    figure reported), each figure's summary under "summary" and every pass's step under "runs".
+    A pass that stopped early counts in the steps it reached."""
+    keys = tuple(keys)
+    steps = []
+    for i, rate in enumerate(rates):
+        runs = [p[i] for p in passes if i < len(p)]
+        summary = {k: summarize([r[k] for r in runs if r.get(k) is not None]) for k in keys}
+        step: dict[str, Any] = {k: summary[k]["median"] for k in keys}
+        step.update(offered_sends_per_s=rate, summary=summary, runs=runs)
+        steps.append(step)
+    return steps
+
+
 def ratio(value: float | None, ceiling: float | None) -> float | None:
     if value is None or ceiling is None or ceiling == 0:
         return None

@@ -7,7 +7,7 @@ import pytest
 
 from bench import wrk
 from bench.measurements import paired_ratios
-from bench.report import Row, Target, markdown, percentile, spread_of, summarize
+from bench.report import Row, Target, markdown, median_steps, percentile, spread_of, summarize
 from bench.ws_load import StepBook, key_of, parse_key, schedule
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:8000/
@@ -41,6 +41,18 @@ def test_summary_reports_the_median_and_keeps_every_run():
     assert summarize([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0,
                                           "runs": [3.0, 1.0, 2.0]}
     assert summarize([])["median"] is None
+
+
+def test_median_steps_keep_only_the_figures_asked_for_and_every_pass_of_each_step():
+    passes = [[{"p99_ms": 10.0, "lost": 0, "other": 1}, {"p99_ms": 30.0, "lost": 2}],
+              [{"p99_ms": 20.0, "lost": None, "other": 2}],  # stopped after its first step
+              [{"p99_ms": 60.0, "lost": 1, "other": 3}, {"p99_ms": 50.0, "lost": 4}]]
+    first, second = median_steps(passes, [100, 300], ("p99_ms", "lost"))
+    assert first["offered_sends_per_s"] == 100 and first["p99_ms"] == 20.0
+    assert first["lost"] == 0.5  # a figure a pass did not measure is left out, not zero
+    assert "other" not in first and len(first["runs"]) == 3
+    assert second["p99_ms"] == 40.0 and len(second["runs"]) == 2
+    assert second["summary"]["lost"] == summarize([2, 4])
 
 
 def test_row_divides_by_its_ceiling_and_judges_the_target():
