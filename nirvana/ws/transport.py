@@ -13,10 +13,13 @@ writes them once the peer reads again. Under another server (no extension) every
 through the sender task.
 
 A delivery pass (`delivery_pass()`, held by the chat writer around each chunk of a batch's
-answers) corks the direct writes: every frame a socket gets during the pass is kept, and
-when the pass ends each socket writes its frames at once, one system call instead of one
-per frame. Under load a commit holds several messages of a conversation, so each member got
-several frames from it (docs/performance.md, "One write per socket per delivery pass").
+answers, and of the late deliveries of sends that were in doubt) corks the direct writes:
+every frame a socket gets during the pass is kept, and when the pass ends each socket
+writes its frames at once, one system call instead of one per frame. Under load a commit
+holds several messages of a conversation, so each member got several frames from it
+(docs/performance.md, "One write per socket per delivery pass"). A socket whose kept frames
+would take its transport's buffer past the high-water mark writes them at once instead, so
+the transport pauses as it would have without the pass, and the pass's later frames queue.
 
 Reading: uvicorn pauses the transport after every received message until the app takes it,
 and resumes it then: an epoll_ctl call each way, ~20 µs of a chat send's server CPU in all
@@ -46,8 +49,11 @@ log = logging.getLogger("nirvana.ws")
 
 class DirectSendProtocol(WebSocketsSansIOProtocol):
     # The frames this socket got in the running delivery pass, not written yet (None
-    # outside one, or before its first frame).
+    # outside one, or before its first frame), and their bytes.
     corked: list[bytes] | None = None
+    corked_bytes = 0
+    # The transport's high-water mark for writing, read at the first frame kept.
+    high_water: int | None = None
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -97,16 +103,28 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
         running = _running_pass.get()
         if running is None or not running.open:
             self.transport.write(data)
-        elif self.corked is None:
+            return True
+        if self.corked is None:
             self.corked = [data]
+            self.corked_bytes = len(data)
             running.corked.append(self)
         else:
             self.corked.append(data)
+            self.corked_bytes += len(data)
+        if self.high_water is None:
+            self.high_water = self.transport.get_write_buffer_limits()[1]
+        if self.corked_bytes + self.transport.get_write_buffer_size() > self.high_water:
+            # A peer that reads slowly: written now, what the transport would have held
+            # without the pass; past the mark it pauses, and this socket's next frames of
+            # the pass are refused and queue behind the sender task, after these.
+            self.uncork()
+            self.corked = []  # still in the pass's list: not added again
         return True
 
     def uncork(self) -> None:
         """Write the frames kept by the running delivery pass, in one system call."""
         frames, self.corked = self.corked, None
+        self.corked_bytes = 0
         if not frames or self.transport.is_closing():
             return  # gone meanwhile: as if written just before it went
         self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
@@ -149,7 +167,7 @@ class _Pass:
 _running_pass: ContextVar[_Pass | None] = ContextVar("nirvana_delivery_pass", default=None)
 
 
-class DeliveryPass:
+class DeliveryPassContext:
     """`with delivery_pass(): ...`: the direct writes made inside go out when it ends, one
     write per socket with its frames in order; also when the body raises. The body must
     not await (the frames would wait for it). Inside a running pass, it joins that one."""
@@ -171,16 +189,27 @@ class DeliveryPass:
             return
         running.open = False
         _running_pass.reset(self._token)
-        for protocol in running.corked:
-            try:
-                protocol.uncork()
-            except Exception:
-                # One socket that fails is logged and never keeps the others' frames.
-                log.exception("writing a delivery pass's frames failed")
+        # Emptied: a context copied during the pass (a task started in it) keeps the _Pass
+        # alive, and must not keep these sockets with it.
+        protocols, running.corked = running.corked, []
+        try:
+            for protocol in protocols:
+                try:
+                    protocol.uncork()
+                except Exception:
+                    # One socket that fails is logged and never keeps the others' frames.
+                    log.exception("writing a delivery pass's frames failed")
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, SystemExit): the frames not written are
+            # dropped, and no socket keeps a list that no pass would ever write.
+            for protocol in protocols:
+                protocol.corked = None
+                protocol.corked_bytes = 0
+            raise
 
 
-def delivery_pass() -> DeliveryPass:
-    return DeliveryPass()
+def delivery_pass() -> DeliveryPassContext:
+    return DeliveryPassContext()
 
 
 _last_frame: tuple[object, bytes] = (object(), b"")  # matches no str

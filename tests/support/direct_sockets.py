@@ -39,6 +39,12 @@ class Transport:
     def is_closing(self) -> bool:
         return self.closing
 
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return 16 << 10, 64 << 10  # asyncio's defaults
+
+    def get_write_buffer_size(self) -> int:
+        return 0  # the peer reads everything at once
+
 
 def reading_protocol() -> tuple[DirectSendProtocol, Transport]:
     async def app(scope: Any, receive: Any, send: Any) -> None:  # frames are fed directly

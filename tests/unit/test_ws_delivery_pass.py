@@ -4,7 +4,10 @@ ends, one write per socket, its frames in order; and nothing else changes."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import socket
+import weakref
 
 import pytest
 from websockets.extensions.permessage_deflate import PerMessageDeflate
@@ -126,3 +129,89 @@ def test_a_compressing_socket_gets_its_frames_of_a_pass_in_one_write():
     client.extensions = [PerMessageDeflate(False, False, 15, 15)]
     client.receive_data(data)
     assert [f.data.decode() for f in client.events_received()] == texts
+
+
+async def test_a_slow_reader_gets_no_more_than_its_transport_holds_and_the_rest_queues():
+    """A peer that stopped reading: the pass writes a socket's kept frames once they would
+    take its transport past the high-water mark, the transport pauses, and the pass's later
+    frames queue behind the sender task, in order (a whole chunk is not written at once,
+    past every bound of the connection)."""
+    loop = asyncio.get_running_loop()
+    near, far = socket.socketpair()
+    protocol, _ = open_protocol()
+    transport, _ = await loop.create_connection(lambda: protocol, sock=near)
+    protocol.handshake_complete = True  # connection_made reset it
+    conn = Connection(1, "s", max_queue=100)
+    conn.direct = protocol.send_now
+    texts = [f"{n:02d}" + "€" * 4000 for n in range(64)]  # 12 KB each, the longest message
+    try:
+        with delivery_pass():
+            for pos, text in enumerate(texts, 1):
+                conn.push(text, pos=pos)
+        high = transport.get_write_buffer_limits()[1]
+        assert transport.get_write_buffer_size() <= high + len(text_frame(texts[0]))
+        assert not protocol.writable.is_set()  # paused: the peer reads nothing
+        queued = [await conn.next() for _ in range(conn.queued_frames)]
+        assert queued and queued == texts[len(texts) - len(queued):]
+        far.setblocking(False)
+        data = b""
+        while len(texts_of_whole(data)) < len(texts) - len(queued):
+            data += await asyncio.wait_for(loop.sock_recv(far, 1 << 20), 5)
+        assert texts_of(data) == texts[:len(texts) - len(queued)]
+    finally:
+        transport.abort()
+        far.close()
+        await asyncio.sleep(0)
+
+
+def texts_of_whole(data: bytes) -> list[str]:
+    """The whole frames at the start of `data` (what a read so far holds)."""
+    whole = []
+    while len(data) >= 4:
+        length = data[1] & 0x7F
+        start = 2
+        if length == 126:
+            length, start = int.from_bytes(data[2:4]), 4
+        if len(data) < start + length:
+            break
+        whole.append(data[start:start + length])
+        data = data[start + length:]
+    return whole
+
+
+def test_an_interrupted_pass_leaves_no_socket_holding_frames_no_pass_writes():
+    (one, _), (two, wire2) = open_protocol(), open_protocol()
+    one.transport = InterruptedTransport()  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        with delivery_pass():
+            one.send_now("a")
+            two.send_now("b")
+    with delivery_pass():  # the next pass writes what it gives the second socket
+        two.send_now("c")
+    assert texts_of(b"".join(wire2.written)) == ["c"]
+
+
+class InterruptedTransport(Transport):
+    def write(self, data: bytes) -> None:
+        raise KeyboardInterrupt
+
+
+async def test_a_task_started_during_a_pass_keeps_none_of_its_sockets_alive():
+    protocol, wire = open_protocol()
+    gone = weakref.ref(protocol)
+    blocked = asyncio.get_running_loop().create_future()
+
+    async def waits() -> None:  # its context is the pass's, copied
+        await blocked
+
+    with delivery_pass():
+        protocol.send_now("a")
+        task = asyncio.get_running_loop().create_task(waits())
+    assert texts_of(b"".join(wire.written)) == ["a"]
+    del protocol
+    gc.collect()
+    try:
+        assert gone() is None
+    finally:
+        blocked.set_result(None)
+        await task
