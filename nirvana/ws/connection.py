@@ -94,6 +94,10 @@ class Connection:
         # Writes a frame at once when the socket takes it (ws/transport.py), else False;
         # set by the endpoint once `hello` is queued, so nothing can overtake it.
         self.direct: Callable[[str], bool] | None = None
+        # Set by the sender task while it writes a frame it took (`next`): that write may
+        # wait for the peer to read first, so the frame counts as queued until written (a
+        # direct write in between would overtake it).
+        self.sending = False
         # Sends awaiting their durable write (pipeline.py); beyond it, reading waits.
         self.send_slots = asyncio.Semaphore(inflight_sends)
 
@@ -117,7 +121,8 @@ class Connection:
             self.sent_pos = pos
         # Nothing queued ahead: write now, without waking the sender task. Otherwise (or
         # when the peer reads slowly) queue behind what is there, in order.
-        if not self._queue and self.direct is not None and self.direct(text):
+        if (not self._queue and not self.sending and self.direct is not None
+                and self.direct(text)):
             return
         if len(self._queue) >= self._max_queue or not self._take(text):
             self.request_close(CloseCode.SLOW_CONSUMER, OVERFLOW, drop_queued=True)

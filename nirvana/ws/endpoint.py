@@ -48,12 +48,15 @@ def _authenticate(ws: WebSocket) -> AccessClaims:
 
 async def _sender(ws: WebSocket, conn: Connection) -> None:
     while (text := await conn.next()) is not None:
+        conn.sending = True
         try:
             await ws.send_text(text)
         except RuntimeError:
             if conn.close_written:
                 return  # close_now closed the socket while this frame waited for the peer
             raise
+        finally:
+            conn.sending = False
     if conn.close_written:
         return  # close_now wrote it already
     code, reason = conn.close_request or (CloseCode.NORMAL, "")

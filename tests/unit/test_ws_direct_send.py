@@ -3,9 +3,11 @@ nothing is queued and the socket takes them, and never overtake what is queued."
 
 from __future__ import annotations
 
+import asyncio
+
 from nirvana.ws.close_codes import CloseCode
 from nirvana.ws.connection import Connection
-from tests.support.direct_sockets import open_protocol, reading_protocol
+from tests.support.direct_sockets import open_protocol, reading_protocol, texts_of
 
 
 class Socket:
@@ -105,3 +107,38 @@ async def test_a_compressing_socket_gets_its_frames_from_websockets():
     (frame,) = transport.written
     assert frame[0] & 0x40  # RSV1: compressed per message, by this socket's own context
     assert len(frame) < 100
+
+
+class ProtocolSocket:
+    """What Starlette's WebSocket does with the sender task's frames, on uvicorn's protocol."""
+
+    def __init__(self, protocol) -> None:
+        self.protocol = protocol
+
+    async def send_text(self, text: str) -> None:
+        await self.protocol.send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str) -> None:
+        pass
+
+
+async def test_a_frame_the_sender_took_is_not_overtaken_when_the_peer_reads_again():
+    """The sender task took a queued frame and waits for the paused transport; the peer
+    reads, writing resumes, and in the same turn (before the sender task runs) a new frame
+    comes: it must queue behind the taken one, not go out directly ahead of it."""
+    from nirvana.ws.endpoint import _sender
+
+    protocol, transport = open_protocol()
+    conn = Connection(1, "s", max_queue=10)
+    conn.direct = protocol.send_now
+    protocol.pause_writing()  # the peer stopped reading
+    conn.push("q", pos=1)
+    sender = asyncio.get_running_loop().create_task(_sender(ProtocolSocket(protocol), conn))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert conn.queued_frames == 0 and transport.written == []  # taken, waiting to write
+    protocol.resume_writing()  # the sender's wake-up is only scheduled
+    conn.push("c", pos=2)
+    conn.request_close(CloseCode.NORMAL, "")
+    await asyncio.wait_for(sender, 5)
+    assert texts_of(b"".join(transport.written)) == ["q", "c"]
