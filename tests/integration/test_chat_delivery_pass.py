@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import contextmanager
 
+from pymongo.errors import NetworkTimeout
+
+from nirvana.storage.mongo.sends import ANSWER_CHUNK
 from nirvana.ws.connection import Connection
 from nirvana.ws.transport import delivery_pass
 from tests.support.chat_store import write
@@ -51,3 +55,53 @@ async def test_a_members_messages_of_one_commit_go_out_in_one_write(client, serv
         assert len(texts_of(rest)) == 3
     finally:
         services.hub.disconnected(conn)
+
+
+async def test_sends_found_stored_after_a_stall_are_delivered_in_chunks_of_passes(
+        client, services, flaky, monkeypatch):
+    """After a stall, the next batch finds the sends in doubt that the store did write and
+    delivers them late: ANSWER_CHUNK per pass, as a batch's answers, not all in one pass
+    (where each member socket would write them all at once, past its bounds)."""
+    a, b = await friends(client, services)
+    passes: list[list[str]] = []
+    outside: list[str] = []
+    in_pass = False
+
+    @contextmanager
+    def recorded_pass():
+        nonlocal in_pass
+        passes.append([])
+        in_pass = True
+        try:
+            yield
+        finally:
+            in_pass = False
+
+    chat, store, insert = flaky(delivery_pass=recorded_pass)
+    c = await chat.open_direct(a, b)
+    hub_posted = chat.publisher.message_posted
+    monkeypatch.setattr(chat.publisher, "message_posted", lambda m, conv: (
+        (passes[-1] if in_pass else outside).append(m.text), hub_posted(m, conv)))
+    loop = asyncio.get_running_loop()
+    held, release = loop.create_future(), loop.create_future()
+
+    async def answer_lost(docs) -> None:  # written, and the answer never comes
+        await write(docs)
+        if not held.done():  # the first commit waits: the rest queue behind it
+            held.set_result(None)
+            await release
+        raise NetworkTimeout("the answer was lost")
+
+    insert.failure = answer_lost
+    sends = [await chat.submit_message(a, c.id, client_id="k0", text="m0")]
+    await held
+    for n in range(1, 41):
+        sends.append(await chat.submit_message(a, c.id, client_id=f"k{n}", text=f"m{n}"))
+    release.set_result(None)
+    await asyncio.gather(*sends, return_exceptions=True)
+    insert.failure = None
+    await chat.send_message(b, c.id, client_id="next", text="next")
+    assert outside == []
+    assert [text for p in passes for text in p] == [f"m{n}" for n in range(41)] + ["next"]
+    # m0 found by the batch of m1-m40, which stalled too; those found by the next one.
+    assert [len(p) for p in passes] == [1, ANSWER_CHUNK, 40 - ANSWER_CHUNK, 1]

@@ -128,12 +128,18 @@ class SendCommitter:
         for key in doubt.keys() - {m.id for m in found}:
             self._unseen[key] = None
         _bound(self._unseen)
-        with self._delivery_pass():
-            for m in moved:
-                log.info("a send in doubt was stored: delivered late as position %d", m.pos)
-                self._unseen.pop(m.id, None)  # unseen when asked before: a retry duplicates
-                self._summaries.add(m)
-                stored(doubt[m.id].on_stored, m)
+        # In chunks, as `settle` answers: after a store stall thousands may be found, and
+        # one pass would give each member socket all of them in one write, past its bounds.
+        for start in range(0, len(moved), ANSWER_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            with self._delivery_pass():
+                for m in moved[start:start + ANSWER_CHUNK]:
+                    log.info("a send in doubt was stored: delivered late as position %d",
+                             m.pos)
+                    self._unseen.pop(m.id, None)  # unseen when asked before: a retry duplicates
+                    self._summaries.add(m)
+                    stored(doubt[m.id].on_stored, m)
 
     async def _move_to_head(self, messages: list[Message]) -> list[Message]:
         """Give stored messages that were never delivered fresh positions, in their order:
