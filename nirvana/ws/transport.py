@@ -52,7 +52,9 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
     # outside one, or before its first frame), and their bytes.
     corked: list[bytes] | None = None
     corked_bytes = 0
-    # The transport's high-water mark for writing, read at the first frame kept.
+    # What they may add to the transport's buffer before it passes its high-water mark,
+    # read at the first frame kept: nothing else writes to it during the pass.
+    cork_room = 0
     high_water: int | None = None
 
     def handle_connect(self, event: Any) -> None:
@@ -108,18 +110,24 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
             self.corked = [data]
             self.corked_bytes = len(data)
             running.corked.append(self)
+            self.cork_room = self._room()
         else:
             self.corked.append(data)
             self.corked_bytes += len(data)
-        if self.high_water is None:
-            self.high_water = self.transport.get_write_buffer_limits()[1]
-        if self.corked_bytes + self.transport.get_write_buffer_size() > self.high_water:
+        if self.corked_bytes > self.cork_room:
             # A peer that reads slowly: written now, what the transport would have held
             # without the pass; past the mark it pauses, and this socket's next frames of
             # the pass are refused and queue behind the sender task, after these.
             self.uncork()
             self.corked = []  # still in the pass's list: not added again
+            self.cork_room = self._room()
         return True
+
+    def _room(self) -> int:
+        """The bytes the transport takes before it passes its high-water mark."""
+        if self.high_water is None:
+            self.high_water = self.transport.get_write_buffer_limits()[1]
+        return self.high_water - self.transport.get_write_buffer_size()
 
     def uncork(self) -> None:
         """Write the frames kept by the running delivery pass, in one system call."""
