@@ -15,7 +15,9 @@ fan-out floor), and the store's own CPU (another process). `burst` sends are off
 batches of the same size. It counts the writes the sockets make as well as the frames (a
 delivery pass writes several frames at once, ws/transport.py). With `--sockets` the writes
 go to real loopback sockets (a thread of its own reads and drops them), so the system calls
-are in: then the CPU is the event loop's thread's alone (`time.thread_time`). Run it from a source tree (`cd TREE && python -m bench.ws_send_cpu`)
+are in: then the CPU is the event loop's thread's alone (`time.thread_time`); when that
+thread falls behind, a socket pauses and queues as behind a slow peer, and a sender task
+per socket (as the endpoint's) writes what queued. Run it from a source tree (`cd TREE && python -m bench.ws_send_cpu`)
 to measure that tree. Measures; asserts nothing.
 """
 
@@ -66,6 +68,38 @@ class CountingTransport:
 
     def is_closing(self) -> bool:
         return False
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._real.get_write_buffer_limits() if self._real else (16 << 10, 64 << 10)
+
+    def get_write_buffer_size(self) -> int:
+        return self._real.get_write_buffer_size() if self._real else 0
+
+
+class FlowControl(asyncio.Protocol):
+    """The loopback transport's protocol: hands its pauses on to the socket's, so a drain
+    thread that falls behind pauses the socket as a slow peer does (frames then queue, and
+    the socket's sender task writes them) instead of growing the buffer without bound."""
+
+    socket: DirectSendProtocol | None = None
+
+    def pause_writing(self) -> None:
+        if self.socket is not None:
+            self.socket.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.socket is not None:
+            self.socket.resume_writing()
+
+
+async def send_queued(conn: Connection, protocol: DirectSendProtocol) -> None:
+    """The endpoint's sender task (ws/endpoint.py): what the socket queued, once writable."""
+    while (text := await conn.next()) is not None:
+        conn.sending = True
+        try:
+            await protocol.send({"type": "websocket.send", "text": text})
+        finally:
+            conn.sending = False
 
 
 def frames_in(data: bytes) -> int:
@@ -146,6 +180,7 @@ async def run(sends: int, burst: int, database_url: str, mongodb_url: str,
                                     mongodb_url=mongodb_url)
     services = build_services(settings, pool, mongo, secret="b" * 48)
     drain = Drain() if sockets_ else None
+    senders: list[asyncio.Task[None]] = []
     try:
         users, room = await room_of(services)
         written = writes = 0
@@ -161,21 +196,28 @@ async def run(sends: int, burst: int, database_url: str, mongodb_url: str,
 
         limits = Limits(commands_per_second=1e9, command_burst=10**9, inflight_sends=burst)
         sockets = []
+        protocols: list[DirectSendProtocol] = []
         for uid in users:
             conn = Connection(uid, "bench", limits.outgoing_queue, limits.inflight_sends)
             conn.begin_resume()
             await services.hub.connected(conn)
             conn.start_live(await services.chat.head())
             conn.end_resume(conn.sent_pos)
-            real = None
+            real = flow = None
             if drain is not None:
-                real, _ = await loop.create_connection(asyncio.Protocol, sock=drain.pair())
-            conn.direct = open_socket(wrote, real).send_now
+                real, flow = await loop.create_connection(FlowControl, sock=drain.pair())
+            protocol = open_socket(wrote, real)
+            if flow is not None:
+                flow.socket = protocol
+            conn.direct = protocol.send_now
             sockets.append((conn, ServerConnection(limits, time.monotonic)))
+            protocols.append(protocol)
         await asyncio.sleep(0.5)  # presence and online lists settle before measuring
         for conn, _ in sockets:  # what the sender task would have sent by now
             while conn.queued_frames:
                 await conn.next()
+        senders = [loop.create_task(send_queued(conn, protocol))
+                   for (conn, _), protocol in zip(sockets, protocols)]
         nonce = secrets.token_hex(4)
 
         async def offer(first: int, count: int) -> None:
@@ -190,7 +232,7 @@ async def run(sends: int, burst: int, database_url: str, mongodb_url: str,
                 await asyncio.wait_for(waiting[1], 30)
             except TimeoutError:
                 raise RuntimeError(f"{written} frames written of {waiting[0]} expected: "
-                                   "an error answered a send, or a socket queued") from None
+                                   "an error answered a send, or a socket closed") from None
 
         for first in range(0, 10 * burst, burst):  # warm up: caches, seqs, connections
             await offer(first, burst)
@@ -210,6 +252,8 @@ async def run(sends: int, burst: int, database_url: str, mongodb_url: str,
               f"{(writes - writes0) / done:.2f} writes per send for "
               f"{(written - frames0) / done:.0f} frames", flush=True)
     finally:
+        for task in senders:
+            task.cancel()
         await services.close()
         if drain is not None:
             drain.stop()
