@@ -1,5 +1,7 @@
 """Delivery passes (ws/transport.py): the direct writes made during one go out when it
-ends, one write per socket, its frames in order; and nothing else changes."""
+ends, one write per socket, its frames in order; and nothing else changes. Every test is
+async: uvicorn's protocol takes the current event loop when built, and a synchronous test
+run after others found none (or made one it never closed)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from nirvana.ws.transport import delivery_pass, text_frame
 from tests.support.direct_sockets import Transport, open_protocol, texts_of
 
 
-def test_a_sockets_frames_of_one_pass_go_out_in_one_write_in_order():
+async def test_a_sockets_frames_of_one_pass_go_out_in_one_write_in_order():
     (one, wire1), (two, wire2) = open_protocol(), open_protocol()
     with delivery_pass():
         for text in ("a", "b", "c"):
@@ -30,14 +32,14 @@ def test_a_sockets_frames_of_one_pass_go_out_in_one_write_in_order():
     assert one.send_now("d") and wire1.written[-1] == text_frame("d")  # after it: at once
 
 
-def test_outside_a_pass_every_frame_is_written_at_once():
+async def test_outside_a_pass_every_frame_is_written_at_once():
     protocol, wire = open_protocol()
     for text in ("a", "b"):
         assert protocol.send_now(text)
     assert wire.written == [text_frame("a"), text_frame("b")]
 
 
-def test_a_pass_that_raises_still_writes_its_frames():
+async def test_a_pass_that_raises_still_writes_its_frames():
     protocol, wire = open_protocol()
     with pytest.raises(RuntimeError):
         with delivery_pass():
@@ -46,7 +48,7 @@ def test_a_pass_that_raises_still_writes_its_frames():
     assert texts_of(b"".join(wire.written)) == ["a"]
 
 
-def test_a_pass_inside_a_pass_joins_it():
+async def test_a_pass_inside_a_pass_joins_it():
     protocol, wire = open_protocol()
     with delivery_pass():
         protocol.send_now("a")
@@ -103,7 +105,7 @@ class FailingTransport(Transport):
         raise RuntimeError("the socket failed")
 
 
-def test_a_socket_closed_or_failing_during_a_pass_keeps_no_other_from_its_frames(caplog):
+async def test_a_socket_closed_or_failing_during_a_pass_keeps_no_other_from_its_frames(caplog):
     (gone, gone_wire), (failing, _), (fine, fine_wire) = (
         open_protocol(), open_protocol(), open_protocol())
     failing.transport = FailingTransport()  # type: ignore[assignment]
@@ -118,7 +120,7 @@ def test_a_socket_closed_or_failing_during_a_pass_keeps_no_other_from_its_frames
     assert "writing a delivery pass's frames failed" in caplog.text
 
 
-def test_a_compressing_socket_gets_its_frames_of_a_pass_in_one_write():
+async def test_a_compressing_socket_gets_its_frames_of_a_pass_in_one_write():
     protocol, wire = open_protocol(compression=True)
     texts = ["hello " * 50, "again " * 40, "and once more"]
     with delivery_pass():
@@ -179,7 +181,7 @@ def texts_of_whole(data: bytes) -> list[str]:
     return whole
 
 
-def test_an_interrupted_pass_leaves_no_socket_holding_frames_no_pass_writes():
+async def test_an_interrupted_pass_leaves_no_socket_holding_frames_no_pass_writes():
     (one, _), (two, wire2) = open_protocol(), open_protocol()
     one.transport = InterruptedTransport()  # type: ignore[assignment]
     with pytest.raises(KeyboardInterrupt):
