@@ -18,8 +18,10 @@ every frame a socket gets during the pass is kept, and when the pass ends each s
 writes its frames at once, one system call instead of one per frame. Under load a commit
 holds several messages of a conversation, so each member got several frames from it
 (docs/performance.md, "One write per socket per delivery pass"). A socket whose kept frames
-would take its transport's buffer past the high-water mark writes them at once instead, so
-the transport pauses as it would have without the pass, and the pass's later frames queue.
+would take its transport's buffer past the high-water mark writes them at once instead:
+if the kernel does not take them all, the transport pauses as it would have without the
+pass and the pass's later frames queue; if it does, the room is read again and keeping
+goes on.
 
 Reading: uvicorn pauses the transport after every received message until the app takes it,
 and resumes it then: an epoll_ctl call each way, ~20 µs of a chat send's server CPU in all
@@ -53,7 +55,8 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
     corked: list[bytes] | None = None
     corked_bytes = 0
     # What they may add to the transport's buffer before it passes its high-water mark,
-    # read at the first frame kept: nothing else writes to it during the pass.
+    # read at the first frame kept and again after each write in the pass: nothing else
+    # writes to it during the pass.
     cork_room = 0
     high_water: int | None = None
 

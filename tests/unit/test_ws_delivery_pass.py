@@ -140,6 +140,9 @@ async def test_a_slow_reader_gets_no_more_than_its_transport_holds_and_the_rest_
     past every bound of the connection)."""
     loop = asyncio.get_running_loop()
     near, far = socket.socketpair()
+    # A kernel buffer well below the 768 KB sent, whatever the host's default (wmem_default).
+    near.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+    far.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
     protocol, _ = open_protocol()
     transport, _ = await loop.create_connection(lambda: protocol, sock=near)
     protocol.handshake_complete = True  # connection_made reset it

@@ -130,6 +130,8 @@ class SendCommitter:
         _bound(self._unseen)
         # In chunks, as `settle` answers: after a store stall thousands may be found, and
         # one pass would give each member socket all of them in one write, past its bounds.
+        # Cancelled between chunks (the writer closing), the rest stay stored at their new
+        # positions: clients get them on resume, and the next start's recover summarises them.
         for start in range(0, len(moved), ANSWER_CHUNK):
             if start:
                 await asyncio.sleep(0)
