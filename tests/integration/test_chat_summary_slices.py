@@ -145,3 +145,21 @@ async def test_a_read_overtaken_by_a_slices_commit_still_sees_its_summary(
     steer.release.set()
     (found,) = await reading
     assert found.last_seq == 1 and found.last_message.text == "hi"
+
+
+async def test_a_read_sees_a_message_summarised_after_a_slice_replaced_the_buffer(
+        client, services, flaky):
+    a, (c,) = await a_chatting_with(client, services, 1)
+    steer = SteeredCollections()
+    chat, store, _ = spread_store(flaky, db=steer)
+    await chat.send_message(a, c.id, client_id="k1", text="first")
+    steer.hold = True  # the read takes the unwritten summaries, then waits in its reads
+    reading = asyncio.create_task(store.conversations_of(a, 100))
+    async with asyncio.timeout(10):
+        await steer.states_read.wait()
+    steer.hold = False
+    await store.summaries.flush([c.id])  # the buffer the read took is replaced
+    await chat.send_message(a, c.id, client_id="k2", text="second")  # into the new one
+    steer.release.set()
+    (found,) = await reading
+    assert found.last_seq == 2 and found.last_message.text == "second"

@@ -91,13 +91,13 @@ class MongoChatStore:
         await self._recover()
         unwritten = self.summaries.unwritten()  # before the read: see `Summaries.unwritten`
         c = await self._db.read_conversation({"_id": conversation_id})
-        return applied(c, unwritten) if c else None
+        return applied(c, self.summaries.unwritten(unwritten)) if c else None
 
     async def find_direct(self, direct_key: str) -> Conversation | None:
         await self._recover()
         unwritten = self.summaries.unwritten()
         c = await self._db.read_conversation({"direct_key": direct_key})
-        return applied(c, unwritten) if c else None
+        return applied(c, self.summaries.unwritten(unwritten)) if c else None
 
     async def create_conversation(self, c: Conversation, direct_key: str | None
                                   ) -> Conversation:
@@ -124,8 +124,8 @@ class MongoChatStore:
         elsewhere = (await written_elsewhere(self._db, set(ids))
                      if self._leader_head is not None else None)
 
-        def unwritten() -> list[SummaryBuffer]:
-            return [elsewhere] if elsewhere is not None else mine
+        def unwritten() -> list[SummaryBuffer]:  # asked after each read: see `unwritten`
+            return [elsewhere] if elsewhere is not None else self.summaries.unwritten(mine)
         if len(ids) > limit:
             # The newest `limit` by activity, counting summaries not written yet; only
             # those are then read whole.

@@ -28,7 +28,7 @@ async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, 
     events_query = db.events.find({"audience": user_id, "pos": window}).sort(
         "pos", ASCENDING).limit(limit + 1)
     pages = await asyncio.gather(
-        _messages_since(db, mine, user_id, window, since, limit, elsewhere),
+        _messages_since(db, summaries, mine, user_id, window, since, limit, elsewhere),
         collect(events_query))
     msgs, more = pages[0]
     events = [stream_item_of(d) for d in pages[1]]
@@ -36,9 +36,10 @@ async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, 
     return StreamPage(items=items[:limit], truncated=more or len(items) > limit, head=head)
 
 
-async def _messages_since(db: ChatCollections, unwritten: list[SummaryBuffer], user_id: int,
-                          window: dict[str, int], since: int, limit: int,
-                          elsewhere: dict[str, int]) -> tuple[list[Message], bool]:
+async def _messages_since(db: ChatCollections, summaries: Summaries,
+                          mine: list[SummaryBuffer], user_id: int, window: dict[str, int],
+                          since: int, limit: int, elsewhere: dict[str, int]
+                          ) -> tuple[list[Message], bool]:
     """The user's messages in `window`, and whether there may be more than `limit`.
 
     Through the user's current conversations: one removed from a conversation no longer
@@ -50,9 +51,11 @@ async def _messages_since(db: ChatCollections, unwritten: list[SummaryBuffer], u
     `since` are read at all."""
     ids = [d["_id"] async for d in db.conversations.find(
         {"member_ids": user_id}, projection={"_id": 1})]
-    active = [d["_id"] async for d in db.states.find(
-        {"_id": {"$in": ids}}, projection={"last_message.pos": 1})
-        if max(_last_pos(unwritten, d), elsewhere.get(d["_id"], 0)) > since]
+    states = [d async for d in db.states.find(
+        {"_id": {"$in": ids}}, projection={"last_message.pos": 1})]
+    unwritten = summaries.unwritten(mine)  # after the read too: see `Summaries.unwritten`
+    active = [d["_id"] for d in states
+              if max(_last_pos(unwritten, d), elsewhere.get(d["_id"], 0)) > since]
     pages = await asyncio.gather(*(collect(db.messages.find(
         {"conversation_id": cid, "pos": window}).sort("pos", ASCENDING).limit(limit + 1))
         for cid in active))

@@ -152,7 +152,7 @@ class SummaryBuffer:
 
 def applied(c: Conversation, unwritten: list[SummaryBuffer]) -> Conversation:
     """`c` as read from the store, with the summaries not written yet applied (those being
-    written and those buffered, `Summaries.unwritten()` taken before the read), so a reader
+    written and those buffered, `Summaries.unwritten()` taken before and after the read), so a reader
     sees every acknowledged message. Why not flush first: under load a flush takes seconds,
     and every read that missed the conversation cache (the first send to a conversation,
     too) would queue on it."""
@@ -236,16 +236,20 @@ class Summaries:
         when it stored none since it started (or became the writer)."""
         return self._highest.get(conversation_id)
 
-    def unwritten(self) -> list[SummaryBuffer]:
+    def unwritten(self, before: list[SummaryBuffer] | None = None) -> list[SummaryBuffer]:
         """The summaries not stored yet, oldest first: those being flushed, then those
-        buffered since. Take it BEFORE reading the store, and apply it to what was read
-        (`applied`): a flush may commit between the read and the apply, and the buffers
-        taken before still hold what it wrote (a buffer is replaced, never emptied), while
-        `unwritten()` asked after would no longer have it. Applying a summary already
-        written changes nothing (newer wins)."""
-        if self._flushing is None:
-            return [self._buffer]
-        return [self._flushing, self._buffer]
+        buffered since. Take it BEFORE reading the store, and again AFTER, passing the first
+        answer as `before`: the answer is both, and `applied` applies both to what was
+        read. Before, because a flush may commit between the read and the apply, and the
+        buffers taken before still hold what it wrote (a buffer is replaced, never emptied);
+        after, because a flush may also have replaced the buffer before the read, and
+        summaries added since (a message the read may have seen stored) are only in the new
+        one. Applying a summary twice, or one already written, changes nothing (newer
+        wins)."""
+        now = [self._buffer] if self._flushing is None else [self._flushing, self._buffer]
+        if before is None:
+            return now
+        return before + [b for b in now if not any(b is taken for taken in before)]
 
     def flush_soon(self) -> None:
         """Start the background flush if summaries wait and none is running."""
