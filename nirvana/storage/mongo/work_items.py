@@ -15,13 +15,16 @@ from .codec import message_id
 log = logging.getLogger("nirvana.chat.store")
 
 
-@dataclass
+@dataclass(slots=True)
 class Send:
     draft: MessageDraft
     future: asyncio.Future[tuple[Message, bool]]
-    duplicates: list[Send] = field(default_factory=list)  # the same key, in this batch
+    # The same key, in this batch: rare, so a tuple made anew when one comes, rather than
+    # a list made for every send.
+    duplicates: tuple[Send, ...] = ()
     on_stored: Callable[[Message], None] | None = None  # the port's `append`
-    deadline: asyncio.TimerHandle | None = None  # fails `future` with store_timeout
+    # The loop time at which `expire` fails `future` with store_timeout (deadlines.py).
+    due: float = 0.0
     settled: bool = False  # answered by the writer (a send past its deadline is not yet)
     # Its message's `_id`, which is also its retry key (codec.message_id): made once, as
     # the writer asks for it several times per send.
@@ -30,13 +33,8 @@ class Send:
     def __post_init__(self) -> None:
         self.key = message_id(self.draft.sender_id, self.draft.client_id)
 
-    def _settle(self) -> None:
-        self.settled = True
-        if self.deadline is not None:
-            self.deadline.cancel()
-
     def answer(self, message: Message, created: bool) -> None:
-        self._settle()
+        self.settled = True
         if created:
             stored(self.on_stored, message)
         if not self.future.done():  # the sender may have been told store_timeout
@@ -45,7 +43,7 @@ class Send:
     def refuse(self, exc: BaseException) -> None:
         """Fail this send and the duplicates that share its write."""
         for send in [self, *self.duplicates]:
-            send._settle()
+            send.settled = True
             fail(send.future, exc)
 
     def expire(self) -> None:
