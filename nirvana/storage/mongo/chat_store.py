@@ -26,7 +26,6 @@ from ...domain.chat.entities import (
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from .codec import conversation_doc, state_doc
 from .collections import ChatCollections
-from .deadlines import SendDeadlines
 from .fence import WriterFence
 from .history import history_page
 from .positions import StreamPositions
@@ -72,7 +71,6 @@ class MongoChatStore:
                                  commit_spacing=commit_spacing, timeout=timeout,
                                  spacing_from=spacing_from, max_inflight=max_inflight,
                                  observer=observer, delivery_pass=delivery_pass)
-        self._deadlines = SendDeadlines(timeout * 2)
         # Several instances (REDIS_URL): set while another process runs the writer (see
         # `follow`): the head is then that writer's.
         self._leader_head: Callable[[], Awaitable[int]] | None = None
@@ -172,12 +170,13 @@ class MongoChatStore:
     def append(self, draft: MessageDraft, *,
                on_stored: Callable[[Message], None] | None = None
                ) -> asyncio.Future[tuple[Message, bool]]:
-        send = Send(draft, asyncio.get_running_loop().create_future(), on_stored=on_stored)
+        loop = asyncio.get_running_loop()
+        send = Send(draft, loop.create_future(), on_stored=on_stored)
         # Bounded: a store that hangs yields an error naming the send, never a hang. The
         # write may still land later: it is then handed to `on_stored`, and a retry with
-        # the same client_id finds it. A deadline, not a coroutine under asyncio.timeout:
-        # the writer answers a send by resolving its future, with no task of its own.
-        self._deadlines.add(send)
+        # the same client_id finds it. A timer, not a coroutine under asyncio.timeout: the
+        # writer answers a send by resolving its future, with no task of its own.
+        send.deadline = loop.call_later(self.writer.timeout * 2, send.expire)
         self.writer.enqueue(send)  # now, not when awaited: the order is the call's
         return send.future
 
@@ -230,7 +229,6 @@ class MongoChatStore:
 
     async def close(self) -> None:
         await self.writer.close()
-        self._deadlines.close()  # the writer answered every send it held
         if self._wire is not None:
             self._wire.close()
         await self.summaries.flush_quietly()  # what a crash would leave to the next start's repair

@@ -179,7 +179,7 @@ class SendCommitter:
         for s in sends:
             key = (s.draft.sender_id, s.draft.client_id)
             if key in primary:
-                primary[key].duplicates += (s,)
+                primary[key].duplicates.append(s)
             else:
                 primary[key] = s
         await self._load_last_seqs({s.draft.conversation_id for s in primary.values()})

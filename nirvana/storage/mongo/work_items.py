@@ -15,16 +15,13 @@ from .codec import message_id
 log = logging.getLogger("nirvana.chat.store")
 
 
-@dataclass(slots=True)
+@dataclass
 class Send:
     draft: MessageDraft
     future: asyncio.Future[tuple[Message, bool]]
-    # The same key, in this batch: rare, so a tuple made anew when one comes, rather than
-    # a list made for every send.
-    duplicates: tuple[Send, ...] = ()
+    duplicates: list[Send] = field(default_factory=list)  # the same key, in this batch
     on_stored: Callable[[Message], None] | None = None  # the port's `append`
-    # The loop time at which `expire` fails `future` with store_timeout (deadlines.py).
-    due: float = 0.0
+    deadline: asyncio.TimerHandle | None = None  # fails `future` with store_timeout
     settled: bool = False  # answered by the writer (a send past its deadline is not yet)
     # Its message's `_id`, which is also its retry key (codec.message_id): made once, as
     # the writer asks for it several times per send.
@@ -33,8 +30,13 @@ class Send:
     def __post_init__(self) -> None:
         self.key = message_id(self.draft.sender_id, self.draft.client_id)
 
-    def answer(self, message: Message, created: bool) -> None:
+    def _settle(self) -> None:
         self.settled = True
+        if self.deadline is not None:
+            self.deadline.cancel()
+
+    def answer(self, message: Message, created: bool) -> None:
+        self._settle()
         if created:
             stored(self.on_stored, message)
         if not self.future.done():  # the sender may have been told store_timeout
@@ -43,7 +45,7 @@ class Send:
     def refuse(self, exc: BaseException) -> None:
         """Fail this send and the duplicates that share its write."""
         for send in [self, *self.duplicates]:
-            send.settled = True
+            send._settle()
             fail(send.future, exc)
 
     def expire(self) -> None:
