@@ -66,7 +66,12 @@ async def test_the_bell_follows_frames_a_page_socket_passes_on(site):
     });""")
     await sign_in(b, bob.user.email)
     await b.wait_for_url("**/")
-    await b.wait_for_function("window.unreadFrameSeen === true")
+    # One evaluate, no polling: the page's CSP refuses the eval wait_for_function polls with.
+    await b.evaluate("""() => window.unreadFrameSeen || new Promise((resolve) => {
+        window.addEventListener("nirvana:frame", (event) => {
+            if (event.detail && event.detail.type === "notifications.unread") resolve(true);
+        });
+    })""")
     count = b.locator("[data-bell] .count")
     assert await count.is_hidden()
     await b.evaluate("""() => window.dispatchEvent(new CustomEvent("nirvana:frame",
