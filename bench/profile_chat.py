@@ -1,7 +1,7 @@
 """Profile Nirvana's chat under a sustained open-loop load with py-spy.
 
     .venv/bin/python -m bench.profile_chat [--clients 1000] [--rate 500] [--seconds 20]
-                                           [--split] [--gil] [--no-spy]
+                                           [--split] [--gil] [--no-spy] [--perf]
                                            [--out /tmp/nirvana-profile]
 
 Starts Nirvana as the benchmark does (run.py, embedded databases, pinned to the server
@@ -14,8 +14,10 @@ databases to the load generator's core, so Nirvana's samples are its own CPU tim
 `--gil` keeps only samples of a thread holding the GIL (none inside a system call). Prints
 the step's numbers and the functions with the most samples (self and total) of each
 process, the event-loop lag the benchmark's probe sees (`bench.lag_probe`) and the
-server's garbage-collection pauses in the step (its /metrics); the
-collapsed files stay in `--out` for flame graphs. Measures; asserts nothing.
+server's garbage-collection pauses in the step (its /metrics), its CPU per send split
+into user and kernel time (/proc), and with `--perf` the system calls and context switches
+per send that `perf stat` counts on its threads in the step; the collapsed files stay in
+`--out` for flame graphs. Measures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from .lag_probe import LagProbe
 from .nirvana_chat import http, sign_up
 from .report import percentile
-from .servers import CLIENT_CORE, ROOT, Nirvana, descendants, pinning_available
+from .servers import CLIENT_CORE, CLOCK_TICKS, ROOT, Nirvana, descendants, pinning_available
 from .ws_load import Load, NirvanaAdapter
 
 METRICS_TOKEN = "profile-chat-metrics-0123456789abcdef"
@@ -69,6 +71,9 @@ def top(collapsed: Path, count: int = 25) -> str:
 # A chat send's phases, for `phases`: the first rule with a frame of the stack containing
 # its text names the sample's phase, so a nested phase is listed before its callers.
 PHASES: list[tuple[str, tuple[str, ...]]] = [
+    # Its callers are the writer's answers (settle, reconcile): listed first, or the pass's
+    # writes would count as answering.
+    ("fan-out: the delivery pass's writes", ("DirectSendProtocol.uncork",)),
     ("ack", ("_answer (nirvana/ws/pipeline.py",)),
     ("fan-out: newMessage encoding", ("new_message_frame (", "message_out (",
                                       "encode (nirvana/ws/events.py")),
@@ -90,8 +95,8 @@ PHASES: list[tuple[str, tuple[str, ...]]] = [
                                                       "MessageDraft")),
     ("send: other (slots, task, clock)", ("Messaging.submit_message", "send (nirvana/ws/pipeline",
                                          "Messaging._delivered")),
-    ("read: frames off the sockets", ("data_received", "WebSocket.receive",
-                                      "send_receive_event_to_app", "Queue.get")),
+    ("read: uvicorn's parser (data_received)", ("WebSocketsSansIOProtocol.data_received",)),
+    ("read: the endpoint's wake (queue, receive)", ("WebSocket.receive", "Queue.get")),
     ("store reads (pymongo)", ("pymongo/",)),
     ("HTTP (the benchmark's /metrics)", ("h11_impl", "RequestResponseCycle")),
     ("event loop (in C) and other", ("",)),
@@ -114,8 +119,33 @@ def phases(collapsed: Path) -> str:
                    for name, _ in PHASES if counts[name])
 
 
+# The system calls a socket server's loop makes, for `perf stat` (`--perf`).
+SYSCALLS = ("recvfrom", "read", "write", "writev", "sendto", "sendmsg", "recvmsg",
+            "epoll_wait", "epoll_pwait", "epoll_ctl", "futex", "getpid", "ioctl")
+
+
+def user_and_kernel_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds so far of a process, all its threads (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def perf_counts(path: Path) -> dict[str, float]:
+    """event -> count from `perf stat -x,` output (task-clock in ms)."""
+    counts: dict[str, float] = {}
+    for line in path.read_text().splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and not line.startswith("#"):
+            try:
+                counts[fields[2].removeprefix("syscalls:sys_enter_")] = float(fields[0])
+            except ValueError:  # "<not counted>"
+                continue
+    return counts
+
+
 async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
-                out: Path, spy: bool = True, gil: bool = False) -> None:
+                out: Path, spy: bool = True, gil: bool = False, perf: bool = False,
+                perf_record: bool = False) -> None:
     adapter = NirvanaAdapter(server.url)
     await adapter.ensure_users(clients + 1, sign_up)  # +1: the lag probe's, in no room
     await adapter.build_rooms(clients, http)
@@ -131,6 +161,19 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
          "--output", str(out / f"{name}.txt")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in targets.items()
         if pid]
+    if perf:  # the server's threads only (-p), for the step's length
+        events = ["task-clock", "context-switches", "raw_syscalls:sys_enter",
+                  *(f"syscalls:sys_enter_{name}" for name in SYSCALLS)]
+        recorders.append(subprocess.Popen(
+            ["perf", "stat", "-x,", "-o", str(out / "perf-stat.txt"), "-p", str(server.pid),
+             "-e", ",".join(events), "--", "sleep", str(seconds)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    if perf_record:  # kernel and C stacks of the server's threads (`perf report -i`)
+        recorders.append(subprocess.Popen(
+            ["perf", "record", "-F", "499", "-g", "-o", str(out / "perf.data"),
+             "-p", str(server.pid), "--", "sleep", str(seconds)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    split_before = user_and_kernel_seconds(server.pid)
     before, waited = server.cpu_breakdown(), server.core_wait_seconds()
     pauses_before = gc_pauses(server)
     started = time.monotonic()
@@ -138,6 +181,7 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
     ended = time.monotonic()
     lag = probe.samples(started, ended)
     after = server.cpu_breakdown()
+    split_after = user_and_kernel_seconds(server.pid)
     pauses = gc_pauses(server)
     wait = (server.core_wait_seconds() - waited) * 1000 / (ended - started)
     await probe.stop()
@@ -173,6 +217,20 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
               f"average, {1000 * busy / commits:.1f} ms each on average")
     for key in after:
         print(f"  {key}: {(after[key] - before[key]) * 1e6 / n:.1f} µs CPU per delivery")
+    sends = max(1, step["sends"])
+    user, kernel = ((a - b) * 1e6 / sends for a, b in zip(split_after, split_before))
+    print(f"  server per send: {user:.0f} µs user + {kernel:.0f} µs kernel CPU "
+          f"({100 * kernel / max(user + kernel, 1e-9):.0f}% kernel; /proc, the whole step)")
+    if perf and (out / "perf-stat.txt").exists():
+        counts = perf_counts(out / "perf-stat.txt")
+        # perf counts for `seconds`, from about the step's start: per offered send.
+        offered = rate * seconds
+        print(f"  perf stat, server threads, per offered send: "
+              f"{counts.get('task-clock', 0) * 1000 / offered:.0f} µs task-clock, "
+              f"{counts.get('context-switches', 0) / offered:.2f} context switches, "
+              f"{counts.get('raw_syscalls:sys_enter', 0) / offered:.2f} system calls: "
+              + ", ".join(f"{name} {counts[name] / offered:.2f}" for name in SYSCALLS
+                          if counts.get(name)))
     print(f"  worst latency (ms) by second of the step: {step['worst_ms_by_second']}")
     print(f"  frames: {dict(adapter.frames.most_common(10))}; errors {dict(adapter.errors)}")
     for name in targets:
@@ -218,14 +276,21 @@ def gc_pauses(server: Nirvana) -> dict[tuple[str, str], float]:
 
 
 def move_databases(server: Nirvana, core: int) -> None:
-    """Pin the MongoDB-wire server and every PostgreSQL process to `core`."""
+    """Pin the MongoDB-wire server and every PostgreSQL process to `core`: every thread,
+    since an affinity set through a pid holds for its main thread only, and the store
+    serves each connection on a thread of its own, started on the server's core."""
     pids = [server.mongo_pid(), server.postgres_pid()]
     pids += descendants(pids[1]) if pids[1] else []
     for pid in filter(None, pids):
         try:
-            os.sched_setaffinity(pid, {core})
+            threads = [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
         except OSError:  # a backend that just exited
-            pass
+            continue
+        for thread in threads:
+            try:
+                os.sched_setaffinity(thread, {core})
+            except OSError:  # a thread that just exited
+                pass
 
 
 def main(argv: list[str]) -> int:
@@ -242,6 +307,12 @@ def main(argv: list[str]) -> int:
                         help="move the databases to the load generator's core, so the "
                              "server's core runs Nirvana alone and py-spy's samples of it "
                              "are its own CPU time, not time spent waiting for the core")
+    parser.add_argument("--perf", action="store_true",
+                        help="count the server's system calls and context switches in the "
+                             "step with `perf stat` (Linux perf, tracepoints: root)")
+    parser.add_argument("--perf-record", action="store_true",
+                        help="record the server's kernel and C stacks in the step "
+                             "(`perf record -g`, read with `perf report -i OUT/perf.data`)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir())
                         / "nirvana-profile")
     args = parser.parse_args(argv)
@@ -256,7 +327,8 @@ def main(argv: list[str]) -> int:
         if args.split:
             move_databases(server, CLIENT_CORE)
         asyncio.run(drive(server, args.clients, args.rate, args.seconds, args.out,
-                          spy=not args.no_spy, gil=args.gil))
+                          spy=not args.no_spy, gil=args.gil, perf=args.perf,
+                          perf_record=args.perf_record))
     finally:
         server.stop()
         if (work / "logs" / "nirvana.err").exists():  # the server's own log, for reading later
