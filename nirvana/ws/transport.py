@@ -12,10 +12,11 @@ When the transport pauses writing, frames queue in the `Connection` and the send
 writes them once the peer reads again. Under another server (no extension) every frame goes
 through the sender task.
 
-A delivery pass (`delivery_pass()`, held by the chat writer around each chunk of a batch's
-answers, and of the late deliveries of sends that were in doubt) corks the direct writes:
-every frame a socket gets during the pass is kept, and when the pass ends each socket
-writes its frames at once, one system call instead of one per frame. Under load a commit
+A delivery pass (`delivery_pass()`, held by the chat writer around a batch's answers, with
+turns of the loop between their chunks, and around each chunk of the late deliveries of
+sends that were in doubt) corks the direct writes: every frame a socket gets during the
+pass is kept, and when the pass ends each socket writes its frames at once, one system
+call instead of one per frame (its sockets 128 a turn, `WRITE_SLICE`). Under load a commit
 holds several messages of a conversation, so each member got several frames from it
 (docs/performance.md, "One write per socket per delivery pass"). A socket whose kept frames
 would take its transport's buffer past the high-water mark writes them at once instead:
@@ -32,6 +33,7 @@ send pipeline) still stops reading after one more message: TCP backpressure as b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 from contextvars import ContextVar
@@ -105,26 +107,39 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
             except InvalidState:
                 return False
             data = b"".join(conn.data_to_send())
-        running = _running_pass.get()
-        if running is None or not running.open:
-            self.transport.write(data)
-            return True
         if self.corked is None:
+            running = _running_pass.get()
+            if running is None or not running.open:
+                self.transport.write(data)
+                return True
             self.corked = [data]
             self.corked_bytes = len(data)
             running.corked.append(self)
             self.cork_room = self._room()
         else:
+            # Kept by a pass: this one's, or one that spans turns of the loop (the writer's
+            # batch) when another task delivers meanwhile: after what the pass kept.
             self.corked.append(data)
             self.corked_bytes += len(data)
         if self.corked_bytes > self.cork_room:
             # A peer that reads slowly: written now, what the transport would have held
             # without the pass; past the mark it pauses, and this socket's next frames of
             # the pass are refused and queue behind the sender task, after these.
-            self.uncork()
-            self.corked = []  # still in the pass's list: not added again
-            self.cork_room = self._room()
+            self._write_kept()
         return True
+
+    def _write_kept(self) -> None:
+        """Write what the running pass kept for this socket, and keep on keeping after it."""
+        self.uncork()
+        self.corked = []  # still in the pass's list: not added again
+        self.cork_room = self._room()
+
+    async def send(self, message: Any) -> None:
+        # uvicorn's own writes (the sender task's frames, its close) come after what a pass
+        # spanning turns of the loop kept for this socket, as they would have without it.
+        if self.corked:
+            self._write_kept()
+        await super().send(message)
 
     def _room(self) -> int:
         """The bytes the transport takes before it passes its high-water mark."""
@@ -136,8 +151,10 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
         """Write the frames kept by the running delivery pass, in one system call."""
         frames, self.corked = self.corked, None
         self.corked_bytes = 0
-        if not frames or self.transport.is_closing():
-            return  # gone meanwhile: as if written just before it went
+        if not frames or self.transport.is_closing() or self.conn.state is not State.OPEN:
+            # Gone meanwhile, or closed by the peer or the keepalive during a pass that
+            # spans turns (no data frame may follow a close): as if written before it went.
+            return
         self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def close_now(self, code: int, reason: str) -> None:
@@ -149,11 +166,11 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
         if (not self.handshake_complete or self.close_sent or self.disconnected
                 or self.transport.is_closing()):
             return
+        self.uncork()  # what the pass gave this socket before the close goes first
         try:
             self.conn.send_close(code, reason)
         except InvalidState:
             return
-        self.uncork()  # what the pass gave this socket before the close goes first
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
@@ -180,8 +197,11 @@ _running_pass: ContextVar[_Pass | None] = ContextVar("nirvana_delivery_pass", de
 
 class DeliveryPassContext:
     """`with delivery_pass(): ...`: the direct writes made inside go out when it ends, one
-    write per socket with its frames in order; also when the body raises. The body must
-    not await (the frames would wait for it). Inside a running pass, it joins that one."""
+    write per socket with its frames in order; also when the body raises. Inside a running
+    pass, it joins that one. The body may await (the writer's pass spans a batch's chunks
+    of answers): the frames wait for its end, and a frame that another task gives one of
+    its sockets meanwhile is kept after them (`send_now`; uvicorn's own writes go out after
+    them, `send`)."""
 
     __slots__ = ("_pass", "_token")
 
@@ -203,20 +223,33 @@ class DeliveryPassContext:
         # Emptied: a context copied during the pass (a task started in it) keeps the _Pass
         # alive, and must not keep these sockets with it.
         protocols, running.corked = running.corked, []
-        try:
-            for protocol in protocols:
-                try:
-                    protocol.uncork()
-                except Exception:
-                    # One socket that fails is logged and never keeps the others' frames.
-                    log.exception("writing a delivery pass's frames failed")
-        except BaseException:
-            # Interrupted (KeyboardInterrupt, SystemExit): the frames not written are
-            # dropped, and no socket keeps a list that no pass would ever write.
-            for protocol in protocols:
-                protocol.corked = None
-                protocol.corked_bytes = 0
-            raise
+        _write_out(protocols, 0)
+
+
+# Sockets a pass's end writes per turn of the loop. A batch's pass ends with a write to
+# nearly every member socket (~7 µs each on loopback): ~1 ms a slice keeps the loop's lag
+# down; a socket waiting for its slice still keeps its later frames after the kept ones.
+WRITE_SLICE = 128
+
+
+def _write_out(protocols: list[DirectSendProtocol], start: int) -> None:
+    end = start + WRITE_SLICE
+    try:
+        for protocol in protocols[start:end]:
+            try:
+                protocol.uncork()
+            except Exception:
+                # One socket that fails is logged and never keeps the others' frames.
+                log.exception("writing a delivery pass's frames failed")
+    except BaseException:
+        # Interrupted (KeyboardInterrupt, SystemExit): the frames not written are
+        # dropped, and no socket keeps a list that no pass would ever write.
+        for protocol in protocols[start:]:
+            protocol.corked = None
+            protocol.corked_bytes = 0
+        raise
+    if end < len(protocols):
+        asyncio.get_running_loop().call_soon(_write_out, protocols, end)
 
 
 def delivery_pass() -> DeliveryPassContext:

@@ -8,6 +8,7 @@ over several turns of the event loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -181,6 +182,41 @@ async def test_a_big_batch_is_answered_in_order_without_holding_the_loop_through
     assert [m.seq for m, _ in done] == list(range(2, 202))
     assert answered[0][1] < answered[-1][1]  # the loop turned while they were answered
 
+
+
+class CountedPasses:
+    """A delivery pass (sends.py `DeliveryPass`) that counts how often it is opened."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.open = False
+
+    @contextlib.contextmanager
+    def __call__(self):
+        self.opened += 1
+        self.open = True
+        try:
+            yield
+        finally:
+            self.open = False
+
+
+async def test_a_big_batch_is_answered_in_one_delivery_pass(client, services, flaky):
+    """A chunk's 32 messages reach ~32 rooms: a pass per chunk gave nearly every frame a
+    write of its own, one per batch gives a socket all its frames of the batch in one."""
+    a, b, c, _ = await two_chats(client, services)
+    passes = CountedPasses()
+    chat, store, insert = flaky(delivery_pass=passes)
+    gated = insert.failure = GatedInsert()
+    first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
+    await until(lambda: len(gated.calls) == 1)
+    batch = [store.append(draft(c, b, f"r{i}")) for i in range(100)]  # the next commit
+    opened = passes.opened
+    gated.gate.set()
+    await first
+    await asyncio.gather(*batch)
+    assert gated.calls[1] == [f"r{i}" for i in range(100)]  # one batch, in 4 chunks
+    assert passes.opened - opened <= 2  # the first send's batch, then this one's
 
 
 @pytest.mark.parametrize("max_inflight", [1, 2])

@@ -36,6 +36,9 @@ class Transport:
     def abort(self) -> None:
         self.closing = True
 
+    def close(self) -> None:
+        self.closing = True
+
     def is_closing(self) -> bool:
         return self.closing
 

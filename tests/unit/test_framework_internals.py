@@ -35,11 +35,15 @@ async def test_uvicorn_sans_io_protocol_still_has_what_transport_py_overrides_an
     config.load()
     protocol = WebSocketsSansIOProtocol(config, ServerState(), app_state={},
                                         _loop=asyncio.get_running_loop())
-    gone = missing(WebSocketsSansIOProtocol, ["handle_connect", "send_receive_event_to_app"])
+    gone = missing(WebSocketsSansIOProtocol, ["handle_connect", "send_receive_event_to_app",
+                                              "send"])
     gone += missing(protocol, ["read_paused", "queue", "handshake_complete", "close_sent",
                                "disconnected", "writable", "transport", "conn"])
     assert not gone, f"uvicorn's WebSocketsSansIOProtocol no longer has {gone}: " \
         "nirvana/ws/transport.py (DirectSendProtocol) must follow it"
+    # DirectSendProtocol.send writes what a delivery pass kept before uvicorn's own write.
+    assert inspect.iscoroutinefunction(WebSocketsSansIOProtocol.send), \
+        "uvicorn's ASGI send is no longer a coroutine method: DirectSendProtocol.send"
     assert isinstance(protocol.conn, ServerProtocol), \
         "uvicorn's sans-I/O protocol no longer wraps websockets' ServerProtocol"
 

@@ -16,7 +16,7 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.protocol import Protocol, Side
 
 from nirvana.ws.connection import Connection
-from nirvana.ws.transport import delivery_pass, text_frame
+from nirvana.ws.transport import WRITE_SLICE, delivery_pass, text_frame
 from tests.support.direct_sockets import Transport, open_protocol, texts_of
 
 
@@ -220,3 +220,58 @@ async def test_a_task_started_during_a_pass_keeps_none_of_its_sockets_alive():
     finally:
         blocked.set_result(None)
         await task
+
+
+async def test_a_frame_another_task_delivers_during_a_pass_that_awaits_comes_after_its_frames():
+    """The writer's pass spans a batch's chunks of answers, with turns of the loop between:
+    an ack or a presence event written meanwhile must not overtake what the pass kept."""
+    (kept, kept_wire), (other, other_wire) = open_protocol(), open_protocol()
+
+    async def answers() -> None:
+        with delivery_pass():
+            kept.send_now("a")
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            kept.send_now("c")
+
+    async def meanwhile() -> None:
+        await asyncio.sleep(0)
+        assert kept.send_now("b") and other.send_now("x")
+        assert kept_wire.written == [] and other_wire.written == [text_frame("x")]
+
+    await asyncio.gather(answers(), meanwhile())
+    assert kept_wire.written == [text_frame("a") + text_frame("b") + text_frame("c")]
+
+
+async def test_uvicorns_own_write_during_a_pass_that_awaits_goes_after_the_kept_frames():
+    protocol, wire = open_protocol()
+    with delivery_pass():
+        protocol.send_now("a")
+        await protocol.send({"type": "websocket.send", "text": "b"})  # the sender task's
+        protocol.send_now("c")
+    assert texts_of(b"".join(wire.written)) == ["a", "b", "c"]
+
+
+async def test_no_kept_frame_follows_a_close_uvicorn_wrote_during_a_pass_that_awaits():
+    protocol, wire = open_protocol()
+    with delivery_pass():
+        protocol.send_now("a")
+        await asyncio.sleep(0)
+        protocol.keepalive_timeout()  # the peer stopped answering pings: 1011, written now
+    assert texts_of(b"".join(wire.written)) == ["<close>"]  # nothing after the close
+
+
+async def test_a_pass_over_many_sockets_writes_them_a_slice_a_turn_in_order():
+    """A batch's pass ends with a write to nearly every member socket: all in one step of
+    the loop held everything else behind them."""
+    sockets = [open_protocol() for _ in range(WRITE_SLICE + 1)]
+    with delivery_pass():
+        for protocol, _ in sockets:
+            protocol.send_now("a")
+    assert all(wire.written == [text_frame("a")] for _, wire in sockets[:WRITE_SLICE])
+    last, last_wire = sockets[-1]
+    assert last_wire.written == []
+    assert last.send_now("b")  # while it waits for its slice: after its kept frame
+    await asyncio.sleep(0)
+    assert last_wire.written == [text_frame("a") + text_frame("b")]
+    assert last.send_now("c") and last_wire.written[-1] == text_frame("c")  # at once again

@@ -46,9 +46,9 @@ LAST_SEQ_READS = 16  # conversations whose highest seq is read at once (`_load_l
 InsertMessages = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
-# Opens a delivery pass around a stretch of answers (no await inside): the frames they
-# deliver go out per socket at its end, one write each (ws/transport.py). Injected by the
-# wiring; storage knows nothing of sockets.
+# Opens a delivery pass around a batch's answers (its chunks and the turns between): the
+# frames they deliver go out per socket at its end, one write each (ws/transport.py).
+# Injected by the wiring; storage knows nothing of sockets.
 DeliveryPass = Callable[[], AbstractContextManager[None]]
 
 
@@ -214,14 +214,16 @@ class SendCommitter:
             written = await self._sort_out(written, failed)
         if written:  # the positions of the refused are skipped (positions.py)
             self._positions.stored(max(m.pos for _, m in written))
-        for start in range(0, len(written), ANSWER_CHUNK):
-            if start:
-                # Each answer delivered its message already (`on_stored`); the pause lets
-                # the loop serve other sockets and timers between chunks.
-                await asyncio.sleep(0)
-            # A chunk's deliveries are one pass: a socket gets all its frames of the chunk
-            # in one write.
-            with self._delivery_pass():
+        # The batch's deliveries are one pass: a socket gets all its frames of the batch in
+        # one write. Per chunk, a chunk's 32 messages reach ~32 rooms, so nearly every frame
+        # was a write of its own (docs/performance.md, "Where the real server's CPU per
+        # send goes").
+        with self._delivery_pass():
+            for start in range(0, len(written), ANSWER_CHUNK):
+                if start:
+                    # Each answer delivered its message already (`on_stored`); the pause
+                    # lets the loop serve other sockets and timers between chunks.
+                    await asyncio.sleep(0)
                 for s, m in written[start:start + ANSWER_CHUNK]:
                     self._unseen.pop(m.id, None)  # stored now: a retry is a plain duplicate
                     self._summaries.add(m)
