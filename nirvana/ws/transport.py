@@ -57,8 +57,8 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
     corked: list[bytes] | None = None
     corked_bytes = 0
     # What they may add to the transport's buffer before it passes its high-water mark,
-    # read at the first frame kept and again after each write in the pass: nothing else
-    # writes to it during the pass.
+    # read at the first frame kept and again after each write in the pass (what else
+    # writes meanwhile, pings and pongs, is a few bytes; the kernel draining only adds room).
     cork_room = 0
     high_water: int | None = None
 
@@ -190,8 +190,9 @@ class _Pass:
 
 
 # The pass running in this context. A context variable, not a global: the pass belongs to
-# the synchronous stretch that opened it (a server in another thread has its own), and a
-# task created during the pass copies the variable but finds the pass closed (`open`).
+# the writer that opened it (a server in another thread has its own). A task created
+# during the pass copies the variable: run between the batch's chunks it joins the pass
+# (its frames go out at the pass's end), run after the pass it finds it closed (`open`).
 _running_pass: ContextVar[_Pass | None] = ContextVar("nirvana_delivery_pass", default=None)
 
 
