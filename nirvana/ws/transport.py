@@ -228,8 +228,9 @@ class DeliveryPassContext:
 
 
 # Sockets a pass's end writes per turn of the loop. A batch's pass ends with a write to
-# nearly every member socket (~7 µs each on loopback): ~1 ms a slice keeps the loop's lag
-# down; a socket waiting for its slice still keeps its later frames after the kept ones.
+# nearly every member socket: slices keep the loop's lag down (the figures: docs/
+# performance.md, "Where the real server's CPU per send goes at 20,000 deliveries/s"); a
+# socket waiting for its slice still keeps its later frames after the kept ones.
 WRITE_SLICE = 128
 
 

@@ -46,6 +46,17 @@ def spread_store(flaky, **options):
     return chat, store, clock
 
 
+async def held_read(store, steer, user_id: int) -> asyncio.Task:
+    """`conversations_of` started and held: it took the unwritten summaries and its read of
+    the states answered; its read of the conversations waits for `steer.release`."""
+    steer.hold = True
+    reading = asyncio.create_task(store.conversations_of(user_id, 100))
+    async with asyncio.timeout(10):
+        await steer.states_read.wait()
+    steer.hold = False
+    return reading
+
+
 async def test_a_spread_flush_writes_a_slice_per_tick_each_within_its_interval(
         client, services, flaky):
     a, chats = await a_chatting_with(client, services, 8)
@@ -136,11 +147,7 @@ async def test_a_read_overtaken_by_a_slices_commit_still_sees_its_summary(
     steer = SteeredCollections()
     chat, store, _ = spread_store(flaky, db=steer)
     await chat.send_message(a, c.id, client_id="k", text="hi")
-    steer.hold = True  # the read of the states answers, that of the conversations waits
-    reading = asyncio.create_task(store.conversations_of(a, 100))
-    async with asyncio.timeout(10):
-        await steer.states_read.wait()
-    steer.hold = False
+    reading = await held_read(store, steer, a)
     await store.summaries.flush([c.id])  # a slice lands between the two reads
     steer.release.set()
     (found,) = await reading
@@ -153,11 +160,7 @@ async def test_a_read_sees_a_message_summarised_after_a_slice_replaced_the_buffe
     steer = SteeredCollections()
     chat, store, _ = spread_store(flaky, db=steer)
     await chat.send_message(a, c.id, client_id="k1", text="first")
-    steer.hold = True  # the read takes the unwritten summaries, then waits in its reads
-    reading = asyncio.create_task(store.conversations_of(a, 100))
-    async with asyncio.timeout(10):
-        await steer.states_read.wait()
-    steer.hold = False
+    reading = await held_read(store, steer, a)
     await store.summaries.flush([c.id])  # the buffer the read took is replaced
     await chat.send_message(a, c.id, client_id="k2", text="second")  # into the new one
     steer.release.set()

@@ -40,13 +40,17 @@ class SteeredCollections(ChatCollections):
         return _States(super().states, self)
 
 
-class _Conversations:
+class _Steered:
+    """A collection of the store's, with what a test steers added on top."""
+
     def __init__(self, inner: Any, steer: SteeredCollections) -> None:
         self._inner, self._steer = inner, steer
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+
+class _Conversations(_Steered):
     def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         cursor = self._inner.find(query, *args, **kwargs)
         if self._steer.hold and "_id" in query:
@@ -54,13 +58,7 @@ class _Conversations:
         return cursor
 
 
-class _States:
-    def __init__(self, inner: Any, steer: SteeredCollections) -> None:
-        self._inner, self._steer = inner, steer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
+class _States(_Steered):
     def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         cursor = self._inner.find(query, *args, **kwargs)
         if self._steer.hold and "_id" in query:

@@ -206,9 +206,9 @@ class Summaries:
         self.share = share
         # The background flush wakes `slices` times per interval and writes the
         # conversations due (`SummaryBuffer.due`), each slice its own commit: a flush
-        # of all at once landed ~100 ms of the store's CPU at once on the core the server
-        # shares, a spike in the sends' latency (why 10: docs/performance.md, "Summary
-        # flushes").
+        # of all at once landed the store's CPU at once on the core the server shares, a
+        # spike in the sends' latency (the figures, and why 10: docs/performance.md,
+        # "Summary flushes").
         self.slices = max(1, slices)
         self.commits = 0  # for benchmarks and tests: how many flush commits were written
         self.one_commit = OneCommit()
