@@ -84,3 +84,19 @@ def test_a_failed_slice_goes_back_in_dirty_order_so_older_ones_stay_due():
     back = taken.merged(rest)
     assert list(back.last) == ["c0", "c1"] and back.dirty_at == {"c0": 0.0, "c1": 4.0}
     assert back.due(4.6, INTERVAL, TICKS) == ["c0"]
+
+
+def test_a_moved_messages_position_stays_with_its_conversation_through_split_and_merge():
+    # c0's seq 1 was moved to the head (position 9) after its seq 2 (position 3).
+    buffer = SummaryBuffer()
+    buffer.add(_message(0, 2, 3), at=0.0)
+    buffer.add(_message(1, 1, 4), at=1.0)
+    buffer.add(_message(0, 1, 9), at=2.0, moved=True)
+    assert buffer.last["c0"].seq == 2 and buffer.moved == {"c0": 9}
+    taken, rest = buffer.split(["c0"])
+    assert taken.moved == {"c0": 9} and rest.moved == {}
+    taken, rest = buffer.split(["c1"])
+    assert taken.moved == {} and rest.moved == {"c0": 9}
+    back = rest.merged(taken)  # a failed slice goes back: the position with it
+    assert back.moved == {"c0": 9}
+    assert buffer.moved == {"c0": 9}  # a reader holding it sees it

@@ -52,7 +52,7 @@ async def _messages_since(db: ChatCollections, summaries: Summaries,
     ids = [d["_id"] async for d in db.conversations.find(
         {"member_ids": user_id}, projection={"_id": 1})]
     states = [d async for d in db.states.find(
-        {"_id": {"$in": ids}}, projection={"last_message.pos": 1})]
+        {"_id": {"$in": ids}}, projection={"last_message.pos": 1, "last_pos": 1})]
     unwritten = summaries.unwritten(mine)  # after the read too: see `Summaries.unwritten`
     active = [d["_id"] for d in states
               if max(_last_pos(unwritten, d), elsewhere.get(d["_id"], 0)) > since]
@@ -84,10 +84,13 @@ async def _unwritten_elsewhere(db: ChatCollections, since: int, head: int
 
 def _last_pos(unwritten: list[SummaryBuffer], d: dict[str, Any]) -> int:
     """The position of the newest message of the conversation `d` (a stored summary),
-    counting the summaries not written yet."""
-    last = (d.get("last_message") or {}).get("pos", 0)
+    counting the summaries not written yet. Not only the last message's: a message moved to
+    the head keeps its older seq (sends.py `_move_to_head`), so its position is kept apart
+    (`last_pos`, `SummaryBuffer.moved`)."""
+    cid = d["_id"]
+    last = max((d.get("last_message") or {}).get("pos", 0), d.get("last_pos", 0))
     for buffer in unwritten:
-        held = buffer.last.get(d["_id"])
+        held = buffer.last.get(cid)
         if held is not None:
-            last = max(last, held.pos)
+            last = max(last, held.pos, buffer.moved.get(cid, 0))
     return last

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Container, Iterable
 
 from pymongo import DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
@@ -140,18 +140,22 @@ class SendCommitter:
                     log.info("a send in doubt was stored: delivered late as position %d",
                              m.pos)
                     self._unseen.pop(m.id, None)  # unseen when asked before: a retry duplicates
-                    self._summaries.add(m)
+                    self._summaries.add(m, moved=True)
                     stored(doubt[m.id].on_stored, m)
 
     async def _move_to_head(self, messages: list[Message]) -> list[Message]:
         """Give stored messages that were never delivered fresh positions, in their order:
-        connections may have moved past the positions they were given."""
+        connections may have moved past the positions they were given. Each keeps its seq,
+        so it may now come after a higher seq of its conversation: marked `moved`, so a
+        restart's `Summaries.recover` knows its position from its document (resume finds
+        a conversation by its newest position, resume.py)."""
         moved = []
         for m in sorted(messages, key=lambda m: m.pos):
             moved.append(replace(m, pos=self._positions.allocate()))
         if moved:
             await self._db.messages.bulk_write(
-                [UpdateOne({"_id": m.id}, {"$set": {"pos": m.pos}}) for m in moved],
+                [UpdateOne({"_id": m.id}, {"$set": {"pos": m.pos, "moved": True}})
+                 for m in moved],
                 ordered=False)
             self._positions.stored(moved[-1].pos)
         return moved
@@ -210,8 +214,9 @@ class SendCommitter:
         `ANSWER_CHUNK` at a time with a turn of the event loop between: the caller must not
         let anything else answer or deliver meanwhile (the writer settles one batch at a
         time, in batch order)."""
+        moved: Container[str] = ()
         if failed:
-            written = await self._sort_out(written, failed)
+            written, moved = await self._sort_out(written, failed)
         if written:  # the positions of the refused are skipped (positions.py)
             self._positions.stored(max(m.pos for _, m in written))
         # The batch's deliveries are one pass: a socket gets all its frames of the batch in
@@ -226,15 +231,17 @@ class SendCommitter:
                     await asyncio.sleep(0)
                 for s, m in written[start:start + ANSWER_CHUNK]:
                     self._unseen.pop(m.id, None)  # stored now: a retry is a plain duplicate
-                    self._summaries.add(m)
+                    self._summaries.add(m, moved=m.id in moved)
                     s.answer(m, True)
                     for dup in s.duplicates:
                         dup.answer(m, False)
 
     async def _sort_out(self, written: list[tuple[Send, Message]],
-                        failed: dict[int, dict[str, Any]]) -> list[tuple[Send, Message]]:
+                        failed: dict[int, dict[str, Any]]
+                        ) -> tuple[list[tuple[Send, Message]], set[str]]:
         """After an insert with failures: answer each failed send, and return the writes
-        that stand (each answered as stored now). A duplicate `_id` is a retry of a stored
+        that stand (each answered as stored now), and the ids of those among them moved to
+        the head (`_move_to_head`). A duplicate `_id` is a retry of a stored
         message: answered with it, or, when that message is one the store wrote after
         giving no answer (`_unseen`) and so was never delivered, delivered by this retry.
         Any other failure (another writer's seq, see the module docstring, or a document
@@ -275,7 +282,7 @@ class SendCommitter:
         self._requeue([s for s, _ in redo])
         taken_back = {id(s) for s, _ in redo}
         return [(s, m) for i, (s, m) in enumerate(written)
-                if i not in failed and id(s) not in taken_back] + stands
+                if i not in failed and id(s) not in taken_back] + stands, set(landed)
 
     async def _stored_already(self, keys: Iterable[tuple[int, str]]
                               ) -> dict[tuple[int, str], Message]:

@@ -47,6 +47,10 @@ class SummaryBuffer:
     reads: dict[str, dict[int, int]] = field(default_factory=dict)  # cid -> sender -> seq
     first_pos: dict[str, int] = field(default_factory=dict)  # cid -> its lowest position held
     dirty_at: dict[str, float] = field(default_factory=dict)  # cid -> when it became dirty
+    # cid -> the highest position of a message held that was moved to the head with its old
+    # seq (sends.py `_move_to_head`): it may be past `last`'s, and resume finds a
+    # conversation by its newest position (resume.py).
+    moved: dict[str, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.last)
@@ -54,7 +58,7 @@ class SummaryBuffer:
     def __len__(self) -> int:
         return len(self.last)
 
-    def add(self, m: Message, at: float = 0.0) -> None:
+    def add(self, m: Message, at: float = 0.0, moved: bool = False) -> None:
         cid = m.conversation_id
         held = self.last.get(cid)
         if held is None:
@@ -64,6 +68,8 @@ class SummaryBuffer:
         senders = self.reads.setdefault(cid, {})
         senders[m.sender_id] = max(senders.get(m.sender_id, 0), m.seq)
         self.first_pos[cid] = min(self.first_pos.get(cid, m.pos), m.pos)
+        if moved:
+            self.moved[cid] = max(self.moved.get(cid, 0), m.pos)
 
     def split(self, conversation_ids: list[str]) -> tuple[SummaryBuffer, SummaryBuffer]:
         """(these conversations' summaries, the rest), each a new buffer; this one is left
@@ -71,7 +77,7 @@ class SummaryBuffer:
         # The rest copied whole (dict copies run in C: what it costs, docs/performance.md,
         # "Summary flushes"), then the taken ones moved out of the copy, in dirty order.
         rest = SummaryBuffer(dict(self.last), dict(self.reads), dict(self.first_pos),
-                             dict(self.dirty_at))
+                             dict(self.dirty_at), dict(self.moved))
         taken = SummaryBuffer()
         for cid in sorted({c for c in conversation_ids if c in rest.last},
                           key=self.dirty_at.__getitem__):
@@ -79,6 +85,8 @@ class SummaryBuffer:
             taken.reads[cid] = rest.reads.pop(cid)
             taken.first_pos[cid] = rest.first_pos.pop(cid)
             taken.dirty_at[cid] = rest.dirty_at.pop(cid)
+            if cid in rest.moved:
+                taken.moved[cid] = rest.moved.pop(cid)
         return taken, rest
 
     def merged(self, other: SummaryBuffer) -> SummaryBuffer:
@@ -95,6 +103,8 @@ class SummaryBuffer:
                 mine = both.reads.setdefault(cid, {})
                 for sender, seq in senders.items():
                     mine[sender] = max(mine.get(sender, 0), seq)
+            for cid, pos in part.moved.items():
+                both.moved[cid] = max(both.moved.get(cid, 0), pos)
         order = sorted(both.last, key=both.dirty_at.__getitem__)
         for held in (both.last, both.reads, both.first_pos, both.dirty_at):
             ordered = {cid: held[cid] for cid in order}
@@ -147,6 +157,11 @@ class SummaryBuffer:
                                  {"$max": raise_to,
                                   "$set": {"last_message": to_doc(m),
                                            "last_activity": m.created_at}}))
+        # A moved message's position, apart: the update above skips a summary whose seq is
+        # below the stored one, which a moved message's may be. Rare: one more update only
+        # for a conversation that got one.
+        ops.extend(UpdateOne({"_id": cid}, {"$max": {"last_pos": pos}})
+                   for cid, pos in self.moved.items())
         return ops
 
 
@@ -225,8 +240,9 @@ class Summaries:
         self._highest: dict[str, int] = {}
         self._added_top = 0  # the highest position summarised since the last recover
 
-    def add(self, m: Message) -> None:
-        self._buffer.add(m, self._clock())
+    def add(self, m: Message, moved: bool = False) -> None:
+        """`moved`: `m` was moved to the head with its old seq (sends.py `_move_to_head`)."""
+        self._buffer.add(m, self._clock(), moved)
         self._added_top = max(self._added_top, m.pos)
         if m.seq > self._highest.get(m.conversation_id, 0):
             self._highest[m.conversation_id] = m.seq
@@ -355,7 +371,7 @@ class Summaries:
                                                upsert=True)
             else:
                 async for d in self._db.messages.find({"pos": {"$gt": since}}):
-                    self.add(message_of(d))
+                    self.add(message_of(d), d.get("moved", False))
                 if self._buffer:
                     log.info("re-summarising %d conversations after a restart",
                              len(self._buffer.last))
