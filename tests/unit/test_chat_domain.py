@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
 from nirvana.domain.chat.errors import BlockedError, NotFriendsError, NotMemberError
 from nirvana.domain.chat.messaging import Messaging
-from nirvana.domain.chat.entities import Attachment, MessageKind, ReceiptKind
+from nirvana.domain.chat.entities import Attachment, Message, MessageKind, ReceiptKind
 from nirvana.domain.chat.limits import ChatLimits
 from nirvana.domain.errors import InvalidInputError
 from tests.support.clock import FakeClock
@@ -232,3 +233,36 @@ async def test_a_read_from_before_a_members_removal_serves_no_later_request():
         await chat.conversation_for(2, group.id)  # reads again: does not join the early read
     assert (await early).member(2) is not None  # the request from before the removal
     assert store.reads == 2
+
+
+class LateLandingStore(FakeChatStore):
+    """Stores the send with client_id "late" as the real store does one that was in doubt
+    and turned up under its retry: with the seq it was given before a later send of its
+    conversation, at a fresh position past everything (sends.py `_move_to_head`)."""
+
+    async def _write(self, d, on_stored=None):
+        if d.client_id != "late":
+            return await super()._write(d, on_stored)
+        c = self.conversations[d.conversation_id]
+        self._head += 1
+        m = Message(uuid.uuid4().hex, d.conversation_id, c.last_seq - 1, self._head,
+                    d.sender_id, d.client_id, d.kind, d.text, d.attachments, d.reply_to,
+                    d.created_at, d.audience)
+        self.stored_messages.append(m)
+        on_stored(m)
+        return m, True
+
+
+async def test_a_send_that_lands_late_with_an_older_seq_leaves_the_newest_message_last():
+    store, peers, pub = LateLandingStore(), FakePeers(), RecordingPublisher()
+    chat = Messaging(store=store, peers=peers, publisher=pub, clock=FakeClock())
+    peers.befriend(1, 2)
+    c = await chat.open_direct(1, 2)
+    await chat.send_message(1, c.id, client_id="a", text="first")
+    newest, _ = await chat.send_message(2, c.id, client_id="b", text="newest")
+    late, created = await chat.send_message(1, c.id, client_id="late", text="late")
+    assert created and late.seq < newest.seq and late.pos > newest.pos
+    assert ("message", c.id, late.seq) in pub.events  # delivered live all the same
+    held = await chat.conversation_for(2, c.id)  # the domain's cached state
+    assert held.last_seq == newest.seq and held.last_message.id == newest.id
+    assert held.unread_for(1) == newest.seq - late.seq  # the late send reads only its past

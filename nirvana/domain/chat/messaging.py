@@ -288,9 +288,12 @@ class Messaging:
         """A new message is stored (the store's `on_stored`): update the cached state and
         deliver it live, whether or not its sender still waits."""
         self.cache.appended(message)
-        conversation.last_seq = max(conversation.last_seq, message.seq)
-        conversation.last_message = message
-        conversation.last_activity = message.created_at
+        # A send that landed late keeps its older seq and may follow a newer message: the
+        # newest stays the last (docs/protocol.md, "Ordering and delivery guarantees").
+        if message.seq >= conversation.last_seq:
+            conversation.last_seq = message.seq
+            conversation.last_message = message
+            conversation.last_activity = message.created_at
         sender = conversation.member(user_id)
         if sender is not None:  # sending means having read everything before
             sender.read_seq = max(sender.read_seq, message.seq)
