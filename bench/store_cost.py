@@ -16,28 +16,48 @@ command, ordered, `j: true`, in a transaction).
 
 Also measured: a summary flush's state update per conversation (one transaction, as
 `summaries.py` writes them). Measures; asserts nothing.
+
+    .venv/bin/python -m bench.store_cost --latency [--rate 500] [--seconds 4] [--rounds 3]
+
+`--latency`: one send's commit at light load, per index set. Single-document inserts at a
+fixed rate over one raw wire connection (the `insert` command the writer sends,
+`wire.py`), one at a time; per variant the round trip's p50 / p90 (from the write to the
+reply) and the store's CPU per insert. The message document as `codec.message_doc` builds
+it (the first `--text`, by default the load generator's), with the indexes `MessageDoc`
+declares, without each secondary index in turn, with the seed peer's one index; and the
+peer's own document and index (bench/peer/server.js). The store's threads and this process
+share SERVER_CORE, as the server side shares it in `make bench`. Each run fills a fresh
+collection; variants alternate, forward then reversed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable
 
+import bson
+from bson import ObjectId
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, UpdateOne
+from pymongo.uri_parser import parse_uri
 
 from nirvana.domain.chat.entities import Message, MessageKind
 from nirvana.storage.mongo.codec import message_doc, message_id
 from nirvana.storage.mongo.documents import MessageDoc
 from nirvana.storage.mongo.fence import validator
 from nirvana.storage.mongo.one_commit import OneCommit
+# The writer's own connection (private to wire.py): the bench measures the round trip
+# every send at light load waits for, so it goes the same way.
+from nirvana.storage.mongo.wire import _Wire
 
 from .embedded import throwaway_stores
-from .servers import tree_cpu_seconds
+from .servers import SERVER_CORE, affinity, pinning_available, tree_cpu_seconds
 
 CONVERSATIONS = 100
 MEMBERS = 10
@@ -128,10 +148,11 @@ VALIDATORS = {
 }
 
 
-def messages(n: int, text: str, seed: int, first_pos: int) -> list[Doc]:
+def messages(n: int, text: str, seed: int, first_pos: int,
+             spacing: timedelta = timedelta(0)) -> list[Doc]:
     rng = random.Random(seed)
     seqs = [0] * CONVERSATIONS
-    created = datetime.now(timezone.utc)
+    first = datetime.now(timezone.utc)
     docs = []
     for i in range(n):
         c = rng.randrange(CONVERSATIONS)
@@ -144,7 +165,7 @@ def messages(n: int, text: str, seed: int, first_pos: int) -> list[Doc]:
         docs.append(message_doc(Message(
             id=message_id(sender, client_id), conversation_id=f"conv{c:04d}", seq=seqs[c],
             pos=first_pos + i, sender_id=sender, client_id=client_id, kind=MessageKind.TEXT,
-            text=body, attachments=(), reply_to=None, created_at=created,
+            text=body, attachments=(), reply_to=None, created_at=first + i * spacing,
             audience=members)))
     return docs
 
@@ -241,6 +262,113 @@ async def run(args: argparse.Namespace) -> None:
           f"{spread(flushes)} µs per conversation")
 
 
+def _peer_doc(d: Doc) -> Doc:
+    """The same message as the seed peer's Mongoose schema stores it (bench/peer/server.js:
+    an ObjectId, `timestamps: true`, the version key)."""
+    return {"_id": ObjectId(), "conversationId": d["conversation_id"],
+            "senderId": str(d["sender_id"]), "clientId": d["client_id"], "text": d["text"],
+            "createdAt": d["created_at"], "updatedAt": d["created_at"], "__v": 0}
+
+
+def _keys(index: IndexModel) -> str:
+    return "(" + ", ".join(index.document["key"]) + ")"
+
+
+def latency_variants() -> dict[str, Variant]:
+    """Read from `MessageDoc`, so the bench follows the declared indexes."""
+    variants: dict[str, Variant] = {"as stored": (STORED, _same)}
+    for index in STORED:
+        variants[f"without {_keys(index)}"] = ([i for i in STORED if i is not index], _same)
+    variants["the peer's index"] = (
+        [_index(("conversation_id", ASCENDING), ("created_at", ASCENDING))], _same)
+    variants["the peer's doc and index"] = (
+        [_index(("conversationId", ASCENDING), ("createdAt", ASCENDING))], _peer_doc)
+    return variants
+
+
+async def round_trips(wire: _Wire, collection: str, docs: list[Doc],
+                      rate: float) -> tuple[list[float], list[float]]:
+    """One insert every 1/rate s: seconds from each one's write to its reply, and how late
+    each was written (the loop's timers wake up to 1 ms late: apart, so it stays out of the
+    round trip)."""
+    bodies = [bson.encode({"insert": collection, "documents": [d], "ordered": False,
+                           "$db": "store_cost"}) for d in docs]
+    took, late = [], []
+    start = time.perf_counter() + 0.05
+    for i, body in enumerate(bodies):
+        due = start + i / rate
+        if due > time.perf_counter():
+            await asyncio.sleep(due - time.perf_counter())
+        sent = time.perf_counter()
+        reply = await wire.command(body, 10.0)
+        took.append(time.perf_counter() - sent)
+        late.append(sent - due)
+        if not reply.get("ok") or reply.get("writeErrors"):
+            raise RuntimeError(f"insert into {collection} refused: {reply}")
+    return took, late
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run_latency(args: argparse.Namespace) -> None:
+    variants = latency_variants()
+    count = int(args.rate * args.seconds)
+    with throwaway_stores("store-latency-") as stores:
+        pid = stores.mongo_pid
+        client: AsyncMongoClient = AsyncMongoClient(stores.mongodb_url)
+        db = client["store_cost"]
+        # A fresh collection per run, all made before the first is timed.
+        for r in range(args.rounds):
+            for v, (indexes, _) in enumerate(variants.values()):
+                if indexes:
+                    await db[f"latency_{v}_{r}"].create_indexes(indexes)
+        host, port = parse_uri(stores.mongodb_url)["nodelist"][0]
+        _, wire = await asyncio.get_running_loop().create_connection(_Wire, host, port)
+        results: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in variants}
+        try:
+            for r in range(args.rounds):
+                docs = messages(count, args.text[0], seed=r, first_pos=r * count + 1,
+                                spacing=timedelta(seconds=1 / args.rate))
+                order = list(variants) if r % 2 == 0 else list(reversed(variants))
+                for name in order:
+                    v = list(variants).index(name)
+                    shaped = [variants[name][1](d) for d in docs]
+                    collection = f"latency_{v}_{r}"
+                    await round_trips(wire, collection, [{"_id": "warm"}], args.rate)
+                    before = tree_cpu_seconds([pid])
+                    took, late = await round_trips(wire, collection, shaped, args.rate)
+                    store = (tree_cpu_seconds([pid]) - before) * 1e6 / count
+                    results[name].append((_quantile(took, 0.5) * 1e3,
+                                          _quantile(took, 0.9) * 1e3, store,
+                                          _quantile(late, 0.5) * 1e3))
+                print(f"round {r + 1} of {args.rounds} done", flush=True)
+        finally:
+            wire.close()
+            await client.close()
+        cores = sorted({c for t in Path(f"/proc/{pid}/task").iterdir()
+                        for c in os.sched_getaffinity(int(t.name))})
+    print(f"\n{count} single-document inserts per variant and round ({args.rate:g}/s, one "
+          f"connection), {args.rounds} rounds, text={args.text[0]}; the store's threads on "
+          f"cores {cores}, this process on {sorted(os.sched_getaffinity(0))}")
+    print("round trip (write to reply) ms, store CPU µs per insert, and how late the "
+          "inserts were written (p50, ms; not in the round trip): median over the rounds "
+          "(min-max)")
+    base = statistics.median(run[0] for run in results["as stored"])
+    print(f"  {'variant':32} {'p50':>19} {'p90':>19} {'store CPU':>15} {'p50 - as stored':>16}"
+          f" {'written late':>12}")
+    for name, runs in results.items():
+        p50s, p90s, stores_, lates = zip(*runs)
+        print(f"  {name:32} {_ms(p50s):>19} {_ms(p90s):>19} {spread(list(stores_)):>15} "
+              f"{statistics.median(p50s) - base:>+16.3f} {statistics.median(lates):>12.3f}")
+
+
+def _ms(values: tuple[float, ...]) -> str:
+    return f"{statistics.median(values):.3f} ({min(values):.2f}-{max(values):.2f})"
+
+
 def variant_names(text: str) -> list[str]:
     """The variants a comma-separated list names; a name may hold commas itself."""
     names, name = [], ""
@@ -265,7 +393,18 @@ def main() -> None:
     parser.add_argument("--text", type=lambda s: s.split(","), default=["bench", "words"])
     parser.add_argument("--only", type=variant_names, default=None,
                         help="comma-separated variant names")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--latency", action="store_true",
+                        help="round trips of single inserts at a fixed rate, per index set")
+    parser.add_argument("--rate", type=float, default=500.0, help="--latency: inserts/s")
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="--latency: seconds per variant and round")
+    args = parser.parse_args()
+    if not args.latency:
+        asyncio.run(run(args))
+        return
+    # The store is started inside: its threads inherit the core (bench/servers.py).
+    with affinity(SERVER_CORE if pinning_available() is None else None):
+        asyncio.run(run_latency(args))
 
 
 if __name__ == "__main__":
