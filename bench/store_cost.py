@@ -289,8 +289,8 @@ def latency_variants() -> dict[str, Variant]:
 async def round_trips(wire: _Wire, collection: str, docs: list[Doc],
                       rate: float) -> tuple[list[float], list[float]]:
     """One insert every 1/rate s: seconds from each one's write to its reply, and how late
-    each was written (the loop's timers wake up to 1 ms late: apart, so it stays out of the
-    round trip)."""
+    each was written (the loop's timers wake up to a millisecond late; kept apart, so the
+    round trip is the store's alone)."""
     bodies = [bson.encode({"insert": collection, "documents": [d], "ordered": False,
                            "$db": "store_cost"}) for d in docs]
     took, late = [], []
