@@ -1,6 +1,6 @@
-"""The chat store's collections with a read held or a summary write failed at a test's word:
-passed to MongoChatStore as its `db`, as production passes the plain ones. And a clock the
-summary flush reads, moved by hand."""
+"""The chat store's collections with a read or a summary write held, or a summary write
+failed, at a test's word: passed to MongoChatStore as its `db`, as production passes the
+plain ones. And a clock the summary flush reads, moved by hand."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ class SteeredCollections(ChatCollections):
         self.states_read = asyncio.Event()
         self.release = asyncio.Event()
         self.fail_state_writes = False  # while set: every write of states fails
+        # While set: a write of states waits for `write_release`, once it has started
+        # (`write_started`): a flush caught in the middle of its commit.
+        self.hold_state_writes = False
+        self.write_started = asyncio.Event()
+        self.write_release = asyncio.Event()
 
     @property
     def conversations(self) -> Any:
@@ -68,6 +73,9 @@ class _States(_Steered):
     async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
         if self._steer.fail_state_writes:
             raise AutoReconnect("states write failed (test)")
+        if self._steer.hold_state_writes:
+            self._steer.write_started.set()
+            await self._steer.write_release.wait()
         return await self._inner.bulk_write(*args, **kwargs)
 
 

@@ -1,8 +1,11 @@
-"""Which conversations a tick of the spread summary flush writes (summaries.py)."""
+"""Which conversations a tick of the spread summary flush writes, and what it writes for
+them (summaries.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+
+from pymongo import UpdateOne
 
 from nirvana.domain.chat.entities import Message, MessageKind
 from nirvana.storage.mongo.summaries import SummaryBuffer
@@ -100,3 +103,23 @@ def test_a_moved_messages_position_stays_with_its_conversation_through_split_and
     back = rest.merged(taken)  # a failed slice goes back: the position with it
     assert back.moved == {"c0": 9}
     assert buffer.moved == {"c0": 9}  # a reader holding it sees it
+
+
+def test_only_a_conversation_with_a_moved_message_gets_its_position_raised():
+    # c0's seq 1 was moved to the head (position 9) after its seq 2 (position 3); c1 has none.
+    sent = [_message(0, 2, 3), _message(1, 1, 4), _message(0, 1, 9)]
+
+    def buffered(moved: bool) -> SummaryBuffer:
+        buffer = SummaryBuffer()
+        for at, m in enumerate(sent):
+            buffer.add(m, at=float(at), moved=moved and m.pos == 9)
+        return buffer
+
+    def to_doc(m: Message) -> dict:
+        return {"pos": m.pos}
+
+    # The same summaries as without the move (whose filter skips a seq below the stored
+    # one), and one more update: c0's position, apart.
+    assert buffered(True).operations(to_doc) == [
+        *buffered(False).operations(to_doc),
+        UpdateOne({"_id": "c0"}, {"$max": {"last_pos": 9}})]
