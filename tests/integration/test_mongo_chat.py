@@ -10,7 +10,7 @@ from pymongo.errors import NetworkTimeout
 
 from nirvana.domain.errors import UnavailableError
 from nirvana.domain.chat.entities import MessageDraft, MessageKind
-from tests.support.chat_store import write
+from tests.support.chat_store import Stall, write
 from tests.support.people import friends, two_chats
 
 
@@ -167,19 +167,14 @@ async def test_a_write_that_lands_after_the_store_was_asked_is_delivered_by_the_
     a, b, c, other = await two_chats(client, services)
     chat, store, insert = flaky()
     posted = record_posts(chat, monkeypatch)
-    stalled = []
-
-    async def stall(docs):
-        stalled.extend(docs)
-        raise NetworkTimeout("no answer")
-
+    stall = Stall()
     insert.failure = stall
     with pytest.raises(UnavailableError):
         await chat.send_message(a, c.id, client_id="late", text="late")
     insert.failure = None
     trigger, _ = await chat.send_message(a, other.id, client_id="t", text="t")  # asks: none
     assert [m.text for m in posted] == ["t"]
-    await write(stalled)  # the store gets to the stalled request now
+    await write(stall.docs)  # the store gets to the stalled request now
 
     retry, created = await chat.send_message(a, c.id, client_id="late", text="late")
     assert created and retry.seq == 1 and retry.pos > trigger.pos
@@ -197,18 +192,13 @@ async def test_a_send_found_stored_on_its_second_doubt_is_delivered_once(
     a, b, c, other = await two_chats(client, services)
     chat, store, insert = flaky()
     posted = record_posts(chat, monkeypatch)
-    stalled = []
-
-    async def stall(docs):
-        stalled.extend(docs)
-        raise NetworkTimeout("no answer")
-
+    stall = Stall()
     insert.failure = stall
     with pytest.raises(UnavailableError):
         await chat.send_message(a, c.id, client_id="late", text="late")
     insert.failure = None
     await chat.send_message(a, other.id, client_id="t1", text="t1")  # asks: not written
-    first = stalled[:1]
+    first = stall.docs[:1]
     insert.failure = stall
     with pytest.raises(UnavailableError):  # the retry stalls as well: in doubt again
         await chat.send_message(a, c.id, client_id="late", text="late")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pymongo.errors import NetworkTimeout
 
 from nirvana.domain.chat.service import ChatService
 from nirvana.storage.mongo.changes import MongoChatChanges
@@ -14,6 +15,18 @@ from nirvana.storage.postgres.chat_peers import PgChatPeers
 async def write(docs) -> None:
     """What the store's own insert does: one unordered insert_many."""
     await MessageDoc.get_pymongo_collection().insert_many(docs, ordered=False)
+
+
+class Stall:
+    """A `SwitchableInsert.failure`: the store keeps the documents and gives no answer (a
+    stalled request); `write(stall.docs)` later is the store getting to it."""
+
+    def __init__(self) -> None:
+        self.docs: list = []
+
+    async def __call__(self, docs) -> None:
+        self.docs.extend(docs)
+        raise NetworkTimeout("no answer")
 
 
 class SwitchableInsert:

@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import pytest
-from pymongo.errors import NetworkTimeout
 
 from nirvana.domain.chat.entities import Conversation, Message
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from tests.support.chat_collections import SummaryClock
-from tests.support.chat_store import write
+from tests.support.chat_store import Stall, write
 from tests.support.people import two_chats
 
 
@@ -39,12 +38,7 @@ async def moved_below_a_later_seq(client, services, flaky, *, flushed_before_mov
     background flush, the test says when summaries are written."""
     a, b, c, other = await two_chats(client, services)
     chat, store, insert = flaky(**{"summary_clock": SummaryClock(), **options})
-    stalled = []
-
-    async def stall(docs):
-        stalled.extend(docs)
-        raise NetworkTimeout("no answer")
-
+    stall = Stall()
     insert.failure = stall
     with pytest.raises(UnavailableError):
         await chat.send_message(b, c.id, client_id="late", text="late")
@@ -53,7 +47,7 @@ async def moved_below_a_later_seq(client, services, flaky, *, flushed_before_mov
 
     async def lands_first(docs):
         insert.failure = None
-        await write(stalled)  # the store gets to the stalled request just before this one
+        await write(stall.docs)  # the store gets to the stalled request just before this one
         await write(docs)
 
     insert.failure = lands_first
