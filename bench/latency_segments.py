@@ -18,8 +18,10 @@ leaves its sender, so neither server's own clock or instrumentation is in the fi
 - deliveries: the `newMessage` frames carrying the client_id, to each member.
 
 Nirvana and the seed peer are told apart by their frames (`{"type":"newMessage"` against
-Socket.IO's `42["newMessage"`), and the steps by each send's local rate (inserts within
-half a second either side), snapped to the nearest of `--steps`. Medians per system and
+Socket.IO's `42["newMessage"`), and the steps by each send's local rate (the system's
+sends delivered within half a second either side, those committed in batches included),
+snapped to the nearest of `--steps`; a pass is a system's run of sends with no pause over
+2 s (`--passes` prints each). Medians per system and
 step, in µs: in → insert (the server's path to the store), insert → reply (the store's
 round trip, its CPU on the shared core included), reply → first, median and last delivery
 (the server's path back, and the fan-out), and in → median delivery. Measures; asserts
@@ -60,7 +62,9 @@ class Send:
     t_insert: float
     t_reply: float
     deliveries: list[float] = field(default_factory=list)
+    rate: int = 0  # the system's sends within half a second either side (all of them)
     step: float = 0.0
+    run: int = 0  # the system's pass of the benchmark, counted from 1 (`assign_passes`)
 
 
 def read_pcap(path: Path) -> Iterator[Packet]:
@@ -116,6 +120,12 @@ def sends(packets: list[Packet], window: float = 0.0015) -> list[Send]:
         elif p.dport in server_ports and p.sport not in server_ports:
             frames_in.append(p.ts)
     frames_in.sort()
+    # Every send's first delivery, batched or not: the local rate counts them all.
+    firsts: dict[str, list[float]] = defaultdict(list)
+    for cid, times in deliveries.items():
+        firsts[system_of[cid]].append(min(times))
+    for times in firsts.values():
+        times.sort()
     out = []
     for p, cid in inserts:
         answered = replies[(p.dport, p.sport)]
@@ -123,37 +133,43 @@ def sends(packets: list[Packet], window: float = 0.0015) -> list[Send]:
         k = bisect.bisect_left(frames_in, p.ts) - 1
         if j == len(answered) or k < 0 or p.ts - frames_in[k] > window or cid not in system_of:
             continue
+        times = firsts[system_of[cid]]
+        rate = bisect.bisect_right(times, p.ts + 0.5) - bisect.bisect_left(times, p.ts - 0.5)
         out.append(Send(system_of[cid], frames_in[k], p.ts, answered[j],
-                        sorted(deliveries[cid])))
+                        sorted(deliveries[cid]), rate))
     return out
 
 
 def assign_steps(found: list[Send], steps: list[float]) -> None:
-    """Each send's step: its system's inserts within half a second either side, snapped to
-    the nearest offered rate."""
-    by_system: dict[str, list[float]] = defaultdict(list)
+    """Each send's step: its local rate snapped to the nearest offered one."""
     for s in found:
-        by_system[s.system].append(s.t_insert)
-    for times in by_system.values():
-        times.sort()
-    for s in found:
-        times = by_system[s.system]
-        rate = bisect.bisect_right(times, s.t_insert + 0.5) - bisect.bisect_left(
-            times, s.t_insert - 0.5)
-        s.step = min(steps, key=lambda r: abs(r - rate))
+        s.step = min(steps, key=lambda r: abs(r - s.rate))
 
 
-def summary(found: list[Send]) -> list[dict[str, float | str]]:
-    """Medians in µs per (system, step)."""
-    groups: dict[tuple[str, float], list[Send]] = defaultdict(list)
+def assign_passes(found: list[Send], gap: float = 2.0) -> None:
+    """Each send's pass: a system's inserts more than `gap` seconds apart begin a new one
+    (ab_chat runs a pass's steps back to back, and restarts or switches between passes)."""
+    last: dict[str, float] = {}
+    runs: dict[str, int] = defaultdict(int)
+    for s in sorted(found, key=lambda s: s.t_insert):
+        if s.t_insert - last.get(s.system, float("-inf")) > gap:
+            runs[s.system] += 1
+        last[s.system] = s.t_insert
+        s.run = runs[s.system]
+
+
+def summary(found: list[Send], by_pass: bool = False) -> list[dict[str, float | str]]:
+    """Medians in µs per (system, step), or per (system, pass, step)."""
+    groups: dict[tuple[str, int, float], list[Send]] = defaultdict(list)
     for s in found:
-        groups[(s.system, s.step)].append(s)
+        groups[(s.system, s.run if by_pass else 0, s.step)].append(s)
     rows: list[dict[str, float | str]] = []
-    for (system, step), group in sorted(groups.items()):
+    for (system, run, step), group in sorted(groups.items()):
         def med(values: list[float]) -> float:
             return round(statistics.median(values) * 1e6, 1)
         rows.append({
-            "system": system, "step": step, "sends": len(group),
+            "system": system + (f" {run}" if by_pass else ""), "step": step,
+            "sends": len(group),
             "in_to_insert": med([s.t_insert - s.t_in for s in group]),
             "insert_to_reply": med([s.t_reply - s.t_insert for s in group]),
             "reply_to_first": med([s.deliveries[0] - s.t_reply for s in group
@@ -177,13 +193,16 @@ def main(argv: list[str]) -> int:
                         help="the offered sends/s of the run (ab_chat's --steps)")
     parser.add_argument("--window", type=float, default=0.0015,
                         help="seconds before an insert its send's frame may be")
+    parser.add_argument("--passes", action="store_true",
+                        help="a row per pass of each system as well (a loaded pass shows)")
     args = parser.parse_args(argv)
     found = sends(list(read_pcap(args.pcap)), args.window)
     assign_steps(found, [float(s) for s in args.steps.split(",")])
-    print(f"{'system':8} {'sends/s':>7} {'sends':>6} {'in→insert':>10} {'insert→reply':>13} "
+    assign_passes(found)
+    print(f"{'system':10} {'sends/s':>7} {'sends':>6} {'in→insert':>10} {'insert→reply':>13} "
           f"{'reply→first':>12} {'→median':>8} {'→last':>7} {'in→median':>10}  (µs, medians)")
-    for r in summary(found):
-        print(f"{r['system']:8} {r['step']:7.0f} {r['sends']:6} {r['in_to_insert']:10.0f} "
+    for r in summary(found) + (summary(found, by_pass=True) if args.passes else []):
+        print(f"{r['system']:10} {r['step']:7.0f} {r['sends']:6} {r['in_to_insert']:10.0f} "
               f"{r['insert_to_reply']:13.0f} {r['reply_to_first']:12.0f} "
               f"{r['reply_to_median']:8.0f} {r['reply_to_last']:7.0f} "
               f"{r['in_to_median']:10.0f}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.latency_segments import assign_steps, main, read_pcap, sends, summary
+from bench.latency_segments import assign_passes, assign_steps, main, read_pcap, sends, summary
 
 SERVER, PEER_SERVER, STORE, WRITER, POOL = 8000, 9000, 27017, 40000, 41000
 
@@ -92,3 +92,21 @@ def test_a_file_that_is_not_a_pcap_is_refused(tmp_path: Path) -> None:
     (tmp_path / "x.pcap").write_bytes(b"\x0a\x0d\x0d\x0a" + b"\0" * 40)  # pcapng
     with pytest.raises(ValueError, match="not a little-endian pcap"):
         list(read_pcap(tmp_path / "x.pcap"))
+
+
+def test_a_pause_begins_a_pass_and_steps_follow_the_local_rate(tmp_path: Path) -> None:
+    """Sends 10 ms apart are a step of ~100/s; a 5 s pause begins the system's next pass;
+    the peer's passes are counted apart."""
+    packets = [p for i in range(200)
+               for p in _nirvana_send(1.0 + i * 0.01, b"abcdef12|1:%d" % i)]
+    packets += [p for p in _nirvana_send(7.0, b"abcdef12|2:1")]
+    packets += [p for p in _peer_send(7.5, b"abcdef12|3:1")]
+    found = sends(list(read_pcap(_capture(tmp_path / "chat.pcap", packets))))
+    assign_steps(found, [1.0, 100.0])
+    assign_passes(found)
+    assert [(s.system, s.run, s.step) for s in (found[100], *found[-2:])] == [
+        ("nirvana", 1, 100.0), ("nirvana", 2, 1.0), ("peer", 1, 1.0)]
+    rows = {(r["system"], r["step"]): r["sends"] for r in summary(found, by_pass=True)}
+    # At the run's very ends the half second either side holds about half the rate.
+    assert rows[("nirvana 1", 100.0)] >= 198
+    assert rows[("nirvana 2", 1.0)] == rows[("peer 1", 1.0)] == 1
