@@ -62,7 +62,7 @@ class MessageDraft:
 class Message:
     id: str
     conversation_id: str
-    seq: int  # per conversation: 1, 2, 3 ... no gaps, no duplicates
+    seq: int  # per conversation: 1, 2, 3 ... no duplicates; gaps: docs/protocol.md
     pos: int  # stream position: grows across all conversations; what clients resume from
     sender_id: int
     client_id: str

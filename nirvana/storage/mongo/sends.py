@@ -1,9 +1,15 @@
 """The writer's message commit: seqs, one insert per batch, retries, and sends in doubt.
 
 Seqs are allocated in memory from the highest stored seq of the conversation (read once per
-conversation), so they have no gaps: a seq stays only with a message that is written. This
-assumes one writer process per database; several processes would take a per-conversation
-lease first.
+conversation), so a seq stays only with a message that is written. This assumes one writer
+process per database; several processes would take a per-conversation lease first.
+
+A seq is never duplicated, and never changed once a message is delivered or acked: clients
+address messages by seq (react, edit, `reply_to`). So a store failure may leave one unused:
+an insert with no answer, one of whose messages was not stored while a later one of its
+conversation was. (A message taken back, `_sort_out`, may have shown on a history page
+before it is stored again under another seq: clients match by id.) docs/protocol.md says so
+("Ordering and delivery guarantees").
 
 Idempotency costs nothing on the way: a message's `_id` is derived from its (sender,
 client_id) (`codec.message_id`), so the primary key is also the idempotency key, and a retry
@@ -96,6 +102,12 @@ class SendCommitter:
         # stored or not, nobody knows yet. See `reconcile`.
         self._in_doubt: dict[str, Send] = {}
         self._unseen: dict[str, None] = {}  # in doubt, and not found stored when asked
+        # Message id -> the position its last write with no answer gave it: a message
+        # found stored elsewhere was written by an earlier attempt (see `reconcile`).
+        self._tried_at: dict[str, int] = {}
+        # Message id -> its position in a batch whose take-back got no answer: the delete,
+        # conditional on that position, is issued again before anything is looked for.
+        self._taking_back: dict[str, int] = {}
 
     def forget_seqs(self) -> None:
         """Re-read seqs from the store before the next allocation: never reuse a seq."""
@@ -105,6 +117,8 @@ class SendCommitter:
         """A new tenure as the writer: see `ChatWriter.lead`."""
         self._in_doubt.clear()
         self._unseen.clear()
+        self._tried_at.clear()
+        self._taking_back.clear()
 
     def doubt(self, sends: list[Send]) -> None:
         for s in sends:
@@ -116,15 +130,35 @@ class SendCommitter:
         was lost) are delivered now, once, and summarised; the sender's retry then finds
         each as a duplicate. Those not written (yet: the store may still be working through
         requests sent before it stalled) are remembered in `_unseen`: if one turns up
-        under a retry's insert, that retry delivers it (`_sort_out`)."""
+        under a retry's insert, that retry delivers it (`_sort_out`).
+
+        A batch's take-back that got no answer is done again first, and answered, so its
+        messages are never delivered from that batch (their senders were refused: their
+        retries are numbered afresh)."""
         doubt, self._in_doubt = self._in_doubt, {}
+        fresh: list[Message] = []
         try:
+            if self._taking_back:
+                await self._take_back(self._taking_back)
+                self._taking_back.clear()
             found = [message_of(d) async for d in self._db.messages.find(
                 {"_id": {"$in": list(doubt)}})]
-            moved = await self._move_to_head(found)
+            # Found where its last attempt put it, or written by an earlier one that was
+            # never found: never delivered. Else an earlier attempt's message was acked or
+            # delivered already (this send was a retry of it): the retry after this one
+            # answers it as a duplicate, and it is not delivered again.
+            fresh = [m for m in found
+                     if self._tried_at.get(m.id) == m.pos or m.id in self._unseen]
+            moved = await self._move_to_head(fresh)
         except BaseException:
             self._in_doubt = {**doubt, **self._in_doubt}
+            # A move with no answer may have landed: found at neither its tried position
+            # nor the old one, each is still stored and never delivered.
+            for m in fresh:
+                self._unseen[m.id] = None
             raise
+        for key in doubt:
+            self._tried_at.pop(key, None)
         for key in doubt.keys() - {m.id for m in found}:
             self._unseen[key] = None
         _bound(self._unseen)
@@ -145,10 +179,11 @@ class SendCommitter:
 
     async def _move_to_head(self, messages: list[Message]) -> list[Message]:
         """Give stored messages that were never delivered fresh positions, in their order:
-        connections may have moved past the positions they were given. Each keeps its seq,
-        so it may now come after a higher seq of its conversation: marked `moved`, so a
-        restart's `Summaries.recover` knows its position from its document (resume finds
-        a conversation by its newest position, resume.py)."""
+        connections may have moved past the positions they were given. Each keeps its seq
+        (history reads may have shown it already), so it may now come after a higher seq
+        of its conversation: marked `moved`, so a restart's `Summaries.recover` knows its
+        position from its document (resume finds a conversation by its newest position,
+        resume.py)."""
         moved = []
         for m in sorted(messages, key=lambda m: m.pos):
             moved.append(replace(m, pos=self._positions.allocate()))
@@ -170,7 +205,7 @@ class SendCommitter:
         """No send is in doubt or unseen: no batch will move a message to a fresh position
         (`_move_to_head`), so batches may be written while others are in flight. Moving
         one with a batch in flight would deliver it before that batch's lower positions."""
-        return not self._in_doubt and not self._unseen
+        return not self._in_doubt and not self._unseen and not self._taking_back
 
     async def prepare(self, sends: list[Send], *, repair: bool = True
                       ) -> list[tuple[Send, Message]]:
@@ -205,7 +240,18 @@ class SendCommitter:
         inserted, by its index. Raises when the store gave no answer. `fence` raises when
         this process may no longer write; it is called once the documents are encoded,
         right before the insert, so a pause in between cannot outlast it unseen."""
-        return await self._insert((m for _, m in written), fence)
+        try:
+            return await self._insert((m for _, m in written), fence)
+        except BaseException:
+            self._unanswered(written)
+            raise
+
+    def _unanswered(self, written: list[tuple[Send, Message]]) -> None:
+        """The batch fails unanswered (the writer puts its sends in doubt): its messages
+        may be stored, or some of them, and where (`reconcile`)."""
+        for _, m in written:
+            self._tried_at[m.id] = m.pos
+        _bound(self._tried_at)
 
     async def settle(self, written: list[tuple[Send, Message]],
                      failed: dict[int, dict[str, Any]]) -> None:
@@ -216,7 +262,11 @@ class SendCommitter:
         time, in batch order)."""
         moved: Container[str] = ()
         if failed:
-            written, moved = await self._sort_out(written, failed)
+            try:
+                written, moved = await self._sort_out(written, failed)
+            except BaseException:  # nothing answered yet: the writer doubts the batch
+                self._unanswered(written)
+                raise
         if written:  # the positions of the refused are skipped (positions.py)
             self._positions.stored(max(m.pos for _, m in written))
         # The batch's deliveries are one pass: a socket gets all its frames of the batch in
@@ -254,7 +304,14 @@ class SendCommitter:
         redo = [(s, m) for i, (s, m) in enumerate(written)
                 if i not in failed and m.conversation_id in retried_in]
         if redo:
-            await self._db.messages.delete_many({"_id": {"$in": [m.id for _, m in redo]}})
+            # Only at the positions this batch gave them: a delete with no answer that
+            # runs late must not take a message stored later under the same `_id` (a retry).
+            taking_back = {m.id: m.pos for _, m in redo}
+            self._taking_back.update(taking_back)
+            _bound(self._taking_back)
+            await self._take_back(taking_back)
+            for key in taking_back:
+                del self._taking_back[key]
         for cid in retried_in:
             self._last_seq.pop(cid, None)
         stored = await self._stored_already(
@@ -283,6 +340,11 @@ class SendCommitter:
         taken_back = {id(s) for s, _ in redo}
         return [(s, m) for i, (s, m) in enumerate(written)
                 if i not in failed and id(s) not in taken_back] + stands, set(landed)
+
+    async def _take_back(self, positions: dict[str, int]) -> None:
+        """Delete these messages, each only if stored at the given position."""
+        await self._db.messages.delete_many(
+            {"$or": [{"_id": key, "pos": pos} for key, pos in positions.items()]})
 
     async def _stored_already(self, keys: Iterable[tuple[int, str]]
                               ) -> dict[tuple[int, str], Message]:

@@ -1,0 +1,246 @@
+"""The seq and delivery guarantees of docs/protocol.md ("Ordering and delivery guarantees")
+against the real writer and the real embedded store, through random batches whose insert
+succeeds, loses its answer, stalls (the store gets to it later, or never) or writes a part
+with no answer, whose take-back of a retry's batch-mates may get no answer (and run later),
+and whose move of a message found stored may land with no answer; with retries of
+failed and of acked sends, duplicates in a batch, retries that fail again, and
+`max_inflight` 1 and 2.
+
+Checked after every round (they hold at any time):
+- no two stored messages of a conversation share a seq;
+- every acked message is stored with the id, seq and position it was acked with;
+- every delivered message (handed to the publisher) is stored as it was delivered;
+- a seq of a conversation is free below one acked or delivered only where an insert that
+  got no answer numbered it (the one case docs/protocol.md allows; not an insert answered
+  with a refusal, whose batch-mates are taken back);
+- each message is delivered at most once;
+- a conversation state's stored `last_seq` is at most the highest stored seq;
+- resume from a random position returns every delivered message past it (up to the head),
+  in position order, and nothing that is not stored there.
+
+Settled: every stalled insert has landed or been dropped, the store answers every insert,
+and every send answered with an error has been retried until acked. Then each
+conversation's seqs are 1..n but for such allowed gaps, every stored message was delivered,
+and after a flush its state's `last_seq` is n."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+from pymongo.errors import NetworkTimeout
+
+from nirvana.domain.chat.entities import Message
+from nirvana.domain.errors import UnavailableError
+from nirvana.storage.mongo.collections import ChatCollections
+from tests.support.chat_collections import SummaryClock
+from tests.support.chat_store import write
+from tests.support.people import two_chats
+from tests.support.steered_messages import SteeredMessages, written
+
+ROUNDS = 30
+
+
+class RandomInsert:
+    """Each insert, at random: written and answered (a refused document is named, as the
+    store does); written with no answer; stalled (no answer; written when the test lets the
+    store get to it, or never); or a part written, no answer. Before any of it, the store
+    may get to the stalled inserts first. `unsure` holds, by conversation, the seqs that
+    an insert with no answer numbered: the only seqs that may stay free below an acked or
+    delivered one."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.stalled: list[list[dict[str, Any]]] = []
+        self.unsure: dict[str, set[int]] = {}
+
+    def _unsure(self, docs: list[dict[str, Any]]) -> None:
+        for d in docs:
+            self.unsure.setdefault(d["conversation_id"], set()).add(d["seq"])
+
+    async def __call__(self, docs: list[dict[str, Any]]) -> None:
+        if self.stalled and self.rng.random() < 0.2:
+            await self.land()
+        roll = self.rng.random()
+        if roll < 0.55:
+            await write(docs)  # a refusal is answered (BulkWriteError): no gap may follow
+            return
+        self._unsure(docs)
+        if roll < 0.7:
+            await written(docs)
+        elif roll < 0.85:
+            self.stalled.append([dict(d) for d in docs])
+        else:
+            await written(self.rng.sample(docs, self.rng.randint(0, len(docs))))
+        raise NetworkTimeout("no answer")
+
+    async def land(self, keep: float = 0.0) -> None:
+        """The store gets to the stalled inserts (`keep`: the share it never gets to)."""
+        stalled, self.stalled = self.stalled, []
+        for docs in stalled:
+            if self.rng.random() >= keep:
+                await written(docs)
+
+
+class Observed:
+    """What the clients were told: acks, and every delivery, in order."""
+
+    def __init__(self) -> None:
+        self.acked: dict[str, Message] = {}
+        self.delivered: list[Message] = []
+
+    def posted(self, hub_posted: Any) -> Any:
+        def record(m: Message, conversation: Any) -> None:
+            self.delivered.append(m)
+            hub_posted(m, conversation)
+        return record
+
+
+async def _stored(db: ChatCollections) -> dict[str, dict[str, Any]]:
+    return {d["_id"]: d async for d in db.messages.find(
+        {}, projection={"conversation_id": 1, "seq": 1, "pos": 1})}
+
+
+async def _check_always(db: ChatCollections, seen: Observed, cids: list[str],
+                        unsure: dict[str, set[int]]) -> None:
+    stored = await _stored(db)
+    seqs: dict[str, set[int]] = {cid: set() for cid in cids}
+    for d in stored.values():
+        assert d["seq"] not in seqs[d["conversation_id"]], ("two share a seq", d)
+        seqs[d["conversation_id"]].add(d["seq"])
+    for m in seen.acked.values():
+        d = stored.get(m.id)
+        assert d is not None and (d["seq"], d["pos"]) == (m.seq, m.pos), ("acked", m, d)
+    ids = [m.id for m in seen.delivered]
+    assert len(ids) == len(set(ids)), "a message was delivered twice"
+    for m in seen.delivered:
+        d = stored.get(m.id)
+        assert d is not None and (d["seq"], d["pos"]) == (m.seq, m.pos), ("delivered", m, d)
+    # Below a message a client was sent or acked: a stored one a take-back will withdraw
+    # (its batch answered, the take-back not yet) may sit above its batch's refused seq.
+    told: dict[str, set[int]] = {cid: set() for cid in cids}
+    for m in [*seen.acked.values(), *seen.delivered]:
+        told[m.conversation_id].add(m.seq)
+    for cid in cids:
+        free = set(range(1, max(told[cid], default=0))) - seqs[cid]
+        assert free <= unsure.get(cid, set()), ("a gap no failure explains", cid,
+                                                 sorted(free - unsure.get(cid, set())))
+    async for s in db.states.find({"_id": {"$in": cids}}, projection={"last_seq": 1}):
+        assert s.get("last_seq", 0) <= max(seqs[s["_id"]], default=0), ("last_seq", s)
+
+
+async def _check_resume(store: Any, reader: int, seen: Observed, db: ChatCollections,
+                        rng: random.Random) -> None:
+    head = await store.head()
+    stored = await _stored(db)
+    delivered = sorted((m for m in seen.delivered), key=lambda m: m.pos)
+    for since in rng.sample(range(0, head + 1), min(head + 1, 10)):
+        page = await store.stream_since(reader, since, 1000)
+        got = [i for i in page.items if isinstance(i, Message)]
+        assert [i.pos for i in got] == sorted(i.pos for i in got)
+        for i in got:  # nothing a store does not hold there
+            assert stored[i.id]["pos"] == i.pos and since < i.pos <= head, (since, i)
+        want = [m.id for m in delivered if since < m.pos <= head]
+        have = {i.id for i in got}
+        assert [w for w in want if w not in have] == [], (since, head)
+
+
+SEEDS = [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
+
+
+@pytest.mark.parametrize("seed,max_inflight", SEEDS)
+async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_and_parts(
+        client, services, flaky, monkeypatch, seed, max_inflight):
+    rng = random.Random(seed)
+    a, b, c, other = await two_chats(client, services)
+    # A take-back (`_sort_out`'s delete) gets no answer at times too (its batch is in doubt;
+    # the store may run it later), and a move to the head may land with no answer.
+    taking_back_fails, deletes = True, random.Random(-seed)
+    steer = SteeredMessages(
+        fail_deletes=lambda: taking_back_fails and deletes.random() < 0.3,
+        lose_moves=lambda: taking_back_fails and deletes.random() < 0.3)
+    chat, store, insert = flaky(
+        summary_clock=SummaryClock(), max_inflight=max_inflight, db=steer)
+    seen = Observed()
+    monkeypatch.setattr(chat.publisher, "message_posted",
+                        seen.posted(chat.publisher.message_posted))
+    inserts = RandomInsert(rng)
+    insert.failure = inserts
+    db = ChatCollections()
+    cids = [c.id, other.id]
+    senders = {c.id: [a, b], other.id: [a]}
+    failed: dict[str, tuple[int, str]] = {}  # client_id -> (sender, conversation)
+    done: dict[str, tuple[int, str]] = {}  # acked: a client may still retry it
+    count = 0
+
+    async def send_all(sends: list[tuple[int, str, str]]) -> None:
+        results = await asyncio.gather(
+            *(chat.send_message(s, cid, client_id=k, text=k) for s, cid, k in sends),
+            return_exceptions=True)
+        for (sender, cid, key), result in zip(sends, results):
+            if isinstance(result, UnavailableError):
+                if key not in done:
+                    failed[key] = (sender, cid)
+                continue
+            assert not isinstance(result, BaseException), result
+            m, _ = result
+            if m.id in seen.acked:  # a retry answers the same message
+                assert (m.seq, m.pos) == (seen.acked[m.id].seq, seen.acked[m.id].pos), m
+            seen.acked[m.id] = m
+            failed.pop(key, None)
+            done[key] = (sender, cid)
+
+    for _ in range(ROUNDS):
+        sends = []
+        for _ in range(rng.randint(1, 8)):
+            roll = rng.random()
+            if failed and roll < 0.35:
+                key = rng.choice(sorted(failed))
+                sender, cid = failed[key]
+            elif done and roll < 0.45:  # a retry of an acked send (its ack was lost)
+                key = rng.choice(sorted(done))
+                sender, cid = done[key]
+            else:
+                count += 1
+                key = f"m{count}"
+                cid = rng.choice(cids)
+                sender = rng.choice(senders[cid])
+            sends += [(sender, cid, key)] * (2 if rng.random() < 0.15 else 1)
+        await send_all(sends)
+        if rng.random() < 0.3:
+            await inserts.land(keep=0.3)
+        if rng.random() < 0.3:
+            await steer.run_late()
+        await _check_always(db, seen, cids, inserts.unsure)
+        if rng.random() < 0.3:
+            await store.summaries.flush()
+        await _check_resume(store, a, seen, db, rng)
+
+    # Settled: the store gets to every stalled insert or drops it, answers every insert,
+    # and every failed send is retried until acked.
+    await inserts.land(keep=0.5)
+    await steer.run_late()
+    insert.failure = None
+    taking_back_fails = False
+    for _ in range(5):
+        if not failed:
+            break
+        await send_all([(s, cid, k) for k, (s, cid) in sorted(failed.items())])
+    assert not failed
+    await _check_always(db, seen, cids, inserts.unsure)
+    await _check_resume(store, a, seen, db, rng)
+    stored = await _stored(db)
+    for cid in cids:
+        seqs = sorted(d["seq"] for d in stored.values() if d["conversation_id"] == cid)
+        gaps = inserts.unsure.get(cid, set())
+        assert seqs == [s for s in range(1, seqs[-1] + 1) if s in seqs or s not in gaps], (
+            cid, seqs)
+    assert {m.id for m in seen.delivered} == set(stored), "stored and never delivered"
+    assert await db.messages.count_documents({"moved": True}), "no send landed late"
+    await store.summaries.flush()
+    async for s in db.states.find({"_id": {"$in": cids}}, projection={"last_seq": 1}):
+        top = max((d["seq"] for d in stored.values() if d["conversation_id"] == s["_id"]),
+                  default=0)
+        assert s.get("last_seq", 0) == top

@@ -1,0 +1,65 @@
+"""The chat collections with the messages collection steered by a test, passed to
+MongoChatStore as its `db`: a take-back's delete that fails with no answer (kept, to be run
+late), a move (`bulk_write`) the store applies but does not answer."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from pymongo.errors import AutoReconnect, BulkWriteError
+
+from nirvana.storage.mongo.collections import ChatCollections
+from tests.support.chat_store import write
+
+
+class SteeredMessages(ChatCollections):
+    def __init__(self, fail_deletes: Callable[[], bool] = lambda: False,
+                 lose_moves: Callable[[], bool] = lambda: False) -> None:
+        # Asked at each delete of messages (a take-back): True fails it, with no answer;
+        # its filter goes to `unanswered_deletes` (the store may still run it: `run_late`).
+        self.fail_deletes = fail_deletes
+        self.unanswered_deletes: list[dict[str, Any]] = []
+        # Asked at each bulk_write of messages (a move to the head): True applies it and
+        # gives no answer.
+        self.lose_moves = lose_moves
+
+    async def run_late(self) -> None:
+        """The store gets to the deletes it gave no answer to now."""
+        deletes, self.unanswered_deletes = self.unanswered_deletes, []
+        for query in deletes:
+            await super().messages.delete_many(query)
+
+    @property
+    def messages(self) -> Any:
+        return _Messages(super().messages, self)
+
+
+class _Messages:
+    def __init__(self, inner: Any, steer: SteeredMessages) -> None:
+        self._inner, self._steer = inner, steer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def delete_many(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if self._steer.fail_deletes():
+            self._steer.unanswered_deletes.append(query)
+            raise AutoReconnect("the store went away (test)")
+        return await self._inner.delete_many(query, *args, **kwargs)
+
+    async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._inner.bulk_write(*args, **kwargs)
+        if self._steer.lose_moves():
+            raise AutoReconnect("the answer was lost (test)")
+        return result
+
+
+async def written(docs: list[dict[str, Any]]) -> None:
+    """The store writes what it can of `docs` (an unordered insert); whatever it refuses,
+    nobody hears of it."""
+    if not docs:
+        return
+    try:
+        await write(docs)
+    except BulkWriteError:
+        pass
