@@ -310,8 +310,8 @@ class SendCommitter:
             self._taking_back.update(taking_back)
             _bound(self._taking_back)
             await self._take_back(taking_back)
-            for key in taking_back:
-                del self._taking_back[key]
+            for key in taking_back:  # a new tenure (`forget_doubts`) may have cleared them
+                self._taking_back.pop(key, None)
         for cid in retried_in:
             self._last_seq.pop(cid, None)
         stored = await self._stored_already(
