@@ -37,6 +37,22 @@ def record_posts(chat, monkeypatch) -> list:
     return posted
 
 
+async def _answer_lost(docs) -> None:
+    """An insert the store writes whole, whose answer is lost."""
+    await written(docs)
+    raise NetworkTimeout("the answer was lost")
+
+
+async def _refused(store, posted: list, conversation, *sends: tuple[int, str]) -> None:
+    """Append (sender, client_id) sends as one batch, each handing its message to `posted`
+    once stored; the batch's write fails (as the test has set it up), so each is answered
+    with an error."""
+    appended = [store.append(_draft(conversation, sender, client_id), on_stored=posted.append)
+                for sender, client_id in sends]
+    for result in await asyncio.gather(*appended, return_exceptions=True):
+        assert isinstance(result, UnavailableError)
+
+
 async def _seqs(store, conversation_id: str) -> list[tuple[int, str]]:
     return [(m.seq, m.text) for m in await store.messages(conversation_id, before=None,
                                                           after=None, limit=100)]
@@ -60,15 +76,8 @@ async def test_a_retry_and_a_new_send_with_no_answer_leave_the_retrys_seq_unused
     posted = record_posts(chat, monkeypatch)
     await chat.send_message(a, c.id, client_id="old", text="old")
 
-    async def answer_lost(docs):
-        await written(docs)
-        raise NetworkTimeout("the answer was lost")
-
-    insert.failure = answer_lost
-    sends = [store.append(_draft(c, a, "old"), on_stored=posted.append),
-             store.append(_draft(c, b, "new"), on_stored=posted.append)]
-    for result in await asyncio.gather(*sends, return_exceptions=True):
-        assert isinstance(result, UnavailableError)
+    insert.failure = _answer_lost
+    await _refused(store, posted, c, (a, "old"), (b, "new"))
     insert.failure = None
     await chat.send_message(a, other.id, client_id="t", text="t")  # finds `new`
     assert [(m.text, m.seq) for m in posted if m.conversation_id == c.id] == [
@@ -94,10 +103,7 @@ async def test_a_part_written_with_no_answer_leaves_the_unwritten_seq_unused(
         raise NetworkTimeout("no answer")
 
     insert.failure = second_only
-    sends = [store.append(_draft(c, a, "x"), on_stored=posted.append),
-             store.append(_draft(c, b, "y"), on_stored=posted.append)]
-    for result in await asyncio.gather(*sends, return_exceptions=True):
-        assert isinstance(result, UnavailableError)
+    await _refused(store, posted, c, (a, "x"), (b, "y"))
     insert.failure = None
     await chat.send_message(a, other.id, client_id="t", text="t")  # finds `y`
     x, created = await chat.send_message(a, c.id, client_id="x", text="x")
@@ -120,10 +126,7 @@ async def test_a_part_that_lands_late_keeps_its_seq_after_a_higher_one(
     await chat.send_message(a, c.id, client_id="old", text="old")
     stall = Stall()
     insert.failure = stall
-    sends = [store.append(_draft(c, a, "old"), on_stored=posted.append),
-             store.append(_draft(c, b, "new"), on_stored=posted.append)]
-    for result in await asyncio.gather(*sends, return_exceptions=True):
-        assert isinstance(result, UnavailableError)
+    await _refused(store, posted, c, (a, "old"), (b, "new"))
     insert.failure = None
     # Asks: `old` is found where it was acked (declined: delivered already), `new` is not.
     await chat.send_message(a, other.id, client_id="t", text="t")
@@ -153,10 +156,7 @@ async def test_a_late_landing_is_delivered_at_the_seq_it_was_stored_with(
     await chat.send_message(a, c.id, client_id="old", text="old")
     stall = Stall()
     insert.failure = stall
-    sends = [store.append(_draft(c, a, "old"), on_stored=posted.append),
-             store.append(_draft(c, b, "new"), on_stored=posted.append)]
-    for result in await asyncio.gather(*sends, return_exceptions=True):
-        assert isinstance(result, UnavailableError)
+    await _refused(store, posted, c, (a, "old"), (b, "new"))
     insert.failure = None
     if found_by == "retry":
         await chat.send_message(a, other.id, client_id="t", text="t")  # asks: none
@@ -191,11 +191,7 @@ async def test_a_retry_of_an_acked_send_with_no_answer_does_not_deliver_it_again
     posted = record_posts(chat, monkeypatch)
     x, _ = await chat.send_message(a, c.id, client_id="x", text="x")
 
-    async def answer_lost(docs):
-        await written(docs)
-        raise NetworkTimeout("the answer was lost")
-
-    insert.failure = answer_lost
+    insert.failure = _answer_lost
     with pytest.raises(UnavailableError):
         await chat.send_message(a, c.id, client_id="x", text="x")
     insert.failure = None
@@ -221,10 +217,7 @@ async def test_a_take_back_with_no_answer_is_done_again_and_its_late_run_takes_n
     posted = record_posts(chat, monkeypatch)
     await chat.send_message(a, c.id, client_id="old", text="old")
     failing = True
-    sends = [store.append(_draft(c, a, "old"), on_stored=posted.append),
-             store.append(_draft(c, b, "new"), on_stored=posted.append)]
-    for result in await asyncio.gather(*sends, return_exceptions=True):
-        assert isinstance(result, UnavailableError)
+    await _refused(store, posted, c, (a, "old"), (b, "new"))
     failing = False
     assert db.unanswered_deletes
     await chat.send_message(a, other.id, client_id="t", text="t")  # takes `new` back
@@ -250,11 +243,7 @@ async def test_a_move_with_no_answer_is_delivered_by_the_next_batch(
     chat, store, insert = flaky(db=SteeredMessages(lose_moves=lambda: losing))
     posted = record_posts(chat, monkeypatch)
 
-    async def answer_lost(docs):
-        await written(docs)
-        raise NetworkTimeout("the answer was lost")
-
-    insert.failure = answer_lost
+    insert.failure = _answer_lost
     with pytest.raises(UnavailableError):
         await chat.send_message(a, c.id, client_id="n", text="n")
     insert.failure = None
