@@ -15,9 +15,9 @@ from pymongo.errors import NetworkTimeout
 
 from nirvana.domain.chat.entities import MessageDraft, MessageKind
 from nirvana.domain.errors import UnavailableError
-from tests.support.chat_store import Stall, write
+from tests.support.chat_store import Stall, write, written
 from tests.support.people import two_chats
-from tests.support.steered_messages import SteeredMessages, written
+from tests.support.steered_messages import SteeredMessages
 
 
 def _draft(conversation, sender: int, client_id: str) -> MessageDraft:

@@ -36,9 +36,9 @@ from nirvana.domain.chat.entities import Message
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.collections import ChatCollections
 from tests.support.chat_collections import SummaryClock
-from tests.support.chat_store import write
+from tests.support.chat_store import write, written
 from tests.support.people import two_chats
-from tests.support.steered_messages import SteeredMessages, written
+from tests.support.steered_messages import SteeredMessages
 
 ROUNDS = 30
 

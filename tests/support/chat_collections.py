@@ -45,7 +45,7 @@ class SteeredCollections(ChatCollections):
         return _States(super().states, self)
 
 
-class _Steered:
+class Steered:
     """A collection of the store's, with what a test steers added on top."""
 
     def __init__(self, inner: Any, steer: SteeredCollections) -> None:
@@ -55,7 +55,7 @@ class _Steered:
         return getattr(self._inner, name)
 
 
-class _Conversations(_Steered):
+class _Conversations(Steered):
     def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         cursor = self._inner.find(query, *args, **kwargs)
         if self._steer.hold and "_id" in query:
@@ -63,7 +63,7 @@ class _Conversations(_Steered):
         return cursor
 
 
-class _States(_Steered):
+class _States(Steered):
     def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         cursor = self._inner.find(query, *args, **kwargs)
         if self._steer.hold and "_id" in query:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from pymongo.errors import AutoReconnect, BulkWriteError
+from pymongo.errors import AutoReconnect
 
 from nirvana.storage.mongo.collections import ChatCollections
-from tests.support.chat_store import write
+from tests.support.chat_collections import Steered
 
 
 class SteeredMessages(ChatCollections):
@@ -34,12 +34,8 @@ class SteeredMessages(ChatCollections):
         return _Messages(super().messages, self)
 
 
-class _Messages:
-    def __init__(self, inner: Any, steer: SteeredMessages) -> None:
-        self._inner, self._steer = inner, steer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+class _Messages(Steered):
+    _steer: SteeredMessages  # type: ignore[assignment]
 
     async def delete_many(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         if self._steer.fail_deletes():
@@ -53,13 +49,3 @@ class _Messages:
             raise AutoReconnect("the answer was lost (test)")
         return result
 
-
-async def written(docs: list[dict[str, Any]]) -> None:
-    """The store writes what it can of `docs` (an unordered insert); whatever it refuses,
-    nobody hears of it."""
-    if not docs:
-        return
-    try:
-        await write(docs)
-    except BulkWriteError:
-        pass
