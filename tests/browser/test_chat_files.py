@@ -3,6 +3,7 @@ that survive a reload of the page."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -38,10 +39,21 @@ async def drop_file(page, name: str, mime: str, data: bytes) -> None:
 
 
 async def test_files_picked_or_dropped_are_sent_images_inline_others_as_downloads(site):
+    """In the order they were picked or dropped, however long each upload takes."""
     page_a, a, page_b, b = await two_friends(site)
     await open_chat_with(page_a, b)
     await open_chat_with(page_b, a)
+    uploads = 0
 
+    async def first_upload_slow(route):
+        # The picked file uploads slowly: the files dropped after it still go out after it.
+        nonlocal uploads
+        uploads += 1
+        if uploads == 1:
+            await asyncio.sleep(1.0)
+        await route.continue_()
+
+    await page_a.route("**/api/v1/media/upload", first_upload_slow)
     await page_a.set_input_files("#attach", files=[
         {"name": "report.pdf", "mimeType": "application/pdf", "buffer": pdf()}])
     await drop_file(page_a, "voice note.wav", "audio/wav", wav())

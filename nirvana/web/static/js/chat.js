@@ -747,12 +747,21 @@ $("conversation").addEventListener("drop", (event) => {
   attachFiles([...event.dataTransfer.files]);
 });
 
+// Files go out in the order they were picked or dropped: a second pick waits for the first
+// one's uploads, or a small file dropped after a big one would arrive before it.
+let attaching = Promise.resolve();
+
 /** Upload each file (the server judges its kind by its bytes), then send each as a message,
  *  the first with the text in the composer. */
-async function attachFiles(files) {
-  const note = $("attachment-note");
+function attachFiles(files) {
   const target = current;  // where the files were dropped, even if another chat is opened meanwhile
-  if (!files.length || !target) return;
+  if (!files.length || !target) return attaching;
+  attaching = attaching.then(() => uploadAndSend(files, target));
+  return attaching;
+}
+
+async function uploadAndSend(files, target) {
+  const note = $("attachment-note");
   for (const file of files) {
     note.hidden = false;
     note.textContent = `Uploading ${file.name}…`;
