@@ -71,7 +71,7 @@ def top(collapsed: Path, count: int = 25) -> str:
 # A chat send's phases, for `phases`: the first rule with a frame of the stack containing
 # its text names the sample's phase, so a nested phase is listed before its callers.
 PHASES: list[tuple[str, tuple[str, ...]]] = [
-    # Its callers are the writer's answers (settle, reconcile): listed first, or the pass's
+    # Its callers are the writer's answers (settle): listed first, or the pass's
     # writes would count as answering.
     ("fan-out: the delivery pass's writes", ("DirectSendProtocol.uncork",)),
     ("ack", ("_answer (nirvana/ws/pipeline.py",)),

@@ -13,9 +13,8 @@ writes them once the peer reads again. Under another server (no extension) every
 through the sender task.
 
 A delivery pass (`delivery_pass()`, held by the chat writer around a batch's answers, with
-turns of the loop between their chunks, and around each chunk of the late deliveries of
-sends that were in doubt) corks the direct writes: every frame a socket gets during the
-pass is kept, and when the pass ends each socket writes its frames at once, one system
+turns of the loop between their chunks) corks the direct writes: every frame a socket gets
+during the pass is kept, and when the pass ends each socket writes its frames at once, one system
 call instead of one per frame (its sockets 128 a turn, `WRITE_SLICE`). Under load a commit
 holds several messages of a conversation, so each member got several frames from it
 (docs/performance.md, "One write per socket per delivery pass"). A socket whose kept frames

@@ -222,9 +222,11 @@ async def _nirvana(settings, database_url: str, mongodb_url: str):
 async def test_a_batch_lost_with_the_store_never_moves_the_head_nor_reuses_a_position(
         server_urls, base_settings, tmp_path, stores):
     """The campaign's case: the MongoDB-wire server is killed with a batch of sends in
-    flight, and started again. A socket opened then is given the last stored position as
-    its head, not the batch's; after a restart of Nirvana the head is not lower than any
-    served, and a device resuming from the head it was given misses nothing."""
+    flight, and started again. The senders were answered store_timeout; the writer asked
+    the store again meanwhile and, once it is back, stores the sends and delivers them, in
+    order. A socket opened then is given the last stored position as its head; after a
+    restart of Nirvana the head is not lower than any served, and a device resuming from
+    the head it was given misses nothing."""
     mongo = EmbeddedMongo(tmp_path / "mongo")  # durable, as run.py starts it
     url = await asyncio.to_thread(mongo.start)
     settings = replace(base_settings, data_dir=tmp_path, store_timeout=STORE_TIMEOUT)
@@ -252,10 +254,19 @@ async def test_a_batch_lost_with_the_store_never_moves_the_head_nor_reuses_a_pos
                 answers.append(await ca.recv(timeout=10))
             assert all(e["type"] == "error" for e in answers), answers
             await asyncio.to_thread(mongo.start)  # the store is back; Nirvana never stopped
+            late = []
+            while len(late) < 20:
+                got = await ca.expect("newMessage", timeout=20)
+                if got["message"]["client_id"] != "stored":  # its own, from before
+                    late.append(got)
+            assert sorted(m["message"]["client_id"] for m in late) == sorted(
+                f"lost{i}" for i in range(20))
+            positions = [m["pos"] for m in late]
+            assert positions == sorted(positions) and positions[0] > stored
 
             cb = await Client.connect(ws_url, b, open_timeout=10)
             served.append(cb.hello["head"])
-            assert cb.hello["head"] == stored  # not the lost batch's positions
+            assert cb.hello["head"] == positions[-1]  # what is stored, no further
             await ca.close(), await cb.close()
 
         # The next start of Nirvana, on the same stores.

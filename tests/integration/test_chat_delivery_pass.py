@@ -57,11 +57,11 @@ async def test_a_members_messages_of_one_commit_go_out_in_one_write(client, serv
         services.hub.disconnected(conn)
 
 
-async def test_sends_found_stored_after_a_stall_are_delivered_in_chunks_of_passes(
+async def test_a_big_batch_asked_again_after_a_stall_is_delivered_in_chunks_of_passes(
         client, services, flaky, monkeypatch):
-    """After a stall, the next batch finds the sends in doubt that the store did write and
-    delivers them late: ANSWER_CHUNK per pass, as a batch's answers, not all in one pass
-    (where each member socket would write them all at once, past its bounds)."""
+    """After a stall, a batch whose answer was lost is asked again, answered, and delivered
+    as any batch: ANSWER_CHUNK per pass, not all in one pass (where each member socket
+    would write them all at once, past its bounds)."""
     a, b = await friends(client, services)
     passes: list[list[str]] = []
     outside: list[str] = []
@@ -84,13 +84,16 @@ async def test_sends_found_stored_after_a_stall_are_delivered_in_chunks_of_passe
         (passes[-1] if in_pass else outside).append(m.text), hub_posted(m, conv)))
     loop = asyncio.get_running_loop()
     held, release = loop.create_future(), loop.create_future()
+    asked: set[str] = set()
 
-    async def answer_lost(docs) -> None:  # written, and the answer never comes
+    async def answer_lost(docs) -> None:  # written; the first ask's answer never comes
         await write(docs)
         if not held.done():  # the first commit waits: the rest queue behind it
             held.set_result(None)
             await release
-        raise NetworkTimeout("the answer was lost")
+        if docs[0]["_id"] not in asked:
+            asked.add(docs[0]["_id"])
+            raise NetworkTimeout("the answer was lost")
 
     insert.failure = answer_lost
     sends = [await chat.submit_message(a, c.id, client_id="k0", text="m0")]
@@ -103,5 +106,5 @@ async def test_sends_found_stored_after_a_stall_are_delivered_in_chunks_of_passe
     await chat.send_message(b, c.id, client_id="next", text="next")
     assert outside == []
     assert [text for p in passes for text in p] == [f"m{n}" for n in range(41)] + ["next"]
-    # m0 found by the batch of m1-m40, which stalled too; those found by the next one.
+    # m0 alone (asked again), then m1-m40 (asked again too), then "next".
     assert [len(p) for p in passes] == [1, ANSWER_CHUNK, 40 - ANSWER_CHUNK, 1]

@@ -1,5 +1,6 @@
-"""A send in doubt that landed late, moved to the head below a later seq of its conversation,
-through each way its summary is written: its position (`last_pos`) is written by a slice of
+"""A message an older release moved to the head below a later seq of its conversation
+(marked `moved`), re-summarised by this release's start, whose own write of it failed,
+through each way its summary is written then: its position (`last_pos`) is written by a slice of
 the spread flush, by the flush a change needs, and after a failed slice by the next one; a
 resume from between the later seq and it replays it meanwhile too. The ticks are driven by
 hand on a clock the test moves (`Summaries.flush_due`)."""
@@ -17,14 +18,13 @@ INTERVAL = 3600.0  # the background flush's own tick never comes during a test
 SLICES = 4
 TICK = INTERVAL / SLICES
 
-WAYS = pytest.mark.parametrize("retry_stalls", [False, True], ids=["by-retry", "by-reconcile"])
 
 
 def states(services):
     return services.mongo[services.settings.mongodb_db]["chat_conversation_state"]
 
 
-async def a_slice_of_its_own(client, services, flaky, retry_stalls: bool, steer
+async def a_slice_of_its_own(client, services, flaky, steer
                              ) -> tuple[LateSend, list[tuple[int, str]]]:
     """The late send's conversation `c` buffered with both its seqs (the later one never
     written: only `moved` holds the late one's position), and `other` dirtied a tick after
@@ -33,7 +33,7 @@ async def a_slice_of_its_own(client, services, flaky, retry_stalls: bool, steer
     clock = SummaryClock()
     start = clock.now
     s = await moved_below_a_later_seq(
-        client, services, flaky, flushed_before_move=False, retry_stalls=retry_stalls,
+        client, services, flaky, flushed_before_move=False, failing_repair=steer,
         summary_clock=clock, summary_interval=INTERVAL, summary_slices=SLICES, db=steer)
     await s.store.summaries.flush([s.other.id])  # dirty since `start` too: out of the way
     clock.now = start + TICK
@@ -46,11 +46,10 @@ async def other_written_up_to(services, s: LateSend) -> str:
     return (await states(services).find_one({"_id": s.other.id}))["last_message"]["text"]
 
 
-@WAYS
 async def test_a_slice_writes_the_moved_position_and_a_resume_meanwhile_replays_it(
-        client, services, flaky, retry_stalls):
+        client, services, flaky):
     steer = SteeredCollections()
-    s, expected = await a_slice_of_its_own(client, services, flaky, retry_stalls, steer)
+    s, expected = await a_slice_of_its_own(client, services, flaky, steer)
     steer.hold_state_writes = True
     flushing = asyncio.create_task(s.store.summaries.flush_due())
     try:
@@ -68,10 +67,10 @@ async def test_a_slice_writes_the_moved_position_and_a_resume_meanwhile_replays_
     assert await replayed(s.store, s.a, s.since) == expected  # from the stored last_pos
 
 
-@WAYS
-async def test_a_change_flush_writes_the_moved_position(client, services, flaky, retry_stalls):
+async def test_a_change_flush_writes_the_moved_position(client, services, flaky):
+    steer = SteeredCollections()
     s = await moved_below_a_later_seq(client, services, flaky, flushed_before_move=False,
-                                      retry_stalls=retry_stalls)
+                                      failing_repair=steer, db=steer)
     # An edit in c writes c's summary first, alone.
     assert (await s.chat.edit_message(s.a, s.c.id, 2, "edited")).text == "edited"
     assert (await states(services).find_one({"_id": s.c.id}))["last_pos"] == s.late.pos
@@ -80,11 +79,10 @@ async def test_a_change_flush_writes_the_moved_position(client, services, flaky,
     assert await replayed(s.store, s.a, s.since) == s.expected
 
 
-@WAYS
 async def test_a_failed_slice_keeps_the_moved_position_until_the_next_one_writes_it(
-        client, services, flaky, retry_stalls):
+        client, services, flaky):
     steer = SteeredCollections()
-    s, expected = await a_slice_of_its_own(client, services, flaky, retry_stalls, steer)
+    s, expected = await a_slice_of_its_own(client, services, flaky, steer)
     steer.fail_state_writes = True
     await s.store.summaries.flush_due()  # fails quietly: the slice goes back
     steer.fail_state_writes = False

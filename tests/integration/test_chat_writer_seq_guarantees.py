@@ -1,26 +1,25 @@
 """The seq and delivery guarantees of docs/protocol.md ("Ordering and delivery guarantees")
 against the real writer and the real embedded store, through random batches whose insert
 succeeds, loses its answer, stalls (the store gets to it later, or never) or writes a part
-with no answer, whose take-back of a retry's batch-mates may get no answer (and run later),
-and whose move of a message found stored may land with no answer; with retries of
-failed and of acked sends, duplicates in a batch, retries that fail again, and
-`max_inflight` 1 and 2.
+with no answer (each such insert asked again, with the same documents, until answered),
+and whose take-back of a retry's batch-mates may get no answer (and run later); with
+retries of failed and of acked sends, duplicates in a batch, retries that fail again, and
+`max_inflight` 1 and 2. One writer tenure throughout.
 
 Checked after every round (they hold at any time):
 - no two stored messages of a conversation share a seq;
 - every acked message is stored with the id, seq and position it was acked with;
 - every delivered message (handed to the publisher) is stored as it was delivered;
-- a seq of a conversation is free below one acked or delivered only where an insert that
-  got no answer numbered it (the one case docs/protocol.md allows; not an insert answered
-  with a refusal, whose batch-mates are taken back);
-- each message is delivered at most once;
+- no seq of a conversation is free below one acked or delivered;
+- each message is delivered at most once, and deliveries come in position order (nothing
+  is moved past a later message);
 - a conversation state's stored `last_seq` is at most the highest stored seq;
 - resume from a random position returns every delivered message past it (up to the head),
   in position order, and nothing that is not stored there.
 
 Settled: every stalled insert has landed or been dropped, the store answers every insert,
 and every send answered with an error has been retried until acked. Then each
-conversation's seqs are 1..n but for such allowed gaps, every stored message was delivered,
+conversation's seqs are 1..n, every stored message was delivered, none is marked moved,
 and after a flush its state's `last_seq` is n."""
 
 from __future__ import annotations
@@ -47,18 +46,12 @@ class RandomInsert:
     """Each insert, at random: written and answered (a refused document is named, as the
     store does); written with no answer; stalled (no answer; written when the test lets the
     store get to it, or never); or a part written, no answer. Before any of it, the store
-    may get to the stalled inserts first. `unsure` holds, by conversation, the seqs that
-    an insert with no answer numbered: the only seqs that may stay free below an acked or
-    delivered one."""
+    may get to the stalled inserts first. `unanswered` counts the inserts with no answer."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.stalled: list[list[dict[str, Any]]] = []
-        self.unsure: dict[str, set[int]] = {}
-
-    def _unsure(self, docs: list[dict[str, Any]]) -> None:
-        for d in docs:
-            self.unsure.setdefault(d["conversation_id"], set()).add(d["seq"])
+        self.unanswered = 0
 
     async def __call__(self, docs: list[dict[str, Any]]) -> None:
         if self.stalled and self.rng.random() < 0.2:
@@ -67,7 +60,7 @@ class RandomInsert:
         if roll < 0.55:
             await write(docs)  # a refusal is answered (BulkWriteError): no gap may follow
             return
-        self._unsure(docs)
+        self.unanswered += 1
         if roll < 0.7:
             await written(docs)
         elif roll < 0.85:
@@ -103,8 +96,7 @@ async def _stored(db: ChatCollections) -> dict[str, dict[str, Any]]:
         {}, projection={"conversation_id": 1, "seq": 1, "pos": 1})}
 
 
-async def _check_always(db: ChatCollections, seen: Observed, cids: list[str],
-                        unsure: dict[str, set[int]]) -> None:
+async def _check_always(db: ChatCollections, seen: Observed, cids: list[str]) -> None:
     stored = await _stored(db)
     seqs: dict[str, set[int]] = {cid: set() for cid in cids}
     for d in stored.values():
@@ -115,6 +107,8 @@ async def _check_always(db: ChatCollections, seen: Observed, cids: list[str],
         assert d is not None and (d["seq"], d["pos"]) == (m.seq, m.pos), ("acked", m, d)
     ids = [m.id for m in seen.delivered]
     assert len(ids) == len(set(ids)), "a message was delivered twice"
+    positions = [m.pos for m in seen.delivered]
+    assert positions == sorted(positions), "a delivery came after a higher position"
     for m in seen.delivered:
         d = stored.get(m.id)
         assert d is not None and (d["seq"], d["pos"]) == (m.seq, m.pos), ("delivered", m, d)
@@ -125,8 +119,7 @@ async def _check_always(db: ChatCollections, seen: Observed, cids: list[str],
         told[m.conversation_id].add(m.seq)
     for cid in cids:
         free = set(range(1, max(told[cid], default=0))) - seqs[cid]
-        assert free <= unsure.get(cid, set()), ("a gap no failure explains", cid,
-                                                 sorted(free - unsure.get(cid, set())))
+        assert not free, ("a seq left unused", cid, sorted(free))
     async for s in db.states.find({"_id": {"$in": cids}}, projection={"last_seq": 1}):
         assert s.get("last_seq", 0) <= max(seqs[s["_id"]], default=0), ("last_seq", s)
 
@@ -155,12 +148,11 @@ async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_a
         client, services, flaky, monkeypatch, seed, max_inflight):
     rng = random.Random(seed)
     a, b, c, other = await two_chats(client, services)
-    # A take-back (`_sort_out`'s delete) gets no answer at times too (its batch is in doubt;
-    # the store may run it later), and a move to the head may land with no answer.
+    # A take-back (`_sort_out`'s delete) gets no answer at times too (it is asked again;
+    # the store may run the unanswered one later).
     taking_back_fails, deletes = True, random.Random(-seed)
     steer = SteeredMessages(
-        fail_deletes=lambda: taking_back_fails and deletes.random() < 0.3,
-        lose_moves=lambda: taking_back_fails and deletes.random() < 0.3)
+        fail_deletes=lambda: taking_back_fails and deletes.random() < 0.3)
     chat, store, insert = flaky(
         summary_clock=SummaryClock(), max_inflight=max_inflight, db=steer)
     seen = Observed()
@@ -213,7 +205,7 @@ async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_a
             await inserts.land(keep=0.3)
         if rng.random() < 0.3:
             await steer.run_late()
-        await _check_always(db, seen, cids, inserts.unsure)
+        await _check_always(db, seen, cids)
         if rng.random() < 0.3:
             await store.summaries.flush()
         await _check_resume(store, a, seen, db, rng)
@@ -229,16 +221,15 @@ async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_a
             break
         await send_all([(s, cid, k) for k, (s, cid) in sorted(failed.items())])
     assert not failed
-    await _check_always(db, seen, cids, inserts.unsure)
+    await _check_always(db, seen, cids)
     await _check_resume(store, a, seen, db, rng)
     stored = await _stored(db)
     for cid in cids:
         seqs = sorted(d["seq"] for d in stored.values() if d["conversation_id"] == cid)
-        gaps = inserts.unsure.get(cid, set())
-        assert seqs == [s for s in range(1, seqs[-1] + 1) if s in seqs or s not in gaps], (
-            cid, seqs)
+        assert seqs == list(range(1, len(seqs) + 1)), (cid, seqs)
     assert {m.id for m in seen.delivered} == set(stored), "stored and never delivered"
-    assert await db.messages.count_documents({"moved": True}), "no send landed late"
+    assert not await db.messages.count_documents({"moved": True}), "a message was moved"
+    assert inserts.unanswered, "no insert went unanswered"
     await store.summaries.flush()
     async for s in db.states.find({"_id": {"$in": cids}}, projection={"last_seq": 1}):
         top = max((d["seq"] for d in stored.values() if d["conversation_id"] == s["_id"]),

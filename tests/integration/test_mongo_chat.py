@@ -6,11 +6,10 @@ import asyncio
 from datetime import datetime, timezone
 
 import pytest
-from pymongo.errors import NetworkTimeout
 
 from nirvana.domain.errors import UnavailableError
 from nirvana.domain.chat.entities import MessageDraft, MessageKind
-from tests.support.chat_store import Stall, write
+from tests.support.chat_store import write
 from tests.support.people import friends, two_chats
 
 
@@ -122,114 +121,6 @@ async def test_a_retry_after_a_restart_answers_the_stored_message(client, servic
     m, created = await fresh.chat.send_message(a, c.id, client_id="k2", text="y")
     assert created and m.seq == 2
     await fresh.chat_store.close()
-
-
-async def test_a_write_whose_answer_was_lost_is_delivered_once_when_found(
-        client, services, flaky, monkeypatch):
-    """The store wrote a batch but its answer never came (a timeout, a dropped
-    connection): the sender got an error, the message is stored. The next batch finds it
-    and delivers it, at a position past everything already delivered; the sender's retry is
-    then a duplicate, and nothing is delivered twice."""
-    a, b = await friends(client, services)
-    chat, store, insert = flaky()
-    c = await chat.open_direct(a, b)
-    posted = record_posts(chat, monkeypatch)
-    first, _ = await chat.send_message(b, c.id, client_id="first", text="first")
-
-    async def answer_lost(docs):
-        await write(docs)
-        raise NetworkTimeout("the answer was lost")
-
-    insert.failure = answer_lost
-    with pytest.raises(UnavailableError):
-        await chat.send_message(a, c.id, client_id="lost", text="lost")
-    insert.failure = None
-    assert [m.text for m in posted] == ["first"]
-
-    after, created = await chat.send_message(b, c.id, client_id="next", text="next")
-    assert created
-    assert [(m.text, m.seq) for m in posted] == [("first", 1), ("lost", 2), ("next", 3)]
-    assert first.pos < posted[1].pos < after.pos
-    again, created = await chat.send_message(a, c.id, client_id="lost", text="lost")
-    assert not created and (again.id, again.pos) == (posted[1].id, posted[1].pos)
-    assert len(posted) == 3
-    history = await store.messages(c.id, before=None, after=None, limit=10)
-    assert [(m.seq, m.text, m.pos) for m in history] == [(m.seq, m.text, m.pos) for m in posted]
-    conv = await chat.conversation_for(a, c.id)
-    assert conv.last_seq == 3
-
-
-async def test_a_write_that_lands_after_the_store_was_asked_is_delivered_by_the_retry(
-        client, services, flaky, monkeypatch):
-    """The store stalled with a batch unanswered; asked afterwards, it had not written it;
-    then it did (working through what was sent before the stall). The sender's retry finds
-    it stored and delivers it, once, at a fresh position."""
-    a, b, c, other = await two_chats(client, services)
-    chat, store, insert = flaky()
-    posted = record_posts(chat, monkeypatch)
-    stall = Stall()
-    insert.failure = stall
-    with pytest.raises(UnavailableError):
-        await chat.send_message(a, c.id, client_id="late", text="late")
-    insert.failure = None
-    trigger, _ = await chat.send_message(a, other.id, client_id="t", text="t")  # asks: none
-    assert [m.text for m in posted] == ["t"]
-    await write(stall.docs)  # the store gets to the stalled request now
-
-    retry, created = await chat.send_message(a, c.id, client_id="late", text="late")
-    assert created and retry.seq == 1 and retry.pos > trigger.pos
-    assert [m.text for m in posted] == ["t", "late"]
-    again, created = await chat.send_message(a, c.id, client_id="late", text="late")
-    assert not created and again.pos == retry.pos and len(posted) == 2
-    n, _ = await chat.send_message(b, c.id, client_id="n", text="n")
-    assert n.seq == 2
-
-
-async def test_a_send_found_stored_on_its_second_doubt_is_delivered_once(
-        client, services, flaky, monkeypatch):
-    """Not found when first asked, in doubt again under a retry that stalled too, then
-    found: delivered then, and the next retry is a plain duplicate, not delivered again."""
-    a, b, c, other = await two_chats(client, services)
-    chat, store, insert = flaky()
-    posted = record_posts(chat, monkeypatch)
-    stall = Stall()
-    insert.failure = stall
-    with pytest.raises(UnavailableError):
-        await chat.send_message(a, c.id, client_id="late", text="late")
-    insert.failure = None
-    await chat.send_message(a, other.id, client_id="t1", text="t1")  # asks: not written
-    first = stall.docs[:1]
-    insert.failure = stall
-    with pytest.raises(UnavailableError):  # the retry stalls as well: in doubt again
-        await chat.send_message(a, c.id, client_id="late", text="late")
-    insert.failure = None
-    await write(first)  # the store gets to the first request now
-    await chat.send_message(a, other.id, client_id="t2", text="t2")  # asks: found
-    assert [m.text for m in posted] == ["t1", "late", "t2"]
-    again, created = await chat.send_message(a, c.id, client_id="late", text="late")
-    assert not created and again.pos == posted[1].pos
-    assert [m.text for m in posted] == ["t1", "late", "t2"]  # delivered once
-
-
-async def test_a_send_in_doubt_that_was_never_written_is_stored_by_its_retry_once(
-        client, services, flaky, monkeypatch):
-    a, b, c, other = await two_chats(client, services)
-    chat, store, insert = flaky()
-    posted = record_posts(chat, monkeypatch)
-
-    async def stall(docs):
-        raise NetworkTimeout("no answer, nothing written")
-
-    insert.failure = stall
-    with pytest.raises(UnavailableError):
-        await chat.send_message(a, c.id, client_id="x", text="x")
-    insert.failure = None
-    await chat.send_message(a, other.id, client_id="t", text="t")  # asks: not written
-    stored, created = await chat.send_message(a, c.id, client_id="x", text="x")
-    assert created and stored.seq == 1
-    again, created = await chat.send_message(a, c.id, client_id="x", text="x")
-    assert not created and again.pos == stored.pos
-    assert [m.text for m in posted] == ["t", "x"]  # delivered once
 
 
 async def test_seqs_continue_after_a_restart_of_the_writer(client, services, stores, settings):

@@ -1,18 +1,17 @@
-"""A send in doubt that lands late: moved to the head with its old seq, below a later seq of
-its conversation (sends.py `_move_to_head`), and what a client resuming from between the two
-is replayed."""
+"""A message an older release moved to the head with its old seq, below a later seq of its
+conversation (marked `moved`), and what a client resuming from between the two is
+replayed."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import pytest
+from dataclasses import replace
 
 from nirvana.domain.chat.entities import Conversation, Message
-from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.documents import MessageDoc
 from tests.support.chat_collections import SummaryClock
-from tests.support.chat_store import Stall, write
 from tests.support.people import two_chats
 
 
@@ -28,51 +27,43 @@ class LateSend(NamedTuple):
 
 
 async def moved_below_a_later_seq(client, services, flaky, *, flushed_before_move: bool,
-                                  retry_stalls: bool, **options) -> LateSend:
-    """a's conversations: `c` with b, `other` with d. b's "late" (seq 1 of `c`) gets no
-    answer and is not found when the writer asks; it lands just before a's "later", which
-    the store refuses on its seq and a's retry stores as seq 2; a then sees "seen" in
-    `other`; b's retry finds "late" stored and delivers it at the head (`retry_stalls`:
-    the retry gets no answer either, and the next batch finds "late" and delivers it).
-    `options` go to the store (`flaky`); by default its summary clock stands still: no
+                                  failing_repair: Any = None, **options) -> LateSend:
+    """What an older release's writer left: b's "late" (seq 1 of `c`) landed after an
+    insert with no answer and was moved to the head, past a's "later" (seq 2) and "seen"
+    (in `other`), marked `moved` (this release never moves a message: sends.py). That
+    writer then stopped without writing its summaries (`flushed_before_move`: but for
+    those written before the move); the returned store is the next start's, on the same
+    data. `options` go to it (`flaky`); by default its summary clock stands still: no
     background flush, the test says when summaries are written."""
     a, b, c, other = await two_chats(client, services)
-    chat, store, insert = flaky(**{"summary_clock": SummaryClock(), **options})
-    stall = Stall()
-    insert.failure = stall
-    with pytest.raises(UnavailableError):
-        await chat.send_message(b, c.id, client_id="late", text="late")
-    insert.failure = None
-    await chat.send_message(a, other.id, client_id="t", text="t")  # asks: not written yet
-
-    async def lands_first(docs):
-        insert.failure = None
-        await write(stall.docs)  # the store gets to the stalled request just before this one
-        await write(docs)
-
-    insert.failure = lands_first
-    with pytest.raises(UnavailableError):  # its seq 1 is the late one's now
-        await chat.send_message(a, c.id, client_id="later", text="later")
-    later, _ = await chat.send_message(a, c.id, client_id="later", text="later")
-    seen, _ = await chat.send_message(a, other.id, client_id="seen", text="seen")
+    old_chat, old, _ = flaky(summary_clock=SummaryClock())
+    late, _ = await old_chat.send_message(b, c.id, client_id="late", text="late")
+    later, _ = await old_chat.send_message(a, c.id, client_id="later", text="later")
+    seen, _ = await old_chat.send_message(a, other.id, client_id="seen", text="seen")
     if flushed_before_move:
-        await store.summaries.flush()
-    if retry_stalls:
-        insert.failure = stall
-        with pytest.raises(UnavailableError):
-            await chat.send_message(b, c.id, client_id="late", text="late")
-        insert.failure = None
-        after, _ = await chat.send_message(a, other.id, client_id="t2", text="t2")  # finds it
-        late, created = await chat.send_message(b, c.id, client_id="late", text="late")
-        assert not created and late.pos < after.pos
-        expected = [(late.pos, "late"), (after.pos, "t2")]
-    else:
-        late, created = await chat.send_message(b, c.id, client_id="late", text="late")
-        assert created
-        expected = [(late.pos, "late")]
+        await old.summaries.flush()
+    moved_to = seen.pos + 1
+    await MessageDoc.get_pymongo_collection().update_one(
+        {"_id": late.id}, {"$set": {"pos": moved_to, "moved": True}})
+    await old.summaries.forget()  # its crash: the rest of its summaries die with it
+    old.writer.may_commit = lambda: False
+    chat, store, _ = flaky(**{"summary_clock": SummaryClock(), **options})
+    # The start's repair, as its first read or write does: it re-summarises what lies past
+    # the checkpoint and writes it at once. `failing_repair` (a SteeredCollections passed
+    # as the store's `db`): that write fails, so the buffer keeps the moved position.
+    if failing_repair is not None:
+        failing_repair.fail_state_writes = True
+    try:
+        await store.summaries.recover()
+    except Exception:
+        assert failing_repair is not None
+    finally:
+        if failing_repair is not None:
+            failing_repair.fail_state_writes = False
+    late = replace(late, pos=moved_to)
     assert (late.seq, later.seq) == (1, 2)
     assert later.pos < seen.pos < late.pos
-    return LateSend(chat, store, a, c, other, late, seen.pos, expected)
+    return LateSend(chat, store, a, c, other, late, seen.pos, [(late.pos, "late")])
 
 
 async def replayed(store: MongoChatStore, user_id: int, since: int) -> list[tuple[int, str]]:

@@ -1,6 +1,6 @@
 """The chat collections with the messages collection steered by a test, passed to
 MongoChatStore as its `db`: a take-back's delete that fails with no answer (kept, to be run
-late), a move (`bulk_write`) the store applies but does not answer."""
+late)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,11 @@ from tests.support.chat_collections import Steered
 
 
 class SteeredMessages(ChatCollections):
-    def __init__(self, fail_deletes: Callable[[], bool] = lambda: False,
-                 lose_moves: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, fail_deletes: Callable[[], bool] = lambda: False) -> None:
         # Asked at each delete of messages (a take-back): True fails it, with no answer;
         # its filter goes to `unanswered_deletes` (the store may still run it: `run_late`).
         self.fail_deletes = fail_deletes
         self.unanswered_deletes: list[dict[str, Any]] = []
-        # Asked at each bulk_write of messages (a move to the head): True applies it and
-        # gives no answer.
-        self.lose_moves = lose_moves
 
     async def run_late(self) -> None:
         """The store gets to the deletes it gave no answer to now."""
@@ -42,10 +38,4 @@ class _Messages(Steered):
             self._steer.unanswered_deletes.append(query)
             raise AutoReconnect("the store went away (test)")
         return await self._inner.delete_many(query, *args, **kwargs)
-
-    async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
-        result = await self._inner.bulk_write(*args, **kwargs)
-        if self._steer.lose_moves():
-            raise AutoReconnect("the answer was lost (test)")
-        return result
 

@@ -236,9 +236,10 @@ async def test_a_read_from_before_a_members_removal_serves_no_later_request():
 
 
 class LateLandingStore(FakeChatStore):
-    """Stores the send with client_id "late" as the real store does one that was in doubt
-    and turned up under its retry: with the seq it was given before a later send of its
-    conversation, at a fresh position past everything (sends.py `_move_to_head`)."""
+    """Stores the send with client_id "late" as the real store of an older release did one
+    that was in doubt and turned up under its retry: with the seq it was given before a
+    later send of its conversation, at a fresh position past everything. The store no
+    longer does (it asks again until answered, sends.py); the domain still copes."""
 
     async def _write(self, d, on_stored=None):
         if d.client_id != "late":

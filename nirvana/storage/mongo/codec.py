@@ -39,15 +39,9 @@ def message_id(sender_id: int, client_id: str) -> str:
     return digest.hex()
 
 
-def is_duplicate_id(error: dict[str, Any]) -> bool:
-    """A bulk write error for an `_id` already stored (MongoDB and the embedded server name
-    the index in `keyPattern`; a server that does not, in the message)."""
-    if error.get("code") != 11000:
-        return False
-    pattern = error.get("keyPattern")
-    if pattern is not None:
-        return list(pattern) == ["_id"]
-    return "index: _id_ " in error.get("errmsg", "")
+def is_duplicate_key(error: dict[str, Any]) -> bool:
+    """A bulk write error for a unique key already stored (any index)."""
+    return error.get("code") == 11000
 
 
 def mark_field(user_id: int, kind: str) -> str:

@@ -52,8 +52,9 @@ class ConversationStateDoc(Document):
     last_activity: datetime
     marks: dict[str, dict[str, int]] = {}
     # The highest position of a message moved to the head with an older seq than the last
-    # message's (sends.py `_move_to_head`); resume finds a conversation by its newest
-    # position (resume.py). Absent until a conversation gets one.
+    # message's (by an older release's writer; this one moves none, sends.py); resume finds
+    # a conversation by its newest position (resume.py). Absent until a conversation gets
+    # one.
     last_pos: int = 0
 
     class Settings:
@@ -83,8 +84,9 @@ class MessageDoc(Document):
     # The chat-writer lease epoch of the instance that wrote it (several instances; absent
     # from one process's): what the store's fence checks (fence.py). Not indexed.
     epoch: int | None = None
-    # Moved to the head after landing late with its seq (sends.py `_move_to_head`): a
-    # restart's summary repair keeps its position for resume. Absent from the others.
+    # Moved to the head after landing late with its seq, by an older release's writer (this
+    # one asks again instead, sends.py): a restart's summary repair keeps its position for
+    # resume. Absent from the others.
     moved: bool = False
 
     class Settings:

@@ -85,8 +85,8 @@ async def _unwritten_elsewhere(db: ChatCollections, since: int, head: int
 def _last_pos(unwritten: list[SummaryBuffer], d: dict[str, Any]) -> int:
     """The position of the newest message of the conversation `d` (a stored summary),
     counting the summaries not written yet. Not only the last message's: a message moved to
-    the head keeps its older seq (sends.py `_move_to_head`), so its position is kept apart
-    (`last_pos`, `SummaryBuffer.moved`)."""
+    the head by an older release keeps its older seq (documents.py `moved`), so its
+    position is kept apart (`last_pos`, `SummaryBuffer.moved`)."""
     cid = d["_id"]
     last = max((d.get("last_message") or {}).get("pos", 0), d.get("last_pos", 0))
     for buffer in unwritten:

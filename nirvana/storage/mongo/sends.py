@@ -1,15 +1,16 @@
-"""The writer's message commit: seqs, one insert per batch, retries, and sends in doubt.
+"""The writer's message commit: seqs, one insert per batch, retries, and asking again.
 
 Seqs are allocated in memory from the highest stored seq of the conversation (read once per
 conversation), so a seq stays only with a message that is written. This assumes one writer
 process per database; several processes would take a per-conversation lease first.
 
 A seq is never duplicated, and never changed once a message is delivered or acked: clients
-address messages by seq (react, edit, `reply_to`). So a store failure may leave one unused:
-an insert with no answer, one of whose messages was not stored while a later one of its
-conversation was. (A message taken back, `_sort_out`, may have shown on a history page
-before it is stored again under another seq: clients match by id.) docs/protocol.md says so
-("Ordering and delivery guarantees").
+address messages by seq (react, edit, `reply_to`). An insert that gets no answer is asked
+again with the same documents until the store answers, and nothing else is committed
+meanwhile (`_until_answered`), so within one writer's tenure no seq stays unused and every
+message keeps the position it was numbered with. (A message taken back, `_sort_out`, may
+have shown on a history page before it is stored again under another seq: clients match by
+id.) docs/protocol.md says so ("Ordering and delivery guarantees").
 
 Idempotency costs nothing on the way: a message's `_id` is derived from its (sender,
 client_id) (`codec.message_id`), so the primary key is also the idempotency key, and a retry
@@ -24,15 +25,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import replace
-from typing import Any, Awaitable, Callable, Container, Iterable
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
-from pymongo import DESCENDING, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo import DESCENDING
+from pymongo.errors import BulkWriteError, ConnectionFailure
 
 from ...domain.chat.entities import Message
 from ...domain.errors import UnavailableError
-from .codec import is_duplicate_id, message_doc, message_id, message_of
+from .codec import is_duplicate_key, message_doc, message_id, message_of
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence, is_fenced_out
 from .positions import StreamPositions
@@ -40,7 +40,15 @@ from .summaries import Summaries
 from .work_items import Send, stored
 
 log = logging.getLogger("nirvana.chat.store")
-MAX_IN_DOUBT = 10_000  # sends remembered as in doubt (see `SendCommitter.reconcile`)
+T = TypeVar("T")
+# The pause before asking the store again after no answer, doubled each time up to the
+# last: a store that stalled for a moment is asked again soon, one that is down is not
+# flooded. The senders' deadlines (chat_store.py `append`) answer them meanwhile.
+FIRST_PAUSE = 0.05
+LAST_PAUSE = 1.0
+# Messages taken back after a batch whose late copies may still store them (`_sort_out`):
+# remembered per tenure, the oldest forgotten past this many.
+MAX_WITHDRAWN = 10_000
 # Sends answered per turn of the event loop: each answer delivers its message to every
 # recipient, so a batch of hundreds answered at once held the loop (pings, reads, timers)
 # for one long step. Why 32: docs/performance.md ("Answering big batches in chunks").
@@ -80,10 +88,10 @@ async def _insert_alone(messages: Any, doc: dict[str, Any]) -> None:
                               "nMatched": 0, "nModified": 0, "nRemoved": 0, "upserted": []})
 
 
-def _bound(remembered: dict[str, Any]) -> None:
-    """Forget the oldest past MAX_IN_DOUBT (a store down for long)."""
-    while len(remembered) > MAX_IN_DOUBT:
-        del remembered[next(iter(remembered))]
+def no_answer(exc: BaseException) -> bool:
+    """Whether the store gave no answer (a timeout, a lost connection): what it did with
+    the request is unknown. Any other error is an answer."""
+    return isinstance(exc, (ConnectionFailure, TimeoutError, OSError))
 
 
 class SendCommitter:
@@ -98,122 +106,40 @@ class SendCommitter:
         self._insert_docs = insert
         self._requeue = requeue  # puts sends back at the head of the writer's queue
         self._last_seq: dict[str, int] = {}
-        # Sends of a batch that failed without an answer (a timeout, a lost connection):
-        # stored or not, nobody knows yet. See `reconcile`.
-        self._in_doubt: dict[str, Send] = {}
-        self._unseen: dict[str, None] = {}  # in doubt, and not found stored when asked
-        # Message id -> the position its last write with no answer gave it: a message
-        # found stored elsewhere was written by an earlier attempt (see `reconcile`).
-        self._tried_at: dict[str, int] = {}
-        # Message id -> its position in a batch whose take-back got no answer: the delete,
-        # conditional on that position, is issued again before anything is looked for.
-        self._taking_back: dict[str, int] = {}
+        self._asking = 0  # store requests being asked again (`_until_answered`)
+        # Message id -> the (seq, pos) a batch gave it before it was taken back or refused:
+        # a late copy of that batch's insert may store it there yet (`_sort_out`).
+        self._withdrawn: dict[str, set[tuple[int, int]]] = {}
 
     def forget_seqs(self) -> None:
         """Re-read seqs from the store before the next allocation: never reuse a seq."""
         self._last_seq.clear()
 
-    def forget_doubts(self) -> None:
-        """A new tenure as the writer: see `ChatWriter.lead`."""
-        self._in_doubt.clear()
-        self._unseen.clear()
-        self._tried_at.clear()
-        self._taking_back.clear()
+    def forget_withdrawn(self) -> None:
+        """A new tenure as the writer: what an earlier one withdrew is not this one's to
+        take back (its sender may have retried through another writer meanwhile)."""
+        self._withdrawn.clear()
 
-    def doubt(self, sends: list[Send]) -> None:
-        for s in sends:
-            self._in_doubt[s.key] = s
-        _bound(self._in_doubt)
-
-    async def reconcile(self) -> None:
-        """The sends in doubt that the store did write (it answered too late, or the answer
-        was lost) are delivered now, once, and summarised; the sender's retry then finds
-        each as a duplicate. Those not written (yet: the store may still be working through
-        requests sent before it stalled) are remembered in `_unseen`: if one turns up
-        under a retry's insert, that retry delivers it (`_sort_out`).
-
-        A batch's take-back that got no answer is done again first, and answered, so its
-        messages are never delivered from that batch (their senders were refused: their
-        retries are numbered afresh)."""
-        doubt, self._in_doubt = self._in_doubt, {}
-        fresh: list[Message] = []
-        try:
-            if self._taking_back:
-                await self._take_back(self._taking_back)
-                self._taking_back.clear()
-            found = [message_of(d) async for d in self._db.messages.find(
-                {"_id": {"$in": list(doubt)}})]
-            # Found where its last attempt put it, or written by an earlier one that was
-            # never found: never delivered. Else an earlier attempt's message was acked or
-            # delivered already (this send was a retry of it): the retry after this one
-            # answers it as a duplicate, and it is not delivered again.
-            fresh = [m for m in found
-                     if self._tried_at.get(m.id) == m.pos or m.id in self._unseen]
-            moved = await self._move_to_head(fresh)
-        except BaseException:
-            self._in_doubt = {**doubt, **self._in_doubt}
-            # A move with no answer may have landed: found at neither its tried position
-            # nor the old one, each is still stored and never delivered.
-            for m in fresh:
-                self._unseen[m.id] = None
-            raise
-        for key in doubt:
-            self._tried_at.pop(key, None)
-        for key in doubt.keys() - {m.id for m in found}:
-            self._unseen[key] = None
-        _bound(self._unseen)
-        # In chunks, as `settle` answers: after a store stall thousands may be found, and
-        # one pass would give each member socket all of them in one write, past its bounds.
-        # Cancelled between chunks (the writer closing), the rest stay stored at their new
-        # positions: clients get them on resume, and the next start's recover summarises them.
-        for start in range(0, len(moved), ANSWER_CHUNK):
-            if start:
-                await asyncio.sleep(0)
-            with self._delivery_pass():
-                for m in moved[start:start + ANSWER_CHUNK]:
-                    log.info("a send in doubt was stored: delivered late as position %d",
-                             m.pos)
-                    self._unseen.pop(m.id, None)  # unseen when asked before: a retry duplicates
-                    self._summaries.add(m, moved=True)
-                    stored(doubt[m.id].on_stored, m)
-
-    async def _move_to_head(self, messages: list[Message]) -> list[Message]:
-        """Give stored messages that were never delivered fresh positions, in their order:
-        connections may have moved past the positions they were given. Each keeps its seq
-        (history reads may have shown it already), so it may now come after a higher seq
-        of its conversation: marked `moved`, so a restart's `Summaries.recover` knows its
-        position from its document (resume finds a conversation by its newest position,
-        resume.py)."""
-        moved = []
-        for m in sorted(messages, key=lambda m: m.pos):
-            moved.append(replace(m, pos=self._positions.allocate()))
-        if moved:
-            await self._db.messages.bulk_write(
-                [UpdateOne({"_id": m.id}, {"$set": {"pos": m.pos, "moved": True}})
-                 for m in moved],
-                ordered=False)
-            self._positions.stored(moved[-1].pos)
-        return moved
-
-    async def commit(self, sends: list[Send]) -> None:
-        """Store the batch's messages and answer each send (and its duplicates)."""
-        written = await self.prepare(sends)
-        await self.settle(written, await self.write(written))
+    def _withdraw(self, m: Message) -> None:
+        self._withdrawn.setdefault(m.id, set()).add((m.seq, m.pos))
+        while len(self._withdrawn) > MAX_WITHDRAWN:
+            del self._withdrawn[next(iter(self._withdrawn))]
 
     @property
-    def clean(self) -> bool:
-        """No send is in doubt or unseen: no batch will move a message to a fresh position
-        (`_move_to_head`), so batches may be written while others are in flight. Moving
-        one with a batch in flight would deliver it before that batch's lower positions."""
-        return not self._in_doubt and not self._unseen and not self._taking_back
+    def asking(self) -> bool:
+        """A request got no answer and is being asked again: nothing else may be committed
+        until it is answered (the writer waits)."""
+        return self._asking > 0
 
-    async def prepare(self, sends: list[Send], *, repair: bool = True
-                      ) -> list[tuple[Send, Message]]:
+    async def commit(self, sends: list[Send], fence: Callable[[], None] = lambda: None
+                     ) -> None:
+        """Store the batch's messages and answer each send (and its duplicates)."""
+        written = await self.prepare(sends)
+        await self.settle(written, await self.write(written, fence), fence)
+
+    async def prepare(self, sends: list[Send]) -> list[tuple[Send, Message]]:
         """Number the batch: each new message gets its conversation's next seq and the next
-        stream position, in queue order (a retry in the batch shares its first send's).
-        With `repair`, the sends in doubt are looked for first (`reconcile`)."""
-        if repair and self._in_doubt:
-            await self.reconcile()
+        stream position, in queue order (a retry in the batch shares its first send's)."""
         primary: dict[tuple[int, str], Send] = {}
         for s in sends:
             key = (s.draft.sender_id, s.draft.client_id)
@@ -237,36 +163,55 @@ class SendCommitter:
     async def write(self, written: list[tuple[Send, Message]],
                     fence: Callable[[], None] = lambda: None) -> dict[int, dict[str, Any]]:
         """The one insert of a prepared batch: the write error of each message not
-        inserted, by its index. Raises when the store gave no answer. `fence` raises when
-        this process may no longer write; it is called once the documents are encoded,
-        right before the insert, so a pause in between cannot outlast it unseen."""
-        try:
-            return await self._insert((m for _, m in written), fence)
-        except BaseException:
-            self._unanswered(written)
-            raise
+        inserted, by its index. An insert with no answer is asked again, with the same
+        documents, until the store answers (`_until_answered`). `fence` raises when this
+        process may no longer write; it is called once the documents are encoded, right
+        before each ask, so a pause in between cannot outlast it unseen."""
+        docs = [message_doc(m) for _, m in written]
+        stamped = self._writer_fence.epoch
+        if stamped is not None:  # several instances (fence.py)
+            docs = [self._writer_fence.stamp(d) for d in docs]
+        return await self._until_answered(lambda: self._insert(docs, stamped), fence)
 
-    def _unanswered(self, written: list[tuple[Send, Message]]) -> None:
-        """The batch fails unanswered (the writer puts its sends in doubt): its messages
-        may be stored, or some of them, and where (`reconcile`)."""
-        for _, m in written:
-            self._tried_at[m.id] = m.pos
-        _bound(self._tried_at)
+    async def _until_answered(self, ask: Callable[[], Awaitable[T]],
+                              fence: Callable[[], None]) -> T:
+        """`ask()` again, after a growing pause, while the store gives no answer: a request
+        whose answer was lost may have been carried out, so nothing else is committed until
+        it is answered (every ask is the same request: a late copy of an earlier one finds
+        its work done). Ends when the writer stops (cancelled), when `fence` raises (this
+        process is no longer the writer), or on any answer. Why this shape:
+        docs/protocol.md ("Ordering and delivery guarantees")."""
+        pause = FIRST_PAUSE
+        asked_again = False
+        try:
+            while True:
+                fence()
+                try:
+                    return await ask()
+                except Exception as exc:
+                    if not no_answer(exc):
+                        raise
+                    if not asked_again:
+                        asked_again = True
+                        self._asking += 1
+                        log.warning("the message store gave no answer (%s): asking again",
+                                    type(exc).__name__)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, LAST_PAUSE)
+        finally:
+            if asked_again:
+                self._asking -= 1
 
     async def settle(self, written: list[tuple[Send, Message]],
-                     failed: dict[int, dict[str, Any]]) -> None:
+                     failed: dict[int, dict[str, Any]],
+                     fence: Callable[[], None] = lambda: None) -> None:
         """After the batch's insert, and after every batch prepared before it is settled:
         sort out failures, move the head, answer each send (and its duplicates), in order,
         `ANSWER_CHUNK` at a time with a turn of the event loop between: the caller must not
         let anything else answer or deliver meanwhile (the writer settles one batch at a
         time, in batch order)."""
-        moved: Container[str] = ()
         if failed:
-            try:
-                written, moved = await self._sort_out(written, failed)
-            except BaseException:  # nothing answered yet: the writer doubts the batch
-                self._unanswered(written)
-                raise
+            written = await self._sort_out(written, failed, fence)
         if written:  # the positions of the refused are skipped (positions.py)
             self._positions.stored(max(m.pos for _, m in written))
         # The batch's deliveries are one pass: a socket gets all its frames of the batch in
@@ -280,66 +225,88 @@ class SendCommitter:
                     # lets the loop serve other sockets and timers between chunks.
                     await asyncio.sleep(0)
                 for s, m in written[start:start + ANSWER_CHUNK]:
-                    self._unseen.pop(m.id, None)  # stored now: a retry is a plain duplicate
-                    self._summaries.add(m, moved=m.id in moved)
+                    self._withdrawn.pop(m.id, None)
+                    self._summaries.add(m)
                     s.answer(m, True)
                     for dup in s.duplicates:
                         dup.answer(m, False)
 
     async def _sort_out(self, written: list[tuple[Send, Message]],
-                        failed: dict[int, dict[str, Any]]
-                        ) -> tuple[list[tuple[Send, Message]], set[str]]:
+                        failed: dict[int, dict[str, Any]], fence: Callable[[], None]
+                        ) -> list[tuple[Send, Message]]:
         """After an insert with failures: answer each failed send, and return the writes
-        that stand (each answered as stored now), and the ids of those among them moved to
-        the head (`_move_to_head`). A duplicate `_id` is a retry of a stored
-        message: answered with it, or, when that message is one the store wrote after
-        giving no answer (`_unseen`) and so was never delivered, delivered by this retry.
+        that stand (each answered as stored now). A duplicate `_id` is one of three:
+        - this very message (same seq and position), stored by an ask of this insert whose
+          answer was lost: it stands;
+        - this send's message as an earlier batch of it numbered it, taken back after that
+          batch, stored since by a late copy of that batch's insert: never sent to anyone,
+          it is taken back again and the send queued again;
+        - a retry of an older stored message: answered with it.
         Any other failure (another writer's seq, see the module docstring, or a document
         refused) fails its send, and seqs are re-read. Either way the failed message's seq
         is a gap in the batch's run of that conversation, so the batch's other messages of
         that conversation are taken back (deleted, unanswered and undelivered as they are)
         and queued first for the next batch, which numbers them from the store again."""
-        retries = {i for i, e in failed.items() if is_duplicate_id(e)}
+        # A document that conflicts on both its `_id` and its seq may be reported for
+        # either (the embedded store names the seq's index): every duplicate key is looked
+        # up by `_id`.
+        conflicts = {i for i, e in failed.items() if is_duplicate_key(e)}
+        stored = await self._until_answered(lambda: self._stored_already(
+            (written[i][0].draft.sender_id, written[i][0].draft.client_id)
+            for i in conflicts), fence)
+
+        def found(i: int) -> Message | None:
+            s = written[i][0]
+            return stored.get((s.draft.sender_id, s.draft.client_id))
+
+        duplicates = {i for i in conflicts if found(i) is not None}
+        itself = {i for i in duplicates
+                  if (m := found(i)) is not None and (m.seq, m.pos) == (
+                      written[i][1].seq, written[i][1].pos)}
+        failed = {i: e for i, e in failed.items() if i not in itself}
+        if not failed:
+            return written
+        own_late = {i for i in duplicates - itself
+                    if (m := found(i)) is not None
+                    and (m.seq, m.pos) in self._withdrawn.get(m.id, ())}
         retried_in = {written[i][1].conversation_id for i in failed}
         redo = [(s, m) for i, (s, m) in enumerate(written)
-                if i not in failed and m.conversation_id in retried_in]
+                if (i not in failed and m.conversation_id in retried_in) or i in own_late]
         if redo:
-            # Only at the positions this batch gave them: a delete with no answer that
-            # runs late must not take a message stored later under the same `_id` (a retry).
-            taking_back = {m.id: m.pos for _, m in redo}
-            self._taking_back.update(taking_back)
-            _bound(self._taking_back)
-            await self._take_back(taking_back)
-            for key in taking_back:  # a new tenure (`forget_doubts`) may have cleared them
-                self._taking_back.pop(key, None)
+            # Only at the positions given: a delete that lands late must not take a message
+            # stored since under the same `_id` (a retry).
+            taking_back: dict[str, int] = {}
+            for i, (s, m) in enumerate(written):
+                if i in own_late:
+                    late = found(i)
+                    assert late is not None
+                    taking_back[m.id] = late.pos
+                elif i not in failed and m.conversation_id in retried_in:
+                    taking_back[m.id] = m.pos
+                else:
+                    continue
+                self._withdraw(m)  # a late copy of this insert may store it yet
+            await self._until_answered(lambda: self._take_back(taking_back), fence)
         for cid in retried_in:
             self._last_seq.pop(cid, None)
-        stored = await self._stored_already(
-            (written[i][0].draft.sender_id, written[i][0].draft.client_id) for i in retries)
-        landed = {m.id: m for m in await self._move_to_head(
-            [m for m in stored.values() if m.id in self._unseen])}
-        stands: list[tuple[Send, Message]] = []
         for i in sorted(failed):
             s = written[i][0]
-            found = stored.get((s.draft.sender_id, s.draft.client_id))
-            if found is not None and found.id in landed:
-                del self._unseen[found.id]
-                stands.append((s, landed[found.id]))
+            if i in own_late:
                 continue
-            if found is not None:
+            m = found(i)
+            if m is not None:
                 for send in [s, *s.duplicates]:
-                    send.answer(found, False)
+                    send.answer(m, False)
                 continue
-            if i not in retries:
-                self._last_seq.clear()
+            self._last_seq.clear()  # another writer's seq, maybe
+            self._withdraw(written[i][1])  # an ask with no answer may store it yet
             s.refuse(UnavailableError("The message could not be stored; retry with the "
                                       "same client_id."))
-        # Queued last, after every await: had one failed, these sends would be in doubt
+        # Queued last, after every await: had one failed, these sends would be refused
         # with the rest of the batch instead (and their messages are deleted: not found).
         self._requeue([s for s, _ in redo])
-        taken_back = {id(s) for s, _ in redo}
         return [(s, m) for i, (s, m) in enumerate(written)
-                if i not in failed and id(s) not in taken_back] + stands, set(landed)
+                if i not in failed and m.conversation_id not in retried_in]
 
     async def _take_back(self, positions: dict[str, int]) -> None:
         """Delete these messages, each only if stored at the given position."""
@@ -356,15 +323,10 @@ class SendCommitter:
         return {(d["sender_id"], d["client_id"]): message_of(d) async for d in cursor
                 if (d["sender_id"], d["client_id"]) in wanted}
 
-    async def _insert(self, messages: Iterable[Message],
-                      fence: Callable[[], None] = lambda: None) -> dict[int, dict[str, Any]]:
+    async def _insert(self, docs: list[dict[str, Any]], stamped: int | None
+                      ) -> dict[int, dict[str, Any]]:
         """Insert in one round trip; the write error of each message not inserted, by its
         index."""
-        docs = [message_doc(m) for m in messages]
-        stamped = self._writer_fence.epoch
-        if stamped is not None:  # several instances (fence.py)
-            docs = [self._writer_fence.stamp(d) for d in docs]
-        fence()
         try:
             await self._insert_docs(docs)
         except BulkWriteError as exc:

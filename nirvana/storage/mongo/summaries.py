@@ -48,8 +48,9 @@ class SummaryBuffer:
     first_pos: dict[str, int] = field(default_factory=dict)  # cid -> its lowest position held
     dirty_at: dict[str, float] = field(default_factory=dict)  # cid -> when it became dirty
     # cid -> the highest position of a message held that was moved to the head with its old
-    # seq (sends.py `_move_to_head`): it may be past `last`'s, and resume finds a
-    # conversation by its newest position (resume.py).
+    # seq (by an older release's writer, marked `moved`; this one moves none, sends.py): it
+    # may be past `last`'s, and resume finds a conversation by its newest position
+    # (resume.py).
     moved: dict[str, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -241,7 +242,8 @@ class Summaries:
         self._added_top = 0  # the highest position summarised since the last recover
 
     def add(self, m: Message, moved: bool = False) -> None:
-        """`moved`: `m` was moved to the head with its old seq (sends.py `_move_to_head`)."""
+        """`moved`: `m` was moved to the head with its old seq (an older release's writer
+        did; its document says so, read by `recover`)."""
         self._buffer.add(m, self._clock(), moved)
         self._added_top = max(self._added_top, m.pos)
         if m.seq > self._highest.get(m.conversation_id, 0):

@@ -14,7 +14,7 @@ otherwise, `WireInserts` hands the insert to pymongo (`fallback`) for good.
 
 Failures read as pymongo's: a document refused is a `BulkWriteError` naming it by index; a
 command refused an `OperationFailure`; a connection lost or a reply not come in time an
-`AutoReconnect` / `NetworkTimeout` (the batch is then in doubt, sends.py). A connection that
+`AutoReconnect` / `NetworkTimeout` (the insert is then asked again, sends.py). A connection that
 timed out is dropped, so no late reply can answer a later request.
 
 A reply wakes the writer at once, inside the protocol's `data_received`, rather than on the

@@ -16,7 +16,8 @@ to fill it. Up to `max_inflight` batches of sends are written at once, each numb
 when it is taken, each answered only after the one before it (so deliveries keep position
 order); a batch never takes a conversation (or retry key) that one in flight holds, so a
 batch that fails leaves no gap in another's seqs. Receipts, changes, and every batch while
-a send is in doubt run alone, with nothing in flight.
+an insert is asked again after no answer (sends.py `_until_answered`) run alone, with
+nothing in flight: nothing is committed past a request the store has not answered.
 """
 
 from __future__ import annotations
@@ -115,13 +116,11 @@ class ChatWriter:
 
     def lead(self, may_commit: Callable[[], bool]) -> None:
         """Commit from now while `may_commit()`, as a writer that starts over: seqs are read
-        again, and no send of an earlier tenure is in doubt any more (its sender retried
-        through the writer between, which stored it; moving it now would deliver it a
-        second time)."""
+        again, and what an earlier tenure withdrew is not this one's (sends.py)."""
         self.may_commit = may_commit
         self.stepped_down = False
         self._sends.forget_seqs()
-        self._sends.forget_doubts()
+        self._sends.forget_withdrawn()
 
     def _requeue(self, sends: list[Send]) -> None:
         self._pending[:0] = sends
@@ -164,10 +163,10 @@ class ChatWriter:
                 if wait > 0:
                     await asyncio.sleep(wait)
             window = self._pending[: self._max_batch]
-            if any(not isinstance(i, Send) for i in window) or not self._sends.clean:
-                # Receipts and changes, and every batch while a send is in doubt or unseen
-                # (sends.py), run alone, with no batch in flight: they take positions or
-                # deliver outside the batches' order.
+            if any(not isinstance(i, Send) for i in window) or self._sends.asking:
+                # Receipts and changes run alone, with no batch in flight: they take
+                # positions outside the batches' order. While an insert is asked again,
+                # nothing else may be committed: the next batch waits for it to settle.
                 await self._drain()
                 self._last_commit = time.monotonic()
                 window = self._pending[: self._max_batch]  # the drain may have requeued
@@ -218,9 +217,7 @@ class ChatWriter:
             await self._summaries.recover()
             if not self._positions.loaded:
                 await self._positions.load()
-            # No repair here: a batch that failed meanwhile leaves sends in doubt, and the
-            # next batch, alone, looks for them.
-            numbered = await self._sends.prepare(batch, repair=False)
+            numbered = await self._sends.prepare(batch)
         except Exception as exc:
             self._failed(batch, exc)
             return
@@ -253,7 +250,7 @@ class ChatWriter:
                 flight.written.set_result(None)
             if before is not None:  # answers go out in batch order: positions only grow
                 await asyncio.wait([before])
-            await self._sends.settle(numbered, failed)
+            await self._sends.settle(numbered, failed, fence=lambda: _fence(self.may_commit))
             self._observer.batch_committed(len(flight.sends), len(self._pending),
                                            time.monotonic() - started)
         except Exception as exc:
@@ -301,8 +298,9 @@ class ChatWriter:
             for item in batch:
                 item.refuse(FencedOutError())
             return
+        # An answer (the store refused the request whole) or a failure before anything was
+        # sent: nothing of the batch is stored. (No answer is asked again: sends.py.)
         log.warning("chat write batch failed: %s", type(exc).__name__)
-        self._sends.doubt([i for i in batch if isinstance(i, Send) and not i.settled])
         for item in batch:
             item.refuse(UnavailableError("The message store is unavailable; "
                                          "retry with the same client_id."))
@@ -325,7 +323,7 @@ class ChatWriter:
             await self._positions.load()
         sends = [i for i in batch if isinstance(i, Send)]
         if sends:
-            await self._sends.commit(sends)
+            await self._sends.commit(sends, fence=lambda: _fence(self.may_commit))
         for item in batch:
             # Checked again before each: a refusal earlier in this batch stopped this
             # writer, and a receipt's or change's update is not fenced by the store.
