@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 from pymongo import DESCENDING
-from pymongo.errors import BulkWriteError, ConnectionFailure
+from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
 from ...domain.chat.entities import Message
 from ...domain.errors import UnavailableError
@@ -89,9 +89,11 @@ async def _insert_alone(messages: Any, doc: dict[str, Any]) -> None:
 
 
 def no_answer(exc: BaseException) -> bool:
-    """Whether the store gave no answer (a timeout, a lost connection): what it did with
-    the request is unknown. Any other error is an answer."""
-    return isinstance(exc, (ConnectionFailure, TimeoutError, OSError))
+    """Whether the store gave no answer (a timeout, a lost connection), or one that says to
+    ask again (a replica set electing a primary: the driver's retryable label): what it
+    did with the request is unknown. Any other error is an answer that refuses it whole."""
+    return isinstance(exc, (ConnectionFailure, TimeoutError, OSError)) or (
+        isinstance(exc, PyMongoError) and exc.has_error_label("RetryableWriteError"))
 
 
 class SendCommitter:
