@@ -234,3 +234,21 @@ async def test_a_writer_fenced_out_while_asking_stops_and_refuses(client, servic
     stopped_at = asked
     await asyncio.sleep(0.3)
     assert asked == stopped_at  # not asked any more
+
+
+async def test_a_seq_another_message_holds_is_numbered_again_not_refused(
+        client, services, flaky, monkeypatch):
+    """The seq this writer gives is held already (another writer's message, or a late copy
+    of one this writer withdrew): the send is queued again and numbered from the store,
+    with no error to its sender, so it never leaves the writer while a late copy of its
+    own may still land below messages numbered after it."""
+    a, b, c, _ = await two_chats(client, services)
+    chat, store, _ = flaky()
+    other_chat, other_store, _ = flaky()
+    first, _ = await chat.send_message(a, c.id, client_id="first", text="first")
+    elsewhere, _ = await other_chat.send_message(b, c.id, client_id="elsewhere",
+                                                 text="elsewhere")
+    assert elsewhere.seq == 2
+    m, created = await chat.send_message(a, c.id, client_id="x", text="x")  # given seq 2
+    assert created and m.seq == 3
+    assert await _seqs(store, c.id) == [(1, "first"), (2, "elsewhere"), (3, "x")]

@@ -244,8 +244,8 @@ class SendCommitter:
           batch, stored since by a late copy of that batch's insert: never sent to anyone,
           it is taken back again and the send queued again;
         - a retry of an older stored message: answered with it.
-        Any other failure (another writer's seq, see the module docstring, or a document
-        refused) fails its send, and seqs are re-read. Either way the failed message's seq
+        A seq held by another message is queued again, and seqs are re-read; any other
+        failure (a document refused) fails its send. Either way the failed message's seq
         is a gap in the batch's run of that conversation, so the batch's other messages of
         that conversation are taken back (deleted, unanswered and undelivered as they are)
         and queued first for the next batch, which numbers them from the store again."""
@@ -271,9 +271,15 @@ class SendCommitter:
         own_late = {i for i in duplicates - itself
                     if (m := found(i)) is not None
                     and (m.seq, m.pos) in self._withdrawn.get(m.id, ())}
+        # A seq held by another message: a late copy of one this tenure withdrew (its send,
+        # still queued, takes it back) or another writer's. Queued again, not refused: a
+        # retry that came later than messages numbered above a late copy of its own would
+        # find it stored below them, where taking it back leaves a gap.
+        seq_taken = conflicts - duplicates
+        again = own_late | seq_taken
         retried_in = {written[i][1].conversation_id for i in failed}
         redo = [(s, m) for i, (s, m) in enumerate(written)
-                if (i not in failed and m.conversation_id in retried_in) or i in own_late]
+                if (i not in failed and m.conversation_id in retried_in) or i in again]
         if redo:
             # Only at the positions given: a delete that lands late must not take a message
             # stored since under the same `_id` (a retry).
@@ -288,20 +294,23 @@ class SendCommitter:
                 else:
                     continue
                 self._withdraw(m)  # a late copy of this insert may store it yet
-            await self._until_answered(lambda: self._take_back(taking_back), fence)
+            if taking_back:
+                await self._until_answered(lambda: self._take_back(taking_back), fence)
         for cid in retried_in:
             self._last_seq.pop(cid, None)
+        if seq_taken:
+            self._last_seq.clear()  # another writer's seq, maybe
+            for i in seq_taken:
+                self._withdraw(written[i][1])  # an ask with no answer may store it yet
         for i in sorted(failed):
             s = written[i][0]
-            if i in own_late:
+            if i in again:
                 continue
             m = found(i)
             if m is not None:
                 for send in [s, *s.duplicates]:
                     send.answer(m, False)
                 continue
-            self._last_seq.clear()  # another writer's seq, maybe
-            self._withdraw(written[i][1])  # an ask with no answer may store it yet
             s.refuse(UnavailableError("The message could not be stored; retry with the "
                                       "same client_id."))
         # Queued last, after every await: had one failed, these sends would be refused
