@@ -252,3 +252,36 @@ async def test_a_seq_another_message_holds_is_numbered_again_not_refused(
     m, created = await chat.send_message(a, c.id, client_id="x", text="x")  # given seq 2
     assert created and m.seq == 3
     assert await _seqs(store, c.id) == [(1, "first"), (2, "elsewhere"), (3, "x")]
+
+
+async def test_past_max_waiting_while_asking_new_work_is_refused_at_once(
+        client, services, flaky):
+    """While the store stays silent nothing is committed and senders retry: past
+    `max_waiting` queued, a new send is answered `unavailable` at once instead of waiting
+    in memory; those queued before it are stored once the store answers."""
+    a, b, c, other = await two_chats(client, services)
+    chat, store, insert = flaky()
+    store.writer.max_waiting = 2
+    answering = False
+    asked = asyncio.Event()
+
+    async def until_told(docs):
+        if not answering:
+            asked.set()
+            raise NetworkTimeout("no answer")
+        await write(docs)
+    insert.failure = until_told
+    first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="x", text="x"))
+    await asyncio.wait_for(asked.wait(), 5)
+    waiting = [asyncio.ensure_future(chat.send_message(a, other.id, client_id=f"w{i}",
+                                                       text="w")) for i in range(2)]
+    while len(store.writer._pending) < 2:
+        await asyncio.sleep(0.01)
+    with pytest.raises(UnavailableError, match="not answering"):
+        await asyncio.wait_for(chat.send_message(a, other.id, client_id="w9", text="w"), 1)
+    answering = True
+    stored = [await first, *[await w for w in waiting]]
+    assert [m.text for m, created in stored] == ["x", "w", "w"]
+    assert all(created for _, created in stored)
+    again, created = await chat.send_message(a, other.id, client_id="w9", text="w")
+    assert created and again.seq == 3

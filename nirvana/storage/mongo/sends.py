@@ -89,11 +89,14 @@ async def _insert_alone(messages: Any, doc: dict[str, Any]) -> None:
 
 
 def no_answer(exc: BaseException) -> bool:
-    """Whether the store gave no answer (a timeout, a lost connection), or one that says to
-    ask again (a replica set electing a primary: the driver's retryable label): what it
-    did with the request is unknown. Any other error is an answer that refuses it whole."""
+    """Whether the store gave no answer (a timeout, a lost connection), one that says it
+    ran out of time (`maxTimeMS`, a write concern's `wtimeout`: it may have written a
+    part), or one that says to ask again (a replica set electing a primary: the driver's
+    retryable label): what it did with the request is unknown. Any other error is an
+    answer that refuses it whole."""
     return isinstance(exc, (ConnectionFailure, TimeoutError, OSError)) or (
-        isinstance(exc, PyMongoError) and exc.has_error_label("RetryableWriteError"))
+        isinstance(exc, PyMongoError)
+        and (exc.timeout or exc.has_error_label("RetryableWriteError")))
 
 
 class SendCommitter:

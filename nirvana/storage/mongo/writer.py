@@ -60,6 +60,9 @@ def _fence(may_commit: Callable[[], bool]) -> None:
         raise FencedOutError()  # before anything is sent: nothing in doubt
 
 
+MAX_WAITING = 10_000  # work items queued while an insert is asked again (`enqueue`)
+
+
 class ChatWriter:
     def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
                  insert: InsertMessages, *, fence: WriterFence, max_batch: int,
@@ -90,6 +93,10 @@ class ChatWriter:
         self._last_size = 0  # writes in the batch taken last
         self.timeout = timeout
         self._pending: list[WorkItem] = []
+        # While an insert is asked again nothing is committed, and each sender retries after
+        # its store_timeout: past this many waiting, new work is refused at once rather than
+        # held in memory for as long as the store stays silent.
+        self.max_waiting = MAX_WAITING
         self._inflight: list[_InFlight] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -105,6 +112,10 @@ class ChatWriter:
         self.stepped_down = False
 
     def enqueue(self, item: WorkItem) -> None:
+        if self._sends.asking and len(self._pending) >= self.max_waiting:
+            item.refuse(UnavailableError("The message store is not answering; retry "
+                                         "with the same client_id."))
+            return
         self._pending.append(item)
         self._wake.set()
         if self._task is None or self._task.done():
