@@ -6,34 +6,16 @@ writer tenure no seq stays unused, no message is moved, nothing is delivered twi
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
 
 import pytest
 from pymongo.errors import AutoReconnect, NetworkTimeout
 
-from nirvana.domain.chat.entities import MessageDraft, MessageKind
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.fence import FencedOutError
-from tests.support.chat_store import Stall, write, written
+from tests.support.chat_store import Stall, record_posts, write, written
+from tests.support.chat_writers import draft
 from tests.support.people import two_chats
 from tests.support.steered_messages import SteeredMessages
-
-
-def _draft(conversation, sender: int, client_id: str) -> MessageDraft:
-    return MessageDraft(conversation_id=conversation.id, sender_id=sender, client_id=client_id,
-                        kind=MessageKind.TEXT, text=client_id, attachments=(), reply_to=None,
-                        audience=conversation.member_ids,
-                        created_at=datetime.now(timezone.utc))
-
-
-def record_posts(chat, monkeypatch) -> list:
-    """The messages the chat hands to its publisher (delivers live), in order; the test's
-    own appends hand theirs to it too (`on_stored`)."""
-    posted = []
-    hub_posted = chat.publisher.message_posted
-    monkeypatch.setattr(chat.publisher, "message_posted",
-                        lambda m, conv: (posted.append(m), hub_posted(m, conv)))
-    return posted
 
 
 class NoAnswer:
@@ -96,7 +78,7 @@ async def test_a_part_written_with_no_answer_is_completed_by_the_second_ask(
     chat, store, insert = flaky()
     posted = record_posts(chat, monkeypatch)
     insert.failure = NoAnswer(then=lambda docs: write(docs[1:2]))  # the middle one only
-    sends = [store.append(_draft(c, a, k), on_stored=posted.append) for k in ("p", "q", "r")]
+    sends = [store.append(draft(c, a, k), on_stored=posted.append) for k in ("p", "q", "r")]
     acked = [m for m, _ in await asyncio.gather(*sends)]
     assert [(m.seq, m.text) for m in acked] == [(1, "p"), (2, "q"), (3, "r")]
     assert await _seqs(store, c.id) == [(1, "p"), (2, "q"), (3, "r")]
@@ -126,8 +108,8 @@ async def test_a_retry_of_an_older_message_in_a_batch_asked_again_leaves_no_gap(
         await write(docs)
 
     insert.failure = insert_once_stalled
-    sends = [store.append(_draft(c, a, "old"), on_stored=posted.append),
-             store.append(_draft(c, b, "new"), on_stored=posted.append)]
+    sends = [store.append(draft(c, a, "old"), on_stored=posted.append),
+             store.append(draft(c, b, "new"), on_stored=posted.append)]
     (again, created_again), (new, created) = await asyncio.gather(*sends)
     assert not created_again and (again.seq, again.pos) == (old.seq, old.pos)
     assert created and new.seq == 2
@@ -151,8 +133,8 @@ async def test_a_take_back_with_no_answer_is_asked_again_and_its_late_run_takes_
         nonlocal failing
         failing = False
     asyncio.get_running_loop().call_later(0.2, answer_deletes_soon)
-    sends = [store.append(_draft(c, a, "old"), on_stored=posted.append),
-             store.append(_draft(c, b, "new"), on_stored=posted.append)]
+    sends = [store.append(draft(c, a, "old"), on_stored=posted.append),
+             store.append(draft(c, b, "new"), on_stored=posted.append)]
     (_, created_again), (new, created) = await asyncio.gather(*sends)
     assert not created_again and created and new.seq == 2
     assert db.unanswered_deletes

@@ -9,17 +9,8 @@ import pytest
 
 from nirvana.domain.errors import UnavailableError
 from nirvana.domain.chat.entities import MessageDraft, MessageKind
-from tests.support.chat_store import write
+from tests.support.chat_store import record_posts, write
 from tests.support.people import friends, two_chats
-
-
-def record_posts(chat, monkeypatch) -> list:
-    """The messages the chat hands to its publisher (delivers live), in order."""
-    posted = []
-    hub_posted = chat.publisher.message_posted
-    monkeypatch.setattr(chat.publisher, "message_posted",
-                        lambda m, conv: (posted.append(m), hub_posted(m, conv)))
-    return posted
 
 
 async def test_concurrent_senders_get_gapless_seqs_in_few_batches(client, services):

@@ -19,6 +19,16 @@ async def write(docs) -> None:
     await MessageDoc.get_pymongo_collection().insert_many(docs, ordered=False)
 
 
+def record_posts(chat, monkeypatch) -> list:
+    """The messages the chat hands to its publisher (delivers live), in order; a test's own
+    `store.append(..., on_stored=posted.append)` hands its messages to the same list."""
+    posted: list = []
+    hub_posted = chat.publisher.message_posted
+    monkeypatch.setattr(chat.publisher, "message_posted",
+                        lambda m, conv: (posted.append(m), hub_posted(m, conv)))
+    return posted
+
+
 async def written(docs: list[dict[str, Any]]) -> None:
     """The store writes what it can of `docs` (an unordered insert); whatever it refuses,
     nobody hears of it."""
