@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timezone
 from typing import Callable
 
 import pytest
 from pymongo.errors import NetworkTimeout
 
-from nirvana.domain.chat.entities import MessageDraft, MessageKind
 from nirvana.domain.errors import UnavailableError
 from tests.support.chat_store import write
+from tests.support.chat_writers import draft
 from tests.support.people import two_chats
 
 
@@ -26,16 +25,6 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition never held"
         await asyncio.sleep(0.005)
-
-
-def draft(conversation, sender: int, client_id: str) -> MessageDraft:
-    """A send as the chat service queues it; `store.append` queues it at once, in call
-    order (concurrent `send_message` calls reach the queue in whatever order their checks
-    finish)."""
-    return MessageDraft(conversation_id=conversation.id, sender_id=sender,
-                        client_id=client_id, kind=MessageKind.TEXT, text=client_id,
-                        attachments=(), reply_to=None, audience=conversation.member_ids,
-                        created_at=datetime.now(timezone.utc))
 
 
 class GatedInsert:

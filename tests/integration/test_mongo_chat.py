@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
 
 import pytest
 
 from nirvana.domain.errors import UnavailableError
-from nirvana.domain.chat.entities import MessageDraft, MessageKind
 from tests.support.chat_store import record_posts, write
+from tests.support.chat_writers import draft
 from tests.support.people import friends, two_chats
 
 
@@ -65,13 +64,6 @@ async def test_under_load_commits_are_spaced_and_an_idle_writer_commits_at_once(
     assert store.batches - batches == 1
 
 
-def _draft(conversation, sender: int, client_id: str) -> MessageDraft:
-    return MessageDraft(conversation_id=conversation.id, sender_id=sender, client_id=client_id,
-                        kind=MessageKind.TEXT, text=client_id, attachments=(), reply_to=None,
-                        audience=conversation.member_ids,
-                        created_at=datetime.now(timezone.utc))
-
-
 async def test_a_retry_among_new_sends_leaves_no_gap_in_the_seqs(client, services):
     """A retry of a stored message is found by its duplicate `_id` at insert time; the seq it
     was given, and those after it, are taken back, so the conversation stays gapless."""
@@ -79,8 +71,8 @@ async def test_a_retry_among_new_sends_leaves_no_gap_in_the_seqs(client, service
     chat, store = services.chat, services.chat_store
     stored, _ = await chat.send_message(a, c.id, client_id="old", text="old")
     # Queued at once, so one batch: new, retry, new in `c`, and one in another conversation.
-    sends = [store.append(_draft(c, b, "n1")), store.append(_draft(c, a, "old")),
-             store.append(_draft(c, b, "n2")), store.append(_draft(other, a, "o1"))]
+    sends = [store.append(draft(c, b, "n1")), store.append(draft(c, a, "old")),
+             store.append(draft(c, b, "n2")), store.append(draft(other, a, "o1"))]
     batches = store.batches
     (n1, new1), (retry, new_r), (n2, new2), (o1, new_o) = await asyncio.gather(*sends)
     assert (new1, new_r, new2, new_o) == (True, False, True, True)
