@@ -2,7 +2,8 @@
 against the real writer and the real embedded store, through random batches whose insert
 succeeds, loses its answer, stalls (the store gets to it later, or never) or writes a part
 with no answer (each such insert asked again, with the same documents, until answered),
-and whose take-back of a retry's batch-mates may get no answer (and run later); with
+whose take-back of a retry's batch-mates may get no answer (and run later), and whose
+read of a retry's stored message or take-back may be answered with an error; with
 retries of failed and of acked sends, duplicates in a batch, retries that fail again, and
 `max_inflight` 1 and 2. One writer tenure throughout.
 
@@ -149,10 +150,13 @@ async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_a
     rng = random.Random(seed)
     a, b, c, other = await two_chats(client, services)
     # A take-back (`_sort_out`'s delete) gets no answer at times too (it is asked again;
-    # the store may run the unanswered one later).
-    taking_back_fails, deletes = True, random.Random(-seed)
+    # the store may run the unanswered one later); it, and the read of a retry's stored
+    # message, are answered with an error at times (asked again, the batch not refused).
+    taking_back_fails, deletes, refusals = True, random.Random(-seed), random.Random(~seed)
     steer = SteeredMessages(
-        fail_deletes=lambda: taking_back_fails and deletes.random() < 0.3)
+        fail_deletes=lambda: taking_back_fails and deletes.random() < 0.3,
+        refuse_deletes=lambda: taking_back_fails and refusals.random() < 0.2,
+        refuse_reads=lambda: taking_back_fails and refusals.random() < 0.2)
     chat, store, insert = flaky(
         summary_clock=SummaryClock(), max_inflight=max_inflight, db=steer)
     seen = Observed()

@@ -1,23 +1,35 @@
 """The chat collections with the messages collection steered by a test, passed to
 MongoChatStore as its `db`: a take-back's delete that fails with no answer (kept, to be run
-late)."""
+late), and a read of messages by `_id` or a delete that the store answers with an error
+(run not at all)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, OperationFailure
 
 from nirvana.storage.mongo.collections import ChatCollections
 from tests.support.chat_collections import Steered
 
 
+def _never() -> bool:
+    return False
+
+
 class SteeredMessages(ChatCollections):
-    def __init__(self, fail_deletes: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, fail_deletes: Callable[[], bool] = _never,
+                 refuse_deletes: Callable[[], bool] = _never,
+                 refuse_reads: Callable[[], bool] = _never) -> None:
         # Asked at each delete of messages (a take-back): True fails it, with no answer;
         # its filter goes to `unanswered_deletes` (the store may still run it: `run_late`).
         self.fail_deletes = fail_deletes
         self.unanswered_deletes: list[dict[str, Any]] = []
+        # Asked at each delete of messages, and at each read of messages by a list of
+        # `_id`s (the writer's look-up of a retry's stored message): True answers it with
+        # an error (OperationFailure), and the store runs none of it.
+        self.refuse_deletes = refuse_deletes
+        self.refuse_reads = refuse_reads
 
     async def run_late(self) -> None:
         """The store gets to the deletes it gave no answer to now."""
@@ -30,12 +42,28 @@ class SteeredMessages(ChatCollections):
         return _Messages(super().messages, self)
 
 
+def _refused() -> OperationFailure:
+    return OperationFailure("the store refused it (test)", code=96)  # OperationFailed
+
+
+async def _refused_cursor() -> AsyncIterator[dict[str, Any]]:
+    raise _refused()
+    yield {}  # an async generator: the error comes at the first read, as a cursor's does
+
+
 class _Messages(Steered):
     _steer: SteeredMessages  # type: ignore[assignment]
 
+    def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        by_ids = isinstance(query.get("_id"), dict) and "$in" in query["_id"]
+        if by_ids and self._steer.refuse_reads():
+            return _refused_cursor()
+        return self._inner.find(query, *args, **kwargs)
+
     async def delete_many(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if self._steer.refuse_deletes():
+            raise _refused()
         if self._steer.fail_deletes():
             self._steer.unanswered_deletes.append(query)
             raise AutoReconnect("the store went away (test)")
         return await self._inner.delete_many(query, *args, **kwargs)
-

@@ -132,8 +132,8 @@ class SendCommitter:
 
     @property
     def asking(self) -> bool:
-        """A request got no answer and is being asked again: nothing else may be committed
-        until it is answered (the writer waits)."""
+        """A request got no answer (or a batch's follow-up an error) and is being asked
+        again: nothing else may be committed until it is done (the writer waits)."""
         return self._asking > 0
 
     async def commit(self, sends: list[Send], fence: Callable[[], None] = lambda: None
@@ -179,13 +179,16 @@ class SendCommitter:
         return await self._until_answered(lambda: self._insert(docs, stamped), fence)
 
     async def _until_answered(self, ask: Callable[[], Awaitable[T]],
-                              fence: Callable[[], None]) -> T:
+                              fence: Callable[[], None], *, until_done: bool = False) -> T:
         """`ask()` again, after a growing pause, while the store gives no answer: a request
         whose answer was lost may have been carried out, so nothing else is committed until
         it is answered (every ask is the same request: a late copy of an earlier one finds
         its work done). Ends when the writer stops (cancelled), when `fence` raises (this
-        process is no longer the writer), or on any answer. Why this shape:
-        docs/protocol.md ("Ordering and delivery guarantees")."""
+        process is no longer the writer), or on any answer. With `until_done`, an error
+        answered is asked again too: a batch's follow-up after its insert was answered
+        (`_sort_out`'s read and delete, each harmless to repeat) must not fail the batch,
+        whose insert stored some of its messages. Why this shape: docs/protocol.md
+        ("Ordering and delivery guarantees")."""
         pause = FIRST_PAUSE
         asked_again = False
         try:
@@ -194,12 +197,14 @@ class SendCommitter:
                 try:
                     return await ask()
                 except Exception as exc:
-                    if not no_answer(exc):
+                    silent = no_answer(exc)
+                    if isinstance(exc, FencedOutError) or not (silent or until_done):
                         raise
                     if not asked_again:
                         asked_again = True
                         self._asking += 1
-                        log.warning("the message store gave no answer (%s): asking again",
+                        log.warning("the message store %s (%s): asking again",
+                                    "gave no answer" if silent else "answered an error",
                                     type(exc).__name__)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, LAST_PAUSE)
@@ -251,14 +256,16 @@ class SendCommitter:
         failure (a document refused) fails its send. Either way the failed message's seq
         is a gap in the batch's run of that conversation, so the batch's other messages of
         that conversation are taken back (deleted, unanswered and undelivered as they are)
-        and queued first for the next batch, which numbers them from the store again."""
+        and queued first for the next batch, which numbers them from the store again.
+        The read and the delete are asked until done, whatever error they meet: past the
+        answered insert, failing the batch would refuse messages it stored."""
         # A document that conflicts on both its `_id` and its seq may be reported for
         # either (the embedded store names the seq's index): every duplicate key is looked
         # up by `_id`.
         conflicts = {i for i, e in failed.items() if is_duplicate_key(e)}
         stored = await self._until_answered(lambda: self._stored_already(
             (written[i][0].draft.sender_id, written[i][0].draft.client_id)
-            for i in conflicts), fence)
+            for i in conflicts), fence, until_done=True)
 
         def found(i: int) -> Message | None:
             s = written[i][0]
@@ -298,7 +305,8 @@ class SendCommitter:
                     continue
                 self._withdraw(m)  # a late copy of this insert may store it yet
             if taking_back:
-                await self._until_answered(lambda: self._take_back(taking_back), fence)
+                await self._until_answered(lambda: self._take_back(taking_back), fence,
+                                           until_done=True)
         for cid in retried_in:
             self._last_seq.pop(cid, None)
         if seq_taken:

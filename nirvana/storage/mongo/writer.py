@@ -310,7 +310,8 @@ class ChatWriter:
                 item.refuse(FencedOutError())
             return
         # An answer (the store refused the request whole) or a failure before anything was
-        # sent: nothing of the batch is stored. (No answer is asked again: sends.py.)
+        # sent: nothing of the batch is stored. (No answer is asked again, and so is any
+        # error after an answered insert: sends.py `_until_answered`.)
         log.warning("chat write batch failed: %s", type(exc).__name__)
         for item in batch:
             item.refuse(UnavailableError("The message store is unavailable; "
