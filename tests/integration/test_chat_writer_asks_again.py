@@ -340,17 +340,37 @@ async def test_past_max_waiting_while_a_follow_up_is_refused_new_work_is_refused
 
 async def test_a_writer_fenced_out_while_a_follow_up_is_refused_stops_and_refuses(
         client, services, flaky):
+    """A writer deposed while it asks a follow-up again stops asking, and refuses the
+    batch as fenced out (another instance writes now)."""
     a, b, c, _ = await two_chats(client, services)
     refuse = Refuse()
     chat, store, insert = flaky(db=SteeredMessages(refuse_reads=refuse))
     await chat.send_message(a, c.id, client_id="old", text="old")
     refuse.always = True
     retry = asyncio.ensure_future(chat.send_message(a, c.id, client_id="old", text="old"))
-    await asyncio.sleep(0.2)
-    assert not retry.done() and refuse.asked > 1  # asked again, not refused at the first
+    await wait_until(lambda: refuse.asked > 1, "the read asked again")
+    assert not retry.done()  # asked again, not refused at the first
     store.writer.may_commit = lambda: False  # the lease lapsed
     with pytest.raises(FencedOutError):
         await retry
     stopped_at = refuse.asked
     await asyncio.sleep(0.3)
     assert refuse.asked == stopped_at  # not asked any more
+
+
+async def test_an_error_not_the_stores_after_an_answered_insert_refuses_the_batch(
+        client, services, flaky):
+    """Only the store's errors are asked again: a read that fails in this process (a
+    stored document this release cannot read, a bug) would fail every ask and stall every
+    chat write. The batch is refused, as before, and the writer goes on."""
+    a, b, c, other = await two_chats(client, services)
+    broken = Refuse()
+    chat, store, insert = flaky(db=SteeredMessages(break_reads=broken))
+    await chat.send_message(a, c.id, client_id="old", text="old")
+    broken.armed = True
+    with pytest.raises(UnavailableError):
+        await asyncio.wait_for(chat.send_message(a, c.id, client_id="old", text="old"), 5)
+    assert broken.asked == 1 and not store.writer._sends.asking
+    m, created = await asyncio.wait_for(
+        chat.send_message(a, other.id, client_id="m", text="m"), 5)
+    assert created and m.seq == 1

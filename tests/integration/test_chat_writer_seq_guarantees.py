@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from pymongo.errors import NetworkTimeout
@@ -153,10 +153,19 @@ async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_a
     # the store may run the unanswered one later); it, and the read of a retry's stored
     # message, are answered with an error at times (asked again, the batch not refused).
     taking_back_fails, deletes, refusals = True, random.Random(-seed), random.Random(~seed)
+    refused: list[str] = []
+
+    def refuse(what: str) -> Callable[[], bool]:
+        def now() -> bool:
+            if taking_back_fails and refusals.random() < 0.2:
+                refused.append(what)
+                return True
+            return False
+        return now
+
     steer = SteeredMessages(
         fail_deletes=lambda: taking_back_fails and deletes.random() < 0.3,
-        refuse_deletes=lambda: taking_back_fails and refusals.random() < 0.2,
-        refuse_reads=lambda: taking_back_fails and refusals.random() < 0.2)
+        refuse_deletes=refuse("delete"), refuse_reads=refuse("read"))
     chat, store, insert = flaky(
         summary_clock=SummaryClock(), max_inflight=max_inflight, db=steer)
     seen = Observed()
@@ -234,6 +243,7 @@ async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_a
     assert {m.id for m in seen.delivered} == set(stored), "stored and never delivered"
     assert not await db.messages.count_documents({"moved": True}), "a message was moved"
     assert inserts.unanswered, "no insert went unanswered"
+    assert refused, "no follow-up was answered with an error"
     await store.summaries.flush()
     async for s in db.states.find({"_id": {"$in": cids}}, projection={"last_seq": 1}):
         top = max((d["seq"] for d in stored.values() if d["conversation_id"] == s["_id"]),

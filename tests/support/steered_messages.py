@@ -1,7 +1,7 @@
 """The chat collections with the messages collection steered by a test, passed to
 MongoChatStore as its `db`: a take-back's delete that fails with no answer (kept, to be run
-late), and a read of messages by `_id` or a delete that the store answers with an error
-(run not at all)."""
+late), a read of messages by `_id` or a delete that the store answers with an error (run
+not at all), and a read by `_id` that fails with an error not the store's."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def _never() -> bool:
 class SteeredMessages(ChatCollections):
     def __init__(self, fail_deletes: Callable[[], bool] = _never,
                  refuse_deletes: Callable[[], bool] = _never,
-                 refuse_reads: Callable[[], bool] = _never) -> None:
+                 refuse_reads: Callable[[], bool] = _never,
+                 break_reads: Callable[[], bool] = _never) -> None:
         # Asked at each delete of messages (a take-back): True fails it, with no answer;
         # its filter goes to `unanswered_deletes` (the store may still run it: `run_late`).
         self.fail_deletes = fail_deletes
@@ -30,6 +31,9 @@ class SteeredMessages(ChatCollections):
         # an error (OperationFailure), and the store runs none of it.
         self.refuse_deletes = refuse_deletes
         self.refuse_reads = refuse_reads
+        # Asked at each read of messages by a list of `_id`s: True fails it with an error
+        # that is not the store's (a document this release cannot read, a bug).
+        self.break_reads = break_reads
 
     async def run_late(self) -> None:
         """The store gets to the deletes it gave no answer to now."""
@@ -46,8 +50,8 @@ def _refused() -> OperationFailure:
     return OperationFailure("the store refused it (test)", code=96)  # OperationFailed
 
 
-async def _refused_cursor() -> AsyncIterator[dict[str, Any]]:
-    raise _refused()
+async def _failing_cursor(error: Exception) -> AsyncIterator[dict[str, Any]]:
+    raise error
     yield {}  # an async generator: the error comes at the first read, as a cursor's does
 
 
@@ -57,7 +61,9 @@ class _Messages(Steered):
     def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         by_ids = isinstance(query.get("_id"), dict) and "$in" in query["_id"]
         if by_ids and self._steer.refuse_reads():
-            return _refused_cursor()
+            return _failing_cursor(_refused())
+        if by_ids and self._steer.break_reads():
+            return _failing_cursor(ValueError("'???' is not a valid MessageKind (test)"))
         return self._inner.find(query, *args, **kwargs)
 
     async def delete_many(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:

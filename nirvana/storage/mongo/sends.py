@@ -185,10 +185,10 @@ class SendCommitter:
         it is answered (every ask is the same request: a late copy of an earlier one finds
         its work done). Ends when the writer stops (cancelled), when `fence` raises (this
         process is no longer the writer), or on any answer. With `until_done`, an error
-        answered is asked again too: a batch's follow-up after its insert was answered
-        (`_sort_out`'s read and delete, each harmless to repeat) must not fail the batch,
-        whose insert stored some of its messages. Why this shape: docs/protocol.md
-        ("Ordering and delivery guarantees")."""
+        the store answers (a `PyMongoError`) is asked again too: a batch's follow-up after
+        its insert was answered (`_sort_out`'s read and delete, each harmless to repeat)
+        must not fail the batch, whose insert stored some of its messages. Why this shape:
+        docs/protocol.md ("Ordering and delivery guarantees")."""
         pause = FIRST_PAUSE
         asked_again = False
         try:
@@ -198,14 +198,17 @@ class SendCommitter:
                     return await ask()
                 except Exception as exc:
                     silent = no_answer(exc)
-                    if isinstance(exc, FencedOutError) or not (silent or until_done):
+                    # Only the store's own errors: a bug or a document this release
+                    # cannot read would fail every ask, and stall every chat write.
+                    answered = until_done and isinstance(exc, PyMongoError)
+                    if isinstance(exc, FencedOutError) or not (silent or answered):
                         raise
                     if not asked_again:
                         asked_again = True
                         self._asking += 1
-                        log.warning("the message store %s (%s): asking again",
+                        log.warning("the message store %s (%s: %s): asking again",
                                     "gave no answer" if silent else "answered an error",
-                                    type(exc).__name__)
+                                    type(exc).__name__, exc)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, LAST_PAUSE)
         finally:

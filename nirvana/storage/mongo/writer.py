@@ -16,8 +16,9 @@ to fill it. Up to `max_inflight` batches of sends are written at once, each numb
 when it is taken, each answered only after the one before it (so deliveries keep position
 order); a batch never takes a conversation (or retry key) that one in flight holds, so a
 batch that fails leaves no gap in another's seqs. Receipts, changes, and every batch while
-an insert is asked again after no answer (sends.py `_until_answered`) run alone, with
-nothing in flight: nothing is committed past a request the store has not answered.
+a request is asked again (an insert after no answer, a batch's follow-up after an error;
+sends.py `_until_answered`) run alone, with nothing in flight: nothing is committed past a
+request the store has not carried out.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from contextlib import nullcontext
 from datetime import datetime
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from pymongo.errors import PyMongoError
 
 from ...domain.chat.entities import Receipt, ReceiptKind
 from ...domain.errors import UnavailableError
@@ -93,7 +96,7 @@ class ChatWriter:
         self._last_size = 0  # writes in the batch taken last
         self.timeout = timeout
         self._pending: list[WorkItem] = []
-        # While an insert is asked again nothing is committed, and each sender retries after
+        # While a request is asked again nothing is committed, and each sender retries after
         # its store_timeout: past this many waiting, new work is refused at once rather than
         # held in memory for as long as the store stays silent.
         self.max_waiting = MAX_WAITING
@@ -309,10 +312,13 @@ class ChatWriter:
             for item in batch:
                 item.refuse(FencedOutError())
             return
-        # An answer (the store refused the request whole) or a failure before anything was
-        # sent: nothing of the batch is stored. (No answer is asked again, and so is any
-        # error after an answered insert: sends.py `_until_answered`.)
-        log.warning("chat write batch failed: %s", type(exc).__name__)
+        # Mostly an answer (the store refused the insert whole) or a failure before anything
+        # was sent: nothing of the batch is stored. No answer is asked again, and so is a
+        # store error after an answered insert (sends.py `_until_answered`); what still
+        # reaches here after one is not the store's (a bug, a stored document this release
+        # cannot read): refused, and logged whole, rather than asked forever.
+        log.warning("chat write batch failed: %s", type(exc).__name__,
+                    exc_info=not isinstance(exc, PyMongoError))
         for item in batch:
             item.refuse(UnavailableError("The message store is unavailable; "
                                          "retry with the same client_id."))
