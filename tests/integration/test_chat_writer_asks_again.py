@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from pymongo.errors import AutoReconnect, NetworkTimeout
+from pymongo.errors import AutoReconnect, BulkWriteError, NetworkTimeout
 
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.fence import FencedOutError
@@ -374,3 +374,33 @@ async def test_an_error_not_the_stores_after_an_answered_insert_refuses_the_batc
     m, created = await asyncio.wait_for(
         chat.send_message(a, other.id, client_id="m", text="m"), 5)
     assert created and m.seq == 1
+
+
+async def test_an_insert_whose_write_concern_failed_is_acked_only_once_asked_again(
+        client, services, flaky, monkeypatch):
+    """MongoDB may answer an insert it wrote on the primary with a write concern error
+    (replication timed out, the primary stepped down): a failover may lose it. It is not
+    acked then, but asked again; the second ask finds the same documents stored and acks
+    them once, in their seq and position."""
+    a, b, c, _ = await two_chats(client, services)
+    chat, store, insert = flaky()
+    posted = record_posts(chat, monkeypatch)
+    asks: list[list[dict]] = []
+
+    async def unconfirmed_once(docs) -> None:
+        asks.append([dict(d) for d in docs])
+        await write(docs)
+        if len(asks) == 1:
+            raise BulkWriteError({
+                "writeErrors": [], "nInserted": len(docs), "nUpserted": 0, "nMatched": 0,
+                "nModified": 0, "nRemoved": 0, "upserted": [],
+                "writeConcernErrors": [{"code": 64, "errmsg": "waiting for replication "
+                                                              "timed out"}]})
+
+    insert.failure = unconfirmed_once
+    m, created = await chat.send_message(a, c.id, client_id="x", text="x")
+    assert len(asks) == 2 and asks[0] == asks[1]  # not acked on the first answer
+    assert created and m.seq == 1
+    assert [(p.id, p.seq, p.pos) for p in posted] == [(m.id, m.seq, m.pos)]
+    n, _ = await chat.send_message(b, c.id, client_id="n", text="n")
+    assert n.seq == 2 and await _seqs(store, c.id) == [(1, "x"), (2, "n")]

@@ -82,8 +82,10 @@ async def _insert_alone(messages: Any, doc: dict[str, Any]) -> None:
     batches in chunks")."""
     reply = await messages.database.command(
         {"insert": messages.name, "documents": [doc], "ordered": False})
-    if reply.get("writeErrors"):
-        raise BulkWriteError({"writeErrors": reply["writeErrors"], "writeConcernErrors": [],
+    if reply.get("writeErrors") or reply.get("writeConcernError"):
+        concern = reply.get("writeConcernError")
+        raise BulkWriteError({"writeErrors": reply.get("writeErrors", []),
+                              "writeConcernErrors": [concern] if concern else [],
                               "nInserted": reply.get("n", 0), "nUpserted": 0,
                               "nMatched": 0, "nModified": 0, "nRemoved": 0, "upserted": []})
 
@@ -91,12 +93,15 @@ async def _insert_alone(messages: Any, doc: dict[str, Any]) -> None:
 def no_answer(exc: BaseException) -> bool:
     """Whether the store gave no answer (a timeout, a lost connection), one that says it
     ran out of time (`maxTimeMS`, a write concern's `wtimeout`: it may have written a
-    part), or one that says to ask again (a replica set electing a primary: the driver's
-    retryable label): what it did with the request is unknown. Any other error is an
-    answer that refuses it whole."""
+    part), one that says to ask again (a replica set electing a primary: the driver's
+    retryable label), or one whose write concern failed (MongoDB: written on the primary,
+    not known to be kept): what it did with the request is unknown, or not durable. Any
+    other error is an answer that refuses it whole."""
     return isinstance(exc, (ConnectionFailure, TimeoutError, OSError)) or (
         isinstance(exc, PyMongoError)
-        and (exc.timeout or exc.has_error_label("RetryableWriteError")))
+        and (exc.timeout or exc.has_error_label("RetryableWriteError")
+             or bool(isinstance(exc, BulkWriteError)
+                     and exc.details.get("writeConcernErrors"))))
 
 
 class SendCommitter:
@@ -362,6 +367,11 @@ class SendCommitter:
                 # landed before the fence rose was loaded by the next writer, whose retries
                 # of it answer as stored.
                 raise FencedOutError(stamped) from None
+            if no_answer(exc):
+                # Out of time, or a write concern that failed (MongoDB: what was written
+                # may be lost in a failover): nothing is acked yet. Asked again, the same
+                # documents find themselves stored (`_sort_out`), answered once kept.
+                raise
             return {e["index"]: e for e in errors}
         return {}
 
