@@ -121,6 +121,15 @@ async def _check_always(db: ChatCollections, seen: Observed, cids: list[str]) ->
     for cid in cids:
         free = set(range(1, max(told[cid], default=0))) - seqs[cid]
         assert not free, ("a seq left unused", cid, sorted(free))
+    # Seq order is position order around every message a client was sent or acked, strays
+    # included (a late copy not taken back yet): resume reads a conversation by seq, and a
+    # stored message at a lower seq and a higher position than another would be skipped.
+    by_conversation: dict[str, list[dict[str, Any]]] = {cid: [] for cid in cids}
+    for d in stored.values():
+        by_conversation[d["conversation_id"]].append(d)
+    for m in [*seen.acked.values(), *seen.delivered]:
+        for d in by_conversation[m.conversation_id]:
+            assert (d["seq"] < m.seq) == (d["pos"] < m.pos), ("out of seq order", m, d)
     async for s in db.states.find({"_id": {"$in": cids}}, projection={"last_seq": 1}):
         assert s.get("last_seq", 0) <= max(seqs[s["_id"]], default=0), ("last_seq", s)
 
@@ -165,7 +174,11 @@ async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_a
 
     steer = SteeredMessages(
         fail_deletes=lambda: taking_back_fails and deletes.random() < 0.3,
-        refuse_deletes=refuse("delete"), refuse_reads=refuse("read"))
+        refuse_deletes=refuse("delete"), refuse_reads=refuse("read"),
+        # The writer's read of a conversation's seq, numbering it again after a take-back
+        # or a failure, gets no answer at times (a batch with a taken-back message asks
+        # it again; any other is refused, and retried by the test).
+        fail_seq_reads=refuse("seq read"))
     chat, store, insert = flaky(
         summary_clock=SummaryClock(), max_inflight=max_inflight, db=steer)
     seen = Observed()
@@ -243,7 +256,7 @@ async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_a
     assert {m.id for m in seen.delivered} == set(stored), "stored and never delivered"
     assert not await db.messages.count_documents({"moved": True}), "a message was moved"
     assert inserts.unanswered, "no insert went unanswered"
-    assert refused, "no follow-up was answered with an error"
+    assert {"read", "delete"} & set(refused), "no follow-up was answered with an error"
     await store.summaries.flush()
     async for s in db.states.find({"_id": {"$in": cids}}, projection={"last_seq": 1}):
         top = max((d["seq"] for d in stored.values() if d["conversation_id"] == s["_id"]),

@@ -1,7 +1,8 @@
 """The chat collections with the messages collection steered by a test, passed to
 MongoChatStore as its `db`: a take-back's delete that fails with no answer (kept, to be run
 late), a read of messages by `_id` or a delete that the store answers with an error (run
-not at all), and a read by `_id` that fails with an error not the store's."""
+not at all), a read by `_id` that fails with an error not the store's, and a read of a
+conversation's highest seq that gets no answer."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ class SteeredMessages(ChatCollections):
     def __init__(self, fail_deletes: Callable[[], bool] = _never,
                  refuse_deletes: Callable[[], bool] = _never,
                  refuse_reads: Callable[[], bool] = _never,
-                 break_reads: Callable[[], bool] = _never) -> None:
+                 break_reads: Callable[[], bool] = _never,
+                 fail_seq_reads: Callable[[], bool] = _never) -> None:
         # Asked at each delete of messages (a take-back): True fails it, with no answer;
         # its filter goes to `unanswered_deletes` (the store may still run it: `run_late`).
         self.fail_deletes = fail_deletes
@@ -34,6 +36,9 @@ class SteeredMessages(ChatCollections):
         # Asked at each read of messages by a list of `_id`s: True fails it with an error
         # that is not the store's (a document this release cannot read, a bug).
         self.break_reads = break_reads
+        # Asked at each read of a conversation's highest seq (the writer numbering it from
+        # the store): True fails it with no answer.
+        self.fail_seq_reads = fail_seq_reads
 
     async def run_late(self) -> None:
         """The store gets to the deletes it gave no answer to now."""
@@ -65,6 +70,12 @@ class _Messages(Steered):
         if by_ids and self._steer.break_reads():
             return _failing_cursor(ValueError("'???' is not a valid MessageKind (test)"))
         return self._inner.find(query, *args, **kwargs)
+
+    async def find_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        by_seq = isinstance(query.get("seq"), dict) and "$gte" in query["seq"]
+        if by_seq and self._steer.fail_seq_reads():
+            raise AutoReconnect("the store went away (test)")
+        return await self._inner.find_one(query, *args, **kwargs)
 
     async def delete_many(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         if self._steer.refuse_deletes():

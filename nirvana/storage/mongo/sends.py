@@ -144,10 +144,11 @@ class SendCommitter:
     async def commit(self, sends: list[Send], fence: Callable[[], None] = lambda: None
                      ) -> None:
         """Store the batch's messages and answer each send (and its duplicates)."""
-        written = await self.prepare(sends)
+        written = await self.prepare(sends, fence)
         await self.settle(written, await self.write(written, fence), fence)
 
-    async def prepare(self, sends: list[Send]) -> list[tuple[Send, Message]]:
+    async def prepare(self, sends: list[Send], fence: Callable[[], None] = lambda: None
+                      ) -> list[tuple[Send, Message]]:
         """Number the batch: each new message gets its conversation's next seq and the next
         stream position, in queue order (a retry in the batch shares its first send's)."""
         primary: dict[tuple[int, str], Send] = {}
@@ -157,7 +158,17 @@ class SendCommitter:
                 primary[key].duplicates.append(s)
             else:
                 primary[key] = s
-        await self._load_last_seqs({s.draft.conversation_id for s in primary.values()})
+        conversation_ids = {s.draft.conversation_id for s in primary.values()}
+        if any(s.key in self._withdrawn for s in primary.values()):
+            # A message taken back whose earlier numbering a late copy may still store: its
+            # send must not be refused for a failed read. Refused, the copy could land
+            # after a later message took a lower seq at a higher position, and seq order
+            # would no longer be position order (resume reads by seq); stored, its `_id`
+            # refuses the copy.
+            await self._until_answered(lambda: self._load_last_seqs(conversation_ids),
+                                       fence, until_done=True)
+        else:
+            await self._load_last_seqs(conversation_ids)
         written: list[tuple[Send, Message]] = []
         for s in primary.values():
             d = s.draft
@@ -205,7 +216,10 @@ class SendCommitter:
                     silent = no_answer(exc)
                     # Only the store's own errors: a bug or a document this release
                     # cannot read would fail every ask, and stall every chat write.
-                    answered = until_done and isinstance(exc, PyMongoError)
+                    # After an ask with no answer, an error answered to a later one is
+                    # asked again too: the first may still be carried out, and refusing
+                    # its batch would let it land under seqs given again meanwhile.
+                    answered = (until_done or asked_again) and isinstance(exc, PyMongoError)
                     if isinstance(exc, FencedOutError) or not (silent or answered):
                         raise
                     if not asked_again:

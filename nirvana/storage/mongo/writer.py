@@ -231,7 +231,8 @@ class ChatWriter:
             await self._summaries.recover()
             if not self._positions.loaded:
                 await self._positions.load()
-            numbered = await self._sends.prepare(batch)
+            numbered = await self._sends.prepare(
+                batch, fence=lambda: _fence(self.may_commit))
         except Exception as exc:
             self._failed(batch, exc)
             return
