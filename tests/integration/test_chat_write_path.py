@@ -74,7 +74,7 @@ async def test_an_index_no_longer_declared_is_dropped_at_start(stores, settings)
     await init_documents(mongo, settings.mongodb_db)  # what open_stores runs at start
     names = set(await messages.index_information())
     assert "audience_1_pos_1" not in names
-    assert "conversation_id_1_pos_1" in names and "conversation_id_1_seq_1" in names
+    assert names == {"_id_", "conversation_id_1_seq_1", "pos_-1"}
 
 
 async def test_search_finds_messages_stored_before_the_terms_index_was_dropped(
@@ -293,3 +293,33 @@ async def test_a_big_store_keeps_the_retired_terms_index_until_the_operator_says
     assert [m.text for m in await chat.search(b, "tiramisu")] == ["tiramisu for two"]
     assert not await keeps_retired_index(database, drop_anyway=True, up_to=0)
     assert not await keeps_retired_index(database, drop_anyway=False)  # small: dropped
+
+
+async def test_a_start_drops_the_retired_position_index_unless_the_store_is_big(
+        client, services, settings, caplog):
+    """Resume reads by seq now (conversation_since.py): the (conversation_id, pos) index of
+    an older database goes at start when the store is small, and is kept with a word in the
+    log above the bound until DROP_RETIRED_INDEXES; resume works throughout."""
+    from nirvana.storage.mongo.upgrade import keeps_retired_index
+    from nirvana.wiring.stores import init_documents
+
+    a, b = await friends(client, services)
+    chat = services.chat
+    c = await chat.open_direct(a, b)
+    sent, _ = await chat.send_message(a, c.id, client_id="one", text="one")
+    database = services.mongo[settings.mongodb_db]
+    messages = database["chat_messages"]
+    await messages.create_index([("conversation_id", 1), ("pos", 1)],
+                                name="conversation_id_1_pos_1")  # as older releases had
+    assert await keeps_retired_index(database, drop_anyway=False, up_to=0)
+    assert any("keeping the retired (conversation_id, pos) index" in r.getMessage()
+               and "DROP_RETIRED_INDEXES=on" in r.getMessage() for r in caplog.records)
+    page = await chat.resume(b, sent.pos - 1)
+    assert [i.pos for i in page.items] == [sent.pos]
+    assert not await keeps_retired_index(database, drop_anyway=True, up_to=0)
+    await init_documents(services.mongo, settings.mongodb_db)  # a start: small, so dropped
+    assert any("dropping the (conversation_id, pos) index" in r.getMessage()
+               for r in caplog.records)
+    assert "conversation_id_1_pos_1" not in await messages.index_information()
+    page = await chat.resume(b, sent.pos - 1)
+    assert [i.pos for i in page.items] == [sent.pos]

@@ -95,16 +95,19 @@ class MessageDoc(Document):
             # Unique: a second writer (or a write that landed after its timeout) can never
             # reuse a seq. Idempotency needs no index of its own: see `codec.message_id`.
             IndexModel([("conversation_id", ASCENDING), ("seq", ASCENDING)], unique=True),
-            # Resume reads a user's conversations by position. Not (audience, pos): that
-            # multikey index takes one entry per member of every message, and index entries
-            # are most of what a write costs the embedded store.
-            IndexModel([("conversation_id", ASCENDING), ("pos", ASCENDING)]),
+            # The stream: the head at start, the messages past the summary checkpoint, and
+            # resume's positions an older release wrote. No (conversation_id, pos): resume
+            # reads a conversation past a position by seq, through the index above
+            # (conversation_since.py), and that index cost every send's commit
+            # (docs/performance.md, "Resume by seq"); nor (audience, pos): a multikey index
+            # takes one entry per member of every message. No other read of messages by
+            # position names a conversation: history pages go by seq (history.py), search
+            # sorts the user's conversations' messages by position (changes.py; MongoDB
+            # walks this index newest first, the embedded store scans either way).
             IndexModel([("pos", DESCENDING)]),
             # No index on `terms`: one entry per distinct word made it the costliest part of
             # storing a message, and the embedded store never used it for a search's `$all`
-            # (it scans). A search filters the messages of the user's conversations on
-            # `terms` (MongoDB walks them by (conversation_id, pos), newest first).
-            # Figures: docs/performance.md ("Message indexes").
+            # (it scans). Figures: docs/performance.md ("Message indexes").
         ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING
@@ -10,9 +11,17 @@ from pymongo import ASCENDING
 from ...domain.chat.entities import ChatEvent, Message, Receipt, StreamPage
 from .codec import message_of, stream_item_of
 from .collections import ChatCollections, collect
+from .conversation_since import by_position, by_seq
 from .summaries import CHECKPOINT_ID, Summaries, SummaryBuffer
+from .upgrade import seq_order_from
 
 FLOOR_ID = "resume_floor"  # in chat_meta: {"_id": ..., "pos": the highest pruned position}
+
+
+# A resume from further back than this before where seq order holds (`SEQ_ORDER_ID`) is
+# answered "not recovered": the messages up to there are read by position through the (pos)
+# index, every conversation's, which costs the store about this many documents.
+OLDER_SPAN = 20_000
 
 
 async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, since: int,
@@ -21,6 +30,9 @@ async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, 
     head: every position up to it is stored, so the queries below see the same complete
     prefix; anything later reaches the client live. `others_unwritten`: another process
     runs the writer, so the summaries it has not written yet are not in `summaries`."""
+    older_to = min(await seq_order_from(db, head), head)
+    if since < older_to - OLDER_SPAN:
+        return StreamPage(items=[], truncated=True, head=head)
     window = {"$gt": since, "$lte": head}
     mine = summaries.unwritten()  # before the reads: see `Summaries.unwritten`
     # Read before the states are (in _messages_since): see `_unwritten_elsewhere`.
@@ -28,7 +40,8 @@ async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, 
     events_query = db.events.find({"audience": user_id, "pos": window}).sort(
         "pos", ASCENDING).limit(limit + 1)
     pages = await asyncio.gather(
-        _messages_since(db, summaries, mine, user_id, window, since, limit, elsewhere),
+        _messages_since(db, summaries, mine, user_id, since, head, older_to, limit,
+                        elsewhere),
         collect(events_query))
     msgs, more = pages[0]
     events = [stream_item_of(d) for d in pages[1]]
@@ -37,60 +50,86 @@ async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, 
 
 
 async def _messages_since(db: ChatCollections, summaries: Summaries,
-                          mine: list[SummaryBuffer], user_id: int, window: dict[str, int],
-                          since: int, limit: int, elsewhere: dict[str, int]
+                          mine: list[SummaryBuffer], user_id: int, since: int, head: int,
+                          older_to: int, limit: int, elsewhere: dict[str, _Ends]
                           ) -> tuple[list[Message], bool]:
-    """The user's messages in `window`, and whether there may be more than `limit`.
+    """The user's messages with since < pos <= head, and whether there may be more than
+    `limit`.
 
     Through the user's current conversations: one removed from a conversation no longer
     reads it, so its messages are not replayed (the removal event is). `audience` (who was a
     member when it was sent) and `hidden_for` still decide, checked here rather than in the
-    query: the embedded store walks the (conversation_id, pos) index only for one equality
-    plus one range, and any other clause made it read the whole history of the user's
-    conversations (docs/performance.md). Only conversations whose last message is past
-    `since` are read at all."""
+    query: a clause beyond the conversation and its seq range made the embedded store read
+    the whole history of the user's conversations (docs/performance.md). Past `older_to`
+    each conversation whose last message is past `since` is read by seq
+    (conversation_since.py); up to it, an older release may have left seqs out of position
+    order, so those positions are read by position (`by_position`)."""
     ids = [d["_id"] async for d in db.conversations.find(
         {"member_ids": user_id}, projection={"_id": 1})]
     states = [d async for d in db.states.find(
-        {"_id": {"$in": ids}}, projection={"last_message.pos": 1, "last_pos": 1})]
+        {"_id": {"$in": ids}},
+        projection={"last_message.pos": 1, "last_seq": 1, "last_pos": 1})]
     unwritten = summaries.unwritten(mine)  # after the read too: see `Summaries.unwritten`
-    active = [d["_id"] for d in states
-              if max(_last_pos(unwritten, d), elsewhere.get(d["_id"], 0)) > since]
-    pages = await asyncio.gather(*(collect(db.messages.find(
-        {"conversation_id": cid, "pos": window}).sort("pos", ASCENDING).limit(limit + 1))
-        for cid in active))
-    more = any(len(page) > limit for page in pages)
-    msgs = [message_of(d) for page in pages for d in page
+    ordered_since = max(since, older_to)
+    cids = []
+    reads = []
+    for d in states:
+        ends = _ends(unwritten, d).joined(elsewhere.get(d["_id"], _Ends()))
+        if ends.pos <= ordered_since:
+            continue
+        top = max(ends.seq, summaries.highest_seq(d["_id"]) or 0)
+        cids.append(d["_id"])
+        reads.append(by_seq(db, d["_id"], ordered_since, head, limit, top))
+    older = by_position(db, set(ids), since, older_to, limit)
+    found = await asyncio.gather(older, *reads)
+    pages = found[0]
+    for cid, page in zip(cids, found[1:]):
+        pages[cid] = pages.get(cid, []) + page  # positions past those read by position
+    more = any(len(page) > limit for page in pages.values())
+    msgs = [message_of(d) for page in pages.values() for d in page[:limit + 1]
             if user_id in d.get("audience", ()) and user_id not in d.get("hidden_for", ())]
     return msgs, more
 
 
+@dataclass(frozen=True)
+class _Ends:
+    """Where a conversation ends, as far as known: its newest position and a lower bound
+    of its highest seq."""
+
+    pos: int = 0
+    seq: int = 0
+
+    def joined(self, other: _Ends) -> _Ends:
+        return _Ends(max(self.pos, other.pos), max(self.seq, other.seq))
+
+
 async def _unwritten_elsewhere(db: ChatCollections, since: int, head: int
-                               ) -> dict[str, int]:
-    """Conversation id -> its newest message position, for the messages whose summaries
-    another process (the writer) may not have written yet: those past the summary
-    checkpoint, at most a flush interval of them. Read before the states: a flush landing
-    in between writes states and checkpoint together, so every message past `since` is
-    counted by the one or the other."""
+                               ) -> dict[str, _Ends]:
+    """Conversation id -> where it ends, for the messages whose summaries another process
+    (the writer) may not have written yet: those past the summary checkpoint, at most a
+    flush interval of them. Read before the states: a flush landing in between writes
+    states and checkpoint together, so every message past `since` is counted by the one or
+    the other."""
     found = await db.meta.find_one({"_id": CHECKPOINT_ID})
     floor = max(since, found["pos"] if found else 0)
-    last: dict[str, int] = {}
+    last: dict[str, _Ends] = {}
     async for d in db.messages.find({"pos": {"$gt": floor, "$lte": head}},
-                                    projection={"conversation_id": 1, "pos": 1}):
+                                    projection={"conversation_id": 1, "pos": 1, "seq": 1}):
         cid = d["conversation_id"]
-        last[cid] = max(last.get(cid, 0), d["pos"])
+        last[cid] = last.get(cid, _Ends()).joined(_Ends(d["pos"], d["seq"]))
     return last
 
 
-def _last_pos(unwritten: list[SummaryBuffer], d: dict[str, Any]) -> int:
-    """The position of the newest message of the conversation `d` (a stored summary),
-    counting the summaries not written yet. Not only the last message's: a message moved to
+def _ends(unwritten: list[SummaryBuffer], d: dict[str, Any]) -> _Ends:
+    """Where the conversation of `d` (a stored summary) ends, counting the summaries not
+    written yet. Its newest position is not only its last message's: a message moved to
     the head by an older release keeps its older seq (documents.py `moved`), so its
     position is kept apart (`last_pos`, `SummaryBuffer.moved`)."""
     cid = d["_id"]
-    last = max((d.get("last_message") or {}).get("pos", 0), d.get("last_pos", 0))
+    ends = _Ends(max((d.get("last_message") or {}).get("pos", 0), d.get("last_pos", 0)),
+                 d.get("last_seq", 0))
     for buffer in unwritten:
         held = buffer.last.get(cid)
         if held is not None:
-            last = max(last, held.pos, buffer.moved.get(cid, 0))
-    return last
+            ends = ends.joined(_Ends(max(held.pos, buffer.moved.get(cid, 0)), held.seq))
+    return ends

@@ -30,7 +30,7 @@ from ...tasks import cancel_and_wait
 from .codec import mark_field, message_doc, message_of
 from .collections import ChatCollections
 from .one_commit import OneCommit
-from .upgrade import split_states
+from .upgrade import mark_seq_order, split_states
 
 log = logging.getLogger("nirvana.chat.store")
 
@@ -363,6 +363,7 @@ class Summaries:
             await split_states(self._db)  # an older database's, once
             found = await self._db.meta.find_one({"_id": CHECKPOINT_ID})
             since = found["pos"] if found else None
+            await mark_seq_order(self._db, since)  # before this release writes anything
             if since is None:
                 # A database written before summaries were deferred had them written
                 # inline: everything stored so far is summarised.

@@ -4,9 +4,13 @@ Conversation states: a database from before they had their own collection
 (`ConversationStateDoc`, see documents.py for why) kept last_seq, last_message,
 last_activity and each member's read/delivered marks in the conversation documents.
 
-The search-terms index: dropped by the start itself (`wiring/stores.py` `init_documents`
-drops every index no longer declared); only announced here, because on the embedded store
-the drop holds every request for as long as it runs.
+Where seq order holds (`SEQ_ORDER_ID`): resume reads a conversation by seq past the position
+where this release began to write; older releases may have left messages out of seq order.
+
+Retired indexes (the search terms; (conversation_id, pos) since resume reads by seq):
+dropped by the start itself (`wiring/stores.py` `init_documents` drops every index no
+longer declared); only announced here, because on the embedded store the drop holds every
+request for as long as it runs.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from pymongo import DESCENDING
 from pymongo.errors import BulkWriteError
 
 from .codec import marks_doc
@@ -22,6 +27,8 @@ from .collections import ChatCollections
 
 log = logging.getLogger("nirvana.chat.store")
 STATES_SPLIT_ID = "states_split"  # in chat_meta: present once the split is done
+# In chat_meta: {"pos": the newest message position when this release first wrote}.
+SEQ_ORDER_ID = "seq_order"
 CHUNK = 1000
 
 
@@ -66,31 +73,71 @@ async def _insert_new(store: ChatCollections, states: list[dict[str, Any]]) -> i
     return len(states)
 
 
+async def mark_seq_order(store: ChatCollections, checkpoint: int | None) -> None:
+    """Note, once, the position past which every message was written by a release that
+    keeps each conversation's seqs in position order (sends.py: an insert with no answer
+    is asked again, never re-numbered past). Older releases moved a message to the head
+    with its older seq, or let a late insert land below a seq reused meanwhile; resume
+    reads the positions up to here by position (resume.py). Run by the writer before it
+    writes anything (`Summaries.recover`)."""
+    if await store.meta.find_one({"_id": SEQ_ORDER_ID}):
+        return
+    # From the summary checkpoint (`checkpoint`), where the newest position is: an
+    # unbounded sort reads the whole stream on the embedded store (positions.py).
+    floor = {"pos": {"$gte": checkpoint}} if checkpoint is not None else {}
+    top = await store.messages.find_one(floor, sort=[("pos", DESCENDING)],
+                                        projection={"pos": 1})
+    if top is None and floor:
+        top = await store.messages.find_one({}, sort=[("pos", DESCENDING)],
+                                            projection={"pos": 1})
+    await store.meta.update_one({"_id": SEQ_ORDER_ID},
+                                {"$setOnInsert": {"pos": top["pos"] if top else 0}},
+                                upsert=True)
+
+
+async def seq_order_from(store: ChatCollections, head: int) -> int:
+    """The position past which each conversation's seqs follow its positions; `head` while
+    no writer of this release has noted it yet (another process leads, still to start)."""
+    found = await store.meta.find_one({"_id": SEQ_ORDER_ID})
+    return found["pos"] if found else head
+
+
 RETIRED_TERMS_INDEX = "terms_1"
-# Up to this many messages a start drops the retired index itself (seconds to a minute on
+RETIRED_POSITION_INDEX = "conversation_id_1_pos_1"  # resume reads by seq since issue 22
+# The indexes of chat_messages older releases declared, by what the log calls them.
+RETIRED_INDEXES = {RETIRED_TERMS_INDEX: "search-terms",
+                   RETIRED_POSITION_INDEX: "(conversation_id, pos)"}
+# Up to this many messages a start drops a retired index itself (seconds to a minute on
 # the embedded store); above it the drop waits for an operator's DROP_RETIRED_INDEXES.
 DROP_AT_START_UP_TO = 100_000
 
 
 async def keeps_retired_index(database: Any, *, drop_anyway: bool,
                               up_to: int = DROP_AT_START_UP_TO) -> bool:
-    """Whether this start keeps the retired search-terms index of an older database.
+    """Whether this start keeps the retired indexes of an older database's chat_messages
+    (`RETIRED_INDEXES`).
 
-    The embedded store answers nothing else while it drops an index (a millisecond or less
-    per indexed word; docs/performance.md, "Message indexes"): an hour for a million
-    messages. So a start drops it itself only from a small collection, saying so first;
-    a larger one keeps it (each message still pays for it) until the operator restarts at a
-    quiet time with DROP_RETIRED_INDEXES=on, and every start says so in the log."""
+    The embedded store answers nothing else while it drops an index (up to a millisecond
+    per entry; docs/performance.md, "Message indexes"): for the search terms, an entry per
+    word, an hour for a million messages. So a start drops them itself only from a small
+    collection, saying so first; a larger one keeps them (each message still pays for them)
+    until the operator restarts at a quiet time with DROP_RETIRED_INDEXES=on, and every
+    start says so in the log."""
     messages = database["chat_messages"]
-    if RETIRED_TERMS_INDEX not in await messages.index_information():
+    present = await messages.index_information()
+    retired = [what for name, what in RETIRED_INDEXES.items() if name in present]
+    if not retired:
         return False
     count = await messages.estimated_document_count()
-    if count <= up_to or drop_anyway:
-        log.warning("dropping the search-terms index of chat_messages (%d messages), once: "
-                    "the embedded store answers nothing else until it is done", count)
-        return False
-    log.warning("keeping the retired search-terms index of chat_messages (%d messages): "
-                "dropping it holds the chat store for a while (about an hour per million "
-                "messages on the embedded store); restart with DROP_RETIRED_INDEXES=on at a "
-                "quiet time to drop it (docs/operations.md)", count)
-    return True
+    keep = count > up_to and not drop_anyway
+    for what in retired:
+        if not keep:
+            log.warning("dropping the %s index of chat_messages (%d messages), once: the "
+                        "embedded store answers nothing else until it is done", what, count)
+        else:
+            log.warning("keeping the retired %s index of chat_messages (%d messages): "
+                        "dropping it holds the chat store for a while (up to an hour per "
+                        "million messages on the embedded store); restart with "
+                        "DROP_RETIRED_INDEXES=on at a quiet time to drop it "
+                        "(docs/operations.md)", what, count)
+    return keep
