@@ -21,7 +21,7 @@ FLOOR_ID = "resume_floor"  # in chat_meta: {"_id": ..., "pos": the highest prune
 # A resume from further back than this before where seq order holds (`SEQ_ORDER_ID`) is
 # answered "not recovered": the messages up to there are read by position through the (pos)
 # index, every conversation's, which costs the store about this many documents.
-OLDER_SPAN = 20_000
+OLDER_SPAN = 10_000
 
 
 async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, since: int,
