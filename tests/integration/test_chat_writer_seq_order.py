@@ -139,3 +139,44 @@ async def test_an_insert_refused_on_its_first_ask_is_still_refused_at_once(
     assert await _stored(c.id) == []
     x, created = await chat.send_message(a, c.id, client_id="x", text="x")
     assert created and x.seq == 1
+
+
+async def test_a_taken_back_message_whose_next_insert_is_refused_is_not_given_up(
+        client, services, flaky, monkeypatch):
+    """As the first test, with the seq read answered and the insert of `m`'s next batch
+    answered with an error on its first ask instead. Refusing `m` then (as before) let `y`
+    take seq 4 at a higher position and the held copy land `m` at 5 below it: the insert
+    is asked again."""
+    a, b, c, _ = await two_chats(client, services)
+    chat, store, insert = flaky()
+    posted = record_posts(chat, monkeypatch)
+    for text in ("old", "b2", "b3"):
+        await chat.send_message(a if text == "old" else b, c.id, client_id=text, text=text)
+    held = Stall()
+    asks = 0
+
+    async def held_then_refused_once(docs) -> None:
+        nonlocal asks
+        asks += 1
+        if asks == 1:
+            await held(docs)
+        if asks == 3:  # `m`'s next batch, its first ask
+            raise OperationFailure("the store refused it (test)", code=96)
+        await write(docs)
+
+    insert.failure = held_then_refused_once
+    sends = [store.append(draft(c, a, "old"), on_stored=posted.append),
+             store.append(draft(c, b, "m"), on_stored=posted.append)]
+    (again, created_again), (m, created) = await asyncio.gather(*sends)
+    insert.failure = None
+    assert asks == 4  # two asks of the batch, two of `m` again
+    assert not created_again and again.seq == 1
+    assert created and m.seq == 4
+    await written(held.docs)
+    y, _ = await chat.send_message(a, c.id, client_id="y", text="y")
+    assert y.seq == 5
+    stored = await _stored(c.id)
+    assert [(seq, text) for seq, _, text in stored] == [
+        (1, "old"), (2, "b2"), (3, "b3"), (4, "m"), (5, "y")]
+    assert _in_order(stored), stored
+    assert [p.text for p in posted] == ["old", "b2", "b3", "m", "y"]

@@ -192,7 +192,11 @@ class SendCommitter:
         stamped = self._writer_fence.epoch
         if stamped is not None:  # several instances (fence.py)
             docs = [self._writer_fence.stamp(d) for d in docs]
-        return await self._until_answered(lambda: self._insert(docs, stamped), fence)
+        # A message taken back whose earlier numbering a late copy may still store is not
+        # refused for a store error here either (see `prepare`).
+        withdrawn = bool(self._withdrawn) and any(m.id in self._withdrawn for _, m in written)
+        return await self._until_answered(lambda: self._insert(docs, stamped), fence,
+                                          until_done=withdrawn)
 
     async def _until_answered(self, ask: Callable[[], Awaitable[T]],
                               fence: Callable[[], None], *, until_done: bool = False) -> T:
@@ -207,6 +211,7 @@ class SendCommitter:
         docs/protocol.md ("Ordering and delivery guarantees")."""
         pause = FIRST_PAUSE
         asked_again = False
+        logged: set[type] = set()
         try:
             while True:
                 fence()
@@ -225,6 +230,8 @@ class SendCommitter:
                     if not asked_again:
                         asked_again = True
                         self._asking += 1
+                    if type(exc) not in logged:  # once per kind: a lasting one shows
+                        logged.add(type(exc))
                         log.warning("the message store %s (%s: %s): asking again",
                                     "gave no answer" if silent else "answered an error",
                                     type(exc).__name__, exc)
