@@ -44,40 +44,51 @@ def _in_order(stored: list[tuple[int, int, str]]) -> bool:
     return [pos for _, pos, _ in stored] == sorted(pos for _, pos, _ in stored)
 
 
-async def test_a_taken_back_message_whose_seq_read_fails_is_not_given_up(
-        client, services, flaky, monkeypatch):
+class HeldFirst:
+    """A `SwitchableInsert.failure`: the store keeps the first ask and gives no answer
+    (`stall.docs`, landing when the test writes them), answers the ask numbered `refuse`
+    with an error, and writes and answers every other."""
+
+    def __init__(self, refuse: int | None = None) -> None:
+        self.stall, self.refuse, self.asks = Stall(), refuse, 0
+
+    async def __call__(self, docs) -> None:
+        self.asks += 1
+        if self.asks == 1:
+            await self.stall(docs)
+        if self.asks == self.refuse:
+            raise OperationFailure("the store refused it (test)", code=96)
+        await write(docs)
+
+
+@pytest.mark.parametrize("failing", ["seq read", "insert"])
+async def test_a_taken_back_message_is_not_given_up_for_a_store_error(
+        client, services, flaky, monkeypatch, failing):
     """`c` holds seqs 1-3. One batch numbers a retry of the stored `old` (4) and `m` (5);
     its first ask is held by the store, its second is answered: the retry is a duplicate,
-    so `m` is taken back, to be numbered again. Reading the conversation's seq for that
-    gets no answer once. Refusing `m` then (as before) let `y` take seq 4 at a higher
-    position, and the held copy land `m` at 5 below it. Now the read is asked again: `m`
-    is stored at 4, the held copy is refused, `y` gets 5."""
+    so `m` is taken back, to be numbered again. Then the read of the conversation's seq
+    for that gets no answer once, or the insert of `m`'s next batch is answered with an
+    error on its first ask. Refusing `m` then (as before) let `y` take seq 4 at a higher
+    position, and the held copy land `m` at 5 below it. Now `m` is asked again: stored at
+    4, the held copy refused, `y` gets 5."""
     a, b, c, _ = await two_chats(client, services)
     seq_read = Once()
     chat, store, insert = flaky(db=SteeredMessages(fail_seq_reads=seq_read))
     posted = record_posts(chat, monkeypatch)
     for text in ("old", "b2", "b3"):
         await chat.send_message(a if text == "old" else b, c.id, client_id=text, text=text)
-    held = Stall()
-    asks = 0
-
-    async def first_held(docs) -> None:
-        nonlocal asks
-        asks += 1
-        if asks == 1:
-            await held(docs)
-        await write(docs)
-
-    insert.failure = first_held
-    seq_read.armed = True
+    insert.failure = held = HeldFirst(refuse=3 if failing == "insert" else None)
+    seq_read.armed = failing == "seq read"
     sends = [store.append(draft(c, a, "old"), on_stored=posted.append),
              store.append(draft(c, b, "m"), on_stored=posted.append)]
     (again, created_again), (m, created) = await asyncio.gather(*sends)
     insert.failure = None
-    assert asks == 3 and seq_read.asked == 1  # two asks of the batch, one of `m` again
+    # Two asks of the batch, then `m`'s: one, or two when the first was refused.
+    assert held.asks == (4 if failing == "insert" else 3)
+    assert seq_read.asked == (failing == "seq read")
     assert not created_again and again.seq == 1
     assert created and m.seq == 4
-    await written(held.docs)  # the store gets to the first ask now: refused whole
+    await written(held.stall.docs)  # the store gets to the first ask now: refused whole
     y, _ = await chat.send_message(a, c.id, client_id="y", text="y")
     assert y.seq == 5
     stored = await _stored(c.id)
@@ -97,23 +108,11 @@ async def test_an_error_answered_after_an_ask_with_no_answer_is_asked_again(
     chat, store, insert = flaky()
     posted = record_posts(chat, monkeypatch)
     await chat.send_message(a, c.id, client_id="first", text="first")
-    held = Stall()
-    asks = 0
-
-    async def held_then_refused(docs) -> None:
-        nonlocal asks
-        asks += 1
-        if asks == 1:
-            await held(docs)
-        if asks == 2:
-            raise OperationFailure("the store refused it (test)", code=96)
-        await write(docs)
-
-    insert.failure = held_then_refused
+    insert.failure = held = HeldFirst(refuse=2)
     m, created = await chat.send_message(b, c.id, client_id="m", text="m")
     insert.failure = None
-    assert asks == 3 and created and m.seq == 2
-    await written(held.docs)
+    assert held.asks == 3 and created and m.seq == 2
+    await written(held.stall.docs)
     y, _ = await chat.send_message(a, c.id, client_id="y", text="y")
     assert y.seq == 3
     stored = await _stored(c.id)
@@ -139,44 +138,3 @@ async def test_an_insert_refused_on_its_first_ask_is_still_refused_at_once(
     assert await _stored(c.id) == []
     x, created = await chat.send_message(a, c.id, client_id="x", text="x")
     assert created and x.seq == 1
-
-
-async def test_a_taken_back_message_whose_next_insert_is_refused_is_not_given_up(
-        client, services, flaky, monkeypatch):
-    """As the first test, with the seq read answered and the insert of `m`'s next batch
-    answered with an error on its first ask instead. Refusing `m` then (as before) let `y`
-    take seq 4 at a higher position and the held copy land `m` at 5 below it: the insert
-    is asked again."""
-    a, b, c, _ = await two_chats(client, services)
-    chat, store, insert = flaky()
-    posted = record_posts(chat, monkeypatch)
-    for text in ("old", "b2", "b3"):
-        await chat.send_message(a if text == "old" else b, c.id, client_id=text, text=text)
-    held = Stall()
-    asks = 0
-
-    async def held_then_refused_once(docs) -> None:
-        nonlocal asks
-        asks += 1
-        if asks == 1:
-            await held(docs)
-        if asks == 3:  # `m`'s next batch, its first ask
-            raise OperationFailure("the store refused it (test)", code=96)
-        await write(docs)
-
-    insert.failure = held_then_refused_once
-    sends = [store.append(draft(c, a, "old"), on_stored=posted.append),
-             store.append(draft(c, b, "m"), on_stored=posted.append)]
-    (again, created_again), (m, created) = await asyncio.gather(*sends)
-    insert.failure = None
-    assert asks == 4  # two asks of the batch, two of `m` again
-    assert not created_again and again.seq == 1
-    assert created and m.seq == 4
-    await written(held.docs)
-    y, _ = await chat.send_message(a, c.id, client_id="y", text="y")
-    assert y.seq == 5
-    stored = await _stored(c.id)
-    assert [(seq, text) for seq, _, text in stored] == [
-        (1, "old"), (2, "b2"), (3, "b3"), (4, "m"), (5, "y")]
-    assert _in_order(stored), stored
-    assert [p.text for p in posted] == ["old", "b2", "b3", "m", "y"]
