@@ -159,7 +159,7 @@ class SendCommitter:
             else:
                 primary[key] = s
         conversation_ids = {s.draft.conversation_id for s in primary.values()}
-        if any(s.key in self._withdrawn for s in primary.values()):
+        if self._withdrawn and any(s.key in self._withdrawn for s in primary.values()):
             # A message taken back whose earlier numbering a late copy may still store: its
             # send must not be refused for a failed read. Refused, the copy could land
             # after a later message took a lower seq at a higher position, and seq order
@@ -286,8 +286,8 @@ class SendCommitter:
         is a gap in the batch's run of that conversation, so the batch's other messages of
         that conversation are taken back (deleted, unanswered and undelivered as they are)
         and queued first for the next batch, which numbers them from the store again.
-        The read and the delete are asked until done, whatever error they meet: past the
-        answered insert, failing the batch would refuse messages it stored."""
+        The read and the delete are asked until done, whatever error of the store's they
+        meet: past the answered insert, failing the batch would refuse messages it stored."""
         # A document that conflicts on both its `_id` and its seq may be reported for
         # either (the embedded store names the seq's index): every duplicate key is looked
         # up by `_id`.
