@@ -12,14 +12,14 @@ import random
 from typing import Any
 
 import pytest
-from pymongo.errors import BulkWriteError, NetworkTimeout
+from pymongo.errors import NetworkTimeout
 
 from nirvana.domain.chat.entities import Message
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.upgrade import SEQ_ORDER_ID
 from tests.support.chat_collections import SummaryClock
-from tests.support.chat_store import write
+from tests.support.chat_store import write, written
 from tests.support.people import two_chats
 
 
@@ -38,27 +38,18 @@ class RandomInsert:
             await write(docs)
             return
         if roll < 0.75:
-            await _write_what_it_may(docs)
+            await written(docs)
         elif roll < 0.9:
             self.held.append([dict(d) for d in docs])
         else:
-            await _write_what_it_may(self.rng.sample(docs, self.rng.randint(0, len(docs))))
+            await written(self.rng.sample(docs, self.rng.randint(0, len(docs))))
         raise NetworkTimeout("no answer")
 
     async def land(self) -> None:
         """The store gets to the held copies: what nothing took since lands as it was."""
         for docs in self.held:
-            await _write_what_it_may(docs)
+            await written(docs)
         self.held.clear()
-
-
-async def _write_what_it_may(docs: list[dict[str, Any]]) -> None:
-    """An unordered insert whose refusals (an _id or a seq taken since) nobody hears."""
-    if docs:
-        try:
-            await write(docs)
-        except BulkWriteError:
-            pass
 
 
 async def _stored(db: ChatCollections) -> list[dict[str, Any]]:
