@@ -43,7 +43,7 @@ class MongoChatStore:
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
                  summary_interval: float = 5.0, summary_share: float = 0.2,
                  summary_slices: int = 10, summary_clock: Callable[[], float] = time.monotonic,
-                 commit_spacing: float = 0.01, spacing_from: int = 8, max_inflight: int = 1,
+                 commit_spacing: float = 0.01, spacing_from: int = 16, max_inflight: int = 1,
                  insert: InsertMessages | None = None, own_connection: bool = False,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER,
                  db: ChatCollections | None = None,
