@@ -70,10 +70,10 @@ async def test_a_deposed_writers_insert_released_after_the_next_writer_committed
 async def test_the_store_refuses_a_deposed_writer_that_still_trusts_its_lease(
         services, chats, writers):
     """Its own clock not yet past the lease (the check passed before the pause): only the
-    store stands in the way, for every insert: messages, receipts, and a change's event. A
-    change's update is no insert: the deposed edit's text lands, unannounced (the known
-    limit, docs/cluster-chat.md). Three deposed processes, one write each: the first
-    refusal stops a writer, so its next writes would not reach the store at all."""
+    store stands in the way, for every write: messages, receipts, and a change, whose
+    update lands with its event or not at all. Three deposed processes, one write each:
+    the first refusal stops a writer, so its next writes would not reach the store at
+    all."""
     a, b, with_b, with_c = chats
     sending, marking, editing, following = (MongoChatStore() for _ in range(4))
     writers += [sending, marking, editing, following]
@@ -95,7 +95,7 @@ async def test_the_store_refuses_a_deposed_writer_that_still_trusts_its_lease(
     db = services.mongo[services.settings.mongodb_db]
     assert await db["chat_messages"].count_documents({"client_id": "refused"}) == 0
     assert await db["chat_events"].count_documents({}) == 0  # no edit event, no receipt
-    assert (await db["chat_messages"].find_one({"client_id": "first"}))["text"] == "edited"
+    assert (await db["chat_messages"].find_one({"client_id": "first"}))["text"] == "first"
     # The writer holding the lease goes on writing, in the conversation refused too.
     assert (await send(following, with_c, a, "next")).seq == 1
 

@@ -4,19 +4,22 @@ real MongoDB-wire store, the real PostgreSQL lease."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import asyncio
+from dataclasses import dataclass, replace
 
 import pytest
 from pymongo.errors import OperationFailure
 
 from nirvana.chat_writer_role import CHAT_WRITER
-from nirvana.domain.chat.entities import ReceiptKind
+from nirvana.domain.chat.entities import Conversation, ReceiptKind
 from nirvana.domain.chat.service import ChatService
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.changes import MongoChatChanges
 from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.erasure import MongoChatErasure
 from nirvana.storage.mongo.fence import FencedOutError, WriterFence
+from nirvana.storage.mongo.sends import insert_messages
 from nirvana.storage.postgres.chat_peers import PgChatPeers
 from nirvana.storage.postgres.leases import PgLeases
 from nirvana.wiring.instances import cluster_chat
@@ -182,3 +185,124 @@ async def test_a_refusal_episode_logs_one_warning(services, chats, writers, capl
     assert [r.getMessage() for r in warnings] == [
         "the store refused a chat write of this instance's (epoch 1): another instance is "
         "the chat writer now"]
+
+
+# -- a deposed writer's updates and deletes (fence.py `writes`) --------------------------
+
+async def everything(services) -> dict[str, list[dict]]:
+    """Every document of the Mongo database, by collection."""
+    db = services.mongo[services.settings.mongodb_db]
+    found: dict[str, list[dict]] = {}
+    for name in sorted(await db.list_collection_names()):
+        found[name] = sorted([d async for d in db[name].find({})], key=lambda d: str(d["_id"]))
+    return found
+
+
+@dataclass
+class World:
+    a: int
+    b: int
+    c: int
+    with_b: Conversation
+    group: Conversation
+
+
+CHANGES = {
+    "edit": lambda chat, store, w: chat.edit_message(w.a, w.with_b.id, 1, "edited"),
+    "delete for everyone": lambda chat, store, w: chat.delete_message(
+        w.a, w.with_b.id, 1, for_everyone=True),
+    "hide": lambda chat, store, w: chat.delete_message(w.b, w.with_b.id, 1,
+                                                       for_everyone=False),
+    "reaction": lambda chat, store, w: chat.react(w.b, w.with_b.id, 1, "👍"),
+    "member change": lambda chat, store, w: chat.add_members(w.a, w.group.id, [w.c]),
+    "read receipt": lambda chat, store, w: store.record_receipt(
+        w.with_b.id, w.b, ReceiptKind.READ, 1, tuple(w.with_b.member_ids)),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+async def test_a_deposed_writers_change_lands_whole_or_not_at_all(
+        services, chats, writers, change):
+    """Its lease still valid by its own clock, the next writer's fence already up: the
+    change's updates are refused with its event, and the store is as it was; the live
+    writer's same change lands."""
+    a, b, with_b, with_c = chats
+    c = next(m for m in with_c.member_ids if m != a)
+    await services.chat.send_message(a, with_b.id, client_id="m", text="m")
+    await services.chat.react(a, with_b.id, 1, "❤")  # an event with a copy of the message
+    group = await services.chat.create_group(a, "g", [b])
+    world = World(a, b, c, with_b, group)
+    await services.chat_store.summaries.flush()
+    old, new = MongoChatStore(), MongoChatStore()
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    await new.lead(lambda: True, 2)
+    before = await everything(services)
+    with pytest.raises(FencedOutError):
+        await CHANGES[change](chat_on(old, services), old, world)
+    assert await everything(services) == before
+    assert old.writer.stepped_down
+    assert await CHANGES[change](chat_on(new, services), new, world) is not None
+    assert await everything(services) != before
+
+
+async def test_a_deposed_writers_take_back_is_refused(services, chats, writers):
+    """A batch with a retry of a stored message takes back its other message of that
+    conversation (sends.py `_sort_out`). The next writer raises its fence between the
+    deposed writer's insert and its take-back: the delete is refused, the message stays
+    where the next writer loaded it, and the senders hear `unavailable`."""
+    a, b, with_b, _ = chats
+    await services.chat.send_message(a, with_b.id, client_id="old", text="old")
+    new = MongoChatStore()
+    insert = insert_messages(ChatCollections())
+
+    async def insert_then_deposed(docs) -> None:
+        try:
+            await insert(docs)  # lands before the fence; refuses the retry's duplicate
+        finally:
+            await new.lead(lambda: True, 2)
+
+    old = MongoChatStore(insert=insert_then_deposed)
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    answers = await asyncio.gather(old.append(draft(with_b, a, "old")),
+                                   old.append(draft(with_b, b, "n")), return_exceptions=True)
+    assert all(isinstance(x, FencedOutError) for x in answers)
+    assert (await stored(services, "n"))["seq"] == 3  # not taken back
+    # The live writer's take-back of the same shape lands: n2 is numbered again after n.
+    retry, n2 = await asyncio.gather(new.append(draft(with_b, a, "old")),
+                                     new.append(draft(with_b, b, "n2")))
+    assert retry[0].seq == 1 and not retry[1]
+    assert n2[0].seq == 4 and (await stored(services, "n2"))["seq"] == 4
+
+
+async def test_the_next_writer_waits_for_a_deposed_writers_open_transaction(
+        services, chats, writers):
+    """The store does not make a collMod wait for an open transaction that checked the
+    old fence: the next writer's lead does (fence.py `raise_to`), so the deposed write
+    lands before anything is loaded, or not at all."""
+    a, b, with_b, _ = chats
+    old, new = MongoChatStore(), MongoChatStore()
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    inside, release = asyncio.Event(), asyncio.Event()
+    states = ChatCollections().states
+
+    async def paused(session) -> None:
+        await states.update_one({"_id": with_b.id}, {"$set": {"probe": 1}}, session=session)
+        inside.set()
+        await release.wait()
+
+    write = asyncio.create_task(old.fence.writes(ChatCollections(), paused))
+    await inside.wait()
+    lead = asyncio.create_task(new.lead(lambda: True, 2))
+    await asyncio.sleep(0.5)
+    assert not lead.done()
+    release.set()
+    await write
+    await lead
+    assert (await states.find_one({"_id": with_b.id}))["probe"] == 1
+    with pytest.raises(FencedOutError):  # once the fence is up, the same write is refused
+        await old.fence.writes(ChatCollections(), lambda session: states.update_one(
+            {"_id": with_b.id}, {"$set": {"probe": 2}}, session=session))
+    assert (await states.find_one({"_id": with_b.id}))["probe"] == 1

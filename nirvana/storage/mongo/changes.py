@@ -37,11 +37,11 @@ class MongoChatChanges:
 
     async def _record(self, next_pos: Callable[[], int], planned: PlannedEvent,
                       conversation_id: str, actor_id: int, at: datetime,
-                      message: Message | None = None) -> ChatEvent:
+                      message: Message | None = None, *, session: Any = None) -> ChatEvent:
         event = ChatEvent(pos=next_pos(), type=planned.type, conversation_id=conversation_id,
                           actor_id=actor_id, audience=planned.audience, created_at=at,
                           data=planned.data, message=message)
-        await self._store.fence.insert_one(self._db.events, event_doc(event))
+        await self._store.fence.insert_one(self._db.events, event_doc(event), session)
         return event
 
     async def change_message(self, conversation_id: str, seq: int, actor_id: int,
@@ -59,41 +59,57 @@ class MongoChatChanges:
             planned = plan(message, conversation)
             if planned is None:
                 return message, conversation, None
+            # The change's writes land with its event or not at all (fence.py `writes`).
+            fenced = self._store.fence.writes
             if planned.hide_for is not None:
-                # Conditional, so hiding twice emits one event only.
-                done = await self._db.messages.update_one(
-                    {"_id": message.id, "hidden_for": {"$ne": planned.hide_for}},
-                    {"$push": {"hidden_for": planned.hide_for}})
-                if done.modified_count == 0:
-                    return message, conversation, None
-                message = dataclasses.replace(
+                hidden = dataclasses.replace(
                     message, hidden_for=(*message.hidden_for, planned.hide_for))
-                # The chat list shows the last message: hide it there too.
-                await self._db.states.update_one(
-                    {"_id": conversation_id, "last_message._id": message.id},
-                    {"$addToSet": {"last_message.hidden_for": planned.hide_for}})
+
+                async def hide(session: Any) -> ChatEvent | None:
+                    # Conditional, so hiding twice emits one event only.
+                    done = await self._db.messages.update_one(
+                        {"_id": message.id, "hidden_for": {"$ne": planned.hide_for}},
+                        {"$push": {"hidden_for": planned.hide_for}}, session=session)
+                    if done.modified_count == 0:
+                        return None
+                    # The chat list shows the last message: hide it there too.
+                    await self._db.states.update_one(
+                        {"_id": conversation_id, "last_message._id": message.id},
+                        {"$addToSet": {"last_message.hidden_for": planned.hide_for}},
+                        session=session)
+                    return await self._record(next_pos, planned.event, conversation_id,
+                                              actor_id, at, session=session)
+                event = await fenced(self._db, hide)
+                if event is None:
+                    return message, conversation, None
                 if conversation.last_message and conversation.last_message.id == message.id:
-                    conversation.last_message = message
-                event = await self._record(next_pos, planned.event, conversation_id,
-                                           actor_id, at)
-                return message, conversation, event
+                    conversation.last_message = hidden
+                return hidden, conversation, event
             new = planned.message
-            await self._db.messages.update_one({"_id": message.id},
-                                            {"$set": changed_fields(new)})
-            if new.deleted:
-                # Earlier events (edits, reactions) carry copies of the message for resume:
-                # deleted for everyone means gone from those too.
-                await self._db.events.update_many(
-                    {"message._id": message.id},
-                    {"$set": {"message.text": "", "message.attachments": [],
-                              "message.terms": [], "message.deleted": True}})
-            if conversation.last_message and conversation.last_message.id == message.id:
-                await self._db.states.update_one(
-                    {"_id": conversation_id, "last_message._id": message.id},
-                    {"$set": {"last_message": message_doc(new)}})
+            is_last = bool(conversation.last_message
+                           and conversation.last_message.id == message.id)
+
+            async def change(session: Any) -> ChatEvent:
+                await self._db.messages.update_one({"_id": message.id},
+                                                   {"$set": changed_fields(new)},
+                                                   session=session)
+                if new.deleted:
+                    # Earlier events (edits, reactions) carry copies of the message for
+                    # resume: deleted for everyone means gone from those too.
+                    await self._db.events.update_many(
+                        {"message._id": message.id},
+                        {"$set": {"message.text": "", "message.attachments": [],
+                                  "message.terms": [], "message.deleted": True}},
+                        session=session)
+                if is_last:
+                    await self._db.states.update_one(
+                        {"_id": conversation_id, "last_message._id": message.id},
+                        {"$set": {"last_message": message_doc(new)}}, session=session)
+                return await self._record(next_pos, planned.event, conversation_id,
+                                          actor_id, at, new, session=session)
+            event = await fenced(self._db, change)
+            if is_last:
                 conversation.last_message = new
-            event = await self._record(next_pos, planned.event, conversation_id, actor_id,
-                                       at, new)
             return new, conversation, event
         return await self._store.serialized(run, conversation_id=conversation_id)
 
@@ -110,16 +126,22 @@ class MongoChatChanges:
             conversation.members = planned.members
             for key, value in planned.info.items():
                 setattr(conversation, key, value)
-            # With the members, their marks: one added starts read up to now (the plan's).
-            await self._one_commit.write([
-                (self._db.conversations, [UpdateOne({"_id": conversation_id}, {"$set": {
-                    "members": [member_doc(m) for m in planned.members],
-                    "member_ids": [m.user_id for m in planned.members], **planned.info}})]),
-                (self._db.states, [UpdateOne({"_id": conversation_id},
-                                          {"$max": marks_of(planned.members)})])])
-            events = [await self._record(next_pos, e, conversation_id, actor_id, at)
-                      for e in planned.events]
-            return conversation, events
+
+            async def change(session: Any) -> list[ChatEvent]:
+                # With the members, their marks: one added starts read up to now (the
+                # plan's). One commit of their own, or the fence's transaction.
+                await self._one_commit.write([
+                    (self._db.conversations, [UpdateOne({"_id": conversation_id}, {"$set": {
+                        "members": [member_doc(m) for m in planned.members],
+                        "member_ids": [m.user_id for m in planned.members],
+                        **planned.info}})]),
+                    (self._db.states, [UpdateOne({"_id": conversation_id},
+                                              {"$max": marks_of(planned.members)})])],
+                    session=session)
+                return [await self._record(next_pos, e, conversation_id, actor_id, at,
+                                           session=session)
+                        for e in planned.events]
+            return conversation, await self._store.fence.writes(self._db, change)
         return await self._store.serialized(run, conversation_id=conversation_id)
 
     async def messages_for(self, user_id: int, conversation_id: str, *, before: int | None,

@@ -21,18 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from pymongo.errors import OperationFailure, WriteError
 
 from ...domain.errors import UnavailableError
 from .collections import ChatCollections
+from .one_commit import OneCommit
 
 log = logging.getLogger("nirvana.chat.store")
+T = TypeVar("T")
 
 FIELD = "epoch"
 FENCED_OUT = 121  # DocumentValidationFailure: the insert carried an older writer's epoch
 _NO_COLLECTION = 26
+_WRITE_CONFLICT = 112
 # collMod errors that mean this deployment cannot fence at all, whenever it is asked: a
 # user without the collMod action (13), a server without the command (115), a hosted
 # tier that refuses it (Atlas, 8000). The writer then stamps nothing and relies on its
@@ -76,21 +79,62 @@ class WriterFence:
         `command`); tests pass one that fails."""
         self.epoch: int | None = None
         self._command = command or (lambda database, cmd: database.command(cmd))
+        self._transactions = OneCommit()  # learns whether the server has transactions
 
     def stamp(self, doc: dict[str, Any]) -> dict[str, Any]:
         if self.epoch is not None:
             doc[FIELD] = self.epoch
         return doc
 
-    async def insert_one(self, coll: Any, doc: dict[str, Any]) -> None:
+    async def insert_one(self, coll: Any, doc: dict[str, Any], session: Any = None) -> None:
         """Insert `doc` stamped; a refusal by the fence raises FencedOutError. Only an
         insert's refusal means that: an update's 121 is some other validator's."""
         stamped = self.epoch
         try:
-            await coll.insert_one(self.stamp(doc))
+            await coll.insert_one(self.stamp(doc), session=session)
         except WriteError as exc:
             if is_fenced_out(exc.details or {}):
                 raise FencedOutError(stamped) from None
+            raise
+
+    async def writes(self, db: ChatCollections, work: Callable[[Any], Awaitable[T]]) -> T:
+        """`work(session)`, whose writes (updates and deletes too) land only while the fence
+        lets this epoch write: with instances, all in one transaction that first writes a
+        stamped barrier, so a refusal undoes them and raises FencedOutError. `work` passes
+        `session` to each write, and its inserts of events go through `insert_one`.
+
+        One process (nothing stamped) and a server without transactions (a standalone
+        mongod) run `work(None)`: writes as before, unfenced (docs/cluster-chat.md)."""
+        stamped = self.epoch
+        if stamped is None:
+            return await work(None)
+
+        async def fenced(session: Any) -> T:
+            if session is not None:
+                await self._barrier(db.events, stamped, session)
+            return await work(session)
+        return await self._transactions.run(db.events.database.client, fenced)
+
+    async def _barrier(self, events: Any, stamped: int, session: Any) -> None:
+        """The fence's check of a transaction: a stamped insert of the barrier (refused
+        below the fence), deleted again. `raise_to` writes the same `_id`: it waits for a
+        transaction that wrote it first, and one that began before it and writes it after
+        meets a write conflict. The first delete clears a barrier a raise left (its insert
+        landed after it gave up waiting)."""
+        try:
+            await events.delete_one({"_id": _BARRIER}, session=session)
+            await events.insert_one({"_id": _BARRIER, FIELD: stamped}, session=session)
+            await events.delete_one({"_id": _BARRIER}, session=session)
+        except WriteError as exc:
+            if is_fenced_out(exc.details or {}):
+                raise FencedOutError(stamped) from None
+            raise
+        except OperationFailure as exc:
+            if exc.code == _WRITE_CONFLICT:
+                # A raise of the fence wrote the barrier since this transaction began.
+                # Not taken as a refusal of this epoch (that would stop a writer that may
+                # still lead): the next write's barrier is refused if it is one.
+                raise FencedOutError() from None
             raise
 
     async def raise_to(self, db: ChatCollections, epoch: int) -> None:
@@ -135,3 +179,9 @@ class WriterFence:
             await asyncio.sleep(wait)
             for coll in fenced:
                 await coll.delete_one({"_id": _BARRIER})
+        # A fenced transaction (`writes`) checked the old fence when it wrote the barrier,
+        # and the store does not make a collMod wait for it: writing the barrier here
+        # waits for one still open (committed, its writes are in what the next load
+        # reads), and one that writes it later meets a conflict or the new fence.
+        await db.events.insert_one({"_id": _BARRIER, FIELD: epoch})
+        await db.events.delete_one({"_id": _BARRIER})

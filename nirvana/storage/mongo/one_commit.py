@@ -11,11 +11,12 @@ the plain bulk write instead, which is what it did before.
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from pymongo.errors import OperationFailure
 
 log = logging.getLogger("nirvana.storage")
+T = TypeVar("T")
 
 _ILLEGAL_OPERATION = 20  # "Transaction numbers are only allowed on a replica set member"
 
@@ -24,24 +25,35 @@ class OneCommit:
     def __init__(self) -> None:
         self.supported: bool | None = None  # learned at the first write
 
-    async def write(self, writes: Sequence[tuple[Any, list[Any]]]) -> None:
+    async def write(self, writes: Sequence[tuple[Any, list[Any]]], session: Any = None
+                    ) -> None:
         """`bulk_write` each (collection, operations) pair, all in one transaction when the
-        server has them. Atomic there: on an error nothing is written."""
+        server has them. Atomic there: on an error nothing is written. With `session`,
+        in the transaction the caller has open on it."""
+        async def bulk(session: Any) -> None:
+            for coll, ops in writes:
+                if ops:
+                    await coll.bulk_write(ops, ordered=False, session=session)
+        if session is not None:
+            await bulk(session)
+            return
+        await self.run(writes[0][0].database.client, bulk)
+
+    async def run(self, client: Any, work: Callable[[Any], Awaitable[T]]) -> T:
+        """`work(session)` in one transaction when the server has them, else `work(None)`
+        (its writes then commit one by one). Atomic there: on an error nothing is written.
+        A server without transactions refuses the first statement, so `work` must not
+        change anything outside the store before its first write."""
         if self.supported is not False:
-            client = writes[0][0].database.client
             try:
                 async with client.start_session() as session:
                     async with await session.start_transaction():
-                        for coll, ops in writes:
-                            if ops:
-                                await coll.bulk_write(ops, ordered=False, session=session)
+                        result = await work(session)
                 self.supported = True
-                return
+                return result
             except OperationFailure as exc:
                 if self.supported or exc.code != _ILLEGAL_OPERATION:
                     raise
                 log.info("the MongoDB server has no transactions: writing without them")
                 self.supported = False
-        for coll, ops in writes:
-            if ops:
-                await coll.bulk_write(ops, ordered=False)
+        return await work(None)

@@ -360,9 +360,11 @@ class SendCommitter:
                 if i not in failed and m.conversation_id not in retried_in]
 
     async def _take_back(self, positions: dict[str, int]) -> None:
-        """Delete these messages, each only if stored at the given position."""
-        await self._db.messages.delete_many(
-            {"$or": [{"_id": key, "pos": pos} for key, pos in positions.items()]})
+        """Delete these messages, each only if stored at the given position; with
+        instances, only while the fence lets this writer write (fence.py `writes`)."""
+        query = {"$or": [{"_id": key, "pos": pos} for key, pos in positions.items()]}
+        await self._writer_fence.writes(
+            self._db, lambda session: self._db.messages.delete_many(query, session=session))
 
     async def _stored_already(self, keys: Iterable[tuple[int, str]]
                               ) -> dict[tuple[int, str], Message]:
