@@ -1,6 +1,7 @@
-"""OneCommit against a server without transactions (a standalone mongod, which these tests
-cannot reach: the embedded server has transactions and is covered by the integration tests
-of the presence and summary writes)."""
+"""OneCommit, and the writer fence's transactions, against a server without transactions
+(a standalone mongod, which these tests cannot reach: the embedded server has transactions
+and is covered by the integration tests of the presence and summary writes and of the
+fence)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 import pytest
 from pymongo.errors import OperationFailure
 
+from nirvana.storage.mongo.fence import WriterFence
 from nirvana.storage.mongo.one_commit import OneCommit
 
 
@@ -54,3 +56,33 @@ async def test_other_failures_are_not_mistaken_for_missing_transactions():
     with pytest.raises(OperationFailure):
         await OneCommit().write([(coll, ["a"])])
     assert coll.written == []
+
+
+class ChatDb:
+    def __init__(self, client) -> None:
+        self.meta = Collection(client)
+
+
+async def test_fenced_writes_without_transactions_run_unfenced_and_stop_asking():
+    """Several instances on a standalone mongod: the writes go as before, unfenced."""
+    client = StandaloneClient()
+    fence = WriterFence()
+    fence.epoch = 3
+    sessions = []
+
+    async def work(session):
+        sessions.append(session)
+        return "written"
+    assert await fence.writes(ChatDb(client), work) == "written"
+    assert await fence.writes(ChatDb(client), work) == "written"
+    assert sessions == [None, None] and client.sessions == 1
+
+
+async def test_one_process_opens_no_transaction_for_its_writes():
+    client = StandaloneClient()
+    sessions = []
+
+    async def work(session):
+        sessions.append(session)
+    await WriterFence().writes(ChatDb(client), work)
+    assert sessions == [None] and client.sessions == 0

@@ -23,6 +23,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, TypeVar
 
+from pymongo import WriteConcern
 from pymongo.errors import OperationFailure, WriteError
 
 from ...domain.errors import UnavailableError
@@ -43,6 +44,7 @@ _WRITE_CONFLICT = 112
 # connection) fails the lead: the role releases the lease and tries again.
 _CANNOT_FENCE = {13: "Unauthorized", 115: "CommandNotSupported", 8000: "AtlasError"}
 _BARRIER = "writer-fence-barrier"  # an _id no document has: the delete only waits its turn
+TOKEN = "writer-fence"  # chat_meta: the epoch the fence stands at, for transactions
 # How long the embedded store is given to bring an insert it began before the fence to
 # its collection's lock (see `raise_to`).
 SETTLE = 0.2
@@ -111,31 +113,27 @@ class WriterFence:
 
         async def fenced(session: Any) -> T:
             if session is not None:
-                await self._barrier(db.events, stamped, session)
+                await self._check(db.meta, stamped, session)
             return await work(session)
-        return await self._transactions.run(db.events.database.client, fenced)
+        return await self._transactions.run(db.meta.database.client, fenced)
 
-    async def _barrier(self, events: Any, stamped: int, session: Any) -> None:
-        """The fence's check of a transaction: a stamped insert of the barrier (refused
-        below the fence), deleted again. `raise_to` writes the same `_id`: it waits for a
-        transaction that wrote it first, and one that began before it and writes it after
-        meets a write conflict. The first delete clears a barrier a raise left (its insert
-        landed after it gave up waiting)."""
+    async def _check(self, meta: Any, stamped: int, session: Any) -> None:
+        """The fence's check of a transaction, its first write: the token's epoch must not
+        be above ours. A write (a count), not a read: `raise_to` writes the token too, so
+        it waits for a transaction that wrote it first, and a transaction that writes it
+        after a raise it began before meets a write conflict."""
         try:
-            await events.delete_one({"_id": _BARRIER}, session=session)
-            await events.insert_one({"_id": _BARRIER, FIELD: stamped}, session=session)
-            await events.delete_one({"_id": _BARRIER}, session=session)
-        except WriteError as exc:
-            if is_fenced_out(exc.details or {}):
-                raise FencedOutError(stamped) from None
-            raise
+            done = await meta.update_one({"_id": TOKEN, FIELD: {"$lte": stamped}},
+                                         {"$inc": {"transactions": 1}}, session=session)
         except OperationFailure as exc:
             if exc.code == _WRITE_CONFLICT:
-                # A raise of the fence wrote the barrier since this transaction began.
-                # Not taken as a refusal of this epoch (that would stop a writer that may
-                # still lead): the next write's barrier is refused if it is one.
+                # A raise wrote the token since this transaction began. Not taken as a
+                # refusal of this epoch (that would stop a writer that may still lead):
+                # the next write's check is refused if it is one.
                 raise FencedOutError() from None
             raise
+        if done.matched_count == 0:
+            raise FencedOutError(stamped)
 
     async def raise_to(self, db: ChatCollections, epoch: int) -> None:
         """Refuse, from now on, every insert stamped below `epoch`; stamp ours with it.
@@ -179,9 +177,10 @@ class WriterFence:
             await asyncio.sleep(wait)
             for coll in fenced:
                 await coll.delete_one({"_id": _BARRIER})
-        # A fenced transaction (`writes`) checked the old fence when it wrote the barrier,
-        # and the store does not make a collMod wait for it: writing the barrier here
-        # waits for one still open (committed, its writes are in what the next load
-        # reads), and one that writes it later meets a conflict or the new fence.
-        await db.events.insert_one({"_id": _BARRIER, FIELD: epoch})
-        await db.events.delete_one({"_id": _BARRIER})
+        # The same for transactions (`writes`), which check the token: the embedded store
+        # does not make a collMod wait for one still open (it keeps the validator its
+        # snapshot saw), but this write waits for one that wrote the token (committed,
+        # its writes are in what the next load reads), and one that writes it later
+        # meets a conflict or this epoch.
+        await db.meta.with_options(write_concern=WriteConcern(w="majority")).update_one(
+            {"_id": TOKEN}, {"$set": {FIELD: epoch}}, upsert=True)
