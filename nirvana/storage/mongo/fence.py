@@ -7,14 +7,19 @@ epoch. A writer paused past its lease whose insert leaves the process after the 
 writer took over is then refused by the store (code 121), however the pause fell: the next
 writer loads positions and seqs only once its fence is up, so an insert it does not see is
 refused (save one the embedded store began before the fence and was slow to bring to its
-lock, or a chunk of a big insert split around it). Only inserts are fenced: a deposed
-writer's late updates and deletes (an edit, a take-back, a move to a fresh position) still
-land. Why this and not a unique `pos` index, and that known limit: docs/cluster-chat.md
-("The fence the store enforces").
+lock, or a chunk of a big insert split around it).
 
-One process (no REDIS_URL) stamps nothing, and the validator lets unstamped documents
-through: only such a process writes them, and it never runs beside instances
-(instance_guard.py). A database that never had instances has no validator at all.
+Updates and deletes (a change, a receipt's mark, a take-back) pass no validator, so they
+run in one transaction whose first write checks a token in chat_meta against the epoch
+(`writes`): they land only if it is not above this writer's, and the next writer's raise
+writes that token too, so it waits for such a transaction still open and a later one is
+refused. A server without transactions (a standalone mongod) writes them unfenced, as
+before. docs/cluster-chat.md ("The fence the store enforces") says why this shape and what
+is left.
+
+One process (no REDIS_URL) stamps nothing, opens no transaction, and the validator lets
+unstamped documents through: only such a process writes them, and it never runs beside
+instances (instance_guard.py). A database that never had instances has no validator at all.
 """
 
 from __future__ import annotations
@@ -101,9 +106,10 @@ class WriterFence:
 
     async def writes(self, db: ChatCollections, work: Callable[[Any], Awaitable[T]]) -> T:
         """`work(session)`, whose writes (updates and deletes too) land only while the fence
-        lets this epoch write: with instances, all in one transaction that first writes a
-        stamped barrier, so a refusal undoes them and raises FencedOutError. `work` passes
-        `session` to each write, and its inserts of events go through `insert_one`.
+        lets this epoch write: with instances, all in one transaction that first checks
+        the fence's token (`_check`), so a refusal undoes them and raises FencedOutError.
+        `work` passes `session` to each write, and its inserts of events go through
+        `insert_one`.
 
         One process (nothing stamped) and a server without transactions (a standalone
         mongod) run `work(None)`: writes as before, unfenced (docs/cluster-chat.md)."""

@@ -5,7 +5,8 @@ run durable (`--sync-on-commit`), fsyncs each commit. Summary flushes and last_s
 are bulk writes of hundreds of updates, so they cost hundreds of fsyncs, and every other
 write queued behind them; as one transaction they take half the time (docs/performance.md).
 A server that refuses transactions (a standalone mongod, reached through MONGODB_URL) gets
-the plain bulk write instead, which is what it did before.
+the plain bulk write instead, which is what it did before. `run` is the same for any
+writes: the chat writer's fence runs its transactions through it (fence.py `writes`).
 """
 
 from __future__ import annotations
