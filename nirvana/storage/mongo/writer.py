@@ -345,8 +345,8 @@ class ChatWriter:
             await self._sends.commit(sends, fence=lambda: _fence(self.may_commit))
         for item in batch:
             # Checked again before each: a refusal earlier in this batch stopped this
-            # writer, and without instances' transactions (a store that has none) a
-            # receipt's or change's update is not fenced by the store.
+            # writer, and a receipt's mark (and, on a store without transactions, a
+            # change's update) is not fenced by the store.
             _fence(self.may_commit)
             if isinstance(item, Mark):
                 await self._commit_mark(item)
@@ -360,26 +360,22 @@ class ChatWriter:
             raise_to = {field_name: mark.seq}
             if mark.kind is ReceiptKind.READ:  # read implies delivered
                 raise_to[mark_field(mark.user_id, "delivered")] = mark.seq
-
-            async def write(session: Any) -> Receipt | None:
-                # Conditional, so a lower or equal mark changes nothing and emits no event.
-                # `$not $gte` rather than `$lt`: it also matches a mark not stored yet.
-                updated = await self._db.states.update_one(
-                    {"_id": mark.conversation_id, field_name: {"$not": {"$gte": mark.seq}}},
-                    {"$max": raise_to}, session=session)
-                if updated.modified_count == 0:
-                    return None
-                receipt = Receipt(self._positions.allocate(), mark.conversation_id,
-                                  mark.user_id, mark.kind, mark.seq, mark.audience)
-                await self._fence.insert_one(
-                    self._db.events, receipt_doc(receipt, datetime.now().astimezone()),
-                    session)
-                return receipt
-            # The mark lands with its receipt event or not at all (fence.py `writes`).
-            receipt = await self._fence.writes(self._db, write)
-            if receipt is None:
+            # Not in the fence's transaction (fence.py `writes`): a mark only rises, and
+            # the reader really reached it, so a deposed writer's late `$max` is true; only its
+            # event is refused (others see the mark on their next read). It also keeps the
+            # most frequent write off the transaction path (docs/performance.md).
+            # Conditional, so a lower or equal mark changes nothing and emits no event.
+            # `$not $gte` rather than `$lt`: it also matches a mark not stored yet.
+            updated = await self._db.states.update_one(
+                {"_id": mark.conversation_id, field_name: {"$not": {"$gte": mark.seq}}},
+                {"$max": raise_to})
+            if updated.modified_count == 0:
                 resolve(mark.future, None)
                 return
+            receipt = Receipt(self._positions.allocate(), mark.conversation_id, mark.user_id,
+                              mark.kind, mark.seq, mark.audience)
+            await self._fence.insert_one(
+                self._db.events, receipt_doc(receipt, datetime.now().astimezone()))
             self._positions.stored(receipt.pos)
             resolve(mark.future, receipt)
         except Exception as exc:
