@@ -5,6 +5,8 @@ real MongoDB-wire store, the real PostgreSQL lease."""
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
 from dataclasses import dataclass, replace
 
 import pytest
@@ -18,7 +20,7 @@ from nirvana.storage.mongo.changes import MongoChatChanges
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.erasure import MongoChatErasure
-from nirvana.storage.mongo.fence import FencedOutError, WriterFence
+from nirvana.storage.mongo.fence import TAKEOVER_WAIT, FencedOutError, WriterFence
 from nirvana.storage.mongo.sends import insert_messages
 from nirvana.storage.postgres.chat_peers import PgChatPeers
 from nirvana.storage.postgres.leases import PgLeases
@@ -215,8 +217,6 @@ CHANGES = {
                                                        for_everyone=False),
     "reaction": lambda chat, store, w: chat.react(w.b, w.with_b.id, 1, "👍"),
     "member change": lambda chat, store, w: chat.add_members(w.a, w.group.id, [w.c]),
-    "read receipt": lambda chat, store, w: store.record_receipt(
-        w.with_b.id, w.b, ReceiptKind.READ, 1, tuple(w.with_b.member_ids)),
 }
 
 
@@ -244,6 +244,29 @@ async def test_a_deposed_writers_change_lands_whole_or_not_at_all(
     assert old.writer.stepped_down
     assert await CHANGES[change](chat_on(new, services), new, world) is not None
     assert await everything(services) != before
+
+
+async def test_a_deposed_writers_receipt_event_is_refused_its_mark_may_land(
+        services, chats, writers):
+    """Receipts are not in the fence's transaction (writer.py `_commit_mark`): the deposed
+    writer's raised mark lands, which is true (a mark only rises, and the reader reached
+    it), and only its event is refused: others see the mark on their next read, not live."""
+    a, b, with_b, _ = chats
+    await services.chat.send_message(a, with_b.id, client_id="m", text="m")
+    old, new = MongoChatStore(), MongoChatStore()
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    await new.lead(lambda: True, 2)
+    with pytest.raises(FencedOutError):
+        await old.record_receipt(with_b.id, b, ReceiptKind.READ, 1, tuple(with_b.member_ids))
+    assert old.writer.stepped_down
+    db = services.mongo[services.settings.mongodb_db]
+    assert await db["chat_events"].count_documents({}) == 0
+    marks = (await ChatCollections().states.find_one({"_id": with_b.id}))["marks"]
+    assert marks[str(b)]["read"] == 1
+    # The live writer's same receipt changes nothing: the mark is there already.
+    assert await new.record_receipt(with_b.id, b, ReceiptKind.READ, 1,
+                                    tuple(with_b.member_ids)) is None
 
 
 async def test_a_deposed_writers_take_back_is_refused(services, chats, writers):
@@ -306,3 +329,115 @@ async def test_the_next_writer_waits_for_a_deposed_writers_open_transaction(
         await old.fence.writes(ChatCollections(), lambda session: states.update_one(
             {"_id": with_b.id}, {"$set": {"probe": 2}}, session=session))
     assert (await states.find_one({"_id": with_b.id}))["probe"] == 1
+
+
+# -- a deposed writer's transaction left open (fence.py `_write_token`) -------------------
+
+HOLDER = r"""
+import asyncio, sys
+from pymongo import AsyncMongoClient
+async def main(url, name, states, conversation):
+    client = AsyncMongoClient(url)
+    db = client[name]
+    session = client.start_session()
+    await session.start_transaction()
+    # The fence's check at epoch 1 (fence.py `_check`), then a write of the change.
+    done = await db.chat_meta.update_one({"_id": "writer-fence", "epoch": {"$lte": 1}},
+                                         {"$inc": {"transactions": 1}}, session=session)
+    assert done.matched_count == 1
+    await db[states].update_one({"_id": conversation}, {"$set": {"probe": 1}},
+                                session=session)
+    print("open", flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_a_writer_killed_inside_its_transaction_does_not_block_the_next(
+        services, server_urls, chats, writers, caplog):
+    """A writer killed (SIGKILL) inside a fenced transaction leaves it open, and the
+    embedded store never ends it: the next writer's lead ends it after TAKEOVER_WAIT, the
+    open transaction's write is gone, and a later write of the old epoch is refused."""
+    _, _, with_b, _ = chats
+    old, new = MongoChatStore(), MongoChatStore()
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    states = ChatCollections().states
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLDER, server_urls[1], services.settings.mongodb_db,
+        states.name, with_b.id, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert (await asyncio.wait_for(holder.stdout.readline(), 20)).strip() == b"open"
+    finally:
+        holder.kill()
+        await holder.wait()
+    started = time.monotonic()
+    await asyncio.wait_for(new.lead(lambda: True, 2), 10)
+    assert time.monotonic() - started < 5  # TAKEOVER_WAIT and the fence's SETTLE
+    assert "probe" not in await states.find_one({"_id": with_b.id})
+    assert any("ending the store's sessions" in r.getMessage() for r in caplog.records)
+    with pytest.raises(FencedOutError):
+        await old.fence.writes(ChatCollections(), lambda session: states.update_one(
+            {"_id": with_b.id}, {"$set": {"probe": 2}}, session=session))
+    assert "probe" not in await states.find_one({"_id": with_b.id})
+
+
+async def paused_inside(store: MongoChatStore, conversation_id: str):
+    """`store`'s fenced write, paused inside its transaction (after the check and one
+    update) until the returned event is set: a writer paused (SIGSTOP) in the middle."""
+    inside, release = asyncio.Event(), asyncio.Event()
+    states = ChatCollections().states
+
+    async def paused(session) -> None:
+        await states.update_one({"_id": conversation_id}, {"$set": {"probe": 1}},
+                                session=session)
+        inside.set()
+        await release.wait()
+        await states.update_one({"_id": conversation_id}, {"$set": {"after": 1}},
+                                session=session)
+
+    write = asyncio.create_task(store.fence.writes(ChatCollections(), paused))
+    await inside.wait()
+    return write, release
+
+
+async def test_a_writer_paused_inside_its_transaction_wakes_refused(
+        services, chats, writers):
+    """Paused past TAKEOVER_WAIT: the next writer ends its transaction and leads; woken,
+    the paused writer's write is refused (unavailable), never acknowledged, and nothing of
+    it is stored."""
+    _, _, with_b, _ = chats
+    old, new = MongoChatStore(), MongoChatStore()
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    write, release = await paused_inside(old, with_b.id)
+    await asyncio.wait_for(new.lead(lambda: True, 2), 10)
+    release.set()
+    with pytest.raises(FencedOutError):
+        await write
+    state = await ChatCollections().states.find_one({"_id": with_b.id})
+    assert "probe" not in state and "after" not in state
+
+
+async def test_a_takeover_that_may_not_end_sessions_keeps_waiting(
+        services, chats, writers, caplog):
+    """A MongoDB user without killAnySession (13): the lead keeps waiting for the open
+    transaction (MongoDB ends one idle for 60 s), here until the paused writer commits."""
+    _, _, with_b, _ = chats
+
+    async def command(database, cmd):
+        if "killAllSessions" in cmd:
+            raise OperationFailure("not authorized on admin", code=13)
+        return await database.command(cmd)
+    old, new = MongoChatStore(), MongoChatStore(fence=WriterFence(command))
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    write, release = await paused_inside(old, with_b.id)
+    lead = asyncio.create_task(new.lead(lambda: True, 2))
+    await asyncio.sleep(TAKEOVER_WAIT + 0.5)
+    assert not lead.done()
+    assert any("cannot end the store's sessions" in r.getMessage() for r in caplog.records)
+    release.set()
+    await write  # committed before the token's write: loaded by the next writer
+    await asyncio.wait_for(lead, 10)
+    assert (await ChatCollections().states.find_one({"_id": with_b.id}))["after"] == 1

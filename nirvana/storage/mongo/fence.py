@@ -9,11 +9,17 @@ writer loads positions and seqs only once its fence is up, so an insert it does 
 refused (save one the embedded store began before the fence and was slow to bring to its
 lock, or a chunk of a big insert split around it).
 
-Updates and deletes (a change, a receipt's mark, a take-back) pass no validator, so they
-run in one transaction whose first write checks a token in chat_meta against the epoch
-(`writes`): they land only if it is not above this writer's, and the next writer's raise
-writes that token too, so it waits for such a transaction still open and a later one is
-refused. A server without transactions (a standalone mongod) writes them unfenced, as
+Updates and deletes (a change, a take-back) pass no validator, so they run in one
+transaction whose first write checks a token in chat_meta against the epoch (`writes`):
+they land only if it is not above this writer's, and the next writer's raise writes that
+token too, so it waits for such a transaction still open and a later one is refused. It
+waits TAKEOVER_WAIT at most, then ends every session's transaction (`killAllSessions`, of
+the user it connects as): a writer killed inside one leaves it open, and the embedded store
+never ends it. Without the privilege (13 on MongoDB) it keeps waiting: MongoDB aborts a
+transaction idle for 60 s itself. A receipt's mark is not in a transaction: a mark only
+rises and is true when written, so a deposed writer's late one is harmless, and receipts,
+the most frequent write, stay off the transaction's cost; only their event is fenced (an
+insert). A server without transactions (a standalone mongod) writes updates unfenced, as
 before. docs/cluster-chat.md ("The fence the store enforces") says why this shape and what
 is left.
 
@@ -42,6 +48,8 @@ FIELD = "epoch"
 FENCED_OUT = 121  # DocumentValidationFailure: the insert carried an older writer's epoch
 _NO_COLLECTION = 26
 _WRITE_CONFLICT = 112
+_NO_SUCH_TRANSACTION = 251  # its transaction was ended (killAllSessions) before this
+_INTERRUPTED = 11601  # MongoDB: a statement running when its session was killed
 # collMod errors that mean this deployment cannot fence at all, whenever it is asked: a
 # user without the collMod action (13), a server without the command (115), a hosted
 # tier that refuses it (Atlas, 8000). The writer then stamps nothing and relies on its
@@ -53,6 +61,11 @@ TOKEN = "writer-fence"  # chat_meta: the epoch the fence stands at, for transact
 # How long the embedded store is given to bring an insert it began before the fence to
 # its collection's lock (see `raise_to`).
 SETTLE = 0.2
+# How long a takeover waits for a transaction holding the token before it ends every
+# session's (`_write_token`): the fence's transactions are a few statements, so one still
+# open after a second is a writer killed or paused inside it, or a store too slow to write.
+TAKEOVER_WAIT = 1.0
+_UNAUTHORIZED = 13
 
 
 def validator(epoch: int) -> dict[str, Any]:
@@ -65,6 +78,17 @@ def validator(epoch: int) -> dict[str, Any]:
 def is_fenced_out(error: dict[str, Any]) -> bool:
     """A write error of a document the fence refused."""
     return error.get("code") == FENCED_OUT
+
+
+def aborted(exc: OperationFailure) -> bool:
+    """Whether the store says it ended the transaction `exc` came from uncommitted: ended
+    by `killAllSessions` (a statement or the commit of it answers NoSuchTransaction; on
+    MongoDB one running then, Interrupted), or any error labelled transient (a write
+    conflict). Not when the commit's outcome is unknown: then it may have landed."""
+    if exc.has_error_label("UnknownTransactionCommitResult"):
+        return False
+    return (exc.code in (_WRITE_CONFLICT, _NO_SUCH_TRANSACTION, _INTERRUPTED)
+            or exc.has_error_label("TransientTransactionError"))
 
 
 class FencedOutError(UnavailableError):
@@ -82,8 +106,8 @@ class WriterFence:
 
     def __init__(self, command: Callable[[Any, dict[str, Any]], Awaitable[Any]] | None = None
                  ) -> None:
-        """`command(database, command)` runs a collMod (default: the database's own
-        `command`); tests pass one that fails."""
+        """`command(database, command)` runs a collMod or `killAllSessions` (default: the
+        database's own `command`); tests pass one that fails."""
         self.epoch: int | None = None
         self._command = command or (lambda database, cmd: database.command(cmd))
         self._transactions = OneCommit()  # learns whether the server has transactions
@@ -121,7 +145,16 @@ class WriterFence:
             if session is not None:
                 await self._check(db.meta, stamped, session)
             return await work(session)
-        return await self._transactions.run(db.meta.database.client, fenced)
+        try:
+            return await self._transactions.run(db.meta.database.client, fenced)
+        except OperationFailure as exc:
+            if not aborted(exc):
+                raise
+            # Ended by the store, most often by a takeover's `_end_transactions` (this
+            # writer was paused inside it, or is being deposed): nothing of it landed, and
+            # the sender may retry. Not taken as a refusal of this epoch (that would stop a
+            # writer that may still lead): the next write's check says whether it is one.
+            raise FencedOutError() from None
 
     async def _check(self, meta: Any, stamped: int, session: Any) -> None:
         """The fence's check of a transaction, its first write: the token's epoch must not
@@ -188,5 +221,54 @@ class WriterFence:
         # snapshot saw), but this write waits for one that wrote the token (committed,
         # its writes are in what the next load reads), and one that writes it later
         # meets a conflict or this epoch.
-        await db.meta.with_options(write_concern=WriteConcern(w="majority")).update_one(
-            {"_id": TOKEN}, {"$set": {FIELD: epoch}}, upsert=True)
+        await self._write_token(db.meta, epoch)
+
+    async def _write_token(self, meta: Any, epoch: int) -> None:
+        """Set the token to `epoch`, waiting at most TAKEOVER_WAIT for a transaction that
+        wrote it first, then ending every session's transaction (`_end_transactions`):
+        a writer killed inside one (kill -9) leaves it open, and the embedded store never
+        ends it, so without this no later writer could ever take over. The write is still
+        bounded by the store timeout, like every store call: a raise that fails fails the
+        lead, and the role gives the lease back and tries again."""
+        def token() -> Awaitable[Any]:
+            return meta.with_options(write_concern=WriteConcern(w="majority")).update_one(
+                {"_id": TOKEN}, {"$set": {FIELD: epoch}}, upsert=True)
+        write = asyncio.ensure_future(token())
+        try:
+            done, _ = await asyncio.wait({write}, timeout=TAKEOVER_WAIT)
+            if done:
+                await write
+                return
+            await self._end_transactions(meta.database.client, epoch)
+            try:
+                await write
+            except OperationFailure:
+                # MongoDB kills our own waiting write with the sessions (Interrupted); the
+                # embedded store lets it finish. Written again, with the transaction it
+                # waited for ended, it does not wait.
+                await token()
+        finally:
+            write.cancel()
+
+    async def _end_transactions(self, client: Any, epoch: int) -> None:
+        """`killAllSessions` of the user this process connects as (every user on a store
+        without authentication, the embedded one): it aborts the open transaction the
+        token waits for. Every instance connects as that user, so their transactions open
+        at this moment (presence and summary flushes, a deposed writer's fenced writes)
+        fail once and are not committed: each is retried or refused (docs/cluster-chat.md,
+        "The fence the store enforces")."""
+        status = await client.admin.command({"connectionStatus": 1})
+        users = [{"user": u["user"], "db": u["db"]}
+                 for u in status.get("authInfo", {}).get("authenticatedUsers", [])]
+        log.warning("the chat writer fence's token waited %.0f s for another client's "
+                    "transaction (a writer killed or paused inside one?): ending the "
+                    "store's sessions to take over at epoch %d", TAKEOVER_WAIT, epoch)
+        try:
+            await self._command(client.admin, {"killAllSessions": users})
+        except OperationFailure as exc:
+            if exc.code != _UNAUTHORIZED:
+                raise
+            # Only the wait is lost: MongoDB aborts a transaction idle for 60 s itself
+            # (transactionLifetimeLimitSeconds), within a few tries to lead.
+            log.warning("cannot end the store's sessions (Unauthorized: the user lacks "
+                        "killAnySession); waiting for the transaction to end")
