@@ -360,8 +360,8 @@ class ChatWriter:
             raise_to = {field_name: mark.seq}
             if mark.kind is ReceiptKind.READ:  # read implies delivered
                 raise_to[mark_field(mark.user_id, "delivered")] = mark.seq
-            # Not in the fence's transaction (fence.py `writes`): a mark only rises, and
-            # the reader really reached it, so a deposed writer's late `$max` is true; only its
+            # Not in the fence's transaction (fence.py `writes`): a mark only rises, and the
+            # reader really reached it, so a deposed writer's late `$max` is true; only its
             # event is refused (others see the mark on their next read). It also keeps the
             # most frequent write off the transaction path (docs/performance.md).
             # Conditional, so a lower or equal mark changes nothing and emits no event.
