@@ -12,11 +12,11 @@ lock, or a chunk of a big insert split around it).
 Updates and deletes (a change, a take-back) pass no validator, so they run in one
 transaction whose first write checks a token in chat_meta against the epoch (`writes`):
 they land only if it is not above this writer's, and the next writer's raise writes that
-token too, so it waits for such a transaction still open and a later one is refused. It
-waits TAKEOVER_WAIT at most, then ends every session's transaction (`killAllSessions`, of
-the user it connects as): a writer killed inside one leaves it open, and the embedded store
-never ends it. Without the privilege (13 on MongoDB) it keeps waiting: MongoDB aborts a
-transaction idle for 60 s itself. A receipt's mark is not in a transaction: a mark only
+token too, so it waits for such a transaction still open and a later one is refused. A
+writer killed inside one leaves it open, and the embedded store never ends it: after
+TAKEOVER_WAIT the raise ends the embedded store's sessions' transactions
+(`killAllSessions`, of the user it connects as). On MongoDB it keeps waiting: MongoDB
+aborts a transaction 60 s after it began (`transactionLifetimeLimitSeconds`). A receipt's mark is not in a transaction: a mark only
 rises and is true when written, so a deposed writer's late one is harmless, and receipts,
 the most frequent write, stay off the transaction's cost; only their event is fenced (an
 insert). A server without transactions (a standalone mongod) writes updates unfenced, as
@@ -106,8 +106,9 @@ class WriterFence:
 
     def __init__(self, command: Callable[[Any, dict[str, Any]], Awaitable[Any]] | None = None
                  ) -> None:
-        """`command(database, command)` runs a collMod or `killAllSessions` (default: the
-        database's own `command`); tests pass one that fails."""
+        """`command(database, command)` runs a collMod, `buildInfo` or `killAllSessions`
+        (default: the database's own `command`); tests pass one that fails or answers as
+        MongoDB."""
         self.epoch: int | None = None
         self._command = command or (lambda database, cmd: database.command(cmd))
         self._transactions = OneCommit()  # learns whether the server has transactions
@@ -181,6 +182,14 @@ class WriterFence:
         lease table started over must not lock its writer out), and a writer deposed
         before its own `raise_to` answered only lowers it to an epoch whose holder, past
         its lease by then, commits nothing more (chat_writer_role.py)."""
+        # The token first (`writes`' transactions check it): it waits for a transaction
+        # still open that checked the old one (committed, its writes are in what the next
+        # load reads; the embedded store does not make a collMod wait for it, as it keeps
+        # the validator its snapshot saw), and one that checks it later meets a conflict
+        # or this epoch. Before the collMods: on MongoDB a collMod waits for the
+        # collection's exclusive lock, which a dead writer's open transaction would hold
+        # until MongoDB ends it, and `_write_token` is what ends it sooner.
+        await self._write_token(db.meta, epoch)
         fenced = (db.messages, db.events)
         # Majority: a fence only the old primary had would be rolled back by a failover.
         concern = {"w": "majority"}
@@ -216,18 +225,13 @@ class WriterFence:
             await asyncio.sleep(wait)
             for coll in fenced:
                 await coll.delete_one({"_id": _BARRIER})
-        # The same for transactions (`writes`), which check the token: the embedded store
-        # does not make a collMod wait for one still open (it keeps the validator its
-        # snapshot saw), but this write waits for one that wrote the token (committed,
-        # its writes are in what the next load reads), and one that writes it later
-        # meets a conflict or this epoch.
-        await self._write_token(db.meta, epoch)
 
     async def _write_token(self, meta: Any, epoch: int) -> None:
-        """Set the token to `epoch`, waiting at most TAKEOVER_WAIT for a transaction that
-        wrote it first, then ending every session's transaction (`_end_transactions`):
-        a writer killed inside one (kill -9) leaves it open, and the embedded store never
-        ends it, so without this no later writer could ever take over. The write is still
+        """Set the token to `epoch`, waiting TAKEOVER_WAIT for a transaction that wrote it
+        first, then, on the embedded store, ending every session's transaction
+        (`_end_transactions`): a writer killed inside one (kill -9) leaves it open, and
+        the embedded store never ends it, so without this no later writer could ever take
+        over. The write is still
         bounded by the store timeout, like every store call: a raise that fails fails the
         lead, and the role gives the lease back and tries again."""
         def token() -> Awaitable[Any]:
@@ -251,12 +255,22 @@ class WriterFence:
             write.cancel()
 
     async def _end_transactions(self, client: Any, epoch: int) -> None:
-        """`killAllSessions` of the user this process connects as (every user on a store
-        without authentication, the embedded one): it aborts the open transaction the
+        """On the embedded store, `killAllSessions` of the user this process connects as
+        (every user on one without authentication): it aborts the open transaction the
         token waits for. Every instance connects as that user, so their transactions open
         at this moment (presence and summary flushes, a deposed writer's fenced writes)
         fail once and are not committed: each is retried or refused (docs/cluster-chat.md,
-        "The fence the store enforces")."""
+        "The fence the store enforces"). Not on MongoDB, which ends a transaction 60 s
+        after it began by itself, and where a kill would also interrupt every running
+        operation of that user (an erasure's `update_many` half done, another
+        application's sessions on a server without authentication)."""
+        build = await self._command(client.admin, {"buildInfo": 1})
+        if "secantusVersion" not in build:
+            log.warning("the chat writer fence's token waited %.0f s for another client's "
+                        "transaction (a writer killed or paused inside one?): waiting for "
+                        "MongoDB to end it (60 s after it began) to take over at epoch %d",
+                        TAKEOVER_WAIT, epoch)
+            return
         status = await client.admin.command({"connectionStatus": 1})
         users = [{"user": u["user"], "db": u["db"]}
                  for u in status.get("authInfo", {}).get("authenticatedUsers", [])]
@@ -268,7 +282,6 @@ class WriterFence:
         except OperationFailure as exc:
             if exc.code != _UNAUTHORIZED:
                 raise
-            # Only the wait is lost: MongoDB aborts a transaction idle for 60 s itself
-            # (transactionLifetimeLimitSeconds), within a few tries to lead.
+            # Only the wait is lost, until the holder commits or the store ends it.
             log.warning("cannot end the store's sessions (Unauthorized: the user lacks "
                         "killAnySession); waiting for the transaction to end")
