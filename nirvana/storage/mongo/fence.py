@@ -231,9 +231,9 @@ class WriterFence:
         first, then, on the embedded store, ending every session's transaction
         (`_end_transactions`): a writer killed inside one (kill -9) leaves it open, and
         the embedded store never ends it, so without this no later writer could ever take
-        over. The write is still
-        bounded by the store timeout, like every store call: a raise that fails fails the
-        lead, and the role gives the lease back and tries again."""
+        over. The write is still bounded by the store timeout, like every store call: a
+        raise that fails fails the lead, and the role gives the lease back and tries
+        again."""
         def token() -> Awaitable[Any]:
             return meta.with_options(write_concern=WriteConcern(w="majority")).update_one(
                 {"_id": TOKEN}, {"$set": {FIELD: epoch}}, upsert=True)
@@ -247,9 +247,9 @@ class WriterFence:
             try:
                 await write
             except OperationFailure:
-                # MongoDB kills our own waiting write with the sessions (Interrupted); the
-                # embedded store lets it finish. Written again, with the transaction it
-                # waited for ended, it does not wait.
+                # A store that interrupts running operations with the sessions ends our
+                # waiting write too (the embedded store lets it finish). Written again,
+                # with the transaction it waited for ended, it does not wait.
                 await token()
         finally:
             write.cancel()
