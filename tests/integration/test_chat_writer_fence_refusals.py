@@ -308,16 +308,8 @@ async def test_the_next_writer_waits_for_a_deposed_writers_open_transaction(
     old, new = MongoChatStore(), MongoChatStore()
     writers += [old, new]
     await old.lead(lambda: True, 1)
-    inside, release = asyncio.Event(), asyncio.Event()
     states = ChatCollections().states
-
-    async def paused(session) -> None:
-        await states.update_one({"_id": with_b.id}, {"$set": {"probe": 1}}, session=session)
-        inside.set()
-        await release.wait()
-
-    write = asyncio.create_task(old.fence.writes(ChatCollections(), paused))
-    await inside.wait()
+    write, release = await paused_inside(old, with_b.id)
     lead = asyncio.create_task(new.lead(lambda: True, 2))
     await asyncio.sleep(0.5)
     assert not lead.done()
