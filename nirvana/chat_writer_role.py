@@ -62,6 +62,19 @@ class ChatWriterRole:
         """Whether this process may commit chat writes now (the lease, by its own clock)."""
         return self.held is not None and self.held.valid() and not self._stepped_down()
 
+    async def writer_now(self) -> str:
+        """Who writes chat now, as `/ready` reports it: "here", "elsewhere" (another
+        instance holds the lease, by the database's clock) or "none" (no instance leads,
+        so chat writes are answered `unavailable` everywhere until one does). A lease this
+        instance holds while it is still raising the fence reads "none": nothing commits
+        yet. Raises what the lease read raises (PostgreSQL unreachable)."""
+        if self.is_writer():
+            return "here"
+        lease = await self._leases.current(CHAT_WRITER)
+        if lease is not None and lease.remaining > 0 and lease.holder != self.holder:
+            return "elsewhere"
+        return "none"
+
     async def start(self) -> None:
         """Try once (the first instance leads from its first request), else follow. A try
         that fails (the store's fence could not be raised) leaves this instance following,

@@ -333,6 +333,7 @@ async def test_health_ready_and_openapi(client):
     assert health.headers["x-content-type-options"] == "nosniff"
     ready = await client.get("/ready")
     assert ready.status_code == 200 and ready.json()["postgres"] == "ok"
+    assert ready.json()["chat_writer"] == "here"  # one process writes its own chat
     spec = (await client.get("/openapi.json")).json()
     signup = spec["paths"]["/api/v1/user/signup"]["post"]
     ref = signup["requestBody"]["content"]["application/json"]["schema"]["$ref"]

@@ -183,3 +183,67 @@ async def test_metrics_say_whether_this_instance_leads_and_how_many_leads_failed
                          "nirvana_chat_writer_failed_leads": "0.0"}
     await role.release()
     assert scraped()["nirvana_chat_writer_leading"] == "0.0"
+
+
+async def test_ready_says_who_writes_chat_and_when_no_instance_can(leases, services, settings):
+    """An operator (or a monitor) reads from /ready whether any instance writes chat: a
+    cluster whose every lead fails answers chat writes `unavailable` everywhere, while each
+    instance still serves the rest, so /ready stays 200."""
+    import dataclasses
+
+    import httpx
+
+    from nirvana.app import create_app
+
+    fence_fails = True
+
+    async def lead(may_commit, epoch) -> None:
+        if fence_fails:
+            raise RuntimeError("collMod refused")
+
+    async def follow() -> None:
+        pass
+
+    first = ChatWriterRole(leases, "first", lead=lead, follow=follow, ttl=2.0)
+    second = ChatWriterRole(leases, "second", lead=lead, follow=follow, ttl=2.0)
+
+    async def ready(role: ChatWriterRole) -> httpx.Response:
+        app = create_app(settings, dataclasses.replace(services, chat_role=role))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://testserver") as c:
+            return await c.get("/ready")
+
+    await first.start(), await second.start()  # both leads fail: the lease is given back
+    for role in (first, second):
+        r = await ready(role)
+        assert r.status_code == 200
+        assert r.json() == {"status": "ok", "postgres": "ok", "mongodb": "ok",
+                            "chat_writer": "none"}
+    fence_fails = False
+    await first.start()
+    assert (await ready(first)).json()["chat_writer"] == "here"
+    assert (await ready(second)).json()["chat_writer"] == "elsewhere"
+    await first.release()
+    assert (await ready(second)).json()["chat_writer"] == "none"
+
+
+async def test_ready_says_unknown_when_the_lease_cannot_be_read(leases, services, settings):
+    import dataclasses
+
+    import httpx
+
+    from nirvana.app import create_app
+
+    class Unreachable(PgLeases):
+        async def current(self, name):
+            raise ConnectionRefusedError("PostgreSQL is down")
+
+    async def nothing(*args) -> None:
+        pass
+
+    role = ChatWriterRole(Unreachable(services.pool), "cut-off", lead=nothing, follow=nothing)
+    app = create_app(settings, dataclasses.replace(services, chat_role=role))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as c:
+        r = await c.get("/ready")
+    assert r.status_code == 200 and r.json()["chat_writer"] == "unknown"

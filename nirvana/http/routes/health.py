@@ -6,7 +6,7 @@ import asyncio
 
 import orjson
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..api import Api, Call, JsonResponse, Out
 from ..deadline import within
@@ -24,6 +24,12 @@ class ReadyOut(Out):
     status: str
     postgres: str
     mongodb: str
+    chat_writer: str = Field(
+        description='Who writes chat now: "here" (always, for one process), "elsewhere" '
+        '(another instance), "none" (no instance leads: chat writes are answered '
+        '`unavailable` until one does; the status stays "ok", as this instance still '
+        'serves everything else) or "unknown" (the lease could not be read).',
+        examples=["here"])
 
 
 @api.route("GET", "/health", summary="The process is alive", tags=TAGS, response=HealthOut,
@@ -46,9 +52,19 @@ async def ready(call: Call[None, None]) -> BaseModel | JsonResponse:
         except Exception:  # any failure, timeouts included, is what this route reports
             return "unavailable"
 
-    pg, mongo = await asyncio.gather(check(services.ping_postgres), check(services.ping_mongo))
+    async def chat_writer() -> str:
+        role = services.chat_role
+        if role is None:  # one process: it is the chat writer
+            return "here"
+        try:
+            return await within(role.writer_now(), READY_PATIENCE)
+        except Exception:  # PostgreSQL, where the lease is, did not answer
+            return "unknown"
+
+    pg, mongo, writer = await asyncio.gather(check(services.ping_postgres),
+                                             check(services.ping_mongo), chat_writer())
     result = ReadyOut(status="ok" if pg == mongo == "ok" else "unavailable", postgres=pg,
-                      mongodb=mongo)
+                      mongodb=mongo, chat_writer=writer)
     if result.status == "ok":
         return result
     down = " and ".join(n for n, s in (("PostgreSQL", pg), ("MongoDB", mongo)) if s != "ok")
