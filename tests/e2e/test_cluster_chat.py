@@ -85,8 +85,12 @@ async def connect_when_served(instances: Instances, running: Running, who: dict,
 async def test_two_instances_with_redis_both_start_and_serve(instances):
     a, b = await instances.start(2)
     async with httpx.AsyncClient() as http:
+        writers = []
         for running in (a, b):
-            assert (await http.get(f"{running.url}/ready")).status_code == 200
+            ready = await http.get(f"{running.url}/ready")
+            assert ready.status_code == 200
+            writers.append(ready.json()["chat_writer"])
+    assert sorted(writers) == ["elsewhere", "here"]  # one leads; the other knows it does
 
 
 async def test_a_message_sent_through_one_instance_reaches_a_socket_on_the_other_in_order(
