@@ -12,9 +12,12 @@ import pytest
 from pymongo.errors import OperationFailure
 
 from nirvana.domain.chat.entities import Conversation, Message, MessageDraft, MessageKind
+from nirvana.domain.chat.service import ChatService
+from nirvana.storage.mongo.changes import MongoChatChanges
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.sends import insert_messages
+from nirvana.storage.postgres.chat_peers import PgChatPeers
 from tests.support.people import a_with_two_friends
 
 FENCED = ("chat_messages", "chat_events")
@@ -55,6 +58,15 @@ async def send(store: MongoChatStore, conversation: Conversation, sender: int,
                client_id: str) -> Message:
     message, _ = await store.append(draft(conversation, sender, client_id))
     return message
+
+
+def chat_on(store: MongoChatStore, services, db: ChatCollections | None = None
+            ) -> ChatService:
+    """The chat service with `store` as its writer (one instance of several); `db`: the
+    collections its changes use."""
+    return ChatService(store=store, changes=MongoChatChanges(store, db),
+                       peers=PgChatPeers(services.pool), publisher=services.hub,
+                       clock=services.clock, limits=services.chat.limits)
 
 
 @pytest.fixture

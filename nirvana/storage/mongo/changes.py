@@ -27,8 +27,9 @@ from .resume import FLOOR_ID
 
 
 class MongoChatChanges:
-    def __init__(self, store: MongoChatStore) -> None:
-        self._db = ChatCollections()
+    def __init__(self, store: MongoChatStore, db: ChatCollections | None = None) -> None:
+        """`db`: the collections (tests pass ones that meet a conflict)."""
+        self._db = db if db is not None else ChatCollections()
         self._store = store
         self._one_commit = OneCommit()
         # The resume floor, once read: it only rises through `prune_events`, in this process

@@ -9,29 +9,34 @@ writer loads positions and seqs only once its fence is up, so an insert it does 
 refused (save one the embedded store began before the fence and was slow to bring to its
 lock, or a chunk of a big insert split around it).
 
-Updates and deletes (a change, a take-back) pass no validator, so they run in one
-transaction whose first write checks a token in chat_meta against the epoch (`writes`):
-they land only if it is not above this writer's, and the next writer's raise writes that
-token too, so it waits for such a transaction still open and a later one is refused. A
-writer killed inside one leaves it open, and the embedded store never ends it: after
-TAKEOVER_WAIT the raise ends the embedded store's sessions' transactions
+Updates and deletes (a change, a take-back, a summary flush) pass no validator, so they
+run in one transaction whose first write checks a token in chat_meta against the epoch
+(`writes`): they land only if it is not above this writer's, and the next writer's raise
+writes that token too, so it waits for such a transaction still open and a later one is
+refused. A writer killed inside one leaves it open, and the embedded store never ends it:
+after TAKEOVER_WAIT the raise ends the embedded store's sessions' transactions
 (`killAllSessions`, of the user it connects as). On MongoDB it keeps waiting: MongoDB
-aborts a transaction 60 s after it began (`transactionLifetimeLimitSeconds`). A receipt's mark is not in a transaction: a mark only
-rises and is true when written, so a deposed writer's late one is harmless, and receipts,
-the most frequent write, stay off the transaction's cost; only their event is fenced (an
-insert). A server without transactions (a standalone mongod) writes updates unfenced, as
-before. docs/cluster-chat.md ("The fence the store enforces") says why this shape and what
+aborts a transaction 60 s after it began (`transactionLifetimeLimitSeconds`). A
+transaction the store aborts (a write conflict, a failover, those ended sessions) is tried
+again, up to ATTEMPTS times: a deposed writer's next check is refused, a live writer's
+write lands. A receipt's mark is not in a transaction: a mark only rises and is true when
+written, so a deposed writer's late one is harmless, and receipts, the most frequent
+write, stay off the transaction's cost; only their event is fenced (an insert). A server
+without transactions (a standalone mongod) writes updates unfenced, as before.
+docs/cluster-chat.md ("The fence the store enforces") says why this shape and what
 is left.
 
-One process (no REDIS_URL) stamps nothing, opens no transaction, and the validator lets
-unstamped documents through: only such a process writes them, and it never runs beside
-instances (instance_guard.py). A database that never had instances has no validator at all.
+One process (no REDIS_URL) stamps nothing, opens no fenced transaction, and the validator
+lets unstamped documents through: only such a process writes them, and it never runs
+beside instances (instance_guard.py). A database that never had instances has no
+validator at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import Any, Awaitable, Callable, TypeVar
 
 from pymongo import WriteConcern
@@ -66,6 +71,12 @@ SETTLE = 0.2
 # open after a second is a writer killed or paused inside it, or a store too slow to write.
 TAKEOVER_WAIT = 1.0
 _UNAUTHORIZED = 13
+# How many times `writes` tries a transaction the store aborts (a write conflict, a
+# failover, ended sessions), and the backoff before a retry (jittered, doubling). Bounded
+# by count, not by the 120 s of pymongo's `with_transaction`: a change's caller waits for
+# the one writer task (docs/cluster-chat.md says why not `with_transaction`).
+ATTEMPTS = 3
+RETRY_BACKOFF = 0.005
 
 
 def validator(epoch: int) -> dict[str, Any]:
@@ -112,6 +123,7 @@ class WriterFence:
         self.epoch: int | None = None
         self._command = command or (lambda database, cmd: database.command(cmd))
         self._transactions = OneCommit()  # learns whether the server has transactions
+        self._one_at_a_time = asyncio.Lock()
 
     def stamp(self, doc: dict[str, Any]) -> dict[str, Any]:
         if self.epoch is not None:
@@ -134,7 +146,9 @@ class WriterFence:
         lets this epoch write: with instances, all in one transaction that first checks
         the fence's token (`_check`), so a refusal undoes them and raises FencedOutError.
         `work` passes `session` to each write, and its inserts of events go through
-        `insert_one`.
+        `insert_one`. `work` may run again (a transaction the store aborted is retried), so
+        what it does outside the store must bear being done twice (a change's event takes
+        a new position, and the first is skipped: positions.py).
 
         One process (nothing stamped) and a server without transactions (a standalone
         mongod) run `work(None)`: writes as before, unfenced (docs/cluster-chat.md)."""
@@ -146,32 +160,40 @@ class WriterFence:
             if session is not None:
                 await self._check(db.meta, stamped, session)
             return await work(session)
-        try:
-            return await self._transactions.run(db.meta.database.client, fenced)
-        except OperationFailure as exc:
-            if not aborted(exc):
-                raise
-            # Ended by the store, most often by a takeover's `_end_transactions` (this
-            # writer was paused inside it, or is being deposed): nothing of it landed, and
-            # the sender may retry. Not taken as a refusal of this epoch (that would stop a
-            # writer that may still lead): the next write's check says whether it is one.
-            raise FencedOutError() from None
+        # One at a time: each transaction writes the token first, so two of this process's
+        # at once (a change and a summary flush) would abort one another.
+        async with self._one_at_a_time:
+            attempt = 1
+            while True:
+                try:
+                    return await self._transactions.run(db.meta.database.client, fenced)
+                except OperationFailure as exc:
+                    if not aborted(exc):
+                        raise
+                    if attempt == ATTEMPTS:
+                        # Nothing of it landed, and the sender may retry. Not taken as a
+                        # refusal of this epoch (that would stop a writer that may still
+                        # lead): the next write's check says whether it is one.
+                        raise FencedOutError() from None
+                # Aborted by the store, nothing of it landed: a write conflict (with an
+                # erasure, a raise of the fence), a failover, or a takeover's
+                # `_end_transactions`. Run again: its check is refused if this epoch is
+                # deposed (a refusal is FencedOutError, never retried), and otherwise the
+                # write lands as if the conflict had not been. Jittered, as pymongo's
+                # `with_transaction` does, so two retrying writers do not meet again.
+                await asyncio.sleep(random.uniform(0, RETRY_BACKOFF * 2 ** attempt))
+                attempt += 1
 
     async def _check(self, meta: Any, stamped: int, session: Any) -> None:
         """The fence's check of a transaction, its first write: the token's epoch must not
         be above ours. A write (a count), not a read: `raise_to` writes the token too, so
         it waits for a transaction that wrote it first, and a transaction that writes it
         after a raise it began before meets a write conflict."""
-        try:
-            done = await meta.update_one({"_id": TOKEN, FIELD: {"$lte": stamped}},
-                                         {"$inc": {"transactions": 1}}, session=session)
-        except OperationFailure as exc:
-            if exc.code == _WRITE_CONFLICT:
-                # A raise wrote the token since this transaction began. Not taken as a
-                # refusal of this epoch (that would stop a writer that may still lead):
-                # the next write's check is refused if it is one.
-                raise FencedOutError() from None
-            raise
+        # A write conflict here (a raise wrote the token since this transaction began)
+        # aborts it like any other: `writes` runs it again, and that check is refused if a
+        # later epoch's raise it was.
+        done = await meta.update_one({"_id": TOKEN, FIELD: {"$lte": stamped}},
+                                     {"$inc": {"transactions": 1}}, session=session)
         if done.matched_count == 0:
             raise FencedOutError(stamped)
 

@@ -6,7 +6,9 @@ are bulk writes of hundreds of updates, so they cost hundreds of fsyncs, and eve
 write queued behind them; as one transaction they take half the time (docs/performance.md).
 A server that refuses transactions (a standalone mongod, reached through MONGODB_URL) gets
 the plain bulk write instead, which is what it did before. `run` is the same for any
-writes: the chat writer's fence runs its transactions through it (fence.py `writes`).
+writes: the chat writer's fence runs its transactions through it (fence.py `writes`), and
+tries again one the store aborted (why there and not pymongo's `with_transaction`:
+docs/cluster-chat.md, "The fence the store enforces").
 """
 
 from __future__ import annotations

@@ -1,0 +1,79 @@
+"""A chat writer's fenced change that the store aborts (a write conflict, here with
+another transaction on the message: fence.py `writes` runs it again): a live writer's
+lands, a deposed writer's is refused. Over the real MongoDB-wire store; the conflict is
+the store's own answer (tests/support/write_conflicts.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.fence import ATTEMPTS, FencedOutError
+from tests.support.chat_writers import chat_on, send
+from tests.support.write_conflicts import ConflictingCollections
+
+
+async def stored_text(conversation_id: str, seq: int) -> str:
+    d = await ChatCollections().messages.find_one({"conversation_id": conversation_id,
+                                                   "seq": seq})
+    return d["text"]
+
+
+async def test_a_live_writers_change_that_meets_a_write_conflict_lands_on_retry(
+        services, chats, writers):
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    await send(store, with_b, a, "m")
+    db = ConflictingCollections()
+    db.conflicts = 1
+    edited = await chat_on(store, services, db).edit_message(a, with_b.id, 1, "edited")
+    assert edited.text == "edited"
+    [conflict] = db.met  # the store's answer to the first try
+    assert conflict.has_error_label("TransientTransactionError")
+    assert await stored_text(with_b.id, 1) == "edited"
+    assert not store.writer.stepped_down
+    assert (await send(store, with_b, a, "next")).seq == 2
+
+
+async def test_a_change_that_keeps_meeting_conflicts_is_answered_retry(
+        services, chats, writers):
+    """Bounded: after ATTEMPTS aborted tries the sender hears "retry", and the writer,
+    not refused, keeps leading."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    await send(store, with_b, a, "m")
+    db = ConflictingCollections()
+    db.conflicts = ATTEMPTS + 1
+    with pytest.raises(FencedOutError) as failed:
+        await chat_on(store, services, db).edit_message(a, with_b.id, 1, "edited")
+    assert failed.value.stamped is None
+    assert len(db.met) == ATTEMPTS
+    assert await stored_text(with_b.id, 1) == "m"
+    assert not store.writer.stepped_down
+    assert (await send(store, with_b, a, "next")).seq == 2
+
+
+async def test_a_deposed_writers_change_is_not_retried_into_success(
+        services, chats, writers):
+    """The next writer takes over while the deposed writer's first try meets a conflict:
+    the retry's check is refused (its epoch), and nothing of the change is stored."""
+    a, b, with_b, _ = chats
+    old, new = MongoChatStore(), MongoChatStore()
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    await send(old, with_b, a, "m")
+    await old.summaries.flush()  # so only the change's own transaction meets the fence
+    db = ConflictingCollections()
+    db.conflicts = 1
+    db.then = lambda: new.lead(lambda: True, 2)
+    with pytest.raises(FencedOutError) as refused:
+        await chat_on(old, services, db).edit_message(a, with_b.id, 1, "edited")
+    assert len(db.met) == 1
+    assert refused.value.stamped == 1 and old.writer.stepped_down
+    assert await stored_text(with_b.id, 1) == "m"
+    assert (await chat_on(new, services).edit_message(a, with_b.id, 1, "new")).text == "new"
