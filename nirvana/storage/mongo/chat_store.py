@@ -58,9 +58,10 @@ class MongoChatStore:
         passes ws/transport.py's). `summary_clock`: see `Summaries`."""
         self._db = db if db is not None else ChatCollections()
         self.positions = StreamPositions(self._db)
-        self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share,
-                                   slices=summary_slices, clock=summary_clock)
         self.fence = fence or WriterFence()  # stamps what the writer inserts (several instances)
+        self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share,
+                                   slices=summary_slices, clock=summary_clock,
+                                   fence=self.fence)
         self._wire: WireInserts | None = None
         if insert is None:
             insert = insert_messages(self._db)

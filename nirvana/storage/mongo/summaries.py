@@ -29,6 +29,7 @@ from ...domain.chat.entities import Conversation, Message
 from ...tasks import cancel_and_wait
 from .codec import mark_field, message_doc, message_of
 from .collections import ChatCollections
+from .fence import FencedOutError, WriterFence
 from .one_commit import OneCommit
 from .upgrade import mark_seq_order, split_states
 
@@ -206,10 +207,14 @@ class Summaries:
     of the summaries a crash left unwritten."""
 
     def __init__(self, db: ChatCollections, *, interval: float, share: float,
-                 slices: int = 10, clock: Callable[[], float] = time.monotonic) -> None:
-        """`clock`: monotonic seconds (tests pass one they move, and call `flush_due`)."""
+                 slices: int = 10, clock: Callable[[], float] = time.monotonic,
+                 fence: WriterFence | None = None) -> None:
+        """`clock`: monotonic seconds (tests pass one they move, and call `flush_due`).
+        `fence`: the chat writer's (several instances), which each flush passes."""
         self._db = db
         self._clock = clock
+        self._fence = fence or WriterFence()
+        self._refused = False  # a later writer's fence refused a flush (until `forget`)
         # A conversation's summary is written about this long after it became dirty, one
         # update for every message since, however many: the longer the interval, the fewer
         # updates per message. What waits costs little: reads apply the buffer, and a crash
@@ -271,7 +276,8 @@ class Summaries:
 
     def flush_soon(self) -> None:
         """Start the background flush if summaries wait and none is running."""
-        if self._buffer and (self._flusher is None or self._flusher.done()):
+        if (self._buffer and not self._refused
+                and (self._flusher is None or self._flusher.done())):
             self._flusher = asyncio.get_running_loop().create_task(
                 self._flush_later(), name="chat-summaries")
 
@@ -279,7 +285,7 @@ class Summaries:
         """Write the buffered summaries in the background, a slice per tick (`slices`),
         paced (see `share`): sends are acknowledged without waiting for them, and never
         queue behind a flush."""
-        while self._buffer:
+        while self._buffer and not self._refused:
             wait = self._next_flush - time.monotonic()
             await asyncio.sleep(max(wait, self.interval / self.slices))
             await self.flush_due()
@@ -304,6 +310,7 @@ class Summaries:
         stored messages past the checkpoint, which the next writer's `recover` re-summarises."""
         await self.stop()
         self._buffer = SummaryBuffer()
+        self._refused = False
         self._added_top = 0
         self._highest.clear()
         self._recovered = False
@@ -311,6 +318,13 @@ class Summaries:
     async def flush_quietly(self, conversation_ids: list[str] | None = None) -> None:
         try:
             await self.flush(conversation_ids)
+        except FencedOutError as exc:
+            # Refused by a later writer's fence (`stamped`): kept in the buffer (this
+            # process's reads apply it) until the writer role makes the process follow,
+            # which drops it (`forget`); no tick tries again meanwhile, each would be
+            # refused alike.
+            self._refused = exc.stamped is not None
+            log.warning("conversation summary flush failed: %s", type(exc).__name__)
         except Exception as exc:  # kept in the buffer; the next flush retries
             log.warning("conversation summary flush failed: %s", type(exc).__name__)
         task = asyncio.current_task()
@@ -338,13 +352,19 @@ class Summaries:
             checkpoint = min([self._added_top,
                               *(pos - 1 for pos in self._buffer.first_pos.values())])
             self._flushing = buffer  # still applied to reads until written
+            writes = [(self._db.states, buffer.operations(message_doc)),
+                      (self._db.meta, [UpdateOne({"_id": CHECKPOINT_ID},
+                                                 {"$max": {"pos": checkpoint}},
+                                                 upsert=True)])]
             try:
-                # One commit: the summaries and the checkpoint land together.
-                await self.one_commit.write([
-                    (self._db.states, buffer.operations(message_doc)),
-                    (self._db.meta, [UpdateOne({"_id": CHECKPOINT_ID},
-                                               {"$max": {"pos": checkpoint}},
-                                               upsert=True)])])
+                # One commit: the summaries and the checkpoint land together. Fenced
+                # (several instances): a deposed writer's flush, late, would put back
+                # an older summary over the next writer's (an edited or deleted last
+                # message). What is refused is safe to drop: its messages are past the
+                # stored checkpoint, which the next writer re-summarises from (`recover`,
+                # `written_elsewhere`; docs/cluster-chat.md). One process: as before.
+                await self._fence.writes(self._db, lambda session: self.one_commit.write(
+                    writes, session=session))
                 self.commits += 1
             except BaseException:
                 self._buffer = buffer.merged(self._buffer)

@@ -1,0 +1,79 @@
+"""A deposed chat writer's summary flush (storage/mongo/summaries.py `flush`, fenced by
+fence.py `writes`): two writers over the real MongoDB-wire store, as two instances are
+after a takeover. The pause a SIGSTOP can land before a flush is made deterministic by
+flushing the deposed writer's buffer by hand once the next writer has written."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.fence import TOKEN, FencedOutError
+from nirvana.storage.mongo.summaries import CHECKPOINT_ID
+from tests.support.chat_collections import SummaryClock
+from tests.support.chat_writers import chat_on, send
+
+# Never due on its own during a test: the deposed writer's summaries stay buffered.
+HELD = 3600.0
+
+
+async def test_a_deposed_writers_late_flush_leaves_the_next_writers_summary(
+        services, chats, writers, caplog):
+    """The deposed writer acknowledged a message and buffered its summary; the next
+    writer re-summarised it, then edited it (the conversation's last message) and flushed.
+    The deposed writer's background flush, due after that, would put back the unedited
+    copy: it is refused, and its flush stops trying (the next tick would be refused too)
+    until the process follows or leads again."""
+    a, b, with_b, _ = chats
+    clock = SummaryClock()  # still until moved: nothing is due before the takeover
+    old, new = MongoChatStore(summary_interval=0.2, summary_clock=clock), MongoChatStore()
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    await send(old, with_b, a, "m")
+    await new.lead(lambda: True, 2)
+    await chat_on(new, services).edit_message(a, with_b.id, 1, "edited")
+    await new.summaries.flush()
+    states, meta = ChatCollections().states, ChatCollections().meta
+    checkpoint = (await meta.find_one({"_id": CHECKPOINT_ID}))["pos"]
+    caplog.set_level("WARNING", logger="nirvana.chat.store")
+    clock.now += 1  # due: the paused writer wakes, its flush ticking every 0.02 s
+    await asyncio.sleep(0.5)
+    assert [r.getMessage() for r in caplog.records if r.name == "nirvana.chat.store"] == [
+        "conversation summary flush failed: FencedOutError"]
+    state = await states.find_one({"_id": with_b.id})
+    assert state["last_message"]["text"] == "edited" and state["last_seq"] == 1
+    assert (await meta.find_one({"_id": CHECKPOINT_ID}))["pos"] == checkpoint
+    assert old.summaries.commits == 0
+    # Still buffered (its own reads apply it) until it follows, which drops it; a flush
+    # asked for by hand is refused alike.
+    assert old.summaries.unwritten()[0]
+    with pytest.raises(FencedOutError) as refused:
+        await old.summaries.flush()
+    assert refused.value.stamped == 1
+
+
+async def test_a_live_writers_flush_lands_through_the_fence(services, chats, writers):
+    a, b, with_b, _ = chats
+    store = MongoChatStore(summary_interval=HELD)
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    await send(store, with_b, a, "m")
+    meta = ChatCollections().meta
+    checked = (await meta.find_one({"_id": TOKEN})).get("transactions", 0)
+    await store.summaries.flush()
+    state = await ChatCollections().states.find_one({"_id": with_b.id})
+    assert state["last_message"]["text"] == "m"
+    assert (await meta.find_one({"_id": TOKEN}))["transactions"] == checked + 1
+
+
+async def test_a_one_process_flush_does_not_touch_the_fence(services, chats):
+    """One process (no epoch) writes its summaries as before: no check of the token."""
+    a, b, with_b, _ = chats
+    await services.chat.send_message(a, with_b.id, client_id="m", text="m")
+    await services.chat_store.summaries.flush()
+    state = await ChatCollections().states.find_one({"_id": with_b.id})
+    assert state["last_message"]["text"] == "m"
+    assert await ChatCollections().meta.find_one({"_id": TOKEN}) is None
