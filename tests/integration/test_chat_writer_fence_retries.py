@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from nirvana.domain.chat.errors import MessageDeletedError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import ATTEMPTS, FencedOutError
@@ -77,3 +78,29 @@ async def test_a_deposed_writers_change_is_not_retried_into_success(
     assert refused.value.stamped == 1 and old.writer.stepped_down
     assert await stored_text(with_b.id, 1) == "m"
     assert (await chat_on(new, services).edit_message(a, with_b.id, 1, "new")).text == "new"
+
+
+async def test_a_change_that_met_an_erasure_plans_again_from_the_erased_message(
+        services, chats, writers):
+    """a reacts to b's message (the conversation's last) while b's account is erased: the
+    erasure commits between the change's read and its write, which meets it as a write
+    conflict. The retry reads again, finds the message erased and is refused (a reaction
+    to a deleted message); the text stays erased, in the summary too. Rerun blind, the
+    change's plan, made from "secret", would have put it back."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    await send(store, with_b, b, "secret")
+    await store.summaries.flush()  # the summary holds it: the change updates it too
+    db = ConflictingCollections()
+    db.conflicts, db.erasing = 1, b
+    with pytest.raises(MessageDeletedError):
+        await chat_on(store, services, db).react(a, with_b.id, 1, "👍")
+    assert len(db.met) == 1
+    stored = await ChatCollections().messages.find_one({"conversation_id": with_b.id})
+    assert stored["text"] == "" and stored["deleted"] and not stored.get("reactions")
+    state = await ChatCollections().states.find_one({"_id": with_b.id})
+    assert state["last_message"]["text"] == "" and state["last_message"]["deleted"]
+    assert await ChatCollections().events.count_documents({"message.text": "secret"}) == 0
+    assert not store.writer.stepped_down

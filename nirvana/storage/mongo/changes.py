@@ -10,6 +10,7 @@ with another write to the same conversation (one writer process per database, as
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from datetime import datetime
 from typing import Any, Callable
@@ -22,6 +23,7 @@ from ...domain.chat.errors import MessageNotFoundError, NotMemberError
 from .chat_store import MongoChatStore
 from .codec import changed_fields, event_doc, marks_of, member_doc, message_doc, message_of
 from .collections import ChatCollections
+from .fence import retried
 from .one_commit import OneCommit
 from .resume import FLOOR_ID
 
@@ -49,6 +51,12 @@ class MongoChatChanges:
                              at: datetime, plan: MessagePlanner
                              ) -> tuple[Message, Conversation, ChatEvent | None]:
         async def run(next_pos: Callable[[], int]):
+            # Read, plan and write again if the store aborts the write (an erasure's
+            # conflicting update, say): a plan made from the first read would put back
+            # what that erasure removed (fence.py `retried`).
+            return await retried(lambda: attempt(next_pos))
+
+        async def attempt(next_pos: Callable[[], int]):
             d = await self._db.messages.find_one({"conversation_id": conversation_id,
                                                "seq": seq})
             conversation = await self._db.read_conversation({"_id": conversation_id})
@@ -60,8 +68,9 @@ class MongoChatChanges:
             planned = plan(message, conversation)
             if planned is None:
                 return message, conversation, None
-            # The change's writes land with its event or not at all (fence.py `writes`).
-            fenced = self._store.fence.writes
+            # The change's writes land with its event or not at all (fence.py `writes`),
+            # tried once: `run` plans again for another try.
+            fenced = functools.partial(self._store.fence.writes, attempts=1)
             if planned.hide_for is not None:
                 hidden = dataclasses.replace(
                     message, hidden_for=(*message.hidden_for, planned.hide_for))
@@ -118,6 +127,10 @@ class MongoChatChanges:
                                   plan: ConversationPlanner
                                   ) -> tuple[Conversation, list[ChatEvent]]:
         async def run(next_pos: Callable[[], int]):
+            # As a message's change: each try plans from what is stored then.
+            return await retried(lambda: attempt(next_pos))
+
+        async def attempt(next_pos: Callable[[], int]):
             conversation = await self._db.read_conversation({"_id": conversation_id})
             if conversation is None:
                 raise NotMemberError()
@@ -142,7 +155,8 @@ class MongoChatChanges:
                 return [await self._record(next_pos, e, conversation_id, actor_id, at,
                                            session=session)
                         for e in planned.events]
-            return conversation, await self._store.fence.writes(self._db, change)
+            return conversation, await self._store.fence.writes(self._db, change,
+                                                                attempts=1)
         return await self._store.serialized(run, conversation_id=conversation_id)
 
     async def messages_for(self, user_id: int, conversation_id: str, *, before: int | None,

@@ -18,8 +18,8 @@ after TAKEOVER_WAIT the raise ends the embedded store's sessions' transactions
 (`killAllSessions`, of the user it connects as). On MongoDB it keeps waiting: MongoDB
 aborts a transaction 60 s after it began (`transactionLifetimeLimitSeconds`). A
 transaction the store aborts (a write conflict, a failover, those ended sessions) is tried
-again, up to ATTEMPTS times: a deposed writer's next check is refused, a live writer's
-write lands. A receipt's mark is not in a transaction: a mark only rises and is true when
+up to ATTEMPTS times in all (a change reads and plans again for each try: `retried`): a
+deposed writer's next check is refused, a live writer's write lands. A receipt's mark is not in a transaction: a mark only rises and is true when
 written, so a deposed writer's late one is harmless, and receipts, the most frequent
 write, stay off the transaction's cost; only their event is fenced (an insert). A server
 without transactions (a standalone mongod) writes updates unfenced, as before.
@@ -71,8 +71,8 @@ SETTLE = 0.2
 # open after a second is a writer killed or paused inside it, or a store too slow to write.
 TAKEOVER_WAIT = 1.0
 _UNAUTHORIZED = 13
-# How many times `writes` tries a transaction the store aborts (a write conflict, a
-# failover, ended sessions), and the backoff before a retry (jittered, doubling). Bounded
+# How many times in all `writes` tries a transaction the store aborts (a write conflict, a
+# failover, ended sessions), and the backoff before a retry (`backoff`). Bounded
 # by count, not by the 120 s of pymongo's `with_transaction`: a change's caller waits for
 # the one writer task (docs/cluster-chat.md says why not `with_transaction`).
 ATTEMPTS = 3
@@ -112,6 +112,35 @@ class FencedOutError(UnavailableError):
         self.stamped = stamped
 
 
+class Aborted(FencedOutError):
+    """The store aborted a fenced transaction (a write conflict, a failover, a takeover's
+    ended sessions) as many times as the caller let `writes` try it: nothing of it landed.
+    Not a refusal of this epoch (no `stamped`), so a caller that does not try again still
+    answers "retry"; one whose work must not be rerun blind (it planned from what it read
+    before the transaction) reads and plans again (`retried`)."""
+
+
+async def backoff(attempt: int) -> None:
+    """The wait before try `attempt + 1`: jittered, as pymongo's `with_transaction`'s, so
+    two retrying writers do not meet again: 0-10 ms, then 0-20 ms."""
+    await asyncio.sleep(random.uniform(0, RETRY_BACKOFF * 2 ** attempt))
+
+
+async def retried(attempt: Callable[[], Awaitable[T]]) -> T:
+    """`attempt()` tried up to ATTEMPTS times while it raises Aborted: for work that reads,
+    plans, then writes through `writes(..., attempts=1)`, so each try plans from what is
+    stored then (a change rerun blind could put back what an erasure removed since)."""
+    tried = 1
+    while True:
+        try:
+            return await attempt()
+        except Aborted:
+            if tried == ATTEMPTS:
+                raise
+        await backoff(tried)
+        tried += 1
+
+
 class WriterFence:
     """This process's epoch as the chat writer (None: one process, nothing stamped)."""
 
@@ -141,14 +170,20 @@ class WriterFence:
                 raise FencedOutError(stamped) from None
             raise
 
-    async def writes(self, db: ChatCollections, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def writes(self, db: ChatCollections, work: Callable[[Any], Awaitable[T]], *,
+                     attempts: int = ATTEMPTS) -> T:
         """`work(session)`, whose writes (updates and deletes too) land only while the fence
         lets this epoch write: with instances, all in one transaction that first checks
         the fence's token (`_check`), so a refusal undoes them and raises FencedOutError.
         `work` passes `session` to each write, and its inserts of events go through
-        `insert_one`. `work` may run again (a transaction the store aborted is retried), so
-        what it does outside the store must bear being done twice (a change's event takes
-        a new position, and the first is skipped: positions.py).
+        `insert_one`. A transaction the store aborted is tried again, up to `attempts`
+        times in all, then raises Aborted: `work` may run again, so its writes must be
+        right whatever was committed meanwhile, and what it does outside the store must
+        bear being done twice (a change's event takes a new position, and the first is
+        skipped: positions.py). Work planned from reads made before (a change) passes
+        `attempts=1` and plans again on Aborted (`retried`); a summary flush (its writes
+        built once, from its buffer: summaries.py) and a take-back (deletes by id and
+        position: sends.py) write the same on a rerun, so they are tried here.
 
         One process (nothing stamped) and a server without transactions (a standalone
         mongod) run `work(None)`: writes as before, unfenced (docs/cluster-chat.md)."""
@@ -170,18 +205,17 @@ class WriterFence:
                 except OperationFailure as exc:
                     if not aborted(exc):
                         raise
-                    if attempt == ATTEMPTS:
+                    if attempt == attempts:
                         # Nothing of it landed, and the sender may retry. Not taken as a
                         # refusal of this epoch (that would stop a writer that may still
                         # lead): the next write's check says whether it is one.
-                        raise FencedOutError() from None
+                        raise Aborted() from None
                 # Aborted by the store, nothing of it landed: a write conflict (with an
                 # erasure, a raise of the fence), a failover, or a takeover's
                 # `_end_transactions`. Run again: its check is refused if this epoch is
                 # deposed (a refusal is FencedOutError, never retried), and otherwise the
-                # write lands as if the conflict had not been. Jittered, as pymongo's
-                # `with_transaction` does, so two retrying writers do not meet again.
-                await asyncio.sleep(random.uniform(0, RETRY_BACKOFF * 2 ** attempt))
+                # write lands as if the conflict had not been.
+                await backoff(attempt)
                 attempt += 1
 
     async def _check(self, meta: Any, stamped: int, session: Any) -> None:
