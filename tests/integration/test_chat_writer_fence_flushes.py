@@ -9,6 +9,7 @@ import asyncio
 
 import pytest
 
+from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import TOKEN, FencedOutError
@@ -77,3 +78,49 @@ async def test_a_one_process_flush_does_not_touch_the_fence(services, chats):
     state = await ChatCollections().states.find_one({"_id": with_b.id})
     assert state["last_message"]["text"] == "m"
     assert await ChatCollections().meta.find_one({"_id": TOKEN}) is None
+
+
+async def test_a_deposed_writers_first_read_answers_retry(services, chats, writers):
+    """A deposed writer that has not recovered yet recovers at its first read, and that
+    recovery's flush is refused: the read answers the retryable FencedOutError (no crash,
+    no data). What it re-summarised stays buffered, so a later read applies it."""
+    a, b, with_b, _ = chats
+    old, new = MongoChatStore(), MongoChatStore(summary_interval=HELD)
+    writers += [old, new]
+    await old.lead(lambda: True, 1)  # recovers at its first read or write
+    await new.lead(lambda: True, 2)
+    await send(new, with_b, a, "m")  # past the checkpoint: its summary held by `new`
+    with pytest.raises(FencedOutError) as refused:
+        await old.get_conversation(with_b.id)
+    assert isinstance(refused.value, UnavailableError) and refused.value.stamped == 1
+    assert (await old.get_conversation(with_b.id)).last_message.text == "m"
+
+
+async def test_a_refusal_of_an_older_epoch_does_not_stop_the_flushes(
+        services, chats, writers):
+    """A flush stamped with epoch 1, refused after this process led again at epoch 3 (its
+    turn came late): the refusal is of an epoch it no longer writes at, so its background
+    flushes at epoch 3 go on, as its writer's commits do (writer.py `_deposed`)."""
+    a, b, with_b, _ = chats
+    clock = SummaryClock()
+    old, new = MongoChatStore(summary_interval=0.2, summary_clock=clock), MongoChatStore()
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    await send(old, with_b, a, "m")
+    await new.lead(lambda: True, 2)
+    # The flush takes epoch 1, then waits its turn behind the fence's lock (held here as
+    # another fenced write of the process would), while the process leads again.
+    async with old.fence._one_at_a_time:
+        late = asyncio.create_task(old.summaries.flush_quietly())
+        await asyncio.sleep(0.05)
+        await old.lead(lambda: True, 3)
+    await late
+    assert old.summaries.commits == 0  # refused: stamped 1
+    await send(old, with_b, a, "n")
+    clock.now += 1  # due
+    state = ChatCollections().states
+    for _ in range(50):
+        if (await state.find_one({"_id": with_b.id}))["last_seq"] == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert (await state.find_one({"_id": with_b.id}))["last_message"]["text"] == "n"

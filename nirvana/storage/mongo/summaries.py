@@ -319,11 +319,14 @@ class Summaries:
         try:
             await self.flush(conversation_ids)
         except FencedOutError as exc:
-            # Refused by a later writer's fence (`stamped`): kept in the buffer (this
-            # process's reads apply it) until the writer role makes the process follow,
-            # which drops it (`forget`); no tick tries again meanwhile, each would be
-            # refused alike.
-            self._refused = exc.stamped is not None
+            # Refused by a later writer's fence (`stamped`, this process's epoch): kept
+            # in the buffer (this process's reads apply it) until the writer role makes
+            # the process follow, which drops it (`forget`); no tick tries again
+            # meanwhile, each would be refused alike. A refusal of an older epoch
+            # (answered after this process led again) or an abort (no `stamped`) does not
+            # stop the ticks, as the writer's `_deposed` does not stop its commits.
+            self._refused = (exc.stamped is not None
+                             and exc.stamped == self._fence.epoch)
             log.warning("conversation summary flush failed: %s", type(exc).__name__)
         except Exception as exc:  # kept in the buffer; the next flush retries
             log.warning("conversation summary flush failed: %s", type(exc).__name__)
@@ -363,6 +366,10 @@ class Summaries:
                 # message). What is refused is safe to drop: its messages are past the
                 # stored checkpoint, which the next writer re-summarises from (`recover`,
                 # `written_elsewhere`; docs/cluster-chat.md). One process: as before.
+                # Tried again in `writes` if the store aborts it (not re-planned as a
+                # change is): `writes` is built once from the buffer, `$max` and a `$set`
+                # of last_message only where the stored last_seq is not above it, so a
+                # rerun writes what the first try would have, whatever committed between.
                 await self._fence.writes(self._db, lambda session: self.one_commit.write(
                     writes, session=session))
                 self.commits += 1
