@@ -19,10 +19,11 @@ after TAKEOVER_WAIT the raise ends the embedded store's sessions' transactions
 aborts a transaction 60 s after it began (`transactionLifetimeLimitSeconds`). A
 transaction the store aborts (a write conflict, a failover, those ended sessions) is tried
 up to ATTEMPTS times in all (a change reads and plans again for each try: `retried`): a
-deposed writer's next check is refused, a live writer's write lands. A receipt's mark is not in a transaction: a mark only rises and is true when
-written, so a deposed writer's late one is harmless, and receipts, the most frequent
-write, stay off the transaction's cost; only their event is fenced (an insert). A server
-without transactions (a standalone mongod) writes updates unfenced, as before.
+deposed writer's next check is refused, a live writer's write lands. A receipt's mark is
+not in a transaction: a mark only rises and is true when written, so a deposed writer's
+late one is harmless, and receipts, the most frequent write, stay off the transaction's
+cost; only their event is fenced (an insert). A server without transactions (a standalone
+mongod) writes updates unfenced, as before.
 docs/cluster-chat.md ("The fence the store enforces") says why this shape and what
 is left.
 
