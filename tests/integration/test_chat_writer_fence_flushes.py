@@ -124,3 +124,32 @@ async def test_a_refusal_of_an_older_epoch_does_not_stop_the_flushes(
             break
         await asyncio.sleep(0.02)
     assert (await state.find_one({"_id": with_b.id}))["last_message"]["text"] == "n"
+
+
+async def test_a_refused_flush_from_before_leading_again_is_not_merged_back(
+        services, chats, writers):
+    """As above, but the conversation's message in the next flush has the SAME seq: the
+    next writer edited m (the last message) and did not flush. The late flush, begun
+    before this process led again at epoch 3, is refused; what it held (m unedited) was
+    dropped by `forget` and must not come back: the buffer keeps a copy over one of the
+    same seq, so `recover`'s edited m would lose to it and the epoch-3 flush would write
+    the old text back."""
+    a, b, with_b, _ = chats
+    clock = SummaryClock()
+    old = MongoChatStore(summary_interval=HELD, summary_clock=clock)
+    new = MongoChatStore(summary_interval=HELD)
+    writers += [old, new]
+    await old.lead(lambda: True, 1)
+    await send(old, with_b, a, "m")
+    await new.lead(lambda: True, 2)
+    await chat_on(new, services).edit_message(a, with_b.id, 1, "edited")
+    async with old.fence._one_at_a_time:
+        late = asyncio.create_task(old.summaries.flush_quietly())
+        await asyncio.sleep(0.05)
+        await old.lead(lambda: True, 3)
+    await late
+    assert old.summaries.commits == 0  # refused: stamped 1
+    assert (await old.get_conversation(with_b.id)).last_message.text == "edited"
+    await old.summaries.flush()
+    state = await ChatCollections().states.find_one({"_id": with_b.id})
+    assert state["last_seq"] == 1 and state["last_message"]["text"] == "edited"

@@ -215,6 +215,9 @@ class Summaries:
         self._clock = clock
         self._fence = fence or WriterFence()
         self._refused = False  # a later writer's fence refused a flush (until `forget`)
+        # Bumped by `forget`: a flush begun before it never puts its slice back (see
+        # `flush`), since `forget` dropped that slice and the next `recover` re-reads it.
+        self._generation = 0
         # A conversation's summary is written about this long after it became dirty, one
         # update for every message since, however many: the longer the interval, the fewer
         # updates per message. What waits costs little: reads apply the buffer, and a crash
@@ -308,8 +311,13 @@ class Summaries:
         """Drop what is buffered and recover again before the next write: this process
         becomes the writer after another one, or stops being it. What is dropped is of
         stored messages past the checkpoint, which the next writer's `recover` re-summarises."""
+        # Not waiting for a flush in progress (its `_lock`): it may wait on a slow store
+        # or on the fence's turn until the 60 s transaction limit, and the writer's
+        # takeover would wait with it; the generation keeps it from merging back.
         await self.stop()
+        self._generation += 1
         self._buffer = SummaryBuffer()
+        self._flushing = None  # a late flush's slice no longer applies to reads
         self._refused = False
         self._added_top = 0
         self._highest.clear()
@@ -350,6 +358,7 @@ class Summaries:
                 buffer, self._buffer = self._buffer.split(conversation_ids)
             if not buffer:
                 return
+            generation = self._generation
             # The checkpoint says every message up to it is summarised: it stops below the
             # first message of the conversations still buffered.
             checkpoint = min([self._added_top,
@@ -374,7 +383,12 @@ class Summaries:
                     writes, session=session))
                 self.commits += 1
             except BaseException:
-                self._buffer = buffer.merged(self._buffer)
+                # Kept for the next flush, unless `forget` came meanwhile: its slice is
+                # then of an earlier tenure, older than what `recover` re-reads (an edit
+                # keeps the seq, and the buffer keeps the copy it holds at a seq), so
+                # merged back it would write an edited or deleted last message back.
+                if generation == self._generation:
+                    self._buffer = buffer.merged(self._buffer)
                 raise
             finally:
                 self._flushing = None
