@@ -10,7 +10,10 @@ caller, as the store's would.
 With `erasing` set to a user id, that other transaction is instead an erasure of that
 user's messages (the updates of storage/mongo/erasure.py, messages, events and states),
 and it commits once the write met the conflict: an erasure landing between a change's
-read and its write."""
+read and its write.
+
+`delete_conflicts` does the same to deletes of messages (a take-back's), also passed to
+MongoChatStore as its `db`."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ class ConflictingCollections(ChatCollections):
         self.met: list[OperationFailure] = []  # the store's answers to them
         self.then: Callable[[], Awaitable[Any]] | None = None
         self.erasing: int | None = None  # a sender whose erasure the conflict commits
+        self.delete_conflicts = 0  # how many deletes of messages (take-backs) still meet one
 
     @property
     def messages(self) -> Any:
@@ -68,6 +72,26 @@ class _Messages:
                 if self._steer.then is not None:
                     await self._steer.then()
         raise AssertionError("the store let both transactions write the message")
+
+    async def delete_many(self, query: dict[str, Any], *args: Any, session: Any = None,
+                          **kwargs: Any) -> Any:
+        """A take-back's delete: while `delete_conflicts`, another transaction writes the
+        messages it deletes first (left open), so the store aborts the delete's."""
+        if session is None or self._steer.delete_conflicts <= 0:
+            return await self._inner.delete_many(query, *args, session=session, **kwargs)
+        self._steer.delete_conflicts -= 1
+        async with self._inner.database.client.start_session() as other:
+            await other.start_transaction()
+            await self._inner.update_many(query, {"$set": {"conflicting": True}},
+                                          session=other)
+            try:
+                await self._inner.delete_many(query, *args, session=session, **kwargs)
+            except OperationFailure as exc:
+                self._steer.met.append(exc)
+                raise
+            finally:
+                await other.abort_transaction()
+        raise AssertionError("the store let both transactions write the messages")
 
 
 async def erase(user_id: int, session: Any) -> None:

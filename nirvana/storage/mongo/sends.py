@@ -34,7 +34,7 @@ from ...domain.chat.entities import Message
 from ...domain.errors import UnavailableError
 from .codec import is_duplicate_key, message_doc, message_id, message_of
 from .collections import ChatCollections
-from .fence import FencedOutError, WriterFence, is_fenced_out
+from .fence import Aborted, FencedOutError, WriterFence, is_fenced_out
 from .positions import StreamPositions
 from .summaries import Summaries
 from .work_items import Send, stored
@@ -225,7 +225,14 @@ class SendCommitter:
                     # asked again too: the first may still be carried out, and refusing
                     # its batch would let it land under seqs given again meanwhile.
                     answered = (until_done or asked_again) and isinstance(exc, PyMongoError)
-                    if isinstance(exc, FencedOutError) or not (silent or answered):
+                    # A fenced take-back the store aborted every try (fence.py `Aborted`:
+                    # not a refusal, nothing of it landed) is such an error too: asked
+                    # again, its next check is refused if this writer was deposed (`fence`
+                    # and the check end the loop), and a delete by id and position is
+                    # harmless to repeat.
+                    answered = answered or (until_done and isinstance(exc, Aborted))
+                    if ((isinstance(exc, FencedOutError) and not answered)
+                            or not (silent or answered)):
                         raise
                     if not asked_again:
                         asked_again = True
