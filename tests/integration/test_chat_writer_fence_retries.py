@@ -5,13 +5,15 @@ the store's own answer (tests/support/write_conflicts.py)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from nirvana.domain.chat.errors import MessageDeletedError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import ATTEMPTS, FencedOutError
-from tests.support.chat_writers import chat_on, send
+from tests.support.chat_writers import chat_on, draft, send
 from tests.support.write_conflicts import ConflictingCollections
 
 
@@ -52,7 +54,8 @@ async def test_a_change_that_keeps_meeting_conflicts_is_answered_retry(
     db.conflicts = ATTEMPTS + 1
     with pytest.raises(FencedOutError) as failed:
         await chat_on(store, services, db).edit_message(a, with_b.id, 1, "edited")
-    assert failed.value.stamped is None
+    assert failed.value.stamped is None and failed.value.code == "unavailable"
+    assert str(failed.value) == "The store aborted the write; retry."
     assert len(db.met) == ATTEMPTS
     assert await stored_text(with_b.id, 1) == "m"
     assert not store.writer.stepped_down
@@ -104,3 +107,27 @@ async def test_a_change_that_met_an_erasure_plans_again_from_the_erased_message(
     assert state["last_message"]["text"] == "" and state["last_message"]["deleted"]
     assert await ChatCollections().events.count_documents({"message.text": "secret"}) == 0
     assert not store.writer.stepped_down
+
+
+async def test_a_take_back_aborted_every_try_is_asked_again_and_the_batch_lands(
+        services, chats, writers):
+    """A batch with a retry of a stored message takes back its other message of that
+    conversation (sends.py `_sort_out`), a fenced delete. The store aborts it ATTEMPTS
+    times (fence.py `Aborted`): it is asked again, as a store's error is, and lands; the
+    senders are answered, the message taken back is numbered again, no seq gap."""
+    a, b, with_b, _ = chats
+    db = ConflictingCollections()
+    store = MongoChatStore(db=db)
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    old = await send(store, with_b, a, "old")
+    db.delete_conflicts = ATTEMPTS
+    (again, created_again), (n, created) = await asyncio.gather(
+        store.append(draft(with_b, a, "old")), store.append(draft(with_b, b, "n")))
+    assert len(db.met) == ATTEMPTS  # the take-back's tries the store aborted
+    assert not created_again and again.seq == old.seq == 1
+    assert created and n.seq == 2
+    seqs = [d["seq"] async for d in ChatCollections().messages.find(
+        {"conversation_id": with_b.id}).sort("seq")]
+    assert seqs == [1, 2]
+    assert (await send(store, with_b, a, "next")).seq == 3

@@ -118,7 +118,12 @@ class Aborted(FencedOutError):
     ended sessions) as many times as the caller let `writes` try it: nothing of it landed.
     Not a refusal of this epoch (no `stamped`), so a caller that does not try again still
     answers "retry"; one whose work must not be rerun blind (it planned from what it read
-    before the transaction) reads and plans again (`retried`)."""
+    before the transaction) reads and plans again (`retried`). Its own text, the same
+    code ("unavailable": retry the same command)."""
+
+    def __init__(self) -> None:
+        UnavailableError.__init__(self, "The store aborted the write; retry.")
+        self.stamped = None
 
 
 async def backoff(attempt: int) -> None:
