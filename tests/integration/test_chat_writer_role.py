@@ -40,6 +40,34 @@ async def leases(services):  # `services` empties the tables for this test
     return PgLeases(services.pool)
 
 
+class FailingLead:
+    """A lead that fails while `fails` is set (the store's fence could not be raised)."""
+
+    def __init__(self) -> None:
+        self.fails = True
+
+    async def lead(self, may_commit, epoch) -> None:
+        if self.fails:
+            raise RuntimeError("collMod refused")
+
+    async def follow(self) -> None:
+        pass
+
+
+async def ready_with(services, settings, role: ChatWriterRole):
+    """/ready of an app whose chat writer role is `role`."""
+    import dataclasses
+
+    import httpx
+
+    from nirvana.app import create_app
+
+    app = create_app(settings, dataclasses.replace(services, chat_role=role))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as c:
+        return await c.get("/ready")
+
+
 async def test_one_instance_leads_and_another_takes_over_when_it_stops(leases):
     first, second = Instance(leases, "first"), Instance(leases, "second")
     await first.role.start(), await second.role.start()
@@ -156,16 +184,8 @@ async def test_metrics_say_whether_this_instance_leads_and_how_many_leads_failed
     refused everywhere while /ready says ok)."""
     from nirvana.metrics import Metrics
 
-    fence_fails = True
-
-    async def lead(may_commit, epoch) -> None:
-        if fence_fails:
-            raise RuntimeError("collMod refused")
-
-    async def follow() -> None:
-        pass
-
-    role = ChatWriterRole(leases, "watched", lead=lead, follow=follow, ttl=2.0)
+    fence = FailingLead()
+    role = ChatWriterRole(leases, "watched", lead=fence.lead, follow=fence.follow, ttl=2.0)
     metrics = Metrics()
     metrics.watch_chat_writer_role(role.is_writer, role.failed_leads)
 
@@ -177,7 +197,7 @@ async def test_metrics_say_whether_this_instance_leads_and_how_many_leads_failed
     await role.start(), await role.start()  # each try fails, quietly
     assert scraped() == {"nirvana_chat_writer_leading": "0.0",
                          "nirvana_chat_writer_failed_leads": "2.0"}
-    fence_fails = False
+    fence.fails = False
     await role.start()
     assert scraped() == {"nirvana_chat_writer_leading": "1.0",
                          "nirvana_chat_writer_failed_leads": "0.0"}
@@ -189,61 +209,30 @@ async def test_ready_says_who_writes_chat_and_when_no_instance_can(leases, servi
     """An operator (or a monitor) reads from /ready whether any instance writes chat: a
     cluster whose every lead fails answers chat writes `unavailable` everywhere, while each
     instance still serves the rest, so /ready stays 200."""
-    import dataclasses
-
-    import httpx
-
-    from nirvana.app import create_app
-
-    fence_fails = True
-
-    async def lead(may_commit, epoch) -> None:
-        if fence_fails:
-            raise RuntimeError("collMod refused")
-
-    async def follow() -> None:
-        pass
-
-    first = ChatWriterRole(leases, "first", lead=lead, follow=follow, ttl=2.0)
-    second = ChatWriterRole(leases, "second", lead=lead, follow=follow, ttl=2.0)
-
-    async def ready(role: ChatWriterRole) -> httpx.Response:
-        app = create_app(settings, dataclasses.replace(services, chat_role=role))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://testserver") as c:
-            return await c.get("/ready")
-
+    fence = FailingLead()
+    first = ChatWriterRole(leases, "first", lead=fence.lead, follow=fence.follow, ttl=2.0)
+    second = ChatWriterRole(leases, "second", lead=fence.lead, follow=fence.follow, ttl=2.0)
     await first.start(), await second.start()  # both leads fail: the lease is given back
     for role in (first, second):
-        r = await ready(role)
+        r = await ready_with(services, settings, role)
         assert r.status_code == 200
         assert r.json() == {"status": "ok", "postgres": "ok", "mongodb": "ok",
                             "chat_writer": "none"}
-    fence_fails = False
+    fence.fails = False
     await first.start()
-    assert (await ready(first)).json()["chat_writer"] == "here"
-    assert (await ready(second)).json()["chat_writer"] == "elsewhere"
+    assert (await ready_with(services, settings, first)).json()["chat_writer"] == "here"
+    assert (await ready_with(services, settings, second)).json()["chat_writer"] == "elsewhere"
     await first.release()
-    assert (await ready(second)).json()["chat_writer"] == "none"
+    assert (await ready_with(services, settings, second)).json()["chat_writer"] == "none"
 
 
-async def test_ready_says_unknown_when_the_lease_cannot_be_read(leases, services, settings):
-    import dataclasses
-
-    import httpx
-
-    from nirvana.app import create_app
-
+async def test_ready_says_unknown_when_the_lease_cannot_be_read(services, settings):
     class Unreachable(PgLeases):
         async def current(self, name):
             raise ConnectionRefusedError("PostgreSQL is down")
 
-    async def nothing(*args) -> None:
-        pass
-
-    role = ChatWriterRole(Unreachable(services.pool), "cut-off", lead=nothing, follow=nothing)
-    app = create_app(settings, dataclasses.replace(services, chat_role=role))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://testserver") as c:
-        r = await c.get("/ready")
+    fence = FailingLead()
+    role = ChatWriterRole(Unreachable(services.pool), "cut-off", lead=fence.lead,
+                          follow=fence.follow)
+    r = await ready_with(services, settings, role)
     assert r.status_code == 200 and r.json()["chat_writer"] == "unknown"
