@@ -147,8 +147,8 @@ class Load:
         if book is not None:
             book.delivered(seq, now)
 
-    async def step(self, step: int, rate: float, duration: float, drain: float,
-) -> dict[str, Any]:
+    async def step(self, step: int, rate: float, duration: float, drain: float
+                   ) -> dict[str, Any]:
         """Offer `rate` sends/s for `duration` s, then wait up to `drain` s for stragglers.
 
         The generator's own garbage collection is off for the step: a collection here would

@@ -21,6 +21,17 @@ from tests.support.chat_writers import chat_on, send
 HELD = 3600.0
 
 
+async def flush_late_across_a_new_lead(old: MongoChatStore, epoch: int) -> None:
+    """A flush of `old` takes its epoch, then waits its turn behind the fence's lock (held
+    here as another fenced write of the process would) while `old` leads again at `epoch`;
+    returns once that late flush is done."""
+    async with old.fence._one_at_a_time:
+        late = asyncio.create_task(old.summaries.flush_quietly())
+        await asyncio.sleep(0.05)
+        await old.lead(lambda: True, epoch)
+    await late
+
+
 async def test_a_deposed_writers_late_flush_leaves_the_next_writers_summary(
         services, chats, writers, caplog):
     """The deposed writer acknowledged a message and buffered its summary; the next
@@ -108,13 +119,7 @@ async def test_a_refusal_of_an_older_epoch_does_not_stop_the_flushes(
     await old.lead(lambda: True, 1)
     await send(old, with_b, a, "m")
     await new.lead(lambda: True, 2)
-    # The flush takes epoch 1, then waits its turn behind the fence's lock (held here as
-    # another fenced write of the process would), while the process leads again.
-    async with old.fence._one_at_a_time:
-        late = asyncio.create_task(old.summaries.flush_quietly())
-        await asyncio.sleep(0.05)
-        await old.lead(lambda: True, 3)
-    await late
+    await flush_late_across_a_new_lead(old, epoch=3)
     assert old.summaries.commits == 0  # refused: stamped 1
     await send(old, with_b, a, "n")
     clock.now += 1  # due
@@ -143,11 +148,7 @@ async def test_a_refused_flush_from_before_leading_again_is_not_merged_back(
     await send(old, with_b, a, "m")
     await new.lead(lambda: True, 2)
     await chat_on(new, services).edit_message(a, with_b.id, 1, "edited")
-    async with old.fence._one_at_a_time:
-        late = asyncio.create_task(old.summaries.flush_quietly())
-        await asyncio.sleep(0.05)
-        await old.lead(lambda: True, 3)
-    await late
+    await flush_late_across_a_new_lead(old, epoch=3)
     assert old.summaries.commits == 0  # refused: stamped 1
     assert (await old.get_conversation(with_b.id)).last_message.text == "edited"
     await old.summaries.flush()
