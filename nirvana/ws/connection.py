@@ -208,12 +208,15 @@ class Connection:
                     self.close_written = True
             self._wake_sender()
 
-    async def push_paced(self, text: str, patience: float = REPLAY_PATIENCE) -> bool:
+    async def push_paced(self, text: str, patience: float | None = None) -> bool:
         """Queue a frame, first waiting for room in the queue. For replays: a resume may owe
         a client thousands of events, more than the queue holds, so it is paced by the
         client's reading instead of overflowing (which would make the client resume again,
         forever). Live fan-out never waits on one client: it uses `push`. A client that reads
-        nothing for `patience` seconds is closed as a slow consumer. False once closed."""
+        nothing for `patience` seconds (REPLAY_PATIENCE, read when called) is closed as a
+        slow consumer. False once closed."""
+        if patience is None:
+            patience = REPLAY_PATIENCE
         while self._queue and not self._has_room(text) and self.close_request is None:
             self._drained = asyncio.get_running_loop().create_future()
             try:
