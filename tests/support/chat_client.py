@@ -29,6 +29,9 @@ class Client:
     async def connect(cls, url: str, user: dict, since: int | None = None, **kw) -> "Client":
         query = f"?token={user['jwt']}" + (f"&since={since}" if since is not None else "")
         frames = await served_frames(url)
+        # A test's client often stops reading before it closes (its queue full, the
+        # server's close frame unread): its close then gives up after 2 s, not 10.
+        kw.setdefault("close_timeout", 2.0)
         ws = await websockets.connect(f"{url}{query}", **kw)
         client = cls(ws, user, frames)
         client.hello = await client.recv()
