@@ -198,6 +198,28 @@ async def test_closing_while_asking_refuses_the_senders_as_stopping(client, serv
         await send
 
 
+async def test_closing_while_an_ask_swallows_the_cancel_still_stops(client, services, flaky):
+    """pymongo can turn a cancel that lands inside an operation into a network error: the
+    writer must still stop, not ask a silent store again forever."""
+    a, b, c, _ = await two_chats(client, services)
+    chat, store, insert = flaky()
+
+    async def swallowing(docs):
+        try:
+            await asyncio.sleep(3600)  # the store gives no answer
+        except asyncio.CancelledError:
+            pass
+        raise AutoReconnect("no answer")
+    insert.failure = swallowing
+    send = asyncio.ensure_future(chat.send_message(a, c.id, client_id="x", text="x"))
+    await asyncio.sleep(0.2)
+    assert not send.done()
+    async with asyncio.timeout(5):
+        await store.close()
+    with pytest.raises(UnavailableError, match="The server is stopping."):
+        await send
+
+
 async def test_a_writer_fenced_out_while_asking_stops_and_refuses(client, services, flaky):
     a, b, c, _ = await two_chats(client, services)
     chat, store, insert = flaky()

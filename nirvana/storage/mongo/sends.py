@@ -242,6 +242,11 @@ class SendCommitter:
                         log.warning("the message store %s (%s: %s): asking again",
                                     "gave no answer" if silent else "answered an error",
                                     type(exc).__name__, exc)
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # pymongo can turn a cancel that lands inside an ask into a network
+                    # error: honoured here, or a stopping writer asks a silent store forever.
+                    raise asyncio.CancelledError()
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, LAST_PAUSE)
         finally:
