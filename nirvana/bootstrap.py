@@ -259,7 +259,7 @@ def build_services(
     social = SocialGraph(PgSocialRepository(pool), PgPublishedBlogCounter(pool),
                          events=social_event_listeners(chat.hub, notifications))
     # What follows an account's deletion, then its exports' worker, hear of it in turn.
-    erasure = build_erasure(pool, clock, chat.service.cache, media)
+    erasure = build_erasure(pool, clock, chat.service, media)
     background: set[asyncio.Task] = set()
     people.events.listeners.append(
         AfterAccountDeletion(blogs, erasure, background, outbox=mail.eml_directory))

@@ -10,31 +10,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable
+from typing import Awaitable, Protocol
 
 from ..domain.accounts.deletion import AccountDeleted, ContentEraser, Erasure
 from ..domain.blogs.service import Blogs
-from ..domain.chat.cache import ChatCache
 from ..domain.uploads import Uploads
 from ..storage.mail import OutboxMailer
 from ..storage.media import LocalMediaStore
-from ..storage.mongo.erasure import MongoChatErasure
 from ..storage.postgres.uploads import PgUploadLedger
 
 log = logging.getLogger("nirvana.accounts")
 
 
-class ChatOfDeletedAccounts:
-    """The ContentEraser: a deleted account's chat messages become tombstones, and the chat
-    cache forgets the conversations that held them, so no cached copy of the text is read."""
+class SenderErasure(Protocol):
+    """What the erasure needs of the chat service (ChatService, or ClusterChat with
+    several instances: it runs on the chat writer, whose cache it forgets)."""
 
-    def __init__(self, erasure: MongoChatErasure, cache: ChatCache) -> None:
-        self._erasure = erasure
-        self._cache = cache
+    async def erase_sender(self, user_id: int) -> None: ...
+
+
+class ChatOfDeletedAccounts:
+    """The ContentEraser: a deleted account's chat messages become tombstones, through the
+    chat service (storage/mongo/erasure.py says what is guaranteed), and the chat writer's
+    cache forgets the conversations that held them."""
+
+    def __init__(self, chat: SenderErasure) -> None:
+        self._chat = chat
 
     async def erase(self, user_id: int) -> None:
-        for conversation_id in await self._erasure.erase_sender(user_id):
-            self._cache.forget(conversation_id)
+        await self._chat.erase_sender(user_id)
 
 
 class UploadsOfDeletedAccounts:

@@ -17,7 +17,6 @@ from ..domain.accounts.policy import AccountPolicy
 from ..domain.accounts.service import Accounts
 from ..domain.accounts.standing import OpenGate, VerifiedEmailGate, WriteGate
 from ..domain.accounts.two_factor import SecondFactor, TwoFactorSettings
-from ..domain.chat.cache import ChatCache
 from ..domain.clock import Clock
 from ..domain.exports.service import ExportPolicy, Exports
 from ..domain.moderation.suspension import SuspensionGate
@@ -28,7 +27,6 @@ from ..security import Argon2Hasher, HmacSigner, JwtAccessTokens, PyotpTotp
 from ..settings import Settings
 from ..storage.cached_users import CachedUserRepository
 from ..storage.export_archive import LocalExportArchives
-from ..storage.mongo.erasure import MongoChatErasure
 from ..storage.postgres.accounts import (
     PgDeletedAccounts,
     PgPasswordResetStore,
@@ -44,6 +42,7 @@ from ..storage.redis.limits import SharedLimits
 from .account_deletion import (
     ChatOfDeletedAccounts,
     ErasersInTurn,
+    SenderErasure,
     UploadsOfDeletedAccounts,
 )
 from .events import AccountEventFanOut
@@ -120,10 +119,11 @@ def build_accounts(settings: Settings, pool: asyncpg.Pool, secret: str, clock: C
         limiter=limiter, shared_limits=shared_limits)
 
 
-def build_erasure(pool: asyncpg.Pool, clock: Clock, chat_cache: ChatCache,
+def build_erasure(pool: asyncpg.Pool, clock: Clock, chat: SenderErasure,
                   media: Media) -> Erasure:
-    """Erases what deleted accounts left outside PostgreSQL: chat text, then uploads."""
-    return Erasure(ErasersInTurn(ChatOfDeletedAccounts(MongoChatErasure(), chat_cache),
+    """Erases what deleted accounts left outside PostgreSQL: chat text (through the chat
+    service, on the chat writer), then uploads."""
+    return Erasure(ErasersInTurn(ChatOfDeletedAccounts(chat),
                                  UploadsOfDeletedAccounts(media.ledger, media.local,
                                                           media.uploads)),
                    PgDeletedAccounts(pool), clock)

@@ -65,6 +65,15 @@ class FakeChatChanges:
         events = [self._record(e, cid, actor_id, at) for e in planned.events]
         return await self.store.get_conversation(cid), events
 
+    async def erase_sender(self, user_id):
+        ms = self.store.stored_messages
+        held = set()
+        for n, m in enumerate(ms):
+            if m.sender_id == user_id:
+                held.add(m.conversation_id)
+                ms[n] = replace(m, text="", attachments=(), deleted=True)
+        return sorted(held)
+
     async def messages_for(self, user_id, cid, *, before, after, limit):
         ms = await self.store.messages(cid, before=before, after=after, limit=10**9)
         ms = [m for m in ms if (m.id, user_id) not in self.hidden]

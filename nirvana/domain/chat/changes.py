@@ -65,6 +65,12 @@ class ChatChangeStore(Protocol):
         empty when nothing changed."""
         ...
 
+    async def erase_sender(self, user_id: int) -> list[str]:
+        """Tombstone every message `user_id` sent (text, attachments gone, deleted), every
+        copy of one (events, conversation summaries), also one written while this runs; from
+        then on refuse their sends. Returns the conversations that held any. Idempotent."""
+        ...
+
     async def messages_for(self, user_id: int, conversation_id: str, *, before: int | None,
                            after: int | None, limit: int) -> list[Message]:
         """Like ChatStore.messages, without the messages `user_id` deleted for themselves."""

@@ -78,6 +78,13 @@ class ChatService:
         """Replaceable while running (tests tighten them): every part reads the new ones."""
         self._messaging.limits = self._edits.limits = self._groups.limits = limits
 
+    async def erase_sender(self, user_id: int) -> None:
+        """A deleted account's chat text: every message it sent becomes a tombstone, and the
+        cache forgets the conversations that held one. Writer-bound (it must run where the
+        summaries and the cache of recent messages are: nirvana/wiring/cluster_chat.py)."""
+        for conversation_id in await self._changes.erase_sender(user_id):
+            self.cache.forget(conversation_id)
+
     async def history(self, user_id: int, conversation_id: str, *, before: int | None = None,
                       after: int | None = None, limit: int = 50) -> list[Message]:
         """As Messaging.history, without the messages the caller deleted for themselves.

@@ -23,6 +23,7 @@ from ...domain.chat.errors import MessageNotFoundError, NotMemberError
 from .chat_store import MongoChatStore
 from .codec import changed_fields, event_doc, marks_of, member_doc, message_doc, message_of
 from .collections import ChatCollections
+from .erasure import MongoChatErasure
 from .fence import retried
 from .one_commit import OneCommit
 from .resume import FLOOR_ID
@@ -37,6 +38,7 @@ class MongoChatChanges:
         # The resume floor, once read: it only rises through `prune_events`, in this process
         # (one process per database, see sends.py), and every resume asks for it.
         self._floor: int | None = None
+        self._erasure = MongoChatErasure(store, self._db)
 
     async def _record(self, next_pos: Callable[[], int], planned: PlannedEvent,
                       conversation_id: str, actor_id: int, at: datetime,
@@ -158,6 +160,9 @@ class MongoChatChanges:
             return conversation, await self._store.fence.writes(self._db, change,
                                                                 attempts=1)
         return await self._store.serialized(run, conversation_id=conversation_id)
+
+    async def erase_sender(self, user_id: int) -> list[str]:
+        return await self._erasure.erase_sender(user_id)
 
     async def messages_for(self, user_id: int, conversation_id: str, *, before: int | None,
                            after: int | None, limit: int) -> list[Message]:

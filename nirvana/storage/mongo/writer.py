@@ -34,7 +34,7 @@ from typing import Any, Callable
 from pymongo.errors import PyMongoError
 
 from ...domain.chat.entities import Receipt, ReceiptKind
-from ...domain.errors import UnavailableError
+from ...domain.errors import AuthenticationError, UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait
 from .codec import mark_field, receipt_doc
@@ -113,6 +113,26 @@ class ChatWriter:
         # raised the fence. The lease role reads it to give the lease back (its renewals
         # may still succeed, e.g. with two deployments on one chat database).
         self.stepped_down = False
+        # Senders whose chat text was erased (erasure.py): a send of theirs still queued
+        # (forwarded, or past its checks on a socket) is refused when a batch takes it.
+        self._erased: set[int] = set()
+
+    def refuse_sender(self, user_id: int) -> None:
+        """Refuse every send of `user_id` that a batch takes from now (its account was
+        deleted; the erasure calls this inside the writer, before its last writes)."""
+        self._erased.add(user_id)
+
+    def _without_erased(self, items: list[Any]) -> list[Any]:
+        if not self._erased:  # the send path's whole cost while nobody was erased
+            return items
+        kept = []
+        for item in items:
+            if isinstance(item, Send) and item.draft.sender_id in self._erased:
+                item.refuse(AuthenticationError("This account no longer exists.",
+                                                code="unknown_user"))
+            else:
+                kept.append(item)
+        return kept
 
     def enqueue(self, item: WorkItem) -> None:
         if self._sends.asking and len(self._pending) >= self.max_waiting:
@@ -186,15 +206,18 @@ class ChatWriter:
                 window = self._pending[: self._max_batch]  # the drain may have requeued
                 del self._pending[: len(window)]
                 self._last_size = len(window)
-                await self._commit_alone(window)
+                await self._commit_alone(self._without_erased(window))
                 continue
             if len(self._inflight) >= self.max_inflight:
                 await asyncio.wait([self._inflight[0].settled])
                 continue
-            batch = self._take_sends()
-            if not batch:  # every waiting send is for a conversation in flight
+            taken = self._take_sends()
+            batch = self._without_erased(taken)
+            if not taken:  # every waiting send is for a conversation in flight
                 self._wake.clear()
                 await self._wake.wait()
+                continue
+            if not batch:
                 continue
             self._last_commit = time.monotonic()
             self._last_size = len(batch)

@@ -31,6 +31,7 @@ from .chat_wire import COMMANDS, attachments_out, error_in, error_out, pack, unp
 log = logging.getLogger("nirvana.chat.forwarding")
 
 COMMANDS_CHANNEL = "chat.commands"
+ERASE_TIMEOUT = 300.0
 
 
 def replies_channel(instance_id: str) -> str:
@@ -48,9 +49,13 @@ class Bus(Protocol):
 
 
 class ForwardedChat:
-    def __init__(self, bus: Bus, *, timeout: float, head_timeout: float = 2.0) -> None:
+    def __init__(self, bus: Bus, *, timeout: float, head_timeout: float = 2.0,
+                 erase_timeout: float = ERASE_TIMEOUT) -> None:
         self._bus = bus
         self.timeout = timeout
+        # An erasure scans the messages (storage/mongo/erasure.py): seconds, not a send's
+        # milliseconds. One unanswered leaves the account pending, and housekeeping retries.
+        self.erase_timeout = erase_timeout
         # Asked by every socket that connects here: one the writer cannot answer soon is
         # told to come back (1013), rather than hang behind a writer that is gone.
         self.head_timeout = head_timeout
@@ -175,6 +180,10 @@ class ForwardedChat:
         return await self._call("set_role", user_id=user_id, conversation_id=conversation_id,
                                 target_id=target_id, role=Role(role).value)
 
+    async def erase_sender(self, user_id: int) -> None:
+        await (await self._request("erase_sender", {"user_id": user_id},
+                                   timeout=self.erase_timeout))
+
     async def head(self) -> int:
         """The writer's head: only it knows which positions are all stored."""
         return await (await self._request("head", {}, timeout=self.head_timeout))
@@ -198,6 +207,12 @@ class ChatCommandServer:
         if not self._is_writer():
             return  # the writer answers; with none, the forwarder times out
         request = unpack(payload)
+        if request.get("command") not in COMMANDS:
+            # From a newer release (mixed releases during an upgrade): told to retry, as
+            # an unanswered command is, rather than logged as this writer's failure.
+            self._reply(request, exc=UnavailableError(
+                "The chat writer does not know this command yet; retry."))
+            return
         lane = request.get("lane")
         if lane is None:
             self._spawn(self._run(request))

@@ -121,6 +121,7 @@ COMMANDS: dict[str, Command] = {
     "set_role": Command(lambda chat, a: chat.set_role(
         a["user_id"], a["conversation_id"], a["target_id"], Role(a["role"])), *_CONVERSATION),
     "head": Command(_head, _same, _same),
+    "erase_sender": Command(lambda chat, a: chat.erase_sender(a["user_id"]), _same, _same),
 }
 
 

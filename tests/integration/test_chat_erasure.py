@@ -1,0 +1,127 @@
+"""A deleted account's chat erasure that nothing written around it puts back (issue: the
+erasure ran outside the chat writer; storage/mongo/erasure.py says how it runs now). Over
+the real MongoDB-wire store, one process; several instances: tests/e2e/test_cluster_chat.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nirvana.domain.errors import AuthenticationError
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.collections import ChatCollections
+from tests.support.chat_writers import PausedInsert, chat_on, draft, send
+from tests.support.erasure_steps import ErasureSteps
+
+
+async def stored(conversation_id: str, seq: int) -> dict:
+    return await ChatCollections().messages.find_one({"conversation_id": conversation_id,
+                                                      "seq": seq})
+
+
+async def last_message(conversation_id: str) -> dict:
+    state = await ChatCollections().states.find_one({"_id": conversation_id})
+    return state.get("last_message") or {}
+
+
+async def copies_of(text: str) -> int:
+    db = ChatCollections()
+    return (await db.messages.count_documents({"text": text})
+            + await db.events.count_documents({"message.text": text})
+            + await db.states.count_documents({"last_message.text": text}))
+
+
+async def test_a_summary_still_buffered_is_flushed_before_the_erasure_finishes(
+        services, chats, writers):
+    """b's message is stored, its summary (the conversation's last message) only buffered
+    when b's account is erased: the flush after the erasure must not write b's text into the
+    conversation list."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore(summary_interval=3600)
+    writers.append(store)
+    await send(store, with_b, b, "secret")
+    assert (await last_message(with_b.id)).get("text") != "secret"  # buffered, not written
+    await chat_on(store, services).erase_sender(b)
+    await store.summaries.flush()
+    summary = await last_message(with_b.id)
+    assert summary["text"] == "" and summary["deleted"]
+    [listed] = [c for c in await store.conversations_of(a, 10) if c.id == with_b.id]
+    assert listed.last_message is not None and listed.last_message.text == ""
+    assert await copies_of("secret") == 0
+
+
+async def test_a_change_that_read_before_the_erasure_and_wrote_after_it_is_erased(
+        services, chats, writers):
+    """a reacts to b's message (the conversation's last): the reaction reads "secret" and
+    plans; b's erasure then runs its first phase; then the reaction writes the message, the
+    summary and its event with the text it read. When the erasure returns, none of them
+    holds the text (one process: no transaction to meet the erasure as a conflict)."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    await send(store, with_b, b, "secret")
+    await store.summaries.flush()  # the summary holds it: the change updates it too
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    erasing: list[asyncio.Task[None]] = []
+
+    async def erase_between_read_and_write() -> None:
+        erasing.append(asyncio.create_task(chat.erase_sender(b)))
+        await steps.states_erased.wait()  # its first phase is done
+    steps.before_message_write = erase_between_read_and_write
+    reacted = await chat.react(a, with_b.id, 1, "👍")
+    assert reacted.text == "secret"  # planned from what it read
+    await erasing[0]
+    message = await stored(with_b.id, 1)
+    assert message["text"] == "" and message["deleted"]
+    assert (await last_message(with_b.id))["text"] == ""
+    assert await copies_of("secret") == 0
+
+
+async def test_a_send_queued_before_the_erasure_is_erased_and_one_after_it_refused(
+        services, chats, writers):
+    """b's send is on its way into the store when the erasure's first phase scans (it does
+    not see it), and lands after: erased all the same. b's send queued after the erasure
+    (a forwarded one still in Redis, a socket's past its checks) is refused."""
+    a, b, with_b, _ = chats
+    paused = PausedInsert()
+    store = MongoChatStore(insert=paused)
+    writers.append(store)
+    await send(store, with_b, b, "first")
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    paused.armed = True
+    early = store.append(draft(with_b, b, "early"))
+    await paused.reached.wait()
+    erasing = asyncio.create_task(chat.erase_sender(b))
+    await steps.states_erased.wait()  # the first phase is done, "early" not stored yet
+    paused.armed = False
+    paused.release.set()
+    message, created = await early
+    assert created and message.text == "early"  # acknowledged as sent
+    await erasing
+    assert (await stored(with_b.id, message.seq))["deleted"]
+    assert await copies_of("early") == 0 and await copies_of("first") == 0
+    with pytest.raises(AuthenticationError) as refused:
+        await store.append(draft(with_b, b, "late"))
+    assert refused.value.code == "unknown_user"
+    assert await ChatCollections().messages.count_documents({"client_id": "late"}) == 0
+    # The others still send; the summary of the conversation is a's message.
+    assert (await send(store, with_b, a, "still here")).seq == message.seq + 1
+    await store.summaries.flush()
+    assert (await last_message(with_b.id))["text"] == "still here"
+
+
+async def test_an_erasure_forgets_the_conversations_it_held_in_the_cache(
+        services, chats, writers):
+    """The latest page is served from memory: after the erasure it is read again and
+    shows the tombstone."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    chat = chat_on(store, services)
+    await chat.send_message(b, with_b.id, client_id="s", text="secret")
+    assert [m.text for m in await chat.history(a, with_b.id)] == ["secret"]  # cached
+    await chat.erase_sender(b)
+    assert [(m.text, m.deleted) for m in await chat.history(a, with_b.id)] == [("", True)]

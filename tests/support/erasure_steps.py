@@ -1,0 +1,57 @@
+"""The chat store's collections with two steps a test can hold or watch, passed to
+MongoChatChanges as its `db` (its erasure uses them too), as production passes the plain
+ones.
+
+`states_erased` is set once an unrestricted `update_many` of conversation states answers:
+the last write of an erasure's first phase (storage/mongo/erasure.py), done outside the
+writer. `before_message_write`, when set, is awaited once before the next `update_one` of a
+message: a change that has read and planned, before its write."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable
+
+from nirvana.storage.mongo.collections import ChatCollections
+
+
+class ErasureSteps(ChatCollections):
+    def __init__(self) -> None:
+        self.states_erased = asyncio.Event()
+        self.before_message_write: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def messages(self) -> Any:
+        return _Messages(super().messages, self)
+
+    @property
+    def states(self) -> Any:
+        return _States(super().states, self)
+
+
+class _Messages:
+    def __init__(self, inner: Any, steps: ErasureSteps) -> None:
+        self._inner, self._steps = inner, steps
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def update_one(self, *args: Any, **kwargs: Any) -> Any:
+        hold, self._steps.before_message_write = self._steps.before_message_write, None
+        if hold is not None:
+            await hold()
+        return await self._inner.update_one(*args, **kwargs)
+
+
+class _States:
+    def __init__(self, inner: Any, steps: ErasureSteps) -> None:
+        self._inner, self._steps = inner, steps
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def update_many(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        done = await self._inner.update_many(query, *args, **kwargs)
+        if "_id" not in query:  # phase 2's is restricted to the conversations it names
+            self._steps.states_erased.set()
+        return done
