@@ -17,7 +17,6 @@ from nirvana.domain.chat.entities import Conversation, ReceiptKind
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
-from nirvana.storage.mongo.erasure import MongoChatErasure
 from nirvana.storage.mongo.fence import TAKEOVER_WAIT, FencedOutError, WriterFence
 from nirvana.storage.mongo.sends import insert_messages
 from nirvana.storage.postgres.leases import PgLeases
@@ -140,7 +139,7 @@ async def test_the_next_writer_changes_messages_of_older_epochs_and_unstamped_on
         assert (await chat.react(b, with_b.id, seq, "👍")).reactions
     await chat.delete_message(a, with_c.id, 1, for_everyone=True)
     assert (await stored(services, "gone"))["deleted"] is True
-    await MongoChatErasure().erase_sender(a)
+    await chat.erase_sender(a)  # its second phase in the new writer, through the fence
     assert (await stored(services, "stamped"))["text"] == ""
 
 
