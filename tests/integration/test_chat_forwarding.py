@@ -15,10 +15,13 @@ from nirvana.domain.chat.errors import NotMemberError
 from nirvana.domain.errors import InvalidInputError, UnavailableError
 from nirvana.storage.redis.bus import RedisBus
 from nirvana.storage.redis.chat_forwarding import (
+    COMMANDS_CHANNEL,
     ChatCommandServer,
     ForwardedChat,
     relay_replies,
+    replies_channel,
 )
+from nirvana.storage.redis.chat_wire import pack, unpack
 from nirvana.wiring.cluster_chat import ClusterChat
 from tests.support import chat_world
 from tests.support.fakes_chat import RecordingPublisher
@@ -126,6 +129,58 @@ async def test_edits_reactions_and_group_changes_round_trip(pair):
     deleted = await other.delete_message(1, group.id, 1, for_everyone=True)
     assert deleted.deleted and deleted.text == ""
     assert (await chat.conversation_for(1, group.id)).member_ids == (1, 2)
+
+
+async def test_an_erasure_runs_on_the_writer_and_clears_its_cached_page(pair):
+    """Deleting an account on any instance erases on the writer, whose cache served the
+    text (only the writer's holds anything with several instances)."""
+    chat, other, _, _, _ = pair
+    conversation = await chat.open_direct(1, 2)
+    await chat.send_message(2, conversation.id, client_id="c", text="secret")
+    assert [m.text for m in await chat.history(1, conversation.id)] == ["secret"]
+    await other.erase_sender(2)
+    assert [(m.text, m.deleted) for m in await chat.history(1, conversation.id)] == [
+        ("", True)]
+
+
+async def test_a_forwarded_erasure_waits_longer_than_a_send(redis_server):  # noqa: F811
+    """Its first phase scans the messages (seconds): the store timeout of a send would
+    leave every account on a large store pending."""
+    bus = RedisBus(redis_server.url, prefix=f"nirvana:test_{secrets.token_hex(4)}:",
+                   instance_id="alone")
+    forwarded = ForwardedChat(bus, timeout=0.2, erase_timeout=0.6)
+    await bus.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(UnavailableError) as timed_out:  # no writer answers
+            await forwarded.erase_sender(2)
+        assert timed_out.value.code == "store_timeout"
+        assert 0.5 < time.monotonic() - started < 5
+    finally:
+        await bus.close()
+
+
+async def test_a_command_the_writer_does_not_know_is_answered_retry(redis_server):  # noqa: F811
+    """Mixed releases: a newer instance's command reaches an older writer, which answers
+    `unavailable` (retry) rather than failing as on a bug of its own."""
+    prefix = f"nirvana:test_{secrets.token_hex(4)}:"
+    writer_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="writer")
+    other_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="other")
+    chat, _, _, _ = chat_world.build()
+    ChatCommandServer(writer_bus, chat, lambda: True)
+    answers: asyncio.Queue[bytes] = asyncio.Queue()
+    other_bus.subscribe(replies_channel("other"), answers.put_nowait)
+    await writer_bus.start(), await other_bus.start()
+    try:
+        await other_bus.publish(COMMANDS_CHANNEL, pack({
+            "id": "1", "from": "other", "command": "from_a_newer_release", "lane": None,
+            "args": {}}))
+        answer = unpack(await asyncio.wait_for(answers.get(), 5))
+        assert answer["id"] == "1"
+        assert answer["error"]["type"] == "UnavailableError"
+        assert answer["error"]["code"] == "unavailable"
+    finally:
+        await writer_bus.close(), await other_bus.close()
 
 
 class LinkedRelays:
