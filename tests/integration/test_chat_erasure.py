@@ -51,6 +51,35 @@ async def test_a_summary_still_buffered_is_flushed_before_the_erasure_finishes(
     assert await copies_of("secret") == 0
 
 
+async def test_a_summary_slice_in_flight_during_the_erasure_is_erased_after_it_lands(
+        services, chats, writers):
+    """A flush slice holding b's message is on its way to the store (its lock held) while
+    the erasure's first phase runs, and writes b's text into the conversation's last
+    message after it: the second phase waits for that slice, then erases it."""
+    a, b, with_b, _ = chats
+    steps = ErasureSteps()
+    store = MongoChatStore(db=steps, summary_interval=3600)
+    writers.append(store)
+    chat = chat_on(store, services, steps)
+    await send(store, with_b, b, "secret")
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        reached.set()
+        await release.wait()
+    steps.before_states_bulk = hold
+    flushing = asyncio.create_task(store.summaries.flush())
+    await reached.wait()
+    erasing = asyncio.create_task(chat.erase_sender(b))
+    await steps.states_erased.wait()  # the first phase is done; the slice not written yet
+    release.set()
+    await flushing
+    await erasing
+    summary = await last_message(with_b.id)
+    assert summary["text"] == "" and summary["deleted"]
+    assert await copies_of("secret") == 0
+
+
 async def test_a_change_that_read_before_the_erasure_and_wrote_after_it_is_erased(
         services, chats, writers):
     """a reacts to b's message (the conversation's last): the reaction reads "secret" and

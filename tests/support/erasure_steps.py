@@ -5,7 +5,9 @@ ones.
 `states_erased` is set once an unrestricted `update_many` of conversation states answers:
 the last write of an erasure's first phase (storage/mongo/erasure.py), done outside the
 writer. `before_message_write`, when set, is awaited once before the next `update_one` of a
-message: a change that has read and planned, before its write."""
+message: a change that has read and planned, before its write. `before_states_bulk`, when
+set, is awaited once before the next `bulk_write` of states: a summary flush's slice, in
+flight (its lock held, its transaction open), before it writes."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ class ErasureSteps(ChatCollections):
     def __init__(self) -> None:
         self.states_erased = asyncio.Event()
         self.before_message_write: Callable[[], Awaitable[None]] | None = None
+        self.before_states_bulk: Callable[[], Awaitable[None]] | None = None
 
     @property
     def messages(self) -> Any:
@@ -49,6 +52,12 @@ class _States:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
+        hold, self._steps.before_states_bulk = self._steps.before_states_bulk, None
+        if hold is not None:
+            await hold()
+        return await self._inner.bulk_write(*args, **kwargs)
 
     async def update_many(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         done = await self._inner.update_many(query, *args, **kwargs)
