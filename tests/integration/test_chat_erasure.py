@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from nirvana.domain.errors import AuthenticationError
+from nirvana.domain.errors import AuthenticationError, UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from tests.support.chat_writers import PausedInsert, chat_on, draft, send
@@ -154,3 +154,19 @@ async def test_an_erasure_forgets_the_conversations_it_held_in_the_cache(
     assert [m.text for m in await chat.history(a, with_b.id)] == ["secret"]  # cached
     await chat.erase_sender(b)
     assert [(m.text, m.deleted) for m in await chat.history(a, with_b.id)] == [("", True)]
+
+
+async def test_an_erasure_reaching_a_closed_writer_is_refused_and_starts_no_writer(
+        services, chats):
+    """At stop the account's erasure may still be on its way (its cancel swallowed inside
+    a store call): the closed writer refuses it (the account stays pending) rather than
+    start a writer task that nobody stops."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    await send(store, with_b, b, "secret")
+    await store.close()
+    with pytest.raises(UnavailableError) as refused:
+        await chat_on(store, services).erase_sender(b)
+    assert refused.value.message == "The server is stopping."
+    with pytest.raises(UnavailableError):
+        await store.append(draft(with_b, b, "late"))

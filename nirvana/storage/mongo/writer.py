@@ -116,6 +116,7 @@ class ChatWriter:
         # Senders whose chat text was erased (erasure.py): a send of theirs still queued
         # (forwarded, or past its checks on a socket) is refused when a batch takes it.
         self._erased: set[int] = set()
+        self._closed = False
 
     def refuse_sender(self, user_id: int) -> None:
         """Refuse every send of `user_id` that a batch takes from now (its account was
@@ -135,6 +136,11 @@ class ChatWriter:
         return kept
 
     def enqueue(self, item: WorkItem) -> None:
+        if self._closed:
+            # Work queued after `close` (a background erasure whose cancel pymongo
+            # swallowed, say) would start a writer task nobody stops.
+            item.refuse(UnavailableError("The server is stopping."))
+            return
         if self._sends.asking and len(self._pending) >= self.max_waiting:
             item.refuse(UnavailableError("The message store is not answering; retry "
                                          "with the same client_id."))
@@ -172,6 +178,7 @@ class ChatWriter:
                                    code="store_timeout") from None
 
     async def close(self) -> None:
+        self._closed = True
         # Taken first: a batch written by the writer task itself leaves `_inflight` as the
         # cancellation ends it, and its senders must still be told.
         flying = [s for b in self._inflight for s in b.sends]
@@ -186,7 +193,12 @@ class ChatWriter:
             item.refuse(stopping)
 
     async def _run(self) -> None:
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                # pymongo can swallow a cancel that lands inside an operation (a change's,
+                # an erasure's at stop): honoured here, or close() would wait forever.
+                raise asyncio.CancelledError()
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
