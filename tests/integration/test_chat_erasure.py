@@ -156,6 +156,28 @@ async def test_an_erasure_forgets_the_conversations_it_held_in_the_cache(
     assert [(m.text, m.deleted) for m in await chat.history(a, with_b.id)] == [("", True)]
 
 
+async def test_a_history_read_that_raced_the_erasure_is_not_cached(services, chats, writers):
+    """a's history misses the cache and its store read sees b's text; b's erasure runs
+    whole before that read answers: the page is served once, never cached (later sends
+    would append to it and keep the text in memory)."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    chat = chat_on(store, services)
+    await chat.send_message(b, with_b.id, client_id="s", text="secret")
+    read = store.messages
+
+    async def read_then_erase(*args, **kwargs):
+        page = await read(*args, **kwargs)
+        await chat.erase_sender(b)
+        return page
+    store.messages = read_then_erase  # type: ignore[method-assign]
+    assert [m.text for m in await chat.history(a, with_b.id)] == ["secret"]
+    del store.messages
+    await chat.send_message(a, with_b.id, client_id="t", text="still here")
+    assert [m.text for m in await chat.history(a, with_b.id)] == ["", "still here"]
+
+
 async def test_an_erasure_reaching_a_closed_writer_is_refused_and_starts_no_writer(
         services, chats):
     """At stop the account's erasure may still be on its way (its cancel swallowed inside

@@ -83,3 +83,13 @@ def test_a_read_that_raced_a_forget_is_not_cached():
         cache.forget(other)
     cache.keep(conv("c5"), generation)
     assert cache.conversation("c5") is None
+
+
+def test_a_page_read_that_raced_a_forget_is_not_held():
+    cache = ChatCache(recent=5)
+    generation = cache.generation("c")  # a history read starts; the store sees the text
+    cache.forget("c")  # meanwhile the sender's messages are erased (or one is edited)
+    cache.fill("c", [msg(1, text="secret")], generation)
+    assert cache.latest("c", 1, 5) is None  # the next read goes to the store
+    cache.fill("c", [msg(1, text="")], cache.generation("c"))
+    assert cache.latest("c", 1, 5)[0].text == ""

@@ -52,7 +52,8 @@ class ChatCache:
         return found
 
     def generation(self, conversation_id: str) -> int:
-        """Take before reading a conversation from the store; pass to `keep`."""
+        """Take before reading a conversation or its page from the store; pass to `keep`
+        or `fill`."""
         return self._epoch
 
     def _forgotten_since(self, conversation_id: str, generation: int) -> bool:
@@ -116,9 +117,15 @@ class ChatCache:
         self._recent.move_to_end(conversation_id)
         return list(held)[-limit:] if limit < len(held) else list(held)
 
-    def fill(self, conversation_id: str, newest: list[Message]) -> None:
-        """Hold a page just read from the store (ascending seq, the newest messages)."""
+    def fill(self, conversation_id: str, newest: list[Message],
+             generation: int | None = None) -> None:
+        """Hold a page just read from the store (ascending seq, the newest messages). With
+        the `generation` taken before the read, a read that raced a `forget` (an edit, an
+        erasure) is not held: it may carry text the store no longer has, and later sends
+        would append to it."""
         if not self.holding:
+            return
+        if generation is not None and self._forgotten_since(conversation_id, generation):
             return
         if any(b.seq != a.seq + 1 for a, b in zip(newest, newest[1:])):
             return

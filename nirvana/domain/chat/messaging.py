@@ -311,9 +311,10 @@ class Messaging:
             found = self.cache.latest(conversation_id, conversation.last_seq, limit)
             if found is not None:
                 return found
+            generation = self.cache.generation(conversation_id)
             newest = await self._store.messages(conversation_id, before=None, after=None,
                                                 limit=self.cache.recent_size)
-            self.cache.fill(conversation_id, newest)
+            self.cache.fill(conversation_id, newest, generation)
             return newest[-limit:]
         return await self._store.messages(conversation_id, before=before, after=after,
                                           limit=limit)
