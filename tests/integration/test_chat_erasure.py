@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from nirvana.domain.errors import AuthenticationError, UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.erasure import MongoChatErasure
 from tests.support.chat_writers import PausedInsert, chat_on, draft, send
 from tests.support.erasure_steps import ErasureSteps
 
@@ -176,6 +178,69 @@ async def test_a_history_read_that_raced_the_erasure_is_not_cached(services, cha
     del store.messages
     await chat.send_message(a, with_b.id, client_id="t", text="still here")
     assert [m.text for m in await chat.history(a, with_b.id)] == ["", "still here"]
+
+
+async def test_an_erasure_whose_second_phase_fails_still_clears_the_cache(
+        services, chats, writers):
+    """Phase 2's write fails (the store aborts it, or a later writer's fence refuses it):
+    the erasure raises, so the account stays pending and is erased again later
+    (test_account_deletion.py), and meanwhile the writer's cached page, read before,
+    no longer serves the text phase 1 erased."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    await chat.send_message(b, with_b.id, client_id="s", text="secret")
+    assert [m.text for m in await chat.history(a, with_b.id)] == ["secret"]  # cached
+    steps.fail_last_writes = AutoReconnect("the store went away")
+    with pytest.raises(AutoReconnect):
+        await chat.erase_sender(b)
+    assert [(m.text, m.deleted) for m in await chat.history(a, with_b.id)] == [("", True)]
+    await chat.erase_sender(b)  # the next run finishes it
+    assert await copies_of("secret") == 0
+
+
+async def test_sends_during_the_first_phase_are_swept_outside_the_writer(
+        services, chats, writers):
+    """b sends while the erasure's scans run: phase 1 catches up on them by position
+    outside the writer (the head it returns is past them), so phase 2, which holds every
+    send, has only the tail to read. Nothing of b's text is left after phase 2."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    steps = ErasureSteps()
+    erasure = MongoChatErasure(store, steps, catch_up_span=1)
+    await send(store, with_b, b, "before")
+
+    async def sends_meanwhile() -> None:
+        for n in range(5):
+            await send(store, with_b, b, f"during {n}")
+    steps.after_first_phase = sends_meanwhile
+    erased = await erasure.erase_sent(b)
+    assert erased.position == await store.head()  # swept up to the last of them
+    assert erased.conversation_ids == (with_b.id,)
+    assert await copies_of("during 4") == 0  # before phase 2
+    assert await erasure.erase_sent_since(b, erased) == []
+    await store.summaries.flush()
+    assert await copies_of("before") == 0 and (await last_message(with_b.id))["text"] == ""
+
+
+async def test_the_second_phase_flushes_only_the_summaries_it_involves(
+        services, chats, writers):
+    """a's message to c is buffered (its summary not written) when b is erased: the
+    erasure flushes b's conversations' summaries, not the whole buffer in one commit
+    while every send waits."""
+    a, b, with_b, with_c = chats
+    store = MongoChatStore(summary_interval=3600)
+    writers.append(store)
+    await send(store, with_b, b, "secret")
+    await send(store, with_c, a, "unrelated")
+    await chat_on(store, services).erase_sender(b)
+    assert (await last_message(with_b.id))["text"] == ""  # flushed, then tombstoned
+    assert (await last_message(with_c.id)).get("text") != "unrelated"  # still buffered
+    await store.summaries.flush()
+    assert (await last_message(with_c.id))["text"] == "unrelated"
 
 
 async def test_an_erasure_reaching_a_closed_writer_is_refused_and_starts_no_writer(

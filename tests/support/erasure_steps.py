@@ -7,7 +7,10 @@ the last write of an erasure's first phase (storage/mongo/erasure.py), done outs
 writer. `before_message_write`, when set, is awaited once before the next `update_one` of a
 message: a change that has read and planned, before its write. `before_states_bulk`, when
 set, is awaited once before the next `bulk_write` of states: a summary flush's slice, in
-flight (its lock held, its transaction open), before it writes."""
+flight (its lock held, its transaction open), before it writes. `fail_last_writes`, when
+set, is raised by the next restricted `update_many` of states: phase 2's last write, as a
+store that aborts it or a fence that refuses it would. `after_first_phase`, when set, is
+awaited once after phase 1's unrestricted `update_many` of states (sends go on meanwhile)."""
 
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ class ErasureSteps(ChatCollections):
         self.states_erased = asyncio.Event()
         self.before_message_write: Callable[[], Awaitable[None]] | None = None
         self.before_states_bulk: Callable[[], Awaitable[None]] | None = None
+        self.fail_last_writes: Exception | None = None
+        self.after_first_phase: Callable[[], Awaitable[None]] | None = None
 
     @property
     def messages(self) -> Any:
@@ -60,7 +65,14 @@ class _States:
         return await self._inner.bulk_write(*args, **kwargs)
 
     async def update_many(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if "_id" in query:  # phase 2's is restricted to the conversations it names
+            fail, self._steps.fail_last_writes = self._steps.fail_last_writes, None
+            if fail is not None:
+                raise fail
+            return await self._inner.update_many(query, *args, **kwargs)
         done = await self._inner.update_many(query, *args, **kwargs)
-        if "_id" not in query:  # phase 2's is restricted to the conversations it names
-            self._steps.states_erased.set()
+        self._steps.states_erased.set()
+        hold, self._steps.after_first_phase = self._steps.after_first_phase, None
+        if hold is not None:
+            await hold()
         return done

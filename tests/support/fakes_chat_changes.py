@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from nirvana.domain.chat.errors import NotMemberError
+from nirvana.domain.chat.changes import ErasedUpTo
 from nirvana.domain.chat.entities import ChatEvent
 from nirvana.domain.chat.errors import MessageNotFoundError
 from nirvana.domain.chat.search import terms_of
@@ -65,14 +66,22 @@ class FakeChatChanges:
         events = [self._record(e, cid, actor_id, at) for e in planned.events]
         return await self.store.get_conversation(cid), events
 
-    async def erase_sender(self, user_id):
+    def _erase(self, user_id, start):
         ms = self.store.stored_messages
         held = set()
-        for n, m in enumerate(ms):
-            if m.sender_id == user_id:
-                held.add(m.conversation_id)
-                ms[n] = replace(m, text="", attachments=(), deleted=True)
-        return sorted(held)
+        for n in range(start, len(ms)):
+            if ms[n].sender_id == user_id:
+                held.add(ms[n].conversation_id)
+                ms[n] = replace(ms[n], text="", attachments=(), deleted=True)
+        return held
+
+    async def erase_sent(self, user_id):
+        # A position here is an index in the stored list.
+        position = len(self.store.stored_messages)
+        return ErasedUpTo(position, tuple(sorted(self._erase(user_id, 0))))
+
+    async def erase_sent_since(self, user_id, erased):
+        return sorted(self._erase(user_id, erased.position) - set(erased.conversation_ids))
 
     async def messages_for(self, user_id, cid, *, before, after, limit):
         ms = await self.store.messages(cid, before=before, after=after, limit=10**9)

@@ -42,6 +42,15 @@ class ConversationPlan:
     events: list[PlannedEvent] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class ErasedUpTo:
+    """What an erasure's first phase covered: everything stored up to `position`, in these
+    conversations (every one the sender ever wrote in)."""
+
+    position: int
+    conversation_ids: tuple[str, ...]
+
+
 # A plan returns None when the change would change nothing (a retry, a repeated reaction).
 MessagePlanner = Callable[[Message, Conversation], MessagePlan | None]
 ConversationPlanner = Callable[[Conversation], ConversationPlan | None]
@@ -65,10 +74,17 @@ class ChatChangeStore(Protocol):
         empty when nothing changed."""
         ...
 
-    async def erase_sender(self, user_id: int) -> list[str]:
-        """Tombstone every message `user_id` sent (text, attachments gone, deleted), every
-        copy of one (events, conversation summaries), also one written while this runs; from
-        then on refuse their sends. Returns the conversations that held any. Idempotent."""
+    async def erase_sent(self, user_id: int) -> ErasedUpTo:
+        """An erasure's first, long phase: tombstone every message `user_id` sent (text,
+        attachments gone, deleted) and every copy of one (events, conversation summaries)
+        stored up to a stream position, without holding up sends. Idempotent."""
+        ...
+
+    async def erase_sent_since(self, user_id: int, erased: ErasedUpTo) -> list[str]:
+        """The second, short phase, with the chat's writes held: what was written past
+        `erased.position` (a send, a change that rewrote a copy, a buffered summary); from
+        then on refuse their sends. Returns the conversations it found besides
+        `erased.conversation_ids`. On failure the account is erased again later."""
         ...
 
     async def messages_for(self, user_id: int, conversation_id: str, *, before: int | None,

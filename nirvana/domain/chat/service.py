@@ -82,7 +82,15 @@ class ChatService:
         """A deleted account's chat text: every message it sent becomes a tombstone, and the
         cache forgets the conversations that held one. Writer-bound (it must run where the
         summaries and the cache of recent messages are: nirvana/wiring/cluster_chat.py)."""
-        for conversation_id in await self._changes.erase_sender(user_id):
+        erased = await self._changes.erase_sent(user_id)
+        try:
+            later = await self._changes.erase_sent_since(user_id, erased)
+        finally:
+            # Even when the second phase fails (the account stays pending and is erased
+            # again later): the cached pages hold text the store no longer has.
+            for conversation_id in erased.conversation_ids:
+                self.cache.forget(conversation_id)
+        for conversation_id in later:
             self.cache.forget(conversation_id)
 
     async def history(self, user_id: int, conversation_id: str, *, before: int | None = None,

@@ -17,7 +17,12 @@ from typing import Any, Callable
 
 from pymongo import DESCENDING, UpdateOne
 
-from ...domain.chat.changes import ConversationPlanner, MessagePlanner, PlannedEvent
+from ...domain.chat.changes import (
+    ConversationPlanner,
+    ErasedUpTo,
+    MessagePlanner,
+    PlannedEvent,
+)
 from ...domain.chat.entities import ChatEvent, Conversation, Message
 from ...domain.chat.errors import MessageNotFoundError, NotMemberError
 from .chat_store import MongoChatStore
@@ -161,8 +166,11 @@ class MongoChatChanges:
                                                                 attempts=1)
         return await self._store.serialized(run, conversation_id=conversation_id)
 
-    async def erase_sender(self, user_id: int) -> list[str]:
-        return await self._erasure.erase_sender(user_id)
+    async def erase_sent(self, user_id: int) -> ErasedUpTo:
+        return await self._erasure.erase_sent(user_id)
+
+    async def erase_sent_since(self, user_id: int, erased: ErasedUpTo) -> list[str]:
+        return await self._erasure.erase_sent_since(user_id, erased)
 
     async def messages_for(self, user_id: int, conversation_id: str, *, before: int | None,
                            after: int | None, limit: int) -> list[Message]:

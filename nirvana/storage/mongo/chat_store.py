@@ -188,12 +188,14 @@ class MongoChatStore:
         return await self.writer.wait(future)
 
     async def serialized(self, run: Callable[[Callable[[], int]], Awaitable[Any]], *,
-                         conversation_id: str | None = None) -> Any:
+                         conversation_id: str | None = None,
+                         flushes_itself: bool = False) -> Any:
         """Run `run(next_pos)` in the writer; `next_pos()` allocates a stream position.
         When `run` returns, every position it took is written: the last becomes the head.
-        `conversation_id`: the only conversation `run` reads or writes, if one."""
+        `conversation_id`: the only conversation `run` reads or writes, if one; its
+        buffered summary (every one, without it) is flushed first, unless `flushes_itself`."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.writer.enqueue(Op(run, future, conversation_id))
+        self.writer.enqueue(Op(run, future, conversation_id, flushes_itself))
         return await self.writer.wait(future)
 
     async def head(self) -> int:

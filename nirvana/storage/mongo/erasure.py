@@ -1,4 +1,4 @@
-"""Erasing a deleted account's chat text: every message it sent becomes a tombstone.
+"""A deleted account's chat text, erased (docs/accounts.md, "Deleting an account").
 
 The messages stay in place (their seqs, the replies that point at them, the others' read
 marks all keep their meaning) but lose their text, attachments and search terms and are
@@ -8,18 +8,24 @@ marked deleted, as "delete for everyone" leaves them; so do the copies that dura
 Two phases, so that nothing written around the erasure puts the text back:
 1. Outside the chat writer (it scans: nothing is indexed by sender, and sends must not wait
    seconds for it): the writer's head P first, then every copy of the text is tombstoned.
-2. Inside the writer, alone (`MongoChatStore.serialized` with no conversation: the whole
-   summary buffer is flushed first, and no batch is in flight), through the fence: what was
-   written after P, read by position, which is short. That is a send committed during phase 1,
-   a change that read the message before phase 1 and rewrote it (text, last message, its
-   event's copy) after, and the summaries the buffer held. From then on the writer refuses
-   the sender's sends (writer.py `refuse_sender`), and every change reads the tombstones.
+   Then it catches up, still outside: what was stored in (P, H] for the head H it reads
+   next, read by position, P = H; a few rounds, until the span left is small.
+2. Inside the writer, alone (`MongoChatStore.serialized`: no batch in flight, no change),
+   through the fence: what was written after P, read by position, which is short. That is a
+   send committed during phase 1, a change that read the message before phase 1 and
+   rewrote it (text, last message, its event's copy) after, and the summaries the buffer
+   held: those of the conversations involved are flushed first (waiting for a slice in
+   flight), so none is written after the last messages are tombstoned. From then on the
+   writer refuses the sender's sends (writer.py `refuse_sender`), and every change reads
+   the tombstones.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ...domain.chat.changes import ErasedUpTo
 from .chat_store import MongoChatStore
 from .collections import ChatCollections
 
@@ -27,17 +33,36 @@ ERASED = {"text": "", "attachments": [], "terms": [], "deleted": True}
 _ERASED_COPY = {f"message.{k}": v for k, v in ERASED.items()}
 _ERASED_LAST = {f"last_message.{k}": v for k, v in ERASED.items()}
 
+# Phase 1's catch-up: at most this many rounds, stopping once fewer positions than the span
+# are left for phase 2 (a few milliseconds of the writer's time: docs/performance.md).
+CATCH_UP_ROUNDS = 3
+CATCH_UP_SPAN = 1_000
+
+
+@dataclass
+class _Found:
+    """The sender's copies stored in a span of positions, by `_id`."""
+
+    events: list[Any] = field(default_factory=list)
+    messages: list[Any] = field(default_factory=list)
+    conversations: set[str] = field(default_factory=set)
+
 
 class MongoChatErasure:
-    def __init__(self, store: MongoChatStore, db: ChatCollections | None = None) -> None:
+    def __init__(self, store: MongoChatStore, db: ChatCollections | None = None, *,
+                 catch_up_rounds: int = CATCH_UP_ROUNDS,
+                 catch_up_span: int = CATCH_UP_SPAN) -> None:
         """`store`: the chat store whose writer runs phase 2. `db`: the collections (tests
         pass ones that hold a phase between two steps)."""
         self._store = store
         self._db = db if db is not None else ChatCollections()
+        self.catch_up_rounds = catch_up_rounds
+        self.catch_up_span = catch_up_span
 
-    async def erase_sender(self, user_id: int) -> list[str]:
-        """Tombstone every message `user_id` sent, and every copy of one; the conversations
-        that held any. Idempotent: a failure leaves the account pending, and it runs again."""
+    async def erase_sent(self, user_id: int) -> ErasedUpTo:
+        """Phase 1: every copy of `user_id`'s text stored up to the position it returns;
+        the conversations that held any. Idempotent: a failure leaves the account
+        pending, and it runs again."""
         # The writer's head before the scans: every write that is not stored yet (in flight,
         # or a change still between its read and its write) has a position above it.
         since = await self._store.head()
@@ -50,41 +75,65 @@ class MongoChatErasure:
                                           {"$set": _ERASED_COPY})
         await self._db.states.update_many({"last_message.sender_id": user_id},
                                           {"$set": _ERASED_LAST})
+        # Sends go on while the scans run (seconds on a large store): what they stored is
+        # swept here by position, so that phase 2, which holds every send, reads a short tail.
+        for _ in range(self.catch_up_rounds):
+            head = await self._store.head()
+            if head - since < self.catch_up_span:
+                break
+            found = await self._find(user_id, {"$gt": since, "$lte": head}, None)
+            await self._tombstone(found, None)
+            conversations |= found.conversations
+            since = head
+        return ErasedUpTo(since, tuple(sorted(conversations)))
 
-        async def since_scan(next_pos: Callable[[], int]) -> set[str]:
+    async def erase_sent_since(self, user_id: int, erased: ErasedUpTo) -> list[str]:
+        """Phase 2, in the writer: what was written past `erased.position`; the
+        conversations it found besides `erased.conversation_ids`."""
+        before = set(erased.conversation_ids)
+
+        async def tail(next_pos: Callable[[], int]) -> set[str]:
             # From here no send of theirs is committed: a batch taken after this refuses it.
             self._store.writer.refuse_sender(user_id)
-            return await self._store.fence.writes(
-                self._db, lambda session: self._erase_since(user_id, since, conversations,
-                                                            session))
-        conversations |= await self._store.serialized(since_scan)
-        return sorted(conversations)
+            # Read outside the transaction: the writer runs this alone, so nothing past the
+            # position is written meanwhile but by a later writer, whose fence refuses ours.
+            found = await self._find(user_id, {"$gt": erased.position}, None)
+            involved = sorted(before | found.conversations)
+            # Their buffered summaries (and a slice in flight: the summaries' lock) are
+            # written before the last messages are tombstoned, never after.
+            await self._store.summaries.flush(involved)
 
-    async def _erase_since(self, user_id: int, since: int, conversations: set[str],
-                           session: Any) -> set[str]:
-        """Phase 2's writes (in the fence's transaction, rerun whole if the store aborts
-        it): what was written past `since`; the conversations it touched."""
-        found = set(conversations)
-        after = {"pos": {"$gt": since}}
-        # Events past P carry copies made after phase 1 read them: tombstoned, and the
-        # messages they copy were rewritten in place by that change (a position below P).
-        changed: list[str] = []
-        async for d in self._db.events.find({**after, "message.sender_id": user_id},
+            async def write(session: Any) -> None:
+                await self._tombstone(found, session)
+                if involved:
+                    await self._db.states.update_many(
+                        {"_id": {"$in": involved}, "last_message.sender_id": user_id},
+                        {"$set": _ERASED_LAST}, session=session)
+            await self._store.fence.writes(self._db, write)
+            return found.conversations - before
+        return sorted(await self._store.serialized(tail, flushes_itself=True))
+
+    async def _find(self, user_id: int, positions: dict[str, int], session: Any) -> _Found:
+        """The sender's copies at these positions (the pos index): messages it sent, and
+        events carrying a copy of one, whose message a change rewrote in place."""
+        found = _Found()
+        async for d in self._db.events.find({"pos": positions, "message.sender_id": user_id},
                                             {"conversation_id": 1, "message._id": 1},
                                             session=session):
-            found.add(d["conversation_id"])
-            changed.append(d["message"]["_id"])
-        if changed:
-            await self._db.events.update_many({**after, "message.sender_id": user_id},
+            found.events.append(d["_id"])
+            found.messages.append(d["message"]["_id"])
+            found.conversations.add(d["conversation_id"])
+        async for d in self._db.messages.find({"pos": positions, "sender_id": user_id},
+                                              {"conversation_id": 1}, session=session):
+            found.messages.append(d["_id"])
+            found.conversations.add(d["conversation_id"])
+        return found
+
+    async def _tombstone(self, found: _Found, session: Any) -> None:
+        """By `_id`: a rerun (the store aborted the transaction) writes the same."""
+        if found.events:
+            await self._db.events.update_many({"_id": {"$in": found.events}},
                                               {"$set": _ERASED_COPY}, session=session)
-            await self._db.messages.update_many({"_id": {"$in": changed}},
+        if found.messages:
+            await self._db.messages.update_many({"_id": {"$in": found.messages}},
                                                 {"$set": ERASED}, session=session)
-        sent = {"pos": {"$gt": since}, "sender_id": user_id}
-        async for d in self._db.messages.find(sent, {"conversation_id": 1}, session=session):
-            found.add(d["conversation_id"])
-        await self._db.messages.update_many(sent, {"$set": ERASED}, session=session)
-        if found:
-            await self._db.states.update_many(
-                {"_id": {"$in": sorted(found)}, "last_message.sender_id": user_id},
-                {"$set": _ERASED_LAST}, session=session)
-        return found - conversations

@@ -64,6 +64,9 @@ class Op:
     run: Callable[[Callable[[], int]], Awaitable[Any]]
     future: asyncio.Future[Any]
     conversation_id: str | None = None  # the one it reads and writes; None: it may touch any
+    # True: no summary is flushed before it runs; it flushes those it touches itself (an
+    # erasure's second phase learns which as it reads: storage/mongo/erasure.py).
+    flushes_itself: bool = False
 
     def refuse(self, exc: BaseException) -> None:
         fail(self.future, exc)

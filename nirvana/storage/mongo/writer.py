@@ -428,8 +428,9 @@ class ChatWriter:
             # last message it edits. Only that conversation's: the others wait for their
             # slice. Nothing adds to the buffer meanwhile: a change runs alone, after
             # `_drain()`, so no batch is in flight whose settling would (max_inflight > 1).
-            await self._summaries.flush(
-                None if op.conversation_id is None else [op.conversation_id])
+            if not op.flushes_itself:
+                await self._summaries.flush(
+                    None if op.conversation_id is None else [op.conversation_id])
             taken: list[int] = []
 
             def next_pos() -> int:
