@@ -243,6 +243,33 @@ async def test_the_second_phase_flushes_only_the_summaries_it_involves(
     assert (await last_message(with_c.id))["text"] == "unrelated"
 
 
+async def test_the_erasure_waits_for_its_second_phase_past_the_writers_bound(
+        services, chats, writers):
+    """The writer answers a queued op's caller store_timeout after twice its timeout and
+    runs the op later. The erasure waits for the op itself: had it stopped waiting, it
+    would forget the cache before its second phase ran, and a page read in between would
+    keep what that phase then erases."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    chat = chat_on(store, services)
+    await send(store, with_b, b, "secret")
+    store.writer.timeout = 0.05
+    release = asyncio.Event()
+
+    async def hold(next_pos) -> None:
+        await release.wait()
+    held = asyncio.ensure_future(store.serialized(hold))  # the writer busy
+    erasing = asyncio.create_task(chat.erase_sender(b))
+    await asyncio.sleep(0.5)  # five times the writer's bound
+    assert not erasing.done()
+    release.set()
+    await erasing
+    with pytest.raises(UnavailableError):
+        await held  # its own caller was answered store_timeout meanwhile
+    assert await copies_of("secret") == 0
+
+
 async def test_an_erasure_reaching_a_closed_writer_is_refused_and_starts_no_writer(
         services, chats):
     """At stop the account's erasure may still be on its way (its cancel swallowed inside

@@ -33,7 +33,7 @@ from .resume import stream_since
 from .sends import DeliveryPass, InsertMessages, insert_messages
 from .summaries import SummaryBuffer, Summaries, applied, written_elsewhere
 from .wire import WireInserts
-from .work_items import Mark, Op, Send
+from .work_items import Mark, Op, Send, consume
 from .writer import ChatWriter
 
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
@@ -189,14 +189,19 @@ class MongoChatStore:
 
     async def serialized(self, run: Callable[[Callable[[], int]], Awaitable[Any]], *,
                          conversation_id: str | None = None,
-                         flushes_itself: bool = False) -> Any:
+                         flushes_itself: bool = False, bounded: bool = True) -> Any:
         """Run `run(next_pos)` in the writer; `next_pos()` allocates a stream position.
         When `run` returns, every position it took is written: the last becomes the head.
         `conversation_id`: the only conversation `run` reads or writes, if one; its
-        buffered summary (every one, without it) is flushed first, unless `flushes_itself`."""
+        buffered summary (every one, without it) is flushed first, unless `flushes_itself`.
+        `bounded`: the caller is answered store_timeout after the writer's bound (the op
+        still runs later); without it, it waits for the op itself (refused at close)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.writer.enqueue(Op(run, future, conversation_id, flushes_itself))
-        return await self.writer.wait(future)
+        if bounded:
+            return await self.writer.wait(future)
+        future.add_done_callback(consume)  # a caller cancelled meanwhile leaves it unread
+        return await asyncio.shield(future)
 
     async def head(self) -> int:
         if self._leader_head is not None:

@@ -112,7 +112,10 @@ class MongoChatErasure:
                         {"$set": _ERASED_LAST}, session=session)
             await self._store.fence.writes(self._db, write)
             return found.conversations - before
-        return sorted(await self._store.serialized(tail, flushes_itself=True))
+        # Unbounded: the caller forgets the cached pages when this returns, so it must not
+        # return (store_timeout) while the op still waits in a long queue and runs later; a
+        # page read in between would keep the text the op then erases.
+        return sorted(await self._store.serialized(tail, flushes_itself=True, bounded=False))
 
     async def _find(self, user_id: int, positions: dict[str, int], session: Any) -> _Found:
         """The sender's copies at these positions (the pos index): events carrying a copy
