@@ -226,6 +226,42 @@ async def test_sends_during_the_first_phase_are_swept_outside_the_writer(
     assert await copies_of("before") == 0 and (await last_message(with_b.id))["text"] == ""
 
 
+async def test_a_change_that_lands_during_the_scans_is_swept_by_the_catch_up(
+        services, chats, writers):
+    """a's reaction reads b's message and plans before the erasure's scans, and writes it
+    (text, event copy) after them: the first phase's catch-up finds its event past the
+    scans' head and tombstones the message it rewrote in place, before phase 2."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    await send(store, with_b, b, "secret")
+    await store.summaries.flush()
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    erasure = MongoChatErasure(store, steps, catch_up_span=1)
+    read, scanned = asyncio.Event(), asyncio.Event()
+
+    async def wait_for_the_scans() -> None:
+        read.set()
+        await scanned.wait()
+    steps.before_message_write = wait_for_the_scans
+    reacting = asyncio.create_task(chat.react(a, with_b.id, 1, "👍"))
+    await read.wait()  # it has read "secret" and planned
+
+    async def let_it_land() -> None:
+        scanned.set()
+        await reacting  # its event lands past the head the scans began from
+    steps.after_first_phase = let_it_land
+    erased = await erasure.erase_sent(b)
+    assert (await reacting).text == "secret"
+    assert erased.position == await store.head()
+    message = await stored(with_b.id, 1)
+    assert message["text"] == "" and message["deleted"]  # swept before phase 2
+    assert await ChatCollections().events.count_documents({"message.text": "secret"}) == 0
+    await erasure.erase_sent_since(b, erased)
+    assert await copies_of("secret") == 0
+
+
 async def test_the_second_phase_flushes_only_the_summaries_it_involves(
         services, chats, writers):
     """a's message to c is buffered (its summary not written) when b is erased: the
