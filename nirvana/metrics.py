@@ -191,6 +191,14 @@ class Metrics:
               "be raised); 0 after one succeeds.",
               registry=self.registry).set_function(failed_leads)
 
+    def watch_chat_writer_stall(self, stalled_for: Callable[[], float]) -> None:
+        """How long the chat writer has waited for its store to answer a request it asks
+        again, read at each scrape: chat writes wait meanwhile, and no batch reports."""
+        Gauge("nirvana_chat_writer_stalled_seconds",
+              "Seconds this chat writer has been asking its store again for a request it "
+              "got no answer to (chat writes wait meanwhile); 0 while the store answers.",
+              registry=self.registry).set_function(stalled_for)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -72,6 +72,7 @@ def build_chat(settings: Settings, pool: asyncpg.Pool, clock: Clock, metrics: Me
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)
+        metrics.watch_chat_writer_stall(store.writer.stalled_for)
         if role is not None:
             metrics.watch_chat_writer_role(role.is_writer, role.failed_leads)
     return ChatParts(service=chat, store=store, peers=peers, hub=hub, publishers=publishers,

@@ -11,6 +11,7 @@ import pytest
 from pymongo.errors import AutoReconnect, BulkWriteError, NetworkTimeout
 
 from nirvana.domain.errors import UnavailableError
+from nirvana.metrics import Metrics
 from nirvana.storage.mongo.fence import FencedOutError
 from tests.support.chat_store import Stall, record_posts, write, written
 from tests.support.chat_writers import draft
@@ -218,6 +219,34 @@ async def test_closing_while_an_ask_swallows_the_cancel_still_stops(client, serv
         await store.close()
     with pytest.raises(UnavailableError, match="The server is stopping."):
         await send
+
+
+async def test_a_writer_asking_again_says_for_how_long_until_the_store_answers(
+        client, services, flaky):
+    """A silent store stalls every chat write, and no batch reports meanwhile: the writer
+    says for how long (`nirvana_chat_writer_stalled_seconds`), and 0 once it answers."""
+    a, b, c, _ = await two_chats(client, services)
+    chat, store, insert = flaky()
+    metrics = Metrics()
+    metrics.watch_chat_writer_stall(store.writer.stalled_for)
+
+    def gauge() -> float:
+        return metrics.registry.get_sample_value("nirvana_chat_writer_stalled_seconds")
+    answer = asyncio.Event()
+
+    async def silent_until_told(docs):
+        if not answer.is_set():
+            raise AutoReconnect("no answer")
+        await write(docs)
+    insert.failure = silent_until_told
+    assert store.writer.stalled_for() == 0 and gauge() == 0
+    send = asyncio.ensure_future(chat.send_message(a, c.id, client_id="x", text="x"))
+    await asyncio.sleep(0.5)
+    assert 0.3 < store.writer.stalled_for() < 5
+    assert 0.3 < gauge() < 5
+    answer.set()
+    m, created = await send
+    assert created and store.writer.stalled_for() == 0 and gauge() == 0
 
 
 async def test_a_writer_fenced_out_while_asking_stops_and_refuses(client, services, flaky):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
@@ -117,6 +118,7 @@ class SendCommitter:
         self._requeue = requeue  # puts sends back at the head of the writer's queue
         self._last_seq: dict[str, int] = {}
         self._asking = 0  # store requests being asked again (`_until_answered`)
+        self._asking_since: float | None = None  # when the first of them began to be
         # Message id -> the (seq, pos) a batch gave it before it was taken back or refused:
         # a late copy of that batch's insert may store it there yet (`_sort_out`).
         self._withdrawn: dict[str, set[tuple[int, int]]] = {}
@@ -140,6 +142,13 @@ class SendCommitter:
         """A request got no answer (or a batch's follow-up an error) and is being asked
         again: nothing else may be committed until it is done (the writer waits)."""
         return self._asking > 0
+
+    def asking_for(self) -> float:
+        """Seconds since the store stopped answering what the writer asks (a request with
+        no answer, or a follow-up it keeps refusing); 0 while it answers. Chat writes wait
+        meanwhile: a lasting store error shows here (metrics.py)."""
+        since = self._asking_since
+        return 0.0 if since is None else time.monotonic() - since
 
     async def commit(self, sends: list[Send], fence: Callable[[], None] = lambda: None
                      ) -> None:
@@ -237,6 +246,8 @@ class SendCommitter:
                     if not asked_again:
                         asked_again = True
                         self._asking += 1
+                        if self._asking_since is None:
+                            self._asking_since = time.monotonic()
                     if type(exc) not in logged:  # once per kind: a lasting one shows
                         logged.add(type(exc))
                         log.warning("the message store %s (%s: %s): asking again",
@@ -252,6 +263,8 @@ class SendCommitter:
         finally:
             if asked_again:
                 self._asking -= 1
+                if not self._asking:
+                    self._asking_since = None
 
     async def settle(self, written: list[tuple[Send, Message]],
                      failed: dict[int, dict[str, Any]],

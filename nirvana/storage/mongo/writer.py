@@ -118,6 +118,11 @@ class ChatWriter:
         self._erased: set[int] = set()
         self._closed = False
 
+    def stalled_for(self) -> float:
+        """Seconds the writer has waited for the store to answer a request it asks again
+        (nothing else is committed meanwhile); 0 while the store answers."""
+        return self._sends.asking_for()
+
     def refuse_sender(self, user_id: int) -> None:
         """Refuse every send of `user_id` that a batch takes from now (its account was
         deleted; the erasure calls this inside the writer, before its last writes)."""
