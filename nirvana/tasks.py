@@ -29,4 +29,9 @@ async def repeat(work: Callable[[], Awaitable[object]], every: float, what: str)
             await work()
         except Exception:
             log.exception("%s failed; retrying at the next interval", what)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # A driver can turn a cancel that lands inside its operation into an error
+                # of its own: stop now, not after the next interval's sleep.
+                raise asyncio.CancelledError() from None
         await asyncio.sleep(every)

@@ -1,0 +1,45 @@
+"""The background-task helpers: a repeated task stops when cancelled, even when the work it
+was doing turned the cancel into an error of its own (as pymongo can)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nirvana.tasks import cancel_and_wait, repeat
+
+
+async def test_a_repeated_task_whose_work_swallows_the_cancel_still_stops():
+    started = asyncio.Event()
+
+    async def work() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3600)  # a store that does not answer
+        except asyncio.CancelledError:
+            pass
+        raise ConnectionError("the operation was interrupted")
+
+    task = asyncio.create_task(repeat(work, 3600, "test work"))
+    await started.wait()
+    stopping = asyncio.ensure_future(cancel_and_wait(task))
+    # Not `asyncio.timeout`: its cancel would reach the task through the await and stop it.
+    done, _ = await asyncio.wait({stopping}, timeout=2)
+    if not done:
+        task.cancel()
+        await stopping
+    assert done and task.cancelled()
+
+
+async def test_a_repeated_task_goes_on_after_a_failure_nobody_cancelled():
+    rounds = 0
+
+    async def work() -> None:
+        nonlocal rounds
+        rounds += 1
+        raise ConnectionError("the store is down")
+
+    task = asyncio.create_task(repeat(work, 0.01, "test work"))
+    while rounds < 3:
+        await asyncio.sleep(0.01)
+    await cancel_and_wait(task)
+    assert rounds >= 3
