@@ -13,6 +13,7 @@ import logging
 
 from .domain.blogs.service import Blogs
 from .domain.clock import Clock
+from .tasks import stop_if_cancelled
 
 log = logging.getLogger("nirvana.publisher")
 
@@ -44,6 +45,7 @@ class ScheduledPublisher:
                                 max(0.0, (due - self._clock.now()).total_seconds()))
             except Exception:
                 log.exception("scheduled publishing failed; retrying")
+                stop_if_cancelled()
             try:
                 async with asyncio.timeout(delay):
                     await self._wake.wait()

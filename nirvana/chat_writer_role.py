@@ -17,6 +17,7 @@ import time
 from typing import Awaitable, Callable
 
 from .leases import HeldLease, LeaseStore, holder_detail, holder_is_dead_here
+from .tasks import stop_if_cancelled
 
 log = logging.getLogger("nirvana.chat.writer_role")
 
@@ -155,6 +156,4 @@ class ChatWriterRole:
             raise
         except Exception:  # the database is down or slow: valid() says when to stop trusting
             log.warning("chat writer lease step failed", exc_info=True)
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError()  # a cancel the step's failure hid: stop
+            stop_if_cancelled()  # a cancel the step's failure hid

@@ -12,6 +12,7 @@ import logging
 
 from .domain.accounts.deletion import AccountDeleted
 from .domain.exports.service import Exports
+from .tasks import stop_if_cancelled
 
 log = logging.getLogger("nirvana.exports")
 
@@ -38,10 +39,12 @@ class ExportWorker:
                     pass
             except Exception:  # its job went back to pending (or failed for good)
                 log.exception("building an export failed; it is tried again later")
+                stop_if_cancelled()
             try:
                 await self.exports.purge()
             except Exception:
                 log.exception("deleting expired export archives failed")
+                stop_if_cancelled()
             try:
                 async with asyncio.timeout(self._every):
                     await self._wake.wait()

@@ -37,6 +37,7 @@ from .domain.notifications.ports import Audience
 from .domain.notifications.preferences import MISSED_MESSAGES, Channel, Preferences
 from .storage.postgres.mail_outbox import PgMailOutbox
 from .storage.postgres.missed_messages import DueMissed, PgMissedMessages
+from .tasks import stop_if_cancelled
 
 log = logging.getLogger("nirvana.missed_messages")
 
@@ -183,6 +184,7 @@ class MissedMessages:
                 await self.mail_due()
             except Exception:
                 log.exception("missed-message mail failed; retrying at the next poll")
+                stop_if_cancelled()
             try:
                 await asyncio.wait_for(self._queued.wait(), self._poll)
             except TimeoutError:

@@ -21,6 +21,16 @@ async def cancel_and_wait(task: asyncio.Task | None) -> None:
         pass
 
 
+def stop_if_cancelled() -> None:
+    """Raise CancelledError if this task was asked to stop. A driver (pymongo, say) can turn
+    a cancel that lands inside its operation into an error of its own; a loop that logs
+    errors and goes on calls this after one, or a stop waits for its next round (or for
+    ever)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError()
+
+
 async def repeat(work: Callable[[], Awaitable[object]], every: float, what: str) -> None:
     """Run `work` now and then every `every` seconds until cancelled. A failure is logged and
     the next round tries again: housekeeping must outlive a store that is down for a while."""
@@ -29,9 +39,5 @@ async def repeat(work: Callable[[], Awaitable[object]], every: float, what: str)
             await work()
         except Exception:
             log.exception("%s failed; retrying at the next interval", what)
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                # A driver can turn a cancel that lands inside its operation into an error
-                # of its own: stop now, not after the next interval's sleep.
-                raise asyncio.CancelledError() from None
+            stop_if_cancelled()
         await asyncio.sleep(every)

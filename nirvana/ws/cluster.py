@@ -27,6 +27,7 @@ import time
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 from ..domain.presence import PresenceState
+from ..tasks import stop_if_cancelled
 from .close_codes import CloseCode
 from .hub import Hub
 
@@ -305,6 +306,7 @@ class HubAcrossInstances:
                     await self.beat()
             except Exception:  # Redis went away between the check and the write
                 log.warning("presence heartbeat failed", exc_info=True)
+                stop_if_cancelled()
             self.expire()
             await asyncio.sleep(self.heartbeat)
 

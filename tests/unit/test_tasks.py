@@ -4,7 +4,10 @@ was doing turned the cancel into an error of its own (as pymongo can)."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
+from nirvana.blog_publisher import ScheduledPublisher
+from nirvana.export_worker import ExportWorker
 from nirvana.tasks import cancel_and_wait, repeat
 
 
@@ -43,3 +46,44 @@ async def test_a_repeated_task_goes_on_after_a_failure_nobody_cancelled():
         await asyncio.sleep(0.01)
     await cancel_and_wait(task)
     assert rounds >= 3
+
+
+class _Interrupted:
+    """The work of a background loop whose store does not answer, and which turns the cancel
+    that stops the loop into an error of its own, as a driver can."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def __call__(self, *args: object) -> None:
+        self.started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass
+        raise ConnectionError("the operation was interrupted")
+
+
+async def _stops_at_once(loop, started: asyncio.Event) -> bool:
+    task = asyncio.create_task(loop)
+    await started.wait()
+    stopping = asyncio.ensure_future(cancel_and_wait(task))
+    done, _ = await asyncio.wait({stopping}, timeout=2)
+    if not done:
+        task.cancel()
+        await stopping
+    return bool(done) and task.cancelled()
+
+
+async def test_the_scheduled_publisher_stops_when_its_store_hid_the_cancel():
+    interrupted = _Interrupted()
+    blogs = SimpleNamespace(on_schedule=[], publish_due=interrupted)
+    publisher = ScheduledPublisher(blogs, clock=None, poll=3600)
+    assert await _stops_at_once(publisher.run(), interrupted.started)
+
+
+async def test_the_export_worker_stops_when_its_store_hid_the_cancel():
+    interrupted = _Interrupted()
+    worker = ExportWorker(every=3600)
+    worker.exports = SimpleNamespace(build_next=interrupted, purge=interrupted)
+    assert await _stops_at_once(worker.run(), interrupted.started)

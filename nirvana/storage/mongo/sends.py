@@ -33,6 +33,7 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
 from ...domain.chat.entities import Message
 from ...domain.errors import UnavailableError
+from ...tasks import stop_if_cancelled
 from .codec import is_duplicate_key, message_doc, message_id, message_of
 from .collections import ChatCollections
 from .fence import Aborted, FencedOutError, WriterFence, is_fenced_out
@@ -253,11 +254,9 @@ class SendCommitter:
                         log.warning("the message store %s (%s: %s): asking again",
                                     "gave no answer" if silent else "answered an error",
                                     type(exc).__name__, exc)
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # pymongo can turn a cancel that lands inside an ask into a network
-                    # error: honoured here, or a stopping writer asks a silent store forever.
-                    raise asyncio.CancelledError()
+                # A cancel pymongo turned into a network error: or a stopping writer asks
+                # a silent store forever.
+                stop_if_cancelled()
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, LAST_PAUSE)
         finally:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from pymongo import DESCENDING, UpdateOne
 
 from ...domain.chat.entities import Conversation, Message
-from ...tasks import cancel_and_wait
+from ...tasks import cancel_and_wait, stop_if_cancelled
 from .codec import mark_field, message_doc, message_of
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
@@ -338,11 +338,9 @@ class Summaries:
             log.warning("conversation summary flush failed: %s", type(exc).__name__)
         except Exception as exc:  # kept in the buffer; the next flush retries
             log.warning("conversation summary flush failed: %s", type(exc).__name__)
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            # pymongo can swallow a cancel that lands inside an operation: honour it here,
-            # or close() would wait for a writer that went back to sleep.
-            raise asyncio.CancelledError()
+        # A cancel pymongo hid in a flush's error: or close() would wait for a writer that
+        # went back to sleep.
+        stop_if_cancelled()
 
     async def flush(self, conversation_ids: list[str] | None = None) -> None:
         """Write the buffered summaries of these conversations (of every one by default)

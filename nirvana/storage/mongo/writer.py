@@ -36,7 +36,7 @@ from pymongo.errors import PyMongoError
 from ...domain.chat.entities import Receipt, ReceiptKind
 from ...domain.errors import AuthenticationError, UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
-from ...tasks import cancel_and_wait
+from ...tasks import cancel_and_wait, stop_if_cancelled
 from .codec import mark_field, receipt_doc
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
@@ -198,12 +198,10 @@ class ChatWriter:
             item.refuse(stopping)
 
     async def _run(self) -> None:
-        task = asyncio.current_task()
         while True:
-            if task is not None and task.cancelling():
-                # pymongo can swallow a cancel that lands inside an operation (a change's,
-                # an erasure's at stop): honoured here, or close() would wait forever.
-                raise asyncio.CancelledError()
+            # A cancel pymongo hid inside an operation (a change's, an erasure's at stop):
+            # honoured here, or close() would wait forever.
+            stop_if_cancelled()
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
