@@ -11,28 +11,6 @@ from nirvana.export_worker import ExportWorker
 from nirvana.tasks import cancel_and_wait, repeat
 
 
-async def test_a_repeated_task_whose_work_swallows_the_cancel_still_stops():
-    started = asyncio.Event()
-
-    async def work() -> None:
-        started.set()
-        try:
-            await asyncio.sleep(3600)  # a store that does not answer
-        except asyncio.CancelledError:
-            pass
-        raise ConnectionError("the operation was interrupted")
-
-    task = asyncio.create_task(repeat(work, 3600, "test work"))
-    await started.wait()
-    stopping = asyncio.ensure_future(cancel_and_wait(task))
-    # Not `asyncio.timeout`: its cancel would reach the task through the await and stop it.
-    done, _ = await asyncio.wait({stopping}, timeout=2)
-    if not done:
-        task.cancel()
-        await stopping
-    assert done and task.cancelled()
-
-
 async def test_a_repeated_task_goes_on_after_a_failure_nobody_cancelled():
     rounds = 0
 
@@ -68,11 +46,17 @@ async def _stops_at_once(loop, started: asyncio.Event) -> bool:
     task = asyncio.create_task(loop)
     await started.wait()
     stopping = asyncio.ensure_future(cancel_and_wait(task))
+    # Not `asyncio.timeout`: its cancel would reach the task through the await and stop it.
     done, _ = await asyncio.wait({stopping}, timeout=2)
     if not done:
         task.cancel()
         await stopping
     return bool(done) and task.cancelled()
+
+
+async def test_a_repeated_task_whose_work_swallows_the_cancel_still_stops():
+    interrupted = _Interrupted()
+    assert await _stops_at_once(repeat(interrupted, 3600, "test work"), interrupted.started)
 
 
 async def test_the_scheduled_publisher_stops_when_its_store_hid_the_cancel():

@@ -145,9 +145,8 @@ class SendCommitter:
         return self._asking > 0
 
     def asking_for(self) -> float:
-        """Seconds since the store stopped answering what the writer asks (a request with
-        no answer, or a follow-up it keeps refusing); 0 while it answers. Chat writes wait
-        meanwhile: a lasting store error shows here (metrics.py)."""
+        """Seconds the store has left a request unanswered (or a follow-up refused); 0 while
+        it answers. Chat writes wait meanwhile (metrics.py)."""
         since = self._asking_since
         return 0.0 if since is None else time.monotonic() - since
 
@@ -254,9 +253,7 @@ class SendCommitter:
                         log.warning("the message store %s (%s: %s): asking again",
                                     "gave no answer" if silent else "answered an error",
                                     type(exc).__name__, exc)
-                # A cancel pymongo turned into a network error: or a stopping writer asks
-                # a silent store forever.
-                stop_if_cancelled()
+                stop_if_cancelled()  # or a stopping writer asks a silent store forever
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, LAST_PAUSE)
         finally:
