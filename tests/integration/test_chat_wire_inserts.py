@@ -70,15 +70,16 @@ class Relay:
 
 
 @pytest.fixture
-async def relayed(stores, settings):
-    """(inserts through the relay, the relay, the collection read directly)."""
+async def relayed(stores, settings, request):
+    """(inserts through the relay, the relay, the collection read directly); the inserts'
+    timeout is 0.5 s unless the test passes another (indirect parametrize)."""
     _, mongo = stores
     relay = Relay(await mongo.address)
     client = AsyncMongoClient(await relay.start(), tz_aware=True,
                               serverSelectionTimeoutMS=5000)
     collection = client[settings.mongodb_db]["wire_inserts_test"]
     db = SimpleNamespace(messages=collection)
-    inserts = WireInserts(db, insert_messages(db), timeout=0.5)
+    inserts = WireInserts(db, insert_messages(db), timeout=getattr(request, "param", 0.5))
     yield inserts, relay, mongo[settings.mongodb_db]["wire_inserts_test"]
     inserts.close()
     await mongo[settings.mongodb_db]["wire_inserts_test"].drop()
@@ -134,3 +135,19 @@ async def test_a_reply_too_late_fails_its_insert_and_answers_no_later_one(relaye
         await inserts([{"_id": "next"}, {"_id": "late"}])
     assert [e["index"] for e in refused.value.details["writeErrors"]] == [1]
     assert await stored.find_one({"_id": "next"}) is not None
+
+
+@pytest.mark.parametrize("relayed", [1.0], indirect=True)
+async def test_a_reply_within_its_own_timeout_is_answered_after_an_earlier_deadline_passed(
+        relayed):
+    """One timer watches every request's deadline (wire.py): the earlier request's deadline
+    passing while a later one waits must not fail the later one."""
+    inserts, relay, stored = relayed
+    await inserts([{"_id": "first"}])  # its deadline: 1 s from now
+    await asyncio.sleep(0.6)
+    relay.hold()
+    held = asyncio.create_task(inserts([{"_id": "held"}]))  # its deadline: 1 s from now
+    await asyncio.sleep(0.6)  # past the first's deadline
+    relay.release()
+    await held
+    assert await stored.find_one({"_id": "held"}) is not None

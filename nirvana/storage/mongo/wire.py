@@ -161,12 +161,17 @@ class Reply:
 
 class _Wire(asyncio.Protocol):
     """One connection: requests written as they come, each reply handed to the waiter of
-    the request it answers (`responseTo`)."""
+    the request it answers (`responseTo`). One timer watches every request's deadline:
+    armed when a request finds none, it fires at the earliest deadline still waiting and
+    re-arms for the next. At light load every send is a request of its own, and an
+    `asyncio.timeout` per request cost ~4.5 µs of it (docs/performance.md, "The fixed
+    cost of a commit at light load")."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
-        self._waiting: dict[int, Reply] = {}
+        self._waiting: dict[int, tuple[Reply, float]] = {}  # request id -> waiter, deadline
+        self._watchdog: asyncio.TimerHandle | None = None
         self._next_id = 0
         self.lost = False
         self.used = time.monotonic()
@@ -186,21 +191,47 @@ class _Wire(asyncio.Protocol):
                 return
             reply = bytes(buffer[16:length])
             del buffer[:length]
-            waiter = self._waiting.pop(responds_to, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(reply)
+            waiting = self._waiting.pop(responds_to, None)
+            if waiting is not None and not waiting[0].done():
+                waiting[0].set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        self._stop_watching()
         waiting, self._waiting = self._waiting, {}
-        for waiter in waiting.values():
+        for waiter, _ in waiting.values():
             if not waiter.done():
                 waiter.set_exception(AutoReconnect("the store closed the connection"))
 
     def close(self) -> None:
         self.lost = True
+        self._stop_watching()
         if self.transport is not None:
             self.transport.abort()  # calls connection_lost: every waiter is failed
+
+    def _stop_watching(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _watch(self) -> None:
+        """The watchdog's round: a request past its deadline fails, and the connection is
+        dropped, so that no late reply can answer a later request."""
+        self._watchdog = None
+        if not self._waiting:
+            return  # armed again by the next request
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        late = [(i, w) for i, (w, deadline) in self._waiting.items() if deadline <= now]
+        if not late:
+            self._watchdog = loop.call_at(min(d for _, d in self._waiting.values()),
+                                          self._watch)
+            return
+        for request_id, _ in late:  # theirs is the timeout; the others' the lost connection
+            del self._waiting[request_id]
+        self.close()
+        for _, waiter in late:
+            waiter.set_exception(NetworkTimeout("the store did not answer in time"))
 
     async def command(self, body: bytes, timeout: float) -> dict[str, Any]:
         """`body`: the command as BSON. Its reply's body."""
@@ -209,16 +240,15 @@ class _Wire(asyncio.Protocol):
             raise AutoReconnect("the store closed the connection")
         self._next_id = request_id = (self._next_id + 1) & 0x7FFFFFFF
         payload = _FLAGS_AND_KIND + body
-        waiter = Reply(asyncio.get_running_loop())
-        self._waiting[request_id] = waiter
+        loop = asyncio.get_running_loop()
+        waiter = Reply(loop)
+        self._waiting[request_id] = (waiter, loop.time() + timeout)
         self.transport.write(_HEADER.pack(16 + len(payload), request_id, 0, OP_MSG) + payload)
         self.used = time.monotonic()
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(loop.time() + timeout, self._watch)
         try:
-            async with asyncio.timeout(timeout):
-                reply = await waiter
-        except TimeoutError:
-            self.close()
-            raise NetworkTimeout("the store did not answer in time") from None
+            reply = await waiter
         except asyncio.CancelledError:
             self.close()  # its reply must not answer the next request
             raise
