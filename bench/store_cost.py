@@ -39,6 +39,7 @@ import random
 import statistics
 import time
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -300,7 +301,7 @@ async def round_trips(wire: _Wire, collection: str, docs: list[Doc],
         if due > time.perf_counter():
             await asyncio.sleep(due - time.perf_counter())
         sent = time.perf_counter()
-        reply = await wire.command(body, 10.0)
+        reply = await wire.command(body)
         took.append(time.perf_counter() - sent)
         late.append(sent - due)
         if not reply.get("ok") or reply.get("writeErrors"):
@@ -326,7 +327,8 @@ async def run_latency(args: argparse.Namespace) -> None:
                 if indexes:
                     await db[f"latency_{v}_{r}"].create_indexes(indexes)
         host, port = parse_uri(stores.mongodb_url)["nodelist"][0]
-        _, wire = await asyncio.get_running_loop().create_connection(_Wire, host, port)
+        _, wire = await asyncio.get_running_loop().create_connection(
+            partial(_Wire, 10.0), host, port)
         results: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in variants}
         try:
             for r in range(args.rounds):

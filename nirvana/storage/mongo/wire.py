@@ -28,6 +28,7 @@ import asyncio
 import struct
 import time
 from contextvars import Context
+from functools import partial
 from typing import Any, Awaitable, Callable, Generator
 
 import bson
@@ -161,17 +162,20 @@ class Reply:
 
 class _Wire(asyncio.Protocol):
     """One connection: requests written as they come, each reply handed to the waiter of
-    the request it answers (`responseTo`). One timer watches every request's deadline:
-    armed when a request finds none, it fires at the earliest deadline still waiting and
-    re-arms for the next: cheaper than an `asyncio.timeout` per request, and at light load
-    every send is a request of its own (docs/performance.md, "The fixed cost of a commit at
-    light load")."""
+    the request it answers (`responseTo`), each within `timeout` seconds. One timer watches
+    every request's deadline: armed when a request finds none, it fires at the earliest
+    deadline still waiting and re-arms for the next. The timeout is the connection's, not a
+    request's, so a new deadline is never earlier than the armed one. Cheaper than an
+    `asyncio.timeout` per request, and at light load every send is a request of its own
+    (docs/performance.md, "The fixed cost of a commit at light load")."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float) -> None:
         self.transport: asyncio.Transport | None = None
+        self._timeout = timeout
         self._buffer = bytearray()
         self._waiting: dict[int, tuple[Reply, float]] = {}  # request id -> waiter, deadline
-        self._watchdog: asyncio.TimerHandle | None = None
+        # uvloop's call_at gives a plain Handle (no `when()`) for a delay under 0.5 ms.
+        self._watchdog: asyncio.Handle | None = None
         self._next_id = 0
         self.lost = False
         self.used = time.monotonic()
@@ -233,7 +237,7 @@ class _Wire(asyncio.Protocol):
         for _, waiter in late:
             waiter.set_exception(NetworkTimeout("the store did not answer in time"))
 
-    async def command(self, body: bytes, timeout: float) -> dict[str, Any]:
+    async def command(self, body: bytes) -> dict[str, Any]:
         """`body`: the command as BSON. Its reply's body."""
         # is_closing: lost before connection_lost has run (uvloop raises on such a write).
         if self.lost or self.transport is None or self.transport.is_closing():
@@ -242,11 +246,12 @@ class _Wire(asyncio.Protocol):
         payload = _FLAGS_AND_KIND + body
         loop = asyncio.get_running_loop()
         waiter = Reply(loop)
-        self._waiting[request_id] = (waiter, loop.time() + timeout)
+        deadline = loop.time() + self._timeout
+        self._waiting[request_id] = (waiter, deadline)
         self.transport.write(_HEADER.pack(16 + len(payload), request_id, 0, OP_MSG) + payload)
         self.used = time.monotonic()
         if self._watchdog is None:
-            self._watchdog = loop.call_at(loop.time() + timeout, self._watch)
+            self._watchdog = loop.call_at(deadline, self._watch)
         try:
             reply = await waiter
         except asyncio.CancelledError:
@@ -287,7 +292,7 @@ class WireInserts:
         if wire is None or len(body) > self._max_bytes:
             # Too big for one message: pymongo's insert_many splits it.
             return await self._fallback(docs)
-        reply = await wire.command(body, self._timeout)
+        reply = await wire.command(body)
         if not reply.get("ok"):
             if reply.get("code") == _UNAUTHORIZED:
                 self.usable = False  # nothing was written: pymongo (with its auth) does it
@@ -323,9 +328,8 @@ class WireInserts:
             try:
                 async with asyncio.timeout(self._timeout):
                     _, wire = await asyncio.get_running_loop().create_connection(
-                        _Wire, *address)
-                    hello = await wire.command(bson.encode({"hello": 1, "$db": "admin"}),
-                                               self._timeout)
+                        partial(_Wire, self._timeout), *address)
+                    hello = await wire.command(bson.encode({"hello": 1, "$db": "admin"}))
             except BaseException as exc:
                 if wire is not None:
                     wire.close()
