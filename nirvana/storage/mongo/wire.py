@@ -176,6 +176,7 @@ class _Wire(asyncio.Protocol):
         self._waiting: dict[int, tuple[Reply, float]] = {}  # request id -> waiter, deadline
         # uvloop's call_at gives a plain Handle (no `when()`) for a delay under 0.5 ms.
         self._watchdog: asyncio.Handle | None = None
+        self._watch_at = 0.0  # the deadline the watchdog was armed for
         self._next_id = 0
         self.lost = False
         self.used = time.monotonic()
@@ -225,17 +226,23 @@ class _Wire(asyncio.Protocol):
         if not self._waiting:
             return  # armed again by the next request
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        late = [(i, w) for i, (w, deadline) in self._waiting.items() if deadline <= now]
+        # Late up to the deadline it was armed for, not just up to now: uvloop's clock and
+        # timers are whole milliseconds, so it can fire inside that deadline's millisecond,
+        # and re-arming then (a delay rounded to 0: call_soon) would spin until it ticks.
+        due = max(loop.time(), self._watch_at)
+        late = [(i, w) for i, (w, deadline) in self._waiting.items() if deadline <= due]
         if not late:
-            self._watchdog = loop.call_at(min(d for _, d in self._waiting.values()),
-                                          self._watch)
+            self._arm(loop, min(d for _, d in self._waiting.values()))
             return
         for request_id, _ in late:  # theirs is the timeout; the others' the lost connection
             del self._waiting[request_id]
         self.close()
         for _, waiter in late:
             waiter.set_exception(NetworkTimeout("the store did not answer in time"))
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        self._watch_at = deadline
+        self._watchdog = loop.call_at(deadline, self._watch)
 
     async def command(self, body: bytes) -> dict[str, Any]:
         """`body`: the command as BSON. Its reply's body."""
@@ -251,7 +258,7 @@ class _Wire(asyncio.Protocol):
         self.transport.write(_HEADER.pack(16 + len(payload), request_id, 0, OP_MSG) + payload)
         self.used = time.monotonic()
         if self._watchdog is None:
-            self._watchdog = loop.call_at(deadline, self._watch)
+            self._arm(loop, deadline)
         try:
             reply = await waiter
         except asyncio.CancelledError:
