@@ -16,13 +16,15 @@ from nirvana.storage.mongo.wire import WireInserts
 
 class Relay:
     """Forwards connections to the store; `hold()` keeps the store's replies back,
-    `cut()` drops every connection, `requests` counts what clients wrote."""
+    `cut()` drops every connection, `requests` counts what clients wrote and `connections`
+    the connections they opened."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.held = asyncio.Event()
         self.held.set()
         self.requests = 0
+        self.connections = 0
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
 
@@ -32,6 +34,7 @@ class Relay:
         return f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
     async def _serve(self, reader, writer) -> None:
+        self.connections += 1
         up_reader, up_writer = await asyncio.open_connection(*self.target)
         self.writers += [writer, up_writer]
 
@@ -137,17 +140,26 @@ async def test_a_reply_too_late_fails_its_insert_and_answers_no_later_one(relaye
     assert await stored.find_one({"_id": "next"}) is not None
 
 
-@pytest.mark.parametrize("relayed", [1.0], indirect=True)
+TIMEOUT = 2.0
+
+
+@pytest.mark.parametrize("relayed", [TIMEOUT], indirect=True)
 async def test_a_reply_within_its_own_timeout_is_answered_after_an_earlier_deadline_passed(
         relayed):
-    """One timer watches every request's deadline (wire.py): the earlier request's deadline
-    passing while a later one waits must not fail the later one."""
-    inserts, relay, stored = relayed
-    await inserts([{"_id": "first"}])  # its deadline: 1 s from now
-    await asyncio.sleep(0.6)
+    """One timer watches every request's deadline (wire.py): an earlier request's deadline
+    passing while a later one waits must neither fail the later one nor drop its
+    connection."""
+    inserts, relay, _ = relayed
+    loop = asyncio.get_running_loop()
+    await inserts([{"_id": "first"}])  # connected: the hello armed the timer for its deadline
+    armed_for = loop.time() + TIMEOUT  # the hello's deadline is before this
+    await asyncio.sleep(0.8 * TIMEOUT)
     relay.hold()
-    held = asyncio.create_task(inserts([{"_id": "held"}]))  # its deadline: 1 s from now
-    await asyncio.sleep(0.6)  # past the first's deadline
-    relay.release()
-    await held
-    assert await stored.find_one({"_id": "held"}) is not None
+    seen, opened = relay.requests, relay.connections
+    held = asyncio.create_task(inserts([{"_id": "held"}]))  # its deadline: 2 s from now
+    await _wait_for_request(relay, seen)
+    await asyncio.sleep(armed_for + 0.1 - loop.time())  # the timer has fired by then
+    relay.release()  # ~1.5 s before the held request's own deadline
+    await held  # answered, not failed with NetworkTimeout
+    await inserts([{"_id": "after"}])
+    assert relay.connections == opened  # the connection was kept: no reconnect
