@@ -12,16 +12,16 @@ When the transport pauses writing, frames queue in the `Connection` and the send
 writes them once the peer reads again. Under another server (no extension) every frame goes
 through the sender task.
 
-A delivery pass (`delivery_pass()`, held by the chat writer around a batch's answers, with
-turns of the loop between their chunks) corks the direct writes: every frame a socket gets
-during the pass is kept, and when the pass ends each socket writes its frames at once, one system
-call instead of one per frame (its sockets 128 a turn, `WRITE_SLICE`). Under load a commit
-holds several messages of a conversation, so each member got several frames from it
-(docs/performance.md, "One write per socket per delivery pass"). A socket whose kept frames
-would take its transport's buffer past the high-water mark writes them at once instead:
-if the kernel does not take them all, the transport pauses as it would have without the
-pass and the pass's later frames queue; if it does, the room is read again and keeping
-goes on.
+A delivery pass (`delivery_pass()`, held by the chat writer around the answers of a batch of
+several messages, with turns of the loop between their chunks) corks the direct writes:
+every frame a socket gets during the pass is kept, and when the pass ends each socket writes
+its frames at once, one system call instead of one per frame (its sockets 128 a turn,
+`WRITE_SLICE`). Under load a commit holds several messages of a conversation, so each
+member got several frames from it (docs/performance.md, "One write per socket per delivery
+pass"). A socket whose kept frames would take its transport's buffer past the high-water
+mark writes them at once instead: if the kernel does not take them all, the transport
+pauses as it would have without the pass and the pass's later frames queue; if it does, the
+room is read again and keeping goes on.
 
 Reading: uvicorn pauses the transport after every received message until the app takes it,
 and resumes it then: an epoll_ctl call each way, ~20 µs of a chat send's server CPU in all

@@ -53,9 +53,9 @@ class MongoChatStore:
         tests pass one that fails. `own_connection`: the writer's inserts go over a plain
         connection of their own (wire.py; for the embedded store). `observer` is told of
         every batch (nirvana/metrics.py). `db`: the collections (tests pass one that counts
-        reads). `fence`: tests pass one that fails. `delivery_pass`: opened around each
-        stretch of answers, so a socket's frames of it go out in one write (the wiring
-        passes ws/transport.py's). `summary_clock`: see `Summaries`."""
+        reads). `fence`: tests pass one that fails. `delivery_pass`: opened around the
+        answers of a batch of several messages, so a socket's frames of it go out in one
+        write (the wiring passes ws/transport.py's). `summary_clock`: see `Summaries`."""
         self._db = db if db is not None else ChatCollections()
         self.positions = StreamPositions(self._db)
         self.fence = fence or WriterFence()  # stamps what the writer inserts (several instances)

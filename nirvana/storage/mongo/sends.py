@@ -62,9 +62,9 @@ LAST_SEQ_READS = 16  # conversations whose highest seq is read at once (`_load_l
 InsertMessages = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
-# Opens a delivery pass around a batch's answers (its chunks and the turns between): the
-# frames they deliver go out per socket at its end, one write each (ws/transport.py).
-# Injected by the wiring; storage knows nothing of sockets.
+# Opens a delivery pass around the answers of a batch of several messages (its chunks and
+# the turns between): the frames they deliver go out per socket at its end, one write each
+# (ws/transport.py). Injected by the wiring; storage knows nothing of sockets.
 DeliveryPass = Callable[[], AbstractContextManager[None]]
 
 
