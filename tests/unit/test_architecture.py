@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import logging
+
 import grimp
 from importlinter.cli import lint_imports
 
@@ -13,7 +15,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_domain_imports_no_edge_no_adapter_and_no_io_library(monkeypatch, capsys):
     monkeypatch.chdir(ROOT)  # the contracts are in pyproject.toml
-    status = lint_imports(config_filename="pyproject.toml", no_cache=True, no_logo=True)
+    # import-linter's CLI configures logging with dictConfig, which disables every logger
+    # already made: later tests in this session would see none of their warnings.
+    enabled = [lg for lg in logging.Logger.manager.loggerDict.values()
+               if isinstance(lg, logging.Logger) and not lg.disabled]
+    try:
+        status = lint_imports(config_filename="pyproject.toml", no_cache=True, no_logo=True)
+    finally:
+        for lg in enabled:
+            lg.disabled = False
     assert status == 0, capsys.readouterr().out
 
 
