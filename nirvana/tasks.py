@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Sequence
 
 log = logging.getLogger("nirvana")
 
@@ -41,3 +41,22 @@ async def repeat(work: Callable[[], Awaitable[object]], every: float, what: str)
             log.exception("%s failed; retrying at the next interval", what)
             stop_if_cancelled()
         await asyncio.sleep(every)
+
+
+async def retry(work: Callable[[], Awaitable[object]], waits: Sequence[float], what: str
+                ) -> bool:
+    """Run `work`; after a failure, again after each of `waits` in turn, until it succeeds.
+    False when the last try failed too. Each failure is logged; a cancel stops it at once,
+    also one that the work turned into an error of its own."""
+    for wait in (*waits, None):
+        try:
+            await work()
+            return True
+        except Exception:
+            stop_if_cancelled()
+            if wait is None:
+                log.exception("%s failed, and %d retries did too", what, len(waits))
+                return False
+            log.warning("%s failed; trying again in %g s", what, wait, exc_info=True)
+            await asyncio.sleep(wait)
+    return False  # not reached: the last try returns above

@@ -3,23 +3,34 @@
 The deletion itself (domain/accounts) removes the PostgreSQL rows and refuses the account's
 tokens. Announced as `AccountDeleted`, it then reaches the features that hold copies
 elsewhere: public blog lists stop serving the account's blogs at once, and the erasure of
-its chat text runs in the background — recorded when done, retried by housekeeping if not.
+its chat text runs in the background — recorded when done; one that fails is tried again a
+few times within minutes (`RETRY_WAITS`), then left to housekeeping (hourly and at start).
+A chat writer that starts leading refuses the sends of accounts deleted just before
+(`RefusedSenders`): one could still be on its way to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Awaitable, Protocol
 
 from ..domain.accounts.deletion import AccountDeleted, ContentEraser, Erasure
 from ..domain.blogs.service import Blogs
+from ..domain.clock import Clock
 from ..domain.uploads import Uploads
 from ..storage.mail import OutboxMailer
 from ..storage.media import LocalMediaStore
 from ..storage.postgres.uploads import PgUploadLedger
+from ..tasks import retry
 
 log = logging.getLogger("nirvana.accounts")
+
+# Seconds between the tries of a failed erasure (a chat store or Cloudinary that is down a
+# moment, a takeover of the chat writer) before housekeeping's hourly run takes it over.
+RETRY_WAITS = (2.0, 15.0, 60.0, 300.0)
 
 
 class SenderErasure(Protocol):
@@ -72,6 +83,49 @@ class ErasersInTurn:
             await eraser.erase(user_id)
 
 
+class RecentlyDeleted(Protocol):
+    """The durable record of deletions (PgUserRepository: `deleted_users`)."""
+
+    async def recently_deleted(self, since: datetime) -> dict[int, datetime]: ...
+
+
+class SenderRefusal(Protocol):
+    """What a chat writer offers (storage/mongo/writer.py ChatWriter)."""
+
+    def refuse_sender(self, user_id: int) -> None: ...
+
+
+def refusal_window(store_timeout: float) -> timedelta:
+    """How long after its deletion a send of an account may still reach a chat writer:
+    every instance refuses its tokens and closes its sockets within 2 s (a revocation
+    reload, then a socket sweep); a send past its checks before that is forwarded, and its
+    forwarder waits for the writer 2 x store_timeout + 1 s (ForwardedChat). Doubled, with
+    a minute for the instances' clocks (`deleted_at` is the deleting instance's time):
+    86 s with the default store timeout of 5 s."""
+    return timedelta(seconds=2 * (2 + store_timeout * 2 + 1) + 60)
+
+
+class RefusedSenders:
+    """A chat writer that starts leading refuses the sends of the accounts deleted within
+    `window`: one may still be on its way to it (forwarded by an instance that did not
+    know yet), and the writer that erased the account's text refused them only in its own
+    memory. Loaded from the durable record before the writer commits anything."""
+
+    def __init__(self, deleted: RecentlyDeleted, writer: SenderRefusal, clock: Clock,
+                 window: timedelta) -> None:
+        self._deleted = deleted
+        self._writer = writer
+        self._clock = clock
+        self.window = window
+
+    async def load(self) -> int:
+        """Refuse them; how many. Raises what the read raises (the lead then fails)."""
+        deleted = await self._deleted.recently_deleted(self._clock.now() - self.window)
+        for user_id in deleted:
+            self._writer.refuse_sender(user_id)
+        return len(deleted)
+
+
 class AfterAccountDeletion:
     def __init__(self, blogs: Blogs, erasure: Erasure,
                  background: set[asyncio.Task], outbox: OutboxMailer | None = None) -> None:
@@ -79,23 +133,35 @@ class AfterAccountDeletion:
         self._erasure = erasure
         self._background = background
         self._outbox = outbox
+        self.retry_waits = RETRY_WAITS
+        self._erasing: set[int] = set()  # accounts whose erasure (or its retries) runs here
 
     def publish(self, event: AccountDeleted) -> None:
         self._blogs.authors_removed()
-        self._spawn(self._erasure.erase(event.user_id))
+        self._erase(event.user_id)
         if self._outbox is not None and event.email:
             # Known by address only, and only now: a crash in this instant leaves the files
             # (docs/accounts.md says so).
-            self._spawn(self._outbox.forget(event.email))
+            self._spawn(_logged(self._outbox.forget(event.email)))
 
-    def _spawn(self, work: Awaitable[None]) -> None:
-        task = asyncio.get_running_loop().create_task(_logged(work), name="account-erasure")
+    def _erase(self, user_id: int) -> None:
+        if user_id in self._erasing:  # one run of tries per account, never two at once
+            return
+        self._erasing.add(user_id)
+        task = self._spawn(retry(partial(self._erasure.erase, user_id), self.retry_waits,
+                                 f"erasing deleted account {user_id}'s content"))
+        task.add_done_callback(lambda _: self._erasing.discard(user_id))
+
+    def _spawn(self, work: Awaitable[object]) -> asyncio.Task:
+        # In `background`: cancelled at stop, also while it waits to try again.
+        task = asyncio.get_running_loop().create_task(work, name="account-erasure")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
 
 async def _logged(work: Awaitable[None]) -> None:
     try:
         await work
-    except Exception:  # the tombstone stays pending: housekeeping retries it
-        log.exception("erasing a deleted account's content failed; housekeeping retries it")
+    except Exception:
+        log.exception("forgetting a deleted account's mail failed")

@@ -68,7 +68,7 @@ def build_chat(settings: Settings, pool: asyncpg.Pool, clock: Clock, metrics: Me
     bus = role = None
     if settings.redis_url is not None:
         # Several instances: one runs the chat writer, the others forward to it.
-        bus, role, chat = cluster_chat(settings, pool, store, chat)
+        bus, role, chat = cluster_chat(settings, pool, store, chat, clock)
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)

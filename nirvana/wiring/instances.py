@@ -17,10 +17,12 @@ from ..chat_writer_role import ChatWriterRole
 from ..domain.accounts.service import Accounts
 from ..domain.blogs.service import Blogs
 from ..domain.chat.service import ChatService
+from ..domain.clock import Clock
 from ..leases import new_holder
 from ..settings import Settings
 from ..storage.cached_users import CachedUserRepository
 from ..storage.mongo.chat_store import MongoChatStore
+from ..storage.postgres.accounts import PgUserRepository
 from ..storage.postgres.leases import PgLeases
 from ..storage.redis.bus import RedisBus
 from ..storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat, relay_replies
@@ -29,6 +31,7 @@ from ..storage.redis.online import RedisOnlineSets
 from ..storage.redis.relay import Relay
 from ..ws.cluster import HubAcrossInstances
 from ..ws.hub import Hub
+from .account_deletion import RefusedSenders, refusal_window
 from .cluster_chat import ClusterChat
 
 log = logging.getLogger("nirvana.instances")
@@ -73,7 +76,8 @@ def bus_prefix(mongodb_db: str) -> str:
 
 
 def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
-                 local: ChatService) -> tuple[RedisBus, ChatWriterRole, ClusterChat]:
+                 local: ChatService, clock: Clock
+                 ) -> tuple[RedisBus, ChatWriterRole, ClusterChat]:
     """The bus, the chat writer role and the chat service the edges use (ClusterChat)."""
     assert settings.redis_url is not None
     holder = new_holder()
@@ -81,9 +85,14 @@ def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
                    instance_id=holder)
     # The writer answers a send within twice the store timeout (MongoChatStore.append).
     forwarded = ForwardedChat(bus, timeout=settings.store_timeout * 2 + 1)
+    refused = RefusedSenders(PgUserRepository(pool), store.writer, clock,
+                             refusal_window(settings.store_timeout))
 
     async def lead(may_commit: Callable[[], bool], epoch: int) -> None:
-        await store.lead(may_commit, epoch)  # may fail: then the role follows again
+        # Before the writer may commit: a send of theirs may be on its way here (and one
+        # still queued from an earlier tenure would be taken as soon as it may).
+        await refused.load()
+        await store.lead(may_commit, epoch)  # either may fail: then the role follows again
         local.cache.hold(True)  # empty: the previous writer changed the store
         forwarded.fail_pending()  # sent to the previous writer: retried here
 

@@ -18,22 +18,13 @@ import websockets
 
 from tests.support.chat_client import Client
 from tests.support.http import bearer
-from tests.support.instances import Instances, befriend, two_friends
+from tests.support.instances import Instances, befriend, group_of, two_friends
 from tests.support.instances import instances, shared_databases  # noqa: F401 (fixtures)
 from tests.support.people import user
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 from tests.support.running import Running
 
 pytestmark = pytest.mark.slow
-
-
-async def group_of(http: httpx.AsyncClient, owner: dict, *others: dict) -> str:
-    for other in others:
-        await befriend(http, owner, other)
-    r = await http.post("/api/v1/conversations", headers=bearer(owner), json={
-        "kind": "group", "name": "cluster", "member_ids": [o["id"] for o in others]})
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
 
 
 async def direct_chat(instances: Instances, http: httpx.AsyncClient, on: Running

@@ -14,7 +14,7 @@ from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.erasure import MongoChatErasure
 from tests.support.chat_writers import PausedInsert, chat_on, draft, send
-from tests.support.erasure_steps import ErasureSteps
+from tests.support.erasure_steps import ErasureSteps, copies_of
 
 
 async def stored(conversation_id: str, seq: int) -> dict:
@@ -25,13 +25,6 @@ async def stored(conversation_id: str, seq: int) -> dict:
 async def last_message(conversation_id: str) -> dict:
     state = await ChatCollections().states.find_one({"_id": conversation_id})
     return state.get("last_message") or {}
-
-
-async def copies_of(text: str) -> int:
-    db = ChatCollections()
-    return (await db.messages.count_documents({"text": text})
-            + await db.events.count_documents({"message.text": text})
-            + await db.states.count_documents({"last_message.text": text}))
 
 
 async def test_a_summary_still_buffered_is_flushed_before_the_erasure_finishes(

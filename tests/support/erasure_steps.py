@@ -10,7 +10,8 @@ set, is awaited once before the next `bulk_write` of states: a summary flush's s
 flight (its lock held, its transaction open), before it writes. `fail_last_writes`, when
 set, is raised by the next restricted `update_many` of states: phase 2's last write, as a
 store that aborts it or a fence that refuses it would. `after_first_phase`, when set, is
-awaited once after phase 1's unrestricted `update_many` of states (sends go on meanwhile)."""
+awaited once after phase 1's unrestricted `update_many` of states (sends go on meanwhile).
+`copies_of` counts the copies of a text the store still holds."""
 
 from __future__ import annotations
 
@@ -76,3 +77,11 @@ class _States:
         if hold is not None:
             await hold()
         return done
+
+
+async def copies_of(text: str) -> int:
+    """Messages, event copies and conversation summaries holding `text`."""
+    db = ChatCollections()
+    return (await db.messages.count_documents({"text": text})
+            + await db.events.count_documents({"message.text": text})
+            + await db.states.count_documents({"last_message.text": text}))

@@ -244,3 +244,32 @@ class FakeMailer:
 
     async def send(self, to: str, subject: str, body: str) -> None:
         self.sent.append((to, subject, body))
+
+
+class FlakyEraser:
+    """A ContentEraser whose store is down for its next `failures` tries."""
+
+    def __init__(self, failures: int = 1_000_000) -> None:
+        self.failures = failures
+        self.tries = 0
+        self.erased: list[int] = []
+
+    async def erase(self, user_id: int) -> None:
+        self.tries += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("chat store down")
+        self.erased.append(user_id)
+
+
+class FakeDeletedAccounts:
+    """The tombstones awaiting erasure (PgDeletedAccounts)."""
+
+    def __init__(self, pending: list[int]) -> None:
+        self.pending = pending
+
+    async def awaiting_erasure(self) -> list[int]:
+        return list(self.pending)
+
+    async def mark_erased(self, user_id: int, at: datetime) -> None:
+        self.pending.remove(user_id)

@@ -7,7 +7,7 @@ import asyncio
 import secrets
 import signal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -16,6 +16,7 @@ from tests.support.chat_client import Client
 from tests.support.http import bearer
 from tests.support.people import user
 from tests.support.running import Running
+from tests.support.tcp_proxy import CuttableProxy
 
 
 @pytest.fixture
@@ -56,6 +57,16 @@ async def two_friends(on: httpx.AsyncClient, second_on: httpx.AsyncClient | None
     return a, b
 
 
+async def group_of(http: httpx.AsyncClient, owner: dict, *others: dict) -> str:
+    """A group of `owner` with `others`, befriended first; its id."""
+    for other in others:
+        await befriend(http, owner, other)
+    r = await http.post("/api/v1/conversations", headers=bearer(owner), json={
+        "kind": "group", "name": "cluster", "member_ids": [o["id"] for o in others]})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
 class Instances:
     """`n` instances on shared databases and one Redis, started one after the other (the
     first applies the schema), stopped by `stop_all` whatever state each is in, with the
@@ -76,6 +87,36 @@ class Instances:
             self.running.append(run)
             started.append(run)
         return started
+
+    async def start_cuttable(self) -> tuple[Running, CuttableProxy]:
+        """One more instance, whose link to PostgreSQL goes through a proxy a test can cut:
+        from then on it hears of no sign-out or deletion (it reloads them from there) and
+        cannot take the chat-writer lease, while its sockets and its forwarding over Redis
+        go on. Stop it with `stop_cuttable`."""
+        url = urlsplit(self.env["DATABASE_URL"])
+        query = parse_qs(url.query)
+        socket_dir = query.pop("host", [None])[0]
+        if socket_dir is not None:  # the embedded PostgreSQL: a Unix socket
+            link = CuttableProxy(path=f"{socket_dir}/.s.PGSQL.{url.port or 5432}")
+        else:
+            assert url.hostname is not None
+            link = CuttableProxy(url.hostname, url.port or 5432)
+        await link.start()
+        account = url.netloc.rpartition("@")[0]
+        proxied = url._replace(netloc=f"{account}@127.0.0.1:{link.port}",
+                               query=urlencode(query, doseq=True))
+        # Errors only: while cut, its warnings (two tracebacks a second) would fill the pipe
+        # that nobody reads before its stop, and logging would then block it.
+        [run] = await self.start(1, DATABASE_URL=urlunsplit(proxied), LOG_LEVEL="ERROR")
+        return run, link
+
+    async def stop_cuttable(self, run: Running, link: CuttableProxy) -> None:
+        """Stopped with its link healed (its stop releases what it holds there), then the
+        proxy closed."""
+        link.heal()
+        if run.proc.poll() is None:
+            await asyncio.to_thread(run.stop, signal.SIGTERM)
+        await link.close()
 
     def http(self, run: Running) -> httpx.AsyncClient:
         """An HTTP client on one instance."""

@@ -1,5 +1,6 @@
 """A TCP proxy in the test's event loop that can cut one client's link to a server (a
-network partition of one instance) while others reach the server directly."""
+network partition of one instance) while others reach the server directly. The server may
+listen on a Unix socket (`path`: the embedded PostgreSQL's)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import contextlib
 
 
 class CuttableProxy:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str = "", port: int = 0, *, path: str | None = None) -> None:
         self._target = (host, port)
+        self._path = path
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
         self.cut = False
@@ -40,7 +42,10 @@ class CuttableProxy:
             writer.transport.abort()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
+            if self._path is not None:
+                up_reader, up_writer = await asyncio.open_unix_connection(self._path)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
             writer.transport.abort()
             return

@@ -8,6 +8,7 @@ from nirvana.domain.accounts.deletion import AccountDeleted, Erasure
 from nirvana.domain.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 from tests.support.accounts_world import accounts_world
 from tests.support.clock import FakeClock
+from tests.support.fakes_accounts import FakeDeletedAccounts, FlakyEraser
 
 PW = "password one"
 
@@ -80,35 +81,13 @@ async def test_the_refusal_of_a_deleted_accounts_tokens_survives_a_restart():
         restarted.authenticate(session.access_token)
 
 
-class FlakyEraser:
-    def __init__(self) -> None:
-        self.fail = True
-        self.erased: list[int] = []
-
-    async def erase(self, user_id: int) -> None:
-        if self.fail:
-            raise ConnectionError("chat store down")
-        self.erased.append(user_id)
-
-
-class FakeDeleted:
-    def __init__(self, pending: list[int]) -> None:
-        self.pending = pending
-
-    async def awaiting_erasure(self) -> list[int]:
-        return list(self.pending)
-
-    async def mark_erased(self, user_id: int, at) -> None:
-        self.pending.remove(user_id)
-
-
 async def test_an_erasure_that_failed_is_finished_by_the_next_pending_run():
-    eraser, deleted = FlakyEraser(), FakeDeleted([7])
+    eraser, deleted = FlakyEraser(), FakeDeletedAccounts([7])
     erasure = Erasure(eraser, deleted, FakeClock())
     with pytest.raises(ConnectionError):
         await erasure.erase(7)
     assert deleted.pending == [7]
-    eraser.fail = False
+    eraser.failures = 0
     assert await erasure.erase_pending() == 1
     assert eraser.erased == [7] and deleted.pending == []
     assert await erasure.erase_pending() == 0

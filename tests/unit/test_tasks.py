@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from nirvana.blog_publisher import ScheduledPublisher
 from nirvana.export_worker import ExportWorker
-from nirvana.tasks import cancel_and_wait, repeat
+from nirvana.tasks import cancel_and_wait, repeat, retry
 
 
 async def test_a_repeated_task_goes_on_after_a_failure_nobody_cancelled():
@@ -57,6 +57,25 @@ async def _stops_at_once(loop, started: asyncio.Event) -> bool:
 async def test_a_repeated_task_whose_work_swallows_the_cancel_still_stops():
     interrupted = _Interrupted()
     assert await _stops_at_once(repeat(interrupted, 3600, "test work"), interrupted.started)
+
+
+async def test_a_retried_task_whose_work_swallows_the_cancel_stops_without_retrying():
+    interrupted = _Interrupted()
+    assert await _stops_at_once(retry(interrupted, (0.01,), "test work"), interrupted.started)
+
+
+async def test_a_retried_task_tries_after_each_wait_and_says_whether_one_succeeded():
+    tries = 0
+
+    async def fails_twice() -> None:
+        nonlocal tries
+        tries += 1
+        if tries <= 2:
+            raise ConnectionError("the store is down")
+
+    assert await retry(fails_twice, (0.01, 0.01, 0.01), "test work") and tries == 3
+    tries = -10
+    assert not await retry(fails_twice, (0.01, 0.01), "test work") and tries == -7
 
 
 async def test_the_scheduled_publisher_stops_when_its_store_hid_the_cancel():
