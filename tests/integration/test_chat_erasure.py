@@ -14,7 +14,7 @@ from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.erasure import MongoChatErasure
 from tests.support.chat_writers import PausedInsert, chat_on, draft, send
-from tests.support.erasure_steps import ErasureSteps, copies_of
+from tests.support.erasure_steps import ErasureSteps, copies_of, erasing_chat
 
 
 async def stored(conversation_id: str, seq: int) -> dict:
@@ -180,10 +180,7 @@ async def test_an_erasure_whose_second_phase_fails_still_clears_the_cache(
     (test_account_deletion.py), and meanwhile the writer's cached page, read before,
     no longer serves the text phase 1 erased."""
     a, b, with_b, _ = chats
-    store = MongoChatStore()
-    writers.append(store)
-    steps = ErasureSteps()
-    chat = chat_on(store, services, steps)
+    steps, chat = erasing_chat(services, writers)
     await chat.send_message(b, with_b.id, client_id="s", text="secret")
     assert [m.text for m in await chat.history(a, with_b.id)] == ["secret"]  # cached
     steps.fail_last_writes = AutoReconnect("the store went away")

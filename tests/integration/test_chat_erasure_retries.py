@@ -20,7 +20,7 @@ from nirvana.wiring.accounts import build_erasure
 from nirvana.wiring.instances import cluster_chat
 from nirvana.wiring.media import build_media
 from tests.support.chat_writers import chat_on, draft, send
-from tests.support.erasure_steps import ErasureSteps, copies_of
+from tests.support.erasure_steps import copies_of, erasing_chat
 from tests.support.waiting import wait_until
 
 
@@ -30,10 +30,7 @@ async def test_a_second_phase_that_fails_once_is_tried_again_within_seconds(
     write). The text phase 1 did not reach stays until the erasure runs again: that run
     comes a few seconds later, not at housekeeping's next hour, and finishes it."""
     a, b, with_b, _ = chats
-    store = MongoChatStore()
-    writers.append(store)
-    steps = ErasureSteps()
-    chat = chat_on(store, services, steps)
+    steps, chat = erasing_chat(services, writers)
     await chat.send_message(b, with_b.id, client_id="s", text="secret")
     await PgUserRepository(services.pool).delete(b, services.clock.now())
     steps.fail_last_writes = AutoReconnect("the store went away")

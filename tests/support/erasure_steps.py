@@ -11,14 +11,18 @@ flight (its lock held, its transaction open), before it writes. `fail_last_write
 set, is raised by the next restricted `update_many` of states: phase 2's last write, as a
 store that aborts it or a fence that refuses it would. `after_first_phase`, when set, is
 awaited once after phase 1's unrestricted `update_many` of states (sends go on meanwhile).
-`copies_of` counts the copies of a text the store still holds."""
+`erasing_chat` makes a chat service whose erasure uses them; `copies_of` counts the copies
+of a text the store still holds."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any, Awaitable, Callable
 
+from nirvana.domain.chat.service import ChatService
+from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
+from tests.support.chat_writers import chat_on
 
 
 class ErasureSteps(ChatCollections):
@@ -85,3 +89,12 @@ async def copies_of(text: str) -> int:
     return (await db.messages.count_documents({"text": text})
             + await db.events.count_documents({"message.text": text})
             + await db.states.count_documents({"last_message.text": text}))
+
+
+def erasing_chat(services, writers: list[MongoChatStore]) -> tuple[ErasureSteps, ChatService]:
+    """The chat service of a new writer (closed by the `writers` fixture), whose changes and
+    erasure go through ErasureSteps."""
+    store = MongoChatStore()
+    writers.append(store)
+    steps = ErasureSteps()
+    return steps, chat_on(store, services, steps)
