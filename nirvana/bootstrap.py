@@ -250,7 +250,8 @@ def build_services(
     people = build_accounts(settings, pool, secret, clock, mail.outbox)
     accounts = people.accounts
     media = build_media(settings, pool)
-    chat = build_chat(settings, pool, clock, metrics, people.write_gate, media.ledger)
+    chat = build_chat(settings, pool, clock, metrics, people.write_gate, people.users,
+                      media.ledger)
     told = build_notifications(settings, pool, secret, clock, chat, mail.outbox)
     notifications = told.notifications
     blog_events = blog_event_listeners(pool, notifications, chat.hub)

@@ -5,21 +5,17 @@ tokens. Announced as `AccountDeleted`, it then reaches the features that hold co
 elsewhere: public blog lists stop serving the account's blogs at once, and the erasure of
 its chat text runs in the background — recorded when done; one that fails is tried again a
 few times within minutes (`RETRY_WAITS`), then left to housekeeping (hourly and at start).
-A chat writer that starts leading refuses the sends of accounts deleted just before
-(`RefusedSenders`): one could still be on its way to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
 from functools import partial
 from typing import Awaitable, Protocol
 
 from ..domain.accounts.deletion import AccountDeleted, ContentEraser, Erasure
 from ..domain.blogs.service import Blogs
-from ..domain.clock import Clock
 from ..domain.uploads import Uploads
 from ..storage.mail import OutboxMailer
 from ..storage.media import LocalMediaStore
@@ -81,49 +77,6 @@ class ErasersInTurn:
     async def erase(self, user_id: int) -> None:
         for eraser in self._erasers:
             await eraser.erase(user_id)
-
-
-class RecentlyDeleted(Protocol):
-    """The durable record of deletions (PgUserRepository: `deleted_users`)."""
-
-    async def recently_deleted(self, since: datetime) -> dict[int, datetime]: ...
-
-
-class SenderRefusal(Protocol):
-    """What a chat writer offers (storage/mongo/writer.py ChatWriter)."""
-
-    def refuse_sender(self, user_id: int) -> None: ...
-
-
-def refusal_window(store_timeout: float) -> timedelta:
-    """How long after its deletion a send of an account may still reach a chat writer:
-    every instance refuses its tokens and closes its sockets within 2 s (a revocation
-    reload, then a socket sweep); a send past its checks before that is forwarded, and its
-    forwarder waits for the writer 2 x store_timeout + 1 s (ForwardedChat). Doubled, with
-    a minute for the instances' clocks (`deleted_at` is the deleting instance's time):
-    86 s with the default store timeout of 5 s."""
-    return timedelta(seconds=2 * (2 + store_timeout * 2 + 1) + 60)
-
-
-class RefusedSenders:
-    """A chat writer that starts leading refuses the sends of the accounts deleted within
-    `window`: one may still be on its way to it (forwarded by an instance that did not
-    know yet), and the writer that erased the account's text refused them only in its own
-    memory. Loaded from the durable record before the writer commits anything."""
-
-    def __init__(self, deleted: RecentlyDeleted, writer: SenderRefusal, clock: Clock,
-                 window: timedelta) -> None:
-        self._deleted = deleted
-        self._writer = writer
-        self._clock = clock
-        self.window = window
-
-    async def load(self) -> int:
-        """Refuse them; how many. Raises what the read raises (the lead then fails)."""
-        deleted = await self._deleted.recently_deleted(self._clock.now() - self.window)
-        for user_id in deleted:
-            self._writer.refuse_sender(user_id)
-        return len(deleted)
 
 
 class AfterAccountDeletion:

@@ -10,13 +10,14 @@ from typing import Any
 import asyncpg
 
 from ..chat_writer_role import ChatWriterRole
-from ..domain.accounts.standing import WriteGate
+from ..domain.accounts.standing import AccountExists, WriteGate
 from ..domain.chat.limits import ChatLimits
 from ..domain.chat.service import ChatService
 from ..domain.clock import Clock
 from ..domain.presence import Presence
 from ..metrics import NO_WRITER_OBSERVER, CountingPublisher, Metrics
 from ..settings import Settings
+from ..storage.cached_users import CachedUserRepository
 from ..storage.mongo.changes import MongoChatChanges
 from ..storage.mongo.chat_store import MongoChatStore
 from ..storage.mongo.presence import MongoPresenceStore
@@ -47,7 +48,8 @@ class ChatParts:
 
 
 def build_chat(settings: Settings, pool: asyncpg.Pool, clock: Clock, metrics: Metrics | None,
-               write_gate: WriteGate, uploads: PgUploadLedger) -> ChatParts:
+               write_gate: WriteGate, users: CachedUserRepository, uploads: PgUploadLedger
+               ) -> ChatParts:
     peers = PgChatPeers(pool)
     limits = ChatLimits()
     store = MongoChatStore(
@@ -64,11 +66,12 @@ def build_chat(settings: Settings, pool: asyncpg.Pool, clock: Clock, metrics: Me
     hub = Hub(peers, typing_ttl=limits.typing_ttl_seconds, presence=presence)
     publishers = ChatPublishers(CountingPublisher(hub, metrics) if metrics else hub)
     chat: Any = ChatService(store=store, changes=changes, peers=peers, publisher=publishers,
-                            clock=clock, limits=limits, write_gate=write_gate, uploads=uploads)
+                            clock=clock, limits=limits, write_gate=write_gate,
+                            account_gate=AccountExists(users), uploads=uploads)
     bus = role = None
     if settings.redis_url is not None:
         # Several instances: one runs the chat writer, the others forward to it.
-        bus, role, chat = cluster_chat(settings, pool, store, chat, clock)
+        bus, role, chat = cluster_chat(settings, pool, store, chat, users)
     if metrics:
         metrics.count_websockets(lambda: len(hub.connections()))
         metrics.watch_websocket_queues(hub.queued_bytes, hub.queued_frames)

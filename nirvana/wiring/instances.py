@@ -17,12 +17,10 @@ from ..chat_writer_role import ChatWriterRole
 from ..domain.accounts.service import Accounts
 from ..domain.blogs.service import Blogs
 from ..domain.chat.service import ChatService
-from ..domain.clock import Clock
 from ..leases import new_holder
 from ..settings import Settings
 from ..storage.cached_users import CachedUserRepository
 from ..storage.mongo.chat_store import MongoChatStore
-from ..storage.postgres.accounts import PgUserRepository
 from ..storage.postgres.leases import PgLeases
 from ..storage.redis.bus import RedisBus
 from ..storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat, relay_replies
@@ -31,7 +29,6 @@ from ..storage.redis.online import RedisOnlineSets
 from ..storage.redis.relay import Relay
 from ..ws.cluster import HubAcrossInstances
 from ..ws.hub import Hub
-from .account_deletion import RefusedSenders, refusal_window
 from .cluster_chat import ClusterChat
 
 log = logging.getLogger("nirvana.instances")
@@ -76,7 +73,7 @@ def bus_prefix(mongodb_db: str) -> str:
 
 
 def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
-                 local: ChatService, clock: Clock
+                 local: ChatService, users: CachedUserRepository
                  ) -> tuple[RedisBus, ChatWriterRole, ClusterChat]:
     """The bus, the chat writer role and the chat service the edges use (ClusterChat)."""
     assert settings.redis_url is not None
@@ -85,14 +82,12 @@ def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
                    instance_id=holder)
     # The writer answers a send within twice the store timeout (MongoChatStore.append).
     forwarded = ForwardedChat(bus, timeout=settings.store_timeout * 2 + 1)
-    refused = RefusedSenders(PgUserRepository(pool), store.writer, clock,
-                             refusal_window(settings.store_timeout))
 
     async def lead(may_commit: Callable[[], bool], epoch: int) -> None:
-        # Before the writer may commit: a send of theirs may be on its way here (and one
-        # still queued from an earlier tenure would be taken as soon as it may).
-        await refused.load()
-        await store.lead(may_commit, epoch)  # either may fail: then the role follows again
+        # The writer checks that each sender still exists (AccountExists): a deletion this
+        # instance did not hear of while it followed is read from PostgreSQL, once a user.
+        users.forget_all()
+        await store.lead(may_commit, epoch)  # may fail: then the role follows again
         local.cache.hold(True)  # empty: the previous writer changed the store
         forwarded.fail_pending()  # sent to the previous writer: retried here
 

@@ -1,8 +1,8 @@
 """A deleted account's chat erasure with several instances: run.py processes on the same
 databases and a real Redis. The deletion may land on any instance; the erasure runs on the
 chat writer (forwarded), whose cache of recent messages and summaries it clears, and from
-then on the writer (and any that takes over from it) refuses a send of the account that an
-instance still forwards: one that has not heard of the deletion yet."""
+then on the writer (and any that takes over from it, however late) refuses a send of the
+account that an instance still forwards: one that has not heard of the deletion."""
 
 from __future__ import annotations
 
@@ -148,18 +148,29 @@ async def test_a_send_forwarded_after_the_erasure_is_refused_and_never_stored(in
         await instances.stop_cuttable(unaware, link)
 
 
+async def as_if_long_ago(instances: Instances, who: dict) -> None:
+    """The account's deletion moved a day back: a takeover now comes long after it."""
+    conn = await asyncpg.connect(instances.env["DATABASE_URL"])
+    try:
+        await conn.execute("UPDATE deleted_users SET deleted_at = deleted_at - "
+                           "interval '1 day' WHERE id = $1", who["id"])
+    finally:
+        await conn.close()
+
+
 async def test_a_writer_that_takes_over_refuses_a_send_of_an_account_erased_before(instances):
     """Bob is deleted on an instance that is not the writer: his erasure runs on the
-    writer (forwarded), which refuses his sends from then on, in its memory. The writer is
-    then killed; Bob's send from an instance that has not heard of his deletion is
-    forwarded while the lease moves (retried as a client does) and reaches the writer that
-    took over: it refuses it too, having read the deletion from PostgreSQL as it led."""
+    writer (forwarded), which refuses his sends from then on. The writer is then killed,
+    as if a day after the deletion; Bob's send from an instance that has not heard of his
+    deletion is forwarded while the lease moves (retried as a client does) and reaches the
+    writer that took over: it refuses it too, since Bob no longer exists in PostgreSQL."""
     first, second = await instances.start(2)  # the first leads
     unaware, link = await instances.start_cuttable()
     try:
         http, ann, bob, group, watcher, sender = await chatting(instances, second, unaware)
         link.sever()
         await deleted_and_erased(instances, http, bob)  # on `second`: forwarded to `first`
+        await as_if_long_ago(instances, bob)
         first.proc.kill()  # kill -9: `second` takes the lease at once (the pid is gone)
         await asyncio.to_thread(first.proc.communicate)
         await refused_and_closed(sender, group)

@@ -109,7 +109,7 @@ async def test_a_lead_whose_fence_fails_gives_the_lease_back_and_follows(
     store = MongoChatStore(fence=WriterFence(failing_collmod(50)))
     writers.append(store)
     bus, role, _ = cluster_chat(replace(settings, redis_url="redis://127.0.0.1:9"),
-                                services.pool, store, services.chat, services.clock)
+                                services.pool, store, services.chat, services.accounts.users)
     try:
         await role.start()  # the process starts, following; `run` would try again
         assert role.held is None and not role.is_writer() and not store.writer.may_commit()

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from pymongo.errors import OperationFailure
 
+from nirvana.domain.accounts.ports import UserRepository
+from nirvana.domain.accounts.standing import AccountExists, OpenGate
 from nirvana.domain.chat.entities import Conversation, Message, MessageDraft, MessageKind
 from nirvana.domain.chat.service import ChatService
 from nirvana.storage.mongo.changes import MongoChatChanges
@@ -60,13 +62,14 @@ async def send(store: MongoChatStore, conversation: Conversation, sender: int,
     return message
 
 
-def chat_on(store: MongoChatStore, services, db: ChatCollections | None = None
-            ) -> ChatService:
+def chat_on(store: MongoChatStore, services, db: ChatCollections | None = None, *,
+            users: UserRepository | None = None) -> ChatService:
     """The chat service with `store` as its writer (one instance of several); `db`: the
-    collections its changes use."""
+    collections its changes use; `users`: the user cache it checks each sender exists in."""
     return ChatService(store=store, changes=MongoChatChanges(store, db),
                        peers=PgChatPeers(services.pool), publisher=services.hub,
-                       clock=services.clock, limits=services.chat.limits)
+                       clock=services.clock, limits=services.chat.limits,
+                       account_gate=OpenGate() if users is None else AccountExists(users))
 
 
 @pytest.fixture

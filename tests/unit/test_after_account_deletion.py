@@ -1,22 +1,16 @@
 """What follows an account's deletion (nirvana/wiring/account_deletion.py), on fakes: a
-failed erasure is tried again soon, once at a time per account, and stops at once at a stop;
-a chat writer that starts leading refuses the sends of the accounts deleted just before."""
+failed erasure is tried again soon, once at a time per account, and stops at once at a stop."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from types import SimpleNamespace
 
 from nirvana.domain.accounts.deletion import AccountDeleted, Erasure
 from nirvana.tasks import cancel_and_wait
-from nirvana.wiring.account_deletion import (
-    AfterAccountDeletion,
-    RefusedSenders,
-    refusal_window,
-)
+from nirvana.wiring.account_deletion import AfterAccountDeletion
 from tests.support.clock import FakeClock
-from tests.support.fakes_accounts import FakeDeletedAccounts, FakeUsers, FlakyEraser
+from tests.support.fakes_accounts import FakeDeletedAccounts, FlakyEraser
 from tests.support.waiting import wait_until
 
 
@@ -71,25 +65,3 @@ async def test_a_stop_ends_an_erasure_waiting_to_be_tried_again_at_once():
     stopping = asyncio.ensure_future(cancel_and_wait(task))
     done, _ = await asyncio.wait({stopping}, timeout=2)
     assert done and task.cancelled()
-
-
-class RecordedRefusals:
-    """A chat writer's refusals (storage/mongo/writer.py refuse_sender)."""
-
-    def __init__(self) -> None:
-        self.refused: set[int] = set()
-
-    def refuse_sender(self, user_id: int) -> None:
-        self.refused.add(user_id)
-
-
-async def test_a_writer_that_starts_leading_refuses_the_accounts_deleted_within_the_window():
-    clock = FakeClock()
-    users, writer = FakeUsers(clock), RecordedRefusals()
-    window = refusal_window(5.0)
-    await users.delete(1, clock.now() - window - timedelta(seconds=1))  # long gone
-    await users.delete(2, clock.now() - window + timedelta(seconds=1))
-    await users.delete(3, clock.now())
-    assert await RefusedSenders(users, writer, clock, window).load() == 2
-    assert writer.refused == {2, 3}
-

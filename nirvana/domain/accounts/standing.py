@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..errors import PermissionDeniedError
+from ..errors import AuthenticationError, PermissionDeniedError
 from .ports import UserRepository
 
 
 class WriteGate(Protocol):
     async def check(self, user_id: int) -> None:
-        """Raise PermissionDeniedError when `user_id` may not publish or chat now."""
+        """Raise PermissionDeniedError when `user_id` may not publish or chat now
+        (AccountExists: AuthenticationError, the account is gone)."""
         ...
 
 
@@ -39,6 +40,20 @@ class VerifiedEmailGate:
             raise PermissionDeniedError(
                 "Confirm your email before you publish or chat: open the link we mailed you.",
                 code="email_unverified")
+
+
+class AccountExists:
+    """Only an account that still exists may chat. A deleted account's tokens are refused
+    and its sockets closed once an instance hears of the deletion, but one that cannot reach
+    PostgreSQL never hears, and forwards its sends to the chat writer, which asks this last
+    (docs/cluster-chat.md). In memory with the user cache, after a first read."""
+
+    def __init__(self, users: UserRepository) -> None:
+        self._users = users
+
+    async def check(self, user_id: int) -> None:
+        if await self._users.get(user_id) is None:
+            raise AuthenticationError("This account no longer exists.", code="unknown_user")
 
 
 class SignInGate(Protocol):

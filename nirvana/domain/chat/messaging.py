@@ -56,10 +56,13 @@ class Messaging:
     def __init__(self, *, store: ChatStore, peers: ChatPeers, publisher: Publisher,
                  clock: Clock, limits: ChatLimits = ChatLimits(),
                  cache: ChatCache | None = None, write_gate: WriteGate = OpenGate(),
+                 account_gate: WriteGate = OpenGate(),
                  uploads: IssuedUploads = NoUploads()) -> None:
         self._store = store
         self._uploads = uploads
         self._write_gate = write_gate
+        # AccountExists: a deleted account's send is refused here, on the chat writer.
+        self._account_gate = account_gate
         self._peers = peers
         self.publisher = publisher
         self._clock = clock
@@ -253,6 +256,7 @@ class Messaging:
         the task only stops that answer."""
         check_key(client_id, "client_id", 64)
         self._validate(kind, text, attachments, reply_to)
+        await self._account_gate.check(user_id)
         await self._write_gate.check(user_id)
         conversation = await self.conversation_for(user_id, conversation_id)
         if conversation.kind is ConversationKind.DIRECT:

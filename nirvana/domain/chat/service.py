@@ -28,7 +28,7 @@ from .search import parse_query
 class ChatService:
     def __init__(self, *, store: ChatStore, changes: ChatChangeStore, peers: ChatPeers,
                  publisher: Publisher, clock: Clock, limits: ChatLimits = ChatLimits(),
-                 write_gate: WriteGate = OpenGate(),
+                 write_gate: WriteGate = OpenGate(), account_gate: WriteGate = OpenGate(),
                  uploads: IssuedUploads = NoUploads()) -> None:
         # Every chat time (sent, edited, activity) is stored as a BSON date, to the
         # millisecond: made so here, the live frames carry the value history reads back.
@@ -39,7 +39,7 @@ class ChatService:
         self._clock = clock
         self._messaging = Messaging(store=store, peers=peers, publisher=publisher, clock=clock,
                                     limits=limits, cache=self.cache, write_gate=write_gate,
-                                    uploads=uploads)
+                                    account_gate=account_gate, uploads=uploads)
         membership = self._messaging.conversation_for
         self._edits = edits = MessageEdits(membership=membership, changes=changes, cache=self.cache,
                              publisher=publisher, clock=clock, limits=limits)
