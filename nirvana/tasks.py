@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Generic, Hashable, Sequence, TypeVar
 
 log = logging.getLogger("nirvana")
+
+T = TypeVar("T")
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
@@ -60,3 +62,37 @@ async def retry(work: Callable[[], Awaitable[object]], waits: Sequence[float], w
             log.warning("%s failed; trying again in %g s", what, wait, exc_info=True)
             await asyncio.sleep(wait)
     return False  # not reached: the last try returns above
+
+
+class OnePerKey(Generic[T]):
+    """Runs of work keyed by what it works on: a call while a run of its key is under way
+    joins that run (its result or its error) rather than starting another. A run is
+    cancelled once every caller waiting on it was."""
+
+    def __init__(self) -> None:
+        self._runs: dict[Hashable, tuple[asyncio.Task[T], list[int]]] = {}
+
+    async def run(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
+        found = self._runs.get(key)
+        if found is None:
+            task = asyncio.get_running_loop().create_task(_awaited(work))
+            found = self._runs[key] = (task, [0])
+            task.add_done_callback(lambda done: self._ended(key, done))
+        task, waiting = found
+        waiting[0] += 1
+        try:
+            return await asyncio.shield(task)
+        finally:
+            waiting[0] -= 1
+            if not waiting[0] and not task.done():
+                task.cancel()
+
+    def _ended(self, key: Hashable, task: asyncio.Task[T]) -> None:
+        if self._runs.get(key, (None,))[0] is task:
+            del self._runs[key]
+        if not task.cancelled():
+            task.exception()  # its callers had it; retrieved for when none was left
+
+
+async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
+    return await work()

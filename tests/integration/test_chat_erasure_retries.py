@@ -18,6 +18,7 @@ from nirvana.domain.errors import AuthenticationError
 from nirvana.storage.cached_users import CachedUserRepository
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.postgres.accounts import PgDeletedAccounts, PgUserRepository
+from nirvana.tasks import cancel_and_wait
 from nirvana.wiring.account_deletion import AfterAccountDeletion
 from nirvana.wiring.accounts import build_erasure
 from nirvana.wiring.instances import cluster_chat
@@ -87,3 +88,30 @@ async def test_a_writer_that_takes_over_long_after_a_deletion_refuses_the_accoun
     finally:
         await role.release()
         await bus.close()
+
+
+async def test_an_erasure_asked_for_while_it_runs_joins_that_run(services, chats, writers):
+    """b's erasure is asked for again while its first run scans the store (a try whose
+    asker stopped waiting and the next try, housekeeping, another instance's): the second
+    call waits for the run under way and ends with it; the store is scanned once."""
+    a, b, with_b, _ = chats
+    steps, chat = erasing_chat(services, writers)
+    await chat.send_message(b, with_b.id, client_id="s", text="secret")
+    scanned, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        scanned.set()
+        await release.wait()
+    steps.after_first_phase = hold
+    runs = [asyncio.ensure_future(chat.erase_sender(b))]
+    try:
+        await asyncio.wait_for(scanned.wait(), 10)
+        runs.append(asyncio.ensure_future(chat.erase_sender(b)))
+        await asyncio.sleep(0)  # the second call is made
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*runs), 10)
+        assert steps.first_phases == 1
+        assert await copies_of("secret") == 0
+    finally:
+        for run in runs:
+            await cancel_and_wait(run)

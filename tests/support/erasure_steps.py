@@ -10,8 +10,8 @@ set, is awaited once before the next `bulk_write` of states: a summary flush's s
 flight (its lock held, its transaction open), before it writes. `fail_last_writes`, when
 set, is raised by the next restricted `update_many` of states: phase 2's last write, as a
 store that aborts it or a fence that refuses it would. `after_first_phase`, when set, is
-awaited once after phase 1's unrestricted `update_many` of states (sends go on meanwhile).
-`erasing_chat` makes a chat service whose erasure uses them; `copies_of` counts the copies
+awaited once after phase 1's unrestricted `update_many` of states (sends go on meanwhile);
+`first_phases` counts those writes (one per run of an erasure). `erasing_chat` makes a chat service whose erasure uses them; `copies_of` counts the copies
 of a text the store still holds."""
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class ErasureSteps(ChatCollections):
         self.before_states_bulk: Callable[[], Awaitable[None]] | None = None
         self.fail_last_writes: Exception | None = None
         self.after_first_phase: Callable[[], Awaitable[None]] | None = None
+        self.first_phases = 0
 
     @property
     def messages(self) -> Any:
@@ -76,6 +77,7 @@ class _States:
                 raise fail
             return await self._inner.update_many(query, *args, **kwargs)
         done = await self._inner.update_many(query, *args, **kwargs)
+        self._steps.first_phases += 1
         self._steps.states_erased.set()
         hold, self._steps.after_first_phase = self._steps.after_first_phase, None
         if hold is not None:

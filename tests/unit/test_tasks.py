@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from nirvana.blog_publisher import ScheduledPublisher
 from nirvana.export_worker import ExportWorker
-from nirvana.tasks import cancel_and_wait, repeat, retry
+from nirvana.tasks import OnePerKey, cancel_and_wait, repeat, retry
 
 
 async def test_a_repeated_task_goes_on_after_a_failure_nobody_cancelled():
@@ -76,6 +76,56 @@ async def test_a_retried_task_tries_after_each_wait_and_says_whether_one_succeed
     assert await retry(fails_twice, (0.01, 0.01, 0.01), "test work") and tries == 3
     tries = -10
     assert not await retry(fails_twice, (0.01, 0.01), "test work") and tries == -7
+
+
+async def test_a_call_while_a_run_of_its_key_is_under_way_joins_it():
+    started, release = asyncio.Event(), asyncio.Event()
+    runs: list[str] = []
+
+    async def work(key: str) -> str:
+        runs.append(key)
+        started.set()
+        await release.wait()
+        return key.upper()
+
+    once: OnePerKey[str] = OnePerKey()
+    first = asyncio.ensure_future(once.run("a", lambda: work("a")))
+    await started.wait()
+    joined = asyncio.ensure_future(once.run("a", lambda: work("a")))
+    other = asyncio.ensure_future(once.run("b", lambda: work("b")))
+    await asyncio.sleep(0)  # both calls are made
+    release.set()
+    assert await asyncio.gather(first, joined, other) == ["A", "A", "B"]
+    assert runs == ["a", "b"]
+    assert await once.run("a", lambda: work("a")) == "A" and runs == ["a", "b", "a"]
+
+
+async def test_a_joined_run_goes_on_for_those_still_waiting_and_stops_with_the_last():
+    started, release, stopped = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def work() -> str:
+        started.set()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+        return "done"
+
+    once: OnePerKey[str] = OnePerKey()
+    first = asyncio.ensure_future(once.run("a", work))
+    await started.wait()
+    second = asyncio.ensure_future(once.run("a", work))
+    await asyncio.sleep(0)  # the second call is made
+    await cancel_and_wait(first)
+    release.set()
+    assert await second == "done" and not stopped.is_set()
+
+    started.clear(), release.clear()
+    alone = asyncio.ensure_future(once.run("a", work))
+    await started.wait()
+    await cancel_and_wait(alone)
+    await asyncio.wait_for(stopped.wait(), 2)
 
 
 async def test_the_scheduled_publisher_stops_when_its_store_hid_the_cancel():

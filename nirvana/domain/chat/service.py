@@ -9,7 +9,9 @@ WebSocket commands both call this one object.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
+from ...tasks import OnePerKey
 from ..accounts.standing import OpenGate, WriteGate
 from ..clock import Clock, MillisecondClock
 from ..errors import field_error
@@ -34,6 +36,7 @@ class ChatService:
         # millisecond: made so here, the live frames carry the value history reads back.
         clock = MillisecondClock(clock)
         self.cache = ChatCache()
+        self._erasures: OnePerKey[None] = OnePerKey()
         self.publisher = publisher
         self._changes = changes
         self._clock = clock
@@ -81,7 +84,12 @@ class ChatService:
     async def erase_sender(self, user_id: int) -> None:
         """A deleted account's chat text: every message it sent becomes a tombstone, and the
         cache forgets the conversations that held one. Writer-bound (it must run where the
-        summaries and the cache of recent messages are: nirvana/wiring/cluster_chat.py)."""
+        summaries and the cache of recent messages are: nirvana/wiring/cluster_chat.py).
+        A call while one for the account runs joins it: the tries of several instances,
+        one whose asker stopped waiting and housekeeping's never scan the store at once."""
+        await self._erasures.run(user_id, partial(self._erase_sender, user_id))
+
+    async def _erase_sender(self, user_id: int) -> None:
         erased = await self._changes.erase_sent(user_id)
         try:
             later = await self._changes.erase_sent_since(user_id, erased)
