@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable
+from typing import Any, Awaitable, Sequence
 
 import asyncpg
 from pymongo import AsyncMongoClient
@@ -54,7 +54,7 @@ from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.redis.bus import RedisBus
 from .storage.redis.limits import SharedLimits
 from .tasks import repeat
-from .wiring.account_deletion import AfterAccountDeletion
+from .wiring.account_deletion import RETRY_WAITS, AfterAccountDeletion
 from .wiring.accounts import build_accounts, build_erasure, build_exports
 from .wiring.chat import build_chat
 from .wiring.events import EventListeners, blog_event_listeners, social_event_listeners
@@ -239,10 +239,10 @@ class Services:
 
 def build_services(
     settings: Settings, pool: asyncpg.Pool, mongo: AsyncMongoClient, secret: str,
-    clock: Clock | None = None,
+    clock: Clock | None = None, erasure_retry_waits: Sequence[float] = RETRY_WAITS,
 ) -> Services:
     """Wire the domain to the adapters. Cheap and free of I/O: tests build one per test
-    (and may pass a clock they move)."""
+    (and may pass a clock they move, and the waits between a failed erasure's tries)."""
     clock = clock if clock is not None else SystemClock()
     # Measured only when /metrics can be scraped (METRICS_TOKEN): nothing to pay otherwise.
     metrics = Metrics() if settings.metrics_token else None
@@ -263,7 +263,8 @@ def build_services(
     erasure = build_erasure(pool, clock, chat.service, media)
     background: set[asyncio.Task] = set()
     people.events.listeners.append(
-        AfterAccountDeletion(blogs, erasure, background, outbox=mail.eml_directory))
+        AfterAccountDeletion(blogs, erasure, background, outbox=mail.eml_directory,
+                             retry_waits=erasure_retry_waits))
     exports = build_exports(settings, pool, clock, chat.service, media, notifications,
                             mail.outbox)
     people.events.listeners.append(exports.worker)

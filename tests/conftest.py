@@ -24,6 +24,7 @@ import pytest
 from nirvana.app import create_app
 from nirvana.bootstrap import build_services
 from nirvana.domain.clock import Clock
+from nirvana.wiring.account_deletion import RETRY_WAITS
 from nirvana.wiring.stores import open_stores
 from nirvana.serving import loop_factory
 from nirvana.settings import Settings
@@ -140,10 +141,19 @@ def services_clock() -> Clock | None:
 
 
 @pytest.fixture
-async def services(stores, settings: Settings, services_clock: Clock | None):
+def erasure_retry_waits() -> tuple[float, ...]:
+    """Seconds between a failed account erasure's tries. A module that must see a try fail
+    and then retry it itself (erase_pending) overrides this with waits it never reaches."""
+    return RETRY_WAITS
+
+
+@pytest.fixture
+async def services(stores, settings: Settings, services_clock: Clock | None,
+                   erasure_retry_waits: tuple[float, ...]):
     pool, mongo = stores
     await _empty_stores(pool, mongo, settings)
-    services = build_services(settings, pool, mongo, secret="t" * 48, clock=services_clock)
+    services = build_services(settings, pool, mongo, secret="t" * 48, clock=services_clock,
+                              erasure_retry_waits=erasure_retry_waits)
     services.start_mail_sender()  # as open_services does: mail goes out through the outbox
     yield services
     await services.notifications.settled()  # a batch of likes belongs to this test's database

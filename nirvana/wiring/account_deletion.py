@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
-from typing import Awaitable, Protocol
+from typing import Awaitable, Protocol, Sequence
 
 from ..domain.accounts.deletion import AccountDeleted, ContentEraser, Erasure
 from ..domain.blogs.service import Blogs
@@ -81,12 +81,13 @@ class ErasersInTurn:
 
 class AfterAccountDeletion:
     def __init__(self, blogs: Blogs, erasure: Erasure,
-                 background: set[asyncio.Task], outbox: OutboxMailer | None = None) -> None:
+                 background: set[asyncio.Task], outbox: OutboxMailer | None = None,
+                 retry_waits: Sequence[float] = RETRY_WAITS) -> None:
         self._blogs = blogs
         self._erasure = erasure
         self._background = background
         self._outbox = outbox
-        self.retry_waits = RETRY_WAITS
+        self._retry_waits = retry_waits
         self._erasing: set[int] = set()  # accounts whose erasure (or its retries) runs here
 
     def publish(self, event: AccountDeleted) -> None:
@@ -101,7 +102,7 @@ class AfterAccountDeletion:
         if user_id in self._erasing:  # one run of tries per account, never two at once
             return
         self._erasing.add(user_id)
-        task = self._spawn(retry(partial(self._erasure.erase, user_id), self.retry_waits,
+        task = self._spawn(retry(partial(self._erasure.erase, user_id), self._retry_waits,
                                  f"erasing deleted account {user_id}'s content"))
         task.add_done_callback(lambda _: self._erasing.discard(user_id))
 

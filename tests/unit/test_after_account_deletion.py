@@ -19,9 +19,14 @@ def after_deletion(eraser: FlakyEraser, deleted: FakeDeletedAccounts, waits: tup
     clock = FakeClock()
     background: set[asyncio.Task] = set()
     after = AfterAccountDeletion(SimpleNamespace(authors_removed=lambda: None),
-                                 Erasure(eraser, deleted, clock), background)
-    after.retry_waits = waits
+                                 Erasure(eraser, deleted, clock), background,
+                                 retry_waits=waits)
     return after, background
+
+
+async def stopped(background: set[asyncio.Task]) -> None:
+    for task in list(background):
+        await cancel_and_wait(task)
 
 
 def deleted(user_id: int) -> AccountDeleted:
@@ -31,37 +36,49 @@ def deleted(user_id: int) -> AccountDeleted:
 async def test_a_failed_erasure_is_tried_again_and_recorded_once_it_succeeds():
     eraser, pending = FlakyEraser(failures=2), FakeDeletedAccounts([7])
     after, background = after_deletion(eraser, pending, (0.01, 0.01, 0.01))
-    after.publish(deleted(7))
-    await wait_until(lambda: not background, "the erasure's tries to end")
-    assert eraser.tries == 3 and eraser.erased == [7] and pending.pending == []
+    try:
+        after.publish(deleted(7))
+        await wait_until(lambda: not background, "the erasure's tries to end")
+        assert eraser.tries == 3 and eraser.erased == [7] and pending.pending == []
+    finally:
+        await stopped(background)
 
 
 async def test_an_erasure_failing_every_try_is_left_pending_for_housekeeping():
     eraser, pending = FlakyEraser(), FakeDeletedAccounts([7])
     after, background = after_deletion(eraser, pending, (0.01, 0.01))
-    after.publish(deleted(7))
-    await wait_until(lambda: not background, "the erasure's tries to end")
-    assert eraser.tries == 3 and pending.pending == [7]
+    try:
+        after.publish(deleted(7))
+        await wait_until(lambda: not background, "the erasure's tries to end")
+        assert eraser.tries == 3 and pending.pending == [7]
+    finally:
+        await stopped(background)
 
 
 async def test_an_account_whose_erasure_waits_to_be_tried_again_gets_no_second_run():
     eraser, pending = FlakyEraser(), FakeDeletedAccounts([7, 8])
     after, background = after_deletion(eraser, pending, (3600.0,))
-    after.publish(deleted(7))
-    await wait_until(lambda: eraser.tries == 1, "the first try")
-    after.publish(deleted(7))  # the same account again (a repeated event)
-    after.publish(deleted(8))  # another account: its own tries
-    await wait_until(lambda: eraser.tries == 2, "the other account's try")
-    await asyncio.sleep(0.05)
-    assert eraser.tries == 2 and len(background) == 2
+    try:
+        after.publish(deleted(7))
+        await wait_until(lambda: eraser.tries == 1, "the first try")
+        after.publish(deleted(7))  # the same account again (a repeated event)
+        assert len(background) == 1  # a run would have been started by now
+        after.publish(deleted(8))  # another account: its own tries
+        assert len(background) == 2
+        await wait_until(lambda: eraser.tries == 2, "the other account's try")
+    finally:
+        await stopped(background)
 
 
 async def test_a_stop_ends_an_erasure_waiting_to_be_tried_again_at_once():
     eraser, pending = FlakyEraser(), FakeDeletedAccounts([7])
     after, background = after_deletion(eraser, pending, (3600.0,))
-    after.publish(deleted(7))
-    await wait_until(lambda: eraser.tries == 1, "the first try")
-    [task] = background
-    stopping = asyncio.ensure_future(cancel_and_wait(task))
-    done, _ = await asyncio.wait({stopping}, timeout=2)
-    assert done and task.cancelled()
+    try:
+        after.publish(deleted(7))
+        await wait_until(lambda: eraser.tries == 1, "the first try")
+        [task] = background
+        stopping = asyncio.ensure_future(cancel_and_wait(task))
+        done, _ = await asyncio.wait({stopping}, timeout=2)
+        assert done and task.cancelled()
+    finally:
+        await stopped(background)
