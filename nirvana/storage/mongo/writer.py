@@ -34,13 +34,14 @@ from typing import Any, Callable
 from pymongo.errors import PyMongoError
 
 from ...domain.chat.entities import Receipt, ReceiptKind
-from ...domain.errors import AuthenticationError, UnavailableError
+from ...domain.errors import UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait, stop_if_cancelled
 from .codec import mark_field, receipt_doc
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
 from .positions import StreamPositions
+from .refused import RefusedSenders
 from .sends import DeliveryPass, InsertMessages, SendCommitter
 from .summaries import Summaries
 from .work_items import Mark, Op, Send, WorkItem, consume, fail, resolve
@@ -64,6 +65,9 @@ def _fence(may_commit: Callable[[], bool]) -> None:
 
 
 MAX_WAITING = 10_000  # work items queued while an insert is asked again (`enqueue`)
+# Store timeouts an erased sender stays refused (refused.py): a send's checks (a few reads)
+# and its wait in the queue (answered within two) take far less; 150 s by default.
+REFUSED_FOR = 30
 
 
 class ChatWriter:
@@ -113,9 +117,8 @@ class ChatWriter:
         # raised the fence. The lease role reads it to give the lease back (its renewals
         # may still succeed, e.g. with two deployments on one chat database).
         self.stepped_down = False
-        # Senders whose chat text was erased (erasure.py): a send of theirs still queued
-        # (forwarded, or past its checks on a socket) is refused when a batch takes it.
-        self._erased: set[int] = set()
+        # Senders whose chat text was erased: a send of theirs still queued is refused.
+        self._refused = RefusedSenders(kept=REFUSED_FOR * timeout)
         self._closed = False
 
     def stalled_for(self) -> float:
@@ -126,19 +129,8 @@ class ChatWriter:
     def refuse_sender(self, user_id: int) -> None:
         """Refuse every send of `user_id` that a batch takes from now (its account was
         deleted; the erasure calls this inside the writer, before its last writes)."""
-        self._erased.add(user_id)
-
-    def _without_erased(self, items: list[Any]) -> list[Any]:
-        if not self._erased:  # the send path's whole cost while nobody was erased
-            return items
-        kept = []
-        for item in items:
-            if isinstance(item, Send) and item.draft.sender_id in self._erased:
-                item.refuse(AuthenticationError("This account no longer exists.",
-                                                code="unknown_user"))
-            else:
-                kept.append(item)
-        return kept
+        self._refused.prune()
+        self._refused.add(user_id)
 
     def enqueue(self, item: WorkItem) -> None:
         if self._closed:
@@ -164,6 +156,7 @@ class ChatWriter:
         again, and what an earlier tenure withdrew is not this one's (sends.py)."""
         self.may_commit = may_commit
         self.stepped_down = False
+        self._refused.prune()
         self._sends.forget_seqs()
         self._sends.forget_withdrawn()
 
@@ -221,13 +214,13 @@ class ChatWriter:
                 window = self._pending[: self._max_batch]  # the drain may have requeued
                 del self._pending[: len(window)]
                 self._last_size = len(window)
-                await self._commit_alone(self._without_erased(window))
+                await self._commit_alone(self._refused.without(window))
                 continue
             if len(self._inflight) >= self.max_inflight:
                 await asyncio.wait([self._inflight[0].settled])
                 continue
             taken = self._take_sends()
-            batch = self._without_erased(taken)
+            batch = self._refused.without(taken)
             if not taken:  # every waiting send is for a conversation in flight
                 self._wake.clear()
                 await self._wake.wait()

@@ -1,0 +1,53 @@
+"""The senders a chat writer refuses: accounts whose chat text was erased (erasure.py).
+
+A send of such an account that passed its checks before the deletion reached them (the
+last of which asks whether the sender exists: domain/accounts/standing.py AccountExists),
+and is still queued when the erasure's second phase runs, is refused when a batch takes it.
+Only such a send needs it, so an account is kept for a bounded time, and the set empties
+again: its check is the send path's whole cost while it is empty.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from ...domain.errors import AuthenticationError
+from .work_items import Send
+
+
+class RefusedSenders:
+    def __init__(self, kept: float, now: Callable[[], float] = time.monotonic) -> None:
+        # Seconds an account stays refused: a send's checks, then its wait in the queue,
+        # take far less (ChatWriter sets it from its store timeout; a store that stalls
+        # longer than this keeps sends queued longer: docs/cluster-chat.md).
+        self.kept = kept
+        self._now = now
+        self._since: dict[int, float] = {}  # user id -> when refused (monotonic)
+
+    def __len__(self) -> int:
+        return len(self._since)
+
+    def add(self, user_id: int) -> None:
+        self._since[user_id] = self._now()
+
+    def prune(self) -> None:
+        """Let go of the accounts refused more than `kept` seconds ago."""
+        cutoff = self._now() - self.kept
+        for user_id in [u for u, since in self._since.items() if since < cutoff]:
+            del self._since[user_id]
+
+    def without(self, items: list[Any]) -> list[Any]:
+        """`items` without the sends of refused accounts, each refused `unknown_user`;
+        then the accounts past `kept` are let go."""
+        if not self._since:  # the send path's whole cost while nobody is refused
+            return items
+        kept = []
+        for item in items:
+            if isinstance(item, Send) and item.draft.sender_id in self._since:
+                item.refuse(AuthenticationError("This account no longer exists.",
+                                                code="unknown_user"))
+            else:
+                kept.append(item)
+        self.prune()
+        return kept
