@@ -96,19 +96,22 @@ class AfterAccountDeletion:
         if self._outbox is not None and event.email:
             # Known by address only, and only now: a crash in this instant leaves the files
             # (docs/accounts.md says so).
-            self._spawn(_logged(self._outbox.forget(event.email)))
+            self._spawn(_logged(self._outbox.forget(event.email)), "account-mail-forget")
 
     def _erase(self, user_id: int) -> None:
-        if user_id in self._erasing:  # one run of tries per account, never two at once
+        # One run of tries per account here; the chat writer joins the runs of every
+        # instance into one (ChatService.erase_sender).
+        if user_id in self._erasing:
             return
         self._erasing.add(user_id)
         task = self._spawn(retry(partial(self._erasure.erase, user_id), self._retry_waits,
-                                 f"erasing deleted account {user_id}'s content"))
+                                 f"erasing deleted account {user_id}'s content"),
+                           "account-erasure")
         task.add_done_callback(lambda _: self._erasing.discard(user_id))
 
-    def _spawn(self, work: Awaitable[object]) -> asyncio.Task:
+    def _spawn(self, work: Awaitable[object], name: str) -> asyncio.Task:
         # In `background`: cancelled at stop, also while it waits to try again.
-        task = asyncio.get_running_loop().create_task(work, name="account-erasure")
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
