@@ -86,6 +86,8 @@ class OnePerKey(Generic[T]):
             waiting[0] -= 1
             if not waiting[0] and not task.done():
                 task.cancel()
+                if self._runs.get(key) is found:  # a call from now starts a run of its own
+                    del self._runs[key]
 
     def _ended(self, key: Hashable, task: asyncio.Task[T]) -> None:
         if self._runs.get(key, (None,))[0] is task:

@@ -125,6 +125,10 @@ async def test_a_joined_run_goes_on_for_those_still_waiting_and_stops_with_the_l
     alone = asyncio.ensure_future(once.run("a", work))
     await started.wait()
     await cancel_and_wait(alone)
+    # Called while the run stops: a run of its own, not the one being cancelled.
+    again = asyncio.ensure_future(once.run("a", work))
+    release.set()
+    assert await again == "done"
     await asyncio.wait_for(stopped.wait(), 2)
 
 
