@@ -251,7 +251,7 @@ def build_services(
     accounts = people.accounts
     media = build_media(settings, pool)
     chat = build_chat(settings, pool, clock, metrics, people.write_gate, people.users,
-                      media.ledger)
+                      accounts.revocations, media.ledger)
     told = build_notifications(settings, pool, secret, clock, chat, mail.outbox)
     notifications = told.notifications
     blog_events = blog_event_listeners(pool, notifications, chat.hub)

@@ -27,9 +27,15 @@ class CachedUserRepository:
         self._users: OrderedDict[int, User] = OrderedDict()
         # Bumped before and after every write. A read whose round trip overlapped a write
         # (the counter moved meanwhile) may hold the old row, so it is returned but not kept.
+        # One wholly inside a write sees no move: the copy it kept is dropped again after.
         self._writes = 0
         # Told the id of each user changed here, once the database has the change.
         self.changed: Callable[[int], None] | None = None
+
+    def _writing(self, user_id: int) -> None:
+        """Called before a write of `user_id` and after it (whether it failed or not)."""
+        self._writes += 1
+        self._users.pop(user_id, None)
 
     def _tell(self, user_id: int) -> None:
         if self.changed is not None:
@@ -74,34 +80,31 @@ class CachedUserRepository:
         return found
 
     async def update_profile(self, user_id: int, changes: ProfileChanges) -> User:
-        self._writes += 1
-        self._users.pop(user_id, None)
+        self._writing(user_id)
         try:
             user = await self._inner.update_profile(user_id, changes)
         finally:
-            self._writes += 1
+            self._writing(user_id)
         self._remember(user, self._writes)
         self._tell(user_id)
         return user
 
     async def change_email(self, user_id: int, email: str) -> User:
-        self._writes += 1
-        self._users.pop(user_id, None)
+        self._writing(user_id)
         try:
             user = await self._inner.change_email(user_id, email)
         finally:
-            self._writes += 1
+            self._writing(user_id)
         self._remember(user, self._writes)
         self._tell(user_id)
         return user
 
     async def mark_email_verified(self, user_id: int, email: str) -> User | None:
-        self._writes += 1
-        self._users.pop(user_id, None)
+        self._writing(user_id)
         try:
             user = await self._inner.mark_email_verified(user_id, email)
         finally:
-            self._writes += 1
+            self._writing(user_id)
         if user is not None:
             self._remember(user, self._writes)
         self._tell(user_id)
@@ -120,8 +123,7 @@ class CachedUserRepository:
     def changed_elsewhere(self, user_id: int) -> None:
         """Another instance changed the user: read it again (and never keep a read that
         overlapped this)."""
-        self._writes += 1
-        self._users.pop(user_id, None)
+        self._writing(user_id)
 
     # Credentials and revocations are not part of `User`: nothing cached changes.
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
@@ -134,12 +136,11 @@ class CachedUserRepository:
         return await self._inner.recent_access_revocations(since)
 
     async def delete(self, user_id: int, at: datetime) -> None:
-        self._writes += 1
-        self._users.pop(user_id, None)
+        self._writing(user_id)
         try:
             await self._inner.delete(user_id, at)
         finally:
-            self._writes += 1
+            self._writing(user_id)
         self._tell(user_id)
 
     async def recently_deleted(self, since: datetime) -> dict[int, datetime]:

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from ..chat_writer_role import ChatWriterRole
+from ..domain.accounts.sessions import AccessRevocations
 from ..domain.accounts.standing import AccountExists, WriteGate
 from ..domain.chat.limits import ChatLimits
 from ..domain.chat.service import ChatService
@@ -48,8 +49,8 @@ class ChatParts:
 
 
 def build_chat(settings: Settings, pool: asyncpg.Pool, clock: Clock, metrics: Metrics | None,
-               write_gate: WriteGate, users: CachedUserRepository, uploads: PgUploadLedger
-               ) -> ChatParts:
+               write_gate: WriteGate, users: CachedUserRepository,
+               revocations: AccessRevocations, uploads: PgUploadLedger) -> ChatParts:
     peers = PgChatPeers(pool)
     limits = ChatLimits()
     store = MongoChatStore(
@@ -67,7 +68,8 @@ def build_chat(settings: Settings, pool: asyncpg.Pool, clock: Clock, metrics: Me
     publishers = ChatPublishers(CountingPublisher(hub, metrics) if metrics else hub)
     chat: Any = ChatService(store=store, changes=changes, peers=peers, publisher=publishers,
                             clock=clock, limits=limits, write_gate=write_gate,
-                            account_gate=AccountExists(users), uploads=uploads)
+                            account_gate=AccountExists(users, revocations),
+                            uploads=uploads)
     bus = role = None
     if settings.redis_url is not None:
         # Several instances: one runs the chat writer, the others forward to it.

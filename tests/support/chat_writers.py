@@ -65,11 +65,13 @@ async def send(store: MongoChatStore, conversation: Conversation, sender: int,
 def chat_on(store: MongoChatStore, services, db: ChatCollections | None = None, *,
             users: UserRepository | None = None) -> ChatService:
     """The chat service with `store` as its writer (one instance of several); `db`: the
-    collections its changes use; `users`: the user cache it checks each sender exists in."""
+    collections its changes use; `users`: the user cache it checks each sender exists in
+    (and the deletions `services` heard of)."""
     return ChatService(store=store, changes=MongoChatChanges(store, db),
                        peers=PgChatPeers(services.pool), publisher=services.hub,
                        clock=services.clock, limits=services.chat.limits,
-                       account_gate=OpenGate() if users is None else AccountExists(users))
+                       account_gate=OpenGate() if users is None else
+                       AccountExists(users, services.accounts.revocations))
 
 
 @pytest.fixture

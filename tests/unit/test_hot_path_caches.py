@@ -59,6 +59,38 @@ async def test_a_read_overlapping_a_write_does_not_cache_the_old_row():
     assert (await users.get(ann.id)).name == "New"  # ...but did not replace the newer copy
 
 
+class SlowDeletes(CountingUsers):
+    """A delete that waits for `gate` after it began, as a transaction waits on a lock."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.deleting = asyncio.Event()
+        self.delete_gate = asyncio.Event()
+
+    async def delete(self, user_id, at) -> None:
+        self.deleting.set()
+        await self.delete_gate.wait()
+        await super().delete(user_id, at)
+
+
+async def test_a_read_made_during_a_delete_is_not_kept():
+    """A read wholly inside the delete's round trip gets the row still there; once the
+    delete is done the account reads as gone (a kept copy let a deleted account chat)."""
+    inner = SlowDeletes(FakeClock())
+    users = CachedUserRepository(inner)
+    ann = await inner.create("ann@example.com", "ann", "Ann", "h")
+    deleting = asyncio.create_task(users.delete(ann.id, FakeClock().now()))
+    try:
+        await inner.deleting.wait()
+        assert await users.get(ann.id) == ann  # not yet committed: the old row
+        inner.delete_gate.set()
+        await deleting
+    finally:
+        inner.delete_gate.set()
+        await deleting
+    assert await users.get(ann.id) is None
+
+
 async def test_the_cache_is_bounded():
     inner = CountingUsers(FakeClock())
     users = CachedUserRepository(inner, size=2)

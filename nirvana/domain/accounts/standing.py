@@ -11,6 +11,7 @@ from typing import Protocol
 
 from ..errors import AuthenticationError, PermissionDeniedError
 from .ports import UserRepository
+from .sessions import AccessRevocations
 
 
 class WriteGate(Protocol):
@@ -45,14 +46,17 @@ class VerifiedEmailGate:
 class AccountExists:
     """Only an account that still exists may chat. A deleted account's tokens are refused
     and its sockets closed once an instance hears of the deletion, but one that cannot reach
-    PostgreSQL never hears, and forwards its sends to the chat writer, which asks this last
-    (docs/cluster-chat.md). In memory with the user cache, after a first read."""
+    PostgreSQL never hears, and forwards its sends to the chat writer, which asks this
+    (docs/cluster-chat.md). From memory: the deletions every instance reloads each second
+    (`revocations.deleted`, kept as long as a token lives), then the user cache: the first
+    holds what a lost "changed" notice or a read that raced the deletion would hide."""
 
-    def __init__(self, users: UserRepository) -> None:
+    def __init__(self, users: UserRepository, revocations: AccessRevocations) -> None:
         self._users = users
+        self._revocations = revocations
 
     async def check(self, user_id: int) -> None:
-        if await self._users.get(user_id) is None:
+        if user_id in self._revocations.deleted or await self._users.get(user_id) is None:
             raise AuthenticationError("This account no longer exists.", code="unknown_user")
 
 

@@ -1,0 +1,76 @@
+"""A deleted account acts on nothing in chat, however the chat writer heard (or did not
+hear) of the deletion: the writer checks that the acting account exists
+(domain/accounts/standing.py AccountExists) from the deletions every instance reloads each
+second, then from its user cache, which never keeps a read that raced the deletion. Here
+no erasure ran, so nothing else refuses the account (the writer's refused senders hold an
+account only for minutes after its erasure). Over the real PostgreSQL and MongoDB-wire
+store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nirvana.domain.errors import AuthenticationError
+from nirvana.storage.cached_users import CachedUserRepository
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.postgres.accounts import PgUserRepository
+from tests.support.chat_writers import chat_on
+from tests.support.erasure_steps import copies_of
+from tests.support.waiting import wait_until
+
+
+def writer_of(services, writers):
+    """The chat service of a new writer and the user cache its checks read."""
+    store = MongoChatStore()
+    writers.append(store)
+    users = CachedUserRepository(PgUserRepository(services.pool))
+    return chat_on(store, services, users=users), users
+
+
+async def refused_to_send(chat, who: int, conversation_id: str) -> None:
+    with pytest.raises(AuthenticationError) as refused:
+        await chat.send_message(who, conversation_id, client_id="late", text="late")
+    assert refused.value.code == "unknown_user"
+    assert await copies_of("late") == 0
+
+
+async def test_a_read_made_while_the_writer_deletes_the_account_is_not_kept(
+        services, chats, writers):
+    """b deletes the account on the writer's instance, and b's send (from an instance that
+    has not heard) is checked while the deletion's transaction waits: the check reads b's
+    row, still there, and the send goes through. Once the deletion is done, b's next send
+    is refused: the row read during the deletion was not kept in the user cache."""
+    a, b, _, _ = chats
+    chat, users = writer_of(services, writers)
+    group = await chat.create_group(a, "g", [b])
+    async with services.pool.acquire() as lock, lock.transaction():
+        await lock.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", b)
+        # The writer's own users.delete (Accounts.delete_account's), without its notice
+        # to the sessions: here only the cache is asked.
+        deleting = asyncio.ensure_future(users.delete(b, services.clock.now()))
+        try:
+            await wait_until(lambda: services.pool.fetchval(
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = "
+                "current_database() AND wait_event_type = 'Lock'"), "the deletion waiting")
+            await chat.send_message(b, group.id, client_id="during", text="during")
+        except BaseException:
+            deleting.cancel()
+            raise
+    await deleting
+    await refused_to_send(chat, b, group.id)
+
+
+async def test_a_deletion_the_writer_was_never_told_of_is_refused_once_reloaded(
+        services, chats, writers):
+    """b is deleted by another instance that stopped before telling the others (its
+    "changed" notice never sent): the writer's user cache still holds b. The deletions
+    every instance reloads from PostgreSQL each second refuse b's send all the same."""
+    a, b, _, _ = chats
+    chat, users = writer_of(services, writers)
+    group = await chat.create_group(a, "g", [b])
+    await chat.send_message(b, group.id, client_id="before", text="before")  # b is kept
+    await PgUserRepository(services.pool).delete(b, services.clock.now())
+    await services.accounts.load_revocations()  # as each instance does every second
+    await refused_to_send(chat, b, group.id)
