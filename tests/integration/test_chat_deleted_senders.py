@@ -12,10 +12,12 @@ import asyncio
 
 import pytest
 
+from nirvana.domain.chat.entities import ReceiptKind, Role
 from nirvana.domain.errors import AuthenticationError
 from nirvana.storage.cached_users import CachedUserRepository
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.postgres.accounts import PgUserRepository
+from nirvana.wiring.cluster_chat import WRITER_BOUND
 from tests.support.chat_writers import chat_on
 from tests.support.erasure_steps import copies_of
 from tests.support.waiting import wait_until
@@ -74,3 +76,41 @@ async def test_a_deletion_the_writer_was_never_told_of_is_refused_once_reloaded(
     await PgUserRepository(services.pool).delete(b, services.clock.now())
     await services.accounts.load_revocations()  # as each instance does every second
     await refused_to_send(chat, b, group.id)
+
+
+async def test_every_use_case_through_the_writer_refuses_a_deleted_account(
+        services, chats, writers):
+    """b owned a group and wrote in it. Once b is deleted, each writer-bound use case that
+    acts for b (forwarded from an instance that has not heard: with a token good for minutes
+    b could rename the group, rewrite its description, remove members, react) is refused
+    `unknown_user`, and the group is as b left it."""
+    a, b, _, _ = chats
+    chat, users = writer_of(services, writers)
+    group = await chat.create_group(b, "b's group", [a])
+    said, _ = await chat.send_message(b, group.id, client_id="hi", text="hi")
+    await users.delete(b, services.clock.now())
+    g, seq = group.id, said.seq
+    calls = {
+        "submit_message": lambda: chat.submit_message(b, g, client_id="x1", text="x"),
+        "send_message": lambda: chat.send_message(b, g, client_id="x2", text="x"),
+        "mark": lambda: chat.mark(b, g, ReceiptKind.READ, seq),
+        "edit_message": lambda: chat.edit_message(b, g, seq, "rewritten"),
+        "delete_message": lambda: chat.delete_message(b, g, seq, for_everyone=True),
+        "remove_as_moderator": lambda: chat.remove_as_moderator(b, g, seq),
+        "react": lambda: chat.react(b, g, seq, "👍", True),
+        "update_group": lambda: chat.update_group(b, g, {"name": "renamed",
+                                                         "description": "new text"}),
+        "add_members": lambda: chat.add_members(b, g, [b]),
+        "remove_members": lambda: chat.remove_members(b, g, [a]),
+        "leave_group": lambda: chat.leave_group(b, g),
+        "set_role": lambda: chat.set_role(b, g, a, Role.ADMIN),
+    }
+    assert {*calls, "erase_sender"} == WRITER_BOUND  # a new one is added here
+    for name, call in calls.items():
+        with pytest.raises(AuthenticationError) as refused:
+            await call()
+        assert refused.value.code == "unknown_user", name
+    [held] = [c for c in await chat.conversations(a) if c.id == g]
+    assert (held.name, held.description, sorted(held.member_ids)) == (
+        "b's group", None, sorted([a, b]))
+    assert [(m.text, m.reactions) for m in await chat.history(a, g)] == [("hi", ())]

@@ -61,7 +61,7 @@ class Messaging:
         self._store = store
         self._uploads = uploads
         self._write_gate = write_gate
-        # AccountExists: a deleted account's send is refused here, on the chat writer.
+        # AccountExists: ChatService asks it first (ACTS_FOR_A_USER).
         self._account_gate = account_gate
         self._peers = peers
         self.publisher = publisher
@@ -256,7 +256,6 @@ class Messaging:
         the task only stops that answer."""
         check_key(client_id, "client_id", 64)
         self._validate(kind, text, attachments, reply_to)
-        await self._account_gate.check(user_id)
         await self._write_gate.check(user_id)
         conversation = await self.conversation_for(user_id, conversation_id)
         if conversation.kind is ConversationKind.DIRECT:

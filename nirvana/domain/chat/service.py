@@ -9,7 +9,8 @@ WebSocket commands both call this one object.
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
+from functools import partial, wraps
+from typing import Any, Awaitable, Callable
 
 from ...tasks import OnePerKey
 from ..accounts.standing import OpenGate, WriteGate
@@ -25,6 +26,24 @@ from .limits import ChatLimits
 from .messaging import Messaging
 from .ports import ChatPeers, ChatStore, Publisher
 from .search import parse_query
+
+# The use cases that act for the user (or moderator) named first and go through the chat
+# writer (wiring/cluster_chat.py adds the erasure): each refuses an account that no longer
+# exists (`account_gate`), also one whose socket sits on an instance that has not heard.
+ACTS_FOR_A_USER = frozenset({
+    "submit_message", "send_message", "mark", "edit_message", "delete_message",
+    "remove_as_moderator", "react", "update_group", "add_members", "remove_members",
+    "leave_group", "set_role",
+})
+
+
+def _for_an_existing_account(gate: WriteGate, use_case: Callable[..., Awaitable[Any]]
+                             ) -> Callable[..., Awaitable[Any]]:
+    @wraps(use_case)
+    async def checked(user_id: int, *args: Any, **kwargs: Any) -> Any:
+        await gate.check(user_id)
+        return await use_case(user_id, *args, **kwargs)
+    return checked
 
 
 class ChatService:
@@ -71,6 +90,9 @@ class ChatService:
         self.remove_members = groups.remove_members
         self.leave_group = groups.leave_group
         self.set_role = groups.set_role
+        for name in ACTS_FOR_A_USER:
+            setattr(self, name, _for_an_existing_account(account_gate,
+                                                         getattr(self, name)))
 
     @property
     def limits(self) -> ChatLimits:
