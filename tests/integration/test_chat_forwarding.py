@@ -10,9 +10,14 @@ import time
 
 import pytest
 
+from nirvana.domain.accounts.sessions import AccessRevocations
+from nirvana.domain.accounts.standing import AccountExists
 from nirvana.domain.chat.entities import ReceiptKind, Role
 from nirvana.domain.chat.errors import NotMemberError
 from nirvana.domain.errors import InvalidInputError, UnavailableError
+from nirvana.storage.cached_users import CachedUserRepository
+from nirvana.storage.postgres.accounts import PgUserRepository
+from nirvana.storage.postgres.pool import create_pool
 from nirvana.storage.redis.bus import RedisBus
 from nirvana.storage.redis.chat_forwarding import (
     COMMANDS_CHANNEL,
@@ -26,6 +31,7 @@ from nirvana.wiring.cluster_chat import ClusterChat
 from tests.support import chat_world
 from tests.support.fakes_chat import RecordingPublisher
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+from tests.support.tcp_proxy import proxied_postgres
 
 
 @pytest.fixture
@@ -238,3 +244,35 @@ async def test_answers_on_the_relay_follow_the_frames_relayed_before_them(redis_
         assert heard == [f"{kind} {i}" for i in range(1, 6) for kind in ("frame", "answer")]
     finally:
         await writer_bus.close(), await other_bus.close()
+
+
+async def test_a_writer_that_cannot_read_the_sender_answers_unavailable(
+        redis_server, server_urls):  # noqa: F811
+    """The writer checks that a forwarded send's sender exists, from PostgreSQL when it
+    does not hold the user (after it took over, say). With its link to PostgreSQL cut, the
+    asking instance gets `unavailable` (the client retries), as for its own store; not an
+    internal error that closes the client's socket."""
+    link, proxied = await proxied_postgres(server_urls[0])
+    pool = await create_pool(proxied, timeout=2.0, min_size=0)
+    prefix = f"nirvana:test_{secrets.token_hex(4)}:"
+    writer_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="writer")
+    other_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="other")
+    users = CachedUserRepository(PgUserRepository(pool))
+    chat = chat_world.build(account_gate=AccountExists(users, AccessRevocations()))[0]
+    ChatCommandServer(writer_bus, chat, lambda: True)
+    other = ClusterChat(chat_world.build()[0], ForwardedChat(other_bus, timeout=5.0),
+                        lambda: False)
+    await writer_bus.start(), await other_bus.start()
+    try:
+        conversation = await chat.open_direct(1, 2)
+        link.sever()
+        with pytest.raises(UnavailableError) as refused:
+            await other.send_message(1, conversation.id, client_id="c", text="x")
+        assert refused.value.code == "unavailable"
+        assert refused.value.retry_after > 0
+        assert await chat.history(2, conversation.id) == []
+    finally:
+        await writer_bus.close(), await other_bus.close()
+        link.heal()
+        await pool.close()
+        await link.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nirvana.domain.accounts.standing import OpenGate, WriteGate
 from nirvana.domain.chat.limits import ChatLimits
 from nirvana.domain.chat.service import ChatService
 from tests.support.clock import FakeClock
@@ -10,12 +11,12 @@ from tests.support.fakes_chat_changes import FakeChatChanges
 
 
 def build(limits: ChatLimits = ChatLimits(), clock: FakeClock | None = None,
-          publisher: RecordingPublisher | None = None):
+          publisher: RecordingPublisher | None = None, account_gate: WriteGate = OpenGate()):
     peers, store = FakePeers(), FakeChatStore()
     pub = publisher if publisher is not None else RecordingPublisher()
     changes = FakeChatChanges(store)
     chat = ChatService(store=store, changes=changes, peers=peers, publisher=pub,
-                       clock=clock or FakeClock(), limits=limits)
+                       clock=clock or FakeClock(), limits=limits, account_gate=account_gate)
     for friend in range(2, 8):
         peers.befriend(1, friend)
     return chat, peers, changes, pub

@@ -7,7 +7,7 @@ import asyncio
 import secrets
 import signal
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -16,7 +16,7 @@ from tests.support.chat_client import Client
 from tests.support.http import bearer
 from tests.support.people import user
 from tests.support.running import Running
-from tests.support.tcp_proxy import CuttableProxy
+from tests.support.tcp_proxy import CuttableProxy, proxied_postgres
 
 
 @pytest.fixture
@@ -93,21 +93,10 @@ class Instances:
         from then on it hears of no sign-out or deletion (it reloads them from there) and
         cannot take the chat-writer lease, while its sockets and its forwarding over Redis
         go on. Stop it with `stop_cuttable`."""
-        url = urlsplit(self.env["DATABASE_URL"])
-        query = parse_qs(url.query)
-        socket_dir = query.pop("host", [None])[0]
-        if socket_dir is not None:  # the embedded PostgreSQL: a Unix socket
-            link = CuttableProxy(path=f"{socket_dir}/.s.PGSQL.{url.port or 5432}")
-        else:
-            assert url.hostname is not None
-            link = CuttableProxy(url.hostname, url.port or 5432)
-        await link.start()
-        account = url.netloc.rpartition("@")[0]
-        proxied = url._replace(netloc=f"{account}@127.0.0.1:{link.port}",
-                               query=urlencode(query, doseq=True))
+        link, proxied = await proxied_postgres(self.env["DATABASE_URL"])
         # Errors only: while cut, its warnings (two tracebacks a second) would fill the pipe
         # that nobody reads before its stop, and logging would then block it.
-        [run] = await self.start(1, DATABASE_URL=urlunsplit(proxied), LOG_LEVEL="ERROR")
+        [run] = await self.start(1, DATABASE_URL=proxied, LOG_LEVEL="ERROR")
         return run, link
 
     async def stop_cuttable(self, run: Running, link: CuttableProxy) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 
 class CuttableProxy:
@@ -61,3 +62,21 @@ class CuttableProxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._links.discard(writer)
         self._links.discard(up_writer)
+
+
+async def proxied_postgres(database_url: str) -> tuple[CuttableProxy, str]:
+    """A started proxy to the PostgreSQL of `database_url`, and the URL that goes through
+    it (over TCP, whether the server listens on TCP or on a Unix socket)."""
+    url = urlsplit(database_url)
+    query = parse_qs(url.query)
+    socket_dir = query.pop("host", [None])[0]
+    if socket_dir is not None:  # the embedded PostgreSQL: a Unix socket
+        link = CuttableProxy(path=f"{socket_dir}/.s.PGSQL.{url.port or 5432}")
+    else:
+        assert url.hostname is not None
+        link = CuttableProxy(url.hostname, url.port or 5432)
+    await link.start()
+    account = url.netloc.rpartition("@")[0]
+    proxied = url._replace(netloc=f"{account}@127.0.0.1:{link.port}",
+                           query=urlencode(query, doseq=True))
+    return link, urlunsplit(proxied)

@@ -24,7 +24,8 @@ from ...domain.chat.entities import (
     Role,
 )
 from ...domain.chat.service import ChatService
-from ...domain.errors import DomainError
+from ...domain.errors import DomainError, UnavailableError
+from ...driver_errors import RETRY_AFTER_SECONDS, DriverFailure, classify
 from ..mongo.codec import changed_fields, conversation_doc, conversation_of, message_doc
 from ..mongo.codec import message_of, state_doc
 
@@ -126,6 +127,12 @@ COMMANDS: dict[str, Command] = {
 
 
 def error_out(exc: BaseException) -> dict[str, Any]:
+    failure, store = classify(exc)
+    if failure is DriverFailure.UNAVAILABLE:
+        # A store down on the writer (PostgreSQL, read for a sender it does not hold):
+        # the asking instance answers what it would for its own store, and no traceback.
+        exc = UnavailableError(f"{store} is unavailable; retry shortly.")
+        exc.retry_after = RETRY_AFTER_SECONDS  # type: ignore[attr-defined]
     if isinstance(exc, DomainError):
         return {"type": type(exc).__name__, "code": exc.code, "message": exc.message,
                 "details": exc.details, "retry_after": getattr(exc, "retry_after", None)}
