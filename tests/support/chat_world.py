@@ -11,12 +11,14 @@ from tests.support.fakes_chat_changes import FakeChatChanges
 
 
 def build(limits: ChatLimits = ChatLimits(), clock: FakeClock | None = None,
-          publisher: RecordingPublisher | None = None, account_gate: WriteGate = OpenGate()):
+          publisher: RecordingPublisher | None = None, account_gate: WriteGate = OpenGate(),
+          write_gate: WriteGate = OpenGate()):
     peers, store = FakePeers(), FakeChatStore()
     pub = publisher if publisher is not None else RecordingPublisher()
     changes = FakeChatChanges(store)
     chat = ChatService(store=store, changes=changes, peers=peers, publisher=pub,
-                       clock=clock or FakeClock(), limits=limits, account_gate=account_gate)
+                       clock=clock or FakeClock(), limits=limits, account_gate=account_gate,
+                       write_gate=write_gate)
     for friend in range(2, 8):
         peers.befriend(1, friend)
     return chat, peers, changes, pub

@@ -47,7 +47,8 @@ class AccountExists:
     """Only an account that still exists may chat. A deleted account's tokens are refused
     and its sockets closed once an instance hears of the deletion, but one that cannot reach
     PostgreSQL never hears, and forwards its sends to the chat writer, which asks this
-    (docs/cluster-chat.md). From memory: the deletions every instance reloads each second
+    before each use case that acts for a user, and for a send again right before it is
+    queued (docs/cluster-chat.md). From memory: the deletions every instance reloads each second
     (`revocations.deleted`, kept as long as a token lives), then the user cache: the first
     holds what a lost "changed" notice or a read that raced the deletion would hide."""
 

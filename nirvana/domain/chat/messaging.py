@@ -61,7 +61,8 @@ class Messaging:
         self._store = store
         self._uploads = uploads
         self._write_gate = write_gate
-        # AccountExists: ChatService asks it first (ACTS_FOR_A_USER).
+        # AccountExists, asked again right before a send is queued (ChatService asks it
+        # first): a deletion heard during the send's checks stops it.
         self._account_gate = account_gate
         self._peers = peers
         self.publisher = publisher
@@ -269,6 +270,9 @@ class Messaging:
             kind=kind, text=text, attachments=tuple(attachments), reply_to=reply_to,
             audience=conversation.member_ids, created_at=self._clock.now(),
         )
+        # From memory when the sender is cached (no await until it is queued): a send
+        # that passes this is queued before any later deletion is heard here.
+        await self._account_gate.check(user_id)
         # Queued now, in call order; the task only waits for the store's answer.
         # Delivered by the store as it is stored (`on_stored`), in the turn the store
         # answers: the task below would deliver it a turn later.

@@ -1,10 +1,13 @@
 """The senders a chat writer refuses: accounts whose chat text was erased (erasure.py).
 
-A send of such an account that passed its checks before the deletion reached them (the
-last of which asks whether the sender exists: domain/accounts/standing.py AccountExists),
-and is still queued when the erasure's second phase runs, is refused when a batch takes it.
-Only such a send needs it, so an account is kept for a bounded time, and the set empties
-again: its check is the send path's whole cost while it is empty.
+A send of such an account that passed its last check before the writer heard of the
+deletion (AccountExists, domain/accounts/standing.py, asked again right before the send is
+queued: from memory, or from a PostgreSQL read made before the deletion committed), and is
+still queued when the erasure's second phase runs, is refused when a batch takes it. Such a
+send was queued within a command timeout of the deletion, so an account is kept for a
+bounded time, and the set empties again: its check is the send path's whole cost while it
+is empty. A send still queued past that bound (a store stalled that long) is not refused:
+docs/cluster-chat.md, "Also left".
 """
 
 from __future__ import annotations

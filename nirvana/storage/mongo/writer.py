@@ -65,8 +65,9 @@ def _fence(may_commit: Callable[[], bool]) -> None:
 
 
 MAX_WAITING = 10_000  # work items queued while an insert is asked again (`enqueue`)
-# Store timeouts an erased sender stays refused (refused.py): a send's checks (a few reads)
-# and its wait in the queue (answered within two) take far less; 150 s by default.
+# Store timeouts an erased sender stays refused (refused.py), 150 s by default: a send that
+# passed its last check is queued at once, and answered within two (`Send.expire`), though
+# a stalled store may keep it queued longer (docs/cluster-chat.md lists that gap).
 REFUSED_FOR = 30
 
 
