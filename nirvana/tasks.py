@@ -67,15 +67,18 @@ async def retry(work: Callable[[], Awaitable[object]], waits: Sequence[float], w
 class OnePerKey(Generic[T]):
     """Runs of work keyed by what it works on: a call while a run of its key is under way
     joins that run (its result or its error) rather than starting another. A run is
-    cancelled once every caller waiting on it was."""
+    cancelled once every caller waiting on it was; a run of its key started meanwhile waits
+    until it has stopped (its last write may still be under way), so two never overlap."""
 
     def __init__(self) -> None:
         self._runs: dict[Hashable, tuple[asyncio.Task[T], list[int]]] = {}
+        self._stopping: dict[Hashable, asyncio.Task[T]] = {}  # cancelled, not yet ended
 
     async def run(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
         found = self._runs.get(key)
         if found is None:
-            task = asyncio.get_running_loop().create_task(_awaited(work))
+            task = asyncio.get_running_loop().create_task(
+                _awaited(work, self._stopping.get(key)))
             found = self._runs[key] = (task, [0])
             task.add_done_callback(lambda done: self._ended(key, done))
         task, waiting = found
@@ -88,13 +91,18 @@ class OnePerKey(Generic[T]):
                 task.cancel()
                 if self._runs.get(key) is found:  # a call from now starts a run of its own
                     del self._runs[key]
+                    self._stopping[key] = task
 
     def _ended(self, key: Hashable, task: asyncio.Task[T]) -> None:
         if self._runs.get(key, (None,))[0] is task:
             del self._runs[key]
+        if self._stopping.get(key) is task:
+            del self._stopping[key]
         if not task.cancelled():
             task.exception()  # its callers had it; retrieved for when none was left
 
 
-async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
+async def _awaited(work: Callable[[], Awaitable[T]], after: asyncio.Task[T] | None) -> T:
+    if after is not None:
+        await asyncio.wait([after])
     return await work()

@@ -102,6 +102,8 @@ async def test_a_call_while_a_run_of_its_key_is_under_way_joins_it():
 
 async def test_a_joined_run_goes_on_for_those_still_waiting_and_stops_with_the_last():
     started, release, stopped = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    unwound = asyncio.Event()
+    log: list[str] = []
 
     async def work() -> str:
         started.set()
@@ -109,7 +111,13 @@ async def test_a_joined_run_goes_on_for_those_still_waiting_and_stops_with_the_l
             await release.wait()
         except asyncio.CancelledError:
             stopped.set()
+            await unwound.wait()  # its last write, say: still under way when called again
+            log.append("unwound")
             raise
+        return "done"
+
+    async def next_run() -> str:
+        log.append("started")
         return "done"
 
     once: OnePerKey[str] = OnePerKey()
@@ -125,11 +133,15 @@ async def test_a_joined_run_goes_on_for_those_still_waiting_and_stops_with_the_l
     alone = asyncio.ensure_future(once.run("a", work))
     await started.wait()
     await cancel_and_wait(alone)
-    # Called while the run stops: a run of its own, not the one being cancelled.
-    again = asyncio.ensure_future(once.run("a", work))
-    release.set()
-    assert await again == "done"
     await asyncio.wait_for(stopped.wait(), 2)
+    # Called while the run stops: a run of its own, not the one being cancelled, which
+    # starts once that one has ended (a few turns of the loop would have started it).
+    again = asyncio.ensure_future(once.run("a", next_run))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    unwound.set()
+    assert await again == "done"
+    assert log == ["unwound", "started"]
 
 
 async def test_the_scheduled_publisher_stops_when_its_store_hid_the_cancel():
