@@ -24,7 +24,6 @@ import pytest
 from nirvana.app import create_app
 from nirvana.bootstrap import build_services
 from nirvana.domain.clock import Clock
-from nirvana.wiring.account_deletion import RETRY_WAITS
 from nirvana.wiring.stores import open_stores
 from nirvana.serving import loop_factory
 from nirvana.settings import Settings
@@ -142,9 +141,11 @@ def services_clock() -> Clock | None:
 
 @pytest.fixture
 def erasure_retry_waits() -> tuple[float, ...]:
-    """Seconds between a failed account erasure's tries. A module that must see a try fail
-    and then retry it itself (erase_pending) overrides this with waits it never reaches."""
-    return RETRY_WAITS
+    """Seconds between a failed account erasure's tries: one wait, longer than any test, so
+    a background erasure that fails in a test is not tried again while it runs (its task is
+    cancelled at its end). A test that wants the retry runs it itself (erase_pending) or
+    builds its own AfterAccountDeletion with short waits."""
+    return (3600.0,)
 
 
 @pytest.fixture

@@ -234,7 +234,6 @@ async def test_a_deleted_accounts_uploads_are_destroyed_on_cloudinary(client, se
                                                            ("raw", "nirvana/k3yqzv1xq8b21.pdf")}]
 
 
-@pytest.mark.parametrize("erasure_retry_waits", [(3600.0,)])  # the retry is the test's
 async def test_a_refused_cloudinary_delete_leaves_the_account_pending_until_a_retry(
         client, services, cloudinary_server):
     good = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
@@ -256,7 +255,8 @@ async def test_a_refused_cloudinary_delete_leaves_the_account_pending_until_a_re
     assert ("image", "nirvana/k3yqzv1xq8b2") in cloudinary_server.stored
 
     # The key fixed: the erasure's next try (seconds later, wiring/account_deletion.py
-    # RETRY_WAITS, or housekeeping's) deletes it.
+    # RETRY_WAITS, or housekeeping's; here the test's, the services' wait being an hour)
+    # deletes it.
     services.uploads.store = good
     assert services.erasure is not None
     assert await services.erasure.erase_pending() == 1
