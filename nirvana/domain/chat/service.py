@@ -12,6 +12,8 @@ from datetime import timedelta
 from functools import partial, wraps
 from typing import Any, Awaitable, Callable
 
+# Plain asyncio (no I/O, no adapter): the join of erasures belongs to the one use case
+# that both the writer's own calls and forwarded ones reach.
 from ...tasks import OnePerKey
 from ..accounts.standing import OpenGate, WriteGate
 from ..clock import Clock, MillisecondClock
