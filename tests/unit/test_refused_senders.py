@@ -32,7 +32,8 @@ async def test_an_erased_senders_queued_send_is_refused_until_the_bound_then_let
     assert refusal.value.code == "unknown_user"
 
     now[0] = 149.0
-    assert refused.without([late := send_of(7)]) == [] and late.future.done()
+    assert refused.without([late := send_of(7)]) == []
+    assert isinstance(late.future.exception(), AuthenticationError)  # refused, and retrieved
     now[0] = 151.0
     refused.prune()  # as the writer does at each lead and each new refusal
     assert len(refused) == 0
