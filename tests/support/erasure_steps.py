@@ -11,8 +11,9 @@ flight (its lock held, its transaction open), before it writes. `fail_last_write
 set, is raised by the next restricted `update_many` of states: phase 2's last write, as a
 store that aborts it or a fence that refuses it would. `after_first_phase`, when set, is
 awaited once after phase 1's unrestricted `update_many` of states (sends go on meanwhile);
-`first_phases` counts those writes (one per run of an erasure). `erasing_chat` makes a chat service whose erasure uses them; `copies_of` counts the copies
-of a text the store still holds."""
+`first_phases` counts those writes (one per run of an erasure). `erasing_chat`
+makes a chat service whose erasure uses them; `copies_of` counts the copies of a text the
+store still holds."""
 
 from __future__ import annotations
 

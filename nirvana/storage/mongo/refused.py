@@ -4,10 +4,10 @@ A send of such an account that passed its last check before the writer heard of 
 deletion (AccountExists, domain/accounts/standing.py, asked again right before the send is
 queued: from memory, or from a PostgreSQL read made before the deletion committed), and is
 still queued when the erasure's second phase runs, is refused when a batch takes it. Such a
-send was queued within a command timeout of the deletion, so an account is kept for a
-bounded time, and the set empties again: its check is the send path's whole cost while it
-is empty. A send still queued past that bound (a store stalled that long) is not refused:
-docs/cluster-chat.md, "Also left".
+send was queued within seconds of the deletion (a second to hear of it, a command timeout),
+so an account is kept for a bounded time, and the set empties again: its check is the send
+path's whole cost while it is empty. A send still queued past that bound (a store stalled
+that long) is not refused: docs/cluster-chat.md, "Also left".
 """
 
 from __future__ import annotations
