@@ -12,13 +12,18 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..domain.chat.limits import ChatLimits
-from ..domain.chat.service import ACTS_FOR_A_USER, ChatService
+from ..domain.chat.service import ChatService
 from ..storage.redis.chat_forwarding import ChatCommandServer, ForwardedChat
 
 # The use cases that go through the chat writer (storage/mongo/writer.py): sends, receipts,
-# every change that takes a stream position (each acts for a user: ACTS_FOR_A_USER), and a
-# deleted account's erasure (it flushes the writer's summaries and forgets its cache).
-WRITER_BOUND = ACTS_FOR_A_USER | {"erase_sender"}
+# every change that takes a stream position (each acts for a user, so ChatService checks the
+# account exists: ACTS_FOR_A_USER holds them all), and a deleted account's erasure (it
+# flushes the writer's summaries and forgets its cache).
+WRITER_BOUND = frozenset({
+    "submit_message", "send_message", "mark", "edit_message", "delete_message",
+    "remove_as_moderator", "react", "update_group", "add_members", "remove_members",
+    "leave_group", "set_role", "erase_sender",
+})
 
 
 class ClusterChat:

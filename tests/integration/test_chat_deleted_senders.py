@@ -13,6 +13,7 @@ import asyncio
 import pytest
 
 from nirvana.domain.chat.entities import ReceiptKind, Role
+from nirvana.domain.chat.service import ACTS_FOR_A_USER
 from nirvana.domain.errors import AuthenticationError
 from nirvana.storage.cached_users import CachedUserRepository
 from nirvana.storage.mongo.chat_store import MongoChatStore
@@ -78,16 +79,24 @@ async def test_a_deletion_the_writer_was_never_told_of_is_refused_once_reloaded(
     await refused_to_send(chat, b, group.id)
 
 
-async def test_every_use_case_through_the_writer_refuses_a_deleted_account(
+def test_every_writer_bound_use_case_is_checked_for_an_existing_account():
+    """What goes through the writer acts for a user (but the erasure, which acts for no one
+    signed in), so a new writer-bound use case cannot go unchecked."""
+    assert WRITER_BOUND - {"erase_sender"} <= ACTS_FOR_A_USER
+
+
+async def test_every_use_case_that_acts_for_a_user_refuses_a_deleted_account(
         services, chats, writers):
-    """b owned a group and wrote in it. Once b is deleted, each writer-bound use case that
-    acts for b (forwarded from an instance that has not heard: with a token good for minutes
-    b could rename the group, rewrite its description, remove members, react) is refused
-    `unknown_user`, and the group is as b left it."""
+    """b owned a group and wrote in it. Once b is deleted, each use case that acts for b
+    (writer-bound ones forwarded from an instance that has not heard: with a token good for
+    minutes b could rename the group, rewrite its description, remove members, react; or
+    create a group of its own, open a direct conversation) is refused `unknown_user`, and
+    the group is as b left it, and b has no other conversation."""
     a, b, _, _ = chats
     chat, users = writer_of(services, writers)
     group = await chat.create_group(b, "b's group", [a])
     said, _ = await chat.send_message(b, group.id, client_id="hi", text="hi")
+    held_by_b = await chat.conversations(b)
     await users.delete(b, services.clock.now())
     g, seq = group.id, said.seq
     calls = {
@@ -104,8 +113,11 @@ async def test_every_use_case_through_the_writer_refuses_a_deleted_account(
         "remove_members": lambda: chat.remove_members(b, g, [a]),
         "leave_group": lambda: chat.leave_group(b, g),
         "set_role": lambda: chat.set_role(b, g, a, Role.ADMIN),
+        "create_group": lambda: chat.create_group(b, "new", []),
+        "open_direct": lambda: chat.open_direct(b, a),
+        "send_direct": lambda: chat.send_direct(b, a, client_id="x3", text="x"),
     }
-    assert {*calls, "erase_sender"} == WRITER_BOUND  # a new one is added here
+    assert set(calls) == ACTS_FOR_A_USER  # a new one is added here
     for name, call in calls.items():
         with pytest.raises(AuthenticationError) as refused:
             await call()
@@ -114,3 +126,4 @@ async def test_every_use_case_through_the_writer_refuses_a_deleted_account(
     assert (held.name, held.description, sorted(held.member_ids)) == (
         "b's group", None, sorted([a, b]))
     assert [(m.text, m.reactions) for m in await chat.history(a, g)] == [("hi", ())]
+    assert await chat.conversations(b) == held_by_b

@@ -7,12 +7,20 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from datetime import datetime, timezone
 
 import pytest
 
 from nirvana.domain.accounts.sessions import AccessRevocations
 from nirvana.domain.accounts.standing import AccountExists
-from nirvana.domain.chat.entities import ReceiptKind, Role
+from nirvana.domain.chat.entities import (
+    Conversation,
+    ConversationKind,
+    Member,
+    ReceiptKind,
+    Role,
+)
+from nirvana.domain.chat.messaging import direct_key
 from nirvana.domain.chat.errors import NotMemberError
 from nirvana.domain.errors import InvalidInputError, UnavailableError
 from nirvana.storage.cached_users import CachedUserRepository
@@ -258,13 +266,19 @@ async def test_a_writer_that_cannot_read_the_sender_answers_unavailable(
     writer_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="writer")
     other_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="other")
     users = CachedUserRepository(PgUserRepository(pool))
-    chat = chat_world.build(account_gate=AccountExists(users, AccessRevocations()))[0]
+    chat, _, changes, _ = chat_world.build(
+        account_gate=AccountExists(users, AccessRevocations()))
     ChatCommandServer(writer_bus, chat, lambda: True)
     other = ClusterChat(chat_world.build()[0], ForwardedChat(other_bus, timeout=5.0),
                         lambda: False)
     await writer_bus.start(), await other_bus.start()
     try:
-        conversation = await chat.open_direct(1, 2)
+        # Opened before (this bare server has no users table for the writer's check).
+        at = datetime.now(timezone.utc)
+        conversation = await changes.store.create_conversation(Conversation(
+            id="c12", kind=ConversationKind.DIRECT, members=[Member(1, Role.MEMBER),
+                                                              Member(2, Role.MEMBER)],
+            created_by=1, created_at=at, last_activity=at), direct_key(1, 2))
         link.sever()
         with pytest.raises(UnavailableError) as refused:
             await other.send_message(1, conversation.id, client_id="c", text="x")

@@ -29,13 +29,14 @@ from .messaging import Messaging
 from .ports import ChatPeers, ChatStore, Publisher
 from .search import parse_query
 
-# The use cases that act for the user (or moderator) named first and go through the chat
-# writer (wiring/cluster_chat.py adds the erasure): each refuses an account that no longer
-# exists (`account_gate`), also one whose socket sits on an instance that has not heard.
+# The use cases that act for the user (or moderator) named first: each refuses an account
+# that no longer exists (`account_gate`), also one whose socket sits on an instance that has
+# not heard. Those that go through the chat writer (wiring/cluster_chat.py WRITER_BOUND) are
+# among them; opening a conversation and creating a group run on any instance.
 ACTS_FOR_A_USER = frozenset({
     "submit_message", "send_message", "mark", "edit_message", "delete_message",
     "remove_as_moderator", "react", "update_group", "add_members", "remove_members",
-    "leave_group", "set_role",
+    "leave_group", "set_role", "open_direct", "create_group", "send_direct",
 })
 
 
