@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import datetime
-from typing import Callable
+from typing import Awaitable, Callable, TypeVar
 
 from ..domain.accounts.ports import UserRepository
 from ..domain.accounts.users import Credentials, ProfileChanges, User
+
+T = TypeVar("T")
 
 
 class CachedUserRepository:
@@ -79,36 +81,29 @@ class CachedUserRepository:
             self._remember(found.user, writes)
         return found
 
-    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User:
+    async def _written(self, user_id: int, write: Awaitable[T]) -> T:
+        """Run `write` of `user_id` and keep the row it returns, unless another write or a
+        forget ran meanwhile (a delete that committed after this write but ended first: its
+        row kept would be a deleted account, cached with no end)."""
         self._writing(user_id)
+        mark = self._writes
         try:
-            user = await self._inner.update_profile(user_id, changes)
+            user = await write
         finally:
             self._writing(user_id)
-        self._remember(user, self._writes)
+        if isinstance(user, User):
+            self._remember(user, mark + 1)
         self._tell(user_id)
         return user
+
+    async def update_profile(self, user_id: int, changes: ProfileChanges) -> User:
+        return await self._written(user_id, self._inner.update_profile(user_id, changes))
 
     async def change_email(self, user_id: int, email: str) -> User:
-        self._writing(user_id)
-        try:
-            user = await self._inner.change_email(user_id, email)
-        finally:
-            self._writing(user_id)
-        self._remember(user, self._writes)
-        self._tell(user_id)
-        return user
+        return await self._written(user_id, self._inner.change_email(user_id, email))
 
     async def mark_email_verified(self, user_id: int, email: str) -> User | None:
-        self._writing(user_id)
-        try:
-            user = await self._inner.mark_email_verified(user_id, email)
-        finally:
-            self._writing(user_id)
-        if user is not None:
-            self._remember(user, self._writes)
-        self._tell(user_id)
-        return user
+        return await self._written(user_id, self._inner.mark_email_verified(user_id, email))
 
     def forget(self, user_id: int) -> None:
         """A change made outside this repository (a role, by moderation): read it again."""
@@ -136,12 +131,7 @@ class CachedUserRepository:
         return await self._inner.recent_access_revocations(since)
 
     async def delete(self, user_id: int, at: datetime) -> None:
-        self._writing(user_id)
-        try:
-            await self._inner.delete(user_id, at)
-        finally:
-            self._writing(user_id)
-        self._tell(user_id)
+        await self._written(user_id, self._inner.delete(user_id, at))
 
     async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
         return await self._inner.recently_deleted(since)

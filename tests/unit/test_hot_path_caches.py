@@ -91,6 +91,38 @@ async def test_a_read_made_during_a_delete_is_not_kept():
     assert await users.get(ann.id) is None
 
 
+class SlowUpdates(CountingUsers):
+    """An update that has committed, then waits for `gate` before it answers."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.updated = asyncio.Event()
+        self.update_gate = asyncio.Event()
+
+    async def update_profile(self, user_id, changes):
+        user = await super().update_profile(user_id, changes)
+        self.updated.set()
+        await self.update_gate.wait()
+        return user
+
+
+async def test_an_update_that_ends_after_a_later_delete_is_not_kept():
+    """The profile change commits, then the account's deletion commits and ends first: the
+    row the change answers is not cached (it was, with no end: the deleted account read as
+    existing, so it could still chat)."""
+    inner = SlowUpdates(FakeClock())
+    users = CachedUserRepository(inner)
+    ann = await inner.create("ann@example.com", "ann", "Ann", "h")
+    updating = asyncio.create_task(users.update_profile(ann.id, ProfileChanges(name="New")))
+    try:
+        await inner.updated.wait()
+        await users.delete(ann.id, FakeClock().now())
+    finally:
+        inner.update_gate.set()
+    assert (await updating).name == "New"
+    assert await users.get(ann.id) is None
+
+
 async def test_the_cache_is_bounded():
     inner = CountingUsers(FakeClock())
     users = CachedUserRepository(inner, size=2)
