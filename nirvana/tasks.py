@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Awaitable, Callable, Generic, Hashable, Sequence, TypeVar
 
@@ -104,5 +105,13 @@ class OnePerKey(Generic[T]):
 
 async def _awaited(work: Callable[[], Awaitable[T]], after: asyncio.Task[T] | None) -> T:
     if after is not None:
-        await asyncio.wait([after])
+        try:
+            await asyncio.wait([after])
+        except asyncio.CancelledError:
+            # Ends only once the run it waits for has: a run started after this one
+            # waits for this one alone, so it must not start while that one unwinds.
+            while not after.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([after])
+            raise
     return await work()

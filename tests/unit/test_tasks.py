@@ -144,6 +144,41 @@ async def test_a_joined_run_goes_on_for_those_still_waiting_and_stops_with_the_l
     assert log == ["unwound", "started"]
 
 
+async def test_a_run_never_starts_while_one_of_its_key_cancelled_twice_before_unwinds():
+    """The first run is cancelled and unwinds slowly; the next, waiting for it, is cancelled
+    too; a third must still wait for the first (it started while the first unwound)."""
+    log: list[str] = []
+    started, unwound = asyncio.Event(), asyncio.Event()
+
+    async def first_run() -> str:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await unwound.wait()
+            log.append("first unwound")
+            raise
+        return "not reached"
+
+    async def later_run() -> str:
+        log.append("later started")
+        return "done"
+
+    once: OnePerKey[str] = OnePerKey()
+    first = asyncio.ensure_future(once.run("a", first_run))
+    await started.wait()
+    await cancel_and_wait(first)
+    second = asyncio.ensure_future(once.run("a", later_run))
+    await asyncio.sleep(0)
+    await cancel_and_wait(second)
+    third = asyncio.ensure_future(once.run("a", later_run))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    unwound.set()
+    assert await third == "done"
+    assert log == ["first unwound", "later started"]
+
+
 async def test_the_scheduled_publisher_stops_when_its_store_hid_the_cancel():
     interrupted = _Interrupted()
     blogs = SimpleNamespace(on_schedule=[], publish_due=interrupted)
