@@ -260,10 +260,11 @@ class ChatCommandServer:
     def _reply(self, request: dict[str, Any], *, result: Any = None,
                exc: BaseException | None = None) -> None:
         if exc is not None:
-            if error_out(exc)["type"] is None:
+            error = error_out(exc)
+            if error["type"] is None:
                 log.error("forwarded chat command %r failed", request["command"],
                           exc_info=exc)
-            answer = {"id": request["id"], "error": error_out(exc)}
+            answer = {"id": request["id"], "error": error}
         else:
             answer = {"id": request["id"],
                       "result": COMMANDS[request["command"]].result_out(result)}

@@ -9,6 +9,7 @@ raises what the writer raised and every edge answers it as it would locally.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -24,10 +25,12 @@ from ...domain.chat.entities import (
     Role,
 )
 from ...domain.chat.service import ChatService
-from ...domain.errors import DomainError, UnavailableError
+from ...domain.errors import ConflictError, DomainError, InvalidInputError, UnavailableError
 from ...driver_errors import RETRY_AFTER_SECONDS, DriverFailure, classify
 from ..mongo.codec import changed_fields, conversation_doc, conversation_of, message_doc
 from ..mongo.codec import message_of, state_doc
+
+log = logging.getLogger("nirvana.chat.forwarding")
 
 _DECODE = CodecOptions(tz_aware=True)  # as the chat store reads its documents
 
@@ -127,12 +130,21 @@ COMMANDS: dict[str, Command] = {
 
 
 def error_out(exc: BaseException) -> dict[str, Any]:
+    """A forwarded command's error as the asking instance raises it: a driver's exception
+    as the writer's own edges answer it (ws/errors.py), so the asker answers the same."""
     failure, store = classify(exc)
     if failure is DriverFailure.UNAVAILABLE:
         # A store down on the writer (PostgreSQL, read for a sender it does not hold):
-        # the asking instance answers what it would for its own store, and no traceback.
+        # logged once here, answered as the asker's own store down, and no traceback.
+        log.warning("%s unavailable during a forwarded chat command: %s", store,
+                    type(exc).__name__)
         exc = UnavailableError(f"{store} is unavailable; retry shortly.")
         exc.retry_after = RETRY_AFTER_SECONDS  # type: ignore[attr-defined]
+    elif failure is DriverFailure.CONFLICT:
+        exc = ConflictError("The command conflicts with a concurrent change.")
+    elif failure is DriverFailure.OUT_OF_RANGE:
+        exc = InvalidInputError("A number in the command is out of range.",
+                                code="value_out_of_range")
     if isinstance(exc, DomainError):
         return {"type": type(exc).__name__, "code": exc.code, "message": exc.message,
                 "details": exc.details, "retry_after": getattr(exc, "retry_after", None)}
