@@ -43,7 +43,7 @@ ACTS_FOR_A_USER = frozenset({
 def _for_an_existing_account(gate: WriteGate, use_case: Callable[..., Awaitable[Any]]
                              ) -> Callable[..., Awaitable[Any]]:
     @wraps(use_case)
-    async def checked(user_id: int, *args: Any, **kwargs: Any) -> Any:
+    async def checked(user_id: int, /, *args: Any, **kwargs: Any) -> Any:
         await gate.check(user_id)
         return await use_case(user_id, *args, **kwargs)
     return checked
