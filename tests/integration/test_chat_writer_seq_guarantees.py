@@ -34,6 +34,7 @@ from pymongo.errors import NetworkTimeout
 
 from nirvana.domain.chat.entities import Message
 from nirvana.domain.errors import UnavailableError
+from nirvana.storage.mongo import sends as sends_module
 from nirvana.storage.mongo.collections import ChatCollections
 from tests.support.chat_collections import SummaryClock
 from tests.support.chat_store import write, written
@@ -157,6 +158,11 @@ SEEDS = [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
 async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_and_parts(
         client, services, flaky, monkeypatch, seed, max_inflight):
     rng = random.Random(seed)
+    # The writer's pauses before asking a silent store again, shortened (read at each ask):
+    # the inserts' answers are drawn per ask, not per second, so the same asks are made,
+    # without waiting out up to a second between them.
+    monkeypatch.setattr(sends_module, "FIRST_PAUSE", 0.002)
+    monkeypatch.setattr(sends_module, "LAST_PAUSE", 0.02)
     a, b, c, other = await two_chats(client, services)
     # A take-back (`_sort_out`'s delete) gets no answer at times too (it is asked again;
     # the store may run the unanswered one later); it, and the read of a retry's stored
