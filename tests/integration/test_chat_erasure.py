@@ -9,12 +9,14 @@ import asyncio
 import pytest
 from pymongo.errors import AutoReconnect
 
+from nirvana.domain.chat.errors import MessageDeletedError
 from nirvana.domain.errors import AuthenticationError, UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.erasure import MongoChatErasure
 from tests.support.chat_writers import PausedInsert, chat_on, draft, send
 from tests.support.erasure_steps import ErasureSteps, copies_of, erasing_chat
+from tests.support.live_frames import live_frames
 
 
 async def stored(conversation_id: str, seq: int) -> dict:
@@ -78,9 +80,10 @@ async def test_a_summary_slice_in_flight_during_the_erasure_is_erased_after_it_l
 async def test_a_change_that_read_before_the_erasure_and_wrote_after_it_is_erased(
         services, chats, writers):
     """a reacts to b's message (the conversation's last): the reaction reads "secret" and
-    plans; b's erasure then runs its first phase; then the reaction writes the message, the
-    summary and its event with the text it read. When the erasure returns, none of them
-    holds the text (one process: no transaction to meet the erasure as a conflict)."""
+    plans; b's erasure then runs its first phase; then the reaction writes, only if the
+    message is still as it read it (one process: no transaction to meet the erasure as a
+    conflict). It is not: the reaction reads again and is refused, no frame to a or b
+    carries the text, and when the erasure returns nothing holds it."""
     a, b, with_b, _ = chats
     store = MongoChatStore()
     writers.append(store)
@@ -94,8 +97,11 @@ async def test_a_change_that_read_before_the_erasure_and_wrote_after_it_is_erase
         erasing.append(asyncio.create_task(chat.erase_sender(b)))
         await steps.states_erased.wait()  # its first phase is done
     steps.before_message_write = erase_between_read_and_write
-    reacted = await chat.react(a, with_b.id, 1, "👍")
-    assert reacted.text == "secret"  # planned from what it read
+    async with live_frames(services.hub, a, await store.head()) as to_a, \
+            live_frames(services.hub, b, await store.head()) as to_b:
+        with pytest.raises(MessageDeletedError):
+            await chat.react(a, with_b.id, 1, "👍")
+        assert not [f for f in await to_a.read() + await to_b.read() if "secret" in f]
     await erasing[0]
     message = await stored(with_b.id, 1)
     assert message["text"] == "" and message["deleted"]
@@ -218,9 +224,9 @@ async def test_sends_during_the_first_phase_are_swept_outside_the_writer(
 
 async def test_a_change_that_lands_during_the_scans_is_swept_by_the_catch_up(
         services, chats, writers):
-    """a's reaction reads b's message and plans before the erasure's scans, and writes it
-    (text, event copy) after them: the first phase's catch-up finds its event past the
-    scans' head and tombstones the message it rewrote in place, before phase 2."""
+    """a's reaction writes b's message before the erasure's scans, and its event copy and
+    the summary after them: the first phase's catch-up finds its event past the scans'
+    head and tombstones it (and the message it rewrote in place), before phase 2."""
     a, b, with_b, _ = chats
     store = MongoChatStore()
     writers.append(store)
@@ -234,9 +240,9 @@ async def test_a_change_that_lands_during_the_scans_is_swept_by_the_catch_up(
     async def wait_for_the_scans() -> None:
         read.set()
         await scanned.wait()
-    steps.before_message_write = wait_for_the_scans
+    steps.after_message_write = wait_for_the_scans
     reacting = asyncio.create_task(chat.react(a, with_b.id, 1, "👍"))
-    await read.wait()  # it has read "secret" and planned
+    await read.wait()  # it has written the message, and not its event yet
 
     async def let_it_land() -> None:
         scanned.set()

@@ -6,6 +6,7 @@ The same races in one process: test_chat_erasure.py. Over the real MongoDB-wire 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, Awaitable, Callable
 
 import pytest
@@ -13,10 +14,10 @@ import pytest
 from nirvana.domain.chat.errors import MessageDeletedError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
-from nirvana.storage.mongo.erasure import MongoChatErasure
 from nirvana.storage.mongo.fence import FencedOutError
-from tests.support.chat_writers import chat_on, send
+from tests.support.chat_writers import chat_on, fenced_writer_with_secret, send
 from tests.support.erasure_steps import ErasureSteps
+from tests.support.live_frames import live_frames
 
 
 class FenceCheckSteps(ErasureSteps):
@@ -69,110 +70,59 @@ CHANGES = {
 }
 
 
-async def fenced_writer_with_secret(chats, writers) -> MongoChatStore:
-    """A writer leading at epoch 1 (the fence raised, its writes stamped) over b's "secret",
-    the last message of a's conversation with b."""
+async def answered_without_the_text(chat, services, store, chats, change) -> None:
+    """`change` (a's reaction or hide, b's edit) of b's "secret", raced by b's erasure as
+    the test set it: refused (a reaction to, or an edit of, a deleted message) or applied
+    to the tombstone (hiding a deleted message is allowed); a and b are sent no frame with
+    the text."""
     a, b, with_b, _ = chats
-    store = MongoChatStore()
-    writers.append(store)
-    await store.lead(lambda: True, 1)
-    await send(store, with_b, b, "secret")
-    await store.summaries.flush()  # the summary holds it: the change updates it too
-    return store
+    async with live_frames(services.hub, a, await store.head()) as to_a, \
+            live_frames(services.hub, b, await store.head()) as to_b:
+        if change == "hide":
+            hidden = await CHANGES[change](chat, a, b, with_b.id)
+            assert hidden.text == "" and hidden.deleted and hidden.hidden_for == (a,)
+        else:
+            with pytest.raises(MessageDeletedError) as refused:
+                await CHANGES[change](chat, a, b, with_b.id)
+            assert refused.value.code == "message_deleted"
+        frames = await to_a.read() + await to_b.read()
+    assert not [f for f in frames if "secret" in f]
+    if change == "hide":  # a's other screens hide it: told, without the text
+        assert [json.loads(f)["scope"] for f in frames
+                if json.loads(f)["type"] == "message.deleted"] == ["me"]
 
 
 @pytest.mark.parametrize("change", sorted(CHANGES))
-async def test_a_fenced_change_whose_transaction_began_before_the_erasure_plans_again(
-        services, chats, writers, change):
-    """The change has read "secret", planned and begun its transaction (the fence's check)
-    when b's erasure runs its first phase; then it writes the message. The store answers a
-    write conflict (the erasure wrote it since), the change reads again and is refused or
-    applied to the erased copy; nothing holds the text when the erasure returns."""
+@pytest.mark.parametrize("began", ["before the first phase", "after the first phase"])
+async def test_a_fenced_change_that_read_before_the_erasure_plans_again(
+        services, chats, writers, change, began):
+    """The change has read "secret" and planned when b's erasure runs its first phase.
+    Its transaction began before (the fence's check done, the message not written yet):
+    the store answers its write a conflict (the erasure wrote the message since). Or it
+    begins after the first phase committed: no conflict, but its write of the message is
+    conditional on the message being as it read it (not deleted), and matches nothing.
+    Either way the change reads again and is refused or applied to the erased copy, so
+    neither its answer nor its live event carries the text, and nothing holds it when the
+    erasure returns."""
     a, b, with_b, _ = chats
     store = await fenced_writer_with_secret(chats, writers)
     steps = FenceCheckSteps()
     chat = chat_on(store, services, steps)
     erasing: list[asyncio.Task[None]] = []
 
-    async def erase_inside_the_transaction() -> None:
+    async def erase() -> None:
         erasing.append(asyncio.create_task(chat.erase_sender(b)))
         await steps.states_erased.wait()
-    steps.before_message_write = erase_inside_the_transaction
-    if change == "hide":  # hiding a deleted message is allowed: done on the tombstone
-        hidden = await CHANGES[change](chat, a, b, with_b.id)
-        assert hidden.text == "" and hidden.deleted and hidden.hidden_for == (a,)
-    else:  # a reaction to, or an edit of, a deleted message is refused
-        with pytest.raises(MessageDeletedError) as refused:
-            await CHANGES[change](chat, a, b, with_b.id)
-        assert refused.value.code == "message_deleted"
+    if began == "before the first phase":
+        steps.before_message_write = erase
+    else:
+        steps.before_check = erase
+    await answered_without_the_text(chat, services, store, chats, change)
     await erasing[0]
     message, last = await erased(with_b.id)
     assert message["text"] == "" and message["deleted"]
     assert last["text"] == "" and last["deleted"]
     assert await copies_of("secret") == 0 and await copies_of("secret, edited") == 0
-
-
-@pytest.mark.parametrize("change", sorted(CHANGES))
-async def test_a_fenced_change_whose_transaction_began_after_the_first_phase_is_erased(
-        services, chats, writers, change):
-    """The change has read "secret" and planned before b's erasure; its transaction begins
-    after the first phase committed, so it meets no conflict and writes what it planned.
-    The second phase, queued behind it in the writer, finds its event past the head and
-    tombstones it, the message it rewrote and the summary."""
-    a, b, with_b, _ = chats
-    store = await fenced_writer_with_secret(chats, writers)
-    steps = FenceCheckSteps()
-    chat = chat_on(store, services, steps)
-    erasing: list[asyncio.Task[None]] = []
-
-    async def erase_before_the_transaction() -> None:
-        erasing.append(asyncio.create_task(chat.erase_sender(b)))
-        await steps.states_erased.wait()
-    steps.before_check = erase_before_the_transaction
-    answer = await CHANGES[change](chat, a, b, with_b.id)
-    # Answered as planned, from what it read before the erasure (so is its live event,
-    # as a send queued before the erasure is acknowledged): the store is what is erased.
-    assert answer.text.startswith("secret") and not answer.deleted
-    await erasing[0]
-    message, last = await erased(with_b.id)
-    assert message["text"] == "" and message["deleted"]
-    assert last["text"] == "" and last["deleted"]
-    assert await copies_of("secret") == 0 and await copies_of("secret, edited") == 0
-
-
-
-async def test_a_fenced_change_that_lands_during_the_scans_is_swept_by_the_catch_up(
-        services, chats, writers):
-    """a's reaction reads "secret" and plans before b's erasure scans, and its fenced
-    transaction begins and commits after them (no conflict: the scans committed first):
-    the first phase's catch-up finds its event past the head and tombstones the message
-    it rewrote, before phase 2 runs."""
-    a, b, with_b, _ = chats
-    store = await fenced_writer_with_secret(chats, writers)
-    steps = FenceCheckSteps()
-    chat = chat_on(store, services, steps)
-    erasure = MongoChatErasure(store, steps, catch_up_span=1)
-    read, scanned = asyncio.Event(), asyncio.Event()
-
-    async def wait_for_the_scans() -> None:
-        read.set()
-        await scanned.wait()
-    steps.before_check = wait_for_the_scans
-    reacting = asyncio.create_task(chat.react(a, with_b.id, 1, "👍"))
-    await read.wait()
-
-    async def let_it_land() -> None:
-        scanned.set()
-        await reacting
-    steps.after_first_phase = let_it_land
-    upto = await erasure.erase_sent(b)
-    assert (await reacting).text == "secret"  # planned from what it read
-    assert upto.position == await store.head()
-    message, _ = await erased(with_b.id)
-    assert message["text"] == "" and message["deleted"]  # swept before phase 2
-    assert await ChatCollections().events.count_documents({"message.text": "secret"}) == 0
-    await erasure.erase_sent_since(b, upto)
-    assert await copies_of("secret") == 0
 
 
 @pytest.mark.parametrize("refused_at", ["transaction", "summary flush"])

@@ -323,3 +323,19 @@ async def test_a_start_drops_the_retired_position_index_unless_the_store_is_big(
     assert "conversation_id_1_pos_1" not in await messages.index_information()
     page = await chat.resume(b, sent.pos - 1)
     assert [i.pos for i in page.items] == [sent.pos]
+
+
+async def test_hiding_a_message_twice_stores_and_announces_it_once(client, services):
+    """Delete for me is idempotent: the second hide changes nothing, so it records no
+    second event (the store answers the no-op update as modifying nothing)."""
+    a, b = await friends(client, services)
+    c = await services.chat.open_direct(a, b)
+    await services.chat.send_message(b, c.id, client_id="k", text="hide me")
+    for _ in range(2):
+        hidden = await services.chat.delete_message(a, c.id, 1, for_everyone=False)
+        assert hidden.hidden_for == (a,)
+    db = services.mongo[services.settings.mongodb_db]
+    stored = await db["chat_messages"].find_one({"conversation_id": c.id, "seq": 1})
+    assert stored["hidden_for"] == [a]
+    assert await db["chat_events"].count_documents(
+        {"conversation_id": c.id, "data.scope": "me"}) == 1

@@ -13,7 +13,7 @@ from nirvana.domain.chat.errors import MessageDeletedError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import ATTEMPTS, FencedOutError
-from tests.support.chat_writers import chat_on, draft, send
+from tests.support.chat_writers import chat_on, draft, fenced_writer_with_secret, send
 from tests.support.write_conflicts import ConflictingCollections
 
 
@@ -91,11 +91,7 @@ async def test_a_change_that_met_an_erasure_plans_again_from_the_erased_message(
     to a deleted message); the text stays erased, in the summary too. Rerun blind, the
     change's plan, made from "secret", would have put it back."""
     a, b, with_b, _ = chats
-    store = MongoChatStore()
-    writers.append(store)
-    await store.lead(lambda: True, 1)
-    await send(store, with_b, b, "secret")
-    await store.summaries.flush()  # the summary holds it: the change updates it too
+    store = await fenced_writer_with_secret(chats, writers)
     db = ConflictingCollections()
     db.conflicts, db.erasing = 1, b
     with pytest.raises(MessageDeletedError):

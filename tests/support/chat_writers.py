@@ -74,6 +74,18 @@ def chat_on(store: MongoChatStore, services, db: ChatCollections | None = None, 
                        AccountExists(users, services.accounts.revocations))
 
 
+async def fenced_writer_with_secret(chats, writers: list[MongoChatStore]) -> MongoChatStore:
+    """A writer leading at epoch 1 (the fence raised, its writes stamped) over b's "secret",
+    the last message of a's conversation with b (`chats`), its summary flushed."""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    await send(store, with_b, b, "secret")
+    await store.summaries.flush()  # the summary holds it: a change updates it too
+    return store
+
+
 @pytest.fixture
 async def chats(client, services):
     """a's direct conversations with b and with c."""

@@ -5,7 +5,8 @@ ones.
 `states_erased` is set once an unrestricted `update_many` of conversation states answers:
 the last write of an erasure's first phase (storage/mongo/erasure.py), done outside the
 writer. `before_message_write`, when set, is awaited once before the next `update_one` of a
-message: a change that has read and planned, before its write. `before_states_bulk`, when
+message: a change that has read and planned, before its write; `after_message_write`, once
+after it (the change's other writes still to come). `before_states_bulk`, when
 set, is awaited once before the next `bulk_write` of states: a summary flush's slice, in
 flight (its lock held, its transaction open), before it writes. `fail_last_writes`, when
 set, is raised by the next restricted `update_many` of states: phase 2's last write, as a
@@ -30,6 +31,7 @@ class ErasureSteps(ChatCollections):
     def __init__(self) -> None:
         self.states_erased = asyncio.Event()
         self.before_message_write: Callable[[], Awaitable[None]] | None = None
+        self.after_message_write: Callable[[], Awaitable[None]] | None = None
         self.before_states_bulk: Callable[[], Awaitable[None]] | None = None
         self.fail_last_writes: Exception | None = None
         self.after_first_phase: Callable[[], Awaitable[None]] | None = None
@@ -55,7 +57,11 @@ class _Messages:
         hold, self._steps.before_message_write = self._steps.before_message_write, None
         if hold is not None:
             await hold()
-        return await self._inner.update_one(*args, **kwargs)
+        done = await self._inner.update_one(*args, **kwargs)
+        hold, self._steps.after_message_write = self._steps.after_message_write, None
+        if hold is not None:
+            await hold()
+        return done
 
 
 class _States:

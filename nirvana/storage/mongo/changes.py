@@ -29,7 +29,7 @@ from .chat_store import MongoChatStore
 from .codec import changed_fields, event_doc, marks_of, member_doc, message_doc, message_of
 from .collections import ChatCollections
 from .erasure import MongoChatErasure
-from .fence import retried
+from .fence import Aborted, retried
 from .one_commit import OneCommit
 from .resume import FLOOR_ID
 
@@ -54,13 +54,28 @@ class MongoChatChanges:
         await self._store.fence.insert_one(self._db.events, event_doc(event), session)
         return event
 
+    async def _write_as_read(self, message: Message, update: dict[str, Any],
+                             session: Any) -> Any:
+        """A change's first write, of its message, only while it is as its plan read it:
+        an erasure that tombstoned it since (outside the writer, so also between the read
+        and a transaction begun after it) leaves nothing to match, and the change is
+        planned again from the tombstone (`Aborted`: `retried`) instead of being answered
+        and announced with the erased text."""
+        done = await self._db.messages.update_one(
+            {"_id": message.id, "deleted": True if message.deleted else {"$ne": True}},
+            update, session=session)
+        if done.matched_count == 0:
+            raise Aborted()
+        return done
+
     async def change_message(self, conversation_id: str, seq: int, actor_id: int,
                              at: datetime, plan: MessagePlanner
                              ) -> tuple[Message, Conversation, ChatEvent | None]:
         async def run(next_pos: Callable[[], int]):
             # Read, plan and write again if the store aborts the write (an erasure's
-            # conflicting update, say): a plan made from the first read would put back
-            # what that erasure removed (fence.py `retried`).
+            # conflicting update, say) or the message changed since the read
+            # (`_write_as_read`): a plan made from the first read would put back what that
+            # erasure removed, and answer and announce its text (fence.py `retried`).
             return await retried(lambda: attempt(next_pos))
 
         async def attempt(next_pos: Callable[[], int]):
@@ -83,12 +98,10 @@ class MongoChatChanges:
                     message, hidden_for=(*message.hidden_for, planned.hide_for))
 
                 async def hide(session: Any) -> ChatEvent | None:
-                    # Conditional, so hiding twice emits one event only.
-                    done = await self._db.messages.update_one(
-                        {"_id": message.id, "hidden_for": {"$ne": planned.hide_for}},
-                        {"$push": {"hidden_for": planned.hide_for}}, session=session)
+                    done = await self._write_as_read(
+                        message, {"$addToSet": {"hidden_for": planned.hide_for}}, session)
                     if done.modified_count == 0:
-                        return None
+                        return None  # hidden already: hiding twice emits one event only
                     # The chat list shows the last message: hide it there too.
                     await self._db.states.update_one(
                         {"_id": conversation_id, "last_message._id": message.id},
@@ -107,9 +120,7 @@ class MongoChatChanges:
                            and conversation.last_message.id == message.id)
 
             async def change(session: Any) -> ChatEvent:
-                await self._db.messages.update_one({"_id": message.id},
-                                                   {"$set": changed_fields(new)},
-                                                   session=session)
+                await self._write_as_read(message, {"$set": changed_fields(new)}, session)
                 if new.deleted:
                     # Earlier events (edits, reactions) carry copies of the message for
                     # resume: deleted for everyone means gone from those too.

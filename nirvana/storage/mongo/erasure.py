@@ -12,8 +12,9 @@ Two phases, so that nothing written around the erasure puts the text back:
    next, read by position, P = H; a few rounds, until the span left is small.
 2. Inside the writer, alone (`MongoChatStore.serialized`: no batch in flight, no change),
    through the fence: what was written after P, read by position, which is short. That is a
-   send committed during phase 1, a change that read the message before phase 1 and
-   rewrote it (text, last message, its event's copy) after, and the summaries the buffer
+   send committed during phase 1, a change that wrote the message before the scan reached
+   it and the last message and its event's copy after (one that read it before and writes
+   after is planned again: changes.py `_write_as_read`), and the summaries the buffer
    held: those of the conversations involved are flushed first (waiting for a slice in
    flight), so none is written after the last messages are tombstoned. From then on the
    writer refuses the sender's sends (writer.py `refuse_sender`), and every change reads
