@@ -17,7 +17,7 @@ from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import FencedOutError
 from tests.support.chat_writers import chat_on, fenced_writer_with_secret, send
 from tests.support.erasure_steps import ErasureSteps
-from tests.support.live_frames import live_frames
+from tests.support.live_frames import live_frames, texts_in
 
 
 class FenceCheckSteps(ErasureSteps):
@@ -67,26 +67,31 @@ CHANGES = {
     "reaction": lambda chat, a, b, cid: chat.react(a, cid, 1, "👍"),
     "edit": lambda chat, a, b, cid: chat.edit_message(b, cid, 1, "secret, edited"),
     "hide": lambda chat, a, b, cid: chat.delete_message(a, cid, 1, for_everyone=False),
+    "delete": lambda chat, a, b, cid: chat.delete_message(b, cid, 1, for_everyone=True),
 }
 
 
 async def answered_without_the_text(chat, services, store, chats, change) -> None:
-    """`change` (a's reaction or hide, b's edit) of b's "secret", raced by b's erasure as
-    the test set it: refused (a reaction to, or an edit of, a deleted message) or applied
-    to the tombstone (hiding a deleted message is allowed); a and b are sent no frame with
-    the text."""
+    """`change` (a's reaction or hide, b's edit or delete for everyone) of b's "secret",
+    raced by b's erasure as the test set it: refused (a reaction to, or an edit of, a
+    deleted message), applied to the tombstone (hiding a deleted message is allowed) or
+    found done (the erasure deleted it for everyone); a and b are sent no frame with the
+    text."""
     a, b, with_b, _ = chats
     async with live_frames(services.hub, a, await store.head()) as to_a, \
             live_frames(services.hub, b, await store.head()) as to_b:
         if change == "hide":
             hidden = await CHANGES[change](chat, a, b, with_b.id)
             assert hidden.text == "" and hidden.deleted and hidden.hidden_for == (a,)
+        elif change == "delete":
+            deleted = await CHANGES[change](chat, a, b, with_b.id)
+            assert deleted.text == "" and deleted.deleted
         else:
             with pytest.raises(MessageDeletedError) as refused:
                 await CHANGES[change](chat, a, b, with_b.id)
             assert refused.value.code == "message_deleted"
         frames = await to_a.read() + await to_b.read()
-    assert not [f for f in frames if "secret" in f]
+    assert not [f for f in frames if any(t.startswith("secret") for t in texts_in(f))]
     if change == "hide":  # a's other screens hide it: told, without the text
         assert [json.loads(f)["scope"] for f in frames
                 if json.loads(f)["type"] == "message.deleted"] == ["me"]

@@ -3,6 +3,7 @@ hub (ws/hub.py) whose queued frames a test reads."""
 
 from __future__ import annotations
 
+import json
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -19,6 +20,25 @@ class LiveFrames:
         while self._conn.queued_frames:
             self.texts.append(await self._conn.next())
         return self.texts
+
+
+def texts_in(frame: str) -> list[str]:
+    """The message texts a frame carries (a change's copy of its message, a summary's last
+    message), wherever they are in it."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "text" and isinstance(inner, str):
+                    found.append(inner)
+                else:
+                    walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+    walk(json.loads(frame))
+    return found
 
 
 @asynccontextmanager
