@@ -262,8 +262,11 @@ class Client:
         return r.json()
 
     async def socket(self, who: Person):
+        # Unbounded: a socket the test stops reading (a follower's notifications) would
+        # otherwise stop reading at 16 frames and miss the server's close frame, and its
+        # close would wait out close_timeout (10 s).
         return await websockets.connect(
-            self.base.replace("http", "ws", 1) + "/ws?token=" + who.jwt)
+            self.base.replace("http", "ws", 1) + "/ws?token=" + who.jwt, max_queue=None)
 
 
 def refused(r: httpx.Response, status: int, code: str, field: str | None = None,
