@@ -16,7 +16,7 @@ class LiveFrames:
         self.texts: list[str] = []
 
     async def read(self) -> list[str]:
-        """Every frame queued since the last read (the raw JSON texts), and those before."""
+        """Every frame sent to the socket so far (the raw JSON texts), oldest first."""
         while self._conn.queued_frames:
             self.texts.append(await self._conn.next())
         return self.texts
