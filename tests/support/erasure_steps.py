@@ -1,4 +1,4 @@
-"""The chat store's collections with two steps a test can hold or watch, passed to
+"""The chat store's collections with steps a test can hold or watch, passed to
 MongoChatChanges as its `db` (its erasure uses them too), as production passes the plain
 ones.
 
@@ -6,7 +6,9 @@ ones.
 the last write of an erasure's first phase (storage/mongo/erasure.py), done outside the
 writer. `before_message_write`, when set, is awaited once before the next `update_one` of a
 message: a change that has read and planned, before its write; `after_message_write`, once
-after it (the change's other writes still to come). `before_states_bulk`, when
+after it (the change's other writes still to come). `after_conversation_read`, when set,
+is awaited once after the next read of a conversation: a change that has read what it
+plans from (its message first), before it plans and writes. `before_states_bulk`, when
 set, is awaited once before the next `bulk_write` of states: a summary flush's slice, in
 flight (its lock held, its transaction open), before it writes. `fail_last_writes`, when
 set, is raised by the next restricted `update_many` of states: phase 2's last write, as a
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable
 
+from nirvana.domain.chat.entities import Conversation
 from nirvana.domain.chat.service import ChatService
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
@@ -32,6 +35,7 @@ class ErasureSteps(ChatCollections):
         self.states_erased = asyncio.Event()
         self.before_message_write: Callable[[], Awaitable[None]] | None = None
         self.after_message_write: Callable[[], Awaitable[None]] | None = None
+        self.after_conversation_read: Callable[[], Awaitable[None]] | None = None
         self.before_states_bulk: Callable[[], Awaitable[None]] | None = None
         self.fail_last_writes: Exception | None = None
         self.after_first_phase: Callable[[], Awaitable[None]] | None = None
@@ -40,6 +44,13 @@ class ErasureSteps(ChatCollections):
     @property
     def messages(self) -> Any:
         return _Messages(super().messages, self)
+
+    async def read_conversation(self, query: dict[str, Any]) -> Conversation | None:
+        read = await super().read_conversation(query)
+        hold, self.after_conversation_read = self.after_conversation_read, None
+        if hold is not None:
+            await hold()
+        return read
 
     @property
     def states(self) -> Any:

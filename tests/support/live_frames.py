@@ -24,7 +24,8 @@ class LiveFrames:
 
 def texts_in(frame: str) -> list[str]:
     """The message texts a frame carries (a change's copy of its message, a summary's last
-    message), wherever they are in it."""
+    message), wherever they are in it, and their attachments' urls and names: what an
+    erasure removes from a message."""
     found: list[str] = []
 
     def walk(value: Any) -> None:
@@ -32,6 +33,9 @@ def texts_in(frame: str) -> list[str]:
             for key, inner in value.items():
                 if key == "text" and isinstance(inner, str):
                     found.append(inner)
+                elif key == "attachments" and isinstance(inner, list):
+                    found.extend(a[part] for a in inner for part in ("url", "name")
+                                 if isinstance(a, dict) and isinstance(a.get(part), str))
                 else:
                     walk(inner)
         elif isinstance(value, list):

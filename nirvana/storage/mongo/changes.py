@@ -68,6 +68,21 @@ class MongoChatChanges:
             raise Aborted()
         return done
 
+    async def _last_message_now(self, conversation: Conversation) -> Conversation:
+        """`conversation` with its last message as stored once the change committed, for
+        the change's answer and `conversation.updated` frames. An erasure's first phase
+        tombstones it outside the writer without meeting a change that does not write it
+        (to another message, to the group), so the copy read before would show the erased
+        text again; read now, that write has landed (the tombstone) or not begun (the text
+        is still stored, and erased everywhere by the erasure's end). As stored: the writer
+        flushed the conversation's summary before the change, and nothing adds to it
+        meanwhile (writer.py `_commit_op`)."""
+        state = await self._db.states.find_one({"_id": conversation.id},
+                                               {"last_message": 1})
+        if state and state.get("last_message"):
+            conversation.last_message = message_of(state["last_message"])
+        return conversation
+
     async def change_message(self, conversation_id: str, seq: int, actor_id: int,
                              at: datetime, plan: MessagePlanner
                              ) -> tuple[Message, Conversation, ChatEvent | None]:
@@ -112,9 +127,7 @@ class MongoChatChanges:
                 event = await fenced(self._db, hide)
                 if event is None:
                     return message, conversation, None
-                if conversation.last_message and conversation.last_message.id == message.id:
-                    conversation.last_message = hidden
-                return hidden, conversation, event
+                return hidden, await self._last_message_now(conversation), event
             new = planned.message
             is_last = bool(conversation.last_message
                            and conversation.last_message.id == message.id)
@@ -136,9 +149,7 @@ class MongoChatChanges:
                 return await self._record(next_pos, planned.event, conversation_id,
                                           actor_id, at, new, session=session)
             event = await fenced(self._db, change)
-            if is_last:
-                conversation.last_message = new
-            return new, conversation, event
+            return new, await self._last_message_now(conversation), event
         return await self._store.serialized(run, conversation_id=conversation_id)
 
     async def change_conversation(self, conversation_id: str, actor_id: int, at: datetime,
@@ -173,8 +184,8 @@ class MongoChatChanges:
                 return [await self._record(next_pos, e, conversation_id, actor_id, at,
                                            session=session)
                         for e in planned.events]
-            return conversation, await self._store.fence.writes(self._db, change,
-                                                                attempts=1)
+            events = await self._store.fence.writes(self._db, change, attempts=1)
+            return await self._last_message_now(conversation), events
         return await self._store.serialized(run, conversation_id=conversation_id)
 
     async def erase_sent(self, user_id: int) -> ErasedUpTo:

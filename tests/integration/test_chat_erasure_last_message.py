@@ -1,0 +1,73 @@
+"""A change to one part of a conversation (another message, the group's name) that read the
+conversation while its last message was the text an erasure then removed: the change's
+answer and the `conversation.updated` frames it sends carry the conversation's last
+message, which must be the tombstone, not the text (nor its attachment) read before. In one
+process and with the chat writer fenced as with several instances (storage/mongo/fence.py);
+over the real MongoDB-wire store."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from nirvana.domain.chat.entities import Attachment, MessageDraft, MessageKind
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.collections import ChatCollections
+from tests.support.chat_writers import chat_on, send
+from tests.support.erasure_steps import ErasureSteps
+from tests.support.live_frames import live_frames, texts_in
+
+SECRET = Attachment("https://files.example/secret.png", MessageKind.IMAGE, "secret.png", 10)
+
+CHANGES = {
+    "reaction to another message": lambda chat, a, cid: chat.react(a, cid, 1, "👍"),
+    "hide of another message": lambda chat, a, cid: chat.delete_message(
+        a, cid, 1, for_everyone=False),
+    "group rename": lambda chat, a, cid: chat.update_group(a, cid, {"name": "renamed"}),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+@pytest.mark.parametrize("fenced", [False, True], ids=["one process", "fenced"])
+async def test_a_change_that_read_the_erased_last_message_answers_the_tombstone(
+        services, chats, writers, change, fenced):
+    """In a group of a and b, a's "mine" (seq 1), then b's "secret" with an image, the
+    conversation's last message. a changes seq 1 or renames the group; the change reads the
+    conversation, then b's erasure runs its first phase (which tombstones the last message),
+    then the change writes, meeting no conflict (it writes neither b's message nor the
+    state's last message). Its answer and every frame to a and b show the last message erased:
+    no text, no attachment."""
+    a, b, _, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    if fenced:
+        await store.lead(lambda: True, 1)
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    group = await chat.create_group(a, "team", [b])
+    await send(store, group, a, "mine")
+    await store.append(MessageDraft(group.id, b, "secret", MessageKind.IMAGE, "secret",
+                                    (SECRET,), None, (a, b), datetime.now(timezone.utc)))
+    await store.summaries.flush()  # the state holds it as the last message
+    erasing: list[asyncio.Task[None]] = []
+
+    async def erase_after_the_read() -> None:
+        erasing.append(asyncio.create_task(chat.erase_sender(b)))
+        await steps.states_erased.wait()  # its first phase is done
+    steps.after_conversation_read = erase_after_the_read
+    async with live_frames(services.hub, a, await store.head()) as to_a, \
+            live_frames(services.hub, b, await store.head()) as to_b:
+        answer: Any = await CHANGES[change](chat, a, group.id)
+        frames = await to_a.read() + await to_b.read()
+    await erasing[0]
+    assert any('"conversation.updated"' in f for f in frames)
+    assert not [f for f in frames if any("secret" in t for t in texts_in(f))]
+    if change == "group rename":
+        assert answer.name == "renamed"
+        last = answer.last_message
+        assert last.seq == 2 and last.deleted and last.text == "" and not last.attachments
+    state = await ChatCollections().states.find_one({"_id": group.id})
+    assert state["last_message"]["text"] == "" and state["last_message"]["attachments"] == []
