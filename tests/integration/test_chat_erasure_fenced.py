@@ -14,7 +14,7 @@ import pytest
 from nirvana.domain.chat.errors import MessageDeletedError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
-from nirvana.storage.mongo.fence import FencedOutError
+from nirvana.storage.mongo.fence import TOKEN, FencedOutError
 from tests.support.chat_writers import chat_on, fenced_writer_with_secret, send
 from tests.support.erasure_steps import ErasureSteps
 from tests.support.live_frames import live_frames, texts_in
@@ -42,7 +42,7 @@ class _Meta:
         return getattr(self._inner, name)
 
     async def update_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        if query.get("_id") == "writer-fence" and kwargs.get("session") is not None:
+        if query.get("_id") == TOKEN and kwargs.get("session") is not None:
             hold, self._steps.before_check = self._steps.before_check, None
             if hold is not None:
                 await hold()

@@ -29,7 +29,7 @@ from .chat_store import MongoChatStore
 from .codec import changed_fields, event_doc, marks_of, member_doc, message_doc, message_of
 from .collections import ChatCollections
 from .erasure import MongoChatErasure
-from .fence import Aborted, retried
+from .fence import StaleReadError, retried
 from .one_commit import OneCommit
 from .resume import FLOOR_ID
 
@@ -56,16 +56,16 @@ class MongoChatChanges:
 
     async def _write_as_read(self, message: Message, update: dict[str, Any],
                              session: Any) -> Any:
-        """A change's first write, of its message, only while it is as its plan read it:
-        an erasure that tombstoned it since (outside the writer, so also between the read
-        and a transaction begun after it) leaves nothing to match, and the change is
-        planned again from the tombstone (`Aborted`: `retried`) instead of being answered
-        and announced with the erased text."""
+        """A change's first write, of its message, only while its `deleted` flag is as
+        read: an erasure that tombstoned it since (outside the writer, so also between the
+        read and a transaction begun after it) leaves nothing to match, and the change is
+        planned again from the tombstone (`StaleReadError`: `retried`) instead of being
+        answered and announced with the erased text."""
         done = await self._db.messages.update_one(
             {"_id": message.id, "deleted": True if message.deleted else {"$ne": True}},
             update, session=session)
         if done.matched_count == 0:
-            raise Aborted()
+            raise StaleReadError()
         return done
 
     async def _last_message_now(self, conversation: Conversation) -> Conversation:

@@ -126,6 +126,16 @@ class Aborted(FencedOutError):
         self.stamped = None
 
 
+class StaleReadError(UnavailableError):
+    """A change's first write found its message changed since the read it planned from
+    (changes.py `_write_as_read`: an erasure tombstoned it), so wrote nothing, in the
+    fence's transaction or in one process (no transaction, no conflict to meet). Read and
+    planned again by `retried`; after ATTEMPTS, "unavailable": retry the same command."""
+
+    def __init__(self) -> None:
+        super().__init__("The message changed while the change was made; retry.")
+
+
 async def backoff(attempt: int) -> None:
     """The wait before try `attempt + 1`: jittered, as pymongo's `with_transaction`'s, so
     two retrying writers do not meet again: 0-10 ms, then 0-20 ms."""
@@ -133,14 +143,15 @@ async def backoff(attempt: int) -> None:
 
 
 async def retried(attempt: Callable[[], Awaitable[T]]) -> T:
-    """`attempt()` tried up to ATTEMPTS times while it raises Aborted: for work that reads,
-    plans, then writes through `writes(..., attempts=1)`, so each try plans from what is
-    stored then (a change rerun blind could put back what an erasure removed since)."""
+    """`attempt()` tried up to ATTEMPTS times while it raises Aborted or StaleReadError:
+    for work that reads, plans, then writes through `writes(..., attempts=1)`, so each try
+    plans from what is stored then (a change rerun blind could put back what an erasure
+    removed since)."""
     tried = 1
     while True:
         try:
             return await attempt()
-        except Aborted:
+        except (Aborted, StaleReadError):
             if tried == ATTEMPTS:
                 raise
         await backoff(tried)
