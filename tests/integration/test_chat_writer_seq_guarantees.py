@@ -34,7 +34,6 @@ from pymongo.errors import NetworkTimeout
 
 from nirvana.domain.chat.entities import Message
 from nirvana.domain.errors import UnavailableError
-from nirvana.storage.mongo import sends as sends_module
 from nirvana.storage.mongo.collections import ChatCollections
 from tests.support.chat_collections import SummaryClock
 from tests.support.chat_store import write, written
@@ -158,11 +157,6 @@ SEEDS = [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
 async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_and_parts(
         client, services, flaky, monkeypatch, seed, max_inflight):
     rng = random.Random(seed)
-    # The writer's pauses before asking a silent store again, shortened (read at each ask):
-    # the inserts' answers are drawn per ask, not per second, so the same asks are made,
-    # without waiting out up to a second between them.
-    monkeypatch.setattr(sends_module, "FIRST_PAUSE", 0.002)
-    monkeypatch.setattr(sends_module, "LAST_PAUSE", 0.02)
     a, b, c, other = await two_chats(client, services)
     # A take-back (`_sort_out`'s delete) gets no answer at times too (it is asked again;
     # the store may run the unanswered one later); it, and the read of a retry's stored
@@ -185,8 +179,11 @@ async def test_seqs_keep_the_documented_guarantees_through_lost_answers_stalls_a
         # or a failure, gets no answer at times (a batch with a taken-back message asks
         # it again; any other is refused, and retried by the test).
         fail_seq_reads=refuse("seq read"))
-    chat, store, insert = flaky(
-        summary_clock=SummaryClock(), max_inflight=max_inflight, db=steer)
+    # The writer's pauses before asking a silent store again, shortened: the inserts'
+    # answers are drawn per ask, not per second, so sends still go unanswered, are asked
+    # again and fail, without waiting out up to a second between asks.
+    chat, store, insert = flaky(summary_clock=SummaryClock(), max_inflight=max_inflight,
+                                db=steer, ask_pauses=(0.002, 0.02))
     seen = Observed()
     monkeypatch.setattr(chat.publisher, "message_posted",
                         seen.posted(chat.publisher.message_posted))

@@ -30,7 +30,7 @@ from .fence import WriterFence
 from .history import history_page
 from .positions import StreamPositions
 from .resume import stream_since
-from .sends import DeliveryPass, InsertMessages, insert_messages
+from .sends import ASK_PAUSES, DeliveryPass, InsertMessages, insert_messages
 from .summaries import SummaryBuffer, Summaries, applied, written_elsewhere
 from .wire import WireInserts
 from .work_items import Mark, Op, Send, consume
@@ -48,14 +48,17 @@ class MongoChatStore:
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER,
                  db: ChatCollections | None = None,
                  fence: WriterFence | None = None,
-                 delivery_pass: DeliveryPass = nullcontext) -> None:
+                 delivery_pass: DeliveryPass = nullcontext,
+                 ask_pauses: tuple[float, float] = ASK_PAUSES) -> None:
         """`insert` writes a batch's message documents (default: one unordered insert_many);
         tests pass one that fails. `own_connection`: the writer's inserts go over a plain
         connection of their own (wire.py; for the embedded store). `observer` is told of
         every batch (nirvana/metrics.py). `db`: the collections (tests pass one that counts
         reads). `fence`: tests pass one that fails. `delivery_pass`: opened around the
         answers of a batch of several messages, so a socket's frames of it go out in one
-        write (the wiring passes ws/transport.py's). `summary_clock`: see `Summaries`."""
+        write (the wiring passes ws/transport.py's). `summary_clock`: see `Summaries`.
+        `ask_pauses`: the first and last pause before asking a silent store again
+        (sends.py; tests shorten them)."""
         self._db = db if db is not None else ChatCollections()
         self.positions = StreamPositions(self._db)
         self.fence = fence or WriterFence()  # stamps what the writer inserts (several instances)
@@ -71,7 +74,8 @@ class MongoChatStore:
                                  insert, fence=self.fence, max_batch=max_batch,
                                  commit_spacing=commit_spacing, timeout=timeout,
                                  spacing_from=spacing_from, max_inflight=max_inflight,
-                                 observer=observer, delivery_pass=delivery_pass)
+                                 observer=observer, delivery_pass=delivery_pass,
+                                 ask_pauses=ask_pauses)
         # Several instances (REDIS_URL): set while another process runs the writer (see
         # `follow`): the head is then that writer's.
         self._leader_head: Callable[[], Awaitable[int]] | None = None

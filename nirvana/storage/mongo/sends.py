@@ -43,11 +43,10 @@ from .work_items import Send, stored
 
 log = logging.getLogger("nirvana.chat.store")
 T = TypeVar("T")
-# The pause before asking the store again after no answer, doubled each time up to the
-# last: a store that stalled for a moment is asked again soon, one that is down is not
-# flooded. The senders' deadlines (chat_store.py `append`) answer them meanwhile.
-FIRST_PAUSE = 0.05
-LAST_PAUSE = 1.0
+# The first and the last pause before asking the store again after no answer, doubled
+# each time: a store that stalled for a moment is asked again soon, one that is down is
+# not flooded. The senders' deadlines (chat_store.py `append`) answer them meanwhile.
+ASK_PAUSES = (0.05, 1.0)
 # Messages taken back after a batch whose late copies may still store them (`_sort_out`):
 # remembered per tenure, the oldest forgotten past this many.
 MAX_WITHDRAWN = 10_000
@@ -109,8 +108,10 @@ def no_answer(exc: BaseException) -> bool:
 class SendCommitter:
     def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
                  insert: InsertMessages, requeue: Callable[[list[Send]], None],
-                 writer_fence: WriterFence, delivery_pass: DeliveryPass = nullcontext) -> None:
+                 writer_fence: WriterFence, delivery_pass: DeliveryPass = nullcontext,
+                 ask_pauses: tuple[float, float] = ASK_PAUSES) -> None:
         self._db = db
+        self._ask_pauses = ask_pauses
         self._delivery_pass = delivery_pass
         self._writer_fence = writer_fence  # stamps the documents (several instances)
         self._positions = positions
@@ -218,7 +219,7 @@ class SendCommitter:
         its insert was answered (`_sort_out`'s read and delete, each harmless to repeat)
         must not fail the batch, whose insert stored some of its messages. Why this shape:
         docs/protocol.md ("Ordering and delivery guarantees")."""
-        pause = FIRST_PAUSE
+        pause, last_pause = self._ask_pauses
         asked_again = False
         logged: set[type] = set()
         try:
@@ -255,7 +256,7 @@ class SendCommitter:
                                     type(exc).__name__, exc)
                 stop_if_cancelled()  # or a stopping writer asks a silent store forever
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, LAST_PAUSE)
+                pause = min(pause * 2, last_pause)
         finally:
             if asked_again:
                 self._asking -= 1

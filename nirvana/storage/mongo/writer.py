@@ -42,7 +42,7 @@ from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
 from .positions import StreamPositions
 from .refused import RefusedSenders
-from .sends import DeliveryPass, InsertMessages, SendCommitter
+from .sends import ASK_PAUSES, DeliveryPass, InsertMessages, SendCommitter
 from .summaries import Summaries
 from .work_items import Mark, Op, Send, WorkItem, consume, fail, resolve
 
@@ -74,7 +74,7 @@ REFUSED_FOR = 30
 class ChatWriter:
     def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
                  insert: InsertMessages, *, fence: WriterFence, max_batch: int,
-                 commit_spacing: float,
+                 commit_spacing: float, ask_pauses: tuple[float, float] = ASK_PAUSES,
                  timeout: float, spacing_from: int = 1, max_inflight: int = 1,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER,
                  delivery_pass: DeliveryPass = nullcontext) -> None:
@@ -85,7 +85,7 @@ class ChatWriter:
         self._fence = fence
         self._refused_epoch: int | None = None  # the epoch whose refusal was logged last
         self._sends = SendCommitter(db, positions, summaries, insert, self._requeue, fence,
-                                    delivery_pass)
+                                    delivery_pass, ask_pauses)
         self._max_batch = max_batch
         # Adaptive group commit: a commit while the store is idle goes at once, and what
         # arrives during a commit rides the next one. Only once a batch carried
