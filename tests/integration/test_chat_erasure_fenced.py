@@ -5,7 +5,6 @@ The same races in one process: test_chat_erasure.py. Over the real MongoDB-wire 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, Awaitable, Callable
 
@@ -113,17 +112,14 @@ async def test_a_fenced_change_that_read_before_the_erasure_plans_again(
     store = await fenced_writer_with_secret(chats, writers)
     steps = FenceCheckSteps()
     chat = chat_on(store, services, steps)
-    erasing: list[asyncio.Task[None]] = []
-
-    async def erase() -> None:
-        erasing.append(asyncio.create_task(chat.erase_sender(b)))
-        await steps.states_erased.wait()
+    erase = steps.first_phase_of(chat, b)
     if began == "before the first phase":
         steps.before_message_write = erase
     else:
         steps.before_check = erase
     await answered_without_the_text(chat, services, store, chats, change)
-    await erasing[0]
+    assert steps.erasing is not None
+    await steps.erasing
     message, last = await erased(with_b.id)
     assert message["text"] == "" and message["deleted"]
     assert last["text"] == "" and last["deleted"]

@@ -7,7 +7,6 @@ over the real MongoDB-wire store."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
@@ -52,17 +51,13 @@ async def test_a_change_that_read_the_erased_last_message_answers_the_tombstone(
     await store.append(MessageDraft(group.id, b, "secret", MessageKind.IMAGE, "secret",
                                     (SECRET,), None, (a, b), datetime.now(timezone.utc)))
     await store.summaries.flush()  # the state holds it as the last message
-    erasing: list[asyncio.Task[None]] = []
-
-    async def erase_after_the_read() -> None:
-        erasing.append(asyncio.create_task(chat.erase_sender(b)))
-        await steps.states_erased.wait()  # its first phase is done
-    steps.after_conversation_read = erase_after_the_read
+    steps.after_conversation_read = steps.first_phase_of(chat, b)
     async with live_frames(services.hub, a, await store.head()) as to_a, \
             live_frames(services.hub, b, await store.head()) as to_b:
         answer: Any = await CHANGES[change](chat, a, group.id)
         frames = await to_a.read() + await to_b.read()
-    await erasing[0]
+    assert steps.erasing is not None
+    await steps.erasing
     assert any('"conversation.updated"' in f for f in frames)
     assert not [f for f in frames if any("secret" in t for t in texts_in(f))]
     if change == "group rename":

@@ -14,9 +14,10 @@ flight (its lock held, its transaction open), before it writes. `fail_last_write
 set, is raised by the next restricted `update_many` of states: phase 2's last write, as a
 store that aborts it or a fence that refuses it would. `after_first_phase`, when set, is
 awaited once after phase 1's unrestricted `update_many` of states (sends go on meanwhile);
-`first_phases` counts those writes (one per run of an erasure). `erasing_chat`
-makes a chat service whose erasure uses them; `copies_of` counts the copies of a text the
-store still holds."""
+`first_phases` counts those writes (one per run of an erasure). `first_phase_of` makes a
+step that starts an erasure and waits for its first phase. `erasing_chat` makes a chat
+service whose erasure uses them; `copies_of` counts the copies of a text the store still
+holds."""
 
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ class ErasureSteps(ChatCollections):
         self.fail_last_writes: Exception | None = None
         self.after_first_phase: Callable[[], Awaitable[None]] | None = None
         self.first_phases = 0
+        self.erasing: asyncio.Task[None] | None = None
+
+    def first_phase_of(self, chat: ChatService, user_id: int) -> Callable[[], Awaitable[None]]:
+        """A step to hold something at: it starts `chat`'s erasure of `user_id` (the task:
+        `erasing`) and returns once the erasure's first phase is done."""
+        async def erase() -> None:
+            self.erasing = asyncio.create_task(chat.erase_sender(user_id))
+            await self.states_erased.wait()
+        return erase
 
     @property
     def messages(self) -> Any:
