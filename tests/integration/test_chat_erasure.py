@@ -48,18 +48,18 @@ async def test_a_summary_still_buffered_is_flushed_before_the_erasure_finishes(
     assert await copies_of("secret") == 0
 
 
-async def test_a_summary_slice_in_flight_during_the_erasure_is_erased_after_it_lands(
+async def test_a_summary_slice_in_flight_when_the_erasure_starts_is_erased_by_its_first_phase(
         services, chats, writers):
-    """A flush slice holding b's message is on its way to the store (its lock held) while
-    the erasure's first phase runs, and writes b's text into the conversation's last
-    message after it: the second phase waits for that slice, then erases it."""
+    """A flush slice holding b's message is on its way to the store (its lock held, its
+    writes built) when b's erasure starts: the first phase waits for it to land, then
+    tombstones it, so between the phases the conversation's last message shows no text."""
     a, b, with_b, _ = chats
     steps = ErasureSteps()
     store = MongoChatStore(db=steps, summary_interval=3600)
     writers.append(store)
     chat = chat_on(store, services, steps)
     await send(store, with_b, b, "secret")
-    reached, release = asyncio.Event(), asyncio.Event()
+    reached, release, between = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def hold() -> None:
         reached.set()
@@ -67,13 +67,17 @@ async def test_a_summary_slice_in_flight_during_the_erasure_is_erased_after_it_l
     steps.before_states_bulk = hold
     flushing = asyncio.create_task(store.summaries.flush())
     await reached.wait()
+    steps.after_first_phase = between.wait
     erasing = asyncio.create_task(chat.erase_sender(b))
-    await steps.states_erased.wait()  # the first phase is done; the slice not written yet
+    # Time for a first phase that did not wait to finish before the slice lands.
+    await asyncio.wait([asyncio.create_task(steps.states_erased.wait())], timeout=0.3)
     release.set()
     await flushing
-    await erasing
+    await steps.states_erased.wait()
     summary = await last_message(with_b.id)
     assert summary["text"] == "" and summary["deleted"]
+    between.set()
+    await erasing
     assert await copies_of("secret") == 0
 
 

@@ -7,6 +7,7 @@ over the real MongoDB-wire store."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
@@ -64,5 +65,46 @@ async def test_a_change_that_read_the_erased_last_message_answers_the_tombstone(
         assert answer.name == "renamed"
         last = answer.last_message
         assert last.seq == 2 and last.deleted and last.text == "" and not last.attachments
+    state = await ChatCollections().states.find_one({"_id": group.id})
+    assert state["last_message"]["text"] == "" and state["last_message"]["attachments"] == []
+
+
+@pytest.mark.parametrize("fenced", [False, True], ids=["one process", "fenced"])
+async def test_a_summary_buffered_before_the_erasure_never_shows_its_text(
+        services, chats, writers, fenced):
+    """In a group of a and b, a's "mine" (seq 1) is the stored last message; b's "secret"
+    with an image (seq 2) is acknowledged, its summary buffered, not written, when b's
+    erasure starts (so its first phase's tombstone of last messages matches nothing).
+    Held between its phases: a's conversation list shows seq 2 erased, and a's reaction to
+    seq 1 (whose op first writes the buffered summary) answers and announces no text or
+    attachment of it."""
+    a, b, _, _ = chats
+    store = MongoChatStore(summary_interval=3600)  # written by the test's steps only
+    writers.append(store)
+    if fenced:
+        await store.lead(lambda: True, 1)
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    group = await chat.create_group(a, "team", [b])
+    await send(store, group, a, "mine")
+    await store.summaries.flush()
+    await store.append(MessageDraft(group.id, b, "secret", MessageKind.IMAGE, "secret",
+                                    (SECRET,), None, (a, b), datetime.now(timezone.utc)))
+    between = asyncio.Event()
+    steps.after_first_phase = between.wait
+    erasing = asyncio.create_task(chat.erase_sender(b))
+    await steps.states_erased.wait()
+    [listed] = [c for c in await chat.conversations(a) if c.id == group.id]
+    last = listed.last_message
+    assert last.seq == 2 and last.deleted and last.text == "" and not last.attachments
+    async with live_frames(services.hub, a, await store.head()) as to_a, \
+            live_frames(services.hub, b, await store.head()) as to_b:
+        answer = await chat.react(a, group.id, 1, "👍")
+        frames = await to_a.read() + await to_b.read()
+    between.set()
+    await erasing
+    assert answer.text == "mine"
+    assert any('"conversation.updated"' in f for f in frames)
+    assert not [f for f in frames if any("secret" in t for t in texts_in(f))]
     state = await ChatCollections().states.find_one({"_id": group.id})
     assert state["last_message"]["text"] == "" and state["last_message"]["attachments"] == []

@@ -7,7 +7,9 @@ marked deleted, as "delete for everyone" leaves them; so do the copies that dura
 
 Two phases, so that nothing written around the erasure puts the text back:
 1. Outside the chat writer (it scans: nothing is indexed by sender, and sends must not wait
-   seconds for it): the writer's head P first, then every copy of the text is tombstoned.
+   seconds for it): the writer's buffered summaries hold the sender's messages as
+   tombstones from its start (summaries.py `erasing`); the writer's head P, then every
+   copy of the text is tombstoned.
    Then it catches up, still outside: what was stored in (P, H] for the head H it reads
    next, read by position, P = H; a few rounds, until the span left is small.
 2. Inside the writer, alone (`MongoChatStore.serialized`: no batch in flight, no change),
@@ -65,6 +67,10 @@ class MongoChatErasure:
         """Phase 1: every copy of `user_id`'s text stored up to the position it returns;
         the conversations that held any. Idempotent: a failure leaves the account
         pending, and it runs again."""
+        # The writer's buffered summaries first (this runs on the writer: wiring): from
+        # here they hold the sender's messages as tombstones, so a flush (a change's,
+        # before phase 2) writes no text back, and reads between the phases show none.
+        await self._store.summaries.erasing(user_id)
         # The writer's head before the scans: every write that is not stored yet (in flight,
         # or a change still between its read and its write) has a position above it.
         since = await self._store.head()
@@ -112,6 +118,7 @@ class MongoChatErasure:
                         {"_id": {"$in": involved}, "last_message.sender_id": user_id},
                         {"$set": _ERASED_LAST}, session=session)
             await self._store.fence.writes(self._db, write)
+            self._store.summaries.erased(user_id)
             return found.conversations - before
         # Unbounded: the caller forgets the cached pages when this returns, so it must not
         # return (store_timeout) while the op still waits in a long queue and runs later; a

@@ -17,6 +17,7 @@ writer re-summarises the messages past it before its first write or read.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
@@ -42,8 +43,9 @@ CHECKPOINT_ID = "summaries"  # in the chat_meta collection: {"_id": ..., "pos": 
 class SummaryBuffer:
     # Conversation id -> its newest message; in the order the conversations became dirty
     # (oldest first), which is the order a spread flush writes them in and `due` reads.
-    # Only ever added to in place: a flush moves conversations out by replacing the buffer
-    # (`split`), so a reader holding it still sees what is being written (`unwritten`).
+    # Only ever added to in place (or a message replaced by its tombstone: `erasing`): a
+    # flush moves conversations out by replacing the buffer (`split`), so a reader holding
+    # it still sees what is being written (`unwritten`).
     last: dict[str, Message] = field(default_factory=dict)
     reads: dict[str, dict[int, int]] = field(default_factory=dict)  # cid -> sender -> seq
     first_pos: dict[str, int] = field(default_factory=dict)  # cid -> its lowest position held
@@ -167,6 +169,11 @@ class SummaryBuffer:
         return ops
 
 
+def erased_copy(m: Message) -> Message:
+    """`m` as an erasure leaves it (erasure.py `ERASED`): no text, attachments or terms."""
+    return dataclasses.replace(m, text="", attachments=(), deleted=True)
+
+
 def applied(c: Conversation, unwritten: list[SummaryBuffer]) -> Conversation:
     """`c` as read from the store, with the summaries not written yet applied (those being
     written and those buffered, `Summaries.unwritten()` taken before and after the read), so a reader
@@ -248,14 +255,35 @@ class Summaries:
         # for every conversation written to, as the writer keeps its seqs (sends.py).
         self._highest: dict[str, int] = {}
         self._added_top = 0  # the highest position summarised since the last recover
+        # Senders an erasure is removing the text of (`erasing`): no flush writes it back
+        # after the erasure's first phase, and no read applies it.
+        self._erasing: set[int] = set()
 
     def add(self, m: Message, moved: bool = False) -> None:
         """`moved`: `m` was moved to the head with its old seq (an older release's writer
         did; its document says so, read by `recover`)."""
+        if self._erasing and m.sender_id in self._erasing:  # while none: one test a send
+            m = erased_copy(m)
         self._buffer.add(m, self._clock(), moved)
         self._added_top = max(self._added_top, m.pos)
         if m.seq > self._highest.get(m.conversation_id, 0):
             self._highest[m.conversation_id] = m.seq
+
+    async def erasing(self, user_id: int) -> None:
+        """Hold `user_id`'s messages as tombstones until `erased`: those buffered or being
+        written now, and those added later (sends stored meanwhile, a `recover`); then wait
+        for a slice in flight (built before), which the erasure's first phase, calling this
+        first, then tombstones. Kept if the erasure fails: its next run clears it."""
+        self._erasing.add(user_id)
+        for buffer in filter(None, (self._flushing, self._buffer)):
+            for cid, m in list(buffer.last.items()):
+                if m.sender_id == user_id:
+                    buffer.last[cid] = erased_copy(m)
+        async with self._lock:
+            pass
+
+    def erased(self, user_id: int) -> None:
+        self._erasing.discard(user_id)  # its erasure's last writes committed
 
     def highest_seq(self, conversation_id: str) -> int | None:
         """The highest seq of the conversation this process stored and summarised, or None
