@@ -8,10 +8,12 @@ over the real MongoDB-wire store."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from nirvana.domain.chat.entities import Attachment, MessageDraft, MessageKind
 from nirvana.storage.mongo.chat_store import MongoChatStore
@@ -108,3 +110,82 @@ async def test_a_summary_buffered_before_the_erasure_never_shows_its_text(
     assert not [f for f in frames if any("secret" in t for t in texts_in(f))]
     state = await ChatCollections().states.find_one({"_id": group.id})
     assert state["last_message"]["text"] == "" and state["last_message"]["attachments"] == []
+
+
+@pytest.mark.parametrize("fenced", [False, True], ids=["one process", "fenced"])
+async def test_a_change_reads_the_last_message_after_its_commit(
+        services, chats, writers, fenced):
+    """a's reaction to seq 1 is held after its message write (in the fenced transaction,
+    before its commit) while b's erasure runs its first phase, which tombstones b's
+    "secret", the last message: the reaction's answer and frames show the tombstone, as
+    they do only if it reads the last message after its commit."""
+    a, b, _, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    if fenced:
+        await store.lead(lambda: True, 1)
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    group = await chat.create_group(a, "team", [b])
+    await send(store, group, a, "mine")
+    await store.append(MessageDraft(group.id, b, "secret", MessageKind.IMAGE, "secret",
+                                    (SECRET,), None, (a, b), datetime.now(timezone.utc)))
+    await store.summaries.flush()
+    steps.after_message_write = steps.first_phase_of(chat, b)
+    async with live_frames(services.hub, a, await store.head()) as to_a, \
+            live_frames(services.hub, b, await store.head()) as to_b:
+        await chat.react(a, group.id, 1, "👍")
+        frames = await to_a.read() + await to_b.read()
+    assert steps.erasing is not None
+    await steps.erasing
+    assert any('"conversation.updated"' in f for f in frames)
+    assert not [f for f in frames if any("secret" in t for t in texts_in(f))]
+
+
+def updated_last_messages(frames: list[str]) -> list[Any]:
+    return [json.loads(f)["conversation"]["last_message"] for f in frames
+            if '"conversation.updated"' in f]
+
+
+@pytest.mark.parametrize("change", ["reaction to another message", "reaction to the last",
+                                    "group rename"])
+async def test_a_change_whose_last_message_read_fails_is_still_answered_and_announced(
+        services, chats, writers, change):
+    """The change commits, then its read of the conversation's last message fails (the
+    store went away): the change is answered and its event sent, and `conversation.updated`
+    carries the message it wrote when that is the last one, else no last message (never
+    the copy read before its write); the recent page shows the change."""
+    a, b, _, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    group = await chat.create_group(a, "team", [b])
+    await chat.send_message(a, group.id, client_id="one", text="one")
+    await chat.send_message(b, group.id, client_id="two", text="two")
+
+    async def fail_the_next_read() -> None:
+        steps.fail_state_read = AutoReconnect("the store went away")
+    if change == "group rename":
+        steps.before_states_bulk = fail_the_next_read
+    else:
+        steps.after_message_write = fail_the_next_read
+    async with live_frames(services.hub, a, await store.head()) as to_a:
+        if change == "group rename":
+            answer: Any = await chat.update_group(a, group.id, {"name": "renamed"})
+            assert answer.name == "renamed" and answer.last_message is None
+        else:
+            answer = await chat.react(a, group.id, 1 if "another" in change else 2, "👍")
+            assert answer.reactions == (("👍", (a,)),)
+        frames = await to_a.read()
+    assert steps.fail_state_read is None  # it was read, and failed
+    events = [json.loads(f)["type"] for f in frames]
+    assert ("group.updated" if change == "group rename" else "reaction") in events
+    [last] = updated_last_messages(frames)
+    if change == "reaction to the last":
+        assert last["seq"] == 2 and last["reactions"] == {"👍": [a]}
+    else:
+        assert last is None
+    if change != "group rename":
+        page = await chat.history(a, group.id)
+        assert page[answer.seq - 1].reactions == (("👍", (a,)),)

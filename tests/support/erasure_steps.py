@@ -12,12 +12,13 @@ plans from (its message first), before it plans and writes. `before_states_bulk`
 set, is awaited once before the next `bulk_write` of states: a summary flush's slice, in
 flight (its lock held, its transaction open), before it writes. `fail_last_writes`, when
 set, is raised by the next restricted `update_many` of states: phase 2's last write, as a
-store that aborts it or a fence that refuses it would. `after_first_phase`, when set, is
-awaited once after phase 1's unrestricted `update_many` of states (sends go on meanwhile);
-`first_phases` counts those writes (one per run of an erasure). `first_phase_of` makes a
-step that starts an erasure and waits for its first phase. `erasing_chat` makes a chat
-service whose erasure uses them; `copies_of` counts the copies of a text the store still
-holds."""
+store that aborts it or a fence that refuses it would. `fail_state_read`, when set, is
+raised by the next `find_one` of a state: a store that fails a read. `after_first_phase`,
+when set, is awaited once after phase 1's unrestricted `update_many` of states (sends go on
+meanwhile); `first_phases` counts those writes (one per run of an erasure).
+`first_phase_of` makes a step that starts an erasure and waits for its first phase.
+`erasing_chat` makes a chat service whose erasure uses them; `copies_of` counts the copies
+of a text the store still holds."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class ErasureSteps(ChatCollections):
         self.after_conversation_read: Callable[[], Awaitable[None]] | None = None
         self.before_states_bulk: Callable[[], Awaitable[None]] | None = None
         self.fail_last_writes: Exception | None = None
+        self.fail_state_read: Exception | None = None
         self.after_first_phase: Callable[[], Awaitable[None]] | None = None
         self.first_phases = 0
         self.erasing: asyncio.Task[None] | None = None
@@ -91,6 +93,12 @@ class _States:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        fail, self._steps.fail_state_read = self._steps.fail_state_read, None
+        if fail is not None:
+            raise fail
+        return await self._inner.find_one(*args, **kwargs)
 
     async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
         hold, self._steps.before_states_bulk = self._steps.before_states_bulk, None

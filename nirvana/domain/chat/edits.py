@@ -121,8 +121,14 @@ class MessageEdits:
 
     async def _apply(self, user_id: int, conversation_id: str, seq: int,
                      plan: MessagePlanner) -> Message:
-        message, conversation, event = await self._changes.change_message(
-            conversation_id, seq, user_id, self._clock.now(), plan)
+        try:
+            message, conversation, event = await self._changes.change_message(
+                conversation_id, seq, user_id, self._clock.now(), plan)
+        except Exception:
+            # It may have landed (an answer lost, a commit the store left in doubt): the
+            # cached page is read again rather than served without it.
+            self._cache.forget(conversation_id)
+            raise
         if event is not None:
             self._cache.message_changed(message)  # see cache.py: the recent-page rule
             self._cache.forget_conversation_only(conversation_id)  # its last_message may change

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import re
 from datetime import datetime
 from typing import Any, Callable
 
 from pymongo import DESCENDING, UpdateOne
+from pymongo.errors import PyMongoError
 
 from ...domain.chat.changes import (
     ConversationPlanner,
@@ -32,6 +34,8 @@ from .erasure import MongoChatErasure
 from .fence import StaleReadError, retried
 from .one_commit import OneCommit
 from .resume import FLOOR_ID
+
+log = logging.getLogger("nirvana.chat.store")
 
 
 class MongoChatChanges:
@@ -68,7 +72,8 @@ class MongoChatChanges:
             raise StaleReadError()
         return done
 
-    async def _last_message_now(self, conversation: Conversation) -> Conversation:
+    async def _last_message_now(self, conversation: Conversation,
+                                written: Message | None = None) -> Conversation:
         """`conversation` with its last message as stored once the change committed, for
         the change's answer and `conversation.updated` frames. An erasure's first phase
         tombstones it outside the writer without meeting a change that does not write it
@@ -76,9 +81,19 @@ class MongoChatChanges:
         text again; read now, that write has landed (the tombstone) or not begun (the text
         is still stored, and erased everywhere by the erasure's end). As stored: the writer
         flushed the conversation's summary before the change, and nothing adds to it
-        meanwhile (writer.py `_commit_op`)."""
-        state = await self._db.states.find_one({"_id": conversation.id},
-                                               {"last_message": 1})
+        meanwhile (writer.py `_commit_op`). If this read fails, the committed change is
+        still answered and announced: with `written`, the message it wrote, when that is
+        the last one, else with no last message (as for a member it is hidden from)."""
+        try:
+            state = await self._db.states.find_one({"_id": conversation.id},
+                                                   {"last_message": 1})
+        except PyMongoError as exc:
+            log.warning("reading a changed conversation's last message failed: %s",
+                        type(exc).__name__)
+            last = conversation.last_message
+            conversation.last_message = (
+                written if written and last and last.id == written.id else None)
+            return conversation
         if state and state.get("last_message"):
             conversation.last_message = message_of(state["last_message"])
         return conversation
@@ -127,7 +142,7 @@ class MongoChatChanges:
                 event = await fenced(self._db, hide)
                 if event is None:
                     return message, conversation, None
-                return hidden, await self._last_message_now(conversation), event
+                return hidden, await self._last_message_now(conversation, hidden), event
             new = planned.message
             is_last = bool(conversation.last_message
                            and conversation.last_message.id == message.id)
@@ -149,7 +164,7 @@ class MongoChatChanges:
                 return await self._record(next_pos, planned.event, conversation_id,
                                           actor_id, at, new, session=session)
             event = await fenced(self._db, change)
-            return new, await self._last_message_now(conversation), event
+            return new, await self._last_message_now(conversation, new), event
         return await self._store.serialized(run, conversation_id=conversation_id)
 
     async def change_conversation(self, conversation_id: str, actor_id: int, at: datetime,
