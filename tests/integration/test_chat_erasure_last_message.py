@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from pymongo.errors import AutoReconnect
 
-from nirvana.domain.chat.entities import Attachment, MessageDraft, MessageKind
+from nirvana.domain.chat.entities import Attachment, Conversation, MessageDraft, MessageKind
+from nirvana.domain.chat.service import ChatService
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from tests.support.chat_writers import chat_on, send
@@ -32,6 +33,31 @@ CHANGES = {
 }
 
 
+async def group_with_secret(services, chats, writers, fenced: bool, *, flushed: bool = True,
+                            **store_args: Any
+                            ) -> tuple[MongoChatStore, ErasureSteps, ChatService, Conversation]:
+    """A group of a and b: a's "mine" (seq 1), then b's "secret" with an image (seq 2, the
+    last message; its summary written when `flushed`, else "mine" is the stored last
+    message and "secret" is only buffered), on a new writer (`fenced`: leading at epoch 1)
+    whose changes go through ErasureSteps."""
+    a, b, _, _ = chats
+    store = MongoChatStore(**store_args)
+    writers.append(store)
+    if fenced:
+        await store.lead(lambda: True, 1)
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    group = await chat.create_group(a, "team", [b])
+    await send(store, group, a, "mine")
+    if not flushed:
+        await store.summaries.flush()
+    await store.append(MessageDraft(group.id, b, "secret", MessageKind.IMAGE, "secret",
+                                    (SECRET,), None, (a, b), datetime.now(timezone.utc)))
+    if flushed:
+        await store.summaries.flush()
+    return store, steps, chat, group
+
+
 @pytest.mark.parametrize("change", sorted(CHANGES))
 @pytest.mark.parametrize("fenced", [False, True], ids=["one process", "fenced"])
 async def test_a_change_that_read_the_erased_last_message_answers_the_tombstone(
@@ -43,17 +69,7 @@ async def test_a_change_that_read_the_erased_last_message_answers_the_tombstone(
     state's last message). Its answer and every frame to a and b show the last message erased:
     no text, no attachment."""
     a, b, _, _ = chats
-    store = MongoChatStore()
-    writers.append(store)
-    if fenced:
-        await store.lead(lambda: True, 1)
-    steps = ErasureSteps()
-    chat = chat_on(store, services, steps)
-    group = await chat.create_group(a, "team", [b])
-    await send(store, group, a, "mine")
-    await store.append(MessageDraft(group.id, b, "secret", MessageKind.IMAGE, "secret",
-                                    (SECRET,), None, (a, b), datetime.now(timezone.utc)))
-    await store.summaries.flush()  # the state holds it as the last message
+    store, steps, chat, group = await group_with_secret(services, chats, writers, fenced)
     steps.after_conversation_read = steps.first_phase_of(chat, b)
     async with live_frames(services.hub, a, await store.head()) as to_a, \
             live_frames(services.hub, b, await store.head()) as to_b:
@@ -81,17 +97,8 @@ async def test_a_summary_buffered_before_the_erasure_never_shows_its_text(
     seq 1 (whose op first writes the buffered summary) answers and announces no text or
     attachment of it."""
     a, b, _, _ = chats
-    store = MongoChatStore(summary_interval=3600)  # written by the test's steps only
-    writers.append(store)
-    if fenced:
-        await store.lead(lambda: True, 1)
-    steps = ErasureSteps()
-    chat = chat_on(store, services, steps)
-    group = await chat.create_group(a, "team", [b])
-    await send(store, group, a, "mine")
-    await store.summaries.flush()
-    await store.append(MessageDraft(group.id, b, "secret", MessageKind.IMAGE, "secret",
-                                    (SECRET,), None, (a, b), datetime.now(timezone.utc)))
+    store, steps, chat, group = await group_with_secret(  # written by the test's steps only
+        services, chats, writers, fenced, flushed=False, summary_interval=3600)
     between = asyncio.Event()
     steps.after_first_phase = between.wait
     erasing = asyncio.create_task(chat.erase_sender(b))
@@ -120,17 +127,7 @@ async def test_a_change_reads_the_last_message_after_its_commit(
     "secret", the last message: the reaction's answer and frames show the tombstone, as
     they do only if it reads the last message after its commit."""
     a, b, _, _ = chats
-    store = MongoChatStore()
-    writers.append(store)
-    if fenced:
-        await store.lead(lambda: True, 1)
-    steps = ErasureSteps()
-    chat = chat_on(store, services, steps)
-    group = await chat.create_group(a, "team", [b])
-    await send(store, group, a, "mine")
-    await store.append(MessageDraft(group.id, b, "secret", MessageKind.IMAGE, "secret",
-                                    (SECRET,), None, (a, b), datetime.now(timezone.utc)))
-    await store.summaries.flush()
+    store, steps, chat, group = await group_with_secret(services, chats, writers, fenced)
     steps.after_message_write = steps.first_phase_of(chat, b)
     async with live_frames(services.hub, a, await store.head()) as to_a, \
             live_frames(services.hub, b, await store.head()) as to_b:
