@@ -10,15 +10,15 @@ after it (the change's other writes still to come). `after_conversation_read`, w
 is awaited once after the next read of a conversation: a change that has read what it
 plans from (its message first), before it plans and writes. `before_states_bulk`, when
 set, is awaited once before the next `bulk_write` of states: a summary flush's slice, in
-flight (its lock held, its transaction open), before it writes. `fail_last_writes`, when
-set, is raised by the next restricted `update_many` of states: phase 2's last write, as a
-store that aborts it or a fence that refuses it would. `fail_state_read`, when set, is
-raised by the next `find_one` of a state: a store that fails a read. `after_first_phase`,
-when set, is awaited once after phase 1's unrestricted `update_many` of states (sends go on
-meanwhile); `first_phases` counts those writes (one per run of an erasure).
-`first_phase_of` makes a step that starts an erasure and waits for its first phase.
-`erasing_chat` makes a chat service whose erasure uses them; `copies_of` counts the copies
-of a text the store still holds."""
+flight (its lock held, its transaction open), before it writes (or a group change's write).
+`fail_last_writes`, when set, is raised by the next restricted `update_many` of states:
+phase 2's last write, as a store that aborts it or a fence that refuses it would.
+`fail_state_read`, when set, is raised by the next `find_one` of a state: a store that
+fails a read. `after_first_phase`, when set, is awaited once after phase 1's unrestricted
+`update_many` of states (sends go on meanwhile); `first_phases` counts those writes (one
+per run of an erasure). `first_phase_of` makes a step that starts an erasure and waits for
+its first phase. `erasing_chat` makes a chat service whose erasure uses them; `copies_of`
+counts the copies of a text the store still holds."""
 
 from __future__ import annotations
 
