@@ -134,3 +134,20 @@ async def test_resume_past_pruned_events_requires_resync():
     assert (await chat.resume(2, 0)).truncated
     head = await chat.head()
     assert not (await chat.resume(2, head)).truncated
+
+
+async def test_a_refused_change_keeps_the_cached_page():
+    """A change the planner refuses wrote nothing: the conversation's cached page stays, or
+    any member could make a busy room read its history again with each refused reaction."""
+    chat, _, c = await conversation_with_message()
+    await chat.send_message(1, c.id, client_id="m2", text="second")
+    await chat.delete_message(1, c.id, 1, for_everyone=True)
+    await chat.history(2, c.id)
+    assert chat.cache.latest(c.id, 2, 2) is not None
+    refused = [(MessageDeletedError, lambda: chat.react(2, c.id, 1, "👍")),
+               (MessageNotFoundError, lambda: chat.react(2, c.id, 9, "👍")),
+               (NotAllowedError, lambda: chat.edit_message(2, c.id, 2, "not mine"))]
+    for error, change in refused:
+        with pytest.raises(error):
+            await change()
+        assert [m.seq for m in chat.cache.latest(c.id, 2, 2)] == [1, 2]

@@ -19,7 +19,7 @@ from .entities import Conversation, ConversationKind, EventType, Message, Role
 from .ports import Publisher
 from .errors import MessageDeletedError, NotAllowedError
 from .rules import Membership, member_of
-from ..errors import field_error
+from ..errors import DomainError, UnavailableError, field_error
 from ..text import check_text, is_blank
 from ..clock import Clock
 
@@ -124,9 +124,15 @@ class MessageEdits:
         try:
             message, conversation, event = await self._changes.change_message(
                 conversation_id, seq, user_id, self._clock.now(), plan)
+        except DomainError as exc:
+            # The planner's refusals (deleted, not found, not allowed) wrote nothing: the
+            # cached page stays, or any member could make a busy room's cache thrash.
+            if isinstance(exc, UnavailableError):  # a stale read, a fence, a store down
+                self._cache.forget(conversation_id)
+            raise
         except Exception:
-            # It may have landed (an answer lost, a commit the store left in doubt): the
-            # cached page is read again rather than served without it.
+            # A driver error: it may have landed (an answer lost, a commit left in doubt),
+            # so the cached page is read again rather than served without it.
             self._cache.forget(conversation_id)
             raise
         if event is not None:
