@@ -9,11 +9,13 @@ import asyncio
 import pytest
 from pymongo.errors import AutoReconnect
 
+from nirvana.domain.chat.entities import ReceiptKind
 from nirvana.domain.chat.errors import MessageDeletedError
 from nirvana.domain.errors import AuthenticationError, UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.erasure import MongoChatErasure
+from nirvana.storage.mongo.work_items import Op
 from tests.support.chat_writers import PausedInsert, chat_on, draft, send
 from tests.support.erasure_steps import ErasureSteps, copies_of, erasing_chat
 from tests.support.live_frames import live_frames, texts_in
@@ -160,6 +162,37 @@ async def test_an_erasure_forgets_the_conversations_it_held_in_the_cache(
     assert [m.text for m in await chat.history(a, with_b.id)] == ["secret"]  # cached
     await chat.erase_sender(b)
     assert [(m.text, m.deleted) for m in await chat.history(a, with_b.id)] == [("", True)]
+
+
+async def test_a_receipt_between_the_phases_announces_no_erased_text(
+        services, chats, writers):
+    """b's "secret" is the last message of a's conversation with b, its conversation cached
+    on the writer. Between the erasure's phases (phase 2 queued behind a send of a's to c
+    being stored), a marks it read: the conversation.updated a gets shows it erased."""
+    a, b, with_b, with_c = chats
+    paused = PausedInsert()
+    store = MongoChatStore(insert=paused)
+    writers.append(store)
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    secret, _ = await chat.send_message(b, with_b.id, client_id="s", text="secret")
+    assert (await chat.conversation_for(a, with_b.id)).last_message.text == "secret"
+    paused.armed = True
+    held = store.append(draft(with_c, a, "held"))
+    await paused.reached.wait()
+    erasing = asyncio.create_task(chat.erase_sender(b))
+    while not any(isinstance(item, Op) for item in store.writer._pending):
+        await asyncio.sleep(0.005)  # phase 1 has returned: phase 2 waits for the writer
+    async with live_frames(services.hub, a, await store.head()) as to_a:
+        marking = asyncio.create_task(chat.mark(a, with_b.id, ReceiptKind.READ, secret.seq))
+        paused.armed = False
+        paused.release.set()
+        await held
+        await erasing
+        await marking
+        frames = await to_a.read()
+    assert any('"conversation.updated"' in f for f in frames)
+    assert not [f for f in frames if any("secret" in t for t in texts_in(f))]
 
 
 async def test_a_history_read_that_raced_the_erasure_is_not_cached(services, chats, writers):

@@ -116,6 +116,11 @@ class ChatService:
 
     async def _erase_sender(self, user_id: int) -> None:
         erased = await self._changes.erase_sent(user_id)
+        # Forgotten now too, not only after phase 2: a cached conversation still names the
+        # erased message as its last (messaging's _posted), which a receipt between the
+        # phases would announce (conversation.updated); the cached pages hold its text.
+        for conversation_id in erased.conversation_ids:
+            self.cache.forget(conversation_id)
         try:
             later = await self._changes.erase_sent_since(user_id, erased)
         finally:
