@@ -128,18 +128,23 @@ class MessageEdits:
             # The planner's refusals (deleted, not found, not allowed) wrote nothing: the
             # cached page stays, or any member could make a busy room's cache thrash.
             if isinstance(exc, UnavailableError):  # a stale read, a fence, a store down
-                self._cache.forget(conversation_id)
+                self._forget_in_doubt(conversation_id)
             raise
-        except Exception:
-            # A driver error: it may have landed (an answer lost, a commit left in doubt),
-            # so the cached page is read again rather than served without it.
-            self._cache.forget(conversation_id)
+        except Exception:  # a driver error
+            self._forget_in_doubt(conversation_id)
             raise
         if event is not None:
             self._cache.message_changed(message)  # see cache.py: the recent-page rule
             self._cache.forget_conversation_only(conversation_id)  # its last_message may change
             self._publisher.event_recorded(event, conversation)
         return message
+
+    def _forget_in_doubt(self, conversation_id: str) -> None:
+        """A change whose outcome is unknown may have landed (an answer lost, a commit left
+        in doubt): the cached page is read again rather than served without it. Not
+        covered: an op answered `store_timeout` that still runs later; a page read before
+        it lands is cached without it (docs/cluster-chat.md, "Also left")."""
+        self._cache.forget(conversation_id)
 
     async def edit_message(self, user_id: int, conversation_id: str, seq: int, text: str
                            ) -> Message:
