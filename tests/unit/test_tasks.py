@@ -100,21 +100,31 @@ async def test_a_call_while_a_run_of_its_key_is_under_way_joins_it():
     assert await once.run("a", lambda: work("a")) == "A" and runs == ["a", "b", "a"]
 
 
-async def test_a_joined_run_goes_on_for_those_still_waiting_and_stops_with_the_last():
-    started, release, stopped = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    unwound = asyncio.Event()
-    log: list[str] = []
+class _UnwindsSlowly:
+    """A run that, once cancelled, unwinds only when `unwound` is set (its last write, say,
+    still under way), then adds `label` to `log`; `stopped` is set when it is cancelled.
+    Left alone, it returns "done" once `release` is set."""
 
-    async def work() -> str:
-        started.set()
+    def __init__(self, log: list[str], label: str) -> None:
+        self.log, self.label = log, label
+        self.started, self.release = asyncio.Event(), asyncio.Event()
+        self.stopped, self.unwound = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self) -> str:
+        self.started.set()
         try:
-            await release.wait()
+            await self.release.wait()
         except asyncio.CancelledError:
-            stopped.set()
-            await unwound.wait()  # its last write, say: still under way when called again
-            log.append("unwound")
+            self.stopped.set()
+            await self.unwound.wait()
+            self.log.append(self.label)
             raise
         return "done"
+
+
+async def test_a_joined_run_goes_on_for_those_still_waiting_and_stops_with_the_last():
+    log: list[str] = []
+    work = _UnwindsSlowly(log, "unwound")
 
     async def next_run() -> str:
         log.append("started")
@@ -122,24 +132,24 @@ async def test_a_joined_run_goes_on_for_those_still_waiting_and_stops_with_the_l
 
     once: OnePerKey[str] = OnePerKey()
     first = asyncio.ensure_future(once.run("a", work))
-    await started.wait()
+    await work.started.wait()
     second = asyncio.ensure_future(once.run("a", work))
     await asyncio.sleep(0)  # the second call is made
     await cancel_and_wait(first)
-    release.set()
-    assert await second == "done" and not stopped.is_set()
+    work.release.set()
+    assert await second == "done" and not work.stopped.is_set()
 
-    started.clear(), release.clear()
+    work.started.clear(), work.release.clear()
     alone = asyncio.ensure_future(once.run("a", work))
-    await started.wait()
+    await work.started.wait()
     await cancel_and_wait(alone)
-    await asyncio.wait_for(stopped.wait(), 2)
+    await asyncio.wait_for(work.stopped.wait(), 2)
     # Called while the run stops: a run of its own, not the one being cancelled, which
     # starts once that one has ended (a few turns of the loop would have started it).
     again = asyncio.ensure_future(once.run("a", next_run))
     for _ in range(5):
         await asyncio.sleep(0)
-    unwound.set()
+    work.unwound.set()
     assert await again == "done"
     assert log == ["unwound", "started"]
 
@@ -148,17 +158,7 @@ async def test_a_run_never_starts_while_one_of_its_key_cancelled_twice_before_un
     """The first run is cancelled and unwinds slowly; the next, waiting for it, is cancelled
     too; a third must still wait for the first (it started while the first unwound)."""
     log: list[str] = []
-    started, unwound = asyncio.Event(), asyncio.Event()
-
-    async def first_run() -> str:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            await unwound.wait()
-            log.append("first unwound")
-            raise
-        return "not reached"
+    first_run = _UnwindsSlowly(log, "first unwound")
 
     async def later_run() -> str:
         log.append("later started")
@@ -166,7 +166,7 @@ async def test_a_run_never_starts_while_one_of_its_key_cancelled_twice_before_un
 
     once: OnePerKey[str] = OnePerKey()
     first = asyncio.ensure_future(once.run("a", first_run))
-    await started.wait()
+    await first_run.started.wait()
     await cancel_and_wait(first)
     second = asyncio.ensure_future(once.run("a", later_run))
     await asyncio.sleep(0)
@@ -174,7 +174,7 @@ async def test_a_run_never_starts_while_one_of_its_key_cancelled_twice_before_un
     third = asyncio.ensure_future(once.run("a", later_run))
     for _ in range(5):
         await asyncio.sleep(0)
-    unwound.set()
+    first_run.unwound.set()
     assert await third == "done"
     assert log == ["first unwound", "later started"]
 
