@@ -15,7 +15,8 @@ from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import TOKEN, FencedOutError
 from tests.support.chat_writers import chat_on, fenced_writer_with_secret, send
-from tests.support.erasure_steps import ErasureSteps
+from tests.support.delegating import Delegating
+from tests.support.erasure_steps import ErasureSteps, copies_of
 from tests.support.live_frames import live_frames, texts_in
 
 
@@ -33,26 +34,13 @@ class FenceCheckSteps(ErasureSteps):
         return _Meta(super().meta, self)
 
 
-class _Meta:
-    def __init__(self, inner: Any, steps: FenceCheckSteps) -> None:
-        self._inner, self._steps = inner, steps
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
+class _Meta(Delegating[FenceCheckSteps]):
     async def update_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         if query.get("_id") == TOKEN and kwargs.get("session") is not None:
-            hold, self._steps.before_check = self._steps.before_check, None
+            hold, self._steer.before_check = self._steer.before_check, None
             if hold is not None:
                 await hold()
         return await self._inner.update_one(query, *args, **kwargs)
-
-
-async def copies_of(text: str) -> int:
-    db = ChatCollections()
-    return (await db.messages.count_documents({"text": text})
-            + await db.events.count_documents({"message.text": text})
-            + await db.states.count_documents({"last_message.text": text}))
 
 
 async def erased(conversation_id: str) -> tuple[dict, dict]:

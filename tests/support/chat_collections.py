@@ -10,6 +10,7 @@ from typing import Any
 from pymongo.errors import AutoReconnect
 
 from nirvana.storage.mongo.collections import ChatCollections
+from tests.support.delegating import Delegating
 
 
 class SummaryClock:
@@ -45,17 +46,7 @@ class SteeredCollections(ChatCollections):
         return _States(super().states, self)
 
 
-class Steered:
-    """A collection of the store's, with what a test steers added on top."""
-
-    def __init__(self, inner: Any, steer: SteeredCollections) -> None:
-        self._inner, self._steer = inner, steer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class _Conversations(Steered):
+class _Conversations(Delegating[SteeredCollections]):
     def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         cursor = self._inner.find(query, *args, **kwargs)
         if self._steer.hold and "_id" in query:
@@ -63,7 +54,7 @@ class _Conversations(Steered):
         return cursor
 
 
-class _States(Steered):
+class _States(Delegating[SteeredCollections]):
     def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         cursor = self._inner.find(query, *args, **kwargs)
         if self._steer.hold and "_id" in query:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from nirvana.storage.mongo.collections import ChatCollections
+from tests.support.delegating import Delegating
 
 
 class CountingCollections(ChatCollections):
@@ -32,16 +33,10 @@ class CountingCollections(ChatCollections):
         return _States(super().states, self)
 
 
-class _Messages:
-    def __init__(self, inner: Any, counts: CountingCollections) -> None:
-        self._inner, self._counts = inner, counts
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
+class _Messages(Delegating[CountingCollections]):
     async def aggregate(self, pipeline: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
-        self._counts.windows.append(pipeline[0]["$match"].get("seq", {}))
-        return _Counted(await self._inner.aggregate(pipeline, *args, **kwargs), self._counts)
+        self._steer.windows.append(pipeline[0]["$match"].get("seq", {}))
+        return _Counted(await self._inner.aggregate(pipeline, *args, **kwargs), self._steer)
 
 
 class _Counted:
@@ -54,13 +49,7 @@ class _Counted:
             yield d
 
 
-class _States:
-    def __init__(self, inner: Any, counts: CountingCollections) -> None:
-        self._inner, self._counts = inner, counts
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
+class _States(Delegating[CountingCollections]):
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
-        self._counts.floor_reads += 1
+        self._steer.floor_reads += 1
         return await self._inner.find_one(*args, **kwargs)

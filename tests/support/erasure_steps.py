@@ -30,6 +30,7 @@ from nirvana.domain.chat.service import ChatService
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from tests.support.chat_writers import chat_on
+from tests.support.delegating import Delegating
 
 
 class ErasureSteps(ChatCollections):
@@ -69,53 +70,41 @@ class ErasureSteps(ChatCollections):
         return _States(super().states, self)
 
 
-class _Messages:
-    def __init__(self, inner: Any, steps: ErasureSteps) -> None:
-        self._inner, self._steps = inner, steps
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
+class _Messages(Delegating[ErasureSteps]):
     async def update_one(self, *args: Any, **kwargs: Any) -> Any:
-        hold, self._steps.before_message_write = self._steps.before_message_write, None
+        hold, self._steer.before_message_write = self._steer.before_message_write, None
         if hold is not None:
             await hold()
         done = await self._inner.update_one(*args, **kwargs)
-        hold, self._steps.after_message_write = self._steps.after_message_write, None
+        hold, self._steer.after_message_write = self._steer.after_message_write, None
         if hold is not None:
             await hold()
         return done
 
 
-class _States:
-    def __init__(self, inner: Any, steps: ErasureSteps) -> None:
-        self._inner, self._steps = inner, steps
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
+class _States(Delegating[ErasureSteps]):
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
-        fail, self._steps.fail_state_read = self._steps.fail_state_read, None
+        fail, self._steer.fail_state_read = self._steer.fail_state_read, None
         if fail is not None:
             raise fail
         return await self._inner.find_one(*args, **kwargs)
 
     async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
-        hold, self._steps.before_states_bulk = self._steps.before_states_bulk, None
+        hold, self._steer.before_states_bulk = self._steer.before_states_bulk, None
         if hold is not None:
             await hold()
         return await self._inner.bulk_write(*args, **kwargs)
 
     async def update_many(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         if "_id" in query:  # phase 2's is restricted to the conversations it names
-            fail, self._steps.fail_last_writes = self._steps.fail_last_writes, None
+            fail, self._steer.fail_last_writes = self._steer.fail_last_writes, None
             if fail is not None:
                 raise fail
             return await self._inner.update_many(query, *args, **kwargs)
         done = await self._inner.update_many(query, *args, **kwargs)
-        self._steps.first_phases += 1
-        self._steps.states_erased.set()
-        hold, self._steps.after_first_phase = self._steps.after_first_phase, None
+        self._steer.first_phases += 1
+        self._steer.states_erased.set()
+        hold, self._steer.after_first_phase = self._steer.after_first_phase, None
         if hold is not None:
             await hold()
         return done

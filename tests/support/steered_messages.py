@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator, Callable
 from pymongo.errors import AutoReconnect, OperationFailure
 
 from nirvana.storage.mongo.collections import ChatCollections
-from tests.support.chat_collections import Steered
+from tests.support.delegating import Delegating
 
 
 def _never() -> bool:
@@ -60,9 +60,7 @@ async def _failing_cursor(error: Exception) -> AsyncIterator[dict[str, Any]]:
     yield {}  # an async generator: the error comes at the first read, as a cursor's does
 
 
-class _Messages(Steered):
-    _steer: SteeredMessages  # type: ignore[assignment]
-
+class _Messages(Delegating[SteeredMessages]):
     def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         by_ids = isinstance(query.get("_id"), dict) and "$in" in query["_id"]
         if by_ids and self._steer.refuse_reads():

@@ -23,6 +23,7 @@ from pymongo.errors import OperationFailure
 
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.erasure import ERASED
+from tests.support.delegating import Delegating
 
 
 class ConflictingCollections(ChatCollections):
@@ -38,13 +39,7 @@ class ConflictingCollections(ChatCollections):
         return _Messages(super().messages, self)
 
 
-class _Messages:
-    def __init__(self, inner: Any, steer: ConflictingCollections) -> None:
-        self._inner, self._steer = inner, steer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
+class _Messages(Delegating[ConflictingCollections]):
     async def update_one(self, query: dict[str, Any], update: dict[str, Any], *args: Any,
                          session: Any = None, **kwargs: Any) -> Any:
         if session is None or self._steer.conflicts <= 0:
