@@ -122,14 +122,17 @@ class _UnwindsSlowly:
         return "done"
 
 
+def _logs(log: list[str], label: str):
+    """A run that adds `label` to `log` and returns "done"."""
+    async def run() -> str:
+        log.append(label)
+        return "done"
+    return run
+
+
 async def test_a_joined_run_goes_on_for_those_still_waiting_and_stops_with_the_last():
     log: list[str] = []
     work = _UnwindsSlowly(log, "unwound")
-
-    async def next_run() -> str:
-        log.append("started")
-        return "done"
-
     once: OnePerKey[str] = OnePerKey()
     first = asyncio.ensure_future(once.run("a", work))
     await work.started.wait()
@@ -146,7 +149,7 @@ async def test_a_joined_run_goes_on_for_those_still_waiting_and_stops_with_the_l
     await asyncio.wait_for(work.stopped.wait(), 2)
     # Called while the run stops: a run of its own, not the one being cancelled, which
     # starts once that one has ended (a few turns of the loop would have started it).
-    again = asyncio.ensure_future(once.run("a", next_run))
+    again = asyncio.ensure_future(once.run("a", _logs(log, "started")))
     for _ in range(5):
         await asyncio.sleep(0)
     work.unwound.set()
@@ -159,11 +162,7 @@ async def test_a_run_never_starts_while_one_of_its_key_cancelled_twice_before_un
     too; a third must still wait for the first (it started while the first unwound)."""
     log: list[str] = []
     first_run = _UnwindsSlowly(log, "first unwound")
-
-    async def later_run() -> str:
-        log.append("later started")
-        return "done"
-
+    later_run = _logs(log, "later started")
     once: OnePerKey[str] = OnePerKey()
     first = asyncio.ensure_future(once.run("a", first_run))
     await first_run.started.wait()
