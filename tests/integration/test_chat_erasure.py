@@ -16,7 +16,13 @@ from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.erasure import MongoChatErasure
 from nirvana.storage.mongo.work_items import Op
-from tests.support.chat_writers import PausedInsert, chat_on, draft, send
+from tests.support.chat_writers import (
+    PausedInsert,
+    chat_on,
+    draft,
+    fence_without_transactions,
+    send,
+)
 from tests.support.erasure_steps import ErasureSteps, copies_of, erasing_chat
 from tests.support.live_frames import live_frames, texts_in
 
@@ -262,11 +268,13 @@ async def test_sends_during_the_first_phase_are_swept_outside_the_writer(
 
 async def test_a_change_that_lands_during_the_scans_is_swept_by_the_catch_up(
         services, chats, writers):
-    """a's reaction writes b's message before the erasure's scans, and its event copy and
-    the summary after them: the first phase's catch-up finds its event past the scans'
-    head and tombstones it (and the message it rewrote in place), before phase 2."""
+    """On a store without transactions (a standalone mongod), a's reaction writes b's
+    message before the erasure's scans, and its event copy and the summary after them: the
+    first phase's catch-up finds its event past the scans' head and tombstones it (and the
+    message it rewrote in place), before phase 2. (With transactions the reaction lands
+    whole, before the scans' write of the message, or after it and is refused.)"""
     a, b, with_b, _ = chats
-    store = MongoChatStore()
+    store = MongoChatStore(fence=fence_without_transactions())
     writers.append(store)
     await send(store, with_b, b, "secret")
     await store.summaries.flush()

@@ -14,7 +14,7 @@ from nirvana.domain.chat.errors import MessageDeletedError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import TOKEN, FencedOutError
-from tests.support.chat_writers import chat_on, fenced_writer_with_secret, send
+from tests.support.chat_writers import chat_on, send, writer_with_secret
 from tests.support.delegating import Delegating
 from tests.support.erasure_steps import ErasureSteps, copies_of
 from tests.support.live_frames import live_frames, texts_in
@@ -97,7 +97,7 @@ async def test_a_fenced_change_that_read_before_the_erasure_plans_again(
     neither its answer nor its live event carries the text, and nothing holds it when the
     erasure returns."""
     a, b, with_b, _ = chats
-    store = await fenced_writer_with_secret(chats, writers)
+    store = await writer_with_secret(chats, writers)
     steps = FenceCheckSteps()
     chat = chat_on(store, services, steps)
     erase = steps.first_phase_of(chat, b)
@@ -125,7 +125,7 @@ async def test_a_second_phase_refused_by_a_later_writers_fence_leaves_the_accoun
     writer's buffer held "during" as a tombstone from the erasure's start). The next run, on
     the new writer (housekeeping's), erases it all."""
     a, b, with_b, _ = chats
-    old = await fenced_writer_with_secret(chats, writers)
+    old = await writer_with_secret(chats, writers)
     new = MongoChatStore()
     writers.append(new)
     steps = ErasureSteps()

@@ -1,7 +1,8 @@
-"""A chat writer's fenced change that the store aborts (a write conflict, here with
-another transaction on the message: fence.py `writes` runs it again): a live writer's
-lands, a deposed writer's is refused. Over the real MongoDB-wire store; the conflict is
-the store's own answer (tests/support/write_conflicts.py)."""
+"""A chat writer's change that the store aborts (a write conflict, here with another
+transaction on the message: fence.py `writes` runs it again): a live writer's lands, a
+deposed writer's is refused. Fenced (instances) and in one process, whose changes are
+transactions too. Over the real MongoDB-wire store; the conflict is the store's own answer
+(tests/support/write_conflicts.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from nirvana.domain.chat.errors import MessageDeletedError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import ATTEMPTS, FencedOutError
-from tests.support.chat_writers import chat_on, draft, fenced_writer_with_secret, send
+from tests.support.chat_writers import chat_on, chat_writer, draft, send, writer_with_secret
 from tests.support.write_conflicts import ConflictingCollections
 
 
@@ -23,12 +24,15 @@ async def stored_text(conversation_id: str, seq: int) -> str:
     return d["text"]
 
 
+ONE_PROCESS_OR_FENCED = pytest.mark.parametrize("fenced", [False, True],
+                                                ids=["one process", "fenced"])
+
+
+@ONE_PROCESS_OR_FENCED
 async def test_a_live_writers_change_that_meets_a_write_conflict_lands_on_retry(
-        services, chats, writers):
+        services, chats, writers, fenced):
     a, b, with_b, _ = chats
-    store = MongoChatStore()
-    writers.append(store)
-    await store.lead(lambda: True, 1)
+    store = await chat_writer(writers, fenced)
     await send(store, with_b, a, "m")
     db = ConflictingCollections()
     db.conflicts = 1
@@ -41,14 +45,13 @@ async def test_a_live_writers_change_that_meets_a_write_conflict_lands_on_retry(
     assert (await send(store, with_b, a, "next")).seq == 2
 
 
+@ONE_PROCESS_OR_FENCED
 async def test_a_change_that_keeps_meeting_conflicts_is_answered_retry(
-        services, chats, writers):
+        services, chats, writers, fenced):
     """Bounded: after ATTEMPTS aborted tries the sender hears "retry", and the writer,
     not refused, keeps leading."""
     a, b, with_b, _ = chats
-    store = MongoChatStore()
-    writers.append(store)
-    await store.lead(lambda: True, 1)
+    store = await chat_writer(writers, fenced)
     await send(store, with_b, a, "m")
     db = ConflictingCollections()
     db.conflicts = ATTEMPTS + 1
@@ -83,15 +86,16 @@ async def test_a_deposed_writers_change_is_not_retried_into_success(
     assert (await chat_on(new, services).edit_message(a, with_b.id, 1, "new")).text == "new"
 
 
+@ONE_PROCESS_OR_FENCED
 async def test_a_change_that_met_an_erasure_plans_again_from_the_erased_message(
-        services, chats, writers):
+        services, chats, writers, fenced):
     """a reacts to b's message (the conversation's last) while b's account is erased: the
     erasure commits between the change's read and its write, which meets it as a write
     conflict. The retry reads again, finds the message erased and is refused (a reaction
     to a deleted message); the text stays erased, in the summary too. Rerun blind, the
     change's plan, made from "secret", would have put it back."""
     a, b, with_b, _ = chats
-    store = await fenced_writer_with_secret(chats, writers)
+    store = await writer_with_secret(chats, writers, fenced)
     db = ConflictingCollections()
     db.conflicts, db.erasing = 1, b
     with pytest.raises(MessageDeletedError):

@@ -18,6 +18,8 @@ from nirvana.domain.chat.service import ChatService
 from nirvana.storage.mongo.changes import MongoChatChanges
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.fence import WriterFence
+from nirvana.storage.mongo.one_commit import OneCommit
 from nirvana.storage.mongo.sends import insert_messages
 from nirvana.storage.postgres.chat_peers import PgChatPeers
 from tests.support.people import a_with_two_friends
@@ -74,13 +76,30 @@ def chat_on(store: MongoChatStore, services, db: ChatCollections | None = None, 
                        AccountExists(users, services.accounts.revocations))
 
 
-async def fenced_writer_with_secret(chats, writers: list[MongoChatStore]) -> MongoChatStore:
-    """A writer leading at epoch 1 (the fence raised, its writes stamped) over b's "secret",
-    the last message of a's conversation with b (`chats`), its summary flushed."""
-    a, b, with_b, _ = chats
+def fence_without_transactions() -> WriterFence:
+    """A chat writer's fence whose store has no transactions, as a standalone mongod's
+    (OneCommit learns it at the first write there): its writes go one by one."""
+    transactions = OneCommit()
+    transactions.supported = False
+    return WriterFence(transactions=transactions)
+
+
+async def chat_writer(writers: list[MongoChatStore], fenced: bool = True) -> MongoChatStore:
+    """A chat writer (closed by the `writers` fixture): leading at epoch 1 when `fenced`
+    (the fence raised, its writes stamped), else one process's (no epoch)."""
     store = MongoChatStore()
     writers.append(store)
-    await store.lead(lambda: True, 1)
+    if fenced:
+        await store.lead(lambda: True, 1)
+    return store
+
+
+async def writer_with_secret(chats, writers: list[MongoChatStore], fenced: bool = True
+                             ) -> MongoChatStore:
+    """A `chat_writer` over b's "secret", the last message of a's conversation with b
+    (`chats`), its summary flushed."""
+    a, b, with_b, _ = chats
+    store = await chat_writer(writers, fenced)
     await send(store, with_b, b, "secret")
     await store.summaries.flush()  # the summary holds it: a change updates it too
     return store

@@ -27,10 +27,11 @@ mongod) writes updates unfenced, as before.
 docs/cluster-chat.md ("The fence the store enforces") says why this shape and what
 is left.
 
-One process (no REDIS_URL) stamps nothing, opens no fenced transaction, and the validator
-lets unstamped documents through: only such a process writes them, and it never runs
-beside instances (instance_guard.py). A database that never had instances has no
-validator at all.
+One process (no REDIS_URL) stamps nothing, and the validator lets unstamped documents
+through: only such a process writes them, and it never runs beside instances
+(instance_guard.py). A database that never had instances has no validator at all. Its
+updates and deletes run in a transaction too, without the check (`writes`), so that a
+change lands whole there as well.
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ class Aborted(FencedOutError):
 
 class StaleReadError(UnavailableError):
     """A change's first write found its message changed since the read it planned from
-    (changes.py `_write_as_read`: an erasure tombstoned it), so wrote nothing, in the
-    fence's transaction or in one process (no transaction, no conflict to meet). Read and
+    (changes.py `_write_as_read`: an erasure tombstoned it), so wrote nothing: an erasure
+    that committed before the change's transaction began meets no conflict. Read and
     planned again by `retried`; after ATTEMPTS, "unavailable": retry the same command."""
 
     def __init__(self) -> None:
@@ -161,14 +162,15 @@ async def retried(attempt: Callable[[], Awaitable[T]]) -> T:
 class WriterFence:
     """This process's epoch as the chat writer (None: one process, nothing stamped)."""
 
-    def __init__(self, command: Callable[[Any, dict[str, Any]], Awaitable[Any]] | None = None
-                 ) -> None:
+    def __init__(self, command: Callable[[Any, dict[str, Any]], Awaitable[Any]] | None = None,
+                 transactions: OneCommit | None = None) -> None:
         """`command(database, command)` runs a collMod, `buildInfo` or `killAllSessions`
         (default: the database's own `command`); tests pass one that fails or answers as
-        MongoDB."""
+        MongoDB. `transactions` runs `writes`' transactions and learns whether the server
+        has them (tests pass one told it has none, as a standalone mongod)."""
         self.epoch: int | None = None
         self._command = command or (lambda database, cmd: database.command(cmd))
-        self._transactions = OneCommit()  # learns whether the server has transactions
+        self.transactions = transactions or OneCommit()
         self._one_at_a_time = asyncio.Lock()
 
     def stamp(self, doc: dict[str, Any]) -> dict[str, Any]:
@@ -202,11 +204,15 @@ class WriterFence:
         built once, from its buffer: summaries.py) and a take-back (deletes by id and
         position: sends.py) write the same on a rerun, so they are tried here.
 
-        One process (nothing stamped) and a server without transactions (a standalone
-        mongod) run `work(None)`: writes as before, unfenced (docs/cluster-chat.md)."""
+        One process (nothing stamped) runs `work` in a transaction too, without the check
+        and without waiting for this process's others (they share no token): a change's
+        writes then land whole or not at all, also when the store fails or the process dies
+        between them, and a write conflict (with an erasure's first phase, a summary flush)
+        is handled as with instances. A server without transactions (a standalone mongod)
+        runs `work(None)`: its writes one by one, unfenced (docs/cluster-chat.md)."""
         stamped = self.epoch
         if stamped is None:
-            return await work(None)
+            return await self._tried(db, work, attempts)
 
         async def fenced(session: Any) -> T:
             if session is not None:
@@ -215,25 +221,31 @@ class WriterFence:
         # One at a time: each transaction writes the token first, so two of this process's
         # at once (a change and a summary flush) would abort one another.
         async with self._one_at_a_time:
-            attempt = 1
-            while True:
-                try:
-                    return await self._transactions.run(db.meta.database.client, fenced)
-                except OperationFailure as exc:
-                    if not aborted(exc):
-                        raise
-                    if attempt == attempts:
-                        # Nothing of it landed, and the sender may retry. Not taken as a
-                        # refusal of this epoch (that would stop a writer that may still
-                        # lead): the next write's check says whether it is one.
-                        raise Aborted() from None
-                # Aborted by the store, nothing of it landed: a write conflict (with an
-                # erasure, a raise of the fence), a failover, or a takeover's
-                # `_end_transactions`. Run again: its check is refused if this epoch is
-                # deposed (a refusal is FencedOutError, never retried), and otherwise the
-                # write lands as if the conflict had not been.
-                await backoff(attempt)
-                attempt += 1
+            return await self._tried(db, fenced, attempts)
+
+    async def _tried(self, db: ChatCollections, work: Callable[[Any], Awaitable[T]],
+                     attempts: int) -> T:
+        """`work` in one transaction (OneCommit), run again while the store aborts it, up
+        to `attempts` times in all, then Aborted."""
+        attempt = 1
+        while True:
+            try:
+                return await self.transactions.run(db.meta.database.client, work)
+            except OperationFailure as exc:
+                if not aborted(exc):
+                    raise
+                if attempt == attempts:
+                    # Nothing of it landed, and the sender may retry. Not taken as a
+                    # refusal of this epoch (that would stop a writer that may still
+                    # lead): the next write's check says whether it is one.
+                    raise Aborted() from None
+            # Aborted by the store, nothing of it landed: a write conflict (with an
+            # erasure, a raise of the fence), a failover, or a takeover's
+            # `_end_transactions`. Run again: a fenced check is refused if this epoch is
+            # deposed (a refusal is FencedOutError, never retried), and otherwise the
+            # write lands as if the conflict had not been.
+            await backoff(attempt)
+            attempt += 1
 
     async def _check(self, meta: Any, stamped: int, session: Any) -> None:
         """The fence's check of a transaction, its first write: the token's epoch must not

@@ -31,7 +31,6 @@ from ...tasks import cancel_and_wait, stop_if_cancelled
 from .codec import mark_field, message_doc, message_of
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
-from .one_commit import OneCommit
 from .upgrade import mark_seq_order, split_states
 
 log = logging.getLogger("nirvana.chat.store")
@@ -242,7 +241,9 @@ class Summaries:
         # "Summary flushes").
         self.slices = max(1, slices)
         self.commits = 0  # for benchmarks and tests: how many flush commits were written
-        self.one_commit = OneCommit()
+        # The fence's: every flush is one of its transactions (`flush`), so it is the one
+        # that learns whether the server has them.
+        self.one_commit = self._fence.transactions
         self._buffer = SummaryBuffer()
         self._flushing: SummaryBuffer | None = None
         self._lock = asyncio.Lock()
