@@ -63,11 +63,13 @@ class ChatDb:
         self.meta = Collection(client)
 
 
-async def test_fenced_writes_without_transactions_run_unfenced_and_stop_asking():
-    """Several instances on a standalone mongod: the writes go as before, unfenced."""
+@pytest.mark.parametrize("epoch", [3, None], ids=["fenced", "one process"])
+async def test_fenced_writes_without_transactions_run_unfenced_and_stop_asking(epoch):
+    """Several instances, or one process, on a standalone mongod: the writes go as before,
+    one by one (with transactions, one process's run in one too: integration tests)."""
     client = StandaloneClient()
     fence = WriterFence()
-    fence.epoch = 3
+    fence.epoch = epoch
     sessions = []
 
     async def work(session):
@@ -76,13 +78,3 @@ async def test_fenced_writes_without_transactions_run_unfenced_and_stop_asking()
     assert await fence.writes(ChatDb(client), work) == "written"
     assert await fence.writes(ChatDb(client), work) == "written"
     assert sessions == [None, None] and client.sessions == 1
-
-
-async def test_one_process_opens_no_transaction_for_its_writes():
-    client = StandaloneClient()
-    sessions = []
-
-    async def work(session):
-        sessions.append(session)
-    await WriterFence().writes(ChatDb(client), work)
-    assert sessions == [None] and client.sessions == 0
