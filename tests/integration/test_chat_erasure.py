@@ -93,9 +93,9 @@ async def test_a_change_that_read_before_the_erasure_and_wrote_after_it_is_erase
         services, chats, writers):
     """a reacts to b's message (the conversation's last): the reaction reads "secret" and
     plans; b's erasure then runs its first phase; then the reaction writes, only if the
-    message is still as it read it (one process: no transaction to meet the erasure as a
-    conflict). It is not: the reaction reads again and is refused, no frame to a or b
-    carries the text, and when the erasure returns nothing holds it."""
+    message is still as it read it (its transaction begins after the erasure committed, so
+    meets no conflict). It is not: the reaction reads again and is refused, no frame to a
+    or b carries the text, and when the erasure returns nothing holds it."""
     a, b, with_b, _ = chats
     store = MongoChatStore()
     writers.append(store)
@@ -302,6 +302,45 @@ async def test_a_change_that_lands_during_the_scans_is_swept_by_the_catch_up(
     assert await ChatCollections().events.count_documents({"message.text": "secret"}) == 0
     await erasure.erase_sent_since(b, erased)
     assert await copies_of("secret") == 0
+
+
+async def test_the_first_phase_waits_for_a_change_in_its_transaction_then_erases_it(
+        services, chats, writers):
+    """One process, on a store with transactions: a's reaction has written b's message in
+    its open transaction (its event copy and the summary still to come) when b's erasure
+    starts. The first phase's plain write of b's messages waits for that transaction, then
+    erases all the reaction wrote: once phase 1 returns no copy of the text is left. (Had
+    the reaction's writes gone one by one, its event copy and summary would land after the
+    scans; the catch-up test above.)"""
+    a, b, with_b, _ = chats
+    store = MongoChatStore()
+    writers.append(store)
+    await send(store, with_b, b, "secret")
+    await store.summaries.flush()
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    erasure = MongoChatErasure(store, steps)
+    written, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        written.set()
+        await release.wait()  # not the erasure: it waits for this transaction (deadlock)
+    steps.after_message_write = hold
+    async with asyncio.timeout(10):  # a hang fails here, not at pytest's timeout
+        reacting = asyncio.create_task(chat.react(a, with_b.id, 1, "👍"))
+        await written.wait()
+        erasing = asyncio.create_task(erasure.erase_sent(b))
+        await steps.erasing_messages.wait()
+        # Time for a first phase that did not wait to finish while the reaction is held.
+        await asyncio.wait([asyncio.create_task(steps.states_erased.wait())], timeout=0.3)
+        assert not steps.states_erased.is_set()
+        release.set()
+        reacted = await reacting
+        await erasing
+    assert reacted.text == "secret"  # it committed before the erasure's write
+    message = await stored(with_b.id, 1)
+    assert message["text"] == "" and message["deleted"] and message["reactions"]
+    assert await copies_of("secret") == 0  # the message, its event copy, the summary
 
 
 async def test_the_second_phase_flushes_only_the_summaries_it_involves(

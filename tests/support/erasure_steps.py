@@ -4,15 +4,20 @@ ones.
 
 `states_erased` is set once an unrestricted `update_many` of conversation states answers:
 the last write of an erasure's first phase (storage/mongo/erasure.py), done outside the
-writer. `before_message_write`, when set, is awaited once before the next `update_one` of a
-message: a change that has read and planned, before its write; `after_message_write`, once
-after it (the change's other writes still to come). `after_conversation_read`, when set,
+writer; `erasing_messages`, once an `update_many` of messages is sent (the phase's first
+write, of the sender's messages). `before_message_write`, when set, is awaited once before
+the next `update_one` of a message: a change that has read and planned, before its write;
+`after_message_write`, once after it (the change's other writes still to come). On a store
+with transactions that hook runs inside the change's open transaction, so one that waits
+for an erasure of the message's sender deadlocks until the erasure's write times out (the
+store timeout, 5 s; checked): that plain write of the message waits for the transaction to
+end (start the erasure as a task and return instead). `after_conversation_read`, when set,
 is awaited once after the next read of a conversation: a change that has read what it
 plans from (its message first), before it plans and writes. `before_states_bulk`, when
 set, is awaited once before the next `bulk_write` of states: a summary flush's slice, in
-flight (its lock held, its transaction open), before it writes (or a group change's write).
-`fail_last_writes`, when set, is raised by the next restricted `update_many` of states:
-phase 2's last write, as a store that aborts it or a fence that refuses it would.
+flight (its lock held, its transaction open), before it writes (or a group change's
+write). `fail_last_writes`, when set, is raised by the next restricted `update_many` of
+states: phase 2's last write, as a store that aborts it or a fence that refuses it would.
 `fail_state_read`, when set, is raised by the next `find_one` of a state: a store that
 fails a read. `after_first_phase`, when set, is awaited once after phase 1's unrestricted
 `update_many` of states (sends go on meanwhile); `first_phases` counts those writes (one
@@ -36,6 +41,7 @@ from tests.support.delegating import Delegating
 class ErasureSteps(ChatCollections):
     def __init__(self) -> None:
         self.states_erased = asyncio.Event()
+        self.erasing_messages = asyncio.Event()
         self.before_message_write: Callable[[], Awaitable[None]] | None = None
         self.after_message_write: Callable[[], Awaitable[None]] | None = None
         self.after_conversation_read: Callable[[], Awaitable[None]] | None = None
@@ -80,6 +86,10 @@ class _Messages(Delegating[ErasureSteps]):
         if hold is not None:
             await hold()
         return done
+
+    async def update_many(self, *args: Any, **kwargs: Any) -> Any:
+        self._steer.erasing_messages.set()
+        return await self._inner.update_many(*args, **kwargs)
 
 
 class _States(Delegating[ErasureSteps]):
