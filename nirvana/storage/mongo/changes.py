@@ -32,7 +32,6 @@ from .codec import changed_fields, event_doc, marks_of, member_doc, message_doc,
 from .collections import ChatCollections
 from .erasure import MongoChatErasure
 from .fence import StaleReadError, retried
-from .one_commit import OneCommit
 from .resume import FLOOR_ID
 
 log = logging.getLogger("nirvana.chat.store")
@@ -43,7 +42,6 @@ class MongoChatChanges:
         """`db`: the collections (tests pass ones that meet a conflict)."""
         self._db = db if db is not None else ChatCollections()
         self._store = store
-        self._one_commit = OneCommit()
         # The resume floor, once read: it only rises through `prune_events`, in this process
         # (one process per database, see sends.py), and every resume asks for it.
         self._floor: int | None = None
@@ -187,8 +185,9 @@ class MongoChatChanges:
 
             async def change(session: Any) -> list[ChatEvent]:
                 # With the members, their marks: one added starts read up to now (the
-                # plan's). One commit of their own, or the fence's transaction.
-                await self._one_commit.write([
+                # plan's). In the fence's transaction; without one (a store that has
+                # none, which the fence's OneCommit learned) one by one.
+                await self._store.fence.transactions.write([
                     (self._db.conversations, [UpdateOne({"_id": conversation_id}, {"$set": {
                         "members": [member_doc(m) for m in planned.members],
                         "member_ids": [m.user_id for m in planned.members],

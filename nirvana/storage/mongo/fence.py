@@ -207,9 +207,10 @@ class WriterFence:
         One process (nothing stamped) runs `work` in a transaction too, without the check
         and without waiting for this process's others (they share no token): a change's
         writes then land whole or not at all, also when the store fails or the process dies
-        between them, and a write conflict (with an erasure's first phase, a summary flush)
-        is handled as with instances. A server without transactions (a standalone mongod)
-        runs `work(None)`: its writes one by one, unfenced (docs/cluster-chat.md)."""
+        between them, and a transaction the store aborts (a write conflict with an
+        erasure's first phase) is handled as with instances. A server without
+        transactions (a standalone mongod) runs `work(None)`: its writes one by one,
+        unfenced (docs/cluster-chat.md)."""
         stamped = self.epoch
         if stamped is None:
             return await self._tried(db, work, attempts)

@@ -401,11 +401,12 @@ class Summaries:
                 # an older summary over the next writer's (an edited or deleted last
                 # message). What is refused is safe to drop: its messages are past the
                 # stored checkpoint, which the next writer re-summarises from (`recover`,
-                # `written_elsewhere`; docs/cluster-chat.md). One process: as before.
-                # Tried again in `writes` if the store aborts it (not re-planned as a
-                # change is): `writes` is built once from the buffer, `$max` and a `$set`
-                # of last_message only where the stored last_seq is not above it, so a
-                # rerun writes what the first try would have, whatever committed between.
+                # `written_elsewhere`; docs/cluster-chat.md). One process: the same
+                # transaction without the check. Either way, tried again in `writes` if
+                # the store aborts it (not re-planned as a change is): `writes` is built
+                # once from the buffer, `$max` and a `$set` of last_message only where the
+                # stored last_seq is not above it, so a rerun writes what the first try
+                # would have, whatever committed between.
                 await self._fence.writes(self._db, lambda session: self.one_commit.write(
                     writes, session=session))
                 self.commits += 1
