@@ -2,10 +2,11 @@
 MongoChatStore as its `db`: a take-back's delete that fails with no answer (kept, to be run
 late), a read of messages by `_id` or a delete that the store answers with an error (run
 not at all), a read by `_id` that fails with an error not the store's, and a read of a
-conversation's highest seq that gets no answer."""
+conversation's highest seq that gets no answer, or is held (a batch caught being numbered)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, AsyncIterator, Callable
 
 from pymongo.errors import AutoReconnect, OperationFailure
@@ -39,6 +40,11 @@ class SteeredMessages(ChatCollections):
         # Asked at each read of a conversation's highest seq (the writer numbering it from
         # the store): True fails it with no answer.
         self.fail_seq_reads = fail_seq_reads
+        # While set: a read of a conversation's highest seq waits for `seq_release`, once
+        # it has started (`seq_read`).
+        self.hold_seq_reads = False
+        self.seq_read = asyncio.Event()
+        self.seq_release = asyncio.Event()
 
     async def run_late(self) -> None:
         """The store gets to the deletes it gave no answer to now."""
@@ -73,6 +79,9 @@ class _Messages(Delegating[SteeredMessages]):
         by_seq = isinstance(query.get("seq"), dict) and "$gte" in query["seq"]
         if by_seq and self._steer.fail_seq_reads():
             raise AutoReconnect("the store went away (test)")
+        if by_seq and self._steer.hold_seq_reads:
+            self._steer.seq_read.set()
+            await self._steer.seq_release.wait()
         return await self._inner.find_one(query, *args, **kwargs)
 
     async def delete_many(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:

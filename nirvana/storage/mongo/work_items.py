@@ -23,6 +23,7 @@ class Send:
     on_stored: Callable[[Message], None] | None = None  # the port's `append`
     deadline: asyncio.TimerHandle | None = None  # fails `future` with store_timeout
     settled: bool = False  # answered by the writer (a send past its deadline is not yet)
+    tenure: int = 0  # the writer's tenure it was queued under (writer.py `enqueue`)
     # Its message's `_id`, which is also its retry key (codec.message_id): made once, as
     # the writer asks for it several times per send.
     key: str = field(init=False)
@@ -67,6 +68,7 @@ class Op:
     # True: no summary is flushed before it runs; it flushes those it touches itself (an
     # erasure's second phase learns which as it reads: storage/mongo/erasure.py).
     flushes_itself: bool = False
+    tenure: int = 0  # the writer's tenure it was queued under (writer.py `enqueue`)
 
     def refuse(self, exc: BaseException) -> None:
         fail(self.future, exc)
@@ -80,6 +82,7 @@ class Mark:
     seq: int
     audience: tuple[int, ...]
     future: asyncio.Future[Any]
+    tenure: int = 0  # the writer's tenure it was queued under (writer.py `enqueue`)
 
     def refuse(self, exc: BaseException) -> None:
         fail(self.future, exc)

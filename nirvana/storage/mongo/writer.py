@@ -44,6 +44,7 @@ from .positions import StreamPositions
 from .refused import RefusedSenders
 from .sends import ASK_PAUSES, DeliveryPass, InsertMessages, SendCommitter
 from .summaries import Summaries
+from .tenures import Tenures
 from .work_items import Mark, Op, Send, WorkItem, consume, fail, resolve
 
 log = logging.getLogger("nirvana.chat.store")
@@ -57,11 +58,6 @@ class _InFlight:
     busy: frozenset[str]  # its conversations and message ids: no other batch may take them
     written: asyncio.Future[None]  # its insert has answered (or failed)
     settled: asyncio.Future[None]  # its senders are answered: the next batch may settle
-
-
-def _fence(may_commit: Callable[[], bool]) -> None:
-    if not may_commit():
-        raise FencedOutError()  # before anything is sent: nothing in doubt
 
 
 MAX_WAITING = 10_000  # work items queued while an insert is asked again (`enqueue`)
@@ -114,6 +110,8 @@ class ChatWriter:
         # (its chat-writer lease lapsed, nirvana/chat_writer_role.py); checked before every
         # write, so a writer that was paused past its lease commits nothing on waking.
         self.may_commit: Callable[[], bool] = lambda: True
+        # Each `lead()` begins a tenure; work of an earlier one is never committed.
+        self._tenures = Tenures()
         # The store refused a write stamped with this tenure's epoch: another instance
         # raised the fence. The lease role reads it to give the lease back (its renewals
         # may still succeed, e.g. with two deployments on one chat database).
@@ -143,6 +141,7 @@ class ChatWriter:
             item.refuse(UnavailableError("The message store is not answering; retry "
                                          "with the same client_id."))
             return
+        self._tenures.stamp(item)
         self._pending.append(item)
         self._wake.set()
         if self._task is None or self._task.done():
@@ -153,8 +152,10 @@ class ChatWriter:
         self._sends.forget_seqs()
 
     def lead(self, may_commit: Callable[[], bool]) -> None:
-        """Commit from now while `may_commit()`, as a writer that starts over: seqs are read
-        again, and what an earlier tenure withdrew is not this one's (sends.py)."""
+        """Commit from now while `may_commit()`, as a writer that starts over: a new tenure,
+        in which what was queued before is refused (tenures.py), seqs are read again, and
+        what an earlier tenure withdrew is not this one's (sends.py)."""
+        self._tenures.begin()
         self.may_commit = may_commit
         self.stepped_down = False
         self._refused.prune()
@@ -162,6 +163,7 @@ class ChatWriter:
         self._sends.forget_withdrawn()
 
     def _requeue(self, sends: list[Send]) -> None:
+        # Refused by tenure when taken again, as is all that is queued (tenures.py).
         self._pending[:0] = sends
 
     async def wait(self, future: asyncio.Future[Any]) -> Any:
@@ -215,13 +217,13 @@ class ChatWriter:
                 window = self._pending[: self._max_batch]  # the drain may have requeued
                 del self._pending[: len(window)]
                 self._last_size = len(window)
-                await self._commit_alone(self._refused.without(window))
+                await self._commit_alone(self._refused.without(self._tenures.current(window)))
                 continue
             if len(self._inflight) >= self.max_inflight:
                 await asyncio.wait([self._inflight[0].settled])
                 continue
             taken = self._take_sends()
-            batch = self._refused.without(taken)
+            batch = self._refused.without(self._tenures.current(taken))
             if not taken:  # every waiting send is for a conversation in flight
                 self._wake.clear()
                 await self._wake.wait()
@@ -258,13 +260,13 @@ class ChatWriter:
         """Number the batch now (seqs and positions in queue order), write it (here, with
         one batch in flight; in a task of its own with more), and let it answer its senders
         only after the batch before it has."""
+        fence = self._tenures.fence(lambda: self.may_commit())  # taken: before any await
         self.batches += 1
         try:
             await self._summaries.recover()
             if not self._positions.loaded:
                 await self._positions.load()
-            numbered = await self._sends.prepare(
-                batch, fence=lambda: _fence(self.may_commit))
+            numbered = await self._sends.prepare(batch, fence)
         except Exception as exc:
             self._failed(batch, exc)
             return
@@ -281,23 +283,23 @@ class ChatWriter:
             # Nothing else may be written meanwhile: written here, by the writer task, not
             # handed to a task of its own (a turn of the loop on every send's way at light
             # load; docs/performance.md, "One send's way at light load").
-            await self._write(flight, numbered, before, time.monotonic())
+            await self._write(flight, numbered, before, time.monotonic(), fence)
             return
-        task = loop.create_task(self._write(flight, numbered, before, time.monotonic()))
+        task = loop.create_task(self._write(flight, numbered, before, time.monotonic(), fence))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
     async def _write(self, flight: _InFlight, numbered: list[Any],
-                     before: asyncio.Future[None] | None, started: float) -> None:
+                     before: asyncio.Future[None] | None, started: float,
+                     fence: Callable[[], None]) -> None:
         try:
             try:
-                failed = await self._sends.write(numbered,
-                                                 fence=lambda: _fence(self.may_commit))
+                failed = await self._sends.write(numbered, fence)
             finally:
                 flight.written.set_result(None)
             if before is not None:  # answers go out in batch order: positions only grow
                 await asyncio.wait([before])
-            await self._sends.settle(numbered, failed, fence=lambda: _fence(self.may_commit))
+            await self._sends.settle(numbered, failed, fence)
             self._observer.batch_committed(len(flight.sends), len(self._pending),
                                            time.monotonic() - started)
         except Exception as exc:
@@ -357,35 +359,36 @@ class ChatWriter:
                                          "retry with the same client_id."))
 
     async def _commit_alone(self, batch: list[WorkItem]) -> None:
+        fence = self._tenures.fence(lambda: self.may_commit())  # taken: before any await
         self.batches += 1
         started = time.monotonic()
         try:
-            await self._commit(batch)
+            await self._commit(batch, fence)
             self._observer.batch_committed(len(batch), len(self._pending),
                                            time.monotonic() - started)
         except Exception as exc:
             self._failed(batch, exc)
         self._summaries.flush_soon()
 
-    async def _commit(self, batch: list[WorkItem]) -> None:
-        _fence(self.may_commit)
+    async def _commit(self, batch: list[WorkItem], fence: Callable[[], None]) -> None:
+        fence()
         await self._summaries.recover()
         if not self._positions.loaded:
             await self._positions.load()
         sends = [i for i in batch if isinstance(i, Send)]
         if sends:
-            await self._sends.commit(sends, fence=lambda: _fence(self.may_commit))
+            await self._sends.commit(sends, fence)
         for item in batch:
             # Checked again before each: a refusal earlier in this batch stopped this
-            # writer, and a receipt's mark (and, on a store without transactions, a
-            # change's update) is not fenced by the store.
-            _fence(self.may_commit)
+            # writer, a lead since began another tenure, and a receipt's mark (and, on a
+            # store without transactions, a change's update) is not fenced by the store.
+            fence()
             if isinstance(item, Mark):
-                await self._commit_mark(item)
+                await self._commit_mark(item, fence)
             elif isinstance(item, Op):
-                await self._commit_op(item)
+                await self._commit_op(item, fence)
 
-    async def _commit_mark(self, mark: Mark) -> None:
+    async def _commit_mark(self, mark: Mark, fence: Callable[[], None]) -> None:
         try:
             field_name = mark_field(
                 mark.user_id, "read" if mark.kind is ReceiptKind.READ else "delivered")
@@ -404,6 +407,7 @@ class ChatWriter:
             if updated.modified_count == 0:
                 resolve(mark.future, None)
                 return
+            fence()  # a lead while the mark was written: its event is not this tenure's
             receipt = Receipt(self._positions.allocate(), mark.conversation_id, mark.user_id,
                               mark.kind, mark.seq, mark.audience)
             await self._fence.insert_one(
@@ -417,7 +421,7 @@ class ChatWriter:
             fail(mark.future, UnavailableError("The receipt could not be stored."))
             log.warning("receipt write failed: %s", exc)
 
-    async def _commit_op(self, op: Op) -> None:
+    async def _commit_op(self, op: Op, fence: Callable[[], None]) -> None:
         try:
             # A change reads the conversation as stored and writes parts of it (members,
             # marks, last message): its deferred summary must be in it first, or the change
@@ -431,6 +435,9 @@ class ChatWriter:
             taken: list[int] = []
 
             def next_pos() -> int:
+                # A lead while the change ran began another tenure, whose epoch its
+                # transaction would pass the fence at: raised inside it, nothing lands.
+                fence()
                 taken.append(self._positions.allocate())
                 return taken[-1]
 

@@ -1,0 +1,165 @@
+"""Work a chat writer queued, or took, under an earlier tenure, once it leads again
+(storage/mongo/tenures.py): answered `unavailable`, never committed under the later tenure,
+whatever happened meanwhile under another writer (an account deleted and erased there).
+The writer process is paused past its lease by holding its insert
+(tests/support/chat_writers.py PausedInsert): what it queued behind that insert waits in
+its queue across the takeover and the lead. Over the real MongoDB-wire store and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from nirvana.domain.chat.entities import ReceiptKind
+from nirvana.domain.errors import UnavailableError
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.work_items import Mark, Op
+from nirvana.storage.postgres.accounts import PgUserRepository
+from tests.support.chat_writers import PausedInsert, chat_on, draft, send
+from tests.support.erasure_steps import copies_of
+from tests.support.steered_messages import SteeredMessages
+
+
+@dataclass
+class PausedWriter:
+    """A writer leading at epoch 1 whose insert of a's "held" is held: what is queued after
+    it waits in the writer's queue."""
+
+    store: MongoChatStore
+    paused: PausedInsert
+    held: asyncio.Future[Any] | None = None
+    lease_valid: bool = True
+
+    async def leads_again(self) -> None:
+        """Its lease lapsed and came back to it (epoch 3, past another writer's 2); then
+        its held insert answers, refused by the store's fence (stamped 1)."""
+        self.lease_valid = False
+        await self.store.lead(lambda: True, 3)
+        self.paused.armed = False
+        self.paused.release.set()
+        assert self.held is not None
+        with pytest.raises(UnavailableError):
+            await self.held
+
+
+async def paused_writer(chats, writers) -> PausedWriter:
+    a, _, _, with_c = chats
+    paused = PausedInsert()
+    store = MongoChatStore(insert=paused)
+    writers.append(store)
+    writer = PausedWriter(store, paused)
+    await store.lead(lambda: writer.lease_valid, 1)
+    paused.armed = True
+    writer.held = store.append(draft(with_c, a, "held"))
+    await paused.reached.wait()
+    return writer
+
+
+async def test_a_send_queued_under_an_earlier_tenure_is_refused_and_its_retry_stored_once(
+        services, chats, writers):
+    a, b, with_b, with_c = chats
+    writer = await paused_writer(chats, writers)
+    queued = writer.store.append(draft(with_b, a, "queued"))
+    await writer.leads_again()
+    with pytest.raises(UnavailableError) as refused:
+        await queued
+    assert refused.value.code == "unavailable"
+    assert await copies_of("queued") == 0
+    retried = await send(writer.store, with_b, a, "queued")  # the client's retry
+    again, created = await writer.store.append(draft(with_b, a, "queued"))
+    assert not created and again.pos == retried.pos
+    assert await ChatCollections().messages.count_documents({"client_id": "queued"}) == 1
+
+
+async def test_a_deleted_accounts_send_queued_before_a_takeover_is_not_stored_after_its_erasure(
+        services, chats, writers):
+    """b's send passed the account check and was queued on the paused writer; another
+    writer leads, b is deleted and b's chat text erased there; then the lease comes back."""
+    a, b, with_b, with_c = chats
+    writer = await paused_writer(chats, writers)
+    late = writer.store.append(draft(with_b, b, "late"))
+    other = MongoChatStore()
+    writers.append(other)
+    await other.lead(lambda: True, 2)
+    await send(other, with_b, b, "secret")
+    await PgUserRepository(services.pool).delete(b, services.clock.now())
+    await chat_on(other, services).erase_sender(b)
+    await writer.leads_again()
+    with pytest.raises(UnavailableError):
+        await late
+    assert await copies_of("late") == 0
+    assert await copies_of("secret") == 0
+
+
+async def test_a_receipt_and_a_change_queued_under_an_earlier_tenure_are_refused(
+        services, chats, writers):
+    a, b, with_b, with_c = chats
+    said, _ = await services.chat.send_message(a, with_b.id, client_id="said", text="said")
+    writer = await paused_writer(chats, writers)
+    loop = asyncio.get_running_loop()
+    mark = Mark(with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids),
+                loop.create_future())
+    ran: list[int] = []
+
+    async def change(next_pos):
+        ran.append(next_pos())
+    op = Op(change, loop.create_future(), with_b.id)
+    writer.store.writer.enqueue(mark)
+    writer.store.writer.enqueue(op)
+    await writer.leads_again()
+    for future in (mark.future, op.future):
+        with pytest.raises(UnavailableError):
+            await writer.store.writer.wait(future)
+    assert not ran
+    state = await ChatCollections().states.find_one({"_id": with_b.id})
+    assert state.get("marks", {}).get(str(b), {}).get("read", 0) < said.seq, state
+
+
+async def test_a_change_running_when_the_writer_leads_again_takes_no_position(
+        services, chats, writers):
+    """The change read and planned under tenure 1, the writer led again meanwhile: it may
+    not record its event (its transaction would pass the fence at the new epoch)."""
+    store = MongoChatStore()
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    planned, resume = asyncio.Event(), asyncio.Event()
+
+    async def change(next_pos):
+        planned.set()
+        await resume.wait()
+        return next_pos()
+    op = Op(change, asyncio.get_running_loop().create_future())
+    store.writer.enqueue(op)
+    await planned.wait()
+    await store.lead(lambda: True, 3)
+    await store.head()  # a socket connects: positions are loaded again
+    resume.set()
+    with pytest.raises(UnavailableError):
+        await store.writer.wait(op.future)
+
+
+async def test_a_batch_being_numbered_when_the_writer_leads_again_is_not_written(
+        services, chats, writers):
+    """Taken under tenure 1, its conversation's seq still being read when the writer leads
+    again: written now, its documents would carry the new epoch, which the store's fence
+    lets through. It is refused before its insert."""
+    a, b, with_b, _ = chats
+    db = SteeredMessages()
+    store = MongoChatStore(db=db)
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    db.hold_seq_reads = True
+    numbered = store.append(draft(with_b, a, "numbered"))
+    await db.seq_read.wait()
+    await store.lead(lambda: True, 3)
+    await store.head()  # a socket connects: positions are loaded again
+    db.hold_seq_reads = False
+    db.seq_release.set()
+    with pytest.raises(UnavailableError):
+        await numbered
+    assert await copies_of("numbered") == 0
