@@ -9,20 +9,34 @@ PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from nirvana.domain.chat.entities import ReceiptKind
-from nirvana.domain.errors import UnavailableError
+from nirvana.domain.chat.entities import Message, ReceiptKind
+from nirvana.domain.errors import AuthenticationError, UnavailableError
+from nirvana.storage.cached_users import CachedUserRepository
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.work_items import Mark, Op
 from nirvana.storage.postgres.accounts import PgUserRepository
+from tests.support.chat_collections import SteeredCollections
 from tests.support.chat_writers import PausedInsert, chat_on, draft, send
 from tests.support.erasure_steps import copies_of
 from tests.support.steered_messages import SteeredMessages
+
+
+async def reached(event: asyncio.Event) -> None:
+    async with asyncio.timeout(5):  # a regression fails here, not at the run's timeout
+        await event.wait()
+
+
+def batch_failures(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The writer's warnings of a batch that failed other than by its fence."""
+    return [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.WARNING and "failed" in r.getMessage()]
 
 
 @dataclass
@@ -56,7 +70,7 @@ async def paused_writer(chats, writers) -> PausedWriter:
     await store.lead(lambda: writer.lease_valid, 1)
     paused.armed = True
     writer.held = store.append(draft(with_c, a, "held"))
-    await paused.reached.wait()
+    await reached(paused.reached)
     return writer
 
 
@@ -79,7 +93,8 @@ async def test_a_send_queued_under_an_earlier_tenure_is_refused_and_its_retry_st
 async def test_a_deleted_accounts_send_queued_before_a_takeover_is_not_stored_after_its_erasure(
         services, chats, writers):
     """b's send passed the account check and was queued on the paused writer; another
-    writer leads, b is deleted and b's chat text erased there; then the lease comes back."""
+    writer leads, b is deleted and b's chat text erased there; then the lease comes back.
+    b's client retries with the same client_id: checked again, refused unknown_user."""
     a, b, with_b, with_c = chats
     writer = await paused_writer(chats, writers)
     late = writer.store.append(draft(with_b, b, "late"))
@@ -94,6 +109,12 @@ async def test_a_deleted_accounts_send_queued_before_a_takeover_is_not_stored_af
         await late
     assert await copies_of("late") == 0
     assert await copies_of("secret") == 0
+    users = CachedUserRepository(PgUserRepository(services.pool))
+    with pytest.raises(AuthenticationError) as retried:
+        await chat_on(writer.store, services, users=users).send_message(
+            b, with_b.id, client_id="late", text="late")
+    assert retried.value.code == "unknown_user"
+    assert await copies_of("late") == 0
 
 
 async def test_a_receipt_and_a_change_queued_under_an_earlier_tenure_are_refused(
@@ -122,8 +143,11 @@ async def test_a_receipt_and_a_change_queued_under_an_earlier_tenure_are_refused
 
 async def test_a_change_running_when_the_writer_leads_again_takes_no_position(
         services, chats, writers):
-    """The change read and planned under tenure 1, the writer led again meanwhile: it may
-    not record its event (its transaction would pass the fence at the new epoch)."""
+    """The change planned under tenure 1 and asks for a position after the writer led
+    again: `next_pos` raises, so it records no event under the new tenure (a change that
+    writes in a transaction raises inside it, and nothing of it lands: its transaction
+    would pass the fence at the new epoch). This change writes nothing: only the raise and
+    its answer are shown."""
     store = MongoChatStore()
     writers.append(store)
     await store.lead(lambda: True, 1)
@@ -135,7 +159,7 @@ async def test_a_change_running_when_the_writer_leads_again_takes_no_position(
         return next_pos()
     op = Op(change, asyncio.get_running_loop().create_future())
     store.writer.enqueue(op)
-    await planned.wait()
+    await reached(planned)
     await store.lead(lambda: True, 3)
     await store.head()  # a socket connects: positions are loaded again
     resume.set()
@@ -143,11 +167,10 @@ async def test_a_change_running_when_the_writer_leads_again_takes_no_position(
         await store.writer.wait(op.future)
 
 
-async def test_a_batch_being_numbered_when_the_writer_leads_again_is_not_written(
-        services, chats, writers):
-    """Taken under tenure 1, its conversation's seq still being read when the writer leads
-    again: written now, its documents would carry the new epoch, which the store's fence
-    lets through. It is refused before its insert."""
+async def being_numbered(chats, writers
+                         ) -> tuple[SteeredMessages, MongoChatStore, asyncio.Future[Any]]:
+    """A writer leading at epoch 1 whose batch of a's "numbered" is reading its
+    conversation's highest seq, held."""
     a, b, with_b, _ = chats
     db = SteeredMessages()
     store = MongoChatStore(db=db)
@@ -155,11 +178,106 @@ async def test_a_batch_being_numbered_when_the_writer_leads_again_is_not_written
     await store.lead(lambda: True, 1)
     db.hold_seq_reads = True
     numbered = store.append(draft(with_b, a, "numbered"))
-    await db.seq_read.wait()
+    await reached(db.seq_read)
+    return db, store, numbered
+
+
+@pytest.mark.parametrize("connects", [True, False], ids=["positions-loaded", "no-socket"])
+async def test_a_batch_being_numbered_when_the_writer_leads_again_is_not_written(
+        services, chats, writers, caplog, connects):
+    """Taken under tenure 1, its conversation's seq still being read when the writer leads
+    again: written now, its documents would carry the new epoch, which the store's fence
+    lets through. It is refused before it is numbered, as a fenced batch (no warning of a
+    failed batch), whether or not a socket loaded the positions again meanwhile."""
+    db, store, numbered = await being_numbered(chats, writers)
     await store.lead(lambda: True, 3)
-    await store.head()  # a socket connects: positions are loaded again
+    if connects:
+        await store.head()  # a socket connects: positions are loaded again
     db.hold_seq_reads = False
     db.seq_release.set()
     with pytest.raises(UnavailableError):
         await numbered
     assert await copies_of("numbered") == 0
+    assert batch_failures(caplog) == []
+
+
+async def test_a_batch_numbered_while_a_lead_raises_the_fence_is_not_written(
+        services, chats, writers):
+    """The fence stamps the new epoch before the lead begins the new tenure: a batch of the
+    earlier tenure numbered in between would pass it. The lead stops the earlier tenure's
+    commits first (here may_commit stays true, as the role's `follow` is not called)."""
+    db, store, numbered = await being_numbered(chats, writers)
+    db.hold_barrier = True
+    leading = asyncio.ensure_future(store.lead(lambda: True, 3))
+    try:
+        await reached(db.barrier)  # the fence stamps epoch 3; tenure 2 not begun
+        db.hold_seq_reads = False
+        db.seq_release.set()
+        with pytest.raises(UnavailableError):
+            await numbered
+    finally:
+        db.hold_barrier = False
+        db.barrier_release.set()
+        await leading
+    assert await copies_of("numbered") == 0
+
+
+async def test_a_batch_stored_before_a_re_lead_and_settled_after_is_not_answered(
+        services, chats, writers):
+    """Two batches in flight: a's to c is held in its insert; b's "mine" is stored and waits
+    for it to be answered first. The writer is paused past its lease; another leads, b is
+    deleted and erased there (tombstoning "mine"); the lease comes back, then a's insert
+    answers (fenced). "mine", stored under the earlier tenure, is not acked, delivered or
+    summarised under the later: its summary would write the erased text back."""
+    a, b, with_b, with_c = chats
+    paused = PausedInsert()
+    store = MongoChatStore(insert=paused, max_inflight=2)
+    writers.append(store)
+    lease_valid = True
+    await store.lead(lambda: lease_valid, 1)
+    paused.armed, paused.only = True, with_c.id
+    held = store.append(draft(with_c, a, "held"))
+    await reached(paused.reached)
+    delivered: list[Message] = []
+    mine = store.append(draft(with_b, b, "mine"), on_stored=delivered.append)
+    await reached(paused.passed)  # stored; answered only after "held"
+    lease_valid = False
+    other = MongoChatStore()
+    writers.append(other)
+    await other.lead(lambda: True, 2)
+    await PgUserRepository(services.pool).delete(b, services.clock.now())
+    await chat_on(other, services).erase_sender(b)
+    await store.lead(lambda: True, 3)
+    paused.release.set()
+    for refused in (held, mine):
+        with pytest.raises(UnavailableError):
+            await refused
+    await store.summaries.flush()
+    assert delivered == []
+    assert await copies_of("mine") == 0
+
+
+async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
+        services, chats, writers, caplog):
+    """The mark's `$max` landed under tenure 1 (the store does not fence it) and its answer
+    came after the writer led again: its event would take a position of the new tenure.
+    Refused instead, as fenced (no warning of a failed write); the mark stays raised."""
+    a, b, with_b, _ = chats
+    said, _ = await services.chat.send_message(a, with_b.id, client_id="said", text="said")
+    db = SteeredCollections()
+    store = MongoChatStore(db=db)
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    db.hold_marks = True
+    receipt = asyncio.ensure_future(store.record_receipt(
+        with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids)))
+    await reached(db.mark_landed)
+    await store.lead(lambda: True, 3)
+    await store.head()  # a socket connects: positions are loaded again
+    db.mark_release.set()
+    with pytest.raises(UnavailableError):
+        await receipt
+    events = ChatCollections().events
+    assert await events.count_documents(
+        {"type": "receipt", "conversation_id": with_b.id, "user_id": b}) == 0
+    assert batch_failures(caplog) == []

@@ -1,6 +1,6 @@
-"""The chat store's collections with a read or a summary write held, or a summary write
-failed, at a test's word: passed to MongoChatStore as its `db`, as production passes the
-plain ones. And a clock the summary flush reads, moved by hand."""
+"""The chat store's collections with a read, a summary write or a receipt's mark held, or a
+summary write failed, at a test's word: passed to MongoChatStore as its `db`, as production
+passes the plain ones. And a clock the summary flush reads, moved by hand."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ class SteeredCollections(ChatCollections):
         self.hold_state_writes = False
         self.write_started = asyncio.Event()
         self.write_release = asyncio.Event()
+        # While set: a receipt's mark write (an update by `$max`) is answered only once
+        # `mark_release` is set, after it landed (`mark_landed`).
+        self.hold_marks = False
+        self.mark_landed = asyncio.Event()
+        self.mark_release = asyncio.Event()
 
     @property
     def conversations(self) -> Any:
@@ -68,6 +73,14 @@ class _States(Delegating[SteeredCollections]):
             self._steer.write_started.set()
             await self._steer.write_release.wait()
         return await self._inner.bulk_write(*args, **kwargs)
+
+    async def update_one(self, query: dict[str, Any], update: dict[str, Any], *args: Any,
+                         **kwargs: Any) -> Any:
+        result = await self._inner.update_one(query, update, *args, **kwargs)
+        if self._steer.hold_marks and "$max" in update:
+            self._steer.mark_landed.set()
+            await self._steer.mark_release.wait()
+        return result
 
 
 class _After:

@@ -38,19 +38,26 @@ async def lift_fence(db: Any) -> None:
 
 class PausedInsert:
     """The real insert; once `armed`, held (after the writer's own lease check, which runs
-    before it) until `release` is set."""
+    before it) until `release` is set: every insert, or with `only` set, those of that
+    conversation's messages; another's sets `passed` once it is answered."""
 
     def __init__(self) -> None:
         self._insert = insert_messages(ChatCollections())
         self.armed = False
+        self.only: str | None = None
         self.reached = asyncio.Event()
         self.release = asyncio.Event()
+        self.passed = asyncio.Event()
 
     async def __call__(self, docs: list[dict[str, Any]]) -> None:
-        if self.armed:
+        held = self.armed and (self.only is None
+                               or any(d["conversation_id"] == self.only for d in docs))
+        if held:
             self.reached.set()
             await self.release.wait()
         await self._insert(docs)
+        if self.armed and not held:
+            self.passed.set()
 
 
 def draft(conversation: Conversation, sender: int, client_id: str) -> MessageDraft:

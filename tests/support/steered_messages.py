@@ -2,7 +2,8 @@
 MongoChatStore as its `db`: a take-back's delete that fails with no answer (kept, to be run
 late), a read of messages by `_id` or a delete that the store answers with an error (run
 not at all), a read by `_id` that fails with an error not the store's, and a read of a
-conversation's highest seq that gets no answer, or is held (a batch caught being numbered)."""
+conversation's highest seq that gets no answer, or is held (a batch caught being numbered),
+and a lead's barrier delete that is held (a lead caught after it raised the fence)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,11 @@ class SteeredMessages(ChatCollections):
         self.hold_seq_reads = False
         self.seq_read = asyncio.Event()
         self.seq_release = asyncio.Event()
+        # While set: a lead's barrier delete (fence.py `raise_to`, once the fence stamps
+        # the new epoch) waits for `barrier_release`, once it has started (`barrier`).
+        self.hold_barrier = False
+        self.barrier = asyncio.Event()
+        self.barrier_release = asyncio.Event()
 
     async def run_late(self) -> None:
         """The store gets to the deletes it gave no answer to now."""
@@ -91,3 +97,10 @@ class _Messages(Delegating[SteeredMessages]):
             self._steer.unanswered_deletes.append(query)
             raise AutoReconnect("the store went away (test)")
         return await self._inner.delete_many(query, *args, **kwargs)
+
+    async def delete_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        # The writer deletes messages with delete_many: a delete_one is a lead's barrier.
+        if self._steer.hold_barrier:
+            self._steer.barrier.set()
+            await self._steer.barrier_release.wait()
+        return await self._inner.delete_one(query, *args, **kwargs)

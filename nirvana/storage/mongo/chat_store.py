@@ -232,7 +232,10 @@ class MongoChatStore:
         """This process runs the writer from now, while `may_commit()`, as the holder of
         the lease's `epoch`: the store refuses older epochs' inserts first (fence.py), then
         seqs, positions and summaries are loaded from it again, as at a start, since
-        another process wrote before."""
+        another process wrote before. The earlier tenure's commits stop first: once the
+        fence stamps `epoch`, a batch it took would pass it, before `writer.lead` begins the
+        new tenure (the role follows before it leads, but this does not count on it)."""
+        self.writer.may_commit = lambda: False
         await self.fence.raise_to(self._db, epoch)
         self._leader_head = None
         self.writer.lead(may_commit)

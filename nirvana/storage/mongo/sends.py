@@ -151,11 +151,11 @@ class SendCommitter:
         since = self._asking_since
         return 0.0 if since is None else time.monotonic() - since
 
-    async def commit(self, sends: list[Send], fence: Callable[[], None] = lambda: None
-                     ) -> None:
+    async def commit(self, sends: list[Send], fence: Callable[[], None] = lambda: None,
+                     tenure: Callable[[], None] = lambda: None) -> None:
         """Store the batch's messages and answer each send (and its duplicates)."""
         written = await self.prepare(sends, fence)
-        await self.settle(written, await self.write(written, fence), fence)
+        await self.settle(written, await self.write(written, fence), fence, tenure)
 
     async def prepare(self, sends: list[Send], fence: Callable[[], None] = lambda: None
                       ) -> list[tuple[Send, Message]]:
@@ -175,10 +175,13 @@ class SendCommitter:
             # after a later message took a lower seq at a higher position, and seq order
             # would no longer be position order (resume reads by seq); stored, its `_id`
             # refuses the copy.
-            await self._until_answered(lambda: self._load_last_seqs(conversation_ids),
-                                       fence, until_done=True)
+            await self._until_answered(
+                lambda: self._load_last_seqs(conversation_ids, fence), fence, until_done=True)
         else:
-            await self._load_last_seqs(conversation_ids)
+            await self._load_last_seqs(conversation_ids, fence)
+        # Past every await of the batch's before it is numbered: a seq or position read
+        # that spanned a lead is the earlier tenure's (tenures.py).
+        fence()
         written: list[tuple[Send, Message]] = []
         for s in primary.values():
             d = s.draft
@@ -265,14 +268,19 @@ class SendCommitter:
 
     async def settle(self, written: list[tuple[Send, Message]],
                      failed: dict[int, dict[str, Any]],
-                     fence: Callable[[], None] = lambda: None) -> None:
+                     fence: Callable[[], None] = lambda: None,
+                     tenure: Callable[[], None] = lambda: None) -> None:
         """After the batch's insert, and after every batch prepared before it is settled:
         sort out failures, move the head, answer each send (and its duplicates), in order,
         `ANSWER_CHUNK` at a time with a turn of the event loop between: the caller must not
         let anything else answer or deliver meanwhile (the writer settles one batch at a
-        time, in batch order)."""
+        time, in batch order). `tenure` raises once the writer led again since the batch
+        was taken (tenures.py `TenureFence.tenure`): checked before anything is answered,
+        delivered or summarised, and again after each await."""
+        tenure()
         if failed:
             written = await self._sort_out(written, failed, fence)
+            tenure()
         if written:  # the positions of the refused are skipped (positions.py)
             self._positions.stored(max(m.pos for _, m in written))
         # The batch's deliveries are one pass: a socket gets all its frames of the batch in
@@ -285,6 +293,7 @@ class SendCommitter:
                     # Each answer delivered its message already (`on_stored`); the pause
                     # lets the loop serve other sockets and timers between chunks.
                     await asyncio.sleep(0)
+                    tenure()
                 for s, m in written[start:start + ANSWER_CHUNK]:
                     self._withdrawn.pop(m.id, None)
                     self._summaries.add(m)
@@ -420,7 +429,8 @@ class SendCommitter:
             return {e["index"]: e for e in errors}
         return {}
 
-    async def _load_last_seqs(self, conversation_ids: set[str]) -> None:
+    async def _load_last_seqs(self, conversation_ids: set[str],
+                              fence: Callable[[], None]) -> None:
         """The highest stored seq of each conversation not known yet. The summary's
         last_seq is a lower bound (it may lag the messages); from it, the (conversation_id,
         seq) index finds the rest in one short range instead of a scan of the history."""
@@ -447,4 +457,5 @@ class SendCommitter:
             for seq in seqs:
                 if isinstance(seq, BaseException):
                     raise seq
+            fence()  # read before a lead: not this tenure's to number from
             self._last_seq.update(zip(group, seqs))

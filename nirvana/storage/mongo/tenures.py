@@ -34,23 +34,55 @@ class Tenures:
         """The items queued under this tenure; the others are refused."""
         if all(i.tenure == self.now for i in items):
             return items
-        earlier = UnavailableError("The chat writer changed; retry with the same client_id.")
+        earlier = UnavailableError("The chat writer changed; retry (a send with the same "
+                                   "client_id).")
         for item in items:
             if item.tenure != self.now:
                 item.refuse(earlier)
         return [i for i in items if i.tenure == self.now]
 
-    def fence(self, may_commit: Callable[[], bool]) -> Callable[[], None]:
-        """For work taken now: raises FencedOutError (before anything is sent: nothing in
-        doubt) once `may_commit()` is false, or another tenure began. The store's epoch
-        fence is not enough for a batch of sends: it is numbered when taken, but stamped
-        with the epoch when its insert starts, which may be after a lead (with seqs and
-        positions from before another writer's). Once sent, it carries the old epoch,
-        which the store refuses after the lead raised its fence, and this check ends its
-        asking again (sends.py `_until_answered`)."""
-        taken = self.now
+    def fence(self, may_commit: Callable[[], bool]) -> TenureFence:
+        """The fence of work taken now (a batch, an alone-window)."""
+        return TenureFence(self, may_commit)
 
-        def fence() -> None:
-            if taken != self.now or not may_commit():
-                raise FencedOutError()
-        return fence
+
+class TenureFence:
+    """Raises FencedOutError once `may_commit()` is false, or another tenure began than the
+    one the work was taken in. The store's epoch fence is not enough for a batch of sends:
+    it is numbered when taken, but stamped with the epoch when its insert starts, which may
+    be after a lead (with seqs and positions from before another writer's). Once sent, it
+    carries the old epoch, which the store refuses after the lead raised its fence, and
+    this check ends its asking again (sends.py `_until_answered`).
+
+    What is in doubt when it raises depends on where it is called:
+    - before a request (sends.py `prepare`, `_until_answered`, writer.py `_commit`):
+      nothing, the request is not sent;
+    - in `_commit_mark`, after the mark's `$max` (which the store does not fence): the
+      mark is raised, its event is not written; the client's retry of the receipt finds
+      the mark raised, and resolves with no event (others see the mark on their next read);
+    - in a change's `next_pos`: inside the fenced transaction nothing lands; on a store
+      without transactions (fence.py `OneCommit` falls back to plain writes) the writes
+      before it have landed, with no event, and a retried change may plan nothing (a
+      delete for everyone already applied emits no event).
+    `tenure()` alone (sends.py `settle`) is checked once a batch's insert is answered: a
+    writer merely deposed may still answer what it stored, but not one that led again.
+    """
+
+    def __init__(self, tenures: Tenures, may_commit: Callable[[], bool]) -> None:
+        self._tenures = tenures
+        self._taken = tenures.now  # taken before any await of the work's
+        self._may_commit = may_commit
+
+    def __call__(self) -> None:
+        self.tenure()
+        if not self._may_commit():
+            raise FencedOutError()
+
+    def tenure(self) -> None:
+        """Raises once the writer led again since the work was taken: its messages,
+        stored under the earlier tenure, are answered `unavailable` (a retry finds them
+        stored, or refused if the sender was deleted meanwhile), never acked, delivered or
+        summarised under the later one, whose summaries may hold another writer's erasure
+        (the new tenure's `recover` summarises them from the store)."""
+        if self._taken != self._tenures.now:
+            raise FencedOutError()

@@ -44,7 +44,7 @@ from .positions import StreamPositions
 from .refused import RefusedSenders
 from .sends import ASK_PAUSES, DeliveryPass, InsertMessages, SendCommitter
 from .summaries import Summaries
-from .tenures import Tenures
+from .tenures import TenureFence, Tenures
 from .work_items import Mark, Op, Send, WorkItem, consume, fail, resolve
 
 log = logging.getLogger("nirvana.chat.store")
@@ -291,7 +291,7 @@ class ChatWriter:
 
     async def _write(self, flight: _InFlight, numbered: list[Any],
                      before: asyncio.Future[None] | None, started: float,
-                     fence: Callable[[], None]) -> None:
+                     fence: TenureFence) -> None:
         try:
             try:
                 failed = await self._sends.write(numbered, fence)
@@ -299,7 +299,9 @@ class ChatWriter:
                 flight.written.set_result(None)
             if before is not None:  # answers go out in batch order: positions only grow
                 await asyncio.wait([before])
-            await self._sends.settle(numbered, failed, fence)
+            # Stored under the tenure it was taken in, maybe settled after a lead (a batch
+            # before it was asked meanwhile): never answered under the later (settle).
+            await self._sends.settle(numbered, failed, fence, fence.tenure)
             self._observer.batch_committed(len(flight.sends), len(self._pending),
                                            time.monotonic() - started)
         except Exception as exc:
@@ -370,14 +372,14 @@ class ChatWriter:
             self._failed(batch, exc)
         self._summaries.flush_soon()
 
-    async def _commit(self, batch: list[WorkItem], fence: Callable[[], None]) -> None:
+    async def _commit(self, batch: list[WorkItem], fence: TenureFence) -> None:
         fence()
         await self._summaries.recover()
         if not self._positions.loaded:
             await self._positions.load()
         sends = [i for i in batch if isinstance(i, Send)]
         if sends:
-            await self._sends.commit(sends, fence)
+            await self._sends.commit(sends, fence, fence.tenure)
         for item in batch:
             # Checked again before each: a refusal earlier in this batch stopped this
             # writer, a lead since began another tenure, and a receipt's mark (and, on a
@@ -407,7 +409,9 @@ class ChatWriter:
             if updated.modified_count == 0:
                 resolve(mark.future, None)
                 return
-            fence()  # a lead while the mark was written: its event is not this tenure's
+            # A lead while the mark was written: its event is not this tenure's. The mark
+            # stays raised: the retry resolves with no event (tenures.py).
+            fence()
             receipt = Receipt(self._positions.allocate(), mark.conversation_id, mark.user_id,
                               mark.kind, mark.seq, mark.audience)
             await self._fence.insert_one(
@@ -436,7 +440,8 @@ class ChatWriter:
 
             def next_pos() -> int:
                 # A lead while the change ran began another tenure, whose epoch its
-                # transaction would pass the fence at: raised inside it, nothing lands.
+                # transaction would pass the fence at: raised inside it, nothing lands
+                # (without transactions, what it wrote before stays: tenures.py).
                 fence()
                 taken.append(self._positions.allocate())
                 return taken[-1]
