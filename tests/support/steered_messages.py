@@ -3,7 +3,8 @@ MongoChatStore as its `db`: a take-back's delete that fails with no answer (kept
 late), a read of messages by `_id` or a delete that the store answers with an error (run
 not at all), a read by `_id` that fails with an error not the store's, and a read of a
 conversation's highest seq that gets no answer, or is held (a batch caught being numbered),
-and a lead's barrier delete that is held (a lead caught after it raised the fence)."""
+a read by `_id` whose answer is held (a retry's look-up caught across a lead), and a lead's
+barrier delete that is held (a lead caught after it raised the fence)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,11 @@ class SteeredMessages(ChatCollections):
         self.hold_seq_reads = False
         self.seq_read = asyncio.Event()
         self.seq_release = asyncio.Event()
+        # While set: a read of messages by a list of `_id`s is run, and its answer held
+        # until `id_release` is set (`id_read`: it was run).
+        self.hold_id_reads = False
+        self.id_read = asyncio.Event()
+        self.id_release = asyncio.Event()
         # While set: a lead's barrier delete (fence.py `raise_to`, once the fence stamps
         # the new epoch) waits for `barrier_release`, once it has started (`barrier`).
         self.hold_barrier = False
@@ -79,7 +85,16 @@ class _Messages(Delegating[SteeredMessages]):
             return _failing_cursor(_refused())
         if by_ids and self._steer.break_reads():
             return _failing_cursor(ValueError("'???' is not a valid MessageKind (test)"))
+        if by_ids and self._steer.hold_id_reads:
+            return self._held(self._inner.find(query, *args, **kwargs))
         return self._inner.find(query, *args, **kwargs)
+
+    async def _held(self, cursor: Any) -> AsyncIterator[dict[str, Any]]:
+        found = [d async for d in cursor]
+        self._steer.id_read.set()
+        await self._steer.id_release.wait()
+        for d in found:
+            yield d
 
     async def find_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         by_seq = isinstance(query.get("seq"), dict) and "$gte" in query["seq"]

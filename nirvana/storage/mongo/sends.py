@@ -279,7 +279,7 @@ class SendCommitter:
         delivered or summarised, and again after each await."""
         tenure()
         if failed:
-            written = await self._sort_out(written, failed, fence)
+            written = await self._sort_out(written, failed, fence, tenure)
             tenure()
         if written:  # the positions of the refused are skipped (positions.py)
             self._positions.stored(max(m.pos for _, m in written))
@@ -302,7 +302,8 @@ class SendCommitter:
                         dup.answer(m, False)
 
     async def _sort_out(self, written: list[tuple[Send, Message]],
-                        failed: dict[int, dict[str, Any]], fence: Callable[[], None]
+                        failed: dict[int, dict[str, Any]], fence: Callable[[], None],
+                        tenure: Callable[[], None] = lambda: None
                         ) -> list[tuple[Send, Message]]:
         """After an insert with failures: answer each failed send, and return the writes
         that stand (each answered as stored now). A duplicate `_id` is one of three:
@@ -326,6 +327,9 @@ class SendCommitter:
         stored = await self._until_answered(lambda: self._stored_already(
             (written[i][0].draft.sender_id, written[i][0].draft.client_id)
             for i in conflicts), fence, until_done=True)
+        # `fence` is checked only before each ask: a read answered after a lead is the
+        # earlier tenure's, whose withdrawals and answers are not the later one's (settle).
+        tenure()
 
         def found(i: int) -> Message | None:
             s = written[i][0]
@@ -367,6 +371,7 @@ class SendCommitter:
             if taking_back:
                 await self._until_answered(lambda: self._take_back(taking_back), fence,
                                            until_done=True)
+                tenure()
         for cid in retried_in:
             self._last_seq.pop(cid, None)
         if seq_taken:
