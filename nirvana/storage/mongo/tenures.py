@@ -55,17 +55,22 @@ class TenureFence:
     this check ends its asking again (sends.py `_until_answered`).
 
     What is in doubt when it raises depends on where it is called:
-    - before a request (sends.py `prepare`, `_until_answered`, writer.py `_commit`):
-      nothing, the request is not sent;
-    - in `_commit_mark`, after the mark's `$max` (which the store does not fence): the
-      mark is raised, its event is not written; the client's retry of the receipt finds
-      the mark raised, and resolves with no event (others see the mark on their next read);
-    - in a change's `next_pos`: inside the fenced transaction nothing lands; on a store
-      without transactions (fence.py `OneCommit` falls back to plain writes) the writes
-      before it have landed, with no event, and a retried change may plan nothing (a
-      delete for everyone already applied emits no event).
-    `tenure()` alone (sends.py `settle`) is checked once a batch's insert is answered: a
-    writer merely deposed may still answer what it stored, but not one that led again.
+    - the whole check, before a request (sends.py `prepare`, `_until_answered`, writer.py
+      `_commit`): nothing, the request is not sent;
+    - `tenure()` alone, in `_commit_mark` after the mark's `$max` (which the store does not
+      fence): the mark is raised, its event is not written; the client's retry of the
+      receipt finds the mark raised, and resolves with no event (others see the mark on
+      their next read);
+    - `tenure()` alone, in a change's `next_pos`: inside the fenced transaction nothing
+      lands; on a store without transactions (fence.py `OneCommit` falls back to plain
+      writes) the writes before it have landed, with no event, and a retried change may
+      plan nothing (a delete for everyone already applied emits no event).
+    Past a write already sent, only the tenure is checked: a lease that merely lapsed
+    leaves the rest to the store's epoch fence, which refuses the event only once another
+    instance raised it, so the mark or change keeps its event if nobody took over.
+    `tenure()` alone (sends.py `settle`, `_sort_out`) is checked once a batch's insert is
+    answered and after each await since: a writer merely deposed may still answer what it
+    stored, but not one that led again.
     """
 
     def __init__(self, tenures: Tenures, may_commit: Callable[[], bool]) -> None:

@@ -385,12 +385,14 @@ class ChatWriter:
             # writer, a lead since began another tenure, and a receipt's mark (and, on a
             # store without transactions, a change's update) is not fenced by the store.
             fence()
+            # Past a write the store does not fence, only a lead refuses the rest: a lapsed
+            # lease alone leaves the store's epoch fence to refuse it (tenures.py).
             if isinstance(item, Mark):
-                await self._commit_mark(item, fence)
+                await self._commit_mark(item, fence.tenure)
             elif isinstance(item, Op):
-                await self._commit_op(item, fence)
+                await self._commit_op(item, fence.tenure)
 
-    async def _commit_mark(self, mark: Mark, fence: Callable[[], None]) -> None:
+    async def _commit_mark(self, mark: Mark, tenure: Callable[[], None]) -> None:
         try:
             field_name = mark_field(
                 mark.user_id, "read" if mark.kind is ReceiptKind.READ else "delivered")
@@ -411,7 +413,7 @@ class ChatWriter:
                 return
             # A lead while the mark was written: its event is not this tenure's. The mark
             # stays raised: the retry resolves with no event (tenures.py).
-            fence()
+            tenure()
             receipt = Receipt(self._positions.allocate(), mark.conversation_id, mark.user_id,
                               mark.kind, mark.seq, mark.audience)
             await self._fence.insert_one(
@@ -425,7 +427,7 @@ class ChatWriter:
             fail(mark.future, UnavailableError("The receipt could not be stored."))
             log.warning("receipt write failed: %s", exc)
 
-    async def _commit_op(self, op: Op, fence: Callable[[], None]) -> None:
+    async def _commit_op(self, op: Op, tenure: Callable[[], None]) -> None:
         try:
             # A change reads the conversation as stored and writes parts of it (members,
             # marks, last message): its deferred summary must be in it first, or the change
@@ -442,7 +444,7 @@ class ChatWriter:
                 # A lead while the change ran began another tenure, whose epoch its
                 # transaction would pass the fence at: raised inside it, nothing lands
                 # (without transactions, what it wrote before stays: tenures.py).
-                fence()
+                tenure()
                 taken.append(self._positions.allocate())
                 return taken[-1]
 
