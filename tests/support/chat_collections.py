@@ -1,6 +1,7 @@
-"""The chat store's collections with a read, a summary write or a receipt's mark held, or a
-summary write failed, at a test's word: passed to MongoChatStore as its `db`, as production
-passes the plain ones. And a clock the summary flush reads, moved by hand."""
+"""The chat store's collections with a read, a summary write, a receipt's mark or the
+newest event's position held, or a summary write failed, at a test's word: passed to
+MongoChatStore as its `db`, as production passes the plain ones. And a clock the summary
+flush reads, moved by hand."""
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ class SteeredCollections(ChatCollections):
         self.hold_marks = False
         self.mark_landed = asyncio.Event()
         self.mark_release = asyncio.Event()
+        # While set: a read of the newest event's position (positions.py `load`) is run,
+        # and its answer held until `pos_release` is set (`pos_read`: it was run).
+        self.hold_pos_reads = False
+        self.pos_read = asyncio.Event()
+        self.pos_release = asyncio.Event()
 
     @property
     def conversations(self) -> Any:
@@ -49,6 +55,10 @@ class SteeredCollections(ChatCollections):
     @property
     def states(self) -> Any:
         return _States(super().states, self)
+
+    @property
+    def events(self) -> Any:
+        return _Events(super().events, self)
 
 
 class _Conversations(Delegating[SteeredCollections]):
@@ -81,6 +91,15 @@ class _States(Delegating[SteeredCollections]):
             self._steer.mark_landed.set()
             await self._steer.mark_release.wait()
         return result
+
+
+class _Events(Delegating[SteeredCollections]):
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        found = await self._inner.find_one(*args, **kwargs)
+        if self._steer.hold_pos_reads and "sort" in kwargs:
+            self._steer.pos_read.set()
+            await self._steer.pos_release.wait()
+        return found
 
 
 class _After:

@@ -31,6 +31,8 @@ class StreamPositions:
         self._last: int | None = None  # the last position allocated; None until loaded
         self._committed = 0  # the head: see the module docstring
         self._loading: asyncio.Task[None] | None = None
+        # Bumped by `forget`: a load whose reads began before it loads again (`load`).
+        self._generation = 0
 
     @property
     def loaded(self) -> bool:
@@ -61,9 +63,22 @@ class StreamPositions:
     def forget(self) -> None:
         """Load again before the next allocation: another process may have written since
         (this one becomes the writer after another, nirvana/chat_writer_role.py)."""
+        self._generation += 1
         self._last = None
 
     async def load(self) -> None:
+        """Read the newest position stored. Reads that began before a `forget` may miss
+        what another writer stored meanwhile: recorded, their top would be allocated again
+        (and served as the head by a reader awaiting this load), so they are read again."""
+        while True:
+            generation = self._generation
+            top = await self._read_top()
+            if generation == self._generation:
+                break
+        self._last = max(self._last or 0, top)
+        self._committed = max(self._committed, top)
+
+    async def _read_top(self) -> int:
         # The newest position is at or past the summary checkpoint (a position a summary
         # was written for is stored): starting the (pos) index there reads a few entries,
         # where an unbounded sort reads the whole stream on the embedded store.
@@ -78,5 +93,4 @@ class StreamPositions:
                 d = await coll.find_one({}, sort=[("pos", DESCENDING)], projection={"pos": 1})
             if d:
                 top = max(top, d["pos"])
-        self._last = max(self._last or 0, top)
-        self._committed = max(self._committed, top)
+        return top
