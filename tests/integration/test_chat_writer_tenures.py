@@ -28,6 +28,14 @@ from tests.support.erasure_steps import copies_of
 from tests.support.steered_messages import SteeredMessages
 
 
+async def leading(writers: list[MongoChatStore], db: ChatCollections) -> MongoChatStore:
+    """A writer over `db` leading at epoch 1."""
+    store = MongoChatStore(db=db)
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    return store
+
+
 async def reached(event: asyncio.Event) -> None:
     async with asyncio.timeout(5):  # a regression fails here, not at the run's timeout
         await event.wait()
@@ -173,9 +181,7 @@ async def being_numbered(chats, writers
     conversation's highest seq, held."""
     a, b, with_b, _ = chats
     db = SteeredMessages()
-    store = MongoChatStore(db=db)
-    writers.append(store)
-    await store.lead(lambda: True, 1)
+    store = await leading(writers, db)
     db.hold_seq_reads = True
     numbered = store.append(draft(with_b, a, "numbered"))
     await reached(db.seq_read)
@@ -265,9 +271,7 @@ async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
     a, b, with_b, _ = chats
     said, _ = await services.chat.send_message(a, with_b.id, client_id="said", text="said")
     db = SteeredCollections()
-    store = MongoChatStore(db=db)
-    writers.append(store)
-    await store.lead(lambda: True, 1)
+    store = await leading(writers, db)
     db.hold_marks = True
     receipt = asyncio.ensure_future(store.record_receipt(
         with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids)))
@@ -281,3 +285,83 @@ async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
     assert await events.count_documents(
         {"type": "receipt", "conversation_id": with_b.id, "user_id": b}) == 0
     assert batch_failures(caplog) == []
+
+
+@pytest.mark.parametrize("with_other", [False, True], ids=["retry-alone", "one-to-take-back"])
+async def test_a_retrys_look_up_answered_after_a_re_lead_is_not_acted_on(
+        services, chats, writers, with_other):
+    """A retry of a's stored "kept" fails its insert on the `_id`; the look-up of the stored
+    message is answered only after the writer led again. What it found is the earlier
+    tenure's: the retry is refused, not answered as a duplicate under the later tenure.
+    With "other" in the same batch (stored, to be taken back as its conversation's run has
+    a gap), the later tenure does not record it as withdrawn: its retry then finds it
+    stored where it is, not taken back and numbered again."""
+    a, b, with_b, _ = chats
+    db = SteeredMessages()
+    store = await leading(writers, db)
+    await send(store, with_b, a, "kept")
+    db.hold_id_reads = True
+    retry = store.append(draft(with_b, a, "kept"))
+    other = store.append(draft(with_b, a, "other")) if with_other else None
+    await reached(db.id_read)
+    await store.lead(lambda: True, 3)
+    db.hold_id_reads = False
+    db.id_release.set()
+    with pytest.raises(UnavailableError):
+        await retry
+    if other is None:
+        return
+    with pytest.raises(UnavailableError):
+        await other
+    stored = await ChatCollections().messages.find_one({"client_id": "other"})
+    again, created = await store.append(draft(with_b, a, "other"))
+    assert not created and (again.seq, again.pos) == (stored["seq"], stored["pos"])
+
+
+async def test_a_receipts_mark_written_as_the_lease_lapses_keeps_its_event(
+        services, chats, writers):
+    """The mark's `$max` landed and its lease lapsed before the answer, but nobody led
+    since: only a lead refuses its event past the unfenced mark, and the store's fence,
+    still at this writer's epoch, takes it."""
+    a, b, with_b, _ = chats
+    said, _ = await services.chat.send_message(a, with_b.id, client_id="said", text="said")
+    db = SteeredCollections()
+    store = MongoChatStore(db=db)
+    writers.append(store)
+    lease_valid = True
+    await store.lead(lambda: lease_valid, 1)
+    db.hold_marks = True
+    receipt = asyncio.ensure_future(store.record_receipt(
+        with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids)))
+    await reached(db.mark_landed)
+    lease_valid = False
+    db.mark_release.set()
+    assert (await receipt) is not None
+    events = ChatCollections().events
+    assert await events.count_documents(
+        {"type": "receipt", "conversation_id": with_b.id, "user_id": b}) == 1
+
+
+async def test_a_positions_load_that_spans_a_re_lead_is_read_again(services, chats, writers):
+    """A socket's load of the positions reads the store before another writer stores
+    "theirs", and is answered after this writer led again (which forgets the positions).
+    Recorded, its top would be served as the head to a socket connecting after the lead,
+    and allocated again to this writer's next message."""
+    a, b, with_b, _ = chats
+    db = SteeredCollections()
+    store = await leading(writers, db)
+    db.hold_pos_reads = True
+    before = asyncio.ensure_future(store.head())
+    await reached(db.pos_read)
+    other = MongoChatStore()
+    writers.append(other)
+    await other.lead(lambda: True, 2)
+    theirs = await send(other, with_b, b, "theirs")
+    await store.lead(lambda: True, 3)
+    after = asyncio.ensure_future(store.head())
+    db.hold_pos_reads = False
+    db.pos_release.set()
+    await before
+    assert await after >= theirs.pos
+    mine = await send(store, with_b, a, "mine")
+    assert mine.pos > theirs.pos
