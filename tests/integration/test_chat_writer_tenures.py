@@ -20,17 +20,20 @@ from nirvana.domain.errors import AuthenticationError, UnavailableError
 from nirvana.storage.cached_users import CachedUserRepository
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.fence import WriterFence
 from nirvana.storage.mongo.work_items import Mark, Op
 from nirvana.storage.postgres.accounts import PgUserRepository
 from tests.support.chat_collections import SteeredCollections
-from tests.support.chat_writers import PausedInsert, chat_on, draft, send
+from tests.support.chat_writers import (PausedInsert, chat_on, draft,
+                                        fence_without_transactions, send)
 from tests.support.erasure_steps import copies_of
 from tests.support.steered_messages import SteeredMessages
 
 
-async def leading(writers: list[MongoChatStore], db: ChatCollections) -> MongoChatStore:
-    """A writer over `db` leading at epoch 1."""
-    store = MongoChatStore(db=db)
+async def leading(writers: list[MongoChatStore], db: ChatCollections,
+                  fence: WriterFence | None = None) -> MongoChatStore:
+    """A writer over `db` (and `fence`) leading at epoch 1."""
+    store = MongoChatStore(db=db, fence=fence)
     writers.append(store)
     await store.lead(lambda: True, 1)
     return store
@@ -78,7 +81,11 @@ async def paused_writer(chats, writers) -> PausedWriter:
     await store.lead(lambda: writer.lease_valid, 1)
     paused.armed = True
     writer.held = store.append(draft(with_c, a, "held"))
-    await reached(paused.reached)
+    try:
+        await reached(paused.reached)
+    except BaseException:
+        paused.release.set()
+        raise
     return writer
 
 
@@ -87,7 +94,10 @@ async def test_a_send_queued_under_an_earlier_tenure_is_refused_and_its_retry_st
     a, b, with_b, with_c = chats
     writer = await paused_writer(chats, writers)
     queued = writer.store.append(draft(with_b, a, "queued"))
-    await writer.leads_again()
+    try:
+        await writer.leads_again()
+    finally:
+        writer.paused.release.set()
     with pytest.raises(UnavailableError) as refused:
         await queued
     assert refused.value.code == "unavailable"
@@ -106,13 +116,16 @@ async def test_a_deleted_accounts_send_queued_before_a_takeover_is_not_stored_af
     a, b, with_b, with_c = chats
     writer = await paused_writer(chats, writers)
     late = writer.store.append(draft(with_b, b, "late"))
-    other = MongoChatStore()
-    writers.append(other)
-    await other.lead(lambda: True, 2)
-    await send(other, with_b, b, "secret")
-    await PgUserRepository(services.pool).delete(b, services.clock.now())
-    await chat_on(other, services).erase_sender(b)
-    await writer.leads_again()
+    try:
+        other = MongoChatStore()
+        writers.append(other)
+        await other.lead(lambda: True, 2)
+        await send(other, with_b, b, "secret")
+        await PgUserRepository(services.pool).delete(b, services.clock.now())
+        await chat_on(other, services).erase_sender(b)
+        await writer.leads_again()
+    finally:
+        writer.paused.release.set()
     with pytest.raises(UnavailableError):
         await late
     assert await copies_of("late") == 0
@@ -139,8 +152,11 @@ async def test_a_receipt_and_a_change_queued_under_an_earlier_tenure_are_refused
         ran.append(next_pos())
     op = Op(change, loop.create_future(), with_b.id)
     writer.store.writer.enqueue(mark)
-    writer.store.writer.enqueue(op)
-    await writer.leads_again()
+    try:
+        writer.store.writer.enqueue(op)
+        await writer.leads_again()
+    finally:
+        writer.paused.release.set()
     for future in (mark.future, op.future):
         with pytest.raises(UnavailableError):
             await writer.store.writer.wait(future)
@@ -167,10 +183,12 @@ async def test_a_change_running_when_the_writer_leads_again_takes_no_position(
         return next_pos()
     op = Op(change, asyncio.get_running_loop().create_future())
     store.writer.enqueue(op)
-    await reached(planned)
-    await store.lead(lambda: True, 3)
-    await store.head()  # a socket connects: positions are loaded again
-    resume.set()
+    try:
+        await reached(planned)
+        await store.lead(lambda: True, 3)
+        await store.head()  # a socket connects: positions are loaded again
+    finally:
+        resume.set()
     with pytest.raises(UnavailableError):
         await store.writer.wait(op.future)
 
@@ -184,7 +202,11 @@ async def being_numbered(chats, writers
     store = await leading(writers, db)
     db.hold_seq_reads = True
     numbered = store.append(draft(with_b, a, "numbered"))
-    await reached(db.seq_read)
+    try:
+        await reached(db.seq_read)
+    except BaseException:
+        db.seq_release.set()
+        raise
     return db, store, numbered
 
 
@@ -196,11 +218,13 @@ async def test_a_batch_being_numbered_when_the_writer_leads_again_is_not_written
     lets through. It is refused before it is numbered, as a fenced batch (no warning of a
     failed batch), whether or not a socket loaded the positions again meanwhile."""
     db, store, numbered = await being_numbered(chats, writers)
-    await store.lead(lambda: True, 3)
-    if connects:
-        await store.head()  # a socket connects: positions are loaded again
-    db.hold_seq_reads = False
-    db.seq_release.set()
+    try:
+        await store.lead(lambda: True, 3)
+        if connects:
+            await store.head()  # a socket connects: positions are loaded again
+    finally:
+        db.hold_seq_reads = False
+        db.seq_release.set()
     with pytest.raises(UnavailableError):
         await numbered
     assert await copies_of("numbered") == 0
@@ -222,7 +246,8 @@ async def test_a_batch_numbered_while_a_lead_raises_the_fence_is_not_written(
         with pytest.raises(UnavailableError):
             await numbered
     finally:
-        db.hold_barrier = False
+        db.hold_seq_reads = db.hold_barrier = False
+        db.seq_release.set()
         db.barrier_release.set()
         await leading
     assert await copies_of("numbered") == 0
@@ -243,18 +268,20 @@ async def test_a_batch_stored_before_a_re_lead_and_settled_after_is_not_answered
     await store.lead(lambda: lease_valid, 1)
     paused.armed, paused.only = True, with_c.id
     held = store.append(draft(with_c, a, "held"))
-    await reached(paused.reached)
     delivered: list[Message] = []
-    mine = store.append(draft(with_b, b, "mine"), on_stored=delivered.append)
-    await reached(paused.passed)  # stored; answered only after "held"
-    lease_valid = False
-    other = MongoChatStore()
-    writers.append(other)
-    await other.lead(lambda: True, 2)
-    await PgUserRepository(services.pool).delete(b, services.clock.now())
-    await chat_on(other, services).erase_sender(b)
-    await store.lead(lambda: True, 3)
-    paused.release.set()
+    try:
+        await reached(paused.reached)
+        mine = store.append(draft(with_b, b, "mine"), on_stored=delivered.append)
+        await reached(paused.passed)  # stored; answered only after "held"
+        lease_valid = False
+        other = MongoChatStore()
+        writers.append(other)
+        await other.lead(lambda: True, 2)
+        await PgUserRepository(services.pool).delete(b, services.clock.now())
+        await chat_on(other, services).erase_sender(b)
+        await store.lead(lambda: True, 3)
+    finally:
+        paused.release.set()
     for refused in (held, mine):
         with pytest.raises(UnavailableError):
             await refused
@@ -275,10 +302,12 @@ async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
     db.hold_marks = True
     receipt = asyncio.ensure_future(store.record_receipt(
         with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids)))
-    await reached(db.mark_landed)
-    await store.lead(lambda: True, 3)
-    await store.head()  # a socket connects: positions are loaded again
-    db.mark_release.set()
+    try:
+        await reached(db.mark_landed)
+        await store.lead(lambda: True, 3)
+        await store.head()  # a socket connects: positions are loaded again
+    finally:
+        db.mark_release.set()
     with pytest.raises(UnavailableError):
         await receipt
     events = ChatCollections().events
@@ -287,26 +316,33 @@ async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
     assert batch_failures(caplog) == []
 
 
-@pytest.mark.parametrize("with_other", [False, True], ids=["retry-alone", "one-to-take-back"])
+@pytest.mark.parametrize("lead_during", ["look-up", "look-up-one-to-take-back", "take-back"])
 async def test_a_retrys_look_up_answered_after_a_re_lead_is_not_acted_on(
-        services, chats, writers, with_other):
-    """A retry of a's stored "kept" fails its insert on the `_id`; the look-up of the stored
-    message is answered only after the writer led again. What it found is the earlier
-    tenure's: the retry is refused, not answered as a duplicate under the later tenure.
-    With "other" in the same batch (stored, to be taken back as its conversation's run has
-    a gap), the later tenure does not record it as withdrawn: its retry then finds it
-    stored where it is, not taken back and numbered again."""
+        services, chats, writers, lead_during):
+    """A retry of a's stored "kept" fails its insert on the `_id`; the writer leads again
+    before the batch is sorted out: while the look-up of the stored message is answered,
+    or while the take-back of "other" (stored in the same batch, taken back as its
+    conversation's run has a gap) is. What was found is the earlier tenure's: the retry is
+    refused, not answered as a duplicate under the later tenure. Led during the look-up,
+    the later tenure does not record "other" as withdrawn: its retry then finds it stored
+    where it is, not taken back and numbered again. Led during the take-back (a store
+    without transactions: a fenced one's delete would hold the token the lead waits for),
+    "other" is gone, and its retry is stored once."""
     a, b, with_b, _ = chats
     db = SteeredMessages()
-    store = await leading(writers, db)
+    take_back = lead_during == "take-back"
+    store = await leading(writers, db, fence_without_transactions() if take_back else None)
     await send(store, with_b, a, "kept")
-    db.hold_id_reads = True
+    db.hold_deletes, db.hold_id_reads = take_back, not take_back
     retry = store.append(draft(with_b, a, "kept"))
-    other = store.append(draft(with_b, a, "other")) if with_other else None
-    await reached(db.id_read)
-    await store.lead(lambda: True, 3)
-    db.hold_id_reads = False
-    db.id_release.set()
+    other = store.append(draft(with_b, a, "other")) if lead_during != "look-up" else None
+    try:
+        await reached(db.delete_ran if take_back else db.id_read)
+        await store.lead(lambda: True, 3)
+    finally:
+        db.hold_deletes = db.hold_id_reads = False
+        db.delete_release.set()
+        db.id_release.set()
     with pytest.raises(UnavailableError):
         await retry
     if other is None:
@@ -315,7 +351,11 @@ async def test_a_retrys_look_up_answered_after_a_re_lead_is_not_acted_on(
         await other
     stored = await ChatCollections().messages.find_one({"client_id": "other"})
     again, created = await store.append(draft(with_b, a, "other"))
-    assert not created and (again.seq, again.pos) == (stored["seq"], stored["pos"])
+    if take_back:
+        assert stored is None and created
+        assert await copies_of("other") == 1
+    else:
+        assert not created and (again.seq, again.pos) == (stored["seq"], stored["pos"])
 
 
 async def test_a_receipts_mark_written_as_the_lease_lapses_keeps_its_event(
@@ -333,9 +373,11 @@ async def test_a_receipts_mark_written_as_the_lease_lapses_keeps_its_event(
     db.hold_marks = True
     receipt = asyncio.ensure_future(store.record_receipt(
         with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids)))
-    await reached(db.mark_landed)
-    lease_valid = False
-    db.mark_release.set()
+    try:
+        await reached(db.mark_landed)
+        lease_valid = False
+    finally:
+        db.mark_release.set()
     assert (await receipt) is not None
     events = ChatCollections().events
     assert await events.count_documents(
@@ -352,16 +394,67 @@ async def test_a_positions_load_that_spans_a_re_lead_is_read_again(services, cha
     store = await leading(writers, db)
     db.hold_pos_reads = True
     before = asyncio.ensure_future(store.head())
-    await reached(db.pos_read)
-    other = MongoChatStore()
-    writers.append(other)
-    await other.lead(lambda: True, 2)
-    theirs = await send(other, with_b, b, "theirs")
-    await store.lead(lambda: True, 3)
-    after = asyncio.ensure_future(store.head())
-    db.hold_pos_reads = False
-    db.pos_release.set()
-    await before
-    assert await after >= theirs.pos
+    try:
+        await reached(db.pos_read)
+        other = MongoChatStore()
+        writers.append(other)
+        await other.lead(lambda: True, 2)
+        theirs = await send(other, with_b, b, "theirs")
+        await store.lead(lambda: True, 3)
+        after = asyncio.ensure_future(store.head())
+    finally:
+        db.hold_pos_reads = False
+        db.pos_release.set()
+    async with asyncio.timeout(5):  # a load left pending fails here
+        await before
+        assert await after >= theirs.pos
     mine = await send(store, with_b, a, "mine")
     assert mine.pos > theirs.pos
+
+
+@pytest.mark.parametrize("follows", [True, False], ids=["followed", "lease-came-back"])
+async def test_a_batch_settled_after_its_writer_followed_is_not_summarised_there(
+        services, chats, writers, follows):
+    """Two batches in flight: b's "mine" is stored and waits for a's "held", whose insert
+    is held. The process follows another writer (its summaries forgotten); then "held"
+    is refused by the fence and "mine", stored, is answered, as a writer merely deposed
+    does. Its summary does not go into the buffer `follow` emptied, which this process's
+    reads would apply (erased text, had the other writer erased b since); the other
+    writer's `recover` summarises it from the store. A lease that only lapsed and came
+    back forgot nothing: "mine" is summarised as ever."""
+    a, b, with_b, with_c = chats
+    paused = PausedInsert()
+    store = MongoChatStore(insert=paused, max_inflight=2)
+    writers.append(store)
+    lease_valid = True
+    await store.lead(lambda: lease_valid, 1)
+    paused.armed, paused.only = True, with_c.id
+    held = store.append(draft(with_c, a, "held"))
+    try:
+        await reached(paused.reached)
+        mine = store.append(draft(with_b, b, "mine"))
+        await reached(paused.passed)  # stored; answered only after "held"
+        lease_valid = False
+        if follows:
+            other = MongoChatStore()
+            writers.append(other)
+            await other.lead(lambda: True, 2)
+            await store.follow(other.head)
+        else:
+            lease_valid = True
+    finally:
+        paused.release.set()
+    if follows:
+        with pytest.raises(UnavailableError):
+            await held
+    else:
+        await held
+    stored, _ = await mine
+    buffered = [buffer.last.get(with_b.id) for buffer in store.summaries.unwritten()]
+    seen = await store.get_conversation(with_b.id)
+    if follows:
+        assert buffered == [None]
+        assert seen is not None and seen.last_seq < stored.seq
+    else:
+        assert stored in buffered
+        assert seen is not None and seen.last_message == stored

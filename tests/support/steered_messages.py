@@ -3,8 +3,9 @@ MongoChatStore as its `db`: a take-back's delete that fails with no answer (kept
 late), a read of messages by `_id` or a delete that the store answers with an error (run
 not at all), a read by `_id` that fails with an error not the store's, and a read of a
 conversation's highest seq that gets no answer, or is held (a batch caught being numbered),
-a read by `_id` whose answer is held (a retry's look-up caught across a lead), and a lead's
-barrier delete that is held (a lead caught after it raised the fence)."""
+a read by `_id` whose answer is held (a retry's look-up caught across a lead), a take-back's
+delete whose answer is held (caught across a lead likewise), and a lead's barrier delete
+that is held (a lead caught after it raised the fence)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ class SteeredMessages(ChatCollections):
         self.hold_id_reads = False
         self.id_read = asyncio.Event()
         self.id_release = asyncio.Event()
+        # While set: a delete of messages (a take-back) is run, and its answer held until
+        # `delete_release` is set (`delete_ran`: it was run).
+        self.hold_deletes = False
+        self.delete_ran = asyncio.Event()
+        self.delete_release = asyncio.Event()
         # While set: a lead's barrier delete (fence.py `raise_to`, once the fence stamps
         # the new epoch) waits for `barrier_release`, once it has started (`barrier`).
         self.hold_barrier = False
@@ -111,7 +117,11 @@ class _Messages(Delegating[SteeredMessages]):
         if self._steer.fail_deletes():
             self._steer.unanswered_deletes.append(query)
             raise AutoReconnect("the store went away (test)")
-        return await self._inner.delete_many(query, *args, **kwargs)
+        deleted = await self._inner.delete_many(query, *args, **kwargs)
+        if self._steer.hold_deletes:
+            self._steer.delete_ran.set()
+            await self._steer.delete_release.wait()
+        return deleted
 
     async def delete_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         # The writer deletes messages with delete_many: a delete_one is a lead's barrier.

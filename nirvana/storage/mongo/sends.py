@@ -152,10 +152,15 @@ class SendCommitter:
         return 0.0 if since is None else time.monotonic() - since
 
     async def commit(self, sends: list[Send], fence: Callable[[], None] = lambda: None,
-                     tenure: Callable[[], None] = lambda: None) -> None:
-        """Store the batch's messages and answer each send (and its duplicates)."""
+                     tenure: Callable[[], None] = lambda: None,
+                     generation: int | None = None) -> None:
+        """Store the batch's messages and answer each send (and its duplicates).
+        `generation`: the summaries' when the batch was taken (`settle`)."""
+        if generation is None:
+            generation = self._summaries.generation
         written = await self.prepare(sends, fence)
-        await self.settle(written, await self.write(written, fence), fence, tenure)
+        await self.settle(written, await self.write(written, fence), fence, tenure,
+                          generation)
 
     async def prepare(self, sends: list[Send], fence: Callable[[], None] = lambda: None
                       ) -> list[tuple[Send, Message]]:
@@ -269,14 +274,19 @@ class SendCommitter:
     async def settle(self, written: list[tuple[Send, Message]],
                      failed: dict[int, dict[str, Any]],
                      fence: Callable[[], None] = lambda: None,
-                     tenure: Callable[[], None] = lambda: None) -> None:
+                     tenure: Callable[[], None] = lambda: None,
+                     generation: int | None = None) -> None:
         """After the batch's insert, and after every batch prepared before it is settled:
         sort out failures, move the head, answer each send (and its duplicates), in order,
         `ANSWER_CHUNK` at a time with a turn of the event loop between: the caller must not
         let anything else answer or deliver meanwhile (the writer settles one batch at a
         time, in batch order). `tenure` raises once the writer led again since the batch
         was taken (tenures.py `TenureFence.tenure`): checked before anything is answered,
-        delivered or summarised, and again after each await."""
+        delivered or summarised, and again after each await. `generation`: the summaries'
+        (`Summaries.generation`) when the batch was taken; the messages are summarised
+        only while it holds."""
+        if generation is None:
+            generation = self._summaries.generation
         tenure()
         if failed:
             written = await self._sort_out(written, failed, fence, tenure)
@@ -294,9 +304,17 @@ class SendCommitter:
                     # lets the loop serve other sockets and timers between chunks.
                     await asyncio.sleep(0)
                     tenure()
+                # A `forget` since the batch was taken (the process followed, or led
+                # again) emptied the buffer, and the next writer's `recover` summarises
+                # these messages from the store: added now, they would sit in the fresh
+                # buffer, applied by this process's reads, with text another writer's
+                # erasure may have tombstoned since. A lease that lapsed and came back
+                # forgets nothing: its batches are still summarised here.
+                summarise = generation == self._summaries.generation
                 for s, m in written[start:start + ANSWER_CHUNK]:
                     self._withdrawn.pop(m.id, None)
-                    self._summaries.add(m)
+                    if summarise:
+                        self._summaries.add(m)
                     s.answer(m, True)
                     for dup in s.duplicates:
                         dup.answer(m, False)

@@ -260,6 +260,12 @@ class Summaries:
         # after the erasure's first phase, and no read applies it.
         self._erasing: set[int] = set()
 
+    @property
+    def generation(self) -> int:
+        """Bumped by each `forget`: a batch that records it when taken adds its messages
+        only while it is unchanged (sends.py `settle`)."""
+        return self._generation
+
     def add(self, m: Message, moved: bool = False) -> None:
         """`moved`: `m` was moved to the head with its old seq (an older release's writer
         did; its document says so, read by `recover`)."""
@@ -342,8 +348,10 @@ class Summaries:
         stored messages past the checkpoint, which the next writer's `recover` re-summarises."""
         # Not waiting for a flush in progress (its `_lock`): it may wait on a slow store
         # or on the fence's turn until the 60 s transaction limit, and the writer's
-        # takeover would wait with it; the generation keeps it from merging back.
-        await self.stop()
+        # takeover would wait with it; the generation keeps it from merging back. Bumped
+        # before the await: a batch the writer takes meanwhile (a lead began its tenure
+        # just before) records the new generation, so its messages are still added
+        # (sends.py `settle`), to the new buffer.
         self._generation += 1
         self._buffer = SummaryBuffer()
         self._flushing = None  # a late flush's slice no longer applies to reads
@@ -351,6 +359,7 @@ class Summaries:
         self._added_top = 0
         self._highest.clear()
         self._recovered = False
+        await self.stop()
 
     async def flush_quietly(self, conversation_ids: list[str] | None = None) -> None:
         try:

@@ -261,6 +261,7 @@ class ChatWriter:
         one batch in flight; in a task of its own with more), and let it answer its senders
         only after the batch before it has."""
         fence = self._tenures.fence(lambda: self.may_commit())  # taken: before any await
+        generation = self._summaries.generation  # likewise (sends.py `settle`)
         self.batches += 1
         try:
             await self._summaries.recover()
@@ -283,15 +284,16 @@ class ChatWriter:
             # Nothing else may be written meanwhile: written here, by the writer task, not
             # handed to a task of its own (a turn of the loop on every send's way at light
             # load; docs/performance.md, "One send's way at light load").
-            await self._write(flight, numbered, before, time.monotonic(), fence)
+            await self._write(flight, numbered, before, time.monotonic(), fence, generation)
             return
-        task = loop.create_task(self._write(flight, numbered, before, time.monotonic(), fence))
+        task = loop.create_task(
+            self._write(flight, numbered, before, time.monotonic(), fence, generation))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
     async def _write(self, flight: _InFlight, numbered: list[Any],
                      before: asyncio.Future[None] | None, started: float,
-                     fence: TenureFence) -> None:
+                     fence: TenureFence, generation: int) -> None:
         try:
             try:
                 failed = await self._sends.write(numbered, fence)
@@ -301,7 +303,7 @@ class ChatWriter:
                 await asyncio.wait([before])
             # Stored under the tenure it was taken in, maybe settled after a lead (a batch
             # before it was asked meanwhile): never answered under the later (settle).
-            await self._sends.settle(numbered, failed, fence, fence.tenure)
+            await self._sends.settle(numbered, failed, fence, fence.tenure, generation)
             self._observer.batch_committed(len(flight.sends), len(self._pending),
                                            time.monotonic() - started)
         except Exception as exc:
@@ -362,24 +364,26 @@ class ChatWriter:
 
     async def _commit_alone(self, batch: list[WorkItem]) -> None:
         fence = self._tenures.fence(lambda: self.may_commit())  # taken: before any await
+        generation = self._summaries.generation  # likewise (sends.py `settle`)
         self.batches += 1
         started = time.monotonic()
         try:
-            await self._commit(batch, fence)
+            await self._commit(batch, fence, generation)
             self._observer.batch_committed(len(batch), len(self._pending),
                                            time.monotonic() - started)
         except Exception as exc:
             self._failed(batch, exc)
         self._summaries.flush_soon()
 
-    async def _commit(self, batch: list[WorkItem], fence: TenureFence) -> None:
+    async def _commit(self, batch: list[WorkItem], fence: TenureFence,
+                      generation: int) -> None:
         fence()
         await self._summaries.recover()
         if not self._positions.loaded:
             await self._positions.load()
         sends = [i for i in batch if isinstance(i, Send)]
         if sends:
-            await self._sends.commit(sends, fence, fence.tenure)
+            await self._sends.commit(sends, fence, fence.tenure, generation)
         for item in batch:
             # Checked again before each: a refusal earlier in this batch stopped this
             # writer, a lead since began another tenure, and a receipt's mark (and, on a
