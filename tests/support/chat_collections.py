@@ -37,6 +37,10 @@ class SteeredCollections(ChatCollections):
         self.hold_state_writes = False
         self.write_started = asyncio.Event()
         self.write_release = asyncio.Event()
+        # With it, `deaf_to_cancel`: a cancel of the held write is noted (`write_cancelled`)
+        # and raised only once released, as pymongo inside a transaction may be slow to end.
+        self.deaf_to_cancel = False
+        self.write_cancelled = asyncio.Event()
         # While set: a receipt's mark write (an update by `$max`) is answered only once
         # `mark_release` is set, after it landed (`mark_landed`).
         self.hold_marks = False
@@ -47,6 +51,20 @@ class SteeredCollections(ChatCollections):
         self.hold_pos_reads = False
         self.pos_read = asyncio.Event()
         self.pos_release = asyncio.Event()
+
+    async def held_write(self) -> None:
+        self.write_started.set()
+        cancelled = False
+        while not self.write_release.is_set():
+            try:
+                await self.write_release.wait()
+            except asyncio.CancelledError:
+                if not self.deaf_to_cancel:
+                    raise
+                cancelled = True
+                self.write_cancelled.set()
+        if cancelled:
+            raise asyncio.CancelledError
 
     @property
     def conversations(self) -> Any:
@@ -80,8 +98,7 @@ class _States(Delegating[SteeredCollections]):
         if self._steer.fail_state_writes:
             raise AutoReconnect("states write failed (test)")
         if self._steer.hold_state_writes:
-            self._steer.write_started.set()
-            await self._steer.write_release.wait()
+            await self._steer.held_write()
         return await self._inner.bulk_write(*args, **kwargs)
 
     async def update_one(self, query: dict[str, Any], update: dict[str, Any], *args: Any,

@@ -435,9 +435,15 @@ class Summaries:
         between an ack and its summary flush leaves some)."""
         if self._recovered:
             return
+        # A `forget` while this waits for `_lock` or reads (it waits for neither) leaves
+        # the reads unadded and `_recovered` false: added, they would be stale copies in
+        # the next tenure's buffer (or texts in a follower's, which its reads apply), and
+        # the next tenure would not recover.
+        generation = self._generation
         async with self._lock:
-            if self._recovered:
+            if self._recovered or generation != self._generation:
                 return
+            stored: list[dict[str, Any]] = []
             await split_states(self._db)  # an older database's, once
             found = await self._db.meta.find_one({"_id": CHECKPOINT_ID})
             since = found["pos"] if found else None
@@ -452,10 +458,15 @@ class Summaries:
                                                upsert=True)
             else:
                 async for d in self._db.messages.find({"pos": {"$gt": since}}):
-                    self.add(message_of(d), d.get("moved", False))
-                if self._buffer:
-                    log.info("re-summarising %d conversations after a restart",
-                             len(self._buffer.last))
+                    stored.append(d)
+            if generation != self._generation:
+                return
+            # No await from the check to here: all added, or none.
+            for d in stored:
+                self.add(message_of(d), d.get("moved", False))
+            if stored:
+                log.info("re-summarising %d conversations after a restart",
+                         len(self._buffer.last))
             self._recovered = True
         if self._buffer:
             await self.flush()

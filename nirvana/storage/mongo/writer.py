@@ -264,6 +264,9 @@ class ChatWriter:
         generation = self._summaries.generation  # likewise (sends.py `settle`)
         self.batches += 1
         try:
+            # Before `recover`, as `_commit`: a follower (its summaries forgotten) would
+            # read stored texts back into its fresh buffer, which its reads apply.
+            fence()
             await self._summaries.recover()
             if not self._positions.loaded:
                 await self._positions.load()
