@@ -89,6 +89,37 @@ async def paused_writer(chats, writers) -> PausedWriter:
     return writer
 
 
+@dataclass
+class TwoInFlight:
+    """A writer leading at epoch 1 with two batches in flight: a's "held" (to c), whose
+    insert is held, and b's "mine", stored and waiting for "held" to be answered first."""
+
+    store: MongoChatStore
+    paused: PausedInsert
+    held: asyncio.Future[Any] | None = None
+    mine: asyncio.Future[Any] | None = None
+    lease_valid: bool = True
+
+
+async def two_in_flight(chats, writers, on_stored=None) -> TwoInFlight:
+    a, b, with_b, with_c = chats
+    paused = PausedInsert()
+    store = MongoChatStore(insert=paused, max_inflight=2)
+    writers.append(store)
+    flight = TwoInFlight(store, paused)
+    await store.lead(lambda: flight.lease_valid, 1)
+    paused.armed, paused.only = True, with_c.id
+    flight.held = store.append(draft(with_c, a, "held"))
+    try:
+        await reached(paused.reached)
+        flight.mine = store.append(draft(with_b, b, "mine"), on_stored=on_stored)
+        await reached(paused.passed)  # stored; answered only after "held"
+    except BaseException:
+        paused.release.set()
+        raise
+    return flight
+
+
 async def test_a_send_queued_under_an_earlier_tenure_is_refused_and_its_retry_stored_once(
         services, chats, writers):
     a, b, with_b, with_c = chats
@@ -261,19 +292,11 @@ async def test_a_batch_stored_before_a_re_lead_and_settled_after_is_not_answered
     answers (fenced). "mine", stored under the earlier tenure, is not acked, delivered or
     summarised under the later: its summary would write the erased text back."""
     a, b, with_b, with_c = chats
-    paused = PausedInsert()
-    store = MongoChatStore(insert=paused, max_inflight=2)
-    writers.append(store)
-    lease_valid = True
-    await store.lead(lambda: lease_valid, 1)
-    paused.armed, paused.only = True, with_c.id
-    held = store.append(draft(with_c, a, "held"))
     delivered: list[Message] = []
+    flight = await two_in_flight(chats, writers, on_stored=delivered.append)
+    store, paused, held, mine = flight.store, flight.paused, flight.held, flight.mine
     try:
-        await reached(paused.reached)
-        mine = store.append(draft(with_b, b, "mine"), on_stored=delivered.append)
-        await reached(paused.passed)  # stored; answered only after "held"
-        lease_valid = False
+        flight.lease_valid = False
         other = MongoChatStore()
         writers.append(other)
         await other.lead(lambda: True, 2)
@@ -423,25 +446,17 @@ async def test_a_batch_settled_after_its_writer_followed_is_not_summarised_there
     writer's `recover` summarises it from the store. A lease that only lapsed and came
     back forgot nothing: "mine" is summarised as ever."""
     a, b, with_b, with_c = chats
-    paused = PausedInsert()
-    store = MongoChatStore(insert=paused, max_inflight=2)
-    writers.append(store)
-    lease_valid = True
-    await store.lead(lambda: lease_valid, 1)
-    paused.armed, paused.only = True, with_c.id
-    held = store.append(draft(with_c, a, "held"))
+    flight = await two_in_flight(chats, writers)
+    store, paused, held, mine = flight.store, flight.paused, flight.held, flight.mine
     try:
-        await reached(paused.reached)
-        mine = store.append(draft(with_b, b, "mine"))
-        await reached(paused.passed)  # stored; answered only after "held"
-        lease_valid = False
+        flight.lease_valid = False
         if follows:
             other = MongoChatStore()
             writers.append(other)
             await other.lead(lambda: True, 2)
             await store.follow(other.head)
         else:
-            lease_valid = True
+            flight.lease_valid = True
     finally:
         paused.release.set()
     if follows:
