@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from pymongo import DESCENDING, UpdateOne
@@ -35,6 +35,13 @@ from .fence import StaleReadError, retried
 from .resume import FLOOR_ID
 
 log = logging.getLogger("nirvana.chat.store")
+
+# A delete for everyone empties the event copies recorded since its message was created
+# (the (created_at) index, not a scan of every event kept): each was made by a change that
+# read the message as stored, so after it was created (take-backs and an older release's
+# moves keep `created_at`). Each time is its writer's clock, possibly another instance's,
+# and a change's is taken before it waits in the writer's queue: an hour covers both.
+COPIES_SKEW = timedelta(hours=1)
 
 
 class MongoChatChanges:
@@ -151,7 +158,8 @@ class MongoChatChanges:
                     # Earlier events (edits, reactions) carry copies of the message for
                     # resume: deleted for everyone means gone from those too.
                     await self._db.events.update_many(
-                        {"message._id": message.id},
+                        {"message._id": message.id, "created_at": {
+                            "$gte": message.created_at - COPIES_SKEW}},
                         {"$set": {"message.text": "", "message.attachments": [],
                                   "message.terms": [], "message.deleted": True}},
                         session=session)
