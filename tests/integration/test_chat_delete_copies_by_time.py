@@ -56,6 +56,7 @@ async def _deleted_everywhere(services, chats, sent: Message, clock: FakeClock,
 
 async def test_a_copy_recorded_a_day_after_its_message_is_emptied(services, chats,
                                                                    services_clock):
+    """Against a window above the message's time (the copy is as late as the delete)."""
     await _an_event_days_ago(services, chats, services_clock, 6)
     sent = await _sent_with_a_reaction(services, chats, services_clock, timedelta(days=1))
     await _deleted_everywhere(services, chats, sent, services_clock, by_index=True)
@@ -72,11 +73,12 @@ async def test_an_older_message_deleted_now_has_its_old_copies_emptied(services,
 
 async def test_a_copy_timed_by_a_clock_behind_the_message_writers_is_emptied(
         services, chats, services_clock):
-    """The reaction's time is half an hour before the message's: the clock of the writer
-    that recorded it runs behind that of the writer that stored the message."""
+    """The reaction is taken by a clock two hours behind the message's (the writer that
+    recorded it is another instance than the one that stored the message): its copy is
+    dated no earlier than the message, where the delete looks for it."""
     await _an_event_days_ago(services, chats, services_clock, 6)
     sent = await _sent_with_a_reaction(services, chats, services_clock,
-                                       -timedelta(minutes=30))
+                                       -timedelta(hours=2))
     await _deleted_everywhere(services, chats, sent, services_clock, by_index=True)
 
 

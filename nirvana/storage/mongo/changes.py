@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
@@ -38,9 +38,10 @@ log = logging.getLogger("nirvana.chat.store")
 
 # A delete for everyone empties the event copies recorded since its message was created
 # (the (created_at) index, not a scan of every event kept): each was made by a change that
-# read the message as stored, so after it was created (take-backs and an older release's
-# moves keep `created_at`). Each time is its writer's clock, possibly another instance's,
-# and a change's is taken before it waits in the writer's queue: an hour covers both.
+# read the message as stored, and is dated no earlier than the message (`_record`; take-backs
+# and an older release's moves keep `created_at`). The hour is for copies an earlier release
+# dated by a writer's clock behind the one that stored the message (they age out with the
+# resume window).
 COPIES_SKEW = timedelta(hours=1)
 
 
@@ -57,6 +58,11 @@ class MongoChatChanges:
     async def _record(self, next_pos: Callable[[], int], planned: PlannedEvent,
                       conversation_id: str, actor_id: int, at: datetime,
                       message: Message | None = None, *, session: Any = None) -> ChatEvent:
+        if message is not None and message.created_at > at:
+            # Never before its message: a writer whose clock is behind the one that stored
+            # it (another instance's) would date the copy earlier than a delete for
+            # everyone looks for it (`_copies_of`).
+            at = message.created_at
         event = ChatEvent(pos=next_pos(), type=planned.type, conversation_id=conversation_id,
                           actor_id=actor_id, audience=planned.audience, created_at=at,
                           data=planned.data, message=message)
@@ -118,8 +124,6 @@ class MongoChatChanges:
         if oldest is None:
             return {"message._id": message.id}  # no event kept: nothing to read
         first = oldest["created_at"]
-        if first.tzinfo is None:  # as stored (UTC) when read without tz_aware
-            first = first.replace(tzinfo=timezone.utc)
         if since - first <= (at - first) / 2:
             return {"message._id": message.id}
         return {"message._id": message.id, "created_at": {"$gte": since}}
