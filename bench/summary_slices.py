@@ -29,7 +29,8 @@ from pymongo import AsyncMongoClient, UpdateOne
 
 from nirvana.storage.mongo.codec import message_doc, message_of
 from nirvana.storage.mongo.one_commit import OneCommit
-from nirvana.storage.mongo.summaries import CHECKPOINT_ID, Summaries, SummaryBuffer
+from nirvana.storage.mongo.summaries import CHECKPOINT_ID, Summaries
+from nirvana.storage.mongo.summary_buffer import SummaryBuffer
 
 from .embedded import throwaway_stores
 from .servers import tree_cpu_seconds

@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nirvana.storage.mongo import chat_store
 from nirvana.storage.mongo.collections import ChatCollections
-from nirvana.storage.mongo.summaries import Summaries, SummaryBuffer
+from nirvana.storage.mongo.summaries import Summaries
+from nirvana.storage.mongo.summary_buffer import SummaryBuffer
 from nirvana.storage.mongo.wire import WireInserts
 
 

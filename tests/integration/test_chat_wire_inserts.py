@@ -10,7 +10,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.errors import AutoReconnect, BulkWriteError, NetworkTimeout
 
-from nirvana.storage.mongo.sends import insert_messages
+from nirvana.storage.mongo.message_inserts import insert_messages
 from nirvana.storage.mongo.wire import WireInserts
 
 

@@ -18,7 +18,7 @@ from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import TAKEOVER_WAIT, FencedOutError, WriterFence
-from nirvana.storage.mongo.sends import insert_messages
+from nirvana.storage.mongo.message_inserts import insert_messages
 from nirvana.storage.postgres.leases import PgLeases
 from nirvana.wiring.instances import cluster_chat
 from tests.support.chat_writers import PausedInsert, chat_on, draft, send

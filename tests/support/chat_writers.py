@@ -20,7 +20,7 @@ from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import WriterFence
 from nirvana.storage.mongo.one_commit import OneCommit
-from nirvana.storage.mongo.sends import insert_messages
+from nirvana.storage.mongo.message_inserts import insert_messages
 from nirvana.storage.postgres.chat_peers import PgChatPeers
 from tests.support.people import a_with_two_friends
 

@@ -7,7 +7,7 @@ import pytest
 from pymongo.errors import (AutoReconnect, BulkWriteError, ExecutionTimeout, NetworkTimeout,
                             OperationFailure, ServerSelectionTimeoutError, WTimeoutError)
 
-from nirvana.storage.mongo.sends import _insert_alone, no_answer
+from nirvana.storage.mongo.message_inserts import _insert_alone, no_answer
 
 
 def _bulk(write_errors=(), concern=None) -> BulkWriteError:

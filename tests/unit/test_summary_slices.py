@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pymongo import UpdateOne
 
 from nirvana.domain.chat.entities import Message, MessageKind
-from nirvana.storage.mongo.summaries import SummaryBuffer
+from nirvana.storage.mongo.summary_buffer import SummaryBuffer
 
 INTERVAL, TICKS = 5.0, 10
 TICK = INTERVAL / TICKS

@@ -30,8 +30,10 @@ from .fence import WriterFence
 from .history import history_page
 from .positions import StreamPositions
 from .resume import stream_since
-from .sends import ASK_PAUSES, DeliveryPass, InsertMessages, insert_messages
-from .summaries import SummaryBuffer, Summaries, applied, written_elsewhere
+from .message_inserts import InsertMessages, insert_messages
+from .sends import ASK_PAUSES, DeliveryPass
+from .summaries import Summaries, written_elsewhere
+from .summary_buffer import SummaryBuffer, applied
 from .wire import WireInserts
 from .work_items import Mark, Op, Send, consume
 from .writer import ChatWriter

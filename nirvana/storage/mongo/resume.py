@@ -12,7 +12,8 @@ from ...domain.chat.entities import ChatEvent, Message, Receipt, StreamPage
 from .codec import message_of, stream_item_of
 from .collections import ChatCollections, collect
 from .conversation_since import by_position, by_seq
-from .summaries import CHECKPOINT_ID, Summaries, SummaryBuffer
+from .summaries import CHECKPOINT_ID, Summaries
+from .summary_buffer import SummaryBuffer
 from .upgrade import seq_order_from
 
 FLOOR_ID = "resume_floor"  # in chat_meta: {"_id": ..., "pos": the highest pruned position}

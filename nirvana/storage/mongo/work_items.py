@@ -1,5 +1,6 @@
 """What the chat writer queues: sends, receipts and serialised changes, each answered
-through its own future, in the order the writer commits them."""
+through its own future, in the order the writer commits them; and a batch of sends in
+flight."""
 
 from __future__ import annotations
 
@@ -116,3 +117,13 @@ def consume(future: asyncio.Future[Any]) -> None:
 def fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
+
+
+@dataclass(eq=False)
+class InFlight:
+    """A batch of sends whose insert is under way (see writer.py `ChatWriter._run`)."""
+
+    sends: list[Send]
+    busy: frozenset[str]  # its conversations and message ids: no other batch may take them
+    written: asyncio.Future[None]  # its insert has answered (or failed)
+    settled: asyncio.Future[None]  # its senders are answered: the next batch may settle

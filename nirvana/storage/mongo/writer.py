@@ -28,36 +28,27 @@ import logging
 import time
 from contextlib import nullcontext
 from datetime import datetime
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from pymongo.errors import PyMongoError
 
-from ...domain.chat.entities import Receipt, ReceiptKind
+from ...domain.chat.entities import Receipt
 from ...domain.errors import UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait, stop_if_cancelled
-from .codec import mark_field, receipt_doc
+from .codec import receipt_doc
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
+from .marks import raise_mark
 from .positions import StreamPositions
 from .refused import RefusedSenders
-from .sends import ASK_PAUSES, DeliveryPass, InsertMessages, SendCommitter
+from .message_inserts import InsertMessages
+from .sends import ASK_PAUSES, DeliveryPass, SendCommitter
 from .summaries import Summaries
 from .tenures import TenureFence, Tenures
-from .work_items import Mark, Op, Send, WorkItem, consume, fail, resolve
+from .work_items import InFlight, Mark, Op, Send, WorkItem, consume, fail, resolve
 
 log = logging.getLogger("nirvana.chat.store")
-
-
-@dataclass(eq=False)
-class _InFlight:
-    """A batch of sends whose insert is under way (see `ChatWriter._run`)."""
-
-    sends: list[Send]
-    busy: frozenset[str]  # its conversations and message ids: no other batch may take them
-    written: asyncio.Future[None]  # its insert has answered (or failed)
-    settled: asyncio.Future[None]  # its senders are answered: the next batch may settle
 
 
 MAX_WAITING = 10_000  # work items queued while an insert is asked again (`enqueue`)
@@ -101,7 +92,7 @@ class ChatWriter:
         # its store_timeout: past this many waiting, new work is refused at once rather than
         # held in memory for as long as the store stays silent.
         self.max_waiting = MAX_WAITING
-        self._inflight: list[_InFlight] = []
+        self._inflight: list[InFlight] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._settling: set[asyncio.Task[None]] = set()
@@ -278,7 +269,7 @@ class ChatWriter:
         # task launches batches).
         before = self._inflight[-1].settled if self._inflight else None
         loop = asyncio.get_running_loop()
-        flight = _InFlight(batch, frozenset(
+        flight = InFlight(batch, frozenset(
             {s.draft.conversation_id for s in batch}
             | {s.key for s in batch}),
             loop.create_future(), loop.create_future())
@@ -294,7 +285,7 @@ class ChatWriter:
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
-    async def _write(self, flight: _InFlight, numbered: list[Any],
+    async def _write(self, flight: InFlight, numbered: list[Any],
                      before: asyncio.Future[None] | None, started: float,
                      fence: TenureFence, generation: int) -> None:
         try:
@@ -316,7 +307,7 @@ class ChatWriter:
         finally:
             self._landed(flight)
 
-    def _landed(self, flight: _InFlight) -> None:
+    def _landed(self, flight: InFlight) -> None:
         if not flight.written.done():
             flight.written.set_result(None)
         flight.settled.set_result(None)
@@ -401,21 +392,7 @@ class ChatWriter:
 
     async def _commit_mark(self, mark: Mark, tenure: Callable[[], None]) -> None:
         try:
-            field_name = mark_field(
-                mark.user_id, "read" if mark.kind is ReceiptKind.READ else "delivered")
-            raise_to = {field_name: mark.seq}
-            if mark.kind is ReceiptKind.READ:  # read implies delivered
-                raise_to[mark_field(mark.user_id, "delivered")] = mark.seq
-            # Not in the fence's transaction (fence.py `writes`): a mark only rises, and the
-            # reader really reached it, so a deposed writer's late `$max` is true; only its
-            # event is refused (others see the mark on their next read). It also keeps the
-            # most frequent write off the transaction path (docs/performance.md).
-            # Conditional, so a lower or equal mark changes nothing and emits no event.
-            # `$not $gte` rather than `$lt`: it also matches a mark not stored yet.
-            updated = await self._db.states.update_one(
-                {"_id": mark.conversation_id, field_name: {"$not": {"$gte": mark.seq}}},
-                {"$max": raise_to})
-            if updated.modified_count == 0:
+            if not await raise_mark(self._db.states, mark):
                 resolve(mark.future, None)
                 return
             # A lead while the mark was written: its event is not this tenure's. The mark
