@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from nirvana.domain.accounts.standing import AccountExists
 from nirvana.domain.chat.entities import Message, ReceiptKind
+from nirvana.domain.chat.messaging import Messaging
 from nirvana.domain.errors import AuthenticationError, UnavailableError
 from nirvana.storage.cached_users import CachedUserRepository
 from nirvana.storage.mongo.chat_store import MongoChatStore
@@ -23,10 +25,12 @@ from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import WriterFence
 from nirvana.storage.mongo.work_items import Mark, Op
 from nirvana.storage.postgres.accounts import PgUserRepository
+from nirvana.storage.postgres.chat_peers import PgChatPeers
 from tests.support.chat_collections import SteeredCollections, SummaryClock
 from tests.support.chat_writers import (PausedInsert, chat_on, draft,
                                         fence_without_transactions, send)
 from tests.support.erasure_steps import copies_of
+from tests.support.held_users import HeldUserReads
 from tests.support.steered_messages import SteeredMessages
 
 
@@ -164,6 +168,50 @@ async def test_a_deleted_accounts_send_queued_before_a_takeover_is_not_stored_af
     users = CachedUserRepository(PgUserRepository(services.pool))
     with pytest.raises(AuthenticationError) as retried:
         await chat_on(writer.store, services, users=users).send_message(
+            b, with_b.id, client_id="late", text="late")
+    assert retried.value.code == "unknown_user"
+    assert await copies_of("late") == 0
+
+
+async def test_a_send_whose_account_check_spans_a_re_lead_is_refused(
+        services, chats, writers):
+    """b's send reads b's account from PostgreSQL (a user cache miss) before another writer
+    leads, deletes b and erases b's chat text; the read is answered once this process led
+    again (its lead forgets the user cache first, as in production). Queued then, under the
+    new tenure, it would be stored after the erasure: it is refused `unavailable`, as it
+    was admitted under the earlier one (the tenure read before its checks). a's send
+    checked after the lead is stored, and b's retry is refused unknown_user."""
+    a, b, with_b, with_c = chats
+    store = await leading(writers, ChatCollections())
+    reads = HeldUserReads(PgUserRepository(services.pool))
+    users = CachedUserRepository(reads)
+    messaging = Messaging(store=store, peers=PgChatPeers(services.pool),
+                          publisher=services.hub, clock=services.clock,
+                          account_gate=AccountExists(users, services.accounts.revocations))
+    reads.hold = True
+    late = asyncio.ensure_future(
+        messaging.send_message(b, with_b.id, client_id="late", text="late"))
+    try:
+        await reached(reads.read)  # b exists, as read; the answer is held
+        other = MongoChatStore()
+        writers.append(other)
+        await other.lead(lambda: True, 2)
+        await PgUserRepository(services.pool).delete(b, services.clock.now())
+        await chat_on(other, services).erase_sender(b)
+        users.forget_all()  # the production lead's first step (wiring/instances.py)
+        await store.lead(lambda: True, 3)
+    finally:
+        reads.hold = False
+        reads.release.set()
+    with pytest.raises(UnavailableError) as refused:
+        await late
+    assert refused.value.code == "unavailable"
+    assert await copies_of("late") == 0
+    after, created = await messaging.send_message(a, with_c.id, client_id="after",
+                                                  text="after")
+    assert created and await copies_of("after") == 1
+    with pytest.raises(AuthenticationError) as retried:
+        await chat_on(store, services, users=users).send_message(
             b, with_b.id, client_id="late", text="late")
     assert retried.value.code == "unknown_user"
     assert await copies_of("late") == 0

@@ -18,6 +18,7 @@ from nirvana.domain.chat.entities import (
     ReceiptKind,
     StreamPage,
 )
+from nirvana.domain.chat.ports import Admission
 
 
 class FakePeers:
@@ -81,7 +82,11 @@ class FakeChatStore:
         mine = [c for c in self.conversations.values() if c.member(user_id)]
         return sorted(mine, key=lambda c: c.last_activity, reverse=True)[:limit]
 
-    def append(self, d: MessageDraft, *, on_stored=None) -> Awaitable[tuple[Message, bool]]:
+    def admission(self) -> Admission:
+        return Admission(0)  # one writer, never another: every send is admitted
+
+    def append(self, d: MessageDraft, *, admitted=None,
+               on_stored=None) -> Awaitable[tuple[Message, bool]]:
         # A task starts in creation order, so appends are stored in call order.
         return asyncio.ensure_future(self._write(d, on_stored))
 

@@ -257,6 +257,9 @@ class Messaging:
         the task only stops that answer."""
         check_key(client_id, "client_id", 64)
         self._validate(kind, text, attachments, reply_to)
+        # Before the send's reads: one answered only after another process was the writer
+        # (which may have deleted the account, removed the member) gets the send refused.
+        admitted = self._store.admission()
         await self._write_gate.check(user_id)
         conversation = await self.conversation_for(user_id, conversation_id)
         if conversation.kind is ConversationKind.DIRECT:
@@ -276,8 +279,8 @@ class Messaging:
         # Queued now, in call order; the task only waits for the store's answer.
         # Delivered by the store as it is stored (`on_stored`), in the turn the store
         # answers: the task below would deliver it a turn later.
-        stored = self._store.append(draft, on_stored=partial(self._posted, conversation,
-                                                              user_id))
+        stored = self._store.append(draft, admitted=admitted,
+                                    on_stored=partial(self._posted, conversation, user_id))
         return asyncio.get_running_loop().create_task(
             self._delivered(conversation, user_id, stored))
 

@@ -7,7 +7,7 @@ for unit tests: `tests/fakes_chat.py`.
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Protocol, Sequence
+from typing import Awaitable, Callable, NewType, Protocol, Sequence
 
 from .entities import (
     ChatEvent,
@@ -20,6 +20,10 @@ from .entities import (
     ReceiptKind,
     StreamPage,
 )
+
+# The store's token, taken before a send's checks and handed back with it
+# (`ChatStore.admission`): the domain only passes it on.
+Admission = NewType("Admission", int)
 
 
 class ChatPeers(Protocol):
@@ -63,12 +67,20 @@ class ChatStore(Protocol):
         """The user's conversations, most recent activity first."""
         ...
 
-    def append(self, draft: MessageDraft, *,
+    def admission(self) -> Admission:
+        """Taken before the checks that admit a send (its sender's account exists, is a
+        member) and passed to `append`, which refuses the send (UnavailableError) when what
+        those checks read may no longer hold for the store (several instances: another
+        process was the writer meanwhile, and may have deleted the account). No I/O."""
+        ...
+
+    def append(self, draft: MessageDraft, *, admitted: Admission,
                on_stored: Callable[[Message], None] | None = None
                ) -> Awaitable[tuple[Message, bool]]:
         """Queue a message's durable write now (writes are stored in the order of these
         calls) and return an awaitable of its result: the stored message and True; or, when
-        the sender already sent `client_id`, the stored one and False. Storing also moves
+        the sender already sent `client_id`, the stored one and False. `admitted`: the
+        `admission()` taken before the send's checks. Storing also moves
         the conversation's last seq and last message, and raises the sender's read and
         delivered marks to it. Raises UnavailableError when the store failed or did not
         answer in time (`store_timeout`). `on_stored(message)` is called once when the

@@ -23,6 +23,7 @@ from ...domain.chat.entities import (
     ReceiptKind,
     StreamPage,
 )
+from ...domain.chat.ports import Admission
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from .codec import conversation_doc, state_doc
 from .collections import ChatCollections
@@ -174,9 +175,13 @@ class MongoChatStore:
         d = await self._db.states.find_one({"_id": conversation_id}, projection={"last_seq": 1})
         return d.get("last_seq", 0) if d else 0
 
-    def append(self, draft: MessageDraft, *,
+    def admission(self) -> Admission:
+        return self.writer.admission()
+
+    def append(self, draft: MessageDraft, *, admitted: Admission | None = None,
                on_stored: Callable[[Message], None] | None = None
                ) -> asyncio.Future[tuple[Message, bool]]:
+        """`admitted`: None queues the send as checked now (tests)."""
         loop = asyncio.get_running_loop()
         send = Send(draft, loop.create_future(), on_stored=on_stored)
         # Bounded: a store that hangs yields an error naming the send, never a hang. The
@@ -184,7 +189,7 @@ class MongoChatStore:
         # the same client_id finds it. A timer, not a coroutine under asyncio.timeout: the
         # writer answers a send by resolving its future, with no task of its own.
         send.deadline = loop.call_later(self.writer.timeout * 2, send.expire)
-        self.writer.enqueue(send)  # now, not when awaited: the order is the call's
+        self.writer.enqueue(send, admitted)  # now, not when awaited: the order is the call's
         return send.future
 
     async def record_receipt(self, conversation_id: str, user_id: int, kind: ReceiptKind,

@@ -7,12 +7,18 @@ a process paused past its lease can get it back before its writer gets to what i
 queued. Such work is answered `unavailable`: each client retries with the same client_id
 (or command), the retry is checked again, and a send that did land is found by its key.
 Cost: one int compare per item taken.
+
+A send's checks read before it is queued (the account's existence from PostgreSQL, on a
+user cache miss): one answered after a lead may be from before another writer's deletion,
+so the send carries the tenure read before its checks (`ChatStore.admission`), and is
+refused when queued under a later one (writer.py `enqueue`).
 """
 
 from __future__ import annotations
 
 from typing import Callable, TypeVar
 
+from ...domain.chat.ports import Admission
 from ...domain.errors import UnavailableError
 from .fence import FencedOutError
 from .work_items import WorkItem
@@ -20,12 +26,20 @@ from .work_items import WorkItem
 Item = TypeVar("Item", bound=WorkItem)
 
 
+def earlier() -> UnavailableError:
+    """The answer to work of an earlier tenure."""
+    return UnavailableError("The chat writer changed; retry (a send with the same "
+                            "client_id).")
+
+
 class Tenures:
     def __init__(self) -> None:
-        self.now = 0  # one process never leads: everything is queued under 0
+        # One process never leads: everything is queued under 0. An Admission as it is:
+        # handed out per send (`ChatStore.admission`), it costs an attribute read.
+        self.now = Admission(0)
 
     def begin(self) -> None:
-        self.now += 1
+        self.now = Admission(self.now + 1)
 
     def stamp(self, item: WorkItem) -> None:
         item.tenure = self.now
@@ -34,11 +48,10 @@ class Tenures:
         """The items queued under this tenure; the others are refused."""
         if all(i.tenure == self.now for i in items):
             return items
-        earlier = UnavailableError("The chat writer changed; retry (a send with the same "
-                                   "client_id).")
+        refused = earlier()
         for item in items:
             if item.tenure != self.now:
-                item.refuse(earlier)
+                item.refuse(refused)
         return [i for i in items if i.tenure == self.now]
 
     def fence(self, may_commit: Callable[[], bool]) -> TenureFence:

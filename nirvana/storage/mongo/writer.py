@@ -33,6 +33,7 @@ from typing import Any, Callable
 from pymongo.errors import PyMongoError
 
 from ...domain.chat.entities import Receipt
+from ...domain.chat.ports import Admission
 from ...domain.errors import UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait, stop_if_cancelled
@@ -45,7 +46,7 @@ from .refused import RefusedSenders
 from .message_inserts import InsertMessages
 from .sends import ASK_PAUSES, DeliveryPass, SendCommitter
 from .summaries import Summaries
-from .tenures import TenureFence, Tenures
+from .tenures import TenureFence, Tenures, earlier
 from .work_items import InFlight, Mark, Op, Send, WorkItem, consume, fail, resolve
 
 log = logging.getLogger("nirvana.chat.store")
@@ -122,7 +123,17 @@ class ChatWriter:
         self._refused.prune()
         self._refused.add(user_id)
 
-    def enqueue(self, item: WorkItem) -> None:
+    def admission(self) -> Admission:
+        """The tenure work checked from now is admitted under (`enqueue`)."""
+        return self._tenures.now
+
+    def enqueue(self, item: WorkItem, admitted: Admission | None = None) -> None:
+        """Queue `item`; refused when `admitted` (the tenure read before its checks, if
+        any) is earlier than now: what they read may be from before another writer's
+        changes (tenures.py)."""
+        if admitted is not None and admitted != self._tenures.now:
+            item.refuse(earlier())
+            return
         if self._closed:
             # Work queued after `close` (a background erasure whose cancel pymongo
             # swallowed, say) would start a writer task nobody stops.
