@@ -429,6 +429,51 @@ async def test_a_retrys_look_up_answered_after_a_re_lead_is_not_acted_on(
         assert not created and (again.seq, again.pos) == (stored["seq"], stored["pos"])
 
 
+async def test_sends_a_sort_out_queued_again_before_a_re_lead_are_refused_when_taken(
+        services, chats, writers):
+    """A batch of a's retry of "kept" (stored before) and "other", to b: the retry fails its
+    insert on the `_id`, so the batch is sorted out: the retry answered as the stored
+    message, "other" taken back (its seq follows a gap) and queued again. The writer leads
+    again before it takes "other" (busy numbering another batch, to c, whose seq read is
+    held): "other" was queued under the earlier tenure, and is refused, never stored,
+    delivered or summarised under the later one; its retry is stored once."""
+    a, b, with_b, with_c = chats
+    db = SteeredMessages()
+    store = MongoChatStore(db=db, max_inflight=2)
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    kept = await send(store, with_b, a, "kept")
+    delivered: list[Message] = []
+    db.hold_id_reads = True
+    retry = store.append(draft(with_b, a, "kept"), on_stored=delivered.append)
+    other = store.append(draft(with_b, a, "other"), on_stored=delivered.append)
+    try:
+        await reached(db.id_read)  # the batch is sorting out, in a task of its own
+        db.hold_seq_reads = True
+        to_c = store.append(draft(with_c, a, "to c"))
+        await reached(db.seq_read)  # the writer numbers "to c"
+        db.hold_id_reads = False
+        db.id_release.set()
+        async with asyncio.timeout(5):
+            again, created = await retry  # sorted out: "other" is queued again
+        assert not created and again.pos == kept.pos
+        await store.lead(lambda: True, 3)
+    finally:
+        db.hold_id_reads = db.hold_seq_reads = False
+        db.id_release.set()
+        db.seq_release.set()
+    for refused in (other, to_c):
+        with pytest.raises(UnavailableError):
+            await refused
+    assert delivered == []
+    assert await copies_of("other") == 0
+    buffered = [buffer.last.get(with_b.id) for buffer in store.summaries.unwritten()]
+    assert all(m is None or m.client_id != "other" for m in buffered)
+    stored = await send(store, with_b, a, "other")  # the client's retry
+    assert stored.seq == kept.seq + 1
+    assert await copies_of("other") == 1
+
+
 async def test_a_receipts_mark_written_as_the_lease_lapses_keeps_its_event(
         services, chats, writers):
     """The mark's `$max` landed and its lease lapsed before the answer, but nobody led
