@@ -674,3 +674,28 @@ async def test_a_read_recovering_across_a_follow_adds_nothing(services, chats, w
     assert not any(store.summaries.unwritten())
     seen = await store.get_conversation(with_b.id)
     assert seen is not None and seen.last_seq < first.seq
+
+
+async def test_a_read_recovering_across_a_re_lead_recovers_again(services, chats, writers):
+    """A read after a lead recovers the summaries, waiting for their lock (a flush slow to
+    end holds it, its write of "first" refused); meanwhile the process leads again, which
+    forgets them once more. The read recovers again before it reads: without it, it
+    served the stored summary, without "first" (past the checkpoint)."""
+    _, _, with_b, _ = chats
+    store, db, first = await flushing_slowly(chats, writers)
+    try:
+        leading_again = asyncio.ensure_future(store.lead(lambda: True, 2))
+        await reached(db.write_cancelled)  # its `forget` done but for the flusher's end
+        db.write_cancelled.clear()
+        # Tasks start in order: the read waits for the lock before the next lead forgets.
+        read = asyncio.ensure_future(store.get_conversation(with_b.id))
+        leading_once_more = asyncio.ensure_future(store.lead(lambda: True, 3))
+        await reached(db.write_cancelled)
+    finally:
+        db.hold_state_writes = False
+        db.write_release.set()
+    async with asyncio.timeout(5):
+        await asyncio.gather(leading_again, leading_once_more)
+        seen = await read
+    assert seen is not None and seen.last_seq == first.seq
+    assert seen.last_message is not None and seen.last_message.id == first.id

@@ -92,7 +92,9 @@ class MongoChatStore:
 
     async def _recover(self) -> None:
         # A follower writes nothing, summaries included: they are the writer's to repair.
-        if self._leader_head is None:
+        # Again when a `forget` overtook it (this process led again): a read on the new
+        # tenure's buffer before it is recovered misses the messages past the checkpoint.
+        while self._leader_head is None and not self.summaries.recovered:
             await self.summaries.recover()
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:

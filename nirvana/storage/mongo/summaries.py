@@ -118,6 +118,11 @@ class Summaries:
         only while it is unchanged (sends.py `settle`)."""
         return self._generation
 
+    @property
+    def recovered(self) -> bool:
+        """`recover` ran since the last `forget` (or the start)."""
+        return self._recovered
+
     def add(self, m: Message, moved: bool = False) -> None:
         """`moved`: `m` was moved to the head with its old seq (an older release's writer
         did; its document says so, read by `recover`)."""
@@ -290,7 +295,8 @@ class Summaries:
         # A `forget` while this waits for `_lock` or reads (it waits for neither) leaves
         # the reads unadded and `_recovered` false: added, they would be stale copies in
         # the next tenure's buffer (or texts in a follower's, which its reads apply), and
-        # the next tenure would not recover.
+        # the next tenure would not recover. A leader's read then recovers again
+        # (chat_store.py `_recover`).
         generation = self._generation
         async with self._lock:
             if self._recovered or generation != self._generation:
