@@ -128,9 +128,7 @@ class ChatWriter:
         return self._tenures.now
 
     def enqueue(self, item: WorkItem, admitted: Admission | None = None) -> None:
-        """Queue `item`; refused when `admitted` (the tenure read before its checks, if
-        any) is earlier than now: what they read may be from before another writer's
-        changes (tenures.py)."""
+        """Queue `item`; refused if admitted (its checks began) under an earlier tenure."""
         if admitted is not None and admitted != self._tenures.now:
             item.refuse(earlier())
             return
