@@ -14,7 +14,7 @@ import os
 import time
 
 from nirvana.storage.mongo.chat_store import MongoChatStore
-from tests.support.chat_writers import chat_on, draft, send
+from tests.support.chat_writers import chat_on, draft, queue, send
 from tests.support.erasure_steps import ErasureSteps
 
 SENT = int(os.environ.get("ERASURE_SENT", "2000"))
@@ -43,7 +43,7 @@ async def test_measure_phase_two(services, chats, writers):
         async def sends_meanwhile(round_=round_) -> None:
             # Half b's (to erase), half a's to c (their summaries buffered).
             for start in range(0, SENT, 100):
-                await asyncio.gather(*(store.append(draft(
+                await asyncio.gather(*(queue(store, draft(
                     with_b if n % 2 else with_c, b if n % 2 else a, f"r{round_} d{n}"))
                     for n in range(start, min(start + 100, SENT))))
         steps.after_first_phase = sends_meanwhile

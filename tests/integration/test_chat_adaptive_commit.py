@@ -16,7 +16,7 @@ from pymongo.errors import NetworkTimeout
 
 from nirvana.domain.errors import UnavailableError
 from tests.support.chat_store import write
-from tests.support.chat_writers import draft
+from tests.support.chat_writers import draft, queue
 from tests.support.people import two_chats
 
 
@@ -52,7 +52,7 @@ async def test_sends_to_a_conversation_in_flight_ride_the_next_commit_together(
     gated = insert.failure = GatedInsert()
     first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
     await until(lambda: len(gated.calls) == 1)  # an idle writer commits at once
-    rest = [store.append(draft(c, b, f"r{i}")) for i in range(3)]
+    rest = [queue(store, draft(c, b, f"r{i}")) for i in range(3)]
     await asyncio.sleep(0.2)
     assert len(gated.calls) == 1  # held: their conversation is in flight
     gated.gate.set()
@@ -120,7 +120,7 @@ async def test_after_a_light_commit_the_next_goes_at_once_and_after_a_full_one_i
     gated = insert.failure = GatedInsert()
     first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="3", text="3"))
     await until(lambda: len(gated.calls) == 1)
-    full = [store.append(draft(c, b, f"f{i}"))
+    full = [queue(store, draft(c, b, f"f{i}"))
             for i in range(3)]  # ride the next commit together: a full batch (3)
     gated.gate.set()
     await asyncio.gather(first, *full)
@@ -158,7 +158,7 @@ async def test_a_big_batch_is_answered_in_order_without_holding_the_loop_through
     await until(lambda: len(gated.calls) == 1)
     turns = LoopTurns()
     answered: list[tuple[str, int]] = []
-    batch = [store.append(draft(c, b, f"r{i}")) for i in range(200)]  # ride the next commit
+    batch = [queue(store, draft(c, b, f"r{i}")) for i in range(200)]  # ride the next commit
     for i, future in enumerate(batch):
         future.add_done_callback(lambda _, i=i: answered.append((f"r{i}", turns.count)))
     gated.gate.set()
@@ -198,7 +198,7 @@ async def test_a_big_batch_is_answered_in_one_delivery_pass(client, services, fl
     gated = insert.failure = GatedInsert()
     first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
     await until(lambda: len(gated.calls) == 1)
-    batch = [store.append(draft(c, b, f"r{i}")) for i in range(100)]  # the next commit
+    batch = [queue(store, draft(c, b, f"r{i}")) for i in range(100)]  # the next commit
     opened = passes.opened
     gated.gate.set()
     await first

@@ -21,6 +21,7 @@ from tests.support.chat_writers import (
     chat_on,
     draft,
     fence_without_transactions,
+    queue,
     send,
 )
 from tests.support.erasure_steps import ErasureSteps, copies_of, erasing_chat
@@ -135,7 +136,7 @@ async def test_a_send_queued_before_the_erasure_is_erased_and_one_after_it_refus
     steps = ErasureSteps()
     chat = chat_on(store, services, steps)
     paused.armed = True
-    early = store.append(draft(with_b, b, "early"))
+    early = queue(store, draft(with_b, b, "early"))
     await paused.reached.wait()
     erasing = asyncio.create_task(chat.erase_sender(b))
     await steps.states_erased.wait()  # the first phase is done, "early" not stored yet
@@ -147,7 +148,7 @@ async def test_a_send_queued_before_the_erasure_is_erased_and_one_after_it_refus
     assert (await stored(with_b.id, message.seq))["deleted"]
     assert await copies_of("early") == 0 and await copies_of("first") == 0
     with pytest.raises(AuthenticationError) as refused:
-        await store.append(draft(with_b, b, "late"))
+        await queue(store, draft(with_b, b, "late"))
     assert refused.value.code == "unknown_user"
     assert await ChatCollections().messages.count_documents({"client_id": "late"}) == 0
     # The others still send; the summary of the conversation is a's message.
@@ -184,7 +185,7 @@ async def test_a_receipt_between_the_phases_announces_no_erased_text(
     secret, _ = await chat.send_message(b, with_b.id, client_id="s", text="secret")
     assert (await chat.conversation_for(a, with_b.id)).last_message.text == "secret"
     paused.armed = True
-    held = store.append(draft(with_c, a, "held"))
+    held = queue(store, draft(with_c, a, "held"))
     await paused.reached.wait()
     erasing = asyncio.create_task(chat.erase_sender(b))
     while not any(isinstance(item, Op) for item in store.writer._pending):
@@ -400,4 +401,4 @@ async def test_an_erasure_reaching_a_closed_writer_is_refused_and_starts_no_writ
         await chat_on(store, services).erase_sender(b)
     assert refused.value.message == "The server is stopping."
     with pytest.raises(UnavailableError):
-        await store.append(draft(with_b, b, "late"))
+        await queue(store, draft(with_b, b, "late"))

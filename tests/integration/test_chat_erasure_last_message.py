@@ -19,7 +19,7 @@ from nirvana.domain.chat.entities import Attachment, Conversation, MessageDraft,
 from nirvana.domain.chat.service import ChatService
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
-from tests.support.chat_writers import chat_on, send
+from tests.support.chat_writers import chat_on, queue, send
 from tests.support.erasure_steps import ErasureSteps
 from tests.support.live_frames import live_frames, texts_in
 
@@ -51,7 +51,7 @@ async def group_with_secret(services, chats, writers, fenced: bool, *, flushed: 
     await send(store, group, a, "mine")
     if not flushed:
         await store.summaries.flush()
-    await store.append(MessageDraft(group.id, b, "secret", MessageKind.IMAGE, "secret",
+    await queue(store, MessageDraft(group.id, b, "secret", MessageKind.IMAGE, "secret",
                                     (SECRET,), None, (a, b), datetime.now(timezone.utc)))
     if flushed:
         await store.summaries.flush()

@@ -14,6 +14,7 @@ from nirvana.domain.chat.entities import ReceiptKind
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.changes import MongoChatChanges
 from tests.support.chat_store import write
+from tests.support.chat_writers import queue
 from tests.support.people import friends, two_chats
 
 
@@ -62,9 +63,9 @@ async def test_a_batch_whose_last_message_is_refused_serves_only_stored_position
 
     insert.failure = all_but_last
     # Queued at once: one batch, the refused message last and alone in its conversation.
-    results = await asyncio.gather(store.append(_draft(c, b, "k0")),
-                                   store.append(_draft(c, b, "k1")),
-                                   store.append(_draft(other, a, "k2")),
+    results = await asyncio.gather(queue(store, _draft(c, b, "k0")),
+                                   queue(store, _draft(c, b, "k1")),
+                                   queue(store, _draft(other, a, "k2")),
                                    return_exceptions=True)
     insert.failure = None
     assert isinstance(results[2], UnavailableError), results
@@ -88,7 +89,7 @@ async def test_after_a_restart_the_head_never_goes_below_what_was_served(
 
     _, restarted, _ = flaky()
     assert await restarted.head() >= served
-    again, _ = await restarted.append(_draft(c, b, "again"))
+    again, _ = await queue(restarted, _draft(c, b, "again"))
     assert again.pos > served
 
 
@@ -145,7 +146,7 @@ async def test_a_message_refused_inside_a_batch_leaves_no_gap_in_the_seqs(
         raise BulkWriteError({"writeErrors": [{"index": 1, "code": 2, "errmsg": "refused"}]})
 
     insert.failure = refuse_the_middle_once
-    results = await asyncio.gather(*(store.append(_draft(c, b, f"k{i}")) for i in range(3)),
+    results = await asyncio.gather(*(queue(store, _draft(c, b, f"k{i}")) for i in range(3)),
                                    return_exceptions=True)
     assert isinstance(results[1], UnavailableError), results
     answered = sorted(m.seq for m, _ in (results[0], results[2]))

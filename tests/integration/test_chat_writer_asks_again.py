@@ -14,7 +14,7 @@ from nirvana.domain.errors import UnavailableError
 from nirvana.metrics import Metrics
 from nirvana.storage.mongo.fence import FencedOutError
 from tests.support.chat_store import Stall, record_posts, write, written
-from tests.support.chat_writers import draft
+from tests.support.chat_writers import draft, queue
 from tests.support.people import two_chats
 from tests.support.steered_messages import SteeredMessages
 from tests.support.waiting import wait_until
@@ -80,7 +80,7 @@ async def test_a_part_written_with_no_answer_is_completed_by_the_second_ask(
     chat, store, insert = flaky()
     posted = record_posts(chat, monkeypatch)
     insert.failure = NoAnswer(then=lambda docs: write(docs[1:2]))  # the middle one only
-    sends = [store.append(draft(c, a, k), on_stored=posted.append) for k in ("p", "q", "r")]
+    sends = [queue(store, draft(c, a, k), on_stored=posted.append) for k in ("p", "q", "r")]
     acked = [m for m, _ in await asyncio.gather(*sends)]
     assert [(m.seq, m.text) for m in acked] == [(1, "p"), (2, "q"), (3, "r")]
     assert await _seqs(store, c.id) == [(1, "p"), (2, "q"), (3, "r")]
@@ -110,8 +110,8 @@ async def test_a_retry_of_an_older_message_in_a_batch_asked_again_leaves_no_gap(
         await write(docs)
 
     insert.failure = insert_once_stalled
-    sends = [store.append(draft(c, a, "old"), on_stored=posted.append),
-             store.append(draft(c, b, "new"), on_stored=posted.append)]
+    sends = [queue(store, draft(c, a, "old"), on_stored=posted.append),
+             queue(store, draft(c, b, "new"), on_stored=posted.append)]
     (again, created_again), (new, created) = await asyncio.gather(*sends)
     assert not created_again and (again.seq, again.pos) == (old.seq, old.pos)
     assert created and new.seq == 2
@@ -135,8 +135,8 @@ async def test_a_take_back_with_no_answer_is_asked_again_and_its_late_run_takes_
         nonlocal failing
         failing = False
     asyncio.get_running_loop().call_later(0.2, answer_deletes_soon)
-    sends = [store.append(draft(c, a, "old"), on_stored=posted.append),
-             store.append(draft(c, b, "new"), on_stored=posted.append)]
+    sends = [queue(store, draft(c, a, "old"), on_stored=posted.append),
+             queue(store, draft(c, b, "new"), on_stored=posted.append)]
     (_, created_again), (new, created) = await asyncio.gather(*sends)
     assert not created_again and created and new.seq == 2
     assert db.unanswered_deletes
@@ -349,8 +349,8 @@ async def test_an_error_answered_after_an_answered_insert_is_asked_again_not_ref
     posted = record_posts(chat, monkeypatch)
     old, _ = await chat.send_message(a, c.id, client_id="old", text="old")
     refuse.armed = True
-    sends = [store.append(draft(c, a, "old"), on_stored=posted.append),
-             store.append(draft(c, b, "new"), on_stored=posted.append)]
+    sends = [queue(store, draft(c, a, "old"), on_stored=posted.append),
+             queue(store, draft(c, b, "new"), on_stored=posted.append)]
     (again, created_again), (new, created) = await asyncio.gather(*sends)
     assert refuse.asked == 1
     assert not created_again and (again.id, again.seq, again.pos) == (old.id, old.seq,

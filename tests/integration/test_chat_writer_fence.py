@@ -16,7 +16,7 @@ from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.changes import MongoChatChanges
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.postgres.chat_peers import PgChatPeers
-from tests.support.chat_writers import PausedInsert, draft, send
+from tests.support.chat_writers import PausedInsert, draft, queue, send
 
 
 async def stored_positions(services) -> list[int]:
@@ -38,7 +38,7 @@ async def test_a_deposed_writers_insert_released_after_the_next_writer_committed
     # Numbered and past its own lease check, then paused; in a conversation the next
     # writer does not touch, so no (conversation, seq) collision would refuse it.
     paused.armed = True
-    late = deposed.append(draft(with_c, a, "late"))
+    late = queue(deposed, draft(with_c, a, "late"))
     await paused.reached.wait()
     lease["valid"] = False  # its lease lapsed while it was paused; another instance took it
     await following.lead(lambda: True, 2)

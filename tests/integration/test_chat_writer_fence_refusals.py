@@ -21,7 +21,7 @@ from nirvana.storage.mongo.fence import TAKEOVER_WAIT, FencedOutError, WriterFen
 from nirvana.storage.mongo.message_inserts import insert_messages
 from nirvana.storage.postgres.leases import PgLeases
 from nirvana.wiring.instances import cluster_chat
-from tests.support.chat_writers import PausedInsert, chat_on, draft, send
+from tests.support.chat_writers import PausedInsert, chat_on, draft, queue, send
 
 
 def failing_collmod(code: int):
@@ -58,9 +58,9 @@ async def test_a_refused_send_retried_through_the_next_writer_is_delivered_once(
     await old.lead(lambda: True, 3)  # it leads again, later
     assert not old.writer.stepped_down
     delivered = []
-    message, _ = await old.append(draft(with_c, a, "next"), on_stored=delivered.append)
+    message, _ = await queue(old, draft(with_c, a, "next"), on_stored=delivered.append)
     assert [m.client_id for m in delivered] == ["next"]
-    again, new_one = await old.append(draft(with_b, a, "x"))  # one more retry of x
+    again, new_one = await queue(old, draft(with_b, a, "x"))  # one more retry of x
     assert not new_one and again.pos == acked.pos
     assert (await stored(services, "x"))["pos"] == acked.pos
 
@@ -73,7 +73,7 @@ async def test_a_late_refusal_of_an_older_epoch_leaves_a_later_lead_alone(
     writers += [old, new]
     await old.lead(lambda: True, 1)
     paused.armed = True
-    late = old.append(draft(with_c, a, "late"))
+    late = queue(old, draft(with_c, a, "late"))
     await paused.reached.wait()  # stamped 1, then paused
     await new.lead(lambda: True, 2)
     await old.lead(lambda: True, 3)  # taken back before the paused insert answers
@@ -280,13 +280,13 @@ async def test_a_deposed_writers_take_back_is_refused(services, chats, writers):
     old = MongoChatStore(insert=insert_then_deposed)
     writers += [old, new]
     await old.lead(lambda: True, 1)
-    answers = await asyncio.gather(old.append(draft(with_b, a, "old")),
-                                   old.append(draft(with_b, b, "n")), return_exceptions=True)
+    answers = await asyncio.gather(queue(old, draft(with_b, a, "old")),
+                                   queue(old, draft(with_b, b, "n")), return_exceptions=True)
     assert all(isinstance(x, FencedOutError) for x in answers)
     assert (await stored(services, "n"))["seq"] == 3  # not taken back
     # The live writer's take-back of the same shape lands: n2 is numbered again after n.
-    retry, n2 = await asyncio.gather(new.append(draft(with_b, a, "old")),
-                                     new.append(draft(with_b, b, "n2")))
+    retry, n2 = await asyncio.gather(queue(new, draft(with_b, a, "old")),
+                                     queue(new, draft(with_b, b, "n2")))
     assert retry[0].seq == 1 and not retry[1]
     assert n2[0].seq == 4 and (await stored(services, "n2"))["seq"] == 4
 

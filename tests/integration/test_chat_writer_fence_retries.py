@@ -14,7 +14,8 @@ from nirvana.domain.chat.errors import MessageDeletedError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import ATTEMPTS, FencedOutError
-from tests.support.chat_writers import chat_on, chat_writer, draft, send, writer_with_secret
+from tests.support.chat_writers import (chat_on, chat_writer, draft, queue, send,
+                                        writer_with_secret)
 from tests.support.write_conflicts import ConflictingCollections
 
 
@@ -123,7 +124,7 @@ async def test_a_take_back_aborted_every_try_is_asked_again_and_the_batch_lands(
     old = await send(store, with_b, a, "old")
     db.delete_conflicts = ATTEMPTS
     (again, created_again), (n, created) = await asyncio.gather(
-        store.append(draft(with_b, a, "old")), store.append(draft(with_b, b, "n")))
+        queue(store, draft(with_b, a, "old")), queue(store, draft(with_b, b, "n")))
     assert len(db.met) == ATTEMPTS  # the take-back's tries the store aborted
     assert not created_again and again.seq == old.seq == 1
     assert created and n.seq == 2

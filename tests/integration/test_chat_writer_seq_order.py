@@ -15,7 +15,7 @@ from pymongo.errors import OperationFailure
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.documents import MessageDoc
 from tests.support.chat_store import Stall, record_posts, write, written
-from tests.support.chat_writers import draft
+from tests.support.chat_writers import draft, queue
 from tests.support.people import two_chats
 from tests.support.steered_messages import SteeredMessages
 
@@ -79,8 +79,8 @@ async def test_a_taken_back_message_is_not_given_up_for_a_store_error(
         await chat.send_message(a if text == "old" else b, c.id, client_id=text, text=text)
     insert.failure = held = HeldFirst(refuse=3 if failing == "insert" else None)
     seq_read.armed = failing == "seq read"
-    sends = [store.append(draft(c, a, "old"), on_stored=posted.append),
-             store.append(draft(c, b, "m"), on_stored=posted.append)]
+    sends = [queue(store, draft(c, a, "old"), on_stored=posted.append),
+             queue(store, draft(c, b, "m"), on_stored=posted.append)]
     (again, created_again), (m, created) = await asyncio.gather(*sends)
     insert.failure = None
     # Two asks of the batch, then `m`'s: one, or two when the first was refused.

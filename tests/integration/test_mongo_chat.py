@@ -8,7 +8,7 @@ import pytest
 
 from nirvana.domain.errors import UnavailableError
 from tests.support.chat_store import record_posts, write
-from tests.support.chat_writers import draft
+from tests.support.chat_writers import draft, queue
 from tests.support.people import friends, two_chats
 
 
@@ -71,8 +71,8 @@ async def test_a_retry_among_new_sends_leaves_no_gap_in_the_seqs(client, service
     chat, store = services.chat, services.chat_store
     stored, _ = await chat.send_message(a, c.id, client_id="old", text="old")
     # Queued at once, so one batch: new, retry, new in `c`, and one in another conversation.
-    sends = [store.append(draft(c, b, "n1")), store.append(draft(c, a, "old")),
-             store.append(draft(c, b, "n2")), store.append(draft(other, a, "o1"))]
+    sends = [queue(store, draft(c, b, "n1")), queue(store, draft(c, a, "old")),
+             queue(store, draft(c, b, "n2")), queue(store, draft(other, a, "o1"))]
     batches = store.batches
     (n1, new1), (retry, new_r), (n2, new2), (o1, new_o) = await asyncio.gather(*sends)
     assert (new1, new_r, new2, new_o) == (True, False, True, True)

@@ -61,8 +61,9 @@ class Messaging:
         self._store = store
         self._uploads = uploads
         self._write_gate = write_gate
-        # AccountExists, asked again right before a send is queued (ChatService asks it
-        # first): a deletion heard during the send's checks stops it.
+        # AccountExists: a send asks it as it starts (ChatService asks it for the other
+        # use cases) and again right before it is queued: a deletion heard during the
+        # send's checks stops it.
         self._account_gate = account_gate
         self._peers = peers
         self.publisher = publisher
@@ -255,11 +256,12 @@ class Messaging:
         stored message. Writes queue in call order, so seqs follow it. The message is
         delivered when it is stored, whether or not anyone waits on the task; cancelling
         the task only stops that answer."""
-        check_key(client_id, "client_id", 64)
-        self._validate(kind, text, attachments, reply_to)
         # Before the send's reads: one answered only after another process was the writer
         # (which may have deleted the account, removed the member) gets the send refused.
         admitted = self._store.admission()
+        await self._account_gate.check(user_id)
+        check_key(client_id, "client_id", 64)
+        self._validate(kind, text, attachments, reply_to)
         await self._write_gate.check(user_id)
         conversation = await self.conversation_for(user_id, conversation_id)
         if conversation.kind is ConversationKind.DIRECT:

@@ -180,10 +180,9 @@ class MongoChatStore:
     def admission(self) -> Admission:
         return self.writer.admission()
 
-    def append(self, draft: MessageDraft, *, admitted: Admission | None = None,
+    def append(self, draft: MessageDraft, *, admitted: Admission,
                on_stored: Callable[[Message], None] | None = None
                ) -> asyncio.Future[tuple[Message, bool]]:
-        """`admitted`: None queues the send as checked now (tests)."""
         loop = asyncio.get_running_loop()
         send = Send(draft, loop.create_future(), on_stored=on_stored)
         # Bounded: a store that hangs yields an error naming the send, never a hang. The
