@@ -12,8 +12,8 @@ from tests.support.fakes_chat_changes import FakeChatChanges
 
 def build(limits: ChatLimits = ChatLimits(), clock: FakeClock | None = None,
           publisher: RecordingPublisher | None = None, account_gate: WriteGate = OpenGate(),
-          write_gate: WriteGate = OpenGate()):
-    peers, store = FakePeers(), FakeChatStore()
+          write_gate: WriteGate = OpenGate(), store: FakeChatStore | None = None):
+    peers, store = FakePeers(), store if store is not None else FakeChatStore()
     pub = publisher if publisher is not None else RecordingPublisher()
     changes = FakeChatChanges(store)
     chat = ChatService(store=store, changes=changes, peers=peers, publisher=pub,

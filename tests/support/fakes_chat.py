@@ -19,6 +19,7 @@ from nirvana.domain.chat.entities import (
     StreamPage,
 )
 from nirvana.domain.chat.ports import Admission
+from nirvana.domain.errors import UnavailableError
 
 
 class FakePeers:
@@ -61,6 +62,8 @@ class FakeChatStore:
         self.stored_messages: list[Message] = []
         self.receipts: list[Receipt] = []
         self._head = 0
+        # One writer, never another, unless a test moves it (another writer led meanwhile).
+        self.tenure = Admission(0)
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         c = self.conversations.get(conversation_id)
@@ -83,10 +86,14 @@ class FakeChatStore:
         return sorted(mine, key=lambda c: c.last_activity, reverse=True)[:limit]
 
     def admission(self) -> Admission:
-        return Admission(0)  # one writer, never another: every send is admitted
+        return self.tenure
 
-    def append(self, d: MessageDraft, *, admitted=None,
+    def append(self, d: MessageDraft, *, admitted: Admission,
                on_stored=None) -> Awaitable[tuple[Message, bool]]:
+        if admitted != self.tenure:  # as the real writer's `enqueue`
+            refused = asyncio.get_running_loop().create_future()
+            refused.set_exception(UnavailableError("The chat writer changed; retry."))
+            return refused
         # A task starts in creation order, so appends are stored in call order.
         return asyncio.ensure_future(self._write(d, on_stored))
 
