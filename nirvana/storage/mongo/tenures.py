@@ -35,7 +35,7 @@ def earlier() -> UnavailableError:
 class Tenures:
     def __init__(self) -> None:
         # One process never leads: everything is queued under 0. An Admission as it is:
-        # handed out per send (`ChatStore.admission`), it costs an attribute read.
+        # handed out per send (`ChatStore.admission`), no object is made for it.
         self.now = Admission(0)
 
     def begin(self) -> None:
