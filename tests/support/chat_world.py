@@ -12,8 +12,10 @@ from tests.support.fakes_chat_changes import FakeChatChanges
 
 def build(limits: ChatLimits = ChatLimits(), clock: FakeClock | None = None,
           publisher: RecordingPublisher | None = None, account_gate: WriteGate = OpenGate(),
-          write_gate: WriteGate = OpenGate(), store: FakeChatStore | None = None):
-    peers, store = FakePeers(), store if store is not None else FakeChatStore()
+          write_gate: WriteGate = OpenGate(), store: FakeChatStore | None = None,
+          peers: FakePeers | None = None):
+    store = store if store is not None else FakeChatStore()
+    peers = peers if peers is not None else FakePeers()
     pub = publisher if publisher is not None else RecordingPublisher()
     changes = FakeChatChanges(store)
     chat = ChatService(store=store, changes=changes, peers=peers, publisher=pub,
