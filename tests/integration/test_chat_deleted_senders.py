@@ -81,7 +81,9 @@ async def test_a_deletion_the_writer_was_never_told_of_is_refused_once_reloaded(
 
 def test_every_writer_bound_use_case_is_checked_for_an_existing_account():
     """What goes through the writer acts for a user (but the erasure, which acts for no one
-    signed in), so a new writer-bound use case cannot go unchecked."""
+    signed in): a new writer-bound use case must be listed. Listed, it is wrapped, but for
+    `CHECK_THEIR_OWN`, whose check is in Messaging: the behavioural test below keeps those
+    honest."""
     assert WRITER_BOUND - {"erase_sender"} <= ACTS_FOR_A_USER
 
 

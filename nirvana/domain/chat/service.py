@@ -40,6 +40,8 @@ ACTS_FOR_A_USER = frozenset({
 })
 # Of those, the sends check it themselves (Messaging.submit_message), after the store's
 # admission: a check before it, answered after this process led again, would go unseen.
+# That they do is tested, not enforced here: by test_every_use_case_that_acts_for_a_user_
+# refuses_a_deleted_account (tests/integration/test_chat_deleted_senders.py).
 CHECK_THEIR_OWN = frozenset({"submit_message", "send_message"})
 
 
