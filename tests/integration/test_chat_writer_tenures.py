@@ -111,10 +111,11 @@ class TwoInFlight:
     lease_valid: bool = True
 
 
-async def two_in_flight(chats, writers, on_stored=None) -> TwoInFlight:
+async def two_in_flight(chats, writers, on_stored=None,
+                        db: ChatCollections | None = None) -> TwoInFlight:
     a, b, with_b, with_c = chats
     paused = PausedInsert()
-    store = MongoChatStore(insert=paused, max_inflight=2)
+    store = MongoChatStore(insert=paused, max_inflight=2, db=db)
     writers.append(store)
     flight = TwoInFlight(store, paused)
     await store.lead(lambda: flight.lease_valid, 1)
@@ -360,6 +361,76 @@ async def test_a_batch_stored_before_a_re_lead_and_settled_after_is_not_answered
     assert await copies_of("mine") == 0
 
 
+async def test_a_batch_stored_before_another_writer_erased_its_sender_is_not_delivered(
+        services, chats, writers):
+    """Two batches in flight: a's to c is held in its insert; b's "mine" is stored and waits
+    for it. The writer's lease lapses; another leads (raising the store's fence), b is
+    deleted and erased there (tombstoning "mine"). This writer has not led again, so its
+    tenure still holds when a's insert answers (fenced) and "mine" is settled: the store's
+    fence is another's, so "mine" is answered unavailable and delivered to nobody here
+    with its text. b's retry with the same client_id, through the new writer, is refused
+    unknown_user, and no copy of the text is left."""
+    a, b, with_b, with_c = chats
+    delivered: list[Message] = []
+    flight = await two_in_flight(chats, writers, on_stored=delivered.append)
+    try:
+        flight.lease_valid = False
+        other = MongoChatStore()
+        writers.append(other)
+        await other.lead(lambda: True, 2)
+        await PgUserRepository(services.pool).delete(b, services.clock.now())
+        await chat_on(other, services).erase_sender(b)
+    finally:
+        flight.paused.release.set()
+    for refused in (flight.held, flight.mine):
+        with pytest.raises(UnavailableError) as answered:
+            await refused
+        assert answered.value.code == "unavailable"
+    assert delivered == []
+    users = CachedUserRepository(PgUserRepository(services.pool))
+    with pytest.raises(AuthenticationError) as retried:
+        await chat_on(other, services, users=users).send_message(
+            b, with_b.id, client_id="mine", text="mine")
+    assert retried.value.code == "unknown_user"
+    assert delivered == []
+    assert await copies_of("mine") == 0
+
+
+async def test_a_batch_settled_after_the_lease_lapsed_with_nobody_leading_is_answered(
+        services, chats, writers):
+    """As above, but nobody takes over: the store's fence still stands at this writer's
+    epoch, so both batches, stored, are acked and "mine" is delivered, as ever."""
+    a, b, with_b, with_c = chats
+    delivered: list[Message] = []
+    flight = await two_in_flight(chats, writers, on_stored=delivered.append)
+    flight.lease_valid = False
+    flight.paused.release.set()
+    assert flight.held is not None and flight.mine is not None
+    held, held_created = await flight.held
+    mine, mine_created = await flight.mine
+    assert held_created and mine_created
+    assert delivered == [mine]
+    assert await copies_of("mine") == 1
+
+
+async def test_a_deposed_writer_that_cannot_read_the_fence_answers_nothing(
+        services, chats, writers):
+    """The lease lapsed and the read of the store's fence fails: whether another writer
+    led is unknown, so the stored batches are answered unavailable, delivered to nobody
+    (their retries find them stored)."""
+    db = SteeredCollections()
+    delivered: list[Message] = []
+    flight = await two_in_flight(chats, writers, on_stored=delivered.append, db=db)
+    db.fail_token_reads = True
+    flight.lease_valid = False
+    flight.paused.release.set()
+    for refused in (flight.held, flight.mine):
+        with pytest.raises(UnavailableError):
+            await refused
+    assert delivered == []
+    assert await copies_of("mine") == 1
+
+
 async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
         services, chats, writers, caplog):
     """The mark's `$max` landed under tenure 1 (the store does not fence it) and its answer
@@ -532,12 +603,13 @@ async def test_a_positions_load_that_spans_a_re_lead_is_read_again(services, cha
 async def test_a_batch_settled_after_its_writer_followed_is_not_summarised_there(
         services, chats, writers, follows):
     """Two batches in flight: b's "mine" is stored and waits for a's "held", whose insert
-    is held. The process follows another writer (its summaries forgotten); then "held"
-    is refused by the fence and "mine", stored, is answered, as a writer merely deposed
-    does. Its summary does not go into the buffer `follow` emptied, which this process's
-    reads would apply (erased text, had the other writer erased b since); the other
-    writer's `recover` summarises it from the store. A lease that only lapsed and came
-    back forgot nothing: "mine" is summarised as ever."""
+    is held. The process follows another writer (its summaries forgotten) that took the
+    lease and has not raised the store's fence yet; then both, stored, are answered, as a
+    writer merely deposed does while the fence is still its own. The summary of "mine"
+    does not go into the buffer `follow` emptied, which this process's reads would apply
+    (erased text, had the other writer erased b since); the other writer's `recover`
+    summarises it from the store. A lease that only lapsed and came back forgot nothing:
+    "mine" is summarised as ever."""
     a, b, with_b, with_c = chats
     flight = await two_in_flight(chats, writers)
     store, paused, held, mine = flight.store, flight.paused, flight.held, flight.mine
@@ -546,17 +618,12 @@ async def test_a_batch_settled_after_its_writer_followed_is_not_summarised_there
         if follows:
             other = MongoChatStore()
             writers.append(other)
-            await other.lead(lambda: True, 2)
             await store.follow(other.head)
         else:
             flight.lease_valid = True
     finally:
         paused.release.set()
-    if follows:
-        with pytest.raises(UnavailableError):
-            await held
-    else:
-        await held
+    await held
     stored, _ = await mine
     buffered = [buffer.last.get(with_b.id) for buffer in store.summaries.unwritten()]
     seen = await store.get_conversation(with_b.id)

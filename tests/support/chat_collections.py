@@ -1,5 +1,6 @@
 """The chat store's collections with a read, a summary write, a receipt's mark or the
-newest event's position held, or a summary write failed, at a test's word: passed to
+newest event's position held, or a summary write or a read of the writer fence's token
+failed, at a test's word: passed to
 MongoChatStore as its `db`, as production passes the plain ones. And a clock the summary
 flush reads, moved by hand."""
 
@@ -11,6 +12,7 @@ from typing import Any
 from pymongo.errors import AutoReconnect
 
 from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.fence import TOKEN
 from tests.support.delegating import Delegating
 
 
@@ -51,6 +53,7 @@ class SteeredCollections(ChatCollections):
         self.hold_pos_reads = False
         self.pos_read = asyncio.Event()
         self.pos_release = asyncio.Event()
+        self.fail_token_reads = False  # while set: a read of the fence's token fails
 
     async def held_write(self) -> None:
         self.write_started.set()
@@ -77,6 +80,10 @@ class SteeredCollections(ChatCollections):
     @property
     def events(self) -> Any:
         return _Events(super().events, self)
+
+    @property
+    def meta(self) -> Any:
+        return _Meta(super().meta, self)
 
 
 class _Conversations(Delegating[SteeredCollections]):
@@ -117,6 +124,13 @@ class _Events(Delegating[SteeredCollections]):
             self._steer.pos_read.set()
             await self._steer.pos_release.wait()
         return found
+
+
+class _Meta(Delegating[SteeredCollections]):
+    async def find_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if self._steer.fail_token_reads and query.get("_id") == TOKEN:
+            raise AutoReconnect("fence token read failed (test)")
+        return await self._inner.find_one(query, *args, **kwargs)
 
 
 class _After:

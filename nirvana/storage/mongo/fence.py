@@ -178,6 +178,16 @@ class WriterFence:
             doc[FIELD] = self.epoch
         return doc
 
+    async def stands_here(self, meta: Any) -> bool:
+        """Whether the fence still stands at this process's epoch (one read of its token):
+        false once a later writer raised it, before that writer read or wrote anything
+        else (`raise_to`). False with no epoch to compare (a deployment that cannot
+        fence): a deposed writer then cannot tell whether another led."""
+        if self.epoch is None:
+            return False
+        found = await meta.find_one({"_id": TOKEN}, projection={FIELD: 1})
+        return found is not None and found.get(FIELD) == self.epoch
+
     async def insert_one(self, coll: Any, doc: dict[str, Any], session: Any = None) -> None:
         """Insert `doc` stamped; a refusal by the fence raises FencedOutError. Only an
         insert's refusal means that: an update's 121 is some other validator's."""

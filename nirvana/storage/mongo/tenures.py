@@ -81,11 +81,14 @@ class TenureFence:
     Past a write already sent, only the tenure is checked: a lease that merely lapsed
     leaves the rest to the store's epoch fence, which refuses the event only once another
     instance raised it, so the mark or change keeps its event if nobody took over.
-    `tenure()` alone is checked once a batch's insert is answered and after each await
-    since (sends.py `settle`, `_sort_out`): `settle` answers what it stored while merely
-    deposed, but not once the writer led again. A batch with failures needs `_sort_out`'s
-    read and take-back, which are asked under the full fence: deposed, that batch is
-    refused whole (its stored messages found by the retries).
+    Once a batch's insert is answered, and after each await since (sends.py `settle`,
+    `_sort_out`), the whole check runs, and only when it fails for the lease (not the
+    tenure) is the store asked whether its fence still stands at this writer's epoch:
+    `settle` answers what it stored while its lease merely lapsed, but not once another
+    writer raised the fence (which may have erased the sender since: the text would be
+    delivered here) nor once this one led again. A batch with failures needs
+    `_sort_out`'s read and take-back, which are asked under the full fence: deposed, that
+    batch is refused whole (its stored messages found by the retries).
     """
 
     def __init__(self, tenures: Tenures, may_commit: Callable[[], bool]) -> None:
