@@ -45,13 +45,15 @@ async def reached(event: asyncio.Event) -> None:
         await event.wait()
 
 
-async def deleted_elsewhere(services, writers: list[MongoChatStore], b: int) -> None:
+async def deleted_elsewhere(services, writers: list[MongoChatStore], b: int
+                            ) -> MongoChatStore:
     """Another writer leads (epoch 2), deletes b and erases b's chat text there."""
     other = MongoChatStore()
     writers.append(other)
     await other.lead(lambda: True, 2)
     await PgUserRepository(services.pool).delete(b, services.clock.now())
     await chat_on(other, services).erase_sender(b)
+    return other
 
 
 def batch_failures(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -336,60 +338,39 @@ async def test_a_batch_numbered_while_a_lead_raises_the_fence_is_not_written(
     assert await copies_of("numbered") == 0
 
 
-async def test_a_batch_stored_before_a_re_lead_and_settled_after_is_not_answered(
-        services, chats, writers):
+@pytest.mark.parametrize("leads_again", [True, False], ids=["led-again", "deposed"])
+async def test_a_batch_stored_before_another_writer_erased_its_sender_is_not_delivered(
+        services, chats, writers, leads_again):
     """Two batches in flight: a's to c is held in its insert; b's "mine" is stored and waits
-    for it to be answered first. The writer is paused past its lease; another leads, b is
-    deleted and erased there (tombstoning "mine"); the lease comes back, then a's insert
-    answers (fenced). "mine", stored under the earlier tenure, is not acked, delivered or
-    summarised under the later: its summary would write the erased text back."""
+    for it to be answered first. The writer's lease lapses; another leads (raising the
+    store's fence), b is deleted and erased there (tombstoning "mine"). Then a's insert
+    answers (fenced) and "mine" is settled: after the lease came back to this writer,
+    "mine", stored under the earlier tenure, is not acked, delivered or summarised under
+    the later (its summary would write the erased text back); deposed and not leading
+    again, its tenure still holds, but the store's fence is another's, so "mine" is
+    answered unavailable and delivered to nobody here with its text. b's retry with the
+    same client_id, through the writer leading now, is refused unknown_user."""
     a, b, with_b, with_c = chats
     delivered: list[Message] = []
     flight = await two_in_flight(chats, writers, on_stored=delivered.append)
     store, paused, held, mine = flight.store, flight.paused, flight.held, flight.mine
     try:
         flight.lease_valid = False
-        await deleted_elsewhere(services, writers, b)
-        await store.lead(lambda: True, 3)
+        other = await deleted_elsewhere(services, writers, b)
+        if leads_again:
+            await store.lead(lambda: True, 3)
     finally:
         paused.release.set()
     for refused in (held, mine):
-        with pytest.raises(UnavailableError):
-            await refused
-    await store.summaries.flush()
-    assert delivered == []
-    assert await copies_of("mine") == 0
-
-
-async def test_a_batch_stored_before_another_writer_erased_its_sender_is_not_delivered(
-        services, chats, writers):
-    """Two batches in flight: a's to c is held in its insert; b's "mine" is stored and waits
-    for it. The writer's lease lapses; another leads (raising the store's fence), b is
-    deleted and erased there (tombstoning "mine"). This writer has not led again, so its
-    tenure still holds when a's insert answers (fenced) and "mine" is settled: the store's
-    fence is another's, so "mine" is answered unavailable and delivered to nobody here
-    with its text. b's retry with the same client_id, through the new writer, is refused
-    unknown_user, and no copy of the text is left."""
-    a, b, with_b, with_c = chats
-    delivered: list[Message] = []
-    flight = await two_in_flight(chats, writers, on_stored=delivered.append)
-    try:
-        flight.lease_valid = False
-        other = MongoChatStore()
-        writers.append(other)
-        await other.lead(lambda: True, 2)
-        await PgUserRepository(services.pool).delete(b, services.clock.now())
-        await chat_on(other, services).erase_sender(b)
-    finally:
-        flight.paused.release.set()
-    for refused in (flight.held, flight.mine):
         with pytest.raises(UnavailableError) as answered:
             await refused
         assert answered.value.code == "unavailable"
+    await store.summaries.flush()
     assert delivered == []
+    assert await copies_of("mine") == 0
     users = CachedUserRepository(PgUserRepository(services.pool))
     with pytest.raises(AuthenticationError) as retried:
-        await chat_on(other, services, users=users).send_message(
+        await chat_on(store if leads_again else other, services, users=users).send_message(
             b, with_b.id, client_id="mine", text="mine")
     assert retried.value.code == "unknown_user"
     assert delivered == []
