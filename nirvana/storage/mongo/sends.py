@@ -40,6 +40,7 @@ from .fence import Aborted, FencedOutError, WriterFence, is_fenced_out
 from .message_inserts import InsertMessages, no_answer
 from .positions import StreamPositions
 from .summaries import Summaries
+from .tenures import unless_taken_over
 from .work_items import Send
 
 log = logging.getLogger("nirvana.chat.store")
@@ -243,14 +244,14 @@ class SendCommitter:
         delivered or summarised, and again after each await. `generation`: the summaries'
         (`Summaries.generation`) when the batch was taken; the messages are summarised
         only while it holds. Deposed (its lease lapsed), it answers only while no other
-        writer raised the store's fence (`_unless_taken_over`, before any answer and after
-        each await)."""
+        writer raised the store's fence (tenures.py `unless_taken_over`, before any answer
+        and after each await)."""
         if generation is None:
             generation = self._summaries.generation
         tenure()
         if failed:
             written = await self._sort_out(written, failed, fence, tenure)
-        await self._unless_taken_over(fence, tenure)
+        await unless_taken_over(fence, tenure, self._writer_fence, self._db.meta)
         if written:  # the positions of the refused are skipped (positions.py)
             self._positions.stored(max(m.pos for _, m in written))
         # The batch's deliveries are one pass: a socket gets all its frames of the batch in
@@ -263,7 +264,7 @@ class SendCommitter:
                     # Each answer delivered its message already (`on_stored`); the pause
                     # lets the loop serve other sockets and timers between chunks.
                     await asyncio.sleep(0)
-                    await self._unless_taken_over(fence, tenure)
+                    await unless_taken_over(fence, tenure, self._writer_fence, self._db.meta)
                 # A `forget` since the batch was taken (the process followed, or led
                 # again) emptied the buffer, and the next writer's `recover` summarises
                 # these messages from the store: added now, they would sit in the fresh
@@ -307,7 +308,7 @@ class SendCommitter:
             for i in conflicts), fence, until_done=True)
         # `fence` is checked only before each ask: a read answered after a lead is the
         # earlier tenure's, whose withdrawals and answers are not the later one's (settle).
-        await self._unless_taken_over(fence, tenure)
+        await unless_taken_over(fence, tenure, self._writer_fence, self._db.meta)
 
         def found(i: int) -> Message | None:
             s = written[i][0]
@@ -349,7 +350,7 @@ class SendCommitter:
             if taking_back:
                 await self._until_answered(lambda: self._take_back(taking_back), fence,
                                            until_done=True)
-                await self._unless_taken_over(fence, tenure)
+                await unless_taken_over(fence, tenure, self._writer_fence, self._db.meta)
         for cid in retried_in:
             self._last_seq.pop(cid, None)
         if seq_taken:
@@ -372,28 +373,6 @@ class SendCommitter:
         self._requeue([s for s, _ in redo])
         return [(s, m) for i, (s, m) in enumerate(written)
                 if i not in failed and m.conversation_id not in retried_in]
-
-    async def _unless_taken_over(self, fence: Callable[[], None],
-                                 tenure: Callable[[], None]) -> None:
-        """Raises FencedOutError unless this process may still answer what it stored: it
-        leads (`fence` passes, nothing read), or its lease merely lapsed and the store's
-        fence still stands at its epoch. Once another writer raised it, that writer may
-        have deleted and erased a sender since, and answering would deliver the text here
-        to sockets that had the tombstone: the sends are answered `unavailable` instead
-        (their retries are checked again there). A store that cannot say counts as taken
-        over. No await follows this before the answers it guards (tenures.py)."""
-        try:
-            fence()
-            return
-        except FencedOutError:
-            tenure()  # led again since: refused as before
-        try:
-            here = await self._writer_fence.stands_here(self._db.meta)
-        except PyMongoError:
-            raise FencedOutError() from None
-        if not here:
-            raise FencedOutError(self._writer_fence.epoch)
-        tenure()  # led again during the read
 
     async def _take_back(self, positions: dict[str, int]) -> None:
         """Delete these messages, each only if stored at the given position; with

@@ -6,7 +6,9 @@ may have led meanwhile and changed what it depends on (deleted and erased that a
 a process paused past its lease can get it back before its writer gets to what it had
 queued. Such work is answered `unavailable`: each client retries with the same client_id
 (or command), the retry is checked again, and a send that did land is found by its key.
-Cost: one int compare per item taken.
+Cost: one int compare per item taken. A writer deposed but not leading again answers a
+batch it stored only while the store's fence still stands at its epoch
+(`unless_taken_over`): one read of the fence's token, only once its lease has lapsed.
 
 A send's checks read before it is queued (the account's existence from PostgreSQL, on a
 user cache miss): one answered after a lead may be from before another writer's deletion,
@@ -16,11 +18,13 @@ refused when queued under a later one (writer.py `enqueue`).
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
+
+from pymongo.errors import PyMongoError
 
 from ...domain.chat.ports import Admission
 from ...domain.errors import UnavailableError
-from .fence import FencedOutError
+from .fence import FencedOutError, WriterFence
 from .work_items import WorkItem
 
 Item = TypeVar("Item", bound=WorkItem)
@@ -83,10 +87,10 @@ class TenureFence:
     instance raised it, so the mark or change keeps its event if nobody took over.
     Once a batch's insert is answered, and after each await since (sends.py `settle`,
     `_sort_out`), the whole check runs, and only when it fails for the lease (not the
-    tenure) is the store asked whether its fence still stands at this writer's epoch:
-    `settle` answers what it stored while its lease merely lapsed, but not once another
-    writer raised the fence (which may have erased the sender since: the text would be
-    delivered here) nor once this one led again. A batch with failures needs
+    tenure) is the store asked whether its fence still stands at this writer's epoch
+    (`unless_taken_over`): `settle` answers what it stored while its lease merely lapsed,
+    but not once another writer raised the fence (which may have erased the sender since:
+    the text would be delivered here) nor once this one led again. A batch with failures needs
     `_sort_out`'s read and take-back, which are asked under the full fence: deposed, that
     batch is refused whole (its stored messages found by the retries).
     """
@@ -109,3 +113,27 @@ class TenureFence:
         (the new tenure's `recover` summarises them from the store)."""
         if self._taken != self._tenures.now:
             raise FencedOutError()
+
+
+async def unless_taken_over(fence: Callable[[], None], tenure: Callable[[], None],
+                            writer_fence: WriterFence, meta: Any) -> None:
+    """Raises FencedOutError unless this process may still answer what it stored: it
+    leads (`fence` passes, nothing read), or its lease merely lapsed and the store's fence
+    still stands at its epoch (`meta`: the collection of the fence's token). Once another
+    writer raised it, that writer may have deleted and erased a sender since, and answering
+    would deliver the text here to sockets that had the tombstone: the sends are answered
+    `unavailable` instead (their retries are checked again there). A store that cannot say
+    counts as taken over. The caller awaits nothing after this before the answers it
+    guards (sends.py `settle`, `_sort_out`)."""
+    try:
+        fence()
+        return
+    except FencedOutError:
+        tenure()  # led again since: refused as before
+    try:
+        here = await writer_fence.stands_here(meta)
+    except PyMongoError:
+        raise FencedOutError() from None
+    if not here:
+        raise FencedOutError(writer_fence.epoch)
+    tenure()  # led again during the read
