@@ -90,9 +90,9 @@ class TenureFence:
     tenure) is the store asked whether its fence still stands at this writer's epoch
     (`unless_taken_over`): `settle` answers what it stored while its lease merely lapsed,
     but not once another writer raised the fence (which may have erased the sender since:
-    the text would be delivered here) nor once this one led again. A batch with failures needs
-    `_sort_out`'s read and take-back, which are asked under the full fence: deposed, that
-    batch is refused whole (its stored messages found by the retries).
+    the text would be delivered here) nor once this one led again. A batch with failures
+    needs `_sort_out`'s read and take-back, which are asked under the full fence: deposed,
+    that batch is refused whole (its stored messages found by the retries).
     """
 
     def __init__(self, tenures: Tenures, may_commit: Callable[[], bool]) -> None:
