@@ -21,15 +21,8 @@ from nirvana.storage.mongo.fence import TAKEOVER_WAIT, FencedOutError, WriterFen
 from nirvana.storage.mongo.message_inserts import insert_messages
 from nirvana.storage.postgres.leases import PgLeases
 from nirvana.wiring.instances import cluster_chat
-from tests.support.chat_writers import PausedInsert, chat_on, draft, queue, send
-
-
-def failing_collmod(code: int):
-    async def command(database, cmd):
-        if "collMod" in cmd:
-            raise OperationFailure("refused by the test", code=code)
-        return await database.command(cmd)
-    return command
+from tests.support.chat_writers import (PausedInsert, chat_on, draft, failing_collmod, queue,
+                                        send)
 
 
 async def stored(services, client_id: str) -> dict:

@@ -24,11 +24,12 @@ from nirvana.storage.mongo.fence import WriterFence
 from nirvana.storage.mongo.work_items import Mark, Op
 from nirvana.storage.postgres.accounts import PgUserRepository
 from tests.support.chat_collections import SteeredCollections, SummaryClock
-from tests.support.chat_writers import (PausedInsert, chat_on, draft,
+from tests.support.chat_writers import (PausedInsert, chat_on, draft, failing_collmod,
                                         fence_without_transactions, queue, send)
 from tests.support.erasure_steps import copies_of
 from tests.support.held_users import HeldUserReads
 from tests.support.steered_messages import SteeredMessages
+from tests.support.two_in_flight import reached, two_in_flight
 
 
 async def leading(writers: list[MongoChatStore], db: ChatCollections,
@@ -38,11 +39,6 @@ async def leading(writers: list[MongoChatStore], db: ChatCollections,
     writers.append(store)
     await store.lead(lambda: True, 1)
     return store
-
-
-async def reached(event: asyncio.Event) -> None:
-    async with asyncio.timeout(5):  # a regression fails here, not at the run's timeout
-        await event.wait()
 
 
 async def deleted_elsewhere(services, writers: list[MongoChatStore], b: int
@@ -99,38 +95,6 @@ async def paused_writer(chats, writers) -> PausedWriter:
         paused.release.set()
         raise
     return writer
-
-
-@dataclass
-class TwoInFlight:
-    """A writer leading at epoch 1 with two batches in flight: a's "held" (to c), whose
-    insert is held, and b's "mine", stored and waiting for "held" to be answered first."""
-
-    store: MongoChatStore
-    paused: PausedInsert
-    held: asyncio.Future[Any] | None = None
-    mine: asyncio.Future[Any] | None = None
-    lease_valid: bool = True
-
-
-async def two_in_flight(chats, writers, on_stored=None,
-                        db: ChatCollections | None = None) -> TwoInFlight:
-    a, b, with_b, with_c = chats
-    paused = PausedInsert()
-    store = MongoChatStore(insert=paused, max_inflight=2, db=db)
-    writers.append(store)
-    flight = TwoInFlight(store, paused)
-    await store.lead(lambda: flight.lease_valid, 1)
-    paused.armed, paused.only = True, with_c.id
-    flight.held = queue(store, draft(with_c, a, "held"))
-    try:
-        await reached(paused.reached)
-        flight.mine = queue(store, draft(with_b, b, "mine"), on_stored=on_stored)
-        await reached(paused.passed)  # stored; answered only after "held"
-    except BaseException:
-        paused.release.set()
-        raise
-    return flight
 
 
 async def test_a_send_queued_under_an_earlier_tenure_is_refused_and_its_retry_stored_once(
@@ -338,78 +302,56 @@ async def test_a_batch_numbered_while_a_lead_raises_the_fence_is_not_written(
     assert await copies_of("numbered") == 0
 
 
-@pytest.mark.parametrize("leads_again", [True, False], ids=["led-again", "deposed"])
+@pytest.mark.parametrize("how", ["led-again", "leading-again", "deposed", "cannot-fence"])
 async def test_a_batch_stored_before_another_writer_erased_its_sender_is_not_delivered(
-        services, chats, writers, leads_again):
+        services, chats, writers, how):
     """Two batches in flight: a's to c is held in its insert; b's "mine" is stored and waits
     for it to be answered first. The writer's lease lapses; another leads (raising the
     store's fence), b is deleted and erased there (tombstoning "mine"). Then a's insert
-    answers (fenced) and "mine" is settled: after the lease came back to this writer,
-    "mine", stored under the earlier tenure, is not acked, delivered or summarised under
-    the later (its summary would write the erased text back); deposed and not leading
-    again, its tenure still holds, but the store's fence is another's, so "mine" is
-    answered unavailable and delivered to nobody here with its text. b's retry with the
-    same client_id, through the writer leading now, is refused unknown_user."""
+    answers and "mine" is settled. After the lease came back to this writer, "mine",
+    stored under the earlier tenure, is not acked, delivered or summarised under the
+    later (its summary would write the erased text back). Settled while it leads again
+    (its fence raised to 3, its tenure not begun: the raise's barrier held), or deposed
+    and not leading again (also where the store refuses collMod, its inserts unstamped),
+    its tenure still holds, but the store's fence was raised past the epoch it stored
+    "mine" under: "mine" is answered unavailable and delivered to nobody here. b's retry
+    with the same client_id, through the writer leading now, is refused unknown_user."""
     a, b, with_b, with_c = chats
     delivered: list[Message] = []
-    flight = await two_in_flight(chats, writers, on_stored=delivered.append)
+    db = SteeredCollections()
+    flight = await two_in_flight(chats, writers, on_stored=delivered.append, db=db,
+                                 fence=WriterFence(failing_collmod(13))
+                                 if how == "cannot-fence" else None)
     store, paused, held, mine = flight.store, flight.paused, flight.held, flight.mine
+    leading: asyncio.Task[None] | None = None
     try:
         flight.lease_valid = False
         other = await deleted_elsewhere(services, writers, b)
-        if leads_again:
+        if how == "led-again":
             await store.lead(lambda: True, 3)
+        elif how == "leading-again":
+            db.hold_barrier = True
+            leading = asyncio.create_task(store.lead(lambda: True, 3))
+            await reached(db.barrier_held)
+        paused.release.set()
+        for refused in (held, mine):
+            with pytest.raises(UnavailableError) as answered:
+                async with asyncio.timeout(5):
+                    await refused
+            assert answered.value.code == "unavailable"
+        assert delivered == []
     finally:
         paused.release.set()
-    for refused in (held, mine):
-        with pytest.raises(UnavailableError) as answered:
-            await refused
-        assert answered.value.code == "unavailable"
+        db.barrier_release.set()
+        if leading is not None:
+            await leading
     await store.summaries.flush()
-    assert delivered == []
     assert await copies_of("mine") == 0
     users = CachedUserRepository(PgUserRepository(services.pool))
     with pytest.raises(AuthenticationError) as retried:
-        await chat_on(store if leads_again else other, services, users=users).send_message(
-            b, with_b.id, client_id="mine", text="mine")
+        await chat_on(other if how in ("deposed", "cannot-fence") else store, services,
+                      users=users).send_message(b, with_b.id, client_id="mine", text="mine")
     assert retried.value.code == "unknown_user"
-    assert delivered == []
-    assert await copies_of("mine") == 0
-
-
-async def test_a_batch_settled_after_the_lease_lapsed_with_nobody_leading_is_answered(
-        services, chats, writers):
-    """As above, but nobody takes over: the store's fence still stands at this writer's
-    epoch, so both batches, stored, are acked and "mine" is delivered, as ever."""
-    a, b, with_b, with_c = chats
-    delivered: list[Message] = []
-    flight = await two_in_flight(chats, writers, on_stored=delivered.append)
-    flight.lease_valid = False
-    flight.paused.release.set()
-    assert flight.held is not None and flight.mine is not None
-    held, held_created = await flight.held
-    mine, mine_created = await flight.mine
-    assert held_created and mine_created
-    assert delivered == [mine]
-    assert await copies_of("mine") == 1
-
-
-async def test_a_deposed_writer_that_cannot_read_the_fence_answers_nothing(
-        services, chats, writers):
-    """The lease lapsed and the read of the store's fence fails: whether another writer
-    led is unknown, so the stored batches are answered unavailable, delivered to nobody
-    (their retries find them stored)."""
-    db = SteeredCollections()
-    delivered: list[Message] = []
-    flight = await two_in_flight(chats, writers, on_stored=delivered.append, db=db)
-    db.fail_token_reads = True
-    flight.lease_valid = False
-    flight.paused.release.set()
-    for refused in (flight.held, flight.mine):
-        with pytest.raises(UnavailableError):
-            await refused
-    assert delivered == []
-    assert await copies_of("mine") == 1
 
 
 async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(

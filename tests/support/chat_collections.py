@@ -1,8 +1,8 @@
-"""The chat store's collections with a read, a summary write, a receipt's mark or the
-newest event's position held, or a summary write or a read of the writer fence's token
-failed, at a test's word: passed to
-MongoChatStore as its `db`, as production passes the plain ones. And a clock the summary
-flush reads, moved by hand."""
+"""The chat store's collections with a read, a summary write, a receipt's mark, the newest
+event's position, a read of the writer fence's token or a raise's barrier held, or a
+summary write or a token read failed, at a test's word: passed to MongoChatStore as its
+`db`, as production passes the plain ones. And a clock the summary flush reads, moved by
+hand."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from pymongo.errors import AutoReconnect
 
 from nirvana.storage.mongo.collections import ChatCollections
-from nirvana.storage.mongo.fence import TOKEN
+from nirvana.storage.mongo.fence import BARRIER, TOKEN
 from tests.support.delegating import Delegating
 
 
@@ -54,6 +54,16 @@ class SteeredCollections(ChatCollections):
         self.pos_read = asyncio.Event()
         self.pos_release = asyncio.Event()
         self.fail_token_reads = False  # while set: a read of the fence's token fails
+        # Set to n: the n-th read of the fence's token from now waits for
+        # `token_read_release` (`token_read_held`: it was reached) before it reads.
+        self.hold_token_read = 0
+        self.token_read_held = asyncio.Event()
+        self.token_read_release = asyncio.Event()
+        # While set: a raise of the fence's barrier delete on messages (fence.py
+        # `raise_to`, past its collMods) waits for `barrier_release` (`barrier_held`).
+        self.hold_barrier = False
+        self.barrier_held = asyncio.Event()
+        self.barrier_release = asyncio.Event()
 
     async def held_write(self) -> None:
         self.write_started.set()
@@ -84,6 +94,10 @@ class SteeredCollections(ChatCollections):
     @property
     def meta(self) -> Any:
         return _Meta(super().meta, self)
+
+    @property
+    def messages(self) -> Any:
+        return _Messages(super().messages, self)
 
 
 class _Conversations(Delegating[SteeredCollections]):
@@ -127,10 +141,26 @@ class _Events(Delegating[SteeredCollections]):
 
 
 class _Meta(Delegating[SteeredCollections]):
+    def with_options(self, *args: Any, **kwargs: Any) -> Any:
+        return _Meta(self._inner.with_options(*args, **kwargs), self._steer)
+
     async def find_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        if self._steer.fail_token_reads and query.get("_id") == TOKEN:
-            raise AutoReconnect("fence token read failed (test)")
+        if query.get("_id") == TOKEN:
+            if self._steer.fail_token_reads:
+                raise AutoReconnect("fence token read failed (test)")
+            self._steer.hold_token_read -= 1
+            if self._steer.hold_token_read == 0:
+                self._steer.token_read_held.set()
+                await self._steer.token_read_release.wait()
         return await self._inner.find_one(query, *args, **kwargs)
+
+
+class _Messages(Delegating[SteeredCollections]):
+    async def delete_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if self._steer.hold_barrier and query == {"_id": BARRIER}:
+            self._steer.barrier_held.set()
+            await self._steer.barrier_release.wait()
+        return await self._inner.delete_one(query, *args, **kwargs)
 
 
 class _After:

@@ -98,6 +98,16 @@ def fence_without_transactions() -> WriterFence:
     return WriterFence(transactions=transactions)
 
 
+def failing_collmod(code: int):
+    """A fence's `command` whose collMods the store refuses with `code` (13: a user
+    without the collMod action): a deployment that cannot fence."""
+    async def command(database, cmd):
+        if "collMod" in cmd:
+            raise OperationFailure("refused by the test", code=code)
+        return await database.command(cmd)
+    return command
+
+
 async def chat_writer(writers: list[MongoChatStore], fenced: bool = True) -> MongoChatStore:
     """A chat writer (closed by the `writers` fixture): leading at epoch 1 when `fenced`
     (the fence raised, its writes stamped), else one process's (no epoch)."""

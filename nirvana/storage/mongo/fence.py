@@ -42,6 +42,7 @@ import random
 from typing import Any, Awaitable, Callable, TypeVar
 
 from pymongo import WriteConcern
+from pymongo.read_concern import ReadConcern
 from pymongo.errors import OperationFailure, WriteError
 
 from ...domain.errors import UnavailableError
@@ -63,7 +64,7 @@ _INTERRUPTED = 11601  # MongoDB: a statement running when its session was killed
 # lease check alone (docs/cluster-chat.md). Any other error (a timeout, a lost
 # connection) fails the lead: the role releases the lease and tries again.
 _CANNOT_FENCE = {13: "Unauthorized", 115: "CommandNotSupported", 8000: "AtlasError"}
-_BARRIER = "writer-fence-barrier"  # an _id no document has: the delete only waits its turn
+BARRIER = "writer-fence-barrier"  # an _id no document has: the delete only waits its turn
 TOKEN = "writer-fence"  # chat_meta: the epoch the fence stands at, for transactions
 # How long the embedded store is given to bring an insert it began before the fence to
 # its collection's lock (see `raise_to`).
@@ -73,6 +74,8 @@ SETTLE = 0.2
 # open after a second is a writer killed or paused inside it, or a store too slow to write.
 TAKEOVER_WAIT = 1.0
 _UNAUTHORIZED = 13
+_NOT_A_REPLICA_SET = 123
+_LINEARIZABLE = ReadConcern("linearizable")
 # How many times in all `writes` tries a transaction the store aborts (a write conflict, a
 # failover, ended sessions), and the backoff before a retry (`backoff`). Bounded
 # by count, not by the 120 s of pymongo's `with_transaction`: a change's caller waits for
@@ -169,6 +172,9 @@ class WriterFence:
         MongoDB. `transactions` runs `writes`' transactions and learns whether the server
         has them (tests pass one told it has none, as a standalone mongod)."""
         self.epoch: int | None = None
+        # The epoch this process last wrote the token at (`raise_to`), kept where the
+        # deployment cannot fence (`epoch` None): the token still says who raised last.
+        self.raised: int | None = None
         self._command = command or (lambda database, cmd: database.command(cmd))
         self.transactions = transactions or OneCommit()
         self._one_at_a_time = asyncio.Lock()
@@ -178,15 +184,21 @@ class WriterFence:
             doc[FIELD] = self.epoch
         return doc
 
-    async def stands_here(self, meta: Any) -> bool:
-        """Whether the fence still stands at this process's epoch (one read of its token):
-        false once a later writer raised it, before that writer read or wrote anything
-        else (`raise_to`). False with no epoch to compare (a deployment that cannot
-        fence): a deposed writer then cannot tell whether another led."""
-        if self.epoch is None:
-            return False
-        found = await meta.find_one({"_id": TOKEN}, projection={FIELD: 1})
-        return found is not None and found.get(FIELD) == self.epoch
+    async def stands_at(self, meta: Any, epoch: int) -> bool:
+        """Whether the fence's token (in `meta`) still stands at `epoch`: false once a later
+        raise wrote it, before that writer read or wrote anything else (`raise_to`).
+        Linearizable: on a replica set, an old primary not yet stepped down would answer
+        the token from before a raise on the new one. A standalone server refuses that
+        level (NotAReplicaSet), and there the one server's answer is current."""
+        query, fields = {"_id": TOKEN}, {FIELD: 1}
+        try:
+            found = await meta.with_options(read_concern=_LINEARIZABLE).find_one(
+                query, projection=fields)
+        except OperationFailure as exc:
+            if exc.code != _NOT_A_REPLICA_SET:
+                raise
+            found = await meta.find_one(query, projection=fields)
+        return found is not None and found.get(FIELD) == epoch
 
     async def insert_one(self, coll: Any, doc: dict[str, Any], session: Any = None) -> None:
         """Insert `doc` stamped; a refusal by the fence raises FencedOutError. Only an
@@ -286,6 +298,7 @@ class WriterFence:
         # collection's exclusive lock, which a dead writer's open transaction would hold
         # until MongoDB ends it, and `_write_token` is what ends it sooner.
         await self._write_token(db.meta, epoch)
+        self.raised = epoch
         fenced = (db.messages, db.events)
         # Majority: a fence only the old primary had would be rolled back by a failover.
         concern = {"w": "majority"}
@@ -320,7 +333,7 @@ class WriterFence:
         for wait in (0.0, SETTLE):
             await asyncio.sleep(wait)
             for coll in fenced:
-                await coll.delete_one({"_id": _BARRIER})
+                await coll.delete_one({"_id": BARRIER})
 
     async def _write_token(self, meta: Any, epoch: int) -> None:
         """Set the token to `epoch`, waiting TAKEOVER_WAIT for a transaction that wrote it

@@ -40,7 +40,7 @@ from .fence import Aborted, FencedOutError, WriterFence, is_fenced_out
 from .message_inserts import InsertMessages, no_answer
 from .positions import StreamPositions
 from .summaries import Summaries
-from .tenures import unless_taken_over
+from .tenures import TenureFence
 from .work_items import Send
 
 log = logging.getLogger("nirvana.chat.store")
@@ -110,7 +110,7 @@ class SendCommitter:
         since = self._asking_since
         return 0.0 if since is None else time.monotonic() - since
 
-    async def commit(self, sends: list[Send], fence: Callable[[], None] = lambda: None,
+    async def commit(self, sends: list[Send], fence: TenureFence,
                      tenure: Callable[[], None] = lambda: None,
                      generation: int | None = None) -> None:
         """Store the batch's messages and answer each send (and its duplicates).
@@ -231,8 +231,7 @@ class SendCommitter:
                     self._asking_since = None
 
     async def settle(self, written: list[tuple[Send, Message]],
-                     failed: dict[int, dict[str, Any]],
-                     fence: Callable[[], None] = lambda: None,
+                     failed: dict[int, dict[str, Any]], fence: TenureFence,
                      tenure: Callable[[], None] = lambda: None,
                      generation: int | None = None) -> None:
         """After the batch's insert, and after every batch prepared before it is settled:
@@ -243,15 +242,16 @@ class SendCommitter:
         was taken (tenures.py `TenureFence.tenure`): checked before anything is answered,
         delivered or summarised, and again after each await. `generation`: the summaries'
         (`Summaries.generation`) when the batch was taken; the messages are summarised
-        only while it holds. Deposed (its lease lapsed), it answers only while no other
-        writer raised the store's fence (tenures.py `unless_taken_over`, before any answer
-        and after each await)."""
+        only while it holds. Deposed (its lease lapsed), it answers only while no later
+        raise of the store's fence was written (tenures.py `TenureFence.unless_taken_over`,
+        before any answer and after each await; `_sort_out` checks after its own)."""
         if generation is None:
             generation = self._summaries.generation
         tenure()
         if failed:
-            written = await self._sort_out(written, failed, fence, tenure)
-        await unless_taken_over(fence, tenure, self._writer_fence, self._db.meta)
+            written = await self._sort_out(written, failed, fence)
+        elif not fence.leads():  # deposed: one read of the store's fence
+            await fence.unless_taken_over(self._db.meta)
         if written:  # the positions of the refused are skipped (positions.py)
             self._positions.stored(max(m.pos for _, m in written))
         # The batch's deliveries are one pass: a socket gets all its frames of the batch in
@@ -264,7 +264,8 @@ class SendCommitter:
                     # Each answer delivered its message already (`on_stored`); the pause
                     # lets the loop serve other sockets and timers between chunks.
                     await asyncio.sleep(0)
-                    await unless_taken_over(fence, tenure, self._writer_fence, self._db.meta)
+                    if not fence.leads():
+                        await fence.unless_taken_over(self._db.meta)
                 # A `forget` since the batch was taken (the process followed, or led
                 # again) emptied the buffer, and the next writer's `recover` summarises
                 # these messages from the store: added now, they would sit in the fresh
@@ -281,8 +282,7 @@ class SendCommitter:
                         dup.answer(m, False)
 
     async def _sort_out(self, written: list[tuple[Send, Message]],
-                        failed: dict[int, dict[str, Any]], fence: Callable[[], None],
-                        tenure: Callable[[], None] = lambda: None
+                        failed: dict[int, dict[str, Any]], fence: TenureFence
                         ) -> list[tuple[Send, Message]]:
         """After an insert with failures: answer each failed send, and return the writes
         that stand (each answered as stored now). A duplicate `_id` is one of three:
@@ -308,7 +308,8 @@ class SendCommitter:
             for i in conflicts), fence, until_done=True)
         # `fence` is checked only before each ask: a read answered after a lead is the
         # earlier tenure's, whose withdrawals and answers are not the later one's (settle).
-        await unless_taken_over(fence, tenure, self._writer_fence, self._db.meta)
+        if not fence.leads():
+            await fence.unless_taken_over(self._db.meta)
 
         def found(i: int) -> Message | None:
             s = written[i][0]
@@ -350,7 +351,8 @@ class SendCommitter:
             if taking_back:
                 await self._until_answered(lambda: self._take_back(taking_back), fence,
                                            until_done=True)
-                await unless_taken_over(fence, tenure, self._writer_fence, self._db.meta)
+                if not fence.leads():
+                    await fence.unless_taken_over(self._db.meta)
         for cid in retried_in:
             self._last_seq.pop(cid, None)
         if seq_taken:

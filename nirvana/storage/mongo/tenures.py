@@ -7,8 +7,9 @@ a process paused past its lease can get it back before its writer gets to what i
 queued. Such work is answered `unavailable`: each client retries with the same client_id
 (or command), the retry is checked again, and a send that did land is found by its key.
 Cost: one int compare per item taken. A writer deposed but not leading again answers a
-batch it stored only while the store's fence still stands at its epoch
-(`unless_taken_over`): one read of the fence's token, only once its lease has lapsed.
+batch it stored only while the store's fence still stands at the epoch the batch was taken
+under (`TenureFence.unless_taken_over`): one read of the fence's token, only once its
+lease has lapsed.
 
 A send's checks read before it is queued (the account's existence from PostgreSQL, on a
 user cache miss): one answered after a lead may be from before another writer's deletion,
@@ -58,9 +59,11 @@ class Tenures:
                 item.refuse(refused)
         return [i for i in items if i.tenure == self.now]
 
-    def fence(self, may_commit: Callable[[], bool]) -> TenureFence:
-        """The fence of work taken now (a batch, an alone-window)."""
-        return TenureFence(self, may_commit)
+    def fence(self, may_commit: Callable[[], bool],
+              store: WriterFence | None = None) -> TenureFence:
+        """The fence of work taken now (a batch, an alone-window); `store`: the store's
+        epoch fence this process raised (several instances)."""
+        return TenureFence(self, may_commit, store)
 
 
 class TenureFence:
@@ -87,18 +90,24 @@ class TenureFence:
     instance raised it, so the mark or change keeps its event if nobody took over.
     Once a batch's insert is answered, and after each await since (sends.py `settle`,
     `_sort_out`), the whole check runs, and only when it fails for the lease (not the
-    tenure) is the store asked whether its fence still stands at this writer's epoch
-    (`unless_taken_over`): `settle` answers what it stored while its lease merely lapsed,
-    but not once another writer raised the fence (which may have erased the sender since:
-    the text would be delivered here) nor once this one led again. A batch with failures
-    needs `_sort_out`'s read and take-back, which are asked under the full fence: deposed,
-    that batch is refused whole (its stored messages found by the retries).
+    tenure) is the store asked whether its fence still stands at the epoch the batch was
+    taken under (`unless_taken_over`): `settle` answers what it stored while its lease
+    merely lapsed, but not once a later raise was written (another writer's, which may
+    have erased the sender since: the text would be delivered here; or this one's own,
+    leading again). A batch with failures needs `_sort_out`'s read and take-back, which
+    are asked under the full fence: deposed, that batch is refused whole (its stored
+    messages found by the retries).
     """
 
-    def __init__(self, tenures: Tenures, may_commit: Callable[[], bool]) -> None:
+    def __init__(self, tenures: Tenures, may_commit: Callable[[], bool],
+                 store: WriterFence | None = None) -> None:
         self._tenures = tenures
         self._taken = tenures.now  # taken before any await of the work's
         self._may_commit = may_commit
+        self._store = store
+        # The epoch of the raise this process last wrote the token at: for work whose
+        # first check passes, its lead's (`lead` stops commits before it raises).
+        self._epoch = None if store is None else store.raised
 
     def __call__(self) -> None:
         self.tenure()
@@ -115,25 +124,30 @@ class TenureFence:
             raise FencedOutError()
 
 
-async def unless_taken_over(fence: Callable[[], None], tenure: Callable[[], None],
-                            writer_fence: WriterFence, meta: Any) -> None:
-    """Raises FencedOutError unless this process may still answer what it stored: it
-    leads (`fence` passes, nothing read), or its lease merely lapsed and the store's fence
-    still stands at its epoch (`meta`: the collection of the fence's token). Once another
-    writer raised it, that writer may have deleted and erased a sender since, and answering
-    would deliver the text here to sockets that had the tombstone: the sends are answered
-    `unavailable` instead (their retries are checked again there). A store that cannot say
-    counts as taken over. The caller awaits nothing after this before the answers it
-    guards (sends.py `settle`, `_sort_out`)."""
-    try:
-        fence()
-        return
-    except FencedOutError:
-        tenure()  # led again since: refused as before
-    try:
-        here = await writer_fence.stands_here(meta)
-    except PyMongoError:
-        raise FencedOutError() from None
-    if not here:
-        raise FencedOutError(writer_fence.epoch)
-    tenure()  # led again during the read
+    def leads(self) -> bool:
+        """Whether the check passes (`__call__` would not raise): answering needs no read."""
+        return self._taken == self._tenures.now and self._may_commit()
+
+    async def unless_taken_over(self, meta: Any) -> None:
+        """Raises FencedOutError unless this process may still answer what it stored: it
+        leads, or its lease merely lapsed and the store's fence (its token in `meta`)
+        still stands at the epoch the work was taken under. Once a later raise wrote it
+        (another writer's, or this one's own lead in progress), that writer may have
+        deleted and erased a sender since, and answering would deliver the text here to
+        sockets that had the tombstone: the sends are answered `unavailable` instead
+        (their retries are checked again there). A store that cannot say counts as taken
+        over. Not stamped: `may_commit` is already false, and the step-down is the role's
+        (writer.py `_deposed`). The caller awaits nothing after this before the answers
+        it guards (sends.py `settle`, `_sort_out`)."""
+        self.tenure()  # led again since: refused as before, nothing read
+        if self._may_commit():
+            return
+        if self._store is None or self._epoch is None:
+            raise FencedOutError()  # never raised the fence: nothing to compare with
+        try:
+            here = await self._store.stands_at(meta, self._epoch)
+        except PyMongoError:
+            raise FencedOutError() from None
+        self.tenure()  # led again during the read
+        if not here:
+            raise FencedOutError()

@@ -260,7 +260,7 @@ class ChatWriter:
         """Number the batch now (seqs and positions in queue order), write it (here, with
         one batch in flight; in a task of its own with more), and let it answer its senders
         only after the batch before it has."""
-        fence = self._tenures.fence(lambda: self.may_commit())  # taken: before any await
+        fence = self._tenures.fence(lambda: self.may_commit(), self._fence)  # before any await
         generation = self._summaries.generation  # likewise (sends.py `settle`)
         self.batches += 1
         try:
@@ -366,7 +366,7 @@ class ChatWriter:
                                          "retry with the same client_id."))
 
     async def _commit_alone(self, batch: list[WorkItem]) -> None:
-        fence = self._tenures.fence(lambda: self.may_commit())  # taken: before any await
+        fence = self._tenures.fence(lambda: self.may_commit(), self._fence)  # before any await
         generation = self._summaries.generation  # likewise (sends.py `settle`)
         self.batches += 1
         started = time.monotonic()
