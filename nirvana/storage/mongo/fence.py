@@ -175,6 +175,9 @@ class WriterFence:
         # The epoch this process last wrote the token at (`raise_to`), kept where the
         # deployment cannot fence (`epoch` None): the token still says who raised last.
         self.raised: int | None = None
+        # False once the server answered NotAReplicaSet (`stands_at`): a standalone stays
+        # one, and asking again would cost a deposed batch a round trip per chunk.
+        self._linearizable = True
         self._command = command or (lambda database, cmd: database.command(cmd))
         self.transactions = transactions or OneCommit()
         self._one_at_a_time = asyncio.Lock()
@@ -189,14 +192,20 @@ class WriterFence:
         raise wrote it, before that writer read or wrote anything else (`raise_to`).
         Linearizable: on a replica set, an old primary not yet stepped down would answer
         the token from before a raise on the new one. A standalone server refuses that
-        level (NotAReplicaSet), and there the one server's answer is current."""
+        level (NotAReplicaSet), and there the one server's answer is current (remembered:
+        asked plainly from then on). Any other refusal raises: the caller counts it as
+        taken over (NotWritablePrimary on a deposed primary must)."""
         query, fields = {"_id": TOKEN}, {FIELD: 1}
-        try:
-            found = await meta.with_options(read_concern=_LINEARIZABLE).find_one(
-                query, projection=fields)
-        except OperationFailure as exc:
-            if exc.code != _NOT_A_REPLICA_SET:
-                raise
+        found = None
+        if self._linearizable:
+            try:
+                found = await meta.with_options(read_concern=_LINEARIZABLE).find_one(
+                    query, projection=fields)
+            except OperationFailure as exc:
+                if exc.code != _NOT_A_REPLICA_SET:
+                    raise
+                self._linearizable = False
+        if not self._linearizable:
             found = await meta.find_one(query, projection=fields)
         return found is not None and found.get(FIELD) == epoch
 
