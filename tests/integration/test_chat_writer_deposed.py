@@ -99,3 +99,66 @@ async def test_a_batch_taken_over_between_its_answer_chunks_answers_no_more(
             await last
     assert [m.client_id for m in delivered] == [
         "mine", *(f"mine-{n}" for n in range(1, ANSWER_CHUNK))]
+
+
+@pytest.mark.parametrize("step", ["read", "take-back"])
+async def test_a_batch_taken_over_while_it_is_sorted_out_answers_nothing(
+        services, chats, writers, step):
+    """b's batch holds a retry of "mine", stored before: its insert fails on the `_id`, so
+    the batch is sorted out (sends.py `_sort_out`), its other messages of that
+    conversation ("mine-1", with "take-back") taken back. The lease lapses while the
+    sort-out's look-up (or take-back) is held, and another writer leads; once it is
+    answered, the fence is another's, so nothing is answered or delivered here: not the
+    retry's duplicate, nor a's "fresh" to c, stored in the same batch. The take-back is
+    held before it is sent, where the store refuses collMod: a fenced one runs in a
+    transaction that checks the token, which the other writer's raise would wait on."""
+    a, b, with_b, with_c = chats
+    db = SteeredCollections()
+    store = MongoChatStore(db=db, fence=WriterFence(failing_collmod(13))
+                           if step == "take-back" else None)
+    writers.append(store)
+    lease_valid = True
+    await store.lead(lambda: lease_valid, 1)
+    await queue(store, draft(with_b, b, "mine"))
+    delivered: list[Message] = []
+    db.hold_sort_out = step
+    batch = [queue(store, draft(with_b, b, "mine"), on_stored=delivered.append)]
+    if step == "take-back":
+        batch.append(queue(store, draft(with_b, b, "mine-1"), on_stored=delivered.append))
+    batch.append(queue(store, draft(with_c, a, "fresh"), on_stored=delivered.append))
+    other = MongoChatStore()
+    writers.append(other)
+    try:
+        await reached(db.sort_out_held)
+        lease_valid = False
+        await other.lead(lambda: True, 2)
+    finally:
+        db.sort_out_release.set()
+    for refused in batch:
+        with pytest.raises(UnavailableError):
+            async with asyncio.timeout(5):
+                await refused
+    assert delivered == []
+
+
+async def test_a_batch_whose_writer_leads_again_during_its_fence_read_answers_nothing(
+        services, chats, writers):
+    """The lease lapses with nobody leading; "held"'s settle reads the fence's token, at
+    this writer's epoch still, but the answer comes only after this writer led again
+    (`read_then_hold`). Stored under the earlier tenure, "held" is answered unavailable,
+    not under the new one (tenures.py `unless_taken_over` checks the tenure again after
+    its read)."""
+    db = SteeredCollections()
+    flight = await two_in_flight(chats, writers, db=db)
+    db.hold_token_read, db.read_then_hold = 1, True
+    flight.lease_valid = False
+    try:
+        flight.paused.release.set()
+        await reached(db.token_read_held)
+        await flight.store.lead(lambda: True, 3)
+    finally:
+        db.token_read_release.set()
+    for refused in (flight.held, flight.mine):
+        with pytest.raises(UnavailableError):
+            async with asyncio.timeout(5):
+                await refused

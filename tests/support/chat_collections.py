@@ -1,8 +1,8 @@
 """The chat store's collections with a read, a summary write, a receipt's mark, the newest
-event's position, a read of the writer fence's token or a raise's barrier held, or a
-summary write or a token read failed, at a test's word: passed to MongoChatStore as its
-`db`, as production passes the plain ones. And a clock the summary flush reads, moved by
-hand."""
+event's position, a read of the writer fence's token, a raise's barrier or a batch's
+sort-out (its look-up or take-back) held, or a summary write or a token read failed, at a
+test's word: passed to MongoChatStore as its `db`, as production passes the plain ones.
+And a clock the summary flush reads, moved by hand."""
 
 from __future__ import annotations
 
@@ -55,8 +55,10 @@ class SteeredCollections(ChatCollections):
         self.pos_release = asyncio.Event()
         self.fail_token_reads = False  # while set: a read of the fence's token fails
         # Set to n: the n-th read of the fence's token from now waits for
-        # `token_read_release` (`token_read_held`: it was reached) before it reads.
+        # `token_read_release` (`token_read_held`: it was reached) before it reads, or,
+        # with `read_then_hold`, after it read (its answer, from before, comes late).
         self.hold_token_read = 0
+        self.read_then_hold = False
         self.token_read_held = asyncio.Event()
         self.token_read_release = asyncio.Event()
         # While set: a raise of the fence's barrier delete on messages (fence.py
@@ -64,6 +66,12 @@ class SteeredCollections(ChatCollections):
         self.hold_barrier = False
         self.barrier_held = asyncio.Event()
         self.barrier_release = asyncio.Event()
+        # "read": the writer's look-up of messages by `_id` (sends.py `_stored_already`),
+        # or "take-back": its delete of messages (`_take_back`), waits for
+        # `sort_out_release` (`sort_out_held`) before it is sent.
+        self.hold_sort_out: str | None = None
+        self.sort_out_held = asyncio.Event()
+        self.sort_out_release = asyncio.Event()
 
     async def held_write(self) -> None:
         self.write_started.set()
@@ -150,12 +158,31 @@ class _Meta(Delegating[SteeredCollections]):
                 raise AutoReconnect("fence token read failed (test)")
             self._steer.hold_token_read -= 1
             if self._steer.hold_token_read == 0:
+                found = None
+                if self._steer.read_then_hold:
+                    found = await self._inner.find_one(query, *args, **kwargs)
                 self._steer.token_read_held.set()
                 await self._steer.token_read_release.wait()
+                if self._steer.read_then_hold:
+                    return found
         return await self._inner.find_one(query, *args, **kwargs)
 
 
 class _Messages(Delegating[SteeredCollections]):
+    def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        cursor = self._inner.find(query, *args, **kwargs)
+        by_ids = isinstance(query.get("_id"), dict) and "$in" in query["_id"]
+        if self._steer.hold_sort_out == "read" and by_ids:
+            self._steer.sort_out_held.set()
+            return _After(cursor, self._steer.sort_out_release)
+        return cursor
+
+    async def delete_many(self, *args: Any, **kwargs: Any) -> Any:
+        if self._steer.hold_sort_out == "take-back":
+            self._steer.sort_out_held.set()
+            await self._steer.sort_out_release.wait()
+        return await self._inner.delete_many(*args, **kwargs)
+
     async def delete_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         if self._steer.hold_barrier and query == {"_id": BARRIER}:
             self._steer.barrier_held.set()

@@ -123,7 +123,6 @@ class TenureFence:
         if self._taken != self._tenures.now:
             raise FencedOutError()
 
-
     def leads(self) -> bool:
         """Whether the check passes (`__call__` would not raise): answering needs no read."""
         return self._taken == self._tenures.now and self._may_commit()
