@@ -30,15 +30,15 @@ async def test_measure_phase_two(services, chats, writers):
         chat = chat_on(store, services, steps)
         await send(store, with_b, b, f"r{round_} before")
         held: list[tuple[float, float]] = []
-        commit_op = store.writer._commit_op
+        commit_op = store.writer._alone._op
 
-        async def timed(op, commit_op=commit_op, held=held):
+        async def timed(op, fence, commit_op=commit_op, held=held):
             wall, cpu = time.perf_counter(), time.process_time()
             try:
-                await commit_op(op)
+                await commit_op(op, fence)
             finally:
                 held.append((time.perf_counter() - wall, time.process_time() - cpu))
-        store.writer._commit_op = timed
+        store.writer._alone._op = timed
 
         async def sends_meanwhile(round_=round_) -> None:
             # Half b's (to erase), half a's to c (their summaries buffered).

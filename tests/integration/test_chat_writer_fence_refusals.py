@@ -231,7 +231,7 @@ async def test_a_deposed_writers_change_lands_whole_or_not_at_all(
 
 async def test_a_deposed_writers_receipt_event_is_refused_its_mark_may_land(
         services, chats, writers):
-    """Receipts are not in the fence's transaction (writer.py `_commit_mark`): the deposed
+    """Receipts are not in the fence's transaction (alone_commits.py `_mark`): the deposed
     writer's raised mark lands, which is true (a mark only rises, and the reader reached
     it), and only its event is refused: others see the mark on their next read, not live."""
     a, b, with_b, _ = chats

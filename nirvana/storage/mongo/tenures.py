@@ -75,12 +75,12 @@ class TenureFence:
     this check ends its asking again (sends.py `_until_answered`).
 
     What is in doubt when it raises depends on where it is called:
-    - the whole check, before a request (sends.py `prepare`, `_until_answered`, writer.py
-      `_commit`): nothing, the request is not sent;
-    - `tenure()` alone, in `_commit_mark` after the mark's `$max` (which the store does not
-      fence): the mark is raised, its event is not written; the client's retry of the
-      receipt finds the mark raised, and resolves with no event (others see the mark on
-      their next read);
+    - the whole check, before a request (sends.py `prepare`, `_until_answered`,
+      alone_commits.py `commit`): nothing, the request is not sent;
+    - `tenure()` alone, in alone_commits.py `_mark` after the mark's `$max` (which the
+      store does not fence): the mark is raised, its event is not written; the client's
+      retry of the receipt finds the mark raised, and resolves with no event (others see
+      the mark on their next read);
     - `tenure()` alone, in a change's `next_pos`: inside the fenced transaction nothing
       lands; on a store without transactions (fence.py `OneCommit` falls back to plain
       writes) the writes before it have landed, with no event, and a retried change may

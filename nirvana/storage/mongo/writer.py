@@ -17,8 +17,8 @@ when it is taken, each answered only after the one before it (so deliveries keep
 order); a batch never takes a conversation (or retry key) that one in flight holds, so a
 batch that fails leaves no gap in another's seqs. Receipts, changes, and every batch while
 a request is asked again (an insert after no answer, a batch's follow-up after an error;
-sends.py `_until_answered`) run alone, with nothing in flight: nothing is committed past a
-request the store has not carried out.
+sends.py `_until_answered`) run alone, with nothing in flight (alone_commits.py): nothing is
+committed past a request the store has not carried out.
 """
 
 from __future__ import annotations
@@ -27,27 +27,24 @@ import asyncio
 import logging
 import time
 from contextlib import nullcontext
-from datetime import datetime
 from typing import Any, Callable
 
 from pymongo.errors import PyMongoError
 
-from ...domain.chat.entities import Receipt
 from ...domain.chat.ports import Admission
 from ...domain.errors import UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait, stop_if_cancelled
-from .codec import receipt_doc
+from .alone_commits import AloneCommits
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
-from .marks import raise_mark
 from .positions import StreamPositions
 from .refused import RefusedSenders
 from .message_inserts import InsertMessages
 from .sends import ASK_PAUSES, DeliveryPass, SendCommitter
 from .summaries import Summaries
 from .tenures import TenureFence, Tenures, earlier
-from .work_items import InFlight, Mark, Op, Send, WorkItem, consume, fail, resolve
+from .work_items import InFlight, Send, WorkItem, consume
 
 log = logging.getLogger("nirvana.chat.store")
 
@@ -74,6 +71,7 @@ class ChatWriter:
         self._refused_epoch: int | None = None  # the epoch whose refusal was logged last
         self._sends = SendCommitter(db, positions, summaries, insert, self._requeue, fence,
                                     delivery_pass, ask_pauses)
+        self._alone = AloneCommits(db, positions, summaries, self._sends, fence, self._deposed)
         self._max_batch = max_batch
         # Adaptive group commit: a commit while the store is idle goes at once, and what
         # arrives during a commit rides the next one. Only once a batch carried
@@ -264,7 +262,7 @@ class ChatWriter:
         generation = self._summaries.generation  # likewise (sends.py `settle`)
         self.batches += 1
         try:
-            # Before `recover`, as `_commit`: a follower (its summaries forgotten) would
+            # Before `recover`, as an alone-commit's: a follower (its summaries forgotten) would
             # read stored texts back into its fresh buffer, which its reads apply.
             fence()
             await self._summaries.recover()
@@ -371,80 +369,9 @@ class ChatWriter:
         self.batches += 1
         started = time.monotonic()
         try:
-            await self._commit(batch, fence, generation)
+            await self._alone.commit(batch, fence, generation)
             self._observer.batch_committed(len(batch), len(self._pending),
                                            time.monotonic() - started)
         except Exception as exc:
             self._failed(batch, exc)
         self._summaries.flush_soon()
-
-    async def _commit(self, batch: list[WorkItem], fence: TenureFence,
-                      generation: int) -> None:
-        fence()
-        await self._summaries.recover()
-        if not self._positions.loaded:
-            await self._positions.load()
-        sends = [i for i in batch if isinstance(i, Send)]
-        if sends:
-            await self._sends.commit(sends, fence, fence.tenure, generation)
-        for item in batch:
-            # Checked again before each: a refusal earlier in this batch stopped this
-            # writer, a lead since began another tenure, and a receipt's mark (and, on a
-            # store without transactions, a change's update) is not fenced by the store.
-            fence()
-            # Past a write the store does not fence, only a lead refuses the rest: a lapsed
-            # lease alone leaves the store's epoch fence to refuse it (tenures.py).
-            if isinstance(item, Mark):
-                await self._commit_mark(item, fence.tenure)
-            elif isinstance(item, Op):
-                await self._commit_op(item, fence.tenure)
-
-    async def _commit_mark(self, mark: Mark, tenure: Callable[[], None]) -> None:
-        try:
-            if not await raise_mark(self._db.states, mark):
-                resolve(mark.future, None)
-                return
-            # A lead while the mark was written: its event is not this tenure's. The mark
-            # stays raised: the retry resolves with no event (tenures.py).
-            tenure()
-            receipt = Receipt(self._positions.allocate(), mark.conversation_id, mark.user_id,
-                              mark.kind, mark.seq, mark.audience)
-            await self._fence.insert_one(
-                self._db.events, receipt_doc(receipt, datetime.now().astimezone()))
-            self._positions.stored(receipt.pos)
-            resolve(mark.future, receipt)
-        except Exception as exc:
-            if self._deposed(exc):
-                fail(mark.future, exc)
-                return
-            fail(mark.future, UnavailableError("The receipt could not be stored."))
-            log.warning("receipt write failed: %s", exc)
-
-    async def _commit_op(self, op: Op, tenure: Callable[[], None]) -> None:
-        try:
-            # A change reads the conversation as stored and writes parts of it (members,
-            # marks, last message): its deferred summary must be in it first, or the change
-            # would plan on a stale last seq and marks, and miss (or later overwrite) the
-            # last message it edits. Only that conversation's: the others wait for their
-            # slice. Nothing adds to the buffer meanwhile: a change runs alone, after
-            # `_drain()`, so no batch is in flight whose settling would (max_inflight > 1).
-            if not op.flushes_itself:
-                await self._summaries.flush(
-                    None if op.conversation_id is None else [op.conversation_id])
-            taken: list[int] = []
-
-            def next_pos() -> int:
-                # A lead while the change ran began another tenure, whose epoch its
-                # transaction would pass the fence at: raised inside it, nothing lands
-                # (without transactions, what it wrote before stays: tenures.py).
-                tenure()
-                taken.append(self._positions.allocate())
-                return taken[-1]
-
-            result = await op.run(next_pos)
-            if taken:  # a change that returns has written every event it took a position for
-                self._positions.stored(taken[-1])
-            resolve(op.future, result)
-        except Exception as exc:  # the caller gets it (a domain error or a store error)
-            self._deposed(exc)
-            fail(op.future, exc)

@@ -1,0 +1,112 @@
+"""The chat writer's commits of work that runs alone: receipts (a mark and its event),
+changes (edits, reactions, deletes, group changes, an erasure's second phase), and the
+sends taken with them, with no batch in flight (writer.py `_run`): they take positions
+outside the batches' order, so nothing else is committed meanwhile."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Callable
+
+from ...domain.chat.entities import Receipt
+from ...domain.errors import UnavailableError
+from .codec import receipt_doc
+from .collections import ChatCollections
+from .fence import WriterFence
+from .marks import raise_mark
+from .positions import StreamPositions
+from .sends import SendCommitter
+from .summaries import Summaries
+from .tenures import TenureFence
+from .work_items import Mark, Op, Send, WorkItem, fail, resolve
+
+log = logging.getLogger("nirvana.chat.store")
+
+
+class AloneCommits:
+    def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
+                 sends: SendCommitter, fence: WriterFence,
+                 deposed: Callable[[Exception], bool]) -> None:
+        """`fence`: the store's epoch fence a receipt's event is inserted through;
+        `deposed(exc)`: whether `exc` says this process may not write (and steps it down:
+        writer.py `_deposed`)."""
+        self._db = db
+        self._positions = positions
+        self._summaries = summaries
+        self._sends = sends
+        self._fence = fence
+        self._deposed = deposed
+
+    async def commit(self, batch: list[WorkItem], fence: TenureFence,
+                     generation: int) -> None:
+        """Commit `batch` in order, each receipt and change answered through its future;
+        raises only before the first (the caller refuses the whole batch)."""
+        fence()
+        await self._summaries.recover()
+        if not self._positions.loaded:
+            await self._positions.load()
+        sends = [i for i in batch if isinstance(i, Send)]
+        if sends:
+            await self._sends.commit(sends, fence, fence.tenure, generation)
+        for item in batch:
+            # Checked again before each: a refusal earlier in this batch stopped this
+            # writer, a lead since began another tenure, and a receipt's mark (and, on a
+            # store without transactions, a change's update) is not fenced by the store.
+            fence()
+            # Past a write the store does not fence, only a lead refuses the rest: a lapsed
+            # lease alone leaves the store's epoch fence to refuse it (tenures.py).
+            if isinstance(item, Mark):
+                await self._mark(item, fence)
+            elif isinstance(item, Op):
+                await self._op(item, fence)
+
+    async def _mark(self, mark: Mark, fence: TenureFence) -> None:
+        try:
+            if not await raise_mark(self._db.states, mark):
+                resolve(mark.future, None)
+                return
+            # A lead while the mark was written: its event is not this tenure's. The mark
+            # stays raised: the retry resolves with no event (tenures.py).
+            fence.tenure()
+            receipt = Receipt(self._positions.allocate(), mark.conversation_id, mark.user_id,
+                              mark.kind, mark.seq, mark.audience)
+            await self._fence.insert_one(
+                self._db.events, receipt_doc(receipt, datetime.now().astimezone()))
+            self._positions.stored(receipt.pos)
+            resolve(mark.future, receipt)
+        except Exception as exc:
+            if self._deposed(exc):
+                fail(mark.future, exc)
+                return
+            fail(mark.future, UnavailableError("The receipt could not be stored."))
+            log.warning("receipt write failed: %s", exc)
+
+    async def _op(self, op: Op, fence: TenureFence) -> None:
+        try:
+            # A change reads the conversation as stored and writes parts of it (members,
+            # marks, last message): its deferred summary must be in it first, or the change
+            # would plan on a stale last seq and marks, and miss (or later overwrite) the
+            # last message it edits. Only that conversation's: the others wait for their
+            # slice. Nothing adds to the buffer meanwhile: a change runs alone, after
+            # `_drain()`, so no batch is in flight whose settling would (max_inflight > 1).
+            if not op.flushes_itself:
+                await self._summaries.flush(
+                    None if op.conversation_id is None else [op.conversation_id])
+            taken: list[int] = []
+
+            def next_pos() -> int:
+                # A lead while the change ran began another tenure, whose epoch its
+                # transaction would pass the fence at: raised inside it, nothing lands
+                # (without transactions, what it wrote before stays: tenures.py).
+                fence.tenure()
+                taken.append(self._positions.allocate())
+                return taken[-1]
+
+            result = await op.run(next_pos)
+            if taken:  # a change that returns has written every event it took a position for
+                self._positions.stored(taken[-1])
+            resolve(op.future, result)
+        except Exception as exc:  # the caller gets it (a domain error or a store error)
+            self._deposed(exc)
+            fail(op.future, exc)
