@@ -1,8 +1,9 @@
 """The chat store's collections with a read, a summary write, a receipt's mark, the newest
-event's position, a read of the writer fence's token, a raise's barrier or a batch's
-sort-out (its look-up or take-back) held, or a summary write or a token read failed, at a
-test's word: passed to MongoChatStore as its `db`, as production passes the plain ones.
-And a clock the summary flush reads, moved by hand."""
+event's position, a read of the writer fence's token, a raise's barrier, a batch's
+sort-out (its look-up or take-back) or the answer of a committed receipt or change held,
+or a summary write or a token read failed, at a test's word: passed to MongoChatStore as
+its `db`, as production passes the plain ones. And a clock the summary flush reads, moved
+by hand."""
 
 from __future__ import annotations
 
@@ -72,6 +73,18 @@ class SteeredCollections(ChatCollections):
         self.hold_sort_out: str | None = None
         self.sort_out_held = asyncio.Event()
         self.sort_out_release = asyncio.Event()
+        # "receipt": a receipt's event insert is answered, or "change": a read of a
+        # conversation's last message from its state (changes.py `_last_message_now`, once
+        # a change committed) is sent, only once `committed_release` is set
+        # (`committed_held`): work that committed, held before it is answered.
+        self.hold_committed: str | None = None
+        self.committed_held = asyncio.Event()
+        self.committed_release = asyncio.Event()
+
+    async def held_committed(self, kind: str) -> None:
+        if self.hold_committed == kind:
+            self.committed_held.set()
+            await self.committed_release.wait()
 
     async def held_write(self) -> None:
         self.write_started.set()
@@ -130,6 +143,12 @@ class _States(Delegating[SteeredCollections]):
             await self._steer.held_write()
         return await self._inner.bulk_write(*args, **kwargs)
 
+    async def find_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        projection = args[0] if args else kwargs.get("projection")
+        if projection and "last_message" in projection:
+            await self._steer.held_committed("change")
+        return await self._inner.find_one(query, *args, **kwargs)
+
     async def update_one(self, query: dict[str, Any], update: dict[str, Any], *args: Any,
                          **kwargs: Any) -> Any:
         result = await self._inner.update_one(query, update, *args, **kwargs)
@@ -140,6 +159,12 @@ class _States(Delegating[SteeredCollections]):
 
 
 class _Events(Delegating[SteeredCollections]):
+    async def insert_one(self, doc: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        result = await self._inner.insert_one(doc, *args, **kwargs)
+        if doc.get("type") == "receipt":
+            await self._steer.held_committed("receipt")
+        return result
+
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
         found = await self._inner.find_one(*args, **kwargs)
         if self._steer.hold_pos_reads and "sort" in kwargs:

@@ -14,6 +14,7 @@ from pymongo.errors import OperationFailure
 from nirvana.domain.accounts.ports import UserRepository
 from nirvana.domain.accounts.standing import AccountExists, OpenGate
 from nirvana.domain.chat.entities import Conversation, Message, MessageDraft, MessageKind
+from nirvana.domain.chat.ports import Publisher
 from nirvana.domain.chat.service import ChatService
 from nirvana.storage.mongo.changes import MongoChatChanges
 from nirvana.storage.mongo.chat_store import MongoChatStore
@@ -79,12 +80,15 @@ async def send(store: MongoChatStore, conversation: Conversation, sender: int,
 
 
 def chat_on(store: MongoChatStore, services, db: ChatCollections | None = None, *,
-            users: UserRepository | None = None) -> ChatService:
+            users: UserRepository | None = None,
+            publisher: Publisher | None = None) -> ChatService:
     """The chat service with `store` as its writer (one instance of several); `db`: the
     collections its changes use; `users`: the user cache it checks each sender exists in
-    (and the deletions `services` heard of)."""
+    (and the deletions `services` heard of); `publisher`: what it announces to (the
+    hub's by default)."""
     return ChatService(store=store, changes=MongoChatChanges(store, db),
-                       peers=PgChatPeers(services.pool), publisher=services.hub,
+                       peers=PgChatPeers(services.pool),
+                       publisher=services.hub if publisher is None else publisher,
                        clock=services.clock, limits=services.chat.limits,
                        account_gate=OpenGate() if users is None else
                        AccountExists(users, services.accounts.revocations))

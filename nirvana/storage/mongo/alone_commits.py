@@ -1,7 +1,18 @@
 """The chat writer's commits of work that runs alone: receipts (a mark and its event),
 changes (edits, reactions, deletes, group changes, an erasure's second phase), and the
 sends taken with them, with no batch in flight (writer.py `_run`): they take positions
-outside the batches' order, so nothing else is committed meanwhile."""
+outside the batches' order, so nothing else is committed meanwhile.
+
+A receipt or change that committed is answered at once while this process leads. Deposed
+since it was taken (its lease lapsed, or it led again), it is answered only while the
+store's fence still stands at the epoch it was taken under (tenures.py
+`TenureFence.unless_taken_over`, as sends.py `settle` does for a batch): its write may
+have landed just before another writer raised the fence, deleted its author and erased
+the text, which its caller would then announce here (an edit's new text, a reaction's copy
+of the message, a conversation's last message). It is answered `unavailable` instead, and
+its retry plans again from what is stored (an edit or reaction of an erased message is
+refused `message_deleted`, a change already applied plans nothing and emits no event; a
+receipt's mark is raised, so its retry records no event)."""
 
 from __future__ import annotations
 
@@ -74,6 +85,8 @@ class AloneCommits:
             await self._fence.insert_one(
                 self._db.events, receipt_doc(receipt, datetime.now().astimezone()))
             self._positions.stored(receipt.pos)
+            if not fence.leads():  # deposed since: answered only if nobody took over
+                await fence.unless_taken_over(self._db.meta)
             resolve(mark.future, receipt)
         except Exception as exc:
             if self._deposed(exc):
@@ -106,6 +119,8 @@ class AloneCommits:
             result = await op.run(next_pos)
             if taken:  # a change that returns has written every event it took a position for
                 self._positions.stored(taken[-1])
+            if not fence.leads():  # deposed since: answered only if nobody took over
+                await fence.unless_taken_over(self._db.meta)
             resolve(op.future, result)
         except Exception as exc:  # the caller gets it (a domain error or a store error)
             self._deposed(exc)

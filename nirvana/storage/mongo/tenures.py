@@ -7,9 +7,9 @@ a process paused past its lease can get it back before its writer gets to what i
 queued. Such work is answered `unavailable`: each client retries with the same client_id
 (or command), the retry is checked again, and a send that did land is found by its key.
 Cost: one int compare per item taken. A writer deposed but not leading again answers a
-batch it stored only while the store's fence still stands at the epoch the batch was taken
-under (`TenureFence.unless_taken_over`): one read of the fence's token, only once its
-lease has lapsed.
+batch (a receipt, a change) it stored only while the store's fence still stands at the
+epoch it was taken under (`TenureFence.unless_taken_over`): one read of the fence's
+token, only once its lease has lapsed.
 
 A send's checks read before it is queued (the account's existence from PostgreSQL, on a
 user cache miss): one answered after a lead may be from before another writer's deletion,
@@ -137,7 +137,7 @@ class TenureFence:
         (their retries are checked again there). A store that cannot say counts as taken
         over. Not stamped: `may_commit` is already false, and the step-down is the role's
         (writer.py `_deposed`). The caller awaits nothing after this before the answers
-        it guards (sends.py `settle`, `_sort_out`)."""
+        it guards (sends.py `settle`, `_sort_out`; alone_commits.py `_mark`, `_op`)."""
         self.tenure()  # led again since: refused as before, nothing read
         if self._may_commit():
             return

@@ -1,0 +1,162 @@
+"""A change or receipt a chat writer committed, answered once its lease lapsed
+(storage/mongo/alone_commits.py): answered as ever while the store's fence still stands at
+the epoch it was taken under, answered `unavailable` and announced nowhere once another
+writer raised it (and deleted and erased the author of the message it carries). The
+writer is paused past its lease by holding the change's read of the last message, or the
+receipt's event insert, after it landed (tests/support/chat_collections.py). Over the
+real MongoDB-wire store and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable
+
+import pytest
+
+from nirvana.domain.chat.entities import ReceiptKind
+from nirvana.domain.chat.errors import MessageDeletedError
+from nirvana.domain.errors import UnavailableError
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.postgres.accounts import PgUserRepository
+from tests.support.chat_collections import SteeredCollections
+from tests.support.chat_writers import chat_on
+from tests.support.fakes_chat import RecordingPublisher
+from tests.support.two_in_flight import reached
+
+
+class TextsPublisher(RecordingPublisher):
+    """Records, besides, every text an announcement carries (a change's copy of its message,
+    a conversation's last message)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def event_recorded(self, event, conversation) -> None:
+        super().event_recorded(event, conversation)
+        for m in (event.message, conversation.last_message):
+            if m is not None:
+                self.texts.append(m.text)
+
+
+class LapsingWriter:
+    """A writer over steered collections, leading at epoch 1 while its lease holds."""
+
+    def __init__(self, writers: list[MongoChatStore]) -> None:
+        self.db = SteeredCollections()
+        self.store = MongoChatStore(db=self.db)
+        writers.append(self.store)
+        self.lease_valid = True
+
+    async def lead(self) -> None:
+        await self.store.lead(lambda: self.lease_valid, 1)
+
+    async def lapse_when_held(self, writers: list[MongoChatStore], taken_over: bool,
+                              meanwhile: Callable[[MongoChatStore], Awaitable[None]]
+                              = lambda other: asyncio.sleep(0)) -> MongoChatStore | None:
+        """Once its committed work is held (`hold_committed`), the lease lapses; taken
+        over, another writer leads (epoch 2) and does `meanwhile` (the one it returns);
+        then the work is let go on to its answer."""
+        try:
+            await reached(self.db.committed_held)
+            self.lease_valid = False
+            if not taken_over:
+                return None
+            other = MongoChatStore()
+            writers.append(other)
+            await other.lead(lambda: True, 2)
+            await meanwhile(other)
+            return other
+        finally:
+            self.db.committed_release.set()
+
+
+def change(chat, kind: str, a: int, b: int, group_id: str, seq: int):
+    """b's message at `seq` edited by b, reacted to by a, or its group renamed by a."""
+    if kind == "edit":
+        return chat.edit_message(b, group_id, seq, "edited secret")
+    if kind == "reaction":
+        return chat.react(a, group_id, seq, "👍")
+    return chat.update_group(a, group_id, {"name": "renamed"})
+
+
+@pytest.mark.parametrize("taken_over", [True, False], ids=["taken-over", "lapsed"])
+@pytest.mark.parametrize("kind", ["edit", "reaction", "rename"])
+async def test_a_change_committed_before_a_takeover_is_not_announced_after_it(
+        services, chats, writers, kind, taken_over):
+    """b's "secret" is the last message of a group of a and b. A change that carries it (an
+    edit's new text, a reaction's copy of it, a rename's last message) commits; before it
+    is answered, the writer's lease lapses. Taken over: another writer leads, deletes b and
+    erases b's text there; the change is answered unavailable and nothing is announced
+    here. Its retry, through the writer leading now, plans from what is stored: the edit
+    and the reaction meet the tombstone (message_deleted), the rename is applied already
+    (nothing announced); no erased text goes out. Lapsed, nobody leading since: the change
+    is answered and announced as ever."""
+    a, b, _, _ = chats
+    writer = LapsingWriter(writers)
+    await writer.lead()
+    published = TextsPublisher()
+    chat = chat_on(writer.store, services, writer.db, publisher=published)
+    group = await chat.create_group(a, "g", [b])
+    secret, _ = await chat.send_message(b, group.id, client_id="secret", text="secret")
+    published.events.clear()
+    writer.db.hold_committed = "change"
+    changing = asyncio.ensure_future(change(chat, kind, a, b, group.id, secret.seq))
+
+    async def erase_b(other: MongoChatStore) -> None:
+        await PgUserRepository(services.pool).delete(b, services.clock.now())
+        await chat_on(other, services).erase_sender(b)
+    other = await writer.lapse_when_held(writers, taken_over, erase_b)
+    if other is None:
+        async with asyncio.timeout(5):
+            await changing
+        assert len(published.events) == 1
+        return
+    with pytest.raises(UnavailableError) as answered:
+        async with asyncio.timeout(5):
+            await changing
+    assert answered.value.code == "unavailable"
+    assert published.events == [] and published.texts == []
+    again = TextsPublisher()
+    retrying = chat_on(other, services, publisher=again)
+    if kind == "rename":
+        renamed = await change(retrying, kind, a, b, group.id, secret.seq)
+        assert renamed.name == "renamed"
+    else:
+        with pytest.raises(MessageDeletedError):
+            await change(retrying, kind, a, b, group.id, secret.seq)
+    assert again.events == []
+    assert await ChatCollections().messages.count_documents(
+        {"conversation_id": group.id, "text": {"$ne": ""}, "sender_id": b}) == 0
+
+
+@pytest.mark.parametrize("taken_over", [True, False], ids=["taken-over", "lapsed"])
+async def test_a_receipt_stored_before_a_takeover_is_not_answered_after_it(
+        services, chats, writers, taken_over):
+    """b's read receipt's event is stored; before it is answered, the writer's lease lapses.
+    Taken over (another writer leads): answered unavailable, not announced here; the event
+    stays stored (resume replays it), and the retry, through the writer leading now, finds
+    the mark raised and records no second event. Lapsed, nobody leading since: answered as
+    ever."""
+    a, b, with_b, _ = chats
+    said, _ = await services.chat.send_message(a, with_b.id, client_id="said", text="said")
+    writer = LapsingWriter(writers)
+    await writer.lead()
+    writer.db.hold_committed = "receipt"
+    receipt = asyncio.ensure_future(writer.store.record_receipt(
+        with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids)))
+    other = await writer.lapse_when_held(writers, taken_over)
+    events = ChatCollections().events
+    stored = {"type": "receipt", "conversation_id": with_b.id, "user_id": b}
+    if other is None:
+        async with asyncio.timeout(5):
+            assert (await receipt) is not None
+        assert await events.count_documents(stored) == 1
+        return
+    with pytest.raises(UnavailableError):
+        async with asyncio.timeout(5):
+            await receipt
+    assert await other.record_receipt(
+        with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids)) is None
+    assert await events.count_documents(stored) == 1
