@@ -73,10 +73,10 @@ class SteeredCollections(ChatCollections):
         self.hold_sort_out: str | None = None
         self.sort_out_held = asyncio.Event()
         self.sort_out_release = asyncio.Event()
-        # "receipt": a receipt's event insert is answered, or "change": a read of a
-        # conversation's last message from its state (changes.py `_last_message_now`, once
-        # a change committed) is sent, only once `committed_release` is set
-        # (`committed_held`): work that committed, held before it is answered.
+        # "receipt": a receipt's event insert, or "change": a read of a conversation's
+        # last message from its state (changes.py `_last_message_now`, once a change
+        # committed), is run, and its answer held until `committed_release` is set
+        # (`committed_held`): work that committed, paused after its last read or write.
         self.hold_committed: str | None = None
         self.committed_held = asyncio.Event()
         self.committed_release = asyncio.Event()
@@ -144,10 +144,11 @@ class _States(Delegating[SteeredCollections]):
         return await self._inner.bulk_write(*args, **kwargs)
 
     async def find_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        found = await self._inner.find_one(query, *args, **kwargs)
         projection = args[0] if args else kwargs.get("projection")
         if projection and "last_message" in projection:
             await self._steer.held_committed("change")
-        return await self._inner.find_one(query, *args, **kwargs)
+        return found
 
     async def update_one(self, query: dict[str, Any], update: dict[str, Any], *args: Any,
                          **kwargs: Any) -> Any:
