@@ -12,7 +12,10 @@ the text, which its caller would then announce here (an edit's new text, a react
 of the message, a conversation's last message). It is answered `unavailable` instead, and
 its retry plans again from what is stored (an edit or reaction of an erased message is
 refused `message_deleted`, a change already applied plans nothing and emits no event; a
-receipt's mark is raised, so its retry records no event)."""
+receipt's mark is raised, so its retry records no event). So it may be announced to
+nobody live, a delete for everyone's tombstone included: members past its position (they
+got the other writer's later events) see it on their next history read, or a resume from
+before it (docs/cluster-chat.md, "Failover")."""
 
 from __future__ import annotations
 
