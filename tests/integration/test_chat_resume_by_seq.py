@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from nirvana.domain.chat.entities import Message
+from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.conversation_since import by_seq
 from nirvana.storage.mongo.resume import OLDER_SPAN, stream_since
 from nirvana.storage.mongo.summaries import Summaries
-from nirvana.storage.mongo.upgrade import SEQ_ORDER_ID, mark_seq_order
+from nirvana.storage.mongo.upgrade import SEQ_ORDER_ID, SeqOrder, mark_seq_order
+from tests.support.chat_reads import CountingCollections
 from tests.support.people import two_chats
 
 READER = 1
@@ -213,11 +215,12 @@ async def test_resume_answers_as_reading_by_position(services, seed):
     for noted in (ordered_from, None):
         db = await _store(model, noted)
         summaries = Summaries(db, interval=1.0, share=0.5)
+        seq_order = SeqOrder(db)
         for since, head, limit in cases:
             want = _expected(model, since, head, limit)
             for follower in (False, True):
-                page = await stream_since(db, summaries, READER, since, head, limit,
-                                          others_unwritten=follower)
+                page = await stream_since(db, summaries, seq_order, READER, since, head,
+                                          limit, others_unwritten=follower)
                 got = [i.id for i in page.items if isinstance(i, Message)]
                 assert (got, page.truncated) == want, (since, head, limit, follower, noted)
         for coll in (db.conversations, db.messages, db.states, db.meta):
@@ -273,10 +276,11 @@ async def test_an_older_release_s_messages_out_of_seq_order_are_read_by_position
     assert (await db.meta.find_one({"_id": SEQ_ORDER_ID}))["pos"] == 61  # all older here
     await db.meta.update_one({"_id": SEQ_ORDER_ID}, {"$set": {"pos": 30}})  # as at upgrade
     summaries = Summaries(db, interval=1.0, share=0.5)
+    seq_order = SeqOrder(db)
     docs = sorted(older + newer, key=lambda d: d["pos"])
     for since, limit in ((22, 100), (22, 3), (29, 100), (4, 5), (30, 2), (40, 100)):
         want = [d["_id"] for d in docs if d["pos"] > since][:limit]
-        page = await stream_since(db, summaries, READER, since, 61, limit)
+        page = await stream_since(db, summaries, seq_order, READER, since, 61, limit)
         assert [i.id for i in page.items] == want, since
     # Not vacuous: by seq alone, from a top that stops its search there, each is skipped.
     assert "s21" not in [d["_id"] for d in await by_seq(db, "c", 22, 61, 100, 29)]
@@ -297,9 +301,10 @@ async def test_a_resume_from_far_before_where_seq_order_holds_is_not_recovered(s
                                 "last_message": {"_id": "s1", "pos": top, "seq": 1}})
     await db.meta.insert_one({"_id": SEQ_ORDER_ID, "pos": top})
     summaries = Summaries(db, interval=1.0, share=0.5)
-    page = await stream_since(db, summaries, READER, 5, top, 100)
+    seq_order = SeqOrder(db)
+    page = await stream_since(db, summaries, seq_order, READER, 5, top, 100)
     assert (page.items, page.truncated) == ([], True)
-    page = await stream_since(db, summaries, READER, 10, top, 100)
+    page = await stream_since(db, summaries, seq_order, READER, 10, top, 100)
     assert ([i.id for i in page.items], page.truncated) == (["s1"], False)
 
 
@@ -322,3 +327,38 @@ async def test_the_writer_notes_where_seq_order_begins_before_it_writes(client, 
     page = await store.stream_since(b, head, 100)
     assert [i.id for i in page.items if isinstance(i, Message)] == [
         "s1", "s2", "s3", sent.id]
+
+
+async def test_resume_reads_where_seq_order_holds_until_found_then_keeps_it(services):
+    """A follower started before any writer of this release: while `SEQ_ORDER_ID` is
+    absent every resume reads it (the whole stream counts as an older release's, so a
+    resume from far back is not recovered); once a writer notes it, the next resume finds
+    it and answers by it, and no resume reads it again (it never changes)."""
+    counts = CountingCollections()
+    await counts.meta.delete_many({"_id": SEQ_ORDER_ID})  # no writer of this release yet
+    top = OLDER_SPAN + 10
+    await counts.messages.insert_one(_message(1, top))
+    await counts.conversations.insert_one({"_id": "c", "kind": "group", "direct_key": "c",
+                                           "member_ids": [READER, 2], "members": [],
+                                           "created_by": 2, "created_at": NOW})
+    await counts.states.insert_one({"_id": "c", "last_seq": 1, "last_activity": NOW,
+                                    "last_message": {"_id": "s1", "pos": top, "seq": 1}})
+    follower = MongoChatStore(db=counts)
+
+    async def leader_head() -> int:
+        return top
+
+    await follower.follow(leader_head)
+    try:
+        for _ in range(2):
+            page = await follower.stream_since(READER, 5, 100)
+            assert (page.items, page.truncated) == ([], True)
+        assert counts.seq_order_reads == 2
+        # The writer, elsewhere, notes it (`mark_seq_order`): here, all by seq.
+        await counts.meta.insert_one({"_id": SEQ_ORDER_ID, "pos": 0})
+        for _ in range(3):
+            page = await follower.stream_since(READER, 5, 100)
+            assert ([i.id for i in page.items], page.truncated) == (["s1"], False)
+        assert counts.seq_order_reads == 3
+    finally:
+        await follower.close()

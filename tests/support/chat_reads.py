@@ -1,11 +1,13 @@
-"""The chat store's collections, counting what history pages read: passed to MongoChatStore
-as its `db`, as production passes the plain ones."""
+"""The chat store's collections, counting what history pages read, and resume's reads of
+where seq order holds: passed to MongoChatStore as its `db`, as production passes the plain
+ones."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.upgrade import SEQ_ORDER_ID
 from tests.support.delegating import Delegating
 
 
@@ -14,6 +16,7 @@ class CountingCollections(ChatCollections):
         self.windows: list[dict[str, Any]] = []  # the seq range of each read of messages
         self.documents = 0  # the messages those reads brought into this process
         self.floor_reads = 0  # reads of a conversation's stored summary
+        self.seq_order_reads = 0  # reads of chat_meta's `SEQ_ORDER_ID`
 
     def reset(self) -> None:
         self.windows.clear()
@@ -31,6 +34,10 @@ class CountingCollections(ChatCollections):
     @property
     def states(self) -> Any:
         return _States(super().states, self)
+
+    @property
+    def meta(self) -> Any:
+        return _Meta(super().meta, self)
 
 
 class _Messages(Delegating[CountingCollections]):
@@ -53,3 +60,10 @@ class _States(Delegating[CountingCollections]):
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
         self._steer.floor_reads += 1
         return await self._inner.find_one(*args, **kwargs)
+
+
+class _Meta(Delegating[CountingCollections]):
+    async def find_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if query.get("_id") == SEQ_ORDER_ID:
+            self._steer.seq_order_reads += 1
+        return await self._inner.find_one(query, *args, **kwargs)

@@ -35,6 +35,7 @@ from .message_inserts import InsertMessages, insert_messages
 from .sends import ASK_PAUSES, DeliveryPass
 from .summaries import Summaries, written_elsewhere
 from .summary_buffer import SummaryBuffer, applied
+from .upgrade import SeqOrder
 from .wire import WireInserts
 from .work_items import Mark, Op, Send, consume
 from .writer import ChatWriter
@@ -64,6 +65,7 @@ class MongoChatStore:
         (sends.py; tests shorten them)."""
         self._db = db if db is not None else ChatCollections()
         self.positions = StreamPositions(self._db)
+        self._seq_order = SeqOrder(self._db)
         self.fence = fence or WriterFence()  # stamps what the writer inserts (several instances)
         self.summaries = Summaries(self._db, interval=summary_interval, share=summary_share,
                                    slices=summary_slices, clock=summary_clock,
@@ -222,7 +224,7 @@ class MongoChatStore:
 
     async def stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
         await self._recover()  # the summaries must cover every stored message
-        return await stream_since(self._db, self.summaries, user_id, since,
+        return await stream_since(self._db, self.summaries, self._seq_order, user_id, since,
                                   await self.head(), limit,
                                   others_unwritten=self._leader_head is not None)
 

@@ -14,7 +14,7 @@ from .collections import ChatCollections, collect
 from .conversation_since import by_position, by_seq
 from .summaries import CHECKPOINT_ID, Summaries
 from .summary_buffer import SummaryBuffer
-from .upgrade import seq_order_from
+from .upgrade import SeqOrder
 
 FLOOR_ID = "resume_floor"  # in chat_meta: {"_id": ..., "pos": the highest pruned position}
 
@@ -25,13 +25,14 @@ FLOOR_ID = "resume_floor"  # in chat_meta: {"_id": ..., "pos": the highest prune
 OLDER_SPAN = 10_000
 
 
-async def stream_since(db: ChatCollections, summaries: Summaries, user_id: int, since: int,
-                       head: int, limit: int, *, others_unwritten: bool = False) -> StreamPage:
+async def stream_since(db: ChatCollections, summaries: Summaries, seq_order: SeqOrder,
+                       user_id: int, since: int, head: int, limit: int, *,
+                       others_unwritten: bool = False) -> StreamPage:
     """The user's messages and events with since < pos <= head, at most `limit`. Bounded by
     head: every position up to it is stored, so the queries below see the same complete
     prefix; anything later reaches the client live. `others_unwritten`: another process
     runs the writer, so the summaries it has not written yet are not in `summaries`."""
-    older_to = min(await seq_order_from(db, head), head)
+    older_to = min(await seq_order.since(head), head)
     if since < older_to - OLDER_SPAN:
         return StreamPage(items=[], truncated=True, head=head)
     window = {"$gt": since, "$lte": head}

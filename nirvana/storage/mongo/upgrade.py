@@ -95,11 +95,26 @@ async def mark_seq_order(store: ChatCollections, checkpoint: int | None) -> None
                                 upsert=True)
 
 
-async def seq_order_from(store: ChatCollections, head: int) -> int:
-    """The position past which each conversation's seqs follow its positions; `head` while
-    no writer of this release has noted it yet (another process leads, still to start)."""
-    found = await store.meta.find_one({"_id": SEQ_ORDER_ID})
-    return found["pos"] if found else head
+class SeqOrder:
+    """Where seq order holds (`SEQ_ORDER_ID`), as resume asks for it. Once noted it never
+    changes (`mark_seq_order` writes it only if absent), so it is read until found, then
+    kept: a resume saves a round trip. While absent it is read each time: a follower that
+    started before any writer of this release must see it once one notes it."""
+
+    def __init__(self, store: ChatCollections) -> None:
+        self._store = store
+        self._pos: int | None = None
+
+    async def since(self, head: int) -> int:
+        """The position past which each conversation's seqs follow its positions; `head`
+        while no writer of this release has noted it yet (another process leads, still to
+        start)."""
+        if self._pos is None:
+            found = await self._store.meta.find_one({"_id": SEQ_ORDER_ID})
+            if found is None:
+                return head
+            self._pos = found["pos"]
+        return self._pos
 
 
 RETIRED_TERMS_INDEX = "terms_1"
