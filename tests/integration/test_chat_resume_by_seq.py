@@ -287,11 +287,9 @@ async def test_an_older_release_s_messages_out_of_seq_order_are_read_by_position
     assert "s5" not in [d["_id"] for d in await by_seq(db, "c", 29, 61, 100, 36)]
 
 
-async def test_a_resume_from_far_before_where_seq_order_holds_is_not_recovered(services):
-    """Up to `SEQ_ORDER_ID` resume reads every conversation's messages by position through
-    the (pos) index; from further back than OLDER_SPAN it answers "not recovered" (the
-    client refetches over HTTP) rather than read that much of the stream."""
-    db = ChatCollections()
+async def _one_message_far_past_the_start(db: ChatCollections) -> int:
+    """READER's conversation "c" with one message, "s1", at a position OLDER_SPAN past
+    10: returned (the head)."""
     top = OLDER_SPAN + 10
     await db.messages.insert_one(_message(1, top))
     await db.conversations.insert_one({"_id": "c", "kind": "group", "direct_key": "c",
@@ -299,6 +297,15 @@ async def test_a_resume_from_far_before_where_seq_order_holds_is_not_recovered(s
                                        "created_by": 2, "created_at": NOW})
     await db.states.insert_one({"_id": "c", "last_seq": 1, "last_activity": NOW,
                                 "last_message": {"_id": "s1", "pos": top, "seq": 1}})
+    return top
+
+
+async def test_a_resume_from_far_before_where_seq_order_holds_is_not_recovered(services):
+    """Up to `SEQ_ORDER_ID` resume reads every conversation's messages by position through
+    the (pos) index; from further back than OLDER_SPAN it answers "not recovered" (the
+    client refetches over HTTP) rather than read that much of the stream."""
+    db = ChatCollections()
+    top = await _one_message_far_past_the_start(db)
     await db.meta.insert_one({"_id": SEQ_ORDER_ID, "pos": top})
     summaries = Summaries(db, interval=1.0, share=0.5)
     seq_order = SeqOrder(db)
@@ -336,13 +343,7 @@ async def test_resume_reads_where_seq_order_holds_until_found_then_keeps_it(serv
     it and answers by it, and no resume reads it again (it never changes)."""
     counts = CountingCollections()
     await counts.meta.delete_many({"_id": SEQ_ORDER_ID})  # no writer of this release yet
-    top = OLDER_SPAN + 10
-    await counts.messages.insert_one(_message(1, top))
-    await counts.conversations.insert_one({"_id": "c", "kind": "group", "direct_key": "c",
-                                           "member_ids": [READER, 2], "members": [],
-                                           "created_by": 2, "created_at": NOW})
-    await counts.states.insert_one({"_id": "c", "last_seq": 1, "last_activity": NOW,
-                                    "last_message": {"_id": "s1", "pos": top, "seq": 1}})
+    top = await _one_message_far_past_the_start(counts)
     follower = MongoChatStore(db=counts)
 
     async def leader_head() -> int:
