@@ -13,10 +13,10 @@ import dataclasses
 import functools
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable
 
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import DESCENDING, UpdateOne
 from pymongo.errors import PyMongoError
 
 from ...domain.chat.changes import (
@@ -36,15 +36,6 @@ from .resume import FLOOR_ID
 
 log = logging.getLogger("nirvana.chat.store")
 
-# A delete for everyone empties the event copies recorded since its message was created
-# (the (created_at) index, not a scan of every event kept): each was made by a change that
-# read the message as stored, and is dated no earlier than the message (`_record`; take-backs
-# and an older release's moves keep `created_at`). The hour is for copies an earlier release
-# dated by a writer's clock behind the one that stored the message (they age out with the
-# resume window).
-COPIES_SKEW = timedelta(hours=1)
-
-
 class MongoChatChanges:
     def __init__(self, store: MongoChatStore, db: ChatCollections | None = None) -> None:
         """`db`: the collections (tests pass ones that meet a conflict)."""
@@ -58,11 +49,6 @@ class MongoChatChanges:
     async def _record(self, next_pos: Callable[[], int], planned: PlannedEvent,
                       conversation_id: str, actor_id: int, at: datetime,
                       message: Message | None = None, *, session: Any = None) -> ChatEvent:
-        if message is not None and message.created_at > at:
-            # Never before its message: a writer whose clock is behind the one that stored
-            # it (another instance's) would date the copy earlier than a delete for
-            # everyone looks for it (`_copies_of`).
-            at = message.created_at
         event = ChatEvent(pos=next_pos(), type=planned.type, conversation_id=conversation_id,
                           actor_id=actor_id, audience=planned.audience, created_at=at,
                           data=planned.data, message=message)
@@ -108,25 +94,6 @@ class MongoChatChanges:
         if state and state.get("last_message"):
             conversation.last_message = message_of(state["last_message"])
         return conversation
-
-    async def _copies_of(self, message: Message, at: datetime, session: Any
-                         ) -> dict[str, Any]:
-        """The filter of the events that may carry a copy of `message`: those recorded
-        since it was created (`COPIES_SKEW`), through the (created_at) index, while that
-        is under half of the events kept; past it, walking the index costs more than a
-        scan of them all (~1.7× a scan's cost per event on the embedded store:
-        docs/performance.md, "A delete for everyone's event copies"), so they are scanned.
-        One read of the oldest kept event's time, through the same index."""
-        since = message.created_at - COPIES_SKEW
-        oldest = await self._db.events.find_one(
-            {}, sort=[("created_at", ASCENDING)], projection={"created_at": 1},
-            session=session)
-        if oldest is None:
-            return {"message._id": message.id}  # no event kept: nothing to read
-        first = oldest["created_at"]
-        if since - first <= (at - first) / 2:
-            return {"message._id": message.id}
-        return {"message._id": message.id, "created_at": {"$gte": since}}
 
     async def change_message(self, conversation_id: str, seq: int, actor_id: int,
                              at: datetime, plan: MessagePlanner
@@ -181,9 +148,10 @@ class MongoChatChanges:
                 await self._write_as_read(message, {"$set": changed_fields(new)}, session)
                 if new.deleted:
                     # Earlier events (edits, reactions) carry copies of the message for
-                    # resume: deleted for everyone means gone from those too.
+                    # resume: deleted for everyone means gone from those too. Found through
+                    # the sparse (message._id) index (documents.py), whatever their age.
                     await self._db.events.update_many(
-                        await self._copies_of(message, at, session),
+                        {"message._id": message.id},
                         {"$set": {"message.text": "", "message.attachments": [],
                                   "message.terms": [], "message.deleted": True}},
                         session=session)

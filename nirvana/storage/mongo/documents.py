@@ -134,6 +134,11 @@ class EventDoc(Document):
             IndexModel([("audience", ASCENDING), ("pos", ASCENDING)]),
             IndexModel([("pos", DESCENDING)]),
             IndexModel([("created_at", ASCENDING)]),  # pruning past the resume window
+            # A delete for everyone empties its message's copies (changes.py). Sparse: only
+            # events that carry a message get an entry, not receipts (most events, and a
+            # hot path). Not partial: the embedded store keeps a partial index but never
+            # reads it (docs/performance.md, "A delete for everyone's event copies").
+            IndexModel([("message._id", ASCENDING)], sparse=True),
         ]
 
 
