@@ -111,6 +111,14 @@ class MessageDoc(Document):
         ]
 
 
+# A delete for everyone empties its message's copies (changes.py). Sparse: only events
+# that carry a message get an entry, not receipts (most events, and a hot path). Not
+# partial: the embedded store keeps a partial index but never reads it (docs/performance.md,
+# "A delete for everyone's event copies"). A start on an older database builds it itself,
+# saying so (upgrade.py `build_copies_index`).
+COPIES_INDEX = IndexModel([("message._id", ASCENDING)], sparse=True)
+
+
 class EventDoc(Document):
     """Durable non-message events, kept for resume: receipts (`type` "receipt", with
     `kind` and `seq`) and change events (`type` an EventType, with `data` and the changed
@@ -134,11 +142,7 @@ class EventDoc(Document):
             IndexModel([("audience", ASCENDING), ("pos", ASCENDING)]),
             IndexModel([("pos", DESCENDING)]),
             IndexModel([("created_at", ASCENDING)]),  # pruning past the resume window
-            # A delete for everyone empties its message's copies (changes.py). Sparse: only
-            # events that carry a message get an entry, not receipts (most events, and a
-            # hot path). Not partial: the embedded store keeps a partial index but never
-            # reads it (docs/performance.md, "A delete for everyone's event copies").
-            IndexModel([("message._id", ASCENDING)], sparse=True),
+            COPIES_INDEX,  # declared, so a start never drops it as retired
         ]
 
 

@@ -11,11 +11,21 @@ Retired indexes (the search terms; (conversation_id, pos) since resume reads by 
 dropped by the start itself (`wiring/stores.py` `init_documents` drops every index no
 longer declared); only announced here, because on the embedded store the drop holds every
 request for as long as it runs.
+
+Added indexes: the start creates every declared index missing (`init_beanie`); the sparse
+(message._id) index of chat_events is built here first (`build_copies_index`), saying so
+before and after, because its build holds the embedded store for as long as it scans
+every event kept.
+
+The start's schema steps run under `SCHEMA_TIMEOUT`, not the client's store_timeout: a
+build or drop cut off there fails the start, and the embedded store throws a build cut off
+away, so every start would try again and fail the same way.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +34,7 @@ from pymongo.errors import BulkWriteError
 
 from .codec import marks_doc
 from .collections import ChatCollections
+from .documents import COPIES_INDEX
 
 log = logging.getLogger("nirvana.chat.store")
 STATES_SPLIT_ID = "states_split"  # in chat_meta: present once the split is done
@@ -156,3 +167,34 @@ async def keeps_retired_index(database: Any, *, drop_anyway: bool,
                         "DROP_RETIRED_INDEXES=on at a quiet time to drop it "
                         "(docs/operations.md)", what, count)
     return keep
+
+
+# pymongo applies the client's timeoutMS inside `pymongo.timeout(None)`, so the schema steps
+# get an explicit bound: a day, past any build or drop a start may run (an hour per million
+# messages for the retired search terms).
+SCHEMA_TIMEOUT = 24 * 3600.0
+# What the embedded store takes to build the (message._id) index, for the log's estimate
+# (docs/performance.md, "A delete for everyone's event copies").
+BUILD_SECONDS_PER_EVENT = 1.5 / 100_000
+
+
+async def build_copies_index(database: Any) -> None:
+    """Build the sparse (message._id) index of an older database's chat_events (documents.py
+    `COPIES_INDEX`), saying so first: the embedded store answers nothing else while it scans
+    every event kept. Instances starting together wait for one build (their requests queue
+    behind it, within `SCHEMA_TIMEOUT`). Run inside `SCHEMA_TIMEOUT`; a database that has it
+    costs one listing of indexes."""
+    events = database["chat_events"]
+    if COPIES_INDEX.document["name"] in await events.index_information():
+        return
+    count = await events.estimated_document_count()
+    if not count:  # a new database: init_beanie creates it with the others, at no cost
+        return
+    log.warning("building the (message._id) index of chat_events (%d events), once: about "
+                "%.0f s, during which the embedded store answers nothing else; instances "
+                "starting meanwhile wait for it (docs/operations.md)",
+                count, count * BUILD_SECONDS_PER_EVENT)
+    started = time.monotonic()
+    await events.create_indexes([COPIES_INDEX])
+    log.warning("built the (message._id) index of chat_events in %.1f s",
+                time.monotonic() - started)
