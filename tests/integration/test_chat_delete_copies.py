@@ -29,8 +29,12 @@ def services_clock() -> FakeClock:
 
 
 @pytest.fixture
-def recorded(services, writers) -> tuple[EventUpdates, ChatService]:
-    """The chat service of a new writer whose changes record their updates of events."""
+async def recorded(services, writers) -> tuple[EventUpdates, ChatService]:
+    """The chat service of a new writer whose changes record their updates of events, over
+    a chat_events with its sparse (message._id) index (a delete finds its copies by a scan
+    without it, so no check below would tell)."""
+    info = await ChatCollections().events.index_information()
+    assert info[COPIES_INDEX].get("sparse") is True
     store = MongoChatStore()
     writers.append(store)
     updates = EventUpdates()
@@ -103,8 +107,10 @@ async def test_a_database_made_without_the_copies_index_gets_it_at_start(
 
     events = ChatCollections().events
     await events.drop_index(COPIES_INDEX)  # as main's tree left the database
-    sent = await _sent_with_a_reaction(recorded[1], chats, services_clock,
-                                       timedelta(minutes=1))
-    await init_documents(services.mongo, settings.mongodb_db)  # what a start runs
+    try:
+        sent = await _sent_with_a_reaction(recorded[1], chats, services_clock,
+                                           timedelta(minutes=1))
+    finally:  # what a start runs; also back for the session's other tests if this failed
+        await init_documents(services.mongo, settings.mongodb_db)
     assert (await events.index_information())[COPIES_INDEX].get("sparse") is True
     await _deleted_everywhere(recorded, chats, sent)
