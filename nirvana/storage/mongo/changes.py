@@ -78,7 +78,7 @@ class MongoChatChanges:
         text again; read now, that write has landed (the tombstone) or not begun (the text
         is still stored, and erased everywhere by the erasure's end). As stored: the writer
         flushed the conversation's summary before the change, and nothing adds to it
-        meanwhile (writer.py `_commit_op`). If this read fails, the committed change is
+        meanwhile (alone_commits.py `_op`). If this read fails, the committed change is
         still answered and announced: with `written`, the message it wrote, when that is
         the last one, else with no last message (as for a member it is hidden from)."""
         try:
