@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-import pymongo
 from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
 from ..settings import Settings
 from ..storage.mongo.documents import DOCUMENTS as CHAT_DOCUMENTS
 from ..storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
-from ..storage.mongo.upgrade import SCHEMA_TIMEOUT, build_copies_index, keeps_retired_index
+from ..storage.mongo.upgrade import build_copies_index, retire_indexes
 from ..storage.postgres.pool import create_pool, migrate
 
 # Beanie document classes; the chat storage adds its own.
@@ -27,17 +26,17 @@ async def init_documents(mongo: AsyncMongoClient, database: str, *,
     """Bind the Beanie documents to `database` and bring its indexes to what they declare.
     The declared indexes are the schema: one a release stops declaring is dropped (an
     unused index still costs every write), except a big one whose drop would hold the
-    chat store for long (upgrade.py `keeps_retired_index`). An index added since is built
-    at once (upgrade.py `build_copies_index`, saying so)."""
-    # Within the client's timeout, so a store that does not answer fails the start as before
-    # (the embedded store answers a ping during a build); the steps after run past it, up to
-    # SCHEMA_TIMEOUT, which also bounds finding the server from here on.
-    await mongo.admin.command("ping")
-    with pymongo.timeout(SCHEMA_TIMEOUT):
-        keep = await keeps_retired_index(mongo[database], drop_anyway=drop_retired_indexes)
-        await build_copies_index(mongo[database])
-        await init_beanie(database=mongo[database], document_models=DOCUMENT_MODELS,
-                          allow_index_dropping=not keep)
+    chat store for long (upgrade.py `retire_indexes`). An index added since is built
+    at once (upgrade.py `build_copies_index`, saying so).
+
+    Only those drops and that build run past the client's timeout (upgrade.py
+    `SCHEMA_TIMEOUT`), each said in the log first; init_beanie, left with no retired index
+    to drop and no big index to build, keeps it, so a store that does not answer data
+    commands fails the start within store_timeout."""
+    keep = await retire_indexes(mongo[database], drop_anyway=drop_retired_indexes)
+    await build_copies_index(mongo[database])
+    await init_beanie(database=mongo[database], document_models=DOCUMENT_MODELS,
+                      allow_index_dropping=not keep)
 
 
 async def open_stores(

@@ -278,7 +278,7 @@ async def test_a_big_store_keeps_the_retired_terms_index_until_the_operator_says
     """Dropping the retired index holds the embedded store for about an hour per million
     messages, so above a size a start keeps it and says how to drop it; a start with
     DROP_RETIRED_INDEXES drops it whatever the size. Search works throughout."""
-    from nirvana.storage.mongo.upgrade import keeps_retired_index
+    from nirvana.storage.mongo.upgrade import retire_indexes
 
     a, b = await friends(client, services)
     chat = services.chat
@@ -287,12 +287,12 @@ async def test_a_big_store_keeps_the_retired_terms_index_until_the_operator_says
     messages = database["chat_messages"]
     await messages.create_index([("terms", 1)], name="terms_1")  # as older releases had
     await chat.send_message(a, c.id, client_id="one", text="tiramisu for two")
-    assert await keeps_retired_index(database, drop_anyway=False, up_to=0)
+    assert await retire_indexes(database, drop_anyway=False, up_to=0)
     assert any("keeping the retired search-terms index" in r.getMessage()
                and "DROP_RETIRED_INDEXES=on" in r.getMessage() for r in caplog.records)
     assert [m.text for m in await chat.search(b, "tiramisu")] == ["tiramisu for two"]
-    assert not await keeps_retired_index(database, drop_anyway=True, up_to=0)
-    assert not await keeps_retired_index(database, drop_anyway=False)  # small: dropped
+    assert not await retire_indexes(database, drop_anyway=True, up_to=0)
+    assert not await retire_indexes(database, drop_anyway=False)  # small: dropped
 
 
 async def test_a_start_drops_the_retired_position_index_unless_the_store_is_big(
@@ -300,7 +300,7 @@ async def test_a_start_drops_the_retired_position_index_unless_the_store_is_big(
     """Resume reads by seq now (conversation_since.py): the (conversation_id, pos) index of
     an older database goes at start when the store is small, and is kept with a word in the
     log above the bound until DROP_RETIRED_INDEXES; resume works throughout."""
-    from nirvana.storage.mongo.upgrade import keeps_retired_index
+    from nirvana.storage.mongo.upgrade import retire_indexes
     from nirvana.wiring.stores import init_documents
 
     a, b = await friends(client, services)
@@ -311,12 +311,12 @@ async def test_a_start_drops_the_retired_position_index_unless_the_store_is_big(
     messages = database["chat_messages"]
     await messages.create_index([("conversation_id", 1), ("pos", 1)],
                                 name="conversation_id_1_pos_1")  # as older releases had
-    assert await keeps_retired_index(database, drop_anyway=False, up_to=0)
+    assert await retire_indexes(database, drop_anyway=False, up_to=0)
     assert any("keeping the retired (conversation_id, pos) index" in r.getMessage()
                and "DROP_RETIRED_INDEXES=on" in r.getMessage() for r in caplog.records)
     page = await chat.resume(b, sent.pos - 1)
     assert [i.pos for i in page.items] == [sent.pos]
-    assert not await keeps_retired_index(database, drop_anyway=True, up_to=0)
+    assert not await retire_indexes(database, drop_anyway=True, up_to=0)
     await init_documents(services.mongo, settings.mongodb_db)  # a start: small, so dropped
     assert any("dropping the (conversation_id, pos) index" in r.getMessage()
                for r in caplog.records)

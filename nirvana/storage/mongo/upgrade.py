@@ -8,18 +8,21 @@ Where seq order holds (`SEQ_ORDER_ID`): resume reads a conversation by seq past 
 where this release began to write; older releases may have left messages out of seq order.
 
 Retired indexes (the search terms; (conversation_id, pos) since resume reads by seq):
-dropped by the start itself (`wiring/stores.py` `init_documents` drops every index no
-longer declared); only announced here, because on the embedded store the drop holds every
-request for as long as it runs.
+dropped here (`retire_indexes`), each announced first, because on the embedded store
+the drop holds every request for as long as it runs; the start then drops any other index
+no longer declared (`wiring/stores.py` `init_documents`, through init_beanie).
 
 Added indexes: the start creates every declared index missing (`init_beanie`); the sparse
 (message._id) index of chat_events is built here first (`build_copies_index`), saying so
 before and after, because its build holds the embedded store for as long as it scans
 every event kept.
 
-The start's schema steps run under `SCHEMA_TIMEOUT`, not the client's store_timeout: a
-build or drop cut off there fails the start, and the embedded store throws a build cut off
-away, so every start would try again and fail the same way.
+Those two, the drops and the build, with the count of the collection each scans, run under
+`SCHEMA_TIMEOUT`, not the client's store_timeout: cut off there the start failed, and the
+embedded store throws a build cut off away, so every start would try again and fail the
+same way. Everything else a start asks, the listing of indexes that finds them to do
+included, keeps the client's timeout, so a store that does not answer data commands fails
+the start within it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+import pymongo
 from pymongo import DESCENDING
 from pymongo.errors import BulkWriteError
 
@@ -128,6 +132,21 @@ class SeqOrder:
         return self._pos
 
 
+# pymongo applies the client's timeoutMS inside `pymongo.timeout(None)`, so a start's build
+# and drops get an explicit bound: a day, past any a start may run (an hour per million
+# messages for the retired search terms).
+SCHEMA_TIMEOUT = 24 * 3600.0
+
+
+
+async def _counted(collection: Any) -> int:
+    """How many documents `collection` holds, asked once a listing of its indexes (within
+    the client's timeout) found a build or drop to do: the embedded store counts by
+    scanning them all (about 10 s per million), past store_timeout for a big one."""
+    with pymongo.timeout(SCHEMA_TIMEOUT):
+        return int(await collection.estimated_document_count())
+
+
 RETIRED_TERMS_INDEX = "terms_1"
 RETIRED_POSITION_INDEX = "conversation_id_1_pos_1"  # resume reads by seq since issue 22
 # The indexes of chat_messages older releases declared, by what the log calls them.
@@ -138,41 +157,41 @@ RETIRED_INDEXES = {RETIRED_TERMS_INDEX: "search-terms",
 DROP_AT_START_UP_TO = 100_000
 
 
-async def keeps_retired_index(database: Any, *, drop_anyway: bool,
-                              up_to: int = DROP_AT_START_UP_TO) -> bool:
-    """Whether this start keeps the retired indexes of an older database's chat_messages
-    (`RETIRED_INDEXES`).
+async def retire_indexes(database: Any, *, drop_anyway: bool,
+                         up_to: int = DROP_AT_START_UP_TO) -> bool:
+    """Drop the retired indexes of an older database's chat_messages (`RETIRED_INDEXES`),
+    unless the collection is big; whether it kept any (the start then drops no other index
+    either).
 
     The embedded store answers nothing else while it drops an index (up to a millisecond
     per entry; docs/performance.md, "Message indexes"): for the search terms, an entry per
     word, an hour for a million messages. So a start drops them itself only from a small
-    collection, saying so first; a larger one keeps them (each message still pays for them)
-    until the operator restarts at a quiet time with DROP_RETIRED_INDEXES=on, and every
-    start says so in the log."""
+    collection, saying so before each drop; a larger one keeps them (each message still
+    pays for them) until the operator restarts at a quiet time with DROP_RETIRED_INDEXES=on,
+    and every start says so in the log. Only the count and the drops run under
+    `SCHEMA_TIMEOUT`."""
     messages = database["chat_messages"]
     present = await messages.index_information()
-    retired = [what for name, what in RETIRED_INDEXES.items() if name in present]
+    retired = [(name, what) for name, what in RETIRED_INDEXES.items() if name in present]
     if not retired:
         return False
-    count = await messages.estimated_document_count()
+    count = await _counted(messages)
     keep = count > up_to and not drop_anyway
-    for what in retired:
-        if not keep:
-            log.warning("dropping the %s index of chat_messages (%d messages), once: the "
-                        "embedded store answers nothing else until it is done", what, count)
-        else:
+    for name, what in retired:
+        if keep:
             log.warning("keeping the retired %s index of chat_messages (%d messages): "
                         "dropping it holds the chat store for a while (up to an hour per "
                         "million messages on the embedded store); restart with "
                         "DROP_RETIRED_INDEXES=on at a quiet time to drop it "
                         "(docs/operations.md)", what, count)
+            continue
+        log.warning("dropping the %s index of chat_messages (%d messages), once: the "
+                    "embedded store answers nothing else until it is done", what, count)
+        with pymongo.timeout(SCHEMA_TIMEOUT):
+            await messages.drop_index(name)
     return keep
 
 
-# pymongo applies the client's timeoutMS inside `pymongo.timeout(None)`, so the schema steps
-# get an explicit bound: a day, past any build or drop a start may run (an hour per million
-# messages for the retired search terms).
-SCHEMA_TIMEOUT = 24 * 3600.0
 # What the embedded store takes to build the (message._id) index, for the log's estimate
 # (docs/performance.md, "A delete for everyone's event copies").
 BUILD_SECONDS_PER_EVENT = 1.5 / 100_000
@@ -181,20 +200,24 @@ BUILD_SECONDS_PER_EVENT = 1.5 / 100_000
 async def build_copies_index(database: Any) -> None:
     """Build the sparse (message._id) index of an older database's chat_events (documents.py
     `COPIES_INDEX`), saying so first: the embedded store answers nothing else while it scans
-    every event kept. Instances starting together wait for one build (their requests queue
-    behind it, within `SCHEMA_TIMEOUT`). Run inside `SCHEMA_TIMEOUT`; a database that has it
-    costs one listing of indexes."""
+    every event kept. Only the count and the build run under `SCHEMA_TIMEOUT`: the check
+    before them keeps the client's timeout, so an instance starting during the build fails
+    its start within store_timeout (a store busy that long looks like one that does not
+    answer) and finds the index built at its next start. A database that has it costs one
+    listing of indexes."""
     events = database["chat_events"]
     if COPIES_INDEX.document["name"] in await events.index_information():
         return
-    count = await events.estimated_document_count()
+    count = await _counted(events)
     if not count:  # a new database: init_beanie creates it with the others, at no cost
         return
     log.warning("building the (message._id) index of chat_events (%d events), once: about "
-                "%.0f s, during which the embedded store answers nothing else; instances "
-                "starting meanwhile wait for it (docs/operations.md)",
+                "%.0f s, during which the embedded store answers nothing else; an instance "
+                "starting meanwhile fails past store_timeout and finds it built when "
+                "started again (docs/operations.md)",
                 count, count * BUILD_SECONDS_PER_EVENT)
     started = time.monotonic()
-    await events.create_indexes([COPIES_INDEX])
+    with pymongo.timeout(SCHEMA_TIMEOUT):
+        await events.create_indexes([COPIES_INDEX])
     log.warning("built the (message._id) index of chat_events in %.1f s",
                 time.monotonic() - started)
