@@ -138,7 +138,6 @@ class SeqOrder:
 SCHEMA_TIMEOUT = 24 * 3600.0
 
 
-
 async def _counted(collection: Any) -> int:
     """How many documents `collection` holds, asked once a listing of its indexes (within
     the client's timeout) found a build or drop to do: the embedded store counts by
@@ -175,6 +174,8 @@ async def retire_indexes(database: Any, *, drop_anyway: bool,
     retired = [(name, what) for name, what in RETIRED_INDEXES.items() if name in present]
     if not retired:
         return False
+    log.info("chat_messages holds retired indexes (%s): counting its messages first",
+             ", ".join(what for _, what in retired))
     count = await _counted(messages)
     keep = count > up_to and not drop_anyway
     for name, what in retired:
@@ -208,6 +209,8 @@ async def build_copies_index(database: Any) -> None:
     events = database["chat_events"]
     if COPIES_INDEX.document["name"] in await events.index_information():
         return
+    # Said before the count, which scans every event kept on the embedded store.
+    log.info("chat_events lacks the (message._id) index: counting its events first")
     count = await _counted(events)
     if not count:  # a new database: init_beanie creates it with the others, at no cost
         return
