@@ -79,7 +79,8 @@ class MongoChatChanges:
         is still stored, and erased everywhere by the erasure's end). As stored: the writer
         flushed the conversation's summary before the change, and nothing adds to it
         meanwhile (alone_commits.py `_op`). If this read fails, the committed change is
-        still answered and announced: with `written`, the message it wrote, when that is
+        still answered and announced (unless another writer took over meanwhile:
+        alone_commits.py), with `written`, the message it wrote, when that is
         the last one, else with no last message (as for a member it is hidden from)."""
         try:
             state = await self._db.states.find_one({"_id": conversation.id},
