@@ -10,29 +10,33 @@ where this release began to write; older releases may have left messages out of 
 Retired indexes (the search terms; (conversation_id, pos) since resume reads by seq):
 dropped here (`retire_indexes`), each announced first, because on the embedded store
 the drop holds every request for as long as it runs; the start then drops any other index
-no longer declared (`wiring/stores.py` `init_documents`, through init_beanie).
+no longer declared (`wiring/stores.py` `init_documents`, through init_beanie). Kept while
+the collection is big, with the count noted once so later starts need not count again.
 
 Added indexes: the start creates every declared index missing (`init_beanie`); the sparse
 (message._id) index of chat_events is built here first (`build_copies_index`), saying so
 before and after, because its build holds the embedded store for as long as it scans
 every event kept.
 
-Those two, the drops and the build, with the count of the collection each scans, run under
+The drops, the build, and the count of messages that decides whether to drop, run under
 `SCHEMA_TIMEOUT`, not the client's store_timeout: cut off there the start failed, and the
 embedded store throws a build cut off away, so every start would try again and fail the
-same way. Everything else a start asks, the listing of indexes that finds them to do
-included, keeps the client's timeout, so a store that does not answer data commands fails
-the start within it.
+same way. Each logs a line every `HEARTBEAT` while it runs. Everything else a start asks,
+the listings that find them to do included, keeps the client's timeout, so a store that
+does not answer data commands fails the start within it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
 import pymongo
+from beanie.odm.fields import IndexModelField
 from pymongo import DESCENDING
 from pymongo.errors import BulkWriteError
 
@@ -136,14 +140,29 @@ class SeqOrder:
 # and drops get an explicit bound: a day, past any a start may run (an hour per million
 # messages for the retired search terms).
 SCHEMA_TIMEOUT = 24 * 3600.0
+# How often a long schema step says it is still running: a silent half hour reads as a hang.
+HEARTBEAT = 30.0
 
 
-async def _counted(collection: Any) -> int:
-    """How many documents `collection` holds, asked once a listing of its indexes (within
-    the client's timeout) found a build or drop to do: the embedded store counts by
-    scanning them all (about 10 s per million), past store_timeout for a big one."""
-    with pymongo.timeout(SCHEMA_TIMEOUT):
-        return int(await collection.estimated_document_count())
+async def _long_step(doing: str, step: Callable[[], Awaitable[Any]], *,
+                     heartbeat: float = HEARTBEAT) -> float:
+    """Run `step` under `SCHEMA_TIMEOUT`, logging `still <doing> (N s)` every `heartbeat`
+    seconds until it ends; how long it took. The instance serves nothing meanwhile, so the
+    log is all an operator sees of it (a store frozen mid-step included)."""
+    started = time.monotonic()
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(heartbeat)
+            log.warning("still %s (%.0f s)", doing, time.monotonic() - started)
+
+    beating = asyncio.create_task(beat())
+    try:
+        with pymongo.timeout(SCHEMA_TIMEOUT):
+            await step()
+    finally:
+        beating.cancel()
+    return time.monotonic() - started
 
 
 RETIRED_TERMS_INDEX = "terms_1"
@@ -154,6 +173,24 @@ RETIRED_INDEXES = {RETIRED_TERMS_INDEX: "search-terms",
 # Up to this many messages a start drops a retired index itself (seconds to a minute on
 # the embedded store); above it the drop waits for an operator's DROP_RETIRED_INDEXES.
 DROP_AT_START_UP_TO = 100_000
+# In chat_meta while a start keeps the retired indexes: {"count": the messages it counted,
+# "at"}. Later starts decide from it: the count is a scan of every message on the embedded
+# store (about 10 s per million), and messages only grow past the bound.
+RETIRED_KEPT_ID = "retired_kept"
+
+
+async def _messages_counted(database: Any, *, drop_anyway: bool) -> tuple[int, bool]:
+    """How many messages chat_messages holds, and whether that was counted now rather
+    than read from the note of a start that kept the retired indexes (`RETIRED_KEPT_ID`).
+    The operator's DROP_RETIRED_INDEXES start counts again, for its log."""
+    noted = None if drop_anyway else await database["chat_meta"].find_one(
+        {"_id": RETIRED_KEPT_ID})
+    if noted is not None:
+        return int(noted["count"]), False
+    # Said before the count: on the embedded store it scans every message.
+    log.info("chat_messages holds retired indexes: counting its messages first")
+    with pymongo.timeout(SCHEMA_TIMEOUT):
+        return int(await database["chat_messages"].estimated_document_count()), True
 
 
 async def retire_indexes(database: Any, *, drop_anyway: bool,
@@ -165,62 +202,78 @@ async def retire_indexes(database: Any, *, drop_anyway: bool,
     The embedded store answers nothing else while it drops an index (up to a millisecond
     per entry; docs/performance.md, "Message indexes"): for the search terms, an entry per
     word, an hour for a million messages. So a start drops them itself only from a small
-    collection, saying so before each drop; a larger one keeps them (each message still
-    pays for them) until the operator restarts at a quiet time with DROP_RETIRED_INDEXES=on,
-    and every start says so in the log. Only the count and the drops run under
-    `SCHEMA_TIMEOUT`."""
+    collection, saying so before and after each drop; a larger one keeps them (each message
+    still pays for them) until the operator restarts at a quiet time with
+    DROP_RETIRED_INDEXES=on, and every start says so in the log. The first start to keep
+    them counts the messages and notes the count (`RETIRED_KEPT_ID`); later ones read it.
+    Only the count and the drops run under `SCHEMA_TIMEOUT`."""
     messages = database["chat_messages"]
     present = await messages.index_information()
     retired = [(name, what) for name, what in RETIRED_INDEXES.items() if name in present]
     if not retired:
         return False
-    log.info("chat_messages holds retired indexes (%s): counting its messages first",
-             ", ".join(what for _, what in retired))
-    count = await _counted(messages)
+    count, counted = await _messages_counted(database, drop_anyway=drop_anyway)
     keep = count > up_to and not drop_anyway
+    if keep and counted:
+        await database["chat_meta"].update_one(
+            {"_id": RETIRED_KEPT_ID},
+            {"$set": {"count": count, "at": datetime.now(timezone.utc)}}, upsert=True)
     for name, what in retired:
         if keep:
-            log.warning("keeping the retired %s index of chat_messages (%d messages): "
+            log.warning("keeping the retired %s index of chat_messages (%d messages%s): "
                         "dropping it holds the chat store for a while (up to an hour per "
                         "million messages on the embedded store); restart with "
                         "DROP_RETIRED_INDEXES=on at a quiet time to drop it "
-                        "(docs/operations.md)", what, count)
+                        "(docs/operations.md)", what, count,
+                        "" if counted else " when counted at an earlier start")
             continue
         log.warning("dropping the %s index of chat_messages (%d messages), once: the "
-                    "embedded store answers nothing else until it is done", what, count)
-        with pymongo.timeout(SCHEMA_TIMEOUT):
-            await messages.drop_index(name)
+                    "chat store answers nothing else until it is done", what, count)
+        took = await _long_step(f"dropping the {what} index of chat_messages",
+                                lambda name=name: messages.drop_index(name))
+        log.warning("dropped the %s index of chat_messages in %.1f s", what, took)
+    if not keep:
+        await database["chat_meta"].delete_one({"_id": RETIRED_KEPT_ID})
     return keep
 
 
 # What the embedded store takes to build the (message._id) index, for the log's estimate
 # (docs/performance.md, "A delete for everyone's event copies").
-BUILD_SECONDS_PER_EVENT = 1.5 / 100_000
+BUILD_RATE = "about 1.5 s per 100,000 events kept on the embedded store"
+COPIES_INDEX_NAME = COPIES_INDEX.document["name"]
 
 
-async def build_copies_index(database: Any) -> None:
+async def build_copies_index(database: Any, *, heartbeat: float = HEARTBEAT) -> None:
     """Build the sparse (message._id) index of an older database's chat_events (documents.py
-    `COPIES_INDEX`), saying so first: the embedded store answers nothing else while it scans
-    every event kept. Only the count and the build run under `SCHEMA_TIMEOUT`: the check
-    before them keeps the client's timeout, so an instance starting during the build fails
+    `COPIES_INDEX`), saying so before and after: the embedded store answers nothing else
+    while it scans every event kept. An index of that name that is not exactly the one
+    declared (by Beanie's comparison: keys and every option) is dropped and built again
+    here, so init_beanie, under the client's timeout, finds it as declared and neither
+    drops nor builds it. Only the drop and the build run under `SCHEMA_TIMEOUT`: the checks
+    before them keep the client's timeout, so an instance starting during the build fails
     its start within store_timeout (a store busy that long looks like one that does not
     answer) and finds the index built at its next start. A database that has it costs one
-    listing of indexes."""
+    listing of indexes; a new one (no chat_events yet) a listing of collections more, and
+    init_beanie creates the index with the others, at no cost."""
     events = database["chat_events"]
-    if COPIES_INDEX.document["name"] in await events.index_information():
+    present = await events.index_information()
+    if IndexModelField(COPIES_INDEX) in IndexModelField.from_pymongo_index_information(
+            present):
         return
-    # Said before the count, which scans every event kept on the embedded store.
-    log.info("chat_events lacks the (message._id) index: counting its events first")
-    count = await _counted(events)
-    if not count:  # a new database: init_beanie creates it with the others, at no cost
+    if not await database.list_collection_names(filter={"name": "chat_events"}):
         return
-    log.warning("building the (message._id) index of chat_events (%d events), once: about "
-                "%.0f s, during which the embedded store answers nothing else; an instance "
-                "starting meanwhile fails past store_timeout and finds it built when "
-                "started again (docs/operations.md)",
-                count, count * BUILD_SECONDS_PER_EVENT)
-    started = time.monotonic()
-    with pymongo.timeout(SCHEMA_TIMEOUT):
-        await events.create_indexes([COPIES_INDEX])
-    log.warning("built the (message._id) index of chat_events in %.1f s",
-                time.monotonic() - started)
+    if COPIES_INDEX_NAME in present:
+        found = {k: v for k, v in present[COPIES_INDEX_NAME].items() if k != "v"}
+        log.warning("the (message._id) index of chat_events is not the one declared (%s, "
+                    "declared %s): dropping it to build the declared one", found,
+                    {**COPIES_INDEX.document, "key": list(COPIES_INDEX.document["key"].items())})
+        await _long_step("dropping the (message._id) index of chat_events",
+                         lambda: events.drop_index(COPIES_INDEX_NAME), heartbeat=heartbeat)
+    log.warning("building the (message._id) index of chat_events, once: %s, during which "
+                "the chat store answers nothing else and this instance serves nothing; an "
+                "instance starting meanwhile fails past store_timeout and finds it built "
+                "when started again (docs/operations.md)", BUILD_RATE)
+    took = await _long_step("building the (message._id) index of chat_events",
+                            lambda: events.create_indexes([COPIES_INDEX]),
+                            heartbeat=heartbeat)
+    log.warning("built the (message._id) index of chat_events in %.1f s", took)
