@@ -150,8 +150,10 @@ class ChatMetaDoc(Document):
     """Small facts about the chat store: the summary checkpoint (`summaries.CHECKPOINT_ID`),
     the resume floor (`resume.FLOOR_ID`), whether conversation states were split out of
     older databases' conversations (`upgrade.STATES_SPLIT_ID`, with `at`), the position
-    past which resume reads a conversation by seq (`upgrade.SEQ_ORDER_ID`), and the epoch
-    the writer fence stands at, for its transactions (`fence.TOKEN`, with `epoch`)."""
+    past which resume reads a conversation by seq (`upgrade.SEQ_ORDER_ID`), the count of
+    messages at which a start kept the retired indexes (`upgrade.RETIRED_KEPT_ID`), and
+    the epoch the writer fence stands at, for its transactions (`fence.TOKEN`, with
+    `epoch`)."""
 
     id: str  # type: ignore[assignment]
     pos: int = 0
