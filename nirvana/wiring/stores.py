@@ -47,9 +47,9 @@ async def init_documents(mongo: AsyncMongoClient, database: str, *,
     except PyMongoError as exc:
         if exc.timeout:  # else the error says what it is
             log.error("the chat store gave no answer within store_timeout to the start's "
-                      "check of its indexes: if another instance is building an index, "
-                      "this start succeeds once the build is done (docs/operations.md, "
-                      "\"Upgrading a big chat store\")")
+                      "check of its indexes: it is unreachable or not answering, or another "
+                      "instance is building an index, and then this start succeeds once the "
+                      "build is done (docs/operations.md, \"Upgrading a big chat store\")")
         raise
 
 

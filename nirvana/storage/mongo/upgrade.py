@@ -11,17 +11,20 @@ Retired indexes (the search terms; (conversation_id, pos) since resume reads by 
 dropped here (`retire_indexes`), each announced first, because on the embedded store
 the drop holds every request for as long as it runs; the start then drops any other index
 no longer declared (`wiring/stores.py` `init_documents`, through init_beanie). Kept while
-the collection is big, with the count noted once so later starts need not count again.
+the collection is big, with the count noted once so later starts keep them without
+counting, until the operator's start drops them.
 
 Added indexes: the start creates every declared index missing (`init_beanie`); the sparse
 (message._id) index of chat_events is built here first (`build_copies_index`), saying so
 before and after, because its build holds the embedded store for as long as it scans
 every event kept.
 
-The drops, the build, and the count of messages that decides whether to drop, run under
-`SCHEMA_TIMEOUT`, not the client's store_timeout: cut off there the start failed, and the
-embedded store throws a build cut off away, so every start would try again and fail the
-same way. Each logs a line every `HEARTBEAT` while it runs. Everything else a start asks,
+The drops, the build, and the count of messages that decides whether a start drops (only
+the first start to find a retired index counts; the operator's drops without counting), run
+under `SCHEMA_TIMEOUT`, not the client's store_timeout: cut off there the start failed, and
+the embedded store throws a build cut off away, so every start would try again and fail the
+same way. The drops and the build log a line every `HEARTBEAT` while they run; the count is
+announced before it starts. Everything else a start asks,
 the listings that find them to do included, keeps the client's timeout, so a store that
 does not answer data commands fails the start within it.
 """
@@ -174,23 +177,10 @@ RETIRED_INDEXES = {RETIRED_TERMS_INDEX: "search-terms",
 # the embedded store); above it the drop waits for an operator's DROP_RETIRED_INDEXES.
 DROP_AT_START_UP_TO = 100_000
 # In chat_meta while a start keeps the retired indexes: {"count": the messages it counted,
-# "at"}. Later starts decide from it: the count is a scan of every message on the embedded
-# store (about 10 s per million), and messages only grow past the bound.
+# "at"}. Later starts keep them on its word, whatever their bound: the count is a scan of
+# every message on the embedded store (about 10 s per million), and a collection once too
+# big to drop at a start seldom shrinks back. Only the operator's start drops them then.
 RETIRED_KEPT_ID = "retired_kept"
-
-
-async def _messages_counted(database: Any, *, drop_anyway: bool) -> tuple[int, bool]:
-    """How many messages chat_messages holds, and whether that was counted now rather
-    than read from the note of a start that kept the retired indexes (`RETIRED_KEPT_ID`).
-    The operator's DROP_RETIRED_INDEXES start counts again, for its log."""
-    noted = None if drop_anyway else await database["chat_meta"].find_one(
-        {"_id": RETIRED_KEPT_ID})
-    if noted is not None:
-        return int(noted["count"]), False
-    # Said before the count: on the embedded store it scans every message.
-    log.info("chat_messages holds retired indexes: counting its messages first")
-    with pymongo.timeout(SCHEMA_TIMEOUT):
-        return int(await database["chat_messages"].estimated_document_count()), True
 
 
 async def retire_indexes(database: Any, *, drop_anyway: bool,
@@ -201,40 +191,53 @@ async def retire_indexes(database: Any, *, drop_anyway: bool,
 
     The embedded store answers nothing else while it drops an index (up to a millisecond
     per entry; docs/performance.md, "Message indexes"): for the search terms, an entry per
-    word, an hour for a million messages. So a start drops them itself only from a small
-    collection, saying so before and after each drop; a larger one keeps them (each message
-    still pays for them) until the operator restarts at a quiet time with
-    DROP_RETIRED_INDEXES=on, and every start says so in the log. The first start to keep
-    them counts the messages and notes the count (`RETIRED_KEPT_ID`); later ones read it.
+    word, an hour for a million messages. So a start drops them itself only from a
+    collection of up to `up_to` messages, saying so before and after each drop; a larger one
+    keeps them (each message still pays for them) until the operator restarts at a quiet
+    time with DROP_RETIRED_INDEXES=on (`drop_anyway`), which drops them without counting,
+    and every start says so in the log. The first start to keep them counts the messages
+    and notes it (`RETIRED_KEPT_ID`); later ones keep them on that note, counting nothing.
     Only the count and the drops run under `SCHEMA_TIMEOUT`."""
     messages = database["chat_messages"]
     present = await messages.index_information()
     retired = [(name, what) for name, what in RETIRED_INDEXES.items() if name in present]
     if not retired:
         return False
-    count, counted = await _messages_counted(database, drop_anyway=drop_anyway)
-    keep = count > up_to and not drop_anyway
-    if keep and counted:
+    if drop_anyway:
+        await _drop(messages, retired, "")
+        await database["chat_meta"].delete_one({"_id": RETIRED_KEPT_ID})
+        return False
+    noted = await database["chat_meta"].find_one({"_id": RETIRED_KEPT_ID})
+    if noted is not None:
+        count, when = int(noted["count"]), f" when counted on {noted['at']:%Y-%m-%d}"
+    else:
+        # Said before the count: on the embedded store it scans every message.
+        log.info("chat_messages holds retired indexes: counting its messages first")
+        with pymongo.timeout(SCHEMA_TIMEOUT):
+            count, when = int(await messages.estimated_document_count()), ""
+        if count <= up_to:
+            await _drop(messages, retired, f" ({count} messages)")
+            return False
         await database["chat_meta"].update_one(
             {"_id": RETIRED_KEPT_ID},
             {"$set": {"count": count, "at": datetime.now(timezone.utc)}}, upsert=True)
+    for _, what in retired:
+        log.warning("keeping the retired %s index of chat_messages (%d messages%s): "
+                    "dropping it holds the chat store for a while (up to an hour per "
+                    "million messages on the embedded store); restart with "
+                    "DROP_RETIRED_INDEXES=on at a quiet time to drop it "
+                    "(docs/operations.md)", what, count, when)
+    return True
+
+
+async def _drop(messages: Any, retired: list[tuple[str, str]], size: str) -> None:
+    """Drop each of `retired` (name, what the log calls it), saying so before and after."""
     for name, what in retired:
-        if keep:
-            log.warning("keeping the retired %s index of chat_messages (%d messages%s): "
-                        "dropping it holds the chat store for a while (up to an hour per "
-                        "million messages on the embedded store); restart with "
-                        "DROP_RETIRED_INDEXES=on at a quiet time to drop it "
-                        "(docs/operations.md)", what, count,
-                        "" if counted else " when counted at an earlier start")
-            continue
-        log.warning("dropping the %s index of chat_messages (%d messages), once: the "
-                    "chat store answers nothing else until it is done", what, count)
+        log.warning("dropping the %s index of chat_messages%s, once: the chat store answers "
+                    "nothing else until it is done", what, size)
         took = await _long_step(f"dropping the {what} index of chat_messages",
                                 lambda name=name: messages.drop_index(name))
-        log.warning("dropped the %s index of chat_messages in %.1f s", what, took)
-    if not keep:
-        await database["chat_meta"].delete_one({"_id": RETIRED_KEPT_ID})
-    return keep
+        log.warning("dropped the %s index of chat_messages in %.2f s", what, took)
 
 
 # What the embedded store takes to build the (message._id) index, for the log's estimate
@@ -276,4 +279,4 @@ async def build_copies_index(database: Any, *, heartbeat: float = HEARTBEAT) -> 
     took = await _long_step("building the (message._id) index of chat_events",
                             lambda: events.create_indexes([COPIES_INDEX]),
                             heartbeat=heartbeat)
-    log.warning("built the (message._id) index of chat_events in %.1f s", took)
+    log.warning("built the (message._id) index of chat_events in %.2f s", took)
