@@ -62,7 +62,7 @@ class AloneCommits:
             await self._positions.load()
         sends = [i for i in batch if isinstance(i, Send)]
         if sends:
-            await self._sends.commit(sends, fence, fence.tenure, generation)
+            await self._sends.commit(sends, fence, generation)
         for item in batch:
             # Checked again before each: a refusal earlier in this batch stopped this
             # writer, a lead since began another tenure, and a receipt's mark (and, on a

@@ -111,15 +111,13 @@ class SendCommitter:
         return 0.0 if since is None else time.monotonic() - since
 
     async def commit(self, sends: list[Send], fence: TenureFence,
-                     tenure: Callable[[], None] = lambda: None,
                      generation: int | None = None) -> None:
         """Store the batch's messages and answer each send (and its duplicates).
         `generation`: the summaries' when the batch was taken (`settle`)."""
         if generation is None:
             generation = self._summaries.generation
         written = await self.prepare(sends, fence)
-        await self.settle(written, await self.write(written, fence), fence, tenure,
-                          generation)
+        await self.settle(written, await self.write(written, fence), fence, generation)
 
     async def prepare(self, sends: list[Send], fence: Callable[[], None] = lambda: None
                       ) -> list[tuple[Send, Message]]:
@@ -232,22 +230,22 @@ class SendCommitter:
 
     async def settle(self, written: list[tuple[Send, Message]],
                      failed: dict[int, dict[str, Any]], fence: TenureFence,
-                     tenure: Callable[[], None] = lambda: None,
                      generation: int | None = None) -> None:
         """After the batch's insert, and after every batch prepared before it is settled:
         sort out failures, move the head, answer each send (and its duplicates), in order,
         `ANSWER_CHUNK` at a time with a turn of the event loop between: the caller must not
         let anything else answer or deliver meanwhile (the writer settles one batch at a
-        time, in batch order). `tenure` raises once the writer led again since the batch
-        was taken (tenures.py `TenureFence.tenure`): checked before anything is answered,
-        delivered or summarised, and again after each await. `generation`: the summaries'
-        (`Summaries.generation`) when the batch was taken; the messages are summarised
-        only while it holds. Deposed (its lease lapsed), it answers only while no later
-        raise of the store's fence was written (tenures.py `TenureFence.unless_taken_over`,
-        before any answer and after each await; `_sort_out` checks after its own)."""
+        time, in batch order). `fence.tenure()` raises once the writer led again since the
+        batch was taken (tenures.py `TenureFence.tenure`): checked before anything is
+        answered, delivered or summarised, and again after each await. `generation`: the
+        summaries' (`Summaries.generation`) when the batch was taken; the messages are
+        summarised only while it holds. Deposed (its lease lapsed), it answers only while no
+        later raise of the store's fence was written (tenures.py
+        `TenureFence.unless_taken_over`, before any answer and after each await; `_sort_out`
+        checks after its own)."""
         if generation is None:
             generation = self._summaries.generation
-        tenure()
+        fence.tenure()
         if failed:
             written = await self._sort_out(written, failed, fence)
         elif not fence.leads():  # deposed: one read of the store's fence

@@ -304,7 +304,7 @@ class ChatWriter:
                 await asyncio.wait([before])
             # Stored under the tenure it was taken in, maybe settled after a lead (a batch
             # before it was asked meanwhile): never answered under the later (settle).
-            await self._sends.settle(numbered, failed, fence, fence.tenure, generation)
+            await self._sends.settle(numbered, failed, fence, generation)
             self._observer.batch_committed(len(flight.sends), len(self._pending),
                                            time.monotonic() - started)
         except Exception as exc:
