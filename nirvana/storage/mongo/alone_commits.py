@@ -88,8 +88,8 @@ class AloneCommits:
             await self._fence.insert_one(
                 self._db.events, receipt_doc(receipt, datetime.now().astimezone()))
             self._positions.stored(receipt.pos)
-            if not fence.leads():  # deposed since: answered only if nobody took over
-                await fence.unless_taken_over(self._db.meta)
+            # Deposed since: answered only if nobody took over.
+            await fence.unless_taken_over(self._db.meta)
             resolve(mark.future, receipt)
         except Exception as exc:
             if self._deposed(exc):
@@ -122,8 +122,8 @@ class AloneCommits:
             result = await op.run(next_pos)
             if taken:  # a change that returns has written every event it took a position for
                 self._positions.stored(taken[-1])
-            if not fence.leads():  # deposed since: answered only if nobody took over
-                await fence.unless_taken_over(self._db.meta)
+            # Deposed since: answered only if nobody took over.
+            await fence.unless_taken_over(self._db.meta)
             resolve(op.future, result)
         except Exception as exc:  # the caller gets it (a domain error or a store error)
             self._deposed(exc)

@@ -248,7 +248,7 @@ class SendCommitter:
         fence.tenure()
         if failed:
             written = await self._sort_out(written, failed, fence)
-        elif not fence.leads():  # deposed: one read of the store's fence
+        else:  # deposed: one read of the store's fence; leading, none
             await fence.unless_taken_over(self._db.meta)
         if written:  # the positions of the refused are skipped (positions.py)
             self._positions.stored(max(m.pos for _, m in written))
@@ -262,8 +262,7 @@ class SendCommitter:
                     # Each answer delivered its message already (`on_stored`); the pause
                     # lets the loop serve other sockets and timers between chunks.
                     await asyncio.sleep(0)
-                    if not fence.leads():
-                        await fence.unless_taken_over(self._db.meta)
+                    await fence.unless_taken_over(self._db.meta)
                 # A `forget` since the batch was taken (the process followed, or led
                 # again) emptied the buffer, and the next writer's `recover` summarises
                 # these messages from the store: added now, they would sit in the fresh
@@ -306,8 +305,7 @@ class SendCommitter:
             for i in conflicts), fence, until_done=True)
         # `fence` is checked only before each ask: a read answered after a lead is the
         # earlier tenure's, whose withdrawals and answers are not the later one's (settle).
-        if not fence.leads():
-            await fence.unless_taken_over(self._db.meta)
+        await fence.unless_taken_over(self._db.meta)
 
         def found(i: int) -> Message | None:
             s = written[i][0]
@@ -349,8 +347,7 @@ class SendCommitter:
             if taking_back:
                 await self._until_answered(lambda: self._take_back(taking_back), fence,
                                            until_done=True)
-                if not fence.leads():
-                    await fence.unless_taken_over(self._db.meta)
+                await fence.unless_taken_over(self._db.meta)
         for cid in retried_in:
             self._last_seq.pop(cid, None)
         if seq_taken:

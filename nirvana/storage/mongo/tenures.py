@@ -137,10 +137,12 @@ class TenureFence:
         (their retries are checked again there). A store that cannot say counts as taken
         over. Not stamped: `may_commit` is already false, and the step-down is the role's
         (writer.py `_deposed`). The caller awaits nothing after this before the answers
-        it guards (sends.py `settle`, `_sort_out`; alone_commits.py `_mark`, `_op`)."""
-        self.tenure()  # led again since: refused as before, nothing read
-        if self._may_commit():
+        it guards (sends.py `settle`, `_sort_out`; alone_commits.py `_mark`, `_op`).
+        Leading, it returns at once (the `leads()` check, nothing read), so callers await
+        it with no check of their own, per batch and answer chunk included."""
+        if self.leads():
             return
+        self.tenure()  # led again since: refused as before, nothing read
         if self._store is None or self._epoch is None:
             raise FencedOutError()  # never raised the fence: nothing to compare with
         try:
