@@ -29,7 +29,7 @@ from tests.support.chat_writers import (PausedInsert, chat_on, draft, failing_co
 from tests.support.erasure_steps import copies_of
 from tests.support.held_users import HeldUserReads
 from tests.support.steered_messages import SteeredMessages
-from tests.support.two_in_flight import reached, two_in_flight
+from tests.support.two_in_flight import reached, reached_or_released, two_in_flight
 
 
 async def leading(writers: list[MongoChatStore], db: ChatCollections,
@@ -89,11 +89,7 @@ async def paused_writer(chats, writers) -> PausedWriter:
     await store.lead(lambda: writer.lease_valid, 1)
     paused.armed = True
     writer.held = queue(store, draft(with_c, a, "held"))
-    try:
-        await reached(paused.reached)
-    except BaseException:
-        paused.release.set()
-        raise
+    await reached_or_released(paused.reached, paused.release)
     return writer
 
 
@@ -251,11 +247,7 @@ async def being_numbered(chats, writers
     store = await leading(writers, db)
     db.hold_seq_reads = True
     numbered = queue(store, draft(with_b, a, "numbered"))
-    try:
-        await reached(db.seq_read)
-    except BaseException:
-        db.seq_release.set()
-        raise
+    await reached_or_released(db.seq_read, db.seq_release)
     return db, store, numbered
 
 

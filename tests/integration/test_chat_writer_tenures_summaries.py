@@ -15,7 +15,7 @@ from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from tests.support.chat_collections import SteeredCollections, SummaryClock
 from tests.support.chat_writers import PausedInsert, draft, queue, send
-from tests.support.two_in_flight import reached, two_in_flight
+from tests.support.two_in_flight import reached, reached_or_released, two_in_flight
 
 
 @pytest.mark.parametrize("follows", [True, False], ids=["followed", "lease-came-back"])
@@ -67,11 +67,7 @@ async def flushing_slowly(chats, writers
     first = await send(store, with_b, a, "first")  # the flusher starts; nothing due yet
     db.hold_state_writes = db.deaf_to_cancel = True
     clock.now += store.summaries.interval  # "first" is due at the flusher's next tick
-    try:
-        await reached(db.write_started)
-    except BaseException:
-        db.write_release.set()
-        raise
+    await reached_or_released(db.write_started, db.write_release)
     return store, db, first
 
 

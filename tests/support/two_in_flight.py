@@ -19,6 +19,16 @@ async def reached(event: asyncio.Event) -> None:
         await event.wait()
 
 
+async def reached_or_released(event: asyncio.Event, release: asyncio.Event) -> None:
+    """`reached(event)`, where what set it then waits for `release`: set here on a
+    failure, so that the waiting writer does not hold up the `writers` fixture's close."""
+    try:
+        await reached(event)
+    except BaseException:
+        release.set()
+        raise
+
+
 @dataclass
 class TwoInFlight:
     """a's "held" (to c), whose insert is held, and b's "mine" (to b), stored and waiting
