@@ -24,21 +24,12 @@ from nirvana.storage.mongo.fence import WriterFence
 from nirvana.storage.mongo.work_items import Mark, Op
 from nirvana.storage.postgres.accounts import PgUserRepository
 from tests.support.chat_collections import SteeredCollections
-from tests.support.chat_writers import (PausedInsert, chat_on, draft, failing_collmod,
-                                        fence_without_transactions, queue, send)
+from tests.support.chat_writers import (PausedInsert, chat_on, chat_writer, draft,
+                                        failing_collmod, queue, send)
 from tests.support.erasure_steps import copies_of
 from tests.support.held_users import HeldUserReads
 from tests.support.steered_messages import SteeredMessages
 from tests.support.two_in_flight import reached, reached_or_released, two_in_flight
-
-
-async def leading(writers: list[MongoChatStore], db: ChatCollections,
-                  fence: WriterFence | None = None) -> MongoChatStore:
-    """A writer over `db` (and `fence`) leading at epoch 1."""
-    store = MongoChatStore(db=db, fence=fence)
-    writers.append(store)
-    await store.lead(lambda: True, 1)
-    return store
 
 
 async def deleted_elsewhere(services, writers: list[MongoChatStore], b: int
@@ -155,7 +146,7 @@ async def test_a_send_whose_account_check_spans_a_re_lead_is_refused(
     on that); or the second, the cache keeping no user (as after a user write during the
     first). a's send checked after the lead is stored, and b's retry is refused."""
     a, b, _, _ = chats
-    store = await leading(writers, ChatCollections())
+    store = await chat_writer(writers)
     reads = HeldUserReads(PgUserRepository(services.pool))
     users = CachedUserRepository(reads, size=10_000 if held == "first" else 0)
     chat = chat_on(store, services, users=users)
@@ -244,7 +235,7 @@ async def being_numbered(chats, writers
     conversation's highest seq, held."""
     a, b, with_b, _ = chats
     db = SteeredMessages()
-    store = await leading(writers, db)
+    store = await chat_writer(writers, db=db)
     db.hold_seq_reads = True
     numbered = queue(store, draft(with_b, a, "numbered"))
     await reached_or_released(db.seq_read, db.seq_release)
@@ -354,7 +345,7 @@ async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
     a, b, with_b, _ = chats
     said, _ = await services.chat.send_message(a, with_b.id, client_id="said", text="said")
     db = SteeredCollections()
-    store = await leading(writers, db)
+    store = await chat_writer(writers, db=db)
     db.hold_marks = True
     receipt = asyncio.ensure_future(store.record_receipt(
         with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids)))
@@ -370,94 +361,6 @@ async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
     assert await events.count_documents(
         {"type": "receipt", "conversation_id": with_b.id, "user_id": b}) == 0
     assert batch_failures(caplog) == []
-
-
-@pytest.mark.parametrize("lead_during", ["look-up", "look-up-one-to-take-back", "take-back"])
-async def test_a_retrys_look_up_answered_after_a_re_lead_is_not_acted_on(
-        services, chats, writers, lead_during):
-    """A retry of a's stored "kept" fails its insert on the `_id`; the writer leads again
-    before the batch is sorted out: while the look-up of the stored message is answered,
-    or while the take-back of "other" (stored in the same batch, taken back as its
-    conversation's run has a gap) is. What was found is the earlier tenure's: the retry is
-    refused, not answered as a duplicate under the later tenure. Led during the look-up,
-    the later tenure does not record "other" as withdrawn: its retry then finds it stored
-    where it is, not taken back and numbered again. Led during the take-back (a store
-    without transactions: a fenced one's delete would hold the token the lead waits for),
-    "other" is gone, and its retry is stored once."""
-    a, b, with_b, _ = chats
-    db = SteeredMessages()
-    take_back = lead_during == "take-back"
-    store = await leading(writers, db, fence_without_transactions() if take_back else None)
-    await send(store, with_b, a, "kept")
-    db.hold_deletes, db.hold_id_reads = take_back, not take_back
-    retry = queue(store, draft(with_b, a, "kept"))
-    other = queue(store, draft(with_b, a, "other")) if lead_during != "look-up" else None
-    try:
-        await reached(db.delete_ran if take_back else db.id_read)
-        await store.lead(lambda: True, 3)
-    finally:
-        db.hold_deletes = db.hold_id_reads = False
-        db.delete_release.set()
-        db.id_release.set()
-    with pytest.raises(UnavailableError):
-        await retry
-    if other is None:
-        return
-    with pytest.raises(UnavailableError):
-        await other
-    stored = await ChatCollections().messages.find_one({"client_id": "other"})
-    again, created = await queue(store, draft(with_b, a, "other"))
-    if take_back:
-        assert stored is None and created
-        assert await copies_of("other") == 1
-    else:
-        assert not created and (again.seq, again.pos) == (stored["seq"], stored["pos"])
-
-
-async def test_sends_a_sort_out_queued_again_before_a_re_lead_are_refused_when_taken(
-        services, chats, writers):
-    """A batch of a's retry of "kept" (stored before) and "other", to b: the retry fails its
-    insert on the `_id`, so the batch is sorted out: the retry answered as the stored
-    message, "other" taken back (its seq follows a gap) and queued again. The writer leads
-    again before it takes "other" (busy numbering another batch, to c, whose seq read is
-    held): "other" was queued under the earlier tenure, and is refused, never stored,
-    delivered or summarised under the later one; its retry is stored once."""
-    a, b, with_b, with_c = chats
-    db = SteeredMessages()
-    store = MongoChatStore(db=db, max_inflight=2)
-    writers.append(store)
-    await store.lead(lambda: True, 1)
-    kept = await send(store, with_b, a, "kept")
-    delivered: list[Message] = []
-    db.hold_id_reads = True
-    retry = queue(store, draft(with_b, a, "kept"), on_stored=delivered.append)
-    other = queue(store, draft(with_b, a, "other"), on_stored=delivered.append)
-    try:
-        await reached(db.id_read)  # the batch is sorting out, in a task of its own
-        db.hold_seq_reads = True
-        to_c = queue(store, draft(with_c, a, "to c"))
-        await reached(db.seq_read)  # the writer numbers "to c"
-        db.hold_id_reads = False
-        db.id_release.set()
-        async with asyncio.timeout(5):
-            again, created = await retry  # sorted out: "other" is queued again
-        assert not created and again.pos == kept.pos
-        assert not other.done()  # queued again, not refused by the sort-out itself
-        await store.lead(lambda: True, 3)
-    finally:
-        db.hold_id_reads = db.hold_seq_reads = False
-        db.id_release.set()
-        db.seq_release.set()
-    for refused in (other, to_c):
-        with pytest.raises(UnavailableError):
-            await refused
-    assert delivered == []
-    assert await copies_of("other") == 0
-    buffered = [buffer.last.get(with_b.id) for buffer in store.summaries.unwritten()]
-    assert all(m is None or m.client_id != "other" for m in buffered)
-    stored = await send(store, with_b, a, "other")  # the client's retry
-    assert stored.seq == kept.seq + 1
-    assert await copies_of("other") == 1
 
 
 async def test_a_receipts_mark_written_as_the_lease_lapses_keeps_its_event(
@@ -493,7 +396,7 @@ async def test_a_positions_load_that_spans_a_re_lead_is_read_again(services, cha
     and allocated again to this writer's next message."""
     a, b, with_b, _ = chats
     db = SteeredCollections()
-    store = await leading(writers, db)
+    store = await chat_writer(writers, db=db)
     db.hold_pos_reads = True
     before = asyncio.ensure_future(store.head())
     try:

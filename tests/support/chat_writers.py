@@ -112,10 +112,13 @@ def failing_collmod(code: int):
     return command
 
 
-async def chat_writer(writers: list[MongoChatStore], fenced: bool = True) -> MongoChatStore:
-    """A chat writer (closed by the `writers` fixture): leading at epoch 1 when `fenced`
-    (the fence raised, its writes stamped), else one process's (no epoch)."""
-    store = MongoChatStore()
+async def chat_writer(writers: list[MongoChatStore], fenced: bool = True, *,
+                      db: ChatCollections | None = None, fence: WriterFence | None = None
+                      ) -> MongoChatStore:
+    """A chat writer (closed by the `writers` fixture) over `db` (and `fence`): leading at
+    epoch 1 when `fenced` (the fence raised, its writes stamped), else one process's (no
+    epoch)."""
+    store = MongoChatStore(db=db, fence=fence)
     writers.append(store)
     if fenced:
         await store.lead(lambda: True, 1)

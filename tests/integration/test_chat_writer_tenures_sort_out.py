@@ -1,0 +1,111 @@
+"""A batch's sort-out across a lead (storage/mongo/tenures.py, sends.py `_sort_out`): a
+retry's look-up of its stored copy, or the take-back of its conversation's other messages,
+answered after the writer led again, and the sends it queued again before the lead, are
+the earlier tenure's: refused `unavailable`, never answered, stored, delivered or
+summarised under the later one. The writer's reads and deletes are held in the store
+(tests/support/steered_messages.py). Over the real MongoDB-wire store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nirvana.domain.chat.entities import Message
+from nirvana.domain.errors import UnavailableError
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.collections import ChatCollections
+from tests.support.chat_writers import (chat_writer, draft, fence_without_transactions,
+                                        queue, send)
+from tests.support.erasure_steps import copies_of
+from tests.support.steered_messages import SteeredMessages
+from tests.support.two_in_flight import reached
+
+
+@pytest.mark.parametrize("lead_during", ["look-up", "look-up-one-to-take-back", "take-back"])
+async def test_a_retrys_look_up_answered_after_a_re_lead_is_not_acted_on(
+        services, chats, writers, lead_during):
+    """A retry of a's stored "kept" fails its insert on the `_id`; the writer leads again
+    before the batch is sorted out: while the look-up of the stored message is answered,
+    or while the take-back of "other" (stored in the same batch, taken back as its
+    conversation's run has a gap) is. What was found is the earlier tenure's: the retry is
+    refused, not answered as a duplicate under the later tenure. Led during the look-up,
+    the later tenure does not record "other" as withdrawn: its retry then finds it stored
+    where it is, not taken back and numbered again. Led during the take-back (a store
+    without transactions: a fenced one's delete would hold the token the lead waits for),
+    "other" is gone, and its retry is stored once."""
+    a, b, with_b, _ = chats
+    db = SteeredMessages()
+    take_back = lead_during == "take-back"
+    store = await chat_writer(
+        writers, db=db, fence=fence_without_transactions() if take_back else None)
+    await send(store, with_b, a, "kept")
+    db.hold_deletes, db.hold_id_reads = take_back, not take_back
+    retry = queue(store, draft(with_b, a, "kept"))
+    other = queue(store, draft(with_b, a, "other")) if lead_during != "look-up" else None
+    try:
+        await reached(db.delete_ran if take_back else db.id_read)
+        await store.lead(lambda: True, 3)
+    finally:
+        db.hold_deletes = db.hold_id_reads = False
+        db.delete_release.set()
+        db.id_release.set()
+    with pytest.raises(UnavailableError):
+        await retry
+    if other is None:
+        return
+    with pytest.raises(UnavailableError):
+        await other
+    stored = await ChatCollections().messages.find_one({"client_id": "other"})
+    again, created = await queue(store, draft(with_b, a, "other"))
+    if take_back:
+        assert stored is None and created
+        assert await copies_of("other") == 1
+    else:
+        assert not created and (again.seq, again.pos) == (stored["seq"], stored["pos"])
+
+
+async def test_sends_a_sort_out_queued_again_before_a_re_lead_are_refused_when_taken(
+        services, chats, writers):
+    """A batch of a's retry of "kept" (stored before) and "other", to b: the retry fails its
+    insert on the `_id`, so the batch is sorted out: the retry answered as the stored
+    message, "other" taken back (its seq follows a gap) and queued again. The writer leads
+    again before it takes "other" (busy numbering another batch, to c, whose seq read is
+    held): "other" was queued under the earlier tenure, and is refused, never stored,
+    delivered or summarised under the later one; its retry is stored once."""
+    a, b, with_b, with_c = chats
+    db = SteeredMessages()
+    store = MongoChatStore(db=db, max_inflight=2)
+    writers.append(store)
+    await store.lead(lambda: True, 1)
+    kept = await send(store, with_b, a, "kept")
+    delivered: list[Message] = []
+    db.hold_id_reads = True
+    retry = queue(store, draft(with_b, a, "kept"), on_stored=delivered.append)
+    other = queue(store, draft(with_b, a, "other"), on_stored=delivered.append)
+    try:
+        await reached(db.id_read)  # the batch is sorting out, in a task of its own
+        db.hold_seq_reads = True
+        to_c = queue(store, draft(with_c, a, "to c"))
+        await reached(db.seq_read)  # the writer numbers "to c"
+        db.hold_id_reads = False
+        db.id_release.set()
+        async with asyncio.timeout(5):
+            again, created = await retry  # sorted out: "other" is queued again
+        assert not created and again.pos == kept.pos
+        assert not other.done()  # queued again, not refused by the sort-out itself
+        await store.lead(lambda: True, 3)
+    finally:
+        db.hold_id_reads = db.hold_seq_reads = False
+        db.id_release.set()
+        db.seq_release.set()
+    for refused in (other, to_c):
+        with pytest.raises(UnavailableError):
+            await refused
+    assert delivered == []
+    assert await copies_of("other") == 0
+    buffered = [buffer.last.get(with_b.id) for buffer in store.summaries.unwritten()]
+    assert all(m is None or m.client_id != "other" for m in buffered)
+    stored = await send(store, with_b, a, "other")  # the client's retry
+    assert stored.seq == kept.seq + 1
+    assert await copies_of("other") == 1
