@@ -3,7 +3,7 @@ retry's look-up of its stored copy, or the take-back of its conversation's other
 answered after the writer led again, and the sends it queued again before the lead, are
 the earlier tenure's: refused `unavailable`, never answered, stored, delivered or
 summarised under the later one. The writer's reads and deletes are held in the store
-(tests/support/steered_messages.py). Over the real MongoDB-wire store."""
+(tests/support/steered_messages.py). Over the real MongoDB-wire store and PostgreSQL."""
 
 from __future__ import annotations
 
