@@ -1,9 +1,9 @@
-"""The chat store's collections with a read, a summary write, a receipt's mark, the newest
-event's position, a read of the writer fence's token, a raise's barrier, a batch's
-sort-out (its look-up or take-back) or the answer of a committed receipt or change held,
-or a summary write or a token read failed, at a test's word: passed to MongoChatStore as
-its `db`, as production passes the plain ones. And a clock the summary flush reads, moved
-by hand."""
+"""The chat store's collections with a read (after or before its states are read), a
+summary write, a receipt's mark, the newest event's position, a read of the writer fence's
+token, a raise's barrier, a batch's sort-out (its look-up or take-back) or the answer of a
+committed receipt or change held, or a summary write or a token read failed, at a test's
+word: passed to MongoChatStore as its `db`, as production passes the plain ones. And a
+clock the summary flush reads, moved by hand."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ class SteeredCollections(ChatCollections):
         self.hold = False
         self.states_read = asyncio.Event()
         self.release = asyncio.Event()
+        # While set: a read of states by id waits for `state_read_release` before it is
+        # sent, once reached (`state_read_held`): a conversation read caught before it reads.
+        self.hold_state_reads = False
+        self.state_read_held = asyncio.Event()
+        self.state_read_release = asyncio.Event()
         self.fail_state_writes = False  # while set: every write of states fails
         # While set: a write of states waits for `write_release`, once it has started
         # (`write_started`): a flush caught in the middle of its commit.
@@ -86,6 +91,11 @@ class SteeredCollections(ChatCollections):
             self.committed_held.set()
             await self.committed_release.wait()
 
+    async def held_state_read(self) -> None:
+        if self.hold_state_reads:
+            self.state_read_held.set()
+            await self.state_read_release.wait()
+
     async def held_write(self) -> None:
         self.write_started.set()
         cancelled = False
@@ -134,6 +144,9 @@ class _States(Delegating[SteeredCollections]):
         cursor = self._inner.find(query, *args, **kwargs)
         if self._steer.hold and "_id" in query:
             return _Then(cursor, self._steer.states_read)
+        if self._steer.hold_state_reads and "_id" in query:
+            self._steer.state_read_held.set()
+            return _After(cursor, self._steer.state_read_release)
         return cursor
 
     async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
@@ -144,6 +157,8 @@ class _States(Delegating[SteeredCollections]):
         return await self._inner.bulk_write(*args, **kwargs)
 
     async def find_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if "_id" in query:
+            await self._steer.held_state_read()
         found = await self._inner.find_one(query, *args, **kwargs)
         projection = args[0] if args else kwargs.get("projection")
         if projection and "last_message" in projection:
