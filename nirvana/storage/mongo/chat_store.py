@@ -11,7 +11,7 @@ import asyncio
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from pymongo.errors import DuplicateKeyError
 
@@ -41,6 +41,8 @@ from .work_items import Mark, Op, Send, consume
 from .writer import ChatWriter
 
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+T = TypeVar("T")
 
 
 class MongoChatStore:
@@ -99,16 +101,29 @@ class MongoChatStore:
         while self._leader_head is None and not self.summaries.recovered:
             await self.summaries.recover()
 
+    async def _read_recovered(self, read: Callable[[], Awaitable[T]]) -> T:
+        """`read()`, the summaries recovered first, and again while a `forget` came during
+        it (the generation moved): deposed and leading again meanwhile, it applied the
+        earlier tenure's buffer and a new one not recovered yet, both without what another
+        writer stored past the checkpoint and did not summarise."""
+        while True:
+            await self._recover()
+            generation = self.summaries.generation
+            found = await read()
+            if generation == self.summaries.generation:
+                return found
+
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
-        await self._recover()
-        unwritten = self.summaries.unwritten()  # before the read: see `Summaries.unwritten`
-        c = await self._db.read_conversation({"_id": conversation_id})
-        return applied(c, self.summaries.unwritten(unwritten)) if c else None
+        return await self._read_recovered(
+            lambda: self._read_conversation({"_id": conversation_id}))
 
     async def find_direct(self, direct_key: str) -> Conversation | None:
-        await self._recover()
-        unwritten = self.summaries.unwritten()
-        c = await self._db.read_conversation({"direct_key": direct_key})
+        return await self._read_recovered(
+            lambda: self._read_conversation({"direct_key": direct_key}))
+
+    async def _read_conversation(self, query: dict[str, Any]) -> Conversation | None:
+        unwritten = self.summaries.unwritten()  # before the read: see `Summaries.unwritten`
+        c = await self._db.read_conversation(query)
         return applied(c, self.summaries.unwritten(unwritten)) if c else None
 
     async def create_conversation(self, c: Conversation, direct_key: str | None
@@ -128,7 +143,9 @@ class MongoChatStore:
         return c
 
     async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
-        await self._recover()
+        return await self._read_recovered(lambda: self._conversations_of(user_id, limit))
+
+    async def _conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
         mine = self.summaries.unwritten()  # before the reads: see `Summaries.unwritten`
         ids = [d["_id"] async for d in self._db.conversations.find(
             {"member_ids": user_id}, projection={"_id": 1})]
@@ -223,7 +240,10 @@ class MongoChatStore:
         return await self.positions.committed()
 
     async def stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
-        await self._recover()  # the summaries must cover every stored message
+        # The summaries must cover every stored message up to the head (read after them).
+        return await self._read_recovered(lambda: self._stream_since(user_id, since, limit))
+
+    async def _stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
         return await stream_since(self._db, self.summaries, self._seq_order, user_id, since,
                                   await self.head(), limit,
                                   others_unwritten=self._leader_head is not None)
