@@ -47,8 +47,12 @@ async def across_a_lead(store: MongoChatStore, writers: list[MongoChatStore], ch
         await store.follow(other.head)
         theirs = await send(other, with_b, b, "theirs")
         await store.lead(lambda: True, 3)
-    finally:
+    except BaseException:
+        started.cancel()  # the test failed: the read's answer is not asked for
         release()
+        await asyncio.gather(started, return_exceptions=True)
+        raise
+    release()
     async with asyncio.timeout(5):
         return await started, theirs
 
@@ -96,3 +100,37 @@ async def test_a_resume_across_a_lead_replays_the_other_writers_message(
                                        db.pos_read, release)
     assert page.head >= theirs.pos
     assert theirs.id in [item.id for item in page.items if isinstance(item, Message)]
+
+
+async def test_a_read_under_tenures_that_keep_changing_is_answered(services, chats, writers):
+    """Every read of a conversation waits while the process follows and leads again (as a
+    lease that keeps failing makes it): read again twice, the third read is answered as
+    read, not held back for as long as the tenures change."""
+    _, b, with_b, _ = chats
+    store, db = await leading(writers)
+    other = MongoChatStore(summary_clock=SummaryClock())
+    writers.append(other)
+    await other.lead(lambda: True, 2)
+    db.hold_state_reads = True
+    reading = asyncio.ensure_future(store.get_conversation(with_b.id))
+    reads = 0
+    try:
+        for epoch in (3, 4, 5):
+            await reached(db.state_read_held)
+            reads += 1
+            db.state_read_held.clear()
+            await store.follow(other.head)
+            await store.lead(lambda: True, epoch)
+            # The held read waits on this event; the next read on a new one.
+            held, db.state_read_release = db.state_read_release, asyncio.Event()
+            held.set()
+        async with asyncio.timeout(5):
+            found = await reading
+    finally:
+        db.hold_state_reads = False
+        db.state_read_release.set()
+        if not reading.done():
+            reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+    assert reads == 3 and found is not None and found.id == with_b.id
+    assert not db.state_read_held.is_set()  # no fourth read

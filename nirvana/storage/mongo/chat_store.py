@@ -43,6 +43,8 @@ from .writer import ChatWriter
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 
 T = TypeVar("T")
+# How many times a conversation read or resume is read while tenures change under it.
+READ_ATTEMPTS = 3
 
 
 class MongoChatStore:
@@ -102,16 +104,20 @@ class MongoChatStore:
             await self.summaries.recover()
 
     async def _read_recovered(self, read: Callable[[], Awaitable[T]]) -> T:
-        """`read()`, the summaries recovered first, and again while a `forget` came during
-        it (the generation moved): deposed and leading again meanwhile, it applied the
+        """`read()`, the summaries recovered first, and again if a `forget` came during it
+        (the generation moved): deposed and leading again meanwhile, it applied the
         earlier tenure's buffer and a new one not recovered yet, both without what another
-        writer stored past the checkpoint and did not summarise."""
-        while True:
+        writer stored past the checkpoint and did not summarise. At most READ_ATTEMPTS
+        times: every failed lead forgets too, and a slow read under a lease that keeps
+        failing would otherwise never be answered; the last attempt is answered as read."""
+        for _ in range(READ_ATTEMPTS - 1):
             await self._recover()
             generation = self.summaries.generation
             found = await read()
             if generation == self.summaries.generation:
                 return found
+        await self._recover()
+        return await read()
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         return await self._read_recovered(
