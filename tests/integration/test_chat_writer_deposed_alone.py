@@ -145,31 +145,39 @@ async def test_a_change_committed_before_a_takeover_is_not_announced_after_it(
 
 
 @pytest.mark.parametrize("taken_over", [True, False], ids=["taken-over", "lapsed"])
-async def test_a_receipt_stored_before_a_takeover_is_not_answered_after_it(
+async def test_a_receipt_stored_before_a_takeover_is_not_announced_after_it(
         services, chats, writers, taken_over):
-    """b's read receipt's event is stored; before it is answered, the writer's lease lapses.
-    Taken over (another writer leads): answered unavailable, not announced here; the event
-    stays stored (resume replays it), and the retry, through the writer leading now, finds
-    the mark raised and records no second event. Lapsed, nobody leading since: answered as
-    ever."""
+    """b reads a's message (the use case a client's `read` receipt runs); its receipt's
+    event is stored, and before it is answered the writer's lease lapses. Taken over
+    (another writer leads): answered unavailable and announced to nobody; the event stays
+    stored (resume replays it), and the retry, through the writer leading now, finds the
+    mark raised and records and announces nothing. Lapsed, nobody leading since: answered
+    and announced once, as ever."""
     a, b, with_b, _ = chats
-    said, _ = await services.chat.send_message(a, with_b.id, client_id="said", text="said")
     writer = LapsingWriter(writers)
     await writer.lead()
+    published = RecordingPublisher()
+    chat = chat_on(writer.store, services, writer.db, publisher=published)
+    said, _ = await chat.send_message(a, with_b.id, client_id="said", text="said")
+    published.events.clear()
     writer.db.hold_committed = "receipt"
-    receipt = asyncio.ensure_future(writer.store.record_receipt(
-        with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids)))
+    reading = asyncio.ensure_future(chat.mark(b, with_b.id, ReceiptKind.READ, said.seq))
     other = await writer.lapse_when_held(writers, taken_over)
     events = ChatCollections().events
     stored = {"type": "receipt", "conversation_id": with_b.id, "user_id": b}
     if other is None:
         async with asyncio.timeout(5):
-            assert (await receipt) is not None
+            await reading
+        assert published.events == [("receipt", b, said.seq),
+                                    ("conversation", with_b.id, (b,))]
         assert await events.count_documents(stored) == 1
         return
-    with pytest.raises(UnavailableError):
-        async with asyncio.timeout(5):
-            await receipt
-    assert await other.record_receipt(
-        with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids)) is None
+    async with asyncio.timeout(5):
+        answered = (await asyncio.gather(reading, return_exceptions=True))[0]
+    assert published.events == []
+    assert isinstance(answered, UnavailableError) and answered.code == "unavailable"
+    again = RecordingPublisher()
+    await chat_on(other, services, publisher=again).mark(b, with_b.id, ReceiptKind.READ,
+                                                         said.seq)
+    assert again.events == []
     assert await events.count_documents(stored) == 1
