@@ -1,10 +1,11 @@
-"""A change or receipt a chat writer committed, answered once its lease lapsed
-(storage/mongo/alone_commits.py): answered as ever while the store's fence still stands at
-the epoch it was taken under, answered `unavailable` and announced nowhere once another
-writer raised it (and deleted and erased the author of the message it carries). The
-writer is paused past its lease by holding the answer of the change's read of the last
-message, or of the receipt's event insert (tests/support/chat_collections.py). Over the
-real MongoDB-wire store and PostgreSQL."""
+"""A change, receipt or erasure's second phase a chat writer committed, answered once its
+lease lapsed (storage/mongo/alone_commits.py): answered as ever while the store's fence
+still stands at the epoch it was taken under, answered `unavailable` and announced nowhere
+once another writer raised it (and deleted and erased the author of the message a change
+carries; an erasure so answered leaves its account pending). The writer is paused past its
+lease by holding the answer of the change's read of the last message, of the receipt's
+event insert, or of the erasure's read of the fence (tests/support/chat_collections.py).
+Over the real MongoDB-wire store and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,14 +14,17 @@ from typing import Awaitable, Callable
 
 import pytest
 
+from nirvana.domain.accounts.deletion import Erasure
 from nirvana.domain.chat.entities import ReceiptKind
 from nirvana.domain.chat.errors import MessageDeletedError
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
-from nirvana.storage.postgres.accounts import PgUserRepository
+from nirvana.storage.postgres.accounts import PgDeletedAccounts, PgUserRepository
+from nirvana.wiring.account_deletion import ChatOfDeletedAccounts
 from tests.support.chat_collections import SteeredCollections
-from tests.support.chat_writers import chat_on
+from tests.support.chat_writers import chat_on, send
+from tests.support.erasure_steps import copies_of
 from tests.support.fakes_chat import RecordingPublisher
 from tests.support.two_in_flight import reached
 
@@ -181,3 +185,56 @@ async def test_a_receipt_stored_before_a_takeover_is_not_announced_after_it(
                                                          said.seq)
     assert again.events == []
     assert await events.count_documents(stored) == 1
+
+
+@pytest.mark.parametrize("taken_over", [True, False], ids=["taken-over", "lapsed"])
+async def test_an_erasure_whose_second_phase_is_taken_over_stays_pending(
+        services, chats, writers, taken_over):
+    """b, who sent "secret" to a, is deleted, and their erasure runs on the writer. Its
+    second phase commits its last write while the lease holds; the lease lapses before
+    the commit, and the phase's answer waits on its read of the fence. Taken over (another
+    writer leads meanwhile and stores b's "later", not having heard of the deletion):
+    answered unavailable, so the account stays pending with "later" unerased, and the
+    erasure run again through the writer leading now erases it. Lapsed, nobody leading
+    since: answered, and the account is erased."""
+    a, b, with_b, _ = chats
+    writer = LapsingWriter(writers)
+    await writer.lead()
+    chat = chat_on(writer.store, services, writer.db)
+    await chat.send_message(b, with_b.id, client_id="secret", text="secret")
+    await PgUserRepository(services.pool).delete(b, services.clock.now())
+    deleted = PgDeletedAccounts(services.pool)
+    writer.db.hold_committed = "erasure"
+    writer.db.hold_token_read = 1  # the first: `unless_taken_over`'s, after the commit
+    erasing = asyncio.ensure_future(
+        Erasure(ChatOfDeletedAccounts(chat), deleted, services.clock).erase(b))
+    await reached(writer.db.committed_held)
+    writer.lease_valid = False
+    writer.db.committed_release.set()
+    # Its answer's read of the fence, held; or its answer, had it none (answered at once).
+    checking = asyncio.ensure_future(writer.db.token_read_held.wait())
+    async with asyncio.timeout(5):
+        await asyncio.wait([checking, erasing], return_when=asyncio.FIRST_COMPLETED)
+    checking.cancel()
+    other = None
+    if taken_over:
+        other = MongoChatStore()
+        writers.append(other)
+        await other.lead(lambda: True, 2)
+        await send(other, with_b, b, "later")  # it has not heard of the deletion yet
+    writer.db.token_read_release.set()
+    async with asyncio.timeout(5):
+        answered = (await asyncio.gather(erasing, return_exceptions=True))[0]
+    assert await copies_of("secret") == 0
+    if other is None:
+        assert answered is None
+        assert await deleted.awaiting_erasure() == []
+        return
+    assert isinstance(answered, UnavailableError) and answered.code == "unavailable"
+    assert await deleted.awaiting_erasure() == [b]
+    assert await copies_of("later") > 0  # what marking it erased would have left
+    again = Erasure(ChatOfDeletedAccounts(chat_on(other, services)), deleted, services.clock)
+    async with asyncio.timeout(10):
+        assert await again.erase_pending() == 1
+    assert await deleted.awaiting_erasure() == []
+    assert await copies_of("later") == 0

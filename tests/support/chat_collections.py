@@ -1,9 +1,10 @@
 """The chat store's collections with a read (after or before its states are read), a
 summary write, a receipt's mark, the newest event's position, a read of the writer fence's
 token, a raise's barrier, a batch's sort-out (its look-up or take-back) or the answer of a
-committed receipt or change held, or a summary write or a token read failed, at a test's
-word: passed to MongoChatStore as its `db`, as production passes the plain ones. And a
-clock the summary flush reads, moved by hand."""
+committed receipt or change (or of an erasure's second phase's last write) held, or a
+summary write or a token read failed, at a test's word: passed to MongoChatStore as its
+`db`, as production passes the plain ones. And a clock the summary flush reads, moved by
+hand."""
 
 from __future__ import annotations
 
@@ -82,6 +83,9 @@ class SteeredCollections(ChatCollections):
         # last message from its state (changes.py `_last_message_now`, once a change
         # committed), is run, and its answer held until `committed_release` is set
         # (`committed_held`): work that committed, paused after its last read or write.
+        # "erasure": an erasure's second phase's last write (its `update_many` of the
+        # states it names, erasure.py `tail`), likewise, inside its open transaction: a
+        # takeover's raise of the fence would wait for it, so only let it go from there.
         self.hold_committed: str | None = None
         self.committed_held = asyncio.Event()
         self.committed_release = asyncio.Event()
@@ -164,6 +168,12 @@ class _States(Delegating[SteeredCollections]):
         if projection and "last_message" in projection:
             await self._steer.held_committed("change")
         return found
+
+    async def update_many(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        result = await self._inner.update_many(query, *args, **kwargs)
+        if "_id" in query:  # an erasure's first phase writes every state: not restricted
+            await self._steer.held_committed("erasure")
+        return result
 
     async def update_one(self, query: dict[str, Any], update: dict[str, Any], *args: Any,
                          **kwargs: Any) -> Any:
