@@ -114,14 +114,34 @@ async def stores(server_urls, base_settings):
     await mongo.close()
 
 
-async def _empty_stores(pool, mongo, settings: Settings) -> None:
-    tables = await pool.fetch(
+async def _emptying(pool) -> str:
+    """The SQL that empties every table as `TRUNCATE ... RESTART IDENTITY CASCADE` would, and
+    at a tenth of its cost, which is most of a test's set-up: a truncate makes new files for
+    each of the ~35 tables and their indexes (~0.1 s), a delete of their few rows does not.
+    The tables are locked as a truncate locks them (a previous test's transaction still
+    open is waited for), their triggers (the counters, the audit's refusal of deletes, the
+    foreign keys) are off, and every sequence starts over. Setting the replication role
+    takes a superuser (the embedded cluster's is): other servers are truncated."""
+    tables = [f'"{t["tablename"]}"' for t in await pool.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-        "AND tablename <> 'schema_migrations'"
-    )
-    if tables:
-        names = ", ".join(f'"{t["tablename"]}"' for t in tables)
-        await pool.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        "AND tablename <> 'schema_migrations'")]
+    if not tables:
+        return ""
+    names = ", ".join(tables)
+    if not await pool.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
+        return f"TRUNCATE {names} RESTART IDENTITY CASCADE"
+    return "".join([
+        f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE;",
+        "SET LOCAL session_replication_role = replica;",
+        *(f"DELETE FROM {name};" for name in tables),
+        "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
+        "FROM pg_sequences WHERE schemaname = 'public';"])
+
+
+async def _empty_stores(pool, mongo, settings: Settings) -> None:
+    if emptying := await _emptying(pool):
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(emptying)
     db = mongo[settings.mongodb_db]
     for name in await db.list_collection_names():
         await db[name].delete_many({})
