@@ -55,21 +55,30 @@ class _Controller(Controller):
         return session
 
     def close_sessions(self, seconds: float = 5.0) -> None:
-        """Aborts every session and returns once each socket is closed. Closing alone was
-        not enough: the loop could stop before asyncio's deferred socket close ran, or a
-        connection accepted but not yet made had no transport to close."""
+        """Stops accepting, aborts every session and returns once each socket is closed.
+        Closing alone was not enough: the loop could stop before asyncio's deferred socket
+        close ran, or a connection accepted but not yet made had no transport to close.
+        Nor was a sweep of the sessions alone: a connection accepted after it (a mail
+        sender cancelled at the test's end had connected) was still in asyncio's accept
+        task when stop() cancelled it, and its socket was collected in the next test."""
         closed = threading.Event()
 
         def sweep() -> None:  # on the server's loop, until every connection is over
             for session in self.sessions:
                 if not session.over and session.transport is not None:
                     session.transport.abort()
-            if all(session.over for session in self.sessions):
+            if (all(session.over for session in self.sessions)
+                    and all(task.done() for task in asyncio.all_tasks(self.loop))):
                 closed.set()
             else:
                 self.loop.call_later(0.01, sweep)
 
-        self.loop.call_soon_threadsafe(sweep)
+        def stop_accepting() -> None:
+            if self.server is not None:
+                self.server.close()
+            sweep()
+
+        self.loop.call_soon_threadsafe(stop_accepting)
         if not closed.wait(seconds):
             raise AssertionError("the test SMTP server's sessions did not close")
 
