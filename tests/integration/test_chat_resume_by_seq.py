@@ -204,11 +204,12 @@ async def test_resume_answers_as_reading_by_position(services, seed):
              (ordered_from, top, 3), (ordered_from - 1, top, 3)]
     cases += [(p, top, 3) for p in moved[:20]] + [(p - 1, top, 3) for p in moved[:20]]
     cases += [(d["pos"] - 1, top, 3) for d in unmarked[:20]]
+    targeted = len(cases)
     for _ in range(60):
         since = rng.choice(positions) if rng.random() < 0.5 else rng.randint(0, top)
         head = top if rng.random() < 0.5 else rng.randint(since, top)
         cases.append((since, head, rng.choice([1, 2, 3, 5, 20, 200])))
-    for since in range(0, top, 25):  # paging through the long backlog
+    for since in range(0, top, 50):  # paging through the long backlog
         cases.append((since, top, 10))
     # Noted, and not noted yet (another process leads and has not started): then every
     # position up to the head is read as an older release's.
@@ -216,9 +217,12 @@ async def test_resume_answers_as_reading_by_position(services, seed):
         db = await _store(model, noted)
         summaries = Summaries(db, interval=1.0, share=0.5)
         seq_order = SeqOrder(db)
-        for since, head, limit in cases:
+        for i, (since, head, limit) in enumerate(cases):
             want = _expected(model, since, head, limit)
-            for follower in (False, True):
+            # As a follower (others_unwritten: the messages past the checkpoint read as
+            # well) on every case above and every other one below: these reads were most
+            # of the test's time.
+            for follower in (False, True) if i < targeted or i % 2 else (False,):
                 page = await stream_since(db, summaries, seq_order, READER, since, head,
                                           limit, others_unwritten=follower)
                 got = [i.id for i in page.items if isinstance(i, Message)]
