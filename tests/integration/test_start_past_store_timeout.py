@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, AsyncIterator
 
 import pymongo
 import pytest
@@ -75,6 +76,30 @@ class Commands(monitoring.CommandListener):
         self.built.clear()
 
 
+async def _drop(mongo: AsyncMongoClient, name: str) -> None:
+    # Slow on the embedded store at these sizes; but left to the session's store (thrown
+    # away at its end), these databases slowed the chat tests run after this file.
+    with pymongo.timeout(FILLING):
+        await mongo.drop_database(name)
+
+
+@asynccontextmanager
+async def _older_client(mongo: AsyncMongoClient, server_urls, settings,
+                        database: Any) -> AsyncIterator[tuple[Any, AsyncMongoClient, Commands]]:
+    """`database`, a client that times out after TIMEOUT_MS and what it sent, and, when
+    done, the documents bound back to the session's database."""
+    sent = Commands()
+    short = AsyncMongoClient(server_urls[1], tz_aware=True, timeoutMS=TIMEOUT_MS,
+                             event_listeners=[sent])
+    try:
+        yield database, short, sent
+    finally:
+        try:
+            await short.close()
+        finally:
+            await init_documents(mongo, settings.mongodb_db)
+
+
 @pytest.fixture
 async def older(stores, server_urls, settings):
     """A database of its own with every declared index, a client that times out after
@@ -83,18 +108,40 @@ async def older(stores, server_urls, settings):
     _, mongo = stores
     name = f"{settings.mongodb_db}_older"
     await init_documents(mongo, name)
-    sent = Commands()
-    short = AsyncMongoClient(server_urls[1], tz_aware=True, timeoutMS=TIMEOUT_MS,
-                             event_listeners=[sent])
     try:
-        yield mongo[name], short, sent
+        async with _older_client(mongo, server_urls, settings, mongo[name]) as older:
+            yield older
     finally:
-        try:
-            await short.close()
-            with pymongo.timeout(FILLING):
-                await mongo.drop_database(name)
-        finally:
-            await init_documents(mongo, settings.mongodb_db)
+        await _drop(mongo, name)
+
+
+@pytest.fixture(scope="module")
+async def older_events_database(stores, base_settings):
+    """A database whose chat_events an older release left with EVENTS events (see
+    `_older_events`): filled once for the tests of the (message._id) index, the longest
+    part of each; each sets that index as its case starts (`older_events`)."""
+    _, mongo = stores
+    name = f"{base_settings.mongodb_db}_older_events"
+    await init_documents(mongo, name)
+    try:
+        await _older_events(mongo[name])
+    finally:
+        await init_documents(mongo, base_settings.mongodb_db)
+    yield mongo[name]
+    await _drop(mongo, name)
+
+
+@pytest.fixture
+async def older_events(stores, server_urls, settings, older_events_database):
+    """As `older`, on `older_events_database`, whose chat_events has no (message._id)
+    index: a test that wants one builds it."""
+    _, mongo = stores
+    events = older_events_database["chat_events"]
+    if COPIES_INDEX in await events.index_information():  # the previous test's build
+        with pymongo.timeout(FILLING):
+            await events.drop_index(COPIES_INDEX)
+    async with _older_client(mongo, server_urls, settings, older_events_database) as older:
+        yield older
 
 
 async def _filled(collection: Any, docs: list[dict[str, Any]], *extra: IndexModel) -> None:
@@ -130,11 +177,12 @@ def _took(caplog: pytest.LogCaptureFixture, done: str) -> float:
 BUILT = "built the (message._id) index of chat_events"
 
 
-async def test_a_start_builds_the_copies_index_past_the_clients_timeout(older, caplog):
+async def test_a_start_builds_the_copies_index_past_the_clients_timeout(older_events,
+                                                                       caplog):
     """As an older release left it; init_beanie, after the build, finds the index as it
     declares it, so it neither drops nor builds it under the client's timeout."""
-    database, short, sent = older
-    events = await _older_events(database)
+    database, short, sent = older_events
+    events = database["chat_events"]
     await init_documents(short, database.name)
     assert (await events.index_information())[COPIES_INDEX].get("sparse") is True
     said = [r.getMessage() for r in caplog.records]
@@ -149,12 +197,15 @@ async def test_a_start_builds_the_copies_index_past_the_clients_timeout(older, c
     assert not any("(message._id)" in r.getMessage() for r in caplog.records)
 
 
-async def test_a_start_rebuilds_a_copies_index_made_with_other_options(older, caplog):
+async def test_a_start_rebuilds_a_copies_index_made_with_other_options(older_events,
+                                                                      caplog):
     """A (message._id) index made by hand without `sparse` (the obvious way to build it
     ahead of a start): the start drops it and builds the declared one, past the client's
     timeout, saying so; init_beanie would have done both within it, and been cut off."""
-    database, short, sent = older
-    events = await _older_events(database, IndexModel([("message._id", 1)]))
+    database, short, sent = older_events
+    events = database["chat_events"]
+    with pymongo.timeout(FILLING):
+        await events.create_indexes([IndexModel([("message._id", 1)])])
     assert "sparse" not in (await events.index_information())[COPIES_INDEX]
     await init_documents(short, database.name)
     assert (await events.index_information())[COPIES_INDEX].get("sparse") is True
