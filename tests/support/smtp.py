@@ -55,12 +55,15 @@ class _Controller(Controller):
         return session
 
     def close_sessions(self, seconds: float = 5.0) -> None:
-        """Stops accepting, aborts every session and returns once each socket is closed.
-        Closing alone was not enough: the loop could stop before asyncio's deferred socket
-        close ran, or a connection accepted but not yet made had no transport to close.
-        Nor was a sweep of the sessions alone: a connection accepted after it (a mail
-        sender cancelled at the test's end had connected) was still in asyncio's accept
-        task when stop() cancelled it, and its socket was collected in the next test."""
+        """Aborts every session, stops accepting once none is open, and returns once each
+        socket is closed. Closing alone was not enough: the loop could stop before
+        asyncio's deferred socket close ran, or a connection accepted but not yet made had
+        no transport to close. Nor was a sweep of the sessions alone: a connection accepted
+        after it (a mail sender cancelled at the test's end had connected) was still in
+        asyncio's accept task when stop() cancelled it, and its socket was collected in the
+        next test. The server is closed in the same callback as the check that nothing is
+        open or being set up, so nothing is accepted in between (closed earlier, a
+        connection accepted but not yet set up could no longer be attached to it)."""
         closed = threading.Event()
 
         def sweep() -> None:  # on the server's loop, until every connection is over
@@ -69,16 +72,13 @@ class _Controller(Controller):
                     session.transport.abort()
             if (all(session.over for session in self.sessions)
                     and all(task.done() for task in asyncio.all_tasks(self.loop))):
+                if self.server is not None:
+                    self.server.close()
                 closed.set()
             else:
                 self.loop.call_later(0.01, sweep)
 
-        def stop_accepting() -> None:
-            if self.server is not None:
-                self.server.close()
-            sweep()
-
-        self.loop.call_soon_threadsafe(stop_accepting)
+        self.loop.call_soon_threadsafe(sweep)
         if not closed.wait(seconds):
             raise AssertionError("the test SMTP server's sessions did not close")
 
@@ -97,9 +97,11 @@ class SmtpServer:
 
     def stop(self) -> None:
         if self._running is not None:
-            self._running.close_sessions()
-            self._running.stop()
-            self._running = None
+            try:
+                self._running.close_sessions()
+            finally:  # its thread and port do not outlive a failed close
+                self._running.stop()
+                self._running = None
 
 
 async def until(check, seconds: float = 10.0):
