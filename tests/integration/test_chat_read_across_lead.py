@@ -12,6 +12,7 @@ import pytest
 
 from nirvana.domain.chat.entities import Message
 from nirvana.domain.chat.messaging import direct_key
+from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from tests.support.chat_collections import SteeredCollections, SummaryClock
 from tests.support.chat_writers import send
@@ -102,17 +103,23 @@ async def test_a_resume_across_a_lead_replays_the_other_writers_message(
     assert theirs.id in [item.id for item in page.items if isinstance(item, Message)]
 
 
-async def test_a_read_under_tenures_that_keep_changing_is_answered(services, chats, writers):
-    """Every read of a conversation waits while the process follows and leads again (as a
-    lease that keeps failing makes it): read again twice, the third read is answered as
-    read, not held back for as long as the tenures change."""
-    _, b, with_b, _ = chats
+@pytest.mark.parametrize("read", ["conversation", "resume"])
+async def test_a_read_under_tenures_that_keep_changing_is_answered_or_refused(
+        services, chats, writers, read):
+    """Every read waits while the process follows and leads again (as a lease that keeps
+    failing makes it): read again twice, not held back for as long as the tenures change.
+    The third conversation read is answered as read (the next read repairs it); a resume
+    whose third read the tenures moved across too is refused unavailable, which its client
+    retries, rather than answered with a head past what it may lack."""
+    a, _, with_b, _ = chats
     store, db = await leading(writers)
     other = MongoChatStore(summary_clock=SummaryClock())
     writers.append(other)
     await other.lead(lambda: True, 2)
+    # Each read of the conversations' states is held until the process led again.
     db.hold_state_reads = True
-    reading = asyncio.ensure_future(store.get_conversation(with_b.id))
+    reading = asyncio.ensure_future(store.get_conversation(with_b.id) if read == "conversation"
+                                    else store.stream_since(a, 0, 100))
     reads = 0
     try:
         for epoch in (3, 4, 5):
@@ -125,12 +132,17 @@ async def test_a_read_under_tenures_that_keep_changing_is_answered(services, cha
             held, db.state_read_release = db.state_read_release, asyncio.Event()
             held.set()
         async with asyncio.timeout(5):
-            found = await reading
+            if read == "conversation":
+                found = await reading
+                assert found is not None and found.id == with_b.id
+            else:
+                with pytest.raises(UnavailableError):
+                    await reading
     finally:
         db.hold_state_reads = False
         db.state_read_release.set()
         if not reading.done():
             reading.cancel()
         await asyncio.gather(reading, return_exceptions=True)
-    assert reads == 3 and found is not None and found.id == with_b.id
+    assert reads == 3
     assert not db.state_read_held.is_set()  # no fourth read

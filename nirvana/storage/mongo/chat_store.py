@@ -24,6 +24,7 @@ from ...domain.chat.entities import (
     StreamPage,
 )
 from ...domain.chat.ports import Admission
+from ...domain.errors import UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from .codec import conversation_doc, state_doc
 from .collections import ChatCollections
@@ -103,21 +104,26 @@ class MongoChatStore:
         while self._leader_head is None and not self.summaries.recovered:
             await self.summaries.recover()
 
-    async def _read_recovered(self, read: Callable[[], Awaitable[T]]) -> T:
+    async def _read_recovered(self, read: Callable[[], Awaitable[T]], *,
+                              or_refuse: bool = False) -> T:
         """`read()`, the summaries recovered first, and again if a `forget` came during it
         (the generation moved): deposed and leading again meanwhile, it applied the
         earlier tenure's buffer and a new one not recovered yet, both without what another
         writer stored past the checkpoint and did not summarise. At most READ_ATTEMPTS
         times: every failed lead forgets too, and a slow read under a lease that keeps
-        failing would otherwise never be answered; the last attempt is answered as read."""
-        for _ in range(READ_ATTEMPTS - 1):
+        failing would otherwise never be answered. The last read is answered as read, or,
+        `or_refuse`, refused `unavailable` if the generation moved across it too: a resume
+        (its client would pass what it missed for good; a conversation read is repaired
+        by the next)."""
+        for _ in range(READ_ATTEMPTS):
             await self._recover()
             generation = self.summaries.generation
             found = await read()
             if generation == self.summaries.generation:
                 return found
-        await self._recover()
-        return await read()
+        if or_refuse:
+            raise UnavailableError("The chat writer changed during the read; retry.")
+        return found
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         return await self._read_recovered(
@@ -247,7 +253,8 @@ class MongoChatStore:
 
     async def stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
         # The summaries must cover every stored message up to the head (read after them).
-        return await self._read_recovered(lambda: self._stream_since(user_id, since, limit))
+        return await self._read_recovered(lambda: self._stream_since(user_id, since, limit),
+                                          or_refuse=True)
 
     async def _stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
         return await stream_since(self._db, self.summaries, self._seq_order, user_id, since,
