@@ -75,9 +75,11 @@ def server_urls() -> Iterator[tuple[str, str]]:
         if not database_url:
             postgres = EmbeddedPostgres(root / "postgres")
             database_url = postgres.start()
-            # A throwaway cluster: durability buys nothing here and costs seconds.
+            # A throwaway cluster: durability buys nothing here and costs seconds. A test's
+            # emptying locks every table (`_emptying`); an autovacuum of one yields to it
+            # after deadlock_timeout, 1 s by default.
             postgres.configure({"fsync": "off", "synchronous_commit": "off",
-                                "full_page_writes": "off"})
+                                "full_page_writes": "off", "deadlock_timeout": "100ms"})
         mongodb_url = os.environ.get("TEST_MONGODB_URL")
         if not mongodb_url:
             mongo = EmbeddedMongo(root / "mongo", durable=False)
