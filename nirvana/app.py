@@ -159,7 +159,8 @@ class ListedOriginsCORS:
 @functools.cache
 def _openapi_json() -> bytes:
     # From the route modules' specs alone, the same for every app of the process: built
-    # once (~50 ms of pydantic's schema generation, which each app built again).
+    # once, as pydantic's schema generation is most of what building an app costs
+    # (docs/performance.md, "The test suite's time").
     specs = [s for module in API_MODULES for s in module.specs]
     return orjson.dumps(
         build_openapi(specs, title="Nirvana", version="1.0.0", description=DESCRIPTION))

@@ -117,9 +117,9 @@ async def stores(server_urls, base_settings):
 
 
 async def _emptying(pool) -> str:
-    """The SQL that empties every table as `TRUNCATE ... RESTART IDENTITY CASCADE` would, and
-    at a tenth of its cost, which is most of a test's set-up: a truncate makes new files for
-    each of the ~35 tables and their indexes (~0.1 s), a delete of their few rows does not.
+    """The SQL that empties every table as `TRUNCATE ... RESTART IDENTITY CASCADE` would, for
+    much less (docs/performance.md, "The test suite's time"): a truncate makes new files for
+    every table and its indexes, a delete of their few rows does not.
     The tables are locked as a truncate locks them (a previous test's transaction still
     open is waited for), their triggers (the counters, the audit's refusal of deletes, the
     foreign keys) are off, and every sequence starts over. Setting the replication role

@@ -178,7 +178,7 @@ RETIRED_INDEXES = {RETIRED_TERMS_INDEX: "search-terms",
 DROP_AT_START_UP_TO = 100_000
 # In chat_meta while a start keeps the retired indexes: {"count": the messages it counted,
 # "at"}. Later starts keep them on its word, whatever their bound: the count is a scan of
-# every message on the embedded store (about 10 s per million), and a collection once too
+# every message on the embedded store (docs/operations.md), and a collection once too
 # big to drop at a start seldom shrinks back. Only the operator's start drops them then.
 RETIRED_KEPT_ID = "retired_kept"
 
