@@ -116,6 +116,9 @@ async def stores(server_urls, base_settings):
     await mongo.close()
 
 
+_EMPTYING: dict[int, str] = {}  # the session pool's id -> its emptying SQL
+
+
 async def _emptying(pool) -> str:
     """The SQL that empties every table as `TRUNCATE ... RESTART IDENTITY CASCADE` would, for
     much less (docs/performance.md, "The test suite's time"): a truncate makes new files for
@@ -123,7 +126,14 @@ async def _emptying(pool) -> str:
     The tables are locked as a truncate locks them (a previous test's transaction still
     open is waited for), their triggers (the counters, the audit's refusal of deletes, the
     foreign keys) are off, and every sequence starts over. Setting the replication role
-    takes a superuser (the embedded cluster's is): other servers are truncated."""
+    takes a superuser (the embedded cluster's is): other servers are truncated.
+    Built once per pool: the session's schema is migrated before the first test."""
+    if (cached := _EMPTYING.get(id(pool))) is None:
+        cached = _EMPTYING[id(pool)] = await _emptying_sql(pool)
+    return cached
+
+
+async def _emptying_sql(pool) -> str:
     tables = [f'"{t["tablename"]}"' for t in await pool.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
         "AND tablename <> 'schema_migrations'")]
