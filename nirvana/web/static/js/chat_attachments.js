@@ -1,0 +1,65 @@
+// Attaching files, picked or dropped on the open conversation: each is uploaded, then sent
+// as a message of its own.
+
+import { $, current } from "./chat_state.js";
+import { dispatch, submitComposer } from "./chat_composer.js";
+
+// Files go out in the order they were picked or dropped: a second pick waits for the first
+// one's uploads, or a small file dropped after a big one would arrive before it.
+let attaching = Promise.resolve();
+
+export function setUpAttachments() {
+  $("attach").addEventListener("change", (event) => {
+    const files = [...event.target.files];
+    event.target.value = "";
+    attachFiles(files);
+  });
+
+  // Dropping files on the open conversation attaches them, as picking them does.
+  $("conversation").addEventListener("dragover", (event) => {
+    if (!event.dataTransfer?.types?.includes("Files")) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    $("conversation").classList.add("dropping");
+  });
+  $("conversation").addEventListener("dragleave", (event) => {
+    if (event.target === $("conversation")) $("conversation").classList.remove("dropping");
+  });
+  $("conversation").addEventListener("drop", (event) => {
+    if (!event.dataTransfer?.files?.length) return;
+    event.preventDefault();
+    $("conversation").classList.remove("dropping");
+    attachFiles([...event.dataTransfer.files]);
+  });
+}
+
+/** Upload each file (the server judges its kind by its bytes), then send each as a message,
+ *  the first with the text in the composer. */
+function attachFiles(files) {
+  const target = current;  // where the files were dropped, even if another chat is opened meanwhile
+  if (!files.length || !target) return attaching;
+  attaching = attaching.then(() => uploadAndSend(files, target));
+  return attaching;
+}
+
+async function uploadAndSend(files, target) {
+  const note = $("attachment-note");
+  for (const file of files) {
+    note.hidden = false;
+    note.textContent = `Uploading ${file.name}…`;
+    const form = new FormData();
+    form.append("file", file);
+    try {
+      const response = await fetch("/api/v1/media/upload", { method: "POST", body: form, credentials: "same-origin" });
+      const data = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(data.error?.message || `The server answered ${response.status}.`);
+      note.hidden = true;
+      const attachments = [{ url: data.url, kind: data.kind, name: file.name.slice(0, 200), size: data.size }];
+      if (current === target) await submitComposer(attachments);
+      else dispatch({ conversation_id: target, text: "", attachments, kind: data.kind });
+    } catch (error) {
+      note.textContent = `${file.name} was not attached: ${error.message}`;
+      return;
+    }
+  }
+}

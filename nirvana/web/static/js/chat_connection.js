@@ -1,0 +1,139 @@
+// The connection as the chat page shows it: the status line, and reading everything again
+// when the client is ready (a first connection, or a reconnect that could not be replayed).
+// Server events that change what that read returns go through `onChange`, which holds them
+// while a read is under way.
+
+import { State, reportLater } from "./protocol.js";
+import { $, api, client, conversations, current, histories, learnPeople, muted, people, presence,
+  setFriends } from "./chat_state.js";
+import { renderFriends, renderList } from "./chat_list.js";
+import { markSeen, openConversation, openDirect } from "./chat_conversations.js";
+
+let wasConnected = false;
+let loaded = false;              // the list and the open history were read since the page opened
+let renewing = false;            // a planned reconnect with a renewed session: nothing to say
+
+// Changes heard while the list is being read, kept in the order heard and applied once it
+// is in place: the list may have been read before them, and must not overwrite what they
+// changed. Null when no list is being read; `readers` counts the reads under way.
+let heldBack = null;
+let readers = 0;
+
+/** The open history could not be read: read everything again on the next connection. */
+export function readAgainOnReconnect() {
+  loaded = false;
+}
+
+export function setUpConnection() {
+  client.on("state", ({ state, reason, retryIn }) => {
+    const status = $("chat-status");
+    status.dataset.state = state;
+    if (state === State.CONNECTED) return;  // "ready" says how the reconnect went
+    renewing = reason === "session renewed";
+    if (renewing) return;
+    if (state === State.CONNECTING && wasConnected) {
+      const wait = retryIn ? ` Trying again in ${Math.ceil(retryIn / 1000)} s.` : "";
+      status.textContent = `Connection lost (${reason}). Reconnecting…${wait} Messages you send now are kept and sent when it is back.`;
+    } else if (state === State.CONNECTING) {
+      status.textContent = "Connecting…";
+    } else {
+      status.textContent = reason === "signed out" ?
+        "Your session has ended. Sign in again to keep chatting." : `Disconnected (${reason}).`;
+    }
+  });
+
+  client.on("ready", async ({ recovered }) => {
+    const status = $("chat-status");
+    if (recovered === false) {
+      status.textContent = "Reconnected. Some changes could not be replayed, so the chat was reloaded.";
+    } else if (wasConnected && !renewing) {
+      status.textContent = "Reconnected. You are up to date.";
+    } else {
+      status.textContent = "Connected.";
+    }
+    wasConnected = true;
+    if (loaded && recovered !== false) {
+      if (current) markSeen(current);
+      return;
+    }
+    try {
+      await reload();
+      loaded = true;
+    } catch (error) {  // dropped meanwhile: the next "ready" tries again
+      status.textContent = `Your conversations could not be loaded (${error.message}). Trying again…`;
+    }
+  });
+
+  client.on("signedOut", () => { location.href = `/signin?next=${encodeURIComponent("/chat")}`; });
+}
+
+async function reload() {
+  // A read started while another is under way (the socket came back meanwhile) shares its
+  // queue; the last to end applies what was held, on whatever list is in place, also when
+  // a read failed.
+  const queue = heldBack ?? [];
+  heldBack = queue;
+  readers += 1;
+  try {
+    await readEverything();
+  } finally {
+    readers -= 1;
+    if (readers === 0) {
+      heldBack = null;
+      applyHeld(queue);
+    }
+  }
+}
+
+/** Runs held handlers in the order heard, as the client's emitter runs handlers: not
+ *  awaited (what arrives meanwhile comes after, as it would have), one failing not
+ *  stopping the others. */
+function applyHeld(queue) {
+  for (const apply of queue.splice(0)) {
+    try {
+      Promise.resolve(apply()).catch(reportLater);
+    } catch (error) {
+      reportLater(error);
+    }
+  }
+}
+
+async function readEverything() {
+  const [list, friendList, preferences] = await Promise.all([
+    client.command("conversations"),
+    api("GET", "/api/messages/users").catch(() => []),
+    api("GET", "/api/v1/notifications/preferences").catch(() => null),
+  ]);
+  setFriends(friendList);
+  if (preferences) {
+    muted.clear();
+    for (const id of preferences.muted_conversations) muted.add(id);
+  }
+  for (const f of friendList) {
+    people.set(f.id, { id: f.id, name: f.name, avatar: f.avatar_url });
+    if (!presence.has(f.id)) presence.set(f.id, { state: f.online ? "online" : "offline" });
+  }
+  conversations.clear();
+  histories.clear();  // what was shown may have missed events: read it again
+  for (const c of list.conversations) conversations.set(c.id, c);
+  for (const c of list.conversations) if (c.id !== current) markSeen(c.id);  // delivered ticks
+  await learnPeople(list.conversations.flatMap((c) => c.members.map((m) => m.user_id)));
+  renderList();
+  renderFriends();
+  const wanted = new URLSearchParams(location.search);
+  if (current && conversations.has(current)) {
+    await openConversation(current);
+  } else if (wanted.get("with")) {
+    await openDirect(Number(wanted.get("with")));
+  } else if (wanted.get("c") && conversations.has(wanted.get("c"))) {
+    await openConversation(wanted.get("c"));
+  }
+}
+
+/** Handles `type`, or keeps it for later while the list is being read (`reload`). */
+export function onChange(type, handler) {
+  client.on(type, (frame) => {
+    if (heldBack) heldBack.push(() => handler(frame));
+    else handler(frame);
+  });
+}

@@ -1,0 +1,139 @@
+// What the server tells the page as it happens: messages, edits, receipts, membership,
+// typing, presence and profiles, applied to the shared state and shown.
+
+import { messagePreview } from "./chat_dom.js";
+import { $, client, conversations, current, friends, histories, learnPeople, me, nameOf, people,
+  presence } from "./chat_state.js";
+import { onChange } from "./chat_connection.js";
+import { closeConversation, markSeen } from "./chat_conversations.js";
+import { renderFriends, renderHeader, renderList } from "./chat_list.js";
+import { renderMessages, upsertMessage } from "./chat_messages.js";
+
+const typists = new Map();       // conversation id → Map user id → timer
+
+export function setUpEvents() {
+  onChange("newMessage", async ({ message }) => {
+    const c = conversations.get(message.conversation_id);
+    if (!c) {  // a conversation someone else just started
+      const list = await client.command("conversations").catch(() => null);
+      if (list) for (const x of list.conversations) conversations.set(x.id, x);
+      await learnPeople([...conversations.values()].flatMap((x) => x.members.map((m) => m.user_id)));
+      renderList();
+      if (!list) return;
+    } else {
+      const self = c.members.find((m) => m.user_id === me.id);
+      if (message.sender_id === me.id && self) self.read_seq = Math.max(self.read_seq, message.seq);
+      // Held events may be older than the list they are applied to: never step back.
+      if (message.seq >= (c.last_message?.seq ?? 0)) {
+        c.last_message = message;
+        c.last_activity = message.created_at;
+      }
+      c.last_seq = Math.max(c.last_seq || 0, message.seq);
+      c.unread = Math.max(0, c.last_seq - (self?.read_seq ?? 0));
+    }
+    await learnPeople([message.sender_id]);
+    clearTyping(message.conversation_id, message.sender_id);
+    upsertMessage(message);
+    renderList();
+    if (message.sender_id !== me.id) {
+      $("announcer").textContent = `${nameOf(message.sender_id)}: ${messagePreview(message)}`;
+      markSeen(message.conversation_id);
+    }
+  });
+
+  onChange("conversation.updated", ({ conversation }) => {
+    conversations.set(conversation.id, conversation);
+    renderList();
+    if (conversation.id === current) { renderHeader(); renderMessages(); }
+  });
+
+  onChange("receipt", ({ conversation_id, user_id, kind, seq }) => {
+    const member = conversations.get(conversation_id)?.members.find((m) => m.user_id === user_id);
+    if (!member) return;
+    const field = kind === "read" ? "read_seq" : "delivered_seq";
+    member[field] = Math.max(member[field], seq);
+    if (kind === "read") member.delivered_seq = Math.max(member.delivered_seq, seq);
+    if (conversation_id === current) renderMessages();
+  });
+
+  for (const type of ["message.edited", "reaction"]) onChange(type, ({ message }) => upsertMessage(message));
+
+  onChange("message.deleted", ({ conversation_id, seq, scope, message }) => {
+    if (scope === "me") {
+      histories.get(conversation_id)?.messages.delete(seq);
+      if (conversation_id === current) renderMessages();
+    } else {
+      upsertMessage(message);
+    }
+  });
+
+  onChange("member.added", membershipChanged);
+  onChange("member.role", membershipChanged);
+  onChange("group.updated", membershipChanged);
+  onChange("member.removed", ({ conversation_id, user_ids, left }) => {
+    if (!user_ids.includes(me.id)) return membershipChanged({ conversation_id, user_ids });
+    conversations.delete(conversation_id);
+    histories.delete(conversation_id);
+    renderList();
+    if (current === conversation_id) {
+      closeConversation();
+      $("chat-status").textContent = left ? "You left the group." : "You were removed from the group.";
+    }
+  });
+
+  client.on("typing", ({ conversation_id, user_id, active, expires_in }) => {
+    if (!active) return clearTyping(conversation_id, user_id);
+    const users = typists.get(conversation_id) || new Map();
+    clearTimeout(users.get(user_id));
+    users.set(user_id, setTimeout(() => clearTyping(conversation_id, user_id), (expires_in || 6) * 1000));
+    typists.set(conversation_id, users);
+    renderTyping();
+  });
+
+  client.on("getOnlineUsers", ({ user_ids }) => {
+    const online = new Set(user_ids);
+    for (const f of friends) {
+      const known = presence.get(f.id);
+      if (online.has(f.id) && (!known || known.state === "offline")) presence.set(f.id, { ...known, state: "online" });
+      if (!online.has(f.id) && known && known.state !== "offline") presence.set(f.id, { ...known, state: "offline" });
+    }
+    renderList(); renderFriends(); renderHeader();
+  });
+
+  client.on("presence", ({ user_id, state, last_seen }) => {
+    presence.set(user_id, { state, last_seen });
+    if (user_id === me.id && state !== "offline") $("my-presence").value = state;
+    renderList(); renderFriends();
+    if (current) renderHeader();
+  });
+
+  onChange("profile.updated", ({ user }) => {
+    people.set(user.id, { id: user.id, name: user.name, avatar: user.avatar_url });
+    renderList(); renderFriends();
+    if (current) { renderHeader(); renderMessages(); }
+  });
+}
+
+async function membershipChanged({ conversation_id, user_ids }) {
+  if (user_ids?.includes(me.id) && !conversations.has(conversation_id)) {
+    const list = await client.command("conversations").catch(() => null);
+    if (list) for (const x of list.conversations) conversations.set(x.id, x);
+  }
+  if (user_ids) await learnPeople(user_ids);
+  renderList();
+  if (conversation_id === current) renderHeader();
+}
+
+function clearTyping(conversationId, userId) {
+  const users = typists.get(conversationId);
+  if (!users?.has(userId)) return;
+  clearTimeout(users.get(userId));
+  users.delete(userId);
+  renderTyping();
+}
+
+export function renderTyping() {
+  const names = [...(typists.get(current)?.keys() || [])].map(nameOf);
+  $("typing").textContent = names.length === 0 ? "" :
+    `${names.join(", ")} ${names.length === 1 ? "is" : "are"} typing…`;
+}

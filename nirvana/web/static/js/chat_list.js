@@ -1,0 +1,71 @@
+// How conversations are shown: the list (newest activity first, unread badges, the page
+// title's count), the friends, and the open conversation's header.
+
+import { h, lastSeenText, messagePreview, presenceDot, shortTime } from "./chat_dom.js";
+import { $, conversations, current, friends, me, muted, nameOf, presence } from "./chat_state.js";
+import { openConversation, openDirect } from "./chat_conversations.js";
+
+const baseTitle = document.title;
+
+export function titleOf(conversation) {
+  if (conversation.kind === "group") return conversation.name || "Group";
+  const other = conversation.members.find((m) => m.user_id !== me.id);
+  return other ? nameOf(other.user_id) : "Just you";
+}
+
+function peerOf(conversation) {
+  if (conversation.kind !== "direct") return null;
+  return conversation.members.find((m) => m.user_id !== me.id)?.user_id ?? null;
+}
+
+export function renderList() {
+  const list = $("conversation-list");
+  const sorted = [...conversations.values()].sort(
+    (a, b) => (b.last_activity || "").localeCompare(a.last_activity || ""));
+  list.replaceChildren(...sorted.map((c) => {
+    const peer = peerOf(c);
+    const last = c.last_message;
+    const who = last && c.kind === "group" && !last.deleted ?
+      `${last.sender_id === me.id ? "You" : nameOf(last.sender_id)}: ` : "";
+    const unread = muted.has(c.id) ? h("span", { class: "muted-mark", text: "🔕",
+      "aria-label": "muted" }) : c.unread > 0 ? h("span", { class: "unread", text: c.unread,
+      "aria-label": `${c.unread} unread` }) : null;
+    return h("li", { dataset: { conversation: c.id } },
+      h("button", {
+        type: "button", class: "conversation-item",
+        "aria-current": c.id === current ? "true" : null,
+        onclick: () => openConversation(c.id),
+      },
+      h("span", { class: "who" },
+        peer ? presenceDot(presence.get(peer)) : null,
+        h("span", { class: "name", text: titleOf(c) }),
+        h("span", { class: "when muted", text: shortTime(c.last_activity) })),
+      h("span", { class: "last" },
+        h("span", { class: "snippet muted", text: who + messagePreview(last) }), unread)));
+  }));
+  $("no-conversations").hidden = conversations.size > 0;
+  const unread = sorted.reduce((sum, c) => sum + (c.unread > 0 && !muted.has(c.id) ? 1 : 0), 0);
+  document.title = `${unread ? `(${unread}) ` : ""}${baseTitle}`;
+}
+
+export function renderFriends() {
+  $("friend-list").replaceChildren(...friends.map((f) => h("li", {},
+    h("button", { type: "button", class: "friend-item", onclick: () => openDirect(f.id) },
+      presenceDot(presence.get(f.id)), h("span", { text: f.name }),
+      h("span", { class: "visually-hidden", text: ", start a chat" })))));
+}
+
+export function renderHeader() {
+  const c = conversations.get(current);
+  if (!c) return;
+  $("conversation-title").textContent = titleOf(c);
+  const peer = peerOf(c);
+  const sub = $("conversation-sub");
+  if (peer) {
+    sub.replaceChildren(presenceDot(presence.get(peer)), lastSeenText(presence.get(peer)) || "offline");
+  } else {
+    sub.textContent = `${c.members.length} members: ${c.members.map((m) => nameOf(m.user_id)).join(", ")}`;
+  }
+  $("manage").hidden = c.kind !== "group";
+  $("mute").textContent = muted.has(c.id) ? "Unmute" : "Mute";
+}

@@ -1,0 +1,169 @@
+// The open conversation's messages: each with its quote, attachments, reactions, ticks and
+// action menu, the sends still pending after them; and what the menu does.
+
+import { h, humanBytes, messagePreview, safeUrl, shortTime } from "./chat_dom.js";
+import { $, client, conversations, current, histories, me, nameOf, pending } from "./chat_state.js";
+import { retry, setComposerMode } from "./chat_composer.js";
+
+// The quick reactions and their names: a name is its button's accessible name and tooltip,
+// readable where the machine has no emoji font and the emoji shows as a box.
+const QUICK_REACTIONS = [["👍", "Like"], ["❤️", "Love"], ["😂", "Laugh"], ["😮", "Wow"], ["😢", "Sad"]];
+let openMenu = null;             // the seq whose action menu is open: kept open across renders
+
+function tickOf(conversation, message) {
+  const others = conversation.members.filter((m) => m.user_id !== me.id);
+  if (others.length && others.every((m) => m.read_seq >= message.seq)) return ["read", "Read"];
+  if (others.length && others.every((m) => m.delivered_seq >= message.seq)) return ["delivered", "Delivered"];
+  return ["sent", "Sent"];
+}
+
+function messageItem(conversation, message, kept) {
+  const mine = message.sender_id === me.id;
+  const li = h("li", {
+    class: `message${mine ? " mine" : ""}${message.deleted ? " deleted" : ""}`,
+    dataset: { seq: message.seq, clientId: message.client_id || "" },
+    tabindex: "-1",
+  });
+  if (!mine && conversation.kind === "group") li.append(h("p", { class: "sender", text: nameOf(message.sender_id) }));
+  if (message.reply_to != null) {
+    const quoted = kept.messages.get(message.reply_to);
+    li.append(h("p", { class: "quote", text: quoted ? `${nameOf(quoted.sender_id)}: ${messagePreview(quoted)}` : "Earlier message" }));
+  }
+  if (message.deleted) {
+    li.append(h("p", { class: "text muted", text: "This message was deleted." }));
+  } else if (message.text) {
+    li.append(h("p", { class: "text", text: message.text }));
+  }
+  for (const a of message.attachments || []) {
+    const url = safeUrl(a.url);
+    if (!url) continue;
+    li.append(attachmentItem(a, url));
+  }
+  const reactions = Object.entries(message.reactions || {});
+  if (reactions.length) {
+    li.append(h("div", { class: "reactions" }, reactions.map(([emoji, users]) =>
+      h("button", { type: "button", class: "reaction small", "aria-pressed": users.includes(me.id) ? "true" : "false",
+        "aria-label": `${emoji} ${users.length}, ${users.map(nameOf).join(", ")}`,
+        onclick: () => react(message, emoji, !users.includes(me.id)) }, `${emoji} ${users.length}`))));
+  }
+  const meta = h("p", { class: "meta muted" }, h("time", { datetime: message.created_at, text: shortTime(message.created_at) }));
+  if (message.edited_at && !message.deleted) meta.append(" · edited");
+  if (mine && !message.deleted) {
+    const [kind, label] = tickOf(conversation, message);
+    meta.append(" ", h("span", { class: `tick ${kind}`, "aria-label": label, title: label, dataset: { tick: kind },
+      text: kind === "sent" ? "✓" : "✓✓" }));
+  }
+  li.append(meta);
+  if (!message.deleted) li.append(messageMenu(conversation, message, mine));
+  return li;
+}
+
+/** An image shows in the message; any other file is a download link with its name and size
+ *  (the server sends it as an attachment too: never opened in the page). */
+function attachmentItem(a, url) {
+  if (a.kind === "image") {
+    return h("a", { href: url, class: "attachment", target: "_blank", rel: "noopener" },
+      h("img", { src: url, alt: a.name || "Image", loading: "lazy" }));
+  }
+  const name = a.name || "Download the file";
+  // Our server names the download from ?name= (made safe there); `download` does it elsewhere.
+  const href = url.startsWith("/media/") && a.name ? `${url}?name=${encodeURIComponent(a.name)}` : url;
+  return h("a", { href, class: "attachment file", rel: "noopener", download: a.name || true,
+    dataset: { kind: a.kind } },
+    h("span", { class: "file-name", text: name }),
+    Number.isFinite(a.size) ? h("span", { class: "file-size muted", text: ` (${humanBytes(a.size)})` }) : null);
+}
+
+function messageMenu(conversation, message, mine) {
+  const role = conversation.members.find((m) => m.user_id === me.id)?.role;
+  const canDeleteAll = mine || (conversation.kind === "group" && (role === "owner" || role === "admin"));
+  const details = h("details", { class: "message-menu", open: openMenu === message.seq,
+    ontoggle: () => { if (details.open) openMenu = message.seq; else if (openMenu === message.seq) openMenu = null; } },
+    h("summary", { "aria-label": "Message actions", dataset: { action: "menu" } }, "⋯"));
+  const act = (label, fn, cls = "") => h("button", { type: "button", class: `small ${cls}`.trim(), dataset: { action: label },
+    onclick: () => { openMenu = null; details.open = false; fn(); } }, label);
+  details.append(h("div", { class: "menu" },
+    act("Reply", () => setComposerMode({ kind: "reply", seq: message.seq })),
+    QUICK_REACTIONS.map(([emoji, name]) => {
+      const button = act(emoji, () => react(message, emoji, true), "emoji");
+      button.setAttribute("aria-label", name);
+      button.title = name;
+      return button;
+    }),
+    mine ? act("Edit", () => setComposerMode({ kind: "edit", seq: message.seq })) : null,
+    act("Delete for me", () => removeMessage(message, "me")),
+    canDeleteAll ? act("Delete for everyone", () => removeMessage(message, "everyone"), "danger") : null,
+    // Reporting is a page of its own (docs/moderation.md): the same form as for blogs.
+    mine ? null : act("Report", () => { location.href = `/report?kind=message&conversation_id=${encodeURIComponent(conversation.id)}&seq=${message.seq}`; })));
+  return details;
+}
+
+function pendingItem(clientId, entry) {
+  const li = h("li", { class: `message mine pending${entry.failed ? " failed" : ""}`, dataset: { clientId } });
+  if (entry.text) li.append(h("p", { class: "text", text: entry.text }));
+  for (const a of entry.attachments || []) {
+    const url = safeUrl(a.url);
+    if (url) li.append(attachmentItem(a, url));
+  }
+  li.append(h("p", { class: "meta muted" }, entry.failed ?
+    [`Not sent: ${entry.failed} `, h("button", { type: "button", class: "link small", onclick: () => retry(clientId) }, "Try again")] :
+    h("span", { class: "tick pending", dataset: { tick: "pending" }, text: "Sending…" })));
+  return li;
+}
+
+export function renderMessages({ toBottom = false, keepFrom = null } = {}) {
+  const list = $("messages");
+  const conversation = conversations.get(current);
+  const kept = histories.get(current);
+  if (!conversation || !kept) { list.replaceChildren(); return; }
+  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const seqs = [...kept.messages.keys()].sort((a, b) => a - b);
+  const confirmed = new Set();
+  const items = seqs.map((seq) => {
+    const m = kept.messages.get(seq);
+    if (m.client_id) confirmed.add(m.client_id);
+    return messageItem(conversation, m, kept);
+  });
+  for (const [clientId, entry] of pending) {
+    if (entry.conversation_id === current && !confirmed.has(clientId)) items.push(pendingItem(clientId, entry));
+  }
+  // The list is rebuilt: keep the keyboard where it was (the message, or its menu's button).
+  const focused = document.activeElement;
+  const focusedSeq = focused?.closest?.("#messages li")?.dataset.seq;
+  const focusedAction = focused?.dataset?.action;
+  list.replaceChildren(...items);
+  $("older").hidden = kept.complete;
+  if (keepFrom != null) list.scrollTop = list.scrollHeight - keepFrom;
+  else if (toBottom || nearBottom) list.scrollTop = list.scrollHeight;
+  if (focusedSeq) {
+    const item = list.querySelector(`li[data-seq="${CSS.escape(focusedSeq)}"]`);
+    const again = focusedAction && item?.querySelector(`[data-action="${CSS.escape(focusedAction)}"]`);
+    (again || item)?.focus();
+  }
+}
+
+export function upsertMessage(message) {
+  const kept = histories.get(message.conversation_id);
+  if (!kept) return;
+  kept.messages.set(message.seq, message);
+  if (message.client_id) pending.delete(message.client_id);
+  if (message.conversation_id === current) renderMessages();
+}
+
+function react(message, emoji, add) {
+  client.command("react", { conversation_id: message.conversation_id, seq: message.seq, emoji, add })
+    .then(({ message: updated }) => upsertMessage(updated), (error) => { $("chat-status").textContent = `Not done: ${error.message}`; });
+}
+
+function removeMessage(message, scope) {
+  const question = scope === "everyone" ? "Delete this message for everyone?" : "Delete this message from your history?";
+  if (!window.confirm(question)) return;
+  client.command("delete", { conversation_id: message.conversation_id, seq: message.seq, scope }).then(({ message: gone }) => {
+    if (scope === "me") {
+      histories.get(message.conversation_id)?.messages.delete(message.seq);
+      renderMessages();
+    } else {
+      upsertMessage(gone);
+    }
+  }, (error) => { $("chat-status").textContent = `Not deleted: ${error.message}`; });
+}
