@@ -4,7 +4,7 @@
 // evaluated; everything is wired here, once all are, so the imports between them (which
 // form cycles) are initialised before any of them runs.
 
-import { forgetKeptSends } from "./protocol.js";
+import { forgetKeptSends } from "./protocol_storage.js";
 import { $, api, client, conversations, current, friends, kept, me, nameOf } from "./chat_state.js";
 import { setUpAttachments } from "./chat_attachments.js";
 import { dispatch, setUpComposer } from "./chat_composer.js";

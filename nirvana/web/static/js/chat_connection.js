@@ -3,7 +3,8 @@
 // Server events that change what that read returns go through `onChange`, which holds them
 // while a read is under way.
 
-import { State, reportLater } from "./protocol.js";
+import { reportLater } from "./emitter.js";
+import { State } from "./protocol.js";
 import { $, api, client, conversations, current, histories, learnPeople, muted, people, presence,
   setFriends } from "./chat_state.js";
 import { renderFriends, renderList } from "./chat_list.js";

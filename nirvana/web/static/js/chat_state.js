@@ -3,7 +3,8 @@
 // sets in place; the two bindings they replace (`current`, `friends`) change only through
 // the setters here. It imports no other chat module, so it is evaluated before them.
 
-import { ChatClient, keptSends, sessionPosition } from "./protocol.js";
+import { ChatClient } from "./protocol.js";
+import { keptSends, sessionPosition } from "./protocol_storage.js";
 
 export const root = document.getElementById("chat");
 export const me = { id: Number(root.dataset.userId), name: root.dataset.userName };

@@ -6,7 +6,13 @@
 // drops any position it has already seen, retries unacknowledged sends with the same client id
 // (kept across a reload too, when given a `kept` store: see keptSends), renews the access
 // cookie before it expires, and clears every timer when it disconnects.
-// Plain ES module: no build step, no dependency.
+// Plain ES modules, no build step, no dependency: the emitter and the sessionStorage stores
+// are modules of their own (emitter.js, protocol_storage.js), exported here too.
+
+import { Emitter } from "./emitter.js";
+
+export { Emitter, reportLater } from "./emitter.js";
+export { forgetKeptSends, keptSends, sessionPosition } from "./protocol_storage.js";
 
 export const State = Object.freeze({
   DISCONNECTED: "disconnected",
@@ -26,78 +32,6 @@ export class ProtocolError extends Error {
     this.name = "ProtocolError";
     this.code = code;
     this.frame = frame;
-  }
-}
-
-/** A small event emitter; one throwing listener does not stop the others. */
-export class Emitter {
-  constructor() { this._listeners = new Map(); }
-
-  /** Calls `fn(payload)` on every `type` event ("*" gets every server frame); returns an
-   *  unsubscribe function. */
-  on(type, fn) {
-    if (!this._listeners.has(type)) this._listeners.set(type, new Set());
-    this._listeners.get(type).add(fn);
-    return () => this.off(type, fn);
-  }
-
-  off(type, fn) { this._listeners.get(type)?.delete(fn); }
-
-  emit(type, payload) {
-    for (const fn of [...(this._listeners.get(type) || [])]) {
-      try { fn(payload); } catch (error) { reportLater(error); }
-    }
-  }
-}
-
-/** Reports an error as uncaught, without breaking the caller's loop. */
-export function reportLater(error) {
-  setTimeout(() => { throw error; }, 0);
-}
-
-/** Where the last processed position lives: per user and per tab, so a reload resumes. */
-export function sessionPosition(userId, storage = globalThis.sessionStorage) {
-  const key = `nirvana.chat.pos.${userId}`;
-  return {
-    load() {
-      const value = Number.parseInt(storage?.getItem(key) ?? "", 10);
-      return Number.isSafeInteger(value) && value >= 0 ? value : null;
-    },
-    save(pos) { storage?.setItem(key, String(pos)); },
-  };
-}
-
-/** Where unacknowledged sends live across a reload: per user and per tab, in sessionStorage
- *  like the position (never a token). The page resends them with their own client ids, so a
- *  send that did land before the reload is acknowledged as a duplicate, not stored twice.
- *  Sign-out clears it (the server's Clear-Site-Data, and `forgetKeptSends`). */
-export function keptSends(userId, storage = globalThis.sessionStorage) {
-  const key = `${KEPT_PREFIX}${userId}`;
-  return {
-    load() {
-      try {
-        const list = JSON.parse(storage?.getItem(key) || "[]");
-        return Array.isArray(list) ? list.filter((f) => f && typeof f.client_id === "string") : [];
-      } catch {
-        return [];
-      }
-    },
-    save(list) {
-      try {
-        if (list.length) storage?.setItem(key, JSON.stringify(list));
-        else storage?.removeItem(key);
-      } catch { /* storage full or refused: the sends still go, they just do not survive a reload */ }
-    },
-  };
-}
-
-const KEPT_PREFIX = "nirvana.chat.unsent.";
-
-/** Forget every user's kept sends in this tab (on sign-out). */
-export function forgetKeptSends(storage = globalThis.sessionStorage) {
-  for (let i = (storage?.length ?? 0) - 1; i >= 0; i--) {
-    const key = storage.key(i);
-    if (key?.startsWith(KEPT_PREFIX)) storage.removeItem(key);
   }
 }
 
