@@ -1,8 +1,9 @@
 // The chat page: conversations, messages, receipts, typing and presence, on the one protocol
 // client (protocol.js). State lives in plain maps (chat_state.js); the DOM is updated from
 // them in place. Each chat_*.js module holds one concept and only declares when it is
-// evaluated; everything is wired here, once all are, so the imports between them (which
-// form cycles) are initialised before any of them runs.
+// evaluated (but chat_state.js, which builds the client and imports no other chat module);
+// everything is wired here, once all are, so the imports between them (which form cycles)
+// are initialised before any of them runs.
 
 import { forgetKeptSends } from "./protocol_storage.js";
 import { $, api, client, conversations, current, friends, kept, me, nameOf } from "./chat_state.js";
@@ -14,6 +15,12 @@ import { setUpEvents } from "./chat_events.js";
 import { setUpGroups } from "./chat_groups.js";
 import { renderHeader, renderList } from "./chat_list.js";
 import { setUpPaging } from "./chat_paging.js";
+// Imported only deeper down: named here too, so the browser asks for every module in the
+// round after this one instead of finding these a round later.
+import "./chat_dom.js";
+import "./chat_messages.js";
+import "./emitter.js";
+import "./protocol.js";
 
 setUpConnection();
 setUpConversations();

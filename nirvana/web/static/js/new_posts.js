@@ -3,6 +3,9 @@
 // blog by someone the reader follows. The button reloads the first page of the feed, where
 // they are. Without JavaScript the page is the same feed, reloaded by hand.
 import { ChatClient } from "./protocol.js";
+// protocol.js's own imports, named here so they are asked for in the same round as it.
+import "./emitter.js";
+import "./protocol_storage.js";
 
 const banner = document.querySelector("[data-new-posts]");
 if (banner) {
