@@ -33,6 +33,7 @@ from .domain.notifications.missed import (
     still_unread,
     subject,
 )
+from .domain.notifications.policy import resolve, usernames
 from .domain.notifications.ports import Audience
 from .domain.notifications.preferences import MISSED_MESSAGES, Channel, Preferences
 from .storage.postgres.mail_outbox import PgMailOutbox
@@ -78,33 +79,32 @@ class MissedMessages:
     # -- tracking: called by the chat publisher, after a message is stored -----------------
 
     def message_posted(self, message: Message, conversation: Conversation) -> None:
-        direct, names = candidates(message, conversation)
+        direct, handles = candidates(message, conversation)
         online = self._mail.online
         for uid in direct:
             if not online(uid):
                 self._direct.append(Tracked(uid, message.conversation_id, message.seq))
-        if names:
-            self._mentions.append((message, conversation.member_ids, names))
-        if direct or names:
+        if handles:
+            self._mentions.append((message, conversation.member_ids, handles))
+        if direct or handles:
             self._queued.set()
 
     async def flush(self) -> int:
         """Write what was tracked since the last flush; how many (recipient, message)."""
         tracked, self._direct = self._direct, []
         mentions, self._mentions = self._mentions, []
-        for message, members, names in mentions:
-            tracked += await self._mentioned(message, members, names)
+        for message, members, handles in mentions:
+            tracked += await self._mentioned(message, members, handles)
         if not tracked:
             return 0
         await self._store.add(tracked, self._clock.now() + self.delay)
         return len(tracked)
 
     async def _mentioned(self, message: Message, members: tuple[int, ...],
-                         names: list[str]) -> list[Tracked]:
-        ids = await self._audience.user_ids(names)
+                         handles: list[str]) -> list[Tracked]:
+        ids = await self._audience.user_ids(usernames(handles))
         # Only a member can see the message; nobody across a block with its sender.
-        mentioned = [ids[n] for n in names if n in ids and ids[n] in members
-                     and ids[n] != message.sender_id]
+        mentioned = [u for u in resolve(handles, ids) if u in members and u != message.sender_id]
         if not mentioned:
             return []
         blocked = await self._blocks.blocked_with(message.sender_id, mentioned)

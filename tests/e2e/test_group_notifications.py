@@ -1,8 +1,11 @@
 """Group chat notifications over a real server: being added to a group (at its creation or
 later) and being made admin or owner notify, live and in the list; a removal withdraws the
-unread "added" notification; one's own actions and demotions tell nobody."""
+unread "added" notification; one's own actions and demotions tell nobody. An @mention of a
+username with a dot tells that user, not the one named by its part before the dot."""
 
 from __future__ import annotations
+
+import secrets
 
 import pytest
 
@@ -17,8 +20,8 @@ ADDED = ("added_to_group", "Ann added you to Trip")
 PROMOTED = ("group_role", "Ann made you an admin of Trip")
 
 
-async def named(live, name: str) -> dict:
-    session = await sign_up(live.http, name=name)
+async def named(live, name: str, **extra) -> dict:
+    session = await sign_up(live.http, name=name, **extra)
     return {"id": session["user"]["id"], "jwt": session["jwt"]}
 
 
@@ -66,3 +69,28 @@ async def test_added_and_promoted_members_are_told_and_a_removal_withdraws(live)
     assert await listed(live, bob) == [PROMOTED, ADDED]
     for client in (owner, bob_socket):
         await client.close()
+
+
+async def test_a_mention_of_a_dotted_username_tells_that_user_not_its_prefix(live):
+    # Mo's username is the start of Ny's: "@<ny>" must not stop at the dot and tell Mo.
+    mo_name = f"mo{secrets.token_hex(3)}"
+    ann = await named(live, "Ann")
+    mo, ny, cat = [await named(live, n, username=u)
+                   for n, u in (("Mo", mo_name), ("Ny", f"{mo_name}.ny"), ("Cat", "cat_1"))]
+    for other in (mo, ny, cat):
+        await befriend(live.services, ann["id"], other["id"])
+    created = await live.http.post("/api/v1/conversations", headers=bearer(ann), json={
+        "kind": "group", "name": "Trip", "member_ids": [mo["id"], ny["id"], cat["id"]]})
+    gid = created.json()["id"]
+    owner = await Client.connect(live.ws, ann)
+    await owner.command("send", conversation_id=gid, client_id="m1",
+                        text=f"@{mo_name}.ny can you look? @cat_1 too")
+    mentioned = ("mentioned", "Ann mentioned you in Trip")
+    # Cat is mentioned last: once Cat is told, every mention of the message was delivered.
+    await wait_until(listing(live, cat, [mentioned, ADDED]), "Cat told of the mention")
+    assert await listed(live, ny) == [mentioned, ADDED]
+    assert await listed(live, mo) == [ADDED]
+    # A dot ending the sentence is punctuation.
+    await owner.command("send", conversation_id=gid, client_id="m2", text=f"Thanks @{mo_name}.")
+    await wait_until(listing(live, mo, [mentioned, ADDED]), "Mo told of the second mention")
+    await owner.close()

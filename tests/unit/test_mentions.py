@@ -11,7 +11,7 @@ import pytest
 from nirvana.domain.blogs.events import BlogPublished, CommentAdded
 from nirvana.domain.blogs.model import Audience as BlogAudience
 from nirvana.domain.notifications.entities import Kind
-from nirvana.domain.notifications.policy import link, mentions, summary
+from nirvana.domain.notifications.policy import link, mentions, resolve, summary, usernames
 from nirvana.domain.notifications.preferences import Channel, Preference, Preferences
 from nirvana.domain.notifications.service import Notifications
 from tests.support.clock import FakeClock
@@ -51,6 +51,23 @@ def published(text: str) -> BlogPublished:
 
 def test_a_handle_is_a_username_after_an_at_sign():
     assert mentions("hi @Bob and @cat, not me@dan.example nor @@x nor @ab") == ["bob", "cat"]
+
+
+def test_a_dot_inside_a_handle_is_part_of_it_and_a_trailing_dot_is_punctuation():
+    assert mentions("@moq1.ny can you look?") == ["moq1.ny"]
+    assert mentions("thanks @ann. And @bob... and @cat., @dan.\n") == ["ann", "bob", "cat", "dan"]
+    # Two dots end a handle (no username has them); what is left of "@xy" is too short.
+    assert mentions("@a.b.c_d, @abc..def @xy..zzz @long.") == ["a.b.c_d", "abc", "long"]
+
+
+def test_a_dotted_handle_is_the_longest_username_that_exists():
+    ids = {"moq1": 1, "moq1.ny": 2, "ann": 3}
+    handles = mentions("@moq1.ny and @moq1 and @ann.Thanks, @ann.b.c")
+    assert usernames(handles) == ["moq1.ny", "moq1", "ann.thanks", "ann", "ann.b.c", "ann.b"]
+    assert resolve(handles, ids) == [2, 1, 3]  # each user once, in order of first mention
+    assert resolve(mentions("@jo.p2 hi"), ids) == []  # neither jo.p2 nor jo exists
+    assert resolve(mentions("@moq1.nyx"), ids) == [1]  # no moq1.nyx: moq1 is meant
+    assert resolve(mentions("@moq1.nyé"), ids) == [1]  # é is no name character
 
 
 async def test_a_blog_mention_tells_only_who_may_read_the_blog(world):

@@ -27,7 +27,7 @@ class Tracked:
 
 def candidates(message: Message, conversation: Conversation) -> tuple[list[int], list[str]]:
     """Who may miss `message`: every other member of a direct conversation; in a group,
-    only the members it mentions, given here as usernames still to resolve."""
+    only the members it mentions, given here as handles still to resolve (policy.resolve)."""
     if message.deleted:
         return [], []
     if conversation.kind is ConversationKind.DIRECT:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Mapping
 
 from .entities import Kind, Notification
 
 # "@ann" at the start of the text or after anything but a word character (so an address
-# like "me@ann.example" is not a mention); usernames are 3-30 of [A-Za-z0-9_].
-_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{3,30})\b")
+# like "me@ann.example" is not a mention). A handle is what a username may be: runs of
+# [A-Za-z0-9_] joined by single dots, so a dot not followed by a name character ("@ann.",
+# "@ann...", "@ann.,") is punctuation; a handle followed by a word character is nobody's.
+_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)(?!\w)")
+MIN_USERNAME, MAX_USERNAME = 3, 30
 MAX_MENTIONS = 20  # per text: a list of every user is not a mention, and bounds the fan-out
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -24,13 +28,41 @@ class NotificationPolicy:
 
 
 def mentions(text: str) -> list[str]:
-    """The distinct usernames mentioned in `text`, lowercase, in order of first mention."""
+    """The distinct handles mentioned in `text`, lowercase, in order of first mention; each
+    names someone only through `candidates` (`resolve` does it)."""
     seen: dict[str, None] = {}
     for match in _MENTION.finditer(text):
-        seen.setdefault(match.group(1).lower(), None)
-        if len(seen) == MAX_MENTIONS:
-            break
+        handle = match.group(1).lower()
+        if candidates(handle):
+            seen.setdefault(handle, None)
+            if len(seen) == MAX_MENTIONS:
+                break
     return list(seen)
+
+
+def candidates(handle: str) -> list[str]:
+    """The usernames a handle may mean, longest first: the whole of it, then each prefix
+    ending before a dot ("@ann.bob" is `ann.bob`, else `ann`: "ping @ann.Thanks" still
+    reaches ann), within a username's length."""
+    parts = handle.split(".")
+    names = (".".join(parts[:n]) for n in range(len(parts), 0, -1))
+    return [n for n in names if MIN_USERNAME <= len(n) <= MAX_USERNAME]
+
+
+def usernames(handles: list[str]) -> list[str]:
+    """Every username to look up to resolve `handles`."""
+    return list(dict.fromkeys(n for h in handles for n in candidates(h)))
+
+
+def resolve(handles: list[str], ids: Mapping[str, int]) -> list[int]:
+    """The distinct users `handles` mention, in order: each handle is the longest of its
+    candidates that is someone's username (`ids`: lowercase username → id), or nobody."""
+    found: dict[int, None] = {}
+    for handle in handles:
+        name = next((n for n in candidates(handle) if n in ids), None)
+        if name is not None:
+            found.setdefault(ids[name], None)
+    return list(found)
 
 
 def like_group(blog_id: int, now: datetime, window: timedelta) -> str:

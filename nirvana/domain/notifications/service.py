@@ -43,7 +43,7 @@ from ..social.events import (
 )
 from .entities import MIXED_REACTIONS, Change, Draft, Kind, Page, Position
 from .mailing import NotificationMail
-from .policy import NotificationPolicy, like_group, mentions
+from .policy import NotificationPolicy, like_group, mentions, resolve, usernames
 from .ports import Audience, LiveNotifications, NotificationStore
 from .preferences import Channel, Preferences
 
@@ -225,11 +225,10 @@ class Notifications:
                                       conversation_id=conversation_id))
 
     async def _mentioned(self, text: str) -> list[int]:
-        names = mentions(text)
-        if not names:
+        handles = mentions(text)
+        if not handles:
             return []
-        ids = await self._audience.user_ids(names)
-        return [ids[name] for name in names if name in ids]
+        return resolve(handles, await self._audience.user_ids(usernames(handles)))
 
     async def _deliver(self, draft: Draft) -> None:
         if draft.actor_id is not None:
