@@ -79,7 +79,7 @@ async def history(call: Call[None, HistoryQuery]) -> MessagesOut:
 
 
 @api.route("POST", "/api/v1/conversations/{id}/messages", summary="Send a message",
-           tags=TAGS, body=SendIn, response=MessageOut, status=201, errors=(403, 422, 503),
+           tags=TAGS, body=SendIn, response=MessageOut, status=201, errors=(403, 409, 422, 503),
            also=(200,))
 async def send(call: Call[SendIn, None]) -> Response:
     b = call.body
