@@ -19,6 +19,7 @@ from ..domain.errors import AuthenticationError, DomainError, UnavailableError
 from ..domain.accounts.ports import AccessClaims
 from ..domain.notifications.service import Notifications
 from ..driver_errors import UNAVAILABLE_TYPES
+from ..http.errors import error_response
 from . import events as ev
 from . import protocol as p
 from .close_codes import CloseCode
@@ -30,6 +31,7 @@ from .handlers.stream import replay
 from .transport import CLOSE_NOW, DIRECT_SEND
 
 log = logging.getLogger("nirvana.ws")
+DENIAL_RESPONSE = "websocket.http.response"
 CLOSE_SECONDS = 10.0  # how long a requested close may wait for a slow peer to read
 
 
@@ -44,6 +46,16 @@ def _authenticate(ws: WebSocket) -> AccessClaims:
     if claims is None:
         raise AuthenticationError("Send ?token=<jwt>, a Bearer header or the jwt cookie.")
     return claims
+
+
+async def _refuse_upgrade(ws: WebSocket, exc: DomainError) -> None:
+    """Refused before accept: HTTP 403 with the error in the one shape, where the server
+    lets the app answer the upgrade (the ASGI `websocket.http.response` extension: uvicorn
+    has it); elsewhere a close before accept, which the server sends as a bare 403."""
+    if DENIAL_RESPONSE in ws.scope.get("extensions", {}):
+        await ws.send_denial_response(error_response(403, exc.code, exc.message))
+    else:
+        await ws.close(CloseCode.FORBIDDEN_ORIGIN)
 
 
 async def _sender(ws: WebSocket, conn: Connection) -> None:
@@ -81,7 +93,7 @@ async def chat_socket(ws: WebSocket) -> None:
         claims = _authenticate(ws)
     except DomainError as exc:
         if exc.code == "origin_not_allowed":
-            await ws.close(CloseCode.FORBIDDEN_ORIGIN)  # before accept: refused upgrade
+            await _refuse_upgrade(ws, exc)
             return
         await ws.accept()
         await ws.close(CloseCode.UNAUTHENTICATED, exc.code)

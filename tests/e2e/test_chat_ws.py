@@ -133,12 +133,22 @@ async def test_flood_gets_rate_limited_then_closed_1008(live):
 
 async def test_foreign_origin_with_cookie_is_refused_before_accept(live):
     a = await user(live.http)
-    with pytest.raises(websockets.InvalidStatus) as info:
-        await websockets.connect(live.ws, origin="https://evil.example",
-                                 additional_headers={"Cookie": f"jwt={a['jwt']}"})
-    assert info.value.response.status_code == 403
+    cookie = {"Cookie": f"jwt={a['jwt']}"}
+    # A foreign Origin, or none (a non-browser client sending the cookie): HTTP 403 with
+    # the error in the one shape, as on every HTTP route.
+    for origin in ("https://evil.example", None):
+        with pytest.raises(websockets.InvalidStatus) as info:
+            await websockets.connect(live.ws, origin=origin, additional_headers=cookie)
+        refused = info.value.response
+        assert refused.status_code == 403
+        assert refused.headers["Content-Type"] == "application/json"
+        assert json.loads(refused.body)["error"]["code"] == "origin_not_allowed"
     ok = await websockets.connect(live.ws, origin="http://testserver",
-                                  additional_headers={"Cookie": f"jwt={a['jwt']}"})
+                                  additional_headers=cookie)
+    assert json.loads(await ok.recv())["type"] == "hello"
+    await ok.close()
+    # A token needs no Origin (what a non-browser client sends), even beside the cookie.
+    ok = await websockets.connect(f"{live.ws}?token={a['jwt']}", additional_headers=cookie)
     assert json.loads(await ok.recv())["type"] == "hello"
     await ok.close()
 
