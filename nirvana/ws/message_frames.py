@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from ..domain.chat.entities import Message
+from .times import chat_time
 
 
 def message_data(m: Message) -> dict[str, Any]:
@@ -34,10 +35,10 @@ def message_data(m: Message) -> dict[str, Any]:
         "id": m.id, "conversation_id": m.conversation_id, "seq": m.seq, "pos": m.pos,
         "sender_id": m.sender_id, "client_id": m.client_id, "kind": m.kind.value,
         "text": "" if deleted else m.text, "attachments": attachments,
-        "reply_to": m.reply_to, "created_at": m.created_at.isoformat(),
+        "reply_to": m.reply_to, "created_at": chat_time(m.created_at),
     }
     if m.edited_at is not None:
-        data["edited_at"] = m.edited_at.isoformat()
+        data["edited_at"] = chat_time(m.edited_at)
     data["deleted"] = deleted
     if m.reactions:
         data["reactions"] = {e: list(users) for e, users in m.reactions}

@@ -18,6 +18,7 @@ from ..domain.chat.entities import Peer
 from ..domain.presence import Presence, PresenceState
 from . import events as ev
 from .frames import PresenceOut
+from .times import chat_time
 from .views import presence_out, profile_out
 
 log = logging.getLogger("nirvana.ws.presence")
@@ -71,7 +72,7 @@ class PresenceFanout:
         if self.state(user_id) is not state:
             return
         text = ev.encode(ev.PresenceEvent(user_id=user_id, state=state.value,
-                                          last_seen=last_seen.isoformat() if last_seen
+                                          last_seen=chat_time(last_seen) if last_seen
                                           else None))
         (send or self._tell)([u for u in audience if self._online(u)] + [user_id], text)
 

@@ -15,10 +15,11 @@ from .frames import (
     PresenceOut,
     ProfileOut,
 )
+from .times import chat_time
 
 
 def _iso(t: datetime | None) -> str | None:
-    return t.isoformat() if t is not None else None
+    return chat_time(t) if t is not None else None
 
 
 def message_out(m: Message) -> MessageOut:
@@ -30,7 +31,7 @@ def message_out(m: Message) -> MessageOut:
         attachments=[] if deleted else [
             AttachmentOut(url=a.url, kind=a.kind.value, name=a.name, size=a.size)
             for a in m.attachments],
-        reply_to=m.reply_to, created_at=m.created_at.isoformat(),
+        reply_to=m.reply_to, created_at=chat_time(m.created_at),
         edited_at=_iso(m.edited_at), deleted=deleted,
         reactions={e: list(users) for e, users in m.reactions} if m.reactions else None,
     )
@@ -45,7 +46,7 @@ def conversation_out(c: Conversation, viewer: int) -> ConversationOut:
         last_seq=c.last_seq,
         last_message=message_out(c.last_message)
         if c.last_message and c.last_message.visible_to(viewer) else None,
-        last_activity=c.last_activity.isoformat(), unread=c.unread_for(viewer),
+        last_activity=chat_time(c.last_activity), unread=c.unread_for(viewer),
     )
 
 

@@ -14,7 +14,7 @@ from nirvana.domain.chat.entities import Attachment, Message, MessageKind
 from nirvana.ws import events as ev
 from nirvana.ws.message_frames import new_message_frame, send_ack_frame
 from nirvana.ws.protocol import json_schema
-from nirvana.ws.views import message_out
+from nirvana.ws.views import message_out, presence_out
 from tests.support.frame_schema import ServerFrames
 
 SENT = datetime(2026, 12, 5, 3, 30, 1, 123000, tzinfo=timezone.utc)
@@ -98,3 +98,13 @@ def test_every_field_the_model_has_is_encoded_when_set():
     full = message(attachments=(Attachment("https://x.test/a", MessageKind.FILE, "a", 3),),
                    reply_to=2, edited_at=SENT, reactions=(("👍", (8,)),))
     assert set(message_data(full)) == set(MessageOut.model_fields)
+
+
+def test_chat_times_always_carry_three_fraction_digits():
+    whole, micro = SENT.replace(microsecond=0), SENT.replace(microsecond=123456)
+    m = message(created_at=whole, edited_at=micro)
+    for frame in (*direct(m), *models(m)):
+        sent = json.loads(frame)["message"]
+        assert (sent["created_at"], sent["edited_at"]) == (
+            "2026-12-05T03:30:01.000+00:00", "2026-12-05T03:30:01.123+00:00")
+    assert presence_out(7, "offline", micro).last_seen == "2026-12-05T03:30:01.123+00:00"
