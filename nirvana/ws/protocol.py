@@ -76,8 +76,9 @@ def parse(text: str) -> Any:
     request_id = raw.get("id") if isinstance(raw.get("id"), str) else None
     kind = raw.get("type")
     if kind not in COMMAND_TYPES:
-        raise ProtocolError("unknown_command", f"Unknown command type {kind!r}; expected one "
-                            f"of {', '.join(COMMAND_TYPES)}.", request_id)
+        said = "The frame has no \"type\"" if kind is None else f"Unknown command type {kind!r}"
+        raise ProtocolError("unknown_command", f"{said}; expected one of "
+                            f"{', '.join(COMMAND_TYPES)}.", request_id)
     try:
         return _COMMAND_ADAPTER.validate_python(raw, strict=True)
     except ValidationError as exc:

@@ -188,6 +188,10 @@ async def test_a_local_attachment_must_be_an_upload_of_a_member():
             await chat.send_message(1, c.id, client_id="no", kind=MessageKind.IMAGE,
                                     attachments=[Attachment(url, MessageKind.IMAGE)])
         assert caught.value.details[0]["field"] == "attachments.url"
+    for kind, said in ((MessageKind.IMAGE, "an image"), (MessageKind.FILE, "a file")):
+        with pytest.raises(InvalidInputError) as caught:
+            await chat.send_message(1, c.id, client_id="none", kind=kind, text="look")
+        assert caught.value.details[0]["message"] == f"{said} message needs an attachment"
 
 
 class CountingStore(FakeChatStore):

@@ -51,6 +51,10 @@ def test_unknown_command_names_the_type_and_keeps_the_request_id():
     assert info.value.code == "unknown_command"
     assert "'explode'" in info.value.message
     assert info.value.request_id == "r9"
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse('{"id": "r9"}')
+    assert info.value.code == "unknown_command"
+    assert info.value.message.startswith('The frame has no "type"; expected one of ')
 
 
 def test_invalid_fields_are_named():

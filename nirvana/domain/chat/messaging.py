@@ -203,7 +203,9 @@ class Messaging:
         if is_blank(text) and not attachments:
             raise field_error("text", "a message needs text or an attachment", "empty")
         if kind is not MessageKind.TEXT and not attachments:
-            raise field_error("attachments", f"a {kind.value} message needs an attachment")
+            article = "an" if kind.value[0] in "aeiou" else "a"
+            raise field_error("attachments",
+                              f"{article} {kind.value} message needs an attachment")
 
     async def _as_uploaded(self, conversation: Conversation, kind: MessageKind,
                            attachments: Sequence[Attachment]

@@ -42,7 +42,9 @@ class HistoryQuery(In):
 class SendIn(In):
     client_id: str | None = Field(default=None, min_length=1, max_length=64,
                                   description="Idempotency key; a retry returns the stored "
-                                              "message (200) and delivers nothing twice")
+                                              "message (200) and delivers nothing twice. "
+                                              "Left out, the server makes one: a retry then "
+                                              "stores a second copy")
     kind: MessageKindName = "text"
     text: str = Field(default="", max_length=MAX_TEXT, description=TEXT_DOC)
     attachments: list[AttachmentIn] = Field(default_factory=list)
