@@ -33,7 +33,7 @@ from .domain.notifications.missed import (
     still_unread,
     subject,
 )
-from .domain.notifications.policy import resolve, usernames
+from .domain.notifications.policy import Mention, resolve, usernames
 from .domain.notifications.ports import Audience
 from .domain.notifications.preferences import MISSED_MESSAGES, Channel, Preferences
 from .storage.postgres.mail_outbox import PgMailOutbox
@@ -72,8 +72,9 @@ class MissedMessages:
         self.delay = delay
         self._poll = poll if poll is not None else max(0.05, min(delay.total_seconds() / 4, 15))
         self._direct: list[Tracked] = []
-        # Group messages with @s, resolved to members when flushed: (message, members).
-        self._mentions: list[tuple[Message, tuple[int, ...], list[str]]] = []
+        # Group messages with @s, resolved to members when flushed: (message, members,
+        # mentions).
+        self._mentions: list[tuple[Message, tuple[int, ...], list[Mention]]] = []
         self._queued = asyncio.Event()
 
     # -- tracking: called by the chat publisher, after a message is stored -----------------
@@ -101,7 +102,7 @@ class MissedMessages:
         return len(tracked)
 
     async def _mentioned(self, message: Message, members: tuple[int, ...],
-                         handles: list[str]) -> list[Tracked]:
+                         handles: list[Mention]) -> list[Tracked]:
         ids = await self._audience.user_ids(usernames(handles))
         # Only a member can see the message; nobody across a block with its sender.
         mentioned = [u for u in resolve(handles, ids) if u in members and u != message.sender_id]

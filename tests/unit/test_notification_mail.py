@@ -60,7 +60,7 @@ def conversation(kind: ConversationKind) -> Conversation:
 def test_who_may_miss_a_message():
     assert candidates(message(1), conversation(ConversationKind.DIRECT)) == ([2, 3], [])
     group = conversation(ConversationKind.GROUP)
-    assert candidates(message(1, text="hi @Cat"), group) == ([], ["cat"])
+    assert candidates(message(1, text="hi @Cat"), group) == ([], [("cat",)])
     assert candidates(message(1, text="hi all"), group) == ([], [])
 
 

@@ -235,7 +235,7 @@ async def test_a_system_notice_is_one_while_unread(world):
 
 
 def test_mentions_are_parsed_once_each_and_not_in_addresses():
-    assert mentions("@Ann hi @bob, mail me@cat.example; @ann again @xy") == ["ann", "bob"]
+    assert mentions("@Ann hi @bob, mail me@cat.example; @ann again @xy") == [("ann",), ("bob",)]
 
 
 class GatedStore(FakeNotificationStore):

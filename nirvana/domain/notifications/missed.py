@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..chat.entities import Conversation, ConversationKind, Message
-from .policy import mentions
+from .policy import Mention, mentions
 
 MAX_MAILED = 20  # messages quoted in one mail; the rest are counted
 
@@ -25,9 +25,11 @@ class Tracked:
     seq: int
 
 
-def candidates(message: Message, conversation: Conversation) -> tuple[list[int], list[str]]:
+def candidates(message: Message, conversation: Conversation
+               ) -> tuple[list[int], list[Mention]]:
     """Who may miss `message`: every other member of a direct conversation; in a group,
-    only the members it mentions, given here as handles still to resolve (policy.resolve)."""
+    only the members it mentions, given here as mentions still to resolve among the members
+    (policy.resolve)."""
     if message.deleted:
         return [], []
     if conversation.kind is ConversationKind.DIRECT:

@@ -12,8 +12,11 @@ from .entities import Kind, Notification
 # "@ann" at the start of the text or after anything but a word character (so an address
 # like "me@ann.example" is not a mention). A handle is what a username may be: runs of
 # [A-Za-z0-9_] joined by single dots, so a dot not followed by a name character ("@ann.",
-# "@ann...", "@ann.,") is punctuation; a handle followed by a word character is nobody's.
-_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)(?!\w)")
+# "@ann...", "@ann.,") is punctuation. A handle followed by a word character is nobody's,
+# dots and all: the group is atomic, so "@ann.leé" does not shrink to "@ann" (as "@anné").
+_MENTION = re.compile(r"(?<![\w@])@((?>[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*))(?!\w)")
+# A link's "@" (https://mastodon.social/@ann) names someone on another site.
+_LINK = re.compile(r"https?://\S*", re.IGNORECASE)
 MIN_USERNAME, MAX_USERNAME = 3, 30
 MAX_MENTIONS = 20  # per text: a list of every user is not a mention, and bounds the fan-out
 
@@ -27,39 +30,45 @@ class NotificationPolicy:
     page_limit: int = 100
 
 
-def mentions(text: str) -> list[str]:
-    """The distinct handles mentioned in `text`, lowercase, in order of first mention; each
-    names someone only through `candidates` (`resolve` does it)."""
-    seen: dict[str, None] = {}
-    for match in _MENTION.finditer(text):
-        handle = match.group(1).lower()
-        if candidates(handle):
-            seen.setdefault(handle, None)
+# A mention: the usernames its handle may mean, longest first (`handle_names`).
+Mention = tuple[str, ...]
+
+
+def mentions(text: str) -> list[Mention]:
+    """What `text` mentions, outside links: each distinct handle's names, in order of first
+    mention, at most MAX_MENTIONS. `resolve` says whose they are."""
+    seen: dict[Mention, None] = {}
+    for match in _MENTION.finditer(_LINK.sub(" ", text) if "://" in text else text):
+        names = handle_names(match.group(1))
+        if names:
+            seen.setdefault(names, None)
             if len(seen) == MAX_MENTIONS:
                 break
     return list(seen)
 
 
-def candidates(handle: str) -> list[str]:
-    """The usernames a handle may mean, longest first: the whole of it, then each prefix
-    ending before a dot ("@ann.bob" is `ann.bob`, else `ann`: "ping @ann.Thanks" still
-    reaches ann), within a username's length."""
-    parts = handle.split(".")
-    names = (".".join(parts[:n]) for n in range(len(parts), 0, -1))
-    return [n for n in names if MIN_USERNAME <= len(n) <= MAX_USERNAME]
+def handle_names(handle: str) -> Mention:
+    """The usernames a handle may mean, lowercase and longest first: the whole of it, then
+    each prefix ending before a dot ("@ann.bob" is `ann.bob`, else `ann`: "ping @ann.Thanks"
+    still reaches ann), within a username's length. Only the first MAX_USERNAME + 1
+    characters are read: a handle may be as long as the text, and a longer name is nobody's."""
+    head = handle[:MAX_USERNAME + 1].lower()
+    names = [head] if len(head) <= MAX_USERNAME else []
+    names += [head[:i] for i in range(len(head) - 1, 0, -1) if head[i] == "."]
+    return tuple(n for n in names if len(n) >= MIN_USERNAME)
 
 
-def usernames(handles: list[str]) -> list[str]:
-    """Every username to look up to resolve `handles`."""
-    return list(dict.fromkeys(n for h in handles for n in candidates(h)))
+def usernames(mentioned: list[Mention]) -> list[str]:
+    """Every username to look up to resolve `mentioned`."""
+    return list(dict.fromkeys(n for names in mentioned for n in names))
 
 
-def resolve(handles: list[str], ids: Mapping[str, int]) -> list[int]:
-    """The distinct users `handles` mention, in order: each handle is the longest of its
-    candidates that is someone's username (`ids`: lowercase username → id), or nobody."""
+def resolve(mentioned: list[Mention], ids: Mapping[str, int]) -> list[int]:
+    """The distinct users `mentioned`, in order: each mention is the longest of its names
+    that is someone's username (`ids`: lowercase username → id), or nobody."""
     found: dict[int, None] = {}
-    for handle in handles:
-        name = next((n for n in candidates(handle) if n in ids), None)
+    for names in mentioned:
+        name = next((n for n in names if n in ids), None)
         if name is not None:
             found.setdefault(ids[name], None)
     return list(found)

@@ -225,10 +225,10 @@ class Notifications:
                                       conversation_id=conversation_id))
 
     async def _mentioned(self, text: str) -> list[int]:
-        handles = mentions(text)
-        if not handles:
+        mentioned = mentions(text)
+        if not mentioned:
             return []
-        return resolve(handles, await self._audience.user_ids(usernames(handles)))
+        return resolve(mentioned, await self._audience.user_ids(usernames(mentioned)))
 
     async def _deliver(self, draft: Draft) -> None:
         if draft.actor_id is not None:
