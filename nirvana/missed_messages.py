@@ -72,7 +72,7 @@ class MissedMessages:
         self.delay = delay
         self._poll = poll if poll is not None else max(0.05, min(delay.total_seconds() / 4, 15))
         self._direct: list[Tracked] = []
-        # Group messages with @s, resolved to members when flushed: (message, members,
+        # Group messages with @s, resolved among members when flushed: (message, members,
         # mentions).
         self._mentions: list[tuple[Message, tuple[int, ...], list[Mention]]] = []
         self._queued = asyncio.Event()
@@ -105,7 +105,7 @@ class MissedMessages:
                          handles: list[Mention]) -> list[Tracked]:
         ids = await self._audience.user_ids(usernames(handles))
         # Only a member can see the message; nobody across a block with its sender.
-        mentioned = [u for u in resolve(handles, ids) if u in members and u != message.sender_id]
+        mentioned = [u for u in resolve(handles, ids, among=members) if u != message.sender_id]
         if not mentioned:
             return []
         blocked = await self._blocks.blocked_with(message.sender_id, mentioned)

@@ -138,14 +138,17 @@ async def test_in_a_group_only_a_mention_is_mailed(live, smtp):
         await befriend(live.services, ann["id"], friend["id"])
     group = await live.services.chat.create_group(ann["id"], "Trip", [bob["id"], cat["id"]],
                                                   None, None)
+    # Someone outside the group whose username is Cat's with ".can" after it: in a group a
+    # handle names a member, so "@cat.Can" is still Cat's (it was the outsider's, and nobody's).
+    await sign_up(live.http, "Eve", username=f"{cat['username']}.can")
     await say(live, ann, group.id, "Tickets are booked")
-    await say(live, ann, group.id, f"@{cat['username']} can you bring the map?")
+    await say(live, ann, group.id, f"@{cat['username']}.Can you bring the map?")
 
     async def mailed():
         return mails_to(smtp, cat["email"])
     [mail] = await until(mailed)
     assert mail["Subject"] == "You were mentioned in Trip"
-    assert "can you bring the map?" in text_of(mail)
+    assert "Can you bring the map?" in text_of(mail)
     assert "Tickets are booked" not in text_of(mail)
     await quiet()
     assert mails_to(smtp, bob["email"]) == []

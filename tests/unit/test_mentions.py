@@ -84,6 +84,13 @@ def test_a_dotted_handle_is_the_longest_username_that_exists():
     assert resolve(mentions("@moq1.nyx"), ids) == [1]  # no moq1.nyx: moq1 is meant
 
 
+def test_a_handle_resolves_among_the_members_given():
+    ids = {"ann": 1, "ann.thanks": 2}
+    assert resolve(mentions("@ann.Thanks for the notes"), ids) == [2]
+    assert resolve(mentions("@ann.Thanks for the notes"), ids, among=(1, 3)) == [1]
+    assert resolve(mentions("@ann.Thanks"), ids, among=(3,)) == []
+
+
 @pytest.mark.parametrize("length", [4_000, 100_000])
 def test_a_handle_as_long_as_the_text_costs_little(length):
     # Its names are read from its first 31 characters, once (they were built from every
@@ -132,6 +139,15 @@ async def test_a_group_mention_tells_members_only_and_coalesces(world):
     await n.chat_mentioned(conversation_id=GROUP, name="Trip", seq=3, sender_id=ANN,
                            members=(ANN, BOB), text="@cat")
     assert await told(n, CAT) == []
+
+
+async def test_an_outsiders_dotted_name_does_not_take_a_members_mention(world):
+    n, audience, _ = world
+    audience.usernames["ann.thanks"] = DAN  # Dan is not in the group
+    await n.chat_mentioned(conversation_id=GROUP, name="Trip", seq=1, sender_id=BOB,
+                           members=(ANN, BOB, CAT), text="@ann.Thanks for the notes")
+    assert [x.kind for x in await told(n, ANN)] == [Kind.MENTIONED]
+    assert await told(n, DAN) == []
 
 
 async def test_a_muted_group_or_a_switch_off_tells_nothing(world):

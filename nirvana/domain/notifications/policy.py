@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from typing import Collection, Mapping
 
 from .entities import Kind, Notification
 
@@ -63,14 +63,18 @@ def usernames(mentioned: list[Mention]) -> list[str]:
     return list(dict.fromkeys(n for names in mentioned for n in names))
 
 
-def resolve(mentioned: list[Mention], ids: Mapping[str, int]) -> list[int]:
+def resolve(mentioned: list[Mention], ids: Mapping[str, int],
+            among: Collection[int] | None = None) -> list[int]:
     """The distinct users `mentioned`, in order: each mention is the longest of its names
-    that is someone's username (`ids`: lowercase username → id), or nobody."""
+    that is the username of someone `among` those given (`ids`: lowercase username → id;
+    `among`: everyone if None), or nobody. In a group only members count, so an outsider's
+    `ann.thanks` cannot take "@ann.Thanks" from a member `ann`."""
     found: dict[int, None] = {}
     for names in mentioned:
-        name = next((n for n in names if n in ids), None)
-        if name is not None:
-            found.setdefault(ids[name], None)
+        user = next((ids[n] for n in names
+                     if n in ids and (among is None or ids[n] in among)), None)
+        if user is not None:
+            found.setdefault(user, None)
     return list(found)
 
 

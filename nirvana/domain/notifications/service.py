@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Collection, Sequence
 
 from ..blogs.events import (
     BlogEvent,
@@ -214,7 +214,7 @@ class Notifications:
                              sender_id: int, members: tuple[int, ...], text: str) -> None:
         """A group message was stored: tell the members it mentions (not across a block,
         not in a conversation they muted). Mentions of one group coalesce while unread."""
-        mentioned = [u for u in await self._mentioned(text) if u in members]
+        mentioned = await self._mentioned(text, among=members)
         if self.preferences is not None and mentioned:
             muted = await self.preferences.muted_among(conversation_id, mentioned)
             mentioned = [u for u in mentioned if u not in muted]
@@ -224,11 +224,11 @@ class Notifications:
                                       f"mention:chat:{conversation_id}", text=name,
                                       conversation_id=conversation_id))
 
-    async def _mentioned(self, text: str) -> list[int]:
+    async def _mentioned(self, text: str, among: Collection[int] | None = None) -> list[int]:
         mentioned = mentions(text)
         if not mentioned:
             return []
-        return resolve(mentioned, await self._audience.user_ids(usernames(mentioned)))
+        return resolve(mentioned, await self._audience.user_ids(usernames(mentioned)), among)
 
     async def _deliver(self, draft: Draft) -> None:
         if draft.actor_id is not None:
