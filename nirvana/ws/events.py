@@ -13,6 +13,7 @@ from pydantic import Field
 from .frames import (
     PROTOCOL_VERSION,
     Absent,
+    ChatTime,
     ConversationOut,
     LimitsOut,
     MessageOut,
@@ -161,7 +162,7 @@ class PresenceEvent(Out):
     type: Literal["presence"] = "presence"
     user_id: int
     state: Literal["online", "away", "busy", "offline"]
-    last_seen: str | None
+    last_seen: ChatTime | None
 
 
 class ProfileUpdated(Out):

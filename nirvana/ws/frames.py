@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..schema_text import ControlFreeText
+from .times import CHAT_TIME_PATTERN
 
 PROTOCOL_VERSION = 1
 
@@ -44,6 +45,12 @@ ConversationId = Annotated[str, Field(min_length=1, max_length=64)]
 MessageKindName = Literal["text", "image", "file", "audio", "video"]
 RoleName = Literal["owner", "admin", "member"]
 UserIds = list[int]
+# An instant as `chat_time` writes it. The pattern is in the schema only (a generated client
+# and the tests' frame checks read it), not checked as each frame is built.
+ChatTime = Annotated[str, Field(
+    description="ISO 8601 in UTC with exactly three fraction digits "
+                "(2025-01-01T10:00:00.000+00:00); such strings sort as the instants do",
+    json_schema_extra={"format": "date-time", "pattern": CHAT_TIME_PATTERN})]
 
 
 class AttachmentOut(Out):
@@ -64,8 +71,8 @@ class MessageOut(Out):
     text: str
     attachments: list[AttachmentOut]
     reply_to: int | None
-    created_at: str
-    edited_at: str | None = Absent()
+    created_at: ChatTime
+    edited_at: ChatTime | None = Absent()
     deleted: bool = False
     reactions: dict[str, list[int]] | None = Absent(
         "emoji → user ids, in first-reaction order; absent if none")
@@ -87,7 +94,7 @@ class ConversationOut(Out):
     members: list[MemberOut]
     last_seq: int
     last_message: MessageOut | None
-    last_activity: str
+    last_activity: ChatTime
     unread: int
 
 
@@ -115,7 +122,7 @@ class ResumeWindowOut(Out):
 class PresenceOut(Out):
     user_id: int
     state: Literal["online", "away", "busy", "offline"]
-    last_seen: str | None = Field(description="When last connected; null if never")
+    last_seen: ChatTime | None = Field(description="When last connected; null if never")
 
 
 class RoleChange(Out):

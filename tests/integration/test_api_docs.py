@@ -24,3 +24,13 @@ async def test_docs_page_and_every_asset_it_loads_are_served_locally(client):
     assert (await client.get("/openapi.json")).status_code == 200
     licence = await client.get("/docs/assets/LICENSE")
     assert "Apache License" in licence.text
+
+
+async def test_chat_times_state_their_form_in_openapi(client):
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    times = [schemas["MessageOut"]["properties"]["created_at"],
+             schemas["MessageOut"]["properties"]["edited_at"]["anyOf"][0],
+             schemas["ConversationOut"]["properties"]["last_activity"],
+             schemas["PresenceOut"]["properties"]["last_seen"]["anyOf"][0]]
+    for time in times:
+        assert time["format"] == "date-time" and time["pattern"].endswith(r"\.\d{3}\+00:00$")

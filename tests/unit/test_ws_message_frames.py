@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from nirvana.domain.chat.entities import Attachment, Message, MessageKind
 from nirvana.ws import events as ev
 from nirvana.ws.message_frames import new_message_frame, send_ack_frame
 from nirvana.ws.protocol import json_schema
+from nirvana.ws.times import chat_time
 from nirvana.ws.views import message_out, presence_out
 from tests.support.frame_schema import ServerFrames
 
@@ -108,3 +110,20 @@ def test_chat_times_always_carry_three_fraction_digits():
         assert (sent["created_at"], sent["edited_at"]) == (
             "2026-12-05T03:30:01.000+00:00", "2026-12-05T03:30:01.123+00:00")
     assert presence_out(7, "offline", micro).last_seen == "2026-12-05T03:30:01.123+00:00"
+
+
+def test_a_chat_time_is_written_in_utc_and_a_naive_one_is_refused():
+    east = SENT.replace(microsecond=123456).astimezone(timezone(timedelta(hours=2)))
+    assert chat_time(east) == "2026-12-05T03:30:01.123+00:00"
+    with pytest.raises(ValueError):
+        chat_time(SENT.replace(tzinfo=None))
+
+
+def test_the_served_schema_states_the_chat_time_form():
+    frames = ServerFrames(json_schema())
+    seen = json.loads(ev.encode(ev.PresenceEvent(user_id=1, state="offline",
+                                                 last_seen="2026-12-05T03:30:01.000+00:00")))
+    frames.check(seen)
+    for wrong in ("2026-12-05T03:30:01+00:00", "2026-12-05T05:30:01.000+02:00"):
+        with pytest.raises(AssertionError, match="last_seen"):
+            frames.check({**seen, "last_seen": wrong})
