@@ -1,6 +1,9 @@
-"""Every refusal a chat HTTP route can answer (docs/protocol.md, "Errors") is one that
-/openapi.json lists for it: each is provoked here on purpose, since the generated requests
-of test_openapi_contract.py rarely reach them (a reused `client_id` needs an earlier send)."""
+"""Each refusal of a chat HTTP route listed here (docs/protocol.md, "Errors") answers a
+status /openapi.json lists for that route. They are provoked on purpose, since the generated
+requests of test_openapi_contract.py rarely reach them (a reused `client_id` needs an earlier
+send). Not provoked: `conflict` (409 on a send, a race for a unique key), `last_member` (409,
+the route lists it for `not_a_group`) and 503 (a store down). A refusal added to a route
+later is covered only once a row here provokes it."""
 
 from __future__ import annotations
 
