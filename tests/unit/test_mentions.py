@@ -3,7 +3,6 @@ who is not (someone who cannot read it, across a block, in a muted conversation)
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -92,17 +91,15 @@ def test_a_handle_resolves_among_the_members_given():
 
 
 @pytest.mark.parametrize("length", [4_000, 100_000])
-def test_a_handle_as_long_as_the_text_costs_little(length):
-    # Its names are read from its first 31 characters, once (they were built from every
-    # prefix of the whole handle, three times: docs/performance.md). The bound is generous.
+def test_a_handle_as_long_as_the_text_names_few_users(length):
+    # Its names are read from its first 31 characters: what is looked up stays a handful of
+    # short names whatever the text (the cost before and after: docs/performance.md).
     text = "@" + ".".join(["a"] * (length // 2))
-    start = time.perf_counter()
     found = mentions(text)
-    resolve(found, {n: 1 for n in usernames(found)})
-    elapsed = time.perf_counter() - start
     [names] = found
     assert len(names) == 14 and max(map(len, names)) <= 29
-    assert elapsed < 0.05, f"{elapsed * 1000:.0f} ms"
+    assert usernames(found) == list(names)
+    assert resolve(found, {"a.a.a": 7}) == [7]
 
 
 async def test_a_blog_mention_tells_only_who_may_read_the_blog(world):
