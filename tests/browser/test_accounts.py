@@ -1,6 +1,7 @@
 """Accounts in the browser: sign up, in and out, a reset through the mailed link, settings."""
 
 import pytest
+from playwright.async_api import expect
 
 from nirvana.web import domain
 from tests.support.images import png
@@ -11,9 +12,9 @@ async def test_sign_up_sign_out_and_sign_in_again(site):
     page = await site.new_page()
     me = await sign_up(page, "Ada Lovelace")
     header = page.get_by_role("banner")
-    assert await header.get_by_text("Ada Lovelace").is_visible()
+    await expect(header.get_by_text("Ada Lovelace")).to_be_visible()
     await sign_out(page)
-    assert await header.get_by_role("link", name="Sign in").is_visible()
+    await expect(header.get_by_role("link", name="Sign in")).to_be_visible()
 
     await sign_in(page, me["email"], "not the password")
     assert await page.get_by_role("alert").inner_text() == "Wrong email or password."
@@ -21,7 +22,7 @@ async def test_sign_up_sign_out_and_sign_in_again(site):
     await page.get_by_label("Password", exact=True).fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/")
-    assert await header.get_by_text("Ada Lovelace").is_visible()
+    await expect(header.get_by_text("Ada Lovelace")).to_be_visible()
 
 
 async def test_sign_up_errors_are_shown_beside_their_fields(site):
@@ -31,7 +32,7 @@ async def test_sign_up_errors_are_shown_beside_their_fields(site):
     await page.get_by_label("Email").fill("short@example.com")
     await page.get_by_label("Password", exact=True).fill("abc")
     await page.get_by_role("button", name="Sign up").click()
-    assert await page.locator("#f-password-error").is_visible()
+    await expect(page.locator("#f-password-error")).to_be_visible()
     assert await page.get_by_label("Email").input_value() == "short@example.com"
 
 
@@ -43,7 +44,7 @@ async def test_password_reset_through_the_link_in_the_outbox_mail(site):
     await page.get_by_role("link", name="Forgot your password?").click()
     await page.get_by_label("Email").fill(me["email"])
     await page.get_by_role("button", name="Mail me a link").click()
-    assert await page.get_by_role("status").is_visible()
+    await expect(page.get_by_role("status")).to_be_visible()
     for _ in range(100):  # the mail is written after the response
         if site.outbox():
             break
@@ -56,7 +57,7 @@ async def test_password_reset_through_the_link_in_the_outbox_mail(site):
     await page.wait_for_url("**/signin?done=reset")
     await sign_in(page, me["email"], "a brand new secret")
     await page.wait_for_url("**/")
-    assert await page.get_by_role("banner").get_by_text(me["name"]).is_visible()
+    await expect(page.get_by_role("banner").get_by_text(me["name"])).to_be_visible()
     # The link is single-use.
     await page.goto(link)
     await page.get_by_label("New password").fill("another new secret")
@@ -74,7 +75,7 @@ async def test_change_password_and_edit_profile_with_avatar(site, tmp_path):
     await page.get_by_label("About you").fill("Wrote the first compiler.")
     await page.get_by_role("button", name="Save profile").click()
     assert await page.get_by_role("status").inner_text() == "Your profile is saved."
-    assert await page.get_by_role("banner").get_by_text("Grace Hopper").is_visible()
+    await expect(page.get_by_role("banner").get_by_text("Grace Hopper")).to_be_visible()
     assert await page.get_by_label("About you").input_value() == "Wrote the first compiler."
 
     picture = tmp_path / "me.png"
@@ -94,7 +95,7 @@ async def test_change_password_and_edit_profile_with_avatar(site, tmp_path):
     await sign_out(page)
     await sign_in(page, me["email"], "grace's new secret")
     await page.wait_for_url("**/")
-    assert await page.get_by_role("banner").get_by_text("Grace Hopper").is_visible()
+    await expect(page.get_by_role("banner").get_by_text("Grace Hopper")).to_be_visible()
 
 
 async def test_sign_in_by_keyboard_alone(site):
@@ -113,7 +114,7 @@ async def test_sign_in_by_keyboard_alone(site):
     await page.keyboard.type(PASSWORD)
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/")
-    assert await page.get_by_role("banner").get_by_text("Keys Only").is_visible()
+    await expect(page.get_by_role("banner").get_by_text("Keys Only")).to_be_visible()
 
 
 async def test_an_expired_access_cookie_is_renewed_from_the_refresh_cookie(site):

@@ -1,6 +1,8 @@
 """People in the browser: find someone, follow, become friends (request, decline, accept),
 unfriend and block; profiles show blogs, counts and lists."""
 
+from playwright.async_api import expect
+
 from tests.support.browser_ui import make_blog, make_user, sign_in
 
 
@@ -22,46 +24,46 @@ async def test_find_follow_befriend_unfriend_and_block(site):
     await a.get_by_label("Name or username").fill("bob")
     await a.get_by_role("button", name="Find people").click()
     await a.get_by_role("link", name="Bob Builder").click()
-    assert await a.get_by_role("heading", name="Bob Builder").is_visible()
-    assert await a.locator(".card-title").all_inner_texts() == ["Bob's first post"]
+    await expect(a.get_by_role("heading", name="Bob Builder")).to_be_visible()
+    await expect(a.locator(".card-title")).to_have_text(["Bob's first post"], use_inner_text=True)
 
     await a.get_by_role("button", name="Follow").click()
-    assert await a.get_by_role("link", name="1 follower").is_visible()
+    await expect(a.get_by_role("link", name="1 follower")).to_be_visible()
     await a.get_by_role("link", name="1 follower").click()
-    assert await a.locator(".people .who a").all_inner_texts() == ["Ann Example"]
+    await expect(a.locator(".people .who a")).to_have_text(["Ann Example"], use_inner_text=True)
     await a.go_back()
 
     # Ann asks, Bob declines; Ann asks again, Bob accepts from his requests page.
     await a.get_by_role("button", name="Add friend").click()
-    assert await a.get_by_text("Friend request sent").is_visible()
+    await expect(a.get_by_text("Friend request sent")).to_be_visible()
     await b.goto("/people/requests")
     await b.get_by_role("button", name="Decline").click()
-    assert await b.get_by_text("No requests waiting.").is_visible()
+    await expect(b.get_by_text("No requests waiting.")).to_be_visible()
     await a.reload()
     await a.get_by_role("button", name="Add friend").click()
     await b.goto("/people/requests")
     await b.get_by_role("button", name="Accept").click()
     await a.reload()
-    assert await a.get_by_text("Friends", exact=True).is_visible()
+    await expect(a.get_by_text("Friends", exact=True)).to_be_visible()
     await b.goto(f"/people/{bob.user.id}/friends")
-    assert await b.locator(".people .who a").all_inner_texts() == ["Ann Example"]
+    await expect(b.locator(".people .who a")).to_have_text(["Ann Example"], use_inner_text=True)
 
     await a.get_by_role("button", name="Unfriend").click()
-    assert await a.get_by_role("button", name="Add friend").is_visible()
+    await expect(a.get_by_role("button", name="Add friend")).to_be_visible()
     await a.get_by_role("button", name="Block").click()
-    assert await a.get_by_role("button", name="Unblock").is_visible()
+    await expect(a.get_by_role("button", name="Unblock")).to_be_visible()
     # Blocked: Bob no longer finds Ann's profile, and Ann's follow is gone.
     response = await b.goto(f"/people/{ann.user.id}")
     assert response.status == 404
     await a.get_by_role("button", name="Unblock").click()
-    assert await a.get_by_role("button", name="Follow").is_visible()
+    await expect(a.get_by_role("button", name="Follow")).to_be_visible()
 
 
 async def test_own_profile_links_to_settings_and_requests(site):
     me = await make_user(site.services, "Self Viewer")
     page = await signed_in(site, me)
     await page.get_by_role("banner").get_by_role("link", name="Self Viewer").click()
-    assert await page.get_by_role("link", name="Edit profile").is_visible()
-    assert await page.get_by_role("link", name="0 friends").is_visible()
+    await expect(page.get_by_role("link", name="Edit profile")).to_be_visible()
+    await expect(page.get_by_role("link", name="0 friends")).to_be_visible()
     await page.get_by_role("link", name="Friend requests").click()
-    assert await page.get_by_role("heading", name="Friend requests").is_visible()
+    await expect(page.get_by_role("heading", name="Friend requests")).to_be_visible()

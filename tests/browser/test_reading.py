@@ -1,6 +1,8 @@
 """Reading without JavaScript: the feed by pages, a blog, tag and place pages, search, reactions
 and comments as plain forms."""
 
+from playwright.async_api import expect
+
 from tests.support.browser_ui import make_blog, make_user, picture_png, sign_in
 
 
@@ -29,7 +31,7 @@ async def test_following_feed_shows_only_followed_authors(site):
     await sign_in(page, reader.user.email)
     await page.wait_for_url("**/")
     await page.get_by_role("link", name="Following").click()
-    assert await page.locator(".card-title").all_inner_texts() == ["From the followed"]
+    await expect(page.locator(".card-title")).to_have_text(["From the followed"], use_inner_text=True)
 
 
 async def test_blog_page_renders_markdown_with_title_description_tags_and_place(site):
@@ -51,11 +53,11 @@ async def test_blog_page_renders_markdown_with_title_description_tags_and_place(
 
     await page.get_by_role("link", name="#travel").first.click()
     assert await page.get_by_role("heading", level=1).inner_text() == "#travel"
-    assert await page.locator(".card-title").all_inner_texts() == ["Walking in Lisbon"]
+    await expect(page.locator(".card-title")).to_have_text(["Walking in Lisbon"], use_inner_text=True)
     await page.get_by_role("link", name="Lisbon, Portugal").first.click()
     await page.wait_for_url("**/places/Portugal/Lisbon")  # title() alone does not wait
     assert await page.title() == "Blogs from Lisbon, Portugal · Nirvana"
-    assert await page.locator(".card-title").all_inner_texts() == ["Walking in Lisbon"]
+    await expect(page.locator(".card-title")).to_have_text(["Walking in Lisbon"], use_inner_text=True)
 
 
 async def test_search_with_words_and_filters(site):
@@ -73,7 +75,7 @@ async def test_search_with_words_and_filters(site):
     await page.locator("summary").click()
     await page.get_by_label("Country").fill("Portugal")
     await page.get_by_role("button", name="Search").click()
-    assert await page.locator(".card-title").all_inner_texts() == ["Bread at dawn"]
+    await expect(page.locator(".card-title")).to_have_text(["Bread at dawn"], use_inner_text=True)
     await page.get_by_label("Country").fill("")
     await page.get_by_label("Tag", exact=True).fill("baking")
     await page.get_by_label("From").fill("2000-01-01")
@@ -81,7 +83,7 @@ async def test_search_with_words_and_filters(site):
     await page.get_by_role("button", name="Search").click()
     assert "Nothing found" in await page.locator(".empty").inner_text()
     await page.goto(f"/search?author={author.user.id}&tag=baking")
-    assert await page.get_by_role("search").get_by_role("link", name="Searcher").is_visible()
+    await expect(page.get_by_role("search").get_by_role("link", name="Searcher")).to_be_visible()
     assert len(await page.locator(".card-title").all_inner_texts()) == 2
 
 
@@ -104,12 +106,12 @@ async def test_like_and_comment_with_plain_forms(site):
     assert " ".join((await like.inner_text()).split()) == "Like 1"
     # Each kind's mark is drawn, not an emoji: it shows on a machine without an emoji font.
     assert await like.locator("svg").count() == 1
-    assert await page.get_by_text("1 like", exact=True).first.is_visible()
+    await expect(page.get_by_text("1 like", exact=True).first).to_be_visible()
     # Another kind replaces it; "Remove my reaction" takes it back.
     await page.get_by_role("button", name="Love").click()
     assert await like.get_attribute("aria-pressed") == "false"
     assert await page.get_by_role("button", name="Love").get_attribute("aria-pressed") == "true"
-    assert await page.get_by_text("0 likes", exact=True).first.is_visible()
+    await expect(page.get_by_text("0 likes", exact=True).first).to_be_visible()
     await page.get_by_role("button", name="Remove my reaction").click()
     assert await page.get_by_role("button", name="Love").get_attribute("aria-pressed") == "false"
     await like.click()
@@ -118,7 +120,7 @@ async def test_like_and_comment_with_plain_forms(site):
     comment = page.locator(".comment")
     assert await comment.locator(".prose").inner_text() == "Nice one"
     assert await comment.locator("em").inner_text() == "one"
-    assert await page.get_by_role("heading", name="1 comment").is_visible()
+    await expect(page.get_by_role("heading", name="1 comment")).to_be_visible()
     await comment.get_by_role("link", name="Edit comment").click()
     await page.get_by_label("Your comment").fill("Nice one, edited")
     await page.get_by_role("button", name="Save comment").click()

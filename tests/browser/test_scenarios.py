@@ -1,6 +1,8 @@
 """Scenarios across the web client: two people in two browser contexts, hostile text that
 must stay text, a phone-width page, and the screenshots the README shows."""
 
+from playwright.async_api import expect
+
 from tests.support.images import png
 from tests.support.browser_ui import make_blog, make_user, picture_png, sign_in, sign_up
 
@@ -40,9 +42,9 @@ async def test_a_blog_with_an_image_is_found_liked_and_commented_by_someone_else
     await reader.locator(".comment", has_text="Lovely light.").wait_for()
 
     await writer.reload()
-    assert await writer.get_by_text("1 like", exact=True).first.is_visible()
+    await expect(writer.get_by_text("1 like", exact=True).first).to_be_visible()
     comment = writer.locator(".comment")
-    assert await comment.get_by_role("link", name="Rita Reader").is_visible()
+    await expect(comment.get_by_role("link", name="Rita Reader")).to_be_visible()
     assert "Lovely light." in await comment.inner_text()
 
 

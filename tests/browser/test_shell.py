@@ -1,6 +1,7 @@
 """The shell every page shares: layout, navigation, assets and the Content-Security-Policy."""
 
 import httpx
+from playwright.async_api import expect
 
 
 async def test_home_page_loads_with_its_assets_and_no_csp_violation(site):
@@ -11,7 +12,7 @@ async def test_home_page_loads_with_its_assets_and_no_csp_violation(site):
     nav = page.get_by_role("navigation", name="Main")
     for name in ("Home", "Search", "People", "Write", "Chat"):
         assert await nav.get_by_role("link", name=name).count() == 1
-    assert await page.get_by_role("link", name="Sign in").is_visible()
+    await expect(page.get_by_role("link", name="Sign in")).to_be_visible()
     # The stylesheet applied: the header is laid out as a flex row.
     display = await page.locator(".site-header").evaluate("e => getComputedStyle(e).display")
     assert display == "flex"
@@ -44,7 +45,7 @@ async def test_unknown_page_is_a_page_and_unknown_api_path_stays_json(site):
     page = await site.new_page()
     response = await page.goto("/no/such/page")
     assert response.status == 404
-    assert await page.get_by_role("heading", name="Nothing here").is_visible()
+    await expect(page.get_by_role("heading", name="Nothing here")).to_be_visible()
     async with httpx.AsyncClient(base_url=site.base) as http:
         api = await http.get("/api/v1/nope", headers={"Accept": "text/html"})
         assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"

@@ -3,6 +3,8 @@ dropping, place suggestions, drafts and publishing, the stale-edit choice, delet
 
 import base64
 
+from playwright.async_api import expect
+
 from tests.support.images import png
 from tests.support.browser_ui import make_blog, make_user, sign_in
 
@@ -43,9 +45,9 @@ async def test_write_with_preview_picked_image_tags_and_place_then_publish(site,
     await page.get_by_role("button", name="Publish").click()
 
     await page.wait_for_url("**/blogs/*")
-    assert await page.get_by_role("heading", name="Tiles of Lisbon").is_visible()
+    await expect(page.get_by_role("heading", name="Tiles of Lisbon")).to_be_visible()
     assert await page.locator(".prose img").evaluate("i => i.naturalWidth") == 4
-    assert await page.get_by_role("link", name="#tiles").is_visible()
+    await expect(page.get_by_role("link", name="#tiles")).to_be_visible()
     await page.goto("/")
     assert (await page.locator(".card-title").all_inner_texts())[0] == "Tiles of Lisbon"
 
@@ -72,7 +74,7 @@ async def test_draft_then_publish_and_delete(site):
     await page.get_by_label("Body", exact=True).fill("To be continued.")
     await page.get_by_role("button", name="Save as draft").click()
     await page.wait_for_url("**/blogs/*")
-    assert await page.locator(".badge", has_text="Draft").is_visible()
+    await expect(page.locator(".badge", has_text="Draft")).to_be_visible()
     url = page.url
     assert (await reader.goto(url)).status == 404
     await reader.goto("/")
