@@ -154,10 +154,13 @@ class FakeRefreshTokens:
             if row.family_id == family_id and row.revoked_at is None:
                 self.rows[key] = dataclasses.replace(row, revoked_at=now)
 
-    async def revoke_user(self, user_id: int, now: datetime) -> None:
+    async def revoke_user(self, user_id: int, now: datetime) -> set[str]:
+        families = set()
         for key, row in self.rows.items():
             if row.user_id == user_id and row.revoked_at is None:
                 self.rows[key] = dataclasses.replace(row, revoked_at=now)
+                families.add(row.family_id)
+        return families
 
     async def recently_revoked_families(self, since: datetime) -> dict[str, datetime]:
         return {r.family_id: r.revoked_at for r in self.rows.values()

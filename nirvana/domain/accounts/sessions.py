@@ -169,12 +169,10 @@ class Sessions:
         return ended
 
     async def end_sessions_before_now(self, user_id: int) -> None:
-        """End every session of the account started before now (a password changed): the
-        caller then starts the one of the device that changed it."""
+        """End every session of the account (a password changed or reset), also one started
+        this very second: the caller then starts the one of the device that changed it."""
         now = self._clock.now()
-        await self._refresh.revoke_user(user_id, now)
-        await self._users.revoke_access_before(user_id, now)
-        self.revocations.users[user_id] = now
+        await self._end_user_sessions(user_id, now, now)
 
     async def end_all_sessions(self, user_id: int) -> None:
         """End every session of the account, also one started this very second: its refresh
@@ -185,9 +183,15 @@ class Sessions:
         # second refuses one issued in this second too. Nothing is issued meanwhile: the
         # caller has made sign-in refuse the account first.
         until = now.replace(microsecond=0) + timedelta(seconds=1)
-        await self._refresh.revoke_user(user_id, now)
-        await self._users.revoke_access_before(user_id, until)
-        self.revocations.users[user_id] = until
+        await self._end_user_sessions(user_id, now, until)
+
+    async def _end_user_sessions(self, user_id: int, now: datetime, before: datetime) -> None:
+        # Each session is refused by its id, as ending one is: `iat` is in whole seconds, so
+        # "issued before `before`" alone spares a token issued earlier in the same second.
+        for family_id in await self._refresh.revoke_user(user_id, now):
+            self.revocations.sessions[family_id] = now
+        await self._users.revoke_access_before(user_id, before)
+        self.revocations.users[user_id] = before
 
     def refuse_deleted(self, user_id: int, at: datetime) -> None:
         """Refuse every token of a deleted account at once."""

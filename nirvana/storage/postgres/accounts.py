@@ -237,12 +237,14 @@ class PgRefreshTokenStore:
             now,
         )
 
-    async def revoke_user(self, user_id: int, now: datetime) -> None:
-        await self._pool.execute(
-            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    async def revoke_user(self, user_id: int, now: datetime) -> set[str]:
+        rows = await self._pool.fetch(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL "
+            "RETURNING family_id",
             user_id,
             now,
         )
+        return {str(r["family_id"]) for r in rows}
 
     async def recently_revoked_families(self, since: datetime) -> dict[str, datetime]:
         rows = await self._pool.fetch(
