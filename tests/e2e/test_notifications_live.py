@@ -11,8 +11,9 @@ from pydantic import Field, TypeAdapter
 
 from nirvana.ws.events import ServerEvent
 from tests.support.chat_client import Client
+from tests.support.http import bearer, sign_up
+from tests.support.moderation import publish
 from tests.support.people import user
-from tests.support.http import bearer
 
 pytestmark = pytest.mark.anyio
 
@@ -81,3 +82,27 @@ async def test_others_hear_nothing_of_my_notifications(live):
     assert ping["type"] == "pong"
     assert all(f["type"] not in ("notification", "notifications.unread") for f in spy.backlog)
     await spy.close()
+
+
+async def test_a_deleted_comment_tells_whom_it_notified_their_unread_count(live):
+    author, commenter = await user(live.http), await user(live.http)
+    cat = await sign_up(live.http)
+    blog = await publish(live.http, author)
+    told = {"author": await Client.connect(live.ws, author),
+            "cat": await Client.connect(live.ws, {"id": cat["user"]["id"], "jwt": cat["jwt"]})}
+    for device in told.values():
+        await device.expect("notifications.unread", unread=0)
+    # Deleted by the one who wrote it, then by the blog's author (who moderates their page).
+    for deleter in (commenter, author):
+        r = await live.http.post(f"/api/v1/blog/{blog['id']}/comments", headers=bearer(
+            commenter), json={"body": f"look @{cat['user']['username']}"})
+        assert r.status_code == 201
+        for device in told.values():
+            assert (await device.expect("notification"))["unread"] == 1
+        r = await live.http.delete(f"/api/v1/blog/{blog['id']}/comments/{r.json()['id']}",
+                                   headers=bearer(deleter))
+        assert r.status_code == 204
+        for device in told.values():
+            assert valid(await device.expect("notifications.unread"))["unread"] == 0
+    for device in told.values():
+        await device.close()

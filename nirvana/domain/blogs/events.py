@@ -74,6 +74,7 @@ class CommentDeleted:
     blog_author_id: int
     comment_id: int
     commenter_id: int
+    body: str  # as it was last: whom it mentions
 
 
 BlogEvent = BlogPublished | BlogReacted | BlogReactionCleared | CommentAdded | CommentDeleted

@@ -70,4 +70,5 @@ class BlogModeration:
             self._versions.touched(blog_id)
         if blog is not None:
             await self._events.publish(
-                CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id))
+                CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id,
+                               comment.body))

@@ -141,4 +141,5 @@ class BlogResponses:
         finally:
             self._versions.touched(blog_id)
         await self._events.publish(
-            CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id))
+            CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id,
+                           comment.body))

@@ -131,10 +131,8 @@ class Notifications:
                                      recipient_id=author_id, actor_id=reactor_id)
             case CommentAdded():
                 await self._comment_added(event)
-            case CommentDeleted(_, _, comment_id, _):
-                subject = f"comment:{comment_id}"
-                await self._withdraw(Kind.BLOG_COMMENTED, subject)
-                await self._withdraw(Kind.MENTIONED, subject)
+            case CommentDeleted():
+                await self._comment_deleted(event)
             case _:
                 pass  # events about something nobody is told of (FriendshipChanged)
 
@@ -183,6 +181,17 @@ class Notifications:
             await self._deliver(Draft(user_id, Kind.MENTIONED, event.commenter_id, subject,
                                       f"mention:{subject}", blog_id=event.blog_id,
                                       comment_id=event.comment_id))
+
+    async def _comment_deleted(self, event: CommentDeleted) -> None:
+        subject = f"comment:{event.comment_id}"
+        told = {*await self._store.withdraw(Kind.BLOG_COMMENTED, subject),
+                *await self._store.withdraw(Kind.MENTIONED, subject)}
+        # A store may have deleted them with the comment (PostgreSQL's ON DELETE CASCADE),
+        # leaving nothing to withdraw that names their recipients: whoever the comment could
+        # have told hears their count too.
+        told |= {event.blog_author_id, *await self._mentioned(event.body)}
+        for user_id in sorted(told - {event.commenter_id}):
+            await self._tell(user_id)
 
     async def added_to_group(self, *, conversation_id: str, name: str | None, actor_id: int,
                              user_ids: Sequence[int]) -> None:
