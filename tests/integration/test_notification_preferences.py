@@ -90,6 +90,19 @@ async def test_only_a_member_mutes_a_conversation(client, services):
     assert r.json()["muted_conversations"] == []
 
 
+async def test_muting_no_such_conversation_is_not_member_as_documented(client):
+    ann = await sign_up(client)
+    for method in ("PUT", "DELETE"):
+        r = await client.request(method, f"/api/v1/conversations/{'0' * 32}/mute",
+                                 headers=bearer(ann))
+        assert r.status_code == 403 and r.json()["error"]["code"] == "not_member"
+    # The reference declares no 404 that never comes (a generated client's dead branch).
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    mute = paths["/api/v1/conversations/{id}/mute"]
+    assert {"put", "delete"} <= set(mute)
+    assert all("404" not in mute[method]["responses"] for method in ("put", "delete"))
+
+
 async def test_an_offline_friend_request_is_mailed_and_one_click_unsubscribes(client, smtp):
     ann = await sign_up(client, "Ann Example", email="ann@example.com")
     bob = await sign_up(client, "Bob Builder", email="bob@example.com")

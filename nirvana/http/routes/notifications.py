@@ -113,7 +113,8 @@ async def unsubscribe(call: Call[UnsubscribeIn, None]) -> UnsubscribedOut:
 
 async def _mute(call: Call[None, None], muted: bool) -> MutedOut:
     conversation_id = call.path("id")
-    # Only a member may mute: 403 or 404 as for any other conversation route otherwise.
+    # Only a member may mute: 403 not_member otherwise, also for no such conversation (as
+    # every conversation route answers, so as not to tell which ids exist).
     await call.services.chat.conversation_for(call.user_id, conversation_id)
     prefs = call.services.notifications.preferences
     assert prefs is not None
@@ -122,12 +123,12 @@ async def _mute(call: Call[None, None], muted: bool) -> MutedOut:
 
 
 @api.route("PUT", "/api/v1/conversations/{id}/mute", tags=TAGS, response=MutedOut,
-           errors=(403, 404), summary="Mute a conversation: no badge, no mention, no mail")
+           errors=(403,), summary="Mute a conversation: no badge, no mention, no mail")
 async def mute(call: Call[None, None]) -> MutedOut:
     return await _mute(call, True)
 
 
 @api.route("DELETE", "/api/v1/conversations/{id}/mute", tags=TAGS, response=MutedOut,
-           errors=(403, 404), summary="Unmute a conversation")
+           errors=(403,), summary="Unmute a conversation")
 async def unmute(call: Call[None, None]) -> MutedOut:
     return await _mute(call, False)
