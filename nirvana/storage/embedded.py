@@ -110,9 +110,13 @@ def _processes_in(directory: Path) -> list[int]:
 
 
 class EmbeddedPostgres:
-    def __init__(self, data_dir: Path, database: str = "nirvana") -> None:
+    def __init__(self, data_dir: Path, database: str = "nirvana", *,
+                 shared: bool = False) -> None:
         self.pgdata = data_dir.resolve()
         self.database = database
+        # A tool's (nirvana.admin, nirvana.seed) while run.py has the cluster up: finding it
+        # running is then expected, not a leftover of an earlier run.
+        self._shared = shared
         self._server = None
 
     def start(self) -> str:
@@ -185,7 +189,11 @@ class EmbeddedPostgres:
             pid, lines = found
             if _pid_alive(pid) and pid in _processes_in(self.pgdata):
                 if self._answers(lines):
-                    log.warning("reusing PostgreSQL (pid %d) left running by an earlier run", pid)
+                    if self._shared:
+                        log.info("using the PostgreSQL (pid %d) of the running Nirvana", pid)
+                    else:
+                        log.warning("reusing PostgreSQL (pid %d) left running by an earlier run",
+                                    pid)
                     return
                 log.warning("PostgreSQL (pid %d) left by an earlier run does not answer", pid)
         leftovers = _processes_in(self.pgdata)

@@ -25,7 +25,7 @@ def tool_postgres(settings: Settings, holder: str) -> Iterator[str]:
         lock = DataDirLock(data_dir, holder=holder).acquire()
     except DataDirInUseError:
         lock = None  # run.py has this cluster up: we share it and must leave it running
-    postgres = EmbeddedPostgres(data_dir / "postgres")
+    postgres = EmbeddedPostgres(data_dir / "postgres", shared=lock is None)
     try:
         url = postgres.start()
         try:
