@@ -184,10 +184,15 @@ class FakeSessions:
                     now: datetime) -> None:
         self.rows[session_id] = (user_id, DeviceSession(session_id, device, ip, now, now))
 
-    async def touch(self, session_id: str, now: datetime) -> None:
-        if session_id in self.rows:
-            user_id, row = self.rows[session_id]
-            self.rows[session_id] = (user_id, dataclasses.replace(row, last_used_at=now))
+    async def rotate(self, session_id: str, user_id: int, token_hash: bytes,
+                     expires_at: datetime, now: datetime) -> bool:
+        if session_id not in self.rows or any(
+                r.family_id == session_id and r.revoked_at for r in self._refresh.rows.values()):
+            return False
+        owner, row = self.rows[session_id]
+        self.rows[session_id] = (owner, dataclasses.replace(row, last_used_at=now))
+        await self._refresh.add(user_id, session_id, token_hash, expires_at)
+        return True
 
     def _is_open(self, session_id: str, now: datetime) -> bool:
         return any(r.family_id == session_id and r.used_at is None and r.revoked_at is None

@@ -105,10 +105,14 @@ class RefreshTokenStore(Protocol):
 
     async def find(self, token_hash: bytes) -> RefreshRecord | None: ...
 
-    async def revoke_family(self, family_id: str, now: datetime) -> None: ...
+    async def revoke_family(self, family_id: str, now: datetime) -> None:
+        """Revoke every refresh token of the family, also one a rotation running now stores
+        (`SessionStore.rotate`)."""
+        ...
 
     async def revoke_user(self, user_id: int, now: datetime) -> set[str]:
-        """Revoke every live refresh token of the user; the families (sessions) they were of."""
+        """Revoke every live refresh token of the user, also one a rotation running now
+        stores; the families (sessions) they were of."""
         ...
 
     async def recently_revoked_families(self, since: datetime) -> dict[str, datetime]: ...
@@ -127,8 +131,15 @@ class SessionStore(Protocol):
     async def start(self, session_id: str, user_id: int, device: str, ip: str,
                     now: datetime) -> None: ...
 
-    async def touch(self, session_id: str, now: datetime) -> None:
-        """Record a use of the session (a refresh)."""
+    async def rotate(self, session_id: str, user_id: int, token_hash: bytes,
+                     expires_at: datetime, now: datetime) -> bool:
+        """Record a use of the session (a refresh) and store its next refresh token, unless
+        the session was ended: False then, and nothing stored.
+
+        Atomic against `RefreshTokenStore.revoke_family`/`revoke_user`: whichever comes
+        second sees the other, so a refresh racing a logout or a password change never
+        leaves a live token in an ended session.
+        """
         ...
 
     async def open_sessions(self, user_id: int, now: datetime) -> list[DeviceSession]:

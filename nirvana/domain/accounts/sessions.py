@@ -20,6 +20,9 @@ from .users import User
 # client racing itself (two tabs refreshing at once), answered 401 without revoking the
 # family; later reuse is the signal of a stolen token and revokes the whole family.
 REFRESH_RACE_GRACE = timedelta(seconds=10)
+# A revocation is kept this much longer than an access token lives: a token issued a moment
+# after it (a rotation that came first, `iat` rounded down) expires up to a second later.
+REVOCATION_MARGIN = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +83,14 @@ class Sessions:
         self.revocations = AccessRevocations()
 
     async def load_revocations(self) -> None:
-        since = self._clock.now() - self._policy.access_ttl
+        since = self._revocations_since()
         self.revocations.sessions.update(await self._refresh.recently_revoked_families(since))
         self.revocations.users.update(await self._users.recent_access_revocations(since))
         self.revocations.deleted.update(await self._users.recently_deleted(since))
+
+    def _revocations_since(self) -> datetime:
+        """Revocations older than this refuse no token that is still unexpired."""
+        return self._clock.now() - self._policy.access_ttl - REVOCATION_MARGIN
 
     def authenticate(self, access_token: str) -> AccessClaims:
         """The claims of a valid access token; AuthenticationError otherwise. No I/O."""
@@ -92,20 +99,19 @@ class Sessions:
             raise AuthenticationError("This session has ended.", code="session_revoked")
         return claims
 
-    async def start(self, user: User, family_id: str | None = None, *,
-                    ip: str | None = None, user_agent: str = "") -> Session:
-        """A new session of `user` on this device; with `family_id`, the next tokens of
-        that session."""
+    async def start(self, user: User, *, ip: str | None = None,
+                    user_agent: str = "") -> Session:
+        """A new session of `user` on this device."""
         now = self._clock.now()
-        if family_id is None:
-            family_id = str(uuid.uuid4())
-            await self._sessions.start(family_id, user.id, describe_device(user_agent),
-                                       coarse_ip(ip or ""), now)
-        else:
-            await self._sessions.touch(family_id, now)
-        refresh = new_token()
-        refresh_expires = now + self._policy.refresh_ttl
+        family_id = str(uuid.uuid4())
+        await self._sessions.start(family_id, user.id, describe_device(user_agent),
+                                   coarse_ip(ip or ""), now)
+        refresh, refresh_expires = new_token(), now + self._policy.refresh_ttl
         await self._refresh.add(user.id, family_id, hash_token(refresh), refresh_expires)
+        return self._issued(user, family_id, refresh, refresh_expires)
+
+    def _issued(self, user: User, family_id: str, refresh: str,
+                refresh_expires: datetime) -> Session:
         access, access_expires = self._tokens.issue(user.id, family_id)
         return Session(user, access, access_expires, refresh, refresh_expires, family_id)
 
@@ -128,9 +134,13 @@ class Sessions:
                 )
             raise AuthenticationError("Invalid refresh token.", code="invalid_refresh_token")
         user = await self._users.get(record.user_id)
-        if user is None:
+        refresh, refresh_expires = new_token(), now + self._policy.refresh_ttl
+        # The session may have been ended since the claim (a logout, a password change):
+        # then its revocation came first and no next token is stored.
+        if user is None or not await self._sessions.rotate(
+                record.family_id, user.id, hash_token(refresh), refresh_expires, now):
             raise AuthenticationError("Invalid refresh token.", code="invalid_refresh_token")
-        return await self.start(user, record.family_id)
+        return self._issued(user, record.family_id, refresh, refresh_expires)
 
     async def _revoke_family(self, family_id: str, now: datetime) -> None:
         await self._refresh.revoke_family(family_id, now)
@@ -144,7 +154,7 @@ class Sessions:
             found = await self._refresh.find(hash_token(refresh_token))
             if found is not None:
                 await self._revoke_family(found.family_id, now)
-        self.revocations.prune(now - self._policy.access_ttl)
+        self.revocations.prune(self._revocations_since())
 
     async def list_sessions(self, user_id: int) -> list[DeviceSession]:
         """The user's open sessions (signed-in devices), most recently used first."""
@@ -199,6 +209,6 @@ class Sessions:
 
     async def purge_expired(self, before: datetime) -> int:
         """Delete refresh tokens that expired and sessions that closed before `before`."""
-        self.revocations.prune(self._clock.now() - self._policy.access_ttl)
+        self.revocations.prune(self._revocations_since())
         purged = await self._refresh.delete_expired(before)
         return purged + await self._sessions.delete_closed(before)

@@ -231,19 +231,22 @@ class PgRefreshTokenStore:
         return _refresh_record(row) if row else None
 
     async def revoke_family(self, family_id: str, now: datetime) -> None:
-        await self._pool.execute(
-            "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
-            uuid.UUID(family_id),
-            now,
-        )
+        await self._revoke("id", "family_id", uuid.UUID(family_id), now)
 
     async def revoke_user(self, user_id: int, now: datetime) -> set[str]:
-        rows = await self._pool.fetch(
-            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL "
-            "RETURNING family_id",
-            user_id,
-            now,
-        )
+        return await self._revoke("user_id", "user_id", user_id, now)
+
+    async def _revoke(self, session_key: str, token_key: str, key: object,
+                      now: datetime) -> set[str]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # First the sessions' rows, which a rotation locks too (PgSessionStore.rotate):
+            # the UPDATE's snapshot, taken after, sees a token a rotation stored meanwhile.
+            # In id order, so two revocations of one user cannot deadlock.
+            await conn.execute(
+                f"SELECT 1 FROM sessions WHERE {session_key} = $1 ORDER BY id FOR UPDATE", key)
+            rows = await conn.fetch(
+                f"UPDATE refresh_tokens SET revoked_at = $2 "
+                f"WHERE {token_key} = $1 AND revoked_at IS NULL RETURNING family_id", key, now)
         return {str(r["family_id"]) for r in rows}
 
     async def recently_revoked_families(self, since: datetime) -> dict[str, datetime]:

@@ -22,10 +22,26 @@ class PgSessionStore:
             uuid.UUID(session_id), user_id, device, ip, now,
         )
 
-    async def touch(self, session_id: str, now: datetime) -> None:
-        await self._pool.execute(
-            "UPDATE sessions SET last_used_at = $2 WHERE id = $1", uuid.UUID(session_id), now
-        )
+    async def rotate(self, session_id: str, user_id: int, token_hash: bytes,
+                     expires_at: datetime, now: datetime) -> bool:
+        family = uuid.UUID(session_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The session's row is the lock a revocation takes too (PgRefreshTokenStore):
+            # one that came first has committed, and the INSERT's snapshot, taken after
+            # this lock, sees its revoked rows; one that comes later waits, then revokes
+            # the token stored here.
+            if await conn.fetchval("UPDATE sessions SET last_used_at = $2 WHERE id = $1 "
+                                   "RETURNING true", family, now) is None:
+                return False  # no row to lock (one older than schema step 0006): sign in again
+            added = await conn.fetchval(
+                """INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
+                   SELECT $1, $2, $3, $4 WHERE NOT EXISTS (
+                       SELECT 1 FROM refresh_tokens
+                       WHERE family_id = $2 AND revoked_at IS NOT NULL)
+                   RETURNING true""",
+                token_hash, family, user_id, expires_at,
+            )
+        return bool(added)
 
     async def open_sessions(self, user_id: int, now: datetime) -> list[DeviceSession]:
         rows = await self._pool.fetch(
