@@ -9,10 +9,11 @@ from typing import Annotated
 import pytest
 from pydantic import Field, TypeAdapter
 
+from nirvana.domain.moderation.entities import Role
 from nirvana.ws.events import ServerEvent
 from tests.support.chat_client import Client
 from tests.support.http import bearer, sign_up
-from tests.support.moderation import publish
+from tests.support.moderation import act, publish, signed_up_with_role
 from tests.support.people import user
 
 pytestmark = pytest.mark.anyio
@@ -84,25 +85,55 @@ async def test_others_hear_nothing_of_my_notifications(live):
     await spy.close()
 
 
-async def test_a_deleted_comment_tells_whom_it_notified_their_unread_count(live):
+async def _commented(live, blog: dict, commenter: dict, body: str) -> int:
+    r = await live.http.post(f"/api/v1/blog/{blog['id']}/comments", headers=bearer(commenter),
+                             json={"body": body})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def test_a_deleted_comment_tells_whom_it_notified_their_unread_count(live, server_urls):
     author, commenter = await user(live.http), await user(live.http)
     cat = await sign_up(live.http)
+    moderator = await signed_up_with_role(live.http, server_urls[0], Role.MODERATOR)
     blog = await publish(live.http, author)
     told = {"author": await Client.connect(live.ws, author),
             "cat": await Client.connect(live.ws, {"id": cat["user"]["id"], "jwt": cat["jwt"]})}
     for device in told.values():
         await device.expect("notifications.unread", unread=0)
-    # Deleted by the one who wrote it, then by the blog's author (who moderates their page).
-    for deleter in (commenter, author):
-        r = await live.http.post(f"/api/v1/blog/{blog['id']}/comments", headers=bearer(
-            commenter), json={"body": f"look @{cat['user']['username']}"})
-        assert r.status_code == 201
+    # Deleted by the one who wrote it, by the blog's author (who moderates their page), then
+    # removed by a moderator.
+    for deleter in (commenter, author, moderator):
+        comment_id = await _commented(live, blog, commenter, f"look @{cat['user']['username']}")
         for device in told.values():
             assert (await device.expect("notification"))["unread"] == 1
-        r = await live.http.delete(f"/api/v1/blog/{blog['id']}/comments/{r.json()['id']}",
-                                   headers=bearer(deleter))
-        assert r.status_code == 204
+        if deleter is moderator:
+            r = await act(live.http, moderator, "remove_comment",
+                          {"kind": "comment", "blog_id": blog["id"], "id": comment_id})
+            assert r.status_code == 201, r.text
+        else:
+            r = await live.http.delete(f"/api/v1/blog/{blog['id']}/comments/{comment_id}",
+                                       headers=bearer(deleter))
+            assert r.status_code == 204
         for device in told.values():
             assert valid(await device.expect("notifications.unread"))["unread"] == 0
     for device in told.values():
         await device.close()
+
+
+async def test_a_mention_edited_away_is_still_withdrawn_with_its_comment(live):
+    author, commenter = await user(live.http), await user(live.http)
+    cat = await sign_up(live.http)
+    blog = await publish(live.http, author)
+    on_cat = await Client.connect(live.ws, {"id": cat["user"]["id"], "jwt": cat["jwt"]})
+    await on_cat.expect("notifications.unread", unread=0)
+    comment_id = await _commented(live, blog, commenter, f"look @{cat['user']['username']}")
+    assert (await on_cat.expect("notification"))["unread"] == 1
+    url = f"/api/v1/blog/{blog['id']}/comments/{comment_id}"
+    r = await live.http.put(url, headers=bearer(commenter), json={"body": "look"})
+    assert r.status_code == 200, r.text
+    # The edit leaves the mention's notification; the deletion takes it and says so.
+    r = await live.http.delete(url, headers=bearer(commenter))
+    assert r.status_code == 204
+    assert valid(await on_cat.expect("notifications.unread"))["unread"] == 0
+    await on_cat.close()

@@ -295,9 +295,10 @@ class FakeCommentRepository:
         self.comments[comment_id] = replace(self.comments[comment_id], body=body, updated_at=now)
         return self.comments[comment_id]
 
-    async def delete(self, comment_id: int) -> None:
+    async def delete(self, comment_id: int) -> list[int]:
         comment = self.comments.pop(comment_id)
         self._recount(comment.blog_id)
+        return []  # notifications live in their own fake, withdrawn on CommentDeleted
 
     async def list(self, blog_id: int, offset: int, limit: int) -> list[Comment]:
         rows = sorted((c for c in self.comments.values() if c.blog_id == blog_id),

@@ -74,7 +74,7 @@ class CommentDeleted:
     blog_author_id: int
     comment_id: int
     commenter_id: int
-    body: str  # as it was last: whom it mentions
+    notified: tuple[int, ...]  # whose unread notifications of it went with it
 
 
 BlogEvent = BlogPublished | BlogReacted | BlogReactionCleared | CommentAdded | CommentDeleted

@@ -65,10 +65,10 @@ class BlogModeration:
         comment = await self._any_comment(blog_id, comment_id)
         blog = await self._blogs.get(blog_id)
         try:
-            await self._comments.delete(comment_id)
+            notified = await self._comments.delete(comment_id)
         finally:
             self._versions.touched(blog_id)
         if blog is not None:
             await self._events.publish(
                 CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id,
-                               comment.body))
+                               tuple(notified)))

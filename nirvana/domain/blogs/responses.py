@@ -137,9 +137,9 @@ class BlogResponses:
                 "Only the comment's author or the blog's author can delete it.",
                 code="not_comment_author")
         try:
-            await self._comments.delete(comment_id)
+            notified = await self._comments.delete(comment_id)
         finally:
             self._versions.touched(blog_id)
         await self._events.publish(
             CommentDeleted(blog_id, blog.author.id, comment_id, comment.author.id,
-                           comment.body))
+                           tuple(notified)))

@@ -184,13 +184,11 @@ class Notifications:
 
     async def _comment_deleted(self, event: CommentDeleted) -> None:
         subject = f"comment:{event.comment_id}"
+        # The comment's store may have deleted them with it (PostgreSQL's): then the event
+        # names whom they told.
         told = {*await self._store.withdraw(Kind.BLOG_COMMENTED, subject),
-                *await self._store.withdraw(Kind.MENTIONED, subject)}
-        # A store may have deleted them with the comment (PostgreSQL's ON DELETE CASCADE),
-        # leaving nothing to withdraw that names their recipients: whoever the comment could
-        # have told hears their count too.
-        told |= {event.blog_author_id, *await self._mentioned(event.body)}
-        for user_id in sorted(told - {event.commenter_id}):
+                *await self._store.withdraw(Kind.MENTIONED, subject), *event.notified}
+        for user_id in sorted(told):
             await self._tell(user_id)
 
     async def added_to_group(self, *, conversation_id: str, name: str | None, actor_id: int,

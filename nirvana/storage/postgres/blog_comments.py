@@ -61,8 +61,15 @@ class PgCommentRepository:
             comment_id, body, now)
         return await self._must_get(comment_id)
 
-    async def delete(self, comment_id: int) -> None:
-        await self._pool.execute("DELETE FROM blog_comments WHERE id = $1", comment_id)
+    async def delete(self, comment_id: int) -> list[int]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Its notifications would go by ON DELETE CASCADE, which says nothing of whose:
+            # deleted first, they name the recipients whose unread count just changed.
+            rows = await conn.fetch(
+                "DELETE FROM notifications WHERE comment_id = $1 RETURNING recipient_id, read_at",
+                comment_id)
+            await conn.execute("DELETE FROM blog_comments WHERE id = $1", comment_id)
+        return sorted({r["recipient_id"] for r in rows if r["read_at"] is None})
 
     async def list(self, blog_id: int, offset: int, limit: int) -> list[Comment]:
         rows = await self._pool.fetch(
