@@ -874,3 +874,13 @@ INSERT INTO blog_counters (name, value)
     SELECT 'public', count(*) FROM blogs
     WHERE status = 'published' AND audience = 'public' AND hidden_at IS NULL
     ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
+
+-- migration: 0018 a session row for every open refresh family
+-- A refresh locks its session's row before it rotates (so a revocation cannot race it), and
+-- stores its next token only through that row: a sign-in from before 0006 has none, and
+-- would otherwise be signed out at its next refresh.
+INSERT INTO sessions (id, user_id, created_at, last_used_at)
+    SELECT family_id, min(user_id), min(created_at), max(created_at) FROM refresh_tokens
+    WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+      AND family_id NOT IN (SELECT id FROM sessions)
+    GROUP BY family_id;

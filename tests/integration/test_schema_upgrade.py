@@ -134,3 +134,27 @@ async def test_likes_and_tags_from_before_the_reactions_step_are_carried_over(ol
     # The tags of blogs written before are counted by the upgrade.
     rows = await pool.fetch("SELECT tag, n FROM tag_counts ORDER BY tag")
     assert [tuple(r) for r in rows] == [("old", 1), ("tags", 1)]
+
+
+async def test_a_sign_in_from_before_the_sessions_step_gets_its_session_row(old_database, tmp_path):
+    # A refresh rotates only through its session's row (it locks it first): an open family
+    # signed in before the accounts lifecycle step gets one, a used or revoked family not.
+    pool = old_database
+    before = tmp_path / "schema.sql"
+    before.write_text(_steps_before("a session row for every open refresh family"))
+    await migrate(pool, before)
+    user = await pool.fetchval("SELECT id FROM users WHERE username = 'old_user'")
+    families = {name: await pool.fetchval("SELECT gen_random_uuid()") for name in
+                ("open", "used", "revoked", "has_row")}
+    for name, family in families.items():
+        await pool.execute(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, used_at, "
+            "revoked_at) VALUES ($1, $2, $3, now() + interval '1 day', "
+            "CASE WHEN $4 = 'used' THEN now() END, CASE WHEN $4 = 'revoked' THEN now() END)",
+            secrets.token_bytes(32), family, user, name)
+    await pool.execute("INSERT INTO sessions (id, user_id, device) VALUES ($1, $2, 'Kept')",
+                       families["has_row"], user)
+
+    await migrate(pool)
+    rows = {r["id"]: r["device"] for r in await pool.fetch("SELECT id, device FROM sessions")}
+    assert rows == {families["open"]: "", families["has_row"]: "Kept"}
