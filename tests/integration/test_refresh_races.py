@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Coroutine
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -18,6 +17,7 @@ from nirvana.security import JwtAccessTokens, SystemClock
 from nirvana.storage.postgres.accounts import PgRefreshTokenStore, PgUserRepository
 from nirvana.storage.postgres.sessions import PgSessionStore
 from tests.support.http import PASSWORD, bearer, sign_up
+from tests.support.pg_races import behind_uncommitted
 
 pytestmark = pytest.mark.anyio
 WAIT = 10.0
@@ -101,31 +101,6 @@ async def one_session(client) -> tuple[int, str]:
     owner = await sign_up(client)
     listed = (await client.get("/api/v1/user/sessions", headers=bearer(owner))).json()
     return owner["user"]["id"], listed["sessions"][0]["id"]
-
-
-async def _waiting_on_a_lock(pool, task: asyncio.Task) -> None:
-    """Until `task`'s statement waits on a row lock (or it ended without waiting)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while not task.done() and loop.time() < deadline:
-        if await pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE "
-                               "datname = current_database() AND wait_event_type = 'Lock'"):
-            return
-        await asyncio.sleep(0.01)
-
-
-async def behind_uncommitted(pool, statements: list[tuple], racing: Coroutine) -> object:
-    """What `racing` returns when it starts while `statements` (one side of the race) are
-    done but not committed: it must wait for their commit, then see them."""
-    async with pool.acquire() as conn:
-        transaction = conn.transaction()
-        await transaction.start()
-        for statement in statements:
-            await conn.execute(*statement)
-        task = asyncio.create_task(racing)
-        await _waiting_on_a_lock(pool, task)
-        await transaction.commit()
-    return await asyncio.wait_for(task, WAIT)
 
 
 async def test_a_revocation_waits_for_a_rotation_under_way_and_revokes_its_token(

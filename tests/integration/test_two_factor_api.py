@@ -105,13 +105,13 @@ async def test_a_forged_or_expired_challenge_is_refused(client, services):
     ann = await sign_up(client)
     secret, _ = await turn_on(client, ann)
     answer = await password_step(client, ann)
-    user_id, expires, nonce, mac = answer["challenge"].split(".")
-    forged = f"{int(user_id) + 1}.{expires}.{nonce}.{mac}"
-    r = await code_step(client, forged, code_of(secret, 1))
-    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_challenge"
-    stale = f"{user_id}.{int(expires) - 3600}.{nonce}.{mac}"
-    r = await code_step(client, stale, code_of(secret, 1))
-    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_challenge"
+    user_id, expires, nonce, fingerprint, mac = answer["challenge"].split(".")
+    forged = f"{int(user_id) + 1}.{expires}.{nonce}.{fingerprint}.{mac}"
+    stale = f"{user_id}.{int(expires) - 3600}.{nonce}.{fingerprint}.{mac}"
+    other_password = f"{user_id}.{expires}.{nonce}.{'0' * len(fingerprint)}.{mac}"
+    for challenge in (forged, stale, other_password):
+        r = await code_step(client, challenge, code_of(secret, 1))
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_challenge"
 
 
 async def test_wrong_codes_are_rate_limited_like_sign_in(client):

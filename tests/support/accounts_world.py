@@ -59,7 +59,8 @@ def accounts_world(clock: FakeClock | None = None, *, signer: Signer | None = No
     refresh = FakeRefreshTokens()
     second_factor = SecondFactor(store=FakeTwoFactorStore(), totp=PyotpTotp(), signer=signer,
                                  clock=clock) if two_factor else None
+    users = FakeUsers(clock)
     return AccountsWorld(
-        clock=clock, users=FakeUsers(clock), refresh=refresh, sessions=FakeSessions(refresh),
+        clock=clock, users=users, refresh=refresh, sessions=FakeSessions(refresh, users),
         resets=FakeResets(), hasher=FakeHasher(), tokens=FakeTokens(clock),
         mailer=FakeMailer(), signer=signer, second_factor=second_factor, options=options)

@@ -102,6 +102,12 @@ class FakeUsers:
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         self.hashes[user_id] = password_hash
 
+    async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        if self.hashes.get(user_id) != old_hash:
+            return False
+        self.hashes[user_id] = new_hash
+        return True
+
     async def revoke_access_before(self, user_id: int, when: datetime) -> None:
         self.revoked_before[user_id] = when
 
@@ -176,13 +182,19 @@ class FakeRefreshTokens:
 class FakeSessions:
     """Sessions read whether they are open from the refresh tokens, as PostgreSQL does."""
 
-    def __init__(self, refresh: FakeRefreshTokens) -> None:
+    def __init__(self, refresh: FakeRefreshTokens, users: FakeUsers) -> None:
         self._refresh = refresh
+        self._users = users
         self.rows: dict[str, tuple[int, DeviceSession]] = {}
 
-    async def start(self, session_id: str, user_id: int, device: str, ip: str,
-                    now: datetime) -> None:
+    async def start(self, session_id: str, user_id: int, device: str, ip: str, now: datetime,
+                    token_hash: bytes, expires_at: datetime,
+                    password_hash: str | None = None) -> bool:
+        if password_hash is not None and self._users.hashes.get(user_id) != password_hash:
+            return False
         self.rows[session_id] = (user_id, DeviceSession(session_id, device, ip, now, now))
+        await self._refresh.add(user_id, session_id, token_hash, expires_at)
+        return True
 
     async def rotate(self, session_id: str, user_id: int, token_hash: bytes,
                      expires_at: datetime, now: datetime) -> bool:

@@ -59,6 +59,11 @@ class UserRepository(Protocol):
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
 
+    async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        """Store `new_hash` (the same password under new parameters) only while `old_hash`
+        is the stored one; False, and nothing written, once a change or reset replaced it."""
+        ...
+
     async def change_email(self, user_id: int, email: str) -> User:
         """Set a new (unverified) email. Raises ConflictError(code='email_taken')."""
         ...
@@ -92,10 +97,6 @@ class RefreshRecord:
 
 
 class RefreshTokenStore(Protocol):
-    async def add(
-        self, user_id: int, family_id: str, token_hash: bytes, expires_at: datetime
-    ) -> None: ...
-
     async def claim(self, token_hash: bytes, now: datetime) -> RefreshRecord | None:
         """Atomically mark an unused, unrevoked, unexpired token used and return it.
 
@@ -128,8 +129,18 @@ class SessionStore(Protocol):
     changes close it without a second write.
     """
 
-    async def start(self, session_id: str, user_id: int, device: str, ip: str,
-                    now: datetime) -> None: ...
+    async def start(self, session_id: str, user_id: int, device: str, ip: str, now: datetime,
+                    token_hash: bytes, expires_at: datetime,
+                    password_hash: str | None = None) -> bool:
+        """Record a new session with its first refresh token. Given `password_hash` (the
+        hash a sign-in verified), only while it is still the user's stored one: False then,
+        and nothing stored.
+
+        Atomic against a password change or reset (`UserRepository.set_password_hash`, then
+        `RefreshTokenStore.revoke_user`): a sign-in that checked the old password either
+        stores nothing or is stored before the change, whose revocation then ends it.
+        """
+        ...
 
     async def rotate(self, session_id: str, user_id: int, token_hash: bytes,
                      expires_at: datetime, now: datetime) -> bool:

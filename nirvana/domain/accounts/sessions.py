@@ -102,12 +102,28 @@ class Sessions:
     async def start(self, user: User, *, ip: str | None = None,
                     user_agent: str = "") -> Session:
         """A new session of `user` on this device."""
+        session = await self._start(user, None, ip, user_agent)
+        if session is None:
+            raise AssertionError("a session with no password to match is always stored")
+        return session
+
+    async def start_if_password(self, user: User, password_hash: str, *,
+                                ip: str | None = None, user_agent: str = "") -> Session | None:
+        """A new session of `user`, who proved the password whose hash is `password_hash`;
+        None, and nothing started, once that is no longer their password: a change or reset
+        that landed while the sign-in ran ended every session before it, and the one of the
+        old password must not come after it."""
+        return await self._start(user, password_hash, ip, user_agent)
+
+    async def _start(self, user: User, password_hash: str | None, ip: str | None,
+                     user_agent: str) -> Session | None:
         now = self._clock.now()
         family_id = str(uuid.uuid4())
-        await self._sessions.start(family_id, user.id, describe_device(user_agent),
-                                   coarse_ip(ip or ""), now)
         refresh, refresh_expires = new_token(), now + self._policy.refresh_ttl
-        await self._refresh.add(user.id, family_id, hash_token(refresh), refresh_expires)
+        if not await self._sessions.start(family_id, user.id, describe_device(user_agent),
+                                          coarse_ip(ip or ""), now, hash_token(refresh),
+                                          refresh_expires, password_hash):
+            return None
         return self._issued(user, family_id, refresh, refresh_expires)
 
     def _issued(self, user: User, family_id: str, refresh: str,

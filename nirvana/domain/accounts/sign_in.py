@@ -11,7 +11,7 @@ from .policy import RateLimiter, SignInLimiters
 from .ports import PasswordHasher, UserRepository
 from .sessions import Session, Sessions, new_token
 from .standing import SignInGate
-from .two_factor import SecondFactor, SignInChallenge
+from .two_factor import SecondFactor, SignInChallenge, expired_challenge
 from .users import (
     MAX_PASSWORD_BYTES,
     normalise_email,
@@ -83,23 +83,36 @@ class SignIn:
         else:
             ok = await self._hasher.verify(credentials.password_hash, password)
         if not ok or credentials is None:
-            limits.failures_per_ip_account.hit(pair)
-            limits.failures_per_account.hit(email)
-            raise AuthenticationError("Wrong email or password.", code="invalid_credentials")
+            raise self._wrong_password(pair, email)
 
         limits.failures_per_ip_account.reset(pair)
         # A step of its own, after the password: a suspended account learns it is suspended
         # (and until when) only from the right password.
         await self._gate.check(credentials.user.id)
-        if self._hasher.needs_rehash(credentials.password_hash):
-            await self._users.set_password_hash(
-                credentials.user.id, await self._hasher.hash(password)
-            )
+        # From here on, the password is right only while the hash it was checked against is
+        # still stored: a change or reset may land meanwhile, and then it is the old one.
+        password_hash = credentials.password_hash
+        if self._hasher.needs_rehash(password_hash):
+            rehashed = await self._hasher.hash(password)
+            if not await self._users.rehash_password(credentials.user.id, password_hash,
+                                                     rehashed):
+                raise self._wrong_password(pair, email)
+            password_hash = rehashed
         if self._second_factor is not None:
-            challenge = await self._second_factor.challenge(credentials.user.id)
+            challenge = await self._second_factor.challenge(credentials.user.id, password_hash)
             if challenge is not None:
                 return challenge
-        return await self._sessions.start(credentials.user, ip=ip, user_agent=user_agent)
+        session = await self._sessions.start_if_password(credentials.user, password_hash,
+                                                         ip=ip, user_agent=user_agent)
+        if session is None:
+            raise self._wrong_password(pair, email)
+        return session
+
+    def _wrong_password(self, pair: str, email: str) -> AuthenticationError:
+        """Counts a wrong password (also the one a change replaced while it was checked)."""
+        self._limits.failures_per_ip_account.hit(pair)
+        self._limits.failures_per_account.hit(email)
+        return AuthenticationError("Wrong email or password.", code="invalid_credentials")
 
     async def complete_sign_in(self, challenge: str, code: str, ip: str,
                                user_agent: str = "") -> Session:
@@ -111,23 +124,29 @@ class SignIn:
         if self._second_factor is None:
             raise AuthenticationError("Two-factor sign-in is not set up here.",
                                       code="invalid_challenge")
-        user_id = self._second_factor.read_challenge(challenge)
+        claims = self._second_factor.read_challenge(challenge)
+        user_id = claims.user_id
         key = f"user:{user_id}"
         pair = f"{ip}|{key}"
         limits.failures_per_ip_account.check(pair)
         limits.failures_per_account.check(key)
+        # The password was proved against the hash of the challenge's time: a change or
+        # reset since then ended every session, and this sign-in is of the old password.
+        credentials = await self._users.credentials(user_id)
+        if credentials is None or not claims.made_under(credentials.password_hash):
+            raise expired_challenge()
         if not await self._second_factor.check(user_id, code):
             limits.failures_per_ip_account.hit(pair)
             limits.failures_per_account.hit(key)
             raise AuthenticationError("The code is wrong or was already used.",
                                       code="invalid_code")
         limits.failures_per_ip_account.reset(pair)
-        user = await self._users.get(user_id)
-        if user is None:
-            raise AuthenticationError("This sign-in has expired: enter your password again.",
-                                      code="invalid_challenge")
         await self._gate.check(user_id)  # suspended between the password and the code
-        return await self._sessions.start(user, ip=ip, user_agent=user_agent)
+        session = await self._sessions.start_if_password(
+            credentials.user, credentials.password_hash, ip=ip, user_agent=user_agent)
+        if session is None:  # changed between the check above and now
+            raise expired_challenge()
+        return session
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:

@@ -55,6 +55,25 @@ class SignInChallenge:
     expires_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ChallengeClaims:
+    """What a valid challenge says: whose sign-in, and under which password."""
+
+    user_id: int
+    password_fingerprint: str
+
+    def made_under(self, password_hash: str) -> bool:
+        """Whether the challenge was made while `password_hash` was the stored one."""
+        return secrets.compare_digest(self.password_fingerprint,
+                                      password_fingerprint(password_hash))
+
+
+def password_fingerprint(password_hash: str) -> str:
+    """A short digest of the stored hash: it changes with the password, so a challenge
+    taken before a change or reset is refused after it, and tells nothing of the hash."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
 class TotpAlgorithm(Protocol):
     def new_secret(self) -> str:
         """A new random base32 secret."""
@@ -133,30 +152,29 @@ class SecondFactor:
         state = await self.store.get(user_id)
         return state is not None and state.enabled_at is not None
 
-    async def challenge(self, user_id: int) -> SignInChallenge | None:
-        """A challenge for a sign-in whose password was right; None when the account has
-        two-factor sign-in off."""
+    async def challenge(self, user_id: int, password_hash: str) -> SignInChallenge | None:
+        """A challenge for a sign-in whose password, stored as `password_hash`, was right;
+        None when the account has two-factor sign-in off."""
         if not await self.is_on(user_id):
             return None
         expires_at = self._clock.now() + self.challenge_ttl
         expires = int(expires_at.timestamp())
         nonce = secrets.token_urlsafe(12)
-        mac = self._signer.sign(_challenge_message(user_id, expires, nonce))
-        return SignInChallenge(f"{user_id}.{expires}.{nonce}.{mac}", expires_at)
+        fingerprint = password_fingerprint(password_hash)
+        mac = self._signer.sign(_challenge_message(user_id, expires, nonce, fingerprint))
+        return SignInChallenge(f"{user_id}.{expires}.{nonce}.{fingerprint}.{mac}", expires_at)
 
-    def read_challenge(self, token: str) -> int:
-        """The user id a valid, unexpired challenge was made for; AuthenticationError
-        (invalid_challenge) otherwise."""
-        invalid = AuthenticationError("This sign-in has expired: enter your password again.",
-                                      code="invalid_challenge")
+    def read_challenge(self, token: str) -> ChallengeClaims:
+        """What a valid, unexpired challenge was made for; AuthenticationError
+        (invalid_challenge) otherwise. The caller checks `made_under` the current hash."""
         parts = token.split(".")
-        if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
-            raise invalid
-        user_id, expires, nonce, mac = int(parts[0]), int(parts[1]), parts[2], parts[3]
+        if len(parts) != 5 or not parts[0].isdigit() or not parts[1].isdigit():
+            raise expired_challenge()
+        user_id, expires, nonce, fingerprint, mac = (int(parts[0]), int(parts[1]), *parts[2:])
         if expires < self._clock.now().timestamp() or not self._signer.matches(
-                _challenge_message(user_id, expires, nonce), mac):
-            raise invalid
-        return user_id
+                _challenge_message(user_id, expires, nonce, fingerprint), mac):
+            raise expired_challenge()
+        return ChallengeClaims(user_id, fingerprint)
 
     async def check(self, user_id: int, code: str) -> bool:
         """True, once, for a current code of the user's app or an unused recovery code of
@@ -174,8 +192,13 @@ class SecondFactor:
         return False
 
 
-def _challenge_message(user_id: int, expires: int, nonce: str) -> str:
-    return f"two-factor-sign-in|{user_id}|{expires}|{nonce}"
+def _challenge_message(user_id: int, expires: int, nonce: str, fingerprint: str) -> str:
+    return f"two-factor-sign-in|{user_id}|{expires}|{nonce}|{fingerprint}"
+
+
+def expired_challenge() -> AuthenticationError:
+    return AuthenticationError("This sign-in has expired: enter your password again.",
+                               code="invalid_challenge")
 
 
 class Confirmations(Protocol):

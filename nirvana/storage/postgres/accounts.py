@@ -118,6 +118,13 @@ class PgUserRepository:
             password_hash,
         )
 
+    async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        return await self._pool.fetchval(
+            "UPDATE credentials SET password_hash = $3, updated_at = now() "
+            "WHERE user_id = $1 AND password_hash = $2 RETURNING true",
+            user_id, old_hash, new_hash,
+        ) is not None
+
     async def change_email(self, user_id: int, email: str) -> User:
         try:
             row = await self._pool.fetchrow(
@@ -196,18 +203,6 @@ def _refresh_record(row: asyncpg.Record) -> RefreshRecord:
 class PgRefreshTokenStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-
-    async def add(
-        self, user_id: int, family_id: str, token_hash: bytes, expires_at: datetime
-    ) -> None:
-        await self._pool.execute(
-            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) "
-            "VALUES ($1, $2, $3, $4)",
-            token_hash,
-            uuid.UUID(family_id),
-            user_id,
-            expires_at,
-        )
 
     async def claim(self, token_hash: bytes, now: datetime) -> RefreshRecord | None:
         # One UPDATE with the conditions in its WHERE: of concurrent claims, PostgreSQL's row

@@ -14,13 +14,29 @@ class PgSessionStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def start(self, session_id: str, user_id: int, device: str, ip: str,
-                    now: datetime) -> None:
-        await self._pool.execute(
-            "INSERT INTO sessions (id, user_id, device, ip, created_at, last_used_at) "
-            "VALUES ($1, $2, $3, $4, $5, $5)",
-            uuid.UUID(session_id), user_id, device, ip, now,
-        )
+    async def start(self, session_id: str, user_id: int, device: str, ip: str, now: datetime,
+                    token_hash: bytes, expires_at: datetime,
+                    password_hash: str | None = None) -> bool:
+        family = uuid.UUID(session_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The credentials' row, locked until both rows are in: a change's UPDATE of it
+            # that came first has committed and this reads the new hash; one that comes
+            # later waits, and the revocation after it ends the session stored here.
+            if password_hash is not None and await conn.fetchval(
+                    "SELECT true FROM credentials WHERE user_id = $1 AND password_hash = $2 "
+                    "FOR SHARE", user_id, password_hash) is None:
+                return False
+            await conn.execute(
+                "INSERT INTO sessions (id, user_id, device, ip, created_at, last_used_at) "
+                "VALUES ($1, $2, $3, $4, $5, $5)",
+                family, user_id, device, ip, now,
+            )
+            await conn.execute(
+                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) "
+                "VALUES ($1, $2, $3, $4)",
+                token_hash, family, user_id, expires_at,
+            )
+        return True
 
     async def rotate(self, session_id: str, user_id: int, token_hash: bytes,
                      expires_at: datetime, now: datetime) -> bool:

@@ -1,0 +1,164 @@
+"""A sign-in with the old password racing a password change, on the real PostgreSQL: the
+change ends every session before it, so the sign-in that checked the old password gets
+none after it, and never writes the old password back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from nirvana.domain.accounts.service import Accounts
+from nirvana.domain.accounts.sessions import hash_token
+from nirvana.domain.errors import AuthenticationError
+from nirvana.security import Argon2Hasher, HmacSigner, JwtAccessTokens, SystemClock
+from nirvana.storage.postgres.accounts import (
+    PgPasswordResetStore,
+    PgRefreshTokenStore,
+    PgUserRepository,
+)
+from nirvana.storage.postgres.sessions import PgSessionStore
+from tests.support.fakes_accounts import FakeMailer
+from tests.support.http import PASSWORD, bearer, sign_up
+from tests.support.pg_races import WAIT, behind_uncommitted, waiting_on_locks
+from tests.support.two_factor import code_of, turn_on
+
+pytestmark = pytest.mark.anyio
+NEW_PASSWORD = "a new password"
+
+
+class HeldAfterCheck(Argon2Hasher):
+    """The real hasher, with a sign-in held once its password check is done: the window a
+    password change must not be outrun in. `rehash` makes every stored hash look outdated
+    (as after raising the argon2 parameters)."""
+
+    def __init__(self, rehash: bool) -> None:
+        super().__init__(concurrency=1)
+        self._rehash = rehash
+        self.checked = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        ok = await super().verify(password_hash, password)
+        self.checked.set()
+        await self.release.wait()
+        return ok
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._rehash
+
+
+def accounts_over(pool, hasher: Argon2Hasher) -> Accounts:
+    """Another instance's accounts on the same database (the app's secret)."""
+    clock = SystemClock()
+    return Accounts(users=PgUserRepository(pool), refresh_tokens=PgRefreshTokenStore(pool),
+                    sessions=PgSessionStore(pool), resets=PgPasswordResetStore(pool),
+                    hasher=hasher, mailer=FakeMailer(), clock=clock,
+                    signer=HmacSigner("t" * 48),
+                    tokens=JwtAccessTokens("t" * 48, clock, ttl=timedelta(minutes=15)))
+
+
+async def changed(client, session: dict) -> dict:
+    r = await client.post("/api/v1/user/password", headers=bearer(session), json={
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def signs_in(client, email: str, password: str) -> int:
+    r = await client.post("/api/v1/user/signin", json={"email": email, "password": password})
+    client.cookies.clear()
+    return r.status_code
+
+
+@pytest.mark.parametrize("rehash", [False, True], ids=["current-hash", "outdated-hash"])
+async def test_a_sign_in_held_after_its_check_while_the_password_changes_gets_no_session(
+        client, stores, rehash):
+    pool, _ = stores
+    owner = await sign_up(client)
+    email = owner["user"]["email"]
+    held = HeldAfterCheck(rehash)
+    signing_in = asyncio.create_task(
+        accounts_over(pool, held).sign_in(email, PASSWORD, "198.51.100.9"))
+    await asyncio.wait_for(held.checked.wait(), WAIT)
+    survivor = await changed(client, owner)
+    held.release.set()
+    with pytest.raises(AuthenticationError) as refused:
+        await asyncio.wait_for(signing_in, WAIT)
+    assert refused.value.code == "invalid_credentials"  # as a wrong password is answered
+    listed = (await client.get("/api/v1/user/sessions", headers=bearer(survivor))).json()
+    assert [s["current"] for s in listed["sessions"]] == [True]
+    # The new password stands: the sign-in wrote no hash of the old one over it.
+    assert await signs_in(client, email, NEW_PASSWORD) == 200
+    assert await signs_in(client, email, PASSWORD) == 401
+
+
+async def test_a_two_factor_challenge_taken_before_a_password_change_is_refused_after_it(
+        client):
+    owner = await sign_up(client)
+    secret, _ = await turn_on(client, owner)
+    r = await client.post("/api/v1/user/signin", json={
+        "email": owner["user"]["email"], "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    challenge = r.json()["challenge"]
+    survivor = await changed(client, owner)
+    r = await client.post("/api/v1/user/signin/two-factor", json={
+        "challenge": challenge, "code": code_of(secret, steps_ahead=1)})
+    client.cookies.clear()
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "invalid_challenge"
+    listed = (await client.get("/api/v1/user/sessions", headers=bearer(survivor))).json()
+    assert len(listed["sessions"]) == 1
+
+
+async def _user_and_hash(client, pool) -> tuple[int, str]:
+    owner = await sign_up(client)
+    uid = owner["user"]["id"]
+    return uid, await pool.fetchval(
+        "SELECT password_hash FROM credentials WHERE user_id = $1", uid)
+
+
+async def test_a_sign_in_after_an_uncommitted_password_change_stores_no_session(
+        client, stores):
+    pool, _ = stores
+    uid, old_hash = await _user_and_hash(client, pool)
+    now = datetime.now(timezone.utc)
+    change = [("UPDATE credentials SET password_hash = 'changed' WHERE user_id = $1", uid)]
+    started = await behind_uncommitted(pool, change, PgSessionStore(pool).start(
+        str(uuid.uuid4()), uid, "device", "ip", now, hash_token("first"),
+        now + timedelta(days=1), old_hash))
+    assert started is False
+    assert await pool.fetchval("SELECT count(*) FROM refresh_tokens WHERE user_id = $1 "
+                               "AND revoked_at IS NULL", uid) == 1  # the sign-up's only
+
+
+async def test_a_password_change_waits_for_a_sign_in_under_way_and_its_revocation_ends_it(
+        client, stores):
+    pool, _ = stores
+    uid, old_hash = await _user_and_hash(client, pool)
+    family, first = str(uuid.uuid4()), hash_token("first")
+    later = datetime.now(timezone.utc) + timedelta(days=1)
+    users, refresh = PgUserRepository(pool), PgRefreshTokenStore(pool)
+
+    async def change() -> set[str]:  # as Passwords.change_password does, in its order
+        await users.set_password_hash(uid, "changed")
+        return await refresh.revoke_user(uid, datetime.now(timezone.utc))
+
+    async with pool.acquire() as blocker:
+        # An uncommitted row with the sign-in's token hash holds the sign-in at its last
+        # INSERT, inside its transaction: past its check of the hash, not yet committed.
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) "
+            "VALUES ($1, $2, $3, $4)", first, uuid.uuid4(), uid, later)
+        starting = asyncio.create_task(PgSessionStore(pool).start(
+            family, uid, "device", "ip", datetime.now(timezone.utc), first, later, old_hash))
+        await waiting_on_locks(pool, starting)
+        changing = asyncio.create_task(change())
+        await waiting_on_locks(pool, changing, count=2)
+        await transaction.rollback()
+    assert await asyncio.wait_for(starting, WAIT) is True
+    assert family in await asyncio.wait_for(changing, WAIT)
