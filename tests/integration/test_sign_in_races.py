@@ -156,9 +156,42 @@ async def test_a_password_change_waits_for_a_sign_in_under_way_and_its_revocatio
             "VALUES ($1, $2, $3, $4)", first, uuid.uuid4(), uid, later)
         starting = asyncio.create_task(PgSessionStore(pool).start(
             family, uid, "device", "ip", datetime.now(timezone.utc), first, later, old_hash))
-        await waiting_on_locks(pool, starting)
+        await waiting_on_locks(pool, starting, blocker.get_server_pid())
         changing = asyncio.create_task(change())
-        await waiting_on_locks(pool, changing, count=2)
+        await waiting_on_locks(pool, changing, blocker.get_server_pid(), count=2)
         await transaction.rollback()
     assert await asyncio.wait_for(starting, WAIT) is True
     assert family in await asyncio.wait_for(changing, WAIT)
+
+
+async def test_an_account_deleted_while_a_sign_in_starts_its_session_waits_for_it(
+        client, stores):
+    """No deadlock: the sign-in locks the user's row before the credentials', in the order
+    the deletion's cascade takes them, so the deletion waits, then deletes its session."""
+    pool, _ = stores
+    uid, password_hash = await _user_and_hash(client, pool)
+    other, _ = await _user_and_hash(client, pool)
+    family = str(uuid.uuid4())
+    later = datetime.now(timezone.utc) + timedelta(days=1)
+    async with pool.acquire() as blocker:
+        # An uncommitted session of ANOTHER user with the sign-in's id holds the sign-in at
+        # its INSERT, past its locks (one of the same user would lock the user's row itself).
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute(
+            "INSERT INTO sessions (id, user_id, device, ip, created_at, last_used_at) "
+            "VALUES ($1, $2, 'd', 'i', now(), now())", uuid.UUID(family), other)
+        starting = asyncio.create_task(PgSessionStore(pool).start(
+            family, uid, "device", "ip", datetime.now(timezone.utc), hash_token("first"),
+            later, password_hash))
+        await waiting_on_locks(pool, starting, blocker.get_server_pid())
+        deleting = asyncio.create_task(PgUserRepository(pool).delete(
+            uid, datetime.now(timezone.utc)))
+        await waiting_on_locks(pool, deleting, blocker.get_server_pid(), count=2)
+        await transaction.rollback()
+    assert await asyncio.wait_for(starting, WAIT) is True
+    await asyncio.wait_for(deleting, WAIT)  # not DeadlockDetectedError
+    assert await pool.fetchval("SELECT count(*) FROM sessions WHERE user_id = $1", uid) == 0
+    assert await PgSessionStore(pool).start(
+        str(uuid.uuid4()), uid, "device", "ip", datetime.now(timezone.utc),
+        hash_token("second"), later, password_hash) is False  # no FK violation either
