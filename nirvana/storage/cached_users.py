@@ -124,8 +124,8 @@ class CachedUserRepository:
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._inner.set_password_hash(user_id, password_hash)
 
-    async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> bool:
-        return await self._inner.rehash_password(user_id, old_hash, new_hash)
+    async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        return await self._inner.replace_password_hash(user_id, old_hash, new_hash)
 
     async def revoke_access_before(self, user_id: int, when: datetime) -> None:
         await self._inner.revoke_access_before(user_id, when)

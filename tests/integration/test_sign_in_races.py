@@ -12,7 +12,7 @@ import pytest
 
 from nirvana.domain.accounts.service import Accounts
 from nirvana.domain.accounts.sessions import hash_token
-from nirvana.domain.errors import AuthenticationError
+from nirvana.domain.errors import AuthenticationError, PermissionDeniedError
 from nirvana.security import Argon2Hasher, HmacSigner, JwtAccessTokens, SystemClock
 from nirvana.storage.postgres.accounts import (
     PgPasswordResetStore,
@@ -195,3 +195,24 @@ async def test_an_account_deleted_while_a_sign_in_starts_its_session_waits_for_i
     assert await PgSessionStore(pool).start(
         str(uuid.uuid4()), uid, "device", "ip", datetime.now(timezone.utc),
         hash_token("second"), later, password_hash) is False  # no FK violation either
+
+
+async def test_of_two_password_changes_from_the_same_password_the_second_is_refused(
+        client, stores):
+    pool, _ = stores
+    owner = await sign_up(client)
+    email = owner["user"]["email"]
+    held = HeldAfterCheck(rehash=False)
+    # The other change's current password is checked, then held; this one lands meanwhile.
+    other_change = asyncio.create_task(accounts_over(pool, held).change_password(
+        owner["user"]["id"], PASSWORD, "the other new password"))
+    await asyncio.wait_for(held.checked.wait(), WAIT)
+    survivor = await changed(client, owner)
+    held.release.set()
+    with pytest.raises(PermissionDeniedError) as refused:
+        await asyncio.wait_for(other_change, WAIT)
+    assert refused.value.code == "wrong_password"
+    listed = (await client.get("/api/v1/user/sessions", headers=bearer(survivor))).json()
+    assert [s["current"] for s in listed["sessions"]] == [True]
+    assert await signs_in(client, email, NEW_PASSWORD) == 200
+    assert await signs_in(client, email, "the other new password") == 401

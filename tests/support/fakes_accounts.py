@@ -102,7 +102,7 @@ class FakeUsers:
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         self.hashes[user_id] = password_hash
 
-    async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+    async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
         if self.hashes.get(user_id) != old_hash:
             return False
         self.hashes[user_id] = new_hash

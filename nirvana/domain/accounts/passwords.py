@@ -17,7 +17,7 @@ from .policy import AccountPolicy, RateLimiter
 from .ports import Mailer, PasswordHasher, PasswordResetStore, UserRepository
 from .sessions import Session, Sessions, hash_token, new_token
 from .two_factor import SecondFactor, code_needed, wrong_code
-from .users import MAX_PASSWORD_BYTES, User, normalise_email, validate_password
+from .users import MAX_PASSWORD_BYTES, Credentials, User, normalise_email, validate_password
 
 
 class Passwords:
@@ -41,6 +41,10 @@ class Passwords:
     async def confirm_password(self, user_id: int, password: str) -> User:
         """The user, if `password` is theirs; PermissionDeniedError(wrong_password) and a
         failure counted against the account (as at sign-in) otherwise."""
+        return (await self._confirmed(user_id, password)).user
+
+    async def _confirmed(self, user_id: int, password: str) -> Credentials:
+        """The credentials `password` was verified against (confirm_password)."""
         key = f"user:{user_id}"
         self._account_limiter.check(key)
         credentials = await self._users.credentials(user_id)
@@ -49,11 +53,14 @@ class Passwords:
         if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES or not await self._hasher.verify(
             credentials.password_hash, password
         ):
-            self._account_limiter.hit(key)
-            raise PermissionDeniedError(
-                "The current password is wrong.", code="wrong_password"
-            )
-        return credentials.user
+            raise self._wrong_password(key)
+        return credentials
+
+    def _wrong_password(self, key: str) -> PermissionDeniedError:
+        """Counts a wrong password (also one a change or reset replaced while it was
+        checked)."""
+        self._account_limiter.hit(key)
+        return PermissionDeniedError("The current password is wrong.", code="wrong_password")
 
     async def confirm_second_factor(self, user_id: int, code: str | None) -> None:
         """Nothing when two-factor sign-in is off or `code` is right; PermissionDeniedError
@@ -72,11 +79,21 @@ class Passwords:
     async def change_password(self, user_id: int, current: str, new: str, *,
                               ip: str | None = None, user_agent: str = "") -> Session:
         validate_password(new, "new_password")
-        user = await self.confirm_password(user_id, current)
-        await self._users.set_password_hash(user_id, await self._hasher.hash(new))
+        credentials = await self._confirmed(user_id, current)
+        new_hash = await self._hasher.hash(new)
+        # Written only over the hash `current` was checked against: a reset or another
+        # change that landed meanwhile made `current` wrong, and must not be undone.
+        if not await self._users.replace_password_hash(user_id, credentials.password_hash,
+                                                       new_hash):
+            raise self._wrong_password(f"user:{user_id}")
         await self._sessions.end_sessions_before_now(user_id)
-        # The device that changed the password goes on, as a new session.
-        return await self._sessions.start(user, ip=ip, user_agent=user_agent)
+        # The device that changed the password goes on, as a new session, while the
+        # password is still the one it set.
+        session = await self._sessions.start_if_password(credentials.user, new_hash, ip=ip,
+                                                         user_agent=user_agent)
+        if session is None:
+            raise self._wrong_password(f"user:{user_id}")
+        return session
 
     def check_forgot_rate(self, ip: str) -> None:
         """Count one forgot-password request from `ip`; RateLimitedError past the limit."""

@@ -59,9 +59,10 @@ class UserRepository(Protocol):
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
 
-    async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> bool:
-        """Store `new_hash` (the same password under new parameters) only while `old_hash`
-        is the stored one; False, and nothing written, once a change or reset replaced it."""
+    async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        """Store `new_hash` (a rehash, or a change the old password confirmed) only while
+        `old_hash` is the stored one; False, and nothing written, once another change or a
+        reset replaced it."""
         ...
 
     async def change_email(self, user_id: int, email: str) -> User:

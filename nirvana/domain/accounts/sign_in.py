@@ -94,8 +94,8 @@ class SignIn:
         password_hash = credentials.password_hash
         if self._hasher.needs_rehash(password_hash):
             rehashed = await self._hasher.hash(password)
-            if not await self._users.rehash_password(credentials.user.id, password_hash,
-                                                     rehashed):
+            if not await self._users.replace_password_hash(credentials.user.id,
+                                                           password_hash, rehashed):
                 raise self._wrong_password(pair, email)
             password_hash = rehashed
         if self._second_factor is not None:

@@ -118,7 +118,7 @@ class PgUserRepository:
             password_hash,
         )
 
-    async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+    async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
         return await self._pool.fetchval(
             "UPDATE credentials SET password_hash = $3, updated_at = now() "
             "WHERE user_id = $1 AND password_hash = $2 RETURNING true",
