@@ -216,3 +216,25 @@ async def test_of_two_password_changes_from_the_same_password_the_second_is_refu
     assert [s["current"] for s in listed["sessions"]] == [True]
     assert await signs_in(client, email, NEW_PASSWORD) == 200
     assert await signs_in(client, email, "the other new password") == 401
+
+
+@pytest.mark.parametrize("rehash", [False, True], ids=["at-its-start", "at-its-rehash"])
+async def test_a_sign_in_outrun_by_another_ones_rehash_still_signs_in(client, stores, rehash):
+    """After the argon2 parameters were raised, two sign-ins of one user: the second to
+    write finds the hash it checked replaced, by the same password's, and goes on."""
+    pool, _ = stores
+    owner = await sign_up(client)
+    email = owner["user"]["email"]
+    held = HeldAfterCheck(rehash)
+    signing_in = asyncio.create_task(
+        accounts_over(pool, held).sign_in(email, PASSWORD, "198.51.100.9"))
+    await asyncio.wait_for(held.checked.wait(), WAIT)
+    other = HeldAfterCheck(rehash=True)
+    other.release.set()
+    stored = await pool.fetchval("SELECT password_hash FROM credentials WHERE user_id = $1",
+                                 owner["user"]["id"])
+    await accounts_over(pool, other).sign_in(email, PASSWORD, "198.51.100.10")
+    assert await pool.fetchval("SELECT password_hash FROM credentials WHERE user_id = $1",
+                               owner["user"]["id"]) != stored  # rehashed
+    held.release.set()
+    assert (await asyncio.wait_for(signing_in, WAIT)).user.id == owner["user"]["id"]

@@ -91,22 +91,38 @@ class SignIn:
         await self._gate.check(credentials.user.id)
         # From here on, the password is right only while the hash it was checked against is
         # still stored: a change or reset may land meanwhile, and then it is the old one.
-        password_hash = credentials.password_hash
+        user, password_hash, rechecked = credentials.user, credentials.password_hash, False
         if self._hasher.needs_rehash(password_hash):
             rehashed = await self._hasher.hash(password)
-            if not await self._users.replace_password_hash(credentials.user.id,
-                                                           password_hash, rehashed):
-                raise self._wrong_password(pair, email)
-            password_hash = rehashed
+            if await self._users.replace_password_hash(user.id, password_hash, rehashed):
+                password_hash = rehashed
+            else:
+                password_hash = await self._recheck(user.id, password, pair, email)
+                rechecked = True
         if self._second_factor is not None:
-            challenge = await self._second_factor.challenge(credentials.user.id, password_hash)
+            challenge = await self._second_factor.challenge(user.id, password_hash)
             if challenge is not None:
                 return challenge
-        session = await self._sessions.start_if_password(credentials.user, password_hash,
-                                                         ip=ip, user_agent=user_agent)
+        session = await self._sessions.start_if_password(user, password_hash, ip=ip,
+                                                         user_agent=user_agent)
+        if session is None and not rechecked:
+            session = await self._sessions.start_if_password(
+                user, await self._recheck(user.id, password, pair, email), ip=ip,
+                user_agent=user_agent)
         if session is None:
             raise self._wrong_password(pair, email)
         return session
+
+    async def _recheck(self, user_id: int, password: str, pair: str, email: str) -> str:
+        """The stored hash, once the one checked was replaced, if `password` is right against
+        it too: another sign-in's rehash (after the argon2 parameters were raised) replaces
+        it, and must not refuse this one. Refused as a wrong password after a change or
+        reset. Done once per sign-in: it costs another argon2 check."""
+        credentials = await self._users.credentials(user_id)
+        if credentials is None or not await self._hasher.verify(credentials.password_hash,
+                                                                password):
+            raise self._wrong_password(pair, email)
+        return credentials.password_hash
 
     def _wrong_password(self, pair: str, email: str) -> AuthenticationError:
         """Counts a wrong password (also the one a change replaced while it was checked)."""
