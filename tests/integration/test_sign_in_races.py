@@ -104,13 +104,21 @@ async def test_a_two_factor_challenge_taken_before_a_password_change_is_refused_
     assert r.status_code == 200, r.text
     challenge = r.json()["challenge"]
     survivor = await changed(client, owner)
+    code = code_of(secret, steps_ahead=1)
     r = await client.post("/api/v1/user/signin/two-factor", json={
-        "challenge": challenge, "code": code_of(secret, steps_ahead=1)})
+        "challenge": challenge, "code": code})
     client.cookies.clear()
     assert r.status_code == 401, r.text
     assert r.json()["error"]["code"] == "invalid_challenge"
     listed = (await client.get("/api/v1/user/sessions", headers=bearer(survivor))).json()
     assert len(listed["sessions"]) == 1
+    # Refused before its code was spent: the same code completes a sign-in with the new one.
+    r = await client.post("/api/v1/user/signin", json={
+        "email": owner["user"]["email"], "password": NEW_PASSWORD})
+    r = await client.post("/api/v1/user/signin/two-factor", json={
+        "challenge": r.json()["challenge"], "code": code})
+    client.cookies.clear()
+    assert r.status_code == 200, r.text
 
 
 async def _user_and_hash(client, pool) -> tuple[int, str]:
