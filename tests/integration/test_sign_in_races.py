@@ -73,16 +73,22 @@ async def signs_in(client, email: str, password: str) -> int:
     return r.status_code
 
 
+async def sign_in_held(pool, email: str, rehash: bool) -> tuple[HeldAfterCheck, asyncio.Task]:
+    """A sign-in on another instance, held once its password is checked."""
+    held = HeldAfterCheck(rehash)
+    signing_in = asyncio.create_task(
+        accounts_over(pool, held).sign_in(email, PASSWORD, "198.51.100.9"))
+    await asyncio.wait_for(held.checked.wait(), WAIT)
+    return held, signing_in
+
+
 @pytest.mark.parametrize("rehash", [False, True], ids=["current-hash", "outdated-hash"])
 async def test_a_sign_in_held_after_its_check_while_the_password_changes_gets_no_session(
         client, stores, rehash):
     pool, _ = stores
     owner = await sign_up(client)
     email = owner["user"]["email"]
-    held = HeldAfterCheck(rehash)
-    signing_in = asyncio.create_task(
-        accounts_over(pool, held).sign_in(email, PASSWORD, "198.51.100.9"))
-    await asyncio.wait_for(held.checked.wait(), WAIT)
+    held, signing_in = await sign_in_held(pool, email, rehash)
     survivor = await changed(client, owner)
     held.release.set()
     with pytest.raises(AuthenticationError) as refused:
@@ -233,10 +239,7 @@ async def test_a_sign_in_outrun_by_another_ones_rehash_still_signs_in(client, st
     pool, _ = stores
     owner = await sign_up(client)
     email = owner["user"]["email"]
-    held = HeldAfterCheck(rehash)
-    signing_in = asyncio.create_task(
-        accounts_over(pool, held).sign_in(email, PASSWORD, "198.51.100.9"))
-    await asyncio.wait_for(held.checked.wait(), WAIT)
+    held, signing_in = await sign_in_held(pool, email, rehash)
     other = HeldAfterCheck(rehash=True)
     other.release.set()
     stored = await pool.fetchval("SELECT password_hash FROM credentials WHERE user_id = $1",
