@@ -127,7 +127,8 @@ class FakeChatStore:
             ms = [m for m in ms if m.seq < before]
         return ms[-limit:]
 
-    async def record_receipt(self, conversation_id, user_id, kind, seq, audience):
+    async def record_receipt(self, conversation_id, user_id, kind, seq, audience, *,
+                             on_late=None):
         member = self.conversations[conversation_id].member(user_id)
         attr = "read_seq" if kind is ReceiptKind.READ else "delivered_seq"
         if getattr(member, attr) >= seq:

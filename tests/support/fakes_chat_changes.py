@@ -29,7 +29,7 @@ class FakeChatChanges:
         self.events.append(e)
         return e
 
-    async def change_message(self, cid, seq, actor_id, at, plan):
+    async def change_message(self, cid, seq, actor_id, at, plan, *, on_late=None):
         conversation = await self.store.get_conversation(cid)
         if conversation is None:
             raise NotMemberError()
@@ -52,7 +52,7 @@ class FakeChatChanges:
         return planned.message, conversation, self._record(planned.event, cid, actor_id, at,
                                                            planned.message)
 
-    async def change_conversation(self, cid, actor_id, at, plan):
+    async def change_conversation(self, cid, actor_id, at, plan, *, on_late=None):
         conversation = await self.store.get_conversation(cid)
         if conversation is None:
             raise NotMemberError()

@@ -6,6 +6,11 @@ the rules (who may edit, the member cap, who becomes owner) are checked against 
 change is applied to, not a snapshot another command may have changed meanwhile, and a change
 that changes nothing stores nothing and emits nothing: that is what makes every command
 idempotent on retry.
+
+A change whose caller stopped waiting (answered `store_timeout`, or cancelled) may still run
+later (the store keeps it queued): the store then tells `on_late` how it ended, so the domain
+updates its cache and announces the change as if its caller had waited, as a late send's
+`on_stored` does.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Protocol
 
+from ..errors import DomainError, UnavailableError
 from .entities import ChatEvent, Conversation, EventType, Member, Message
 
 
@@ -54,24 +60,43 @@ class ErasedUpTo:
 # A plan returns None when the change would change nothing (a retry, a repeated reaction).
 MessagePlanner = Callable[[Message, Conversation], MessagePlan | None]
 ConversationPlanner = Callable[[Conversation], ConversationPlan | None]
+# What a change returns: the message as stored, its conversation and its event (None when
+# nothing changed); the conversation and its events (empty when nothing changed).
+MessageChanged = tuple[Message, Conversation, ChatEvent | None]
+ConversationChanged = tuple[Conversation, list[ChatEvent]]
+
+
+def outcome_unknown(exc: Exception) -> bool:
+    """Whether a change that raised `exc` may have landed all the same: a store's
+    unavailability (no answer in time, a stale read, a fence, a store down) or a driver
+    error may hide a commit; the planner's refusals (not found, not allowed) wrote nothing."""
+    return not isinstance(exc, DomainError) or isinstance(exc, UnavailableError)
 
 
 class ChatChangeStore(Protocol):
     """Applies planned changes durably, each with fresh stream positions for its events."""
 
     async def change_message(self, conversation_id: str, seq: int, actor_id: int,
-                             at: datetime, plan: MessagePlanner
-                             ) -> tuple[Message, Conversation, ChatEvent | None]:
+                             at: datetime, plan: MessagePlanner, *,
+                             on_late: Callable[[MessageChanged | None], None] | None = None
+                             ) -> MessageChanged:
         """Call `plan` with the stored message and its conversation and store the result.
         Raises NotFoundError when there is no such message. Returns the message as stored
-        after the change, the conversation and the event (None when nothing changed)."""
+        after the change, the conversation and the event (None when nothing changed).
+        Raises UnavailableError (`store_timeout`) when the store did not answer in time;
+        the change may still run later. Then, and when the caller is cancelled while it
+        waits, `on_late` is called once as the change ends, with what this would have
+        returned, or None when it failed; before anything the store commits after it is
+        answered, so events published there keep position order. If `on_late` raises,
+        the store logs it and goes on."""
         ...
 
     async def change_conversation(self, conversation_id: str, actor_id: int, at: datetime,
-                                  plan: ConversationPlanner
-                                  ) -> tuple[Conversation, list[ChatEvent]]:
+                                  plan: ConversationPlanner, *,
+                                  on_late: Callable[[ConversationChanged | None], None]
+                                  | None = None) -> ConversationChanged:
         """Call `plan` with the stored conversation and store the result; the events are
-        empty when nothing changed."""
+        empty when nothing changed. `on_late`: as for `change_message`."""
         ...
 
     async def erase_sent(self, user_id: int) -> ErasedUpTo:

@@ -11,15 +11,23 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 
 from .cache import ChatCache
-from .changes import ChatChangeStore, MessagePlan, MessagePlanner, PlannedEvent
+from .changes import (
+    ChatChangeStore,
+    MessageChanged,
+    MessagePlan,
+    MessagePlanner,
+    PlannedEvent,
+    outcome_unknown,
+)
 from .limits import ChatLimits
 from .entities import Conversation, ConversationKind, EventType, Message, Role
 from .ports import Publisher
 from .errors import MessageDeletedError, NotAllowedError
 from .rules import Membership, member_of
-from ..errors import DomainError, UnavailableError, field_error
+from ..errors import field_error
 from ..text import check_text, is_blank
 from ..clock import Clock
 
@@ -122,28 +130,41 @@ class MessageEdits:
     async def _apply(self, user_id: int, conversation_id: str, seq: int,
                      plan: MessagePlanner) -> Message:
         try:
-            message, conversation, event = await self._changes.change_message(
-                conversation_id, seq, user_id, self._clock.now(), plan)
-        except DomainError as exc:
+            changed = await self._changes.change_message(
+                conversation_id, seq, user_id, self._clock.now(), plan,
+                on_late=partial(self._ended_late, conversation_id))
+        except Exception as exc:
             # The planner's refusals (deleted, not found, not allowed) wrote nothing: the
             # cached page stays, or any member could make a busy room's cache thrash.
-            if isinstance(exc, UnavailableError):  # a stale read, a fence, a store down
+            if outcome_unknown(exc):
                 self._forget_in_doubt(conversation_id)
             raise
-        except Exception:  # a driver error
-            self._forget_in_doubt(conversation_id)
-            raise
+        return self._landed(changed)
+
+    def _landed(self, changed: MessageChanged) -> Message:
+        message, conversation, event = changed
         if event is not None:
             self._cache.message_changed(message)  # see cache.py: the recent-page rule
-            self._cache.forget_conversation_only(conversation_id)  # its last_message may change
+            # Its last_message may change; and a read under way is not cached.
+            self._cache.forget_conversation_only(message.conversation_id)
             self._publisher.event_recorded(event, conversation)
         return message
 
+    def _ended_late(self, conversation_id: str, changed: MessageChanged | None) -> None:
+        """A change whose caller stopped waiting (answered `store_timeout`, or cancelled
+        by an HTTP route's deadline) ended (the store's `on_late`): landed, it is cached
+        and announced as if its caller had waited."""
+        if changed is None:
+            self._forget_in_doubt(conversation_id)
+        else:
+            self._landed(changed)
+
     def _forget_in_doubt(self, conversation_id: str) -> None:
         """A change whose outcome is unknown may have landed (an answer lost, a commit left
-        in doubt): the cached page is read again rather than served without it. Not
-        covered: an op answered `store_timeout` that still runs later; a page read before
-        it lands is cached without it (docs/cluster-chat.md, "Also left")."""
+        in doubt, an op answered `store_timeout` that still runs): the cached page is read
+        again rather than served without it. A page read before such an op lands is
+        cached without it: `_ended_late` puts the change in when it does, or forgets
+        again when it failed (which may be in doubt too)."""
         self._cache.forget(conversation_id)
 
     async def edit_message(self, user_id: int, conversation_id: str, seq: int, text: str

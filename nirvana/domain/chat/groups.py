@@ -10,11 +10,19 @@ current member. New members see the history; their unread count starts at zero.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
 from .cache import ChatCache
-from .changes import ChatChangeStore, ConversationPlan, ConversationPlanner, PlannedEvent
-from .entities import ChatEvent, Conversation, EventType, Member, Role
+from .changes import (
+    ChatChangeStore,
+    ConversationChanged,
+    ConversationPlan,
+    ConversationPlanner,
+    PlannedEvent,
+    outcome_unknown,
+)
+from .entities import Conversation, EventType, Member, Role
 from .limits import ChatLimits
 from .ports import ChatPeers, Publisher
 from .errors import LastMemberError, NotAllowedError
@@ -151,14 +159,33 @@ class GroupRules:
         self.limits = limits
 
     async def _change_group(self, user_id: int, conversation_id: str,
-                            plan: ConversationPlanner) -> tuple[Conversation, list[ChatEvent]]:
-        conversation, events = await self._changes.change_conversation(
-            conversation_id, user_id, self._clock.now(), plan)
+                            plan: ConversationPlanner) -> ConversationChanged:
+        try:
+            changed = await self._changes.change_conversation(
+                conversation_id, user_id, self._clock.now(), plan,
+                on_late=partial(self._ended_late, conversation_id))
+        except Exception as exc:
+            if outcome_unknown(exc):  # it may have landed: members and roles read again
+                self._cache.forget(conversation_id)
+            raise
+        self._landed(changed)
+        return changed
+
+    def _landed(self, changed: ConversationChanged) -> None:
+        conversation, events = changed
         if events:
-            self._cache.forget(conversation_id)  # members or roles changed: see cache.py
+            self._cache.forget(conversation.id)  # members or roles changed: see cache.py
         for event in events:
             self._publisher.event_recorded(event, conversation)
-        return conversation, events
+
+    def _ended_late(self, conversation_id: str, changed: ConversationChanged | None) -> None:
+        """A change whose caller stopped waiting ended (the store's `on_late`, as in
+        edits.py): landed, its members and roles are read again (a member removed then
+        reads nothing more) and it is announced, as if its caller had waited."""
+        if changed is None:
+            self._cache.forget(conversation_id)
+        else:
+            self._landed(changed)
 
     async def update_group(self, user_id: int, conversation_id: str,
                            changes: dict[str, str | None]) -> Conversation:

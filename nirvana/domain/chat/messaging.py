@@ -35,6 +35,7 @@ from .entities import (
     MessageKind,
     Peer,
     PeerRelation,
+    Receipt,
     ReceiptKind,
     Role,
     StreamPage,
@@ -356,19 +357,31 @@ class Messaging:
         changes nothing and delivers nothing."""
         conversation = await self.conversation_for(user_id, conversation_id)
         seq = min(max(seq, 0), conversation.last_seq)
-        receipt = await self._store.record_receipt(conversation.id, user_id, kind, seq,
-                                                   conversation.member_ids)
+        receipt = await self._store.record_receipt(
+            conversation.id, user_id, kind, seq, conversation.member_ids,
+            on_late=partial(self._marked_late, conversation, user_id, kind, seq))
+        self._marked(conversation, user_id, kind, seq, receipt)
+        return conversation
+
+    def _marked(self, conversation: Conversation, user_id: int, kind: ReceiptKind, seq: int,
+                receipt: Receipt | None) -> None:
+        """The store has the mark: raise it in the cached state and announce its receipt."""
         member = conversation.member(user_id)
         assert member is not None
         if kind is ReceiptKind.READ:
             member.read_seq = max(member.read_seq, seq)
-            member.delivered_seq = max(member.delivered_seq, seq)
-        else:
-            member.delivered_seq = max(member.delivered_seq, seq)
+        member.delivered_seq = max(member.delivered_seq, seq)
         if receipt is not None:
             self.publisher.receipt_recorded(receipt)
             self.publisher.conversation_changed(conversation, (user_id,))
-        return conversation
+
+    def _marked_late(self, conversation: Conversation, user_id: int, kind: ReceiptKind,
+                     seq: int, receipt: Receipt | None) -> None:
+        """A mark whose caller stopped waiting ended (the store's `on_late`, as in
+        edits.py): one that stored a receipt is kept and announced as if its caller had
+        waited."""
+        if receipt is not None:
+            self._marked(conversation, user_id, kind, seq, receipt)
 
     # -- live only ------------------------------------------------------------------------
 

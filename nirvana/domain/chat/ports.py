@@ -96,8 +96,13 @@ class ChatStore(Protocol):
         ...
 
     async def record_receipt(self, conversation_id: str, user_id: int, kind: ReceiptKind,
-                             seq: int, audience: tuple[int, ...]) -> Receipt | None:
-        """Raise the member's watermark to `seq`; None (nothing stored) when it was not lower."""
+                             seq: int, audience: tuple[int, ...], *,
+                             on_late: Callable[[Receipt | None], None] | None = None
+                             ) -> Receipt | None:
+        """Raise the member's watermark to `seq`; None (nothing stored) when it was not lower.
+        Raises UnavailableError (`store_timeout`) when the store did not answer in time;
+        `on_late` is then (and when the caller is cancelled while it waits) told how it
+        ended, as a change's (changes.py `change_message`): None also when it failed."""
         ...
 
     async def head(self) -> int:

@@ -20,8 +20,10 @@ from pymongo import DESCENDING, UpdateOne
 from pymongo.errors import PyMongoError
 
 from ...domain.chat.changes import (
+    ConversationChanged,
     ConversationPlanner,
     ErasedUpTo,
+    MessageChanged,
     MessagePlanner,
     PlannedEvent,
 )
@@ -97,8 +99,9 @@ class MongoChatChanges:
         return conversation
 
     async def change_message(self, conversation_id: str, seq: int, actor_id: int,
-                             at: datetime, plan: MessagePlanner
-                             ) -> tuple[Message, Conversation, ChatEvent | None]:
+                             at: datetime, plan: MessagePlanner, *,
+                             on_late: Callable[[MessageChanged | None], None] | None = None
+                             ) -> MessageChanged:
         async def run(next_pos: Callable[[], int]):
             # Read, plan and write again if the store aborts the write (an erasure's
             # conflicting update, say) or the message changed since the read
@@ -164,11 +167,13 @@ class MongoChatChanges:
                                           actor_id, at, new, session=session)
             event = await fenced(self._db, change)
             return new, await self._last_message_now(conversation, new), event
-        return await self._store.serialized(run, conversation_id=conversation_id)
+        return await self._store.serialized(run, conversation_id=conversation_id,
+                                            on_late=on_late)
 
     async def change_conversation(self, conversation_id: str, actor_id: int, at: datetime,
-                                  plan: ConversationPlanner
-                                  ) -> tuple[Conversation, list[ChatEvent]]:
+                                  plan: ConversationPlanner, *,
+                                  on_late: Callable[[ConversationChanged | None], None]
+                                  | None = None) -> ConversationChanged:
         async def run(next_pos: Callable[[], int]):
             # As a message's change: each try plans from what is stored then.
             return await retried(lambda: attempt(next_pos))
@@ -201,7 +206,8 @@ class MongoChatChanges:
                         for e in planned.events]
             events = await self._store.fence.writes(self._db, change, attempts=1)
             return await self._last_message_now(conversation), events
-        return await self._store.serialized(run, conversation_id=conversation_id)
+        return await self._store.serialized(run, conversation_id=conversation_id,
+                                            on_late=on_late)
 
     async def erase_sent(self, user_id: int) -> ErasedUpTo:
         return await self._erasure.erase_sent(user_id)

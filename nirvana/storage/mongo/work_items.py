@@ -104,6 +104,20 @@ def stored(on_stored: Callable[[Message], None] | None, message: Message) -> Non
         log.exception("handing on a stored message failed (position %d)", message.pos)
 
 
+def ended_late(on_late: Callable[[Any], None], future: asyncio.Future[Any]) -> None:
+    """Tell a receipt's or change's caller, which stopped waiting before it ended (answered
+    store_timeout, or cancelled), how it ended: its result, or None when it failed. A
+    done-callback: it runs in the loop's next turn, before anything the writer commits
+    after it is answered (that waits for the store first), so what it publishes keeps
+    position order. Logged if it raises, as `stored`."""
+    consume(future)
+    failed = future.cancelled() or future.exception() is not None
+    try:
+        on_late(None if failed else future.result())
+    except Exception:
+        log.exception("handing on a change that ended late failed")
+
+
 def resolve(future: asyncio.Future[Any], result: Any) -> None:
     if not future.done():  # the caller may have timed out and gone
         future.set_result(result)

@@ -27,6 +27,7 @@ import asyncio
 import logging
 import time
 from contextlib import nullcontext
+from functools import partial
 from typing import Any, Callable
 
 from pymongo.errors import PyMongoError
@@ -44,7 +45,7 @@ from .message_inserts import InsertMessages
 from .sends import ASK_PAUSES, DeliveryPass, SendCommitter
 from .summaries import Summaries
 from .tenures import TenureFence, Tenures, earlier
-from .work_items import InFlight, Send, WorkItem, consume
+from .work_items import InFlight, Send, WorkItem, consume, ended_late
 
 log = logging.getLogger("nirvana.chat.store")
 
@@ -164,17 +165,27 @@ class ChatWriter:
         # Refused by tenure when taken again, as is all that is queued (tenures.py).
         self._pending[:0] = sends
 
-    async def wait(self, future: asyncio.Future[Any]) -> Any:
+    async def wait(self, future: asyncio.Future[Any],
+                   on_late: Callable[[Any], None] | None = None) -> Any:
         """The result of a queued receipt or change. Bounded: a store that hangs yields an
-        error, never a hang."""
+        error, never a hang. Once its caller stopped waiting (that error, or cancelled: an
+        HTTP route's deadline passes first), `on_late` hears how it ended (`ended_late`)."""
         try:
             async with asyncio.timeout(self.timeout * 2):
                 return await asyncio.shield(future)
         except TimeoutError:
-            # The writer still resolves the future later; nobody awaits it any more.
-            future.add_done_callback(consume)
+            self._ends_unawaited(future, on_late)
             raise UnavailableError("The message store did not answer in time; retry.",
                                    code="store_timeout") from None
+        except asyncio.CancelledError:
+            self._ends_unawaited(future, on_late)
+            raise
+
+    @staticmethod
+    def _ends_unawaited(future: asyncio.Future[Any],
+                        on_late: Callable[[Any], None] | None) -> None:
+        # The writer still resolves the future later (or has: then in the next turn).
+        future.add_done_callback(consume if on_late is None else partial(ended_late, on_late))
 
     async def close(self) -> None:
         self._closed = True
