@@ -1,44 +1,35 @@
-"""A change or receipt whose caller stopped waiting, and which lands later (a store slow for
-longer than twice the store timeout answers `store_timeout`; an HTTP route's deadline, a
-little past one store timeout, cancels the use case first): the chat service's cache must
-show it once it lands, also when a page or conversation was read and cached between the
-answer and the landing, and its live event must reach the members then, as a send that
-lands late does. Over the real MongoDB-wire store, the chat service's own cache and a
-recording publisher."""
+"""A change whose caller stopped waiting, and which lands later (a store slow for longer than
+twice the store timeout answers `store_timeout`; an HTTP route's deadline, a little past one
+store timeout, cancels the use case first): the chat service's cache must show it once it
+lands, also when a page or conversation was read and cached between the answer and the
+landing, and its live event must reach the members then, in position order with what the
+writer commits after it, as a send that lands late does. Over the real MongoDB-wire store,
+the chat service's own cache and a recording publisher."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from nirvana.domain.chat.entities import EventType, ReceiptKind
+from nirvana.domain.chat.entities import EventType
 from nirvana.domain.chat.errors import NotMemberError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from tests.support.chat_writers import chat_on
-from tests.support.fakes_chat import RecordingPublisher
+from tests.support.erasure_steps import ErasureSteps
+from tests.support.fakes_chat import PositionsPublisher, RecordingPublisher
 from tests.support.held_writer import STOPS_WAITING, answered_store_timeout, writer_held
 
 
-class PositionsPublisher(RecordingPublisher):
-    """Also records the position of each message and event, in the order published."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.positions: list[int] = []
-
-    def message_posted(self, message, conversation) -> None:
-        self.positions.append(message.pos)
-        super().message_posted(message, conversation)
-
-    def event_recorded(self, event, conversation) -> None:
-        self.positions.append(event.pos)
-        super().event_recorded(event, conversation)
-
-
-def _chat(services, writers):
+def _chat(services, writers, db=None):
     store = MongoChatStore()
     writers.append(store)
     published = PositionsPublisher()
-    return store, chat_on(store, services, publisher=published), published
+    return store, chat_on(store, services, db, publisher=published), published
+
+
+async def _nothing(next_pos) -> None:
+    return None
 
 
 def _types(published: RecordingPublisher) -> list[str]:
@@ -67,23 +58,68 @@ async def test_a_message_change_that_lands_after_its_caller_left_is_shown_and_an
     a, b, with_b, _ = chats
     change, event_type, shown_to = CHANGES[name]
     shown = shown_to(a)
-    store, chat, published = _chat(services, writers)
+    steps = ErasureSteps()
+    store, chat, published = _chat(services, writers, steps)
     for text in ("one", "two"):
         await chat.send_message(a, with_b.id, client_id=text, text=text)
-    async with writer_held(store):
-        await STOPS_WAITING[stop](change(chat, a, b, with_b.id))
+    taken, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        taken.set()
+        await release.wait()
+    # The writer has taken the change (read and planned it) and holds it before its write.
+    steps.before_message_write = hold
+    kept, store.writer.timeout = store.writer.timeout, 0.05  # answered after twice this
+    try:
+        changing = asyncio.create_task(STOPS_WAITING[stop](change(chat, a, b, with_b.id)))
+        await asyncio.wait_for(taken.wait(), 10)
+        await changing
         # Read (and cached) after the answer, before the change lands.
         assert [m.text for m in await chat.history(b, with_b.id)] == ["one", "two"]
         assert (await chat.conversation_for(b, with_b.id)).last_message.text == "two"
         published.events.clear()
-        # A send queued behind it: the writer may commit it first (a batch's sends go
-        # before its changes), and either way the two are published in position order.
+        # Queued after the writer took the change: committed in a later batch, after it.
         sending = await chat.submit_message(a, with_b.id, client_id="three", text="three")
         await answered_store_timeout(sending)
+    finally:
+        store.writer.timeout = kept
+        release.set()
+    await asyncio.wait_for(store.serialized(_nothing), 10)  # queued behind both: both ended
+    assert _types(published) == [event_type.value, "message"]
+    assert published.positions == sorted(published.positions)
     page = await chat.history(b, with_b.id)
     assert [(m.text, m.reactions) for m in page] == [*shown, ("three", ())]
-    assert sorted(_types(published)) == sorted([event_type.value, "message"])
-    assert published.positions == sorted(published.positions)
+
+
+async def test_a_change_whose_caller_is_cancelled_as_it_ends_is_announced_before_what_follows(
+        services, chats, writers):
+    """The caller is cancelled after the change ended, before it woke to the answer (an HTTP
+    route's deadline at that moment): the change is announced all the same, once, and
+    before the writer goes on to what is queued behind it."""
+    a, b, with_b, _ = chats
+    store, chat, published = _chat(services, writers)
+    for text in ("one", "two"):
+        await chat.send_message(a, with_b.id, client_id=text, text=text)
+    published.events.clear()
+    seen: list[list[str]] = []
+
+    async def next_write(next_pos) -> None:
+        # Run by the writer in the same step that answered the edit: its caller has not
+        # woken to the answer yet, and is cancelled now.
+        seen.append(_types(published))
+        editing.cancel()
+    async with writer_held(store, bound=None):
+        # Queued by each task's first step, in this order, before the hold is let go (the
+        # writer wakes after them): the writer takes both at once.
+        editing = asyncio.create_task(chat.edit_message(a, with_b.id, 2, "two, edited"))
+        following = asyncio.create_task(
+            store.serialized(next_write, bounded=False, flushes_itself=True))
+    await asyncio.wait_for(following, 10)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(editing, 10)
+    assert seen == [[EventType.MESSAGE_EDITED.value]]
+    assert _types(published) == [EventType.MESSAGE_EDITED.value]
+    assert [m.text for m in await chat.history(b, with_b.id)] == ["one", "two, edited"]
 
 
 @pytest.mark.parametrize("stop", list(STOPS_WAITING))
@@ -101,16 +137,3 @@ async def test_a_member_removed_after_its_caller_left_is_no_member_once_it_lands
     with pytest.raises(NotMemberError):
         await chat.history(b, group.id)
     assert _types(published) == [EventType.MEMBER_REMOVED.value]
-
-
-async def test_a_receipt_that_lands_after_store_timeout_is_announced(
-        services, chats, writers):
-    a, b, with_b, _ = chats
-    store, chat, published = _chat(services, writers)
-    await chat.send_message(a, with_b.id, client_id="one", text="one")
-    await chat.conversation_for(b, with_b.id)  # cached, b's read mark 0
-    async with writer_held(store):
-        await answered_store_timeout(chat.mark(b, with_b.id, ReceiptKind.READ, 1))
-        published.events.clear()
-    assert published.events[0] == ("receipt", b, 1)
-    assert (await chat.conversation_for(b, with_b.id)).member(b).read_seq == 1

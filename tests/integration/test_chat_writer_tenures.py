@@ -193,9 +193,9 @@ async def test_a_receipt_and_a_change_queued_under_an_earlier_tenure_are_refused
         await writer.leads_again()
     finally:
         writer.paused.release.set()
-    for future in (mark.future, op.future):
+    for item in (mark, op):
         with pytest.raises(UnavailableError):
-            await writer.store.writer.wait(future)
+            await writer.store.writer.wait(item)
     assert not ran
     state = await ChatCollections().states.find_one({"_id": with_b.id})
     assert state.get("marks", {}).get(str(b), {}).get("read", 0) < said.seq, state
@@ -226,7 +226,7 @@ async def test_a_change_running_when_the_writer_leads_again_takes_no_position(
     finally:
         resume.set()
     with pytest.raises(UnavailableError):
-        await store.writer.wait(op.future)
+        await store.writer.wait(op)
 
 
 async def being_numbered(chats, writers

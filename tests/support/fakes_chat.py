@@ -128,15 +128,18 @@ class FakeChatStore:
         return ms[-limit:]
 
     async def record_receipt(self, conversation_id, user_id, kind, seq, audience, *,
-                             on_late=None):
+                             on_recorded=None):
         member = self.conversations[conversation_id].member(user_id)
         attr = "read_seq" if kind is ReceiptKind.READ else "delivered_seq"
         if getattr(member, attr) >= seq:
-            return None
-        setattr(member, attr, seq)
-        self._head += 1
-        r = Receipt(self._head, conversation_id, user_id, kind, seq, tuple(audience))
-        self.receipts.append(r)
+            r = None
+        else:
+            setattr(member, attr, seq)
+            self._head += 1
+            r = Receipt(self._head, conversation_id, user_id, kind, seq, tuple(audience))
+            self.receipts.append(r)
+        if on_recorded is not None:  # as the store: handed on before the caller is answered
+            on_recorded(r)
         return r
 
     async def head(self) -> int:
@@ -171,3 +174,34 @@ class RecordingPublisher:
 
     def event_recorded(self, event, conversation) -> None:
         self.events.append((event.type.value, event.pos, tuple(event.audience)))
+
+
+class PositionsPublisher(RecordingPublisher):
+    """Also records, in the order published: the position of each message, event and
+    receipt (`positions`); each receipt's audience (`audiences`); and each conversation
+    announced, as (its last message's text, the read marks of its members) (`updates`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.positions: list[int] = []
+        self.audiences: list[tuple[int, ...]] = []
+        self.updates: list[tuple[str | None, dict[int, int]]] = []
+
+    def message_posted(self, message, conversation) -> None:
+        self.positions.append(message.pos)
+        super().message_posted(message, conversation)
+
+    def event_recorded(self, event, conversation) -> None:
+        self.positions.append(event.pos)
+        super().event_recorded(event, conversation)
+
+    def receipt_recorded(self, receipt) -> None:
+        self.positions.append(receipt.pos)
+        self.audiences.append(tuple(receipt.audience))
+        super().receipt_recorded(receipt)
+
+    def conversation_changed(self, conversation, user_ids) -> None:
+        last = conversation.last_message
+        self.updates.append((None if last is None else last.text,
+                             {m.user_id: m.read_seq for m in conversation.members}))
+        super().conversation_changed(conversation, user_ids)

@@ -29,7 +29,14 @@ class FakeChatChanges:
         self.events.append(e)
         return e
 
-    async def change_message(self, cid, seq, actor_id, at, plan, *, on_late=None):
+    async def change_message(self, cid, seq, actor_id, at, plan, *, on_applied=None):
+        # As the store: the change is handed on before its caller is answered.
+        changed = await self._change_message(cid, seq, actor_id, at, plan)
+        if on_applied is not None:
+            on_applied(changed)
+        return changed
+
+    async def _change_message(self, cid, seq, actor_id, at, plan):
         conversation = await self.store.get_conversation(cid)
         if conversation is None:
             raise NotMemberError()
@@ -52,7 +59,13 @@ class FakeChatChanges:
         return planned.message, conversation, self._record(planned.event, cid, actor_id, at,
                                                            planned.message)
 
-    async def change_conversation(self, cid, actor_id, at, plan, *, on_late=None):
+    async def change_conversation(self, cid, actor_id, at, plan, *, on_applied=None):
+        changed = await self._change_conversation(cid, actor_id, at, plan)
+        if on_applied is not None:
+            on_applied(changed)
+        return changed
+
+    async def _change_conversation(self, cid, actor_id, at, plan):
         conversation = await self.store.get_conversation(cid)
         if conversation is None:
             raise NotMemberError()

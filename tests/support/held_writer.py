@@ -16,9 +16,12 @@ from nirvana.storage.mongo.chat_store import MongoChatStore
 
 
 @asynccontextmanager
-async def writer_held(store: MongoChatStore) -> AsyncIterator[None]:
+async def writer_held(store: MongoChatStore, *, bound: float | None = 0.05
+                      ) -> AsyncIterator[None]:
     """Hold `store`'s writer inside the block; on leaving it, let it go and return once
-    everything queued in the block has ended (an op queued behind it has run)."""
+    everything queued in the block has ended (an op queued behind it has run). `bound`:
+    the writer's store timeout inside the block (a receipt or change queued there is
+    answered store_timeout after twice it); None leaves it (its caller waits for it)."""
     running, release = asyncio.Event(), asyncio.Event()
 
     async def hold(next_pos: Any) -> None:
@@ -29,11 +32,12 @@ async def writer_held(store: MongoChatStore) -> AsyncIterator[None]:
         return None
     holding = asyncio.create_task(store.serialized(hold, bounded=False))
     await asyncio.wait_for(running.wait(), 10)
-    bound, store.writer.timeout = store.writer.timeout, 0.05  # answered after twice this
+    kept = store.writer.timeout
+    store.writer.timeout = kept if bound is None else bound
     try:
         yield
     finally:
-        store.writer.timeout = bound
+        store.writer.timeout = kept
         release.set()
         await asyncio.wait_for(holding, 10)
     await asyncio.wait_for(store.serialized(nothing), 10)

@@ -7,10 +7,10 @@ change is applied to, not a snapshot another command may have changed meanwhile,
 that changes nothing stores nothing and emits nothing: that is what makes every command
 idempotent on retry.
 
-A change whose caller stopped waiting (answered `store_timeout`, or cancelled) may still run
-later (the store keeps it queued): the store then tells `on_late` how it ended, so the domain
-updates its cache and announces the change as if its caller had waited, as a late send's
-`on_stored` does.
+The store hands each applied change to `on_applied` as it applies it, as it hands a new
+message to `on_stored`: the domain updates its cache and announces the change there, so it
+is announced in commit order with everything else, also when its caller stopped waiting
+(answered `store_timeout`, or cancelled) and the change still ran later.
 """
 
 from __future__ import annotations
@@ -78,25 +78,28 @@ class ChatChangeStore(Protocol):
 
     async def change_message(self, conversation_id: str, seq: int, actor_id: int,
                              at: datetime, plan: MessagePlanner, *,
-                             on_late: Callable[[MessageChanged | None], None] | None = None
-                             ) -> MessageChanged:
+                             on_applied: Callable[[MessageChanged | None], None]
+                             | None = None) -> MessageChanged:
         """Call `plan` with the stored message and its conversation and store the result.
         Raises NotFoundError when there is no such message. Returns the message as stored
         after the change, the conversation and the event (None when nothing changed).
         Raises UnavailableError (`store_timeout`) when the store did not answer in time;
-        the change may still run later. Then, and when the caller is cancelled while it
-        waits, `on_late` is called once as the change ends, with what this would have
-        returned, or None when it failed; before anything the store commits after it is
-        answered, so events published there keep position order. If `on_late` raises,
-        the store logs it and goes on."""
+        the change may still be applied later.
+
+        `on_applied` is called once with what this returns, as soon as the change is
+        applied (before this returns), also when the caller stopped waiting: the caller
+        announces the change there. Called in commit order with the other writes'
+        callbacks (`on_stored`, `on_recorded`), so what it announces keeps position order.
+        Called with None when the change failed after its caller stopped waiting (it may
+        have landed in part). If it raises, the store logs it and goes on."""
         ...
 
     async def change_conversation(self, conversation_id: str, actor_id: int, at: datetime,
                                   plan: ConversationPlanner, *,
-                                  on_late: Callable[[ConversationChanged | None], None]
+                                  on_applied: Callable[[ConversationChanged | None], None]
                                   | None = None) -> ConversationChanged:
         """Call `plan` with the stored conversation and store the result; the events are
-        empty when nothing changed. `on_late`: as for `change_message`."""
+        empty when nothing changed. `on_applied`: as for `change_message`."""
         ...
 
     async def erase_sent(self, user_id: int) -> ErasedUpTo:

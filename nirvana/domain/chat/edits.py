@@ -130,40 +130,37 @@ class MessageEdits:
     async def _apply(self, user_id: int, conversation_id: str, seq: int,
                      plan: MessagePlanner) -> Message:
         try:
-            changed = await self._changes.change_message(
+            # Cached and announced by the store as it is applied (`_applied`), as a send's
+            # message is (`on_stored`): in commit order, also if this caller stops waiting.
+            message, _, _ = await self._changes.change_message(
                 conversation_id, seq, user_id, self._clock.now(), plan,
-                on_late=partial(self._ended_late, conversation_id))
+                on_applied=partial(self._applied, conversation_id))
         except Exception as exc:
             # The planner's refusals (deleted, not found, not allowed) wrote nothing: the
             # cached page stays, or any member could make a busy room's cache thrash.
             if outcome_unknown(exc):
                 self._forget_in_doubt(conversation_id)
             raise
-        return self._landed(changed)
+        return message
 
-    def _landed(self, changed: MessageChanged) -> Message:
+    def _applied(self, conversation_id: str, changed: MessageChanged | None) -> None:
+        """The store applied a change (its `on_applied`): it is cached and announced; or
+        one whose caller stopped waiting failed (None), which may have landed in part."""
+        if changed is None:
+            self._forget_in_doubt(conversation_id)
+            return
         message, conversation, event = changed
         if event is not None:
             self._cache.message_changed(message)  # see cache.py: the recent-page rule
             # Its last_message may change; and a read under way is not cached.
-            self._cache.forget_conversation_only(message.conversation_id)
+            self._cache.forget_conversation_only(conversation_id)
             self._publisher.event_recorded(event, conversation)
-        return message
-
-    def _ended_late(self, conversation_id: str, changed: MessageChanged | None) -> None:
-        """A change whose caller stopped waiting (answered `store_timeout`, or cancelled
-        by an HTTP route's deadline) ended (the store's `on_late`): landed, it is cached
-        and announced as if its caller had waited."""
-        if changed is None:
-            self._forget_in_doubt(conversation_id)
-        else:
-            self._landed(changed)
 
     def _forget_in_doubt(self, conversation_id: str) -> None:
         """A change whose outcome is unknown may have landed (an answer lost, a commit left
-        in doubt, an op answered `store_timeout` that still runs): the cached page is read
-        again rather than served without it. A page read before such an op lands is
-        cached without it: `_ended_late` puts the change in when it does, or forgets
+        in doubt, one answered `store_timeout` that is still to run): the cached page is
+        read again rather than served without it. A page read before such a change is
+        applied is cached without it: `_applied` puts the change in when it is, or forgets
         again when it failed (which may be in doubt too)."""
         self._cache.forget(conversation_id)
 

@@ -161,31 +161,27 @@ class GroupRules:
     async def _change_group(self, user_id: int, conversation_id: str,
                             plan: ConversationPlanner) -> ConversationChanged:
         try:
-            changed = await self._changes.change_conversation(
+            # Announced by the store as it is applied (`_applied`), as in edits.py.
+            return await self._changes.change_conversation(
                 conversation_id, user_id, self._clock.now(), plan,
-                on_late=partial(self._ended_late, conversation_id))
+                on_applied=partial(self._applied, conversation_id))
         except Exception as exc:
             if outcome_unknown(exc):  # it may have landed: members and roles read again
                 self._cache.forget(conversation_id)
             raise
-        self._landed(changed)
-        return changed
 
-    def _landed(self, changed: ConversationChanged) -> None:
-        conversation, events = changed
-        if events:
-            self._cache.forget(conversation.id)  # members or roles changed: see cache.py
-        for event in events:
-            self._publisher.event_recorded(event, conversation)
-
-    def _ended_late(self, conversation_id: str, changed: ConversationChanged | None) -> None:
-        """A change whose caller stopped waiting ended (the store's `on_late`, as in
-        edits.py): landed, its members and roles are read again (a member removed then
-        reads nothing more) and it is announced, as if its caller had waited."""
+    def _applied(self, conversation_id: str, changed: ConversationChanged | None) -> None:
+        """The store applied a change (its `on_applied`): members and roles are read again
+        (see cache.py) and it is announced; or one whose caller stopped waiting failed
+        (None), which may have landed in part."""
         if changed is None:
             self._cache.forget(conversation_id)
-        else:
-            self._landed(changed)
+            return
+        conversation, events = changed
+        if events:
+            self._cache.forget(conversation_id)
+        for event in events:
+            self._publisher.event_recorded(event, conversation)
 
     async def update_group(self, user_id: int, conversation_id: str,
                            changes: dict[str, str | None]) -> Conversation:

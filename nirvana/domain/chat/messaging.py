@@ -357,31 +357,41 @@ class Messaging:
         changes nothing and delivers nothing."""
         conversation = await self.conversation_for(user_id, conversation_id)
         seq = min(max(seq, 0), conversation.last_seq)
-        receipt = await self._store.record_receipt(
-            conversation.id, user_id, kind, seq, conversation.member_ids,
-            on_late=partial(self._marked_late, conversation, user_id, kind, seq))
-        self._marked(conversation, user_id, kind, seq, receipt)
-        return conversation
+        # Announced by the store as it is stored (`_recorded`), as a send's message is.
+        receipt = await self._store.record_receipt(conversation.id, user_id, kind, seq,
+                                                   conversation.member_ids,
+                                                   on_recorded=self._recorded)
+        current = self.cache.conversation(conversation_id)
+        if current is None or current.member(user_id) is None:
+            # Forgotten since it was read (a change landed meanwhile: its members, its last
+            # message), so `_recorded` announced the receipt to the reader alone: read
+            # again (NotMemberError if they were removed), and announced to them here.
+            current = await self.conversation_for(user_id, conversation_id)
+            if receipt is not None:
+                self.publisher.conversation_changed(current, (user_id,))
+        elif receipt is None:  # already that high: the cached marks catch up if they lag
+            _raise_mark(current, user_id, kind, seq)
+        return current
 
-    def _marked(self, conversation: Conversation, user_id: int, kind: ReceiptKind, seq: int,
-                receipt: Receipt | None) -> None:
-        """The store has the mark: raise it in the cached state and announce its receipt."""
-        member = conversation.member(user_id)
-        assert member is not None
-        if kind is ReceiptKind.READ:
-            member.read_seq = max(member.read_seq, seq)
-        member.delivered_seq = max(member.delivered_seq, seq)
-        if receipt is not None:
-            self.publisher.receipt_recorded(receipt)
-            self.publisher.conversation_changed(conversation, (user_id,))
-
-    def _marked_late(self, conversation: Conversation, user_id: int, kind: ReceiptKind,
-                     seq: int, receipt: Receipt | None) -> None:
-        """A mark whose caller stopped waiting ended (the store's `on_late`, as in
-        edits.py): one that stored a receipt is kept and announced as if its caller had
-        waited."""
-        if receipt is not None:
-            self._marked(conversation, user_id, kind, seq, receipt)
+    def _recorded(self, receipt: Receipt | None) -> None:
+        """The store has a receipt (its `on_recorded`): its mark is raised in the cached
+        conversation, which is announced to the reader and the receipt to its members.
+        Only what is cached now, never the copy read before the mark was queued: a change
+        applied meanwhile (a delete for everyone of the last message, an erasure, a
+        member's removal) forgot that copy. Forgotten, the receipt goes to the reader
+        alone (`mark` announces the conversation read again to them, if it still waits);
+        the others see the mark on their next read."""
+        if receipt is None:
+            return
+        conversation = self.cache.conversation(receipt.conversation_id)
+        if conversation is None or conversation.member(receipt.user_id) is None:
+            self.publisher.receipt_recorded(replace(receipt, audience=(receipt.user_id,)))
+            return
+        _raise_mark(conversation, receipt.user_id, receipt.kind, receipt.seq)
+        members = conversation.member_ids
+        self.publisher.receipt_recorded(
+            receipt if members == receipt.audience else replace(receipt, audience=members))
+        self.publisher.conversation_changed(conversation, (receipt.user_id,))
 
     # -- live only ------------------------------------------------------------------------
 
@@ -399,3 +409,12 @@ class Messaging:
         async with self._resume_reads:
             return await self._store.stream_since(user_id, max(0, since),
                                                   self.limits.resume_window)
+
+
+def _raise_mark(conversation: Conversation, user_id: int, kind: ReceiptKind, seq: int) -> None:
+    member = conversation.member(user_id)
+    if member is None:
+        return
+    if kind is ReceiptKind.READ:
+        member.read_seq = max(member.read_seq, seq)
+    member.delivered_seq = max(member.delivered_seq, seq)

@@ -97,12 +97,14 @@ class ChatStore(Protocol):
 
     async def record_receipt(self, conversation_id: str, user_id: int, kind: ReceiptKind,
                              seq: int, audience: tuple[int, ...], *,
-                             on_late: Callable[[Receipt | None], None] | None = None
+                             on_recorded: Callable[[Receipt | None], None] | None = None
                              ) -> Receipt | None:
         """Raise the member's watermark to `seq`; None (nothing stored) when it was not lower.
         Raises UnavailableError (`store_timeout`) when the store did not answer in time;
-        `on_late` is then (and when the caller is cancelled while it waits) told how it
-        ended, as a change's (changes.py `change_message`): None also when it failed."""
+        the mark may still be raised later. `on_recorded` is called once with what this
+        returns, as soon as the store has it, also when the caller stopped waiting (or
+        with None when the mark failed after that), as a change's `on_applied`
+        (changes.py): the caller announces the receipt there."""
         ...
 
     async def head(self) -> int:

@@ -33,7 +33,7 @@ from .positions import StreamPositions
 from .sends import SendCommitter
 from .summaries import Summaries
 from .tenures import TenureFence
-from .work_items import Mark, Op, Send, WorkItem, fail, resolve
+from .work_items import Mark, Op, Send, WorkItem
 
 log = logging.getLogger("nirvana.chat.store")
 
@@ -54,8 +54,9 @@ class AloneCommits:
 
     async def commit(self, batch: list[WorkItem], fence: TenureFence,
                      generation: int) -> None:
-        """Commit `batch` in order, each receipt and change answered through its future;
-        raises only before the first (the caller refuses the whole batch)."""
+        """Commit `batch` in order, each receipt and change answered (`Answered.finish`)
+        before the next is written; raises only before the first (the caller refuses the
+        whole batch)."""
         fence()
         await self._summaries.recover()
         if not self._positions.loaded:
@@ -78,7 +79,7 @@ class AloneCommits:
     async def _mark(self, mark: Mark, fence: TenureFence) -> None:
         try:
             if not await raise_mark(self._db.states, mark):
-                resolve(mark.future, None)
+                mark.finish(None)
                 return
             # A lead while the mark was written: its event is not this tenure's. The mark
             # stays raised: the retry resolves with no event (tenures.py).
@@ -90,12 +91,12 @@ class AloneCommits:
             self._positions.stored(receipt.pos)
             # Deposed since: answered only if nobody took over.
             await fence.unless_taken_over(self._db.meta)
-            resolve(mark.future, receipt)
+            mark.finish(receipt)
         except Exception as exc:
             if self._deposed(exc):
-                fail(mark.future, exc)
+                mark.refuse(exc)
                 return
-            fail(mark.future, UnavailableError("The receipt could not be stored."))
+            mark.refuse(UnavailableError("The receipt could not be stored."))
             log.warning("receipt write failed: %s", exc)
 
     async def _op(self, op: Op, fence: TenureFence) -> None:
@@ -124,7 +125,7 @@ class AloneCommits:
                 self._positions.stored(taken[-1])
             # Deposed since: answered only if nobody took over.
             await fence.unless_taken_over(self._db.meta)
-            resolve(op.future, result)
+            op.finish(result)
         except Exception as exc:  # the caller gets it (a domain error or a store error)
             self._deposed(exc)
-            fail(op.future, exc)
+            op.refuse(exc)

@@ -100,7 +100,7 @@ class MongoChatChanges:
 
     async def change_message(self, conversation_id: str, seq: int, actor_id: int,
                              at: datetime, plan: MessagePlanner, *,
-                             on_late: Callable[[MessageChanged | None], None] | None = None
+                             on_applied: Callable[[MessageChanged | None], None] | None = None
                              ) -> MessageChanged:
         async def run(next_pos: Callable[[], int]):
             # Read, plan and write again if the store aborts the write (an erasure's
@@ -168,11 +168,11 @@ class MongoChatChanges:
             event = await fenced(self._db, change)
             return new, await self._last_message_now(conversation, new), event
         return await self._store.serialized(run, conversation_id=conversation_id,
-                                            on_late=on_late)
+                                            on_done=on_applied)
 
     async def change_conversation(self, conversation_id: str, actor_id: int, at: datetime,
                                   plan: ConversationPlanner, *,
-                                  on_late: Callable[[ConversationChanged | None], None]
+                                  on_applied: Callable[[ConversationChanged | None], None]
                                   | None = None) -> ConversationChanged:
         async def run(next_pos: Callable[[], int]):
             # As a message's change: each try plans from what is stored then.
@@ -207,7 +207,7 @@ class MongoChatChanges:
             events = await self._store.fence.writes(self._db, change, attempts=1)
             return await self._last_message_now(conversation), events
         return await self._store.serialized(run, conversation_id=conversation_id,
-                                            on_late=on_late)
+                                            on_done=on_applied)
 
     async def erase_sent(self, user_id: int) -> ErasedUpTo:
         return await self._erasure.erase_sent(user_id)

@@ -226,28 +226,30 @@ class MongoChatStore:
 
     async def record_receipt(self, conversation_id: str, user_id: int, kind: ReceiptKind,
                              seq: int, audience: tuple[int, ...], *,
-                             on_late: Callable[[Receipt | None], None] | None = None
+                             on_recorded: Callable[[Receipt | None], None] | None = None
                              ) -> Receipt | None:
         future: asyncio.Future[Receipt | None] = asyncio.get_running_loop().create_future()
-        self.writer.enqueue(Mark(conversation_id, user_id, kind, seq, audience, future))
-        return await self.writer.wait(future, on_late)
+        mark = Mark(conversation_id, user_id, kind, seq, audience, future, on_done=on_recorded)
+        self.writer.enqueue(mark)
+        return await self.writer.wait(mark)
 
     async def serialized(self, run: Callable[[Callable[[], int]], Awaitable[Any]], *,
                          conversation_id: str | None = None,
                          flushes_itself: bool = False, bounded: bool = True,
-                         on_late: Callable[[Any], None] | None = None) -> Any:
+                         on_done: Callable[[Any], None] | None = None) -> Any:
         """Run `run(next_pos)` in the writer; `next_pos()` allocates a stream position.
         When `run` returns, every position it took is written: the last becomes the head.
         `conversation_id`: the only conversation `run` reads or writes, if one; its
         buffered summary (every one, without it) is flushed first, unless `flushes_itself`.
         `bounded`: the caller is answered store_timeout after the writer's bound (the op
-        still runs later, and `on_late` hears how it ended, as when the caller is
-        cancelled: writer.py `wait`); without it, it waits for the op itself (refused at
-        close)."""
+        still runs later); without it, it waits for the op itself (refused at close).
+        `on_done`: handed the result as the writer has it, or None when the op failed
+        after its caller stopped waiting (work_items.py `Answered`)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.writer.enqueue(Op(run, future, conversation_id, flushes_itself))
+        op = Op(run, future, conversation_id, flushes_itself, on_done=on_done)
+        self.writer.enqueue(op)
         if bounded:
-            return await self.writer.wait(future, on_late)
+            return await self.writer.wait(op)
         future.add_done_callback(consume)  # a caller cancelled meanwhile leaves it unread
         return await asyncio.shield(future)
 

@@ -58,8 +58,44 @@ class Send:
             code="store_timeout"))
 
 
+class Answered:
+    """A receipt or change, answered by the writer through its `future`. `on_done` (the
+    port's callback) is handed its result as the writer has it, before anything the writer
+    commits after it (as a send's `on_stored`), whether its caller still waits or not; and
+    None when it failed after its caller stopped waiting (`gone`: answered store_timeout,
+    or cancelled), so that an outcome nobody hears is still acted on."""
+
+    future: asyncio.Future[Any]
+    on_done: Callable[[Any], None] | None
+    gone: bool
+
+    def finish(self, result: Any) -> None:
+        if self.future.done():  # refused meanwhile (writer.py `close`)
+            return
+        handed_on(self.on_done, result)
+        self.future.set_result(result)
+
+    def refuse(self, exc: BaseException) -> None:
+        if self.future.done():
+            return
+        self.future.set_exception(exc)
+        if self.gone:
+            consume(self.future)
+            handed_on(self.on_done, None)
+
+    def leave(self) -> None:
+        """Its caller stops waiting: how it ends is handed to `on_done` alone from now.
+        Already failed (the caller is cancelled before it woke to the error), that is now;
+        already done, its result was handed on when the writer had it."""
+        self.gone = True
+        if self.future.done():
+            consume(self.future)
+            if self.future.cancelled() or self.future.exception() is not None:
+                handed_on(self.on_done, None)
+
+
 @dataclass
-class Op:
+class Op(Answered):
     """A change run by the writer in order with sends and receipts, so the positions it
     takes are committed in order like theirs (see changes.py)."""
 
@@ -70,13 +106,12 @@ class Op:
     # erasure's second phase learns which as it reads: storage/mongo/erasure.py).
     flushes_itself: bool = False
     tenure: int = 0  # the writer's tenure it was queued under (writer.py `enqueue`)
-
-    def refuse(self, exc: BaseException) -> None:
-        fail(self.future, exc)
+    on_done: Callable[[Any], None] | None = None
+    gone: bool = False
 
 
 @dataclass
-class Mark:
+class Mark(Answered):
     conversation_id: str
     user_id: int
     kind: ReceiptKind
@@ -84,9 +119,8 @@ class Mark:
     audience: tuple[int, ...]
     future: asyncio.Future[Any]
     tenure: int = 0  # the writer's tenure it was queued under (writer.py `enqueue`)
-
-    def refuse(self, exc: BaseException) -> None:
-        fail(self.future, exc)
+    on_done: Callable[[Any], None] | None = None
+    gone: bool = False
 
 
 WorkItem = Send | Mark | Op
@@ -94,33 +128,21 @@ WorkItem = Send | Mark | Op
 
 def stored(on_stored: Callable[[Message], None] | None, message: Message) -> None:
     """Hand a new message to its send's `on_stored` (it delivers it), now: in the turn its
-    batch is settled, not when the sender's task next wakes. A failure there is logged and
-    stops neither the writer nor the batch's other answers."""
-    if on_stored is None:
+    batch is settled, not when the sender's task next wakes."""
+    handed_on(on_stored, message)
+
+
+def handed_on(callback: Callable[[Any], None] | None, value: Any) -> None:
+    """Call a work item's callback (a send's `on_stored`, a receipt's or change's
+    `on_done`). A failure there is logged and stops neither the writer nor the batch's
+    other answers: the write stays stored and its caller is still answered."""
+    if callback is None:
         return
     try:
-        on_stored(message)
+        callback(value)
     except Exception:
-        log.exception("handing on a stored message failed (position %d)", message.pos)
-
-
-def ended_late(on_late: Callable[[Any], None], future: asyncio.Future[Any]) -> None:
-    """Tell a receipt's or change's caller, which stopped waiting before it ended (answered
-    store_timeout, or cancelled), how it ended: its result, or None when it failed. A
-    done-callback: it runs in the loop's next turn, before anything the writer commits
-    after it is answered (that waits for the store first), so what it publishes keeps
-    position order. Logged if it raises, as `stored`."""
-    consume(future)
-    failed = future.cancelled() or future.exception() is not None
-    try:
-        on_late(None if failed else future.result())
-    except Exception:
-        log.exception("handing on a change that ended late failed")
-
-
-def resolve(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():  # the caller may have timed out and gone
-        future.set_result(result)
+        log.exception("handing on a chat write failed (%s)",
+                      getattr(value, "pos", type(value).__name__))
 
 
 def consume(future: asyncio.Future[Any]) -> None:

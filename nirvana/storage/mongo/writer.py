@@ -27,7 +27,6 @@ import asyncio
 import logging
 import time
 from contextlib import nullcontext
-from functools import partial
 from typing import Any, Callable
 
 from pymongo.errors import PyMongoError
@@ -45,7 +44,7 @@ from .message_inserts import InsertMessages
 from .sends import ASK_PAUSES, DeliveryPass, SendCommitter
 from .summaries import Summaries
 from .tenures import TenureFence, Tenures, earlier
-from .work_items import InFlight, Send, WorkItem, consume, ended_late
+from .work_items import InFlight, Mark, Op, Send, WorkItem
 
 log = logging.getLogger("nirvana.chat.store")
 
@@ -165,27 +164,20 @@ class ChatWriter:
         # Refused by tenure when taken again, as is all that is queued (tenures.py).
         self._pending[:0] = sends
 
-    async def wait(self, future: asyncio.Future[Any],
-                   on_late: Callable[[Any], None] | None = None) -> Any:
+    async def wait(self, item: Mark | Op) -> Any:
         """The result of a queued receipt or change. Bounded: a store that hangs yields an
-        error, never a hang. Once its caller stopped waiting (that error, or cancelled: an
-        HTTP route's deadline passes first), `on_late` hears how it ended (`ended_late`)."""
+        error, never a hang. A caller that stops waiting (that error, or cancelled: an
+        HTTP route's deadline passes first) leaves how it ends to the item's `on_done`."""
         try:
             async with asyncio.timeout(self.timeout * 2):
-                return await asyncio.shield(future)
+                return await asyncio.shield(item.future)
         except TimeoutError:
-            self._ends_unawaited(future, on_late)
+            item.leave()
             raise UnavailableError("The message store did not answer in time; retry.",
                                    code="store_timeout") from None
         except asyncio.CancelledError:
-            self._ends_unawaited(future, on_late)
+            item.leave()
             raise
-
-    @staticmethod
-    def _ends_unawaited(future: asyncio.Future[Any],
-                        on_late: Callable[[Any], None] | None) -> None:
-        # The writer still resolves the future later (or has: then in the next turn).
-        future.add_done_callback(consume if on_late is None else partial(ended_late, on_late))
 
     async def close(self) -> None:
         self._closed = True

@@ -1,0 +1,96 @@
+"""A receipt whose reader stopped waiting (answered `store_timeout`, or cancelled by an HTTP
+route's deadline), and which lands later: it is announced then, from what is current when it
+lands, never from the conversation read before it was queued. A change applied meanwhile (a
+delete for everyone of the last message, a member's removal) must not come back through it:
+no removed text in the conversation announced, no receipt to a removed member, and the
+cached read marks stay right. Over the real MongoDB-wire store, the chat service's own cache
+and a recording publisher."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nirvana.domain.chat.entities import ReceiptKind
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from tests.support.chat_writers import chat_on
+from tests.support.fakes_chat import PositionsPublisher
+from tests.support.held_writer import STOPS_WAITING, answered_store_timeout, writer_held
+
+
+def _chat(services, writers):
+    store = MongoChatStore()
+    writers.append(store)
+    published = PositionsPublisher()
+    return store, chat_on(store, services, publisher=published), published
+
+
+@pytest.mark.parametrize("stop", list(STOPS_WAITING))
+async def test_a_receipt_that_lands_after_its_reader_left_is_announced(
+        services, chats, writers, stop):
+    a, b, with_b, _ = chats
+    store, chat, published = _chat(services, writers)
+    await chat.send_message(a, with_b.id, client_id="one", text="one")
+    await chat.conversation_for(b, with_b.id)  # cached, b's read mark 0
+    async with writer_held(store):
+        await STOPS_WAITING[stop](chat.mark(b, with_b.id, ReceiptKind.READ, 1))
+        published.events.clear()
+    assert published.events == [("receipt", b, 1), ("conversation", with_b.id, (b,))]
+    assert published.audiences == [(a, b)]
+    assert (await chat.conversation_for(b, with_b.id)).member(b).read_seq == 1
+
+
+@pytest.mark.parametrize("read_between", [False, True], ids=["forgotten", "read again"])
+async def test_a_receipt_that_lands_after_a_delete_for_everyone_brings_back_no_text(
+        services, chats, writers, read_between):
+    """b's mark is queued behind a's delete for everyone of the last message, with b's
+    conversation (its last message "two") read before both; the delete lands first, and
+    b's conversation is read again meanwhile or not."""
+    a, b, with_b, _ = chats
+    store, chat, published = _chat(services, writers)
+    for text in ("one", "two"):
+        await chat.send_message(a, with_b.id, client_id=text, text=text)
+    assert (await chat.conversation_for(b, with_b.id)).last_message.text == "two"
+
+    async def read_again(next_pos) -> None:
+        # Run by the writer between the two: the delete is applied, the mark not yet.
+        if read_between:
+            await chat.conversation_for(b, with_b.id)
+    async with writer_held(store):
+        # Queued by each task's first step, in this order.
+        deleting = asyncio.create_task(chat.delete_message(a, with_b.id, 2, for_everyone=True))
+        between = asyncio.create_task(
+            store.serialized(read_again, bounded=False, flushes_itself=True))
+        marking = asyncio.create_task(chat.mark(b, with_b.id, ReceiptKind.READ, 2))
+        await answered_store_timeout(deleting)
+        await answered_store_timeout(marking)
+        published.updates.clear()
+    await asyncio.wait_for(between, 10)
+    # Announced to b: the conversation as cached when the mark landed, if it was; else
+    # the receipt alone (the others see the mark on their next read).
+    assert [text for text, _ in published.updates] == ([""] if read_between else [])
+    assert published.audiences == ([(a, b)] if read_between else [(b,)])
+    conversation = await chat.conversation_for(b, with_b.id)
+    assert conversation.last_message.text == ""
+    assert conversation.member(b).read_seq == 2
+    assert conversation.unread_for(b) == 0
+
+
+async def test_a_receipt_that_lands_after_a_member_was_removed_does_not_reach_them(
+        services, chats, writers):
+    a, b, _, with_c = chats
+    c = next(m for m in with_c.member_ids if m != a)
+    store, chat, published = _chat(services, writers)
+    group = await chat.create_group(a, "late", [b, c])
+    await chat.send_message(a, group.id, client_id="one", text="one")
+    await chat.conversation_for(b, group.id)  # cached with c a member
+    async with writer_held(store):
+        removing = asyncio.create_task(chat.remove_members(a, group.id, [c]))
+        marking = asyncio.create_task(chat.mark(b, group.id, ReceiptKind.READ, 1))
+        await answered_store_timeout(removing)
+        await answered_store_timeout(marking)
+        published.events.clear()
+        published.audiences.clear()
+    assert ("receipt", b, 1) in published.events
+    assert all(c not in audience for audience in published.audiences)
