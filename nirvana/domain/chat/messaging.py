@@ -378,14 +378,16 @@ class Messaging:
         conversation, which is announced to the reader and the receipt to its members.
         Only what is cached now, never the copy read before the mark was queued: a change
         applied meanwhile (a delete for everyone of the last message, an erasure, a
-        member's removal) forgot that copy. Forgotten, the receipt goes to the reader
-        alone (`mark` announces the conversation read again to them, if it still waits);
-        the others see the mark on their next read."""
+        member's removal) forgot that copy. Forgotten, the receipt alone goes to the
+        audience it was stored with, as a resume from before it replays it to them (the
+        members' ticks stay live; a member removed in that moment may get this one
+        receipt); `mark` announces the conversation, read again, to the reader if it
+        still waits."""
         if receipt is None:
             return
         conversation = self.cache.conversation(receipt.conversation_id)
         if conversation is None or conversation.member(receipt.user_id) is None:
-            self.publisher.receipt_recorded(replace(receipt, audience=(receipt.user_id,)))
+            self.publisher.receipt_recorded(receipt)
             return
         _raise_mark(conversation, receipt.user_id, receipt.kind, receipt.seq)
         members = conversation.member_ids
