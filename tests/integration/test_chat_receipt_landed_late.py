@@ -19,8 +19,26 @@ from tests.support.fakes_chat import PositionsPublisher
 from tests.support.held_writer import STOPS_WAITING, answered_store_timeout, writer_held
 
 
-def _chat(services, writers):
-    store = MongoChatStore()
+class AroundRecording(MongoChatStore):
+    """The real store, with the test's steps just before a receipt is queued (`before`) and
+    just after it is answered (`after`): what other requests may do to the cache between
+    the store's `on_recorded` and the reader's task waking to the answer."""
+
+    async def before(self) -> None:
+        return None
+
+    def after(self) -> None:
+        return None
+
+    async def record_receipt(self, *args, **kwargs):
+        await self.before()
+        receipt = await super().record_receipt(*args, **kwargs)
+        self.after()
+        return receipt
+
+
+def _chat(services, writers, store=None):
+    store = MongoChatStore() if store is None else store
     writers.append(store)
     published = PositionsPublisher()
     return store, chat_on(store, services, publisher=published), published
@@ -99,3 +117,42 @@ async def test_a_receipt_that_lands_after_a_member_was_removed_announces_no_stal
     assert ("receipt", b, 1) in published.events
     assert published.audiences == [tuple(group.member_ids)]  # as stored: a, b and c
     assert all(c not in members for _, members in published.updates)
+
+
+async def test_a_conversation_cached_while_the_reader_wakes_is_answered_raised_and_announced(
+        services, chats, writers):
+    """Nothing cached when the receipt is stored (a change forgot it), and a read that
+    started after that forget but before the mark was stored is cached before the reader's
+    task wakes: the reader is answered, and their devices told, with the mark raised."""
+    a, b, with_b, _ = chats
+    store, chat, published = _chat(services, writers, AroundRecording())
+    await chat.send_message(a, with_b.id, client_id="one", text="one")
+    await chat.conversation_for(b, with_b.id)
+    read_before: list = []
+
+    async def before() -> None:
+        chat.cache.forget(with_b.id)
+        generation = chat.cache.generation(with_b.id)
+        read_before.append((await store.get_conversation(with_b.id), generation))
+    store.before = before
+    store.after = lambda: chat.cache.keep(*read_before[0])
+    published.events.clear()
+    answer = await chat.mark(b, with_b.id, ReceiptKind.READ, 1)
+    assert answer.member(b).read_seq == 1
+    assert chat.cache.conversation(with_b.id).member(b).read_seq == 1
+    assert published.events == [("receipt", b, 1), ("conversation", with_b.id, (b,))]
+
+
+async def test_a_conversation_forgotten_while_the_reader_wakes_is_announced_once(
+        services, chats, writers):
+    """The receipt is announced with the cached conversation, which is forgotten (another
+    change) before the reader's task wakes: read again for the answer, not announced again."""
+    a, b, with_b, _ = chats
+    store, chat, published = _chat(services, writers, AroundRecording())
+    await chat.send_message(a, with_b.id, client_id="one", text="one")
+    await chat.conversation_for(b, with_b.id)
+    store.after = lambda: chat.cache.forget(with_b.id)
+    published.events.clear()
+    answer = await chat.mark(b, with_b.id, ReceiptKind.READ, 1)
+    assert answer.member(b).read_seq == 1
+    assert published.events == [("receipt", b, 1), ("conversation", with_b.id, (b,))]

@@ -357,32 +357,36 @@ class Messaging:
         changes nothing and delivers nothing."""
         conversation = await self.conversation_for(user_id, conversation_id)
         seq = min(max(seq, 0), conversation.last_seq)
-        # Announced by the store as it is stored (`_recorded`), as a send's message is.
+        # Announced by the store as it is stored (`_recorded`), as a send's message is;
+        # `announced` says whether it announced the conversation, which the cache looked
+        # at again here (two turns later: filled or forgotten meanwhile) cannot tell.
+        announced: list[bool] = []
         receipt = await self._store.record_receipt(conversation.id, user_id, kind, seq,
                                                    conversation.member_ids,
-                                                   on_recorded=self._recorded)
+                                                   on_recorded=partial(self._recorded,
+                                                                       announced))
         current = self.cache.conversation(conversation_id)
         if current is None or current.member(user_id) is None:
             # Forgotten since it was read (a change landed meanwhile: its members, its last
-            # message), so `_recorded` announced the receipt to the reader alone: read
-            # again (NotMemberError if they were removed), and announced to them here.
+            # message): read again (NotMemberError if they were removed).
             current = await self.conversation_for(user_id, conversation_id)
-            if receipt is not None:
-                self.publisher.conversation_changed(current, (user_id,))
-        elif receipt is None:  # already that high: the cached marks catch up if they lag
-            _raise_mark(current, user_id, kind, seq)
+        # Idempotent; also catches up a copy cached since that was read before the mark
+        # was stored, or marks that lag when nothing was stored (already that high).
+        _raise_mark(current, user_id, kind, seq)
+        if receipt is not None and not announced:
+            self.publisher.conversation_changed(current, (user_id,))
         return current
 
-    def _recorded(self, receipt: Receipt | None) -> None:
+    def _recorded(self, announced: list[bool], receipt: Receipt | None) -> None:
         """The store has a receipt (its `on_recorded`): its mark is raised in the cached
-        conversation, which is announced to the reader and the receipt to its members.
-        Only what is cached now, never the copy read before the mark was queued: a change
-        applied meanwhile (a delete for everyone of the last message, an erasure, a
-        member's removal) forgot that copy. Forgotten, the receipt alone goes to the
-        audience it was stored with, as a resume from before it replays it to them (the
-        members' ticks stay live; a member removed in that moment may get this one
-        receipt); `mark` announces the conversation, read again, to the reader if it
-        still waits."""
+        conversation, which is announced to the reader (and added to `announced`, `mark`'s
+        record) and the receipt to its members. Only what is cached now, never the copy
+        read before the mark was queued: a change applied meanwhile (a delete for everyone
+        of the last message, an erasure, a member's removal) forgot that copy. Forgotten,
+        the receipt alone goes to the audience it was stored with, as a resume from before
+        it replays it to them (the members' ticks stay live; a member removed in that
+        moment may get this one receipt); `mark` announces the conversation, read again,
+        to the reader if it still waits."""
         if receipt is None:
             return
         conversation = self.cache.conversation(receipt.conversation_id)
@@ -394,6 +398,7 @@ class Messaging:
         self.publisher.receipt_recorded(
             receipt if members == receipt.audience else replace(receipt, audience=members))
         self.publisher.conversation_changed(conversation, (receipt.user_id,))
+        announced.append(True)
 
     # -- live only ------------------------------------------------------------------------
 
