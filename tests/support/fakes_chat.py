@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from dataclasses import replace
 from typing import Awaitable
@@ -20,6 +19,7 @@ from nirvana.domain.chat.entities import (
 )
 from nirvana.domain.chat.ports import Admission
 from nirvana.domain.errors import UnavailableError
+from nirvana.storage.mongo.work_items import handed_on
 
 
 class FakePeers:
@@ -112,11 +112,7 @@ class FakeChatStore:
         c.last_message = m
         sender = c.member(d.sender_id)
         sender.read_seq = sender.delivered_seq = m.seq
-        if on_stored is not None:
-            try:
-                on_stored(m)
-            except Exception:  # as the real store: logged, and the sender still answered
-                logging.getLogger("nirvana.chat.store").exception("on_stored failed")
+        handed_on(on_stored, m)  # as the real store: a failure logged, the sender answered
         return m, True
 
     async def messages(self, conversation_id, *, before, after, limit) -> list[Message]:
@@ -138,8 +134,8 @@ class FakeChatStore:
             self._head += 1
             r = Receipt(self._head, conversation_id, user_id, kind, seq, tuple(audience))
             self.receipts.append(r)
-        if on_recorded is not None:  # as the store: handed on before the caller is answered
-            on_recorded(r)
+        # As the store: handed on before the caller is answered; a failure there logged.
+        handed_on(on_recorded, r)
         return r
 
     async def head(self) -> int:

@@ -9,6 +9,7 @@ from nirvana.domain.chat.changes import ErasedUpTo
 from nirvana.domain.chat.entities import ChatEvent
 from nirvana.domain.chat.errors import MessageNotFoundError
 from nirvana.domain.chat.search import terms_of
+from nirvana.storage.mongo.work_items import handed_on
 from tests.support.fakes_chat import FakeChatStore
 
 
@@ -30,10 +31,10 @@ class FakeChatChanges:
         return e
 
     async def change_message(self, cid, seq, actor_id, at, plan, *, on_applied=None):
-        # As the store: the change is handed on before its caller is answered.
+        # As the store: the change is handed on before its caller is answered; a failure
+        # there is logged.
         changed = await self._change_message(cid, seq, actor_id, at, plan)
-        if on_applied is not None:
-            on_applied(changed)
+        handed_on(on_applied, changed)
         return changed
 
     async def _change_message(self, cid, seq, actor_id, at, plan):
@@ -61,8 +62,7 @@ class FakeChatChanges:
 
     async def change_conversation(self, cid, actor_id, at, plan, *, on_applied=None):
         changed = await self._change_conversation(cid, actor_id, at, plan)
-        if on_applied is not None:
-            on_applied(changed)
+        handed_on(on_applied, changed)
         return changed
 
     async def _change_conversation(self, cid, actor_id, at, plan):

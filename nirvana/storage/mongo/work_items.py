@@ -40,7 +40,7 @@ class Send:
     def answer(self, message: Message, created: bool) -> None:
         self._settle()
         if created:
-            stored(self.on_stored, message)
+            handed_on(self.on_stored, message, self)  # now: in the turn it is settled
         if not self.future.done():  # the sender may have been told store_timeout
             self.future.set_result((message, created))
 
@@ -72,7 +72,7 @@ class Answered:
     def finish(self, result: Any) -> None:
         if self.future.done():  # refused meanwhile (writer.py `close`)
             return
-        handed_on(self.on_done, result)
+        handed_on(self.on_done, result, self)
         self.future.set_result(result)
 
     def refuse(self, exc: BaseException) -> None:
@@ -81,7 +81,7 @@ class Answered:
         self.future.set_exception(exc)
         if self.gone:
             consume(self.future)
-            handed_on(self.on_done, None)
+            handed_on(self.on_done, None, self)
 
     def leave(self) -> None:
         """Its caller stops waiting: how it ends is handed to `on_done` alone from now.
@@ -91,7 +91,7 @@ class Answered:
         if self.future.done():
             consume(self.future)
             if self.future.cancelled() or self.future.exception() is not None:
-                handed_on(self.on_done, None)
+                handed_on(self.on_done, None, self)
 
 
 @dataclass
@@ -126,23 +126,48 @@ class Mark(Answered):
 WorkItem = Send | Mark | Op
 
 
-def stored(on_stored: Callable[[Message], None] | None, message: Message) -> None:
-    """Hand a new message to its send's `on_stored` (it delivers it), now: in the turn its
-    batch is settled, not when the sender's task next wakes."""
-    handed_on(on_stored, message)
-
-
-def handed_on(callback: Callable[[Any], None] | None, value: Any) -> None:
+def handed_on(callback: Callable[[Any], None] | None, value: Any,
+              item: Send | Answered | None = None) -> None:
     """Call a work item's callback (a send's `on_stored`, a receipt's or change's
-    `on_done`). A failure there is logged and stops neither the writer nor the batch's
-    other answers: the write stays stored and its caller is still answered."""
+    `on_done`) with `value`. A failure there is logged, naming the callback and `item`, and
+    stops neither the writer nor the batch's other answers: the write stays stored and its
+    caller is still answered."""
     if callback is None:
         return
     try:
         callback(value)
     except Exception:
-        log.exception("handing on a chat write failed (%s)",
-                      getattr(value, "pos", type(value).__name__))
+        log.exception("%s failed for %s", _named(callback), described(item, value))
+
+
+def _named(callback: Callable[[Any], None]) -> str:
+    function = getattr(callback, "func", callback)  # a partial's
+    return getattr(function, "__qualname__", repr(function))
+
+
+def described(item: Send | Answered | None, value: Any) -> str:
+    """A work item and what it was handed on with, for the log."""
+    if isinstance(item, Send):
+        what = f"a send ({item.key}) to {item.draft.conversation_id}"
+    elif isinstance(item, Mark):
+        what = (f"a {item.kind.value} receipt of user {item.user_id} to {item.seq} in "
+                f"{item.conversation_id}")
+    elif isinstance(item, Op):
+        what = f"a change to {item.conversation_id or 'any conversation'}"
+    else:
+        what = "a chat write"
+    if value is None:
+        return f"{what}, handed on with None (nothing stored, or failed after its caller left)"
+    return f"{what} at positions {_positions(value)}"
+
+
+def _positions(value: Any) -> list[int]:
+    """The stream positions in what a write returned (a message, a receipt, a change's
+    message and events)."""
+    if isinstance(value, (tuple, list)):
+        return [p for v in value for p in _positions(v)]
+    pos = getattr(value, "pos", None)
+    return [pos] if isinstance(pos, int) else []
 
 
 def consume(future: asyncio.Future[Any]) -> None:
