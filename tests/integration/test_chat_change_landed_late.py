@@ -14,6 +14,7 @@ import pytest
 
 from nirvana.domain.chat.entities import EventType
 from nirvana.domain.chat.errors import NotMemberError
+from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from tests.support.chat_writers import chat_on
 from tests.support.erasure_steps import ErasureSteps
@@ -137,3 +138,33 @@ async def test_a_member_removed_after_its_caller_left_is_no_member_once_it_lands
     with pytest.raises(NotMemberError):
         await chat.history(b, group.id)
     assert _types(published) == [EventType.MEMBER_REMOVED.value]
+
+
+
+@pytest.mark.parametrize("caller", ["left", "waits"])
+async def test_a_change_cut_off_by_close_ends_for_its_caller_or_its_callback(writers, caller):
+    """The alone batch being committed when the store closes is refused with what is
+    queued: a caller still waiting hears it (as the erasure's unbounded op), and a change
+    whose caller left is handed on as failed (None): the domain forgets what it may have
+    changed."""
+    store = MongoChatStore()
+    writers.append(store)
+    running = asyncio.Event()
+
+    async def hold(next_pos) -> None:
+        running.set()
+        await asyncio.Event().wait()  # cut off by close
+    handed: list = []
+    if caller == "left":
+        store.writer.timeout = 0.05
+        await answered_store_timeout(store.serialized(hold, on_done=handed.append))
+        assert running.is_set()
+        await store.close()
+        assert handed == [None]
+        return
+    waiting = asyncio.create_task(store.serialized(hold, bounded=False, on_done=handed.append))
+    await asyncio.wait_for(running.wait(), 10)
+    await store.close()
+    with pytest.raises(UnavailableError):
+        await asyncio.wait_for(waiting, 10)
+    assert handed == []  # its caller heard it

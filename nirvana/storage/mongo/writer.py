@@ -92,6 +92,9 @@ class ChatWriter:
         # held in memory for as long as the store stays silent.
         self.max_waiting = MAX_WAITING
         self._inflight: list[InFlight] = []
+        # The receipts and changes (and sends) being committed alone, refused at close if
+        # that cuts them off: their callers, and their `on_done` once they left, get an end.
+        self._alone_batch: list[WorkItem] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._settling: set[asyncio.Task[None]] = set()
@@ -191,7 +194,8 @@ class ChatWriter:
             await cancel_and_wait(task)
         await self._summaries.stop()
         stopping = UnavailableError("The server is stopping.")
-        for item in [*flying, *self._pending]:
+        # What was answered already stays so: refusing an answered item does nothing.
+        for item in [*flying, *self._alone_batch, *self._pending]:
             item.refuse(stopping)
 
     async def _run(self) -> None:
@@ -218,7 +222,9 @@ class ChatWriter:
                 window = self._pending[: self._max_batch]  # the drain may have requeued
                 del self._pending[: len(window)]
                 self._last_size = len(window)
-                await self._commit_alone(self._refused.without(self._tenures.current(window)))
+                self._alone_batch = self._refused.without(self._tenures.current(window))
+                await self._commit_alone(self._alone_batch)
+                self._alone_batch = []
                 continue
             if len(self._inflight) >= self.max_inflight:
                 await asyncio.wait([self._inflight[0].settled])
