@@ -126,6 +126,10 @@ class ChatService:
         # phases would announce (conversation.updated); the cached pages hold its text.
         for conversation_id in erased.conversation_ids:
             self.cache.forget(conversation_id)
+        # Phase 2's forgets below run in this task, two turns or more after its op ends: a
+        # receipt's `_recorded` right behind it could run first and announce an erased last
+        # message; today a mark's two store round trips outlast those turns (turn counting:
+        # docs/cluster-chat.md).
         try:
             later = await self._changes.erase_sent_since(user_id, erased)
         finally:
