@@ -68,15 +68,6 @@ async def test_on_done_is_called_once_in_any_order(kind, order, caplog):
     assert not caplog.records
 
 
-async def test_a_failure_after_the_caller_left_is_retrieved():
-    """Nobody awaits the future any more: its exception is marked retrieved, or the loop
-    would log "exception was never retrieved" when it is collected."""
-    for steps in (ORDERS["refuse, then leave"][0], ORDERS["leave, then refuse"][0]):
-        item = _item("op", lambda value: None)
-        for step in steps:
-            step(item)
-        assert not item.future._log_traceback  # what asyncio logs at collection
-
 
 def _raising(value) -> None:
     raise RuntimeError("the publisher broke")
