@@ -68,7 +68,6 @@ async def test_on_done_is_called_once_in_any_order(kind, order, caplog):
     assert not caplog.records
 
 
-
 def _raising(value) -> None:
     raise RuntimeError("the publisher broke")
 
