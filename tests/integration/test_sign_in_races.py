@@ -10,54 +10,17 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from nirvana.domain.accounts.service import Accounts
 from nirvana.domain.accounts.sessions import hash_token
 from nirvana.domain.errors import AuthenticationError, PermissionDeniedError
-from nirvana.security import Argon2Hasher, HmacSigner, JwtAccessTokens, SystemClock
-from nirvana.storage.postgres.accounts import (
-    PgPasswordResetStore,
-    PgRefreshTokenStore,
-    PgUserRepository,
-)
+from nirvana.storage.postgres.accounts import PgRefreshTokenStore, PgUserRepository
 from nirvana.storage.postgres.sessions import PgSessionStore
-from tests.support.fakes_accounts import FakeMailer
+from tests.support.held_checks import HeldAfterCheck, accounts_over
 from tests.support.http import PASSWORD, bearer, sign_up
 from tests.support.pg_races import WAIT, behind_uncommitted, waiting_on_locks
 from tests.support.two_factor import code_of, turn_on
 
 pytestmark = pytest.mark.anyio
 NEW_PASSWORD = "a new password"
-
-
-class HeldAfterCheck(Argon2Hasher):
-    """The real hasher, with a sign-in held once its password check is done: the window a
-    password change must not be outrun in. `rehash` makes every stored hash look outdated
-    (as after raising the argon2 parameters)."""
-
-    def __init__(self, rehash: bool) -> None:
-        super().__init__(concurrency=1)
-        self._rehash = rehash
-        self.checked = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def verify(self, password_hash: str, password: str) -> bool:
-        ok = await super().verify(password_hash, password)
-        self.checked.set()
-        await self.release.wait()
-        return ok
-
-    def needs_rehash(self, password_hash: str) -> bool:
-        return self._rehash
-
-
-def accounts_over(pool, hasher: Argon2Hasher) -> Accounts:
-    """Another instance's accounts on the same database (the app's secret)."""
-    clock = SystemClock()
-    return Accounts(users=PgUserRepository(pool), refresh_tokens=PgRefreshTokenStore(pool),
-                    sessions=PgSessionStore(pool), resets=PgPasswordResetStore(pool),
-                    hasher=hasher, mailer=FakeMailer(), clock=clock,
-                    signer=HmacSigner("t" * 48),
-                    tokens=JwtAccessTokens("t" * 48, clock, ttl=timedelta(minutes=15)))
 
 
 async def changed(client, session: dict) -> dict:
