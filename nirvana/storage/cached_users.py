@@ -99,8 +99,9 @@ class CachedUserRepository:
     async def update_profile(self, user_id: int, changes: ProfileChanges) -> User:
         return await self._written(user_id, self._inner.update_profile(user_id, changes))
 
-    async def change_email(self, user_id: int, email: str) -> User:
-        return await self._written(user_id, self._inner.change_email(user_id, email))
+    async def change_email(self, user_id: int, email: str, password_hash: str) -> User | None:
+        return await self._written(user_id,
+                                   self._inner.change_email(user_id, email, password_hash))
 
     async def mark_email_verified(self, user_id: int, email: str) -> User | None:
         return await self._written(user_id, self._inner.mark_email_verified(user_id, email))
@@ -133,8 +134,8 @@ class CachedUserRepository:
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]:
         return await self._inner.recent_access_revocations(since)
 
-    async def delete(self, user_id: int, at: datetime) -> None:
-        await self._written(user_id, self._inner.delete(user_id, at))
+    async def delete(self, user_id: int, at: datetime, password_hash: str | None = None) -> bool:
+        return await self._written(user_id, self._inner.delete(user_id, at, password_hash))
 
     async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
         return await self._inner.recently_deleted(since)

@@ -57,9 +57,9 @@ def accounts_world(clock: FakeClock | None = None, *, signer: Signer | None = No
     clock = clock if clock is not None else FakeClock()
     signer = signer if signer is not None else FakeSigner()
     refresh = FakeRefreshTokens()
-    second_factor = SecondFactor(store=FakeTwoFactorStore(), totp=PyotpTotp(), signer=signer,
-                                 clock=clock) if two_factor else None
     users = FakeUsers(clock)
+    second_factor = SecondFactor(store=FakeTwoFactorStore(users.hashes), totp=PyotpTotp(),
+                                 signer=signer, clock=clock) if two_factor else None
     return AccountsWorld(
         clock=clock, users=users, refresh=refresh, sessions=FakeSessions(refresh, users),
         resets=FakeResets(), hasher=FakeHasher(), tokens=FakeTokens(clock),

@@ -114,7 +114,9 @@ class FakeUsers:
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]:
         return {k: v for k, v in self.revoked_before.items() if v >= since}
 
-    async def change_email(self, user_id: int, email: str) -> User:
+    async def change_email(self, user_id: int, email: str, password_hash: str) -> User | None:
+        if self.hashes.get(user_id) != password_hash:
+            return None
         if any(u.email == email for u in self.users.values() if u.id != user_id):
             raise ConflictError(code="email_taken")
         user = dataclasses.replace(self.users[user_id], email=email, email_verified=False)
@@ -128,11 +130,14 @@ class FakeUsers:
         self.users[user_id] = dataclasses.replace(user, email_verified=True)
         return self.users[user_id]
 
-    async def delete(self, user_id: int, at: datetime) -> None:
+    async def delete(self, user_id: int, at: datetime, password_hash: str | None = None) -> bool:
+        if password_hash is not None and self.hashes.get(user_id) != password_hash:
+            return False
         self.users.pop(user_id, None)
         self.hashes.pop(user_id, None)
         self.revoked_before.pop(user_id, None)
         self.deleted[user_id] = at
+        return True
 
     async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
         return {k: v for k, v in self.deleted.items() if v >= since}

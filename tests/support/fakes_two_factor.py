@@ -19,8 +19,14 @@ class _Row:
 
 
 class FakeTwoFactorStore:
-    def __init__(self) -> None:
+    def __init__(self, password_hashes: dict[int, str] | None = None) -> None:
+        """`password_hashes`: the users' stored hashes (FakeUsers.hashes), which a disable or
+        new recovery codes require unchanged; with none, any hash is taken as current."""
         self.rows: dict[int, _Row] = {}
+        self._hashes = password_hashes
+
+    def _still_stored(self, user_id: int, password_hash: str) -> bool:
+        return self._hashes is None or self._hashes.get(user_id) == password_hash
 
     async def get(self, user_id: int) -> TwoFactorState | None:
         row = self.rows.get(user_id)
@@ -43,8 +49,11 @@ class FakeTwoFactorStore:
         row.codes = dict.fromkeys(recovery_hashes)
         return True
 
-    async def disable(self, user_id: int) -> None:
+    async def disable(self, user_id: int, password_hash: str) -> bool:
+        if not self._still_stored(user_id, password_hash):
+            return False
         self.rows.pop(user_id, None)
+        return True
 
     async def claim_step(self, user_id: int, step: int) -> bool:
         row = self.rows.get(user_id)
@@ -61,5 +70,9 @@ class FakeTwoFactorStore:
         row.codes[code_hash] = now
         return True
 
-    async def replace_recovery_codes(self, user_id: int, hashes: list[bytes]) -> None:
+    async def replace_recovery_codes(self, user_id: int, hashes: list[bytes],
+                                     password_hash: str) -> bool:
+        if not self._still_stored(user_id, password_hash):
+            return False
         self.rows[user_id].codes = dict.fromkeys(hashes)
+        return True

@@ -67,10 +67,10 @@ class SlowDeletes(CountingUsers):
         self.deleting = asyncio.Event()
         self.delete_gate = asyncio.Event()
 
-    async def delete(self, user_id, at) -> None:
+    async def delete(self, user_id, at, password_hash=None) -> bool:
         self.deleting.set()
         await self.delete_gate.wait()
-        await super().delete(user_id, at)
+        return await super().delete(user_id, at, password_hash)
 
 
 async def test_a_read_made_during_a_delete_is_not_kept():

@@ -72,10 +72,15 @@ class EmailAddresses:
         """Change the address, confirmed by the password: the new one is unverified and gets
         a link; the old one is told, in case it was not the owner."""
         email = normalise_email(new_email)
-        user = await self._passwords.confirm_password(user_id, password)
+        confirmed = await self._passwords.confirm_password(user_id, password)
+        user = confirmed.user
         if email == user.email:
             raise field_error("email", "is already your email", "unchanged")
-        updated = await self._users.change_email(user_id, email)
+        # Not once a reset or change replaced the password checked: an email changed with
+        # the old password, then a reset mailed to it, would take the account over.
+        updated = await self._users.change_email(user_id, email, confirmed.password_hash)
+        if updated is None:
+            raise self._passwords.password_replaced(user_id)
         await self._mail_verification(updated)
         await self._mailer.send(
             user.email,

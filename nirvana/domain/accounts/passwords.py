@@ -17,7 +17,7 @@ from .policy import AccountPolicy, RateLimiter
 from .ports import Mailer, PasswordHasher, PasswordResetStore, UserRepository
 from .sessions import Session, Sessions, hash_token, new_token
 from .two_factor import SecondFactor, code_needed, wrong_code
-from .users import MAX_PASSWORD_BYTES, Credentials, User, normalise_email, validate_password
+from .users import MAX_PASSWORD_BYTES, Credentials, normalise_email, validate_password
 
 
 class Passwords:
@@ -38,13 +38,11 @@ class Passwords:
         self._forgot_account_limiter = forgot_per_account
         self._second_factor = second_factor
 
-    async def confirm_password(self, user_id: int, password: str) -> User:
-        """The user, if `password` is theirs; PermissionDeniedError(wrong_password) and a
-        failure counted against the account (as at sign-in) otherwise."""
-        return (await self._confirmed(user_id, password)).user
-
-    async def _confirmed(self, user_id: int, password: str) -> Credentials:
-        """The credentials `password` was verified against (confirm_password)."""
+    async def confirm_password(self, user_id: int, password: str) -> Credentials:
+        """The user and the hash `password` was verified against, if it is theirs;
+        PermissionDeniedError(wrong_password) and a failure counted against the account (as
+        at sign-in) otherwise. The action it confirms writes only while that hash is still
+        stored, else answers `password_replaced`."""
         key = f"user:{user_id}"
         self._account_limiter.check(key)
         credentials = await self._users.credentials(user_id)
@@ -56,9 +54,12 @@ class Passwords:
             raise self._wrong_password(key)
         return credentials
 
+    def password_replaced(self, user_id: int) -> PermissionDeniedError:
+        """For an action whose password was right when checked, then replaced by a change
+        or reset before the action wrote: the password is wrong now, and counted so."""
+        return self._wrong_password(f"user:{user_id}")
+
     def _wrong_password(self, key: str) -> PermissionDeniedError:
-        """Counts a wrong password (also one a change or reset replaced while it was
-        checked)."""
         self._account_limiter.hit(key)
         return PermissionDeniedError("The current password is wrong.", code="wrong_password")
 
@@ -79,20 +80,20 @@ class Passwords:
     async def change_password(self, user_id: int, current: str, new: str, *,
                               ip: str | None = None, user_agent: str = "") -> Session:
         validate_password(new, "new_password")
-        credentials = await self._confirmed(user_id, current)
+        credentials = await self.confirm_password(user_id, current)
         new_hash = await self._hasher.hash(new)
         # Written only over the hash `current` was checked against: a reset or another
         # change that landed meanwhile made `current` wrong, and must not be undone.
         if not await self._users.replace_password_hash(user_id, credentials.password_hash,
                                                        new_hash):
-            raise self._wrong_password(f"user:{user_id}")
+            raise self.password_replaced(user_id)
         await self._sessions.end_sessions_before_now(user_id)
         # The device that changed the password goes on, as a new session, while the
         # password is still the one it set.
         session = await self._sessions.start_if_password(credentials.user, new_hash, ip=ip,
                                                          user_agent=user_agent)
         if session is None:
-            raise self._wrong_password(f"user:{user_id}")
+            raise self.password_replaced(user_id)
         return session
 
     def check_forgot_rate(self, ip: str) -> None:

@@ -65,8 +65,10 @@ class UserRepository(Protocol):
         reset replaced it."""
         ...
 
-    async def change_email(self, user_id: int, email: str) -> User:
-        """Set a new (unverified) email. Raises ConflictError(code='email_taken')."""
+    async def change_email(self, user_id: int, email: str, password_hash: str) -> User | None:
+        """Set a new (unverified) email, while `password_hash` (the one the password that
+        confirmed it was verified against) is still the stored one: None, and nothing
+        written, once a change or reset replaced it. Raises ConflictError(code='email_taken')."""
         ...
 
     async def mark_email_verified(self, user_id: int, email: str) -> User | None:
@@ -79,8 +81,10 @@ class UserRepository(Protocol):
 
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]: ...
 
-    async def delete(self, user_id: int, at: datetime) -> None:
-        """Delete the user and every row keyed to it, keeping only a tombstone (id, time)."""
+    async def delete(self, user_id: int, at: datetime, password_hash: str | None = None) -> bool:
+        """Delete the user and every row keyed to it, keeping only a tombstone (id, time).
+        Given `password_hash`, only while it is still the stored one: False then, and
+        nothing deleted."""
         ...
 
     async def recently_deleted(self, since: datetime) -> dict[int, datetime]:

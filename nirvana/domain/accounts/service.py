@@ -94,6 +94,7 @@ class Accounts:
         self.complete_sign_in = sign_in.complete_sign_in
         self.confirm_password = p.confirm_password
         self.confirm_second_factor = p.confirm_second_factor
+        self.password_replaced = p.password_replaced
         self.change_password = p.change_password
         self.check_forgot_rate = p.check_forgot_rate
         self.request_password_reset = p.request_password_reset
@@ -118,9 +119,12 @@ class Accounts:
         tokens are refused and its sockets close (ws/session_watch.py), its profile is gone
         and so is everything it had in PostgreSQL. `AccountDeleted` is then published, for
         what other stores hold (see domain/accounts/deletion.py)."""
-        user = await self.confirm_password(user_id, password)
+        confirmed = await self.confirm_password(user_id, password)
         await self.confirm_second_factor(user_id, code)
         now = self._clock.now()
-        await self.users.delete(user_id, now)
+        # Not once a reset or change replaced the password checked: after a reset because
+        # it leaked, the old password must not delete the account either.
+        if not await self.users.delete(user_id, now, confirmed.password_hash):
+            raise self.password_replaced(user_id)
         self._sessions.refuse_deleted(user_id, now)
-        self._events.publish(AccountDeleted(user_id, now, user.email))
+        self._events.publish(AccountDeleted(user_id, now, confirmed.user.email))

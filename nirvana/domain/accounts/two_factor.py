@@ -18,7 +18,7 @@ from typing import Protocol
 
 from ..clock import Clock
 from ..errors import AuthenticationError, ConflictError, PermissionDeniedError, field_error
-from .users import User
+from .users import Credentials
 from .verification import Signer
 
 RECOVERY_CODE_COUNT = 10
@@ -103,8 +103,10 @@ class TwoFactorStore(Protocol):
         recovery codes; False when that setup is no longer pending."""
         ...
 
-    async def disable(self, user_id: int) -> None:
-        """Forget the secret and every recovery code."""
+    async def disable(self, user_id: int, password_hash: str) -> bool:
+        """Forget the secret and every recovery code, while `password_hash` (the one the
+        confirming password was verified against) is still stored: False, and nothing
+        forgotten, once a change or reset replaced it."""
         ...
 
     async def claim_step(self, user_id: int, step: int) -> bool:
@@ -116,7 +118,10 @@ class TwoFactorStore(Protocol):
         """Spend an unused recovery code; False when there is none with this hash."""
         ...
 
-    async def replace_recovery_codes(self, user_id: int, hashes: list[bytes]) -> None: ...
+    async def replace_recovery_codes(self, user_id: int, hashes: list[bytes],
+                                     password_hash: str) -> bool:
+        """As `disable`, under the same condition."""
+        ...
 
 
 def hash_recovery_code(code: str) -> bytes:
@@ -205,9 +210,11 @@ class Confirmations(Protocol):
     """The account's own checks (Accounts): each counts a failure against the account's
     sign-in rate limit, as a wrong password at sign-in does."""
 
-    async def confirm_password(self, user_id: int, password: str) -> User: ...
+    async def confirm_password(self, user_id: int, password: str) -> Credentials: ...
 
     async def confirm_second_factor(self, user_id: int, code: str | None) -> None: ...
+
+    def password_replaced(self, user_id: int) -> PermissionDeniedError: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +255,7 @@ class TwoFactorSettings:
     async def set_up(self, user_id: int, password: str) -> Enrolment:
         """A new secret for the user's app, confirmed by the password; it is on only after
         `confirm`. Calling it again replaces a setup not yet confirmed."""
-        user = await self._confirm.confirm_password(user_id, password)
+        user = (await self._confirm.confirm_password(user_id, password)).user
         if await self._factor.is_on(user_id):
             raise ConflictError("Two-factor sign-in is already on.", code="two_factor_on")
         secret = self._totp.new_secret()
@@ -274,20 +281,23 @@ class TwoFactorSettings:
 
     async def disable(self, user_id: int, password: str, code: str) -> None:
         """Turn it off, confirmed by the password and a code (or a recovery code)."""
-        await self._confirm.confirm_password(user_id, password)
+        confirmed = await self._confirm.confirm_password(user_id, password)
         if not await self._factor.is_on(user_id):
             raise ConflictError("Two-factor sign-in is off.", code="two_factor_off")
         await self._confirm.confirm_second_factor(user_id, code)
-        await self._store.disable(user_id)
+        if not await self._store.disable(user_id, confirmed.password_hash):
+            raise self._confirm.password_replaced(user_id)
 
     async def new_recovery_codes(self, user_id: int, password: str, code: str) -> list[str]:
         """Replace every recovery code (used or not) with ten new ones, shown this once."""
-        await self._confirm.confirm_password(user_id, password)
+        confirmed = await self._confirm.confirm_password(user_id, password)
         if not await self._factor.is_on(user_id):
             raise ConflictError("Two-factor sign-in is off.", code="two_factor_off")
         await self._confirm.confirm_second_factor(user_id, code)
         codes = new_recovery_codes()
-        await self._store.replace_recovery_codes(user_id, [hash_recovery_code(c) for c in codes])
+        if not await self._store.replace_recovery_codes(
+                user_id, [hash_recovery_code(c) for c in codes], confirmed.password_hash):
+            raise self._confirm.password_replaced(user_id)
         return codes
 
 

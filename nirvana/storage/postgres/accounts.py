@@ -10,6 +10,7 @@ import asyncpg
 from ...domain.errors import ConflictError, field_error
 from ...domain.accounts.ports import RefreshRecord
 from ...domain.accounts.users import Credentials, ProfileChanges, User
+from .password_guard import password_still_stored
 
 USER_COLUMNS = (
     "u.id, u.email::text AS email, u.username::text AS username, u.name, u.about, "
@@ -125,15 +126,17 @@ class PgUserRepository:
             user_id, old_hash, new_hash,
         ) is not None
 
-    async def change_email(self, user_id: int, email: str) -> User:
+    async def change_email(self, user_id: int, email: str, password_hash: str) -> User | None:
         try:
-            row = await self._pool.fetchrow(
-                f"UPDATE users AS u SET email = $2, email_verified = false, updated_at = now() "
-                f"WHERE id = $1 RETURNING {USER_COLUMNS}", user_id, email)
+            async with self._pool.acquire() as conn, conn.transaction():
+                if not await password_still_stored(conn, user_id, password_hash, "UPDATE"):
+                    return None
+                row = await conn.fetchrow(
+                    f"UPDATE users AS u SET email = $2, email_verified = false, "
+                    f"updated_at = now() WHERE id = $1 RETURNING {USER_COLUMNS}",
+                    user_id, email)
         except asyncpg.UniqueViolationError as exc:
             raise _conflict(exc) from None
-        if row is None:
-            raise field_error("user", "does not exist", "not_found")
         return user_from_row(row)
 
     async def mark_email_verified(self, user_id: int, email: str) -> User | None:
@@ -155,8 +158,11 @@ class PgUserRepository:
         )
         return {r["user_id"]: r["access_revoked_before"] for r in rows}
 
-    async def delete(self, user_id: int, at: datetime) -> None:
+    async def delete(self, user_id: int, at: datetime, password_hash: str | None = None) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
+            if password_hash is not None and not await password_still_stored(
+                    conn, user_id, password_hash, "UPDATE"):
+                return False
             await conn.execute(
                 "INSERT INTO deleted_users (id, deleted_at) VALUES ($1, $2) "
                 "ON CONFLICT (id) DO NOTHING", user_id, at)
@@ -167,6 +173,7 @@ class PgUserRepository:
             # Every table keys to users with ON DELETE CASCADE; the counters' triggers
             # (likes, comments, blogs) run for the cascaded rows too.
             await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+        return True
 
     async def recently_deleted(self, since: datetime) -> dict[int, datetime]:
         rows = await self._pool.fetch(

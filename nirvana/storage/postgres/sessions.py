@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from ...domain.accounts.devices import DeviceSession
+from .password_guard import password_still_stored
 
 
 class PgSessionStore:
@@ -19,21 +20,11 @@ class PgSessionStore:
                     password_hash: str | None = None) -> bool:
         family = uuid.UUID(session_id)
         async with self._pool.acquire() as conn, conn.transaction():
-            if password_hash is not None:
-                # The user's row first, as the sessions' foreign key would lock it: a deletion
-                # locks it, then the credentials' in its cascade, and the reverse order would
-                # deadlock with it. One that came first leaves no row: refused, as a password
-                # no longer right is; one that comes later waits, then deletes this session.
-                if await conn.fetchval("SELECT true FROM users WHERE id = $1 FOR KEY SHARE",
-                                       user_id) is None:
-                    return False
-                # Then the credentials' row, until both rows are in: a change's UPDATE of it
-                # that came first has committed and this reads the new hash; one that comes
-                # later waits, and the revocation after it ends the session stored here.
-                if await conn.fetchval(
-                        "SELECT true FROM credentials WHERE user_id = $1 AND password_hash = $2 "
-                        "FOR SHARE", user_id, password_hash) is None:
-                    return False
+            # Stored before a change or reset that comes later, which then ends it; never
+            # after one that came first. A deleted account's start is refused too.
+            if password_hash is not None and not await password_still_stored(
+                    conn, user_id, password_hash, "KEY SHARE"):
+                return False
             await conn.execute(
                 "INSERT INTO sessions (id, user_id, device, ip, created_at, last_used_at) "
                 "VALUES ($1, $2, $3, $4, $5, $5)",

@@ -7,6 +7,7 @@ from datetime import datetime
 import asyncpg
 
 from ...domain.accounts.two_factor import TwoFactorState
+from .password_guard import password_still_stored
 
 
 class PgTwoFactorStore:
@@ -42,11 +43,14 @@ class PgTwoFactorStore:
             await self._replace_codes(conn, user_id, recovery_hashes)
             return True
 
-    async def disable(self, user_id: int) -> None:
+    async def disable(self, user_id: int, password_hash: str) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
+            if not await password_still_stored(conn, user_id, password_hash, "KEY SHARE"):
+                return False
             await conn.execute("DELETE FROM two_factor_recovery_codes WHERE user_id = $1",
                                user_id)
             await conn.execute("DELETE FROM two_factor WHERE user_id = $1", user_id)
+            return True
 
     async def claim_step(self, user_id: int, step: int) -> bool:
         # One statement: of two requests with the same code, exactly one gets the row.
@@ -61,9 +65,13 @@ class PgTwoFactorStore:
             "WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL RETURNING 1",
             user_id, code_hash, now) is not None
 
-    async def replace_recovery_codes(self, user_id: int, hashes: list[bytes]) -> None:
+    async def replace_recovery_codes(self, user_id: int, hashes: list[bytes],
+                                     password_hash: str) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
+            if not await password_still_stored(conn, user_id, password_hash, "KEY SHARE"):
+                return False
             await self._replace_codes(conn, user_id, hashes)
+            return True
 
     @staticmethod
     async def _replace_codes(conn: asyncpg.Connection, user_id: int,
