@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 
@@ -11,6 +12,8 @@ from ...domain.errors import ConflictError, field_error
 from ...domain.accounts.ports import RefreshRecord
 from ...domain.accounts.users import Credentials, ProfileChanges, User
 from .password_guard import password_still_stored
+
+log = logging.getLogger("nirvana.storage")
 
 USER_COLUMNS = (
     "u.id, u.email::text AS email, u.username::text AS username, u.name, u.about, "
@@ -159,6 +162,15 @@ class PgUserRepository:
         return {r["user_id"]: r["access_revoked_before"] for r in rows}
 
     async def delete(self, user_id: int, at: datetime, password_hash: str | None = None) -> bool:
+        try:
+            return await self._delete(user_id, at, password_hash)
+        except asyncpg.DeadlockDetectedError:
+            # Only a writer of the user's rows that does not lock the user's row first
+            # (password_guard.py) can deadlock with it: once that writer is done, this goes.
+            log.warning("account deletion of user %s deadlocked; retrying once", user_id)
+            return await self._delete(user_id, at, password_hash)
+
+    async def _delete(self, user_id: int, at: datetime, password_hash: str | None) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
             if password_hash is not None and not await password_still_stored(
                     conn, user_id, password_hash, "UPDATE"):
@@ -240,8 +252,13 @@ class PgRefreshTokenStore:
 
     async def _revoke(self, session_key: str, token_key: str, key: object,
                       now: datetime) -> set[str]:
+        # The family's user, when the key is a family.
+        user = "$1" if session_key == "user_id" else "(SELECT user_id FROM sessions WHERE id = $1)"
         async with self._pool.acquire() as conn, conn.transaction():
-            # First the sessions' rows, which a rotation locks too (PgSessionStore.rotate):
+            # The user's row first (password_guard.py): a deletion's cascade deletes the
+            # tokens, then the sessions, the reverse of the order below; it waits here instead.
+            await conn.execute(f"SELECT 1 FROM users WHERE id = {user} FOR KEY SHARE", key)
+            # Then the sessions' rows, which a rotation locks too (PgSessionStore.rotate):
             # the UPDATE's snapshot, taken after, sees a token a rotation stored meanwhile.
             # In id order, so two revocations of one user cannot deadlock.
             await conn.execute(

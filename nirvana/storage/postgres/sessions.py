@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from ...domain.accounts.devices import DeviceSession
-from .password_guard import password_still_stored
+from .password_guard import password_still_stored, user_locked
 
 
 class PgSessionStore:
@@ -41,6 +41,10 @@ class PgSessionStore:
                      expires_at: datetime, now: datetime) -> bool:
         family = uuid.UUID(session_id)
         async with self._pool.acquire() as conn, conn.transaction():
+            # The user's row before the session's (password_guard.py): a deletion waits here,
+            # not in its cascade, which would wait on the session's row held below.
+            if not await user_locked(conn, user_id):
+                return False
             # The session's row is the lock a revocation takes too (PgRefreshTokenStore):
             # one that came first has committed, and the INSERT's snapshot, taken after
             # this lock, sees its revoked rows; one that comes later waits, then revokes

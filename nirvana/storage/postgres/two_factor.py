@@ -7,7 +7,7 @@ from datetime import datetime
 import asyncpg
 
 from ...domain.accounts.two_factor import TwoFactorState
-from .password_guard import password_still_stored
+from .password_guard import password_still_stored, user_locked
 
 
 class PgTwoFactorStore:
@@ -34,6 +34,10 @@ class PgTwoFactorStore:
     async def enable(self, user_id: int, secret: str, step: int,
                      recovery_hashes: list[bytes], now: datetime) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
+            # The user's row before the two_factor row (password_guard.py): else a deletion
+            # deadlocks with the codes' INSERT below.
+            if not await user_locked(conn, user_id):
+                return False
             done = await conn.fetchval(
                 "UPDATE two_factor SET enabled_at = $3, last_step = $4 "
                 "WHERE user_id = $1 AND secret = $2 AND enabled_at IS NULL RETURNING 1",
