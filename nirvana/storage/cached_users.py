@@ -134,7 +134,7 @@ class CachedUserRepository:
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]:
         return await self._inner.recent_access_revocations(since)
 
-    async def delete(self, user_id: int, at: datetime, password_hash: str | None = None) -> bool:
+    async def delete(self, user_id: int, at: datetime, password_hash: str) -> bool:
         return await self._written(user_id, self._inner.delete(user_id, at, password_hash))
 
     async def recently_deleted(self, since: datetime) -> dict[int, datetime]:

@@ -19,6 +19,7 @@ from nirvana.storage.cached_users import CachedUserRepository
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.postgres.accounts import PgUserRepository
 from nirvana.wiring.cluster_chat import WRITER_BOUND
+from tests.support.account_deletion import delete_without_password
 from tests.support.chat_writers import chat_on
 from tests.support.erasure_steps import copies_of
 from tests.support.waiting import wait_until
@@ -52,7 +53,8 @@ async def test_a_read_made_while_the_writer_deletes_the_account_is_not_kept(
         await lock.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", b)
         # The writer's own users.delete (Accounts.delete_account's), without its notice
         # to the sessions: here only the cache is asked.
-        deleting = asyncio.ensure_future(users.delete(b, services.clock.now()))
+        deleting = asyncio.ensure_future(
+            delete_without_password(users, b, services.clock.now()))
         try:
             await wait_until(lambda: services.pool.fetchval(
                 "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = "
@@ -74,7 +76,7 @@ async def test_a_deletion_the_writer_was_never_told_of_is_refused_once_reloaded(
     chat, users = writer_of(services, writers)
     group = await chat.create_group(a, "g", [b])
     await chat.send_message(b, group.id, client_id="before", text="before")  # b is kept
-    await PgUserRepository(services.pool).delete(b, services.clock.now())
+    await delete_without_password(PgUserRepository(services.pool), b, services.clock.now())
     await services.accounts.load_revocations()  # as each instance does every second
     await refused_to_send(chat, b, group.id)
 
@@ -99,7 +101,7 @@ async def test_every_use_case_that_acts_for_a_user_refuses_a_deleted_account(
     group = await chat.create_group(b, "b's group", [a])
     said, _ = await chat.send_message(b, group.id, client_id="hi", text="hi")
     held_by_b = await chat.conversations(b)
-    await users.delete(b, services.clock.now())
+    await delete_without_password(users, b, services.clock.now())
     g, seq = group.id, said.seq
     calls = {
         "submit_message": lambda: chat.submit_message(b, g, client_id="x1", text="x"),

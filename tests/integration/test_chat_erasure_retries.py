@@ -23,6 +23,7 @@ from nirvana.wiring.account_deletion import AfterAccountDeletion
 from nirvana.wiring.accounts import build_erasure
 from nirvana.wiring.instances import cluster_chat
 from nirvana.wiring.media import build_media
+from tests.support.account_deletion import delete_without_password
 from tests.support.chat_writers import chat_on, send
 from tests.support.erasure_steps import copies_of, erasing_chat
 from tests.support.waiting import wait_until
@@ -37,7 +38,7 @@ async def test_a_second_phase_that_fails_once_is_tried_again_within_seconds(
     a, b, with_b, _ = chats
     steps, chat = erasing_chat(services, writers)
     await chat.send_message(b, with_b.id, client_id="s", text="secret")
-    await PgUserRepository(services.pool).delete(b, services.clock.now())
+    await delete_without_password(PgUserRepository(services.pool), b, services.clock.now())
     steps.fail_last_writes = AutoReconnect("the store went away")
     background: set[asyncio.Task] = set()
     erasure = build_erasure(services.pool, services.clock, chat,
@@ -68,7 +69,8 @@ async def test_a_writer_that_takes_over_long_after_a_deletion_refuses_the_accoun
     await send(first, with_b, b, "secret")
     users = CachedUserRepository(PgUserRepository(services.pool))
     assert await users.get(b) is not None  # kept from before the deletion
-    await PgUserRepository(services.pool).delete(b, services.clock.now() - timedelta(days=1))
+    await delete_without_password(PgUserRepository(services.pool), b,
+                                  services.clock.now() - timedelta(days=1))
     await chat_on(first, services).erase_sender(b)
     assert await copies_of("secret") == 0
     taking_over = MongoChatStore()

@@ -22,6 +22,7 @@ from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.postgres.accounts import PgDeletedAccounts, PgUserRepository
 from nirvana.wiring.account_deletion import ChatOfDeletedAccounts
+from tests.support.account_deletion import delete_without_password
 from tests.support.chat_collections import SteeredCollections
 from tests.support.chat_writers import chat_on, send
 from tests.support.erasure_steps import copies_of
@@ -123,7 +124,7 @@ async def test_a_change_committed_before_a_takeover_is_not_announced_after_it(
     changing = asyncio.ensure_future(change(chat, kind, a, b, group.id, secret.seq))
 
     async def erase_b(other: MongoChatStore) -> None:
-        await PgUserRepository(services.pool).delete(b, services.clock.now())
+        await delete_without_password(PgUserRepository(services.pool), b, services.clock.now())
         await chat_on(other, services).erase_sender(b)
     other = await writer.lapse_when_held(writers, taken_over, erase_b)
     if other is None:
@@ -202,7 +203,7 @@ async def test_an_erasure_whose_second_phase_is_taken_over_stays_pending(
     await writer.lead()
     chat = chat_on(writer.store, services, writer.db)
     await chat.send_message(b, with_b.id, client_id="secret", text="secret")
-    await PgUserRepository(services.pool).delete(b, services.clock.now())
+    await delete_without_password(PgUserRepository(services.pool), b, services.clock.now())
     deleted = PgDeletedAccounts(services.pool)
     writer.db.hold_committed = "erasure"
     writer.db.hold_token_read = 1  # the first: `unless_taken_over`'s, after the commit

@@ -23,6 +23,7 @@ from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import WriterFence
 from nirvana.storage.mongo.work_items import Mark, Op
 from nirvana.storage.postgres.accounts import PgUserRepository
+from tests.support.account_deletion import delete_without_password
 from tests.support.chat_collections import SteeredCollections
 from tests.support.chat_writers import (PausedInsert, chat_on, chat_writer, draft,
                                         failing_collmod, queue, send)
@@ -38,7 +39,7 @@ async def deleted_elsewhere(services, writers: list[MongoChatStore], b: int
     other = MongoChatStore()
     writers.append(other)
     await other.lead(lambda: True, 2)
-    await PgUserRepository(services.pool).delete(b, services.clock.now())
+    await delete_without_password(PgUserRepository(services.pool), b, services.clock.now())
     await chat_on(other, services).erase_sender(b)
     return other
 
@@ -116,7 +117,7 @@ async def test_a_deleted_accounts_send_queued_before_a_takeover_is_not_stored_af
         writers.append(other)
         await other.lead(lambda: True, 2)
         await send(other, with_b, b, "secret")
-        await PgUserRepository(services.pool).delete(b, services.clock.now())
+        await delete_without_password(PgUserRepository(services.pool), b, services.clock.now())
         await chat_on(other, services).erase_sender(b)
         await writer.leads_again()
     finally:

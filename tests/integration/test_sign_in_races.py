@@ -163,7 +163,7 @@ async def test_an_account_deleted_while_a_sign_in_starts_its_session_waits_for_i
             later, password_hash))
         await waiting_on_locks(pool, starting, blocker.get_server_pid())
         deleting = asyncio.create_task(PgUserRepository(pool).delete(
-            uid, datetime.now(timezone.utc)))
+            uid, datetime.now(timezone.utc), password_hash))
         await waiting_on_locks(pool, deleting, blocker.get_server_pid(), count=2)
         await transaction.rollback()
     assert await asyncio.wait_for(starting, WAIT) is True

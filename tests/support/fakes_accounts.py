@@ -130,8 +130,8 @@ class FakeUsers:
         self.users[user_id] = dataclasses.replace(user, email_verified=True)
         return self.users[user_id]
 
-    async def delete(self, user_id: int, at: datetime, password_hash: str | None = None) -> bool:
-        if password_hash is not None and self.hashes.get(user_id) != password_hash:
+    async def delete(self, user_id: int, at: datetime, password_hash: str) -> bool:
+        if self.hashes.get(user_id) != password_hash:
             return False
         self.users.pop(user_id, None)
         self.hashes.pop(user_id, None)

@@ -67,7 +67,7 @@ class SlowDeletes(CountingUsers):
         self.deleting = asyncio.Event()
         self.delete_gate = asyncio.Event()
 
-    async def delete(self, user_id, at, password_hash=None) -> bool:
+    async def delete(self, user_id, at, password_hash) -> bool:
         self.deleting.set()
         await self.delete_gate.wait()
         return await super().delete(user_id, at, password_hash)
@@ -79,7 +79,7 @@ async def test_a_read_made_during_a_delete_is_not_kept():
     inner = SlowDeletes(FakeClock())
     users = CachedUserRepository(inner)
     ann = await inner.create("ann@example.com", "ann", "Ann", "h")
-    deleting = asyncio.create_task(users.delete(ann.id, FakeClock().now()))
+    deleting = asyncio.create_task(users.delete(ann.id, FakeClock().now(), "h"))
     try:
         await inner.deleting.wait()
         assert await users.get(ann.id) == ann  # not yet committed: the old row
@@ -116,7 +116,7 @@ async def test_an_update_that_ends_after_a_later_delete_is_not_kept():
     updating = asyncio.create_task(users.update_profile(ann.id, ProfileChanges(name="New")))
     try:
         await inner.updated.wait()
-        await users.delete(ann.id, FakeClock().now())
+        await users.delete(ann.id, FakeClock().now(), "h")
     finally:
         inner.update_gate.set()
     assert (await updating).name == "New"

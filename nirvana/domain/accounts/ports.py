@@ -81,10 +81,11 @@ class UserRepository(Protocol):
 
     async def recent_access_revocations(self, since: datetime) -> dict[int, datetime]: ...
 
-    async def delete(self, user_id: int, at: datetime, password_hash: str | None = None) -> bool:
-        """Delete the user and every row keyed to it, keeping only a tombstone (id, time).
-        Given `password_hash`, only while it is still the stored one: False then, and
-        nothing deleted."""
+    async def delete(self, user_id: int, at: datetime, password_hash: str) -> bool:
+        """Delete the user and every row keyed to it, keeping only a tombstone (id, time),
+        while `password_hash` (the one the confirming password was verified against) is
+        still the stored one: False, and nothing deleted, once a change or reset replaced
+        it."""
         ...
 
     async def recently_deleted(self, since: datetime) -> dict[int, datetime]:

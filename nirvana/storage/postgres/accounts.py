@@ -161,7 +161,7 @@ class PgUserRepository:
         )
         return {r["user_id"]: r["access_revoked_before"] for r in rows}
 
-    async def delete(self, user_id: int, at: datetime, password_hash: str | None = None) -> bool:
+    async def delete(self, user_id: int, at: datetime, password_hash: str) -> bool:
         try:
             return await self._delete(user_id, at, password_hash)
         except asyncpg.DeadlockDetectedError:
@@ -170,10 +170,9 @@ class PgUserRepository:
             log.warning("account deletion of user %s deadlocked; retrying once", user_id)
             return await self._delete(user_id, at, password_hash)
 
-    async def _delete(self, user_id: int, at: datetime, password_hash: str | None) -> bool:
+    async def _delete(self, user_id: int, at: datetime, password_hash: str) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
-            if password_hash is not None and not await password_still_stored(
-                    conn, user_id, password_hash, "UPDATE"):
+            if not await password_still_stored(conn, user_id, password_hash, "UPDATE"):
                 return False
             await conn.execute(
                 "INSERT INTO deleted_users (id, deleted_at) VALUES ($1, $2) "
