@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from nirvana.domain.errors import PermissionDeniedError
+from nirvana.security import Argon2Hasher
 from nirvana.storage.postgres.accounts import PgUserRepository
 from tests.support.held_checks import (
     HeldAfterCheck,
@@ -49,6 +50,53 @@ async def test_an_email_change_confirmed_before_a_reset_is_refused_after_it(clie
     assert await pool.fetchval("SELECT email::text FROM users WHERE id = $1", uid) == email
 
 
+async def done_after_a_rehash(pool, user_id: int,
+                              action: Callable[[HeldAfterCheck], Awaitable[object]]) -> object:
+    """`action` (on another instance) held once its password is checked, while a sign-in
+    elsewhere replaces the hash with a new one of the same password (as after the argon2
+    parameters were raised); then released: it must go through, the password being right."""
+    held = HeldAfterCheck()
+    acting = asyncio.create_task(action(held))
+    await asyncio.wait_for(held.checked.wait(), WAIT)
+    checked = await pool.fetchval(
+        "SELECT password_hash FROM credentials WHERE user_id = $1", user_id)
+    assert await PgUserRepository(pool).replace_password_hash(
+        user_id, checked, await Argon2Hasher().hash(PASSWORD))
+    held.release.set()
+    return await asyncio.wait_for(acting, WAIT)
+
+
+async def test_an_email_change_confirmed_while_a_sign_in_rehashes_the_password_is_done(
+        client, stores):
+    pool, _ = stores
+    uid = (await sign_up(client))["user"]["id"]
+    changed = await done_after_a_rehash(pool, uid, lambda held: accounts_over(pool, held)
+                                        .change_email(uid, PASSWORD, "moved@example.com"))
+    assert changed.email == "moved@example.com"
+    assert await pool.fetchval("SELECT email::text FROM users WHERE id = $1",
+                               uid) == "moved@example.com"
+
+
+async def test_an_account_deletion_confirmed_while_a_sign_in_rehashes_the_password_is_done(
+        client, stores):
+    pool, _ = stores
+    uid = (await sign_up(client))["user"]["id"]
+    await done_after_a_rehash(pool, uid, lambda held: accounts_over(pool, held)
+                              .delete_account(uid, PASSWORD))
+    assert await pool.fetchval("SELECT count(*) FROM users WHERE id = $1", uid) == 0
+
+
+async def test_a_password_change_confirmed_while_a_sign_in_rehashes_the_password_is_done(
+        client, stores):
+    pool, _ = stores
+    uid = (await sign_up(client))["user"]["id"]
+    await done_after_a_rehash(pool, uid, lambda held: accounts_over(pool, held)
+                              .change_password(uid, PASSWORD, NEW_PASSWORD))
+    stored = await pool.fetchval(
+        "SELECT password_hash FROM credentials WHERE user_id = $1", uid)
+    assert await Argon2Hasher().verify(stored, NEW_PASSWORD)
+
+
 async def test_an_email_change_behind_an_uncommitted_reset_waits_and_is_refused(
         client, stores):
     pool, _ = stores
@@ -70,6 +118,17 @@ async def test_an_account_deletion_confirmed_before_a_reset_is_refused_after_it(
                                 .delete_account(uid, PASSWORD))
     assert await pool.fetchval("SELECT count(*) FROM users WHERE id = $1", uid) == 1
     assert await pool.fetchval("SELECT count(*) FROM deleted_users WHERE id = $1", uid) == 0
+
+
+async def test_two_factor_set_up_with_a_password_checked_before_a_reset_keeps_no_secret(
+        client, stores):
+    """Its secret would be known to whoever knew the old password, and the owner, shown
+    the pending setup, might confirm it."""
+    pool, _ = stores
+    uid = (await sign_up(client))["user"]["id"]
+    await refused_after_a_reset(pool, uid, lambda held: two_factor_over(pool, held).set_up(
+        uid, PASSWORD))
+    assert await pool.fetchval("SELECT count(*) FROM two_factor WHERE user_id = $1", uid) == 0
 
 
 async def with_two_factor(client) -> tuple[int, str]:

@@ -20,8 +20,8 @@ class _Row:
 
 class FakeTwoFactorStore:
     def __init__(self, password_hashes: dict[int, str] | None = None) -> None:
-        """`password_hashes`: the users' stored hashes (FakeUsers.hashes), which a disable or
-        new recovery codes require unchanged; with none, any hash is taken as current."""
+        """`password_hashes`: the users' stored hashes (FakeUsers.hashes), which a setup, a
+        disable or new recovery codes require unchanged; with none, any hash is current."""
         self.rows: dict[int, _Row] = {}
         self._hashes = password_hashes
 
@@ -35,10 +35,13 @@ class FakeTwoFactorStore:
         left = sum(1 for used in row.codes.values() if used is None)
         return TwoFactorState(user_id, row.secret, row.enabled_at, left)
 
-    async def begin(self, user_id: int, secret: str, now: datetime) -> None:
+    async def begin(self, user_id: int, secret: str, now: datetime, password_hash: str) -> bool:
+        if not self._still_stored(user_id, password_hash):
+            return False
         row = self.rows.get(user_id)
         if row is None or row.enabled_at is None:
             self.rows[user_id] = _Row(secret)
+        return True
 
     async def enable(self, user_id: int, secret: str, step: int,
                      recovery_hashes: list[bytes], now: datetime) -> bool:

@@ -78,9 +78,9 @@ class EmailAddresses:
             raise field_error("email", "is already your email", "unchanged")
         # Not once a reset or change replaced the password checked: an email changed with
         # the old password, then a reset mailed to it, would take the account over.
-        updated = await self._users.change_email(user_id, email, confirmed.password_hash)
-        if updated is None:
-            raise self._passwords.password_replaced(user_id)
+        updated = await self._passwords.written_with_password(
+            user_id, password, confirmed,
+            lambda checked: self._users.change_email(user_id, email, checked))
         await self._mail_verification(updated)
         await self._mailer.send(
             user.email,

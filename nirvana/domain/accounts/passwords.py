@@ -3,7 +3,9 @@ code when that is on), changing the password, and resetting a forgotten one by m
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 from ..clock import Clock
 from ..errors import (
@@ -18,6 +20,9 @@ from .ports import Mailer, PasswordHasher, PasswordResetStore, UserRepository
 from .sessions import Session, Sessions, hash_token, new_token
 from .two_factor import SecondFactor, code_needed, wrong_code
 from .users import MAX_PASSWORD_BYTES, Credentials, normalise_email, validate_password
+
+
+T = TypeVar("T")
 
 
 class Passwords:
@@ -42,7 +47,7 @@ class Passwords:
         """The user and the hash `password` was verified against, if it is theirs;
         PermissionDeniedError(wrong_password) and a failure counted against the account (as
         at sign-in) otherwise. The action it confirms writes only while that hash is still
-        stored, else answers `password_replaced`."""
+        stored (`written_with_password`)."""
         key = f"user:{user_id}"
         self._account_limiter.check(key)
         credentials = await self._users.credentials(user_id)
@@ -53,6 +58,24 @@ class Passwords:
         ):
             raise self._wrong_password(key)
         return credentials
+
+    async def written_with_password(self, user_id: int, password: str, checked: Credentials,
+                                    write: Callable[[str], Awaitable[T | None]]) -> T:
+        """What `write(password_hash)` answers: the action `password` confirmed
+        (`confirm_password` answered `checked`), which writes only while the hash it is given
+        is still stored, and answers None or False otherwise. Once another hash replaced it,
+        `password` is checked once more, against that one: right after another sign-in's
+        rehash (a new hash of the same password), the action writes with it; wrong after a
+        change or reset, it is refused as a wrong password, counted."""
+        written = await write(checked.password_hash)
+        if written is None or written is False:
+            stored = await self._users.credentials(user_id)
+            if stored is None or not await self._hasher.verify(stored.password_hash, password):
+                raise self.password_replaced(user_id)
+            written = await write(stored.password_hash)
+            if written is None or written is False:
+                raise self.password_replaced(user_id)
+        return written
 
     def password_replaced(self, user_id: int) -> PermissionDeniedError:
         """For an action whose password was right when checked, then replaced by a change
@@ -84,9 +107,9 @@ class Passwords:
         new_hash = await self._hasher.hash(new)
         # Written only over the hash `current` was checked against: a reset or another
         # change that landed meanwhile made `current` wrong, and must not be undone.
-        if not await self._users.replace_password_hash(user_id, credentials.password_hash,
-                                                       new_hash):
-            raise self.password_replaced(user_id)
+        await self.written_with_password(
+            user_id, current, credentials,
+            lambda checked: self._users.replace_password_hash(user_id, checked, new_hash))
         await self._sessions.end_sessions_before_now(user_id)
         # The device that changed the password goes on, as a new session, while the
         # password is still the one it set.

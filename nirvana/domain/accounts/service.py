@@ -94,7 +94,7 @@ class Accounts:
         self.complete_sign_in = sign_in.complete_sign_in
         self.confirm_password = p.confirm_password
         self.confirm_second_factor = p.confirm_second_factor
-        self.password_replaced = p.password_replaced
+        self.written_with_password = p.written_with_password
         self.change_password = p.change_password
         self.check_forgot_rate = p.check_forgot_rate
         self.request_password_reset = p.request_password_reset
@@ -124,7 +124,8 @@ class Accounts:
         now = self._clock.now()
         # Not once a reset or change replaced the password checked: after a reset because
         # it leaked, the old password must not delete the account either.
-        if not await self.users.delete(user_id, now, confirmed.password_hash):
-            raise self.password_replaced(user_id)
+        await self.written_with_password(
+            user_id, password, confirmed,
+            lambda checked: self.users.delete(user_id, now, checked))
         self._sessions.refuse_deleted(user_id, now)
         self._events.publish(AccountDeleted(user_id, now, confirmed.user.email))

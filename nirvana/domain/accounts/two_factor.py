@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ..clock import Clock
 from ..errors import AuthenticationError, ConflictError, PermissionDeniedError, field_error
 from .users import Credentials
 from .verification import Signer
+
+T = TypeVar("T")
 
 RECOVERY_CODE_COUNT = 10
 # 12 characters of 32: 60 random bits. Enough that the fast hash kept of each cannot be
@@ -92,9 +95,10 @@ class TotpAlgorithm(Protocol):
 class TwoFactorStore(Protocol):
     async def get(self, user_id: int) -> TwoFactorState | None: ...
 
-    async def begin(self, user_id: int, secret: str, now: datetime) -> None:
-        """Keep `secret` as the user's pending setup, replacing an earlier pending one.
-        Never touches a setup that is on (the service checks; the store refuses too)."""
+    async def begin(self, user_id: int, secret: str, now: datetime, password_hash: str) -> bool:
+        """Keep `secret` as the user's pending setup, replacing an earlier pending one,
+        while `password_hash` is still stored (as `disable`). Never touches a setup that is
+        on (the service checks; the store refuses too)."""
         ...
 
     async def enable(self, user_id: int, secret: str, step: int,
@@ -214,7 +218,8 @@ class Confirmations(Protocol):
 
     async def confirm_second_factor(self, user_id: int, code: str | None) -> None: ...
 
-    def password_replaced(self, user_id: int) -> PermissionDeniedError: ...
+    async def written_with_password(self, user_id: int, password: str, checked: Credentials,
+                                    write: Callable[[str], Awaitable[T | None]]) -> T: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,12 +260,16 @@ class TwoFactorSettings:
     async def set_up(self, user_id: int, password: str) -> Enrolment:
         """A new secret for the user's app, confirmed by the password; it is on only after
         `confirm`. Calling it again replaces a setup not yet confirmed."""
-        user = (await self._confirm.confirm_password(user_id, password)).user
+        confirmed = await self._confirm.confirm_password(user_id, password)
         if await self._factor.is_on(user_id):
             raise ConflictError("Two-factor sign-in is already on.", code="two_factor_on")
         secret = self._totp.new_secret()
-        await self._store.begin(user_id, secret, self._clock.now())
-        return Enrolment(secret, self._totp.uri(secret, user.email, self._issuer))
+        # Not once a reset replaced the password checked: its owner might confirm a setup
+        # whose secret whoever knew the old password has.
+        await self._confirm.written_with_password(
+            user_id, password, confirmed,
+            lambda checked: self._store.begin(user_id, secret, self._clock.now(), checked))
+        return Enrolment(secret, self._totp.uri(secret, confirmed.user.email, self._issuer))
 
     async def confirm(self, user_id: int, code: str) -> list[str]:
         """Turn it on with a code from the app; the recovery codes, shown this once."""
@@ -285,8 +294,9 @@ class TwoFactorSettings:
         if not await self._factor.is_on(user_id):
             raise ConflictError("Two-factor sign-in is off.", code="two_factor_off")
         await self._confirm.confirm_second_factor(user_id, code)
-        if not await self._store.disable(user_id, confirmed.password_hash):
-            raise self._confirm.password_replaced(user_id)
+        await self._confirm.written_with_password(
+            user_id, password, confirmed,
+            lambda checked: self._store.disable(user_id, checked))
 
     async def new_recovery_codes(self, user_id: int, password: str, code: str) -> list[str]:
         """Replace every recovery code (used or not) with ten new ones, shown this once."""
@@ -295,9 +305,10 @@ class TwoFactorSettings:
             raise ConflictError("Two-factor sign-in is off.", code="two_factor_off")
         await self._confirm.confirm_second_factor(user_id, code)
         codes = new_recovery_codes()
-        if not await self._store.replace_recovery_codes(
-                user_id, [hash_recovery_code(c) for c in codes], confirmed.password_hash):
-            raise self._confirm.password_replaced(user_id)
+        hashes = [hash_recovery_code(c) for c in codes]
+        await self._confirm.written_with_password(
+            user_id, password, confirmed,
+            lambda checked: self._store.replace_recovery_codes(user_id, hashes, checked))
         return codes
 
 

@@ -24,12 +24,16 @@ class PgTwoFactorStore:
             return None
         return TwoFactorState(user_id, row["secret"], row["enabled_at"], row["left"])
 
-    async def begin(self, user_id: int, secret: str, now: datetime) -> None:
-        await self._pool.execute(
-            "INSERT INTO two_factor (user_id, secret, created_at) VALUES ($1, $2, $3) "
-            "ON CONFLICT (user_id) DO UPDATE SET secret = EXCLUDED.secret, "
-            "created_at = EXCLUDED.created_at, last_step = NULL "
-            "WHERE two_factor.enabled_at IS NULL", user_id, secret, now)
+    async def begin(self, user_id: int, secret: str, now: datetime, password_hash: str) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await password_still_stored(conn, user_id, password_hash, "KEY SHARE"):
+                return False
+            await conn.execute(
+                "INSERT INTO two_factor (user_id, secret, created_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT (user_id) DO UPDATE SET secret = EXCLUDED.secret, "
+                "created_at = EXCLUDED.created_at, last_step = NULL "
+                "WHERE two_factor.enabled_at IS NULL", user_id, secret, now)
+            return True
 
     async def enable(self, user_id: int, secret: str, step: int,
                      recovery_hashes: list[bytes], now: datetime) -> bool:
