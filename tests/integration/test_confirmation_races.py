@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from nirvana.domain.errors import PermissionDeniedError
+from nirvana.domain.errors import AuthenticationError, PermissionDeniedError
 from nirvana.security import Argon2Hasher
 from nirvana.storage.postgres.accounts import PgUserRepository
 from tests.support.held_checks import (
@@ -157,3 +157,19 @@ async def test_recovery_codes_renewed_with_a_password_checked_before_a_reset_sta
     await refused_after_a_reset(pool, uid, lambda held: two_factor_over(pool, held)
                                 .new_recovery_codes(uid, PASSWORD, code_of(secret, 1)))
     assert await pool.fetchval(codes, uid) == before
+
+
+async def test_an_account_deletion_sent_twice_answers_the_second_that_it_is_gone(
+        client, stores):
+    """Both checked the password before either wrote: the second finds no account, which
+    is not a wrong password (not counted as one)."""
+    pool, _ = stores
+    uid = (await sign_up(client))["user"]["id"]
+    held = HeldAfterCheck()
+    second = asyncio.create_task(accounts_over(pool, held).delete_account(uid, PASSWORD))
+    await asyncio.wait_for(held.checked.wait(), WAIT)
+    await accounts_over(pool, Argon2Hasher()).delete_account(uid, PASSWORD)
+    held.release.set()
+    with pytest.raises(AuthenticationError) as refused:
+        await asyncio.wait_for(second, WAIT)
+    assert refused.value.code == "unknown_user"

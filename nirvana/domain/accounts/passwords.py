@@ -70,7 +70,9 @@ class Passwords:
         written = await write(checked.password_hash)
         if written is None or written is False:
             stored = await self._users.credentials(user_id)
-            if stored is None or not await self._hasher.verify(stored.password_hash, password):
+            if stored is None:  # deleted meanwhile (a deletion sent twice): not a wrong password
+                raise AuthenticationError("This account no longer exists.", code="unknown_user")
+            if not await self._hasher.verify(stored.password_hash, password):
                 raise self.password_replaced(user_id)
             written = await write(stored.password_hash)
             if written is None or written is False:

@@ -64,7 +64,10 @@ class PgCommentRepository:
     async def delete(self, comment_id: int) -> list[int]:
         async with self._pool.acquire() as conn, conn.transaction():
             # Its notifications would go by ON DELETE CASCADE, which says nothing of whose:
-            # deleted first, they name the recipients whose unread count just changed.
+            # deleted first, they name the recipients whose unread count just changed. The
+            # comment is locked before them, the order a cascade (an account's deletion)
+            # takes the two, so the two wait for each other instead of deadlocking.
+            await conn.execute("SELECT 1 FROM blog_comments WHERE id = $1 FOR UPDATE", comment_id)
             rows = await conn.fetch(
                 "DELETE FROM notifications WHERE comment_id = $1 RETURNING recipient_id, read_at",
                 comment_id)
