@@ -884,3 +884,15 @@ INSERT INTO sessions (id, user_id, created_at, last_used_at)
     WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
       AND family_id NOT IN (SELECT id FROM sessions)
     GROUP BY family_id;
+
+-- migration: 0019 sign-in challenges used once
+-- The nonce of each two-factor sign-in challenge that started a session: a challenge is
+-- stateless (signed), and this is what refuses it the second time, on every instance. Rows
+-- are kept until the challenge expires (housekeeping deletes them after).
+CREATE TABLE used_sign_in_challenges (
+    nonce      text PRIMARY KEY,
+    user_id    bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX used_sign_in_challenges_expires_at ON used_sign_in_challenges (expires_at);
+CREATE INDEX used_sign_in_challenges_user_id ON used_sign_in_challenges (user_id);

@@ -3,6 +3,7 @@ a code or a recovery code, replays refused, disable, and deletion asking for the
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.http import PASSWORD, bearer, sign_up
@@ -174,3 +175,59 @@ async def test_deleting_the_account_asks_for_the_code_when_it_is_on(client):
                              json={"password": PASSWORD, "code": code_of(secret, 1)})
     assert r.status_code == 204
     assert (await client.get("/api/v1/user/me", headers=bearer(ann))).status_code == 401
+
+
+async def test_a_challenge_signs_in_once(client):
+    ann = await sign_up(client)
+    secret, codes = await turn_on(client, ann)
+    answer = await password_step(client, ann)
+    assert (await code_step(client, answer["challenge"], code_of(secret, 1))).status_code == 200
+    # Refused before the code is looked at: the recovery code sent with it is not spent.
+    r = await code_step(client, answer["challenge"], codes[0])
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_challenge"
+    session = (await code_step(client, (await password_step(client, ann))["challenge"],
+                               codes[0])).json()
+    status = (await client.get("/api/v1/user/two-factor", headers=bearer(session))).json()
+    assert status["recovery_codes_left"] == 9
+
+
+async def test_a_wrong_code_leaves_the_challenge_usable_until_a_right_one(client):
+    ann = await sign_up(client)
+    secret, codes = await turn_on(client, ann)
+    answer = await password_step(client, ann)
+    right = code_of(secret, 1)
+    wrong = next(c for c in ("123456", "654321") if c != right)
+    r = await code_step(client, answer["challenge"], wrong)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_code"
+    assert (await code_step(client, answer["challenge"], right)).status_code == 200
+    r = await code_step(client, answer["challenge"], codes[0])
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_challenge"
+
+
+async def test_two_completions_of_one_challenge_at_once_start_one_session(client):
+    ann = await sign_up(client)
+    secret, codes = await turn_on(client, ann)
+    answer = await password_step(client, ann)
+    # Two different right codes, so that the codes' own once-only check refuses neither.
+    first, second = await asyncio.gather(code_step(client, answer["challenge"], codes[0]),
+                                         code_step(client, answer["challenge"], codes[1]))
+    assert sorted([first.status_code, second.status_code]) == [200, 401]
+    refused = first if first.status_code == 401 else second
+    assert refused.json()["error"]["code"] == "invalid_challenge"
+    session = (first if first.status_code == 200 else second).json()
+    r = await client.get("/api/v1/user/sessions", headers=bearer(session))
+    assert r.status_code == 200, r.text
+    assert len(r.json()["sessions"]) == 2  # sign-up's and this one
+
+
+async def test_purge_forgets_the_used_challenges_long_expired(client, services):
+    ann = await sign_up(client)
+    secret, codes = await turn_on(client, ann)
+    for code in (code_of(secret, 1), codes[0]):
+        answer = await password_step(client, ann)
+        assert (await code_step(client, answer["challenge"], code)).status_code == 200
+    await services.pool.execute(
+        "UPDATE used_sign_in_challenges SET expires_at = now() - interval '2 days' "
+        "WHERE nonce = (SELECT min(nonce) FROM used_sign_in_challenges)")
+    assert await services.accounts.purge_expired() == 1
+    assert await services.pool.fetchval("SELECT count(*) FROM used_sign_in_challenges") == 1

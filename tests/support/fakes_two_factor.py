@@ -1,6 +1,6 @@
 """An in-memory two-factor store, with the PostgreSQL adapter's rules: a setup that is on
 is never replaced, a step is claimed only if later than every step claimed before, and a
-recovery code is spent once."""
+recovery code is spent once, and so is a sign-in challenge."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class FakeTwoFactorStore:
         """`password_hashes`: the users' stored hashes (FakeUsers.hashes), which a setup, a
         disable or new recovery codes require unchanged; with none, any hash is current."""
         self.rows: dict[int, _Row] = {}
+        self.used_challenges: dict[str, datetime] = {}  # nonce: expiry
         self._hashes = password_hashes
 
     def _still_stored(self, user_id: int, password_hash: str) -> bool:
@@ -79,3 +80,18 @@ class FakeTwoFactorStore:
             return False
         self.rows[user_id].codes = dict.fromkeys(hashes)
         return True
+
+    async def challenge_used(self, nonce: str) -> bool:
+        return nonce in self.used_challenges
+
+    async def use_challenge(self, user_id: int, nonce: str, expires_at: datetime) -> bool:
+        if nonce in self.used_challenges:
+            return False
+        self.used_challenges[nonce] = expires_at
+        return True
+
+    async def delete_used_challenges(self, before: datetime) -> int:
+        gone = [n for n, at in self.used_challenges.items() if at < before]
+        for nonce in gone:
+            del self.used_challenges[nonce]
+        return len(gone)

@@ -61,6 +61,7 @@ class Accounts:
         self.policy = policy
         self._clock = clock
         self._events = events
+        self._second_factor = second_factor
         limiter = limiter if limiter is not None else in_process_limiters(clock)
         guesses = SignInLimiters.of(policy, limiter)
         self._sessions = s = Sessions(users=users, refresh_tokens=refresh_tokens,
@@ -106,10 +107,13 @@ class Accounts:
         self.update_profile = profiles.update_profile
 
     async def purge_expired(self) -> int:
-        """Delete refresh and reset tokens that expired over a day ago (kept a day so a late
-        reuse of a refresh token is still recognised as reuse rather than as garbage)."""
+        """Delete refresh and reset tokens, and used sign-in challenges, that expired over a
+        day ago (kept a day so a late reuse of a refresh token is still recognised as reuse
+        rather than as garbage)."""
         before = self._clock.now() - timedelta(days=1)
         purged = await self._sessions.purge_expired(before)
+        if self._second_factor is not None:
+            purged += await self._second_factor.purge_used_challenges(before)
         return purged + await self._passwords.purge_expired(before)
 
     async def delete_account(self, user_id: int, password: str,

@@ -11,7 +11,7 @@ from .policy import RateLimiter, SignInLimiters
 from .ports import PasswordHasher, UserRepository
 from .sessions import Session, Sessions, new_token
 from .standing import SignInGate
-from .two_factor import SecondFactor, SignInChallenge, expired_challenge
+from .two_factor import SecondFactor, SignInChallenge, expired_challenge, used_challenge
 from .users import (
     MAX_PASSWORD_BYTES,
     normalise_email,
@@ -151,6 +151,9 @@ class SignIn:
         credentials = await self._users.credentials(user_id)
         if credentials is None or not claims.made_under(credentials.password_hash):
             raise expired_challenge()
+        # Before the code is spent: a challenge sent again must not cost a recovery code.
+        if await self._second_factor.challenge_used(claims):
+            raise used_challenge()
         if not await self._second_factor.check(user_id, code):
             limits.failures_per_ip_account.hit(pair)
             limits.failures_per_account.hit(key)
@@ -158,6 +161,10 @@ class SignIn:
                                       code="invalid_code")
         limits.failures_per_ip_account.reset(pair)
         await self._gate.check(user_id)  # suspended between the password and the code
+        # Only a right code uses the challenge (a wrong one leaves it to try again); of two
+        # completions at once, one gets here first and the other is refused.
+        if not await self._second_factor.use_challenge(claims):
+            raise used_challenge()
         session = await self._sessions.start_if_password(
             credentials.user, credentials.password_hash, ip=ip, user_agent=user_agent)
         if session is None:  # changed between the check above and now

@@ -14,7 +14,7 @@ import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from ..clock import Clock
@@ -60,10 +60,13 @@ class SignInChallenge:
 
 @dataclass(frozen=True, slots=True)
 class ChallengeClaims:
-    """What a valid challenge says: whose sign-in, and under which password."""
+    """What a valid challenge says: whose sign-in, under which password, and the nonce and
+    expiry that make it used once (`SecondFactor.use_challenge`)."""
 
     user_id: int
     password_fingerprint: str
+    nonce: str
+    expires_at: datetime
 
     def made_under(self, password_hash: str) -> bool:
         """Whether the challenge was made while `password_hash` was the stored one."""
@@ -127,6 +130,19 @@ class TwoFactorStore(Protocol):
         """As `disable`, under the same condition."""
         ...
 
+    async def challenge_used(self, nonce: str) -> bool:
+        """Whether a sign-in challenge with this nonce was used."""
+        ...
+
+    async def use_challenge(self, user_id: int, nonce: str, expires_at: datetime) -> bool:
+        """Record the challenge's nonce as used; False when it already was (or the user is
+        gone). Of two at once, exactly one gets True."""
+        ...
+
+    async def delete_used_challenges(self, before: datetime) -> int:
+        """Delete the used challenges that expired before `before`; how many."""
+        ...
+
 
 def hash_recovery_code(code: str) -> bytes:
     return hashlib.sha256(normalise_code(code).encode()).digest()
@@ -183,7 +199,21 @@ class SecondFactor:
         if expires < self._clock.now().timestamp() or not self._signer.matches(
                 _challenge_message(user_id, expires, nonce, fingerprint), mac):
             raise expired_challenge()
-        return ChallengeClaims(user_id, fingerprint)
+        return ChallengeClaims(user_id, fingerprint, nonce,
+                               datetime.fromtimestamp(expires, UTC))
+
+    async def challenge_used(self, claims: ChallengeClaims) -> bool:
+        """Whether the challenge already started a session: asked before its code is spent."""
+        return await self.store.challenge_used(claims.nonce)
+
+    async def use_challenge(self, claims: ChallengeClaims) -> bool:
+        """Record the challenge as used, once its code was right; False when another
+        completion did first (on any instance): only one session per challenge."""
+        return await self.store.use_challenge(claims.user_id, claims.nonce, claims.expires_at)
+
+    async def purge_used_challenges(self, before: datetime) -> int:
+        """Forget the used challenges that expired before `before`: they are refused anyway."""
+        return await self.store.delete_used_challenges(before)
 
     async def check(self, user_id: int, code: str) -> bool:
         """True, once, for a current code of the user's app or an unused recovery code of
@@ -208,6 +238,11 @@ def _challenge_message(user_id: int, expires: int, nonce: str, fingerprint: str)
 def expired_challenge() -> AuthenticationError:
     return AuthenticationError("This sign-in has expired: enter your password again.",
                                code="invalid_challenge")
+
+
+def used_challenge() -> AuthenticationError:
+    return AuthenticationError("This sign-in was already completed: enter your password "
+                               "again.", code="invalid_challenge")
 
 
 class Confirmations(Protocol):

@@ -81,6 +81,27 @@ class PgTwoFactorStore:
             await self._replace_codes(conn, user_id, hashes)
             return True
 
+    async def challenge_used(self, nonce: str) -> bool:
+        return await self._pool.fetchval(
+            "SELECT true FROM used_sign_in_challenges WHERE nonce = $1", nonce) is not None
+
+    async def use_challenge(self, user_id: int, nonce: str, expires_at: datetime) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The user's row first (password_guard.py): else the foreign key's check waits
+            # on a deletion, then fails, instead of finding the user gone.
+            if not await user_locked(conn, user_id):
+                return False
+            # One statement: of two completions of one challenge, exactly one inserts.
+            return await conn.fetchval(
+                "INSERT INTO used_sign_in_challenges (nonce, user_id, expires_at) "
+                "VALUES ($1, $2, $3) ON CONFLICT (nonce) DO NOTHING RETURNING true",
+                nonce, user_id, expires_at) is not None
+
+    async def delete_used_challenges(self, before: datetime) -> int:
+        result = await self._pool.execute(
+            "DELETE FROM used_sign_in_challenges WHERE expires_at < $1", before)
+        return int(result.split()[-1])
+
     @staticmethod
     async def _replace_codes(conn: asyncpg.Connection, user_id: int,
                              hashes: list[bytes]) -> None:
