@@ -9,7 +9,6 @@ from typing import TypeVar
 
 from ..clock import Clock
 from ..errors import (
-    AuthenticationError,
     InvalidInputError,
     PermissionDeniedError,
     RateLimitedError,
@@ -19,7 +18,13 @@ from .policy import AccountPolicy, RateLimiter
 from .ports import Mailer, PasswordHasher, PasswordResetStore, UserRepository
 from .sessions import Session, Sessions, hash_token, new_token
 from .two_factor import SecondFactor, code_needed, wrong_code
-from .users import MAX_PASSWORD_BYTES, Credentials, normalise_email, validate_password
+from .users import (
+    MAX_PASSWORD_BYTES,
+    Credentials,
+    account_gone,
+    normalise_email,
+    validate_password,
+)
 
 
 T = TypeVar("T")
@@ -52,7 +57,7 @@ class Passwords:
         self._account_limiter.check(key)
         credentials = await self._users.credentials(user_id)
         if credentials is None:
-            raise AuthenticationError("This account no longer exists.", code="unknown_user")
+            raise account_gone()
         if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES or not await self._hasher.verify(
             credentials.password_hash, password
         ):
@@ -71,7 +76,7 @@ class Passwords:
         if written is None or written is False:
             stored = await self._users.credentials(user_id)
             if stored is None:  # deleted meanwhile (a deletion sent twice): not a wrong password
-                raise AuthenticationError("This account no longer exists.", code="unknown_user")
+                raise account_gone()
             if not await self._hasher.verify(stored.password_hash, password):
                 raise self.password_replaced(user_id)
             written = await write(stored.password_hash)

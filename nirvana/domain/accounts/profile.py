@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import AuthenticationError
 from .ports import UserRepository
-from .users import ProfileChanges, User, validate_profile_changes
+from .users import ProfileChanges, User, account_gone, validate_profile_changes
 
 
 class Profiles:
@@ -14,7 +13,7 @@ class Profiles:
     async def me(self, user_id: int) -> User:
         user = await self._users.get(user_id)
         if user is None:
-            raise AuthenticationError("This account no longer exists.", code="unknown_user")
+            raise account_gone()
         return user
 
     async def update_profile(self, user_id: int, changes: ProfileChanges) -> User:

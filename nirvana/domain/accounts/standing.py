@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..errors import AuthenticationError, PermissionDeniedError
+from ..errors import PermissionDeniedError
 from .ports import UserRepository
 from .sessions import AccessRevocations
+from .users import account_gone
 
 
 class WriteGate(Protocol):
@@ -58,7 +59,7 @@ class AccountExists:
 
     async def check(self, user_id: int) -> None:
         if user_id in self._revocations.deleted or await self._users.get(user_id) is None:
-            raise AuthenticationError("This account no longer exists.", code="unknown_user")
+            raise account_gone()
 
 
 class SignInGate(Protocol):

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..errors import InvalidInputError, field_error
+from ..errors import AuthenticationError, InvalidInputError, field_error
 from ..urls import validate_url
 from ..text import check_text, is_blank
 
@@ -64,6 +64,11 @@ class ProfileChanges:
             and self.status is None
             and not self.clear_avatar
         )
+
+
+def account_gone() -> AuthenticationError:
+    """For a signed-in user whose account was deleted meanwhile."""
+    return AuthenticationError("This account no longer exists.", code="unknown_user")
 
 
 def normalise_email(raw: str) -> str:
