@@ -34,7 +34,7 @@ from .nirvana_chat import _pass, http, sign_up
 from .report import summarize
 from .seed_peer import SeedPeer, SocketIOAdapter, ensure_node
 from .servers import CLIENT_CORE, ROOT, Nirvana, pinning_available
-from .ws_load import NirvanaAdapter
+from .ws_clients import NirvanaAdapter
 
 KEYS = ("p50_ms", "p99_ms", "loop_lag_p99_ms", "server_cpu_us_per_delivery",
         "db_cpu_us_per_delivery", "lost", "delivered_per_s")

@@ -35,7 +35,8 @@ from .nirvana_chat import http, sign_up
 from .report import Row, median_steps, skipped_row
 from .servers import SERVER_CORE, Nirvana, affinity, cpu_seconds, pinning_available, \
     tree_cpu_seconds
-from .ws_load import Load, NirvanaAdapter, NirvanaConnection
+from .ws_clients import NirvanaAdapter, NirvanaConnection
+from .ws_load import Load
 
 Result = tuple[dict[str, Any], list[Row]]
 STEP_SECONDS = 5.0  # at most, whatever --duration says: the part runs in a few minutes

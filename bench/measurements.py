@@ -18,7 +18,8 @@ from .context import Context
 from .probe import probe, request, source_addresses
 from .report import Row, Target, median_steps, percentile, skipped_row, spread_of, summarize
 from .servers import ROOT, SERVER_CORE, pinning_available
-from .ws_load import FanoutAdapter, Load, hold_idle
+from .ws_clients import FanoutAdapter, hold_idle
+from .ws_load import Load
 
 PASSWORD = "correct horse battery staple"
 WRK_CONNECTIONS = 32
@@ -381,7 +382,7 @@ CHAT_ROWS = [
 
 
 def chat(ctx: Context) -> Result:
-    """Nirvana's /ws through `ws_load.NirvanaAdapter` (see bench/nirvana_chat.py). Run after
+    """Nirvana's /ws through `ws_clients.NirvanaAdapter` (see bench/nirvana_chat.py). Run after
     `fanout` and `connections` (the default order) to get the ratios to their ceilings."""
     if not (ROOT / "docs" / "protocol.md").exists():
         why_not = "not available yet: docs/protocol.md missing (chat has not landed)"

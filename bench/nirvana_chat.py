@@ -1,5 +1,5 @@
 """Nirvana's chat, measured through its documented protocol (docs/protocol.md) with
-`ws_load.NirvanaAdapter`: throughput and latency in open-loop steps, recent history, idle
+`ws_clients.NirvanaAdapter`: throughput and latency in open-loop steps, recent history, idle
 authenticated connections, and resume after a restart. Each part is independent: one that
 fails is reported as such and the others still run."""
 
@@ -20,7 +20,8 @@ from .probe import request
 from .report import Row, Target, median_steps, percentile, skipped_row, spread_of, summarize
 from .seed_peer import SeedPeer, SocketIOAdapter, ensure_node
 from .servers import Nirvana
-from .ws_load import Load, NirvanaAdapter, hold_idle
+from .ws_clients import NirvanaAdapter, hold_idle
+from .ws_load import Load
 
 PASSWORD = "correct horse battery staple"
 Result = tuple[dict[str, Any], list[Row]]

@@ -40,7 +40,8 @@ from .lag_probe import LagProbe
 from .nirvana_chat import http, sign_up
 from .report import percentile
 from .servers import CLIENT_CORE, CLOCK_TICKS, ROOT, Nirvana, descendants, pinning_available
-from .ws_load import Load, NirvanaAdapter
+from .ws_clients import NirvanaAdapter
+from .ws_load import Load
 
 METRICS_TOKEN = "profile-chat-metrics-0123456789abcdef"
 

@@ -26,7 +26,8 @@ from websockets.exceptions import InvalidState
 
 from .embedded import mongo_pid
 from .servers import ROOT, SERVER_CORE, Server, affinity, pinning_available, tree_cpu_seconds
-from .ws_load import PADDING, LeanWebSocket
+from .ws_clients import LeanWebSocket
+from .ws_load import PADDING
 
 PEER_DIR = ROOT / "bench" / "peer"
 

@@ -8,7 +8,7 @@ import time
 
 from bench.lag_probe import LagProbe
 from bench.nirvana_chat import http, sign_up
-from bench.ws_load import NirvanaAdapter
+from bench.ws_clients import NirvanaAdapter
 
 
 async def test_the_lag_probe_reports_ping_round_trips_by_time(live):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bench.ws_load import PADDING, NirvanaAdapter, NirvanaConnection
+from bench.ws_clients import NirvanaAdapter, NirvanaConnection
+from bench.ws_load import PADDING
 
 
 def frame(**fields) -> str:
