@@ -13,11 +13,10 @@ from pymongo.errors import AutoReconnect, BulkWriteError, NetworkTimeout
 from nirvana.domain.errors import UnavailableError
 from nirvana.metrics import Metrics
 from nirvana.storage.mongo.fence import FencedOutError
-from tests.support.chat_store import Stall, record_posts, write, written
+from tests.support.chat_store import Stall, record_posts, stored_seqs, write, written
 from tests.support.chat_writers import draft, queue
 from tests.support.people import two_chats
 from tests.support.steered_messages import SteeredMessages
-from tests.support.waiting import wait_until
 
 
 class NoAnswer:
@@ -38,11 +37,6 @@ class NoAnswer:
         await write(docs)
 
 
-async def _seqs(store, conversation_id: str) -> list[tuple[int, str]]:
-    return [(m.seq, m.text) for m in await store.messages(conversation_id, before=None,
-                                                          after=None, limit=100)]
-
-
 async def test_an_answer_lost_then_given_on_the_second_ask_acks_the_sender(
         client, services, flaky, monkeypatch):
     a, b, c, _ = await two_chats(client, services)
@@ -54,7 +48,7 @@ async def test_an_answer_lost_then_given_on_the_second_ask_acks_the_sender(
     assert len(lost.asks) == 2 and lost.asks[0] == lost.asks[1]  # the same documents
     assert [(p.id, p.seq, p.pos) for p in posted] == [(m.id, m.seq, m.pos)]
     n, _ = await chat.send_message(b, c.id, client_id="n", text="n")
-    assert n.seq == 2 and await _seqs(store, c.id) == [(1, "x"), (2, "n")]
+    assert n.seq == 2 and await stored_seqs(store, c.id) == [(1, "x"), (2, "n")]
 
 
 async def test_a_stalled_original_landing_after_the_second_ask_is_refused_whole(
@@ -68,7 +62,7 @@ async def test_a_stalled_original_landing_after_the_second_ask_is_refused_whole(
     assert created and m.seq == 1
     await written(stall.docs)  # the store gets to the first ask now: refused on its `_id`
     n, _ = await chat.send_message(b, c.id, client_id="n", text="n")
-    assert await _seqs(store, c.id) == [(1, "x"), (2, "n")]
+    assert await stored_seqs(store, c.id) == [(1, "x"), (2, "n")]
     assert [p.text for p in posted] == ["x", "n"]
     again, created = await chat.send_message(a, c.id, client_id="x", text="x")
     assert not created and (again.seq, again.pos) == (m.seq, m.pos) and len(posted) == 2
@@ -83,7 +77,7 @@ async def test_a_part_written_with_no_answer_is_completed_by_the_second_ask(
     sends = [queue(store, draft(c, a, k), on_stored=posted.append) for k in ("p", "q", "r")]
     acked = [m for m, _ in await asyncio.gather(*sends)]
     assert [(m.seq, m.text) for m in acked] == [(1, "p"), (2, "q"), (3, "r")]
-    assert await _seqs(store, c.id) == [(1, "p"), (2, "q"), (3, "r")]
+    assert await stored_seqs(store, c.id) == [(1, "p"), (2, "q"), (3, "r")]
     assert [(m.id, m.pos) for m in posted] == [(m.id, m.pos) for m in acked]
 
 
@@ -117,7 +111,7 @@ async def test_a_retry_of_an_older_message_in_a_batch_asked_again_leaves_no_gap(
     assert created and new.seq == 2
     await written(stall.docs)
     insert.failure = None
-    assert await _seqs(store, c.id) == [(1, "old"), (2, "new")]
+    assert await stored_seqs(store, c.id) == [(1, "old"), (2, "new")]
     assert [(m.text, m.seq, m.pos) for m in posted] == [
         ("old", 1, old.pos), ("new", 2, new.pos)]
 
@@ -141,7 +135,7 @@ async def test_a_take_back_with_no_answer_is_asked_again_and_its_late_run_takes_
     assert not created_again and created and new.seq == 2
     assert db.unanswered_deletes
     await db.run_late()
-    assert await _seqs(store, c.id) == [(1, "old"), (2, "new")]
+    assert await stored_seqs(store, c.id) == [(1, "old"), (2, "new")]
     assert [(m.text, m.seq) for m in posted] == [("old", 1), ("new", 2)]
 
 
@@ -285,7 +279,7 @@ async def test_a_seq_another_message_holds_is_numbered_again_not_refused(
     assert elsewhere.seq == 2
     m, created = await chat.send_message(a, c.id, client_id="x", text="x")  # given seq 2
     assert created and m.seq == 3
-    assert await _seqs(store, c.id) == [(1, "first"), (2, "elsewhere"), (3, "x")]
+    assert await stored_seqs(store, c.id) == [(1, "first"), (2, "elsewhere"), (3, "x")]
 
 
 async def test_past_max_waiting_while_asking_new_work_is_refused_at_once(
@@ -321,112 +315,6 @@ async def test_past_max_waiting_while_asking_new_work_is_refused_at_once(
     assert created and again.seq == 3
 
 
-class Refuse:
-    """A `SteeredMessages` switch: True for the first `times` asks once `armed`, or for
-    every ask while `always`."""
-
-    def __init__(self, times: int = 1) -> None:
-        self.times, self.armed, self.always, self.asked = times, False, False, 0
-
-    def __call__(self) -> bool:
-        if self.always or (self.armed and self.asked < self.times):
-            self.asked += 1
-            return True
-        return False
-
-
-@pytest.mark.parametrize("refused", ["reads", "deletes"])
-async def test_an_error_answered_after_an_answered_insert_is_asked_again_not_refused(
-        client, services, flaky, monkeypatch, refused):
-    """`old` is stored as seq 1. A batch of its retry (numbered 2) and `new` (3) is
-    inserted and answered: the retry refused on its `_id`, `new` stored. The read of the
-    stored `old`, or the delete that takes `new` back, is then answered with an error,
-    once. Asked again rather than the batch refused: the retry is answered with `old`,
-    `new` is stored again as 2, acked and delivered once, and no seq stays unused."""
-    a, b, c, _ = await two_chats(client, services)
-    refuse = Refuse()
-    chat, store, insert = flaky(db=SteeredMessages(**{f"refuse_{refused}": refuse}))
-    posted = record_posts(chat, monkeypatch)
-    old, _ = await chat.send_message(a, c.id, client_id="old", text="old")
-    refuse.armed = True
-    sends = [queue(store, draft(c, a, "old"), on_stored=posted.append),
-             queue(store, draft(c, b, "new"), on_stored=posted.append)]
-    (again, created_again), (new, created) = await asyncio.gather(*sends)
-    assert refuse.asked == 1
-    assert not created_again and (again.id, again.seq, again.pos) == (old.id, old.seq,
-                                                                       old.pos)
-    assert created and new.seq == 2
-    assert await _seqs(store, c.id) == [(1, "old"), (2, "new")]
-    assert [(m.text, m.seq, m.pos) for m in posted] == [
-        ("old", 1, old.pos), ("new", 2, new.pos)]
-    m, _ = await chat.send_message(a, c.id, client_id="m", text="m")
-    assert m.seq == 3 and not store.writer.stepped_down
-
-
-async def test_past_max_waiting_while_a_follow_up_is_refused_new_work_is_refused_at_once(
-        client, services, flaky):
-    """While the read after an answered insert keeps meeting an error, nothing else is
-    committed, as while an insert gets no answer: past `max_waiting` queued, a new send is
-    answered `unavailable` at once; those queued before it are stored once the read works."""
-    a, b, c, other = await two_chats(client, services)
-    refuse = Refuse()
-    chat, store, insert = flaky(db=SteeredMessages(refuse_reads=refuse))
-    store.writer.max_waiting = 2
-    await chat.send_message(a, c.id, client_id="old", text="old")
-    refuse.always = True
-    retry = asyncio.ensure_future(chat.send_message(a, c.id, client_id="old", text="old"))
-    await wait_until(lambda: refuse.asked > 1, "the read asked again")
-    assert not retry.done()
-    waiting = [asyncio.ensure_future(chat.send_message(a, other.id, client_id=f"w{i}",
-                                                       text="w")) for i in range(2)]
-    await wait_until(lambda: len(store.writer._pending) == 2, "two sends queued")
-    with pytest.raises(UnavailableError, match="not answering"):
-        await asyncio.wait_for(chat.send_message(a, other.id, client_id="w9", text="w"), 1)
-    refuse.always = False
-    again, created = await retry
-    assert not created and again.seq == 1
-    stored = [await w for w in waiting]  # queued in either order (each awaits first)
-    assert sorted((m.seq, created) for m, created in stored) == [(1, True), (2, True)]
-
-
-async def test_a_writer_fenced_out_while_a_follow_up_is_refused_stops_and_refuses(
-        client, services, flaky):
-    """A writer deposed while it asks a follow-up again stops asking, and refuses the
-    batch as fenced out (another instance writes now)."""
-    a, b, c, _ = await two_chats(client, services)
-    refuse = Refuse()
-    chat, store, insert = flaky(db=SteeredMessages(refuse_reads=refuse))
-    await chat.send_message(a, c.id, client_id="old", text="old")
-    refuse.always = True
-    retry = asyncio.ensure_future(chat.send_message(a, c.id, client_id="old", text="old"))
-    await wait_until(lambda: refuse.asked > 1, "the read asked again")
-    assert not retry.done()  # asked again, not refused at the first
-    store.writer.may_commit = lambda: False  # the lease lapsed
-    with pytest.raises(FencedOutError):
-        await retry
-    stopped_at = refuse.asked
-    await asyncio.sleep(0.3)
-    assert refuse.asked == stopped_at  # not asked any more
-
-
-async def test_an_error_not_the_stores_after_an_answered_insert_refuses_the_batch(
-        client, services, flaky):
-    """Only the store's errors are asked again: a read that fails in this process (a
-    stored document this release cannot read, a bug) would fail every ask and stall every
-    chat write. The batch is refused, as before, and the writer goes on."""
-    a, b, c, other = await two_chats(client, services)
-    broken = Refuse()
-    chat, store, insert = flaky(db=SteeredMessages(break_reads=broken))
-    await chat.send_message(a, c.id, client_id="old", text="old")
-    broken.armed = True
-    with pytest.raises(UnavailableError):
-        await asyncio.wait_for(chat.send_message(a, c.id, client_id="old", text="old"), 5)
-    assert broken.asked == 1 and not store.writer._sends.asking
-    m, created = await asyncio.wait_for(
-        chat.send_message(a, other.id, client_id="m", text="m"), 5)
-    assert created and m.seq == 1
-
-
 async def test_an_insert_whose_write_concern_failed_is_acked_only_once_asked_again(
         client, services, flaky, monkeypatch):
     """MongoDB may answer an insert it wrote on the primary with a write concern error
@@ -454,4 +342,4 @@ async def test_an_insert_whose_write_concern_failed_is_acked_only_once_asked_aga
     assert created and m.seq == 1
     assert [(p.id, p.seq, p.pos) for p in posted] == [(m.id, m.seq, m.pos)]
     n, _ = await chat.send_message(b, c.id, client_id="n", text="n")
-    assert n.seq == 2 and await _seqs(store, c.id) == [(1, "x"), (2, "n")]
+    assert n.seq == 2 and await stored_seqs(store, c.id) == [(1, "x"), (2, "n")]

@@ -29,6 +29,12 @@ def record_posts(chat, monkeypatch) -> list:
     return posted
 
 
+async def stored_seqs(store, conversation_id: str) -> list[tuple[int, str]]:
+    """A conversation's stored messages as (seq, text), in seq order."""
+    return [(m.seq, m.text) for m in await store.messages(conversation_id, before=None,
+                                                          after=None, limit=100)]
+
+
 async def written(docs: list[dict[str, Any]]) -> None:
     """The store writes what it can of `docs` (an unordered insert); whatever it refuses,
     nobody hears of it."""
