@@ -393,13 +393,13 @@ def chat(ctx: Context) -> Result:
 
 
 def resume_after_restart(ctx: Context) -> Result:
-    """1,000 clients with messages waiting, the server restarted; see bench/nirvana_chat.py."""
+    """1,000 clients with messages waiting, the server restarted; see bench/chat_resume.py."""
     if not (ROOT / "docs" / "protocol.md").exists():
         why_not = "not available yet: docs/protocol.md missing (chat has not landed)"
         return {"skipped": why_not}, [skipped_row("resume after restart", why_not)]
-    from . import nirvana_chat
+    from . import chat_resume
 
-    return nirvana_chat.measure_resume(ctx)
+    return chat_resume.measure_resume(ctx)
 
 
 def notify(ctx: Context) -> Result:
