@@ -16,22 +16,14 @@ from . import wrk
 from .ceilings import store
 from .context import Context
 from .probe import probe, request, source_addresses
-from .report import Row, Target, median_steps, percentile, skipped_row, spread_of, summarize
+from .fanout_ceiling import connections, fanout
+from .report import (Row, Target, med, median_of, percentile, skipped_row, spread_of,
+                     summarize)
 from .servers import ROOT, SERVER_CORE, pinning_available
-from .ws_clients import FanoutAdapter, hold_idle
-from .ws_load import Load
 
 PASSWORD = "correct horse battery staple"
 WRK_CONNECTIONS = 32
 Result = tuple[dict[str, Any], list[Row]]
-
-
-def median_of(runs: list[dict[str, Any]], *keys: str) -> dict[str, dict[str, Any]]:
-    return {k: summarize([r[k] for r in runs if r.get(k) is not None]) for k in keys}
-
-
-def med(summary: dict[str, dict[str, Any]], key: str) -> float | None:
-    return summary[key]["median"]
 
 
 # -- helpers against Nirvana's account API -------------------------------------------------------
@@ -298,74 +290,6 @@ def blog_reads(ctx: Context) -> Result:
             rows.append(Row("blog reads: first feed page p99", med(s, "p99_ms"), "ms",
                             target=Target("<", 20, on="value"), spread=spread_of(s["p99_ms"])))
     return raw, rows
-
-
-# -- 5. chat fan-out: the ceiling now, Nirvana's /ws later ---------------------------------------
-
-
-async def _fanout_pass(url: str, clients: int, steps: list[float], duration: float,
-                       server_cpu) -> list[dict[str, Any]]:
-    load = Load(FanoutAdapter(url), clients)
-    await load.connect()
-    out = []
-    try:
-        for i, rate in enumerate(steps):
-            cpu0 = server_cpu()
-            step = await load.step(i, rate, duration, drain=2.0)
-            step["server_cpu_us_per_delivery"] = (
-                (server_cpu() - cpu0) * 1e6 / max(1, step["deliveries"]))
-            out.append(step)
-    finally:
-        await load.close()
-    return out
-
-
-STEP_KEYS = ("delivered_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_delivery", "lost",
-             "generator_cpu_share", "offered_deliveries_per_s")
-
-
-def fanout(ctx: Context) -> Result:
-    o = ctx.options
-    server = ctx.server("fanout")
-    passes = [asyncio.run(_fanout_pass(server.url, o.clients, o.steps, o.duration,
-                                       server.cpu_seconds))
-              for _ in range(o.repetitions)]
-    steps = median_steps(passes, o.steps, STEP_KEYS)
-    rows = []
-    for step in steps:
-        rate = step["offered_sends_per_s"]
-        saturated = step["generator_cpu_share"] > 0.9
-        rows.append(Row(
-            f"ceiling: fan-out, {rate:g} sends/s → {step['offered_deliveries_per_s']:,.0f} "
-            f"deliveries/s offered, p99", step["p99_ms"], "ms",
-            note=f"delivered {step['delivered_per_s']:,.0f}/s, "
-                 f"{step['server_cpu_us_per_delivery']:.1f} µs CPU/delivery, "
-                 f"lost {step['lost']:.0f}" + ("; LOAD GENERATOR SATURATED" if saturated else "")))
-    clean = [s for s in steps if s["lost"] == 0] or steps
-    floor = min(s["server_cpu_us_per_delivery"] for s in clean)
-    rows.append(Row("ceiling: fan-out server CPU per delivered message (websockets.broadcast)",
-                    floor, "µs", note="lowest over the loss-free steps"))
-    ctx.fanout_floor = floor  # type: ignore[attr-defined]
-    ctx.fanout_steps = steps  # type: ignore[attr-defined]
-    return {"clients": o.clients, "room_size": 10, "steps": steps}, rows
-
-
-def connections(ctx: Context) -> Result:
-    o = ctx.options
-    runs = []
-    for _ in range(o.repetitions):
-        server = ctx.restart("fanout")  # a fresh process: a clean RSS baseline
-        runs.append(asyncio.run(hold_idle(server.url, o.connections,
-                                          measure_rss=server.rss_bytes)))
-    s = median_of(runs, "opened", "answered_pct", "bytes_per_connection")
-    per_conn = med(s, "bytes_per_connection")
-    ctx.fanout_bytes_per_connection = per_conn  # type: ignore[attr-defined]
-    return {"requested": o.connections, "runs": runs, **s}, [
-        Row(f"ceiling: idle WebSockets held by the fan-out server (of {o.connections:,})",
-            med(s, "opened"), "", note=f"{med(s, 'answered_pct'):.1f}% answered a ping"),
-        Row("ceiling: memory per idle WebSocket (websockets library)",
-            per_conn / 1024 if per_conn is not None else None, "KiB", note="server RSS delta / N"),
-    ]
 
 
 # -- 6. Nirvana's chat (plug-in) ----------------------------------------------------------------

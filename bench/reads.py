@@ -23,10 +23,10 @@ from nirvana.seed_text import COMMON_WORD, RARE_WORDS
 
 from . import wrk
 from .context import Context, _env_without_urls
-from .measurements import WRK_CONNECTIONS, WRK_KEYS, median_of, med, sign_up
+from .measurements import WRK_CONNECTIONS, WRK_KEYS, sign_up
 from .page_load import fetch, first_byte_times, page_weight
 from .probe import request
-from .report import Row, Target, percentile, spread_of
+from .report import Row, Target, med, median_of, percentile, spread_of
 from .servers import ROOT, Nirvana
 
 # (row, target on the ratio to hello-JSON, p99 target in ms)

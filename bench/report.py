@@ -35,6 +35,15 @@ def summarize(runs: list[float]) -> dict[str, Any]:
             "runs": list(runs)}
 
 
+def median_of(runs: list[dict[str, Any]], *keys: str) -> dict[str, dict[str, Any]]:
+    """Each key's summary over the runs that have it."""
+    return {k: summarize([r[k] for r in runs if r.get(k) is not None]) for k in keys}
+
+
+def med(summary: dict[str, dict[str, Any]], key: str) -> float | None:
+    return summary[key]["median"]
+
+
 def median_steps(passes: list[list[dict[str, Any]]], rates: list[float],
                  keys: Iterable[str]) -> list[dict[str, Any]]:
     """One step per offered rate: the median of each figure in `keys` over the passes (the
