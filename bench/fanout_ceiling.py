@@ -21,12 +21,14 @@ async def _fanout_pass(url: str, clients: int, steps: list[float], duration: flo
     await load.connect()
     out = []
     try:
+        warm_up = await load.warm_up(99, steps[0])
         for i, rate in enumerate(steps):
             cpu0 = server_cpu()
             step = await load.step(i, rate, duration, drain=2.0)
             step["server_cpu_us_per_delivery"] = (
                 (server_cpu() - cpu0) * 1e6 / max(1, step["deliveries"]))
             out.append(step)
+        out[0]["warm_up"] = warm_up
     finally:
         await load.close()
     return out

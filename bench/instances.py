@@ -36,12 +36,11 @@ from .report import Row, median_steps, skipped_row
 from .servers import SERVER_CORE, Nirvana, affinity, cpu_seconds, pinning_available, \
     tree_cpu_seconds
 from .ws_clients import NirvanaAdapter, NirvanaConnection
-from .ws_load import Load
+from .ws_load import WARM_UP_SECONDS, Load
 
 Result = tuple[dict[str, Any], list[Row]]
 STEP_SECONDS = 5.0  # at most, whatever --duration says: the part runs in a few minutes
 DRAIN_SECONDS = 3.0
-WARM_UP_SECONDS = 2.0
 MONGODB_DB = "bench_instances"
 
 

@@ -56,6 +56,9 @@ STEP_KEYS = ("delivered_per_s", "p50_ms", "p99_ms", "loop_lag_p99_ms", "server_c
              "generator_cpu_share", "offered_deliveries_per_s")
 
 
+WARM_UP_STEP = 9  # the warm-up's step number in a pass's block of ten (its steps are 0-3)
+
+
 async def _pass(server: Nirvana | SeedPeer, adapter: NirvanaAdapter | SocketIOAdapter,
                 clients: int, steps: list[float], duration: float,
                 first_step: int) -> list[dict[str, Any]]:
@@ -69,6 +72,8 @@ async def _pass(server: Nirvana | SeedPeer, adapter: NirvanaAdapter | SocketIOAd
     if probe is not None:
         await probe.start()
     try:
+        assert len(steps) < WARM_UP_STEP, "step numbers are the sends' client_ids"
+        warm_up = await load.warm_up(first_step + WARM_UP_STEP, steps[0])
         for i, rate in enumerate(steps):
             before, waited = server.cpu_breakdown(), server.core_wait_seconds()
             started = time.monotonic()
@@ -86,6 +91,7 @@ async def _pass(server: Nirvana | SeedPeer, adapter: NirvanaAdapter | SocketIOAd
             step["db_cpu_us_per_delivery"] = sum(after[k] - before[k]
                                                  for k in ("mongo", "postgres")) * 1e6 / n
             out.append(step)
+        out[0]["warm_up"] = warm_up
     finally:
         if probe is not None:
             await probe.stop()
