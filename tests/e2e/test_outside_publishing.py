@@ -4,10 +4,10 @@ docs/blogs.md, docs/media.md, docs/social.md, docs/protocol.md and the served /o
 The server is `python run.py` as the README starts it, configured only by its documented
 environment variables, on a fresh database of the test session's PostgreSQL and MongoDB-wire
 servers. Every check is a documented HTTP or WebSocket request, made by the client of
-tests/e2e/outside_client.py, which knows only the docs; nothing here imports Nirvana or the
-test helpers. Every JSON answer of `/api/` is also checked against /openapi.json: its
-status must be documented, and its body hold every required field, with its documented type,
-and no undocumented one.
+tests/support/outside_client.py, which knows only the docs; nothing here imports Nirvana.
+Every JSON answer of `/api/` is also checked against /openapi.json: its status must be
+documented, and its body hold every required field, with its documented type, and no
+undocumented one.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.e2e.outside_client import (MAX_FILE_BYTES, QUOTA_BYTES, Client, Contract, Person,
-                                      Server, connected, frames_until, ids, poll, quiet,
-                                      refused, soon, xml_text)
-from tests.e2e.outside_client import fresh_databases  # noqa: F401 (fixture)
+from tests.support.outside_client import (MAX_FILE_BYTES, QUOTA_BYTES, Client, Contract,
+                                          Person, Server, connected, frames_until, ids, poll,
+                                          quiet, refused, soon, xml_text)
+from tests.support.outside_client import fresh_databases  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.e2e.outside_client import Server, connected, poll
-from tests.e2e.outside_client import fresh_databases  # noqa: F401 (fixture)
+from tests.support.outside_client import Server, connected, poll
+from tests.support.outside_client import fresh_databases  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
