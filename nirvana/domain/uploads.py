@@ -8,10 +8,13 @@ local path is accepted only if this ledger issued it (see chat/messaging.py).
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Mapping, Protocol, Sequence
 
-from .errors import PayloadTooLargeError, UnsupportedMediaTypeError
+from . import cursors as codec
+from .errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
 from .sniffing import ContentType, MediaKind, sniff
 
 
@@ -49,6 +52,66 @@ class Issued:
     owner_id: int
     kind: MediaKind
     size: int
+
+
+def name_of(url: str) -> str:
+    """What an upload is called in the API (GET and DELETE /api/v1/media): the last segment
+    of its URL, in either store: `/media/<name>` on disk, `.../nirvana/<name>` on Cloudinary.
+    Both stores make that segment random and unique."""
+    return url.rsplit("/", 1)[-1]
+
+
+# The shape of every name either store issues; anything else is no upload of anyone's.
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}(\.[a-z0-9]{1,5})?$")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUpload:
+    """One upload in its owner's list."""
+
+    url: str
+    kind: MediaKind
+    mime: str
+    size: int
+    created_at: datetime
+
+    @property
+    def name(self) -> str:
+        return name_of(self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPosition:
+    """Where a page of the list ends: newest first by (created_at, url)."""
+
+    created_at: datetime
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPage:
+    items: list[StoredUpload]
+    next: UploadPosition | None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def encode_cursor(position: UploadPosition) -> str:
+    # Integer microseconds: a float timestamp can be off by one and skip or repeat an item.
+    micros = (position.created_at - _EPOCH) // timedelta(microseconds=1)
+    return codec.encode(f"u:{micros}:{position.url}")
+
+
+def _position(text: str) -> UploadPosition:
+    tag, micros, url = text.split(":", 2)
+    if tag != "u" or not url:
+        raise ValueError(text)
+    return UploadPosition(_EPOCH + timedelta(microseconds=int(micros)), url)
+
+
+def decode_cursor(cursor: str) -> UploadPosition:
+    return codec.decode(cursor, _position)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +152,21 @@ class UploadLedger(Protocol):
         """Each of `urls` that this ledger issued; others are absent."""
         ...
 
+    async def page(self, owner_id: int, after: UploadPosition | None,
+                   limit: int) -> list[StoredUpload]:
+        """The owner's uploads, newest first by (created_at, url), strictly after `after`."""
+        ...
+
+    async def find(self, owner_id: int, name: str) -> str | None:
+        """The URL of the owner's upload called `name` (name_of), or None."""
+        ...
+
+    async def forget(self, owner_id: int, url: str) -> bool:
+        """Drop the owner's upload at `url` from the ledger and give its bytes back to their
+        usage, in one transaction; False (nothing given back) when it was gone already, so
+        two deletions racing give it back once."""
+        ...
+
 
 class IssuedUploads(Protocol):
     """What chat needs of the ledger: who was issued a URL, and what it holds."""
@@ -114,10 +192,14 @@ NOT_OF_KIND = {
 
 class Uploads:
     def __init__(self, store: MediaStore, ledger: UploadLedger,
-                 limits: UploadLimits = UploadLimits()) -> None:
+                 limits: UploadLimits = UploadLimits(),
+                 earlier_stores: Sequence[MediaStore] = ()) -> None:
         self.store = store
         self.ledger = ledger
         self.limits = limits
+        # Stores that may still hold files issued before a switch (the local disk, once
+        # CLOUDINARY_URL is set): a deletion asks them too.
+        self.earlier_stores = tuple(earlier_stores)
 
     async def upload(self, user_id: int, data: bytes,
                      only: MediaKind | None = None) -> Upload:
@@ -151,6 +233,35 @@ class Uploads:
             await asyncio.shield(self.ledger.release(user_id, len(data)))
             raise
         return upload
+
+    async def page(self, user_id: int, after: UploadPosition | None,
+                   limit: int) -> UploadPage:
+        """The caller's own uploads, newest first."""
+        rows = await self.ledger.page(user_id, after, limit + 1)
+        items = rows[:limit]
+        last = items[-1] if len(rows) > limit else None
+        return UploadPage(items, UploadPosition(last.created_at, last.url) if last else None)
+
+    async def delete(self, user_id: int, name: str) -> None:
+        """Delete the caller's upload called `name`: its file first, then its ledger row and
+        its bytes, so a crash between the two leaves a row (and a count) whose file is gone,
+        which the next try finishes; never a count given back for a file still served.
+
+        NotFoundError (`not_found`) for a name that is not the caller's upload: someone
+        else's, unknown, or deleted already, alike. UnavailableError when the store did not
+        delete the file: then nothing is given back.
+        """
+        url = await self.ledger.find(user_id, name) if _NAME_RE.match(name) else None
+        if url is None:
+            raise NotFoundError("You have no upload of that name.")
+        await self.discard(url)
+        await self.ledger.forget(user_id, url)
+
+    async def discard(self, url: str) -> None:
+        """Remove the file at `url` from whichever store issued it (each leaves the others'
+        URLs alone); gone already is done."""
+        for store in (*(s for s in self.earlier_stores if s is not self.store), self.store):
+            await store.delete(url)
 
     async def usage(self, user_id: int) -> StorageUsage:
         used, files = await self.ledger.usage(user_id)

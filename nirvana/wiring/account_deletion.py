@@ -18,7 +18,6 @@ from ..domain.accounts.deletion import AccountDeleted, ContentEraser, Erasure
 from ..domain.blogs.service import Blogs
 from ..domain.uploads import Uploads
 from ..storage.mail import OutboxMailer
-from ..storage.media import LocalMediaStore
 from ..storage.postgres.uploads import PgUploadLedger
 from ..tasks import retry
 
@@ -53,18 +52,14 @@ class UploadsOfDeletedAccounts:
     use (Cloudinary, with CLOUDINARY_URL). Each store leaves other stores' URLs alone; one
     that fails leaves the account pending, and housekeeping tries again."""
 
-    def __init__(self, ledger: PgUploadLedger, local: LocalMediaStore, uploads: Uploads) -> None:
+    def __init__(self, ledger: PgUploadLedger, uploads: Uploads) -> None:
         self._ledger = ledger
-        self._local = local
         self._uploads = uploads  # its store is read each time: it can be swapped at run time
 
     async def erase(self, user_id: int) -> None:
         urls = await self._ledger.orphaned(user_id)
-        current = self._uploads.store
         for url in urls:
-            await self._local.delete(url)
-            if current is not self._local:
-                await current.delete(url)
+            await self._uploads.discard(url)
         await self._ledger.removed(urls)
 
 

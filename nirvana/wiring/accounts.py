@@ -124,8 +124,7 @@ def build_erasure(pool: asyncpg.Pool, clock: Clock, chat: SenderErasure,
     """Erases what deleted accounts left outside PostgreSQL: chat text (through the chat
     service, on the chat writer), then uploads."""
     return Erasure(ErasersInTurn(ChatOfDeletedAccounts(chat),
-                                 UploadsOfDeletedAccounts(media.ledger, media.local,
-                                                          media.uploads)),
+                                 UploadsOfDeletedAccounts(media.ledger, media.uploads)),
                    PgDeletedAccounts(pool), clock)
 
 

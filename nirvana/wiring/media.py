@@ -32,5 +32,5 @@ def build_media(settings: Settings, pool: asyncpg.Pool) -> Media:
     uploads = Uploads(store, ledger, UploadLimits(
         image=settings.max_upload_bytes, audio=settings.max_audio_bytes,
         video=settings.max_video_bytes, file=settings.max_file_bytes,
-        quota=settings.storage_quota_bytes))
+        quota=settings.storage_quota_bytes), earlier_stores=(local,))
     return Media(uploads, ledger, local)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Mapping, Sequence
 
 from nirvana.domain.sniffing import ContentType
-from nirvana.domain.uploads import Issued, Upload
+from nirvana.domain.uploads import Issued, StoredUpload, Upload, UploadPosition, name_of
 
 
 class FakeMediaStore:
-    def __init__(self, fail: Exception | None = None) -> None:
+    def __init__(self, fail: Exception | None = None,
+                 fail_delete: Exception | None = None) -> None:
         self.saved: list[tuple[bytes, ContentType]] = []
         self.fail = fail
+        self.fail_delete = fail_delete
         self.deleted: list[str] = []
 
     async def save(self, data: bytes, content: ContentType) -> str:
@@ -21,6 +24,8 @@ class FakeMediaStore:
         return f"/media/{len(self.saved)}.{content.extension}"
 
     async def delete(self, url: str) -> None:
+        if self.fail_delete is not None:
+            raise self.fail_delete
         self.deleted.append(url)
 
 
@@ -28,6 +33,7 @@ class FakeUploadLedger:
     def __init__(self) -> None:
         self.used: dict[int, int] = {}
         self.uploads: dict[str, Upload] = {}
+        self.recorded_at: dict[str, datetime] = {}
 
     async def reserve(self, user_id: int, size: int, quota: int) -> bool:
         if self.used.get(user_id, 0) + size > quota:
@@ -40,6 +46,9 @@ class FakeUploadLedger:
 
     async def record(self, upload: Upload) -> None:
         self.uploads[upload.url] = upload
+        # One second apart, so the newest-first order is the order of recording.
+        self.recorded_at[upload.url] = (datetime(2026, 1, 1, tzinfo=timezone.utc)
+                                        + timedelta(seconds=len(self.recorded_at)))
 
     async def usage(self, user_id: int) -> tuple[int, int]:
         files = sum(1 for u in self.uploads.values() if u.owner_id == user_id)
@@ -48,3 +57,25 @@ class FakeUploadLedger:
     async def issued(self, urls: Sequence[str]) -> Mapping[str, Issued]:
         return {u: Issued(self.uploads[u].owner_id, self.uploads[u].content.kind,
                           self.uploads[u].size) for u in urls if u in self.uploads}
+
+    async def page(self, owner_id: int, after: UploadPosition | None,
+                   limit: int) -> list[StoredUpload]:
+        mine = sorted((StoredUpload(u.url, u.content.kind, u.content.mime, u.size,
+                                    self.recorded_at[u.url])
+                       for u in self.uploads.values() if u.owner_id == owner_id),
+                      key=lambda s: (s.created_at, s.url), reverse=True)
+        if after is not None:
+            mine = [s for s in mine if (s.created_at, s.url) < (after.created_at, after.url)]
+        return mine[:limit]
+
+    async def find(self, owner_id: int, name: str) -> str | None:
+        return next((u.url for u in self.uploads.values()
+                     if u.owner_id == owner_id and name_of(u.url) == name), None)
+
+    async def forget(self, owner_id: int, url: str) -> bool:
+        upload = self.uploads.get(url)
+        if upload is None or upload.owner_id != owner_id:
+            return False
+        del self.uploads[url]
+        await self.release(owner_id, upload.size)
+        return True

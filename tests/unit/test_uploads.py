@@ -1,5 +1,6 @@
 """Uploads of every kind: judged by their bytes, held to their kind's limit and their owner's
-quota; a failed store gives the reserved bytes back."""
+quota; a failed store gives the reserved bytes back; the owner lists and deletes them, and a
+deletion gives the bytes back once the file is gone."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import pytest
 
 from nirvana.domain.errors import (
     InvalidInputError,
+    NotFoundError,
     PayloadTooLargeError,
     UnavailableError,
     UnsupportedMediaTypeError,
 )
 from nirvana.domain.sniffing import MediaKind, sniff
-from nirvana.domain.uploads import UploadLimits, Uploads
+from nirvana.domain.uploads import UploadLimits, Uploads, decode_cursor, encode_cursor, name_of
 from tests.support.fakes_media import FakeMediaStore, FakeUploadLedger
 from tests.support.images import EXE, png
 from tests.support.media_files import HTML, mp3, mp4, pdf, wav, webm
@@ -83,3 +85,78 @@ async def test_a_failed_store_gives_the_reserved_bytes_back():
         await uploads.upload(1, pdf())
     usage = await uploads.usage(1)
     assert (usage.used_bytes, usage.files) == (0, 0)
+
+
+async def test_deleting_removes_the_file_then_gives_the_bytes_back_once():
+    store, ledger = FakeMediaStore(), FakeUploadLedger()
+    uploads = Uploads(store, ledger)
+    kept, gone = await uploads.upload(1, png()), await uploads.upload(1, pdf())
+    await uploads.delete(1, name_of(gone.url))
+    assert store.deleted == [gone.url]
+    usage = await uploads.usage(1)
+    assert (usage.used_bytes, usage.files) == (kept.size, 1)
+    assert await ledger.issued([gone.url]) == {}
+    with pytest.raises(NotFoundError) as caught:  # deleted already
+        await uploads.delete(1, name_of(gone.url))
+    assert caught.value.code == "not_found"
+    assert (await uploads.usage(1)).used_bytes == kept.size
+
+
+@pytest.mark.parametrize("name", ["1.png", "nothing.png", "../1.png", "", "1.png/"])
+async def test_only_the_owner_can_delete_and_others_get_not_found_alike(name):
+    store, ledger = FakeMediaStore(), FakeUploadLedger()
+    uploads = Uploads(store, ledger)
+    theirs = await uploads.upload(2, png())
+    assert name_of(theirs.url) == "1.png"
+    with pytest.raises(NotFoundError) as caught:
+        await uploads.delete(1, name)
+    assert caught.value.code == "not_found"
+    assert store.deleted == [] and (await uploads.usage(2)).files == 1
+
+
+async def test_a_store_that_fails_the_deletion_gives_nothing_back_and_a_retry_finishes():
+    store, ledger = FakeMediaStore(), FakeUploadLedger()
+    uploads = Uploads(store, ledger)
+    done = await uploads.upload(1, pdf())
+    store.fail_delete = UnavailableError()
+    with pytest.raises(UnavailableError):
+        await uploads.delete(1, name_of(done.url))
+    usage = await uploads.usage(1)
+    assert (usage.used_bytes, usage.files) == (done.size, 1)
+    assert done.url in await ledger.issued([done.url])
+    store.fail_delete = None
+    await uploads.delete(1, name_of(done.url))
+    usage = await uploads.usage(1)
+    assert (usage.used_bytes, usage.files) == (0, 0)
+
+
+async def test_a_deletion_asks_the_stores_in_use_before_a_switch_too():
+    local, cloud, ledger = FakeMediaStore(), FakeMediaStore(), FakeUploadLedger()
+    uploads = Uploads(local, ledger, earlier_stores=(local,))
+    done = await uploads.upload(1, pdf())
+    await uploads.delete(1, name_of(done.url))
+    assert local.deleted == [done.url]  # the current store is also an earlier one: once
+    uploads.store = cloud
+    await uploads.discard("/media/x.pdf")
+    assert local.deleted[-1] == cloud.deleted[-1] == "/media/x.pdf"
+
+
+async def test_the_list_is_the_owners_newest_first_in_pages():
+    uploads = Uploads(FakeMediaStore(), FakeUploadLedger())
+    mine = [await uploads.upload(1, pdf()) for _ in range(5)]
+    await uploads.upload(2, pdf())
+    seen, after = [], None
+    while True:
+        page = await uploads.page(1, after, 2)
+        seen += [u.url for u in page.items]
+        if page.next is None:
+            break
+        after = decode_cursor(encode_cursor(page.next))  # as a client sends it back
+    assert seen == [u.url for u in reversed(mine)]
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "bm9wZQ", "dTp4OnU"])
+def test_a_cursor_the_list_did_not_give_is_invalid_cursor(cursor):
+    with pytest.raises(InvalidInputError) as caught:
+        decode_cursor(cursor)
+    assert caught.value.details[0]["code"] == "invalid_cursor"

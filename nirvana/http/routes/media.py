@@ -1,9 +1,11 @@
 """Uploads (/api/v1/media/upload, and /api/v1/image/upload for images only), the caller's
-storage usage, and serving of locally stored media (/media/{name})."""
+storage usage, the list and deletion of their uploads (/api/v1/media), and serving of locally
+stored media (/media/{name})."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Literal
 from urllib.parse import quote
 
@@ -12,11 +14,12 @@ from starlette.responses import FileResponse, Response
 
 from ...domain.errors import BadRequestError, NotFoundError
 from ...domain.sniffing import OCTET_STREAM, ContentType, MediaKind
+from ...domain.uploads import StoredUpload, decode_cursor, encode_cursor, name_of
 from ..api import Api, Call, In, Out
 from ..byte_ranges import RangeRefusal, judge_range, range_applies
 from ..errors import error_response
 from ..multipart import read_file_field
-from ..schemas.social import StorageOut, UploadOut
+from ..schemas.social import MAX_PAGE, StorageOut, UploadOut
 
 api = Api()
 TAGS = ["media"]
@@ -57,10 +60,33 @@ class MediaUploadQuery(In):
 
 class MediaOut(Out):
     url: str = Field(description="Where it is served: /media/... or a Cloudinary URL")
+    name: str = Field(description="Its name in DELETE /api/v1/media/{name}: the last segment "
+                                  "of its URL")
     kind: Literal["image", "audio", "video", "file"] = Field(
         description="Judged from the bytes; a `file` is only ever served as a download")
     mime: str
     size: int = Field(description="Bytes")
+
+
+class StoredMediaOut(MediaOut):
+    created_at: datetime = Field(description="When it was uploaded")
+
+    @classmethod
+    def of(cls, upload: StoredUpload) -> "StoredMediaOut":
+        return cls(url=upload.url, name=upload.name, kind=upload.kind.value, mime=upload.mime,
+                   size=upload.size, created_at=upload.created_at)
+
+
+class MediaPageIn(In):
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(default=None, max_length=400,
+                               description="next_cursor of the previous page")
+
+
+class MediaPageOut(Out):
+    items: list[StoredMediaOut] = Field(description="Your uploads, newest first")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; "
+                                                "null on the last page")
 
 
 class MediaQuery(In):
@@ -109,8 +135,29 @@ async def upload_media(call: Call[None, MediaUploadQuery]) -> MediaOut:
     limit = uploads.limits.of(only) if only else uploads.limits.largest
     data = await read_file_field(call.request, "file", limit)
     done = await uploads.upload(call.user_id, data, only)
-    return MediaOut(url=done.url, kind=done.content.kind.value, mime=done.content.mime,
-                    size=done.size)
+    return MediaOut(url=done.url, name=name_of(done.url), kind=done.content.kind.value,
+                    mime=done.content.mime, size=done.size)
+
+
+@api.route("GET", "/api/v1/media",
+           summary="Your own uploads, newest first (keyset-paged); nobody else's", tags=TAGS,
+           query=MediaPageIn, response=MediaPageOut, errors=(422,))
+async def list_media(call: Call[None, MediaPageIn]) -> MediaPageOut:
+    q = call.query
+    page = await call.services.uploads.page(
+        call.user_id, decode_cursor(q.cursor) if q.cursor else None, q.limit)
+    return MediaPageOut(items=[StoredMediaOut.of(u) for u in page.items],
+                        next_cursor=encode_cursor(page.next) if page.next else None)
+
+
+@api.route("DELETE", "/api/v1/media/{name}",
+           summary="Delete one of your uploads (named as the list names it): the file is "
+                   "removed from the store and its bytes count no more against your quota. "
+                   "Someone else's, an unknown and an already deleted name are 404 alike; "
+                   "503 when the store did not delete it (nothing given back)",
+           tags=TAGS, status=204, errors=(404,))
+async def delete_media(call: Call[None, None]) -> None:
+    await call.services.uploads.delete(call.user_id, call.path("name"))
 
 
 @api.route("GET", "/api/v1/media/usage",

@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import asyncpg
 
 from ...domain.sniffing import MediaKind
-from ...domain.uploads import Issued, Upload
+from ...domain.uploads import Issued, StoredUpload, Upload, UploadPosition
 
 
 class PgUploadLedger:
@@ -60,3 +60,37 @@ class PgUploadLedger:
             "SELECT url, owner_id, kind, size FROM media_uploads WHERE url = ANY($1::text[])",
             list(urls))
         return {r["url"]: Issued(r["owner_id"], MediaKind(r["kind"]), r["size"]) for r in rows}
+
+    async def page(self, owner_id: int, after: UploadPosition | None,
+                   limit: int) -> list[StoredUpload]:
+        rows = await self._pool.fetch(
+            "SELECT url, kind, mime, size, created_at FROM media_uploads "
+            "WHERE owner_id = $1 AND ($2::timestamptz IS NULL OR (created_at, url) < ($2, $3)) "
+            "ORDER BY created_at DESC, url DESC LIMIT $4",
+            owner_id, after.created_at if after else None, after.url if after else None, limit)
+        return [StoredUpload(r["url"], MediaKind(r["kind"]), r["mime"], r["size"],
+                             r["created_at"]) for r in rows]
+
+    async def find(self, owner_id: int, name: str) -> str | None:
+        # The name is the URL's last segment (domain/uploads.py name_of), compared as text:
+        # no LIKE, so its `_` is no wildcard.
+        return await self._pool.fetchval(
+            "SELECT url FROM media_uploads WHERE owner_id = $1 "
+            "AND right(url, length($2) + 1) = '/' || $2 ORDER BY created_at LIMIT 1",
+            owner_id, name)
+
+    async def forget(self, owner_id: int, url: str) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The row lock makes a racing second deletion wait here, then find nothing.
+            size = await conn.fetchval(
+                "DELETE FROM media_uploads WHERE url = $1 AND owner_id = $2 RETURNING size",
+                url, owner_id)
+            if size is None:
+                return False
+            # The trigger of 0013 keeps a deleted row's URL for the account erasure; this
+            # file is removed already.
+            await conn.execute("DELETE FROM media_orphans WHERE url = $1", url)
+            await conn.execute(
+                "UPDATE media_usage SET used_bytes = greatest(used_bytes - $2::bigint, 0) "
+                "WHERE user_id = $1", owner_id, size)
+            return True

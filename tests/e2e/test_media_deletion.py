@@ -1,0 +1,159 @@
+"""A user's own uploads on the real server: listed newest first in pages, nobody else's;
+deleted by their owner only (404 alike for another's, an unknown and a deleted one), the file
+no longer served, no longer attachable, and its bytes given back to the quota exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nirvana.domain.uploads import UploadLimits
+from tests.support.images import png
+from tests.support.media_files import pdf
+from tests.support.people import befriend, user
+from tests.support.pg_races import WAIT, waiting_on_locks
+
+LIST = "/api/v1/media"
+
+
+def auth(who: dict) -> dict:
+    return {"Authorization": f"Bearer {who['jwt']}"}
+
+
+async def upload(live, who: dict, data: bytes | None = None) -> dict:
+    r = await live.http.post("/api/v1/media/upload", headers=auth(who),
+                             files={"file": ("a.pdf", data or pdf(), "application/pdf")})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def usage(live, who: dict) -> dict:
+    return (await live.http.get("/api/v1/media/usage", headers=auth(who))).json()
+
+
+async def delete(live, who: dict, name: str):
+    return await live.http.delete(f"{LIST}/{name}", headers=auth(who))
+
+
+async def test_the_list_is_your_own_uploads_newest_first_in_pages(live):
+    ann, bob = await user(live.http), await user(live.http)
+    mine = [await upload(live, ann, data) for data in (pdf(), png(), pdf())]
+    await upload(live, bob)
+    seen, cursor = [], None
+    while True:
+        r = await live.http.get(LIST, headers=auth(ann),
+                                params={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert len(page["items"]) <= 2
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [i["url"] for i in seen] == [u["url"] for u in reversed(mine)]
+    first = seen[-1]
+    assert {k: first[k] for k in ("url", "name", "kind", "mime", "size")} == mine[0]
+    assert first["name"] == first["url"].removeprefix("/media/") and first["created_at"]
+    bobs = (await live.http.get(LIST, headers=auth(bob))).json()["items"]
+    assert len(bobs) == 1 and bobs[0]["url"] not in {u["url"] for u in mine}
+
+
+@pytest.mark.parametrize("params,code", [({"limit": 0}, "greater_than_equal"),
+                                         ({"limit": 101}, "less_than_equal"),
+                                         ({"cursor": "bm9wZQ"}, "invalid_cursor")])
+async def test_the_lists_bounds_and_cursor_are_checked(live, params, code):
+    ann = await user(live.http)
+    r = await live.http.get(LIST, headers=auth(ann), params=params)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["code"] == code
+
+
+async def test_deleting_gives_the_quota_back_and_the_file_is_no_longer_served(live):
+    size = len(pdf())
+    live.services.uploads.limits = UploadLimits(quota=size * 2)
+    ann = await user(live.http)
+    first, _ = await upload(live, ann), await upload(live, ann)
+    refused = await live.http.post("/api/v1/media/upload", headers=auth(ann),
+                                   files={"file": ("c.pdf", pdf(), "application/pdf")})
+    assert refused.status_code == 413 and refused.json()["error"]["code"] == "quota_exceeded"
+
+    r = await delete(live, ann, first["name"])
+    assert r.status_code == 204, r.text
+    assert r.headers["RateLimit-Policy"].startswith('"writes"')  # a write like the others
+    assert (await live.http.get(first["url"])).status_code == 404
+    assert await usage(live, ann) == {"used_bytes": size, "quota_bytes": size * 2, "files": 1}
+    assert first["url"] not in {i["url"] for i in
+                                (await live.http.get(LIST, headers=auth(ann))).json()["items"]}
+    await upload(live, ann)  # refused before, there is room now
+
+
+async def test_anothers_an_unknown_and_a_deleted_upload_are_404_alike(live):
+    ann, bob = await user(live.http), await user(live.http)
+    anns = await upload(live, ann)
+    before = await usage(live, ann)
+    answers = [await delete(live, bob, anns["name"]),
+               await delete(live, ann, "AAAAAAAAAAAAAAAAAAAAAAAA.pdf"),
+               await delete(live, ann, "x%27%20OR%201=1--.pdf")]
+    assert (await delete(live, ann, anns["name"])).status_code == 204
+    answers.append(await delete(live, ann, anns["name"]))
+    assert [a.status_code for a in answers] == [404] * 4, [a.text for a in answers]
+    assert {a.json()["error"]["code"] for a in answers} == {"not_found"}
+    assert len({a.json()["error"]["message"] for a in answers}) == 1
+    assert before["files"] == 1 and (await usage(live, ann))["files"] == 0
+    unauthenticated = await live.http.delete(f"{LIST}/{anns['name']}")
+    assert unauthenticated.status_code == 401
+
+
+async def test_two_deletions_at_once_give_the_bytes_back_once(live):
+    ann = await user(live.http)
+    await upload(live, ann)
+    doomed = await upload(live, ann)
+    pool = live.services.pool
+    # The row held locked, both deletions reach the ledger and wait there together.
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute("SELECT 1 FROM media_uploads WHERE url = $1 FOR UPDATE",
+                           doomed["url"])
+        both = asyncio.ensure_future(asyncio.gather(delete(live, ann, doomed["name"]),
+                                                    delete(live, ann, doomed["name"])))
+        await waiting_on_locks(pool, both, conn.get_server_pid(), count=2)
+        await transaction.commit()
+    answers = await asyncio.wait_for(both, WAIT)
+    assert [a.status_code for a in answers] == [204, 204], [a.text for a in answers]
+    assert await usage(live, ann) == {"used_bytes": len(pdf()), "quota_bytes": 500_000_000,
+                                      "files": 1}
+
+
+async def test_a_deletion_cut_short_after_the_file_went_is_finished_by_a_retry(live):
+    ann = await user(live.http)
+    done = await upload(live, ann)
+    # As if a crash came between removing the file and the ledger: the row and count stay.
+    (live.services.local_media.root / done["name"]).unlink()
+    assert (await usage(live, ann))["used_bytes"] == len(pdf())
+    assert (await delete(live, ann, done["name"])).status_code == 204
+    assert await usage(live, ann) == {"used_bytes": 0, "quota_bytes": 500_000_000, "files": 0}
+    assert await live.services.pool.fetchval("SELECT count(*) FROM media_orphans") == 0
+
+
+async def test_a_deleted_upload_can_no_longer_be_attached(live):
+    ann, bob = await user(live.http), await user(live.http)
+    await befriend(live.services, ann["id"], bob["id"])
+    done = await upload(live, ann)
+    cid = (await live.http.post("/api/v1/conversations", headers=auth(ann),
+                                json={"kind": "direct", "user_id": bob["id"]})).json()["id"]
+    assert (await delete(live, ann, done["name"])).status_code == 204
+    r = await live.http.post(f"/api/v1/conversations/{cid}/messages", headers=auth(ann), json={
+        "kind": "file", "attachments": [{"url": done["url"], "kind": "file"}]})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["code"] == "not_uploaded"
+
+
+async def test_openapi_declares_the_list_and_the_deletion(live):
+    paths = (await live.http.get("/openapi.json")).json()["paths"]
+    listing = paths[LIST]["get"]
+    assert {"200", "401", "422", "503"} <= set(listing["responses"])
+    assert {"limit", "cursor"} <= {p["name"] for p in listing["parameters"]}
+    deletion = paths[LIST + "/{name}"]["delete"]
+    assert {"204", "401", "404", "429", "503"} <= set(deletion["responses"])
