@@ -299,3 +299,37 @@ async def test_a_chat_attachment_on_cloudinary_keeps_its_uploads_kind_and_size(
     message = r.json().get("message", r.json())
     assert message["kind"] == "file"
     assert message["attachments"] == [{"url": url, "kind": "file", "size": len(pdf())}]
+
+
+async def test_deleting_an_upload_destroys_it_on_cloudinary_and_a_refusal_gives_nothing_back(
+        client, services, cloudinary_server):
+    good = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
+                                upload_prefix=cloudinary_server.prefix)
+    services.uploads.store = good
+    ann = await sign_up(client)
+    r = await client.post("/api/v1/media/upload", headers=bearer(ann),
+                          files={"file": ("a.pdf", pdf(), "application/pdf")})
+    assert r.status_code == 201, r.text
+    # Named as on disk: the last segment of its URL, which the list gives too.
+    name = r.json()["name"]
+    assert name == "k3yqzv1xq8b2.pdf" and r.json()["url"].endswith("/nirvana/" + name)
+    listed = (await client.get("/api/v1/media", headers=bearer(ann))).json()["items"]
+    assert [i["name"] for i in listed] == [name]
+
+    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:rotated@{CLOUD}",
+                                                  upload_prefix=cloudinary_server.prefix)
+    refused = await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))
+    assert refused.status_code == 503, refused.text
+    assert "rotated" not in refused.text
+    usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
+    assert (usage["used_bytes"], usage["files"]) == (len(pdf()), 1)  # nothing given back
+
+    services.uploads.store = good
+    r = await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))
+    assert r.status_code == 204, r.text
+    assert _deletes(cloudinary_server)[-1] == ("raw", "nirvana/k3yqzv1xq8b2.pdf", True)
+    assert cloudinary_server.stored == {}
+    usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
+    assert (usage["used_bytes"], usage["files"]) == (0, 0)
+    again = await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))
+    assert again.status_code == 404 and again.json()["error"]["code"] == "not_found"

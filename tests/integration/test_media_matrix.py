@@ -1,9 +1,10 @@
 """The authorization matrix of the media routes: what the owner of an upload, another user,
 a deleted account and an anonymous caller each get.
 
-Uploading and usage act on the caller's own account, named by the token; a stored file is
-public to whoever has its unguessable URL (it is what a blog or a chat shows); the storage
-on a profile is its owner's alone."""
+Uploading, usage and the list act on the caller's own account, named by the token; only the
+owner deletes an upload (anyone else is told, as for an unknown name, that there is none); a
+stored file is public to whoever has its unguessable URL (it is what a blog or a chat shows);
+the storage on a profile is its owner's alone."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ MATRIX = {
     "media_upload": {"owner": 201, "other": 201, **SIGNED_OUT},
     "image_upload": {"owner": 201, "other": 201, **SIGNED_OUT},
     "media_usage": {"owner": 200, "other": 200, **SIGNED_OUT},
+    "media_list": {"owner": 200, "other": 200, **SIGNED_OUT},
+    "media_delete": {"owner": 204, "other": 404, **SIGNED_OUT},
     "media_file": {"owner": 200, "other": 200, "deleted": 200, "anonymous": 200},
     # Profiles are public; a token of a deleted account is refused rather than ignored.
     "owner_profile": {"owner": 200, "other": 200, "deleted": 401, "anonymous": 200},
@@ -35,7 +38,7 @@ async def world(client) -> dict:
                               json={"password": PASSWORD})
     assert r2.status_code == 204, r2.text
     return {"sessions": {"owner": owner, "other": other, "deleted": deleted, "anonymous": None},
-            "file": r.json()["url"], "owner_id": owner["user"]["id"]}
+            "file": r.json()["url"], "name": r.json()["name"], "owner_id": owner["user"]["id"]}
 
 
 async def call(client, route: str, caller: str, w: dict):
@@ -50,6 +53,10 @@ async def call(client, route: str, caller: str, w: dict):
                                      files={"file": ("b.png", png(), "image/png")})
         case "media_usage":
             return await client.get("/api/v1/media/usage", headers=headers)
+        case "media_list":
+            return await client.get("/api/v1/media", headers=headers)
+        case "media_delete":
+            return await client.delete(f"/api/v1/media/{w['name']}", headers=headers)
         case "media_file":
             return await client.get(w["file"], headers=headers)
         case _:
@@ -60,13 +67,17 @@ async def call(client, route: str, caller: str, w: dict):
 async def test_who_may_call_each_media_route(client, route):
     w = await world(client)
     got = {}
-    for caller in CALLERS:
+    # The owner last: the others try the upload while it still exists.
+    for caller in sorted(CALLERS, key=lambda c: c == "owner"):
         r = await call(client, route, caller, w)
         got[caller] = r.status_code
         if r.status_code >= 400:
             assert set(r.json()["error"]) >= {"code", "message"}
         elif route == "media_usage":  # each caller sees only their own usage
             assert (r.json()["files"] > 0) is (caller == "owner"), (caller, r.json())
+        elif route == "media_list":  # and only their own uploads
+            urls = [i["url"] for i in r.json()["items"]]
+            assert (w["file"] in urls) is (caller == "owner"), (caller, urls)
         elif route == "owner_profile":  # and only the owner sees the profile's storage
             assert (r.json()["storage"] is not None) is (caller == "owner"), (caller, r.json())
     assert got == MATRIX[route]
