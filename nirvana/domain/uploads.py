@@ -251,11 +251,16 @@ class Uploads:
         else's, unknown, or deleted already, alike. UnavailableError when the store did not
         delete the file: then nothing is given back.
         """
+        url = await self.url_of(user_id, name)
+        await self.discard(url)
+        await self.ledger.forget(user_id, url)
+
+    async def url_of(self, user_id: int, name: str) -> str:
+        """The URL of the caller's upload called `name`; NotFoundError as for delete."""
         url = await self.ledger.find(user_id, name) if _NAME_RE.match(name) else None
         if url is None:
             raise NotFoundError("You have no upload of that name.")
-        await self.discard(url)
-        await self.ledger.forget(user_id, url)
+        return url
 
     async def discard(self, url: str) -> None:
         """Remove the file at `url` from whichever store issued it (each leaves the others'

@@ -31,12 +31,14 @@ from ..domain.notifications.cursors import encode_cursor as encode_notification_
 from ..domain.notifications.preferences import Channel, Preference
 from ..domain.social.cursors import page_request
 from ..domain.sniffing import MediaKind
+from ..domain.uploads import decode_cursor as decode_upload_cursor
+from ..domain.uploads import encode_cursor as encode_upload_cursor
 from ..ws.notification_frames import NotificationOut
 from ..domain.social.entities import Direction
 
 __all__ = [
     "NotificationOut", "decode_notification_cursor", "encode_notification_cursor",
-    "Channel", "Preference",
+    "Channel", "Preference", "decode_upload_cursor", "encode_upload_cursor",
     "Audience", "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter",
     "BlogStatus", "Comment", "MediaKind", "ConflictError", "Direction", "DomainError",
     "InvalidInputError",

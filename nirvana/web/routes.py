@@ -5,12 +5,12 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from .errors import page_endpoint
-from .pages import (accounts, chat, exports, feeds, home, moderation, notification_settings,
-                    notifications, people, reading, security, writing)
+from .pages import (accounts, chat, exports, feeds, files, home, moderation,
+                    notification_settings, notifications, people, reading, security, writing)
 
 # feeds before reading: a tag's page route takes any path, its feeds' must be tried first.
 PAGE_MODULES = [home, accounts, security, exports, feeds, reading, people, writing, chat,
-                notifications, moderation, notification_settings]
+                notifications, moderation, notification_settings, files]
 
 
 def page_routes() -> list[BaseRoute]:

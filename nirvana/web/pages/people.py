@@ -14,6 +14,7 @@ from .. import domain
 from ..forms import FormErrors, read_form, redirect, safe_next
 from ..session import reader_of, signed_in
 from ..templating import pages_of
+from .files import FILES_ON_PROFILE, files_of
 from ...domain.ids import MAX_ID
 
 PEOPLE_PAGE = 20
@@ -57,14 +58,16 @@ async def profile(request: Request) -> Response:
     shown = await social(request).profile(reader.id, uid)
     blogs, more = await request.app.state.services.blogs.search(
         reader.id, domain.BlogFilter(author_id=uid), 1, BLOGS_ON_PROFILE)
-    drafts, storage = [], None
+    drafts, storage, files, more_files = [], None, [], None
     if reader.id == uid:
         drafts = await request.app.state.services.blogs.drafts(uid, DRAFTS_SHOWN)
         storage = await request.app.state.services.uploads.usage(uid)
+        files, more_files = await files_of(request, uid, None, FILES_ON_PROFILE)
     return await pages_of(request).render(request, "people/profile.html", {
         "profile": shown, "person": shown.user.person, "blogs": blogs, "drafts": drafts,
         "more_blogs_url": f"/search?author={uid}&page=2" if more else None,
-        "is_me": reader.id == uid, "storage": storage,
+        "is_me": reader.id == uid, "storage": storage, "files": files,
+        "more_files_url": more_files,
     })
 
 
