@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime, timedelta, timezone
 from typing import Callable, TypeVar
 
 from .errors import field_error
 
 T = TypeVar("T")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def micros(at: datetime) -> int:
+    """An instant as integer microseconds: a float timestamp can be off by one and skip or
+    repeat an item at a page's edge."""
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def instant(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
 
 
 def encode(position: str) -> str:

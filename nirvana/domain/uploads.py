@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Mapping, Protocol, Sequence
 
 from . import cursors as codec
@@ -94,20 +94,15 @@ class UploadPage:
     next: UploadPosition | None
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
 def encode_cursor(position: UploadPosition) -> str:
-    # Integer microseconds: a float timestamp can be off by one and skip or repeat an item.
-    micros = (position.created_at - _EPOCH) // timedelta(microseconds=1)
-    return codec.encode(f"u:{micros}:{position.url}")
+    return codec.encode(f"u:{codec.micros(position.created_at)}:{position.url}")
 
 
 def _position(text: str) -> UploadPosition:
     tag, micros, url = text.split(":", 2)
     if tag != "u" or not url:
         raise ValueError(text)
-    return UploadPosition(_EPOCH + timedelta(microseconds=int(micros)), url)
+    return UploadPosition(codec.instant(int(micros)), url)
 
 
 def decode_cursor(cursor: str) -> UploadPosition:
