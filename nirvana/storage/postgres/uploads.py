@@ -9,6 +9,7 @@ import asyncpg
 
 from ...domain.sniffing import MediaKind
 from ...domain.uploads import Issued, StoredUpload, Upload, UploadPosition
+from .password_guard import user_locked
 
 
 class PgUploadLedger:
@@ -81,6 +82,10 @@ class PgUploadLedger:
 
     async def forget(self, owner_id: int, url: str) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
+            # The user's row before its child rows, as an account deletion takes them
+            # (password_guard.py); gone with the account, the erasure removes its files.
+            if not await user_locked(conn, owner_id):
+                return False
             # The row lock makes a racing second deletion wait here, then find nothing.
             size = await conn.fetchval(
                 "DELETE FROM media_uploads WHERE url = $1 AND owner_id = $2 RETURNING size",
