@@ -1,5 +1,6 @@
 """Uploads: images, audio, video and files, each within its kind's size limit and its
-owner's storage quota, and a ledger of who was issued which URL.
+owner's storage quota, and a ledger of who was issued which URL; the owner lists them and
+deletes them, which gives their bytes back.
 
 The ledger is what makes a `/media/` path trustworthy elsewhere: a chat attachment naming a
 local path is accepted only if this ledger issued it (see chat/messaging.py).
