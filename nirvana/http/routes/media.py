@@ -19,7 +19,7 @@ from ..api import Api, Call, In, Out
 from ..byte_ranges import RangeRefusal, judge_range, range_applies
 from ..errors import error_response
 from ..multipart import read_file_field
-from ..schemas.social import MAX_PAGE, StorageOut, UploadOut
+from ..schemas.social import PageIn, StorageOut, UploadOut
 
 api = Api()
 TAGS = ["media"]
@@ -77,9 +77,10 @@ class StoredMediaOut(MediaOut):
                    size=upload.size, created_at=upload.created_at)
 
 
-class MediaPageIn(In):
-    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
-    cursor: str | None = Field(default=None, max_length=400,
+class MediaPageIn(PageIn):
+    # Longer than the other lists' cursors: the position holds the upload's URL, and a
+    # Cloudinary URL with its transformation is over 100 characters.
+    cursor: str | None = Field(default=None, max_length=400, pattern=r"^[A-Za-z0-9_-]+$",
                                description="next_cursor of the previous page")
 
 
