@@ -896,3 +896,15 @@ CREATE TABLE used_sign_in_challenges (
 );
 CREATE INDEX used_sign_in_challenges_expires_at ON used_sign_in_challenges (expires_at);
 CREATE INDEX used_sign_in_challenges_user_id ON used_sign_in_challenges (user_id);
+
+-- migration: 0021 uploads by owner, newest first and by name
+-- (0020 is left to the deployment identity step of another branch; steps apply by number
+-- whichever lands first.) The list of a user's uploads walks the first index in its order
+-- (GET /api/v1/media: newest first, by created_at then url), and a deletion finds an upload
+-- by name, the URL's last segment (DELETE /api/v1/media/{name}), in the second. The first
+-- leads with owner_id, so it serves every lookup by owner, and the owner-only index goes.
+CREATE INDEX media_uploads_owner_newest_idx
+    ON media_uploads (owner_id, created_at DESC, url DESC);
+CREATE INDEX media_uploads_owner_name_idx
+    ON media_uploads (owner_id, (regexp_replace(url, '^.*/', '')));
+DROP INDEX media_uploads_owner_idx;

@@ -1,5 +1,5 @@
-"""PostgreSQL adapter of `UploadLedger` (schema step 0012): who was issued which upload URL,
-and each user's storage usage."""
+"""PostgreSQL adapter of `UploadLedger` (schema steps 0012, 0013, 0021): who was issued which
+upload URL, and each user's storage usage."""
 
 from __future__ import annotations
 
@@ -10,6 +10,19 @@ import asyncpg
 from ...domain.sniffing import MediaKind
 from ...domain.uploads import Issued, StoredUpload, Upload, UploadPosition
 from .password_guard import user_locked
+
+# A user's uploads newest first, walked in media_uploads_owner_newest_idx (schema.sql 0021):
+# two statements rather than one with "$2 IS NULL OR", whose generic plan (a prepared
+# statement's, after five runs) could not start the index scan at the cursor.
+_COLUMNS = "SELECT url, kind, mime, size, created_at FROM media_uploads WHERE owner_id = $1"
+PAGE_FIRST = f"{_COLUMNS} ORDER BY created_at DESC, url DESC LIMIT $2"
+PAGE_AFTER = (f"{_COLUMNS} AND (created_at, url) < ($2, $3) "
+              "ORDER BY created_at DESC, url DESC LIMIT $4")
+# The name is the URL's last segment (domain/uploads.py name_of), compared whole as text (no
+# LIKE, so its `_` is no wildcard), as the expression of media_uploads_owner_name_idx: written
+# exactly as there, or the index goes unused.
+FIND_BY_NAME = ("SELECT url FROM media_uploads WHERE owner_id = $1 "
+                "AND regexp_replace(url, '^.*/', '') = $2 ORDER BY created_at LIMIT 1")
 
 
 class PgUploadLedger:
@@ -64,21 +77,16 @@ class PgUploadLedger:
 
     async def page(self, owner_id: int, after: UploadPosition | None,
                    limit: int) -> list[StoredUpload]:
-        rows = await self._pool.fetch(
-            "SELECT url, kind, mime, size, created_at FROM media_uploads "
-            "WHERE owner_id = $1 AND ($2::timestamptz IS NULL OR (created_at, url) < ($2, $3)) "
-            "ORDER BY created_at DESC, url DESC LIMIT $4",
-            owner_id, after.created_at if after else None, after.url if after else None, limit)
+        if after is None:
+            rows = await self._pool.fetch(PAGE_FIRST, owner_id, limit)
+        else:
+            rows = await self._pool.fetch(PAGE_AFTER, owner_id, after.created_at, after.url,
+                                          limit)
         return [StoredUpload(r["url"], MediaKind(r["kind"]), r["mime"], r["size"],
                              r["created_at"]) for r in rows]
 
     async def find(self, owner_id: int, name: str) -> str | None:
-        # The name is the URL's last segment (domain/uploads.py name_of), compared as text:
-        # no LIKE, so its `_` is no wildcard.
-        return await self._pool.fetchval(
-            "SELECT url FROM media_uploads WHERE owner_id = $1 "
-            "AND right(url, length($2) + 1) = '/' || $2 ORDER BY created_at LIMIT 1",
-            owner_id, name)
+        return await self._pool.fetchval(FIND_BY_NAME, owner_id, name)
 
     async def forget(self, owner_id: int, url: str) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
