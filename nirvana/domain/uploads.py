@@ -9,14 +9,18 @@ local path is accepted only if this ledger issued it (see chat/messaging.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Mapping, Protocol, Sequence
 
 from . import cursors as codec
-from .errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
+from .errors import (NotFoundError, PayloadTooLargeError, UnavailableError,
+                     UnsupportedMediaTypeError)
 from .sniffing import ContentType, MediaKind, sniff
+
+log = logging.getLogger("nirvana.media")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,8 @@ def encode_cursor(position: UploadPosition) -> str:
 
 def _position(text: str) -> UploadPosition:
     tag, micros, url = text.split(":", 2)
-    if tag != "u" or not url:
+    # No store issues a URL with a control character; PostgreSQL refuses a NUL in text.
+    if tag != "u" or not url or not url.isprintable():
         raise ValueError(text)
     return UploadPosition(codec.instant(int(micros)), url)
 
@@ -122,9 +127,10 @@ class MediaStore(Protocol):
         """Store checked bytes under a new, unguessable name; return its public URL."""
         ...
 
-    async def delete(self, url: str) -> None:
-        """Remove an upload this store issued (gone already: done); a URL of anything else
-        is left alone. Raises UnavailableError when the store did not answer."""
+    async def delete(self, url: str) -> bool:
+        """Remove an upload this store issued (gone already: done) and say True; a URL of
+        anything else is left alone: False. Raises UnavailableError when the store did not
+        answer."""
         ...
 
 
@@ -196,6 +202,9 @@ class Uploads:
         # Stores that may still hold files issued before a switch (the local disk, once
         # CLOUDINARY_URL is set): a deletion asks them too.
         self.earlier_stores = tuple(earlier_stores)
+        # Deletions running on after their caller stopped waiting, held so none is
+        # collected half-way (the loop keeps only weak references to tasks).
+        self._deleting: set[asyncio.Future[None]] = set()
 
     async def upload(self, user_id: int, data: bytes,
                      only: MediaKind | None = None) -> Upload:
@@ -243,12 +252,27 @@ class Uploads:
         its bytes, so a crash between the two leaves a row (and a count) whose file is gone,
         which the next try finishes; never a count given back for a file still served.
 
+        Once begun, the two finish together even when the caller stops waiting (the route's
+        deadline cancels it while a Cloudinary destroy goes on in its thread): they run as a
+        task of their own, shielded from the caller's cancellation.
+
         NotFoundError (`not_found`) for a name that is not the caller's upload: someone
         else's, unknown, or deleted already, alike. UnavailableError when the store did not
-        delete the file: then nothing is given back.
+        delete the file, or no store in use holds it: then nothing is given back.
         """
         url = await self.url_of(user_id, name)
-        await self.discard(url)
+        removal = asyncio.ensure_future(self._remove(user_id, url))
+        self._deleting.add(removal)
+        removal.add_done_callback(self._deleting.discard)
+        await asyncio.shield(removal)
+
+    async def _remove(self, user_id: int, url: str) -> None:
+        if not await self.discard(url):
+            # Stored where no configured store reaches (CLOUDINARY_URL unset or another
+            # cloud since): forgetting it would give back the bytes of a file still served.
+            log.warning("upload %s of user %s is in no media store in use; not deleted",
+                        url, user_id)
+            raise UnavailableError("The store that holds this file is not in use now.")
         await self.ledger.forget(user_id, url)
 
     async def url_of(self, user_id: int, name: str) -> str:
@@ -258,11 +282,13 @@ class Uploads:
             raise NotFoundError("You have no upload of that name.")
         return url
 
-    async def discard(self, url: str) -> None:
+    async def discard(self, url: str) -> bool:
         """Remove the file at `url` from whichever store issued it (each leaves the others'
-        URLs alone); gone already is done."""
+        URLs alone); gone already is done. False when no store in use took it as its own."""
+        claimed = False
         for store in (*(s for s in self.earlier_stores if s is not self.store), self.store):
-            await store.delete(url)
+            claimed = await store.delete(url) or claimed
+        return claimed
 
     async def usage(self, user_id: int) -> StorageUsage:
         used, files = await self.ledger.usage(user_id)

@@ -48,11 +48,13 @@ class LocalMediaStore:
             os.fsync(f.fileno())
         os.replace(tmp, final)
 
-    async def delete(self, url: str) -> None:
-        """Remove an upload this store issued; a URL of anything else is left alone."""
+    async def delete(self, url: str) -> bool:
+        """Remove an upload this store issued (True); a URL of anything else is left alone."""
         name = url.removeprefix(PUBLIC_PREFIX)
-        if url.startswith(PUBLIC_PREFIX) and _NAME_RE.match(name):
-            await asyncio.to_thread((self.root / name).unlink, missing_ok=True)
+        if not (url.startswith(PUBLIC_PREFIX) and _NAME_RE.match(name)):
+            return False
+        await asyncio.to_thread((self.root / name).unlink, missing_ok=True)
+        return True
 
     def find(self, name: str) -> tuple[Path, ContentType] | None:
         """The stored file called `name` and its content type, or None."""
@@ -146,10 +148,12 @@ class CloudinaryMediaStore:
             public_id = public_id.rpartition(".")[0] or public_id
         return resource_type, public_id
 
-    async def delete(self, url: str) -> None:
+    async def delete(self, url: str) -> bool:
         resource = self.resource_of(url)
-        if resource is not None:
-            await asyncio.to_thread(self._destroy, *resource)
+        if resource is None:
+            return False
+        await asyncio.to_thread(self._destroy, *resource)
+        return True
 
     def _destroy(self, resource_type: str, public_id: str) -> None:
         try:

@@ -59,7 +59,10 @@ class UploadsOfDeletedAccounts:
     async def erase(self, user_id: int) -> None:
         urls = await self._ledger.orphaned(user_id)
         for url in urls:
-            await self._uploads.discard(url)
+            if not await self._uploads.discard(url):
+                # Kept pending it would never finish; the operator can still find the file.
+                log.warning("upload %s of deleted account %s is in no media store in use; "
+                            "left where it is", url, user_id)
         await self._ledger.removed(urls)
 
 

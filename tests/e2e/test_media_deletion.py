@@ -5,14 +5,20 @@ no longer served, no longer attachable, and its bytes given back to the quota ex
 from __future__ import annotations
 
 import asyncio
+import threading
+from dataclasses import replace
+from datetime import datetime, timezone
 
 import pytest
 
 from nirvana.domain.uploads import UploadLimits
+from nirvana.storage.media import PUBLIC_PREFIX, LocalMediaStore
+from nirvana.storage.postgres.uploads import FIND_BY_NAME, PAGE_AFTER, PAGE_FIRST
 from tests.support.images import png
 from tests.support.media_files import pdf
 from tests.support.people import befriend, user
 from tests.support.pg_races import WAIT, waiting_on_locks
+from tests.support.waiting import wait_until
 
 LIST = "/api/v1/media"
 
@@ -61,7 +67,8 @@ async def test_the_list_is_your_own_uploads_newest_first_in_pages(live):
 
 @pytest.mark.parametrize("params,code", [({"limit": 0}, "greater_than_equal"),
                                          ({"limit": 101}, "less_than_equal"),
-                                         ({"cursor": "bm9wZQ"}, "invalid_cursor")])
+                                         ({"cursor": "bm9wZQ"}, "invalid_cursor"),
+                                         ({"cursor": "dTowOgA"}, "invalid_cursor")])  # a NUL
 async def test_the_lists_bounds_and_cursor_are_checked(live, params, code):
     ann = await user(live.http)
     r = await live.http.get(LIST, headers=auth(ann), params=params)
@@ -94,10 +101,13 @@ async def test_anothers_an_unknown_and_a_deleted_upload_are_404_alike(live):
     before = await usage(live, ann)
     answers = [await delete(live, bob, anns["name"]),
                await delete(live, ann, "AAAAAAAAAAAAAAAAAAAAAAAA.pdf"),
-               await delete(live, ann, "x%27%20OR%201=1--.pdf")]
+               await delete(live, ann, "x%27%20OR%201=1--.pdf"),
+               # A name's end is not its name: the whole last segment must match.
+               await delete(live, ann, anns["name"][1:]),
+               await delete(live, ann, "_" + anns["name"][1:])]  # no LIKE wildcard either
     assert (await delete(live, ann, anns["name"])).status_code == 204
     answers.append(await delete(live, ann, anns["name"]))
-    assert [a.status_code for a in answers] == [404] * 4, [a.text for a in answers]
+    assert [a.status_code for a in answers] == [404] * 6, [a.text for a in answers]
     assert {a.json()["error"]["code"] for a in answers} == {"not_found"}
     assert len({a.json()["error"]["message"] for a in answers}) == 1
     assert before["files"] == 1 and (await usage(live, ann))["files"] == 0
@@ -137,6 +147,48 @@ async def test_a_deletion_cut_short_after_the_file_went_is_finished_by_a_retry(l
     assert await live.services.pool.fetchval("SELECT count(*) FROM media_orphans") == 0
 
 
+class RemovedInItsThread(LocalMediaStore):
+    """The disk store, whose removal waits in a worker thread for `go`, as a Cloudinary
+    destroy runs in the SDK's thread: no cancellation of the request reaches it."""
+
+    def __init__(self, root) -> None:
+        super().__init__(root)
+        self.go = threading.Event()
+
+    async def delete(self, url: str) -> bool:
+        await asyncio.to_thread(self._remove, url.removeprefix(PUBLIC_PREFIX))
+        return True
+
+    def _remove(self, name: str) -> None:
+        self.go.wait(WAIT)
+        (self.root / name).unlink()
+
+
+async def test_a_deletion_answered_at_the_deadline_still_finishes_whole(live):
+    ann = await user(live.http)
+    done = await upload(live, ann)
+    services = live.services
+    store = RemovedInItsThread(services.local_media.root)
+    services.uploads.store, services.uploads.earlier_stores = store, ()
+    settings = services.settings
+    services.settings = replace(settings, store_timeout=0.5)  # the route's deadline: 0.75 s
+    try:
+        r = await delete(live, ann, done["name"])
+    finally:
+        services.settings = settings
+    assert r.status_code == 503, r.text  # the file's removal still under way
+    store.go.set()
+
+    async def finished() -> bool:
+        return (await usage(live, ann))["files"] == 0
+
+    # The ledger follows the file: no row, count or attachable URL left for a file gone.
+    await wait_until(finished, "the deletion to finish after its 503")
+    assert (await usage(live, ann))["used_bytes"] == 0
+    assert (await live.http.get(done["url"])).status_code == 404
+    assert (await delete(live, ann, done["name"])).status_code == 404
+
+
 async def test_a_deleted_upload_can_no_longer_be_attached(live):
     ann, bob = await user(live.http), await user(live.http)
     await befriend(live.services, ann["id"], bob["id"])
@@ -148,6 +200,27 @@ async def test_a_deleted_upload_can_no_longer_be_attached(live):
         "kind": "file", "attachments": [{"url": done["url"], "kind": "file"}]})
     assert r.status_code == 422, r.text
     assert r.json()["error"]["details"][0]["code"] == "not_uploaded"
+
+
+@pytest.mark.parametrize("statement,args,index", [
+    (PAGE_FIRST, (1, 20), "media_uploads_owner_newest_idx"),
+    (PAGE_AFTER, (1, datetime.now(timezone.utc), "/media/x.pdf", 20),
+     "media_uploads_owner_newest_idx"),
+    (FIND_BY_NAME, (1, "x.pdf"), "media_uploads_owner_name_idx"),
+])
+async def test_the_list_and_the_name_lookup_walk_their_indexes(services, statement, args,
+                                                               index):
+    # An empty table's plan would be any; as on a large one: no scan of all the rows, and
+    # for the list no sort of all the owner's.
+    async with services.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        await conn.execute("SET LOCAL enable_bitmapscan = off")
+        if statement != FIND_BY_NAME:
+            await conn.execute("SET LOCAL enable_sort = off")
+        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + statement, *args))
+    assert index in plan, plan
+    # The page starts at the cursor in the index and reads it in order: no sort, no filter.
+    assert statement == FIND_BY_NAME or ("Sort" not in plan and "Filter" not in plan), plan
 
 
 async def test_openapi_declares_the_list_and_the_deletion(live):

@@ -301,11 +301,11 @@ async def test_a_chat_attachment_on_cloudinary_keeps_its_uploads_kind_and_size(
     assert message["attachments"] == [{"url": url, "kind": "file", "size": len(pdf())}]
 
 
-async def test_deleting_an_upload_destroys_it_on_cloudinary_and_a_refusal_gives_nothing_back(
-        client, services, cloudinary_server):
-    good = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                upload_prefix=cloudinary_server.prefix)
-    services.uploads.store = good
+async def _on_cloudinary(client, services, server) -> tuple[CloudinaryMediaStore, dict, str]:
+    """The Cloudinary store in use, a user, and the name of a file they uploaded there."""
+    store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
+                                 upload_prefix=server.prefix)
+    services.uploads.store = store
     ann = await sign_up(client)
     r = await client.post("/api/v1/media/upload", headers=bearer(ann),
                           files={"file": ("a.pdf", pdf(), "application/pdf")})
@@ -313,6 +313,17 @@ async def test_deleting_an_upload_destroys_it_on_cloudinary_and_a_refusal_gives_
     # Named as on disk: the last segment of its URL, which the list gives too.
     name = r.json()["name"]
     assert name == "k3yqzv1xq8b2.pdf" and r.json()["url"].endswith("/nirvana/" + name)
+    return store, ann, name
+
+
+async def _usage(client, session: dict) -> tuple[int, int]:
+    usage = (await client.get("/api/v1/media/usage", headers=bearer(session))).json()
+    return usage["used_bytes"], usage["files"]
+
+
+async def test_deleting_an_upload_destroys_it_on_cloudinary_and_a_refusal_gives_nothing_back(
+        client, services, cloudinary_server):
+    good, ann, name = await _on_cloudinary(client, services, cloudinary_server)
     listed = (await client.get("/api/v1/media", headers=bearer(ann))).json()["items"]
     assert [i["name"] for i in listed] == [name]
 
@@ -321,15 +332,30 @@ async def test_deleting_an_upload_destroys_it_on_cloudinary_and_a_refusal_gives_
     refused = await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))
     assert refused.status_code == 503, refused.text
     assert "rotated" not in refused.text
-    usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
-    assert (usage["used_bytes"], usage["files"]) == (len(pdf()), 1)  # nothing given back
+    assert await _usage(client, ann) == (len(pdf()), 1)  # nothing given back
 
     services.uploads.store = good
     r = await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))
     assert r.status_code == 204, r.text
     assert _deletes(cloudinary_server)[-1] == ("raw", "nirvana/k3yqzv1xq8b2.pdf", True)
     assert cloudinary_server.stored == {}
-    usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
-    assert (usage["used_bytes"], usage["files"]) == (0, 0)
+    assert await _usage(client, ann) == (0, 0)
     again = await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))
     assert again.status_code == 404 and again.json()["error"]["code"] == "not_found"
+
+
+async def test_an_upload_no_store_in_use_holds_is_not_deleted_nor_given_back(
+        client, services, cloudinary_server):
+    cloud, ann, name = await _on_cloudinary(client, services, cloudinary_server)
+    # CLOUDINARY_URL unset since: back on the disk, which leaves Cloudinary's URLs alone.
+    services.uploads.store = services.local_media
+    refused = await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))
+    assert refused.status_code == 503, refused.text
+    assert cloudinary_server.stored  # still there, still served
+    assert await _usage(client, ann) == (len(pdf()), 1)
+    listed = (await client.get("/api/v1/media", headers=bearer(ann))).json()["items"]
+    assert [i["name"] for i in listed] == [name]
+
+    services.uploads.store = cloud  # configured again: the deletion goes through
+    assert (await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))).status_code == 204
+    assert cloudinary_server.stored == {}

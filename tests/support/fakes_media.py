@@ -23,10 +23,11 @@ class FakeMediaStore:
         self.saved.append((data, content))
         return f"/media/{len(self.saved)}.{content.extension}"
 
-    async def delete(self, url: str) -> None:
+    async def delete(self, url: str) -> bool:
         if self.fail_delete is not None:
             raise self.fail_delete
         self.deleted.append(url)
+        return True
 
 
 class FakeUploadLedger:

@@ -155,7 +155,9 @@ async def test_the_list_is_the_owners_newest_first_in_pages():
     assert seen == [u.url for u in reversed(mine)]
 
 
-@pytest.mark.parametrize("cursor", ["%%%", "bm9wZQ", "dTp4OnU"])
+# The last two: a NUL and a newline in the URL ("u:0:\x00", "u:0:/media/a\nb").
+@pytest.mark.parametrize("cursor", ["%%%", "bm9wZQ", "dTp4OnU", "dTowOgA",
+                                    "dTowOi9tZWRpYS9hCmI"])
 def test_a_cursor_the_list_did_not_give_is_invalid_cursor(cursor):
     with pytest.raises(InvalidInputError) as caught:
         decode_cursor(cursor)

@@ -155,7 +155,9 @@ async def list_media(call: Call[None, MediaPageIn]) -> MediaPageOut:
            summary="Delete one of your uploads (named as the list names it): the file is "
                    "removed from the store and its bytes count no more against your quota. "
                    "Someone else's, an unknown and an already deleted name are 404 alike; "
-                   "503 when the store did not delete it (nothing given back)",
+                   "503 when the store refused or no store in use holds it (nothing given "
+                   "back), or at the deadline: the deletion, once begun, then finishes "
+                   "without an answer, so list again to see it",
            tags=TAGS, status=204, errors=(404,))
 async def delete_media(call: Call[None, None]) -> None:
     await call.services.uploads.delete(call.user_id, call.path("name"))
