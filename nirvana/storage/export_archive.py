@@ -51,8 +51,15 @@ class LocalExportArchives:
                 if not url.startswith(PUBLIC_PREFIX):
                     continue
                 found = self._media.find(url[len(PUBLIC_PREFIX):])
-                if found is not None:
+                if found is None:
+                    continue
+                try:
                     archive.write(found[0], f"uploads/{found[0].name}")
+                except FileNotFoundError:
+                    # Deleted since it was found (DELETE /api/v1/media): listed by its address
+                    # only, as a file that was gone already. The stat and the open that
+                    # failed come before the entry is begun, so the archive stays whole.
+                    continue
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, final)
