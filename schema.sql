@@ -902,9 +902,11 @@ CREATE INDEX used_sign_in_challenges_user_id ON used_sign_in_challenges (user_id
 -- whichever lands first.) The list of a user's uploads walks the first index in its order
 -- (GET /api/v1/media: newest first, by created_at then url), and a deletion finds an upload
 -- by name, the URL's last segment (DELETE /api/v1/media/{name}), in the second. The first
--- leads with owner_id, so it serves every lookup by owner, and the owner-only index goes.
+-- leads with owner_id, so it serves every lookup by owner, and the owner-only index goes:
+-- dropped first, because DROP INDEX takes the strongest lock on media_uploads, and upgrading
+-- CREATE INDEX's weaker one could deadlock with a transaction that read it meanwhile (0017).
+DROP INDEX media_uploads_owner_idx;
 CREATE INDEX media_uploads_owner_newest_idx
     ON media_uploads (owner_id, created_at DESC, url DESC);
 CREATE INDEX media_uploads_owner_name_idx
     ON media_uploads (owner_id, (regexp_replace(url, '^.*/', '')));
-DROP INDEX media_uploads_owner_idx;

@@ -23,14 +23,23 @@ OLD_SCHEMA = Path(__file__).parent / "data" / "schema_9afaf55.sql"
 
 
 @pytest.fixture
-async def old_database(server_urls):
-    """A database of its own, built by the older schema.sql, holding one user."""
+async def empty_database(server_urls):
+    """The URL of an empty database of its own."""
     admin_url = server_urls[0]
     name = f"upgrade_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(admin_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    pool = await create_pool(url, timeout=30, min_size=1, max_size=3)
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def old_database(empty_database):
+    """A database of its own, built by the older schema.sql, holding one user."""
+    pool = await create_pool(empty_database, timeout=30, min_size=1, max_size=3)
     try:
         assert await migrate(pool, OLD_SCHEMA) == [1, 2]
         await pool.execute("INSERT INTO users (email, username, name) "
@@ -38,8 +47,6 @@ async def old_database(server_urls):
         yield pool
     finally:
         await pool.close()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _versions(pool) -> list[int]:
@@ -81,6 +88,45 @@ async def test_a_start_waits_for_another_process_migrating(old_database):
     await other.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     await pool.release(other)
     assert await asyncio.wait_for(upgrade, 30) == _later_steps()
+
+
+async def test_a_step_longer_than_store_timeout_is_applied_not_cut_off(empty_database,
+                                                                       tmp_path):
+    # As an index built on a big table: the pool's timeout (store_timeout) cut the step off,
+    # it rolled back unrecorded, and every start failed the same way.
+    schema = tmp_path / "schema.sql"
+    schema.write_text("-- migration: 0001 a long build\n"
+                      "CREATE TABLE built (id integer);\n"
+                      "SELECT pg_sleep(1.5);\n")
+    pool = await create_pool(empty_database, timeout=0.5, min_size=1, max_size=1)
+    try:
+        assert await migrate(pool, schema) == [1]
+        assert await _versions(pool) == [1]
+        assert await pool.fetchval("SELECT to_regclass('built') IS NOT NULL")
+        # Everything else keeps the pool's timeout.
+        with pytest.raises(asyncio.TimeoutError):
+            await pool.execute("SELECT pg_sleep(1.5)")
+    finally:
+        await pool.close()
+
+
+async def test_a_start_waits_past_store_timeout_for_another_process_migrating(empty_database,
+                                                                              tmp_path):
+    schema = tmp_path / "schema.sql"
+    schema.write_text("-- migration: 0001 one\nCREATE TABLE built (id integer);\n")
+    other = await asyncpg.connect(empty_database)  # another process, applying its steps
+    await other.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    pool = await create_pool(empty_database, timeout=0.5, min_size=1, max_size=1)
+    try:
+        upgrade = asyncio.create_task(migrate(pool, schema))
+        # Still waiting, not failed, at three times the pool's timeout.
+        ended, _ = await asyncio.wait({upgrade}, timeout=1.5)
+        assert not ended, upgrade.exception()
+        await other.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+        assert await asyncio.wait_for(upgrade, 30) == [1]
+    finally:
+        await other.close()
+        await pool.close()
 
 
 async def test_a_released_step_edited_afterwards_is_reported_not_rerun(old_database, tmp_path,

@@ -43,6 +43,7 @@ from beanie.odm.fields import IndexModelField
 from pymongo import DESCENDING
 from pymongo.errors import BulkWriteError
 
+from ..schema_timeout import SCHEMA_TIMEOUT
 from .codec import marks_doc
 from .collections import ChatCollections
 from .documents import COPIES_INDEX
@@ -139,10 +140,6 @@ class SeqOrder:
         return self._pos
 
 
-# pymongo applies the client's timeoutMS inside `pymongo.timeout(None)`, so a start's build
-# and drops get an explicit bound: a day, past any a start may run (an hour per million
-# messages for the retired search terms).
-SCHEMA_TIMEOUT = 24 * 3600.0
 # How often a long schema step says it is still running: a silent half hour reads as a hang.
 HEARTBEAT = 30.0
 
@@ -161,6 +158,8 @@ async def _long_step(doing: str, step: Callable[[], Awaitable[Any]], *,
 
     beating = asyncio.create_task(beat())
     try:
+        # pymongo applies the client's timeoutMS inside `pymongo.timeout(None)`: the bound
+        # must be explicit.
         with pymongo.timeout(SCHEMA_TIMEOUT):
             await step()
     finally:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import asyncpg
 
+from ..schema_timeout import SCHEMA_TIMEOUT
+
 log = logging.getLogger("nirvana.storage")
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schema.sql"
@@ -53,11 +55,18 @@ async def create_pool(url: str, *, timeout: float, min_size: int = 2, max_size: 
 
 
 async def migrate(pool: asyncpg.Pool, schema_path: Path = SCHEMA_PATH) -> list[int]:
-    """Apply the steps of schema.sql not yet applied; return the versions applied now."""
+    """Apply the steps of schema.sql not yet applied; return the versions applied now.
+
+    Each step, and the wait for another process applying steps, runs under SCHEMA_TIMEOUT,
+    not the pool's store_timeout: an index built on a big table takes longer, and a step cut
+    off rolls back, so every start would fail the same way. Everything else keeps it."""
     steps = parse_steps(schema_path.read_text())
     applied_now: list[int] = []
     async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _MIGRATION_LOCK):
+            log.info("waiting for another process to apply schema steps")
+            await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK,
+                               timeout=SCHEMA_TIMEOUT)
         try:
             await conn.execute(
                 """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -80,8 +89,9 @@ async def migrate(pool: asyncpg.Pool, schema_path: Path = SCHEMA_PATH) -> list[i
                             step.name,
                         )
                     continue
+                log.info("applying schema step %04d %s", step.version, step.name)
                 async with conn.transaction():
-                    await conn.execute(step.sql)
+                    await conn.execute(step.sql, timeout=SCHEMA_TIMEOUT)
                     await conn.execute(
                         "INSERT INTO schema_migrations (version, name, checksum) "
                         "VALUES ($1, $2, $3)",
