@@ -204,6 +204,7 @@ class Services:
         for task in list(self.background):
             task.cancel()
         await self.notifications.settled()  # a batch of likes is written before the pool goes
+        await self.uploads.settled()  # a deletion's ledger row follows its file before it goes
         if self.hub.presence is not None:
             await self.hub.presence.close()
         await self.session_watch.close()

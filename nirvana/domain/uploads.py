@@ -202,9 +202,11 @@ class Uploads:
         # Stores that may still hold files issued before a switch (the local disk, once
         # CLOUDINARY_URL is set): a deletion asks them too.
         self.earlier_stores = tuple(earlier_stores)
-        # Deletions running on after their caller stopped waiting, held so none is
-        # collected half-way (the loop keeps only weak references to tasks).
-        self._deleting: set[asyncio.Future[None]] = set()
+        # Deletions under way by URL: held so none running on after its caller stopped
+        # waiting is collected half-way (the loop keeps only weak references to tasks), and
+        # so a second deletion of the same upload waits on the first instead of starting
+        # another (a client retrying after a 503 while a Cloudinary destroy hangs).
+        self._deleting: dict[str, asyncio.Future[None]] = {}
 
     async def upload(self, user_id: int, data: bytes,
                      only: MediaKind | None = None) -> Upload:
@@ -254,19 +256,45 @@ class Uploads:
 
         Once begun, the two finish together even when the caller stops waiting (the route's
         deadline cancels it while a Cloudinary destroy goes on in its thread): they run as a
-        task of their own, shielded from the caller's cancellation.
+        task of their own, shielded from the caller's cancellation, which a stop awaits
+        (settled). A deletion of an upload whose removal is under way awaits that one.
 
         NotFoundError (`not_found`) for a name that is not the caller's upload: someone
         else's, unknown, or deleted already, alike. UnavailableError when the store did not
         delete the file, or no store in use holds it: then nothing is given back.
         """
         url = await self.url_of(user_id, name)
-        removal = asyncio.ensure_future(self._remove(user_id, url))
-        self._deleting.add(removal)
-        removal.add_done_callback(self._deleting.discard)
+        removal = self._deleting.get(url)
+        if removal is None or removal.done():
+            removal = asyncio.ensure_future(self._remove(user_id, url))
+            self._deleting[url] = removal
+            removal.add_done_callback(lambda done: self._ended(url, done))
         await asyncio.shield(removal)
 
+    def _ended(self, url: str, removal: asyncio.Future[None]) -> None:
+        if self._deleting.get(url) is removal:
+            del self._deleting[url]
+
+    async def settled(self) -> None:
+        """Wait until every deletion under way has ended (a clean stop, before the pool
+        closes): a caller gone leaves its deletion running, and the ledger must follow the
+        file. Each is bounded by the stores' timeouts; their failures are logged in _remove."""
+        while self._deleting:
+            await asyncio.gather(*self._deleting.values(), return_exceptions=True)
+
     async def _remove(self, user_id: int, url: str) -> None:
+        try:
+            await self._file_then_row(user_id, url)
+        except UnavailableError:
+            raise  # logged where it was raised, saying which store
+        except Exception:
+            # Logged here: once the caller has had its 503 and gone, the shield drops what
+            # this raises. Whatever is left (a row whose file is gone), a retry finishes.
+            log.warning("deletion of %s for user %s did not finish", url, user_id,
+                        exc_info=True)
+            raise
+
+    async def _file_then_row(self, user_id: int, url: str) -> None:
         if not await self.discard(url):
             # Stored where no configured store reaches (CLOUDINARY_URL unset or another
             # cloud since): forgetting it would give back the bytes of a file still served.

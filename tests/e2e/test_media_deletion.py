@@ -11,9 +11,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from nirvana.domain.uploads import UploadLimits
+from nirvana.bootstrap import build_services
+from nirvana.domain.uploads import UploadLimits, name_of
 from nirvana.storage.media import PUBLIC_PREFIX, LocalMediaStore
 from nirvana.storage.postgres.uploads import FIND_BY_NAME, PAGE_AFTER, PAGE_FIRST
+from nirvana.wiring.stores import open_stores
 from tests.support.images import png
 from tests.support.media_files import pdf
 from tests.support.people import befriend, user
@@ -153,6 +155,7 @@ class RemovedInItsThread(LocalMediaStore):
 
     def __init__(self, root) -> None:
         super().__init__(root)
+        self.began = threading.Event()
         self.go = threading.Event()
 
     async def delete(self, url: str) -> bool:
@@ -160,6 +163,7 @@ class RemovedInItsThread(LocalMediaStore):
         return True
 
     def _remove(self, name: str) -> None:
+        self.began.set()
         self.go.wait(WAIT)
         (self.root / name).unlink()
 
@@ -187,6 +191,32 @@ async def test_a_deletion_answered_at_the_deadline_still_finishes_whole(live):
     assert (await usage(live, ann))["used_bytes"] == 0
     assert (await live.http.get(done["url"])).status_code == 404
     assert (await delete(live, ann, done["name"])).status_code == 404
+
+
+async def test_a_stop_waits_for_a_deletion_its_caller_left(live, settings, server_urls):
+    ann = await user(live.http)
+    # Services of their own, as a process that stops, over their own pool.
+    pool, mongo = await open_stores(settings, database_url=server_urls[0],
+                                    mongodb_url=server_urls[1])
+    stopping = build_services(settings, pool, mongo, secret="t" * 48)
+    store = RemovedInItsThread(stopping.local_media.root)
+    stopping.uploads.store, stopping.uploads.earlier_stores = store, ()
+    closing = None
+    try:
+        done = await stopping.uploads.upload(ann["id"], pdf())
+        caller = asyncio.create_task(stopping.uploads.delete(ann["id"], name_of(done.url)))
+        await wait_until(store.began.is_set, "the file's removal to begin in its thread")
+        caller.cancel()  # the route's deadline: the client has its 503
+        closing = asyncio.create_task(stopping.close())
+        ended, _ = await asyncio.wait({closing}, timeout=1.0)
+        assert not ended  # the stop waits for the removal, the pool still open
+        store.go.set()
+        await asyncio.wait_for(closing, WAIT)
+        # The ledger followed the file before the pool went: no row left for a file gone.
+        assert (await usage(live, ann))["files"] == 0
+    finally:
+        store.go.set()
+        await (closing or stopping.close())
 
 
 async def test_a_deleted_upload_can_no_longer_be_attached(live):

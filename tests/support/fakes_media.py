@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from nirvana.domain.sniffing import ContentType
 from nirvana.domain.uploads import Issued, StoredUpload, Upload, UploadPosition, name_of
 
 
 class FakeMediaStore:
+    """Claims every URL unless `claims` says otherwise; a deletion waits for `gate` if set."""
+
     def __init__(self, fail: Exception | None = None,
-                 fail_delete: Exception | None = None) -> None:
+                 fail_delete: Exception | None = None,
+                 claims: Callable[[str], bool] = lambda url: True) -> None:
         self.saved: list[tuple[bytes, ContentType]] = []
         self.fail = fail
         self.fail_delete = fail_delete
+        self.claims = claims
+        self.gate: asyncio.Event | None = None
+        self.asked: list[str] = []  # every deletion begun, finished or not
         self.deleted: list[str] = []
 
     async def save(self, data: bytes, content: ContentType) -> str:
@@ -24,6 +31,11 @@ class FakeMediaStore:
         return f"/media/{len(self.saved)}.{content.extension}"
 
     async def delete(self, url: str) -> bool:
+        if not self.claims(url):
+            return False
+        self.asked.append(url)
+        if self.gate is not None:
+            await self.gate.wait()
         if self.fail_delete is not None:
             raise self.fail_delete
         self.deleted.append(url)
@@ -35,6 +47,8 @@ class FakeUploadLedger:
         self.used: dict[int, int] = {}
         self.uploads: dict[str, Upload] = {}
         self.recorded_at: dict[str, datetime] = {}
+        self.finds = 0
+        self.fail_forget: Exception | None = None
 
     async def reserve(self, user_id: int, size: int, quota: int) -> bool:
         if self.used.get(user_id, 0) + size > quota:
@@ -70,10 +84,13 @@ class FakeUploadLedger:
         return mine[:limit]
 
     async def find(self, owner_id: int, name: str) -> str | None:
+        self.finds += 1
         return next((u.url for u in self.uploads.values()
                      if u.owner_id == owner_id and name_of(u.url) == name), None)
 
     async def forget(self, owner_id: int, url: str) -> bool:
+        if self.fail_forget is not None:
+            raise self.fail_forget
         upload = self.uploads.get(url)
         if upload is None or upload.owner_id != owner_id:
             return False

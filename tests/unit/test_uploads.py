@@ -4,6 +4,9 @@ deletion gives the bytes back once the file is gone."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import pytest
 
 from nirvana.domain.errors import (
@@ -18,6 +21,7 @@ from nirvana.domain.uploads import UploadLimits, Uploads, decode_cursor, encode_
 from tests.support.fakes_media import FakeMediaStore, FakeUploadLedger
 from tests.support.images import EXE, png
 from tests.support.media_files import HTML, mp3, mp4, pdf, wav, webm
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -128,6 +132,58 @@ async def test_a_store_that_fails_the_deletion_gives_nothing_back_and_a_retry_fi
     await uploads.delete(1, name_of(done.url))
     usage = await uploads.usage(1)
     assert (usage.used_bytes, usage.files) == (0, 0)
+
+
+async def test_an_upload_no_store_in_use_claims_is_not_deleted_nor_given_back():
+    store, ledger = FakeMediaStore(claims=lambda url: False), FakeUploadLedger()
+    uploads = Uploads(store, ledger)
+    done = await uploads.upload(1, pdf())
+    with pytest.raises(UnavailableError):
+        await uploads.delete(1, name_of(done.url))
+    usage = await uploads.usage(1)
+    assert (usage.used_bytes, usage.files) == (done.size, 1)
+    assert done.url in await ledger.issued([done.url])
+
+
+async def test_a_second_deletion_of_an_upload_being_removed_waits_on_the_first():
+    store, ledger = FakeMediaStore(), FakeUploadLedger()
+    uploads = Uploads(store, ledger)
+    done = await uploads.upload(1, pdf())
+    store.gate = asyncio.Event()  # a Cloudinary destroy that hangs
+    first = asyncio.create_task(uploads.delete(1, name_of(done.url)))
+    await wait_until(lambda: store.asked, "the first deletion to reach the store")
+    second = asyncio.create_task(uploads.delete(1, name_of(done.url)))  # a client's retry
+    # Past its lookup the second does not suspend until it waits (on the first, or on a
+    # removal of its own).
+    await wait_until(lambda: ledger.finds == 2, "the second deletion to find the upload")
+    store.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 10)
+    assert store.asked == [done.url]  # one removal, not one per request
+    usage = await uploads.usage(1)
+    assert (usage.used_bytes, usage.files) == (0, 0)
+
+
+async def test_a_deletion_its_caller_left_is_settled_and_its_failure_logged(caplog):
+    store, ledger = FakeMediaStore(), FakeUploadLedger()
+    uploads = Uploads(store, ledger)
+    done = await uploads.upload(1, pdf())
+    store.gate = asyncio.Event()
+    caller = asyncio.create_task(uploads.delete(1, name_of(done.url)))
+    await wait_until(lambda: store.asked, "the deletion to reach the store")
+    caller.cancel()  # the route's deadline: the client has its 503
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    settling = asyncio.create_task(uploads.settled())
+    ended, _ = await asyncio.wait({settling}, timeout=0.2)
+    assert not ended  # a stop waits for the removal under way
+    ledger.fail_forget = ConnectionError("PostgreSQL failed over")
+    store.gate.set()
+    with caplog.at_level(logging.WARNING, logger="nirvana.media"):
+        await asyncio.wait_for(settling, 10)
+    assert store.deleted == [done.url]
+    failed = [r for r in caplog.records if "did not finish" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info[0] is ConnectionError
+    assert done.url in failed[0].getMessage()
 
 
 async def test_a_deletion_asks_the_stores_in_use_before_a_switch_too():
