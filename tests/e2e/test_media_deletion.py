@@ -9,12 +9,13 @@ import threading
 from dataclasses import replace
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from nirvana.bootstrap import build_services
-from nirvana.domain.uploads import UploadLimits, name_of
+from nirvana.domain.uploads import UploadLimits, Uploads, name_of
 from nirvana.storage.media import PUBLIC_PREFIX, LocalMediaStore
+from nirvana.storage.postgres.pool import create_pool
 from nirvana.storage.postgres.uploads import FIND_BY_NAME, PAGE_AFTER, PAGE_FIRST
-from nirvana.wiring.stores import open_stores
 from tests.support.images import png
 from tests.support.media_files import pdf
 from tests.support.people import befriend, user
@@ -120,7 +121,10 @@ async def test_two_deletions_at_once_give_the_bytes_back_once(live):
     ann = await user(live.http)
     await upload(live, ann)
     doomed = await upload(live, ann)
-    pool = live.services.pool
+    pool, here = live.services.pool, live.services.uploads
+    # Another instance on the same database (one server's second deletion waits on its
+    # first's removal instead: tests/unit/test_uploads.py).
+    there = Uploads(here.store, here.ledger, here.limits, here.earlier_stores)
     # The row held locked, both deletions reach the ledger and wait there together.
     async with pool.acquire() as conn:
         transaction = conn.transaction()
@@ -128,11 +132,11 @@ async def test_two_deletions_at_once_give_the_bytes_back_once(live):
         await conn.execute("SELECT 1 FROM media_uploads WHERE url = $1 FOR UPDATE",
                            doomed["url"])
         both = asyncio.ensure_future(asyncio.gather(delete(live, ann, doomed["name"]),
-                                                    delete(live, ann, doomed["name"])))
+                                                    there.delete(ann["id"], doomed["name"])))
         await waiting_on_locks(pool, both, conn.get_server_pid(), count=2)
         await transaction.commit()
-    answers = await asyncio.wait_for(both, WAIT)
-    assert [a.status_code for a in answers] == [204, 204], [a.text for a in answers]
+    answer, _ = await asyncio.wait_for(both, WAIT)
+    assert answer.status_code == 204, answer.text
     assert await usage(live, ann) == {"used_bytes": len(pdf()), "quota_bytes": 500_000_000,
                                       "files": 1}
 
@@ -194,9 +198,10 @@ async def test_a_deletion_answered_at_the_deadline_still_finishes_whole(live):
 
 async def test_a_stop_waits_for_a_deletion_its_caller_left(live, settings, server_urls):
     ann = await user(live.http)
-    # Services of their own, as a process that stops, over their own pool.
-    pool, mongo = await open_stores(settings, database_url=server_urls[0],
-                                    mongodb_url=server_urls[1])
+    # Services of their own, as a process that stops, over their own pool and client (not
+    # opened by open_stores: its init_beanie would bind the documents to a client closed here).
+    pool = await create_pool(server_urls[0], timeout=settings.store_timeout)
+    mongo: AsyncMongoClient = AsyncMongoClient(server_urls[1], tz_aware=True)
     stopping = build_services(settings, pool, mongo, secret="t" * 48)
     store = RemovedInItsThread(stopping.local_media.root)
     stopping.uploads.store, stopping.uploads.earlier_stores = store, ()
