@@ -89,7 +89,10 @@ async def migrate(pool: asyncpg.Pool, schema_path: Path = SCHEMA_PATH) -> list[i
                             step.name,
                         )
                     continue
-                log.info("applying schema step %04d %s", step.version, step.name)
+                # On an upgrade a step may build an index for minutes: say which one runs.
+                # A new database's steps are quick, and each says when it is applied.
+                log.log(logging.INFO if done else logging.DEBUG,
+                        "applying schema step %04d %s", step.version, step.name)
                 async with conn.transaction():
                     await conn.execute(step.sql, timeout=SCHEMA_TIMEOUT)
                     await conn.execute(
