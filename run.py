@@ -20,9 +20,11 @@ from typing import NoReturn
 from pathlib import Path
 
 import uvicorn
+from pymongo.errors import PyMongoError
 
 from nirvana.app import create_app
 from nirvana.bootstrap import open_services
+from nirvana.deployment_identity import DeploymentMismatch
 from nirvana.instance_guard import InstanceClaim, InstanceRunning, claim_instance, refuse_mixed
 from nirvana.leases import new_holder
 from nirvana.logs import configure_logging
@@ -33,6 +35,7 @@ from nirvana.storage.embedded import EmbeddedError, EmbeddedMongo, EmbeddedPostg
 from nirvana.storage.postgres.leases import PgLeases
 from nirvana.storage.postgres.pool import create_pool, migrate
 from nirvana.wiring.accounts import load_or_create_secret
+from nirvana.wiring.deployment import check_deployment_stores
 
 log = logging.getLogger("nirvana")
 
@@ -89,16 +92,18 @@ class Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-async def claim_databases(settings: Settings, database_url: str,
+async def claim_databases(settings: Settings, database_url: str, mongodb_url: str,
                           instance: InstanceClaim | None) -> None:
-    """Before serving, so a process that must not run refuses in one line: never beside
-    processes of the other kind (with and without REDIS_URL); without REDIS_URL, take the
+    """Before serving, so a process that must not run refuses in one line: never on
+    stores of two deployments (deployment_identity.py), never beside processes of the other
+    kind (with and without REDIS_URL); without REDIS_URL, take the
     single-instance lease (the services then hold it under the same name, keeping its
     epoch)."""
     pool = await create_pool(database_url, timeout=settings.store_timeout, min_size=1,
                              max_size=1)
     try:
         await migrate(pool)
+        await check_deployment_stores(settings, pool, mongodb_url)
         leases = PgLeases(pool)
         await refuse_mixed(leases, with_redis=instance is None)
         if instance is not None:
@@ -157,9 +162,11 @@ def main() -> None:
         if settings.redis_url is None:
             instance = InstanceClaim(new_holder(), f"http://{host}:{port}", on_lost=stop_self)
         try:
-            asyncio.run(claim_databases(settings, database_url, instance))
-        except InstanceRunning as exc:
+            asyncio.run(claim_databases(settings, database_url, mongodb_url, instance))
+        except (InstanceRunning, DeploymentMismatch) as exc:
             fail(str(exc))
+        except PyMongoError as exc:  # the deployment check is the first to ask it
+            fail(f"the chat store did not answer at start: {exc}")
 
         async def services():
             return await open_services(

@@ -897,6 +897,16 @@ CREATE TABLE used_sign_in_challenges (
 CREATE INDEX used_sign_in_challenges_expires_at ON used_sign_in_challenges (expires_at);
 CREATE INDEX used_sign_in_challenges_user_id ON used_sign_in_challenges (user_id);
 
+-- migration: 0020 deployment identity
+-- One row: the random id the first start of this deployment made. The chat store and Redis
+-- keep a copy, and a start whose chat store or Redis holds another id refuses: they belong
+-- to another deployment, whose user ids are not these (nirvana/deployment_identity.py).
+CREATE TABLE deployment (
+    only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    id         text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- migration: 0021 uploads by owner, newest first and by name
 -- (0020 is left to the deployment identity step of another branch; steps apply by number
 -- whichever lands first.) The list of a user's uploads walks the first index in its order
