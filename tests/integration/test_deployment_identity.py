@@ -14,6 +14,9 @@ import pytest
 
 from nirvana.deployment_identity import DeploymentMismatch
 from nirvana.settings import Settings
+from nirvana.storage.mongo.deployment import MongoDeploymentId
+from nirvana.storage.postgres.deployment import PgDeploymentId
+from nirvana.storage.redis.deployment import RedisDeploymentId
 from nirvana.storage.postgres.pool import create_pool, migrate
 from nirvana.wiring.deployment import check_deployment_stores
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
@@ -54,6 +57,14 @@ class Deployments:
         settings = replace(self._settings, database_url=url, mongodb_url=self._mongodb_url,
                            mongodb_db=self._tag + chat, redis_url=redis)
         return await check_deployment_stores(settings, pool, self._mongodb_url)
+
+    async def pool(self, pg: str):
+        pool = await create_pool(await self.database(pg), timeout=30, min_size=1, max_size=1)
+        self._pools.append(pool)
+        return pool
+
+    def chat_store(self, chat: str):
+        return self._mongo[self._tag + chat]
 
     async def empty_chat_store(self, chat: str) -> None:
         await self._mongo.drop_database(self._tag + chat)
@@ -119,3 +130,24 @@ async def test_starters_racing_on_new_stores_agree(deployments, redis_server):
     ids = await asyncio.gather(*(deployments.start("racer", redis=redis_server.url)
                                  for _ in range(4)))
     assert len(set(ids)) == 1
+
+
+async def test_two_deployments_racing_for_new_stores_one_is_refused(deployments):
+    await deployments.database("a")
+    await deployments.database("b")
+    results = await asyncio.gather(deployments.start("a"), deployments.start("b"),
+                                   return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["DeploymentMismatch", "str"], results
+
+
+async def test_each_store_keeps_the_first_of_ids_racing(deployments, redis_server):
+    """Candidates that differ race for each store (as two deployments' would): every
+    racer reads back the one that landed."""
+    stores = [
+        [PgDeploymentId(await deployments.pool("racer"), "pg") for _ in range(4)],
+        [MongoDeploymentId(deployments.chat_store("raced"), "chat") for _ in range(4)],
+        [RedisDeploymentId(redis_server.url, "nirvana:raced:", timeout=5) for _ in range(4)],
+    ]
+    for racers in stores:
+        held = await asyncio.gather(*(store.adopt(f"id{i}") for i, store in enumerate(racers)))
+        assert len(set(held)) == 1, held
