@@ -65,6 +65,25 @@ class Running:
         return self.proc.returncode, out, err
 
 
+def refused_start(data_dir: Path, env: dict[str, str]) -> tuple[int, str]:
+    """run.py expected to refuse to start: its exit code and what it wrote to stderr. One
+    that starts serving instead is stopped and fails the test at once."""
+    proc = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=run_env(data_dir, **env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Its first line: "Nirvana listening ..." once it serves, "Nirvana stopped." if refused.
+    if not select.select([proc.stdout], [], [], START_SECONDS)[0]:
+        proc.kill()
+        raise AssertionError(f"run.py printed nothing in {START_SECONDS} s: "
+                             f"{proc.communicate()[1]}")
+    line = proc.stdout.readline()
+    if "listening" in line:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+        raise AssertionError(f"run.py started instead of refusing: {line!r}")
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err.strip()
+
+
 @pytest.fixture
 def tmp_path() -> Iterator[Path]:
     """A directory outside pytest's own: each new pytest session (other runs on this machine
