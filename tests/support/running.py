@@ -28,21 +28,27 @@ def run_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def launch(data_dir: Path, env: dict[str, str], wrapper: tuple[str, ...] = ()
+           ) -> tuple[subprocess.Popen, str]:
+    """run.py started, and the first line it printed."""
+    proc = subprocess.Popen(
+        [*wrapper, sys.executable, "run.py"], cwd=ROOT, env=run_env(data_dir, **env),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    # select first: a child that never prints would block readline() for ever.
+    if not select.select([proc.stdout], [], [], START_SECONDS)[0]:
+        proc.kill()
+        raise AssertionError(f"run.py printed nothing in {START_SECONDS} s: "
+                             f"{proc.communicate()[1]}")
+    return proc, proc.stdout.readline()
+
+
 class Running:
     def __init__(self, data_dir: Path, wrapper: tuple[str, ...] = (),
                  env: dict[str, str] | None = None) -> None:
         # `wrapper` runs run.py under another program (e.g. a parent that never reaps);
         # `env` adds settings (external databases, REDIS_URL).
-        self.proc = subprocess.Popen(
-            [*wrapper, sys.executable, "run.py"], cwd=ROOT, env=run_env(data_dir, **(env or {})),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        # select first: a child that never prints would block readline() for ever.
-        if not select.select([self.proc.stdout], [], [], START_SECONDS)[0]:
-            self.proc.kill()
-            raise AssertionError(f"run.py printed nothing in {START_SECONDS} s: "
-                                 f"{self.proc.communicate()[1]}")
-        line = self.proc.stdout.readline()
+        self.proc, line = launch(data_dir, env or {}, wrapper)
         match = re.search(r"listening on (http://[\d.]+:\d+)", line)
         if not match:
             self.proc.kill()
@@ -68,14 +74,8 @@ class Running:
 def refused_start(data_dir: Path, env: dict[str, str]) -> tuple[int, str]:
     """run.py expected to refuse to start: its exit code and what it wrote to stderr. One
     that starts serving instead is stopped and fails the test at once."""
-    proc = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=run_env(data_dir, **env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, line = launch(data_dir, env)
     # Its first line: "Nirvana listening ..." once it serves, "Nirvana stopped." if refused.
-    if not select.select([proc.stdout], [], [], START_SECONDS)[0]:
-        proc.kill()
-        raise AssertionError(f"run.py printed nothing in {START_SECONDS} s: "
-                             f"{proc.communicate()[1]}")
-    line = proc.stdout.readline()
     if "listening" in line:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
