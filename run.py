@@ -20,11 +20,10 @@ from typing import NoReturn
 from pathlib import Path
 
 import uvicorn
-from pymongo.errors import PyMongoError
 
 from nirvana.app import create_app
 from nirvana.bootstrap import open_services
-from nirvana.deployment_identity import DeploymentMismatch
+from nirvana.deployment_identity import DeploymentCheckError
 from nirvana.instance_guard import InstanceClaim, InstanceRunning, claim_instance, refuse_mixed
 from nirvana.leases import new_holder
 from nirvana.logs import configure_logging
@@ -163,10 +162,8 @@ def main() -> None:
             instance = InstanceClaim(new_holder(), f"http://{host}:{port}", on_lost=stop_self)
         try:
             asyncio.run(claim_databases(settings, database_url, mongodb_url, instance))
-        except (InstanceRunning, DeploymentMismatch) as exc:
+        except (InstanceRunning, DeploymentCheckError) as exc:
             fail(str(exc))
-        except PyMongoError as exc:  # the deployment check is the first to ask it
-            fail(f"the chat store did not answer at start: {exc}")
 
         async def services():
             return await open_services(

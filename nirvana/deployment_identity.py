@@ -7,6 +7,11 @@ account's chats to another's. So the first start of a deployment makes a random 
 stores it in PostgreSQL, which holds the reference, and a copy in the chat store and Redis;
 every start reads them. A store that holds none adopts PostgreSQL's (an upgrade from before
 ids, a store emptied on purpose, a new Redis); one that holds another refuses the start.
+
+The id cannot tell a PostgreSQL restored alone from an older backup of this same deployment:
+its `users` identity would hand out again ids the chat store still holds chats of. So the
+chat store also keeps the highest user id PostgreSQL had handed out at any start, and a
+start whose PostgreSQL is below that mark refuses too.
 """
 
 from __future__ import annotations
@@ -17,12 +22,18 @@ from typing import Protocol, Sequence
 GUIDE = 'docs/deployment.md, "One deployment\'s stores"'
 
 
-class DeploymentMismatch(Exception):
-    """A store belongs to another deployment; the message says which and what to do."""
+class DeploymentCheckError(Exception):
+    """The start's check of its stores failed; the message says why in one line."""
+
+
+class DeploymentMismatch(DeploymentCheckError):
+    """A store belongs to another deployment, or to another time of this one; the message
+    says which and what to do."""
 
 
 class DeploymentIdStore(Protocol):
     where: str  # the store as the operator configured it, for the refusal
+    crossing: str  # what would reach the wrong users through it, for the refusal
 
     async def adopt(self, candidate: str) -> str | None:
         """The id this store holds, storing `candidate` first if it holds none (race-free
@@ -30,16 +41,44 @@ class DeploymentIdStore(Protocol):
         ...
 
 
+class UserIdsIssued(Protocol):
+    where: str
+
+    async def users_issued(self) -> int:
+        """The highest user id handed out so far (0 before the first)."""
+        ...
+
+
+class UserIdsMark(Protocol):
+    where: str
+
+    async def raise_users_mark(self, issued: int) -> int:
+        """Raise the mark to `issued` (never lower it, so starters racing cannot); the mark
+        as it was before."""
+        ...
+
+
 def new_deployment_id() -> str:
     return secrets.token_hex(16)
 
 
-def refusal(reference: DeploymentIdStore, store: DeploymentIdStore, held: str,
-            ours: str) -> str:
+def refusal(reference: DeploymentIdStore, store: DeploymentIdStore, held: str, ours: str,
+            *, made_now: bool) -> str:
+    new = (f" ({reference.where} was given its id by this very start: a database new, "
+           f"re-created, or restored from a backup taken before deployment ids?)"
+           if made_now else "")
     return (f"{store.where} belongs to another deployment: it holds deployment id {held}, "
-            f"{reference.where} holds {ours}; serving would show that deployment's chats to "
+            f"{reference.where} holds {ours}{new}; serving would show {store.crossing} to "
             f"this one's users. Check that DATABASE_URL, MONGODB_URL, MONGODB_DB and "
             f"REDIS_URL name one deployment's stores ({GUIDE}).")
+
+
+def older(reference: UserIdsIssued, chat: UserIdsMark, issued: int, mark: int) -> str:
+    return (f"{reference.where} is older than {chat.where}: its users identity is at {issued} "
+            f"but it had handed out user ids up to {mark} before, so new accounts would get "
+            f"ids whose chats the chat store holds. Move the identity past every user id the "
+            f"chat store names (SELECT setval(pg_get_serial_sequence('users', 'id'), <the "
+            f"highest>)), or erase those chats ({GUIDE}).")
 
 
 async def check_deployment(reference: DeploymentIdStore, copies: Sequence[DeploymentIdStore],
@@ -48,11 +87,24 @@ async def check_deployment(reference: DeploymentIdStore, copies: Sequence[Deploy
     DeploymentMismatch if one of `copies` holds another. Copies are checked in order and
     each adopts the id if it holds none, so a start refused by a later copy has given
     earlier ones only what they lacked."""
-    ours = await reference.adopt(new_id or new_deployment_id())
+    candidate = new_id or new_deployment_id()
+    ours = await reference.adopt(candidate)
     if ours is None:
         raise RuntimeError(f"{reference.where} holds no deployment id and took none")
     for store in copies:
         held = await store.adopt(ours)
         if held is not None and held != ours:
-            raise DeploymentMismatch(refusal(reference, store, held, ours))
+            # A random id of 128 bits: the reference holding the candidate means it took it now.
+            raise DeploymentMismatch(refusal(reference, store, held, ours,
+                                             made_now=ours == candidate))
     return ours
+
+
+async def check_user_ids(reference: UserIdsIssued, chat: UserIdsMark) -> None:
+    """Raise DeploymentMismatch if `reference` has handed out fewer user ids than it had at
+    an earlier start (a PostgreSQL restored alone from an older backup); else raise the
+    chat store's mark to it."""
+    issued = await reference.users_issued()
+    mark = await chat.raise_users_mark(issued)
+    if mark > issued:
+        raise DeploymentMismatch(older(reference, chat, issued, mark))

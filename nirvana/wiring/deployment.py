@@ -1,38 +1,55 @@
-"""The start's check that the stores configured are one deployment's
-(nirvana/deployment_identity.py), on the stores as run.py names them."""
+"""The start's check that the stores configured are one deployment's, and PostgreSQL no older
+than the chat store (nirvana/deployment_identity.py), on the stores as run.py names them."""
 
 from __future__ import annotations
 
 import asyncpg
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
-from ..deployment_identity import DeploymentIdStore, check_deployment
+from ..deployment_identity import (
+    DeploymentCheckError,
+    DeploymentIdStore,
+    check_deployment,
+    check_user_ids,
+)
 from ..settings import Settings
 from ..storage.mongo.deployment import MongoDeploymentId
 from ..storage.postgres.deployment import PgDeploymentId
 from ..storage.redis.deployment import RedisDeploymentId
 from .instances import bus_prefix
+from .stores import no_answer
 
 
 async def check_deployment_stores(settings: Settings, pool: asyncpg.Pool,
                                   mongodb_url: str) -> str:
-    """This deployment's id; DeploymentMismatch if the chat store or Redis is another's.
-    One read a store on a start that finds them agreeing."""
+    """This deployment's id; DeploymentCheckError (DeploymentMismatch if the chat store or
+    Redis is another's, or PostgreSQL older than the chat store), in one line. A write
+    attempt and at most one read a store, at start only."""
     data_dir = settings.data_dir.resolve()
     postgres = PgDeploymentId(pool, "PostgreSQL (DATABASE_URL)" if settings.database_url
                               else f"the embedded PostgreSQL ({data_dir / 'postgres'})")
-    chat = ("the chat store (MONGODB_URL" if settings.mongodb_url
-            else f"the embedded chat store ({data_dir / 'mongo'}")
+    chat_where = ("the chat store (MONGODB_URL" if settings.mongodb_url
+                  else f"the embedded chat store ({data_dir / 'mongo'}")
     timeout_ms = int(settings.store_timeout * 1000)
-    mongo: AsyncMongoClient = AsyncMongoClient(mongodb_url, tz_aware=True,
-                                               serverSelectionTimeoutMS=timeout_ms,
-                                               timeoutMS=timeout_ms)
     try:
-        copies: list[DeploymentIdStore] = [MongoDeploymentId(
-            mongo[settings.mongodb_db], f"{chat}, database {settings.mongodb_db!r})")]
-        if settings.redis_url is not None:
-            copies.append(RedisDeploymentId(settings.redis_url, bus_prefix(settings.mongodb_db),
-                                            timeout=settings.store_timeout))
-        return await check_deployment(postgres, copies)
-    finally:
-        await mongo.close()
+        mongo: AsyncMongoClient = AsyncMongoClient(mongodb_url, tz_aware=True,
+                                                   serverSelectionTimeoutMS=timeout_ms,
+                                                   timeoutMS=timeout_ms)
+        try:
+            chat = MongoDeploymentId(mongo[settings.mongodb_db],
+                                     f"{chat_where}, database {settings.mongodb_db!r})")
+            copies: list[DeploymentIdStore] = [chat]
+            if settings.redis_url is not None:
+                copies.append(RedisDeploymentId(
+                    settings.redis_url, bus_prefix(settings.mongodb_db),
+                    timeout=settings.store_timeout))
+            ours = await check_deployment(postgres, copies)
+            await check_user_ids(postgres, chat)
+            return ours
+        finally:
+            await mongo.close()
+    except PyMongoError as exc:  # the first to ask the chat store at start
+        check = "the start's check of the deployment id"
+        raise DeploymentCheckError(no_answer(check) if exc.timeout else
+                                   f"the chat store failed {check}: {exc}") from None

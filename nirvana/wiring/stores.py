@@ -46,11 +46,16 @@ async def init_documents(mongo: AsyncMongoClient, database: str, *,
                           allow_index_dropping=not keep)
     except PyMongoError as exc:
         if exc.timeout:  # else the error says what it is
-            log.error("the chat store gave no answer within store_timeout to the start's "
-                      "check of its indexes: it is unreachable or not answering, or another "
-                      "instance is building an index, and then this start succeeds once the "
-                      "build is done (docs/operations.md, \"Upgrading a big chat store\")")
+            log.error(no_answer("the start's check of its indexes"))
         raise
+
+
+def no_answer(check: str) -> str:
+    """What a chat store that gave a start's check no answer within store_timeout means."""
+    return (f"the chat store gave no answer within store_timeout to {check}: it is "
+            "unreachable or not answering, or another instance is building an index, and "
+            "then this start succeeds once the build is done (docs/operations.md, "
+            "\"Upgrading a big chat store\")")
 
 
 async def open_stores(

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 from dataclasses import replace
 from typing import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis.asyncio as aioredis
 
-from nirvana.deployment_identity import DeploymentMismatch
+from nirvana.deployment_identity import DeploymentCheckError, DeploymentMismatch
 from nirvana.settings import Settings
-from nirvana.storage.mongo.deployment import MongoDeploymentId
+from nirvana.storage.mongo.deployment import COLLECTION, DOCUMENT_ID, MongoDeploymentId
 from nirvana.storage.postgres.deployment import PgDeploymentId
 from nirvana.storage.redis.deployment import RedisDeploymentId
 from nirvana.storage.postgres.pool import create_pool, migrate
@@ -49,22 +51,28 @@ class Deployments:
                 await pool.close()
         return url
 
-    async def start(self, pg: str, *, chat: str = "chat", redis: str | None = None) -> str:
+    async def start(self, pg: str, *, chat: str = "chat", redis: str | None = None,
+                    mongodb_url: str | None = None, store_timeout: float = 30) -> str:
         url = await self.database(pg)
         # A pool of its own, as each run.py has: starters racing race on PostgreSQL too.
         pool = await create_pool(url, timeout=30, min_size=1, max_size=1)
         self._pools.append(pool)
-        settings = replace(self._settings, database_url=url, mongodb_url=self._mongodb_url,
-                           mongodb_db=self._tag + chat, redis_url=redis)
-        return await check_deployment_stores(settings, pool, self._mongodb_url)
+        mongodb_url = mongodb_url or self._mongodb_url
+        settings = replace(self._settings, database_url=url, mongodb_url=mongodb_url,
+                           mongodb_db=self.chat_name(chat), redis_url=redis,
+                           store_timeout=store_timeout)
+        return await check_deployment_stores(settings, pool, mongodb_url)
 
     async def pool(self, pg: str):
         pool = await create_pool(await self.database(pg), timeout=30, min_size=1, max_size=1)
         self._pools.append(pool)
         return pool
 
+    def chat_name(self, chat: str) -> str:
+        return self._tag + chat
+
     def chat_store(self, chat: str):
-        return self._mongo[self._tag + chat]
+        return self._mongo[self.chat_name(chat)]
 
     async def empty_chat_store(self, chat: str) -> None:
         await self._mongo.drop_database(self._tag + chat)
@@ -140,14 +148,96 @@ async def test_two_deployments_racing_for_new_stores_one_is_refused(deployments)
     assert sorted(type(r).__name__ for r in results) == ["DeploymentMismatch", "str"], results
 
 
-async def test_each_store_keeps_the_first_of_ids_racing(deployments, redis_server):
-    """Candidates that differ race for each store (as two deployments' would): every
-    racer reads back the one that landed."""
-    stores = [
-        [PgDeploymentId(await deployments.pool("racer"), "pg") for _ in range(4)],
-        [MongoDeploymentId(deployments.chat_store("raced"), "chat") for _ in range(4)],
-        [RedisDeploymentId(redis_server.url, "nirvana:raced:", timeout=5) for _ in range(4)],
-    ]
-    for racers in stores:
-        held = await asyncio.gather(*(store.adopt(f"id{i}") for i, store in enumerate(racers)))
-        assert len(set(held)) == 1, held
+async def test_each_store_keeps_the_id_it_holds(deployments, redis_server):
+    """A store that holds an id keeps it against another candidate, every time: the write
+    must not land (ON CONFLICT DO NOTHING, a fixed _id, SET NX), and the one held is read."""
+    pool = await deployments.pool("held")
+    await pool.execute("INSERT INTO deployment (id) VALUES ('first')")
+    chat = deployments.chat_store("held")
+    await chat[COLLECTION].insert_one({"_id": DOCUMENT_ID, "id": "first"})
+    redis = aioredis.Redis.from_url(redis_server.url)
+    await redis.set("nirvana:held:deployment", "first")
+    stores = [PgDeploymentId(pool, "pg"), MongoDeploymentId(chat, "chat"),
+              RedisDeploymentId(redis_server.url, "nirvana:held:", timeout=5)]
+    for store in stores:
+        assert await store.adopt("second") == "first", store
+    assert await pool.fetchval("SELECT array_agg(id) FROM deployment") == ["first"]
+    assert [d["id"] async for d in chat[COLLECTION].find()] == ["first"]
+    assert await redis.get("nirvana:held:deployment") == b"first"
+    await redis.aclose()
+
+
+async def test_a_postgresql_older_than_the_chat_store_is_refused(deployments):
+    """A PostgreSQL restored alone from a backup older than the chat store's last start
+    holds the same id, but would hand out again user ids the chat store has chats of."""
+    pool = await deployments.pool("a")
+    await deployments.start("a")
+    await pool.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), 50)")
+    await deployments.start("a")  # the mark: 50
+    await pool.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), 20)")  # restored
+    with pytest.raises(DeploymentMismatch) as refused:
+        await deployments.start("a")
+    message = str(refused.value)
+    assert message.startswith("PostgreSQL (DATABASE_URL) is older than the chat store")
+    assert "is at 20 but it had handed out user ids up to 50" in message
+    assert "setval(pg_get_serial_sequence('users', 'id')" in message and "\n" not in message
+    # The step the message gives: the identity moved past the chat store's ids.
+    await pool.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), 60)")
+    await deployments.start("a")
+
+
+async def test_the_user_id_mark_is_only_raised(deployments):
+    """Starters racing with different PostgreSQL values: the highest stays, whatever the
+    order ($max)."""
+    chat = deployments.chat_store("marked")
+    store = MongoDeploymentId(chat, "chat")
+    await store.adopt("first")
+    assert await store.raise_users_mark(50) == 0
+    assert await store.raise_users_mark(10) == 50
+    assert (await chat[COLLECTION].find_one({"_id": DOCUMENT_ID}))["users_mark"] == 50
+
+
+async def test_a_redis_refusal_after_postgresql_took_a_new_id_says_so(deployments,
+                                                                     redis_server):
+    """Both stores restored from a backup taken before ids, beside the deployment's Redis:
+    PostgreSQL makes a new id at this start, and the refusal points at that."""
+    redis = aioredis.Redis.from_url(redis_server.url)
+    await redis.set(f"nirvana:{deployments.chat_name('chat')}:deployment", "x" * 32)
+    await redis.aclose()
+    with pytest.raises(DeploymentMismatch) as refused:
+        await deployments.start("a", redis=redis_server.url)
+    message = str(refused.value)
+    assert message.startswith("Redis (REDIS_URL, key nirvana:")
+    assert "was given its id by this very start" in message
+    assert "live messages and presence" in message and "\n" not in message
+
+
+async def test_a_redis_that_refuses_the_check_fails_in_one_line(deployments, redis_server):
+    """An ACL that lets the instance read but not write the key (as a read-only replica
+    would): one line naming Redis, not a traceback."""
+    redis = aioredis.Redis.from_url(redis_server.url)
+    await redis.execute_command("ACL", "SETUSER", "reader", "on", "nopass", "~*", "+@read",
+                                "+@connection")
+    await redis.aclose()
+    netloc = urlsplit(redis_server.url).netloc
+    with pytest.raises(DeploymentCheckError) as refused:
+        await deployments.start("a", redis=f"redis://reader@{netloc}/0")
+    message = str(refused.value)
+    assert message.startswith("Redis (REDIS_URL, key nirvana:") and "\n" not in message
+    assert "refused the start's check of the deployment id: NoPermissionError" in message
+
+
+async def test_a_chat_store_that_does_not_answer_fails_with_the_hint(deployments):
+    """A chat store that accepts and never answers (one building an index on a busy
+    server looks the same): the index hint of open_stores, in one line."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    try:
+        port = silent.getsockname()[1]
+        with pytest.raises(DeploymentCheckError) as refused:
+            await deployments.start("a", mongodb_url=f"mongodb://127.0.0.1:{port}/",
+                                    store_timeout=0.5)
+    finally:
+        silent.close()
+    assert str(refused.value).startswith(
+        "the chat store gave no answer within store_timeout to the start's check of the "
+        "deployment id: it is unreachable or not answering, or another instance is building")

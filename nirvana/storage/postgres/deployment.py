@@ -1,5 +1,5 @@
 """The deployment's id in PostgreSQL (schema step 0020): the reference the other stores'
-copies are checked against (nirvana/deployment_identity.py)."""
+copies are checked against, and the user ids handed out (nirvana/deployment_identity.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,25 @@ import asyncpg
 
 
 class PgDeploymentId:
+    crossing = "that deployment's chats"
+
     def __init__(self, pool: asyncpg.Pool, where: str) -> None:
         self._pool = pool
         self.where = where
 
     async def adopt(self, candidate: str) -> str:
-        """The id stored, storing `candidate` first if there is none. Starters racing agree:
-        the first insert wins, the others' do nothing and read it back."""
-        held = await self._pool.fetchval("SELECT id FROM deployment")
-        if held is not None:
-            return held
-        await self._pool.execute(
-            "INSERT INTO deployment (id) VALUES ($1) ON CONFLICT DO NOTHING", candidate)
-        return await self._pool.fetchval("SELECT id FROM deployment")
+        """The id stored, storing `candidate` first if there is none. Written first, read
+        only if it did not land: of starters racing, the first insert wins and the others
+        read it."""
+        made = await self._pool.fetchval(
+            "INSERT INTO deployment (id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id",
+            candidate)
+        return made if made is not None else await self._pool.fetchval(
+            "SELECT id FROM deployment")
+
+    async def users_issued(self) -> int:
+        """The `users` identity's last value: the highest user id handed out (0 before the
+        first), deleted accounts' included."""
+        return await self._pool.fetchval(
+            "SELECT coalesce(pg_sequence_last_value("
+            "pg_get_serial_sequence('users', 'id')::regclass), 0)")
