@@ -33,7 +33,8 @@ seed: $(STAMP)
 	$(BIN)/python -m nirvana.seed $(SEED_ARGS)
 
 # A backup of the data directory (DATA_DIR, default ./var) while Nirvana serves, and its
-# restore into an empty one: see docs/operations.md.
+# restore into an empty one (NEW_DEPLOYMENT=1 for a copy, not a recovery): see
+# docs/operations.md.
 BACKUP ?= backups/nirvana-$(shell date -u +%Y%m%dT%H%M%SZ)
 backup: $(STAMP)
 	$(BIN)/python -m nirvana.backup create $(BACKUP)
@@ -41,7 +42,7 @@ backup: $(STAMP)
 restore: $(STAMP)
 	@test -n "$(filter command line environment,$(origin BACKUP))" || \
 		{ echo "make restore: name the backup: make restore BACKUP=backups/..."; exit 2; }
-	$(BIN)/python -m nirvana.backup restore $(BACKUP)
+	$(BIN)/python -m nirvana.backup restore $(if $(NEW_DEPLOYMENT),--new-deployment) $(BACKUP)
 
 clean-venv:
 	rm -rf $(VENV)

