@@ -1,6 +1,7 @@
 """The start's check that its stores are one deployment's, on the real PostgreSQL, the
 real MongoDB-wire store and a real Redis: a new deployment's stores take its id, the same
-stores start again, and a chat store or Redis that holds another deployment's id refuses."""
+stores start again, a chat store or Redis that holds another deployment's id refuses, and so
+does a PostgreSQL older than the chat store's user id mark."""
 
 from __future__ import annotations
 
@@ -156,15 +157,18 @@ async def test_each_store_keeps_the_id_it_holds(deployments, redis_server):
     chat = deployments.chat_store("held")
     await chat[COLLECTION].insert_one({"_id": DOCUMENT_ID, "id": "first"})
     redis = aioredis.Redis.from_url(redis_server.url)
-    await redis.set("nirvana:held:deployment", "first")
-    stores = [PgDeploymentId(pool, "pg"), MongoDeploymentId(chat, "chat"),
-              RedisDeploymentId(redis_server.url, "nirvana:held:", timeout=5)]
-    for store in stores:
-        assert await store.adopt("second") == "first", store
-    assert await pool.fetchval("SELECT array_agg(id) FROM deployment") == ["first"]
-    assert [d["id"] async for d in chat[COLLECTION].find()] == ["first"]
-    assert await redis.get("nirvana:held:deployment") == b"first"
-    await redis.aclose()
+    try:
+        await redis.set("nirvana:held:deployment", "first")
+        stores = [PgDeploymentId(pool, "pg"), MongoDeploymentId(chat, "chat"),
+                  RedisDeploymentId(redis_server.url, "nirvana:held:", timeout=5)]
+        adopted = [await store.adopt("second") for store in stores]
+        held = [await pool.fetchval("SELECT array_agg(id) FROM deployment"),
+                [d["id"] async for d in chat[COLLECTION].find()],
+                [(await redis.get("nirvana:held:deployment")).decode()]]
+    finally:
+        await redis.aclose()
+    assert adopted == ["first"] * 3
+    assert held == [["first"]] * 3
 
 
 async def test_a_postgresql_older_than_the_chat_store_is_refused(deployments):
