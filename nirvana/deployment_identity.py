@@ -75,10 +75,12 @@ def refusal(reference: DeploymentIdStore, store: DeploymentIdStore, held: str, o
 
 def older(reference: UserIdsIssued, chat: UserIdsMark, issued: int, mark: int) -> str:
     return (f"{reference.where} is older than {chat.where}: its users identity is at {issued} "
-            f"but it had handed out user ids up to {mark} before, so new accounts would get "
-            f"ids whose chats the chat store holds. Move the identity past every user id the "
-            f"chat store names (SELECT setval(pg_get_serial_sequence('users', 'id'), <the "
-            f"highest>)), or erase those chats ({GUIDE}).")
+            f"but it had handed out user ids up to {mark} before (restored alone, re-created, "
+            f"or failed over to a replica that had lost them?), so new accounts would get ids "
+            f"whose chats the chat store holds. Move the identity past them and every user id "
+            f"the chat store names (SELECT setval(pg_get_serial_sequence('users', 'id'), "
+            f"greatest(<the highest the chat store names>, {mark}))), or drop the chat store "
+            f"(MONGODB_DB) ({GUIDE}).")
 
 
 async def check_deployment(reference: DeploymentIdStore, copies: Sequence[DeploymentIdStore],
@@ -107,4 +109,9 @@ async def check_user_ids(reference: UserIdsIssued, chat: UserIdsMark) -> None:
     issued = await reference.users_issued()
     mark = await chat.raise_users_mark(issued)
     if mark > issued:
-        raise DeploymentMismatch(older(reference, chat, issued, mark))
+        # Another starter may have raised the mark from a later read (sign-ups on a serving
+        # instance moved the identity since ours): every mark came from a read before our
+        # raise returned, so a PostgreSQL that is not older is at least there now.
+        issued = await reference.users_issued()
+        if mark > issued:
+            raise DeploymentMismatch(older(reference, chat, issued, mark))
