@@ -20,12 +20,15 @@ from ..storage.redis.deployment import RedisDeploymentId
 from .instances import bus_prefix
 from .stores import no_answer
 
+CHECK = "the start's check of the deployment id"
+
 
 async def check_deployment_stores(settings: Settings, pool: asyncpg.Pool,
                                   mongodb_url: str) -> str:
     """This deployment's id; DeploymentCheckError (DeploymentMismatch if the chat store or
-    Redis is another's, or PostgreSQL older than the chat store), in one line. A write
-    attempt and at most one read a store, at start only."""
+    Redis is another's, or PostgreSQL older than the chat store), in one line. At start
+    only: a write and at most one read a store for the id, then PostgreSQL's users identity
+    read (twice if below the mark) and the chat store's mark raised."""
     data_dir = settings.data_dir.resolve()
     postgres = PgDeploymentId(pool, "PostgreSQL (DATABASE_URL)" if settings.database_url
                               else f"the embedded PostgreSQL ({data_dir / 'postgres'})")
@@ -50,6 +53,9 @@ async def check_deployment_stores(settings: Settings, pool: asyncpg.Pool,
         finally:
             await mongo.close()
     except PyMongoError as exc:  # the first to ask the chat store at start
-        check = "the start's check of the deployment id"
-        raise DeploymentCheckError(no_answer(check) if exc.timeout else
-                                   f"the chat store failed {check}: {exc}") from None
+        raise DeploymentCheckError(no_answer(CHECK) if exc.timeout else
+                                   f"the chat store failed {CHECK}: {exc}") from None
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, OSError) as exc:
+        # Only PostgreSQL's queries raise these here: Redis's are caught in its store.
+        raise DeploymentCheckError(
+            f"{postgres.where} failed {CHECK}: {type(exc).__name__}: {exc}") from None

@@ -134,10 +134,12 @@ async def test_an_unreachable_redis_is_not_checked(deployments):
     assert await deployments.start("a", redis=f"redis://127.0.0.1:{free_port()}/0") == ours
 
 
-async def test_starters_racing_on_new_stores_agree(deployments, redis_server):
+async def test_starters_racing_on_new_stores_agree(deployments):
+    """PostgreSQL's race: a last write winning would give starters different ids, and the
+    chat store would refuse all but one. (Redis only ever adopts PostgreSQL's id here; its
+    keep-the-first is test_each_store_keeps_the_id_it_holds.)"""
     await deployments.database("racer")  # made and migrated, no id yet
-    ids = await asyncio.gather(*(deployments.start("racer", redis=redis_server.url)
-                                 for _ in range(4)))
+    ids = await asyncio.gather(*(deployments.start("racer") for _ in range(4)))
     assert len(set(ids)) == 1
 
 
@@ -247,3 +249,30 @@ async def test_a_chat_store_that_does_not_answer_fails_with_the_hint(deployments
     assert str(refused.value).startswith(
         "the chat store gave no answer within store_timeout to the start's check of the "
         "deployment id: it is unreachable or not answering, or another instance is building")
+
+
+async def test_a_redis_that_refuses_the_sign_in_fails_in_one_line(deployments, redis_server):
+    """A wrong password is no Redis down: the check is not skipped (redis-py files
+    AuthenticationError under ConnectionError)."""
+    redis = aioredis.Redis.from_url(redis_server.url)
+    await redis.execute_command("ACL", "SETUSER", "signed", "on", ">right", "~*", "+@all")
+    await redis.aclose()
+    netloc = urlsplit(redis_server.url).netloc
+    with pytest.raises(DeploymentCheckError) as refused:
+        await deployments.start("a", redis=f"redis://signed:wrong@{netloc}/0")
+    message = str(refused.value)
+    assert message.startswith("Redis (REDIS_URL, key nirvana:") and "\n" not in message
+    assert "refused the sign-in at the start's check of the deployment id" in message
+
+
+async def test_a_postgresql_error_in_the_check_fails_in_one_line(deployments):
+    """An error from PostgreSQL's own queries of the check (here its table gone after the
+    schema steps ran): one line naming PostgreSQL, not a traceback."""
+    pool = await deployments.pool("a")
+    await pool.execute("DROP TABLE deployment")
+    with pytest.raises(DeploymentCheckError) as refused:
+        await deployments.start("a")
+    message = str(refused.value)
+    assert message.startswith("PostgreSQL (DATABASE_URL) failed the start's check of the "
+                              "deployment id: UndefinedTableError: ")
+    assert "\n" not in message

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 import redis.asyncio as aioredis
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -38,9 +39,13 @@ class RedisDeploymentId:
             held = await client.get(self._key)
             # Gone again in between (evicted, flushed): nothing contradicts ours.
             return candidate if held is None else held.decode()
+        except AuthenticationError as exc:  # redis-py files it under ConnectionError
+            raise DeploymentCheckError(
+                f"{self.where} refused the sign-in at the start's check of the deployment "
+                f"id: {exc} (the user or password in REDIS_URL?)") from None
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            log.warning("Redis is not reachable at start (%s): its deployment id is not "
-                        "checked", exc)
+            log.warning("Redis is not reachable at start (%s: %s): its deployment id is not "
+                        "checked", type(exc).__name__, exc)
             return None
         except RedisError as exc:  # a replica, an ACL, out of memory, not Redis at all
             raise DeploymentCheckError(
