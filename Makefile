@@ -42,7 +42,7 @@ backup: $(STAMP)
 restore: $(STAMP)
 	@test -n "$(filter command line environment,$(origin BACKUP))" || \
 		{ echo "make restore: name the backup: make restore BACKUP=backups/..."; exit 2; }
-	$(BIN)/python -m nirvana.backup restore $(if $(NEW_DEPLOYMENT),--new-deployment) $(BACKUP)
+	$(BIN)/python -m nirvana.backup restore $(if $(filter 1 yes true,$(NEW_DEPLOYMENT)),--new-deployment) $(BACKUP)
 
 clean-venv:
 	rm -rf $(VENV)
