@@ -220,19 +220,28 @@ async def test_a_redis_refusal_after_postgresql_took_a_new_id_says_so(deployment
     assert "live messages and presence" in message and "\n" not in message
 
 
-async def test_a_redis_that_refuses_the_check_fails_in_one_line(deployments, redis_server):
-    """An ACL that lets the instance read but not write the key (as a read-only replica
-    would): one line naming Redis, not a traceback."""
+@pytest.mark.parametrize("user, acl, url_user, said", [
+    # An ACL that lets the instance read but not write the key (as a read-only replica
+    # would).
+    ("reader", ["nopass", "~*", "+@read", "+@connection"], "reader",
+     "refused the start's check of the deployment id: NoPermissionError"),
+    # A wrong password is no Redis down: not skipped as unreachable (redis-py files
+    # AuthenticationError under ConnectionError).
+    ("signed", [">right", "~*", "+@all"], "signed:wrong",
+     "refused the sign-in at the start's check of the deployment id"),
+])
+async def test_a_redis_that_refuses_the_check_fails_in_one_line(deployments, redis_server,
+                                                                user, acl, url_user, said):
+    """One line naming Redis, not a traceback, and no start unchecked."""
     redis = aioredis.Redis.from_url(redis_server.url)
-    await redis.execute_command("ACL", "SETUSER", "reader", "on", "nopass", "~*", "+@read",
-                                "+@connection")
+    await redis.execute_command("ACL", "SETUSER", user, "on", *acl)
     await redis.aclose()
     netloc = urlsplit(redis_server.url).netloc
     with pytest.raises(DeploymentCheckError) as refused:
-        await deployments.start("a", redis=f"redis://reader@{netloc}/0")
+        await deployments.start("a", redis=f"redis://{url_user}@{netloc}/0")
     message = str(refused.value)
     assert message.startswith("Redis (REDIS_URL, key nirvana:") and "\n" not in message
-    assert "refused the start's check of the deployment id: NoPermissionError" in message
+    assert said in message
 
 
 async def test_a_chat_store_that_does_not_answer_fails_with_the_hint(deployments):
@@ -249,20 +258,6 @@ async def test_a_chat_store_that_does_not_answer_fails_with_the_hint(deployments
     assert str(refused.value).startswith(
         "the chat store gave no answer within store_timeout to the start's check of the "
         "deployment id: it is unreachable or not answering, or another instance is building")
-
-
-async def test_a_redis_that_refuses_the_sign_in_fails_in_one_line(deployments, redis_server):
-    """A wrong password is no Redis down: the check is not skipped (redis-py files
-    AuthenticationError under ConnectionError)."""
-    redis = aioredis.Redis.from_url(redis_server.url)
-    await redis.execute_command("ACL", "SETUSER", "signed", "on", ">right", "~*", "+@all")
-    await redis.aclose()
-    netloc = urlsplit(redis_server.url).netloc
-    with pytest.raises(DeploymentCheckError) as refused:
-        await deployments.start("a", redis=f"redis://signed:wrong@{netloc}/0")
-    message = str(refused.value)
-    assert message.startswith("Redis (REDIS_URL, key nirvana:") and "\n" not in message
-    assert "refused the sign-in at the start's check of the deployment id" in message
 
 
 async def test_a_postgresql_error_in_the_check_fails_in_one_line(deployments):
