@@ -908,8 +908,7 @@ CREATE TABLE deployment (
 );
 
 -- migration: 0021 uploads by owner, newest first and by name
--- (0020 is left to the deployment identity step of another branch; steps apply by number
--- whichever lands first.) The list of a user's uploads walks the first index in its order
+-- The list of a user's uploads walks the first index in its order
 -- (GET /api/v1/media: newest first, by created_at then url), and a deletion finds an upload
 -- by name, the URL's last segment (DELETE /api/v1/media/{name}), in the second. The first
 -- leads with owner_id, so it serves every lookup by owner, and the owner-only index goes:
