@@ -46,8 +46,6 @@ _TABLE: tuple[tuple[type[BaseException], DriverFailure, str], ...] = (
     (OSError, DriverFailure.UNAVAILABLE, "A store"),
 )
 
-RETRY_AFTER_SECONDS = 5  # what both edges advise a client to wait when a store is down
-
 UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = tuple(
     cls for cls, failure, _ in _TABLE if failure is DriverFailure.UNAVAILABLE)
 CLASSIFIED_TYPES: tuple[type[BaseException], ...] = tuple(cls for cls, _, _ in _TABLE)

@@ -76,11 +76,18 @@ class RateLimitedError(DomainError):
         self.retry_after = max(1, int(retry_after + 0.999))
 
 
+# What both edges advise a client to wait after `unavailable` / `store_timeout`.
+RETRY_AFTER_SECONDS = 5
+
+
 class UnavailableError(DomainError):
     """A store or service Nirvana depends on is down or too slow (503)."""
 
     code = "unavailable"
     message = "A service is temporarily unavailable."
+    # Every one carries the hint (`retry_after`, `Retry-After`) the docs promise, wherever
+    # it is raised; a raise site with a better estimate sets its own.
+    retry_after: int = RETRY_AFTER_SECONDS
 
 
 def field_error(field: str, message: str, code: str = "invalid") -> InvalidInputError:

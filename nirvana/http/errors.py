@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..domain import errors as e
-from ..driver_errors import CLASSIFIED_TYPES, RETRY_AFTER_SECONDS, DriverFailure, classify
+from ..driver_errors import CLASSIFIED_TYPES, DriverFailure, classify
 
 log = logging.getLogger("nirvana.http")
 
@@ -72,9 +72,10 @@ def status_for(exc: e.DomainError) -> int:
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.DomainError)
     headers = None
-    if isinstance(exc, e.RateLimitedError):
+    retry_after = getattr(exc, "retry_after", None)  # rate limits and every unavailable
+    if retry_after is not None:
         # Some carry more (the write rate's RateLimit headers, http/write_limit.py).
-        headers = {"Retry-After": str(exc.retry_after), **getattr(exc, "headers", {})}
+        headers = {"Retry-After": str(retry_after), **getattr(exc, "headers", {})}
     elif isinstance(exc, e.AuthenticationError):
         headers = {"WWW-Authenticate": 'Bearer realm="nirvana"'}
     return error_response(status_for(exc), exc.code, exc.message, exc.details, headers)
@@ -96,7 +97,7 @@ async def driver_error(request: Request, exc: Exception) -> Response:
         log.warning("%s unavailable: %s", store, type(exc).__name__)
         return error_response(
             503, "unavailable", f"{store} is unavailable; try again shortly.",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            headers={"Retry-After": str(e.RETRY_AFTER_SECONDS)},
         )
     if failure is DriverFailure.CONFLICT:
         return error_response(409, "conflict", "The request conflicts with a concurrent change.")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from ..domain import errors as e
-from ..driver_errors import RETRY_AFTER_SECONDS, DriverFailure, classify
+from ..driver_errors import DriverFailure, classify
 from .close_codes import CloseCode
 from .events import Error
 
@@ -49,7 +49,7 @@ def error_frame(exc: BaseException, request_id: str | None
                      message="The command conflicts with a concurrent change."), None
     if failure is DriverFailure.UNAVAILABLE:
         log.warning("%s unavailable during a ws command: %s", store, type(exc).__name__)
-        return Error(id=request_id, code="unavailable", retry_after=RETRY_AFTER_SECONDS,
+        return Error(id=request_id, code="unavailable", retry_after=e.RETRY_AFTER_SECONDS,
                      message=f"{store} is unavailable; retry shortly."), None
     log.error("unexpected error in a ws command", exc_info=exc)
     return (Error(id=request_id, code="internal_error", message="Internal error."),

@@ -347,7 +347,11 @@ async def test_while_redis_is_down_the_writer_chats_and_the_others_answer_unavai
                                      client_id="down", text="down", timeout=20)
     assert refused["type"] == "error" and refused["code"] in ("unavailable",
                                                               "store_timeout"), refused
+    assert refused["retry_after"] == 5, refused  # the hint docs/protocol.md promises
     assert asyncio.get_running_loop().time() - started < 15
+    r = await http.post(f"{other.url}/api/v1/conversations/{conversation}/messages",
+                        headers=bearer(ann), json={"client_id": "down", "text": "down"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "5", (r.headers, r.text)
     acked["writer"] = (await on_writer.command(
         "send", conversation_id=conversation, client_id="writer", text="writer"))[
         "message"]

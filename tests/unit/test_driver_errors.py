@@ -1,4 +1,5 @@
-"""Each driver exception means the same on both edges: one classification, two tables."""
+"""Each driver exception means the same on both edges: one classification, two tables. And
+every `unavailable` advises the same wait on both, wherever it was raised."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from nirvana.domain.errors import UnavailableError
 from nirvana.http import errors as http_errors
+from nirvana.storage.mongo.tenures import earlier
 from nirvana.ws.errors import error_frame
 
 # exception raised by a driver → (HTTP status, the code both edges answer with)
@@ -40,15 +43,19 @@ def _ids(case: tuple) -> str:
     return type(case).__name__ if isinstance(case, BaseException) else str(case)
 
 
-@pytest.mark.parametrize(("exc", "status", "code"), CASES, ids=_ids)
-async def test_a_driver_exception_means_the_same_on_http_and_websocket(exc, status, code):
+async def _http_answer(exc: BaseException) -> httpx.Response:
     async def fails(request):
         raise exc
 
     app = Starlette(routes=[Route("/fails", fails)], exception_handlers=http_errors.handlers())
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        r = await c.get("/fails")
+        return await c.get("/fails")
+
+
+@pytest.mark.parametrize(("exc", "status", "code"), CASES, ids=_ids)
+async def test_a_driver_exception_means_the_same_on_http_and_websocket(exc, status, code):
+    r = await _http_answer(exc)
     assert r.status_code == status and r.json()["error"]["code"] == code
 
     frame, close = error_frame(exc, "r1")
@@ -57,13 +64,25 @@ async def test_a_driver_exception_means_the_same_on_http_and_websocket(exc, stat
         assert r.headers["retry-after"] == "5" and frame.retry_after == 5
 
 
-async def test_an_unclassified_exception_is_a_500_and_closes_the_socket_with_1011():
-    async def fails(request):
-        raise KeyError("bug")
+# Raised by our own code, not a driver: the chat writer unreachable (storage/redis/
+# chat_forwarding.py), work of an earlier tenure (storage/mongo/tenures.py), a store slow.
+UNAVAILABLE = [
+    UnavailableError("The chat writer cannot be reached; retry."),
+    earlier(),
+    UnavailableError("The message store did not answer in time; retry.", code="store_timeout"),
+]
 
-    app = Starlette(routes=[Route("/fails", fails)], exception_handlers=http_errors.handlers())
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        assert (await c.get("/fails")).status_code == 500
+
+@pytest.mark.parametrize("exc", UNAVAILABLE, ids=lambda exc: exc.code)
+async def test_every_unavailable_advises_the_same_wait_on_http_and_websocket(exc):
+    r = await _http_answer(exc)
+    assert r.status_code == 503 and r.json()["error"]["code"] == exc.code
+    assert r.headers["retry-after"] == "5"
+    frame, close = error_frame(exc, "r1")
+    assert frame.code == exc.code and frame.retry_after == 5 and close is None
+
+
+async def test_an_unclassified_exception_is_a_500_and_closes_the_socket_with_1011():
+    assert (await _http_answer(KeyError("bug"))).status_code == 500
     frame, close = error_frame(KeyError("bug"), "r1")
     assert frame.code == "internal_error" and close is not None and close[0] == 1011

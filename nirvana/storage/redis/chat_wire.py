@@ -26,7 +26,7 @@ from ...domain.chat.entities import (
 )
 from ...domain.chat.service import ChatService
 from ...domain.errors import ConflictError, DomainError, InvalidInputError, UnavailableError
-from ...driver_errors import RETRY_AFTER_SECONDS, DriverFailure, classify
+from ...driver_errors import DriverFailure, classify
 from ..mongo.codec import changed_fields, conversation_doc, conversation_of, message_doc
 from ..mongo.codec import message_of, state_doc
 
@@ -139,7 +139,6 @@ def error_out(exc: BaseException) -> dict[str, Any]:
         log.warning("%s unavailable during a forwarded chat command: %s", store,
                     type(exc).__name__)
         exc = UnavailableError(f"{store} is unavailable; retry shortly.")
-        exc.retry_after = RETRY_AFTER_SECONDS  # type: ignore[attr-defined]
     elif failure is DriverFailure.CONFLICT:
         exc = ConflictError("The command conflicts with a concurrent change.")
     elif failure is DriverFailure.OUT_OF_RANGE:
