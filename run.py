@@ -83,6 +83,13 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
     async def shutdown(self, sockets=None) -> None:
+        # Stop listening first, as uvicorn's own shutdown does but before the hook closes
+        # the WebSockets: a balancer's next connect then fails over to another instance
+        # instead of opening a socket here that the stop closes again (1012).
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
         app = self.config.loaded_app
         services = getattr(getattr(app, "state", None), "services", None)
         hook = getattr(services, "before_shutdown", None)

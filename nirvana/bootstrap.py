@@ -134,9 +134,10 @@ class Services:
             log.warning("live profile update failed", exc_info=True)
 
     async def before_shutdown(self) -> None:
-        """Called by run.py when a stop is requested, before uvicorn closes connections:
-        the place to close open WebSockets with 1001 (going away)."""
-        self.hub.close_all(CloseCode.GOING_AWAY, "server stopping; reconnect and resume")
+        """Called by run.py when a stop is requested, once it stopped listening and before
+        uvicorn closes connections: the place to close WebSockets with 1001 (going away),
+        the open ones and any upgrade still arriving."""
+        self.hub.stop(CloseCode.GOING_AWAY, "server stopping; reconnect and resume")
         # Give the sender tasks a moment to put the close frames on the wire.
         for _ in range(20):
             if not self.hub.connections():

@@ -99,6 +99,11 @@ async def chat_socket(ws: WebSocket) -> None:
         await ws.close(CloseCode.UNAUTHENTICATED, exc.code)
         return
     await ws.accept()
+    if hub.stopping is not None:
+        # An upgrade the listener took before the stop closed it: told as the open sockets
+        # were, before it is registered (no hello, no presence flap to friends).
+        await ws.close(*hub.stopping)
+        return
     if hub.count(claims.user_id) >= limits.sockets_per_user:
         await ws.close(CloseCode.TOO_MANY_CONNECTIONS, "too many open sockets")
         return

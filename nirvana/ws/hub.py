@@ -58,6 +58,8 @@ class Hub:
         self.elsewhere: Elsewhere | None = None
         self.presence = (PresenceFanout(presence, online=self.online, send=self._deliver)
                          if presence is not None else None)
+        # Set once the server is stopping: the close every socket got, and any late one gets.
+        self.stopping: tuple[int, str] | None = None
 
     # -- registry -------------------------------------------------------------------------
 
@@ -194,6 +196,11 @@ class Hub:
     def close_all(self, code: int, reason: str) -> None:
         for conn in self.connections():
             conn.request_close(code, reason)
+
+    def stop(self, code: int, reason: str) -> None:
+        """Close every socket, and (ws/endpoint.py) each one that connects from now on."""
+        self.stopping = (code, reason)
+        self.close_all(code, reason)
 
     def close_behind(self, positions: Iterable[tuple[int, int]], code: int, reason: str
                      ) -> None:

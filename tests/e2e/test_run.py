@@ -75,6 +75,44 @@ def test_sign_up_survives_restart_and_crash(tmp_path):
     assert _children_of(data) == []
 
 
+@pytest.mark.slow
+def test_a_stopping_server_takes_no_new_websocket_it_would_close_1012(tmp_path):
+    """SIGTERM closes the listener before the open sockets: each connect after it is refused,
+    or (an upgrade the listener took already) closed 1001 with the documented reason; none
+    gets a hello and then uvicorn's own 1012."""
+    server = Running(tmp_path / "var")
+    r = httpx.post(f"{server.url}/api/v1/user/signup",
+                   json={"email": "ann@example.com", "password": PASSWORD, "name": "Ann"})
+    assert r.status_code == 201, r.text
+    ws_url = server.url.replace("http://", "ws://") + "/ws?token=" + r.json()["jwt"]
+    try:
+        with connect(ws_url) as first:
+            assert json.loads(first.recv(timeout=5))["type"] == "hello"
+            server.proc.send_signal(signal.SIGTERM)
+            late = []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    ws = connect(ws_url, open_timeout=5)
+                except OSError:  # refused: the listener is closed
+                    break
+                with ws:
+                    frames = []
+                    with pytest.raises(ConnectionClosed) as closed:
+                        while True:
+                            frames.append(json.loads(ws.recv(timeout=10))["type"])
+                late.append((frames, closed.value.rcvd))
+                time.sleep(0.05)
+            else:
+                raise AssertionError(f"connects still accepted 10 s after SIGTERM: {late}")
+        for frames, close in late:
+            assert close is not None and close.code == 1001, (frames, close)
+            assert close.reason == "server stopping; reconnect and resume", (frames, close)
+    finally:
+        code, _, err = server.stop(signal.SIGTERM)
+    assert code == 0, err
+
+
 def _run_fails(env: dict[str, str]) -> tuple[int, str]:
     proc = subprocess.run([sys.executable, "run.py"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)

@@ -57,6 +57,24 @@ async def test_one_socket_past_the_per_user_cap_is_closed_4029(live):
         await c.close()
 
 
+async def test_an_upgrade_arriving_once_the_stop_began_is_closed_1001_without_a_hello(live):
+    """run.py stops listening before it calls before_shutdown, but an upgrade the listener
+    took already still arrives: it gets the open sockets' close, not a hello (and a friend
+    no presence flap), then uvicorn's bare 1012. The listener stays open here to send one."""
+    a = await user(live.http)
+    await live.services.before_shutdown()
+    late = await websockets.connect(f"{live.ws}?token={a['jwt']}")
+    frames = []
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            frames.append(await asyncio.wait_for(late.recv(), WAIT))
+    assert frames == []
+    close = closed.value.rcvd
+    assert close is not None
+    assert (close.code, close.reason) == (1001, "server stopping; reconnect and resume")
+    assert live.services.hub.count(a["id"]) == 0
+
+
 async def test_a_bearer_header_authenticates_the_upgrade(live):
     a = await user(live.http)
     ws = await websockets.connect(live.ws,
