@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import socket
 
 import httpx
+import orjson
 import pytest
 import websockets
 
@@ -17,6 +19,8 @@ from tests.support.instances import instances, shared_databases  # noqa: F401 (f
 from tests.support.nginx import Nginx, require_nginx
 from tests.support.people import user
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+from tests.support.system import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -96,3 +100,52 @@ async def test_two_instances_behind_nginx(nginx_in_front):
         assert (await again.command("ping"))["type"] == "pong"
         assert await open_sockets(second) >= 1
         await again.close()
+        # The sockets' URLs carried their tokens; nginx's log (a line once a socket ends)
+        # has their path only.
+        await wait_until(lambda: '"GET /ws HTTP/1.1" 101' in proxy.access_log(),
+                         "nginx to log a socket that ended")
+        assert a["jwt"] not in proxy.access_log() and b["jwt"] not in proxy.access_log()
+
+
+def _raw_answer(port: int, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """One request as bytes (a body too large need not be sent), and its answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        status, *fields = head.decode().split("\r\n")
+        headers = {k.lower(): v.strip() for k, v in (f.split(":", 1) for f in fields)}
+        while len(body) < int(headers["content-length"]):
+            body += sock.recv(65536)
+    return status, headers, body
+
+
+async def test_what_nginx_answers_itself_is_in_the_one_error_shape_and_no_token_is_logged():
+    """With no instance listening, so every answer is nginx's own: a body over
+    client_max_body_size (told by Content-Length, before any is sent) and no instance
+    answering come in Nirvana's JSON error shape; the access log has the path of a
+    WebSocket upgrade but not its token."""
+    proxy = await asyncio.to_thread(Nginx, require_nginx(), [f"127.0.0.1:{free_port()}"])
+    try:
+        status, headers, body = await asyncio.to_thread(_raw_answer, proxy.port, (
+            b"POST /api/v1/media HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            b"Content-Length: 70000000\r\nConnection: close\r\n\r\n"))
+        assert status.split()[1] == "413" and headers["content-type"] == "application/json"
+        assert orjson.loads(body)["error"]["code"] == "payload_too_large", body
+
+        token = "eyJhbGciOiJIUzI1NiJ9.secret-access-token.signature"
+        status, headers, body = await asyncio.to_thread(_raw_answer, proxy.port, (
+            f"GET /ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        assert status.split()[1] == "503" and headers["content-type"] == "application/json"
+        assert headers["retry-after"] == "5"
+        assert orjson.loads(body)["error"]["code"] == "unavailable", body
+
+        logged = await asyncio.to_thread(proxy.access_log)
+        assert '"GET /ws HTTP/1.1" 503' in logged, logged
+        assert "secret-access-token" not in logged and "token=" not in logged, logged
+    finally:
+        await asyncio.to_thread(proxy.close)

@@ -29,9 +29,10 @@ def require_nginx() -> str:
     return require_program(NGINX, "nginx-light")
 
 
-def site_for(upstreams: list[str], port: int) -> str:
-    """deploy/nginx.conf with its upstream servers and its listen address replaced: the
-    rest (upgrade headers, timeouts, retries) is tested as shipped."""
+def site_for(upstreams: list[str], port: int, access_log: Path) -> str:
+    """deploy/nginx.conf with its upstream servers, its listen address and its access log's
+    path replaced: the rest (upgrade headers, timeouts, retries, the log's format, the
+    error pages) is tested as shipped."""
     text = SITE.read_text()
     servers = "".join(f"    server {u} max_fails=1 fail_timeout=5s;\n" for u in upstreams)
     text, n = re.subn(r"(upstream nirvana \{\n(?:    #.*\n)*)(?:    server .*\n)+",
@@ -39,6 +40,9 @@ def site_for(upstreams: list[str], port: int) -> str:
     assert n == 1, "deploy/nginx.conf: no upstream block to point at the instances"
     text, n = re.subn(r"listen 80;", f"listen 127.0.0.1:{port};", text)
     assert n == 1, "deploy/nginx.conf: no `listen 80;`"
+    text, n = re.subn(r"access_log /var/log/nginx/access.log ", f"access_log {access_log} ",
+                      text)
+    assert n == 1, "deploy/nginx.conf: no `access_log /var/log/nginx/access.log`"
     return text
 
 
@@ -46,8 +50,8 @@ class Nginx:
     def __init__(self, executable: str, upstreams: list[str]) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nirvana-test-nginx-"))
         self.port = free_port()
-        (self.dir / "nirvana.conf").write_text(site_for(upstreams, self.port))
         d = self.dir
+        (d / "nirvana.conf").write_text(site_for(upstreams, self.port, d / "access.log"))
         (d / "nginx.conf").write_text(f"""
 worker_processes 1;
 error_log {d}/error.log warn;
