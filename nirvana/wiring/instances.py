@@ -124,8 +124,26 @@ async def join_instances(services: ProcessServices, bus: RedisBus | None = None)
     services.start_background("relay", relay.run())
     services.start_background("hub-heartbeat", hub.run())
     services.start_background("revocations", _reload_revocations(services))
-    log.info("joined the instances on Redis as %s", bus.instance_id)
+    _log_joined(bus)
     return Instances(bus, relay, hub, owns_bus=owns_bus)
+
+
+def _log_joined(bus: RedisBus) -> None:
+    """Logged when it is true: at once, or, after a start without Redis (bus.start said it
+    runs degraded), when Redis first answers."""
+    def joined() -> None:
+        log.info("joined the instances on Redis as %s", bus.instance_id)
+
+    if bus.up:
+        joined()
+        return
+    waiting = [True]
+
+    def first_restored() -> None:
+        if waiting:
+            waiting.clear()
+            joined()
+    bus.on_restored(first_restored)
 
 
 def _share_caches(services: ProcessServices, bus: RedisBus, relay: Relay) -> None:

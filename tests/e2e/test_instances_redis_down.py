@@ -4,6 +4,10 @@ missed from the stores."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+from typing import IO
+
 import httpx
 import pytest
 import websockets
@@ -75,3 +79,32 @@ async def test_redis_down_then_back(instances, redis_server):  # noqa: F811
         await ca.command("send", conversation_id=with_c, client_id="after", text="back")
         assert (await cc.expect("newMessage"))["message"]["text"] == "back"
         await ca.close(), await cc.close(), await resumed.close()
+
+
+def _lines_until(stream: IO[str], text: str) -> list[str]:
+    lines = []
+    for line in stream:
+        lines.append(line)
+        if text in line:
+            break
+    return lines
+
+
+async def test_an_instance_started_without_redis_logs_it_joined_once_redis_answers(
+        instances, redis_server):  # noqa: F811
+    redis_server.stop()
+    [run] = await instances.start(1, LOG_LEVEL="INFO")
+    redis_server.start()
+    try:
+        # Until EOF if it never comes: the stop below ends the stream.
+        logged = await asyncio.wait_for(
+            asyncio.to_thread(_lines_until, run.proc.stderr, "Redis is back"), 30)
+    finally:
+        _, _, rest = await asyncio.to_thread(run.stop, signal.SIGTERM)
+    logged += rest.splitlines()
+
+    def first(text: str) -> int:
+        return next(i for i, line in enumerate(logged) if text in line)
+    assert first("running degraded") < first("Redis is back") < first(
+        "joined the instances on Redis"), logged
+    assert sum("joined the instances" in line for line in logged) == 1, logged
