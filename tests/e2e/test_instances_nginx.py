@@ -122,11 +122,19 @@ def _raw_answer(port: int, request: bytes) -> tuple[str, dict[str, str], bytes]:
     return status, headers, body
 
 
+def _upgrade(path: str) -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+
+
 async def test_what_nginx_answers_itself_is_in_the_one_error_shape_and_no_token_is_logged():
     """With no instance listening, so every answer is nginx's own: a body over
     client_max_body_size (told by Content-Length, before any is sent) and no instance
-    answering come in Nirvana's JSON error shape; the access log has the path of a
-    WebSocket upgrade but not its token."""
+    answering come in Nirvana's JSON error shape. No token reaches a log: not a WebSocket's
+    or a mailed link's (the access log has their path; the error log, which names the
+    request of a refused upstream connect, nothing of theirs), nor a page's URL in the
+    Referer of the stylesheet it loads."""
     proxy = await asyncio.to_thread(Nginx, require_nginx(), [f"127.0.0.1:{free_port()}"])
     try:
         status, headers, body = await asyncio.to_thread(_raw_answer, proxy.port, (
@@ -135,17 +143,34 @@ async def test_what_nginx_answers_itself_is_in_the_one_error_shape_and_no_token_
         assert status.split()[1] == "413" and headers["content-type"] == "application/json"
         assert orjson.loads(body)["error"]["code"] == "payload_too_large", body
 
-        token = "eyJhbGciOiJIUzI1NiJ9.secret-access-token.signature"
-        status, headers, body = await asyncio.to_thread(_raw_answer, proxy.port, (
-            f"GET /ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        status, headers, body = await asyncio.to_thread(
+            _raw_answer, proxy.port, _upgrade("/ws?token=secret-access-token"))
         assert status.split()[1] == "503" and headers["content-type"] == "application/json"
         assert headers["retry-after"] == "5"
         assert orjson.loads(body)["error"]["code"] == "unavailable", body
 
+        for path in ("/reset-password?token=secret-reset-token",
+                     "/verify-email?token=secret-verify-token",
+                     "/unsubscribe?token=secret-unsubscribe-token"):
+            status, _, _ = await asyncio.to_thread(_raw_answer, proxy.port, (
+                f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").encode())
+            assert status.split()[1] == "503", (path, status)
+        status, _, _ = await asyncio.to_thread(_raw_answer, proxy.port, (
+            b"GET /static/css/site.css HTTP/1.1\r\nHost: x\r\n"
+            b"Referer: http://x/reset-password?token=secret-referred-token\r\n\r\n"))
+        assert status.split()[1] == "503", status
+
         logged = await asyncio.to_thread(proxy.access_log)
         assert '"GET /ws HTTP/1.1" 503' in logged, logged
-        assert "secret-access-token" not in logged and "token=" not in logged, logged
+        assert '"GET /static/css/site.css HTTP/1.1" 503 ' in logged, logged
+        assert '"http://x"' in logged, logged  # the Referer's origin
+        assert "secret-" not in logged and "token=" not in logged, logged
+        # The error log names the request of each refused connect, the stylesheet's too.
+        # It names a Referer in full (nginx cannot cut it), which is why the pages with a
+        # token in their URL send only their origin (tests/web/test_referrer_policy.py).
+        errors = await asyncio.to_thread(proxy.error_log)
+        assert '"GET /static/css/site.css HTTP/1.1"' in errors, errors
+        for token in ("access", "reset", "verify", "unsubscribe"):
+            assert f"secret-{token}-token" not in errors, errors
     finally:
         await asyncio.to_thread(proxy.close)

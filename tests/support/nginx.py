@@ -29,9 +29,9 @@ def require_nginx() -> str:
     return require_program(NGINX, "nginx-light")
 
 
-def site_for(upstreams: list[str], port: int, access_log: Path) -> str:
-    """deploy/nginx.conf with its upstream servers, its listen address and its access log's
-    path replaced: the rest (upgrade headers, timeouts, retries, the log's format, the
+def site_for(upstreams: list[str], port: int, logs: Path) -> str:
+    """deploy/nginx.conf with its upstream servers, its listen address and its logs' directory
+    replaced: the rest (upgrade headers, timeouts, retries, the logs' format and levels, the
     error pages) is tested as shipped."""
     text = SITE.read_text()
     servers = "".join(f"    server {u} max_fails=1 fail_timeout=5s;\n" for u in upstreams)
@@ -40,9 +40,10 @@ def site_for(upstreams: list[str], port: int, access_log: Path) -> str:
     assert n == 1, "deploy/nginx.conf: no upstream block to point at the instances"
     text, n = re.subn(r"listen 80;", f"listen 127.0.0.1:{port};", text)
     assert n == 1, "deploy/nginx.conf: no `listen 80;`"
-    text, n = re.subn(r"access_log /var/log/nginx/access.log ", f"access_log {access_log} ",
-                      text)
+    text, n = re.subn(r"access_log /var/log/nginx/access.log ",
+                      f"access_log {logs / 'access.log'} ", text)
     assert n == 1, "deploy/nginx.conf: no `access_log /var/log/nginx/access.log`"
+    text = text.replace("error_log /var/log/nginx/error.log ", f"error_log {logs / 'error.log'} ")
     return text
 
 
@@ -51,7 +52,7 @@ class Nginx:
         self.dir = Path(tempfile.mkdtemp(prefix="nirvana-test-nginx-"))
         self.port = free_port()
         d = self.dir
-        (d / "nirvana.conf").write_text(site_for(upstreams, self.port, d / "access.log"))
+        (d / "nirvana.conf").write_text(site_for(upstreams, self.port, d))
         (d / "nginx.conf").write_text(f"""
 worker_processes 1;
 error_log {d}/error.log warn;
@@ -87,7 +88,13 @@ http {{
         return f"http://127.0.0.1:{self.port}"
 
     def access_log(self) -> str:
-        path = self.dir / "access.log"
+        return self._log("access.log")
+
+    def error_log(self) -> str:
+        return self._log("error.log")
+
+    def _log(self, name: str) -> str:
+        path = self.dir / name
         return path.read_text() if path.exists() else ""
 
     def close(self) -> None:
