@@ -43,10 +43,18 @@ def content_security_policy(request: Request, media_origin: str | None) -> str:
             "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
+def referrer_policy(request: Request) -> str:
+    # A page whose URL holds a credential (a mailed link's ?token=: reset, verify,
+    # unsubscribe) gives what it loads only its origin as Referer, so the token reaches no
+    # log (a proxy's among them). Not no-referrer: a form POST would then carry
+    # `Origin: null`, which the form Origin check must refuse.
+    return "strict-origin" if "token" in request.query_params else "same-origin"
+
+
 def page_headers(request: Request, media_origin: str | None) -> dict[str, str]:
     return {
         "Content-Security-Policy": content_security_policy(request, media_origin),
-        "Referrer-Policy": "same-origin",
+        "Referrer-Policy": referrer_policy(request),
         "X-Frame-Options": "DENY",
         # Pages differ per reader: never kept by shared caches.
         "Cache-Control": "private, no-cache",

@@ -40,3 +40,15 @@ async def test_media_keeps_its_own_content_security_policy(client):
     assert served.status_code == 200
     assert served.headers["content-security-policy"] == "default-src 'none'; sandbox"
     assert_security_headers(served)
+
+
+async def test_a_page_with_a_token_in_its_url_sends_only_its_origin_as_referer(client):
+    """The mailed links' pages, a bad token's error page too: what they load (the
+    stylesheet, a link followed) must not carry their URL, and so the token, into a log."""
+    for url in ("/reset-password?token=a-reset-token", "/verify-email?token=a-verify-token",
+                "/unsubscribe?token=an-unsubscribe-token"):
+        r = await client.get(url, headers={"Accept": "text/html"})
+        assert "text/html" in r.headers["content-type"], url
+        assert r.headers["referrer-policy"] == "strict-origin", (url, r.status_code)
+    r = await client.get("/signin", headers={"Accept": "text/html"})
+    assert r.headers["referrer-policy"] == "same-origin"
