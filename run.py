@@ -90,6 +90,12 @@ class Server(uvicorn.Server):
             server.close()
         for sock in sockets or []:
             sock.close()
+        # And the idle keep-alive connections (a balancer's pool, which would bring its next
+        # request or upgrade here unaware of the stop); a busy one answers its request with
+        # `Connection: close` and then closes. The WebSockets are the hook's (1001).
+        for connection in list(self.server_state.connections):
+            if not isinstance(connection, self.config.ws_protocol_class):
+                connection.shutdown()
         app = self.config.loaded_app
         services = getattr(getattr(app, "state", None), "services", None)
         hook = getattr(services, "before_shutdown", None)

@@ -15,7 +15,8 @@ import pytest
 import websockets
 
 from tests.support.chat_client import Client
-from tests.support.instances import instances, shared_databases  # noqa: F401 (fixtures)
+from tests.support.frame_schema import served_frames
+from tests.support.instances import instances, shared_databases, ws_url  # noqa: F401 (fixtures)
 from tests.support.nginx import Nginx, require_nginx
 from tests.support.people import user
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
@@ -105,6 +106,56 @@ async def test_two_instances_behind_nginx(nginx_in_front):
         await wait_until(lambda: '"GET /ws HTTP/1.1" 101' in proxy.access_log(),
                          "nginx to log a socket that ended")
         assert a["jwt"] not in proxy.access_log() and b["jwt"] not in proxy.access_log()
+
+
+def _refused(run) -> bool:
+    """Whether `run` stopped listening: a connect is refused, or reset when the listener
+    closed with it queued."""
+    host, port = run.url.removeprefix("http://").split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except (ConnectionRefusedError, ConnectionResetError):
+        return True
+    return False
+
+
+async def test_a_stopping_instance_closes_nginx_s_kept_connections_so_a_reconnect_goes_elsewhere(
+        nginx_in_front):
+    """nginx keeps idle connections to each instance and sends an upgrade over one. Once
+    an instance's stop begins, those are closed too: nginx's next pick of it connects anew,
+    is refused, and goes to the other instance. Every socket opened through nginx during the
+    stop gets a hello, none the stopping instance's 1001."""
+    proxy, (writer, stopping) = nginx_in_front
+    ws = proxy.url.replace("http://", "ws://") + "/ws"
+    async with httpx.AsyncClient(base_url=proxy.url) as http:
+        a = await user(http)
+        await served_frames(ws)  # fetched once, before: every request below is an upgrade
+        # A socket on the stopping instance: its stop closes it in the hook, after the
+        # listener, which holds the stop there a moment.
+        held = await Client.connect(ws_url(stopping), a)
+        # Plain requests through nginx at once (round robin): each instance now has
+        # idle connections in nginx's pool (uvicorn keeps one 5 s).
+        answers = await asyncio.gather(*(http.get("/ready") for _ in range(8)))
+        assert [r.status_code for r in answers] == [200] * 8
+        stopping.proc.send_signal(signal.SIGTERM)
+        await wait_until(lambda: _refused(stopping), "the stopping instance to stop listening",
+                         interval=0.001)
+        clients = []
+        for _ in range(4):
+            try:
+                clients.append(await Client.connect(ws, a))
+            except websockets.ConnectionClosed as closed:
+                raise AssertionError(f"a socket through nginx got {closed.rcvd}") from None
+        assert await open_sockets(writer) == len(clients)
+        for client in clients:
+            assert (await client.command("ping"))["type"] == "pong"
+            await client.close()
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await held.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    _, err = await asyncio.to_thread(stopping.proc.communicate, timeout=60)
+    assert stopping.proc.returncode == 0, err
 
 
 def _raw_answer(port: int, request: bytes) -> tuple[str, dict[str, str], bytes]:

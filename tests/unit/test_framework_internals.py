@@ -1,7 +1,8 @@
 """The framework internals Nirvana builds on are still the shape it expects.
 
 `ws/transport.py` subclasses uvicorn's sans-I/O WebSocket protocol and reads websockets'
-protocol state; `http/router.py` and `app.py` replace Starlette's router scan and middleware
+protocol state; run.py's `Server` overrides uvicorn's shutdown and reads its listeners and
+connections; `http/router.py` and `app.py` replace Starlette's router scan and middleware
 stack. Their pins have upper bounds (pyproject.toml); when a new release is allowed in, these
 tests name what changed before a socket or a route breaks in a subtler way.
 """
@@ -46,6 +47,26 @@ async def test_uvicorn_sans_io_protocol_still_has_what_transport_py_overrides_an
         "uvicorn's ASGI send is no longer a coroutine method: DirectSendProtocol.send"
     assert isinstance(protocol.conn, ServerProtocol), \
         "uvicorn's sans-I/O protocol no longer wraps websockets' ServerProtocol"
+
+
+async def test_uvicorn_server_still_has_what_run_py_overrides_and_reads():
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.server import Server
+
+    config = Config(app=lambda scope, receive, send: None, ws="websockets-sansio")
+    config.load()
+    server = Server(config)
+    gone = missing(Server, ["capture_signals", "handle_exit", "startup"])
+    gone += missing(server, ["server_state", "config"])
+    gone += missing(server.server_state, ["connections"])
+    gone += missing(config, ["ws_protocol_class", "loaded_app", "timeout_graceful_shutdown"])
+    gone += missing(H11Protocol, ["shutdown"])
+    assert not gone, f"uvicorn no longer has {gone}: run.py's Server must follow it"
+    assert list(inspect.signature(Server.shutdown).parameters) == ["self", "sockets"], \
+        "uvicorn's Server.shutdown(sockets) changed: run.py's Server overrides it"
+    # `servers` is set by startup, not __init__: read from its source.
+    assert "self.servers" in inspect.getsource(Server.startup), \
+        "uvicorn's Server.startup no longer keeps `servers`: run.py closes them first"
 
 
 def test_websockets_protocol_state_is_what_the_direct_send_path_reads():
