@@ -78,6 +78,9 @@ class RateLimitedError(DomainError):
 
 # What both edges advise a client to wait after `unavailable` / `store_timeout`.
 RETRY_AFTER_SECONDS = 5
+# Where a retry works at once: the chat writer changed and the new one is in place, or this
+# server is stopping and the client reconnects to another instance.
+RETRY_AT_ONCE_SECONDS = 1
 
 
 class UnavailableError(DomainError):
@@ -86,8 +89,14 @@ class UnavailableError(DomainError):
     code = "unavailable"
     message = "A service is temporarily unavailable."
     # Every one carries the hint (`retry_after`, `Retry-After`) the docs promise, wherever
-    # it is raised; a raise site with a better estimate sets its own.
+    # it is raised; a raise site with a better estimate passes its own.
     retry_after: int = RETRY_AFTER_SECONDS
+
+    def __init__(self, message: str | None = None, *, code: str | None = None,
+                 details: Any = None, retry_after: int | None = None) -> None:
+        super().__init__(message, code=code, details=details)
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 def field_error(field: str, message: str, code: str = "invalid") -> InvalidInputError:

@@ -400,5 +400,6 @@ async def test_an_erasure_reaching_a_closed_writer_is_refused_and_starts_no_writ
     with pytest.raises(UnavailableError) as refused:
         await chat_on(store, services).erase_sender(b)
     assert refused.value.message == "The server is stopping."
+    assert refused.value.retry_after == 1
     with pytest.raises(UnavailableError):
         await queue(store, draft(with_b, b, "late"))

@@ -120,8 +120,9 @@ async def test_commands_waiting_on_a_gone_writer_end_when_this_instance_takes_ov
                                                        text="x"))
     await asyncio.sleep(0.1)
     forwarded.fail_pending()
-    with pytest.raises(UnavailableError):
+    with pytest.raises(UnavailableError) as refused:
         await waiting
+    assert refused.value.retry_after == 1  # the retry runs here, at once
 
 
 async def test_edits_reactions_and_group_changes_round_trip(pair):

@@ -189,8 +189,9 @@ async def test_closing_while_asking_refuses_the_senders_as_stopping(client, serv
     await asyncio.sleep(0.2)
     assert not send.done()  # still asked, not refused at the first lost answer
     await store.close()
-    with pytest.raises(UnavailableError, match="The server is stopping."):
+    with pytest.raises(UnavailableError, match="The server is stopping.") as stopping:
         await send
+    assert stopping.value.retry_after == 1  # on another instance, once reconnected
 
 
 async def test_closing_while_an_ask_swallows_the_cancel_still_stops(client, services, flaky):
@@ -211,8 +212,9 @@ async def test_closing_while_an_ask_swallows_the_cancel_still_stops(client, serv
     assert not send.done()
     async with asyncio.timeout(5):
         await store.close()
-    with pytest.raises(UnavailableError, match="The server is stopping."):
+    with pytest.raises(UnavailableError, match="The server is stopping.") as stopping:
         await send
+    assert stopping.value.retry_after == 1  # on another instance, once reconnected
 
 
 async def test_a_writer_asking_again_says_for_how_long_until_the_store_answers(

@@ -24,7 +24,7 @@ from typing import Any, Callable, TypeVar
 from pymongo.errors import PyMongoError
 
 from ...domain.chat.ports import Admission
-from ...domain.errors import UnavailableError
+from ...domain.errors import RETRY_AT_ONCE_SECONDS, UnavailableError
 from .fence import FencedOutError, WriterFence
 from .work_items import WorkItem
 
@@ -34,7 +34,7 @@ Item = TypeVar("Item", bound=WorkItem)
 def earlier() -> UnavailableError:
     """The answer to work of an earlier tenure."""
     return UnavailableError("The chat writer changed; retry (a send with the same "
-                            "client_id).")
+                            "client_id).", retry_after=RETRY_AT_ONCE_SECONDS)
 
 
 class Tenures:

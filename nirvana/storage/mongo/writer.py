@@ -32,7 +32,7 @@ from typing import Any, Callable
 from pymongo.errors import PyMongoError
 
 from ...domain.chat.ports import Admission
-from ...domain.errors import UnavailableError
+from ...domain.errors import RETRY_AT_ONCE_SECONDS, UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from ...tasks import cancel_and_wait, stop_if_cancelled
 from .alone_commits import AloneCommits
@@ -136,7 +136,8 @@ class ChatWriter:
         if self._closed:
             # Work queued after `close` (a background erasure whose cancel pymongo
             # swallowed, say) would start a writer task nobody stops.
-            item.refuse(UnavailableError("The server is stopping."))
+            item.refuse(UnavailableError("The server is stopping.",
+                                         retry_after=RETRY_AT_ONCE_SECONDS))
             return
         if self._sends.asking and len(self._pending) >= self.max_waiting:
             item.refuse(UnavailableError("The message store is not answering; retry "
@@ -193,7 +194,8 @@ class ChatWriter:
         for task in list(self._settling):
             await cancel_and_wait(task)
         await self._summaries.stop()
-        stopping = UnavailableError("The server is stopping.")
+        stopping = UnavailableError("The server is stopping.",
+                                    retry_after=RETRY_AT_ONCE_SECONDS)
         # What was answered already stays so: refusing an answered item does nothing.
         for item in [*flying, *self._alone_batch, *self._pending]:
             item.refuse(stopping)

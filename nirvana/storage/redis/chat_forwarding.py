@@ -25,7 +25,7 @@ from typing import Any, Callable, Protocol, Sequence
 from ...domain.chat.entities import Attachment, Conversation, Message, MessageKind
 from ...domain.chat.entities import ReceiptKind, Role
 from ...domain.chat.service import ChatService
-from ...domain.errors import UnavailableError
+from ...domain.errors import RETRY_AT_ONCE_SECONDS, UnavailableError
 from .chat_wire import COMMANDS, attachments_out, error_in, error_out, pack, unpack
 
 log = logging.getLogger("nirvana.chat.forwarding")
@@ -97,7 +97,8 @@ class ForwardedChat:
         for _, future in waiting.values():
             if not future.done():
                 future.set_exception(UnavailableError(
-                    "The chat writer changed; retry with the same client_id."))
+                    "The chat writer changed; retry with the same client_id.",
+                    retry_after=RETRY_AT_ONCE_SECONDS))
 
     def answered(self, payload: bytes) -> None:
         """An answer from the writer (on the replies channel, or as `relay_replies` routes)."""
