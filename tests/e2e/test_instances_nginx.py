@@ -200,6 +200,15 @@ async def test_what_nginx_answers_itself_is_in_the_one_error_shape_and_no_token_
         assert headers["retry-after"] == "5"
         assert orjson.loads(body)["error"]["code"] == "unavailable", body
 
+        # A header or a URL up to Nirvana's own limit (16 KiB of headers) is passed on, not
+        # refused by nginx in HTML.
+        big = b"a" * 12000
+        for request in (b"GET /api/v1/user/me HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n",
+                        b"GET /" + big + b" HTTP/1.1\r\nHost: x\r\n\r\n"):
+            status, headers, _ = await asyncio.to_thread(_raw_answer, proxy.port, request)
+            assert status.split()[1] == "503", status
+            assert headers["content-type"] == "application/json", headers
+
         for path in ("/reset-password?token=secret-reset-token",
                      "/verify-email?token=secret-verify-token",
                      "/unsubscribe?token=secret-unsubscribe-token"):
