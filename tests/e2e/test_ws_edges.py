@@ -59,8 +59,9 @@ async def test_one_socket_past_the_per_user_cap_is_closed_4029(live):
 
 async def test_an_upgrade_arriving_once_the_stop_began_is_closed_1001_without_a_hello(live):
     """run.py stops listening before it calls before_shutdown, but an upgrade the listener
-    took already still arrives: it gets the open sockets' close, not a hello (and a friend
-    no presence flap), then uvicorn's bare 1012. The listener stays open here to send one."""
+    took already still arrives: it gets the open sockets' close (1001 with the stop's
+    reason) and no hello, not a hello and then uvicorn's bare 1012. The listener stays open
+    here to send one."""
     a = await user(live.http)
     await live.services.before_shutdown()
     late = await websockets.connect(f"{live.ws}?token={a['jwt']}")
