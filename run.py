@@ -91,8 +91,9 @@ class Server(uvicorn.Server):
         for sock in sockets or []:
             sock.close()
         # And the idle keep-alive connections (a balancer's pool, which would bring its next
-        # request or upgrade here unaware of the stop); a busy one answers its request with
-        # `Connection: close` and then closes. The WebSockets are the hook's (1001).
+        # request or upgrade here unaware of the stop); a busy one closes after its response
+        # (the recipe's upstream keepalive_timeout is shorter than uvicorn's, so nginx ends
+        # idle ones first). The WebSockets are the hook's (1001).
         for connection in list(self.server_state.connections):
             if not isinstance(connection, self.config.ws_protocol_class):
                 connection.shutdown()

@@ -29,7 +29,7 @@ STATUS_TEXT = {
     416: "Range not satisfiable: a range starts past the end (Content-Range names the size)",
     422: "Invalid fields: `details` names each, with a machine `code`",
     429: "Rate limited: see Retry-After (writes also: RateLimit-Policy and RateLimit)",
-    503: "A store or the chat writer is unavailable: retry after Retry-After (5 s)",
+    503: "A store or the chat writer is unavailable: retry after Retry-After (5 s, or 1 s where a retry works at once)",
 }
 
 
