@@ -70,6 +70,27 @@ async def test_an_older_database_gets_only_the_new_steps_and_keeps_its_data(old_
     assert await migrate(pool) == []  # and a second start has nothing to do
 
 
+async def test_a_new_database_says_it_is_made_in_one_line_an_upgrade_names_each_step(
+        empty_database, caplog):
+    """What a first start prints is one line, not a line per step; an upgrade, whose step
+    may build an index for minutes, names each step before and after it."""
+    pool = await create_pool(empty_database, timeout=30, min_size=1, max_size=3)
+    try:
+        with caplog.at_level(logging.INFO, logger="nirvana.storage"):
+            await migrate(pool, OLD_SCHEMA)
+        made = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+        assert made == ["created the schema of a new database (steps 0001-0002)"]
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="nirvana.storage"):
+            applied = await migrate(pool)
+        said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+        assert said[:2] == [f"applying schema step {applied[0]:04d} blogs",
+                            f"applied schema step {applied[0]:04d} blogs"]
+        assert len(said) == 2 * len(applied)
+    finally:
+        await pool.close()
+
+
 async def test_a_start_waits_for_another_process_migrating(old_database):
     pool = old_database
     other = await pool.acquire()  # another process, in the middle of its own migration

@@ -89,10 +89,10 @@ async def migrate(pool: asyncpg.Pool, schema_path: Path = SCHEMA_PATH) -> list[i
                             step.name,
                         )
                     continue
-                # On an upgrade a step may build an index for minutes: say which one runs.
-                # A new database's steps are quick, and each says when it is applied.
-                log.log(logging.INFO if done else logging.DEBUG,
-                        "applying schema step %04d %s", step.version, step.name)
+                # On an upgrade a step may build an index for minutes: say which one runs and
+                # when it is done. A new database's steps are quick: one line says it is made.
+                upgrade = logging.INFO if done else logging.DEBUG
+                log.log(upgrade, "applying schema step %04d %s", step.version, step.name)
                 async with conn.transaction():
                     await conn.execute(step.sql, timeout=SCHEMA_TIMEOUT)
                     await conn.execute(
@@ -102,8 +102,11 @@ async def migrate(pool: asyncpg.Pool, schema_path: Path = SCHEMA_PATH) -> list[i
                         step.name,
                         step.checksum,
                     )
-                log.info("applied schema step %04d %s", step.version, step.name)
+                log.log(upgrade, "applied schema step %04d %s", step.version, step.name)
                 applied_now.append(step.version)
+            if applied_now and not done:
+                log.info("created the schema of a new database (steps 0001-%04d)",
+                         applied_now[-1])
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied_now
