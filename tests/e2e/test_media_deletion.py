@@ -16,6 +16,7 @@ from nirvana.domain.uploads import UploadLimits, Uploads, name_of
 from nirvana.storage.media import PUBLIC_PREFIX, LocalMediaStore
 from nirvana.storage.postgres.pool import create_pool
 from nirvana.storage.postgres.uploads import FIND_BY_NAME, PAGE_AFTER, PAGE_FIRST
+from tests.support.chat_client import Client
 from tests.support.images import png
 from tests.support.media_files import pdf
 from tests.support.people import befriend, user
@@ -234,6 +235,36 @@ async def test_a_deleted_upload_can_no_longer_be_attached(live):
         "kind": "file", "attachments": [{"url": done["url"], "kind": "file"}]})
     assert r.status_code == 422, r.text
     assert r.json()["error"]["details"][0]["code"] == "not_uploaded"
+
+
+async def test_a_retry_of_a_send_whose_upload_was_deleted_since_gets_the_stored_message(live):
+    ann, bob = await user(live.http), await user(live.http)
+    await befriend(live.services, ann["id"], bob["id"])
+    done = await upload(live, ann)
+    cid = (await live.http.post("/api/v1/conversations", headers=auth(ann),
+                                json={"kind": "direct", "user_id": bob["id"]})).json()["id"]
+    send = {"client_id": "c-1", "kind": "file",
+            "attachments": [{"url": done["url"], "kind": "file"}]}
+    first = await live.http.post(f"/api/v1/conversations/{cid}/messages", headers=auth(ann),
+                                 json=send)
+    assert first.status_code == 201, first.text
+    assert (await delete(live, ann, done["name"])).status_code == 204
+    # A retry answers what is stored (docs/protocol.md), on both transports.
+    again = await live.http.post(f"/api/v1/conversations/{cid}/messages", headers=auth(ann),
+                                 json=send)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    ws = await Client.connect(live.ws, ann)
+    try:
+        acked = await ws.command("send", conversation_id=cid, **send)
+    finally:
+        await ws.close()
+    assert acked["type"] == "ack" and acked["duplicate"] is True, acked
+    assert acked["message"]["id"] == first.json()["id"]
+    # A new send of it is still refused.
+    fresh = await live.http.post(f"/api/v1/conversations/{cid}/messages", headers=auth(ann),
+                                 json={**send, "client_id": "c-2"})
+    assert fresh.json()["error"]["details"][0]["code"] == "not_uploaded"
 
 
 @pytest.mark.parametrize("statement,params,index", [

@@ -123,6 +123,10 @@ class FakeChatStore:
             ms = [m for m in ms if m.seq < before]
         return ms[-limit:]
 
+    async def sent(self, sender_id: int, client_id: str) -> Message | None:
+        return next((m for m in self.stored_messages
+                     if (m.sender_id, m.client_id) == (sender_id, client_id)), None)
+
     async def record_receipt(self, conversation_id, user_id, kind, seq, audience, *,
                              on_recorded=None):
         member = self.conversations[conversation_id].member(user_id)

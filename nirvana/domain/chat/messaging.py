@@ -20,7 +20,7 @@ from typing import Awaitable, Sequence
 
 from ..accounts.standing import OpenGate, WriteGate
 from ..clock import Clock
-from ..errors import ConflictError, field_error
+from ..errors import ConflictError, InvalidInputError, field_error
 from ..uploads import IssuedUploads, NoUploads
 from ..urls import MEDIA, validate_url
 from ..text import check_key, check_text, is_blank
@@ -272,7 +272,17 @@ class Messaging:
             await self._check_direct_allowed(user_id, other)
         if reply_to is not None and reply_to > conversation.last_seq:
             raise field_error("reply_to", "no such message in this conversation")
-        kind, attachments = await self._as_uploaded(conversation, kind, attachments)
+        try:
+            kind, attachments = await self._as_uploaded(conversation, kind, attachments)
+        except InvalidInputError:
+            # A retry of a send stored before its file was deleted gets what is stored, as
+            # every retry does (docs/protocol.md). Looked up only on this refusal: a send
+            # whose attachments pass pays nothing for it.
+            earlier = await self._store.sent(user_id, client_id)
+            if earlier is None:
+                raise
+            return asyncio.get_running_loop().create_task(
+                self._delivered(conversation, user_id, _stored_already(earlier)))
         draft = MessageDraft(
             conversation_id=conversation.id, sender_id=user_id, client_id=client_id,
             kind=kind, text=text, attachments=tuple(attachments), reply_to=reply_to,
@@ -425,3 +435,7 @@ def _raise_mark(conversation: Conversation, user_id: int, kind: ReceiptKind, seq
     if kind is ReceiptKind.READ:
         member.read_seq = max(member.read_seq, seq)
     member.delivered_seq = max(member.delivered_seq, seq)
+
+
+async def _stored_already(message: Message) -> tuple[Message, bool]:
+    return message, False

@@ -95,6 +95,10 @@ class ChatStore(Protocol):
         """Messages by seq, ascending; `after` pages forward, else the newest before `before`."""
         ...
 
+    async def sent(self, sender_id: int, client_id: str) -> Message | None:
+        """The message `sender_id` stored under `client_id`, if one is stored."""
+        ...
+
     async def record_receipt(self, conversation_id: str, user_id: int, kind: ReceiptKind,
                              seq: int, audience: tuple[int, ...], *,
                              on_recorded: Callable[[Receipt | None], None] | None = None

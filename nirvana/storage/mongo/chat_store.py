@@ -26,7 +26,7 @@ from ...domain.chat.entities import (
 from ...domain.chat.ports import Admission
 from ...domain.errors import UnavailableError
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
-from .codec import conversation_doc, state_doc
+from .codec import conversation_doc, message_id, message_of, state_doc
 from .collections import ChatCollections
 from .fence import WriterFence
 from .history import history_page
@@ -190,6 +190,10 @@ class MongoChatStore:
     async def messages(self, conversation_id: str, *, before: int | None, after: int | None,
                        limit: int) -> list[Message]:
         return await self.history(conversation_id, before=before, after=after, limit=limit)
+
+    async def sent(self, sender_id: int, client_id: str) -> Message | None:
+        d = await self._db.messages.find_one({"_id": message_id(sender_id, client_id)})
+        return message_of(d) if d is not None else None
 
     async def history(self, conversation_id: str, *, before: int | None, after: int | None,
                       limit: int, hidden_for: int | None = None) -> list[Message]:
