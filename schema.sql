@@ -919,3 +919,10 @@ CREATE INDEX media_uploads_owner_newest_idx
     ON media_uploads (owner_id, created_at DESC, url DESC);
 CREATE INDEX media_uploads_owner_name_idx
     ON media_uploads (owner_id, (regexp_replace(url, '^.*/', '')));
+
+-- migration: 0022 a deployment made as a copy
+-- When `nirvana.backup restore --new-deployment` made this deployment's id (a copy of
+-- another's backup): the refusal of a copy started on the original's chat store or Redis
+-- says so, instead of suggesting that the store's id be forgotten, which would join the
+-- copy to the original's users (nirvana/deployment_identity.py).
+ALTER TABLE deployment ADD COLUMN copied_at timestamptz;

@@ -11,7 +11,8 @@ directory holds:
                     (SecantusDB's `secantusAdmin.backupArchive`), one point in time
     postgres.dump   `pg_dump --format=custom`: one snapshot of the database
     media/          the uploaded files under the data directory (not Cloudinary's)
-    jwt_secret      the signing secret, when Nirvana generated it (keep the backup private)
+    jwt_secret      the signing secret, when Nirvana generated it (keep the backup private;
+                    a --new-deployment copy makes its own)
     manifest.json   written last: a directory without it is an unfinished backup
 
 The MongoDB-wire store is archived first and PostgreSQL second, so every user id a chat
@@ -24,6 +25,7 @@ SecantusDB is GPL-2.0: it is only ever driven over the wire and through its own 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -34,9 +36,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+import asyncpg
 import pymongo
 import pymongo.errors
 
+from .deployment_identity import new_deployment_id
 from .settings import ConfigError, Settings
 from .storage.mongo.deployment import COLLECTION as DEPLOYMENT_COLLECTION
 from .storage.mongo.deployment import DOCUMENT_ID as DEPLOYMENT_DOCUMENT
@@ -49,6 +53,7 @@ from .storage.embedded import (
     running_mongo_url,
     secantus_tool,
 )
+from .storage.postgres.pool import create_pool, migrate
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -163,15 +168,29 @@ def create(settings: Settings, target: Path) -> dict:
     return manifest
 
 
-def _forget_deployment_id(data_dir: Path, pg_url: str) -> None:
-    """A copy's stores without the original's deployment id: its first start makes its own,
-    so the copy is refused beside the original's chat store or Redis, and the original
-    beside the copy's (docs/deployment.md, "One deployment's stores")."""
-    # A backup from before deployment ids has no table: nothing to forget.
-    _run([postgres_tool("psql"), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
-          "--dbname", pg_url, "--command",
-          "DO $$ BEGIN IF to_regclass('deployment') IS NOT NULL THEN "
-          "DELETE FROM deployment; END IF; END $$"], "forgetting PostgreSQL's deployment id")
+async def _mark_a_copy(pg_url: str, new_id: str) -> None:
+    # The schema first: a backup from before deployment ids has no table to mark.
+    pool = await create_pool(pg_url, timeout=30, min_size=1, max_size=1)
+    try:
+        await migrate(pool)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM deployment")
+            await conn.execute("INSERT INTO deployment (id, copied_at) VALUES ($1, now())",
+                               new_id)
+    finally:
+        await pool.close()
+
+
+def _make_a_copy(data_dir: Path, pg_url: str) -> None:
+    """A copy's stores with an id of their own, made now and marked as a copy's in
+    PostgreSQL: the copy is refused beside the original's chat store or Redis, in a line
+    that says it is a copy, and the original beside the copy's (docs/deployment.md, "One
+    deployment's stores"). The chat store forgets the original's id and adopts the copy's
+    at its first start."""
+    try:
+        asyncio.run(_mark_a_copy(pg_url, new_deployment_id()))
+    except (asyncpg.PostgresError, OSError) as exc:
+        raise BackupError(f"making the copy's deployment id failed: {exc}") from None
     mongo = EmbeddedMongo(data_dir / "mongo")
     client: pymongo.MongoClient = pymongo.MongoClient(mongo.start(),
                                                       serverSelectionTimeoutMS=10_000)
@@ -216,11 +235,13 @@ def restore(settings: Settings, source: Path, *, new_deployment: bool = False) -
                   "--single-transaction", "--dbname", url, str(source / "postgres.dump")],
                  "pg_restore")
             if new_deployment:
-                _forget_deployment_id(data_dir, url)
+                _make_a_copy(data_dir, url)
         finally:
             postgres.stop()
         _copy_tree(source / "media", data_dir / "media")
-        if (source / "jwt_secret").exists():
+        # A copy signs with a secret of its own (made at its first start): the original's
+        # tokens are refused by it, and whoever runs the copy cannot mint the original's.
+        if (source / "jwt_secret").exists() and not new_deployment:
             shutil.copy2(source / "jwt_secret", data_dir / "jwt_secret")
     return manifest
 
@@ -238,8 +259,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     restore_.add_argument("dir", type=Path)
     restore_.add_argument(
         "--new-deployment", action="store_true",
-        help="a copy (staging, a test), not a recovery: drop the backup's deployment id so "
-             "the copy's first start makes its own")
+        help="a copy (staging, a test), not a recovery: the copy gets a deployment id of "
+             "its own, marked as a copy's, and a JWT secret of its own")
     return parser.parse_args(argv)
 
 

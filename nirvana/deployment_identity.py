@@ -17,6 +17,7 @@ start whose PostgreSQL is below that mark refuses too.
 from __future__ import annotations
 
 import secrets
+from datetime import date
 from typing import Protocol, Sequence
 
 GUIDE = 'docs/deployment.md, "One deployment\'s stores"'
@@ -38,6 +39,13 @@ class DeploymentIdStore(Protocol):
     async def adopt(self, candidate: str) -> str | None:
         """The id this store holds, storing `candidate` first if it holds none (race-free
         between starters); None if the store cannot be checked now (Redis down)."""
+        ...
+
+
+class DeploymentReference(DeploymentIdStore, Protocol):
+    async def copied_on(self) -> date | None:
+        """When this deployment was made as a copy of another (`nirvana.backup restore
+        --new-deployment`), None if it was not: asked only to word a refusal."""
         ...
 
 
@@ -63,10 +71,18 @@ def new_deployment_id() -> str:
 
 
 def refusal(reference: DeploymentIdStore, store: DeploymentIdStore, held: str, ours: str,
-            *, made_now: bool) -> str:
-    new = (f" ({reference.where} was given its id by this very start: a database new, "
-           f"re-created, or restored from a backup taken before deployment ids?)"
-           if made_now else "")
+            *, made_now: bool, copied_on: date | None = None) -> str:
+    if copied_on is not None:
+        # Not the pre-id backup's case, whose way out (forget the store's id) would join
+        # the copy to the original's users.
+        new = (f" ({reference.where} is a copy, restored with --new-deployment on "
+               f"{copied_on.isoformat()}: give it another REDIS_URL and MONGODB_URL than "
+               f"the original's, or another MONGODB_DB, which is also its Redis prefix)")
+    elif made_now:
+        new = (f" ({reference.where} was given its id by this very start: a database new, "
+               f"re-created, or restored from a backup taken before deployment ids?)")
+    else:
+        new = ""
     return (f"{store.where} belongs to another deployment: it holds deployment id {held}, "
             f"{reference.where} holds {ours}{new}; serving would show {store.crossing} to "
             f"this one's users. Check that DATABASE_URL, MONGODB_URL, MONGODB_DB and "
@@ -76,15 +92,17 @@ def refusal(reference: DeploymentIdStore, store: DeploymentIdStore, held: str, o
 def older(reference: UserIdsIssued, chat: UserIdsMark, issued: int, mark: int) -> str:
     return (f"{reference.where} is older than {chat.where}: its users identity is at {issued} "
             f"but it had handed out user ids up to {mark} before (restored alone, re-created, "
-            f"or failed over to a replica that had lost them?), so new accounts would get ids "
+            f"failed over to a replica that had lost them, or a copy of this deployment "
+            f"restored without --new-deployment started on this chat store?), so new "
+            f"accounts would get ids "
             f"whose chats the chat store holds. Move the identity past them and every user id "
             f"the chat store names (SELECT setval(pg_get_serial_sequence('users', 'id'), "
             f"greatest(<the highest the chat store names>, {mark}))), or drop the chat store "
             f"(MONGODB_DB) ({GUIDE}).")
 
 
-async def check_deployment(reference: DeploymentIdStore, copies: Sequence[DeploymentIdStore],
-                           *, new_id: str | None = None) -> str:
+async def check_deployment(reference: DeploymentReference,
+                           copies: Sequence[DeploymentIdStore], *, new_id: str | None = None) -> str:
     """This deployment's id (`reference`'s, made now if it holds none); raise
     DeploymentMismatch if one of `copies` holds another. Copies are checked in order and
     each adopts the id if it holds none, so a start refused by a later copy has given
@@ -98,7 +116,8 @@ async def check_deployment(reference: DeploymentIdStore, copies: Sequence[Deploy
         if held is not None and held != ours:
             # A random id of 128 bits: the reference holding the candidate means it took it now.
             raise DeploymentMismatch(refusal(reference, store, held, ours,
-                                             made_now=ours == candidate))
+                                             made_now=ours == candidate,
+                                             copied_on=await reference.copied_on()))
     return ours
 
 

@@ -10,12 +10,15 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pymongo
 import pytest
 
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
 from nirvana.storage.mongo.deployment import COLLECTION, DOCUMENT_ID
-from tests.support.running import ROOT, Running, run_env
+from tests.support.people import user
+from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+from tests.support.running import ROOT, Running, refused_start, run_env
 
 
 def _backup(data: Path, *args: str) -> None:
@@ -70,3 +73,40 @@ async def test_a_restore_keeps_the_id_and_a_new_deployment_restore_makes_its_own
     await _start_and_stop(copy)
     theirs, chat_ids = await _ids(copy)
     assert theirs not in (None, ours) and chat_ids == [theirs]
+
+
+@pytest.mark.slow
+async def test_a_copy_on_the_originals_redis_is_refused_as_a_copy_and_refuses_its_tokens(
+        tmp_path, redis_server):
+    data, backup, copy = tmp_path / "var", tmp_path / "backup", tmp_path / "copy"
+    on_redis = {"REDIS_URL": redis_server.url}
+    original = await asyncio.to_thread(Running, data, env=on_redis)
+    try:
+        async with httpx.AsyncClient(base_url=original.url) as http:
+            ann = await user(http)
+            await asyncio.to_thread(_backup, data, "create", str(backup))
+            await asyncio.to_thread(_backup, copy, "restore", "--new-deployment", str(backup))
+            # The original's REDIS_URL and MONGODB_DB (a copied .env): not the pre-id backup's
+            # line, whose way out (forget Redis's id) would join the copy to these users.
+            code, err = await asyncio.to_thread(refused_start, copy, on_redis)
+            assert code != 0 and "\n" not in err, err
+            assert "is a copy, restored with --new-deployment on " in err, err
+            assert "this very start" not in err
+            assert "REDIS_URL" in err and "MONGODB_DB" in err
+            mine = await http.get("/api/v1/media/usage",
+                                  headers={"Authorization": f"Bearer {ann['jwt']}"})
+            assert mine.status_code == 200, mine.text
+    finally:
+        code, _, err = await asyncio.to_thread(original.stop)
+    assert code == 0, err
+    # Its own stores: it serves, and signs with its own secret, not the original's.
+    theirs = await asyncio.to_thread(Running, copy)
+    try:
+        async with httpx.AsyncClient(base_url=theirs.url) as http:
+            refused = await http.get("/api/v1/media/usage",
+                                     headers={"Authorization": f"Bearer {ann['jwt']}"})
+            assert refused.status_code == 401, refused.text
+            assert (await user(http))["id"] > ann["id"]  # the copy has the original's users
+    finally:
+        code, _, err = await asyncio.to_thread(theirs.stop)
+    assert code == 0, err

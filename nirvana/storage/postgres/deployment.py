@@ -1,7 +1,9 @@
-"""The deployment's id in PostgreSQL (schema step 0020): the reference the other stores'
+"""The deployment's id in PostgreSQL (schema steps 0020, 0022): the reference the other stores'
 copies are checked against, and the user ids handed out (nirvana/deployment_identity.py)."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import asyncpg
 
@@ -22,6 +24,10 @@ class PgDeploymentId:
             candidate)
         return made if made is not None else await self._pool.fetchval(
             "SELECT id FROM deployment")
+
+    async def copied_on(self) -> date | None:
+        made = await self._pool.fetchval("SELECT copied_at FROM deployment")
+        return made.date() if made is not None else None
 
     async def users_issued(self) -> int:
         """The `users` identity's last value: the highest user id handed out (0 before the
