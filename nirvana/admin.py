@@ -3,6 +3,13 @@
     python -m nirvana.admin promote EMAIL        # the account becomes an admin
     python -m nirvana.admin role EMAIL moderator # or user / admin
 
+and after PostgreSQL was restored alone or re-created beside the chat store, move its users
+identity past every user id the chat store names (docs/deployment.md, "What to do when a
+start is refused"):
+
+    python -m nirvana.admin user-ids                         # what each store holds
+    python -m nirvana.admin user-ids --move [--forget-chat-id]
+
 Uses DATABASE_URL, or the embedded PostgreSQL under DATA_DIR as run.py does (also while
 Nirvana runs: the server reads roles from PostgreSQL on every moderation request, so the new
 role counts at once). Each change is written to the audit log with actor 0, the command line.
@@ -17,6 +24,10 @@ import sys
 from datetime import datetime, timezone
 from typing import Mapping, Sequence
 
+import asyncpg
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
 from .domain.accounts.users import normalise_email
 from .domain.errors import InvalidInputError
 from .domain.moderation.entities import Action, Role
@@ -24,21 +35,35 @@ from .settings import ConfigError, Settings
 from .storage.embedded import EmbeddedError
 from .storage.postgres.moderation import PgModerationStore
 from .storage.postgres.pool import create_pool, migrate
-from .storage.tool_postgres import tool_postgres
+from .storage.mongo.deployment import COLLECTION as DEPLOYMENT_COLLECTION
+from .storage.mongo.deployment import DOCUMENT_ID as DEPLOYMENT_DOCUMENT
+from .storage.mongo.deployment import highest_user_id, users_mark
+from .storage.postgres.deployment import PgDeploymentId
+from .storage.tool_postgres import tool_postgres, tool_stores
 
 COMMAND_LINE_ACTOR = 0  # the audit log's actor for changes made here
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m nirvana.admin",
-                                     description="Roles from the command line.")
+                                     description="Roles, and PostgreSQL's user ids after a restore, from the command line.")
     sub = parser.add_subparsers(dest="command", required=True)
     promote = sub.add_parser("promote", help="make the account with this email an admin")
     promote.add_argument("email")
     role = sub.add_parser("role", help="give the account with this email a role")
     role.add_argument("email")
     role.add_argument("role", choices=[r.value for r in Role])
+    ids = sub.add_parser("user-ids", help="the highest user id the chat store names, its mark "
+                         "and PostgreSQL's users identity (instances stopped)")
+    ids.add_argument("--move", action="store_true",
+                     help="move the users identity past them (never lowers it)")
+    ids.add_argument("--forget-chat-id", action="store_true",
+                     help="with --move: then make the chat store forget another deployment "
+                          "id, so that it adopts PostgreSQL's at the next start")
     args = parser.parse_args(argv)
+    if args.command == "user-ids" and args.forget_chat_id and not args.move:
+        parser.error("--forget-chat-id only with --move: forgetting the id without moving the "
+                     "identity would hand the chat store's user ids out again")
     if args.command == "promote":
         args.role = Role.ADMIN.value
     return args
@@ -63,18 +88,60 @@ async def set_role(database_url: str, email: str, role: Role) -> str:
         await asyncio.shield(pool.close())
 
 
+async def user_ids(database_url: str, mongodb_url: str, mongodb_db: str, *, move: bool,
+                   forget_chat_id: bool) -> str:
+    """What the stores hold of user ids and, with `move`, the identity moved past them (and
+    with `forget_chat_id` the chat store's other deployment id forgotten, only after the
+    move); sentences saying so."""
+    pool = await create_pool(database_url, timeout=30, min_size=1, max_size=1)
+    mongo: AsyncMongoClient = AsyncMongoClient(mongodb_url, serverSelectionTimeoutMS=30_000)
+    try:
+        chat = mongo[mongodb_db]
+        named, mark = await highest_user_id(chat), await users_mark(chat)
+        postgres = PgDeploymentId(pool, "PostgreSQL")
+        issued = await postgres.users_issued()
+        accounts = await pool.fetchval("SELECT coalesce(max(id), 0) FROM users")
+        past = max(named, mark, accounts)
+        said = [f"The chat store ({mongodb_db!r}) names user ids up to {named}, its mark is "
+                f"{mark}; PostgreSQL's users identity is at {issued}."]
+        if past <= issued:
+            said.append("The identity is past them.")
+        elif move:
+            await pool.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), $1)", past)
+            said.append(f"Moved the identity to {past}.")
+        else:
+            said.append(f"Move it to {past} with --move before any instance serves.")
+        if forget_chat_id:
+            ours = await pool.fetchval("SELECT id FROM deployment")
+            held = await chat[DEPLOYMENT_COLLECTION].find_one({"_id": DEPLOYMENT_DOCUMENT})
+            if held is not None and held["id"] != ours:
+                await chat[DEPLOYMENT_COLLECTION].delete_one({"_id": DEPLOYMENT_DOCUMENT})
+                said.append(f"The chat store forgot deployment id {held['id']}: it adopts "
+                            f"PostgreSQL's at the next start.")
+        return " ".join(said)
+    finally:
+        await mongo.close()
+        await asyncio.shield(pool.close())
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         settings = Settings.from_env(os.environ if environ is None else environ)
-        email = normalise_email(args.email)
+        email = None if args.command == "user-ids" else normalise_email(args.email)
     except (ConfigError, InvalidInputError) as exc:
         print(f"nirvana.admin: error: {exc}", file=sys.stderr)
         return 2
     try:
+        if email is None:
+            with tool_stores(settings, "nirvana.admin") as (database_url, mongodb_url):
+                print(asyncio.run(user_ids(database_url, mongodb_url, settings.mongodb_db,
+                                           move=args.move,
+                                           forget_chat_id=args.forget_chat_id)))
+            return 0
         with tool_postgres(settings, "nirvana.admin") as url:
             print(asyncio.run(set_role(url, email, Role(args.role))))
-    except (EmbeddedError, LookupError) as exc:
+    except (EmbeddedError, LookupError, PyMongoError, asyncpg.PostgresError) as exc:
         print(f"nirvana.admin: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -93,10 +93,10 @@ def older(reference: UserIdsIssued, chat: UserIdsMark, issued: int, mark: int) -
     return (f"{reference.where} is older than {chat.where}: its users identity is at {issued} "
             f"but it had handed out user ids up to {mark} before (restored alone, re-created, "
             f"failed over to a replica that had lost them, or a copy of this deployment "
-            f"restored without --new-deployment started on this chat store?), so new "
-            f"accounts would get ids "
-            f"whose chats the chat store holds. Move the identity past them and every user id "
-            f"the chat store names (SELECT setval(pg_get_serial_sequence('users', 'id'), "
+            f"restored without --new-deployment started on this chat store?), so new accounts "
+            f"would get ids whose chats the chat store holds. Move the identity past them and "
+            f"every user id the chat store names (python -m nirvana.admin user-ids --move, or "
+            f"SELECT setval(pg_get_serial_sequence('users', 'id'), "
             f"greatest(<the highest the chat store names>, {mark}))), or drop the chat store "
             f"(MONGODB_DB) ({GUIDE}).")
 
