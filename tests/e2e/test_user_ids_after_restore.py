@@ -9,7 +9,11 @@ import asyncio
 import contextlib
 import io
 
+import pytest
+from pymongo import AsyncMongoClient
+
 from nirvana.admin import main as admin
+from nirvana.storage.mongo.deployment import COLLECTION, DOCUMENT_ID
 from tests.support.chat_client import Client
 from tests.support.people import befriend, user
 
@@ -53,3 +57,21 @@ async def test_the_identity_moves_past_a_user_who_left_a_group(live, settings, s
     # Again: nothing to move, and never lowered.
     said = await asyncio.to_thread(_admin, environ, "--move")
     assert "The identity is past them." in said, said
+
+
+async def test_the_chat_store_forgets_another_id_only_with_the_move(settings, server_urls):
+    environ = {"DATABASE_URL": server_urls[0], "MONGODB_URL": server_urls[1],
+               "MONGODB_DB": settings.mongodb_db, "DATA_DIR": str(settings.data_dir)}
+    mongo: AsyncMongoClient = AsyncMongoClient(server_urls[1])
+    held = mongo[settings.mongodb_db][COLLECTION]
+    try:
+        await held.insert_one({"_id": DOCUMENT_ID, "id": "another deployment's"})
+        with pytest.raises(SystemExit):  # refused by the parser: never without the move
+            await asyncio.to_thread(_admin, environ, "--forget-chat-id")
+        assert await held.find_one({"_id": DOCUMENT_ID}) is not None
+        said = await asyncio.to_thread(_admin, environ, "--move", "--forget-chat-id")
+        assert "The chat store forgot deployment id another deployment's" in said, said
+        assert await held.find_one({"_id": DOCUMENT_ID}) is None
+    finally:
+        await held.delete_many({})
+        await mongo.close()
