@@ -246,6 +246,18 @@ def restore(settings: Settings, source: Path, *, new_deployment: bool = False) -
     return manifest
 
 
+def _dumped(settings: Settings, manifest: dict) -> str:
+    """The stores a backup holds, as the operator configured them."""
+    data_dir = settings.data_dir.resolve()
+    postgres = ("PostgreSQL at DATABASE_URL" if settings.database_url
+                else f"the embedded PostgreSQL ({data_dir / 'postgres'})")
+    chat = ("the chat store at MONGODB_URL" if settings.mongodb_url
+            else f"the embedded chat store ({data_dir / 'mongo'})")
+    media = ("no media (on Cloudinary)" if settings.cloudinary_url
+             else f"{manifest['media_files']} media files ({data_dir / 'media'})")
+    return f"{postgres}, {chat} and {media}"
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m nirvana.backup",
@@ -274,8 +286,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     try:
         if args.command == "create":
             manifest = create(settings, args.dir)
-            print(f"Backed up {settings.data_dir.resolve()} into {args.dir.resolve()} "
-                  f"(began {manifest['began_at']}, {manifest['media_files']} media files).")
+            print(f"Backed up {_dumped(settings, manifest)} into {args.dir.resolve()} "
+                  f"(began {manifest['began_at']}).")
         else:
             manifest = restore(settings, args.dir, new_deployment=args.new_deployment)
             print(f"Restored the backup of {manifest['began_at']} into "
