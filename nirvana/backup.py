@@ -177,6 +177,12 @@ async def _mark_a_copy(pg_url: str, new_id: str) -> None:
             await conn.execute("DELETE FROM deployment")
             await conn.execute("INSERT INTO deployment (id, copied_at) VALUES ($1, now())",
                                new_id)
+            # A copy serves none of the original's sign-ins: refresh tokens and password
+            # reset tokens are stored hashes that no new secret voids (access tokens, email
+            # links and sign-in challenges are signed, and void with the secret).
+            await conn.execute("UPDATE refresh_tokens SET revoked_at = now() "
+                               "WHERE revoked_at IS NULL")
+            await conn.execute("UPDATE password_resets SET used_at = now() WHERE used_at IS NULL")
     finally:
         await pool.close()
 

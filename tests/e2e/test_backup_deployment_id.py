@@ -16,6 +16,7 @@ import pytest
 
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
 from nirvana.storage.mongo.deployment import COLLECTION, DOCUMENT_ID
+from tests.support.http import sign_up
 from tests.support.people import user
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 from tests.support.running import ROOT, Running, refused_start, run_env
@@ -83,7 +84,8 @@ async def test_a_copy_on_the_originals_redis_is_refused_as_a_copy_and_refuses_it
     original = await asyncio.to_thread(Running, data, env=on_redis)
     try:
         async with httpx.AsyncClient(base_url=original.url) as http:
-            ann = await user(http)
+            ann = await sign_up(http)
+            ann["id"] = ann["user"]["id"]
             await asyncio.to_thread(_backup, data, "create", str(backup))
             await asyncio.to_thread(_backup, copy, "restore", "--new-deployment", str(backup))
             # The original's REDIS_URL and MONGODB_DB (a copied .env): not the pre-id backup's
@@ -106,6 +108,10 @@ async def test_a_copy_on_the_originals_redis_is_refused_as_a_copy_and_refuses_it
             refused = await http.get("/api/v1/media/usage",
                                      headers={"Authorization": f"Bearer {ann['jwt']}"})
             assert refused.status_code == 401, refused.text
+            # Refresh tokens are stored hashes, not signed: the restore revoked them.
+            refreshed = await http.post("/api/v1/user/refresh",
+                                        json={"refresh_token": ann["refresh_token"]})
+            assert refreshed.status_code == 401, refreshed.text
             assert (await user(http))["id"] > ann["id"]  # the copy has the original's users
     finally:
         code, _, err = await asyncio.to_thread(theirs.stop)
