@@ -42,6 +42,10 @@ class DeploymentIdStore(Protocol):
         ...
 
 
+class DeploymentCopy(DeploymentIdStore, Protocol):
+    forget: str  # how the operator makes it forget its id, for a copy's refusal
+
+
 class DeploymentReference(DeploymentIdStore, Protocol):
     async def copied_on(self) -> date | None:
         """When this deployment was made as a copy of another (`nirvana.backup restore
@@ -70,14 +74,19 @@ def new_deployment_id() -> str:
     return secrets.token_hex(16)
 
 
-def refusal(reference: DeploymentIdStore, store: DeploymentIdStore, held: str, ours: str,
+def refusal(reference: DeploymentIdStore, store: DeploymentCopy, held: str, ours: str,
             *, made_now: bool, copied_on: date | None = None) -> str:
     if copied_on is not None:
-        # Not the pre-id backup's case, whose way out (forget the store's id) would join
-        # the copy to the original's users.
+        # Not the pre-id backup's case: forgetting the original's id would join the copy to
+        # the original's users. But an earlier copy's store, which this one replaces (staging
+        # made again), is forgotten rightly: the line names both.
         new = (f" ({reference.where} is a copy, restored with --new-deployment on "
-               f"{copied_on.isoformat()}: give it another REDIS_URL and MONGODB_URL than "
-               f"the original's, or another MONGODB_DB, which is also its Redis prefix)")
+               f"{copied_on.isoformat()}. If this store is the original's (a copied .env), "
+               f"give the copy its own: unset MONGODB_URL (the copy's chats are in its "
+               f"embedded store) and set another REDIS_URL (another Redis, or another database "
+               f"number); another MONGODB_DB would start it on an empty chat database. If it "
+               f"is an earlier copy's that this one replaces, make it forget that copy's id: "
+               f"{store.forget})")
     elif made_now:
         new = (f" ({reference.where} was given its id by this very start: a database new, "
                f"re-created, or restored from a backup taken before deployment ids?)")
@@ -102,7 +111,7 @@ def older(reference: UserIdsIssued, chat: UserIdsMark, issued: int, mark: int) -
 
 
 async def check_deployment(reference: DeploymentReference,
-                           copies: Sequence[DeploymentIdStore], *, new_id: str | None = None) -> str:
+                           copies: Sequence[DeploymentCopy], *, new_id: str | None = None) -> str:
     """This deployment's id (`reference`'s, made now if it holds none); raise
     DeploymentMismatch if one of `copies` holds another. Copies are checked in order and
     each adopts the id if it holds none, so a start refused by a later copy has given

@@ -9,7 +9,7 @@ from pymongo.errors import PyMongoError
 
 from ..deployment_identity import (
     DeploymentCheckError,
-    DeploymentIdStore,
+    DeploymentCopy,
     check_deployment,
     check_user_ids,
 )
@@ -42,7 +42,7 @@ async def check_deployment_stores(settings: Settings, pool: asyncpg.Pool,
         try:
             chat = MongoDeploymentId(mongo[settings.mongodb_db],
                                      f"{chat_where}, database {settings.mongodb_db!r})")
-            copies: list[DeploymentIdStore] = [chat]
+            copies: list[DeploymentCopy] = [chat]
             if settings.redis_url is not None:
                 copies.append(RedisDeploymentId(
                     settings.redis_url, bus_prefix(settings.mongodb_db),

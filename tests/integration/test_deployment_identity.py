@@ -129,6 +129,32 @@ async def test_a_redis_of_another_deployment_is_refused(deployments, redis_serve
     assert f"it holds deployment id {first}" in message
 
 
+async def test_a_copy_refused_by_redis_is_told_both_ways_out(deployments, redis_server):
+    """A copy (restore --new-deployment) on a Redis that holds another id: the original's
+    (a copied .env: change the settings) or an earlier copy's it replaces (forget it); the
+    line names both, and forgetting the earlier copy's lets it start."""
+    await deployments.start("earlier", redis=redis_server.url)
+    await deployments.empty_chat_store("chat")  # the new copy's own chat store
+    pool = await deployments.pool("copy")
+    await pool.execute("INSERT INTO deployment (id, copied_at) VALUES ($1, now())",
+                       secrets.token_hex(16))
+    with pytest.raises(DeploymentMismatch) as refused:
+        await deployments.start("copy", redis=redis_server.url)
+    message = str(refused.value)
+    key = f"nirvana:{deployments.chat_name('chat')}:deployment"
+    assert "is a copy, restored with --new-deployment on " in message, message
+    assert "unset MONGODB_URL (the copy's chats are in its embedded store)" in message
+    assert "another REDIS_URL" in message
+    assert "another MONGODB_DB would start it on an empty chat database" in message
+    assert f"an earlier copy's that this one replaces, make it forget that copy's id: " \
+           f"redis-cli -u <REDIS_URL> DEL {key})" in message
+    assert "\n" not in message
+    redis = aioredis.Redis.from_url(redis_server.url)
+    await redis.delete(key)
+    await redis.aclose()
+    await deployments.start("copy", redis=redis_server.url)
+
+
 async def test_an_unreachable_redis_is_not_checked(deployments):
     ours = await deployments.start("a")
     assert await deployments.start("a", redis=f"redis://127.0.0.1:{free_port()}/0") == ours

@@ -26,6 +26,7 @@ class RedisDeploymentId:
         self._key = f"{prefix}deployment"
         self._timeout = timeout
         self.where = f"Redis (REDIS_URL, key {self._key})"
+        self.forget = f"redis-cli -u <REDIS_URL> DEL {self._key}"
 
     async def adopt(self, candidate: str) -> str | None:
         """The id stored, storing `candidate` first if there is none (SET NX, read only if
