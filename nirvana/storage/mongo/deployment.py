@@ -5,7 +5,7 @@ PostgreSQL's, with the highest user id PostgreSQL had handed out at any start
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -17,15 +17,23 @@ DOCUMENT_ID = "deployment"
 
 # Every field of the chat store that holds user ids (documents.py). Members are not enough:
 # a user who left or was removed is still named by the messages and events of their time.
+# An event's data and its copy of the message are read too, though today they name only
+# members or the actor, so that a future event naming someone else is not missed.
 USER_ID_FIELDS = {
     ConversationDoc.Settings.name: ("member_ids", "members.user_id", "created_by"),
     MessageDoc.Settings.name: ("sender_id", "audience", "hidden_for", "reactions.user_id"),
-    EventDoc.Settings.name: ("user_id", "audience", "data.user_ids"),
+    EventDoc.Settings.name: ("user_id", "audience", "data.user_ids", "data.user_id",
+                             "data.changes.user_id", "message.sender_id",
+                             "message.hidden_for", "message.reactions.user_id"),
+    # Read marks are keyed by user id: a reader's stays after they leave.
+    ConversationStateDoc.Settings.name: ("marks",),
 }
-
-
+# Documents per request: the embedded store materialises what a request matches, so each
+# request stays bounded whatever the store holds.
+PAGE = 10_000
 class MongoDeploymentId:
     crossing = "that deployment's chats"
+    forget = "python -m nirvana.admin user-ids --move --forget-chat-id"
 
     def __init__(self, database: Any, where: str) -> None:
         self._collection = database[COLLECTION]
@@ -49,22 +57,40 @@ class MongoDeploymentId:
         return (before or {}).get("users_mark", 0)
 
 
-async def highest_user_id(database: Any) -> int:
+def _ids_at(value: Any, path: list[str]) -> Iterator[int]:
+    """The user ids at a dotted path, through arrays as MongoDB reads one (the keys of
+    `marks`)."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _ids_at(item, path)
+    elif not path:
+        if isinstance(value, dict):  # marks: str(user_id) -> {...}
+            yield from (int(k) for k in value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            yield value
+    elif isinstance(value, dict):
+        yield from _ids_at(value.get(path[0]), path[1:])
+
+
+async def highest_user_id(database: Any, page: int = PAGE) -> int:
     """The highest user id the chat store names anywhere (0 if none): what PostgreSQL's
     `users` identity must be past before it serves again (docs/deployment.md, "What to do
-    when a start is refused"). Reads every document: for that step, not for serving."""
+    when a start is refused"). One pass per collection, only the id fields, in pages by
+    `_id` (each collection's `_id`s are of one type, so `$gt` walks them all): for that
+    step, not for serving."""
     highest = 0
     for collection, fields in USER_ID_FIELDS.items():
-        for field in fields:
-            cursor = await database[collection].aggregate([
-                {"$project": {"_id": 0, "v": f"${field}"}}, {"$unwind": "$v"},
-                {"$group": {"_id": None, "max": {"$max": "$v"}}}])
-            async for found in cursor:
-                highest = max(highest, found["max"] or 0)
-    # Read marks are keyed by user id: a reader's stays after they leave.
-    async for state in database[ConversationStateDoc.Settings.name].find(
-            {}, projection={"_id": 0, "marks": 1}):
-        highest = max([highest, *(int(k) for k in state.get("marks") or {})])
+        paths = [f.split(".") for f in fields]
+        after: dict[str, Any] = {}
+        while True:
+            found = await database[collection].find(
+                after, projection={f: 1 for f in fields}).sort("_id", 1).limit(
+                    page).to_list(None)
+            for document in found:
+                highest = max([highest, *(i for p in paths for i in _ids_at(document, p))])
+            if len(found) < page:
+                break
+            after = {"_id": {"$gt": found[-1]["_id"]}}
     return highest
 
 
