@@ -10,7 +10,39 @@ from typing import Iterator
 
 from ..settings import Settings
 from .datadir_lock import DataDirInUseError, DataDirLock
-from .embedded import EmbeddedMongo, EmbeddedPostgres, running_mongo_url
+from .embedded import EmbeddedError, EmbeddedMongo, EmbeddedPostgres, running_mongo_url
+
+
+@contextmanager
+def _data_dir(settings: Settings, holder: str) -> Iterator[DataDirInUseError | None]:
+    """None while the tool holds the data directory's lock; the refusal naming the holder
+    when a running Nirvana holds it (whose stores the tool then shares, never stops)."""
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = DataDirLock(data_dir, holder=holder).acquire()
+    except DataDirInUseError as in_use:
+        yield in_use
+        return
+    try:
+        yield None
+    finally:
+        lock.release()
+
+
+@contextmanager
+def _postgres(settings: Settings, in_use: DataDirInUseError | None) -> Iterator[str]:
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    postgres = EmbeddedPostgres(settings.data_dir.resolve() / "postgres",
+                                shared=in_use is not None)
+    url = postgres.start()
+    try:
+        yield url
+    finally:
+        if in_use is None:
+            postgres.stop()
 
 
 @contextmanager
@@ -20,31 +52,20 @@ def tool_postgres(settings: Settings, holder: str) -> Iterator[str]:
     if settings.database_url is not None:
         yield settings.database_url
         return
-    data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        lock = DataDirLock(data_dir, holder=holder).acquire()
-    except DataDirInUseError:
-        lock = None  # run.py has this cluster up: we share it and must leave it running
-    postgres = EmbeddedPostgres(data_dir / "postgres", shared=lock is None)
-    try:
-        url = postgres.start()
-        try:
-            yield url
-        finally:
-            if lock is not None:
-                postgres.stop()
-    finally:
-        if lock is not None:
-            lock.release()
+    with _data_dir(settings, holder) as in_use, _postgres(settings, in_use) as url:
+        yield url
 
 
 @contextmanager
 def tool_stores(settings: Settings, holder: str) -> Iterator[tuple[str, str]]:
-    """The PostgreSQL and chat store URLs, for the duration of the block, as `tool_postgres`
-    (with the embedded PostgreSQL, the data directory's lock is held meanwhile, so run.py
-    cannot start the embedded chat store under the tool)."""
-    with tool_postgres(settings, holder) as database_url:
+    """The PostgreSQL and chat store URLs, for the duration of the block, as `tool_postgres`.
+    An embedded store is used only under the data directory's lock, or shared with the
+    running Nirvana that holds it: the tool never starts a chat store under one that is
+    starting or stopping (its own start would stop the tool's, or the tool's its)."""
+    if settings.database_url is not None and settings.mongodb_url is not None:
+        yield settings.database_url, settings.mongodb_url
+        return
+    with _data_dir(settings, holder) as in_use, _postgres(settings, in_use) as database_url:
         if settings.mongodb_url is not None:
             yield database_url, settings.mongodb_url
             return
@@ -53,6 +74,9 @@ def tool_stores(settings: Settings, holder: str) -> Iterator[tuple[str, str]]:
         if running is not None:
             yield database_url, running
             return
+        if in_use is not None:
+            raise EmbeddedError(f"{in_use} (its chat store is not up: it is starting or "
+                                f"stopping, and {holder} must not start one under it)")
         mongo = EmbeddedMongo(data_dir / "mongo")
         url = mongo.start()
         try:

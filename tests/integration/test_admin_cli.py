@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 
+from nirvana.storage.datadir_lock import DataDirLock
 from tests.support.http import bearer, sign_up
 
 
@@ -40,3 +41,20 @@ async def test_an_unknown_email_is_an_error_that_changes_nothing(client, server_
     assert code == 1 and "no account has the email nobody@example.com" in err
     code, out, err = await run_admin(server_urls[0], "role", "x@example.com", "king")
     assert code == 2 and "invalid choice" in err
+
+
+async def test_user_ids_starts_no_chat_store_under_a_nirvana_that_holds_the_data_dir(
+        server_urls, tmp_path):
+    """run.py holds DATA_DIR and its chat store is not up (starting, or stopping): the tool
+    must not start one there, whose orphan check would stop run.py's or run.py's its."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "MONGODB_DB")}
+    env.update(DATABASE_URL=server_urls[0], DATA_DIR=str(tmp_path))
+    with DataDirLock(tmp_path, holder="Nirvana"):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "nirvana.admin", "user-ids", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 1, (out, err)
+    assert "is in use by Nirvana" in err.decode() and \
+        "its chat store is not up" in err.decode(), err
+    assert not (tmp_path / "mongo").exists()
