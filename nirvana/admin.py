@@ -38,6 +38,7 @@ from .storage.postgres.pool import create_pool, migrate
 from .storage.mongo.deployment import COLLECTION as DEPLOYMENT_COLLECTION
 from .storage.mongo.deployment import DOCUMENT_ID as DEPLOYMENT_DOCUMENT
 from .storage.mongo.deployment import highest_user_id, users_mark
+from .storage.mongo.documents import ConversationDoc
 from .storage.postgres.deployment import PgDeploymentId
 from .storage.tool_postgres import tool_postgres, tool_stores
 
@@ -96,19 +97,29 @@ async def user_ids(database_url: str, mongodb_url: str, mongodb_db: str, *, move
     pool = await create_pool(database_url, timeout=30, min_size=1, max_size=1)
     mongo: AsyncMongoClient = AsyncMongoClient(mongodb_url, serverSelectionTimeoutMS=30_000)
     try:
+        # A PostgreSQL restored from an older backup has the schema of its time: the steps
+        # the next start would apply first (the deployment table among them).
+        await migrate(pool)
         chat = mongo[mongodb_db]
         named, mark = await highest_user_id(chat), await users_mark(chat)
+        chats = await chat[ConversationDoc.Settings.name].estimated_document_count()
         postgres = PgDeploymentId(pool, "PostgreSQL")
         issued = await postgres.users_issued()
         accounts = await pool.fetchval("SELECT coalesce(max(id), 0) FROM users")
         past = max(named, mark, accounts)
-        said = [f"The chat store ({mongodb_db!r}) names user ids up to {named}, its mark is "
-                f"{mark}; PostgreSQL's users identity is at {issued}."]
+        said = [f"The chat store ({mongodb_db!r}, {chats} conversations) names user ids up "
+                f"to {named}, its mark is {mark}; PostgreSQL's users identity is at {issued}."]
+        if chats == 0:
+            said.append(f"The chat store holds no chats in database {mongodb_db!r}: are "
+                        f"MONGODB_URL and MONGODB_DB the instances'?")
         if past <= issued:
             said.append("The identity is past them.")
         elif move:
-            await pool.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), $1)", past)
-            said.append(f"Moved the identity to {past}.")
+            # The comparison in the statement: a sign-up since the read above is not undone.
+            moved = await pool.fetchval(
+                "SELECT setval(s, greatest($1, coalesce(pg_sequence_last_value(s::regclass), "
+                "0))) FROM pg_get_serial_sequence('users', 'id') AS s", past)
+            said.append(f"Moved the identity to {moved}.")
         else:
             said.append(f"Move it to {past} with --move before any instance serves.")
         if forget_chat_id:
@@ -118,6 +129,9 @@ async def user_ids(database_url: str, mongodb_url: str, mongodb_db: str, *, move
                 await chat[DEPLOYMENT_COLLECTION].delete_one({"_id": DEPLOYMENT_DOCUMENT})
                 said.append(f"The chat store forgot deployment id {held['id']}: it adopts "
                             f"PostgreSQL's at the next start.")
+            else:
+                said.append("The chat store holds this deployment's id (or none): nothing "
+                            "to forget.")
         return " ".join(said)
     finally:
         await mongo.close()

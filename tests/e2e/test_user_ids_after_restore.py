@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import secrets
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 from pymongo import AsyncMongoClient
 
@@ -75,3 +78,64 @@ async def test_the_chat_store_forgets_another_id_only_with_the_move(settings, se
     finally:
         await held.delete_many({})
         await mongo.close()
+
+
+async def test_a_database_from_before_the_schema_and_an_empty_chat_store_are_said(
+        server_urls, tmp_path):
+    """A PostgreSQL of an older schema (here: none) is brought to this one's first, and a
+    chat store with no chats (a mistyped MONGODB_DB reads an empty one) is said so."""
+    name = f"userids_{secrets.token_hex(4)}"
+    admin_db = await asyncpg.connect(server_urls[0], timeout=30)
+    try:
+        await admin_db.execute(f'CREATE DATABASE "{name}"', timeout=60)
+        environ = {"DATABASE_URL": urlunsplit(urlsplit(server_urls[0])._replace(path=f"/{name}")),
+                   "MONGODB_URL": server_urls[1], "MONGODB_DB": name,
+                   "DATA_DIR": str(tmp_path)}
+        said = await asyncio.to_thread(_admin, environ, "--move", "--forget-chat-id")
+        assert f"The chat store holds no chats in database '{name}': are MONGODB_URL and " \
+               f"MONGODB_DB the instances'?" in said, said
+        assert "(or none): nothing to forget." in said, said
+    finally:
+        await admin_db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', timeout=60)
+        await admin_db.close()
+
+
+async def test_the_move_never_lowers_an_identity_moved_since_it_was_read(
+        server_urls, tmp_path):
+    """Sign-ups between the command's read of the identity and its move (instances left
+    serving): the move keeps the higher value, compared in the statement that sets it."""
+    name = f"userids_{secrets.token_hex(4)}"
+    database_url = urlunsplit(urlsplit(server_urls[0])._replace(path=f"/{name}"))
+    environ = {"DATABASE_URL": database_url, "MONGODB_URL": server_urls[1],
+               "MONGODB_DB": name, "DATA_DIR": str(tmp_path)}
+    admin_db = await asyncpg.connect(server_urls[0], timeout=30)
+    mongo: AsyncMongoClient = AsyncMongoClient(server_urls[1])
+    try:
+        await admin_db.execute(f'CREATE DATABASE "{name}"', timeout=60)
+        await asyncio.to_thread(_admin, environ)  # the schema
+        await mongo[name]["chat_conversations"].insert_one({"_id": "c", "member_ids": [50]})
+        db = await asyncpg.connect(database_url, timeout=30)
+        try:
+            # Hold the command after its read of the identity (it reads `users` next)...
+            waiting = db.transaction()
+            await waiting.start()
+            await db.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            move = asyncio.create_task(asyncio.to_thread(_admin, environ, "--move"))
+            async with asyncio.timeout(60):
+                while not await admin_db.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
+                        "wait_event_type = 'Lock' AND query LIKE '%FROM users%'", name):
+                    await asyncio.sleep(0.05)
+            # ... while sign-ups take ids up to 80 (sequences are not transactional).
+            await db.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), 80)")
+            await waiting.commit()
+            said = await asyncio.wait_for(move, 60)
+            assert "Move it to" not in said and "Moved the identity to 80." in said, said
+            assert await db.fetchval("SELECT last_value FROM users_id_seq") == 80
+        finally:
+            await db.close()
+    finally:
+        await mongo.drop_database(name)
+        await mongo.close()
+        await admin_db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', timeout=60)
+        await admin_db.close()
