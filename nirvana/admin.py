@@ -46,8 +46,9 @@ COMMAND_LINE_ACTOR = 0  # the audit log's actor for changes made here
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m nirvana.admin",
-                                     description="Roles, and PostgreSQL's user ids after a restore, from the command line.")
+    parser = argparse.ArgumentParser(
+        prog="python -m nirvana.admin",
+        description="Roles, and PostgreSQL's user ids after a restore, from the command line.")
     sub = parser.add_subparsers(dest="command", required=True)
     promote = sub.add_parser("promote", help="make the account with this email an admin")
     promote.add_argument("email")
