@@ -183,6 +183,10 @@ async def _mark_a_copy(pg_url: str, new_id: str) -> None:
             await conn.execute("UPDATE refresh_tokens SET revoked_at = now() "
                                "WHERE revoked_at IS NULL")
             await conn.execute("UPDATE password_resets SET used_at = now() WHERE used_at IS NULL")
+            # Nor does it send the original's queued mail to its real recipients.
+            await conn.execute("UPDATE mail_outbox SET failed_at = now(), "
+                               "last_error = 'not sent: restored into a copy' "
+                               "WHERE sent_at IS NULL AND failed_at IS NULL")
     finally:
         await pool.close()
 
