@@ -43,7 +43,11 @@ class DeploymentIdStore(Protocol):
 
 
 class DeploymentCopy(DeploymentIdStore, Protocol):
-    forget: str  # how the operator makes it forget its id, for a copy's refusal
+    @property
+    def forget(self) -> str | None:
+        """How the operator makes it forget an earlier copy's id, for a copy's refusal; None
+        for a store of record, whose other id is never to be forgotten by a copy."""
+        ...
 
 
 class DeploymentReference(DeploymentIdStore, Protocol):
@@ -78,15 +82,24 @@ def refusal(reference: DeploymentIdStore, store: DeploymentCopy, held: str, ours
             *, made_now: bool, copied_on: date | None = None) -> str:
     if copied_on is not None:
         # Not the pre-id backup's case: forgetting the original's id would join the copy to
-        # the original's users. But an earlier copy's store, which this one replaces (staging
-        # made again), is forgotten rightly: the line names both.
+        # the original's users. Redis keeps nothing of record, so an earlier copy's key there,
+        # which this one replaces (staging made again), is forgotten rightly. A chat store
+        # never is: restore fills the copy's embedded one, so one holding another id holds
+        # another deployment's chats, the original's or an earlier copy's.
         new = (f" ({reference.where} is a copy, restored with --new-deployment on "
-               f"{copied_on.isoformat()}. If this store is the original's (a copied .env), "
-               f"give the copy its own: unset MONGODB_URL (the copy's chats are in its "
-               f"embedded store) and set another REDIS_URL (another Redis, or another database "
-               f"number); another MONGODB_DB would start it on an empty chat database. If it "
-               f"is an earlier copy's that this one replaces, make it forget that copy's id: "
-               f"{store.forget})")
+               f"{copied_on.isoformat()}. ")
+        if store.forget is None:
+            new += ("Whether this store is the original's (a copied .env) or an earlier "
+                    "copy's that this one replaces, unset MONGODB_URL: the copy's chats are "
+                    "in its embedded store. Never make this store forget its id: its chats' "
+                    "user ids are another deployment's users)")
+        else:
+            new += (f"If this store is the original's (a copied .env), give the copy its own: "
+                    f"unset MONGODB_URL (the copy's chats are in its embedded store) and set "
+                    f"another REDIS_URL (another Redis, or another database number); another "
+                    f"MONGODB_DB would start it on an empty chat database. If it is an "
+                    f"earlier copy's that this one replaces, make it forget that copy's id: "
+                    f"{store.forget})")
     elif made_now:
         new = (f" ({reference.where} was given its id by this very start: a database new, "
                f"re-created, or restored from a backup taken before deployment ids?)")

@@ -155,6 +155,26 @@ async def test_a_copy_refused_by_redis_is_told_both_ways_out(deployments, redis_
     await deployments.start("copy", redis=redis_server.url)
 
 
+async def test_a_copy_refused_by_the_chat_store_is_never_told_to_forget(deployments):
+    """A copy on a chat store at MONGODB_URL that holds another id: the original's or an
+    earlier copy's, it holds that deployment's chats either way (restore fills the copy's
+    embedded store), so the one way out is the copy's own chats, never forgetting."""
+    await deployments.start("earlier")  # an earlier copy took the chat store at MONGODB_URL
+    pool = await deployments.pool("copy")
+    await pool.execute("INSERT INTO deployment (id, copied_at) VALUES ($1, now())",
+                       secrets.token_hex(16))
+    with pytest.raises(DeploymentMismatch) as refused:
+        await deployments.start("copy")
+    message = str(refused.value)
+    assert message.startswith("the chat store (MONGODB_URL, database "), message
+    assert "is a copy, restored with --new-deployment on " in message
+    assert ("Whether this store is the original's (a copied .env) or an earlier copy's that "
+            "this one replaces, unset MONGODB_URL: the copy's chats are in its embedded "
+            "store.") in message
+    assert "forget-chat-id" not in message and "make it forget" not in message
+    assert "\n" not in message
+
+
 async def test_an_unreachable_redis_is_not_checked(deployments):
     ours = await deployments.start("a")
     assert await deployments.start("a", redis=f"redis://127.0.0.1:{free_port()}/0") == ours

@@ -31,9 +31,12 @@ USER_ID_FIELDS = {
 # Documents per request: the embedded store materialises what a request matches, so each
 # request stays bounded whatever the store holds.
 PAGE = 10_000
+
+
 class MongoDeploymentId:
     crossing = "that deployment's chats"
-    forget = "python -m nirvana.admin user-ids --move --forget-chat-id"
+    # A store of record: a copy's refusal never offers to forget its id (the refusal).
+    forget = None
 
     def __init__(self, database: Any, where: str) -> None:
         self._collection = database[COLLECTION]
