@@ -6,11 +6,32 @@ field that names a user counts, event data included. A real embedded MongoDB-wir
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from pymongo import AsyncMongoClient
 
 from nirvana.storage.embedded import EmbeddedMongo
-from nirvana.storage.mongo.deployment import highest_user_id
+from nirvana.storage.mongo.deployment import USER_ID_FIELDS, highest_user_id
+
+# A document fragment for each field of USER_ID_FIELDS, naming `v` there only, in the shape
+# the chat store writes it (documents.py).
+HOLDERS = {
+    "member_ids": lambda v: {"member_ids": [1, v]},
+    "members.user_id": lambda v: {"members": [{"user_id": 1}, {"user_id": v}]},
+    "created_by": lambda v: {"created_by": v},
+    "sender_id": lambda v: {"sender_id": v},
+    "audience": lambda v: {"audience": [1, v]},
+    "hidden_for": lambda v: {"hidden_for": [v]},
+    "reactions.user_id": lambda v: {"reactions": [{"emoji": "+1", "user_id": v}]},
+    "user_id": lambda v: {"user_id": v},
+    "data.user_ids": lambda v: {"data": {"user_ids": [2, v]}},
+    "data.user_id": lambda v: {"data": {"user_id": v}},
+    "data.changes.user_id": lambda v: {"data": {"changes": [{"user_id": v, "role": "owner"}]}},
+    "message.sender_id": lambda v: {"message": {"sender_id": v}},
+    "message.hidden_for": lambda v: {"message": {"hidden_for": [v]}},
+    "message.reactions.user_id": lambda v: {"message": {"reactions": [{"user_id": v}]}},
+    "marks": lambda v: {"marks": {"1": {"read": 3}, str(v): {"read": 1}}},
+}
 
 
 async def test_the_highest_user_id_is_read_in_bounded_pages(tmp_path, monkeypatch):
@@ -20,22 +41,34 @@ async def test_the_highest_user_id_is_read_in_bounded_pages(tmp_path, monkeypatc
                                                 serverSelectionTimeoutMS=30_000)
     try:
         chat = client["nirvana"]
-        await chat["chat_conversations"].insert_one(
-            {"_id": "c1", "member_ids": [1, 2], "members": [{"user_id": 1}, {"user_id": 2}],
-             "created_by": 1})
-        # 30 messages of 3 readers each: more than a stage may hold, over three pages.
+        # 30 messages of 3 readers each, the highest reader in the last: three full pages
+        # of 10 and an empty one, more than a stage may hold.
         await chat["chat_messages"].insert_many(
             [{"_id": f"m{n:03}", "sender_id": 1, "audience": [1, 2, 100 + n],
               "hidden_for": [], "reactions": [{"emoji": "+1", "user_id": 2}]}
              for n in range(30)])
         await chat["chat_conversation_state"].insert_one(
-            {"_id": "c1", "marks": {"1": {"read": 3}, "200": {"read": 1}}})
-        assert await highest_user_id(chat, page=10) == 200
-        # A role change naming a user no other field names (a future event could).
-        await chat["chat_events"].insert_one(
-            {"pos": 1, "type": "member.role", "user_id": 1, "audience": [1, 2],
-             "data": {"changes": [{"user_id": 300, "role": "owner"}]}})
-        assert await highest_user_id(chat, page=10) == 300
+            {"_id": "c1", "marks": {"1": {"read": 3}, "50": {"read": 1}}})
+        assert await highest_user_id(chat, page=10) == 129
+        # Every collection past one page; then each field in turn holds a maximum no other
+        # field holds, in its collection's last document: a field not read, or a loop that
+        # stops early, misses it.
+        fillers = {"chat_conversations": {"member_ids": [1, 2], "created_by": 1},
+                   "chat_conversation_state": {"marks": {"2": {"read": 1}}},
+                   "chat_events": {"type": "receipt", "user_id": 1, "audience": [1, 2]}}
+        for name, filler in fillers.items():
+            await chat[name].insert_many(
+                [{**({} if name == "chat_events" else {"_id": f"f{n:03}"}), **filler}
+                 for n in range(25)])
+        fields = [(name, field) for name, held in USER_ID_FIELDS.items() for field in held]
+        assert {f for _, f in fields} == set(HOLDERS)
+        for n, (name, field) in enumerate(fields):
+            highest = 1000 + n
+            document: dict[str, Any] = HOLDERS[field](highest)
+            if name != "chat_events":  # driver ObjectIds, later than the fillers'
+                document["_id"] = f"z{n:03}"
+            await chat[name].insert_one(document)
+            assert await highest_user_id(chat, page=10) == highest, field
     finally:
         await client.close()
         await asyncio.to_thread(mongo.stop)
