@@ -39,7 +39,7 @@ from .storage.mongo.deployment import COLLECTION as DEPLOYMENT_COLLECTION
 from .storage.mongo.deployment import DOCUMENT_ID as DEPLOYMENT_DOCUMENT
 from .storage.mongo.deployment import highest_user_id, users_mark
 from .storage.mongo.documents import ConversationDoc
-from .storage.postgres.deployment import PgDeploymentId
+from .storage.postgres.deployment import PgDeploymentId, users_issued
 from .storage.tool_postgres import tool_postgres, tool_stores
 
 COMMAND_LINE_ACTOR = 0  # the audit log's actor for changes made here
@@ -116,11 +116,16 @@ async def user_ids(database_url: str, mongodb_url: str, mongodb_db: str, *, move
         if past <= issued:
             said.append("The identity is past them.")
         elif move:
-            # The comparison in the statement: a sign-up since the read above is not undone.
-            moved = await pool.fetchval(
-                "SELECT setval(s, greatest($1, coalesce(pg_sequence_last_value(s::regclass), "
-                "0))) FROM pg_get_serial_sequence('users', 'id') AS s", past)
-            said.append(f"Moved the identity to {moved}.")
+            async with pool.acquire() as conn, conn.transaction():
+                # Sign-ups wait (an INSERT's lock conflicts with this one) and the identity is
+                # read again: none handed out since the read above is undone.
+                await conn.execute("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+                issued = await users_issued(conn)
+                if past > issued:
+                    await conn.execute(
+                        "SELECT setval(pg_get_serial_sequence('users', 'id'), $1)", past)
+            said.append(f"Moved the identity to {past}." if past > issued else
+                        f"The identity is past them: sign-ups moved it to {issued} since.")
         else:
             said.append(f"Move it to {past} with --move before any instance serves.")
         if forget_chat_id:

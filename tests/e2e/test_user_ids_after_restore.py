@@ -103,7 +103,7 @@ async def test_a_database_from_before_the_schema_and_an_empty_chat_store_are_sai
 async def test_the_move_never_lowers_an_identity_moved_since_it_was_read(
         server_urls, tmp_path):
     """Sign-ups between the command's read of the identity and its move (instances left
-    serving): the move keeps the higher value, compared in the statement that sets it."""
+    serving): the move keeps the higher value, read again under a lock that holds sign-ups."""
     name = f"userids_{secrets.token_hex(4)}"
     database_url = urlunsplit(urlsplit(server_urls[0])._replace(path=f"/{name}"))
     environ = {"DATABASE_URL": database_url, "MONGODB_URL": server_urls[1],
@@ -130,8 +130,40 @@ async def test_the_move_never_lowers_an_identity_moved_since_it_was_read(
             await db.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), 80)")
             await waiting.commit()
             said = await asyncio.wait_for(move, 60)
-            assert "Move it to" not in said and "Moved the identity to 80." in said, said
+            assert "Move it to" not in said and \
+                "The identity is past them: sign-ups moved it to 80 since." in said, said
             assert await db.fetchval("SELECT last_value FROM users_id_seq") == 80
+        finally:
+            await db.close()
+    finally:
+        await mongo.drop_database(name)
+        await mongo.close()
+        await admin_db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', timeout=60)
+        await admin_db.close()
+
+
+async def test_an_identity_whose_next_id_is_set_is_never_lowered(server_urls, tmp_path):
+    """A sequence set with is_called false (`setval(s, 500, false)`, `RESTART WITH 500`, a
+    hand-made dump) has handed out up to 499, not none: neither the start's check nor the
+    move reads it as 0, and the move does not bring the next id down to 301."""
+    name = f"userids_{secrets.token_hex(4)}"
+    database_url = urlunsplit(urlsplit(server_urls[0])._replace(path=f"/{name}"))
+    environ = {"DATABASE_URL": database_url, "MONGODB_URL": server_urls[1],
+               "MONGODB_DB": name, "DATA_DIR": str(tmp_path)}
+    admin_db = await asyncpg.connect(server_urls[0], timeout=30)
+    mongo: AsyncMongoClient = AsyncMongoClient(server_urls[1])
+    try:
+        await admin_db.execute(f'CREATE DATABASE "{name}"', timeout=60)
+        await asyncio.to_thread(_admin, environ)  # the schema
+        await mongo[name]["chat_conversations"].insert_one({"_id": "c", "member_ids": [300]})
+        db = await asyncpg.connect(database_url, timeout=30)
+        try:
+            await db.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), 500, false)")
+            said = await asyncio.to_thread(_admin, environ, "--move")
+            assert "PostgreSQL's users identity is at 499." in said, said
+            assert "The identity is past them." in said and "Moved" not in said, said
+            assert await db.fetchval("SELECT nextval(pg_get_serial_sequence('users', 'id'))") \
+                == 500
         finally:
             await db.close()
     finally:

@@ -30,8 +30,13 @@ class PgDeploymentId:
         return made.date() if made is not None else None
 
     async def users_issued(self) -> int:
-        """The `users` identity's last value: the highest user id handed out (0 before the
-        first), deleted accounts' included."""
-        return await self._pool.fetchval(
-            "SELECT coalesce(pg_sequence_last_value("
-            "pg_get_serial_sequence('users', 'id')::regclass), 0)")
+        """The highest user id handed out (0 before the first), deleted accounts' included."""
+        return await users_issued(self._pool)
+
+
+async def users_issued(db: asyncpg.Pool | asyncpg.Connection) -> int:
+    """The `users` identity's highest id handed out. Its `last_value` is the next id instead,
+    not yet handed out, while `is_called` is false: a new sequence, or one set by `setval(s,
+    n, false)` or `RESTART WITH n` (a restore from a hand-made dump), whose next id is n."""
+    sequence = await db.fetchval("SELECT pg_get_serial_sequence('users', 'id')")
+    return await db.fetchval(f"SELECT last_value - (NOT is_called)::int FROM {sequence}")
