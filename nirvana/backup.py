@@ -183,10 +183,17 @@ async def _mark_a_copy(pg_url: str, new_id: str) -> None:
             await conn.execute("UPDATE refresh_tokens SET revoked_at = now() "
                                "WHERE revoked_at IS NULL")
             await conn.execute("UPDATE password_resets SET used_at = now() WHERE used_at IS NULL")
-            # Nor does it send the original's queued mail to its real recipients.
+            # Nor does it send the original's queued mail to its real recipients, nor the
+            # mail of the original's queued work: the missed-message digests waiting (their
+            # seqs are mailed only from `pending`) and the exports asked for (mailed when
+            # ready), marked as the worker marks one it gave up on.
             await conn.execute("UPDATE mail_outbox SET failed_at = now(), "
                                "last_error = 'not sent: restored into a copy' "
                                "WHERE sent_at IS NULL AND failed_at IS NULL")
+            await conn.execute("UPDATE missed_messages SET pending = '{}', due_at = NULL "
+                               "WHERE due_at IS NOT NULL OR pending <> '{}'")
+            await conn.execute("UPDATE exports SET state = 'failed', claimed_at = NULL "
+                               "WHERE state IN ('pending', 'building')")
     finally:
         await pool.close()
 
