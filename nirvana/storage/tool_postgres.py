@@ -19,9 +19,13 @@ def _data_dir(settings: Settings, holder: str) -> Iterator[DataDirInUseError | N
     when a running Nirvana holds it (whose stores the tool then shares, never stops)."""
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    in_use: DataDirInUseError | None = None
     try:
         lock = DataDirLock(data_dir, holder=holder).acquire()
-    except DataDirInUseError as in_use:
+    except DataDirInUseError as exc:
+        in_use = exc
+    if in_use is not None:
+        # Yielded outside the except: errors of the block do not carry it as their context.
         yield in_use
         return
     try:

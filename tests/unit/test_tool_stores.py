@@ -1,0 +1,25 @@
+"""A tool's stores beside a Nirvana that holds the data directory (nirvana/storage/
+tool_postgres.py): its refusal is the one error raised, not one "during handling of" the
+lock's refusal, which its traceback would show too."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from nirvana.settings import Settings
+from nirvana.storage.datadir_lock import DataDirLock
+from nirvana.storage.embedded import EmbeddedError
+from nirvana.storage.tool_postgres import tool_stores
+
+
+def test_the_refusal_under_a_nirvana_carries_no_other_error(tmp_path):
+    settings = replace(Settings(data_dir=tmp_path), database_url="postgresql://unused/x",
+                       mongodb_url=None)
+    with DataDirLock(tmp_path, holder="Nirvana"):
+        with pytest.raises(EmbeddedError) as refused:
+            with tool_stores(settings, "nirvana.admin"):
+                pass
+    assert "its chat store is not up" in str(refused.value)
+    assert refused.value.__context__ is None
