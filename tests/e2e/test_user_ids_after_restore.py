@@ -100,10 +100,10 @@ async def test_a_database_from_before_the_schema_and_an_empty_chat_store_are_sai
         await admin_db.close()
 
 
-async def test_the_move_never_lowers_an_identity_moved_since_it_was_read(
-        server_urls, tmp_path):
-    """Sign-ups between the command's read of the identity and its move (instances left
-    serving): the move keeps the higher value, read again under a lock that holds sign-ups."""
+@contextlib.asynccontextmanager
+async def _stores_naming(server_urls, tmp_path, highest: int):
+    """A new PostgreSQL database with the schema and a chat store naming user `highest`:
+    the command's environment, an admin connection to the server and one to the database."""
     name = f"userids_{secrets.token_hex(4)}"
     database_url = urlunsplit(urlsplit(server_urls[0])._replace(path=f"/{name}"))
     environ = {"DATABASE_URL": database_url, "MONGODB_URL": server_urls[1],
@@ -113,26 +113,11 @@ async def test_the_move_never_lowers_an_identity_moved_since_it_was_read(
     try:
         await admin_db.execute(f'CREATE DATABASE "{name}"', timeout=60)
         await asyncio.to_thread(_admin, environ)  # the schema
-        await mongo[name]["chat_conversations"].insert_one({"_id": "c", "member_ids": [50]})
+        await mongo[name]["chat_conversations"].insert_one(
+            {"_id": "c", "member_ids": [highest]})
         db = await asyncpg.connect(database_url, timeout=30)
         try:
-            # Hold the command after its read of the identity (it reads `users` next)...
-            waiting = db.transaction()
-            await waiting.start()
-            await db.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-            move = asyncio.create_task(asyncio.to_thread(_admin, environ, "--move"))
-            async with asyncio.timeout(60):
-                while not await admin_db.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
-                        "wait_event_type = 'Lock' AND query LIKE '%FROM users%'", name):
-                    await asyncio.sleep(0.05)
-            # ... while sign-ups take ids up to 80 (sequences are not transactional).
-            await db.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), 80)")
-            await waiting.commit()
-            said = await asyncio.wait_for(move, 60)
-            assert "Move it to" not in said and \
-                "The identity is past them: sign-ups moved it to 80 since." in said, said
-            assert await db.fetchval("SELECT last_value FROM users_id_seq") == 80
+            yield environ, admin_db, db
         finally:
             await db.close()
     finally:
@@ -140,34 +125,41 @@ async def test_the_move_never_lowers_an_identity_moved_since_it_was_read(
         await mongo.close()
         await admin_db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', timeout=60)
         await admin_db.close()
+
+
+async def test_the_move_never_lowers_an_identity_moved_since_it_was_read(
+        server_urls, tmp_path):
+    """Sign-ups between the command's read of the identity and its move (instances left
+    serving): the move keeps the higher value, read again under a lock that holds sign-ups."""
+    async with _stores_naming(server_urls, tmp_path, 50) as (environ, admin_db, db):
+        # Hold the command after its read of the identity (it reads `users` next)...
+        waiting = db.transaction()
+        await waiting.start()
+        await db.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        move = asyncio.create_task(asyncio.to_thread(_admin, environ, "--move"))
+        async with asyncio.timeout(60):
+            while not await admin_db.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
+                    "wait_event_type = 'Lock' AND query LIKE '%FROM users%'",
+                    environ["MONGODB_DB"]):
+                await asyncio.sleep(0.05)
+        # ... while sign-ups take ids up to 80 (sequences are not transactional).
+        await db.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), 80)")
+        await waiting.commit()
+        said = await asyncio.wait_for(move, 60)
+        assert "Move it to" not in said and \
+            "The identity is past them: sign-ups moved it to 80 since." in said, said
+        assert await db.fetchval("SELECT last_value FROM users_id_seq") == 80
 
 
 async def test_an_identity_whose_next_id_is_set_is_never_lowered(server_urls, tmp_path):
     """A sequence set with is_called false (`setval(s, 500, false)`, `RESTART WITH 500`, a
     hand-made dump) has handed out up to 499, not none: neither the start's check nor the
     move reads it as 0, and the move does not bring the next id down to 301."""
-    name = f"userids_{secrets.token_hex(4)}"
-    database_url = urlunsplit(urlsplit(server_urls[0])._replace(path=f"/{name}"))
-    environ = {"DATABASE_URL": database_url, "MONGODB_URL": server_urls[1],
-               "MONGODB_DB": name, "DATA_DIR": str(tmp_path)}
-    admin_db = await asyncpg.connect(server_urls[0], timeout=30)
-    mongo: AsyncMongoClient = AsyncMongoClient(server_urls[1])
-    try:
-        await admin_db.execute(f'CREATE DATABASE "{name}"', timeout=60)
-        await asyncio.to_thread(_admin, environ)  # the schema
-        await mongo[name]["chat_conversations"].insert_one({"_id": "c", "member_ids": [300]})
-        db = await asyncpg.connect(database_url, timeout=30)
-        try:
-            await db.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), 500, false)")
-            said = await asyncio.to_thread(_admin, environ, "--move")
-            assert "PostgreSQL's users identity is at 499." in said, said
-            assert "The identity is past them." in said and "Moved" not in said, said
-            assert await db.fetchval("SELECT nextval(pg_get_serial_sequence('users', 'id'))") \
-                == 500
-        finally:
-            await db.close()
-    finally:
-        await mongo.drop_database(name)
-        await mongo.close()
-        await admin_db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', timeout=60)
-        await admin_db.close()
+    async with _stores_naming(server_urls, tmp_path, 300) as (environ, _, db):
+        await db.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), 500, false)")
+        said = await asyncio.to_thread(_admin, environ, "--move")
+        assert "PostgreSQL's users identity is at 499." in said, said
+        assert "The identity is past them." in said and "Moved" not in said, said
+        assert await db.fetchval("SELECT nextval(pg_get_serial_sequence('users', 'id'))") \
+            == 500
