@@ -13,7 +13,7 @@ import asyncio
 import logging
 import smtplib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 from ..domain.clock import Clock

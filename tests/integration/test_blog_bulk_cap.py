@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from nirvana.domain.blogs.reading import BULK_CAP
 from tests.support.http import sign_up

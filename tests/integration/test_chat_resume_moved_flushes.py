@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from tests.support.chat_collections import SteeredCollections, SummaryClock
 from tests.support.late_sends import LateSend, moved_below_a_later_seq, replayed

@@ -271,7 +271,7 @@ def test_only_this_clouds_uploads_are_recognised():
         "image", "nirvana/abc")
     assert store.resource_of(f"{base}/video/upload/v12/nirvana/clip.mp4") == ("video", "nirvana/clip")
     assert store.resource_of(f"{base}/raw/upload/v12/nirvana/doc.pdf") == ("raw", "nirvana/doc.pdf")
-    for other in (f"https://res.cloudinary.com/another-cloud/image/upload/v1/nirvana/abc.png",
+    for other in ("https://res.cloudinary.com/another-cloud/image/upload/v1/nirvana/abc.png",
                   f"{base}/image/upload/v1/someone-elses-folder/abc.png",
                   f"{base}/image/fetch/v1/nirvana/abc.png",
                   f"http://res.cloudinary.com/{CLOUD}/image/upload/v1/nirvana/abc.png",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from .entities import Draft, Kind, Notification, Position
+from .entities import Change, Draft, Kind, Notification, Position
 
 
 class NotificationStore(Protocol):
