@@ -926,3 +926,11 @@ CREATE INDEX media_uploads_owner_name_idx
 -- says so, instead of suggesting that the store's id be forgotten, which would join the
 -- copy to the original's users (nirvana/deployment_identity.py).
 ALTER TABLE deployment ADD COLUMN copied_at timestamptz;
+
+-- migration: 0023 the original names of uploads
+-- The name a file had on its owner's device, cleaned (nirvana/domain/upload_names.py), so
+-- their list of files says `notes.txt` and not only the random storage name. NULL for a
+-- file uploaded before this step, or sent without a name. Adding a nullable column with no
+-- default rewrites nothing: the step is instant on a big table.
+ALTER TABLE media_uploads ADD COLUMN original_name text
+    CHECK (char_length(original_name) BETWEEN 1 AND 200);

@@ -19,6 +19,7 @@ from . import cursors as codec
 from .errors import (NotFoundError, PayloadTooLargeError, UnavailableError,
                      UnsupportedMediaTypeError)
 from .sniffing import ContentType, MediaKind, sniff
+from .upload_names import clean_original_name
 
 log = logging.getLogger("nirvana.media")
 
@@ -48,6 +49,7 @@ class Upload:
     owner_id: int
     content: ContentType
     size: int
+    original_name: str | None = None  # upload_names.py; None when the client sent none
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class Issued:
     owner_id: int
     kind: MediaKind
     size: int
+    original_name: str | None = None
 
 
 def name_of(url: str) -> str:
@@ -79,6 +82,8 @@ class StoredUpload:
     mime: str
     size: int
     created_at: datetime
+    # None for an upload made before the ledger kept names (schema step 0023).
+    original_name: str | None = None
 
     @property
     def name(self) -> str:
@@ -208,9 +213,10 @@ class Uploads:
         # another (a client retrying after a 503 while a Cloudinary destroy hangs).
         self._deleting: dict[str, asyncio.Future[None]] = {}
 
-    async def upload(self, user_id: int, data: bytes,
-                     only: MediaKind | None = None) -> Upload:
-        """Sniff, check and store an upload of `user_id`; returns where it is.
+    async def upload(self, user_id: int, data: bytes, only: MediaKind | None = None,
+                     original_name: str | None = None) -> Upload:
+        """Sniff, check and store an upload of `user_id`; returns where it is. The name it
+        had on the client's device is kept cleaned (upload_names.py), to be shown, never used.
 
         PayloadTooLargeError over its kind's limit (code `payload_too_large`) or over the owner's
         quota (code `quota_exceeded`); UnsupportedMediaTypeError when `only` names another
@@ -233,7 +239,8 @@ class Uploads:
                 f"{used} of {self.limits.quota} bytes are used.", code="quota_exceeded")
         try:
             url = await self.store.save(data, content)
-            upload = Upload(url=url, owner_id=user_id, content=content, size=len(data))
+            upload = Upload(url=url, owner_id=user_id, content=content, size=len(data),
+                            original_name=clean_original_name(original_name))
             await self.ledger.record(upload)
         except BaseException:
             # Shielded: a cancelled upload must still give its reservation back.

@@ -9,6 +9,8 @@ kept in memory, and never more than `max_file_bytes` plus one network chunk of i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
@@ -31,6 +33,7 @@ class _FilePart:
         self.chunks: list[bytes] = []
         self.size = 0
         self.found = False
+        self.filename: bytes | None = None
         self.too_large = False
         self.ended = False
         self._header_name = bytearray()
@@ -63,6 +66,8 @@ class _FilePart:
         _, params = parse_options_header(self._disposition)
         # The first part with the field's name is the file; later ones are ignored.
         self._capturing = params.get(b"name") == self.field and not self.found
+        if self._capturing:
+            self.filename = params.get(b"filename")
         self.found = self.found or self._capturing
 
     def _data(self, data: bytes, start: int, end: int) -> None:
@@ -82,8 +87,21 @@ class _FilePart:
         self.ended = True
 
 
+@dataclass(frozen=True, slots=True)
+class ReceivedFile:
+    data: bytes
+    # The part's `filename` as sent (browsers send UTF-8; RFC 7578 forbids `filename*`),
+    # not yet cleaned: domain/upload_names.py does that.
+    filename: str | None
+
+
 async def read_file_field(request: Request, field: str, max_file_bytes: int) -> bytes:
-    """The bytes of the multipart field `field`.
+    """The bytes of the multipart field `field`; errors as read_file."""
+    return (await read_file(request, field, max_file_bytes)).data
+
+
+async def read_file(request: Request, field: str, max_file_bytes: int) -> ReceivedFile:
+    """The bytes and the file name of the multipart field `field`.
 
     Raises UnsupportedMediaTypeError (not multipart), PayloadTooLargeError (over the limit),
     BadRequestError (malformed or truncated body), InvalidInputError (no such field).
@@ -123,4 +141,5 @@ async def read_file_field(request: Request, field: str, max_file_bytes: int) -> 
         raise BadRequestError("The multipart body is truncated.")
     if not part.found:
         raise field_error(field, "is required", "missing")
-    return b"".join(part.chunks)
+    filename = None if part.filename is None else part.filename.decode("utf-8", "replace")
+    return ReceivedFile(b"".join(part.chunks), filename)

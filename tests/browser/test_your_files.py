@@ -43,3 +43,27 @@ async def test_upload_see_it_listed_delete_it_and_the_usage_drops(site, tmp_path
     await expect(page.locator("#storage")).to_contain_text("(0 files)")
     await expect(page.locator("#storage strong")).to_have_text("0 bytes")
     assert (await page.request.get(url)).status == 404
+
+
+async def test_on_a_phone_long_names_wrap_in_two_lines_and_nothing_scrolls_sideways(site,
+                                                                                  tmp_path):
+    ann = await make_user(site.services, "Ann Example")
+    page = await site.new_page(java_script_enabled=False, width=390, height=800)
+    await sign_in(page, ann.user.email)
+    await page.wait_for_url("**/")
+    long_name = " ".join(["quarterly report"] * 10) + ".pdf"
+    for name in ("notes.txt", long_name, "x" * 190 + ".pdf"):
+        r = await page.request.post("/api/v1/media/upload", headers={"Origin": site.base},
+                                    multipart={"file": {"name": name, "mimeType": "text/plain",
+                                                        "buffer": b"%PDF-1.4\n%%EOF\n"}})
+        assert r.status == 201, await r.text()
+    await page.goto("/files")
+    names = page.locator("table.files td.file-name a")
+    await expect(names).to_have_count(3)
+    await expect(names.nth(2)).to_have_text("notes.txt")
+    await expect(names.nth(1)).to_have_attribute("title", long_name)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    line = await names.nth(2).evaluate("a => a.getBoundingClientRect().height")
+    for i in (0, 1):
+        assert await names.nth(i).evaluate("a => a.getBoundingClientRect().height") <= 2 * line + 1
+    await page.screenshot(path=str(tmp_path / "files-phone.png"), full_page=True)

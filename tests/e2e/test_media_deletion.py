@@ -62,7 +62,8 @@ async def test_the_list_is_your_own_uploads_newest_first_in_pages(live):
             break
     assert [i["url"] for i in seen] == [u["url"] for u in reversed(mine)]
     first = seen[-1]
-    assert {k: first[k] for k in ("url", "name", "kind", "mime", "size")} == mine[0]
+    shown = ("url", "name", "kind", "mime", "size", "original_name")
+    assert {k: first[k] for k in shown} == mine[0]
     assert first["name"] == first["url"].removeprefix("/media/") and first["created_at"]
     bobs = (await live.http.get(LIST, headers=auth(bob))).json()["items"]
     assert len(bobs) == 1 and bobs[0]["url"] not in {u["url"] for u in mine}

@@ -14,7 +14,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from nirvana.domain.sniffing import CONTENT_TYPES
+from nirvana.domain.uploads import Upload
 from nirvana.storage.postgres.pool import SCHEMA_PATH, create_pool, migrate, parse_steps
+from nirvana.storage.postgres.uploads import PgUploadLedger
 from tests.support.waiting import wait_until
 
 MIGRATION_LOCK = 7_220_001  # the key nirvana/storage/postgres/pool.py locks
@@ -225,3 +228,22 @@ async def test_a_sign_in_from_before_the_sessions_step_gets_its_session_row(old_
     await migrate(pool)
     rows = {r["id"]: r["device"] for r in await pool.fetch("SELECT id, device FROM sessions")}
     assert rows == {families["open"]: "", families["has_row"]: "Kept"}
+
+
+async def test_an_upload_from_before_the_names_step_is_listed_without_a_name(old_database,
+                                                                             tmp_path):
+    pool = old_database
+    before = tmp_path / "schema.sql"
+    before.write_text(_steps_before("the original names of uploads"))
+    await migrate(pool, before)
+    user = await pool.fetchval("SELECT id FROM users WHERE username = 'old_user'")
+    await pool.execute("INSERT INTO media_uploads (url, owner_id, kind, mime, size) "
+                       "VALUES ('/media/old.pdf', $1, 'file', 'application/pdf', 3)", user)
+
+    await migrate(pool)
+    ledger = PgUploadLedger(pool)
+    await ledger.record(Upload("/media/new.pdf", user, CONTENT_TYPES["pdf"], 3, "notes.pdf"))
+    listed = {u.url: u.original_name for u in await ledger.page(user, None, 10)}
+    assert listed == {"/media/old.pdf": None, "/media/new.pdf": "notes.pdf"}
+    issued = await ledger.issued(["/media/old.pdf", "/media/new.pdf"])
+    assert {u: i.original_name for u, i in issued.items()} == listed

@@ -71,12 +71,13 @@ class FakeUploadLedger:
 
     async def issued(self, urls: Sequence[str]) -> Mapping[str, Issued]:
         return {u: Issued(self.uploads[u].owner_id, self.uploads[u].content.kind,
-                          self.uploads[u].size) for u in urls if u in self.uploads}
+                          self.uploads[u].size, self.uploads[u].original_name)
+                for u in urls if u in self.uploads}
 
     async def page(self, owner_id: int, after: UploadPosition | None,
                    limit: int) -> list[StoredUpload]:
         mine = sorted((StoredUpload(u.url, u.content.kind, u.content.mime, u.size,
-                                    self.recorded_at[u.url])
+                                    self.recorded_at[u.url], u.original_name)
                        for u in self.uploads.values() if u.owner_id == owner_id),
                       key=lambda s: (s.created_at, s.url), reverse=True)
         if after is not None:

@@ -208,7 +208,7 @@ class Messaging:
             raise field_error("attachments",
                               f"{article} {kind.value} message needs an attachment")
 
-    async def _as_uploaded(self, conversation: Conversation, kind: MessageKind,
+    async def _as_uploaded(self, sender: int, conversation: Conversation, kind: MessageKind,
                            attachments: Sequence[Attachment]
                            ) -> tuple[MessageKind, tuple[Attachment, ...]]:
         """A local attachment must be a URL the upload route issued to a member of this
@@ -218,7 +218,8 @@ class Messaging:
         Any attachment the ledger issued (a local path, or a Cloudinary URL) takes the
         upload's kind and size, whatever the send said, and so does a non-text message
         from its first attachment: clients render by them, so a PDF cannot pass as an
-        image."""
+        image. An attachment sent without a name takes the sender's own upload's original
+        name; another member's stays unnamed, as they may have shared it under another."""
         if not attachments:
             return kind, ()
         issued = await self._uploads.issued([a.url for a in attachments])
@@ -229,8 +230,12 @@ class Messaging:
             if a.url.startswith(MEDIA) and (upload is None or upload.owner_id not in members):
                 raise field_error("attachments.url", "must be an http(s) URL or a file "
                                   "uploaded by a member of this conversation", "not_uploaded")
-            checked.append(a if upload is None else
-                           replace(a, kind=MessageKind(upload.kind.value), size=upload.size))
+            if upload is not None:
+                name = (upload.original_name if a.name is None and upload.owner_id == sender
+                        else a.name)
+                a = replace(a, kind=MessageKind(upload.kind.value), size=upload.size,
+                            name=name)
+            checked.append(a)
         if kind is not MessageKind.TEXT and attachments[0].url in issued:
             kind = checked[0].kind
         return kind, tuple(checked)
@@ -273,7 +278,8 @@ class Messaging:
         if reply_to is not None and reply_to > conversation.last_seq:
             raise field_error("reply_to", "no such message in this conversation")
         try:
-            kind, attachments = await self._as_uploaded(conversation, kind, attachments)
+            kind, attachments = await self._as_uploaded(user_id, conversation, kind,
+                                                          attachments)
         except InvalidInputError:
             # A retry of a send stored before its file was deleted gets what is stored, as
             # every retry does (docs/protocol.md). Looked up only on this refusal: a send

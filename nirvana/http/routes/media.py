@@ -18,7 +18,7 @@ from ...domain.uploads import StoredUpload, decode_cursor, encode_cursor, name_o
 from ..api import Api, Call, In, Out
 from ..byte_ranges import RangeRefusal, judge_range, range_applies
 from ..errors import error_response
-from ..multipart import read_file_field
+from ..multipart import read_file
 from ..schemas.social import PageIn, StorageOut, UploadOut
 
 api = Api()
@@ -66,6 +66,10 @@ class MediaOut(Out):
         description="Judged from the bytes; a `file` is only ever served as a download")
     mime: str
     size: int = Field(description="Bytes")
+    original_name: str | None = Field(
+        description="The file name the upload was sent with (the multipart part's "
+                    "`filename`), cleaned as docs/media.md says; for showing only. null when "
+                    "none was sent, or for a file uploaded before names were kept")
 
 
 class StoredMediaOut(MediaOut):
@@ -74,7 +78,8 @@ class StoredMediaOut(MediaOut):
     @classmethod
     def of(cls, upload: StoredUpload) -> "StoredMediaOut":
         return cls(url=upload.url, name=upload.name, kind=upload.kind.value, mime=upload.mime,
-                   size=upload.size, created_at=upload.created_at)
+                   size=upload.size, created_at=upload.created_at,
+                   original_name=upload.original_name)
 
 
 class MediaPageIn(PageIn):
@@ -119,8 +124,9 @@ def attachment_header(name: str) -> str:
            errors=(400, 413, 415, 422, 503))
 async def upload_image(call: Call[None, None]) -> UploadOut:
     uploads = call.services.uploads
-    data = await read_file_field(call.request, "file", uploads.limits.image)
-    return UploadOut(url=(await uploads.upload(call.user_id, data, MediaKind.IMAGE)).url)
+    sent = await read_file(call.request, "file", uploads.limits.image)
+    done = await uploads.upload(call.user_id, sent.data, MediaKind.IMAGE, sent.filename)
+    return UploadOut(url=done.url)
 
 
 @api.route("POST", "/api/v1/media/upload",
@@ -134,10 +140,10 @@ async def upload_media(call: Call[None, MediaUploadQuery]) -> MediaOut:
     uploads = call.services.uploads
     only = MediaKind(call.query.kind) if call.query.kind else None
     limit = uploads.limits.of(only) if only else uploads.limits.largest
-    data = await read_file_field(call.request, "file", limit)
-    done = await uploads.upload(call.user_id, data, only)
+    sent = await read_file(call.request, "file", limit)
+    done = await uploads.upload(call.user_id, sent.data, only, sent.filename)
     return MediaOut(url=done.url, name=name_of(done.url), kind=done.content.kind.value,
-                    mime=done.content.mime, size=done.size)
+                    mime=done.content.mime, size=done.size, original_name=done.original_name)
 
 
 @api.route("GET", "/api/v1/media",

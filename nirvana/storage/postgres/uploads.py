@@ -1,5 +1,5 @@
-"""PostgreSQL adapter of `UploadLedger` (schema steps 0012, 0013, 0021): who was issued which
-upload URL, and each user's storage usage."""
+"""PostgreSQL adapter of `UploadLedger` (schema steps 0012, 0013, 0021, 0023): who was
+issued which upload URL under which original name, and each user's storage usage."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from .password_guard import user_locked
 # A user's uploads newest first, walked in media_uploads_owner_newest_idx (schema.sql 0021):
 # two statements rather than one with "$2 IS NULL OR", whose generic plan (a prepared
 # statement's, after five runs) could not start the index scan at the cursor.
-_COLUMNS = "SELECT url, kind, mime, size, created_at FROM media_uploads WHERE owner_id = $1"
+_COLUMNS = ("SELECT url, kind, mime, size, created_at, original_name FROM media_uploads "
+            "WHERE owner_id = $1")
 PAGE_FIRST = f"{_COLUMNS} ORDER BY created_at DESC, url DESC LIMIT $2"
 PAGE_AFTER = (f"{_COLUMNS} AND (created_at, url) < ($2, $3) "
               "ORDER BY created_at DESC, url DESC LIMIT $4")
@@ -47,9 +48,9 @@ class PgUploadLedger:
 
     async def record(self, upload: Upload) -> None:
         await self._pool.execute(
-            "INSERT INTO media_uploads (url, owner_id, kind, mime, size) "
-            "VALUES ($1, $2, $3, $4, $5)", upload.url, upload.owner_id,
-            upload.content.kind.value, upload.content.mime, upload.size)
+            "INSERT INTO media_uploads (url, owner_id, kind, mime, size, original_name) "
+            "VALUES ($1, $2, $3, $4, $5, $6)", upload.url, upload.owner_id,
+            upload.content.kind.value, upload.content.mime, upload.size, upload.original_name)
 
     async def usage(self, user_id: int) -> tuple[int, int]:
         row = await self._pool.fetchrow(
@@ -71,9 +72,10 @@ class PgUploadLedger:
         if not urls:
             return {}
         rows = await self._pool.fetch(
-            "SELECT url, owner_id, kind, size FROM media_uploads WHERE url = ANY($1::text[])",
-            list(urls))
-        return {r["url"]: Issued(r["owner_id"], MediaKind(r["kind"]), r["size"]) for r in rows}
+            "SELECT url, owner_id, kind, size, original_name FROM media_uploads "
+            "WHERE url = ANY($1::text[])", list(urls))
+        return {r["url"]: Issued(r["owner_id"], MediaKind(r["kind"]), r["size"],
+                                 r["original_name"]) for r in rows}
 
     async def page(self, owner_id: int, after: UploadPosition | None,
                    limit: int) -> list[StoredUpload]:
@@ -83,7 +85,7 @@ class PgUploadLedger:
             rows = await self._pool.fetch(PAGE_AFTER, owner_id, after.created_at, after.url,
                                           limit)
         return [StoredUpload(r["url"], MediaKind(r["kind"]), r["mime"], r["size"],
-                             r["created_at"]) for r in rows]
+                             r["created_at"], r["original_name"]) for r in rows]
 
     async def find(self, owner_id: int, name: str) -> str | None:
         return await self._pool.fetchval(FIND_BY_NAME, owner_id, name)

@@ -1,0 +1,94 @@
+"""An upload keeps the name its client sent (the multipart part's filename), cleaned: the
+upload's answer and GET /api/v1/media give it as `original_name`, and Your files shows it,
+escaped, over the storage name, which stays the random one."""
+
+from __future__ import annotations
+
+import re
+
+from tests.support.http import bearer, sign_up
+from tests.support.images import png
+from tests.support.media_files import pdf
+
+BOUNDARY = b"nirvana-test-boundary"
+RTL_OVERRIDE = "invoice\u202egnp.exe"
+# Sent as raw UTF-8 bytes, as browsers do; each with the name it is kept under.
+SENT_AND_KEPT = [
+    ("../../x", "x"),
+    ("<img src=x onerror=alert(1)>.pdf", "<img src=x onerror=alert(1)>.pdf"),
+    ("n" * 300 + ".pdf", "n" * 196 + ".pdf"),
+    (RTL_OVERRIDE, "invoicegnp.exe"),
+    ("", None),
+    ("r\u00e9sum\u00e9\tfinal.pdf", "r\u00e9sum\u00e9final.pdf"),
+]
+
+
+def multipart(filename: str | None, data: bytes) -> tuple[bytes, dict]:
+    disposition = b'form-data; name="file"'
+    if filename is not None:
+        disposition += b'; filename="' + filename.encode() + b'"'
+    body = (b"--" + BOUNDARY + b"\r\nContent-Disposition: " + disposition +
+            b"\r\nContent-Type: application/octet-stream\r\n\r\n" + data +
+            b"\r\n--" + BOUNDARY + b"--\r\n")
+    return body, {"Content-Type": "multipart/form-data; boundary=" + BOUNDARY.decode()}
+
+
+async def send(client, session, filename: str | None,
+               route: str = "/api/v1/media/upload") -> dict:
+    body, headers = multipart(filename, pdf())
+    r = await client.post(route, content=body, headers={**headers, **bearer(session)})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_the_sent_name_is_kept_cleaned_and_listed(client):
+    ann = await sign_up(client)
+    answers = [await send(client, ann, sent) for sent, _ in SENT_AND_KEPT]
+    assert [a["original_name"] for a in answers] == [kept for _, kept in SENT_AND_KEPT]
+    without = await send(client, ann, None)  # a part with no filename at all
+    assert without["original_name"] is None
+    for a in answers:  # the storage name stays the random one
+        assert re.fullmatch(r"[A-Za-z0-9_-]{20,}\.pdf", a["name"]), a["name"]
+
+    r = await client.get("/api/v1/media", headers=bearer(ann), params={"limit": 50})
+    listed = {i["name"]: i["original_name"] for i in r.json()["items"]}
+    assert listed == {**{a["name"]: kept for a, (_, kept) in zip(answers, SENT_AND_KEPT)},
+                      without["name"]: None}
+
+
+async def test_your_files_shows_the_name_escaped_over_the_storage_name(client):
+    ann = await sign_up(client)
+    hostile = await send(client, ann, "<img src=x onerror=alert(1)>.pdf")
+    unnamed = await send(client, ann, None)
+    client.cookies.set("jwt", ann["jwt"])
+    for page in ("/files", f"/people/{ann['user']['id']}"):
+        html = (await client.get(page)).text
+        assert "<img src=x" not in html
+        cell = re.search(rf'<td class="file-name"><a href="{hostile["url"]}" '
+                         rf'title="([^"]*)">([^<]*)</a><small class="storage-name">'
+                         rf'{hostile["name"]}</small></td>', html)
+        assert cell is not None, html
+        shown = "&lt;img src=x onerror=alert(1)&gt;.pdf"
+        assert cell.groups() == (shown, shown)
+        assert f'aria-label="Delete {shown}"' in html
+        # Without a name, the storage name is the name, shown once.
+        assert re.search(rf'<a href="{unnamed["url"]}" title="{unnamed["name"]}">'
+                         rf'{unnamed["name"]}</a></td>', html)
+
+
+async def test_an_image_upload_keeps_its_name_too(client):
+    ann = await sign_up(client)
+    body, headers = multipart("holiday.png", png(4, 4))
+    r = await client.post("/api/v1/image/upload", content=body,
+                          headers={**headers, **bearer(ann)})
+    assert r.status_code == 201, r.text
+    items = (await client.get("/api/v1/media", headers=bearer(ann))).json()["items"]
+    assert [i["original_name"] for i in items] == ["holiday.png"]
+
+
+async def test_openapi_declares_the_original_name(client):
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    for model in ("MediaOut", "StoredMediaOut"):
+        field = schemas[model]["properties"]["original_name"]
+        assert {"type": "null"} in field["anyOf"], field
+        assert "original_name" in schemas[model]["required"]
