@@ -34,7 +34,7 @@ from ..domain.sniffing import MediaKind
 from ..domain.uploads import decode_cursor as decode_upload_cursor
 from ..domain.uploads import encode_cursor as encode_upload_cursor
 from ..ws.notification_frames import NotificationOut
-from ..domain.social.entities import Direction
+from ..domain.social.entities import Direction, Profile
 
 __all__ = [
     "NotificationOut", "decode_notification_cursor", "encode_notification_cursor",
@@ -43,7 +43,7 @@ __all__ = [
     "BlogStatus", "Comment", "MediaKind", "ConflictError", "Direction", "DomainError",
     "InvalidInputError",
     "NotFoundError",
-    "PermissionDeniedError", "Place", "ProfileChanges", "RateLimitedError", "Reaction",
+    "PermissionDeniedError", "Place", "Profile", "ProfileChanges", "RateLimitedError", "Reaction",
     "Session", "SignInChallenge", "User",
     "decode_cursor", "encode_cursor", "page_request",
 ]

@@ -67,6 +67,10 @@ class FakeSocialRepository:
     async def public_user(self, user_id: int) -> PublicUser | None:
         return self.users.get(user_id)
 
+    async def user_id_by_username(self, username: str) -> int | None:
+        return next((i for i, u in self.users.items()
+                     if u.person.username.lower() == username.lower()), None)
+
     async def user_exists(self, user_id: int) -> bool:
         return user_id in self.users
 

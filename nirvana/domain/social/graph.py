@@ -12,6 +12,8 @@ hear of friendships that begin or end through its events (events.py).
 
 from __future__ import annotations
 
+import re
+
 from ..errors import ConflictError, InvalidInputError, NotFoundError, field_error
 from .cursors import listing_of, one_more
 from .events import (
@@ -40,6 +42,9 @@ from .entities import (
 from .ports import BlogCounter, SocialRepository
 
 MAX_SEARCH_QUERY = 100
+# Wider than the rule a username is made by (accounts/users.py): only what no username can be
+# (a control character, a space, over 30 characters) is turned away before the store.
+_USERNAME_SHAPE = re.compile(r"[A-Za-z0-9_.]{1,30}")
 
 
 # -- the rules ----------------------------------------------------------------------------
@@ -89,6 +94,16 @@ class SocialGraph:
             Counts(blogs, counts.followers, counts.following, counts.friends),
             relation,
         )
+
+    async def profile_by_username(self, viewer: int | None, username: str) -> Profile:
+        """As profile, by username (a leading `@` allowed, any case); NotFoundError also for
+        anything that cannot be a username, without a query."""
+        name = username.removeprefix("@")
+        user_id = (await self._repo.user_id_by_username(name)
+                   if _USERNAME_SHAPE.fullmatch(name) else None)
+        if user_id is None:
+            raise _no_such_user()
+        return await self.profile(viewer, user_id)
 
     async def search(
         self, viewer: int | None, query: str, limit: int, offset: int = 0

@@ -47,6 +47,10 @@ class SocialRepository(Protocol):
 
     async def public_user(self, user_id: int) -> PublicUser | None: ...
 
+    async def user_id_by_username(self, username: str) -> int | None:
+        """The id of the user called `username`, compared without case, or None."""
+        ...
+
     async def user_exists(self, user_id: int) -> bool: ...
 
     async def counts(self, user_id: int) -> Counts:

@@ -163,6 +163,10 @@ class PgSocialRepository:
             return None
         return PublicUser(_person(row), row["about"], row["status"], row["created_at"])
 
+    async def user_id_by_username(self, username: str) -> int | None:
+        # users.username is citext: its unique index answers this without case.
+        return await self._pool.fetchval("SELECT id FROM users WHERE username = $1", username)
+
     async def user_exists(self, user_id: int) -> bool:
         return await self._pool.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)",
                                          user_id)

@@ -262,27 +262,46 @@ async def _results(request: Request, terms: domain.BlogFilter, template: str,
     })
 
 
+async def _author(request: Request, asked: str) -> domain.Profile | None:
+    """The author `?author=` names: a user id (a profile's "More blogs" link) or a username,
+    `@` optional (the form). None when there is none the reader may see."""
+    if not asked:
+        return None
+    social = request.app.state.services.social
+    viewer = (await reader_of(request)).id
+    try:
+        if asked.isascii() and asked.isdigit():
+            # Bounded before int(): Python refuses to convert over 4,300 digits.
+            if len(asked) > len(str(MAX_ID)) or int(asked) > MAX_ID:
+                return None
+            return await social.profile(viewer, int(asked))
+        return await social.profile_by_username(viewer, asked)
+    except domain.NotFoundError:
+        return None
+
+
 async def search(request: Request) -> Response:
     q = request.query_params
     form = {name: q.get(name, "").strip() for name in
             ("q", "author", "tag", "city", "country", "from", "to")}
-    author = None
-    if form["author"]:
-        if not form["author"].isdigit() or int(form["author"]) > MAX_ID:
-            raise domain.NotFoundError("No such author.", code="user_not_found")
-        author = await request.app.state.services.social.profile(
-            (await reader_of(request)).id, int(form["author"]))
+    author = await _author(request, form["author"])
+    if author is not None:
+        form["author"] = "@" + author.user.person.username
     searched = any(form.values())
     errors = FormErrors()
     try:
         terms = domain.BlogFilter(
-            q=form["q"] or None, author_id=int(form["author"]) if author else None,
+            q=form["q"] or None, author_id=author.user.person.id if author else None,
             tag=form["tag"] or None, city=form["city"] or None, country=form["country"] or None,
             since=_date(form["from"], False), until=_date(form["to"], True))
     except domain.InvalidInputError as exc:
         errors = FormErrors.of(exc)
-    context = {"form": form, "author": author, "searched": searched, "errors": errors}
-    if not searched or errors:
+    # Nobody by that name (or nobody this reader may see): no results, as for words that
+    # match nothing, not the 404 page.
+    unknown = bool(form["author"]) and author is None
+    context = {"form": form, "author": author, "searched": searched, "errors": errors,
+               "unknown_author": unknown}
+    if not searched or errors or unknown:
         return await pages_of(request).render(
             request, "search.html", {**context, "blogs": [], "next_url": None,
                                      "prev_url": None, "page": 1},
