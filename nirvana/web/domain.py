@@ -30,6 +30,7 @@ from ..domain.notifications.cursors import decode_cursor as decode_notification_
 from ..domain.notifications.cursors import encode_cursor as encode_notification_cursor
 from ..domain.notifications.preferences import Channel, Preference
 from ..domain.social.cursors import page_request
+from ..domain.social.graph import USERNAME_SHAPE
 from ..domain.sniffing import MediaKind
 from ..domain.uploads import decode_cursor as decode_upload_cursor
 from ..domain.uploads import encode_cursor as encode_upload_cursor
@@ -44,6 +45,6 @@ __all__ = [
     "InvalidInputError",
     "NotFoundError",
     "PermissionDeniedError", "Place", "Profile", "ProfileChanges", "RateLimitedError", "Reaction",
-    "Session", "SignInChallenge", "User",
+    "Session", "SignInChallenge", "USERNAME_SHAPE", "User",
     "decode_cursor", "encode_cursor", "page_request",
 ]

@@ -9,7 +9,8 @@ import re
 import pytest
 
 from tests.support.blogs import post
-from tests.support.http import sign_up
+from tests.support.http import bearer, sign_up
+from tests.support.people import block
 
 
 def titles(html: str) -> list[str]:
@@ -30,12 +31,46 @@ async def test_the_author_filter_takes_a_username_or_an_id(client):
     assert len(titles((await client.get("/search", params={"q": "bread"})).text)) == 2
 
 
-@pytest.mark.parametrize("asked", ["nobody", "@nobody", "99999999", "9" * 5000, "x" * 31,
-                                   "<b>a b</b>", "\u00b2"])
+@pytest.mark.parametrize("asked", ["nobody", "@nobody", "99999999", "9" * 19])
 async def test_an_unknown_author_finds_nothing_not_the_404_page(client, asked):
     await post(client, await sign_up(client), "Bread")
     r = await client.get("/search", params={"author": asked, "q": "bread"})
     assert r.status_code == 200
     assert titles(r.text) == []
     assert "Nothing found: there is no author" in r.text
-    assert "<b>a b</b>" not in r.text
+
+
+@pytest.mark.parametrize("asked", ["9" * 5000, "x" * 31, "@" + "x" * 31, "<b>a b</b>",
+                                   "\u00b2", "@@ann"])
+async def test_what_cannot_be_a_username_is_a_field_error(client, asked):
+    await post(client, await sign_up(client), "Bread")
+    r = await client.get("/search", params={"author": asked, "q": "bread"})
+    assert r.status_code == 422
+    assert titles(r.text) == []
+    assert "must be a @username" in r.text
+    assert "Nothing found" not in r.text and "<b>a b</b>" not in r.text
+
+
+async def test_a_username_of_digits_is_that_user_not_the_user_with_that_id(client):
+    ann, bob = await sign_up(client, "Ann"), await sign_up(client, "Bob")
+    await post(client, ann, "Bread by Ann")
+    await post(client, bob, "Bread by Bob")
+    # A username that is also, read as a number, Bob's id.
+    digits = str(bob["user"]["id"]).zfill(3)
+    r = await client.patch("/api/v1/user/me", headers=bearer(ann), json={"username": digits})
+    assert r.status_code == 200, r.text
+    for asked in (digits, f"@{digits}"):
+        r = await client.get("/search", params={"q": "bread", "author": asked})
+        assert titles(r.text) == ["Bread by Ann"], asked
+
+
+async def test_an_author_who_blocked_you_is_no_author_by_username_as_by_id(client, services):
+    ann, reader = await sign_up(client, "Ann"), await sign_up(client, "Reader")
+    await post(client, ann, "Bread by Ann")
+    await block(services, ann["user"]["id"], reader["user"]["id"])
+    client.cookies.set("jwt", reader["jwt"])
+    for asked in (f"@{ann['user']['username']}", str(ann["user"]["id"])):
+        r = await client.get("/search", params={"q": "bread", "author": asked})
+        assert r.status_code == 200, asked
+        assert titles(r.text) == [], asked
+        assert "Nothing found: there is no author" in r.text, asked

@@ -44,7 +44,7 @@ from .ports import BlogCounter, SocialRepository
 MAX_SEARCH_QUERY = 100
 # Wider than the rule a username is made by (accounts/users.py): only what no username can be
 # (a control character, a space, over 30 characters) is turned away before the store.
-_USERNAME_SHAPE = re.compile(r"[A-Za-z0-9_.]{1,30}")
+USERNAME_SHAPE = re.compile(r"@?[A-Za-z0-9_.]{1,30}")
 
 
 # -- the rules ----------------------------------------------------------------------------
@@ -98,9 +98,8 @@ class SocialGraph:
     async def profile_by_username(self, viewer: int | None, username: str) -> Profile:
         """As profile, by username (a leading `@` allowed, any case); NotFoundError also for
         anything that cannot be a username, without a query."""
-        name = username.removeprefix("@")
-        user_id = (await self._repo.user_id_by_username(name)
-                   if _USERNAME_SHAPE.fullmatch(name) else None)
+        user_id = (await self._repo.user_id_by_username(username.removeprefix("@"))
+                   if USERNAME_SHAPE.fullmatch(username) else None)
         if user_id is None:
             raise _no_such_user()
         return await self.profile(viewer, user_id)

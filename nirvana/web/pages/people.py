@@ -65,7 +65,8 @@ async def profile(request: Request) -> Response:
         files, more_files = await files_of(request, uid, None, FILES_ON_PROFILE)
     return await pages_of(request).render(request, "people/profile.html", {
         "profile": shown, "person": shown.user.person, "blogs": blogs, "drafts": drafts,
-        "more_blogs_url": f"/search?author={uid}&page=2" if more else None,
+        "more_blogs_url": (f"/search?author=@{shown.user.person.username}&page=2"
+                           if more else None),
         "is_me": reader.id == uid, "storage": storage, "files": files,
         "more_files_url": more_files,
     })

@@ -263,19 +263,21 @@ async def _results(request: Request, terms: domain.BlogFilter, template: str,
 
 
 async def _author(request: Request, asked: str) -> domain.Profile | None:
-    """The author `?author=` names: a user id (a profile's "More blogs" link) or a username,
-    `@` optional (the form). None when there is none the reader may see."""
-    if not asked:
-        return None
+    """The author `?author=` names: a username, `@` optional (the form, a profile's "More
+    blogs" link), or failing that a user id (links made before usernames were used). None
+    when there is none the reader may see."""
     social = request.app.state.services.social
     viewer = (await reader_of(request)).id
     try:
-        if asked.isascii() and asked.isdigit():
-            # Bounded before int(): Python refuses to convert over 4,300 digits.
-            if len(asked) > len(str(MAX_ID)) or int(asked) > MAX_ID:
-                return None
-            return await social.profile(viewer, int(asked))
         return await social.profile_by_username(viewer, asked)
+    except domain.NotFoundError:
+        pass
+    # Bounded before int(): Python refuses to convert over 4,300 digits.
+    if not (asked.isascii() and asked.isdigit()) or len(asked) > len(str(MAX_ID)) \
+            or int(asked) > MAX_ID:
+        return None
+    try:
+        return await social.profile(viewer, int(asked))
     except domain.NotFoundError:
         return None
 
@@ -284,11 +286,16 @@ async def search(request: Request) -> Response:
     q = request.query_params
     form = {name: q.get(name, "").strip() for name in
             ("q", "author", "tag", "city", "country", "from", "to")}
-    author = await _author(request, form["author"])
+    searched = any(form.values())
+    author, author_error = None, {}
+    if form["author"] and not domain.USERNAME_SHAPE.fullmatch(form["author"]):
+        # Bounded as the other fields are: what cannot be a username is a field error.
+        author_error = {"author": "must be a @username: at most 30 letters, digits, _ and ."}
+    elif form["author"]:
+        author = await _author(request, form["author"])
+    errors = FormErrors(fields=dict(author_error))
     if author is not None:
         form["author"] = "@" + author.user.person.username
-    searched = any(form.values())
-    errors = FormErrors()
     try:
         terms = domain.BlogFilter(
             q=form["q"] or None, author_id=author.user.person.id if author else None,
@@ -296,9 +303,10 @@ async def search(request: Request) -> Response:
             since=_date(form["from"], False), until=_date(form["to"], True))
     except domain.InvalidInputError as exc:
         errors = FormErrors.of(exc)
+        errors.fields.update(author_error)
     # Nobody by that name (or nobody this reader may see): no results, as for words that
     # match nothing, not the 404 page.
-    unknown = bool(form["author"]) and author is None
+    unknown = bool(form["author"]) and author is None and not errors
     context = {"form": form, "author": author, "searched": searched, "errors": errors,
                "unknown_author": unknown}
     if not searched or errors or unknown:
