@@ -96,6 +96,9 @@ async def test_the_export_holds_the_users_data_and_nothing_private_of_others(
     w = await a_social_world(client, services)
     ann = w["ann"]
     a, b, c, d, e = w["ids"]
+    r = await client.post("/api/v1/media/upload", headers=bearer(w["bob"]),
+                          files={"file": ("bob-secret-name.png", png(2, 2), "image/png")})
+    assert r.status_code == 201, r.text
     export = await ready_export(client, services, ann)
     r = await download(client, ann, export)
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
@@ -129,13 +132,17 @@ async def test_the_export_holds_the_users_data_and_nothing_private_of_others(
                          "name": "Bob Friend"}
     avatar_name = w["avatar"].rsplit("/", 1)[1]
     assert data["uploads.json"] == [w["avatar"]]
+    # The upload ledger, with the name each file was sent with; only Ann's files.
+    assert [(f["url"], f["original_name"], f["kind"], f["size"]) for f in data["files.json"]
+            ] == [(w["avatar"], "me.png", "image", len(png(3, 3)))]
     assert files[f"uploads/{avatar_name}"] == (settings.data_dir / "media" /
                                               avatar_name).read_bytes()
 
     everything = b"\n".join(files.values())
     for private in (b"bob.private@", b"carl.private@", b"dora.private@", b"eve.private@",
                     b"bob whispers to carl only", b"Bob's friends-only title",
-                    b"bob friends words", b"ann deleted this for herself", b"Dora"):
+                    b"bob friends words", b"ann deleted this for herself", b"Dora",
+                    b"bob-secret-name"):
         assert private not in everything, private
     assert d not in people and all(d != x["user_id"] for rows in social.values()
                                    for x in rows)

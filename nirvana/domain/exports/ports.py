@@ -45,7 +45,8 @@ class ExportJobs(Protocol):
 class AccountRecords(Protocol):
     async def collect(self, user_id: int) -> dict[str, Any]:
         """The user's rows in PostgreSQL as JSON-ready sections: `profile`, `blogs`,
-        `comments`, `likes`, `social`, `notifications`. Other users appear by id only."""
+        `comments`, `likes`, `social`, `notifications`, `files` (the upload ledger). Other
+        users appear by id only."""
         ...
 
     async def people(self, user_ids: Sequence[int]) -> list[dict[str, Any]]:

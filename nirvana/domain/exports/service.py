@@ -26,6 +26,8 @@ social.json         friends, friend requests, whom you follow, who follows you, 
 notifications.json  what you were told
 conversations.json  your conversations and every message in them that you may see
 people.json         the other users named in these files: id, username and name only
+files.json          every file you uploaded and have not deleted: address, the name you
+                    sent it with, kind, type, size, date
 uploads/            the files your profile, blogs and messages use that this server stores
 uploads.json        every such file's address, also those stored elsewhere
 """

@@ -139,6 +139,11 @@ class PgAccountRecords:
                     f"WHERE {mine} = $1 ORDER BY created_at", user_id))
                 for name, table, mine, other in SOCIAL_LISTS
             }
+            # The upload ledger: every file of the user's that this server issued, under
+            # the name it was sent with (schema step 0023), in use or not.
+            files = _rows(await conn.fetch(
+                "SELECT url, original_name, kind, mime, size, created_at FROM media_uploads "
+                "WHERE owner_id = $1 ORDER BY created_at, url", user_id))
             notifications = _rows(await conn.fetch(
                 "SELECT n.id, n.kind, n.blog_id, n.comment_id, n.text, n.actor_count, "
                 "ARRAY(SELECT a.actor_id FROM notification_actors a "
@@ -158,6 +163,7 @@ class PgAccountRecords:
             "likes": {"given": liked, "received_on_your_blogs": likers},
             "social": social,
             "notifications": notifications,
+            "files": files,
             "people_ids": sorted(people),
             "uploads": sorted(uploads),
         }
