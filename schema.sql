@@ -930,7 +930,9 @@ ALTER TABLE deployment ADD COLUMN copied_at timestamptz;
 -- migration: 0023 the original names of uploads
 -- The name a file had on its owner's device, cleaned (nirvana/domain/upload_names.py), so
 -- their list of files says `notes.txt` and not only the random storage name. NULL for a
--- file uploaded before this step, or sent without a name. Adding a nullable column with no
--- default rewrites nothing: the step is instant on a big table.
-ALTER TABLE media_uploads ADD COLUMN original_name text
-    CHECK (char_length(original_name) BETWEEN 1 AND 200);
+-- file uploaded before this step, or sent without a name. A nullable column with no default
+-- and no CHECK: adding it neither rewrites nor scans the table, so media_uploads is locked
+-- for an instant. Its bound (200 characters) is upload_names.py's, the one writer's: a CHECK
+-- here would scan every row under that lock (even NOT VALID checks each new row with
+-- char_length, which counts bytes, not characters, on a SQL_ASCII database).
+ALTER TABLE media_uploads ADD COLUMN original_name text;

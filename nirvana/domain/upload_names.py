@@ -1,6 +1,7 @@
-"""The name an upload had on its owner's device, as their client sent it (a multipart part's
-`filename`), cleaned to be shown: never used as a path, a URL or a storage name, which stay
-random (uploads.py). The rules are those of docs/media.md, "Original names"."""
+"""Names of files as people gave them, cleaned to be shown: the name an upload had on its
+owner's device (a multipart part's `filename`), and the name a chat attachment is sent
+with. Never used as a path, a URL or a storage name, which stay random (uploads.py). The
+rules are those of docs/media.md, "Original names"."""
 
 from __future__ import annotations
 
@@ -14,28 +15,39 @@ MAX_ORIGINAL_NAME = 200
 # one is what tells the type.
 _MAX_EXTENSION = 16
 
+# Line breaks and tabs separate words: they become spaces, not nothing
+# ("résumé\tfinal.pdf" is "résumé final.pdf").
+_SPACES = re.compile("[\t\n\x0b\x0c\r\x85\u2028\u2029]")
 # Characters that change how the rest of a line is shown, not letters: the bidirectional
 # marks, embeddings, overrides and isolates. "invoice\u202egnp.exe" would show as
 # "invoiceexe.png".
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-# Controls (Cc), bidi controls, the line and paragraph separators, and lone surrogates
-# (a percent-decoded filename* may hold them; PostgreSQL text cannot).
-_DROPPED = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff]")
+# The other controls (Cc) and the bidi controls.
+_DROPPED = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
+
+
+def clean_display_name(raw: str | None) -> str | None:
+    """A file's name as others will see it, or None when nothing showable is left: Unicode
+    NFC, line breaks and tabs made spaces, other controls and bidi controls dropped, runs of
+    whitespace made one space and trimmed. No length bound: the caller has its own."""
+    if not raw:
+        return None
+    name = _DROPPED.sub("", _SPACES.sub(" ", raw))
+    name = " ".join(unicodedata.normalize("NFC", name).split())
+    return None if not name or is_blank(name) else name
 
 
 def clean_original_name(raw: str | None) -> str | None:
     """The name to keep for an upload, or None when nothing showable is left.
 
-    Only the last path segment (after `/` or `\\`); Unicode NFC; controls and bidi controls
-    dropped; runs of whitespace made one space and trimmed; `.` and `..` are no name; at most
-    MAX_ORIGINAL_NAME characters, shortened before the extension so the type still shows.
+    Only the last path segment (after `/` or `\\`), cleaned as clean_display_name; `.` and
+    `..` are no name; at most MAX_ORIGINAL_NAME characters, shortened before the extension
+    so the type still shows.
     """
     if not raw:
         return None
-    name = re.split(r"[/\\]", raw)[-1]
-    name = unicodedata.normalize("NFC", _DROPPED.sub("", name))
-    name = " ".join(name.split())
-    if name in ("", ".", "..") or is_blank(name):
+    name = clean_display_name(re.split(r"[/\\]", raw)[-1])
+    if name is None or name in (".", ".."):
         return None
     if len(name) > MAX_ORIGINAL_NAME:
         stem, dot, extension = name.rpartition(".")

@@ -59,7 +59,6 @@ class Issued:
     owner_id: int
     kind: MediaKind
     size: int
-    original_name: str | None = None
 
 
 def name_of(url: str) -> str:

@@ -9,6 +9,7 @@ kept in memory, and never more than `max_file_bytes` plus one network chunk of i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from python_multipart.exceptions import FormParserError
@@ -24,6 +25,13 @@ from ..domain.errors import (
 
 # Room for the boundaries, part headers and small fields around the file.
 MULTIPART_OVERHEAD = 64 * 1024
+# One part header (its name and value) at most: a file name is kept to 200 characters, and
+# a header bounded only by the body limit cost a second of the event loop to parse.
+MAX_PART_HEADER = 4 * 1024
+# What browsers escape in a form-data file name (WHATWG HTML, "multipart/form-data encoding
+# algorithm"): `"`, CR and LF, as %22, %0D and %0A. Only these: they leave `%` itself as is.
+_WHATWG_ESCAPES = re.compile("%22|%0D|%0A")
+_UNESCAPED = {"%22": '"', "%0D": "\r", "%0A": "\n"}
 
 
 class _FilePart:
@@ -35,6 +43,7 @@ class _FilePart:
         self.found = False
         self.filename: bytes | None = None
         self.too_large = False
+        self.header_too_large = False
         self.ended = False
         self._header_name = bytearray()
         self._header_value = bytearray()
@@ -44,8 +53,8 @@ class _FilePart:
     def callbacks(self) -> dict:
         return {
             "on_part_begin": self._part_begin,
-            "on_header_field": lambda d, s, e: self._header_name.extend(d[s:e]),
-            "on_header_value": lambda d, s, e: self._header_value.extend(d[s:e]),
+            "on_header_field": lambda d, s, e: self._header_part(self._header_name, d, s, e),
+            "on_header_value": lambda d, s, e: self._header_part(self._header_value, d, s, e),
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._data,
@@ -55,6 +64,12 @@ class _FilePart:
 
     def _part_begin(self) -> None:
         self._disposition = b""
+
+    def _header_part(self, into: bytearray, data: bytes, start: int, end: int) -> None:
+        if len(self._header_name) + len(self._header_value) + end - start > MAX_PART_HEADER:
+            self.header_too_large = True
+            return
+        into.extend(data[start:end])
 
     def _header_end(self) -> None:
         if bytes(self._header_name).strip().lower() == b"content-disposition":
@@ -90,14 +105,9 @@ class _FilePart:
 @dataclass(frozen=True, slots=True)
 class ReceivedFile:
     data: bytes
-    # The part's `filename` as sent (browsers send UTF-8; RFC 7578 forbids `filename*`),
-    # not yet cleaned: domain/upload_names.py does that.
+    # The part's `filename` (browsers send UTF-8; RFC 7578 forbids `filename*`), with the
+    # browsers' escapes undone, not yet cleaned: domain/upload_names.py does that.
     filename: str | None
-
-
-async def read_file_field(request: Request, field: str, max_file_bytes: int) -> bytes:
-    """The bytes of the multipart field `field`; errors as read_file."""
-    return (await read_file(request, field, max_file_bytes)).data
 
 
 async def read_file(request: Request, field: str, max_file_bytes: int) -> ReceivedFile:
@@ -137,9 +147,14 @@ async def read_file(request: Request, field: str, max_file_bytes: int) -> Receiv
             raise BadRequestError("The multipart body is malformed.") from None
         if part.too_large:
             raise too_large
+        if part.header_too_large:
+            raise BadRequestError(f"A multipart part header is over {MAX_PART_HEADER} bytes.")
     if not part.ended:
         raise BadRequestError("The multipart body is truncated.")
     if not part.found:
         raise field_error(field, "is required", "missing")
-    filename = None if part.filename is None else part.filename.decode("utf-8", "replace")
+    filename = None
+    if part.filename is not None:
+        filename = _WHATWG_ESCAPES.sub(lambda m: _UNESCAPED[m[0]],
+                                       part.filename.decode("utf-8", "replace"))
     return ReceivedFile(b"".join(part.chunks), filename)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..http.api import read_limited
-from ..http.multipart import read_file_field
+from ..http import multipart
 from ..http.routes.users import clear_cookies, set_session_cookies
 from . import domain
 from .session import check_origin, reader_of
@@ -32,10 +32,11 @@ async def read_form(request: Request, limit: int = FORM_LIMIT) -> dict[str, str]
     return fields
 
 
-async def read_file(request: Request, name: str, max_bytes: int) -> bytes:
-    """One file field of a multipart form POST, streamed under the upload limit."""
+async def read_file(request: Request, name: str, max_bytes: int) -> multipart.ReceivedFile:
+    """One file field of a multipart form POST and its file name, streamed under the upload
+    limit."""
     check_origin(request)
-    return await read_file_field(request, name, max_bytes)
+    return await multipart.read_file(request, name, max_bytes)
 
 
 @dataclass

@@ -28,7 +28,9 @@ async def test_upload_see_it_listed_delete_it_and_the_usage_drops(site, tmp_path
     await expect(rows).to_have_count(1)
     link = rows.locator("td").first.get_by_role("link")
     url = await link.get_attribute("href")
-    assert url.startswith("/media/") and await link.inner_text() == url.removeprefix("/media/")
+    # The picture keeps the name it was picked under, with its storage name under it.
+    assert url.startswith("/media/") and await link.inner_text() == "me.png"
+    await expect(rows.locator(".storage-name")).to_have_text(url.removeprefix("/media/"))
     await expect(rows.locator("td").nth(1)).to_have_text("image")
     assert (await page.request.get(url)).status == 200
 

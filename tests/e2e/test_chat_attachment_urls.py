@@ -108,3 +108,31 @@ async def test_an_uploads_kind_and_size_are_the_ledgers_not_the_senders(live):
         assert kept["attachments"] == [stored]
     finally:
         await ws.close()
+
+
+async def test_an_attachment_reaches_the_others_with_its_name_cleaned_or_with_none(live):
+    """The name a member sees is cleaned as an upload's (no bidi override to turn
+    "gnp.exe" into "exe.png"); an attachment sent without a name gets none, not the
+    upload's original name, which its owner did not choose to send."""
+    a, b = await user(live.http), await user(live.http)
+    ws, other = await Client.connect(live.ws, a), await Client.connect(live.ws, b)
+    try:
+        cid = await direct(live, a, b, ws)
+        r = await live.http.post("/api/v1/media/upload",
+                                 headers={"Authorization": f"Bearer {a['jwt']}"},
+                                 files={"file": ("John_Doe_passport_scan.pdf", pdf(),
+                                                 "application/pdf")})
+        assert r.json()["original_name"] == "John_Doe_passport_scan.pdf"
+        url = r.json()["url"]
+        sent = await ws.command("send", conversation_id=cid, client_id="named", kind="file",
+                                attachments=[{"url": url}, {"url": url,
+                                                            "name": "invoice\u202egnp.exe"}])
+        assert sent["type"] == "ack", sent
+        got = await other.expect("newMessage")
+        assert got["message"]["client_id"] == "named"
+        names = [attachment.get("name") for attachment in got["message"]["attachments"]]
+        assert names == [None, "invoicegnp.exe"]
+        assert "John_Doe" not in str(got)
+    finally:
+        await ws.close()
+        await other.close()

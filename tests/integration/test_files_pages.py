@@ -28,7 +28,7 @@ async def upload(client, session) -> dict:
 
 
 def listed(html: str) -> list[str]:
-    return re.findall(r'<td class="file-name"><a href="/media/([^"]+)"', html)
+    return re.findall(r'<td class="file-name"><a href="/media/([^"?]+)', html)
 
 
 async def test_your_files_are_on_your_profile_and_paged_on_files(client):

@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from nirvana.domain.sniffing import CONTENT_TYPES
+from nirvana.domain.upload_names import clean_original_name
 from nirvana.domain.uploads import Upload
 from nirvana.storage.postgres.pool import SCHEMA_PATH, create_pool, migrate, parse_steps
 from nirvana.storage.postgres.uploads import PgUploadLedger
@@ -245,5 +246,30 @@ async def test_an_upload_from_before_the_names_step_is_listed_without_a_name(old
     await ledger.record(Upload("/media/new.pdf", user, CONTENT_TYPES["pdf"], 3, "notes.pdf"))
     listed = {u.url: u.original_name for u in await ledger.page(user, None, 10)}
     assert listed == {"/media/old.pdf": None, "/media/new.pdf": "notes.pdf"}
-    issued = await ledger.issued(["/media/old.pdf", "/media/new.pdf"])
-    assert {u: i.original_name for u, i in issued.items()} == listed
+
+
+async def test_a_long_non_ascii_name_is_kept_on_a_sql_ascii_database(server_urls):
+    """The 200-character bound of an original name is the domain's (upload_names.py), not a
+    CHECK: char_length counts bytes on a SQL_ASCII database, which DATABASE_URL may name, so
+    a 200-character name of "é" and emoji would not be stored there."""
+    admin_url = server_urls[0]
+    name = f"ascii_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f"CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' "
+                        "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        pool = await create_pool(urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}")),
+                                 timeout=30, min_size=1, max_size=2)
+        try:
+            await migrate(pool)
+            user = await pool.fetchval("INSERT INTO users (email, username, name) "
+                                       "VALUES ('a@example.com', 'ann', 'Ann') RETURNING id")
+            ledger = PgUploadLedger(pool)
+            kept = clean_original_name("\u00e9" * 150 + "\U0001f600" * 100 + ".pdf")
+            await ledger.record(Upload("/media/a.pdf", user, CONTENT_TYPES["pdf"], 3, kept))
+            assert [u.original_name for u in await ledger.page(user, None, 10)] == [kept]
+        finally:
+            await pool.close()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()

@@ -9,6 +9,7 @@ import re
 from tests.support.http import bearer, sign_up
 from tests.support.images import png
 from tests.support.media_files import pdf
+from tests.support.servers import TEST_ORIGIN
 
 BOUNDARY = b"nirvana-test-boundary"
 RTL_OVERRIDE = "invoice\u202egnp.exe"
@@ -19,7 +20,13 @@ SENT_AND_KEPT = [
     ("n" * 300 + ".pdf", "n" * 196 + ".pdf"),
     (RTL_OVERRIDE, "invoicegnp.exe"),
     ("", None),
-    ("r\u00e9sum\u00e9\tfinal.pdf", "r\u00e9sum\u00e9final.pdf"),
+    ("r\u00e9sum\u00e9\tfinal.pdf", "r\u00e9sum\u00e9 final.pdf"),
+    # Browsers send `"`, CR and LF in a file name as %22, %0D and %0A, and `%` as it is.
+    ("my %22best%22.txt", 'my "best".txt'),
+    ("two%0D%0Alines.txt", "two lines.txt"),
+    ("100%25 %0d.txt", "100%25 %0d.txt"),
+    # Characters, not bytes nor UTF-16 units, are counted, in Python and in PostgreSQL.
+    ("\u00e9" * 150 + "\U0001f600" * 100 + ".pdf", "\u00e9" * 150 + "\U0001f600" * 46 + ".pdf"),
 ]
 
 
@@ -64,7 +71,7 @@ async def test_your_files_shows_the_name_escaped_over_the_storage_name(client):
     for page in ("/files", f"/people/{ann['user']['id']}"):
         html = (await client.get(page)).text
         assert "<img src=x" not in html
-        cell = re.search(rf'<td class="file-name"><a href="{hostile["url"]}" '
+        cell = re.search(rf'<td class="file-name"><a href="{hostile["url"]}\?name=[^"<>]+" '
                          rf'title="([^"]*)">([^<]*)</a><small class="storage-name">'
                          rf'{hostile["name"]}</small></td>', html)
         assert cell is not None, html
@@ -92,3 +99,37 @@ async def test_openapi_declares_the_original_name(client):
         field = schemas[model]["properties"]["original_name"]
         assert {"type": "null"} in field["anyOf"], field
         assert "original_name" in schemas[model]["required"]
+
+
+async def test_a_part_header_over_a_few_kib_is_refused_before_it_is_read(client):
+    ann = await sign_up(client)
+    body, headers = multipart("n" * 5000 + ".pdf", pdf())
+    r = await client.post("/api/v1/media/upload", content=body,
+                          headers={**headers, **bearer(ann)})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "bad_request"
+    assert (await client.get("/api/v1/media", headers=bearer(ann))).json()["items"] == []
+
+
+async def test_a_profile_picture_set_by_the_settings_form_keeps_its_name(client):
+    ann = await sign_up(client)
+    client.cookies.set("jwt", ann["jwt"])
+    r = await client.post("/settings/avatar", headers={"Origin": TEST_ORIGIN},
+                          files={"avatar": ("me at the sea.png", png(4, 4), "image/png")})
+    assert r.status_code == 303, r.text
+    items = (await client.get("/api/v1/media", headers=bearer(ann))).json()["items"]
+    assert [i["original_name"] for i in items] == ["me at the sea.png"]
+
+
+async def test_your_files_downloads_a_file_under_its_original_name(client):
+    ann = await sign_up(client)
+    sent = await send(client, ann, "notes & plans.pdf")
+    unnamed = await send(client, ann, None)
+    client.cookies.set("jwt", ann["jwt"])
+    html = (await client.get("/files")).text
+    assert f'href="{sent["url"]}?name=notes%20%26%20plans.pdf"' in html
+    assert f'href="{unnamed["url"]}"' in html
+    r = await client.get(f'{sent["url"]}?name=notes%20%26%20plans.pdf')
+    assert r.status_code == 200
+    assert "notes &amp; plans.pdf" not in r.headers["content-disposition"]
+    assert "plans.pdf" in r.headers["content-disposition"]

@@ -71,8 +71,7 @@ class FakeUploadLedger:
 
     async def issued(self, urls: Sequence[str]) -> Mapping[str, Issued]:
         return {u: Issued(self.uploads[u].owner_id, self.uploads[u].content.kind,
-                          self.uploads[u].size, self.uploads[u].original_name)
-                for u in urls if u in self.uploads}
+                          self.uploads[u].size) for u in urls if u in self.uploads}
 
     async def page(self, owner_id: int, after: UploadPosition | None,
                    limit: int) -> list[StoredUpload]:

@@ -194,7 +194,7 @@ async def test_a_local_attachment_must_be_an_upload_of_a_member():
         assert caught.value.details[0]["message"] == f"{said} message needs an attachment"
 
 
-async def test_an_attachment_sent_without_a_name_takes_its_uploads_original_name():
+async def test_an_attachment_name_is_cleaned_and_a_missing_one_stays_missing():
     from nirvana.domain.sniffing import CONTENT_TYPES
     from nirvana.domain.uploads import Upload
     from tests.support.fakes_media import FakeUploadLedger
@@ -203,16 +203,18 @@ async def test_an_attachment_sent_without_a_name_takes_its_uploads_original_name
     peers.befriend(1, 2)
     chat = Messaging(store=FakeChatStore(), peers=peers, publisher=RecordingPublisher(),
                      clock=FakeClock(), uploads=ledger)
-    await ledger.record(Upload("/media/a.pdf", 1, CONTENT_TYPES["pdf"], 10, "notes.pdf"))
-    await ledger.record(Upload("/media/b.pdf", 2, CONTENT_TYPES["pdf"], 10, "theirs.pdf"))
+    await ledger.record(Upload("/media/a.pdf", 1, CONTENT_TYPES["pdf"], 10,
+                               "John_Doe_passport_scan.pdf"))
     c = await chat.open_direct(1, 2)
     sent = [(await chat.send_message(1, c.id, client_id=f"k{i}", kind=MessageKind.FILE,
                                      attachments=[attachment]))[0].attachments[0].name
             for i, attachment in enumerate((
-                Attachment("/media/a.pdf"), Attachment("/media/a.pdf", name="mine.pdf"),
-                Attachment("/media/b.pdf")))]
-    # The sender's own name wins; another member's upload keeps no name it did not say.
-    assert sent == ["notes.pdf", "mine.pdf", None]
+                Attachment("/media/a.pdf"),
+                Attachment("/media/a.pdf", name="invoice\u202egnp.exe"),
+                Attachment("https://example.com/x", name=" e\u0301t\u00e9\u2067 \u200f"),
+                Attachment("/media/a.pdf", name="\u202e")))]
+    # No name sent, none delivered: the upload's own name is its owner's, not the chat's.
+    assert sent == [None, "invoicegnp.exe", "\u00e9t\u00e9", None]
 
 
 class CountingStore(FakeChatStore):

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from nirvana.domain.upload_names import MAX_ORIGINAL_NAME, clean_original_name
+from nirvana.domain.upload_names import (
+    MAX_ORIGINAL_NAME,
+    clean_display_name,
+    clean_original_name,
+)
 
 
 @pytest.mark.parametrize("sent, kept", [
@@ -16,7 +20,10 @@ from nirvana.domain.upload_names import MAX_ORIGINAL_NAME, clean_original_name
     ("<img src=x onerror=alert(1)>.txt", "<img src=x onerror=alert(1)>.txt"),  # escaped on show
     ("invoice\u202egnp.exe", "invoicegnp.exe"),  # would show as "invoiceexe.png"
     ("a\u2066b\u2069\u200f.txt", "ab.txt"),
-    ("a\x00b\r\nc\x7f\x85.txt", "abc.txt"),
+    ("a\x00b\x1bc\x7f\x9f.txt", "abc.txt"),
+    # Line breaks and tabs part words.
+    ("r\u00e9sum\u00e9\tfinal.pdf", "r\u00e9sum\u00e9 final.pdf"),
+    ("a\r\nb\x85c\u2028d.txt", "a b c d.txt"),
     ("e\u0301te\u0301.txt", "\u00e9t\u00e9.txt"),  # NFC
     ("  two   spaces\u00a0.txt ", "two spaces .txt"),
     ("", None), (None, None), ("   ", None), ("\u200b\u2060", None), ("\u202e", None),
@@ -32,3 +39,13 @@ def test_a_long_name_is_cut_before_its_extension():
     # Not an extension: a "." far from the end, or nothing before it.
     assert clean_original_name("c" * 150 + "." + "d" * 150) == ("c" * 150 + "." + "d" * 150)[:200]
     assert clean_original_name("." + "e" * 300) == ("." + "e" * 300)[:200]
+
+
+@pytest.mark.parametrize("sent, shown", [
+    ("invoice\u202egnp.exe", "invoicegnp.exe"),
+    ("  e\u0301t\u00e9\u2066  photos ", "\u00e9t\u00e9 photos"),
+    ("../../x", "../../x"),  # a chat name is only shown: no path to take apart
+    ("\u200f\u202e", None), ("", None),
+])
+def test_a_display_name_is_cleaned_of_what_would_change_how_it_shows(sent, shown):
+    assert clean_display_name(sent) == shown

@@ -24,6 +24,7 @@ from ..errors import ConflictError, InvalidInputError, field_error
 from ..uploads import IssuedUploads, NoUploads
 from ..urls import MEDIA, validate_url
 from ..text import check_key, check_text, is_blank
+from ..upload_names import clean_display_name
 from .cache import ChatCache
 from .entities import (
     Attachment,
@@ -208,7 +209,7 @@ class Messaging:
             raise field_error("attachments",
                               f"{article} {kind.value} message needs an attachment")
 
-    async def _as_uploaded(self, sender: int, conversation: Conversation, kind: MessageKind,
+    async def _as_uploaded(self, conversation: Conversation, kind: MessageKind,
                            attachments: Sequence[Attachment]
                            ) -> tuple[MessageKind, tuple[Attachment, ...]]:
         """A local attachment must be a URL the upload route issued to a member of this
@@ -218,8 +219,11 @@ class Messaging:
         Any attachment the ledger issued (a local path, or a Cloudinary URL) takes the
         upload's kind and size, whatever the send said, and so does a non-text message
         from its first attachment: clients render by them, so a PDF cannot pass as an
-        image. An attachment sent without a name takes the sender's own upload's original
-        name; another member's stays unnamed, as they may have shared it under another."""
+        image.
+
+        Every attachment's name is cleaned as an upload's is (upload_names.py): it reaches
+        the other members, and a bidi override in it would let "invoice<U+202E>gnp.exe"
+        show as "invoiceexe.png". One sent without a name stays without one."""
         if not attachments:
             return kind, ()
         issued = await self._uploads.issued([a.url for a in attachments])
@@ -231,10 +235,9 @@ class Messaging:
                 raise field_error("attachments.url", "must be an http(s) URL or a file "
                                   "uploaded by a member of this conversation", "not_uploaded")
             if upload is not None:
-                name = (upload.original_name if a.name is None and upload.owner_id == sender
-                        else a.name)
-                a = replace(a, kind=MessageKind(upload.kind.value), size=upload.size,
-                            name=name)
+                a = replace(a, kind=MessageKind(upload.kind.value), size=upload.size)
+            if a.name is not None:
+                a = replace(a, name=clean_display_name(a.name))
             checked.append(a)
         if kind is not MessageKind.TEXT and attachments[0].url in issued:
             kind = checked[0].kind
@@ -278,8 +281,7 @@ class Messaging:
         if reply_to is not None and reply_to > conversation.last_seq:
             raise field_error("reply_to", "no such message in this conversation")
         try:
-            kind, attachments = await self._as_uploaded(user_id, conversation, kind,
-                                                          attachments)
+            kind, attachments = await self._as_uploaded(conversation, kind, attachments)
         except InvalidInputError:
             # A retry of a send stored before its file was deleted gets what is stored, as
             # every retry does (docs/protocol.md). Looked up only on this refusal: a send

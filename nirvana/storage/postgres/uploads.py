@@ -72,10 +72,9 @@ class PgUploadLedger:
         if not urls:
             return {}
         rows = await self._pool.fetch(
-            "SELECT url, owner_id, kind, size, original_name FROM media_uploads "
-            "WHERE url = ANY($1::text[])", list(urls))
-        return {r["url"]: Issued(r["owner_id"], MediaKind(r["kind"]), r["size"],
-                                 r["original_name"]) for r in rows}
+            "SELECT url, owner_id, kind, size FROM media_uploads WHERE url = ANY($1::text[])",
+            list(urls))
+        return {r["url"]: Issued(r["owner_id"], MediaKind(r["kind"]), r["size"]) for r in rows}
 
     async def page(self, owner_id: int, after: UploadPosition | None,
                    limit: int) -> list[StoredUpload]:

@@ -208,8 +208,9 @@ async def save_avatar(request: Request) -> Response:
     user = await signed_in_user(request)
     uploads = services(request).uploads
     try:
-        data = await read_file(request, "avatar", uploads.limits.image)
-        url = (await uploads.upload(user.id, data, domain.MediaKind.IMAGE)).url
+        sent = await read_file(request, "avatar", uploads.limits.image)
+        url = (await uploads.upload(user.id, sent.data, domain.MediaKind.IMAGE,
+                                    sent.filename)).url
         updated = await services(request).accounts.update_profile(
             user.id, domain.ProfileChanges(avatar_url=url))
     except domain.DomainError as exc:
