@@ -5,11 +5,13 @@ delete-for-everyone tombstone, live to every member)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .domain.accounts.ports import UserRepository
 from .domain.blogs.service import Blogs
 from .domain.chat.service import ChatService
 from .domain.errors import NotFoundError
-from .domain.moderation.entities import Target, TargetKind
+from .domain.moderation.entities import Named, Preview, Target, TargetKind
 from .domain.notifications.service import Notifications
 from .domain.social.graph import SocialGraph
 
@@ -46,25 +48,37 @@ class ModeratedContent:
                 await self._social.profile(viewer_id, target.id)  # 404 if blocked or unknown
                 return target.id
 
-    async def describe(self, target: Target) -> str | None:
-        text: str | None = None
+    async def describe(self, target: Target) -> Preview | None:
+        shown: Preview | None = None
         match target.kind:
             case TargetKind.BLOG:
                 blog = await self._blogs.any_blog(target.id or 0)
-                text = f"{blog.title}\n\n{blog.body}" if blog is not None else None
+                if blog is not None:
+                    shown = Preview(f"{blog.title}\n\n{blog.body}", blog.author.id)
             case TargetKind.COMMENT:
                 comment = await self._blogs.any_comment(target.blog_id or 0, target.id or 0)
-                text = comment.body if comment is not None else None
+                if comment is not None:
+                    shown = Preview(comment.body, comment.author.id)
             case TargetKind.MESSAGE:
                 message = await self._chat.message_at(target.conversation_id or "",
                                                       target.seq or 0)
-                text = message.text if message is not None and not message.deleted else None
+                if message is not None and not message.deleted:
+                    shown = Preview(message.text, message.sender_id)
             case _:
                 user = await self._users.get(target.id or 0)
-                text = f"{user.name} (@{user.username})" if user is not None else None
-        if text is not None and len(text) > PREVIEW_CHARS:
-            text = text[:PREVIEW_CHARS] + "…"
-        return text
+                if user is not None:
+                    shown = Preview(f"{user.name} (@{user.username})", user.id)
+        if shown is not None and len(shown.text) > PREVIEW_CHARS:
+            shown = Preview(shown.text[:PREVIEW_CHARS] + "…", shown.author_id)
+        return shown
+
+    async def names(self, user_ids: Iterable[int]) -> dict[int, Named]:
+        found = {}
+        for user_id in user_ids:
+            user = await self._users.get(user_id)
+            if user is not None:
+                found[user_id] = Named(user.id, user.name, user.username)
+        return found
 
     async def set_blog_hidden(self, blog_id: int, hidden: bool) -> None:
         await self._blogs.set_hidden(blog_id, hidden)

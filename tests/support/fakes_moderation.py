@@ -12,6 +12,8 @@ from nirvana.domain.moderation.entities import (
     AuditEntry,
     Case,
     CaseStatus,
+    Named,
+    Preview,
     Report,
     Role,
     Suspension,
@@ -106,8 +108,13 @@ class FakeContent:
             raise NotFoundError("No such thing.", code="not_found")
         return self.owners[target.key]
 
-    async def describe(self, target: Target) -> str | None:
-        return target.key if target.key in self.owners else None
+    async def describe(self, target: Target) -> Preview | None:
+        if target.key not in self.owners:
+            return None
+        return Preview(target.key, self.owners[target.key])
+
+    async def names(self, user_ids) -> dict[int, Named]:
+        return {i: Named(i, f"User {i}", f"user{i}") for i in user_ids}
 
     async def set_blog_hidden(self, blog_id: int, hidden: bool) -> None:
         self._must(f"blog:{blog_id}")

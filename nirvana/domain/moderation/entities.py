@@ -88,11 +88,30 @@ class Case:
 
 
 @dataclass(frozen=True, slots=True)
+class Preview:
+    """What a target shows now, and who wrote it (the user itself for a user)."""
+
+    text: str
+    author_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """How a moderator sees someone named: never the email."""
+
+    id: int
+    name: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
 class CaseInReview:
-    """A case with what its target shows now (None: gone, e.g. removed or deleted)."""
+    """A case with what its target shows now and its author (None: gone, e.g. removed or
+    deleted)."""
 
     case: Case
     preview: str | None
+    author_id: int | None = None
 
 
 class Action(StrEnum):

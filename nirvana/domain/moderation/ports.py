@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
-from .entities import Action, AuditEntry, Case, CaseStatus, Role, Suspension, Target
+from .entities import (
+    Action,
+    AuditEntry,
+    Case,
+    CaseStatus,
+    Named,
+    Preview,
+    Role,
+    Suspension,
+    Target,
+)
 
 
 class ModerationStore(Protocol):
@@ -63,9 +74,14 @@ class Content(Protocol):
         exactly as reading it would answer."""
         ...
 
-    async def describe(self, target: Target) -> str | None:
+    async def describe(self, target: Target) -> Preview | None:
         """What a moderator reviews: the blog's title, the comment's or message's text, the
-        user's name (cut to a few hundred characters); None when it is gone."""
+        user's name (cut to a few hundred characters), with its author; None when it is
+        gone."""
+        ...
+
+    async def names(self, user_ids: Iterable[int]) -> dict[int, Named]:
+        """The names of these users; a deleted account is left out."""
         ...
 
     # Each of these raises NotFoundError when there is no such thing.

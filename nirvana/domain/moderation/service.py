@@ -12,6 +12,7 @@ on its target is closed with it, its reporters told.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +25,7 @@ from .entities import (
     AuditEntry,
     CaseInReview,
     CaseStatus,
+    Named,
     Role,
     Target,
     TargetKind,
@@ -109,7 +111,18 @@ class Moderation:
         shows now (read whatever its audience: moderators review what was reported)."""
         await self._moderator(moderator_id)
         cases = await self._store.cases(status, before, max(1, min(limit, MAX_PAGE)))
-        return [CaseInReview(c, await self._content.describe(c.target)) for c in cases]
+        reviews = []
+        for c in cases:
+            shown = await self._content.describe(c.target)
+            reviews.append(CaseInReview(c, shown.text, shown.author_id) if shown
+                           else CaseInReview(c, None))
+        return reviews
+
+    async def names(self, moderator_id: int, user_ids: Iterable[int]) -> dict[int, Named]:
+        """Who the queue and the audit log name (reporters, authors, moderators), for the
+        moderators who read them."""
+        await self._moderator(moderator_id)
+        return await self._content.names(set(user_ids))
 
     # -- actions ------------------------------------------------------------------------
 

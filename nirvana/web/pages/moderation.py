@@ -27,6 +27,20 @@ DONE = {"reported": "Thank you. A moderator will look at it, and your notificati
                     "tell you when it is handled.",
         "acted": "Done, and written to the audit log.",
         "role": "The role is changed, and written to the audit log."}
+# What an action did, in the words the queue's outcomes and the audit log use.
+ACTION_WORDS = {
+    Action.HIDE_BLOG: "hid the blog", Action.SHOW_BLOG: "showed the blog again",
+    Action.REMOVE_BLOG: "removed the blog", Action.HIDE_COMMENT: "hid the comment",
+    Action.SHOW_COMMENT: "showed the comment again", Action.REMOVE_COMMENT: "removed the comment",
+    Action.REMOVE_MESSAGE: "removed the message", Action.SUSPEND: "suspended the account",
+    Action.RESTORE: "lifted the suspension", Action.DISMISS: "dismissed the report",
+    Action.SET_ROLE: "changed the role",
+}
+KIND_WORDS = {TargetKind.BLOG: "Blog", TargetKind.COMMENT: "Comment",
+              TargetKind.MESSAGE: "Chat message", TargetKind.USER: "Account"}
+NAMING = {"ACTION_WORDS": {a.value: w for a, w in ACTION_WORDS.items()},
+          "KIND_WORDS": {k.value: w for k, w in KIND_WORDS.items()},
+          "parse_target": Target.parse}
 
 
 def moderation(request: Request) -> Moderation:
@@ -113,9 +127,12 @@ async def queue(request: Request) -> Response:
         status = CaseStatus.OPEN
     cases = await moderation(request).queue(me, status, None, 100)
     role = await moderation(request).role_of(me)
+    named = {r.reporter_id for review in cases for r in review.case.reports}
+    named |= {i for review in cases for i in (review.author_id, review.case.handled_by) if i}
     return await pages_of(request).render(request, "moderation/queue.html", {
         "cases": cases, "status": status.value, "statuses": [s.value for s in CaseStatus],
         "is_admin": role is Role.ADMIN, "where_to_see": where_to_see,
+        "names": await moderation(request).names(me, named), **NAMING,
         "notice": DONE.get(request.query_params.get("done", "")),
     })
 
@@ -142,8 +159,11 @@ async def audit(request: Request) -> Response:
     me = (await signed_in_user(request)).id
     before = _number(request.query_params.get("before"), "entry")
     entries = await moderation(request).audit_log(me, before, 50)
+    named = {e.actor_id for e in entries if e.actor_id}
+    named |= {t.id for e in entries if (t := Target.parse(e.target)).kind is TargetKind.USER
+              and t.id}
     return await pages_of(request).render(request, "moderation/audit.html", {
-        "entries": entries,
+        "entries": entries, "names": await moderation(request).names(me, named), **NAMING,
         "next_url": f"/moderation/audit?before={entries[-1].id}" if len(entries) == 50
         else None,
         "notice": DONE.get(request.query_params.get("done", "")),
