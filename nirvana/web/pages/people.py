@@ -69,6 +69,8 @@ async def profile(request: Request) -> Response:
                            if more else None),
         "is_me": reader.id == uid, "storage": storage, "files": files,
         "more_files_url": more_files,
+        "notice": "Your blog is deleted." if reader.id == uid
+        and request.query_params.get("done") == "deleted" else None,
     })
 
 

@@ -222,10 +222,17 @@ async def edit_comment(request: Request) -> Response:
 
 
 async def delete_comment(request: Request) -> Response:
-    await read_form(request)
+    """A GET asks first (as every delete does, with or without script); the POST deletes,
+    and says who may."""
     reader = await signed_in(request)
-    bid = blog_id(request)
-    await blogs(request).delete_comment(bid, request.path_params["comment_id"], reader.id)
+    bid, cid = blog_id(request), request.path_params["comment_id"]
+    if request.method == "GET":
+        blog = await blogs(request).get(bid, reader.id)
+        comment = await blogs(request).get_comment(bid, cid, reader.id)
+        return await pages_of(request).render(request, "comment_delete.html", {
+            "blog": blog, "comment": comment})
+    await read_form(request)
+    await blogs(request).delete_comment(bid, cid, reader.id)
     return await redirect(request, f"/blogs/{bid}#comments")
 
 
@@ -361,7 +368,7 @@ routes = [
     Route("/blogs/{id:int}/comments/{comment_id:int}/edit", edit_comment,
           methods=["GET", "POST"]),
     Route("/blogs/{id:int}/comments/{comment_id:int}/delete", delete_comment,
-          methods=["POST"]),
+          methods=["GET", "POST"]),
     Route("/search", search, methods=["GET", "HEAD"]),
     Route("/tags", tags, methods=["GET", "HEAD"]),
     # `path`: a tag may hold a slash ("ci/cd"), decoded from %2F before routing. The tag's

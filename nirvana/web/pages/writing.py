@@ -155,7 +155,7 @@ async def delete_blog(request: Request) -> Response:
         return await pages_of(request).render(request, "delete.html", {"blog": blog})
     await read_form(request)
     await blogs(request).delete(blog.id, user.id)
-    return await redirect(request, f"/people/{user.id}")
+    return await redirect(request, f"/people/{user.id}?done=deleted")
 
 
 async def preview(request: Request) -> Response:

@@ -24,6 +24,18 @@
   }, 250);
   body.addEventListener("input", refresh);
 
+  // Leaving with unsaved changes (a reload, a closed tab, a link) asks first. A warning, not a
+  // copy kept in the browser: nothing of a user's text stays behind on a shared computer,
+  // and a kept copy of an existing blog could go stale against the version on the server.
+  let changed = false;
+  form.addEventListener("input", function () { changed = true; });
+  form.addEventListener("submit", function () { changed = false; });
+  window.addEventListener("beforeunload", function (event) {
+    if (!changed) return;
+    event.preventDefault();
+    event.returnValue = "";  // older browsers show the prompt only when this is set
+  });
+
   function insertAtCursor(text) {
     const start = body.selectionStart, end = body.selectionEnd;
     body.value = body.value.slice(0, start) + text + body.value.slice(end);
