@@ -36,6 +36,24 @@ def _services(request: Request):
     return request.app.state.services
 
 
+async def _conversation_title(request: Request, me: int, conversation_id: str) -> str:
+    """What the chat's list calls it: the group's name, or the other person's."""
+    services = _services(request)
+    try:
+        conversation = await services.chat.conversation_for(me, conversation_id)
+    except domain.PermissionDeniedError:  # left since, or never a member
+        return "A conversation you are no longer in"
+    if conversation.name:
+        return conversation.name
+    others = [m.user_id for m in conversation.members if m.user_id != me]
+    if not others:
+        return "Just you"
+    try:
+        return (await services.social.profile(me, others[0])).user.person.name
+    except domain.NotFoundError:  # a deleted account, or one that blocked you
+        return "A direct chat"
+
+
 async def settings_page(request: Request) -> Response:
     me = (await signed_in_user(request)).id
     prefs = _services(request).notifications.preferences
@@ -44,7 +62,8 @@ async def settings_page(request: Request) -> Response:
              "app": channels.get(domain.Channel.APP),
              "email": channels.get(domain.Channel.EMAIL)} for kind, channels in matrix.items()]
     return await pages_of(request).render(request, "notification_settings.html", {
-        "rows": rows, "muted": await prefs.muted(me),
+        "rows": rows,
+        "muted": [(i, await _conversation_title(request, me, i)) for i in await prefs.muted(me)],
         "saved": request.query_params.get("saved") == "1"})
 
 

@@ -6,7 +6,7 @@
 // are initialised before any of them runs.
 
 import { forgetKeptSends } from "./protocol_storage.js";
-import { $, api, client, conversations, current, friends, kept, me, nameOf } from "./chat_state.js";
+import { $, api, client, conversations, current, friends, kept, me, nameOf, root } from "./chat_state.js";
 import { setUpAttachments } from "./chat_attachments.js";
 import { dispatch, setUpComposer } from "./chat_composer.js";
 import { setUpConnection } from "./chat_connection.js";
@@ -22,6 +22,8 @@ import "./chat_messages.js";
 import "./emitter.js";
 import "./protocol.js";
 
+root.dataset.script = "on";
+$("chat-status").textContent = "Connecting…";
 setUpConnection();
 setUpConversations();
 setUpEvents();

@@ -8,7 +8,7 @@ import { State } from "./protocol.js";
 import { $, api, client, conversations, current, histories, learnPeople, muted, people, presence,
   setFriends } from "./chat_state.js";
 import { renderFriends, renderList } from "./chat_list.js";
-import { markSeen, openConversation, openDirect } from "./chat_conversations.js";
+import { markSeen, openConversation, openDirect, openFromAddress } from "./chat_conversations.js";
 
 let wasConnected = false;
 let loaded = false;              // the list and the open history were read since the page opened
@@ -34,7 +34,8 @@ export function setUpConnection() {
     if (renewing) return;
     if (state === State.CONNECTING && wasConnected) {
       const wait = retryIn ? ` Trying again in ${Math.ceil(retryIn / 1000)} s.` : "";
-      status.textContent = `Connection lost (${reason}). Reconnecting…${wait} Messages you send now are kept and sent when it is back.`;
+      const why = reason && reason !== "connection lost" ? ` (${reason})` : "";
+      status.textContent = `Connection lost${why}. Reconnecting…${wait} Messages you send now are kept and sent when it is back.`;
     } else if (state === State.CONNECTING) {
       status.textContent = "Connecting…";
     } else {
@@ -126,8 +127,9 @@ async function readEverything() {
     await openConversation(current);
   } else if (wanted.get("with")) {
     await openDirect(Number(wanted.get("with")));
-  } else if (wanted.get("c") && conversations.has(wanted.get("c"))) {
-    await openConversation(wanted.get("c"));
+  } else {
+    const asked = wanted.get("c") || decodeURIComponent(location.hash.slice(1));
+    if (asked && conversations.has(asked)) await openFromAddress(asked);
   }
 }
 

@@ -11,23 +11,34 @@ import { renderMessages } from "./chat_messages.js";
 
 const PAGE = 50;
 
-export async function openDirect(userId) {
+export async function openDirect(userId, how = {}) {
   try {
     const answer = await client.command("open_direct", { user_id: userId });
     conversations.set(answer.conversation.id, answer.conversation);
     await learnPeople([userId]);
     renderList();
-    await openConversation(answer.conversation.id);
+    await openConversation(answer.conversation.id, how);
   } catch (error) {
     $("chat-status").textContent = `Cannot open that chat: ${error.message}`;
   }
 }
 
-export async function openConversation(id) {
+/** Open a conversation. `push`: a history entry of its own, so Back (a phone's back gesture
+ *  above all, where the list is hidden) returns to the list rather than leaving the page;
+ *  `focus`: put the caret in the composer (opened from the keyboard). */
+export async function openConversation(id, { push = false, focus = false } = {}) {
+  const wasOpen = current;
   setCurrent(id);
   const url = new URL(location.href);
   url.search = `?c=${encodeURIComponent(id)}`;
-  history.replaceState(null, "", url);
+  url.hash = "";
+  if (push && wasOpen !== id) {
+    // Back from a conversation goes to the list, not to the conversation open before it.
+    if (history.state?.conversation) history.replaceState({ conversation: id }, "", url);
+    else history.pushState({ conversation: id }, "", url);
+  } else {
+    history.replaceState(history.state, "", url);
+  }
   root.classList.add("has-open");
   $("conversation").hidden = false;
   $("pick").hidden = true;
@@ -45,6 +56,7 @@ export async function openConversation(id) {
   }
   renderMessages({ toBottom: true });
   renderTyping();
+  if (focus) $("message-text").focus();
   const peers = conversations.get(id)?.members.map((m) => m.user_id).filter((u) => u !== me.id) || [];
   client.command("presence_of", { user_ids: peers.slice(0, 500) }).then((answer) => {
     for (const p of answer.presence) presence.set(p.user_id, p);
@@ -71,6 +83,20 @@ export function closeConversation() {
   $("pick").hidden = false;
   history.replaceState(null, "", "/chat");
   renderList();
+}
+
+/** The page's Back button: the browser's Back when the conversation has its own entry
+ *  (popstate then closes it), so both Backs agree. */
+function back() {
+  if (history.state?.conversation) history.back();
+  else closeConversation();
+}
+
+/** A conversation opened from the address (?c=, or #id as older links have it) gets the
+ *  list as the entry before it, so Back shows the list as after a click. */
+export function openFromAddress(id) {
+  history.replaceState(null, "", "/chat");
+  return openConversation(id, { push: true });
 }
 
 export function markSeen(id) {
@@ -101,6 +127,11 @@ export function setUpConversations() {
       $("chat-status").textContent = `Cannot change the mute: ${error.message}`;
     }
   });
-  $("back").addEventListener("click", closeConversation);
+  $("back").addEventListener("click", back);
+  window.addEventListener("popstate", (event) => {
+    const id = event.state?.conversation;
+    if (id && conversations.has(id)) openConversation(id);
+    else if (current) closeConversation();
+  });
   document.addEventListener("visibilitychange", () => { if (current) markSeen(current); });
 }

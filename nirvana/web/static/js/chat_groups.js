@@ -28,7 +28,18 @@ export function setUpGroups(chat) {
     $("group-members-field").hidden = !editing;
     const memberIds = new Set(editing ? conversation.members.map((m) => m.user_id) : []);
     if (editing) renderGroupMembers(conversation);
-    $("group-candidates").replaceChildren(...chat.friends().filter((f) => !memberIds.has(f.id)).map(candidateBox));
+    const candidates = chat.friends().filter((f) => !memberIds.has(f.id));
+    $("group-candidates").replaceChildren(...candidates.map(candidateBox));
+    // Nobody to add: say why, and (new group) offer no Create: a group of you alone is
+    // allowed by the API, but from here it would only be an empty room.
+    const none = candidates.length === 0;
+    const note = $("group-no-candidates");
+    note.hidden = !none;
+    note.replaceChildren(...(!none ? [] : chat.friends().length === 0 ?
+      ["You have no friends to add yet. Find people on ", h("a", { href: "/people", text: "People" }),
+        " and send them a friend request; a group is made of friends."] :
+      ["Every friend of yours is in this group already."]));
+    $("group-save").hidden = none && !editing;
     dialog.showModal();
     $("group-name").focus();
   }

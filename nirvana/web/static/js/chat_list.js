@@ -34,7 +34,9 @@ export function renderList() {
       h("button", {
         type: "button", class: "conversation-item",
         "aria-current": c.id === current ? "true" : null,
-        onclick: () => openConversation(c.id),
+        // A click from the keyboard (Enter, Space) has no mouse detail: the list is drawn
+        // again, so focus goes on to the composer instead of falling to the page.
+        onclick: (event) => openConversation(c.id, { push: true, focus: event.detail === 0 }),
       },
       h("span", { class: "who" },
         peer ? presenceDot(presence.get(peer)) : null,
@@ -49,8 +51,10 @@ export function renderList() {
 }
 
 export function renderFriends() {
+  $("no-friends").hidden = friends.length > 0;
   $("friend-list").replaceChildren(...friends.map((f) => h("li", {},
-    h("button", { type: "button", class: "friend-item", onclick: () => openDirect(f.id) },
+    h("button", { type: "button", class: "friend-item",
+      onclick: (event) => openDirect(f.id, { push: true, focus: event.detail === 0 }) },
       presenceDot(presence.get(f.id)), h("span", { text: f.name }),
       h("span", { class: "visually-hidden", text: ", start a chat" })))));
 }

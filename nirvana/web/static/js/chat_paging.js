@@ -35,9 +35,10 @@ export function setUpPaging() {
       await learnPeople(messages.map((m) => m.sender_id));
       results.replaceChildren(...(messages.length ? messages.map((m) => h("li", {},
         h("button", { type: "button", class: "search-hit", onclick: () => showFound(m) },
-          h("span", { class: "name", text: `${nameOf(m.sender_id)} in ${titleOf(conversations.get(m.conversation_id) || { kind: "group", members: [] })}` }),
+          h("span", { class: "name", text: hitLabel(m) }),
           h("span", { class: "snippet muted", text: messagePreview(m) })))) :
-        [h("li", { class: "muted", text: "Nothing found." })]));
+        [h("li", { class: "muted", text: `Nothing found for “${q}”.` })]));
+      $("search-heading").hidden = !messages.length;
     } catch (error) {
       results.replaceChildren(h("li", { class: "muted", text: `Search failed: ${error.message}` }));
     }
@@ -45,6 +46,13 @@ export function setUpPaging() {
   });
 
   $("search-close").addEventListener("click", () => { $("search-results").hidden = true; });
+}
+
+/** "Bob in Trip" for a group; a direct chat's name is the sender's or yours. */
+function hitLabel(message) {
+  const conversation = conversations.get(message.conversation_id) || { kind: "group", members: [] };
+  const sender = nameOf(message.sender_id);
+  return conversation.kind === "group" ? `${sender} in ${titleOf(conversation)}` : sender;
 }
 
 async function loadOlder(kept) {
@@ -61,7 +69,7 @@ async function loadOlder(kept) {
 }
 
 async function showFound(message) {
-  await openConversation(message.conversation_id);
+  await openConversation(message.conversation_id, { push: true });
   const kept = histories.get(message.conversation_id);
   for (let pages = 0; kept && !kept.messages.has(message.seq) && !kept.complete && pages < 20; pages++) {
     await loadHistory(message.conversation_id, Math.min(...kept.messages.keys())).catch(() => {});
