@@ -1,7 +1,7 @@
 """Errors on pages answered as pages, in the product's words, by the API's one error table.
 
 `html_errors` wraps every handler of the app's table: the handler decides status, code,
-message and headers as for the API; a request for a page (not /api/, /ws, /media/, ...) that
+message and headers as for the API; a request for a page (not /api/, /ws, /static/, ...) that
 asks for HTML gets that answer as an HTML page instead of JSON. API routes keep their JSON.
 """
 
@@ -21,9 +21,10 @@ from .templating import SITE_NAME, page_headers
 log = logging.getLogger("nirvana.web")
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
-# Paths whose answers are for programs: their errors stay JSON.
-MACHINE_PREFIXES = ("/api/", "/ws", "/media/", "/static/", "/health", "/ready",
-                    "/openapi.json")
+# Paths whose answers are for programs: their errors stay JSON. Not /media/: a browser opens
+# a file there too (a chat's link), and a navigation to a deleted one gets the page; an
+# <img>, a <video> or an API client does not ask for text/html and keeps the JSON.
+MACHINE_PREFIXES = ("/api/", "/ws", "/static/", "/health", "/ready", "/openapi.json")
 
 TITLES = {
     400: "That request did not work",

@@ -47,7 +47,9 @@ async def reader_of(request: Request) -> Reader:
     if cached is not None:
         return cached
     reader = await _read(request)
-    request.scope.setdefault("state", {})["web_reader"] = reader
+    state = request.scope.setdefault("state", {})
+    state["web_reader"] = reader
+    state["user_id"] = reader.id  # for the access log, as the API's routes set it
     limiter = request.app.state.services.write_limiter
     if reader.user is not None and request.method not in SAFE_METHODS and limiter is not None:
         take_write(limiter, reader.user.id)  # a form post is a write like the API's

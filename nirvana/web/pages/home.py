@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import domain
@@ -43,4 +43,12 @@ async def home(request: Request) -> Response:
     })
 
 
-routes = [Route("/", home, methods=["GET", "HEAD"])]
+async def favicon(request: Request) -> Response:
+    """Browsers and crawlers ask /favicon.ico whatever the page's <link rel="icon"> says:
+    sent on to the icon the pages name, so they stop logging 404s."""
+    return RedirectResponse(pages_of(request).assets.url("favicon.svg"), 301,
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+
+routes = [Route("/", home, methods=["GET", "HEAD"]),
+          Route("/favicon.ico", favicon, methods=["GET", "HEAD"])]
