@@ -106,12 +106,13 @@ async def test_like_and_comment_with_plain_forms(site):
     assert " ".join((await like.inner_text()).split()) == "Like 1"
     # Each kind's mark is drawn, not an emoji: it shows on a machine without an emoji font.
     assert await like.locator("svg").count() == 1
-    await expect(page.get_by_text("1 like", exact=True).first).to_be_visible()
+    await expect(page.get_by_text("1 reaction", exact=True).first).to_be_visible()
     # Another kind replaces it; "Remove my reaction" takes it back.
     await page.get_by_role("button", name="Love").click()
     assert await like.get_attribute("aria-pressed") == "false"
     assert await page.get_by_role("button", name="Love").get_attribute("aria-pressed") == "true"
-    await expect(page.get_by_text("0 likes", exact=True).first).to_be_visible()
+    # The byline counts every kind, not only likes.
+    await expect(page.get_by_text("1 reaction", exact=True).first).to_be_visible()
     await page.get_by_role("button", name="Remove my reaction").click()
     assert await page.get_by_role("button", name="Love").get_attribute("aria-pressed") == "false"
     await like.click()
@@ -125,7 +126,11 @@ async def test_like_and_comment_with_plain_forms(site):
     await page.get_by_label("Your comment").fill("Nice one, edited")
     await page.get_by_role("button", name="Save comment").click()
     assert await comment.locator(".prose").inner_text() == "Nice one, edited"
-    await comment.get_by_role("button", name="Delete comment").click()
+    # A delete asks first, as every delete does: "Keep it" keeps it.
+    await comment.get_by_role("link", name="Delete comment…").click()
+    await page.get_by_role("link", name="Keep it").click()
+    await comment.get_by_role("link", name="Delete comment…").click()
+    await page.get_by_role("button", name="Delete comment").click()
     assert await page.locator(".comment").count() == 0
 
 

@@ -42,7 +42,7 @@ async def test_a_blog_with_an_image_is_found_liked_and_commented_by_someone_else
     await reader.locator(".comment", has_text="Lovely light.").wait_for()
 
     await writer.reload()
-    await expect(writer.get_by_text("1 like", exact=True).first).to_be_visible()
+    await expect(writer.get_by_text("1 reaction", exact=True).first).to_be_visible()
     comment = writer.locator(".comment")
     await expect(comment.get_by_role("link", name="Rita Reader")).to_be_visible()
     assert "Lovely light." in await comment.inner_text()

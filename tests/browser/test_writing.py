@@ -93,7 +93,8 @@ async def test_draft_then_publish_and_delete(site):
     await page.get_by_role("link", name="Edit").click()
     await page.get_by_role("link", name="Delete…").click()
     await page.get_by_role("button", name="Delete for good").click()
-    await page.wait_for_url(f"**/people/{me.user.id}")
+    await page.wait_for_url(f"**/people/{me.user.id}?done=deleted")
+    await expect(page.get_by_role("status")).to_have_text("Your blog is deleted.")
     assert (await reader.goto(url)).status == 404
 
 

@@ -1,0 +1,113 @@
+"""Server-rendered answers to what a stranger's tour of the web client found, without a
+browser: a deleted file opened by a browser, page log lines naming their user, /favicon.ico,
+a scheduled blog's badge, the settings' sections, a notice after deleting a blog, a
+comment's delete asking first, and the audit log's own scroll box."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from nirvana.domain.moderation.entities import Role
+from tests.support.http import bearer, sign_up
+from tests.support.moderation import publish, signed_up_with_role
+from tests.support.servers import TEST_ORIGIN
+
+HTML = {"Accept": "text/html,application/xhtml+xml"}
+ORIGIN = {"Origin": TEST_ORIGIN}
+
+
+@pytest.fixture
+def database_url(server_urls) -> str:
+    return server_urls[0]
+
+
+def as_user(client, session: dict | None) -> None:
+    client.cookies.clear()
+    if session is not None:
+        client.cookies.set("jwt", session["jwt"])
+
+
+async def test_a_missing_file_is_a_page_for_a_browser_and_json_for_programs(client):
+    r = await client.get("/media/GTgMywFbVMLIWnzNauNQ9Kc9.bin", headers=HTML)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "Nothing here" in r.text
+    r = await client.get("/media/GTgMywFbVMLIWnzNauNQ9Kc9.bin")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "media_not_found"
+    r = await client.get("/media/GTgMywFbVMLIWnzNauNQ9Kc9.bin", headers={"Accept": "image/*"})
+    assert r.json()["error"]["code"] == "media_not_found"
+
+
+async def test_a_page_request_is_logged_with_its_signed_in_user(client, caplog):
+    ann = await sign_up(client)
+    caplog.set_level(logging.INFO, logger="nirvana.access")
+    as_user(client, ann)
+    assert (await client.get("/settings", headers=HTML)).status_code == 200
+    [line] = [r for r in caplog.records if r.name == "nirvana.access" and r.path == "/settings"]
+    assert line.user_id == ann["user"]["id"]
+
+
+async def test_favicon_ico_leads_to_the_icon(client):
+    r = await client.get("/favicon.ico")
+    assert r.status_code == 301 and re.fullmatch(r"/static/favicon\.\w+\.svg",
+                                                 r.headers["location"])
+    icon = await client.get(r.headers["location"])
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+async def test_own_pages_say_what_state_things_are_in(client):
+    ann = await sign_up(client)
+    at = (datetime.now(timezone.utc) + timedelta(days=2)).isoformat()
+    r = await client.post("/api/v1/blog", headers=bearer(ann), json={
+        "title": "Later", "body": "Soon.", "status": "scheduled", "published_at": at})
+    assert r.status_code == 201, r.text
+    blog = r.json()
+    as_user(client, ann)
+    page = (await client.get(f"/blogs/{blog['id']}", follow_redirects=True)).text
+    assert '<span class="badge">Scheduled</span> for <time' in page
+
+    # Settings: notifications have their own section, apart from deleting the account.
+    settings = (await client.get("/settings")).text
+    notifications = re.search(r'<section aria-labelledby="notifications-title">(.*?)</section>',
+                              settings, re.S)
+    assert notifications and "Delete your account" not in notifications.group(1)
+
+    # Deleting a blog ends on the profile, which says it is done.
+    r = await client.post(f"/blogs/{blog['id']}/delete", headers=ORIGIN)
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/people/{ann['user']['id']}?done=deleted"
+    assert "Your blog is deleted." in (await client.get(r.headers["location"])).text
+
+
+async def test_deleting_a_comment_asks_first(client):
+    ann, bob = await sign_up(client), await sign_up(client)
+    blog = await publish(client, ann, title="Talk")
+    r = await client.post(f"/api/v1/blog/{blog['id']}/comments", headers=bearer(bob),
+                          json={"body": "A <b>bold</b> remark"})
+    assert r.status_code == 201, r.text
+    comment = r.json()
+    as_user(client, bob)
+    url = f"/blogs/{blog['id']}/comments/{comment['id']}/delete"
+    page = (await client.get(f"/blogs/{blog['id']}", follow_redirects=True)).text
+    assert f'<a href="{url}">Delete comment…</a>' in page
+    asked = await client.get(url)
+    assert asked.status_code == 200 and "Delete this comment?" in asked.text
+    assert "A &lt;b&gt;bold&lt;/b&gt; remark" in asked.text
+    assert f'<form method="post" action="{url}"' in asked.text
+    comments = await client.get(f"/api/v1/blog/{blog['id']}/comments")
+    assert len(comments.json()["comments"]) == 1  # asking deleted nothing
+    assert (await client.post(url, headers=ORIGIN)).status_code == 303
+    comments = await client.get(f"/api/v1/blog/{blog['id']}/comments")
+    assert comments.json()["comments"] == []
+
+
+async def test_the_audit_log_scrolls_in_its_own_box(client, database_url):
+    admin = await signed_up_with_role(client, database_url, Role.ADMIN)
+    as_user(client, admin)
+    page = (await client.get("/moderation/audit")).text
+    assert re.search(r'<div class="table-scroll"[^>]*>\s*<table class="audit">', page)
+    assert ".table-scroll { overflow-x: auto;" in (await client.get(
+        re.search(r'href="(/static/css/site\.\w+\.css)"', page).group(1))).text
