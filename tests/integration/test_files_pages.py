@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import re
 
-from tests.support.http import bearer, sign_up
+from tests.support.http import as_user, bearer, sign_up
 from tests.support.media_files import pdf
 from tests.support.servers import TEST_ORIGIN
 from tests.support.writes import many_writes
 
 ORIGIN = {"Origin": TEST_ORIGIN}
 settings_with_many_writes = many_writes()
-
-
-def as_user(client, session: dict | None) -> None:
-    client.cookies.clear()
-    if session is not None:
-        client.cookies.set("jwt", session["jwt"])
 
 
 async def upload(client, session) -> dict:

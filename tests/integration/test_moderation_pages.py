@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from nirvana.domain.moderation.entities import Role
-from tests.support.http import bearer, sign_up
+from tests.support.http import as_user, bearer, sign_up
 from tests.support.moderation import publish, signed_up_with_role
 from tests.support.servers import TEST_ORIGIN
 
@@ -16,12 +16,6 @@ ORIGIN = {"Origin": TEST_ORIGIN}
 @pytest.fixture
 def database_url(server_urls) -> str:
     return server_urls[0]
-
-
-def as_user(client, session: dict | None) -> None:
-    client.cookies.clear()
-    if session is not None:
-        client.cookies.set("jwt", session["jwt"])
 
 
 async def test_a_report_sent_from_the_blog_page_is_handled_from_the_queue(client,

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from nirvana.domain.moderation.entities import Role
-from tests.support.http import bearer, sign_up
+from tests.support.http import as_user, bearer, sign_up
 from tests.support.moderation import publish, signed_up_with_role
 from tests.support.servers import TEST_ORIGIN
 
@@ -23,12 +23,6 @@ ORIGIN = {"Origin": TEST_ORIGIN}
 @pytest.fixture
 def database_url(server_urls) -> str:
     return server_urls[0]
-
-
-def as_user(client, session: dict | None) -> None:
-    client.cookies.clear()
-    if session is not None:
-        client.cookies.set("jwt", session["jwt"])
 
 
 async def test_a_missing_file_is_a_page_for_a_browser_and_json_for_programs(client):

@@ -60,3 +60,10 @@ def verify_token_in(body: str) -> str:
     found = re.search(r"verify-email\?token=(\S+)", body)
     assert found, body
     return found.group(1)
+
+
+def as_user(client: httpx.AsyncClient, session: dict | None) -> None:
+    """Pages read the access cookie: make `client` that user (None: signed out)."""
+    client.cookies.clear()
+    if session is not None:
+        client.cookies.set("jwt", session["jwt"])
