@@ -3,6 +3,8 @@ authenticator app is pyotp, computing codes from the secret the page shows."""
 
 from __future__ import annotations
 
+from playwright.async_api import expect
+
 from tests.support.browser_ui import sign_in, sign_out, sign_up
 from tests.support.http import PASSWORD
 from tests.support.two_factor import code_of
@@ -67,6 +69,9 @@ async def test_export_my_data_from_settings(site):
     assert await site.services.exports.build_next() is not None
     await page.reload()
     link = page.get_by_role("link", name="Download")
+    # Reloaded once it is built, the page no longer says it is being built; sizes in kB.
+    await expect(link).to_contain_text(" kB)")
+    await expect(page.get_by_text("Your export is being built.")).to_have_count(0)
     async with page.expect_download() as download_info:
         await link.click()
     download = await download_info.value

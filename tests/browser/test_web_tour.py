@@ -68,6 +68,15 @@ async def test_the_tour_findings(site, server_urls):
     await expect(dialog).to_contain_text("You have no friends to add yet")
     await expect(dialog.get_by_role("button", name="Create")).to_be_hidden()
 
+    # LOW 13: without script, the chat page is the noscript note alone: no eternal
+    # "Connecting…", no buttons that do nothing. (Playwright's no-script mode still parses
+    # <noscript> as script-on browsers do, so the note itself is not looked for.)
+    plain = await site.new_page(java_script_enabled=False,
+                                storage_state=await newcomer.context.storage_state())
+    await plain.goto("/chat")
+    await expect(plain.get_by_text("Connecting…")).to_have_count(0)
+    await expect(plain.get_by_role("button", name="New group")).to_be_hidden()
+
     # MEDIUM 10: a reported chat message names its writer and reporter, linked, as text.
     await page_a.goto(f"/chat?c={conversation}")
     await page_a.locator("#messages li", has_text="hello from the phone").wait_for()

@@ -105,3 +105,12 @@ async def test_the_audit_log_scrolls_in_its_own_box(client, database_url):
     assert re.search(r'<div class="table-scroll"[^>]*>\s*<table class="audit">', page)
     assert ".table-scroll { overflow-x: auto;" in (await client.get(
         re.search(r'href="(/static/css/site\.\w+\.css)"', page).group(1))).text
+
+
+async def test_empty_feeds_link_to_where_to_go_next(client):
+    page = (await client.get("/", headers=HTML)).text
+    assert 'Be the first: <a href="/write">write one</a>.' in page
+    ann = await sign_up(client)
+    as_user(client, ann)
+    page = (await client.get("/?following=1", headers=HTML)).text
+    assert 'Find people to follow on <a href="/people">People</a>.' in page

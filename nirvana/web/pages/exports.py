@@ -19,9 +19,12 @@ NOTICES = {"asked": "Your export is being built. We will tell you here and by ma
 async def _page(request: Request, user: domain.User,
                 errors: FormErrors | None = None) -> Response:
     errors = errors or FormErrors()
+    exports = await request.app.state.services.exports.list(user.id)
+    notice = NOTICES.get(request.query_params.get("done", ""))
+    if exports and exports[0].state.value not in ("pending", "building"):
+        notice = None  # the page reloaded once it was built: its row says so
     return await pages_of(request).render(request, "accounts/export.html", {
-        "exports": await request.app.state.services.exports.list(user.id),
-        "errors": errors, "notice": NOTICES.get(request.query_params.get("done", "")),
+        "exports": exports, "errors": errors, "notice": notice,
     }, status=errors.status if errors else 200)
 
 
