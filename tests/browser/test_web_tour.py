@@ -31,12 +31,19 @@ async def test_the_tour_findings(site, server_urls):
     await expect(alert).to_be_in_viewport()
 
     # MEDIUM 3 and 4: from the keyboard, Enter opens the conversation with the caret in the
-    # composer; Back (the phone's) returns to the list, and the page is still the chat.
+    # composer; Back (the phone's) returns to the list, and the page is still the chat. A
+    # message that redraws the list leaves focus on the item that had it.
     await open_chat_with(page_b, a)
     await send(page_b, "hello from the phone")
     await page_b.goto("/chat")
     item = page_b.locator("#conversation-list .conversation-item").first
     await item.focus()
+    sent = await page_a.context.request.post(f"/api/messages/send/{b['id']}",
+                                             headers={"Origin": site.base},
+                                             data={"text": "still there?"})
+    assert sent.ok, await sent.text()
+    await expect(item).to_contain_text("still there?")
+    await expect(item).to_be_focused()
     await page_b.keyboard.press("Enter")
     await expect(page_b.get_by_label("Message", exact=True)).to_be_focused()
     await page_b.go_back()
@@ -50,11 +57,22 @@ async def test_the_tour_findings(site, server_urls):
     await expect(page_b.get_by_role("button", name="Unmute")).to_be_visible()
     await page_b.goto("/settings/notifications")
     await page_b.locator(".muted-conversations").get_by_role("link", name="Ann Tour").click()
-    await expect(page_b.get_by_role("heading", name="Ann Tour", exact=True)).to_be_visible()
-    # Older links name it after a #.
+    title = page_b.get_by_role("heading", name="Ann Tour", exact=True)
+    await expect(title).to_be_visible()
     conversation = page_b.url.split("?c=")[1]
+    # A reload keeps the history as it was: one Back to the list, the next leaves the chat.
+    await page_b.reload()
+    await expect(title).to_be_visible()
+    await page_b.go_back()
+    await expect(page_b.locator("#conversation-list")).to_be_visible()
+    await page_b.go_back()
+    await expect(page_b).to_have_url(f"{site.base}/settings/notifications")
+    # Older links name it after a #; a malformed one names nothing and breaks nothing.
     await page_b.goto(f"/chat#{conversation}")
-    await expect(page_b.get_by_role("heading", name="Ann Tour", exact=True)).to_be_visible()
+    await expect(title).to_be_visible()
+    await page_b.goto("/chat#%E0")
+    await expect(item).to_be_visible()  # drawn in the same task the hash is read in
+    await expect(page_b.locator("#chat-status")).to_have_text("Connected.")
 
     # MEDIUM 8: a new user with no friends is told where to find some, in the list and in
     # the New group dialog, which offers no Create for a group of one.

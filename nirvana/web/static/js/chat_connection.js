@@ -128,8 +128,17 @@ async function readEverything() {
   } else if (wanted.get("with")) {
     await openDirect(Number(wanted.get("with")));
   } else {
-    const asked = wanted.get("c") || decodeURIComponent(location.hash.slice(1));
+    const asked = wanted.get("c") || hashConversation();
     if (asked && conversations.has(asked)) await openFromAddress(asked);
+  }
+}
+
+/** The conversation an older link names after a #; a malformed one names none. */
+function hashConversation() {
+  try {
+    return decodeURIComponent(location.hash.slice(1));
+  } catch {
+    return "";
   }
 }
 

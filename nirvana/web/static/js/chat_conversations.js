@@ -25,8 +25,9 @@ export async function openDirect(userId, how = {}) {
 
 /** Open a conversation. `push`: a history entry of its own, so Back (a phone's back gesture
  *  above all, where the list is hidden) returns to the list rather than leaving the page;
- *  `focus`: put the caret in the composer (opened from the keyboard). */
-export async function openConversation(id, { push = false, focus = false } = {}) {
+ *  `focus`: "composer" or "title", where focus goes once it is shown (it was on the button
+ *  that opened it). */
+export async function openConversation(id, { push = false, focus = null } = {}) {
   const wasOpen = current;
   setCurrent(id);
   const url = new URL(location.href);
@@ -56,7 +57,7 @@ export async function openConversation(id, { push = false, focus = false } = {})
   }
   renderMessages({ toBottom: true });
   renderTyping();
-  if (focus) $("message-text").focus();
+  if (focus) $(focus === "title" ? "conversation-title" : "message-text").focus();
   const peers = conversations.get(id)?.members.map((m) => m.user_id).filter((u) => u !== me.id) || [];
   client.command("presence_of", { user_ids: peers.slice(0, 500) }).then((answer) => {
     for (const p of answer.presence) presence.set(p.user_id, p);
@@ -76,25 +77,29 @@ export async function loadHistory(id, before = null) {
   await learnPeople(answer.messages.map((m) => m.sender_id));
 }
 
-export function closeConversation() {
+function showList() {
   setCurrent(null);
   root.classList.remove("has-open");
   $("conversation").hidden = true;
   $("pick").hidden = false;
-  history.replaceState(null, "", "/chat");
   renderList();
 }
 
-/** The page's Back button: the browser's Back when the conversation has its own entry
- *  (popstate then closes it), so both Backs agree. */
-function back() {
+/** Back to the list (the page's Back button, leaving a group, being removed from one). When
+ *  the conversation has its own history entry, the browser goes back over it too, so no
+ *  second /chat entry is left for the next Back to land on. */
+export function closeConversation() {
   if (history.state?.conversation) history.back();
-  else closeConversation();
+  else history.replaceState(null, "", "/chat");
+  showList();
 }
 
 /** A conversation opened from the address (?c=, or #id as older links have it) gets the
- *  list as the entry before it, so Back shows the list as after a click. */
+ *  list as the entry before it, so Back shows the list as after a click. A reload, or Back
+ *  into the page, finds its entry already there (the state survives): it is opened in place,
+ *  not pushed again over the list entry and whatever lay ahead. */
 export function openFromAddress(id) {
+  if (history.state?.conversation === id) return openConversation(id);
   history.replaceState(null, "", "/chat");
   return openConversation(id, { push: true });
 }
@@ -127,11 +132,11 @@ export function setUpConversations() {
       $("chat-status").textContent = `Cannot change the mute: ${error.message}`;
     }
   });
-  $("back").addEventListener("click", back);
+  $("back").addEventListener("click", closeConversation);
   window.addEventListener("popstate", (event) => {
     const id = event.state?.conversation;
     if (id && conversations.has(id)) openConversation(id);
-    else if (current) closeConversation();
+    else if (current) showList();
   });
   document.addEventListener("visibilitychange", () => { if (current) markSeen(current); });
 }

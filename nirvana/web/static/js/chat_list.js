@@ -18,11 +18,31 @@ function peerOf(conversation) {
   return conversation.members.find((m) => m.user_id !== me.id)?.user_id ?? null;
 }
 
+/** Where focus goes once a conversation opened by `event` is shown: on into it when the
+ *  activating button had focus (the keyboard, a screen reader, a desktop click), since the
+ *  list is drawn again or hidden. A touch gets the title, not the composer, so the phone's
+ *  keyboard does not cover the conversation just opened. */
+function focusAfter(event) {
+  if (event.currentTarget !== document.activeElement) return null;
+  return event.pointerType === "touch" ? "title" : "composer";
+}
+
+/** Replaces `list`'s items, keeping focus on the new button of the item that had it (a
+ *  presence frame or a message redraws the list while a keyboard user moves through it). */
+function redraw(list, items, key) {
+  const had = list.contains(document.activeElement) ?
+    document.activeElement.closest("li")?.dataset[key] : undefined;
+  list.replaceChildren(...items);
+  if (had === undefined) return;
+  const again = items.find((li) => li.dataset[key] === had)?.querySelector("button");
+  again?.focus({ preventScroll: true });
+}
+
 export function renderList() {
   const list = $("conversation-list");
   const sorted = [...conversations.values()].sort(
     (a, b) => (b.last_activity || "").localeCompare(a.last_activity || ""));
-  list.replaceChildren(...sorted.map((c) => {
+  redraw(list, sorted.map((c) => {
     const peer = peerOf(c);
     const last = c.last_message;
     const who = last && c.kind === "group" && !last.deleted ?
@@ -34,9 +54,7 @@ export function renderList() {
       h("button", {
         type: "button", class: "conversation-item",
         "aria-current": c.id === current ? "true" : null,
-        // A click from the keyboard (Enter, Space) has no mouse detail: the list is drawn
-        // again, so focus goes on to the composer instead of falling to the page.
-        onclick: (event) => openConversation(c.id, { push: true, focus: event.detail === 0 }),
+        onclick: (event) => openConversation(c.id, { push: true, focus: focusAfter(event) }),
       },
       h("span", { class: "who" },
         peer ? presenceDot(presence.get(peer)) : null,
@@ -44,7 +62,7 @@ export function renderList() {
         h("span", { class: "when muted", text: shortTime(c.last_activity) })),
       h("span", { class: "last" },
         h("span", { class: "snippet muted", text: who + messagePreview(last) }), unread)));
-  }));
+  }), "conversation");
   $("no-conversations").hidden = conversations.size > 0;
   const unread = sorted.reduce((sum, c) => sum + (c.unread > 0 && !muted.has(c.id) ? 1 : 0), 0);
   document.title = `${unread ? `(${unread}) ` : ""}${baseTitle}`;
@@ -52,11 +70,11 @@ export function renderList() {
 
 export function renderFriends() {
   $("no-friends").hidden = friends.length > 0;
-  $("friend-list").replaceChildren(...friends.map((f) => h("li", {},
+  redraw($("friend-list"), friends.map((f) => h("li", { dataset: { friend: f.id } },
     h("button", { type: "button", class: "friend-item",
-      onclick: (event) => openDirect(f.id, { push: true, focus: event.detail === 0 }) },
+      onclick: (event) => openDirect(f.id, { push: true, focus: focusAfter(event) }) },
       presenceDot(presence.get(f.id)), h("span", { text: f.name }),
-      h("span", { class: "visually-hidden", text: ", start a chat" })))));
+      h("span", { class: "visually-hidden", text: ", start a chat" })))), "friend");
 }
 
 export function renderHeader() {
