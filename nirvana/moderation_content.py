@@ -73,12 +73,8 @@ class ModeratedContent:
         return shown
 
     async def names(self, user_ids: Iterable[int]) -> dict[int, Named]:
-        found = {}
-        for user_id in user_ids:
-            user = await self._users.get(user_id)
-            if user is not None:
-                found[user_id] = Named(user.id, user.name, user.username)
-        return found
+        users = await self._users.many(set(user_ids))
+        return {i: Named(u.id, u.name, u.username) for i, u in users.items()}
 
     async def set_blog_hidden(self, blog_id: int, hidden: bool) -> None:
         await self._blogs.set_hidden(blog_id, hidden)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import datetime
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, Collection, TypeVar
 
 from ..domain.accounts.ports import UserRepository
 from ..domain.accounts.users import Credentials, ProfileChanges, User
@@ -61,6 +61,17 @@ class CachedUserRepository:
         if user is not None:
             self._remember(user, writes)
         return user
+
+    async def many(self, user_ids: Collection[int]) -> dict[int, User]:
+        found = {i: u for i in user_ids if (u := self._users.get(i)) is not None}
+        missing = [i for i in user_ids if i not in found]
+        if missing:
+            writes = self._writes
+            read = await self._inner.many(missing)
+            for user in read.values():
+                self._remember(user, writes)
+            found.update(read)
+        return found
 
     async def create(self, email: str, username: str, name: str, password_hash: str) -> User:
         user = await self._inner.create(email, username, name, password_hash)

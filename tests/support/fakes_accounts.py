@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from nirvana.domain.errors import ConflictError
@@ -76,6 +77,9 @@ class FakeUsers:
 
     async def get(self, user_id: int) -> User | None:
         return self.users.get(user_id)
+
+    async def many(self, user_ids: Collection[int]) -> dict[int, User]:
+        return {i: self.users[i] for i in user_ids if i in self.users}
 
     async def credentials_by_email(self, email: str) -> Credentials | None:
         for user in self.users.values():

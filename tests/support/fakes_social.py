@@ -7,7 +7,7 @@ import contextlib
 import copy
 import itertools
 from datetime import datetime, timedelta, timezone
-from typing import AsyncIterator
+from typing import AsyncIterator, Collection
 
 from nirvana.domain.errors import NotFoundError
 from nirvana.domain.social.entities import (
@@ -119,6 +119,9 @@ class FakeSocialRepository:
 
     async def is_blocked_either_way(self, a: int, b: int) -> bool:
         return (a, b) in self.blocks or (b, a) in self.blocks
+
+    async def blockers_among(self, user_id: int, others: Collection[int]) -> set[int]:
+        return {o for o in others if (o, user_id) in self.blocks}
 
     async def friend_ids(self, user_id: int) -> list[int]:
         return sorted(b for (a, b) in self.friendships if a == user_id)

@@ -25,6 +25,7 @@ class CountingUsers(FakeUsers):
         super().__init__(clock)
         self.gets = 0
         self.gate: asyncio.Event | None = None
+        self.manys: list[list[int]] = []
 
     async def get(self, user_id: int):
         self.gets += 1
@@ -32,6 +33,10 @@ class CountingUsers(FakeUsers):
         if self.gate is not None:
             await self.gate.wait()
         return user
+
+    async def many(self, user_ids):
+        self.manys.append(list(user_ids))
+        return await super().many(user_ids)
 
 
 async def test_cached_user_is_read_once_and_updates_are_written_through():
@@ -43,6 +48,18 @@ async def test_cached_user_is_read_once_and_updates_are_written_through():
     changed = await users.update_profile(ann.id, ProfileChanges(name="Ann Lee"))
     assert (await users.get(ann.id)).name == "Ann Lee" == changed.name
     assert inner.gets == 0
+
+
+async def test_many_reads_only_the_users_not_cached_and_in_one_call():
+    inner = CountingUsers(FakeClock())
+    users = CachedUserRepository(inner)
+    ann = await inner.create("ann@example.com", "ann", "Ann", "h")
+    bob = await inner.create("bob@example.com", "bob", "Bob", "h")
+    await users.get(ann.id)
+    assert await users.many([ann.id, bob.id, 999]) == {ann.id: ann, bob.id: bob}
+    assert inner.manys == [[bob.id, 999]]
+    assert await users.many([bob.id]) == {bob.id: bob}  # kept
+    assert inner.manys == [[bob.id, 999]] and inner.gets == 1
 
 
 async def test_a_read_overlapping_a_write_does_not_cache_the_old_row():

@@ -18,6 +18,7 @@ from nirvana.domain.errors import (
 from nirvana.domain.moderation.entities import (
     Action,
     CaseStatus,
+    Named,
     Role,
     Target,
     TargetKind,
@@ -29,8 +30,10 @@ from nirvana.domain.moderation.errors import (
 )
 from nirvana.domain.moderation.service import ActionRequest, Moderation
 from nirvana.domain.moderation.suspension import SuspensionGate
+from nirvana.moderation_content import ModeratedContent
 from tests.support.accounts_world import accounts_world
 from tests.support.clock import FakeClock
+from tests.support.fakes_accounts import FakeUsers
 from tests.support.fakes_moderation import (
     FakeAccountSessions,
     FakeContent,
@@ -205,3 +208,28 @@ async def test_a_suspension_between_the_password_and_the_code_refuses_the_code_s
         await accounts.complete_sign_in(
             challenge.token, pyotp.TOTP(setup.secret).at(w.clock.now().timestamp()), "1.1.1.1")
 
+
+
+class OnlyManyReads(FakeUsers):
+    """Users read together or not at all: a page of cases names its people in one read."""
+
+    def __init__(self) -> None:
+        super().__init__(FakeClock())
+        self.reads: list[set[int]] = []
+
+    async def get(self, user_id: int):
+        raise AssertionError(f"user {user_id} read alone")
+
+    async def many(self, user_ids):
+        self.reads.append(set(user_ids))
+        return await super().many(user_ids)
+
+
+async def test_the_people_a_page_of_cases_names_are_read_in_one_call():
+    users = OnlyManyReads()
+    ann = await users.create("ann@example.com", "ann", "Ann", "h")
+    bob = await users.create("bob@example.com", "bob", "Bob <b>", "h")
+    content = ModeratedContent(None, None, None, users)  # type: ignore[arg-type]
+    named = await content.names([ann.id, bob.id, ann.id, 404])
+    assert named == {ann.id: Named(ann.id, "Ann", "ann"), bob.id: Named(bob.id, "Bob <b>", "bob")}
+    assert users.reads == [{ann.id, bob.id, 404}]

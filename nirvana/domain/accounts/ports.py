@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Collection, Protocol
 from .devices import DeviceSession
 from .users import Credentials, ProfileChanges, User
 
@@ -48,6 +48,10 @@ class UserRepository(Protocol):
         ...
 
     async def get(self, user_id: int) -> User | None: ...
+
+    async def many(self, user_ids: Collection[int]) -> dict[int, User]:
+        """The users of `user_ids` that exist, by id, read in one round trip."""
+        ...
 
     async def credentials_by_email(self, email: str) -> Credentials | None: ...
 

@@ -13,6 +13,7 @@ hear of friendships that begin or end through its events (events.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from ..errors import ConflictError, InvalidInputError, NotFoundError, field_error
 from .cursors import listing_of, one_more
@@ -71,6 +72,11 @@ class SocialGraph:
 
     async def friend_ids(self, user_id: int) -> list[int]:
         return await self._repo.friend_ids(user_id)
+
+    async def hidden_from(self, viewer: int, user_ids: Collection[int]) -> set[int]:
+        """Those of `user_ids` whose profile `viewer` may not see (they blocked `viewer`),
+        as `profile` hides it."""
+        return await self._repo.blockers_among(viewer, user_ids) if user_ids else set()
 
     async def followee_ids(self, user_id: int) -> list[int]:
         return await self._repo.followee_ids(user_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Collection, Protocol
 
 from .entities import Counts, Direction, Linked, PageRequest, PairState, Person, PublicUser
 
@@ -81,6 +81,10 @@ class SocialRepository(Protocol):
     async def are_friends(self, a: int, b: int) -> bool: ...
 
     async def is_blocked_either_way(self, a: int, b: int) -> bool: ...
+
+    async def blockers_among(self, user_id: int, others: Collection[int]) -> set[int]:
+        """Those of `others` who blocked `user_id`, in one round trip."""
+        ...
 
     async def friend_ids(self, user_id: int) -> list[int]: ...
 

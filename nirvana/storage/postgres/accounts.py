@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 import asyncpg
@@ -75,6 +76,11 @@ class PgUserRepository:
     async def get(self, user_id: int) -> User | None:
         row = await self._pool.fetchrow(f"SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1", user_id)
         return user_from_row(row) if row else None
+
+    async def many(self, user_ids: Collection[int]) -> dict[int, User]:
+        rows = await self._pool.fetch(
+            f"SELECT {USER_COLUMNS} FROM users u WHERE u.id = ANY($1::bigint[])", list(user_ids))
+        return {row["id"]: user_from_row(row) for row in rows}
 
     async def _credentials(self, where: str, value: object) -> Credentials | None:
         row = await self._pool.fetchrow(

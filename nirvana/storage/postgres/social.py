@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import AsyncIterator
+from typing import AsyncIterator, Collection
 
 import asyncpg
 
@@ -230,6 +230,12 @@ class PgSocialRepository:
         return await self._pool.fetchval(
             "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) "
             "OR (blocker_id = $2 AND blocked_id = $1))", a, b)
+
+    async def blockers_among(self, user_id: int, others: Collection[int]) -> set[int]:
+        rows = await self._pool.fetch(
+            "SELECT blocker_id FROM blocks WHERE blocked_id = $1 "
+            "AND blocker_id = ANY($2::bigint[])", user_id, list(others))
+        return {r["blocker_id"] for r in rows}
 
     async def friend_ids(self, user_id: int) -> list[int]:
         rows = await self._pool.fetch(

@@ -8,6 +8,8 @@ it is not Origin-checked. A GET only shows a button: link scanners open links.
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -36,22 +38,36 @@ def _services(request: Request):
     return request.app.state.services
 
 
-async def _conversation_title(request: Request, me: int, conversation_id: str) -> str:
-    """What the chat's list calls it: the group's name, or the other person's."""
+async def _muted_titles(request: Request, me: int, ids: list[str]) -> list[tuple[str, str]]:
+    """Each muted conversation with what the chat's list calls it: the group's name, or the
+    other person's (their names read together, not a profile each)."""
     services = _services(request)
-    try:
-        conversation = await services.chat.conversation_for(me, conversation_id)
-    except domain.PermissionDeniedError:  # left since, or never a member
-        return "A conversation you are no longer in"
-    if conversation.name:
-        return conversation.name
-    others = [m.user_id for m in conversation.members if m.user_id != me]
-    if not others:
-        return "Just you"
-    try:
-        return (await services.social.profile(me, others[0])).user.person.name
-    except domain.NotFoundError:  # a deleted account, or one that blocked you
-        return "A direct chat"
+
+    async def conversation(i: str):
+        try:
+            return await services.chat.conversation_for(me, i)
+        except domain.PermissionDeniedError:  # left since, or never a member
+            return None
+
+    found = await asyncio.gather(*(conversation(i) for i in ids))
+    peer = {c.id: next((m.user_id for m in c.members if m.user_id != me), None)
+            for c in found if c is not None and not c.name}
+    wanted = {p for p in peer.values() if p is not None}
+    users = await services.accounts.users.many(wanted)
+    for hidden in await services.social.hidden_from(me, wanted):
+        users.pop(hidden, None)
+
+    def title(i: str, c) -> str:
+        if c is None:
+            return "A conversation you are no longer in"
+        if c.name:
+            return c.name
+        if peer[c.id] is None:
+            return "Just you"
+        user = users.get(peer[c.id])  # None: a deleted account, or one that blocked you
+        return user.name if user is not None else "A direct chat"
+
+    return [(i, title(i, c)) for i, c in zip(ids, found)]
 
 
 async def settings_page(request: Request) -> Response:
@@ -63,7 +79,7 @@ async def settings_page(request: Request) -> Response:
              "email": channels.get(domain.Channel.EMAIL)} for kind, channels in matrix.items()]
     return await pages_of(request).render(request, "notification_settings.html", {
         "rows": rows,
-        "muted": [(i, await _conversation_title(request, me, i)) for i in await prefs.muted(me)],
+        "muted": await _muted_titles(request, me, list(await prefs.muted(me))),
         "saved": request.query_params.get("saved") == "1"})
 
 
