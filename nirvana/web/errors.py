@@ -107,11 +107,17 @@ def html_errors(handlers: dict[Any, Handler]) -> dict[Any, Handler]:
     def wrap(handler: Handler) -> Handler:
         async def answer(request: Request, exc: Exception) -> Response:
             response = await handler(request, exc)
-            if not wants_page(request) or response.media_type != "application/json":
+            if not is_page_path(request.url.path):
                 return response
-            error = orjson.loads(response.body).get("error", {})
-            return await error_page(request, response.status_code, error.get("code", "error"),
-                                    error.get("message", ""), dict(response.headers))
+            if wants_page(request) and response.media_type == "application/json":
+                error = orjson.loads(response.body).get("error", {})
+                response = await error_page(request, response.status_code,
+                                            error.get("code", "error"), error.get("message", ""),
+                                            dict(response.headers))
+            # The page or the JSON, by Accept: a cache (a CDN keeping a /media/ 404) must not
+            # give one to a client that asked for the other.
+            response.headers.add_vary_header("Accept")
+            return response
 
         return answer
 

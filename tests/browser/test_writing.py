@@ -9,6 +9,14 @@ from tests.support.images import png
 from tests.support.browser_ui import make_blog, make_user, sign_in
 
 
+# Whether leaving the page now would ask first: the editor's beforeunload handler cancels
+# the event. (A real prompt needs a user gesture, which a dispatched drop is not.)
+LEAVING_ASKS = """() => {
+    const leaving = new Event("beforeunload", { cancelable: true });
+    window.dispatchEvent(leaving);
+    return leaving.defaultPrevented; }"""
+
+
 async def writer_page(site, name="Writer"):
     me = await make_user(site.services, name)
     page = await site.new_page()
@@ -55,6 +63,7 @@ async def test_write_with_preview_picked_image_tags_and_place_then_publish(site,
 async def test_an_image_dropped_on_the_editor_is_uploaded(site):
     _, page = await writer_page(site)
     await page.goto("/write")
+    assert not await page.evaluate(LEAVING_ASKS)
     data = base64.b64encode(png(3, 3)).decode()
     transfer = await page.evaluate_handle("""(data) => {
         const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
@@ -64,6 +73,7 @@ async def test_an_image_dropped_on_the_editor_is_uploaded(site):
     await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
     await page.get_by_text("Added dropped.png.").wait_for()
     assert "![dropped](/media/" in await page.get_by_label("Body", exact=True).input_value()
+    assert await page.evaluate(LEAVING_ASKS)  # no typing, but the image is an unsaved change
 
 
 async def test_draft_then_publish_and_delete(site):
@@ -135,6 +145,7 @@ async def test_editor_errors_keep_what_was_typed(site):
     await page.get_by_role("button", name="Publish").click()
     assert "Give both the city and the country" in await page.get_by_role("alert").inner_text()
     assert await page.get_by_label("Title").input_value() == "No body"
+    assert await page.evaluate(LEAVING_ASKS)  # shown again, not stored
 
 
 async def test_schedule_a_blog_for_later_then_it_appears_at_its_time(site):

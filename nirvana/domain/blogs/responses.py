@@ -129,13 +129,20 @@ class BlogResponses:
         finally:
             self._versions.touched(blog_id)  # the blog's page shows its comments
 
-    async def delete_comment(self, blog_id: int, comment_id: int, user_id: int) -> None:
+    async def deletable_comment(self, blog_id: int, comment_id: int,
+                                user_id: int) -> tuple[Blog, Comment]:
+        """The comment and its blog, when `user_id` may delete it; PermissionDeniedError
+        otherwise (a page asking first refuses as the delete would)."""
         blog, comment = await self._comment_of(blog_id, comment_id, user_id)
         # The blog's author moderates their own page.
         if user_id not in (comment.author.id, blog.author.id):
             raise PermissionDeniedError(
                 "Only the comment's author or the blog's author can delete it.",
                 code="not_comment_author")
+        return blog, comment
+
+    async def delete_comment(self, blog_id: int, comment_id: int, user_id: int) -> None:
+        blog, comment = await self.deletable_comment(blog_id, comment_id, user_id)
         try:
             notified = await self._comments.delete(comment_id)
         finally:

@@ -79,6 +79,7 @@ class Blogs:
         self.comments = responses.comments
         self.get_comment = responses.get_comment
         self.edit_comment = responses.edit_comment
+        self.deletable_comment = responses.deletable_comment
         self.delete_comment = responses.delete_comment
         self.set_hidden = moderation.set_hidden
         self.remove = moderation.remove

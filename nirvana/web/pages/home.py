@@ -45,8 +45,9 @@ async def home(request: Request) -> Response:
 
 async def favicon(request: Request) -> Response:
     """Browsers and crawlers ask /favicon.ico whatever the page's <link rel="icon"> says:
-    sent on to the icon the pages name, so they stop logging 404s."""
-    return RedirectResponse(pages_of(request).assets.url("favicon.svg"), 301,
+    sent on to the icon, so they stop logging 404s. The plain name (served by ETag), not
+    the hashed one: a browser keeps a 301 long after a new icon retires the old hash."""
+    return RedirectResponse("/static/favicon.svg", 301,
                             headers={"Cache-Control": "public, max-age=86400"})
 
 

@@ -227,8 +227,7 @@ async def delete_comment(request: Request) -> Response:
     reader = await signed_in(request)
     bid, cid = blog_id(request), request.path_params["comment_id"]
     if request.method == "GET":
-        blog = await blogs(request).get(bid, reader.id)
-        comment = await blogs(request).get_comment(bid, cid, reader.id)
+        blog, comment = await blogs(request).deletable_comment(bid, cid, reader.id)
         return await pages_of(request).render(request, "comment_delete.html", {
             "blog": blog, "comment": comment})
     await read_form(request)

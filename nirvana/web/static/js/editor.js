@@ -27,7 +27,8 @@
   // Leaving with unsaved changes (a reload, a closed tab, a link) asks first. A warning, not a
   // copy kept in the browser: nothing of a user's text stays behind on a shared computer,
   // and a kept copy of an existing blog could go stale against the version on the server.
-  let changed = false;
+  // Shown again after an error or a conflict, the form holds text the server did not store.
+  let changed = "unsaved" in form.dataset;
   form.addEventListener("input", function () { changed = true; });
   form.addEventListener("submit", function () { changed = false; });
   window.addEventListener("beforeunload", function (event) {
@@ -40,7 +41,8 @@
     const start = body.selectionStart, end = body.selectionEnd;
     body.value = body.value.slice(0, start) + text + body.value.slice(end);
     body.selectionStart = body.selectionEnd = start + text.length;
-    body.dispatchEvent(new Event("input"));
+    // Bubbling, so the form sees it too: a dropped image is an unsaved change.
+    body.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
   async function upload(file) {
@@ -58,7 +60,10 @@
       // A video is written as an image of it: the blog page shows it as a player.
       insertAtCursor("\n![" + alt + "](" + answer.url + ")\n");
       const header = form.querySelector("#f-header_image");
-      if (header && !header.value && !video) header.value = answer.url;
+      if (header && !header.value && !video) {
+        header.value = answer.url;
+        header.dispatchEvent(new Event("input", { bubbles: true }));
+      }
       status.textContent = "Added " + file.name + ".";
     } catch (err) {
       status.textContent = "The upload failed; check your connection and try again.";
