@@ -23,10 +23,18 @@ from .errors import field_error
 INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
 
 
+# The two character classes, written once in the syntax Python's `re` and ECMA 262 (a JSON
+# Schema `pattern`) share, so the OpenAPI document states exactly this rule.
+CONTROLS = "\\u0000-\\u001F\\u007F-\\u009F"
+CONTROLS_BUT_LINES = "\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F"
+# What a single-line field, and a multiline one, may hold, as JSON Schema patterns.
+SINGLE_LINE_PATTERN = f"^[^{CONTROLS}]*$"
+MULTILINE_PATTERN = f"^[^{CONTROLS_BUT_LINES}]*$"
+
 # A regular expression, not a loop over the characters: every string of every frame and
 # body passes here, and a Python loop cost a chat send more than its JSON parsing.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROLS_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROLS = re.compile(f"[{CONTROLS}]")
+_CONTROLS_BUT_LINES = re.compile(f"[{CONTROLS_BUT_LINES}]")
 
 
 def first_control(text: str, *, multiline: bool = False) -> int | None:

@@ -121,7 +121,8 @@ class Spec:
     errors: tuple[int, ...] = ()
     body_limit: int | None = None
     raw_body: dict[str, Any] | None = None  # OpenAPI requestBody for non-JSON bodies
-    raw_response: dict[str, Any] | None = None
+    raw_response: dict[str, Any] | None = None  # an OpenAPI Response Object (non-JSON bodies)
+    response_items: type[BaseModel] | None = None  # the answer is a JSON array of this model
     uses_stores: bool = True  # False: answers without PostgreSQL or MongoDB (never 503)
     also: tuple[int, ...] = ()  # other success statuses, with the same body (201 or 200)
     # The answer kept in memory for this call, if any (the page cache's anonymous reads):
@@ -187,6 +188,7 @@ class Api:
         body_limit: int | None = None,
         raw_body: dict[str, Any] | None = None,
         raw_response: dict[str, Any] | None = None,
+        response_items: type[BaseModel] | None = None,
         uses_stores: bool = True,
         also: tuple[int, ...] = (),
         cached: Callable[[Call[Any, Any]], Response | None] | None = None,
@@ -209,6 +211,7 @@ class Api:
                     body_limit=body_limit,
                     raw_body=raw_body,
                     raw_response=raw_response,
+                    response_items=response_items,
                     uses_stores=uses_stores,
                     also=also,
                     cached=cached,

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from ..domain.ids import MAX_ID
+from ..domain.text import CONTROLS
 from .api import Spec, openapi_path, _PARAM_RE
 from .write_limit import counts_as_write
 
@@ -79,7 +80,7 @@ def statuses_of(s: Spec) -> set[int]:
 def build_openapi(specs: list[Spec], *, title: str, version: str, description: str) -> dict:
     models: set[type[BaseModel]] = {ErrorEnvelope}
     for s in specs:
-        for m in (s.body, s.query, s.response):
+        for m in (s.body, s.query, s.response, s.response_items):
             if m is not None:
                 models.add(m)
     keyed = sorted(models, key=lambda m: m.__name__)
@@ -108,8 +109,9 @@ def build_openapi(specs: list[Spec], *, title: str, version: str, description: s
                     "required": True,
                     # Starlette's int convertor matches digits only: no sign.
                     "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}
-                    # The str convertor: anything but '/' once decoded.
-                    if conv == "int" else {"type": "string", "pattern": "^[^/]+$"},
+                    # The str convertor: anything but '/' once decoded; check_path refuses
+                    # control characters.
+                    if conv == "int" else {"type": "string", "pattern": f"^[^/{CONTROLS}]+$"},
                 }
             )
         if s.query is not None:
@@ -140,7 +142,16 @@ def build_openapi(specs: list[Spec], *, title: str, version: str, description: s
                 "description": "OK",
                 "content": {"application/json": {"schema": ref(s.response)}},
             }
+        elif s.response_items is not None:
+            responses[str(s.status)] = {
+                "description": "OK",
+                "content": {"application/json": {
+                    "schema": {"type": "array", "items": ref(s.response_items)}}},
+            }
         elif s.raw_response is not None:
+            if "description" not in s.raw_response:
+                raise ValueError(f"{s.method} {s.path}: raw_response is an OpenAPI Response "
+                                 "Object (description, content), not a schema")
             responses[str(s.status)] = s.raw_response
         else:
             responses["204" if s.status == 200 else str(s.status)] = {"description": "Done"}

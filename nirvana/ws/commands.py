@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from .frames import ConversationId, Frame, MessageKindName, RequestId, RoleName, UserIds
+from ..schema_text import Lines
 
 # Bytes; far above any real file, far below what BSON's int64 holds.
 MAX_ATTACHMENT_SIZE = 1 << 40
@@ -33,7 +34,7 @@ class Send(Frame):
                            description="Idempotency key: a retry with the same client_id "
                                        "returns the stored message and delivers nothing twice")
     kind: MessageKindName = "text"
-    text: str = ""
+    text: Lines = ""
     attachments: list[AttachmentIn] = Field(default_factory=list)
     reply_to: int | None = Field(default=None, ge=1, description="seq of the message answered")
 
@@ -88,8 +89,8 @@ class UpdateGroup(Frame):
     id: RequestId
     conversation_id: ConversationId
     name: str | None = Field(default=None, max_length=100)
-    description: str | None = Field(default=None, max_length=1000,
-                                    description="send null to clear it")
+    description: Lines | None = Field(default=None, max_length=1000,
+                                      description="send null to clear it")
     avatar_url: str | None = Field(default=None, max_length=2048,
                                    description="send null to clear it")
 
@@ -127,7 +128,7 @@ class Edit(Frame):
     id: RequestId
     conversation_id: ConversationId
     seq: int = Field(ge=1)
-    text: str
+    text: Lines
 
 
 class Delete(Frame):

@@ -110,7 +110,7 @@ async def history(client, session, cid) -> list[dict]:
     ("text", {"text": "hi\x00there"}),
     ("text", {"text": "\u200b\u200c\u200d\ufeff"}),
     ("client_id", {"text": "hi", "client_id": "c\x00"}),
-    ("attachments.name", {"text": "hi", "kind": "file", "attachments": [
+    ("attachments.0.name", {"text": "hi", "kind": "file", "attachments": [
         {"url": "/media/a.png", "kind": "file", "name": "a\nb"}]}),
     ("reply_to", {"text": "hi", "reply_to": True}),
 ])

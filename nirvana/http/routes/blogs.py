@@ -27,6 +27,8 @@ from ..page_cache import Version, answer
 from ..schemas.blogs import (
     BlogIn,
     BlogOut,
+    BlogSearchOut,
+    BlogSearchQuery,
     BlogUpdateIn,
     BulkOut,
     CommentIn,
@@ -47,8 +49,6 @@ from ..schemas.blogs import (
     ReactorOut,
     ReactorsOut,
     ReactorsQuery,
-    SearchOut,
-    SearchQuery,
     StatsOut,
     TagOut,
     TagsOut,
@@ -211,7 +211,7 @@ async def blog_stats(call: Call[None, None]) -> StatsOut:
     return StatsOut(blogs=s.blogs, published=s.published, total_likes=s.total_likes)
 
 
-def terms_of(q: SearchQuery) -> BlogFilter:
+def terms_of(q: BlogSearchQuery) -> BlogFilter:
     return BlogFilter(q=q.q, author_id=q.author, tag=q.tag, city=q.city, country=q.country,
                       since=utc(q.from_), until=utc(q.to))
 
@@ -221,19 +221,19 @@ def search_of(call: Call) -> Public:
     return listed(call, ("search", terms_of(q), q.page, q.limit))
 
 
-@api.route("GET", "/api/v1/blog/search", auth="optional", tags=TAGS, query=SearchQuery,
-           response=SearchOut,
+@api.route("GET", "/api/v1/blog/search", auth="optional", tags=TAGS, query=BlogSearchQuery,
+           response=BlogSearchOut,
            summary="Full-text search (title ranked above body) with combinable filters",
            cached=kept(search_of))
-async def search_blogs(call: Call[None, SearchQuery]) -> Response | BaseModel:
+async def search_blogs(call: Call[None, BlogSearchQuery]) -> Response | BaseModel:
     q = call.query
     terms = terms_of(q)
 
-    def out(blogs: list, more: bool) -> SearchOut:
-        return SearchOut(blogs=[BlogOut.of(b) for b in blogs], page=q.page, limit=q.limit,
+    def out(blogs: list, more: bool) -> BlogSearchOut:
+        return BlogSearchOut(blogs=[BlogOut.of(b) for b in blogs], page=q.page, limit=q.limit,
                          has_more=more)
 
-    async def anonymous() -> SearchOut:
+    async def anonymous() -> BlogSearchOut:
         return out(*await call.services.blogs.search(None, terms, q.page, q.limit))
 
     public = search_of(call)  # the version the check below compares against

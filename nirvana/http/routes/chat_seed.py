@@ -18,6 +18,7 @@ from ...domain.chat.entities import Attachment, MessageKind
 from ...ws.frames import MessageOut
 from ...ws.views import message_out
 from ..api import Api, Call, In, JsonResponse, Out
+from ...schema_text import Lines
 
 api = Api()
 TAGS = ["chat"]
@@ -28,8 +29,8 @@ TEXT_DOC = "May hold line breaks; text that shows something, or an image"
 class SeedSendIn(In):
     """The seed system's body: text and/or an image URL from the upload route."""
 
-    text: str | None = Field(default=None, max_length=MAX_TEXT, description=TEXT_DOC)
-    message: str | None = Field(default=None, max_length=MAX_TEXT, description="Alias of text")
+    text: Lines | None = Field(default=None, max_length=MAX_TEXT, description=TEXT_DOC)
+    message: Lines | None = Field(default=None, max_length=MAX_TEXT, description="Alias of text")
     image: str | None = Field(default=None, max_length=2048)
     client_id: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -44,7 +45,7 @@ class PeerOut(Out):
 
 
 @api.route("GET", "/api/messages/users", summary="Friends you can chat with", tags=TAGS,
-           raw_response={"type": "array"})
+           response_items=PeerOut)
 async def seed_users(call: Call[None, None]) -> Response:
     hub = call.services.hub
     friends = await call.services.chat.friends(call.user_id)
@@ -54,7 +55,7 @@ async def seed_users(call: Call[None, None]) -> Response:
 
 
 @api.route("GET", "/api/messages/{id:int}", summary="Your history with user id",
-           tags=TAGS, raw_response={"type": "array"}, errors=(403,))
+           tags=TAGS, response_items=MessageOut, errors=(403,))
 async def seed_history(call: Call[None, None]) -> Response:
     found = await call.services.chat.direct_history(call.user_id, call.path("id"))
     return JsonResponse(orjson.dumps([message_out(m).model_dump() for m in found]))

@@ -19,6 +19,7 @@ from ...domain.errors import field_error
 from ...ws.frames import ConversationOut
 from ...ws.views import conversation_out
 from ..api import Api, Call, In, Out
+from ...schema_text import Lines
 
 api = Api()
 TAGS = ["chat"]
@@ -34,14 +35,14 @@ class NewConversationIn(In):
     name: str | None = Field(default=None, min_length=1, max_length=100,
                              description="group: its name (required); must show something")
     member_ids: list[int] = Field(default_factory=list, max_length=512)
-    description: str | None = Field(default=None, max_length=1000)
+    description: Lines | None = Field(default=None, max_length=1000)
     avatar_url: str | None = Field(default=None, max_length=2048)
 
 
 class GroupPatchIn(In):
     name: str | None = Field(default=None, min_length=1, max_length=100,
                              description="Must show something")
-    description: str | None = Field(default=None, max_length=1000)
+    description: Lines | None = Field(default=None, max_length=1000)
     avatar_url: str | None = Field(default=None, max_length=2048)
 
 
@@ -49,7 +50,7 @@ class MembersIn(In):
     user_ids: list[int] = Field(min_length=1, max_length=256)
 
 
-class RoleIn(In):
+class MemberRoleIn(In):
     role: Literal["owner", "admin", "member"]
 
 
@@ -108,8 +109,8 @@ async def remove_member(call: Call[None, None]) -> ConversationOut | Response:
 
 @api.route("PUT", CONVERSATION + "/members/{user_id:int}/role",
            summary="Promote, demote, or transfer ownership (owner only)", tags=TAGS,
-           body=RoleIn, response=ConversationOut, errors=(403, 409, 422))
-async def set_role(call: Call[RoleIn, None]) -> ConversationOut:
+           body=MemberRoleIn, response=ConversationOut, errors=(403, 409, 422))
+async def set_member_role(call: Call[MemberRoleIn, None]) -> ConversationOut:
     c = await call.services.chat.set_role(call.user_id, call.path("id"),
                                           call.path("user_id"), Role(call.body.role))
     return conversation_out(c, call.user_id)

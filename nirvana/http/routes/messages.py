@@ -20,6 +20,7 @@ from ...ws.commands import AttachmentIn
 from ...ws.frames import ConversationOut, MessageKindName, MessageOut
 from ...ws.views import conversation_out, message_out
 from ..api import Api, Call, In, JsonResponse, Out
+from ...schema_text import Lines
 
 api = Api()
 TAGS = ["chat"]
@@ -46,7 +47,7 @@ class SendIn(In):
                                               "Left out, the server makes one: a retry then "
                                               "stores a second copy")
     kind: MessageKindName = "text"
-    text: str = Field(default="", max_length=MAX_TEXT, description=TEXT_DOC)
+    text: Lines = Field(default="", max_length=MAX_TEXT, description=TEXT_DOC)
     attachments: list[AttachmentIn] = Field(default_factory=list)
     reply_to: int | None = Field(default=None, ge=1)
 
@@ -56,15 +57,15 @@ class ReadIn(In):
 
 
 class EditIn(In):
-    text: str = Field(max_length=MAX_TEXT,
-                      description="May be blank only if the message has an attachment")
+    text: Lines = Field(max_length=MAX_TEXT,
+                        description="May be blank only if the message has an attachment")
 
 
 class DeleteQuery(In):
     scope: Literal["me", "everyone"] = "everyone"
 
 
-class SearchQuery(In):
+class MessageSearchQuery(In):
     q: str = Field(min_length=1, max_length=200)
     conversation_id: str | None = Field(default=None, max_length=64)
     limit: int = Field(default=20, ge=1, le=100)
@@ -95,7 +96,7 @@ async def send(call: Call[SendIn, None]) -> Response:
 
 @api.route("POST", "/api/v1/conversations/{id}/read", summary="Mark read up to a seq",
            tags=TAGS, body=ReadIn, response=ConversationOut, errors=(403,))
-async def mark_read(call: Call[ReadIn, None]) -> ConversationOut:
+async def mark_conversation_read(call: Call[ReadIn, None]) -> ConversationOut:
     conversation = await call.services.chat.mark(call.user_id, call.path("id"),
                                                  ReceiptKind.READ, call.body.seq)
     return conversation_out(conversation, call.user_id)
@@ -136,8 +137,8 @@ async def remove_reaction(call: Call[None, None]) -> MessageOut:
 
 @api.route("GET", "/api/v1/messages/search",
            summary="Search messages of your conversations (every word; last one as prefix)",
-           tags=TAGS, query=SearchQuery, response=MessagesOut, errors=(403, 422))
-async def search(call: Call[None, SearchQuery]) -> MessagesOut:
+           tags=TAGS, query=MessageSearchQuery, response=MessagesOut, errors=(403, 422))
+async def search(call: Call[None, MessageSearchQuery]) -> MessagesOut:
     q = call.query
     found = await call.services.chat.search(call.user_id, q.q,
                                             conversation_id=q.conversation_id, limit=q.limit)

@@ -17,7 +17,7 @@ from ..schemas.moderation import (
     CasesOut,
     ReportedOut,
     ReportIn,
-    RoleIn,
+    UserRoleIn,
 )
 
 api = Api()
@@ -64,9 +64,9 @@ async def act(call: Call[ActionIn, None]) -> AuditEntryOut:
 
 @api.route("PUT", "/api/v1/admin/users/{user_id:int}/role",
            summary="Change a user's role (admins only; not your own); written to the audit "
-                   "log", tags=TAGS, body=RoleIn, response=AuditEntryOut,
+                   "log", tags=TAGS, body=UserRoleIn, response=AuditEntryOut,
            errors=(403, 404, 409, 422, 429))
-async def set_role(call: Call[RoleIn, None]) -> AuditEntryOut:
+async def set_user_role(call: Call[UserRoleIn, None]) -> AuditEntryOut:
     entry = await _moderation(call).act(call.user_id, ActionRequest(
         Action.SET_ROLE, Target(TargetKind.USER, id=call.path("user_id")), call.body.reason,
         role=call.body.as_role))

@@ -53,7 +53,7 @@ async def unread_count(call: Call[None, None]) -> UnreadOut:
 
 @api.route("POST", ONE + "/read", tags=TAGS, response=UnreadOut, errors=(404,),
            summary="Mark one notification read (idempotent); the unread count after it")
-async def mark_read(call: Call[None, None]) -> UnreadOut:
+async def mark_notification_read(call: Call[None, None]) -> UnreadOut:
     unread = await call.services.notifications.mark_read(call.user_id, notification_id(call))
     return UnreadOut(unread=unread)
 

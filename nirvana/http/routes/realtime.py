@@ -20,7 +20,7 @@ TAGS = ["chat"]
 
 class PresenceQuery(In):
     user_ids: str = Field(max_length=4000,
-                          pattern=r"^\s*(?:[0-9]+\s*)?(?:,\s*(?:[0-9]+\s*)?)*$",
+                          pattern=r"^ *(?:[0-9]+ *)?(?:, *(?:[0-9]+ *)?)*$",
                           description="comma-separated user ids")
 
 
@@ -28,8 +28,26 @@ class PresenceListOut(Out):
     presence: list[PresenceOut]
 
 
+SCHEMA_RESPONSE = {
+    "description": "A JSON Schema (2020-12) document: every client command and server event "
+                   "under `properties`, their models in `$defs`, and the close codes",
+    "content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["$schema", "$defs", "properties", "close_codes"],
+        "properties": {
+            "$schema": {"type": "string"},
+            "title": {"type": "string"},
+            "$defs": {"type": "object"},
+            "properties": {"type": "object",
+                           "required": ["client_command", "server_event"]},
+            "close_codes": {"type": "object", "additionalProperties": {"type": "integer"}},
+        },
+    }}},
+}
+
+
 @api.route("GET", "/api/v1/ws/schema", summary="JSON Schema of every WebSocket frame",
-           tags=TAGS, auth=False, raw_response={"type": "object"}, uses_stores=False)
+           tags=TAGS, auth=False, raw_response=SCHEMA_RESPONSE, uses_stores=False)
 async def ws_schema(call: Call[None, None]) -> Response:
     return JsonResponse(orjson.dumps(json_schema()))
 

@@ -20,6 +20,7 @@ from ...domain.blogs.model import Audience, Blog, BlogStatus, Comment, Location
 from ...domain.blogs.reactions import Reaction, ReactionCounts, ReactionState, Reactor
 from ...domain.urls import MAX_URL
 from ..api import In, Out
+from ...schema_text import Lines
 
 MAX_LIMIT = 100
 MAX_PAGE = 10_000  # bounds OFFSET work: past it, use the cursor feed
@@ -67,8 +68,8 @@ CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # base64url, as issued
 
 class BlogIn(In):
     title: str = Field(min_length=1, max_length=m.MAX_TITLE, description=TITLE_DOC)
-    body: str = Field(max_length=m.MAX_BODY, description=BODY_DOC)
-    summary: str = Field(default="", max_length=m.MAX_SUMMARY)
+    body: Lines = Field(max_length=m.MAX_BODY, description=BODY_DOC)
+    summary: Lines = Field(default="", max_length=m.MAX_SUMMARY)
     header_image: str | None = Field(default=None, max_length=MAX_URL, description=IMAGE_DOC)
     images: list[str] = Field(default_factory=list, max_length=m.MAX_IMAGES,
                               description=IMAGE_DOC)
@@ -96,8 +97,8 @@ class BlogUpdateIn(In):
         description="The blog's updated_at as you last read it; if it changed since, 409")
     title: str | None = Field(default=None, min_length=1, max_length=m.MAX_TITLE,
                               description=TITLE_DOC)
-    body: str | None = Field(default=None, max_length=m.MAX_BODY, description=BODY_DOC)
-    summary: str | None = Field(default=None, max_length=m.MAX_SUMMARY)
+    body: Lines | None = Field(default=None, max_length=m.MAX_BODY, description=BODY_DOC)
+    summary: Lines | None = Field(default=None, max_length=m.MAX_SUMMARY)
     header_image: str | None = Field(default=None, max_length=MAX_URL)
     images: list[str] | None = Field(default=None, max_length=m.MAX_IMAGES)
     tags: list[str] | None = Field(default=None, max_length=m.MAX_TAGS)
@@ -121,7 +122,7 @@ class FeedQuery(In):
                             description="Only blogs by people you follow and your friends")
 
 
-class SearchQuery(PageQuery):
+class BlogSearchQuery(PageQuery):
     q: str | None = Field(default=None, max_length=m.MAX_QUERY,
                           description="Full-text terms: words, \"phrases\", -excluded, or")
     author: int | None = Field(default=None, ge=1, description="The author's user id")
@@ -140,8 +141,8 @@ class LocationQuery(In):
 
 
 class CommentIn(In):
-    body: str = Field(min_length=1, max_length=m.MAX_COMMENT,
-                      description="May hold line breaks; must show something")
+    body: Lines = Field(min_length=1, max_length=m.MAX_COMMENT,
+                        description="May hold line breaks; must show something")
 
 
 class AuthorOut(Out):
@@ -236,7 +237,7 @@ class FeedOut(Out):
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null at the end")
 
 
-class SearchOut(Out):
+class BlogSearchOut(Out):
     blogs: list[BlogOut]
     page: int
     limit: int

@@ -21,6 +21,7 @@ from ...domain.moderation.entities import (
 )
 from ...domain.moderation.service import MAX_PAGE
 from ..api import In, Out
+from ...schema_text import Lines
 
 REASON_DOC = f"Why, in the reporter's or moderator's words (1-{MAX_REASON} characters)"
 
@@ -68,7 +69,7 @@ class TargetOut(Out):
 
 class ReportIn(In):
     target: TargetIn
-    reason: str = Field(min_length=1, max_length=MAX_REASON, description=REASON_DOC)
+    reason: Lines = Field(min_length=1, max_length=MAX_REASON, description=REASON_DOC)
 
 
 class ReportedOut(Out):
@@ -122,14 +123,14 @@ class ActionIn(In):
                     "remove_comment", "remove_message", "suspend", "restore", "dismiss"]
     target: TargetIn | None = Field(default=None, description="What it acts on (not dismiss)")
     case_id: int | None = Field(default=None, ge=1, description="dismiss: the case")
-    reason: str = Field(min_length=1, max_length=MAX_REASON, description=REASON_DOC)
+    reason: Lines = Field(min_length=1, max_length=MAX_REASON, description=REASON_DOC)
     until: AwareDatetime | None = Field(
         default=None, description="suspend: when it ends (with a time zone); absent: for good")
 
 
-class RoleIn(In):
+class UserRoleIn(In):
     role: Literal["user", "moderator", "admin"]
-    reason: str = Field(min_length=1, max_length=MAX_REASON, description=REASON_DOC)
+    reason: Lines = Field(min_length=1, max_length=MAX_REASON, description=REASON_DOC)
 
     @property
     def as_role(self) -> Role:

@@ -9,6 +9,7 @@ from pydantic import Field, RootModel
 
 from ..api import In, Out
 from .users import SessionOut
+from ...schema_text import Lines
 
 CODE_DOC = ("A 6-digit code of your authenticator app, or one of your recovery codes "
             "(spaces and dashes are ignored)")
@@ -41,7 +42,7 @@ class TwoFactorStatusOut(Out):
 
 
 class PasswordIn(In):
-    password: str = Field(max_length=4096, description="Your password, to confirm")
+    password: Lines = Field(max_length=4096, description="Your password, to confirm")
 
 
 class TwoFactorSetupOut(Out):
@@ -59,5 +60,5 @@ class RecoveryCodesOut(Out):
 
 
 class PasswordAndCodeIn(In):
-    password: str = Field(max_length=4096, description="Your password, to confirm")
+    password: Lines = Field(max_length=4096, description="Your password, to confirm")
     code: str = Field(min_length=1, max_length=40, description=CODE_DOC)

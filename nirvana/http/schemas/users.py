@@ -10,6 +10,7 @@ from ...domain.accounts import users as u
 from ...domain.urls import MAX_URL
 from ...domain.accounts.users import User
 from ..api import In, Out
+from ...schema_text import Lines
 
 
 NAME_DOC = "Shown to others; must show something (not only spaces or invisible characters)"
@@ -36,7 +37,7 @@ class SignUpIn(In):
 
 class SignInIn(In):
     email: str = Field(max_length=320)
-    password: str = Field(max_length=4096)
+    password: Lines = Field(max_length=4096)
 
 
 class RefreshIn(In):
@@ -50,7 +51,7 @@ class LogoutIn(RefreshIn):
 
 
 class ChangePasswordIn(In):
-    current_password: str = Field(max_length=4096)
+    current_password: Lines = Field(max_length=4096)
     new_password: str = Field(min_length=u.MIN_PASSWORD_CHARS, max_length=u.MAX_PASSWORD_BYTES,
                               description=PASSWORD_DOC)
 
@@ -72,8 +73,8 @@ class ProfilePatchIn(In):
                              description=NAME_DOC)
     username: str | None = Field(default=None, min_length=3, max_length=30,
                                  pattern=USERNAME_PATTERN, description=USERNAME_DOC)
-    about: str | None = Field(default=None, max_length=u.MAX_ABOUT,
-                              description="May hold line breaks and tabs")
+    about: Lines | None = Field(default=None, max_length=u.MAX_ABOUT,
+                                description="May hold line breaks and tabs")
     avatar: str | None = Field(
         default=None, max_length=MAX_URL,
         description="An http(s) URL or a /media/ path from /api/v1/image/upload; null clears it")
@@ -129,11 +130,11 @@ class VerifyEmailIn(In):
 
 class ChangeEmailIn(In):
     email: str = Field(max_length=320, examples=["ann@example.org"])
-    password: str = Field(max_length=4096, description="Your password, to confirm")
+    password: Lines = Field(max_length=4096, description="Your password, to confirm")
 
 
 class DeleteAccountIn(In):
-    password: str = Field(max_length=4096, description="Your password, to confirm")
+    password: Lines = Field(max_length=4096, description="Your password, to confirm")
     code: str | None = Field(default=None, min_length=1, max_length=40,
                              description="A two-factor code (or recovery code): needed "
                                          "when two-factor sign-in is on")
