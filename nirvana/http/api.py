@@ -30,6 +30,7 @@ from ..domain.errors import (
 from ..domain.text import control_message, first_control
 from ..domain.accounts.ports import AccessClaims
 from .deadline import within
+from .json_keys import refuse_duplicate_keys
 from .write_limit import counts_as_write, take_write
 from ..schema_text import ControlFreeText, non_canonical_ints
 from ..domain.ids import MAX_ID
@@ -161,11 +162,13 @@ async def read_json(request: Request, model: type[BaseModel], limit: int) -> Bas
         raise UnsupportedMediaTypeError("Send the body as application/json.")
     raw = await read_limited(request, limit)
     try:
-        return model.model_validate_json(raw, strict=True)
+        body = model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise BadRequestError("The body is not valid JSON.", code="malformed_json") from None
         raise _invalid(exc) from None
+    refuse_duplicate_keys(raw)
+    return body
 
 
 class Api:

@@ -20,7 +20,8 @@ from .api import Spec, openapi_path, _PARAM_RE
 from .write_limit import counts_as_write
 
 STATUS_TEXT = {
-    400: "Malformed request: unreadable JSON, or a path parameter that is not UTF-8",
+    400: "Malformed request: unreadable JSON, a key named twice in one object, or a path "
+         "parameter that is not UTF-8",
     401: "Not authenticated",
     403: "Not allowed (also: a cookie-authenticated write from an Origin not allowed)",
     404: "Not found",

@@ -24,6 +24,28 @@ async def test_malformed_json_oversized_body_and_wrong_type(client):
     assert r.status_code == 422
 
 
+async def test_a_key_named_twice_in_one_object_is_refused_and_nothing_stored(client, services):
+    # A proxy reading the first of the two would check a different request than the one
+    # served: neither the top level nor a nested object may repeat a key.
+    me = bearer(await sign_up(client))
+    json_type = {"content-type": "application/json"}
+    for body in (b'{"title": "first", "body": "x", "title": "second"}',
+                 b'{"title": "t", "body": "x", "location": '
+                 b'{"city": "Oslo", "country": "Norway", "city": "Bergen"}}'):
+        r = await client.post("/api/v1/blog", content=body, headers={**me, **json_type})
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["code"] == "malformed_json"
+        assert error["details"][0]["code"] == "duplicate_key"
+        assert error["details"][0]["field"] in ("title", "city")
+    assert await services.pool.fetchval("SELECT count(*) FROM blogs") == 0
+    # The same keys in different objects are no duplicate.
+    r = await client.post("/api/v1/blog", content=b'{"title": "t", "body": "x", "location": '
+                          b'{"city": "Oslo", "country": "Norway"}, "tags": ["city"]}',
+                          headers={**me, **json_type})
+    assert r.status_code == 201, r.text
+
+
 async def test_unknown_route_and_method_use_the_error_shape(client):
     r = await client.get("/api/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
