@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from ..domain.ids import MAX_ID
@@ -35,16 +35,44 @@ STATUS_TEXT = {
 }
 
 
+class ErrorDetail(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str
-    details: Any = None
+    details: list[ErrorDetail] | dict[str, Any] | None = Field(
+        default=None, description="Invalid input: each field at fault, with a machine `code`. "
+                                  "`account_suspended`: `{until}` (null: for good).")
 
 
 class ErrorEnvelope(BaseModel):
     """Every error Nirvana answers has this shape."""
 
     error: ErrorBody
+
+
+# The response headers the README promises, declared once and referred to.
+HEADERS = {
+    "X-Request-ID": {"description": "This request's id, also in the access log and in a "
+                                    "500's body", "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before trying again",
+                    "schema": {"type": "integer", "minimum": 1}},
+    "RateLimit-Policy": {"description": "The write budget (draft-ietf-httpapi-ratelimit-"
+                                        "headers), on writes when WRITES_PER_MINUTE is set",
+                         "schema": {"type": "string"}},
+    "RateLimit": {"description": "What is left of the write budget and when it resets",
+                  "schema": {"type": "string"}},
+    "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}},
+}
+
+
+def headers_of(*names: str) -> dict[str, Any]:
+    return {"headers": {n: {"$ref": f"#/components/headers/{n}"}
+                        for n in ("X-Request-ID", *names)}}
 
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -164,6 +192,12 @@ def build_openapi(specs: list[Spec], *, title: str, version: str, description: s
         codes = set(s.errors) | statuses_of(s)
         for code in sorted(codes):
             responses[str(code)] = {"description": STATUS_TEXT.get(code, "Error"), **error_ref}
+        rate = ("RateLimit-Policy", "RateLimit") if counts_as_write(s) else ()
+        for code_text, response in responses.items():
+            names = {"429": ("Retry-After", *rate), "503": ("Retry-After",),
+                     "401": ("WWW-Authenticate",)}.get(
+                code_text, rate if code_text.startswith("2") else ())
+            responses[code_text] = {**response, **headers_of(*names)}
         op["responses"] = responses
         op["security"] = (
             [{"bearer": []}, {"cookie": []}] if s.auth
@@ -178,6 +212,7 @@ def build_openapi(specs: list[Spec], *, title: str, version: str, description: s
         "paths": paths,
         "components": {
             "schemas": components,
+            "headers": HEADERS,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "jwt"},

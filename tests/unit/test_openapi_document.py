@@ -68,3 +68,26 @@ def test_every_response_is_a_response_object_with_a_description():
                 if schema.get("type") == "array" and "items" not in schema:
                     wrong.append((method, path, status, "an array with no items"))
     assert wrong == []
+
+
+def test_responses_declare_the_headers_the_readme_promises():
+    must = {"401": {"WWW-Authenticate"}, "429": {"Retry-After"}, "503": {"Retry-After"}}
+    wrong = []
+    for method, path, op in operations():
+        for status, response in op["responses"].items():
+            declared = set(response.get("headers", {}))
+            missing = ({"X-Request-ID"} | must.get(status, set())) - declared
+            if missing:
+                wrong.append((method, path, status, sorted(missing)))
+    assert wrong == []
+    headers = document()["components"]["headers"]
+    assert {"X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy"} <= set(headers)
+
+
+def test_error_details_and_the_cheap_rules_are_typed():
+    schemas = document()["components"]["schemas"]
+    details = schemas["ErrorBody"]["properties"]["details"]["anyOf"]
+    assert {"items": {"$ref": "#/components/schemas/ErrorDetail"}, "type": "array"} in details
+    assert set(schemas["ErrorDetail"]["required"]) == {"field", "code", "message"}
+    assert schemas["ProfilePatchIn"]["minProperties"] == 1  # `{}` answers 422 empty_update
+    assert "missed_messages" in schemas["PreferenceIn"]["properties"]["kind"]["enum"]

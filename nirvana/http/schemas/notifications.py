@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from ...domain.notifications.preferences import DEFAULTS, KINDS, Channel
+
 from ...ws.notification_frames import NotificationOut
 from ..api import In, Out
 
@@ -42,7 +44,11 @@ class PreferencesOut(Out):
 
 
 class PreferenceIn(In):
-    kind: str = Field(max_length=40)
+    # The enum is for clients reading the schema; the domain checks it (422 unknown_kind).
+    kind: str = Field(max_length=40, json_schema_extra={"enum": list(KINDS)},
+                      description="Email exists for " + ", ".join(
+                          k for k, channels in DEFAULTS.items() if Channel.EMAIL in channels)
+                      + "; every other kind is in the app only")
     app: bool | None = None
     email: bool | None = None
 

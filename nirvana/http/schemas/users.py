@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from ...domain.accounts import users as u
 from ...domain.urls import MAX_URL
@@ -79,6 +81,15 @@ class ProfilePatchIn(In):
         default=None, max_length=MAX_URL,
         description="An http(s) URL or a /media/ path from /api/v1/image/upload; null clears it")
     status: str | None = Field(default=None, max_length=u.MAX_STATUS, description="One line")
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # `{}` is refused (422 empty_update): say so to a client reading the schema.
+        schema = handler.resolve_ref_schema(super().__get_pydantic_json_schema__(
+            core_schema, handler))
+        schema["minProperties"] = 1
+        return schema
 
 
 class UserOut(Out):
