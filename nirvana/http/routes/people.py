@@ -5,8 +5,8 @@ from __future__ import annotations
 from ...domain.errors import NotFoundError
 from ...domain.social.cursors import page_request
 from ..api import Api, Call
-from ..schemas.social import (ListingOut, PageIn, PersonOut, ProfileOut, SearchIn, SearchOut,
-                              StorageOut)
+from ..schemas.social import (ListingOut, PageIn, PersonOut, ProfileOut, SearchIn, StorageOut,
+                              UserSearchOut)
 from ...domain.ids import MAX_ID
 
 api = Api()
@@ -27,12 +27,13 @@ def viewer(call: Call) -> int | None:
 
 @api.route("GET", "/api/v1/users/search",
            summary="Find people by name or username: exact and prefix matches first, then "
-                   "substring and fuzzy ones", tags=TAGS, query=SearchIn, response=SearchOut,
+                   "substring and fuzzy ones", tags=TAGS, query=SearchIn, response=UserSearchOut,
            auth="optional")
-async def search_users(call: Call[None, SearchIn]) -> SearchOut:
+async def search_users(call: Call[None, SearchIn]) -> UserSearchOut:
     q = call.query
     people = await call.services.social.search(viewer(call), q.q, q.limit, q.offset)
-    return SearchOut(items=[PersonOut.of(p) for p in people], limit=q.limit, offset=q.offset)
+    return UserSearchOut(items=[PersonOut.of(p) for p in people], limit=q.limit,
+                         offset=q.offset)
 
 
 @api.route("GET", "/api/v1/users/{user_id:int}",

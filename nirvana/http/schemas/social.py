@@ -121,7 +121,7 @@ class ProfileOut(Out):
         )
 
 
-class SearchOut(Out):
+class UserSearchOut(Out):
     items: list[PersonOut]
     limit: int
     offset: int
