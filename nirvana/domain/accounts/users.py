@@ -98,6 +98,10 @@ def validate_name(raw: str) -> str:
 
 
 def validate_password(raw: str, field: str = "password") -> str:
+    """A new password: single-line like every field not declared multiline (a tab or line
+    break is one a form or a terminal may not let you type again). A password checked
+    against a stored one is never held to this, so one set before the rule still works."""
+    check_text(raw, field)
     if len(raw) < MIN_PASSWORD_CHARS:
         raise field_error(field, f"must be at least {MIN_PASSWORD_CHARS} characters", "too_short")
     if len(raw.encode("utf-8")) > MAX_PASSWORD_BYTES:
