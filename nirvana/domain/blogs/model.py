@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
+from typing import Any, Callable
 
 from .. import cursors as codec
 from ..errors import field_error
@@ -223,18 +224,25 @@ def clean_place(place: Place) -> Place:
                  clean_place_name(place.country, "location.country"))
 
 
-def validate_fields(fields: BlogFields) -> BlogFields:
-    if len(fields.images) > MAX_IMAGES:
+def validate_fields(fields: BlogFields, kept: frozenset[str] = frozenset()) -> BlogFields:
+    """`fields` checked and cleaned, except those named in `kept`: what a blog holds already
+    (see `validate_edit`)."""
+    def clean(name: str, cleaner: Callable[[Any], Any]) -> Any:
+        value = getattr(fields, name)
+        return value if name in kept or value is None else cleaner(value)
+
+    if "images" not in kept and len(fields.images) > MAX_IMAGES:
         raise field_error("images", f"at most {MAX_IMAGES} images", "too_many")
     validated = BlogFields(
-        title=clean_text(fields.title, "title", MAX_TITLE, required=True),
-        body=clean_text(fields.body, "body", MAX_BODY, multiline=True),
-        summary=clean_text(fields.summary, "summary", MAX_SUMMARY, multiline=True),
-        header_image=clean_image_url(fields.header_image, "header_image")
-        if fields.header_image is not None else None,
-        images=tuple(clean_image_url(u, f"images.{i}") for i, u in enumerate(fields.images)),
-        tags=clean_tags(fields.tags),
-        place=clean_place(fields.place) if fields.place is not None else None,
+        title=clean("title", lambda v: clean_text(v, "title", MAX_TITLE, required=True)),
+        body=clean("body", lambda v: clean_text(v, "body", MAX_BODY, multiline=True)),
+        summary=clean("summary",
+                      lambda v: clean_text(v, "summary", MAX_SUMMARY, multiline=True)),
+        header_image=clean("header_image", lambda v: clean_image_url(v, "header_image")),
+        images=clean("images", lambda v: tuple(
+            clean_image_url(u, f"images.{i}") for i, u in enumerate(v))),
+        tags=clean("tags", clean_tags),
+        place=clean("place", clean_place),
         status=fields.status,
         publish_at=fields.publish_at,
         audience=fields.audience,
@@ -245,6 +253,22 @@ def validate_fields(fields: BlogFields) -> BlogFields:
         raise field_error("published_at", "can only be chosen with status 'scheduled'",
                           "not_scheduled")
     return validated
+
+
+# The fields a writer sends that the blog stores as they are (status and the rest are
+# checked against the blog's state, whatever it holds).
+_STORED_AS_SENT = ("title", "body", "summary", "header_image", "images", "tags", "place")
+
+
+def validate_edit(blog: Blog, changes: BlogChanges) -> BlogFields:
+    """The blog's fields with the edit applied, each checked where the edit changes it.
+    What the blog holds stands: one stored under an older rule (a tab in its title before
+    tab was refused there) can still be edited, also by the web editor, which sends every
+    field back as it was."""
+    fields = apply_changes(blog, changes)
+    kept = frozenset(name for name in _STORED_AS_SENT
+                     if getattr(fields, name) == getattr(blog, name))
+    return validate_fields(fields, kept)
 
 
 def apply_changes(blog: Blog, changes: BlogChanges) -> BlogFields:

@@ -10,7 +10,7 @@ from ..accounts.standing import WriteGate
 from ..clock import Clock
 from ..errors import ConflictError, PermissionDeniedError, field_error
 from .events import BlogEvents, BlogPublished
-from .model import Blog, BlogChanges, BlogFields, BlogStatus, apply_changes, validate_fields
+from .model import Blog, BlogChanges, BlogFields, BlogStatus, validate_edit, validate_fields
 from .ports import BlogRepository
 from .reading import Visible
 from .slugs import slugify
@@ -106,7 +106,7 @@ class BlogWriting:
         )
         if blog.updated_at != expected_updated_at:
             raise stale
-        fields = validate_fields(apply_changes(blog, changes))
+        fields = validate_edit(blog, changes)
         # Strictly later than the version replaced, even within one clock tick, so two
         # versions never share an updated_at and a stale edit cannot pass for a fresh one.
         now = self._clock.now()
