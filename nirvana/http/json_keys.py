@@ -29,17 +29,23 @@ def _object(pairs: list[tuple[str, Any]]) -> None:
     # Nothing is kept: the values were validated already, from the same bytes.
 
 
+def _unread(text: str) -> None:
+    return None
+
+
 def refuse_duplicate_keys(raw: bytes) -> None:
     """BadRequestError (400 `malformed_json`) naming the first key an object repeats.
-    Called on a body the model has accepted, so `raw` is JSON of a bounded depth."""
+    Called on a body the model has accepted, so `raw` is JSON of a bounded depth. Numbers
+    are left as text: no conversion, so no limit of the standard parser's (4,300 digits)
+    that pydantic's lacks, and a body this parser cannot read is refused, never let through
+    unchecked."""
     try:
-        json.loads(raw, object_pairs_hook=_object)
+        json.loads(raw, object_pairs_hook=_object, parse_int=_unread, parse_float=_unread,
+                   parse_constant=_unread)
     except _Duplicate as dup:
         message = "is named twice in one object"
         raise BadRequestError(
             f"The body names the key {dup.key!r} twice in one object.", code="malformed_json",
             details=[{"field": dup.key, "code": "duplicate_key", "message": message}]) from None
     except (ValueError, RecursionError):
-        # What the standard parser refuses and pydantic took (an integer past Python's 4,300
-        # digits): the model's reading stands, and it has no duplicate to compare.
-        return
+        raise BadRequestError("The body is not valid JSON.", code="malformed_json") from None

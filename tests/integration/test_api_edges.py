@@ -5,6 +5,7 @@ the OpenAPI document (moved out of test_accounts_api.py, which holds the account
 from __future__ import annotations
 
 from tests.support.http import PASSWORD, bearer, sign_up
+from tests.support.people import befriend
 
 
 async def test_malformed_json_oversized_body_and_wrong_type(client):
@@ -39,11 +40,26 @@ async def test_a_key_named_twice_in_one_object_is_refused_and_nothing_stored(cli
         assert error["details"][0]["code"] == "duplicate_key"
         assert error["details"][0]["field"] in ("title", "city")
     assert await services.pool.fetchval("SELECT count(*) FROM blogs") == 0
-    # The same keys in different objects are no duplicate.
-    r = await client.post("/api/v1/blog", content=b'{"title": "t", "body": "x", "location": '
-                          b'{"city": "Oslo", "country": "Norway"}, "tags": ["city"]}',
-                          headers={**me, **json_type})
+    # An escaped key is the same key.
+    r = await client.post("/api/v1/blog", content=b'{"title": "t", "body": "x", '
+                          b'"\\u0074itle": "u"}', headers={**me, **json_type})
+    assert r.status_code == 400 and r.json()["error"]["details"][0]["field"] == "title", r.text
+    assert await services.pool.fetchval("SELECT count(*) FROM blogs") == 0
+
+
+async def test_the_same_keys_in_different_objects_are_no_duplicate(client, services):
+    ann, bob = await sign_up(client), await sign_up(client)
+    await befriend(services, ann["user"]["id"], bob["user"]["id"])
+    cid = (await client.post("/api/v1/conversations", headers=bearer(ann), json={
+        "kind": "direct", "user_id": bob["user"]["id"]})).json()["id"]
+    # Each attachment names url, kind and name, and the message its own kind.
+    body = (b'{"kind": "file", "text": "two files", "attachments": ['
+            b'{"url": "https://example.com/a.pdf", "kind": "file", "name": "a.pdf"}, '
+            b'{"url": "https://example.com/b.pdf", "kind": "file", "name": "b.pdf"}]}')
+    r = await client.post(f"/api/v1/conversations/{cid}/messages", content=body,
+                          headers={**bearer(ann), "content-type": "application/json"})
     assert r.status_code == 201, r.text
+    assert [a["name"] for a in r.json()["attachments"]] == ["a.pdf", "b.pdf"]
 
 
 async def test_unknown_route_and_method_use_the_error_shape(client):
