@@ -8,6 +8,7 @@ generate `/openapi.json`, so the documentation cannot drift from what the code e
 from __future__ import annotations
 
 import re
+from collections import Counter
 from urllib.parse import unquote_to_bytes
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, TypeVar
@@ -266,7 +267,7 @@ class AsgiEndpoint:
         check_path(scope, self.segments)
         query = None
         if spec.query is not None:
-            params = dict(request.query_params)
+            params = single_params(request)
             bad = non_canonical_ints(spec.query, params)
             if bad:
                 raise InvalidInputError(
@@ -340,6 +341,21 @@ def check_path(scope: Scope, segments: list[tuple[str, str] | None]) -> None:
         bad = first_control(value)
         if bad is not None:
             raise field_error(name, control_message(value, bad), "invalid_character")
+
+
+def single_params(request: Request) -> dict[str, str]:
+    """The query parameters, or BadRequestError (400 `invalid_query`) naming one given twice:
+    no query parameter of the API is a list, and a proxy reading the first of the two would
+    check another request than the one served (Starlette keeps the last)."""
+    items = request.query_params.multi_items()
+    params = dict(items)
+    if len(params) != len(items):
+        twice = [k for k, n in Counter(k for k, _ in items).items() if n > 1]
+        raise BadRequestError(
+            f"The query names {', '.join(twice)} more than once.", code="invalid_query",
+            details=[{"field": k, "code": "duplicate_parameter",
+                      "message": "is given more than once"} for k in twice])
+    return params
 
 
 def openapi_path(path: str) -> str:

@@ -20,8 +20,8 @@ from .api import Spec, openapi_path, _PARAM_RE
 from .write_limit import counts_as_write
 
 STATUS_TEXT = {
-    400: "Malformed request: unreadable JSON, a key named twice in one object, or a path "
-         "parameter that is not UTF-8",
+    400: "Malformed request: unreadable JSON, a key named twice in one object, a query "
+         "parameter given twice, or a path parameter that is not UTF-8",
     401: "Not authenticated",
     403: "Not allowed (also: a cookie-authenticated write from an Origin not allowed)",
     404: "Not found",
@@ -88,7 +88,7 @@ def statuses_of(s: Spec) -> set[int]:
     if s.body is not None:
         codes |= {400, 413, 415, 422}  # unreadable JSON, too big, not JSON, invalid fields
     if s.query is not None:
-        codes.add(422)
+        codes |= {400, 422}  # a parameter given twice, invalid values
     if params:
         codes.add(422)  # a control character in a parameter
         if any(conv != "int" for _, conv in params):

@@ -222,3 +222,21 @@ async def test_openapi_lists_401_where_a_credential_can_be_refused(client):
         assert "401" in paths[path][method]["responses"], path
     r = await client.post("/api/v1/user/logout", headers={"Authorization": "Bearer nonsense"})
     assert r.status_code == 401
+
+
+async def test_a_query_parameter_given_twice_is_refused(client):
+    # No query parameter is a list: the second `q` is not the first, as a proxy reading
+    # the first would see it.
+    me = bearer(await sign_up(client))
+    for url, twice in (("/api/v1/blog/search?q=a&q=b", ["q"]),
+                       ("/api/v1/users/search?limit=1&q=ann&limit=50&q=bob", ["limit", "q"])):
+        r = await client.get(url, headers=me)
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["code"] == "invalid_query"
+        assert [(d["field"], d["code"]) for d in error["details"]] == [
+            (name, "duplicate_parameter") for name in twice]
+    assert (await client.get("/api/v1/blog/search?q=a&tag=b", headers=me)).status_code == 200
+    # The search page is a page, not the API: its form sends each name once, and a link
+    # naming one twice still finds with the last, as before.
+    assert (await client.get("/search?q=a&q=b")).status_code == 200
