@@ -12,7 +12,9 @@ from typing import Any, Iterator
 from jsonschema import Draft202012Validator
 
 from nirvana.app import API_MODULES
+from nirvana.http.api import openapi_path
 from nirvana.http.openapi import build_openapi
+from nirvana.http.write_limit import counts_as_write
 
 OAS_SCHEMA = Path(__file__).parents[1] / "support" / "oas" / "schema-3.1-2022-10-07.json"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -84,10 +86,28 @@ def test_responses_declare_the_headers_the_readme_promises():
     assert {"X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy"} <= set(headers)
 
 
+def test_rate_limit_headers_are_declared_on_writes_only():
+    # Sent on a write's answer and its 429 when WRITES_PER_MINUTE is set (write_limit.py).
+    rate = {"RateLimit", "RateLimit-Policy"}
+    writes = {(s.method, openapi_path(s.path)) for module in API_MODULES for s in module.specs
+              if counts_as_write(s)}
+    assert writes
+    wrong = []
+    for method, path, op in operations():
+        for status, response in op["responses"].items():
+            declared = rate & set(response.get("headers", {}))
+            sent = (method, path) in writes and (status.startswith("2") or status == "429")
+            if declared != (rate if sent else set()):
+                wrong.append((method, path, status, sorted(declared)))
+    assert wrong == []
+
+
 def test_error_details_and_the_cheap_rules_are_typed():
     schemas = document()["components"]["schemas"]
     details = schemas["ErrorBody"]["properties"]["details"]["anyOf"]
     assert {"items": {"$ref": "#/components/schemas/ErrorDetail"}, "type": "array"} in details
     assert set(schemas["ErrorDetail"]["required"]) == {"field", "code", "message"}
     assert schemas["ProfilePatchIn"]["minProperties"] == 1  # `{}` answers 422 empty_update
+    # ... and so do only nulls, but for avatar's: said in words, not as a schema.
+    assert "empty_update" in schemas["ProfilePatchIn"]["description"]
     assert "missed_messages" in schemas["PreferenceIn"]["properties"]["kind"]["enum"]

@@ -69,7 +69,9 @@ class ResetPasswordIn(In):
 
 
 class ProfilePatchIn(In):
-    """Only these fields can be changed; anything else (id, email, role, ...) is refused."""
+    """Only these fields can be changed; anything else (id, email, role, ...) is refused.
+    A null leaves its field as it is, except `avatar`'s, which clears the picture: a body
+    with no field, or only nulls but for avatar's, changes nothing (422 `empty_update`)."""
 
     name: str | None = Field(default=None, min_length=1, max_length=u.MAX_NAME,
                              description=NAME_DOC)
