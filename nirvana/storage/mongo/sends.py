@@ -28,7 +28,6 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
-from pymongo import DESCENDING
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from ...domain.chat.entities import Message
@@ -37,6 +36,7 @@ from ...tasks import stop_if_cancelled
 from .codec import is_duplicate_key, message_doc, message_id, message_of
 from .collections import ChatCollections
 from .fence import Aborted, FencedOutError, WriterFence, is_fenced_out
+from .last_seqs import read_last_seqs
 from .message_inserts import InsertMessages, no_answer
 from .positions import StreamPositions
 from .summaries import Summaries
@@ -56,7 +56,6 @@ MAX_WITHDRAWN = 10_000
 # recipient, so a batch of hundreds answered at once held the loop (pings, reads, timers)
 # for one long step. Why 32: docs/performance.md ("Answering big batches in chunks").
 ANSWER_CHUNK = 32
-LAST_SEQ_READS = 16  # conversations whose highest seq is read at once (`_load_last_seqs`)
 
 # Opens a delivery pass around the answers of a batch of several messages (its chunks and
 # the turns between): the frames they deliver go out per socket at its end, one write each
@@ -412,31 +411,7 @@ class SendCommitter:
 
     async def _load_last_seqs(self, conversation_ids: set[str],
                               fence: Callable[[], None]) -> None:
-        """The highest stored seq of each conversation not known yet. The summary's
-        last_seq is a lower bound (it may lag the messages); from it, the (conversation_id,
-        seq) index finds the rest in one short range instead of a scan of the history."""
+        """The highest stored seq of each conversation not known yet (last_seqs.py)."""
         missing = sorted(conversation_ids - self._last_seq.keys())
-        if not missing:
-            return
-        floors = {d["_id"]: d.get("last_seq", 0) async for d in self._db.states.find(
-            {"_id": {"$in": missing}}, projection={"last_seq": 1})}
-
-        async def load(cid: str) -> int:
-            floor = floors.get(cid, 0)
-            d = await self._db.messages.find_one(
-                {"conversation_id": cid, "seq": {"$gte": floor}},
-                sort=[("seq", DESCENDING)], projection={"seq": 1})
-            return d["seq"] if d else floor
-
-        # A few at a time, not one after another: the first batch after a start holds
-        # every active conversation, and the writer waits for all of them. A group is
-        # recorded only once every read of it has ended, and not at all if one failed, so
-        # no read outliving a failed batch writes a seq the next batch already passed.
-        for i in range(0, len(missing), LAST_SEQ_READS):
-            group = missing[i:i + LAST_SEQ_READS]
-            seqs = await asyncio.gather(*(load(cid) for cid in group), return_exceptions=True)
-            for seq in seqs:
-                if isinstance(seq, BaseException):
-                    raise seq
-            fence()  # read before a lead: not this tenure's to number from
-            self._last_seq.update(zip(group, seqs))
+        if missing:
+            await read_last_seqs(self._db, missing, fence, self._last_seq.update)
