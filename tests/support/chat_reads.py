@@ -1,6 +1,6 @@
-"""The chat store's collections, counting what history pages read, and resume's reads of
-where seq order holds: passed to MongoChatStore as its `db`, as production passes the plain
-ones."""
+"""The chat store's collections, counting what history pages read, resume's reads of where
+seq order holds, and the writer's reads of a conversation's highest seq: passed to
+MongoChatStore as its `db`, as production passes the plain ones."""
 
 from __future__ import annotations
 
@@ -17,10 +17,13 @@ class CountingCollections(ChatCollections):
         self.documents = 0  # the messages those reads brought into this process
         self.floor_reads = 0  # reads of a conversation's stored summary
         self.seq_order_reads = 0  # reads of chat_meta's `SEQ_ORDER_ID`
+        self.state_finds = 0  # finds of states (the writer's floors of its highest seqs)
+        self.highest_seqs: list[dict[str, Any]] = []  # each messages.find_one's query
 
     def reset(self) -> None:
         self.windows.clear()
-        self.documents = self.floor_reads = 0
+        self.documents = self.floor_reads = self.state_finds = 0
+        self.highest_seqs.clear()
 
     @property
     def reads(self) -> int:
@@ -45,6 +48,10 @@ class _Messages(Delegating[CountingCollections]):
         self._steer.windows.append(pipeline[0]["$match"].get("seq", {}))
         return _Counted(await self._inner.aggregate(pipeline, *args, **kwargs), self._steer)
 
+    async def find_one(self, query: Any = None, *args: Any, **kwargs: Any) -> Any:
+        self._steer.highest_seqs.append(query)
+        return await self._inner.find_one(query, *args, **kwargs)
+
 
 class _Counted:
     def __init__(self, cursor: Any, counts: CountingCollections) -> None:
@@ -60,6 +67,10 @@ class _States(Delegating[CountingCollections]):
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
         self._steer.floor_reads += 1
         return await self._inner.find_one(*args, **kwargs)
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        self._steer.state_finds += 1
+        return self._inner.find(*args, **kwargs)
 
 
 class _Meta(Delegating[CountingCollections]):

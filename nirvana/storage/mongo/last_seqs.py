@@ -1,4 +1,5 @@
-"""The highest stored seq of conversations, read for the writer's numbering (sends.py)."""
+"""The highest stored seq of conversations, read for the writer's numbering (sends.py), and
+the floors of those reads that conversation reads leave for it (`SeqFloors`)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,47 @@ from pymongo import DESCENDING
 from .collections import ChatCollections
 
 LAST_SEQ_READS = 16  # conversations whose highest seq is read at once (`read_last_seqs`)
+# Floors kept (`SeqFloors`): a conversation is read on every cache miss of the domain's, and
+# its first send follows its read at once, so only the newest few are worth keeping.
+MAX_FLOORS = 1000
 
 
-async def read_last_seqs(db: ChatCollections, missing: list[str],
+class SeqFloors:
+    """Per conversation, the stored `last_seq` a read of it saw (chat_store.py), taken by
+    the writer's next read of its highest seq instead of reading the state again: the same
+    value, read a moment earlier. `last_seq` never goes down, and a summarised message is
+    never deleted (a take-back deletes only messages it never answered, and a deposed writer
+    none once the fence rose), so a floor from any earlier moment or tenure is still at or
+    below the highest stored seq, and the range read from it finds that seq. It is only the
+    range's floor, never a seq to number from: the state may lag the messages."""
+
+    def __init__(self, kept: int = MAX_FLOORS) -> None:
+        self._kept = kept
+        self._floors: dict[str, int] = {}
+
+    def offer(self, conversation_id: str, last_seq: int) -> None:
+        held = self._floors.pop(conversation_id, last_seq)  # re-added: the newest
+        self._floors[conversation_id] = max(held, last_seq)
+        while len(self._floors) > self._kept:
+            del self._floors[next(iter(self._floors))]
+
+    def take(self, conversation_ids: list[str]) -> dict[str, int]:
+        """The floors held of these conversations, dropped: each serves one read."""
+        return {cid: self._floors.pop(cid) for cid in conversation_ids if cid in self._floors}
+
+
+async def read_last_seqs(db: ChatCollections, missing: list[str], hints: SeqFloors,
                          fence: Callable[[], None],
                          record: Callable[[dict[str, int]], None]) -> None:
     """`record` the highest stored seq of each of `missing`, a group at a time. The
     summary's last_seq is a lower bound (it may lag the messages); from it, the
     (conversation_id, seq) index finds the rest in one short range instead of a scan of the
-    history."""
-    floors = {d["_id"]: d.get("last_seq", 0) async for d in db.states.find(
-        {"_id": {"$in": missing}}, projection={"last_seq": 1})}
+    history. The summaries are read only of conversations `hints` holds no floor of."""
+    floors = hints.take(missing)
+    unread = [cid for cid in missing if cid not in floors]
+    if unread:
+        floors.update({d["_id"]: d.get("last_seq", 0) async for d in db.states.find(
+            {"_id": {"$in": unread}}, projection={"last_seq": 1})})
 
     async def load(cid: str) -> int:
         floor = floors.get(cid, 0)

@@ -36,7 +36,7 @@ from ...tasks import stop_if_cancelled
 from .codec import is_duplicate_key, message_doc, message_id, message_of
 from .collections import ChatCollections
 from .fence import Aborted, FencedOutError, WriterFence, is_fenced_out
-from .last_seqs import read_last_seqs
+from .last_seqs import SeqFloors, read_last_seqs
 from .message_inserts import InsertMessages, no_answer
 from .positions import StreamPositions
 from .summaries import Summaries
@@ -77,6 +77,7 @@ class SendCommitter:
         self._insert_docs = insert
         self._requeue = requeue  # puts sends back at the head of the writer's queue
         self._last_seq: dict[str, int] = {}
+        self._floors = SeqFloors()  # conversation reads' stored last_seqs (`hint_last_seq`)
         self._asking = 0  # store requests being asked again (`_until_answered`)
         self._asking_since: float | None = None  # when the first of them began to be
         # Message id -> the (seq, pos) a batch gave it before it was taken back or refused:
@@ -86,6 +87,12 @@ class SendCommitter:
     def forget_seqs(self) -> None:
         """Re-read seqs from the store before the next allocation: never reuse a seq."""
         self._last_seq.clear()
+
+    def hint_last_seq(self, conversation_id: str, stored: int) -> None:
+        """A conversation read found `stored` as its state's last_seq: the floor of the
+        next read of its highest seq, which then reads no state (last_seqs.py)."""
+        if conversation_id not in self._last_seq:
+            self._floors.offer(conversation_id, stored)
 
     def forget_withdrawn(self) -> None:
         """A new tenure as the writer: what an earlier one withdrew is not this one's to
@@ -414,4 +421,5 @@ class SendCommitter:
         """The highest stored seq of each conversation not known yet (last_seqs.py)."""
         missing = sorted(conversation_ids - self._last_seq.keys())
         if missing:
-            await read_last_seqs(self._db, missing, fence, self._last_seq.update)
+            await read_last_seqs(self._db, missing, self._floors, fence,
+                                 self._last_seq.update)

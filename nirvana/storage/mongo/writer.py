@@ -153,6 +153,10 @@ class ChatWriter:
         """Re-read seqs from the store before the next batch: another process wrote."""
         self._sends.forget_seqs()
 
+    def hint_last_seq(self, conversation_id: str, stored: int) -> None:
+        """A conversation read found `stored` as its state's last_seq (sends.py)."""
+        self._sends.hint_last_seq(conversation_id, stored)
+
     def lead(self, may_commit: Callable[[], bool]) -> None:
         """Commit from now while `may_commit()`, as a writer that starts over: a new tenure,
         in which what was queued before is refused (tenures.py), seqs are read again, and
