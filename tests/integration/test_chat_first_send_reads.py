@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 
-import pytest
-
 from nirvana.domain.chat.entities import (
     Conversation,
     ConversationKind,
@@ -20,7 +18,6 @@ from nirvana.domain.chat.entities import (
 )
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.codec import conversation_doc, message_doc, message_id, state_doc
-from tests.support.chat_reads import CountingCollections
 from tests.support.chat_store import write
 
 SENDER, READER = 1, 2
@@ -49,15 +46,6 @@ async def _send(store: MongoChatStore, cid: str, client_id: str) -> Message:
         message, created = await store.append(draft, admitted=store.admission())
     assert created
     return message
-
-
-@pytest.fixture
-async def counted(services):
-    """A store reading through counting collections (on the test's databases): (store, counts)."""
-    counts = CountingCollections()
-    store = MongoChatStore(db=counts)
-    yield store, counts
-    await store.close()
 
 
 async def test_a_first_send_after_a_read_reads_no_state_and_numbers_past_a_lagging_one(counted):

@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 import pytest
 
 from nirvana.domain.chat.entities import Message, MessageKind
-from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.codec import message_doc, message_id
 from nirvana.storage.mongo.documents import ConversationStateDoc
 from nirvana.storage.mongo.history import MAX_WIDTH
@@ -38,15 +37,6 @@ async def _stored(cid: str, n: int, *, summary: int, hidden=()) -> None:
         await write(docs[i:i + 1000])
     await ConversationStateDoc.get_pymongo_collection().insert_one(
         {"_id": cid, "last_seq": summary})
-
-
-@pytest.fixture
-async def counted(services):
-    """A store reading through counting collections (on the test's databases): (store, counts)."""
-    counts = CountingCollections()
-    store = MongoChatStore(db=counts)
-    yield store, counts
-    await store.close()
 
 
 @pytest.mark.parametrize("limit", [1, 20, 100])

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.upgrade import SEQ_ORDER_ID
 from tests.support.delegating import Delegating
@@ -78,3 +81,12 @@ class _Meta(Delegating[CountingCollections]):
         if query.get("_id") == SEQ_ORDER_ID:
             self._steer.seq_order_reads += 1
         return await self._inner.find_one(query, *args, **kwargs)
+
+
+@pytest.fixture
+async def counted(services):
+    """A store reading through counting collections (on the test's databases): (store, counts)."""
+    counts = CountingCollections()
+    store = MongoChatStore(db=counts)
+    yield store, counts
+    await store.close()
