@@ -291,6 +291,7 @@ class MongoChatStore:
         writer has not written yet from the messages past the checkpoint."""
         self._leader_head = leader_head
         self.writer.may_commit = lambda: False
+        self.writer.forget_seqs()  # and the floors reads offered (last_seqs.py `SeqFloors`)
         await self.summaries.forget()
 
     async def lead(self, may_commit: Callable[[], bool], epoch: int) -> None:

@@ -4,7 +4,7 @@ the floors of those reads that conversation reads leave for it (`SeqFloors`)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from typing import Callable, Iterable
 
 from pymongo import DESCENDING
 
@@ -19,11 +19,25 @@ MAX_FLOORS = 1000
 class SeqFloors:
     """Per conversation, the stored `last_seq` a read of it saw (chat_store.py), taken by
     the writer's next read of its highest seq instead of reading the state again: the same
-    value, read a moment earlier. `last_seq` never goes down, and a summarised message is
-    never deleted (a take-back deletes only messages it never answered, and a deposed writer
-    none once the fence rose), so a floor from any earlier moment or tenure is still at or
-    below the highest stored seq, and the range read from it finds that seq. It is only the
-    range's floor, never a seq to number from: the state may lag the messages."""
+    value, read a moment earlier. The range read from a floor finds the seq the state's
+    would have found while two things hold: the state's `last_seq` never goes down (the
+    summary flush raises it with `$max`: summary_buffer.py), and the message at it stays stored.
+    Messages are deleted only by the writer's take-backs (sends.py `_sort_out`; erasure
+    and delete-for-everyone leave tombstones), which delete only messages their batch
+    numbered and never answered, and this tenure summarises only answered ones (`settle`).
+    A later tenure's `recover` summarises whatever is stored past the checkpoint, so an
+    earlier tenure's take-back must not land after it: the tenure check before each ask
+    (`_until_answered`) and the store's fence on the delete (fence.py `writes`) see to
+    that, except when this process leads again at the epoch it held (the lease keeps a
+    holder's epoch), where the fence lets through a take-back already asked.
+    With nothing at or above the floor, the floor is taken as the highest seq, as the
+    state's `last_seq` was (a floor is never above the state's): it is never raised past
+    what the range read found. The state may lag the messages, so the floor is never the
+    seq to number from by itself.
+    A floor lives within one tenure and one run of seqs the writer knows: every forgetting
+    of seqs drops them all (sends.py `forget_seqs`: a lead, a follow, a failed batch, a
+    seq another writer may hold), and a conversation's floor goes when its seq is read
+    or forgotten (`drop`), so a floor offered while its read was under way is not kept."""
 
     def __init__(self, kept: int = MAX_FLOORS) -> None:
         self._kept = kept
@@ -35,9 +49,19 @@ class SeqFloors:
         while len(self._floors) > self._kept:
             del self._floors[next(iter(self._floors))]
 
-    def take(self, conversation_ids: list[str]) -> dict[str, int]:
+    def take(self, conversation_ids: Iterable[str]) -> dict[str, int]:
         """The floors held of these conversations, dropped: each serves one read."""
         return {cid: self._floors.pop(cid) for cid in conversation_ids if cid in self._floors}
+
+    def drop(self, conversation_ids: Iterable[str]) -> None:
+        for cid in conversation_ids:
+            self._floors.pop(cid, None)
+
+    def clear(self) -> None:
+        self._floors.clear()
+
+    def __len__(self) -> int:
+        return len(self._floors)
 
 
 async def read_last_seqs(db: ChatCollections, missing: list[str], hints: SeqFloors,

@@ -85,8 +85,20 @@ class SendCommitter:
         self._withdrawn: dict[str, set[tuple[int, int]]] = {}
 
     def forget_seqs(self) -> None:
-        """Re-read seqs from the store before the next allocation: never reuse a seq."""
+        """Re-read seqs from the store before the next allocation: never reuse a seq. The
+        floors conversation reads offered go too (last_seqs.py `SeqFloors`)."""
         self._last_seq.clear()
+        self._floors.clear()
+
+    def _forget_seqs_of(self, conversation_ids: Iterable[str]) -> None:
+        for cid in conversation_ids:
+            self._last_seq.pop(cid, None)
+        self._floors.drop(conversation_ids)
+
+    def _known(self, seqs: dict[str, int]) -> None:
+        """Read from the store: a floor offered while the read was under way goes."""
+        self._last_seq.update(seqs)
+        self._floors.drop(seqs)
 
     def hint_last_seq(self, conversation_id: str, stored: int) -> None:
         """A conversation read found `stored` as its state's last_seq: the floor of the
@@ -354,10 +366,9 @@ class SendCommitter:
                 await self._until_answered(lambda: self._take_back(taking_back), fence,
                                            until_done=True)
                 await fence.unless_taken_over(self._db.meta)
-        for cid in retried_in:
-            self._last_seq.pop(cid, None)
+        self._forget_seqs_of(retried_in)
         if seq_taken:
-            self._last_seq.clear()  # another writer's seq, maybe
+            self.forget_seqs()  # another writer's seq, maybe
             for i in seq_taken:
                 self._withdraw(written[i][1])  # an ask with no answer may store it yet
         for i in sorted(failed):
@@ -421,5 +432,4 @@ class SendCommitter:
         """The highest stored seq of each conversation not known yet (last_seqs.py)."""
         missing = sorted(conversation_ids - self._last_seq.keys())
         if missing:
-            await read_last_seqs(self._db, missing, self._floors, fence,
-                                 self._last_seq.update)
+            await read_last_seqs(self._db, missing, self._floors, fence, self._known)
