@@ -21,7 +21,8 @@ class SeqFloors:
     the writer's next read of its highest seq instead of reading the state again: the same
     value, read a moment earlier. The range read from a floor finds the seq the state's
     would have found while two things hold: the state's `last_seq` never goes down (the
-    summary flush raises it with `$max`: summary_buffer.py), and the message at it stays stored.
+    summary flush raises it with `$max`: summary_buffer.py), and the message at it stays
+    stored.
     Messages are deleted only by the writer's take-backs (sends.py `_sort_out`; erasure
     and delete-for-everyone leave tombstones), which delete only messages their batch
     numbered and never answered, and this tenure summarises only answered ones (`settle`).
@@ -29,11 +30,12 @@ class SeqFloors:
     earlier tenure's take-back must not land after it: the tenure check before each ask
     (`_until_answered`) and the store's fence on the delete (fence.py `writes`) see to
     that, except when this process leads again at the epoch it held (the lease keeps a
-    holder's epoch), where the fence lets through a take-back already asked.
-    With nothing at or above the floor, the floor is taken as the highest seq, as the
-    state's `last_seq` was (a floor is never above the state's): it is never raised past
-    what the range read found. The state may lag the messages, so the floor is never the
-    seq to number from by itself.
+    holder's epoch): a take-back asked before the lead that has not run its check yet
+    passes it, and deletes a message `recover` summarised (a known gap, not the floors'
+    to fix). Its batch then fails, and every floor goes with it (below).
+    With nothing at or above the floor, the floor itself is recorded as the highest seq,
+    as the state's `last_seq` was before floors (a floor is never above the state's). The
+    state may lag the messages: the range read, not the floor, gives the seq otherwise.
     A floor lives within one tenure and one run of seqs the writer knows: every forgetting
     of seqs drops them all (sends.py `forget_seqs`: a lead, a follow, a failed batch, a
     seq another writer may hold), and a conversation's floor goes when its seq is read
