@@ -2,14 +2,16 @@
 
     .venv/bin/python -m bench.ab_chat --a /tmp/nirvana-main [--b .] [--c DIR] [--peer]
         [--rounds 3] [--steps 200,500,1000,2000] [--duration 10] [--clients 1000]
-        [--out bench/results/ab.json]
+        [--receipts] [--out bench/results/ab.json]
 
 `--a`, `--b` (and `--c`) are source trees (e.g. `git archive main | tar -x -C /tmp/nirvana-main`);
 each runs as `make bench` runs Nirvana (its run.py, embedded databases on a data directory
 of its own, pinned to the server core), with this tree's load generator. The passes go
 A B [C] [peer] A B [C] [peer] …, so a machine whose load drifts (a shared one) moves all alike;
 `uptime`'s load average is recorded with every pass. Prints one line per step and pass and
-the medians; writes every number to `--out`. The users and rooms are made once, and each
+the medians; writes every number to `--out`. With `--receipts` every Nirvana client answers
+each message of someone else's with `delivered` (bench/ws_clients.py); the seed peer has no
+receipts, so `--peer` is refused with it. The users and rooms are made once, and each
 version runs on its own copy of that data directory (so a version that changes the schema
 converts only its own): Nirvana is restarted from the next version's tree for each pass.
 Measures; asserts nothing.
@@ -63,8 +65,8 @@ async def _patient_sign_up(url: str, email: str, source: str | None = None
     raise AssertionError("unreachable")
 
 
-async def _prepare(server: Nirvana, clients: int) -> NirvanaAdapter:
-    adapter = NirvanaAdapter(server.url)
+async def _prepare(server: Nirvana, clients: int, receipts: bool) -> NirvanaAdapter:
+    adapter = NirvanaAdapter(server.url, receipts=receipts)
     await adapter.ensure_users(clients + 1, _patient_sign_up)  # +1: the lag probe's
     await adapter.build_rooms(clients, http)
     return adapter
@@ -80,8 +82,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--steps", default="200,500,1000,2000")
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--receipts", action="store_true",
+                        help="clients answer others' messages with `delivered` (Nirvana only)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ab.json")
     args = parser.parse_args(argv)
+    if args.receipts and args.peer:
+        parser.error("--receipts runs Nirvana only: the seed peer has no receipts")
     # A SIGTERM unwinds like Ctrl-C, so the servers this run started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     steps = [float(s) for s in args.steps.split(",")]
@@ -102,7 +108,7 @@ def main(argv: list[str]) -> int:
         prepared = Nirvana(work / "var", work / "logs", "WARNING", root=trees["A"])
         prepared.start()
         try:
-            adapter = asyncio.run(_prepare(prepared, args.clients))
+            adapter = asyncio.run(_prepare(prepared, args.clients, args.receipts))
         finally:
             prepared.stop()
         for name in trees:  # `cp -a`: the files keep their owner (PostgreSQL's user)
@@ -161,7 +167,8 @@ def main(argv: list[str]) -> int:
     args.out.write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "a": str(args.a), "b": str(args.b), "steps": steps, "duration": args.duration,
-        "clients": args.clients, "medians": medians, "runs": results}, indent=1,
+        "clients": args.clients, "receipts": args.receipts, "medians": medians,
+        "runs": results}, indent=1,
         default=str) + "\n")
     print(f"ab_chat: wrote {args.out}")
     return 0

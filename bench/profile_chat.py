@@ -1,7 +1,7 @@
 """Profile Nirvana's chat under a sustained open-loop load with py-spy.
 
     .venv/bin/python -m bench.profile_chat [--clients 1000] [--rate 500] [--seconds 20]
-                                           [--split] [--gil] [--no-spy] [--perf]
+                                           [--split] [--gil] [--no-spy] [--perf] [--receipts]
                                            [--out /tmp/nirvana-profile]
 
 Starts Nirvana as the benchmark does (run.py, embedded databases, pinned to the server
@@ -11,7 +11,9 @@ core), signs up `clients` users in rooms of 10, connects them all, offers `rate`
 own numbers are only meaningful with `--no-spy`. With the databases on the server's core,
 a sample of Nirvana waiting for the core counts as Nirvana's work; `--split` moves the
 databases to the load generator's core, so Nirvana's samples are its own CPU time;
-`--gil` keeps only samples of a thread holding the GIL (none inside a system call). Prints
+`--gil` keeps only samples of a thread holding the GIL (none inside a system call);
+`--receipts` has every client answer each message of someone else's with `delivered`, as
+the web client does for a conversation not open (so a send brings up to 9 receipts). Prints
 the step's numbers and the functions with the most samples (self and total) of each
 process, the event-loop lag the benchmark's probe sees (`bench.lag_probe`) and the
 server's garbage-collection pauses in the step (its /metrics), its CPU per send split
@@ -146,8 +148,8 @@ def perf_counts(path: Path) -> dict[str, float]:
 
 async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
                 out: Path, spy: bool = True, gil: bool = False, perf: bool = False,
-                perf_record: bool = False) -> None:
-    adapter = NirvanaAdapter(server.url)
+                perf_record: bool = False, receipts: bool = False) -> None:
+    adapter = NirvanaAdapter(server.url, receipts=receipts)
     await adapter.ensure_users(clients + 1, sign_up)  # +1: the lag probe's, in no room
     await adapter.build_rooms(clients, http)
     load = Load(adapter, clients)
@@ -233,7 +235,8 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
               + ", ".join(f"{name} {counts[name] / offered:.2f}" for name in SYSCALLS
                           if counts.get(name)))
     print(f"  worst latency (ms) by second of the step: {step['worst_ms_by_second']}")
-    print(f"  frames: {dict(adapter.frames.most_common(10))}; errors {dict(adapter.errors)}")
+    print(f"  frames: {dict(adapter.frames.most_common(10))}; errors {dict(adapter.errors)}"
+          + (f"; receipts sent {adapter.receipts_sent}" if receipts else ""))
     for name in targets:
         path = out / f"{name}.txt"
         if path.exists():
@@ -314,6 +317,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--perf-record", action="store_true",
                         help="record the server's kernel and C stacks in the step "
                              "(`perf record -g`, read with `perf report -i OUT/perf.data`)")
+    parser.add_argument("--receipts", action="store_true",
+                        help="every client answers each message of someone else's with "
+                             "`delivered`, as the web client does (docs/protocol.md)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir())
                         / "nirvana-profile")
     args = parser.parse_args(argv)
@@ -329,7 +335,7 @@ def main(argv: list[str]) -> int:
             move_databases(server, CLIENT_CORE)
         asyncio.run(drive(server, args.clients, args.rate, args.seconds, args.out,
                           spy=not args.no_spy, gil=args.gil, perf=args.perf,
-                          perf_record=args.perf_record))
+                          perf_record=args.perf_record, receipts=args.receipts))
     finally:
         server.stop()
         if (work / "logs" / "nirvana.err").exists():  # the server's own log, for reading later

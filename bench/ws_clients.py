@@ -144,12 +144,15 @@ class ChatUser:
 class NirvanaConnection:
     """One client's socket to /ws: `send` commands out, `newMessage` events in. Every other
     frame type (acks, receipts, conversation.updated, presence, typing, frames added to the
-    protocol later) is counted by type and otherwise ignored."""
+    protocol later) is counted by type and otherwise ignored. With the adapter's `receipts`,
+    it answers each `newMessage` of someone else's with `delivered` for its seq, as the web
+    client does for a conversation not open (docs/protocol.md, *Receipts*)."""
 
     def __init__(self, adapter: "NirvanaAdapter", conversation_id: str,
-                 deliver: Callable[[str], None]) -> None:
+                 deliver: Callable[[str], None], user_id: int = 0) -> None:
         self.adapter = adapter
         self.conversation_id = conversation_id
+        self.user_id = user_id
         self.deliver = deliver
         self.ws: LeanWebSocket | None = None
         self.hello: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -165,10 +168,16 @@ class NirvanaConnection:
         if isinstance(pos, int) and pos > self.last_pos:
             self.last_pos = pos
         if kind == "newMessage":
-            client_id = frame.get("message", {}).get("client_id") or ""
+            message = frame.get("message", {})
+            client_id = message.get("client_id") or ""
             nonce, _, key = client_id.partition("|")
             if nonce == self.adapter.nonce:
                 self.deliver(key)
+            if self.adapter.receipts and message.get("sender_id") != self.user_id:
+                self.adapter.receipts_sent += 1
+                self.command({"type": "delivered", "id": f"d{message.get('seq')}",
+                              "conversation_id": message.get("conversation_id"),
+                              "seq": message.get("seq")})
         elif kind == "hello":
             self.last_pos = max(self.last_pos, int(frame.get("head") or 0))
             if not self.hello.done():
@@ -206,8 +215,11 @@ class NirvanaAdapter:
     /ws?token=… . A send reaches every member, the sender's own socket included (its other
     devices would need it), so one send is `room_size` deliveries."""
 
-    def __init__(self, url: str, room_size: int = 10, nonce: str | None = None) -> None:
+    def __init__(self, url: str, room_size: int = 10, nonce: str | None = None,
+                 receipts: bool = False) -> None:
         self.url = url
+        self.receipts = receipts  # answer others' messages with `delivered` (NirvanaConnection)
+        self.receipts_sent = 0
         self.ws_url = url.replace("http://", "ws://", 1)
         self.room_size = room_size
         self.nonce = nonce or f"{random.getrandbits(40):010x}"
@@ -308,7 +320,8 @@ class NirvanaAdapter:
     async def _connect_once(self, client: int, deliver: Callable[[str], None],
                             timeout: float) -> NirvanaConnection:
         user = self.users[client]
-        conn = NirvanaConnection(self, self.conversations[client // self.room_size], deliver)
+        conn = NirvanaConnection(self, self.conversations[client // self.room_size], deliver,
+                                 user.id)
         conn.ws = await LeanWebSocket.connect(f"{self.ws_url}/ws?token={user.token}",
                                               conn.on_text, timeout)
         # A socket closed before its hello (e.g. 4029, too many sockets) fails now, saying
