@@ -83,6 +83,11 @@ class LeanWebSocket(asyncio.Protocol):
             elif self.transport.can_write_eof():
                 self.transport.write_eof()
 
+    def is_open(self) -> bool:
+        from websockets.protocol import State
+
+        return self.ws.state is State.OPEN
+
     def send_text(self, text: str) -> None:
         self.ws.send_text(text.encode())
         self._flush()
@@ -173,7 +178,8 @@ class NirvanaConnection:
             nonce, _, key = client_id.partition("|")
             if nonce == self.adapter.nonce:
                 self.deliver(key)
-            if self.adapter.receipts and message.get("sender_id") != self.user_id:
+            if (self.adapter.receipts and message.get("sender_id") != self.user_id
+                    and self.ws is not None and self.ws.is_open()):  # not while closing
                 self.adapter.receipts_sent += 1
                 self.command({"type": "delivered", "id": f"d{message.get('seq')}",
                               "conversation_id": message.get("conversation_id"),
