@@ -149,43 +149,55 @@ async def test_a_change_committed_before_a_takeover_is_not_announced_after_it(
         {"conversation_id": group.id, "text": {"$ne": ""}, "sender_id": b}) == 0
 
 
+@pytest.mark.parametrize("run", [False, True], ids=["one", "run"])
 @pytest.mark.parametrize("taken_over", [True, False], ids=["taken-over", "lapsed"])
 async def test_a_receipt_stored_before_a_takeover_is_not_announced_after_it(
-        services, chats, writers, taken_over):
-    """b reads a's message (the use case a client's `read` receipt runs); its receipt's
-    event is stored, and before it is answered the writer's lease lapses. Taken over
-    (another writer leads): answered unavailable and announced to nobody; the event stays
-    stored (resume replays it), and the retry, through the writer leading now, finds the
-    mark raised and records and announces nothing. Lapsed, nobody leading since: answered
-    and announced once, as ever."""
-    a, b, with_b, _ = chats
+        services, chats, writers, taken_over, run):
+    """b reads a's message (the use case a client's `read` receipt runs), and with `run` c
+    reads a's other message in the same moment (the two committed together); the events
+    are stored, and before they are answered the writer's lease lapses. Taken over
+    (another writer leads): answered unavailable and announced to nobody; the events stay
+    stored (resume replays them), and the retries, through the writer leading now, find
+    the marks raised and record and announce nothing. Lapsed, nobody leading since:
+    answered and announced once, as ever."""
+    a, b, with_b, with_c = chats
+    c = next(m for m in with_c.member_ids if m != a)
     writer = LapsingWriter(writers)
     await writer.lead()
     published = RecordingPublisher()
     chat = chat_on(writer.store, services, writer.db, publisher=published)
     said, _ = await chat.send_message(a, with_b.id, client_id="said", text="said")
+    readers = [(b, with_b, said.seq)]
+    if run:
+        also, _ = await chat.send_message(a, with_c.id, client_id="also", text="also")
+        readers.append((c, with_c, also.seq))
     published.events.clear()
     writer.db.hold_committed = "receipt"
-    reading = asyncio.ensure_future(chat.mark(b, with_b.id, ReceiptKind.READ, said.seq))
+    # Queued in one turn: the writer takes them together.
+    reading = [asyncio.ensure_future(chat.mark(user, conversation.id, ReceiptKind.READ, seq))
+               for user, conversation, seq in readers]
     other = await writer.lapse_when_held(writers, taken_over)
+    assert writer.db.receipt_requests["events.insert_many"] == run  # one insert for both
     events = ChatCollections().events
-    stored = {"type": "receipt", "conversation_id": with_b.id, "user_id": b}
+    stored = {"type": "receipt", "user_id": {"$in": [user for user, _, _ in readers]}}
     if other is None:
         async with asyncio.timeout(5):
-            await reading
-        assert published.events == [("receipt", b, said.seq),
-                                    ("conversation", with_b.id, (b,))]
-        assert await events.count_documents(stored) == 1
+            await asyncio.gather(*reading)
+        assert published.events == [
+            event for user, conversation, seq in readers
+            for event in (("receipt", user, seq), ("conversation", conversation.id, (user,)))]
+        assert await events.count_documents(stored) == len(readers)
         return
     async with asyncio.timeout(5):
-        answered = (await asyncio.gather(reading, return_exceptions=True))[0]
+        answered = await asyncio.gather(*reading, return_exceptions=True)
     assert published.events == []
-    assert isinstance(answered, UnavailableError) and answered.code == "unavailable"
+    assert all(isinstance(r, UnavailableError) and r.code == "unavailable" for r in answered)
     again = RecordingPublisher()
-    await chat_on(other, services, publisher=again).mark(b, with_b.id, ReceiptKind.READ,
-                                                         said.seq)
+    for user, conversation, seq in readers:
+        await chat_on(other, services, publisher=again).mark(
+            user, conversation.id, ReceiptKind.READ, seq)
     assert again.events == []
-    assert await events.count_documents(stored) == 1
+    assert await events.count_documents(stored) == len(readers)
 
 
 @pytest.mark.parametrize("taken_over", [True, False], ids=["taken-over", "lapsed"])

@@ -229,29 +229,39 @@ async def test_a_deposed_writers_change_lands_whole_or_not_at_all(
     assert await everything(services) != before
 
 
+@pytest.mark.parametrize("run", [False, True], ids=["one", "run"])
 async def test_a_deposed_writers_receipt_event_is_refused_its_mark_may_land(
-        services, chats, writers):
-    """Receipts are not in the fence's transaction (alone_commits.py `_mark`): the deposed
+        services, chats, writers, run):
+    """Receipts are not in the fence's transaction (receipt_commits.py): the deposed
     writer's raised mark lands, which is true (a mark only rises, and the reader reached
-    it), and only its event is refused: others see the mark on their next read, not live."""
-    a, b, with_b, _ = chats
-    await services.chat.send_message(a, with_b.id, client_id="m", text="m")
+    it), and only its event is refused: others see the mark on their next read, not live.
+    With `run`, c's receipt is committed with b's: the fence refuses their one insert."""
+    a, b, with_b, with_c = chats
+    c = next(m for m in with_c.member_ids if m != a)
+    readers = [(b, with_b)] + ([(c, with_c)] if run else [])
+    for _, conversation in readers:
+        await services.chat.send_message(a, conversation.id, client_id=conversation.id,
+                                         text="m")
     # Summarised, so the deposed writer's recover has no flush to be refused (fenced too).
     await services.chat_store.summaries.flush()
     old, new = MongoChatStore(), MongoChatStore()
     writers += [old, new]
     await old.lead(lambda: True, 1)
     await new.lead(lambda: True, 2)
-    with pytest.raises(FencedOutError):
-        await old.record_receipt(with_b.id, b, ReceiptKind.READ, 1, tuple(with_b.member_ids))
+    refused = await asyncio.gather(*(
+        old.record_receipt(conversation.id, user, ReceiptKind.READ, 1,
+                           tuple(conversation.member_ids))
+        for user, conversation in readers), return_exceptions=True)
+    assert all(isinstance(r, FencedOutError) for r in refused), refused
     assert old.writer.stepped_down
     db = services.mongo[services.settings.mongodb_db]
     assert await db["chat_events"].count_documents({}) == 0
-    marks = (await ChatCollections().states.find_one({"_id": with_b.id}))["marks"]
-    assert marks[str(b)]["read"] == 1
-    # The live writer's same receipt changes nothing: the mark is there already.
-    assert await new.record_receipt(with_b.id, b, ReceiptKind.READ, 1,
-                                    tuple(with_b.member_ids)) is None
+    for user, conversation in readers:
+        marks = (await ChatCollections().states.find_one({"_id": conversation.id}))["marks"]
+        assert marks[str(user)]["read"] == 1
+        # The live writer's same receipt changes nothing: the mark is there already.
+        assert await new.record_receipt(conversation.id, user, ReceiptKind.READ, 1,
+                                        tuple(conversation.member_ids)) is None
 
 
 async def test_a_deposed_writers_take_back_is_refused(services, chats, writers):

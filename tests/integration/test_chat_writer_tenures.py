@@ -338,29 +338,41 @@ async def test_a_batch_stored_before_another_writer_erased_its_sender_is_not_del
     assert retried.value.code == "unknown_user"
 
 
+@pytest.mark.parametrize("run", [False, True], ids=["one", "run"])
 async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
-        services, chats, writers, caplog):
+        services, chats, writers, caplog, run):
     """The mark's `$max` landed under tenure 1 (the store does not fence it) and its answer
     came after the writer led again: its event would take a position of the new tenure.
-    Refused instead, as fenced (no warning of a failed write); the mark stays raised."""
-    a, b, with_b, _ = chats
-    said, _ = await services.chat.send_message(a, with_b.id, client_id="said", text="said")
+    Refused instead, as fenced (no warning of a failed write); the mark stays raised. With
+    `run`, c's receipt is committed with b's (one bulk write of both marks): both alike."""
+    a, b, with_b, with_c = chats
+    c = next(m for m in with_c.member_ids if m != a)
+    readers = [(b, with_b)] + ([(c, with_c)] if run else [])
+    for _, conversation in readers:
+        await services.chat.send_message(a, conversation.id, client_id=conversation.id,
+                                         text="said")
     db = SteeredCollections()
     store = await chat_writer(writers, db=db)
     db.hold_marks = True
-    receipt = asyncio.ensure_future(store.record_receipt(
-        with_b.id, b, ReceiptKind.READ, said.seq, tuple(with_b.member_ids)))
+    receipts = [asyncio.ensure_future(store.record_receipt(
+        conversation.id, user, ReceiptKind.READ, 1, tuple(conversation.member_ids)))
+        for user, conversation in readers]
     try:
         await reached(db.mark_landed)
         await store.lead(lambda: True, 3)
         await store.head()  # a socket connects: positions are loaded again
     finally:
         db.mark_release.set()
-    with pytest.raises(UnavailableError):
-        await receipt
+    for receipt in receipts:
+        with pytest.raises(UnavailableError):
+            await receipt
+    assert db.receipt_requests["states.bulk_write"] == run
     events = ChatCollections().events
-    assert await events.count_documents(
-        {"type": "receipt", "conversation_id": with_b.id, "user_id": b}) == 0
+    for user, conversation in readers:
+        assert await events.count_documents(
+            {"type": "receipt", "conversation_id": conversation.id, "user_id": user}) == 0
+        marks = (await ChatCollections().states.find_one({"_id": conversation.id}))["marks"]
+        assert marks[str(user)]["read"] == 1
     assert batch_failures(caplog) == []
 
 

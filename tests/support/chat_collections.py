@@ -1,14 +1,16 @@
 """The chat store's collections with a read (after or before its states are read), a
-summary write, a receipt's mark, the newest event's position, a read of the writer fence's
+summary write, a receipt's mark (or a run's marks), the newest event's position, a read of the writer fence's
 token, a raise's barrier, a batch's sort-out (its look-up or take-back) or the answer of a
 committed receipt or change (or of an erasure's second phase's last write) held, or a
-summary write or a token read failed, at a test's word: passed to MongoChatStore as its
+summary write, a run of receipts' marks or events, or a token read failed, at a test's
+word, and the receipts' store requests counted: passed to MongoChatStore as its
 `db`, as production passes the plain ones. And a clock the summary flush reads, moved by
 hand."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any
 
 from pymongo.errors import AutoReconnect
@@ -55,6 +57,13 @@ class SteeredCollections(ChatCollections):
         self.hold_marks = False
         self.mark_landed = asyncio.Event()
         self.mark_release = asyncio.Event()
+        # "before": a run of receipts' marks (a bulk write outside any transaction) fails
+        # unsent; "after": it lands, and its answer fails. "events": a run's events land,
+        # and the answer of their insert fails.
+        self.fail_receipts: str | None = None
+        # The requests a receipt sends, by "collection.method": reads of states, mark
+        # writes, event inserts.
+        self.receipt_requests: Counter[str] = Counter()
         # While set: a read of the newest event's position (positions.py `load`) is run,
         # and its answer held until `pos_release` is set (`pos_read`: it was run).
         self.hold_pos_reads = False
@@ -145,6 +154,7 @@ class _Conversations(Delegating[SteeredCollections]):
 
 class _States(Delegating[SteeredCollections]):
     def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        self._steer.receipt_requests["states.find"] += 1
         cursor = self._inner.find(query, *args, **kwargs)
         if self._steer.hold and "_id" in query:
             return _Then(cursor, self._steer.states_read)
@@ -154,11 +164,28 @@ class _States(Delegating[SteeredCollections]):
         return cursor
 
     async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
+        if "session" not in kwargs:  # a run of receipts' marks (a flush's has one)
+            return await self._marks(*args, **kwargs)
         if self._steer.fail_state_writes:
             raise AutoReconnect("states write failed (test)")
         if self._steer.hold_state_writes:
             await self._steer.held_write()
         return await self._inner.bulk_write(*args, **kwargs)
+
+    async def _marks(self, *args: Any, **kwargs: Any) -> Any:
+        self._steer.receipt_requests["states.bulk_write"] += 1
+        if self._steer.fail_receipts == "before":
+            raise AutoReconnect("marks write failed (test)")
+        result = await self._inner.bulk_write(*args, **kwargs)
+        if self._steer.fail_receipts == "after":
+            raise AutoReconnect("marks write's answer lost (test)")
+        await self._held_mark()
+        return result
+
+    async def _held_mark(self) -> None:
+        if self._steer.hold_marks:
+            self._steer.mark_landed.set()
+            await self._steer.mark_release.wait()
 
     async def find_one(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         if "_id" in query:
@@ -178,9 +205,9 @@ class _States(Delegating[SteeredCollections]):
     async def update_one(self, query: dict[str, Any], update: dict[str, Any], *args: Any,
                          **kwargs: Any) -> Any:
         result = await self._inner.update_one(query, update, *args, **kwargs)
-        if self._steer.hold_marks and "$max" in update:
-            self._steer.mark_landed.set()
-            await self._steer.mark_release.wait()
+        if "$max" in update:
+            self._steer.receipt_requests["states.update_one"] += 1
+            await self._held_mark()
         return result
 
 
@@ -188,6 +215,16 @@ class _Events(Delegating[SteeredCollections]):
     async def insert_one(self, doc: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         result = await self._inner.insert_one(doc, *args, **kwargs)
         if doc.get("type") == "receipt":
+            self._steer.receipt_requests["events.insert_one"] += 1
+            await self._steer.held_committed("receipt")
+        return result
+
+    async def insert_many(self, docs: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        result = await self._inner.insert_many(docs, *args, **kwargs)
+        if any(d.get("type") == "receipt" for d in docs):
+            self._steer.receipt_requests["events.insert_many"] += 1
+            if self._steer.fail_receipts == "events":
+                raise AutoReconnect("receipt events' answer lost (test)")
             await self._steer.held_committed("receipt")
         return result
 

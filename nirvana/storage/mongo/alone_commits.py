@@ -1,7 +1,8 @@
 """The chat writer's commits of work that runs alone: receipts (a mark and its event),
 changes (edits, reactions, deletes, group changes, an erasure's second phase), and the
 sends taken with them, with no batch in flight (writer.py `_run`): they take positions
-outside the batches' order, so nothing else is committed meanwhile.
+outside the batches' order, so nothing else is committed meanwhile. The receipts between
+two changes are committed together (receipt_commits.py), in queue order with the changes.
 
 A receipt or change that committed is answered at once while this process leads. Deposed
 since it was taken (its lease lapsed, or it led again), it is answered only while the
@@ -19,23 +20,16 @@ before it (docs/cluster-chat.md, "Failover")."""
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
 from typing import Callable
 
-from ...domain.chat.entities import Receipt
-from ...domain.errors import UnavailableError
-from .codec import receipt_doc
 from .collections import ChatCollections
 from .fence import WriterFence
-from .marks import raise_mark
 from .positions import StreamPositions
+from .receipt_commits import ReceiptCommits
 from .sends import SendCommitter
 from .summaries import Summaries
 from .tenures import TenureFence
 from .work_items import Mark, Op, Send, WorkItem
-
-log = logging.getLogger("nirvana.chat.store")
 
 
 class AloneCommits:
@@ -49,14 +43,14 @@ class AloneCommits:
         self._positions = positions
         self._summaries = summaries
         self._sends = sends
-        self._fence = fence
         self._deposed = deposed
+        self._receipts = ReceiptCommits(db, positions, fence, deposed)
 
     async def commit(self, batch: list[WorkItem], fence: TenureFence,
                      generation: int) -> None:
-        """Commit `batch` in order, each receipt and change answered (`Answered.finish`)
-        before the next is written; raises only before the first (the caller refuses the
-        whole batch)."""
+        """Commit `batch` in order, each run of receipts and each change answered
+        (`Answered.finish`) before the next is written; raises only before the first (the
+        caller refuses the whole batch)."""
         fence()
         await self._summaries.recover()
         if not self._positions.loaded:
@@ -64,40 +58,17 @@ class AloneCommits:
         sends = [i for i in batch if isinstance(i, Send)]
         if sends:
             await self._sends.commit(sends, fence, generation)
-        for item in batch:
+        for run in runs(batch):
             # Checked again before each: a refusal earlier in this batch stopped this
             # writer, a lead since began another tenure, and a receipt's mark (and, on a
             # store without transactions, a change's update) is not fenced by the store.
             fence()
             # Past a write the store does not fence, only a lead refuses the rest: a lapsed
             # lease alone leaves the store's epoch fence to refuse it (tenures.py).
-            if isinstance(item, Mark):
-                await self._mark(item, fence)
-            elif isinstance(item, Op):
-                await self._op(item, fence)
-
-    async def _mark(self, mark: Mark, fence: TenureFence) -> None:
-        try:
-            if not await raise_mark(self._db.states, mark):
-                mark.finish(None)
-                return
-            # A lead while the mark was written: its event is not this tenure's. The mark
-            # stays raised: the retry resolves with no event (tenures.py).
-            fence.tenure()
-            receipt = Receipt(self._positions.allocate(), mark.conversation_id, mark.user_id,
-                              mark.kind, mark.seq, mark.audience)
-            await self._fence.insert_one(
-                self._db.events, receipt_doc(receipt, datetime.now().astimezone()))
-            self._positions.stored(receipt.pos)
-            # Deposed since: answered only if nobody took over.
-            await fence.unless_taken_over(self._db.meta)
-            mark.finish(receipt)
-        except Exception as exc:
-            if self._deposed(exc):
-                mark.refuse(exc)
-                return
-            mark.refuse(UnavailableError("The receipt could not be stored."))
-            log.warning("receipt write failed: %s", exc)
+            if isinstance(run, Op):
+                await self._op(run, fence)
+            else:
+                await self._receipts.commit(run, fence)
 
     async def _op(self, op: Op, fence: TenureFence) -> None:
         try:
@@ -129,3 +100,19 @@ class AloneCommits:
         except Exception as exc:  # the caller gets it (a domain error or a store error)
             self._deposed(exc)
             op.refuse(exc)
+
+
+def runs(batch: list[WorkItem]) -> list[list[Mark] | Op]:
+    """The changes of `batch`, and between them its receipts in runs, in queue order; its
+    sends (committed first) are left out."""
+    out: list[list[Mark] | Op] = []
+    for item in batch:
+        if isinstance(item, Op):
+            out.append(item)
+        elif isinstance(item, Mark):
+            last = out[-1] if out else None
+            if isinstance(last, list):
+                last.append(item)
+            else:
+                out.append([item])
+    return out

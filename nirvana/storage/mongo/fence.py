@@ -43,7 +43,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from pymongo import WriteConcern
 from pymongo.read_concern import ReadConcern
-from pymongo.errors import OperationFailure, WriteError
+from pymongo.errors import BulkWriteError, OperationFailure, WriteError
 
 from ...domain.errors import UnavailableError
 from .collections import ChatCollections
@@ -217,6 +217,23 @@ class WriterFence:
             await coll.insert_one(self.stamp(doc), session=session)
         except WriteError as exc:
             if is_fenced_out(exc.details or {}):
+                raise FencedOutError(stamped) from None
+            raise
+
+    async def insert_many(self, coll: Any, docs: list[dict[str, Any]]) -> None:
+        """Insert `docs` stamped, in one unordered insert (one document: `insert_one`); a
+        refusal of any by the fence raises FencedOutError. Nothing is then in doubt, as for
+        a batch of messages (sends.py `_insert`): the embedded store refuses the insert
+        whole, and on MongoDB a part that landed before the fence rose is loaded by the
+        next writer."""
+        if len(docs) == 1:
+            await self.insert_one(coll, docs[0])
+            return
+        stamped = self.epoch
+        try:
+            await coll.insert_many([self.stamp(d) for d in docs], ordered=False)
+        except BulkWriteError as exc:
+            if any(is_fenced_out(e) for e in exc.details.get("writeErrors", [])):
                 raise FencedOutError(stamped) from None
             raise
 

@@ -77,7 +77,7 @@ class TenureFence:
     What is in doubt when it raises depends on where it is called:
     - the whole check, before a request (sends.py `prepare`, `_until_answered`,
       alone_commits.py `commit`): nothing, the request is not sent;
-    - `tenure()` alone, in alone_commits.py `_mark` after the mark's `$max` (which the
+    - `tenure()` alone, in receipt_commits.py `commit` after the marks' `$max` (which the
       store does not fence): the mark is raised, its event is not written; the client's
       retry of the receipt finds the mark raised, and resolves with no event (others see
       the mark on their next read);
@@ -137,9 +137,10 @@ class TenureFence:
         (their retries are checked again there). A store that cannot say counts as taken
         over. Not stamped: `may_commit` is already false, and the step-down is the role's
         (writer.py `_deposed`). The caller awaits nothing after this before the answers
-        it guards (sends.py `settle`, `_sort_out`; alone_commits.py `_mark`, `_op`).
-        Leading, it returns at once (the `leads()` check, nothing read), so callers await
-        it with no check of their own, per batch and answer chunk included."""
+        it guards (sends.py `settle`, `_sort_out`; alone_commits.py `_op`;
+        receipt_commits.py `commit`). Leading, it returns at once (the `leads()` check,
+        nothing read), so callers await it with no check of their own, per batch and
+        answer chunk included."""
         if self.leads():
             return
         self.tenure()  # led again since: refused as before, nothing read

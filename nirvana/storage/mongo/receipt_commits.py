@@ -1,0 +1,128 @@
+"""A run of receipts committed together: the marks the writer took one after another with
+no change between them (alone_commits.py), in a bounded number of round trips instead of
+two store commits each, one after another (the figures: docs/performance.md, "Receipts
+committed together").
+
+What the run decides, per member, kind and conversation (`candidates`): only its highest
+mark can rise, carried by the first mark of that seq; a read covers a delivered at or below
+it (a read raises delivered too, and emits one receipt: docs/protocol.md, *Receipts*). A
+candidate rises if the stored mark is below it: one `find` of the run's conversations says
+(none for a single candidate: its update's filter says). The rising marks are raised in
+one unordered bulk write, each as `raise_mark` raises one; their events take positions in
+queue order and go in one insert through the store's fence. Then every mark is answered,
+in queue order: its receipt, or None (nothing rose, or a later mark of the run covers it).
+
+Every rule of a receipt committed alone holds for the run (alone_commits.py, tenures.py):
+the lease and tenure are checked before the marks are written, the tenure alone before the
+events (a lead since: the marks stay raised, their events are refused, and the retries
+resolve with no event), the store's fence refuses the events of a deposed writer, the
+answers wait for `unless_taken_over`, and a failed write refuses the whole run
+`unavailable` (a mark that landed is found raised by its retry: no second event).
+
+What differs from one at a time: between the `find` and the bulk write another write may
+raise a mark the run found below (a summary flush, which runs beside the writer, raising a
+sender's own marks to their newest message; a deposed writer's late `$max`). The run's
+update then changes nothing, but its event is written all the same: a mark the reader
+really reached, announced when it is stored already, as one at a time announced it when
+that other write landed a moment later. Marks only rise, and clients apply a receipt as a
+maximum, so a client sees nothing it could not have seen before. Holding the flush off
+meanwhile would make receipts wait for its commits, which sends never do.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Callable
+
+from ...domain.chat.entities import Receipt, ReceiptKind
+from ...domain.errors import UnavailableError
+from .codec import receipt_doc
+from .collections import ChatCollections, collect
+from .fence import WriterFence
+from .marks import kind_field, raise_mark, raise_marks, stored_mark
+from .positions import StreamPositions
+from .tenures import TenureFence
+from .work_items import Mark
+
+log = logging.getLogger("nirvana.chat.store")
+
+
+def candidates(marks: list[Mark]) -> list[Mark]:
+    """The marks of a run that may rise, in queue order: per member, kind and conversation
+    the first of the highest seq, save a delivered that a read of the run covers."""
+    highest: dict[tuple[str, int, ReceiptKind], Mark] = {}
+    for mark in marks:
+        key = (mark.conversation_id, mark.user_id, mark.kind)
+        if key not in highest or mark.seq > highest[key].seq:
+            highest[key] = mark
+
+    def covered(mark: Mark) -> bool:
+        read = highest.get((mark.conversation_id, mark.user_id, ReceiptKind.READ))
+        return mark.kind is ReceiptKind.DELIVERED and read is not None and read.seq >= mark.seq
+    kept = {id(m) for m in highest.values() if not covered(m)}
+    return [m for m in marks if id(m) in kept]
+
+
+class ReceiptCommits:
+    def __init__(self, db: ChatCollections, positions: StreamPositions, fence: WriterFence,
+                 deposed: Callable[[Exception], bool]) -> None:
+        """As AloneCommits': `fence`, the store's epoch fence the events go through;
+        `deposed(exc)`, whether `exc` says this process may not write (and steps it down)."""
+        self._db = db
+        self._positions = positions
+        self._fence = fence
+        self._deposed = deposed
+
+    async def commit(self, marks: list[Mark], fence: TenureFence) -> None:
+        """Commit a run of marks and answer each (`Answered.finish`), in queue order; the
+        caller checked `fence()` before it. Refuses the run on any failure."""
+        try:
+            rising = await self._rising(candidates(marks), fence)
+            receipts: dict[int, Receipt] = {}
+            if rising:
+                # A lead while the marks were written: their events are not this tenure's.
+                # The marks stay raised: the retries resolve with no event (tenures.py).
+                fence.tenure()
+                for mark in rising:
+                    receipts[id(mark)] = Receipt(
+                        self._positions.allocate(), mark.conversation_id, mark.user_id,
+                        mark.kind, mark.seq, mark.audience)
+                now = datetime.now().astimezone()
+                await self._fence.insert_many(
+                    self._db.events, [receipt_doc(r, now) for r in receipts.values()])
+                self._positions.stored(max(r.pos for r in receipts.values()))
+                # Deposed since: answered only if nobody took over; nothing awaited after.
+                await fence.unless_taken_over(self._db.meta)
+            for mark in marks:
+                mark.finish(receipts.get(id(mark)))
+        except Exception as exc:
+            if self._deposed(exc):
+                for mark in marks:
+                    mark.refuse(exc)
+                return
+            refused = UnavailableError("The receipt could not be stored.")
+            for mark in marks:
+                mark.refuse(refused)
+            log.warning("receipt write failed (%d receipts): %s", len(marks), exc)
+
+    async def _rising(self, marks: list[Mark], fence: TenureFence) -> list[Mark]:
+        """Raise those of `marks` whose stored mark is below them; those, in queue order."""
+        if len(marks) == 1:
+            # Its update's filter says whether it rises: no read first.
+            return marks if await raise_mark(self._db.states, marks[0]) else []
+        fields = {kind_field(m): 1 for m in marks}
+        states = {s["_id"]: s for s in await collect(self._db.states.find(
+            {"_id": {"$in": sorted({m.conversation_id for m in marks})}},
+            projection=fields))}
+        rising = []
+        for m in marks:
+            if m.conversation_id not in states:
+                continue  # as its update would: it matches no state
+            stored = stored_mark(states[m.conversation_id], m)
+            if stored is None or stored < m.seq:
+                rising.append(m)
+        if rising:
+            fence()  # checked again before the write: the read awaited
+            await raise_marks(self._db.states, rising)
+        return rising

@@ -1,0 +1,158 @@
+"""Receipts queued one after another are committed together (storage/mongo/receipt_commits.py):
+in a bounded number of store requests, each answered with its receipt (or None: nothing
+rose, or a later mark of the run covers it), their events at positions in queue order, a
+change between two keeping its place; a failed write refuses the run, whose retries record
+no event twice. Over the real MongoDB-wire store, its requests counted
+(tests/support/chat_collections.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from nirvana.domain.chat.entities import ReceiptKind
+from nirvana.domain.errors import UnavailableError
+from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.collections import ChatCollections
+from tests.support.chat_collections import SteeredCollections
+from tests.support.chat_writers import chat_on, chat_writer
+from tests.support.held_writer import writer_held
+
+READ, DELIVERED = ReceiptKind.READ, ReceiptKind.DELIVERED
+
+
+async def _world(services, chats, writers):
+    """A writer over counted collections; a's conversations with b, with c, and a group of
+    a, b and c, each with three messages of a's."""
+    a, b, with_b, with_c = chats
+    c = next(m for m in with_c.member_ids if m != a)
+    db = SteeredCollections()
+    store = await chat_writer(writers, db=db)
+    chat = chat_on(store, services, db)
+    group = await chat.create_group(a, "g", [b, c])
+    for conversation in (with_b, with_c, group):
+        for n in range(3):
+            await chat.send_message(a, conversation.id, client_id=f"{conversation.id}-{n}",
+                                    text=f"{n}")
+    return db, store, (a, b, c), {"b": with_b, "c": with_c, "g": group}
+
+
+async def _queued_together(store: MongoChatStore, marks: list[tuple[Any, int, ReceiptKind, int]]
+                           ) -> list[Any]:
+    """Queue `marks` (conversation, user, kind, seq) behind a held writer, so that it takes
+    them at once; their answers (a receipt, None, or the error), in order."""
+    async with writer_held(store, bound=None):
+        queued = [asyncio.ensure_future(store.record_receipt(
+            conversation.id, user, kind, seq, tuple(conversation.member_ids)))
+            for conversation, user, kind, seq in marks]
+        await asyncio.sleep(0)  # each queued by its first step
+    async with asyncio.timeout(10):
+        return list(await asyncio.gather(*queued, return_exceptions=True))
+
+
+async def _marks(conversation_id: str) -> dict[str, dict[str, int]]:
+    state = await ChatCollections().states.find_one({"_id": conversation_id})
+    return state.get("marks", {})
+
+
+async def _receipt_events() -> list[dict[str, Any]]:
+    return [d async for d in ChatCollections().events.find({"type": "receipt"}).sort("pos", 1)]
+
+
+async def test_receipts_queued_together_are_committed_in_three_requests(
+        services, chats, writers):
+    """Six marks of different members, kinds and conversations: one read of their states,
+    one bulk write of their marks, one insert of their events; each answered with its
+    receipt, at consecutive positions in queue order; every mark stored."""
+    db, store, (a, b, c), conv = await _world(services, chats, writers)
+    marks = [(conv["b"], b, DELIVERED, 2), (conv["c"], c, DELIVERED, 3),
+             (conv["g"], b, DELIVERED, 1), (conv["g"], c, DELIVERED, 2),
+             (conv["b"], b, READ, 1), (conv["g"], c, READ, 1)]
+    db.receipt_requests.clear()
+    answers = await _queued_together(store, marks)
+    assert dict(db.receipt_requests) == {"states.find": 1, "states.bulk_write": 1,
+                                         "events.insert_many": 1}
+    assert [(r.conversation_id, r.user_id, r.kind, r.seq) for r in answers] == [
+        (conversation.id, user, kind, seq) for conversation, user, kind, seq in marks]
+    positions = [r.pos for r in answers]
+    assert positions == list(range(positions[0], positions[0] + len(marks)))
+    assert [e["pos"] for e in await _receipt_events()] == positions
+    assert (await _marks(conv["b"].id))[str(b)] == {"read": 1, "delivered": 2}
+    assert (await _marks(conv["c"].id))[str(c)]["delivered"] == 3
+    assert (await _marks(conv["g"].id))[str(b)]["delivered"] == 1
+    assert (await _marks(conv["g"].id))[str(c)] == {"read": 1, "delivered": 2}
+    assert await store.head() == positions[-1]
+
+
+async def test_a_members_marks_in_one_run_give_one_event_and_a_stored_mark_none(
+        services, chats, writers):
+    """b's delivered 2 is stored. Then, in one run: b's delivered 1 (below the stored: None),
+    delivered 3 (covered by the read 3 after it: None), read 3 (its receipt), read 3 again
+    (None); c's delivered 1 and 2 (one receipt, the highest's)."""
+    db, store, (a, b, c), conv = await _world(services, chats, writers)
+    assert await store.record_receipt(conv["b"].id, b, DELIVERED, 2,
+                                      tuple(conv["b"].member_ids)) is not None
+    before = len(await _receipt_events())
+    answers = await _queued_together(store, [
+        (conv["b"], b, DELIVERED, 1), (conv["b"], b, DELIVERED, 3), (conv["b"], b, READ, 3),
+        (conv["b"], b, READ, 3), (conv["c"], c, DELIVERED, 1), (conv["c"], c, DELIVERED, 2)])
+    assert [None if r is None else (r.user_id, r.kind, r.seq) for r in answers] == [
+        None, None, (b, READ, 3), None, None, (c, DELIVERED, 2)]
+    events = (await _receipt_events())[before:]
+    assert [(e["user_id"], e["kind"], e["seq"]) for e in events] == [
+        (b, "read", 3), (c, "delivered", 2)]
+    assert answers[2].pos < answers[5].pos
+    assert (await _marks(conv["b"].id))[str(b)] == {"read": 3, "delivered": 3}
+    assert (await _marks(conv["c"].id))[str(c)]["delivered"] == 2
+
+
+async def test_a_change_between_receipts_keeps_its_place(services, chats, writers):
+    """A receipt, a change (taking a position), then two receipts: positions in queue
+    order, the two after the change committed together."""
+    db, store, (a, b, c), conv = await _world(services, chats, writers)
+
+    async def change(next_pos):
+        return next_pos()
+
+    def mark(conversation, user, kind, seq):
+        return asyncio.ensure_future(store.record_receipt(
+            conversation.id, user, kind, seq, tuple(conversation.member_ids)))
+    async with writer_held(store, bound=None):
+        queued = [mark(conv["b"], b, DELIVERED, 1),
+                  asyncio.ensure_future(store.serialized(change, conversation_id=conv["g"].id)),
+                  mark(conv["c"], c, DELIVERED, 1), mark(conv["g"], c, DELIVERED, 1)]
+        await asyncio.sleep(0)
+        db.receipt_requests.clear()
+    async with asyncio.timeout(10):
+        first, changed, *after = await asyncio.gather(*queued)
+    assert first.pos < changed < after[0].pos < after[1].pos
+    assert db.receipt_requests["events.insert_many"] == 1  # the two after the change
+
+
+@pytest.mark.parametrize("fails", ["before", "after", "events"])
+async def test_a_run_whose_write_fails_is_refused_and_its_retries_record_once(
+        services, chats, writers, fails):
+    """The run's bulk write of marks fails unsent, or lands and its answer is lost, or its
+    events land and their insert's answer is lost: every mark of the run is answered
+    unavailable, and its retry (the same command) records its receipt if its mark was not
+    stored, and nothing if it was: one event per mark at most, never two."""
+    db, store, (a, b, c), conv = await _world(services, chats, writers)
+    marks = [(conv["b"], b, READ, 2), (conv["c"], c, DELIVERED, 3)]
+    db.fail_receipts = fails
+    answers = await _queued_together(store, marks)
+    assert all(isinstance(r, UnavailableError) and r.code == "unavailable" for r in answers)
+    db.fail_receipts = None
+    retried = [await store.record_receipt(conversation.id, user, kind, seq,
+                                          tuple(conversation.member_ids))
+               for conversation, user, kind, seq in marks]
+    events = [(e["user_id"], e["kind"], e["seq"]) for e in await _receipt_events()]
+    # Stored by the retries, or by the run itself; none where only the marks landed.
+    assert events == ([] if fails == "after" else [(b, "read", 2), (c, "delivered", 3)])
+    if fails == "before":
+        assert [(r.user_id, r.seq) for r in retried] == [(b, 2), (c, 3)]
+    else:
+        assert retried == [None, None]
+    assert (await _marks(conv["b"].id))[str(b)] == {"read": 2, "delivered": 2}
+
