@@ -2,8 +2,8 @@
 in a bounded number of store requests, each answered with its receipt (or None: nothing
 rose, or a later mark of the run covers it), their events at positions in queue order, a
 change between two keeping its place; a failed write refuses the run, whose retries record
-no event twice. Over the real MongoDB-wire store, its requests counted
-(tests/support/chat_collections.py)."""
+no event twice. And a mark the cached conversation holds already goes to no writer. Over
+the real MongoDB-wire store, its requests counted (tests/support/chat_collections.py)."""
 
 from __future__ import annotations
 
@@ -156,3 +156,19 @@ async def test_a_run_whose_write_fails_is_refused_and_its_retries_record_once(
         assert retried == [None, None]
     assert (await _marks(conv["b"].id))[str(b)] == {"read": 2, "delivered": 2}
 
+
+async def test_a_read_of_your_own_message_writes_nothing(services, chats, writers):
+    """Sending marks the sender's own message read: the client's `read` of it is answered
+    from the cached conversation, with nothing queued for the writer."""
+    a, b, with_b, _ = chats
+    db = SteeredCollections()
+    store = await chat_writer(writers, db=db)
+    chat = chat_on(store, services, db)
+    said, _ = await chat.send_message(a, with_b.id, client_id="said", text="said")
+    commits = store.batches
+    db.receipt_requests.clear()
+    answered = await chat.mark(a, with_b.id, READ, said.seq)
+    await chat.mark(a, with_b.id, DELIVERED, said.seq)
+    assert answered.member(a).read_seq == said.seq
+    assert store.batches == commits
+    assert not db.receipt_requests

@@ -43,6 +43,7 @@ from .entities import (
 )
 from .errors import BlockedError, NotFriendsError, NotMemberError
 from .limits import ChatLimits
+from .marks import held_mark, raise_mark
 from .ports import ChatPeers, ChatStore, Publisher
 
 
@@ -375,6 +376,12 @@ class Messaging:
         changes nothing and delivers nothing."""
         conversation = await self.conversation_for(user_id, conversation_id)
         seq = min(max(seq, 0), conversation.last_seq)
+        if seq <= held_mark(conversation, user_id, kind):
+            # Nothing to store (the sender's own read, a repeated delivered): a cached mark
+            # is never above what is stored or buffered to be, as it was read from the
+            # store (summaries applied), raised by a send once its message was stored and
+            # summarised, or by a mark once the writer answered it.
+            return conversation
         # Announced by the store as it is stored (`_recorded`), as a send's message is;
         # `announced` says whether it announced the conversation, which the cache looked
         # at again here (two turns later: filled or forgotten meanwhile) cannot tell.
@@ -390,7 +397,7 @@ class Messaging:
             current = await self.conversation_for(user_id, conversation_id)
         # Idempotent; also catches up a copy cached since that was read before the mark
         # was stored, or marks that lag when nothing was stored (already that high).
-        _raise_mark(current, user_id, kind, seq)
+        raise_mark(current, user_id, kind, seq)
         if receipt is not None and not announced:
             self.publisher.conversation_changed(current, (user_id,))
         return current
@@ -411,7 +418,7 @@ class Messaging:
         if conversation is None or conversation.member(receipt.user_id) is None:
             self.publisher.receipt_recorded(receipt)
             return
-        _raise_mark(conversation, receipt.user_id, receipt.kind, receipt.seq)
+        raise_mark(conversation, receipt.user_id, receipt.kind, receipt.seq)
         members = conversation.member_ids
         self.publisher.receipt_recorded(
             receipt if members == receipt.audience else replace(receipt, audience=members))
@@ -434,15 +441,6 @@ class Messaging:
         async with self._resume_reads:
             return await self._store.stream_since(user_id, max(0, since),
                                                   self.limits.resume_window)
-
-
-def _raise_mark(conversation: Conversation, user_id: int, kind: ReceiptKind, seq: int) -> None:
-    member = conversation.member(user_id)
-    if member is None:
-        return
-    if kind is ReceiptKind.READ:
-        member.read_seq = max(member.read_seq, seq)
-    member.delivered_seq = max(member.delivered_seq, seq)
 
 
 async def _stored_already(message: Message) -> tuple[Message, bool]:
