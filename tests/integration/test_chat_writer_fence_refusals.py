@@ -22,7 +22,7 @@ from nirvana.storage.mongo.message_inserts import insert_messages
 from nirvana.storage.postgres.leases import PgLeases
 from nirvana.wiring.instances import cluster_chat
 from tests.support.chat_writers import (PausedInsert, chat_on, draft, failing_collmod, queue,
-                                        send)
+                                        readers, send)
 
 
 async def stored(services, client_id: str) -> dict:
@@ -236,12 +236,7 @@ async def test_a_deposed_writers_receipt_event_is_refused_its_mark_may_land(
     writer's raised mark lands, which is true (a mark only rises, and the reader reached
     it), and only its event is refused: others see the mark on their next read, not live.
     With `run`, c's receipt is committed with b's: the fence refuses their one insert."""
-    a, b, with_b, with_c = chats
-    c = next(m for m in with_c.member_ids if m != a)
-    readers = [(b, with_b)] + ([(c, with_c)] if run else [])
-    for _, conversation in readers:
-        await services.chat.send_message(a, conversation.id, client_id=conversation.id,
-                                         text="m")
+    marking = await readers(services, chats, run)
     # Summarised, so the deposed writer's recover has no flush to be refused (fenced too).
     await services.chat_store.summaries.flush()
     old, new = MongoChatStore(), MongoChatStore()
@@ -251,12 +246,12 @@ async def test_a_deposed_writers_receipt_event_is_refused_its_mark_may_land(
     refused = await asyncio.gather(*(
         old.record_receipt(conversation.id, user, ReceiptKind.READ, 1,
                            tuple(conversation.member_ids))
-        for user, conversation in readers), return_exceptions=True)
+        for user, conversation in marking), return_exceptions=True)
     assert all(isinstance(r, FencedOutError) for r in refused), refused
     assert old.writer.stepped_down
     db = services.mongo[services.settings.mongodb_db]
     assert await db["chat_events"].count_documents({}) == 0
-    for user, conversation in readers:
+    for user, conversation in marking:
         marks = (await ChatCollections().states.find_one({"_id": conversation.id}))["marks"]
         assert marks[str(user)]["read"] == 1
         # The live writer's same receipt changes nothing: the mark is there already.

@@ -26,7 +26,7 @@ from nirvana.storage.postgres.accounts import PgUserRepository
 from tests.support.account_deletion import delete_without_password
 from tests.support.chat_collections import SteeredCollections
 from tests.support.chat_writers import (PausedInsert, chat_on, chat_writer, draft,
-                                        failing_collmod, queue, send)
+                                        failing_collmod, queue, readers, send)
 from tests.support.erasure_steps import copies_of
 from tests.support.held_users import HeldUserReads
 from tests.support.steered_messages import SteeredMessages
@@ -345,18 +345,13 @@ async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
     came after the writer led again: its event would take a position of the new tenure.
     Refused instead, as fenced (no warning of a failed write); the mark stays raised. With
     `run`, c's receipt is committed with b's (one bulk write of both marks): both alike."""
-    a, b, with_b, with_c = chats
-    c = next(m for m in with_c.member_ids if m != a)
-    readers = [(b, with_b)] + ([(c, with_c)] if run else [])
-    for _, conversation in readers:
-        await services.chat.send_message(a, conversation.id, client_id=conversation.id,
-                                         text="said")
+    marking = await readers(services, chats, run)
     db = SteeredCollections()
     store = await chat_writer(writers, db=db)
     db.hold_marks = True
     receipts = [asyncio.ensure_future(store.record_receipt(
         conversation.id, user, ReceiptKind.READ, 1, tuple(conversation.member_ids)))
-        for user, conversation in readers]
+        for user, conversation in marking]
     try:
         await reached(db.mark_landed)
         await store.lead(lambda: True, 3)
@@ -368,7 +363,7 @@ async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
             await receipt
     assert db.receipt_requests["states.bulk_write"] == run
     events = ChatCollections().events
-    for user, conversation in readers:
+    for user, conversation in marking:
         assert await events.count_documents(
             {"type": "receipt", "conversation_id": conversation.id, "user_id": user}) == 0
         marks = (await ChatCollections().states.find_one({"_id": conversation.id}))["marks"]

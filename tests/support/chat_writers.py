@@ -136,6 +136,18 @@ async def writer_with_secret(chats, writers: list[MongoChatStore], fenced: bool 
     return store
 
 
+async def readers(services, chats, run: bool) -> list[tuple[int, Conversation]]:
+    """(b, a's conversation with b), and with `run` (c, with c) too: each with a's message at
+    seq 1 there, for its reader to mark (one receipt, or a run of two)."""
+    a, b, with_b, with_c = chats
+    c = next(m for m in with_c.member_ids if m != a)
+    found = [(b, with_b)] + ([(c, with_c)] if run else [])
+    for _, conversation in found:
+        await services.chat.send_message(a, conversation.id, client_id=conversation.id,
+                                         text="m")
+    return found
+
+
 @pytest.fixture
 async def chats(client, services):
     """a's direct conversations with b and with c."""

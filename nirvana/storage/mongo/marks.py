@@ -39,11 +39,18 @@ async def raise_mark(states: Any, mark: Mark) -> bool:
     return updated.modified_count > 0
 
 
-async def raise_marks(states: Any, marks: list[Mark]) -> int:
-    """Raise `marks` (at most one per member, kind and conversation) in one unordered bulk
-    write, each as `raise_mark` does; how many rose."""
-    done = await states.bulk_write([UpdateOne(*_raise(m)) for m in marks], ordered=False)
-    return done.modified_count
+async def raise_marks(states: Any, marks: list[Mark]) -> None:
+    """Raise `marks`, read below them a moment before (receipt_commits.py), in one
+    unordered bulk write of one `$max` per conversation: the embedded store's cost is per
+    document updated, and a message's receipts are mostly of one conversation. No filter:
+    the read said which rise, and `$max` never lowers a mark raised since."""
+    raise_to: dict[str, dict[str, int]] = {}
+    for mark in marks:
+        fields = raise_to.setdefault(mark.conversation_id, {})
+        for name, seq in _raise(mark)[1]["$max"].items():
+            fields[name] = max(fields.get(name, 0), seq)
+    await states.bulk_write([UpdateOne({"_id": cid}, {"$max": fields})
+                             for cid, fields in raise_to.items()], ordered=False)
 
 
 def stored_mark(state: dict[str, Any] | None, mark: Mark) -> int | None:

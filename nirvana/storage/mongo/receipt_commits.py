@@ -8,8 +8,8 @@ mark can rise, carried by the first mark of that seq; a read covers a delivered 
 it (a read raises delivered too, and emits one receipt: docs/protocol.md, *Receipts*). A
 candidate rises if the stored mark is below it: one `find` of the run's conversations says
 (none for a single candidate: its update's filter says). The rising marks are raised in
-one unordered bulk write, each as `raise_mark` raises one; their events take positions in
-queue order and go in one insert through the store's fence. Then every mark is answered,
+one unordered bulk write, one `$max` per conversation (marks.py `raise_marks`); their
+events take positions in queue order and go in one insert through the store's fence. Then every mark is answered,
 in queue order: its receipt, or None (nothing rose, or a later mark of the run covers it).
 
 Every rule of a receipt committed alone holds for the run (alone_commits.py, tenures.py):
@@ -22,7 +22,7 @@ answers wait for `unless_taken_over`, and a failed write refuses the whole run
 What differs from one at a time: between the `find` and the bulk write another write may
 raise a mark the run found below (a summary flush, which runs beside the writer, raising a
 sender's own marks to their newest message; a deposed writer's late `$max`). The run's
-update then changes nothing, but its event is written all the same: a mark the reader
+`$max` then changes nothing there, but its event is written all the same: a mark the reader
 really reached, announced when it is stored already, as one at a time announced it when
 that other write landed a moment later. Marks only rise, and clients apply a receipt as a
 maximum, so a client sees nothing it could not have seen before. Holding the flush off
