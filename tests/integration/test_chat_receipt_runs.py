@@ -2,12 +2,14 @@
 in a bounded number of store requests, each answered with its receipt (or None: nothing
 rose, or a later mark of the run covers it), their events at positions in queue order, a
 change between two keeping its place; a failed write refuses the run, whose retries record
-no event twice. And a mark the cached conversation holds already goes to no writer. Over
-the real MongoDB-wire store, its requests counted (tests/support/chat_collections.py)."""
+no event twice; a big run is answered in chunks, in one delivery pass. And a mark the
+cached conversation holds already goes to no writer. Over the real MongoDB-wire store, its
+requests counted (tests/support/chat_collections.py)."""
 
 from __future__ import annotations
 
 import asyncio
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from nirvana.domain.chat.entities import ReceiptKind
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.sends import ANSWER_CHUNK
 from tests.support.chat_collections import SteeredCollections
 from tests.support.chat_writers import chat_on, chat_writer
 from tests.support.held_writer import writer_held
@@ -172,3 +175,51 @@ async def test_a_read_of_your_own_message_writes_nothing(services, chats, writer
     assert answered.member(a).read_seq == said.seq
     assert store.batches == commits
     assert not db.receipt_requests
+
+
+async def test_a_big_run_is_answered_in_chunks_in_one_delivery_pass(services, chats, writers):
+    """Each answer delivers its receipt to every member: a run of more than ANSWER_CHUNK
+    marks is answered over several turns of the loop (as a big batch of sends is), all
+    inside one delivery pass, so a socket gets its frames of the run in one write."""
+    a, b, with_b, with_c = chats
+    c = next(m for m in with_c.member_ids if m != a)
+    passes: list[str] = []
+
+    @contextmanager
+    def delivery_pass():
+        passes.append("open")
+        yield
+        passes.append("closed")
+    store = MongoChatStore(delivery_pass=delivery_pass)
+    writers.append(store)
+    chat = chat_on(store, services)
+    for conversation in (with_b, with_c):
+        for n in range(3):
+            await chat.send_message(a, conversation.id, client_id=f"{conversation.id}-{n}",
+                                    text=f"{n}")
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+    answered: list[tuple[int, int]] = []  # (the turn, how many passes were open then)
+    marks = [(with_b, b) if i % 2 else (with_c, c) for i in range(ANSWER_CHUNK + 8)]
+    counting = asyncio.ensure_future(count_turns())
+    try:
+        async with writer_held(store, bound=None):
+            for n, (conversation, user) in enumerate(marks):
+                asyncio.ensure_future(store.record_receipt(
+                    conversation.id, user, DELIVERED, 1 + n % 3,
+                    tuple(conversation.member_ids),
+                    on_recorded=lambda _: answered.append((turns, passes.count("open")
+                                                           - passes.count("closed")))))
+            await asyncio.sleep(0)
+            passes.clear()
+    finally:
+        counting.cancel()
+    assert len(answered) == len(marks)
+    assert len({turn for turn, _ in answered}) > 1
+    assert all(open_passes == 1 for _, open_passes in answered)
+    assert passes == ["open", "closed"]

@@ -20,13 +20,14 @@ before it (docs/cluster-chat.md, "Failover")."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Callable
 
 from .collections import ChatCollections
 from .fence import WriterFence
 from .positions import StreamPositions
 from .receipt_commits import ReceiptCommits
-from .sends import SendCommitter
+from .sends import DeliveryPass, SendCommitter
 from .summaries import Summaries
 from .tenures import TenureFence
 from .work_items import Mark, Op, Send, WorkItem
@@ -35,16 +36,17 @@ from .work_items import Mark, Op, Send, WorkItem
 class AloneCommits:
     def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
                  sends: SendCommitter, fence: WriterFence,
-                 deposed: Callable[[Exception], bool]) -> None:
+                 deposed: Callable[[Exception], bool],
+                 delivery_pass: DeliveryPass = nullcontext) -> None:
         """`fence`: the store's epoch fence a receipt's event is inserted through;
         `deposed(exc)`: whether `exc` says this process may not write (and steps it down:
-        writer.py `_deposed`)."""
+        writer.py `_deposed`); `delivery_pass`: opened around a run's answers (sends.py)."""
         self._db = db
         self._positions = positions
         self._summaries = summaries
         self._sends = sends
         self._deposed = deposed
-        self._receipts = ReceiptCommits(db, positions, fence, deposed)
+        self._receipts = ReceiptCommits(db, positions, fence, deposed, delivery_pass)
 
     async def commit(self, batch: list[WorkItem], fence: TenureFence,
                      generation: int) -> None:

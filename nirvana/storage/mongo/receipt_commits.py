@@ -31,7 +31,9 @@ meanwhile would make receipts wait for its commits, which sends never do.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Callable
 
@@ -42,6 +44,7 @@ from .collections import ChatCollections, collect
 from .fence import WriterFence
 from .marks import kind_field, raise_mark, raise_marks, stored_mark
 from .positions import StreamPositions
+from .sends import ANSWER_CHUNK, DeliveryPass
 from .tenures import TenureFence
 from .work_items import Mark
 
@@ -66,13 +69,16 @@ def candidates(marks: list[Mark]) -> list[Mark]:
 
 class ReceiptCommits:
     def __init__(self, db: ChatCollections, positions: StreamPositions, fence: WriterFence,
-                 deposed: Callable[[Exception], bool]) -> None:
+                 deposed: Callable[[Exception], bool],
+                 delivery_pass: DeliveryPass = nullcontext) -> None:
         """As AloneCommits': `fence`, the store's epoch fence the events go through;
-        `deposed(exc)`, whether `exc` says this process may not write (and steps it down)."""
+        `deposed(exc)`, whether `exc` says this process may not write (and steps it down);
+        `delivery_pass`, opened around the answers as a batch of sends' (sends.py)."""
         self._db = db
         self._positions = positions
         self._fence = fence
         self._deposed = deposed
+        self._delivery_pass = delivery_pass
 
     async def commit(self, marks: list[Mark], fence: TenureFence) -> None:
         """Commit a run of marks and answer each (`Answered.finish`), in queue order; the
@@ -92,10 +98,7 @@ class ReceiptCommits:
                 await self._fence.insert_many(
                     self._db.events, [receipt_doc(r, now) for r in receipts.values()])
                 self._positions.stored(max(r.pos for r in receipts.values()))
-                # Deposed since: answered only if nobody took over; nothing awaited after.
-                await fence.unless_taken_over(self._db.meta)
-            for mark in marks:
-                mark.finish(receipts.get(id(mark)))
+            await self._answer(marks, receipts, fence)
         except Exception as exc:
             if self._deposed(exc):
                 for mark in marks:
@@ -105,6 +108,22 @@ class ReceiptCommits:
             for mark in marks:
                 mark.refuse(refused)
             log.warning("receipt write failed (%d receipts): %s", len(marks), exc)
+
+    async def _answer(self, marks: list[Mark], receipts: dict[int, Receipt],
+                      fence: TenureFence) -> None:
+        """Answer each mark, in queue order, as a batch of sends is answered (sends.py
+        `settle`): each receipt is delivered to every member as it is answered, so a big
+        run goes `ANSWER_CHUNK` at a time with a turn of the loop between, in one delivery
+        pass. Deposed since the events were written: answered only while nobody took
+        over, checked before the first answer and after each turn."""
+        with self._delivery_pass() if len(receipts) > 1 else nullcontext():
+            for start in range(0, len(marks), ANSWER_CHUNK):
+                if start:
+                    await asyncio.sleep(0)
+                if receipts:
+                    await fence.unless_taken_over(self._db.meta)
+                for mark in marks[start:start + ANSWER_CHUNK]:
+                    mark.finish(receipts.get(id(mark)))
 
     async def _rising(self, marks: list[Mark], fence: TenureFence) -> list[Mark]:
         """Raise those of `marks` whose stored mark is below them; those, in queue order."""

@@ -71,7 +71,8 @@ class ChatWriter:
         self._refused_epoch: int | None = None  # the epoch whose refusal was logged last
         self._sends = SendCommitter(db, positions, summaries, insert, self._requeue, fence,
                                     delivery_pass, ask_pauses)
-        self._alone = AloneCommits(db, positions, summaries, self._sends, fence, self._deposed)
+        self._alone = AloneCommits(db, positions, summaries, self._sends, fence, self._deposed,
+                                   delivery_pass)
         self._max_batch = max_batch
         # Adaptive group commit: a commit while the store is idle goes at once, and what
         # arrives during a commit rides the next one. Only once a batch carried
