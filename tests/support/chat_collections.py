@@ -1,10 +1,10 @@
 """The chat store's collections with a read (after or before its states are read), a
-summary write, a receipt's mark (or a run's marks), the newest event's position, a read of the writer fence's
-token, a raise's barrier, a batch's sort-out (its look-up or take-back) or the answer of a
-committed receipt or change (or of an erasure's second phase's last write) held, or a
-summary write, a run of receipts' marks or events, or a token read failed, at a test's
-word, and the receipts' store requests counted: passed to MongoChatStore as its
-`db`, as production passes the plain ones. And a clock the summary flush reads, moved by
+summary write, a receipt's mark (or a run's marks), the newest event's position, a read of
+the writer fence's token, a raise's barrier, a batch's sort-out (its look-up or take-back)
+or the answer of a committed receipt or change (or of an erasure's second phase's last
+write) held, or a summary write, a run of receipts' marks or events, or a token read
+failed, at a test's word, and the receipts' store requests counted: passed to
+MongoChatStore as its `db`, as production passes the plain ones. And a clock the summary flush reads, moved by
 hand."""
 
 from __future__ import annotations

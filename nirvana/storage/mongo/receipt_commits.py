@@ -9,8 +9,9 @@ it (a read raises delivered too, and emits one receipt: docs/protocol.md, *Recei
 candidate rises if the stored mark is below it: one `find` of the run's conversations says
 (none for a single candidate: its update's filter says). The rising marks are raised in
 one unordered bulk write, one `$max` per conversation (marks.py `raise_marks`); their
-events take positions in queue order and go in one insert through the store's fence. Then every mark is answered,
-in queue order: its receipt, or None (nothing rose, or a later mark of the run covers it).
+events take positions in queue order and go in one insert through the store's fence. Then
+every mark is answered, in queue order (`_answer`): its receipt, or None (nothing rose, or
+a later mark of the run covers it).
 
 Every rule of a receipt committed alone holds for the run (alone_commits.py, tenures.py):
 the lease and tenure are checked before the marks are written, the tenure alone before the
