@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 
 from nirvana.domain.chat.entities import ReceiptKind
-from nirvana.domain.errors import UnavailableError
+from nirvana.domain.errors import RETRY_AT_ONCE_SECONDS, UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.fence import FencedOutError
 from nirvana.storage.mongo.sends import ANSWER_CHUNK
 from tests.support.chat_collections import SteeredCollections
 from tests.support.chat_writers import chat_on, chat_writer
 from tests.support.held_writer import writer_held
+from tests.support.two_in_flight import reached
 
 READ, DELIVERED = ReceiptKind.READ, ReceiptKind.DELIVERED
 
@@ -223,3 +225,115 @@ async def test_a_big_run_is_answered_in_chunks_in_one_delivery_pass(services, ch
     assert len({turn for turn, _ in answered}) > 1
     assert all(open_passes == 1 for _, open_passes in answered)
     assert passes == ["open", "closed"]
+
+
+async def _chunked_world(services, chats, db: SteeredCollections | None = None,
+                         lease: list[bool] | None = None):
+    """A writer leading at epoch 1 (while `lease[0]`, if given) over `db`; three messages of
+    a's with b and with c; a run of more than ANSWER_CHUNK marks: c's delivered 1, 2 or 3
+    (c's only receipt in the first chunk, delivered 3 at index 2; the rest None), then b's
+    read 3, alone in the second chunk (its receipt)."""
+    a, b, with_b, with_c = chats
+    c = next(m for m in with_c.member_ids if m != a)
+    store = MongoChatStore(db=db)
+    await store.lead(lambda: lease is None or lease[0], 1)
+    chat = chat_on(store, services, db)
+    for conversation in (with_b, with_c):
+        for n in range(3):
+            await chat.send_message(a, conversation.id, client_id=f"{conversation.id}-{n}",
+                                    text=f"{n}")
+    marks = [(with_c, c, DELIVERED, 1 + n % 3) for n in range(ANSWER_CHUNK)]
+    return store, marks + [(with_b, b, READ, 3)]
+
+
+def _queue_run(store: MongoChatStore, marks, on_first_answer) -> list[asyncio.Future]:
+    """`marks` queued in one turn (the writer takes them together); `on_first_answer()`
+    once the first is answered, inside the first chunk's answers."""
+    return [asyncio.ensure_future(store.record_receipt(
+        conversation.id, user, kind, seq, tuple(conversation.member_ids),
+        on_recorded=(lambda _: on_first_answer()) if n == 0 else None))
+        for n, (conversation, user, kind, seq) in enumerate(marks)]
+
+
+def _first_chunk_answered(answers: list[Any], c: int) -> None:
+    first = answers[:ANSWER_CHUNK]
+    assert [(r.user_id, r.kind, r.seq) for r in first if r is not None] == [(c, DELIVERED, 3)]
+    assert first[2] is not None and first.count(None) == ANSWER_CHUNK - 1
+
+
+async def test_a_run_taken_over_between_chunks_keeps_the_first_chunks_answers(
+        services, chats, writers):
+    """The lease lapses while the first chunk is answered, and another writer leads before
+    the second chunk's check of the fence reads it: the first chunk's answers stand, the
+    second's mark is refused unavailable, its event stays stored (resume replays it), and
+    its retry through the writer leading now records nothing."""
+    a, b, with_b, with_c = chats
+    c = next(m for m in with_c.member_ids if m != a)
+    db, lease = SteeredCollections(), [True]
+    store, marks = await _chunked_world(services, chats, db, lease)
+    writers.append(store)
+
+    def lapse() -> None:
+        lease[0] = False
+        db.hold_token_read = 1  # the second chunk's `unless_taken_over`
+    queued = _queue_run(store, marks, lapse)
+    try:
+        await reached(db.token_read_held)
+        other = MongoChatStore()
+        writers.append(other)
+        await other.lead(lambda: True, 2)
+    finally:
+        db.token_read_release.set()
+    async with asyncio.timeout(10):
+        answers = await asyncio.gather(*queued, return_exceptions=True)
+    _first_chunk_answered(answers, c)
+    refused = answers[ANSWER_CHUNK]
+    assert isinstance(refused, UnavailableError) and refused.code == "unavailable"
+    events = [(e["user_id"], e["kind"], e["seq"]) for e in await _receipt_events()]
+    assert events == [(c, "delivered", 3), (b, "read", 3)]
+    assert await other.record_receipt(with_b.id, b, READ, 3, tuple(with_b.member_ids)) is None
+    assert len(await _receipt_events()) == 2
+
+
+async def test_a_run_closed_between_chunks_keeps_the_first_chunks_answers(
+        services, chats, writers):
+    """The store is closed while the first chunk is answered: the writer is cancelled at
+    its turn of the loop before the second, whose mark `close` refuses (the server is
+    stopping: retry at once); the first chunk's answers stand."""
+    a, b, with_b, with_c = chats
+    c = next(m for m in with_c.member_ids if m != a)
+    store, marks = await _chunked_world(services, chats)
+    writers.append(store)
+    closing: list[asyncio.Future] = []
+    queued = _queue_run(store, marks, lambda: closing.append(asyncio.ensure_future(store.close())))
+    async with asyncio.timeout(10):
+        answers = await asyncio.gather(*queued, return_exceptions=True)
+        await closing[0]
+    _first_chunk_answered(answers, c)
+    refused = answers[ANSWER_CHUNK]
+    assert isinstance(refused, UnavailableError) and str(refused) == "The server is stopping."
+    assert refused.retry_after == RETRY_AT_ONCE_SECONDS
+
+
+async def test_a_run_whose_events_land_in_part_is_refused_and_stays_leading(
+        services, chats, writers):
+    """The run's insert of its events lands half of them and fails with a write error that
+    is not the fence's: every mark is answered unavailable, the writer still leads, and the
+    retries find their marks raised and record nothing (the events that landed go out on a
+    resume, the others never: docs/protocol.md, *Receipts*)."""
+    db, store, (a, b, c), conv = await _world(services, chats, writers)
+    marks = [(conv["b"], b, READ, 2), (conv["c"], c, DELIVERED, 3),
+             (conv["g"], b, DELIVERED, 1), (conv["g"], c, DELIVERED, 2)]
+    db.fail_receipts = "partial"
+    answers = await _queued_together(store, marks)
+    assert all(isinstance(r, UnavailableError) and r.code == "unavailable"
+               and not isinstance(r, FencedOutError) for r in answers)
+    assert answers[0] is not answers[1]  # one error each: raised by several callers
+    db.fail_receipts = None
+    events = [(e["user_id"], e["kind"], e["seq"]) for e in await _receipt_events()]
+    assert events == [(b, "read", 2), (c, "delivered", 3)]
+    for conversation, user, kind, seq in marks:
+        assert await store.record_receipt(conversation.id, user, kind, seq,
+                                          tuple(conversation.member_ids)) is None
+    assert len(await _receipt_events()) == 2
+    assert (await _marks(conv["g"].id))[str(c)]["delivered"] == 2

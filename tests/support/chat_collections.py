@@ -13,7 +13,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, BulkWriteError
 
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import BARRIER, TOKEN
@@ -59,7 +59,8 @@ class SteeredCollections(ChatCollections):
         self.mark_release = asyncio.Event()
         # "before": a run of receipts' marks (a bulk write outside any transaction) fails
         # unsent; "after": it lands, and its answer fails. "events": a run's events land,
-        # and the answer of their insert fails.
+        # and the answer of their insert fails; "partial": the first half of them land,
+        # and the insert fails with a write error that is not the fence's.
         self.fail_receipts: str | None = None
         # The requests a receipt sends, by "collection.method": reads of states, mark
         # writes, event inserts.
@@ -220,8 +221,16 @@ class _Events(Delegating[SteeredCollections]):
         return result
 
     async def insert_many(self, docs: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        receipts = any(d.get("type") == "receipt" for d in docs)
+        if receipts and self._steer.fail_receipts == "partial":
+            self._steer.receipt_requests["events.insert_many"] += 1
+            landed = len(docs) // 2
+            await self._inner.insert_many(docs[:landed], *args, **kwargs)
+            raise BulkWriteError({"writeErrors": [
+                {"index": i, "code": 50, "errmsg": "operation exceeded time limit (test)"}
+                for i in range(landed, len(docs))], "nInserted": landed})
         result = await self._inner.insert_many(docs, *args, **kwargs)
-        if any(d.get("type") == "receipt" for d in docs):
+        if receipts:
             self._steer.receipt_requests["events.insert_many"] += 1
             if self._steer.fail_receipts == "events":
                 raise AutoReconnect("receipt events' answer lost (test)")

@@ -42,7 +42,7 @@ from ...domain.chat.entities import Receipt, ReceiptKind
 from ...domain.errors import UnavailableError
 from .codec import receipt_doc
 from .collections import ChatCollections, collect
-from .fence import WriterFence
+from .fence import FencedOutError, WriterFence
 from .marks import kind_field, raise_mark, raise_marks, stored_mark
 from .positions import StreamPositions
 from .sends import ANSWER_CHUNK, DeliveryPass
@@ -101,13 +101,14 @@ class ReceiptCommits:
                 self._positions.stored(max(r.pos for r in receipts.values()))
             await self._answer(marks, receipts, fence)
         except Exception as exc:
+            # One error per mark: each caller raises its own (a shared one would gather
+            # every caller's traceback), as writer.py `_failed` refuses a batch.
             if self._deposed(exc):
                 for mark in marks:
-                    mark.refuse(exc)
+                    mark.refuse(FencedOutError())
                 return
-            refused = UnavailableError("The receipt could not be stored.")
             for mark in marks:
-                mark.refuse(refused)
+                mark.refuse(UnavailableError("The receipt could not be stored."))
             log.warning("receipt write failed (%d receipts): %s", len(marks), exc)
 
     async def _answer(self, marks: list[Mark], receipts: dict[int, Receipt],
