@@ -17,6 +17,7 @@ from pymongo.errors import AutoReconnect, BulkWriteError
 
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import BARRIER, TOKEN
+from nirvana.storage.mongo.marks import RUN_COMMENT
 from tests.support.delegating import Delegating
 
 
@@ -165,7 +166,7 @@ class _States(Delegating[SteeredCollections]):
         return cursor
 
     async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
-        if "session" not in kwargs:  # a run of receipts' marks (a flush's has one)
+        if kwargs.get("comment") == RUN_COMMENT:  # a run of receipts' marks
             return await self._marks(*args, **kwargs)
         if self._steer.fail_state_writes:
             raise AutoReconnect("states write failed (test)")

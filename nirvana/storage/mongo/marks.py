@@ -39,6 +39,10 @@ async def raise_mark(states: Any, mark: Mark) -> bool:
     return updated.modified_count > 0
 
 
+# Names a run's write of marks in the store's logs and profiler (and to tests' steers).
+RUN_COMMENT = "receipt marks"
+
+
 async def raise_marks(states: Any, marks: list[Mark]) -> None:
     """Raise `marks`, read below them a moment before (receipt_commits.py), in one
     unordered bulk write of one `$max` per conversation: the embedded store's cost is per
@@ -50,7 +54,8 @@ async def raise_marks(states: Any, marks: list[Mark]) -> None:
         for name, seq in _raise(mark)[1]["$max"].items():
             fields[name] = max(fields.get(name, 0), seq)
     await states.bulk_write([UpdateOne({"_id": cid}, {"$max": fields})
-                             for cid, fields in raise_to.items()], ordered=False)
+                             for cid, fields in raise_to.items()], ordered=False,
+                            comment=RUN_COMMENT)
 
 
 def stored_mark(state: dict[str, Any] | None, mark: Mark) -> int | None:
