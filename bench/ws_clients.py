@@ -28,11 +28,13 @@ class LeanWebSocket(asyncio.Protocol):
     def __init__(self, uri: str, on_text: Callable[[str], None]) -> None:
         from websockets.client import ClientProtocol
         from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+        from websockets.protocol import State
         from websockets.uri import parse_uri
 
         # Offers permessage-deflate, as browsers do; the servers measured decline it.
         self.ws = ClientProtocol(parse_uri(uri), max_size=64 * 1024,
                                  extensions=[ClientPerMessageDeflateFactory()])
+        self._open = State.OPEN  # looked up once: `is_open` runs per message received
         self.on_text = on_text
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -84,9 +86,7 @@ class LeanWebSocket(asyncio.Protocol):
                 self.transport.write_eof()
 
     def is_open(self) -> bool:
-        from websockets.protocol import State
-
-        return self.ws.state is State.OPEN
+        return self.ws.state is self._open
 
     def send_text(self, text: str) -> None:
         self.ws.send_text(text.encode())
