@@ -222,10 +222,11 @@ class WriterFence:
 
     async def insert_many(self, coll: Any, docs: list[dict[str, Any]]) -> None:
         """Insert `docs` stamped, in one unordered insert (one document: `insert_one`); a
-        refusal of any by the fence raises FencedOutError. Nothing is then in doubt, as for
-        a batch of messages (sends.py `_insert`): the embedded store refuses the insert
-        whole, and on MongoDB a part that landed before the fence rose is loaded by the
-        next writer."""
+        refusal of any by the fence raises FencedOutError. The embedded store refuses a
+        fenced insert whole; on MongoDB an insert that straddles the fence's raise may land
+        some documents all the same, which the next writer loads (as a batch of messages':
+        sends.py `_insert`). Any other write error is raised as it is, and some documents
+        may have landed: the caller must treat them as maybe stored."""
         if len(docs) == 1:
             await self.insert_one(coll, docs[0])
             return

@@ -19,6 +19,11 @@ events (a lead since: the marks stay raised, their events are refused, and the r
 resolve with no event), the store's fence refuses the events of a deposed writer, the
 answers wait for `unless_taken_over`, and a failed write refuses the whole run
 `unavailable` (a mark that landed is found raised by its retry: no second event).
+Some events may have landed with it (an unordered insert's other write errors; on
+MongoDB, a fence raised during the insert): those go out on a resume only, the others
+never, as when one receipt's insert lost its answer; the marks are stored either way.
+One at a time, a failure refused one receipt; now it refuses every mark that arrived with
+it (docs/protocol.md, *Receipts*).
 
 What differs from one at a time: between the `find` and the bulk write another write may
 raise a mark the run found below (a summary flush, which runs beside the writer, raising a
