@@ -170,9 +170,15 @@ async def test_nothing_else_is_committed_while_an_insert_is_asked_again(
     a, b, c, other = await two_chats(client, services)
     chat, store, insert = flaky(max_inflight=2)
     posted = record_posts(chat, monkeypatch)
-    insert.failure = NoAnswer(times=3)
+    asking_again = asyncio.Event()
+
+    async def second_ask(docs) -> None:
+        if len(insert.failure.asks) == 2:
+            asking_again.set()
+    insert.failure = NoAnswer(times=3, then=second_ask)
     first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="x", text="x"))
-    await asyncio.sleep(0.01)  # asking again now
+    async with asyncio.timeout(5):
+        await asking_again.wait()
     second, _ = await chat.send_message(a, other.id, client_id="y", text="y")
     m, _ = await first
     assert [p.text for p in posted] == ["x", "y"] and m.pos < second.pos
