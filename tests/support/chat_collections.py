@@ -4,8 +4,8 @@ the writer fence's token, a raise's barrier, a batch's sort-out (its look-up or 
 or the answer of a committed receipt or change (or of an erasure's second phase's last
 write) held, or a summary write, a run of receipts' marks or events, or a token read
 failed, at a test's word, and the receipts' store requests counted: passed to
-MongoChatStore as its `db`, as production passes the plain ones. And a clock the summary flush reads, moved by
-hand."""
+MongoChatStore as its `db`, as production passes the plain ones. And a clock the summary
+flush reads, moved by hand."""
 
 from __future__ import annotations
 

@@ -138,9 +138,9 @@ class TenureFence:
         over. Not stamped: `may_commit` is already false, and the step-down is the role's
         (writer.py `_deposed`). The caller awaits nothing after this before the answers
         it guards (sends.py `settle`, `_sort_out`; alone_commits.py `_op`;
-        receipt_commits.py `_answer`, once per chunk). Leading, it returns at once (the `leads()` check,
-        nothing read), so callers await it with no check of their own, per batch and
-        answer chunk included."""
+        receipt_commits.py `_answer`, once per chunk). Leading, it returns at once (the
+        `leads()` check, nothing read), so callers await it with no check of their own,
+        per batch and answer chunk included."""
         if self.leads():
             return
         self.tenure()  # led again since: refused as before, nothing read
