@@ -294,3 +294,17 @@ async def test_a_send_that_lands_late_with_an_older_seq_leaves_the_newest_messag
     held = await chat.conversation_for(2, c.id)  # the domain's cached state
     assert held.last_seq == newest.seq and held.last_message.id == newest.id
     assert held.unread_for(1) == newest.seq - late.seq  # the late send reads only its past
+
+
+async def test_sending_marks_the_senders_own_message_delivered_too(world):
+    """Every answer built from the cached conversation (a receipt's ack, its
+    conversation.updated) shows the sender's delivered mark with their read mark, as the
+    stored summary and the conversation list do: a client replacing its copy with the
+    answer keeps its ticks."""
+    chat, *_ = world
+    c = await chat.open_direct(1, 2)
+    await chat.send_message(1, c.id, client_id="a", text="hi")
+    await chat.send_message(2, c.id, client_id="b", text="yo")
+    answered = await chat.mark(2, c.id, ReceiptKind.DELIVERED, 1)
+    assert (answered.member(1).read_seq, answered.member(1).delivered_seq) == (1, 1)
+    assert (answered.member(2).read_seq, answered.member(2).delivered_seq) == (2, 2)

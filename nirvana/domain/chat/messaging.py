@@ -328,9 +328,9 @@ class Messaging:
             conversation.last_seq = message.seq
             conversation.last_message = message
             conversation.last_activity = message.created_at
-        sender = conversation.member(user_id)
-        if sender is not None:  # sending means having read everything before
-            sender.read_seq = max(sender.read_seq, message.seq)
+        # Sending means having read (so received) everything before, as the stored summary
+        # records it (summary_buffer.py): answers built from this copy say the same.
+        raise_mark(conversation, user_id, ReceiptKind.READ, message.seq)
         self.publisher.message_posted(message, conversation)
 
     async def send_direct(self, user_id: int, other_id: int, **send) -> tuple[Message, bool]:
