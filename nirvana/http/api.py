@@ -265,9 +265,10 @@ class AsgiEndpoint:
             if limiter is not None:
                 rate_headers = take_write(limiter, claims.user_id)
         check_path(scope, self.segments)
+        # Every route, also one that reads no query: a name given twice is refused alike.
+        params = single_params(request)
         query = None
         if spec.query is not None:
-            params = single_params(request)
             bad = non_canonical_ints(spec.query, params)
             if bad:
                 raise InvalidInputError(

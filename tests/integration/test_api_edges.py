@@ -237,6 +237,9 @@ async def test_a_query_parameter_given_twice_is_refused(client):
         assert [(d["field"], d["code"]) for d in error["details"]] == [
             (name, "duplicate_parameter") for name in twice]
     assert (await client.get("/api/v1/blog/search?q=a&tag=b", headers=me)).status_code == 200
+    # A route that reads no query refuses a name given twice all the same (README, Errors).
+    r = await client.post("/api/v1/notifications/read?x=1&x=2", headers=me)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_query", r.text
     # The search page is a page, not the API: its form sends each name once, and a link
     # naming one twice still finds with the last, as before.
     assert (await client.get("/search?q=a&q=b")).status_code == 200
