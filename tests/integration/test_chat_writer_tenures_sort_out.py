@@ -2,8 +2,10 @@
 retry's look-up of its stored copy, or the take-back of its conversation's other messages,
 answered after the writer led again, and the sends it queued again before the lead, are
 the earlier tenure's: refused `unavailable`, never answered, stored, delivered or
-summarised under the later one. The writer's reads and deletes are held in the store
-(tests/support/steered_messages.py). Over the real MongoDB-wire store and PostgreSQL."""
+summarised under the later one; a take-back still running then ends before the later
+tenure's recovery reads. The writer's reads, deletes and fence checks are held in the store
+(tests/support/steered_messages.py, chat_collections.py). Over the real MongoDB-wire store
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from nirvana.domain.chat.entities import Message
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
-from tests.support.chat_writers import (chat_writer, draft, fence_without_transactions,
-                                        queue, send)
+from tests.support.chat_collections import SteeredCollections
+from tests.support.chat_writers import (WatchedTurns, chat_writer, draft,
+                                        fence_without_transactions, queue, send)
 from tests.support.erasure_steps import copies_of
 from tests.support.steered_messages import SteeredMessages
 from tests.support.two_in_flight import reached
@@ -109,3 +112,45 @@ async def test_sends_a_sort_out_queued_again_before_a_re_lead_are_refused_when_t
     stored = await send(store, with_b, a, "other")  # the client's retry
     assert stored.seq == kept.seq + 1
     assert await copies_of("other") == 1
+
+
+async def test_a_take_back_checked_across_a_re_lead_at_the_same_epoch_lands_before_recovery(
+        services, chats, writers):
+    """A batch of a's retry of "kept" (stored, summarised) and "other": the retry fails on
+    its `_id`, so "other" (seq 3) is taken back. The take-back holds the fence's turn, its
+    check of the token not yet run, while the writer leads again at the epoch it held (the
+    lease gives its holder back its epoch), so the check will pass. The later tenure's
+    recovery waits for it: it never summarises "other" that the take-back then deletes,
+    and the conversation's last message is one in history. Both sends are the earlier
+    tenure's, refused; the next seqs follow "kept"."""
+    a, b, with_b, _ = chats
+    db = SteeredCollections()
+    store = await chat_writer(writers, db=db)  # epoch 1
+    kept = await send(store, with_b, a, "kept")
+    await store.summaries.flush()
+    store.fence._one_at_a_time = turns = WatchedTurns()
+    db.hold_check = True
+    retry = queue(store, draft(with_b, a, "kept"))
+    other = queue(store, draft(with_b, a, "other"))
+    try:
+        await reached(db.check_held)  # the take-back of "other" holds the fence's turn
+        await store.lead(lambda: True, 1)
+        recovering = asyncio.create_task(store.summaries.recover())
+        await reached(turns.queued)  # recovery (or its flush) waits for the take-back
+    finally:
+        db.check_release.set()
+    async with asyncio.timeout(5):
+        await recovering
+    for refused in (retry, other):
+        with pytest.raises(UnavailableError):
+            await refused
+    await store.summaries.flush()
+    messages, states = ChatCollections().messages, ChatCollections().states
+    state = await states.find_one({"_id": with_b.id})
+    last = await messages.find_one({"conversation_id": with_b.id, "seq": state["last_seq"]})
+    assert last is not None and last["client_id"] == state["last_message"]["client_id"]
+    assert (state["last_seq"], last["client_id"]) == (kept.seq, "kept")
+    assert await copies_of("other") == 0
+    assert (await send(store, with_b, b, "next")).seq == kept.seq + 1
+    again, created = await queue(store, draft(with_b, a, "other"))  # the client's retry
+    assert created and again.seq == kept.seq + 2

@@ -1,11 +1,11 @@
 """The chat store's collections with a read (after or before its states are read), a
 summary write, a receipt's mark (or a run's marks), the newest event's position, a read of
-the writer fence's token, a raise's barrier, a batch's sort-out (its look-up or take-back)
-or the answer of a committed receipt or change (or of an erasure's second phase's last
-write) held, or a summary write, a run of receipts' marks or events, or a token read
-failed, at a test's word, and the receipts' store requests counted: passed to
-MongoChatStore as its `db`, as production passes the plain ones. And a clock the summary
-flush reads, moved by hand."""
+the writer fence's token, a fenced transaction's check of it, a raise's barrier, a batch's
+sort-out (its look-up or take-back) or the answer of a committed receipt or change (or of an
+erasure's second phase's last write) held, or a summary write, a run of receipts' marks or
+events, or a token read failed, at a test's word, and the receipts' store requests counted:
+passed to MongoChatStore as its `db`, as production passes the plain ones. And a clock the
+summary flush reads, moved by hand."""
 
 from __future__ import annotations
 
@@ -79,6 +79,12 @@ class SteeredCollections(ChatCollections):
         self.read_then_hold = False
         self.token_read_held = asyncio.Event()
         self.token_read_release = asyncio.Event()
+        # While set: the next fenced transaction's check (fence.py `_check`, its update of
+        # the token) waits for `check_release` before it is sent, once reached
+        # (`check_held`): a write that holds the fence's turn, its check not yet run.
+        self.hold_check = False
+        self.check_held = asyncio.Event()
+        self.check_release = asyncio.Event()
         # While set: a raise of the fence's barrier delete on messages (fence.py
         # `raise_to`, past its collMods) waits for `barrier_release` (`barrier_held`).
         self.hold_barrier = False
@@ -264,6 +270,15 @@ class _Meta(Delegating[SteeredCollections]):
                 if self._steer.read_then_hold:
                     return found
         return await self._inner.find_one(query, *args, **kwargs)
+
+    async def update_one(self, query: dict[str, Any], *args: Any, session: Any = None,
+                         **kwargs: Any) -> Any:
+        # A raise writes the token with no session: only a transaction's check is held.
+        if self._steer.hold_check and session is not None and query.get("_id") == TOKEN:
+            self._steer.hold_check = False
+            self._steer.check_held.set()
+            await self._steer.check_release.wait()
+        return await self._inner.update_one(query, *args, session=session, **kwargs)
 
 
 class _Messages(Delegating[SteeredCollections]):

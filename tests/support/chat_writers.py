@@ -61,6 +61,21 @@ class PausedInsert:
             self.passed.set()
 
 
+class WatchedTurns(asyncio.Lock):
+    """A lock for a chat writer fence's turns (fence.py `writes`, set as the fence's
+    `_one_at_a_time` by a test): `queued` is set once an acquire finds it held, so
+    something waits for the fenced write holding it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queued = asyncio.Event()
+
+    async def acquire(self) -> bool:
+        if self.locked():
+            self.queued.set()
+        return await super().acquire()
+
+
 def draft(conversation: Conversation, sender: int, client_id: str) -> MessageDraft:
     return MessageDraft(conversation.id, sender, client_id, MessageKind.TEXT, client_id, (),
                         None, tuple(conversation.member_ids), datetime.now(timezone.utc))

@@ -297,6 +297,14 @@ class WriterFence:
             await backoff(attempt)
             attempt += 1
 
+    async def drained(self) -> None:
+        """Returns once this process's fenced writes holding or awaiting their turn now
+        (`writes`) have ended, committed or not. A later tenure's `recover` waits for them
+        before it reads (summaries.py): leading again at the epoch it held, a take-back
+        of the earlier tenure whose check has not run yet passes it."""
+        async with self._one_at_a_time:
+            pass
+
     async def _check(self, meta: Any, stamped: int, session: Any) -> None:
         """The fence's check of a transaction, its first write: the token's epoch must not
         be above ours. A write (a count), not a read: `raise_to` writes the token too, so

@@ -29,10 +29,11 @@ class SeqFloors:
     A later tenure's `recover` summarises whatever is stored past the checkpoint, so an
     earlier tenure's take-back must not land after it: the tenure check before each ask
     (`_until_answered`) and the store's fence on the delete (fence.py `writes`) see to
-    that, except when this process leads again at the epoch it held (the lease keeps a
-    holder's epoch): a take-back asked before the lead that has not run its check yet
-    passes it, and deletes a message `recover` summarised (a known gap, not the floors'
-    to fix). Its batch then fails, and every floor goes with it (below).
+    that. Leading again at the epoch it held (the lease keeps a holder's epoch), this
+    process raises the token to the same epoch, so a take-back asked before the lead whose
+    check has not run yet passes it: `recover` reads only once such writes have ended
+    (fence.py `drained`), and a later ask is refused by its tenure check. Its batch then
+    fails, and every floor goes with it (below).
     With nothing at or above the floor, the floor itself is recorded as the highest seq,
     as the state's `last_seq` was before floors (a floor is never above the state's). The
     state may lag the messages: the range read, not the floor, gives the seq otherwise.

@@ -301,6 +301,13 @@ class Summaries:
         async with self._lock:
             if self._recovered or generation != self._generation:
                 return
+            # An earlier tenure's take-back may still delete a message past the checkpoint
+            # (leading again at the epoch it held, its fence check passes): summarised, it
+            # would be the last message of a seq not in history. Each checked its tenure
+            # before taking its place in the fence's turns, awaiting nothing between, and
+            # the turns go in order: so every such take-back ends before these reads, and
+            # any later one is refused by its tenure check (sends.py `_until_answered`).
+            await self._fence.drained()
             stored: list[dict[str, Any]] = []
             await split_states(self._db)  # an older database's, once
             found = await self._db.meta.find_one({"_id": CHECKPOINT_ID})
