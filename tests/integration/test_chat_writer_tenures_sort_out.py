@@ -17,8 +17,9 @@ from nirvana.domain.chat.entities import Message
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.fence import WriterFence
 from tests.support.chat_collections import SteeredCollections
-from tests.support.chat_writers import (WatchedTurns, chat_writer, draft,
+from tests.support.chat_writers import (WatchedTurns, chat_writer, draft, failing_collmod,
                                         fence_without_transactions, queue, send)
 from tests.support.erasure_steps import copies_of
 from tests.support.steered_messages import SteeredMessages
@@ -154,3 +155,49 @@ async def test_a_take_back_checked_across_a_re_lead_at_the_same_epoch_lands_befo
     assert (await send(store, with_b, b, "next")).seq == kept.seq + 1
     again, created = await queue(store, draft(with_b, a, "other"))  # the client's retry
     assert created and again.seq == kept.seq + 2
+
+
+@pytest.mark.parametrize("refusal", [13, 115])
+async def test_a_take_back_running_across_a_re_lead_where_nothing_fences_lands_before_recovery(
+        services, chats, writers, refusal):
+    """The same batch where the deployment cannot fence (collMod refused: 13, a user
+    without the action; 115, a server without the command): nothing stamps or checks an
+    epoch, so the take-back of "other", its delete run and not yet committed, passes any
+    lead. The later tenure (here at a higher epoch) recovers only once it has ended: the
+    conversation's last message is one in history, and the next seqs follow "kept"."""
+    a, b, with_b, _ = chats
+    db = SteeredMessages()
+    fence = WriterFence(command=failing_collmod(refusal))
+    store = await chat_writer(writers, db=db, fence=fence)
+    assert store.fence.epoch is None and store.fence.raised == 1
+    kept = await send(store, with_b, a, "kept")
+    await store.summaries.flush()
+    store.fence._one_at_a_time = turns = WatchedTurns()
+    db.hold_deletes = True
+    retry = queue(store, draft(with_b, a, "kept"))
+    other = queue(store, draft(with_b, a, "other"))
+    try:
+        await reached(db.delete_ran)  # the take-back of "other" ran, not committed
+        await store.lead(lambda: True, 2)
+        recovering = asyncio.create_task(store.summaries.recover())
+        waiting = asyncio.create_task(turns.queued.wait())
+        # Recovery waits for the take-back's turn, or (the gap) reads and ends first.
+        async with asyncio.timeout(5):
+            await asyncio.wait({recovering, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+    finally:
+        db.hold_deletes = False
+        db.delete_release.set()
+    async with asyncio.timeout(5):
+        await recovering
+    for refused in (retry, other):
+        with pytest.raises(UnavailableError):
+            await refused
+    await store.summaries.flush()
+    messages, states = ChatCollections().messages, ChatCollections().states
+    state = await states.find_one({"_id": with_b.id})
+    last = await messages.find_one({"conversation_id": with_b.id, "seq": state["last_seq"]})
+    assert last is not None and last["client_id"] == state["last_message"]["client_id"]
+    assert (state["last_seq"], last["client_id"]) == (kept.seq, "kept")
+    assert await copies_of("other") == 0
+    assert (await send(store, with_b, b, "next")).seq == kept.seq + 1

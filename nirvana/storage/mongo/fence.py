@@ -253,23 +253,26 @@ class WriterFence:
         built once, from its buffer: summaries.py) and a take-back (deletes by id and
         position: sends.py) write the same on a rerun, so they are tried here.
 
-        One process (nothing stamped) runs `work` in a transaction too, without the check
-        and without waiting for this process's others (they share no token): a change's
-        writes then land whole or not at all, also when the store fails or the process dies
-        between them, and a transaction the store aborts (a write conflict with an
-        erasure's first phase) is handled as with instances. A server without
-        transactions (a standalone mongod) runs `work(None)`: its writes one by one,
+        Instances that cannot fence (`raised`, `epoch` None) take the same turns without the
+        check, so that `drained` covers their writes too. One process (nothing stamped,
+        never raised) runs `work` in a transaction too, without the check and without
+        waiting for this process's others (they share no token, and it never leads again,
+        so nothing drains): a change's writes then land whole or not at all, also when the
+        store fails or the process dies between them, and a transaction the store aborts (a
+        write conflict with an erasure's first phase) is handled as with instances. A server
+        without transactions (a standalone mongod) runs `work(None)`: its writes one by one,
         unfenced (docs/cluster-chat.md)."""
         stamped = self.epoch
-        if stamped is None:
+        if stamped is None and self.raised is None:
             return await self._tried(db, work, attempts)
 
         async def fenced(session: Any) -> T:
-            if session is not None:
+            if session is not None and stamped is not None:
                 await self._check(db.meta, stamped, session)
             return await work(session)
         # One at a time: each transaction writes the token first, so two of this process's
-        # at once (a change and a summary flush) would abort one another.
+        # at once (a change and a summary flush) would abort one another. Also where the
+        # deployment cannot fence (`raised` without `epoch`): `drained` waits for the turns.
         async with self._one_at_a_time:
             return await self._tried(db, fenced, attempts)
 
@@ -298,10 +301,11 @@ class WriterFence:
             attempt += 1
 
     async def drained(self) -> None:
-        """Returns once this process's fenced writes holding or awaiting their turn now
-        (`writes`) have ended, committed or not. A later tenure's `recover` waits for them
-        before it reads (summaries.py): leading again at the epoch it held, a take-back
-        of the earlier tenure whose check has not run yet passes it."""
+        """Returns once every `writes` of this process holding or awaiting its turn now has
+        ended, committed or not: with instances each takes a turn, fenced or (where the
+        deployment cannot fence) not. A later tenure's `recover` waits for them before it
+        reads (summaries.py): an earlier tenure's take-back passes a fence raised again at
+        the epoch it held, and any take-back passes where there is no fence."""
         async with self._one_at_a_time:
             pass
 

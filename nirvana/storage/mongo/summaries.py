@@ -302,12 +302,16 @@ class Summaries:
             if self._recovered or generation != self._generation:
                 return
             # An earlier tenure's take-back may still delete a message past the checkpoint
-            # (leading again at the epoch it held, its fence check passes): summarised, it
-            # would be the last message of a seq not in history. Each checked its tenure
-            # before taking its place in the fence's turns, awaiting nothing between, and
-            # the turns go in order: so every such take-back ends before these reads, and
-            # any later one is refused by its tenure check (sends.py `_until_answered`).
+            # (a fence raised again at the epoch it held lets it pass, no fence at all
+            # too): summarised, it would be the last message of a seq not in history. A
+            # take-back checks its tenure and takes its turn with no await between
+            # (sends.py `_until_answered`), the turns go in order, and `drained` waits for
+            # every turn taken now: so each such take-back ends before these reads, and a
+            # later one is refused by its tenure check. docs/cluster-chat.md says why the
+            # other writes are safe.
             await self._fence.drained()
+            if generation != self._generation:
+                return  # a `forget` while this waited: a follower writes nothing
             stored: list[dict[str, Any]] = []
             await split_states(self._db)  # an older database's, once
             found = await self._db.meta.find_one({"_id": CHECKPOINT_ID})
