@@ -14,7 +14,9 @@ from nirvana.domain.chat.entities import Message
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from tests.support.chat_collections import SteeredCollections, SummaryClock
-from tests.support.chat_writers import PausedInsert, draft, queue, send
+from tests.support.chat_reads import CountingCollections
+from tests.support.chat_writers import (PausedInsert, WatchedTurns, chat_writer, draft, queue,
+                                        send)
 from tests.support.two_in_flight import reached, reached_or_released, two_in_flight
 
 
@@ -165,3 +167,29 @@ async def test_a_read_whose_recovery_a_forget_overtook(services, chats, writers,
     else:
         assert seen is not None and seen.last_seq == first.seq
         assert seen.last_message is not None and seen.last_message.id == first.id
+
+
+async def test_a_recovery_a_forget_overtook_while_it_waited_for_the_fences_turns(
+        services, chats, writers):
+    """A lead's recovery waits for a write holding the fence's turn (an earlier tenure's,
+    here the test's own hold of the turn); the process follows another writer meanwhile.
+    Once the turn is free the recovery reads and writes nothing, a follower's: not even
+    the upgrade's read of where seq order holds, before its own writes."""
+    db = CountingCollections()
+    store = await chat_writer(writers, db=db)
+    store.fence._one_at_a_time = turns = WatchedTurns()
+    await turns.acquire()
+    try:
+        await store.lead(lambda: True, 1)
+        recovering = asyncio.create_task(store.summaries.recover())
+        await reached(turns.queued)
+        other = MongoChatStore()
+        writers.append(other)
+        await other.lead(lambda: True, 2)
+        await store.follow(other.head)
+        db.seq_order_reads = 0
+    finally:
+        turns.release()
+    async with asyncio.timeout(5):
+        await recovering
+    assert db.seq_order_reads == 0
