@@ -30,10 +30,13 @@ class SeqFloors:
     earlier tenure's take-back must not land after it: the tenure check before each ask
     (`_until_answered`) and the store's fence on the delete (fence.py `writes`) see to
     that. Leading again at the epoch it held (the lease keeps a holder's epoch), this
-    process raises the token to the same epoch, so a take-back asked before the lead whose
-    check has not run yet passes it: `recover` reads only once such writes have ended
-    (fence.py `drained`), and a later ask is refused by its tenure check. Its batch then
-    fails, and every floor goes with it (below).
+    process raises the token to the same epoch, and where the deployment cannot fence
+    there is no token check at all, so a take-back asked before the lead may pass: `recover`
+    reads only once every write holding or awaiting the fence's turn has ended (fence.py
+    `drained`), and a later ask is refused by its tenure check. Its batch then fails, and
+    every floor goes with it (below). An earlier tenure's insert still on its way at such a
+    lead may land unsummarised (docs/cluster-chat.md, Failover): the state's `last_seq`
+    then lags, which the range read from the floor finds past.
     With nothing at or above the floor, the floor itself is recorded as the highest seq,
     as the state's `last_seq` was before floors (a floor is never above the state's). The
     state may lag the messages: the range read, not the floor, gives the seq otherwise.
