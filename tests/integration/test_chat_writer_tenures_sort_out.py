@@ -124,7 +124,7 @@ async def test_a_take_back_checked_across_a_re_lead_at_the_same_epoch_lands_befo
     recovery waits for it: it never summarises "other" that the take-back then deletes,
     and the conversation's last message is one in history. Both sends are the earlier
     tenure's, refused; the next seqs follow "kept"."""
-    a, b, with_b, _ = chats
+    a, _, with_b, _ = chats
     db = SteeredCollections()
     store = await chat_writer(writers, db=db)  # epoch 1
     kept = await send(store, with_b, a, "kept")
@@ -140,19 +140,7 @@ async def test_a_take_back_checked_across_a_re_lead_at_the_same_epoch_lands_befo
         await reached(turns.queued)  # recovery (or its flush) waits for the take-back
     finally:
         db.check_release.set()
-    async with asyncio.timeout(5):
-        await recovering
-    for refused in (retry, other):
-        with pytest.raises(UnavailableError):
-            await refused
-    await store.summaries.flush()
-    messages, states = ChatCollections().messages, ChatCollections().states
-    state = await states.find_one({"_id": with_b.id})
-    last = await messages.find_one({"conversation_id": with_b.id, "seq": state["last_seq"]})
-    assert last is not None and last["client_id"] == state["last_message"]["client_id"]
-    assert (state["last_seq"], last["client_id"]) == (kept.seq, "kept")
-    assert await copies_of("other") == 0
-    assert (await send(store, with_b, b, "next")).seq == kept.seq + 1
+    await _recovered_kept_as_last(store, recovering, (retry, other), chats, kept)
     again, created = await queue(store, draft(with_b, a, "other"))  # the client's retry
     assert created and again.seq == kept.seq + 2
 
@@ -165,7 +153,7 @@ async def test_a_take_back_running_across_a_re_lead_where_nothing_fences_lands_b
     epoch, so the take-back of "other", its delete run and not yet committed, passes any
     lead. The later tenure (here at a higher epoch) recovers only once it has ended: the
     conversation's last message is one in history, and the next seqs follow "kept"."""
-    a, b, with_b, _ = chats
+    a, _, with_b, _ = chats
     db = SteeredMessages()
     fence = WriterFence(command=failing_collmod(refusal))
     store = await chat_writer(writers, db=db, fence=fence)
@@ -182,17 +170,27 @@ async def test_a_take_back_running_across_a_re_lead_where_nothing_fences_lands_b
         recovering = asyncio.create_task(store.summaries.recover())
         waiting = asyncio.create_task(turns.queued.wait())
         # Recovery waits for the take-back's turn, or (the gap) reads and ends first.
-        async with asyncio.timeout(5):
-            await asyncio.wait({recovering, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
+        try:
+            async with asyncio.timeout(5):
+                await asyncio.wait({recovering, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
     finally:
         db.hold_deletes = False
         db.delete_release.set()
+    await _recovered_kept_as_last(store, recovering, (retry, other), chats, kept)
+
+
+async def _recovered_kept_as_last(store: MongoChatStore, recovering: asyncio.Task,
+                                  refused: tuple, chats, kept: Message) -> None:
+    """The recovery ends, both sends of the batch are refused, and the summarised last
+    message is "kept", one in history: "other" is gone, and the next send follows "kept"."""
+    _, b, with_b, _ = chats
     async with asyncio.timeout(5):
         await recovering
-    for refused in (retry, other):
+    for send_ in refused:
         with pytest.raises(UnavailableError):
-            await refused
+            await send_
     await store.summaries.flush()
     messages, states = ChatCollections().messages, ChatCollections().states
     state = await states.find_one({"_id": with_b.id})
