@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from nirvana.domain.moderation.entities import Action, Role, TargetKind
+from nirvana.web.pages import notification_settings
 from nirvana.web.pages.moderation import ACTION_WORDS, KIND_WORDS
 from tests.support.http import as_user, bearer, sign_up
 from tests.support.moderation import publish, signed_up_with_role
@@ -152,3 +153,41 @@ async def test_muted_chats_are_listed_by_name_unless_that_person_blocked_you(cli
     listed = (await client.get("/settings/notifications")).text
     assert f">{bob['user']['name']}</a>" in listed
     assert cleo["user"]["name"] not in listed and ">A direct chat</a>" in listed
+
+
+async def _group_muted(client, owner) -> str:
+    r = await client.post("/api/v1/conversations", headers=bearer(owner),
+                          json={"kind": "group", "name": "Mine", "member_ids": []})
+    assert r.status_code == 201, r.text
+    muted = await client.put(f"/api/v1/conversations/{r.json()['id']}/mute",
+                             headers=bearer(owner))
+    assert muted.is_success, muted.text
+    return r.json()["id"]
+
+
+@pytest.mark.parametrize("mutes", [1, 5])
+async def test_the_muted_list_reads_the_store_once_and_caches_nothing(
+        client, services, monkeypatch, mutes):
+    """However many are muted, one read of the chat store, and none of what it read is kept
+    in the chat's cache (shared with every user's sends); past the cap, a count."""
+    ann = await sign_up(client, "Ann Many")
+    ids = [await _group_muted(client, ann) for _ in range(mutes)]
+    cache = services.chat.cache
+    for i in ids:  # the mutes' membership checks cached them
+        cache.forget(i)
+    store, reads = services.chat_store, []
+    for name in ("get_conversation", "get_conversations"):
+        real = getattr(store, name)
+
+        async def counted(*args, _real=real, _name=name):
+            reads.append(_name)
+            return await _real(*args)
+        monkeypatch.setattr(store, name, counted)
+    monkeypatch.setattr(notification_settings, "MUTED_LISTED", 3)
+    as_user(client, ann)
+    page = (await client.get("/settings/notifications")).text
+    assert reads == ["get_conversations"]
+    assert all(cache.conversation(i) is None for i in ids)
+    listed = page.count('action="/settings/notifications/unmute"')
+    assert listed == min(mutes, 3) and page.count(">Mine</a>") == listed
+    assert ("And 2 more, muted earlier" in page) == (mutes == 5)

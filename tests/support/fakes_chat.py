@@ -69,6 +69,10 @@ class FakeChatStore:
         c = self.conversations.get(conversation_id)
         return replace(c, members=[replace(m) for m in c.members]) if c else None
 
+    async def get_conversations(self, conversation_ids) -> list[Conversation]:
+        return [c for i in dict.fromkeys(conversation_ids)
+                if (c := await self.get_conversation(i)) is not None]
+
     async def create_conversation(self, c: Conversation, direct_key: str | None) -> Conversation:
         if direct_key is not None:
             if direct_key in self.direct:

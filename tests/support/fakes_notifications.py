@@ -209,5 +209,9 @@ class FakeMuteStore:
     async def muted(self, user_id: int) -> list[str]:
         return sorted(c for u, c in self.mutes if u == user_id)
 
+    async def newest_muted(self, user_id: int, limit: int) -> tuple[list[str], int]:
+        mine = await self.muted(user_id)  # no time kept: by id
+        return mine[:limit], len(mine)
+
     async def muted_among(self, conversation_id: str, user_ids: list[int]) -> set[int]:
         return {u for u in user_ids if (u, conversation_id) in self.mutes}

@@ -55,6 +55,10 @@ class ChatPeers(Protocol):
 class ChatStore(Protocol):
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
 
+    async def get_conversations(self, conversation_ids: Sequence[str]) -> list[Conversation]:
+        """Those of `conversation_ids` that exist, in one read of the store (any order)."""
+        ...
+
     async def create_conversation(self, conversation: Conversation, direct_key: str | None
                                   ) -> Conversation:
         """Store a new conversation. For a direct one `direct_key` names the pair; when the

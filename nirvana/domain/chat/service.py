@@ -78,6 +78,7 @@ class ChatService:
         # The use cases each part holds, served as they are.
         m = self._messaging
         self.conversation_for = m.conversation_for
+        self.member_conversations = m.member_conversations
         self.open_direct = m.open_direct
         self.create_group = m.create_group
         self.friends = m.friends

@@ -94,6 +94,10 @@ class MuteStore(Protocol):
 
     async def muted(self, user_id: int) -> list[str]: ...
 
+    async def newest_muted(self, user_id: int, limit: int) -> tuple[list[str], int]:
+        """The `limit` conversations muted last, newest first, and how many are muted."""
+        ...
+
     async def muted_among(self, conversation_id: str, user_ids: list[int]) -> set[int]:
         """Those of `user_ids` who muted `conversation_id`."""
         ...
@@ -139,6 +143,9 @@ class Preferences:
 
     async def muted(self, user_id: int) -> list[str]:
         return await self._mutes.muted(user_id)
+
+    async def newest_muted(self, user_id: int, limit: int) -> tuple[list[str], int]:
+        return await self._mutes.newest_muted(user_id, limit)
 
     async def muted_among(self, conversation_id: str, user_ids: list[int]) -> set[int]:
         return await self._mutes.muted_among(conversation_id, user_ids) if user_ids else set()

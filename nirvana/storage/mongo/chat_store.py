@@ -11,7 +11,7 @@ import asyncio
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from pymongo.errors import DuplicateKeyError
 
@@ -128,6 +128,17 @@ class MongoChatStore:
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         return await self._read_recovered(
             lambda: self._read_conversation({"_id": conversation_id}))
+
+    async def get_conversations(self, conversation_ids: Sequence[str]) -> list[Conversation]:
+        if not conversation_ids:
+            return []
+        return await self._read_recovered(lambda: self._read_conversations(conversation_ids))
+
+    async def _read_conversations(self, ids: Sequence[str]) -> list[Conversation]:
+        unwritten = self.summaries.unwritten()  # before the read: see `Summaries.unwritten`
+        found = await self._db.read_conversations(list(ids))
+        later = self.summaries.unwritten(unwritten)
+        return [applied(c, later) for c in found]
 
     async def find_direct(self, direct_key: str) -> Conversation | None:
         return await self._read_recovered(

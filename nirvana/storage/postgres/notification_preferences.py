@@ -70,6 +70,13 @@ class PgMuteStore:
             "ORDER BY muted_at, conversation_id", user_id)
         return [r["conversation_id"] for r in rows]
 
+    async def newest_muted(self, user_id: int, limit: int) -> tuple[list[str], int]:
+        rows = await self._pool.fetch(
+            "SELECT conversation_id, count(*) OVER () AS total FROM conversation_mutes "
+            "WHERE user_id = $1 ORDER BY muted_at DESC, conversation_id LIMIT $2",
+            user_id, limit)
+        return [r["conversation_id"] for r in rows], rows[0]["total"] if rows else 0
+
     async def muted_among(self, conversation_id: str, user_ids: list[int]) -> set[int]:
         rows = await self._pool.fetch(
             "SELECT user_id FROM conversation_mutes WHERE conversation_id = $1 "

@@ -8,8 +8,6 @@ it is not Origin-checked. A GET only shows a button: link scanners open links.
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -34,22 +32,23 @@ LABELS = {
 }
 
 
+# The page lists the conversations muted last, and says how many more there are. Leaving a
+# group keeps its mute (someone re-added to a group they muted is still not pinged by it),
+# so their number has no bound.
+MUTED_LISTED = 200
+
+
 def _services(request: Request):
     return request.app.state.services
 
 
 async def _muted_titles(request: Request, me: int, ids: list[str]) -> list[tuple[str, str]]:
     """Each muted conversation with what the chat's list calls it: the group's name, or the
-    other person's (their names read together, not a profile each)."""
+    other person's. The conversations are read together, as are the names: a page's reads
+    stay the same however many are muted."""
     services = _services(request)
-
-    async def conversation(i: str):
-        try:
-            return await services.chat.conversation_for(me, i)
-        except domain.PermissionDeniedError:  # left since, or never a member
-            return None
-
-    found = await asyncio.gather(*(conversation(i) for i in ids))
+    mine = await services.chat.member_conversations(me, ids)  # absent: left, or never in
+    found = [mine.get(i) for i in ids]
     peer = {c.id: next((m.user_id for m in c.members if m.user_id != me), None)
             for c in found if c is not None and not c.name}
     wanted = {p for p in peer.values() if p is not None}
@@ -74,12 +73,14 @@ async def settings_page(request: Request) -> Response:
     me = (await signed_in_user(request)).id
     prefs = _services(request).notifications.preferences
     matrix = await prefs.of(me)
+    muted, muted_count = await prefs.newest_muted(me, MUTED_LISTED)
     rows = [{"kind": kind, "label": LABELS.get(kind, kind),
              "app": channels.get(domain.Channel.APP),
              "email": channels.get(domain.Channel.EMAIL)} for kind, channels in matrix.items()]
     return await pages_of(request).render(request, "notification_settings.html", {
         "rows": rows,
-        "muted": await _muted_titles(request, me, list(await prefs.muted(me))),
+        "muted": await _muted_titles(request, me, muted),
+        "muted_unlisted": muted_count - len(muted),
         "saved": request.query_params.get("saved") == "1"})
 
 
