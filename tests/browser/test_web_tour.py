@@ -67,6 +67,24 @@ async def test_the_tour_findings(site, server_urls):
     await expect(page_b.locator("#conversation-list")).to_be_visible()
     await page_b.go_back()
     await expect(page_b).to_have_url(f"{site.base}/settings/notifications")
+    # A group created with a conversation open (on a wide screen, where the list stays in
+    # view) has an entry of its own, kept by a reload: Back shows the list, the next Back
+    # leaves the chat.
+    await page_a.goto("/settings")
+    await page_a.goto(f"/chat?c={conversation}")
+    await expect(page_a.locator("#conversation")).to_be_visible()
+    await page_a.get_by_role("button", name="New group").click()
+    await page_a.get_by_label("Name").fill("Tour group")
+    await page_a.locator("#group-candidates input[type=checkbox]").first.check()
+    await page_a.get_by_role("button", name="Create").click()
+    group_title = page_a.get_by_role("heading", name="Tour group", exact=True)
+    await expect(group_title).to_be_visible()
+    await page_a.reload()
+    await expect(group_title).to_be_visible()
+    await page_a.go_back()
+    await expect(page_a.locator("#conversation")).to_be_hidden()
+    await page_a.go_back()
+    await expect(page_a).to_have_url(f"{site.base}/settings")
     # Older links name it after a #; a malformed one names nothing and breaks nothing.
     await page_b.goto(f"/chat#{conversation}")
     await expect(title).to_be_visible()

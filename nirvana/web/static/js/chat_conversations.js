@@ -38,7 +38,9 @@ export async function openConversation(id, { push = false, focus = null } = {}) 
     if (history.state?.conversation) history.replaceState({ conversation: id }, "", url);
     else history.pushState({ conversation: id }, "", url);
   } else {
-    history.replaceState(history.state, "", url);
+    // An entry that names a conversation names this one from now on: a reload or Forward
+    // reads it (openFromAddress, popstate).
+    history.replaceState(history.state?.conversation ? { conversation: id } : history.state, "", url);
   }
   root.classList.add("has-open");
   $("conversation").hidden = false;

@@ -98,7 +98,7 @@ export function setUpGroups(chat) {
       chat.conversations.set(conversation.id, conversation);
       dialog.close();
       chat.changed();
-      await chat.openConversation(conversation.id);
+      await chat.openConversation(conversation.id, { push: true });  // an entry of its own, as from the list
     } catch (error) {
       $("group-error").textContent = error.message;
       $("group-error").hidden = false;
