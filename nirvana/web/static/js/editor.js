@@ -31,6 +31,10 @@
   let changed = "unsaved" in form.dataset;
   form.addEventListener("input", function () { changed = true; });
   form.addEventListener("submit", function () { changed = false; });
+  // A link whose notice already says the text is lost (the conflict's reload) asks no more.
+  document.querySelectorAll("[data-discards]").forEach(function (link) {
+    link.addEventListener("click", function () { changed = false; });
+  });
   window.addEventListener("beforeunload", function (event) {
     if (!changed) return;
     event.preventDefault();
