@@ -129,6 +129,8 @@ class RequestContextMiddleware:
                 "unhandled error", extra={"request_id": request_id, "path": scope["path"]}
             )
             if not response_started:
+                # JSON whatever the Accept (as the 431 above), so no `Vary: Accept`: the page
+                # endpoints answer their own failures by Accept (web/errors.py page_endpoint).
                 response = error_response(
                     500, "internal_error",
                     f"Something went wrong on our side (request {request_id}).",

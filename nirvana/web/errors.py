@@ -16,6 +16,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ..http.errors import error_response
 from .templating import SITE_NAME, page_headers
 
 log = logging.getLogger("nirvana.web")
@@ -138,14 +139,19 @@ def page_endpoint(endpoint: PageEndpoint) -> PageEndpoint:
             return await endpoint(request)
         except Exception as exc:
             known = request.app.exception_handlers
-            if not wants_page(request) or any(isinstance(exc, cls) for cls in known
-                                              if isinstance(cls, type)):
+            if any(isinstance(exc, cls) for cls in known if isinstance(cls, type)):
                 raise
             request_id = request.scope.get("state", {}).get("request_id", "-")
             log.exception("unhandled error", extra={"request_id": request_id,
                                                     "path": request.url.path})
-            return await error_page(request, 500, "internal_error",
-                                    f"Sorry: this page failed (request {request_id}). "
-                                    "Try again in a moment.")
+            if wants_page(request):
+                response = await error_page(request, 500, "internal_error",
+                                            f"Sorry: this page failed (request {request_id}). "
+                                            "Try again in a moment.")
+            else:  # as the last-resort 500 of the middleware, which would send no Vary
+                response = error_response(500, "internal_error", "Something went wrong on "
+                                          f"our side (request {request_id}).")
+            response.headers.add_vary_header("Accept")  # as `html_errors`
+            return response
 
     return answer

@@ -84,3 +84,12 @@ async def test_an_unexpected_failure_on_a_page_is_logged_once_and_names_the_requ
     assert f"request {request_id}" in r.text
     logged = [rec for rec in caplog.records if rec.levelname == "ERROR"]
     assert len(logged) == 1 and logged[0].request_id == request_id
+
+
+async def test_an_unexpected_failure_on_a_page_varies_by_accept(browser_like):
+    """The 500 page or the JSON 500, by Accept: each says so, as the other page errors do."""
+    page = await browser_like.get("/bug", headers=HTML)
+    assert page.status_code == 500 and "Accept" in page.headers["vary"]
+    data = await browser_like.get("/bug")
+    assert data.status_code == 500 and data.json()["error"]["code"] == "internal_error"
+    assert "Accept" in data.headers["vary"]
