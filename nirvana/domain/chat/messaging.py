@@ -144,14 +144,6 @@ class Messaging:
             raise NotMemberError()
         return conversation
 
-    async def member_conversations(self, user_id: int, conversation_ids: Sequence[str]
-                                   ) -> dict[str, Conversation]:
-        """Those of `conversation_ids` that `user_id` is a member of, by id: in one read of
-        the store, and not cached, for a page that lists many at once (settings' muted
-        conversations): their reads must not evict the conversations chat is using."""
-        found = await self._store.get_conversations(conversation_ids)
-        return {c.id: c for c in found if c.member(user_id) is not None}
-
     async def _read_conversation(self, conversation_id: str) -> Conversation | None:
         """The conversation from the store, and cached. Requests that miss the cache while
         a read of the same conversation is under way share it, unless a change was
