@@ -378,9 +378,10 @@ class Messaging:
         seq = min(max(seq, 0), conversation.last_seq)
         if seq <= held_mark(conversation, user_id, kind):
             # Nothing to store (the sender's own read, a repeated delivered): a cached mark
-            # is never above what is stored or buffered to be, as it was read from the
-            # store (summaries applied), raised by a send once its message was stored and
-            # summarised, or by a mark once the writer answered it.
+            # is never above what is stored or will be, as it was read from the store
+            # (summaries applied), raised by a send once its message was stored (its
+            # summary buffered; a writer taking over recovers it from the message), or by
+            # a mark once the writer answered it.
             return conversation
         # Announced by the store as it is stored (`_recorded`), as a send's message is;
         # `announced` says whether it announced the conversation, which the cache looked

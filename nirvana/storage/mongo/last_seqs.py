@@ -33,7 +33,11 @@ class SeqFloors:
     process raises the token to the same epoch, and where the deployment cannot fence
     there is no token check at all, so a take-back asked before the lead may pass: `recover`
     reads only once every write holding or awaiting the fence's turn has ended (fence.py
-    `drained`), and a later ask is refused by its tenure check. Its batch then fails, and
+    `drained`), and a later ask is refused by its tenure check. That is this process's
+    take-backs; another process's late one is refused by the store's fence, except where
+    the deployment cannot fence, where only the lease orders the two (docs/cluster-chat.md,
+    "What is still not fenced"): a floor offered between a flush and such a take-back
+    could then number the deleted message's seq again. Its batch then fails, and
     every floor goes with it (below). An earlier tenure's insert still on its way at such a
     lead may land unsummarised (docs/cluster-chat.md, Failover): the state's `last_seq`
     then lags, which the range read from the floor finds past.
