@@ -11,6 +11,9 @@ import unicodedata
 from .text import is_blank
 
 MAX_ORIGINAL_NAME = 200
+# A chat attachment's name, after cleaning: the protocol's bound (AttachmentIn), and what a
+# download link's `?name=` accepts (MediaQuery), so a delivered name always downloads.
+MAX_ATTACHMENT_NAME = 255
 # An extension kept whole when a long name is shortened: `.tar.gz` is two, and the last
 # one is what tells the type.
 _MAX_EXTENSION = 16
@@ -41,19 +44,31 @@ def clean_original_name(raw: str | None) -> str | None:
     """The name to keep for an upload, or None when nothing showable is left.
 
     Only the last path segment (after `/` or `\\`), cleaned as clean_display_name; `.` and
-    `..` are no name; at most MAX_ORIGINAL_NAME characters, shortened before the extension
-    so the type still shows.
+    `..` are no name; at most MAX_ORIGINAL_NAME characters, shortened as `shortened`.
     """
     if not raw:
         return None
     name = clean_display_name(re.split(r"[/\\]", raw)[-1])
     if name is None or name in (".", ".."):
         return None
-    if len(name) > MAX_ORIGINAL_NAME:
-        stem, dot, extension = name.rpartition(".")
-        if not dot or not stem or len(extension) >= _MAX_EXTENSION:
-            stem, extension = name, ""
-        else:
-            extension = "." + extension
-        name = stem[:MAX_ORIGINAL_NAME - len(extension)].rstrip() + extension
-    return name
+    return shortened(name, MAX_ORIGINAL_NAME)
+
+
+def clean_attachment_name(raw: str | None) -> str | None:
+    """A chat attachment's name as delivered: cleaned as clean_display_name, then at most
+    MAX_ATTACHMENT_NAME characters. Cut, not refused: NFC can grow a name the protocol
+    accepted (U+FB2C is three code points), which its sender could not have foreseen."""
+    name = clean_display_name(raw)
+    return None if name is None else shortened(name, MAX_ATTACHMENT_NAME)
+
+
+def shortened(name: str, bound: int) -> str:
+    """At most `bound` characters, cut before the extension so the type still shows."""
+    if len(name) <= bound:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension) >= _MAX_EXTENSION:
+        stem, extension = name, ""
+    else:
+        extension = "." + extension
+    return stem[:bound - len(extension)].rstrip() + extension

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from .frames import ConversationId, Frame, MessageKindName, RequestId, RoleName, UserIds
+from ..domain.upload_names import MAX_ATTACHMENT_NAME
 from ..schema_text import Lines
 
 # Bytes; far above any real file, far below what BSON's int64 holds.
@@ -22,7 +23,8 @@ class AttachmentIn(Frame):
                      description="An http(s) URL, or a /media/ path that the upload route "
                                  "issued to a member of the conversation (docs/media.md)")
     kind: MessageKindName = "file"
-    name: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, max_length=MAX_ATTACHMENT_NAME,
+                             description="Cleaned, then cut to this bound (docs/media.md)")
     size: int | None = Field(default=None, ge=0, le=MAX_ATTACHMENT_SIZE)
 
 

@@ -4,12 +4,18 @@ refused with a field error and nothing is stored."""
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import quote
+
 import pytest
 
 from tests.support.chat_client import Client
 from tests.support.images import png
 from tests.support.media_files import pdf
 from tests.support.people import befriend, user
+
+# What encodeURIComponent leaves unescaped, besides letters and digits.
+URI_COMPONENT = "-_.!~*'()"
 
 
 async def direct(live, a: dict, b: dict, ws: Client) -> str:
@@ -136,3 +142,33 @@ async def test_an_attachment_reaches_the_others_with_its_name_cleaned_or_with_no
     finally:
         await ws.close()
         await other.close()
+
+
+async def test_an_attachment_name_up_to_its_bound_downloads_through_the_web_clients_link(live):
+    """Any name an attachment can hold (255 characters, cleaned then cut) gives a download
+    link, built as chat_messages.js builds it, that serves the file; NFC grows U+FB2C to
+    three code points, and the cleaned name is cut to the bound, not stored at 765."""
+    a, b = await user(live.http), await user(live.http)
+    ws = await Client.connect(live.ws, a)
+    try:
+        cid = await direct(live, a, b, ws)
+        r = await live.http.post("/api/v1/media/upload",
+                                 headers={"Authorization": f"Bearer {a['jwt']}"},
+                                 files={"file": ("r.pdf", pdf(), "application/pdf")})
+        url = r.json()["url"]
+        long_name = "\u00e9" * 100 + "\U0001f600" * 26 + "n" * 100 + ".pdf"  # 230
+        grows = "\ufb2c" * 255
+        sent = await ws.command("send", conversation_id=cid, client_id="long", kind="file",
+                                attachments=[{"url": url, "name": long_name},
+                                             {"url": url, "name": grows}])
+        assert sent["type"] == "ack", sent
+        (kept,) = (await ws.command("history", conversation_id=cid))["messages"]
+        names = [attachment["name"] for attachment in kept["attachments"]]
+        assert names == [long_name, unicodedata.normalize("NFC", grows)[:255]]
+        for name in names:
+            link = f"{url}?name={quote(name, safe=URI_COMPONENT)}"
+            got = await live.http.get(link, headers={"Authorization": f"Bearer {b['jwt']}"})
+            assert got.status_code == 200, got.text
+            assert got.headers["content-disposition"].startswith("attachment;")
+    finally:
+        await ws.close()

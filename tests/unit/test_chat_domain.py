@@ -215,6 +215,11 @@ async def test_an_attachment_name_is_cleaned_and_a_missing_one_stays_missing():
                 Attachment("/media/a.pdf", name="\u202e")))]
     # No name sent, none delivered: the upload's own name is its owner's, not the chat's.
     assert sent == [None, "invoicegnp.exe", "\u00e9t\u00e9", None]
+    # The edges refuse a control character first; the domain's own check names the same path.
+    with pytest.raises(InvalidInputError) as caught:
+        await chat.send_message(1, c.id, client_id="tab", kind=MessageKind.FILE, attachments=[
+            Attachment("/media/a.pdf", name="a.pdf"), Attachment("/media/a.pdf", name="a\tb")])
+    assert caught.value.details[0]["field"] == "attachments.1.name"
 
 
 class CountingStore(FakeChatStore):

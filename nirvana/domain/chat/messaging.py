@@ -24,7 +24,7 @@ from ..errors import ConflictError, InvalidInputError, field_error
 from ..uploads import IssuedUploads, NoUploads
 from ..urls import MEDIA, validate_url
 from ..text import check_key, check_text, is_blank
-from ..upload_names import clean_display_name
+from ..upload_names import clean_attachment_name
 from .cache import ChatCache
 from .entities import (
     Attachment,
@@ -193,10 +193,10 @@ class Messaging:
         if len(attachments) > self.limits.max_attachments:
             raise field_error("attachments", f"at most {self.limits.max_attachments}",
                               "too_many")
-        for a in attachments:
+        for i, a in enumerate(attachments):
             validate_url(a.url, "attachments.url", max_len=self.limits.max_url)
-            if a.name is not None:
-                check_text(a.name, "attachments.name")
+            if a.name is not None:  # the edges refuse first, with this path
+                check_text(a.name, f"attachments.{i}.name")
             # An out-of-range number would fail the whole group-commit batch at encoding
             # time, taking other users' sends with it: refused here, per message.
             if a.size is not None and not 0 <= a.size <= 1 << 40:
@@ -222,9 +222,10 @@ class Messaging:
         from its first attachment: clients render by them, so a PDF cannot pass as an
         image.
 
-        Every attachment's name is cleaned as an upload's is (upload_names.py): it reaches
-        the other members, and a bidi override in it would let "invoice<U+202E>gnp.exe"
-        show as "invoiceexe.png". One sent without a name stays without one."""
+        Every attachment's name is cleaned as an upload's is, then cut to its bound
+        (upload_names.py): it reaches the other members, and a bidi override in it would
+        let "invoice<U+202E>gnp.exe" show as "invoiceexe.png". One sent without a name
+        stays without one."""
         if not attachments:
             return kind, ()
         issued = await self._uploads.issued([a.url for a in attachments])
@@ -238,7 +239,7 @@ class Messaging:
             if upload is not None:
                 a = replace(a, kind=MessageKind(upload.kind.value), size=upload.size)
             if a.name is not None:
-                a = replace(a, name=clean_display_name(a.name))
+                a = replace(a, name=clean_attachment_name(a.name))
             checked.append(a)
         if kind is not MessageKind.TEXT and attachments[0].url in issued:
             kind = checked[0].kind

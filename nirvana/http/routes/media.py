@@ -14,6 +14,7 @@ from starlette.responses import FileResponse, Response
 
 from ...domain.errors import BadRequestError, NotFoundError
 from ...domain.sniffing import OCTET_STREAM, ContentType, MediaKind
+from ...domain.upload_names import MAX_ATTACHMENT_NAME
 from ...domain.uploads import StoredUpload, decode_cursor, encode_cursor, name_of
 from ..api import Api, Call, In, Out
 from ..byte_ranges import RangeRefusal, judge_range, range_applies
@@ -96,7 +97,8 @@ class MediaPageOut(Out):
 
 
 class MediaQuery(In):
-    name: str | None = Field(default=None, max_length=200,
+    # As long as a chat attachment's name: the web client links its downloads by it.
+    name: str | None = Field(default=None, max_length=MAX_ATTACHMENT_NAME,
                              description="The name to download a file under (made safe: "
                                          "path characters replaced, the type's extension kept)")
 
