@@ -54,7 +54,9 @@ async function uploadAndSend(files, target) {
       const data = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(data.error?.message || `The server answered ${response.status}.`);
       note.hidden = true;
-      const attachments = [{ url: data.url, kind: data.kind, name: data.original_name ?? file.name.slice(0, 200), size: data.size }];
+      // The name the server kept, cleaned; null when nothing showable was left, and then
+      // the attachment has none (the raw name could hold a control character the send refuses).
+      const attachments = [{ url: data.url, kind: data.kind, name: data.original_name ?? null, size: data.size }];
       if (current === target) await submitComposer(attachments);
       else dispatch({ conversation_id: target, text: "", attachments, kind: data.kind });
     } catch (error) {
