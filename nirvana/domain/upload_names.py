@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .text import is_blank
+from .text import CONTROLS, is_blank
 
 MAX_ORIGINAL_NAME = 200
 # A chat attachment's name, after cleaning: the protocol's bound (AttachmentIn), and what a
@@ -25,8 +25,8 @@ _SPACES = re.compile("[\t\n\x0b\x0c\r\x85\u2028\u2029]")
 # marks, embeddings, overrides and isolates. "invoice\u202egnp.exe" would show as
 # "invoiceexe.png".
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-# The other controls (Cc) and the bidi controls.
-_DROPPED = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
+# The other controls (Cc, text.py's one class of them) and the bidi controls.
+_DROPPED = re.compile(f"[{CONTROLS}{_BIDI}]")
 
 
 def clean_display_name(raw: str | None) -> str | None:
