@@ -5,13 +5,14 @@ number them."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-from nirvana.domain.chat.entities import Message
+from nirvana.domain.chat.entities import Message, StreamPage
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.conversation_since import by_seq
@@ -23,6 +24,9 @@ from tests.support.people import two_chats
 
 READER = 1
 NOW = datetime(2026, 12, 5, tzinfo=timezone.utc)
+# The model test's reads of a stored model run this many at a time: they only read, and
+# while one waits on the store another decodes its answer (the two share the test's time).
+READS_AT_ONCE = 8
 
 
 class WriterModel:
@@ -213,20 +217,26 @@ async def test_resume_answers_as_reading_by_position(services, seed):
         cases.append((since, top, 10))
     # Noted, and not noted yet (another process leads and has not started): then every
     # position up to the head is read as an older release's.
+    # As a follower (others_unwritten: the messages past the checkpoint read as well) on
+    # every case above and every other one below: these reads were most of the test's time.
+    checks = [(since, head, limit, follower) for i, (since, head, limit) in enumerate(cases)
+              for follower in ((False, True) if i < targeted or i % 2 else (False,))]
     for noted in (ordered_from, None):
         db = await _store(model, noted)
         summaries = Summaries(db, interval=1.0, share=0.5)
         seq_order = SeqOrder(db)
-        for i, (since, head, limit) in enumerate(cases):
-            want = _expected(model, since, head, limit)
-            # As a follower (others_unwritten: the messages past the checkpoint read as
-            # well) on every case above and every other one below: these reads were most
-            # of the test's time.
-            for follower in (False, True) if i < targeted or i % 2 else (False,):
-                page = await stream_since(db, summaries, seq_order, READER, since, head,
+        readers = asyncio.Semaphore(READS_AT_ONCE)
+
+        async def read(since: int, head: int, limit: int, follower: bool) -> StreamPage:
+            async with readers:
+                return await stream_since(db, summaries, seq_order, READER, since, head,
                                           limit, others_unwritten=follower)
-                got = [i.id for i in page.items if isinstance(i, Message)]
-                assert (got, page.truncated) == want, (since, head, limit, follower, noted)
+
+        pages = await asyncio.gather(*(read(*check) for check in checks))
+        for (since, head, limit, follower), page in zip(checks, pages):
+            got = [i.id for i in page.items if isinstance(i, Message)]
+            assert (got, page.truncated) == _expected(model, since, head, limit), (
+                since, head, limit, follower, noted)
         for coll in (db.conversations, db.messages, db.states, db.meta):
             await coll.delete_many({})
 
