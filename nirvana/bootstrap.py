@@ -280,7 +280,7 @@ def build_services(
         mongo=mongo,
         accounts=accounts,
         two_factor=people.two_factor,
-        authenticator=Authenticator(accounts, settings.trusted_origins),
+        authenticator=Authenticator(accounts, settings.trusted_origins, settings.public_url),
         clock=clock,
         social=social,
         uploads=media.uploads,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
@@ -13,23 +14,59 @@ from ..domain.accounts.ports import AccessClaims
 ACCESS_COOKIE = "jwt"
 REFRESH_COOKIE = "refresh_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Distinct refused origins that are logged; any Origin can be sent, so the log stays bounded.
+REFUSED_ORIGINS_LOGGED = 20
+
+log = logging.getLogger("nirvana.http")
 
 
-def origin_allowed(conn: HTTPConnection, allowed: tuple[str, ...]) -> bool:
+def sender_origin(conn: HTTPConnection) -> str | None:
+    """The origin of the page that sent the request: its Origin, else its Referer's."""
     origin = conn.headers.get("origin")
     if origin is None:
         referer = conn.headers.get("referer")
         if referer is None:
-            return False
+            return None
         parts = urlsplit(referer)
         origin = f"{parts.scheme}://{parts.netloc}"
-    return origin.rstrip("/") in allowed
+    return origin.rstrip("/")
+
+
+class RefusedOrigins:
+    """Warns once per distinct refused origin, naming what was expected: the usual cause is
+    a proxy's public address missing from the allowed origins (PUBLIC_URL unset), which
+    otherwise shows only as 403s. At most `limit` origins are told, then that no more are."""
+
+    def __init__(self, allowed: tuple[str, ...], public_url: str | None,
+                 limit: int = REFUSED_ORIGINS_LOGGED) -> None:
+        self._allowed = allowed
+        self._public_url = public_url
+        self._limit = limit
+        self._told: set[str | None] = set()
+
+    def tell(self, origin: str | None) -> None:
+        if origin in self._told or len(self._told) > self._limit:
+            return
+        self._told.add(origin)
+        if len(self._told) > self._limit:
+            log.warning("origin check: more refused origins, not logged (only the first %d are)",
+                        self._limit)
+            return
+        log.warning(
+            "origin check: refused a cookie-authenticated request from %s; allowed: %s "
+            "(PUBLIC_URL %s). Behind a proxy, set PUBLIC_URL to the address browsers use "
+            "(docs/security.md)",
+            "no Origin or Referer" if origin is None else repr(origin[:200]),
+            ", ".join(self._allowed),
+            self._public_url or "unset")
 
 
 class Authenticator:
-    def __init__(self, accounts: Accounts, allowed_origins: tuple[str, ...]) -> None:
+    def __init__(self, accounts: Accounts, allowed_origins: tuple[str, ...],
+                 public_url: str | None = None) -> None:
         self._accounts = accounts
         self.allowed_origins = allowed_origins
+        self._refused = RefusedOrigins(allowed_origins, public_url)
 
     def __call__(self, conn: HTTPConnection) -> AccessClaims | None:
         """The caller's claims; None when no credentials were sent; raises on bad ones."""
@@ -50,11 +87,13 @@ class Authenticator:
     def check_cookie_origin(self, conn: HTTPConnection) -> None:
         # A browser attaches cookies to cross-site requests; Origin says who sent them.
         method = conn.scope.get("method", "GET")
-        is_websocket = conn.scope["type"] == "websocket"
-        if (is_websocket or method not in SAFE_METHODS) and not origin_allowed(
-            conn, self.allowed_origins
-        ):
-            raise PermissionDeniedError(
-                "Cookie-authenticated requests must come from an allowed Origin.",
-                code="origin_not_allowed",
-            )
+        if conn.scope["type"] == "websocket" or method not in SAFE_METHODS:
+            self.check_origin(conn, "Cookie-authenticated requests must come from an allowed "
+                                    "Origin.")
+
+    def check_origin(self, conn: HTTPConnection, message: str) -> None:
+        """Raises `origin_not_allowed` with `message` unless an allowed origin sent `conn`."""
+        origin = sender_origin(conn)
+        if origin not in self.allowed_origins:
+            self._refused.tell(origin)
+            raise PermissionDeniedError(message, code="origin_not_allowed")

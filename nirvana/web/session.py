@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..domain.errors import AuthenticationError, PermissionDeniedError
-from ..http.auth import ACCESS_COOKIE, REFRESH_COOKIE, origin_allowed
+from ..domain.errors import AuthenticationError
+from ..http.auth import ACCESS_COOKIE, REFRESH_COOKIE
 from ..http.routes.users import clear_cookies, set_session_cookies
 from ..http.write_limit import SAFE_METHODS, take_write
 from . import domain
@@ -38,7 +38,7 @@ class Reader:
         if self.renewed is not None:
             set_session_cookies(request, response, self.renewed)
         elif self.signed_out:
-            clear_cookies(response)
+            clear_cookies(request, response)
         return response
 
 
@@ -94,8 +94,9 @@ async def _read(request: Request) -> Reader:
 
 def check_origin(request: Request) -> None:
     """The API's CSRF rule for every page form: the POST must come from an allowed Origin."""
-    allowed = request.app.state.services.authenticator.allowed_origins
-    if not origin_allowed(request, allowed):
-        raise PermissionDeniedError(
-            "This form was sent from another site; open the page here and try again.",
-            code="origin_not_allowed")
+    # The page does not name the expected address (a misconfigured one may be the backend's);
+    # the server's log does, once per refused origin.
+    request.app.state.services.authenticator.check_origin(
+        request, "This form was sent from another site, or from an address this server is "
+                 "not set up for; open the page here and try again. If it keeps happening, "
+                 "tell the site's operator: the server's log names the address it expects.")
