@@ -83,5 +83,5 @@ async def redirect(request: Request, url: str, session: Any = None,
         # messages and resume position (sessionStorage). Browsers honour it on secure
         # origins and localhost; the chat page also clears them itself on sign-out.
         response.headers["Clear-Site-Data"] = '"storage"'
-        return clear_cookies(response)
+        return clear_cookies(request, response)
     return (await reader_of(request)).finish(request, response)

@@ -35,3 +35,29 @@ async def test_forwarded_headers_count_only_from_a_trusted_proxy(live, settings,
         assert not any("; secure" in c.lower() for c in cookies)
         assert "strict-transport-security" not in r.headers
         assert line.client == "127.0.0.1"
+
+
+def _attributes(set_cookie: str) -> tuple[str, frozenset[str]]:
+    """A Set-Cookie's name and its attributes but for the value and lifetime."""
+    first, *attributes = [part.strip().lower() for part in set_cookie.split(";")]
+    return first.split("=")[0], frozenset(
+        a for a in attributes if not a.startswith(("max-age=", "expires=")))
+
+
+@pytest.mark.parametrize("path", ["/api/v1/user/logout", "/signout"])
+async def test_the_cookies_are_cleared_with_the_attributes_they_were_set_with(
+        live, settings, path):
+    session = await sign_up(live.http)
+    r = await live.http.post("/api/v1/user/signin", headers=FORWARDED,
+                             json={"email": session["user"]["email"], "password": PASSWORD})
+    set_with = dict(_attributes(c) for c in r.headers.get_list("set-cookie"))
+    # Sent by hand: a cookie set `Secure` is not sent back over http by httpx's jar.
+    cookies = "; ".join(f"{name}={value}" for name, value in r.cookies.items())
+    live.http.cookies.clear()
+    r = await live.http.post(path, headers={**FORWARDED, "Cookie": cookies},
+                             follow_redirects=False)
+    assert r.status_code in (204, 303), r.text
+    cleared = dict(_attributes(c) for c in r.headers.get_list("set-cookie"))
+    assert cleared == set_with and set(cleared) == {"jwt", "refresh_token"}
+    assert all("httponly" in a for a in cleared.values())
+    assert all(("secure" in a) == bool(settings.forwarded_allow_ips) for a in cleared.values())

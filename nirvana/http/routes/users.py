@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -83,33 +84,31 @@ def session_response(request: Request, session: Session, status: int = 200) -> R
     return set_session_cookies(request, response, session)
 
 
+# Each session cookie's SameSite and Path. Its clearing carries the same attributes as its
+# setting (and HttpOnly, Secure over https), so it names the same cookie and no scanner
+# flags a weaker one.
+SESSION_COOKIES = {ACCESS_COOKIE: ("lax", "/"), REFRESH_COOKIE: ("strict", REFRESH_COOKIE_PATH)}
+
+
+def _attributes(request: Request, name: str) -> dict[str, Any]:
+    samesite, path = SESSION_COOKIES[name]
+    return {"httponly": True, "secure": request.url.scheme == "https", "samesite": samesite,
+            "path": path}
+
+
 def set_session_cookies(request: Request, response: Response, session: Session) -> Response:
-    secure = request.url.scheme == "https"
     now = datetime.now(timezone.utc)
-    response.set_cookie(
-        ACCESS_COOKIE,
-        session.access_token,
-        max_age=max(0, int((session.access_expires_at - now).total_seconds())),
-        httponly=True,
-        secure=secure,
-        samesite="lax",
-        path="/",
-    )
-    response.set_cookie(
-        REFRESH_COOKIE,
-        session.refresh_token,
-        max_age=max(0, int((session.refresh_expires_at - now).total_seconds())),
-        httponly=True,
-        secure=secure,
-        samesite="strict",
-        path=REFRESH_COOKIE_PATH,
-    )
+    for name, token, expires_at in (
+            (ACCESS_COOKIE, session.access_token, session.access_expires_at),
+            (REFRESH_COOKIE, session.refresh_token, session.refresh_expires_at)):
+        response.set_cookie(name, token, max_age=max(0, int((expires_at - now).total_seconds())),
+                            **_attributes(request, name))
     return response
 
 
-def clear_cookies(response: Response) -> Response:
-    response.delete_cookie(ACCESS_COOKIE, path="/")
-    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
+def clear_cookies(request: Request, response: Response) -> Response:
+    for name in SESSION_COOKIES:
+        response.delete_cookie(name, **_attributes(request, name))
     return response
 
 
@@ -173,7 +172,7 @@ async def refresh(call: Call[RefreshIn, None]) -> Response:
            tags=TAGS, body=LogoutIn, auth="optional", status=204, errors=(403,))
 async def log_out(call: Call[LogoutIn, None]) -> Response:
     await call.services.accounts.log_out(call.claims, refresh_token_of(call))
-    return clear_cookies(Response(status_code=204))
+    return clear_cookies(call.request, Response(status_code=204))
 
 
 @api.route("GET", "/api/v1/user/me", summary="The signed-in user", tags=TAGS,
@@ -209,7 +208,7 @@ async def update_me(call: Call[ProfilePatchIn, None]) -> UserOut:
 async def delete_me(call: Call[DeleteAccountIn, None]) -> Response:
     await call.services.accounts.delete_account(call.user_id, call.body.password,
                                                 call.body.code)
-    return clear_cookies(Response(status_code=204))
+    return clear_cookies(call.request, Response(status_code=204))
 
 
 @api.route("POST", "/api/v1/user/password",
