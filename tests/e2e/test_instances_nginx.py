@@ -16,6 +16,7 @@ import websockets
 
 from tests.support.chat_client import Client
 from tests.support.frame_schema import served_frames
+from tests.support.http import PASSWORD
 from tests.support.instances import instances, shared_databases, ws_url  # noqa: F401 (fixtures)
 from tests.support.nginx import Nginx, require_nginx
 from tests.support.people import user
@@ -108,6 +109,33 @@ async def test_two_instances_behind_nginx(nginx_in_front):
         assert a["jwt"] not in proxy.access_log() and b["jwt"] not in proxy.access_log()
 
 
+async def test_through_nginx_the_client_is_nginx_s_peer_and_urls_keep_the_public_port(
+        instances):
+    """The instance believes nginx's X-Forwarded-For (FORWARDED_ALLOW_IPS), so nginx must
+    set it to its peer, not append to the client's: a client naming another address still
+    has its own counted (here the session list's network; the per-IP limits read the same).
+    And the Host passed on keeps the public port, which Nirvana's own redirects and CSP use."""
+    (run,) = await instances.start(1, FORWARDED_ALLOW_IPS="127.0.0.1")
+    proxy = await asyncio.to_thread(Nginx, require_nginx(), [run.url.removeprefix("http://")])
+    try:
+        async with httpx.AsyncClient(base_url=proxy.url) as http:
+            forged = {"X-Forwarded-For": "203.0.113.7"}
+            r = await http.post("/api/v1/user/signup", headers=forged, json={
+                "email": "forger@example.com", "password": PASSWORD, "name": "Forger"})
+            assert r.status_code == 201, r.text
+            r = await http.get("/api/v1/user/sessions", headers={
+                "Authorization": f"Bearer {r.json()['jwt']}", **forged})
+            assert [s["ip"] for s in r.json()["sessions"]] == ["127.0.0.0/24"], r.text
+
+            r = await http.get("/chat/")
+            assert r.status_code == 307 and r.headers["location"] == f"{proxy.url}/chat"
+            r = await http.get("/")
+            assert f"connect-src 'self' ws://127.0.0.1:{proxy.port};" in \
+                r.headers["content-security-policy"]
+    finally:
+        await asyncio.to_thread(proxy.close)
+
+
 def _refused(run) -> bool:
     """Whether `run` stopped listening: a connect is refused, or reset when the listener
     closed with it queued."""
@@ -188,16 +216,26 @@ async def test_what_nginx_answers_itself_is_in_the_one_error_shape_and_no_token_
     Referer of the stylesheet it loads."""
     proxy = await asyncio.to_thread(Nginx, require_nginx(), [f"127.0.0.1:{free_port()}"])
     try:
+        # Plain http only redirects to https, with the path and query (port 80 in the
+        # recipe, so the https URL names none).
+        status, headers, _ = await asyncio.to_thread(_raw_answer, proxy.redirect_port, (
+            b"POST /api/v1/user/signin?next=/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Length: 0\r\n\r\n"))
+        assert status.split()[1] == "301", status
+        assert headers["location"] == "https://127.0.0.1/api/v1/user/signin?next=/chat"
+
         status, headers, body = await asyncio.to_thread(_raw_answer, proxy.port, (
             b"POST /api/v1/media HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
             b"Content-Length: 70000000\r\nConnection: close\r\n\r\n"))
         assert status.split()[1] == "413" and headers["content-type"] == "application/json"
         assert orjson.loads(body)["error"]["code"] == "payload_too_large", body
+        assert headers["strict-transport-security"] == "max-age=31536000"
 
         status, headers, body = await asyncio.to_thread(
             _raw_answer, proxy.port, _upgrade("/ws?token=secret-access-token"))
         assert status.split()[1] == "503" and headers["content-type"] == "application/json"
         assert headers["retry-after"] == "5"
+        assert headers["strict-transport-security"] == "max-age=31536000"
         assert orjson.loads(body)["error"]["code"] == "unavailable", body
 
         # A header or a URL up to Nirvana's own limit (16 KiB of headers) is passed on, not

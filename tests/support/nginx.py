@@ -29,20 +29,25 @@ def require_nginx() -> str:
     return require_program(NGINX, "nginx-light")
 
 
-def site_for(upstreams: list[str], port: int, logs: Path) -> str:
-    """deploy/nginx.conf with its upstream servers, its listen address and its logs' directory
-    replaced: the rest (upgrade headers, timeouts, retries, the logs' format and levels, the
-    error pages) is tested as shipped."""
+def site_for(upstreams: list[str], port: int, redirect_port: int, logs: Path) -> str:
+    """deploy/nginx.conf with its upstream servers, its listen addresses and its logs'
+    directory replaced, and its TLS taken off (the site is served over plain http on `port`,
+    its http-to-https redirect on `redirect_port`): the rest (headers, upgrades, timeouts,
+    retries, the logs' format and levels, the error pages) is tested as shipped."""
     text = SITE.read_text()
     servers = "".join(f"    server {u} max_fails=1 fail_timeout=5s;\n" for u in upstreams)
     text, n = re.subn(r"(upstream nirvana \{\n(?:    #.*\n)*)(?:    server .*\n)+",
                       lambda m: m.group(1) + servers, text)
     assert n == 1, "deploy/nginx.conf: no upstream block to point at the instances"
-    text, n = re.subn(r"listen 80;", f"listen 127.0.0.1:{port};", text)
-    assert n == 1, "deploy/nginx.conf: no `listen 80;`"
+    text, n = re.subn(r"listen 443 ssl;", f"listen 127.0.0.1:{port};", text)
+    assert n == 1, "deploy/nginx.conf: no `listen 443 ssl;`"
+    text, n = re.subn(r"\n *ssl_certificate(_key)? .*;", "", text)
+    assert n == 2, "deploy/nginx.conf: no ssl_certificate and ssl_certificate_key"
+    text, n = re.subn(r"listen 80;", f"listen 127.0.0.1:{redirect_port};", text)
+    assert n == 1, "deploy/nginx.conf: no `listen 80;` (the redirect to https)"
     text, n = re.subn(r"access_log /var/log/nginx/access.log ",
                       f"access_log {logs / 'access.log'} ", text)
-    assert n == 1, "deploy/nginx.conf: no `access_log /var/log/nginx/access.log`"
+    assert n == 2, "deploy/nginx.conf: no `access_log /var/log/nginx/access.log` in each server"
     text = text.replace("error_log /var/log/nginx/error.log ", f"error_log {logs / 'error.log'} ")
     return text
 
@@ -50,9 +55,9 @@ def site_for(upstreams: list[str], port: int, logs: Path) -> str:
 class Nginx:
     def __init__(self, executable: str, upstreams: list[str]) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nirvana-test-nginx-"))
-        self.port = free_port()
+        self.port, self.redirect_port = free_port(), free_port()
         d = self.dir
-        (d / "nirvana.conf").write_text(site_for(upstreams, self.port, d))
+        (d / "nirvana.conf").write_text(site_for(upstreams, self.port, self.redirect_port, d))
         (d / "nginx.conf").write_text(f"""
 worker_processes 1;
 error_log {d}/error.log warn;
@@ -86,6 +91,11 @@ http {{
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def redirect_url(self) -> str:
+        """The recipe's plain-http server (port 80 in production)."""
+        return f"http://127.0.0.1:{self.redirect_port}"
 
     def access_log(self) -> str:
         return self._log("access.log")
