@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 
 from ..domain.accounts.service import Accounts
+from ..domain.clock import Clock
 from ..domain.errors import AuthenticationError, PermissionDeniedError
 from ..domain.accounts.ports import AccessClaims
 
 ACCESS_COOKIE = "jwt"
 REFRESH_COOKIE = "refresh_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Distinct refused origins that are logged; any Origin can be sent, so the log stays bounded.
+# Distinct refused origins logged per period; any Origin can be sent, so the log stays
+# bounded, and a new period lets a later misconfiguration be told after junk filled the last.
 REFUSED_ORIGINS_LOGGED = 20
+REFUSED_ORIGINS_PERIOD = timedelta(hours=1)
 
 log = logging.getLogger("nirvana.http")
 
@@ -27,7 +31,10 @@ def sender_origin(conn: HTTPConnection) -> str | None:
         referer = conn.headers.get("referer")
         if referer is None:
             return None
-        parts = urlsplit(referer)
+        try:
+            parts = urlsplit(referer)
+        except ValueError:  # `http://[x/`: anyone can send it; no origin, so refused
+            return None
         origin = f"{parts.scheme}://{parts.netloc}"
     return origin.rstrip("/")
 
@@ -35,38 +42,47 @@ def sender_origin(conn: HTTPConnection) -> str | None:
 class RefusedOrigins:
     """Warns once per distinct refused origin, naming what was expected: the usual cause is
     a proxy's public address missing from the allowed origins (PUBLIC_URL unset), which
-    otherwise shows only as 403s. At most `limit` origins are told, then that no more are."""
+    otherwise shows only as 403s. At most `limit` origins are told per `period`, then that no
+    more are until the next."""
 
-    def __init__(self, allowed: tuple[str, ...], public_url: str | None,
-                 limit: int = REFUSED_ORIGINS_LOGGED) -> None:
+    def __init__(self, allowed: tuple[str, ...], public_url: str | None, clock: Clock,
+                 limit: int = REFUSED_ORIGINS_LOGGED,
+                 period: timedelta = REFUSED_ORIGINS_PERIOD) -> None:
         self._allowed = allowed
         self._public_url = public_url
+        self._clock = clock
         self._limit = limit
+        self._period = period
         self._told: set[str | None] = set()
+        self._since: datetime | None = None
 
     def tell(self, origin: str | None) -> None:
+        now = self._clock.now()
+        if self._since is None or now - self._since >= self._period:
+            self._told.clear()
+            self._since = now
         if origin in self._told or len(self._told) > self._limit:
             return
         self._told.add(origin)
         if len(self._told) > self._limit:
-            log.warning("origin check: more refused origins, not logged (only the first %d are)",
-                        self._limit)
+            log.warning("origin check: more refused origins, not logged (at most %d per %d s)",
+                        self._limit, self._period.total_seconds())
             return
         log.warning(
-            "origin check: refused a cookie-authenticated request from %s; allowed: %s "
-            "(PUBLIC_URL %s). Behind a proxy, set PUBLIC_URL to the address browsers use "
-            "(docs/security.md)",
-            "no Origin or Referer" if origin is None else repr(origin[:200]),
+            "origin check: refused a write (form, cookie-authenticated API call or WebSocket) "
+            "from %s; allowed: %s (PUBLIC_URL %s). Behind a proxy, set PUBLIC_URL to the "
+            "address browsers use (docs/security.md)",
+            "no Origin or usable Referer" if origin is None else repr(origin[:200]),
             ", ".join(self._allowed),
             self._public_url or "unset")
 
 
 class Authenticator:
     def __init__(self, accounts: Accounts, allowed_origins: tuple[str, ...],
-                 public_url: str | None = None) -> None:
+                 public_url: str | None, clock: Clock) -> None:
         self._accounts = accounts
         self.allowed_origins = allowed_origins
-        self._refused = RefusedOrigins(allowed_origins, public_url)
+        self._refused = RefusedOrigins(allowed_origins, public_url, clock)
 
     def __call__(self, conn: HTTPConnection) -> AccessClaims | None:
         """The caller's claims; None when no credentials were sent; raises on bad ones."""

@@ -32,3 +32,17 @@ async def test_an_api_write_and_a_form_from_an_unknown_origin_are_logged_once(cl
     assert r.status_code == 403
     assert "not set up for" in r.text and "http://testserver" not in r.text
     assert len(refusals(caplog)) == 1  # the same origin: told once
+
+
+async def test_a_malformed_referer_is_no_origin_refused_403_not_a_crash(client, caplog):
+    """`urlsplit` raises on `http://[x/`; anyone may send it, on a form or with any cookie."""
+    caplog.set_level(logging.WARNING, logger="nirvana.http")
+    bad = {"Referer": "http://[x/"}
+    r = await client.post("/signin", data={"email": "a@example.com", "password": "x"},
+                          headers=bad)
+    assert r.status_code == 403, r.text
+    client.cookies.set("jwt", "x")
+    r = await client.patch("/api/v1/user/me", json={"about": "x"}, headers=bad)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "origin_not_allowed"
+    (line,) = refusals(caplog)
+    assert "from no Origin or usable Referer" in line
