@@ -114,7 +114,8 @@ async def test_through_nginx_the_client_is_nginx_s_peer_and_urls_keep_the_public
     """The instance believes nginx's X-Forwarded-For (FORWARDED_ALLOW_IPS), so nginx must
     set it to its peer, not append to the client's: a client naming another address still
     has its own counted (here the session list's network; the per-IP limits read the same).
-    And the Host passed on keeps the public port, which Nirvana's own redirects and CSP use."""
+    And the Host passed on keeps the public port, which Nirvana's own redirects and CSP use,
+    or is nginx's name when the client sent none."""
     (run,) = await instances.start(1, FORWARDED_ALLOW_IPS="127.0.0.1")
     proxy = await asyncio.to_thread(Nginx, require_nginx(), [run.url.removeprefix("http://")])
     try:
@@ -132,6 +133,10 @@ async def test_through_nginx_the_client_is_nginx_s_peer_and_urls_keep_the_public
             r = await http.get("/")
             assert f"connect-src 'self' ws://127.0.0.1:{proxy.port};" in \
                 r.headers["content-security-policy"]
+        # An HTTP/1.0 probe may send no Host: nginx passes its own name, not none.
+        status, _, body = await asyncio.to_thread(
+            _raw_answer, proxy.port, b"GET /health HTTP/1.0\r\n\r\n")
+        assert status.split()[1] == "200", (status, body)
     finally:
         await asyncio.to_thread(proxy.close)
 
@@ -196,7 +201,10 @@ def _raw_answer(port: int, request: bytes) -> tuple[str, dict[str, str], bytes]:
         head, _, body = answer.partition(b"\r\n\r\n")
         status, *fields = head.decode().split("\r\n")
         headers = {k.lower(): v.strip() for k, v in (f.split(":", 1) for f in fields)}
-        while len(body) < int(headers["content-length"]):
+        if "content-length" not in headers:  # to the connection's close
+            while chunk := sock.recv(65536):
+                body += chunk
+        while len(body) < int(headers.get("content-length", 0)):
             body += sock.recv(65536)
     return status, headers, body
 
@@ -216,13 +224,20 @@ async def test_what_nginx_answers_itself_is_in_the_one_error_shape_and_no_token_
     Referer of the stylesheet it loads."""
     proxy = await asyncio.to_thread(Nginx, require_nginx(), [f"127.0.0.1:{free_port()}"])
     try:
-        # Plain http only redirects to https, with the path and query (port 80 in the
+        # Plain http redirects to https, with the path and query (port 80 in the
         # recipe, so the https URL names none).
         status, headers, _ = await asyncio.to_thread(_raw_answer, proxy.redirect_port, (
             b"POST /api/v1/user/signin?next=/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Length: 0\r\n\r\n"))
         assert status.split()[1] == "301", status
         assert headers["location"] == "https://127.0.0.1/api/v1/user/signin?next=/chat"
+        # Except certbot's http-01 challenge, served from its directory.
+        challenge = proxy.dir / "acme" / ".well-known" / "acme-challenge" / "tok3n"
+        challenge.parent.mkdir(parents=True)
+        challenge.write_text("tok3n.thumbprint")
+        status, _, body = await asyncio.to_thread(_raw_answer, proxy.redirect_port, (
+            b"GET /.well-known/acme-challenge/tok3n HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+        assert status.split()[1] == "200" and body == b"tok3n.thumbprint", (status, body)
 
         status, headers, body = await asyncio.to_thread(_raw_answer, proxy.port, (
             b"POST /api/v1/media HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 from tests.support.running import ROOT
-from tests.support.system import free_port, require_program
+from tests.support.system import free_ports, require_program
 
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
 SITE = ROOT / "deploy" / "nginx.conf"
@@ -30,10 +30,11 @@ def require_nginx() -> str:
 
 
 def site_for(upstreams: list[str], port: int, redirect_port: int, logs: Path) -> str:
-    """deploy/nginx.conf with its upstream servers, its listen addresses and its logs'
-    directory replaced, and its TLS taken off (the site is served over plain http on `port`,
-    its http-to-https redirect on `redirect_port`): the rest (headers, upgrades, timeouts,
-    retries, the logs' format and levels, the error pages) is tested as shipped."""
+    """deploy/nginx.conf with its upstream servers, its listen addresses, its logs' directory
+    and the ACME challenges' (`logs / "acme"`) replaced, and its TLS taken off (the site is
+    served over plain http on `port`, its http-to-https redirect on `redirect_port`): the
+    rest (headers, upgrades, timeouts, retries, the logs' format and levels, the error pages)
+    is tested as shipped."""
     text = SITE.read_text()
     servers = "".join(f"    server {u} max_fails=1 fail_timeout=5s;\n" for u in upstreams)
     text, n = re.subn(r"(upstream nirvana \{\n(?:    #.*\n)*)(?:    server .*\n)+",
@@ -49,13 +50,17 @@ def site_for(upstreams: list[str], port: int, redirect_port: int, logs: Path) ->
                       f"access_log {logs / 'access.log'} ", text)
     assert n == 2, "deploy/nginx.conf: no `access_log /var/log/nginx/access.log` in each server"
     text = text.replace("error_log /var/log/nginx/error.log ", f"error_log {logs / 'error.log'} ")
+    text, n = re.subn(r"root /var/www/letsencrypt;", f"root {logs / 'acme'};", text)
+    assert n == 1, "deploy/nginx.conf: no `root /var/www/letsencrypt;` (certbot's challenges)"
     return text
 
 
 class Nginx:
     def __init__(self, executable: str, upstreams: list[str]) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nirvana-test-nginx-"))
-        self.port, self.redirect_port = free_port(), free_port()
+        # Run as root, nginx's workers are `nobody`, and serve the ACME challenges from here.
+        self.dir.chmod(0o711)
+        self.port, self.redirect_port = free_ports(2)
         d = self.dir
         (d / "nirvana.conf").write_text(site_for(upstreams, self.port, self.redirect_port, d))
         (d / "nginx.conf").write_text(f"""
@@ -73,20 +78,27 @@ http {{
     include {d}/nirvana.conf;
 }}
 """)
-        self.proc = subprocess.Popen(
-            [executable, "-p", str(d), "-c", str(d / "nginx.conf"), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # nginx writes what it says of its configuration to stderr, before it listens.
+        with open(d / "stderr.log", "wb") as stderr:
+            self.proc = subprocess.Popen(
+                [executable, "-p", str(d), "-c", str(d / "nginx.conf"), "-g", "daemon off;"],
+                stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"nginx exited: {self.proc.stderr.read()!r}")
+                raise AssertionError(f"nginx exited: {self._log('stderr.log')!r}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
+                break
             except OSError:
                 time.sleep(0.05)
-        self.close()
-        raise AssertionError(f"nginx did not listen in {START_SECONDS} s")
+        else:
+            self.close()
+            raise AssertionError(f"nginx did not listen in {START_SECONDS} s")
+        # Two servers on one address: nginx only warns, and the first takes every request.
+        if "conflicting server name" in (said := self._log("stderr.log")):
+            self.close()
+            raise AssertionError(f"nginx: {said!r}")
 
     @property
     def url(self) -> str:
@@ -115,6 +127,4 @@ http {{
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
         shutil.rmtree(self.dir, ignore_errors=True)
