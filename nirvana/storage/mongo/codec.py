@@ -21,6 +21,10 @@ from ...domain.chat.entities import (
 )
 from ...domain.chat.search import terms_of
 
+# The `type` of a receipt's event document, and of a bundle of receipts (`receipts_doc`).
+RECEIPT, RECEIPTS = "receipt", "receipts"
+RECEIPT_TYPES = (RECEIPT, RECEIPTS)
+
 _MESSAGE_IDS = uuid.UUID("5d1f3c2e-6a0b-4f7e-9c41-2b8e0d7a9f13")
 _MESSAGE_IDS_BYTES = _MESSAGE_IDS.bytes
 
@@ -150,14 +154,38 @@ def conversation_of(d: dict[str, Any], state: dict[str, Any] | None) -> Conversa
 
 
 def receipt_doc(r: Receipt, created_at: Any) -> dict[str, Any]:
-    return {"pos": r.pos, "conversation_id": r.conversation_id, "type": "receipt",
+    return {"pos": r.pos, "conversation_id": r.conversation_id, "type": RECEIPT,
             "user_id": r.user_id, "kind": r.kind.value, "seq": r.seq,
             "audience": list(r.audience), "created_at": created_at}
 
 
-def receipt_of(d: dict[str, Any]) -> Receipt:
-    return Receipt(pos=d["pos"], conversation_id=d["conversation_id"], user_id=d["user_id"],
-                   kind=ReceiptKind(d["kind"]), seq=d["seq"], audience=tuple(d["audience"]))
+def receipts_doc(receipts: list[Receipt], created_at: Any) -> dict[str, Any]:
+    """The receipts of one conversation and audience committed together, at consecutive
+    positions (receipt_commits.py), as one event document: one set of index entries for
+    all of them (docs/performance.md, "A run's receipts of a conversation in one
+    document"). `pos` is the highest, so the stream's top, pruning's floor and the `(pos)`
+    index read a bundle as any event; `first` the lowest. A group of one stays a plain
+    receipt document, as older releases wrote."""
+    if len(receipts) == 1:
+        return receipt_doc(receipts[0], created_at)
+    first = receipts[0]
+    return {"pos": receipts[-1].pos, "first": first.pos,
+            "conversation_id": first.conversation_id, "type": RECEIPTS,
+            "audience": list(first.audience), "created_at": created_at,
+            "receipts": [{"pos": r.pos, "user_id": r.user_id, "kind": r.kind.value,
+                          "seq": r.seq} for r in receipts]}
+
+
+def receipts_of(d: dict[str, Any]) -> list[Receipt]:
+    """The receipts of a receipt document, plain or a bundle, in position order."""
+    audience = tuple(d["audience"])
+    if d["type"] == RECEIPT:
+        return [Receipt(pos=d["pos"], conversation_id=d["conversation_id"],
+                        user_id=d["user_id"], kind=ReceiptKind(d["kind"]), seq=d["seq"],
+                        audience=audience)]
+    return [Receipt(pos=r["pos"], conversation_id=d["conversation_id"], user_id=r["user_id"],
+                    kind=ReceiptKind(r["kind"]), seq=r["seq"], audience=audience)
+            for r in d["receipts"]]
 
 
 def event_doc(e: ChatEvent) -> dict[str, Any]:
@@ -175,6 +203,6 @@ def event_of(d: dict[str, Any]) -> ChatEvent:
         message=message_of(d["message"]) if d.get("message") else None)
 
 
-def stream_item_of(d: dict[str, Any]) -> Receipt | ChatEvent:
-    """An event document as what a resume replays."""
-    return receipt_of(d) if d["type"] == "receipt" else event_of(d)
+def stream_items_of(d: dict[str, Any]) -> list[Receipt] | list[ChatEvent]:
+    """An event document as what a resume replays: a bundle's receipts, or one item."""
+    return receipts_of(d) if d["type"] in RECEIPT_TYPES else [event_of(d)]

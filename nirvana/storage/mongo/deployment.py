@@ -22,8 +22,8 @@ DOCUMENT_ID = "deployment"
 USER_ID_FIELDS = {
     ConversationDoc.Settings.name: ("member_ids", "members.user_id", "created_by"),
     MessageDoc.Settings.name: ("sender_id", "audience", "hidden_for", "reactions.user_id"),
-    EventDoc.Settings.name: ("user_id", "audience", "data.user_ids", "data.user_id",
-                             "data.changes.user_id", "message.sender_id",
+    EventDoc.Settings.name: ("user_id", "receipts.user_id", "audience", "data.user_ids",
+                             "data.user_id", "data.changes.user_id", "message.sender_id",
                              "message.hidden_for", "message.reactions.user_id"),
     # Read marks are keyed by user id: a reader's stays after they leave.
     ConversationStateDoc.Settings.name: ("marks",),

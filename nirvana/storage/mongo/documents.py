@@ -121,17 +121,22 @@ COPIES_INDEX = IndexModel([("message._id", ASCENDING)], sparse=True)
 
 class EventDoc(Document):
     """Durable non-message events, kept for resume: receipts (`type` "receipt", with
-    `kind` and `seq`) and change events (`type` an EventType, with `data` and the changed
-    `message`)."""
+    `kind` and `seq`), the receipts of one conversation committed together (`type`
+    "receipts", with `first` and `receipts`: codec.py `receipts_doc`) and change events
+    (`type` an EventType, with `data` and the changed `message`)."""
 
-    pos: int
+    pos: int  # a bundle's highest
     conversation_id: str
     type: str
-    user_id: int  # who: the reader of a receipt, the actor of a change
+    # Who: the reader of a receipt, the actor of a change; a bundle's readers are in
+    # `receipts`.
+    user_id: int | None = None
     audience: list[int]
     created_at: datetime
     kind: str | None = None
     seq: int | None = None
+    first: int | None = None  # a bundle's lowest position
+    receipts: list[dict[str, Any]] | None = None  # a bundle's: {pos, user_id, kind, seq}
     data: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
     epoch: int | None = None  # as MessageDoc's

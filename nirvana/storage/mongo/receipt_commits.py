@@ -8,10 +8,29 @@ mark can rise, carried by the first mark of that seq; a read covers a delivered 
 it (a read raises delivered too, and emits one receipt: docs/protocol.md, *Receipts*). A
 candidate rises if the stored mark is below it: one `find` of the run's conversations says
 (none for a single candidate: its update's filter says). The rising marks are raised in
-one unordered bulk write, one `$max` per conversation (marks.py `raise_marks`); their
-events take positions in queue order and go in one insert through the store's fence. Then
-every mark is answered, in queue order (`_answer`): its receipt, or None (nothing rose, or
-a later mark of the run covers it).
+one unordered bulk write, one `$max` per conversation (marks.py `raise_marks`). Their
+events go in one insert through the store's fence, one document per conversation and
+audience (`by_conversation`, codec.py `receipts_doc`). Then every mark is answered
+(`_answer`): its receipt, or None (nothing rose, or a later mark of the run covers it).
+
+Why one document per conversation: a receipt's event was most of its store cost, its
+entries in the multikey `(audience, pos)` index above all (one per member), and a message
+brings its receipts within a millisecond or two, so most of them meet in one run. Stored
+together they share one set of index entries (docs/performance.md, "A run's receipts of a
+conversation in one document"). What a client sees does not change (docs/protocol.md:
+every receipt has its own `pos`, live and on resume, and a connection receives durable
+events in `pos` order), so:
+- each receipt keeps its own position, and a conversation's take consecutive ones: a
+  bundle is one interval, and bundles never interleave (groups take theirs in the order of
+  their first mark). So the stream reads a bundle at its highest position as any event:
+  the top at start (positions.py), pruning's floor (changes.py `prune_events`: a floor is
+  a document's highest, so no bundle straddles it) and resume (resume.py);
+- the marks are answered in that order, conversation by conversation, each in queue order
+  within its conversation: a receipt's frame goes out as its mark is answered
+  (`Mark.finish`, the hub), and a connection drops a live frame below one it was sent
+  (ws/connection.py `push`), so answered out of `pos` order a receipt would be lost live.
+  A mark that rose nothing is answered with its conversation's; each connection has one
+  mark in flight (its command is awaited), so no `ack` overtakes another of its own.
 
 Every rule of a receipt committed alone holds for the run (alone_commits.py, tenures.py):
 the lease and tenure are checked before the marks are written, the tenure alone before the
@@ -45,7 +64,7 @@ from typing import Callable
 
 from ...domain.chat.entities import Receipt, ReceiptKind
 from ...domain.errors import UnavailableError
-from .codec import receipt_doc
+from .codec import receipts_doc
 from .collections import ChatCollections, collect
 from .fence import FencedOutError, WriterFence
 from .marks import kind_field, raise_mark, raise_marks, stored_mark
@@ -73,6 +92,15 @@ def candidates(marks: list[Mark]) -> list[Mark]:
     return [m for m in marks if id(m) in kept]
 
 
+def by_conversation(marks: list[Mark]) -> list[list[Mark]]:
+    """The marks of a run by conversation and audience (a bundle's, codec.py
+    `receipts_doc`), in the order of each group's first mark, each in queue order."""
+    groups: dict[tuple[str, tuple[int, ...]], list[Mark]] = {}
+    for mark in marks:
+        groups.setdefault((mark.conversation_id, mark.audience), []).append(mark)
+    return list(groups.values())
+
+
 class ReceiptCommits:
     def __init__(self, db: ChatCollections, positions: StreamPositions, fence: WriterFence,
                  deposed: Callable[[Exception], bool],
@@ -87,24 +115,31 @@ class ReceiptCommits:
         self._delivery_pass = delivery_pass
 
     async def commit(self, marks: list[Mark], fence: TenureFence) -> None:
-        """Commit a run of marks and answer each (`Answered.finish`), in queue order; the
-        caller checked `fence()` before it. Refuses the run on any failure."""
+        """Commit a run of marks and answer each (`Answered.finish`), in the order of
+        their positions (`by_conversation`); the caller checked `fence()` before it.
+        Refuses the run on any failure."""
         try:
-            rising = await self._rising(candidates(marks), fence)
+            rising = {id(m) for m in await self._rising(candidates(marks), fence)}
+            groups = by_conversation(marks)
             receipts: dict[int, Receipt] = {}
             if rising:
                 # A lead while the marks were written: their events are not this tenure's.
                 # The marks stay raised: the retries resolve with no event (tenures.py).
                 fence.tenure()
-                for mark in rising:
-                    receipts[id(mark)] = Receipt(
-                        self._positions.allocate(), mark.conversation_id, mark.user_id,
-                        mark.kind, mark.seq, mark.audience)
                 now = datetime.now().astimezone()
-                await self._fence.insert_many(
-                    self._db.events, [receipt_doc(r, now) for r in receipts.values()])
+                docs = []
+                for group in groups:
+                    made = []
+                    for m in group:
+                        if id(m) in rising:
+                            made.append(Receipt(self._positions.allocate(), m.conversation_id,
+                                                m.user_id, m.kind, m.seq, m.audience))
+                            receipts[id(m)] = made[-1]
+                    if made:
+                        docs.append(receipts_doc(made, now))
+                await self._fence.insert_many(self._db.events, docs)
                 self._positions.stored(max(r.pos for r in receipts.values()))
-            await self._answer(marks, receipts, fence)
+            await self._answer([m for group in groups for m in group], receipts, fence)
         except Exception as exc:
             # One error per mark: each caller raises its own (a shared one would gather
             # every caller's traceback), as writer.py `_failed` refuses a batch.
@@ -118,7 +153,7 @@ class ReceiptCommits:
 
     async def _answer(self, marks: list[Mark], receipts: dict[int, Receipt],
                       fence: TenureFence) -> None:
-        """Answer each mark, in queue order, as a batch of sends is answered (sends.py
+        """Answer each mark, in the order given, as a batch of sends is answered (sends.py
         `settle`): each receipt is delivered to every member as it is answered, so a big
         run goes `ANSWER_CHUNK` at a time with a turn of the loop between, in one delivery
         pass. Deposed since the events were written: answered only while nobody took

@@ -9,7 +9,7 @@ from typing import Any
 from pymongo import ASCENDING
 
 from ...domain.chat.entities import ChatEvent, Message, Receipt, StreamPage
-from .codec import message_of, stream_item_of
+from .codec import message_of, stream_items_of
 from .collections import ChatCollections, collect
 from .conversation_since import by_position, by_seq
 from .summaries import CHECKPOINT_ID, Summaries
@@ -46,7 +46,16 @@ async def stream_since(db: ChatCollections, summaries: Summaries, seq_order: Seq
                         elsewhere),
         collect(events_query))
     msgs, more = pages[0]
-    events = [stream_item_of(d) for d in pages[1]]
+    # A bundle of receipts (codec.py `receipts_doc`) is found by its highest position and
+    # may begin at or below `since`: only its receipts past it are replayed. None is above
+    # `head`: a bundle is one document, stored whole or not at all; its positions are taken
+    # together, none between them by another write, and the head moves only to a stored
+    # write's highest (positions.py), so never inside a bundle. Nor does `limit` skip one:
+    # the documents come in `pos` order and their intervals are disjoint, so every receipt
+    # of a document not read is above every one read; and each document read gives at
+    # least one item (its highest position is in the window), so a read cut at `limit` + 1
+    # documents gives more than `limit` items, and the page is truncated before them.
+    events = [item for d in pages[1] for item in stream_items_of(d) if since < item.pos <= head]
     items: list[Message | Receipt | ChatEvent] = sorted([*msgs, *events], key=lambda i: i.pos)
     return StreamPage(items=items[:limit], truncated=more or len(items) > limit, head=head)
 
