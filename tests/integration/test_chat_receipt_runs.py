@@ -1,7 +1,8 @@
 """Receipts queued one after another are committed together (storage/mongo/receipt_commits.py):
 in a bounded number of store requests, each answered with its receipt (or None: nothing
-rose, or a later mark of the run covers it), their events at positions in queue order, a
-change between two keeping its place; a failed write refuses the run, whose retries record
+rose, or a later mark of the run covers it), their events one document per conversation
+at consecutive positions, delivered in position order, a change between two keeping its
+place; a failed write refuses the run, whose retries record
 no event twice; a big run is answered in chunks, in one delivery pass. And a mark the
 cached conversation holds already goes to no writer. Over the real MongoDB-wire store, its
 requests counted (tests/support/chat_collections.py)."""
@@ -9,6 +10,7 @@ requests counted (tests/support/chat_collections.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,38 +25,12 @@ from nirvana.storage.mongo.sends import ANSWER_CHUNK
 from tests.support.chat_collections import SteeredCollections
 from tests.support.chat_writers import chat_on, chat_writer
 from tests.support.held_writer import writer_held
+from tests.support.live_frames import live_frames
+from tests.support.receipt_runs import queued_together, receipts_world
+from tests.support.stored_receipts import as_marks, stored_receipts
 from tests.support.two_in_flight import reached
 
 READ, DELIVERED = ReceiptKind.READ, ReceiptKind.DELIVERED
-
-
-async def _world(services, chats, writers):
-    """A writer over counted collections; a's conversations with b, with c, and a group of
-    a, b and c, each with three messages of a's."""
-    a, b, with_b, with_c = chats
-    c = next(m for m in with_c.member_ids if m != a)
-    db = SteeredCollections()
-    store = await chat_writer(writers, db=db)
-    chat = chat_on(store, services, db)
-    group = await chat.create_group(a, "g", [b, c])
-    for conversation in (with_b, with_c, group):
-        for n in range(3):
-            await chat.send_message(a, conversation.id, client_id=f"{conversation.id}-{n}",
-                                    text=f"{n}")
-    return db, store, (a, b, c), {"b": with_b, "c": with_c, "g": group}
-
-
-async def _queued_together(store: MongoChatStore, marks: list[tuple[Any, int, ReceiptKind, int]]
-                           ) -> list[Any]:
-    """Queue `marks` (conversation, user, kind, seq) behind a held writer, so that it takes
-    them at once; their answers (a receipt, None, or the error), in order."""
-    async with writer_held(store, bound=None):
-        queued = [asyncio.ensure_future(store.record_receipt(
-            conversation.id, user, kind, seq, tuple(conversation.member_ids)))
-            for conversation, user, kind, seq in marks]
-        await asyncio.sleep(0)  # each queued by its first step
-    async with asyncio.timeout(10):
-        return list(await asyncio.gather(*queued, return_exceptions=True))
 
 
 async def _marks(conversation_id: str) -> dict[str, dict[str, int]]:
@@ -62,33 +38,43 @@ async def _marks(conversation_id: str) -> dict[str, dict[str, int]]:
     return state.get("marks", {})
 
 
-async def _receipt_events() -> list[dict[str, Any]]:
-    return [d async for d in ChatCollections().events.find({"type": "receipt"}).sort("pos", 1)]
-
-
 async def test_receipts_queued_together_are_committed_in_three_requests(
         services, chats, writers):
     """Six marks of different members, kinds and conversations: one read of their states,
-    one bulk write of their marks, one insert of their events; each answered with its
-    receipt, at consecutive positions in queue order; every mark stored."""
-    db, store, (a, b, c), conv = await _world(services, chats, writers)
+    one bulk write of their marks, one insert of their events, one document per
+    conversation (a bundle, or a plain receipt for a conversation's only one); each
+    answered with its receipt, a conversation's at consecutive positions, conversations in
+    the order of their first mark; each receipt delivered to a member's socket, in
+    position order; every mark stored."""
+    db, store, (a, b, c), conv = await receipts_world(services, chats, writers)
     marks = [(conv["b"], b, DELIVERED, 2), (conv["c"], c, DELIVERED, 3),
              (conv["g"], b, DELIVERED, 1), (conv["g"], c, DELIVERED, 2),
              (conv["b"], b, READ, 1), (conv["g"], c, READ, 1)]
     db.receipt_requests.clear()
-    answers = await _queued_together(store, marks)
+    async with live_frames(services.hub, a, await store.head()) as frames:
+        seen = len(await frames.read())  # what a socket gets first (the online list)
+        answers = await queued_together(store, marks,
+                                        on_recorded=services.hub.receipt_recorded)
+        delivered = [json.loads(t) for t in (await frames.read())[seen:]]
     assert dict(db.receipt_requests) == {"states.find": 1, "states.bulk_write": 1,
                                          "events.insert_many": 1}
     assert [(r.conversation_id, r.user_id, r.kind, r.seq) for r in answers] == [
         (conversation.id, user, kind, seq) for conversation, user, kind, seq in marks]
-    positions = [r.pos for r in answers]
-    assert positions == list(range(positions[0], positions[0] + len(marks)))
-    assert [e["pos"] for e in await _receipt_events()] == positions
+    by_position = [answers[i] for i in (0, 4, 1, 2, 3, 5)]  # b's, c's, then g's
+    p = by_position[0].pos
+    assert [r.pos for r in by_position] == list(range(p, p + len(marks)))
+    assert await stored_receipts() == by_position
+    stored = [d async for d in ChatCollections().events.find().sort("pos", 1)]
+    assert [(d["type"], d.get("first"), d["pos"], d["conversation_id"]) for d in stored] == [
+        ("receipts", p, p + 1, conv["b"].id), ("receipt", None, p + 2, conv["c"].id),
+        ("receipts", p + 3, p + 5, conv["g"].id)]
+    assert [(f["type"], f["pos"]) for f in delivered] == [
+        ("receipt", pos) for pos in range(p, p + len(marks))]
     assert (await _marks(conv["b"].id))[str(b)] == {"read": 1, "delivered": 2}
     assert (await _marks(conv["c"].id))[str(c)]["delivered"] == 3
     assert (await _marks(conv["g"].id))[str(b)]["delivered"] == 1
     assert (await _marks(conv["g"].id))[str(c)] == {"read": 1, "delivered": 2}
-    assert await store.head() == positions[-1]
+    assert await store.head() == p + len(marks) - 1
 
 
 async def test_a_members_marks_in_one_run_give_one_event_and_a_stored_mark_none(
@@ -96,18 +82,16 @@ async def test_a_members_marks_in_one_run_give_one_event_and_a_stored_mark_none(
     """b's delivered 2 is stored. Then, in one run: b's delivered 1 (below the stored: None),
     delivered 3 (covered by the read 3 after it: None), read 3 (its receipt), read 3 again
     (None); c's delivered 1 and 2 (one receipt, the highest's)."""
-    db, store, (a, b, c), conv = await _world(services, chats, writers)
+    db, store, (a, b, c), conv = await receipts_world(services, chats, writers)
     assert await store.record_receipt(conv["b"].id, b, DELIVERED, 2,
                                       tuple(conv["b"].member_ids)) is not None
-    before = len(await _receipt_events())
-    answers = await _queued_together(store, [
+    before = len(await stored_receipts())
+    answers = await queued_together(store, [
         (conv["b"], b, DELIVERED, 1), (conv["b"], b, DELIVERED, 3), (conv["b"], b, READ, 3),
         (conv["b"], b, READ, 3), (conv["c"], c, DELIVERED, 1), (conv["c"], c, DELIVERED, 2)])
     assert [None if r is None else (r.user_id, r.kind, r.seq) for r in answers] == [
         None, None, (b, READ, 3), None, None, (c, DELIVERED, 2)]
-    events = (await _receipt_events())[before:]
-    assert [(e["user_id"], e["kind"], e["seq"]) for e in events] == [
-        (b, "read", 3), (c, "delivered", 2)]
+    assert as_marks((await stored_receipts())[before:]) == [(b, "read", 3), (c, "delivered", 2)]
     assert answers[2].pos < answers[5].pos
     assert (await _marks(conv["b"].id))[str(b)] == {"read": 3, "delivered": 3}
     assert (await _marks(conv["c"].id))[str(c)]["delivered"] == 2
@@ -116,7 +100,7 @@ async def test_a_members_marks_in_one_run_give_one_event_and_a_stored_mark_none(
 async def test_a_change_between_receipts_keeps_its_place(services, chats, writers):
     """A receipt, a change (taking a position), then two receipts: positions in queue
     order, the two after the change committed together."""
-    db, store, (a, b, c), conv = await _world(services, chats, writers)
+    db, store, (a, b, c), conv = await receipts_world(services, chats, writers)
 
     async def change(next_pos):
         return next_pos()
@@ -143,16 +127,16 @@ async def test_a_run_whose_write_fails_is_refused_and_its_retries_record_once(
     events land and their insert's answer is lost: every mark of the run is answered
     unavailable, and its retry (the same command) records its receipt if its mark was not
     stored, and nothing if it was: one event per mark at most, never two."""
-    db, store, (a, b, c), conv = await _world(services, chats, writers)
+    db, store, (a, b, c), conv = await receipts_world(services, chats, writers)
     marks = [(conv["b"], b, READ, 2), (conv["c"], c, DELIVERED, 3)]
     db.fail_receipts = fails
-    answers = await _queued_together(store, marks)
+    answers = await queued_together(store, marks)
     assert all(isinstance(r, UnavailableError) and r.code == "unavailable" for r in answers)
     db.fail_receipts = None
     retried = [await store.record_receipt(conversation.id, user, kind, seq,
                                           tuple(conversation.member_ids))
                for conversation, user, kind, seq in marks]
-    events = [(e["user_id"], e["kind"], e["seq"]) for e in await _receipt_events()]
+    events = as_marks(await stored_receipts())
     # Stored by the retries, or by the run itself; none where only the marks landed.
     assert events == ([] if fails == "after" else [(b, "read", 2), (c, "delivered", 3)])
     if fails == "before":
@@ -289,10 +273,10 @@ async def test_a_run_taken_over_between_chunks_keeps_the_first_chunks_answers(
     _first_chunk_answered(answers, c)
     refused = answers[ANSWER_CHUNK]
     assert isinstance(refused, UnavailableError) and refused.code == "unavailable"
-    events = [(e["user_id"], e["kind"], e["seq"]) for e in await _receipt_events()]
+    events = as_marks(await stored_receipts())
     assert events == [(c, "delivered", 3), (b, "read", 3)]
     assert await other.record_receipt(with_b.id, b, READ, 3, tuple(with_b.member_ids)) is None
-    assert len(await _receipt_events()) == 2
+    assert len(await stored_receipts()) == 2
 
 
 async def test_a_run_closed_between_chunks_keeps_the_first_chunks_answers(
@@ -317,23 +301,24 @@ async def test_a_run_closed_between_chunks_keeps_the_first_chunks_answers(
 
 async def test_a_run_whose_events_land_in_part_is_refused_and_stays_leading(
         services, chats, writers):
-    """The run's insert of its events lands half of them and fails with a write error that
-    is not the fence's: every mark is answered unavailable, the writer still leads, and the
-    retries find their marks raised and record nothing (the events that landed go out on a
-    resume, the others never: docs/protocol.md, *Receipts*)."""
-    db, store, (a, b, c), conv = await _world(services, chats, writers)
-    marks = [(conv["b"], b, READ, 2), (conv["c"], c, DELIVERED, 3),
-             (conv["g"], b, DELIVERED, 1), (conv["g"], c, DELIVERED, 2)]
+    """The run's insert of its events lands half of its documents (the first of three: the
+    group's two receipts) and fails with a write error that is not the fence's: every mark
+    is answered unavailable, the writer still leads, and the retries find their marks
+    raised and record nothing (the events that landed go out on a resume, the others never:
+    docs/protocol.md, *Receipts*)."""
+    db, store, (a, b, c), conv = await receipts_world(services, chats, writers)
+    marks = [(conv["g"], b, DELIVERED, 1), (conv["g"], c, DELIVERED, 2),
+             (conv["b"], b, READ, 2), (conv["c"], c, DELIVERED, 3)]
     db.fail_receipts = "partial"
-    answers = await _queued_together(store, marks)
+    answers = await queued_together(store, marks)
     assert all(isinstance(r, UnavailableError) and r.code == "unavailable"
                and not isinstance(r, FencedOutError) for r in answers)
     assert answers[0] is not answers[1]  # one error each: raised by several callers
     db.fail_receipts = None
-    events = [(e["user_id"], e["kind"], e["seq"]) for e in await _receipt_events()]
-    assert events == [(b, "read", 2), (c, "delivered", 3)]
+    events = as_marks(await stored_receipts())
+    assert events == [(b, "delivered", 1), (c, "delivered", 2)]
     for conversation, user, kind, seq in marks:
         assert await store.record_receipt(conversation.id, user, kind, seq,
                                           tuple(conversation.member_ids)) is None
-    assert len(await _receipt_events()) == 2
-    assert (await _marks(conv["g"].id))[str(c)]["delivered"] == 2
+    assert len(await stored_receipts()) == 2
+    assert (await _marks(conv["c"].id))[str(c)]["delivered"] == 3

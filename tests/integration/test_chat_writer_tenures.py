@@ -30,6 +30,7 @@ from tests.support.chat_writers import (PausedInsert, chat_on, chat_writer, draf
 from tests.support.erasure_steps import copies_of
 from tests.support.held_users import HeldUserReads
 from tests.support.steered_messages import SteeredMessages
+from tests.support.stored_receipts import stored_receipts
 from tests.support.two_in_flight import reached, reached_or_released, two_in_flight
 
 
@@ -362,10 +363,8 @@ async def test_a_receipts_mark_written_across_a_re_lead_records_no_event(
         with pytest.raises(UnavailableError):
             await receipt
     assert db.receipt_requests["states.bulk_write"] == run
-    events = ChatCollections().events
     for user, conversation in marking:
-        assert await events.count_documents(
-            {"type": "receipt", "conversation_id": conversation.id, "user_id": user}) == 0
+        assert [r.user_id for r in await stored_receipts(conversation.id)] == []
         marks = (await ChatCollections().states.find_one({"_id": conversation.id}))["marks"]
         assert marks[str(user)]["read"] == 1
     assert batch_failures(caplog) == []
@@ -392,9 +391,7 @@ async def test_a_receipts_mark_written_as_the_lease_lapses_keeps_its_event(
     finally:
         db.mark_release.set()
     assert (await receipt) is not None
-    events = ChatCollections().events
-    assert await events.count_documents(
-        {"type": "receipt", "conversation_id": with_b.id, "user_id": b}) == 1
+    assert [r.user_id for r in await stored_receipts(with_b.id)] == [b]
 
 
 async def test_a_positions_load_that_spans_a_re_lead_is_read_again(services, chats, writers):

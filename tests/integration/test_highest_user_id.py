@@ -24,6 +24,7 @@ HOLDERS = {
     "hidden_for": lambda v: {"hidden_for": [v]},
     "reactions.user_id": lambda v: {"reactions": [{"emoji": "+1", "user_id": v}]},
     "user_id": lambda v: {"user_id": v},
+    "receipts.user_id": lambda v: {"receipts": [{"user_id": 1}, {"user_id": v}]},
     "data.user_ids": lambda v: {"data": {"user_ids": [2, v]}},
     "data.user_id": lambda v: {"data": {"user_id": v}},
     "data.changes.user_id": lambda v: {"data": {"changes": [{"user_id": v, "role": "owner"}]}},

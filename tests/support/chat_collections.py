@@ -15,6 +15,7 @@ from typing import Any
 
 from pymongo.errors import AutoReconnect, BulkWriteError
 
+from nirvana.storage.mongo.codec import RECEIPT_TYPES
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import BARRIER, TOKEN
 from nirvana.storage.mongo.marks import RUN_COMMENT
@@ -222,13 +223,13 @@ class _States(Delegating[SteeredCollections]):
 class _Events(Delegating[SteeredCollections]):
     async def insert_one(self, doc: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         result = await self._inner.insert_one(doc, *args, **kwargs)
-        if doc.get("type") == "receipt":
+        if doc.get("type") in RECEIPT_TYPES:
             self._steer.receipt_requests["events.insert_one"] += 1
             await self._steer.held_committed("receipt")
         return result
 
     async def insert_many(self, docs: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
-        receipts = any(d.get("type") == "receipt" for d in docs)
+        receipts = any(d.get("type") in RECEIPT_TYPES for d in docs)
         if receipts and self._steer.fail_receipts == "partial":
             self._steer.receipt_requests["events.insert_many"] += 1
             landed = len(docs) // 2
