@@ -10,7 +10,8 @@ candidate rises if the stored mark is below it: one `find` of the run's conversa
 (none for a single candidate: its update's filter says). The rising marks are raised in
 one unordered bulk write, one `$max` per conversation (marks.py `raise_marks`). Their
 events go in one insert through the store's fence, one document per conversation and
-audience (`by_conversation`, codec.py `receipts_doc`). Then every mark is answered
+audience (`by_conversation`, codec.py `receipts_doc`; marks of one conversation read
+with different members, a change landing between, keep their own audiences). Then every mark is answered
 (`_answer`): its receipt, or None (nothing rose, or a later mark of the run covers it).
 
 Why one document per conversation: a receipt's event was most of its store cost, its
@@ -39,7 +40,8 @@ resolve with no event), the store's fence refuses the events of a deposed writer
 answers wait for `unless_taken_over`, and a failed write refuses the whole run
 `unavailable` (a mark that landed is found raised by its retry: no second event).
 Some events may have landed with it (an unordered insert's other write errors; on
-MongoDB, a fence raised during the insert): those go out on a resume only, the others
+MongoDB, a fence raised during the insert; a conversation's receipts, one document, land
+together or not at all): those go out on a resume only, the others
 never, as when one receipt's insert lost its answer; the marks are stored either way.
 One at a time, a failure refused one receipt; now it refuses every mark that arrived with
 it (docs/protocol.md, *Receipts*).
