@@ -11,8 +11,9 @@ candidate rises if the stored mark is below it: one `find` of the run's conversa
 one unordered bulk write, one `$max` per conversation (marks.py `raise_marks`). Their
 events go in one insert through the store's fence, one document per conversation and
 audience (`by_conversation`, codec.py `receipts_doc`; marks of one conversation read
-with different members, a change landing between, keep their own audiences). Then every mark is answered
-(`_answer`): its receipt, or None (nothing rose, or a later mark of the run covers it).
+with different members, a change landing between, keep their own audiences). Then every
+mark is answered (`_answer`): its receipt, or None (nothing rose, or a later mark of the
+run covers it).
 
 Why one document per conversation: a receipt's event was most of its store cost, its
 entries in the multikey `(audience, pos)` index above all (one per member), and a message
