@@ -229,14 +229,21 @@ async def test_a_deposed_writers_change_lands_whole_or_not_at_all(
     assert await everything(services) != before
 
 
-@pytest.mark.parametrize("run", [False, True], ids=["one", "run"])
+@pytest.mark.parametrize("run", ["one", "run", "bundle"])
 async def test_a_deposed_writers_receipt_event_is_refused_its_mark_may_land(
         services, chats, writers, run):
     """Receipts are not in the fence's transaction (receipt_commits.py): the deposed
     writer's raised mark lands, which is true (a mark only rises, and the reader reached
     it), and only its event is refused: others see the mark on their next read, not live.
-    With `run`, c's receipt is committed with b's: the fence refuses their one insert."""
-    marking = await readers(services, chats, run)
+    With `run`, c's receipt is committed with b's: the fence refuses their one insert. With
+    `bundle`, b's delivered 2 and read 1 are one document (codec.py `receipts_doc`),
+    stamped and refused as any event."""
+    marking = [(conversation, user, ReceiptKind.READ, 1)
+               for user, conversation in await readers(services, chats, run == "run")]
+    if run == "bundle":
+        a, b, with_b, _ = chats
+        await services.chat.send_message(a, with_b.id, client_id="second", text="m")
+        marking.insert(0, (with_b, b, ReceiptKind.DELIVERED, 2))
     # Summarised, so the deposed writer's recover has no flush to be refused (fenced too).
     await services.chat_store.summaries.flush()
     old, new = MongoChatStore(), MongoChatStore()
@@ -244,18 +251,17 @@ async def test_a_deposed_writers_receipt_event_is_refused_its_mark_may_land(
     await old.lead(lambda: True, 1)
     await new.lead(lambda: True, 2)
     refused = await asyncio.gather(*(
-        old.record_receipt(conversation.id, user, ReceiptKind.READ, 1,
-                           tuple(conversation.member_ids))
-        for user, conversation in marking), return_exceptions=True)
+        old.record_receipt(conversation.id, user, kind, seq, tuple(conversation.member_ids))
+        for conversation, user, kind, seq in marking), return_exceptions=True)
     assert all(isinstance(r, FencedOutError) for r in refused), refused
     assert old.writer.stepped_down
     db = services.mongo[services.settings.mongodb_db]
     assert await db["chat_events"].count_documents({}) == 0
-    for user, conversation in marking:
+    for conversation, user, kind, seq in marking:
         marks = (await ChatCollections().states.find_one({"_id": conversation.id}))["marks"]
-        assert marks[str(user)]["read"] == 1
+        assert marks[str(user)][kind.value] == seq
         # The live writer's same receipt changes nothing: the mark is there already.
-        assert await new.record_receipt(conversation.id, user, ReceiptKind.READ, 1,
+        assert await new.record_receipt(conversation.id, user, kind, seq,
                                         tuple(conversation.member_ids)) is None
 
 
