@@ -10,7 +10,7 @@ from pymongo import ASCENDING
 
 from ...domain.chat.entities import ChatEvent, Message, Receipt, StreamPage
 from .codec import message_of, stream_items_of
-from .collections import ChatCollections, collect
+from .collections import ChatCollections
 from .conversation_since import by_position, by_seq
 from .summaries import CHECKPOINT_ID, Summaries
 from .summary_buffer import SummaryBuffer
@@ -35,29 +35,42 @@ async def stream_since(db: ChatCollections, summaries: Summaries, seq_order: Seq
     older_to = min(await seq_order.since(head), head)
     if since < older_to - OLDER_SPAN:
         return StreamPage(items=[], truncated=True, head=head)
-    window = {"$gt": since, "$lte": head}
     mine = summaries.unwritten()  # before the reads: see `Summaries.unwritten`
     # Read before the states are (in _messages_since): see `_unwritten_elsewhere`.
     elsewhere = await _unwritten_elsewhere(db, since, head) if others_unwritten else {}
-    events_query = db.events.find({"audience": user_id, "pos": window}).sort(
-        "pos", ASCENDING).limit(limit + 1)
-    pages = await asyncio.gather(
+    (msgs, more), events = await asyncio.gather(
         _messages_since(db, summaries, mine, user_id, since, head, older_to, limit,
                         elsewhere),
-        collect(events_query))
-    msgs, more = pages[0]
+        _events_since(db, user_id, since, head, limit))
+    items: list[Message | Receipt | ChatEvent] = sorted([*msgs, *events], key=lambda i: i.pos)
+    return StreamPage(items=items[:limit], truncated=more or len(items) > limit, head=head)
+
+
+async def _events_since(db: ChatCollections, user_id: int, since: int, head: int, limit: int
+                        ) -> list[Receipt | ChatEvent]:
+    """The user's events with since < pos <= head in `pos` order, the lowest `limit` + 1 of
+    them if there are more (so the caller sees the page is cut).
+
+    Read a document at a time, stopping once more than `limit` items are kept: a bundle
+    holds up to a room's members' receipts, so reading `limit` + 1 documents whole could
+    decode hundreds of thousands of receipts to keep `limit` (docs/performance.md)."""
     # A bundle of receipts (codec.py `receipts_doc`) is found by its highest position and
     # may begin at or below `since`: only its receipts past it are replayed. None is above
     # `head`: a bundle is one document, stored whole or not at all; its positions are taken
     # together, none between them by another write, and the head moves only to a stored
-    # write's highest (positions.py), so never inside a bundle. Nor does `limit` skip one:
-    # the documents come in `pos` order and their intervals are disjoint, so every receipt
-    # of a document not read is above every one read; and each document read gives at
-    # least one item (its highest position is in the window), so a read cut at `limit` + 1
-    # documents gives more than `limit` items, and the page is truncated before them.
-    events = [item for d in pages[1] for item in stream_items_of(d) if since < item.pos <= head]
-    items: list[Message | Receipt | ChatEvent] = sorted([*msgs, *events], key=lambda i: i.pos)
-    return StreamPage(items=items[:limit], truncated=more or len(items) > limit, head=head)
+    # write's highest (positions.py), so never inside a bundle. Stopping once more than
+    # `limit` items are kept skips none: the documents come in `pos` order and their
+    # intervals are disjoint, so every item of a document not read is above every one kept,
+    # and the page is cut below them. The query's `limit` + 1 documents always get there:
+    # each gives at least one item (its highest position is in the window).
+    events: list[Receipt | ChatEvent] = []
+    async with db.events.find({"audience": user_id, "pos": {"$gt": since, "$lte": head}}
+                              ).sort("pos", ASCENDING).limit(limit + 1) as cursor:
+        async for d in cursor:
+            events += [item for item in stream_items_of(d) if since < item.pos <= head]
+            if len(events) > limit:
+                break  # leaving the block closes the cursor: no later batch is fetched
+    return events[:limit + 1]
 
 
 async def _messages_since(db: ChatCollections, summaries: Summaries,
