@@ -10,6 +10,11 @@ start is refused"):
     python -m nirvana.admin user-ids                         # what each store holds
     python -m nirvana.admin user-ids --move [--forget-chat-id]
 
+and before going back to a release from before receipt bundles, with every instance stopped
+(docs/operations.md, "Receipts stored together"):
+
+    python -m nirvana.admin unbundle-receipts
+
 Uses DATABASE_URL, or the embedded PostgreSQL under DATA_DIR as run.py does (also while
 Nirvana runs: the server reads roles from PostgreSQL on every moderation request, so the new
 role counts at once). Each change is written to the audit log with actor 0, the command line.
@@ -39,6 +44,7 @@ from .storage.mongo.deployment import COLLECTION as DEPLOYMENT_COLLECTION
 from .storage.mongo.deployment import DOCUMENT_ID as DEPLOYMENT_DOCUMENT
 from .storage.mongo.deployment import highest_user_id, users_mark
 from .storage.mongo.documents import ConversationDoc
+from .storage.mongo.unbundle import unbundle_receipts
 from .storage.postgres.deployment import PgDeploymentId, users_issued
 from .storage.tool_postgres import tool_postgres, tool_stores
 
@@ -48,7 +54,8 @@ COMMAND_LINE_ACTOR = 0  # the audit log's actor for changes made here
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m nirvana.admin",
-        description="Roles, and PostgreSQL's user ids after a restore, from the command line.")
+        description="Roles, PostgreSQL's user ids after a restore, and receipt bundles "
+                    "before going back a release, from the command line.")
     sub = parser.add_subparsers(dest="command", required=True)
     promote = sub.add_parser("promote", help="make the account with this email an admin")
     promote.add_argument("email")
@@ -62,6 +69,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     ids.add_argument("--forget-chat-id", action="store_true",
                      help="with --move: then make the chat store forget another deployment "
                           "id, so that it adopts PostgreSQL's at the next start")
+    sub.add_parser("unbundle-receipts", help="store the chat store's receipt bundles as "
+                   "plain receipts, for a release before 2026-12-07 (instances stopped)")
     args = parser.parse_args(argv)
     if args.command == "user-ids" and args.forget_chat_id and not args.move:
         parser.error("--forget-chat-id only with --move: forgetting the id without moving the "
@@ -144,15 +153,31 @@ async def user_ids(database_url: str, mongodb_url: str, mongodb_db: str, *, move
         await asyncio.shield(pool.close())
 
 
+async def unbundle(mongodb_url: str, mongodb_db: str) -> str:
+    """The chat store's receipt bundles rewritten as plain receipts; a sentence saying so."""
+    mongo: AsyncMongoClient = AsyncMongoClient(mongodb_url, serverSelectionTimeoutMS=30_000)
+    try:
+        done = await unbundle_receipts(mongo[mongodb_db])
+        return (f"Rewrote {done} receipt bundles of {mongodb_db!r} as plain receipts: an "
+                f"earlier release reads them.")
+    finally:
+        await mongo.close()
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         settings = Settings.from_env(os.environ if environ is None else environ)
-        email = None if args.command == "user-ids" else normalise_email(args.email)
+        email = (None if args.command in ("user-ids", "unbundle-receipts")
+                 else normalise_email(args.email))
     except (ConfigError, InvalidInputError) as exc:
         print(f"nirvana.admin: error: {exc}", file=sys.stderr)
         return 2
     try:
+        if args.command == "unbundle-receipts":
+            with tool_stores(settings, "nirvana.admin") as (_, mongodb_url):
+                print(asyncio.run(unbundle(mongodb_url, settings.mongodb_db)))
+            return 0
         if email is None:
             with tool_stores(settings, "nirvana.admin") as (database_url, mongodb_url):
                 print(asyncio.run(user_ids(database_url, mongodb_url, settings.mongodb_db,

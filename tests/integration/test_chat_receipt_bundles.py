@@ -3,16 +3,21 @@
 document beside another conversation's plain one; a resume from inside the bundle, or in
 pages cut through it, replays each receipt once, in order, mixed with plain receipt
 documents; pruning removes whole bundles under a floor that covers them, and a restart
-continues past a bundle's highest position. Over the real MongoDB-wire store."""
+continues past a bundle's highest position, as it does after the bundles are rewritten as
+plain receipts for an older release. Over the real MongoDB-wire store."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 from datetime import datetime, timedelta, timezone
 
 from nirvana.domain.chat.entities import Receipt, ReceiptKind
 from nirvana.storage.mongo.changes import MongoChatChanges
 from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.codec import receipt_doc
 from nirvana.storage.mongo.collections import ChatCollections
 from tests.support.live_frames import live_frames
 from tests.support.receipt_runs import queued_together, receipts_world, room_of
@@ -107,3 +112,33 @@ async def test_pruning_takes_whole_bundles_and_a_restart_continues_past_the_newe
     assert await again.head() == second[-1].pos
     after = await again.record_receipt(with_b.id, chats[1], READ, 1, tuple(with_b.member_ids))
     assert after is not None and after.pos == second[-1].pos + 1
+
+
+async def test_unbundling_for_an_older_release_keeps_every_receipt_and_the_top(
+        services, chats, writers, server_urls, settings):
+    """`python -m nirvana.admin unbundle-receipts` (docs/operations.md, going back to an
+    earlier release): two runs, the second's bundle the newest event, the first's rewrite
+    cut after three of its receipts. Every receipt is then one plain document, each once
+    at its own position, and a writer started again continues past the newest: no
+    position is handed out twice."""
+    store, room, _, _, first = await _room_run(services, chats, writers)
+    second = await queued_together(store, [(room, m, READ, 1) for m in room.member_ids[1:]])
+    await store.close()
+    events = ChatCollections().events
+    await events.insert_many([receipt_doc(r, datetime.now(timezone.utc)) for r in first[:3]])
+    env = {**os.environ, "DATABASE_URL": server_urls[0], "MONGODB_URL": server_urls[1],
+           "MONGODB_DB": settings.mongodb_db}
+    for rewritten in (2, 0):  # again: nothing left
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "nirvana.admin", "unbundle-receipts", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err
+        assert f"Rewrote {rewritten} receipt bundles" in out.decode()
+    stored = [d async for d in events.find().sort("pos", 1)]
+    assert {d["type"] for d in stored} == {"receipt"}
+    assert await stored_receipts() == first + second
+    again = MongoChatStore()
+    writers.append(again)
+    await again.lead(lambda: True, 2)
+    assert await again.head() == second[-1].pos
