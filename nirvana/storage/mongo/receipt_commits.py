@@ -22,8 +22,8 @@ together they share one set of index entries (docs/performance.md, "A run's rece
 conversation in one document"). What a client sees does not change (docs/protocol.md:
 every receipt has its own `pos`, live and on resume, and a connection receives durable
 events in `pos` order), so:
-- each receipt keeps its own position, and a conversation's take consecutive ones: a
-  bundle is one interval, and bundles never interleave (groups take theirs in the order of
+- each receipt keeps its own position, and a bundle's (one conversation and audience)
+  take consecutive ones: a bundle is one interval, and bundles never interleave (groups take theirs in the order of
   their first mark). So the stream reads a bundle at its highest position as any event:
   the top at start (positions.py), pruning's floor (changes.py `prune_events`: a floor is
   a document's highest, so no bundle straddles it) and resume (resume.py);
@@ -31,8 +31,10 @@ events in `pos` order), so:
   within its conversation: a receipt's frame goes out as its mark is answered
   (`Mark.finish`, the hub), and a connection drops a live frame below one it was sent
   (ws/connection.py `push`), so answered out of `pos` order a receipt would be lost live.
-  A mark that rose nothing is answered with its conversation's; each connection has one
-  mark in flight (its command is awaited), so no `ack` overtakes another of its own.
+  A mark that rose nothing is answered with its conversation's; each connection has at
+  most one mark awaiting its answer (its command is awaited; one answered `store_timeout`
+  may still be in the run, but its `ack` went out first), so no `ack` overtakes another of
+  its own.
 
 Every rule of a receipt committed alone holds for the run (alone_commits.py, tenures.py):
 the lease and tenure are checked before the marks are written, the tenure alone before the
