@@ -21,6 +21,7 @@ from nirvana.storage.mongo.fence import TAKEOVER_WAIT, FencedOutError, WriterFen
 from nirvana.storage.mongo.message_inserts import insert_messages
 from nirvana.storage.postgres.leases import PgLeases
 from nirvana.wiring.instances import cluster_chat
+from tests.support.chat_collections import SteeredCollections
 from tests.support.chat_writers import (PausedInsert, chat_on, draft, failing_collmod, queue,
                                         readers, send)
 
@@ -237,7 +238,7 @@ async def test_a_deposed_writers_receipt_event_is_refused_its_mark_may_land(
     it), and only its event is refused: others see the mark on their next read, not live.
     With `run`, c's receipt is committed with b's: the fence refuses their one insert. With
     `bundle`, b's delivered 2 and read 1 are one document (codec.py `receipts_doc`),
-    stamped and refused as any event."""
+    stamped and refused as any event: the refused insert is that one document."""
     marking = [(conversation, user, ReceiptKind.READ, 1)
                for user, conversation in await readers(services, chats, run == "run")]
     if run == "bundle":
@@ -246,7 +247,8 @@ async def test_a_deposed_writers_receipt_event_is_refused_its_mark_may_land(
         marking.insert(0, (with_b, b, ReceiptKind.DELIVERED, 2))
     # Summarised, so the deposed writer's recover has no flush to be refused (fenced too).
     await services.chat_store.summaries.flush()
-    old, new = MongoChatStore(), MongoChatStore()
+    steered = SteeredCollections()
+    old, new = MongoChatStore(db=steered), MongoChatStore()
     writers += [old, new]
     await old.lead(lambda: True, 1)
     await new.lead(lambda: True, 2)
@@ -257,6 +259,12 @@ async def test_a_deposed_writers_receipt_event_is_refused_its_mark_may_land(
     assert old.writer.stepped_down
     db = services.mongo[services.settings.mongodb_db]
     assert await db["chat_events"].count_documents({}) == 0
+    if run == "bundle":
+        [[tried]] = steered.receipt_inserts
+        assert (tried["type"], tried["epoch"], tried["conversation_id"]) == (
+            "receipts", 1, marking[0][0].id)
+        assert [(r["user_id"], r["kind"]) for r in tried["receipts"]] == [
+            (b, "delivered"), (b, "read")]
     for conversation, user, kind, seq in marking:
         marks = (await ChatCollections().states.find_one({"_id": conversation.id}))["marks"]
         assert marks[str(user)][kind.value] == seq

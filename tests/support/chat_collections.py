@@ -67,6 +67,8 @@ class SteeredCollections(ChatCollections):
         # The requests a receipt sends, by "collection.method": reads of states, mark
         # writes, event inserts.
         self.receipt_requests: Counter[str] = Counter()
+        # The receipt documents of each event insert tried, as sent (stamped), refused or not.
+        self.receipt_inserts: list[list[dict[str, Any]]] = []
         # While set: a read of the newest event's position (positions.py `load`) is run,
         # and its answer held until `pos_release` is set (`pos_read`: it was run).
         self.hold_pos_reads = False
@@ -222,6 +224,7 @@ class _States(Delegating[SteeredCollections]):
 
 class _Events(Delegating[SteeredCollections]):
     async def insert_one(self, doc: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        self._tried([doc])
         result = await self._inner.insert_one(doc, *args, **kwargs)
         if doc.get("type") in RECEIPT_TYPES:
             self._steer.receipt_requests["events.insert_one"] += 1
@@ -229,6 +232,7 @@ class _Events(Delegating[SteeredCollections]):
         return result
 
     async def insert_many(self, docs: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        self._tried(docs)
         receipts = any(d.get("type") in RECEIPT_TYPES for d in docs)
         if receipts and self._steer.fail_receipts == "partial":
             self._steer.receipt_requests["events.insert_many"] += 1
@@ -244,6 +248,11 @@ class _Events(Delegating[SteeredCollections]):
                 raise AutoReconnect("receipt events' answer lost (test)")
             await self._steer.held_committed("receipt")
         return result
+
+    def _tried(self, docs: list[dict[str, Any]]) -> None:
+        tried = [d for d in docs if d.get("type") in RECEIPT_TYPES]
+        if tried:
+            self._steer.receipt_inserts.append(tried)
 
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
         found = await self._inner.find_one(*args, **kwargs)
