@@ -23,10 +23,11 @@ conversation in one document"). What a client sees does not change (docs/protoco
 every receipt has its own `pos`, live and on resume, and a connection receives durable
 events in `pos` order), so:
 - each receipt keeps its own position, and a bundle's (one conversation and audience)
-  take consecutive ones: a bundle is one interval, and bundles never interleave (groups take theirs in the order of
-  their first mark). So the stream reads a bundle at its highest position as any event:
-  the top at start (positions.py), pruning's floor (changes.py `prune_events`: a floor is
-  a document's highest, so no bundle straddles it) and resume (resume.py);
+  take consecutive ones: a bundle is one interval, and bundles never interleave (groups
+  take theirs in the order of their first mark). So the stream reads a bundle at its
+  highest position as any event: the top at start (positions.py), pruning's floor
+  (changes.py `prune_events`: a floor is a document's highest, so no bundle straddles it)
+  and resume (resume.py);
 - the marks are answered in that order, conversation by conversation, each in queue order
   within its conversation: a receipt's frame goes out as its mark is answered
   (`Mark.finish`, the hub), and a connection drops a live frame below one it was sent
