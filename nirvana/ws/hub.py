@@ -20,10 +20,11 @@ from ..domain.chat.ports import ChatPeers
 from ..domain.presence import Presence, PresenceState
 from . import events as ev
 from .connection import Connection, UserQueues
+from .mark_frames import conversation_updated_frame, receipt_frame
 from .message_frames import new_message_frame
 from .presence import PresenceFanout
 from .typing import TypingTracker
-from .views import change_event, conversation_out
+from .views import change_event
 
 log = logging.getLogger("nirvana.ws.hub")
 
@@ -253,17 +254,13 @@ class Hub:
         self._deliver(message.audience, new_message_frame(message), message.pos)
 
     def receipt_recorded(self, receipt: Receipt) -> None:
-        text = ev.encode(ev.ReceiptEvent(pos=receipt.pos, conversation_id=receipt.conversation_id,
-                                       user_id=receipt.user_id, kind=receipt.kind.value,
-                                       seq=receipt.seq))
-        self._deliver(receipt.audience, text, receipt.pos)
+        self._deliver(receipt.audience, receipt_frame(receipt), receipt.pos)
 
     def conversation_changed(self, conversation: Conversation, user_ids: Sequence[int]
                              ) -> None:
         for uid in user_ids:
             if self.online(uid):  # encoded per user: the unread count is theirs
-                event = ev.ConversationUpdated(conversation=conversation_out(conversation, uid))
-                self._deliver((uid,), ev.encode(event))
+                self._deliver((uid,), conversation_updated_frame(conversation, uid))
 
     def group_created(self, conversation: Conversation) -> None:
         self.conversation_changed(conversation, conversation.member_ids)

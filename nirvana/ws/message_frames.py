@@ -46,13 +46,15 @@ def message_data(m: Message) -> dict[str, Any]:
 
 
 # The message part of the newest `newMessage` frames, by message id: a send's ack carries
-# the same message, a loop turn or two after its fan-out (`pipeline.py`), and takes it
+# the same message, a loop turn or two after its fan-out (`pipeline.py`), and the receipts
+# that follow carry it as their conversation's last message (mark_frames.py); both take it
 # from here instead of encoding it again. Bounded: a miss only costs the encoding.
 _RECENT = 256
 _recent: dict[str, tuple[Message, bytes]] = {}
 
 
-def _message_json(message: Message) -> bytes:
+def message_json(message: Message) -> bytes:
+    """`message_data(message)` as JSON."""
     found = _recent.get(message.id)
     if found is not None and found[0] is message:
         return found[1]
@@ -72,5 +74,5 @@ def send_ack_frame(request_id: str, message: Message, duplicate: bool) -> str:
     """`events.encode(Ack(id=request_id, message=message_out(message),
     duplicate=duplicate))`: the answer to a `send`."""
     return (b'{"type":"ack","id":%b,"message":%b,"duplicate":%b}' % (
-        orjson.dumps(request_id), _message_json(message),
+        orjson.dumps(request_id), message_json(message),
         b"true" if duplicate else b"false")).decode()

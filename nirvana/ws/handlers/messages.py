@@ -10,7 +10,8 @@ from ...domain.chat.service import ChatService
 from .. import commands as c
 from ..connection import Connection
 from ..events import Ack, encode
-from ..views import conversation_out, message_out
+from ..mark_frames import conversation_ack_frame
+from ..views import message_out
 
 
 def _ack_message(conn: Connection, request_id: str, message: Message) -> None:
@@ -26,8 +27,7 @@ async def history(chat: ChatService, conn: Connection, cmd: c.History) -> None:
 async def mark(chat: ChatService, conn: Connection, cmd: c.Mark) -> None:
     conversation = await chat.mark(conn.user_id, cmd.conversation_id,
                                    ReceiptKind(cmd.type), cmd.seq)
-    conn.push(encode(Ack(id=cmd.id, conversation=conversation_out(conversation,
-                                                                  conn.user_id))))
+    conn.push(conversation_ack_frame(cmd.id, conversation, conn.user_id))
 
 
 async def typing(chat: ChatService, conn: Connection, cmd: c.Typing) -> None:
