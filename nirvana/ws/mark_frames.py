@@ -36,7 +36,7 @@ def conversation_data(c: Conversation, viewer: int) -> dict[str, Any]:
     return {
         "id": c.id, "kind": c.kind.value, "name": c.name, "description": c.description,
         "avatar_url": c.avatar_url,
-        "members": [{"user_id": m.user_id, "role": m.role.value, "read_seq": m.read_seq,
+        "members": [{"user_id": m.user_id, "role": m.role, "read_seq": m.read_seq,
                      "delivered_seq": m.delivered_seq} for m in c.members],
         "last_seq": c.last_seq,
         "last_message": orjson.Fragment(message_json(last))
