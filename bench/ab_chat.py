@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.ab_chat --a /tmp/nirvana-main [--b .] [--c DIR] [--peer]
         [--rounds 3] [--steps 200,500,1000,2000] [--duration 10] [--clients 1000]
-        [--receipts] [--out bench/results/ab.json]
+        [--receipts] [--room-size 10] [--out bench/results/ab.json]
 
 `--a`, `--b` (and `--c`) are source trees (e.g. `git archive main | tar -x -C /tmp/nirvana-main`);
 each runs as `make bench` runs Nirvana (its run.py, embedded databases on a data directory
@@ -11,7 +11,8 @@ A B [C] [peer] A B [C] [peer] …, so a machine whose load drifts (a shared one)
 `uptime`'s load average is recorded with every pass. Prints one line per step and pass and
 the medians; writes every number to `--out`. With `--receipts` every Nirvana client answers
 each message of someone else's with `delivered` (bench/ws_clients.py); the seed peer has no
-receipts, so `--peer` is refused with it. The users and rooms are made once, and each
+receipts, so `--peer` is refused with it. `--room-size` sets the members of each group
+conversation (2-256; the clients beyond the last full room are left out). The users and rooms are made once, and each
 version runs on its own copy of that data directory (so a version that changes the schema
 converts only its own): Nirvana is restarted from the next version's tree for each pass.
 Measures; asserts nothing.
@@ -36,7 +37,7 @@ from .nirvana_chat import _pass, http, sign_up
 from .report import summarize
 from .seed_peer import SeedPeer, SocketIOAdapter, ensure_node
 from .servers import CLIENT_CORE, ROOT, Nirvana, pinning_available
-from .ws_clients import NirvanaAdapter
+from .ws_clients import NirvanaAdapter, room_size
 
 KEYS = ("p50_ms", "p99_ms", "loop_lag_p99_ms", "server_cpu_us_per_delivery",
         "db_cpu_us_per_delivery", "lost", "delivered_per_s")
@@ -65,8 +66,9 @@ async def _patient_sign_up(url: str, email: str, source: str | None = None
     raise AssertionError("unreachable")
 
 
-async def _prepare(server: Nirvana, clients: int, receipts: bool) -> NirvanaAdapter:
-    adapter = NirvanaAdapter(server.url, receipts=receipts)
+async def _prepare(server: Nirvana, clients: int, receipts: bool, room_size: int
+                   ) -> NirvanaAdapter:
+    adapter = NirvanaAdapter(server.url, room_size, receipts=receipts)
     await adapter.ensure_users(clients + 1, _patient_sign_up)  # +1: the lag probe's
     await adapter.build_rooms(clients, http)
     return adapter
@@ -84,8 +86,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--receipts", action="store_true",
                         help="clients answer others' messages with `delivered` (Nirvana only)")
+    parser.add_argument("--room-size", type=room_size, default=10,
+                        help="members of each group conversation (2-256)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ab.json")
     args = parser.parse_args(argv)
+    args.clients -= args.clients % args.room_size  # beyond the last full room: no room
     if args.receipts and args.peer:
         parser.error("--receipts runs Nirvana only: the seed peer has no receipts")
     # A SIGTERM unwinds like Ctrl-C, so the servers this run started are stopped.
@@ -108,7 +113,8 @@ def main(argv: list[str]) -> int:
         prepared = Nirvana(work / "var", work / "logs", "WARNING", root=trees["A"])
         prepared.start()
         try:
-            adapter = asyncio.run(_prepare(prepared, args.clients, args.receipts))
+            adapter = asyncio.run(_prepare(prepared, args.clients, args.receipts,
+                                           args.room_size))
         finally:
             prepared.stop()
         for name in trees:  # `cp -a`: the files keep their owner (PostgreSQL's user)
@@ -167,7 +173,8 @@ def main(argv: list[str]) -> int:
     args.out.write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "a": str(args.a), "b": str(args.b), "steps": steps, "duration": args.duration,
-        "clients": args.clients, "receipts": args.receipts, "medians": medians,
+        "clients": args.clients, "room_size": args.room_size, "receipts": args.receipts,
+        "medians": medians,
         "runs": results}, indent=1,
         default=str) + "\n")
     print(f"ab_chat: wrote {args.out}")

@@ -2,10 +2,11 @@
 
     .venv/bin/python -m bench.profile_chat [--clients 1000] [--rate 500] [--seconds 20]
                                            [--split] [--gil] [--no-spy] [--perf] [--receipts]
-                                           [--out /tmp/nirvana-profile]
+                                           [--room-size 10] [--out /tmp/nirvana-profile]
 
 Starts Nirvana as the benchmark does (run.py, embedded databases, pinned to the server
-core), signs up `clients` users in rooms of 10, connects them all, offers `rate` sends/s for
+core), signs up `clients` users in group conversations of `room-size` (2-256; the clients
+beyond the last full room are left out), connects them all, offers `rate` sends/s for
 `seconds` and meanwhile records the Nirvana process and its MongoDB-wire server with
 `py-spy record --format raw` (collapsed stacks). py-spy slows what it samples, so the step's
 own numbers are only meaningful with `--no-spy`. With the databases on the server's core,
@@ -13,7 +14,8 @@ a sample of Nirvana waiting for the core counts as Nirvana's work; `--split` mov
 databases to the load generator's core, so Nirvana's samples are its own CPU time;
 `--gil` keeps only samples of a thread holding the GIL (none inside a system call);
 `--receipts` has every client answer each message of someone else's with `delivered`, as
-the web client does for a conversation not open (so a send brings up to 9 receipts). Prints
+the web client does for a conversation not open (so a send brings up to `room-size` - 1
+receipts). Prints
 the step's numbers and the functions with the most samples (self and total) of each
 process, the event-loop lag the benchmark's probe sees (`bench.lag_probe`) and the
 server's garbage-collection pauses in the step (its /metrics), its CPU per send split
@@ -42,7 +44,7 @@ from .lag_probe import LagProbe
 from .nirvana_chat import http, sign_up
 from .report import percentile
 from .servers import CLIENT_CORE, CLOCK_TICKS, ROOT, Nirvana, descendants, pinning_available
-from .ws_clients import NirvanaAdapter
+from .ws_clients import NirvanaAdapter, room_size
 from .ws_load import Load
 
 METRICS_TOKEN = "profile-chat-metrics-0123456789abcdef"
@@ -148,8 +150,10 @@ def perf_counts(path: Path) -> dict[str, float]:
 
 async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
                 out: Path, spy: bool = True, gil: bool = False, perf: bool = False,
-                perf_record: bool = False, receipts: bool = False) -> None:
-    adapter = NirvanaAdapter(server.url, receipts=receipts)
+                perf_record: bool = False, receipts: bool = False, room_size: int = 10
+                ) -> None:
+    adapter = NirvanaAdapter(server.url, room_size, receipts=receipts)
+    clients -= clients % room_size  # a client beyond the last full room would have none
     await adapter.ensure_users(clients + 1, sign_up)  # +1: the lag probe's, in no room
     await adapter.build_rooms(clients, http)
     load = Load(adapter, clients)
@@ -320,6 +324,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--receipts", action="store_true",
                         help="every client answers each message of someone else's with "
                              "`delivered`, as the web client does (docs/protocol.md)")
+    parser.add_argument("--room-size", type=room_size, default=10,
+                        help="members of each group conversation (2-256)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir())
                         / "nirvana-profile")
     args = parser.parse_args(argv)
@@ -335,7 +341,8 @@ def main(argv: list[str]) -> int:
             move_databases(server, CLIENT_CORE)
         asyncio.run(drive(server, args.clients, args.rate, args.seconds, args.out,
                           spy=not args.no_spy, gil=args.gil, perf=args.perf,
-                          perf_record=args.perf_record, receipts=args.receipts))
+                          perf_record=args.perf_record, receipts=args.receipts,
+                          room_size=args.room_size))
     finally:
         server.stop()
         if (work / "logs" / "nirvana.err").exists():  # the server's own log, for reading later

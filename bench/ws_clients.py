@@ -6,6 +6,7 @@ Every loop is bounded in count and time; only 127.0.0.1 is a target.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
@@ -213,6 +214,15 @@ class NirvanaConnection:
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
+
+
+def room_size(text: str) -> int:
+    """A `--room-size` option: the members of a group conversation, 2 to 256 (the limit,
+    docs/protocol.md, *Groups*)."""
+    size = int(text)
+    if not 2 <= size <= 256:
+        raise argparse.ArgumentTypeError("a group has 2 to 256 members")
+    return size
 
 
 class NirvanaAdapter:

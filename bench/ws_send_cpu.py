@@ -159,9 +159,10 @@ def open_socket(wrote: Any, real: asyncio.Transport | None = None) -> DirectSend
     return protocol
 
 
-async def room_of(services: Any) -> tuple[list[int], str]:
+async def room_of(services: Any, size: int = ROOM) -> tuple[list[int], str]:
+    """`size` users (at most a group's limit), friends of the first, in a group he made."""
     users = []
-    for n in range(ROOM):
+    for n in range(size):
         session = await services.accounts.sign_up(
             f"cpu-{secrets.token_hex(4)}-{n}@example.com", None, f"Bench {n}", "x" * 12 + "Aa1!")
         users.append(services.accounts.authenticate(session.access_token).user_id)
