@@ -30,12 +30,11 @@ from nirvana.serving import loop_factory, tune_gc
 from nirvana.settings import Settings
 from nirvana.wiring.stores import open_stores
 from nirvana.ws.command_table import run as run_command
-from nirvana.ws.connection import Connection
 from nirvana.ws.protocol import Limits, ServerConnection
 
 from .embedded import throwaway_stores
 from .ws_clients import room_size
-from .ws_send_cpu import open_socket, room_of
+from .ws_send_cpu import connected, open_socket, room_of
 
 WARM_UP = 10  # messages, and their receipts, before measuring: caches, seqs, connections
 
@@ -60,11 +59,7 @@ async def run(size: int, messages: int, database_url: str, mongodb_url: str,
         limits = Limits(commands_per_second=1e9, command_burst=10**9)
         sockets = []
         for uid in users:
-            conn = Connection(uid, "bench", limits.outgoing_queue, limits.inflight_sends)
-            conn.begin_resume()
-            await services.hub.connected(conn)
-            conn.start_live(await services.chat.head())
-            conn.end_resume(conn.sent_pos)
+            conn = await connected(services, uid, limits)
             protocol = open_socket(wrote)
             conn.direct = protocol.send_now
             sockets.append((conn, ServerConnection(limits, time.monotonic)))

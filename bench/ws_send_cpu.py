@@ -174,6 +174,17 @@ async def room_of(services: Any, size: int = ROOM) -> tuple[list[int], str]:
     return users, group.id
 
 
+async def connected(services: Any, user_id: int, limits: Limits) -> Connection:
+    """A socket of `user_id` registered with the hub, live from the head, as the endpoint
+    registers one (its `direct` writes are the caller's to set)."""
+    conn = Connection(user_id, "bench", limits.outgoing_queue, limits.inflight_sends)
+    conn.begin_resume()
+    await services.hub.connected(conn)
+    conn.start_live(await services.chat.head())
+    conn.end_resume(conn.sent_pos)
+    return conn
+
+
 async def run(sends: int, burst: int, database_url: str, mongodb_url: str,
               data_dir: Path, sockets_: bool) -> None:
     settings = Settings(data_dir=data_dir, mongodb_db=f"ws_send_cpu_{secrets.token_hex(4)}")
@@ -199,11 +210,7 @@ async def run(sends: int, burst: int, database_url: str, mongodb_url: str,
         sockets = []
         protocols: list[DirectSendProtocol] = []
         for uid in users:
-            conn = Connection(uid, "bench", limits.outgoing_queue, limits.inflight_sends)
-            conn.begin_resume()
-            await services.hub.connected(conn)
-            conn.start_live(await services.chat.head())
-            conn.end_resume(conn.sent_pos)
+            conn = await connected(services, uid, limits)
             real = flow = None
             if drain is not None:
                 real, flow = await loop.create_connection(FlowControl, sock=drain.pair())
