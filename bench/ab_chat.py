@@ -37,7 +37,7 @@ from .nirvana_chat import _pass, http, sign_up
 from .report import summarize
 from .seed_peer import SeedPeer, SocketIOAdapter, ensure_node
 from .servers import CLIENT_CORE, ROOT, Nirvana, pinning_available
-from .ws_clients import NirvanaAdapter, room_size
+from .ws_clients import NirvanaAdapter, clients_in_rooms, room_size
 
 KEYS = ("p50_ms", "p99_ms", "loop_lag_p99_ms", "server_cpu_us_per_delivery",
         "db_cpu_us_per_delivery", "lost", "delivered_per_s")
@@ -90,7 +90,7 @@ def main(argv: list[str]) -> int:
                         help="members of each group conversation (2-256)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ab.json")
     args = parser.parse_args(argv)
-    args.clients -= args.clients % args.room_size  # beyond the last full room: no room
+    args.clients = clients_in_rooms(parser, args.clients, args.room_size)
     if args.receipts and args.peer:
         parser.error("--receipts runs Nirvana only: the seed peer has no receipts")
     # A SIGTERM unwinds like Ctrl-C, so the servers this run started are stopped.
@@ -131,7 +131,7 @@ def main(argv: list[str]) -> int:
                 if name == "peer":
                     assert peer is not None
                     target: Nirvana | SeedPeer = peer
-                    client: Any = SocketIOAdapter(peer.url)
+                    client: Any = SocketIOAdapter(peer.url, args.room_size)
                 else:
                     if server is None or server.root != trees[name]:
                         if server is not None:

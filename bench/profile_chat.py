@@ -44,7 +44,7 @@ from .lag_probe import LagProbe
 from .nirvana_chat import http, sign_up
 from .report import percentile
 from .servers import CLIENT_CORE, CLOCK_TICKS, ROOT, Nirvana, descendants, pinning_available
-from .ws_clients import NirvanaAdapter, room_size
+from .ws_clients import NirvanaAdapter, clients_in_rooms, room_size
 from .ws_load import Load
 
 METRICS_TOKEN = "profile-chat-metrics-0123456789abcdef"
@@ -153,7 +153,6 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
                 perf_record: bool = False, receipts: bool = False, room_size: int = 10
                 ) -> None:
     adapter = NirvanaAdapter(server.url, room_size, receipts=receipts)
-    clients -= clients % room_size  # a client beyond the last full room would have none
     await adapter.ensure_users(clients + 1, sign_up)  # +1: the lag probe's, in no room
     await adapter.build_rooms(clients, http)
     load = Load(adapter, clients)
@@ -329,6 +328,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir())
                         / "nirvana-profile")
     args = parser.parse_args(argv)
+    args.clients = clients_in_rooms(parser, args.clients, args.room_size)
     args.out.mkdir(parents=True, exist_ok=True)
     if pinning_available() is None:
         os.sched_setaffinity(0, {CLIENT_CORE})

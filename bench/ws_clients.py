@@ -225,6 +225,14 @@ def room_size(text: str) -> int:
     return size
 
 
+def clients_in_rooms(parser: argparse.ArgumentParser, clients: int, size: int) -> int:
+    """`--clients` less those beyond the last full group of `--room-size`; refused when
+    that leaves no group (the load generator would pick a sender among none)."""
+    if clients < size:
+        parser.error(f"--clients {clients} fills no group of --room-size {size}")
+    return clients - clients % size
+
+
 class NirvanaAdapter:
     """Users signed up over HTTP, made friends with their group's creator, put in group
     conversations of `room_size` (POST /api/v1/conversations), then each connected to
