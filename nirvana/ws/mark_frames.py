@@ -5,10 +5,12 @@ straight from the domain's objects with orjson.
 They carry exactly what `events.ReceiptEvent`, `events.ConversationUpdated` and
 `events.Ack` with `views.conversation_out` would encode, field for field and in the same
 order (the models stay the schema and serve every other frame); tests/unit/
-test_ws_mark_frames.py checks the bytes agree. Made here because clients answer every
-message with a mark, and built as pydantic models the two conversations of each were a
-fifth of the server's CPU in rooms of 10, growing with the members (docs/performance.md,
-"What a receipt costs the chat server").
+test_ws_mark_frames.py checks the bytes agree. The domain's types are trusted, as in
+message_frames.py: what the models checked (a role or kind among their literals, a number
+coerced to int) the domain's enums and the store's ints already hold. Made here because
+clients answer every message with a mark, and built as pydantic models the two
+conversations of each were a fifth of the server's CPU in rooms of 10, growing with the
+members (docs/performance.md, "What a receipt costs the chat server").
 """
 
 from __future__ import annotations
