@@ -45,12 +45,21 @@ def message_data(m: Message) -> dict[str, Any]:
     return data
 
 
-# The message part of the newest `newMessage` frames, by message id: a send's ack carries
-# the same message, a loop turn or two after its fan-out (`pipeline.py`), and the receipts
-# that follow carry it as their conversation's last message (mark_frames.py); both take it
-# from here instead of encoding it again. Bounded: a miss only costs the encoding.
+# The message part of the newest frames that carried a message, by message id: a send's
+# ack carries the same message, a loop turn or two after its fan-out (`pipeline.py`), and
+# the receipts that follow carry it as their conversation's last message (mark_frames.py);
+# all take it from here instead of encoding it again. Kept only for the identical object
+# (`Message` is frozen: an edit, a delete or an erasure is a new one). Bounded: a miss
+# costs the encoding once, and is kept for the next.
 _RECENT = 256
 _recent: dict[str, tuple[Message, bytes]] = {}
+
+
+def _kept(message: Message, body: bytes) -> bytes:
+    _recent[message.id] = (message, body)
+    if len(_recent) > _RECENT:
+        del _recent[next(iter(_recent))]
+    return body
 
 
 def message_json(message: Message) -> bytes:
@@ -58,15 +67,12 @@ def message_json(message: Message) -> bytes:
     found = _recent.get(message.id)
     if found is not None and found[0] is message:
         return found[1]
-    return orjson.dumps(message_data(message))
+    return _kept(message, orjson.dumps(message_data(message)))
 
 
 def new_message_frame(message: Message) -> str:
     """`events.encode(NewMessage(pos=message.pos, message=message_out(message)))`."""
-    body = orjson.dumps(message_data(message))
-    _recent[message.id] = (message, body)
-    if len(_recent) > _RECENT:
-        del _recent[next(iter(_recent))]
+    body = _kept(message, orjson.dumps(message_data(message)))
     return (b'{"type":"newMessage","pos":%d,"message":%b}' % (message.pos, body)).decode()
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from nirvana.domain.chat.entities import Attachment, Message, MessageKind
 from nirvana.ws import events as ev
-from nirvana.ws.message_frames import new_message_frame, send_ack_frame
+from nirvana.ws.message_frames import message_json, new_message_frame, send_ack_frame
 from nirvana.ws.protocol import json_schema
 from nirvana.ws.times import chat_time
 from nirvana.ws.views import message_out, presence_out
@@ -83,6 +83,16 @@ def test_an_ack_carries_its_own_message_whatever_was_delivered_before():
     for n in range(600):  # more than are kept for the acks: the oldest are encoded again
         new_message_frame(message(id=f"m{n}", pos=n + 1))
     assert send_ack_frame("r-1", delivered, False) == models(delivered)[1]
+
+
+def test_a_message_encoded_without_its_newMessage_is_kept_for_the_frames_after():
+    """Past the newest `newMessage` frames (a busy server), each mark of a run would encode
+    its conversation's last message again: the first encoding is kept, for that object."""
+    m = message(id="encoded-after-its-newMessage-was-dropped")
+    body = message_json(m)
+    assert message_json(m) is body
+    edited = replace(m, text="edited", edited_at=SENT)
+    assert json.loads(message_json(edited)) == json.loads(models(edited)[1])["message"]
 
 
 def test_the_frames_follow_the_served_schema():
