@@ -11,9 +11,9 @@ start is refused"):
     python -m nirvana.admin user-ids --move [--forget-chat-id]
 
 and before going back to a release from before receipt bundles, with every instance stopped
-(docs/operations.md, "Receipts stored together"):
+(refused while one runs; docs/operations.md, "Receipts stored together"):
 
-    python -m nirvana.admin unbundle-receipts
+    python -m nirvana.admin unbundle-receipts   # ends with the number of bundles left
 
 Uses DATABASE_URL, or the embedded PostgreSQL under DATA_DIR as run.py does (also while
 Nirvana runs: the server reads roles from PostgreSQL on every moderation request, so the new
@@ -27,7 +27,7 @@ import asyncio
 import os
 import sys
 from datetime import datetime, timezone
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import asyncpg
 from pymongo import AsyncMongoClient
@@ -36,6 +36,8 @@ from pymongo.errors import PyMongoError
 from .domain.accounts.users import normalise_email
 from .domain.errors import InvalidInputError
 from .domain.moderation.entities import Action, Role
+from .instance_guard import InstanceRunning, claim_instance, refuse_running
+from .leases import HeldLease, new_holder
 from .settings import ConfigError, Settings
 from .storage.embedded import EmbeddedError
 from .storage.postgres.moderation import PgModerationStore
@@ -44,11 +46,17 @@ from .storage.mongo.deployment import COLLECTION as DEPLOYMENT_COLLECTION
 from .storage.mongo.deployment import DOCUMENT_ID as DEPLOYMENT_DOCUMENT
 from .storage.mongo.deployment import highest_user_id, users_mark
 from .storage.mongo.documents import ConversationDoc
-from .storage.mongo.unbundle import unbundle_receipts
+from .storage.mongo.unbundle import bundles_left, unbundle_receipts
 from .storage.postgres.deployment import PgDeploymentId, users_issued
+from .storage.postgres.leases import PgLeases
 from .storage.tool_postgres import tool_postgres, tool_stores
 
 COMMAND_LINE_ACTOR = 0  # the audit log's actor for changes made here
+UNBUNDLING = "python -m nirvana.admin unbundle-receipts"  # names it to a refused start
+
+
+class Refused(RuntimeError):
+    """The command must not run on these stores; the message says why in one line."""
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -70,7 +78,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                      help="with --move: then make the chat store forget another deployment "
                           "id, so that it adopts PostgreSQL's at the next start")
     sub.add_parser("unbundle-receipts", help="store the chat store's receipt bundles as "
-                   "plain receipts, for a release before 2026-12-07 (instances stopped)")
+                   "plain receipts, for a release before 2026-12-07 (refused while an instance "
+                   "runs)")
     args = parser.parse_args(argv)
     if args.command == "user-ids" and args.forget_chat_id and not args.move:
         parser.error("--forget-chat-id only with --move: forgetting the id without moving the "
@@ -153,15 +162,57 @@ async def user_ids(database_url: str, mongodb_url: str, mongodb_db: str, *, move
         await asyncio.shield(pool.close())
 
 
-async def unbundle(mongodb_url: str, mongodb_db: str) -> str:
-    """The chat store's receipt bundles rewritten as plain receipts; a sentence saying so."""
+async def unbundle(database_url: str, mongodb_url: str, mongodb_db: str, *,
+                   leases: bool) -> tuple[str, int]:
+    """The chat store's receipt bundles rewritten as plain receipts; a sentence saying so,
+    and the number of bundles left (a writer ran meanwhile). With `leases` (a chat store at
+    MONGODB_URL, which no data directory's lock guards): raises InstanceRunning while
+    Nirvana serves on these databases, and holds the 'instance' lease meanwhile, beside
+    which a starting Nirvana refuses (run.py `claim_databases`)."""
     mongo: AsyncMongoClient = AsyncMongoClient(mongodb_url, serverSelectionTimeoutMS=30_000)
+    pool = await create_pool(database_url, timeout=30, min_size=1, max_size=2)
+    held: HeldLease | None = None
+    renewing: asyncio.Task[None] | None = None
+    unchecked = ""
     try:
-        done = await unbundle_receipts(mongo[mongodb_db])
-        return (f"Rewrote {done} receipt bundles of {mongodb_db!r} as plain receipts: an "
-                f"earlier release reads them.")
+        chat = mongo[mongodb_db]
+        if leases:
+            await migrate(pool)
+            unchecked = await _same_deployment(pool, chat, mongodb_db)
+            await refuse_running(PgLeases(pool), "unbundling the receipts")
+            held = await claim_instance(PgLeases(pool), new_holder(), UNBUNDLING)
+            renewing = asyncio.create_task(held.run())
+        done = await unbundle_receipts(chat)
+        left = await bundles_left(chat)
     finally:
+        if renewing is not None:
+            renewing.cancel()
+        if held is not None:
+            await asyncio.shield(held.release())
         await mongo.close()
+        await asyncio.shield(pool.close())
+    said = f"Rewrote {done} receipt bundles of {mongodb_db!r} as plain receipts{unchecked}"
+    if left:
+        return (f"{said}, but {left} bundles remain: a writer stored them meanwhile. Stop "
+                f"every instance and run this again."), left
+    return f"{said}; 0 bundles remain: an earlier release reads them.", 0
+
+
+async def _same_deployment(pool: asyncpg.Pool, chat: Any, mongodb_db: str) -> str:
+    """Raise Refused when PostgreSQL is not the chat store's deployment's: its leases would
+    say nothing of the instances writing to the chat store. A clause saying so when that
+    cannot be told (a chat store that holds no id), else ''."""
+    ours = await pool.fetchval("SELECT id FROM deployment")
+    held = await chat[DEPLOYMENT_COLLECTION].find_one({"_id": DEPLOYMENT_DOCUMENT})
+    if held is None:
+        return (" (the chat store holds no deployment id, so whether PostgreSQL's leases are "
+                "its instances' could not be checked)")
+    if held["id"] != ours:
+        raise Refused(f"the chat store ({mongodb_db!r}) holds deployment id {held['id']}, "
+                      f"PostgreSQL {ours}: whether an instance writes to the chat store "
+                      f"cannot be checked in another deployment's PostgreSQL. Set "
+                      f"DATABASE_URL to the instances'.")
+    return ""
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -175,9 +226,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 2
     try:
         if args.command == "unbundle-receipts":
-            with tool_stores(settings, "nirvana.admin") as (_, mongodb_url):
-                print(asyncio.run(unbundle(mongodb_url, settings.mongodb_db)))
-            return 0
+            with tool_stores(settings, UNBUNDLING, alone=True) as (database_url, mongodb_url):
+                said, left = asyncio.run(unbundle(database_url, mongodb_url,
+                                                  settings.mongodb_db,
+                                                  leases=settings.mongodb_url is not None))
+            print(said)
+            return 1 if left else 0
         if email is None:
             with tool_stores(settings, "nirvana.admin") as (database_url, mongodb_url):
                 print(asyncio.run(user_ids(database_url, mongodb_url, settings.mongodb_db,
@@ -186,7 +240,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return 0
         with tool_postgres(settings, "nirvana.admin") as url:
             print(asyncio.run(set_role(url, email, Role(args.role))))
-    except (EmbeddedError, LookupError, PyMongoError, asyncpg.PostgresError) as exc:
+    except (EmbeddedError, InstanceRunning, LookupError, PyMongoError, Refused,
+            asyncpg.PostgresError) as exc:
         print(f"nirvana.admin: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypeGuard
 
 from .chat_writer_role import CHAT_WRITER
 from .leases import TTL, HeldLease, LeaseStore, holder_detail, holder_is_dead_here
@@ -54,8 +54,9 @@ async def refuse_mixed(store: LeaseStore, *, with_redis: bool) -> None:
     without REDIS_URL beside instances with it would write chat on its own beside their
     writer (positions handed out twice), and neither would hear the other's events."""
     lease = await store.current(INSTANCE if with_redis else CHAT_WRITER)
-    if lease is None or lease.remaining <= 0 or holder_is_dead_here(lease):
+    if not _live(lease):
         return
+    assert lease is not None  # _live says so
     if with_redis:
         raise InstanceRunning(
             f"another Nirvana ({_who(lease)}) is using these databases without REDIS_URL. "
@@ -65,6 +66,24 @@ async def refuse_mixed(store: LeaseStore, *, with_redis: bool) -> None:
         f"Nirvana instances with REDIS_URL are using these databases (the chat writer: "
         f"{_who(lease)}). Set the same REDIS_URL to join them (docs/deployment.md), or "
         f"stop them.")
+
+
+async def refuse_running(store: LeaseStore, doing: str) -> None:
+    """Raise InstanceRunning if Nirvana serves on these databases: one process without
+    REDIS_URL holds the 'instance' lease, instances with it have a chat writer holding
+    'chat-writer' (between one writer's lapse and the next's lead, for about a second,
+    they hold neither)."""
+    for name in (INSTANCE, CHAT_WRITER):
+        lease = await store.current(name)
+        if _live(lease):
+            raise InstanceRunning(
+                f"Nirvana ({_who(lease)}) is using these databases: stop every instance "
+                f"before {doing}. If it crashed, its lease expires within "
+                f"{max(1, math.ceil(lease.remaining))} s.")
+
+
+def _live(lease: Lease | None) -> TypeGuard[Lease]:
+    return lease is not None and lease.remaining > 0 and not holder_is_dead_here(lease)
 
 
 async def claim_instance(store: LeaseStore, holder: str, url: str | None, *, ttl: float = TTL,

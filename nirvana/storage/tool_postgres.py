@@ -61,29 +61,41 @@ def tool_postgres(settings: Settings, holder: str) -> Iterator[str]:
 
 
 @contextmanager
-def tool_stores(settings: Settings, holder: str) -> Iterator[tuple[str, str]]:
+def tool_stores(settings: Settings, holder: str, *, alone: bool = False
+                ) -> Iterator[tuple[str, str]]:
     """The PostgreSQL and chat store URLs, for the duration of the block, as `tool_postgres`.
     An embedded store is used only under the data directory's lock, or shared with the
     running Nirvana that holds it: the tool never starts a chat store under one that is
-    starting or stopping (its own start would stop the tool's, or the tool's its)."""
+    starting or stopping (its own start would stop the tool's, or the tool's its). With
+    `alone`, raises EmbeddedError instead of sharing: a tool that must run with Nirvana
+    stopped, which holding the lock keeps from starting meanwhile. (With both URLs set the
+    data directory is not looked at: the tool checks the leases itself.)"""
     if settings.database_url is not None and settings.mongodb_url is not None:
         yield settings.database_url, settings.mongodb_url
         return
-    with _data_dir(settings, holder) as in_use, _postgres(settings, in_use) as database_url:
-        if settings.mongodb_url is not None:
-            yield database_url, settings.mongodb_url
-            return
-        data_dir = settings.data_dir.resolve()
-        running = running_mongo_url(data_dir)
-        if running is not None:
-            yield database_url, running
-            return
-        if in_use is not None:
-            raise EmbeddedError(f"{in_use} (its chat store is not up: it is starting or "
-                                f"stopping, and {holder} must not start one under it)")
-        mongo = EmbeddedMongo(data_dir / "mongo")
-        url = mongo.start()
-        try:
-            yield database_url, url
-        finally:
-            mongo.stop()
+    with _data_dir(settings, holder) as in_use:
+        if alone and in_use is not None:
+            raise EmbeddedError(f"{holder} runs only with every instance stopped, and {in_use}")
+        with _postgres(settings, in_use) as database_url:
+            yield from _chat_store(settings, holder, in_use, database_url)
+
+
+def _chat_store(settings: Settings, holder: str, in_use: DataDirInUseError | None,
+                database_url: str) -> Iterator[tuple[str, str]]:
+    if settings.mongodb_url is not None:
+        yield database_url, settings.mongodb_url
+        return
+    data_dir = settings.data_dir.resolve()
+    running = running_mongo_url(data_dir)
+    if running is not None:
+        yield database_url, running
+        return
+    if in_use is not None:
+        raise EmbeddedError(f"{in_use} (its chat store is not up: it is starting or "
+                            f"stopping, and {holder} must not start one under it)")
+    mongo = EmbeddedMongo(data_dir / "mongo")
+    url = mongo.start()
+    try:
+        yield database_url, url
+    finally:
+        mongo.stop()

@@ -3,21 +3,15 @@ against the database the server uses, counts at once (README, "The first admin")
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 
 from nirvana.storage.datadir_lock import DataDirLock
+from tests.support import admin_cli
 from tests.support.http import bearer, sign_up
 
 
 async def run_admin(database_url: str, *args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "nirvana.admin", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return proc.returncode, out.decode(), err.decode()
+    return await admin_cli.run_admin({**os.environ, "DATABASE_URL": database_url}, *args)
 
 
 async def test_promote_makes_the_first_admin_who_then_names_a_moderator(client, server_urls):
@@ -50,11 +44,7 @@ async def test_user_ids_starts_no_chat_store_under_a_nirvana_that_holds_the_data
     env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "MONGODB_DB")}
     env.update(DATABASE_URL=server_urls[0], DATA_DIR=str(tmp_path))
     with DataDirLock(tmp_path, holder="Nirvana"):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "nirvana.admin", "user-ids", env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 1, (out, err)
-    assert "is in use by Nirvana" in err.decode() and \
-        "its chat store is not up" in err.decode(), err
+        code, out, err = await admin_cli.run_admin(env, "user-ids")
+    assert code == 1, (out, err)
+    assert "is in use by Nirvana" in err and "its chat store is not up" in err, err
     assert not (tmp_path / "mongo").exists()

@@ -8,10 +8,8 @@ plain receipts for an older release. Over the real MongoDB-wire store."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
 from datetime import datetime, timedelta, timezone
 
 from nirvana.domain.chat.entities import Receipt, ReceiptKind
@@ -19,6 +17,7 @@ from nirvana.storage.mongo.changes import MongoChatChanges
 from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.codec import receipt_doc
 from nirvana.storage.mongo.collections import ChatCollections
+from tests.support.admin_cli import run_admin
 from tests.support.live_frames import live_frames
 from tests.support.receipt_runs import queued_together, receipts_world, room_of
 from tests.support.stored_receipts import stored_receipts
@@ -129,12 +128,9 @@ async def test_unbundling_for_an_older_release_keeps_every_receipt_and_the_top(
     env = {**os.environ, "DATABASE_URL": server_urls[0], "MONGODB_URL": server_urls[1],
            "MONGODB_DB": settings.mongodb_db}
     for rewritten in (2, 0):  # again: nothing left
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "nirvana.admin", "unbundle-receipts", env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode == 0, err
-        assert f"Rewrote {rewritten} receipt bundles" in out.decode()
+        code, out, err = await run_admin(env, "unbundle-receipts")
+        assert code == 0, err
+        assert f"Rewrote {rewritten} receipt bundles" in out and "0 bundles remain" in out
     stored = [d async for d in events.find().sort("pos", 1)]
     assert {d["type"] for d in stored} == {"receipt"}
     assert await stored_receipts() == first + second

@@ -23,3 +23,16 @@ def test_the_refusal_under_a_nirvana_carries_no_other_error(tmp_path):
                 pass
     assert "its chat store is not up" in str(refused.value)
     assert refused.value.__context__ is None
+
+
+def test_a_tool_that_must_run_alone_refuses_instead_of_sharing(tmp_path):
+    """`unbundle-receipts`: never beside a running Nirvana, whose writer stores on."""
+    settings = replace(Settings(data_dir=tmp_path), database_url="postgresql://unused/x",
+                       mongodb_url=None)
+    with DataDirLock(tmp_path, holder="Nirvana"):
+        with pytest.raises(EmbeddedError) as refused:
+            with tool_stores(settings, "the tool", alone=True):
+                pass
+    assert str(refused.value).startswith("the tool runs only with every instance stopped, "
+                                         "and data directory")
+    assert refused.value.__context__ is None

@@ -38,3 +38,8 @@ async def unbundle_receipts(chat: Any) -> int:
             await events.delete_one({"_id": d["_id"]})
         done += len(bundles)
         after = bundles[-1]["pos"]
+
+
+async def bundles_left(chat: Any) -> int:
+    """The bundles `chat` holds: after `unbundle_receipts`, those a writer stored since."""
+    return await chat[EventDoc.Settings.name].count_documents({"type": RECEIPTS})

@@ -1,0 +1,84 @@
+"""`python -m nirvana.admin unbundle-receipts` refuses while Nirvana runs (docs/operations.md,
+"Receipts stored together"): a bundle rewritten while a writer goes on storing them would
+leave the last ones for the earlier release's resume to fail on. Over the real stores."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+import pytest
+
+from nirvana.chat_writer_role import CHAT_WRITER
+from nirvana.domain.chat.entities import ReceiptKind
+from nirvana.instance_guard import INSTANCE
+from nirvana.storage.datadir_lock import DataDirLock
+from nirvana.storage.mongo.deployment import COLLECTION as DEPLOYMENT_COLLECTION
+from nirvana.storage.mongo.deployment import DOCUMENT_ID as DEPLOYMENT_DOCUMENT
+from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.postgres.leases import PgLeases
+from tests.support.admin_cli import run_admin
+from tests.support.receipt_runs import queued_together, receipts_world, room_of
+
+ELSEWHERE = {"host": "another-host", "pid": 4242, "url": "http://10.0.0.2:8000"}
+
+
+async def _a_bundle(services, chats, writers) -> None:
+    """One run of a room's read marks, stored as a bundle, its writer then closed."""
+    _, store, (a, _, _), _ = await receipts_world(services, chats, writers)
+    room = await room_of(store, a)
+    await queued_together(store, [(room, m, ReceiptKind.READ, 1) for m in room.member_ids[1:]])
+    await store.close()
+    assert await _bundles() == 1
+
+
+def _external(server_urls, settings) -> dict[str, str]:
+    """The settings of instances on servers of their own: DATABASE_URL and MONGODB_URL."""
+    return {**os.environ, "DATABASE_URL": server_urls[0], "MONGODB_URL": server_urls[1],
+            "MONGODB_DB": settings.mongodb_db}
+
+
+async def _bundles() -> int:
+    return await ChatCollections().events.count_documents({"type": "receipts"})
+
+
+@pytest.mark.parametrize("lease", [INSTANCE, CHAT_WRITER])
+async def test_with_mongodb_url_it_refuses_while_an_instance_holds_a_lease(
+        services, chats, writers, stores, server_urls, settings, lease):
+    """A process without REDIS_URL holds 'instance', instances with it have their writer
+    hold 'chat-writer'; each on another machine, as with MONGODB_URL the instances are."""
+    await _a_bundle(services, chats, writers)
+    await PgLeases(stores[0]).acquire(lease, "another-host:4242:x", 60, ELSEWHERE)
+    code, out, err = await run_admin(_external(server_urls, settings), "unbundle-receipts")
+    assert code == 1, (out, err)
+    assert "Nirvana (pid 4242 on another-host, http://10.0.0.2:8000) is using these " \
+           "databases: stop every instance" in err, err
+    assert await _bundles() == 1
+
+
+async def test_with_the_embedded_store_it_refuses_while_nirvana_holds_the_data_dir(
+        services, chats, writers, server_urls, settings, tmp_path):
+    """A running Nirvana: it holds DATA_DIR and its chat store is up (here the tests')."""
+    await _a_bundle(services, chats, writers)
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URL"}
+    env.update(DATABASE_URL=server_urls[0], DATA_DIR=str(tmp_path),
+               MONGODB_DB=settings.mongodb_db)
+    port = urlsplit(server_urls[1]).port
+    (tmp_path / "mongo.pid").write_text(f'{{"pid": {os.getpid()}, "port": {port}}}')
+    with DataDirLock(tmp_path, holder="Nirvana"):
+        code, out, err = await run_admin(env, "unbundle-receipts")
+    assert code == 1, (out, err)
+    assert "runs only with every instance stopped, and data directory" in err, err
+    assert await _bundles() == 1
+
+
+async def test_with_mongodb_url_it_refuses_another_deployments_postgresql(
+        services, chats, writers, stores, server_urls, settings):
+    """Its leases would say nothing of the chat store's instances: a wrong DATABASE_URL."""
+    await _a_bundle(services, chats, writers)
+    await stores[1][settings.mongodb_db][DEPLOYMENT_COLLECTION].insert_one(
+        {"_id": DEPLOYMENT_DOCUMENT, "id": "another-deployment"})
+    code, out, err = await run_admin(_external(server_urls, settings), "unbundle-receipts")
+    assert code == 1, (out, err)
+    assert "holds deployment id another-deployment" in err, err
+    assert await _bundles() == 1
