@@ -12,9 +12,10 @@ A B [C] [peer] A B [C] [peer] …, so a machine whose load drifts (a shared one)
 the medians; writes every number to `--out`. With `--receipts` every Nirvana client answers
 each message of someone else's with `delivered` (bench/ws_clients.py); the seed peer has no
 receipts, so `--peer` is refused with it. `--room-size` sets the members of each group
-conversation (2-256; the clients beyond the last full room are left out). The users and rooms are made once, and each
-version runs on its own copy of that data directory (so a version that changes the schema
-converts only its own): Nirvana is restarted from the next version's tree for each pass.
+conversation (2-256; the clients beyond the last full room are left out). The users and
+rooms are made once, and each version runs on its own copy of that data directory (so a
+version that changes the schema converts only its own): Nirvana is restarted from the next
+version's tree for each pass.
 Measures; asserts nothing.
 """
 
