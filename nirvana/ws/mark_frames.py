@@ -1,11 +1,15 @@
 """The frames a `read` or `delivered` mark brings — the `receipt` every member gets, and the
 marker's `conversation.updated` and `ack`, each holding the whole conversation — encoded
-straight from the domain's objects with orjson.
+straight from the domain's objects with orjson. Every other `conversation.updated` is
+encoded here too (hub.py `conversation_changed`): a group created, and after each change
+event (members added or removed, a role, a rename, a message edited or deleted, a
+delete-for-me) to the members it concerns, each with its last message.
 
 They carry exactly what `events.ReceiptEvent`, `events.ConversationUpdated` and
 `events.Ack` with `views.conversation_out` would encode, field for field and in the same
-order (the models stay the schema and serve every other frame); tests/unit/
-test_ws_mark_frames.py checks the bytes agree. The domain's types are trusted, as in
+order (the models stay the schema and serve the other frames); tests/unit/
+test_ws_mark_frames.py checks the bytes agree, so the conversations it encodes must hold
+each of those shapes. The domain's types are trusted, as in
 message_frames.py: what the models checked (a role or kind among their literals, a number
 coerced to int) the domain's enums and the store's ints already hold. Made here because
 clients answer every message with a mark, and built as pydantic models the two

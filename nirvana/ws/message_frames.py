@@ -1,12 +1,15 @@
 """The two frames of every send — the `newMessage` each recipient gets and the sender's
-`ack` — encoded straight from the domain's `Message` with orjson.
+`ack` — encoded straight from the domain's `Message` with orjson, and a message's JSON
+(`message_json`) for the other frames that carry one: mark_frames.py takes a
+conversation's last message from here for every `conversation.updated` and a mark's `ack`.
 
 They carry exactly what `events.NewMessage` and `events.Ack` with `views.message_out` would
 encode, field for field and in the same order (the models stay the schema and serve every
 other frame); tests/unit/test_ws_message_frames.py checks the bytes agree. Made here because
 building and validating the pydantic models twice per send was the largest part of a send's
-CPU after the socket writes (docs/performance.md, "The server's CPU per send"). The ack
-takes its message's JSON from the `newMessage` made just before it.
+CPU after the socket writes (docs/performance.md, "The server's CPU per send"). The ack,
+and the marks that follow, take the message's JSON from the `newMessage` made before them
+(kept for the identical `Message` only).
 """
 
 from __future__ import annotations
