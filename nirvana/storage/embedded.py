@@ -382,7 +382,10 @@ class EmbeddedMongo:
         """Wait for the stopping server to exit. Its stop closes the listening socket, then
         gives its accept thread 2 s to end, which the close does not wake on Linux: a
         connection does, so one is made while it has not exited, each stop sooner by most
-        of that (docs/performance.md, "The test suite's time")."""
+        of that (docs/performance.md, "The test suite's time"). Not once the port refuses:
+        the listener is gone, and the port may be another process's next (a parallel
+        test's store, from `free_port`). A connection that succeeds is no sign of a wake
+        (one made before the close is served as any other), so those go on."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -393,5 +396,8 @@ class EmbeddedMongo:
                     raise
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            except ConnectionRefusedError:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+                return
             except OSError:
-                pass  # closed already: the thread has gone, or goes at its next accept
+                pass  # a timeout (the listener is there, busy) or a reset: again
