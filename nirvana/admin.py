@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import os
 import sys
+import time
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
@@ -36,8 +39,9 @@ from pymongo.errors import PyMongoError
 from .domain.accounts.users import normalise_email
 from .domain.errors import InvalidInputError
 from .domain.moderation.entities import Action, Role
+from .chat_writer_role import CHAT_WRITER, TRY_EVERY
 from .instance_guard import InstanceRunning, claim_instance, refuse_running
-from .leases import HeldLease, new_holder
+from .leases import TTL, HeldLease, new_holder
 from .settings import ConfigError, Settings
 from .storage.embedded import EmbeddedError
 from .storage.postgres.moderation import PgModerationStore
@@ -48,8 +52,10 @@ from .storage.mongo.deployment import highest_user_id, users_mark
 from .storage.mongo.documents import ConversationDoc
 from .storage.mongo.unbundle import bundles_left, unbundle_receipts
 from .storage.postgres.deployment import PgDeploymentId, users_issued
-from .storage.postgres.leases import PgLeases
+from .storage.postgres.leases import Lease, PgLeases
 from .storage.tool_postgres import tool_postgres, tool_stores
+
+log = logging.getLogger("nirvana.admin")
 
 COMMAND_LINE_ACTOR = 0  # the audit log's actor for changes made here
 UNBUNDLING = "python -m nirvana.admin unbundle-receipts"  # names it to a refused start
@@ -168,34 +174,71 @@ async def unbundle(database_url: str, mongodb_url: str, mongodb_db: str, *,
     and the number of bundles left (a writer ran meanwhile). With `leases` (a chat store at
     MONGODB_URL, which no data directory's lock guards): raises InstanceRunning while
     Nirvana serves on these databases, and holds the 'instance' lease meanwhile, beside
-    which a starting Nirvana refuses (run.py `claim_databases`)."""
+    which a starting Nirvana refuses (run.py `claim_databases`); raises Refused when a chat
+    writer led meanwhile or the lease was lost, whatever the count."""
     mongo: AsyncMongoClient = AsyncMongoClient(mongodb_url, serverSelectionTimeoutMS=30_000)
-    pool = await create_pool(database_url, timeout=30, min_size=1, max_size=2)
+    pool: asyncpg.Pool | None = None
     held: HeldLease | None = None
+    writer: Lease | None
     renewing: asyncio.Task[None] | None = None
-    unchecked = ""
+    unchecked, writer, read_at = "", None, 0.0
     try:
         chat = mongo[mongodb_db]
         if leases:
+            # Only here: the embedded chat store's lock, not PostgreSQL, keeps Nirvana away.
+            pool = await create_pool(database_url, timeout=30, min_size=1, max_size=2)
             await migrate(pool)
             unchecked = await _same_deployment(pool, chat, mongodb_db)
-            await refuse_running(PgLeases(pool), "unbundling the receipts")
-            held = await claim_instance(PgLeases(pool), new_holder(), UNBUNDLING)
+            read_at = time.monotonic()
+            writer = await refuse_running(PgLeases(pool), "unbundling the receipts")
+            held = await claim_instance(PgLeases(pool), new_holder(), None, tool=UNBUNDLING)
             renewing = asyncio.create_task(held.run())
         done = await unbundle_receipts(chat)
         left = await bundles_left(chat)
+        if pool is not None and held is not None:
+            await _no_writer_since(PgLeases(pool), writer, read_at)
+            if held.lost or not held.valid():
+                raise Refused(f"the 'instance' lease was lost while unbundling (another "
+                              f"process took it, or PostgreSQL was too slow to renew it): "
+                              f"stop every instance and run this again.")
     finally:
-        if renewing is not None:
-            renewing.cancel()
-        if held is not None:
-            await asyncio.shield(held.release())
+        await _stop(renewing, held)
         await mongo.close()
-        await asyncio.shield(pool.close())
+        if pool is not None:
+            await asyncio.shield(pool.close())
     said = f"Rewrote {done} receipt bundles of {mongodb_db!r} as plain receipts{unchecked}"
     if left:
         return (f"{said}, but {left} bundles remain: a writer stored them meanwhile. Stop "
                 f"every instance and run this again."), left
     return f"{said}; 0 bundles remain: an earlier release reads them.", 0
+
+
+async def _no_writer_since(leases: PgLeases, before: Lease | None, read_at: float) -> None:
+    """Raise Refused if a chat writer led since `before` was read: the count of bundles
+    left misses those it stores after. Waits until a follower that found the lease lapsed
+    at that read has had its try (instances with REDIS_URL hold no lease in between)."""
+    await asyncio.sleep(max(0.0, read_at + TRY_EVERY + 1.0 - time.monotonic()))
+    now = await leases.current(CHAT_WRITER)
+    if now is None or (before is not None and now.epoch == before.epoch
+                       and now.remaining <= 0):
+        return
+    raise Refused(f"a chat writer led meanwhile (pid {now.detail.get('pid')} on "
+                  f"{now.detail.get('host')}): stop every instance and run this again.")
+
+
+async def _stop(renewing: asyncio.Task[None] | None, held: HeldLease | None) -> None:
+    """The renewal ended before the release (a renewal landing after it would make the
+    lease live again), the release's failure logged: the stores are closed after it."""
+    if renewing is not None:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+    if held is not None:
+        try:
+            await asyncio.shield(held.release())
+        except Exception:
+            log.warning("releasing the 'instance' lease failed: it expires within %.0f s",
+                        TTL, exc_info=True)
 
 
 async def _same_deployment(pool: asyncpg.Pool, chat: Any, mongodb_db: str) -> str:

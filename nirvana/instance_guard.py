@@ -42,7 +42,20 @@ def _who(lease: Lease) -> str:
     return who
 
 
+def _tool_at_work(lease: Lease) -> str | None:
+    """The refusal when a command-line tool (not a server) holds the lease, else None:
+    neither stopping a server nor REDIS_URL is the advice then."""
+    tool = lease.detail.get("tool")
+    if not tool:
+        return None
+    return (f"{tool} is at work on these databases (pid {lease.detail.get('pid')} on "
+            f"{lease.detail.get('host')}): wait for it to finish, or for its lease to expire "
+            f"within {max(1, math.ceil(lease.remaining))} s.")
+
+
 def refusal(lease: Lease) -> str:
+    if (tool := _tool_at_work(lease)) is not None:
+        return tool
     wait = max(1, math.ceil(lease.remaining))
     return (f"another Nirvana ({_who(lease)}) is using these databases. Stop it, or set "
             f"REDIS_URL on every instance to run several (docs/deployment.md). If it "
@@ -57,6 +70,8 @@ async def refuse_mixed(store: LeaseStore, *, with_redis: bool) -> None:
     if not _live(lease):
         return
     assert lease is not None  # _live says so
+    if (tool := _tool_at_work(lease)) is not None:
+        raise InstanceRunning(tool)
     if with_redis:
         raise InstanceRunning(
             f"another Nirvana ({_who(lease)}) is using these databases without REDIS_URL. "
@@ -68,18 +83,21 @@ async def refuse_mixed(store: LeaseStore, *, with_redis: bool) -> None:
         f"stop them.")
 
 
-async def refuse_running(store: LeaseStore, doing: str) -> None:
+async def refuse_running(store: LeaseStore, doing: str) -> Lease | None:
     """Raise InstanceRunning if Nirvana serves on these databases: one process without
     REDIS_URL holds the 'instance' lease, instances with it have a chat writer holding
-    'chat-writer' (between one writer's lapse and the next's lead, for about a second,
-    they hold neither)."""
+    'chat-writer' (between one writer's lapse and the next's lead, for at least a second,
+    longer while leads fail, they hold neither). Else the 'chat-writer' lease as read (its
+    epoch rises when a writer leads: the caller's check that none did meanwhile)."""
+    lease = None
     for name in (INSTANCE, CHAT_WRITER):
         lease = await store.current(name)
         if _live(lease):
-            raise InstanceRunning(
+            raise InstanceRunning(_tool_at_work(lease) or (
                 f"Nirvana ({_who(lease)}) is using these databases: stop every instance "
                 f"before {doing}. If it crashed, its lease expires within "
-                f"{max(1, math.ceil(lease.remaining))} s.")
+                f"{max(1, math.ceil(lease.remaining))} s."))
+    return lease
 
 
 def _live(lease: Lease | None) -> TypeGuard[Lease]:
@@ -87,14 +105,16 @@ def _live(lease: Lease | None) -> TypeGuard[Lease]:
 
 
 async def claim_instance(store: LeaseStore, holder: str, url: str | None, *, ttl: float = TTL,
-                         on_lost: Callable[[], Awaitable[None] | None] | None = None
-                         ) -> HeldLease:
-    """Hold the 'instance' lease, or raise InstanceRunning naming the process that does."""
+                         on_lost: Callable[[], Awaitable[None] | None] | None = None,
+                         tool: str | None = None) -> HeldLease:
+    """Hold the 'instance' lease, or raise InstanceRunning naming the process that does.
+    A command-line `tool` (no server: `url` None) is named so to a start it refuses."""
+    detail = holder_detail(url, tool=tool)
     sent = time.monotonic()
-    held, lease = await store.acquire(INSTANCE, holder, ttl, holder_detail(url))
+    held, lease = await store.acquire(INSTANCE, holder, ttl, detail)
     if not held and holder_is_dead_here(lease):
         sent = time.monotonic()
-        held, lease = await store.acquire(INSTANCE, holder, ttl, holder_detail(url),
+        held, lease = await store.acquire(INSTANCE, holder, ttl, detail,
                                           take_from=lease.holder)
     if not held:
         raise InstanceRunning(refusal(lease))

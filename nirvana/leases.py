@@ -39,8 +39,12 @@ def new_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def holder_detail(url: str | None = None) -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "url": url}
+def holder_detail(url: str | None = None, *, tool: str | None = None) -> dict[str, Any]:
+    """Who holds a lease, for a refusal: a server's URL, or a command-line `tool`'s name."""
+    detail: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "url": url}
+    if tool is not None:
+        detail["tool"] = tool
+    return detail
 
 
 def holder_is_dead_here(lease: Lease) -> bool:

@@ -18,7 +18,12 @@ LOCK_NAME = "nirvana.lock"
 
 
 class DataDirInUseError(RuntimeError):
-    """Another process holds the data directory; the message names it in one line."""
+    """Another process holds the data directory; the message names it in one line, and
+    `in_use` without the advice (a tool that needs this directory's stores gives its own)."""
+
+    def __init__(self, in_use: str) -> None:
+        super().__init__(f"{in_use}; stop it first or set DATA_DIR")
+        self.in_use = in_use
 
 
 class DataDirLock:
@@ -66,7 +71,7 @@ class DataDirLock:
             who += f", {info['url']})" if info.get("url") else ", starting)"
         except (OSError, ValueError, KeyError, TypeError):
             who = "another process"
-        return f"data directory {where} is in use by {who}; stop it first or set DATA_DIR"
+        return f"data directory {where} is in use by {who}"
 
 
 def holder_of(data_dir: Path) -> dict | None:

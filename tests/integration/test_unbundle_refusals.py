@@ -9,13 +9,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from nirvana import admin
 from nirvana.chat_writer_role import CHAT_WRITER
 from nirvana.domain.chat.entities import ReceiptKind
-from nirvana.instance_guard import INSTANCE
+from nirvana.instance_guard import INSTANCE, InstanceRunning, claim_instance, refuse_mixed
 from nirvana.storage.datadir_lock import DataDirLock
 from nirvana.storage.mongo.deployment import COLLECTION as DEPLOYMENT_COLLECTION
 from nirvana.storage.mongo.deployment import DOCUMENT_ID as DEPLOYMENT_DOCUMENT
 from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.storage.mongo.unbundle import bundles_left
 from nirvana.storage.postgres.leases import PgLeases
 from tests.support.admin_cli import run_admin
 from tests.support.receipt_runs import queued_together, receipts_world, room_of
@@ -82,3 +84,55 @@ async def test_with_mongodb_url_it_refuses_another_deployments_postgresql(
     assert code == 1, (out, err)
     assert "holds deployment id another-deployment" in err, err
     assert await _bundles() == 1
+
+
+def _unbundle(server_urls, settings):
+    """The command in this process: its lease's pid is live here, so a lease it left held
+    would refuse a start below (a dead pid's is taken at once)."""
+    return admin.unbundle(server_urls[0], server_urls[1], settings.mongodb_db, leases=True)
+
+
+async def test_a_start_beside_it_is_told_to_wait_and_after_it_is_not_refused(
+        services, chats, writers, stores, server_urls, settings, monkeypatch):
+    """While it works, a start with or without REDIS_URL names the tool and says to wait;
+    once it is done, its 'instance' lease is released."""
+    await _a_bundle(services, chats, writers)
+    leases, refused = PgLeases(stores[0]), []
+
+    async def a_start_meanwhile(chat):
+        for start in (claim_instance(leases, "a start", "http://10.0.0.2:8000"),
+                      refuse_mixed(leases, with_redis=True)):
+            with pytest.raises(InstanceRunning) as exc:
+                await start
+            refused.append(str(exc.value))
+        return await bundles_left(chat)
+
+    monkeypatch.setattr(admin, "bundles_left", a_start_meanwhile)
+    said, left = await _unbundle(server_urls, settings)
+    assert left == 0 and "0 bundles remain" in said, said
+    assert len(refused) == 2
+    for message in refused:
+        assert message.startswith(f"{admin.UNBUNDLING} is at work on these databases (pid "
+                                  f"{os.getpid()} on "), message
+        assert "wait for it to finish" in message and "REDIS_URL" not in message, message
+    assert (await claim_instance(leases, "a start", None)).lease.holder == "a start"
+
+
+async def test_a_chat_writer_that_led_meanwhile_fails_it_though_none_remain(
+        services, chats, writers, stores, server_urls, settings, monkeypatch):
+    """Instances with REDIS_URL hold no lease between one writer and the next: one that
+    leads in that gap, even one gone again by the count, may store bundles after it."""
+    await _a_bundle(services, chats, writers)
+    leases = PgLeases(stores[0])
+
+    async def a_writer_meanwhile(chat):
+        _, lease = await leases.acquire(CHAT_WRITER, "another-host:4242:x", 60, ELSEWHERE)
+        await leases.release(CHAT_WRITER, lease.holder, lease.epoch)
+        return await bundles_left(chat)
+
+    monkeypatch.setattr(admin, "bundles_left", a_writer_meanwhile)
+    with pytest.raises(admin.Refused) as refused:
+        await _unbundle(server_urls, settings)
+    assert str(refused.value) == ("a chat writer led meanwhile (pid 4242 on another-host): "
+                                  "stop every instance and run this again.")
+    assert await _bundles() == 0

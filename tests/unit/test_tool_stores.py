@@ -35,4 +35,6 @@ def test_a_tool_that_must_run_alone_refuses_instead_of_sharing(tmp_path):
                 pass
     assert str(refused.value).startswith("the tool runs only with every instance stopped, "
                                          "and data directory")
+    # Another DATA_DIR would hold other stores than the ones the tool is meant for.
+    assert str(refused.value).endswith("; stop it first"), str(refused.value)
     assert refused.value.__context__ is None
