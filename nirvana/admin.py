@@ -43,7 +43,7 @@ from .chat_writer_role import CHAT_WRITER, TRY_EVERY
 from .instance_guard import InstanceRunning, claim_instance, refuse_running
 from .leases import TTL, HeldLease, new_holder
 from .settings import ConfigError, Settings
-from .storage.embedded import EmbeddedError
+from .storage.embedded import EmbeddedError, running_mongo_url
 from .storage.postgres.moderation import PgModerationStore
 from .storage.postgres.pool import create_pool, migrate
 from .storage.mongo.deployment import COLLECTION as DEPLOYMENT_COLLECTION
@@ -198,9 +198,9 @@ async def unbundle(database_url: str, mongodb_url: str, mongodb_db: str, *,
         if pool is not None and held is not None:
             await _no_writer_since(PgLeases(pool), writer, read_at)
             if held.lost or not held.valid():
-                raise Refused(f"the 'instance' lease was lost while unbundling (another "
-                              f"process took it, or PostgreSQL was too slow to renew it): "
-                              f"stop every instance and run this again.")
+                raise Refused("the 'instance' lease was lost while unbundling (another "
+                              "process took it, or PostgreSQL was too slow to renew it): "
+                              "stop every instance and run this again.")
     finally:
         await _stop(renewing, held)
         await mongo.close()
@@ -258,6 +258,19 @@ async def _same_deployment(pool: asyncpg.Pool, chat: Any, mongodb_db: str) -> st
     return ""
 
 
+def _no_chat_store(settings: Settings) -> str:
+    """Why there is no chat store to unbundle under DATA_DIR ("" when there is, or when
+    MONGODB_URL names it): run from the wrong directory, the tools would make a new, empty
+    one and report "0 bundles remain" for stores they never saw."""
+    if settings.mongodb_url is not None:
+        return ""
+    data_dir = settings.data_dir.resolve()
+    if (data_dir / "mongo").is_dir() or running_mongo_url(data_dir) is not None:
+        return ""
+    return (f"no chat store in the data directory {data_dir}: set DATA_DIR to the one "
+            f"Nirvana runs with (or MONGODB_URL and MONGODB_DB to its chat store)")
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -269,6 +282,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 2
     try:
         if args.command == "unbundle-receipts":
+            missing = _no_chat_store(settings)
+            if missing:
+                print(f"nirvana.admin: error: {missing}", file=sys.stderr)
+                return 1
             with tool_stores(settings, UNBUNDLING, alone=True) as (database_url, mongodb_url):
                 said, left = asyncio.run(unbundle(database_url, mongodb_url,
                                                   settings.mongodb_db,

@@ -136,3 +136,17 @@ async def test_a_chat_writer_that_led_meanwhile_fails_it_though_none_remain(
     assert str(refused.value) == ("a chat writer led meanwhile (pid 4242 on another-host): "
                                   "stop every instance and run this again.")
     assert await _bundles() == 0
+
+
+async def test_with_no_chat_store_in_the_data_directory_it_refuses_and_makes_none(
+        server_urls, settings, tmp_path):
+    """Run from the wrong directory (DATA_DIR unset, say), it would have made a new, empty
+    store and reported "0 bundles remain" of stores it never saw."""
+    absent = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URL"}
+    env.update(DATABASE_URL=server_urls[0], DATA_DIR=str(absent),
+               MONGODB_DB=settings.mongodb_db)
+    code, out, err = await run_admin(env, "unbundle-receipts")
+    assert code == 1, (out, err)
+    assert f"no chat store in the data directory {absent}: set DATA_DIR" in err, err
+    assert "bundles remain" not in out and not absent.exists()
