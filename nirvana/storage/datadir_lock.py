@@ -19,11 +19,15 @@ LOCK_NAME = "nirvana.lock"
 
 class DataDirInUseError(RuntimeError):
     """Another process holds the data directory; the message names it in one line, and
-    `in_use` without the advice (a tool that needs this directory's stores gives its own)."""
+    `in_use` without the advice (a tool that needs this directory's stores gives its own).
+    A tool (a backup, an admin command) lets go when it is done, so the advice is to wait
+    for it; a server or an unknown holder has to be stopped, or another directory used."""
 
-    def __init__(self, in_use: str) -> None:
-        super().__init__(f"{in_use}; stop it first or set DATA_DIR")
+    def __init__(self, in_use: str, by_tool: bool = False) -> None:
+        advice = "wait for it to finish" if by_tool else "stop it first or set DATA_DIR"
+        super().__init__(f"{in_use}; {advice}")
         self.in_use = in_use
+        self.by_tool = by_tool
 
 
 class DataDirLock:
@@ -38,7 +42,7 @@ class DataDirLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise DataDirInUseError(self._in_use_message()) from None
+            raise self._in_use() from None
         self._fd = fd
         self.announce()
         return self
@@ -63,15 +67,17 @@ class DataDirLock:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
-    def _in_use_message(self) -> str:
+    def _in_use(self) -> DataDirInUseError:
         where = self.path.parent
         try:
             info = json.loads(self.path.read_text())
-            who = f"{info.get('holder') or 'Nirvana'} (pid {int(info['pid'])}"
+            holder = info.get("holder") or "Nirvana"
+            who = f"{holder} (pid {int(info['pid'])}"
             who += f", {info['url']})" if info.get("url") else ", starting)"
         except (OSError, ValueError, KeyError, TypeError):
-            who = "another process"
-        return f"data directory {where} is in use by {who}"
+            holder, who = None, "another process"
+        return DataDirInUseError(f"data directory {where} is in use by {who}",
+                                 by_tool=holder is not None and holder != "Nirvana")
 
 
 def holder_of(data_dir: Path) -> dict | None:

@@ -76,8 +76,9 @@ def tool_stores(settings: Settings, holder: str, *, alone: bool = False
     with _data_dir(settings, holder) as in_use:
         if alone and in_use is not None:
             # Not "or set DATA_DIR": another directory holds other stores than the ones meant.
+            advice = "wait for it to finish" if in_use.by_tool else "stop it first"
             raise EmbeddedError(f"{holder} runs only with every instance stopped, and "
-                                f"{in_use.in_use}; stop it first")
+                                f"{in_use.in_use}; {advice}")
         with _postgres(settings, in_use) as database_url:
             yield from _chat_store(settings, holder, in_use, database_url)
 

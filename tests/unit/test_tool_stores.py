@@ -38,3 +38,15 @@ def test_a_tool_that_must_run_alone_refuses_instead_of_sharing(tmp_path):
     # Another DATA_DIR would hold other stores than the ones the tool is meant for.
     assert str(refused.value).endswith("; stop it first"), str(refused.value)
     assert refused.value.__context__ is None
+
+
+def test_a_tool_that_must_run_alone_waits_for_another_tool(tmp_path):
+    """A backup or another admin command lets go of the directory when done: wait for it."""
+    settings = replace(Settings(data_dir=tmp_path), database_url="postgresql://unused/x",
+                       mongodb_url=None)
+    with DataDirLock(tmp_path, holder="nirvana.backup"):
+        with pytest.raises(EmbeddedError) as refused:
+            with tool_stores(settings, "the tool", alone=True):
+                pass
+    assert "in use by nirvana.backup (pid" in str(refused.value)
+    assert str(refused.value).endswith("; wait for it to finish"), str(refused.value)
