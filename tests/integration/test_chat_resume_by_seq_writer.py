@@ -14,13 +14,17 @@ from typing import Any
 import pytest
 from pymongo.errors import NetworkTimeout
 
-from nirvana.domain.chat.entities import Message
+from nirvana.domain.chat.entities import Message, StreamPage
 from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.upgrade import SEQ_ORDER_ID
 from tests.support.chat_collections import SummaryClock
 from tests.support.chat_store import write, written
 from tests.support.people import two_chats
+
+# The checks' reads of the stored messages run this many at a time: they only read, and
+# while one waits on the store another decodes its answer (as test_chat_resume_by_seq.py's).
+READS_AT_ONCE = 4
 
 
 class RandomInsert:
@@ -80,16 +84,23 @@ async def _check_resume(store: Any, db: ChatCollections, reader: int, cids: list
     docs = [d for d in await _stored(db) if d["conversation_id"] in cids]
     sinces = sorted({0, head, *(d["pos"] for d in docs if d["pos"] <= head),
                      *(d["pos"] - 1 for d in docs if d["pos"] <= head)})
-    for since in rng.sample(sinces, min(len(sinces), 30)):
-        limit = rng.choice([2, 5, 1000])
-        unheard = {d["_id"] for d in docs if heard.get(d["_id"]) != d["pos"]
-                   and since < d["pos"] <= head}
-        if unheard:
-            limit = 1000
+    cases = [(since, rng.choice([2, 5, 1000]))
+             for since in rng.sample(sinces, min(len(sinces), 30))]
+    unheards = [{d["_id"] for d in docs if heard.get(d["_id"]) != d["pos"]
+                 and since < d["pos"] <= head} for since, _ in cases]
+    cases = [(since, 1000 if unheard else limit)
+             for (since, limit), unheard in zip(cases, unheards)]
+    readers = asyncio.Semaphore(READS_AT_ONCE)
+
+    async def read(since: int, limit: int) -> StreamPage:
+        async with readers:
+            return await store.stream_since(reader, since, limit)
+
+    answers = await asyncio.gather(*(read(since, limit) for since, limit in cases))
+    for (since, limit), unheard, page in zip(cases, unheards, answers):
         pages = [[d for d in docs if d["conversation_id"] == cid
                   and since < d["pos"] <= head][:limit + 1] for cid in cids]
         merged = sorted((d for page in pages for d in page), key=lambda d: d["pos"])
-        page = await store.stream_since(reader, since, limit)
         got = [i.id for i in page.items if isinstance(i, Message)]
         if unheard:
             assert [i for i in got if i not in unheard] == [
@@ -127,8 +138,12 @@ async def test_resume_by_seq_holds_through_the_real_writer(client, services, fla
                                                           max_inflight):
     rng = random.Random(seed)
     a, b, c, other = await two_chats(client, services)
-    chat, store, insert = flaky(timeout=1.0, summary_clock=SummaryClock(),
-                                max_inflight=max_inflight)
+    # The store timeout and the pauses before asking a silent store again are a quarter of
+    # what they were (1 s; the default pauses, 0.05 to 1 s): the answers are drawn per ask,
+    # not per second, and a send still expires (failed, retried) after six unanswered asks
+    # in a row, in a quarter of the time.
+    chat, store, insert = flaky(timeout=0.25, summary_clock=SummaryClock(),
+                                max_inflight=max_inflight, ask_pauses=(0.0125, 0.25))
     random_insert = RandomInsert(rng)
     insert.failure = random_insert
     db = ChatCollections()
