@@ -113,7 +113,9 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def cloudinary_server() -> Iterator[FakeCloudinary]:
     server = FakeCloudinary()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Its shutdown waits for the serving loop's next poll: 0.5 s apart by default.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     yield server
     server.shutdown()
