@@ -11,7 +11,7 @@ from playwright.async_api import expect
 
 from tests.support.browser_chat import api_sign_up, befriend, messages, open_chat_with, send
 
-ACCESS_SECONDS = 8
+ACCESS_SECONDS = 6
 
 # Every text the status line shows, in order (the page's own script cannot be told to log).
 RECORD_STATUS = """
