@@ -41,7 +41,7 @@ from .servers import CLIENT_CORE, ROOT, Nirvana, pinning_available
 from .ws_clients import NirvanaAdapter, clients_in_rooms, room_size
 
 KEYS = ("p50_ms", "p99_ms", "loop_lag_p99_ms", "server_cpu_us_per_delivery",
-        "db_cpu_us_per_delivery", "lost", "delivered_per_s")
+        "db_cpu_us_per_delivery", "lost", "delivered_per_s", "mark_p50_ms", "mark_p99_ms")
 
 
 def _line(name: str, step: dict[str, Any]) -> str:
@@ -51,7 +51,9 @@ def _line(name: str, step: dict[str, Any]) -> str:
     return (f"{name:>5} {step['offered_sends_per_s']:>6g}/s: p50 {f('p50_ms')} p99 "
             f"{f('p99_ms')} ms, lag p99 {f('loop_lag_p99_ms')} ms, CPU/delivery "
             f"{f('server_cpu_us_per_delivery')} + {f('db_cpu_us_per_delivery')} µs, "
-            f"late/lost {step['lost']}")
+            f"late/lost {step['lost']}"
+            + (f", mark answers p50 {f('mark_p50_ms')} p99 {f('mark_p99_ms')} ms"
+               if step.get("mark_p50_ms") is not None else ""))
 
 
 async def _patient_sign_up(url: str, email: str, source: str | None = None

@@ -164,6 +164,7 @@ class NirvanaConnection:
         self.hello: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.last_pos = 0
         self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.marked: dict[str, float] = {}  # a `delivered` command's id: when it was sent
 
     def on_text(self, text: str) -> None:
         frame = json.loads(text)
@@ -182,6 +183,7 @@ class NirvanaConnection:
             if (self.adapter.receipts and message.get("sender_id") != self.user_id
                     and self.ws is not None and self.ws.is_open()):  # not while closing
                 self.adapter.receipts_sent += 1
+                self.marked[f"d{message.get('seq')}"] = time.perf_counter()
                 self.command({"type": "delivered", "id": f"d{message.get('seq')}",
                               "conversation_id": message.get("conversation_id"),
                               "seq": message.get("seq")})
@@ -191,6 +193,10 @@ class NirvanaConnection:
                 self.hello.set_result(frame)
         elif kind == "error":
             self.adapter.errors[str(frame.get("code"))] += 1
+        if kind in ("ack", "error") and self.marked:
+            sent = self.marked.pop(frame.get("id") or "", None)
+            if sent is not None:  # a mark's answer: how long the server took to store it
+                self.adapter.mark_answers.append(time.perf_counter() - sent)
         waiter = self.waiting.pop(frame.get("id") or "", None) if kind in (
             "resumed", "resync_required", "error", "pong") else None
         if waiter is not None and not waiter.done():
@@ -244,6 +250,7 @@ class NirvanaAdapter:
         self.url = url
         self.receipts = receipts  # answer others' messages with `delivered` (NirvanaConnection)
         self.receipts_sent = 0
+        self.mark_answers: list[float] = []  # s from a `delivered` sent to its answer
         self.ws_url = url.replace("http://", "ws://", 1)
         self.room_size = room_size
         self.nonce = nonce or f"{random.getrandbits(40):010x}"

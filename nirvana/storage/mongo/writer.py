@@ -12,7 +12,8 @@ callers' futures, in order (a big batch over several turns of the event loop). W
 
 Commits adapt to the load: an idle writer commits at once, and what arrives during a commit
 rides the next; only after a full batch (the store is what limits) is the next held a little,
-to fill it. Up to `max_inflight` batches of sends are written at once, each numbered
+to fill it. A writer woken from idle by receipts alone holds them a few ms, for the rest of
+their message's (receipt_hold.py). Up to `max_inflight` batches of sends are written at once, each numbered
 when it is taken, each answered only after the one before it (so deliveries keep position
 order); a batch never takes a conversation (or retry key) that one in flight holds, so a
 batch that fails leaves no gap in another's seqs. Receipts, changes, and every batch while
@@ -39,6 +40,7 @@ from .alone_commits import AloneCommits
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
 from .positions import StreamPositions
+from .receipt_hold import hold
 from .refused import RefusedSenders
 from .message_inserts import InsertMessages
 from .sends import ASK_PAUSES, DeliveryPass, SendCommitter
@@ -168,6 +170,7 @@ class ChatWriter:
         self._refused.prune()
         self._sends.forget_seqs()
         self._sends.forget_withdrawn()
+        self._wake.set()  # a receipt hold ends: what it holds is an earlier tenure's
 
     def _requeue(self, sends: list[Send]) -> None:
         # Refused by tenure when taken again, as is all that is queued (tenures.py).
@@ -206,6 +209,7 @@ class ChatWriter:
             item.refuse(stopping)
 
     async def _run(self) -> None:
+        idle = False  # woke from an empty queue: what it holds arrived since the last commit
         while True:
             # A cancel pymongo hid inside an operation (a change's, an erasure's at stop):
             # honoured here, or close() would wait forever.
@@ -213,7 +217,15 @@ class ChatWriter:
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
+                idle = True
                 continue
+            if idle and not self._sends.asking and not self._inflight:
+                # Marks alone, the first of a message's receipts: the rest of them are a
+                # few ms away (receipt_hold.py). Anything else queued ends the hold.
+                tenure = self._tenures.now
+                await hold(self._pending, self._wake, self._max_batch,
+                           lambda: self.may_commit() and self._tenures.now == tenure)
+            idle = False
             if (len(self._pending) < self._max_batch and self.commit_spacing > 0
                     and self._last_size >= self.spacing_from):
                 wait = self._last_commit + self.commit_spacing - time.monotonic()
