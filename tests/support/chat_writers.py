@@ -21,6 +21,7 @@ from nirvana.storage.mongo.chat_store import MongoChatStore
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.storage.mongo.fence import WriterFence
 from nirvana.storage.mongo.one_commit import OneCommit
+from nirvana.storage.mongo.receipt_hold import RECEIPT_HOLD
 from nirvana.storage.mongo.message_inserts import insert_messages
 from nirvana.storage.postgres.chat_peers import PgChatPeers
 from tests.support.people import a_with_two_friends
@@ -128,12 +129,12 @@ def failing_collmod(code: int):
 
 
 async def chat_writer(writers: list[MongoChatStore], fenced: bool = True, *,
-                      db: ChatCollections | None = None, fence: WriterFence | None = None
-                      ) -> MongoChatStore:
+                      db: ChatCollections | None = None, fence: WriterFence | None = None,
+                      receipt_hold: float = RECEIPT_HOLD) -> MongoChatStore:
     """A chat writer (closed by the `writers` fixture) over `db` (and `fence`): leading at
     epoch 1 when `fenced` (the fence raised, its writes stamped), else one process's (no
-    epoch)."""
-    store = MongoChatStore(db=db, fence=fence)
+    epoch). `receipt_hold`: how long it holds receipts for the rest of a message's."""
+    store = MongoChatStore(db=db, fence=fence, receipt_hold=receipt_hold)
     writers.append(store)
     if fenced:
         await store.lead(lambda: True, 1)

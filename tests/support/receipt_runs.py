@@ -17,6 +17,7 @@ from nirvana.domain.chat.entities import (
     Role,
 )
 from nirvana.storage.mongo.chat_store import MongoChatStore
+from nirvana.storage.mongo.receipt_hold import RECEIPT_HOLD
 from tests.support.chat_collections import SteeredCollections
 from tests.support.chat_writers import chat_on, chat_writer
 from tests.support.held_writer import writer_held
@@ -24,13 +25,14 @@ from tests.support.held_writer import writer_held
 Marks = list[tuple[Any, int, ReceiptKind, int]]  # (conversation, user, kind, seq)
 
 
-async def receipts_world(services, chats, writers):
-    """A writer over counted collections; a's conversations with b, with c, and a group of
-    a, b and c, each with three messages of a's."""
+async def receipts_world(services, chats, writers, receipt_hold: float = RECEIPT_HOLD):
+    """A writer over counted collections (holding receipts up to `receipt_hold` for the
+    rest of a message's); a's conversations with b, with c, and a group of a, b and c,
+    each with three messages of a's."""
     a, b, with_b, with_c = chats
     c = next(m for m in with_c.member_ids if m != a)
     db = SteeredCollections()
-    store = await chat_writer(writers, db=db)
+    store = await chat_writer(writers, db=db, receipt_hold=receipt_hold)
     chat = chat_on(store, services, db)
     group = await chat.create_group(a, "g", [b, c])
     for conversation in (with_b, with_c, group):

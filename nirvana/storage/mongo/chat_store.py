@@ -31,6 +31,7 @@ from .collections import ChatCollections
 from .fence import WriterFence
 from .history import history_page
 from .positions import StreamPositions
+from .receipt_hold import RECEIPT_HOLD
 from .resume import stream_since
 from .message_inserts import InsertMessages, insert_messages
 from .sends import ASK_PAUSES, DeliveryPass
@@ -58,7 +59,8 @@ class MongoChatStore:
                  db: ChatCollections | None = None,
                  fence: WriterFence | None = None,
                  delivery_pass: DeliveryPass = nullcontext,
-                 ask_pauses: tuple[float, float] = ASK_PAUSES) -> None:
+                 ask_pauses: tuple[float, float] = ASK_PAUSES,
+                 receipt_hold: float = RECEIPT_HOLD) -> None:
         """`insert` writes a batch's message documents (default: one unordered insert_many);
         tests pass one that fails. `own_connection`: the writer's inserts go over a plain
         connection of their own (wire.py; for the embedded store). `observer` is told of
@@ -67,7 +69,9 @@ class MongoChatStore:
         answers of a batch of several messages, so a socket's frames of it go out in one
         write (the wiring passes ws/transport.py's). `summary_clock`: see `Summaries`.
         `ask_pauses`: the first and last pause before asking a silent store again
-        (sends.py; tests shorten them)."""
+        (sends.py; tests shorten them). `receipt_hold`: the longest a writer woken by
+        receipts alone waits for the rest of their message's (receipt_hold.py; tests
+        lengthen it)."""
         self._db = db if db is not None else ChatCollections()
         self.positions = StreamPositions(self._db)
         self._seq_order = SeqOrder(self._db)
@@ -85,7 +89,7 @@ class MongoChatStore:
                                  commit_spacing=commit_spacing, timeout=timeout,
                                  spacing_from=spacing_from, max_inflight=max_inflight,
                                  observer=observer, delivery_pass=delivery_pass,
-                                 ask_pauses=ask_pauses)
+                                 ask_pauses=ask_pauses, receipt_hold=receipt_hold)
         # Several instances (REDIS_URL): set while another process runs the writer (see
         # `follow`): the head is then that writer's.
         self._leader_head: Callable[[], Awaitable[int]] | None = None

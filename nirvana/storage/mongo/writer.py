@@ -40,7 +40,7 @@ from .alone_commits import AloneCommits
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
 from .positions import StreamPositions
-from .receipt_hold import hold
+from .receipt_hold import RECEIPT_HOLD, hold
 from .refused import RefusedSenders
 from .message_inserts import InsertMessages
 from .sends import ASK_PAUSES, DeliveryPass, SendCommitter
@@ -64,7 +64,8 @@ class ChatWriter:
                  commit_spacing: float, ask_pauses: tuple[float, float] = ASK_PAUSES,
                  timeout: float, spacing_from: int = 1, max_inflight: int = 1,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER,
-                 delivery_pass: DeliveryPass = nullcontext) -> None:
+                 delivery_pass: DeliveryPass = nullcontext,
+                 receipt_hold: float = RECEIPT_HOLD) -> None:
         self._db = db
         self._observer = observer
         self._positions = positions
@@ -86,6 +87,7 @@ class ChatWriter:
         self.commit_spacing = commit_spacing
         self.spacing_from = spacing_from
         self.max_inflight = max(1, max_inflight)
+        self.receipt_hold = receipt_hold  # receipt_hold.py
         self._last_commit = -commit_spacing
         self._last_size = 0  # writes in the batch taken last
         self.timeout = timeout
@@ -224,7 +226,8 @@ class ChatWriter:
                 # few ms away (receipt_hold.py). Anything else queued ends the hold.
                 tenure = self._tenures.now
                 await hold(self._pending, self._wake, self._max_batch,
-                           lambda: self.may_commit() and self._tenures.now == tenure)
+                           lambda: self.may_commit() and self._tenures.now == tenure,
+                           self.receipt_hold)
             idle = False
             if (len(self._pending) < self._max_batch and self.commit_spacing > 0
                     and self._last_size >= self.spacing_from):
