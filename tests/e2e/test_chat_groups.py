@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.support.chat_client import Client
 from tests.support.people import befriend, block, user
 
@@ -109,4 +111,46 @@ async def test_nobody_with_a_block_against_a_member_joins(live):
     err = await clients[0].command("add_members", conversation_id=gid, user_ids=[ids[4]])
     assert err["details"][0]["code"] == "blocked"
     for c in clients:
+        await c.close()
+
+
+async def test_a_groups_receipts_reach_every_member_in_order_and_acks_keep_command_order(live):
+    """Four members answer a message with `delivered` and `read` sent back to back, as
+    their bursts meet in the writer (receipts held for the rest of a message's: storage/
+    mongo/receipt_hold.py): each connection's acks come in its command order, and every
+    member gets all eight receipts, in `pos` order, the same positions as every other."""
+    users, clients, gid = await group_of_five(live)
+    await clients[4].close()  # not a member
+    sender, markers = clients[0], clients[1:4] + [await connect(live, users[4])]
+    await sender.command("add_members", conversation_id=gid, user_ids=[users[4]["id"]])
+    sent = await sender.command("send", conversation_id=gid, client_id="burst", text="hi")
+    seq = sent["message"]["seq"]
+    for c in markers:
+        for kind in ("delivered", "read"):
+            await c.ws.send(json.dumps({"type": kind, "id": f"{kind}-{c.user['id']}",
+                                        "conversation_id": gid, "seq": seq}))
+    for c in markers:
+        acks = []
+        while len(acks) < 2:
+            frame = await c.recv()
+            if frame.get("id", "").startswith(("delivered-", "read-")):
+                assert frame["type"] == "ack", frame
+                acks.append(frame["id"])
+            else:
+                c.backlog.append(frame)
+        assert acks == [f"delivered-{c.user['id']}", f"read-{c.user['id']}"]
+    seen = []
+    for c in [sender, *markers]:
+        receipts = [e for e in c.backlog if e["type"] == "receipt"]
+        while len(receipts) < 8:
+            frame = await c.recv()
+            if frame["type"] == "receipt":
+                receipts.append(frame)
+        positions = [r["pos"] for r in receipts]
+        assert positions == sorted(positions)
+        assert sorted((r["user_id"], r["kind"]) for r in receipts) == sorted(
+            (m.user["id"], kind) for m in markers for kind in ("delivered", "read"))
+        seen.append(positions)
+    assert all(p == seen[0] for p in seen)
+    for c in [sender, *markers]:
         await c.close()
