@@ -35,12 +35,17 @@ async def test_a_whole_burst_is_not_held():
     assert not worth_holding([mark(2), mark(3), mark(4)], 1000, Bursts())
 
 
-async def test_a_burst_is_whole_per_conversation_kind_and_seq():
+async def test_a_burst_is_whole_per_conversation_and_seq():
     pending: list[WorkItem] = [mark(2), mark(3), mark(4), mark(2, seq=6)]
     assert worth_holding(pending, 1000, Bursts())  # seq 6 waits for 3 and 4
-    pending = [mark(2), mark(3), mark(4, kind=ReceiptKind.READ)]
-    assert worth_holding(pending, 1000, Bursts())  # 4's delivered is missing
+    pending = [mark(2, conversation="d"), mark(3), mark(4)]
+    assert worth_holding(pending, 1000, Bursts())  # c waits for 2, d for 3 and 4
     pending = [mark(2, conversation="d", audience=(1, 2)), mark(2), mark(3), mark(4)]
+    assert not worth_holding(pending, 1000, Bursts())
+
+
+async def test_a_read_counts_for_its_members_part_of_a_burst():
+    pending: list[WorkItem] = [mark(2), mark(3, kind=ReceiptKind.READ), mark(4)]
     assert not worth_holding(pending, 1000, Bursts())
 
 

@@ -29,13 +29,14 @@ RECEIPT_HOLD = 0.003
 
 class Bursts:
     """The bursts of marks in a queue that only grows at its end, read as it grows
-    (`read`): for each conversation, kind and seq marked, who marked it, against every
+    (`read`): for each conversation and seq marked, who marked it (`delivered` or `read`:
+    a member looking at the conversation reads where the others deliver), against every
     member of its audience but one (the sender). A mark of an earlier message counts for
     none: a client marks each message as it arrives."""
 
     def __init__(self) -> None:
-        self._marked: dict[tuple[str, str, int], set[int]] = {}
-        self._open: set[tuple[str, str, int]] = set()  # bursts a member has yet to mark
+        self._marked: dict[tuple[str, int], set[int]] = {}
+        self._open: set[tuple[str, int]] = set()  # bursts a member has yet to mark
         self._read = 0  # items of the queue read
         self.marks_only = True
 
@@ -44,7 +45,7 @@ class Bursts:
             if not isinstance(item, Mark):
                 self.marks_only = False
                 continue
-            key = (item.conversation_id, item.kind.value, item.seq)
+            key = (item.conversation_id, item.seq)
             users = self._marked.setdefault(key, set())
             users.add(item.user_id)
             if len(users) < len(item.audience) - 1:
