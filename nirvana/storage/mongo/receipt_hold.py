@@ -7,7 +7,7 @@ each run is a `find`, a bulk write of marks and an `insert_many` (receipt_commit
 whatever its size. So when the writer wakes from idle to a queue of marks alone, it waits
 up to `RECEIPT_HOLD` for the rest of their bursts (writer.py `_run`). The hold ends at once
 when anything but a mark is queued (a send never waits for receipts), when every burst
-queued is whole (`gathered`), when the window is full, when the writer may no longer
+queued is whole (`Bursts`), when the window is full, when the writer may no longer
 commit under the tenure it held for (a `lead()`, a lapsed lease seen at the next wake:
 `keep`), and on close (the writer task is cancelled, and close refuses what is queued; a
 hold never takes a mark from the queue). Only from idle: marks that queued while the
@@ -22,8 +22,8 @@ from typing import Callable, Sequence
 
 from .work_items import Mark, WorkItem
 
-# Long enough for a room's answers to a message to arrive over their sockets (they come
-# within a few ms), short against a receipt's own round trip to the store.
+# Long enough for a room's answers to a message to arrive (within a few ms of each other);
+# a longer hold gathered no more and made each held mark wait longer (docs/performance.md).
 RECEIPT_HOLD = 0.003
 
 
