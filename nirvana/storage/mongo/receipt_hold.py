@@ -6,12 +6,14 @@ An idle writer commits the first of them at once, and the rest ride one or two m
 each run is a `find`, a bulk write of marks and an `insert_many` (receipt_commits.py),
 whatever its size. So when the writer wakes from idle to a queue of marks alone, it waits
 up to `RECEIPT_HOLD` for the rest of their bursts (writer.py `_run`). The hold ends at once
-when anything but a mark is queued (a send never waits for receipts), when every burst
+when anything but a mark is queued (a send is then stored first, before the held marks; a
+change after them, in queue order: alone_commits.py), when every burst
 queued is whole (`Bursts`), when the window is full, when the writer may no longer
 commit under the tenure it held for (a `lead()`, a lapsed lease seen at the next wake:
 `keep`), and on close (the writer task is cancelled, and close refuses what is queued; a
-hold never takes a mark from the queue). Only from idle: marks that queued while the
-writer committed already rode together, and a busy writer holding would only slow it.
+hold never takes a mark from the queue). Only from idle, and only after a commit too small
+to space the next (writer.py `spacing_from`): marks that queued while the writer committed
+already rode together, and a busy writer holding would only slow it.
 Why the figure: docs/performance.md, "A message's receipts in one commit".
 """
 
@@ -43,8 +45,8 @@ class Bursts:
     def read(self, pending: Sequence[WorkItem]) -> None:
         for item in pending[self._read:]:
             if not isinstance(item, Mark):
-                self.marks_only = False
-                continue
+                self.marks_only = False  # for good: nothing more to read
+                break
             key = (item.conversation_id, item.seq)
             users = self._marked.setdefault(key, set())
             users.add(item.user_id)

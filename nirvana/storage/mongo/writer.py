@@ -12,14 +12,14 @@ callers' futures, in order (a big batch over several turns of the event loop). W
 
 Commits adapt to the load: an idle writer commits at once, and what arrives during a commit
 rides the next; only after a full batch (the store is what limits) is the next held a little,
-to fill it. A writer woken from idle by receipts alone holds them a few ms, for the rest of
-their message's (receipt_hold.py). Up to `max_inflight` batches of sends are written at once, each numbered
-when it is taken, each answered only after the one before it (so deliveries keep position
-order); a batch never takes a conversation (or retry key) that one in flight holds, so a
-batch that fails leaves no gap in another's seqs. Receipts, changes, and every batch while
-a request is asked again (an insert after no answer, a batch's follow-up after an error;
-sends.py `_until_answered`) run alone, with nothing in flight (alone_commits.py): nothing is
-committed past a request the store has not carried out.
+to fill it. A writer woken from idle by receipts, after a small commit, holds them a few ms
+for the rest of their message's (receipt_hold.py). Up to `max_inflight` batches of sends are
+written at once, each numbered when it is taken, each answered only after the one before it
+(so deliveries keep position order); a batch never takes a conversation (or retry key) that
+one in flight holds, so a batch that fails leaves no gap in another's seqs. Receipts,
+changes, and every batch while a request is asked again (an insert after no answer, a
+batch's follow-up after an error; sends.py `_until_answered`) run alone, with nothing in
+flight (alone_commits.py): nothing is committed past a request the store has not carried out.
 """
 
 from __future__ import annotations
@@ -221,9 +221,13 @@ class ChatWriter:
                 await self._wake.wait()
                 idle = True
                 continue
-            if idle and not self._sends.asking and not self._inflight:
-                # Marks alone, the first of a message's receipts: the rest of them are a
-                # few ms away (receipt_hold.py). Anything else queued ends the hold.
+            if (idle and isinstance(self._pending[0], Mark)
+                    and self._last_size < self.spacing_from
+                    and not self._sends.asking and not self._inflight):
+                # Marks first, the first of a message's receipts: the rest of them are a
+                # few ms away (receipt_hold.py). Anything else queued ends the hold. Not
+                # after a commit big enough to space the next: the store is what limits,
+                # and receipts gather in the queue without a hold.
                 tenure = self._tenures.now
                 await hold(self._pending, self._wake, self._max_batch,
                            lambda: self.may_commit() and self._tenures.now == tenure,
