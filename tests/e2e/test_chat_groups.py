@@ -139,6 +139,8 @@ async def test_a_groups_receipts_reach_every_member_in_order_and_acks_keep_comma
             else:
                 c.backlog.append(frame)
         assert acks == [f"delivered-{c.user['id']}", f"read-{c.user['id']}"]
+    # Eight receipts, not fewer: a connection's `read` is taken only after its `delivered`
+    # is answered, so the two are never stored together (protocol.md: then one receipt).
     seen = []
     for c in [sender, *markers]:
         receipts = [e for e in c.backlog if e["type"] == "receipt"]

@@ -121,7 +121,7 @@ async def test_a_lead_during_a_hold_refuses_the_held_marks_whose_retry_records_t
         refused = (await asyncio.gather(by_b, return_exceptions=True))[0]
     assert isinstance(refused, UnavailableError) and refused.retry_after is not None
     assert await stored_receipts(g.id) == []
-    async with asyncio.timeout(10):  # held again, alone: until it ends by time, not a minute
+    async with asyncio.timeout(10):  # held again, alone: ended by the send, not by time
         retried = _marking(store, services, g, b, 3)
         await _queued(retried)
         await send(store, g, a, "ends-the-hold")
