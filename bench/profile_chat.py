@@ -21,7 +21,9 @@ process, the event-loop lag the benchmark's probe sees (`bench.lag_probe`) and t
 server's garbage-collection pauses in the step (its /metrics), its CPU per send split
 into user and kernel time (/proc), and with `--perf` the system calls and context switches
 per send that `perf stat` counts on its threads in the step; the collapsed files stay in
-`--out` for flame graphs. Measures; asserts nothing.
+`--out` for flame graphs. The store's samples are also split by command and an insert's
+by part (`bench.store_requests`, which also counts the requests on a capture of the
+store's port). Measures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .lag_probe import LagProbe
 from .nirvana_chat import http, sign_up
 from .report import percentile
 from .servers import CLIENT_CORE, CLOCK_TICKS, ROOT, Nirvana, descendants, pinning_available
+from .store_requests import store_parts
 from .ws_clients import NirvanaAdapter, clients_in_rooms, room_size
 from .ws_load import Load
 
@@ -246,6 +249,8 @@ async def drive(server: Nirvana, clients: int, rate: float, seconds: float,
             print(f"{name} ({path}):\n{top(path)}")
             if name == "nirvana":
                 print(f"nirvana by phase of a send:\n{phases(path)}")
+            else:  # the store's samples by command, an insert's by part
+                print(f"mongo by command:\n{store_parts(path)}")
 
 
 def gc_pauses(server: Nirvana) -> dict[tuple[str, str], float]:
