@@ -1,9 +1,9 @@
 """The writer's adaptive group commit against the real MongoDB-wire server: a commit while
 the store is idle goes at once, sends to a conversation in flight ride the next commit, the
-next commit is held only after a full batch, and with two batches in flight a batch of
-other conversations is written meanwhile but answered after the one before it, a failure
-of one batch leaves no gap in another's conversation, and a big batch is answered in order
-over several turns of the event loop."""
+next commit is held only after a full batch (a shorter while after a middling one), and
+with two batches in flight a batch of other conversations is written meanwhile but answered
+after the one before it, a failure of one batch leaves no gap in another's conversation,
+and a big batch is answered in order over several turns of the event loop."""
 
 from __future__ import annotations
 
@@ -128,6 +128,27 @@ async def test_after_a_light_commit_the_next_goes_at_once_and_after_a_full_one_i
     await chat.send_message(a, c.id, client_id="after", text="after")
     assert loop.time() - started > spacing / 2  # held to fill the next batch
     assert gated.calls[1:] == [["f0", "f1", "f2"], ["after"]]
+
+
+async def test_after_a_middling_batch_the_next_commit_waits_the_short_spacing(
+        client, services, flaky):
+    a, b, c, _ = await two_chats(client, services)
+    spacing, short = 8.0, 2.0  # long beside a commit on a busy machine, and apart
+    chat, store, insert = flaky(commit_spacing=spacing, spacing_from=100,
+                                short_spacing=short, short_from=3)
+    loop = asyncio.get_running_loop()
+    gated = insert.failure = GatedInsert()
+    first = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
+    await until(lambda: len(gated.calls) == 1)
+    middling = [queue(store, draft(c, b, f"m{i}"))
+                for i in range(3)]  # ride the next commit together: 3, short of 100
+    gated.gate.set()
+    await asyncio.gather(first, *middling)
+    started = loop.time()
+    await chat.send_message(a, c.id, client_id="after", text="after")
+    held = loop.time() - started
+    assert short / 2 < held < (short + spacing) / 2  # the short spacing, not the long one
+    assert gated.calls[1:] == [["m0", "m1", "m2"], ["after"]]
 
 
 class LoopTurns:

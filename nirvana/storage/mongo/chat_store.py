@@ -53,7 +53,8 @@ class MongoChatStore:
     def __init__(self, *, max_batch: int = 1000, timeout: float = 5.0,
                  summary_interval: float = 5.0, summary_share: float = 0.2,
                  summary_slices: int = 10, summary_clock: Callable[[], float] = time.monotonic,
-                 commit_spacing: float = 0.01, spacing_from: int = 16, max_inflight: int = 1,
+                 commit_spacing: float = 0.01, spacing_from: int = 12,
+                 short_spacing: float = 0.008, short_from: int = 5, max_inflight: int = 1,
                  insert: InsertMessages | None = None, own_connection: bool = False,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER,
                  db: ChatCollections | None = None,
@@ -87,7 +88,8 @@ class MongoChatStore:
         self.writer = ChatWriter(self._db, self.positions, self.summaries,
                                  insert, fence=self.fence, max_batch=max_batch,
                                  commit_spacing=commit_spacing, timeout=timeout,
-                                 spacing_from=spacing_from, max_inflight=max_inflight,
+                                 spacing_from=spacing_from, short_spacing=short_spacing,
+                                 short_from=short_from, max_inflight=max_inflight,
                                  observer=observer, delivery_pass=delivery_pass,
                                  ask_pauses=ask_pauses, receipt_hold=receipt_hold)
         # Several instances (REDIS_URL): set while another process runs the writer (see

@@ -12,8 +12,9 @@ queued is whole (`Bursts`), when the window is full, when the writer may no long
 commit under the tenure it held for (a `lead()`, a lapsed lease seen at the next wake:
 `keep`), and on close (the writer task is cancelled, and close refuses what is queued; a
 hold never takes a mark from the queue). Only from idle, and only after a commit too small
-to space the next (writer.py `spacing_from`): marks that queued while the writer committed
-already rode together, and a busy writer holding would only slow it.
+to space the next (writer.py `_hold`: fewer than `short_from` writes): marks that queued
+while the writer committed already rode together, and a busy writer holding would only slow
+it.
 Why the figure: docs/performance.md, "A message's receipts in one commit".
 """
 

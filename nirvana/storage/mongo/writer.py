@@ -62,7 +62,8 @@ class ChatWriter:
     def __init__(self, db: ChatCollections, positions: StreamPositions, summaries: Summaries,
                  insert: InsertMessages, *, fence: WriterFence, max_batch: int,
                  commit_spacing: float, ask_pauses: tuple[float, float] = ASK_PAUSES,
-                 timeout: float, spacing_from: int = 1, max_inflight: int = 1,
+                 timeout: float, spacing_from: int = 1, short_spacing: float = 0.0,
+                 short_from: int = 1, max_inflight: int = 1,
                  observer: ChatWriterObserver = NO_WRITER_OBSERVER,
                  delivery_pass: DeliveryPass = nullcontext,
                  receipt_hold: float = RECEIPT_HOLD) -> None:
@@ -81,11 +82,16 @@ class ChatWriter:
         # arrives during a commit rides the next one. Only once a batch carried
         # `spacing_from` writes or more (the store is what limits) is the next held until
         # `commit_spacing` after it started, so heavy load gets fuller batches and light
-        # load pays no toll. `max_inflight` lets that many batches of sends to different
-        # conversations be written at once. Why the defaults: docs/performance.md
-        # ("Adaptive group commit").
+        # load pays no toll. After one of `short_from` writes or more, `short_spacing`:
+        # back-to-back commits of a few writes each spent much of the core the store
+        # shares on their fixed costs. `max_inflight` lets that many batches of sends to
+        # different conversations be written at once. Why the defaults:
+        # docs/performance.md ("Adaptive group commit", "Where the store's CPU goes at
+        # 10,000 deliveries/s").
         self.commit_spacing = commit_spacing
         self.spacing_from = spacing_from
+        self.short_spacing = short_spacing
+        self.short_from = short_from
         self.max_inflight = max(1, max_inflight)
         self.receipt_hold = receipt_hold  # receipt_hold.py
         self._last_commit = -commit_spacing
@@ -221,21 +227,19 @@ class ChatWriter:
                 await self._wake.wait()
                 idle = True
                 continue
-            if (idle and isinstance(self._pending[0], Mark)
-                    and self._last_size < self.spacing_from
+            if (idle and isinstance(self._pending[0], Mark) and self._hold() == 0
                     and not self._sends.asking and not self._inflight):
                 # Marks first, the first of a message's receipts: the rest of them are a
                 # few ms away (receipt_hold.py). Anything else queued ends the hold. Not
-                # after a commit big enough to space the next: the store is what limits,
-                # and receipts gather in the queue without a hold.
+                # after a commit that spaces the next anyway (`_hold`): receipts gather
+                # in the queue meanwhile.
                 tenure = self._tenures.now
                 await hold(self._pending, self._wake, self._max_batch,
                            lambda: self.may_commit() and self._tenures.now == tenure,
                            self.receipt_hold)
             idle = False
-            if (len(self._pending) < self._max_batch and self.commit_spacing > 0
-                    and self._last_size >= self.spacing_from):
-                wait = self._last_commit + self.commit_spacing - time.monotonic()
+            if len(self._pending) < self._max_batch and (spacing := self._hold()) > 0:
+                wait = self._last_commit + spacing - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
             window = self._pending[: self._max_batch]
@@ -266,6 +270,15 @@ class ChatWriter:
             self._last_commit = time.monotonic()
             self._last_size = len(batch)
             await self._launch(batch)
+
+    def _hold(self) -> float:
+        """How long after the last commit started the next one waits to fill (0: at once),
+        by the writes that last batch carried."""
+        if self._last_size >= self.spacing_from:
+            return self.commit_spacing
+        if self._last_size >= self.short_from:
+            return min(self.short_spacing, self.commit_spacing)
+        return 0.0
 
     def _take_sends(self) -> list[Send]:
         """The waiting sends that no batch in flight holds a conversation (or retry key)
