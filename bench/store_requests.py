@@ -29,12 +29,19 @@ import bson
 from .report import percentile
 
 OP_MSG = 2013
+# A wire message's header is believed only with a length in these bounds (16 bytes of
+# header, the server's 48 MiB limit) and an opcode the protocol has (reply, query, compressed,
+# msg); otherwise the buffer is mid-message (a capture started there, or bytes dropped).
+_SIZES = range(16, 48 * 1024 * 1024 + 1)
+_OPCODES = {1, 2004, 2012, OP_MSG}
 _LINK_HEADER = {1: 14, 113: 16, 276: 20, 0: 4}  # Ethernet, Linux cooked v1 / v2, BSD loopback
 
 
-def segments(path: Path) -> Iterator[tuple[float, int, int, int, bytes]]:
+def segments(path: Path, skipped: collections.Counter[str]
+             ) -> Iterator[tuple[float, int, int, int, bytes]]:
     """(time, source port, destination port, TCP seq, payload) of each IPv4 TCP segment
-    that carries data, from a pcap file."""
+    that carries data, from a pcap file; other segments (IPv6 among them: `::1`) are
+    counted in `skipped["not IPv4"]`."""
     with path.open("rb") as f:
         header = f.read(24)
         magic = struct.unpack("<I", header[:4])[0]
@@ -45,6 +52,7 @@ def segments(path: Path) -> Iterator[tuple[float, int, int, int, bytes]]:
             seconds, fraction, size, _ = struct.unpack(order + "IIII", record)
             ip = f.read(size)[skip:]
             if not ip or ip[0] >> 4 != 4:
+                skipped["not IPv4"] += 1
                 continue
             tcp = ip[(ip[0] & 15) * 4:struct.unpack(">H", ip[2:4])[0]]
             source, destination, seq = struct.unpack(">HHI", tcp[:8])
@@ -52,25 +60,41 @@ def segments(path: Path) -> Iterator[tuple[float, int, int, int, bytes]]:
                 yield seconds + fraction / scale, source, destination, seq, payload
 
 
-def messages(path: Path, port: int) -> Iterator[tuple[float, bool, int, bytes]]:
+def messages(path: Path, port: int, skipped: collections.Counter[str]
+             ) -> Iterator[tuple[float, bool, int, bytes]]:
     """(time of its first byte, sent to the store, client port, bytes) of each wire message
-    on `port`, each connection's direction reassembled in TCP order."""
-    streams: dict[tuple[int, int], list[Any]] = {}  # -> [next seq, buffer, first byte's time]
-    for t, source, destination, seq, payload in segments(path):
-        stream = streams.setdefault((source, destination), [seq, bytearray(), t])
+    on `port`, each connection's direction reassembled in TCP order. Where bytes are
+    missing or the buffer does not start with a plausible header, what is buffered is
+    dropped up to the next segment and counted in `skipped["gaps"]`: the counts are then
+    lower bounds."""
+    # -> [next seq, buffer, first byte's time, out of step (a gap counted, not yet over)]
+    streams: dict[tuple[int, int], list[Any]] = {}
+    for t, source, destination, seq, payload in segments(path, skipped):
+        stream = streams.setdefault((source, destination), [seq, bytearray(), t, False])
         behind = (stream[0] - seq) & 0xFFFFFFFF
         if seq != stream[0] and behind < 0x80000000:  # a retransmission: its new bytes only
             if behind >= len(payload):
                 continue
             payload = payload[behind:]
         elif seq != stream[0]:  # bytes missing (tcpdump dropped them): start over there
+            skipped["gaps"] += not stream[3]
+            stream[3] = True
             stream[1].clear()
         if not stream[1]:
             stream[2] = t
         stream[1] += payload
         stream[0] = (seq + len(payload)) & 0xFFFFFFFF
         buffer = stream[1]
-        while len(buffer) >= 4 and len(buffer) >= (size := struct.unpack("<i", buffer[:4])[0]):
+        while len(buffer) >= 16:
+            size, op = struct.unpack("<i8xi", buffer[:16])
+            if size not in _SIZES or op not in _OPCODES:  # mid-message: wait for a segment
+                skipped["gaps"] += not stream[3]          # that starts one
+                stream[3] = True
+                buffer.clear()
+                break
+            stream[3] = False
+            if len(buffer) < size:
+                break
             to_store = destination == port
             yield stream[2], to_store, source if to_store else destination, bytes(buffer[:size])
             del buffer[:size]
@@ -121,11 +145,13 @@ def kind_of(body: dict[str, Any]) -> tuple[str, int]:
     return f"{name} {collection} {','.join(fields)}".strip() + transaction, count
 
 
-def requests(path: Path, port: int) -> list[dict[str, Any]]:
-    """Every request to the store: time, connection, kind, documents, bytes, answer time."""
+def requests(path: Path, port: int, skipped: collections.Counter[str]
+             ) -> list[dict[str, Any]]:
+    """Every request to the store: time, connection, kind, documents, bytes, answer time;
+    what could not be read is counted in `skipped` (`messages`)."""
     found: list[dict[str, Any]] = []
     asked: dict[tuple[int, int], dict[str, Any]] = {}
-    for t, to_store, connection, message in messages(path, port):
+    for t, to_store, connection, message in messages(path, port, skipped):
         request_id, response_to, body, documents = parse(message)
         if to_store:
             kind, count = kind_of(body) if body else ("(not OP_MSG)", 0)
@@ -237,7 +263,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--window", type=float, default=15.0)
     parser.add_argument("--profile", type=Path, help="a py-spy raw profile of the store")
     args = parser.parse_args(argv)
-    print(table(requests(args.pcap, args.port), args.window))
+    skipped: collections.Counter[str] = collections.Counter()
+    print(table(requests(args.pcap, args.port, skipped), args.window))
+    if skipped["gaps"]:
+        print(f"{skipped['gaps']} gaps (bytes missing, or a capture begun mid-message): "
+              "the counts are lower bounds")
+    if skipped["not IPv4"]:
+        print(f"{skipped['not IPv4']} segments not IPv4 (e.g. ::1) skipped: only IPv4 is read")
     if args.profile:
         print(f"the store ({args.profile}):\n{store_parts(args.profile)}")
     return 0
