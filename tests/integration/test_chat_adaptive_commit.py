@@ -147,7 +147,10 @@ async def test_after_a_middling_batch_the_next_commit_waits_the_short_spacing(
     started = loop.time()
     await chat.send_message(a, c.id, client_id="after", text="after")
     held = loop.time() - started
-    assert short / 2 < held < (short + spacing) / 2  # the short spacing, not the long one
+    # The short spacing, not the long one nor none. The margin accepted is half the short
+    # spacing either side (1 s): a middling commit slower than that on a loaded machine
+    # fails the lower bound falsely, since the hold counts from that commit's start.
+    assert short / 2 < held < (short + spacing) / 2
     assert gated.calls[1:] == [["m0", "m1", "m2"], ["after"]]
 
 

@@ -47,7 +47,7 @@ async def test_under_load_commits_are_spaced_and_an_idle_writer_commits_at_once(
     c = await chat.open_direct(a, b)
     spacing = 2.0  # long beside a send on a busy machine, so the two cases stay apart
     store.writer.commit_spacing = spacing
-    store.writer.spacing_from = 1  # held after any commit (by default only after a full one)
+    store.writer.spacing_from = 1  # held after any commit (by default after `short_from` or more)
     await asyncio.sleep(spacing)  # idle: the last commit is long past
     started = asyncio.get_running_loop().time()
     await chat.send_message(a, c.id, client_id="lone", text="lone")

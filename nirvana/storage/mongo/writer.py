@@ -11,15 +11,17 @@ callers' futures, in order (a big batch over several turns of the event loop). W
   seen position P has seen every event below P, and resume after P misses nothing.
 
 Commits adapt to the load: an idle writer commits at once, and what arrives during a commit
-rides the next; only after a full batch (the store is what limits) is the next held a little,
-to fill it. A writer woken from idle by receipts, after a small commit, holds them a few ms
-for the rest of their message's (receipt_hold.py). Up to `max_inflight` batches of sends are
-written at once, each numbered when it is taken, each answered only after the one before it
-(so deliveries keep position order); a batch never takes a conversation (or retry key) that
-one in flight holds, so a batch that fails leaves no gap in another's seqs. Receipts,
-changes, and every batch while a request is asked again (an insert after no answer, a
-batch's follow-up after an error; sends.py `_until_answered`) run alone, with nothing in
-flight (alone_commits.py): nothing is committed past a request the store has not carried out.
+rides the next; only after a full batch (the store is what limits) is the next held a
+little, to fill it, and after a middling one a little less (back-to-back commits of a few
+writes each spend the core the store shares on their fixed costs; `_hold`). A writer woken
+from idle by receipts, after a small commit, holds them a few ms for the rest of their
+message's (receipt_hold.py). Up to `max_inflight` batches of sends are written at once, each
+numbered when it is taken, each answered only after the one before it (so deliveries keep
+position order); a batch never takes a conversation (or retry key) that one in flight holds,
+so a batch that fails leaves no gap in another's seqs. Receipts, changes, and every batch
+while a request is asked again (an insert after no answer, a batch's follow-up after an
+error; sends.py `_until_answered`) run alone, with nothing in flight (alone_commits.py):
+nothing is committed past a request the store has not carried out.
 """
 
 from __future__ import annotations
