@@ -183,8 +183,11 @@ class NirvanaConnection:
             if (self.adapter.receipts and message.get("sender_id") != self.user_id
                     and self.ws is not None and self.ws.is_open()):  # not while closing
                 self.adapter.receipts_sent += 1
-                self.marked[f"d{message.get('seq')}"] = time.perf_counter()
-                self.command({"type": "delivered", "id": f"d{message.get('seq')}",
+                # Seqs count per conversation: the id names both, so that a member of two
+                # conversations pairs each answer with its own mark (ids are 1-64 chars).
+                mark = f"d{message.get('conversation_id')}:{message.get('seq')}"
+                self.marked[mark] = time.perf_counter()
+                self.command({"type": "delivered", "id": mark,
                               "conversation_id": message.get("conversation_id"),
                               "seq": message.get("seq")})
         elif kind == "hello":

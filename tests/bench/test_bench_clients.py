@@ -1,5 +1,6 @@
 """The benchmark's own clients against a real server: what `make bench` reports rests on
-them (the loop-lag probe, and sessions that outlive the 15-minute access token)."""
+them (the loop-lag probe, sessions that outlive the 15-minute access token, and the timing
+of `delivered` marks)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from bench.lag_probe import LagProbe
 from bench.nirvana_chat import http, sign_up
 from bench.ws_clients import NirvanaAdapter
+from tests.support.chat_client import Client
 
 
 async def test_the_lag_probe_reports_ping_round_trips_by_time(live):
@@ -42,3 +44,45 @@ async def test_stale_sessions_are_renewed_through_the_refresh_token(live):
     assert me.status_code == 200 and me.json()["id"] == old.id
     again = await live.http.post("/api/v1/user/refresh", json={"refresh_token": old_refresh})
     assert again.status_code == 401  # rotated: the old refresh token is spent
+
+
+async def test_a_member_of_two_conversations_pairs_each_mark_with_its_own_answer(live):
+    adapter = NirvanaAdapter(live.base, room_size=2, receipts=True)
+    await adapter.ensure_users(3, sign_up)
+    await adapter.build_rooms(2, http)  # users 0 and 1
+    first, member, second = adapter.users
+
+    def auth(user):
+        return {"Authorization": f"Bearer {user.token}"}
+
+    await live.http.post(f"/api/v1/friends/requests/{member.id}", headers=auth(second))
+    await live.http.post(f"/api/v1/friends/requests/{second.id}/accept", headers=auth(member))
+    made = await live.http.post("/api/v1/conversations", headers=auth(second), json={
+        "kind": "group", "name": "second", "member_ids": [member.id]})
+    assert made.status_code == 201, made.text
+    conn = await adapter.connect(1, lambda key: None)
+    probe = await Client.connect(live.ws, {"jwt": member.token})  # the member's other device
+    try:
+        # Both messages reach the socket before it reads either, so the second mark is sent
+        # before the first one's answer comes back: the two marks are outstanding together.
+        assert conn.ws is not None and conn.ws.transport is not None
+        conn.ws.transport.pause_reading()
+        seqs = set()
+        for sender, conversation in ((first, adapter.conversations[0]),
+                                     (second, made.json()["id"])):
+            sent = await live.http.post(f"/api/v1/conversations/{conversation}/messages",
+                                        headers=auth(sender), json={"text": "hi"})
+            assert sent.status_code == 201, sent.text
+            seqs.add(sent.json()["seq"])
+            await probe.expect("newMessage")
+        assert len(seqs) == 1  # the same seq in both: only the conversation tells them apart
+        conn.ws.transport.resume_reading()
+        deadline = time.monotonic() + 20
+        while adapter.frames["ack"] + adapter.frames["error"] < 2:
+            assert time.monotonic() < deadline, f"marks unanswered: {adapter.frames}"
+            await asyncio.sleep(0.05)
+    finally:
+        await probe.close()
+        await conn.close()
+    assert adapter.receipts_sent == 2 and adapter.errors == {}
+    assert len(adapter.mark_answers) == 2
