@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 
 LOCK_NAME = "nirvana.lock"
+# The server's holder name: any other names a tool, which lets go when it is done.
+SERVER = "Nirvana"
 
 
 class DataDirInUseError(RuntimeError):
@@ -31,7 +33,7 @@ class DataDirInUseError(RuntimeError):
 
 
 class DataDirLock:
-    def __init__(self, data_dir: Path, holder: str = "Nirvana") -> None:
+    def __init__(self, data_dir: Path, holder: str = SERVER) -> None:
         self.path = data_dir / LOCK_NAME
         self.holder = holder
         self._fd: int | None = None
@@ -71,13 +73,13 @@ class DataDirLock:
         where = self.path.parent
         try:
             info = json.loads(self.path.read_text())
-            holder = info.get("holder") or "Nirvana"
+            holder = info.get("holder") or SERVER
             who = f"{holder} (pid {int(info['pid'])}"
             who += f", {info['url']})" if info.get("url") else ", starting)"
         except (OSError, ValueError, KeyError, TypeError):
             holder, who = None, "another process"
         return DataDirInUseError(f"data directory {where} is in use by {who}",
-                                 by_tool=holder is not None and holder != "Nirvana")
+                                 by_tool=holder is not None and holder != SERVER)
 
 
 def holder_of(data_dir: Path) -> dict | None:

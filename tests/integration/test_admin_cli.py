@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from nirvana.storage.datadir_lock import DataDirLock
+from nirvana.storage.datadir_lock import SERVER, DataDirLock
 from tests.support import admin_cli
 from tests.support.http import bearer, sign_up
 
@@ -43,7 +43,7 @@ async def test_user_ids_starts_no_chat_store_under_a_nirvana_that_holds_the_data
     must not start one there, whose orphan check would stop run.py's or run.py's its."""
     env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "MONGODB_DB")}
     env.update(DATABASE_URL=server_urls[0], DATA_DIR=str(tmp_path))
-    with DataDirLock(tmp_path, holder="Nirvana"):
+    with DataDirLock(tmp_path, holder=SERVER):
         code, out, err = await admin_cli.run_admin(env, "user-ids")
     assert code == 1, (out, err)
     assert "is in use by Nirvana" in err and "its chat store is not up" in err, err

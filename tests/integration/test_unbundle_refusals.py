@@ -13,7 +13,7 @@ from nirvana import admin
 from nirvana.chat_writer_role import CHAT_WRITER
 from nirvana.domain.chat.entities import ReceiptKind
 from nirvana.instance_guard import INSTANCE, InstanceRunning, claim_instance, refuse_mixed
-from nirvana.storage.datadir_lock import DataDirLock
+from nirvana.storage.datadir_lock import SERVER, DataDirLock
 from nirvana.storage.mongo.deployment import COLLECTION as DEPLOYMENT_COLLECTION
 from nirvana.storage.mongo.deployment import DOCUMENT_ID as DEPLOYMENT_DOCUMENT
 from nirvana.storage.mongo.collections import ChatCollections
@@ -67,7 +67,7 @@ async def test_with_the_embedded_store_it_refuses_while_nirvana_holds_the_data_d
                MONGODB_DB=settings.mongodb_db)
     port = urlsplit(server_urls[1]).port
     (tmp_path / "mongo.pid").write_text(f'{{"pid": {os.getpid()}, "port": {port}}}')
-    with DataDirLock(tmp_path, holder="Nirvana"):
+    with DataDirLock(tmp_path, holder=SERVER):
         code, out, err = await run_admin(env, "unbundle-receipts")
     assert code == 1, (out, err)
     assert "runs only with every instance stopped, and data directory" in err, err

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from nirvana.storage.datadir_lock import DataDirInUseError, DataDirLock, holder_of
+from nirvana.storage.datadir_lock import SERVER, DataDirInUseError, DataDirLock, holder_of
 
 
 def test_a_running_nirvana_is_named_with_its_url_and_the_advice_to_stop_it(tmp_path):
@@ -16,7 +16,7 @@ def test_a_running_nirvana_is_named_with_its_url_and_the_advice_to_stop_it(tmp_p
         held.announce("http://127.0.0.1:8000")
         with pytest.raises(DataDirInUseError) as refused:
             DataDirLock(tmp_path).acquire()
-        assert holder_of(tmp_path) == {"pid": os.getpid(), "holder": "Nirvana",
+        assert holder_of(tmp_path) == {"pid": os.getpid(), "holder": SERVER,
                                        "url": "http://127.0.0.1:8000"}
     assert str(refused.value) == (
         f"data directory {tmp_path} is in use by Nirvana (pid {os.getpid()}, "

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from nirvana.settings import Settings
-from nirvana.storage.datadir_lock import DataDirLock
+from nirvana.storage.datadir_lock import SERVER, DataDirLock
 from nirvana.storage.embedded import EmbeddedError
 from nirvana.storage.tool_postgres import tool_stores
 
@@ -17,7 +17,7 @@ from nirvana.storage.tool_postgres import tool_stores
 def test_the_refusal_under_a_nirvana_carries_no_other_error(tmp_path):
     settings = replace(Settings(data_dir=tmp_path), database_url="postgresql://unused/x",
                        mongodb_url=None)
-    with DataDirLock(tmp_path, holder="Nirvana"):
+    with DataDirLock(tmp_path, holder=SERVER):
         with pytest.raises(EmbeddedError) as refused:
             with tool_stores(settings, "nirvana.admin"):
                 pass
@@ -29,7 +29,7 @@ def test_a_tool_that_must_run_alone_refuses_instead_of_sharing(tmp_path):
     """`unbundle-receipts`: never beside a running Nirvana, whose writer stores on."""
     settings = replace(Settings(data_dir=tmp_path), database_url="postgresql://unused/x",
                        mongodb_url=None)
-    with DataDirLock(tmp_path, holder="Nirvana"):
+    with DataDirLock(tmp_path, holder=SERVER):
         with pytest.raises(EmbeddedError) as refused:
             with tool_stores(settings, "the tool", alone=True):
                 pass
