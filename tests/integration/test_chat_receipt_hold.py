@@ -28,10 +28,13 @@ def _marking(store, services, conversation, user: int, seq: int) -> asyncio.Futu
         on_recorded=services.hub.receipt_recorded))
 
 
-async def _queued(future: asyncio.Future) -> None:
+async def _held(store, services, conversation, user: int, seq: int) -> asyncio.Future:
+    """`user`'s mark of `seq`, queued and held by the writer (not answered yet)."""
+    future = _marking(store, services, conversation, user, seq)
     for _ in range(3):  # queued, and the writer woken to hold it
         await asyncio.sleep(0)
     assert not future.done()
+    return future
 
 
 async def test_a_groups_receipts_arriving_apart_reach_every_member_in_position_order(
@@ -42,8 +45,7 @@ async def test_a_groups_receipts_arriving_apart_reach_every_member_in_position_o
     g = conv["g"]
     async with live_frames(services.hub, a, await store.head()) as frames:
         seen = len(await frames.read())
-        by_b = _marking(store, services, g, b, 3)
-        await _queued(by_b)
+        by_b = await _held(store, services, g, b, 3)
         await asyncio.sleep(0.01)
         by_c = _marking(store, services, g, c, 3)
         async with asyncio.timeout(10):
@@ -66,14 +68,12 @@ async def test_a_send_queued_behind_held_receipts_is_answered_at_once(
     g = conv["g"]
     async with live_frames(services.hub, a, await store.head()) as frames:
         seen = len(await frames.read())
-        by_b = _marking(store, services, g, b, 3)
-        await _queued(by_b)
+        by_b = await _held(store, services, g, b, 3)
         async with asyncio.timeout(10):
             message = await send(store, g, a, "behind-a-hold")
             receipt = await by_b
         assert message.seq == 4 and (receipt.user_id, receipt.seq) == (b, 3)
-        by_c = _marking(store, services, g, c, 4)
-        await _queued(by_c)
+        by_c = await _held(store, services, g, c, 4)
         async with asyncio.timeout(10):
             again = await send(store, g, a, "behind-a-second-hold")
             late = await by_c
@@ -90,8 +90,7 @@ async def test_a_change_queued_behind_held_receipts_is_answered_at_once(
     db, store, (a, b, c), conv = await receipts_world(services, chats, writers, LONG)
     g = conv["g"]
     chat = chat_on(store, services, db)
-    by_b = _marking(store, services, g, b, 3)
-    await _queued(by_b)
+    by_b = await _held(store, services, g, b, 3)
     async with asyncio.timeout(10):
         edited = await chat.edit_message(a, g.id, 3, "edited")
         receipt = await by_b
@@ -100,8 +99,7 @@ async def test_a_change_queued_behind_held_receipts_is_answered_at_once(
 
 async def test_a_close_during_a_hold_refuses_the_held_marks(services, chats, writers):
     db, store, (a, b, c), conv = await receipts_world(services, chats, writers, LONG)
-    by_b = _marking(store, services, conv["g"], b, 3)
-    await _queued(by_b)
+    by_b = await _held(store, services, conv["g"], b, 3)
     async with asyncio.timeout(10):
         await store.close()
         refused = (await asyncio.gather(by_b, return_exceptions=True))[0]
@@ -114,16 +112,14 @@ async def test_a_lead_during_a_hold_refuses_the_held_marks_whose_retry_records_t
     answered with the receipt (the mark was never written)."""
     db, store, (a, b, c), conv = await receipts_world(services, chats, writers, LONG)
     g = conv["g"]
-    by_b = _marking(store, services, g, b, 3)
-    await _queued(by_b)
+    by_b = await _held(store, services, g, b, 3)
     async with asyncio.timeout(10):
         await store.lead(lambda: True, 2)
         refused = (await asyncio.gather(by_b, return_exceptions=True))[0]
     assert isinstance(refused, UnavailableError) and refused.retry_after is not None
     assert await stored_receipts(g.id) == []
     async with asyncio.timeout(10):  # held again, alone: ended by the send, not by time
-        retried = _marking(store, services, g, b, 3)
-        await _queued(retried)
+        retried = await _held(store, services, g, b, 3)
         await send(store, g, a, "ends-the-hold")
         receipt = await retried
     assert receipt.user_id == b and await stored_receipts(g.id) == [receipt]
