@@ -71,6 +71,10 @@ class PresenceFanout:
         # Re-read after the await: a reconnect or a newer state wins over a stale announce.
         if self.state(user_id) is not state:
             return
+        if state is PresenceState.OFFLINE and self._online(user_id):
+            # A device connected meanwhile and has not set its state yet: the user was
+            # never offline for it, and its own first_device announces them online.
+            return
         text = ev.encode(ev.PresenceEvent(user_id=user_id, state=state.value,
                                           last_seen=chat_time(last_seen) if last_seen
                                           else None))

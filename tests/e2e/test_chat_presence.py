@@ -132,3 +132,23 @@ async def test_a_dead_client_is_dropped_by_the_heartbeat_and_goes_offline(servic
     server.should_exit = True
     await task
     await services.chat_store.close()
+
+
+async def test_a_device_opened_as_the_last_one_closes_is_not_told_its_user_is_offline(live):
+    """The last device's offline announcement is made after a store write: a socket its user
+    opens meanwhile starts with hello, getOnlineUsers and its user's presence `online`, in
+    that order (docs/protocol.md, *Connecting*), and is never told its user went offline."""
+    a, b = await user(live.http), await user(live.http)
+    await befriend(live.services, a["id"], b["id"])
+    cb = await connect(live, b)
+    for _ in range(5):
+        old = await connect(live, a)
+        await old.close()
+        new = await connect(live, a)
+        first = [await new.recv(), await new.recv()]
+        assert [(f["type"], f.get("state")) for f in first] == [
+            ("getOnlineUsers", None), ("presence", "online")]
+        await new.command("ping")
+        assert not [e for e in new.backlog if e["type"] == "presence"]
+        await new.close()
+    await cb.close()
