@@ -98,7 +98,7 @@ class Settings:
             try:
                 return cast(raw.strip())
             except (ValueError, TypeError) as exc:
-                raise ConfigError(f"{name}={raw!r} is not valid: {exc}") from None
+                raise ConfigError(f"{name}={_shown(name, raw)} is not valid: {exc}") from None
 
         port = get("PORT", _port, cls.port)
         public_url = get("PUBLIC_URL", _url("http", "https"), None)
@@ -111,7 +111,7 @@ class Settings:
             mongodb_db=get("MONGODB_DB", _name, cls.mongodb_db),
             redis_url=get("REDIS_URL", _url("redis", "rediss", "unix"), None),
             jwt_secret=get("JWT_SECRET", _secret, None),
-            cloudinary_url=get("CLOUDINARY_URL", _url("cloudinary"), None),
+            cloudinary_url=get("CLOUDINARY_URL", _cloudinary_url, None),
             smtp_url=get("SMTP_URL", _url("smtp", "smtps"), None),
             mail_from=get("MAIL_FROM", str, cls.mail_from),
             log_level=get("LOG_LEVEL", _log_level, cls.log_level),
@@ -248,6 +248,35 @@ def _url(*schemes: str) -> Callable[[str], str]:
         return raw
 
     return cast
+
+
+def _cloudinary_url(raw: str) -> str:
+    # Checked whole here, so that a malformed one is refused in one line before the start
+    # rather than by the media store once both databases run.
+    parts = urlsplit(_url("cloudinary")(raw))
+    if not (parts.username and parts.password and parts.hostname):
+        raise ValueError("must look like cloudinary://key:secret@cloud_name")
+    return raw
+
+
+# Their values are credentials: a refusal names the variable without echoing them.
+SECRET_SETTINGS = frozenset({"JWT_SECRET", "METRICS_TOKEN"})
+
+
+def _shown(name: str, raw: str) -> str:
+    """The value as a refusal prints it: a secret hidden, a URL's password replaced."""
+    if name in SECRET_SETTINGS:
+        return "(hidden)"
+    try:
+        parts = urlsplit(raw)
+        password = parts.password
+    except ValueError:
+        return repr(raw)
+    if password:
+        userinfo, host = parts.netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        return repr(parts._replace(netloc=f"{user}:***@{host}").geturl())
+    return repr(raw)
 
 
 def _origins(raw: str) -> tuple[str, ...]:

@@ -11,11 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import cloudinary
-import cloudinary.exceptions
-import cloudinary.uploader
-import cloudinary.utils
-
 from ..domain.errors import UnavailableError
 from ..domain.sniffing import CONTENT_TYPES, ContentType, MediaKind
 
@@ -68,6 +63,16 @@ class LocalMediaStore:
         return path, content
 
 
+def _cloudinary_sdk() -> Any:
+    """The Cloudinary SDK, imported when a store is made, not with this module: importing it
+    reads CLOUDINARY_URL and raises on a malformed one, which Settings refuses in one line
+    first (run.py imports this module before it reads the settings)."""
+    import cloudinary.exceptions
+    import cloudinary.uploader
+    import cloudinary.utils
+    return cloudinary
+
+
 def parse_cloudinary_url(url: str) -> dict[str, str]:
     """cloudinary://API_KEY:API_SECRET@CLOUD_NAME -> the SDK's credential options."""
     parts = urlsplit(url)
@@ -103,6 +108,7 @@ class CloudinaryMediaStore:
         timeout: float = 30.0,
     ) -> None:
         self._options: dict[str, Any] = parse_cloudinary_url(cloudinary_url)
+        self._sdk = _cloudinary_sdk()
         if upload_prefix is not None:
             self._options["upload_prefix"] = upload_prefix
         self._folder = folder
@@ -114,10 +120,10 @@ class CloudinaryMediaStore:
         result = await asyncio.to_thread(self._upload, data, content, resource_type)
         if resource_type == "raw":
             # A raw resource's public id carries its extension; no format or transformation.
-            return cloudinary.utils.cloudinary_url(
+            return self._sdk.utils.cloudinary_url(
                 result["public_id"], resource_type="raw", version=result.get("version"),
                 secure=True, cloud_name=self._options["cloud_name"])[0]
-        return cloudinary.utils.cloudinary_url(
+        return self._sdk.utils.cloudinary_url(
             result["public_id"],
             resource_type=resource_type,
             format=result.get("format", content.extension),
@@ -157,10 +163,10 @@ class CloudinaryMediaStore:
 
     def _destroy(self, resource_type: str, public_id: str) -> None:
         try:
-            result = cloudinary.uploader.destroy(public_id, resource_type=resource_type,
+            result = self._sdk.uploader.destroy(public_id, resource_type=resource_type,
                                                  type="upload", invalidate=True,
                                                  timeout=self._timeout, **self._options)
-        except cloudinary.exceptions.Error as exc:
+        except self._sdk.exceptions.Error as exc:
             log.warning("Cloudinary delete failed: %s", exc)
             raise UnavailableError("The media store refused or failed the deletion.") from exc
         if result.get("result") not in ("ok", "not found"):  # "not found": gone already
@@ -169,7 +175,7 @@ class CloudinaryMediaStore:
 
     def _upload(self, data: bytes, content: ContentType, resource_type: str) -> dict[str, Any]:
         try:
-            return cloudinary.uploader.upload(
+            return self._sdk.uploader.upload(
                 data,
                 folder=self._folder,
                 resource_type=resource_type,
@@ -180,7 +186,7 @@ class CloudinaryMediaStore:
                 timeout=self._timeout,
                 **self._options,
             )
-        except cloudinary.exceptions.Error as exc:
+        except self._sdk.exceptions.Error as exc:
             # The SDK's message can echo the request; it is logged, never sent to the client.
             log.warning("Cloudinary upload failed: %s", exc)
             raise UnavailableError("The media store refused or failed the upload.") from exc

@@ -171,6 +171,17 @@ def test_bad_setting_names_the_variable(tmp_path):
     assert err.startswith("nirvana: error: LOG_LEVEL='loud' is not valid") and "\n" not in err
 
 
+@pytest.mark.parametrize("value", ["https://key:hunter2@demo", "cloudinary://key@demo"])
+def test_a_bad_cloudinary_url_is_one_line_before_any_database_starts(tmp_path, value):
+    # The Cloudinary SDK reads the variable when imported; a start must refuse it as any
+    # setting, in one line naming it, and without echoing the API secret.
+    code, err = _run_fails(_env(tmp_path / "var", CLOUDINARY_URL=value))
+    assert code == 2
+    assert err.startswith("nirvana: error: CLOUDINARY_URL=") and "\n" not in err, err
+    assert "hunter2" not in err
+    assert not (tmp_path / "var" / "postgres").exists()
+
+
 # -- crashes and a second start --------------------------------------------------------------
 
 # A parent that adopts orphans (PR_SET_CHILD_SUBREAPER) and never reaps them, as the init of

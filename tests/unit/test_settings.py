@@ -52,7 +52,8 @@ def test_allowed_origins_follow_port_and_public_url_when_not_set():
     ("METRICS_TOKEN", "short"), ("METRICS_TOKEN", "a token with spaces in it"),
     ("MISSED_MESSAGE_DELAY", "0"), ("MISSED_MESSAGE_DELAY", "soon"),
     ("MISSED_MESSAGE_DELAY", "inf"), ("MISSED_MESSAGE_EMAILS", "maybe"),
-    ("EVENT_LOOP", "tokio"),
+    ("EVENT_LOOP", "tokio"), ("CLOUDINARY_URL", "https://k:s@cloud"),
+    ("CLOUDINARY_URL", "cloudinary://key@cloud"), ("CLOUDINARY_URL", "cloudinary://"),
 ])
 def test_bad_value_names_the_variable(name, value):
     with pytest.raises(ConfigError) as info:
@@ -89,3 +90,26 @@ def test_schema_steps_parse_in_order():
     assert steps[0].version == 1
     with pytest.raises(ValueError):
         parse_steps("-- migration: 0002 b\nSELECT 1;\n-- migration: 0001 a\nSELECT 1;\n")
+
+
+@pytest.mark.parametrize("name,value", [
+    ("JWT_SECRET", "hunter2-but-too-short"), ("METRICS_TOKEN", "hunter2 x"),
+    ("DATABASE_URL", "mysql://u:hunter2@db/x"), ("MONGODB_URL", "http://u:hunter2@m"),
+    ("REDIS_URL", "http://:hunter2@r:6379/0"), ("SMTP_URL", "ftp://u:hunter2@mail:25"),
+    ("CLOUDINARY_URL", "https://key:hunter2@cloud"),
+])
+def test_a_refused_value_never_shows_its_secret(name, value):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({name: value})
+    assert str(info.value).startswith(f"{name}=") and "hunter2" not in str(info.value)
+
+
+def test_a_refused_url_keeps_its_user_and_host_to_be_recognised():
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"DATABASE_URL": "mysql://nirvana:pw@db.internal/x"})
+    assert str(info.value).startswith("DATABASE_URL='mysql://nirvana:***@db.internal/x'")
+
+
+def test_a_whole_cloudinary_url_is_taken():
+    url = "cloudinary://123:s3cret@Demo-Cloud"
+    assert Settings.from_env({"CLOUDINARY_URL": url}).cloudinary_url == url
