@@ -84,11 +84,13 @@ ALSO_TEXT = {200: "Already so: nothing was created (a retry, or the state alread
 def statuses_of(s: Spec) -> set[int]:
     """The error statuses a route can answer because of what it has."""
     params = _PARAM_RE.findall(s.path)
-    codes: set[int] = set()
+    # Every route refuses a query parameter given twice, also one that reads no query
+    # (api.single_params).
+    codes: set[int] = {400}
     if s.body is not None:
-        codes |= {400, 413, 415, 422}  # unreadable JSON, too big, not JSON, invalid fields
+        codes |= {413, 415, 422}  # too big, not JSON, invalid fields (400: unreadable JSON)
     if s.query is not None:
-        codes |= {400, 422}  # a parameter given twice, invalid values
+        codes.add(422)  # invalid values
     if params:
         codes.add(422)  # a control character in a parameter
         if any(conv != "int" for _, conv in params):

@@ -224,6 +224,19 @@ async def test_openapi_lists_401_where_a_credential_can_be_refused(client):
     assert r.status_code == 401
 
 
+async def test_every_operation_lists_the_400_of_a_query_parameter_given_twice(client):
+    # A client checking each answer against /openapi.json meets that 400 on any route,
+    # also on one that reads no query.
+    me = bearer(await sign_up(client))
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in ("/health", "/api/v1/conversations", "/api/v1/user/me"):
+        r = await client.get(f"{path}?x=1&x=2", headers=me)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_query", r.text
+    assert [(path, method) for path, operations in paths.items()
+            for method, operation in operations.items()
+            if "400" not in operation["responses"]] == []
+
+
 async def test_a_query_parameter_given_twice_is_refused(client):
     # No query parameter is a list: the second `q` is not the first, as a proxy reading
     # the first would see it.
