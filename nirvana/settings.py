@@ -10,6 +10,7 @@ import ipaddress
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+import re
 from typing import Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
@@ -242,7 +243,11 @@ def _log_level(raw: str) -> str:
 
 def _url(*schemes: str) -> Callable[[str], str]:
     def cast(raw: str) -> str:
-        parts = urlsplit(raw)
+        try:
+            parts = urlsplit(raw)
+        except ValueError:
+            # urllib's own text may quote the netloc, password included.
+            raise ValueError("is not a URL") from None
         if parts.scheme not in schemes:
             raise ValueError(f"scheme must be one of {', '.join(s + '://' for s in schemes)}")
         return raw
@@ -254,7 +259,12 @@ def _cloudinary_url(raw: str) -> str:
     # Checked whole here, so that a malformed one is refused in one line before the start
     # rather than by the media store once both databases run.
     parts = urlsplit(_url("cloudinary")(raw))
-    if not (parts.username and parts.password and parts.hostname):
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (not (parts.username and parts.password and parts.hostname) or port is not None
+            or parts.path or parts.query or parts.fragment):
         raise ValueError("must look like cloudinary://key:secret@cloud_name")
     return raw
 
@@ -264,25 +274,39 @@ SECRET_SETTINGS = frozenset({"JWT_SECRET", "METRICS_TOKEN"})
 
 
 def _shown(name: str, raw: str) -> str:
-    """The value as a refusal prints it: a secret hidden, a URL's password replaced."""
+    """The value as a refusal prints it: a secret hidden, a URL's password replaced, and
+    anything that may hold a password but cannot be parsed hidden whole (fails closed)."""
     if name in SECRET_SETTINGS:
         return "(hidden)"
+    scheme = raw.partition("://")[0] if "://" in raw else ""
+    hidden = repr(f"{scheme}://***") if scheme.isascii() and scheme.isalnum() else "(hidden)"
     try:
         parts = urlsplit(raw)
         password = parts.password
     except ValueError:
-        return repr(raw)
+        return hidden
     if password:
         userinfo, host = parts.netloc.rsplit("@", 1)
         user = userinfo.split(":", 1)[0]
-        return repr(parts._replace(netloc=f"{user}:***@{host}").geturl())
-    return repr(raw)
+        shown = parts._replace(netloc=f"{user}:***@{host}").geturl()
+    elif "@" in raw:
+        return hidden  # e.g. a '#', '?' or '/' in the password cut the netloc short
+    else:
+        shown = raw
+    # libpq also reads the password (and sslpassword) from the query string.
+    return repr(_QUERY_PASSWORD.sub(r"\1***", shown))
+
+
+_QUERY_PASSWORD = re.compile(r"(password=)[^&#]*", re.IGNORECASE)
 
 
 def _origins(raw: str) -> tuple[str, ...]:
     origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
     for origin in origins:
-        parts = urlsplit(origin)
+        try:
+            parts = urlsplit(origin)
+        except ValueError:  # urllib's text may quote the netloc
+            raise ValueError("an item is not an origin like https://example.com") from None
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
             raise ValueError(f"{origin!r} is not an origin like https://example.com")
     return origins

@@ -54,6 +54,10 @@ def test_allowed_origins_follow_port_and_public_url_when_not_set():
     ("MISSED_MESSAGE_DELAY", "inf"), ("MISSED_MESSAGE_EMAILS", "maybe"),
     ("EVENT_LOOP", "tokio"), ("CLOUDINARY_URL", "https://k:s@cloud"),
     ("CLOUDINARY_URL", "cloudinary://key@cloud"), ("CLOUDINARY_URL", "cloudinary://"),
+    ("CLOUDINARY_URL", "cloudinary://key:s3cret@cloud:abc"),
+    ("CLOUDINARY_URL", "cloudinary://key:s3cret@cloud:443"),
+    ("CLOUDINARY_URL", "cloudinary://key:s3cret@cloud/x"),
+    ("CLOUDINARY_URL", "cloudinary://key:s3cret@cloud?x=1"),
 ])
 def test_bad_value_names_the_variable(name, value):
     with pytest.raises(ConfigError) as info:
@@ -97,6 +101,12 @@ def test_schema_steps_parse_in_order():
     ("DATABASE_URL", "mysql://u:hunter2@db/x"), ("MONGODB_URL", "http://u:hunter2@m"),
     ("REDIS_URL", "http://:hunter2@r:6379/0"), ("SMTP_URL", "ftp://u:hunter2@mail:25"),
     ("CLOUDINARY_URL", "https://key:hunter2@cloud"),
+    ("REDIS_URL", "http://u:hunter2@[::1/0"), ("DATABASE_URL", "postgres://u:hunter2@[::1/x"),
+    ("DATABASE_URL", "mysql://u:hunter2\uff03x@db/x"),
+    ("DATABASE_URL", "mysql://db/x?password=hunter2"),
+    ("DATABASE_URL", "mysql://db/x?user=u&PASSWORD=hunter2&sslmode=require"),
+    ("DATABASE_URL", "mysql://u:hunter2#x@db/x"), ("SMTP_URL", "ftp://u:hun/ter2@mail"),
+    ("CLOUDINARY_URL", "cloudinary://key:hunter2@[cloud"),
 ])
 def test_a_refused_value_never_shows_its_secret(name, value):
     with pytest.raises(ConfigError) as info:
@@ -108,6 +118,19 @@ def test_a_refused_url_keeps_its_user_and_host_to_be_recognised():
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"DATABASE_URL": "mysql://nirvana:pw@db.internal/x"})
     assert str(info.value).startswith("DATABASE_URL='mysql://nirvana:***@db.internal/x'")
+
+
+def test_an_unparsable_url_is_hidden_whole_with_its_scheme_kept():
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"DATABASE_URL": "postgres://u:hunter2@[::1/x"})
+    assert str(info.value) == "DATABASE_URL='postgres://***' is not valid: is not a URL"
+
+
+def test_a_query_password_is_masked_and_the_rest_kept():
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"DATABASE_URL": "mysql://db/x?password=hunter2&sslmode=require"})
+    assert str(info.value).startswith(
+        "DATABASE_URL='mysql://db/x?password=***&sslmode=require'")
 
 
 def test_a_whole_cloudinary_url_is_taken():
