@@ -128,6 +128,11 @@ async def chat_socket(ws: WebSocket) -> None:
         log.warning("ws connect: store unavailable (%s)", type(exc).__name__)
         await ws.close(CloseCode.TRY_AGAIN_LATER, "a store is unavailable; retry later")
         return
+    except BaseException:
+        # Any other failure (or a cancel at shutdown) must not leave the socket registered:
+        # its user would stay online here and their offline would never be announced.
+        hub.disconnected(conn)
+        raise
     conn.start_live(head)
     conn.push_first(ev.encode(ev.Hello(  # before what hub.connected queued (getOnlineUsers)
         user_id=claims.user_id, heartbeat_seconds=limits.heartbeat_seconds,
