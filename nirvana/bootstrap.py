@@ -19,6 +19,7 @@ from pymongo import AsyncMongoClient
 from .blog_publisher import ScheduledPublisher
 from .chat_writer_role import ChatWriterRole
 from .domain.accounts.deletion import Erasure
+from .domain.accounts.ports import PasswordHasher
 from .domain.accounts.service import Accounts
 from .domain.accounts.two_factor import TwoFactorSettings
 from .domain.accounts.users import User
@@ -242,14 +243,17 @@ class Services:
 def build_services(
     settings: Settings, pool: asyncpg.Pool, mongo: AsyncMongoClient, secret: str,
     clock: Clock | None = None, erasure_retry_waits: Sequence[float] = RETRY_WAITS,
+    hasher: PasswordHasher | None = None,
 ) -> Services:
     """Wire the domain to the adapters. Cheap and free of I/O: tests build one per test
-    (and may pass a clock they move, and the waits between a failed erasure's tries)."""
+    (and may pass a clock they move, the waits between a failed erasure's tries, and a
+    cheaper password hasher). `hasher` is for tests only: no setting reaches it, so a
+    deployment always hashes with Argon2Hasher's defaults."""
     clock = clock if clock is not None else SystemClock()
     # Measured only when /metrics can be scraped (METRICS_TOKEN): nothing to pay otherwise.
     metrics = Metrics() if settings.metrics_token else None
     mail = build_mail(settings, pool, clock)
-    people = build_accounts(settings, pool, secret, clock, mail.outbox)
+    people = build_accounts(settings, pool, secret, clock, mail.outbox, hasher)
     accounts = people.accounts
     media = build_media(settings, pool)
     chat = build_chat(settings, pool, clock, metrics, people.write_gate, people.users,

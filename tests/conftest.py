@@ -23,7 +23,9 @@ import pytest
 
 from nirvana.app import create_app
 from nirvana.bootstrap import build_services
+from nirvana.domain.accounts.ports import PasswordHasher
 from nirvana.domain.clock import Clock
+from nirvana.security import Argon2Hasher
 from nirvana.wiring.stores import open_stores
 from nirvana.serving import loop_factory
 from nirvana.settings import Settings
@@ -181,12 +183,23 @@ def erasure_retry_waits() -> tuple[float, ...]:
 
 
 @pytest.fixture
+def password_hasher() -> PasswordHasher | None:
+    """The services' password hasher: argon2id still, at its cheapest parameters (8 KiB, one
+    pass), as the tests' sign-ups and sign-ins are about accounts, not hashing cost. None is
+    the app's own (production) hasher: a module about hashing itself (its parameters, the
+    cost of an unknown user's sign-in) overrides this fixture to return None. Servers the
+    tests start as run.py subprocesses always hash as production does."""
+    return Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture
 async def services(stores, settings: Settings, services_clock: Clock | None,
-                   erasure_retry_waits: tuple[float, ...]):
+                   erasure_retry_waits: tuple[float, ...],
+                   password_hasher: PasswordHasher | None):
     pool, mongo = stores
     await _empty_stores(pool, mongo, settings)
     services = build_services(settings, pool, mongo, secret="t" * 48, clock=services_clock,
-                              erasure_retry_waits=erasure_retry_waits)
+                              erasure_retry_waits=erasure_retry_waits, hasher=password_hasher)
     services.start_mail_sender()  # as open_services does: mail goes out through the outbox
     yield services
     await services.notifications.settled()  # a batch of likes belongs to this test's database

@@ -14,6 +14,7 @@ import asyncpg
 
 from ..domain.accounts.deletion import Erasure
 from ..domain.accounts.policy import AccountPolicy
+from ..domain.accounts.ports import PasswordHasher
 from ..domain.accounts.service import Accounts
 from ..domain.accounts.standing import OpenGate, VerifiedEmailGate, WriteGate
 from ..domain.accounts.two_factor import SecondFactor, TwoFactorSettings
@@ -79,7 +80,8 @@ class AccountParts:
 
 
 def build_accounts(settings: Settings, pool: asyncpg.Pool, secret: str, clock: Clock,
-                   mailer: PgMailOutbox) -> AccountParts:
+                   mailer: PgMailOutbox, hasher: PasswordHasher | None = None) -> AccountParts:
+    """`hasher`: None is argon2id at the production parameters (Argon2Hasher's defaults)."""
     signer = HmacSigner(secret)
     second_factor = SecondFactor(store=PgTwoFactorStore(pool), totp=PyotpTotp(),
                                  signer=signer, clock=clock)
@@ -94,7 +96,7 @@ def build_accounts(settings: Settings, pool: asyncpg.Pool, secret: str, clock: C
         refresh_tokens=PgRefreshTokenStore(pool),
         sessions=PgSessionStore(pool),
         resets=PgPasswordResetStore(pool),
-        hasher=Argon2Hasher(),
+        hasher=hasher if hasher is not None else Argon2Hasher(),
         tokens=JwtAccessTokens(secret, clock, ttl=timedelta(seconds=settings.access_token_ttl)),
         mailer=mailer,
         clock=clock,
