@@ -18,6 +18,7 @@ import uvicorn
 
 from nirvana.app import create_app
 from nirvana.serving import uvicorn_options
+from tests.support.servers import TestServer
 from tests.support.waiting import wait_until
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
@@ -119,7 +120,7 @@ async def site(browser, services, settings, web_socket):
     app = create_app(settings, services)
     config = uvicorn.Config(app, **{**uvicorn_options(settings), "lifespan": "off",
                                     "timeout_graceful_shutdown": 2})
-    server = uvicorn.Server(config)
+    server = TestServer(config)
     task = asyncio.create_task(server.serve(sockets=[web_socket]))
     await wait_until(lambda: server.started or task.done(), "uvicorn to start", timeout=30)
     if task.done():  # it gave up: the exception says why

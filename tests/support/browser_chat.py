@@ -14,6 +14,7 @@ from nirvana.bootstrap import build_services
 from nirvana.serving import uvicorn_options
 
 from tests.support.http import PASSWORD
+from tests.support.servers import TestServer
 from tests.support.waiting import wait_until
 
 _counter = itertools.count(1)
@@ -115,7 +116,7 @@ async def restart_server(site, stores, settings, listening: socket.socket) -> No
     config = uvicorn.Config(create_app(settings, services),
                             **{**uvicorn_options(settings), "lifespan": "off",
                                "timeout_graceful_shutdown": 2})
-    server = uvicorn.Server(config)
+    server = TestServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     await wait_until(lambda: server.started or task.done(), "uvicorn to restart", timeout=30)
     if task.done():  # it gave up: the exception says why

@@ -2,7 +2,8 @@
 
 `ws/transport.py` subclasses uvicorn's sans-I/O WebSocket protocol and reads websockets'
 protocol state; run.py's `Server` overrides uvicorn's shutdown and reads its listeners and
-connections; `http/router.py` and `app.py` replace Starlette's router scan and middleware
+connections; tests/support/servers.py's `TestServer` replaces uvicorn's `main_loop`;
+`http/router.py` and `app.py` replace Starlette's router scan and middleware
 stack. Their pins have upper bounds (pyproject.toml); when a new release is allowed in, these
 tests name what changed before a socket or a route breaks in a subtler way.
 """
@@ -67,6 +68,17 @@ async def test_uvicorn_server_still_has_what_run_py_overrides_and_reads():
     # `servers` is set by startup, not __init__: read from its source.
     assert "self.servers" in inspect.getsource(Server.startup), \
         "uvicorn's Server.startup no longer keeps `servers`: run.py closes them first"
+
+
+def test_uvicorn_server_still_ticks_through_what_the_tests_server_overrides():
+    from uvicorn.server import Server
+
+    assert inspect.iscoroutinefunction(Server.main_loop), \
+        "uvicorn's Server.main_loop changed: tests/support/servers.py's TestServer replaces it"
+    assert list(inspect.signature(Server.on_tick).parameters) == ["self", "counter"], \
+        "uvicorn's Server.on_tick(counter) changed: TestServer's loop calls it"
+    assert "await self.main_loop()" in inspect.getsource(Server), \
+        "uvicorn's Server no longer serves through main_loop: TestServer's would not run"
 
 
 def test_websockets_protocol_state_is_what_the_direct_send_path_reads():
