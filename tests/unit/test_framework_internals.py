@@ -11,6 +11,7 @@ tests name what changed before a socket or a route breaks in a subtler way.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 
 import starlette.routing
@@ -70,11 +71,20 @@ async def test_uvicorn_server_still_has_what_run_py_overrides_and_reads():
         "uvicorn's Server.startup no longer keeps `servers`: run.py closes them first"
 
 
+# sha256 of uvicorn 0.55.0's Server.main_loop source, which TestServer copies but for the sleep.
+UVICORN_MAIN_LOOP_SHA256 = "afccb353a119333f206ffa120abc9efdc46a1ac60fe93485acfda2a271d75a62"
+
+
 def test_uvicorn_server_still_ticks_through_what_the_tests_server_overrides():
     from uvicorn.server import Server
 
-    assert inspect.iscoroutinefunction(Server.main_loop), \
-        "uvicorn's Server.main_loop changed: tests/support/servers.py's TestServer replaces it"
+    # The body, not only its shape: TestServer replaces main_loop outright, so anything a
+    # new release adds there (a shutdown trigger, a check per tick) the tests' servers would
+    # silently lack. Any change to its text, even of layout, fails this.
+    source = inspect.getsource(Server.main_loop)
+    assert hashlib.sha256(source.encode()).hexdigest() == UVICORN_MAIN_LOOP_SHA256, \
+        ("uvicorn's Server.main_loop changed: compare it with tests/support/servers.py's "
+         "TestServer.main_loop and update both (and the digest)")
     assert list(inspect.signature(Server.on_tick).parameters) == ["self", "counter"], \
         "uvicorn's Server.on_tick(counter) changed: TestServer's loop calls it"
     assert "await self.main_loop()" in inspect.getsource(Server), \
