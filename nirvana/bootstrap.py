@@ -243,7 +243,7 @@ class Services:
 def build_services(
     settings: Settings, pool: asyncpg.Pool, mongo: AsyncMongoClient, secret: str,
     clock: Clock | None = None, erasure_retry_waits: Sequence[float] = RETRY_WAITS,
-    hasher: PasswordHasher | None = None,
+    *, hasher: PasswordHasher | None = None,
 ) -> Services:
     """Wire the domain to the adapters. Cheap and free of I/O: tests build one per test
     (and may pass a clock they move, the waits between a failed erasure's tries, and a
@@ -253,7 +253,7 @@ def build_services(
     # Measured only when /metrics can be scraped (METRICS_TOKEN): nothing to pay otherwise.
     metrics = Metrics() if settings.metrics_token else None
     mail = build_mail(settings, pool, clock)
-    people = build_accounts(settings, pool, secret, clock, mail.outbox, hasher)
+    people = build_accounts(settings, pool, secret, clock, mail.outbox, hasher=hasher)
     accounts = people.accounts
     media = build_media(settings, pool)
     chat = build_chat(settings, pool, clock, metrics, people.write_gate, people.users,

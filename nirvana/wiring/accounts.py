@@ -80,7 +80,8 @@ class AccountParts:
 
 
 def build_accounts(settings: Settings, pool: asyncpg.Pool, secret: str, clock: Clock,
-                   mailer: PgMailOutbox, hasher: PasswordHasher | None = None) -> AccountParts:
+                   mailer: PgMailOutbox, *,
+                   hasher: PasswordHasher | None = None) -> AccountParts:
     """`hasher`: None is argon2id at the production parameters (Argon2Hasher's defaults)."""
     signer = HmacSigner(secret)
     second_factor = SecondFactor(store=PgTwoFactorStore(pool), totp=PyotpTotp(),

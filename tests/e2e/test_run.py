@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,14 +12,32 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.sync.client import connect
 
+from nirvana.storage.embedded import EmbeddedPostgres
 from tests.support.http import PASSWORD
+from tests.support.password_hashes import assert_at_least_the_minimum
 from tests.support.running import ROOT, Running
 from tests.support.running import run_env as _env
+
+
+async def _stored_hash(data_dir: Path, email: str) -> str:
+    """The password hash run.py stored, read from the PostgreSQL it started (as its tools
+    find it)."""
+    url = EmbeddedPostgres(data_dir / "postgres").running_url()
+    assert url is not None
+    connection = await asyncpg.connect(url, timeout=30)
+    try:
+        return await connection.fetchval(
+            "SELECT c.password_hash FROM credentials c JOIN users u ON u.id = c.user_id "
+            "WHERE u.email = $1", email)
+    finally:
+        await connection.close()
+
 
 def _stopped_with_it(data_dir: Path) -> None:
     """Nothing left running in the data directory within half a second of run.py's exit."""
@@ -49,6 +68,9 @@ def test_sign_up_survives_restart_and_crash(tmp_path):
     r = httpx.post(f"{server.url}/api/v1/user/signup",
                    json={"email": "ann@example.com", "password": PASSWORD, "name": "Ann"})
     assert r.status_code == 201, r.text
+    # The hasher run.py wires (open_services) is production's: the tests' services hash
+    # cheaply (tests/conftest.py), so only a run.py sign-up shows no setting weakens it.
+    assert_at_least_the_minimum(asyncio.run(_stored_hash(data, "ann@example.com")))
     ws_url = server.url.replace("http://", "ws://") + "/ws?token=" + r.json()["jwt"]
     with connect(ws_url) as ws:
         assert json.loads(ws.recv(timeout=5))["type"] == "hello"

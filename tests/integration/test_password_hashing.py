@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import time
 
-import argon2
 import pytest
 
 from nirvana.security import Argon2Hasher
 from tests.support.http import PASSWORD, sign_up
-
-# OWASP's minimum for argon2id (19 MiB, 2 passes): what a deployment must not go below.
-MIN_MEMORY_KIB, MIN_PASSES = 19 * 1024, 2
+from tests.support.password_hashes import assert_at_least_the_minimum
 
 
 @pytest.fixture
@@ -23,13 +20,6 @@ def password_hasher() -> None:
 async def stored_hash(services, user_id: int) -> str:
     return await services.pool.fetchval(
         "SELECT password_hash FROM credentials WHERE user_id = $1", user_id)
-
-
-def assert_at_least_the_minimum(password_hash: str) -> None:
-    used = argon2.extract_parameters(password_hash)
-    assert used.type is argon2.Type.ID
-    assert used.memory_cost >= MIN_MEMORY_KIB and used.time_cost >= MIN_PASSES
-    assert used.hash_len >= 32 and used.salt_len >= 16
 
 
 async def test_a_sign_up_stores_an_argon2id_hash_at_the_minimum_parameters_or_above(
