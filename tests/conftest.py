@@ -188,7 +188,11 @@ def password_hasher() -> PasswordHasher | None:
     pass), as the tests' sign-ups and sign-ins are about accounts, not hashing cost. None is
     the app's own (production) hasher: a module about hashing itself (its parameters, the
     cost of an unknown user's sign-in) overrides this fixture to return None. Servers the
-    tests start as run.py subprocesses always hash as production does."""
+    tests start as run.py subprocesses always hash as production does.
+    Unlike production, it takes any stronger hash for outdated: a test that plants an
+    `Argon2Hasher()` hash (test_password_rule.py, held_checks.py's `reset`, seed.py's users)
+    and signs in through these services takes the rehash branch, and the stored hash drops
+    to these parameters."""
     return Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
