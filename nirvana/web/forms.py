@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -48,15 +48,20 @@ class FormErrors:
     status: int = 422
 
     @classmethod
-    def of(cls, exc: domain.DomainError) -> "FormErrors":
+    def of(cls, exc: domain.DomainError, shown: Iterable[str] = ()) -> "FormErrors":
+        """The error as the page shows it. `shown` names the fields the form displays: a
+        message that only repeats one of them in API words ("new_password: must be ...")
+        gives way to the page's own "fix the fields marked below"."""
         fields: dict[str, str] = {}
         for detail in exc.details or []:
             if isinstance(detail, dict) and detail.get("field"):
                 fields[detail["field"]] = detail.get("message", "is not valid")
+        message = exc.message
+        if any(message == f"{name}: {text}" for name, text in fields.items() if name in shown):
+            message = None
         status = {domain.AuthenticationError: 401, domain.PermissionDeniedError: 403,
                   domain.ConflictError: 409, domain.RateLimitedError: 429}
         code = next((s for cls_, s in status.items() if isinstance(exc, cls_)), 422)
-        message = exc.message
         if isinstance(exc, domain.RateLimitedError):
             message = f"Too many tries. Wait {exc.retry_after} seconds and try again."
         return cls(message, fields, code)

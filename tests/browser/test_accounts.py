@@ -32,7 +32,10 @@ async def test_sign_up_errors_are_shown_beside_their_fields(site):
     await page.get_by_label("Email").fill("short@example.com")
     await page.get_by_label("Password", exact=True).fill("abc")
     await page.get_by_role("button", name="Sign up").click()
-    await expect(page.locator("#f-password-error")).to_be_visible()
+    await expect(page.locator("#f-password-error")).to_have_text(
+        "Password must be at least 8 characters")
+    # The form's message points to the field, not the API's words for it ("password: ...").
+    await expect(page.get_by_role("alert")).to_have_text("Please fix the fields marked below.")
     assert await page.get_by_label("Email").input_value() == "short@example.com"
 
 

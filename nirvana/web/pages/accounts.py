@@ -55,7 +55,7 @@ async def sign_up(request: Request) -> Response:
             form.get("email", ""), form.get("username") or None, form.get("name", ""),
             form.get("password", ""), client_ip(request), user_agent(request))
     except domain.DomainError as exc:
-        return await render(request, "accounts/signup.html", FormErrors.of(exc), form=form,
+        return await render(request, "accounts/signup.html", FormErrors.of(exc, form), form=form,
                             next_url=next_url)
     return await redirect(request, next_url, session)
 
@@ -151,7 +151,7 @@ async def reset_password(request: Request) -> Response:
         try:
             await services(request).accounts.reset_password(token, form.get("new_password", ""))
         except domain.DomainError as exc:
-            errors = FormErrors.of(exc)
+            errors = FormErrors.of(exc, form)
             if "token" in errors.fields:
                 errors.message = ("This reset link is invalid, used or expired. "
                                   "Ask for a new one.")
@@ -199,7 +199,7 @@ async def save_profile(request: Request) -> Response:
     try:
         updated = await services(request).accounts.update_profile(user.id, changes)
     except domain.DomainError as exc:
-        return await settings_page(request, FormErrors.of(exc), form)
+        return await settings_page(request, FormErrors.of(exc, form), form)
     await services(request).profile_changed(updated)
     return await redirect(request, "/settings?done=profile")
 
@@ -232,7 +232,7 @@ async def change_password(request: Request) -> Response:
             user.id, form.get("current_password", ""), form.get("new_password", ""),
             ip=client_ip(request), user_agent=user_agent(request))
     except domain.DomainError as exc:
-        errors = FormErrors.of(exc)
+        errors = FormErrors.of(exc, form)
         if exc.code == "wrong_password":
             errors.fields["current_password"] = "is wrong"
             errors.status = 422
@@ -275,7 +275,7 @@ async def change_email(request: Request) -> Response:
         await services(request).accounts.change_email(
             user.id, form.get("email_password", ""), form.get("email", ""))
     except domain.DomainError as exc:
-        errors = FormErrors.of(exc)
+        errors = FormErrors.of(exc, form)
         if exc.code == "wrong_password":
             errors.fields["email_password"] = "is wrong"
             errors.status = 422

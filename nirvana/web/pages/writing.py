@@ -109,7 +109,7 @@ async def new_blog(request: Request) -> Response:
     try:
         blog = await blogs(request).create(user.id, fields_of(form))
     except domain.DomainError as exc:
-        return await editor(request, blog=None, form=form, errors=FormErrors.of(exc))
+        return await editor(request, blog=None, form=form, errors=FormErrors.of(exc, form))
     return await redirect(request, blog_path(blog))
 
 
@@ -144,7 +144,7 @@ async def edit_blog(request: Request) -> Response:
                             form={**form, "updated_at": current.updated_at.isoformat()},
                             conflict=current)
     except domain.DomainError as exc:
-        return await editor(request, blog=blog, form=form, errors=FormErrors.of(exc))
+        return await editor(request, blog=blog, form=form, errors=FormErrors.of(exc, form))
     return await redirect(request, blog_path(saved))
 
 
