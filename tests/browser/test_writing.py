@@ -84,7 +84,10 @@ async def test_draft_then_publish_and_delete(site):
     await page.get_by_label("Body", exact=True).fill("To be continued.")
     await page.get_by_role("button", name="Save as draft").click()
     await page.wait_for_url("**/blogs/*")
-    await expect(page.locator(".badge", has_text="Draft")).to_be_visible()
+    badge = page.locator(".byline .badge", has_text="Draft")
+    await expect(badge).to_be_visible()
+    # The byline's "· " separator goes before the badge, not inside its pill.
+    assert await badge.evaluate("b => getComputedStyle(b, '::before').content") == "none"
     url = page.url
     assert (await reader.goto(url)).status == 404
     await reader.goto("/")
