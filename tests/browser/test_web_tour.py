@@ -152,3 +152,20 @@ async def test_the_tour_findings(site, server_urls):
     width = await mod.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, width
     await site.screenshot(mod, "tour-audit-phone")
+
+
+async def test_on_a_phone_a_friends_message_menu_stays_on_screen(site):
+    page_a, page_b = await site.new_page(), await site.new_page(width=390, height=844)
+    a = await api_sign_up(site, page_a, "Ann Menu")
+    b = await api_sign_up(site, page_b, "Bob Phone")
+    await befriend(site, page_a, a, page_b, b)
+    await open_chat_with(page_a, b)
+    await open_chat_with(page_b, a)
+    # A line long enough to put the ⋯ near the right edge of the screen.
+    await send(page_a, "are we still on for the walk along the river?")
+    item = page_b.locator("#messages li", has_text="along the river")
+    await item.get_by_label("Message actions").click()
+    menu = item.locator(".menu")
+    await expect(menu.get_by_role("button", name="Reply")).to_be_visible()
+    box = await menu.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
