@@ -21,6 +21,8 @@ async def test_find_follow_befriend_unfriend_and_block(site):
     b = await signed_in(site, bob)
 
     await a.get_by_role("link", name="People", exact=True).click()
+    # Before a search the page says what to type, instead of a form alone.
+    await expect(a.locator("main .empty")).to_contain_text("name or username")
     await a.get_by_label("Name or username").fill("bob")
     await a.get_by_role("button", name="Find people").click()
     await a.get_by_role("link", name="Bob Builder").click()

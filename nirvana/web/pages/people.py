@@ -43,7 +43,7 @@ async def people(request: Request) -> Response:
         try:
             found = await social(request).search(reader.id, q, PEOPLE_PAGE + 1, offset)
         except domain.InvalidInputError as exc:
-            errors = FormErrors.of(exc)
+            errors = FormErrors.of(exc, ("q",))
     more = len(found) > PEOPLE_PAGE
     return await pages_of(request).render(request, "people/search.html", {
         "q": q, "found": found[:PEOPLE_PAGE], "errors": errors,
