@@ -66,3 +66,19 @@ async def test_a_suspended_users_open_chat_closes(site, server_urls):
     site.problems[:] = [p for p in site.problems if "/api/v1/user/refresh: 401" not in p]
     await sign_in(page_a, a["email"])
     await page_a.get_by_text("This account is suspended for good.").wait_for()
+
+
+async def test_the_admins_role_form_starts_at_the_persons_role(site, server_urls):
+    admin = await make_user(site.services, "Ada Admin")
+    moderator = await make_user(site.services, "Mo Derator")
+    reader = await make_user(site.services, "Rea Der")
+    await set_role(server_urls[0], admin.user.email, Role.ADMIN)
+    await set_role(server_urls[0], moderator.user.email, Role.MODERATOR)
+    page = await site.new_page()
+    await sign_in(page, admin.user.email)
+    await page.wait_for_url("**/")
+
+    await page.goto(f"/people/{moderator.user.id}")
+    await expect(page.get_by_label("Role")).to_have_value("moderator")
+    await page.goto(f"/people/{reader.user.id}")
+    await expect(page.get_by_label("Role")).to_have_value("user")

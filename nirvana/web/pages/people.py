@@ -63,12 +63,16 @@ async def profile(request: Request) -> Response:
         drafts = await request.app.state.services.blogs.drafts(uid, DRAFTS_SHOWN)
         storage = await request.app.state.services.uploads.usage(uid)
         files, more_files = await files_of(request, uid, None, FILES_ON_PROFILE)
+    # The admin's role form starts at the person's role, so it shows who moderates already.
+    role = (await request.app.state.services.moderation.role_of(uid)
+            if reader.user is not None and reader.user.role == "admin" and reader.id != uid
+            else None)
     return await pages_of(request).render(request, "people/profile.html", {
         "profile": shown, "person": shown.user.person, "blogs": blogs, "drafts": drafts,
         "more_blogs_url": (f"/search?author=@{shown.user.person.username}&page=2"
                            if more else None),
         "is_me": reader.id == uid, "storage": storage, "files": files,
-        "more_files_url": more_files,
+        "more_files_url": more_files, "role": role,
         "notice": "Your blog is deleted." if reader.id == uid
         and request.query_params.get("done") == "deleted" else None,
     })
