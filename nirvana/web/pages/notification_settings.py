@@ -106,15 +106,21 @@ async def unmute(request: Request) -> Response:
 async def unsubscribe(request: Request) -> Response:
     token = request.query_params.get("token", "")
     mail = _services(request).notifications.mail
-    if request.method == "POST":
-        await read_limited(request, 4096)  # "List-Unsubscribe=One-Click", or the page's form
-        kind = await mail.unsubscribe(token)
-        done = True
-    else:
-        _, kind = mail.check_token(token)
-        done = False
+    try:
+        if request.method == "POST":
+            await read_limited(request, 4096)  # "List-Unsubscribe=One-Click", or the form
+            kind = await mail.unsubscribe(token)
+            done = True
+        else:
+            _, kind = mail.check_token(token)
+            done = False
+    except domain.InvalidInputError:
+        # A link cut short or mangled by a mail program: the page says so and where to go
+        # instead, not the API's words for a bad query parameter.
+        return await pages_of(request).render(request, "unsubscribe.html", {"broken": True},
+                                              status=422)
     return await pages_of(request).render(request, "unsubscribe.html", {
-        "label": LABELS.get(kind, kind), "token": token, "done": done})
+        "label": LABELS.get(kind, kind), "token": token, "done": done, "broken": False})
 
 
 routes = [
