@@ -49,3 +49,12 @@ async def test_unknown_page_is_a_page_and_unknown_api_path_stays_json(site):
     async with httpx.AsyncClient(base_url=site.base) as http:
         api = await http.get("/api/v1/nope", headers={"Accept": "text/html"})
         assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+
+
+async def test_on_a_phone_the_main_navigation_is_one_row(site):
+    page = await site.new_page(width=390, height=844)
+    for path in ("/", "/search", "/tags", "/people"):  # each makes its own link bold
+        await page.goto(path)
+        links = page.get_by_role("navigation", name="Main").get_by_role("link")
+        tops = await links.evaluate_all("all => all.map(a => a.getBoundingClientRect().top)")
+        assert len(tops) == 6 and len(set(tops)) == 1, (path, tops)
