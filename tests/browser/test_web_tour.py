@@ -169,3 +169,21 @@ async def test_on_a_phone_a_friends_message_menu_stays_on_screen(site):
     await expect(menu.get_by_role("button", name="Reply")).to_be_visible()
     box = await menu.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+
+
+async def test_on_a_phone_a_groups_name_keeps_its_line(site):
+    page_a, page_b = await site.new_page(width=390, height=844), await site.new_page()
+    a = await api_sign_up(site, page_a, "Ann Group")
+    b = await api_sign_up(site, page_b, "Bob Member")
+    await befriend(site, page_a, a, page_b, b)
+    await page_a.goto("/chat")
+    await page_a.get_by_role("button", name="New group").click()
+    await page_a.get_by_label("Name").fill("Walkers")
+    await page_a.locator("#group-candidates input[type=checkbox]").first.check()
+    await page_a.get_by_role("button", name="Create").click()
+    title = page_a.get_by_role("heading", name="Walkers", exact=True)
+    await expect(page_a.get_by_role("button", name="Group settings")).to_be_visible()
+    # One line, not a word broken beside the Back, Mute and Group settings buttons.
+    lines = await title.evaluate(
+        "h => h.getBoundingClientRect().height / parseFloat(getComputedStyle(h).lineHeight)")
+    assert lines < 1.5, lines
