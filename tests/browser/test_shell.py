@@ -1,6 +1,7 @@
 """The shell every page shares: layout, navigation, assets and the Content-Security-Policy."""
 
 import httpx
+import pytest
 from playwright.async_api import expect
 
 
@@ -51,8 +52,9 @@ async def test_unknown_page_is_a_page_and_unknown_api_path_stays_json(site):
         assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
 
 
-async def test_on_a_phone_the_main_navigation_is_one_row(site):
-    page = await site.new_page(width=390, height=844)
+@pytest.mark.parametrize("width", [320, 360, 390])
+async def test_on_a_phone_the_main_navigation_is_one_row(site, width):
+    page = await site.new_page(width=width, height=800)
     for path in ("/", "/search", "/tags", "/people"):  # each makes its own link bold
         await page.goto(path)
         links = page.get_by_role("navigation", name="Main").get_by_role("link")
