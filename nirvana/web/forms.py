@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Collection
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -48,9 +48,10 @@ class FormErrors:
     status: int = 422
 
     @classmethod
-    def of(cls, exc: domain.DomainError, shown: Iterable[str] = ()) -> "FormErrors":
-        """The error as the page shows it. `shown` names the fields the form displays: a
-        message that only repeats one of them in API words ("new_password: must be ...")
+    def of(cls, exc: domain.DomainError, shown: Collection[str] = ()) -> "FormErrors":
+        """The error as the page shows it. `shown` names the fields the form displays with
+        their own error line (not every submitted name: hidden inputs and buttons have none):
+        a message that only repeats one of them in API words ("new_password: must be ...")
         gives way to the page's own "fix the fields marked below"."""
         fields: dict[str, str] = {}
         for detail in exc.details or []:

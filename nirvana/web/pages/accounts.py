@@ -30,6 +30,13 @@ NOTICES = {
     "email": "Your email is changed. Confirm it with the link we sent to it.",
 }
 
+# The fields each form shows with an error line beside it (FormErrors.of's `shown`).
+SIGNUP_FIELDS = ("name", "email", "username", "password")
+RESET_FIELDS = ("new_password", "confirm_password")
+PROFILE_FIELDS = ("name", "username", "status", "about")
+PASSWORD_FIELDS = ("current_password", "new_password", "confirm_password")
+EMAIL_FIELDS = ("email", "email_password")
+
 
 def services(request: Request):
     return request.app.state.services
@@ -55,8 +62,8 @@ async def sign_up(request: Request) -> Response:
             form.get("email", ""), form.get("username") or None, form.get("name", ""),
             form.get("password", ""), client_ip(request), user_agent(request))
     except domain.DomainError as exc:
-        return await render(request, "accounts/signup.html", FormErrors.of(exc, form), form=form,
-                            next_url=next_url)
+        return await render(request, "accounts/signup.html", FormErrors.of(exc, SIGNUP_FIELDS),
+                            form=form, next_url=next_url)
     return await redirect(request, next_url, session)
 
 
@@ -151,7 +158,7 @@ async def reset_password(request: Request) -> Response:
         try:
             await services(request).accounts.reset_password(token, form.get("new_password", ""))
         except domain.DomainError as exc:
-            errors = FormErrors.of(exc, form)
+            errors = FormErrors.of(exc, RESET_FIELDS)
             if "token" in errors.fields:
                 errors.message = ("This reset link is invalid, used or expired. "
                                   "Ask for a new one.")
@@ -199,7 +206,7 @@ async def save_profile(request: Request) -> Response:
     try:
         updated = await services(request).accounts.update_profile(user.id, changes)
     except domain.DomainError as exc:
-        return await settings_page(request, FormErrors.of(exc, form), form)
+        return await settings_page(request, FormErrors.of(exc, PROFILE_FIELDS), form)
     await services(request).profile_changed(updated)
     return await redirect(request, "/settings?done=profile")
 
@@ -232,7 +239,7 @@ async def change_password(request: Request) -> Response:
             user.id, form.get("current_password", ""), form.get("new_password", ""),
             ip=client_ip(request), user_agent=user_agent(request))
     except domain.DomainError as exc:
-        errors = FormErrors.of(exc, form)
+        errors = FormErrors.of(exc, PASSWORD_FIELDS)
         if exc.code == "wrong_password":
             errors.fields["current_password"] = "is wrong"
             errors.status = 422
@@ -275,7 +282,7 @@ async def change_email(request: Request) -> Response:
         await services(request).accounts.change_email(
             user.id, form.get("email_password", ""), form.get("email", ""))
     except domain.DomainError as exc:
-        errors = FormErrors.of(exc, form)
+        errors = FormErrors.of(exc, EMAIL_FIELDS)
         if exc.code == "wrong_password":
             errors.fields["email_password"] = "is wrong"
             errors.status = 422

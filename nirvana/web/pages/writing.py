@@ -23,6 +23,9 @@ from .reading import blog_id
 
 IMAGE_RE = re.compile(r"!\[[^\]]*\]\(\s*(/media/[^\s)]+|https?://[^\s)]+)")
 MAX_IMAGES = 10
+# The fields the editor shows with an error line beside them (FormErrors.of's `shown`).
+EDITOR_FIELDS = ("title", "summary", "body", "header_image", "tags", "city", "country",
+                 "published_at")
 
 
 def blogs(request: Request):
@@ -109,7 +112,7 @@ async def new_blog(request: Request) -> Response:
     try:
         blog = await blogs(request).create(user.id, fields_of(form))
     except domain.DomainError as exc:
-        return await editor(request, blog=None, form=form, errors=FormErrors.of(exc, form))
+        return await editor(request, blog=None, form=form, errors=FormErrors.of(exc, EDITOR_FIELDS))
     return await redirect(request, blog_path(blog))
 
 
@@ -144,7 +147,7 @@ async def edit_blog(request: Request) -> Response:
                             form={**form, "updated_at": current.updated_at.isoformat()},
                             conflict=current)
     except domain.DomainError as exc:
-        return await editor(request, blog=blog, form=form, errors=FormErrors.of(exc, form))
+        return await editor(request, blog=blog, form=form, errors=FormErrors.of(exc, EDITOR_FIELDS))
     return await redirect(request, blog_path(saved))
 
 
