@@ -159,13 +159,31 @@ async def test_sign_out_ends_the_session_on_the_server(site):
         await site.services.accounts.refresh(cookies["refresh_token"])
 
 
+GOING_BACK = "After you sign in, you go back to the page you came from."
+
+
 async def test_a_page_that_needs_sign_in_says_so_and_comes_back_after(site):
     me = await sign_up(await site.new_page())
     page = await site.new_page()
     await page.goto("/settings")
     await page.wait_for_url("**/signin?next=%2Fsettings")
-    await expect(page.get_by_text("Sign in to go on to that page.")).to_be_visible()
+    await expect(page.get_by_text(GOING_BACK)).to_be_visible()
     await page.get_by_label("Email").fill(me["email"])
     await page.get_by_label("Password", exact=True).fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/settings")
+
+
+async def test_sign_in_of_its_own_or_with_another_sites_next_goes_home(site):
+    me = await sign_up(await site.new_page())
+    page = await site.new_page()
+    await page.goto("/signin")
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await expect(page.get_by_text(GOING_BACK)).to_have_count(0)
+
+    await page.goto("/signin?next=//evil.example")
+    await expect(page.get_by_text(GOING_BACK)).to_have_count(0)
+    await page.get_by_label("Email").fill(me["email"])
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"{site.base}/")
