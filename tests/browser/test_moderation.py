@@ -82,3 +82,12 @@ async def test_the_admins_role_form_starts_at_the_persons_role(site, server_urls
     await expect(page.get_by_label("Role")).to_have_value("moderator")
     await page.goto(f"/people/{reader.user.id}")
     await expect(page.get_by_label("Role")).to_have_value("user")
+
+    # Only an admin gets the list: a moderator and a user see none on the same profiles.
+    for who, profile in ((moderator, reader), (reader, moderator)):
+        other = await site.new_page()
+        await sign_in(other, who.user.email)
+        await other.wait_for_url("**/")
+        await other.goto(f"/people/{profile.user.id}")
+        await expect(other.get_by_role("heading", name=profile.user.name)).to_be_visible()
+        await expect(other.get_by_label("Role")).to_have_count(0)

@@ -174,6 +174,15 @@ async def test_schedule_a_blog_for_later_then_it_appears_at_its_time(site):
     await page.get_by_label("Publish at (UTC)").fill(at.strftime("%Y-%m-%dT%H:%M"))
     await page.get_by_role("button", name="Schedule").click()
     await page.wait_for_url("**/blogs/tomorrow-s-news")
+    # Its page says so in the byline: "Planner · [Scheduled] for <date>", the "· " outside
+    # the badge's pill.
+    badge = page.locator(".byline .badge", has_text="Scheduled")
+    await expect(badge).to_be_visible()
+    assert await badge.evaluate("b => getComputedStyle(b, '::before').content") == "none"
+    assert await badge.evaluate(
+        "b => getComputedStyle(b.parentElement, '::before').content") == '"· "'
+    assert f"Scheduled for {at.strftime('%-d %b %Y')}" in await page.locator(
+        ".byline").inner_text()
     await page.goto(f"/people/{me.user.id}")
     assert f"scheduled for {at.strftime('%-d %b %Y %H:%M')} UTC" in await page.locator(
         ".drafts").inner_text()
