@@ -14,9 +14,10 @@ refresh just those friends' online lists), and every `heartbeat` seconds it stor
 whole set under a key with a TTL and sends a heartbeat. The on/offs are numbered: a gap in
 the numbers, or a heartbeat past the last number heard, makes the others re-read the set
 (never applying one older than what they heard since); an instance not heard for two
-heartbeats is dropped, and its users go offline for their friends (each
-instance tells its own sockets). While Redis is down no instance is dropped: the view
-freezes, and is read again from the keys when Redis is back.
+heartbeats is dropped, and its users go offline for their friends (each instance tells its
+own sockets). A state set on one instance goes to the others ("st"), which keep it with their
+own users' states (ws/presence.py) until the user is online nowhere. While Redis is down no
+instance is dropped: the view freezes, and is read again from the keys when Redis is back.
 """
 
 from __future__ import annotations
@@ -80,7 +81,6 @@ class HubAcrossInstances:
         self._held: dict[str, set[int]] = {}  # other instance -> users with sockets there
         self._where: dict[int, set[str]] = {}  # user -> other instances holding them
         self._heard: dict[str, float] = {}
-        self._states: dict[int, PresenceState] = {}  # set on another instance
         # Every on/off an instance sends is numbered: a gap in another's numbers, or a
         # heartbeat past the last one heard, means something was missed, and its set is
         # read again; a set older than what was heard since is not applied.
@@ -109,11 +109,6 @@ class HubAcrossInstances:
 
     def online_users(self) -> Iterable[int]:
         return self._where.keys()
-
-    def state(self, user_id: int) -> PresenceState | None:
-        if user_id not in self._where:
-            return None
-        return self._states.get(user_id, PresenceState.ONLINE)
 
     def instances(self) -> list[str]:
         """The other instances this one hears."""
@@ -162,8 +157,10 @@ class HubAcrossInstances:
         if where:
             return False
         del self._where[user_id]
-        self._states.pop(user_id, None)
-        return not self._hub.here(user_id)
+        if self._hub.here(user_id):
+            return False
+        self._offline_everywhere(user_id)
+        return True
 
     def _numbered(self, sender: str, seq: int) -> None:
         last = self._seen.get(sender)
@@ -187,7 +184,12 @@ class HubAcrossInstances:
 
     def _state_op(self, sender: str, op: list[Any]) -> None:
         _, user_id, state = op
-        self._states[user_id] = PresenceState(state)
+        if self._hub.presence is not None:
+            self._hub.presence.set_elsewhere(user_id, PresenceState(state))
+
+    def _offline_everywhere(self, user_id: int) -> None:
+        if self._hub.presence is not None:
+            self._hub.presence.offline_everywhere(user_id)
 
     def _relation(self, sender: str, op: list[Any]) -> None:
         _, a, b, friends = op
@@ -236,8 +238,8 @@ class HubAcrossInstances:
             where.discard(instance)
             if not where:
                 del self._where[user_id]
-                self._states.pop(user_id, None)
                 if not self._hub.here(user_id):
+                    self._offline_everywhere(user_id)
                     gone.add(user_id)
         if gone:
             log.warning("instance %s stopped answering: %d users offline with it",

@@ -3,8 +3,11 @@ allowed to see it (domain/presence.py), and never stuck online.
 
 A user's state while connected is the last one set by any of their devices (a new first
 device starts at `online`); when their last device leaves they are `offline` and last_seen is
-stored. Dead sockets are dropped by the WebSocket heartbeat (ping every `heartbeat_seconds`;
-no pong within the same time closes), which ends in `Hub.disconnected` like a clean close.
+stored. With several instances each one keeps the states of every user online anywhere, its
+own users' and those heard from the others (ws/cluster.py), so a user whose devices move
+between instances keeps their state on all of them until their last device anywhere leaves.
+Dead sockets are dropped by the WebSocket heartbeat (ping every `heartbeat_seconds`; no pong
+within the same time closes), which ends in `Hub.disconnected` like a clean close.
 """
 
 from __future__ import annotations
@@ -25,9 +28,7 @@ log = logging.getLogger("nirvana.ws.presence")
 
 
 class StatesElsewhere(Protocol):
-    """The states set on other instances (ws/cluster.py), with several instances."""
-
-    def state(self, user_id: int) -> PresenceState | None: ...
+    """The other instances (ws/cluster.py), told of each state set here."""
 
     def state_set(self, user_id: int, state: PresenceState) -> None: ...
 
@@ -40,15 +41,27 @@ class PresenceFanout:
         self._send = send
         self.elsewhere: StatesElsewhere | None = None
         self._presence = presence
+        # Of users online on any instance, as heard here: set here or on another instance
+        # (absent: `online`). Dropped when the user is online nowhere.
         self._state: dict[int, PresenceState] = {}
         self._since: dict[int, datetime] = {}  # when the user's first device connected
         self._tasks: set[asyncio.Task[None]] = set()
 
     def state(self, user_id: int) -> PresenceState:
-        state = self._state.get(user_id)
-        if state is None and self.elsewhere is not None:
-            state = self.elsewhere.state(user_id)
-        return PresenceState.OFFLINE if state is None else state
+        if not self._online(user_id):
+            return PresenceState.OFFLINE
+        return self._state.get(user_id, PresenceState.ONLINE)
+
+    def set_elsewhere(self, user_id: int, state: PresenceState) -> None:
+        """A device on another instance set its user's state (already announced there)."""
+        if self._online(user_id):
+            self._state[user_id] = state
+
+    def offline_everywhere(self, user_id: int) -> None:
+        """The user's last device, on another instance, left: their next first device
+        starts at `online` again (the instance it left on announced the offline)."""
+        self._state.pop(user_id, None)
+        self._since.pop(user_id, None)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

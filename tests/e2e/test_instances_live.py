@@ -5,6 +5,7 @@ as such — forwarding to the one writer, resume anywhere — is tests/e2e/test_
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 
@@ -17,6 +18,7 @@ from tests.support.instances import instances, shared_databases  # noqa: F401 (f
 from tests.support.people import user
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 from tests.support.running import Running
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -155,3 +157,73 @@ async def test_three_instances_each_user_on_another(instances):
     for client in (cb, cc):
         got = [await client.expect("newMessage") for _ in range(10)]
         assert [e["message"]["text"] for e in got] == [f"g{i}" for i in range(10)]
+
+
+
+METRICS_TOKEN = "metrics-token-for-the-presence-test"
+
+
+async def open_sockets(instances: Instances, run: Running) -> int:
+    r = await instances.http(run).get(
+        "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    return int(float(re.search(r"^nirvana_websockets_open (\S+)$", r.text, re.M).group(1)))
+
+
+async def states_of(instances: Instances, viewer: dict, sockets: dict[Running, Client],
+                    user_id: int) -> list[str]:
+    """What each instance answers for `user_id`: over the viewer's socket there, then over
+    HTTP."""
+    answers = []
+    for run, client in sockets.items():
+        asked = await client.command("presence_of", user_ids=[user_id])
+        answers.append(asked["presence"][0]["state"])
+        r = await instances.http(run).get("/api/v1/presence", params={"user_ids": user_id},
+                                          headers=bearer(viewer))
+        assert r.status_code == 200, r.text
+        answers.append(r.json()["presence"][0]["state"])
+    return answers
+
+
+async def test_a_user_whose_first_device_leaves_stays_online_on_every_instance(instances):
+    """a on the first instance, then on the second too, then the first socket closes: a
+    keeps the state last set (on the first), on both instances, until a's last device
+    leaves; then a is offline on both."""
+    first, second = await instances.start(2, METRICS_TOKEN=METRICS_TOKEN)
+    a, b = await two_friends(instances.http(first), instances.http(second))
+    b_on = {first: await instances.connect(first, b), second: await instances.connect(second, b)}
+    a_first = await instances.connect(first, a)
+    for seen in b_on.values():
+        await seen.expect("presence", user_id=a["id"], state="online")
+    assert (await a_first.command("presence", state="busy"))["type"] == "ack"
+    for seen in b_on.values():
+        await seen.expect("presence", user_id=a["id"], state="busy")
+    a_second = await instances.connect(second, a)
+    cid = await a_second.open_direct(b)
+    # Relayed after the second instance's "on" for a: the first has heard it.
+    assert (await a_second.command("typing", conversation_id=cid))["type"] == "ack"
+    await b_on[first].expect("typing", user_id=a["id"], active=True)
+    assert await states_of(instances, b, b_on, a["id"]) == ["busy"] * 4
+    # On both: the state is the last one set by any device, wherever it was set (the
+    # frame about it is relayed after the state itself).
+    for device, state in ((a_second, "away"), (a_first, "busy")):
+        assert (await device.command("presence", state=state))["type"] == "ack"
+        for seen in b_on.values():
+            await seen.expect("presence", user_id=a["id"], state=state)
+        assert await states_of(instances, b, b_on, a["id"]) == [state] * 4
+
+    await a_first.close()
+
+    async def closed_on_first() -> bool:
+        return await open_sockets(instances, first) == 1  # b's alone
+
+    await wait_until(closed_on_first, "a's socket to close on the first instance")
+    # Relayed after the first instance's "off" for a: the second has heard it.
+    assert (await b_on[first].command("typing", conversation_id=cid))["type"] == "ack"
+    await a_second.expect("typing", user_id=b["id"], active=True)
+    assert await states_of(instances, b, b_on, a["id"]) == ["busy"] * 4
+    assert await states_of(instances, a, {second: a_second}, a["id"]) == ["busy"] * 2
+
+    await a_second.close()
+    for seen in b_on.values():
+        assert (await seen.expect("presence", user_id=a["id"], state="offline"))["last_seen"]
+    assert await states_of(instances, b, b_on, a["id"]) == ["offline"] * 4
