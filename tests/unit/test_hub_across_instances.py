@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterable
 
+from nirvana.domain.presence import Presence, PresenceState
 from nirvana.ws.cluster import RESTORED_REASON, HubAcrossInstances
 from nirvana.ws.connection import Connection
 from nirvana.ws.hub import Hub
-from tests.support.fakes_chat import FakePeers
+from tests.support.clock import FakeClock
+from tests.support.fakes_chat import FakeChatStore, FakePeers
+from tests.support.fakes_chat_changes import FakeChatChanges, FakePresenceStore
 from tests.support.waiting import wait_until
 
 
@@ -77,8 +80,8 @@ class Clock:
 
 class Instance:
     def __init__(self, name: str, peers: FakePeers, network: list[LinkedRelay],
-                 sets: FakeOnlineSets, clock: Clock) -> None:
-        self.hub = Hub(peers)
+                 sets: FakeOnlineSets, clock: Clock, presence: Presence | None = None) -> None:
+        self.hub = Hub(peers, presence=presence)
         self.relay = LinkedRelay(name, network)
         self.bus_up = True
         self.cluster = HubAcrossInstances(self.hub, self.relay, sets,
@@ -98,10 +101,14 @@ async def frames(conn: Connection) -> list[dict]:
     return out
 
 
-def world():
+def world(with_presence: bool = False):
     peers, network, sets, clock = FakePeers(), [], FakeOnlineSets(), Clock()
-    first = Instance("first", peers, network, sets, clock)
-    second = Instance("second", peers, network, sets, clock)
+    presence = None
+    if with_presence:  # one domain service over one store, as the instances share a database
+        presence = Presence(store=FakePresenceStore(), peers=peers,
+                            changes=FakeChatChanges(FakeChatStore()), clock=FakeClock())
+    first = Instance("first", peers, network, sets, clock, presence)
+    second = Instance("second", peers, network, sets, clock, presence)
     return peers, first, second, sets, clock
 
 
@@ -221,3 +228,24 @@ async def test_a_missed_on_or_off_is_repaired_from_the_set_and_never_by_an_older
     await first.cluster.beat()  # the next heartbeat stores the set with ann in it
     await wait_until(lambda: second.hub.online(1), "ann, from the re-read set")
     assert {"type": "getOnlineUsers", "user_ids": [1]} in await frames(bob)
+
+
+async def test_a_state_holds_on_every_instance_until_the_last_device_anywhere_leaves():
+    _, first, second, _, _ = world(with_presence=True)
+    instances = (first, second)
+
+    def states() -> list[PresenceState]:
+        return [i.hub.presence.state(1) for i in instances]  # type: ignore[union-attr]
+
+    phone = await first.connect(1)
+    await first.hub.presence.set_state(1, PresenceState.BUSY)  # type: ignore[union-attr]
+    laptop = await second.connect(1)  # online elsewhere: not a first device
+    first.hub.disconnected(phone)
+    assert states() == [PresenceState.BUSY] * 2
+    await second.hub.presence.set_state(1, PresenceState.AWAY)  # type: ignore[union-attr]
+    assert states() == [PresenceState.AWAY] * 2
+    second.hub.disconnected(laptop)  # the last device anywhere
+    assert states() == [PresenceState.OFFLINE] * 2
+    await second.connect(1)  # a new first device starts online, on every instance
+    assert states() == [PresenceState.ONLINE] * 2
+    await second.hub.presence.drain()  # type: ignore[union-attr]
