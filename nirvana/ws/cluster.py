@@ -89,6 +89,10 @@ class HubAcrossInstances:
         self._stale: set[str] = set()
         self._up_since = clock()
         self._checked = clock()
+        # Local users whose "on" was sent; and those whose "back" waits for it (a socket
+        # registered here, its "on" not sent yet): instance to answer.
+        self._told: set[int] = set()
+        self._owed: dict[int, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         hub.elsewhere = self
         if hub.presence is not None:
@@ -97,6 +101,8 @@ class HubAcrossInstances:
         relay.on("on", self._on)
         relay.on("off", self._off)
         relay.on("st", self._state_op)
+        relay.on("last", self._last)
+        relay.on("back", self._back)
         relay.on("rel", self._relation)
         relay.on("hb", self._heartbeat_op)
         relay.on("bye", self._bye)
@@ -122,10 +128,20 @@ class HubAcrossInstances:
     def came_online(self, user_id: int, friends: set[int]) -> None:
         self._seq += 1
         self._relay.send(["on", user_id, list(friends), self._seq])
+        self._told.add(user_id)
+        owed = self._owed.pop(user_id, None)
+        if owed is not None:
+            self._send_back(user_id, owed)
 
     def went_offline(self, user_id: int, friends: set[int]) -> None:
         self._seq += 1
         self._relay.send(["off", user_id, list(friends), self._seq])
+        self._told.discard(user_id)
+        self._owed.pop(user_id, None)
+        if user_id not in self._where:
+            # This instance announces the user offline; one that holds a socket of theirs
+            # it has not heard of yet (a reconnect in flight) answers "back".
+            self._relay.send(["last", user_id])
 
     def relation_changed(self, a: int, b: int, friends: bool) -> None:
         self._relay.send(["rel", a, b, friends])
@@ -186,6 +202,26 @@ class HubAcrossInstances:
         _, user_id, state = op
         if self._hub.presence is not None:
             self._hub.presence.set_elsewhere(user_id, PresenceState(state))
+
+    def _last(self, sender: str, op: list[Any]) -> None:
+        _, user_id = op
+        if not self._hub.here(user_id):
+            return
+        if user_id in self._told:
+            self._send_back(user_id, sender)
+        else:  # after this instance's "on", or the sender would not hear the user online
+            self._owed[user_id] = sender
+
+    def _send_back(self, user_id: int, to: str) -> None:
+        if self._hub.presence is not None:
+            state = self._hub.presence.state(user_id)
+            self._relay.send(["back", user_id, state.value, to])
+
+    def _back(self, sender: str, op: list[Any]) -> None:
+        # Sent after the sender's "on": this instance hears the user online again first.
+        _, user_id, state, to = op
+        if to == self.instance_id and self._hub.presence is not None:
+            self._hub.presence.back_elsewhere(user_id, PresenceState(state))
 
     def _offline_everywhere(self, user_id: int) -> None:
         if self._hub.presence is not None:

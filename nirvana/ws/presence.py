@@ -57,6 +57,17 @@ class PresenceFanout:
         if self._online(user_id):
             self._state[user_id] = state
 
+    def back_elsewhere(self, user_id: int, state: PresenceState) -> None:
+        """The user's last device here left while another instance was registering a new
+        one: the offline this instance announced (if it did) is followed by their state,
+        in this instance's order, so no one is left seeing them offline."""
+        self.set_elsewhere(user_id, state)
+
+        async def work() -> None:
+            seen = await self._presence.seen(user_id)
+            await self._announce(user_id, state, seen)
+        self._spawn(work())
+
     def offline_everywhere(self, user_id: int) -> None:
         """The user's last device, on another instance, left: their next first device
         starts at `online` again (the instance it left on announced the offline)."""

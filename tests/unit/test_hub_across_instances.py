@@ -4,6 +4,7 @@ heartbeats, and real `Connection`s to read what each socket would be sent."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Callable, Iterable
 
@@ -27,6 +28,15 @@ class LinkedRelay:
         self._handlers: dict[str, Callable[[str, list[Any]], None]] = {}
         self._frames: Callable[[list[int], str, int | None], None] | None = None
         self.connected = True
+        self._held: list[list[Any]] | None = None  # what it sends while late, in order
+
+    def hold(self) -> None:
+        self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held or [], None
+        for op in held:
+            self.send(op)
 
     def on(self, kind: str, handler: Callable[[str, list[Any]], None]) -> None:
         self._handlers[kind] = handler
@@ -35,6 +45,9 @@ class LinkedRelay:
         self._frames = handler
 
     def send(self, op: list[Any]) -> None:
+        if self._held is not None:
+            self._held.append(op)
+            return
         wire = json.dumps(op)
         for other in self._others():
             handler = other._handlers.get(op[0])
@@ -101,8 +114,10 @@ async def frames(conn: Connection) -> list[dict]:
     return out
 
 
-def world(with_presence: bool = False):
-    peers, network, sets, clock = FakePeers(), [], FakeOnlineSets(), Clock()
+def world(with_presence: bool = False, peers: FakePeers | None = None):
+    peers = peers or FakePeers()
+    network: list[LinkedRelay] = []
+    sets, clock = FakeOnlineSets(), Clock()
     presence = None
     if with_presence:  # one domain service over one store, as the instances share a database
         presence = Presence(store=FakePresenceStore(), peers=peers,
@@ -249,3 +264,73 @@ async def test_a_state_holds_on_every_instance_until_the_last_device_anywhere_le
     await second.connect(1)  # a new first device starts online, on every instance
     assert states() == [PresenceState.ONLINE] * 2
     await second.hub.presence.drain()  # type: ignore[union-attr]
+
+
+async def presence_frames(conn: Connection) -> list[str]:
+    return [f["state"] for f in await frames(conn) if f["type"] == "presence"]
+
+
+async def test_a_reconnect_elsewhere_racing_the_last_close_ends_with_the_state_for_all():
+    peers, first, second, _, _ = world(with_presence=True)
+    peers.befriend(1, 2)
+    bob = await first.connect(2)
+    phone = await first.connect(1)
+    await first.hub.presence.set_state(1, PresenceState.BUSY)  # type: ignore[union-attr]
+    second.relay.hold()  # what the second instance says arrives late
+    laptop = await second.connect(1)  # it heard of the phone: not a first device
+    await frames(bob)
+    await frames(laptop)
+    first.hub.disconnected(phone)  # not heard of the laptop yet: announced offline
+    await first.hub.presence.drain()  # type: ignore[union-attr]
+    assert await presence_frames(bob) == ["offline"]
+    second.relay.release()  # its "on", then its answer to the first's "last"
+    await first.hub.presence.drain()  # type: ignore[union-attr]
+    assert await presence_frames(bob) == ["busy"]
+    assert await presence_frames(laptop) == ["offline", "busy"]
+    for instance in (first, second):
+        assert instance.hub.presence.state(1) is PresenceState.BUSY  # type: ignore[union-attr]
+
+
+class SlowFriends(FakePeers):
+    """`hold()`: the next friend list read waits for `go()` (a connect held mid-way)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self._next_waits = False
+
+    def hold(self) -> None:
+        self.gate.clear()
+        self._next_waits = True
+
+    def go(self) -> None:
+        self.gate.set()
+
+    async def friend_ids(self, user_id: int) -> set[int]:
+        if self._next_waits:
+            self._next_waits = False
+            await self.gate.wait()
+        return await super().friend_ids(user_id)
+
+
+async def test_the_answer_to_last_waits_for_a_connect_still_under_way():
+    """The last close on the first instance is heard by the second while its new socket of
+    the same user is registered but its "on" not sent yet: the answer follows the "on"."""
+    peers = SlowFriends()
+    peers.befriend(1, 2)
+    _, first, second, _, _ = world(with_presence=True, peers=peers)
+    bob = await first.connect(2)
+    phone = await first.connect(1)
+    await frames(bob)
+    peers.hold()
+    connecting = asyncio.create_task(second.connect(1))
+    await wait_until(lambda: second.hub.here(1), "the laptop registered on the second")
+    first.hub.disconnected(phone)  # announced offline: the second has not said "on"
+    await first.hub.presence.drain()  # type: ignore[union-attr]
+    assert await presence_frames(bob) == ["offline"]
+    peers.go()
+    laptop = await connecting
+    await first.hub.presence.drain()  # type: ignore[union-attr]
+    assert await presence_frames(bob) == ["online"]
+    assert (await presence_frames(laptop))[-2:] == ["offline", "online"]
+    assert first.hub.online(1) and second.hub.online(1)
