@@ -16,7 +16,10 @@ the numbers, or a heartbeat past the last number heard, makes the others re-read
 (never applying one older than what they heard since); an instance not heard for two
 heartbeats is dropped, and its users go offline for their friends (each instance tells its
 own sockets). A state set on one instance goes to the others ("st"), which keep it with their
-own users' states (ws/presence.py) until the user is online nowhere. While Redis is down no
+own users' states (ws/presence.py) until the user is online nowhere. A last socket closing
+where no other instance is known to hold the user is followed by "last"; one that holds a
+socket of theirs (a reconnect racing the close) answers "back" with their state, which the
+closing instance announces after its offline, in its own order. While Redis is down no
 instance is dropped: the view freezes, and is read again from the keys when Redis is back.
 """
 
