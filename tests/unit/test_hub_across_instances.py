@@ -12,6 +12,7 @@ from nirvana.domain.presence import Presence, PresenceState
 from nirvana.ws.cluster import RESTORED_REASON, HubAcrossInstances
 from nirvana.ws.connection import Connection
 from nirvana.ws.hub import Hub
+from nirvana.ws.presence import PresenceFanout
 from tests.support.clock import FakeClock
 from tests.support.fakes_chat import FakeChatStore, FakePeers
 from tests.support.fakes_chat_changes import FakeChatChanges, FakePresenceStore
@@ -28,15 +29,19 @@ class LinkedRelay:
         self._handlers: dict[str, Callable[[str, list[Any]], None]] = {}
         self._frames: Callable[[list[int], str, int | None], None] | None = None
         self.connected = True
-        self._held: list[list[Any]] | None = None  # what it sends while late, in order
+        # What it sends while late, ops and frames in one order (as on the one channel).
+        self._held: list[tuple[str, Any]] | None = None
 
     def hold(self) -> None:
         self._held = []
 
     def release(self) -> None:
         held, self._held = self._held or [], None
-        for op in held:
-            self.send(op)
+        for kind, item in held:
+            if kind == "op":
+                self.send(item)
+            else:
+                self.send_frame(*item)
 
     def on(self, kind: str, handler: Callable[[str, list[Any]], None]) -> None:
         self._handlers[kind] = handler
@@ -46,7 +51,7 @@ class LinkedRelay:
 
     def send(self, op: list[Any]) -> None:
         if self._held is not None:
-            self._held.append(op)
+            self._held.append(("op", op))
             return
         wire = json.dumps(op)
         for other in self._others():
@@ -56,6 +61,9 @@ class LinkedRelay:
 
     def send_frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None:
         ids = list(user_ids)
+        if self._held is not None:
+            self._held.append(("frame", (ids, text, pos)))
+            return
         for other in self._others():
             assert other._frames is not None
             other._frames(ids, text, pos)
@@ -112,6 +120,11 @@ async def frames(conn: Connection) -> list[dict]:
     while conn.queued_frames:
         out.append(json.loads(await conn.next()))
     return out
+
+
+def presence(instance: Instance) -> PresenceFanout:
+    assert instance.hub.presence is not None
+    return instance.hub.presence
 
 
 def world(with_presence: bool = False, peers: FakePeers | None = None):
@@ -250,20 +263,20 @@ async def test_a_state_holds_on_every_instance_until_the_last_device_anywhere_le
     instances = (first, second)
 
     def states() -> list[PresenceState]:
-        return [i.hub.presence.state(1) for i in instances]  # type: ignore[union-attr]
+        return [presence(i).state(1) for i in instances]
 
     phone = await first.connect(1)
-    await first.hub.presence.set_state(1, PresenceState.BUSY)  # type: ignore[union-attr]
+    await presence(first).set_state(1, PresenceState.BUSY)
     laptop = await second.connect(1)  # online elsewhere: not a first device
     first.hub.disconnected(phone)
     assert states() == [PresenceState.BUSY] * 2
-    await second.hub.presence.set_state(1, PresenceState.AWAY)  # type: ignore[union-attr]
+    await presence(second).set_state(1, PresenceState.AWAY)
     assert states() == [PresenceState.AWAY] * 2
     second.hub.disconnected(laptop)  # the last device anywhere
     assert states() == [PresenceState.OFFLINE] * 2
     await second.connect(1)  # a new first device starts online, on every instance
     assert states() == [PresenceState.ONLINE] * 2
-    await second.hub.presence.drain()  # type: ignore[union-attr]
+    await presence(second).drain()
 
 
 async def presence_frames(conn: Connection) -> list[str]:
@@ -275,20 +288,20 @@ async def test_a_reconnect_elsewhere_racing_the_last_close_ends_with_the_state_f
     peers.befriend(1, 2)
     bob = await first.connect(2)
     phone = await first.connect(1)
-    await first.hub.presence.set_state(1, PresenceState.BUSY)  # type: ignore[union-attr]
+    await presence(first).set_state(1, PresenceState.BUSY)
     second.relay.hold()  # what the second instance says arrives late
     laptop = await second.connect(1)  # it heard of the phone: not a first device
     await frames(bob)
     await frames(laptop)
     first.hub.disconnected(phone)  # not heard of the laptop yet: announced offline
-    await first.hub.presence.drain()  # type: ignore[union-attr]
+    await presence(first).drain()
     assert await presence_frames(bob) == ["offline"]
     second.relay.release()  # its "on", then its answer to the first's "last"
-    await first.hub.presence.drain()  # type: ignore[union-attr]
+    await presence(first).drain()
     assert await presence_frames(bob) == ["busy"]
     assert await presence_frames(laptop) == ["offline", "busy"]
     for instance in (first, second):
-        assert instance.hub.presence.state(1) is PresenceState.BUSY  # type: ignore[union-attr]
+        assert presence(instance).state(1) is PresenceState.BUSY
 
 
 class SlowFriends(FakePeers):
@@ -326,11 +339,12 @@ async def test_the_answer_to_last_waits_for_a_connect_still_under_way():
     connecting = asyncio.create_task(second.connect(1))
     await wait_until(lambda: second.hub.here(1), "the laptop registered on the second")
     first.hub.disconnected(phone)  # announced offline: the second has not said "on"
-    await first.hub.presence.drain()  # type: ignore[union-attr]
+    await presence(first).drain()
     assert await presence_frames(bob) == ["offline"]
     peers.go()
     laptop = await connecting
-    await first.hub.presence.drain()  # type: ignore[union-attr]
+    await presence(first).drain()
     assert await presence_frames(bob) == ["online"]
     assert (await presence_frames(laptop))[-2:] == ["offline", "online"]
     assert first.hub.online(1) and second.hub.online(1)
+
