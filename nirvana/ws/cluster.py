@@ -141,8 +141,10 @@ class HubAcrossInstances:
         self._relay.send(["off", user_id, list(friends), self._seq])
         self._told.discard(user_id)
         self._owed.pop(user_id, None)
-        if user_id not in self._where:
-            # This instance announces the user offline; one that holds a socket of theirs
+
+    def announced_offline(self, user_id: int) -> None:
+        if user_id not in self._where and not self._hub.here(user_id):
+            # This instance announced the user offline; one that holds a socket of theirs
             # it has not heard of yet (a reconnect in flight) answers "back".
             self._relay.send(["last", user_id])
 

@@ -32,6 +32,8 @@ class StatesElsewhere(Protocol):
 
     def state_set(self, user_id: int, state: PresenceState) -> None: ...
 
+    def announced_offline(self, user_id: int) -> None: ...
+
 
 class PresenceFanout:
     def __init__(self, presence: Presence, *, online: Callable[[int], bool],
@@ -126,6 +128,11 @@ class PresenceFanout:
         async def work() -> None:
             seen = await self._presence.seen(user_id)
             await self._announce(user_id, PresenceState.OFFLINE, seen)
+            if self.elsewhere is not None:
+                # Only now, after the offline frame in this instance's order: an instance
+                # whose new socket of the user registers later has received that frame
+                # before it announces them online.
+                self.elsewhere.announced_offline(user_id)
         self._spawn(work())
 
     async def set_state(self, user_id: int, state: PresenceState) -> None:

@@ -348,3 +348,23 @@ async def test_the_answer_to_last_waits_for_a_connect_still_under_way():
     assert (await presence_frames(laptop))[-2:] == ["offline", "online"]
     assert first.hub.online(1) and second.hub.online(1)
 
+
+
+async def test_a_new_first_device_elsewhere_after_the_last_close_is_never_followed_by_offline():
+    """The second hears the first's "off" and "last" before the user's new socket registers
+    there (a new first device), while the first's offline frame is still on its way."""
+    peers, first, second, _, _ = world(with_presence=True)
+    peers.befriend(1, 3)
+    carol = await second.connect(3)
+    phone = await first.connect(1)
+    await frames(carol)
+    first.hub.disconnected(phone)
+    first.relay.hold()  # the first's offline frame is published late
+    await presence(first).drain()
+    laptop = await second.connect(1)  # online nowhere: announced online
+    await presence(second).drain()
+    first.relay.release()
+    await presence(first).drain()
+    assert (await presence_frames(carol))[-1] == "online"
+    assert (await presence_frames(laptop))[-1] == "online"
+    assert presence(first).state(1) is presence(second).state(1) is PresenceState.ONLINE
