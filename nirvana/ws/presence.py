@@ -141,7 +141,10 @@ class PresenceFanout:
         self._state[user_id] = state
         if self.elsewhere is not None:
             self.elsewhere.state_set(user_id, state)
-        await self._announce(user_id, state, self._since.get(user_id))
+        since = self._since.get(user_id)
+        if since is None:  # the first device connected on another instance, which stored it
+            since = (await self._presence.last_seen([user_id])).get(user_id)
+        await self._announce(user_id, state, since)
 
     async def query(self, viewer: int, user_ids: Iterable[int]) -> list[PresenceOut]:
         """States of those of `user_ids` the viewer may see; the others are left out."""

@@ -368,3 +368,17 @@ async def test_a_new_first_device_elsewhere_after_the_last_close_is_never_follow
     assert (await presence_frames(carol))[-1] == "online"
     assert (await presence_frames(laptop))[-1] == "online"
     assert presence(first).state(1) is presence(second).state(1) is PresenceState.ONLINE
+
+
+async def test_a_state_set_on_an_instance_the_user_moved_to_carries_last_seen():
+    peers, first, second, _, _ = world(with_presence=True)
+    peers.befriend(1, 3)
+    carol = await first.connect(3)
+    await first.connect(1)
+    laptop = await second.connect(1)  # online elsewhere: not a first device
+    await frames(carol)
+    await presence(second).set_state(1, PresenceState.BUSY)
+    got = [f for f in await frames(carol) if f["type"] == "presence"]
+    assert [f["state"] for f in got] == ["busy"] and got[0]["last_seen"] is not None
+    assert [f["last_seen"] for f in await frames(laptop) if f["type"] == "presence"] \
+        == [got[0]["last_seen"]]
