@@ -19,8 +19,11 @@ own sockets). A state set on one instance goes to the others ("st"), which keep 
 own users' states (ws/presence.py) until the user is online nowhere. A last socket closing
 where no other instance is known to hold the user is followed by "last"; one that holds a
 socket of theirs (a reconnect racing the close) answers "back" with their state, which the
-closing instance announces after its offline, in its own order. While Redis is down no
-instance is dropped: the view freezes, and is read again from the keys when Redis is back.
+closing instance announces after its offline, in its own order. A last socket closing
+while another instance holds the user is followed by "quiet": if both closed at once, each
+hears the other's "quiet" with the user online nowhere and announces the offline. While
+Redis is down no instance is dropped: the view freezes, and is read again from the keys when
+Redis is back.
 """
 
 from __future__ import annotations
@@ -96,6 +99,10 @@ class HubAcrossInstances:
         # registered here, its "on" not sent yet): instance to answer.
         self._told: set[int] = set()
         self._owed: dict[int, str] = {}
+        # Local users whose last socket here closed while another instance held them, so
+        # nothing was announced ("quiet"); if that other one was closing at the same time,
+        # whichever hears the other's "quiet" with the user online nowhere announces.
+        self._unannounced: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         hub.elsewhere = self
         if hub.presence is not None:
@@ -106,6 +113,7 @@ class HubAcrossInstances:
         relay.on("st", self._state_op)
         relay.on("last", self._last)
         relay.on("back", self._back)
+        relay.on("quiet", self._quiet)
         relay.on("rel", self._relation)
         relay.on("hb", self._heartbeat_op)
         relay.on("bye", self._bye)
@@ -132,6 +140,7 @@ class HubAcrossInstances:
         self._seq += 1
         self._relay.send(["on", user_id, list(friends), self._seq])
         self._told.add(user_id)
+        self._unannounced.discard(user_id)
         owed = self._owed.pop(user_id, None)
         if owed is not None:
             self._send_back(user_id, owed)
@@ -141,6 +150,9 @@ class HubAcrossInstances:
         self._relay.send(["off", user_id, list(friends), self._seq])
         self._told.discard(user_id)
         self._owed.pop(user_id, None)
+        if user_id in self._where and self._hub.presence is not None:
+            self._unannounced.add(user_id)
+            self._relay.send(["quiet", user_id])
 
     def announced_offline(self, user_id: int) -> None:
         if user_id not in self._where and not self._hub.here(user_id):
@@ -210,12 +222,22 @@ class HubAcrossInstances:
 
     def _last(self, sender: str, op: list[Any]) -> None:
         _, user_id = op
+        self._unannounced.discard(user_id)  # announced there
         if not self._hub.here(user_id):
             return
         if user_id in self._told:
             self._send_back(user_id, sender)
         else:  # after this instance's "on", or the sender would not hear the user online
             self._owed[user_id] = sender
+
+    def _quiet(self, sender: str, op: list[Any]) -> None:
+        _, user_id = op
+        if user_id in self._unannounced and not self._online_anywhere(user_id):
+            # Both closed at once, each seeing the other hold the user: announce here too
+            # (the other does the same: a repeated frame, never none).
+            self._unannounced.discard(user_id)
+            if self._hub.presence is not None:
+                self._hub.presence.last_device_left(user_id)
 
     def _send_back(self, user_id: int, to: str) -> None:
         if self._hub.presence is not None:
@@ -281,6 +303,7 @@ class HubAcrossInstances:
                 del self._where[user_id]
                 if not self._hub.here(user_id):
                     self._offline_everywhere(user_id)
+                    self._unannounced.discard(user_id)  # announced below
                     gone.add(user_id)
         if gone:
             log.warning("instance %s stopped answering: %d users offline with it",

@@ -382,3 +382,23 @@ async def test_a_state_set_on_an_instance_the_user_moved_to_carries_last_seen():
     assert [f["state"] for f in got] == ["busy"] and got[0]["last_seen"] is not None
     assert [f["last_seen"] for f in await frames(laptop) if f["type"] == "presence"] \
         == [got[0]["last_seen"]]
+
+
+async def test_last_devices_closing_at_once_on_two_instances_end_offline_for_friends():
+    """Each instance closes the user's last socket there before hearing the other's "off"."""
+    peers, first, second, _, _ = world(with_presence=True)
+    peers.befriend(1, 3)
+    carol = await second.connect(3)
+    phone, laptop = await first.connect(1), await second.connect(1)
+    await presence(first).set_state(1, PresenceState.AWAY)
+    await frames(carol)
+    first.relay.hold()
+    second.relay.hold()
+    first.hub.disconnected(phone)
+    second.hub.disconnected(laptop)
+    first.relay.release()
+    second.relay.release()
+    await presence(first).drain()
+    await presence(second).drain()
+    assert (await presence_frames(carol))[-1] == "offline"
+    assert presence(first).state(1) is presence(second).state(1) is PresenceState.OFFLINE
