@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-import re
 from typing import Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
