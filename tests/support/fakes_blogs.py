@@ -7,9 +7,9 @@ import unicodedata
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from nirvana.domain.blogs.authors import Author
 from nirvana.domain.blogs.model import (
     Audience,
-    Author,
     Blog,
     BlogFields,
     BlogFilter,

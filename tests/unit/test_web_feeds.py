@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from xml.etree import ElementTree as ET
 
-from nirvana.domain.blogs.model import Author, Blog, BlogStatus
+from nirvana.domain.blogs.authors import Author
+from nirvana.domain.blogs.model import Blog, BlogStatus
 from nirvana.web.feeds import ATOM_NS, SITEMAP_NS, FeedInfo, atom, rss, sitemap
 
 BASE = "https://blog.example"

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from .model import Audience, Author
+from .authors import Author
+from .model import Audience
 from .reactions import Reaction
 
 

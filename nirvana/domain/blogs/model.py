@@ -15,6 +15,7 @@ from .. import cursors as codec
 from ..errors import field_error
 from ..urls import MAX_URL, validate_url
 from ..text import check_text, is_blank
+from .authors import Author
 from .reactions import Reaction, ReactionCounts
 
 MAX_TITLE = 200
@@ -58,14 +59,6 @@ class Location:
     id: int
     city: str
     country: str
-
-
-@dataclass(frozen=True, slots=True)
-class Author:
-    id: int
-    username: str
-    name: str
-    avatar_url: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # model.py imports this module: its Blog carries ReactionCounts
-    from .model import Author
+from .authors import Author
 
 
 class Reaction(StrEnum):

@@ -7,7 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
-from ...domain.blogs.model import Author, Comment
+from ...domain.blogs.authors import Author
+from ...domain.blogs.model import Comment
 from ...domain.errors import NotFoundError
 
 COMMENT_SELECT = """

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from ...domain.blogs.model import Author
+from ...domain.blogs.authors import Author
 from ...domain.blogs.reactions import Reaction, ReactionCounts, Reactor
 from ...domain.errors import NotFoundError
 from .blog_rows import COUNT_COLUMNS, counts_from_row

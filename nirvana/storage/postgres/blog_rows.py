@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from ...domain.blogs.model import Audience, Author, Blog, BlogStatus, Location
+from ...domain.blogs.authors import Author
+from ...domain.blogs.model import Audience, Blog, BlogStatus, Location
 from ...domain.blogs.reactions import ReactionCounts
 
 BLOG_COLUMNS = """
