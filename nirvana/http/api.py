@@ -241,7 +241,7 @@ class AsgiEndpoint:
         self.spec = spec
         self.authenticate = authenticate
         self.limit = spec.body_limit or json_limit
-        self.counts_as_write = counts_as_write(spec)
+        self.counts_as_write = counts_as_write(spec.method, spec.auth)
         self.__name__ = spec.handler.__name__  # the route's name
         # Per path segment: the (name, convertor) of the parameter it holds, or None.
         self.segments = [_param_of(seg) for seg in spec.path.split("/")]

@@ -103,7 +103,7 @@ def statuses_of(s: Spec) -> set[int]:
             codes.add(403)  # the cookie's Origin check
     if s.uses_stores:
         codes.add(503)
-    if counts_as_write(s):
+    if counts_as_write(s.method, s.auth):
         codes.add(429)  # the per-user write rate (write_limit.py)
     return codes
 
@@ -194,7 +194,7 @@ def build_openapi(specs: list[Spec], *, title: str, version: str, description: s
         codes = set(s.errors) | statuses_of(s)
         for code in sorted(codes):
             responses[str(code)] = {"description": STATUS_TEXT.get(code, "Error"), **error_ref}
-        rate = ("RateLimit-Policy", "RateLimit") if counts_as_write(s) else ()
+        rate = ("RateLimit-Policy", "RateLimit") if counts_as_write(s.method, s.auth) else ()
         for code_text, response in responses.items():
             names = {"429": ("Retry-After", *rate), "503": ("Retry-After",),
                      "401": ("WWW-Authenticate",)}.get(

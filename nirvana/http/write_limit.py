@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import math
 
-from typing import TYPE_CHECKING
-
 from ..domain.errors import RateLimitedError
 from ..domain.ratelimit import SlidingWindowLimiter
-
-if TYPE_CHECKING:
-    from .api import Spec
 
 POLICY = "writes"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def counts_as_write(spec: "Spec") -> bool:
-    """Whether a route's requests count against the write rate: those that change state
-    and need a signed-in user (sign-in, sign-up and refresh have limits of their own)."""
-    return spec.auth and spec.method not in SAFE_METHODS
+def counts_as_write(method: str, auth: bool) -> bool:
+    """Whether a route's requests count against the write rate, from its method and whether
+    it needs a signed-in user: those that change state and do (sign-in, sign-up and refresh
+    have limits of their own)."""
+    return auth and method not in SAFE_METHODS
 
 
 class WriteRateLimitedError(RateLimitedError):
