@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import wrk
+from .accounts import PASSWORD, sign_up
 from .ceilings import store
 from .context import Context
 from .probe import probe, request, source_addresses
@@ -21,26 +22,7 @@ from .report import (Row, Target, med, median_of, percentile, skipped_row, sprea
                      summarize)
 from .servers import ROOT, SERVER_CORE, pinning_available
 
-PASSWORD = "correct horse battery staple"
-WRK_CONNECTIONS = 32
 Result = tuple[dict[str, Any], list[Row]]
-
-
-# -- helpers against Nirvana's account API -------------------------------------------------------
-
-
-async def sign_up(url: str, email: str, source: str | None = None) -> str:
-    body = json.dumps({"email": email, "password": PASSWORD, "name": "Bench User"}).encode()
-    status, answer = await request(url, "POST", "/api/v1/user/signup", body,
-                                   {"Content-Type": "application/json"}, source=source)
-    if status == 409:  # already there from an earlier repetition: sign in instead
-        status, answer = await request(
-            url, "POST", "/api/v1/user/signin",
-            json.dumps({"email": email, "password": PASSWORD}).encode(),
-            {"Content-Type": "application/json"}, source=source)
-    if status not in (200, 201):
-        raise RuntimeError(f"sign-up of {email} answered {status}: {answer[:200]!r}")
-    return json.loads(answer)["jwt"]
 
 
 def wrk_pair(ctx: Context, a_url: str, b_url: str, b_paths: list[str],
@@ -50,21 +32,18 @@ def wrk_pair(ctx: Context, a_url: str, b_url: str, b_paths: list[str],
     a_runs, b_runs = [], []
     for _ in range(o.repetitions):
         a_runs.append(wrk.run(a_url, paths=["/"], headers=headers, duration=o.duration,
-                              connections=WRK_CONNECTIONS))
+                              connections=wrk.CONNECTIONS))
         b_runs.append(wrk.run(b_url, paths=b_paths, headers=headers, duration=o.duration,
-                              connections=WRK_CONNECTIONS))
+                              connections=wrk.CONNECTIONS))
     return a_runs, b_runs
-
-
-WRK_KEYS = ("requests_per_s", "p50_ms", "p90_ms", "p99_ms", "non_2xx", "socket_errors")
 
 
 def hello_ceiling(ctx: Context) -> dict[str, Any]:
     if ctx.hello is None:
         hello = ctx.server("hello")
-        runs = [wrk.run(hello.url, duration=ctx.options.duration, connections=WRK_CONNECTIONS)
+        runs = [wrk.run(hello.url, duration=ctx.options.duration, connections=wrk.CONNECTIONS)
                 for _ in range(ctx.options.repetitions)]
-        ctx.hello = median_of(runs, *WRK_KEYS)
+        ctx.hello = median_of(runs, *wrk.KEYS)
     return ctx.hello
 
 
@@ -119,8 +98,8 @@ def http_overhead(ctx: Context) -> Result:
     # The same headers to both, so requests are the same size.
     headers = {"Authorization": f"Bearer {token}"}
     hello_runs, me_runs = wrk_pair(ctx, hello.url, nirvana.url, ["/api/v1/user/me"], headers)
-    ctx.hello = median_of(hello_runs, *WRK_KEYS)
-    me = median_of(me_runs, *WRK_KEYS)
+    ctx.hello = median_of(hello_runs, *wrk.KEYS)
+    me = median_of(me_runs, *wrk.KEYS)
     h = ctx.hello
     errors = sum(r["non_2xx"] + r["socket_errors"] for r in me_runs)
     note = f"{errors} errors" if errors else ""
@@ -279,8 +258,8 @@ def blog_reads(ctx: Context) -> Result:
             rows.append(skipped_row(f"blog reads: {name}", why_not))
             continue
         runs = [wrk.run(nirvana.url, paths=plan, duration=ctx.options.duration,
-                        connections=WRK_CONNECTIONS) for _ in range(ctx.options.repetitions)]
-        s = raw[name] = {**median_of(runs, *WRK_KEYS), "runs": runs}
+                        connections=wrk.CONNECTIONS) for _ in range(ctx.options.repetitions)]
+        s = raw[name] = {**median_of(runs, *wrk.KEYS), "runs": runs}
         errors = sum(r["non_2xx"] + r["socket_errors"] for r in runs)
         note = f"p50 {med(s, 'p50_ms'):.1f} ms, p99 {med(s, 'p99_ms'):.1f} ms" + (
             f", {errors} errors" if errors else "")

@@ -22,8 +22,8 @@ from urllib.parse import quote
 from nirvana.seed_text import COMMON_WORD, RARE_WORDS
 
 from . import wrk
+from .accounts import sign_up
 from .context import Context, _env_without_urls
-from .measurements import WRK_CONNECTIONS, WRK_KEYS, sign_up
 from .page_load import fetch, first_byte_times, page_weight
 from .probe import request
 from .report import Row, Target, med, median_of, percentile, spread_of
@@ -124,9 +124,9 @@ def measure_size(ctx: Context, server: Nirvana, hello_url: str, size_label: str
     t = asyncio.run(_targets(server.url))
     # hello-JSON at this size, just before its reads: the machine's load drifts over a
     # run that seeds for half an hour in between.
-    hello_runs = [wrk.run(hello_url, duration=o.duration, connections=WRK_CONNECTIONS)
+    hello_runs = [wrk.run(hello_url, duration=o.duration, connections=wrk.CONNECTIONS)
                   for _ in range(o.repetitions)]
-    hello = median_of(hello_runs, *WRK_KEYS)
+    hello = median_of(hello_runs, *wrk.KEYS)
     hello_rps = med(hello, "requests_per_s")
     raw: dict[str, Any] = {"total_published": t["total"], "sitemap_parts": t["parts"],
                            "hello": hello, "hello_runs": hello_runs,
@@ -139,8 +139,8 @@ def measure_size(ctx: Context, server: Nirvana, hello_url: str, size_label: str
             rows.append(Row(label, None, "", note="needs ≥ 21,020 published blogs"))
             continue
         runs = [wrk.run(server.url, paths=paths, headers=headers, duration=o.duration,
-                        connections=WRK_CONNECTIONS) for _ in range(o.repetitions)]
-        s = raw[name] = {**median_of(runs, *WRK_KEYS), "runs": runs}
+                        connections=wrk.CONNECTIONS) for _ in range(o.repetitions)]
+        s = raw[name] = {**median_of(runs, *wrk.KEYS), "runs": runs}
         errors = sum(r["non_2xx"] + r["socket_errors"] for r in runs)
         note = f"p50 {med(s, 'p50_ms'):.1f} ms, p99 {med(s, 'p99_ms'):.1f} ms" + (
             f", {errors} errors" if errors else "")

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+# The bench's connections per run, and the figures of a run it keeps (a median of runs).
+CONNECTIONS = 32
+KEYS = ("requests_per_s", "p50_ms", "p90_ms", "p99_ms", "non_2xx", "socket_errors")
 
 
 class WrkError(RuntimeError):
@@ -97,7 +100,7 @@ def parse(output: str) -> dict[str, Any]:
 
 
 def run(url: str, *, paths: list[str] | None = None, headers: dict[str, str] | None = None,
-        duration: float = 10, connections: int = 32, threads: int = 1,
+        duration: float = 10, connections: int = CONNECTIONS, threads: int = 1,
         method: str = "GET", body: str | None = None, wrk: str = "wrk") -> dict[str, Any]:
     """One wrk run against `url` (a base like http://127.0.0.1:8000) over `paths`."""
     if not url.startswith(("http://127.", "http://localhost")):
