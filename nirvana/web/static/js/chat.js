@@ -8,22 +8,23 @@
 import { forgetKeptSends } from "./protocol_storage.js";
 import { $, api, client, conversations, current, friends, kept, me, nameOf, root } from "./chat_state.js";
 import { setUpAttachments } from "./chat_attachments.js";
-import { dispatch, setUpComposer } from "./chat_composer.js";
+import { dispatch, retry, setComposerMode, setUpComposer } from "./chat_composer.js";
 import { setUpConnection } from "./chat_connection.js";
 import { closeConversation, openConversation, setUpConversations } from "./chat_conversations.js";
 import { setUpEvents } from "./chat_events.js";
 import { setUpGroups } from "./chat_groups.js";
 import { renderHeader, renderList } from "./chat_list.js";
+import { setUpMessages } from "./chat_messages.js";
 import { setUpPaging } from "./chat_paging.js";
 // Imported only deeper down: named here too, so the browser asks for every module in the
 // round after this one instead of finding these a round later.
 import "./chat_dom.js";
-import "./chat_messages.js";
 import "./emitter.js";
 import "./protocol.js";
 
 root.dataset.script = "on";
 $("chat-status").textContent = "Connecting…";
+setUpMessages({ compose: setComposerMode, retry });
 setUpConnection();
 setUpConversations();
 setUpEvents();

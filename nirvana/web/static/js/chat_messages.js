@@ -3,12 +3,18 @@
 
 import { h, humanBytes, messagePreview, safeUrl, shortTime } from "./chat_dom.js";
 import { $, client, conversations, current, histories, me, nameOf, pending } from "./chat_state.js";
-import { retry, setComposerMode } from "./chat_composer.js";
 
 // The quick reactions and their names: a name is its button's accessible name and tooltip,
 // readable where the machine has no emoji font and the emoji shows as a box.
 const QUICK_REACTIONS = [["👍", "Like"], ["❤️", "Love"], ["😂", "Laugh"], ["😮", "Wow"], ["😢", "Sad"]];
 let openMenu = null;             // the seq whose action menu is open: kept open across renders
+let writing = null;              // {compose(mode), retry(clientId)}: given at start
+
+/** Wire the list to the composer, which imports this module: the menu's Reply and Edit call
+ *  `compose({kind, seq})`, a refused send's "Try again" calls `retry(clientId)`. */
+export function setUpMessages({ compose, retry }) {
+  writing = { compose, retry };
+}
 
 function tickOf(conversation, message) {
   const others = conversation.members.filter((m) => m.user_id !== me.id);
@@ -83,14 +89,14 @@ function messageMenu(conversation, message, mine) {
   const act = (label, fn, cls = "") => h("button", { type: "button", class: `small ${cls}`.trim(), dataset: { action: label },
     onclick: () => { openMenu = null; details.open = false; fn(); } }, label);
   details.append(h("div", { class: "menu" },
-    act("Reply", () => setComposerMode({ kind: "reply", seq: message.seq })),
+    act("Reply", () => writing.compose({ kind: "reply", seq: message.seq })),
     QUICK_REACTIONS.map(([emoji, name]) => {
       const button = act(emoji, () => react(message, emoji, true), "emoji");
       button.setAttribute("aria-label", name);
       button.title = name;
       return button;
     }),
-    mine ? act("Edit", () => setComposerMode({ kind: "edit", seq: message.seq })) : null,
+    mine ? act("Edit", () => writing.compose({ kind: "edit", seq: message.seq })) : null,
     act("Delete for me", () => removeMessage(message, "me")),
     canDeleteAll ? act("Delete for everyone", () => removeMessage(message, "everyone"), "danger") : null,
     // Reporting is a page of its own (docs/moderation.md): the same form as for blogs.
@@ -106,7 +112,7 @@ function pendingItem(clientId, entry) {
     if (url) li.append(attachmentItem(a, url));
   }
   li.append(h("p", { class: "meta muted" }, entry.failed ?
-    [`Not sent: ${entry.failed} `, h("button", { type: "button", class: "link small", onclick: () => retry(clientId) }, "Try again")] :
+    [`Not sent: ${entry.failed} `, h("button", { type: "button", class: "link small", onclick: () => writing.retry(clientId) }, "Try again")] :
     h("span", { class: "tick pending", dataset: { tick: "pending" }, text: "Sending…" })));
   return li;
 }
