@@ -1,21 +1,23 @@
 // The chat page: conversations, messages, receipts, typing and presence, on the one protocol
 // client (protocol.js). State lives in plain maps (chat_state.js); the DOM is updated from
 // them in place. Each chat_*.js module holds one concept and only declares when it is
-// evaluated (but chat_state.js, which builds the client and imports no other chat module);
-// everything is wired here, once all are, so the imports between them (which form cycles)
-// are initialised before any of them runs.
+// evaluated (but chat_state.js, which builds the client and imports no other chat module).
+// This is the page's controller: it knows every module and wires them here, once all are
+// loaded. No chat module imports one that imports it back: a lower one (the list, the
+// messages, the conversations) reports upwards through the callbacks given here at start.
 
 import { forgetKeptSends } from "./protocol_storage.js";
 import { $, api, client, conversations, current, friends, kept, me, nameOf, root } from "./chat_state.js";
 import { setUpAttachments } from "./chat_attachments.js";
 import { dispatch, retry, setComposerMode, setUpComposer } from "./chat_composer.js";
-import { setUpConnection } from "./chat_connection.js";
-import { closeConversation, openConversation, setUpConversations } from "./chat_conversations.js";
+import { readAgainOnReconnect, setUpConnection } from "./chat_connection.js";
+import { closeConversation, openConversation, openDirect, setUpConversations } from "./chat_conversations.js";
 import { setUpEvents } from "./chat_events.js";
 import { setUpGroups } from "./chat_groups.js";
-import { renderHeader, renderList } from "./chat_list.js";
+import { renderHeader, renderList, setUpList } from "./chat_list.js";
 import { setUpMessages } from "./chat_messages.js";
 import { setUpPaging } from "./chat_paging.js";
+import { setUpTyping } from "./chat_typing.js";
 // Imported only deeper down: named here too, so the browser asks for every module in the
 // round after this one instead of finding these a round later.
 import "./chat_dom.js";
@@ -24,10 +26,12 @@ import "./protocol.js";
 
 root.dataset.script = "on";
 $("chat-status").textContent = "Connecting…";
+setUpList({ openConversation, openDirect });
 setUpMessages({ compose: setComposerMode, retry });
 setUpConnection();
-setUpConversations();
+setUpConversations({ historyFailed: readAgainOnReconnect });
 setUpEvents();
+setUpTyping();
 setUpComposer();
 setUpAttachments();
 setUpPaging();

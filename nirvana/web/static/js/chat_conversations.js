@@ -3,13 +3,13 @@
 
 import { $, api, client, conversations, current, histories, learnPeople, me, muted, presence, root,
   setCurrent } from "./chat_state.js";
-import { readAgainOnReconnect } from "./chat_connection.js";
 import { setComposerMode } from "./chat_composer.js";
-import { renderTyping } from "./chat_events.js";
 import { renderHeader, renderList } from "./chat_list.js";
 import { renderMessages } from "./chat_messages.js";
+import { renderTyping } from "./chat_typing.js";
 
 const PAGE = 50;
+let historyFailed = null;        // given at start: the connection's readAgainOnReconnect
 
 export async function openDirect(userId, how = {}) {
   try {
@@ -53,7 +53,7 @@ export async function openConversation(id, { push = false, focus = null } = {}) 
       await loadHistory(id);
     } catch (error) {
       $("chat-status").textContent = `This conversation could not be loaded: ${error.message}`;
-      readAgainOnReconnect();
+      historyFailed();
       return;
     }
   }
@@ -121,7 +121,11 @@ export function markSeen(id) {
   }
 }
 
-export function setUpConversations() {
+/** `historyFailed()` is called when an opened conversation's history could not be read (the
+ *  page gives the connection's readAgainOnReconnect, chat_connection.js, which imports this
+ *  module). */
+export function setUpConversations({ historyFailed: failed }) {
+  historyFailed = failed;
   $("mute").addEventListener("click", async () => {
     const id = current;
     const on = !muted.has(id);

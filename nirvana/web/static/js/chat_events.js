@@ -1,5 +1,5 @@
 // What the server tells the page as it happens: messages, edits, receipts, membership,
-// typing, presence and profiles, applied to the shared state and shown.
+// presence and profiles, applied to the shared state and shown (typing: chat_typing.js).
 
 import { messagePreview } from "./chat_dom.js";
 import { $, client, conversations, current, friends, histories, learnPeople, me, nameOf, people,
@@ -8,8 +8,7 @@ import { onChange } from "./chat_connection.js";
 import { closeConversation, markSeen } from "./chat_conversations.js";
 import { renderFriends, renderHeader, renderList } from "./chat_list.js";
 import { renderMessages, upsertMessage } from "./chat_messages.js";
-
-const typists = new Map();       // conversation id → Map user id → timer
+import { clearTyping } from "./chat_typing.js";
 
 export function setUpEvents() {
   onChange("newMessage", async ({ message }) => {
@@ -81,15 +80,6 @@ export function setUpEvents() {
     }
   });
 
-  client.on("typing", ({ conversation_id, user_id, active, expires_in }) => {
-    if (!active) return clearTyping(conversation_id, user_id);
-    const users = typists.get(conversation_id) || new Map();
-    clearTimeout(users.get(user_id));
-    users.set(user_id, setTimeout(() => clearTyping(conversation_id, user_id), (expires_in || 6) * 1000));
-    typists.set(conversation_id, users);
-    renderTyping();
-  });
-
   client.on("getOnlineUsers", ({ user_ids }) => {
     const online = new Set(user_ids);
     for (const f of friends) {
@@ -122,18 +112,4 @@ async function membershipChanged({ conversation_id, user_ids }) {
   if (user_ids) await learnPeople(user_ids);
   renderList();
   if (conversation_id === current) renderHeader();
-}
-
-function clearTyping(conversationId, userId) {
-  const users = typists.get(conversationId);
-  if (!users?.has(userId)) return;
-  clearTimeout(users.get(userId));
-  users.delete(userId);
-  renderTyping();
-}
-
-export function renderTyping() {
-  const names = [...(typists.get(current)?.keys() || [])].map(nameOf);
-  $("typing").textContent = names.length === 0 ? "" :
-    `${names.join(", ")} ${names.length === 1 ? "is" : "are"} typing…`;
 }

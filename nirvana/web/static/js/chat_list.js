@@ -3,9 +3,16 @@
 
 import { h, lastSeenText, messagePreview, presenceDot, shortTime } from "./chat_dom.js";
 import { $, conversations, current, friends, me, muted, nameOf, presence } from "./chat_state.js";
-import { openConversation, openDirect } from "./chat_conversations.js";
 
 const baseTitle = document.title;
+let opening = null;              // {openConversation, openDirect}: given at start
+
+/** Wire the list's buttons to the conversations (chat_conversations.js), which imports this
+ *  module: a conversation's calls `openConversation(id, how)`, a friend's `openDirect(userId,
+ *  how)`. */
+export function setUpList({ openConversation, openDirect }) {
+  opening = { openConversation, openDirect };
+}
 
 export function titleOf(conversation) {
   if (conversation.kind === "group") return conversation.name || "Group";
@@ -54,7 +61,7 @@ export function renderList() {
       h("button", {
         type: "button", class: "conversation-item",
         "aria-current": c.id === current ? "true" : null,
-        onclick: (event) => openConversation(c.id, { push: true, focus: focusAfter(event) }),
+        onclick: (event) => opening.openConversation(c.id, { push: true, focus: focusAfter(event) }),
       },
       h("span", { class: "who" },
         peer ? presenceDot(presence.get(peer)) : null,
@@ -72,7 +79,7 @@ export function renderFriends() {
   $("no-friends").hidden = friends.length > 0;
   redraw($("friend-list"), friends.map((f) => h("li", { dataset: { friend: f.id } },
     h("button", { type: "button", class: "friend-item",
-      onclick: (event) => openDirect(f.id, { push: true, focus: focusAfter(event) }) },
+      onclick: (event) => opening.openDirect(f.id, { push: true, focus: focusAfter(event) }) },
       presenceDot(presence.get(f.id)), h("span", { text: f.name }),
       h("span", { class: "visually-hidden", text: ", start a chat" })))), "friend");
 }
