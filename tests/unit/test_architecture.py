@@ -1,13 +1,15 @@
 """The code's shape holds: the domain imports nothing from the outside, and no module of
-`nirvana/` imports itself back through a chain of others (DESIGN.md, "Shape")."""
+`nirvana/`, `bench/` or the web client's scripts imports itself back through a chain of
+others (DESIGN.md, "Shape")."""
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
-import logging
-
 import grimp
+import pytest
 from importlinter.cli import lint_imports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +30,28 @@ def test_the_domain_imports_no_edge_no_adapter_and_no_io_library(monkeypatch, ca
 
 
 def import_cycles(package: str) -> list[list[str]]:
-    """Every group of modules that import each other in a circle (strongly connected
-    components of more than one module, or a module importing itself), with the imports
-    under `if TYPE_CHECKING:` left out: those never run."""
-    graph = grimp.build_graph(package, exclude_type_checking_imports=True, cache_dir=None)
-    edges = {m: graph.find_modules_directly_imported_by(m) & graph.modules
-             for m in graph.modules}
+    """Every group of modules of `package` that import each other in a circle. Imports under
+    `if TYPE_CHECKING:` count too: they never run, but a type each side needs from the other
+    is the same tangle of concepts, kept out of sight."""
+    graph = grimp.build_graph(package, exclude_type_checking_imports=False, cache_dir=None)
+    return cycles_of({m: graph.find_modules_directly_imported_by(m) & graph.modules
+                      for m in graph.modules})
+
+
+# An ES module's static imports of its neighbours: `import {...} from "./x.js"`, `import "./x.js"`.
+SCRIPT_IMPORT = re.compile(r'\b(?:from|import)\s*"\./([\w-]+\.js)"')
+
+
+def script_import_cycles(folder: Path) -> list[list[str]]:
+    """The same for the ES modules in `folder`, read from their import statements."""
+    scripts = {p.name: p for p in folder.glob("*.js")}
+    return cycles_of({name: set(SCRIPT_IMPORT.findall(path.read_text(encoding="utf-8")))
+                      & scripts.keys() for name, path in scripts.items()})
+
+
+def cycles_of(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node, or a node with an edge to
+    itself, of a graph given as node -> the nodes it points to."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -73,13 +91,28 @@ def import_cycles(package: str) -> list[list[str]]:
                     if len(group) > 1 or node in edges[node]:
                         cycles.append(sorted(group))
 
-    for module in sorted(graph.modules):
-        if module not in index:
-            visit(module)
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
     return cycles
 
 
-def test_no_module_of_nirvana_imports_itself_back():
-    cycles = import_cycles("nirvana")
+@pytest.mark.parametrize("package", ["nirvana", "bench"])
+def test_no_module_imports_itself_back(package):
+    cycles = import_cycles(package)
     assert not cycles, "import cycles (break each by moving what both need to a module " \
         "of its own):\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_no_script_of_the_web_client_imports_itself_back():
+    folder = ROOT / "nirvana" / "web" / "static" / "js"
+    assert len(list(folder.glob("*.js"))) > 10  # the scripts are where this test looks
+    cycles = script_import_cycles(folder)
+    assert not cycles, "import cycles (let the lower module report upwards through a " \
+        "callback its page gives it at start):\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_cycles_of_finds_a_circle_and_only_it():
+    edges = {"page": {"list", "state"}, "list": {"open"}, "open": {"list", "state"},
+             "state": set(), "self": {"self"}}
+    assert sorted(cycles_of(edges)) == [["list", "open"], ["self"]]
