@@ -36,10 +36,6 @@ class ReactionCounts:
     def of(self, kind: Reaction) -> int:
         return int(getattr(self, kind.value))
 
-    @property
-    def total(self) -> int:
-        return sum(self.of(kind) for kind in Reaction)
-
     def as_dict(self) -> dict[str, int]:
         return {kind.value: self.of(kind) for kind in Reaction}
 
