@@ -332,3 +332,26 @@ async def test_a_reconnect_while_the_list_loads_leaves_one_whole_list(site):
     await expect(item.locator(".snippet")).to_have_text("second")
     await expect(item.locator(".unread")).to_have_text("2")
     await expect(page_b.locator("#chat-status")).to_have_text("Reconnected. You are up to date.")
+
+
+async def test_a_refused_send_goes_out_on_try_again_once_the_block_is_lifted(site):
+    page_a, a, page_b, b = await two_friends(site)
+    await open_chat_with(page_a, b)
+    await open_chat_with(page_b, a)
+    blocked = await page_b.context.request.post(f"/api/v1/blocks/{a['id']}",
+                                                headers={"Origin": site.base})
+    assert blocked.ok, await blocked.text()
+    await send(page_a, "after the block")
+    try_again = page_a.get_by_role("button", name="Try again")
+    await expect(try_again).to_have_count(1)
+    await expect(page_a.locator("#messages li", has_text="after the block")).to_contain_text(
+        "Not sent")
+
+    lifted = await page_b.context.request.delete(f"/api/v1/blocks/{a['id']}",
+                                                 headers={"Origin": site.base})
+    assert lifted.ok, await lifted.text()
+    await befriend(site, page_a, a, page_b, b)
+    await try_again.click()
+    await expect(messages(page_b)).to_have_text(["after the block"])
+    await expect(try_again).to_have_count(0)
+    await expect(messages(page_a)).to_have_text(["after the block"])
