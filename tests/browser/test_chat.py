@@ -355,3 +355,60 @@ async def test_a_refused_send_goes_out_on_try_again_once_the_block_is_lifted(sit
     await expect(messages(page_b)).to_have_text(["after the block"])
     await expect(try_again).to_have_count(0)
     await expect(messages(page_a)).to_have_text(["after the block"])
+
+
+
+class DroppedHistory:
+    """The page's socket closes when it asks for a history, once per `arm()`: the command
+    fails with the connection, and the client reconnects on its own."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.dropped = asyncio.Event()
+
+    def arm(self) -> None:
+        self.armed = True
+        self.dropped.clear()
+
+    async def route(self, ws) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message) -> None:
+            if self.armed and '"history"' in str(message):
+                self.armed = False
+                self.dropped.set()
+                asyncio.ensure_future(ws.close())
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+
+    async def wait(self) -> None:
+        async with asyncio.timeout(10):
+            await self.dropped.wait()
+
+
+async def test_a_history_lost_with_the_connection_is_read_again_on_reconnect(site):
+    page_a, a, page_b, b = await two_friends(site)
+    await open_chat_with(page_a, b)
+    await send(page_a, "before the drop")
+    history = DroppedHistory()
+    await page_b.route_web_socket("**/ws*", history.route)
+
+    # Lost while the page loads with the conversation open (the first read): that read
+    # ends, but the reconnect reads everything again.
+    history.arm()
+    await page_b.goto(page_a.url.replace(site.base, ""))
+    await history.wait()
+    await expect(messages(page_b)).to_have_text(["before the drop"])
+    await expect(page_b.locator("#chat-status")).to_contain_text("Reconnected")
+
+    # Lost when the conversation is opened from the list: the page says so, and the
+    # reconnect reads it.
+    await page_b.goto("/chat")
+    await page_b.locator("#chat-status", has_text="Connected").wait_for()
+    history.arm()
+    await page_b.locator("#conversation-list li").first.get_by_role("button").click()
+    await history.wait()
+    await expect(messages(page_b)).to_have_text(["before the drop"])
+    await expect(page_b.locator("#chat-status")).to_contain_text("Reconnected")

@@ -12,6 +12,7 @@ import { markSeen, openConversation, openDirect, openFromAddress } from "./chat_
 
 let wasConnected = false;
 let loaded = false;              // the list and the open history were read since the page opened
+let historyMisses = 0;           // open histories that could not be read, ever
 let renewing = false;            // a planned reconnect with a renewed session: nothing to say
 
 // Changes heard while the list is being read, kept in the order heard and applied once it
@@ -23,6 +24,7 @@ let readers = 0;
 /** The open history could not be read: read everything again on the next connection. */
 export function readAgainOnReconnect() {
   loaded = false;
+  historyMisses += 1;
 }
 
 export function setUpConnection() {
@@ -58,9 +60,12 @@ export function setUpConnection() {
       if (current) markSeen(current);
       return;
     }
+    // A history that fails during the read is caught inside it: counted, so the read still
+    // ends but the next "ready" reads everything again.
+    const misses = historyMisses;
     try {
       await reload();
-      loaded = true;
+      if (historyMisses === misses) loaded = true;
     } catch (error) {  // dropped meanwhile: the next "ready" tries again
       status.textContent = `Your conversations could not be loaded (${error.message}). Trying again…`;
     }
