@@ -12,10 +12,10 @@ from ..domain.accounts.service import Accounts
 from ..domain.clock import Clock
 from ..domain.errors import AuthenticationError, PermissionDeniedError
 from ..domain.accounts.ports import AccessClaims
+from .methods import SAFE_METHODS
 
 ACCESS_COOKIE = "jwt"
 REFRESH_COOKIE = "refresh_token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Distinct refused origins logged per period; any Origin can be sent, so the log stays
 # bounded, and a new period lets a later misconfiguration be told after junk filled the last.
 REFUSED_ORIGINS_LOGGED = 20

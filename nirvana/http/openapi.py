@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 from ..domain.ids import MAX_ID
 from ..domain.text import CONTROLS
 from .api import Spec, openapi_path, _PARAM_RE
+from .methods import SAFE_METHODS
 from .write_limit import counts_as_write
 
 STATUS_TEXT = {
@@ -75,7 +76,6 @@ def headers_of(*names: str) -> dict[str, Any]:
                         for n in ("X-Request-ID", *names)}}
 
 
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ALSO_TEXT = {200: "Already so: nothing was created (a retry, or the state already held)",
              204: "Done, with no body",
              206: "Part of it, for a Range request (Content-Range says which)"}

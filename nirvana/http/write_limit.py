@@ -11,9 +11,9 @@ import math
 
 from ..domain.errors import RateLimitedError
 from ..domain.ratelimit import SlidingWindowLimiter
+from .methods import SAFE_METHODS
 
 POLICY = "writes"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def counts_as_write(method: str, auth: bool) -> bool:

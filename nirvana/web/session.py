@@ -15,8 +15,9 @@ from starlette.responses import Response
 
 from ..domain.errors import AuthenticationError
 from ..http.auth import ACCESS_COOKIE, REFRESH_COOKIE
+from ..http.methods import SAFE_METHODS
 from ..http.routes.users import clear_cookies, set_session_cookies
-from ..http.write_limit import SAFE_METHODS, take_write
+from ..http.write_limit import take_write
 from . import domain
 
 
