@@ -38,14 +38,30 @@ def import_cycles(package: str) -> list[list[str]]:
                       for m in graph.modules})
 
 
-# An ES module's static imports of its neighbours: `import {...} from "./x.js"`, `import "./x.js"`.
-SCRIPT_IMPORT = re.compile(r'\b(?:from|import)\s*"\./([\w-]+\.js)"')
+# An ES module's imports of its neighbours: `import {...} from "./x.js"`, `import "./x.js"`,
+# `import("./x.js")`, in either quotes; lines that are comments (`//`, `/*`, ` *`) are skipped.
+SCRIPT_IMPORT = re.compile(r'\b(?:from|import)\s*\(?\s*["\']\./([\w-]+\.js)["\']')
+COMMENT_LINE = re.compile(r"^\s*(?://|/\*|\*).*$", re.MULTILINE)
+
+
+def script_imports(text: str) -> set[str]:
+    return set(SCRIPT_IMPORT.findall(COMMENT_LINE.sub("", text)))
+
+
+def test_script_imports_are_seen_in_either_quotes_and_dynamic_but_not_in_comments():
+    text = """import { a } from "./a.js";
+import './b.js';
+const c = await import("./c.js");
+// import { d } from "./d.js";
+/** see `import "./e.js"` */
+"""
+    assert script_imports(text) == {"a.js", "b.js", "c.js"}
 
 
 def script_import_cycles(folder: Path) -> list[list[str]]:
     """The same for the ES modules in `folder`, read from their import statements."""
     scripts = {p.name: p for p in folder.glob("*.js")}
-    return cycles_of({name: set(SCRIPT_IMPORT.findall(path.read_text(encoding="utf-8")))
+    return cycles_of({name: script_imports(path.read_text(encoding="utf-8"))
                       & scripts.keys() for name, path in scripts.items()})
 
 
