@@ -36,7 +36,7 @@ from .write_limit import counts_as_write, take_write
 from ..schema_text import ControlFreeText, non_canonical_ints
 from ..domain.ids import MAX_ID
 
-if TYPE_CHECKING:  # for the annotation only: bootstrap imports the HTTP layer it wires
+if TYPE_CHECKING:  # for the annotation only: the HTTP layer does not load the root that wires it
     from ..bootstrap import Services
 
 B = TypeVar("B")
