@@ -6,13 +6,13 @@ is independent: one that fails is reported as such and the others still run."""
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 import traceback
 from typing import Any, Callable
 
 from . import wrk
+from .accounts import session
 from .context import Context
 from .lag_probe import LagProbe
 from .probe import request
@@ -22,26 +22,12 @@ from .servers import Nirvana
 from .ws_clients import NirvanaAdapter, hold_idle
 from .ws_load import Load
 
-PASSWORD = "correct horse battery staple"
 Result = tuple[dict[str, Any], list[Row]]
 
 
 async def sign_up(url: str, email: str, source: str | None = None) -> tuple[int, str, str]:
-    """(user id, access token, refresh token) of a new account, or of the same one from an
-    earlier run."""
-    headers = {"Content-Type": "application/json"}
-    body = json.dumps({"email": email, "password": PASSWORD, "name": "Bench Chat"}).encode()
-    status, answer = await request(url, "POST", "/api/v1/user/signup", body, headers,
-                                   source=source)
-    if status == 409:
-        status, answer = await request(
-            url, "POST", "/api/v1/user/signin",
-            json.dumps({"email": email, "password": PASSWORD}).encode(), headers,
-            source=source)
-    if status not in (200, 201):
-        raise RuntimeError(f"sign-up of {email} answered {status}: {answer[:200]!r}")
-    session = json.loads(answer)
-    return session["user"]["id"], session["jwt"], session["refresh_token"]
+    """accounts.session for a chat user: (user id, access token, refresh token)."""
+    return await session(url, email, source, name="Bench Chat")
 
 
 async def http(url: str, method: str, path: str, body: bytes,
