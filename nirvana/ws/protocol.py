@@ -22,6 +22,7 @@ from typing import Annotated, Any, Callable
 import orjson
 from pydantic import Field, TypeAdapter, ValidationError
 
+from ..schema_text import CONTROLS_RULED_OUT, controls_ruled_out
 from .close_codes import CloseCode
 from .command_table import COMMAND_TYPES, Command
 from .events import Error, ServerEvent
@@ -80,7 +81,8 @@ def parse(text: str) -> Any:
         raise ProtocolError("unknown_command", f"{said}; expected one of "
                             f"{', '.join(COMMAND_TYPES)}.", request_id)
     try:
-        return _COMMAND_ADAPTER.validate_python(raw, strict=True)
+        return _COMMAND_ADAPTER.validate_python(
+            raw, strict=True, context=CONTROLS_RULED_OUT if controls_ruled_out(text) else None)
     except ValidationError as exc:
         details = [{"field": ".".join(str(p) for p in e["loc"][1:]) or "type",
                     "code": e["type"], "message": e["msg"]}

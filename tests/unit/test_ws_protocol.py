@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from nirvana.schema_text import controls_ruled_out
 from nirvana.ws import commands as c
 from nirvana.ws import events as ev
 from nirvana.ws import protocol as p
@@ -118,3 +119,47 @@ def test_json_schema_covers_every_command_and_event():
                  "ConversationUpdated", "OnlineUsers"):
         assert f'"{name}"' in schema
     assert p.json_schema()["close_codes"]["slow_consumer"] == 4008
+
+
+def _send_frame(ensure_ascii: bool, **fields: object) -> str:
+    frame = {"type": "send", "id": "r1", "conversation_id": "c1", "client_id": "k1",
+             "text": "hi", **fields}
+    return json.dumps(frame, ensure_ascii=ensure_ascii)
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+@pytest.mark.parametrize("field,value,where", [
+    ("client_id", "k\u0001", "U+0001 at 1"),  # C0: always escaped in JSON
+    ("conversation_id", "c\x7f", "U+007F at 1"),  # DEL: raw when not ensure_ascii
+    ("text", "a\u0085b", "U+0085 at 1"),  # C1, in a multiline field
+    ("text", "a\x00", "U+0000 at 1"),
+])
+def test_a_control_character_in_any_form_is_refused_naming_its_field(
+        ensure_ascii: bool, field: str, value: str, where: str) -> None:
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse(_send_frame(ensure_ascii, **{field: value}))
+    assert info.value.details == [{
+        "field": field, "code": "invalid_character",
+        "message": f"must not contain control characters ({where})"}]
+
+
+def test_a_control_character_in_a_nested_field_is_refused():
+    frame = _send_frame(False, attachments=[{"url": "https://x.example/a", "name": "a\x9fb"}])
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse(frame)
+    assert [d["code"] for d in info.value.details] == ["invalid_character"]
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_printable_text_line_breaks_and_invisible_characters_pass(ensure_ascii: bool):
+    for text in ("é 😀 ünïcode", "two\nlines\tand a tab", "zero\u200bwidth"):
+        assert p.parse(_send_frame(ensure_ascii, text=text)).text == text
+
+
+def test_no_control_character_can_hide_in_a_frame_ruled_clean():
+    controls = [chr(i) for i in [*range(0x20), *range(0x7F, 0xA0)]]
+    for ch in controls:
+        for ensure_ascii in (True, False):
+            assert not controls_ruled_out(json.dumps({"text": f"a{ch}"},
+                                                     ensure_ascii=ensure_ascii))
+    assert controls_ruled_out(json.dumps({"text": "plain é 😀"}, ensure_ascii=False))
