@@ -28,7 +28,7 @@ from .connection import Connection
 from .errors import error_frame
 from .frames import LimitsOut, ResumeWindowOut
 from .handlers.stream import replay
-from .transport import CLOSE_NOW, DIRECT_SEND
+from .transport import CLOSE_NOW, DIRECT_SEND, RECEIVE
 
 log = logging.getLogger("nirvana.ws")
 DENIAL_RESPONSE = "websocket.http.response"
@@ -151,6 +151,7 @@ async def chat_socket(ws: WebSocket) -> None:
     extensions = ws.scope.get("extensions") or {}
     conn.direct = extensions.get(DIRECT_SEND)  # after hello: in order
     conn.close_now = extensions.get(CLOSE_NOW)
+    receive = extensions.get(RECEIVE) or ws.receive  # the protocol's own, under uvicorn
     await _push_unread(services.notifications, conn)
     if since is None:
         conn.end_resume(head)  # release what arrived meanwhile, past head
@@ -162,7 +163,7 @@ async def chat_socket(ws: WebSocket) -> None:
             # Live events stay held (since registration) until the replay is done.
             await _guarded(conn, None, replay(chat, conn, since, None))
         while conn.close_request is None:
-            message = await ws.receive()
+            message = await receive()
             if message["type"] == "websocket.disconnect":
                 peer_gone = True
                 break

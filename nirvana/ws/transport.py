@@ -23,7 +23,13 @@ mark writes them at once instead: if the kernel does not take them all, the tran
 pauses as it would have without the pass and the pass's later frames queue; if it does, the
 room is read again and keeping goes on.
 
-Reading: uvicorn pauses the transport after every received message until the app takes it,
+Reading: the endpoint takes each message from the protocol (`scope["extensions"]
+["nirvana.receive"]`), not through Starlette's and uvicorn's `receive` wrappers, and the
+protocol keeps its messages in an `_Inbox` instead of an `asyncio.Queue`: the app is its
+only reader, and the queue's general machinery cost every frame (docs/performance.md,
+"Where the server's CPU per send goes at 20,000 deliveries/s, 2026-12-07 day").
+
+Reading pauses: uvicorn pauses the transport after every received message until the app takes it,
 and resumes it then: an epoll_ctl call each way, ~20 µs of a chat send's server CPU in all
 (py-spy, 1,000 sends/s). Here reading pauses only when a message arrives while the previous
 one still waits untaken, so an app that keeps up never pauses, and one that does not (a full
@@ -35,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+from collections import deque
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
@@ -44,10 +51,42 @@ from websockets.exceptions import InvalidState
 from websockets.protocol import State
 
 DIRECT_SEND = "nirvana.direct_send"
+RECEIVE = "nirvana.receive"
 CLOSE_NOW = "nirvana.close_now"
 CLOSE_GRACE = 10.0  # seconds a peer has to read up to a close written by close_now
 
 log = logging.getLogger("nirvana.ws")
+
+
+class _Inbox:
+    """What uvicorn's protocol uses of its `asyncio.Queue` of messages for the app
+    (`put_nowait`, `empty`, `get`; tests/unit/test_framework_internals.py checks it uses no
+    more), for its one reader: the app's receive."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():  # cancelled with its reader: the item waits for the next
+                waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        while not self._items:
+            if self._waiter is not None and not self._waiter.done():
+                raise RuntimeError("a socket's messages have one reader at a time")
+            self._waiter = waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        return self._items.popleft()
 
 
 class DirectSendProtocol(WebSocketsSansIOProtocol):
@@ -61,34 +100,46 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
     cork_room = 0
     high_water: int | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)  # absent when the upgrade was refused
         if scope is not None:
+            scope["extensions"][RECEIVE] = self.receive
             scope["extensions"][DIRECT_SEND] = self.send_now
             scope["extensions"][CLOSE_NOW] = self.close_now
 
     def send_receive_event_to_app(self) -> None:
-        if self.curr_msg_data_type == "text" and not self.close_sent:
-            try:
-                # uvicorn decodes too; a failure there is logged with a traceback at error
-                # level, though it is the client's fault. Checked here first: 1007, quietly.
-                b"".join(self.frames).decode()
-            except UnicodeDecodeError:
-                self.frames = []
-                self.conn.send_close(1007, "text frames must be UTF-8")
-                self.handle_parser_exception()
+        untaken = self.read_paused or not self.queue.empty()
+        if self.curr_msg_data_type != "text" or self.close_sent:
+            if untaken:
+                super().send_receive_event_to_app()  # queued, and reading paused until taken
                 return
-        if self.read_paused or not self.queue.empty():
-            super().send_receive_event_to_app()  # queued, and reading paused until taken
+            # Nothing waits untaken: queue it without pausing. uvicorn's method pauses unless
+            # it believes reading is paused already; for its length, it is told so.
+            self.read_paused = True
+            try:
+                super().send_receive_event_to_app()
+            finally:
+                self.read_paused = False
             return
-        # Nothing waits untaken: queue it without pausing. uvicorn's method pauses unless it
-        # believes reading is paused already; for its length, it is told so.
-        self.read_paused = True
+        # A text message, as uvicorn's method would queue it, decoded once. uvicorn logs a
+        # decoding failure with a traceback at error level, though it is the client's
+        # fault: here it closes with 1007, quietly.
+        frames, self.frames = self.frames, []
         try:
-            super().send_receive_event_to_app()
-        finally:
-            self.read_paused = False
+            text = (frames[0] if len(frames) == 1 else b"".join(frames)).decode()
+        except UnicodeDecodeError:
+            self.conn.send_close(1007, "text frames must be UTF-8")
+            self.handle_parser_exception()
+            return
+        self.queue.put_nowait({"type": "websocket.receive", "text": text})
+        if untaken and not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
 
     def send_now(self, text: str) -> bool:
         """Write `text` as one frame now; False when the caller must queue it instead."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import re
 
 import starlette.routing
 from starlette.applications import Starlette
@@ -44,6 +45,11 @@ async def test_uvicorn_sans_io_protocol_still_has_what_transport_py_overrides_an
                                "disconnected", "writable", "transport", "conn"])
     assert not gone, f"uvicorn's WebSocketsSansIOProtocol no longer has {gone}: " \
         "nirvana/ws/transport.py (DirectSendProtocol) must follow it"
+    # DirectSendProtocol's `_Inbox` stands in for the protocol's asyncio.Queue: it has only
+    # what uvicorn calls on it.
+    called = set(re.findall(r"self\.queue\.(\w+)", inspect.getsource(WebSocketsSansIOProtocol)))
+    assert called <= {"put_nowait", "empty", "get"}, \
+        f"uvicorn's protocol now calls {called} on its queue: nirvana/ws/transport.py `_Inbox`"
     # DirectSendProtocol.send writes what a delivery pass kept before uvicorn's own write.
     assert inspect.iscoroutinefunction(WebSocketsSansIOProtocol.send), \
         "uvicorn's ASGI send is no longer a coroutine method: DirectSendProtocol.send"

@@ -142,3 +142,23 @@ async def test_a_frame_the_sender_took_is_not_overtaken_when_the_peer_reads_agai
     conn.request_close(CloseCode.NORMAL, "")
     await asyncio.wait_for(sender, 5)
     assert texts_of(b"".join(transport.written)) == ["q", "c"]
+
+
+async def test_a_message_that_arrives_after_its_reader_was_cancelled_waits_for_the_next():
+    protocol, transport = reading_protocol()
+    reader = asyncio.ensure_future(protocol.receive())
+    await asyncio.sleep(0)
+    reader.cancel()
+    await asyncio.sleep(0)
+    protocol.handle_text(frame("kept"))
+    assert (await protocol.receive())["text"] == "kept"
+    # Two messages, one reader after the other, in order; a second reader at once is a bug.
+    first = asyncio.ensure_future(protocol.receive())
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(protocol.receive())
+    await asyncio.sleep(0)
+    assert isinstance(second.exception(), RuntimeError)
+    protocol.handle_text(frame("x"))
+    protocol.handle_text(frame("y"))
+    assert (await first)["text"] == "x"
+    assert (await protocol.receive())["text"] == "y" and not transport.paused
