@@ -1,0 +1,85 @@
+"""Profile the fan-out floor (`bench.ceilings.fanout`: `websockets.broadcast`) as
+`bench.profile_chat` profiles Nirvana, so the two compare phase by phase.
+
+    .venv/bin/python -m bench.profile_floor [--clients 1000] [--rate 2000] [--seconds 15]
+                                            [--gil] [--out /tmp/nirvana-profile-floor]
+
+Starts the floor pinned to the server core, connects `clients` in rooms of 10, runs the
+same warm-up and open-loop step as the benchmark and meanwhile records it with
+`py-spy record --format raw` (`--gil`: only samples of the thread holding the GIL). Prints
+the step's numbers, the floor's CPU per delivery and per send (user and kernel, /proc) and
+its heaviest frames. Measures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .profile_chat import top, user_and_kernel_seconds
+from .servers import CLIENT_CORE, pinning_available, python_server
+from .ws_clients import FanoutAdapter
+from .ws_load import Load
+
+
+async def drive(url: str, pid: int, clients: int, rate: float, seconds: float, out: Path,
+                gil: bool) -> None:
+    load = Load(FanoutAdapter(url), clients)
+    await load.connect()
+    try:
+        await load.warm_up(99, rate)
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        recorder = subprocess.Popen(
+            [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
+             "--duration", str(int(seconds)), "--nonblocking", *(["--gil"] if gil else []),
+             "--output", str(out / "floor.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        before = user_and_kernel_seconds(pid)
+        step = await load.step(1, rate, seconds, drain=2.0)
+        after = user_and_kernel_seconds(pid)
+        recorder.wait(timeout=60)
+    finally:
+        await load.close()
+    user, kernel = ((a - b) * 1e6 for a, b in zip(after, before))
+    sends, deliveries = max(1, step["sends"]), max(1, step["deliveries"])
+    print(f"offered {rate:g} sends/s for {seconds:g} s to {clients} clients: "
+          f"{step['delivered_per_s']:.0f} delivered/s, p50 {step['p50_ms']} ms, "
+          f"p99 {step['p99_ms']} ms, lost {step['lost']}")
+    print(f"  floor: {(user + kernel) / deliveries:.1f} µs CPU per delivery; per send "
+          f"{user / sends:.0f} µs user + {kernel / sends:.0f} µs kernel (/proc)")
+    path = out / "floor.txt"
+    if path.exists():
+        print(f"floor ({path}):\n{top(path)}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_floor", description=__doc__)
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=2000)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--gil", action="store_true", help="py-spy --gil")
+    parser.add_argument("--out", type=Path,
+                        default=Path(tempfile.gettempdir()) / "nirvana-profile-floor")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if pinning_available() is None:
+        os.sched_setaffinity(0, {CLIENT_CORE})
+    server = python_server("fanout", "bench.ceilings.fanout",
+                           Path(tempfile.mkdtemp(prefix="nirvana-floor-")))
+    try:
+        server.start()
+        asyncio.run(drive(server.url, server.pid, args.clients, args.rate, args.seconds,
+                          args.out, args.gil))
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
