@@ -2,11 +2,12 @@
 `bench.profile_chat` profiles Nirvana, so the two compare phase by phase.
 
     .venv/bin/python -m bench.profile_floor [--clients 1000] [--rate 2000] [--seconds 15]
-                                            [--gil] [--out /tmp/nirvana-profile-floor]
+                                            [--gil] [--no-spy] [--out DIR]
 
 Starts the floor pinned to the server core, connects `clients` in rooms of 10, runs the
 same warm-up and open-loop step as the benchmark and meanwhile records it with
-`py-spy record --format raw` (`--gil`: only samples of the thread holding the GIL). Prints
+`py-spy record --format raw` (`--gil`: only samples of the thread holding the GIL; py-spy
+slows what it samples, so the floor's own figure is the one taken with `--no-spy`). Prints
 the step's numbers, the floor's CPU per delivery and per send (user and kernel, /proc) and
 its heaviest frames. Measures; asserts nothing.
 """
@@ -29,13 +30,13 @@ from .ws_load import Load
 
 
 async def drive(url: str, pid: int, clients: int, rate: float, seconds: float, out: Path,
-                gil: bool) -> None:
+                gil: bool, spy: bool = True) -> None:
     load = Load(FanoutAdapter(url), clients)
     await load.connect()
     try:
         await load.warm_up(99, rate)
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        recorder = subprocess.Popen(
+        recorder = None if not spy else subprocess.Popen(
             [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
              "--duration", str(int(seconds)), "--nonblocking", *(["--gil"] if gil else []),
              "--output", str(out / "floor.txt")],
@@ -43,7 +44,8 @@ async def drive(url: str, pid: int, clients: int, rate: float, seconds: float, o
         before = user_and_kernel_seconds(pid)
         step = await load.step(1, rate, seconds, drain=2.0)
         after = user_and_kernel_seconds(pid)
-        recorder.wait(timeout=60)
+        if recorder is not None:
+            recorder.wait(timeout=60)
     finally:
         await load.close()
     user, kernel = ((a - b) * 1e6 for a, b in zip(after, before))
@@ -64,6 +66,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=float, default=2000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--gil", action="store_true", help="py-spy --gil")
+    parser.add_argument("--no-spy", action="store_true", help="the load without py-spy")
     parser.add_argument("--out", type=Path,
                         default=Path(tempfile.gettempdir()) / "nirvana-profile-floor")
     args = parser.parse_args(argv)
@@ -75,7 +78,7 @@ def main(argv: list[str]) -> int:
     try:
         server.start()
         asyncio.run(drive(server.url, server.pid, args.clients, args.rate, args.seconds,
-                          args.out, args.gil))
+                          args.out, args.gil, spy=not args.no_spy))
     finally:
         server.stop()
     return 0
