@@ -35,9 +35,9 @@ async def drive(url: str, pid: int, clients: int, rate: float, seconds: float, o
     await load.connect()
     try:
         await load.warm_up(99, rate)
-        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         recorder = None if not spy else subprocess.Popen(
-            [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
+            [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
              "--duration", str(int(seconds)), "--nonblocking", *(["--gil"] if gil else []),
              "--output", str(out / "floor.txt")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -56,7 +56,7 @@ async def drive(url: str, pid: int, clients: int, rate: float, seconds: float, o
     print(f"  floor: {(user + kernel) / deliveries:.1f} µs CPU per delivery; per send "
           f"{user / sends:.0f} µs user + {kernel / sends:.0f} µs kernel (/proc)")
     path = out / "floor.txt"
-    if path.exists():
+    if spy and path.exists():
         print(f"floor ({path}):\n{top(path)}")
 
 
