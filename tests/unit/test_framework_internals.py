@@ -47,9 +47,14 @@ async def test_uvicorn_sans_io_protocol_still_has_what_transport_py_overrides_an
         "nirvana/ws/transport.py (DirectSendProtocol) must follow it"
     # DirectSendProtocol's `_Inbox` stands in for the protocol's asyncio.Queue: it has only
     # what uvicorn calls on it.
-    called = set(re.findall(r"self\.queue\.(\w+)", inspect.getsource(WebSocketsSansIOProtocol)))
+    source = inspect.getsource(WebSocketsSansIOProtocol)
+    called = set(re.findall(r"self\.queue\.(\w+)\(", source))
     assert called <= {"put_nowait", "empty", "get"}, \
         f"uvicorn's protocol now calls {called} on its queue: nirvana/ws/transport.py `_Inbox`"
+    # ... and reaches it only as `self.queue` (an alias would escape the check above).
+    rest = re.sub(r"self\.queue\.\w+\(|self\.queue(: [^=\n]+)? = asyncio\.Queue\(\)", "", source)
+    assert "self.queue" not in rest, \
+        "uvicorn's protocol uses its queue in a new way: nirvana/ws/transport.py `_Inbox`"
     # DirectSendProtocol.send writes what a delivery pass kept before uvicorn's own write.
     assert inspect.iscoroutinefunction(WebSocketsSansIOProtocol.send), \
         "uvicorn's ASGI send is no longer a coroutine method: DirectSendProtocol.send"
@@ -75,6 +80,31 @@ async def test_uvicorn_server_still_has_what_run_py_overrides_and_reads():
     # `servers` is set by startup, not __init__: read from its source.
     assert "self.servers" in inspect.getsource(Server.startup), \
         "uvicorn's Server.startup no longer keeps `servers`: run.py closes them first"
+
+
+# sha256 of uvicorn 0.55.0's sources of the WebSocketsSansIOProtocol methods that
+# nirvana/ws/transport.py copies (the text path of send_receive_event_to_app, which
+# DirectSendProtocol's own replaces) or relies on: the endpoint awaits `receive` (take, then
+# resume reading once nothing waits), handle_text and handle_cont gather a message's
+# fragments in `frames`, handle_parser_exception closes after a 1007.
+UVICORN_WS_SOURCES_SHA256 = {
+    "send_receive_event_to_app": "a2b10de91477dc1d4d0e7c9065b85388a5b2a6ebeb84d6ec1591e112ca0bfbb9",
+    "receive": "1dc0e715390021a105cfe6abb35a730af9c5be3d71043329a39bbc1c5afe66bc",
+    "handle_text": "6ae523180cf04a012bde88d4eb7fc1429d4e60ee8dc7cbf0f004288a3e657a8f",
+    "handle_cont": "d96fe1479da61bebd408bd812c86df203b4761907dcf0cf70d189e72fd2209ef",
+    "handle_parser_exception": "ff5cf13c764fb332d124367895edb812e52d61eb00e5f637fb88aa81bbb9667f",
+}
+
+
+def test_uvicorn_sans_io_receive_path_is_the_one_transport_py_copies():
+    # The bodies, not only their names: any change to their text, even of layout, fails this.
+    changed = [name for name, digest in UVICORN_WS_SOURCES_SHA256.items()
+               if hashlib.sha256(inspect.getsource(getattr(WebSocketsSansIOProtocol, name))
+                                 .encode()).hexdigest() != digest]
+    assert not changed, \
+        (f"uvicorn's WebSocketsSansIOProtocol.{changed} changed: compare with "
+         "nirvana/ws/transport.py (DirectSendProtocol.send_receive_event_to_app, `_Inbox`, "
+         "the endpoint's nirvana.receive) and update both (and the digests)")
 
 
 # sha256 of uvicorn 0.55.0's Server.main_loop source, which TestServer copies but for the sleep.
