@@ -83,7 +83,9 @@ class _Inbox:
     async def get(self) -> Any:
         while not self._items:
             if self._waiter is not None and not self._waiter.done():
-                raise RuntimeError("a socket's messages have one reader at a time")
+                # A bug of ours, so not a RuntimeError: the endpoint reads those as the
+                # peer gone, and this must reach uvicorn's log of the app's exceptions.
+                raise AssertionError("a socket's messages have one reader at a time")
             self._waiter = waiter = asyncio.get_running_loop().create_future()
             await waiter
         return self._items.popleft()
