@@ -29,11 +29,12 @@ protocol keeps its messages in an `_Inbox` instead of an `asyncio.Queue`: the ap
 only reader, and the queue's general machinery cost every frame (docs/performance.md,
 "Where the server's CPU per send goes at 20,000 deliveries/s, 2026-12-07 day").
 
-Reading pauses: uvicorn pauses the transport after every received message until the app takes it,
-and resumes it then: an epoll_ctl call each way, ~20 µs of a chat send's server CPU in all
-(py-spy, 1,000 sends/s). Here reading pauses only when a message arrives while the previous
-one still waits untaken, so an app that keeps up never pauses, and one that does not (a full
-send pipeline) still stops reading after one more message: TCP backpressure as before.
+Reading pauses: uvicorn pauses the transport after every received message until the app
+takes it, and resumes it then: an epoll_ctl call each way, ~20 µs of a chat send's server
+CPU in all (py-spy, 1,000 sends/s). Here reading pauses only when a message arrives while
+the previous one still waits untaken, so an app that keeps up never pauses, and one that
+does not (a full send pipeline) still stops reading after one more message: TCP
+backpressure as before.
 """
 
 from __future__ import annotations
