@@ -106,9 +106,12 @@ def controls_ruled_out(raw_json: str) -> bool:
     character reaches a decoded string only as itself (`isprintable` is False for every
     one) or as an escape (a backslash). Validate such input with
     `context=CONTROLS_RULED_OUT`; a frame that fails here is checked field by field, as
-    before. Every chat frame passes here: the check per field was most of its validation's
-    cost (docs/performance.md, "Where the server's CPU per send goes at 20,000 deliveries/s,
-    2026-12-07 day")."""
+    before. Frames of plain printable text pass here (the benchmark's, and most chat
+    messages from browsers, whose JSON.stringify leaves non-ASCII unescaped); a message
+    with a newline, a tab, a quote or a backslash, a client that escapes non-ASCII or `/`,
+    or text with a non-printable character such as ZWSP or NBSP takes the check per field,
+    which was most of a frame's validation cost (docs/performance.md, "Where the server's
+    CPU per send goes at 20,000 deliveries/s, 2026-12-07 day")."""
     return raw_json.isprintable() and "\\" not in raw_json
 
 
