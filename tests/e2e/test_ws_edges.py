@@ -1,6 +1,7 @@
 """The WebSocket's documented edges (docs/protocol.md, "Connecting", "Errors", "Close
 codes"): the per-user socket cap, Bearer on the upgrade, a malformed `since`, a binary
-frame, an internal error, a replay the client stops reading, a reused client_id."""
+frame, an internal error, a replay the client stops reading, a reused client_id, a command
+sent in fragments."""
 
 from __future__ import annotations
 
@@ -197,3 +198,23 @@ async def test_a_client_id_reused_for_another_conversation_is_refused(live):
                              headers={"Authorization": f"Bearer {a['jwt']}"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "client_id_reused"
     await ca.close()
+
+
+async def test_a_command_sent_in_fragments_is_one_message(live):
+    a, b = await user(live.http), await user(live.http)
+    await befriend(live.services, a["id"], b["id"])
+    ca, cb = await Client.connect(live.ws, a), await Client.connect(live.ws, b)
+    cid = await ca.open_direct(b)
+    text = "fragments: h\u00e9, \u043f\u0440\u0438\u0432\u0435\u0442, \U0001f600"
+    raw = json.dumps({"type": "send", "id": "frag", "conversation_id": cid,
+                      "client_id": "f1", "text": text}, ensure_ascii=False).encode()
+    # Cut inside the two-byte "é" and inside the four-byte emoji: a text message is UTF-8
+    # as a whole, not fragment by fragment.
+    e, smile = raw.index("\u00e9".encode()), raw.index("\U0001f600".encode())
+    await ca.ws.send(iter([raw[:e + 1], raw[e + 1:smile + 2], raw[smile + 2:]]), text=True)
+    ack = await ca.expect("ack", id="frag")
+    assert ack["message"]["text"] == text
+    got = await cb.expect("newMessage")
+    assert got["message"]["text"] == text and got["message"]["client_id"] == "f1"
+    assert (await ca.command("ping"))["type"] == "pong"  # the socket reads on after it
+    await ca.close(), await cb.close()
