@@ -30,8 +30,8 @@ only reader, and the queue's general machinery cost every frame (docs/performanc
 "Where the server's CPU per send goes at 20,000 deliveries/s, 2026-12-07 day").
 
 Reading pauses: uvicorn pauses the transport after every received message until the app
-takes it, and resumes it then: an epoll_ctl call each way, ~20 µs of a chat send's server
-CPU in all (py-spy, 1,000 sends/s). Here reading pauses only when a message arrives while
+takes it, and resumes it then: an epoll_ctl call each way for every frame (its cost is in
+docs/performance.md, "The server's CPU per send"). Here reading pauses only when a message arrives while
 the previous one still waits untaken, so an app that keeps up never pauses, and one that
 does not (a full send pipeline) still stops reading after one more message: TCP
 backpressure as before.
@@ -317,7 +317,7 @@ _last_frame: tuple[object, bytes] = (object(), b"")  # matches no str
 def text_frame(text: str) -> bytes:
     """`text` as a server's text frame (unmasked, uncompressed), as websockets makes it. The hub
     hands every recipient of an event the same str object in turn, so the frame is kept
-    for the last one: one frame per event instead of one per recipient (~1.4 µs each).
+    for the last one: one frame per event instead of one per recipient.
     The kept str cannot be freed and its address reused while it is kept."""
     global _last_frame
     text_, frame = _last_frame
