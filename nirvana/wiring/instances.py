@@ -111,7 +111,8 @@ async def join_instances(services: ProcessServices, bus: RedisBus | None = None)
         bus = RedisBus(settings.redis_url, prefix=bus_prefix(settings.mongodb_db),
                        instance_id=new_holder())
     relay = Relay(bus)
-    hub = HubAcrossInstances(services.hub, relay, RedisOnlineSets(bus), bus_up=lambda: bus.up)
+    hub = HubAcrossInstances(services.hub, relay, RedisOnlineSets(bus, relay),
+                             bus_up=lambda: bus.up)
     bus.on_restored(hub.restored)
     _share_caches(services, bus, relay)
     if isinstance(services.chat, ClusterChat):

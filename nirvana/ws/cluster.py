@@ -16,14 +16,16 @@ the numbers, or a heartbeat past the last number heard, makes the others re-read
 (never applying one older than what they heard since); an instance not heard for two
 heartbeats is dropped, and its users go offline for their friends (each instance tells its
 own sockets). A state set on one instance goes to the others ("st"), which keep it with their
-own users' states (ws/presence.py) until the user is online nowhere. A last socket closing
-where no other instance is known to hold the user is followed by "last"; one that holds a
-socket of theirs (a reconnect racing the close) answers "back" with their state, which the
-closing instance announces after its offline, in its own order. A last socket closing
-while another instance holds the user is followed by "quiet": if both closed at once, each
-hears the other's "quiet" with the user online nowhere and announces the offline. While
-Redis is down no instance is dropped: the view freezes, and is read again from the keys when
-Redis is back.
+own users' states (ws/presence.py) until the user is online nowhere. Each instance also
+stores the states of its own users that are not `online` next to its set (written before the
+"st" is sent), so one that reads a set reads those states too (ws/online_sets.py). A last
+socket closing where no other instance is known to hold the user is followed by "last"; one
+that holds a socket of theirs (a reconnect racing the close) answers "back" with their state,
+which the closing instance announces after its offline, in its own order. A last socket
+closing while another instance holds the user is followed by "quiet": if both closed at
+once, each hears the other's "quiet" with the user online nowhere and announces the
+offline. While Redis is down no instance is dropped: the view freezes, and is read again
+from the keys when Redis is back.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ import time
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 from ..domain.presence import PresenceState
-from ..tasks import stop_if_cancelled
 from .close_codes import CloseCode
 from .hub import Hub
+from .online_sets import OnlineSet, OnlineSets, states_read
 
 log = logging.getLogger("nirvana.ws.cluster")
 
@@ -57,19 +59,6 @@ class Relay(Protocol):
     def send_frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None: ...
 
 
-class OnlineSets(Protocol):
-    """Each instance's users, as of its `seq`-th on/off (storage/redis/online.py)."""
-
-    async def put(self, instance_id: str, seq: int, user_ids: list[int], ttl: float
-                  ) -> None: ...
-
-    async def get(self, instance_id: str) -> tuple[int, set[int]] | None: ...
-
-    async def all(self) -> dict[str, tuple[int, set[int]]]: ...
-
-    async def remove(self, instance_id: str) -> None: ...
-
-
 class HubAcrossInstances:
     """Installs itself as `hub.elsewhere` (and the presence fan-out's). `run()` heartbeats;
     `restored()` is what to do when Redis comes back."""
@@ -82,6 +71,7 @@ class HubAcrossInstances:
         self._sets = sets
         self._bus_up = bus_up
         self.heartbeat = heartbeat
+        self._ttl = heartbeat * (MISSED_HEARTBEATS + 0.5)
         self._clock = clock
         self.instance_id = relay.instance_id
         self._held: dict[str, set[int]] = {}  # other instance -> users with sockets there
@@ -103,6 +93,8 @@ class HubAcrossInstances:
         # nothing was announced ("quiet"); if that other one was closing at the same time,
         # whichever hears the other's "quiet" with the user online nowhere announces.
         self._unannounced: set[int] = set()
+        # Local users whose state is stored next to this instance's set (not `online`).
+        self._kept: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         hub.elsewhere = self
         if hub.presence is not None:
@@ -147,6 +139,9 @@ class HubAcrossInstances:
 
     def went_offline(self, user_id: int, friends: set[int]) -> None:
         self._seq += 1
+        if user_id in self._kept:
+            self._kept.discard(user_id)
+            self._sets.keep(self.instance_id, user_id, None, self._ttl)
         self._relay.send(["off", user_id, list(friends), self._seq])
         self._told.discard(user_id)
         self._owed.pop(user_id, None)
@@ -163,8 +158,20 @@ class HubAcrossInstances:
     def relation_changed(self, a: int, b: int, friends: bool) -> None:
         self._relay.send(["rel", a, b, friends])
 
-    def state_set(self, user_id: int, state: PresenceState) -> None:
-        self._relay.send(["st", user_id, state.value])
+    def state_set(self, user_id: int, state: PresenceState, stamp: int) -> None:
+        self._keep(user_id)
+        self._relay.send(["st", user_id, state.value, stamp])
+
+    def _keep(self, user_id: int) -> None:
+        """The state of a user held here, next to this instance's set (`online`: none)."""
+        kept = None if self._hub.presence is None else self._hub.presence.kept(user_id)
+        if kept is None and user_id not in self._kept:
+            return  # nothing stored: no write
+        if kept is None:
+            self._kept.discard(user_id)
+        else:
+            self._kept.add(user_id)
+        self._sets.keep(self.instance_id, user_id, kept, self._ttl)
 
     # -- what the others tell -------------------------------------------------------------
 
@@ -216,9 +223,11 @@ class HubAcrossInstances:
             self._hub.online_changed_elsewhere(friends)
 
     def _state_op(self, sender: str, op: list[Any]) -> None:
-        _, user_id, state = op
+        user_id, state = op[1], PresenceState(op[2])
         if self._hub.presence is not None:
-            self._hub.presence.set_elsewhere(user_id, PresenceState(state))
+            self._hub.presence.set_elsewhere(user_id, state, op[3] if len(op) > 3 else None)
+            if self._hub.here(user_id):
+                self._keep(user_id)
 
     def _last(self, sender: str, op: list[Any]) -> None:
         _, user_id = op
@@ -279,12 +288,35 @@ class HubAcrossInstances:
 
     # -- keeping the view ----------------------------------------------------------------
 
-    def _apply(self, instance: str, users: set[int]) -> None:
+    def _apply(self, instance: str, users: set[int]) -> tuple[set[int], set[int]]:
+        """Those who came online and went offline with the instance's set."""
         held = self._held.get(instance, set())
-        came = [u for u in users - held if self._add(instance, u)]
+        came = {u for u in users - held if self._add(instance, u)}
         gone = {u for u in held - users if self._remove(instance, u)}
+        return came, gone
+
+    def _apply_read(self, token: int | None, sets: dict[str, OnlineSet]) -> None:
+        """Sets read (after `presence.reading()`: `token`), with their users' states."""
+        came: set[int] = set()
+        gone: set[int] = set()
+        applied = {}
+        for instance, (seq, users, kept) in sets.items():
+            last = self._seen.get(instance)
+            if last is not None and seq < last:
+                continue  # older than what was heard since: the next heartbeat reads it again
+            self._seen[instance] = seq
+            self._stale.discard(instance)
+            applied[instance] = (users, kept)
+            added, removed = self._apply(instance, users)
+            came |= added
+            gone |= removed
+        if token is not None and self._hub.presence is not None:
+            read = set(applied)
+            latest, unset = states_read(applied, lambda u: not self._hub.here(u) and (
+                self._where.get(u, set()) <= read))
+            came |= self._hub.presence.read_states(token, latest, unset)
         if came:  # learnt from the key (an instance back from a pause, or new to us)
-            self._hub.changed_with_instance(set(came), online=True)
+            self._hub.changed_with_instance(came, online=True)
         if gone:
             self._hub.changed_with_instance(gone, online=False)
 
@@ -310,38 +342,49 @@ class HubAcrossInstances:
                         instance, len(gone))
             self._hub.changed_with_instance(gone, online=False)
 
+    def _reading(self) -> int | None:
+        return None if self._hub.presence is None else self._hub.presence.reading()
+
+    def _unread(self, token: int | None) -> None:
+        if token is not None and self._hub.presence is not None:
+            self._hub.presence.unread(token)  # the read failed: nothing to keep out
+
     async def _reread(self, instance: str) -> None:
-        found = await self._sets.get(instance)
+        token = self._reading()
+        try:
+            found = await self._sets.get(instance)
+        except BaseException:
+            self._unread(token)
+            raise
         # No set yet (an instance that just started) or any more (expired): it stays stale;
         # only silence past two heartbeats (`expire`) or its goodbye drops an instance.
-        if found is not None:
-            self._apply_set(instance, *found)
-
-    def _apply_set(self, instance: str, seq: int, users: set[int]) -> None:
-        last = self._seen.get(instance)
-        if last is not None and seq < last:
-            return  # older than what was heard since: the next heartbeat reads it again
-        self._seen[instance] = seq
-        self._stale.discard(instance)
-        self._apply(instance, users)
+        if found is None:
+            self._unread(token)
+        else:
+            self._apply_read(token, {instance: found})
 
     async def reread_all(self) -> None:
-        sets = await self._sets.all()
+        token = self._reading()
+        try:
+            sets = await self._sets.all()
+        except BaseException:
+            self._unread(token)
+            raise
         sets.pop(self.instance_id, None)
         for instance in list(self._held):
             if instance not in sets:
                 self._drop(instance)
         now = self._clock()
-        for instance, (seq, users) in sets.items():
+        for instance in sets:
             self._heard[instance] = now
             self._seen.pop(instance, None)  # a fresh read: the set is the truth
-            self._apply_set(instance, seq, users)
+        self._apply_read(token, sets)
 
     def expire(self) -> None:
         """Drop the instances not heard for two heartbeats — only while the bus is up and
         has been for that long, so a Redis outage does not take everyone offline."""
         now = self._clock()
-        limit = self.heartbeat * (MISSED_HEARTBEATS + 0.5)
+        limit = self._ttl
         paused = now - self._checked > limit  # this process was paused or starved
         self._checked = now
         if not self._bus_up() or paused:
@@ -355,11 +398,14 @@ class HubAcrossInstances:
             if now - heard > limit:
                 self._drop(instance)
 
-    async def beat(self) -> None:
+    def beat(self) -> None:
         seq, users = self._seq, self._hub.local_users()  # one snapshot: the set as of seq
-        await self._sets.put(self.instance_id, seq, users,
-                             self.heartbeat * (MISSED_HEARTBEATS + 0.5))
-        self._relay.send(["hb", seq])
+        presence = self._hub.presence
+        kept = {} if presence is None else {
+            u: k for u in users if (k := presence.kept(u)) is not None}
+        self._kept = set(kept)
+        self._sets.put(self.instance_id, seq, users, kept, self._ttl)
+        self._relay.send(["hb", seq])  # heard after the set is stored
 
     async def run(self) -> None:
         try:
@@ -367,12 +413,8 @@ class HubAcrossInstances:
         except Exception:
             log.warning("reading who is online elsewhere failed", exc_info=True)
         while True:
-            try:
-                if self._bus_up():
-                    await self.beat()
-            except Exception:  # Redis went away between the check and the write
-                log.warning("presence heartbeat failed", exc_info=True)
-                stop_if_cancelled()
+            if self._bus_up():
+                self.beat()  # lost while Redis is down, like what the relay sends
             self.expire()
             await asyncio.sleep(self.heartbeat)
 
@@ -382,8 +424,8 @@ class HubAcrossInstances:
         the online view is read again from the keys."""
         self._hub.close_all(CloseCode.GOING_AWAY, RESTORED_REASON)
         self._up_since = self._clock()
+        self.beat()
         try:
-            await self.beat()
             await self.reread_all()
         except Exception:
             log.warning("re-reading who is online elsewhere failed", exc_info=True)
@@ -391,11 +433,8 @@ class HubAcrossInstances:
     async def stop(self) -> None:
         """A clean stop: the others drop this instance at once instead of after two
         heartbeats (its sockets were closed with 1001 and reconnect elsewhere)."""
+        self._sets.remove(self.instance_id)  # written before the "bye" is heard
         self._relay.send(["bye"])
-        try:
-            await self._sets.remove(self.instance_id)
-        except Exception:
-            log.warning("removing this instance's online set failed", exc_info=True)
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]

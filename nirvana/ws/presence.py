@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime
 from typing import Any, Callable, Coroutine, Iterable, Protocol
 
@@ -30,14 +31,15 @@ log = logging.getLogger("nirvana.ws.presence")
 class StatesElsewhere(Protocol):
     """The other instances (ws/cluster.py), told of each state set here."""
 
-    def state_set(self, user_id: int, state: PresenceState) -> None: ...
+    def state_set(self, user_id: int, state: PresenceState, stamp: int) -> None: ...
 
     def announced_offline(self, user_id: int) -> None: ...
 
 
 class PresenceFanout:
     def __init__(self, presence: Presence, *, online: Callable[[int], bool],
-                 send: Callable[[Iterable[int], str], None]) -> None:
+                 send: Callable[[Iterable[int], str], None],
+                 wall: Callable[[], float] = time.time) -> None:
         # The hub's registry, as two functions: who is connected, and delivery to users.
         self._online = online
         self._send = send
@@ -47,6 +49,14 @@ class PresenceFanout:
         # (absent: `online`). Dropped when the user is online nowhere.
         self._state: dict[int, PresenceState] = {}
         self._since: dict[int, datetime] = {}  # when the user's first device connected
+        # When the state held here was set (ms, the setter's wall clock; a first device: its
+        # connect): of two states read with the online sets, the later wins.
+        self._stamp: dict[int, int] = {}
+        self._wall = wall
+        # One per read of the online sets in flight: the users whose state changed here
+        # meanwhile, which the read must not overwrite (token -> users).
+        self._reads: dict[int, set[int]] = {}
+        self._next_read = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     def state(self, user_id: int) -> PresenceState:
@@ -54,10 +64,59 @@ class PresenceFanout:
             return PresenceState.OFFLINE
         return self._state.get(user_id, PresenceState.ONLINE)
 
-    def set_elsewhere(self, user_id: int, state: PresenceState) -> None:
+    def kept(self, user_id: int) -> tuple[str, int] | None:
+        """The user's state as the online sets keep it: None for `online`."""
+        state = self.state(user_id)
+        if state in (PresenceState.ONLINE, PresenceState.OFFLINE):
+            return None
+        return state.value, self._stamp.get(user_id, 0)
+
+    def set_elsewhere(self, user_id: int, state: PresenceState, stamp: int | None = None
+                      ) -> None:
         """A device on another instance set its user's state (already announced there)."""
         if self._online(user_id):
             self._state[user_id] = state
+            self._stamp[user_id] = self._now() if stamp is None else stamp
+            self._touch(user_id)
+
+    def reading(self) -> int:
+        """A read of the online sets begins: pass the token to `read_states` (or `unread`)."""
+        self._next_read += 1
+        self._reads[self._next_read] = set()
+        return self._next_read
+
+    def unread(self, token: int) -> None:
+        self._reads.pop(token, None)
+
+    def read_states(self, token: int, kept: dict[int, tuple[str, int]], unset: Iterable[int]
+                    ) -> set[int]:
+        """States read with the online sets: `kept` (the latest of each user's), and `unset`,
+        users no instance read keeps a state for, held by no other (`online`). A state that
+        changed here since `reading()` wins; so does one set later. Users offline are left
+        out. Returns those whose state changed."""
+        touched = self._reads.pop(token, set())
+        changed = set()
+        for user_id, (value, stamp) in kept.items():
+            if (user_id not in touched and self._online(user_id)
+                    and stamp >= self._stamp.get(user_id, 0)):
+                state = PresenceState(value)
+                if self.state(user_id) is not state:
+                    changed.add(user_id)
+                self._state[user_id], self._stamp[user_id] = state, stamp
+        for user_id in unset:
+            if user_id in touched or not self._online(user_id) or user_id in kept:
+                continue
+            if self.state(user_id) is not PresenceState.ONLINE:
+                changed.add(user_id)
+            self._state[user_id] = PresenceState.ONLINE
+        return changed
+
+    def _touch(self, user_id: int) -> None:
+        for touched in self._reads.values():
+            touched.add(user_id)
+
+    def _now(self) -> int:
+        return int(self._wall() * 1000)
 
     def back_elsewhere(self, user_id: int, state: PresenceState) -> None:
         """The user's last device here left while another instance was registering a new
@@ -73,8 +132,13 @@ class PresenceFanout:
     def offline_everywhere(self, user_id: int) -> None:
         """The user's last device, on another instance, left: their next first device
         starts at `online` again (the instance it left on announced the offline)."""
+        self._forget(user_id)
+
+    def _forget(self, user_id: int) -> None:
         self._state.pop(user_id, None)
         self._since.pop(user_id, None)
+        self._stamp.pop(user_id, None)
+        self._touch(user_id)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -118,12 +182,13 @@ class PresenceFanout:
     async def first_device(self, user_id: int, friends: set[int] | None = None) -> None:
         """`friends`: as the hub just read them, so they are not read twice per connect."""
         self._state[user_id] = PresenceState.ONLINE
+        self._stamp[user_id] = self._now()
+        self._touch(user_id)
         seen = self._since[user_id] = await self._presence.seen(user_id)
         await self._announce(user_id, PresenceState.ONLINE, seen, friends)
 
     def last_device_left(self, user_id: int) -> None:
-        self._state.pop(user_id, None)
-        self._since.pop(user_id, None)
+        self._forget(user_id)
 
         async def work() -> None:
             seen = await self._presence.seen(user_id)
@@ -139,8 +204,10 @@ class PresenceFanout:
         if not self._online(user_id):
             return
         self._state[user_id] = state
+        stamp = self._stamp[user_id] = self._now()
+        self._touch(user_id)
         if self.elsewhere is not None:
-            self.elsewhere.state_set(user_id, state)
+            self.elsewhere.state_set(user_id, state, stamp)
         since = self._since.get(user_id)
         if since is None:  # the first device connected on another instance, which stored it
             since = (await self._presence.last_seen([user_id])).get(user_id)

@@ -5,6 +5,7 @@ as such — forwarding to the one writer, resume anywhere — is tests/e2e/test_
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import time
@@ -18,6 +19,7 @@ from tests.support.instances import instances, shared_databases  # noqa: F401 (f
 from tests.support.people import user
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 from tests.support.running import Running
+from tests.support.tcp_proxy import CuttableProxy
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -227,3 +229,62 @@ async def test_a_user_whose_first_device_leaves_stays_online_on_every_instance(i
     for seen in b_on.values():
         assert (await seen.expect("presence", user_id=a["id"], state="offline"))["last_seen"]
     assert await states_of(instances, b, b_on, a["id"]) == ["offline"] * 4
+
+
+async def test_an_instance_started_after_a_state_was_set_answers_that_state(instances):
+    """a sets `away` on the first instance; a second one starts afterwards (it heard no
+    `st`): it answers `away` for a, over a friend's socket there and over HTTP."""
+    (first,) = await instances.start(1)
+    a, b = await two_friends(instances.http(first))
+    a_first = await instances.connect(first, a)
+    assert (await a_first.command("presence", state="away"))["type"] == "ack"
+    (second,) = await instances.start(1)
+    b_second = await instances.connect(second, b)
+
+    async def away_on_second() -> bool:
+        return await states_of(instances, b, {second: b_second}, a["id"]) == ["away"] * 2
+
+    await wait_until(away_on_second, "the second instance to answer a's state", interval=0.1)
+    # A state set afterwards still crosses as it did (the one heard wins over the read).
+    assert (await a_first.command("presence", state="busy"))["type"] == "ack"
+    await b_second.expect("presence", user_id=a["id"], state="busy")
+    assert await states_of(instances, b, {second: b_second}, a["id"]) == ["busy"] * 2
+
+
+async def test_an_instance_cut_off_from_redis_answers_the_state_set_meanwhile(
+        instances, redis_server):  # noqa: F811
+    """Only the second instance's link to Redis breaks, while a (on the first) sets `away`:
+    it never hears that, and once back it answers `away`, read with the first's set."""
+    proxy = CuttableProxy("127.0.0.1", redis_server.port)
+    await proxy.start()
+    try:
+        (first,) = await instances.start(1)
+        (second,) = await instances.start(1, REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0")
+        a, b = await two_friends(instances.http(first))
+        a_first = await instances.connect(first, a)
+        on_second = instances.http(second)
+
+        async def state_on_second() -> str:
+            r = await on_second.get("/api/v1/presence", params={"user_ids": a["id"]},
+                                    headers=bearer(b))
+            assert r.status_code == 200, r.text
+            return r.json()["presence"][0]["state"]
+
+        async def online_on_second() -> bool:
+            return await state_on_second() == "online"
+
+        await wait_until(online_on_second, "a online on the second instance")
+        proxy.sever()
+        await asyncio.sleep(1)  # the second notices it is cut off
+        assert (await a_first.command("presence", state="away"))["type"] == "ack"
+        await asyncio.sleep(HEARTBEAT)
+        assert await state_on_second() == "online"  # it did not hear it
+        proxy.heal()
+
+        async def away_on_second() -> bool:
+            return await state_on_second() == "away"
+
+        await wait_until(away_on_second, "the second instance, back, to answer away",
+                         timeout=20, interval=0.2)
+    finally:
+        await proxy.close()

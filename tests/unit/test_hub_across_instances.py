@@ -75,20 +75,42 @@ class LinkedRelay:
 
 
 class FakeOnlineSets:
+    """Each instance's set and kept states; a kept state is written at once (the real one
+    writes it before the relay's next publish, so it is there before what follows)."""
+
     def __init__(self) -> None:
         self.sets: dict[str, tuple[int, set[int]]] = {}
+        self.states: dict[str, dict[int, tuple[str, int]]] = {}
+        # When set, a read answers what was stored when it was made, once this is set.
+        self.answer: asyncio.Event | None = None
 
-    async def put(self, instance_id: str, seq: int, user_ids: list[int], ttl: float) -> None:
+    def put(self, instance_id: str, seq: int, user_ids: list[int],
+            states: dict[int, tuple[str, int]], ttl: float) -> None:
         self.sets[instance_id] = (seq, set(user_ids))
+        self.states[instance_id] = dict(states)
 
-    async def get(self, instance_id: str) -> tuple[int, set[int]] | None:
-        return self.sets.get(instance_id)
+    async def get(self, instance_id: str) -> tuple[int, set[int], dict] | None:
+        found = self.sets.get(instance_id)
+        return None if found is None else (*found, dict(self.states.get(instance_id, {})))
 
-    async def all(self) -> dict[str, tuple[int, set[int]]]:
-        return dict(self.sets)
+    async def all(self) -> dict[str, tuple[int, set[int], dict]]:
+        found = {i: (seq, set(users), dict(self.states.get(i, {})))
+                 for i, (seq, users) in self.sets.items()}
+        if self.answer is not None:
+            await self.answer.wait()
+        return found
 
-    async def remove(self, instance_id: str) -> None:
+    def remove(self, instance_id: str) -> None:
         self.sets.pop(instance_id, None)
+        self.states.pop(instance_id, None)
+
+    def keep(self, instance_id: str, user_id: int, state: tuple[str, int] | None,
+             ttl: float) -> None:
+        kept = self.states.setdefault(instance_id, {})
+        if state is None:
+            kept.pop(user_id, None)
+        else:
+            kept[user_id] = state
 
 
 class Clock:
@@ -178,8 +200,8 @@ async def test_an_instance_silent_for_two_heartbeats_drops_out_and_its_users_go_
     peers.befriend(1, 2)
     await first.connect(1)
     bob = await second.connect(2)
-    await first.cluster.beat()
-    await second.cluster.beat()
+    first.cluster.beat()
+    second.cluster.beat()
     await frames(bob)
     clock.t += first.cluster.heartbeat * 2  # two heartbeats: still within the margin
     second.cluster.expire()
@@ -191,7 +213,7 @@ async def test_an_instance_silent_for_two_heartbeats_drops_out_and_its_users_go_
     assert await frames(bob) == [{"type": "getOnlineUsers", "user_ids": []}]
 
     first.relay.connected = True  # awake: its next heartbeat brings its users back
-    await first.cluster.beat()
+    first.cluster.beat()
     await wait_until(lambda: second.hub.online(1), "the set re-read after the heartbeat")
     assert await frames(bob) == [{"type": "getOnlineUsers", "user_ids": [1]}]
 
@@ -199,7 +221,7 @@ async def test_an_instance_silent_for_two_heartbeats_drops_out_and_its_users_go_
 async def test_no_instance_drops_out_while_the_bus_is_down():
     peers, first, second, _, clock = world()
     await first.connect(1)
-    await first.cluster.beat()
+    first.cluster.beat()
     def beats(n: int) -> None:  # the heartbeat loop's checks, one per heartbeat
         for _ in range(n):
             clock.t += first.cluster.heartbeat
@@ -218,7 +240,7 @@ async def test_no_instance_drops_out_while_the_bus_is_down():
 async def test_an_instance_that_was_paused_itself_gives_the_others_time_to_be_heard():
     _, first, second, _, clock = world()
     await first.connect(1)
-    await first.cluster.beat()
+    first.cluster.beat()
     second.cluster.expire()
     clock.t += first.cluster.heartbeat * 10  # the second instance was stopped (SIGSTOP)
     second.cluster.expire()  # on waking: the first's heartbeats are not read yet
@@ -245,15 +267,15 @@ async def test_a_missed_on_or_off_is_repaired_from_the_set_and_never_by_an_older
     peers, first, second, sets, _ = world()
     peers.befriend(1, 2)
     bob = await second.connect(2)
-    await first.cluster.beat()
-    await second.cluster.beat()
+    first.cluster.beat()
+    second.cluster.beat()
     first.relay.connected = False  # the second instance misses ann's arrival...
     await first.connect(1)
     first.relay.connected = True
     await first.connect(3)  # ...and hears the next one: a gap in the numbers
     await wait_until(lambda: 3 in second.hub.online_users(), "the next arrival")
     assert not second.hub.online(1)  # the set stored before ann came is older: not applied
-    await first.cluster.beat()  # the next heartbeat stores the set with ann in it
+    first.cluster.beat()  # the next heartbeat stores the set with ann in it
     await wait_until(lambda: second.hub.online(1), "ann, from the re-read set")
     assert {"type": "getOnlineUsers", "user_ids": [1]} in await frames(bob)
 
@@ -402,3 +424,78 @@ async def test_last_devices_closing_at_once_on_two_instances_end_offline_for_fri
     await presence(second).drain()
     assert (await presence_frames(carol))[-1] == "offline"
     assert presence(first).state(1) is presence(second).state(1) is PresenceState.OFFLINE
+
+
+async def test_an_instance_that_starts_reads_the_states_kept_with_the_sets():
+    peers, network, sets, clock = FakePeers(), [], FakeOnlineSets(), Clock()
+    domain = Presence(store=FakePresenceStore(), peers=peers,
+                      changes=FakeChatChanges(FakeChatStore()), clock=FakeClock())
+    first = Instance("first", peers, network, sets, clock, domain)
+    await first.connect(1)
+    await presence(first).set_state(1, PresenceState.AWAY)
+    first.cluster.beat()
+    third = Instance("third", peers, network, sets, clock, domain)
+    assert presence(third).state(1) is PresenceState.OFFLINE  # not read yet
+    await third.cluster.reread_all()
+    assert presence(third).state(1) is PresenceState.AWAY
+    await presence(first).drain()
+
+
+async def test_a_state_moves_with_the_user_to_the_set_of_the_instance_still_holding_them():
+    peers, network, sets, clock = FakePeers(), [], FakeOnlineSets(), Clock()
+    domain = Presence(store=FakePresenceStore(), peers=peers,
+                      changes=FakeChatChanges(FakeChatStore()), clock=FakeClock())
+    first = Instance("first", peers, network, sets, clock, domain)
+    second = Instance("second", peers, network, sets, clock, domain)
+    phone = await first.connect(1)
+    await presence(first).set_state(1, PresenceState.BUSY)
+    await second.connect(1)  # the second's next set holds ann, with her state
+    first.hub.disconnected(phone)
+    first.cluster.beat()
+    second.cluster.beat()
+    third = Instance("third", peers, network, sets, clock, domain)
+    await third.cluster.reread_all()
+    assert presence(third).state(1) is PresenceState.BUSY
+    await presence(second).set_state(1, PresenceState.ONLINE)  # no longer kept anywhere
+    fourth = Instance("fourth", peers, network, sets, clock, domain)
+    await fourth.cluster.reread_all()
+    assert [presence(i).state(1) for i in (second, third, fourth)] == [PresenceState.ONLINE] * 3
+    await presence(first).drain()
+
+
+async def test_a_re_read_set_replaces_a_state_kept_from_before_a_missed_close():
+    _, first, second, sets, _ = world(with_presence=True)
+    phone = await first.connect(1)
+    await presence(first).set_state(1, PresenceState.AWAY)
+    assert presence(second).state(1) is PresenceState.AWAY
+    second.relay.connected = False  # the second instance misses ann's close and return
+    first.hub.disconnected(phone)
+    await first.connect(1)  # a new first device: online
+    second.relay.connected = True
+    first.cluster.beat()
+    assert presence(second).state(1) is PresenceState.AWAY  # as heard before
+    await second.cluster.reread_all()
+    assert presence(second).state(1) is PresenceState.ONLINE
+    await presence(first).drain()
+
+
+async def test_a_state_heard_during_a_read_wins_over_the_read_and_none_comes_back():
+    _, first, second, sets, _ = world(with_presence=True)
+    await first.connect(1)
+    phone = await first.connect(2)
+    await presence(first).set_state(1, PresenceState.AWAY)
+    await presence(first).set_state(2, PresenceState.BUSY)
+    first.cluster.beat()
+    sets.answer = asyncio.Event()
+    read = asyncio.get_running_loop().create_task(second.cluster.reread_all())
+    await asyncio.sleep(0)  # the read is made: away and busy, as stored then
+    await presence(first).set_state(1, PresenceState.ONLINE)  # heard while it is answered
+    first.hub.disconnected(phone)  # bob goes offline meanwhile
+    sets.answer.set()
+    await read
+    assert presence(second).state(1) is PresenceState.ONLINE
+    # The set read may still hold bob (the next heartbeat's set drops him), never his state.
+    assert presence(second).state(2) is not PresenceState.BUSY
+    first.cluster.beat()
+    await wait_until(lambda: presence(second).state(2) is PresenceState.OFFLINE, "bob gone")
+    await presence(first).drain()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -95,11 +95,23 @@ class RedisBus:
         except asyncio.TimeoutError:
             log.warning("Redis is not reachable at start: running degraded until it is")
 
-    async def publish(self, channel: str, payload: bytes) -> None:
+    async def publish(self, channel: str, payload: bytes | None,
+                      writes: Sequence[Callable[[Any], None]] = ()) -> None:
+        """`writes`: each adds commands to one MULTI pipeline that runs before the publish
+        (none: `payload` None), so no subscriber hears the payload before they are done."""
         if not self.up:
             raise BusUnavailable("Redis is down")
         try:
-            await self.redis.publish(self.prefix + channel, payload)
+            if not writes:
+                assert payload is not None
+                await self.redis.publish(self.prefix + channel, payload)
+            else:
+                pipe = self.redis.pipeline(transaction=True)
+                for write in writes:
+                    write(pipe)
+                if payload is not None:
+                    pipe.publish(self.prefix + channel, payload)
+                await pipe.execute()
         except _DOWN as error:
             # Down until the subscription hears Redis again (at most one idle ping later):
             # a publish that failed is no reason to drop a subscription that works, and

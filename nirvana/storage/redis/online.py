@@ -1,39 +1,93 @@
 """Which users each instance holds sockets for, as a Redis key per instance with a TTL: an
 instance that dies or pauses stops renewing its key, and it expires (ws/cluster.py). The
-set is stamped with the number of the instance's last on/off it includes."""
+set is stamped with the number of the instance's last on/off it includes.
+
+Next to it, a hash per instance keeps the presence states of its users that are not
+`online` (`away`, `busy`, ... with the wall-clock millisecond it was set), so an instance
+that reads the set reads their states too. Every write goes out with the relay's next
+publish, in one MULTI before it, in the order they were asked for: a state is in Redis
+before any instance hears the `st` that announces it, a heartbeat's set and states are
+written together, and a heartbeat never overwrites a state written after its snapshot.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from .bus import RedisBus
+from .relay import Relay
+
+State = tuple[str, int]  # (state, stamp in ms)
 
 
 class RedisOnlineSets:
-    def __init__(self, bus: RedisBus) -> None:
+    def __init__(self, bus: RedisBus, relay: Relay) -> None:
         self._redis = bus.redis
+        self._relay = relay
         self._prefix = f"{bus.prefix}online:"
+        self._states = f"{bus.prefix}states:"
 
-    async def put(self, instance_id: str, seq: int, user_ids: list[int], ttl: float) -> None:
-        await self._redis.set(self._prefix + instance_id,
-                              json.dumps({"seq": seq, "users": user_ids}), px=int(ttl * 1000))
+    def put(self, instance_id: str, seq: int, user_ids: list[int], states: dict[int, State],
+            ttl: float) -> None:
+        """The instance's set and the states of its users, renewed (and repaired after
+        writes lost while Redis was down)."""
+        key, ms = self._states + instance_id, int(ttl * 1000)
+        users = json.dumps({"seq": seq, "users": user_ids})
 
-    async def get(self, instance_id: str) -> tuple[int, set[int]] | None:
-        raw = await self._redis.get(self._prefix + instance_id)
-        return None if raw is None else _decode(raw)
+        def write(pipe: Any) -> None:
+            pipe.set(self._prefix + instance_id, users, px=ms)
+            pipe.delete(key)
+            if states:
+                pipe.hset(key, mapping={u: f"{s} {t}" for u, (s, t) in states.items()})
+                pipe.pexpire(key, ms)
+        self._relay.write(write)
 
-    async def all(self) -> dict[str, tuple[int, set[int]]]:
+    async def get(self, instance_id: str) -> tuple[int, set[int], dict[int, State]] | None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(self._prefix + instance_id)
+        pipe.hgetall(self._states + instance_id)
+        raw, states = await pipe.execute()
+        return None if raw is None else (*_decode(raw), _states(states))
+
+    async def all(self) -> dict[str, tuple[int, set[int], dict[int, State]]]:
         keys = [key async for key in self._redis.scan_iter(match=self._prefix + "*", count=100)]
         if not keys:
             return {}
-        values = await self._redis.mget(keys)
-        return {key.decode()[len(self._prefix):]: _decode(raw)
-                for key, raw in zip(keys, values) if raw is not None}
+        names = [key.decode()[len(self._prefix):] for key in keys]
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.mget(keys)
+        for name in names:
+            pipe.hgetall(self._states + name)
+        values, *states = await pipe.execute()
+        return {name: (*_decode(raw), _states(kept))
+                for name, raw, kept in zip(names, values, states) if raw is not None}
 
-    async def remove(self, instance_id: str) -> None:
-        await self._redis.delete(self._prefix + instance_id)
+    def remove(self, instance_id: str) -> None:
+        keys = (self._prefix + instance_id, self._states + instance_id)
+        self._relay.write(lambda pipe: pipe.delete(*keys))
+
+    def keep(self, instance_id: str, user_id: int, state: State | None, ttl: float) -> None:
+        """The user's state on this instance (None: the user left it, or is `online`)."""
+        key = self._states + instance_id
+
+        def write(pipe: Any) -> None:
+            if state is None:
+                pipe.hdel(key, user_id)
+            else:
+                pipe.hset(key, user_id, f"{state[0]} {state[1]}")
+                pipe.pexpire(key, int(ttl * 1000), nx=True)  # a new hash lasts as the set
+        self._relay.write(write)
 
 
 def _decode(raw: bytes) -> tuple[int, set[int]]:
     found = json.loads(raw)
     return found["seq"], set(found["users"])
+
+
+def _states(raw: dict[bytes, bytes]) -> dict[int, State]:
+    out = {}
+    for user, value in raw.items():
+        state, stamp = value.decode().split(" ")
+        out[int(user)] = (state, int(stamp))
+    return out

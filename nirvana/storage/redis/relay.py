@@ -39,6 +39,7 @@ class Relay:
         self.instance_id = bus.instance_id
         self._own = f"{bus.instance_id}\n".encode()
         self._out: list[str] = []
+        self._writes: list[Callable[[Any], None]] = []
         self._wake = asyncio.Event()
         self._handlers: dict[str, list[Handler]] = {}
         self._frames: FrameHandler | None = None
@@ -64,6 +65,12 @@ class Relay:
         self._out.append(_dumps(op))
         self._wake.set()
 
+    def write(self, command: Callable[[Any], None]) -> None:
+        """Redis writes (`command(pipeline)`) to run before the next publish, so what is
+        sent after them is heard after they are done (storage/redis/online.py)."""
+        self._writes.append(command)
+        self._wake.set()
+
     def send_frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None:
         if "\n" in text:  # not from ws/events.encode: sent escaped rather than cut in two
             self.send(["F", list(user_ids), pos, text])
@@ -75,20 +82,24 @@ class Relay:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._out:
-                ops, self._out = self._out, []
-                for start in range(0, len(ops), MAX_BATCH):
-                    await self._publish(ops[start:start + MAX_BATCH])
+            while self._out or self._writes:
+                await self.flush()
 
     async def flush(self) -> None:
-        """Publish what is queued now (a stop, after `run` was cancelled)."""
+        """Publish what is queued now (also a stop, after `run` was cancelled)."""
         ops, self._out = self._out, []
+        writes, self._writes = self._writes, []
+        if not ops:
+            await self._publish([], writes)
         for start in range(0, len(ops), MAX_BATCH):
-            await self._publish(ops[start:start + MAX_BATCH])
+            await self._publish(ops[start:start + MAX_BATCH], writes if start == 0 else [])
 
-    async def _publish(self, ops: list[str]) -> None:
+    async def _publish(self, ops: list[str], writes: list[Callable[[Any], None]]) -> None:
+        if not ops and not writes:
+            return
+        payload = "\n".join([self.instance_id, *ops]).encode() if ops else None
         try:
-            await self._bus.publish(CHANNEL, "\n".join([self.instance_id, *ops]).encode())
+            await self._bus.publish(CHANNEL, payload, writes)
             if self._lost:
                 self._tell_gap()
         except BusUnavailable:
@@ -98,6 +109,8 @@ class Relay:
             log.exception("publishing to the other instances failed")
 
     def _dropped(self, ops: list[str]) -> None:
+        if not ops:  # only writes: the next heartbeat writes every state again
+            return
         # Only frames with a position count: a resume brings those back; typing and presence
         # are live only, and are not replayed by any means.
         self.dropped += len(ops)

@@ -1,0 +1,43 @@
+"""What each instance keeps in Redis for the others (storage/redis/online.py): its users,
+and their presence states, read together by an instance that starts, comes back from a
+Redis outage or missed another's on/off (ws/cluster.py)."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Protocol
+
+Kept = dict[int, tuple[str, int]]  # user -> (state, stamp in ms): those not `online`
+OnlineSet = tuple[int, set[int], Kept]  # users and states as of the `seq`-th on/off
+
+
+class OnlineSets(Protocol):
+    """Each instance's users and their states. The writes (`put`, `keep`, `remove`) are
+    queued: done in order, each before anything this instance sends after it is heard (the
+    `st` that follows a state, the heartbeat after its set)."""
+
+    def put(self, instance_id: str, seq: int, user_ids: list[int], states: Kept,
+            ttl: float) -> None: ...
+
+    async def get(self, instance_id: str) -> OnlineSet | None: ...
+
+    async def all(self) -> dict[str, OnlineSet]: ...
+
+    def remove(self, instance_id: str) -> None: ...
+
+    def keep(self, instance_id: str, user_id: int, state: tuple[str, int] | None,
+             ttl: float) -> None: ...
+
+
+def states_read(sets: Mapping[str, tuple[set[int], Kept]],
+                held_only_by_these: Callable[[int], bool]) -> tuple[Kept, set[int]]:
+    """The latest state kept for each user of the sets read, and the users no set read
+    keeps one for whom no other instance holds (`held_only_by_these`): those are `online`
+    (their first device on the instance that holds them started there)."""
+    latest: Kept = {}
+    for users, kept in sets.values():
+        for user_id, (state, stamp) in kept.items():
+            if user_id in users and (user_id not in latest or stamp >= latest[user_id][1]):
+                latest[user_id] = (state, stamp)
+    unset = {u for users, _ in sets.values() for u in users
+             if u not in latest and held_only_by_these(u)}
+    return latest, unset

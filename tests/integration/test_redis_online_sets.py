@@ -1,0 +1,82 @@
+"""Each instance's online set and its users' states on a real redis-server
+(storage/redis/online.py): what an instance writes is there, in the order written, for
+whoever hears what it sent after it; a read returns the set with its states."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import pytest
+
+from nirvana.storage.redis.bus import RedisBus
+from nirvana.storage.redis.online import RedisOnlineSets
+from nirvana.storage.redis.relay import Relay
+from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+from tests.support.waiting import wait_until
+
+TTL = 5.0
+
+
+@pytest.fixture
+async def two(redis_server):  # noqa: F811
+    prefix = f"nirvana:test_{secrets.token_hex(4)}:"
+    buses = [RedisBus(redis_server.url, prefix=prefix, instance_id=name) for name in "ab"]
+    relays = [Relay(bus) for bus in buses]
+    sets = [RedisOnlineSets(bus, relay) for bus, relay in zip(buses, relays)]
+    for bus in buses:
+        await bus.start()
+    tasks = [asyncio.get_running_loop().create_task(r.run()) for r in relays]
+    yield relays, sets
+    for task in tasks:
+        task.cancel()
+    for bus in buses:
+        await bus.close()
+
+
+async def test_a_state_kept_is_read_by_whoever_hears_what_was_sent_after_it(two):
+    (relay_a, relay_b), (sets_a, sets_b) = two
+    read: list[object] = []
+
+    async def read_on_hearing() -> None:
+        read.append(await sets_b.get("a"))
+
+    relay_b.on("st", lambda sender, op: asyncio.get_running_loop().create_task(
+        read_on_hearing()))
+    sets_a.put("a", 3, [1, 2], {2: ("busy", 100)}, TTL)
+    for i in range(20):  # each state, then the frame about it, at once
+        sets_a.keep("a", 1, ("away", 1000 + i), TTL)
+        relay_a.send(["st", 1, "away", 1000 + i])
+    await wait_until(lambda: len(read) == 20, "every st heard and read")
+    for i, found in enumerate(read):
+        seq, users, kept = found  # type: ignore[misc]
+        assert (seq, users) == (3, {1, 2})
+        assert kept[2] == ("busy", 100)
+        assert kept[1][1] >= 1000 + i  # never older than the st that led to the read
+
+
+async def test_a_heartbeat_replaces_the_states_and_a_removal_clears_them(two):
+    _, (sets_a, sets_b) = two
+    sets_a.put("a", 1, [1, 2], {1: ("away", 5), 2: ("busy", 6)}, TTL)
+    sets_a.keep("a", 2, None, TTL)  # bob back to online
+
+    async def kept_for_b() -> object:
+        found = await sets_b.all()
+        return found.get("a")
+
+    async def settled() -> bool:
+        return await kept_for_b() == (1, {1, 2}, {1: ("away", 5)})
+
+    await wait_until(settled, "the set and ann's state")
+    sets_a.put("a", 2, [1], {}, TTL)  # ann back to online too
+
+    async def none_kept() -> bool:
+        return await kept_for_b() == (2, {1}, {})
+
+    await wait_until(none_kept, "the set without states")
+    sets_a.remove("a")
+
+    async def gone() -> bool:
+        return await sets_b.get("a") is None and await sets_b.all() == {}
+
+    await wait_until(gone, "the set and its states removed")
