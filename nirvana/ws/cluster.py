@@ -158,9 +158,9 @@ class HubAcrossInstances:
     def relation_changed(self, a: int, b: int, friends: bool) -> None:
         self._relay.send(["rel", a, b, friends])
 
-    def state_set(self, user_id: int, state: PresenceState, stamp: int) -> None:
+    def state_set(self, user_id: int, state: PresenceState) -> None:
         self._keep(user_id)
-        self._relay.send(["st", user_id, state.value, stamp])
+        self._relay.send(["st", user_id, state.value])
 
     def _keep(self, user_id: int) -> None:
         """The state of a user held here, next to this instance's set (`online`: none)."""
@@ -223,9 +223,9 @@ class HubAcrossInstances:
             self._hub.online_changed_elsewhere(friends)
 
     def _state_op(self, sender: str, op: list[Any]) -> None:
-        user_id, state = op[1], PresenceState(op[2])
+        _, user_id, state = op  # as older instances read it: no field more
         if self._hub.presence is not None:
-            self._hub.presence.set_elsewhere(user_id, state, op[3] if len(op) > 3 else None)
+            self._hub.presence.set_elsewhere(user_id, PresenceState(state))
             if self._hub.here(user_id):
                 self._keep(user_id)
 

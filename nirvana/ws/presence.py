@@ -31,7 +31,7 @@ log = logging.getLogger("nirvana.ws.presence")
 class StatesElsewhere(Protocol):
     """The other instances (ws/cluster.py), told of each state set here."""
 
-    def state_set(self, user_id: int, state: PresenceState, stamp: int) -> None: ...
+    def state_set(self, user_id: int, state: PresenceState) -> None: ...
 
     def announced_offline(self, user_id: int) -> None: ...
 
@@ -49,7 +49,7 @@ class PresenceFanout:
         # (absent: `online`). Dropped when the user is online nowhere.
         self._state: dict[int, PresenceState] = {}
         self._since: dict[int, datetime] = {}  # when the user's first device connected
-        # When the state held here was set (ms, the setter's wall clock; a first device: its
+        # When the state held here was set or heard (ms, wall clock; a first device: its
         # connect): of two states read with the online sets, the later wins.
         self._stamp: dict[int, int] = {}
         self._wall = wall
@@ -71,12 +71,11 @@ class PresenceFanout:
             return None
         return state.value, self._stamp.get(user_id, 0)
 
-    def set_elsewhere(self, user_id: int, state: PresenceState, stamp: int | None = None
-                      ) -> None:
+    def set_elsewhere(self, user_id: int, state: PresenceState) -> None:
         """A device on another instance set its user's state (already announced there)."""
         if self._online(user_id):
             self._state[user_id] = state
-            self._stamp[user_id] = self._now() if stamp is None else stamp
+            self._stamp[user_id] = self._now()
             self._touch(user_id)
 
     def reading(self) -> int:
@@ -204,10 +203,10 @@ class PresenceFanout:
         if not self._online(user_id):
             return
         self._state[user_id] = state
-        stamp = self._stamp[user_id] = self._now()
+        self._stamp[user_id] = self._now()
         self._touch(user_id)
         if self.elsewhere is not None:
-            self.elsewhere.state_set(user_id, state, stamp)
+            self.elsewhere.state_set(user_id, state)
         since = self._since.get(user_id)
         if since is None:  # the first device connected on another instance, which stored it
             since = (await self._presence.last_seen([user_id])).get(user_id)

@@ -3,11 +3,12 @@ instance that dies or pauses stops renewing its key, and it expires (ws/cluster.
 set is stamped with the number of the instance's last on/off it includes.
 
 Next to it, a hash per instance keeps the presence states of its users that are not
-`online` (`away`, `busy`, ... with the wall-clock millisecond it was set), so an instance
-that reads the set reads their states too. Every write goes out with the relay's next
-publish, in one MULTI before it, in the order they were asked for: a state is in Redis
-before any instance hears the `st` that announces it, a heartbeat's set and states are
-written together, and a heartbeat never overwrites a state written after its snapshot.
+`online` (`away`, `busy`, ... with the wall-clock millisecond it was set or heard there),
+so an instance that reads the set reads their states too. Every write goes out with the
+relay's next publish, in one MULTI before it, in the order they were asked for: a state is
+in Redis before any instance hears the `st` that announces it, a heartbeat's set and
+states are written together, and a heartbeat never overwrites a state written after its
+snapshot.
 """
 
 from __future__ import annotations
