@@ -77,7 +77,9 @@ class RedisOnlineSets:
                 pipe.hdel(key, user_id)
             else:
                 pipe.hset(key, user_id, f"{state[0]} {state[1]}")
-                pipe.pexpire(key, int(ttl * 1000), nx=True)  # a new hash lasts as the set
+                # As long as the set at most (no NX: Redis before 7 refuses it, and a refused
+                # command in the MULTI would take the publish with it).
+                pipe.pexpire(key, int(ttl * 1000))
         self._relay.write(write)
 
 
