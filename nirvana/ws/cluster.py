@@ -130,6 +130,7 @@ class HubAcrossInstances:
 
     def came_online(self, user_id: int, friends: set[int]) -> None:
         self._seq += 1
+        self._keep(user_id)  # rare: only a state heard already (another device set it)
         self._relay.send(["on", user_id, list(friends), self._seq])
         self._told.add(user_id)
         self._unannounced.discard(user_id)

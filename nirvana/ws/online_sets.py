@@ -30,13 +30,14 @@ class OnlineSets(Protocol):
 
 def states_read(sets: Mapping[str, tuple[set[int], Kept]],
                 held_only_by_these: Callable[[int], bool]) -> tuple[Kept, set[int]]:
-    """The latest state kept for each user of the sets read, and the users no set read
-    keeps one for whom no other instance holds (`held_only_by_these`): those are `online`
-    (their first device on the instance that holds them started there)."""
+    """The latest state kept by the sets read, and the users no set read keeps one for
+    whom no other instance holds (`held_only_by_these`): those are `online`. A kept state
+    counts even for a user not in its set yet: the states are written at each change, first
+    device and last close, the set only at each heartbeat."""
     latest: Kept = {}
     for users, kept in sets.values():
         for user_id, (state, stamp) in kept.items():
-            if user_id in users and (user_id not in latest or stamp >= latest[user_id][1]):
+            if user_id not in latest or stamp >= latest[user_id][1]:
                 latest[user_id] = (state, stamp)
     unset = {u for users, _ in sets.values() for u in users
              if u not in latest and held_only_by_these(u)}

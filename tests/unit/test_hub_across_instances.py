@@ -499,3 +499,21 @@ async def test_a_state_heard_during_a_read_wins_over_the_read_and_none_comes_bac
     first.cluster.beat()
     await wait_until(lambda: presence(second).state(2) is PresenceState.OFFLINE, "bob gone")
     await presence(first).drain()
+
+
+async def test_a_first_device_on_an_instance_keeps_the_state_there_before_its_heartbeat():
+    peers, network, sets, clock = FakePeers(), [], FakeOnlineSets(), Clock()
+    domain = Presence(store=FakePresenceStore(), peers=peers,
+                      changes=FakeChatChanges(FakeChatStore()), clock=FakeClock())
+    first, second, third = (Instance(name, peers, network, sets, clock, domain)
+                            for name in ("first", "second", "third"))
+    phone = await first.connect(1)
+    await presence(first).set_state(1, PresenceState.AWAY)
+    first.cluster.beat()
+    second.cluster.beat()
+    await second.connect(1)  # no heartbeat of the second's after this
+    first.hub.disconnected(phone)  # the first's entry is gone: only the second's is left
+    assert presence(third).state(1) is PresenceState.AWAY
+    await third.cluster.reread_all()  # after a gap, say
+    assert presence(third).state(1) is PresenceState.AWAY
+    await presence(first).drain()
