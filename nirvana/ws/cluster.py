@@ -312,7 +312,7 @@ class HubAcrossInstances:
             came |= added
             gone |= removed
         if token is not None and self._hub.presence is not None:
-            read = set(applied)
+            read = {i for i, (_, kept) in applied.items() if kept is not None}
             latest, unset = states_read(applied, lambda u: not self._hub.here(u) and (
                 self._where.get(u, set()) <= read))
             came |= self._hub.presence.read_states(token, latest, unset)

@@ -5,6 +5,7 @@ whoever hears what it sent after it; a read returns the set with its states."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 
 import pytest
@@ -80,3 +81,17 @@ async def test_a_heartbeat_replaces_the_states_and_a_removal_clears_them(two):
         return await sets_b.get("a") is None and await sets_b.all() == {}
 
     await wait_until(gone, "the set and its states removed")
+
+
+async def test_a_set_written_by_an_older_instance_reads_without_states(redis_server):  # noqa: F811
+    prefix = f"nirvana:test_{secrets.token_hex(4)}:"
+    bus = RedisBus(redis_server.url, prefix=prefix, instance_id="new")
+    await bus.start()
+    try:
+        sets = RedisOnlineSets(bus, Relay(bus))
+        # As an older instance writes it: a set, no hash, no "states" field.
+        await bus.redis.set(f"{prefix}online:old", json.dumps({"seq": 4, "users": [1]}))
+        assert await sets.get("old") == (4, {1}, None)
+        assert await sets.all() == {"old": (4, {1}, None)}
+    finally:
+        await bus.close()

@@ -91,14 +91,19 @@ class FakeOnlineSets:
 
     async def get(self, instance_id: str) -> tuple[int, set[int], dict] | None:
         found = self.sets.get(instance_id)
-        return None if found is None else (*found, dict(self.states.get(instance_id, {})))
+        return None if found is None else (*found, self._states(instance_id))
 
     async def all(self) -> dict[str, tuple[int, set[int], dict]]:
-        found = {i: (seq, set(users), dict(self.states.get(i, {})))
+        found = {i: (seq, set(users), self._states(i))
                  for i, (seq, users) in self.sets.items()}
         if self.answer is not None:
             await self.answer.wait()
         return found
+
+    def _states(self, instance_id: str) -> dict | None:
+        """None: no states stored with the set, as an older instance writes it."""
+        kept = self.states.get(instance_id)
+        return None if kept is None else dict(kept)
 
     def remove(self, instance_id: str) -> None:
         self.sets.pop(instance_id, None)
@@ -516,4 +521,16 @@ async def test_a_first_device_on_an_instance_keeps_the_state_there_before_its_he
     assert presence(third).state(1) is PresenceState.AWAY
     await third.cluster.reread_all()  # after a gap, say
     assert presence(third).state(1) is PresenceState.AWAY
+    await presence(first).drain()
+
+
+async def test_a_set_of_an_older_instance_without_states_leaves_states_heard_alone():
+    _, first, second, sets, _ = world(with_presence=True)
+    await first.connect(1)
+    await presence(first).set_state(1, PresenceState.AWAY)
+    assert presence(second).state(1) is PresenceState.AWAY
+    first.cluster.beat()
+    sets.states.pop("first")  # as an older instance writes it: a set, no states
+    await second.cluster.reread_all()
+    assert presence(second).state(1) is PresenceState.AWAY
     await presence(first).drain()

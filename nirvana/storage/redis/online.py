@@ -34,7 +34,8 @@ class RedisOnlineSets:
         """The instance's set and the states of its users, renewed (and repaired after
         writes lost while Redis was down)."""
         key, ms = self._states + instance_id, int(ttl * 1000)
-        users = json.dumps({"seq": seq, "users": user_ids})
+        # "states": the hash is kept (an older instance writes none, and ignores the field).
+        users = json.dumps({"seq": seq, "users": user_ids, "states": 1})
 
         def write(pipe: Any) -> None:
             pipe.set(self._prefix + instance_id, users, px=ms)
@@ -44,14 +45,15 @@ class RedisOnlineSets:
                 pipe.pexpire(key, ms)
         self._relay.write(write)
 
-    async def get(self, instance_id: str) -> tuple[int, set[int], dict[int, State]] | None:
+    async def get(self, instance_id: str
+                  ) -> tuple[int, set[int], dict[int, State] | None] | None:
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(self._prefix + instance_id)
         pipe.hgetall(self._states + instance_id)
         raw, states = await pipe.execute()
-        return None if raw is None else (*_decode(raw), _states(states))
+        return None if raw is None else _read(raw, states)
 
-    async def all(self) -> dict[str, tuple[int, set[int], dict[int, State]]]:
+    async def all(self) -> dict[str, tuple[int, set[int], dict[int, State] | None]]:
         keys = [key async for key in self._redis.scan_iter(match=self._prefix + "*", count=100)]
         if not keys:
             return {}
@@ -61,7 +63,7 @@ class RedisOnlineSets:
         for name in names:
             pipe.hgetall(self._states + name)
         values, *states = await pipe.execute()
-        return {name: (*_decode(raw), _states(kept))
+        return {name: _read(raw, kept)
                 for name, raw, kept in zip(names, values, states) if raw is not None}
 
     def remove(self, instance_id: str) -> None:
@@ -83,9 +85,11 @@ class RedisOnlineSets:
         self._relay.write(write)
 
 
-def _decode(raw: bytes) -> tuple[int, set[int]]:
+def _read(raw: bytes, states: dict[bytes, bytes]
+          ) -> tuple[int, set[int], dict[int, State] | None]:
+    """A set and its states (None: written by an older instance, which keeps none)."""
     found = json.loads(raw)
-    return found["seq"], set(found["users"])
+    return found["seq"], set(found["users"]), _states(states) if found.get("states") else None
 
 
 def _states(raw: dict[bytes, bytes]) -> dict[int, State]:
