@@ -95,3 +95,50 @@ async def test_a_set_written_by_an_older_instance_reads_without_states(redis_ser
         assert await sets.all() == {"old": (4, {1}, None)}
     finally:
         await bus.close()
+
+
+@pytest.fixture
+async def linked(redis_server):  # noqa: F811
+    """Two instances' relays and sets, with a client of their Redis and their prefix."""
+    prefix = f"nirvana:test_{secrets.token_hex(4)}:"
+    buses = [RedisBus(redis_server.url, prefix=prefix, instance_id=name) for name in "ab"]
+    relays = [Relay(bus) for bus in buses]
+    for bus in buses:
+        await bus.start()
+    tasks = [asyncio.get_running_loop().create_task(r.run()) for r in relays]
+    yield buses[0].redis, prefix, relays, RedisOnlineSets(buses[0], relays[0])
+    for task in tasks:
+        task.cancel()
+    for bus in buses:
+        await bus.close()
+
+
+async def frames_cross(relays: list[Relay], sets: RedisOnlineSets) -> None:
+    """A state kept and a frame sent with it: the frame is heard and nothing counts as
+    dropped, whatever became of the write."""
+    relay_a, relay_b = relays
+    heard: list[object] = []
+    relay_b.on("st", lambda sender, op: heard.append(op))
+    relay_b.on("gap", lambda sender, op: heard.append(op))
+    sets.keep("a", 1, ("away", 5), TTL)
+    relay_a.send(["st", 1, "away", 5])
+    await wait_until(lambda: heard, "the st heard")
+    relay_a.send(["st", 1, "busy", 6])  # and the next batch (no gap told before it)
+    await wait_until(lambda: len(heard) == 2, "the next st heard")
+    assert heard == [["st", 1, "away", 5], ["st", 1, "busy", 6]]
+    assert relay_a.dropped == 0
+
+
+async def test_a_write_redis_refuses_does_not_take_the_frames_published_with_it(linked):
+    redis, _, relays, sets = linked
+    # Every write is refused when queued (out of memory), which aborts its MULTI; a PUBLISH
+    # alone is not refused.
+    await redis.config_set("maxmemory-policy", "noeviction")
+    await redis.config_set("maxmemory", 1)
+    await frames_cross(relays, sets)
+
+
+async def test_a_write_that_fails_in_the_transaction_does_not_count_its_frames_dropped(linked):
+    redis, prefix, relays, sets = linked
+    await redis.set(f"{prefix}states:a", "not a hash")  # HSET fails there (WRONGTYPE)
+    await frames_cross(relays, sets)

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger("nirvana.bus")
@@ -98,7 +99,8 @@ class RedisBus:
     async def publish(self, channel: str, payload: bytes | None,
                       writes: Sequence[Callable[[Any], None]] = ()) -> None:
         """`writes`: each adds commands to one MULTI pipeline that runs before the publish
-        (none: `payload` None), so no subscriber hears the payload before they are done."""
+        (none: `payload` None), so no subscriber hears the payload before they are done. A
+        write Redis refuses or fails is logged; the payload is published all the same."""
         if not self.up:
             raise BusUnavailable("Redis is down")
         try:
@@ -111,7 +113,7 @@ class RedisBus:
                     write(pipe)
                 if payload is not None:
                     pipe.publish(self.prefix + channel, payload)
-                await pipe.execute()
+                await self._transaction(pipe, channel, payload)
         except _DOWN as error:
             # Down until the subscription hears Redis again (at most one idle ping later):
             # a publish that failed is no reason to drop a subscription that works, and
@@ -121,6 +123,20 @@ class RedisBus:
             self.up = False
             await self.redis.connection_pool.disconnect()
             raise BusUnavailable(str(error)) from error
+
+    async def _transaction(self, pipe: Any, channel: str, payload: bytes | None) -> None:
+        """The writes are never worth the payload: one Redis refuses (out of memory, a
+        command it does not allow) is logged, and the payload published all the same."""
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except ResponseError as error:  # refused when queued: EXEC aborted, nothing ran
+            log.warning("Redis refused a write, published without it: %s", error)
+            if payload is not None:
+                await self.redis.publish(self.prefix + channel, payload)
+            return
+        for result in results:  # failed when run (the others ran, the publish with them)
+            if isinstance(result, ResponseError):
+                log.warning("a write failed in Redis: %s", result)
 
     async def close(self) -> None:
         self.up = False
