@@ -254,7 +254,8 @@ async def test_an_instance_started_after_a_state_was_set_answers_that_state(inst
 async def test_an_instance_cut_off_from_redis_answers_the_state_set_meanwhile(
         instances, redis_server):  # noqa: F811
     """Only the second instance's link to Redis breaks, while a (on the first) sets `away`:
-    it never hears that, and once back it answers `away`, read with the first's set."""
+    it never hears that, and once back it answers `away`, read with the first's set, over
+    HTTP and to a friend who connects there."""
     proxy = CuttableProxy("127.0.0.1", redis_server.port)
     await proxy.start()
     try:
@@ -286,5 +287,7 @@ async def test_an_instance_cut_off_from_redis_answers_the_state_set_meanwhile(
 
         await wait_until(away_on_second, "the second instance, back, to answer away",
                          timeout=20, interval=0.2)
+        b_second = await instances.connect(second, b)  # and a friend's socket there
+        assert await states_of(instances, b, {second: b_second}, a["id"]) == ["away"] * 2
     finally:
         await proxy.close()
