@@ -142,3 +142,17 @@ async def test_a_write_that_fails_in_the_transaction_does_not_count_its_frames_d
     redis, prefix, relays, sets = linked
     await redis.set(f"{prefix}states:a", "not a hash")  # HSET fails there (WRONGTYPE)
     await frames_cross(relays, sets)
+
+
+async def test_refused_writes_are_logged_once_until_one_succeeds(linked, caplog):
+    redis, _, relays, sets = linked
+    await redis.config_set("maxmemory-policy", "noeviction")
+    await redis.config_set("maxmemory", 1)
+    await frames_cross(relays, sets)  # a batch with a write, refused
+    await frames_cross(relays, sets)  # and another
+    await redis.config_set("maxmemory", 0)
+    await frames_cross(relays, sets)
+    said = [r.getMessage() for r in caplog.records if r.name == "nirvana.bus"]
+    assert len([m for m in said if "refused a write" in m]) == 1
+    assert [m for m in said if "takes writes again" in m] == [
+        "Redis takes writes again (2 refused or failed)"]

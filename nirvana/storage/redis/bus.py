@@ -72,6 +72,9 @@ class RedisBus:
         self._connected_once = asyncio.Event()
         self._lost = asyncio.Event()  # set when the subscription failed: it reconnects
         self._missed = False  # messages may have been missed since the last (re)connect
+        # Writes Redis refused or failed (out of memory, an ACL): logged once an episode.
+        self.refusals = 0
+        self._refusing = 0
 
     def subscribe(self, channel: str, handler: Callable[[bytes], None]) -> None:
         name = (self.prefix + channel).encode()
@@ -130,13 +133,22 @@ class RedisBus:
         try:
             results = await pipe.execute(raise_on_error=False)
         except ResponseError as error:  # refused when queued: EXEC aborted, nothing ran
-            log.warning("Redis refused a write, published without it: %s", error)
+            self._refused(f"Redis refused a write, published without it: {error}")
             if payload is not None:
                 await self.redis.publish(self.prefix + channel, payload)
             return
-        for result in results:  # failed when run (the others ran, the publish with them)
-            if isinstance(result, ResponseError):
-                log.warning("a write failed in Redis: %s", result)
+        failed = [r for r in results if isinstance(r, ResponseError)]
+        if failed:  # failed when run (the others ran, the publish with them)
+            self._refused(f"a write failed in Redis: {failed[0]}")
+        elif self._refusing:
+            log.warning("Redis takes writes again (%d refused or failed)", self._refusing)
+            self._refusing = 0
+
+    def _refused(self, what: str) -> None:
+        self.refusals += 1
+        self._refusing += 1
+        if self._refusing == 1:  # one line an episode, not one a batch
+            log.warning("%s (the next are counted until a write succeeds)", what)
 
     async def close(self) -> None:
         self.up = False
