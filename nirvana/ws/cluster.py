@@ -17,8 +17,8 @@ the numbers, or a heartbeat past the last number heard, makes the others re-read
 heartbeats is dropped, and its users go offline for their friends (each instance tells its
 own sockets). A state set on one instance goes to the others ("st"), which keep it with their
 own users' states (ws/presence.py) until the user is online nowhere. Each instance also
-stores the states of its own users that are not `online` next to its set (written before the
-"st" is sent), so one that reads a set reads those states too (ws/online_sets.py). A last
+stores its own users' states next to its set (written before the "st" is sent), so one that
+reads a set reads those states too (ws/online_sets.py). A last
 socket closing where no other instance is known to hold the user is followed by "last"; one
 that holds a socket of theirs (a reconnect racing the close) answers "back" with their state,
 which the closing instance announces after its offline, in its own order. A last socket
@@ -38,7 +38,7 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol
 from ..domain.presence import PresenceState
 from .close_codes import CloseCode
 from .hub import Hub
-from .online_sets import OnlineSet, OnlineSets, states_read
+from .online_sets import OnlineSet, OnlineSets, StoredStates, states_read
 
 log = logging.getLogger("nirvana.ws.cluster")
 
@@ -93,8 +93,8 @@ class HubAcrossInstances:
         # nothing was announced ("quiet"); if that other one was closing at the same time,
         # whichever hears the other's "quiet" with the user online nowhere announces.
         self._unannounced: set[int] = set()
-        # Local users whose state is stored next to this instance's set (not `online`).
-        self._kept: set[int] = set()
+        self._stored = StoredStates(sets, self.instance_id, self._ttl, self._stamped)
+        self._complete = False  # read every set once: an "on" then tells a new session
         self._tasks: set[asyncio.Task[Any]] = set()
         hub.elsewhere = self
         if hub.presence is not None:
@@ -130,7 +130,7 @@ class HubAcrossInstances:
 
     def came_online(self, user_id: int, friends: set[int]) -> None:
         self._seq += 1
-        self._keep(user_id)  # rare: only a state heard already (another device set it)
+        self._stored.keep(user_id)  # rare: only a state heard already (another device set it)
         self._relay.send(["on", user_id, list(friends), self._seq])
         self._told.add(user_id)
         self._unannounced.discard(user_id)
@@ -140,9 +140,7 @@ class HubAcrossInstances:
 
     def went_offline(self, user_id: int, friends: set[int]) -> None:
         self._seq += 1
-        if user_id in self._kept:
-            self._kept.discard(user_id)
-            self._sets.keep(self.instance_id, user_id, None, self._ttl)
+        self._stored.left(user_id)
         self._relay.send(["off", user_id, list(friends), self._seq])
         self._told.discard(user_id)
         self._owed.pop(user_id, None)
@@ -160,19 +158,16 @@ class HubAcrossInstances:
         self._relay.send(["rel", a, b, friends])
 
     def state_set(self, user_id: int, state: PresenceState) -> None:
-        self._keep(user_id)
+        self._stored.keep(user_id)
         self._relay.send(["st", user_id, state.value])
 
-    def _keep(self, user_id: int) -> None:
-        """The state of a user held here, next to this instance's set (`online`: none)."""
-        kept = None if self._hub.presence is None else self._hub.presence.kept(user_id)
-        if kept is None and user_id not in self._kept:
-            return  # nothing stored: no write
-        if kept is None:
-            self._kept.discard(user_id)
-        else:
-            self._kept.add(user_id)
-        self._sets.keep(self.instance_id, user_id, kept, self._ttl)
+    def _stamped(self, user_id: int) -> tuple[str, int] | None:
+        return None if self._hub.presence is None else self._hub.presence.stamped(user_id)
+
+    def _keep_here(self, users: Iterable[int]) -> None:
+        for user_id in users:
+            if self._hub.here(user_id):
+                self._stored.keep(user_id)
 
     # -- what the others tell -------------------------------------------------------------
 
@@ -215,6 +210,8 @@ class HubAcrossInstances:
         _, user_id, friends, seq = op
         self._numbered(sender, seq)
         if self._add(sender, user_id):
+            if self._complete and not self._stale and self._hub.presence is not None:
+                self._hub.presence.came_elsewhere(user_id)
             self._hub.online_changed_elsewhere(friends)
 
     def _off(self, sender: str, op: list[Any]) -> None:
@@ -227,8 +224,7 @@ class HubAcrossInstances:
         _, user_id, state = op  # as older instances read it: no field more
         if self._hub.presence is not None:
             self._hub.presence.set_elsewhere(user_id, PresenceState(state))
-            if self._hub.here(user_id):
-                self._keep(user_id)
+            self._keep_here([user_id])
 
     def _last(self, sender: str, op: list[Any]) -> None:
         _, user_id = op
@@ -380,6 +376,7 @@ class HubAcrossInstances:
             self._heard[instance] = now
             self._seen.pop(instance, None)  # a fresh read: the set is the truth
         self._apply_read(token, sets)
+        self._complete = True
 
     def expire(self) -> None:
         """Drop the instances not heard for two heartbeats — only while the bus is up and
@@ -400,12 +397,8 @@ class HubAcrossInstances:
                 self._drop(instance)
 
     def beat(self) -> None:
-        seq, users = self._seq, self._hub.local_users()  # one snapshot: the set as of seq
-        presence = self._hub.presence
-        kept = {} if presence is None else {
-            u: k for u in users if (k := presence.kept(u)) is not None}
-        self._kept = set(kept)
-        self._sets.put(self.instance_id, seq, users, kept, self._ttl)
+        seq = self._seq
+        self._stored.beat(seq, self._hub.local_users())  # one snapshot: the set as of seq
         self._relay.send(["hb", seq])  # heard after the set is stored
 
     async def run(self) -> None:
@@ -425,6 +418,7 @@ class HubAcrossInstances:
         the online view is read again from the keys."""
         self._hub.close_all(CloseCode.GOING_AWAY, RESTORED_REASON)
         self._up_since = self._clock()
+        self._complete = False  # on/offs were missed: until the sets are read again
         self.beat()
         try:
             await self.reread_all()

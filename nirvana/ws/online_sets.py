@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Protocol
 
-Kept = dict[int, tuple[str, int]]  # user -> (state, stamp in ms): those not `online`
+ONLINE = "online"
+Kept = dict[int, tuple[str, int]]  # user -> (state, stamp in ms)
 # Users and states as of the `seq`-th on/off; states None: the set of an older instance,
 # which keeps none (its users' states are left as heard).
 OnlineSet = tuple[int, set[int], Kept | None]
@@ -32,11 +33,12 @@ class OnlineSets(Protocol):
 
 def states_read(sets: Mapping[str, tuple[set[int], Kept | None]],
                 held_only_by_these: Callable[[int], bool]) -> tuple[Kept, set[int]]:
-    """The latest state kept by the sets read, and the users no set read keeps one for
-    whom no other instance holds (`held_only_by_these`): those are `online`. A kept state
-    counts even for a user not in its set yet: the states are written at each change, first
-    device and last close, the set only at each heartbeat. The sets of older instances
-    (no states stored) add neither: their users' states stay as heard."""
+    """The latest state kept by the sets read (`online` too, stored where a user went back
+    to it), and the users no set read keeps one for whom no other instance holds
+    (`held_only_by_these`): those are `online`. A kept state counts even for a user not in
+    its set yet: the states are written at each change, first device and last close, the
+    set only at each heartbeat. The sets of older instances (no states stored) add neither:
+    their users' states stay as heard."""
     stored = [(users, kept) for users, kept in sets.values() if kept is not None]
     latest: Kept = {}
     for _, kept in stored:
@@ -46,3 +48,43 @@ def states_read(sets: Mapping[str, tuple[set[int], Kept | None]],
     unset = {u for users, _ in stored for u in users
              if u not in latest and held_only_by_these(u)}
     return latest, unset
+
+
+class StoredStates:
+    """This instance's entries in the hash next to its set. An entry is written when a
+    local user's state changes (set or heard here, a first device, a read), and stays until
+    their last device here closes: one back to `online` is stored as `online`, stamped, so
+    it outvotes an older entry another instance left (one that died, or a write lost). A
+    heartbeat rewrites the hash whole."""
+
+    def __init__(self, sets: OnlineSets, instance_id: str, ttl: float,
+                 stamped: Callable[[int], tuple[str, int] | None]) -> None:
+        self._sets = sets
+        self._id = instance_id
+        self._ttl = ttl
+        self._stamped = stamped  # a user's state and its stamp; None: offline
+        self._kept: set[int] = set()  # users with an entry
+
+    def _stored(self, user_id: int) -> tuple[str, int] | None:
+        found = self._stamped(user_id)
+        if found is None or (found[0] == ONLINE and user_id not in self._kept):
+            return None  # `online` needs no entry unless it replaces one
+        return found
+
+    def keep(self, user_id: int) -> None:
+        """A user held here: their state, if it has to be stored."""
+        found = self._stored(user_id)
+        if found is not None:
+            self._kept.add(user_id)
+            self._sets.keep(self._id, user_id, found, self._ttl)
+
+    def left(self, user_id: int) -> None:
+        """The user's last device here closed."""
+        if user_id in self._kept:
+            self._kept.discard(user_id)
+            self._sets.keep(self._id, user_id, None, self._ttl)
+
+    def beat(self, seq: int, users: list[int]) -> None:
+        states = {u: s for u in users if (s := self._stored(u)) is not None}
+        self._kept = set(states)
+        self._sets.put(self._id, seq, users, states, self._ttl)

@@ -64,12 +64,19 @@ class PresenceFanout:
             return PresenceState.OFFLINE
         return self._state.get(user_id, PresenceState.ONLINE)
 
-    def kept(self, user_id: int) -> tuple[str, int] | None:
-        """The user's state as the online sets keep it: None for `online`."""
+    def stamped(self, user_id: int) -> tuple[str, int] | None:
+        """The user's state and when it was set or heard (ms), as the online sets keep it:
+        None when offline."""
         state = self.state(user_id)
-        if state in (PresenceState.ONLINE, PresenceState.OFFLINE):
+        if state is PresenceState.OFFLINE:
             return None
         return state.value, self._stamp.get(user_id, 0)
+
+    def came_elsewhere(self, user_id: int) -> None:
+        """The user, online nowhere as far as this instance knows all, connected elsewhere:
+        a state stored before now is from an earlier session and loses to this `online`."""
+        if self._online(user_id):
+            self._stamp[user_id] = self._now()
 
     def set_elsewhere(self, user_id: int, state: PresenceState) -> None:
         """A device on another instance set its user's state (already announced there)."""

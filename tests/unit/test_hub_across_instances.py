@@ -129,6 +129,7 @@ class Clock:
 class Instance:
     def __init__(self, name: str, peers: FakePeers, network: list[LinkedRelay],
                  sets: FakeOnlineSets, clock: Clock, presence: Presence | None = None) -> None:
+        self.parts = (peers, network, sets, clock, presence)
         self.hub = Hub(peers, presence=presence)
         self.relay = LinkedRelay(name, network)
         self.bus_up = True
@@ -534,3 +535,51 @@ async def test_a_set_of_an_older_instance_without_states_leaves_states_heard_alo
     await second.cluster.reread_all()
     assert presence(second).state(1) is PresenceState.AWAY
     await presence(first).drain()
+
+
+def three(*names: str) -> tuple[FakeOnlineSets, Clock, list[Instance]]:
+    peers, network, sets, clock = FakePeers(), [], FakeOnlineSets(), Clock()
+    domain = Presence(store=FakePresenceStore(), peers=peers,
+                      changes=FakeChatChanges(FakeChatStore()), clock=FakeClock())
+    return sets, clock, [Instance(n, peers, network, sets, clock, domain) for n in names]
+
+
+async def test_online_again_outvotes_a_state_a_dead_instance_left_stored():
+    _, _, (first, second) = three("first", "second")
+    await first.connect(1)
+    await presence(first).set_state(1, PresenceState.AWAY)
+    first.cluster.beat()
+    second.cluster.beat()
+    await asyncio.sleep(0.01)  # the stamps are wall-clock milliseconds
+    await second.connect(1)  # stored in the second's hash as away
+    second.relay.connected = False  # the second dies: its set and hash stay until they expire
+    await asyncio.sleep(0.01)
+    await presence(first).set_state(1, PresenceState.ONLINE)  # back, on the first
+    first.cluster.beat()
+    third = Instance("third", *first.parts)  # starts now
+    await third.cluster.reread_all()
+    assert presence(third).state(1) is PresenceState.ONLINE
+    await presence(first).drain()
+
+
+async def test_a_new_session_heard_outvotes_a_state_left_from_the_last_one():
+    sets, clock, (first, second, third) = three("first", "second", "third")
+    await third.cluster.reread_all()  # started: every set read once
+    phone = await first.connect(1)
+    await presence(first).set_state(1, PresenceState.AWAY)
+    await second.connect(1)  # stored in the second's hash as away
+    second.relay.connected = False  # the second dies
+    first.hub.disconnected(phone)
+    for _ in range(3):
+        clock.t += first.cluster.heartbeat
+        first.cluster.beat()
+        await asyncio.sleep(0)  # the third reads the first's set on its heartbeat
+        third.cluster.expire()
+    assert presence(third).state(1) is PresenceState.OFFLINE  # the second dropped
+    await asyncio.sleep(0.01)
+    await first.connect(1)  # a new session: online
+    first.cluster.beat()
+    await third.cluster.reread_all()  # the second's set and hash not expired yet
+    assert presence(third).state(1) is PresenceState.ONLINE
+    await presence(first).drain()
+
