@@ -255,6 +255,7 @@ class HubAcrossInstances:
         _, user_id, state, to = op
         if to == self.instance_id and self._hub.presence is not None:
             self._hub.presence.back_elsewhere(user_id, PresenceState(state))
+            self._keep_here([user_id])
 
     def _offline_everywhere(self, user_id: int) -> None:
         if self._hub.presence is not None:
@@ -311,7 +312,9 @@ class HubAcrossInstances:
             read = {i for i, (_, kept) in applied.items() if kept is not None}
             latest, unset = states_read(applied, lambda u: not self._hub.here(u) and (
                 self._where.get(u, set()) <= read))
-            came |= self._hub.presence.read_states(token, latest, unset)
+            changed = self._hub.presence.read_states(token, latest, unset)
+            self._keep_here(changed)  # before the next heartbeat: it only renews the hash
+            came |= changed
         if came:  # learnt from the key (an instance back from a pause, or new to us)
             self._hub.changed_with_instance(came, online=True)
         if gone:
@@ -418,6 +421,7 @@ class HubAcrossInstances:
         the online view is read again from the keys."""
         self._hub.close_all(CloseCode.GOING_AWAY, RESTORED_REASON)
         self._up_since = self._clock()
+        self._stored.rewrite_next()  # writes were lost while Redis was down
         self._complete = False  # on/offs were missed: until the sets are read again
         self.beat()
         try:

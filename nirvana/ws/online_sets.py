@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Callable, Mapping, Protocol
 
 ONLINE = "online"
+FULL_EVERY = 30  # heartbeats: a whole rewrite of the states that often, in case one was lost
 Kept = dict[int, tuple[str, int]]  # user -> (state, stamp in ms)
 # Users and states as of the `seq`-th on/off; states None: the set of an older instance,
 # which keeps none (its users' states are left as heard).
@@ -18,8 +19,12 @@ class OnlineSets(Protocol):
     queued: done in order, each before anything this instance sends after it is heard (the
     `st` that follows a state, the heartbeat after its set)."""
 
-    def put(self, instance_id: str, seq: int, user_ids: list[int], states: Kept,
-            ttl: float) -> None: ...
+    def put(self, instance_id: str, seq: int, user_ids: list[int], states: Kept | None,
+            ttl: float) -> None:
+        """The set; and the states, all of them (None: the stored ones, renewed)."""
+
+    def refused(self) -> bool:
+        """Whether Redis refused a write since the last call (a state may be missing)."""
 
     async def get(self, instance_id: str) -> OnlineSet | None: ...
 
@@ -55,7 +60,8 @@ class StoredStates:
     local user's state changes (set or heard here, a first device, a read), and stays until
     their last device here closes: one back to `online` is stored as `online`, stamped, so
     it outvotes an older entry another instance left (one that died, or a write lost). A
-    heartbeat rewrites the hash whole."""
+    heartbeat only renews the hash's expiry; it rewrites it whole after a Redis outage
+    (`rewrite_next`), after a refused write, and every FULL_EVERY beats."""
 
     def __init__(self, sets: OnlineSets, instance_id: str, ttl: float,
                  stamped: Callable[[int], tuple[str, int] | None]) -> None:
@@ -64,6 +70,8 @@ class StoredStates:
         self._ttl = ttl
         self._stamped = stamped  # a user's state and its stamp; None: offline
         self._kept: set[int] = set()  # users with an entry
+        self._beats = 0
+        self._full = True
 
     def _stored(self, user_id: int) -> tuple[str, int] | None:
         found = self._stamped(user_id)
@@ -84,7 +92,16 @@ class StoredStates:
             self._kept.discard(user_id)
             self._sets.keep(self._id, user_id, None, self._ttl)
 
+    def rewrite_next(self) -> None:
+        self._full = True
+
     def beat(self, seq: int, users: list[int]) -> None:
-        states = {u: s for u in users if (s := self._stored(u)) is not None}
-        self._kept = set(states)
+        self._beats += 1
+        refused = self._sets.refused()  # asked every beat, so one refusal counts once
+        full = refused or self._full or self._beats % FULL_EVERY == 0
+        states = None
+        if full:
+            self._full = False
+            states = {u: s for u in users if (s := self._stored(u)) is not None}
+            self._kept = set(states)
         self._sets.put(self._id, seq, users, states, self._ttl)

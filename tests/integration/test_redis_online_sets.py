@@ -144,12 +144,27 @@ async def test_a_write_that_fails_in_the_transaction_does_not_count_its_frames_d
     await frames_cross(relays, sets)
 
 
+async def test_a_heartbeat_without_states_keeps_those_written_and_renews_them(linked):
+    redis, prefix, relays, sets = linked
+    sets.put("a", 1, [1, 2], {1: ("away", 5)}, TTL)
+    sets.keep("a", 2, ("online", 7), TTL)  # bob back to online, outvoting older entries
+    sets.put("a", 2, [1, 2], None, 60.0)  # a plain heartbeat: the set, the hash renewed
+    relays[0].send(["hb", 2])
+
+    async def renewed() -> bool:
+        return await redis.pttl(f"{prefix}states:a") > TTL * 1000
+
+    await wait_until(renewed, "the hash's expiry renewed")
+    assert await sets.get("a") == (2, {1, 2}, {1: ("away", 5), 2: ("online", 7)})
+
+
 async def test_refused_writes_are_logged_once_until_one_succeeds(linked, caplog):
     redis, _, relays, sets = linked
     await redis.config_set("maxmemory-policy", "noeviction")
     await redis.config_set("maxmemory", 1)
     await frames_cross(relays, sets)  # a batch with a write, refused
     await frames_cross(relays, sets)  # and another
+    assert sets.refused() and not sets.refused()  # said once, to the next heartbeat
     await redis.config_set("maxmemory", 0)
     await frames_cross(relays, sets)
     said = [r.getMessage() for r in caplog.records if r.name == "nirvana.bus"]

@@ -85,9 +85,15 @@ class FakeOnlineSets:
         self.answer: asyncio.Event | None = None
 
     def put(self, instance_id: str, seq: int, user_ids: list[int],
-            states: dict[int, tuple[str, int]], ttl: float) -> None:
+            states: dict[int, tuple[str, int]] | None, ttl: float) -> None:
         self.sets[instance_id] = (seq, set(user_ids))
-        self.states[instance_id] = dict(states)
+        if states is not None:  # None: the states as kept
+            self.states[instance_id] = dict(states)
+        else:
+            self.states.setdefault(instance_id, {})
+
+    def refused(self) -> bool:
+        return False
 
     async def get(self, instance_id: str) -> tuple[int, set[int], dict] | None:
         found = self.sets.get(instance_id)
@@ -583,3 +589,18 @@ async def test_a_new_session_heard_outvotes_a_state_left_from_the_last_one():
     assert presence(third).state(1) is PresenceState.ONLINE
     await presence(first).drain()
 
+
+async def test_a_state_a_read_brings_for_a_user_held_here_is_stored_here_at_once():
+    sets, _, (first, second) = three("first", "second")
+    await first.connect(1)
+    await second.connect(1)
+    first.cluster.beat()
+    second.relay.connected = False  # misses the st
+    await asyncio.sleep(0.01)  # the stamps are wall-clock milliseconds
+    await presence(first).set_state(1, PresenceState.BUSY)
+    second.relay.connected = True
+    assert presence(second).state(1) is PresenceState.ONLINE
+    await second.cluster.reread_all()
+    assert presence(second).state(1) is PresenceState.BUSY
+    assert sets.states["second"][1][0] == "busy"  # no heartbeat of the second's since
+    await presence(first).drain()

@@ -8,7 +8,7 @@ so an instance that reads the set reads their states too. Every write goes out w
 relay's next publish, in one MULTI before it, in the order they were asked for: a state is
 in Redis before any instance hears the `st` that announces it, a heartbeat's set and
 states are written together, and a heartbeat never overwrites a state written after its
-snapshot.
+snapshot. A heartbeat mostly renews the hash's expiry only (ws/online_sets.py, StoredStates).
 """
 
 from __future__ import annotations
@@ -24,21 +24,26 @@ State = tuple[str, int]  # (state, stamp in ms)
 
 class RedisOnlineSets:
     def __init__(self, bus: RedisBus, relay: Relay) -> None:
+        self._bus = bus
         self._redis = bus.redis
         self._relay = relay
+        self._refusals = bus.refusals
         self._prefix = f"{bus.prefix}online:"
         self._states = f"{bus.prefix}states:"
 
-    def put(self, instance_id: str, seq: int, user_ids: list[int], states: dict[int, State],
-            ttl: float) -> None:
-        """The instance's set and the states of its users, renewed (and repaired after
-        writes lost while Redis was down)."""
+    def put(self, instance_id: str, seq: int, user_ids: list[int],
+            states: dict[int, State] | None, ttl: float) -> None:
+        """The instance's set, and the states of its users: rewritten whole (repaired after
+        writes lost), or, None, kept as written and renewed."""
         key, ms = self._states + instance_id, int(ttl * 1000)
         # "states": the hash is kept (an older instance writes none, and ignores the field).
         users = json.dumps({"seq": seq, "users": user_ids, "states": 1})
 
         def write(pipe: Any) -> None:
             pipe.set(self._prefix + instance_id, users, px=ms)
+            if states is None:
+                pipe.pexpire(key, ms)
+                return
             pipe.delete(key)
             if states:
                 pipe.hset(key, mapping={u: f"{s} {t}" for u, (s, t) in states.items()})
@@ -65,6 +70,10 @@ class RedisOnlineSets:
         values, *states = await pipe.execute()
         return {name: _read(raw, kept)
                 for name, raw, kept in zip(names, values, states) if raw is not None}
+
+    def refused(self) -> bool:
+        seen, self._refusals = self._refusals, self._bus.refusals
+        return seen != self._refusals
 
     def remove(self, instance_id: str) -> None:
         keys = (self._prefix + instance_id, self._states + instance_id)
