@@ -24,7 +24,8 @@ class OnlineSets(Protocol):
         """The set; and the states, all of them (None: the stored ones, renewed)."""
 
     def refused(self) -> bool:
-        """Whether Redis refused a write since the last call (a state may be missing)."""
+        """Whether Redis refused a write since the last call, or a publish with writes
+        failed (a state may be missing)."""
 
     async def get(self, instance_id: str) -> OnlineSet | None: ...
 

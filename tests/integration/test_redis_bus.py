@@ -114,7 +114,8 @@ async def test_redis_stopped_then_started_again(buses, redis_server):  # noqa: F
         await sender.publish("events", b"lost")
     assert not sender.up
     with pytest.raises(BusUnavailable):  # and at once while it stays down
-        await sender.publish("events", b"lost")
+        await sender.publish("events", b"lost", [lambda pipe: pipe.set("written", 1)])
+    assert sender.refusals == 1  # that write counts as lost (its owner writes it again)
     await wait_until(lambda: not receiver.up, "the receiver to notice Redis is gone")
 
     redis_server.start()

@@ -73,6 +73,7 @@ class RedisBus:
         self._lost = asyncio.Event()  # set when the subscription failed: it reconnects
         self._missed = False  # messages may have been missed since the last (re)connect
         # Writes Redis refused or failed (out of memory, an ACL): logged once an episode.
+        # Counted with those a failed publish may have lost: their owners write them again.
         self.refusals = 0
         self._refusing = 0
 
@@ -105,6 +106,7 @@ class RedisBus:
         (none: `payload` None), so no subscriber hears the payload before they are done. A
         write Redis refuses or fails is logged; the payload is published all the same."""
         if not self.up:
+            self.refusals += bool(writes)
             raise BusUnavailable("Redis is down")
         try:
             if not writes:
@@ -123,6 +125,7 @@ class RedisBus:
             # resubscribing would tell every listener that messages were missed.
             if self.up:
                 log.warning("publishing to Redis failed: %s", error)
+            self.refusals += bool(writes)
             self.up = False
             await self.redis.connection_pool.disconnect()
             raise BusUnavailable(str(error)) from error
