@@ -81,7 +81,8 @@ async def measure(url: str, kept_counts: list[int], users: int, rounds: int) -> 
     try:
         out["frame alone"] = await rounds_of(relay, None, held, False, rounds, frame)
         for kept in kept_counts:
-            stored = StoredStates(sets, "a", 5.0, fanout(users, kept).stamped)
+            stored = StoredStates(sets, "a", 5.0, fanout(users, kept).stamped,
+                                  heartbeat=2.0)
             for full in (False, True):
                 # FULL_EVERY: a plain round's median leaves out its one full beat in 30.
                 out[f"hb, {kept} kept, {'full' if full else 'plain'}"] = await rounds_of(

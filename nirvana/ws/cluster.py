@@ -93,7 +93,8 @@ class HubAcrossInstances:
         # nothing was announced ("quiet"); if that other one was closing at the same time,
         # whichever hears the other's "quiet" with the user online nowhere announces.
         self._unannounced: set[int] = set()
-        self._stored = StoredStates(sets, self.instance_id, self._ttl, self._stamped)
+        self._stored = StoredStates(sets, self.instance_id, self._ttl, self._stamped,
+                                    heartbeat=heartbeat, clock=clock)
         self._complete = False  # read every set once: an "on" then tells a new session
         self._tasks: set[asyncio.Task[Any]] = set()
         hub.elsewhere = self
@@ -412,6 +413,8 @@ class HubAcrossInstances:
         while True:
             if self._bus_up():
                 self.beat()  # lost while Redis is down, like what the relay sends
+            else:
+                self._stored.rewrite_next()  # the hash may expire before the next beat
             self.expire()
             await asyncio.sleep(self.heartbeat)
 

@@ -4,6 +4,7 @@ Redis outage or missed another's on/off (ws/cluster.py)."""
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Mapping, Protocol
 
 ONLINE = "online"
@@ -61,11 +62,13 @@ class StoredStates:
     local user's state changes (set or heard here, a first device, a read), and stays until
     their last device here closes: one back to `online` is stored as `online`, stamped, so
     it outvotes an older entry another instance left (one that died, or a write lost). A
-    heartbeat only renews the hash's expiry; it rewrites it whole after a Redis outage
-    (`rewrite_next`), after a refused write, and every FULL_EVERY beats."""
+    heartbeat only renews the hash's expiry; it rewrites it whole after a Redis outage or
+    a beat skipped (`rewrite_next`), after a refused write, after a gap between beats that
+    the hash may not have outlived (a pause), and every FULL_EVERY beats."""
 
     def __init__(self, sets: OnlineSets, instance_id: str, ttl: float,
-                 stamped: Callable[[int], tuple[str, int] | None]) -> None:
+                 stamped: Callable[[int], tuple[str, int] | None], *, heartbeat: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._sets = sets
         self._id = instance_id
         self._ttl = ttl
@@ -73,6 +76,11 @@ class StoredStates:
         self._kept: set[int] = set()  # users with an entry
         self._beats = 0
         self._full = True
+        # A beat later than this after the last one may land after the hash expired: a
+        # PEXPIRE then renews nothing, and the set would come back without its states.
+        self._late = ttl - heartbeat
+        self._clock = clock
+        self._last = clock()
 
     def _stored(self, user_id: int) -> tuple[str, int] | None:
         found = self._stamped(user_id)
@@ -99,7 +107,9 @@ class StoredStates:
     def beat(self, seq: int, users: list[int]) -> None:
         self._beats += 1
         refused = self._sets.refused()  # asked every beat, so one refusal counts once
-        full = refused or self._full or self._beats % FULL_EVERY == 0
+        now = self._clock()
+        late, self._last = now - self._last > self._late, now
+        full = refused or late or self._full or self._beats % FULL_EVERY == 0
         states = None
         if full:
             self._full = False

@@ -13,6 +13,7 @@ import pytest
 from nirvana.storage.redis.bus import RedisBus
 from nirvana.storage.redis.online import RedisOnlineSets
 from nirvana.storage.redis.relay import Relay
+from nirvana.ws.online_sets import StoredStates
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 from tests.support.waiting import wait_until
 
@@ -81,6 +82,38 @@ async def test_a_heartbeat_replaces_the_states_and_a_removal_clears_them(two):
         return await sets_b.get("a") is None and await sets_b.all() == {}
 
     await wait_until(gone, "the set and its states removed")
+
+
+async def test_a_beat_after_a_pause_past_the_ttl_writes_the_states_again(two):
+    (relay_a, _), (sets_a, sets_b) = two
+    ttl = 1.0  # the cluster's: 2.5 heartbeats
+    stored = StoredStates(sets_a, "a", ttl, lambda u: ("away", 1000 + u), heartbeat=0.4)
+    kept = {1: ("away", 1001), 2: ("away", 1002)}
+    stored.beat(1, [1, 2])  # the first beat: a whole rewrite
+    relay_a.send(["hb", 1])
+
+    async def read() -> object:
+        return await sets_b.get("a")
+
+    async def written() -> bool:
+        return await read() == (1, {1, 2}, kept)
+
+    await wait_until(written, "the first beat's set and states")
+
+    async def expired() -> bool:
+        return await read() is None
+
+    # Paused (SIGSTOP, a frozen VM, a stalled loop) until both keys expired: no restored(),
+    # nothing refused; the next beat on waking must bring the states back with the set.
+    await wait_until(expired, "the set and its states expired", timeout=ttl * 5)
+    stored.beat(2, [1, 2])
+    relay_a.send(["hb", 2])
+
+    async def back() -> bool:
+        return (await read() or (0,))[0] == 2
+
+    await wait_until(back, "the next beat's set")
+    assert await read() == (2, {1, 2}, kept)
 
 
 async def test_a_set_written_by_an_older_instance_reads_without_states(redis_server):  # noqa: F811
