@@ -204,3 +204,14 @@ async def test_refused_writes_are_logged_once_until_one_succeeds(linked, caplog)
     assert len([m for m in said if "refused a write" in m]) == 1
     assert [m for m in said if "takes writes again" in m] == [
         "Redis takes writes again (2 refused or failed)"]
+
+
+async def test_writes_lost_to_any_failed_publish_are_counted(linked, caplog):
+    _, _, relays, sets = linked
+
+    def broken(pipe: object) -> None:
+        raise RuntimeError("a bug in a write")
+
+    relays[0].write(broken)  # fails the publish for a reason other than Redis being down
+    await wait_until(sets.refused, "the lost write told to the next heartbeat")
+    assert "publishing to the other instances failed" in caplog.text

@@ -105,6 +105,7 @@ class Relay:
         except BusUnavailable:
             self._dropped(ops)
         except Exception:  # a bug must not end the relay: later operations still cross
+            self._bus.refusals += bool(writes)  # lost: the next heartbeat writes them again
             self._dropped(ops)
             log.exception("publishing to the other instances failed")
 
