@@ -7,6 +7,7 @@ import asyncio
 import secrets
 
 import pytest
+import redis.asyncio
 
 from nirvana.storage.redis.bus import BusUnavailable, RedisBus
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
@@ -123,6 +124,24 @@ async def test_redis_stopped_then_started_again(buses, redis_server):  # noqa: F
     assert restored == ["async", "plain"]
     await sender.publish("events", b"after")
     await wait_until(lambda: got == [b"after"], "the subscription restored")
+
+
+async def test_a_broken_publish_counts_its_writes_lost(buses, redis_server):  # noqa: F811
+    bus = await buses(_prefix(), "a")
+    await bus.start()
+    admin = redis.asyncio.Redis.from_url(redis_server.url)
+    # Writes wait (PING does not): the publish outlasts its socket timeout while the
+    # subscription stays up, so the bus learns of it from this publish alone.
+    await admin.execute_command("CLIENT", "PAUSE", 4000, "WRITE")
+    try:
+        assert bus.up
+        with pytest.raises(BusUnavailable):
+            await bus.publish("events", b"x", [lambda pipe: pipe.set(bus.prefix + "w", 1)])
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.aclose()
+    assert bus.refusals == 1  # that write counts as lost (its owner writes it again)
+    await wait_until(lambda: bus.up, "the bus up again")
 
 
 async def test_redis_down_at_start_starts_degraded_and_catches_up(buses, redis_server):  # noqa: F811

@@ -215,3 +215,33 @@ async def test_writes_lost_to_any_failed_publish_are_counted(linked, caplog):
     relays[0].write(broken)  # fails the publish for a reason other than Redis being down
     await wait_until(sets.refused, "the lost write told to the next heartbeat")
     assert "publishing to the other instances failed" in caplog.text
+
+
+async def test_a_write_refused_then_the_next_heartbeat_writes_the_states_whole(linked):
+    redis, prefix, relays, sets = linked
+    states = {1: ("away", 5)}
+    stored = StoredStates(sets, "a", TTL, states.get, heartbeat=2.0)
+    stored.beat(1, [1])  # the first: whole
+    stored.beat(2, [1])  # a plain one
+
+    async def read() -> object:
+        return await sets.get("a")
+
+    async def written() -> bool:
+        return await read() == (2, {1}, {1: ("away", 5)})
+
+    await wait_until(written, "the set and its states")
+    await redis.set(f"{prefix}states:a", "not a hash")  # the next HSET fails (WRONGTYPE)
+    states[1] = ("busy", 6)
+    stored.keep(1)
+    heard: list[object] = []
+    relays[1].on("st", lambda sender, op: heard.append(op))
+    relays[0].send(["st", 1, "busy", 6])  # published after the failed write
+    await wait_until(lambda: heard, "the st heard")
+    stored.beat(3, [1])
+
+    async def repaired() -> bool:
+        return (await redis.type(f"{prefix}states:a")) == b"hash" and (
+            await read() == (3, {1}, {1: ("busy", 6)}))
+
+    await wait_until(repaired, "the states written whole again")
