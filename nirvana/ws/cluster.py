@@ -96,6 +96,7 @@ class HubAcrossInstances:
         self._stored = StoredStates(sets, self.instance_id, self._ttl, self._stamped,
                                     heartbeat=heartbeat, clock=clock)
         self._complete = False  # read every set once: an "on" then tells a new session
+        self._restores = 0  # a read begun before a restored() does not complete the view
         self._tasks: set[asyncio.Task[Any]] = set()
         hub.elsewhere = self
         if hub.presence is not None:
@@ -365,7 +366,7 @@ class HubAcrossInstances:
             self._apply_read(token, {instance: found})
 
     async def reread_all(self) -> None:
-        token = self._reading()
+        token, restores = self._reading(), self._restores
         try:
             sets = await self._sets.all()
         except BaseException:
@@ -380,7 +381,7 @@ class HubAcrossInstances:
             self._heard[instance] = now
             self._seen.pop(instance, None)  # a fresh read: the set is the truth
         self._apply_read(token, sets)
-        self._complete = True
+        self._complete = self._complete or restores == self._restores
 
     def expire(self) -> None:
         """Drop the instances not heard for two heartbeats — only while the bus is up and
@@ -426,6 +427,7 @@ class HubAcrossInstances:
         self._up_since = self._clock()
         self._stored.rewrite_next()  # writes were lost while Redis was down
         self._complete = False  # on/offs were missed: until the sets are read again
+        self._restores += 1
         self.beat()
         try:
             await self.reread_all()

@@ -102,8 +102,9 @@ class FakeOnlineSets:
     async def all(self) -> dict[str, tuple[int, set[int], dict]]:
         found = {i: (seq, set(users), self._states(i))
                  for i, (seq, users) in self.sets.items()}
-        if self.answer is not None:
-            await self.answer.wait()
+        answer = self.answer  # as set when the read was made
+        if answer is not None:
+            await answer.wait()
         return found
 
     def _states(self, instance_id: str) -> dict | None:
@@ -603,4 +604,30 @@ async def test_a_state_a_read_brings_for_a_user_held_here_is_stored_here_at_once
     await second.cluster.reread_all()
     assert presence(second).state(1) is PresenceState.BUSY
     assert sets.states["second"][1][0] == "busy"  # no heartbeat of the second's since
+    await presence(first).drain()
+
+
+async def test_a_read_begun_before_an_outage_leaves_the_view_incomplete_until_the_next():
+    sets, _, (first, second, third) = three("first", "second", "third")
+    first.cluster.beat()
+    second.cluster.beat()
+    await third.cluster.reread_all()  # started: every set read once
+    sets.answer = before = asyncio.Event()
+    late = asyncio.get_running_loop().create_task(third.cluster.reread_all())
+    await asyncio.sleep(0)  # made before the outage, answered after it
+    third.relay.connected = False  # Redis lost: the third misses ann's on and away
+    await first.connect(1)
+    await presence(first).set_state(1, PresenceState.AWAY)
+    first.cluster.beat()
+    third.relay.connected = True
+    sets.answer = after = asyncio.Event()
+    restored = asyncio.get_running_loop().create_task(third.cluster.restored())
+    await asyncio.sleep(0)  # its read is made
+    before.set()
+    await late
+    await asyncio.sleep(0.01)  # the stamps are wall-clock milliseconds
+    await second.connect(1)  # heard before the restored read is answered: no new session
+    after.set()
+    await restored
+    assert presence(third).state(1) is PresenceState.AWAY
     await presence(first).drain()
