@@ -17,6 +17,7 @@ for client authors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from typing import Annotated, Any, Callable
 
 import orjson
@@ -37,6 +38,9 @@ class Limits:
     # Refused commands tolerated within `abuse_window_seconds` before closing with 1008.
     max_refusals: int = 20
     abuse_window_seconds: float = 10.0
+    # Rate refusals this soon after the first of their episode are not counted as abuse:
+    # a backlog read at once after a stall was sent before any refusal could be seen.
+    rate_grace_seconds: float = 2.0
     outgoing_queue: int = 512  # frames buffered per connection before SLOW_CONSUMER
     # Bytes buffered per connection, and for all of one user's connections, before
     # SLOW_CONSUMER: above the largest frame the server sends (a full history page).
@@ -106,6 +110,13 @@ class ServerConnection:
         self._tokens = float(limits.command_burst)
         self._last = clock()
         self._refusals: list[float] = []
+        # When the first rate refusal of the current episode was answered; None between
+        # episodes. An episode ends when the bucket is full again.
+        self._episode_start: float | None = None
+        # When the next refused command may be retried: each refusal is promised its own
+        # token, so refused commands retried at their `retry_after` come back at the rate
+        # instead of in the burst that was refused.
+        self._next_retry = 0.0
         self.close: tuple[CloseCode, str] | None = None
 
     def _take_token(self) -> bool:
@@ -113,7 +124,10 @@ class ServerConnection:
         self._tokens = min(self.limits.command_burst,
                            self._tokens + (now - self._last) * self.limits.commands_per_second)
         self._last = now
-        if self._tokens >= 1:
+        if self._tokens >= self.limits.command_burst:
+            self._episode_start = None
+        # A token due at this instant counts, whatever the float rounding of the refill.
+        if self._tokens >= 1 - 1e-9:
             self._tokens -= 1
             return True
         return False
@@ -126,6 +140,20 @@ class ServerConnection:
         self._refusals.append(now)
         if len(self._refusals) > self.limits.max_refusals:
             self.close = (CloseCode.POLICY_VIOLATION, "too many refused commands")
+
+    def _rate_refused(self) -> float:
+        """Count a rate refusal and return its `retry_after`."""
+        # Abuse is to keep sending after being told: only the refusals that come after the
+        # grace of their episode count, so a backlog read in one go after a stall does not.
+        now = self._clock()
+        if self._episode_start is None:
+            self._episode_start = now
+        elif now - self._episode_start >= self.limits.rate_grace_seconds:
+            self._refused()
+        rate = self.limits.commands_per_second
+        at = max(self._next_retry, now + (1 - self._tokens) / rate)
+        self._next_retry = at + 1 / rate
+        return math.ceil((at - now) * 1000) / 1000
 
     def receive_binary(self) -> Error:
         """A binary frame: refused, and counted like any refused command (rate and abuse),
@@ -142,14 +170,13 @@ class ServerConnection:
                           f"frames are limited to {self.limits.max_frame_bytes} bytes")
             return Error(id=None, code="frame_too_big", message="The frame is too big.")
         if not self._take_token():
-            self._refused()
-            retry = (1 - self._tokens) / self.limits.commands_per_second
+            retry = self._rate_refused()
             try:
                 request_id = parse(text).id
             except ProtocolError as exc:
                 request_id = exc.request_id
             return Error(id=request_id, code="rate_limited",
-                         message="Too many commands; slow down.", retry_after=round(retry, 3))
+                         message="Too many commands; slow down.", retry_after=retry)
         try:
             return parse(text)
         except ProtocolError as exc:

@@ -117,18 +117,42 @@ async def test_oversized_frame_closes_1009(live):
 async def test_flood_gets_rate_limited_then_closed_1008(live):
     a = await user(live.http)
     ca = await Client.connect(live.ws, a)
-    for i in range(200):
-        try:
-            await ca.ws.send(json.dumps({"type": "ping", "id": f"f{i}"}))
-        except websockets.ConnectionClosed:
-            break
+
+    async def flood() -> None:
+        # Bursts well above 20/s for longer than the grace a first refusal gets.
+        for i in range(40):
+            for j in range(50):
+                await ca.ws.send(json.dumps({"type": "ping", "id": f"f{i}.{j}"}))
+            await asyncio.sleep(0.1)
+
+    flooding = asyncio.create_task(flood())
     codes = []
     with pytest.raises(websockets.ConnectionClosed) as info:
         while True:
             event = await ca.recv()
             codes.append(event.get("code"))
+    flooding.cancel()
+    await asyncio.gather(flooding, return_exceptions=True)
     assert "rate_limited" in codes
     assert info.value.rcvd.code == 1008
+
+
+async def test_a_backlog_sent_at_once_is_answered_and_the_socket_stays_open(live):
+    # What a client sending 15/s has queued when its instance or network stalls for 5 s.
+    a = await user(live.http)
+    ca = await Client.connect(live.ws, a)
+    for i in range(75):
+        await ca.ws.send(json.dumps({"type": "ping", "id": f"b{i}"}))
+    answers = {}
+    while len(answers) < 75:
+        event = await ca.recv()
+        if event.get("id", "").startswith("b"):
+            answers[event["id"]] = event.get("code", event["type"])
+    assert list(answers.values()).count("rate_limited") == 75 - 40
+    await asyncio.sleep(1)
+    pong = await ca.command("ping")
+    assert pong["type"] == "pong"
+    await ca.close()
 
 
 async def test_foreign_origin_with_cookie_is_refused_before_accept(live):

@@ -83,15 +83,74 @@ def test_oversized_frame_requests_close_1009():
 def test_rate_limit_answers_errors_then_closes_on_sustained_abuse():
     clock = Clock()
     conn = p.ServerConnection(p.Limits(commands_per_second=2, command_burst=3,
-                                       max_refusals=5), clock)
+                                       max_refusals=5, rate_grace_seconds=1), clock)
     ping = '{"type": "ping", "id": "x"}'
     results = [conn.receive(ping) for _ in range(3)]
     assert all(isinstance(r, c.Ping) for r in results)
     limited = conn.receive(ping)
     assert isinstance(limited, ev.Error) and limited.code == "rate_limited"
     assert limited.id == "x" and limited.retry_after and conn.close is None
-    for _ in range(5):
+    clock.t += 1.0
+    for _ in range(8):  # 2 tokens came back, 6 more refusals
         conn.receive(ping)
+    assert conn.close is not None and conn.close[0] == CloseCode.POLICY_VIOLATION
+
+
+def send_frame(n: int) -> str:
+    return json.dumps({"type": "send", "id": f"s{n}", "client_id": f"c{n}",
+                       "conversation_id": "0" * 24, "text": f"x{n}"})
+
+
+def test_a_backlog_read_at_once_after_a_stall_is_refused_not_closed():
+    # 15 sends/s held for 5 s by a paused server or network arrive in one burst.
+    clock = Clock()
+    conn = p.ServerConnection(p.Limits(), clock)
+    answers = [conn.receive(send_frame(n)) for n in range(75)]
+    refused = [a for a in answers if isinstance(a, ev.Error)]
+    assert len(refused) == 35 and all(a.code == "rate_limited" for a in refused)
+    assert [a.id for a in refused] == [f"s{n}" for n in range(40, 75)]
+    assert conn.close is None
+    # The client goes on at its 15/s and is served.
+    for n in range(75, 75 + 150):
+        clock.t += 1 / 15
+        assert isinstance(conn.receive(send_frame(n)), c.Send)
+    assert conn.close is None
+
+
+def test_refused_commands_retried_at_their_retry_after_are_accepted():
+    clock = Clock()
+    conn = p.ServerConnection(p.Limits(), clock)
+    answers = [conn.receive(send_frame(n)) for n in range(75)]
+    refused = sorted((a.retry_after, a.id) for a in answers if isinstance(a, ev.Error))
+    assert len({after for after, _ in refused}) == 35  # spread out, not one instant
+    start = clock.t
+    for after, request_id in refused:
+        clock.t = start + after
+        retried = conn.receive(send_frame(int(request_id[1:])))
+        assert isinstance(retried, c.Send) and retried.id == request_id
+    assert conn.close is None
+
+
+def test_a_flood_past_the_grace_closes_1008():
+    clock = Clock()
+    limits = p.Limits()
+    conn = p.ServerConnection(limits, clock)
+    start, n = clock.t, 0
+    while conn.close is None:
+        n += 1
+        answer = conn.receive(send_frame(n))
+        assert isinstance(answer, (c.Send, ev.Error))  # every command gets its answer
+        clock.t += 1 / 100
+        assert clock.t - start < limits.rate_grace_seconds + limits.abuse_window_seconds
+    assert conn.close[0] == CloseCode.POLICY_VIOLATION
+    assert clock.t - start > limits.rate_grace_seconds
+
+
+def test_invalid_frames_count_from_the_first():
+    clock = Clock()
+    conn = p.ServerConnection(p.Limits(max_refusals=3), clock)
+    for _ in range(4):
+        assert isinstance(conn.receive("garbage"), ev.Error)
     assert conn.close is not None and conn.close[0] == CloseCode.POLICY_VIOLATION
 
 
