@@ -11,7 +11,7 @@ class CloseCode(enum.IntEnum):
     POLICY_VIOLATION = 1008  # sustained command flood or repeated protocol abuse
     MESSAGE_TOO_BIG = 1009  # a frame above Limits.max_frame_bytes
     INTERNAL_ERROR = 1011
-    TRY_AGAIN_LATER = 1013  # the server is overloaded or a store is down
+    TRY_AGAIN_LATER = 1013  # a store is down, or no chat writer answers
     UNAUTHENTICATED = 4001  # no/invalid token, token expired, session revoked
     FORBIDDEN_ORIGIN = 4003  # cookie auth from an Origin that is not allowed
     SLOW_CONSUMER = 4008  # the client did not read fast enough: reconnect and resume

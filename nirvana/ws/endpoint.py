@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..domain.errors import AuthenticationError, DomainError, UnavailableError
 from ..domain.accounts.ports import AccessClaims
 from ..domain.notifications.service import Notifications
-from ..driver_errors import UNAVAILABLE_TYPES
+from ..driver_errors import UNAVAILABLE_TYPES, classify
 from ..http.errors import error_response
 from . import events as ev
 from . import protocol as p
@@ -126,7 +126,7 @@ async def chat_socket(ws: WebSocket) -> None:
     except (*UNAVAILABLE_TYPES, UnavailableError) as exc:  # also: no chat writer answers
         hub.disconnected(conn)
         log.warning("ws connect: store unavailable (%s)", type(exc).__name__)
-        await ws.close(CloseCode.TRY_AGAIN_LATER, "a store is unavailable; retry later")
+        await ws.close(CloseCode.TRY_AGAIN_LATER, _unavailable_reason(exc))
         return
     except BaseException:
         # Any other failure (or a cancel at shutdown) must not leave the socket registered:
@@ -195,6 +195,14 @@ async def _guarded(conn: Connection, request_id: str | None, work) -> None:
         conn.push(ev.encode(frame))
         if close is not None:
             conn.request_close(*close)
+
+
+def _unavailable_reason(exc: BaseException) -> str:
+    """The 1013 close reason: what failed, as its error names it (a store down, or with
+    several instances the chat writer not answering), so nobody looks in the wrong place."""
+    said = exc.message if isinstance(exc, UnavailableError) else (
+        f"{classify(exc)[1]} is unavailable")
+    return f"{said.split(';')[0].rstrip('.')}; reconnect later"[:120]
 
 
 def _since(ws: WebSocket) -> int | None | bool:

@@ -69,6 +69,8 @@ async def connect_when_served(instances: Instances, running: Running, who: dict,
             return await instances.connect(running, who, since=since)
         except websockets.ConnectionClosed as closed:
             assert closed.rcvd is not None and closed.rcvd.code == 1013, closed
+            # No store is down here: the reason names what is (the chat writer).
+            assert closed.rcvd.reason.startswith("The chat writer "), closed.rcvd.reason
             assert asyncio.get_running_loop().time() < deadline
             await asyncio.sleep(0.5)
 
