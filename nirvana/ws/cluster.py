@@ -13,7 +13,7 @@ socket opens or last one closes on it ("on"/"off", with the user's friends, so t
 refresh just those friends' online lists), and every `heartbeat` seconds it stores its
 whole set under a key with a TTL and sends a heartbeat. The on/offs are numbered: a gap in
 the numbers, or a heartbeat past the last number heard, makes the others re-read the set
-(never applying one older than what they heard since); an instance not heard for two
+(never applying one older than what they heard since); an instance not heard for 2.5
 heartbeats is dropped, and its users go offline for their friends (each instance tells its
 own sockets). A state set on one instance goes to the others ("st"), which keep it with their
 own users' states (ws/presence.py) until the user is online nowhere. Each instance also
@@ -359,7 +359,7 @@ class HubAcrossInstances:
             self._unread(token)
             raise
         # No set yet (an instance that just started) or any more (expired): it stays stale;
-        # only silence past two heartbeats (`expire`) or its goodbye drops an instance.
+        # only silence past 2.5 heartbeats (`expire`) or its goodbye drops an instance.
         if found is None:
             self._unread(token)
         else:
@@ -384,7 +384,7 @@ class HubAcrossInstances:
         self._complete = self._complete or restores == self._restores
 
     def expire(self) -> None:
-        """Drop the instances not heard for two heartbeats — only while the bus is up and
+        """Drop the instances not heard for 2.5 heartbeats — only while the bus is up and
         has been for that long, so a Redis outage does not take everyone offline."""
         now = self._clock()
         limit = self._ttl
@@ -435,7 +435,7 @@ class HubAcrossInstances:
             log.warning("re-reading who is online elsewhere failed", exc_info=True)
 
     async def stop(self) -> None:
-        """A clean stop: the others drop this instance at once instead of after two
+        """A clean stop: the others drop this instance at once instead of after 2.5
         heartbeats (its sockets were closed with 1001 and reconnect elsewhere)."""
         self._sets.remove(self.instance_id)  # written before the "bye" is heard
         self._relay.send(["bye"])
