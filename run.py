@@ -1,4 +1,4 @@
-"""Start Nirvana: `python run.py` (or `make run`).
+"""Start Nirvana: `python run.py` (or `make run`); `python run.py --help` prints USAGE.
 
 With no configuration it starts an embedded PostgreSQL and an embedded MongoDB-wire server
 under ./var and serves HTTP and WebSocket on 127.0.0.1:8000. See the README for the settings.
@@ -28,7 +28,7 @@ from nirvana.instance_guard import InstanceClaim, InstanceRunning, claim_instanc
 from nirvana.leases import new_holder
 from nirvana.logs import configure_logging
 from nirvana.serving import loop_factory, open_listener, tune_gc, uvicorn_options
-from nirvana.settings import ConfigError, Settings
+from nirvana.settings import ConfigError, Settings, setting_names
 from nirvana.storage.datadir_lock import DataDirInUseError, DataDirLock
 from nirvana.storage.embedded import EmbeddedError, EmbeddedMongo, EmbeddedPostgres
 from nirvana.storage.postgres.leases import PgLeases
@@ -37,6 +37,28 @@ from nirvana.wiring.accounts import load_or_create_secret
 from nirvana.wiring.deployment import check_deployment_stores
 
 log = logging.getLogger("nirvana")
+
+
+USAGE = """\
+usage: python run.py          (or: make run)
+
+Starts one Nirvana server. It takes no arguments: every setting is an environment
+variable, read once at start (a bad value stops the start with one line naming it).
+With none set, it runs an embedded PostgreSQL and an embedded MongoDB-wire server
+under ./var and serves HTTP and WebSocket on http://127.0.0.1:8000.
+
+Settings (defaults and meanings: README.md, "Configuration"):
+{names}
+
+Several instances (REDIS_URL) behind a proxy: docs/deployment.md.
+Example: DATA_DIR=/tmp/try PORT=8001 python run.py
+"""
+
+
+def usage() -> str:
+    names = setting_names()
+    lines = ["  " + "  ".join(names[i:i + 4]) for i in range(0, len(names), 4)]
+    return USAGE.format(names="\n".join(lines))
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -133,6 +155,12 @@ def stop_self() -> None:
 
 
 def main() -> None:
+    if sys.argv[1:] in (["-h"], ["--help"]):
+        print(usage(), end="")
+        return
+    if sys.argv[1:]:
+        fail(f"run.py takes no arguments (got {' '.join(sys.argv[1:])}); "
+             "see python run.py --help", 2)
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:

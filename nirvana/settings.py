@@ -145,6 +145,20 @@ class Settings:
         )
 
 
+def setting_names() -> list[str]:
+    """Every environment variable `Settings.from_env` reads, in its order (`run.py --help`
+    lists them): read off a run of `from_env` itself, so the list cannot drift from it."""
+    read: list[str] = []
+
+    class Recorder(dict[str, str]):
+        def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
+            read.append(name)
+            return default
+
+    Settings.from_env(Recorder())
+    return read
+
+
 def default_origins(port: int, public_url: str | None) -> tuple[str, ...]:
     """Without ALLOWED_ORIGINS, the origins a browser shows for this server: the public URL's
     and localhost on the port it listens on, so the web client's own cookie writes and

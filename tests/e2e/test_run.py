@@ -169,6 +169,29 @@ def test_the_server_runs_on_the_event_loop_it_is_set_to_and_stops_cleanly_on_eac
         assert _children_of(data) == []
 
 
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_prints_usage_and_starts_nothing(tmp_path, flag):
+    data_dir = tmp_path / "var"
+    done = subprocess.run([sys.executable, "run.py", flag], cwd=ROOT, env=_env(data_dir),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python run.py")
+    for name in ("DATA_DIR", "PORT", "DATABASE_URL", "MONGODB_URL", "REDIS_URL",
+                 "EVENT_LOOP"):
+        assert name in done.stdout
+    assert "README.md" in done.stdout and "docs/deployment.md" in done.stdout
+    assert not data_dir.exists()  # no database started, no port taken
+
+
+def test_an_argument_is_refused_in_one_line(tmp_path):
+    data_dir = tmp_path / "var"
+    done = subprocess.run([sys.executable, "run.py", "--port", "9"], cwd=ROOT,
+                          env=_env(data_dir), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("nirvana: error: run.py takes no arguments")
+    assert not data_dir.exists()
+
+
 def test_port_in_use_is_one_line(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

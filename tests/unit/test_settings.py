@@ -1,8 +1,9 @@
 from pathlib import Path
+import re
 
 import pytest
 
-from nirvana.settings import ConfigError, Settings
+from nirvana.settings import ConfigError, Settings, setting_names
 from nirvana.storage.postgres.pool import parse_steps
 
 
@@ -136,3 +137,13 @@ def test_a_query_password_is_masked_and_the_rest_kept():
 def test_a_whole_cloudinary_url_is_taken():
     url = "cloudinary://123:s3cret@Demo-Cloud"
     assert Settings.from_env({"CLOUDINARY_URL": url}).cloudinary_url == url
+
+
+def test_setting_names_are_the_variables_the_readme_documents():
+    # run.py --help lists setting_names(); the README's table gives their defaults.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([A-Z_]+)` \|", table, re.MULTILINE)
+    names = setting_names()
+    assert len(names) == len(set(names))
+    assert sorted(names) == sorted(documented)
