@@ -125,8 +125,9 @@ async def chat_socket(ws: WebSocket) -> None:
         head = await chat.head()
     except (*UNAVAILABLE_TYPES, UnavailableError) as exc:  # also: no chat writer answers
         hub.disconnected(conn)
-        log.warning("ws connect: store unavailable (%s)", type(exc).__name__)
-        await ws.close(CloseCode.TRY_AGAIN_LATER, _unavailable_reason(exc))
+        reason = _unavailable_reason(exc)
+        log.warning("ws connect closed 1013: %s (%s)", reason, type(exc).__name__)
+        await ws.close(CloseCode.TRY_AGAIN_LATER, reason)
         return
     except BaseException:
         # Any other failure (or a cancel at shutdown) must not leave the socket registered:
