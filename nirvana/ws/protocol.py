@@ -156,8 +156,8 @@ class ServerConnection:
         return math.ceil((at - now) * 1000) / 1000
 
     def receive_binary(self) -> Error:
-        """A binary frame: refused, and counted like any refused command (rate and abuse),
-        so a flood of them ends in 1008 like a flood of bad text frames."""
+        """A binary frame: refused, takes a token, and counts towards 1008 from the first,
+        like an invalid text frame, so a flood of them ends in 1008 like one of those."""
         self._take_token()
         self._refused()
         return Error(id=None, code="binary_not_supported", message="Send JSON text frames.")

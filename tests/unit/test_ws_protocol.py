@@ -154,6 +154,13 @@ def test_invalid_frames_count_from_the_first():
     assert conn.close is not None and conn.close[0] == CloseCode.POLICY_VIOLATION
 
 
+def test_binary_frames_count_from_the_first():
+    conn = p.ServerConnection(p.Limits(max_refusals=3), Clock())
+    for _ in range(4):
+        assert conn.receive_binary().code == "binary_not_supported"
+    assert conn.close is not None and conn.close[0] == CloseCode.POLICY_VIOLATION
+
+
 def test_rate_limit_refills_with_time():
     clock = Clock()
     conn = p.ServerConnection(p.Limits(commands_per_second=1, command_burst=1), clock)
