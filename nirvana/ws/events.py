@@ -55,7 +55,9 @@ class Error(Out):
     code: str
     message: str
     details: Any = Absent()
-    retry_after: float | None = Absent()
+    retry_after: float | None = Absent(
+        "Seconds to wait before sending the same command again: at most 10 (the abuse "
+        "window) for rate_limited; 1 or 5 for unavailable and store_timeout")
 
 
 class NewMessage(Out):

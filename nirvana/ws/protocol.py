@@ -38,9 +38,10 @@ class Limits:
     # Refused commands tolerated within `abuse_window_seconds` before closing with 1008.
     max_refusals: int = 20
     abuse_window_seconds: float = 10.0
-    # Rate refusals this soon after the first of their episode are not counted as abuse:
-    # a backlog read at once after a stall was sent before any refusal could be seen.
-    rate_grace_seconds: float = 2.0
+    # Rate refusals not counted as abuse at the start of an episode (a backlog read at once
+    # after a stall was sent before any refusal could be seen, and its retries follow it);
+    # at most one such grace per `abuse_window_seconds`, so pausing to refill buys nothing.
+    rate_grace_refusals: int = 200
     outgoing_queue: int = 512  # frames buffered per connection before SLOW_CONSUMER
     # Bytes buffered per connection, and for all of one user's connections, before
     # SLOW_CONSUMER: above the largest frame the server sends (a full history page).
@@ -96,6 +97,17 @@ def parse(text: str) -> Any:
                             request_id, details) from None
 
 
+def _request_id(text: str) -> str | None:
+    """The id a refused frame's answer carries: what `parse` would give, without validating
+    the command, so refusing a flood costs a JSON read and no more."""
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    request_id = raw.get("id") if isinstance(raw, dict) else None
+    return request_id if isinstance(request_id, str) else None
+
+
 class ServerConnection:
     """Per-connection protocol state: size and rate limits, and when to close.
 
@@ -110,9 +122,11 @@ class ServerConnection:
         self._tokens = float(limits.command_burst)
         self._last = clock()
         self._refusals: list[float] = []
-        # When the first rate refusal of the current episode was answered; None between
-        # episodes. An episode ends when the bucket is full again.
-        self._episode_start: float | None = None
+        # Whether an episode of rate refusals is under way (it ends when the bucket is full
+        # again), when its last grace began, and how many refusals that grace has left.
+        self._in_episode = False
+        self._grace_at = -math.inf
+        self._grace_left = 0
         # When the next refused command may be retried: each refusal is promised its own
         # token, so refused commands retried at their `retry_after` come back at the rate
         # instead of in the burst that was refused.
@@ -125,7 +139,7 @@ class ServerConnection:
                            self._tokens + (now - self._last) * self.limits.commands_per_second)
         self._last = now
         if self._tokens >= self.limits.command_burst:
-            self._episode_start = None
+            self._in_episode = False
         # A token due at this instant counts, whatever the float rounding of the refill.
         if self._tokens >= 1 - 1e-9:
             self._tokens -= 1
@@ -143,15 +157,24 @@ class ServerConnection:
 
     def _rate_refused(self) -> float:
         """Count a rate refusal and return its `retry_after`."""
-        # Abuse is to keep sending after being told: only the refusals that come after the
-        # grace of their episode count, so a backlog read in one go after a stall does not.
+        # Abuse is to keep sending after being told: the first refusals of an episode are a
+        # grace, so a backlog read in one go after a stall, and its retries, do not count.
         now = self._clock()
-        if self._episode_start is None:
-            self._episode_start = now
-        elif now - self._episode_start >= self.limits.rate_grace_seconds:
+        window = self.limits.abuse_window_seconds
+        if not self._in_episode:
+            self._in_episode = True
+            fresh = now - self._grace_at >= window
+            self._grace_left = self.limits.rate_grace_refusals if fresh else 0
+            if fresh:
+                self._grace_at = now
+        if self._grace_left > 0:
+            self._grace_left -= 1
+        else:
             self._refused()
         rate = self.limits.commands_per_second
         at = max(self._next_retry, now + (1 - self._tokens) / rate)
+        # Bounded: a flood must not be told to wait longer than the window it is judged on.
+        at = min(at, now + window)
         self._next_retry = at + 1 / rate
         return math.ceil((at - now) * 1000) / 1000
 
@@ -171,11 +194,7 @@ class ServerConnection:
             return Error(id=None, code="frame_too_big", message="The frame is too big.")
         if not self._take_token():
             retry = self._rate_refused()
-            try:
-                request_id = parse(text).id
-            except ProtocolError as exc:
-                request_id = exc.request_id
-            return Error(id=request_id, code="rate_limited",
+            return Error(id=_request_id(text), code="rate_limited",
                          message="Too many commands; slow down.", retry_after=retry)
         try:
             return parse(text)

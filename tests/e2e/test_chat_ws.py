@@ -119,7 +119,7 @@ async def test_flood_gets_rate_limited_then_closed_1008(live):
     ca = await Client.connect(live.ws, a)
 
     async def flood() -> None:
-        # Bursts well above 20/s, until the close: longer than the grace a first refusal gets.
+        # Bursts well above 20/s, until the close: past the 200 refusals of the grace.
         for i in range(150):
             for j in range(50):
                 await ca.ws.send(json.dumps({"type": "ping", "id": f"f{i}.{j}"}))
@@ -135,6 +135,33 @@ async def test_flood_gets_rate_limited_then_closed_1008(live):
     await asyncio.gather(flooding, return_exceptions=True)
     assert "rate_limited" in codes
     assert info.value.rcvd.code == 1008
+
+
+async def test_an_on_off_flood_gets_no_second_grace_and_is_closed_1008(live):
+    # 100/s for 1.5 s (refusals within the grace), then a pause long enough for the bucket
+    # to fill, then again: the second episode starts within 10 s of the grace and counts.
+    a = await user(live.http)
+    ca = await Client.connect(live.ws, a)
+
+    async def flood() -> None:
+        for burst in range(4):
+            for i in range(30):
+                for j in range(5):
+                    await ca.ws.send(json.dumps({"type": "ping", "id": f"o{burst}.{i}.{j}"}))
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(2.5)
+
+    flooding = asyncio.create_task(flood())
+    codes = []
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        async with asyncio.timeout(10):  # the abuse window: a flood given a new grace per
+            while True:                  # burst would never be closed, and time out here
+                event = await ca.recv()
+                codes.append(event.get("code"))
+    flooding.cancel()
+    await asyncio.gather(flooding, return_exceptions=True)
+    assert info.value.rcvd.code == 1008
+    assert codes.count("rate_limited") < 200  # closed in the second burst, not by the grace
 
 
 async def test_a_backlog_sent_at_once_is_answered_and_the_socket_stays_open(live):

@@ -83,7 +83,7 @@ def test_oversized_frame_requests_close_1009():
 def test_rate_limit_answers_errors_then_closes_on_sustained_abuse():
     clock = Clock()
     conn = p.ServerConnection(p.Limits(commands_per_second=2, command_burst=3,
-                                       max_refusals=5, rate_grace_seconds=1), clock)
+                                       max_refusals=5, rate_grace_refusals=1), clock)
     ping = '{"type": "ping", "id": "x"}'
     results = [conn.receive(ping) for _ in range(3)]
     assert all(isinstance(r, c.Ping) for r in results)
@@ -131,19 +131,102 @@ def test_refused_commands_retried_at_their_retry_after_are_accepted():
     assert conn.close is None
 
 
-def test_a_flood_past_the_grace_closes_1008():
+def flood(conn: p.ServerConnection, clock: Clock, sending, per_tick: int,
+          seconds: float) -> int:
+    """Frames sent `per_tick` every 10 ms while `sending(elapsed)`, until the close or
+    `seconds`; every one must get its answer. Returns how many were answered."""
+    start, answered, n = clock.t, 0, 0
+    while conn.close is None and clock.t - start < seconds:
+        if sending(clock.t - start):
+            for _ in range(per_tick):
+                n += 1
+                answer = conn.receive(send_frame(n))
+                assert isinstance(answer, (c.Send, ev.Error))
+                answered += 1
+                if conn.close is not None:
+                    break
+        clock.t += 0.01
+    return answered
+
+
+def most_answered(limits: p.Limits, seconds: float) -> float:
+    # The bucket, what refills in `seconds`, the grace, and the counted refusals that close.
+    return (limits.command_burst + limits.commands_per_second * seconds
+            + limits.rate_grace_refusals + limits.max_refusals + 1)
+
+
+def test_a_steady_flood_closes_1008_after_the_grace():
     clock = Clock()
     limits = p.Limits()
     conn = p.ServerConnection(limits, clock)
-    start, n = clock.t, 0
-    while conn.close is None:
-        n += 1
+    answered = flood(conn, clock, lambda _: True, 20, limits.abuse_window_seconds)
+    assert conn.close is not None and conn.close[0] == CloseCode.POLICY_VIOLATION
+    assert answered <= most_answered(limits, clock.t - 1000.0)
+
+
+@pytest.mark.parametrize("per_tick", [20, 1])  # 2,000/s: grace used up at once; 100/s: not
+def test_an_on_off_flood_closes_1008_within_the_abuse_window(per_tick):
+    # Bursts of 1.9 s and pauses of 2.2 s, long enough for the bucket to fill: each burst
+    # starts a new episode, but only one per abuse window gets a grace.
+    clock = Clock()
+    limits = p.Limits()
+    conn = p.ServerConnection(limits, clock)
+    answered = flood(conn, clock, lambda t: t % 4.1 < 1.9, per_tick,
+                     limits.abuse_window_seconds)
+    assert conn.close is not None and conn.close[0] == CloseCode.POLICY_VIOLATION
+    assert answered <= most_answered(limits, clock.t - 1000.0)
+
+
+def test_an_honest_client_retrying_after_a_stall_while_sending_on_is_never_closed():
+    # 15 sends/s; a 5 s stall delivers its backlog at once; every refused send is sent again
+    # at its retry_after while new ones go on at 15/s. All are stored, the socket stays.
+    clock = Clock()
+    conn = p.ServerConnection(p.Limits(), clock)
+    start = clock.t
+    due: list[tuple[float, int]] = []  # (when it reaches the server, send number)
+    for n in range(15 * 40):
+        sent = n / 15
+        due.append((15.0 if 10.0 <= sent < 15.0 else sent, n))
+    accepted, refused = set(), 0
+    while due:
+        due.sort()
+        at, n = due.pop(0)
+        clock.t = start + at
         answer = conn.receive(send_frame(n))
-        assert isinstance(answer, (c.Send, ev.Error))  # every command gets its answer
-        clock.t += 1 / 100
-        assert clock.t - start < limits.rate_grace_seconds + limits.abuse_window_seconds
-    assert conn.close[0] == CloseCode.POLICY_VIOLATION
-    assert clock.t - start > limits.rate_grace_seconds
+        assert conn.close is None
+        if isinstance(answer, ev.Error):
+            assert answer.code == "rate_limited" and answer.id == f"s{n}"
+            refused += 1
+            due.append((at + answer.retry_after, n))
+        else:
+            accepted.add(answer.id)
+    assert refused > 35 and len(accepted) == 15 * 40  # retries were refused again, in grace
+
+
+def test_retry_after_is_at_most_the_abuse_window():
+    clock = Clock()
+    limits = p.Limits(max_refusals=10_000)
+    conn = p.ServerConnection(limits, clock)
+    waits = []
+    for n in range(2000):
+        answer = conn.receive(send_frame(n))
+        if isinstance(answer, ev.Error):
+            waits.append(answer.retry_after)
+    assert max(waits) == limits.abuse_window_seconds
+    clock.t += 60  # a later episode starts from now, not from the flood's promises
+    for n in range(40):
+        conn.receive(send_frame(n))
+    assert conn.receive(send_frame(0)).retry_after <= 1 / limits.commands_per_second
+
+
+def test_a_refused_frame_is_answered_with_its_id_whatever_it_holds():
+    conn = p.ServerConnection(p.Limits(command_burst=1, max_refusals=100), Clock())
+    conn.receive('{"type": "ping"}')
+    for frame, request_id in [(send_frame(7), "s7"), ('{"type": "nope", "id": "q"}', "q"),
+                              ('{"type": "ping", "id": 5}', None), ("garbage", None),
+                              ('["a"]', None)]:
+        answer = conn.receive(frame)
+        assert answer.code == "rate_limited" and answer.id == request_id
 
 
 def test_invalid_frames_count_from_the_first():
