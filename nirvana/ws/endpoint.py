@@ -125,7 +125,7 @@ async def chat_socket(ws: WebSocket) -> None:
         head = await chat.head()
     except (*UNAVAILABLE_TYPES, UnavailableError) as exc:  # also: no chat writer answers
         hub.disconnected(conn)
-        reason = _unavailable_reason(exc)
+        reason = unavailable_reason(exc)
         log.warning("ws connect closed 1013: %s (%s)", reason, type(exc).__name__)
         await ws.close(CloseCode.TRY_AGAIN_LATER, reason)
         return
@@ -198,12 +198,14 @@ async def _guarded(conn: Connection, request_id: str | None, work) -> None:
             conn.request_close(*close)
 
 
-def _unavailable_reason(exc: BaseException) -> str:
+def unavailable_reason(exc: BaseException) -> str:
     """The 1013 close reason: what failed, as its error names it (a store down, or with
-    several instances the chat writer not answering), so nobody looks in the wrong place."""
+    several instances the chat writer not answering), so nobody looks in the wrong place.
+    Cut at 123 bytes of UTF-8, the most a close frame carries, never inside a character."""
     said = exc.message if isinstance(exc, UnavailableError) else (
         f"{classify(exc)[1]} is unavailable")
-    return f"{said.split(';')[0].rstrip('.')}; reconnect later"[:120]
+    reason = f"{said.split(';')[0].rstrip('.')}; reconnect later"
+    return reason.encode()[:123].decode(errors="ignore")
 
 
 def _since(ws: WebSocket) -> int | None | bool:

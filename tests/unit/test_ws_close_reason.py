@@ -1,0 +1,19 @@
+"""The 1013 close reason: what failed, within the 123 bytes a close frame carries."""
+
+from __future__ import annotations
+
+from nirvana.domain.errors import UnavailableError
+from nirvana.ws.endpoint import unavailable_reason
+
+
+def test_the_reason_names_what_failed():
+    reason = unavailable_reason(UnavailableError("The chat writer is not answering; try later."))
+    assert reason == "The chat writer is not answering; reconnect later"
+
+
+def test_a_long_non_ascii_reason_is_cut_at_123_bytes_between_characters():
+    said = "Der Speicher »Zürich-Ölhafen« antwortet nicht " * 5  # ü, Ö, », « take 2 bytes
+    reason = unavailable_reason(UnavailableError(said))
+    encoded = reason.encode()
+    assert 123 - 3 <= len(encoded) <= 123
+    assert said.startswith(reason)  # whole characters: no half of one, no replacement
