@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import httpx
+import pytest
 
 from tests.support.nginx import require_nginx
 from tests.support.running import ROOT
@@ -50,3 +51,48 @@ def test_without_its_arguments_it_prints_usage(tmp_path):
     done = subprocess.run([str(SCRIPT), str(tmp_path)], capture_output=True, text=True,
                           timeout=30)
     assert done.returncode == 2 and done.stderr.startswith("usage:")
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=30)
+
+
+def test_a_directory_it_did_not_write_is_refused_and_left_alone(tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "nginx.conf").write_text("their own\n")
+    theirs.chmod(0o1777)
+    done = run_script(str(theirs), "8080", "127.0.0.1:8001")
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
+    assert "neither empty" in done.stderr
+    assert (theirs / "nginx.conf").read_text() == "their own\n"
+    assert theirs.stat().st_mode & 0o7777 == 0o1777
+    assert sorted(p.name for p in theirs.iterdir()) == ["nginx.conf"]
+
+
+def test_an_empty_directory_keeps_its_mode_and_its_own_one_is_written_again(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o700)
+    empty.chmod(0o700)
+    assert run_script(str(empty), "8080", "127.0.0.1:8001").returncode == 0
+    assert empty.stat().st_mode & 0o7777 == 0o700
+    (empty / "access.log").write_text("kept\n")  # what a run of nginx leaves there
+    again = run_script(str(empty), "8081", "127.0.0.1:8002")
+    assert again.returncode == 0, again.stderr
+    assert "server 127.0.0.1:8002 " in (empty / "nirvana.conf").read_text()
+    assert (empty / "access.log").read_text() == "kept\n"
+
+
+@pytest.mark.parametrize("dir_name, port, upstream", [
+    ("a b", "8080", "127.0.0.1:8001"), ("a;b", "8080", "127.0.0.1:8001"),
+    ("a\\tb", "8080", "127.0.0.1:8001"), ("a&b", "8080", "127.0.0.1:8001"),
+    ("ok", "notaport", "127.0.0.1:8001"), ("ok", "0", "127.0.0.1:8001"),
+    ("ok", "70000", "127.0.0.1:8001"), ("ok", "8080", "127.0.0.1"),
+    ("ok", "8080", "a;b:8001"), ("ok", "8080", "127.0.0.1:x"), ("ok", "8080", "[zz]:8001"),
+])
+def test_what_it_cannot_write_safely_is_refused_in_one_line(tmp_path, dir_name, port,
+                                                            upstream):
+    target = tmp_path / dir_name
+    done = run_script(str(target), port, upstream)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert not target.exists()
