@@ -172,11 +172,11 @@ class ServerConnection:
         else:
             self._refused()
         rate = self.limits.commands_per_second
-        at = max(self._next_retry, now + (1 - self._tokens) / rate)
         # Bounded: a flood must not be told to wait longer than the window it is judged on.
-        at = min(at, now + window)
-        self._next_retry = at + 1 / rate
-        return math.ceil((at - now) * 1000) / 1000
+        wait = min(max(self._next_retry - now, (1 - self._tokens) / rate), window)
+        self._next_retry = now + wait + 1 / rate
+        # Whole milliseconds, rounded up, but not past float noise (0.05 s stays 0.05).
+        return min(window, math.ceil(wait * 1000 - 1e-6) / 1000)
 
     def receive_binary(self) -> Error:
         """A binary frame: refused, takes a token, and counts towards 1008 from the first,

@@ -219,6 +219,22 @@ def test_retry_after_is_at_most_the_abuse_window():
     assert conn.receive(send_frame(0)).retry_after <= 1 / limits.commands_per_second
 
 
+@pytest.mark.parametrize("start", [15.0, 6.042, 122.62, 1000.0])  # float-noise clock values
+def test_retry_after_is_one_token_apart_and_never_above_the_window(start):
+    clock = Clock()
+    clock.t = start
+    limits = p.Limits(max_refusals=10_000)
+    conn = p.ServerConnection(limits, clock)
+    waits = [a.retry_after for a in (conn.receive(send_frame(n)) for n in range(500))
+             if isinstance(a, ev.Error)]
+    step = 1 / limits.commands_per_second
+    assert waits[:5] == [round(step * k, 3) for k in range(1, 6)]  # 0.05, 0.1, … exactly
+    assert max(waits) == limits.abuse_window_seconds
+    clock.t += 0.001  # `now + window` minus `now` is not always exactly the window
+    assert all(conn.receive(send_frame(0)).retry_after <= limits.abuse_window_seconds
+               for _ in range(50))
+
+
 def test_a_refused_frame_is_answered_with_its_id_whatever_it_holds():
     conn = p.ServerConnection(p.Limits(command_burst=1, max_refusals=100), Clock())
     conn.receive('{"type": "ping"}')
