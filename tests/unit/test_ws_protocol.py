@@ -245,6 +245,17 @@ def test_a_refused_frame_is_answered_with_its_id_whatever_it_holds():
         assert answer.code == "rate_limited" and answer.id == request_id
 
 
+def test_an_invalid_string_id_is_echoed_alike_by_a_refusal_and_by_parse():
+    # One rule for every error's id (docs/protocol.md, Errors): a string is echoed as sent.
+    long_id = "i" * 100
+    frame = json.dumps({"type": "ping", "id": long_id})
+    conn = p.ServerConnection(p.Limits(command_burst=1, max_refusals=100), Clock())
+    invalid = conn.receive(frame)
+    assert invalid.code == "invalid_command" and invalid.id == long_id
+    limited = conn.receive(frame)
+    assert limited.code == "rate_limited" and limited.id == long_id
+
+
 def test_invalid_frames_count_from_the_first():
     clock = Clock()
     conn = p.ServerConnection(p.Limits(max_refusals=3), clock)
