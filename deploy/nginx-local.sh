@@ -14,7 +14,8 @@
 #   e.g. deploy/nginx-local.sh /tmp/nirvana-try/nginx 8080 127.0.0.1:8001 127.0.0.1:8002
 #   then: nginx -p DIR -c DIR/nginx.conf          (stop: the same with -s quit)
 # DIR must be new, empty, or one this script wrote before (it holds .nginx-local): nothing
-# else in it is touched, and only a DIR it creates has its mode changed. DIR may hold only
+# else in it is touched, and only directories it creates have their mode changed (o+x, to
+# DIR's parents too); it names any other on the way to DIR that needs o+x. DIR may hold only
 # A-Z a-z 0-9 . _ / + - (nginx and the shell need no quoting then); PORT is 1-65535 and
 # each instance HOST:PORT or [IPv6]:PORT. Anything else is refused with exit 2 and one
 # line. When nginx is installed (NGINX, PATH or /usr/sbin/nginx) the result must pass -t.
@@ -52,9 +53,13 @@ for upstream in "$@"; do
 done
 
 if [ ! -e "$dir" ]; then
+    # Run as root, nginx's workers are `nobody`: they must reach DIR, so every directory
+    # made here (parents too, whatever the umask) gets o+x. DIR holds no space or glob.
+    made=
+    d=$dir
+    while [ ! -e "$d" ]; do made="$made $d"; d=$(dirname "$d"); done
     mkdir -p "$dir"
-    # Run as root, nginx's workers are `nobody`: they must reach the directory it made.
-    chmod o+x "$dir"
+    for d in $made; do chmod o+x "$d"; done
 elif [ ! -d "$dir" ]; then
     refuse "DIR is not a directory: $dir"
 elif [ ! -e "$dir/.nginx-local" ] && [ -n "$(ls -A "$dir")" ]; then
@@ -130,4 +135,16 @@ if [ -x "$nginx" ] && ! checked=$("$nginx" -t -p "$dir" -c "$dir/nginx.conf" 2>&
     exit 1
 fi
 echo "wrote $dir/nginx.conf: start with  nginx -p '$dir' -c '$dir/nginx.conf'"
+# Directories that were there already are not changed: name those nginx's workers (when
+# started as root) cannot pass through.
+closed=
+d=$dir
+while :; do
+    case $(ls -ld "$d" | cut -c10) in x|t) ;; *) closed="$closed $d" ;; esac
+    [ "$d" = / ] && break
+    d=$(dirname "$d")
+done
+if [ -n "$closed" ]; then
+    echo "note: started as root, nginx's workers (nobody) cannot reach DIR: chmod o+x$closed"
+fi
 echo "site: http://127.0.0.1:$port  (instances: $*)"

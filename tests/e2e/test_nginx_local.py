@@ -83,6 +83,18 @@ def test_an_empty_directory_keeps_its_mode_and_its_own_one_is_written_again(tmp_
     assert (empty / "access.log").read_text() == "kept\n"
 
 
+def test_the_directories_it_makes_are_reachable_whatever_the_umask(tmp_path):
+    tmp_path.chmod(0o700)  # there already: named, not changed
+    target = tmp_path / "a" / "b" / "nginx"
+    made = subprocess.run(["sh", "-c", 'umask 077; exec "$0" "$@"', str(SCRIPT), str(target),
+                           "8080", "127.0.0.1:8001"], capture_output=True, text=True, timeout=30)
+    assert made.returncode == 0, made.stderr
+    for d in (tmp_path / "a", tmp_path / "a" / "b", target):
+        assert d.stat().st_mode & 0o001, d
+    assert tmp_path.stat().st_mode & 0o7777 == 0o700
+    assert f"chmod o+x {tmp_path}" in made.stdout
+
+
 @pytest.mark.parametrize("dir_name, port, upstream", [
     ("a b", "8080", "127.0.0.1:8001"), ("a;b", "8080", "127.0.0.1:8001"),
     ("a\\tb", "8080", "127.0.0.1:8001"), ("a&b", "8080", "127.0.0.1:8001"),
