@@ -56,8 +56,10 @@ class Error(Out):
     message: str
     details: Any = Absent()
     retry_after: float | None = Absent(
-        "Seconds to wait before sending the same command again: at most 10 (the abuse "
-        "window) for rate_limited; 1 or 5 for unavailable and store_timeout")
+        "Seconds to wait before sending the same command again: for rate_limited, each "
+        "refusal one token after the last (0.05 at 20/s), at most 10 (the abuse window); "
+        "rate refusals beyond a grace of 200 that refills at commands_per_second count "
+        "towards the 1008 close. 1 or 5 for unavailable and store_timeout")
 
 
 class NewMessage(Out):

@@ -38,9 +38,10 @@ class Limits:
     # Refused commands tolerated within `abuse_window_seconds` before closing with 1008.
     max_refusals: int = 20
     abuse_window_seconds: float = 10.0
-    # Rate refusals not counted as abuse at the start of an episode (a backlog read at once
-    # after a stall was sent before any refusal could be seen, and its retries follow it);
-    # at most one such grace per `abuse_window_seconds`, so pausing to refill buys nothing.
+    # Rate refusals not counted as abuse: a bucket of this many that refills at
+    # `commands_per_second` (a backlog read at once after a stall was sent before any
+    # refusal could be seen, and its retries follow it; stalls may recur). Pausing refills
+    # it no faster than the commands themselves, so a flood's free refusals stay bounded.
     rate_grace_refusals: int = 200
     outgoing_queue: int = 512  # frames buffered per connection before SLOW_CONSUMER
     # Bytes buffered per connection, and for all of one user's connections, before
@@ -122,11 +123,8 @@ class ServerConnection:
         self._tokens = float(limits.command_burst)
         self._last = clock()
         self._refusals: list[float] = []
-        # Whether an episode of rate refusals is under way (it ends when the bucket is full
-        # again), when its last grace began, and how many refusals that grace has left.
-        self._in_episode = False
-        self._grace_at = -math.inf
-        self._grace_left = 0
+        # Free rate refusals left (the grace), refilled with the tokens.
+        self._grace = float(limits.rate_grace_refusals)
         # When the next refused command may be retried: each refusal is promised its own
         # token, so refused commands retried at their `retry_after` come back at the rate
         # instead of in the burst that was refused.
@@ -135,11 +133,10 @@ class ServerConnection:
 
     def _take_token(self) -> bool:
         now = self._clock()
-        self._tokens = min(self.limits.command_burst,
-                           self._tokens + (now - self._last) * self.limits.commands_per_second)
+        refill = (now - self._last) * self.limits.commands_per_second
+        self._tokens = min(self.limits.command_burst, self._tokens + refill)
+        self._grace = min(self.limits.rate_grace_refusals, self._grace + refill)
         self._last = now
-        if self._tokens >= self.limits.command_burst:
-            self._in_episode = False
         # A token due at this instant counts, whatever the float rounding of the refill.
         if self._tokens >= 1 - 1e-9:
             self._tokens -= 1
@@ -157,18 +154,12 @@ class ServerConnection:
 
     def _rate_refused(self) -> float:
         """Count a rate refusal and return its `retry_after`."""
-        # Abuse is to keep sending after being told: the first refusals of an episode are a
-        # grace, so a backlog read in one go after a stall, and its retries, do not count.
+        # Abuse is to keep sending after being told: refusals within the grace do not count,
+        # so a backlog read in one go after a stall, and its retries, are not abuse.
         now = self._clock()
         window = self.limits.abuse_window_seconds
-        if not self._in_episode:
-            self._in_episode = True
-            fresh = now - self._grace_at >= window
-            self._grace_left = self.limits.rate_grace_refusals if fresh else 0
-            if fresh:
-                self._grace_at = now
-        if self._grace_left > 0:
-            self._grace_left -= 1
+        if self._grace >= 1 - 1e-9:
+            self._grace -= 1
         else:
             self._refused()
         rate = self.limits.commands_per_second

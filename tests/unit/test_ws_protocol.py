@@ -91,7 +91,7 @@ def test_rate_limit_answers_errors_then_closes_on_sustained_abuse():
     assert isinstance(limited, ev.Error) and limited.code == "rate_limited"
     assert limited.id == "x" and limited.retry_after and conn.close is None
     clock.t += 1.0
-    for _ in range(8):  # 2 tokens came back, 6 more refusals
+    for _ in range(9):  # 2 tokens and the grace came back: 2 run, 1 free, 6 counted
         conn.receive(ping)
     assert conn.close is not None and conn.close[0] == CloseCode.POLICY_VIOLATION
 
@@ -150,9 +150,10 @@ def flood(conn: p.ServerConnection, clock: Clock, sending, per_tick: int,
 
 
 def most_answered(limits: p.Limits, seconds: float) -> float:
-    # The bucket, what refills in `seconds`, the grace, and the counted refusals that close.
-    return (limits.command_burst + limits.commands_per_second * seconds
-            + limits.rate_grace_refusals + limits.max_refusals + 1)
+    # The bucket and the grace, what both refill in `seconds`, and the counted refusals
+    # that close.
+    return (limits.command_burst + limits.rate_grace_refusals
+            + 2 * limits.commands_per_second * seconds + limits.max_refusals + 1)
 
 
 def test_a_steady_flood_closes_1008_after_the_grace():
@@ -164,14 +165,16 @@ def test_a_steady_flood_closes_1008_after_the_grace():
     assert answered <= most_answered(limits, clock.t - 1000.0)
 
 
-@pytest.mark.parametrize("per_tick", [20, 1])  # 2,000/s: grace used up at once; 100/s: not
-def test_an_on_off_flood_closes_1008_within_the_abuse_window(per_tick):
-    # Bursts of 1.9 s and pauses of 2.2 s, long enough for the bucket to fill: each burst
-    # starts a new episode, but only one per abuse window gets a grace.
+@pytest.mark.parametrize("per_tick, on, period", [
+    (20, 0.1, 2.0),  # 200 frames at once every 2 s: the grace is used up by the first
+    (2, 1.9, 4.1),   # 200/s for 1.9 s, then a pause long enough for the bucket to fill
+])
+def test_an_on_off_flood_closes_1008_within_the_abuse_window(per_tick, on, period):
+    # Pausing refills the grace at the command rate only: the second burst is counted.
     clock = Clock()
     limits = p.Limits()
     conn = p.ServerConnection(limits, clock)
-    answered = flood(conn, clock, lambda t: t % 4.1 < 1.9, per_tick,
+    answered = flood(conn, clock, lambda t: t % period < on, per_tick,
                      limits.abuse_window_seconds)
     assert conn.close is not None and conn.close[0] == CloseCode.POLICY_VIOLATION
     assert answered <= most_answered(limits, clock.t - 1000.0)
@@ -201,6 +204,54 @@ def test_an_honest_client_retrying_after_a_stall_while_sending_on_is_never_close
         else:
             accepted.add(answer.id)
     assert refused > 35 and len(accepted) == 15 * 40  # retries were refused again, in grace
+
+
+def retrying_client(conn: p.ServerConnection, clock: Clock, arrivals: list[float]) -> int:
+    """Sends reaching the server at `arrivals` (seconds from now), each refused one sent
+    again at its retry_after, as the web client does. Returns how many were refused."""
+    start, refused = clock.t, 0
+    due = sorted((at, n) for n, at in enumerate(arrivals))
+    while due:
+        at, n = due.pop(0)
+        clock.t = start + at
+        answer = conn.receive(send_frame(n))
+        assert conn.close is None, f"closed at {at:.2f} s after {refused} refusals"
+        if isinstance(answer, ev.Error):
+            assert answer.code == "rate_limited" and answer.id == f"s{n}"
+            refused += 1
+            due.append((at + answer.retry_after, n))
+            due.sort()
+    return refused
+
+
+def test_an_honest_client_whose_stalls_recur_is_never_closed():
+    # 10 sends/s over a network that holds them 5 s of every 8 (each backlog arrives at
+    # once): the grace refills between the stalls, as it did not with one grace per 10 s.
+    clock = Clock()
+    conn = p.ServerConnection(p.Limits(), clock)
+    arrivals = []
+    for n in range(10 * 120):
+        sent = n / 10
+        arrivals.append(sent - sent % 8 + 5 if sent % 8 < 5 else sent)
+    assert retrying_client(conn, clock, arrivals) > 200  # more than one grace's worth
+
+
+@pytest.mark.parametrize("rate", [50, 100, 1000])
+def test_a_steady_sender_above_the_bound_is_closed_one_below_it_never(rate):
+    # Per second the bucket runs 20 and the grace refills 20: 40/s are answered for ever,
+    # and r/s above about 42 closes within 261 / (r - 40) s (docs/protocol.md).
+    limits = p.Limits()
+    for per_second, seconds in ((40, 300.0), (rate, 261 / (rate - 40))):
+        clock = Clock()
+        conn = p.ServerConnection(limits, clock)
+        start, n = clock.t, 0
+        while conn.close is None and n / per_second <= seconds:
+            clock.t = start + n / per_second
+            conn.receive(send_frame(n))
+            n += 1
+        assert (conn.close is None) == (per_second == 40)
+        if conn.close is not None:
+            assert conn.close[0] == CloseCode.POLICY_VIOLATION
 
 
 def test_retry_after_is_at_most_the_abuse_window():
