@@ -51,7 +51,7 @@ class Ack(Out):
 
 class Error(Out):
     type: Literal["error"] = "error"
-    id: str | None = Field(description="The request this answers; null if unreadable")
+    id: str | None = Field(description="The request this answers; null if unreadable or not a string")
     code: str
     message: str
     details: Any = Absent()
