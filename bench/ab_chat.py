@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.ab_chat --a /tmp/nirvana-main [--b .] [--c DIR] [--peer]
         [--rounds 3] [--steps 200,500,1000,2000] [--duration 10] [--clients 1000]
-        [--receipts] [--room-size 10] [--out bench/results/ab.json]
+        [--receipts] [--room-size 10] [--no-probe B] [--idle-probe 20]
+        [--out bench/results/ab.json]
 
 `--a`, `--b` (and `--c`) are source trees (e.g. `git archive main | tar -x -C /tmp/nirvana-main`);
 each runs as `make bench` runs Nirvana (its run.py, embedded databases on a data directory
@@ -12,7 +13,11 @@ A B [C] [peer] A B [C] [peer] …, so a machine whose load drifts (a shared one)
 the medians; writes every number to `--out`. With `--receipts` every Nirvana client answers
 each message of someone else's with `delivered` (bench/ws_clients.py); the seed peer has no
 receipts, so `--peer` is refused with it. `--room-size` sets the members of each group
-conversation (2-256; the clients beyond the last full room are left out). The users and
+conversation (2-256; the clients beyond the last full room are left out). `--no-probe NAME`
+runs that version's passes without the event-loop lag probe (bench/lag_probe.py), so with
+`--a DIR --b DIR --no-probe B` one tree runs with and without it, alternated: the probe's
+share of the CPU per delivery. `--idle-probe SECONDS`, after the passes: the last server's
+CPU per second idle, then idle with only the probe pinging it. The users and
 rooms are made once, and each version runs on its own copy of that data directory (so a
 version that changes the schema converts only its own): Nirvana is restarted from the next
 version's tree for each pass.
@@ -34,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .lag_probe import LagProbe
 from .nirvana_chat import _pass, http, sign_up
 from .report import summarize
 from .seed_peer import SeedPeer, SocketIOAdapter, ensure_node
@@ -77,6 +83,29 @@ async def _prepare(server: Nirvana, clients: int, receipts: bool, room_size: int
     return adapter
 
 
+async def _idle_probe(server: Nirvana, adapter: NirvanaAdapter, clients: int,
+                      seconds: float) -> dict[str, float]:
+    """The server's CPU (ms per second) idle with no socket open, then idle with only the lag
+    probe's socket pinging it: what the probe alone costs."""
+    await asyncio.sleep(2)  # the last pass's sockets closed
+    before, started = server.cpu_seconds(), time.monotonic()
+    await asyncio.sleep(seconds)
+    quiet = (server.cpu_seconds() - before) * 1000 / (time.monotonic() - started)
+    probe = LagProbe(adapter.ws_url, adapter.users[clients].token)
+    await probe.start()
+    try:
+        await asyncio.sleep(2)  # connected and pinging
+        before, started = server.cpu_seconds(), time.monotonic()
+        await asyncio.sleep(seconds)
+        ended = time.monotonic()
+        probed = (server.cpu_seconds() - before) * 1000 / (ended - started)
+        pings = len(probe.samples(started, ended)) / (ended - started)
+    finally:
+        await probe.stop()
+    return {"idle_cpu_ms_per_s": quiet, "probed_cpu_ms_per_s": probed,
+            "pings_per_s": pings, "us_per_ping": (probed - quiet) * 1000 / max(pings, 1)}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab_chat", description=__doc__)
     parser.add_argument("--a", type=Path, required=True, help="source tree of version A")
@@ -91,6 +120,11 @@ def main(argv: list[str]) -> int:
                         help="clients answer others' messages with `delivered` (Nirvana only)")
     parser.add_argument("--room-size", type=room_size, default=10,
                         help="members of each group conversation (2-256)")
+    parser.add_argument("--no-probe", action="append", default=[], choices=("A", "B", "C"),
+                        help="run this version's passes without the lag probe (repeatable)")
+    parser.add_argument("--idle-probe", type=float, default=0, metavar="SECONDS",
+                        help="after the passes: the server's CPU/s idle, without and with "
+                             "the probe")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ab.json")
     args = parser.parse_args(argv)
     args.clients = clients_in_rooms(parser, args.clients, args.room_size)
@@ -106,6 +140,7 @@ def main(argv: list[str]) -> int:
     if args.c:
         trees["C"] = args.c.resolve()
     results: dict[str, list[list[dict[str, Any]]]] = {}
+    idle: dict[str, float] = {}
     server: Nirvana | None = None
     peer: SeedPeer | None = None
     try:
@@ -150,11 +185,14 @@ def main(argv: list[str]) -> int:
                 # Step numbers are the sends' client_ids: one used twice would be a retry,
                 # answered without a delivery (idempotency), so each pass has its own.
                 run = asyncio.run(_pass(target, client, args.clients, steps, args.duration,
-                                        100 * r + 10 * n))
+                                        100 * r + 10 * n, name not in args.no_probe))
                 for step in run:
                     step["loadavg_before"] = load
                     print(_line(name, step) + f" (load {load:.1f})", flush=True)
                 results.setdefault(name, []).append(run)
+        if args.idle_probe and server is not None:
+            idle = asyncio.run(_idle_probe(server, adapter, args.clients, args.idle_probe))
+            print(f"idle {server.root}: {idle}", flush=True)
     finally:
         for running in (server, peer):
             if running is not None:
@@ -177,7 +215,7 @@ def main(argv: list[str]) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "a": str(args.a), "b": str(args.b), "steps": steps, "duration": args.duration,
         "clients": args.clients, "room_size": args.room_size, "receipts": args.receipts,
-        "medians": medians,
+        "no_probe": args.no_probe, "idle_probe": idle, "medians": medians,
         "runs": results}, indent=1,
         default=str) + "\n")
     print(f"ab_chat: wrote {args.out}")

@@ -9,7 +9,10 @@ process on the machine, so the benchmark picks the samples of each load step.
 Why its own process: inside the load generator the probe's timer waited behind thousands
 of deliveries to parse and measured the generator's lag, not the server's; and why its own
 account: a socket that is sent chat frames must read them, or its client stops reading the
-socket and never sees a pong.
+socket and never sees a pong. With no token (an empty line on stdin) it probes the fan-out
+floor (bench/ceilings/fanout.py) instead: a room of its own, no hello. The floor runs the
+same probe as Nirvana so both servers answer the same 100 pings a second and their CPU per
+delivery compares like with like.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import time
 async def probe(ws_url: str, token: str, every: float = 0.01) -> None:
     from websockets.asyncio.client import connect
 
-    async with connect(f"{ws_url}/ws?token={token}", compression=None,
-                       ping_interval=None) as ws:
-        await ws.recv()  # hello
+    path = f"/ws?token={token}" if token else "/lag-probe"
+    async with connect(f"{ws_url}{path}", compression=None, ping_interval=None) as ws:
+        if token:
+            await ws.recv()  # Nirvana's hello
         while True:
             started = time.monotonic()
             await asyncio.wait_for(await ws.ping(), 30)
@@ -36,9 +40,9 @@ async def probe(ws_url: str, token: str, every: float = 0.01) -> None:
 
 class LagProbe:
     """Runs `bench.lag_probe` as a child process; `samples(since, until)` the round trips
-    (ms) measured between two `time.monotonic()` readings."""
+    (ms) measured between two `time.monotonic()` readings. `token=None`: the fan-out floor."""
 
-    def __init__(self, ws_url: str, token: str) -> None:
+    def __init__(self, ws_url: str, token: str | None) -> None:
         self.ws_url, self.token = ws_url, token
         self._samples: list[tuple[float, float]] = []
         self._proc: asyncio.subprocess.Process | None = None
@@ -49,7 +53,7 @@ class LagProbe:
             sys.executable, "-m", "bench.lag_probe", self.ws_url,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         assert self._proc.stdin is not None
-        self._proc.stdin.write(self.token.encode() + b"\n")
+        self._proc.stdin.write((self.token or "").encode() + b"\n")
         await self._proc.stdin.drain()
         self._proc.stdin.close()
         self._reader = asyncio.create_task(self._read())

@@ -47,14 +47,16 @@ WARM_UP_STEP = 9  # the warm-up's step number in a pass's block of ten (its step
 
 async def _pass(server: Nirvana | SeedPeer, adapter: NirvanaAdapter | SocketIOAdapter,
                 clients: int, steps: list[float], duration: float,
-                first_step: int) -> list[dict[str, Any]]:
+                first_step: int, lag_probe: bool = True) -> list[dict[str, Any]]:
     load = Load(adapter, clients)
     await load.connect()
     out = []
     # An account of its own, in no conversation: nothing is pushed to the probe's socket.
     # The seed peer has no probe: uvicorn's ping answer is what the probe measures.
+    # The floor's passes run the same probe (bench/fanout_ceiling.py); `lag_probe=False`
+    # leaves it out, so `bench.ab_chat --no-probe` can measure its share of the CPU.
     probe = (LagProbe(adapter.ws_url, adapter.users[clients].token)
-             if isinstance(adapter, NirvanaAdapter) else None)
+             if lag_probe and isinstance(adapter, NirvanaAdapter) else None)
     if probe is not None:
         await probe.start()
     try:

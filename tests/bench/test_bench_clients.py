@@ -9,7 +9,8 @@ import time
 
 from bench.lag_probe import LagProbe
 from bench.nirvana_chat import http, sign_up
-from bench.ws_clients import NirvanaAdapter
+from bench.servers import python_server
+from bench.ws_clients import FanoutAdapter, NirvanaAdapter
 from tests.support.chat_client import Client
 
 
@@ -28,6 +29,26 @@ async def test_the_lag_probe_reports_ping_round_trips_by_time(live):
     lag = probe.samples(started, time.monotonic())
     assert all(0 < ms < 5000 for ms in lag)
     assert probe.samples(time.monotonic() + 1, time.monotonic() + 2) == []
+
+
+async def test_the_lag_probe_without_a_token_probes_the_fanout_floor(tmp_path):
+    # The floor runs the same probe as Nirvana (bench/fanout_ceiling.py): no account, no
+    # hello, a room of its own; its pings must still be answered and reported.
+    floor = python_server("fanout", "bench.ceilings.fanout", tmp_path)
+    floor.start()
+    try:
+        probe = LagProbe(FanoutAdapter(floor.url).ws_url, None)
+        started = time.monotonic()
+        await probe.start()
+        try:
+            while len(probe.samples(started, time.monotonic())) < 10:
+                assert time.monotonic() - started < 20, "the probe measured nothing"
+                await asyncio.sleep(0.05)
+        finally:
+            await probe.stop()
+    finally:
+        floor.stop()
+    assert all(0 < ms < 5000 for ms in probe.samples(started, time.monotonic()))
 
 
 async def test_stale_sessions_are_renewed_through_the_refresh_token(live):
