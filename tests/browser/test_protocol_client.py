@@ -190,3 +190,70 @@ async def test_the_module_still_exports_every_name_the_docs_give_it(page):
     assert set(names) >= {"ChatClient", "Emitter", "ProtocolError", "State", "backoffDelay",
                           "forgetKeptSends", "keptSends", "newClientId", "refreshCookieSession",
                           "reportLater", "sessionPosition"}
+
+
+async def test_a_conversations_sends_go_one_at_a_time_in_order_and_a_retry_goes_first(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, make, hello, wait } = window.t;
+      const client = make();
+      client.connect();
+      const socket = FakeSocket.all[0];
+      socket.serve(hello);
+      const sends = () => socket.sent.filter((f) => f.type === "send").map((f) => f.text);
+      const last = () => socket.sent.filter((f) => f.type === "send").at(-1);
+      const results = ["a", "b", "c", "d"].map((text) =>
+        client.send({ conversation_id: "c1", text }).done.then(() => "acked", (e) => e.code));
+      const first = sends();                         // only the head is on the wire
+      socket.serve({ type: "ack", id: last().id, message: { seq: 1 } });
+      await wait(0);
+      const afterAck = sends();
+      const refused = last();                        // b: refused for now, retried first
+      socket.serve({ type: "error", id: refused.id, code: "unavailable", message: "down" });
+      await wait(30);
+      const afterRetry = sends();
+      const retried = last();
+      socket.serve({ type: "ack", id: retried.id, message: { seq: 2 } });
+      await wait(0);                                 // c: refused for good, d goes on
+      socket.serve({ type: "error", id: last().id, code: "validation_error", message: "no" });
+      await wait(0);
+      socket.serve({ type: "ack", id: last().id, message: { seq: 3 } });
+      const outcomes = await Promise.race([Promise.all(results), wait(500).then(() => "unanswered")]);
+      client.disconnect();
+      return { first, afterAck, afterRetry, sameId: retried.client_id === refused.client_id,
+               all: sends(), outcomes };
+    }""")
+    assert result["first"] == ["a"]
+    assert result["afterAck"] == ["a", "b"]
+    assert result["afterRetry"] == ["a", "b", "b"] and result["sameId"]
+    assert result["all"] == ["a", "b", "b", "c", "d"]
+    assert result["outcomes"] == ["acked", "acked", "validation_error", "acked"]
+
+
+async def test_conversations_do_not_wait_for_each_other_and_heads_go_again_in_order(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, make, hello, wait } = window.t;
+      const client = make();
+      client.connect();
+      FakeSocket.all[0].serve(hello);
+      const sends = (s) => s.sent.filter((f) => f.type === "send").map((f) => f.text);
+      for (const [conversation_id, text] of [["c1", "a1"], ["c2", "b1"], ["c1", "a2"], ["c2", "b2"]]) {
+        client.send({ conversation_id, text }).done.catch(() => {});  // rejected by disconnect()
+      }
+      const before = sends(FakeSocket.all[0]);       // each conversation's head, at once
+      const unsent = client.unsent().length;
+      FakeSocket.all[0].drop();                      // lost before either ack
+      await wait(30);
+      const second = FakeSocket.all[1];
+      second.serve(hello);
+      second.serve({ type: "resumed", head: 5 });    // the replay is over: ready
+      const resent = sends(second);
+      const b1 = second.sent.find((f) => f.text === "b1");
+      second.serve({ type: "ack", id: b1.id, message: { seq: 1 } });
+      await wait(0);                                 // c2 goes on while c1 still waits
+      const after = sends(second);
+      client.disconnect();
+      return { before, unsent, resent, after };
+    }""")
+    assert result["before"] == ["a1", "b1"] and result["unsent"] == 4
+    assert result["resent"] == ["a1", "b1"]
+    assert result["after"] == ["a1", "b1", "b2"]

@@ -4,12 +4,15 @@
 // Its state machine is explicit: disconnected → connecting → connected, and back. It resumes
 // from the last durable position it processed (kept per user in sessionStorage, never a token),
 // drops any position it has already seen, retries unacknowledged sends with the same client id
-// (kept across a reload too, when given a `kept` store: see keptSends), renews the access
-// cookie before it expires, and clears every timer when it disconnects.
-// Plain ES modules, no build step, no dependency: the emitter and the sessionStorage stores
-// are modules of their own (emitter.js, protocol_storage.js), exported here too.
+// and keeps each conversation's sends in the order given (kept across a reload too, when given
+// a `kept` store: see keptSends), renews the access cookie before it expires, and clears every
+// timer when it disconnects. Plain ES modules, no build step, no dependency: the emitter, the
+// outbox and the sessionStorage stores are modules of their own (emitter.js,
+// protocol_outbox.js, protocol_storage.js); the emitter's and the stores' names are exported
+// here too.
 
 import { Emitter } from "./emitter.js";
+import { Outbox } from "./protocol_outbox.js";
 
 export { Emitter, reportLater } from "./emitter.js";
 export { forgetKeptSends, keptSends, sessionPosition } from "./protocol_storage.js";
@@ -22,8 +25,6 @@ export const State = Object.freeze({
 
 // Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
 const FINAL_CLOSES = new Set([1008, 1009, 4003, 4029]);
-// Errors after which the same send is retried with the same client id.
-const RETRY_ERRORS = new Set(["unavailable", "store_timeout", "rate_limited"]);
 
 /** An `error` frame (or a local failure such as "offline") as a rejection. */
 export class ProtocolError extends Error {
@@ -81,7 +82,6 @@ export class ChatClient extends Emitter {
     this.userId = null;
     this.limits = null;
     this._position = position;
-    this._kept = kept;
     this._refresh = refresh;
     this._tokenExpiresAt = tokenExpiresAt;
     this._backoff = backoff;
@@ -94,7 +94,12 @@ export class ChatClient extends Emitter {
     this._attempt = 0;
     this._nextId = 1;
     this._pending = new Map();   // command id → {resolve, reject, timer}
-    this._outbox = new Map();    // client id → {fields, resolve, reject, inflightId, retryTimer, attempt}
+    this._outbox = new Outbox({
+      transmit: (fields) => this._request("send", fields),
+      connected: () => this.state === State.CONNECTED,
+      retryDelay: (attempt) => backoffDelay(attempt, this._backoff, this._random),
+      kept,
+    });
     this._timers = { reconnect: null, heartbeat: null, pong: null, refresh: null };
     this._wanted = false;
     this._renewal = null;        // the renewal under way: a second cause joins it
@@ -126,10 +131,7 @@ export class ChatClient extends Emitter {
     this._failPending("disconnected");
     // The kept copy stays as it was: a page that stops its client (a reload, a page left)
     // sends these again when it comes back.
-    for (const [clientId, entry] of this._outbox) {
-      entry.reject(new ProtocolError("disconnected", "The client was stopped."));
-      this._outbox.delete(clientId);
-    }
+    this._outbox.rejectAll(new ProtocolError("disconnected", "The client was stopped."));
     this._setState(State.DISCONNECTED, "stopped");
   }
 
@@ -147,9 +149,10 @@ export class ChatClient extends Emitter {
 
   /**
    * Send a message. It is kept until the server acknowledges it: after a drop or a
-   * `unavailable`/`store_timeout` error it is sent again with the same `client_id`, so it is
-   * stored once. Returns {clientId, done}; `done` resolves to the ack (`message`,
-   * `duplicate`) and rejects only for a refusal that a retry cannot change.
+   * `unavailable`/`store_timeout`/`rate_limited` error it is sent again with the same
+   * `client_id`, so it is stored once. A conversation's sends go one at a time in the order
+   * given, so they are stored in that order. Returns {clientId, done}; `done` resolves to the
+   * ack (`message`, `duplicate`) and rejects only for a refusal that a retry cannot change.
    */
   send({ conversation_id, text, kind, attachments, reply_to, client_id }) {
     const clientId = client_id || newClientId();
@@ -158,22 +161,11 @@ export class ChatClient extends Emitter {
     if (kind) fields.kind = kind;
     if (attachments?.length) fields.attachments = attachments;
     if (reply_to != null) fields.reply_to = reply_to;
-    let entry;
-    const done = new Promise((resolve, reject) => {
-      entry = { fields, resolve, reject, inflightId: null, retryTimer: null, attempt: 0 };
-    });
-    this._outbox.set(clientId, entry);
-    this._keep();
-    if (this.state === State.CONNECTED) this._transmit(clientId, entry);
-    return { clientId, done };
-  }
-
-  _keep() {
-    this._kept?.save([...this._outbox.values()].map((entry) => entry.fields));
+    return { clientId, done: this._outbox.add(fields) };
   }
 
   /** Client ids of sends not yet acknowledged, oldest first. */
-  unsent() { return [...this._outbox.keys()]; }
+  unsent() { return this._outbox.clientIds(); }
 
   // -- the socket ------------------------------------------------------------------------
 
@@ -254,9 +246,7 @@ export class ChatClient extends Emitter {
     this._setState(State.CONNECTED, recovered === false ? "not recovered" : "connected");
     this.emit("ready", { recovered, head });
     this._armHeartbeat();
-    for (const [clientId, entry] of this._outbox) {
-      if (entry.inflightId == null && entry.retryTimer == null) this._transmit(clientId, entry);
-    }
+    this._outbox.resume();
   }
 
   _closed(code, reason) {
@@ -358,37 +348,7 @@ export class ChatClient extends Emitter {
       pending.reject(new ProtocolError(code, "The connection was lost."));
       this._pending.delete(id);
     }
-    for (const entry of this._outbox.values()) entry.inflightId = null;
-  }
-
-  _transmit(clientId, entry) {
-    entry.retryTimer = null;
-    const request = this._request("send", entry.fields);
-    entry.inflightId = request;
-    request.then((ack) => {
-      this._outbox.delete(clientId);
-      this._keep();
-      entry.resolve(ack);
-    }, (error) => {
-      if (this._outbox.get(clientId) !== entry) return;
-      entry.inflightId = null;
-      if (error.code === "disconnected" || error.code === "offline") return;  // on `ready`
-      if (RETRY_ERRORS.has(error.code) || error.code === "timeout") {
-        const wait = (error.frame?.retry_after || 0) * 1000 ||
-          backoffDelay(entry.attempt++, this._backoff, this._random);
-        entry.retryTimer = setTimeout(() => {
-          if (this.state === State.CONNECTED && this._outbox.get(clientId) === entry) {
-            this._transmit(clientId, entry);
-          } else {
-            entry.retryTimer = null;
-          }
-        }, wait);
-        return;
-      }
-      this._outbox.delete(clientId);
-      this._keep();
-      entry.reject(error);
-    });
+    this._outbox.lost();
   }
 
   // -- the access token ------------------------------------------------------------------
@@ -447,10 +407,7 @@ export class ChatClient extends Emitter {
 
   _clearTimers() {
     for (const name of Object.keys(this._timers)) this._clear(name);
-    for (const entry of this._outbox.values()) {
-      clearTimeout(entry.retryTimer);
-      entry.retryTimer = null;
-    }
+    this._outbox.stopTimers();
   }
 
   _clear(name) {

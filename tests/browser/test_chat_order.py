@@ -1,0 +1,128 @@
+"""Typed order in the chat page: a conversation's messages are stored and shown in the order
+they were typed, even when the first is held back on the network (docs/protocol.md, the
+reference client, Sends); another conversation does not wait for it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from playwright.async_api import expect
+
+from tests.support.browser_chat import api_sign_up, befriend, messages, open_chat_with, send
+
+
+class HeldSend:
+    """The page's first `send` after `arm()` is held at the network until `release()`; every
+    other frame passes both ways. `acks` counts the acks of sends (those carrying the stored
+    message) the server sent the page meanwhile."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.held: str | None = None
+        self.holding = asyncio.Event()
+        self.acks = 0
+        self.acked = asyncio.Event()
+        self._server = None
+
+    def arm(self) -> None:
+        self.armed = True
+
+    async def route(self, ws) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message) -> None:
+            if self.armed and json.loads(message).get("type") == "send":
+                self.armed = False
+                self.held, self._server = message, server
+                self.holding.set()
+            else:
+                server.send(message)
+
+        def from_server(message) -> None:
+            ws.send(message)
+            frame = json.loads(message)
+            if self.held is not None and frame.get("type") == "ack" and "message" in frame:
+                self.acks += 1
+                self.acked.set()
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    async def wait_held(self) -> None:
+        async with asyncio.timeout(10):
+            await self.holding.wait()
+
+    async def acks_meanwhile(self, wanted: int, patience: float = 1.5) -> None:
+        """Give the page a moment to get sends past the held one acknowledged (a client that
+        pipelines does), and return early once `wanted` were."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(patience):
+                while self.acks < wanted:
+                    self.acked.clear()
+                    await self.acked.wait()
+
+    def release(self) -> None:
+        self._server.send(self.held)
+
+
+async def friends(site, *names: str):
+    pages, users = [], []
+    for name in names:
+        page = await site.new_page()
+        pages.append(page)
+        users.append(await api_sign_up(site, page, name))
+    for page, user in zip(pages[1:], users[1:]):
+        await befriend(site, pages[0], users[0], page, user)
+    return pages, users
+
+
+async def test_a_first_send_held_back_keeps_its_place_before_the_two_typed_after_it(site):
+    (page_a, page_b), (a, b) = await friends(site, "Ana Typist", "Ben Reader")
+    held = HeldSend()
+    await page_a.route_web_socket("**/ws*", held.route)
+    await open_chat_with(page_a, b)
+    await open_chat_with(page_b, a)
+
+    held.arm()
+    for text in ("a", "b", "c"):
+        await send(page_a, text)
+    await held.wait_held()
+    await held.acks_meanwhile(2)
+    # "a" is not stored yet, so neither are the two typed after it: Ben has nothing.
+    assert held.acks == 0
+    await expect(messages(page_b)).to_have_count(0)
+    await expect(messages(page_a)).to_have_text(["a", "b", "c"])  # shown as pending
+
+    held.release()
+    await expect(messages(page_b)).to_have_text(["a", "b", "c"])
+    await expect(page_a.locator("#messages li.mine [data-tick]")).to_have_count(3)
+    await expect(page_a.locator('#messages li.mine [data-tick="pending"]')).to_have_count(0)
+    await page_b.reload()  # the history, as stored
+    await expect(messages(page_b)).to_have_text(["a", "b", "c"])
+    await page_a.reload()
+    await expect(messages(page_a)).to_have_text(["a", "b", "c"])
+
+
+async def test_a_send_held_in_one_conversation_does_not_hold_another(site):
+    (page_a, page_b, page_c), (a, b, c) = await friends(
+        site, "Ana Typist", "Ben Reader", "Cai Reader")
+    held = HeldSend()
+    await page_a.route_web_socket("**/ws*", held.route)
+    await open_chat_with(page_a, c)  # both conversations in Ana's list
+    await open_chat_with(page_a, b)
+    await open_chat_with(page_b, a)
+    await open_chat_with(page_c, a)
+
+    held.arm()
+    await send(page_a, "to Ben")
+    await held.wait_held()
+    await page_a.locator("#conversation-list li", has_text=c["name"]).get_by_role("button").click()
+    await page_a.get_by_role("heading", name=c["name"], exact=True).wait_for()
+    await send(page_a, "to Cai")
+    await expect(messages(page_c)).to_have_text(["to Cai"])  # while Ben's is still held
+    await expect(messages(page_b)).to_have_count(0)
+
+    held.release()
+    await expect(messages(page_b)).to_have_text(["to Ben"])
