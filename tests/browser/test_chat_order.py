@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 
 from playwright.async_api import expect
 
@@ -126,3 +127,67 @@ async def test_a_send_held_in_one_conversation_does_not_hold_another(site):
 
     held.release()
     await expect(messages(page_b)).to_have_text(["to Ben"])
+
+
+class ServerFault:
+    """The server failing on a send, as the protocol says it does (docs/protocol.md, Errors
+    and Close codes): the page's `send` of `text` is answered `internal_error` and the socket
+    closed 1011, the first `times` times; it never reaches the server. Every other frame
+    passes both ways. `client_ids` lists the client id of every `send` of `text` the page made."""
+
+    def __init__(self, text: str, times: int) -> None:
+        self.text, self.times = text, times
+        self.client_ids: list[str] = []
+        self.faulted = 0
+
+    async def route(self, ws) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "send" and frame.get("text") == self.text:
+                self.client_ids.append(frame["client_id"])
+                if self.faulted < self.times:
+                    self.faulted += 1
+                    ws.send(json.dumps({"type": "error", "id": frame["id"],
+                                        "code": "internal_error", "message": "Internal error."}))
+                    asyncio.ensure_future(ws.close(code=1011, reason="internal error"))
+                    asyncio.ensure_future(server.close())
+                    return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+
+async def test_a_send_the_server_failed_on_goes_again_first_after_the_reconnect(site):
+    (page_a, page_b), (a, b) = await friends(site, "Ana Typist", "Ben Reader")
+    fault = ServerFault("a", times=1)
+    await page_a.route_web_socket("**/ws*", fault.route)
+    await open_chat_with(page_a, b)
+    await open_chat_with(page_b, a)
+
+    for text in ("a", "b", "c"):
+        await send(page_a, text)
+    # "a" may or may not be stored after internal_error: it is not given up, and goes again
+    # with its client id before the two typed after it.
+    await expect(messages(page_b)).to_have_text(["a", "b", "c"])
+    await expect(page_a.locator('#messages li.mine [data-tick="pending"]')).to_have_count(0)
+    await expect(page_a.locator("#messages li.failed")).to_have_count(0)
+    assert fault.faulted == 1 and len(fault.client_ids) == 2
+    assert fault.client_ids[0] == fault.client_ids[1]
+    await page_b.reload()
+    await expect(messages(page_b)).to_have_text(["a", "b", "c"])
+
+
+async def test_a_send_the_server_fails_on_three_times_is_given_up_and_the_rest_go_on(site):
+    (page_a, page_b), (a, b) = await friends(site, "Ana Typist", "Ben Reader")
+    fault = ServerFault("a", times=100)
+    await page_a.route_web_socket("**/ws*", fault.route)
+    await open_chat_with(page_a, b)
+    await open_chat_with(page_b, a)
+
+    for text in ("a", "b", "c"):
+        await send(page_a, text)
+    await expect(messages(page_b)).to_have_text(["b", "c"])
+    await expect(page_a.locator("#messages li.failed")).to_have_text(re.compile("Not sent"))
+    assert fault.faulted == 3 and len(set(fault.client_ids)) == 1

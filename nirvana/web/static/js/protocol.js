@@ -148,11 +148,12 @@ export class ChatClient extends Emitter {
   }
 
   /**
-   * Send a message. It is kept until the server acknowledges it: after a drop or a
-   * `unavailable`/`store_timeout`/`rate_limited` error it is sent again with the same
-   * `client_id`, so it is stored once. A conversation's sends go one at a time in the order
-   * given, so they are stored in that order. Returns {clientId, done}; `done` resolves to the
-   * ack (`message`, `duplicate`) and rejects only for a refusal that a retry cannot change.
+   * Send a message. It is kept until the server acknowledges it: after a drop, no answer, or
+   * a `unavailable`/`store_timeout`/`rate_limited`/`internal_error` error it is sent again
+   * with the same `client_id`, so it is stored once. A conversation's sends go one at a time
+   * in the order given, so they are stored in that order. Returns {clientId, done}; `done`
+   * resolves to the ack (`message`, `duplicate`) and rejects for a refusal that a retry cannot
+   * change, a third `internal_error`, or `disconnect()` (docs/protocol.md, Sends).
    */
   send({ conversation_id, text, kind, attachments, reply_to, client_id }) {
     const clientId = client_id || newClientId();

@@ -1,8 +1,8 @@
 // The protocol client's sends not yet acknowledged (protocol.js; docs/protocol.md, "The
 // reference client", Sends). A send refused and retried is stored when the retry is, after
 // whatever was sent meanwhile: so the sends of one conversation go one at a time, in the
-// order given, and the next goes only once the one before is acknowledged or refused for
-// good. Conversations do not wait for each other. Imports nothing: the client hands in how
+// order given, and the next goes only once the one before is acknowledged, refused for good
+// or given up. Conversations do not wait for each other. Imports nothing: the client hands in how
 // to transmit, whether it is connected, how long to wait before a retry, and the kept store.
 
 // Errors after which the same send is retried with the same client id; "timeout" is the
@@ -10,6 +10,11 @@
 const RETRY_ERRORS = new Set(["unavailable", "store_timeout", "rate_limited", "timeout"]);
 // The connection went: the head goes again, first of its conversation, once the client is ready.
 const LOST_ERRORS = new Set(["disconnected", "offline"]);
+// The server failed (it then closes 1011): the send may or may not be stored, so it keeps its
+// place and goes again after the reconnect, like a lost one. After this many such answers it
+// is given up, so a send the server cannot handle does not hold its conversation for good.
+const SERVER_FAULT = "internal_error";
+const SERVER_FAULT_TRIES = 3;
 
 export class Outbox {
   /**
@@ -35,7 +40,7 @@ export class Outbox {
   add(fields) {
     const waiting = this._entries.get(fields.client_id);
     if (waiting) return waiting.done;
-    const entry = { fields, request: null, retryTimer: null, attempt: 0 };
+    const entry = { fields, request: null, retryTimer: null, attempt: 0, faults: 0, held: false };
     entry.done = new Promise((resolve, reject) => { entry.resolve = resolve; entry.reject = reject; });
     this._entries.set(fields.client_id, entry);
     const queue = this._queues.get(fields.conversation_id);
@@ -52,7 +57,9 @@ export class Outbox {
   /** Connected again: each conversation's head goes, in the order the heads were given. */
   resume() {
     for (const entry of this._entries.values()) {
-      if (this._isHead(entry)) this._startHead(entry.fields.conversation_id);
+      if (!this._isHead(entry)) continue;
+      entry.held = false;
+      this._startHead(entry.fields.conversation_id);
     }
   }
 
@@ -86,10 +93,11 @@ export class Outbox {
     return this._queues.get(entry.fields.conversation_id)?.[0] === entry;
   }
 
-  /** Send the conversation's head unless it is in flight, waiting to retry, or offline. */
+  /** Send the conversation's head unless it is in flight, waiting to retry or for a
+   *  reconnect, or offline. */
   _startHead(conversationId) {
     const entry = this._queues.get(conversationId)?.[0];
-    if (!entry || entry.request || entry.retryTimer != null || !this._connected()) return;
+    if (!entry || entry.request || entry.held || entry.retryTimer != null || !this._connected()) return;
     const request = this._transmit(entry.fields);
     entry.request = request;
     request.then((ack) => {
@@ -100,6 +108,16 @@ export class Outbox {
       if (entry.request !== request) return;  // lost with its connection, or rejected meanwhile
       entry.request = null;
       if (LOST_ERRORS.has(error.code)) return;  // on `resume()`
+      if (error.code === SERVER_FAULT) {
+        // Not on the socket the server is closing: on `resume()`, this one or, given up, the next.
+        if (++entry.faults < SERVER_FAULT_TRIES) {
+          entry.held = true;
+          return;
+        }
+        this._remove(entry, true);
+        entry.reject(error);
+        return;
+      }
       if (RETRY_ERRORS.has(error.code)) {
         const wait = (error.frame?.retry_after || 0) * 1000 || this._retryDelay(entry.attempt++);
         entry.retryTimer = setTimeout(() => {
@@ -114,13 +132,15 @@ export class Outbox {
     });
   }
 
-  /** Take an answered head out, and send the next of its conversation. */
-  _remove(entry) {
+  /** Take an answered head out, and send the next of its conversation (or, `holdNext`,
+   *  leave it for `resume()`). */
+  _remove(entry, holdNext = false) {
     const conversationId = entry.fields.conversation_id;
     this._entries.delete(entry.fields.client_id);
     const queue = this._queues.get(conversationId);
     queue.shift();
     if (!queue.length) this._queues.delete(conversationId);
+    else if (holdNext) queue[0].held = true;
     this._save();
     this._startHead(conversationId);
   }
