@@ -257,3 +257,69 @@ async def test_conversations_do_not_wait_for_each_other_and_heads_go_again_in_or
     assert result["before"] == ["a1", "b1"] and result["unsent"] == 4
     assert result["resent"] == ["a1", "b1"]
     assert result["after"] == ["a1", "b1", "b2"]
+
+
+async def test_disconnect_rejects_every_waiting_send_of_every_conversation(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, make, hello, wait } = window.t;
+      const client = make();
+      client.connect();
+      FakeSocket.all[0].serve(hello);
+      const outcomes = [["c1", "a1"], ["c1", "a2"], ["c1", "a3"], ["c2", "b1"], ["c2", "b2"]].map(
+        ([conversation_id, text]) => client.send({ conversation_id, text }).done.then(
+          () => "acked", (e) => e.code));
+      client.disconnect();
+      const settled = await Promise.race([Promise.all(outcomes), wait(500).then(() => "unsettled")]);
+      return { settled, unsent: client.unsent() };
+    }""")
+    assert result["settled"] == ["disconnected"] * 5
+    assert result["unsent"] == []
+
+
+async def test_a_send_unanswered_in_time_goes_again_with_its_client_id_before_the_next(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, make, hello, wait } = window.t;
+      const client = make({ commandTimeout: 50 });
+      client.connect();
+      const socket = FakeSocket.all[0];
+      socket.serve(hello);
+      const sends = () => socket.sent.filter((f) => f.type === "send");
+      const a = client.send({ conversation_id: "c1", text: "a" }).done.then(() => "acked", (e) => e.code);
+      client.send({ conversation_id: "c1", text: "b" }).done.catch(() => {});
+      // No answer: the local timeout, then the retry's backoff; the retry is answered at once.
+      for (let i = 0; i < 500 && sends().length < 2; i++) await wait(2);
+      const texts = sends().map((f) => f.text);
+      const ids = sends().filter((f) => f.text === "a").map((f) => f.client_id);
+      socket.serve({ type: "ack", id: sends().at(-1).id, duplicate: true, message: { seq: 1 } });
+      const outcome = await Promise.race([a, wait(1000).then(() => "unsettled")]);
+      await wait(0);
+      const next = sends().at(-1).text;
+      client.disconnect();
+      return { texts, ids, outcome, next };
+    }""")
+    assert result["texts"] == ["a", "a"]
+    assert len(set(result["ids"])) == 1
+    assert result["outcome"] == "acked" and result["next"] == "b"
+
+
+async def test_a_client_id_already_waiting_is_that_same_send(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, make, hello, wait } = window.t;
+      const client = make();
+      client.connect();
+      const socket = FakeSocket.all[0];
+      socket.serve(hello);
+      const sends = () => socket.sent.filter((f) => f.type === "send");
+      const first = client.send({ conversation_id: "c1", text: "a", client_id: "k1" });
+      const again = client.send({ conversation_id: "c1", text: "a", client_id: "k1" });
+      const unsent = client.unsent();
+      socket.serve({ type: "ack", id: sends()[0].id, message: { seq: 1 } });
+      const acks = await Promise.race([Promise.all([first.done, again.done]), wait(1000).then(() => [1, 2])]);
+      await wait(0);
+      const frames = sends().length;
+      client.disconnect();
+      return { unsent, frames, same: acks[0] === acks[1], ids: [first.clientId, again.clientId] };
+    }""")
+    assert result["unsent"] == ["k1"]
+    assert result["frames"] == 1 and result["same"]
+    assert result["ids"] == ["k1", "k1"]
