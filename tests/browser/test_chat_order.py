@@ -36,7 +36,7 @@ class HeldSend:
         def from_page(message) -> None:
             if self.armed and json.loads(message).get("type") == "send":
                 self.armed = False
-                self.held, self._server = message, server
+                self.held, self._server, self._page = message, server, ws
                 self.holding.set()
             else:
                 server.send(message)
@@ -66,6 +66,11 @@ class HeldSend:
 
     def release(self) -> None:
         self._server.send(self.held)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the page's socket as the server would, the held send never reaching it."""
+        await self._page.close(code=code, reason=reason)
+        await self._server.close()
 
 
 async def friends(site, *names: str):
@@ -191,3 +196,18 @@ async def test_a_send_the_server_fails_on_three_times_is_given_up_and_the_rest_g
     await expect(messages(page_b)).to_have_text(["b", "c"])
     await expect(page_a.locator("#messages li.failed")).to_have_text(re.compile("Not sent"))
     assert fault.faulted == 3 and len(set(fault.client_ids)) == 1
+
+
+async def test_sends_waiting_when_the_server_closes_for_good_show_as_not_sent(site):
+    (page_a, page_b), (a, b) = await friends(site, "Ana Typist", "Ben Reader")
+    held = HeldSend()
+    await page_a.route_web_socket("**/ws*", held.route)
+    await open_chat_with(page_a, b)
+
+    held.arm()
+    for text in ("a", "b"):
+        await send(page_a, text)
+    await held.wait_held()
+    await held.close(1008, "policy violation")  # a close reconnecting cannot fix
+    await expect(page_a.locator("#messages li.failed")).to_have_count(2)
+    await expect(page_a.locator('#messages li.mine [data-tick="pending"]')).to_have_count(0)

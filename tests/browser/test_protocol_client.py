@@ -323,3 +323,29 @@ async def test_a_client_id_already_waiting_is_that_same_send(page):
     assert result["unsent"] == ["k1"]
     assert result["frames"] == 1 and result["same"]
     assert result["ids"] == ["k1", "k1"]
+
+
+async def test_a_final_close_or_a_refused_renewal_settles_every_waiting_send(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, live, make, hello, m, store, wait } = window.t;
+      const run = async (client, stop) => {
+        store.pos = null;                       // a first connection: ready on hello
+        client.connect();
+        FakeSocket.all.at(-1).serve(hello);
+        const outcomes = [["c1", "a1"], ["c1", "a2"], ["c2", "b1"]].map(([conversation_id, text]) =>
+          client.send({ conversation_id, text }).done.then(() => "acked", (e) => e.code));
+        const command = client.command("conversations").catch((e) => e.code);
+        stop();
+        const settled = await Promise.race([Promise.all([...outcomes, command]),
+                                            wait(500).then(() => "unsettled")]);
+        return { settled, unsent: client.unsent(), state: client.state, timers: live.size };
+      };
+      const closed = await run(make(), () => FakeSocket.all.at(-1).drop(1008));
+      const refused = make({ refresh: async () => { throw new m.ProtocolError("invalid_refresh_token", "gone"); } });
+      const signedOut = await run(refused, () => FakeSocket.all.at(-1).drop(4001));
+      return { closed, signedOut };
+    }""")
+    for outcome in (result["closed"], result["signedOut"]):
+        assert outcome["settled"] == ["disconnected"] * 4
+        assert outcome["unsent"] == [] and outcome["state"] == "disconnected"
+        assert outcome["timers"] == 0

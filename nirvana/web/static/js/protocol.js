@@ -123,16 +123,7 @@ export class ChatClient extends Emitter {
   /** Stop for good: close the socket, clear every timer, fail the pending commands and
    *  sends (with code "disconnected"). */
   disconnect() {
-    this._wanted = false;
-    this._window?.removeEventListener("online", this._onOnline);
-    this._window?.removeEventListener("offline", this._onOffline);
-    this._closeSocket(1000, "bye");
-    this._clearTimers();
-    this._failPending("disconnected");
-    // The kept copy stays as it was: a page that stops its client (a reload, a page left)
-    // sends these again when it comes back.
-    this._outbox.rejectAll(new ProtocolError("disconnected", "The client was stopped."));
-    this._setState(State.DISCONNECTED, "stopped");
+    this._stop("stopped", "The client was stopped.", "bye");
   }
 
   /**
@@ -153,7 +144,8 @@ export class ChatClient extends Emitter {
    * with the same `client_id`, so it is stored once. A conversation's sends go one at a time
    * in the order given, so they are stored in that order. Returns {clientId, done}; `done`
    * resolves to the ack (`message`, `duplicate`) and rejects for a refusal that a retry cannot
-   * change, a third `internal_error`, or `disconnect()` (docs/protocol.md, Sends).
+   * change, a third `internal_error`, or when the client stops (`disconnect()`, a final
+   * close, signed out: code "disconnected"; docs/protocol.md, Sends and Stopping).
    */
   send({ conversation_id, text, kind, attachments, reply_to, client_id }) {
     const clientId = client_id || newClientId();
@@ -260,9 +252,7 @@ export class ChatClient extends Emitter {
       this._setState(State.CONNECTING, "session expired");
       this._renewThenReconnect();
     } else if (FINAL_CLOSES.has(code)) {
-      this._wanted = false;
-      this._clearTimers();
-      this._setState(State.DISCONNECTED, reason || `closed ${code}`);
+      this._stop(reason || `closed ${code}`, "The server closed the connection.");
       this.emit("closed", { code, reason });
     } else {
       this._scheduleReconnect(code === 1013 ? "server busy" : "connection lost", code === 1013 ? 3 : 0);
@@ -382,10 +372,7 @@ export class ChatClient extends Emitter {
         return;
       }
       if (error instanceof ProtocolError && error.code !== "offline" && !error.code.startsWith("http_5")) {
-        this._wanted = false;
-        this._closeSocket(1000, "signed out");
-        this._clearTimers();
-        this._setState(State.DISCONNECTED, "signed out");
+        this._stop("signed out", "Signed out.");
         this.emit("signedOut", { code: error.code });
         return;
       }
@@ -399,6 +386,20 @@ export class ChatClient extends Emitter {
   }
 
   // -- plumbing --------------------------------------------------------------------------
+
+  /** Stopped for good (`disconnect()`, a final close, signed out): nothing waits on a timer
+   *  or an answer, and every pending command and send rejects with "disconnected". The kept
+   *  copy of the sends stays as it was: a page that comes back sends them again. */
+  _stop(reason, message, closeReason = reason) {
+    this._wanted = false;
+    this._window?.removeEventListener("online", this._onOnline);
+    this._window?.removeEventListener("offline", this._onOffline);
+    this._closeSocket(1000, closeReason);
+    this._clearTimers();
+    this._failPending("disconnected");
+    this._outbox.rejectAll(new ProtocolError("disconnected", message));
+    this._setState(State.DISCONNECTED, reason);
+  }
 
   _setState(state, reason, retryIn = null) {
     const previous = this.state;
