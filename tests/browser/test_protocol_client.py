@@ -349,3 +349,22 @@ async def test_a_final_close_or_a_refused_renewal_settles_every_waiting_send(pag
         assert outcome["settled"] == ["disconnected"] * 4
         assert outcome["unsent"] == [] and outcome["state"] == "disconnected"
         assert outcome["timers"] == 0
+
+
+async def test_an_answer_after_the_outbox_rejected_everything_changes_nothing(page):
+    result = await page.evaluate("""async () => {
+      const { wait } = window.t;
+      const { Outbox } = await import("/static/js/protocol_outbox.js");
+      const failures = [];
+      window.addEventListener("unhandledrejection", (e) => failures.push(String(e.reason)));
+      let answer;
+      const outbox = new Outbox({ transmit: () => new Promise((resolve) => { answer = resolve; }),
+                                  connected: () => true, retryDelay: () => 5 });
+      const done = outbox.add({ conversation_id: "c1", client_id: "k1", text: "a" }).catch((e) => e);
+      outbox.rejectAll(new Error("stopped"));
+      answer({ type: "ack", message: { seq: 1 } });   // the late ack of the rejected send
+      await wait(20);
+      outbox.add({ conversation_id: "c1", client_id: "k2", text: "b" }).catch(() => {});
+      return { rejected: (await done).message, failures, waiting: outbox.clientIds() };
+    }""")
+    assert result == {"rejected": "stopped", "failures": [], "waiting": ["k2"]}

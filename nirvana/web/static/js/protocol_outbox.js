@@ -82,7 +82,10 @@ export class Outbox {
     const entries = [...this._entries.values()];
     this._entries.clear();
     this._queues.clear();
-    for (const entry of entries) entry.reject(error);
+    for (const entry of entries) {
+      entry.request = null;  // a late answer to it finds nothing to take out
+      entry.reject(error);
+    }
   }
 
   _save() {
