@@ -4,10 +4,10 @@
 // Its state machine is explicit: disconnected → connecting → connected, and back. It resumes
 // from the last durable position it processed (kept per user in sessionStorage, never a token),
 // drops any position it has already seen, retries unacknowledged sends with the same client id
-// and keeps each conversation's sends in the order given (kept across a reload too, when given
-// a `kept` store: see keptSends), renews the access cookie before it expires, and clears every
-// timer when it disconnects. Plain ES modules, no build step, no dependency: the emitter, the
-// outbox and the sessionStorage stores are modules of their own (emitter.js,
+// (kept across a reload too, when given a `kept` store: see keptSends) and keeps each
+// conversation's sends in the order given, renews the access cookie before it expires, and
+// clears every timer when it disconnects. Plain ES modules, no build step, no dependency: the
+// emitter, the outbox and the sessionStorage stores are modules of their own (emitter.js,
 // protocol_outbox.js, protocol_storage.js); the emitter's and the stores' names are exported
 // here too.
 
