@@ -16,8 +16,8 @@ for client authors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from typing import Annotated, Any, Callable
 
 import orjson
