@@ -31,10 +31,10 @@ only reader, and the queue's general machinery cost every frame (docs/performanc
 
 Reading pauses: uvicorn pauses the transport after every received message until the app
 takes it, and resumes it then: an epoll_ctl call each way for every frame (its cost is in
-docs/performance.md, "The server's CPU per send"). Here reading pauses only when a message arrives while
-the previous one still waits untaken, so an app that keeps up never pauses, and one that
-does not (a full send pipeline) still stops reading after one more message: TCP
-backpressure as before.
+docs/performance.md, "The server's CPU per send"). Here reading pauses only when a message
+arrives while the previous one still waits untaken, so an app that keeps up never pauses,
+and one that does not (a full send pipeline) still stops reading after one more message:
+TCP backpressure as before.
 """
 
 from __future__ import annotations
