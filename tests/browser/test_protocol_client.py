@@ -368,3 +368,53 @@ async def test_an_answer_after_the_outbox_rejected_everything_changes_nothing(pa
       return { rejected: (await done).message, failures, waiting: outbox.clientIds() };
     }""")
     assert result == {"rejected": "stopped", "failures": [], "waiting": ["k2"]}
+
+
+async def test_a_send_after_the_client_stopped_fails_at_once_and_is_kept_with_the_rest(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, make, hello, m, store, wait } = window.t;
+      const run = async (options, stop) => {
+        const saved = [];
+        const kept = { list: [], load() { return [...this.list]; },
+                       save(list) { this.list = [...list]; saved.push(list.map((f) => f.text)); } };
+        const client = make({ kept, ...options });
+        store.pos = null;                       // a first connection: ready on hello
+        client.connect();
+        FakeSocket.all.at(-1).serve(hello);
+        const a = client.send({ conversation_id: "c1", text: "a" });
+        client.send({ conversation_id: "c1", text: "b" }).done.catch(() => {});
+        a.done.catch(() => {});
+        stop(client);
+        await wait(0);
+        const sockets = FakeSocket.all.length;
+        // Try again on "a" (its own client id) and a new message, once stopped.
+        const after = [client.send({ conversation_id: "c1", text: "a", client_id: a.clientId }),
+                       client.send({ conversation_id: "c1", text: "c" })].map(({ done }) =>
+          done.then(() => "acked", (e) => e.code));
+        const settled = await Promise.race([Promise.all(after), wait(500).then(() => "unsettled")]);
+        const keptTexts = kept.load().map((f) => f.text);
+        const unsent = client.unsent();
+        const newSockets = FakeSocket.all.length - sockets;
+        store.pos = null;
+        client.connect();                       // started again: a send waits for its ack
+        FakeSocket.all.at(-1).serve(hello);
+        const d = client.send({ conversation_id: "c1", text: "d" }).done.then(
+          () => "acked", (e) => e.code);
+        const waits = await Promise.race([d, wait(50).then(() => "waiting")]);
+        const sent = FakeSocket.all.at(-1).sent.filter((f) => f.type === "send").map((f) => f.text);
+        client.disconnect();
+        await d;
+        return { settled, keptTexts, unsent, newSockets, waits, sent };
+      };
+      const closed = await run({}, () => FakeSocket.all.at(-1).drop(1008));
+      const signedOut = await run(
+        { refresh: async () => { throw new m.ProtocolError("invalid_refresh_token", "gone"); } },
+        () => FakeSocket.all.at(-1).drop(4001));
+      const stopped = await run({}, (client) => client.disconnect());
+      return { closed, signedOut, stopped };
+    }""")
+    for outcome in result.values():
+        assert outcome["settled"] == ["disconnected", "disconnected"]
+        assert outcome["keptTexts"] == ["a", "b", "c"]  # a reload sends all three, in order
+        assert outcome["unsent"] == [] and outcome["newSockets"] == 0
+        assert outcome["waits"] == "waiting" and outcome["sent"] == ["d"]

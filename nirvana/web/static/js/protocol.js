@@ -102,6 +102,7 @@ export class ChatClient extends Emitter {
     });
     this._timers = { reconnect: null, heartbeat: null, pong: null, refresh: null };
     this._wanted = false;
+    this._stopped = null;        // once stopped, its message: a send then fails at once
     this._renewal = null;        // the renewal under way: a second cause joins it
     this._onOnline = () => { if (this._wanted && this.state !== State.CONNECTED) this._reconnectNow("back online"); };
     this._onOffline = () => { if (this._socket) this._drop(4000, "offline"); };
@@ -114,6 +115,7 @@ export class ChatClient extends Emitter {
   connect() {
     if (this._wanted) return;
     this._wanted = true;
+    this._stopped = null;
     this._window?.addEventListener("online", this._onOnline);
     this._window?.addEventListener("offline", this._onOffline);
     this._scheduleRefresh();
@@ -145,7 +147,9 @@ export class ChatClient extends Emitter {
    * in the order given, so they are stored in that order. Returns {clientId, done}; `done`
    * resolves to the ack (`message`, `duplicate`) and rejects for a refusal that a retry cannot
    * change, a third `internal_error`, or when the client stops (`disconnect()`, a final
-   * close, signed out: code "disconnected"; docs/protocol.md, Sends and Stopping).
+   * close, signed out: code "disconnected"; docs/protocol.md, Sends and Stopping). A send
+   * made once the client has stopped (before `connect()` again) rejects at once, and is
+   * added to the kept copy for a page that comes back.
    */
   send({ conversation_id, text, kind, attachments, reply_to, client_id }) {
     const clientId = client_id || newClientId();
@@ -154,6 +158,11 @@ export class ChatClient extends Emitter {
     if (kind) fields.kind = kind;
     if (attachments?.length) fields.attachments = attachments;
     if (reply_to != null) fields.reply_to = reply_to;
+    if (this._stopped != null) {
+      // Nothing would ever send it; the outbox is left as the stop left it.
+      this._outbox.keep(fields);
+      return { clientId, done: Promise.reject(new ProtocolError("disconnected", this._stopped)) };
+    }
     return { clientId, done: this._outbox.add(fields) };
   }
 
@@ -392,6 +401,7 @@ export class ChatClient extends Emitter {
    *  copy of the sends stays as it was: a page that comes back sends them again. */
   _stop(reason, message, closeReason = reason) {
     this._wanted = false;
+    this._stopped = message;
     this._window?.removeEventListener("online", this._onOnline);
     this._window?.removeEventListener("offline", this._onOffline);
     this._closeSocket(1000, closeReason);

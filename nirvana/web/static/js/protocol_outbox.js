@@ -24,7 +24,8 @@ export class Outbox {
    * @param {() => boolean} options.connected  whether a command can go now
    * @param {(attempt: number) => number} options.retryDelay  ms before retry number `attempt`
    *        when the error frame gives no `retry_after`
-   * @param {{save(list: object[]): void}|null} [options.kept]  written on every change
+   * @param {{load(): object[], save(list: object[]): void}|null} [options.kept]  written on
+   *        every change
    */
   constructor({ transmit, connected, retryDelay, kept = null }) {
     this._transmit = transmit;
@@ -86,6 +87,15 @@ export class Outbox {
       entry.request = null;  // a late answer to it finds nothing to take out
       entry.reject(error);
     }
+  }
+
+  /** Keep a send that will not go now (the client stopped) after what is kept, without
+   *  touching what waits: a page that comes back sends it with the rest. */
+  keep(fields) {
+    if (!this._kept) return;
+    const list = this._kept.load();
+    if (list.some((kept) => kept.client_id === fields.client_id)) return;  // Try again: kept
+    this._kept.save([...list, fields]);
   }
 
   _save() {
