@@ -212,3 +212,16 @@ async def test_sends_waiting_when_the_server_closes_for_good_show_as_not_sent(si
     await held.close(1008, "policy violation")  # a close reconnecting cannot fix
     await expect(page_a.locator("#messages li.failed")).to_have_count(2)
     await expect(page_a.locator('#messages li.mine [data-tick="pending"]')).to_have_count(0)
+    # Stopped: Try again and a new message fail at once (never "Sending…" for ever), and the
+    # page keeps every one of them, so a reload sends them all in the order typed.
+    text_a = page_a.locator(".text").get_by_text("a", exact=True)
+    await page_a.locator("#messages li.failed", has=text_a).get_by_role(
+        "button", name="Try again").click()
+    await send(page_a, "c")
+    await expect(page_a.locator("#messages li.failed")).to_have_count(3)
+    await expect(page_a.locator('#messages li.mine [data-tick="pending"]')).to_have_count(0)
+    await expect(page_a.locator("#messages li.mine.pending:not(.failed)")).to_have_count(0)
+    await page_a.reload()  # nothing is held any more: every frame passes
+    await open_chat_with(page_b, a)
+    await expect(messages(page_b)).to_have_text(["a", "b", "c"])
+    await expect(page_a.locator("#messages li.failed")).to_have_count(0)
