@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tests.support.running import ROOT
 from tests.support.system import free_ports, require_program
+from tests.support.tls import Certificates
 
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
 SITE = ROOT / "deploy" / "nginx.conf"
@@ -29,20 +30,26 @@ def require_nginx() -> str:
     return require_program(NGINX, "nginx-light")
 
 
-def site_for(upstreams: list[str], port: int, redirect_port: int, logs: Path) -> str:
+def site_for(upstreams: list[str], port: int, redirect_port: int, logs: Path,
+             tls: Certificates | None = None) -> str:
     """deploy/nginx.conf with its upstream servers, its listen addresses, its logs' directory
     and the ACME challenges' (`logs / "acme"`) replaced, and its TLS taken off (the site is
-    served over plain http on `port`, its http-to-https redirect on `redirect_port`): the
-    rest (headers, upgrades, timeouts, retries, the logs' format and levels, the error pages)
-    is tested as shipped."""
+    served over plain http on `port`, its http-to-https redirect on `redirect_port`), or with
+    `tls` kept, its certificate and key those given: the rest (headers, upgrades, timeouts,
+    retries, the logs' format and levels, the error pages) is tested as shipped."""
     text = SITE.read_text()
     servers = "".join(f"    server {u} max_fails=1 fail_timeout=5s;\n" for u in upstreams)
     text, n = re.subn(r"(upstream nirvana \{\n(?:    #.*\n)*)(?:    server .*\n)+",
                       lambda m: m.group(1) + servers, text)
     assert n == 1, "deploy/nginx.conf: no upstream block to point at the instances"
-    text, n = re.subn(r"listen 443 ssl;", f"listen 127.0.0.1:{port};", text)
+    text, n = re.subn(r"listen 443 ssl;",
+                      f"listen 127.0.0.1:{port}{' ssl' if tls else ''};", text)
     assert n == 1, "deploy/nginx.conf: no `listen 443 ssl;`"
-    text, n = re.subn(r"\n *ssl_certificate(_key)? .*;", "", text)
+    if tls is None:
+        text, n = re.subn(r"\n *ssl_certificate(_key)? .*;", "", text)
+    else:
+        text, n = re.subn(r"(?m)^( *ssl_certificate(_key)?) .*;$", lambda m: (
+            f"{m.group(1)} {tls.key if m.group(2) else tls.certificate};"), text)
     assert n == 2, "deploy/nginx.conf: no ssl_certificate and ssl_certificate_key"
     text, n = re.subn(r"listen 80;", f"listen 127.0.0.1:{redirect_port};", text)
     assert n == 1, "deploy/nginx.conf: no `listen 80;` (the redirect to https)"
@@ -56,13 +63,21 @@ def site_for(upstreams: list[str], port: int, redirect_port: int, logs: Path) ->
 
 
 class Nginx:
-    def __init__(self, executable: str, upstreams: list[str]) -> None:
+    """nginx serving deploy/nginx.conf on `port` (its https server: over plain http, or over
+    TLS with the certificate of `tls`) and `redirect_port` (its http server), both free
+    ports unless given."""
+
+    def __init__(self, executable: str, upstreams: list[str],
+                 tls: Certificates | None = None,
+                 ports: tuple[int, int] | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nirvana-test-nginx-"))
         # Run as root, nginx's workers are `nobody`, and serve the ACME challenges from here.
         self.dir.chmod(0o711)
-        self.port, self.redirect_port = free_ports(2)
+        self.port, self.redirect_port = ports or free_ports(2)
+        self.scheme = "https" if tls else "http"
         d = self.dir
-        (d / "nirvana.conf").write_text(site_for(upstreams, self.port, self.redirect_port, d))
+        (d / "nirvana.conf").write_text(
+            site_for(upstreams, self.port, self.redirect_port, d, tls))
         (d / "nginx.conf").write_text(f"""
 worker_processes 1;
 error_log {d}/error.log warn;
@@ -102,7 +117,7 @@ http {{
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def redirect_url(self) -> str:
