@@ -69,7 +69,8 @@ echo "written by deploy/nginx-local.sh, which may write here again" > "$dir/.ngi
 site=$(dirname "$0")/nginx.conf
 
 # The upstream's server lines replaced by the given instances; the server block holding
-# `listen 80;` dropped whole; the TLS listen made plain, the certificate lines removed.
+# `listen 80;` dropped whole; the TLS listen made plain, its ssl_ lines (certificate, key,
+# protocols) removed.
 # Values come through ENVIRON and go in with index/substr: awk -v would read backslashes,
 # and gsub an `&`.
 PORT=$port DIR=$dir UPSTREAMS=$* awk '
@@ -100,7 +101,7 @@ PORT=$port DIR=$dir UPSTREAMS=$* awk '
             line = substr(line, 1, at - 1) "\"" ENVIRON["DIR"] "/" name "\"" \
                 substr(rest, length(name) + 1)
         }
-        if (line ~ /^ *ssl_certificate(_key)? /) next
+        if (line ~ /^ *ssl_[a-z_]+ /) next
         if (in_block) {
             block = block line "\n"
             if (line ~ /^\}/) flush_block()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import warnings
 
 import httpx
 import pytest
@@ -91,6 +92,20 @@ async def test_the_shipped_site_serves_tls_and_a_browser_signs_in_and_chats_over
             assert r.status_code == 200, r.text
             assert [m["text"] for m in r.json()["messages"]] == ["over wss"]
 
+        # The protocols the file names: TLS 1.3 to a client offering it, 1.2 to one that
+        # stops there, and 1.0 or 1.1 refused by nginx (a protocol-version alert).
+        assert await _negotiated(port, trusted) == "TLSv1.3"
+        upto_1_2 = certificates.client_context()
+        upto_1_2.maximum_version = ssl.TLSVersion.TLSv1_2
+        assert await _negotiated(port, upto_1_2) == "TLSv1.2"
+        old = certificates.client_context()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # setting them is deprecated
+            old.minimum_version, old.maximum_version = ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1
+        old.set_ciphers("DEFAULT@SECLEVEL=0")  # or the client itself would offer nothing
+        with pytest.raises(ssl.SSLError, match="TLSV1_ALERT_PROTOCOL_VERSION"):
+            await _negotiated(port, old)
+
         # The TLS is real: a client trusting only the usual authorities is refused, over
         # https and wss alike.
         async with httpx.AsyncClient() as untrusting:
@@ -101,3 +116,13 @@ async def test_the_shipped_site_serves_tls_and_a_browser_signs_in_and_chats_over
                                      ssl=ssl.create_default_context())
     finally:
         await asyncio.to_thread(proxy.close)
+
+
+async def _negotiated(port: int, context: ssl.SSLContext) -> str:
+    """The TLS version a handshake with `context` gets from nginx."""
+    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    try:
+        return writer.get_extra_info("ssl_object").version()
+    finally:
+        writer.close()
+        await writer.wait_closed()
