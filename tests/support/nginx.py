@@ -84,6 +84,10 @@ error_log {d}/error.log warn;
 pid {d}/nginx.pid;
 events {{ worker_connections 512; }}
 http {{
+    # Debian's stock /etc/nginx/nginx.conf sets these around the sites it includes: the site
+    # runs inside the http {{}} an operator has, its own ssl_protocols winning over this one.
+    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;
     access_log {d}/access.log;
     client_body_temp_path {d}/body;
     proxy_temp_path {d}/proxy;
