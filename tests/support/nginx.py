@@ -46,7 +46,9 @@ def site_for(upstreams: list[str], port: int, redirect_port: int, logs: Path,
                       f"listen 127.0.0.1:{port}{' ssl' if tls else ''};", text)
     assert n == 1, "deploy/nginx.conf: no `listen 443 ssl;`"
     if tls is None:
-        text, n = re.subn(r"\n *ssl_certificate(_key)? .*;", "", text)
+        # Every ssl_ line goes, as deploy/nginx-local.sh drops them: a plain server keeps none.
+        n = len(re.findall(r"(?m)^ *ssl_certificate(_key)? .*;$", text))
+        text = re.sub(r"\n *ssl_[a-z_]+ .*;", "", text)
     else:
         text, n = re.subn(r"(?m)^( *ssl_certificate(_key)?) .*;$", lambda m: (
             f"{m.group(1)} {tls.key if m.group(2) else tls.certificate};"), text)
@@ -60,6 +62,11 @@ def site_for(upstreams: list[str], port: int, redirect_port: int, logs: Path,
     text, n = re.subn(r"root /var/www/letsencrypt;", f"root {logs / 'acme'};", text)
     assert n == 1, "deploy/nginx.conf: no `root /var/www/letsencrypt;` (certbot's challenges)"
     return text
+
+
+class PortTaken(AssertionError):
+    """nginx could not bind a port: chosen free, another process took it before nginx bound
+    it (a caller that chose the ports early may choose again)."""
 
 
 class Nginx:
@@ -105,12 +112,20 @@ http {{
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"nginx exited: {self._log('stderr.log')!r}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+                said = self._log("stderr.log")
+                shutil.rmtree(self.dir, ignore_errors=True)
+                if "Address already in use" in said:
+                    raise PortTaken(f"nginx exited: {said!r}")
+                raise AssertionError(f"nginx exited: {said!r}")
+            # nginx writes its pid file once it has bound its ports: before, a connection may
+            # reach another process that took the port, while nginx retries its bind.
+            if (d / "nginx.pid").exists():
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                    break
+                except OSError:
+                    pass
+            time.sleep(0.05)
         else:
             self.close()
             raise AssertionError(f"nginx did not listen in {START_SECONDS} s")
