@@ -38,7 +38,7 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol
 from ..domain.presence import PresenceState
 from .close_codes import CloseCode
 from .hub import Hub
-from .online_sets import OnlineSet, OnlineSets, StoredStates, states_read
+from .online_sets import FirstRead, OnlineSet, OnlineSets, StoredStates, states_read
 
 log = logging.getLogger("nirvana.ws.cluster")
 
@@ -96,6 +96,7 @@ class HubAcrossInstances:
         self._stored = StoredStates(sets, self.instance_id, self._ttl, self._stamped,
                                     heartbeat=heartbeat, clock=clock)
         self._complete = False  # read every set once: an "on" then tells a new session
+        self._first_read = FirstRead(heartbeat)
         self._restores = 0  # a read begun before a restored() does not complete the view
         self._tasks: set[asyncio.Task[Any]] = set()
         hub.elsewhere = self
@@ -121,6 +122,9 @@ class HubAcrossInstances:
     def online_users(self) -> Iterable[int]:
         return self._where.keys()
 
+    async def settled(self) -> None:
+        await self._first_read.wait()
+
     def instances(self) -> list[str]:
         """The other instances this one hears."""
         return sorted(self._heard)
@@ -132,7 +136,7 @@ class HubAcrossInstances:
 
     def came_online(self, user_id: int, friends: set[int]) -> None:
         self._seq += 1
-        self._stored.keep(user_id)  # rare: only a state heard already (another device set it)
+        self._stored.keep(user_id, began=user_id not in self._where)  # a new session's too
         self._relay.send(["on", user_id, list(friends), self._seq])
         self._told.add(user_id)
         self._unannounced.discard(user_id)
@@ -264,8 +268,7 @@ class HubAcrossInstances:
             self._hub.presence.offline_everywhere(user_id)
 
     def _relation(self, sender: str, op: list[Any]) -> None:
-        _, a, b, friends = op
-        self._hub.relation_changed_here(a, b, friends)
+        self._hub.relation_changed_here(*op[1:])
 
     def _heartbeat_op(self, sender: str, op: list[Any]) -> None:
         self._heard[sender] = self._clock()
@@ -368,7 +371,7 @@ class HubAcrossInstances:
     async def reread_all(self) -> None:
         token, restores = self._reading(), self._restores
         try:
-            sets = await self._sets.all()
+            sets = await self._first_read.of(self._sets.all())
         except BaseException:
             self._unread(token)
             raise

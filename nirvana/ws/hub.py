@@ -35,6 +35,11 @@ class Elsewhere(Protocol):
 
     def online(self, user_id: int) -> bool: ...
 
+    async def settled(self) -> None:
+        """Returns once what the other instances hold is known (an instance that starts
+        reads it first), or it is given up on: until then a connect would be taken for its
+        user's first device anywhere."""
+
     def online_users(self) -> Iterable[int]: ...
 
     def frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None: ...
@@ -96,6 +101,8 @@ class Hub:
         return sum(c.queued_frames for c in self.connections())
 
     async def connected(self, conn: Connection) -> None:
+        if self.elsewhere is not None:
+            await self.elsewhere.settled()
         first_here = not self.here(conn.user_id)
         first = first_here and not (self.elsewhere is not None
                                     and self.elsewhere.online(conn.user_id))
@@ -108,6 +115,8 @@ class Hub:
             if f in self._friends:
                 self._friends[f].add(conn.user_id)
         conn.push(ev.encode(ev.OnlineUsers(user_ids=self._online_friends(conn.user_id))))
+        if first and self.presence is not None:
+            self.presence.began(conn.user_id)
         if first_here and self.elsewhere is not None:
             self.elsewhere.came_online(conn.user_id, friends)
         if first:

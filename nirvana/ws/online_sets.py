@@ -4,8 +4,13 @@ Redis outage or missed another's on/off (ws/cluster.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from typing import Callable, Mapping, Protocol
+from typing import Awaitable, Callable, Mapping, Protocol, TypeVar
+
+log = logging.getLogger("nirvana.ws.cluster")
+T = TypeVar("T")
 
 ONLINE = "online"
 FULL_EVERY = 30  # heartbeats: a whole rewrite of the states that often, in case one was lost
@@ -60,18 +65,23 @@ def states_read(sets: Mapping[str, tuple[set[int], Kept | None]],
 class StoredStates:
     """This instance's entries in the hash next to its set. An entry is written when a
     local user's state changes (set or heard here, a first device, a read), and stays until
-    their last device here closes: one back to `online` is stored as `online`, stamped, so
-    it outvotes an older entry another instance left (one that died, or a write lost). A
-    heartbeat only renews the hash's expiry; it rewrites it whole after a Redis outage or
-    a beat skipped (`rewrite_next`), after a refused write, after a gap between beats that
-    the hash may not have outlived (a pause), and every FULL_EVERY beats."""
+    their last device here closes: one back to `online`, or a new session's first device,
+    is stored as `online`, stamped, so it outvotes an older entry another instance left
+    (one that died, or a write lost). Such an entry outlives what it outvotes after twice
+    the TTL (the dead instance's hash has expired, a lost write was rewritten), so a whole
+    rewrite leaves it out: the hash holds the `online` of recent sessions only. A heartbeat
+    only renews the hash's expiry; it rewrites it whole after a Redis outage or a beat
+    skipped (`rewrite_next`), after a refused write, after a gap between beats that the
+    hash may not have outlived (a pause), and every FULL_EVERY beats."""
 
     def __init__(self, sets: OnlineSets, instance_id: str, ttl: float,
                  stamped: Callable[[int], tuple[str, int] | None], *, heartbeat: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self._sets = sets
         self._id = instance_id
         self._ttl = ttl
+        self._wall = wall  # the stamps' clock
         self._stamped = stamped  # a user's state and its stamp; None: offline
         self._kept: set[int] = set()  # users with an entry
         self._beats = 0
@@ -88,8 +98,11 @@ class StoredStates:
             return None  # `online` needs no entry unless it replaces one
         return found
 
-    def keep(self, user_id: int) -> None:
-        """A user held here: their state, if it has to be stored."""
+    def keep(self, user_id: int, *, began: bool = False) -> None:
+        """A user held here: their state, if it has to be stored (`began`: their first
+        device anywhere, a new session, whose `online` outvotes an earlier one's state)."""
+        if began:
+            self._kept.add(user_id)
         found = self._stored(user_id)
         if found is not None:
             self._kept.add(user_id)
@@ -113,6 +126,48 @@ class StoredStates:
         states = None
         if full:
             self._full = False
-            states = {u: s for u in users if (s := self._stored(u)) is not None}
+            old = int((self._wall() - 2 * self._ttl) * 1000)
+            states = {u: s for u in users if (s := self._stored(u)) is not None
+                      and (s[0] != ONLINE or s[1] >= old)}
             self._kept = set(states)
         self._sets.put(self._id, seq, users, states, self._ttl)
+
+
+class FirstRead:
+    """Until an instance has read every set once, a device that connects there cannot tell
+    whether its user is online elsewhere: it would be taken for a first device anywhere,
+    announced `online` over a state set elsewhere. A connect while that read is under way
+    waits for it, at most `bound` seconds (Redis not answering: it goes on as before)."""
+
+    def __init__(self, bound: float) -> None:
+        self._bound = bound
+        self._read = False
+        self._under_way: asyncio.Event | None = None
+        self._logged: asyncio.Event | None = None  # one warning per read, not per connect
+
+    async def of(self, reading: Awaitable[T]) -> T:
+        """A read of every set; the first that succeeds ends the waiting for good."""
+        if not self._read and self._under_way is None:
+            self._under_way = asyncio.Event()
+        try:
+            found = await reading
+            self._read = True
+            return found
+        finally:
+            if self._under_way is not None:
+                self._under_way.set()  # its waiters run after the read is applied
+                self._under_way = None
+
+    async def wait(self) -> None:
+        under_way = self._under_way
+        if under_way is None:
+            return
+        try:
+            await asyncio.wait_for(under_way.wait(), self._bound)
+        except asyncio.TimeoutError:
+            if self._logged is under_way:
+                return
+            self._logged = under_way
+            log.warning("the other instances' sets not read after %.1f s: a connect goes on "
+                        "without them (it may be taken for its user's first device)",
+                        self._bound)

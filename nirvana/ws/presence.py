@@ -185,11 +185,16 @@ class PresenceFanout:
             await self._announce(user_id, state, seen, send=send_here)
         self._spawn(work())
 
-    async def first_device(self, user_id: int, friends: set[int] | None = None) -> None:
-        """`friends`: as the hub just read them, so they are not read twice per connect."""
+    def began(self, user_id: int) -> None:
+        """The user's first device anywhere: a new session, `online` as of now (stamped
+        before the other instances hear of it, which store it with that stamp)."""
         self._state[user_id] = PresenceState.ONLINE
         self._stamp[user_id] = self._now()
         self._touch(user_id)
+
+    async def first_device(self, user_id: int, friends: set[int] | None = None) -> None:
+        """After `began`. `friends`: as the hub just read them, so they are not read twice
+        per connect."""
         seen = self._since[user_id] = await self._presence.seen(user_id)
         await self._announce(user_id, PresenceState.ONLINE, seen, friends)
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any, Callable, Iterable
 
 from nirvana.domain.presence import Presence, PresenceState
 from nirvana.ws.cluster import RESTORED_REASON, HubAcrossInstances
 from nirvana.ws.connection import Connection
 from nirvana.ws.hub import Hub
+from nirvana.ws.online_sets import StoredStates
 from nirvana.ws.presence import PresenceFanout
 from tests.support.clock import FakeClock
 from tests.support.fakes_chat import FakeChatStore, FakePeers
@@ -135,12 +137,13 @@ class Clock:
 
 class Instance:
     def __init__(self, name: str, peers: FakePeers, network: list[LinkedRelay],
-                 sets: FakeOnlineSets, clock: Clock, presence: Presence | None = None) -> None:
+                 sets: FakeOnlineSets, clock: Clock, presence: Presence | None = None,
+                 heartbeat: float = 2.0) -> None:
         self.parts = (peers, network, sets, clock, presence)
         self.hub = Hub(peers, presence=presence)
         self.relay = LinkedRelay(name, network)
         self.bus_up = True
-        self.cluster = HubAcrossInstances(self.hub, self.relay, sets,
+        self.cluster = HubAcrossInstances(self.hub, self.relay, sets, heartbeat=heartbeat,
                                           bus_up=lambda: self.bus_up, clock=clock)
 
     async def connect(self, user_id: int) -> Connection:
@@ -631,3 +634,83 @@ async def test_a_read_begun_before_an_outage_leaves_the_view_incomplete_until_th
     await restored
     assert presence(third).state(1) is PresenceState.AWAY
     await presence(first).drain()
+
+
+async def test_a_new_session_outvotes_for_a_starting_instance_a_state_a_dead_one_left():
+    sets, clock, (first, second) = three("first", "second")
+    await second.connect(1)
+    await presence(second).set_state(1, PresenceState.AWAY)
+    second.cluster.beat()
+    await asyncio.sleep(0)  # the first reads the second's set, new to it
+    assert presence(first).state(1) is PresenceState.AWAY
+    second.relay.connected = False  # the second dies: its set and hash stay until they expire
+    for _ in range(3):
+        clock.t += first.cluster.heartbeat
+        first.cluster.beat()
+        first.cluster.expire()
+    assert presence(first).state(1) is PresenceState.OFFLINE  # the second dropped
+    await asyncio.sleep(0.01)  # the stamps are wall-clock milliseconds
+    await first.connect(1)  # a new session: online, stored with its stamp
+    assert sets.states["first"][1][0] == "online"  # before any heartbeat of the first's
+    third = Instance("third", *first.parts)  # starts now
+    await third.cluster.reread_all()
+    assert presence(third).state(1) is PresenceState.ONLINE
+    await presence(first).drain()
+
+
+async def test_a_connect_while_an_instance_first_reads_the_sets_waits_for_the_read():
+    sets, _, (first,) = three("first")
+    first.parts[0].befriend(1, 2)
+    await first.connect(1)
+    await presence(first).set_state(1, PresenceState.AWAY)
+    friend = await first.connect(2)
+    first.cluster.beat()
+    await frames(friend)
+    third = Instance("third", *first.parts)  # starts: its first read is answered late
+    sets.answer = asyncio.Event()
+    read = asyncio.get_running_loop().create_task(third.cluster.reread_all())
+    await asyncio.sleep(0)
+    laptop = asyncio.get_running_loop().create_task(third.connect(1))
+    await asyncio.sleep(0.01)  # the connect goes as far as it goes before the answer
+    sets.answer.set()
+    await read
+    conn = await laptop
+    assert presence(third).state(1) is PresenceState.AWAY
+    await presence(third).drain()
+    told = [f for f in await frames(friend) + await frames(conn) if f["type"] == "presence"]
+    assert told == []  # nobody was told ann is online: she is away, as before
+    await presence(first).drain()
+
+
+async def test_a_connect_waits_for_a_first_read_redis_does_not_answer_only_so_long(caplog):
+    peers, network, sets, clock = FakePeers(), [], FakeOnlineSets(), Clock()
+    domain = Presence(store=FakePresenceStore(), peers=peers,
+                      changes=FakeChatChanges(FakeChatStore()), clock=FakeClock())
+    first = Instance("first", peers, network, sets, clock, domain, heartbeat=0.1)
+    sets.answer = asyncio.Event()  # Redis does not answer
+    read = asyncio.get_running_loop().create_task(first.cluster.reread_all())
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.WARNING, logger="nirvana.ws.cluster"):
+        conn = await asyncio.wait_for(first.connect(1), 5)  # goes on as without the read
+    assert "not read after" in caplog.text
+    assert presence(first).state(1) is PresenceState.ONLINE
+    assert conn.queued_frames
+    sets.answer.set()
+    await read
+    await presence(first).drain()
+
+
+def test_a_whole_rewrite_leaves_out_an_online_entry_past_what_it_outvotes():
+    sets, wall = FakeOnlineSets(), [1000.0]
+    states = {1: ("online", 1_000_000), 2: ("away", 1_000_000)}
+    stored = StoredStates(sets, "first", 5.0, states.get, heartbeat=2.0,
+                          wall=lambda: wall[0])
+    stored.keep(1, began=True)  # a new session's first device
+    stored.keep(2)
+    assert sets.states["first"] == states
+    stored.beat(1, [1, 2])  # a first beat rewrites whole
+    assert sets.states["first"] == states
+    wall[0] += 10.5  # twice the TTL on: any entry it outvoted has expired or been rewritten
+    stored.rewrite_next()
+    stored.beat(2, [1, 2])
+    assert sets.states["first"] == {2: ("away", 1_000_000)}
