@@ -13,7 +13,7 @@ import pytest
 from nirvana.storage.redis.bus import RedisBus
 from nirvana.storage.redis.online import RedisOnlineSets
 from nirvana.storage.redis.relay import Relay
-from nirvana.ws.online_sets import StoredStates
+from nirvana.ws.online_sets import StoredStates, states_read
 from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 from tests.support.waiting import wait_until
 
@@ -55,6 +55,30 @@ async def test_a_state_kept_is_read_by_whoever_hears_what_was_sent_after_it(two)
         assert (seq, users) == (3, {1, 2})
         assert kept[2] == ("busy", 100)
         assert kept[1][1] >= 1000 + i  # never older than the st that led to the read
+
+
+async def test_a_new_sessions_online_is_stored_before_its_on_and_outvotes_an_older_state(two):
+    """b died holding ann `away` (its set and hash live until they expire); her new
+    session's first device on a: whoever hears a's `on` reads her `online`, the later."""
+    (relay_a, relay_b), (sets_a, sets_b) = two
+    sets_b.put("b", 1, [1], {1: ("away", 100)}, TTL)
+    states = {1: ("online", 200)}
+    stored = StoredStates(sets_a, "a", TTL, states.get, heartbeat=2.0)
+    stored.beat(1, [])  # a's set, before ann connects there
+    read: list[dict] = []
+
+    async def read_on_hearing() -> None:
+        found = await sets_b.all()
+        latest, _ = states_read({i: (users, kept) for i, (_, users, kept) in found.items()},
+                                lambda u: True)
+        read.append(latest)
+
+    relay_b.on("on", lambda sender, op: asyncio.get_running_loop().create_task(
+        read_on_hearing()))
+    stored.keep(1, began=True)  # as HubAcrossInstances.came_online, with the "on" after it
+    relay_a.send(["on", 1, [], 1])
+    await wait_until(lambda: read, "the on heard and the sets read")
+    assert read == [{1: ("online", 200)}]
 
 
 async def test_a_heartbeat_replaces_the_states_and_a_removal_clears_them(two):
