@@ -269,3 +269,29 @@ async def test_a_write_refused_then_the_next_heartbeat_writes_the_states_whole(l
             await read() == (3, {1}, {1: ("busy", 6)}))
 
     await wait_until(repaired, "the states written whole again")
+
+
+async def test_entries_kept_in_one_batch_are_written_together_in_their_order(linked):
+    redis, prefix, relays, sets = linked
+    for user_id in range(1, 201):  # a burst of connects, then some leave, in one batch
+        sets.keep("a", user_id, ("online", 1000 + user_id), TTL)
+    sets.keep("a", 7, None, TTL)
+    sets.keep("a", 8, ("away", 2000), TTL)
+    sets.put("a", 1, [9], {9: ("busy", 3000)}, TTL)  # a whole rewrite comes after them
+    sets.keep("a", 10, ("away", 4000), TTL)  # and this after the rewrite
+    sets.keep("a", 9, None, TTL)
+    relays[0].send(["hb", 1])
+
+    async def written() -> object:
+        return await sets.get("a")
+
+    await wait_until(lambda: written(), "the batch written")
+    assert await sets.get("a") == (1, {9}, {10: ("away", 4000)})
+    sets.keep("a", 11, ("busy", 5000), TTL)  # a later batch: a write of its own
+    relays[0].send(["st", 11, "busy"])
+
+    async def later() -> bool:
+        return (await sets.get("a")) == (1, {9}, {10: ("away", 4000), 11: ("busy", 5000)})
+
+    await wait_until(later, "the next batch written")
+    assert 0 < await redis.pttl(f"{prefix}states:a") <= TTL * 1000

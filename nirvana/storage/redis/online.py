@@ -4,11 +4,14 @@ set is stamped with the number of the instance's last on/off it includes.
 
 Next to it, a hash per instance keeps the presence states of its users that are not
 `online` (`away`, `busy`, ... with the wall-clock millisecond it was set or heard there),
-so an instance that reads the set reads their states too. Every write goes out with the
+and a recent `online` that must outvote an older entry (a new session, a return to it), so
+an instance that reads the set reads their states too. Every write goes out with the
 relay's next publish, in one MULTI before it, in the order they were asked for: a state is
 in Redis before any instance hears the `st` that announces it, a heartbeat's set and
 states are written together, and a heartbeat never overwrites a state written after its
 snapshot. A heartbeat mostly renews the hash's expiry only (ws/online_sets.py, StoredStates).
+The entries kept between two other writes of a batch go out as one write (one `HSET`,
+one `HDEL`), at the place of the first: earlier than asked, never later.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ class RedisOnlineSets:
         self._refusals = bus.refusals
         self._prefix = f"{bus.prefix}online:"
         self._states = f"{bus.prefix}states:"
+        # The hash entries kept in the relay's current batch (user -> "state stamp", None:
+        # removed), added by one write: a burst of connects costs one HSET, not one each.
+        self._entries: dict[int, str | None] | None = None
+        self._entries_at: tuple[str, int] = ("", -1)  # their instance, the relay's batch
 
     def put(self, instance_id: str, seq: int, user_ids: list[int],
             states: dict[int, State] | None, ttl: float) -> None:
@@ -38,6 +45,7 @@ class RedisOnlineSets:
         key, ms = self._states + instance_id, int(ttl * 1000)
         # "states": the hash is kept (an older instance writes none, and ignores the field).
         users = json.dumps({"seq": seq, "users": user_ids, "states": 1})
+        self._entries = None  # entries kept after this go after it
 
         def write(pipe: Any) -> None:
             pipe.set(self._prefix + instance_id, users, px=ms)
@@ -77,21 +85,29 @@ class RedisOnlineSets:
 
     def remove(self, instance_id: str) -> None:
         keys = (self._prefix + instance_id, self._states + instance_id)
+        self._entries = None
         self._relay.write(lambda pipe: pipe.delete(*keys))
 
     def keep(self, instance_id: str, user_id: int, state: State | None, ttl: float) -> None:
-        """The user's state on this instance (None: the user left it, or is `online`)."""
-        key = self._states + instance_id
+        """The user's state on this instance (None: the user left it)."""
+        entries, at = self._entries, (instance_id, self._relay.batches)
+        if entries is None or self._entries_at != at:
+            entries = self._entries = {}
+            self._entries_at = at
+            key, ms = self._states + instance_id, int(ttl * 1000)
 
-        def write(pipe: Any) -> None:
-            if state is None:
-                pipe.hdel(key, user_id)
-            else:
-                pipe.hset(key, user_id, f"{state[0]} {state[1]}")
-                # As long as the set at most (no NX: Redis before 7 refuses it, and a refused
-                # command in the MULTI would take the publish with it).
-                pipe.pexpire(key, int(ttl * 1000))
-        self._relay.write(write)
+            def write(pipe: Any) -> None:
+                gone = [u for u, value in entries.items() if value is None]
+                kept = {u: value for u, value in entries.items() if value is not None}
+                if gone:
+                    pipe.hdel(key, *gone)
+                if kept:
+                    pipe.hset(key, mapping=kept)
+                    # As long as the set at most (no NX: Redis before 7 refuses it, and a
+                    # refused command in the MULTI would take the publish with it).
+                    pipe.pexpire(key, ms)
+            self._relay.write(write)
+        entries[user_id] = None if state is None else f"{state[0]} {state[1]}"
 
 
 def _read(raw: bytes, states: dict[bytes, bytes]

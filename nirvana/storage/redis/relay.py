@@ -40,6 +40,7 @@ class Relay:
         self._own = f"{bus.instance_id}\n".encode()
         self._out: list[str] = []
         self._writes: list[Callable[[Any], None]] = []
+        self.batches = 0  # how many times the queued writes were taken to publish
         self._wake = asyncio.Event()
         self._handlers: dict[str, list[Handler]] = {}
         self._frames: FrameHandler | None = None
@@ -89,6 +90,7 @@ class Relay:
         """Publish what is queued now (also a stop, after `run` was cancelled)."""
         ops, self._out = self._out, []
         writes, self._writes = self._writes, []
+        self.batches += 1
         if not ops:
             await self._publish([], writes)
         for start in range(0, len(ops), MAX_BATCH):
