@@ -92,18 +92,16 @@ class StoredStates:
         self._clock = clock
         self._last = clock()
 
-    def _stored(self, user_id: int) -> tuple[str, int] | None:
+    def _stored(self, user_id: int, began: bool = False) -> tuple[str, int] | None:
         found = self._stamped(user_id)
-        if found is None or (found[0] == ONLINE and user_id not in self._kept):
-            return None  # `online` needs no entry unless it replaces one
+        if found is None or (found[0] == ONLINE and not began and user_id not in self._kept):
+            return None  # `online` needs no entry unless it replaces one (or may have to)
         return found
 
     def keep(self, user_id: int, *, began: bool = False) -> None:
         """A user held here: their state, if it has to be stored (`began`: their first
         device anywhere, a new session, whose `online` outvotes an earlier one's state)."""
-        if began:
-            self._kept.add(user_id)
-        found = self._stored(user_id)
+        found = self._stored(user_id, began)
         if found is not None:
             self._kept.add(user_id)
             self._sets.keep(self._id, user_id, found, self._ttl)
