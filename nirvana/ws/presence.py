@@ -187,7 +187,8 @@ class PresenceFanout:
 
     def began(self, user_id: int) -> None:
         """The user's first device anywhere: a new session, `online` as of now (stamped
-        before the other instances hear of it, which store it with that stamp)."""
+        before its `on` goes out: stored with that stamp, it outvotes a state an earlier
+        session left stored, ws/online_sets.py)."""
         self._state[user_id] = PresenceState.ONLINE
         self._stamp[user_id] = self._now()
         self._touch(user_id)
