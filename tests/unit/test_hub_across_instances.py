@@ -714,3 +714,20 @@ def test_a_whole_rewrite_leaves_out_an_online_entry_past_what_it_outvotes():
     stored.rewrite_next()
     stored.beat(2, [1, 2])
     assert sets.states["first"] == {2: ("away", 1_000_000)}
+
+
+async def test_once_the_sets_were_read_a_connect_does_not_wait_for_a_later_read(caplog):
+    peers, network, sets, clock = FakePeers(), [], FakeOnlineSets(), Clock()
+    domain = Presence(store=FakePresenceStore(), peers=peers,
+                      changes=FakeChatChanges(FakeChatStore()), clock=FakeClock())
+    first = Instance("first", peers, network, sets, clock, domain, heartbeat=0.1)
+    await first.cluster.reread_all()  # started
+    sets.answer = asyncio.Event()  # Redis back after an outage: this read is slow
+    read = asyncio.get_running_loop().create_task(first.cluster.restored())
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.WARNING, logger="nirvana.ws.cluster"):
+        await first.connect(1)
+    assert "not read after" not in caplog.text  # it did not wait for that read
+    sets.answer.set()
+    await read
+    await presence(first).drain()
