@@ -67,9 +67,11 @@ class StoredStates:
     local user's state changes (set or heard here, a first device, a read), and stays until
     their last device here closes: one back to `online`, or a new session's first device,
     is stored as `online`, stamped, so it outvotes an older entry another instance left
-    (one that died, or a write lost). Such an entry outlives what it outvotes after twice
-    the TTL (the dead instance's hash has expired, a lost write was rewritten), so a whole
-    rewrite leaves it out: the hash holds the `online` of recent sessions only. A heartbeat
+    (one that died, or a write lost). A new session's entry, unchanged since its first
+    device, outlives what it outvotes after twice the TTL (an older entry was left by an
+    instance whose hash has expired since, or by a write since rewritten), so a whole
+    rewrite leaves it out. A return to `online` stays: it also repairs a live instance that
+    missed the `st` (its link down, or paused) whenever it reads the hash. A heartbeat
     only renews the hash's expiry; it rewrites it whole after a Redis outage or a beat
     skipped (`rewrite_next`), after a refused write, after a gap between beats that the
     hash may not have outlived (a pause), and every FULL_EVERY beats."""
@@ -84,6 +86,7 @@ class StoredStates:
         self._wall = wall  # the stamps' clock
         self._stamped = stamped  # a user's state and its stamp; None: offline
         self._kept: set[int] = set()  # users with an entry
+        self._began: dict[int, int] = {}  # user -> stamp of the new session's entry
         self._beats = 0
         self._full = True
         # A beat later than this after the last one may land after the hash expired: a
@@ -102,12 +105,18 @@ class StoredStates:
         """A user held here: their state, if it has to be stored (`began`: their first
         device anywhere, a new session, whose `online` outvotes an earlier one's state)."""
         found = self._stored(user_id, began)
-        if found is not None:
-            self._kept.add(user_id)
-            self._sets.keep(self._id, user_id, found, self._ttl)
+        if found is None:
+            return
+        if began:
+            self._began[user_id] = found[1]
+        elif self._began.get(user_id) != found[1]:
+            self._began.pop(user_id, None)
+        self._kept.add(user_id)
+        self._sets.keep(self._id, user_id, found, self._ttl)
 
     def left(self, user_id: int) -> None:
         """The user's last device here closed."""
+        self._began.pop(user_id, None)
         if user_id in self._kept:
             self._kept.discard(user_id)
             self._sets.keep(self._id, user_id, None, self._ttl)
@@ -126,8 +135,9 @@ class StoredStates:
             self._full = False
             old = int((self._wall() - 2 * self._ttl) * 1000)
             states = {u: s for u in users if (s := self._stored(u)) is not None
-                      and (s[0] != ONLINE or s[1] >= old)}
+                      and not (s == (ONLINE, self._began.get(u)) and s[1] < old)}
             self._kept = set(states)
+            self._began = {u: t for u, t in self._began.items() if u in states}
         self._sets.put(self._id, seq, users, states, self._ttl)
 
 

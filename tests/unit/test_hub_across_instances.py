@@ -13,7 +13,7 @@ from nirvana.domain.presence import Presence, PresenceState
 from nirvana.ws.cluster import RESTORED_REASON, HubAcrossInstances
 from nirvana.ws.connection import Connection
 from nirvana.ws.hub import Hub
-from nirvana.ws.online_sets import StoredStates
+from nirvana.ws.online_sets import FULL_EVERY, StoredStates
 from nirvana.ws.presence import PresenceFanout
 from tests.support.clock import FakeClock
 from tests.support.fakes_chat import FakeChatStore, FakePeers
@@ -731,3 +731,56 @@ async def test_once_the_sets_were_read_a_connect_does_not_wait_for_a_later_read(
     sets.answer.set()
     await read
     await presence(first).drain()
+
+
+def instances_of(*names: str, heartbeat: float) -> list[Instance]:
+    peers, network, sets, clock = FakePeers(), [], FakeOnlineSets(), Clock()
+    domain = Presence(store=FakePresenceStore(), peers=peers,
+                      changes=FakeChatChanges(FakeChatStore()), clock=FakeClock())
+    return [Instance(n, peers, network, sets, clock, domain, heartbeat=heartbeat)
+            for n in names]
+
+
+async def test_a_return_to_online_stays_stored_past_twice_the_ttl_for_an_instance_that_missed_it():
+    first, second = instances_of("first", "second", heartbeat=0.02)
+    sets = first.parts[2]
+    await first.cluster.reread_all()
+    await second.cluster.reread_all()
+    await second.connect(1)
+    await first.connect(1)
+    await presence(second).set_state(1, PresenceState.AWAY)
+    assert presence(first).state(1) is PresenceState.AWAY
+    second.relay.connected = False  # second's link drops: it misses what follows
+    await asyncio.sleep(0.01)  # the stamps are wall-clock milliseconds
+    await presence(first).set_state(1, PresenceState.ONLINE)  # ann back to online, on first
+    await asyncio.sleep(0.2)  # past twice the TTL (0.05 s)
+    for _ in range(FULL_EVERY):  # a whole rewrite
+        first.cluster.beat()
+    assert sets.states["first"][1][0] == "online"
+    second.relay.connected = True
+    await second.cluster.restored()
+    third = Instance("third", *first.parts, heartbeat=0.02)
+    await third.cluster.reread_all()
+    assert presence(second).state(1) is PresenceState.ONLINE
+    assert presence(third).state(1) is PresenceState.ONLINE
+    await presence(first).drain()
+
+
+def test_a_new_session_entry_left_out_by_a_rewrite_is_stored_again_when_its_state_changes():
+    sets, wall = FakeOnlineSets(), [1000.0]
+    states = {1: ("online", 1_000_000)}
+    stored = StoredStates(sets, "first", 5.0, states.get, heartbeat=2.0,
+                          wall=lambda: wall[0])
+    stored.keep(1, began=True)  # a new session's first device
+    wall[0] += 10.5
+    stored.rewrite_next()
+    stored.beat(1, [1])
+    assert sets.states["first"] == {}  # left out: what it outvoted is gone
+    states[1] = ("away", 1_010_500)
+    stored.keep(1)
+    assert sets.states["first"] == {1: ("away", 1_010_500)}
+    states[1] = ("online", 1_010_600)  # back to online: stored, and kept by a rewrite
+    stored.keep(1)
+    stored.rewrite_next()
+    stored.beat(2, [1])
+    assert sets.states["first"] == {1: ("online", 1_010_600)}
