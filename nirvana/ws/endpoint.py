@@ -99,6 +99,7 @@ async def chat_socket(ws: WebSocket) -> None:
         await ws.close(CloseCode.UNAUTHENTICATED, exc.code)
         return
     await ws.accept()
+    await hub.settled()  # an instance's first moments: see Hub.settled
     if hub.stopping is not None:
         # An upgrade the listener took before the stop closed it: told as the open sockets
         # were, before it is registered (no hello, no presence flap to friends).

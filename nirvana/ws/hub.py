@@ -100,9 +100,14 @@ class Hub:
     def queued_frames(self) -> int:
         return sum(c.queued_frames for c in self.connections())
 
-    async def connected(self, conn: Connection) -> None:
+    async def settled(self) -> None:
+        """Returns once a connect can tell whether its user is online elsewhere (at once
+        with one instance). Awaited before the stop and per-user checks, so that nothing
+        awaits between them and `connected`'s registration."""
         if self.elsewhere is not None:
             await self.elsewhere.settled()
+
+    async def connected(self, conn: Connection) -> None:
         first_here = not self.here(conn.user_id)
         first = first_here and not (self.elsewhere is not None
                                     and self.elsewhere.online(conn.user_id))

@@ -148,6 +148,7 @@ class Instance:
 
     async def connect(self, user_id: int) -> Connection:
         conn = Connection(user_id, f"s{user_id}", max_queue=100)
+        await self.hub.settled()  # as the endpoint does, before its checks
         await self.hub.connected(conn)
         return conn
 
@@ -784,3 +785,22 @@ def test_a_new_session_entry_left_out_by_a_rewrite_is_stored_again_when_its_stat
     stored.rewrite_next()
     stored.beat(2, [1])
     assert sets.states["first"] == {1: ("online", 1_010_600)}
+
+
+async def test_a_socket_is_registered_without_waiting_for_the_first_read_once_the_checks_passed():
+    """The endpoint waits (`hub.settled`) before its stop and per-user checks; registration
+    follows them with no wait, so a check counts every socket that passed it."""
+    sets, _, (first,) = three("first")
+    sets.answer = asyncio.Event()
+    read = asyncio.get_running_loop().create_task(first.cluster.reread_all())
+    await asyncio.sleep(0)
+    waiting = asyncio.get_running_loop().create_task(first.hub.settled())
+    connects = [asyncio.get_running_loop().create_task(
+        first.hub.connected(Connection(1, "s1", max_queue=100))) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    assert first.hub.count(1) == 3
+    sets.answer.set()
+    await read
+    await asyncio.gather(waiting, *connects)
+    await presence(first).drain()
