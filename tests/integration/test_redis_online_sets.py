@@ -295,3 +295,17 @@ async def test_entries_kept_in_one_batch_are_written_together_in_their_order(lin
 
     await wait_until(later, "the next batch written")
     assert 0 < await redis.pttl(f"{prefix}states:a") <= TTL * 1000
+
+
+async def test_entries_are_not_merged_past_a_write_queued_after_them_by_another_caller(linked):
+    redis, prefix, relays, sets = linked
+    sets.put("a", 1, [1, 2], {}, TTL)
+    sets.keep("a", 1, ("away", 1000), TTL)
+    relays[0].write(lambda pipe: pipe.delete(f"{prefix}states:a"))  # any other writer
+    sets.keep("a", 2, ("busy", 2000), TTL)  # after that write, as asked
+    relays[0].send(["hb", 1])
+
+    async def written() -> bool:
+        return (await sets.get("a")) == (1, {1, 2}, {2: ("busy", 2000)})
+
+    await wait_until(written, "the batch written in the order asked")

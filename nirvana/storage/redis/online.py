@@ -10,14 +10,15 @@ relay's next publish, in one MULTI before it, in the order they were asked for: 
 in Redis before any instance hears the `st` that announces it, a heartbeat's set and
 states are written together, and a heartbeat never overwrites a state written after its
 snapshot. A heartbeat mostly renews the hash's expiry only (ws/online_sets.py, StoredStates).
-The entries kept between two other writes of a batch go out as one write (one `HSET`,
-one `HDEL`), at the place of the first: earlier than asked, never later.
+Entries kept one after another, with no other write queued between them, go out as one
+write (one `HSET`, one `HDEL`), at the place of the first: a write never moves past
+another write.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from .bus import RedisBus
 from .relay import Relay
@@ -33,10 +34,11 @@ class RedisOnlineSets:
         self._refusals = bus.refusals
         self._prefix = f"{bus.prefix}online:"
         self._states = f"{bus.prefix}states:"
-        # The hash entries kept in the relay's current batch (user -> "state stamp", None:
-        # removed), added by one write: a burst of connects costs one HSET, not one each.
-        self._entries: dict[int, str | None] | None = None
-        self._entries_at: tuple[str, int] = ("", -1)  # their instance, the relay's batch
+        # The hash entries of the group being queued (user -> "state stamp", None: removed),
+        # and its write, extended while it is still the relay's last queued write: a burst
+        # of connects costs one HSET, not one each.
+        self._entries: dict[int, str | None] = {}
+        self._group: Callable[[Any], None] | None = None
 
     def put(self, instance_id: str, seq: int, user_ids: list[int],
             states: dict[int, State] | None, ttl: float) -> None:
@@ -45,7 +47,6 @@ class RedisOnlineSets:
         key, ms = self._states + instance_id, int(ttl * 1000)
         # "states": the hash is kept (an older instance writes none, and ignores the field).
         users = json.dumps({"seq": seq, "users": user_ids, "states": 1})
-        self._entries = None  # entries kept after this go after it
 
         def write(pipe: Any) -> None:
             pipe.set(self._prefix + instance_id, users, px=ms)
@@ -85,15 +86,13 @@ class RedisOnlineSets:
 
     def remove(self, instance_id: str) -> None:
         keys = (self._prefix + instance_id, self._states + instance_id)
-        self._entries = None
         self._relay.write(lambda pipe: pipe.delete(*keys))
 
     def keep(self, instance_id: str, user_id: int, state: State | None, ttl: float) -> None:
         """The user's state on this instance (None: the user left it)."""
-        entries, at = self._entries, (instance_id, self._relay.batches)
-        if entries is None or self._entries_at != at:
+        entries = self._entries
+        if self._group is None or self._relay.last_write() is not self._group:
             entries = self._entries = {}
-            self._entries_at = at
             key, ms = self._states + instance_id, int(ttl * 1000)
 
             def write(pipe: Any) -> None:
@@ -106,6 +105,7 @@ class RedisOnlineSets:
                     # As long as the set at most (no NX: Redis before 7 refuses it, and a
                     # refused command in the MULTI would take the publish with it).
                     pipe.pexpire(key, ms)
+            self._group = write
             self._relay.write(write)
         entries[user_id] = None if state is None else f"{state[0]} {state[1]}"
 

@@ -40,7 +40,6 @@ class Relay:
         self._own = f"{bus.instance_id}\n".encode()
         self._out: list[str] = []
         self._writes: list[Callable[[Any], None]] = []
-        self.batches = 0  # how many times the queued writes were taken to publish
         self._wake = asyncio.Event()
         self._handlers: dict[str, list[Handler]] = {}
         self._frames: FrameHandler | None = None
@@ -72,6 +71,10 @@ class Relay:
         self._writes.append(command)
         self._wake.set()
 
+    def last_write(self) -> Callable[[Any], None] | None:
+        """The write queued last, still waiting for the next publish (None: none waits)."""
+        return self._writes[-1] if self._writes else None
+
     def send_frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None:
         if "\n" in text:  # not from ws/events.encode: sent escaped rather than cut in two
             self.send(["F", list(user_ids), pos, text])
@@ -90,7 +93,6 @@ class Relay:
         """Publish what is queued now (also a stop, after `run` was cancelled)."""
         ops, self._out = self._out, []
         writes, self._writes = self._writes, []
-        self.batches += 1
         if not ops:
             await self._publish([], writes)
         for start in range(0, len(ops), MAX_BATCH):
