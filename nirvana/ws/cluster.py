@@ -134,9 +134,9 @@ class HubAcrossInstances:
     def frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None:
         self._relay.send_frame(user_ids, text, pos)
 
-    def came_online(self, user_id: int, friends: set[int]) -> None:
+    def came_online(self, user_id: int, friends: set[int], *, began: bool) -> None:
         self._seq += 1
-        self._stored.keep(user_id, began=user_id not in self._where)  # a new session's too
+        self._stored.keep(user_id, began=began)  # a new session's too
         self._relay.send(["on", user_id, list(friends), self._seq])
         self._told.add(user_id)
         self._unannounced.discard(user_id)

@@ -44,7 +44,8 @@ class Elsewhere(Protocol):
 
     def frame(self, user_ids: Iterable[int], text: str, pos: int | None) -> None: ...
 
-    def came_online(self, user_id: int, friends: set[int]) -> None: ...
+    def came_online(self, user_id: int, friends: set[int], *, began: bool) -> None:
+        """The user's first socket here (`began`: their first anywhere, a new session)."""
 
     def went_offline(self, user_id: int, friends: set[int]) -> None: ...
 
@@ -123,7 +124,7 @@ class Hub:
         if first and self.presence is not None:
             self.presence.began(conn.user_id)
         if first_here and self.elsewhere is not None:
-            self.elsewhere.came_online(conn.user_id, friends)
+            self.elsewhere.came_online(conn.user_id, friends, began=first)
         if first:
             self._announce(friends)
             if self.presence is not None:

@@ -804,3 +804,19 @@ async def test_a_socket_is_registered_without_waiting_for_the_first_read_once_th
     await read
     await asyncio.gather(waiting, *connects)
     await presence(first).drain()
+
+
+async def test_a_first_device_whose_friends_load_while_another_instance_says_on_is_stored():
+    """Presence stamps the new session before the friend list is read; an `on` heard
+    meanwhile does not make the stored entry disagree with it."""
+    peers = SlowFriends()
+    _, first, second, sets, _ = world(with_presence=True, peers=peers)
+    await first.cluster.reread_all()
+    peers.hold()
+    connecting = asyncio.create_task(first.connect(1))
+    await wait_until(lambda: first.hub.here(1), "ann's phone registered on the first")
+    await second.connect(1)  # its "on" is heard while the first reads ann's friends
+    peers.go()
+    await connecting
+    assert sets.states["first"][1][0] == "online"  # the new session's entry, as stamped
+    await presence(first).drain()
