@@ -144,38 +144,47 @@ class StoredStates:
 class FirstRead:
     """Until an instance has read every set once, a device that connects there cannot tell
     whether its user is online elsewhere: it would be taken for a first device anywhere,
-    announced `online` over a state set elsewhere. A connect while that read is under way
-    waits for it, at most `bound` seconds (Redis not answering: it goes on as before)."""
+    announced `online` over a state set elsewhere. A connect while such a read is under way
+    waits for it, at most `bound` seconds (Redis not answering: it goes on as before, and so
+    does every later connect while those reads last, at once). Several first reads under way
+    at once (the start's, and one after an outage) are waited for until one succeeds or all
+    have ended."""
 
     def __init__(self, bound: float) -> None:
         self._bound = bound
         self._read = False
-        self._under_way: asyncio.Event | None = None
-        self._logged: asyncio.Event | None = None  # one warning per read, not per connect
+        self._reads = 0  # first reads under way
+        self._ended: asyncio.Event | None = None  # set when they have
+        self._given_up: asyncio.Event | None = None  # the one waited for the bound already
 
     async def of(self, reading: Awaitable[T]) -> T:
         """A read of every set; the first that succeeds ends the waiting for good."""
-        if not self._read and self._under_way is None:
-            self._under_way = asyncio.Event()
+        counted = not self._read
+        if counted:
+            self._reads += 1
+            if self._ended is None:
+                self._ended = asyncio.Event()
         try:
             found = await reading
             self._read = True
             return found
         finally:
-            if self._under_way is not None:
-                self._under_way.set()  # its waiters run after the read is applied
-                self._under_way = None
+            if counted:
+                self._reads -= 1
+                if self._ended is not None and (self._read or self._reads == 0):
+                    self._ended.set()  # its waiters run after the read is applied
+                    self._ended = None
 
     async def wait(self) -> None:
-        under_way = self._under_way
-        if under_way is None:
+        ended = self._ended
+        if ended is None or self._given_up is ended:
             return
         try:
-            await asyncio.wait_for(under_way.wait(), self._bound)
+            await asyncio.wait_for(ended.wait(), self._bound)
         except asyncio.TimeoutError:
-            if self._logged is under_way:
+            if self._given_up is ended:
                 return
-            self._logged = under_way
+            self._given_up = ended
             log.warning("the other instances' sets not read after %.1f s: a connect goes on "
                         "without them (it may be taken for its user's first device)",
                         self._bound)

@@ -9,11 +9,13 @@ import json
 import logging
 from typing import Any, Callable, Iterable
 
+import pytest
+
 from nirvana.domain.presence import Presence, PresenceState
 from nirvana.ws.cluster import RESTORED_REASON, HubAcrossInstances
 from nirvana.ws.connection import Connection
 from nirvana.ws.hub import Hub
-from nirvana.ws.online_sets import FULL_EVERY, StoredStates
+from nirvana.ws.online_sets import FULL_EVERY, FirstRead, StoredStates
 from nirvana.ws.presence import PresenceFanout
 from tests.support.clock import FakeClock
 from tests.support.fakes_chat import FakeChatStore, FakePeers
@@ -820,3 +822,36 @@ async def test_a_first_device_whose_friends_load_while_another_instance_says_on_
     await connecting
     assert sets.states["first"][1][0] == "online"  # the new session's entry, as stamped
     await presence(first).drain()
+
+
+async def settles(waiting: asyncio.Task) -> bool:
+    """Whether a wait ends without the clock moving on (a few turns of the loop)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+    return waiting.done()
+
+
+async def test_once_a_connect_gave_up_on_a_first_read_the_next_ones_do_not_wait_for_it():
+    first_read, answer = FirstRead(0.05), asyncio.get_running_loop().create_future()
+    reading = asyncio.get_running_loop().create_task(first_read.of(answer))
+    await asyncio.sleep(0)
+    await first_read.wait()  # Redis does not answer: given up after the bound
+    assert await settles(asyncio.get_running_loop().create_task(first_read.wait()))
+    answer.set_result({})
+    await reading
+
+
+async def test_a_first_read_failing_while_another_is_under_way_leaves_connects_waiting():
+    first_read, loop = FirstRead(60.0), asyncio.get_running_loop()
+    at_start, after_outage = loop.create_future(), loop.create_future()
+    start = loop.create_task(first_read.of(at_start))
+    restored = loop.create_task(first_read.of(after_outage))
+    await asyncio.sleep(0)
+    at_start.set_exception(ConnectionError("redis"))
+    with pytest.raises(ConnectionError):
+        await start
+    waiting = loop.create_task(first_read.wait())
+    assert not await settles(waiting)  # the read after the outage is still under way
+    after_outage.set_result({})
+    assert await restored == {}
+    await waiting
