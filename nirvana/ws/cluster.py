@@ -25,7 +25,8 @@ which the closing instance announces after its offline, in its own order. A last
 closing while another instance holds the user is followed by "quiet": if both closed at
 once, each hears the other's "quiet" with the user online nowhere and announces the
 offline. While Redis is down no instance is dropped: the view freezes, and is read again
-from the keys when Redis is back.
+from the keys when Redis is back. Who is online elsewhere, and the reads that keep it, is
+ws/cluster_view.py; this module is what crosses the relay.
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from ..domain.presence import PresenceState
 from .close_codes import CloseCode
 from .hub import Hub
-from .online_sets import FirstRead, OnlineSet, OnlineSets, StoredStates, states_read
+from .cluster_view import OnlineElsewhere
+from .online_sets import OnlineSets, StoredStates
 
 log = logging.getLogger("nirvana.ws.cluster")
 
@@ -72,19 +74,8 @@ class HubAcrossInstances:
         self._bus_up = bus_up
         self.heartbeat = heartbeat
         self._ttl = heartbeat * (MISSED_HEARTBEATS + 0.5)
-        self._clock = clock
         self.instance_id = relay.instance_id
-        self._held: dict[str, set[int]] = {}  # other instance -> users with sockets there
-        self._where: dict[int, set[str]] = {}  # user -> other instances holding them
-        self._heard: dict[str, float] = {}
-        # Every on/off an instance sends is numbered: a gap in another's numbers, or a
-        # heartbeat past the last one heard, means something was missed, and its set is
-        # read again; a set older than what was heard since is not applied.
-        self._seq = 0
-        self._seen: dict[str, int] = {}
-        self._stale: set[str] = set()
-        self._up_since = clock()
-        self._checked = clock()
+        self._seq = 0  # this instance's on/offs are numbered (cluster_view.py)
         # Local users whose "on" was sent; and those whose "back" waits for it (a socket
         # registered here, its "on" not sent yet): instance to answer.
         self._told: set[int] = set()
@@ -95,10 +86,10 @@ class HubAcrossInstances:
         self._unannounced: set[int] = set()
         self._stored = StoredStates(sets, self.instance_id, self._ttl, self._stamped,
                                     heartbeat=heartbeat, clock=clock)
-        self._complete = False  # read every set once: an "on" then tells a new session
-        self._first_read = FirstRead(heartbeat)
-        self._restores = 0  # a read begun before a restored() does not complete the view
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.view = OnlineElsewhere(hub, sets, self._stored, heartbeat=heartbeat,
+                                    ttl=self._ttl, clock=clock, bus_up=bus_up,
+                                    own_id=self.instance_id,
+                                    dropped=self._unannounced.difference_update)
         hub.elsewhere = self
         if hub.presence is not None:
             hub.presence.elsewhere = self
@@ -117,17 +108,17 @@ class HubAcrossInstances:
     # -- what the hub asks ----------------------------------------------------------------
 
     def online(self, user_id: int) -> bool:
-        return user_id in self._where
+        return self.view.online(user_id)
 
     def online_users(self) -> Iterable[int]:
-        return self._where.keys()
+        return self.view.online_users()
 
     async def settled(self) -> None:
-        await self._first_read.wait()
+        await self.view.settled()
 
     def instances(self) -> list[str]:
         """The other instances this one hears."""
-        return sorted(self._heard)
+        return self.view.instances()
 
     # -- what the hub tells ---------------------------------------------------------------
 
@@ -150,12 +141,12 @@ class HubAcrossInstances:
         self._relay.send(["off", user_id, list(friends), self._seq])
         self._told.discard(user_id)
         self._owed.pop(user_id, None)
-        if user_id in self._where and self._hub.presence is not None:
+        if self.view.online(user_id) and self._hub.presence is not None:
             self._unannounced.add(user_id)
             self._relay.send(["quiet", user_id])
 
     def announced_offline(self, user_id: int) -> None:
-        if user_id not in self._where and not self._hub.here(user_id):
+        if not self.view.online(user_id) and not self._hub.here(user_id):
             # This instance announced the user offline; one that holds a socket of theirs
             # it has not heard of yet (a reconnect in flight) answers "back".
             self._relay.send(["last", user_id])
@@ -170,67 +161,28 @@ class HubAcrossInstances:
     def _stamped(self, user_id: int) -> tuple[str, int] | None:
         return None if self._hub.presence is None else self._hub.presence.stamped(user_id)
 
-    def _keep_here(self, users: Iterable[int]) -> None:
-        for user_id in users:
-            if self._hub.here(user_id):
-                self._stored.keep(user_id)
-
     # -- what the others tell -------------------------------------------------------------
 
-    def _online_anywhere(self, user_id: int) -> bool:
-        return self._hub.here(user_id) or user_id in self._where
-
-    def _add(self, instance: str, user_id: int) -> bool:
-        """Whether the user was online nowhere before."""
-        new = not self._online_anywhere(user_id)
-        self._held.setdefault(instance, set()).add(user_id)
-        self._where.setdefault(user_id, set()).add(instance)
-        return new
-
-    def _remove(self, instance: str, user_id: int) -> bool:
-        """Whether the user is now online nowhere."""
-        held = self._held.get(instance)
-        if held is not None:
-            held.discard(user_id)
-        where = self._where.get(user_id)
-        if where is None:
-            return False
-        where.discard(instance)
-        if where:
-            return False
-        del self._where[user_id]
-        if self._hub.here(user_id):
-            return False
-        self._offline_everywhere(user_id)
-        return True
-
-    def _numbered(self, sender: str, seq: int) -> None:
-        last = self._seen.get(sender)
-        self._seen[sender] = seq
-        if last is None or seq != last + 1:  # new to us, or something was missed
-            self._stale.add(sender)
-            self._spawn(self._reread(sender))
-
     def _on(self, sender: str, op: list[Any]) -> None:
-        self._heard[sender] = self._clock()
+        self.view.heard(sender)
         _, user_id, friends, seq = op
-        self._numbered(sender, seq)
-        if self._add(sender, user_id):
-            if self._complete and not self._stale and self._hub.presence is not None:
+        self.view.numbered(sender, seq)
+        if self.view.add(sender, user_id):
+            if self.view.knows_new_sessions() and self._hub.presence is not None:
                 self._hub.presence.came_elsewhere(user_id)
             self._hub.online_changed_elsewhere(friends)
 
     def _off(self, sender: str, op: list[Any]) -> None:
         _, user_id, friends, seq = op
-        self._numbered(sender, seq)
-        if self._remove(sender, user_id):
+        self.view.numbered(sender, seq)
+        if self.view.remove(sender, user_id):
             self._hub.online_changed_elsewhere(friends)
 
     def _state_op(self, sender: str, op: list[Any]) -> None:
         _, user_id, state = op  # as older instances read it: no field more
         if self._hub.presence is not None:
             self._hub.presence.set_elsewhere(user_id, PresenceState(state))
-            self._keep_here([user_id])
+            self.view.keep_here([user_id])
 
     def _last(self, sender: str, op: list[Any]) -> None:
         _, user_id = op
@@ -244,7 +196,7 @@ class HubAcrossInstances:
 
     def _quiet(self, sender: str, op: list[Any]) -> None:
         _, user_id = op
-        if user_id in self._unannounced and not self._online_anywhere(user_id):
+        if user_id in self._unannounced and not self._hub.online(user_id):
             # Both closed at once, each seeing the other hold the user: announce here too
             # (the other does the same: a repeated frame, never none).
             self._unannounced.discard(user_id)
@@ -261,20 +213,14 @@ class HubAcrossInstances:
         _, user_id, state, to = op
         if to == self.instance_id and self._hub.presence is not None:
             self._hub.presence.back_elsewhere(user_id, PresenceState(state))
-            self._keep_here([user_id])
-
-    def _offline_everywhere(self, user_id: int) -> None:
-        if self._hub.presence is not None:
-            self._hub.presence.offline_everywhere(user_id)
+            self.view.keep_here([user_id])
 
     def _relation(self, sender: str, op: list[Any]) -> None:
-        self._hub.relation_changed_here(*op[1:])
+        _, a, b, friends = op
+        self._hub.relation_changed_here(a, b, friends)
 
     def _heartbeat_op(self, sender: str, op: list[Any]) -> None:
-        self._heard[sender] = self._clock()
-        last = self._seen.get(sender)
-        if last is None or op[1] > last or sender in self._stale:
-            self._spawn(self._reread(sender))  # new to us, or an on/off was missed
+        self.view.heartbeat_heard(sender, op[1])
 
     def _gap(self, sender: str, op: list[Any]) -> None:
         # Another instance could not publish some stream frames (its link to Redis broke):
@@ -287,122 +233,15 @@ class HubAcrossInstances:
             self._hub.close_behind(behind, CloseCode.GOING_AWAY, RESTORED_REASON)
 
     def _bye(self, sender: str, op: list[Any]) -> None:
-        self._drop(sender)  # a clean stop: its sockets closed with 1001 and reconnect
+        self.view.drop(sender)  # a clean stop: its sockets closed with 1001 and reconnect
 
-    # -- keeping the view ----------------------------------------------------------------
-
-    def _apply(self, instance: str, users: set[int]) -> tuple[set[int], set[int]]:
-        """Those who came online and went offline with the instance's set."""
-        held = self._held.get(instance, set())
-        came = {u for u in users - held if self._add(instance, u)}
-        gone = {u for u in held - users if self._remove(instance, u)}
-        return came, gone
-
-    def _apply_read(self, token: int | None, sets: dict[str, OnlineSet]) -> None:
-        """Sets read (after `presence.reading()`: `token`), with their users' states."""
-        came: set[int] = set()
-        gone: set[int] = set()
-        applied = {}
-        for instance, (seq, users, kept) in sets.items():
-            last = self._seen.get(instance)
-            if last is not None and seq < last:
-                continue  # older than what was heard since: the next heartbeat reads it again
-            self._seen[instance] = seq
-            self._stale.discard(instance)
-            applied[instance] = (users, kept)
-            added, removed = self._apply(instance, users)
-            came |= added
-            gone |= removed
-        if token is not None and self._hub.presence is not None:
-            read = {i for i, (_, kept) in applied.items() if kept is not None}
-            latest, unset = states_read(applied, lambda u: not self._hub.here(u) and (
-                self._where.get(u, set()) <= read))
-            changed = self._hub.presence.read_states(token, latest, unset)
-            self._keep_here(changed)  # before the next heartbeat: it only renews the hash
-            came |= changed
-        if came:  # learnt from the key (an instance back from a pause, or new to us)
-            self._hub.changed_with_instance(came, online=True)
-        if gone:
-            self._hub.changed_with_instance(gone, online=False)
-
-    def _drop(self, instance: str) -> None:
-        self._heard.pop(instance, None)
-        self._seen.pop(instance, None)
-        self._stale.discard(instance)
-        users = self._held.pop(instance, set())
-        gone = set()
-        for user_id in users:
-            where = self._where.get(user_id)
-            if where is None:
-                continue
-            where.discard(instance)
-            if not where:
-                del self._where[user_id]
-                if not self._hub.here(user_id):
-                    self._offline_everywhere(user_id)
-                    self._unannounced.discard(user_id)  # announced below
-                    gone.add(user_id)
-        if gone:
-            log.warning("instance %s stopped answering: %d users offline with it",
-                        instance, len(gone))
-            self._hub.changed_with_instance(gone, online=False)
-
-    def _reading(self) -> int | None:
-        return None if self._hub.presence is None else self._hub.presence.reading()
-
-    def _unread(self, token: int | None) -> None:
-        if token is not None and self._hub.presence is not None:
-            self._hub.presence.unread(token)  # the read failed: nothing to keep out
-
-    async def _reread(self, instance: str) -> None:
-        token = self._reading()
-        try:
-            found = await self._sets.get(instance)
-        except BaseException:
-            self._unread(token)
-            raise
-        # No set yet (an instance that just started) or any more (expired): it stays stale;
-        # only silence past 2.5 heartbeats (`expire`) or its goodbye drops an instance.
-        if found is None:
-            self._unread(token)
-        else:
-            self._apply_read(token, {instance: found})
+    # -- the heartbeat --------------------------------------------------------------------
 
     async def reread_all(self) -> None:
-        token, restores = self._reading(), self._restores
-        try:
-            sets = await self._first_read.of(self._sets.all())
-        except BaseException:
-            self._unread(token)
-            raise
-        sets.pop(self.instance_id, None)
-        for instance in list(self._held):
-            if instance not in sets:
-                self._drop(instance)
-        now = self._clock()
-        for instance in sets:
-            self._heard[instance] = now
-            self._seen.pop(instance, None)  # a fresh read: the set is the truth
-        self._apply_read(token, sets)
-        self._complete = self._complete or restores == self._restores
+        await self.view.reread_all()
 
     def expire(self) -> None:
-        """Drop the instances not heard for 2.5 heartbeats — only while the bus is up and
-        has been for that long, so a Redis outage does not take everyone offline."""
-        now = self._clock()
-        limit = self._ttl
-        paused = now - self._checked > limit  # this process was paused or starved
-        self._checked = now
-        if not self._bus_up() or paused:
-            # What the others said meanwhile may not have been read yet: they get the
-            # same grace as after an outage.
-            self._up_since = now
-            return
-        if now - self._up_since < limit:
-            return
-        for instance, heard in list(self._heard.items()):
-            if now - heard > limit:
-                self._drop(instance)
+        self.view.expire()
 
     def beat(self) -> None:
         seq = self._seq
@@ -427,10 +266,8 @@ class HubAcrossInstances:
         every socket here closes with 1001 and its client resumes from its last position;
         the online view is read again from the keys."""
         self._hub.close_all(CloseCode.GOING_AWAY, RESTORED_REASON)
-        self._up_since = self._clock()
         self._stored.rewrite_next()  # writes were lost while Redis was down
-        self._complete = False  # on/offs were missed: until the sets are read again
-        self._restores += 1
+        self.view.restoring()
         self.beat()
         try:
             await self.reread_all()
@@ -442,8 +279,3 @@ class HubAcrossInstances:
         heartbeats (its sockets were closed with 1001 and reconnect elsewhere)."""
         self._sets.remove(self.instance_id)  # written before the "bye" is heard
         self._relay.send(["bye"])
-
-    def _spawn(self, work: Awaitable[Any]) -> None:
-        task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

@@ -4,13 +4,8 @@ Redis outage or missed another's on/off (ws/cluster.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from typing import Awaitable, Callable, Mapping, Protocol, TypeVar
-
-log = logging.getLogger("nirvana.ws.cluster")
-T = TypeVar("T")
+from typing import Callable, Mapping, Protocol
 
 ONLINE = "online"
 FULL_EVERY = 30  # heartbeats: a whole rewrite of the states that often, in case one was lost
@@ -139,52 +134,3 @@ class StoredStates:
             self._kept = set(states)
             self._began = {u: t for u, t in self._began.items() if u in states}
         self._sets.put(self._id, seq, users, states, self._ttl)
-
-
-class FirstRead:
-    """Until an instance has read every set once, a device that connects there cannot tell
-    whether its user is online elsewhere: it would be taken for a first device anywhere,
-    announced `online` over a state set elsewhere. A connect while such a read is under way
-    waits for it, at most `bound` seconds (Redis not answering: it goes on as before, and so
-    does every later connect while those reads last, at once). Several first reads under way
-    at once (the start's, and one after an outage) are waited for until one succeeds or all
-    have ended."""
-
-    def __init__(self, bound: float) -> None:
-        self._bound = bound
-        self._read = False
-        self._reads = 0  # first reads under way
-        self._ended: asyncio.Event | None = None  # set when they have
-        self._given_up: asyncio.Event | None = None  # the one waited for the bound already
-
-    async def of(self, reading: Awaitable[T]) -> T:
-        """A read of every set; the first that succeeds ends the waiting for good."""
-        counted = not self._read
-        if counted:
-            self._reads += 1
-            if self._ended is None:
-                self._ended = asyncio.Event()
-        try:
-            found = await reading
-            self._read = True
-            return found
-        finally:
-            if counted:
-                self._reads -= 1
-                if self._ended is not None and (self._read or self._reads == 0):
-                    self._ended.set()  # its waiters run after the read is applied
-                    self._ended = None
-
-    async def wait(self) -> None:
-        ended = self._ended
-        if ended is None or self._given_up is ended:
-            return
-        try:
-            await asyncio.wait_for(ended.wait(), self._bound)
-        except asyncio.TimeoutError:
-            if self._given_up is ended:
-                return
-            self._given_up = ended
-            log.warning("the other instances' sets not read after %.1f s: a connect goes on "
-                        "without them (it may be taken for its user's first device)",
-                        self._bound)

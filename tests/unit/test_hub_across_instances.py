@@ -15,7 +15,8 @@ from nirvana.domain.presence import Presence, PresenceState
 from nirvana.ws.cluster import RESTORED_REASON, HubAcrossInstances
 from nirvana.ws.connection import Connection
 from nirvana.ws.hub import Hub
-from nirvana.ws.online_sets import FULL_EVERY, FirstRead, StoredStates
+from nirvana.ws.cluster_view import FirstRead
+from nirvana.ws.online_sets import FULL_EVERY, StoredStates
 from nirvana.ws.presence import PresenceFanout
 from tests.support.clock import FakeClock
 from tests.support.fakes_chat import FakeChatStore, FakePeers
