@@ -251,6 +251,32 @@ async def test_an_instance_started_after_a_state_was_set_answers_that_state(inst
     assert await states_of(instances, b, {second: b_second}, a["id"]) == ["busy"] * 2
 
 
+async def test_a_device_connecting_as_an_instance_starts_keeps_the_state_set_elsewhere(
+        instances):
+    """a is `away` on the first instance; a second one starts, and a's laptop connects there
+    at once (through the endpoint's wait for the first read, if it is still under way): it
+    is one more device, not a first one, so nobody is told a is `online`. The read is
+    mostly done by the time the laptop connects: this checks the path through the
+    endpoint; the wait itself is tests/unit/test_hub_across_instances.py and
+    tests/e2e/test_ws_edges.py (the read held)."""
+    (first,) = await instances.start(1)
+    a, b = await two_friends(instances.http(first))
+    b_first = await instances.connect(first, b)
+    a_first = await instances.connect(first, a)
+    await b_first.expect("presence", user_id=a["id"], state="online")
+    assert (await a_first.command("presence", state="away"))["type"] == "ack"
+    await b_first.expect("presence", user_id=a["id"], state="away")
+    (second,) = await instances.start(1)
+    a_second = await instances.connect(second, a)
+    cid = await a_second.open_direct(b)
+    # Relayed after anything the second instance said about a's laptop.
+    assert (await a_second.command("typing", conversation_id=cid))["type"] == "ack"
+    await b_first.expect("typing", user_id=a["id"], active=True)
+    told = [f for f in b_first.backlog if f["type"] == "presence" and f["user_id"] == a["id"]]
+    assert told == []
+    assert await states_of(instances, a, {second: a_second}, a["id"]) == ["away"] * 2
+
+
 async def test_an_instance_cut_off_from_redis_answers_the_state_set_meanwhile(
         instances, redis_server):  # noqa: F811
     """Only the second instance's link to Redis breaks, while a (on the first) sets `away`:
