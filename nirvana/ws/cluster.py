@@ -76,6 +76,8 @@ class HubAcrossInstances:
         self._ttl = heartbeat * (MISSED_HEARTBEATS + 0.5)
         self.instance_id = relay.instance_id
         self._seq = 0  # this instance's on/offs are numbered (cluster_view.py)
+        self._clock = clock
+        self._beaten: float | None = None  # when this instance last beat
         # Local users whose "on" was sent; and those whose "back" waits for it (a socket
         # registered here, its "on" not sent yet): instance to answer.
         self._told: set[int] = set()
@@ -244,9 +246,23 @@ class HubAcrossInstances:
         self.view.expire()
 
     def beat(self) -> None:
+        now = self._clock()
+        paused = self._beaten is not None and now - self._beaten > self._ttl
+        self._beaten = now
+        if paused:
+            # Silent past the TTL (SIGSTOP, a frozen VM): the others dropped this instance
+            # and told its users offline, and a user may have begun a new session elsewhere
+            # since. As after an outage, its sockets close with 1001 and resume; the set is
+            # stored without them, so no state of theirs comes back over a newer session's.
+            self._hub.close_all(CloseCode.GOING_AWAY, RESTORED_REASON)
+            self._stored.rewrite_next()
+            self.view.restoring()
         seq = self._seq
-        self._stored.beat(seq, self._hub.local_users())  # one snapshot: the set as of seq
+        # One snapshot: the set as of seq.
+        self._stored.beat(seq, [] if paused else self._hub.local_users())
         self._relay.send(["hb", seq])  # heard after the set is stored
+        if paused:
+            self.view.reread_later()
 
     async def run(self) -> None:
         try:
@@ -268,6 +284,7 @@ class HubAcrossInstances:
         self._hub.close_all(CloseCode.GOING_AWAY, RESTORED_REASON)
         self._stored.rewrite_next()  # writes were lost while Redis was down
         self.view.restoring()
+        self._beaten = None  # the beats skipped while Redis was down are no pause
         self.beat()
         try:
             await self.reread_all()

@@ -238,6 +238,10 @@ class OnlineElsewhere:
         self._complete = False
         self._restores += 1
 
+    def reread_later(self) -> None:
+        """Every set read again, in the background (this instance was paused)."""
+        self._spawn(self.reread_all())
+
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
         self._tasks.add(task)

@@ -64,7 +64,8 @@ class StoredStates:
     is stored as `online`, stamped, so it outvotes an older entry another instance left
     (one that died, or a write lost). A new session's entry, unchanged since its first
     device, outlives what it outvotes after twice the TTL (an older entry was left by an
-    instance whose hash has expired since, or by a write since rewritten), so a whole
+    instance whose hash has expired since, or by a write since rewritten; one paused that
+    long stores its set without its sockets when it wakes, ws/cluster.py), so a whole
     rewrite leaves it out. A return to `online` stays: it also repairs a live instance that
     missed the `st` (its link down, or paused) whenever it reads the hash. A heartbeat
     only renews the hash's expiry; it rewrites it whole after a Redis outage or a beat

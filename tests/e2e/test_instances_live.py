@@ -6,11 +6,14 @@ as such — forwarding to the one writer, resume anywhere — is tests/e2e/test_
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import time
 
 import pytest
+import redis.asyncio as aioredis
+import websockets
 
 from tests.support.http import bearer
 from tests.support.chat_client import Client
@@ -126,14 +129,24 @@ async def test_an_instance_killed_takes_its_users_offline_within_two_heartbeats(
 
 
 async def test_an_instance_paused_past_two_heartbeats_drops_out_and_comes_back(instances):
-    first, a, cb = await online_for_a_friend_elsewhere(instances)
+    first, second = await instances.start(2)
+    a, b = await two_friends(instances.http(first), instances.http(second))
+    cb = await instances.connect(second, b)
+    ca = await instances.connect(first, a)
+    await cb.expect("presence", user_id=a["id"], state="online")
     first.proc.send_signal(signal.SIGSTOP)  # a network pause: no heartbeats, no close
     try:
         await cb.expect("presence", user_id=a["id"], state="offline", timeout=15)
         assert (await cb.expect("getOnlineUsers", user_ids=[]))["user_ids"] == []
     finally:
         first.proc.send_signal(signal.SIGCONT)
-    # Awake, its next heartbeat brings its users back for their friends.
+    # Awake, it closes its sockets as after a Redis outage (its users were told offline
+    # meanwhile); a's client reconnects, and a is online again for its friends.
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            await ca.recv(timeout=20)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    await instances.connect(first, a)
     assert (await cb.expect("presence", user_id=a["id"], state="online",
                             timeout=15))["user_id"] == a["id"]
     await cb.expect("getOnlineUsers", user_ids=[a["id"]])

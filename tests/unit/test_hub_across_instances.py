@@ -218,7 +218,7 @@ async def test_online_is_the_union_over_instances():
 async def test_an_instance_silent_for_two_heartbeats_drops_out_and_its_users_go_offline():
     peers, first, second, sets, clock = world()
     peers.befriend(1, 2)
-    await first.connect(1)
+    ann = await first.connect(1)
     bob = await second.connect(2)
     first.cluster.beat()
     second.cluster.beat()
@@ -232,7 +232,11 @@ async def test_an_instance_silent_for_two_heartbeats_drops_out_and_its_users_go_
     assert not second.hub.online(1)
     assert await frames(bob) == [{"type": "getOnlineUsers", "user_ids": []}]
 
-    first.relay.connected = True  # awake: its next heartbeat brings its users back
+    first.relay.connected = True  # awake: as after an outage, its sockets close and resume
+    first.cluster.beat()
+    assert ann.close_request == (1001, RESTORED_REASON)
+    first.hub.disconnected(ann)  # as the endpoint does once it is closed
+    await first.connect(1)  # ann's client reconnects
     first.cluster.beat()
     await wait_until(lambda: second.hub.online(1), "the set re-read after the heartbeat")
     assert await frames(bob) == [{"type": "getOnlineUsers", "user_ids": [1]}]
@@ -766,6 +770,37 @@ async def test_a_return_to_online_stays_stored_past_twice_the_ttl_for_an_instanc
     third = Instance("third", *first.parts, heartbeat=0.02)
     await third.cluster.reread_all()
     assert presence(second).state(1) is PresenceState.ONLINE
+    assert presence(third).state(1) is PresenceState.ONLINE
+    await presence(first).drain()
+
+
+async def test_an_instance_paused_past_the_ttl_brings_back_no_state_a_new_session_outvoted():
+    first, second = instances_of("first", "second", heartbeat=0.02)
+    sets, clock = first.parts[2], first.parts[3]
+    await first.cluster.reread_all()
+    await second.cluster.reread_all()
+    phone = await second.connect(1)
+    await presence(second).set_state(1, PresenceState.AWAY)
+    second.cluster.beat()
+    second.relay.connected = False  # second pauses (SIGSTOP): silent, its keys expire
+    sets.remove("second")
+    for _ in range(4):
+        clock.t += first.cluster.heartbeat
+        first.cluster.beat()
+        first.cluster.expire()
+    assert presence(first).state(1) is PresenceState.OFFLINE
+    await asyncio.sleep(0.01)  # the stamps are wall-clock milliseconds
+    await first.connect(1)  # ann's laptop on first: a new session
+    await asyncio.sleep(0.2)  # past twice the TTL (0.05 s)
+    for _ in range(FULL_EVERY):  # a whole rewrite leaves the new session's entry out
+        first.cluster.beat()
+    second.relay.connected = True  # second wakes: its beat is late
+    clock.t += 1.0
+    second.cluster.beat()
+    assert phone.close_request == (1001, RESTORED_REASON)  # its client resumes
+    second.hub.disconnected(phone)  # as the endpoint does once it is closed
+    third = Instance("third", *first.parts, heartbeat=0.02)
+    await third.cluster.reread_all()
     assert presence(third).state(1) is PresenceState.ONLINE
     await presence(first).drain()
 
