@@ -265,7 +265,7 @@ async def test_an_instance_started_after_a_state_was_set_answers_that_state(inst
 
 
 async def test_a_device_connecting_as_an_instance_starts_keeps_the_state_set_elsewhere(
-        instances):
+        instances, redis_server):  # noqa: F811
     """a is `away` on the first instance; a second one starts, and a's laptop connects there
     at once (through the endpoint's wait for the first read, if it is still under way): it
     is one more device, not a first one, so nobody is told a is `online`. The read is
@@ -279,9 +279,22 @@ async def test_a_device_connecting_as_an_instance_starts_keeps_the_state_set_els
     await b_first.expect("presence", user_id=a["id"], state="online")
     assert (await a_first.command("presence", state="away"))["type"] == "ack"
     await b_first.expect("presence", user_id=a["id"], state="away")
-    # The first's set names a once it has beaten since a connected (a set younger than
-    # that: a known limit, docs/cluster-chat.md).
-    await asyncio.sleep(HEARTBEAT * 1.5)
+    # The second starts once the first's set names a, i.e. it has beaten since a connected
+    # (a set younger than that: a known limit, docs/cluster-chat.md). Only the first runs
+    # yet, so any set in Redis is its own.
+    redis = aioredis.from_url(redis_server.url)
+
+    async def names_a() -> bool:
+        async for key in redis.scan_iter(match="*online:*"):
+            raw = await redis.get(key)
+            if raw is not None and a["id"] in json.loads(raw)["users"]:
+                return True
+        return False
+
+    try:
+        await wait_until(names_a, "the first instance's set to name a", interval=0.1)
+    finally:
+        await redis.aclose()
     (second,) = await instances.start(1)
     a_second = await instances.connect(second, a)
     cid = await a_second.open_direct(b)
