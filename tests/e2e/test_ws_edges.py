@@ -79,7 +79,10 @@ async def test_an_upgrade_arriving_once_the_stop_began_is_closed_1001_without_a_
 
 class FirstReadHeld:
     """The other instances as an instance that just started sees them: nothing known until
-    its first read of their sets, which a test answers (`done`). Nobody is online there."""
+    its first read of their sets, which a test answers (`done`). Nobody is online there. It
+    stands in for `HubAcrossInstances` over Redis (the hub's `elsewhere` seam), so the read
+    can be held for as long as a test needs; the real `FirstRead` wait is covered by
+    tests/unit/test_hub_across_instances.py."""
 
     def __init__(self) -> None:
         self.done = asyncio.Event()
@@ -109,39 +112,43 @@ class FirstReadHeld:
 async def test_the_per_user_cap_holds_for_connects_that_wait_for_the_first_read(live):
     a = await user(live.http)
     live.services.hub.elsewhere = held = FirstReadHeld()
-    sockets = [await websockets.connect(f"{live.ws}?token={a['jwt']}")
-               for _ in range(SOCKETS_PER_USER + 1)]  # all accepted, all waiting
-    held.done.set()
-    outcomes = []
-    for ws in sockets:
-        try:
-            outcomes.append(json.loads(await asyncio.wait_for(ws.recv(), WAIT))["type"])
-        except websockets.ConnectionClosed as closed:
-            assert closed.rcvd is not None
-            outcomes.append(closed.rcvd.code)
-    assert sorted(map(str, outcomes)) == ["4029"] + ["hello"] * SOCKETS_PER_USER
-    assert live.services.hub.count(a["id"]) == SOCKETS_PER_USER
-    for ws in sockets:
-        await ws.close()
-    live.services.hub.elsewhere = None
+    try:
+        sockets = [await websockets.connect(f"{live.ws}?token={a['jwt']}")
+                   for _ in range(SOCKETS_PER_USER + 1)]  # all accepted, all waiting
+        held.done.set()
+        outcomes = []
+        for ws in sockets:
+            try:
+                outcomes.append(json.loads(await asyncio.wait_for(ws.recv(), WAIT))["type"])
+            except websockets.ConnectionClosed as closed:
+                assert closed.rcvd is not None
+                outcomes.append(closed.rcvd.code)
+        assert sorted(map(str, outcomes)) == ["4029"] + ["hello"] * SOCKETS_PER_USER
+        assert live.services.hub.count(a["id"]) == SOCKETS_PER_USER
+        for ws in sockets:
+            await ws.close()
+    finally:
+        live.services.hub.elsewhere = None
 
 
 async def test_a_connect_waiting_for_the_first_read_when_the_stop_begins_is_closed_1001(live):
     a = await user(live.http)
     live.services.hub.elsewhere = held = FirstReadHeld()
-    waiting = await websockets.connect(f"{live.ws}?token={a['jwt']}")
-    await live.services.before_shutdown()
-    held.done.set()
-    frames = []
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        while True:
-            frames.append(await asyncio.wait_for(waiting.recv(), WAIT))
-    assert frames == []
-    close = closed.value.rcvd
-    assert close is not None
-    assert (close.code, close.reason) == (1001, "server stopping; reconnect and resume")
-    assert live.services.hub.count(a["id"]) == 0
-    live.services.hub.elsewhere = None
+    try:
+        waiting = await websockets.connect(f"{live.ws}?token={a['jwt']}")
+        await live.services.before_shutdown()
+        held.done.set()
+        frames = []
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                frames.append(await asyncio.wait_for(waiting.recv(), WAIT))
+        assert frames == []
+        close = closed.value.rcvd
+        assert close is not None
+        assert (close.code, close.reason) == (1001, "server stopping; reconnect and resume")
+        assert live.services.hub.count(a["id"]) == 0
+    finally:
+        live.services.hub.elsewhere = None
 
 
 async def test_a_bearer_header_authenticates_the_upgrade(live):
