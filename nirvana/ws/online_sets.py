@@ -82,7 +82,7 @@ class StoredStates:
         self._wall = wall  # the stamps' clock
         self._stamped = stamped  # a user's state and its stamp; None: offline
         self._kept: set[int] = set()  # users with an entry
-        self._began: dict[int, int] = {}  # user -> stamp of the new session's entry
+        self._began: dict[int, tuple[str, int]] = {}  # user -> the new session's entry
         self._beats = 0
         self._full = True
         # A beat later than this after the last one may land after the hash expired: a
@@ -103,9 +103,9 @@ class StoredStates:
         found = self._stored(user_id, began)
         if found is None:
             return
-        if began:
-            self._began[user_id] = found[1]
-        elif self._began.get(user_id) != found[1]:
+        if began and found[0] == ONLINE:
+            self._began[user_id] = found
+        elif self._began.get(user_id) != found:
             self._began.pop(user_id, None)
         self._kept.add(user_id)
         self._sets.keep(self._id, user_id, found, self._ttl)
@@ -131,7 +131,7 @@ class StoredStates:
             self._full = False
             old = int((self._wall() - 2 * self._ttl) * 1000)
             states = {u: s for u in users if (s := self._stored(u)) is not None
-                      and not (s == (ONLINE, self._began.get(u)) and s[1] < old)}
+                      and not (s == self._began.get(u) and s[1] < old)}
             self._kept = set(states)
             self._began = {u: t for u, t in self._began.items() if u in states}
         self._sets.put(self._id, seq, users, states, self._ttl)
