@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable, Iterable, TypeVar
 from .hub import Hub
 from .online_sets import OnlineSet, OnlineSets, StoredStates, states_read
 
+# One logger with ws/cluster.py: for an operator this is one part (what crosses instances).
 log = logging.getLogger("nirvana.ws.cluster")
 T = TypeVar("T")
 
@@ -65,7 +66,7 @@ class OnlineElsewhere:
         return self._complete and not self._stale
 
     def keep_here(self, users: Iterable[int]) -> None:
-        """Their state changed (heard or read): stored here for those held here."""
+        """Their state changed (heard or read): stored by this instance for those it holds."""
         for user_id in users:
             if self._hub.here(user_id):
                 self._stored.keep(user_id)
