@@ -47,6 +47,7 @@ log = logging.getLogger("nirvana.ws.cluster")
 HEARTBEAT_SECONDS = 2.0
 MISSED_HEARTBEATS = 2
 RESTORED_REASON = "events may have been missed between instances; reconnect and resume"
+PAUSED_REASON = "this instance was paused; reconnect and resume"
 
 
 class Relay(Protocol):
@@ -254,7 +255,7 @@ class HubAcrossInstances:
             # and told its users offline, and a user may have begun a new session elsewhere
             # since. As after an outage, its sockets close with 1001 and resume; the set is
             # stored without them, so no state of theirs comes back over a newer session's.
-            self._hub.close_all(CloseCode.GOING_AWAY, RESTORED_REASON)
+            self._hub.close_all(CloseCode.GOING_AWAY, PAUSED_REASON)
             self._stored.rewrite_next()
             self.view.restoring()
         seq = self._seq

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import websockets
 
+from nirvana.ws.cluster import PAUSED_REASON
 from tests.support.chat_client import Client
 from tests.support.http import bearer
 from tests.support.instances import Instances, befriend, group_of, two_friends
@@ -322,7 +323,8 @@ async def test_a_writer_paused_past_its_lease_commits_nothing_after_waking(insta
             if (frame.get("id") or "").startswith("p"):
                 answers[frame["id"]] = frame
     except websockets.ConnectionClosed as closed:
-        assert closed.rcvd is not None and closed.rcvd.code == 1001, closed
+        assert closed.rcvd is not None, closed
+        assert (closed.rcvd.code, closed.rcvd.reason) == (1001, PAUSED_REASON), closed
         on_writer = await connect_when_served(instances, writer, ann)
     for rid, answer in answers.items():
         if answer["type"] == "ack":

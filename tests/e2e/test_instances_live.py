@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 import websockets
 
+from nirvana.ws.cluster import PAUSED_REASON
 from tests.support.http import bearer
 from tests.support.chat_client import Client
 from tests.support.instances import Instances, befriend, two_friends
@@ -145,7 +146,8 @@ async def test_an_instance_paused_past_two_heartbeats_drops_out_and_comes_back(i
     with pytest.raises(websockets.ConnectionClosed) as closed:
         while True:
             await ca.recv(timeout=20)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1001, PAUSED_REASON)
     await instances.connect(first, a)
     assert (await cb.expect("presence", user_id=a["id"], state="online",
                             timeout=15))["user_id"] == a["id"]

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 import pytest
 
 from nirvana.domain.presence import Presence, PresenceState
-from nirvana.ws.cluster import RESTORED_REASON, HubAcrossInstances
+from nirvana.ws.cluster import PAUSED_REASON, RESTORED_REASON, HubAcrossInstances
 from nirvana.ws.connection import Connection
 from nirvana.ws.hub import Hub
 from nirvana.ws.cluster_view import FirstRead
@@ -234,7 +234,7 @@ async def test_an_instance_silent_for_two_heartbeats_drops_out_and_its_users_go_
 
     first.relay.connected = True  # awake: as after an outage, its sockets close and resume
     first.cluster.beat()
-    assert ann.close_request == (1001, RESTORED_REASON)
+    assert ann.close_request == (1001, PAUSED_REASON)
     first.hub.disconnected(ann)  # as the endpoint does once it is closed
     await first.connect(1)  # ann's client reconnects
     first.cluster.beat()
@@ -797,7 +797,7 @@ async def test_an_instance_paused_past_the_ttl_brings_back_no_state_a_new_sessio
     second.relay.connected = True  # second wakes: its beat is late
     clock.t += 1.0
     second.cluster.beat()
-    assert phone.close_request == (1001, RESTORED_REASON)  # its client resumes
+    assert phone.close_request == (1001, PAUSED_REASON)  # its client resumes
     second.hub.disconnected(phone)  # as the endpoint does once it is closed
     third = Instance("third", *first.parts, heartbeat=0.02)
     await third.cluster.reread_all()
