@@ -50,6 +50,16 @@ RESTORED_REASON = "events may have been missed between instances; reconnect and 
 PAUSED_REASON = "this instance was paused; reconnect and resume"
 
 
+_BOOTTIME: int | None = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def since_boot() -> float:
+    """A monotonic clock that also counts time the machine was suspended (Linux's
+    CLOCK_BOOTTIME), so a suspended host or guest counts as paused; `time.monotonic`
+    where there is none."""
+    return time.monotonic() if _BOOTTIME is None else time.clock_gettime(_BOOTTIME)
+
+
 class Relay(Protocol):
     instance_id: str
 
@@ -68,7 +78,8 @@ class HubAcrossInstances:
 
     def __init__(self, hub: Hub, relay: Relay, sets: OnlineSets, *,
                  bus_up: Callable[[], bool], heartbeat: float = HEARTBEAT_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 pause_clock: Callable[[], float] = since_boot) -> None:
         self._hub = hub
         self._relay = relay
         self._sets = sets
@@ -78,7 +89,8 @@ class HubAcrossInstances:
         self.instance_id = relay.instance_id
         self._seq = 0  # this instance's on/offs are numbered (cluster_view.py)
         self._clock = clock
-        self._beaten: float | None = None  # when this instance last beat
+        self._pause_clock = pause_clock
+        self._beaten: float | None = None  # when this instance last beat, by pause_clock
         # Local users whose "on" was sent; and those whose "back" waits for it (a socket
         # registered here, its "on" not sent yet): instance to answer.
         self._told: set[int] = set()
@@ -247,17 +259,15 @@ class HubAcrossInstances:
         self.view.expire()
 
     def beat(self) -> None:
-        now = self._clock()
+        now = self._pause_clock()
         paused = self._beaten is not None and now - self._beaten > self._ttl
         self._beaten = now
         if paused:
-            # Silent past the TTL (SIGSTOP, a frozen VM): the others dropped this instance
+            # Silent past the TTL (SIGSTOP, a suspended VM): the others dropped this instance
             # and told its users offline, and a user may have begun a new session elsewhere
             # since. As after an outage, its sockets close with 1001 and resume; the set is
             # stored without them, so no state of theirs comes back over a newer session's.
-            self._hub.close_all(CloseCode.GOING_AWAY, PAUSED_REASON)
-            self._stored.rewrite_next()
-            self.view.restoring()
+            self._missed_out(PAUSED_REASON)
         seq = self._seq
         # One snapshot: the set as of seq.
         self._stored.beat(seq, [] if paused else self._hub.local_users())
@@ -282,15 +292,20 @@ class HubAcrossInstances:
         """Redis is back after a loss: frames from other instances may have been missed, so
         every socket here closes with 1001 and its client resumes from its last position;
         the online view is read again from the keys."""
-        self._hub.close_all(CloseCode.GOING_AWAY, RESTORED_REASON)
-        self._stored.rewrite_next()  # writes were lost while Redis was down
-        self.view.restoring()
+        self._missed_out(RESTORED_REASON)
         self._beaten = None  # the beats skipped while Redis was down are no pause
         self.beat()
         try:
             await self.reread_all()
         except Exception:
             log.warning("re-reading who is online elsewhere failed", exc_info=True)
+
+    def _missed_out(self, reason: str) -> None:
+        # What was said between instances meanwhile is not known here (an outage, a pause):
+        # one home for what both do, so they cannot drift apart.
+        self._hub.close_all(CloseCode.GOING_AWAY, reason)
+        self._stored.rewrite_next()  # writes were lost, or the hash expired meanwhile
+        self.view.restoring()
 
     async def stop(self) -> None:
         """A clean stop: the others drop this instance at once instead of after 2.5

@@ -241,7 +241,13 @@ class OnlineElsewhere:
 
     def reread_later(self) -> None:
         """Every set read again, in the background (this instance was paused)."""
-        self._spawn(self.reread_all())
+        self._spawn(self._reread_all_logged())
+
+    async def _reread_all_logged(self) -> None:
+        try:
+            await self.reread_all()
+        except Exception:
+            log.warning("re-reading who is online elsewhere failed", exc_info=True)
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]

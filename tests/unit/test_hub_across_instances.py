@@ -147,7 +147,8 @@ class Instance:
         self.relay = LinkedRelay(name, network)
         self.bus_up = True
         self.cluster = HubAcrossInstances(self.hub, self.relay, sets, heartbeat=heartbeat,
-                                          bus_up=lambda: self.bus_up, clock=clock)
+                                          bus_up=lambda: self.bus_up, clock=clock,
+                                          pause_clock=clock)
 
     async def connect(self, user_id: int) -> Connection:
         conn = Connection(user_id, f"s{user_id}", max_queue=100)
