@@ -1,0 +1,210 @@
+"""The reference protocol client's sends (nirvana/web/static/js/protocol_outbox.js, through
+protocol.js) run in Chromium against a scripted socket: typed order, retries, stops and the
+kept copy, without a server's timing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.protocol_client import scripted_client_page
+
+
+@pytest.fixture
+async def page(site):
+    return await scripted_client_page(site)
+
+
+async def test_a_conversations_sends_go_one_at_a_time_in_order_and_a_retry_goes_first(page):
+    result = await page.evaluate("""async () => {
+      const { connected, outcome, settled, wait } = window.t;
+      const { client, socket } = connected();
+      const sends = () => window.t.sends(socket).map((f) => f.text);
+      const last = () => window.t.sends(socket).at(-1);
+      const results = ["a", "b", "c", "d"].map((text) =>
+        outcome(client.send({ conversation_id: "c1", text }).done));
+      const first = sends();                         // only the head is on the wire
+      socket.serve({ type: "ack", id: last().id, message: { seq: 1 } });
+      await wait(0);
+      const afterAck = sends();
+      const refused = last();                        // b: refused for now, retried first
+      socket.serve({ type: "error", id: refused.id, code: "unavailable", message: "down" });
+      await wait(30);
+      const afterRetry = sends();
+      const retried = last();
+      socket.serve({ type: "ack", id: retried.id, message: { seq: 2 } });
+      await wait(0);                                 // c: refused for good, d goes on
+      socket.serve({ type: "error", id: last().id, code: "validation_error", message: "no" });
+      await wait(0);
+      socket.serve({ type: "ack", id: last().id, message: { seq: 3 } });
+      const outcomes = await settled(results);
+      client.disconnect();
+      return { first, afterAck, afterRetry, sameId: retried.client_id === refused.client_id,
+               all: sends(), outcomes };
+    }""")
+    assert result["first"] == ["a"]
+    assert result["afterAck"] == ["a", "b"]
+    assert result["afterRetry"] == ["a", "b", "b"] and result["sameId"]
+    assert result["all"] == ["a", "b", "b", "c", "d"]
+    assert result["outcomes"] == ["acked", "acked", "validation_error", "acked"]
+
+
+async def test_conversations_do_not_wait_for_each_other_and_heads_go_again_in_order(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, connected, hello, wait } = window.t;
+      const { client } = connected();
+      const sends = (s) => window.t.sends(s).map((f) => f.text);
+      for (const [conversation_id, text] of [["c1", "a1"], ["c2", "b1"], ["c1", "a2"], ["c2", "b2"]]) {
+        client.send({ conversation_id, text }).done.catch(() => {});  // rejected by disconnect()
+      }
+      const before = sends(FakeSocket.all[0]);       // each conversation's head, at once
+      const unsent = client.unsent().length;
+      FakeSocket.all[0].drop();                      // lost before either ack
+      await wait(30);
+      const second = FakeSocket.all[1];
+      second.serve(hello);
+      second.serve({ type: "resumed", head: 5 });    // the replay is over: ready
+      const resent = sends(second);
+      const b1 = second.sent.find((f) => f.text === "b1");
+      second.serve({ type: "ack", id: b1.id, message: { seq: 1 } });
+      await wait(0);                                 // c2 goes on while c1 still waits
+      const after = sends(second);
+      client.disconnect();
+      return { before, unsent, resent, after };
+    }""")
+    assert result["before"] == ["a1", "b1"] and result["unsent"] == 4
+    assert result["resent"] == ["a1", "b1"]
+    assert result["after"] == ["a1", "b1", "b2"]
+
+
+async def test_disconnect_rejects_every_waiting_send_of_every_conversation(page):
+    result = await page.evaluate("""async () => {
+      const { connected, outcome, settled } = window.t;
+      const { client } = connected();
+      const outcomes = [["c1", "a1"], ["c1", "a2"], ["c1", "a3"], ["c2", "b1"], ["c2", "b2"]].map(
+        ([conversation_id, text]) => outcome(client.send({ conversation_id, text }).done));
+      client.disconnect();
+      return { settled: await settled(outcomes), unsent: client.unsent() };
+    }""")
+    assert result["settled"] == ["disconnected"] * 5
+    assert result["unsent"] == []
+
+
+async def test_a_send_unanswered_in_time_goes_again_with_its_client_id_before_the_next(page):
+    result = await page.evaluate("""async () => {
+      const { connected, outcome, wait } = window.t;
+      const { client, socket } = connected({ commandTimeout: 50 });
+      const sends = () => window.t.sends(socket);
+      const a = outcome(client.send({ conversation_id: "c1", text: "a" }).done);
+      client.send({ conversation_id: "c1", text: "b" }).done.catch(() => {});
+      // No answer: the local timeout, then the retry's backoff; the retry is answered at once.
+      for (let i = 0; i < 500 && sends().length < 2; i++) await wait(2);
+      const texts = sends().map((f) => f.text);
+      const ids = sends().filter((f) => f.text === "a").map((f) => f.client_id);
+      socket.serve({ type: "ack", id: sends().at(-1).id, duplicate: true, message: { seq: 1 } });
+      const settledA = await Promise.race([a, wait(1000).then(() => "unsettled")]);
+      await wait(0);
+      const next = sends().at(-1).text;
+      client.disconnect();
+      return { texts, ids, outcome: settledA, next };
+    }""")
+    assert result["texts"] == ["a", "a"]
+    assert len(set(result["ids"])) == 1
+    assert result["outcome"] == "acked" and result["next"] == "b"
+
+
+async def test_a_client_id_already_waiting_is_that_same_send(page):
+    result = await page.evaluate("""async () => {
+      const { connected, wait } = window.t;
+      const { client, socket } = connected();
+      const sends = () => window.t.sends(socket);
+      const first = client.send({ conversation_id: "c1", text: "a", client_id: "k1" });
+      const again = client.send({ conversation_id: "c1", text: "a", client_id: "k1" });
+      const unsent = client.unsent();
+      socket.serve({ type: "ack", id: sends()[0].id, message: { seq: 1 } });
+      const acks = await Promise.race([Promise.all([first.done, again.done]), wait(1000).then(() => [1, 2])]);
+      await wait(0);
+      const frames = sends().length;
+      client.disconnect();
+      return { unsent, frames, same: acks[0] === acks[1], ids: [first.clientId, again.clientId] };
+    }""")
+    assert result["unsent"] == ["k1"]
+    assert result["frames"] == 1 and result["same"]
+    assert result["ids"] == ["k1", "k1"]
+
+
+async def test_a_final_close_or_a_refused_renewal_settles_every_waiting_send(page):
+    result = await page.evaluate("""async () => {
+      const { live, connected, outcome, settled, stops } = window.t;
+      const run = async ([options, stop]) => {
+        const { client } = connected(options);
+        const outcomes = [["c1", "a1"], ["c1", "a2"], ["c2", "b1"]].map(([conversation_id, text]) =>
+          outcome(client.send({ conversation_id, text }).done));
+        const command = client.command("conversations").catch((e) => e.code);
+        stop(client);
+        return { settled: await settled([...outcomes, command]), unsent: client.unsent(),
+                 state: client.state, timers: live.size };
+      };
+      return { closed: await run(stops.closed), signedOut: await run(stops.signedOut) };
+    }""")
+    for outcome in (result["closed"], result["signedOut"]):
+        assert outcome["settled"] == ["disconnected"] * 4
+        assert outcome["unsent"] == [] and outcome["state"] == "disconnected"
+        assert outcome["timers"] == 0
+
+
+async def test_an_answer_after_the_outbox_rejected_everything_changes_nothing(page):
+    result = await page.evaluate("""async () => {
+      const { wait } = window.t;
+      const { Outbox } = await import("/static/js/protocol_outbox.js");
+      const failures = [];
+      window.addEventListener("unhandledrejection", (e) => failures.push(String(e.reason)));
+      let answer;
+      const outbox = new Outbox({ transmit: () => new Promise((resolve) => { answer = resolve; }),
+                                  connected: () => true, retryDelay: () => 5 });
+      const done = outbox.add({ conversation_id: "c1", client_id: "k1", text: "a" }).catch((e) => e);
+      outbox.rejectAll(new Error("stopped"));
+      answer({ type: "ack", message: { seq: 1 } });   // the late ack of the rejected send
+      await wait(20);
+      outbox.add({ conversation_id: "c1", client_id: "k2", text: "b" }).catch(() => {});
+      return { rejected: (await done).message, failures, waiting: outbox.clientIds() };
+    }""")
+    assert result == {"rejected": "stopped", "failures": [], "waiting": ["k2"]}
+
+
+async def test_a_send_after_the_client_stopped_fails_at_once_and_is_kept_with_the_rest(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, hello, store, wait, connected, outcome, settled, keptStore, stops } = window.t;
+      const run = async ([options, stop]) => {
+        const kept = keptStore();
+        const { client } = connected({ kept, ...options });
+        const a = client.send({ conversation_id: "c1", text: "a" });
+        client.send({ conversation_id: "c1", text: "b" }).done.catch(() => {});
+        a.done.catch(() => {});
+        stop(client);
+        await wait(0);
+        const sockets = FakeSocket.all.length;
+        // Try again on "a" (its own client id) and a new message, once stopped.
+        const after = [client.send({ conversation_id: "c1", text: "a", client_id: a.clientId }),
+                       client.send({ conversation_id: "c1", text: "c" })].map(({ done }) => outcome(done));
+        const afterSettled = await settled(after);
+        const keptTexts = kept.load().map((f) => f.text);
+        const unsent = client.unsent();
+        const newSockets = FakeSocket.all.length - sockets;
+        store.pos = null;
+        client.connect();                       // started again: a send waits for its ack
+        FakeSocket.all.at(-1).serve(hello);
+        const d = outcome(client.send({ conversation_id: "c1", text: "d" }).done);
+        const waits = await Promise.race([d, wait(50).then(() => "waiting")]);
+        const sent = FakeSocket.all.at(-1).sent.filter((f) => f.type === "send").map((f) => f.text);
+        client.disconnect();
+        await d;
+        return { settled: afterSettled, keptTexts, unsent, newSockets, waits, sent };
+      };
+      return { closed: await run(stops.closed), signedOut: await run(stops.signedOut),
+               stopped: await run(stops.stopped) };
+    }""")
+    for outcome in result.values():
+        assert outcome["settled"] == ["disconnected", "disconnected"]
+        assert outcome["keptTexts"] == ["a", "b", "c"]  # a reload sends all three, in order
+        assert outcome["unsent"] == [] and outcome["newSockets"] == 0
+        assert outcome["waits"] == "waiting" and outcome["sent"] == ["d"]
