@@ -147,3 +147,38 @@ async def test_the_module_still_exports_every_name_the_docs_give_it(page):
     assert set(names) >= {"ChatClient", "Emitter", "ProtocolError", "State", "backoffDelay",
                           "forgetKeptSends", "keptSends", "newClientId", "refreshCookieSession",
                           "reportLater", "sessionPosition"}
+
+
+async def test_a_renewal_under_way_when_the_client_stops_changes_nothing_after_a_restart(page):
+    # Through the API: a planned renewal starts, disconnect(), connect(). The old renewal's
+    # answer, a new cookie or a refusal, is for a session that is over.
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, events, connected, hello, m, wait } = window.t;
+      const run = async (answerTheOldOne) => {
+        const renewals = [];
+        const { client } = connected({ tokenExpiresAt: Date.now() + 50,
+          refresh: () => new Promise((resolve, reject) => renewals.push({ resolve, reject })) });
+        await wait(20);                         // the planned renewal starts and waits
+        client.disconnect();
+        client.connect();
+        const fresh = FakeSocket.all.at(-1);
+        fresh.serve(hello);
+        fresh.serve({ type: "resumed", head: 5 });
+        await wait(20);                         // the new session's own renewal starts
+        const sockets = FakeSocket.all.length;
+        answerTheOldOne(renewals[0]);
+        await wait(20);
+        const outcome = { renewals: renewals.length, newSockets: FakeSocket.all.length - sockets,
+                          freshOpen: fresh.closedWith === undefined, state: client.state };
+        client.disconnect();
+        return outcome;
+      };
+      const renewed = await run((old) => old.resolve(Date.now() + 600000));
+      const refused = await run((old) => old.reject(new m.ProtocolError("invalid_refresh_token", "gone")));
+      return { renewed, refused, signedOut: events.filter((e) => e[0] === "signedOut").length };
+    }""")
+    for outcome in (result["renewed"], result["refused"]):
+        # The restarted session renews on its own (it does not join the old renewal), and the
+        # old answer neither replaces its socket nor stops it.
+        assert outcome == {"renewals": 2, "newSockets": 0, "freshOpen": True, "state": "connected"}
+    assert result["signedOut"] == 0

@@ -208,3 +208,93 @@ async def test_a_send_after_the_client_stopped_fails_at_once_and_is_kept_with_th
         assert outcome["keptTexts"] == ["a", "b", "c"]  # a reload sends all three, in order
         assert outcome["unsent"] == [] and outcome["newSockets"] == 0
         assert outcome["waits"] == "waiting" and outcome["sent"] == ["d"]
+
+
+async def test_a_server_fault_without_its_close_is_dropped_by_the_client_and_sent_again_first(
+        page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, connected, hello, outcome, sends, wait } = window.t;
+      const { client, socket } = connected();
+      const a = client.send({ conversation_id: "c1", text: "a" });
+      const results = [outcome(a.done), outcome(client.send({ conversation_id: "c1", text: "b" }).done)];
+      socket.serve({ type: "error", id: sends(socket)[0].id, code: "internal_error", message: "oops" });
+      await wait(30);                           // no 1011 comes (a proxy kept the socket open)
+      const second = FakeSocket.all.at(-1);
+      second.serve(hello);
+      second.serve({ type: "resumed", head: 5 });
+      const resent = sends(second).map((f) => [f.text, f.client_id]);
+      second.serve({ type: "ack", id: sends(second).at(-1).id, duplicate: true, message: { seq: 1 } });
+      await wait(0);
+      second.serve({ type: "ack", id: sends(second).at(-1).id, message: { seq: 2 } });
+      const settled = await window.t.settled(results);
+      client.disconnect();
+      return { closedWith: socket.closedWith, sockets: FakeSocket.all.length, resent,
+               clientId: a.clientId, all: sends(second).map((f) => f.text), settled };
+    }""")
+    assert result["closedWith"] == 4000 and result["sockets"] == 2
+    assert result["resent"] == [["a", result["clientId"]]]  # first, with its client id
+    assert result["all"] == ["a", "b"] and result["settled"] == ["acked", "acked"]
+
+
+async def test_a_send_json_cannot_carry_fails_for_good_and_the_next_goes_on(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, connected, outcome, sends, settled, wait } = window.t;
+      const { client, socket } = connected();
+      const results = [
+        outcome(client.send({ conversation_id: "c1", text: "a", attachments: [{ size: 1n }] }).done),
+        outcome(client.send({ conversation_id: "c1", text: "b" }).done)];
+      await wait(0);
+      const b = sends(socket).find((f) => f.text === "b");
+      if (b) socket.serve({ type: "ack", id: b.id, message: { seq: 1 } });
+      const command = await client.command("presence", { state: 1n }).catch((e) => e.code);
+      const outcomes = await settled(results);
+      const unsent = client.unsent();
+      client.disconnect();
+      return { outcomes, command, unsent, texts: sends(socket).map((f) => f.text),
+               sockets: FakeSocket.all.length };
+    }""")
+    assert result["outcomes"] == ["unserialisable", "acked"]
+    assert result["command"] == "unserialisable"
+    assert result["unsent"] == [] and result["texts"] == ["b"] and result["sockets"] == 1
+
+
+async def test_a_client_started_again_keeps_the_rejected_sends_in_the_kept_copy(page):
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, hello, store, connected, keptStore, sends, wait } = window.t;
+      const kept = keptStore();
+      const texts = () => kept.load().map((f) => f.text);
+      const { client } = connected({ kept });
+      const a = client.send({ conversation_id: "c1", text: "a" });
+      a.done.catch(() => {});
+      client.send({ conversation_id: "c1", text: "b" }).done.catch(() => {});
+      FakeSocket.all.at(-1).drop(1008);         // stopped: a and b rejected
+      client.send({ conversation_id: "c1", text: "c" }).done.catch(() => {});
+      const restart = () => {
+        store.pos = null;
+        client.connect();
+        const socket = FakeSocket.all.at(-1);
+        socket.serve(hello);
+        return socket;
+      };
+      const acked = async (socket, fields) => {
+        const { done } = client.send({ conversation_id: "c1", ...fields });
+        const during = texts();
+        socket.serve({ type: "ack", id: sends(socket).at(-1).id, message: { seq: 1 } });
+        await done;
+        await wait(0);
+        return [during, texts()];
+      };
+      let socket = restart();
+      const d = await acked(socket, { text: "d" });
+      const again = await acked(socket, { text: "a", client_id: a.clientId });  // the caller's Try again
+      const keptIds = kept.load().map((f) => f.client_id).includes(a.clientId);
+      client.disconnect();
+      kept.save([]);                            // forgotten (signed out) before the next start
+      socket = restart();
+      const forgotten = await acked(socket, { text: "e" });
+      client.disconnect();
+      return { d, again, keptIds, forgotten };
+    }""")
+    assert result["d"] == [["a", "b", "c", "d"], ["a", "b", "c"]]
+    assert result["again"] == [["b", "c", "a"], ["b", "c"]] and not result["keptIds"]
+    assert result["forgotten"] == [["e"], []]

@@ -98,12 +98,15 @@ export class ChatClient extends Emitter {
       transmit: (fields) => this._request("send", fields),
       connected: () => this.state === State.CONNECTED,
       retryDelay: (attempt) => backoffDelay(attempt, this._backoff, this._random),
+      // A head held for a server fault waits for a reconnect: make it now, not on the 1011.
+      serverFault: () => { if (this._socket) this._drop(4000, "server fault"); },
       kept,
     });
     this._timers = { reconnect: null, heartbeat: null, pong: null, refresh: null };
     this._wanted = false;
     this._stopped = null;        // once stopped, its message: a send then fails at once
     this._renewal = null;        // the renewal under way: a second cause joins it
+    this._generation = 0;        // bumped by every stop: a renewal begun before it is stale
     this._onOnline = () => { if (this._wanted && this.state !== State.CONNECTED) this._reconnectNow("back online"); };
     this._onOffline = () => { if (this._socket) this._drop(4000, "offline"); };
   }
@@ -115,6 +118,7 @@ export class ChatClient extends Emitter {
   connect() {
     if (this._wanted) return;
     this._wanted = true;
+    if (this._stopped != null) this._outbox.restart();  // the kept copy keeps the rejected sends
     this._stopped = null;
     this._window?.addEventListener("online", this._onOnline);
     this._window?.addEventListener("offline", this._onOffline);
@@ -130,8 +134,8 @@ export class ChatClient extends Emitter {
 
   /**
    * Send one command; resolves to its answer frame (`ack`, `pong`, `resumed`, ...), rejects
-   * with a ProtocolError for an `error` frame, when offline, or on a drop before the answer.
-   * Every state-changing command is idempotent on the server, so retrying is safe.
+   * with a ProtocolError for an `error` frame, when offline, for fields JSON cannot carry, or
+   * on a drop before the answer. Every state-changing command is idempotent on the server.
    */
   command(type, fields = {}) {
     if (this.state !== State.CONNECTED) {
@@ -146,10 +150,11 @@ export class ChatClient extends Emitter {
    * with the same `client_id`, so it is stored once. A conversation's sends go one at a time
    * in the order given, so they are stored in that order. Returns {clientId, done}; `done`
    * resolves to the ack (`message`, `duplicate`) and rejects for a refusal that a retry cannot
-   * change, a third `internal_error`, or when the client stops (`disconnect()`, a final
-   * close, signed out: code "disconnected"; docs/protocol.md, Sends and Stopping). A send
-   * made once the client has stopped (before `connect()` again) rejects at once, and is
-   * added to the kept copy for a page that comes back.
+   * change (fields JSON cannot carry: "unserialisable"), a third `internal_error`, or when the
+   * client stops (`disconnect()`, a final close, signed out: code "disconnected";
+   * docs/protocol.md, Sends and Stopping). A send made once the client has stopped (before
+   * `connect()` again) rejects at once, and is added to the kept copy for a page that comes
+   * back; a restart leaves what the kept copy holds in it, until each is sent again.
    */
   send({ conversation_id, text, kind, attachments, reply_to, client_id }) {
     const clientId = client_id || newClientId();
@@ -316,21 +321,24 @@ export class ChatClient extends Emitter {
 
   // -- commands --------------------------------------------------------------------------
 
+  // Fields that JSON cannot carry (a BigInt, a cycle) fail for good, not as "offline": the
+  // outbox would wait for a reconnect that cannot help.
   _request(type, fields) {
     const id = `c${this._nextId++}`;
     return new Promise((resolve, reject) => {
+      let text;
+      try {
+        text = JSON.stringify({ type, id, ...fields });
+      } catch (error) {
+        return reject(new ProtocolError("unserialisable", `${type}: ${error.message}`));
+      }
+      if (!this._socket) return reject(new ProtocolError("offline", "Not connected."));
       const timer = setTimeout(() => {
         this._pending.delete(id);
         reject(new ProtocolError("timeout", `No answer to ${type}.`));
       }, this._commandTimeout);
       this._pending.set(id, { resolve, reject, timer });
-      try {
-        this._socket.send(JSON.stringify({ type, id, ...fields }));
-      } catch (error) {
-        clearTimeout(timer);
-        this._pending.delete(id);
-        reject(new ProtocolError("offline", "Not connected."));
-      }
+      this._socket.send(text);
     });
   }
 
@@ -366,16 +374,19 @@ export class ChatClient extends Emitter {
   }
 
   _renewThenReconnect() {
-    this._renewal ??= this._renew().finally(() => { this._renewal = null; });
-    return this._renewal;
+    if (this._renewal) return this._renewal;
+    const renewal = this._renew().finally(() => { if (this._renewal === renewal) this._renewal = null; });
+    return (this._renewal = renewal);
   }
 
   async _renew() {
     this._clear("refresh");
+    const generation = this._generation;
+    let expiresAt;
     try {
-      this._tokenExpiresAt = await this._refresh();
+      expiresAt = await this._refresh();
     } catch (error) {
-      if (!this._wanted) return;
+      if (generation !== this._generation) return;  // stopped meanwhile (and maybe restarted)
       if (error.code === "refresh_token_rotated") {  // another tab renewed the cookie first
         this._scheduleReconnect("session renewed elsewhere");
         return;
@@ -388,7 +399,8 @@ export class ChatClient extends Emitter {
       this._scheduleReconnect("cannot renew the session yet");  // network: try again later
       return;
     }
-    if (!this._wanted) return;
+    if (generation !== this._generation) return;
+    this._tokenExpiresAt = expiresAt;
     this._scheduleRefresh();
     this.emit("renewed", { expiresAt: this._tokenExpiresAt });
     this._reconnectNow("session renewed");
@@ -402,6 +414,8 @@ export class ChatClient extends Emitter {
   _stop(reason, message, closeReason = reason) {
     this._wanted = false;
     this._stopped = message;
+    this._generation += 1;
+    this._renewal = null;
     this._window?.removeEventListener("online", this._onOnline);
     this._window?.removeEventListener("offline", this._onOffline);
     this._closeSocket(1000, closeReason);

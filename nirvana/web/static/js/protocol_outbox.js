@@ -11,8 +11,9 @@ const RETRY_ERRORS = new Set(["unavailable", "store_timeout", "rate_limited", "t
 // The connection went: the head goes again, first of its conversation, once the client is ready.
 const LOST_ERRORS = new Set(["disconnected", "offline"]);
 // The server failed (it then closes 1011): the send may or may not be stored, so it keeps its
-// place and goes again after the reconnect, like a lost one. After this many such answers it
-// is given up, so a send the server cannot handle does not hold its conversation for good.
+// place and goes again after the reconnect, like a lost one; the client is told to reconnect,
+// so the hold does not depend on that close. After this many such answers it is given up, so
+// a send the server cannot handle does not hold its conversation for good.
 const SERVER_FAULT = "internal_error";
 const SERVER_FAULT_TRIES = 3;
 
@@ -24,14 +25,17 @@ export class Outbox {
    * @param {() => boolean} options.connected  whether a command can go now
    * @param {(attempt: number) => number} options.retryDelay  ms before retry number `attempt`
    *        when the error frame gives no `retry_after`
+   * @param {() => void} [options.serverFault]  a head is held for a server fault: reconnect
    * @param {{load(): object[], save(list: object[]): void}|null} [options.kept]  written on
    *        every change
    */
-  constructor({ transmit, connected, retryDelay, kept = null }) {
+  constructor({ transmit, connected, retryDelay, serverFault = () => {}, kept = null }) {
     this._transmit = transmit;
     this._connected = connected;
     this._retryDelay = retryDelay;
+    this._serverFault = serverFault;
     this._kept = kept;
+    this._parked = [];          // fields of sends a stop rejected, kept until sent again
     this._entries = new Map();  // client id → entry, in the order given
     this._queues = new Map();   // conversation id → its entries in order; the head may be in flight
   }
@@ -41,6 +45,7 @@ export class Outbox {
   add(fields) {
     const waiting = this._entries.get(fields.client_id);
     if (waiting) return waiting.done;
+    this._parked = this._parked.filter((parked) => parked.client_id !== fields.client_id);
     const entry = { fields, request: null, retryTimer: null, attempt: 0, faults: 0, held: false };
     entry.done = new Promise((resolve, reject) => { entry.resolve = resolve; entry.reject = reject; });
     this._entries.set(fields.client_id, entry);
@@ -98,8 +103,14 @@ export class Outbox {
     this._kept.save([...list, fields]);
   }
 
+  /** Started again after a stop: what the kept copy holds now (the rejected sends, and those
+   *  made while stopped) stays in it, before the new sends, until each is sent again. */
+  restart() {
+    this._parked = this._kept ? this._kept.load() : [];
+  }
+
   _save() {
-    this._kept?.save([...this._entries.values()].map((entry) => entry.fields));
+    this._kept?.save([...this._parked, ...[...this._entries.values()].map((entry) => entry.fields)]);
   }
 
   _isHead(entry) {
@@ -125,10 +136,11 @@ export class Outbox {
         // Not on the socket the server is closing: on `resume()`, this one or, given up, the next.
         if (++entry.faults < SERVER_FAULT_TRIES) {
           entry.held = true;
-          return;
+        } else {
+          this._remove(entry, true);
+          entry.reject(error);
         }
-        this._remove(entry, true);
-        entry.reject(error);
+        this._serverFault();
         return;
       }
       if (RETRY_ERRORS.has(error.code)) {
