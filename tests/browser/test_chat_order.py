@@ -138,42 +138,71 @@ async def test_a_send_held_in_one_conversation_does_not_hold_another(site):
 class ServerFault:
     """The server failing on a send, as the protocol says it does (docs/protocol.md, Errors
     and Close codes): the page's `send` of `text` is answered `internal_error` and the socket
-    closed 1011, the first `times` times; it never reaches the server. Every other frame
-    passes both ways. `client_ids` lists the client id of every `send` of `text` the page made."""
+    closed 1011, the first `times` times. It never reaches the server, unless `stored`: then
+    it does, and the server's ack is what the fault replaces. Every other frame passes both
+    ways. `client_ids` lists the client id of every `send` of `text` the page made;
+    `duplicates` counts the acks the page got with `duplicate: true`."""
 
-    def __init__(self, text: str, times: int) -> None:
-        self.text, self.times = text, times
+    def __init__(self, text: str, times: int, stored: bool = False) -> None:
+        self.text, self.times, self.stored = text, times, stored
         self.client_ids: list[str] = []
         self.faulted = 0
+        self.duplicates = 0
 
     async def route(self, ws) -> None:
         server = ws.connect_to_server()
+        acks_to_fail: set[str] = set()  # ids of the stored sends whose ack becomes the fault
+        closing = False  # what the page sends after the fault is lost, as on a closing socket
+
+        def fail(command_id: str) -> None:
+            nonlocal closing
+            closing = True
+            ws.send(json.dumps({"type": "error", "id": command_id,
+                                "code": "internal_error", "message": "Internal error."}))
+            asyncio.ensure_future(ws.close(code=1011, reason="internal error"))
+            asyncio.ensure_future(server.close())
 
         def from_page(message) -> None:
+            if closing:
+                return
             frame = json.loads(message)
             if frame.get("type") == "send" and frame.get("text") == self.text:
                 self.client_ids.append(frame["client_id"])
                 if self.faulted < self.times:
                     self.faulted += 1
-                    ws.send(json.dumps({"type": "error", "id": frame["id"],
-                                        "code": "internal_error", "message": "Internal error."}))
-                    asyncio.ensure_future(ws.close(code=1011, reason="internal error"))
-                    asyncio.ensure_future(server.close())
-                    return
+                    if not self.stored:
+                        return fail(frame["id"])
+                    acks_to_fail.add(frame["id"])
             server.send(message)
 
+        def from_server(message) -> None:
+            if closing:
+                return
+            frame = json.loads(message)
+            if frame.get("type") == "ack" and frame.get("id") in acks_to_fail:
+                return fail(frame["id"])
+            self.duplicates += frame.get("type") == "ack" and frame.get("duplicate") is True
+            ws.send(message)
+
         ws.on_message(from_page)
+        server.on_message(from_server)
 
 
-async def test_a_send_the_server_failed_on_goes_again_first_after_the_reconnect(site):
+async def ana_types_abc_through(site, fault: ServerFault):
+    """Ana and Ben in a chat, both pages open on it, Ana's socket through `fault`; Ana types
+    "a", "b", "c". Returns Ana's page and Ben's."""
     (page_a, page_b), (a, b) = await friends(site, "Ana Typist", "Ben Reader")
-    fault = ServerFault("a", times=1)
     await page_a.route_web_socket("**/ws*", fault.route)
     await open_chat_with(page_a, b)
     await open_chat_with(page_b, a)
-
     for text in ("a", "b", "c"):
         await send(page_a, text)
+    return page_a, page_b
+
+
+async def test_a_send_the_server_failed_on_goes_again_first_after_the_reconnect(site):
+    fault = ServerFault("a", times=1)
+    page_a, page_b = await ana_types_abc_through(site, fault)
     # "a" may or may not be stored after internal_error: it is not given up, and goes again
     # with its client id before the two typed after it.
     await expect(messages(page_b)).to_have_text(["a", "b", "c"])
@@ -185,15 +214,26 @@ async def test_a_send_the_server_failed_on_goes_again_first_after_the_reconnect(
     await expect(messages(page_b)).to_have_text(["a", "b", "c"])
 
 
-async def test_a_send_the_server_fails_on_three_times_is_given_up_and_the_rest_go_on(site):
-    (page_a, page_b), (a, b) = await friends(site, "Ana Typist", "Ben Reader")
-    fault = ServerFault("a", times=100)
-    await page_a.route_web_socket("**/ws*", fault.route)
-    await open_chat_with(page_a, b)
-    await open_chat_with(page_b, a)
+async def test_a_send_stored_then_failed_on_goes_again_and_shows_once(site):
+    fault = ServerFault("a", times=1, stored=True)
+    page_a, page_b = await ana_types_abc_through(site, fault)
+    # "a" is stored, but Ana's page is told internal_error: it goes again with its client id,
+    # is answered duplicate, and shows once on both pages, before "b" and "c".
+    await expect(messages(page_b)).to_have_text(["a", "b", "c"])
+    await expect(page_a.locator('#messages li.mine [data-tick="pending"]')).to_have_count(0)
+    await expect(page_a.locator("#messages li.failed")).to_have_count(0)
+    await expect(messages(page_a)).to_have_text(["a", "b", "c"])
+    assert fault.faulted == 1 and len(fault.client_ids) == 2
+    assert fault.client_ids[0] == fault.client_ids[1] and fault.duplicates == 1
+    await page_b.reload()
+    await expect(messages(page_b)).to_have_text(["a", "b", "c"])
+    await page_a.reload()
+    await expect(messages(page_a)).to_have_text(["a", "b", "c"])
 
-    for text in ("a", "b", "c"):
-        await send(page_a, text)
+
+async def test_a_send_the_server_fails_on_three_times_is_given_up_and_the_rest_go_on(site):
+    fault = ServerFault("a", times=100)
+    page_a, page_b = await ana_types_abc_through(site, fault)
     await expect(messages(page_b)).to_have_text(["b", "c"])
     await expect(page_a.locator("#messages li.failed")).to_have_text(re.compile("Not sent"))
     assert fault.faulted == 3 and len(set(fault.client_ids)) == 1
