@@ -333,12 +333,12 @@ export class ChatClient extends Emitter {
         return reject(new ProtocolError("unserialisable", `${type}: ${error.message}`));
       }
       if (!this._socket) return reject(new ProtocolError("offline", "Not connected."));
+      this._socket.send(text);  // first: if it throws (still connecting), no timer is left behind
       const timer = setTimeout(() => {
         this._pending.delete(id);
         reject(new ProtocolError("timeout", `No answer to ${type}.`));
       }, this._commandTimeout);
       this._pending.set(id, { resolve, reject, timer });
-      this._socket.send(text);
     });
   }
 
