@@ -23,6 +23,7 @@ import { setUpTyping } from "./chat_typing.js";
 import "./chat_dom.js";
 import "./emitter.js";
 import "./protocol.js";
+import "./protocol_base.js";
 import "./protocol_outbox.js";
 
 root.dataset.script = "on";

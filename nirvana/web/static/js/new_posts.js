@@ -5,6 +5,7 @@
 import { ChatClient } from "./protocol.js";
 // protocol.js's own imports, named here so they are asked for in the same round as it.
 import "./emitter.js";
+import "./protocol_base.js";
 import "./protocol_outbox.js";
 import "./protocol_storage.js";
 

@@ -7,14 +7,16 @@
 // (kept across a reload too, when given a `kept` store: see keptSends) and keeps each
 // conversation's sends in the order given, renews the access cookie before it expires, and
 // clears every timer when it disconnects. Plain ES modules, no build step, no dependency: the
-// emitter, the outbox and the sessionStorage stores are modules of their own (emitter.js,
-// protocol_outbox.js, protocol_storage.js); the emitter's and the stores' names are exported
-// here too.
+// emitter, the plain helpers (its error, the cookie renewal, the backoff, client ids), the
+// outbox and the sessionStorage stores are modules of their own (emitter.js, protocol_base.js,
+// protocol_outbox.js, protocol_storage.js); their exported names are exported here too.
 
 import { Emitter } from "./emitter.js";
+import { backoffDelay, newClientId, ProtocolError, refreshCookieSession } from "./protocol_base.js";
 import { Outbox } from "./protocol_outbox.js";
 
 export { Emitter, reportLater } from "./emitter.js";
+export { backoffDelay, newClientId, ProtocolError, refreshCookieSession } from "./protocol_base.js";
 export { forgetKeptSends, keptSends, sessionPosition } from "./protocol_storage.js";
 
 export const State = Object.freeze({
@@ -25,39 +27,6 @@ export const State = Object.freeze({
 
 // Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
 const FINAL_CLOSES = new Set([1008, 1009, 4003, 4029]);
-
-/** An `error` frame (or a local failure such as "offline") as a rejection. */
-export class ProtocolError extends Error {
-  constructor(code, message, frame = null) {
-    super(message || code);
-    this.name = "ProtocolError";
-    this.code = code;
-    this.frame = frame;
-  }
-}
-
-/** Renews the httpOnly session cookies; resolves to the new access expiry (ms since epoch).
- *  Rejects with a ProtocolError carrying the API's error code. */
-export async function refreshCookieSession(fetchImpl = globalThis.fetch.bind(globalThis)) {
-  const response = await fetchImpl("/api/v1/user/refresh", {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: "{}",
-  });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = body.error || {};
-    throw new ProtocolError(error.code || `http_${response.status}`, error.message);
-  }
-  return Date.parse(body.expires_at);
-}
-
-/** Exponential backoff with jitter: a delay between half and all of min·2^attempt, capped. */
-export function backoffDelay(attempt, { min = 500, max = 20000 } = {}, random = Math.random) {
-  const ceiling = Math.min(max, min * 2 ** Math.min(attempt, 16));
-  return Math.round(ceiling / 2 + random() * ceiling / 2);
-}
 
 export class ChatClient extends Emitter {
   /**
@@ -440,9 +409,4 @@ export class ChatClient extends Emitter {
     if (this._timers[name] != null) clearTimeout(this._timers[name]);
     this._timers[name] = null;
   }
-}
-
-export function newClientId() {
-  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
-  return `c-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
