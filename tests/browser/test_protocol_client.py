@@ -142,7 +142,7 @@ async def test_backoff_grows_with_jitter_and_stays_under_its_cap(page):
 
 async def test_the_module_still_exports_every_name_the_docs_give_it(page):
     # docs/protocol.md imports these from protocol.js; some live in modules of their own
-    # (emitter.js, protocol_storage.js), so protocol.js must keep exporting them.
+    # (emitter.js, protocol_base.js, protocol_storage.js), so protocol.js must keep exporting them.
     names = await page.evaluate("() => Object.keys(window.t.m).sort()")
     assert set(names) >= {"ChatClient", "Emitter", "ProtocolError", "State", "backoffDelay",
                           "forgetKeptSends", "keptSends", "newClientId", "refreshCookieSession",
@@ -170,6 +170,9 @@ async def test_a_renewal_under_way_when_the_client_stops_changes_nothing_after_a
         await wait(20);
         const outcome = { renewals: renewals.length, newSockets: FakeSocket.all.length - sockets,
                           freshOpen: fresh.closedWith === undefined, state: client.state };
+        fresh.drop(4001);                       // expired meanwhile: joins the new renewal
+        await wait(20);
+        outcome.renewalsAfter4001 = renewals.length;
         client.disconnect();
         return outcome;
       };
@@ -179,6 +182,8 @@ async def test_a_renewal_under_way_when_the_client_stops_changes_nothing_after_a
     }""")
     for outcome in (result["renewed"], result["refused"]):
         # The restarted session renews on its own (it does not join the old renewal), and the
-        # old answer neither replaces its socket nor stops it.
-        assert outcome == {"renewals": 2, "newSockets": 0, "freshOpen": True, "state": "connected"}
+        # old answer neither replaces its socket nor stops it. Settling, it does not take the
+        # new renewal's place either: a 4001 then joins that one, it starts no third.
+        assert outcome == {"renewals": 2, "newSockets": 0, "freshOpen": True, "state": "connected",
+                           "renewalsAfter4001": 2}
     assert result["signedOut"] == 0
