@@ -298,3 +298,29 @@ async def test_a_client_started_again_keeps_the_rejected_sends_in_the_kept_copy(
     assert result["d"] == [["a", "b", "c", "d"], ["a", "b", "c"]]
     assert result["again"] == [["b", "c", "a"], ["b", "c"]] and not result["keptIds"]
     assert result["forgotten"] == [["e"], []]
+
+
+async def test_a_socket_that_throws_on_send_loses_the_send_and_it_goes_again_once_connected(page):
+    # Another WebSocketImpl may throw from send(): that is a lost connection, not a refusal.
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, connected, hello, outcome, sends, settled, wait } = window.t;
+      const { client, socket } = connected();
+      socket.send = () => { throw new DOMException("Still in CONNECTING state.", "InvalidStateError"); };
+      const a = client.send({ conversation_id: "c1", text: "a" });
+      const result = outcome(a.done);
+      const command = await client.command("ping").catch((e) => e.code);
+      await wait(0);
+      socket.drop(1006);
+      await wait(30);
+      const second = FakeSocket.all.at(-1);
+      second.serve(hello);
+      second.serve({ type: "resumed", head: 5 });
+      const resent = sends(second).map((f) => [f.text, f.client_id]);
+      if (resent.length) second.serve({ type: "ack", id: sends(second)[0].id, message: { seq: 1 } });
+      const outcomes = await settled([result]);
+      client.disconnect();
+      return { command, resent, clientId: a.clientId, outcomes };
+    }""")
+    assert result["command"] == "disconnected"
+    assert result["resent"] == [["a", result["clientId"]]] and result["outcomes"] == ["acked"]
+

@@ -302,7 +302,9 @@ export class ChatClient extends Emitter {
         return reject(new ProtocolError("unserialisable", `${type}: ${error.message}`));
       }
       if (!this._socket) return reject(new ProtocolError("offline", "Not connected."));
-      this._socket.send(text);  // first: if it throws (still connecting), no timer is left behind
+      // First, so a throw leaves no timer behind; a socket that cannot take it is as good as
+      // lost, and the outbox sends it again once connected.
+      try { this._socket.send(text); } catch { return reject(new ProtocolError("disconnected", "The connection was lost.")); }
       const timer = setTimeout(() => {
         this._pending.delete(id);
         reject(new ProtocolError("timeout", `No answer to ${type}.`));
