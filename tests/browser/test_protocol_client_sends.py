@@ -324,3 +324,23 @@ async def test_a_socket_that_throws_on_send_loses_the_send_and_it_goes_again_onc
     assert result["command"] == "disconnected"
     assert result["resent"] == [["a", result["clientId"]]] and result["outcomes"] == ["acked"]
 
+
+async def test_a_send_json_cannot_carry_is_refused_at_once_and_the_later_ones_are_kept(page):
+    # Offline, so nothing would transmit it: it must not wait in the outbox, where every
+    # save of the kept copy (real sessionStorage JSON) would fail and lose the sends after it.
+    result = await page.evaluate("""async () => {
+      const { m, make, outcome, settled } = window.t;
+      const items = new Map();
+      const storage = { getItem: (k) => items.get(k) ?? null, setItem: (k, v) => items.set(k, v),
+                        removeItem: (k) => items.delete(k) };
+      const kept = m.keptSends(7, storage);
+      const client = make({ kept });            // never connected: sends wait
+      const bad = outcome(client.send({ conversation_id: "c1", text: "a", attachments: [{ size: 1n }] }).done);
+      client.send({ conversation_id: "c1", text: "b" }).done.catch(() => {});
+      const outcomes = await settled([bad]);
+      const keptTexts = kept.load().map((f) => f.text), unsent = client.unsent().length;
+      client.disconnect();
+      return { outcomes, keptTexts, unsent };
+    }""")
+    assert result["outcomes"] == ["unserialisable"]
+    assert result["keptTexts"] == ["b"] and result["unsent"] == 1

@@ -132,6 +132,10 @@ export class ChatClient extends Emitter {
     if (kind) fields.kind = kind;
     if (attachments?.length) fields.attachments = attachments;
     if (reply_to != null) fields.reply_to = reply_to;
+    // Refused before it waits: in the outbox it would stop every later send being kept.
+    try { JSON.stringify(fields); } catch (error) {
+      return { clientId, done: Promise.reject(new ProtocolError("unserialisable", `send: ${error.message}`)) };
+    }
     if (this._stopped != null) {
       // Nothing would ever send it; the outbox is left as the stop left it.
       this._outbox.keep(fields);
