@@ -123,7 +123,8 @@ export class ChatClient extends Emitter {
    * client stops (`disconnect()`, a final close, signed out: code "disconnected";
    * docs/protocol.md, Sends and Stopping). A send made once the client has stopped (before
    * `connect()` again) rejects at once, and is added to the kept copy for a page that comes
-   * back; a restart leaves what the kept copy holds in it, until each is sent again.
+   * back; a restart leaves what the kept copy holds in it, in its place, until each is sent
+   * again and acknowledged or refused.
    */
   send({ conversation_id, text, kind, attachments, reply_to, client_id }) {
     const clientId = client_id || newClientId();

@@ -45,7 +45,6 @@ export class Outbox {
   add(fields) {
     const waiting = this._entries.get(fields.client_id);
     if (waiting) return waiting.done;
-    this._parked = this._parked.filter((parked) => parked.client_id !== fields.client_id);
     const entry = { fields, request: null, retryTimer: null, attempt: 0, faults: 0, held: false };
     entry.done = new Promise((resolve, reject) => { entry.resolve = resolve; entry.reject = reject; });
     this._entries.set(fields.client_id, entry);
@@ -104,13 +103,19 @@ export class Outbox {
   }
 
   /** Started again after a stop: what the kept copy holds now (the rejected sends, and those
-   *  made while stopped) stays in it, before the new sends, until each is sent again. */
+   *  made while stopped) stays in it, in its place before the new sends, until each is
+   *  acknowledged or refused. */
   restart() {
     this._parked = this._kept ? this._kept.load() : [];
   }
 
+  // A kept send sent again keeps its place in the copy, so a reload sends all in the order given.
   _save() {
-    this._kept?.save([...this._parked, ...[...this._entries.values()].map((entry) => entry.fields)]);
+    if (!this._kept) return;
+    const parked = new Set(this._parked.map((fields) => fields.client_id));
+    const waiting = [...this._entries.values()].filter((entry) => !parked.has(entry.fields.client_id));
+    this._kept.save([...this._parked.map((fields) => this._entries.get(fields.client_id)?.fields ?? fields),
+                     ...waiting.map((entry) => entry.fields)]);
   }
 
   _isHead(entry) {
@@ -162,6 +167,7 @@ export class Outbox {
   _remove(entry, holdNext = false) {
     const conversationId = entry.fields.conversation_id;
     this._entries.delete(entry.fields.client_id);
+    this._parked = this._parked.filter((parked) => parked.client_id !== entry.fields.client_id);
     const queue = this._queues.get(conversationId);
     queue.shift();
     if (!queue.length) this._queues.delete(conversationId);
