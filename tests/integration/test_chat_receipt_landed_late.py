@@ -97,9 +97,9 @@ async def test_a_receipt_that_lands_after_a_delete_for_everyone_brings_back_no_t
 
 async def test_a_receipt_that_lands_after_a_member_was_removed_announces_no_stale_group(
         services, chats, writers):
-    """The removal forgot the group: the receipt goes to the audience it was stored with
-    (c's removal and b's mark landed in the same moment), and no conversation is
-    announced from the copy read before, which still had c."""
+    """The removal forgot the group: the receipt goes to the audience it was stored with,
+    the members at its position (the writer stored c's removal first: not c), and no
+    conversation is announced from the copy read before, which still had c."""
     a, b, _, with_c = chats
     c = next(m for m in with_c.member_ids if m != a)
     store, chat, published = _chat(services, writers)
@@ -115,7 +115,7 @@ async def test_a_receipt_that_lands_after_a_member_was_removed_announces_no_stal
         published.audiences.clear()
         published.updates.clear()
     assert ("receipt", b, 1) in published.events
-    assert published.audiences == [tuple(group.member_ids)]  # as stored: a, b and c
+    assert published.audiences == [(a, b)]  # as stored: c was removed before it
     assert all(c not in members for _, members in published.updates)
 
 

@@ -54,7 +54,9 @@ class MessageDraft:
     text: str
     attachments: tuple[Attachment, ...]
     reply_to: int | None
-    audience: tuple[int, ...]  # the members when it was sent: who may receive and resume it
+    # The members as the send was checked; the store makes the message's audience (who may
+    # receive and resume it) the members at its position (docs/protocol.md, "Groups").
+    audience: tuple[int, ...]
     created_at: datetime
 
 

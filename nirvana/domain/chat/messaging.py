@@ -411,8 +411,8 @@ class Messaging:
         read before the mark was queued: a change applied meanwhile (a delete for everyone
         of the last message, an erasure, a member's removal) forgot that copy. Forgotten,
         the receipt alone goes to the audience it was stored with, as a resume from before
-        it replays it to them (the members' ticks stay live; a member removed in that
-        moment may get this one receipt); `mark` announces the conversation, read again,
+        it replays it to them (the members' ticks stay live: the writer gave
+        it the members at its position); `mark` announces the conversation, read again,
         to the reader if it still waits."""
         if receipt is None:
             return

@@ -69,7 +69,7 @@ class AloneCommits:
             # lease alone leaves the store's epoch fence to refuse it (tenures.py).
             if isinstance(run, Op):
                 await self._op(run, fence)
-            else:
+            elif run := self._sends.members.marks(run):  # their audience at the head
                 await self._receipts.commit(run, fence)
 
     async def _op(self, op: Op, fence: TenureFence) -> None:

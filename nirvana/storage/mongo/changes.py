@@ -204,7 +204,14 @@ class MongoChatChanges:
                 return [await self._record(next_pos, e, conversation_id, actor_id, at,
                                            session=session)
                         for e in planned.events]
-            events = await self._store.fence.writes(self._db, change, attempts=1)
+            members = self._store.writer.members
+            try:
+                events = await self._store.fence.writes(self._db, change, attempts=1)
+            except BaseException:
+                members.unknown(conversation_id)  # it may have landed
+                raise
+            # Inside the writer: the work it numbers next gets these members (writer.py).
+            members.changed(conversation_id, conversation.member_ids)
             return await self._last_message_now(conversation), events
         return await self._store.serialized(run, conversation_id=conversation_id,
                                             on_done=on_applied)

@@ -309,6 +309,7 @@ class MongoChatStore:
         self._leader_head = leader_head
         self.writer.may_commit = lambda: False
         self.writer.forget_seqs()  # and the floors reads offered (last_seqs.py `SeqFloors`)
+        self.writer.members.forget()
         await self.summaries.forget()
 
     async def lead(self, may_commit: Callable[[], bool], epoch: int) -> None:

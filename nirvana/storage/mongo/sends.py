@@ -36,6 +36,7 @@ from ...tasks import stop_if_cancelled
 from .codec import is_duplicate_key, message_doc, message_id, message_of
 from .collections import ChatCollections
 from .fence import Aborted, FencedOutError, WriterFence, is_fenced_out
+from .head_members import HeadMembers
 from .last_seqs import SeqFloors, read_last_seqs
 from .message_inserts import InsertMessages, no_answer
 from .positions import StreamPositions
@@ -83,6 +84,9 @@ class SendCommitter:
         # Message id -> the (seq, pos) a batch gave it before it was taken back or refused:
         # a late copy of that batch's insert may store it there yet (`_sort_out`).
         self._withdrawn: dict[str, set[tuple[int, int]]] = {}
+        # The members at the head where a change committed (head_members.py): a message's
+        # audience is its position's membership, whatever its draft read.
+        self.members = HeadMembers()
 
     def forget_seqs(self) -> None:
         """Re-read seqs from the store before the next allocation: never reuse a seq. The
@@ -165,13 +169,15 @@ class SendCommitter:
         written: list[tuple[Send, Message]] = []
         for s in primary.values():
             d = s.draft
+            if (audience := self.members.send_audience(s)) is None:
+                continue  # its sender was removed before this position: refused
             self._last_seq[d.conversation_id] += 1
             written.append((s, Message(
                 id=s.key, conversation_id=d.conversation_id,
                 seq=self._last_seq[d.conversation_id], pos=self._positions.allocate(),
                 sender_id=d.sender_id, client_id=d.client_id, kind=d.kind, text=d.text,
                 attachments=d.attachments, reply_to=d.reply_to, created_at=d.created_at,
-                audience=d.audience)))
+                audience=audience)))
         return written
 
     async def write(self, written: list[tuple[Send, Message]],

@@ -41,6 +41,7 @@ from ...tasks import cancel_and_wait, stop_if_cancelled
 from .alone_commits import AloneCommits
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
+from .head_members import HeadMembers
 from .positions import StreamPositions
 from .receipt_hold import RECEIPT_HOLD, hold
 from .refused import RefusedSenders
@@ -166,6 +167,11 @@ class ChatWriter:
         """Re-read seqs from the store before the next batch: another process wrote."""
         self._sends.forget_seqs()
 
+    @property
+    def members(self) -> HeadMembers:
+        """The members at the head where a change committed (head_members.py)."""
+        return self._sends.members
+
     def hint_last_seq(self, conversation_id: str, stored: int) -> None:
         """A conversation read found `stored` as its state's last_seq (sends.py)."""
         self._sends.hint_last_seq(conversation_id, stored)
@@ -180,6 +186,7 @@ class ChatWriter:
         self._refused.prune()
         self._sends.forget_seqs()
         self._sends.forget_withdrawn()
+        self._sends.members.forget()  # another writer may have changed members since
         self._wake.set()  # a receipt hold ends: what it holds is an earlier tenure's
 
     def _requeue(self, sends: list[Send]) -> None:
