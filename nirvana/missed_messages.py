@@ -86,7 +86,8 @@ class MissedMessages:
             if not online(uid):
                 self._direct.append(Tracked(uid, message.conversation_id, message.seq))
         if handles:
-            self._mentions.append((message, conversation.member_ids, handles))
+            # Among the members at its position (not the copy the send was checked against).
+            self._mentions.append((message, message.audience, handles))
         if direct or handles:
             self._queued.set()
 

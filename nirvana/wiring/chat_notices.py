@@ -47,10 +47,12 @@ class ChatMentions(_Telling):
         if (conversation.kind is not ConversationKind.GROUP or message.deleted
                 or "@" not in message.text):
             return
+        # Among the message's audience, the members at its position: `conversation` is the
+        # copy the send was checked against, which may predate a removal stored before it.
         self._spawn(self._notifications.chat_mentioned(
             conversation_id=message.conversation_id, name=conversation.name,
             seq=message.seq, sender_id=message.sender_id,
-            members=conversation.member_ids, text=message.text))
+            members=message.audience, text=message.text))
 
 
 class ChatGroupNotices(_Telling):

@@ -16,6 +16,8 @@ from nirvana.domain.chat.entities import (
     ChatEvent, EventType, Message, Receipt, ReceiptKind)
 from nirvana.domain.chat.errors import NotMemberError
 from nirvana.storage.mongo.collections import ChatCollections
+from nirvana.wiring.chat_notices import ChatMentions
+from nirvana.wiring.events import ChatPublishers
 from tests.support.chat_writers import chat_on, chat_writer
 from tests.support.people import a_with_two_friends
 
@@ -56,7 +58,8 @@ async def _group(services, client, writers):
     a, b, c = await a_with_two_friends(client, services)
     store = await chat_writer(writers, fenced=False)
     held, heard = HeldChange(), Heard(services.hub)
-    chat = chat_on(store, services, held, publisher=heard)
+    chat = chat_on(store, services, held, publisher=ChatPublishers(
+        heard, ChatMentions(services.notifications)))
     group = await chat.create_group(a, "g", [b, c])
     await chat.send_message(c, group.id, client_id="before", text="before")
     return a, b, c, store, held, heard, chat, group
@@ -127,3 +130,20 @@ async def test_a_receipt_queued_behind_a_removal_is_refused(services, client, wr
     await asyncio.wait_for(seen, 10)
     receipts = [i for i in (await chat.resume(a, since)).items if isinstance(i, Receipt)]
     assert [(r.user_id, sorted(r.audience)) for r in receipts] == [(c, sorted((a, c)))]
+
+
+async def test_a_mention_queued_behind_a_removal_tells_only_the_members_at_its_position(
+        services, client, writers):
+    a, b, c, store, held, heard, chat, group = await _group(services, client, writers)
+    names = dict(await services.pool.fetch(
+        "SELECT id, username FROM users WHERE id = ANY($1::bigint[])", [a, b]))
+    removal = await _held(held, chat.remove_members(a, group.id, [b]))
+    after = await chat.submit_message(c, group.id, client_id="after",
+                                      text=f"@{names[b]} and @{names[a]}")
+    held.release.set()
+    await asyncio.wait_for(removal, 10)
+    await asyncio.wait_for(after, 10)
+    async with asyncio.timeout(10):  # a, mentioned after b, is told once b's turn is over
+        while await services.notifications.unread_count(a) == 0:
+            await asyncio.sleep(0.02)
+    assert await services.notifications.unread_count(b) == 0
