@@ -8,17 +8,20 @@ own cache and the hub's delivery (which delivers a message to its audience)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from nirvana.domain.chat.entities import (
-    ChatEvent, EventType, Message, Receipt, ReceiptKind)
+    ChatEvent, EventType, Message, MessageDraft, MessageKind, Receipt, ReceiptKind)
 from nirvana.domain.chat.errors import NotMemberError
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.wiring.chat_notices import ChatMentions
 from nirvana.wiring.events import ChatPublishers
 from tests.support.chat_writers import chat_on, chat_writer
+from tests.support.erasure_steps import ErasureSteps
 from tests.support.people import a_with_two_friends
 
 
@@ -151,3 +154,59 @@ async def test_a_mention_queued_behind_a_removal_tells_only_the_members_at_its_p
         while await services.notifications.unread_count(a) == 0:
             await asyncio.sleep(0.02)
     assert await services.notifications.unread_count(b) == 0
+
+
+async def test_a_retry_of_a_send_stored_before_the_removal_gets_the_stored_message(
+        services, client, writers):
+    """b's "x" was stored (its ack lost, say); b retries it, with the same client_id, while
+    b's removal is taken by the writer: the retry is answered with the stored message, not
+    refused (the first attempt reached everyone)."""
+    a, b, c, store, held, heard, chat, group = await _group(services, client, writers)
+    first, created = await chat.send_message(b, group.id, client_id="x", text="x")
+    assert created
+    removal = await _held(held, chat.remove_members(a, group.id, [b]))
+    retry = await chat.submit_message(b, group.id, client_id="x", text="x")
+    held.release.set()
+    await asyncio.wait_for(removal, 10)
+    again, created = await asyncio.wait_for(retry, 10)
+    assert (again.id, again.seq, created) == (first.id, first.seq, False)
+    # A new send of b's, queued the same way, is refused.
+    with pytest.raises(NotMemberError):
+        await chat.send_message(b, group.id, client_id="y", text="y")
+
+
+def _draft(group_id: str, sender: int, client_id: str, audience: tuple[int, ...]
+           ) -> MessageDraft:
+    return MessageDraft(conversation_id=group_id, sender_id=sender, client_id=client_id,
+                        kind=MessageKind.TEXT, text=client_id, attachments=(), reply_to=None,
+                        audience=audience, created_at=datetime.now(timezone.utc))
+
+
+async def test_a_change_of_unknown_outcome_keeps_an_earlier_removal(services, client, writers):
+    """b's removal commits; a later change to the group (a rename) fails with no answer.
+    Work drafted before the removal landed (its audience still has b), queued after the
+    failure, still gets the members at its position: the writer reads them from the store
+    rather than trust the draft."""
+    a, b, c = await a_with_two_friends(client, services)
+    store = await chat_writer(writers, fenced=False)
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    group = await chat.create_group(a, "g", [b, c])
+    await chat.send_message(c, group.id, client_id="before", text="before")
+    await chat.remove_members(a, group.id, [b])
+    await store.summaries.flush()
+
+    async def fail() -> None:
+        raise AutoReconnect("no answer")
+    steps.before_states_bulk = fail
+    with pytest.raises(AutoReconnect):
+        await chat.update_group(a, group.id, {"name": "renamed"})
+    assert steps.before_states_bulk is None  # the rename reached its write and failed
+    stale = (a, b, c)
+    message, _ = await store.append(_draft(group.id, c, "late", stale),
+                                    admitted=store.admission())
+    assert sorted(message.audience) == sorted((a, c))
+    with pytest.raises(NotMemberError):
+        await store.append(_draft(group.id, b, "own", stale), admitted=store.admission())
+    receipt = await store.record_receipt(group.id, c, ReceiptKind.READ, message.seq, stale)
+    assert receipt is not None and sorted(receipt.audience) == sorted((a, c))

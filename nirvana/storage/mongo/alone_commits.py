@@ -69,8 +69,11 @@ class AloneCommits:
             # lease alone leaves the store's epoch fence to refuse it (tenures.py).
             if isinstance(run, Op):
                 await self._op(run, fence)
-            elif run := self._sends.members.marks(run):  # their audience at the head
-                await self._receipts.commit(run, fence)
+            else:
+                members = self._sends.members
+                await members.read_doubted((m.conversation_id for m in run), fence)
+                if run := members.marks(run):  # their audience at the head
+                    await self._receipts.commit(run, fence)
 
     async def _op(self, op: Op, fence: TenureFence) -> None:
         try:

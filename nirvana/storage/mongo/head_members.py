@@ -11,40 +11,100 @@ becomes the members at the head, and a sender or reader no longer among them is 
 `not_member`. Only conversations whose members changed in this tenure are held: for any
 other, what the draft says is what is stored (one dict lookup per send). A new tenure
 starts empty: another writer may have changed members meanwhile (docs/cluster-chat.md
-lists the gap this leaves across a change of writer).
+lists the gap this leaves across a change of writer). A change whose outcome is unknown
+leaves its conversation in doubt: its members are read from the store before the writer
+numbers anything of it again (`read_doubted`), so the cost of a read falls only after a
+failure.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from ...domain.chat.errors import NotMemberError
 from .work_items import Mark, Send
 
-# Conversations whose members are held, the oldest change forgotten past this many: a
-# draft is checked against the cache moments before it is queued, so only recent changes
-# can be missing from one.
+# The writer's `_until_answered`: asks a read again until the store answers it.
+Ask = Callable[..., Awaitable[Any]]
+
+# Conversations whose members are held; past this many, the least recently changed one's
+# members are let go and it is in doubt (read again before its next numbering), as a draft
+# may wait before it is queued (an upload, an account's gate) for as long as it likes.
 MAX_HELD = 10_000
 
 
 class HeadMembers:
-    def __init__(self) -> None:
+    def __init__(self, db: Any, ask: Ask) -> None:
+        self._db = db
+        self._ask = ask
         self._members: dict[str, tuple[int, ...]] = {}
+        # Conversations a change of unknown outcome left in doubt: neither the record
+        # before it (it may have landed) nor a draft (checked before an earlier change
+        # committed, maybe) says who their members are; the store does.
+        self._doubted: set[str] = set()
 
     def changed(self, conversation_id: str, member_ids: Sequence[int]) -> None:
         """A membership change committed: these are the members from its position on."""
+        self._doubted.discard(conversation_id)
         self._members.pop(conversation_id, None)
         self._members[conversation_id] = tuple(member_ids)
         while len(self._members) > MAX_HELD:
-            del self._members[next(iter(self._members))]
+            evicted = next(iter(self._members))
+            del self._members[evicted]
+            self._doubted.add(evicted)
 
     def unknown(self, conversation_id: str) -> None:
-        """A change whose outcome is unknown (it may have landed): drafts say again."""
+        """A change whose outcome is unknown (it may have landed): its members are read
+        from the store before anything of it is numbered (`read_doubted`)."""
         self._members.pop(conversation_id, None)
+        self._doubted.add(conversation_id)
 
     def forget(self) -> None:
         """Another tenure, or another process writes: what was held may be stale."""
         self._members.clear()
+        self._doubted.clear()
+
+    async def read_doubted(self, conversation_ids: Iterable[str],
+                           fence: Callable[[], None]) -> None:
+        """Hold the stored members of those of `conversation_ids` in doubt. Asked until
+        answered, and nothing else commits meanwhile, so the read follows the doubtful
+        change's last chance to land; a conversation not found has no members."""
+        if not self._doubted:
+            return
+        doubted = sorted(self._doubted.intersection(conversation_ids))
+        if not doubted:
+            return
+
+        async def read() -> dict[str, tuple[int, ...]]:
+            cursor = self._db.conversations.find({"_id": {"$in": doubted}},
+                                                 {"member_ids": 1})
+            return {d["_id"]: tuple(d.get("member_ids", ())) async for d in cursor}
+        stored = await self._ask(read, fence, until_done=True)
+        for cid in doubted:
+            self.changed(cid, stored.get(cid, ()))
+
+    async def refuse_removed(self, primary: dict[tuple[int, str], Send],
+                             stored_already: Callable[..., Awaitable[dict[Any, Any]]],
+                             fence: Callable[[], None]) -> None:
+        """Refuse `not_member`, and take out of `primary` (a batch's sends by retry key),
+        the sends whose sender is not a member at the head; but one stored already (a retry
+        whose first ack was lost) is answered with its message, as sends.py `_sort_out`
+        answers a retry. The lookup is made only when some send would be refused."""
+        if not self._members:
+            return
+        keys = [k for k, s in primary.items()
+                if (members := self._members.get(s.draft.conversation_id)) is not None
+                and s.draft.sender_id not in members]
+        if not keys:
+            return
+        stored = await self._ask(lambda: stored_already(keys), fence, until_done=True)
+        for key in keys:
+            s = primary.pop(key)
+            if (m := stored.get(key)) is not None:
+                for send in [s, *s.duplicates]:
+                    send.answer(m, False)
+            else:
+                s.refuse(NotMemberError())
 
     def send_audience(self, send: Send) -> tuple[int, ...] | None:
         """The audience `send`'s message gets at the head; None (and the send refused) when

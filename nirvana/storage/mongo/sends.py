@@ -86,7 +86,7 @@ class SendCommitter:
         self._withdrawn: dict[str, set[tuple[int, int]]] = {}
         # The members at the head where a change committed (head_members.py): a message's
         # audience is its position's membership, whatever its draft read.
-        self.members = HeadMembers()
+        self.members = HeadMembers(db, self._until_answered)
 
     def forget_seqs(self) -> None:
         """Re-read seqs from the store before the next allocation: never reuse a seq. The
@@ -152,6 +152,8 @@ class SendCommitter:
                 primary[key].duplicates.append(s)
             else:
                 primary[key] = s
+        await self.members.read_doubted((s.draft.conversation_id for s in sends), fence)
+        await self.members.refuse_removed(primary, self._stored_already, fence)
         conversation_ids = {s.draft.conversation_id for s in primary.values()}
         if self._withdrawn and any(s.key in self._withdrawn for s in primary.values()):
             # A message taken back whose earlier numbering a late copy may still store: its
@@ -187,6 +189,8 @@ class SendCommitter:
         documents, until the store answers (`_until_answered`). `fence` raises when this
         process may no longer write; it is called once the documents are encoded, right
         before each ask, so a pause in between cannot outlast it unseen."""
+        if not written:  # each send of the batch was answered or refused in `prepare`
+            return {}
         docs = [message_doc(m) for _, m in written]
         stamped = self._writer_fence.epoch
         if stamped is not None:  # several instances (fence.py)
