@@ -31,6 +31,11 @@ Ask = Callable[..., Awaitable[Any]]
 # members are let go and it is in doubt (read again before its next numbering), as a draft
 # may wait before it is queued (an upload, an account's gate) for as long as it likes.
 MAX_HELD = 10_000
+# Conversations held in doubt; past this many, the oldest doubt is dropped and its drafts are
+# trusted again: a draft is then wrong only if it waited, between its check and its
+# numbering, through the membership changes of about MAX_HELD + MAX_DOUBTED other
+# conversations in this tenure. Bounds the memory a long tenure holds (an id each).
+MAX_DOUBTED = 10 * MAX_HELD
 
 
 class HeadMembers:
@@ -41,23 +46,30 @@ class HeadMembers:
         # Conversations a change of unknown outcome left in doubt: neither the record
         # before it (it may have landed) nor a draft (checked before an earlier change
         # committed, maybe) says who their members are; the store does.
-        self._doubted: set[str] = set()
+        # Insertion-ordered, so the oldest doubt is the one dropped past MAX_DOUBTED.
+        self._doubted: dict[str, None] = {}
+
+    def _doubt(self, conversation_id: str) -> None:
+        self._doubted.pop(conversation_id, None)
+        self._doubted[conversation_id] = None
+        while len(self._doubted) > MAX_DOUBTED:
+            del self._doubted[next(iter(self._doubted))]
 
     def changed(self, conversation_id: str, member_ids: Sequence[int]) -> None:
         """A membership change committed: these are the members from its position on."""
-        self._doubted.discard(conversation_id)
+        self._doubted.pop(conversation_id, None)
         self._members.pop(conversation_id, None)
         self._members[conversation_id] = tuple(member_ids)
         while len(self._members) > MAX_HELD:
             evicted = next(iter(self._members))
             del self._members[evicted]
-            self._doubted.add(evicted)
+            self._doubt(evicted)
 
     def unknown(self, conversation_id: str) -> None:
         """A change whose outcome is unknown (it may have landed): its members are read
         from the store before anything of it is numbered (`read_doubted`)."""
         self._members.pop(conversation_id, None)
-        self._doubted.add(conversation_id)
+        self._doubt(conversation_id)
 
     def forget(self) -> None:
         """Another tenure, or another process writes: what was held may be stale."""
@@ -71,7 +83,7 @@ class HeadMembers:
         change's last chance to land; a conversation not found has no members."""
         if not self._doubted:
             return
-        doubted = sorted(self._doubted.intersection(conversation_ids))
+        doubted = sorted({c for c in conversation_ids if c in self._doubted})
         if not doubted:
             return
 
