@@ -12,15 +12,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, OperationFailure
 
 from nirvana.domain.chat.entities import (
     ChatEvent, EventType, Message, MessageDraft, MessageKind, Receipt, ReceiptKind)
 from nirvana.domain.chat.errors import NotMemberError
+from nirvana.domain.errors import UnavailableError
 from nirvana.storage.mongo.collections import ChatCollections
 from nirvana.wiring.chat_notices import ChatMentions
 from nirvana.wiring.events import ChatPublishers
 from tests.support.chat_writers import chat_on, chat_writer
+from tests.support.delegating import Delegating
 from tests.support.erasure_steps import ErasureSteps
 from tests.support.people import a_with_two_friends
 
@@ -210,3 +212,60 @@ async def test_a_change_of_unknown_outcome_keeps_an_earlier_removal(services, cl
         await store.append(_draft(group.id, b, "own", stale), admitted=store.admission())
     receipt = await store.record_receipt(group.id, c, ReceiptKind.READ, message.seq, stale)
     assert receipt is not None and sorted(receipt.audience) == sorted((a, c))
+
+
+class RefusedMembers(ErasureSteps):
+    """While `refuse` is set, the writer's read of members (a find projecting `member_ids`)
+    is answered with an error by the store."""
+
+    refuse = False
+
+    @property
+    def conversations(self) -> Any:
+        return _Conversations(super().conversations, self)
+
+
+class _Conversations(Delegating[RefusedMembers]):
+    def find(self, query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if self._steer.refuse and args and args[0] == {"member_ids": 1}:
+            return _refused_cursor()
+        return self._inner.find(query, *args, **kwargs)
+
+
+async def _refused_cursor():
+    raise OperationFailure("the store refused it (test)", code=96)
+    yield {}  # an async generator: the error comes at the first read, as a cursor's does
+
+
+async def test_an_error_answered_to_the_members_read_fails_the_work_not_the_writer(
+        services, client, writers):
+    """A group in doubt (a rename of unknown outcome); the store answers the writer's read of
+    its members with an error. The send and the receipt queued then are refused
+    `unavailable` rather than held while the read is asked forever; once the store reads
+    again, the next ones get the members at their position."""
+    a, b, c = await a_with_two_friends(client, services)
+    steps = RefusedMembers()
+    store = await chat_writer(writers, fenced=False, db=steps)
+    chat = chat_on(store, services, steps)
+    group = await chat.create_group(a, "g", [b, c])
+    await chat.send_message(c, group.id, client_id="before", text="before")
+    await chat.remove_members(a, group.id, [b])
+    await store.summaries.flush()
+
+    async def fail() -> None:
+        raise AutoReconnect("no answer")
+    steps.before_states_bulk = fail
+    with pytest.raises(AutoReconnect):
+        await chat.update_group(a, group.id, {"name": "renamed"})
+    stale = (a, b, c)
+    steps.refuse = True
+    with pytest.raises(UnavailableError):
+        await asyncio.wait_for(store.append(_draft(group.id, c, "refused", stale),
+                                            admitted=store.admission()), 10)
+    with pytest.raises(UnavailableError):
+        await asyncio.wait_for(
+            store.record_receipt(group.id, c, ReceiptKind.READ, 1, stale), 10)
+    steps.refuse = False
+    message, _ = await store.append(_draft(group.id, c, "late", stale),
+                                    admitted=store.admission())
+    assert sorted(message.audience) == sorted((a, c))

@@ -71,7 +71,11 @@ class AloneCommits:
                 await self._op(run, fence)
             else:
                 members = self._sends.members
-                await members.read_doubted((m.conversation_id for m in run), fence)
+                try:
+                    await members.read_doubted((m.conversation_id for m in run), fence)
+                except Exception as exc:  # this run's marks fail, not the runs committed
+                    self._receipts.refuse(run, exc)
+                    continue
                 if run := members.marks(run):  # their audience at the head
                     await self._receipts.commit(run, fence)
 

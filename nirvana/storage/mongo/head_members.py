@@ -77,10 +77,12 @@ class HeadMembers:
         self._doubted.clear()
 
     async def read_doubted(self, conversation_ids: Iterable[str],
-                           fence: Callable[[], None]) -> None:
-        """Hold the stored members of those of `conversation_ids` in doubt. Asked until
-        answered, and nothing else commits meanwhile, so the read follows the doubtful
-        change's last chance to land; a conversation not found has no members."""
+                           fence: Callable[[], None], *, until_done: bool = False) -> None:
+        """Hold the stored members of those of `conversation_ids` in doubt. A read with no
+        answer is asked again, and nothing else commits meanwhile, so the read follows the
+        doubtful change's last chance to land; a conversation not found has no members. An
+        error the store answers is raised (`until_done`: asked again), and the
+        conversations stay in doubt for the next read."""
         if not self._doubted:
             return
         doubted = sorted({c for c in conversation_ids if c in self._doubted})
@@ -91,17 +93,18 @@ class HeadMembers:
             cursor = self._db.conversations.find({"_id": {"$in": doubted}},
                                                  {"member_ids": 1})
             return {d["_id"]: tuple(d.get("member_ids", ())) async for d in cursor}
-        stored = await self._ask(read, fence, until_done=True)
+        stored = await self._ask(read, fence, until_done=until_done)
         for cid in doubted:
             self.changed(cid, stored.get(cid, ()))
 
     async def refuse_removed(self, primary: dict[tuple[int, str], Send],
                              stored_already: Callable[..., Awaitable[dict[Any, Any]]],
-                             fence: Callable[[], None]) -> None:
+                             fence: Callable[[], None], *, until_done: bool = False) -> None:
         """Refuse `not_member`, and take out of `primary` (a batch's sends by retry key),
         the sends whose sender is not a member at the head; but one stored already (a retry
         whose first ack was lost) is answered with its message, as sends.py `_sort_out`
-        answers a retry. The lookup is made only when some send would be refused."""
+        answers a retry. The lookup is made only when some send would be refused; an error
+        the store answers to it is raised (`until_done`: asked again)."""
         if not self._members:
             return
         keys = [k for k, s in primary.items()
@@ -109,7 +112,7 @@ class HeadMembers:
                 and s.draft.sender_id not in members]
         if not keys:
             return
-        stored = await self._ask(lambda: stored_already(keys), fence, until_done=True)
+        stored = await self._ask(lambda: stored_already(keys), fence, until_done=until_done)
         for key in keys:
             s = primary.pop(key)
             if (m := stored.get(key)) is not None:

@@ -147,15 +147,19 @@ class ReceiptCommits:
                 self._positions.stored(max(r.pos for r in receipts.values()))
             await self._answer([m for group in groups for m in group], receipts, fence)
         except Exception as exc:
-            # One error per mark: each caller raises its own (a shared one would gather
-            # every caller's traceback), as writer.py `_failed` refuses a batch.
-            if self._deposed(exc):
-                for mark in marks:
-                    mark.refuse(FencedOutError())
-                return
+            self.refuse(marks, exc)
+
+    def refuse(self, marks: list[Mark], exc: Exception) -> None:
+        """Refuse the run `marks` for `exc`, which stopped it before it was stored."""
+        # One error per mark: each caller raises its own (a shared one would gather
+        # every caller's traceback), as writer.py `_failed` refuses a batch.
+        if self._deposed(exc):
             for mark in marks:
-                mark.refuse(UnavailableError("The receipt could not be stored."))
-            log.warning("receipt write failed (%d receipts): %s", len(marks), exc)
+                mark.refuse(FencedOutError())
+            return
+        for mark in marks:
+            mark.refuse(UnavailableError("The receipt could not be stored."))
+        log.warning("receipt write failed (%d receipts): %s", len(marks), exc)
 
     async def _answer(self, marks: list[Mark], receipts: dict[int, Receipt],
                       fence: TenureFence) -> None:

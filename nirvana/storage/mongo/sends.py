@@ -152,15 +152,17 @@ class SendCommitter:
                 primary[key].duplicates.append(s)
             else:
                 primary[key] = s
-        await self.members.read_doubted((s.draft.conversation_id for s in sends), fence)
-        await self.members.refuse_removed(primary, self._stored_already, fence)
+        # A message taken back whose earlier numbering a late copy may still store: its
+        # send must not be refused for a failed read. Refused, the copy could land after a
+        # later message took a lower seq at a higher position, and seq order would no
+        # longer be position order (resume reads by seq); stored, its `_id` refuses the copy.
+        withdrawn = bool(self._withdrawn) and any(s.key in self._withdrawn for s in sends)
+        await self.members.read_doubted((s.draft.conversation_id for s in sends), fence,
+                                        until_done=withdrawn)
+        await self.members.refuse_removed(primary, self._stored_already, fence,
+                                          until_done=withdrawn)
         conversation_ids = {s.draft.conversation_id for s in primary.values()}
-        if self._withdrawn and any(s.key in self._withdrawn for s in primary.values()):
-            # A message taken back whose earlier numbering a late copy may still store: its
-            # send must not be refused for a failed read. Refused, the copy could land
-            # after a later message took a lower seq at a higher position, and seq order
-            # would no longer be position order (resume reads by seq); stored, its `_id`
-            # refuses the copy.
+        if withdrawn:
             await self._until_answered(
                 lambda: self._load_last_seqs(conversation_ids, fence), fence, until_done=True)
         else:
