@@ -205,13 +205,16 @@ class MongoChatChanges:
                                            session=session)
                         for e in planned.events]
             members = self._store.writer.members
+            generation = members.generation
             try:
                 events = await self._store.fence.writes(self._db, change, attempts=1)
             except BaseException:
                 members.unknown(conversation_id)  # it may have landed
                 raise
-            # Inside the writer: the work it numbers next gets these members (writer.py).
-            members.changed(conversation_id, conversation.member_ids)
+            # Inside the writer: the work it numbers next gets these members (writer.py);
+            # not if a lead began another tenure meanwhile, whose record starts empty.
+            if members.generation == generation:
+                members.changed(conversation_id, conversation.member_ids)
             return await self._last_message_now(conversation), events
         return await self._store.serialized(run, conversation_id=conversation_id,
                                             on_done=on_applied)

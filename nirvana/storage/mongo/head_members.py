@@ -48,6 +48,9 @@ class HeadMembers:
         # committed, maybe) says who their members are; the store does.
         # Insertion-ordered, so the oldest doubt is the one dropped past MAX_DOUBTED.
         self._doubted: dict[str, None] = {}
+        # Moves with each `forget`: a change answered after it began another tenure does
+        # not record its members in this one (changes.py `change_conversation`).
+        self.generation = 0
 
     def _doubt(self, conversation_id: str) -> None:
         self._doubted.pop(conversation_id, None)
@@ -75,6 +78,7 @@ class HeadMembers:
         """Another tenure, or another process writes: what was held may be stale."""
         self._members.clear()
         self._doubted.clear()
+        self.generation += 1
 
     async def read_doubted(self, conversation_ids: Iterable[str],
                            fence: Callable[[], None], *, until_done: bool = False) -> None:
@@ -94,6 +98,7 @@ class HeadMembers:
                                                  {"member_ids": 1})
             return {d["_id"]: tuple(d.get("member_ids", ())) async for d in cursor}
         stored = await self._ask(read, fence, until_done=until_done)
+        fence()  # a lead while it was read began another tenure, whose record starts empty
         for cid in doubted:
             self.changed(cid, stored.get(cid, ()))
 
@@ -113,6 +118,7 @@ class HeadMembers:
         if not keys:
             return
         stored = await self._ask(lambda: stored_already(keys), fence, until_done=until_done)
+        fence()  # past the await: a lead since is another tenure's to answer
         for key in keys:
             s = primary.pop(key)
             if (m := stored.get(key)) is not None:
