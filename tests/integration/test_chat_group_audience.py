@@ -172,7 +172,7 @@ async def test_a_retry_of_a_send_stored_before_the_removal_gets_the_stored_messa
     await asyncio.wait_for(removal, 10)
     again, created = await asyncio.wait_for(retry, 10)
     assert (again.id, again.seq, created) == (first.id, first.seq, False)
-    # A new send of b's, queued the same way, is refused.
+    # After the removal, a new send of b's is refused (the instance's cache knows it).
     with pytest.raises(NotMemberError):
         await chat.send_message(b, group.id, client_id="y", text="y")
 

@@ -82,11 +82,12 @@ class HeadMembers:
 
     async def read_doubted(self, conversation_ids: Iterable[str],
                            fence: Callable[[], None], *, until_done: bool = False) -> None:
-        """Hold the stored members of those of `conversation_ids` in doubt. A read with no
-        answer is asked again, and nothing else commits meanwhile, so the read follows the
-        doubtful change's last chance to land; a conversation not found has no members. An
-        error the store answers is raised (`until_done`: asked again), and the
-        conversations stay in doubt for the next read."""
+        """Hold the stored members of those of `conversation_ids` in doubt; a conversation
+        not found has no members. Nothing of this writer commits meanwhile, so the read
+        follows every change it sent, but not a commit still travelling to the store after
+        its client gave up on it (docs/cluster-chat.md says what that leaves). An error the
+        store answers is raised (`until_done`: asked again), and the conversations stay in
+        doubt for the next read."""
         if not self._doubted:
             return
         doubted = sorted({c for c in conversation_ids if c in self._doubted})
@@ -109,7 +110,11 @@ class HeadMembers:
         the sends whose sender is not a member at the head; but one stored already (a retry
         whose first ack was lost) is answered with its message, as sends.py `_sort_out`
         answers a retry. The lookup is made only when some send would be refused; an error
-        the store answers to it is raised (`until_done`: asked again)."""
+        the store answers to it is raised (`until_done`: asked again).
+
+        A send taken back (sends.py `_sort_out`) whose sender a change in the same run
+        removed is refused too, or answered with its late copy if that is found: the one
+        case where a withdrawn send is refused (docs/cluster-chat.md)."""
         if not self._members:
             return
         keys = [k for k, s in primary.items()
