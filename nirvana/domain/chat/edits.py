@@ -57,7 +57,7 @@ def plan_edit(user_id: int, text: str, at: datetime, limits: ChatLimits) -> Mess
             raise field_error("text", "a message needs text or an attachment", "empty")
         edited = replace(m, text=text, edited_at=at)
         return MessagePlan(edited, PlannedEvent(EventType.MESSAGE_EDITED, {"seq": m.seq},
-                                                c.member_ids))
+                                                _shown_to(m, c)))
     return plan
 
 
@@ -83,7 +83,7 @@ def tombstone(m: Message, c: Conversation) -> MessagePlan | None:
         return None
     emptied = replace(m, text="", attachments=(), reactions=(), deleted=True)
     return MessagePlan(emptied, PlannedEvent(
-        EventType.MESSAGE_DELETED, {"seq": m.seq, "scope": "everyone"}, c.member_ids))
+        EventType.MESSAGE_DELETED, {"seq": m.seq, "scope": "everyone"}, _shown_to(m, c)))
 
 
 def plan_reaction(user_id: int, emoji: str, add: bool, limits: ChatLimits) -> MessagePlanner:
@@ -106,8 +106,15 @@ def plan_reaction(user_id: int, emoji: str, add: bool, limits: ChatLimits) -> Me
         updated = replace(m, reactions=tuple((e, tuple(u)) for e, u in reactions.items() if u))
         return MessagePlan(updated, PlannedEvent(
             EventType.REACTION, {"seq": m.seq, "emoji": emoji, "user_id": user_id,
-                                 "added": add}, c.member_ids))
+                                 "added": add}, _shown_to(m, c)))
     return plan
+
+
+def _shown_to(m: Message, c: Conversation) -> tuple[int, ...]:
+    """Who is told of a change to `m`: the members, less those who hid it for themselves,
+    whose clients dropped it on their `message.deleted` (`scope: me`); a later change would
+    bring it back to them. A resume applies the same rule (storage/mongo/resume.py)."""
+    return tuple(u for u in c.member_ids if m.visible_to(u))
 
 
 class MessageEdits:

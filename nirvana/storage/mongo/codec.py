@@ -192,7 +192,13 @@ def event_doc(e: ChatEvent) -> dict[str, Any]:
     return {"pos": e.pos, "conversation_id": e.conversation_id, "type": e.type.value,
             "user_id": e.actor_id, "audience": list(e.audience), "created_at": e.created_at,
             "data": dict(e.data),
-            "message": message_doc(e.message) if e.message is not None else None}
+            "message": _message_copy(e.message) if e.message is not None else None}
+
+
+def _message_copy(m: Message) -> dict[str, Any]:
+    """The message as an event carries it, reactions too: a resume replays the message as
+    it is now (resume.py `_as_now`), and this copy only when the message is gone."""
+    return {**message_doc(m), "reactions": changed_fields(m)["reactions"]}
 
 
 def event_of(d: dict[str, Any]) -> ChatEvent:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pymongo import ASCENDING
 
-from ...domain.chat.entities import ChatEvent, Message, Receipt, StreamPage
+from ...domain.chat.entities import ChatEvent, EventType, Message, Receipt, StreamPage
 from .codec import message_of, stream_items_of
 from .collections import ChatCollections
 from .conversation_since import by_position, by_seq
@@ -38,12 +38,44 @@ async def stream_since(db: ChatCollections, summaries: Summaries, seq_order: Seq
     mine = summaries.unwritten()  # before the reads: see `Summaries.unwritten`
     # Read before the states are (in _messages_since): see `_unwritten_elsewhere`.
     elsewhere = await _unwritten_elsewhere(db, since, head) if others_unwritten else {}
-    (msgs, more), events = await asyncio.gather(
+    (msgs, more, ids), events = await asyncio.gather(
         _messages_since(db, summaries, mine, user_id, since, head, older_to, limit,
                         elsewhere),
         _events_since(db, user_id, since, head, limit))
     items: list[Message | Receipt | ChatEvent] = sorted([*msgs, *events], key=lambda i: i.pos)
-    return StreamPage(items=items[:limit], truncated=more or len(items) > limit, head=head)
+    # Cut before the messages are brought up to date: what is left out below does not
+    # shorten the page, so `truncated` still says whether positions were left unread.
+    return StreamPage(items=await _as_now(db, user_id, ids, items[:limit]),
+                      truncated=more or len(items) > limit, head=head)
+
+
+async def _as_now(db: ChatCollections, user_id: int, conversations: set[str],
+                  items: list[Message | Receipt | ChatEvent]
+                  ) -> list[Message | Receipt | ChatEvent]:
+    """`items` with each message event carrying the message as it is now, as a replayed
+    `newMessage` does (the stored copy is the message as it was then), read in one query
+    for the page (docs/protocol.md, "Resume algorithm"). Left out, as for `newMessage`:
+    events of a conversation the user is no longer in (its later changes are not theirs
+    to see) and of a message they hid, apart from their own `message.deleted` (`scope:
+    me`) that hid it."""
+    wanted = {i.message.id for i in items if isinstance(i, ChatEvent) and i.message}
+    if not wanted:
+        return items
+    now = {d["_id"]: message_of(d) async for d in db.messages.find(
+        {"_id": {"$in": list(wanted)}}, projection={"terms": 0})}
+    kept: list[Message | Receipt | ChatEvent] = []
+    for item in items:
+        if isinstance(item, ChatEvent) and item.message:
+            if item.conversation_id not in conversations:
+                continue
+            message = now.get(item.message.id, item.message)
+            own_hide = (item.type is EventType.MESSAGE_DELETED
+                        and item.data.get("scope") == "me")
+            if not message.visible_to(user_id) and not own_hide:
+                continue
+            item = replace(item, message=message)
+        kept.append(item)
+    return kept
 
 
 async def _events_since(db: ChatCollections, user_id: int, since: int, head: int, limit: int
@@ -76,9 +108,9 @@ async def _events_since(db: ChatCollections, user_id: int, since: int, head: int
 async def _messages_since(db: ChatCollections, summaries: Summaries,
                           mine: list[SummaryBuffer], user_id: int, since: int, head: int,
                           older_to: int, limit: int, elsewhere: dict[str, _Ends]
-                          ) -> tuple[list[Message], bool]:
-    """The user's messages with since < pos <= head, and whether there may be more than
-    `limit`.
+                          ) -> tuple[list[Message], bool, set[str]]:
+    """The user's messages with since < pos <= head, whether there may be more than
+    `limit`, and the user's conversations.
 
     Through the user's current conversations: one removed from a conversation no longer
     reads it, so its messages are not replayed (the removal event is). `audience` (who was a
@@ -112,7 +144,7 @@ async def _messages_since(db: ChatCollections, summaries: Summaries,
     more = any(len(page) > limit for page in pages.values())
     msgs = [message_of(d) for page in pages.values() for d in page[:limit + 1]
             if user_id in d.get("audience", ()) and user_id not in d.get("hidden_for", ())]
-    return msgs, more
+    return msgs, more, set(ids)
 
 
 @dataclass(frozen=True)
