@@ -96,3 +96,24 @@ async def test_a_left_conversations_changes_are_not_replayed(live):
     assert "said after b left" not in str(replayed)
     for c in (co, cb):
         await c.close()
+
+
+async def test_each_replayed_change_carries_its_own_message(live):
+    """Changes of several older messages, close together and apart in seq, in one replay."""
+    a, b, ca, cb, cid = await chatting_pair(live)
+    for i in range(1, 13):
+        await ca.command("send", conversation_id=cid, client_id=str(i), text=f"m{i}")
+    since = max([(await cb.expect("newMessage"))["pos"] for _ in range(12)])
+    changed = {1: "👍", 2: "🎉", 3: "👍", 12: "🔥"}
+    for seq, emoji in changed.items():
+        await cb.command("react", conversation_id=cid, seq=seq, emoji=emoji)
+    await ca.command("edit", conversation_id=cid, seq=2, text="m2 (fixed)")
+
+    replayed = await replay(live, b, since)
+    got = {(e["type"], e["seq"] if "seq" in e else e["message"]["seq"]):
+           (e["message"]["text"], e["message"].get("reactions")) for e in replayed}
+    want = {("reaction", seq): (f"m{seq}", {emoji: [b["id"]]}) for seq, emoji in changed.items()}
+    want["reaction", 2] = want["message.edited", 2] = ("m2 (fixed)", {"🎉": [b["id"]]})
+    assert got == want
+    for c in (ca, cb):
+        await c.close()

@@ -10,7 +10,7 @@ from pymongo import ASCENDING
 
 from ...domain.chat.entities import ChatEvent, EventType, Message, Receipt, StreamPage
 from .codec import message_of, stream_items_of
-from .collections import ChatCollections
+from .collections import ChatCollections, collect
 from .conversation_since import by_position, by_seq
 from .summaries import CHECKPOINT_ID, Summaries
 from .summary_buffer import SummaryBuffer
@@ -53,29 +53,67 @@ async def _as_now(db: ChatCollections, user_id: int, conversations: set[str],
                   items: list[Message | Receipt | ChatEvent]
                   ) -> list[Message | Receipt | ChatEvent]:
     """`items` with each message event carrying the message as it is now, as a replayed
-    `newMessage` does (the stored copy is the message as it was then), read in one query
-    for the page (docs/protocol.md, "Resume algorithm"). Left out, as for `newMessage`:
-    events of a conversation the user is no longer in (its later changes are not theirs
-    to see) and of a message they hid, apart from their own `message.deleted` (`scope:
-    me`) that hid it."""
-    wanted = {i.message.id for i in items if isinstance(i, ChatEvent) and i.message}
-    if not wanted:
-        return items
-    now = {d["_id"]: message_of(d) async for d in db.messages.find(
-        {"_id": {"$in": list(wanted)}}, projection={"terms": 0})}
-    kept: list[Message | Receipt | ChatEvent] = []
-    for item in items:
+    `newMessage` does (the stored copy is the message as it was then): docs/protocol.md,
+    "Resume algorithm". Left out, as for `newMessage`: events of a conversation the user
+    is no longer in (its later changes are not theirs to see) and of a message they hid,
+    apart from their own `message.deleted` (`scope: me`) that hid it."""
+    kept = [i for i in items if not isinstance(i, ChatEvent) or not i.message
+            or i.conversation_id in conversations]
+    now = {i.id: i for i in kept if isinstance(i, Message)}  # read with the page
+    wanted = {(i.conversation_id, i.message.seq): i.message.id for i in kept
+              if isinstance(i, ChatEvent) and i.message and i.message.id not in now}
+    now.update(await _messages_now(db, wanted))
+    out: list[Message | Receipt | ChatEvent] = []
+    for item in kept:
         if isinstance(item, ChatEvent) and item.message:
-            if item.conversation_id not in conversations:
-                continue
             message = now.get(item.message.id, item.message)
             own_hide = (item.type is EventType.MESSAGE_DELETED
                         and item.data.get("scope") == "me")
             if not message.visible_to(user_id) and not own_hide:
                 continue
             item = replace(item, message=message)
-        kept.append(item)
-    return kept
+        out.append(item)
+    return out
+
+
+RUN_GAP = 4  # seqs this close are read as one range, however many lie between
+IN_CHUNK = 100  # ids per `$in` read
+
+
+async def _messages_now(db: ChatCollections, wanted: dict[tuple[str, int], str]
+                        ) -> dict[str, Message]:
+    """Message id -> the stored message, for (conversation id, seq) -> id. Runs of close
+    seqs are read as a seq range, the others by id a chunk at a time: the embedded store
+    answers one long `$in` in time that grows with its square, and a range costs it a
+    fraction of a lookup per message (docs/performance.md, "Replayed changes carry the
+    message as it is now")."""
+    reads: list[dict[str, Any]] = []
+    single: list[str] = []
+    for cid, seqs in _by_conversation(wanted).items():
+        run = [seqs[0]]
+        for seq in [*seqs[1:], None]:
+            if seq is not None and seq - run[-1] <= RUN_GAP:
+                run.append(seq)
+                continue
+            if len(run) > 1:
+                reads.append({"conversation_id": cid,
+                              "seq": {"$gte": run[0], "$lte": run[-1]}})
+            else:
+                single.append(wanted[cid, run[0]])
+            run = [seq] if seq is not None else []
+    reads += [{"_id": {"$in": single[i:i + IN_CHUNK]}} for i in range(0, len(single),
+                                                                    IN_CHUNK)]
+    ids = set(wanted.values())
+    found = await asyncio.gather(*(collect(db.messages.find(q, projection={"terms": 0}))
+                                   for q in reads))
+    return {d["_id"]: message_of(d) for docs in found for d in docs if d["_id"] in ids}
+
+
+def _by_conversation(wanted: dict[tuple[str, int], str]) -> dict[str, list[int]]:
+    seqs: dict[str, list[int]] = {}
+    for cid, seq in sorted(wanted):
+        seqs.setdefault(cid, []).append(seq)
+    return seqs
 
 
 async def _events_since(db: ChatCollections, user_id: int, since: int, head: int, limit: int
