@@ -119,16 +119,21 @@ class _Durable(Out):
     actor_id: int = Field(description="Who made the change")
 
 
+# A change event's message, live or replayed (docs/protocol.md, "Server events").
+NOW = ("The whole message as it is when this frame is sent: live, as the change left it; "
+       "replayed by a resume, as it is at the replay, later changes included")
+
+
 class MessageEdited(_Durable):
     type: Literal["message.edited"] = "message.edited"
-    message: MessageOut
+    message: MessageOut = Field(description=NOW)
 
 
 class MessageDeleted(_Durable):
     type: Literal["message.deleted"] = "message.deleted"
     seq: int
     scope: Literal["me", "everyone"]
-    message: MessageOut | None = Absent("the tombstone (everyone)")
+    message: MessageOut | None = Absent(f"Only with scope everyone (the tombstone). {NOW}")
 
 
 class ReactionEvent(_Durable):
@@ -137,7 +142,7 @@ class ReactionEvent(_Durable):
     emoji: str
     user_id: int
     added: bool
-    message: MessageOut
+    message: MessageOut = Field(description=NOW)
 
 
 class MemberAdded(_Durable):
