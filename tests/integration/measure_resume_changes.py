@@ -1,7 +1,7 @@
 """What bringing replayed change events up to date costs a resume (storage/mongo/resume.py
 `_as_now`: one read of the page's messages): the resume read with it and without it,
-alternated, over a conversation where every message has a reaction: replayed with the
-messages (no read), or past them (every message read). Measures; asserts
+alternated, over a conversation where every message (or every fifth) has a reaction:
+replayed with the messages (no read), or past them (every changed message read). Measures; asserts
 only that both ways replay the same positions. Run by name (not collected by the suite):
 
     .venv/bin/python -m pytest -q -s tests/integration/measure_resume_changes.py
@@ -28,6 +28,16 @@ async def _unchanged(db, user_id, conversations, items):
 
 
 async def test_measure_resume_with_change_events(services, chats, writers):
+    """Every message has a reaction: runs of seqs, read as ranges."""
+    await _measure(services, chats, writers, every=1)
+
+
+async def test_measure_resume_with_sparse_change_events(services, chats, writers):
+    """Every fifth message has a reaction: seqs too far apart for a range, read by id."""
+    await _measure(services, chats, writers, every=5)
+
+
+async def _measure(services, chats, writers, every: int) -> None:
     a, b, with_b, _ = chats
     chat = services.chat
     first = await chat.head()
@@ -38,7 +48,7 @@ async def test_measure_resume_with_change_events(services, chats, writers):
                                       for i in range(start, min(start + 200, MESSAGES))))
         seqs += [message.seq for message, _ in sent]
     sent_to = await chat.head()
-    for seq in seqs:
+    for seq in seqs[::every]:
         await chat.react(b, with_b.id, seq, "👍")
     store = MongoChatStore()
     writers.append(store)
@@ -59,7 +69,7 @@ async def test_measure_resume_with_change_events(services, chats, writers):
                 pages[way] = page
         resume._as_now = as_now
         assert [i.pos for i in pages["with"].items] == [i.pos for i in pages["without"].items]
-        print(f"\nMEASURE {name}: since={since} head={head} items={len(pages['with'].items)} "
+        print(f"\nMEASURE every={every} {name}: since={since} head={head} items={len(pages['with'].items)} "
               f"truncated={pages['with'].truncated} load={os.getloadavg()[0]:.2f}")
         for way, runs in took.items():
             print(f"  {way:8} wall ms median {statistics.median(w for w, _ in runs) * 1e3:7.1f}"

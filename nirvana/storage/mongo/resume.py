@@ -76,7 +76,8 @@ async def _as_now(db: ChatCollections, user_id: int, conversations: set[str],
     return out
 
 
-RUN_GAP = 4  # seqs this close are read as one range, however many lie between
+RUN_GAP = 8  # seqs this close are read as one range: a range costs the embedded store
+# far less a message than `$in` does an id (docs/performance.md), so a few unwanted are cheaper
 IN_CHUNK = 100  # ids per `$in` read
 
 
