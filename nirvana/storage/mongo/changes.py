@@ -157,8 +157,7 @@ class MongoChatChanges:
                     await self._db.events.update_many(
                         {"message._id": message.id},
                         {"$set": {"message.text": "", "message.attachments": [],
-                                  "message.terms": [], "message.reactions": [],
-                                  "message.deleted": True}},
+                                  "message.terms": [], "message.deleted": True}},
                         session=session)
                 if is_last:
                     await self._db.states.update_one(
