@@ -189,16 +189,13 @@ def receipts_of(d: dict[str, Any]) -> list[Receipt]:
 
 
 def event_doc(e: ChatEvent) -> dict[str, Any]:
+    # The message as it was then, without its reactions: a resume replays the message as it
+    # is now (resume.py `_as_now`) and reads of this copy only its id and seq, so reactions
+    # here would only be written and kept, k of them on the k-th reaction's event.
     return {"pos": e.pos, "conversation_id": e.conversation_id, "type": e.type.value,
             "user_id": e.actor_id, "audience": list(e.audience), "created_at": e.created_at,
             "data": dict(e.data),
-            "message": _message_copy(e.message) if e.message is not None else None}
-
-
-def _message_copy(m: Message) -> dict[str, Any]:
-    """The message as an event carries it, reactions too: a resume replays the message as
-    it is now (resume.py `_as_now`), and this copy only when the message is gone."""
-    return {**message_doc(m), "reactions": changed_fields(m)["reactions"]}
+            "message": message_doc(e.message) if e.message is not None else None}
 
 
 def event_of(d: dict[str, Any]) -> ChatEvent:
@@ -209,6 +206,19 @@ def event_of(d: dict[str, Any]) -> ChatEvent:
         message=message_of(d["message"]) if d.get("message") else None)
 
 
-def stream_items_of(d: dict[str, Any]) -> list[Receipt] | list[ChatEvent]:
-    """An event document as what a resume replays: a bundle's receipts, or one item."""
-    return receipts_of(d) if d["type"] in RECEIPT_TYPES else [event_of(d)]
+# An event document read for a resume: whole but for its message copy, of which only the id
+# and seq (`stream_refs_of`): the message itself is read as it is now.
+STREAM_PROJECTION = {f: 1 for f in ("pos", "first", "conversation_id", "type", "user_id",
+                                    "kind", "seq", "audience", "created_at", "data",
+                                    "receipts", "message._id", "message.seq")}
+
+
+def stream_refs_of(d: dict[str, Any]
+                   ) -> tuple[list[Receipt] | list[ChatEvent], tuple[str, int] | None]:
+    """An event document read with `STREAM_PROJECTION` as what a resume replays (a bundle's
+    receipts, or one event), and the id and seq of the message its event carries, if any:
+    the event is returned without it."""
+    if d["type"] in RECEIPT_TYPES:
+        return receipts_of(d), None
+    copy = d.get("message")
+    return [event_of({**d, "message": None})], (copy["_id"], copy["seq"]) if copy else None

@@ -8,8 +8,8 @@ from typing import Any
 
 from pymongo import ASCENDING
 
-from ...domain.chat.entities import ChatEvent, EventType, Message, Receipt, StreamPage
-from .codec import message_of, stream_items_of
+from ...domain.chat.entities import ChatEvent, Message, Receipt, StreamPage
+from .codec import STREAM_PROJECTION, message_of, stream_refs_of
 from .collections import ChatCollections, collect
 from .conversation_since import by_position, by_seq
 from .summaries import CHECKPOINT_ID, Summaries
@@ -38,38 +38,40 @@ async def stream_since(db: ChatCollections, summaries: Summaries, seq_order: Seq
     mine = summaries.unwritten()  # before the reads: see `Summaries.unwritten`
     # Read before the states are (in _messages_since): see `_unwritten_elsewhere`.
     elsewhere = await _unwritten_elsewhere(db, since, head) if others_unwritten else {}
-    (msgs, more, ids), events = await asyncio.gather(
+    (msgs, more, ids), (events, refs) = await asyncio.gather(
         _messages_since(db, summaries, mine, user_id, since, head, older_to, limit,
                         elsewhere),
         _events_since(db, user_id, since, head, limit))
     items: list[Message | Receipt | ChatEvent] = sorted([*msgs, *events], key=lambda i: i.pos)
-    # Cut before the messages are brought up to date: what is left out below does not
-    # shorten the page, so `truncated` still says whether positions were left unread.
-    return StreamPage(items=await _as_now(db, user_id, ids, items[:limit]),
-                      truncated=more or len(items) > limit, head=head)
+    # Cut before the filter in `_as_now`, so `truncated` counts every position read. A cut
+    # page is answered `resync_required`, its items unused: its messages are not read (its
+    # change events are left without theirs).
+    truncated = more or len(items) > limit
+    page = items[:limit]
+    return StreamPage(items=page if truncated else await _as_now(db, user_id, ids, page, refs),
+                      truncated=truncated, head=head)
 
 
 async def _as_now(db: ChatCollections, user_id: int, conversations: set[str],
-                  items: list[Message | Receipt | ChatEvent]
+                  items: list[Message | Receipt | ChatEvent], refs: dict[int, tuple[str, int]]
                   ) -> list[Message | Receipt | ChatEvent]:
-    """`items` with each message event carrying the message as it is now, as a replayed
-    `newMessage` does (the stored copy is the message as it was then): docs/protocol.md,
-    "Resume algorithm". Left out, as for `newMessage`: events of a conversation the user
-    is no longer in (its later changes are not theirs to see) and of a message they hid,
-    apart from their own `message.deleted` (`scope: me`) that hid it."""
-    kept = [i for i in items if not isinstance(i, ChatEvent) or not i.message
-            or i.conversation_id in conversations]
+    """`items` with each message event (its position -> the message's id and seq in `refs`)
+    carrying the message as it is now, as a replayed `newMessage` does: docs/protocol.md,
+    "Resume algorithm". Left out, as for `newMessage`: events of a conversation the user is
+    no longer in (its later changes are not theirs to see), of a message they hid (their
+    own `message.deleted`, `scope: me`, carries no message, so is kept), and of a message
+    no longer stored (a send taken back, sends.py `_take_back`: never acknowledged, so its
+    change has nothing to show)."""
+    kept = [i for i in items if i.pos not in refs or i.conversation_id in conversations]
     now = {i.id: i for i in kept if isinstance(i, Message)}  # read with the page
-    wanted = {(i.conversation_id, i.message.seq): i.message.id for i in kept
-              if isinstance(i, ChatEvent) and i.message and i.message.id not in now}
+    wanted = {(i.conversation_id, refs[i.pos][1]): refs[i.pos][0] for i in kept
+              if i.pos in refs and refs[i.pos][0] not in now}
     now.update(await _messages_now(db, wanted))
     out: list[Message | Receipt | ChatEvent] = []
     for item in kept:
-        if isinstance(item, ChatEvent) and item.message:
-            message = now.get(item.message.id, item.message)
-            own_hide = (item.type is EventType.MESSAGE_DELETED
-                        and item.data.get("scope") == "me")
-            if not message.visible_to(user_id) and not own_hide:
+        if isinstance(item, ChatEvent) and item.pos in refs:
+            message = now.get(refs[item.pos][0])
+            if message is None or not message.visible_to(user_id):
                 continue
             item = replace(item, message=message)
         out.append(item)
@@ -78,16 +80,21 @@ async def _as_now(db: ChatCollections, user_id: int, conversations: set[str],
 
 RUN_GAP = 8  # seqs this close are read as one range: a range costs the embedded store
 # far less a message than `$in` does an id (docs/performance.md), so a few unwanted are cheaper
+RUN_MIN = 4  # wanted seqs in a run for a range read of its own; shorter runs go by id
 IN_CHUNK = 100  # ids per `$in` read
+READS_AT_ONCE = 8  # `_messages_now` reads in flight, so a page spread over many
+# conversations queues its reads here, not as hundreds at once at the store
 
 
 async def _messages_now(db: ChatCollections, wanted: dict[tuple[str, int], str]
                         ) -> dict[str, Message]:
-    """Message id -> the stored message, for (conversation id, seq) -> id. Runs of close
-    seqs are read as a seq range, the others by id a chunk at a time: the embedded store
-    answers one long `$in` in time that grows with its square, and a range costs it a
-    fraction of a lookup per message (docs/performance.md, "Replayed changes carry the
-    message as it is now")."""
+    """Message id -> the stored message, for (conversation id, seq) -> id. Runs of at least
+    `RUN_MIN` close seqs are read as a seq range, the others by id a chunk at a time: the
+    embedded store answers one long `$in` in time that grows with its square, and a range
+    costs it a fraction of a lookup per message (docs/performance.md, "Replayed changes
+    carry the message as it is now"). Not read: `terms` and `audience` (up to a group's
+    members), which the frame does not carry; `hidden_for` decides, and the event's own
+    audience already chose who is replayed it."""
     reads: list[dict[str, Any]] = []
     single: list[str] = []
     for cid, seqs in _by_conversation(wanted).items():
@@ -96,17 +103,23 @@ async def _messages_now(db: ChatCollections, wanted: dict[tuple[str, int], str]
             if seq is not None and seq - run[-1] <= RUN_GAP:
                 run.append(seq)
                 continue
-            if len(run) > 1:
+            if len(run) >= RUN_MIN:
                 reads.append({"conversation_id": cid,
                               "seq": {"$gte": run[0], "$lte": run[-1]}})
             else:
-                single.append(wanted[cid, run[0]])
+                single += [wanted[cid, s] for s in run]
             run = [seq] if seq is not None else []
     reads += [{"_id": {"$in": single[i:i + IN_CHUNK]}} for i in range(0, len(single),
                                                                     IN_CHUNK)]
     ids = set(wanted.values())
-    found = await asyncio.gather(*(collect(db.messages.find(q, projection={"terms": 0}))
-                                   for q in reads))
+    at_once = asyncio.Semaphore(READS_AT_ONCE)
+
+    async def read(query: dict[str, Any]) -> list[dict[str, Any]]:
+        async with at_once:
+            return await collect(db.messages.find(query,
+                                                  projection={"terms": 0, "audience": 0}))
+
+    found = await asyncio.gather(*(read(q) for q in reads))
     return {d["_id"]: message_of(d) for docs in found for d in docs if d["_id"] in ids}
 
 
@@ -118,9 +131,10 @@ def _by_conversation(wanted: dict[tuple[str, int], str]) -> dict[str, list[int]]
 
 
 async def _events_since(db: ChatCollections, user_id: int, since: int, head: int, limit: int
-                        ) -> list[Receipt | ChatEvent]:
+                        ) -> tuple[list[Receipt | ChatEvent], dict[int, tuple[str, int]]]:
     """The user's events with since < pos <= head in `pos` order, the lowest `limit` + 1 of
-    them if there are more (so the caller sees the page is cut).
+    them if there are more (so the caller sees the page is cut), and the position -> id and
+    seq of the message of each event that carries one (left out of the event: `_as_now`).
 
     Read a document at a time, stopping once more than `limit` items are kept: a bundle
     holds up to a room's members' receipts, so reading `limit` + 1 documents whole could
@@ -135,13 +149,18 @@ async def _events_since(db: ChatCollections, user_id: int, since: int, head: int
     # and the page is cut below them. The query's `limit` + 1 documents always get there:
     # each gives at least one item (its highest position is in the window).
     events: list[Receipt | ChatEvent] = []
-    async with db.events.find({"audience": user_id, "pos": {"$gt": since, "$lte": head}}
+    refs: dict[int, tuple[str, int]] = {}
+    async with db.events.find({"audience": user_id, "pos": {"$gt": since, "$lte": head}},
+                              projection=STREAM_PROJECTION
                               ).sort("pos", ASCENDING).limit(limit + 1) as cursor:
         async for d in cursor:
-            events += [item for item in stream_items_of(d) if since < item.pos <= head]
+            found, ref = stream_refs_of(d)
+            events += [item for item in found if since < item.pos <= head]
+            if ref is not None:
+                refs[d["pos"]] = ref
             if len(events) > limit:
                 break  # leaving the block closes the cursor: no later batch is fetched
-    return events[:limit + 1]
+    return events[:limit + 1], refs
 
 
 async def _messages_since(db: ChatCollections, summaries: Summaries,
