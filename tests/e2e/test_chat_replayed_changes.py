@@ -117,3 +117,27 @@ async def test_each_replayed_change_carries_its_own_message(live):
     assert got == want
     for c in (ca, cb):
         await c.close()
+
+
+async def test_changes_replayed_after_a_delete_for_everyone_carry_the_tombstone(live):
+    """A reaction and an edit replayed after the message was deleted for everyone show the
+    tombstone, not the text or reactions they were made on."""
+    a, b, ca, cb, cid = await chatting_pair(live)
+    await ca.command("send", conversation_id=cid, client_id="1", text="hello")
+    since = (await cb.expect("newMessage"))["pos"]
+    await cb.command("react", conversation_id=cid, seq=1, emoji="👍")
+    await ca.command("edit", conversation_id=cid, seq=1, text="secret edit")
+    assert (await ca.command("delete", conversation_id=cid, seq=1, scope="everyone")
+            )["type"] == "ack"
+    await cb.expect("message.deleted")
+
+    replayed = await replay(live, b, since)
+    assert [e["type"] for e in replayed] == ["reaction", "message.edited", "message.deleted"]
+    tombstone = (await cb.command("history", conversation_id=cid))["messages"][0]
+    assert tombstone["deleted"] is True and tombstone["text"] == ""
+    assert not tombstone.get("reactions")
+    for e in replayed:
+        assert e["message"] == tombstone
+    assert "secret" not in str(replayed) and "hello" not in str(replayed)
+    for c in (ca, cb):
+        await c.close()
