@@ -99,12 +99,14 @@ async def test_a_left_conversations_changes_are_not_replayed(live):
 
 
 async def test_each_replayed_change_carries_its_own_message(live):
-    """Changes of several older messages, close together and apart in seq, in one replay."""
+    """Changes of several older messages in one replay: seqs 1, 2, 3 and 6 are close
+    enough to be read as one seq range (its ends and the unchanged 4 and 5 between them
+    must come out right), 16 is far from them and read by id."""
     a, b, ca, cb, cid = await chatting_pair(live)
-    for i in range(1, 13):
+    for i in range(1, 17):
         await ca.command("send", conversation_id=cid, client_id=str(i), text=f"m{i}")
-    since = max([(await cb.expect("newMessage"))["pos"] for _ in range(12)])
-    changed = {1: "👍", 2: "🎉", 3: "👍", 12: "🔥"}
+    since = max([(await cb.expect("newMessage"))["pos"] for _ in range(16)])
+    changed = {1: "👍", 2: "🎉", 3: "👍", 6: "🎉", 16: "🔥"}
     for seq, emoji in changed.items():
         await cb.command("react", conversation_id=cid, seq=seq, emoji=emoji)
     await ca.command("edit", conversation_id=cid, seq=2, text="m2 (fixed)")
