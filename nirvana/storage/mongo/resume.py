@@ -58,10 +58,11 @@ async def _as_now(db: ChatCollections, user_id: int, conversations: set[str],
     """`items` with each message event (its position -> the message's id and seq in `refs`)
     carrying the message as it is now, as a replayed `newMessage` does: docs/protocol.md,
     "Resume algorithm". Left out, as for `newMessage`: events of a conversation the user is
-    no longer in (its later changes are not theirs to see), of a message they hid (their
-    own `message.deleted`, `scope: me`, carries no message, so is kept), and of a message
-    no longer stored (a send taken back, sends.py `_take_back`: never acknowledged, so its
-    change has nothing to show)."""
+    no longer in (its later changes are not theirs to see), of a message they hid, and of a
+    message no longer stored at the event's seq (a send taken back, sends.py `_take_back`:
+    never acknowledged, so its change has nothing to show). The user's own
+    `message.deleted`, `scope: me`, carries no message, so is kept, even in a conversation
+    they have left."""
     kept = [i for i in items if i.pos not in refs or i.conversation_id in conversations]
     now = {i.id: i for i in kept if isinstance(i, Message)}  # read with the page
     wanted = {(i.conversation_id, refs[i.pos][1]): refs[i.pos][0] for i in kept
@@ -70,9 +71,10 @@ async def _as_now(db: ChatCollections, user_id: int, conversations: set[str],
     out: list[Message | Receipt | ChatEvent] = []
     for item in kept:
         if isinstance(item, ChatEvent) and item.pos in refs:
-            message = now.get(refs[item.pos][0])
-            if message is None or not message.visible_to(user_id):
-                continue
+            mid, seq = refs[item.pos]
+            message = now.get(mid)
+            if message is None or message.seq != seq or not message.visible_to(user_id):
+                continue  # gone, or stored again at another seq (a retried send): gone too
             item = replace(item, message=message)
         out.append(item)
     return out
@@ -111,7 +113,6 @@ async def _messages_now(db: ChatCollections, wanted: dict[tuple[str, int], str]
             run = [seq] if seq is not None else []
     reads += [{"_id": {"$in": single[i:i + IN_CHUNK]}} for i in range(0, len(single),
                                                                     IN_CHUNK)]
-    ids = set(wanted.values())
     at_once = asyncio.Semaphore(READS_AT_ONCE)
 
     async def read(query: dict[str, Any]) -> list[dict[str, Any]]:
@@ -120,7 +121,10 @@ async def _messages_now(db: ChatCollections, wanted: dict[tuple[str, int], str]
                                                   projection={"terms": 0, "audience": 0}))
 
     found = await asyncio.gather(*(read(q) for q in reads))
-    return {d["_id"]: message_of(d) for docs in found for d in docs if d["_id"] in ids}
+    # Kept only where found at the wanted seq, so a range and an id read agree on a message
+    # stored again under its id at another seq (sends.py, a retried send).
+    return {d["_id"]: message_of(d) for docs in found for d in docs
+            if wanted.get((d["conversation_id"], d["seq"])) == d["_id"]}
 
 
 def _by_conversation(wanted: dict[tuple[str, int], str]) -> dict[str, list[int]]:
