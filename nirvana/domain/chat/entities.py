@@ -163,6 +163,9 @@ StreamItem = Message | Receipt | ChatEvent
 
 @dataclass(frozen=True, slots=True)
 class StreamPage:
+    # When `truncated`, only a cut of the positions as stored, for paging through the store:
+    # not for a client (it is answered `resync_required`); change events may lack their
+    # message and include what a complete page leaves out (storage/mongo/resume.py).
     items: list[StreamItem]
     # True when the replay cannot be complete (more than the window is missing, events
     # were pruned, or `since` is past the head): the client must refetch over HTTP.

@@ -120,7 +120,8 @@ class ChatStore(Protocol):
         ...
 
     async def stream_since(self, user_id: int, since: int, limit: int) -> StreamPage:
-        """Durable events for `user_id` with pos > since, ascending, at most `limit`."""
+        """Durable events for `user_id` with pos > since, ascending, at most `limit`. A
+        `truncated` page's items are not for a client: see `StreamPage.items`."""
         ...
 
 
