@@ -1,9 +1,10 @@
 """What bringing replayed change events up to date costs a resume (storage/mongo/resume.py
-`_as_now`: one read of the page's messages): the resume read with it and without it,
-each way first in turn, over a conversation where every message (or every fifth) has a
-reaction, replayed with the messages (no read) or past them (every changed message read), and
-over 200 groups with two reactions each. "without" is the read before `_as_now`, each event's
-message copy decoded whole. Measures; asserts only that every way replays the same positions. Run by name (not collected by the suite):
+`_as_now`: the changed messages not in the page read, as seq ranges or by id): the resume
+read with it and without it, each way first in turn, over a conversation where every
+message (or every fifth) has a reaction, replayed with the messages (no read) or past them
+(every changed message read), and over 200 groups with two reactions each. "without" is
+the read before `_as_now`, each event's message copy decoded whole. Measures; asserts only
+that every way replays the same positions. Run by name (not collected by the suite):
 
     .venv/bin/python -m pytest -q -s tests/integration/measure_resume_changes.py
 
@@ -51,7 +52,8 @@ async def test_measure_resume_with_change_events(services, chats, writers):
 
 
 async def test_measure_resume_with_sparse_change_events(services, chats, writers):
-    """Every fifth message has a reaction: seqs too far apart for a range, read by id."""
+    """Every fifth message has a reaction: seqs 5 apart, within `RUN_GAP`, so read as
+    ranges that take the four unchanged messages between each two changed ones too."""
     await _measure(services, chats, writers, every=5)
 
 
