@@ -220,12 +220,19 @@ class Services:
                 await self.presence_store.close()
             except Exception:  # the store may be down at stop; what is lost is a last_seen
                 log.warning("presence flush at stop failed", exc_info=True)
+        led = self.chat_role is not None and self.chat_role.is_writer()
         if self.chat_role is not None:
             try:  # the next writer need not wait for the lease to expire
                 await self.chat_role.release()
             except Exception:
                 log.warning("releasing the chat writer lease failed", exc_info=True)
-        await self.chat_store.close()
+        await self.chat_store.close()  # what the writer held is refused `unavailable`
+        if led and self.instances is not None:
+            try:  # the others' forwarded commands are answered now, not at their timeout
+                await self.instances.chat_writer_left()
+            except Exception:
+                log.warning("telling the instances the chat writer left failed",
+                            exc_info=True)
         if self.bus is not None:
             await self.bus.close()
         if self.instance_lease is not None:

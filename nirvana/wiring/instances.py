@@ -34,6 +34,9 @@ from .cluster_chat import ClusterChat
 log = logging.getLogger("nirvana.instances")
 
 REVOCATIONS_EVERY = 1.0  # seconds; a session ended on one instance closes sockets on all
+# At the writer's stop, how long its last forwarded commands may take to be answered before
+# it says it let go (the others answer what is left `unavailable`).
+STOP_SETTLE = 1.0
 
 
 class ProcessServices(Protocol):
@@ -54,17 +57,28 @@ class Instances:
     """This instance's part in a deployment of several: the bus and what runs on it."""
 
     def __init__(self, bus: RedisBus, relay: Relay, hub: HubAcrossInstances, *,
-                 owns_bus: bool) -> None:
+                 owns_bus: bool, chat: ClusterChat | None = None) -> None:
         self.bus = bus
         self.relay = relay
         self.hub = hub
         self._owns_bus = owns_bus
+        self._chat = chat
 
     async def close(self) -> None:
         await self.hub.stop()
         await self.relay.flush()  # the last "off"s and the "bye" of a clean stop
         if self._owns_bus:
             await self.bus.close()
+
+    async def chat_writer_left(self) -> None:
+        """At a clean stop of the chat writer, once its store refused what it held (and
+        before the bus closes): its last answers go out, then the word that it let go, so
+        the other instances answer what still waits `unavailable` at once, not at their
+        forwarding timeout (docs/cluster-chat.md, Failover)."""
+        if self._chat is not None and self._chat.server is not None:
+            await self._chat.server.settle(STOP_SETTLE)
+            self._chat.forwarded.writer_changed()
+        await self.relay.flush()
 
 
 def bus_prefix(mongodb_db: str) -> str:
@@ -89,7 +103,8 @@ def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
         users.forget_all()
         await store.lead(may_commit, epoch)  # may fail: then the role follows again
         local.cache.hold(True)  # empty: the previous writer changed the store
-        forwarded.fail_pending()  # sent to the previous writer: retried here
+        # Sent to the previous writer, here and (told) on the others: retried here.
+        forwarded.writer_changed()
 
     async def follow() -> None:
         local.cache.hold(False)  # the writer's changes do not pass here
@@ -115,10 +130,11 @@ async def join_instances(services: ProcessServices, bus: RedisBus | None = None)
                              bus_up=lambda: bus.up)
     bus.on_restored(hub.restored)
     _share_caches(services, bus, relay)
-    if isinstance(services.chat, ClusterChat):
+    chat = services.chat if isinstance(services.chat, ClusterChat) else None
+    if chat is not None and chat.server is not None:
         # The chat writer's answers behind the frames of the events they caused: a sender
         # elsewhere gets its own newMessage before its ack, as on one process.
-        relay_replies(services.chat.server, services.chat.forwarded, relay)
+        relay_replies(chat.server, chat.forwarded, relay)
     if services.shared_limits is not None:
         services.shared_limits.attach(relay)
     await bus.start()
@@ -126,7 +142,7 @@ async def join_instances(services: ProcessServices, bus: RedisBus | None = None)
     services.start_background("hub-heartbeat", hub.run())
     services.start_background("revocations", _reload_revocations(services))
     _log_joined(bus)
-    return Instances(bus, relay, hub, owns_bus=owns_bus)
+    return Instances(bus, relay, hub, owns_bus=owns_bus, chat=chat)
 
 
 def _log_joined(bus: RedisBus) -> None:

@@ -255,6 +255,38 @@ async def test_answers_on_the_relay_follow_the_frames_relayed_before_them(redis_
         await writer_bus.close(), await other_bus.close()
 
 
+async def test_a_writer_change_told_on_the_relay_ends_what_the_others_wait_for(
+        redis_server):  # noqa: F811
+    prefix = f"nirvana:test_{secrets.token_hex(4)}:"
+    writer_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="writer")
+    other_bus = RedisBus(redis_server.url, prefix=prefix, instance_id="other")
+    relays = LinkedRelays("writer", "other")
+    chat, _, _, _ = chat_world.build()
+    # Between a writer's clean stop and the next one's lead nobody runs a command.
+    writing = {"writer": False}
+    changed = ForwardedChat(writer_bus, timeout=2.0)
+    relay_replies(ChatCommandServer(writer_bus, chat, lambda: writing["writer"]), changed,
+                  relays.a)
+    other_local, _, _, _ = chat_world.build()
+    forwarded = ForwardedChat(other_bus, timeout=2.0)
+    relay_replies(ChatCommandServer(other_bus, other_local, lambda: False), forwarded,
+                  relays.b)
+    await writer_bus.start(), await other_bus.start()
+    try:
+        conversation = await chat.open_direct(1, 2)
+        waiting = await forwarded.submit_message(1, conversation.id, client_id="c", text="x")
+        changed.writer_changed()  # it leads now (or, at a clean stop, it let go)
+        with pytest.raises(UnavailableError) as refused:
+            await waiting  # not left to expire as `store_timeout`
+        assert (refused.value.code, refused.value.retry_after) == ("unavailable", 1)
+        writing["writer"] = True
+        message, created = await forwarded.send_message(1, conversation.id, client_id="c",
+                                                        text="x")
+        assert created and message.seq == 1  # the retry, once
+    finally:
+        await writer_bus.close(), await other_bus.close()
+
+
 async def test_a_writer_that_cannot_read_the_sender_answers_unavailable(
         redis_server, server_urls):  # noqa: F811
     """The writer checks that a forwarded send's sender exists, from PostgreSQL when it

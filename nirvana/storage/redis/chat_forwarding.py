@@ -60,6 +60,8 @@ class ForwardedChat:
         # told to come back (1013), rather than hang behind a writer that is gone.
         self.head_timeout = head_timeout
         self._waiting: dict[str, tuple[str, asyncio.Future[Any]]] = {}
+        # Tells the other instances that the writer changed (`relay_replies` sets it).
+        self.tell_others: Callable[[], None] = lambda: None
         bus.subscribe(replies_channel(bus.instance_id), self.answered)
 
     async def _request(self, command: str, args: dict[str, Any], lane: str | None = None,
@@ -91,14 +93,23 @@ class ForwardedChat:
                 "The chat writer did not answer in time; retry.", code="store_timeout"))
 
     def fail_pending(self) -> None:
-        """Answer every command still waiting `unavailable` now: this instance becomes the
-        writer, so the one they went to is gone or paused, and a retry runs here."""
+        """Answer every command still waiting `unavailable` now: the writer changed (this
+        instance or another leads, or the writer let go), so the one they went to is gone,
+        paused or stopping, and a retry reaches the new one."""
         waiting, self._waiting = self._waiting, {}
         for _, future in waiting.values():
             if not future.done():
                 future.set_exception(UnavailableError(
                     "The chat writer changed; retry with the same client_id.",
                     retry_after=RETRY_AT_ONCE_SECONDS))
+
+    def writer_changed(self) -> None:
+        """This instance began to write, or let go at a clean stop (after its answers):
+        what waits here and on the other instances went to a writer that will not answer,
+        so each is answered `unavailable` now rather than at its timeout. One the new
+        writer did take may then land too; its retry is answered as stored (client_id)."""
+        self.fail_pending()
+        self.tell_others()
 
     def answered(self, payload: bytes) -> None:
         """An answer from the writer (on the replies channel, or as `relay_replies` routes)."""
@@ -280,6 +291,13 @@ class ChatCommandServer:
         except Exception as exc:  # the forwarder times out and its client retries
             log.warning("answering a forwarded chat command failed: %s", type(exc).__name__)
 
+    async def settle(self, within: float) -> None:
+        """At a stop, once the store refused what it held: waits (at most `within`) until
+        the commands this instance took are answered."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=within)
+        await asyncio.sleep(0)  # the answers of sends the store refused (done callbacks)
+
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
@@ -301,7 +319,9 @@ def relay_replies(server: ChatCommandServer, forwarded: ForwardedChat, relay: Re
     """Send the writer's answers through the relay that carries its frames: an answer then
     reaches the asking instance after the events the command published (a sender's own
     `newMessage` before its `ack`, as on one process). Every instance hears every answer;
-    only the asking one decodes it."""
+    only the asking one decodes it. A writer that leads, or lets go at a clean stop, says
+    so on the same relay, after its answers: every instance then answers what still waits
+    for the writer `unavailable` (`ForwardedChat.writer_changed`)."""
     own = relay.instance_id
 
     def send(instance_id: str, payload: bytes) -> None:
@@ -316,3 +336,5 @@ def relay_replies(server: ChatCommandServer, forwarded: ForwardedChat, relay: Re
 
     server.send_reply = send
     relay.on("chat.reply", received)
+    forwarded.tell_others = lambda: relay.send(["chat.writer"])
+    relay.on("chat.writer", lambda sender, op: forwarded.fail_pending())

@@ -1,0 +1,106 @@
+"""A clean stop (SIGTERM) of the chat writer while the other instances forward sends to it.
+
+A command forwarded to a writer that stops is answered, not left to its forwarder's timeout:
+the stopping writer answers what it held, then tells the others it let go, and the instance
+that takes over tells them it leads; each fails what it is still waiting for `unavailable`
+(retry at once). A client that retries with the same client_id gets each message stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+
+from tests.support.chat_client import Client
+from tests.support.http import bearer
+from tests.support.instances import Instances, two_friends
+from tests.support.instances import instances, shared_databases  # noqa: F401 (fixtures)
+from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow
+
+PACE = 0.1  # between one sender's commands: under the socket's command rate
+
+
+class Sender:
+    """Sends one message at a time, retrying each with its client_id as protocol.md says,
+    and keeps every answer it got."""
+
+    def __init__(self, client: Client, conversation: str, name: str) -> None:
+        self.client = client
+        self.conversation = conversation
+        self.name = name
+        self.acked: dict[str, dict] = {}
+        self.refusals: list[dict] = []
+        self.going = True
+
+    async def run(self) -> None:
+        i = 0
+        while self.going:
+            client_id = f"{self.name}{i}"
+            while True:
+                # Longer than a forwarder's own timeout (twice the store timeout plus one
+                # second): an unanswered command shows as `store_timeout`, not as a hang.
+                answer = await self.client.command(
+                    "send", conversation_id=self.conversation, client_id=client_id,
+                    text=client_id, timeout=30)
+                if answer["type"] == "ack":
+                    self.acked[client_id] = answer["message"]
+                    break
+                self.refusals.append(answer)
+                await asyncio.sleep(answer.get("retry_after") or PACE)
+            i += 1
+            await asyncio.sleep(PACE)
+
+    async def acks(self, more: int) -> None:
+        target = len(self.acked) + more
+        while len(self.acked) < target:
+            await asyncio.sleep(0.05)
+
+
+async def test_sends_forwarded_during_a_clean_stop_of_the_writer_are_answered_unavailable(
+        instances: Instances):
+    writer, one, two = await instances.start(3)
+    http = instances.http(one)
+    ann, bob = await two_friends(http)
+    # A sender on each follower: whichever takes the lease, the other is a third instance,
+    # which only hears of the change from the others.
+    on_one, on_two = await instances.connect(one, ann), await instances.connect(two, bob)
+    conversation = await on_one.open_direct(bob)
+    senders = [Sender(on_one, conversation, "a"), Sender(on_two, conversation, "b")]
+    running = [asyncio.create_task(s.run()) for s in senders]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(s.acks(5) for s in senders)), 60)
+        code, _, err = await asyncio.to_thread(writer.stop, signal.SIGTERM)
+        assert code == 0, err[-2000:]
+        # Served by the next writer: each sender's sends land again.
+        await asyncio.wait_for(asyncio.gather(*(s.acks(5) for s in senders)), 60)
+    finally:
+        for sender in senders:
+            sender.going = False
+        done = await asyncio.wait_for(asyncio.gather(*running, return_exceptions=True), 60)
+    for outcome in done:
+        assert outcome is None, outcome
+    refusals = [r for s in senders for r in s.refusals]
+    # Before the fix, a send forwarded while no instance wrote waited for its forwarder's
+    # timeout and came back `store_timeout`; now every refusal is the writer change's.
+    assert refusals, "no send was in flight across the writer's stop"
+    for refusal in refusals:
+        assert (refusal["code"], refusal["retry_after"]) == ("unavailable", 1), refusal
+    # Each retried send is stored once, under the seq its ack gave.
+    listed: list[dict] = []
+    while True:
+        r = await http.get(f"/api/v1/conversations/{conversation}/messages",
+                           params={"after": listed[-1]["seq"] if listed else 0, "limit": 100},
+                           headers=bearer(ann))
+        assert r.status_code == 200, r.text
+        if not r.json()["messages"]:
+            break
+        listed += r.json()["messages"]
+    acked = {k: m for s in senders for k, m in s.acked.items()}
+    assert sorted(m["client_id"] for m in listed) == sorted(acked)
+    for message in listed:
+        assert message["seq"] == acked[message["client_id"]]["seq"]
+    assert [m["seq"] for m in listed] == sorted(m["seq"] for m in listed)
