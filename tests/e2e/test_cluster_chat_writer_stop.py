@@ -21,7 +21,7 @@ from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
 
-PACE = 0.1  # between one sender's commands: under the socket's command rate
+PACE = 0.05  # between one sender's commands: under the socket's command rate (20/s)
 
 
 class Sender:
