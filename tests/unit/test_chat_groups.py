@@ -98,6 +98,20 @@ async def test_ownership_transfer_makes_the_old_owner_admin(world):
         await chat.set_role(1, g.id, 1, Role.OWNER)
 
 
+async def test_a_retried_ownership_transfer_that_landed_answers_the_group_unchanged(world):
+    # protocol.md: set_role to the current role changes nothing, also for the former owner
+    # (an admin now) retrying after `unavailable`.
+    chat, _, changes, _ = world
+    g = await chat.create_group(1, "Trip", [2, 3])
+    await chat.set_role(1, g.id, 2, Role.OWNER)
+    events = len(changes.events)
+    g = await chat.set_role(1, g.id, 2, Role.OWNER)
+    assert roles(g) == {1: "admin", 2: "owner", 3: "member"}
+    assert len(changes.events) == events
+    with pytest.raises(NotAllowedError):
+        await chat.set_role(1, g.id, 3, Role.ADMIN)  # still the owner's to do
+
+
 async def test_only_friends_without_blocks_can_be_added_and_cap_holds():
     chat, peers, *_ = build(ChatLimits(max_group_members=3))
     g = await chat.create_group(1, "Trip", [2])

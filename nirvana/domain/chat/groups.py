@@ -123,12 +123,16 @@ def plan_leave(user_id: int) -> ConversationPlanner:
 
 def plan_role(user_id: int, target_id: int, role: Role) -> ConversationPlanner:
     def plan(c: Conversation) -> ConversationPlan | None:
-        me = group_role(c, user_id, Role.OWNER)
+        me = group_role(c, user_id)
         target = c.member(target_id)
         if target is None:
             raise field_error("user_id", "is not a member of this group", "not_member")
+        # Before the owner check: a retried transfer that landed (its sender is an admin
+        # now) answers the conversation as protocol.md promises, not `not_allowed`.
         if target.role is role:
             return None
+        if me.role is not Role.OWNER:
+            raise NotAllowedError()
         if target_id == user_id:
             raise field_error("user_id", "transfer ownership to another member instead")
         changes = [(target, role)]
