@@ -222,17 +222,21 @@ class Services:
                 log.warning("presence flush at stop failed", exc_info=True)
         led = self.chat_role is not None and self.chat_role.is_writer()
         if self.chat_role is not None:
-            try:  # the next writer need not wait for the lease to expire
-                await self.chat_role.release()
+            try:  # nothing commits past this point; the lease is kept until the last words
+                await self.chat_role.step_down()
+            except Exception:
+                log.warning("stepping down as the chat writer failed", exc_info=True)
+        await self.chat_store.close()  # what the writer held is refused `unavailable`
+        if self.instances is not None:
+            try:  # last answers and frames; the others' forwarded commands answered now
+                await self.instances.last_words(chat_writer_left=led)
+            except Exception:
+                log.warning("the last words to the instances failed", exc_info=True)
+        if self.chat_role is not None:
+            try:  # last: no writer leads before the words above were published
+                await self.chat_role.give_back()
             except Exception:
                 log.warning("releasing the chat writer lease failed", exc_info=True)
-        await self.chat_store.close()  # what the writer held is refused `unavailable`
-        if led and self.instances is not None:
-            try:  # the others' forwarded commands are answered now, not at their timeout
-                await self.instances.chat_writer_left()
-            except Exception:
-                log.warning("telling the instances the chat writer left failed",
-                            exc_info=True)
         if self.bus is not None:
             await self.bus.close()
         if self.instance_lease is not None:

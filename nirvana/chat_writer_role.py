@@ -54,6 +54,7 @@ class ChatWriterRole:
         self._stepped_down = stepped_down
         self._failed_tries = 0  # takes in a row whose lead failed (see `_try_take`)
         self.held: HeldLease | None = None
+        self._stepped_lease: HeldLease | None = None  # kept from step_down to give_back
 
     def failed_leads(self) -> int:
         """Tries in a row whose lead failed (the store's fence could not be raised)."""
@@ -94,9 +95,22 @@ class ChatWriterRole:
 
     async def release(self) -> None:
         """At stop: the next writer need not wait for the lease to expire."""
+        await self.step_down()
+        await self.give_back()
+
+    async def step_down(self) -> None:
+        """At stop, once `run` was cancelled: nothing commits here past this point, but the
+        lease stays held until `give_back`, so no other instance leads (and publishes)
+        before this one's last answers and frames are out (bootstrap.Services.close)."""
         held, self.held = self.held, None
         if held is not None:
-            await self._follow()  # nothing commits past this point
+            self._stepped_lease = held
+            await self._follow()
+
+    async def give_back(self) -> None:
+        """The lease a `step_down` kept: the next writer may take it at once."""
+        held, self._stepped_lease = self._stepped_lease, None
+        if held is not None:
             await held.release()
 
     async def _try_take(self) -> None:

@@ -70,12 +70,14 @@ class Instances:
         if self._owns_bus:
             await self.bus.close()
 
-    async def chat_writer_left(self) -> None:
-        """At a clean stop of the chat writer, once its store refused what it held (and
-        before the bus closes): its last answers go out, then the word that it let go, so
-        the other instances answer what still waits `unavailable` at once, not at their
-        forwarding timeout (docs/cluster-chat.md, Failover)."""
-        if self._chat is not None and self._chat.server is not None:
+    async def last_words(self, *, chat_writer_left: bool) -> None:
+        """At a clean stop, once the chat store refused what it held (and before the bus
+        closes and the writer lease is given back): what the relay still queues goes out
+        (the run task was cancelled). If this instance was the chat writer, its last
+        answers first, then the word that it let go, so the other instances answer what
+        still waits `unavailable` at once, not at their forwarding timeout
+        (docs/cluster-chat.md, Failover)."""
+        if chat_writer_left and self._chat is not None and self._chat.server is not None:
             await self._chat.server.settle(STOP_SETTLE)
             self._chat.forwarded.writer_changed()
         await self.relay.flush()

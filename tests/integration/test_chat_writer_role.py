@@ -236,3 +236,17 @@ async def test_ready_says_unknown_when_the_lease_cannot_be_read(services, settin
                           follow=fence.follow)
     r = await ready_with(services, settings, role)
     assert r.status_code == 200 and r.json()["chat_writer"] == "unknown"
+
+
+async def test_a_stopping_writer_keeps_the_lease_until_it_gives_it_back(leases):
+    """At a clean stop the writer steps down first (nothing commits), then sends its last
+    answers and words, and only then gives the lease back: no instance leads before."""
+    first, second = Instance(leases, "first"), Instance(leases, "second")
+    await first.role.start(), await second.role.start()
+    await first.role.step_down()
+    assert first.told[-1] == "follow" and not first.role.is_writer()
+    await second.role.start()
+    assert not second.role.is_writer() and "lead" not in second.told
+    await first.role.give_back()
+    await second.role.start()
+    assert second.role.is_writer()
