@@ -4,6 +4,10 @@ A command forwarded to a writer that stops is answered, not left to its forwarde
 the stopping writer answers what it held, then tells the others it let go, and the instance
 that takes over tells them it leads; each fails what it is still waiting for `unavailable`
 (retry at once). A client that retries with the same client_id gets each message stored once.
+
+No timing decides whether a send is in flight across the handover: the test holds the
+`chat-writer` lease row in PostgreSQL, so the stopping writer cannot give the lease back and
+no other instance can take it, until each sender has a send that no writer takes.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import asyncpg
 import pytest
 
 from tests.support.chat_client import Client
@@ -34,6 +39,8 @@ class Sender:
         self.name = name
         self.acked: dict[str, dict] = {}
         self.refusals: list[dict] = []
+        self.sent = 0  # sends issued, retries included
+        self.answered = 0  # of those, answered
         self.going = True
 
     async def run(self) -> None:
@@ -43,9 +50,11 @@ class Sender:
             while True:
                 # Longer than a forwarder's own timeout (twice the store timeout plus one
                 # second): an unanswered command shows as `store_timeout`, not as a hang.
+                self.sent += 1
                 answer = await self.client.command(
                     "send", conversation_id=self.conversation, client_id=client_id,
                     text=client_id, timeout=30)
+                self.answered += 1
                 if answer["type"] == "ack":
                     self.acked[client_id] = answer["message"]
                     break
@@ -60,9 +69,22 @@ class Sender:
             await asyncio.sleep(0.05)
 
 
+# The stopping writer's release of the lease (a renewal adds `make_interval`), waiting for
+# the row the test holds.
+RELEASE_BLOCKED = """SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                     AND query LIKE 'UPDATE leases SET expires_at = now() WHERE%'"""
+
+
+async def until(done) -> None:
+    while not await done():
+        await asyncio.sleep(0.05)
+
+
 async def test_sends_forwarded_during_a_clean_stop_of_the_writer_are_answered_unavailable(
         instances: Instances):
     writer, one, two = await instances.start(3)
+    ready = (await instances.http(writer).get("/ready")).json()
+    assert ready["chat_writer"] == "here", ready  # the first to start leads
     http = instances.http(one)
     ann, bob = await two_friends(http)
     # A sender on each follower: whichever takes the lease, the other is a third instance,
@@ -71,13 +93,39 @@ async def test_sends_forwarded_during_a_clean_stop_of_the_writer_are_answered_un
     conversation = await on_one.open_direct(bob)
     senders = [Sender(on_one, conversation, "a"), Sender(on_two, conversation, "b")]
     running = [asyncio.create_task(s.run()) for s in senders]
+    lock = await asyncpg.connect(instances.env["DATABASE_URL"])
+    # Outside the lock's transaction, which would read pg_stat_activity once.
+    watch = await asyncpg.connect(instances.env["DATABASE_URL"])
+    stopping = None
     try:
         await asyncio.wait_for(asyncio.gather(*(s.acks(5) for s in senders)), 60)
-        code, _, err = await asyncio.to_thread(writer.stop, signal.SIGTERM)
+        held = lock.transaction()
+        await held.start()
+        try:
+            await lock.execute("SELECT 1 FROM leases WHERE name = 'chat-writer' FOR UPDATE")
+            stopping = asyncio.create_task(asyncio.to_thread(writer.stop, signal.SIGTERM))
+
+            async def release_blocked() -> bool:
+                return await watch.fetchval(RELEASE_BLOCKED) > 0
+            # The writer took its last command. While the row is held no instance leads, even
+            # once the release gives up (the pool's command timeout).
+            await asyncio.wait_for(until(release_blocked), 60)
+
+            async def each_waits() -> bool:
+                return all(s.sent > s.answered for s in senders)
+            # A send from each follower that no writer takes (one answered by the let-go
+            # word meanwhile is sent again, and waits then).
+            await asyncio.wait_for(until(each_waits), 60)
+        finally:
+            await held.rollback()
+        code, _, err = await stopping
         assert code == 0, err[-2000:]
         # Served by the next writer: each sender's sends land again.
         await asyncio.wait_for(asyncio.gather(*(s.acks(5) for s in senders)), 60)
     finally:
+        await lock.close(), await watch.close()
+        if stopping is not None:  # the stop is not left running past a failure above
+            await asyncio.wait_for(asyncio.gather(stopping, return_exceptions=True), 60)
         for sender in senders:
             sender.going = False
         done = await asyncio.wait_for(asyncio.gather(*running, return_exceptions=True), 60)
@@ -86,7 +134,7 @@ async def test_sends_forwarded_during_a_clean_stop_of_the_writer_are_answered_un
     refusals = [r for s in senders for r in s.refusals]
     # Before the fix, a send forwarded while no instance wrote waited for its forwarder's
     # timeout and came back `store_timeout`; now every refusal is the writer change's.
-    assert refusals, "no send was in flight across the writer's stop"
+    assert refusals
     for refusal in refusals:
         assert (refusal["code"], refusal["retry_after"]) == ("unavailable", 1), refusal
     # Each retried send is stored once, under the seq its ack gave.
