@@ -226,17 +226,22 @@ class Services:
                 await self.chat_role.step_down()
             except Exception:
                 log.warning("stepping down as the chat writer failed", exc_info=True)
-        await self.chat_store.close()  # what the writer held is refused `unavailable`
-        if self.instances is not None:
-            try:  # last answers and frames; the others' forwarded commands answered now
-                await self.instances.last_words(chat_writer_left=led)
-            except Exception:
-                log.warning("the last words to the instances failed", exc_info=True)
-        if self.chat_role is not None:
-            try:  # last: no writer leads before the words above were published
-                await self.chat_role.give_back()
-            except Exception:
-                log.warning("releasing the chat writer lease failed", exc_info=True)
+        try:
+            await self.chat_store.close()  # what the writer held is refused `unavailable`
+            if self.instances is not None:
+                # Last answers and frames; "let go" only while the kept lease still holds by
+                # this clock: past it another may lead, and the word would fail its commands.
+                left = led and self.chat_role is not None and self.chat_role.still_holds()
+                try:
+                    await self.instances.last_words(chat_writer_left=left)
+                except Exception:
+                    log.warning("the last words to the instances failed", exc_info=True)
+        finally:
+            if self.chat_role is not None:
+                try:  # last: no writer leads before the words above were published
+                    await self.chat_role.give_back()
+                except Exception:
+                    log.warning("releasing the chat writer lease failed", exc_info=True)
         if self.bus is not None:
             await self.bus.close()
         if self.instance_lease is not None:

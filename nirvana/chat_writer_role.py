@@ -107,6 +107,11 @@ class ChatWriterRole:
             self._stepped_lease = held
             await self._follow()
 
+    def still_holds(self) -> bool:
+        """Whether the lease a `step_down` kept is still this process's by its own clock
+        (which distrusts it before the database does): no other instance can lead yet."""
+        return self._stepped_lease is not None and self._stepped_lease.valid()
+
     async def give_back(self) -> None:
         """The lease a `step_down` kept: the next writer may take it at once."""
         held, self._stepped_lease = self._stepped_lease, None

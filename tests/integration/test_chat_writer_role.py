@@ -245,8 +245,21 @@ async def test_a_stopping_writer_keeps_the_lease_until_it_gives_it_back(leases):
     await first.role.start(), await second.role.start()
     await first.role.step_down()
     assert first.told[-1] == "follow" and not first.role.is_writer()
+    assert first.role.still_holds()  # so its "let go" may still be sent
     await second.role.start()
     assert not second.role.is_writer() and "lead" not in second.told
     await first.role.give_back()
+    assert not first.role.still_holds()
     await second.role.start()
     assert second.role.is_writer()
+
+
+async def test_a_stopping_writer_whose_lease_lapsed_by_its_clock_no_longer_holds_it(leases):
+    """A stop that outlasts the lease (here a TTL that leaves no margin at all): another
+    instance may lead, so the stopping one must not send "let go" (Services.close)."""
+    brief = Instance(leases, "brief", ttl=1.0)
+    await brief.role.start()
+    assert brief.told[-1] == "lead" and not brief.role.is_writer()
+    await brief.role.step_down()
+    assert not brief.role.still_holds()
+    await brief.role.give_back()
