@@ -110,6 +110,8 @@ async def test_a_retried_ownership_transfer_that_landed_answers_the_group_unchan
     assert len(changes.events) == events
     with pytest.raises(NotAllowedError):
         await chat.set_role(1, g.id, 3, Role.ADMIN)  # still the owner's to do
+    with pytest.raises(NotAllowedError):  # as add_members: no-ops other than a transfer too
+        await chat.set_role(3, g.id, 1, Role.ADMIN)
 
 
 async def test_only_friends_without_blocks_can_be_added_and_cap_holds():

@@ -127,9 +127,9 @@ def plan_role(user_id: int, target_id: int, role: Role) -> ConversationPlanner:
         target = c.member(target_id)
         if target is None:
             raise field_error("user_id", "is not a member of this group", "not_member")
-        # Before the owner check: a retried transfer that landed (its sender is an admin
-        # now) answers the conversation as protocol.md promises, not `not_allowed`.
-        if target.role is role:
+        # Before the owner check only for a transfer: a retried one that landed (its sender
+        # is an admin now) answers the conversation as protocol.md promises, not `not_allowed`.
+        if target.role is role and (me.role is Role.OWNER or role is Role.OWNER):
             return None
         if me.role is not Role.OWNER:
             raise NotAllowedError()
