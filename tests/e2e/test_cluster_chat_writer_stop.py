@@ -8,6 +8,10 @@ that takes over tells them it leads; each fails what it is still waiting for `un
 No timing decides whether a send is in flight across the handover: the test holds the
 `chat-writer` lease row in PostgreSQL, so the stopping writer cannot give the lease back and
 no other instance can take it, until each sender has a send that no writer takes.
+
+It does not pin the order of the stop (the lease given back after the last words): with
+the lease given back first, the next writer's own word answers the same refusals. That order
+is pinned only at the role's level (test_chat_writer_role.py).
 """
 
 from __future__ import annotations
@@ -114,7 +118,11 @@ async def test_sends_forwarded_during_a_clean_stop_of_the_writer_are_answered_un
             async def each_waits() -> bool:
                 return all(s.sent > s.answered for s in senders)
             # A send from each follower that no writer takes (one answered by the let-go
-            # word meanwhile is sent again, and waits then).
+            # word meanwhile is sent again, and waits then). Not counted from the moment the
+            # release is seen: a send made after the let-go word was heard but before that
+            # moment waits for the next writer, which this hold keeps from leading. Rarely, a
+            # send the writer answered before the release, its answer still on its way,
+            # counts too (then the refusals below may be none).
             await asyncio.wait_for(until(each_waits), 60)
         finally:
             await held.rollback()
