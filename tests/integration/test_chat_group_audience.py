@@ -184,15 +184,9 @@ def _draft(group_id: str, sender: int, client_id: str, audience: tuple[int, ...]
                         audience=audience, created_at=datetime.now(timezone.utc))
 
 
-async def test_a_change_of_unknown_outcome_keeps_an_earlier_removal(services, client, writers):
-    """b's removal commits; a later change to the group (a rename) fails with no answer.
-    Work drafted before the removal landed (its audience still has b), queued after the
-    failure, still gets the members at its position: the writer reads them from the store
-    rather than trust the draft."""
-    a, b, c = await a_with_two_friends(client, services)
-    store = await chat_writer(writers, fenced=False)
-    steps = ErasureSteps()
-    chat = chat_on(store, services, steps)
+async def _removal_then_a_failed_rename(chat, store, steps, a: int, b: int, c: int):
+    """A group of a, b, c; b's removal committed, then a rename that fails with no answer at
+    its write (AutoReconnect): the rename's outcome is unknown to the writer."""
     group = await chat.create_group(a, "g", [b, c])
     await chat.send_message(c, group.id, client_id="before", text="before")
     await chat.remove_members(a, group.id, [b])
@@ -203,6 +197,19 @@ async def test_a_change_of_unknown_outcome_keeps_an_earlier_removal(services, cl
     steps.before_states_bulk = fail
     with pytest.raises(AutoReconnect):
         await chat.update_group(a, group.id, {"name": "renamed"})
+    return group
+
+
+async def test_a_change_of_unknown_outcome_keeps_an_earlier_removal(services, client, writers):
+    """b's removal commits; a later change to the group (a rename) fails with no answer.
+    Work drafted before the removal landed (its audience still has b), queued after the
+    failure, still gets the members at its position: the writer reads them from the store
+    rather than trust the draft."""
+    a, b, c = await a_with_two_friends(client, services)
+    store = await chat_writer(writers, fenced=False)
+    steps = ErasureSteps()
+    chat = chat_on(store, services, steps)
+    group = await _removal_then_a_failed_rename(chat, store, steps, a, b, c)
     assert steps.before_states_bulk is None  # the rename reached its write and failed
     stale = (a, b, c)
     message, _ = await store.append(_draft(group.id, c, "late", stale),
@@ -247,16 +254,7 @@ async def test_an_error_answered_to_the_members_read_fails_the_work_not_the_writ
     steps = RefusedMembers()
     store = await chat_writer(writers, fenced=False, db=steps)
     chat = chat_on(store, services, steps)
-    group = await chat.create_group(a, "g", [b, c])
-    await chat.send_message(c, group.id, client_id="before", text="before")
-    await chat.remove_members(a, group.id, [b])
-    await store.summaries.flush()
-
-    async def fail() -> None:
-        raise AutoReconnect("no answer")
-    steps.before_states_bulk = fail
-    with pytest.raises(AutoReconnect):
-        await chat.update_group(a, group.id, {"name": "renamed"})
+    group = await _removal_then_a_failed_rename(chat, store, steps, a, b, c)
     stale = (a, b, c)
     steps.refuse = True
     with pytest.raises(UnavailableError):
