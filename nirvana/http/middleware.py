@@ -1,6 +1,7 @@
 """The one ASGI layer in front of the router: request ids, security headers, the request
 header limit, one access-log line (and, when enabled, one metrics observation) per request,
-errors answered through the error table, and the 500 of last resort.
+errors answered through the error table, the 500 of last resort, and the 503 of a request
+the server's stop cut off.
 
 Written against raw ASGI rather than BaseHTTPMiddleware so it adds no task or buffering to
 every request (and passes WebSockets and the lifespan through untouched). It takes the place
@@ -11,6 +12,7 @@ to do what this layer already did around the same call.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import itertools
 import os
@@ -23,11 +25,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..domain.errors import RETRY_AT_ONCE_SECONDS
 from ..logs import log_access
 from .errors import error_response
 
 access_log = logging.getLogger("nirvana.access")
 error_log = logging.getLogger("nirvana.error")
+stop_log = logging.getLogger("nirvana.http")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -137,6 +141,23 @@ class RequestContextMiddleware:
                 )
                 await response(scope, receive, send_with_id)
             status = 500
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still running when its stop bound ends
+            # (timeout_graceful_shutdown); nothing else cancels a request's task. Not raised
+            # on: uvicorn's run_asgi catches any BaseException from the app, logs it as
+            # "Exception in ASGI application" with its traceback and answers 500, so raising
+            # adds only that; the task ends when this returns, as it would there.
+            stop_log.warning(
+                "request cut off by the server's stop: %s",
+                "its answer was cut short" if response_started else "answered 503",
+                extra={"request_id": request_id, "path": scope["path"]})
+            if not response_started:
+                # Answered like every "the server is stopping" refusal: a retry goes to
+                # another instance, or to this one once restarted.
+                response = error_response(
+                    503, "unavailable", "The server is stopping; try again.",
+                    headers={"Retry-After": str(RETRY_AT_ONCE_SECONDS)})
+                await response(scope, receive, send_with_id)
         finally:
             if self.observer is not None:
                 route = scope.get("route")
