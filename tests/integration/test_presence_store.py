@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 
 from nirvana.storage.mongo.presence import MongoPresenceStore
@@ -27,3 +28,30 @@ async def test_a_storm_of_saves_is_one_write_and_reads_see_it_before_and_after(
     assert (await store.last_seen([8]))[8] == t0 + timedelta(minutes=1)  # buffer wins
     await store.close()  # a clean stop writes what is buffered
     assert (await coll.find_one({"_id": 8}))["last_seen"] == t0 + timedelta(minutes=1)
+
+
+async def test_a_write_of_the_same_users_by_another_instance_delays_the_flush_without_a_warning(
+        services, settings, caplog):
+    """Two instances flushing last_seen of one user at the same moment: the store aborts one
+    transaction (WriteConflict). That one keeps its batch, says why at info level, and its next
+    flush writes it; the later time wins whichever landed first."""
+    caplog.set_level(logging.INFO, logger="nirvana.presence")
+    store = MongoPresenceStore(interval=3600)
+    coll = services.mongo[settings.mongodb_db]["chat_presence"]
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    await store.save_last_seen(1, t0 + timedelta(seconds=2))
+    await store.save_last_seen(2, t0)
+    other = services.mongo  # the other instance: its own session and transaction
+    async with other.start_session() as session:
+        async with await session.start_transaction():
+            await coll.update_one({"_id": 1}, {"$max": {"last_seen": t0}}, upsert=True,
+                                  session=session)
+            await store.flush()  # meets the other's write, still uncommitted
+            assert (await store.last_seen([1, 2])) == {1: t0 + timedelta(seconds=2), 2: t0}
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "nirvana.presence"]
+    assert [level for level, _ in said] == [logging.INFO], said
+    assert "another instance wrote some of them" in said[0][1] and "code 112" in said[0][1]
+    await store.flush()
+    assert {d["_id"]: d["last_seen"] async for d in coll.find({"_id": {"$in": [1, 2]}})} == {
+        1: t0 + timedelta(seconds=2), 2: t0}
+    await store.close()

@@ -18,8 +18,10 @@ from typing import Iterable
 
 from beanie import Document
 from pymongo import UpdateOne
+from pymongo.errors import OperationFailure
 
 from ...tasks import cancel_and_wait
+from .fence import aborted
 from .one_commit import OneCommit
 
 log = logging.getLogger("nirvana.presence")
@@ -82,8 +84,17 @@ class MongoPresenceStore:
                     UpdateOne({"_id": u}, {"$max": {"last_seen": t}}, upsert=True)
                     for u, t in batch.items()])])
             except Exception as exc:
-                log.warning("presence write of %d users failed: %s", len(batch),
-                            type(exc).__name__)
+                if isinstance(exc, OperationFailure) and aborted(exc):
+                    # Expected with several instances: another one wrote last_seen of some
+                    # of these users in the same moment (a user with sockets on both; the
+                    # store answers WriteConflict), or a takeover ended the sessions. `$max`
+                    # makes the next flush right whichever write came first.
+                    log.info("presence write of %d users aborted by the store (%s): another "
+                             "instance wrote some of them at once, or a takeover ended the "
+                             "sessions; written at the next flush", len(batch), _why(exc))
+                else:
+                    log.warning("presence write of %d users failed (%s); tried again at the "
+                                "next flush", len(batch), _why(exc))
                 for user_id, at in batch.items():
                     _keep_latest(self._pending, user_id, at)
             finally:
@@ -92,6 +103,13 @@ class MongoPresenceStore:
     async def close(self) -> None:
         await cancel_and_wait(self._task)
         await self.flush()
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, OperationFailure):
+        message = (exc.details or {}).get("errmsg") or str(exc)
+        return f"{type(exc).__name__} code {exc.code}: {message[:200]}"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def _keep_latest(into: dict[int, datetime], user_id: int, at: datetime) -> None:
