@@ -1,7 +1,7 @@
 """The one ASGI layer in front of the router: request ids, security headers, the request
 header limit, one access-log line (and, when enabled, one metrics observation) per request,
 errors answered through the error table, the 500 of last resort, and the 503 of a request
-the server's stop cut off.
+the server's stop cut off (its own task cancelled; any other CancelledError is a bug: 500).
 
 Written against raw ASGI rather than BaseHTTPMiddleware so it adds no task or buffering to
 every request (and passes WebSockets and the lifespan through untouched). It takes the place
@@ -93,11 +93,11 @@ class RequestContextMiddleware:
         request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else self._new_id()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
-        response_started = False
+        response_started = response_complete = False
         https = scope.get("scheme") == "https"
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status, response_started, response_complete
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
@@ -108,6 +108,8 @@ class RequestContextMiddleware:
                 if https:
                     headers.append(HSTS)
                 message["headers"] = headers
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                response_complete = True
             await send(message)
 
         try:
@@ -128,36 +130,19 @@ class RequestContextMiddleware:
                 # A reused exception instance would collect tracebacks across requests.
                 exc.__traceback__ = None
         except Exception:
-            # Logged once, here, with the request id; the client learns only the id.
-            error_log.exception(
-                "unhandled error", extra={"request_id": request_id, "path": scope["path"]}
-            )
-            if not response_started:
-                # JSON whatever the Accept (as the 431 above), so no `Vary: Accept`: the page
-                # endpoints answer their own failures by Accept (web/errors.py page_endpoint).
-                response = error_response(
-                    500, "internal_error",
-                    f"Something went wrong on our side (request {request_id}).",
-                )
-                await response(scope, receive, send_with_id)
-            status = 500
+            status = await self._unhandled(scope, receive, send_with_id, request_id,
+                                           response_started)
         except asyncio.CancelledError:
-            # uvicorn cancels the requests still running when its stop bound ends
-            # (timeout_graceful_shutdown); nothing else cancels a request's task. Not raised
-            # on: uvicorn's run_asgi catches any BaseException from the app, logs it as
-            # "Exception in ASGI application" with its traceback and answers 500, so raising
-            # adds only that; the task ends when this returns, as it would there.
-            stop_log.warning(
-                "request cut off by the server's stop: %s",
-                "its answer was cut short" if response_started else "answered 503",
-                extra={"request_id": request_id, "path": scope["path"]})
-            if not response_started:
-                # Answered like every "the server is stopping" refusal: a retry goes to
-                # another instance, or to this one once restarted.
-                response = error_response(
-                    503, "unavailable", "The server is stopping; try again.",
-                    headers={"Retry-After": str(RETRY_AT_ONCE_SECONDS)})
-                await response(scope, receive, send_with_id)
+            task = asyncio.current_task()
+            if task is None or task.cancelling() == 0:
+                # Not a cancel of this request: an awaited future someone else cancelled.
+                # A bug, answered and logged as one (raising would have uvicorn do it too).
+                status = await self._unhandled(scope, receive, send_with_id, request_id,
+                                               response_started)
+            else:
+                task.uncancel()  # swallowed on purpose (see _cut_off_by_stop): not cancelling
+                await self._cut_off_by_stop(scope, receive, send_with_id, request_id,
+                                            response_started, response_complete)
         finally:
             if self.observer is not None:
                 route = scope.get("route")
@@ -165,6 +150,49 @@ class RequestContextMiddleware:
                                       status, time.perf_counter() - started)
             if access_log.isEnabledFor(logging.INFO):
                 log_access(access_log, self._access_fields(scope, request_id, status, started))
+
+    @staticmethod
+    async def _unhandled(scope: Scope, receive: Receive, send: Send, request_id: str,
+                         response_started: bool) -> int:
+        # Logged once, here, with the request id; the client learns only the id.
+        error_log.exception(
+            "unhandled error", extra={"request_id": request_id, "path": scope["path"]}
+        )
+        if not response_started:
+            # JSON whatever the Accept (as the 431 above), so no `Vary: Accept`: the page
+            # endpoints answer their own failures by Accept (web/errors.py page_endpoint).
+            response = error_response(
+                500, "internal_error",
+                f"Something went wrong on our side (request {request_id}).",
+            )
+            await response(scope, receive, send)
+        return 500
+
+    @staticmethod
+    async def _cut_off_by_stop(scope: Scope, receive: Receive, send: Send, request_id: str,
+                               response_started: bool, response_complete: bool) -> None:
+        # This request's own task was cancelled: uvicorn does that to the requests still
+        # running when its stop bound ends (timeout_graceful_shutdown). Not raised on:
+        # uvicorn's run_asgi catches any BaseException from the app, logs it as "Exception in
+        # ASGI application" with its traceback and answers 500, so raising adds only that;
+        # the task ends when this returns, as it would there. That holds only because uvicorn
+        # serves this app (serving.py) and nothing wraps it in a timeout or task group, which
+        # would lose the cancel: revisit this if either changes.
+        if response_complete:
+            how = "the work after its answer was cut off"  # a BackgroundTask (a reset mail)
+        elif response_started:
+            how = "its answer was cut short"
+        else:
+            how = "answered 503"
+        stop_log.warning("request cut off by the server's stop: %s", how,
+                         extra={"request_id": request_id, "path": scope["path"]})
+        if not response_started:
+            # Answered like every "the server is stopping" refusal: a retry goes to
+            # another instance, or to this one once restarted.
+            response = error_response(
+                503, "unavailable", "The server is stopping; try again.",
+                headers={"Retry-After": str(RETRY_AT_ONCE_SECONDS)})
+            await response(scope, receive, send)
 
     def _handler_for(self, exc: Exception) -> ErrorHandler | None:
         for cls in type(exc).__mro__:

@@ -26,8 +26,9 @@ of its bytes) for conditional GETs.
 
 Only anonymous answers are cached: a signed-in viewer's list hides authors blocked either
 way, so it is built for them, unless one read shows the anonymous answer is exactly theirs
-(http/routes/blogs.py `anonymous_if_unmoved`). With several instances (REDIS_URL) a write on another instance
-moves this one's versions too, a moment later (nirvana/wiring/instances.py; docs/deployment.md).
+(http/routes/blogs.py `anonymous_if_unmoved`). With several instances (REDIS_URL) a write
+on another instance moves this one's versions too, a moment later (nirvana/wiring/instances.py;
+docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, Hashable
 
 from starlette.responses import Response
+
+from .deadline import DeadlineError
 
 
 log = logging.getLogger(__name__)
@@ -153,11 +156,14 @@ class PageCache:
         try:
             body = await build()
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                future.cancel()
-            else:
-                future.set_exception(exc)
-                future.exception()  # marked retrieved: waiters get it, no one else must
+            # A cancelled builder (its reader missed its deadline, `within`, or the server
+            # is stopping) does not cancel its waiters: a CancelledError in a task nobody
+            # cancelled is answered as a bug (middleware.py). They get the answer of a
+            # missed deadline instead (503 with Retry-After, as the builder's reader).
+            future.set_exception(
+                DeadlineError("the build of this page, shared with another read, was cut off")
+                if isinstance(exc, asyncio.CancelledError) else exc)
+            future.exception()  # marked retrieved: waiters get it, no one else must
             raise
         finally:
             if self._building.get(key, (None, None))[1] is future:
