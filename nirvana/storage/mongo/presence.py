@@ -25,6 +25,13 @@ from .fence import aborted
 from .one_commit import OneCommit
 
 log = logging.getLogger("nirvana.presence")
+# Aborted flushes in a row that stay an info line (about 5 s at one flush a second): past
+# them, one warning, then one every WARN_EVERY more while they last. A transaction left open
+# by an instance killed or paused inside its flush holds those users' documents (up to
+# MongoDB's transactionLifetimeLimitSeconds; the embedded store never ends it), and every
+# flush touching them is aborted, so none of this instance's last_seen lands meanwhile.
+ABORTS_BEFORE_WARNING = 5
+WARN_EVERY = 60
 
 
 class PresenceDoc(Document):
@@ -45,6 +52,7 @@ class MongoPresenceStore:
         self._flushing: dict[int, datetime] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._aborts_in_a_row = 0
         self.one_commit = OneCommit()
 
     @property
@@ -83,8 +91,21 @@ class MongoPresenceStore:
                 await self.one_commit.write([(self._coll, [
                     UpdateOne({"_id": u}, {"$max": {"last_seen": t}}, upsert=True)
                     for u, t in batch.items()])])
+                if self._aborts_in_a_row >= ABORTS_BEFORE_WARNING:
+                    log.info("presence write of %d users landed after %d aborted flushes",
+                             len(batch), self._aborts_in_a_row)
+                self._aborts_in_a_row = 0
             except Exception as exc:
-                if isinstance(exc, OperationFailure) and aborted(exc):
+                was_aborted = isinstance(exc, OperationFailure) and aborted(exc)
+                self._aborts_in_a_row = self._aborts_in_a_row + 1 if was_aborted else 0
+                times = self._aborts_in_a_row
+                if times >= ABORTS_BEFORE_WARNING:
+                    if (times - ABORTS_BEFORE_WARNING) % WARN_EVERY == 0:
+                        log.warning("presence write of %d users aborted %d times in a row "
+                                    "(%s): a transaction left open by a killed or paused "
+                                    "instance may hold them; none is written until it ends",
+                                    len(batch), times, _why(exc))
+                elif was_aborted:
                     # Expected with several instances: another one wrote last_seen of some
                     # of these users in the same moment (a user with sockets on both; the
                     # store answers WriteConflict), or a takeover ended the sessions. `$max`
