@@ -1,10 +1,11 @@
-"""A read waiting on a page another read is building, when that build is cut off: the waiter
-was not cancelled, so it gets the answer of a missed deadline (503 unavailable), neither a
-500 nor "the server is stopping" (http/page_cache.py, http/middleware.py)."""
+"""CancelledError in a request (http/middleware.py): only a cancel of the request's own task
+is the server's stop (503 "stopping"); a read waiting on a page another read is building,
+when that build is cut off, gets the answer of a missed deadline (http/page_cache.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import orjson
 
@@ -95,3 +96,24 @@ async def test_a_request_whose_own_task_is_cancelled_is_answered_503_and_not_lef
     status, body = await task
     assert status == 503 and "stopping" in body["error"]["message"]
     assert cancelling_after == [0]
+
+
+async def test_work_after_a_complete_answer_cut_off_by_a_stop_is_logged_as_such(caplog):
+    """A BackgroundTask (a password-reset mail) still running when the stop cancels it: the
+    answer went out whole, so nothing is sent again and the warning says what was lost."""
+    caplog.set_level(logging.WARNING, logger="nirvana.http")
+    entered = asyncio.Event()
+
+    async def endpoint(scope, receive, send) -> None:
+        await Response(b"{}", media_type="application/json")(scope, receive, send)
+        entered.set()
+        await asyncio.Event().wait()  # the work after the answer
+
+    app = RequestContextMiddleware(endpoint, handlers=handlers())
+    task = asyncio.create_task(call(app, "/reset"))
+    await entered.wait()
+    task.cancel()
+    status, body = await task
+    assert (status, body) == (200, {})
+    said = [r.getMessage() for r in caplog.records if r.name == "nirvana.http"]
+    assert said == ["request cut off by the server's stop: the work after its answer was cut off"]
