@@ -86,4 +86,13 @@ async def test_a_flush_aborted_again_and_again_becomes_a_warning_naming_a_held_t
                      f"{ABORTS_BEFORE_WARNING + 1} aborted flushes")], said
     assert {d["_id"]: d["last_seen"] async for d in coll.find({"_id": {"$in": [1, 2]}})} == {
         1: t0 + timedelta(seconds=2), 2: t0}
+    # The count starts again once a flush landed: the next abort is an info line again.
+    caplog.clear()
+    await store.save_last_seen(1, t0 + timedelta(seconds=3))
+    async with services.mongo.start_session() as session:
+        async with await session.start_transaction():
+            await coll.update_one({"_id": 1}, {"$set": {"last_seen": t0}}, session=session)
+            await store.flush()
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "nirvana.presence"]
+    assert [level for level, _ in said] == [logging.INFO], said
     await store.close()

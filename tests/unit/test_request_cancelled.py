@@ -37,8 +37,10 @@ async def call(app, path: str) -> tuple[int, dict]:
 async def test_a_waiter_on_a_build_its_builder_gave_up_gets_a_missed_deadline_answer():
     cache = PageCache()
     started, never = asyncio.Event(), asyncio.Event()
+    builds = []
 
     async def build() -> bytes:
+        builds.append(1)
         started.set()
         await never.wait()  # a store that does not answer
         return b"{}"
@@ -60,6 +62,7 @@ async def test_a_waiter_on_a_build_its_builder_gave_up_gets_a_missed_deadline_an
     assert status == 503, body
     assert body["error"]["code"] == "unavailable"
     assert "stopping" not in body["error"]["message"]
+    assert len(builds) == 1  # the second read waited on the first one's build
 
 
 async def test_a_cancelled_error_the_request_did_not_get_by_a_stop_is_a_500():
