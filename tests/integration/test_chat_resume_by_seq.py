@@ -6,6 +6,7 @@ number them."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from datetime import datetime, timezone
 from typing import Any
@@ -194,7 +195,13 @@ def _out_of_order(model: WriterModel) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.mark.parametrize("seed", [2, 4, 5])  # seeds that leave both kinds (7 too, the slowest)
+# Seeds that leave both kinds. The suite runs seed 2 only: 4 and 5 took every branch of the
+# resume, seq-order and summary reads that it takes, and no other (docs/performance.md);
+# `SOAK_SEEDS` set (as for the real-writer soak) runs all four, 7 the slowest.
+MODEL_SEEDS = [2, 4, 5, 7] if os.environ.get("SOAK_SEEDS") else [2]
+
+
+@pytest.mark.parametrize("seed", MODEL_SEEDS)
 async def test_resume_answers_as_reading_by_position(services, seed):
     rng = random.Random(seed)
     model, ordered_from = _build(rng)
