@@ -127,10 +127,12 @@ async def _send(chat: Any, sends: list[tuple[int, str, str]],
             stored.append((client_id, sender, cid))
 
 
-# Four seeds in the suite (it stays under 20 minutes); `SOAK_SEEDS=24` (or
-# more) runs a longer soak, as was done when the test was written (24 seeds, 5 times).
+# Two seeds in the suite, one per max_inflight: seeds 3 and 4 took no branch of the chat
+# store's and the chat domain's code that 1 and 2 did not (docs/performance.md);
+# `SOAK_SEEDS=24` (or more) runs a longer soak, as was done when the test was written
+# (24 seeds, 5 times).
 SEEDS = [(seed, 1 + seed % 2)
-         for seed in range(1, 1 + int(os.environ.get("SOAK_SEEDS", "4")))]
+         for seed in range(1, 1 + int(os.environ.get("SOAK_SEEDS", "2")))]
 
 
 @pytest.mark.parametrize("seed,max_inflight", SEEDS)
