@@ -26,6 +26,7 @@ and after a flush its state's `last_seq` is n."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from typing import Any, Callable
 
@@ -150,7 +151,11 @@ async def _check_resume(store: Any, reader: int, seen: Observed, db: ChatCollect
         assert [w for w in want if w not in have] == [], (since, head)
 
 
-SEEDS = [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
+# Two seeds in the suite, one per max_inflight: the other four took no branch of the chat
+# store's and the chat domain's code that these two did not (docs/performance.md);
+# `SOAK_SEEDS` set runs all six.
+SEEDS = ([(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)] if os.environ.get("SOAK_SEEDS")
+         else [(3, 1), (6, 2)])
 
 
 @pytest.mark.parametrize("seed,max_inflight", SEEDS)
