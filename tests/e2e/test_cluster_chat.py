@@ -114,7 +114,9 @@ async def test_a_message_sent_through_one_instance_reaches_a_socket_on_the_other
         assert listed["last_message"]["text"] == "m4"
 
 
-@pytest.mark.parametrize("count", [2, 3])
+# Three instances only: the writer's own sender and a forwarding one are there as with
+# two, with a second forwarding instance racing the first.
+@pytest.mark.parametrize("count", [3])
 async def test_concurrent_sends_through_several_instances_keep_seqs_and_positions(
         instances, count):
     running = await instances.start(count)
