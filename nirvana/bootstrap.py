@@ -227,7 +227,8 @@ class Services:
             except Exception:
                 log.warning("stepping down as the chat writer failed", exc_info=True)
         try:
-            await self.chat_store.close()  # what the writer held is refused `unavailable`
+            # The commit in progress lands (storage/mongo/landing.py); the rest is refused.
+            await self.chat_store.close()
             if self.instances is not None:
                 # Last answers and frames; "let go" only while the kept lease still holds by
                 # this clock: past it another may lead, and the word would fail its commands.

@@ -204,7 +204,8 @@ async def test_closing_while_an_ask_swallows_the_cancel_still_stops(client, serv
     """pymongo can turn a cancel that lands inside an operation into a network error: the
     writer must still stop, not ask a silent store again forever."""
     a, b, c, _ = await two_chats(client, services)
-    chat, store, insert = flaky()
+    # The close first lets the insert in flight land, for at most one store timeout.
+    chat, store, insert = flaky(timeout=1.0)
 
     async def swallowing(docs):
         try:

@@ -42,6 +42,7 @@ from .alone_commits import AloneCommits
 from .collections import ChatCollections
 from .fence import FencedOutError, WriterFence
 from .head_members import HeadMembers
+from .landing import until_landed
 from .positions import StreamPositions
 from .receipt_hold import RECEIPT_HOLD, hold
 from .refused import RefusedSenders
@@ -209,7 +210,11 @@ class ChatWriter:
             raise
 
     async def close(self) -> None:
+        """Take nothing more, let the commits begun land (landing.py), refuse the rest."""
         self._closed = True
+        self._wake.set()  # `_run` ends once the commit it is in settles
+        await until_landed(lambda: (self._task, *self._settling),
+                           lambda: self._sends.asking, self.timeout)
         # Taken first: a batch written by the writer task itself leaves `_inflight` as the
         # cancellation ends it, and its senders must still be told.
         flying = [s for b in self._inflight for s in b.sends]
@@ -231,6 +236,8 @@ class ChatWriter:
             # A cancel pymongo hid inside an operation (a change's, an erasure's at stop):
             # honoured here, or close() would wait forever.
             stop_if_cancelled()
+            if self._closed:  # nothing more is taken: close() refuses what waits
+                return
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
@@ -244,19 +251,24 @@ class ChatWriter:
                 # in the queue meanwhile.
                 tenure = self._tenures.now
                 await hold(self._pending, self._wake, self._max_batch,
-                           lambda: self.may_commit() and self._tenures.now == tenure,
+                           lambda: (self.may_commit() and self._tenures.now == tenure
+                                    and not self._closed),
                            self.receipt_hold)
             idle = False
             if len(self._pending) < self._max_batch and (spacing := self._hold()) > 0:
                 wait = self._last_commit + spacing - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
+            if self._closed:
+                return
             window = self._pending[: self._max_batch]
             if any(not isinstance(i, Send) for i in window) or self._sends.asking:
                 # Receipts and changes run alone, with no batch in flight: they take
                 # positions outside the batches' order. While an insert is asked again,
                 # nothing else may be committed: the next batch waits for it to settle.
                 await self._drain()
+                if self._closed:
+                    return
                 self._last_commit = time.monotonic()
                 window = self._pending[: self._max_batch]  # the drain may have requeued
                 del self._pending[: len(window)]
