@@ -221,14 +221,17 @@ class Services:
             except Exception:  # the store may be down at stop; what is lost is a last_seen
                 log.warning("presence flush at stop failed", exc_info=True)
         led = self.chat_role is not None and self.chat_role.is_writer()
+        # The commit in progress lands (storage/mongo/landing.py) while this instance still
+        # leads: its lease check holds, and a batch with a retry in it is sorted out, not
+        # refused as a deposed writer's would be. Nothing new is taken from here.
+        await self.chat_store.stop_taking()
         if self.chat_role is not None:
             try:  # nothing commits past this point; the lease is kept until the last words
                 await self.chat_role.step_down()
             except Exception:
                 log.warning("stepping down as the chat writer failed", exc_info=True)
         try:
-            # The commit in progress lands (storage/mongo/landing.py); the rest is refused.
-            await self.chat_store.close()
+            await self.chat_store.close()  # what is left is refused `unavailable`
             if self.instances is not None:
                 # Last answers and frames; "let go" only while the kept lease still holds by
                 # this clock: past it another may lead, and the word would fail its commands.

@@ -326,6 +326,11 @@ class MongoChatStore:
         self.positions.forget()
         await self.summaries.forget()
 
+    async def stop_taking(self) -> None:
+        """At a stop, before the role steps down: the writer takes nothing more, and the
+        commits it began land while it still leads (writer.py `stop_taking`)."""
+        await self.writer.stop_taking()
+
     async def close(self) -> None:
         await self.writer.close()
         if self._wire is not None:

@@ -1,4 +1,4 @@
-"""At the chat writer's stop: the wait for the commits it had begun (writer.py `close`).
+"""At the chat writer's stop: the wait for the commits it had begun (writer.py `stop_taking`).
 
 A batch whose insert was handed to the store may be stored already. Refused at once, its
 senders were told to retry a message that is stored, and it was delivered to nobody live
@@ -11,7 +11,10 @@ leaves a request unanswered: one asked again stays in doubt however long the sto
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Callable, Iterable
+
+log = logging.getLogger("nirvana.chat.store")
 
 # How often the wait looks whether the store left a request unanswered (sends.py `asking`
 # says so, no event does): a few turns of the loop at a stop.
@@ -24,8 +27,12 @@ async def until_landed(running: Callable[[], Iterable[asyncio.Task[None] | None]
     passed. The tasks are not cancelled: the caller cancels what is left."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + bound
+    told = False
     while not silent() and (left := deadline - loop.time()) > 0:
         tasks = [t for t in running() if t is not None and not t.done()]
         if not tasks:
             return
+        if not told:  # an operator reading a slow stop sees why
+            told = True
+            log.info("the chat writer stops: its commit in progress lands first")
         await asyncio.wait(tasks, timeout=min(left, LOOK_EVERY))

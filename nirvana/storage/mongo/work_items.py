@@ -188,3 +188,27 @@ class InFlight:
     busy: frozenset[str]  # its conversations and message ids: no other batch may take them
     written: asyncio.Future[None]  # its insert has answered (or failed)
     settled: asyncio.Future[None]  # its senders are answered: the next batch may settle
+
+
+def take_sends(pending: list[WorkItem], inflight: list[InFlight], max_batch: int) -> list[Send]:
+    """Taken out of `pending`: the waiting sends that no batch in flight holds a
+    conversation (or retry key) of, in queue order; a send behind a held one of its
+    conversation stays held too (writer.py `ChatWriter._run`)."""
+    busy: set[str] = set()
+    for b in inflight:
+        busy |= b.busy
+    taken: list[Send] = []
+    kept: list[WorkItem] = []
+    for n, item in enumerate(pending):
+        if not isinstance(item, Send) or len(taken) == max_batch:
+            kept += pending[n:]  # a receipt or change waits for what is before it
+            break
+        key = item.key
+        if item.draft.conversation_id in busy or key in busy:
+            busy.add(item.draft.conversation_id)
+            busy.add(key)
+            kept.append(item)
+        else:
+            taken.append(item)
+    pending[:] = kept
+    return taken

@@ -50,7 +50,7 @@ from .message_inserts import InsertMessages
 from .sends import ASK_PAUSES, DeliveryPass, SendCommitter
 from .summaries import Summaries
 from .tenures import TenureFence, Tenures, earlier
-from .work_items import InFlight, Mark, Op, Send, WorkItem
+from .work_items import InFlight, Mark, Op, Send, WorkItem, take_sends
 
 log = logging.getLogger("nirvana.chat.store")
 
@@ -209,12 +209,19 @@ class ChatWriter:
             item.leave()
             raise
 
+    async def stop_taking(self) -> None:
+        """Take nothing more, and let the commits begun land (landing.py). At a stop this
+        comes before the role steps down: they commit under this writer's own lease check,
+        a batch with a retry or a taken seq sorted out as at any other time."""
+        if not self._closed:
+            self._closed = True
+            self._wake.set()  # `_run` ends once the commit it is in settles
+            await until_landed(lambda: (self._task, *self._settling),
+                               lambda: self._sends.asking, self.timeout)
+
     async def close(self) -> None:
-        """Take nothing more, let the commits begun land (landing.py), refuse the rest."""
-        self._closed = True
-        self._wake.set()  # `_run` ends once the commit it is in settles
-        await until_landed(lambda: (self._task, *self._settling),
-                           lambda: self._sends.asking, self.timeout)
+        """`stop_taking` (if not done yet), then refuse what is left."""
+        await self.stop_taking()
         # Taken first: a batch written by the writer task itself leaves `_inflight` as the
         # cancellation ends it, and its senders must still be told.
         flying = [s for b in self._inflight for s in b.sends]
@@ -280,7 +287,7 @@ class ChatWriter:
             if len(self._inflight) >= self.max_inflight:
                 await asyncio.wait([self._inflight[0].settled])
                 continue
-            taken = self._take_sends()
+            taken = take_sends(self._pending, self._inflight, self._max_batch)
             batch = self._refused.without(self._tenures.current(taken))
             if not taken:  # every waiting send is for a conversation in flight
                 self._wake.clear()
@@ -300,28 +307,6 @@ class ChatWriter:
         if self._last_size >= self.short_from:
             return min(self.short_spacing, self.commit_spacing)
         return 0.0
-
-    def _take_sends(self) -> list[Send]:
-        """The waiting sends that no batch in flight holds a conversation (or retry key)
-        of, in queue order; a send behind a held one of its conversation stays held too."""
-        busy: set[str] = set()
-        for b in self._inflight:
-            busy |= b.busy
-        taken: list[Send] = []
-        kept: list[WorkItem] = []
-        for n, item in enumerate(self._pending):
-            if not isinstance(item, Send) or len(taken) == self._max_batch:
-                kept += self._pending[n:]  # a receipt or change waits for what is before it
-                break
-            key = item.key
-            if item.draft.conversation_id in busy or key in busy:
-                busy.add(item.draft.conversation_id)
-                busy.add(key)
-                kept.append(item)
-            else:
-                taken.append(item)
-        self._pending[:] = kept
-        return taken
 
     async def _launch(self, batch: list[Send]) -> None:
         """Number the batch now (seqs and positions in queue order), write it (here, with
