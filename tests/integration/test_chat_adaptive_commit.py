@@ -235,7 +235,8 @@ async def test_a_big_batch_is_answered_in_one_delivery_pass(client, services, fl
 async def test_a_send_whose_insert_is_under_way_when_the_store_stops_is_told_so(
         client, services, flaky, max_inflight):
     a, _, c, _ = await two_chats(client, services)
-    chat, store, insert = flaky(max_inflight=max_inflight)
+    # The close first lets the insert in flight land, for at most one store timeout.
+    chat, store, insert = flaky(timeout=1.0, max_inflight=max_inflight)
     gated = insert.failure = GatedInsert()  # never opened: the insert hangs
     sent = asyncio.ensure_future(chat.send_message(a, c.id, client_id="1", text="1"))
     await until(lambda: len(gated.calls) == 1)

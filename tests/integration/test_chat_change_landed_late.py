@@ -147,7 +147,8 @@ async def test_a_change_cut_off_by_close_ends_for_its_caller_or_its_callback(wri
     queued: a caller still waiting hears it (as the erasure's unbounded op), and a change
     whose caller left is handed on as failed (None): the domain forgets what it may have
     changed."""
-    store = MongoChatStore()
+    # The close first lets the change in progress land, for at most one store timeout.
+    store = MongoChatStore(timeout=1.0)
     writers.append(store)
     running = asyncio.Event()
 

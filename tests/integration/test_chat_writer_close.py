@@ -14,10 +14,11 @@ from tests.support.chat_store import record_posts, stored_seqs, write
 from tests.support.people import two_chats
 
 
+@pytest.mark.parametrize("max_inflight", [1, 2])  # written by the writer task, or a task
 async def test_a_send_whose_insert_is_in_flight_at_close_is_answered_and_delivered(
-        client, services, flaky, monkeypatch):
+        client, services, flaky, monkeypatch, max_inflight):
     a, b, c, _ = await two_chats(client, services)
-    chat, store, insert = flaky()
+    chat, store, insert = flaky(max_inflight=max_inflight)
     posted = record_posts(chat, monkeypatch)
     handed, answer = asyncio.Event(), asyncio.Event()
 
