@@ -224,13 +224,13 @@ class Services:
         # The commit in progress lands (storage/mongo/landing.py) while this instance still
         # leads: its lease check holds, and a batch with a retry in it is sorted out, not
         # refused as a deposed writer's would be. Nothing new is taken from here.
-        await self.chat_store.stop_taking()
-        if self.chat_role is not None:
-            try:  # nothing commits past this point; the lease is kept until the last words
-                await self.chat_role.step_down()
-            except Exception:
-                log.warning("stepping down as the chat writer failed", exc_info=True)
         try:
+            await self.chat_store.stop_taking()
+            if self.chat_role is not None:
+                try:  # nothing commits past this point; the lease is kept until the last words
+                    await self.chat_role.step_down()
+                except Exception:
+                    log.warning("stepping down as the chat writer failed", exc_info=True)
             await self.chat_store.close()  # what is left is refused `unavailable`
             if self.instances is not None:
                 # Last answers and frames; "let go" only while the kept lease still holds by

@@ -27,12 +27,15 @@ async def until_landed(running: Callable[[], Iterable[asyncio.Task[None] | None]
     passed. The tasks are not cancelled: the caller cancels what is left."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + bound
-    told = False
+    looked = told = False
     while not silent() and (left := deadline - loop.time()) > 0:
         tasks = [t for t in running() if t is not None and not t.done()]
         if not tasks:
             return
-        if not told:  # an operator reading a slow stop sees why
+        # Said only once a first look found a task still running: an idle writer's task
+        # ends within that look, and an operator reading a slow stop sees why it waits.
+        if looked and not told:
             told = True
             log.info("the chat writer stops: its commit in progress lands first")
         await asyncio.wait(tasks, timeout=min(left, LOOK_EVERY))
+        looked = True
