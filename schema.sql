@@ -936,3 +936,17 @@ ALTER TABLE deployment ADD COLUMN copied_at timestamptz;
 -- here would scan every row under that lock (even NOT VALID checks each new row with
 -- char_length, which counts bytes, not characters, on a SQL_ASCII database).
 ALTER TABLE media_uploads ADD COLUMN original_name text;
+
+-- migration: 0024 idempotency keys of created blogs and comments
+-- The Idempotency-Key a create was sent with (nirvana/domain/idempotency.py), stored by
+-- the insert itself, with a fingerprint of the request: a retry after a commit whose
+-- answer was lost finds the row instead of storing a second one, whatever died in between.
+-- Nullable columns with no default: adding them rewrites nothing. The indexes are partial,
+-- over keyed rows only, so they start empty and rows without a key cost nothing.
+ALTER TABLE blogs ADD COLUMN idempotency_key text, ADD COLUMN idempotency_fingerprint text;
+ALTER TABLE blog_comments
+    ADD COLUMN idempotency_key text, ADD COLUMN idempotency_fingerprint text;
+CREATE UNIQUE INDEX blogs_author_idempotency_key_idx ON blogs (author_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX blog_comments_author_idempotency_key_idx
+    ON blog_comments (author_id, idempotency_key) WHERE idempotency_key IS NOT NULL;

@@ -30,7 +30,9 @@ from ..domain.errors import (
 )
 from ..domain.text import control_message, first_control
 from ..domain.accounts.ports import AccessClaims
+from ..domain.idempotency import IdempotencyKey
 from .deadline import within
+from .idempotency import REPLAYED, key_of
 from .json_keys import refuse_duplicate_keys
 from .write_limit import counts_as_write, take_write
 from ..schema_text import ControlFreeText, non_canonical_ints
@@ -88,6 +90,10 @@ class Call(Generic[B, Q]):
     body: B
     query: Q
     claims: AccessClaims | None
+    # The Idempotency-Key of a route declared `idempotent`, if sent; the handler sets
+    # `created` False when its use case answered the row stored by an earlier attempt.
+    idempotency: IdempotencyKey | None = None
+    created: bool = True
 
     @property
     def user_id(self) -> int:
@@ -130,6 +136,7 @@ class Spec:
     # The answer kept in memory for this call, if any (the page cache's anonymous reads):
     # given without the store deadline's task, since it waits for nothing.
     cached: Callable[[Call[Any, Any]], Response | None] | None = None
+    idempotent: bool = False  # reads the Idempotency-Key header (idempotency.py)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -196,6 +203,7 @@ class Api:
         uses_stores: bool = True,
         also: tuple[int, ...] = (),
         cached: Callable[[Call[Any, Any]], Response | None] | None = None,
+        idempotent: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(
@@ -219,6 +227,7 @@ class Api:
                     uses_stores=uses_stores,
                     also=also,
                     cached=cached,
+                    idempotent=idempotent,
                 )
             )
             return handler
@@ -281,6 +290,8 @@ class AsgiEndpoint:
                 raise _invalid(exc) from None
         body = await read_json(request, spec.body, self.limit) if spec.body is not None else None
         call = Call(request, body, query, claims)
+        if spec.idempotent:
+            call.idempotency = key_of(request, spec.method, spec.path, body)
         kept = spec.cached(call) if spec.cached is not None else None
         if kept is not None:
             # A kept answer needs no store, so no deadline: its task and extra turn of the
@@ -301,6 +312,8 @@ class AsgiEndpoint:
             response = JsonResponse(result.model_dump_json(), status_code=spec.status)
         if rate_headers is not None:
             response.headers.update(rate_headers)
+        if not call.created:
+            response.headers[REPLAYED] = "true"
         await response(scope, receive, send)
 
 

@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 from ..domain.ids import MAX_ID
 from ..domain.text import CONTROLS
 from .api import Spec, openapi_path, _PARAM_RE
+from .idempotency import PARAMETER as IDEMPOTENCY_PARAMETER, REPLAYED, REPLAYED_HEADER
 from .methods import SAFE_METHODS
 from .write_limit import counts_as_write
 
@@ -68,6 +69,7 @@ HEADERS = {
     "RateLimit": {"description": "What is left of the write budget and when it resets",
                   "schema": {"type": "string"}},
     "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}},
+    REPLAYED: REPLAYED_HEADER,
 }
 
 
@@ -158,6 +160,8 @@ def build_openapi(specs: list[Spec], *, title: str, version: str, description: s
                         **({"description": prop["description"]} if "description" in prop else {}),
                     }
                 )
+        if s.idempotent:
+            params.append(IDEMPOTENCY_PARAMETER)
         if params:
             op["parameters"] = params
         if s.body is not None:
@@ -191,7 +195,7 @@ def build_openapi(specs: list[Spec], *, title: str, version: str, description: s
                 "description": ALSO_TEXT.get(code, "Done"),
                 **({"content": {"application/json": {"schema": ref(s.response)}}}
                    if s.response is not None and code != 204 else {})}
-        codes = set(s.errors) | statuses_of(s)
+        codes = set(s.errors) | statuses_of(s) | ({400, 409} if s.idempotent else set())
         for code in sorted(codes):
             responses[str(code)] = {"description": STATUS_TEXT.get(code, "Error"), **error_ref}
         rate = ("RateLimit-Policy", "RateLimit") if counts_as_write(s.method, s.auth) else ()
@@ -199,6 +203,8 @@ def build_openapi(specs: list[Spec], *, title: str, version: str, description: s
             names = {"429": ("Retry-After", *rate), "503": ("Retry-After",),
                      "401": ("WWW-Authenticate",)}.get(
                 code_text, rate if code_text.startswith("2") else ())
+            if s.idempotent and code_text == str(s.status):
+                names = (*names, REPLAYED)
             responses[code_text] = {**response, **headers_of(*names)}
         op["responses"] = responses
         op["security"] = (

@@ -23,6 +23,7 @@ from nirvana.domain.blogs.model import (
 )
 from nirvana.domain.blogs.reactions import Reaction, ReactionCounts, Reactor
 from nirvana.domain.blogs.search import SEARCH_CANDIDATES, Candidate
+from nirvana.domain.idempotency import IdempotencyKey, replayed_or_refused
 
 
 def fold(text: str) -> str:
@@ -38,6 +39,7 @@ class FakeBlogRepository:
         self.follows: set[tuple[int, int]] = set()  # (follower, followee)
         self.friends: set[tuple[int, int]] = set()  # both directions, as in PostgreSQL
         self.places: dict[tuple[str, str], Location] = {}
+        self.keys: dict[tuple[int, str], tuple[int, str]] = {}  # (author, key) -> (id, print)
         self.slugs: dict[str, int] = {}  # every slug ever held -> its blog, as in PostgreSQL
         self.calls: list[str] = []  # the reads a test counts
         self._ids = itertools.count(1)
@@ -58,14 +60,21 @@ class FakeBlogRepository:
         return self.places[key]
 
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
-                     published_at: datetime | None, slug: str) -> Blog:
+                     published_at: datetime | None, slug: str,
+                     key: IdempotencyKey | None = None) -> tuple[Blog, bool]:
+        if key is not None and (author_id, key.key) in self.keys:
+            blog_id, fingerprint = self.keys[author_id, key.key]
+            replayed_or_refused(key, fingerprint)
+            return self.blogs[blog_id], False
         blog_id = next(self._ids)
         blog = Blog(blog_id, Author(author_id, f"user{author_id}", "U", None),
                     fields.title, fields.body, fields.summary, fields.header_image,
                     fields.images, fields.tags, self._location(fields.place), fields.status,
                     now, now, published_at, 0, 0, self._claim(blog_id, slug), fields.audience)
         self.blogs[blog.id] = blog
-        return blog
+        if key is not None:
+            self.keys[author_id, key.key] = (blog.id, key.fingerprint)
+        return blog, True
 
     async def get(self, blog_id: int) -> Blog | None:
         return self.blogs.get(blog_id)
@@ -274,6 +283,7 @@ class FakeBlogRepository:
 class FakeCommentRepository:
     def __init__(self, blogs: FakeBlogRepository) -> None:
         self.comments: dict[int, Comment] = {}
+        self.keys: dict[tuple[int, str], tuple[int, str]] = {}  # (author, key) -> (id, print)
         self._blogs = blogs
         self._ids = itertools.count(1)
 
@@ -281,12 +291,19 @@ class FakeCommentRepository:
         count = sum(1 for c in self.comments.values() if c.blog_id == blog_id)
         self._blogs.blogs[blog_id] = replace(self._blogs.blogs[blog_id], comments_count=count)
 
-    async def add(self, blog_id: int, author_id: int, body: str, now: datetime) -> Comment:
+    async def add(self, blog_id: int, author_id: int, body: str, now: datetime,
+                  key: IdempotencyKey | None = None) -> tuple[Comment, bool]:
+        if key is not None and (author_id, key.key) in self.keys:
+            comment_id, fingerprint = self.keys[author_id, key.key]
+            replayed_or_refused(key, fingerprint)
+            return self.comments[comment_id], False
         comment = Comment(next(self._ids), blog_id, Author(author_id, f"user{author_id}", "U",
                                                            None), body, now, now)
         self.comments[comment.id] = comment
+        if key is not None:
+            self.keys[author_id, key.key] = (comment.id, key.fingerprint)
         self._recount(blog_id)
-        return comment
+        return comment, True
 
     async def get(self, comment_id: int) -> Comment | None:
         return self.comments.get(comment_id)

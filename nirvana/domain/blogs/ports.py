@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from ..idempotency import IdempotencyKey
+
 from .model import (
     Audience,
     Blog,
@@ -31,9 +33,13 @@ from .search import Candidate
 
 class BlogRepository(Protocol):
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
-                     published_at: datetime | None, slug: str) -> Blog:
-        """Store a new blog; its place becomes a Location, created on first use. Its slug
-        is the first of `slug`, `slug-2`, `slug-3`, ... that no blog has ever held."""
+                     published_at: datetime | None, slug: str,
+                     key: IdempotencyKey | None = None) -> tuple[Blog, bool]:
+        """Store a new blog and answer it with True; its place becomes a Location, created
+        on first use. Its slug is the first of `slug`, `slug-2`, `slug-3`, ... that no blog
+        has ever held. With a `key` this author already stored a blog under, store nothing
+        and answer that blog with False, or IdempotencyKeyReusedError if it was made by
+        another request; the key is stored in the same insert as the blog."""
         ...
 
     async def get(self, blog_id: int) -> Blog | None: ...
@@ -175,7 +181,11 @@ class BlogRepository(Protocol):
 
 
 class CommentRepository(Protocol):
-    async def add(self, blog_id: int, author_id: int, body: str, now: datetime) -> Comment: ...
+    async def add(self, blog_id: int, author_id: int, body: str, now: datetime,
+                  key: IdempotencyKey | None = None) -> tuple[Comment, bool]:
+        """Store a new comment and answer it with True; with a `key` as in
+        BlogRepository.create, the comment already stored under it and False."""
+        ...
 
     async def get(self, comment_id: int) -> Comment | None: ...
 

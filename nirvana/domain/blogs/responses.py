@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..clock import Clock
 from ..errors import ConflictError, NotFoundError, PermissionDeniedError
+from ..idempotency import IdempotencyKey
 from .events import (
     BlogEvents,
     BlogReactionCleared,
@@ -86,15 +87,23 @@ class BlogResponses:
         return rows[:limit], blog.reactions, len(rows) > limit
 
     async def comment(self, blog_id: int, user_id: int, body: str) -> Comment:
+        return (await self.comment_once(blog_id, user_id, body, None))[0]
+
+    async def comment_once(self, blog_id: int, user_id: int, body: str,
+                           key: IdempotencyKey | None) -> tuple[Comment, bool]:
+        """Comment, once per `key`: a retry with the key answers the comment the first
+        attempt stored and False, notifying nobody again."""
         blog = await self._interactive(blog_id, user_id)
         body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
         try:
-            comment = await self._comments.add(blog_id, user_id, body, self._clock.now())
+            comment, created = await self._comments.add(blog_id, user_id, body,
+                                                        self._clock.now(), key)
         finally:
             self._versions.touched(blog_id)
-        await self._events.publish(
-            CommentAdded(blog_id, blog.author.id, comment.id, user_id, body))
-        return comment
+        if created:
+            await self._events.publish(
+                CommentAdded(blog_id, blog.author.id, comment.id, user_id, body))
+        return comment, created
 
     async def comments(self, blog_id: int, viewer_id: int | None, page: int,
                        limit: int) -> tuple[list[Comment], int]:

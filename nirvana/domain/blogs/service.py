@@ -65,6 +65,7 @@ class Blogs:
         self.tags = reads.tags
         self.locations = reads.locations
         self.create = writing.create
+        self.create_once = writing.create_once
         self.publish_due = writing.publish_due
         self.next_scheduled = writing.next_scheduled
         self.update = writing.update
@@ -76,6 +77,7 @@ class Blogs:
         self.reaction_of = responses.reaction_of
         self.reactors = responses.reactors
         self.comment = responses.comment
+        self.comment_once = responses.comment_once
         self.comments = responses.comments
         self.get_comment = responses.get_comment
         self.edit_comment = responses.edit_comment

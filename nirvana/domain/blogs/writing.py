@@ -9,6 +9,7 @@ from typing import Callable
 from ..accounts.standing import WriteGate
 from ..clock import Clock
 from ..errors import ConflictError, PermissionDeniedError, field_error
+from ..idempotency import IdempotencyKey
 from .events import BlogEvents, BlogPublished
 from .model import Blog, BlogChanges, BlogFields, BlogStatus, validate_edit, validate_fields
 from .ports import BlogRepository
@@ -52,6 +53,12 @@ class BlogWriting:
         return at
 
     async def create(self, author_id: int, fields: BlogFields) -> Blog:
+        return (await self.create_once(author_id, fields, None))[0]
+
+    async def create_once(self, author_id: int, fields: BlogFields,
+                          key: IdempotencyKey | None) -> tuple[Blog, bool]:
+        """Create a blog, once per `key`: a retry with the key answers the blog the first
+        attempt stored and False, announcing nothing again."""
         fields = validate_fields(fields)
         now = self._clock.now()
         published: datetime | None = None
@@ -63,15 +70,17 @@ class BlogWriting:
             await self._write_gate.check(author_id)
         blog = None
         try:
-            blog = await self._blogs.create(author_id, fields, now, published,
-                                            slugify(fields.title))
+            blog, created = await self._blogs.create(author_id, fields, now, published,
+                                                     slugify(fields.title), key)
         finally:
             self._versions.wrote(blog.id if blog is not None else None)
+        if not created:
+            return blog, False
         if blog.status is BlogStatus.PUBLISHED:
             await self._announce(blog)
         elif blog.status is BlogStatus.SCHEDULED:
             self._scheduled()
-        return blog
+        return blog, True
 
     async def publish_due(self) -> list[Blog]:
         """Publish every scheduled blog whose time has come (also those whose time passed

@@ -326,6 +326,7 @@ async def get_blog_by_slug(call: Call[None, None]) -> Response | BaseModel:
 
 
 @api.route("POST", "/api/v1/blog", tags=TAGS, body=BlogIn, response=BlogOut, status=201,
+           idempotent=True,
            summary="Write a blog: published now, a draft, or scheduled for published_at")
 async def create_blog(call: Call[BlogIn, None]) -> BlogOut:
     b = call.body
@@ -333,7 +334,9 @@ async def create_blog(call: Call[BlogIn, None]) -> BlogOut:
                         header_image=b.header_image, images=tuple(b.images),
                         tags=tuple(b.tags), place=place(b.location), status=b.status,
                         publish_at=utc(b.published_at), audience=b.audience)
-    return BlogOut.of(await call.services.blogs.create(call.user_id, fields))
+    blog, call.created = await call.services.blogs.create_once(call.user_id, fields,
+                                                               call.idempotency)
+    return BlogOut.of(blog)
 
 
 @api.route("PUT", BLOG, tags=TAGS, body=BlogUpdateIn, response=BlogOut,
@@ -413,9 +416,10 @@ async def list_comments(call: Call[None, PageQuery]) -> CommentsOut:
 
 
 @api.route("POST", BLOG + "/comments", tags=TAGS, body=CommentIn, response=CommentOut,
-           status=201, errors=(404, 409), summary="Comment on a published blog")
+           status=201, errors=(404, 409), idempotent=True, summary="Comment on a published blog")
 async def add_comment(call: Call[CommentIn, None]) -> CommentOut:
-    comment = await call.services.blogs.comment(path_id(call), call.user_id, call.body.body)
+    comment, call.created = await call.services.blogs.comment_once(
+        path_id(call), call.user_id, call.body.body, call.idempotency)
     return CommentOut.of(comment)
 
 

@@ -13,12 +13,16 @@ import asyncpg
 
 from ...domain.blogs.model import Audience, Blog, BlogFields, BlogStats
 from ...domain.blogs.reactions import Reaction
+from ...domain.errors import NotFoundError
+from ...domain.idempotency import IdempotencyKey, replayed_or_refused
 from .blog_lists import PgBlogLists
 from .blog_reactions import PgBlogReactions
 from .blog_rows import BLOG_COLUMNS, BLOG_FROM, blog_from_row
 from .blog_search import PgBlogSearch
 from .blog_visibility import NOT_BLOCKED
 from .locations import PgLocations, location_id
+
+KEY_INDEX = "blogs_author_idempotency_key_idx"  # schema.sql step 0024
 
 
 class PgBlogRepository:
@@ -51,23 +55,53 @@ class PgBlogRepository:
         return blog_from_row(row) if row else None
 
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
-                     published_at: datetime | None, slug: str) -> Blog:
+                     published_at: datetime | None, slug: str,
+                     key: IdempotencyKey | None = None) -> tuple[Blog, bool]:
         async with self._pool.acquire() as conn, conn.transaction():
+            found = await self._keyed(conn, author_id, key) if key else None
+            if found is not None:
+                return found, False
             place_id = await location_id(conn, fields.place) if fields.place else None
             # The slug sent is the one asked for; the insert trigger (schema.sql step 0007)
-            # stores its first free variant.
-            blog_id = await conn.fetchval(
-                """INSERT INTO blogs (author_id, title, body, summary, header_image, images,
-                                      tags, location_id, status, created_at, updated_at,
-                                      published_at, slug, audience)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)
-                   RETURNING id""",
-                author_id, fields.title, fields.body, fields.summary, fields.header_image,
-                list(fields.images), list(fields.tags), place_id, fields.status.value, now,
-                published_at, slug, fields.audience.value)
+            # stores its first free variant. A savepoint, not ON CONFLICT, for a concurrent
+            # twin: that trigger has claimed the slug before the conflict would be seen.
+            try:
+                async with conn.transaction():
+                    blog_id = await conn.fetchval(
+                        """INSERT INTO blogs (author_id, title, body, summary, header_image,
+                                              images, tags, location_id, status, created_at,
+                                              updated_at, published_at, slug, audience,
+                                              idempotency_key, idempotency_fingerprint)
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12,
+                                   $13, $14, $15)
+                           RETURNING id""",
+                        author_id, fields.title, fields.body, fields.summary,
+                        fields.header_image, list(fields.images), list(fields.tags),
+                        place_id, fields.status.value, now, published_at, slug,
+                        fields.audience.value, key and key.key, key and key.fingerprint)
+            except asyncpg.UniqueViolationError as exc:
+                # The twin committed first (the insert waited for it): answer its blog.
+                if key is None or exc.constraint_name != KEY_INDEX:
+                    raise
+                found = await self._keyed(conn, author_id, key)
+                if found is None:  # deleted between the insert and this read
+                    raise NotFoundError("No such blog.", code="blog_not_found") from None
+                return found, False
             blog = await self._get(conn, blog_id)
         assert blog is not None
-        return blog
+        return blog, True
+
+    async def _keyed(self, conn: asyncpg.Connection, author_id: int,
+                     key: IdempotencyKey) -> Blog | None:
+        """The blog this author stored under `key`, if any (IdempotencyKeyReusedError if
+        another request stored it)."""
+        row = await conn.fetchrow(
+            "SELECT id, idempotency_fingerprint FROM blogs "
+            "WHERE author_id = $1 AND idempotency_key = $2", author_id, key.key)
+        if row is None:
+            return None
+        replayed_or_refused(key, row["idempotency_fingerprint"])
+        return await self._get(conn, row["id"])
 
     async def get(self, blog_id: int) -> Blog | None:
         return await self._get(self._pool, blog_id)

@@ -1,0 +1,128 @@
+"""Idempotency-Key on the creating POSTs, against the real PostgreSQL: a retry of a create
+whose answer was lost answers the row already stored, never a second copy."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tests.support.http import bearer, sign_up
+
+BLOG = {"title": "Once only", "body": "Stored once"}
+
+
+def keyed(session: dict, key: str) -> dict[str, str]:
+    return {**bearer(session), "Idempotency-Key": key}
+
+
+async def count(services, table: str, author_id: int) -> int:
+    return await services.pool.fetchval(
+        f"SELECT count(*) FROM {table} WHERE author_id = $1", author_id)
+
+
+async def a_blog(client, session) -> dict:
+    r = await client.post("/api/v1/blog", json=BLOG, headers=bearer(session))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+# (table, the route's path for a blog, the body it takes)
+ROUTES = {"blog": ("blogs", lambda blog: "/api/v1/blog", BLOG),
+          "comment": ("blog_comments", lambda blog: f"/api/v1/blog/{blog['id']}/comments",
+                      {"body": "Nice one"})}
+
+
+@pytest.fixture(params=sorted(ROUTES))
+def route(request):
+    return ROUTES[request.param]
+
+
+async def test_the_same_key_twice_stores_one_row_and_replays_it(client, services, route):
+    table, path, body = route
+    ann = await sign_up(client)
+    blog = await a_blog(client, ann)
+    before = await count(services, table, ann["user"]["id"])
+    key = str(uuid.uuid4())
+    first = await client.post(path(blog), json=body, headers=keyed(ann, key))
+    again = await client.post(path(blog), json=body, headers=keyed(ann, key))
+    assert first.status_code == again.status_code == 201, again.text
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert await count(services, table, ann["user"]["id"]) == before + 1
+
+
+async def test_the_same_key_with_another_body_is_refused(client, services, route):
+    table, path, body = route
+    ann = await sign_up(client)
+    blog = await a_blog(client, ann)
+    before = await count(services, table, ann["user"]["id"])
+    r = await client.post(path(blog), json=body, headers=keyed(ann, "k-1"))
+    assert r.status_code == 201
+    other = {k: v + " (edited)" for k, v in body.items()}
+    r = await client.post(path(blog), json=other, headers=keyed(ann, "k-1"))
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "idempotency_key_reused"
+    assert await count(services, table, ann["user"]["id"]) == before + 1
+
+
+async def test_keys_are_per_user(client, services, route):
+    table, path, body = route
+    ann, bob = await sign_up(client), await sign_up(client)
+    blog = await a_blog(client, ann)
+    a = await client.post(path(blog), json=body, headers=keyed(ann, "shared"))
+    b = await client.post(path(blog), json=body, headers=keyed(bob, "shared"))
+    assert a.status_code == b.status_code == 201
+    assert "idempotent-replayed" not in b.headers and a.json()["id"] != b.json()["id"]
+    assert await count(services, table, bob["user"]["id"]) == 1
+
+
+async def test_concurrent_twins_store_one_row(client, services, route):
+    table, path, body = route
+    ann = await sign_up(client)
+    blog = await a_blog(client, ann)
+    before = await count(services, table, ann["user"]["id"])
+    answers = await asyncio.gather(*(client.post(path(blog), json=body,
+                                                 headers=keyed(ann, "twin"))
+                                     for _ in range(6)))
+    assert {r.status_code for r in answers} == {201}
+    assert len({r.json()["id"] for r in answers}) == 1
+    assert sum("idempotent-replayed" not in r.headers for r in answers) == 1
+    assert await count(services, table, ann["user"]["id"]) == before + 1
+
+
+async def test_without_a_key_each_post_stores_a_row(client, services, route):
+    table, path, body = route
+    ann = await sign_up(client)
+    blog = await a_blog(client, ann)
+    before = await count(services, table, ann["user"]["id"])
+    first = await client.post(path(blog), json=body, headers=bearer(ann))
+    again = await client.post(path(blog), json=body, headers=bearer(ann))
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] != again.json()["id"]
+    assert await count(services, table, ann["user"]["id"]) == before + 2
+
+
+@pytest.mark.parametrize("key", ["", "x" * 65, "has space", "ünïcode".encode()])
+async def test_a_bad_key_is_refused_before_anything_is_stored(client, services, route, key):
+    table, path, body = route
+    ann = await sign_up(client)
+    blog = await a_blog(client, ann)
+    before = await count(services, table, ann["user"]["id"])
+    r = await client.post(path(blog), json=body,
+                          headers=[*bearer(ann).items(), ("Idempotency-Key", key)])
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "invalid_idempotency_key"
+    assert await count(services, table, ann["user"]["id"]) == before
+
+
+async def test_a_deleted_row_frees_its_key(client, services):
+    ann = await sign_up(client)
+    first = await client.post("/api/v1/blog", json=BLOG, headers=keyed(ann, "gone"))
+    r = await client.delete(f"/api/v1/blog/{first.json()['id']}", headers=bearer(ann))
+    assert r.status_code == 204
+    again = await client.post("/api/v1/blog", json=BLOG, headers=keyed(ann, "gone"))
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers
+    assert again.json()["id"] != first.json()["id"]
