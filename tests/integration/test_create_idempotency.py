@@ -126,3 +126,15 @@ async def test_a_deleted_row_frees_its_key(client, services):
     again = await client.post("/api/v1/blog", json=BLOG, headers=keyed(ann, "gone"))
     assert again.status_code == 201 and "idempotent-replayed" not in again.headers
     assert again.json()["id"] != first.json()["id"]
+
+
+async def test_openapi_declares_the_key_the_replay_header_and_the_refusal(client):
+    spec = (await client.get("/openapi.json")).json()
+    for path in ("/api/v1/blog", "/api/v1/blog/{id}/comments"):
+        op = spec["paths"][path]["post"]
+        assert any(p["name"] == "Idempotency-Key" and p["in"] == "header"
+                   for p in op["parameters"])
+        assert "Idempotent-Replayed" in op["responses"]["201"]["headers"]
+        assert "409" in op["responses"] and "400" in op["responses"]
+    other = spec["paths"]["/api/v1/reports"]["post"]
+    assert all(p["name"] != "Idempotency-Key" for p in other.get("parameters", []))
