@@ -138,3 +138,15 @@ async def test_openapi_declares_the_key_the_replay_header_and_the_refusal(client
         assert "409" in op["responses"] and "400" in op["responses"]
     other = spec["paths"]["/api/v1/reports"]["post"]
     assert all(p["name"] != "Idempotency-Key" for p in other.get("parameters", []))
+
+
+async def test_a_retried_report_needs_no_key_it_joins_its_case_once(client, services):
+    ann, bob = await sign_up(client), await sign_up(client)
+    blog = await a_blog(client, ann)
+    report = {"target": {"kind": "blog", "id": blog["id"]}, "reason": "spam"}
+    first = await client.post("/api/v1/reports", json=report, headers=bearer(bob))
+    again = await client.post("/api/v1/reports", json=report, headers=bearer(bob))
+    assert first.status_code == again.status_code == 201, again.text
+    assert first.json() == again.json()
+    assert await services.pool.fetchval(
+        "SELECT count(*) FROM reports WHERE reporter_id = $1", bob["user"]["id"]) == 1
