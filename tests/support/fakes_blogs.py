@@ -62,10 +62,8 @@ class FakeBlogRepository:
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
                      published_at: datetime | None, slug: str,
                      key: IdempotencyKey | None = None) -> tuple[Blog, bool]:
-        if key is not None and (author_id, key.key) in self.keys:
-            blog_id, fingerprint = self.keys[author_id, key.key]
-            replayed_or_refused(key, fingerprint)
-            return self.blogs[blog_id], False
+        if key is not None and (found := await self.keyed(author_id, key)):
+            return found, False
         blog_id = next(self._ids)
         blog = Blog(blog_id, Author(author_id, f"user{author_id}", "U", None),
                     fields.title, fields.body, fields.summary, fields.header_image,
@@ -75,6 +73,13 @@ class FakeBlogRepository:
         if key is not None:
             self.keys[author_id, key.key] = (blog.id, key.fingerprint)
         return blog, True
+
+    async def keyed(self, author_id: int, key: IdempotencyKey) -> Blog | None:
+        if (author_id, key.key) not in self.keys:
+            return None
+        blog_id, fingerprint = self.keys[author_id, key.key]
+        replayed_or_refused(key, fingerprint)
+        return self.blogs.get(blog_id)
 
     async def get(self, blog_id: int) -> Blog | None:
         return self.blogs.get(blog_id)
@@ -293,10 +298,8 @@ class FakeCommentRepository:
 
     async def add(self, blog_id: int, author_id: int, body: str, now: datetime,
                   key: IdempotencyKey | None = None) -> tuple[Comment, bool]:
-        if key is not None and (author_id, key.key) in self.keys:
-            comment_id, fingerprint = self.keys[author_id, key.key]
-            replayed_or_refused(key, fingerprint)
-            return self.comments[comment_id], False
+        if key is not None and (found := await self.keyed(author_id, key)):
+            return found, False
         comment = Comment(next(self._ids), blog_id, Author(author_id, f"user{author_id}", "U",
                                                            None), body, now, now)
         self.comments[comment.id] = comment
@@ -304,6 +307,13 @@ class FakeCommentRepository:
             self.keys[author_id, key.key] = (comment.id, key.fingerprint)
         self._recount(blog_id)
         return comment, True
+
+    async def keyed(self, author_id: int, key: IdempotencyKey) -> Comment | None:
+        if (author_id, key.key) not in self.keys:
+            return None
+        comment_id, fingerprint = self.keys[author_id, key.key]
+        replayed_or_refused(key, fingerprint)
+        return self.comments.get(comment_id)
 
     async def get(self, comment_id: int) -> Comment | None:
         return self.comments.get(comment_id)

@@ -3,6 +3,9 @@ comes back, and nobody is told about it twice."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
 from nirvana.domain.blogs.events import BlogEvent, BlogPublished, CommentAdded
@@ -31,9 +34,18 @@ def events() -> RecordedEvents:
 
 
 @pytest.fixture
-def blogs(events: RecordedEvents) -> Blogs:
-    repo = FakeBlogRepository()
-    return Blogs(blogs=repo, comments=FakeCommentRepository(repo), clock=FakeClock(),
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def repo() -> FakeBlogRepository:
+    return FakeBlogRepository()
+
+
+@pytest.fixture
+def blogs(events: RecordedEvents, clock: FakeClock, repo: FakeBlogRepository) -> Blogs:
+    return Blogs(blogs=repo, comments=FakeCommentRepository(repo), clock=clock,
                  events=events)
 
 
@@ -59,3 +71,24 @@ async def test_a_key_reused_for_another_request_is_refused(blogs, events):
     with pytest.raises(IdempotencyKeyReusedError):
         await blogs.create_once(ANN, FIELDS, IdempotencyKey("k", "another"))
     assert len(events.events) == 1
+
+
+async def test_a_scheduled_blog_retried_after_its_time_answers_the_stored_blog(blogs, clock):
+    # The retry's checks would refuse it now (its time has passed): the key is looked up
+    # first, so the lost answer's blog comes back instead of a 422.
+    fields = replace(FIELDS, status=BlogStatus.SCHEDULED,
+                     publish_at=clock.now() + timedelta(seconds=2))
+    key = IdempotencyKey("k", "print")
+    first, _ = await blogs.create_once(ANN, fields, key)
+    clock.advance(5)
+    again, created = await blogs.create_once(ANN, fields, key)
+    assert not created and again.id == first.id
+
+
+async def test_a_comment_retried_after_its_blog_closed_answers_the_stored_comment(blogs, repo):
+    blog = await blogs.create(ANN, FIELDS)
+    key = IdempotencyKey("k", "print")
+    first, _ = await blogs.comment_once(blog.id, BOB, "Hi", key)
+    repo.blogs[blog.id] = replace(repo.blogs[blog.id], status=BlogStatus.DRAFT)
+    again, created = await blogs.comment_once(blog.id, BOB, "Hi", key)
+    assert not created and again.id == first.id

@@ -42,6 +42,11 @@ class BlogRepository(Protocol):
         another request; the key is stored in the same insert as the blog."""
         ...
 
+    async def keyed(self, author_id: int, key: IdempotencyKey) -> Blog | None:
+        """The blog this author stored under `key`, if any; IdempotencyKeyReusedError if
+        another request stored it."""
+        ...
+
     async def get(self, blog_id: int) -> Blog | None: ...
 
     async def get_by_slug(self, slug: str) -> Blog | None:
@@ -185,6 +190,10 @@ class CommentRepository(Protocol):
                   key: IdempotencyKey | None = None) -> tuple[Comment, bool]:
         """Store a new comment and answer it with True; with a `key` as in
         BlogRepository.create, the comment already stored under it and False."""
+        ...
+
+    async def keyed(self, author_id: int, key: IdempotencyKey) -> Comment | None:
+        """As BlogRepository.keyed, for comments."""
         ...
 
     async def get(self, comment_id: int) -> Comment | None: ...

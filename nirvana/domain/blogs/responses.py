@@ -92,7 +92,10 @@ class BlogResponses:
     async def comment_once(self, blog_id: int, user_id: int, body: str,
                            key: IdempotencyKey | None) -> tuple[Comment, bool]:
         """Comment, once per `key`: a retry with the key answers the comment the first
-        attempt stored and False, notifying nobody again."""
+        attempt stored and False, notifying nobody again; looked up before any check, as
+        for BlogWriting.create_once."""
+        if key is not None and (found := await self._comments.keyed(user_id, key)):
+            return found, False
         blog = await self._interactive(blog_id, user_id)
         body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
         try:

@@ -58,7 +58,11 @@ class BlogWriting:
     async def create_once(self, author_id: int, fields: BlogFields,
                           key: IdempotencyKey | None) -> tuple[Blog, bool]:
         """Create a blog, once per `key`: a retry with the key answers the blog the first
-        attempt stored and False, announcing nothing again."""
+        attempt stored and False, announcing nothing again. The key is looked up before
+        any check, so a retry that the checks would now refuse (a scheduled time since
+        passed, a rule changed by a deploy) still gets the blog its first attempt stored."""
+        if key is not None and (found := await self._blogs.keyed(author_id, key)):
+            return found, False
         fields = validate_fields(fields)
         now = self._clock.now()
         published: datetime | None = None

@@ -39,28 +39,35 @@ class PgCommentRepository:
 
     async def add(self, blog_id: int, author_id: int, body: str, now: datetime,
                   key: IdempotencyKey | None = None) -> tuple[Comment, bool]:
-        try:
-            # A key already stored inserts nothing: a concurrent twin waits for the
-            # winner's commit, then reads its row below.
-            comment_id = await self._pool.fetchval(
-                "INSERT INTO blog_comments (blog_id, author_id, body, created_at, updated_at, "
-                "                           idempotency_key, idempotency_fingerprint) "
-                "VALUES ($1, $2, $3, $4, $4, $5, $6) "
-                "ON CONFLICT (author_id, idempotency_key) "
-                "    WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
-                blog_id, author_id, body, now, key and key.key, key and key.fingerprint)
-        except asyncpg.ForeignKeyViolationError:  # the blog was deleted a moment ago
-            raise NotFoundError("No such blog.", code="blog_not_found") from None
-        if comment_id is not None:
-            return await self._must_get(comment_id), True
-        assert key is not None
+        while True:
+            try:
+                # A key already stored inserts nothing: a concurrent twin waits for the
+                # winner's commit, then reads its row below.
+                comment_id = await self._pool.fetchval(
+                    "INSERT INTO blog_comments (blog_id, author_id, body, created_at, "
+                    "    updated_at, idempotency_key, idempotency_fingerprint) "
+                    "VALUES ($1, $2, $3, $4, $4, $5, $6) "
+                    "ON CONFLICT (author_id, idempotency_key) "
+                    "    WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
+                    blog_id, author_id, body, now, key and key.key, key and key.fingerprint)
+            except asyncpg.ForeignKeyViolationError:  # the blog was deleted a moment ago
+                raise NotFoundError("No such blog.", code="blog_not_found") from None
+            if comment_id is not None:
+                return await self._must_get(comment_id), True
+            assert key is not None
+            found = await self.keyed(author_id, key)
+            if found is not None:
+                return found, False
+            # Deleted between the insert and this read: its key is free, insert again.
+
+    async def keyed(self, author_id: int, key: IdempotencyKey) -> Comment | None:
         row = await self._pool.fetchrow(
             "SELECT id, idempotency_fingerprint FROM blog_comments "
             "WHERE author_id = $1 AND idempotency_key = $2", author_id, key.key)
-        if row is None:  # deleted between the insert and this read: as if never stored
-            raise NotFoundError("No such comment.", code="comment_not_found")
+        if row is None:
+            return None
         replayed_or_refused(key, row["idempotency_fingerprint"])
-        return await self._must_get(row["id"]), False
+        return await self.get(row["id"])
 
     async def get(self, comment_id: int) -> Comment | None:
         row = await self._pool.fetchrow(f"{COMMENT_SELECT} WHERE c.id = $1", comment_id)

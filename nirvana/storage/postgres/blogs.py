@@ -7,13 +7,13 @@ a blog, and every read makes its rows blogs as blog_rows.py says.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime
 
 import asyncpg
 
 from ...domain.blogs.model import Audience, Blog, BlogFields, BlogStats
 from ...domain.blogs.reactions import Reaction
-from ...domain.errors import NotFoundError
 from ...domain.idempotency import IdempotencyKey, replayed_or_refused
 from .blog_lists import PgBlogLists
 from .blog_reactions import PgBlogReactions
@@ -58,40 +58,49 @@ class PgBlogRepository:
                      published_at: datetime | None, slug: str,
                      key: IdempotencyKey | None = None) -> tuple[Blog, bool]:
         async with self._pool.acquire() as conn, conn.transaction():
-            found = await self._keyed(conn, author_id, key) if key else None
-            if found is not None:
-                return found, False
             place_id = await location_id(conn, fields.place) if fields.place else None
-            # The slug sent is the one asked for; the insert trigger (schema.sql step 0007)
-            # stores its first free variant. A savepoint, not ON CONFLICT, for a concurrent
-            # twin: that trigger has claimed the slug before the conflict would be seen.
-            try:
-                async with conn.transaction():
-                    blog_id = await conn.fetchval(
-                        """INSERT INTO blogs (author_id, title, body, summary, header_image,
-                                              images, tags, location_id, status, created_at,
-                                              updated_at, published_at, slug, audience,
-                                              idempotency_key, idempotency_fingerprint)
-                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12,
-                                   $13, $14, $15)
-                           RETURNING id""",
-                        author_id, fields.title, fields.body, fields.summary,
-                        fields.header_image, list(fields.images), list(fields.tags),
-                        place_id, fields.status.value, now, published_at, slug,
-                        fields.audience.value, key and key.key, key and key.fingerprint)
-            except asyncpg.UniqueViolationError as exc:
-                # The twin committed first (the insert waited for it): answer its blog.
-                if key is None or exc.constraint_name != KEY_INDEX:
-                    raise
-                found = await self._keyed(conn, author_id, key)
-                if found is None:  # deleted between the insert and this read
-                    raise NotFoundError("No such blog.", code="blog_not_found") from None
-                return found, False
+            while True:
+                try:
+                    blog_id = await self._insert(conn, author_id, fields, now, published_at,
+                                                 slug, place_id, key)
+                    break
+                except asyncpg.UniqueViolationError as exc:
+                    # A twin with the key committed first (the insert waited for it):
+                    # answer its blog; if it was deleted since, its key is free: insert.
+                    if key is None or exc.constraint_name != KEY_INDEX:
+                        raise
+                    found = await self._keyed(conn, author_id, key)
+                    if found is not None:
+                        return found, False
             blog = await self._get(conn, blog_id)
         assert blog is not None
         return blog, True
 
-    async def _keyed(self, conn: asyncpg.Connection, author_id: int,
+    async def _insert(self, conn: asyncpg.Connection, author_id: int, fields: BlogFields,
+                      now: datetime, published_at: datetime | None, slug: str,
+                      place_id: int | None, key: IdempotencyKey | None) -> int:
+        # The slug sent is the one asked for; the insert trigger (schema.sql step 0007)
+        # stores its first free variant. With a key, a savepoint, not ON CONFLICT, for a
+        # concurrent twin: that trigger has claimed the slug before the conflict is seen.
+        # Without one no key can conflict, so no savepoint's round trips.
+        async with conn.transaction() if key is not None else nullcontext():
+            return await conn.fetchval(
+                """INSERT INTO blogs (author_id, title, body, summary, header_image,
+                                      images, tags, location_id, status, created_at,
+                                      updated_at, published_at, slug, audience,
+                                      idempotency_key, idempotency_fingerprint)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12,
+                           $13, $14, $15)
+                   RETURNING id""",
+                author_id, fields.title, fields.body, fields.summary,
+                fields.header_image, list(fields.images), list(fields.tags),
+                place_id, fields.status.value, now, published_at, slug,
+                fields.audience.value, key and key.key, key and key.fingerprint)
+
+    async def keyed(self, author_id: int, key: IdempotencyKey) -> Blog | None:
+        return await self._keyed(self._pool, author_id, key)
+
+    async def _keyed(self, conn: asyncpg.Connection | asyncpg.Pool, author_id: int,
                      key: IdempotencyKey) -> Blog | None:
         """The blog this author stored under `key`, if any (IdempotencyKeyReusedError if
         another request stored it)."""
