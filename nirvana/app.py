@@ -62,9 +62,9 @@ API_MODULES: list[Api] = [
 # What a page on a CORS_ORIGINS origin may send and read. Credentials (the jwt cookie) are
 # allowed: such an origin is trusted for cookie writes as well (Settings.trusted_origins).
 CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "X-Request-ID"]
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"]
 CORS_EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Allow", "RateLimit",
-                        "RateLimit-Policy"]
+                        "RateLimit-Policy", "Idempotent-Replayed"]
 
 DESCRIPTION = (
     "Nirvana's HTTP API. Every error answers `{\"error\": {\"code\", \"message\", "

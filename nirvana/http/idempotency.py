@@ -23,8 +23,9 @@ KEY_PATTERN = f"^{_KEY.pattern}$"
 
 PARAMETER: dict[str, Any] = {
     "name": HEADER, "in": "header", "required": False,
-    "schema": {"type": "string", "pattern": KEY_PATTERN},
-    "description": "A key of your choosing (a UUID, say), new for each thing you create. "
+    "schema": {"type": "string", "pattern": f'^"?{_KEY.pattern}"?$'},
+    "description": "A key of your choosing (a UUID, say), new for each thing you create, "
+                   "quoted (`\"k\"`, as the IETF draft sends it) or bare (`k`): the same key. "
                    "A retry with the same key and the same request answers what the first "
                    "attempt stored (same id, same status, header Idempotent-Replayed: true) "
                    "instead of storing it twice; the same key with another request is 409 "
@@ -43,12 +44,21 @@ def key_of(request: Request, method: str, path: str, body: BaseModel | None
     values = request.headers.getlist(HEADER)
     if not values:
         return None
-    if len(values) > 1 or not _KEY.fullmatch(values[0]):
+    # The draft sends a Structured-Field String, quoted; a bare key is the same key.
+    value = values[0]
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if len(values) > 1 or not _KEY.fullmatch(value):
         raise BadRequestError(
-            f"{HEADER} must be one value of 1 to 64 letters, digits or ._~+/=:- characters.",
+            f"{HEADER} must be one value of 1 to 64 letters, digits or ._~+/=:- characters, "
+            "quoted or bare.",
             code="invalid_idempotency_key",
             details=[{"field": HEADER, "code": "invalid", "message": f"must match {KEY_PATTERN}"}])
+    # Only the fields the request sent: a retry sends the same bytes, and an optional
+    # field a later deploy adds (its default filled in) must not make a retry that
+    # straddles a rolling restart look like another request.
     asked = json.dumps([method, path, request.path_params,
-                        body.model_dump(mode="json") if body is not None else None],
+                        body.model_dump(mode="json", exclude_unset=True)
+                        if body is not None else None],
                        sort_keys=True, default=str)
-    return IdempotencyKey(values[0], hashlib.sha256(asked.encode()).hexdigest())
+    return IdempotencyKey(value, hashlib.sha256(asked.encode()).hexdigest())

@@ -31,6 +31,23 @@ async def test_preflight_from_a_listed_origin_is_answered_with_credentials(clien
     assert "content-type" in r.headers["access-control-allow-headers"].lower()
 
 
+async def test_a_listed_origin_may_send_an_idempotency_key_and_read_the_replay(client):
+    # A cross-origin create retried after a lost answer: the preflight lets the key through
+    # and the page can read whether the answer was a replay.
+    r = await client.options("/api/v1/blog", headers={
+        **preflight(APP_ORIGIN, "POST"),
+        "Access-Control-Request-Headers": "content-type, idempotency-key"})
+    assert r.status_code == 200, r.text
+    assert "idempotency-key" in r.headers["access-control-allow-headers"].lower()
+    session = await sign_up(client)
+    client.cookies.set("jwt", session["jwt"])
+    r = await client.post("/api/v1/blog", json={"title": "T", "body": "B"},
+                          headers={"Origin": APP_ORIGIN, "Idempotency-Key": "k"})
+    assert r.status_code == 201, r.text
+    exposed = r.headers["access-control-expose-headers"].lower()
+    assert "idempotent-replayed" in exposed
+
+
 async def test_an_unlisted_origin_gets_no_cors_headers(client):
     r = await client.options("/api/v1/user/me", headers=preflight(OTHER_ORIGIN))
     assert r.status_code != 200

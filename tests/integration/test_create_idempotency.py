@@ -150,3 +150,44 @@ async def test_a_retried_report_needs_no_key_it_joins_its_case_once(client, serv
     assert first.json() == again.json()
     assert await services.pool.fetchval(
         "SELECT count(*) FROM reports WHERE reporter_id = $1", bob["user"]["id"]) == 1
+
+
+async def test_a_quoted_key_is_the_same_key_as_the_bare_one(client, services, route):
+    # The IETF draft sends the key as a Structured-Field String: `"k"`.
+    table, path, body = route
+    ann = await sign_up(client)
+    blog = await a_blog(client, ann)
+    before = await count(services, table, ann["user"]["id"])
+    key = str(uuid.uuid4())
+    first = await client.post(path(blog), json=body, headers=keyed(ann, f'"{key}"'))
+    again = await client.post(path(blog), json=body, headers=keyed(ann, key))
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert await count(services, table, ann["user"]["id"]) == before + 1
+
+
+async def test_the_same_key_on_another_blog_is_refused(client, services):
+    ann, bob = await sign_up(client), await sign_up(client)
+    one, two = await a_blog(client, ann), await a_blog(client, ann)
+    body = {"body": "Nice one"}
+    r = await client.post(f"/api/v1/blog/{one['id']}/comments", json=body,
+                          headers=keyed(bob, "c-1"))
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/api/v1/blog/{two['id']}/comments", json=body,
+                          headers=keyed(bob, "c-1"))
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "idempotency_key_reused"
+    assert await count(services, "blog_comments", bob["user"]["id"]) == 1
+
+
+async def test_a_replayed_comment_notifies_the_author_once(client):
+    ann, bob = await sign_up(client, name="Ann"), await sign_up(client, name="Bob")
+    blog = await a_blog(client, ann)
+    for _ in range(2):
+        r = await client.post(f"/api/v1/blog/{blog['id']}/comments", json={"body": "Hi"},
+                              headers=keyed(bob, "hello"))
+        assert r.status_code == 201, r.text
+    assert r.headers["idempotent-replayed"] == "true"
+    items = (await client.get("/api/v1/notifications", headers=bearer(ann))).json()["items"]
+    assert len(items) == 1, items

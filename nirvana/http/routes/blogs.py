@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -12,10 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...domain.blogs.model import (
-    BlogChanges,
-    BlogFields,
     BlogFilter,
-    Place,
     decode_cursor,
     encode_cursor,
 )
@@ -42,7 +38,6 @@ from ..schemas.blogs import (
     LocationsOut,
     PageQuery,
     PaginatedOut,
-    PlaceIn,
     ReactionCountsOut,
     ReactionIn,
     ReactionOut,
@@ -53,6 +48,7 @@ from ..schemas.blogs import (
     TagOut,
     TagsOut,
     TagsQuery,
+    utc,
 )
 from ...domain.ids import MAX_ID
 
@@ -75,15 +71,6 @@ def path_id(call: Call, name: str = "id") -> int:
 
 def viewer(call: Call) -> int | None:
     return call.claims.user_id if call.claims else None
-
-
-def place(p: PlaceIn | None) -> Place | None:
-    return Place(p.city, p.country) if p is not None else None
-
-
-def utc(at: datetime | None) -> datetime | None:
-    # A date or time without an offset is read as UTC.
-    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
 
 
 def total_pages(total: int, limit: int) -> int:
@@ -329,13 +316,8 @@ async def get_blog_by_slug(call: Call[None, None]) -> Response | BaseModel:
            idempotent=True,
            summary="Write a blog: published now, a draft, or scheduled for published_at")
 async def create_blog(call: Call[BlogIn, None]) -> BlogOut:
-    b = call.body
-    fields = BlogFields(title=b.title, body=b.body, summary=b.summary,
-                        header_image=b.header_image, images=tuple(b.images),
-                        tags=tuple(b.tags), place=place(b.location), status=b.status,
-                        publish_at=utc(b.published_at), audience=b.audience)
-    blog, call.created = await call.services.blogs.create_once(call.user_id, fields,
-                                                               call.idempotency)
+    blog, call.created = await call.services.blogs.create_once(
+        call.user_id, call.body.fields(), call.idempotency)
     return BlogOut.of(blog)
 
 
@@ -343,19 +325,8 @@ async def create_blog(call: Call[BlogIn, None]) -> BlogOut:
            errors=(403, 404, 409),
            summary="Edit your blog; send the updated_at you last saw (409 when stale)")
 async def update_blog(call: Call[BlogUpdateIn, None]) -> BlogOut:
-    b = call.body
-    sent = b.model_fields_set
-    changes = BlogChanges(
-        title=b.title, body=b.body, summary=b.summary, header_image=b.header_image,
-        images=tuple(b.images) if b.images is not None else None,
-        tags=tuple(b.tags) if b.tags is not None else None,
-        place=place(b.location), status=b.status, publish_at=utc(b.published_at),
-        audience=b.audience,
-        clear_header_image="header_image" in sent and b.header_image is None,
-        clear_place="location" in sent and b.location is None,
-    )
-    blog = await call.services.blogs.update(path_id(call), call.user_id, changes,
-                                            utc(b.updated_at))
+    blog = await call.services.blogs.update(path_id(call), call.user_id, call.body.changes(),
+                                            utc(call.body.updated_at))
     return BlogOut.of(blog)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated
 
 from pydantic import (BeforeValidator, Field, TypeAdapter, ValidationError,
@@ -16,7 +16,8 @@ from pydantic import (BeforeValidator, Field, TypeAdapter, ValidationError,
 from pydantic_core import PydanticCustomError
 
 from ...domain.blogs import model as m
-from ...domain.blogs.model import Audience, Blog, BlogStatus, Comment, Location
+from ...domain.blogs.model import (Audience, Blog, BlogChanges, BlogFields, BlogStatus, Comment,
+                                   Location, Place)
 from ...domain.blogs.reactions import Reaction, ReactionCounts, ReactionState, Reactor
 from ...domain.urls import MAX_URL
 from ..api import In, Out
@@ -29,6 +30,15 @@ MAX_PAGE = 10_000  # bounds OFFSET work: past it, use the cursor feed
 class PlaceIn(In):
     city: str = Field(max_length=m.MAX_PLACE, examples=["Zürich"])
     country: str = Field(max_length=m.MAX_PLACE, examples=["Switzerland"])
+
+
+def place(p: PlaceIn | None) -> Place | None:
+    return Place(p.city, p.country) if p is not None else None
+
+
+def utc(at: datetime | None) -> datetime | None:
+    # A date or time without an offset is read as UTC.
+    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
 
 
 _DATETIME = TypeAdapter(datetime)
@@ -89,6 +99,13 @@ class BlogIn(In):
         description="Who may read it: public, followers (your followers and friends) or "
                     "friends")
 
+    def fields(self) -> BlogFields:
+        return BlogFields(title=self.title, body=self.body, summary=self.summary,
+                          header_image=self.header_image, images=tuple(self.images),
+                          tags=tuple(self.tags), place=place(self.location),
+                          status=self.status, publish_at=utc(self.published_at),
+                          audience=self.audience)
+
 
 class BlogUpdateIn(In):
     """A partial edit: omitted fields keep their value; null clears header_image/location."""
@@ -107,6 +124,19 @@ class BlogUpdateIn(In):
     published_at: IsoDateTime | None = Field(
         default=None, description="A scheduled blog's new time to publish (in the future)")
     audience: Audience | None = None
+
+    def changes(self) -> BlogChanges:
+        sent = self.model_fields_set
+        return BlogChanges(
+            title=self.title, body=self.body, summary=self.summary,
+            header_image=self.header_image,
+            images=tuple(self.images) if self.images is not None else None,
+            tags=tuple(self.tags) if self.tags is not None else None,
+            place=place(self.location), status=self.status,
+            publish_at=utc(self.published_at), audience=self.audience,
+            clear_header_image="header_image" in sent and self.header_image is None,
+            clear_place="location" in sent and self.location is None,
+        )
 
 
 class PageQuery(In):
