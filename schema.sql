@@ -937,16 +937,22 @@ ALTER TABLE deployment ADD COLUMN copied_at timestamptz;
 -- char_length, which counts bytes, not characters, on a SQL_ASCII database).
 ALTER TABLE media_uploads ADD COLUMN original_name text;
 
--- migration: 0024 idempotency keys of created blogs and comments
+-- migration: 0024 idempotency keys of created blogs
 -- The Idempotency-Key a create was sent with (nirvana/domain/idempotency.py), stored by
 -- the insert itself, with a fingerprint of the request: a retry after a commit whose
 -- answer was lost finds the row instead of storing a second one, whatever died in between.
--- Nullable columns with no default: adding them rewrites nothing. The indexes are partial,
--- over keyed rows only, so they start empty and rows without a key cost nothing.
+-- Nullable columns with no default: adding them rewrites nothing. The index is partial,
+-- over keyed rows only, so it starts empty, but building it still reads every row of the
+-- table under the ALTER's lock, which blocks all reads and writes of blogs until the step
+-- commits (its time at a million blogs is in docs/performance.md). One table per step, so
+-- no step holds two tables' locks at once (see 0017's deadlock).
 ALTER TABLE blogs ADD COLUMN idempotency_key text, ADD COLUMN idempotency_fingerprint text;
-ALTER TABLE blog_comments
-    ADD COLUMN idempotency_key text, ADD COLUMN idempotency_fingerprint text;
 CREATE UNIQUE INDEX blogs_author_idempotency_key_idx ON blogs (author_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
+
+-- migration: 0025 idempotency keys of created comments
+-- As 0024, for blog_comments: the build reads every comment under this step's lock.
+ALTER TABLE blog_comments
+    ADD COLUMN idempotency_key text, ADD COLUMN idempotency_fingerprint text;
 CREATE UNIQUE INDEX blog_comments_author_idempotency_key_idx
     ON blog_comments (author_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
