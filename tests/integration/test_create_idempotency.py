@@ -194,3 +194,20 @@ async def test_a_replayed_comment_notifies_the_author_once(client):
     assert r.headers["idempotent-replayed"] == "true"
     items = (await client.get("/api/v1/notifications", headers=bearer(ann))).json()["items"]
     assert len(items) == 1, items
+
+
+async def test_a_comment_replay_on_a_blog_blocked_since_is_not_found(client):
+    # A replay tells no more than reading the blog: blocked, the blog does not exist, so
+    # the replay must not answer 201 and reveal that it (and the comment) still does.
+    ann, bob = await sign_up(client), await sign_up(client)
+    blog = await a_blog(client, ann)
+    path = f"/api/v1/blog/{blog['id']}/comments"
+    r = await client.post(path, json={"body": "Hi"}, headers=keyed(bob, "k1"))
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/api/v1/blocks/{bob['user']['id']}", headers=bearer(ann))
+    assert r.status_code in (200, 201, 204), r.text
+    fresh = await client.post(path, json={"body": "Hi"}, headers=keyed(bob, "k2"))
+    replay = await client.post(path, json={"body": "Hi"}, headers=keyed(bob, "k1"))
+    assert fresh.status_code == replay.status_code == 404, replay.text
+    assert replay.json()["error"]["code"] == fresh.json()["error"]["code"] == "blog_not_found"
+    assert "idempotent-replayed" not in replay.headers

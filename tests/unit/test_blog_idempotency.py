@@ -11,6 +11,7 @@ import pytest
 from nirvana.domain.blogs.events import BlogEvent, BlogPublished, CommentAdded
 from nirvana.domain.blogs.model import BlogFields, BlogStatus
 from nirvana.domain.blogs.service import Blogs
+from nirvana.domain.errors import NotFoundError
 from nirvana.domain.idempotency import IdempotencyKey, IdempotencyKeyReusedError
 from tests.support.clock import FakeClock
 from tests.support.fakes_blogs import FakeBlogRepository, FakeCommentRepository
@@ -74,8 +75,8 @@ async def test_a_key_reused_for_another_request_is_refused(blogs, events):
 
 
 async def test_a_scheduled_blog_retried_after_its_time_answers_the_stored_blog(blogs, clock):
-    # The retry's checks would refuse it now (its time has passed): the key is looked up
-    # first, so the lost answer's blog comes back instead of a 422.
+    # The retry's checks would refuse it now (its time has passed): the refusal reads the
+    # key, so the lost answer's blog comes back instead of a 422.
     fields = replace(FIELDS, status=BlogStatus.SCHEDULED,
                      publish_at=clock.now() + timedelta(seconds=2))
     key = IdempotencyKey("k", "print")
@@ -86,9 +87,22 @@ async def test_a_scheduled_blog_retried_after_its_time_answers_the_stored_blog(b
 
 
 async def test_a_comment_retried_after_its_blog_closed_answers_the_stored_comment(blogs, repo):
+    # The author still sees her own draft: the published check would refuse the retry,
+    # so the key is read and the stored comment answers.
     blog = await blogs.create(ANN, FIELDS)
     key = IdempotencyKey("k", "print")
-    first, _ = await blogs.comment_once(blog.id, BOB, "Hi", key)
+    first, _ = await blogs.comment_once(blog.id, ANN, "Hi", key)
     repo.blogs[blog.id] = replace(repo.blogs[blog.id], status=BlogStatus.DRAFT)
-    again, created = await blogs.comment_once(blog.id, BOB, "Hi", key)
+    again, created = await blogs.comment_once(blog.id, ANN, "Hi", key)
     assert not created and again.id == first.id
+
+
+async def test_a_comment_retried_on_a_blog_hidden_from_its_author_is_not_found(blogs, repo):
+    # A replay answers no more than reading the blog would: a draft does not exist for Bob.
+    blog = await blogs.create(ANN, FIELDS)
+    key = IdempotencyKey("k", "print")
+    await blogs.comment_once(blog.id, BOB, "Hi", key)
+    repo.blogs[blog.id] = replace(repo.blogs[blog.id], status=BlogStatus.DRAFT)
+    with pytest.raises(NotFoundError) as refused:
+        await blogs.comment_once(blog.id, BOB, "Hi", key)
+    assert refused.value.code == "blog_not_found"

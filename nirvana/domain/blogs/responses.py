@@ -4,7 +4,7 @@ blog the reader can see; a new one needs it published."""
 from __future__ import annotations
 
 from ..clock import Clock
-from ..errors import ConflictError, NotFoundError, PermissionDeniedError
+from ..errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 from ..idempotency import IdempotencyKey
 from .events import (
     BlogEvents,
@@ -20,6 +20,13 @@ from .reading import Visible
 from .versions import BlogVersions
 
 
+def _published(blog: Blog) -> Blog:
+    if blog.status is not BlogStatus.PUBLISHED:
+        raise ConflictError("Drafts cannot be liked or commented on.",
+                            code="blog_not_published")
+    return blog
+
+
 class BlogResponses:
     def __init__(self, *, blogs: BlogRepository, comments: CommentRepository,
                  visible: Visible, versions: BlogVersions, clock: Clock,
@@ -32,11 +39,7 @@ class BlogResponses:
         self._events = events
 
     async def _interactive(self, blog_id: int, user_id: int) -> Blog:
-        blog = await self._visible(blog_id, user_id)
-        if blog.status is not BlogStatus.PUBLISHED:
-            raise ConflictError("Drafts cannot be liked or commented on.",
-                                code="blog_not_published")
-        return blog
+        return _published(await self._visible(blog_id, user_id))
 
     async def react(self, blog_id: int, user_id: int, kind: Reaction) -> ReactionState:
         """Set the caller's reaction, replacing another kind: needs a published blog the
@@ -92,12 +95,18 @@ class BlogResponses:
     async def comment_once(self, blog_id: int, user_id: int, body: str,
                            key: IdempotencyKey | None) -> tuple[Comment, bool]:
         """Comment, once per `key`: a retry with the key answers the comment the first
-        attempt stored and False, notifying nobody again; looked up before any check, as
-        for BlogWriting.create_once."""
-        if key is not None and (found := await self._comments.keyed(user_id, key)):
-            return found, False
-        blog = await self._interactive(blog_id, user_id)
-        body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
+        attempt stored and False, notifying nobody again. The blog must still be visible
+        to the commenter (else 404, as reading it is: a replay must not tell a blocked
+        user the blog exists); the other checks are looked past for a stored comment,
+        whose key is read only when a check refuses or the insert meets it."""
+        blog = await self._visible(blog_id, user_id)
+        try:
+            _published(blog)
+            body = clean_text(body, "body", MAX_COMMENT, required=True, multiline=True)
+        except DomainError:
+            if key is not None and (found := await self._comments.keyed(user_id, key)):
+                return found, False
+            raise
         try:
             comment, created = await self._comments.add(blog_id, user_id, body,
                                                         self._clock.now(), key)

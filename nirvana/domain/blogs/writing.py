@@ -8,7 +8,7 @@ from typing import Callable
 
 from ..accounts.standing import WriteGate
 from ..clock import Clock
-from ..errors import ConflictError, PermissionDeniedError, field_error
+from ..errors import ConflictError, DomainError, PermissionDeniedError, field_error
 from ..idempotency import IdempotencyKey
 from .events import BlogEvents, BlogPublished
 from .model import Blog, BlogChanges, BlogFields, BlogStatus, validate_edit, validate_fields
@@ -58,20 +58,24 @@ class BlogWriting:
     async def create_once(self, author_id: int, fields: BlogFields,
                           key: IdempotencyKey | None) -> tuple[Blog, bool]:
         """Create a blog, once per `key`: a retry with the key answers the blog the first
-        attempt stored and False, announcing nothing again. The key is looked up before
-        any check, so a retry that the checks would now refuse (a scheduled time since
-        passed, a rule changed by a deploy) still gets the blog its first attempt stored."""
-        if key is not None and (found := await self._blogs.keyed(author_id, key)):
-            return found, False
-        fields = validate_fields(fields)
-        now = self._clock.now()
-        published: datetime | None = None
-        if fields.status is BlogStatus.PUBLISHED:
-            published = now
-        elif fields.status is BlogStatus.SCHEDULED:
-            published = self._publish_at(fields, now)
-        if published:  # scheduling is publishing, later: the same gate
-            await self._write_gate.check(author_id)
+        attempt stored and False, announcing nothing again. The key is read only when a
+        check refuses (a retry of a scheduled blog whose time has since passed, a rule
+        changed by a deploy: the stored blog still answers) or the insert meets it, so a
+        first attempt pays no extra read."""
+        try:
+            fields = validate_fields(fields)
+            now = self._clock.now()
+            published: datetime | None = None
+            if fields.status is BlogStatus.PUBLISHED:
+                published = now
+            elif fields.status is BlogStatus.SCHEDULED:
+                published = self._publish_at(fields, now)
+            if published:  # scheduling is publishing, later: the same gate
+                await self._write_gate.check(author_id)
+        except DomainError:
+            if key is not None and (found := await self._blogs.keyed(author_id, key)):
+                return found, False
+            raise
         blog = None
         try:
             blog, created = await self._blogs.create(author_id, fields, now, published,
