@@ -23,7 +23,7 @@ KEY_PATTERN = f"^{_KEY.pattern}$"
 
 PARAMETER: dict[str, Any] = {
     "name": HEADER, "in": "header", "required": False,
-    "schema": {"type": "string", "pattern": f'^"?{_KEY.pattern}"?$'},
+    "schema": {"type": "string", "pattern": f'^(?:"{_KEY.pattern}"|{_KEY.pattern})$'},
     "description": "A key of your choosing (a UUID, say), new for each thing you create, "
                    "quoted (`\"k\"`, as the IETF draft sends it) or bare (`k`): the same key. "
                    "A retry with the same key and the same request answers what the first "

@@ -4,11 +4,14 @@ a later deploy's new optional field leaves alone."""
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 from pydantic import Field
 from starlette.requests import Request
 
-from nirvana.http.idempotency import key_of
+from nirvana.domain.errors import BadRequestError
+from nirvana.http.idempotency import PARAMETER, key_of
 from nirvana.http.schemas.blogs import BlogIn
 
 
@@ -33,3 +36,14 @@ def test_a_retry_straddling_a_deploy_that_adds_a_field_has_the_same_fingerprint(
 def test_a_quoted_key_is_stored_bare():
     body = BlogIn(title="T", body="B")
     assert key_of(request('"k-1"'), "POST", "/api/v1/blog", body).key == "k-1"
+
+
+@pytest.mark.parametrize("value", ['k', '"k"', '"k', 'k"', '""', '"', '""k""', 'k k'])
+def test_the_openapi_pattern_accepts_what_the_server_accepts(value):
+    body = BlogIn(title="T", body="B")
+    try:
+        key_of(request(value), "POST", "/api/v1/blog", body)
+        accepted = True
+    except BadRequestError:
+        accepted = False
+    assert bool(re.fullmatch(PARAMETER["schema"]["pattern"], value)) == accepted
