@@ -65,8 +65,9 @@ class PgBlogRepository:
                                                  slug, place_id, key)
                     break
                 except asyncpg.UniqueViolationError as exc:
-                    # A twin with the key committed first (the insert waited for it):
-                    # answer its blog; if it was deleted since, its key is free: insert.
+                    # The key is stored already (a retry, or a twin that committed first
+                    # while the insert waited): answer that blog; if it was deleted since,
+                    # its key is free: insert. PostgreSQL logs the violation as an error.
                     if key is None or exc.constraint_name != KEY_INDEX:
                         raise
                     found = await self._keyed(conn, author_id, key)
