@@ -15,10 +15,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from nirvana.domain.accounts.sessions import hash_token
+from nirvana.domain.blogs.reactions import Reaction
 from nirvana.storage.postgres.accounts import PgRefreshTokenStore, PgUserRepository
+from nirvana.storage.postgres.blog_comments import PgCommentRepository
+from nirvana.storage.postgres.blogs import PgBlogRepository
 from nirvana.storage.postgres.sessions import PgSessionStore
 from nirvana.storage.postgres.two_factor import PgTwoFactorStore
-from tests.support.http import sign_up
+from tests.support.http import bearer, sign_up
 from tests.support.pg_races import WAIT, waiting_on_locks
 
 pytestmark = pytest.mark.anyio
@@ -141,3 +144,33 @@ async def test_a_deletion_chosen_as_a_deadlocks_victim_goes_again(client, stores
     assert await asyncio.wait_for(deleting, WAIT) is True
     assert RETRIED in caplog.text
     assert await left_of(pool, uid) == 0
+
+
+async def commented_blog(client, pool, uid: int) -> tuple[int, int]:
+    """Another user's blog with a comment and a like by `uid`: the blog's id, the comment's."""
+    owner = await sign_up(client)
+    r = await client.post("/api/v1/blog", headers=bearer(owner), json={"title": "T", "body": "b"})
+    blog_id = r.json()["id"]
+    comment = await PgCommentRepository(pool).add(blog_id, uid, "c", datetime.now(timezone.utc))
+    await PgBlogRepository(pool).react(blog_id, uid, Reaction.LIKE)
+    return blog_id, comment.id
+
+
+@pytest.mark.parametrize("deleting", ["the comment", "the blog"])
+async def test_an_account_deleted_while_a_blog_it_commented_on_is_written_waits_for_it(
+        client, stores, caplog, deleting):
+    """The blog's owner deletes the user's comment, or the whole blog, held at its lock of
+    the blog's row. The account's deletion locks the blogs it touches before its cascade:
+    that cascade took the comment, then the blog's row (the count trigger), the other way
+    round from both, and deadlocked with them."""
+    pool, _ = stores
+    uid, password_hash, _ = await signed_up(client, pool)
+    blog_id, comment_id = await commented_blog(client, pool, uid)
+    blocking = [("SELECT 1 FROM blogs WHERE id = $1 FOR NO KEY UPDATE", blog_id)]
+    writing = (PgCommentRepository(pool).delete(comment_id) if deleting == "the comment"
+               else PgBlogRepository(pool).delete(blog_id))
+    await deleted_while(pool, caplog, uid, password_hash, blocking, writing)
+    assert await pool.fetchval("SELECT count(*) FROM blog_comments WHERE id = $1",
+                               comment_id) == 0
+    assert await pool.fetchval("SELECT likes_count + comments_count FROM blogs WHERE id = $1",
+                               blog_id) in (0, None)

@@ -187,6 +187,18 @@ class PgUserRepository:
             await conn.execute(
                 "DELETE FROM mail_outbox WHERE lower(recipient) = "
                 "(SELECT lower(email::text) FROM users WHERE id = $1)", user_id)
+            # The blogs its cascade touches, locked before it: every writer takes a blog's
+            # row before its comments and reactions (blog_comments.py, blog_reactions.py),
+            # while the cascade would take a comment, then its blog (the count trigger).
+            # The user's own blogs as their deletion does; others' as the trigger does, which
+            # lets the user's own comment in flight (its foreign key's KEY SHARE) through.
+            await conn.execute("SELECT 1 FROM blogs WHERE author_id = $1 ORDER BY id "
+                               "FOR UPDATE", user_id)
+            await conn.execute(
+                """SELECT 1 FROM blogs WHERE author_id <> $1
+                      AND id IN (SELECT blog_id FROM blog_comments WHERE author_id = $1
+                                 UNION SELECT blog_id FROM blog_reactions WHERE user_id = $1)
+                   ORDER BY id FOR NO KEY UPDATE""", user_id)
             # Every table keys to users with ON DELETE CASCADE; the counters' triggers
             # (likes, comments, blogs) run for the cascaded rows too.
             await conn.execute("DELETE FROM users WHERE id = $1", user_id)

@@ -87,10 +87,14 @@ class PgCommentRepository:
 
     async def delete(self, comment_id: int) -> list[int]:
         async with self._pool.acquire() as conn, conn.transaction():
-            # Its notifications would go by ON DELETE CASCADE, which says nothing of whose:
-            # deleted first, they name the recipients whose unread count just changed. The
-            # comment is locked before them, the order a cascade (an account's deletion)
-            # takes the two, so the two wait for each other instead of deadlocking.
+            # The blog's row first (the count trigger's lock), then the comment's, then its
+            # notifications: the order a blog's deletion takes them by its cascade, and an
+            # account's deletion (accounts.py), so each waits for the other instead of the
+            # trigger and the cascade deadlocking. Deleted first, the notifications name the
+            # recipients whose unread count just changed (a cascade says nothing of whose).
+            await conn.execute(
+                "SELECT 1 FROM blogs WHERE id = (SELECT blog_id FROM blog_comments WHERE id = $1)"
+                " FOR NO KEY UPDATE", comment_id)
             await conn.execute("SELECT 1 FROM blog_comments WHERE id = $1 FOR UPDATE", comment_id)
             rows = await conn.fetch(
                 "DELETE FROM notifications WHERE comment_id = $1 RETURNING recipient_id, read_at",

@@ -12,6 +12,14 @@ from .blog_rows import COUNT_COLUMNS, counts_from_row
 from .blog_visibility import Params
 
 
+# The blog's row, locked before the reaction's: a blog's deletion locks it, then the
+# reactions by its cascade, and the count triggers lock it after the reaction they change,
+# so a write without this would deadlock with the deletion. The same lock the trigger takes
+# anyway, in the same statement: it only comes first. (The scan of blog_reactions needs the
+# blog's id from it before it can reach, and lock, a row.)
+BLOG_FIRST = "blog AS (SELECT id FROM blogs WHERE id = $1 FOR NO KEY UPDATE)"
+
+
 class PgBlogReactions:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -34,9 +42,12 @@ class PgBlogReactions:
         try:
             # One statement: a new reaction is inserted, another kind replaces the old one
             # (the WHERE leaves the same kind untouched, so its time stays). The triggers on
-            # blog_reactions move the counts within it.
+            # blog_reactions move the counts within it. The blog's row is locked first
+            # (BLOG_FIRST); a blog gone by then inserts nothing, and _counts says so.
             await self._pool.execute(
-                """INSERT INTO blog_reactions AS r (blog_id, user_id, kind) VALUES ($1, $2, $3)
+                f"""WITH {BLOG_FIRST}
+                   INSERT INTO blog_reactions AS r (blog_id, user_id, kind)
+                   SELECT id, $2, $3 FROM blog
                    ON CONFLICT (blog_id, user_id) DO UPDATE
                    SET kind = EXCLUDED.kind, created_at = EXCLUDED.created_at
                    WHERE r.kind <> EXCLUDED.kind""", blog_id, user_id, kind.value)
@@ -47,7 +58,8 @@ class PgBlogReactions:
     async def unreact(self, blog_id: int, user_id: int,
                       only: Reaction | None = None) -> tuple[ReactionCounts, Reaction | None]:
         removed = await self._pool.fetchval(
-            "DELETE FROM blog_reactions WHERE blog_id = $1 AND user_id = $2 "
+            f"WITH {BLOG_FIRST} DELETE FROM blog_reactions "
+            "WHERE blog_id = (SELECT id FROM blog) AND user_id = $2 "
             "AND ($3::text IS NULL OR kind = $3) RETURNING kind",
             blog_id, user_id, only.value if only is not None else None)
         return await self._counts(blog_id), Reaction(removed) if removed is not None else None

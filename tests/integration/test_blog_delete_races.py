@@ -1,0 +1,93 @@
+"""A blog deleted while its comments or reactions are written, on the real PostgreSQL: every
+such writer locks the blog's row before the comment's or reaction's (blog_comments.py,
+blog_reactions.py), the order the blog's deletion takes them by its cascade, so one waits for
+the other and neither deadlocks (it did: the count triggers took the blog's row after the
+child's)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+
+import pytest
+
+from nirvana.domain.blogs.reactions import Reaction
+from nirvana.domain.errors import NotFoundError
+from nirvana.storage.postgres.blog_comments import PgCommentRepository
+from nirvana.storage.postgres.blogs import PgBlogRepository
+from tests.support.http import bearer, sign_up
+from tests.support.pg_races import WAIT, waiting_on_locks
+
+pytestmark = pytest.mark.anyio
+
+
+async def blog_with_comment(client) -> tuple[dict, dict, int, int]:
+    """Ann's blog with a comment and a like by Bob: Ann, Bob, the blog's id, the comment's."""
+    ann, bob = await sign_up(client), await sign_up(client)
+    r = await client.post("/api/v1/blog", headers=bearer(ann), json={"title": "T", "body": "b"})
+    blog_id = r.json()["id"]
+    r = await client.post(f"/api/v1/blog/{blog_id}/comments", headers=bearer(bob),
+                          json={"body": "a comment"})
+    assert r.status_code == 201, r.text
+    comment_id = r.json()["id"]
+    r = await client.post(f"/api/v1/blog/{blog_id}/like", headers=bearer(bob))
+    assert r.status_code == 200, r.text
+    return ann, bob, blog_id, comment_id
+
+
+async def deleted_while(pool, blog_id: int, writing: Coroutine) -> object:
+    """What `writing` returns (or raises) when the blog's deletion is queued on the blog's
+    row ahead of it, both held by another transaction's lock of that row (a like's count
+    being moved); then that transaction ends. The blog is gone, with its children."""
+    async with pool.acquire() as liker:
+        transaction = liker.transaction()
+        await transaction.start()
+        await liker.execute("SELECT 1 FROM blogs WHERE id = $1 FOR NO KEY UPDATE", blog_id)
+        deleting = asyncio.create_task(PgBlogRepository(pool).delete(blog_id))
+        await waiting_on_locks(pool, deleting, liker.get_server_pid())
+        writer = asyncio.create_task(writing)
+        await waiting_on_locks(pool, writer, liker.get_server_pid(), count=2)
+        await transaction.rollback()
+    await asyncio.wait_for(deleting, WAIT)  # not DeadlockDetectedError
+    finished, _ = await asyncio.wait([writer], timeout=WAIT)
+    assert finished, "the writer did not finish"
+    assert await pool.fetchval(
+        "SELECT (SELECT count(*) FROM blogs WHERE id = $1)"
+        " + (SELECT count(*) FROM blog_comments WHERE blog_id = $1)"
+        " + (SELECT count(*) FROM blog_reactions WHERE blog_id = $1)", blog_id) == 0
+    return writer.exception() or writer.result()
+
+
+async def test_a_comment_deleted_with_its_blog_is_gone_without_a_deadlock(client, stores):
+    """The comment's deletion, held at its lock of the blog's row behind the blog's deletion,
+    finds the comment gone. It deadlocked when it locked and deleted the comment first, then
+    waited on the blog's row (the count trigger) while the cascade waited on the comment."""
+    pool, _ = stores
+    _, _, blog_id, comment_id = await blog_with_comment(client)
+    outcome = await deleted_while(pool, blog_id, PgCommentRepository(pool).delete(comment_id))
+    assert outcome == []  # nobody's unread count changed by this deletion
+
+
+@pytest.mark.parametrize("only", [None, Reaction.LIKE])
+async def test_a_reaction_taken_back_from_a_blog_being_deleted_finds_it_gone(
+        client, stores, only):
+    """Unreacting (and unliking) deleted the reaction, then waited on the blog's row."""
+    pool, _ = stores
+    _, bob, blog_id, _ = await blog_with_comment(client)
+    outcome = await deleted_while(pool, blog_id, PgBlogRepository(pool).unreact(
+        blog_id, bob["user"]["id"], only))
+    assert isinstance(outcome, NotFoundError) and outcome.code == "blog_not_found"
+
+
+async def test_a_reaction_changed_on_a_blog_being_deleted_finds_it_gone(client, stores):
+    """Another kind replacing a reaction locked the reaction first (ON CONFLICT DO UPDATE);
+    a new reaction there now inserts nothing rather than failing its foreign key."""
+    pool, _ = stores
+    _, bob, blog_id, _ = await blog_with_comment(client)
+    ann_too = await sign_up(client)
+    for user in (bob, ann_too):  # a change, then a first reaction
+        outcome = await deleted_while(pool, blog_id, PgBlogRepository(pool).react(
+            blog_id, user["user"]["id"], Reaction.LOVE))
+        assert isinstance(outcome, NotFoundError) and outcome.code == "blog_not_found"
+        _, _, blog_id, _ = await blog_with_comment(client)
+
