@@ -2,19 +2,24 @@
 such writer locks the blog's row before the comment's or reaction's (blog_comments.py,
 blog_reactions.py), the order the blog's deletion takes them by its cascade, so one waits for
 the other and neither deadlocks (it did: the count triggers took the blog's row after the
-child's)."""
+child's). And a notification about a blog or comment gone meanwhile is not stored, quietly."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
+from datetime import datetime, timezone
 
+import asyncpg
 import pytest
 
 from nirvana.domain.blogs.reactions import Reaction
 from nirvana.domain.errors import NotFoundError
+from nirvana.domain.notifications.entities import Draft, Kind
 from nirvana.storage.postgres.blog_comments import PgCommentRepository
 from nirvana.storage.postgres.blogs import PgBlogRepository
+from nirvana.storage.postgres.notifications import PgNotificationStore
 from tests.support.http import bearer, sign_up
 from tests.support.pg_races import WAIT, waiting_on_locks
 
@@ -91,3 +96,27 @@ async def test_a_reaction_changed_on_a_blog_being_deleted_finds_it_gone(client, 
         assert isinstance(outcome, NotFoundError) and outcome.code == "blog_not_found"
         _, _, blog_id, _ = await blog_with_comment(client)
 
+
+async def test_a_notification_about_a_blog_or_comment_gone_is_not_stored_quietly(
+        client, stores, caplog):
+    """A comment or like that raced its blog's deletion: the listener's notification has no
+    blog to point to, which is an outcome, not an error. Another violation still raises."""
+    pool, _ = stores
+    ann, bob, blog_id, comment_id = await blog_with_comment(client)
+    await PgBlogRepository(pool).delete(blog_id)
+    store, now = PgNotificationStore(pool), datetime.now(timezone.utc)
+    ann_id, bob_id = ann["user"]["id"], bob["user"]["id"]
+    caplog.set_level(logging.INFO)
+    commented = Draft(ann_id, Kind.BLOG_COMMENTED, bob_id, f"comment:{comment_id}",
+                      f"comment:{comment_id}", blog_id=blog_id, comment_id=comment_id)
+    liked = Draft(ann_id, Kind.BLOG_LIKED, None, f"blog:{blog_id}", f"liked:{blog_id}",
+                  blog_id=blog_id, text="like")
+    assert await store.add(commented, now) is None
+    assert await store.add_actors(liked, [bob_id], now) is None
+    assert await store.add_for_each([bob_id], liked, now) == []
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert await pool.fetchval("SELECT count(*) FROM notifications WHERE blog_id = $1",
+                               blog_id) == 0
+    nobody = Draft(10 ** 12, Kind.BLOG_COMMENTED, bob_id, "user:0", "user:0")
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await store.add(nobody, now)

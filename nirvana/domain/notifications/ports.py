@@ -13,14 +13,16 @@ class NotificationStore(Protocol):
     async def add(self, draft: Draft, now: datetime) -> Notification | None:
         """Store `draft`, or add its actor to the unread notification with the same
         (recipient, group_key). None when that changed nothing (the actor was already
-        there). Safe under concurrency: two adds of one group make one notification."""
+        there), or when the draft's blog or comment is gone (deleted meanwhile). Safe under
+        concurrency: two adds of one group make one notification."""
         ...
 
     async def add_for_each(self, recipient_ids: list[int], draft: Draft,
                            now: datetime) -> list[Notification]:
         """`draft` (its recipient aside) for each of `recipient_ids` at once, as new
         notifications (a fan-out: a new blog to its author's followers); a recipient who
-        still has the same one unread gets nothing new. The ones stored."""
+        still has the same one unread gets nothing new. The ones stored (none when the
+        draft's blog or comment is gone)."""
         ...
 
     async def add_actors(self, draft: Draft, actor_ids: list[int],

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable
 from datetime import datetime
+from typing import TypeVar
 
 import asyncpg
 
@@ -18,6 +21,26 @@ from ...domain.notifications.entities import (
     Notification,
     Position,
 )
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A blog or comment deleted while its notification was being written: its cascade would have
+# taken the notification anyway, so there is none to store; any other violation is a bug.
+_SUBJECT_GONE = frozenset({"notifications_blog_id_fkey", "notifications_comment_id_fkey"})
+
+
+async def _unless_subject_gone(draft: Draft, writing: Awaitable[T], gone: T) -> T:
+    """What `writing` stored, or `gone` when the draft's blog or comment went first."""
+    try:
+        return await writing
+    except asyncpg.ForeignKeyViolationError as e:
+        if e.constraint_name not in _SUBJECT_GONE:
+            raise
+        log.debug("no %s notification: its blog or comment is gone (%s)", draft.kind.value,
+                  e.constraint_name)
+        return gone
+
 
 _SELECT = f"""
     SELECT n.id, n.recipient_id, n.kind, n.blog_id, n.comment_id, n.text, n.actor_count,
@@ -82,6 +105,18 @@ class PgNotificationStore:
         self._pool = pool
 
     async def add(self, draft: Draft, now: datetime) -> Notification | None:
+        return await _unless_subject_gone(draft, self._add(draft, now), None)
+
+    async def add_actors(self, draft: Draft, actor_ids: list[int],
+                         now: datetime) -> Notification | None:
+        return await _unless_subject_gone(draft, self._add_actors(draft, actor_ids, now), None)
+
+    async def add_for_each(self, recipient_ids: list[int], draft: Draft,
+                           now: datetime) -> list[Notification]:
+        return await _unless_subject_gone(
+            draft, self._add_for_each(recipient_ids, draft, now), [])
+
+    async def _add(self, draft: Draft, now: datetime) -> Notification | None:
         async with self._pool.acquire() as conn, conn.transaction():
             # On a conflict the no-op update still locks the unread row of the group, so
             # concurrent adds to one group queue here and each adds its actor to one row.
@@ -101,8 +136,8 @@ class PgNotificationStore:
                 return None
             return _notification(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1", row["id"]))
 
-    async def add_actors(self, draft: Draft, actor_ids: list[int],
-                         now: datetime) -> Notification | None:
+    async def _add_actors(self, draft: Draft, actor_ids: list[int],
+                          now: datetime) -> Notification | None:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await _upsert(conn, draft, now)
             # Actors deleted since (an account gone) are skipped rather than failing a batch.
@@ -122,8 +157,8 @@ class PgNotificationStore:
                 return None
             return _notification(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1", row["id"]))
 
-    async def add_for_each(self, recipient_ids: list[int], draft: Draft,
-                           now: datetime) -> list[Notification]:
+    async def _add_for_each(self, recipient_ids: list[int], draft: Draft,
+                            now: datetime) -> list[Notification]:
         if not recipient_ids:
             return []
         async with self._pool.acquire() as conn, conn.transaction():
