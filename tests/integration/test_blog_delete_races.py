@@ -2,7 +2,8 @@
 such writer locks the blog's row before the comment's or reaction's (blog_comments.py,
 blog_reactions.py), the order the blog's deletion takes them by its cascade, so one waits for
 the other and neither deadlocks (it did: the count triggers took the blog's row after the
-child's). And a notification about a blog or comment gone meanwhile is not stored, quietly."""
+child's); an unlike's withdrawal of its notification locks the notification before its
+actors, as the cascade does. And a notification about a blog or comment gone meanwhile is not stored, quietly."""
 
 from __future__ import annotations
 
@@ -40,14 +41,16 @@ async def blog_with_comment(client) -> tuple[dict, dict, int, int]:
     return ann, bob, blog_id, comment_id
 
 
-async def deleted_while(pool, blog_id: int, writing: Coroutine) -> object:
-    """What `writing` returns (or raises) when the blog's deletion is queued on the blog's
-    row ahead of it, both held by another transaction's lock of that row (a like's count
-    being moved); then that transaction ends. The blog is gone, with its children."""
+async def deleted_while(pool, blog_id: int, writing: Coroutine,
+                        held: tuple | None = None) -> object:
+    """What `writing` returns (or raises) when the blog's deletion is queued ahead of it,
+    both held by another transaction's lock of a row (by default the blog's, as a like's
+    count being moved); then that transaction ends. The blog is gone, with its children."""
     async with pool.acquire() as liker:
         transaction = liker.transaction()
         await transaction.start()
-        await liker.execute("SELECT 1 FROM blogs WHERE id = $1 FOR NO KEY UPDATE", blog_id)
+        await liker.execute(*(held or ("SELECT 1 FROM blogs WHERE id = $1 FOR NO KEY UPDATE",
+                                       blog_id)))
         deleting = asyncio.create_task(PgBlogRepository(pool).delete(blog_id))
         await waiting_on_locks(pool, deleting, liker.get_server_pid())
         writer = asyncio.create_task(writing)
@@ -120,3 +123,25 @@ async def test_a_notification_about_a_blog_or_comment_gone_is_not_stored_quietly
     nobody = Draft(10 ** 12, Kind.BLOG_COMMENTED, bob_id, "user:0", "user:0")
     with pytest.raises(asyncpg.ForeignKeyViolationError):
         await store.add(nobody, now)
+
+
+async def test_a_like_withdrawn_from_its_notification_while_the_blog_is_deleted(
+        client, stores):
+    """The unlike's withdrawal, held at its lock of the notification behind the blog's
+    deletion (a concurrent like joining the group holds it), finds it gone. It deadlocked
+    when it deleted the actor first, then waited on the notification, while the cascade
+    held the notification and waited on the actor."""
+    pool, _ = stores
+    ann, bob = await sign_up(client), await sign_up(client)
+    r = await client.post("/api/v1/blog", headers=bearer(ann), json={"title": "T", "body": "b"})
+    blog_id, ann_id, bob_id = r.json()["id"], ann["user"]["id"], bob["user"]["id"]
+    store = PgNotificationStore(pool)
+    liked = Draft(ann_id, Kind.BLOG_LIKED, None, f"blog:{blog_id}", f"liked:{blog_id}",
+                  blog_id=blog_id, text="like")
+    notification = await store.add_actors(liked, [bob_id], datetime.now(timezone.utc))
+    held = ("SELECT 1 FROM notifications WHERE id = $1 FOR NO KEY UPDATE", notification.id)
+    outcome = await deleted_while(pool, blog_id, store.withdraw(
+        Kind.BLOG_LIKED, f"blog:{blog_id}", recipient_id=ann_id, actor_id=bob_id), held)
+    assert outcome == []  # the deletion took it: nobody's count changed by the withdrawal
+    assert await pool.fetchval("SELECT count(*) FROM notifications WHERE id = $1",
+                               notification.id) == 0

@@ -66,12 +66,18 @@ def _notification(row: asyncpg.Record) -> Notification:
 
 
 # Takes actors off unread notifications and counts them down, in one statement; the caller
-# then deletes those left with none. The UPDATE holds each row's lock to the commit, so a
-# concurrent add to the same group waits and then starts a new row if this one went.
+# then deletes those left with none. Each notification's row is locked before its actors',
+# the order a deletion's cascade (of the blog, or the account) takes them; the other way
+# round, an unlike's withdrawal deadlocked with its blog's deletion. The lock is held to the
+# commit, so a concurrent add to the same group waits and then starts a new row if this went.
 _TAKE_ACTORS_OFF = """
-    WITH hit AS (
+    WITH own AS (
+        SELECT n.id FROM notifications n JOIN notification_actors a ON a.notification_id = n.id
+        WHERE n.read_at IS NULL AND ({where})
+        ORDER BY n.id FOR NO KEY UPDATE OF n),
+    hit AS (
         DELETE FROM notification_actors a USING notifications n
-        WHERE a.notification_id = n.id AND n.read_at IS NULL AND ({where})
+        WHERE a.notification_id = n.id AND n.id IN (SELECT id FROM own) AND ({where})
         RETURNING n.id)
     UPDATE notifications n SET actor_count = n.actor_count - c.k
     FROM (SELECT id, count(*) AS k FROM hit GROUP BY id) c
