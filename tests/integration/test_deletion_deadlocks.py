@@ -16,6 +16,7 @@ import pytest
 
 from nirvana.domain.accounts.sessions import hash_token
 from nirvana.domain.blogs.reactions import Reaction
+from nirvana.domain.errors import NotFoundError
 from nirvana.storage.postgres.accounts import PgRefreshTokenStore, PgUserRepository
 from nirvana.storage.postgres.blog_comments import PgCommentRepository
 from nirvana.storage.postgres.blogs import PgBlogRepository
@@ -162,7 +163,8 @@ async def test_an_account_deleted_while_a_blog_it_commented_on_is_written_waits_
     """The blog's owner deletes the user's comment, or the whole blog, held at its lock of
     the blog's row. The account's deletion locks the blogs it touches before its cascade:
     that cascade took the comment, then the blog's row (the count trigger), the other way
-    round from both, and deadlocked with them."""
+    round from both, and deadlocked with them (the comment's case only once the comment's
+    deletion locks the blog first: this guards the account's side of that order)."""
     pool, _ = stores
     uid, password_hash, _ = await signed_up(client, pool)
     blog_id, comment_id = await commented_blog(client, pool, uid)
@@ -174,3 +176,39 @@ async def test_an_account_deleted_while_a_blog_it_commented_on_is_written_waits_
                                comment_id) == 0
     assert await pool.fetchval("SELECT likes_count + comments_count FROM blogs WHERE id = $1",
                                blog_id) in (0, None)
+
+
+async def test_a_first_like_of_a_blog_commented_on_while_the_account_is_deleted_waits_for_it(
+        client, stores, caplog):
+    """The account's deletion is held past its lock of the user's row (an uncommitted
+    tombstone of the same id), then the user's first like of a blog they commented on queues
+    behind it. The like locked the blog's row before its insert, whose foreign key waited on
+    the user's row, while the deletion waited on that lock of the blog: a deadlock whose
+    victim was the like (it waited first), a 500. The deletion goes first; the like's
+    foreign key then finds its user gone, answered 404 as before the lock order."""
+    caplog.set_level(logging.WARNING, "nirvana.storage")
+    pool, _ = stores
+    uid, password_hash, _ = await signed_up(client, pool)
+    owner = await sign_up(client)
+    r = await client.post("/api/v1/blog", headers=bearer(owner), json={"title": "T", "body": "b"})
+    blog_id = r.json()["id"]
+    await PgCommentRepository(pool).add(blog_id, uid, "c", datetime.now(timezone.utc))
+    async with pool.acquire() as blocker:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("INSERT INTO deleted_users (id, deleted_at) VALUES ($1, now())",
+                              uid)
+        deleting = asyncio.create_task(PgUserRepository(pool).delete(
+            uid, datetime.now(timezone.utc), password_hash))
+        await waiting_on_locks(pool, deleting, blocker.get_server_pid())
+        liking = asyncio.create_task(PgBlogRepository(pool).react(blog_id, uid, Reaction.LIKE))
+        await waiting_on_locks(pool, liking, blocker.get_server_pid(), count=2)
+        await transaction.rollback()
+    assert await asyncio.wait_for(deleting, WAIT) is True
+    with pytest.raises(NotFoundError) as answer:  # not DeadlockDetectedError
+        await asyncio.wait_for(liking, WAIT)
+    assert answer.value.code == "blog_not_found"
+    assert RETRIED not in caplog.text
+    assert await left_of(pool, uid) == 0
+    assert await pool.fetchval("SELECT likes_count + comments_count FROM blogs WHERE id = $1",
+                               blog_id) == 0

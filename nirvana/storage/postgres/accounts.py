@@ -187,9 +187,11 @@ class PgUserRepository:
             await conn.execute(
                 "DELETE FROM mail_outbox WHERE lower(recipient) = "
                 "(SELECT lower(email::text) FROM users WHERE id = $1)", user_id)
-            # The blogs its cascade touches, locked before it: every writer takes a blog's
-            # row before its comments and reactions (blog_comments.py, blog_reactions.py),
-            # while the cascade would take a comment, then its blog (the count trigger).
+            # The blogs its cascade touches, locked before it: a comment's deletion and a
+            # reaction's change or removal take a blog's row before the existing child they
+            # lock (blog_comments.py, blog_reactions.py), while the cascade would take a
+            # comment, then its blog (the count trigger). An insert needs not: its row is
+            # invisible to the cascade.
             # The user's own blogs as their deletion does; others' as the trigger does, which
             # lets the user's own comment in flight (its foreign key's KEY SHARE) through.
             await conn.execute("SELECT 1 FROM blogs WHERE author_id = $1 ORDER BY id "

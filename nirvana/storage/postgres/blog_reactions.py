@@ -12,11 +12,13 @@ from .blog_rows import COUNT_COLUMNS, counts_from_row
 from .blog_visibility import Params
 
 
-# The blog's row, locked before the reaction's: a blog's deletion locks it, then the
-# reactions by its cascade, and the count triggers lock it after the reaction they change,
-# so a write without this would deadlock with the deletion. The same lock the trigger takes
+# The blog's row, locked before an existing reaction's, by the statements that lock one
+# (a change of kind, a removal): a blog's deletion locks the blog, then the reactions by its
+# cascade, and the count triggers lock the blog after the reaction they change, so such a
+# write without this would deadlock with the deletion. The same lock the trigger takes
 # anyway, in the same statement: it only comes first. (The scan of blog_reactions needs the
-# blog's id from it before it can reach, and lock, a row.)
+# blog's id from it before it can reach, and lock, a row.) A new reaction's insert needs not,
+# its row being invisible to the cascade.
 BLOG_FIRST = "blog AS (SELECT id FROM blogs WHERE id = $1 FOR NO KEY UPDATE)"
 
 
@@ -40,10 +42,18 @@ class PgBlogReactions:
 
     async def react(self, blog_id: int, user_id: int, kind: Reaction) -> ReactionCounts:
         try:
-            # One statement: a new reaction is inserted, another kind replaces the old one
-            # (the WHERE leaves the same kind untouched, so its time stays). The triggers on
-            # blog_reactions move the counts within it. The blog's row is locked first
-            # (BLOG_FIRST); a blog gone by then inserts nothing, and _counts says so.
+            # A first reaction is inserted alone: DO NOTHING locks no existing row, so it
+            # needs no BLOG_FIRST, whose lock ahead of the insert's foreign key on the user's
+            # row would cycle with that account's deletion (it locks the user, then the blog).
+            inserted = await self._pool.execute(
+                "INSERT INTO blog_reactions (blog_id, user_id, kind) VALUES ($1, $2, $3) "
+                "ON CONFLICT (blog_id, user_id) DO NOTHING", blog_id, user_id, kind.value)
+            if inserted == "INSERT 0 1":
+                return await self._counts(blog_id)
+            # A reaction there already: another kind replaces it (the WHERE leaves the same
+            # kind untouched, so its time stays), the blog's row locked first (BLOG_FIRST);
+            # the triggers on blog_reactions move the counts within the statement. A blog
+            # gone by then inserts nothing, and _counts says so.
             await self._pool.execute(
                 f"""WITH {BLOG_FIRST}
                    INSERT INTO blog_reactions AS r (blog_id, user_id, kind)
