@@ -1,7 +1,7 @@
 """A blog deleted while its comments or reactions are written, on the real PostgreSQL: every
-such writer locks the blog's row before the comment's or reaction's (blog_comments.py,
-blog_reactions.py), the order the blog's deletion takes them by its cascade, so one waits for
-the other and neither deadlocks (it did: the count triggers took the blog's row after the
+writer that locks an existing comment or reaction locks the blog's row before it
+(blog_comments.py, blog_reactions.py), the order the blog's deletion takes them by its
+cascade, so one waits for the other and neither deadlocks (it did: the count triggers took the blog's row after the
 child's); an unlike's withdrawal of its notification locks the notification before its
 actors, as the cascade does. And a notification about a blog or comment gone meanwhile is not stored, quietly."""
 
@@ -88,16 +88,30 @@ async def test_a_reaction_taken_back_from_a_blog_being_deleted_finds_it_gone(
 
 
 async def test_a_reaction_changed_on_a_blog_being_deleted_finds_it_gone(client, stores):
-    """Another kind replacing a reaction locked the reaction first (ON CONFLICT DO UPDATE);
-    a new reaction there now inserts nothing rather than failing its foreign key."""
+    """Another kind replacing a reaction locked the reaction first (ON CONFLICT DO UPDATE),
+    then waited on the blog's row (the count trigger) while the cascade waited on it."""
     pool, _ = stores
     _, bob, blog_id, _ = await blog_with_comment(client)
+    outcome = await deleted_while(pool, blog_id, PgBlogRepository(pool).react(
+        blog_id, bob["user"]["id"], Reaction.LOVE))
+    assert isinstance(outcome, NotFoundError) and outcome.code == "blog_not_found"
+
+
+async def test_a_first_reaction_on_a_blog_being_deleted_goes_in_ahead_and_with_it(
+        client, stores):
+    """A first reaction takes no lock of the blog's row ahead of its insert (its row is
+    invisible to the cascade): its foreign key's share lock either passes the deletion
+    queued on the blog's row, which then takes the reaction with the blog, or waits for it
+    and finds the blog gone. Either way, no deadlock and nothing left."""
+    pool, _ = stores
+    _, _, blog_id, _ = await blog_with_comment(client)
     ann_too = await sign_up(client)
-    for user in (bob, ann_too):  # a change, then a first reaction
-        outcome = await deleted_while(pool, blog_id, PgBlogRepository(pool).react(
-            blog_id, user["user"]["id"], Reaction.LOVE))
-        assert isinstance(outcome, NotFoundError) and outcome.code == "blog_not_found"
-        _, _, blog_id, _ = await blog_with_comment(client)
+    outcome = await deleted_while(pool, blog_id, PgBlogRepository(pool).react(
+        blog_id, ann_too["user"]["id"], Reaction.LOVE))
+    if isinstance(outcome, NotFoundError):
+        assert outcome.code == "blog_not_found"
+    else:
+        assert (outcome.like, outcome.love) == (1, 1), outcome
 
 
 async def test_a_notification_about_a_blog_or_comment_gone_is_not_stored_quietly(
