@@ -42,25 +42,28 @@ class PgBlogReactions:
 
     async def react(self, blog_id: int, user_id: int, kind: Reaction) -> ReactionCounts:
         try:
-            # A first reaction is inserted alone: DO NOTHING locks no existing row, so it
-            # needs no BLOG_FIRST, whose lock ahead of the insert's foreign key on the user's
-            # row would cycle with that account's deletion (it locks the user, then the blog).
-            inserted = await self._pool.execute(
-                "INSERT INTO blog_reactions (blog_id, user_id, kind) VALUES ($1, $2, $3) "
-                "ON CONFLICT (blog_id, user_id) DO NOTHING", blog_id, user_id, kind.value)
-            if inserted == "INSERT 0 1":
-                return await self._counts(blog_id)
-            # A reaction there already: another kind replaces it (the WHERE leaves the same
-            # kind untouched, so its time stays), the blog's row locked first (BLOG_FIRST);
-            # the triggers on blog_reactions move the counts within the statement. A blog
-            # gone by then inserts nothing, and _counts says so.
-            await self._pool.execute(
-                f"""WITH {BLOG_FIRST}
-                   INSERT INTO blog_reactions AS r (blog_id, user_id, kind)
-                   SELECT id, $2, $3 FROM blog
-                   ON CONFLICT (blog_id, user_id) DO UPDATE
-                   SET kind = EXCLUDED.kind, created_at = EXCLUDED.created_at
-                   WHERE r.kind <> EXCLUDED.kind""", blog_id, user_id, kind.value)
+            for _ in range(2):
+                # A first reaction is inserted alone: DO NOTHING locks no existing row, so it
+                # needs no BLOG_FIRST, whose lock ahead of the insert's foreign key on the
+                # user's row would cycle with that account's deletion (user, then blog).
+                inserted = await self._pool.execute(
+                    "INSERT INTO blog_reactions (blog_id, user_id, kind) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (blog_id, user_id) DO NOTHING", blog_id, user_id, kind.value)
+                if inserted == "INSERT 0 1":
+                    break
+                # A reaction there already: another kind replaces it (the same kind is left
+                # untouched, so its time stays), the blog's row locked first (BLOG_FIRST);
+                # the triggers on blog_reactions move the counts within the statement. An
+                # update, never an insert, under BLOG_FIRST, for the cycle above.
+                updated = await self._pool.execute(
+                    f"""WITH {BLOG_FIRST}
+                       UPDATE blog_reactions SET kind = $3, created_at = now()
+                       WHERE blog_id = (SELECT id FROM blog) AND user_id = $2
+                         AND kind <> $3""", blog_id, user_id, kind.value)
+                if updated != "UPDATE 0" or await self.reaction_of(blog_id, user_id):
+                    break
+                # The reaction went between the two (an unlike elsewhere, or the blog's
+                # deletion): insert again, which a blog gone refuses.
         except asyncpg.ForeignKeyViolationError:
             raise NotFoundError("No such blog.", code="blog_not_found") from None
         return await self._counts(blog_id)
