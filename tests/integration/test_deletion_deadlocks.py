@@ -152,7 +152,8 @@ async def commented_blog(client, pool, uid: int) -> tuple[int, int]:
     owner = await sign_up(client)
     r = await client.post("/api/v1/blog", headers=bearer(owner), json={"title": "T", "body": "b"})
     blog_id = r.json()["id"]
-    comment = await PgCommentRepository(pool).add(blog_id, uid, "c", datetime.now(timezone.utc))
+    comment, _ = await PgCommentRepository(pool).add(blog_id, uid, "c",
+                                                     datetime.now(timezone.utc))
     await PgBlogRepository(pool).react(blog_id, uid, Reaction.LIKE)
     return blog_id, comment.id
 
