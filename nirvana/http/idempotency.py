@@ -48,17 +48,25 @@ def key_of(request: Request, method: str, path: str, body: BaseModel | None
     value = values[0]
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
-    if len(values) > 1 or not _KEY.fullmatch(value):
-        raise BadRequestError(
-            f"{HEADER} must be one value of 1 to 64 letters, digits or ._~+/=:- characters, "
-            "quoted or bare.",
-            code="invalid_idempotency_key",
-            details=[{"field": HEADER, "code": "invalid", "message": f"must match {KEY_PATTERN}"}])
+    if len(values) > 1:
+        value = ""  # refused below, with the same answer as a malformed key
     # Only the fields the request sent: a retry sends the same bytes, and an optional
     # field a later deploy adds (its default filled in) must not make a retry that
     # straddles a rolling restart look like another request.
-    asked = json.dumps([method, path, request.path_params,
-                        body.model_dump(mode="json", exclude_unset=True)
-                        if body is not None else None],
-                       sort_keys=True, default=str)
-    return IdempotencyKey(value, hashlib.sha256(asked.encode()).hexdigest())
+    return checked_key(value, [method, path, request.path_params,
+                               body.model_dump(mode="json", exclude_unset=True)
+                               if body is not None else None], HEADER)
+
+
+def checked_key(value: str, asked: Any, field: str) -> IdempotencyKey:
+    """`value` as a key, with the fingerprint of `asked` (anything JSON can write: what the
+    request asks); BadRequestError (400 `invalid_idempotency_key`) naming `field` for a
+    value outside the pattern. The web client's forms send theirs in a field."""
+    if not _KEY.fullmatch(value):
+        raise BadRequestError(
+            f"{field} must be one value of 1 to 64 letters, digits or ._~+/=:- characters"
+            + (", quoted or bare." if field == HEADER else "."),
+            code="invalid_idempotency_key",
+            details=[{"field": field, "code": "invalid", "message": f"must match {KEY_PATTERN}"}])
+    fingerprint = json.dumps(asked, sort_keys=True, default=str)
+    return IdempotencyKey(value, hashlib.sha256(fingerprint.encode()).hexdigest())

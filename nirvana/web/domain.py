@@ -26,6 +26,7 @@ from ..domain.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
+from ..domain.idempotency import IdempotencyKey, IdempotencyKeyReusedError
 from ..domain.notifications.cursors import decode_cursor as decode_notification_cursor
 from ..domain.notifications.cursors import encode_cursor as encode_notification_cursor
 from ..domain.notifications.preferences import Channel, Preference
@@ -42,6 +43,7 @@ __all__ = [
     "Channel", "Preference", "decode_upload_cursor", "encode_upload_cursor",
     "Audience", "AuthenticationError", "Blog", "BlogChanges", "BlogFields", "BlogFilter",
     "BlogStatus", "Comment", "MediaKind", "ConflictError", "Direction", "DomainError",
+    "IdempotencyKey", "IdempotencyKeyReusedError",
     "InvalidInputError",
     "NotFoundError",
     "PermissionDeniedError", "Place", "Profile", "ProfileChanges", "RateLimitedError", "Reaction",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Collection
 from urllib.parse import parse_qsl
@@ -10,12 +11,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..http.api import read_limited
+from ..http.idempotency import checked_key
 from ..http import multipart
 from ..http.routes.users import clear_cookies, set_session_cookies
 from . import domain
 from .session import check_origin, reader_of
 
 FORM_LIMIT = 1 << 20  # a blog body (100,000 characters) fits with room to spare
+# The hidden field of a form that creates something (partials/forms.html `once_key`).
+KEY_FIELD = "idempotency_key"
 
 
 async def read_form(request: Request, limit: int = FORM_LIMIT) -> dict[str, str]:
@@ -37,6 +41,23 @@ async def read_file(request: Request, name: str, max_bytes: int) -> multipart.Re
     limit."""
     check_origin(request)
     return await multipart.read_file(request, name, max_bytes)
+
+
+def new_form_key() -> str:
+    """A key for one rendered create form: a double click, a reload that posts the form
+    again or a retry after an error page sends it again, and the store answers the row the
+    first post made (`create_once`, `comment_once`), as the API's Idempotency-Key does."""
+    return secrets.token_urlsafe(16)
+
+
+def form_key(request: Request, form: dict[str, str]) -> domain.IdempotencyKey | None:
+    """The form's key with the fingerprint of everything else it posts, or None for a form
+    rendered without one (a page from before this field existed)."""
+    value = form.get(KEY_FIELD)
+    if not value:
+        return None
+    asked = {name: text for name, text in form.items() if name != KEY_FIELD}
+    return checked_key(value, ["web", request.method, request.url.path, asked], KEY_FIELD)
 
 
 @dataclass
@@ -66,6 +87,13 @@ class FormErrors:
         if isinstance(exc, domain.RateLimitedError):
             message = f"Too many tries. Wait {exc.retry_after} seconds and try again."
         return cls(message, fields, code)
+
+    @classmethod
+    def resent(cls, what: str) -> "FormErrors":
+        """For a create form whose key already made something else (posted once, then
+        changed: a page kept by Back): the form comes back with a new key."""
+        return cls(f"This form was already sent with other text. What you wrote is kept "
+                   f"below: send it again to post it as a new {what}.", status=409)
 
     def __bool__(self) -> bool:
         return bool(self.message or self.fields)

@@ -13,6 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from ..http.page_cache import Version, answer
 from .assets import StaticAssets
+from .forms import KEY_FIELD, new_form_key
 from .markdown import render_markdown
 from .session import reader_of
 
@@ -72,6 +73,8 @@ def _environment(assets: StaticAssets) -> jinja2.Environment:
     env.globals["static_url"] = assets.url
     env.globals["site_name"] = SITE_NAME
     env.globals["reaction_kinds"] = REACTION_KINDS
+    env.globals["new_form_key"] = new_form_key
+    env.globals["key_field"] = KEY_FIELD
     env.filters["markdown"] = render_markdown
     env.filters["blog_url"] = blog_path
     env.filters["date"] = lambda at: at.strftime("%-d %b %Y") if at else ""

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import domain
-from ..forms import FormErrors, read_form, redirect
+from ..forms import FormErrors, form_key, read_form, redirect
 from ...http.kept_answers import remember
 from ..session import reader_of, signed_in
 from ...http.routes.blogs import BLOG_MAX_AGE
@@ -191,7 +191,11 @@ async def add_comment(request: Request) -> Response:
     reader = await signed_in(request)
     bid = blog_id(request)
     try:
-        comment = await blogs(request).comment(bid, reader.id, form.get("body", ""))
+        # A form posted again (double click, reload, retry) lands on the comment it made.
+        comment, _ = await blogs(request).comment_once(bid, reader.id, form.get("body", ""),
+                                                       form_key(request, form))
+    except domain.IdempotencyKeyReusedError:
+        return await blog_page(request, FormErrors.resent("comment"), form.get("body", ""))
     except domain.InvalidInputError as exc:
         return await blog_page(request, FormErrors.of(exc), form.get("body", ""))
     blog = await blogs(request).get(bid, reader.id)

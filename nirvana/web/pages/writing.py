@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from .. import domain
-from ..forms import FormErrors, read_form, redirect
+from ..forms import FormErrors, form_key, read_form, redirect
 from ..markdown import render_markdown
 from ..session import signed_in_user
 from ..templating import blog_path, pages_of
@@ -110,7 +110,11 @@ async def new_blog(request: Request) -> Response:
         return await editor(request, blog=None, form={})
     form = await read_form(request)
     try:
-        blog = await blogs(request).create(user.id, fields_of(form))
+        # A form posted again (double click, reload, retry) lands on the blog it made.
+        blog, _ = await blogs(request).create_once(user.id, fields_of(form),
+                                                   form_key(request, form))
+    except domain.IdempotencyKeyReusedError:
+        return await editor(request, blog=None, form=form, errors=FormErrors.resent("blog"))
     except domain.DomainError as exc:
         return await editor(request, blog=None, form=form, errors=FormErrors.of(exc, EDITOR_FIELDS))
     return await redirect(request, blog_path(blog))

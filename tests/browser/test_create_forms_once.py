@@ -1,0 +1,85 @@
+"""The create forms (a new blog, a comment) store once per rendered form: posting the same
+form again (a double click, a reload that posts it again, a retry after an error page)
+lands where the first post landed, and a kept form posted with other text says so."""
+
+from playwright.async_api import expect
+
+from tests.support.browser_ui import make_blog, make_user, sign_in
+
+# Posts the form's current fields as the browser would post the form (same cookies, same
+# Origin), without leaving the page: the copies a double click or a resend would make.
+POST_FORM_AGAIN = """async (selector) => {
+    const form = document.querySelector(selector);
+    const response = await fetch(form.action, {
+        method: "POST", body: new URLSearchParams(new FormData(form))});
+    return response.status; }"""
+
+
+async def signed_in_page(site, name):
+    me = await make_user(site.services, name)
+    page = await site.new_page()
+    await sign_in(page, me.user.email)
+    await page.wait_for_url("**/")
+    return me, page
+
+
+async def test_a_comment_form_posted_three_times_stores_one_comment(site):
+    author = await make_user(site.services, "Author")
+    blog = await make_blog(site.services, author.user.id, "Say it once")
+    me, page = await signed_in_page(site, "Eager commenter")
+    await page.goto(f"/blogs/{blog.id}")
+    await page.get_by_label("Your comment").fill("Only once, please")
+    form = "form[action$='/comments']"
+    assert await page.evaluate(POST_FORM_AGAIN, form) == 200  # followed to the blog page
+    assert await page.evaluate(POST_FORM_AGAIN, form) == 200
+    await page.get_by_role("button", name="Comment").click()
+
+    comments, total = await site.services.blogs.comments(blog.id, me.user.id, 1, 50)
+    assert total == 1 and [c.body for c in comments] == ["Only once, please"]
+    await page.wait_for_url(f"**/blogs/{blog.slug}?comments=1#comment-{comments[0].id}")
+    await expect(page.locator(".comment")).to_have_count(1)
+    await expect(page.get_by_role("heading", name="1 comment")).to_be_visible()
+    # The page came with a new key: the next comment is a new one.
+    await page.get_by_label("Your comment").fill("And a second thought")
+    await page.get_by_role("button", name="Comment").click()
+    await expect(page.locator(".comment")).to_have_count(2)
+
+
+async def test_a_comment_form_sent_again_with_other_text_keeps_it_to_send_anew(site):
+    author = await make_user(site.services, "Author")
+    blog = await make_blog(site.services, author.user.id, "Changed mind")
+    me, page = await signed_in_page(site, "Second-guesser")
+    await page.goto(f"/blogs/{blog.id}")
+    form = "form[action$='/comments']"
+    await page.get_by_label("Your comment").fill("First words")
+    assert await page.evaluate(POST_FORM_AGAIN, form) == 200
+    # The same rendered form (as Back shows it) now says something else.
+    await page.get_by_label("Your comment").fill("Other words")
+    await page.get_by_role("button", name="Comment").click()
+    await expect(page.get_by_role("alert")).to_contain_text("already sent with other text")
+    assert await page.get_by_label("Your comment").input_value() == "Other words"
+    await page.get_by_role("button", name="Comment").click()
+    await expect(page.locator(".comment")).to_have_count(2)
+    comments, _ = await site.services.blogs.comments(blog.id, me.user.id, 1, 50)
+    assert [c.body for c in comments] == ["First words", "Other words"]
+
+
+async def test_the_new_blog_form_posted_three_times_stores_one_blog(site):
+    me, page = await signed_in_page(site, "Hasty writer")
+    await page.goto("/write")
+    await page.get_by_label("Title").fill("Published once")
+    await page.get_by_label("Body", exact=True).fill("Even when sent three times.")
+    # The Publish button's name and value are part of what a click posts.
+    await page.evaluate("""() => {
+        const input = document.createElement("input");
+        input.type = "hidden"; input.name = "status"; input.value = "published";
+        document.getElementById("editor").append(input); }""")
+    assert await page.evaluate(POST_FORM_AGAIN, "#editor") == 200
+    assert await page.evaluate(POST_FORM_AGAIN, "#editor") == 200
+    await page.get_by_role("button", name="Publish").click()
+
+    await page.wait_for_url("**/blogs/*")
+    await expect(page.get_by_role("heading", name="Published once")).to_be_visible()
+    mine, _ = await site.services.blogs.page(me.user.id, 1, 50)
+    assert [b.title for b in mine] == ["Published once"]
+    assert page.url.endswith(f"/blogs/{mine[0].slug}")
