@@ -956,3 +956,12 @@ ALTER TABLE blog_comments
     ADD COLUMN idempotency_key text, ADD COLUMN idempotency_fingerprint text;
 CREATE UNIQUE INDEX blog_comments_author_idempotency_key_idx
     ON blog_comments (author_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+-- migration: 0026 idempotency keys of uploads
+-- As 0024, for media_uploads: the key an upload was sent with, stored by the ledger's insert
+-- with the fingerprint of the request (the file's bytes, its name, the kind asked for). The
+-- build reads every upload's row under this step's lock.
+ALTER TABLE media_uploads
+    ADD COLUMN idempotency_key text, ADD COLUMN idempotency_fingerprint text;
+CREATE UNIQUE INDEX media_uploads_owner_idempotency_key_idx
+    ON media_uploads (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL;

@@ -18,6 +18,7 @@ from typing import Mapping, Protocol, Sequence
 from . import cursors as codec
 from .errors import (NotFoundError, PayloadTooLargeError, UnavailableError,
                      UnsupportedMediaTypeError)
+from .idempotency import IdempotencyKey, IdempotencyKeyReusedError
 from .sniffing import ContentType, MediaKind, sniff
 from .upload_names import clean_original_name
 
@@ -148,7 +149,15 @@ class UploadLedger(Protocol):
         """Give back a reservation whose upload failed."""
         ...
 
-    async def record(self, upload: Upload) -> None: ...
+    async def record(self, upload: Upload, key: IdempotencyKey | None = None) -> bool:
+        """Add the upload's row, keeping `key` on it; False (nothing added) when the owner's
+        `key` is on another row already."""
+        ...
+
+    async def keyed(self, owner_id: int, key: IdempotencyKey) -> Upload | None:
+        """The owner's upload stored under `key`, or None; IdempotencyKeyReusedError when
+        it was stored by another request (idempotency.py)."""
+        ...
 
     async def usage(self, user_id: int) -> tuple[int, int]:
         """(bytes used, number of files) of a user."""
@@ -221,6 +230,18 @@ class Uploads:
         quota (code `quota_exceeded`); UnsupportedMediaTypeError when `only` names another
         kind; InvalidInputError for an empty file or a damaged image.
         """
+        return (await self.upload_once(user_id, data, only, original_name, None))[0]
+
+    async def upload_once(self, user_id: int, data: bytes, only: MediaKind | None,
+                          original_name: str | None, key: IdempotencyKey | None
+                          ) -> tuple[Upload, bool]:
+        """`upload`, once per `key`: a retry with the key answers the upload the first
+        attempt stored and False, storing no file and reserving no bytes. The key is read
+        before anything is stored (a file saved and then thrown away costs more than the
+        read, on Cloudinary a round trip); twins racing past that read both save, and the
+        one whose row loses throws its file away and answers the winner's."""
+        if key is not None and (found := await self.ledger.keyed(user_id, key)):
+            return found, False
         if only is MediaKind.IMAGE and len(data) > self.limits.image:
             # Said before sniffing, so an oversized image gets the image limit's message.
             raise self._too_large(MediaKind.IMAGE)
@@ -238,14 +259,41 @@ class Uploads:
                 f"{used} of {self.limits.quota} bytes are used.", code="quota_exceeded")
         try:
             url = await self.store.save(data, content)
-            upload = Upload(url=url, owner_id=user_id, content=content, size=len(data),
-                            original_name=clean_original_name(original_name))
-            await self.ledger.record(upload)
         except BaseException:
             # Shielded: a cancelled upload must still give its reservation back.
             await asyncio.shield(self.ledger.release(user_id, len(data)))
             raise
-        return upload
+        upload = Upload(url=url, owner_id=user_id, content=content, size=len(data),
+                        original_name=clean_original_name(original_name))
+        found: Upload | None = None
+        try:
+            while not await self.ledger.record(upload, key):
+                assert key is not None
+                if (found := await self.ledger.keyed(user_id, key)) is not None:
+                    break
+                # Deleted between the insert and this read: its key is free, insert again.
+        except IdempotencyKeyReusedError:
+            # A twin with this key and another request stored first: this file is no one's.
+            await asyncio.shield(self._drop(user_id, upload))
+            raise
+        except BaseException:
+            await asyncio.shield(self.ledger.release(user_id, len(data)))
+            raise
+        if found is None:
+            return upload, True
+        # A twin with the same key stored first: this file is no one's. Shielded, as the
+        # reservation's release: a cancelled caller must not leave it served and counted.
+        await asyncio.shield(self._drop(user_id, upload))
+        return found, False
+
+    async def _drop(self, user_id: int, upload: Upload) -> None:
+        """Give back the bytes and the file of an upload no row holds."""
+        await self.ledger.release(user_id, upload.size)
+        try:
+            await self.store.delete(upload.url)
+        except UnavailableError:
+            log.warning("upload %s of user %s is in no row and stays in the store",
+                        upload.url, user_id)
 
     async def page(self, user_id: int, after: UploadPosition | None,
                    limit: int) -> UploadPage:

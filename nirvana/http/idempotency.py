@@ -70,3 +70,12 @@ def checked_key(value: str, asked: Any, field: str) -> IdempotencyKey:
             details=[{"field": field, "code": "invalid", "message": f"must match {KEY_PATTERN}"}])
     fingerprint = json.dumps(asked, sort_keys=True, default=str)
     return IdempotencyKey(value, hashlib.sha256(fingerprint.encode()).hexdigest())
+
+
+def covering(key: IdempotencyKey | None, more: Any) -> IdempotencyKey | None:
+    """`key` with a fingerprint that also covers `more` (anything JSON can write): what a
+    route learns of the request after reading its body, as an upload's file hash."""
+    if key is None:
+        return None
+    asked = json.dumps([key.fingerprint, more], sort_keys=True, default=str)
+    return IdempotencyKey(key.key, hashlib.sha256(asked.encode()).hexdigest())

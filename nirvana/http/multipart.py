@@ -9,6 +9,7 @@ kept in memory, and never more than `max_file_bytes` plus one network chunk of i
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -37,9 +38,12 @@ _UNESCAPED = {"%22": '"', "%0D": "\r", "%0A": "\n"}
 
 
 class _FilePart:
-    def __init__(self, field: str, max_bytes: int) -> None:
+    def __init__(self, field: str, max_bytes: int, hashed: bool) -> None:
         self.field = field.encode()
         self.max_bytes = max_bytes
+        # Hashed chunk by chunk as it arrives: a large file's hash at the end would hold
+        # the event loop for as long as hashing all of it takes.
+        self.hash = hashlib.sha256() if hashed else None
         self.chunks: list[bytes] = []
         self.size = 0
         self.found = False
@@ -96,6 +100,8 @@ class _FilePart:
             self.chunks.clear()
             return
         self.chunks.append(data[start:end])
+        if self.hash is not None:
+            self.hash.update(self.chunks[-1])
 
     def _part_end(self) -> None:
         self._capturing = False
@@ -110,10 +116,13 @@ class ReceivedFile:
     # The part's `filename` (browsers send UTF-8; RFC 7578 forbids `filename*`), with the
     # browsers' escapes undone, not yet cleaned: domain/upload_names.py does that.
     filename: str | None
+    sha256: str | None = None  # hex, when asked for (`hashed`)
 
 
-async def read_file(request: Request, field: str, max_file_bytes: int) -> ReceivedFile:
-    """The bytes and the file name of the multipart field `field`.
+async def read_file(request: Request, field: str, max_file_bytes: int,
+                    hashed: bool = False) -> ReceivedFile:
+    """The bytes and the file name of the multipart field `field`, and with `hashed` the
+    SHA-256 of the bytes.
 
     Raises UnsupportedMediaTypeError (not multipart), PayloadTooLargeError (over the limit),
     BadRequestError (malformed or truncated body), InvalidInputError (no such field).
@@ -133,7 +142,7 @@ async def read_file(request: Request, field: str, max_file_bytes: int) -> Receiv
             raise BadRequestError("Content-Length is not a number.")
         if int(declared) > body_limit:
             raise too_large
-    part = _FilePart(field, max_file_bytes)
+    part = _FilePart(field, max_file_bytes, hashed)
     try:
         parser = MultipartParser(boundary, part.callbacks())
     except FormParserError:
@@ -159,4 +168,5 @@ async def read_file(request: Request, field: str, max_file_bytes: int) -> Receiv
     if part.filename is not None:
         filename = _WHATWG_ESCAPES.sub(lambda m: _UNESCAPED[m[0]],
                                        part.filename.decode("utf-8", "replace"))
-    return ReceivedFile(b"".join(part.chunks), filename)
+    return ReceivedFile(b"".join(part.chunks), filename,
+                        part.hash.hexdigest() if part.hash is not None else None)

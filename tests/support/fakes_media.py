@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Sequence
 
+from nirvana.domain.idempotency import IdempotencyKey, replayed_or_refused
 from nirvana.domain.sniffing import ContentType
 from nirvana.domain.uploads import Issued, StoredUpload, Upload, UploadPosition, name_of
 
@@ -49,6 +50,7 @@ class FakeUploadLedger:
         self.recorded_at: dict[str, datetime] = {}
         self.finds = 0
         self.fail_forget: Exception | None = None
+        self.keys: dict[tuple[int, str], tuple[str, str]] = {}  # (owner, key): (url, fingerprint)
 
     async def reserve(self, user_id: int, size: int, quota: int) -> bool:
         if self.used.get(user_id, 0) + size > quota:
@@ -59,11 +61,24 @@ class FakeUploadLedger:
     async def release(self, user_id: int, size: int) -> None:
         self.used[user_id] = max(0, self.used.get(user_id, 0) - size)
 
-    async def record(self, upload: Upload) -> None:
+    async def record(self, upload: Upload, key: IdempotencyKey | None = None) -> bool:
+        if key is not None:
+            held = self.keys.get((upload.owner_id, key.key))
+            if held is not None and held[0] in self.uploads:  # a forgotten row frees its key
+                return False
+            self.keys[upload.owner_id, key.key] = (upload.url, key.fingerprint)
         self.uploads[upload.url] = upload
         # One second apart, so the newest-first order is the order of recording.
         self.recorded_at[upload.url] = (datetime(2026, 1, 1, tzinfo=timezone.utc)
                                         + timedelta(seconds=len(self.recorded_at)))
+        return True
+
+    async def keyed(self, owner_id: int, key: IdempotencyKey) -> Upload | None:
+        url, fingerprint = self.keys.get((owner_id, key.key), (None, None))
+        if url is None or url not in self.uploads:
+            return None
+        replayed_or_refused(key, fingerprint)
+        return self.uploads[url]
 
     async def usage(self, user_id: int) -> tuple[int, int]:
         files = sum(1 for u in self.uploads.values() if u.owner_id == user_id)

@@ -19,7 +19,8 @@ from ...domain.uploads import StoredUpload, decode_cursor, encode_cursor, name_o
 from ..api import Api, Call, In, Out
 from ..byte_ranges import RangeRefusal, judge_range, range_applies
 from ..errors import error_response
-from ..multipart import read_file
+from ..idempotency import covering
+from ..multipart import ReceivedFile, read_file
 from ..schemas.social import PageIn, StorageOut, UploadOut
 
 api = Api()
@@ -120,14 +121,24 @@ def attachment_header(name: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+async def read_upload(call: Call, limit: int) -> ReceivedFile:
+    """The file, and with an Idempotency-Key its fingerprint made to cover what the request
+    sent: the file's bytes (hashed as they arrive), its name and the query."""
+    sent = await read_file(call.request, "file", limit, hashed=call.idempotency is not None)
+    query = call.query.model_dump(mode="json", exclude_unset=True) if call.query else None
+    call.idempotency = covering(call.idempotency, [sent.sha256, sent.filename, query])
+    return sent
+
+
 @api.route("POST", "/api/v1/image/upload",
            summary="Upload an image (JPEG, PNG, WebP or GIF, judged by its bytes)", tags=TAGS,
-           response=UploadOut, status=201, raw_body=UPLOAD_BODY,
+           response=UploadOut, status=201, raw_body=UPLOAD_BODY, idempotent=True,
            errors=(400, 413, 415, 422, 503))
 async def upload_image(call: Call[None, None]) -> UploadOut:
     uploads = call.services.uploads
-    sent = await read_file(call.request, "file", uploads.limits.image)
-    done = await uploads.upload(call.user_id, sent.data, MediaKind.IMAGE, sent.filename)
+    sent = await read_upload(call, uploads.limits.image)
+    done, call.created = await uploads.upload_once(call.user_id, sent.data, MediaKind.IMAGE,
+                                                   sent.filename, call.idempotency)
     return UploadOut(url=done.url)
 
 
@@ -137,13 +148,14 @@ async def upload_image(call: Call[None, None]) -> UploadOut:
            query=MediaUploadQuery, response=MediaOut, status=201,
            raw_body=upload_body("Any file: JPEG/PNG/WebP/GIF images, MP3/Ogg/WAV/FLAC/M4A "
                                 "audio, MP4/WebM/MOV video, or anything else as a file"),
-           errors=(400, 413, 415, 422, 503))
+           idempotent=True, errors=(400, 413, 415, 422, 503))
 async def upload_media(call: Call[None, MediaUploadQuery]) -> MediaOut:
     uploads = call.services.uploads
     only = MediaKind(call.query.kind) if call.query.kind else None
     limit = uploads.limits.of(only) if only else uploads.limits.largest
-    sent = await read_file(call.request, "file", limit)
-    done = await uploads.upload(call.user_id, sent.data, only, sent.filename)
+    sent = await read_upload(call, limit)
+    done, call.created = await uploads.upload_once(call.user_id, sent.data, only,
+                                                   sent.filename, call.idempotency)
     return MediaOut(url=done.url, name=name_of(done.url), kind=done.content.kind.value,
                     mime=done.content.mime, size=done.size, original_name=done.original_name)
 

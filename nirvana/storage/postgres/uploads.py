@@ -1,4 +1,4 @@
-"""PostgreSQL adapter of `UploadLedger` (schema steps 0012, 0013, 0021, 0023): who was
+"""PostgreSQL adapter of `UploadLedger` (schema steps 0012, 0013, 0021, 0023, 0026): who was
 issued which upload URL under which original name, and each user's storage usage."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from typing import Mapping, Sequence
 
 import asyncpg
 
-from ...domain.sniffing import MediaKind
+from ...domain.idempotency import IdempotencyKey, replayed_or_refused
+from ...domain.sniffing import CONTENT_TYPES, ContentType, MediaKind
 from ...domain.uploads import Issued, StoredUpload, Upload, UploadPosition
 from .password_guard import user_locked
 
@@ -24,6 +25,12 @@ PAGE_AFTER = (f"{_COLUMNS} AND (created_at, url) < ($2, $3) "
 # exactly as there, or the index goes unused.
 FIND_BY_NAME = ("SELECT url FROM media_uploads WHERE owner_id = $1 "
                 "AND regexp_replace(url, '^.*/', '') = $2 ORDER BY created_at LIMIT 1")
+
+
+def content_of(url: str, kind: MediaKind, mime: str) -> ContentType:
+    """What a stored upload is, as sniffed when it came: its URL ends in the extension."""
+    found = CONTENT_TYPES.get(url.rsplit(".", 1)[-1])
+    return found if found is not None and found.mime == mime else ContentType(kind, mime, "")
 
 
 class PgUploadLedger:
@@ -46,11 +53,30 @@ class PgUploadLedger:
             "UPDATE media_usage SET used_bytes = greatest(used_bytes - $2::bigint, 0) "
             "WHERE user_id = $1", user_id, size)
 
-    async def record(self, upload: Upload) -> None:
-        await self._pool.execute(
-            "INSERT INTO media_uploads (url, owner_id, kind, mime, size, original_name) "
-            "VALUES ($1, $2, $3, $4, $5, $6)", upload.url, upload.owner_id,
-            upload.content.kind.value, upload.content.mime, upload.size, upload.original_name)
+    async def record(self, upload: Upload, key: IdempotencyKey | None = None) -> bool:
+        # A key already stored inserts nothing: a concurrent twin waits for the winner's
+        # commit, then finds nothing inserted.
+        return await self._pool.fetchval(
+            "INSERT INTO media_uploads (url, owner_id, kind, mime, size, original_name, "
+            "    idempotency_key, idempotency_fingerprint) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (owner_id, idempotency_key) "
+            "    WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING true",
+            upload.url, upload.owner_id, upload.content.kind.value, upload.content.mime,
+            upload.size, upload.original_name, key and key.key,
+            key and key.fingerprint) is not None
+
+    async def keyed(self, owner_id: int, key: IdempotencyKey) -> Upload | None:
+        row = await self._pool.fetchrow(
+            "SELECT url, kind, mime, size, original_name, idempotency_fingerprint "
+            "FROM media_uploads WHERE owner_id = $1 AND idempotency_key = $2",
+            owner_id, key.key)
+        if row is None:
+            return None
+        replayed_or_refused(key, row["idempotency_fingerprint"])
+        return Upload(row["url"], owner_id, content_of(row["url"], MediaKind(row["kind"]),
+                                                       row["mime"]),
+                      row["size"], row["original_name"])
 
     async def usage(self, user_id: int) -> tuple[int, int]:
         row = await self._pool.fetchrow(

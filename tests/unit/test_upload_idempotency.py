@@ -1,0 +1,70 @@
+"""An upload retried with its idempotency key, on in-memory fakes: the first attempt's upload
+comes back, and a twin that raced past the key's read leaves no file and no bytes counted."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nirvana.domain.idempotency import IdempotencyKey, IdempotencyKeyReusedError
+from nirvana.domain.sniffing import ContentType, MediaKind
+from nirvana.domain.uploads import Uploads
+from tests.support.fakes_media import FakeMediaStore, FakeUploadLedger
+from tests.support.images import png
+
+pytestmark = pytest.mark.anyio
+ANN = 1
+
+
+class PairedMediaStore(FakeMediaStore):
+    """Each save waits until two have begun: twins both get past the key's read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.begun = 0
+        self.both = asyncio.Event()
+
+    async def save(self, data: bytes, content: ContentType) -> str:
+        self.begun += 1
+        if self.begun == 2:
+            self.both.set()
+        await self.both.wait()
+        return await super().save(data, content)
+
+
+async def test_a_retry_stores_nothing_and_answers_the_first_upload():
+    store, ledger = FakeMediaStore(), FakeUploadLedger()
+    uploads = Uploads(store, ledger)
+    key = IdempotencyKey("k", "same")
+    first, created = await uploads.upload_once(ANN, png(), MediaKind.IMAGE, "a.png", key)
+    again, replayed = await uploads.upload_once(ANN, png(), MediaKind.IMAGE, "a.png", key)
+    assert (created, replayed) == (True, False) and again == first
+    assert len(store.saved) == 1 and ledger.used[ANN] == len(png())
+
+
+async def test_twins_racing_keep_one_file_and_count_its_bytes_once():
+    store, ledger = PairedMediaStore(), FakeUploadLedger()
+    uploads = Uploads(store, ledger)
+    key = IdempotencyKey("k", "same")
+    answers = await asyncio.gather(*(uploads.upload_once(ANN, png(), None, None, key)
+                                     for _ in range(2)))
+    assert sorted(created for _, created in answers) == [False, True]
+    assert answers[0][0] == answers[1][0]
+    assert len(store.saved) == 2 and len(store.deleted) == 1
+    assert store.deleted[0] != answers[0][0].url
+    assert ledger.used[ANN] == len(png())
+
+
+async def test_a_twin_of_another_request_is_refused_and_leaves_no_file():
+    store, ledger = PairedMediaStore(), FakeUploadLedger()
+    uploads = Uploads(store, ledger)
+    answers = await asyncio.gather(
+        uploads.upload_once(ANN, png(3, 3), None, None, IdempotencyKey("k", "one")),
+        uploads.upload_once(ANN, png(4, 4), None, None, IdempotencyKey("k", "two")),
+        return_exceptions=True)
+    refused = [a for a in answers if isinstance(a, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], IdempotencyKeyReusedError)
+    kept = next(a for a in answers if not isinstance(a, BaseException))[0]
+    assert list(ledger.uploads) == [kept.url] and len(store.deleted) == 1
+    assert ledger.used[ANN] == kept.size
