@@ -1,10 +1,14 @@
 """The create forms (a new blog, a comment) store once per rendered form: posting the same
 form again (a double click, a reload that posts it again, a retry after an error page)
-lands where the first post landed, and a kept form posted with other text says so."""
+lands where the first post landed, and a kept form posted with other text says so. The
+editor's upload sends its one retry with the first attempt's Idempotency-Key."""
+
+import re
 
 from playwright.async_api import expect
 
 from tests.support.browser_ui import make_blog, make_user, sign_in
+from tests.support.images import png
 
 # Posts the form's current fields as the browser would post the form (same cookies, same
 # Origin), without leaving the page: the copies a double click or a resend would make.
@@ -83,3 +87,36 @@ async def test_the_new_blog_form_posted_three_times_stores_one_blog(site):
     mine, _ = await site.services.blogs.page(me.user.id, 1, 50)
     assert [b.title for b in mine] == ["Published once"]
     assert page.url.endswith(f"/blogs/{mine[0].slug}")
+
+
+
+async def test_an_editor_upload_cut_off_is_sent_again_with_its_key(site, tmp_path):
+    me, page = await signed_in_page(site, "Uploader")
+    keys = []
+
+    async def cut_the_first_off(route):
+        # Chromium hands a route no body of a file upload, so the first attempt cannot be
+        # let through with its answer lost; that replay is tests/integration's
+        # test_upload_idempotency.py. Here: the retry carries the first attempt's key.
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            await route.abort("connectionreset")
+        else:
+            await route.continue_()
+
+    await page.route("**/api/v1/image/upload", cut_the_first_off)
+    await page.goto("/write")
+    picture = tmp_path / "once.png"
+    picture.write_bytes(png(5, 5))
+    await page.get_by_label("Add an image").set_input_files(str(picture))
+    await page.get_by_text("Added once.png.").wait_for()
+
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    body = await page.get_by_label("Body", exact=True).input_value()
+    assert body.count("/media/") == 1
+    assert (await site.services.uploads.usage(me.user.id)).files == 1
+    # Each picked file has a key of its own.
+    await page.get_by_label("Add an image").set_input_files(str(picture))
+    await expect(page.get_by_label("Body", exact=True)).to_have_value(
+        re.compile(r"/media/[\s\S]*/media/"))
+    assert len(keys) == 3 and keys[2] != keys[0]

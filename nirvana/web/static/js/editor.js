@@ -49,6 +49,26 @@
     body.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
+  // A key for one picked file (README, "Retrying a write"). Not crypto.randomUUID: that
+  // needs a secure context, and a small deployment may be served over plain HTTP.
+  function newKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+  }
+
+  // A 503 or a dropped connection may come after the server stored the file: the one retry
+  // sends the same key, so it answers the stored upload instead of storing a second copy.
+  async function post(url, data) {
+    const options = { method: "POST", body: data, credentials: "same-origin",
+                      headers: { "Idempotency-Key": newKey() } };
+    try {
+      const response = await fetch(url, options);
+      if (response.status !== 503) return response;
+    } catch (err) { /* retried below */ }
+    await new Promise(function (resolve) { setTimeout(resolve, 1000); });
+    return fetch(url, options);
+  }
+
   async function upload(file) {
     status.textContent = "Uploading " + file.name + "…";
     const data = new FormData();
@@ -56,8 +76,8 @@
     // The declared type only picks the route; the server judges the bytes either way.
     const video = file.type.startsWith("video/");
     try {
-      const response = await fetch(video ? "/api/v1/media/upload?kind=video" : "/api/v1/image/upload",
-                                   { method: "POST", body: data, credentials: "same-origin" });
+      const response = await post(video ? "/api/v1/media/upload?kind=video" : "/api/v1/image/upload",
+                                  data);
       const answer = await response.json();
       if (!response.ok) { status.textContent = answer.error.message; return; }
       const alt = file.name.replace(/\.[^.]+$/, "").replace(/[\[\]]/g, "");
