@@ -266,18 +266,24 @@ class Uploads:
         upload = Upload(url=url, owner_id=user_id, content=content, size=len(data),
                         original_name=clean_original_name(original_name))
         found: Upload | None = None
+        lost = False  # the last insert is known to have stored nothing
         try:
             while not await self.ledger.record(upload, key):
                 assert key is not None
+                lost = True
                 if (found := await self.ledger.keyed(user_id, key)) is not None:
                     break
                 # Deleted between the insert and this read: its key is free, insert again.
+                lost = False
         except IdempotencyKeyReusedError:
             # A twin with this key and another request stored first: this file is no one's.
             await asyncio.shield(self._drop(user_id, upload))
             raise
         except BaseException:
-            await asyncio.shield(self.ledger.release(user_id, len(data)))
+            # Only a failed insert may have committed; after one known lost, the file is no
+            # one's and would be in no row for a sweep or an erasure to find.
+            await asyncio.shield(self._drop(user_id, upload) if lost
+                                 else self.ledger.release(user_id, len(data)))
             raise
         if found is None:
             return upload, True

@@ -8,8 +8,9 @@ import asyncio
 import pytest
 
 from nirvana.domain.idempotency import IdempotencyKey, IdempotencyKeyReusedError
+from nirvana.domain.errors import UnavailableError
 from nirvana.domain.sniffing import ContentType, MediaKind
-from nirvana.domain.uploads import Uploads
+from nirvana.domain.uploads import Upload, Uploads
 from tests.support.fakes_media import FakeMediaStore, FakeUploadLedger
 from tests.support.images import png
 
@@ -31,6 +32,24 @@ class PairedMediaStore(FakeMediaStore):
             self.both.set()
         await self.both.wait()
         return await super().save(data, content)
+
+
+class BlinkingLedger(FakeUploadLedger):
+    """The key's read after a lost insert fails, as on a connection dropped just then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = False
+
+    async def record(self, upload: Upload, key: IdempotencyKey | None = None) -> bool:
+        stored = await super().record(upload, key)
+        self.lost = self.lost or not stored
+        return stored
+
+    async def keyed(self, owner_id: int, key: IdempotencyKey) -> Upload | None:
+        if self.lost:
+            raise UnavailableError("the store did not answer")
+        return await super().keyed(owner_id, key)
 
 
 async def test_a_retry_stores_nothing_and_answers_the_first_upload():
@@ -67,4 +86,19 @@ async def test_a_twin_of_another_request_is_refused_and_leaves_no_file():
     assert len(refused) == 1 and isinstance(refused[0], IdempotencyKeyReusedError)
     kept = next(a for a in answers if not isinstance(a, BaseException))[0]
     assert list(ledger.uploads) == [kept.url] and len(store.deleted) == 1
+    assert ledger.used[ANN] == kept.size
+
+
+async def test_a_twin_whose_read_fails_after_its_lost_insert_leaves_no_file():
+    store, ledger = PairedMediaStore(), BlinkingLedger()
+    uploads = Uploads(store, ledger)
+    answers = await asyncio.gather(
+        uploads.upload_once(ANN, png(3, 3), None, None, IdempotencyKey("k", "same")),
+        uploads.upload_once(ANN, png(4, 4), None, None, IdempotencyKey("k", "same")),
+        return_exceptions=True)
+    failed = [a for a in answers if isinstance(a, BaseException)]
+    assert len(failed) == 1 and isinstance(failed[0], UnavailableError)
+    kept = next(a for a in answers if not isinstance(a, BaseException))[0]
+    assert list(ledger.uploads) == [kept.url]
+    assert len(store.deleted) == 1 and store.deleted[0] != kept.url
     assert ledger.used[ANN] == kept.size
