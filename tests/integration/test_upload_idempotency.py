@@ -115,3 +115,4 @@ async def test_openapi_names_the_header_on_both_upload_routes(client):
         post_ = paths[path]["post"]
         assert "Idempotency-Key" in [p["name"] for p in post_.get("parameters", [])]
         assert "Idempotent-Replayed" in post_["responses"]["201"].get("headers", {})
+        assert "same bytes, file name" in post_["requestBody"].get("description", "")

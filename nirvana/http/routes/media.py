@@ -38,6 +38,9 @@ MEDIA_HEADERS = {
 def upload_body(description: str) -> dict:
     return {
         "required": True,
+        # What "the same request" is for the route's Idempotency-Key (the fingerprint).
+        "description": "With an Idempotency-Key, a retry must send the same bytes, file name "
+                       "and query (`?kind=`); anything else is 409 `idempotency_key_reused`.",
         "content": {
             "multipart/form-data": {
                 "schema": {
