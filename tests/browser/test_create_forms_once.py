@@ -89,6 +89,67 @@ async def test_the_new_blog_form_posted_three_times_stores_one_blog(site):
     assert page.url.endswith(f"/blogs/{mine[0].slug}")
 
 
+async def test_the_new_blog_form_sent_again_with_other_text_keeps_it_to_send_anew(site):
+    me, page = await signed_in_page(site, "Reviser")
+    await page.goto("/write")
+    await page.get_by_label("Title").fill("Draft one")
+    await page.get_by_label("Body", exact=True).fill("First words.")
+    await page.evaluate("""() => {
+        const input = document.createElement("input");
+        input.type = "hidden"; input.name = "status"; input.value = "published";
+        document.getElementById("editor").append(input); }""")
+    assert await page.evaluate(POST_FORM_AGAIN, "#editor") == 200
+    # The same rendered form (as Back shows it) now says something else.
+    await page.get_by_label("Body", exact=True).fill("Other words.")
+    await page.get_by_role("button", name="Publish").click()
+    await expect(page.get_by_role("alert")).to_contain_text("already sent with other text")
+    assert await page.get_by_label("Title").input_value() == "Draft one"
+    assert await page.get_by_label("Body", exact=True).input_value() == "Other words."
+    await page.get_by_role("button", name="Publish").click()
+    await page.wait_for_url("**/blogs/*")
+    mine, _ = await site.services.blogs.page(me.user.id, 1, 50)
+    assert sorted(b.body for b in mine) == ["First words.", "Other words."]
+
+
+async def test_a_key_from_another_readers_form_is_that_readers_alone(site):
+    author = await make_user(site.services, "Author")
+    blog = await make_blog(site.services, author.user.id, "Shared words")
+    ann, ann_page = await signed_in_page(site, "Ann")
+    bob, bob_page = await signed_in_page(site, "Bob")
+    form = "form[action$='/comments']"
+    key = f"{form} input[name='idempotency_key']"
+    await ann_page.goto(f"/blogs/{blog.id}")
+    anns_key = await ann_page.locator(key).input_value()
+    await ann_page.get_by_label("Your comment").fill("Same words")
+    await ann_page.get_by_role("button", name="Comment").click()
+    await expect(ann_page.locator(".comment")).to_have_count(1)
+    # Bob's form carries Ann's key, copied: it is a key of Bob's, unused.
+    await bob_page.goto(f"/blogs/{blog.id}")
+    await bob_page.locator(key).evaluate("(input, value) => { input.value = value; }",
+                                         anns_key)
+    await bob_page.get_by_label("Your comment").fill("Same words")
+    await bob_page.get_by_role("button", name="Comment").click()
+    await expect(bob_page.locator(".comment")).to_have_count(2)
+    comments, _ = await site.services.blogs.comments(blog.id, bob.user.id, 1, 50)
+    assert [c.author.id for c in comments] == [ann.user.id, bob.user.id]
+
+
+async def test_text_kept_on_the_resent_page_is_shown_as_text(site):
+    author = await make_user(site.services, "Author")
+    blog = await make_blog(site.services, author.user.id, "Escapes")
+    _, page = await signed_in_page(site, "Tester")
+    await page.goto(f"/blogs/{blog.id}")
+    form = "form[action$='/comments']"
+    await page.get_by_label("Your comment").fill("First words")
+    assert await page.evaluate(POST_FORM_AGAIN, form) == 200
+    # A textarea's text ends only at a closing tag: the one way out of it.
+    tricky = '</textarea><b id="x">hi</b>'
+    await page.get_by_label("Your comment").fill(tricky)
+    await page.get_by_role("button", name="Comment").click()
+    await expect(page.get_by_role("alert")).to_contain_text("already sent with other text")
+    assert await page.get_by_label("Your comment").input_value() == tricky
+    await expect(page.locator("#x")).to_have_count(0)
+
 
 async def test_an_editor_upload_cut_off_is_sent_again_with_its_key(site, tmp_path):
     me, page = await signed_in_page(site, "Uploader")
