@@ -960,7 +960,9 @@ CREATE UNIQUE INDEX blog_comments_author_idempotency_key_idx
 -- migration: 0026 idempotency keys of uploads
 -- As 0024, for media_uploads: the key an upload was sent with, stored by the ledger's insert
 -- with the fingerprint of the request (the file's bytes, its name, the kind asked for). The
--- build reads every upload's row under this step's lock.
+-- build reads every upload's row under this step's lock, which holds back every upload, the
+-- media list and usage, /media/<name> and each chat send with attachments until the step
+-- commits (its time at 3,000,000 uploads is in docs/performance.md).
 ALTER TABLE media_uploads
     ADD COLUMN idempotency_key text, ADD COLUMN idempotency_fingerprint text;
 CREATE UNIQUE INDEX media_uploads_owner_idempotency_key_idx
