@@ -181,3 +181,47 @@ async def test_an_editor_upload_cut_off_is_sent_again_with_its_key(site, tmp_pat
     await expect(page.get_by_label("Body", exact=True)).to_have_value(
         re.compile(r"/media/[\s\S]*/media/"))
     assert len(keys) == 3 and keys[2] != keys[0]
+
+
+async def test_an_editor_upload_answered_503_is_sent_again_with_its_key(site, tmp_path):
+    me, page = await signed_in_page(site, "Patient uploader")
+    keys = []
+
+    async def busy_first(route):
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            await route.fulfill(status=503, content_type="application/json",
+                                body='{"error": {"code": "unavailable", "message": "Busy"}}')
+        else:
+            await route.continue_()
+
+    await page.route("**/api/v1/image/upload", busy_first)
+    await page.goto("/write")
+    picture = tmp_path / "later.png"
+    picture.write_bytes(png(6, 6))
+    await page.get_by_label("Add an image").set_input_files(str(picture))
+    await page.get_by_text("Added later.png.").wait_for()
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    assert (await site.services.uploads.usage(me.user.id)).files == 1
+    site.problems[:] = [p for p in site.problems if not p.endswith("/image/upload: 503")]
+
+
+async def test_an_editor_upload_refused_otherwise_is_not_sent_again(site, tmp_path):
+    me, page = await signed_in_page(site, "Refused uploader")
+    keys = []
+
+    async def too_large(route):
+        keys.append(route.request.headers.get("idempotency-key"))
+        await route.fulfill(status=413, content_type="application/json", body=(
+            '{"error": {"code": "quota_exceeded", "message": "Over your quota"}}'))
+
+    await page.route("**/api/v1/image/upload", too_large)
+    await page.goto("/write")
+    picture = tmp_path / "big.png"
+    picture.write_bytes(png(7, 7))
+    await page.get_by_label("Add an image").set_input_files(str(picture))
+    await expect(page.locator("#upload-status")).to_have_text("Over your quota")
+    await page.wait_for_timeout(1500)  # past the retry's 1 s wait: no second attempt
+    assert len(keys) == 1
+    assert (await site.services.uploads.usage(me.user.id)).files == 0
+    site.problems[:] = [p for p in site.problems if not p.endswith("/image/upload: 413")]
