@@ -199,6 +199,8 @@ async def add_comment(request: Request) -> Response:
     except domain.InvalidInputError as exc:
         return await blog_page(request, FormErrors.of(exc), form.get("body", ""))
     blog = await blogs(request).get(bid, reader.id)
+    # The last page, where a new comment is. A replay after a page of later comments lands
+    # on it too, past its comment: accepted, as finding the comment's own page costs a count.
     last = math.ceil(blog.comments_count / COMMENTS_PAGE) or 1
     return await redirect(request,
                           f"{blog_path(blog)}?comments={last}#comment-{comment.id}")
