@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.support.http import bearer, sign_up
+from tests.support.pg_log import server_log
 
 BLOG = {"title": "Once only", "body": "Stored once"}
 
@@ -91,6 +92,23 @@ async def test_concurrent_twins_store_one_row(client, services, route):
     assert len({r.json()["id"] for r in answers}) == 1
     assert sum("idempotent-replayed" not in r.headers for r in answers) == 1
     assert await count(services, table, ann["user"]["id"]) == before + 1
+
+
+async def test_a_replayed_and_a_doubled_blog_leave_no_error_in_postgresql_log(client,
+                                                                               services):
+    # Operators alert on ERROR lines: a retry is expected traffic, not an error.
+    ann = await sign_up(client)
+    async with server_log(services.pool) as logged:
+        first = await client.post("/api/v1/blog", json=BLOG, headers=keyed(ann, "replayed"))
+        again = await client.post("/api/v1/blog", json=BLOG, headers=keyed(ann, "replayed"))
+        twins = await asyncio.gather(*(client.post("/api/v1/blog", json=BLOG,
+                                                   headers=keyed(ann, "doubled"))
+                                       for _ in range(2)))
+    assert {r.status_code for r in [first, again, *twins]} == {201}
+    assert again.json()["id"] == first.json()["id"]
+    assert twins[0].json()["id"] == twins[1].json()["id"]
+    assert await count(services, "blogs", ann["user"]["id"]) == 2
+    assert [line for line in logged if "ERROR" in line] == []
 
 
 async def test_without_a_key_each_post_stores_a_row(client, services, route):

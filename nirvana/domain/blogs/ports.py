@@ -39,7 +39,8 @@ class BlogRepository(Protocol):
         on first use. Its slug is the first of `slug`, `slug-2`, `slug-3`, ... that no blog
         has ever held. With a `key` this author already stored a blog under, store nothing
         and answer that blog with False, or IdempotencyKeyReusedError if it was made by
-        another request; the key is stored in the same insert as the blog."""
+        another request; the key is stored in the same insert as the blog. Concurrent
+        creates with one key store one blog, and a replay is no error in the store."""
         ...
 
     async def keyed(self, author_id: int, key: IdempotencyKey) -> Blog | None:

@@ -58,10 +58,10 @@ class BlogWriting:
     async def create_once(self, author_id: int, fields: BlogFields,
                           key: IdempotencyKey | None) -> tuple[Blog, bool]:
         """Create a blog, once per `key`: a retry with the key answers the blog the first
-        attempt stored and False, announcing nothing again. The key is read only when a
-        check refuses (a retry of a scheduled blog whose time has since passed, a rule
-        changed by a deploy: the stored blog still answers) or the insert meets it, so a
-        first attempt pays no extra read."""
+        attempt stored and False, announcing nothing again. The store looks the key up
+        before its insert; it is read here too when a check refuses (a retry of a scheduled
+        blog whose time has since passed, a rule changed by a deploy: the stored blog still
+        answers)."""
         try:
             fields = validate_fields(fields)
             now = self._clock.now()

@@ -7,7 +7,6 @@ a blog, and every read makes its rows blogs as blog_rows.py says.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from datetime import datetime
 
 import asyncpg
@@ -22,7 +21,9 @@ from .blog_search import PgBlogSearch
 from .blog_visibility import NOT_BLOCKED
 from .locations import PgLocations, location_id
 
-KEY_INDEX = "blogs_author_idempotency_key_idx"  # schema.sql step 0024
+# The two-key advisory locks are a space apart from the one-key ones (the migrations',
+# social.py's pairs); the first key names whose they are, here the blog creates' keys.
+KEY_LOCK_CLASS = 24  # the schema step (0024) that gave blogs their keys
 
 
 class PgBlogRepository:
@@ -58,34 +59,21 @@ class PgBlogRepository:
                      published_at: datetime | None, slug: str,
                      key: IdempotencyKey | None = None) -> tuple[Blog, bool]:
         async with self._pool.acquire() as conn, conn.transaction():
+            if key is not None:
+                # Not ON CONFLICT: the insert trigger (schema.sql step 0007) claims the slug
+                # before the key's conflict is seen. Under this lock a twin of the key has
+                # committed (and is found) or has not begun, so the insert never meets the
+                # key and PostgreSQL logs no error. Taken first, while the transaction holds
+                # nothing else, so waiting on it cannot close a cycle.
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1, hashtext($2::bigint || ':' || $3))",
+                    KEY_LOCK_CLASS, author_id, key.key)
+                if (found := await self._keyed(conn, author_id, key)) is not None:
+                    return found, False
             place_id = await location_id(conn, fields.place) if fields.place else None
-            while True:
-                try:
-                    blog_id = await self._insert(conn, author_id, fields, now, published_at,
-                                                 slug, place_id, key)
-                    break
-                except asyncpg.UniqueViolationError as exc:
-                    # The key is stored already (a retry, or a twin that committed first
-                    # while the insert waited): answer that blog; if it was deleted since,
-                    # its key is free: insert. PostgreSQL logs the violation as an error.
-                    if key is None or exc.constraint_name != KEY_INDEX:
-                        raise
-                    found = await self._keyed(conn, author_id, key)
-                    if found is not None:
-                        return found, False
-            blog = await self._get(conn, blog_id)
-        assert blog is not None
-        return blog, True
-
-    async def _insert(self, conn: asyncpg.Connection, author_id: int, fields: BlogFields,
-                      now: datetime, published_at: datetime | None, slug: str,
-                      place_id: int | None, key: IdempotencyKey | None) -> int:
-        # The slug sent is the one asked for; the insert trigger (schema.sql step 0007)
-        # stores its first free variant. With a key, a savepoint, not ON CONFLICT, for a
-        # concurrent twin: that trigger has claimed the slug before the conflict is seen.
-        # Without one no key can conflict, so no savepoint's round trips.
-        async with conn.transaction() if key is not None else nullcontext():
-            return await conn.fetchval(
+            # The slug sent is the one asked for; the insert trigger (step 0007) stores
+            # its first free variant.
+            blog_id = await conn.fetchval(
                 """INSERT INTO blogs (author_id, title, body, summary, header_image,
                                       images, tags, location_id, status, created_at,
                                       updated_at, published_at, slug, audience,
@@ -97,6 +85,9 @@ class PgBlogRepository:
                 fields.header_image, list(fields.images), list(fields.tags),
                 place_id, fields.status.value, now, published_at, slug,
                 fields.audience.value, key and key.key, key and key.fingerprint)
+            blog = await self._get(conn, blog_id)
+        assert blog is not None
+        return blog, True
 
     async def keyed(self, author_id: int, key: IdempotencyKey) -> Blog | None:
         return await self._keyed(self._pool, author_id, key)
