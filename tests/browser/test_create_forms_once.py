@@ -17,6 +17,8 @@ POST_FORM_AGAIN = """async (selector) => {
     const response = await fetch(form.action, {
         method: "POST", body: new URLSearchParams(new FormData(form))});
     return response.status; }"""
+COMMENT_FORM = "form[action$='/comments']"
+EDITOR = "#editor"
 
 
 async def signed_in_page(site, name):
@@ -27,16 +29,38 @@ async def signed_in_page(site, name):
     return me, page
 
 
+async def to_publish(page):
+    # The Publish button's name and value are part of what a click posts.
+    await page.evaluate("""() => {
+        const input = document.createElement("input");
+        input.type = "hidden"; input.name = "status"; input.value = "published";
+        document.getElementById("editor").append(input); }""")
+
+
+async def posted_three_times(page, form, button):
+    """`form` posted twice as a double click or a resend would, then sent with `button`."""
+    for _ in range(2):
+        assert await page.evaluate(POST_FORM_AGAIN, form) == 200  # followed to where it landed
+    await page.get_by_role("button", name=button).click()
+
+
+async def sent_again_with_other_text(page, form, field, other, button):
+    """`form` posted as filled, then the same rendered form (as Back shows it) sent with
+    `other` in `field`: refused with a reason, and `other` kept to send anew."""
+    assert await page.evaluate(POST_FORM_AGAIN, form) == 200
+    await field.fill(other)
+    await page.get_by_role("button", name=button).click()
+    await expect(page.get_by_role("alert")).to_contain_text("already sent with other text")
+    assert await field.input_value() == other
+
+
 async def test_a_comment_form_posted_three_times_stores_one_comment(site):
     author = await make_user(site.services, "Author")
     blog = await make_blog(site.services, author.user.id, "Say it once")
     me, page = await signed_in_page(site, "Eager commenter")
     await page.goto(f"/blogs/{blog.id}")
     await page.get_by_label("Your comment").fill("Only once, please")
-    form = "form[action$='/comments']"
-    assert await page.evaluate(POST_FORM_AGAIN, form) == 200  # followed to the blog page
-    assert await page.evaluate(POST_FORM_AGAIN, form) == 200
-    await page.get_by_role("button", name="Comment").click()
+    await posted_three_times(page, COMMENT_FORM, "Comment")
 
     comments, total = await site.services.blogs.comments(blog.id, me.user.id, 1, 50)
     assert total == 1 and [c.body for c in comments] == ["Only once, please"]
@@ -54,14 +78,9 @@ async def test_a_comment_form_sent_again_with_other_text_keeps_it_to_send_anew(s
     blog = await make_blog(site.services, author.user.id, "Changed mind")
     me, page = await signed_in_page(site, "Second-guesser")
     await page.goto(f"/blogs/{blog.id}")
-    form = "form[action$='/comments']"
     await page.get_by_label("Your comment").fill("First words")
-    assert await page.evaluate(POST_FORM_AGAIN, form) == 200
-    # The same rendered form (as Back shows it) now says something else.
-    await page.get_by_label("Your comment").fill("Other words")
-    await page.get_by_role("button", name="Comment").click()
-    await expect(page.get_by_role("alert")).to_contain_text("already sent with other text")
-    assert await page.get_by_label("Your comment").input_value() == "Other words"
+    await sent_again_with_other_text(page, COMMENT_FORM, page.get_by_label("Your comment"),
+                                     "Other words", "Comment")
     await page.get_by_role("button", name="Comment").click()
     await expect(page.locator(".comment")).to_have_count(2)
     comments, _ = await site.services.blogs.comments(blog.id, me.user.id, 1, 50)
@@ -73,14 +92,8 @@ async def test_the_new_blog_form_posted_three_times_stores_one_blog(site):
     await page.goto("/write")
     await page.get_by_label("Title").fill("Published once")
     await page.get_by_label("Body", exact=True).fill("Even when sent three times.")
-    # The Publish button's name and value are part of what a click posts.
-    await page.evaluate("""() => {
-        const input = document.createElement("input");
-        input.type = "hidden"; input.name = "status"; input.value = "published";
-        document.getElementById("editor").append(input); }""")
-    assert await page.evaluate(POST_FORM_AGAIN, "#editor") == 200
-    assert await page.evaluate(POST_FORM_AGAIN, "#editor") == 200
-    await page.get_by_role("button", name="Publish").click()
+    await to_publish(page)
+    await posted_three_times(page, EDITOR, "Publish")
 
     await page.wait_for_url("**/blogs/*")
     await expect(page.get_by_role("heading", name="Published once")).to_be_visible()
@@ -94,17 +107,10 @@ async def test_the_new_blog_form_sent_again_with_other_text_keeps_it_to_send_ane
     await page.goto("/write")
     await page.get_by_label("Title").fill("Draft one")
     await page.get_by_label("Body", exact=True).fill("First words.")
-    await page.evaluate("""() => {
-        const input = document.createElement("input");
-        input.type = "hidden"; input.name = "status"; input.value = "published";
-        document.getElementById("editor").append(input); }""")
-    assert await page.evaluate(POST_FORM_AGAIN, "#editor") == 200
-    # The same rendered form (as Back shows it) now says something else.
-    await page.get_by_label("Body", exact=True).fill("Other words.")
-    await page.get_by_role("button", name="Publish").click()
-    await expect(page.get_by_role("alert")).to_contain_text("already sent with other text")
+    await to_publish(page)
+    await sent_again_with_other_text(page, EDITOR, page.get_by_label("Body", exact=True),
+                                     "Other words.", "Publish")
     assert await page.get_by_label("Title").input_value() == "Draft one"
-    assert await page.get_by_label("Body", exact=True).input_value() == "Other words."
     await page.get_by_role("button", name="Publish").click()
     await page.wait_for_url("**/blogs/*")
     mine, _ = await site.services.blogs.page(me.user.id, 1, 50)
@@ -116,8 +122,7 @@ async def test_a_key_from_another_readers_form_is_that_readers_alone(site):
     blog = await make_blog(site.services, author.user.id, "Shared words")
     ann, ann_page = await signed_in_page(site, "Ann")
     bob, bob_page = await signed_in_page(site, "Bob")
-    form = "form[action$='/comments']"
-    key = f"{form} input[name='idempotency_key']"
+    key = f"{COMMENT_FORM} input[name='idempotency_key']"
     await ann_page.goto(f"/blogs/{blog.id}")
     anns_key = await ann_page.locator(key).input_value()
     await ann_page.get_by_label("Your comment").fill("Same words")
@@ -139,15 +144,11 @@ async def test_text_kept_on_the_resent_page_is_shown_as_text(site):
     blog = await make_blog(site.services, author.user.id, "Escapes")
     _, page = await signed_in_page(site, "Tester")
     await page.goto(f"/blogs/{blog.id}")
-    form = "form[action$='/comments']"
     await page.get_by_label("Your comment").fill("First words")
-    assert await page.evaluate(POST_FORM_AGAIN, form) == 200
     # A textarea's text ends only at a closing tag: the one way out of it.
     tricky = '</textarea><b id="x">hi</b>'
-    await page.get_by_label("Your comment").fill(tricky)
-    await page.get_by_role("button", name="Comment").click()
-    await expect(page.get_by_role("alert")).to_contain_text("already sent with other text")
-    assert await page.get_by_label("Your comment").input_value() == tricky
+    await sent_again_with_other_text(page, COMMENT_FORM, page.get_by_label("Your comment"),
+                                     tricky, "Comment")
     await expect(page.locator("#x")).to_have_count(0)
 
 
