@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.http import bearer, sign_up
@@ -35,63 +38,72 @@ ROUTES = {"blog": ("blogs", lambda blog: "/api/v1/blog", BLOG),
                       {"body": "Nice one"})}
 
 
+@dataclass
+class Poster:
+    """One route's create, for a user just signed up with a blog of their own."""
+
+    client: httpx.AsyncClient
+    services: Any
+    table: str
+    path: str
+    body: dict
+    session: dict
+    before: int  # the rows of theirs the route's table held before any post
+
+    async def post(self, key: str | bytes | None = None, body: dict | None = None,
+                   session: dict | None = None) -> httpx.Response:
+        headers = [*bearer(session or self.session).items()]
+        if key is not None:
+            headers.append(("Idempotency-Key", key))
+        return await self.client.post(self.path, json=body or self.body, headers=headers)
+
+    async def added(self) -> int:
+        return await count(self.services, self.table, self.session["user"]["id"]) - self.before
+
+
 @pytest.fixture(params=sorted(ROUTES))
-def route(request):
-    return ROUTES[request.param]
-
-
-async def test_the_same_key_twice_stores_one_row_and_replays_it(client, services, route):
-    table, path, body = route
+async def poster(request, client, services) -> Poster:
+    table, path, body = ROUTES[request.param]
     ann = await sign_up(client)
     blog = await a_blog(client, ann)
-    before = await count(services, table, ann["user"]["id"])
+    return Poster(client, services, table, path(blog), body, ann,
+                  await count(services, table, ann["user"]["id"]))
+
+
+async def test_the_same_key_twice_stores_one_row_and_replays_it(poster):
     key = str(uuid.uuid4())
-    first = await client.post(path(blog), json=body, headers=keyed(ann, key))
-    again = await client.post(path(blog), json=body, headers=keyed(ann, key))
+    first, again = await poster.post(key), await poster.post(key)
     assert first.status_code == again.status_code == 201, again.text
     assert "idempotent-replayed" not in first.headers
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json()["id"] == first.json()["id"]
-    assert await count(services, table, ann["user"]["id"]) == before + 1
+    assert await poster.added() == 1
 
 
-async def test_the_same_key_with_another_body_is_refused(client, services, route):
-    table, path, body = route
-    ann = await sign_up(client)
-    blog = await a_blog(client, ann)
-    before = await count(services, table, ann["user"]["id"])
-    r = await client.post(path(blog), json=body, headers=keyed(ann, "k-1"))
+async def test_the_same_key_with_another_body_is_refused(poster):
+    r = await poster.post("k-1")
     assert r.status_code == 201
-    other = {k: v + " (edited)" for k, v in body.items()}
-    r = await client.post(path(blog), json=other, headers=keyed(ann, "k-1"))
+    r = await poster.post("k-1", body={k: v + " (edited)" for k, v in poster.body.items()})
     assert r.status_code == 409, r.text
     assert r.json()["error"]["code"] == "idempotency_key_reused"
-    assert await count(services, table, ann["user"]["id"]) == before + 1
+    assert await poster.added() == 1
 
 
-async def test_keys_are_per_user(client, services, route):
-    table, path, body = route
-    ann, bob = await sign_up(client), await sign_up(client)
-    blog = await a_blog(client, ann)
-    a = await client.post(path(blog), json=body, headers=keyed(ann, "shared"))
-    b = await client.post(path(blog), json=body, headers=keyed(bob, "shared"))
+async def test_keys_are_per_user(client, services, poster):
+    bob = await sign_up(client)
+    a = await poster.post("shared")
+    b = await poster.post("shared", session=bob)
     assert a.status_code == b.status_code == 201
     assert "idempotent-replayed" not in b.headers and a.json()["id"] != b.json()["id"]
-    assert await count(services, table, bob["user"]["id"]) == 1
+    assert await count(services, poster.table, bob["user"]["id"]) == 1
 
 
-async def test_concurrent_twins_store_one_row(client, services, route):
-    table, path, body = route
-    ann = await sign_up(client)
-    blog = await a_blog(client, ann)
-    before = await count(services, table, ann["user"]["id"])
-    answers = await asyncio.gather(*(client.post(path(blog), json=body,
-                                                 headers=keyed(ann, "twin"))
-                                     for _ in range(6)))
+async def test_concurrent_twins_store_one_row(poster):
+    answers = await asyncio.gather(*(poster.post("twin") for _ in range(6)))
     assert {r.status_code for r in answers} == {201}
     assert len({r.json()["id"] for r in answers}) == 1
     assert sum("idempotent-replayed" not in r.headers for r in answers) == 1
-    assert await count(services, table, ann["user"]["id"]) == before + 1
+    assert await poster.added() == 1
 
 
 async def test_a_replayed_and_a_doubled_blog_leave_no_error_in_postgresql_log(client,
@@ -111,29 +123,19 @@ async def test_a_replayed_and_a_doubled_blog_leave_no_error_in_postgresql_log(cl
     assert [line for line in logged if "ERROR" in line] == []
 
 
-async def test_without_a_key_each_post_stores_a_row(client, services, route):
-    table, path, body = route
-    ann = await sign_up(client)
-    blog = await a_blog(client, ann)
-    before = await count(services, table, ann["user"]["id"])
-    first = await client.post(path(blog), json=body, headers=bearer(ann))
-    again = await client.post(path(blog), json=body, headers=bearer(ann))
+async def test_without_a_key_each_post_stores_a_row(poster):
+    first, again = await poster.post(), await poster.post()
     assert first.status_code == again.status_code == 201
     assert first.json()["id"] != again.json()["id"]
-    assert await count(services, table, ann["user"]["id"]) == before + 2
+    assert await poster.added() == 2
 
 
 @pytest.mark.parametrize("key", ["", "x" * 65, "has space", "ünïcode".encode()])
-async def test_a_bad_key_is_refused_before_anything_is_stored(client, services, route, key):
-    table, path, body = route
-    ann = await sign_up(client)
-    blog = await a_blog(client, ann)
-    before = await count(services, table, ann["user"]["id"])
-    r = await client.post(path(blog), json=body,
-                          headers=[*bearer(ann).items(), ("Idempotency-Key", key)])
+async def test_a_bad_key_is_refused_before_anything_is_stored(poster, key):
+    r = await poster.post(key)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == "invalid_idempotency_key"
-    assert await count(services, table, ann["user"]["id"]) == before
+    assert await poster.added() == 0
 
 
 async def test_a_deleted_row_frees_its_key(client, services):
@@ -170,19 +172,14 @@ async def test_a_retried_report_needs_no_key_it_joins_its_case_once(client, serv
         "SELECT count(*) FROM reports WHERE reporter_id = $1", bob["user"]["id"]) == 1
 
 
-async def test_a_quoted_key_is_the_same_key_as_the_bare_one(client, services, route):
+async def test_a_quoted_key_is_the_same_key_as_the_bare_one(poster):
     # The IETF draft sends the key as a Structured-Field String: `"k"`.
-    table, path, body = route
-    ann = await sign_up(client)
-    blog = await a_blog(client, ann)
-    before = await count(services, table, ann["user"]["id"])
     key = str(uuid.uuid4())
-    first = await client.post(path(blog), json=body, headers=keyed(ann, f'"{key}"'))
-    again = await client.post(path(blog), json=body, headers=keyed(ann, key))
+    first, again = await poster.post(f'"{key}"'), await poster.post(key)
     assert first.status_code == again.status_code == 201, first.text
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json()["id"] == first.json()["id"]
-    assert await count(services, table, ann["user"]["id"]) == before + 1
+    assert await poster.added() == 1
 
 
 async def test_the_same_key_on_another_blog_is_refused(client, services):
