@@ -1,13 +1,14 @@
 """Time schema steps 0024/0025 (idempotency key indexes) on a big blogs/comments table."""
-import asyncio, sys, time, tempfile, shutil
-from pathlib import Path
-import asyncpg
-from nirvana.storage.embedded import EmbeddedPostgres
-from nirvana.storage.postgres.pool import parse_steps, SCHEMA_PATH
+import asyncio
+import sys
+
+from key_index_build import fill, migrated_before, print_sizes, time_steps
 
 BLOGS = int(sys.argv[1]); COMMENTS = int(sys.argv[2])
 
-async def fill(conn, table, n, over):
+
+async def fill_any(conn, table, n):
+    # Every column that needs a value gets one by its name or type.
     cols = await conn.fetch(
         "SELECT column_name, data_type, udt_name FROM information_schema.columns "
         "WHERE table_name=$1 AND is_nullable='NO' AND column_default IS NULL AND is_identity='NO' AND is_generated='NEVER'", table)
@@ -31,42 +32,15 @@ async def fill(conn, table, n, over):
     if table == "blogs":
         names.append("published_at"); vals.append("now() - g * interval '1 second'")
     print(table, list(zip(names, vals)), flush=True)
-    t0 = time.perf_counter()
-    await conn.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(vals)} "
-                       f"FROM generate_series(1, {n}) g")
-    await conn.execute(f"VACUUM ANALYZE {table}")
-    print(f"filled {table} {n} in {time.perf_counter()-t0:.1f}s", flush=True)
+    await fill(conn, table, ", ".join(names), f"{', '.join(vals)} FROM generate_series(1, {n}) g",
+               what=str(n))
+
 
 async def main():
-    root = Path(tempfile.mkdtemp(prefix="idem-build-", dir="/tmp"))
-    pg = EmbeddedPostgres(root / "pg")
-    url = pg.start()
-    try:
-        conn = await asyncpg.connect(url)
-        steps = parse_steps(SCHEMA_PATH.read_text())
-        for s in steps:
-            if s.version < 24:
-                await conn.execute(s.sql)
-        await conn.execute("SET session_replication_role = replica")
-        await fill(conn, "blogs", BLOGS, None)
-        await fill(conn, "blog_comments", COMMENTS, None)
-        await conn.execute("SET session_replication_role = origin")
-        for t in ("blogs", "blog_comments"):
-            size = await conn.fetchval(f"SELECT pg_size_pretty(pg_total_relation_size('{t}'))")
-            heap = await conn.fetchval(f"SELECT pg_size_pretty(pg_relation_size('{t}'))")
-            print(f"{t}: total {size}, heap {heap}", flush=True)
-        for run in ("cold-ish", "again"):
-            for s in steps:
-                if s.version in (24, 25):
-                    t0 = time.perf_counter()
-                    tr = conn.transaction(); await tr.start()
-                    await conn.execute(s.sql)
-                    dt = time.perf_counter() - t0
-                    await tr.rollback()
-                    print(f"{run}: step {s.version:04d} {s.name}: {dt*1000:.0f} ms", flush=True)
-        await conn.close()
-    finally:
-        pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    async with migrated_before(24) as (conn, steps):
+        await fill_any(conn, "blogs", BLOGS)
+        await fill_any(conn, "blog_comments", COMMENTS)
+        await print_sizes(conn, "blogs", "blog_comments")
+        await time_steps(conn, steps, {24, 25}, ("cold-ish", "again"))
 
 asyncio.run(main())
