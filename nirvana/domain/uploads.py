@@ -268,13 +268,15 @@ class Uploads:
         found: Upload | None = None
         lost = False  # the last insert is known to have stored nothing
         try:
-            while not await self.ledger.record(upload, key):
-                assert key is not None
-                lost = True
-                if (found := await self.ledger.keyed(user_id, key)) is not None:
-                    break
-                # Deleted between the insert and this read: its key is free, insert again.
-                lost = False
+            if key is None:
+                await self.ledger.record(upload)  # stores it: only a key can be taken already
+            else:
+                while not await self.ledger.record(upload, key):
+                    lost = True
+                    if (found := await self.ledger.keyed(user_id, key)) is not None:
+                        break
+                    # Deleted between the insert and this read: its key is free, insert again.
+                    lost = False
         except IdempotencyKeyReusedError:
             # A twin with this key and another request stored first: this file is no one's.
             await asyncio.shield(self._drop(user_id, upload))
