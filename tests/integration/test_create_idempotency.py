@@ -6,13 +6,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 import pytest
 
+from nirvana.domain.blogs.model import BlogFields, BlogStatus
+from nirvana.domain.idempotency import IdempotencyKey
+from nirvana.storage.postgres.blogs import PgBlogRepository
 from tests.support.http import bearer, sign_up
 from tests.support.pg_log import server_log
+from tests.support.pg_races import behind_uncommitted
 
 BLOG = {"title": "Once only", "body": "Stored once"}
 
@@ -121,6 +126,27 @@ async def test_a_replayed_and_a_doubled_blog_leave_no_error_in_postgresql_log(cl
     assert twins[0].json()["id"] == twins[1].json()["id"]
     assert await count(services, "blogs", ann["user"]["id"]) == 2
     assert [line for line in logged if "ERROR" in line] == []
+
+
+async def test_a_twin_from_an_instance_without_the_key_lock_is_answered(client, services):
+    # During a rolling deploy an older instance inserts a keyed blog without the advisory
+    # lock (in a savepoint); this create's lookup misses it uncommitted, its insert waits on
+    # the key and then meets it: it answers that blog, not the unique violation.
+    ann = await sign_up(client)
+    author = ann["user"]["id"]
+    older = ("INSERT INTO blogs (author_id, title, body, summary, status, created_at,"
+             " updated_at, slug, audience, idempotency_key, idempotency_fingerprint)"
+             " VALUES ($1, 'T', 'B', '', 'draft', now(), now(), 'older', 'public', 'k', 'f')",
+             author)
+    fields = BlogFields(title="T", body="B", summary="", header_image=None, images=(),
+                        tags=(), place=None, status=BlogStatus.DRAFT)
+    blog, stored = await behind_uncommitted(services.pool, [older], PgBlogRepository(
+        services.pool).create(author, fields, datetime.now(timezone.utc), None, "newer",
+                              IdempotencyKey("k", "f")))
+    assert not stored
+    assert blog.id == await services.pool.fetchval(
+        "SELECT id FROM blogs WHERE author_id = $1 AND slug = 'older'", author)
+    assert await count(services, "blogs", author) == 1
 
 
 async def test_without_a_key_each_post_stores_a_row(poster):

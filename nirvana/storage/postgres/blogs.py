@@ -24,6 +24,7 @@ from .locations import PgLocations, location_id
 # The two-key advisory locks are a space apart from the one-key ones (the migrations',
 # social.py's pairs); the first key names whose they are, here the blog creates' keys.
 KEY_LOCK_CLASS = 24  # the schema step (0024) that gave blogs their keys
+KEY_INDEX = "blogs_author_idempotency_key_idx"  # unique on (author_id, idempotency_key)
 
 
 class PgBlogRepository:
@@ -58,13 +59,31 @@ class PgBlogRepository:
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
                      published_at: datetime | None, slug: str,
                      key: IdempotencyKey | None = None) -> tuple[Blog, bool]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        while True:
+            try:
+                return await self._create(author_id, fields, now, published_at, slug, key)
+            except asyncpg.UniqueViolationError as exc:
+                # Only a writer of keys without the lock below (an older instance, during a
+                # rolling deploy) can make the insert meet the key: answer its blog, or
+                # insert again if that blog was deleted since.
+                if key is None or exc.constraint_name != KEY_INDEX:
+                    raise
+                if (found := await self.keyed(author_id, key)) is not None:
+                    return found, False
+
+    async def _create(self, author_id: int, fields: BlogFields, now: datetime,
+                      published_at: datetime | None, slug: str,
+                      key: IdempotencyKey | None) -> tuple[Blog, bool]:
+        # READ COMMITTED whatever the server's default: the lookup after the lock must take
+        # a snapshot of its own, which sees a twin committed while this create waited.
+        async with self._pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             if key is not None:
                 # Not ON CONFLICT: the insert trigger (schema.sql step 0007) claims the slug
                 # before the key's conflict is seen. Under this lock a twin of the key has
                 # committed (and is found) or has not begun, so the insert never meets the
-                # key and PostgreSQL logs no error. Taken first, while the transaction holds
-                # nothing else, so waiting on it cannot close a cycle.
+                # key and PostgreSQL logs no error, as long as every writer of keys takes
+                # it (see create for one that does not). Taken first, while the transaction
+                # holds nothing else, so waiting on it cannot close a cycle.
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock($1, hashtext($2::bigint || ':' || $3))",
                     KEY_LOCK_CLASS, author_id, key.key)
