@@ -58,9 +58,9 @@ async def time_steps(conn, steps: list[Step], versions: set[int], runs: tuple[st
     for run in runs:
         for s in steps:
             if s.version in versions:
+                t0 = time.perf_counter()  # BEGIN included, as the recorded figures were
                 tr = conn.transaction()
                 await tr.start()
-                t0 = time.perf_counter()
                 await conn.execute(s.sql)
                 dt = time.perf_counter() - t0
                 await tr.rollback()
