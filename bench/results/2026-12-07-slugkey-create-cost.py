@@ -1,7 +1,7 @@
 """Time PgBlogRepository.create of the tree named by argv[1] on a fresh embedded PostgreSQL:
 without a key, with a new key, and a replay of a stored key (ms per call, median of rounds).
 
-    flock /tmp/bench.lock .venv/bin/python bench/results/2026-12-07-slugkey-create-cost.py TREE
+    flock -o /tmp/bench.lock .venv/bin/python bench/results/2026-12-07-slugkey-create-cost.py TREE 7
 """
 import asyncio
 import shutil
