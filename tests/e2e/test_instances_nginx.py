@@ -287,3 +287,85 @@ async def test_what_nginx_answers_itself_is_in_the_one_error_shape_and_no_token_
             assert f"secret-{token}-token" not in errors, errors
     finally:
         await asyncio.to_thread(proxy.close)
+
+
+# What Chromium sends when it loads a page (a link, a reload, a form's submit).
+BROWSER_PAGE = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+                "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7")
+UNAVAILABLE = {"error": {"code": "unavailable", "message": (
+    "No instance is answering; retry shortly (a POST may have been applied: see the API "
+    "docs on Idempotency-Key).")}}
+
+
+def _a_page_of_our_own(r: httpx.Response) -> str:
+    """nginx's HTML page: self-contained (nothing to load from a server that is down) and
+    never sending a form again by itself."""
+    assert r.headers["content-type"].startswith("text/html"), (r.headers, r.text)
+    assert r.headers["strict-transport-security"] == "max-age=31536000"
+    page = r.text.lower()
+    assert page.startswith("<!doctype html>") and "</html>" in page, page
+    for loads in ("src=", "href=", "url(", "@import", "http-equiv", "<script"):
+        assert loads not in page, (loads, page)
+    return page
+
+
+async def test_a_browser_loading_a_page_gets_nginx_s_page_every_other_request_the_json():
+    """With no instance listening: a browser's page load (its Accept names text/html; a
+    path outside /api/ and /ws), a GET or a form's POST, gets a short HTML page telling the
+    user to reload; the API, the socket, the web client's own fetch() calls (which send
+    `application/json` or fetch's default `*/*`), a stylesheet and a client sending no
+    Accept all get Nirvana's JSON error as before. The 413 of a body over nginx's limit
+    likewise."""
+    proxy = await asyncio.to_thread(Nginx, require_nginx(), [f"127.0.0.1:{free_port()}"])
+    try:
+        async with httpx.AsyncClient(base_url=proxy.url) as http:
+            for method, path, form in (("GET", "/", None), ("GET", "/chat?with=7", None),
+                                       ("POST", "/write", {"title": "t", "body": "b"}),
+                                       ("POST", "/blogs/7/comments", {"body": "c"})):
+                r = await http.request(method, path, data=form,
+                                       headers={"Accept": BROWSER_PAGE})
+                assert r.status_code == 503, (method, path, r.status_code)
+                assert r.headers["retry-after"] == "5", r.headers
+                page = _a_page_of_our_own(r)
+                assert "reload" in page and "not be saved twice" in page, page
+
+            for path, accept in (("/api/v1/user/me", BROWSER_PAGE), ("/api", BROWSER_PAGE),
+                                 ("/ws", BROWSER_PAGE), ("/", "application/json"),
+                                 ("/write/preview", "*/*"),
+                                 ("/static/css/site.css", "text/css,*/*;q=0.1")):
+                for method in ("GET", "POST"):
+                    r = await http.request(method, path, headers={"Accept": accept})
+                    assert r.status_code == 503, (method, path, accept, r.status_code)
+                    assert r.headers["content-type"] == "application/json", (path, accept)
+                    assert r.headers["retry-after"] == "5"
+                    assert r.json() == UNAVAILABLE, (path, accept, r.text)
+
+        # A client sending no Accept at all.
+        for request in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                        b"POST /write HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"):
+            status, headers, body = await asyncio.to_thread(_raw_answer, proxy.port, request)
+            assert status.split()[1] == "503", status
+            assert headers["content-type"] == "application/json", headers
+            assert orjson.loads(body) == UNAVAILABLE, body
+
+        # A form's upload over client_max_body_size (told by Content-Length, before any is
+        # sent): the page for a browser, the JSON for the API.
+        too_large = ("POST {} HTTP/1.1\r\nHost: x\r\nAccept: {}\r\nContent-Type: "
+                     "multipart/form-data; boundary=b\r\nContent-Length: 70000000\r\n"
+                     "Connection: close\r\n\r\n")
+        status, headers, body = await asyncio.to_thread(_raw_answer, proxy.port, too_large.format(
+            "/settings/avatar", BROWSER_PAGE).encode())
+        assert status.split()[1] == "413", status
+        page = _a_page_of_our_own(httpx.Response(413, headers=headers, content=body))
+        assert "too large" in page or "larger" in page, page
+        status, headers, body = await asyncio.to_thread(_raw_answer, proxy.port, too_large.format(
+            "/api/v1/media/upload", BROWSER_PAGE).encode())
+        assert status.split()[1] == "413" and headers["content-type"] == "application/json"
+        assert orjson.loads(body)["error"]["code"] == "payload_too_large", body
+
+        # The access log names each request's own path, not the error page's.
+        logged = await asyncio.to_thread(proxy.access_log)
+        assert '"POST /blogs/7/comments HTTP/1.1" 503' in logged, logged
+        assert '"POST /settings/avatar HTTP/1.1" 413' in logged, logged
+    finally:
+        await asyncio.to_thread(proxy.close)

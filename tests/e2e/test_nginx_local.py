@@ -42,6 +42,10 @@ def test_the_local_config_is_accepted_and_served_over_plain_http(tmp_path):
                 assert proc.poll() is None and time.monotonic() < deadline
                 time.sleep(0.05)
         assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
+        # A browser loading a page gets the recipe's HTML page instead.
+        r = httpx.get(f"http://127.0.0.1:{port}/", headers={"Accept": "text/html"}, timeout=5)
+        assert r.status_code == 503 and r.headers["content-type"].startswith("text/html")
+        assert "Press reload" in r.text, r.text
     finally:
         proc.terminate()
         proc.wait(10)
