@@ -8,12 +8,19 @@ import uuid
 import pytest
 
 from nirvana.domain.chat.errors import BlockedError, NotFriendsError, NotMemberError
+from nirvana.domain.chat.creation import GroupCreation
 from nirvana.domain.chat.messaging import Messaging
 from nirvana.domain.chat.entities import Attachment, Message, MessageKind, ReceiptKind
 from nirvana.domain.chat.limits import ChatLimits
 from nirvana.domain.errors import InvalidInputError
 from tests.support.clock import FakeClock
 from tests.support.fakes_chat import FakeChatStore, FakePeers, RecordingPublisher
+
+
+def groups(chat: Messaging, store, peers, limits: ChatLimits = ChatLimits()) -> GroupCreation:
+    """Group creation over the same fakes as `chat`, with its friendship rule."""
+    return GroupCreation(store=store, peers=peers, publisher=RecordingPublisher(),
+                         clock=FakeClock(), allowed=chat.check_direct_allowed, limits=limits)
 
 
 @pytest.fixture
@@ -146,14 +153,13 @@ async def test_resume_replays_in_order_and_reports_truncation(world):
 
 
 async def test_group_needs_friends_and_respects_member_cap(world):
-    chat, peers, *_ = world
+    chat, peers, store, _ = world
     with pytest.raises(NotFriendsError):
-        await chat.create_group(1, "g", [2, 3])
+        await groups(chat, store, peers).create_group(1, "g", [2, 3])
     peers.befriend(1, 3)
-    g = await chat.create_group(1, "g", [2, 3])
+    g = await groups(chat, store, peers).create_group(1, "g", [2, 3])
     assert g.member(1).role.value == "owner" and g.member(3).role.value == "member"
-    small = Messaging(store=FakeChatStore(), peers=peers, publisher=RecordingPublisher(),
-                 clock=FakeClock(), limits=ChatLimits(max_group_members=2))
+    small = groups(chat, FakeChatStore(), peers, ChatLimits(max_group_members=2))
     with pytest.raises(InvalidInputError):
         await small.create_group(1, "g", [2, 3])
 
@@ -242,7 +248,7 @@ async def test_sends_that_miss_the_cache_together_read_the_conversation_once():
                      clock=FakeClock())
     peers.befriend(1, 2)
     peers.befriend(1, 3)
-    group = await chat.create_group(1, "g", [2, 3])
+    group = await groups(chat, store, peers).create_group(1, "g", [2, 3])
     await asyncio.gather(*(chat.send_message(1 + i % 3, group.id, client_id=f"k{i}",
                                              text="x") for i in range(30)))
     assert store.reads == 1
@@ -254,7 +260,7 @@ async def test_a_read_from_before_a_members_removal_serves_no_later_request():
     chat = Messaging(store=store, peers=peers, publisher=RecordingPublisher(),
                      clock=FakeClock())
     peers.befriend(1, 2)
-    group = await chat.create_group(1, "g", [2])
+    group = await groups(chat, store, peers).create_group(1, "g", [2])
     early = asyncio.ensure_future(chat.conversation_for(2, group.id))
     while not store.reads:  # its read is under way, with 2 still a member
         await asyncio.sleep(0)

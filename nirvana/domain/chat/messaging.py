@@ -80,7 +80,8 @@ class Messaging:
 
     # -- conversations --------------------------------------------------------------------
 
-    async def _check_direct_allowed(self, a: int, b: int) -> None:
+    async def check_direct_allowed(self, a: int, b: int) -> None:
+        """Refuse unless `a` may message `b` directly: friends, and no block between them."""
         # Blocks first: a block must never be revealed as "not friends" or bypassed by one.
         relation = await self._peers.relation(a, b)
         if relation is PeerRelation.BLOCKED:
@@ -92,7 +93,7 @@ class Messaging:
         """The one direct conversation of the pair, created on first use. Friends only."""
         if other_id == user_id:
             raise field_error("user_id", "cannot open a conversation with yourself")
-        await self._check_direct_allowed(user_id, other_id)
+        await self.check_direct_allowed(user_id, other_id)
         key = direct_key(user_id, other_id)
         found = await self._store.find_direct(key)
         if found is not None:
@@ -104,35 +105,6 @@ class Messaging:
             created_by=user_id, created_at=now, last_activity=now,
         )
         return await self._store.create_conversation(conversation, key)
-
-    async def create_group(self, user_id: int, name: str, member_ids: Sequence[int],
-                           description: str | None = None, avatar_url: str | None = None
-                           ) -> Conversation:
-        name = check_text(name, "name").strip()
-        if is_blank(name) or len(name) > 100:
-            raise field_error("name", "must be 1 to 100 characters", "required")
-        if description is not None:
-            check_text(description, "description", multiline=True)
-        others = sorted({m for m in member_ids if m != user_id})
-        if len(others) + 1 > self.limits.max_group_members:
-            raise field_error("member_ids", f"a group has at most "
-                              f"{self.limits.max_group_members} members", "too_many")
-        for other in others:  # only people you could message directly
-            await self._check_direct_allowed(user_id, other)
-        if len(others) > 1 and await self._peers.any_block_among(others):
-            # Same rule as adding members later: nobody who has a block with a member.
-            raise field_error("member_ids", "two of these people have blocked each other",
-                              "blocked")
-        now = self._clock.now()
-        conversation = Conversation(
-            id=uuid.uuid4().hex, kind=ConversationKind.GROUP,
-            members=[Member(user_id, Role.OWNER)] + [Member(o, Role.MEMBER) for o in others],
-            created_by=user_id, created_at=now, last_activity=now, name=name,
-            description=description, avatar_url=avatar_url,
-        )
-        created = await self._store.create_conversation(conversation, None)
-        self.publisher.group_created(created)
-        return created
 
     async def conversation_for(self, user_id: int, conversation_id: str) -> Conversation:
         """The conversation if `user_id` is a member; NotMemberError otherwise, also when it
@@ -279,7 +251,7 @@ class Messaging:
         conversation = await self.conversation_for(user_id, conversation_id)
         if conversation.kind is ConversationKind.DIRECT:
             (other,) = [m for m in conversation.member_ids if m != user_id]
-            await self._check_direct_allowed(user_id, other)
+            await self.check_direct_allowed(user_id, other)
         if reply_to is not None and reply_to > conversation.last_seq:
             raise field_error("reply_to", "no such message in this conversation")
         try:

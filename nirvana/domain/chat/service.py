@@ -1,8 +1,8 @@
 """The chat service the app uses: one object composed of the chat use cases' parts.
 
 `Messaging` (messaging.py) holds conversations, the one send path, history, receipts and
-resume; `MessageEdits` (edits.py) edits, deletes and reactions; `GroupRules` (groups.py) group
-management. They share one cache and one membership check, built here. HTTP routes and
+resume; `GroupCreation` (creation.py) creating a group; `MessageEdits` (edits.py) edits,
+deletes and reactions; `GroupRules` (groups.py) group management. They share one cache and one membership check, built here. HTTP routes and
 WebSocket commands both call this one object.
 """
 
@@ -21,6 +21,7 @@ from ..errors import field_error
 from ..uploads import IssuedUploads, NoUploads
 from .cache import ChatCache
 from .changes import ChatChangeStore
+from .creation import GroupCreation
 from .edits import MessageEdits
 from .entities import Conversation, Message, StreamPage
 from .groups import GroupRules
@@ -72,6 +73,9 @@ class ChatService:
                                     limits=limits, cache=self.cache, write_gate=write_gate,
                                     account_gate=account_gate, uploads=uploads)
         membership = self._messaging.conversation_for
+        self._creation = creation = GroupCreation(
+            store=store, peers=peers, publisher=publisher, clock=clock,
+            allowed=self._messaging.check_direct_allowed, limits=limits)
         self._edits = edits = MessageEdits(membership=membership, changes=changes, cache=self.cache,
                              publisher=publisher, clock=clock, limits=limits)
         self._groups = groups = GroupRules(membership=membership, changes=changes, peers=peers,
@@ -80,7 +84,7 @@ class ChatService:
         m = self._messaging
         self.conversation_for = m.conversation_for
         self.open_direct = m.open_direct
-        self.create_group = m.create_group
+        self.create_group = creation.create_group
         self.friends = m.friends
         self.conversations = m.conversations
         self.send_message = m.send_message
@@ -119,6 +123,7 @@ class ChatService:
     def limits(self, limits: ChatLimits) -> None:
         """Replaceable while running (tests tighten them): every part reads the new ones."""
         self._messaging.limits = self._edits.limits = self._groups.limits = limits
+        self._creation.limits = limits
 
     async def erase_sender(self, user_id: int) -> None:
         """A deleted account's chat text: every message it sent becomes a tombstone, and the
