@@ -14,7 +14,12 @@ from pymongo.errors import PyMongoError
 from ..settings import Settings
 from ..storage.mongo.documents import DOCUMENTS as CHAT_DOCUMENTS
 from ..storage.mongo.presence import DOCUMENTS as PRESENCE_DOCUMENTS
-from ..storage.mongo.upgrade import DROP_AT_START_UP_TO, build_copies_index, retire_indexes
+from ..storage.mongo.upgrade import (
+    DROP_AT_START_UP_TO,
+    build_copies_index,
+    build_key_index,
+    retire_indexes,
+)
 from ..storage.postgres.pool import create_pool, migrate
 
 # Beanie document classes; the chat storage adds its own.
@@ -32,7 +37,7 @@ async def init_documents(mongo: AsyncMongoClient, database: str, *,
     unused index still costs every write), except when chat_messages holds more than
     `drop_at_start_up_to` messages, whose drop would hold the chat store for long (upgrade.py
     `retire_indexes`). An index added since is built at once (upgrade.py
-    `build_copies_index`, saying so).
+    `build_copies_index`, `build_key_index`, saying so).
 
     Only those drops and that build run past the client's timeout (upgrade.py
     `SCHEMA_TIMEOUT`), each said in the log first; init_beanie, left with no retired index
@@ -42,6 +47,7 @@ async def init_documents(mongo: AsyncMongoClient, database: str, *,
         keep = await retire_indexes(mongo[database], drop_anyway=drop_retired_indexes,
                                     up_to=drop_at_start_up_to)
         await build_copies_index(mongo[database])
+        await build_key_index(mongo[database])
         await init_beanie(database=mongo[database], document_models=DOCUMENT_MODELS,
                           allow_index_dropping=not keep)
     except PyMongoError as exc:

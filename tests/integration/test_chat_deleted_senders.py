@@ -118,6 +118,7 @@ async def test_every_use_case_that_acts_for_a_user_refuses_a_deleted_account(
         "leave_group": lambda: chat.leave_group(b, g),
         "set_role": lambda: chat.set_role(b, g, a, Role.ADMIN),
         "create_group": lambda: chat.create_group(b, "new", []),
+        "create_group_once": lambda: chat.create_group_once(b, "new", [], None, None, None),
         "open_direct": lambda: chat.open_direct(b, a),
         "send_direct": lambda: chat.send_direct(b, a, client_id="x3", text="x"),
     }

@@ -19,6 +19,7 @@ from nirvana.domain.chat.entities import (
 )
 from nirvana.domain.chat.ports import Admission
 from nirvana.domain.errors import UnavailableError
+from nirvana.domain.idempotency import IdempotencyKey, replayed_or_refused
 from nirvana.storage.mongo.work_items import handed_on
 
 
@@ -59,6 +60,7 @@ class FakeChatStore:
     def __init__(self) -> None:
         self.conversations: dict[str, Conversation] = {}
         self.direct: dict[str, str] = {}
+        self.keyed: dict[tuple[int, str], tuple[str, str]] = {}  # (creator, key): (id, fingerprint)
         self.stored_messages: list[Message] = []
         self.receipts: list[Receipt] = []
         self._head = 0
@@ -73,13 +75,26 @@ class FakeChatStore:
         return [c for i in dict.fromkeys(conversation_ids)
                 if (c := await self.get_conversation(i)) is not None]
 
-    async def create_conversation(self, c: Conversation, direct_key: str | None) -> Conversation:
+    async def create_conversation(self, c: Conversation, direct_key: str | None,
+                                  key: IdempotencyKey | None = None) -> Conversation:
+        if key is not None:
+            if (found := await self.keyed_conversation(c.created_by, key)) is not None:
+                return found
+            self.keyed[(c.created_by, key.key)] = (c.id, key.fingerprint)
         if direct_key is not None:
             if direct_key in self.direct:
                 return self.conversations[self.direct[direct_key]]
             self.direct[direct_key] = c.id
         self.conversations[c.id] = c
         return c
+
+    async def keyed_conversation(self, created_by: int, key: IdempotencyKey
+                                 ) -> Conversation | None:
+        cid, fingerprint = self.keyed.get((created_by, key.key), (None, None))
+        if cid is None:
+            return None
+        replayed_or_refused(key, fingerprint)
+        return await self.get_conversation(cid)
 
     async def find_direct(self, direct_key: str) -> Conversation | None:
         cid = self.direct.get(direct_key)

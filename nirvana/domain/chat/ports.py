@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable, NewType, Protocol, Sequence
 
+from ..idempotency import IdempotencyKey
 from .entities import (
     ChatEvent,
     Conversation,
@@ -59,10 +60,19 @@ class ChatStore(Protocol):
         """Those of `conversation_ids` that exist, in one read of the store (any order)."""
         ...
 
-    async def create_conversation(self, conversation: Conversation, direct_key: str | None
-                                  ) -> Conversation:
+    async def create_conversation(self, conversation: Conversation, direct_key: str | None,
+                                  key: IdempotencyKey | None = None) -> Conversation:
         """Store a new conversation. For a direct one `direct_key` names the pair; when the
-        pair already has one, that one is returned instead (one per pair, also under races)."""
+        pair already has one, that one is returned instead (one per pair, also under races).
+        A group's `key` is its creator's Idempotency-Key, stored with it in the same insert:
+        when the creator's key is taken, the conversation stored under it is returned instead
+        (IdempotencyKeyReusedError when stored for another request)."""
+        ...
+
+    async def keyed_conversation(self, created_by: int, key: IdempotencyKey
+                                 ) -> Conversation | None:
+        """The group `created_by` created with `key`, if any; IdempotencyKeyReusedError when
+        it was created by another request (another fingerprint)."""
         ...
 
     async def find_direct(self, direct_key: str) -> Conversation | None: ...

@@ -37,7 +37,8 @@ from .search import parse_query
 ACTS_FOR_A_USER = frozenset({
     "submit_message", "send_message", "mark", "edit_message", "delete_message",
     "remove_as_moderator", "react", "update_group", "add_members", "remove_members",
-    "leave_group", "set_role", "open_direct", "create_group", "send_direct",
+    "leave_group", "set_role", "open_direct", "create_group", "create_group_once",
+    "send_direct",
 })
 # Of those, the sends check it themselves (Messaging.submit_message), after the store's
 # admission: a check before it, answered after this process led again, would go unseen.
@@ -85,6 +86,7 @@ class ChatService:
         self.conversation_for = m.conversation_for
         self.open_direct = m.open_direct
         self.create_group = creation.create_group
+        self.create_group_once = creation.create_group_once
         self.friends = m.friends
         self.conversations = m.conversations
         self.send_message = m.send_message

@@ -16,9 +16,11 @@ from starlette.responses import Response
 from ...domain.chat.entities import Role
 from ...domain.chat.groups import GROUP_FIELDS
 from ...domain.errors import field_error
+from ...domain.idempotency import IdempotencyKey
 from ...ws.frames import ConversationOut
 from ...ws.views import conversation_out
 from ..api import Api, Call, In, Out
+from ..idempotency import HEADER, checked_key
 from ...schema_text import Lines
 
 api = Api()
@@ -30,6 +32,12 @@ class ConversationsOut(Out):
 
 
 class NewConversationIn(In):
+    """With an Idempotency-Key, a group's retry must ask for the same kind, name,
+    description, avatar_url and set of member_ids (their order and repeats do not count);
+    anything else is 409 `idempotency_key_reused`. A direct conversation is one per pair
+    already: its key is checked for form but not stored, and every call answers the pair's
+    conversation, without Idempotent-Replayed."""
+
     kind: Literal["direct", "group"]
     user_id: int | None = Field(default=None, ge=1, description="direct: the friend")
     name: str | None = Field(default=None, min_length=1, max_length=100,
@@ -64,7 +72,7 @@ async def list_conversations(call: Call[None, None]) -> ConversationsOut:
 @api.route("POST", "/api/v1/conversations",
            summary="Open the direct conversation with a friend, or create a group",
            tags=TAGS, body=NewConversationIn, response=ConversationOut, status=201,
-           errors=(403, 422))
+           errors=(403, 422), idempotent=True)
 async def create_conversation(call: Call[NewConversationIn, None]) -> ConversationOut:
     b, chat = call.body, call.services.chat
     if b.kind == "direct":
@@ -74,9 +82,22 @@ async def create_conversation(call: Call[NewConversationIn, None]) -> Conversati
     else:
         if not b.name:
             raise field_error("name", "is required for a group", "missing")
-        conversation = await chat.create_group(call.user_id, b.name, b.member_ids,
-                                               b.description, b.avatar_url)
+        conversation, call.created = await chat.create_group_once(
+            call.user_id, b.name, b.member_ids, b.description, b.avatar_url,
+            group_key(call))
     return conversation_out(conversation, call.user_id)
+
+
+def group_key(call: Call[NewConversationIn, None]) -> IdempotencyKey | None:
+    """The request's key, with a fingerprint of the group it asks for: the members as a
+    set (the creator, who is always in, left out), so a retry that lists them in another
+    order is the same request."""
+    if call.idempotency is None:
+        return None
+    b = call.body
+    return checked_key(call.idempotency.key, [
+        "POST", "/api/v1/conversations", b.kind, b.name, b.description, b.avatar_url,
+        sorted(set(b.member_ids) - {call.user_id})], HEADER)
 
 
 @api.route("PATCH", CONVERSATION, summary="Change a group's name, description or avatar",

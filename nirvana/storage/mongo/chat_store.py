@@ -25,8 +25,9 @@ from ...domain.chat.entities import (
 )
 from ...domain.chat.ports import Admission
 from ...domain.errors import UnavailableError
+from ...domain.idempotency import IdempotencyKey, replayed_or_refused
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
-from .codec import conversation_doc, message_id, message_of, state_doc
+from .codec import conversation_doc, creation_key, message_id, message_of, state_doc
 from .collections import ChatCollections
 from .fence import WriterFence
 from .history import history_page
@@ -165,22 +166,35 @@ class MongoChatStore:
         if self._leader_head is None:
             self.writer.hint_last_seq(c.id, c.last_seq)
 
-    async def create_conversation(self, c: Conversation, direct_key: str | None
-                                  ) -> Conversation:
+    async def create_conversation(self, c: Conversation, direct_key: str | None,
+                                  key: IdempotencyKey | None = None) -> Conversation:
         # The state first: a conversation is never stored without one (a crash in between
         # leaves a state nothing refers to, which costs nothing).
         await self._db.states.insert_one(state_doc(c))
         try:
-            await self._db.conversations.insert_one(conversation_doc(c, direct_key))
+            await self._db.conversations.insert_one(conversation_doc(c, direct_key, key))
         except DuplicateKeyError:
             await self._db.states.delete_one({"_id": c.id})
-            if direct_key is None:
+            if key is not None:  # a group's _id and direct_key are new: its key was taken
+                found = await self.keyed_conversation(c.created_by, key)
+            elif direct_key is not None:
+                found = await self.find_direct(direct_key)  # the pair raced: one wins
+            else:
                 raise
-            found = await self.find_direct(direct_key)  # the pair raced: one wins
             assert found is not None
             return found
         self._hint_last_seq(c)  # its state as just stored
         return c
+
+    async def keyed_conversation(self, created_by: int, key: IdempotencyKey
+                                 ) -> Conversation | None:
+        d = await self._db.conversations.find_one(
+            {"idempotency_key": creation_key(created_by, key)},
+            projection={"idempotency_fingerprint": 1})
+        if d is None:
+            return None
+        replayed_or_refused(key, d.get("idempotency_fingerprint"))
+        return await self.get_conversation(d["_id"])
 
     async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
         return await self._read_recovered(lambda: self._conversations_of(user_id, limit))

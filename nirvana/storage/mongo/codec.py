@@ -20,6 +20,7 @@ from ...domain.chat.entities import (
     Role,
 )
 from ...domain.chat.search import terms_of
+from ...domain.idempotency import IdempotencyKey
 
 # The `type` of a receipt's event document, and of a bundle of receipts (`receipts_doc`).
 RECEIPT, RECEIPTS = "receipt", "receipts"
@@ -73,13 +74,24 @@ def marks_of(members: Iterable[Member]) -> dict[str, int]:
     return raise_to
 
 
-def conversation_doc(c: Conversation, direct_key: str | None) -> dict[str, Any]:
-    return {
+def conversation_doc(c: Conversation, direct_key: str | None,
+                     key: IdempotencyKey | None = None) -> dict[str, Any]:
+    doc = {
         "_id": c.id, "kind": c.kind.value, "direct_key": direct_key or f"group:{c.id}",
         "member_ids": list(c.member_ids), "members": [member_doc(m) for m in c.members],
         "created_by": c.created_by, "created_at": c.created_at, "name": c.name,
         "description": c.description, "avatar_url": c.avatar_url,
     }
+    if key is not None:  # absent otherwise, never null: see documents.py `KEY_INDEX`
+        doc["idempotency_key"] = creation_key(c.created_by, key)
+        doc["idempotency_fingerprint"] = key.fingerprint
+    return doc
+
+
+def creation_key(created_by: int, key: IdempotencyKey) -> str:
+    """A group's stored Idempotency-Key: its creator's, prefixed with the creator (keys
+    are per user)."""
+    return f"{created_by}:{key.key}"
 
 
 def state_doc(c: Conversation) -> dict[str, Any]:

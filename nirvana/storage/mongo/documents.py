@@ -15,6 +15,16 @@ from beanie import Document
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 
+# One group per creator and Idempotency-Key. Unique and sparse, on one field that holds the
+# creator and the key: only keyed groups get an entry, and the field is left out, never
+# null, on the others (a null would be an entry, and the second a duplicate). Not a partial
+# (created_by, key) index: the embedded store enforces a partial index's uniqueness but
+# never reads it, so each replay's lookup would scan every conversation (docs/performance.md,
+# "A group's Idempotency-Key"). A start on an older database builds it itself, saying so
+# (upgrade.py `build_declared_index`).
+KEY_INDEX = IndexModel([("idempotency_key", ASCENDING)], unique=True, sparse=True)
+
+
 class ConversationDoc(Document):
     """Who is in a conversation and what it is called: written when that changes, rarely.
     What changes with every message lives in `ConversationStateDoc`."""
@@ -29,12 +39,17 @@ class ConversationDoc(Document):
     name: str | None = None
     description: str | None = None
     avatar_url: str | None = None
+    # A group created with an Idempotency-Key: "<created_by>:<key>" (codec.py
+    # `creation_key`) and the fingerprint of the request; absent without a key.
+    idempotency_key: str | None = None
+    idempotency_fingerprint: str | None = None
 
     class Settings:
         name = "chat_conversations"
         indexes = [
             IndexModel([("direct_key", ASCENDING)], unique=True),
             IndexModel([("member_ids", ASCENDING)]),
+            KEY_INDEX,
         ]
 
 

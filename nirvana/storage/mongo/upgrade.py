@@ -15,9 +15,9 @@ the collection is big, with the count noted once so later starts keep them witho
 counting, until the operator's start drops them.
 
 Added indexes: the start creates every declared index missing (`init_beanie`); the sparse
-(message._id) index of chat_events is built here first (`build_copies_index`), saying so
-before and after, because its build holds the embedded store for as long as it scans
-every event kept.
+(message._id) index of chat_events (`build_copies_index`) and the (idempotency_key) index of
+chat_conversations (`build_key_index`) are built here first, saying so before and after,
+because a build holds the embedded store for as long as it scans every document.
 
 The drops, the build, and the count of messages that decides whether a start drops (only
 the first start to find a retired index counts; the operator's drops without counting), run
@@ -40,13 +40,13 @@ from typing import Any
 
 import pymongo
 from beanie.odm.fields import IndexModelField
-from pymongo import DESCENDING
+from pymongo import DESCENDING, IndexModel
 from pymongo.errors import BulkWriteError
 
 from ..schema_timeout import SCHEMA_TIMEOUT
 from .codec import marks_doc
 from .collections import ChatCollections
-from .documents import COPIES_INDEX
+from .documents import COPIES_INDEX, KEY_INDEX
 
 log = logging.getLogger("nirvana.chat.store")
 STATES_SPLIT_ID = "states_split"  # in chat_meta: present once the split is done
@@ -239,43 +239,59 @@ async def _drop(messages: Any, retired: list[tuple[str, str]], size: str) -> Non
         log.warning("dropped the %s index of chat_messages in %.2f s", what, took)
 
 
-# What the embedded store takes to build the (message._id) index, for the log's estimate
-# (docs/performance.md, "A delete for everyone's event copies").
+# What the embedded store takes to build each index a start may build, for the log's
+# estimate (docs/performance.md, "A delete for everyone's event copies" and "A group's
+# Idempotency-Key").
 BUILD_RATE = "about 1.5 s per 100,000 events kept on the embedded store"
+KEY_BUILD_RATE = "about 1 s per 100,000 conversations on the embedded store"
 COPIES_INDEX_NAME = COPIES_INDEX.document["name"]
 
 
 async def build_copies_index(database: Any, *, heartbeat: float = HEARTBEAT) -> None:
     """Build the sparse (message._id) index of an older database's chat_events (documents.py
-    `COPIES_INDEX`), saying so before and after: the embedded store answers nothing else
-    while it scans every event kept. An index of that name that is not exactly the one
-    declared (by Beanie's comparison: keys and every option) is dropped and built again
-    here, so init_beanie, under the client's timeout, finds it as declared and neither
-    drops nor builds it. Only the drop and the build run under `SCHEMA_TIMEOUT`: the checks
-    before them keep the client's timeout, so an instance starting during the build fails
-    its start within store_timeout (a store busy that long looks like one that does not
-    answer) and finds the index built at its next start. A database that has it costs one
-    listing of indexes; a new one (no chat_events yet) a listing of collections more, and
-    init_beanie creates the index with the others, at no cost."""
-    events = database["chat_events"]
-    present = await events.index_information()
-    if IndexModelField(COPIES_INDEX) in IndexModelField.from_pymongo_index_information(
-            present):
+    `COPIES_INDEX`) as `build_declared_index` says."""
+    await build_declared_index(database, "chat_events", COPIES_INDEX, "(message._id)",
+                               BUILD_RATE, heartbeat=heartbeat)
+
+
+async def build_key_index(database: Any, *, heartbeat: float = HEARTBEAT) -> None:
+    """Build the sparse unique (idempotency_key) index of an older database's
+    chat_conversations (documents.py `KEY_INDEX`) as `build_declared_index` says."""
+    await build_declared_index(database, "chat_conversations", KEY_INDEX,
+                               "(idempotency_key)", KEY_BUILD_RATE, heartbeat=heartbeat)
+
+
+async def build_declared_index(database: Any, collection: str, index: IndexModel, what: str,
+                               rate: str, *, heartbeat: float = HEARTBEAT) -> None:
+    """Build `index` of an older database's `collection`, saying so before and after: the
+    embedded store answers nothing else while it scans every document. An index of that
+    name that is not exactly the one declared (by Beanie's comparison: keys and every
+    option) is dropped and built again here, so init_beanie, under the client's timeout,
+    finds it as declared and neither drops nor builds it. Only the drop and the build run
+    under `SCHEMA_TIMEOUT`: the checks before them keep the client's timeout, so an
+    instance starting during the build fails its start within store_timeout (a store busy
+    that long looks like one that does not answer) and finds the index built at its next
+    start. A database that has it costs one listing of indexes; a new one (no such
+    collection yet) a listing of collections more, and init_beanie creates the index with
+    the others, at no cost."""
+    documents = database[collection]
+    name = index.document["name"]
+    present = await documents.index_information()
+    if IndexModelField(index) in IndexModelField.from_pymongo_index_information(present):
         return
-    if not await database.list_collection_names(filter={"name": "chat_events"}):
+    if not await database.list_collection_names(filter={"name": collection}):
         return
-    if COPIES_INDEX_NAME in present:
-        found = {k: v for k, v in present[COPIES_INDEX_NAME].items() if k != "v"}
-        log.warning("the (message._id) index of chat_events is not the one declared (%s, "
-                    "declared %s): dropping it to build the declared one", found,
-                    {**COPIES_INDEX.document, "key": list(COPIES_INDEX.document["key"].items())})
-        await _long_step("dropping the (message._id) index of chat_events",
-                         lambda: events.drop_index(COPIES_INDEX_NAME), heartbeat=heartbeat)
-    log.warning("building the (message._id) index of chat_events, once: %s, during which "
-                "the chat store answers nothing else and this instance serves nothing; an "
-                "instance starting meanwhile fails past store_timeout and finds it built "
-                "when started again (docs/operations.md)", BUILD_RATE)
-    took = await _long_step("building the (message._id) index of chat_events",
-                            lambda: events.create_indexes([COPIES_INDEX]),
-                            heartbeat=heartbeat)
-    log.warning("built the (message._id) index of chat_events in %.2f s", took)
+    if name in present:
+        found = {k: v for k, v in present[name].items() if k != "v"}
+        log.warning("the %s index of %s is not the one declared (%s, declared %s): "
+                    "dropping it to build the declared one", what, collection, found,
+                    {**index.document, "key": list(index.document["key"].items())})
+        await _long_step(f"dropping the {what} index of {collection}",
+                         lambda: documents.drop_index(name), heartbeat=heartbeat)
+    log.warning("building the %s index of %s, once: %s, during which the chat store "
+                "answers nothing else and this instance serves nothing; an instance "
+                "starting meanwhile fails past store_timeout and finds it built when "
+                "started again (docs/operations.md)", what, collection, rate)
+    took = await _long_step(f"building the {what} index of {collection}",
+                            lambda: documents.create_indexes([index]), heartbeat=heartbeat)
+    log.warning("built the %s index of %s in %.2f s", what, collection, took)
