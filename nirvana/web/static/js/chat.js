@@ -22,6 +22,7 @@ import { setUpTyping } from "./chat_typing.js";
 // round after this one instead of finding these a round later.
 import "./chat_dom.js";
 import "./emitter.js";
+import "./keyed_post.js";
 import "./protocol.js";
 import "./protocol_base.js";
 import "./protocol_outbox.js";

@@ -3,6 +3,7 @@
 
 import { $, current } from "./chat_state.js";
 import { dispatch, submitComposer } from "./chat_composer.js";
+import { postOnce } from "./keyed_post.js";
 
 // Files go out in the order they were picked or dropped: a second pick waits for the first
 // one's uploads, or a small file dropped after a big one would arrive before it.
@@ -50,7 +51,9 @@ async function uploadAndSend(files, target) {
     const form = new FormData();
     form.append("file", file);
     try {
-      const response = await fetch("/api/v1/media/upload", { method: "POST", body: form, credentials: "same-origin" });
+      // A key per file, and one retry with it after a 503 or a dropped connection: a
+      // retry whose first attempt was stored answers that upload, never a second copy.
+      const response = await postOnce("/api/v1/media/upload", form);
       const data = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(data.error?.message || `The server answered ${response.status}.`);
       note.hidden = true;

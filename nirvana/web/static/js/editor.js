@@ -1,6 +1,8 @@
 // The blog editor's extras on top of its plain form: a live preview rendered by the server,
 // images and videos uploaded by picking or dropping a file, and place suggestions as you type.
-"use strict";
+// A module (strict, deferred), for the upload helper it shares with the chat.
+import { postOnce } from "./keyed_post.js";
+
 (function () {
   const form = document.getElementById("editor");
   if (!form) return;
@@ -49,26 +51,6 @@
     body.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
-  // A key for one picked file (README, "Retrying a write"). Not crypto.randomUUID: that
-  // needs a secure context, and a small deployment may be served over plain HTTP.
-  function newKey() {
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
-    return Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
-  }
-
-  // A 503 or a dropped connection may come after the server stored the file: the one retry
-  // sends the same key, so it answers the stored upload instead of storing a second copy.
-  async function post(url, data) {
-    const options = { method: "POST", body: data, credentials: "same-origin",
-                      headers: { "Idempotency-Key": newKey() } };
-    try {
-      const response = await fetch(url, options);
-      if (response.status !== 503) return response;
-    } catch (err) { /* retried below */ }
-    await new Promise(function (resolve) { setTimeout(resolve, 1000); });
-    return fetch(url, options);
-  }
-
   async function upload(file) {
     status.textContent = "Uploading " + file.name + "…";
     const data = new FormData();
@@ -76,8 +58,9 @@
     // The declared type only picks the route; the server judges the bytes either way.
     const video = file.type.startsWith("video/");
     try {
-      const response = await post(video ? "/api/v1/media/upload?kind=video" : "/api/v1/image/upload",
-                                  data);
+      // A key per picked file, and one retry with it after a 503 or a dropped connection.
+      const response = await postOnce(video ? "/api/v1/media/upload?kind=video"
+                                            : "/api/v1/image/upload", data);
       const answer = await response.json();
       if (!response.ok) { status.textContent = answer.error.message; return; }
       const alt = file.name.replace(/\.[^.]+$/, "").replace(/[\[\]]/g, "");
