@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
+from typing import Collection
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -37,9 +38,18 @@ _WHATWG_ESCAPES = re.compile("%22|%0D|%0A")
 _UNESCAPED = {"%22": '"', "%0D": "\r", "%0A": "\n"}
 
 
+# A small text field kept beside the file (`read_file`'s `texts`): at most this many bytes,
+# the rest dropped (a form's key is 64 characters; a longer value is refused as it is).
+MAX_TEXT = 256
+
+
 class _FilePart:
-    def __init__(self, field: str, max_bytes: int, hashed: bool) -> None:
+    def __init__(self, field: str, max_bytes: int, hashed: bool,
+                 texts: Collection[str] = ()) -> None:
         self.field = field.encode()
+        self.wanted = {t.encode() for t in texts}
+        self.texts: dict[bytes, bytearray] = {}
+        self._text: bytearray | None = None
         self.max_bytes = max_bytes
         # Hashed chunk by chunk as it arrives: a large file's hash at the end would hold
         # the event loop for as long as hashing all of it takes.
@@ -86,12 +96,20 @@ class _FilePart:
     def _headers_finished(self) -> None:
         _, params = parse_options_header(self._disposition)
         # The first part with the field's name is the file; later ones are ignored.
-        self._capturing = params.get(b"name") == self.field and not self.found
+        name = params.get(b"name")
+        self._capturing = name == self.field and not self.found
         if self._capturing:
             self.filename = params.get(b"filename")
         self.found = self.found or self._capturing
+        # The first part of a wanted text name; a file part never counts as text.
+        self._text = None
+        if name in self.wanted and name not in self.texts and b"filename" not in params:
+            self._text = self.texts[name] = bytearray()
 
     def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._text is not None:
+            self._text.extend(data[start:min(end, start + MAX_TEXT + 1 - len(self._text))])
+            return
         if not self._capturing or self.too_large:
             return
         self.size += end - start
@@ -105,6 +123,7 @@ class _FilePart:
 
     def _part_end(self) -> None:
         self._capturing = False
+        self._text = None
 
     def _end(self) -> None:
         self.ended = True
@@ -117,12 +136,15 @@ class ReceivedFile:
     # browsers' escapes undone, not yet cleaned: domain/upload_names.py does that.
     filename: str | None
     sha256: str | None = None  # hex, when asked for (`hashed`)
+    # The text fields asked for (`texts`) that the form sent, as UTF-8 text.
+    texts: dict[str, str] = dataclass_field(default_factory=dict)
 
 
 async def read_file(request: Request, field: str, max_file_bytes: int,
-                    hashed: bool = False) -> ReceivedFile:
-    """The bytes and the file name of the multipart field `field`, and with `hashed` the
-    SHA-256 of the bytes.
+                    hashed: bool = False, texts: Collection[str] = ()) -> ReceivedFile:
+    """The bytes and the file name of the multipart field `field`, with `hashed` the
+    SHA-256 of the bytes, and the values of the small text fields named in `texts` (a web
+    form's key: at most `MAX_TEXT` bytes of each are kept).
 
     Raises UnsupportedMediaTypeError (not multipart), PayloadTooLargeError (over the limit),
     BadRequestError (malformed or truncated body), InvalidInputError (no such field).
@@ -142,7 +164,7 @@ async def read_file(request: Request, field: str, max_file_bytes: int,
             raise BadRequestError("Content-Length is not a number.")
         if int(declared) > body_limit:
             raise too_large
-    part = _FilePart(field, max_file_bytes, hashed)
+    part = _FilePart(field, max_file_bytes, hashed, texts)
     try:
         parser = MultipartParser(boundary, part.callbacks())
     except FormParserError:
@@ -169,4 +191,5 @@ async def read_file(request: Request, field: str, max_file_bytes: int,
         filename = _WHATWG_ESCAPES.sub(lambda m: _UNESCAPED[m[0]],
                                        part.filename.decode("utf-8", "replace"))
     return ReceivedFile(b"".join(part.chunks), filename,
-                        part.hash.hexdigest() if part.hash is not None else None)
+                        part.hash.hexdigest() if part.hash is not None else None,
+                        {k.decode(): v.decode("utf-8", "replace") for k, v in part.texts.items()})

@@ -36,11 +36,13 @@ async def read_form(request: Request, limit: int = FORM_LIMIT) -> dict[str, str]
     return fields
 
 
-async def read_file(request: Request, name: str, max_bytes: int) -> multipart.ReceivedFile:
+async def read_file(request: Request, name: str, max_bytes: int, *, keyed: bool = False
+                    ) -> multipart.ReceivedFile:
     """One file field of a multipart form POST and its file name, streamed under the upload
-    limit."""
+    limit; with `keyed`, also the form's key (`upload_key`) and the file's hash."""
     check_origin(request)
-    return await multipart.read_file(request, name, max_bytes)
+    return await multipart.read_file(request, name, max_bytes, hashed=keyed,
+                                     texts=(KEY_FIELD,) if keyed else ())
 
 
 def new_form_key() -> str:
@@ -58,6 +60,17 @@ def form_key(request: Request, form: dict[str, str]) -> domain.IdempotencyKey | 
         return None
     asked = {name: text for name, text in form.items() if name != KEY_FIELD}
     return checked_key(value, ["web", request.method, request.url.path, asked], KEY_FIELD)
+
+
+def upload_key(request: Request, sent: multipart.ReceivedFile
+               ) -> domain.IdempotencyKey | None:
+    """An upload form's key (`read_file` with `keyed`) with the fingerprint of the file it
+    posts (its bytes and name), or None for a form rendered without one."""
+    value = sent.texts.get(KEY_FIELD)
+    if not value:
+        return None
+    return checked_key(value, ["web", request.method, request.url.path, sent.sha256,
+                               sent.filename], KEY_FIELD)
 
 
 @dataclass

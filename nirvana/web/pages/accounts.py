@@ -14,7 +14,7 @@ from starlette.routing import Route
 from ...http.auth import ACCESS_COOKIE, REFRESH_COOKIE
 from ...http.routes.users import client_ip, user_agent
 from .. import domain
-from ..forms import FormErrors, read_file, read_form, redirect, safe_next
+from ..forms import FormErrors, read_file, read_form, redirect, safe_next, upload_key
 from ..session import reader_of, signed_in_user
 from ..templating import pages_of
 
@@ -215,11 +215,19 @@ async def save_avatar(request: Request) -> Response:
     user = await signed_in_user(request)
     uploads = services(request).uploads
     try:
-        sent = await read_file(request, "avatar", uploads.limits.image)
-        url = (await uploads.upload(user.id, sent.data, domain.MediaKind.IMAGE,
-                                    sent.filename)).url
+        sent = await read_file(request, "avatar", uploads.limits.image, keyed=True)
+        # Once per rendered form: a double submit or a resend stores no second picture
+        # (which would count against the quota with nothing pointing at it).
+        url = (await uploads.upload_once(user.id, sent.data, domain.MediaKind.IMAGE,
+                                         sent.filename, upload_key(request, sent)))[0].url
         updated = await services(request).accounts.update_profile(
             user.id, domain.ProfileChanges(avatar_url=url))
+    except domain.IdempotencyKeyReusedError:
+        # A page kept by Back, sent again with another file: the page comes back with a
+        # new key (a file input cannot be refilled).
+        return await settings_page(request, avatar_errors=FormErrors(
+            "This form was already sent with another picture: pick it again to upload it.",
+            status=409))
     except domain.DomainError as exc:
         errors = FormErrors.of(exc)
         errors.message = errors.message or "That picture could not be used."
