@@ -1,4 +1,5 @@
-"""Reading one file field out of a multipart/form-data body as it streams in.
+"""Reading one file field (and a few small text fields, as a form's key) out of a
+multipart/form-data body as it streams in.
 
 Starlette's `request.form()` would spool the whole body before we could look at it. Here the
 body is fed chunk by chunk to python-multipart's streaming parser and every byte is counted
