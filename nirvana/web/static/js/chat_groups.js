@@ -2,6 +2,7 @@
 // all over the HTTP API; what changes reaches every member's socket as events too.
 
 import { h } from "./chat_dom.js";
+import { newKey } from "./keyed_post.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -10,6 +11,9 @@ const $ = (id) => document.getElementById(id);
  *  closeConversation}. */
 export function setUpGroups(chat) {
   const dialog = $("group-dialog");
+  // The Idempotency-Key of the group this opening of the dialog creates: Create pressed
+  // again after an error (a 503 whose group was stored) answers that group, not a second.
+  let createKey = null;
 
   function candidateBox(f) {
     const id = `pick-${f.id}`;
@@ -20,6 +24,7 @@ export function setUpGroups(chat) {
   function openGroupDialog(conversation) {
     const editing = conversation != null;
     dialog.dataset.conversation = editing ? conversation.id : "";
+    createKey = editing ? null : newKey();
     $("group-dialog-title").textContent = editing ? "Group settings" : "New group";
     $("group-save").textContent = editing ? "Save" : "Create";
     $("group-name").value = editing ? conversation.name || "" : "";
@@ -89,7 +94,8 @@ export function setUpGroups(chat) {
     try {
       let conversation;
       if (!id) {
-        conversation = await chat.api("POST", "/api/v1/conversations", { kind: "group", name, member_ids: picked });
+        conversation = await chat.api("POST", "/api/v1/conversations", { kind: "group", name, member_ids: picked },
+                                      { "Idempotency-Key": createKey });
       } else {
         const base = `/api/v1/conversations/${encodeURIComponent(id)}`;
         conversation = await chat.api("PATCH", base, { name });
@@ -100,7 +106,13 @@ export function setUpGroups(chat) {
       chat.changed();
       await chat.openConversation(conversation.id, { push: true });  // an entry of its own, as from the list
     } catch (error) {
-      $("group-error").textContent = error.message;
+      let said = error.message;
+      if (error.code === "idempotency_key_reused") {
+        // The first Create stored a group with what the dialog held then: this is another.
+        createKey = newKey();
+        said = "A group was already created from this dialog before you changed it; press Create again to make this one too.";
+      }
+      $("group-error").textContent = said;
       $("group-error").hidden = false;
     }
   });

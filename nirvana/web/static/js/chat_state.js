@@ -33,16 +33,20 @@ people.set(me.id, { id: me.id, name: me.name });
 
 // -- talking to the API --------------------------------------------------------------------
 
-export async function api(method, path, body) {
+/** The API's answer; an Error with the server's message and `code` when it refuses. */
+export async function api(method, path, body, headers = {}) {
   const response = await fetch(path, {
     method, credentials: "same-origin",
-    headers: body === undefined ? { Accept: "application/json" } :
-      { Accept: "application/json", "Content-Type": "application/json" },
+    headers: body === undefined ? { Accept: "application/json", ...headers } :
+      { Accept: "application/json", "Content-Type": "application/json", ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (response.status === 204) return null;
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error?.message || `The server answered ${response.status}.`);
+  if (!response.ok) {
+    throw Object.assign(new Error(data.error?.message || `The server answered ${response.status}.`),
+                        { code: data.error?.code });
+  }
   return data;
 }
 
