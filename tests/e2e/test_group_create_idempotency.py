@@ -102,14 +102,24 @@ async def test_keys_are_per_user(live, people):
     assert len(await groups_of(live, cat)) == 2
 
 
-async def test_concurrent_twins_store_one_group(live, people):
+async def test_concurrent_twins_store_one_group_and_members_hear_of_it_once(live, people):
     ann, bob, cat = people
+    bob_socket = await Client.connect(live.ws, bob)
     answers = await asyncio.gather(*(create(live, ann, "twin", [bob, cat])
                                      for _ in range(6)))
     assert {r.status_code for r in answers} == {201}, [r.text for r in answers]
     assert len({r.json()["id"] for r in answers}) == 1
     assert sum("idempotent-replayed" not in r.headers for r in answers) == 1
     assert len(await groups_of(live, ann)) == 1
+    gid = answers[0].json()["id"]
+    # A group made after the twins: whatever the losers sent Bob came before its frames.
+    marker = (await create(live, ann, None, [bob], name="Later")).json()["id"]
+    heard = about(await heard_until(bob_socket, marker), gid)
+    assert sorted(heard) == ["conversation.updated", "notification"], heard
+    await bob_socket.close()
+    notices = (await live.http.get("/api/v1/notifications",
+                                   headers=keyed(bob, None))).json()["items"]
+    assert [n["link"] for n in notices].count(f"/chat?c={gid}") == 1
 
 
 async def test_without_a_key_each_post_creates_a_group(live, people):
