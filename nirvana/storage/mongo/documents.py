@@ -40,12 +40,14 @@ class ConversationDoc(Document):
     description: str | None = None
     avatar_url: str | None = None
     # A group created with an Idempotency-Key: "<created_by>:<key>" (codec.py
-    # `creation_key`) and the fingerprint of the request; absent without a key.
+    # `creation_key`) and the fingerprint of the request; absent, never null, without a key
+    # (KEY_INDEX): `keep_nulls` below makes a save through this model leave a None out.
     idempotency_key: str | None = None
     idempotency_fingerprint: str | None = None
 
     class Settings:
         name = "chat_conversations"
+        keep_nulls = False  # readers take a missing name, description... as None (codec.py)
         indexes = [
             IndexModel([("direct_key", ASCENDING)], unique=True),
             IndexModel([("member_ids", ASCENDING)]),
