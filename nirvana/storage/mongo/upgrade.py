@@ -244,7 +244,6 @@ async def _drop(messages: Any, retired: list[tuple[str, str]], size: str) -> Non
 # Idempotency-Key").
 BUILD_RATE = "about 1.5 s per 100,000 events kept on the embedded store"
 KEY_BUILD_RATE = "about 1 s per 100,000 conversations on the embedded store"
-COPIES_INDEX_NAME = COPIES_INDEX.document["name"]
 
 
 async def build_copies_index(database: Any, *, heartbeat: float = HEARTBEAT) -> None:
