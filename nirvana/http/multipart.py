@@ -145,7 +145,8 @@ async def read_file(request: Request, field: str, max_file_bytes: int,
                     hashed: bool = False, texts: Collection[str] = ()) -> ReceivedFile:
     """The bytes and the file name of the multipart field `field`, with `hashed` the
     SHA-256 of the bytes, and the values of the small text fields named in `texts` (a web
-    form's key: at most `MAX_TEXT` bytes of each are kept).
+    form's key: up to one byte past `MAX_TEXT` of each is kept, so a longer value is
+    refused, not cut into a valid key).
 
     Raises UnsupportedMediaTypeError (not multipart), PayloadTooLargeError (over the limit),
     BadRequestError (malformed or truncated body), InvalidInputError (no such field).
