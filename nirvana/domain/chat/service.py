@@ -2,8 +2,9 @@
 
 `Messaging` (messaging.py) holds conversations, the one send path, history, receipts and
 resume; `GroupCreation` (creation.py) creating a group; `MessageEdits` (edits.py) edits,
-deletes and reactions; `GroupRules` (groups.py) group management. They share one cache and one membership check, built here. HTTP routes and
-WebSocket commands both call this one object.
+deletes and reactions; `GroupRules` (groups.py) group management. They share one cache and
+one membership check, built here. HTTP routes and WebSocket commands both call this one
+object.
 """
 
 from __future__ import annotations
