@@ -11,11 +11,13 @@ from typing import Literal
 from pydantic import Field
 
 from .frames import ConversationId, Frame, MessageKindName, RequestId, RoleName, UserIds
+from ..domain.chat.limits import ChatLimits
 from ..domain.upload_names import MAX_ATTACHMENT_NAME
 from ..schema_text import Lines
 
 # Bytes; far above any real file, far below what BSON's int64 holds.
 MAX_ATTACHMENT_SIZE = 1 << 40
+MAX_CONVERSATIONS = ChatLimits().max_conversations  # a page's default and most
 
 
 class AttachmentIn(Frame):
@@ -50,6 +52,9 @@ class OpenDirect(Frame):
 class ListConversations(Frame):
     type: Literal["conversations"]
     id: RequestId
+    cursor: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
+                               description="next_cursor of the previous page; omit for the first")
+    limit: int = Field(default=MAX_CONVERSATIONS, ge=1, le=MAX_CONVERSATIONS)
 
 
 class History(Frame):

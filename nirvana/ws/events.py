@@ -44,6 +44,8 @@ class Ack(Out):
     duplicate: bool | None = Absent()
     conversation: ConversationOut | None = Absent()
     conversations: list[ConversationOut] | None = Absent()
+    next_cursor: str | None = Absent("With `conversations` when more follow: send it as "
+                                     "`cursor` for the next page")
     messages: list[MessageOut] | None = Absent()
     head: int | None = Absent()
     presence: list[PresenceOut] | None = Absent()

@@ -72,6 +72,6 @@ async def test_a_change_whose_writes_stop_after_the_message_leaves_nothing_and_i
         assert any("changed" in r for r in resumed)
     else:
         assert a in last["hidden_for"]
-        [listed] = [c for c in await chat.conversations(a) if c.id == group.id]
+        [listed] = [c for c in (await chat.conversations(a)).items if c.id == group.id]
         assert a in listed.last_message.hidden_for
     assert resumed and not [r for r in resumed if "secret" in r]

@@ -100,7 +100,7 @@ async def test_every_use_case_that_acts_for_a_user_refuses_a_deleted_account(
     chat, users = writer_of(services, writers)
     group = await chat.create_group(b, "b's group", [a])
     said, _ = await chat.send_message(b, group.id, client_id="hi", text="hi")
-    held_by_b = await chat.conversations(b)
+    held_by_b = (await chat.conversations(b)).items
     await delete_without_password(users, b, services.clock.now())
     g, seq = group.id, said.seq
     calls = {
@@ -127,8 +127,8 @@ async def test_every_use_case_that_acts_for_a_user_refuses_a_deleted_account(
         with pytest.raises(AuthenticationError) as refused:
             await call()
         assert refused.value.code == "unknown_user", name
-    [held] = [c for c in await chat.conversations(a) if c.id == g]
+    [held] = [c for c in (await chat.conversations(a)).items if c.id == g]
     assert (held.name, held.description, sorted(held.member_ids)) == (
         "b's group", None, sorted([a, b]))
     assert [(m.text, m.reactions) for m in await chat.history(a, g)] == [("hi", ())]
-    assert await chat.conversations(b) == held_by_b
+    assert (await chat.conversations(b)).items == held_by_b

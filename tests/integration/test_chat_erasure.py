@@ -52,7 +52,7 @@ async def test_a_summary_still_buffered_is_flushed_before_the_erasure_finishes(
     await store.summaries.flush()
     summary = await last_message(with_b.id)
     assert summary["text"] == "" and summary["deleted"]
-    [listed] = [c for c in await store.conversations_of(a, 10) if c.id == with_b.id]
+    [listed] = [c for c in (await store.conversations_of(a, 10)).items if c.id == with_b.id]
     assert listed.last_message is not None and listed.last_message.text == ""
     assert await copies_of("secret") == 0
 

@@ -149,10 +149,10 @@ async def test_a_second_phase_refused_by_a_later_writers_fence_leaves_the_accoun
         assert last["seq"] == 2 and last["text"] == "" and last["deleted"]
     else:  # not written: the first phase's tombstone of "secret" is still the summary
         assert last["seq"] == 1 and last["text"] == "" and last["deleted"]
-    [listed] = [c for c in await new.conversations_of(a, 10) if c.id == with_b.id]
+    [listed] = [c for c in (await new.conversations_of(a, 10)).items if c.id == with_b.id]
     # The new writer re-reads the summary of a message past the checkpoint from it, whole.
     assert listed.last_message.text == ("" if refused_at == "transaction" else "during")
     await chat_on(new, services).erase_sender(b)  # the account's next run
     assert await copies_of("during") == 0 and await copies_of("secret") == 0
-    [listed] = [c for c in await new.conversations_of(a, 10) if c.id == with_b.id]
+    [listed] = [c for c in (await new.conversations_of(a, 10)).items if c.id == with_b.id]
     assert listed.last_message.seq == 2 and listed.last_message.text == ""

@@ -103,7 +103,7 @@ async def test_a_summary_buffered_before_the_erasure_never_shows_its_text(
     steps.after_first_phase = between.wait
     erasing = asyncio.create_task(chat.erase_sender(b))
     await steps.states_erased.wait()
-    [listed] = [c for c in await chat.conversations(a) if c.id == group.id]
+    [listed] = [c for c in (await chat.conversations(a)).items if c.id == group.id]
     last = listed.last_message
     assert last.seq == 2 and last.deleted and last.text == "" and not last.attachments
     async with live_frames(services.hub, a, await store.head()) as to_a, \

@@ -78,7 +78,8 @@ async def test_a_conversation_read_across_a_lead_sees_the_other_writers_message(
         db.state_read_release.set()
     found, theirs = await across_a_lead(store, writers, chats, reading, db.state_read_held,
                                         release)
-    seen = next(c for c in found if c.id == with_b.id) if isinstance(found, list) else found
+    seen = (next(c for c in found.items if c.id == with_b.id) if read == "list"
+            else found)
     assert seen is not None and theirs.seq > mine.seq
     assert seen.last_seq == theirs.seq
     assert seen.last_message is not None and seen.last_message.id == theirs.id

@@ -69,7 +69,7 @@ async def test_a_database_keeping_state_in_its_conversations_is_upgraded_at_star
     await db["chat_meta"].delete_one({"_id": STATES_SPLIT_ID})
 
     fresh = fresh_services(stores, settings)
-    listed = await fresh.chat.conversations(a)
+    listed = (await fresh.chat.conversations(a)).items
     assert [x.id for x in listed] == [newer.id, older.id]
     assert listed[0].last_message.text == "m2" and listed[0].unread_for(a) == 2
     assert listed[1].last_message.text == "older" and listed[1].unread_for(a) == 1

@@ -71,7 +71,7 @@ async def test_a_spread_flush_writes_a_slice_per_tick_each_within_its_interval(
         await store.summaries.flush_due()
         sizes.append(len(await written(services, [(c, 1) for c in chats])) - before)
         # Meanwhile a read sees every summary, written or still buffered.
-        listed = {c.id: c for c in await store.conversations_of(a, 100)}
+        listed = {c.id: c for c in (await store.conversations_of(a, 100)).items}
         assert all(listed[c.id].last_seq == 1 and listed[c.id].last_message.text == f"to {n}"
                    for n, c in enumerate(chats))
     # Spread evenly (not one commit of them all), and all written one interval after.
@@ -97,7 +97,7 @@ async def test_a_crash_between_slices_loses_no_summary(client, services, flaky, 
 
     pool, mongo = stores
     fresh = build_services(settings, pool, mongo, secret="t" * 48)
-    listed = {c.id: c for c in await fresh.chat.conversations(a)}
+    listed = {c.id: c for c in (await fresh.chat.conversations(a)).items}
     assert {cid: c.last_seq for cid, c in listed.items()} == {c.id: seq for c, seq in expected}
     assert [listed[c.id].last_message.text for c in chats] == [
         "again", "again", *(f"to {n}" for n in range(2, 8))]
@@ -115,7 +115,7 @@ async def test_a_change_writes_its_conversations_summary_first_and_only_that_one
     assert await written(services, [(edited, 1), (other, 1)]) == {edited.id}
     states = services.mongo[services.settings.mongodb_db]["chat_conversation_state"]
     assert (await states.find_one({"_id": edited.id}))["last_message"]["text"] == "after"
-    listed = {c.id: c for c in await chat.conversations(a)}
+    listed = {c.id: c for c in (await chat.conversations(a)).items}
     assert listed[other.id].last_message.text == "waits"  # from the buffer
     await store.summaries.flush()
     assert (await states.find_one({"_id": edited.id}))["last_message"]["text"] == "after"
@@ -150,7 +150,7 @@ async def test_a_read_overtaken_by_a_slices_commit_still_sees_its_summary(
     reading = await held_read(store, steer, a)
     await store.summaries.flush([c.id])  # a slice lands between the two reads
     steer.release.set()
-    (found,) = await reading
+    (found,) = (await reading).items
     assert found.last_seq == 1 and found.last_message.text == "hi"
 
 
@@ -164,5 +164,5 @@ async def test_a_read_sees_a_message_summarised_after_a_slice_replaced_the_buffe
     await store.summaries.flush([c.id])  # the buffer the read took is replaced
     await chat.send_message(a, c.id, client_id="k2", text="second")  # into the new one
     steer.release.set()
-    (found,) = await reading
+    (found,) = (await reading).items
     assert found.last_seq == 2 and found.last_message.text == "second"

@@ -32,7 +32,7 @@ async def test_summaries_lost_in_a_crash_are_repaired_on_the_next_start(
                                  f"marks.{b}": {"read": 0, "delivered": 0}}})
     pool, mongo = stores
     fresh = build_services(settings, pool, mongo, secret="t" * 48)
-    (listed,) = await fresh.chat.conversations(a)
+    (listed,) = (await fresh.chat.conversations(a)).items
     assert listed.last_seq == 3 and listed.last_message.text == "m2"
     assert listed.unread_for(a) == 3 and listed.unread_for(b) == 0
     await fresh.chat_store.close()
@@ -194,7 +194,7 @@ async def test_reads_see_unwritten_summaries_without_waiting_for_a_flush(client,
     await chat.send_message(c, new.id, client_id="n2", text="newest")
     await chat.send_message(b, old.id, client_id="o2", text="now the newest")
 
-    (first,) = await store.conversations_of(a, 1)
+    (first,) = (await store.conversations_of(a, 1)).items
     assert first.id == old.id and first.last_message.text == "now the newest"
     assert first.last_seq == 2 and first.unread_for(a) == 2 and first.unread_for(b) == 0
     direct = await store.get_conversation(new.id)

@@ -29,7 +29,7 @@ async def test_a_lower_read_receipt_changes_nothing_in_the_store(client, service
     assert (await services.chat.mark(b, c.id, ReceiptKind.READ, 2)).unread_for(b) == 1
     lowered = await services.chat.mark(b, c.id, ReceiptKind.READ, 1)
     assert lowered.unread_for(b) == 1
-    (listed,) = await services.chat.conversations(b)
+    (listed,) = (await services.chat.conversations(b)).items
     assert listed.unread_for(b) == 1
 
 

@@ -17,6 +17,7 @@ from nirvana.domain.chat.entities import (
     ReceiptKind,
     StreamPage,
 )
+from nirvana.domain.chat.listing import ConversationPage, Position, select
 from nirvana.domain.chat.ports import Admission
 from nirvana.domain.errors import UnavailableError
 from nirvana.domain.idempotency import IdempotencyKey, replayed_or_refused
@@ -100,9 +101,11 @@ class FakeChatStore:
         cid = self.direct.get(direct_key)
         return self.conversations[cid] if cid else None
 
-    async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
-        mine = [c for c in self.conversations.values() if c.member(user_id)]
-        return sorted(mine, key=lambda c: c.last_activity, reverse=True)[:limit]
+    async def conversations_of(self, user_id: int, limit: int, after: Position | None = None
+                               ) -> ConversationPage:
+        mine = {c.id: c for c in self.conversations.values() if c.member(user_id)}
+        chosen, following = select({c.id: c.last_activity for c in mine.values()}, after, limit)
+        return ConversationPage([mine[cid] for cid in chosen], following)
 
     def admission(self) -> Admission:
         return self.tenure

@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
+from nirvana.domain.chat.listing import ConversationPage
 from nirvana.domain.exports.jobs import ExportJob, ExportState
 
 
@@ -80,8 +81,8 @@ class FakeRecords:
 
 
 class NoChats:
-    async def conversations(self, user_id: int) -> list:
-        return []
+    async def conversations(self, user_id: int, after=None) -> ConversationPage:
+        return ConversationPage([], None)
 
     async def history(self, user_id: int, conversation_id: str, **page: Any) -> list:
         return []

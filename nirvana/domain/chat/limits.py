@@ -12,7 +12,7 @@ class ChatLimits:
     max_url: int = 2048
     max_group_members: int = 256
     max_page: int = 100
-    max_conversations: int = 200
+    max_conversations: int = 200  # a page of the conversation list: its default and most
     # Resume: at most this many events are replayed, and non-message events are kept this
     # long (older ones are pruned); beyond either, `resync_required`.
     resume_window: int = 5000

@@ -154,9 +154,6 @@ class Messaging:
         """Whom the user can chat with directly (the seed's GET /api/messages/users)."""
         return await self._peers.friends(user_id)
 
-    async def conversations(self, user_id: int) -> list[Conversation]:
-        return await self._store.conversations_of(user_id, self.limits.max_conversations)
-
     # -- messages -------------------------------------------------------------------------
 
     def _validate(self, kind: MessageKind, text: str, attachments: Sequence[Attachment],

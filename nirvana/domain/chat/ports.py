@@ -21,6 +21,7 @@ from .entities import (
     ReceiptKind,
     StreamPage,
 )
+from .listing import ConversationPage, Position
 
 # The store's token, taken before a send's checks and handed back with it
 # (`ChatStore.admission`): the domain only passes it on.
@@ -77,8 +78,11 @@ class ChatStore(Protocol):
 
     async def find_direct(self, direct_key: str) -> Conversation | None: ...
 
-    async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
-        """The user's conversations, most recent activity first."""
+    async def conversations_of(self, user_id: int, limit: int, after: Position | None = None
+                               ) -> ConversationPage:
+        """A page of the user's conversations: at most `limit` of those older than `after`
+        (all, without it), most recent activity first, ties by id (listing.py); activity
+        counts the messages stored but not summarised yet."""
         ...
 
     def admission(self) -> Admission:

@@ -27,6 +27,7 @@ from .edits import MessageEdits
 from .entities import Conversation, Message, StreamPage
 from .groups import GroupRules
 from .limits import ChatLimits
+from .listing import ConversationPage, Position
 from .messaging import Messaging
 from .ports import ChatPeers, ChatStore, Publisher
 from .search import parse_query
@@ -89,7 +90,6 @@ class ChatService:
         self.create_group = creation.create_group
         self.create_group_once = creation.create_group_once
         self.friends = m.friends
-        self.conversations = m.conversations
         self.send_message = m.send_message
         self.submit_message = m.submit_message
         self.send_direct = m.send_direct
@@ -109,6 +109,13 @@ class ChatService:
         for name in ACTS_FOR_A_USER - CHECK_THEIR_OWN:
             setattr(self, name, _for_an_existing_account(account_gate,
                                                          getattr(self, name)))
+
+    async def conversations(self, user_id: int, after: Position | None = None,
+                            limit: int | None = None) -> ConversationPage:
+        """A page of the user's conversations (listing.py): `limit` defaults to, and is
+        bounded by, limits.max_conversations."""
+        most = self.limits.max_conversations
+        return await self._store.conversations_of(user_id, min(limit or most, most), after)
 
     async def member_conversations(self, user_id: int, conversation_ids: Sequence[str]
                                    ) -> dict[str, Conversation]:
@@ -188,7 +195,7 @@ class ChatService:
         if conversation_id is not None:
             ids = [(await self.conversation_for(user_id, conversation_id)).id]
         else:
-            ids = [c.id for c in await self.conversations(user_id)]
+            ids = [c.id for c in (await self.conversations(user_id)).items]
         if not ids:
             return []
         return await self._changes.search(user_id, ids, terms, prefix,

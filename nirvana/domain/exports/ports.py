@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, Sequence
 
 from ..chat.entities import Conversation, Message
+from ..chat.listing import ConversationPage, Position
 from .jobs import ExportJob
 
 
@@ -57,7 +58,10 @@ class AccountRecords(Protocol):
 class ChatReader(Protocol):
     """The chat use cases (ChatService): what the user may see, by the protocol's rules."""
 
-    async def conversations(self, user_id: int) -> list[Conversation]: ...
+    async def conversations(self, user_id: int, after: Position | None = None
+                            ) -> ConversationPage:
+        """A page of the user's conversations (chat/listing.py)."""
+        ...
 
     async def history(self, user_id: int, conversation_id: str, *, before: int | None = None,
                       after: int | None = None, limit: int = 50) -> list[Message]: ...

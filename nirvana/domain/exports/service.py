@@ -148,13 +148,26 @@ class Exports:
         await self._jobs.finish(job.id, size, now, now + self.policy.ttl)
         return records["profile"]["email"]
 
+    async def _every_conversation(self, user_id: int) -> list[Conversation]:
+        """Every page of the user's conversation list, then the first again: one that became
+        active while the pages were read moved above them (listing.py) and is on it."""
+        found: dict[str, Conversation] = {}
+        page = await self._chat.conversations(user_id)
+        while True:
+            found.update((c.id, c) for c in page.items)
+            if page.next is None:
+                break
+            page = await self._chat.conversations(user_id, page.next)
+        found.update((c.id, c) for c in (await self._chat.conversations(user_id)).items)
+        return list(found.values())
+
     async def _conversations(self, user_id: int) -> tuple[list[dict[str, Any]], set[str]]:
         """Every conversation the user is in, with every message of it they may see (the
         history route's rule: not those they deleted for themselves); and the attachments
         of their own messages."""
         found: list[dict[str, Any]] = []
         uploads: set[str] = set()
-        for conversation in await self._chat.conversations(user_id):
+        for conversation in await self._every_conversation(user_id):
             messages: list[dict[str, Any]] = []
             after = 0
             while True:

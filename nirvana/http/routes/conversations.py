@@ -15,6 +15,8 @@ from starlette.responses import Response
 
 from ...domain.chat.entities import Role
 from ...domain.chat.groups import GROUP_FIELDS
+from ...domain.chat.limits import ChatLimits
+from ...domain.chat.listing import decode_cursor, encode_cursor
 from ...domain.errors import field_error
 from ...domain.idempotency import IdempotencyKey
 from ...ws.frames import ConversationOut
@@ -26,9 +28,19 @@ from ...schema_text import Lines
 api = Api()
 TAGS = ["chat"]
 CONVERSATION = "/api/v1/conversations/{id}"
+MAX_CONVERSATIONS = ChatLimits().max_conversations  # a page's default and most
+
+class ConversationPageIn(In):
+    limit: int = Field(default=MAX_CONVERSATIONS, ge=1, le=MAX_CONVERSATIONS)
+    cursor: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
+                               description="next_cursor of the previous page; omit for the first")
+
 
 class ConversationsOut(Out):
-    conversations: list[ConversationOut]
+    conversations: list[ConversationOut] = Field(
+        description="Latest activity first, ties by id (descending)")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on "
+                                                "the last page (docs/protocol.md: paging)")
 
 
 class NewConversationIn(In):
@@ -63,10 +75,14 @@ class MemberRoleIn(In):
 
 
 @api.route("GET", "/api/v1/conversations", summary="Your conversations, latest activity first",
-           tags=TAGS, response=ConversationsOut)
-async def list_conversations(call: Call[None, None]) -> ConversationsOut:
-    found = await call.services.chat.conversations(call.user_id)
-    return ConversationsOut(conversations=[conversation_out(c, call.user_id) for c in found])
+           tags=TAGS, query=ConversationPageIn, response=ConversationsOut)
+async def list_conversations(call: Call[None, ConversationPageIn]) -> ConversationsOut:
+    q = call.query
+    page = await call.services.chat.conversations(
+        call.user_id, decode_cursor(q.cursor) if q.cursor else None, q.limit)
+    return ConversationsOut(
+        conversations=[conversation_out(c, call.user_id) for c in page.items],
+        next_cursor=encode_cursor(page.next) if page.next else None)
 
 
 @api.route("POST", "/api/v1/conversations",

@@ -23,12 +23,13 @@ from ...domain.chat.entities import (
     ReceiptKind,
     StreamPage,
 )
+from ...domain.chat.listing import ConversationPage, Position, select
 from ...domain.chat.ports import Admission
 from ...domain.errors import UnavailableError
 from ...domain.idempotency import IdempotencyKey, replayed_or_refused
 from ...metrics import NO_WRITER_OBSERVER, ChatWriterObserver
 from .codec import conversation_doc, creation_key, message_id, message_of, state_doc
-from .collections import ChatCollections
+from .collections import ChatCollections, by_ids
 from .fence import WriterFence
 from .history import history_page
 from .positions import StreamPositions
@@ -196,10 +197,12 @@ class MongoChatStore:
         replayed_or_refused(key, d.get("idempotency_fingerprint"))
         return await self.get_conversation(d["_id"])
 
-    async def conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
-        return await self._read_recovered(lambda: self._conversations_of(user_id, limit))
+    async def conversations_of(self, user_id: int, limit: int, after: Position | None = None
+                               ) -> ConversationPage:
+        return await self._read_recovered(lambda: self._conversations_of(user_id, limit, after))
 
-    async def _conversations_of(self, user_id: int, limit: int) -> list[Conversation]:
+    async def _conversations_of(self, user_id: int, limit: int, after: Position | None
+                                ) -> ConversationPage:
         mine = self.summaries.unwritten()  # before the reads: see `Summaries.unwritten`
         ids = [d["_id"] async for d in self._db.conversations.find(
             {"member_ids": user_id}, projection={"_id": 1})]
@@ -209,23 +212,32 @@ class MongoChatStore:
 
         def unwritten() -> list[SummaryBuffer]:  # asked after each read: see `unwritten`
             return [elsewhere] if elsewhere is not None else self.summaries.unwritten(mine)
-        if len(ids) > limit:
-            # The newest `limit` by activity, counting summaries not written yet; only
-            # those are then read whole.
-            activity = {d["_id"]: d["last_activity"] async for d in self._db.states.find(
-                {"_id": {"$in": ids}}, projection={"last_activity": 1})}
+        if len(ids) <= limit:  # one page holds them all: read whole at once
+            found = await self._db.read_conversations(ids)
             for buffer in unwritten():
-                for cid in ids:
-                    m = buffer.last.get(cid)
-                    if m is not None:
-                        activity[cid] = max(activity.get(cid, _NEVER), m.created_at)
-            ids = sorted(ids, key=lambda cid: activity.get(cid, _NEVER), reverse=True)[:limit]
-        found = await self._db.read_conversations(ids)
+                for c in found:
+                    buffer.apply(c)
+            chosen, _ = select({c.id: c.last_activity for c in found}, after, limit)
+            by_id = {c.id: c for c in found}
+            return ConversationPage([by_id[cid] for cid in chosen], None)
+        # The page by activity, counting summaries not written yet; only its conversations
+        # are then read whole, and listed in the order chosen (a send meanwhile may make
+        # one newer than it shows: it is announced live, see listing.py).
+        activity = {d["_id"]: d["last_activity"]
+                    for d in await by_ids(self._db.states, ids, {"last_activity": 1})}
+        for buffer in unwritten():
+            for cid in ids:
+                m = buffer.last.get(cid)
+                if m is not None:
+                    activity[cid] = max(activity.get(cid, _NEVER), m.created_at)
+        chosen, following = select({cid: activity.get(cid, _NEVER) for cid in ids},
+                                   after, limit)
+        found = await self._db.read_conversations(chosen)
         for buffer in unwritten():
             for c in found:
                 buffer.apply(c)
-        found.sort(key=lambda c: c.last_activity, reverse=True)
-        return found[:limit]
+        by_id = {c.id: c for c in found}
+        return ConversationPage([by_id[cid] for cid in chosen if cid in by_id], following)
 
     # -- messages ---------------------------------------------------------------------
 

@@ -50,12 +50,27 @@ class ChatCollections:
         return conversation_of(d, state) if d else None
 
     async def read_conversations(self, ids: list[str]) -> list[Conversation]:
-        docs, states = await asyncio.gather(
-            collect(self.conversations.find({"_id": {"$in": ids}})),
-            collect(self.states.find({"_id": {"$in": ids}})))
+        docs, states = await asyncio.gather(by_ids(self.conversations, ids),
+                                            by_ids(self.states, ids))
         by_id = {state["_id"]: state for state in states}
         return [conversation_of(d, by_id.get(d["_id"])) for d in docs]
 
 
 async def collect(cursor: Any) -> list[dict[str, Any]]:
     return [d async for d in cursor]
+
+
+# Ids per `$in` of `by_ids`: the embedded store's cost of one `$in` grows faster than its
+# length, so a long list is read in slices of this many (docs/performance.md, "Pages of the
+# conversation list"); MongoDB pays a round trip per slice.
+IN_SLICE = 50
+
+
+async def by_ids(collection: Any, ids: list[str], projection: dict[str, Any] | None = None
+                 ) -> list[dict[str, Any]]:
+    """The documents of `ids` that exist (any order), read `IN_SLICE` ids at a time."""
+    found: list[dict[str, Any]] = []
+    for i in range(0, len(ids), IN_SLICE):
+        found += await collect(collection.find({"_id": {"$in": ids[i:i + IN_SLICE]}},
+                                               projection=projection))
+    return found

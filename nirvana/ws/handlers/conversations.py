@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...domain.chat.groups import GROUP_FIELDS
 from ...domain.chat.entities import Conversation, Role
+from ...domain.chat.listing import decode_cursor, encode_cursor
 from ...domain.chat.service import ChatService
 from .. import commands as c
 from ..connection import Connection
@@ -21,9 +22,11 @@ async def open_direct(chat: ChatService, conn: Connection, cmd: c.OpenDirect) ->
 
 
 async def conversations(chat: ChatService, conn: Connection, cmd: c.ListConversations) -> None:
-    found = await chat.conversations(conn.user_id)
+    page = await chat.conversations(conn.user_id,
+                                    decode_cursor(cmd.cursor) if cmd.cursor else None, cmd.limit)
     conn.push(encode(Ack(id=cmd.id, conversations=[conversation_out(x, conn.user_id)
-                                                   for x in found])))
+                                                   for x in page.items],
+                         next_cursor=encode_cursor(page.next) if page.next else None)))
 
 
 async def update_group(chat: ChatService, conn: Connection, cmd: c.UpdateGroup) -> None:
