@@ -7,7 +7,7 @@ import { reportLater } from "./emitter.js";
 import { State } from "./protocol.js";
 import { $, api, client, conversations, current, histories, learnPeople, muted, people, presence,
   setFriends } from "./chat_state.js";
-import { renderFriends, renderList } from "./chat_list.js";
+import { renderFriends, renderList, setMore } from "./chat_list.js";
 import { markSeen, openConversation, openDirect, openFromAddress } from "./chat_conversations.js";
 
 let wasConnected = false;
@@ -122,9 +122,8 @@ async function readEverything() {
   }
   conversations.clear();
   histories.clear();  // what was shown may have missed events: read it again
-  for (const c of list.conversations) conversations.set(c.id, c);
-  for (const c of list.conversations) if (c.id !== current) markSeen(c.id);  // delivered ticks
-  await learnPeople(list.conversations.flatMap((c) => c.members.map((m) => m.user_id)));
+  setMore(list.next_cursor, loadMore);
+  await listed(list.conversations);
   renderList();
   renderFriends();
   const wanted = new URLSearchParams(location.search);
@@ -136,6 +135,22 @@ async function readEverything() {
     const asked = wanted.get("c") || hashConversation();
     if (asked && conversations.has(asked)) await openFromAddress(asked);
   }
+}
+
+/** Conversations a page of the list brought: kept, unless a live event brought one first
+ *  (it is newer), and told delivered. */
+async function listed(page) {
+  for (const c of page) if (!conversations.has(c.id)) conversations.set(c.id, c);
+  for (const c of page) if (c.id !== current) markSeen(c.id);  // delivered ticks
+  await learnPeople(page.flatMap((c) => c.members.map((m) => m.user_id)));
+}
+
+/** The next page of the list, asked when its end is seen (chat_list.js). */
+async function loadMore(cursor) {
+  const page = await client.command("conversations", { cursor });
+  setMore(page.next_cursor, loadMore);
+  await listed(page.conversations);
+  renderList();
 }
 
 /** The conversation an older link names after a #; a malformed one names none. */

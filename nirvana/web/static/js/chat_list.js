@@ -6,12 +6,37 @@ import { $, conversations, current, friends, me, muted, nameOf, presence } from 
 
 const baseTitle = document.title;
 let opening = null;              // {openConversation, openDirect}: given at start
+let more = null;                 // {cursor, load(cursor)} while the server has more to list
+let loadingMore = false;
+// The list's last item, while more follow: seen (scrolled to, or a keyboard's Tab onto its
+// button), it asks for the next page.
+const endSeen = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting)) loadMore();
+}) : null;
 
 /** Wire the list's buttons to the conversations (chat_conversations.js), which imports this
  *  module: a conversation's calls `openConversation(id, how)`, a friend's `openDirect(userId,
  *  how)`. */
 export function setUpList({ openConversation, openDirect }) {
   opening = { openConversation, openDirect };
+}
+
+/** What the server said of the rest of the list (`next_cursor`, docs/protocol.md "Your
+ *  conversation list, by page"): `load(cursor)` reads the next page and calls this again. */
+export function setMore(cursor, load) {
+  more = cursor ? { cursor, load } : null;
+}
+
+async function loadMore() {
+  if (!more || loadingMore) return;
+  loadingMore = true;
+  try {
+    await more.load(more.cursor);
+  } catch {
+    // Kept for the button, or the next time the end is seen (a reconnect reads it all).
+  } finally {
+    loadingMore = false;
+  }
 }
 
 export function titleOf(conversation) {
@@ -69,7 +94,11 @@ export function renderList() {
         h("span", { class: "when muted", text: shortTime(c.last_activity) })),
       h("span", { class: "last" },
         h("span", { class: "snippet muted", text: who + messagePreview(last) }), unread)));
-  }), "conversation");
+  }).concat(more ? [h("li", { class: "more-conversations" },
+    h("button", { type: "button", class: "link", text: "More conversations",
+      onclick: loadMore }))] : []), "conversation");
+  endSeen?.disconnect();
+  if (more) endSeen?.observe(list.lastElementChild);
   $("no-conversations").hidden = conversations.size > 0;
   const unread = sorted.reduce((sum, c) => sum + (c.unread > 0 && !muted.has(c.id) ? 1 : 0), 0);
   document.title = `${unread ? `(${unread}) ` : ""}${baseTitle}`;
