@@ -2,9 +2,10 @@
 a cursor of (last_activity, id) in the one codec (domain/cursors.py).
 
 A page holds the conversations strictly older than its cursor, in positions as read when the
-page is read. Activity only moves a conversation forward, so one already listed (or skipped
-over by becoming newer than the cursor) never comes back on a later page; docs/protocol.md
-says what a client sees.
+page is read. Activity almost only moves a conversation forward, so one already listed (or
+skipped over by becoming newer than the cursor) does not come back on a later page, except
+when a higher seq carries an earlier time (concurrent sends): then it may, and clients key
+their list by id. docs/protocol.md says what a client sees.
 """
 
 from __future__ import annotations

@@ -150,7 +150,9 @@ class Exports:
 
     async def _every_conversation(self, user_id: int) -> list[Conversation]:
         """Every page of the user's conversation list, then the first again: one that became
-        active while the pages were read moved above them (listing.py) and is on it."""
+        active while the pages were read moved above them (listing.py) and is on it. One
+        re-read suffices unless a page's worth became active meanwhile (docs/protocol.md): the
+        walk reads no messages, so it is short. Keyed by id: one may be listed twice."""
         found: dict[str, Conversation] = {}
         page = await self._chat.conversations(user_id)
         while True:

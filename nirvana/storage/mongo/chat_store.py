@@ -223,13 +223,16 @@ class MongoChatStore:
         # The page by activity, counting summaries not written yet; only its conversations
         # are then read whole, and listed in the order chosen (a send meanwhile may make
         # one newer than it shows: it is announced live, see listing.py).
-        activity = {d["_id"]: d["last_activity"]
-                    for d in await by_ids(self._db.states, ids, {"last_activity": 1})}
+        # The rule of `SummaryBuffer.apply` (the highest seq's time, not the latest time), so
+        # a conversation has one position whichever branch reads it.
+        states = await by_ids(self._db.states, ids, {"last_activity": 1, "last_seq": 1})
+        activity = {d["_id"]: d["last_activity"] for d in states}
+        seqs = {d["_id"]: d.get("last_seq", 0) for d in states}
         for buffer in unwritten():
             for cid in ids:
                 m = buffer.last.get(cid)
-                if m is not None:
-                    activity[cid] = max(activity.get(cid, _NEVER), m.created_at)
+                if m is not None and m.seq > seqs.get(cid, 0):
+                    activity[cid], seqs[cid] = m.created_at, m.seq
         chosen, following = select({cid: activity.get(cid, _NEVER) for cid in ids},
                                    after, limit)
         found = await self._db.read_conversations(chosen)
