@@ -58,7 +58,7 @@ async def across_a_lead(store: MongoChatStore, writers: list[MongoChatStore], ch
         return await started, theirs
 
 
-@pytest.mark.parametrize("read", ["by-id", "direct", "list"])
+@pytest.mark.parametrize("read", ["by-id", "direct", "list", "list-paged"])
 async def test_a_conversation_read_across_a_lead_sees_the_other_writers_message(
         services, chats, writers, read):
     """The read's own "mine" is in the first tenure's buffer; its states read is held until
@@ -71,14 +71,16 @@ async def test_a_conversation_read_across_a_lead_sees_the_other_writers_message(
     reading: Awaitable[Any] = (
         store.get_conversation(with_b.id) if read == "by-id"
         else store.find_direct(direct_key(a, b)) if read == "direct"
-        else store.conversations_of(a, 10))
+        else store.conversations_of(a, 10) if read == "list"
+        # One page of fewer than a's conversations: the read by activity, then of the page.
+        else store.conversations_of(a, 1))
 
     def release() -> None:
         db.hold_state_reads = False
         db.state_read_release.set()
     found, theirs = await across_a_lead(store, writers, chats, reading, db.state_read_held,
                                         release)
-    seen = (next(c for c in found.items if c.id == with_b.id) if read == "list"
+    seen = (next(c for c in found.items if c.id == with_b.id) if read.startswith("list")
             else found)
     assert seen is not None and theirs.seq > mine.seq
     assert seen.last_seq == theirs.seq
