@@ -116,6 +116,18 @@ async def test_search_matches_all_terms_with_prefix_in_my_conversations_only():
         await chat.search(2, "  !! ")
 
 
+async def test_search_looks_in_its_own_number_of_recent_conversations_not_a_page():
+    clock = FakeClock()
+    chat, _, _, _ = build(ChatLimits(max_conversations=1, max_search_conversations=2), clock)
+    groups = []
+    for n in range(3):
+        groups.append(await chat.create_group(1, f"G{n}", []))
+        await chat.send_message(1, groups[-1].id, client_id=f"m{n}", text="word")
+        clock.advance(1)
+    found = await chat.search(1, "word")
+    assert {m.conversation_id for m in found} == {groups[1].id, groups[2].id}
+
+
 async def test_edit_updates_what_search_finds():
     """That an edit hands the store new terms; the real store's index is checked in
     tests/integration/test_rules_on_the_real_stores.py."""

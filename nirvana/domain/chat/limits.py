@@ -13,6 +13,9 @@ class ChatLimits:
     max_group_members: int = 256
     max_page: int = 100
     max_conversations: int = 200  # a page of the conversation list: its default and most
+    # Message search without a conversation looks in this many of your most recently
+    # active conversations (docs/protocol.md): its own scope, not the list's page size.
+    max_search_conversations: int = 200
     # Resume: at most this many events are replayed, and non-message events are kept this
     # long (older ones are pruned); beyond either, `resync_required`.
     resume_window: int = 5000

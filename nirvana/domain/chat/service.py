@@ -195,7 +195,8 @@ class ChatService:
         if conversation_id is not None:
             ids = [(await self.conversation_for(user_id, conversation_id)).id]
         else:
-            ids = [c.id for c in (await self.conversations(user_id)).items]
+            ids = [c.id for c in (await self._store.conversations_of(
+                user_id, self.limits.max_search_conversations)).items]
         if not ids:
             return []
         return await self._changes.search(user_id, ids, terms, prefix,
