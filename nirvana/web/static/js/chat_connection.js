@@ -11,6 +11,9 @@ import { renderFriends, renderList, setMore } from "./chat_list.js";
 import { markSeen, openConversation, openDirect, openFromAddress } from "./chat_conversations.js";
 
 let wasConnected = false;
+// Each reading of the whole list starts a new walk of its pages; a page asked in an older
+// walk (before a reconnect) is dropped, as its cursor would skip what came since.
+let walk = 0;
 let loaded = false;              // the list and the open history were read since the page opened
 let historyMisses = 0;           // open histories that could not be read, ever
 let renewing = false;            // a planned reconnect with a renewed session: nothing to say
@@ -106,6 +109,8 @@ function applyHeld(queue) {
 }
 
 async function readEverything() {
+  walk += 1;
+  setMore(null);
   const [list, friendList, preferences] = await Promise.all([
     client.command("conversations"),
     api("GET", "/api/messages/users").catch(() => []),
@@ -147,7 +152,9 @@ async function listed(page) {
 
 /** The next page of the list, asked when its end is seen (chat_list.js). */
 async function loadMore(cursor) {
+  const asked = walk;
   const page = await client.command("conversations", { cursor });
+  if (asked !== walk) return;
   setMore(page.next_cursor, loadMore);
   await listed(page.conversations);
   renderList();
