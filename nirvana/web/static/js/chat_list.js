@@ -30,6 +30,10 @@ export function setMore(cursor, load) {
 async function loadMore() {
   if (!more || loadingMore) return;
   loadingMore = true;
+  // A keyboard user on the "More conversations" button: the redraw replaces its item, so
+  // focus goes on to the first conversation the page brought.
+  const onButton = document.activeElement?.closest("li.more-conversations") != null;
+  const held = new Set(conversations.keys());
   try {
     await more.load(more.cursor);
   } catch {
@@ -37,6 +41,14 @@ async function loadMore() {
   } finally {
     loadingMore = false;
   }
+  if (onButton) focusFirstNew(held);
+}
+
+function focusFirstNew(held) {
+  const items = [...$("conversation-list").children];
+  const next = items.find((li) => li.dataset.conversation && !held.has(li.dataset.conversation))
+    ?? items.find((li) => li.classList.contains("more-conversations"));
+  next?.querySelector("button")?.focus();
 }
 
 export function titleOf(conversation) {
