@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Protocol, Sequence
 
-from ..chat.entities import Conversation, Message
+from ..chat.entities import Message
 from ..chat.listing import ConversationPage, Position
 from .jobs import ExportJob
 

@@ -30,6 +30,7 @@ TAGS = ["chat"]
 CONVERSATION = "/api/v1/conversations/{id}"
 MAX_CONVERSATIONS = ChatLimits().max_conversations  # a page's default and most
 
+
 class ConversationPageIn(In):
     limit: int = Field(default=MAX_CONVERSATIONS, ge=1, le=MAX_CONVERSATIONS)
     cursor: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
