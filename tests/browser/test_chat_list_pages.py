@@ -1,7 +1,8 @@
 """The chat page lists every conversation of a member of more than a page of them: the
 list asks for the next page when its end is scrolled into view, or when a keyboard user
 reaches its "More conversations" button, whose focus then goes on to the first conversation
-the page brought (docs/protocol.md, "Your conversation list, by page")."""
+the page brought; a link to one beyond the first page reads on until it is listed, and opens
+it (docs/protocol.md, "Your conversation list, by page")."""
 
 from __future__ import annotations
 
@@ -40,3 +41,13 @@ async def test_a_keyboard_user_who_reaches_more_goes_on_to_the_next_conversation
     await page.locator("#conversation-list li.more-conversations button").focus()
     await expect(items).to_have_count(MANY)
     await expect(items.nth(200).locator("button")).to_be_focused()
+
+
+async def test_a_link_to_a_conversation_beyond_the_first_page_opens_it(site):
+    page = await site.new_page(width=1000)
+    a = await api_sign_up(site, page, "Lea Link")
+    oldest = (await site.services.chat.create_group(a["id"], "the oldest", [])).id
+    for n in range(MANY):
+        await site.services.chat.create_group(a["id"], f"group {n:03}", [])
+    await page.goto(f"/chat?c={oldest}")
+    await expect(page.get_by_role("heading", name="the oldest", exact=True)).to_be_visible()

@@ -138,6 +138,9 @@ async function readEverything() {
     await openDirect(Number(wanted.get("with")));
   } else {
     const asked = wanted.get("c") || hashConversation();
+    // A link to one older than the first page: read on until it is listed or the list ends.
+    let cursor = list.next_cursor;
+    while (asked && !conversations.has(asked) && cursor) cursor = await loadMore(cursor);
     if (asked && conversations.has(asked)) await openFromAddress(asked);
   }
 }
@@ -150,14 +153,16 @@ async function listed(page) {
   await learnPeople(page.flatMap((c) => c.members.map((m) => m.user_id)));
 }
 
-/** The next page of the list, asked when its end is seen (chat_list.js). */
+/** The next page of the list, asked when its end is seen (chat_list.js); the cursor of the
+ *  one after it, or null (none, or a newer walk began meanwhile). */
 async function loadMore(cursor) {
   const asked = walk;
   const page = await client.command("conversations", { cursor });
-  if (asked !== walk) return;
+  if (asked !== walk) return null;
   setMore(page.next_cursor, loadMore);
   await listed(page.conversations);
   renderList();
+  return page.next_cursor ?? null;
 }
 
 /** The conversation an older link names after a #; a malformed one names none. */
