@@ -109,13 +109,16 @@ function applyHeld(queue) {
 }
 
 async function readEverything() {
-  walk += 1;
+  const mine = ++walk;
   setMore(null);
   const [list, friendList, preferences] = await Promise.all([
     client.command("conversations"),
     api("GET", "/api/messages/users").catch(() => []),
     api("GET", "/api/v1/notifications/preferences").catch(() => null),
   ]);
+  // A newer reading began meanwhile (a reconnect): this one's first page and cursor are
+  // older than what it reads, so leave the list to it.
+  if (mine !== walk) return;
   setFriends(friendList);
   if (preferences) {
     muted.clear();
