@@ -967,3 +967,26 @@ ALTER TABLE media_uploads
     ADD COLUMN idempotency_key text, ADD COLUMN idempotency_fingerprint text;
 CREATE UNIQUE INDEX media_uploads_owner_idempotency_key_idx
     ON media_uploads (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+-- migration: 0027 uploads under way
+-- An upload's reservation as a row, made in the statement that raises media_usage and
+-- naming the file before it is written (nirvana/storage/postgres/uploads.py): the ledger's
+-- insert of the upload deletes it in the same transaction, and a failed upload deletes it
+-- and gives its bytes back in one. One left behind by a crash (kill -9 between the
+-- reservation and the insert) is swept once no upload request can still be running: its
+-- file is removed and its bytes given back (nirvana/domain/upload_sweep.py, PENDING_BOUND). No foreign
+-- key to users: the row must outlive its account, or the file's name would go with it.
+CREATE TABLE media_pending (
+    url         text PRIMARY KEY,
+    user_id     bigint NOT NULL,
+    size        bigint NOT NULL CHECK (size >= 0),
+    reserved_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX media_pending_reserved_idx ON media_pending (reserved_at);
+-- The counter's leaks so far (a crash between the reservation and the insert kept the bytes
+-- counted for good; a lost answer to the insert gave them back while the row stayed): each
+-- user's usage becomes the sum of their rows. An upload under way on an instance of an
+-- earlier release while this step runs is left uncounted once it lands.
+UPDATE media_usage AS u
+   SET used_bytes = coalesce((SELECT sum(m.size) FROM media_uploads AS m
+                              WHERE m.owner_id = u.user_id), 0);

@@ -32,6 +32,7 @@ from .domain.moderation.service import Moderation
 from .domain.notifications.service import Notifications
 from .domain.ratelimit import Limit, SlidingWindowLimiter
 from .domain.social.graph import SocialGraph
+from .domain.upload_sweep import SWEEP_EVERY, sweep
 from .domain.uploads import Uploads
 from .export_worker import ExportWorker
 from .http.auth import Authenticator
@@ -176,6 +177,12 @@ class Services:
             erased = await self.erasure.erase_pending()
             if erased:
                 log.info("erased deleted accounts", extra={"count": erased})
+
+    def start_upload_sweep(self, every: float = SWEEP_EVERY) -> None:
+        """Remove what uploads cut off by a crash left (domain/upload_sweep.py), now and
+        then every `every` seconds."""
+        self.start_background("upload-sweep",
+                              repeat(lambda: sweep(self.uploads), every, "upload sweep"))
 
     def start_mail_sender(self) -> None:
         """The mail tasks: the outbox's sender, and the mailing of missed chat messages."""
@@ -362,6 +369,7 @@ async def open_services(
     if settings.redis_url is not None:
         services.instances = await join_instances(services, bus=services.bus)
     services.start_housekeeping()
+    services.start_upload_sweep()
     if services.bus is not None and services.chat_role is not None:
         await services.bus.start()
         await services.chat_role.start()

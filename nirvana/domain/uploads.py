@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Mapping, Protocol, Sequence
+from typing import Awaitable, Callable, Mapping, Protocol, Sequence
 
 from . import cursors as codec
 from .errors import (NotFoundError, PayloadTooLargeError, UnavailableError,
@@ -51,6 +51,15 @@ class Upload:
     content: ContentType
     size: int
     original_name: str | None = None  # upload_names.py; None when the client sent none
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A reservation whose upload has no row (yet): the URL its file is saved under."""
+
+    url: str
+    user_id: int
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +137,14 @@ class StorageUsage:
 
 
 class MediaStore(Protocol):
-    async def save(self, data: bytes, content: ContentType) -> str:
-        """Store checked bytes under a new, unguessable name; return its public URL."""
+    def new_url(self, content: ContentType) -> str:
+        """A new, unguessable URL to save a file at, chosen before it is written, so that a
+        reservation names it: `delete` removes what a save there left, finished or not."""
+        ...
+
+    async def save(self, data: bytes, content: ContentType, url: str) -> str:
+        """Store checked bytes at `url` (new_url's); return its public URL (on Cloudinary
+        with the version its answer gives)."""
         ...
 
     async def delete(self, url: str) -> bool:
@@ -140,18 +155,29 @@ class MediaStore(Protocol):
 
 
 class UploadLedger(Protocol):
-    async def reserve(self, user_id: int, size: int, quota: int) -> bool:
-        """Add `size` to the user's usage if it stays within `quota`, atomically; whether
-        it did. Two uploads at once can never both squeeze under the quota."""
+    async def reserve(self, user_id: int, size: int, quota: int, url: str) -> bool:
+        """Add `size` to the user's usage if it stays within `quota`, and keep the
+        reservation as pending at `url`, atomically; whether it did. Two uploads at once can
+        never both squeeze under the quota."""
         ...
 
-    async def release(self, user_id: int, size: int) -> None:
-        """Give back a reservation whose upload failed."""
+    async def release(self, url: str) -> bool:
+        """Give back the pending reservation at `url` and forget it, atomically; False
+        (nothing given back) when none is left, as after its upload's row was added."""
         ...
 
-    async def record(self, upload: Upload, key: IdempotencyKey | None = None) -> bool:
-        """Add the upload's row, keeping `key` on it; False (nothing added) when the owner's
-        `key` is on another row already."""
+    async def record(self, upload: Upload, reserved: str,
+                     key: IdempotencyKey | None = None) -> bool:
+        """Add the upload's row, keeping `key` on it, and end the reservation at `reserved`
+        (its bytes stay counted), atomically; False (nothing added, the reservation kept)
+        when the owner's `key` is on another row already."""
+        ...
+
+    async def sweep(self, older_than: float, limit: int,
+                    remove: Callable[[str], Awaitable[bool]]) -> tuple[int, list[Pending]]:
+        """Up to `limit` reservations older than `older_than` seconds that no other sweep
+        holds: each whose file `remove` removed is forgotten and its bytes given back (also
+        of an account deleted since). (how many were looked at, those swept)."""
         ...
 
     async def keyed(self, owner_id: int, key: IdempotencyKey) -> Upload | None:
@@ -252,56 +278,75 @@ class Uploads:
                 code="not_an_image" if only is MediaKind.IMAGE else f"not_{only.value}")
         if len(data) > self.limits.of(content.kind):
             raise self._too_large(content.kind)
-        if not await self.ledger.reserve(user_id, len(data), self.limits.quota):
+        reserved = self.store.new_url(content)
+        if not await self.ledger.reserve(user_id, len(data), self.limits.quota, reserved):
             used, _ = await self.ledger.usage(user_id)
             raise PayloadTooLargeError(
                 f"This upload ({len(data)} bytes) would take you past your storage quota: "
                 f"{used} of {self.limits.quota} bytes are used.", code="quota_exceeded")
+        saving = asyncio.ensure_future(self.store.save(data, content, reserved))
         try:
-            url = await self.store.save(data, content)
+            url = await asyncio.shield(saving)
         except BaseException:
-            # Shielded: a cancelled upload must still give its reservation back.
-            await asyncio.shield(self.ledger.release(user_id, len(data)))
+            # Shielded: a cancelled upload must still remove its file and give its bytes
+            # back, once the save has ended (a thread writing on is not stopped by a cancel).
+            await asyncio.shield(self._abandon(saving, reserved))
             raise
         upload = Upload(url=url, owner_id=user_id, content=content, size=len(data),
                         original_name=clean_original_name(original_name))
         found: Upload | None = None
-        lost = False  # the last insert is known to have stored nothing
         try:
-            if key is None:
-                await self.ledger.record(upload)  # stores it: only a key can be taken already
-            else:
-                while not await self.ledger.record(upload, key):
-                    lost = True
-                    if (found := await self.ledger.keyed(user_id, key)) is not None:
-                        break
-                    # Deleted between the insert and this read: its key is free, insert again.
-                    lost = False
+            while not await self.ledger.record(upload, reserved, key):
+                assert key is not None
+                if (found := await self.ledger.keyed(user_id, key)) is not None:
+                    break
+                # Deleted between the insert and this read: its key is free, insert again.
         except IdempotencyKeyReusedError:
             # A twin with this key and another request stored first: this file is no one's.
-            await asyncio.shield(self._drop(user_id, upload))
+            await asyncio.shield(self._drop(url, reserved))
             raise
         except BaseException:
-            # Only a failed insert may have committed; after one known lost, the file is no
-            # one's and would be in no row for a sweep or an erasure to find.
-            await asyncio.shield(self._drop(user_id, upload) if lost
-                                 else self.ledger.release(user_id, len(data)))
+            # An insert whose answer was lost may have committed: then it took the pending
+            # row, the release finds none, and the file is the row's.
+            await asyncio.shield(self._unless_recorded(url, reserved))
             raise
         if found is None:
             return upload, True
         # A twin with the same key stored first: this file is no one's. Shielded, as the
         # reservation's release: a cancelled caller must not leave it served and counted.
-        await asyncio.shield(self._drop(user_id, upload))
+        await asyncio.shield(self._drop(url, reserved))
         return found, False
 
-    async def _drop(self, user_id: int, upload: Upload) -> None:
-        """Give back the bytes and the file of an upload no row holds."""
-        await self.ledger.release(user_id, upload.size)
+    async def _abandon(self, saving: asyncio.Future[str], reserved: str) -> None:
+        await asyncio.wait((saving,))
+        if not saving.cancelled():
+            saving.exception()  # retrieved: the caller raises it, or its own cancellation
+        await self._drop(reserved, reserved)
+
+    async def _drop(self, url: str, reserved: str) -> None:
+        """Remove the file of an upload no row holds, then give back its reservation: a
+        crash between the two leaves the pending row for the sweep. A store that does not
+        answer leaves both for the sweep."""
+        if await self.remove_unrecorded(url):
+            await self.ledger.release(reserved)
+
+    async def _unless_recorded(self, url: str, reserved: str) -> None:
+        # Released first: only then is the file known to be no row's. A crash between the two
+        # leaves the file in no row (docs/operations.md, "Files no upload names").
+        if await self.ledger.release(reserved):
+            await self.remove_unrecorded(url)
+
+    async def remove_unrecorded(self, url: str) -> bool:
+        """Remove the file at `url`, which no row holds; False when a store did not answer
+        (then its reservation stays, for the sweep to try again)."""
         try:
-            await self.store.delete(upload.url)
+            if not await self.discard(url):
+                log.warning("upload %s is in no row and in no media store in use; left "
+                            "where it is", url)
+            return True
         except UnavailableError:
-            log.warning("upload %s of user %s is in no row and stays in the store",
-                        upload.url, user_id)
+            log.warning("upload %s is in no row and stays in the store until the sweep", url)
+            return False
 
     async def page(self, user_id: int, after: UploadPosition | None,
                    limit: int) -> UploadPage:

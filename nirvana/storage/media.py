@@ -23,19 +23,29 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{24}\.([a-z0-9]{1,5})$")
 PUBLIC_PREFIX = "/media/"
 
 
+def aside(path: Path) -> Path:
+    """Where a file is written before it is renamed to `path`."""
+    return path.with_name(f".{path.name}.tmp")
+
+
 class LocalMediaStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    async def save(self, data: bytes, content: ContentType) -> str:
-        name = f"{secrets.token_urlsafe(18)}.{content.extension}"
+    def new_url(self, content: ContentType) -> str:
+        return f"{PUBLIC_PREFIX}{secrets.token_urlsafe(18)}.{content.extension}"
+
+    async def save(self, data: bytes, content: ContentType, url: str) -> str:
+        name = url.removeprefix(PUBLIC_PREFIX)
+        if not (url.startswith(PUBLIC_PREFIX) and _NAME_RE.match(name)):
+            raise ValueError(f"not a name of this store: {url!r}")
         await asyncio.to_thread(self._write, name, data)
-        return PUBLIC_PREFIX + name
+        return url
 
     def _write(self, name: str, data: bytes) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / name
-        tmp = final.with_name(f".{name}.tmp")
+        tmp = aside(final)
         # Written aside and renamed, so a reader never sees half a file under the real name.
         with open(tmp, "wb") as f:
             f.write(data)
@@ -48,8 +58,15 @@ class LocalMediaStore:
         name = url.removeprefix(PUBLIC_PREFIX)
         if not (url.startswith(PUBLIC_PREFIX) and _NAME_RE.match(name)):
             return False
-        await asyncio.to_thread((self.root / name).unlink, missing_ok=True)
+        await asyncio.to_thread(self._unlink, self.root / name)
         return True
+
+    @staticmethod
+    def _unlink(path: Path) -> None:
+        # The copy being written too: a save cut off by a crash leaves it (its pending row's
+        # sweep, domain/uploads.py, comes here).
+        aside(path).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
     def find(self, name: str) -> tuple[Path, ContentType] | None:
         """The stored file called `name` and its content type, or None."""
@@ -114,20 +131,38 @@ class CloudinaryMediaStore:
         self._folder = folder
         self._timeout = timeout
 
-    async def save(self, data: bytes, content: ContentType) -> str:
-        # The SDK is blocking (urllib3): run it in a thread so the event loop keeps serving.
+    def new_url(self, content: ContentType) -> str:
+        # Version 1 stands for any: Cloudinary serves the latest under it, and resource_of
+        # reads the public id from it as from the URL the upload answers.
         resource_type = RESOURCE_TYPES[content.kind]
-        result = await asyncio.to_thread(self._upload, data, content, resource_type)
+        public_id = f"{self._folder}/{secrets.token_urlsafe(18)}"
+        if resource_type == "raw":  # a raw resource's public id keeps its extension
+            public_id += f".{content.extension}"
+        return self._delivery(public_id, content, resource_type, content.extension, 1)
+
+    async def save(self, data: bytes, content: ContentType, url: str) -> str:
+        resource = self.resource_of(url)
+        if resource is None:
+            raise ValueError(f"not a URL of this store: {url!r}")
+        resource_type, public_id = resource
+        # The SDK is blocking (urllib3): run it in a thread so the event loop keeps serving.
+        result = await asyncio.to_thread(self._upload, data, content, resource_type,
+                                         public_id.removeprefix(self._folder + "/"))
+        return self._delivery(result["public_id"], content, resource_type,
+                              result.get("format", content.extension), result.get("version"))
+
+    def _delivery(self, public_id: str, content: ContentType, resource_type: str, fmt: str,
+                  version: object) -> str:
         if resource_type == "raw":
             # A raw resource's public id carries its extension; no format or transformation.
             return self._sdk.utils.cloudinary_url(
-                result["public_id"], resource_type="raw", version=result.get("version"),
-                secure=True, cloud_name=self._options["cloud_name"])[0]
+                public_id, resource_type="raw", version=version, secure=True,
+                cloud_name=self._options["cloud_name"])[0]
         return self._sdk.utils.cloudinary_url(
-            result["public_id"],
+            public_id,
             resource_type=resource_type,
-            format=result.get("format", content.extension),
-            version=result.get("version"),
+            format=fmt,
+            version=version,
             secure=True,
             transformation=DELIVERY if content.kind is MediaKind.IMAGE else None,
             cloud_name=self._options["cloud_name"],
@@ -173,15 +208,15 @@ class CloudinaryMediaStore:
             log.warning("Cloudinary delete answered %r", result)
             raise UnavailableError("The media store refused or failed the deletion.")
 
-    def _upload(self, data: bytes, content: ContentType, resource_type: str) -> dict[str, Any]:
+    def _upload(self, data: bytes, content: ContentType, resource_type: str,
+                public_id: str) -> dict[str, Any]:
         try:
             return self._sdk.uploader.upload(
                 data,
                 folder=self._folder,
+                public_id=public_id,  # chosen before: a crash's pending row names it
                 resource_type=resource_type,
                 filename=f"upload.{content.extension}",
-                use_filename=False,
-                unique_filename=True,
                 overwrite=False,
                 timeout=self._timeout,
                 **self._options,

@@ -35,8 +35,8 @@ class DeletedOnceFound(LocalMediaStore):
 
 async def test_a_file_deleted_while_the_archive_is_built_is_left_out(tmp_path):
     media = LocalMediaStore(tmp_path / "media")
-    kept = await media.save(pdf(), sniff(pdf()))
-    doomed = await media.save(pdf(), sniff(pdf()))
+    kept = await media.save(pdf(), sniff(pdf()), media.new_url(sniff(pdf())))
+    doomed = await media.save(pdf(), sniff(pdf()), media.new_url(sniff(pdf())))
     archives = LocalExportArchives(tmp_path / "exports",
                                    DeletedOnceFound(media.root, doomed.rsplit("/", 1)[1]))
     await archives.write(EXPORT_ID, {"uploads.json": [kept, doomed]}, [doomed, kept])

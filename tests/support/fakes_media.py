@@ -24,12 +24,17 @@ class FakeMediaStore:
         self.gate: asyncio.Event | None = None
         self.asked: list[str] = []  # every deletion begun, finished or not
         self.deleted: list[str] = []
+        self.named = 0
 
-    async def save(self, data: bytes, content: ContentType) -> str:
+    def new_url(self, content: ContentType) -> str:
+        self.named += 1
+        return f"/media/{self.named}.{content.extension}"
+
+    async def save(self, data: bytes, content: ContentType, url: str) -> str:
         if self.fail is not None:
             raise self.fail
         self.saved.append((data, content))
-        return f"/media/{len(self.saved)}.{content.extension}"
+        return url
 
     async def delete(self, url: str) -> bool:
         if not self.claims(url):
@@ -51,23 +56,35 @@ class FakeUploadLedger:
         self.finds = 0
         self.fail_forget: Exception | None = None
         self.keys: dict[tuple[int, str], tuple[str, str]] = {}  # (owner, key): (url, fingerprint)
+        self.pending: dict[str, tuple[int, int]] = {}  # url: (user, size)
 
-    async def reserve(self, user_id: int, size: int, quota: int) -> bool:
+    async def reserve(self, user_id: int, size: int, quota: int, url: str) -> bool:
         if self.used.get(user_id, 0) + size > quota:
             return False
         self.used[user_id] = self.used.get(user_id, 0) + size
+        self.pending[url] = (user_id, size)
         return True
 
-    async def release(self, user_id: int, size: int) -> None:
+    async def release(self, url: str) -> bool:
+        if url not in self.pending:
+            return False
+        user_id, size = self.pending.pop(url)
+        self._give_back(user_id, size)
+        return True
+
+    def _give_back(self, user_id: int, size: int) -> None:
         self.used[user_id] = max(0, self.used.get(user_id, 0) - size)
 
-    async def record(self, upload: Upload, key: IdempotencyKey | None = None) -> bool:
+    async def record(self, upload: Upload, reserved: str | None = None,
+                     key: IdempotencyKey | None = None) -> bool:
         if key is not None:
             held = self.keys.get((upload.owner_id, key.key))
             if held is not None and held[0] in self.uploads:  # a forgotten row frees its key
                 return False
             self.keys[upload.owner_id, key.key] = (upload.url, key.fingerprint)
         self.uploads[upload.url] = upload
+        if reserved is not None:
+            self.pending.pop(reserved, None)
         # One second apart, so the newest-first order is the order of recording.
         self.recorded_at[upload.url] = (datetime(2026, 1, 1, tzinfo=timezone.utc)
                                         + timedelta(seconds=len(self.recorded_at)))
@@ -110,5 +127,5 @@ class FakeUploadLedger:
         if upload is None or upload.owner_id != owner_id:
             return False
         del self.uploads[url]
-        await self.release(owner_id, upload.size)
+        self._give_back(owner_id, upload.size)
         return True

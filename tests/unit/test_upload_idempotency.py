@@ -26,12 +26,12 @@ class PairedMediaStore(FakeMediaStore):
         self.begun = 0
         self.both = asyncio.Event()
 
-    async def save(self, data: bytes, content: ContentType) -> str:
+    async def save(self, data: bytes, content: ContentType, url: str) -> str:
         self.begun += 1
         if self.begun == 2:
             self.both.set()
         await self.both.wait()
-        return await super().save(data, content)
+        return await super().save(data, content, url)
 
 
 class BlinkingLedger(FakeUploadLedger):
@@ -41,8 +41,9 @@ class BlinkingLedger(FakeUploadLedger):
         super().__init__()
         self.lost = False
 
-    async def record(self, upload: Upload, key: IdempotencyKey | None = None) -> bool:
-        stored = await super().record(upload, key)
+    async def record(self, upload: Upload, reserved: str | None = None,
+                     key: IdempotencyKey | None = None) -> bool:
+        stored = await super().record(upload, reserved, key)
         self.lost = self.lost or not stored
         return stored
 

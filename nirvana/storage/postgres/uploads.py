@@ -1,15 +1,16 @@
-"""PostgreSQL adapter of `UploadLedger` (schema steps 0012, 0013, 0021, 0023, 0026): who was
-issued which upload URL under which original name, and each user's storage usage."""
+"""PostgreSQL adapter of `UploadLedger` (schema steps 0012, 0013, 0021, 0023, 0026, 0027): who
+was issued which upload URL under which original name, each user's storage usage, and the
+uploads under way (media_pending: reserved, not yet in the ledger)."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 
 from ...domain.idempotency import IdempotencyKey, replayed_or_refused
 from ...domain.sniffing import CONTENT_TYPES, ContentType, MediaKind
-from ...domain.uploads import Issued, StoredUpload, Upload, UploadPosition
+from ...domain.uploads import Issued, Pending, StoredUpload, Upload, UploadPosition
 from .password_guard import user_locked
 
 # A user's uploads newest first, walked in media_uploads_owner_newest_idx (schema.sql 0021):
@@ -25,6 +26,45 @@ PAGE_AFTER = (f"{_COLUMNS} AND (created_at, url) < ($2, $3) "
 # exactly as there, or the index goes unused.
 FIND_BY_NAME = ("SELECT url FROM media_uploads WHERE owner_id = $1 "
                 "AND regexp_replace(url, '^.*/', '') = $2 ORDER BY created_at LIMIT 1")
+# One statement: the usage row is locked by the upsert, so concurrent uploads of one user
+# queue here and each sees the usage the one before left; the pending row is made only when
+# the bytes were counted.
+RESERVE = (
+    "WITH counted AS ("
+    "  INSERT INTO media_usage AS u (user_id, used_bytes) "
+    "  SELECT $1, $2::bigint WHERE $2::bigint <= $3::bigint "
+    "  ON CONFLICT (user_id) DO UPDATE SET used_bytes = u.used_bytes + EXCLUDED.used_bytes "
+    "  WHERE u.used_bytes + EXCLUDED.used_bytes <= $3::bigint RETURNING user_id) "
+    "INSERT INTO media_pending (url, user_id, size) SELECT $4, user_id, $2 FROM counted "
+    "RETURNING true")
+# The pending row and its bytes go together; nothing is given back when no pending row is
+# left (the upload's row took it, or a release or sweep came first).
+RELEASE = (
+    "WITH gone AS (DELETE FROM media_pending WHERE url = $1 RETURNING user_id, size), "
+    "back AS (UPDATE media_usage AS u SET used_bytes = greatest(u.used_bytes - gone.size, 0) "
+    "    FROM gone WHERE u.user_id = gone.user_id) "
+    "SELECT count(*) FROM gone")
+# A key already stored inserts nothing, and then the pending row stays for the release: a
+# concurrent twin waits for the winner's commit, then finds nothing inserted.
+RECORD = (
+    "WITH added AS ("
+    "  INSERT INTO media_uploads (url, owner_id, kind, mime, size, original_name, "
+    "      idempotency_key, idempotency_fingerprint) "
+    "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+    "  ON CONFLICT (owner_id, idempotency_key) "
+    "      WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING true), "
+    "taken AS (DELETE FROM media_pending WHERE url = $9 AND EXISTS (SELECT FROM added)) "
+    "SELECT count(*) FROM added")
+# Oldest first; rows another instance's sweep holds are left to it.
+STALE = ("SELECT url, user_id, size FROM media_pending "
+         "WHERE reserved_at < now() - make_interval(secs => $1) "
+         "ORDER BY reserved_at LIMIT $2 FOR UPDATE SKIP LOCKED")
+SWEPT = (
+    "WITH gone AS (DELETE FROM media_pending WHERE url = ANY($1::text[]) "
+    "    RETURNING user_id, size) "
+    "UPDATE media_usage AS u SET used_bytes = greatest(u.used_bytes - g.total, 0) "
+    "FROM (SELECT user_id, sum(size) AS total FROM gone GROUP BY user_id) AS g "
+    "WHERE u.user_id = g.user_id")
 
 
 def content_of(url: str, kind: MediaKind, mime: str) -> ContentType:
@@ -37,34 +77,39 @@ class PgUploadLedger:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def reserve(self, user_id: int, size: int, quota: int) -> bool:
-        # One statement: the row is locked by the upsert, so concurrent uploads of one user
-        # queue here and each sees the usage the one before left.
-        reserved = await self._pool.fetchval(
-            "INSERT INTO media_usage AS u (user_id, used_bytes) "
-            "SELECT $1, $2::bigint WHERE $2::bigint <= $3::bigint "
-            "ON CONFLICT (user_id) DO UPDATE SET used_bytes = u.used_bytes + EXCLUDED.used_bytes "
-            "WHERE u.used_bytes + EXCLUDED.used_bytes <= $3::bigint "
-            "RETURNING true", user_id, size, quota)
-        return bool(reserved)
+    async def reserve(self, user_id: int, size: int, quota: int, url: str) -> bool:
+        return bool(await self._pool.fetchval(RESERVE, user_id, size, quota, url))
 
-    async def release(self, user_id: int, size: int) -> None:
-        await self._pool.execute(
-            "UPDATE media_usage SET used_bytes = greatest(used_bytes - $2::bigint, 0) "
-            "WHERE user_id = $1", user_id, size)
+    async def release(self, url: str) -> bool:
+        return bool(await self._pool.fetchval(RELEASE, url))
 
-    async def record(self, upload: Upload, key: IdempotencyKey | None = None) -> bool:
-        # A key already stored inserts nothing: a concurrent twin waits for the winner's
-        # commit, then finds nothing inserted.
-        return await self._pool.fetchval(
-            "INSERT INTO media_uploads (url, owner_id, kind, mime, size, original_name, "
-            "    idempotency_key, idempotency_fingerprint) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (owner_id, idempotency_key) "
-            "    WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING true",
-            upload.url, upload.owner_id, upload.content.kind.value, upload.content.mime,
-            upload.size, upload.original_name, key and key.key,
-            key and key.fingerprint) is not None
+    async def record(self, upload: Upload, reserved: str,
+                     key: IdempotencyKey | None = None) -> bool:
+        return bool(await self._pool.fetchval(
+            RECORD, upload.url, upload.owner_id, upload.content.kind.value,
+            upload.content.mime, upload.size, upload.original_name, key and key.key,
+            key and key.fingerprint, reserved))
+
+    async def sweep(self, older_than: float, limit: int,
+                    remove: Callable[[str], Awaitable[bool]]) -> tuple[int, list[Pending]]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(STALE, older_than, limit)
+            stale = [Pending(r["url"], r["user_id"], r["size"]) for r in rows]
+            # Never so, as the insert of an upload's row takes its pending row; were it so,
+            # the file and the bytes are that row's, and only the pending row goes.
+            named = await conn.fetch("DELETE FROM media_pending AS p USING media_uploads AS m "
+                                     "WHERE p.url = ANY($1::text[]) AND m.url = p.url "
+                                     "RETURNING p.url", [p.url for p in stale])
+            kept = {r["url"] for r in named}
+            # Held while the files go: a second sweep skips these rows.
+            swept = [p for p in stale if p.url not in kept and await remove(p.url)]
+            owners = sorted({p.user_id for p in swept})
+            # The usage rows in one order, so two sweeps giving back to the same users
+            # cannot deadlock.
+            await conn.execute("SELECT FROM media_usage WHERE user_id = ANY($1::bigint[]) "
+                               "ORDER BY user_id FOR UPDATE", owners)
+            await conn.execute(SWEPT, [p.url for p in swept])
+        return len(rows), swept
 
     async def keyed(self, owner_id: int, key: IdempotencyKey) -> Upload | None:
         row = await self._pool.fetchrow(
