@@ -243,9 +243,32 @@ async def test_an_upload_from_before_the_names_step_is_listed_without_a_name(old
 
     await migrate(pool)
     ledger = PgUploadLedger(pool)
-    await ledger.record(Upload("/media/new.pdf", user, CONTENT_TYPES["pdf"], 3, "notes.pdf"))
+    await ledger.record(Upload("/media/new.pdf", user, CONTENT_TYPES["pdf"], 3, "notes.pdf"),
+                        "/media/new.pdf")
     listed = {u.url: u.original_name for u in await ledger.page(user, None, 10)}
     assert listed == {"/media/old.pdf": None, "/media/new.pdf": "notes.pdf"}
+
+
+async def test_the_uploads_under_way_step_recounts_usage_from_the_rows(old_database, tmp_path):
+    """Bytes a crash left counted (reserved, no row) before pending rows existed are no longer
+    counted after the step; a count short of the rows (a lost insert's answer) is made whole."""
+    pool = old_database
+    before = tmp_path / "schema.sql"
+    before.write_text(_steps_before("uploads under way"))
+    await migrate(pool, before)
+    leaked = await pool.fetchval("SELECT id FROM users WHERE username = 'old_user'")
+    short = await pool.fetchval("INSERT INTO users (email, username, name) "
+                                "VALUES ('s@example.com', 'short', 'S') RETURNING id")
+    await pool.executemany("INSERT INTO media_uploads (url, owner_id, kind, mime, size) "
+                           "VALUES ($1, $2, 'file', 'application/pdf', $3)",
+                           [("/media/a.pdf", leaked, 3), ("/media/b.pdf", leaked, 4),
+                            ("/media/c.pdf", short, 5)])
+    await pool.executemany("INSERT INTO media_usage (user_id, used_bytes) VALUES ($1, $2)",
+                           [(leaked, 7 + 4_194_304), (short, 0)])
+
+    await migrate(pool)
+    usage = dict(await pool.fetch("SELECT user_id, used_bytes FROM media_usage"))
+    assert usage == {leaked: 7, short: 5}
 
 
 async def test_a_long_non_ascii_name_is_kept_on_a_sql_ascii_database(server_urls):
@@ -266,7 +289,8 @@ async def test_a_long_non_ascii_name_is_kept_on_a_sql_ascii_database(server_urls
                                        "VALUES ('a@example.com', 'ann', 'Ann') RETURNING id")
             ledger = PgUploadLedger(pool)
             kept = clean_original_name("\u00e9" * 150 + "\U0001f600" * 100 + ".pdf")
-            await ledger.record(Upload("/media/a.pdf", user, CONTENT_TYPES["pdf"], 3, kept))
+            await ledger.record(Upload("/media/a.pdf", user, CONTENT_TYPES["pdf"], 3, kept),
+                                "/media/a.pdf")
             assert [u.original_name for u in await ledger.page(user, None, 10)] == [kept]
         finally:
             await pool.close()

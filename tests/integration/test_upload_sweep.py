@@ -1,0 +1,142 @@
+"""Reservations as pending rows, against the real PostgreSQL and the local disk: what an upload
+cut off between its reservation and its row leaves (the reservation, its file, a partial copy)
+is swept, also after its account was deleted; a release after the row's insert committed gives
+nothing back; uploads racing near the quota never pass it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nirvana.domain.sniffing import sniff
+from nirvana.domain.upload_sweep import PENDING_BOUND, sweep
+from nirvana.domain.uploads import Upload, UploadLimits
+from nirvana.storage.media import aside
+from tests.support.http import PASSWORD, bearer, sign_up
+from tests.support.images import png
+from tests.support.media_files import pdf
+
+
+async def me(client, session) -> int:
+    return (await client.get("/api/v1/user/me", headers=bearer(session))).json()["id"]
+
+
+async def usage(client, session) -> dict:
+    return (await client.get("/api/v1/media/usage", headers=bearer(session))).json()
+
+
+async def upload(client, session, data: bytes, name: str = "pic.png"):
+    return await client.post("/api/v1/media/upload", headers=bearer(session),
+                             files={"file": (name, data, "application/octet-stream")})
+
+
+async def cut_off(services, user_id: int, data: bytes, *, written: bool = True) -> str:
+    """What a kill -9 after the reservation leaves: the pending row, and the file (or only
+    the copy being written). The URL it was saved at."""
+    uploads = services.uploads
+    content = sniff(data)
+    url = uploads.store.new_url(content)
+    assert await uploads.ledger.reserve(user_id, len(data), uploads.limits.quota, url)
+    if written:
+        await uploads.store.save(data, content, url)
+    else:
+        path = uploads.store.root / url.rsplit("/", 1)[1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside(path).write_bytes(data[:3])
+    return url
+
+
+def files(settings) -> set[str]:
+    root = settings.data_dir / "media"
+    return {p.name for p in root.iterdir()} if root.exists() else set()
+
+
+async def test_a_cut_off_upload_is_swept_and_its_bytes_given_back(client, services, settings):
+    ann = await sign_up(client)
+    kept = await upload(client, ann, png(3, 3))
+    assert kept.status_code == 201, kept.text
+    whole = await cut_off(services, await me(client, ann), pdf())
+    partial = await cut_off(services, await me(client, ann), pdf(), written=False)
+    assert (await usage(client, ann))["used_bytes"] == len(png(3, 3)) + 2 * len(pdf())
+    assert len(files(settings)) == 3
+
+    # A reservation younger than the bound may be an upload still at work: left alone.
+    assert await sweep(services.uploads, PENDING_BOUND) == 0
+    assert len(files(settings)) == 3
+
+    assert await sweep(services.uploads, older_than=0) == 2
+    assert await usage(client, ann) == {"used_bytes": len(png(3, 3)),
+                                        "quota_bytes": services.uploads.limits.quota,
+                                        "files": 1}
+    assert files(settings) == {kept.json()["name"]}
+    for url in (whole, partial):
+        assert (await client.get(url)).status_code == 404
+    assert await services.pool.fetchval("SELECT count(*) FROM media_pending") == 0
+    assert await sweep(services.uploads, older_than=0) == 0
+
+
+async def test_a_cut_off_upload_of_a_deleted_account_is_swept(client, services, settings):
+    zed = await sign_up(client)
+    zid = await me(client, zed)
+    assert (await upload(client, zed, png(3, 3))).status_code == 201
+    await cut_off(services, zid, pdf())
+    await cut_off(services, zid, pdf(), written=False)
+    r = await client.request("DELETE", "/api/v1/user/me", headers=bearer(zed),
+                             json={"password": PASSWORD})
+    assert r.status_code == 204
+    await services.erasure.erase_pending()
+    assert len(files(settings)) == 2  # the account's erasure knows nothing of them
+
+    assert await sweep(services.uploads, older_than=0) == 2
+    assert files(settings) == set()
+    assert await services.pool.fetchval("SELECT count(*) FROM media_pending") == 0
+
+
+async def test_two_sweeps_at_once_give_each_reservation_back_once(client, services, settings):
+    ann = await sign_up(client)
+    aid = await me(client, ann)
+    for _ in range(3):
+        assert (await upload(client, ann, png(3, 3))).status_code == 201
+    for _ in range(40):
+        await cut_off(services, aid, pdf())
+    swept = await asyncio.gather(*(sweep(services.uploads, older_than=0, batch=7)
+                                   for _ in range(4)))
+    assert sum(swept) == 40
+    assert (await usage(client, ann))["used_bytes"] == 3 * len(png(3, 3))
+    assert len(files(settings)) == 3
+
+
+async def test_a_release_after_the_rows_insert_committed_gives_nothing_back(client, services):
+    """The case of an insert whose answer was lost: the upload answers 503 and releases, but
+    its row took the reservation with it, so the count stays that of the rows."""
+    ann = await sign_up(client)
+    aid = await me(client, ann)
+    ledger, store = services.uploads.ledger, services.uploads.store
+    url = store.new_url(sniff(pdf()))
+    assert await ledger.reserve(aid, len(pdf()), 10**9, url)
+    await store.save(pdf(), sniff(pdf()), url)
+    assert await ledger.record(Upload(url, aid, sniff(pdf()), len(pdf())), url)
+
+    assert await ledger.release(url) is False
+    assert await usage(client, ann) == {"used_bytes": len(pdf()), "files": 1,
+                                        "quota_bytes": services.uploads.limits.quota}
+    assert await sweep(services.uploads, older_than=0) == 0
+    assert (await client.get(url)).status_code == 200
+    # Deleting it gives its bytes back once: the count is that of the rows, nothing.
+    r = await client.delete(f"/api/v1/media/{url.rsplit('/', 1)[1]}", headers=bearer(ann))
+    assert r.status_code == 204
+    assert (await usage(client, ann))["used_bytes"] == 0
+
+
+async def test_uploads_racing_near_the_quota_never_pass_it(client, services, settings):
+    ann = await sign_up(client)
+    size = len(pdf())
+    services.uploads.limits = UploadLimits(quota=3 * size + size // 2)
+    answers = await asyncio.gather(*(upload(client, ann, pdf(), f"{n}.pdf")
+                                     for n in range(12)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] * 3 + [413] * 9, [r.text for r in answers]
+    assert {r.json()["error"]["code"] for r in answers if r.status_code == 413} == {
+        "quota_exceeded"}
+    assert (await usage(client, ann))["used_bytes"] == 3 * size
+    assert len(files(settings)) == 3
+    assert await services.pool.fetchval("SELECT count(*) FROM media_pending") == 0
