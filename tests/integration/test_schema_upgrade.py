@@ -243,6 +243,7 @@ async def test_an_upload_from_before_the_names_step_is_listed_without_a_name(old
 
     await migrate(pool)
     ledger = PgUploadLedger(pool)
+    assert await ledger.reserve(user, 3, 100, "/media/new.pdf")
     await ledger.record(Upload("/media/new.pdf", user, CONTENT_TYPES["pdf"], 3, "notes.pdf"),
                         "/media/new.pdf")
     listed = {u.url: u.original_name for u in await ledger.page(user, None, 10)}
@@ -289,6 +290,7 @@ async def test_a_long_non_ascii_name_is_kept_on_a_sql_ascii_database(server_urls
                                        "VALUES ('a@example.com', 'ann', 'Ann') RETURNING id")
             ledger = PgUploadLedger(pool)
             kept = clean_original_name("\u00e9" * 150 + "\U0001f600" * 100 + ".pdf")
+            assert await ledger.reserve(user, 3, 100, "/media/a.pdf")
             await ledger.record(Upload("/media/a.pdf", user, CONTENT_TYPES["pdf"], 3, kept),
                                 "/media/a.pdf")
             assert [u.original_name for u in await ledger.page(user, None, 10)] == [kept]

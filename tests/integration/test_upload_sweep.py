@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from nirvana.domain.errors import UnavailableError
 from nirvana.domain.sniffing import sniff
 from nirvana.domain.upload_sweep import PENDING_BOUND, sweep
 from nirvana.domain.uploads import Upload, UploadLimits
@@ -14,6 +17,7 @@ from nirvana.storage.media import aside
 from tests.support.http import PASSWORD, bearer, sign_up
 from tests.support.images import png
 from tests.support.media_files import pdf
+from tests.support.pg_races import waiting_on_locks
 
 
 async def me(client, session) -> int:
@@ -140,3 +144,34 @@ async def test_uploads_racing_near_the_quota_never_pass_it(client, services, set
     assert (await usage(client, ann))["used_bytes"] == 3 * size
     assert len(files(settings)) == 3
     assert await services.pool.fetchval("SELECT count(*) FROM media_pending") == 0
+
+
+async def test_an_insert_that_outlived_the_bound_stores_no_row_of_a_swept_file(client, services,
+                                                                               settings):
+    """The row of an upload goes in only with its reservation: swept meanwhile, the file is
+    gone and the insert stores nothing (the upload fails), never a row naming no file."""
+    ann = await sign_up(client)
+    aid = await me(client, ann)
+    url = await cut_off(services, aid, pdf())
+    async with services.pool.acquire() as holder, holder.transaction():
+        await holder.execute("LOCK TABLE media_uploads IN SHARE MODE")
+        recording = asyncio.create_task(services.uploads.ledger.record(
+            Upload(url, aid, sniff(pdf()), len(pdf())), url))
+        await waiting_on_locks(services.pool, recording, holder.get_server_pid())
+        assert await sweep(services.uploads, older_than=0) == 1
+    with pytest.raises(UnavailableError):
+        await recording
+    assert await usage(client, ann) == {"used_bytes": 0, "files": 0,
+                                        "quota_bytes": services.uploads.limits.quota}
+    assert files(settings) == set()
+
+
+async def test_a_sweep_skips_a_reservation_being_stored(client, services, settings):
+    ann = await sign_up(client)
+    url = await cut_off(services, await me(client, ann), pdf())
+    async with services.pool.acquire() as holder, holder.transaction():
+        # What the insert of the upload's row holds while it runs.
+        await holder.execute("SELECT FROM media_pending WHERE url = $1 FOR UPDATE", url)
+        assert await sweep(services.uploads, older_than=0) == 0
+    assert len(files(settings)) == 1
+    assert await sweep(services.uploads, older_than=0) == 1

@@ -8,6 +8,7 @@ from typing import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 
+from ...domain.errors import UnavailableError
 from ...domain.idempotency import IdempotencyKey, replayed_or_refused
 from ...domain.sniffing import CONTENT_TYPES, ContentType, MediaKind
 from ...domain.uploads import Issued, Pending, StoredUpload, Upload, UploadPosition
@@ -44,17 +45,20 @@ RELEASE = (
     "back AS (UPDATE media_usage AS u SET used_bytes = greatest(u.used_bytes - gone.size, 0) "
     "    FROM gone WHERE u.user_id = gone.user_id) "
     "SELECT count(*) FROM gone")
-# A key already stored inserts nothing, and then the pending row stays for the release: a
-# concurrent twin waits for the winner's commit, then finds nothing inserted.
+# The pending row is locked first, so a sweep cannot take it while the upload's row goes in,
+# and the row goes in only while it is there. A key already stored inserts nothing, and then
+# the pending row stays for the release: a concurrent twin waits for the winner's commit,
+# then finds nothing inserted.
 RECORD = (
-    "WITH added AS ("
+    "WITH held AS (SELECT FROM media_pending WHERE url = $9 FOR UPDATE), "
+    "added AS ("
     "  INSERT INTO media_uploads (url, owner_id, kind, mime, size, original_name, "
     "      idempotency_key, idempotency_fingerprint) "
-    "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+    "  SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT FROM held) "
     "  ON CONFLICT (owner_id, idempotency_key) "
     "      WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING true), "
     "taken AS (DELETE FROM media_pending WHERE url = $9 AND EXISTS (SELECT FROM added)) "
-    "SELECT count(*) FROM added")
+    "SELECT (SELECT count(*) FROM held) AS held, (SELECT count(*) FROM added) AS added")
 # Oldest first; rows another instance's sweep holds are left to it.
 STALE = ("SELECT url, user_id, size FROM media_pending "
          "WHERE reserved_at < now() - make_interval(secs => $1) "
@@ -85,10 +89,15 @@ class PgUploadLedger:
 
     async def record(self, upload: Upload, reserved: str,
                      key: IdempotencyKey | None = None) -> bool:
-        return bool(await self._pool.fetchval(
+        row = await self._pool.fetchrow(
             RECORD, upload.url, upload.owner_id, upload.content.kind.value,
             upload.content.mime, upload.size, upload.original_name, key and key.key,
-            key and key.fingerprint, reserved))
+            key and key.fingerprint, reserved)
+        if not row["held"]:
+            # Swept: this request outlived the bound (domain/upload_sweep.py), and its file
+            # and bytes are gone with the reservation.
+            raise UnavailableError("The upload's reservation was swept before it was stored.")
+        return bool(row["added"])
 
     async def sweep(self, older_than: float, limit: int,
                     remove: Callable[[str], Awaitable[bool]]) -> tuple[int, list[Pending]]:

@@ -1,0 +1,78 @@
+"""run.py killed -9 in the middle of an upload (its reservation committed and its file written,
+its row not yet inserted): nothing is left counted nor on disk once the sweep has run, and the
+usage the restarted server shows is the sum of the uploads it lists."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from nirvana.domain.upload_sweep import sweep
+from nirvana.domain.uploads import Uploads
+from nirvana.storage.media import LocalMediaStore
+from nirvana.storage.postgres.pool import create_pool
+from nirvana.storage.postgres.uploads import PgUploadLedger
+from tests.support.http import bearer
+from tests.support.instances import shared_databases  # noqa: F401 (fixture)
+from tests.support.media_files import pdf
+from tests.support.people import user
+from tests.support.pg_races import waiting_on_locks
+from tests.support.running import Running
+
+
+async def post(http: httpx.AsyncClient, who: dict, data: bytes, name: str) -> httpx.Response:
+    return await http.post("/api/v1/media/upload", headers=bearer(who),
+                           files={"file": (name, data, "application/octet-stream")})
+
+
+@pytest.mark.slow
+async def test_an_upload_cut_off_by_kill_9_is_swept(shared_databases, tmp_path):  # noqa: F811
+    data = tmp_path / "var"
+    media = data / "media"
+    pool = await create_pool(shared_databases["DATABASE_URL"], timeout=30, min_size=1,
+                             max_size=3)
+    server = await asyncio.to_thread(Running, data, (), shared_databases)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            ann = await user(http)
+            kept = await post(http, ann, pdf(), "kept.pdf")
+            assert kept.status_code == 201, kept.text
+            cut = b"%PDF-1.7\n" + b"x" * 200_000
+            async with pool.acquire() as holder, holder.transaction():
+                # The insert of the upload's row waits behind this lock; its reservation
+                # (media_usage, media_pending) and its file do not.
+                await holder.execute("LOCK TABLE media_uploads IN SHARE MODE")
+                sending = asyncio.create_task(post(http, ann, cut, "cut.pdf"))
+                await waiting_on_locks(pool, sending, holder.get_server_pid())
+                server.proc.kill()
+                await asyncio.to_thread(server.proc.communicate)
+                # Its backend ends the statement once it finds its client gone (at its next
+                # write, or sooner with client_connection_check_interval); ended here before
+                # the lock goes. Run on, it would store the upload (an insert whose answer
+                # was lost: test_upload_sweep.py).
+                await holder.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE $1 = ANY(pg_blocking_pids(pid))", holder.get_server_pid())
+            with pytest.raises(httpx.TransportError):
+                await sending
+        # What the kill left: the bytes counted, the file in no row.
+        assert await pool.fetchval("SELECT used_bytes FROM media_usage WHERE user_id = $1",
+                                   ann["id"]) == len(pdf()) + len(cut)
+        assert len(list(media.iterdir())) == 2
+
+        uploads = Uploads(LocalMediaStore(media), PgUploadLedger(pool))
+        assert await sweep(uploads, older_than=0) == 1
+
+        server = await asyncio.to_thread(Running, data, (), shared_databases)
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            listed = (await http.get("/api/v1/media", headers=bearer(ann))).json()["items"]
+            shown = (await http.get("/api/v1/media/usage", headers=bearer(ann))).json()
+        assert [i["name"] for i in listed] == [kept.json()["name"]]
+        assert (shown["used_bytes"], shown["files"]) == (sum(i["size"] for i in listed), 1)
+        assert sorted(p.name for p in media.iterdir()) == [kept.json()["name"]]
+    finally:
+        if server.proc.poll() is None:
+            await asyncio.to_thread(server.stop)
+        await pool.close()
