@@ -6,6 +6,10 @@ nothing back; uploads racing near the quota never pass it."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +179,37 @@ async def test_a_sweep_skips_a_reservation_being_stored(client, services, settin
         assert await sweep(services.uploads, older_than=0) == 0
     assert len(files(settings)) == 1
     assert await sweep(services.uploads, older_than=0) == 1
+
+
+async def orphans_tool(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nirvana.media_orphans", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_the_orphans_tool_lists_and_removes_old_files_no_row_names(client, services,
+                                                                         settings, server_urls):
+    ann = await sign_up(client)
+    listed = await upload(client, ann, png(3, 3))
+    await cut_off(services, await me(client, ann), pdf())  # under way: named by its row
+    media = settings.data_dir / "media"
+    for stray in ("A" * 24 + ".bin", ".B" + "b" * 23 + ".pdf.tmp", "C" * 24 + ".png"):
+        (media / stray).write_bytes(b"left")
+    hour_ago = time.time() - PENDING_BOUND - 60
+    for path in media.iterdir():
+        if not path.name.startswith("C"):  # C... is as new as an upload being written
+            os.utime(path, (hour_ago, hour_ago))
+    env = {"DATABASE_URL": server_urls[0], "DATA_DIR": str(settings.data_dir)}
+
+    code, out, err = await orphans_tool(env)
+    assert code == 0, err
+    assert sorted(Path(line).name for line in out.splitlines()) == [
+        ".B" + "b" * 23 + ".pdf.tmp", "A" * 24 + ".bin"]
+    assert len(files(settings)) == 5  # listed only
+
+    code, out, err = await orphans_tool(env, "--remove")
+    assert code == 0 and "2 file(s) no upload names, removed" in err, err
+    assert len(files(settings)) == 3 and listed.json()["name"] in files(settings)
+    assert (await client.get(listed.json()["url"])).status_code == 200
