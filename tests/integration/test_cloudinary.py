@@ -18,6 +18,8 @@ from typing import Iterator
 
 import pytest
 
+from nirvana.domain.sniffing import sniff
+from nirvana.domain.upload_sweep import sweep
 from nirvana.storage.media import CloudinaryMediaStore
 from tests.support.http import PASSWORD, bearer, sign_up
 from tests.support.people import befriend, user
@@ -361,3 +363,29 @@ async def test_an_upload_no_store_in_use_holds_is_not_deleted_nor_given_back(
     services.uploads.store = cloud  # configured again: the deletion goes through
     assert (await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))).status_code == 204
     assert cloudinary_server.stored == {}
+
+
+async def test_an_upload_cut_off_on_cloudinary_is_destroyed_by_its_chosen_public_id(
+        client, services, cloudinary_server):
+    """The public id is chosen before the upload and sent with it, so the reservation names
+    it; a reservation left by a crash is swept with a signed destroy of that id."""
+    store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
+                                 upload_prefix=cloudinary_server.prefix, folder="nirvana")
+    services.uploads.store = store
+    ann = await sign_up(client)
+    r = await client.post("/api/v1/media/upload", headers=bearer(ann),
+                          files={"file": ("a.pdf", pdf(), "application/pdf")})
+    assert r.status_code == 201, r.text
+    sent = cloudinary_server.requests[0]["fields"]["public_id"]
+    assert len(sent) == len("x" * 24 + ".pdf") and sent.endswith(".pdf")  # raw: with it
+
+    url = store.new_url(sniff(png()))
+    assert await services.uploads.ledger.reserve(ann["user"]["id"], 10, 10**9, url)
+    assert await sweep(services.uploads, older_than=0) == 1
+    destroy = cloudinary_server.requests[-1]
+    assert (destroy["action"], destroy["resource_type"], destroy["signature_ok"]) == (
+        "destroy", "image", True)
+    assert destroy["fields"]["public_id"] == store.resource_of(url)[1]
+    assert destroy["fields"]["public_id"].startswith("nirvana/")
+    usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
+    assert usage["used_bytes"] == len(pdf())
