@@ -974,8 +974,9 @@ CREATE UNIQUE INDEX media_uploads_owner_idempotency_key_idx
 -- insert of the upload deletes it in the same transaction, and a failed upload deletes it
 -- and gives its bytes back in one. One left behind by a crash (kill -9 between the
 -- reservation and the insert) is swept once no upload request can still be running: its
--- file is removed and its bytes given back (nirvana/domain/upload_sweep.py, PENDING_BOUND). No foreign
--- key to users: the row must outlive its account, or the file's name would go with it.
+-- file is removed and its bytes given back (PENDING_BOUND in nirvana/domain/upload_sweep.py).
+-- No foreign key to users: the row must outlive its account, or the file's name would go
+-- with it.
 CREATE TABLE media_pending (
     url         text PRIMARY KEY,
     user_id     bigint NOT NULL,

@@ -91,6 +91,42 @@ async def test_a_failed_store_gives_the_reserved_bytes_back():
     assert (usage.used_bytes, usage.files) == (0, 0)
 
 
+async def test_a_failed_store_removes_what_it_wrote_before_the_bytes_go_back():
+    store, ledger = FakeMediaStore(fail=UnavailableError()), FakeUploadLedger()
+    with pytest.raises(UnavailableError):
+        await Uploads(store, ledger).upload(1, pdf())
+    assert store.deleted == ["/media/1.pdf"] and ledger.pending == {}
+
+
+class SlowSave(FakeMediaStore):
+    """A save that goes on until `done` is set, as a thread writing a file goes on after its
+    caller was cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.begun, self.done = asyncio.Event(), asyncio.Event()
+
+    async def save(self, data, content, url):
+        self.begun.set()
+        await asyncio.shield(self.done.wait())
+        return await super().save(data, content, url)
+
+
+async def test_a_cancelled_upload_removes_its_file_once_written_and_gives_the_bytes_back():
+    store, ledger = SlowSave(), FakeUploadLedger()
+    uploading = asyncio.create_task(Uploads(store, ledger).upload(1, pdf()))
+    await store.begun.wait()
+    uploading.cancel()
+    await asyncio.sleep(0)
+    assert store.deleted == [] and ledger.used[1] == len(pdf())  # the save still runs
+    store.done.set()
+    with pytest.raises(asyncio.CancelledError):
+        await uploading
+    await wait_until(lambda: ledger.pending == {}, "the reservation to be given back")
+    assert len(store.saved) == 1 and store.deleted == ["/media/1.pdf"]
+    assert ledger.used[1] == 0
+
+
 async def test_deleting_removes_the_file_then_gives_the_bytes_back_once():
     store, ledger = FakeMediaStore(), FakeUploadLedger()
     uploads = Uploads(store, ledger)
