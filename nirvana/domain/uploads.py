@@ -344,8 +344,10 @@ class Uploads:
                 log.warning("upload %s is in no row and in no media store in use; left "
                             "where it is", url)
             return True
-        except UnavailableError:
-            log.warning("upload %s is in no row and stays in the store until the sweep", url)
+        except (UnavailableError, OSError):
+            # Kept, not raised: one file the disk will not remove must not stop a sweep.
+            log.warning("upload %s is in no row and stays in the store until the sweep", url,
+                        exc_info=True)
             return False
 
     async def page(self, user_id: int, after: UploadPosition | None,

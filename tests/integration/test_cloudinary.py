@@ -389,3 +389,23 @@ async def test_an_upload_cut_off_on_cloudinary_is_destroyed_by_its_chosen_public
     assert destroy["fields"]["public_id"].startswith("nirvana/")
     usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
     assert usage["used_bytes"] == len(pdf())
+
+
+async def test_a_refused_destroy_keeps_the_reservation_for_the_next_sweep(
+        client, services, cloudinary_server):
+    refusing = CloudinaryMediaStore(f"cloudinary://{KEY}:wrong-secret@{CLOUD}",
+                                    upload_prefix=cloudinary_server.prefix)
+    services.uploads.store = refusing
+    ann = await sign_up(client)
+    url = refusing.new_url(sniff(pdf()))
+    assert await services.uploads.ledger.reserve(ann["user"]["id"], 10, 10**9, url)
+    assert await sweep(services.uploads, older_than=0) == 0
+    assert cloudinary_server.requests[-1]["signature_ok"] is False
+    usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
+    assert usage["used_bytes"] == 10
+
+    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
+                                                  upload_prefix=cloudinary_server.prefix)
+    assert await sweep(services.uploads, older_than=0) == 1
+    usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
+    assert usage["used_bytes"] == 0
