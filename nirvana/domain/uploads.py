@@ -296,11 +296,13 @@ class Uploads:
                         original_name=clean_original_name(original_name))
         found: Upload | None = None
         try:
-            while not await self.ledger.record(upload, reserved, key):
-                assert key is not None
-                if (found := await self.ledger.keyed(user_id, key)) is not None:
-                    break
-                # Deleted between the insert and this read: its key is free, insert again.
+            if key is None:
+                await self.ledger.record(upload, reserved)  # stores it: only a key can be taken
+            else:
+                while not await self.ledger.record(upload, reserved, key):
+                    if (found := await self.ledger.keyed(user_id, key)) is not None:
+                        break
+                    # Deleted between the insert and this read: its key is free, insert again.
         except IdempotencyKeyReusedError:
             # A twin with this key and another request stored first: this file is no one's.
             await asyncio.shield(self._drop(url, reserved))
