@@ -5,9 +5,10 @@
 
 A file (or a partial `.NAME.tmp` copy) is one when no ledger row names it (an upload, an upload
 under way, an upload of a deleted account not yet erased) and it was last written more than
-PENDING_BOUND ago (domain/upload_sweep.py), so a file still being saved is never taken. They
-were left by uploads cut off by a crash before reservations named their files (schema step
-0027), and since by a crash between a failed upload's release and its file's removal.
+PENDING_BOUND ago (domain/upload_sweep.py), so a file still being saved is never taken, yet
+after the ledger began (LEDGER_BEGAN): older files were saved with no ledger row and are still
+in use. Only names the store issues are looked at, never a symlink. They were left by uploads
+cut off by a crash before reservations named their files (schema step 0027).
 
 Uses DATABASE_URL, or the embedded PostgreSQL under DATA_DIR as nirvana.admin does; safe while
 Nirvana runs. Files on Cloudinary are not looked at (docs/operations.md says why).
@@ -28,7 +29,7 @@ import asyncpg
 from .domain.upload_sweep import PENDING_BOUND
 from .settings import ConfigError, Settings
 from .storage.embedded import EmbeddedError
-from .storage.media import PUBLIC_PREFIX
+from .storage.media import PUBLIC_PREFIX, issued_name
 from .storage.postgres.pool import create_pool, migrate
 from .storage.tool_postgres import tool_postgres
 
@@ -42,23 +43,32 @@ NAMED = (
     f"OR EXISTS (SELECT FROM media_orphans WHERE url = '{PUBLIC_PREFIX}' || n)")
 
 
-def _stored_name(path: Path) -> str:
-    """The name a file is stored under: a partial copy `.NAME.tmp` is NAME's."""
-    name = path.name
-    return name[1:-4] if name.startswith(".") and name.endswith(".tmp") else name
+# When the ledger began (schema step 0012): files written before it were saved with no row
+# (avatars, blog and chat images of /api/v1/image/upload) and are still named by profiles,
+# posts and messages, which this tool does not read; so it never takes them. A backup's
+# restore keeps the files' times and this row's, so the rule holds after one.
+LEDGER_BEGAN = "SELECT extract(epoch FROM applied_at) FROM schema_migrations WHERE version = 12"
 
 
 async def unnamed(pool: asyncpg.Pool, media: Path, older_than: float = PENDING_BOUND
                   ) -> list[Path]:
-    """The files under `media` no row names, last written over `older_than` seconds ago."""
+    """The files under `media` no row names, last written over `older_than` seconds ago and
+    after the ledger began. Only names the store issues (a `.NAME.tmp` copy is NAME's), no
+    symlink: an operator's own files there are left alone."""
     before = time.time() - older_than
-    old = sorted(p for p in (media.iterdir() if media.is_dir() else ())
-                 if p.is_file() and p.stat().st_mtime < before)
+    since = float(await pool.fetchval(LEDGER_BEGAN))
+    old: list[tuple[Path, str]] = []
+    for p in sorted(media.iterdir() if media.is_dir() else ()):
+        name = issued_name(p.name)
+        if name is None or p.is_symlink() or not p.is_file():
+            continue
+        if since < p.stat().st_mtime < before:
+            old.append((p, name))
     found: list[Path] = []
     for start in range(0, len(old), BATCH):
         batch = old[start:start + BATCH]
-        named = {r["n"] for r in await pool.fetch(NAMED, [_stored_name(p) for p in batch])}
-        found += [p for p in batch if _stored_name(p) not in named]
+        named = {r["n"] for r in await pool.fetch(NAMED, [n for _, n in batch])}
+        found += [p for p, n in batch if n not in named]
     return found
 
 

@@ -23,6 +23,14 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{24}\.([a-z0-9]{1,5})$")
 PUBLIC_PREFIX = "/media/"
 
 
+def issued_name(filename: str) -> str | None:
+    """The name of the upload a file of the media directory holds (a partial `.NAME.tmp`
+    copy is NAME's), or None for a name this store never writes."""
+    if filename.startswith(".") and filename.endswith(".tmp"):
+        filename = filename[1:-4]
+    return filename if _NAME_RE.match(filename) else None
+
+
 def aside(path: Path) -> Path:
     """Where a file is written before it is renamed to `path`."""
     return path.with_name(f".{path.name}.tmp")

@@ -201,15 +201,27 @@ async def test_the_orphans_tool_lists_and_removes_old_files_no_row_names(client,
     for path in media.iterdir():
         if not path.name.startswith("C"):  # C... is as new as an upload being written
             os.utime(path, (hour_ago, hour_ago))
+    # The ledger began two days ago: a file from before it (an avatar saved with no row) is
+    # still in use, as are an operator's notes and a symlink, whatever their age.
+    await services.pool.execute("UPDATE schema_migrations SET applied_at = now() - "
+                                "interval '2 days' WHERE version = 12")
+    before_ledger = time.time() - 3 * 86400
+    (media / ("D" * 24 + ".png")).write_bytes(b"avatar")
+    (media / "notes.txt").write_bytes(b"mine")
+    (media / ("E" * 24 + ".png")).symlink_to(media / "notes.txt")
+    os.utime(media / ("D" * 24 + ".png"), (before_ledger, before_ledger))
+    os.utime(media / "notes.txt", (hour_ago, hour_ago))
+    os.utime(media / ("E" * 24 + ".png"), (hour_ago, hour_ago), follow_symlinks=False)
     env = {"DATABASE_URL": server_urls[0], "DATA_DIR": str(settings.data_dir)}
 
     code, out, err = await orphans_tool(env)
     assert code == 0, err
     assert sorted(Path(line).name for line in out.splitlines()) == [
         ".B" + "b" * 23 + ".pdf.tmp", "A" * 24 + ".bin"]
-    assert len(files(settings)) == 5  # listed only
+    assert len(files(settings)) == 8  # listed only
 
     code, out, err = await orphans_tool(env, "--remove")
     assert code == 0 and "2 file(s) no upload names, removed" in err, err
-    assert len(files(settings)) == 3 and listed.json()["name"] in files(settings)
+    assert len(files(settings)) == 6 and listed.json()["name"] in files(settings)
+    assert {"D" * 24 + ".png", "notes.txt", "E" * 24 + ".png"} <= files(settings)
     assert (await client.get(listed.json()["url"])).status_code == 200
