@@ -33,5 +33,5 @@ async def sweep(uploads: Uploads, older_than: float = PENDING_BOUND, batch: int 
             log.info("swept upload %s of user %s left by a cut-off request: %s bytes given "
                      "back", pending.url, pending.user_id, pending.size)
         total += len(swept)
-        if looked < batch or not swept:
-            return total
+        if looked < batch or len(swept) < looked:
+            return total  # all done, or a store refused: the rest wait for SWEEP_EVERY

@@ -62,6 +62,10 @@ class Pending:
     size: int
 
 
+class ReservationSweptError(UnavailableError):
+    """The upload's reservation was swept before its row went in (upload_sweep.py)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Issued:
     """What the ledger knows of a URL it issued: to whom, and what the bytes were."""
@@ -166,6 +170,11 @@ class UploadLedger(Protocol):
         (nothing given back) when none is left, as after its upload's row was added."""
         ...
 
+    async def give_back(self, url: str) -> bool:
+        """As `release`, but the reservation stays, of no bytes (no upload's row takes one),
+        naming its file until `release` after its removal: a crash between is swept."""
+        ...
+
     async def record(self, upload: Upload, reserved: str,
                      key: IdempotencyKey | None = None) -> bool:
         """Add the upload's row, keeping `key` on it, and end the reservation at `reserved`
@@ -177,7 +186,8 @@ class UploadLedger(Protocol):
                     remove: Callable[[str], Awaitable[bool]]) -> tuple[int, list[Pending]]:
         """Up to `limit` reservations older than `older_than` seconds that no other sweep
         holds: each whose file `remove` removed is forgotten and its bytes given back (also
-        of an account deleted since). (how many were looked at, those swept)."""
+        of an account deleted since), until a `remove` fails (the store is down: the rest
+        wait for the next sweep). (how many were looked at, those swept)."""
         ...
 
     async def keyed(self, owner_id: int, key: IdempotencyKey) -> Upload | None:
@@ -303,13 +313,16 @@ class Uploads:
                     if (found := await self.ledger.keyed(user_id, key)) is not None:
                         break
                     # Deleted between the insert and this read: its key is free, insert again.
+        except ReservationSweptError:
+            # Outlived PENDING_BOUND: what the save wrote since the sweep is no one's.
+            await asyncio.shield(self.remove_unrecorded(url))
+            raise
         except IdempotencyKeyReusedError:
             # A twin with this key and another request stored first: this file is no one's.
             await asyncio.shield(self._drop(url, reserved))
             raise
         except BaseException:
-            # An insert whose answer was lost may have committed: then it took the pending
-            # row, the release finds none, and the file is the row's.
+            # An insert whose answer was lost may have committed: then the file is its row's.
             await asyncio.shield(self._unless_recorded(url, reserved))
             raise
         if found is None:
@@ -326,21 +339,19 @@ class Uploads:
         await self._drop(reserved, reserved)
 
     async def _drop(self, url: str, reserved: str) -> None:
-        """Remove the file of an upload no row holds, then give back its reservation: a
-        crash between the two leaves the pending row for the sweep. A store that does not
-        answer leaves both for the sweep."""
+        """Remove the file of an upload no row holds, then end its reservation: a crash
+        between, or a store that does not answer, leaves the reservation to the sweep."""
         if await self.remove_unrecorded(url):
             await self.ledger.release(reserved)
 
     async def _unless_recorded(self, url: str, reserved: str) -> None:
-        # Released first: only then is the file known to be no row's. A crash between the two
-        # leaves the file in no row (docs/operations.md, "Files no upload names").
-        if await self.ledger.release(reserved):
-            await self.remove_unrecorded(url)
+        # The bytes first: only then is the file known to be no row's. The reservation keeps
+        # naming it until it is removed, so a crash or a store down between leaves it swept.
+        if await self.ledger.give_back(reserved):
+            await self._drop(url, reserved)
 
     async def remove_unrecorded(self, url: str) -> bool:
-        """Remove the file at `url`, which no row holds; False when a store did not answer
-        (then its reservation stays, for the sweep to try again)."""
+        """Remove the file at `url`, which no row holds; False when a store did not answer."""
         try:
             if not await self.discard(url):
                 log.warning("upload %s is in no row and in no media store in use; left "

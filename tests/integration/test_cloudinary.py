@@ -397,15 +397,19 @@ async def test_a_refused_destroy_keeps_the_reservation_for_the_next_sweep(
                                     upload_prefix=cloudinary_server.prefix)
     services.uploads.store = refusing
     ann = await sign_up(client)
-    url = refusing.new_url(sniff(pdf()))
-    assert await services.uploads.ledger.reserve(ann["user"]["id"], 10, 10**9, url)
+    for _ in range(2):
+        url = refusing.new_url(sniff(pdf()))
+        assert await services.uploads.ledger.reserve(ann["user"]["id"], 10, 10**9, url)
+    asked = len(cloudinary_server.requests)
     assert await sweep(services.uploads, older_than=0) == 0
+    # The first refusal ends the sweep: the store is down, the second waits for the next.
+    assert len(cloudinary_server.requests) == asked + 1
     assert cloudinary_server.requests[-1]["signature_ok"] is False
     usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
-    assert usage["used_bytes"] == 10
+    assert usage["used_bytes"] == 20
 
     services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
                                                   upload_prefix=cloudinary_server.prefix)
-    assert await sweep(services.uploads, older_than=0) == 1
+    assert await sweep(services.uploads, older_than=0) == 2
     usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
     assert usage["used_bytes"] == 0

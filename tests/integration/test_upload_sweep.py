@@ -17,7 +17,7 @@ from nirvana.domain.errors import UnavailableError
 from nirvana.domain.sniffing import sniff
 from nirvana.domain.upload_sweep import PENDING_BOUND, sweep
 from nirvana.domain.uploads import Upload, UploadLimits
-from nirvana.storage.media import aside
+from nirvana.storage.media import LocalMediaStore, aside
 from tests.support.http import PASSWORD, bearer, sign_up
 from tests.support.images import png
 from tests.support.media_files import pdf
@@ -133,6 +133,57 @@ async def test_a_release_after_the_rows_insert_committed_gives_nothing_back(clie
     r = await client.delete(f"/api/v1/media/{url.rsplit('/', 1)[1]}", headers=bearer(ann))
     assert r.status_code == 204
     assert (await usage(client, ann))["used_bytes"] == 0
+
+
+async def test_bytes_given_back_keep_the_file_named_until_it_is_removed(client, services,
+                                                                        settings):
+    """A failed upload whose insert may have committed gives its bytes back first; a crash
+    (or a store down) before its file is removed leaves a reservation of no bytes naming the
+    file, which no upload's row can take and which the sweep finishes."""
+    ann = await sign_up(client)
+    aid = await me(client, ann)
+    url = await cut_off(services, aid, pdf())
+    ledger = services.uploads.ledger
+    assert await ledger.give_back(url) is True
+    assert await ledger.give_back(url) is False  # given back once
+    assert (await usage(client, ann))["used_bytes"] == 0
+    with pytest.raises(UnavailableError):
+        await ledger.record(Upload(url, aid, sniff(pdf()), len(pdf())), url)
+    assert len(files(settings)) == 1  # the crash: named by its reservation, not removed
+    assert await sweep(services.uploads, older_than=0) == 1
+    assert files(settings) == set()
+    assert await usage(client, ann) == {"used_bytes": 0, "files": 0,
+                                        "quota_bytes": services.uploads.limits.quota}
+    assert await services.pool.fetchval("SELECT count(*) FROM media_pending") == 0
+
+
+class HeldStore(LocalMediaStore):
+    """The local disk, whose saves wait for `go` once `begun` is set."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.begun, self.go = asyncio.Event(), asyncio.Event()
+
+    async def save(self, data, content, url):
+        self.begun.set()
+        await self.go.wait()
+        return await super().save(data, content, url)
+
+
+async def test_a_file_saved_after_its_reservation_was_swept_is_removed(client, services,
+                                                                       settings):
+    ann = await sign_up(client)
+    aid = await me(client, ann)
+    services.uploads.store = held = HeldStore(services.uploads.store.root)
+    uploading = asyncio.create_task(services.uploads.upload(aid, pdf()))
+    await held.begun.wait()
+    assert await sweep(services.uploads, older_than=0) == 1  # nothing written yet
+    held.go.set()
+    with pytest.raises(UnavailableError):
+        await uploading
+    assert files(settings) == set()
+    assert await usage(client, ann) == {"used_bytes": 0, "files": 0,
+                                        "quota_bytes": services.uploads.limits.quota}
 
 
 async def test_uploads_racing_near_the_quota_never_pass_it(client, services, settings):

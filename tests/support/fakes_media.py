@@ -72,6 +72,14 @@ class FakeUploadLedger:
         self._give_back(user_id, size)
         return True
 
+    async def give_back(self, url: str) -> bool:
+        user_id, size = self.pending.get(url, (0, 0))
+        if not size:
+            return False
+        self.pending[url] = (user_id, 0)
+        self._give_back(user_id, size)
+        return True
+
     def _give_back(self, user_id: int, size: int) -> None:
         self.used[user_id] = max(0, self.used.get(user_id, 0) - size)
 

@@ -8,10 +8,10 @@ from typing import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 
-from ...domain.errors import UnavailableError
 from ...domain.idempotency import IdempotencyKey, replayed_or_refused
 from ...domain.sniffing import CONTENT_TYPES, ContentType, MediaKind
-from ...domain.uploads import Issued, Pending, StoredUpload, Upload, UploadPosition
+from ...domain.uploads import (Issued, Pending, ReservationSweptError, StoredUpload, Upload,
+                               UploadPosition)
 from .password_guard import user_locked
 
 # A user's uploads newest first, walked in media_uploads_owner_newest_idx (schema.sql 0021):
@@ -45,12 +45,23 @@ RELEASE = (
     "back AS (UPDATE media_usage AS u SET used_bytes = greatest(u.used_bytes - gone.size, 0) "
     "    FROM gone WHERE u.user_id = gone.user_id) "
     "SELECT count(*) FROM gone")
+# A failed upload's bytes given back while its pending row keeps naming the file until it is
+# removed (then RELEASE deletes the row, giving back nothing more). The lock waits for a RECORD
+# under way: committed, its row took the pending row, and nothing is given back.
+GIVE_BACK = (
+    "WITH kept AS (UPDATE media_pending AS p SET size = 0 FROM ("
+    "    SELECT url, size FROM media_pending WHERE url = $1 AND size > 0 FOR UPDATE) AS o "
+    "  WHERE p.url = o.url RETURNING p.user_id, o.size), "
+    "back AS (UPDATE media_usage AS u SET used_bytes = greatest(u.used_bytes - kept.size, 0) "
+    "    FROM kept WHERE u.user_id = kept.user_id) "
+    "SELECT count(*) FROM kept")
 # The pending row is locked first, so a sweep cannot take it while the upload's row goes in,
-# and the row goes in only while it is there. A key already stored inserts nothing, and then
+# and the row goes in only while it is there with its bytes (an empty upload is refused, so
+# only GIVE_BACK leaves a row of none). A key already stored inserts nothing, and then
 # the pending row stays for the release: a concurrent twin waits for the winner's commit,
 # then finds nothing inserted.
 RECORD = (
-    "WITH held AS (SELECT FROM media_pending WHERE url = $9 FOR UPDATE), "
+    "WITH held AS (SELECT FROM media_pending WHERE url = $9 AND size > 0 FOR UPDATE), "
     "added AS ("
     "  INSERT INTO media_uploads (url, owner_id, kind, mime, size, original_name, "
     "      idempotency_key, idempotency_fingerprint) "
@@ -87,6 +98,9 @@ class PgUploadLedger:
     async def release(self, url: str) -> bool:
         return bool(await self._pool.fetchval(RELEASE, url))
 
+    async def give_back(self, url: str) -> bool:
+        return bool(await self._pool.fetchval(GIVE_BACK, url))
+
     async def record(self, upload: Upload, reserved: str,
                      key: IdempotencyKey | None = None) -> bool:
         row = await self._pool.fetchrow(
@@ -96,7 +110,8 @@ class PgUploadLedger:
         if not row["held"]:
             # Swept: this request outlived the bound (domain/upload_sweep.py), and its file
             # and bytes are gone with the reservation.
-            raise UnavailableError("The upload's reservation was swept before it was stored.")
+            raise ReservationSweptError(
+                "The upload's reservation was swept before it was stored.")
         return bool(row["added"])
 
     async def sweep(self, older_than: float, limit: int,
@@ -110,8 +125,16 @@ class PgUploadLedger:
                                      "WHERE p.url = ANY($1::text[]) AND m.url = p.url "
                                      "RETURNING p.url", [p.url for p in stale])
             kept = {r["url"] for r in named}
-            # Held while the files go: a second sweep skips these rows.
-            swept = [p for p in stale if p.url not in kept and await remove(p.url)]
+            # Held while the files go: a second sweep skips these rows. The first removal a
+            # store refuses ends the batch, so a store down keeps this transaction open for
+            # one of its timeouts, not one per row.
+            swept: list[Pending] = []
+            for pending in stale:
+                if pending.url in kept:
+                    continue
+                if not await remove(pending.url):
+                    break
+                swept.append(pending)
             owners = sorted({p.user_id for p in swept})
             # The usage rows in one order, so two sweeps giving back to the same users
             # cannot deadlock.
