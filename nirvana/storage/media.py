@@ -154,8 +154,14 @@ class CloudinaryMediaStore:
             raise ValueError(f"not a URL of this store: {url!r}")
         resource_type, public_id = resource
         # The SDK is blocking (urllib3): run it in a thread so the event loop keeps serving.
-        result = await asyncio.to_thread(self._upload, data, content, resource_type,
-                                         public_id.removeprefix(self._folder + "/"))
+        result = await asyncio.to_thread(self._upload, data, content, resource_type, public_id)
+        if result.get("public_id") != public_id:
+            # Stored under another id than its reservation names (an account's folder mode
+            # prefixing it?): removed now, loudly, rather than left for no sweep to find.
+            log.warning("Cloudinary stored %r as %r", public_id, result.get("public_id"))
+            if result.get("public_id"):
+                await asyncio.to_thread(self._destroy, resource_type, result["public_id"])
+            raise UnavailableError("The media store stored the upload under another name.")
         return self._delivery(result["public_id"], content, resource_type,
                               result.get("format", content.extension), result.get("version"))
 
@@ -221,8 +227,10 @@ class CloudinaryMediaStore:
         try:
             return self._sdk.uploader.upload(
                 data,
-                folder=self._folder,
-                public_id=public_id,  # chosen before: a crash's pending row names it
+                # The whole id, chosen before: a crash's pending row names it. The folder only
+                # files it in the Media Library (dynamic folder mode; fixed mode ignores it).
+                public_id=public_id,
+                asset_folder=self._folder,
                 resource_type=resource_type,
                 filename=f"upload.{content.extension}",
                 overwrite=False,

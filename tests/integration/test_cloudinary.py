@@ -42,6 +42,9 @@ class FakeCloudinary(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[dict] = []
         self.stored: dict[tuple[str, str], bytes | None] = {}  # (resource type, public id)
+        # Set: stores an upload under this folder + the id sent, as an account whose folder
+        # mode builds ids otherwise would.
+        self.prefixing: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -83,11 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, {"result": "ok" if found else "not found"})
             return
         version = int(time.time())
-        # Unique per upload, as Cloudinary's are; the first is the one the tests below name.
-        n = len(self.server.stored)
-        public_id = f"{fields['folder']}/k3yqzv1xq8b2{n or ''}"
-        if resource_type == "raw":
-            public_id += ".pdf"  # a raw resource's public id keeps its extension
+        public_id = fields["public_id"]
+        if self.server.prefixing is not None:
+            public_id = f"{self.server.prefixing}/{public_id}"
         self.server.stored[(resource_type, public_id)] = file
         fmt = {"image": "png", "video": "mp4"}.get(resource_type)
         self._answer(200, {
@@ -100,7 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
                    f"{public_id}.{fmt}",
             "secure_url": f"https://res.cloudinary.com/{CLOUD}/{resource_type}/upload/"
                           f"v{version}/{public_id}.{fmt}",
-            "folder": fields["folder"], "original_filename": "upload",
+            "asset_folder": fields.get("asset_folder", ""), "original_filename": "upload",
         })
 
     def _answer(self, status: int, body: dict) -> None:
@@ -137,12 +138,16 @@ async def test_upload_goes_to_cloudinary_signed_into_the_folder(client, services
     assert r.status_code == 201, r.text
     [sent] = cloudinary_server.requests
     assert sent["signature_ok"] and sent["file"] == data
-    assert {"folder", "timestamp", "signature", "api_key"} <= set(sent["fields"])
-    assert sent["fields"]["folder"] == "nirvana"
+    assert {"asset_folder", "public_id", "timestamp", "signature", "api_key"} <= set(
+        sent["fields"])
+    assert sent["fields"]["asset_folder"] == "nirvana" and "folder" not in sent["fields"]
+    public_id = sent["fields"]["public_id"]
+    assert public_id.startswith("nirvana/") and len(public_id) == len("nirvana/") + 24
     assert abs(int(sent["fields"]["timestamp"]) - time.time()) < 60
     url = r.json()["url"]
     assert url.startswith(f"https://res.cloudinary.com/{CLOUD}/image/upload/")
-    assert "/c_limit,f_auto,q_auto,w_1000/" in url and url.endswith("/nirvana/k3yqzv1xq8b2.png")
+    assert "/c_limit,f_auto,q_auto,w_1000/" in url and url.endswith(f"/{public_id}.png")
+    assert ("image", public_id) in cloudinary_server.stored
 
 
 async def test_refused_upload_is_503_without_leaking_details(client, services,
@@ -174,7 +179,8 @@ async def test_video_goes_to_cloudinary_as_a_video_resource(client, services,
     assert body["kind"] == "video" and body["mime"] == "video/mp4" and body["size"] == len(data)
     # Delivered as uploaded: no image transformation on a video.
     assert body["url"].startswith(f"https://res.cloudinary.com/{CLOUD}/video/upload/v")
-    assert body["url"].endswith("/nirvana/k3yqzv1xq8b2.mp4") and "c_limit" not in body["url"]
+    assert body["url"].endswith(f"/{sent['fields']['public_id']}.mp4")
+    assert "c_limit" not in body["url"]
     usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
     assert usage["used_bytes"] == len(data) and usage["files"] == 1
 
@@ -231,11 +237,10 @@ async def test_a_deleted_accounts_uploads_are_destroyed_on_cloudinary(client, se
         return await services.pool.fetchval("SELECT count(*) FROM media_orphans") == 0
     await wait_until(erased, "the deleted account's uploads to be removed")
     # Both of hers destroyed, signed, by resource type and public id; Bob's untouched.
-    assert sorted(_deletes(cloudinary_server)) == [
-        ("image", "nirvana/k3yqzv1xq8b2", True), ("raw", "nirvana/k3yqzv1xq8b21.pdf", True)]
-    assert list(cloudinary_server.stored) == [k for k in stored_before
-                                              if k not in {("image", "nirvana/k3yqzv1xq8b2"),
-                                                           ("raw", "nirvana/k3yqzv1xq8b21.pdf")}]
+    hers = sorted(services.uploads.store.resource_of(r.json()["url"]) for r in (image, document))
+    assert [h[0] for h in hers] == ["image", "raw"]
+    assert sorted(_deletes(cloudinary_server)) == [(*h, True) for h in hers]
+    assert list(cloudinary_server.stored) == [k for k in stored_before if k not in hers]
 
 
 async def test_a_refused_cloudinary_delete_leaves_the_account_pending_until_a_retry(
@@ -256,7 +261,7 @@ async def test_a_refused_cloudinary_delete_leaves_the_account_pending_until_a_re
     await wait_until(refused, "the refused delete")
     # The ledger lets go of an address only once every store deleted it.
     assert await services.pool.fetchval("SELECT count(*) FROM media_orphans") == 1
-    assert ("image", "nirvana/k3yqzv1xq8b2") in cloudinary_server.stored
+    assert good.resource_of(r.json()["url"]) in cloudinary_server.stored
 
     # The key fixed: the erasure's next try (seconds later, wiring/account_deletion.py
     # RETRY_WAITS, or housekeeping's; here the test's, the services' wait being an hour)
@@ -316,7 +321,7 @@ async def _on_cloudinary(client, services, server) -> tuple[CloudinaryMediaStore
     assert r.status_code == 201, r.text
     # Named as on disk: the last segment of its URL, which the list gives too.
     name = r.json()["name"]
-    assert name == "k3yqzv1xq8b2.pdf" and r.json()["url"].endswith("/nirvana/" + name)
+    assert len(name) == 24 + len(".pdf") and r.json()["url"].endswith("/nirvana/" + name)
     return store, ann, name
 
 
@@ -341,7 +346,7 @@ async def test_deleting_an_upload_destroys_it_on_cloudinary_and_a_refusal_gives_
     services.uploads.store = good
     r = await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))
     assert r.status_code == 204, r.text
-    assert _deletes(cloudinary_server)[-1] == ("raw", "nirvana/k3yqzv1xq8b2.pdf", True)
+    assert _deletes(cloudinary_server)[-1] == ("raw", "nirvana/" + name, True)
     assert cloudinary_server.stored == {}
     assert await _usage(client, ann) == (0, 0)
     again = await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))
@@ -377,7 +382,8 @@ async def test_an_upload_cut_off_on_cloudinary_is_destroyed_by_its_chosen_public
                           files={"file": ("a.pdf", pdf(), "application/pdf")})
     assert r.status_code == 201, r.text
     sent = cloudinary_server.requests[0]["fields"]["public_id"]
-    assert len(sent) == len("x" * 24 + ".pdf") and sent.endswith(".pdf")  # raw: with it
+    assert len(sent) == len("nirvana/" + "x" * 24 + ".pdf") and sent.endswith(".pdf")  # raw
+    assert ("raw", sent) in cloudinary_server.stored  # the id it was sent, stored as is
 
     url = store.new_url(sniff(png()))
     assert await services.uploads.ledger.reserve(ann["user"]["id"], 10, 10**9, url)
@@ -413,3 +419,21 @@ async def test_a_refused_destroy_keeps_the_reservation_for_the_next_sweep(
     assert await sweep(services.uploads, older_than=0) == 2
     usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
     assert usage["used_bytes"] == 0
+
+
+async def test_an_upload_stored_under_another_id_is_destroyed_and_refused(
+        client, services, cloudinary_server):
+    """An account that builds ids otherwise (its folder mode) would leave the file under a
+    name no reservation holds: the upload is refused and what was stored destroyed."""
+    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
+                                                  upload_prefix=cloudinary_server.prefix)
+    cloudinary_server.prefixing = "nirvana"
+    ann = await sign_up(client)
+    r = await client.post("/api/v1/media/upload", headers=bearer(ann),
+                          files={"file": ("a.pdf", pdf(), "application/pdf")})
+    assert r.status_code == 503, r.text
+    destroyed = cloudinary_server.requests[1]["fields"]["public_id"]
+    assert destroyed.startswith("nirvana/nirvana/")
+    assert cloudinary_server.stored == {}
+    assert await _usage(client, ann) == (0, 0)
+    assert await services.pool.fetchval("SELECT count(*) FROM media_pending") == 0
