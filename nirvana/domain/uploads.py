@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Awaitable, Callable, Mapping, Protocol, Sequence
 
 from . import cursors as codec
+from . import upload_ends as ends
 from .errors import (NotFoundError, PayloadTooLargeError, UnavailableError,
                      UnsupportedMediaTypeError)
 from .idempotency import IdempotencyKey, IdempotencyKeyReusedError
@@ -300,7 +301,7 @@ class Uploads:
         except BaseException:
             # Shielded: a cancelled upload must still remove its file and give its bytes
             # back, once the save has ended (a thread writing on is not stopped by a cancel).
-            await asyncio.shield(self._abandon(saving, reserved))
+            await asyncio.shield(ends.abandon(self.ledger, self.discard, saving, reserved))
             raise
         upload = Upload(url=url, owner_id=user_id, content=content, size=len(data),
                         original_name=clean_original_name(original_name))
@@ -315,53 +316,27 @@ class Uploads:
                     # Deleted between the insert and this read: its key is free, insert again.
         except ReservationSweptError:
             # Outlived PENDING_BOUND: what the save wrote since the sweep is no one's.
-            await asyncio.shield(self.remove_unrecorded(url))
+            await asyncio.shield(ends.remove_unrecorded(self.discard, url))
             raise
         except IdempotencyKeyReusedError:
             # A twin with this key and another request stored first: this file is no one's.
-            await asyncio.shield(self._drop(url, reserved))
+            await asyncio.shield(ends.drop(self.ledger, self.discard, url, reserved))
             raise
         except BaseException:
             # An insert whose answer was lost may have committed: then the file is its row's.
-            await asyncio.shield(self._unless_recorded(url, reserved))
+            await asyncio.shield(ends.unless_recorded(self.ledger, self.discard, url,
+                                                      reserved))
             raise
         if found is None:
             return upload, True
         # A twin with the same key stored first: this file is no one's. Shielded, as the
         # reservation's release: a cancelled caller must not leave it served and counted.
-        await asyncio.shield(self._drop(url, reserved))
+        await asyncio.shield(ends.drop(self.ledger, self.discard, url, reserved))
         return found, False
-
-    async def _abandon(self, saving: asyncio.Future[str], reserved: str) -> None:
-        await asyncio.wait((saving,))
-        if not saving.cancelled():
-            saving.exception()  # retrieved: the caller raises it, or its own cancellation
-        await self._drop(reserved, reserved)
-
-    async def _drop(self, url: str, reserved: str) -> None:
-        """Remove the file of an upload no row holds, then end its reservation: a crash
-        between, or a store that does not answer, leaves the reservation to the sweep."""
-        if await self.remove_unrecorded(url):
-            await self.ledger.release(reserved)
-
-    async def _unless_recorded(self, url: str, reserved: str) -> None:
-        # The bytes first: only then is the file known to be no row's. The reservation keeps
-        # naming it until it is removed, so a crash or a store down between leaves it swept.
-        if await self.ledger.give_back(reserved):
-            await self._drop(url, reserved)
 
     async def remove_unrecorded(self, url: str) -> bool:
         """Remove the file at `url`, which no row holds; False when a store did not answer."""
-        try:
-            if not await self.discard(url):
-                log.warning("upload %s is in no row and in no media store in use; left "
-                            "where it is", url)
-            return True
-        except (UnavailableError, OSError):
-            # Kept, not raised: one file the disk will not remove must not stop a sweep.
-            log.warning("upload %s is in no row and stays in the store until the sweep", url,
-                        exc_info=True)
-            return False
+        return await ends.remove_unrecorded(self.discard, url)
 
     async def page(self, user_id: int, after: UploadPosition | None,
                    limit: int) -> UploadPage:
