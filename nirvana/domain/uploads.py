@@ -188,7 +188,8 @@ class UploadLedger(Protocol):
         """Up to `limit` reservations older than `older_than` seconds that no other sweep
         holds: each whose file `remove` removed is forgotten and its bytes given back (also
         of an account deleted since), until a `remove` fails (the store is down: the rest
-        wait for the next sweep). (how many were looked at, those swept)."""
+        wait for the next sweep; the refused one is retried after `older_than` again). (how
+        many were looked at, those swept)."""
         ...
 
     async def keyed(self, owner_id: int, key: IdempotencyKey) -> Upload | None:

@@ -113,6 +113,27 @@ async def test_two_sweeps_at_once_give_each_reservation_back_once(client, servic
     assert len(files(settings)) == 3
 
 
+async def test_a_file_that_will_not_go_does_not_stop_the_sweep_for_good(client, services,
+                                                                        settings):
+    """A removal that always fails (here a directory where the file was) ends one sweep, and
+    its reservation goes to the back of the line, so the next sweep reaches the rows behind."""
+    ann = await sign_up(client)
+    aid = await me(client, ann)
+    stuck, other = (await cut_off(services, aid, pdf()), await cut_off(services, aid, pdf()))
+    for url, hours in ((stuck, 3), (other, 2)):  # the stuck one first in line
+        await services.pool.execute(
+            "UPDATE media_pending SET reserved_at = now() - make_interval(hours => $2) "
+            "WHERE url = $1", url, hours)
+    path = services.uploads.store.root / stuck.rsplit("/", 1)[1]
+    path.unlink()
+    path.mkdir()
+    assert await sweep(services.uploads, older_than=PENDING_BOUND) == 0  # refused: it ends
+    assert await sweep(services.uploads, older_than=PENDING_BOUND) == 1
+    assert files(settings) == {path.name}
+    assert (await usage(client, ann))["used_bytes"] == len(pdf())  # the stuck one's
+    assert await services.pool.fetchval("SELECT array_agg(url) FROM media_pending") == [stuck]
+
+
 async def test_a_release_after_the_rows_insert_committed_gives_nothing_back(client, services):
     """The case of an insert whose answer was lost: the upload answers 503 and releases, but
     its row took the reservation with it, so the count stays that of the rows."""

@@ -127,12 +127,15 @@ class PgUploadLedger:
             kept = {r["url"] for r in named}
             # Held while the files go: a second sweep skips these rows. The first removal a
             # store refuses ends the batch, so a store down keeps this transaction open for
-            # one of its timeouts, not one per row.
+            # one of its timeouts, not one per row; that row goes to the back of the line
+            # (retried after the bound), so one file that never goes blocks no row behind it.
             swept: list[Pending] = []
             for pending in stale:
                 if pending.url in kept:
                     continue
                 if not await remove(pending.url):
+                    await conn.execute("UPDATE media_pending SET reserved_at = now() "
+                                       "WHERE url = $1", pending.url)
                     break
                 swept.append(pending)
             owners = sorted({p.user_id for p in swept})
