@@ -21,6 +21,8 @@ class Ends(Protocol):
 
     async def give_back(self, url: str) -> bool: ...
 
+    async def keep_named(self, url: str, user_id: int) -> None: ...
+
 
 Discard = Callable[[str], Awaitable[bool]]
 
@@ -47,6 +49,13 @@ async def unless_recorded(ledger: Ends, discard: Discard, url: str, reserved: st
     # naming it until it is removed, so a crash or a store down between leaves it swept.
     if await ledger.give_back(reserved):
         await drop(ledger, discard, url, reserved)
+
+
+async def swept_late(ledger: Ends, discard: Discard, user_id: int, url: str) -> None:
+    """A file saved after the sweep took its reservation: named again by a reservation of
+    no bytes before it is removed, so a store that does not answer leaves it to the sweep."""
+    await ledger.keep_named(url, user_id)
+    await drop(ledger, discard, url, url)
 
 
 async def remove_unrecorded(discard: Discard, url: str) -> bool:

@@ -176,6 +176,11 @@ class UploadLedger(Protocol):
         naming its file until `release` after its removal: a crash between is swept."""
         ...
 
+    async def keep_named(self, url: str, user_id: int) -> None:
+        """A reservation of no bytes at `url` (none when one is there): a file whose own was
+        swept stays named, and so swept, until it is removed."""
+        ...
+
     async def record(self, upload: Upload, reserved: str,
                      key: IdempotencyKey | None = None) -> bool:
         """Add the upload's row, keeping `key` on it, and end the reservation at `reserved`
@@ -317,7 +322,7 @@ class Uploads:
                     # Deleted between the insert and this read: its key is free, insert again.
         except ReservationSweptError:
             # Outlived PENDING_BOUND: what the save wrote since the sweep is no one's.
-            await asyncio.shield(ends.remove_unrecorded(self.discard, url))
+            await asyncio.shield(ends.swept_late(self.ledger, self.discard, user_id, url))
             raise
         except IdempotencyKeyReusedError:
             # A twin with this key and another request stored first: this file is no one's.

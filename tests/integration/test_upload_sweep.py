@@ -207,6 +207,40 @@ async def test_a_file_saved_after_its_reservation_was_swept_is_removed(client, s
                                         "quota_bytes": services.uploads.limits.quota}
 
 
+class RefusingHeldStore(HeldStore):
+    """HeldStore whose deletions fail while `refuse` is set (a store down)."""
+
+    refuse = True
+
+    async def delete(self, url):
+        if self.refuse:
+            raise UnavailableError("down")
+        return await super().delete(url)
+
+
+async def test_a_file_saved_after_its_swept_reservation_stays_named_if_not_removed(
+        client, services, settings):
+    ann = await sign_up(client)
+    aid = await me(client, ann)
+    services.uploads.store = held = RefusingHeldStore(services.uploads.store.root)
+    services.uploads.earlier_stores = ()  # the disk is this store
+    uploading = asyncio.create_task(services.uploads.upload(aid, pdf()))
+    await held.begun.wait()
+    held.refuse = False
+    assert await sweep(services.uploads, older_than=0) == 1  # nothing written yet
+    held.refuse = True
+    held.go.set()
+    with pytest.raises(UnavailableError):
+        await uploading
+    assert len(files(settings)) == 1  # the store did not answer: named again, of no bytes
+    assert (await services.pool.fetchrow("SELECT user_id, size FROM media_pending")) == (aid, 0)
+    held.refuse = False
+    assert await sweep(services.uploads, older_than=0) == 1
+    assert files(settings) == set()
+    assert await usage(client, ann) == {"used_bytes": 0, "files": 0,
+                                        "quota_bytes": services.uploads.limits.quota}
+
+
 async def test_uploads_racing_near_the_quota_never_pass_it(client, services, settings):
     ann = await sign_up(client)
     size = len(pdf())

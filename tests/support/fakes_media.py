@@ -80,6 +80,9 @@ class FakeUploadLedger:
         self._give_back(user_id, size)
         return True
 
+    async def keep_named(self, url: str, user_id: int) -> None:
+        self.pending.setdefault(url, (user_id, 0))
+
     def _give_back(self, user_id: int, size: int) -> None:
         self.used[user_id] = max(0, self.used.get(user_id, 0) - size)
 

@@ -101,6 +101,11 @@ class PgUploadLedger:
     async def give_back(self, url: str) -> bool:
         return bool(await self._pool.fetchval(GIVE_BACK, url))
 
+    async def keep_named(self, url: str, user_id: int) -> None:
+        # No foreign key on user_id: the account may be gone since (the sweep handles that).
+        await self._pool.execute("INSERT INTO media_pending (url, user_id, size) "
+                                 "VALUES ($1, $2, 0) ON CONFLICT DO NOTHING", url, user_id)
+
     async def record(self, upload: Upload, reserved: str,
                      key: IdempotencyKey | None = None) -> bool:
         row = await self._pool.fetchrow(
