@@ -160,7 +160,12 @@ class CloudinaryMediaStore:
             # prefixing it?): removed now, loudly, rather than left for no sweep to find.
             log.warning("Cloudinary stored %r as %r", public_id, result.get("public_id"))
             if result.get("public_id"):
-                await asyncio.to_thread(self._destroy, resource_type, result["public_id"])
+                try:
+                    await asyncio.to_thread(self._destroy, resource_type, result["public_id"])
+                except UnavailableError:
+                    # The upload's own error is the one to answer; this one names the stray.
+                    log.error("Cloudinary stored %r as %r and would not destroy it",
+                              public_id, result["public_id"])
             raise UnavailableError("The media store stored the upload under another name.")
         return self._delivery(result["public_id"], content, resource_type,
                               result.get("format", content.extension), result.get("version"))

@@ -45,6 +45,7 @@ class FakeCloudinary(ThreadingHTTPServer):
         # Set: stores an upload under this folder + the id sent, as an account whose folder
         # mode builds ids otherwise would.
         self.prefixing: str | None = None
+        self.refusing_destroy = False  # set: every destroy answers an error
 
     @property
     def prefix(self) -> str:
@@ -80,6 +81,9 @@ class _Handler(BaseHTTPRequestHandler):
                                      "action": action})
         if not ok:
             self._answer(401, {"error": {"message": "Invalid Signature"}})
+            return
+        if action == "destroy" and self.server.refusing_destroy:
+            self._answer(500, {"error": {"message": "General Error"}})
             return
         if action == "destroy":
             found = self.server.stored.pop((resource_type, fields.get("public_id")), None)
@@ -437,3 +441,20 @@ async def test_an_upload_stored_under_another_id_is_destroyed_and_refused(
     assert cloudinary_server.stored == {}
     assert await _usage(client, ann) == (0, 0)
     assert await services.pool.fetchval("SELECT count(*) FROM media_pending") == 0
+
+
+async def test_a_stray_id_that_will_not_be_destroyed_still_answers_the_uploads_error(
+        client, services, cloudinary_server, caplog):
+    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
+                                                  upload_prefix=cloudinary_server.prefix)
+    cloudinary_server.prefixing = "nirvana"
+    cloudinary_server.refusing_destroy = True
+    ann = await sign_up(client)
+    r = await client.post("/api/v1/media/upload", headers=bearer(ann),
+                          files={"file": ("a.pdf", pdf(), "application/pdf")})
+    assert r.status_code == 503, r.text
+    assert "under another name" in r.text and "deletion" not in r.text
+    [stray] = cloudinary_server.stored
+    assert "and would not destroy it" in caplog.text and stray[1] in caplog.text
+    # The reserved id's destroy was refused too: its reservation waits for the sweep.
+    assert await services.pool.fetchval("SELECT size FROM media_pending") == len(pdf())
