@@ -991,3 +991,51 @@ CREATE INDEX media_pending_reserved_idx ON media_pending (reserved_at);
 UPDATE media_usage AS u
    SET used_bytes = coalesce((SELECT sum(m.size) FROM media_uploads AS m
                               WHERE m.owner_id = u.user_id), 0);
+
+-- migration: 0027 the next slug of a title from a counter
+-- 0007's claim tried base, base-2, base-3, ... one by one, so a create's cost grew with every
+-- blog that ever held a variant of its title. Now each base keeps the highest number given
+-- (blog_slug_counters) and a claim starts after it; the loop stays only to step over a number
+-- somebody holds by its literal title ("Hello 5" holds hello-5), so a held slug is still never
+-- handed out. Bumping the counter locks its row to the end of the claim's transaction:
+-- concurrent claims of one title queue there, as they already queued on the same candidate's
+-- primary key under 0007; claims of other titles do not touch it.
+-- The step fills nothing: a title without a row starts at 1 and walks the taken variants once,
+-- as 0007 did, then stores where it stopped. A fill from blog_slugs could not tell a variant
+-- from a literal title (post-2024 is the title "2024", not the 2024th "post").
+CREATE TABLE blog_slug_counters (
+    base text PRIMARY KEY,
+    last integer NOT NULL
+);
+
+CREATE OR REPLACE FUNCTION blog_take_slug(p_blog bigint, p_base text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    candidate text;
+    n integer;
+    holder bigint;
+BEGIN
+    -- A blog given its earlier title again keeps the slug it held for it.
+    SELECT slug INTO candidate FROM blog_slugs
+     WHERE blog_id = p_blog
+       AND (slug = p_base OR (starts_with(slug, p_base || '-')
+                              AND substr(slug, length(p_base) + 2) ~ '^[0-9]{1,9}$'))
+     ORDER BY length(slug), slug LIMIT 1;
+    IF candidate IS NOT NULL THEN
+        RETURN candidate;
+    END IF;
+    INSERT INTO blog_slug_counters AS c (base, last) VALUES (p_base, 1)
+        ON CONFLICT (base) DO UPDATE SET last = c.last + 1
+        RETURNING c.last INTO n;
+    LOOP
+        candidate := CASE WHEN n = 1 THEN p_base ELSE p_base || '-' || n END;
+        INSERT INTO blog_slugs (slug, blog_id) VALUES (candidate, p_blog)
+            ON CONFLICT (slug) DO NOTHING;
+        SELECT blog_id INTO holder FROM blog_slugs WHERE slug = candidate;
+        IF holder = p_blog THEN
+            UPDATE blog_slug_counters SET last = n WHERE base = p_base AND last < n;
+            RETURN candidate;
+        END IF;
+        n := n + 1;
+    END LOOP;
+END $$;

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from nirvana.storage.postgres.pool import SCHEMA_PATH, migrate
-from tests.support.blogs import post
+from tests.support.blogs import edit, post
 from tests.support.http import bearer, sign_up
 
 
@@ -33,6 +33,51 @@ async def test_the_same_title_gets_distinct_slugs_even_when_posted_at_once(clien
                                   range(3)))
     slugs = sorted(b["slug"] for b in made)
     assert slugs == sorted(["hello-world"] + [f"hello-world-{n}" for n in range(2, 10)])
+
+
+async def test_numbered_variants_step_over_slugs_held_by_literal_titles(client):
+    # "Hello 3" holds hello-3 by its own title: the third "Hello" must not get it.
+    ann, bob = await sign_up(client), await sign_up(client)
+    got = [(await post(client, ann, "Hello 3"))["slug"]]
+    got += [(await post(client, bob, "Hello"))["slug"] for _ in range(4)]
+    got.append((await post(client, ann, "Hello 6"))["slug"])
+    got.append((await post(client, bob, "Hello"))["slug"])
+    got.append((await post(client, ann, "Hello 7"))["slug"])
+    assert got == ["hello-3", "hello", "hello-2", "hello-4", "hello-5", "hello-6", "hello-7",
+                   "hello-7-2"]
+    # Both kinds at once, from several authors: all distinct, all of the expected forms.
+    authors = [await sign_up(client) for _ in range(4)]
+    made = await asyncio.gather(*(post(client, a, t) for a in authors
+                                  for t in ("Hello", "Hello 9", "Hello", "Hello 10")))
+    slugs = [b["slug"] for b in made] + got
+    assert len(set(slugs)) == len(slugs)
+    for blog in made:
+        base = "hello" if blog["title"] == "Hello" else blog["title"].lower().replace(" ", "-")
+        suffix = blog["slug"].removeprefix(base)
+        assert suffix == "" or (suffix.startswith("-") and suffix[1:].isdigit()), blog["slug"]
+    for slug in slugs:
+        r = await client.get(f"/api/v1/blog/slug/{slug}")
+        assert r.status_code == 200 and r.json()["slug"] == slug
+
+
+async def test_after_deletions_no_held_or_old_slug_is_given_again(client):
+    ann, bob = await sign_up(client), await sign_up(client)
+    first, second, third = [await post(client, ann, "Hello") for _ in range(3)]
+    moved = await edit(client, ann, second, title="Elsewhere")
+    assert moved["slug"] == "elsewhere"
+    r = await client.delete(f"/api/v1/blog/{third['id']}", headers=bearer(ann))
+    assert r.status_code in (200, 204), r.text
+    # hello is held, hello-2 is an old slug of a live blog, hello-3 died with its blog: a
+    # number once given is not given again.
+    assert (await post(client, bob, "Hello"))["slug"] == "hello-4"
+    r = await client.get("/api/v1/blog/slug/hello-2")
+    assert r.status_code == 200 and r.json()["id"] == second["id"]
+    # Given its old title again, the blog takes back the slug it held for it.
+    assert (await edit(client, ann, moved, title="Hello!"))["slug"] == "hello-2"
+    # A deleted blog's slugs are free: a literal title may take one.
+    assert (await post(client, bob, "Hello 3"))["slug"] == "hello-3"
+    assert (await post(client, bob, "Hello"))["slug"] == "hello-5"
+    assert first["slug"] == "hello"
 
 
 async def test_after_a_title_change_the_old_slug_resolves_to_the_blog(client):
@@ -104,6 +149,47 @@ async def test_the_migration_gives_existing_blogs_slugs(server_urls, tmp_path: P
             assert got == ["unicode-title", "unicode-title-2", "post"]
             old = await pool.fetchval("SELECT blog_id FROM blog_slugs WHERE slug = 'post'")
             assert old is not None
+        finally:
+            await pool.close()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_a_title_with_many_variants_before_the_upgrade_gets_the_next(server_urls,
+                                                                          tmp_path: Path):
+    # Variants claimed one by one by step 0007; then step 0027 adds the counters, empty.
+    admin = await asyncpg.connect(server_urls[0])
+    name = f"slugs_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        pool = await asyncpg.create_pool(server_urls[0], database=name, min_size=1,
+                                         max_size=4)
+        try:
+            text = SCHEMA_PATH.read_text()
+            before = tmp_path / "before.sql"
+            before.write_text(text[:text.index("-- migration: 0027")])
+            await migrate(pool, before)
+            uid = await pool.fetchval(
+                "INSERT INTO users (email, username, name) VALUES ('v@example.com', 'v', 'V') "
+                "RETURNING id")
+            insert = ("INSERT INTO blogs (author_id, title, body, status) "
+                      "VALUES ($1, $2, 'b', 'draft') RETURNING slug")
+            for _ in range(300):
+                await pool.execute(insert, uid, "Hello")
+            await pool.execute(insert, uid, "Hello 302")
+            gone = await pool.fetchval("SELECT id FROM blogs WHERE slug = 'hello-7'")
+            await pool.execute("DELETE FROM blogs WHERE id = $1", gone)
+            assert 27 in await migrate(pool, SCHEMA_PATH)
+            got = [await pool.fetchval(insert, uid, "Hello") for _ in range(3)]
+            # The first claim walks to the first free variant after the counter's start,
+            # then each goes on from there; hello-302 is a literal title's.
+            assert got == ["hello-7", "hello-301", "hello-303"]
+            got = await asyncio.gather(*(pool.fetchval(insert, uid, "Hello")
+                                         for _ in range(8)))
+            assert sorted(got) == [f"hello-{n}" for n in range(304, 312)]
+            slugs = [r["slug"] for r in await pool.fetch("SELECT slug FROM blog_slugs")]
+            assert len(slugs) == 300 - 1 + 1 + 3 + 8 == len(set(slugs))
         finally:
             await pool.close()
     finally:

@@ -41,14 +41,21 @@ class FakeBlogRepository:
         self.places: dict[tuple[str, str], Location] = {}
         self.keys: dict[tuple[int, str], tuple[int, str]] = {}  # (author, key) -> (id, print)
         self.slugs: dict[str, int] = {}  # every slug ever held -> its blog, as in PostgreSQL
+        self.slug_counters: dict[str, int] = {}  # base -> highest number given (step 0027)
         self.calls: list[str] = []  # the reads a test counts
         self._ids = itertools.count(1)
 
     def _claim(self, blog_id: int, base: str) -> str:
-        candidate, n = base, 1
+        own = [s for s, b in self.slugs.items() if b == blog_id and (
+            s == base or (s.startswith(f"{base}-") and s[len(base) + 1:].isdigit()))]
+        if own:
+            return min(own, key=lambda s: (len(s), s))
+        n = self.slug_counters.get(base, 0) + 1
+        candidate = base if n == 1 else f"{base}-{n}"
         while self.slugs.setdefault(candidate, blog_id) != blog_id:
             n += 1
             candidate = f"{base}-{n}"
+        self.slug_counters[base] = n
         return candidate
 
     def _location(self, place: Place | None) -> Location | None:

@@ -6,7 +6,8 @@ which browsers show readably and percent-encode on the wire. No transliteration 
 the ones worth having (Unidecode) are GPL, and a guessed Latin spelling of Japanese or
 Russian is less readable to its readers than the original.
 
-Uniqueness is the store's job: it takes the first free of `base`, `base-2`, `base-3`, ...
+Uniqueness is the store's job: `base` for the first blog of a title, then `base-2`,
+`base-3`, ... from a per-title counter, stepping over any slug a blog holds.
 """
 
 from __future__ import annotations
