@@ -1015,11 +1015,15 @@ DECLARE
     n integer;
     holder bigint;
 BEGIN
-    -- A blog given its earlier title again keeps the slug it held for it.
+    -- A blog given its earlier title again keeps the slug it held for it: the base, or a
+    -- number the counter has reached (a higher one was its own literal title, "Hello 2024").
     SELECT slug INTO candidate FROM blog_slugs
      WHERE blog_id = p_blog
        AND (slug = p_base OR (starts_with(slug, p_base || '-')
-                              AND substr(slug, length(p_base) + 2) ~ '^[0-9]{1,9}$'))
+                              AND substr(slug, length(p_base) + 2) ~ '^[0-9]{1,9}$'
+                              AND substr(slug, length(p_base) + 2)::integer <= coalesce(
+                                  (SELECT last FROM blog_slug_counters WHERE base = p_base),
+                                  1)))
      ORDER BY length(slug), slug LIMIT 1;
     IF candidate IS NOT NULL THEN
         RETURN candidate;

@@ -47,7 +47,8 @@ class FakeBlogRepository:
 
     def _claim(self, blog_id: int, base: str) -> str:
         own = [s for s, b in self.slugs.items() if b == blog_id and (
-            s == base or (s.startswith(f"{base}-") and s[len(base) + 1:].isdigit()))]
+            s == base or (s.startswith(f"{base}-") and s[len(base) + 1:].isdigit()
+                          and int(s[len(base) + 1:]) <= self.slug_counters.get(base, 1)))]
         if own:
             return min(own, key=lambda s: (len(s), s))
         n = self.slug_counters.get(base, 0) + 1
