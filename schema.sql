@@ -1000,9 +1000,10 @@ UPDATE media_usage AS u
 -- handed out. Bumping the counter locks its row to the end of the claim's transaction:
 -- concurrent claims of one title queue there, as they already queued on the same candidate's
 -- primary key under 0007; claims of other titles do not touch it.
--- The step fills nothing: a title without a row starts at 1 and walks the taken variants once,
--- as 0007 did, then stores where it stopped. A fill from blog_slugs could not tell a variant
--- from a literal title (post-2024 is the title "2024", not the 2024th "post").
+-- The step fills nothing: a title without a row tries its base, then walks the taken
+-- variants from 2 once, as 0007 did, and stores where it stopped. A fill from blog_slugs
+-- could not tell a variant from a literal title (post-2024 is the title "2024", not the
+-- 2024th "post").
 CREATE TABLE blog_slug_counters (
     base text PRIMARY KEY,
     last integer NOT NULL
@@ -1028,7 +1029,16 @@ BEGIN
     IF candidate IS NOT NULL THEN
         RETURN candidate;
     END IF;
-    INSERT INTO blog_slug_counters AS c (base, last) VALUES (p_base, 1)
+    -- A title's first blog takes the plain base and writes no counter, so the table holds a
+    -- row only for a title given twice; a title without one walks from 2 once.
+    IF NOT EXISTS (SELECT 1 FROM blog_slug_counters WHERE base = p_base) THEN
+        INSERT INTO blog_slugs (slug, blog_id) VALUES (p_base, p_blog)
+            ON CONFLICT (slug) DO NOTHING;
+        IF (SELECT blog_id FROM blog_slugs WHERE slug = p_base) = p_blog THEN
+            RETURN p_base;
+        END IF;
+    END IF;
+    INSERT INTO blog_slug_counters AS c (base, last) VALUES (p_base, 2)
         ON CONFLICT (base) DO UPDATE SET last = c.last + 1
         RETURNING c.last INTO n;
     LOOP

@@ -51,8 +51,10 @@ class FakeBlogRepository:
                           and int(s[len(base) + 1:]) <= self.slug_counters.get(base, 1)))]
         if own:
             return min(own, key=lambda s: (len(s), s))
-        n = self.slug_counters.get(base, 0) + 1
-        candidate = base if n == 1 else f"{base}-{n}"
+        if base not in self.slug_counters and self.slugs.setdefault(base, blog_id) == blog_id:
+            return base
+        n = self.slug_counters.get(base, 1) + 1
+        candidate = f"{base}-{n}"
         while self.slugs.setdefault(candidate, blog_id) != blog_id:
             n += 1
             candidate = f"{base}-{n}"
