@@ -1018,13 +1018,14 @@ DECLARE
 BEGIN
     -- A blog given its earlier title again keeps the slug it held for it: the base, or a
     -- number the counter has reached (a higher one was its own literal title, "Hello 2024").
+    -- CASE, not AND: SQL does not promise to test the pattern before the cast.
     SELECT slug INTO candidate FROM blog_slugs
      WHERE blog_id = p_blog
-       AND (slug = p_base OR (starts_with(slug, p_base || '-')
-                              AND substr(slug, length(p_base) + 2) ~ '^[0-9]{1,9}$'
-                              AND substr(slug, length(p_base) + 2)::integer <= coalesce(
-                                  (SELECT last FROM blog_slug_counters WHERE base = p_base),
-                                  1)))
+       AND (slug = p_base OR (starts_with(slug, p_base || '-') AND CASE
+                WHEN substr(slug, length(p_base) + 2) ~ '^[0-9]{1,9}$'
+                THEN substr(slug, length(p_base) + 2)::integer <= coalesce(
+                    (SELECT last FROM blog_slug_counters WHERE base = p_base), 1)
+                ELSE false END))
      ORDER BY length(slug), slug LIMIT 1;
     IF candidate IS NOT NULL THEN
         RETURN candidate;
@@ -1042,7 +1043,7 @@ BEGIN
         ON CONFLICT (base) DO UPDATE SET last = c.last + 1
         RETURNING c.last INTO n;
     LOOP
-        candidate := CASE WHEN n = 1 THEN p_base ELSE p_base || '-' || n END;
+        candidate := p_base || '-' || n;
         INSERT INTO blog_slugs (slug, blog_id) VALUES (candidate, p_blog)
             ON CONFLICT (slug) DO NOTHING;
         SELECT blog_id INTO holder FROM blog_slugs WHERE slug = candidate;

@@ -81,6 +81,9 @@ async def test_after_deletions_no_held_or_old_slug_is_given_again(client):
     # A slug held by its own literal title is not taken back for the base title.
     dated = await post(client, ann, "Hello 2024")
     assert (await edit(client, ann, dated, title="Hello"))["slug"] == "hello-6"
+    # Nor one that only starts like it.
+    worded = await post(client, ann, "Hello world")
+    assert (await edit(client, ann, worded, title="Hello"))["slug"] == "hello-7"
 
 
 async def test_after_a_title_change_the_old_slug_resolves_to_the_blog(client):
