@@ -1017,13 +1017,14 @@ DECLARE
     holder bigint;
 BEGIN
     -- A blog given its earlier title again keeps the slug it held for it: the base, or a
-    -- number the counter has reached (a higher one was its own literal title, "Hello 2024").
+    -- number from 2 the counter has reached, written as the counter writes it (a higher one,
+    -- hello-1 or hello-05 was its own literal title's, "Hello 2024", "Hello 1").
     -- CASE, not AND: SQL does not promise to test the pattern before the cast.
     SELECT slug INTO candidate FROM blog_slugs
      WHERE blog_id = p_blog
        AND (slug = p_base OR (starts_with(slug, p_base || '-') AND CASE
-                WHEN substr(slug, length(p_base) + 2) ~ '^[0-9]{1,9}$'
-                THEN substr(slug, length(p_base) + 2)::integer <= coalesce(
+                WHEN substr(slug, length(p_base) + 2) ~ '^[1-9][0-9]{0,8}$'
+                THEN substr(slug, length(p_base) + 2)::integer BETWEEN 2 AND coalesce(
                     (SELECT last FROM blog_slug_counters WHERE base = p_base), 1)
                 ELSE false END))
      ORDER BY length(slug), slug LIMIT 1;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import unicodedata
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -41,14 +42,15 @@ class FakeBlogRepository:
         self.places: dict[tuple[str, str], Location] = {}
         self.keys: dict[tuple[int, str], tuple[int, str]] = {}  # (author, key) -> (id, print)
         self.slugs: dict[str, int] = {}  # every slug ever held -> its blog, as in PostgreSQL
-        self.slug_counters: dict[str, int] = {}  # base -> highest number given (step 0027)
+        self.slug_counters: dict[str, int] = {}  # base -> highest number given (step 0028)
         self.calls: list[str] = []  # the reads a test counts
         self._ids = itertools.count(1)
 
     def _claim(self, blog_id: int, base: str) -> str:
-        own = [s for s, b in self.slugs.items() if b == blog_id and (
-            s == base or (s.startswith(f"{base}-") and s[len(base) + 1:].isdigit()
-                          and int(s[len(base) + 1:]) <= self.slug_counters.get(base, 1)))]
+        last = self.slug_counters.get(base, 1)
+        own = [s for s, b in self.slugs.items() if b == blog_id and (s == base or (
+            s.startswith(f"{base}-") and re.fullmatch(r"[1-9][0-9]{0,8}", s[len(base) + 1:])
+            and 2 <= int(s[len(base) + 1:]) <= last))]
         if own:
             return min(own, key=lambda s: (len(s), s))
         if base not in self.slug_counters and self.slugs.setdefault(base, blog_id) == blog_id:
