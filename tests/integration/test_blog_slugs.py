@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from nirvana.storage.postgres.pool import SCHEMA_PATH, migrate
 from tests.support.blogs import edit, post
 from tests.support.http import bearer, sign_up
+from tests.support.pg_races import WAIT, waiting_on_locks
 
 
 async def test_a_blog_is_served_at_its_slug(client):
@@ -88,6 +91,35 @@ async def test_after_deletions_no_held_or_old_slug_is_given_again(client):
     for title, slug in (("Hello 1", "hello-8"), ("Hello 05", "hello-9")):
         literal = await post(client, ann, title)
         assert (await edit(client, ann, literal, title="Hello"))["slug"] == slug
+
+
+@pytest.mark.parametrize("writing", ["create", "edit"])
+async def test_a_claim_ended_by_a_deadlock_with_a_batch_of_claims_goes_again(
+        client, stores, caplog, writing):
+    """A transaction claiming several slugs (a seed batch) holds dd-3 by a literal title; a
+    live claim of Dd bumps Dd's counter and waits on dd-3; the batch's next Dd waits on that
+    counter. PostgreSQL ends the live claim, which goes again behind the batch."""
+    pool, _ = stores
+    ann, bob = await sign_up(client), await sign_up(client)
+    assert [(await post(client, ann, "Dd"))["slug"] for _ in range(2)] == ["dd", "dd-2"]
+    other = await post(client, bob, "Other")
+    caplog.set_level(logging.WARNING, "nirvana.storage")
+    insert = ("INSERT INTO blogs (author_id, title, body, status) "
+              "VALUES ($1, $2, 'b', 'draft') RETURNING slug")
+    async with pool.acquire() as batch:
+        transaction = batch.transaction()
+        await transaction.start()
+        # The live claim (the pool's deadlock_timeout) finds the cycle first: the victim.
+        await batch.execute("SET LOCAL deadlock_timeout = '60s'")
+        assert await batch.fetchval(insert, ann["user"]["id"], "Dd 3") == "dd-3"
+        live = asyncio.create_task(post(client, bob, "Dd") if writing == "create"
+                                   else edit(client, bob, other, title="Dd"))
+        await waiting_on_locks(pool, live, batch.get_server_pid())
+        assert await asyncio.wait_for(batch.fetchval(insert, ann["user"]["id"], "Dd"),
+                                      WAIT) == "dd-4"
+        await transaction.commit()
+    assert (await asyncio.wait_for(live, WAIT))["slug"] == "dd-5"
+    assert "deadlocked; retrying once" in caplog.text
 
 
 async def test_after_a_title_change_the_old_slug_resolves_to_the_blog(client):

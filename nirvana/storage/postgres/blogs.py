@@ -7,6 +7,7 @@ a blog, and every read makes its rows blogs as blog_rows.py says.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import asyncpg
@@ -25,6 +26,8 @@ from .locations import PgLocations, location_id
 # social.py's pairs); the first key names whose they are, here the blog creates' keys.
 KEY_LOCK_CLASS = 24  # the schema step (0024) that gave blogs their keys
 KEY_INDEX = "blogs_author_idempotency_key_idx"  # unique on (author_id, idempotency_key)
+
+log = logging.getLogger("nirvana.storage")
 
 
 class PgBlogRepository:
@@ -59,9 +62,20 @@ class PgBlogRepository:
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
                      published_at: datetime | None, slug: str,
                      key: IdempotencyKey | None = None) -> tuple[Blog, bool]:
+        deadlocked = False
         while True:
             try:
                 return await self._create(author_id, fields, now, published_at, slug, key)
+            except asyncpg.DeadlockDetectedError:
+                # A slug's claim (schema.sql step 0028) holds its title's counter row to the
+                # end of the transaction. One claiming several slugs (a seed batch) can hold
+                # the numbered slug this claim waits on and then wait on that counter row: if
+                # PostgreSQL ends this side, it stored nothing (key included) and goes again
+                # behind the other.
+                if deadlocked:
+                    raise
+                deadlocked = True
+                log.warning("blog create by user %s deadlocked; retrying once", author_id)
             except asyncpg.UniqueViolationError as exc:
                 # Only a writer of keys without the lock below (an older instance, during a
                 # rolling deploy) can make the insert meet the key: answer its blog, or
@@ -135,6 +149,19 @@ class PgBlogRepository:
     async def update(self, blog_id: int, fields: BlogFields, *, expected_updated_at: datetime,
                      updated_at: datetime, published_at: datetime | None,
                      slug: str | None = None) -> Blog | None:
+        try:
+            return await self._update(blog_id, fields, expected_updated_at, updated_at,
+                                      published_at, slug)
+        except asyncpg.DeadlockDetectedError:
+            # A new title's claim can deadlock as a create's can (see create); the edit
+            # rolled back whole, so it goes again with the same updated_at check.
+            log.warning("blog %s edit deadlocked; retrying once", blog_id)
+            return await self._update(blog_id, fields, expected_updated_at, updated_at,
+                                      published_at, slug)
+
+    async def _update(self, blog_id: int, fields: BlogFields, expected_updated_at: datetime,
+                      updated_at: datetime, published_at: datetime | None,
+                      slug: str | None) -> Blog | None:
         async with self._pool.acquire() as conn, conn.transaction():
             place_id = await location_id(conn, fields.place) if fields.place else None
             # The updated_at condition makes the check and the write one atomic step; a new
