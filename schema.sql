@@ -992,7 +992,7 @@ UPDATE media_usage AS u
    SET used_bytes = coalesce((SELECT sum(m.size) FROM media_uploads AS m
                               WHERE m.owner_id = u.user_id), 0);
 
--- migration: 0027 the next slug of a title from a counter
+-- migration: 0028 the next slug of a title from a counter
 -- 0007's claim tried base, base-2, base-3, ... one by one, so a create's cost grew with every
 -- blog that ever held a variant of its title. Now each base keeps the highest number given
 -- (blog_slug_counters) and a claim starts after it; the loop stays only to step over a number
