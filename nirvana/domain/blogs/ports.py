@@ -38,10 +38,11 @@ class BlogRepository(Protocol):
         """Store a new blog and answer it with True; its place becomes a Location, created
         on first use. Its slug is `slug` for the first blog that asks for it, then `slug-N`, N
         the next number after the highest given for `slug`, stepping over any slug a blog
-        holds (its own title's, or an old one). With a `key` this author already stored a blog under, store nothing
-        and answer that blog with False, or IdempotencyKeyReusedError if it was made by
-        another request; the key is stored in the same insert as the blog. Concurrent
-        creates with one key store one blog, and a replay is no error in the store."""
+        holds (its own title's, or an old one). With a `key` this author already stored a
+        blog under, store nothing and answer that blog with False, or
+        IdempotencyKeyReusedError if it was made by another request; the key is stored in
+        the same insert as the blog. Concurrent creates with one key store one blog, and a
+        replay is no error in the store."""
         ...
 
     async def keyed(self, author_id: int, key: IdempotencyKey) -> Blog | None:
