@@ -7,6 +7,7 @@ a blog, and every read makes its rows blogs as blog_rows.py says.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 
@@ -26,6 +27,11 @@ from .locations import PgLocations, location_id
 # social.py's pairs); the first key names whose they are, here the blog creates' keys.
 KEY_LOCK_CLASS = 24  # the schema step (0024) that gave blogs their keys
 KEY_INDEX = "blogs_author_idempotency_key_idx"  # unique on (author_id, idempotency_key)
+
+# A create or edit ended by a deadlock pauses this long before it goes again: the other
+# transaction is only woken from its wait on this one (it holds no place in a queue for the
+# counter's row), so without it the retry can take that row first and close the cycle again.
+DEADLOCK_PAUSE = 0.05  # seconds
 
 log = logging.getLogger("nirvana.storage")
 
@@ -76,6 +82,7 @@ class PgBlogRepository:
                     raise
                 deadlocked = True
                 log.warning("blog create by user %s deadlocked; retrying once", author_id)
+                await asyncio.sleep(DEADLOCK_PAUSE)
             except asyncpg.UniqueViolationError as exc:
                 # Only a writer of keys without the lock below (an older instance, during a
                 # rolling deploy) can make the insert meet the key: answer its blog, or
@@ -156,6 +163,7 @@ class PgBlogRepository:
             # A new title's claim can deadlock as a create's can (see create); the edit
             # rolled back whole, so it goes again with the same updated_at check.
             log.warning("blog %s edit deadlocked; retrying once", blog_id)
+            await asyncio.sleep(DEADLOCK_PAUSE)
             return await self._update(blog_id, fields, expected_updated_at, updated_at,
                                       published_at, slug)
 
