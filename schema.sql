@@ -999,7 +999,10 @@ UPDATE media_usage AS u
 -- somebody holds by its literal title ("Hello 5" holds hello-5), so a held slug is still never
 -- handed out. Bumping the counter locks its row to the end of the claim's transaction:
 -- concurrent claims of one title queue there, as they already queued on the same candidate's
--- primary key under 0007; claims of other titles do not touch it.
+-- primary key under 0007; claims of other titles do not touch it. A transaction claiming
+-- several slugs (a seed batch) can deadlock with a single claim (it holds a number the claim
+-- waits on, then waits on the counter the claim holds): the app retries a create or an edit
+-- once (storage/postgres/blogs.py).
 -- The step fills nothing: a title without a row tries its base, then walks the taken
 -- variants from 2 once, as 0007 did, and stores where it stopped. A fill from blog_slugs
 -- could not tell a variant from a literal title (post-2024 is the title "2024", not the
