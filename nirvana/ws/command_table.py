@@ -26,6 +26,7 @@ COMMANDS: dict[type[Frame], Handler] = {
     c.Send: pipeline.send,
     c.OpenDirect: conversations.open_direct,
     c.ListConversations: conversations.conversations,
+    c.GetConversation: conversations.conversation,
     c.History: messages.history,
     c.Mark: messages.mark,
     c.Typing: messages.typing,

@@ -57,6 +57,12 @@ class ListConversations(Frame):
     limit: int = Field(default=MAX_CONVERSATIONS, ge=1, le=MAX_CONVERSATIONS)
 
 
+class GetConversation(Frame):
+    type: Literal["conversation"]
+    id: RequestId
+    conversation_id: ConversationId
+
+
 class History(Frame):
     type: Literal["history"]
     id: RequestId

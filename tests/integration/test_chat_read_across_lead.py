@@ -58,7 +58,7 @@ async def across_a_lead(store: MongoChatStore, writers: list[MongoChatStore], ch
         return await started, theirs
 
 
-@pytest.mark.parametrize("read", ["by-id", "direct", "list", "list-paged"])
+@pytest.mark.parametrize("read", ["by-id", "member", "direct", "list", "list-paged"])
 async def test_a_conversation_read_across_a_lead_sees_the_other_writers_message(
         services, chats, writers, read):
     """The read's own "mine" is in the first tenure's buffer; its states read is held until
@@ -70,6 +70,7 @@ async def test_a_conversation_read_across_a_lead_sees_the_other_writers_message(
     db.hold_state_reads = True
     reading: Awaitable[Any] = (
         store.get_conversation(with_b.id) if read == "by-id"
+        else store.member_conversation(a, with_b.id) if read == "member"
         else store.find_direct(direct_key(a, b)) if read == "direct"
         else store.conversations_of(a, 10) if read == "list"
         # One page of fewer than a's conversations: the read by activity, then of the page.

@@ -107,6 +107,11 @@ class FakeChatStore:
         chosen, following = select({c.id: c.last_activity for c in mine.values()}, after, limit)
         return ConversationPage([mine[cid] for cid in chosen], following)
 
+    async def member_conversation(self, user_id: int, conversation_id: str
+                                  ) -> Conversation | None:
+        c = self.conversations.get(conversation_id)
+        return c if c is not None and c.member(user_id) is not None else None
+
     def admission(self) -> Admission:
         return self.tenure
 

@@ -85,6 +85,12 @@ class ChatStore(Protocol):
         counts the messages stored but not summarised yet."""
         ...
 
+    async def member_conversation(self, user_id: int, conversation_id: str
+                                  ) -> Conversation | None:
+        """The conversation if `user_id` is a member, as `conversations_of` would list it
+        (the same summaries counted); None when not a member or there is none."""
+        ...
+
     def admission(self) -> Admission:
         """Taken before the checks that admit a send (its sender's account exists, is a
         member) and passed to `append`, which refuses the send (UnavailableError) when what

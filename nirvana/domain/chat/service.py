@@ -25,6 +25,7 @@ from .changes import ChatChangeStore
 from .creation import GroupCreation
 from .edits import MessageEdits
 from .entities import Conversation, Message, StreamPage
+from .errors import NotMemberError
 from .groups import GroupRules
 from .limits import ChatLimits
 from .listing import ConversationPage, Position
@@ -116,6 +117,15 @@ class ChatService:
         bounded by, limits.max_conversations."""
         most = self.limits.max_conversations
         return await self._store.conversations_of(user_id, min(limit or most, most), after)
+
+    async def conversation(self, user_id: int, conversation_id: str) -> Conversation:
+        """One of the user's conversations, as their list gives it (a link that names it
+        need not walk the list); NotMemberError when not a member, also when there is no
+        such conversation (so ids of others' conversations reveal nothing)."""
+        found = await self._store.member_conversation(user_id, conversation_id)
+        if found is None:
+            raise NotMemberError()
+        return found
 
     async def member_conversations(self, user_id: int, conversation_ids: Sequence[str]
                                    ) -> dict[str, Conversation]:

@@ -1,4 +1,4 @@
-"""Chat over HTTP, conversations: list them, open a direct one or create a group, and manage
+"""Chat over HTTP, conversations: list them or read one, open a direct one or create a group, and manage
 a group's name and members.
 
 Every route calls the same `ChatService` use cases as the WebSocket commands
@@ -84,6 +84,13 @@ async def list_conversations(call: Call[None, ConversationPageIn]) -> Conversati
     return ConversationsOut(
         conversations=[conversation_out(c, call.user_id) for c in page.items],
         next_cursor=encode_cursor(page.next) if page.next else None)
+
+
+@api.route("GET", CONVERSATION, summary="One of your conversations, as your list gives it",
+           tags=TAGS, response=ConversationOut, errors=(403,))
+async def get_conversation(call: Call[None, None]) -> ConversationOut:
+    c = await call.services.chat.conversation(call.user_id, call.path("id"))
+    return conversation_out(c, call.user_id)
 
 
 @api.route("POST", "/api/v1/conversations",

@@ -242,6 +242,24 @@ class MongoChatStore:
         by_id = {c.id: c for c in found}
         return ConversationPage([by_id[cid] for cid in chosen if cid in by_id], following)
 
+    async def member_conversation(self, user_id: int, conversation_id: str
+                                  ) -> Conversation | None:
+        return await self._read_recovered(
+            lambda: self._member_conversation(user_id, conversation_id))
+
+    async def _member_conversation(self, user_id: int, conversation_id: str
+                                   ) -> Conversation | None:
+        # The list's reads for one id (`_conversations_of`), so a conversation read alone
+        # shows what its list item shows, also on a process that is not the writer.
+        mine = self.summaries.unwritten()  # before the reads: see `Summaries.unwritten`
+        elsewhere = (await written_elsewhere(self._db, {conversation_id})
+                     if self._leader_head is not None else None)
+        found = await self._db.read_conversations([conversation_id])
+        if not found or found[0].member(user_id) is None:
+            return None
+        return applied(found[0], [elsewhere] if elsewhere is not None
+                       else self.summaries.unwritten(mine))
+
     # -- messages ---------------------------------------------------------------------
 
     async def messages(self, conversation_id: str, *, before: int | None, after: int | None,

@@ -1,4 +1,5 @@
-"""Conversations: open a direct one, list them, and manage a group's name and members."""
+"""Conversations: open a direct one, list them or read one, and manage a group's name and
+members."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ async def conversations(chat: ChatService, conn: Connection, cmd: c.ListConversa
     conn.push(encode(Ack(id=cmd.id, conversations=[conversation_out(x, conn.user_id)
                                                    for x in page.items],
                          next_cursor=encode_cursor(page.next) if page.next else None)))
+
+
+async def conversation(chat: ChatService, conn: Connection, cmd: c.GetConversation) -> None:
+    _ack_conversation(conn, cmd.id, await chat.conversation(conn.user_id, cmd.conversation_id))
 
 
 async def update_group(chat: ChatService, conn: Connection, cmd: c.UpdateGroup) -> None:
