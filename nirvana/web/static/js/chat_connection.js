@@ -1,7 +1,8 @@
 // The connection as the chat page shows it: the status line, and reading everything again
 // when the client is ready (a first connection, or a reconnect that could not be replayed).
 // Server events that change what that read returns go through `onChange`, which holds them
-// while a read is under way.
+// while a read is under way: the first page of the list, never the pages after it, nor the
+// conversation an address names, which is read by id once the held events are applied.
 
 import { reportLater } from "./emitter.js";
 import { State } from "./protocol.js";
@@ -66,17 +67,22 @@ export function setUpConnection() {
     // A history that fails during the read is caught inside it: counted, so the read still
     // ends but the next "ready" reads everything again.
     const misses = historyMisses;
+    let asked;
     try {
-      await reload();
+      asked = await reload();
       if (historyMisses === misses) loaded = true;
     } catch (error) {  // dropped meanwhile: the next "ready" tries again
       status.textContent = `Your conversations could not be loaded (${error.message}). Trying again…`;
+      return;
     }
+    if (asked) await openAsked(asked);
   });
 
   client.on("signedOut", () => { location.href = `/signin?next=${encodeURIComponent("/chat")}`; });
 }
 
+/** The first page of the list read again, the events heard meanwhile then applied; the id
+ *  of a conversation the address names that the page did not bring, for `openAsked`. */
 async function reload() {
   // A read started while another is under way (the socket came back meanwhile) shares its
   // queue; the last to end applies what was held, on whatever list is in place, also when
@@ -85,7 +91,7 @@ async function reload() {
   heldBack = queue;
   readers += 1;
   try {
-    await readEverything();
+    return await readEverything();
   } finally {
     readers -= 1;
     if (readers === 0) {
@@ -141,11 +147,34 @@ async function readEverything() {
     await openDirect(Number(wanted.get("with")));
   } else {
     const asked = wanted.get("c") || hashConversation();
-    // A link to one older than the first page: read on until it is listed or the list ends.
-    let cursor = list.next_cursor;
-    while (asked && !conversations.has(asked) && cursor) cursor = await loadMore(cursor);
     if (asked && conversations.has(asked)) await openFromAddress(asked);
+    else if (asked) return asked;  // older than the first page, or not the user's
   }
+  return null;
+}
+
+/** A conversation the address names that the first page did not bring: read by id, put in
+ *  the list and opened; one the user is not in (or that does not exist) leaves the address,
+ *  and the status line says so. */
+async function openAsked(id) {
+  const asked = walk;
+  let answer;
+  try {
+    answer = await client.command("conversation", { conversation_id: id });
+  } catch (error) {
+    if (asked !== walk) return;  // a newer reading reads the address again
+    if (error.code === "not_member" || error.code === "invalid_command") {
+      history.replaceState(null, "", "/chat");
+      $("chat-status").textContent = "That conversation is not available: you are not in it, or it no longer exists.";
+    } else {
+      $("chat-status").textContent = `That conversation could not be opened: ${error.message}`;
+    }
+    return;
+  }
+  if (asked !== walk) return;
+  await listed([answer.conversation]);
+  renderList();
+  await openFromAddress(id);
 }
 
 /** Conversations a page of the list brought: kept, unless a live event brought one first
