@@ -1,5 +1,5 @@
-"""Chat over HTTP, conversations: list them or read one, open a direct one or create a group, and manage
-a group's name and members.
+"""Chat over HTTP, conversations: list them or read one, open a direct one or create a
+group, and manage a group's name and members.
 
 Every route calls the same `ChatService` use cases as the WebSocket commands
 (`nirvana/ws/handlers/`) and answers with the same models (`nirvana/ws/views.py`), so both
