@@ -7,6 +7,9 @@ and a link to one the user is not in leaves the address with a word on the statu
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 from playwright.async_api import expect
 
 from tests.support.browser_chat import api_sign_up
@@ -55,6 +58,66 @@ async def test_a_link_to_a_conversation_beyond_the_first_page_opens_it(site):
     items = page.locator("#conversation-list li[data-conversation]")
     await expect(items).to_have_count(201)  # the first page, and it: not the pages between
     await expect(items.filter(has_text="the oldest")).to_have_count(1)
+
+
+class HeldByIdRead:
+    """The page's `conversation` command (the read by id) is held at the network until
+    `release()`; `answered` is set once the server's answer to it has reached the page."""
+
+    def __init__(self) -> None:
+        self.holding = asyncio.Event()
+        self.answered = asyncio.Event()
+        self._held = None
+
+    async def route(self, ws) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message) -> None:
+            frame = json.loads(message)
+            if self._held is None and frame.get("type") == "conversation":
+                self._held = (server, message, frame.get("id"))
+                self.holding.set()
+            else:
+                server.send(message)
+
+        def from_server(message) -> None:
+            ws.send(message)
+            if self._held is not None and json.loads(message).get("id") == self._held[2]:
+                self.answered.set()
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    def release(self) -> None:
+        server, message, _ = self._held
+        server.send(message)
+
+
+async def test_a_conversation_clicked_while_a_link_is_read_by_id_stays_open(site):
+    page = await site.new_page(width=1000)
+    a = await api_sign_up(site, page, "Cyd Clicker")
+    oldest = (await site.services.chat.create_group(a["id"], "the oldest", [])).id
+    for n in range(MANY):
+        await site.services.chat.create_group(a["id"], f"group {n:03}", [])
+    held = HeldByIdRead()
+    await page.route_web_socket("**/ws*", held.route)
+    await page.goto(f"/chat?c={oldest}")
+    async with asyncio.timeout(10):
+        await held.holding.wait()
+    clicked = page.locator("#conversation-list li", has_text="group 229")
+    await clicked.get_by_role("button").click()
+    heading = page.get_by_role("heading", name="group 229", exact=True)
+    await expect(heading).to_be_visible()
+    url = page.url
+    assert "?c=" in url and oldest not in url
+    held.release()
+    async with asyncio.timeout(10):
+        await held.answered.wait()
+    await page.evaluate("() => new Promise((done) => setTimeout(done, 300))")  # let it land
+    await expect(heading).to_be_visible()
+    assert page.url == url
+    await expect(page.get_by_role("heading", name="the oldest", exact=True)).to_have_count(0)
+    await expect(page.locator("#chat-status")).not_to_contain_text("not available")
 
 
 async def test_a_link_to_a_conversation_the_user_is_not_in_says_it_is_not_available(site):

@@ -9,7 +9,8 @@ import { State } from "./protocol.js";
 import { $, api, client, conversations, current, histories, learnPeople, muted, people, presence,
   setFriends } from "./chat_state.js";
 import { renderFriends, renderList, setMore } from "./chat_list.js";
-import { markSeen, openConversation, openDirect, openFromAddress } from "./chat_conversations.js";
+import { closeConversation, markSeen, openConversation, openDirect, openFromAddress } from
+  "./chat_conversations.js";
 
 let wasConnected = false;
 // Each reading of the whole list starts a new walk of its pages; a page asked in an older
@@ -24,6 +25,8 @@ let renewing = false;            // a planned reconnect with a renewed session: 
 // changed. Null when no list is being read; `readers` counts the reads under way.
 let heldBack = null;
 let readers = 0;
+// The conversations the user was removed from while `openAsked` reads one by id, or null.
+let removedMeanwhile = null;
 
 /** The open history could not be read: read everything again on the next connection. */
 export function readAgainOnReconnect() {
@@ -155,26 +158,44 @@ async function readEverything() {
 
 /** A conversation the address names that the first page did not bring: read by id, put in
  *  the list and opened; one the user is not in (or that does not exist) leaves the address,
- *  and the status line says so. */
+ *  and the status line says so. The answer counts only if nothing moved on meanwhile: the
+ *  user opened another conversation or left the address, a reconnect began a newer reading,
+ *  or a removal from it came before the answer (the socket may deliver it first). */
 async function openAsked(id) {
   const asked = walk;
-  let answer;
+  const gone = removedMeanwhile = new Set();
+  let answer = null;
+  let refusal = null;
   try {
     answer = await client.command("conversation", { conversation_id: id });
   } catch (error) {
-    if (asked !== walk) return;  // a newer reading reads the address again
-    if (error.code === "not_member" || error.code === "invalid_command") {
-      history.replaceState(null, "", "/chat");
+    refusal = error;
+  } finally {
+    if (removedMeanwhile === gone) removedMeanwhile = null;
+  }
+  const addressed = new URLSearchParams(location.search).get("c") || hashConversation();
+  if (asked !== walk || (current && current !== id) || addressed !== id) return;
+  if (gone.has(id)) refusal = { code: "not_member" };
+  if (refusal) {
+    if (refusal.code === "not_member" || refusal.code === "invalid_command") {
+      // An open one (read by id before a reconnect) goes back over its own entry.
+      if (current === id) closeConversation();
+      else history.replaceState(null, "", "/chat");
       $("chat-status").textContent = "That conversation is not available: you are not in it, or it no longer exists.";
     } else {
-      $("chat-status").textContent = `That conversation could not be opened: ${error.message}`;
+      $("chat-status").textContent = `That conversation could not be opened: ${refusal.message}`;
     }
     return;
   }
-  if (asked !== walk) return;
   await listed([answer.conversation]);
   renderList();
   await openFromAddress(id);
+}
+
+/** Told of the user's removal from a conversation the list does not hold (chat_events.js):
+ *  one being read by id then is not opened. */
+export function removedUnlisted(id) {
+  removedMeanwhile?.add(id);
 }
 
 /** Conversations a page of the list brought: kept, unless a live event brought one first

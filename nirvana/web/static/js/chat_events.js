@@ -4,7 +4,7 @@
 import { messagePreview } from "./chat_dom.js";
 import { $, client, conversations, current, friends, histories, learnPeople, me, nameOf, people,
   presence } from "./chat_state.js";
-import { onChange } from "./chat_connection.js";
+import { onChange, removedUnlisted } from "./chat_connection.js";
 import { closeConversation, markSeen } from "./chat_conversations.js";
 import { renderFriends, renderHeader, renderList } from "./chat_list.js";
 import { renderMessages, upsertMessage } from "./chat_messages.js";
@@ -71,6 +71,7 @@ export function setUpEvents() {
   onChange("group.updated", membershipChanged);
   onChange("member.removed", ({ conversation_id, user_ids, left }) => {
     if (!user_ids.includes(me.id)) return membershipChanged({ conversation_id, user_ids });
+    if (!conversations.has(conversation_id)) removedUnlisted(conversation_id);
     conversations.delete(conversation_id);
     histories.delete(conversation_id);
     renderList();
