@@ -9,7 +9,8 @@ import pytest
 
 from nirvana.domain.moderation.entities import Role
 from tests.support.chat_client import Client
-from tests.support.moderation import signed_up_with_role
+from tests.support.http import PASSWORD
+from tests.support.moderation import act, signed_up_with_role
 from tests.support.people import befriend, block, user
 
 
@@ -84,15 +85,23 @@ async def test_a_bad_id_is_refused_in_the_error_shape(live, three):
         await client.close()
 
 
-async def test_left_and_blocked_members_are_answered_as_their_list_lists_them(live, three):
-    """One who left a group is not listed and is refused; a direct conversation with
-    someone blocked since stays listed, and readable, as history is."""
-    a, b, _, direct, group = three
+async def test_left_removed_and_blocked_members_are_answered_as_their_list_lists_them(
+        live, three):
+    """One who left a group, or whom its owner removed, is not listed and is refused; a
+    direct conversation with someone blocked since stays listed, and readable, as history
+    is."""
+    a, b, c, direct, group = three
+    await befriend(live.services, a["id"], c["id"])
+    other_group = (await live.services.chat.create_group(a["id"], "again", [c["id"]])).id
+    assert (await live.http.get(f"/api/v1/conversations/{other_group}",
+                                headers=auth(c))).status_code == 200
     await live.services.chat.leave_group(b["id"], group)
-    r = await live.http.get(f"/api/v1/conversations/{group}", headers=auth(b))
-    assert r.status_code == 403 and r.json()["error"]["code"] == "not_member"
-    r = await live.http.get("/api/v1/conversations", headers=auth(b))
-    assert group not in {c["id"] for c in r.json()["conversations"]}
+    await live.services.chat.remove_members(a["id"], other_group, [c["id"]])
+    for u, gone in ((b, group), (c, other_group)):
+        r = await live.http.get(f"/api/v1/conversations/{gone}", headers=auth(u))
+        assert r.status_code == 403 and r.json()["error"]["code"] == "not_member"
+        r = await live.http.get("/api/v1/conversations", headers=auth(u))
+        assert gone not in {x["id"] for x in r.json()["conversations"]}
     await block(live.services, a["id"], b["id"])
     for u in (a, b):
         r = await live.http.get(f"/api/v1/conversations/{direct}", headers=auth(u))
@@ -100,19 +109,32 @@ async def test_left_and_blocked_members_are_answered_as_their_list_lists_them(li
 
 
 # Who may read a conversation: its members only; a role gives no power to read others'
-# conversations; without a valid session, 401.
-MATRIX = {"member": 200, "other": 403, "moderator": 403, "admin": 403, "anonymous": 401,
-          "bad token": 401}
+# conversations; without a valid session (none, a bad one, a suspended or deleted account's,
+# though a member), 401.
+MATRIX = {"member": 200, "other": 403, "moderator": 403, "admin": 403, "suspended": 401,
+          "deleted": 401, "anonymous": 401, "bad token": 401}
 
 
 async def test_who_may_read_a_conversation(live, three, server_urls):
-    a, _, c, direct, _ = three
-    callers = {"member": auth(a), "other": auth(c), "anonymous": {},
+    a, _, c, _, _ = three
+    suspended, deleted = await user(live.http), await user(live.http)
+    for u in (suspended, deleted):
+        await befriend(live.services, a["id"], u["id"])
+    group = (await live.services.chat.create_group(
+        a["id"], "all", [suspended["id"], deleted["id"]])).id
+    callers = {"member": auth(a), "other": auth(c), "suspended": auth(suspended),
+               "deleted": auth(deleted), "anonymous": {},
                "bad token": {"Authorization": "Bearer not-a-token"}}
     for name, role in (("moderator", Role.MODERATOR), ("admin", Role.ADMIN)):
         session = await signed_up_with_role(live.http, server_urls[0], role)
         callers[name] = {"Authorization": f"Bearer {session['jwt']}"}
-    got = {name: (await live.http.get(f"/api/v1/conversations/{direct}",
+        if role is Role.ADMIN:
+            r = await act(live.http, session, "suspend", {"kind": "user", "id": suspended["id"]})
+            assert r.status_code == 201, r.text
+    r = await live.http.request("DELETE", "/api/v1/user/me", headers=auth(deleted),
+                                json={"password": PASSWORD})
+    assert r.status_code == 204, r.text
+    got = {name: (await live.http.get(f"/api/v1/conversations/{group}",
                                       headers=headers)).status_code
            for name, headers in callers.items()}
     assert got == MATRIX
