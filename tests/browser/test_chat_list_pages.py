@@ -1,9 +1,10 @@
 """The chat page lists every conversation of a member of more than a page of them: the
 list asks for the next page when its end is scrolled into view, or when a keyboard user
 reaches its "More conversations" button, whose focus then goes on to the first conversation
-the page brought; a link to one beyond the first page reads it by id, lists it and opens it,
-and a link to one the user is not in leaves the address with a word on the status line
-(docs/protocol.md, "Your conversation list, by page", "One conversation by id")."""
+the page brought; a link to one beyond the first page reads it by id, lists it and opens it
+(not over one clicked meanwhile), and a link to one the user is not in leaves the address
+with a word on the status line; a conversation someone starts is read by id, not by reading
+the first page again (docs/protocol.md, "Your conversation list, by page", "One conversation by id")."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ import json
 from playwright.async_api import expect
 
 from tests.support.browser_chat import api_sign_up
+from tests.support.people import befriend
 
 MANY = 230
 NAMES = {f"group {n:03}" for n in range(MANY)}
 
 
-async def many_groups(site, page, name: str) -> None:
+async def many_groups(site, page, name: str) -> dict:
     a = await api_sign_up(site, page, name)
     for n in range(MANY):
         await site.services.chat.create_group(a["id"], f"group {n:03}", [])
     await page.goto("/chat")
+    return a
 
 
 async def test_scrolling_to_the_end_of_the_list_loads_the_rest(site):
@@ -132,3 +135,22 @@ async def test_a_link_to_a_conversation_the_user_is_not_in_says_it_is_not_availa
     await expect(page.get_by_role("heading", name="theirs", exact=True)).to_have_count(0)
     items = page.locator("#conversation-list li[data-conversation]")
     await expect(items).to_have_count(1)
+
+
+async def test_a_conversation_someone_starts_is_read_by_id_not_by_the_first_page_again(site):
+    page = await site.new_page(width=1000)
+    sent: list[dict] = []
+    page.on("websocket", lambda ws: ws.on(
+        "framesent", lambda payload: sent.append(json.loads(payload))))
+    me = await many_groups(site, page, "Ida Inbox")
+    items = page.locator("#conversation-list li[data-conversation]")
+    await expect(items).to_have_count(200)
+    b = await api_sign_up(site, await site.new_page(), "Ray Starter")
+    await befriend(site.services, me["id"], b["id"])
+    direct = await site.services.chat.open_direct(b["id"], me["id"])
+    await site.services.chat.send_message(b["id"], direct.id, client_id="k", text="hi Ida")
+    await expect(items.first.locator(".snippet")).to_have_text("hi Ida")
+    await expect(items).to_have_count(201)
+    asked = [frame["type"] for frame in sent if frame.get("type") in
+             ("conversation", "conversations")]
+    assert asked == ["conversations", "conversation"], asked

@@ -12,24 +12,20 @@ import { clearTyping } from "./chat_typing.js";
 
 export function setUpEvents() {
   onChange("newMessage", async ({ message }) => {
-    const c = conversations.get(message.conversation_id);
-    if (!c) {  // a conversation someone else just started
-      const list = await client.command("conversations").catch(() => null);
-      if (list) for (const x of list.conversations) conversations.set(x.id, x);
-      await learnPeople([...conversations.values()].flatMap((x) => x.members.map((m) => m.user_id)));
-      renderList();
-      if (!list) return;
-    } else {
-      const self = c.members.find((m) => m.user_id === me.id);
-      if (message.sender_id === me.id && self) self.read_seq = Math.max(self.read_seq, message.seq);
-      // Held events may be older than the list they are applied to: never step back.
-      if (message.seq >= (c.last_message?.seq ?? 0)) {
-        c.last_message = message;
-        c.last_activity = message.created_at;
-      }
-      c.last_seq = Math.max(c.last_seq || 0, message.seq);
-      c.unread = Math.max(0, c.last_seq - (self?.read_seq ?? 0));
+    let c = conversations.get(message.conversation_id);
+    if (!c) {  // a conversation someone else just started, or one past the pages read
+      c = await learnOf(message.conversation_id);
+      if (!c) return renderList();
     }
+    const self = c.members.find((m) => m.user_id === me.id);
+    if (message.sender_id === me.id && self) self.read_seq = Math.max(self.read_seq, message.seq);
+    // Held events may be older than the list they are applied to: never step back.
+    if (message.seq >= (c.last_message?.seq ?? 0)) {
+      c.last_message = message;
+      c.last_activity = message.created_at;
+    }
+    c.last_seq = Math.max(c.last_seq || 0, message.seq);
+    c.unread = Math.max(0, c.last_seq - (self?.read_seq ?? 0));
     await learnPeople([message.sender_id]);
     clearTyping(message.conversation_id, message.sender_id);
     upsertMessage(message);
@@ -105,11 +101,19 @@ export function setUpEvents() {
   });
 }
 
+/** A conversation the list does not hold, read by id and added; one an event added while it
+ *  was read is newer and kept. Null if it cannot be read (not the user's any more). */
+async function learnOf(id) {
+  const answer = await client.command("conversation", { conversation_id: id }).catch(() => null);
+  if (!answer) return null;
+  if (!conversations.has(id)) conversations.set(id, answer.conversation);
+  const c = conversations.get(id);
+  await learnPeople(c.members.map((m) => m.user_id));
+  return c;
+}
+
 async function membershipChanged({ conversation_id, user_ids }) {
-  if (user_ids?.includes(me.id) && !conversations.has(conversation_id)) {
-    const list = await client.command("conversations").catch(() => null);
-    if (list) for (const x of list.conversations) conversations.set(x.id, x);
-  }
+  if (user_ids?.includes(me.id) && !conversations.has(conversation_id)) await learnOf(conversation_id);
   if (user_ids) await learnPeople(user_ids);
   renderList();
   if (conversation_id === current) renderHeader();
