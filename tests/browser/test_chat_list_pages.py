@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from playwright.async_api import expect
 
 from tests.support.browser_chat import api_sign_up
@@ -123,13 +124,14 @@ async def test_a_conversation_clicked_while_a_link_is_read_by_id_stays_open(site
     await expect(page.locator("#chat-status")).not_to_contain_text("not available")
 
 
-async def test_a_link_to_a_conversation_the_user_is_not_in_says_it_is_not_available(site):
+@pytest.mark.parametrize("link", ["/chat?c={id}", "/chat#{id}"])  # #id: older links
+async def test_a_link_to_a_conversation_the_user_is_not_in_says_it_is_not_available(site, link):
     page = await site.new_page(width=1000)
     a = await api_sign_up(site, page, "Nia Nolink")
     b = await api_sign_up(site, await site.new_page(), "Bo Elsewhere")
     await site.services.chat.create_group(a["id"], "mine", [])
     other = await site.services.chat.create_group(b["id"], "theirs", [])
-    await page.goto(f"/chat?c={other.id}")
+    await page.goto(link.format(id=other.id))
     await expect(page.locator("#chat-status")).to_contain_text("not available")
     await expect(page).to_have_url(f"{site.base}/chat")
     await expect(page.get_by_role("heading", name="theirs", exact=True)).to_have_count(0)
