@@ -30,6 +30,7 @@ from nirvana.wiring.stores import open_stores
 from nirvana.serving import loop_factory
 from nirvana.settings import Settings
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
+from tests.support.pg_races import TEST_CLUSTER_SETTINGS
 from tests.support.servers import TEST_ORIGIN
 
 SLOW_TEST_SECONDS = 360
@@ -65,33 +66,42 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @pytest.fixture(scope="session")
-def server_urls() -> Iterator[tuple[str, str]]:
+def postgres_server() -> Iterator[tuple[EmbeddedPostgres | None, str]]:
+    """The session's PostgreSQL: the embedded one with TEST_CLUSTER_SETTINGS applied, and its
+    URL; or (None, TEST_DATABASE_URL) when that names a server to use instead."""
+    database_url = os.environ.get("TEST_DATABASE_URL")
+    if database_url:
+        yield None, database_url
+        return
     # A SIGTERM (a CI job's timeout, `timeout(1)`) ends the session like Ctrl-C, so the
     # teardown below still runs: PostgreSQL detaches from us (pg_ctl), and a run killed
     # without it left a cluster running per killed run.
     signal.signal(signal.SIGTERM, _interrupt)
-    root = Path(tempfile.mkdtemp(prefix="nirvana-test-"))
-    postgres = mongo = None
+    root = Path(tempfile.mkdtemp(prefix="nirvana-test-pg-"))
+    postgres = EmbeddedPostgres(root / "postgres")
     try:
-        database_url = os.environ.get("TEST_DATABASE_URL")
-        if not database_url:
-            postgres = EmbeddedPostgres(root / "postgres")
-            database_url = postgres.start()
-            # A throwaway cluster: durability buys nothing here and costs seconds. A test's
-            # emptying locks every table (`_emptying`); an autovacuum of one yields to it
-            # after deadlock_timeout, 1 s by default.
-            postgres.configure({"fsync": "off", "synchronous_commit": "off",
-                                "full_page_writes": "off", "deadlock_timeout": "100ms"})
+        database_url = postgres.start()
+        postgres.configure(TEST_CLUSTER_SETTINGS)
+        yield postgres, database_url
+    finally:
+        postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server_urls(postgres_server) -> Iterator[tuple[str, str]]:
+    signal.signal(signal.SIGTERM, _interrupt)
+    root = Path(tempfile.mkdtemp(prefix="nirvana-test-"))
+    mongo = None
+    try:
         mongodb_url = os.environ.get("TEST_MONGODB_URL")
         if not mongodb_url:
             mongo = EmbeddedMongo(root / "mongo", durable=False)
             mongodb_url = mongo.start()
-        yield database_url, mongodb_url
+        yield postgres_server[1], mongodb_url
     finally:
         if mongo is not None:
             mongo.stop()
-        if postgres is not None:
-            postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 

