@@ -11,10 +11,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from nirvana.domain.blogs.model import BlogFields, BlogStatus
+from nirvana.storage.postgres.blogs import PgBlogRepository
 from nirvana.storage.postgres.pool import SCHEMA_PATH, migrate
 from tests.support.blogs import edit, post
 from tests.support.http import bearer, sign_up
-from tests.support.pg_races import WAIT, waiting_on_locks
+from tests.support.pg_races import WAIT, deadlock_victims_pool, waiting_on_locks
 
 
 async def test_a_blog_is_served_at_its_slug(client):
@@ -95,30 +97,38 @@ async def test_after_deletions_no_held_or_old_slug_is_given_again(client):
 
 @pytest.mark.parametrize("writing", ["create", "edit"])
 async def test_a_claim_ended_by_a_deadlock_with_a_batch_of_claims_goes_again(
-        client, stores, caplog, writing):
+        client, stores, server_urls, caplog, writing):
     """A transaction claiming several slugs (a seed batch) holds dd-3 by a literal title; a
     live claim of Dd bumps Dd's counter and waits on dd-3; the batch's next Dd waits on that
     counter. PostgreSQL ends the live claim, which goes again behind the batch."""
     pool, _ = stores
     ann, bob = await sign_up(client), await sign_up(client)
     assert [(await post(client, ann, "Dd"))["slug"] for _ in range(2)] == ["dd", "dd-2"]
-    other = await post(client, bob, "Other")
+    other = await PgBlogRepository(pool).get((await post(client, bob, "Other"))["id"])
     caplog.set_level(logging.WARNING, "nirvana.storage")
     insert = ("INSERT INTO blogs (author_id, title, body, status) "
               "VALUES ($1, $2, 'b', 'draft') RETURNING slug")
-    async with pool.acquire() as batch:
+    fields = BlogFields(title="Dd", body="b", summary="", header_image=None, images=(),
+                        tags=(), place=None, status=BlogStatus.DRAFT)
+    now = datetime.now(timezone.utc)
+    async with deadlock_victims_pool(server_urls[0]) as victims, pool.acquire() as batch:
+        # The live claim (on `victims`) finds the cycle first: the victim.
+        blogs = PgBlogRepository(victims)
         transaction = batch.transaction()
         await transaction.start()
-        # The live claim (the pool's deadlock_timeout) finds the cycle first: the victim.
         await batch.execute("SET LOCAL deadlock_timeout = '60s'")
         assert await batch.fetchval(insert, ann["user"]["id"], "Dd 3") == "dd-3"
-        live = asyncio.create_task(post(client, bob, "Dd") if writing == "create"
-                                   else edit(client, bob, other, title="Dd"))
+        live = asyncio.create_task(
+            blogs.create(bob["user"]["id"], fields, now, None, "dd") if writing == "create"
+            else blogs.update(other.id, fields, expected_updated_at=other.updated_at,
+                              updated_at=now, published_at=None, slug="dd"))
         await waiting_on_locks(pool, live, batch.get_server_pid())
         assert await asyncio.wait_for(batch.fetchval(insert, ann["user"]["id"], "Dd"),
                                       WAIT) == "dd-4"
         await transaction.commit()
-    assert (await asyncio.wait_for(live, WAIT))["slug"] == "dd-5"
+        written = await asyncio.wait_for(live, WAIT)
+    blog = written[0] if writing == "create" else written
+    assert blog.slug == "dd-5"
     assert "deadlocked; retrying once" in caplog.text
 
 

@@ -23,7 +23,7 @@ from nirvana.storage.postgres.blogs import PgBlogRepository
 from nirvana.storage.postgres.sessions import PgSessionStore
 from nirvana.storage.postgres.two_factor import PgTwoFactorStore
 from tests.support.http import bearer, sign_up
-from tests.support.pg_races import WAIT, waiting_on_locks
+from tests.support.pg_races import WAIT, deadlock_victims_pool, waiting_on_locks
 
 pytestmark = pytest.mark.anyio
 RETRIED = "deadlocked; retrying once"
@@ -121,7 +121,8 @@ async def test_an_account_deleted_while_its_sessions_are_revoked_waits_for_it(
     assert len(revoked) == 1
 
 
-async def test_a_deletion_chosen_as_a_deadlocks_victim_goes_again(client, stores, caplog):
+async def test_a_deletion_chosen_as_a_deadlocks_victim_goes_again(client, stores,
+                                                                   server_urls, caplog):
     """A writer in the wrong order (the session's row, then a token whose foreign key
     waits on the user's row) against the deletion: PostgreSQL ends the deletion, which
     goes again once the writer is done, and deletes what it wrote."""
@@ -129,20 +130,20 @@ async def test_a_deletion_chosen_as_a_deadlocks_victim_goes_again(client, stores
     uid, password_hash, family = await signed_up(client, pool)
     later = datetime.now(timezone.utc) + timedelta(days=1)
     caplog.set_level(logging.WARNING, "nirvana.storage")
-    async with pool.acquire() as writer:
+    async with deadlock_victims_pool(server_urls[0]) as victims, pool.acquire() as writer:
         transaction = writer.transaction()
         await transaction.start()
-        # The deletion (the pool's deadlock_timeout) finds the cycle first: the victim.
+        # The deletion (on `victims`) finds the cycle first: the victim.
         await writer.execute("SET LOCAL deadlock_timeout = '60s'")
         await writer.execute("UPDATE sessions SET last_used_at = now() WHERE id = $1", family)
-        deleting = asyncio.create_task(PgUserRepository(pool).delete(
+        deleting = asyncio.create_task(PgUserRepository(victims).delete(
             uid, datetime.now(timezone.utc), password_hash))
         await waiting_on_locks(pool, deleting, writer.get_server_pid())
         await asyncio.wait_for(writer.execute(
             "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) "
             "VALUES ($1, $2, $3, $4)", hash_token("wrong order"), family, uid, later), WAIT)
         await transaction.commit()
-    assert await asyncio.wait_for(deleting, WAIT) is True
+        assert await asyncio.wait_for(deleting, WAIT) is True
     assert RETRIED in caplog.text
     assert await left_of(pool, uid) == 0
 
