@@ -1020,8 +1020,9 @@ DECLARE
     holder bigint;
 BEGIN
     -- A blog given its earlier title again keeps the slug it held for it: the base, or a
-    -- number from 2 the counter has reached, written as the counter writes it (a higher one,
-    -- hello-1 or hello-05 was its own literal title's, "Hello 2024", "Hello 1").
+    -- number from 2 the counter has reached, written as the counter writes it (a higher
+    -- number, hello-1 or hello-05 was held by its own literal title: "Hello 2024", "Hello 1",
+    -- "Hello 05").
     -- CASE, not AND: SQL does not promise to test the pattern before the cast.
     SELECT slug INTO candidate FROM blog_slugs
      WHERE blog_id = p_blog

@@ -90,6 +90,7 @@ def postgres_server() -> Iterator[tuple[EmbeddedPostgres | None, str]]:
 
 @pytest.fixture(scope="session")
 def server_urls(postgres_server) -> Iterator[tuple[str, str]]:
+    # A session that uses TEST_DATABASE_URL still stops its MongoDB-wire server on SIGTERM.
     signal.signal(signal.SIGTERM, _interrupt)
     root = Path(tempfile.mkdtemp(prefix="nirvana-test-"))
     mongo = None
