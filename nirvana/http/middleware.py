@@ -1,7 +1,8 @@
 """The one ASGI layer in front of the router: request ids, security headers, the request
 header limit, one access-log line (and, when enabled, one metrics observation) per request,
-errors answered through the error table, the 500 of last resort, and the 503 of a request
-the server's stop cut off (its own task cancelled; any other CancelledError is a bug: 500).
+errors answered through the error table, the 500 of last resort, the 503 of a request
+the server's stop cut off (its own task cancelled; any other CancelledError is a bug: 500),
+and the 499 of a request whose client went away before its body arrived whole.
 
 Written against raw ASGI rather than BaseHTTPMiddleware so it adds no task or buffering to
 every request (and passes WebSockets and the lifespan through untouched). It takes the place
@@ -21,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,9 +32,14 @@ from .errors import error_response
 
 access_log = logging.getLogger("nirvana.access")
 error_log = logging.getLogger("nirvana.error")
-stop_log = logging.getLogger("nirvana.http")
+http_log = logging.getLogger("nirvana.http")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+# nginx's "client closed request": the status recorded (access log, metrics) for a request
+# whose client closed the connection before its body arrived whole. Nothing is sent: no one
+# is there to read it.
+CLIENT_CLOSED_REQUEST = 499
 
 # Request headers (names and values, all of them) past this are refused with 431. uvicorn's
 # h11 parser refuses only a header block still incomplete past 16 KiB: one that arrives
@@ -129,6 +135,15 @@ class RequestContextMiddleware:
                 await response(scope, receive, send_with_id)
                 # A reused exception instance would collect tracebacks across requests.
                 exc.__traceback__ = None
+        except ClientDisconnect:
+            # Starlette's body reader (request.stream(), which our JSON and multipart readers
+            # use) raises it on uvicorn's http.disconnect: a closed tab or a lost signal, not
+            # a fault of ours, so not an error line or a 5xx to alert on.
+            status = CLIENT_CLOSED_REQUEST
+            route = scope.get("route")
+            http_log.info("request cut off by the client: its body did not arrive whole",
+                          extra={"request_id": request_id, "path": scope["path"],
+                                 "route": getattr(route, "path", None) or "-"})
         except Exception:
             status = await self._unhandled(scope, receive, send_with_id, request_id,
                                            response_started)
@@ -184,7 +199,7 @@ class RequestContextMiddleware:
             how = "its answer was cut short"
         else:
             how = "answered 503"
-        stop_log.warning("request cut off by the server's stop: %s", how,
+        http_log.warning("request cut off by the server's stop: %s", how,
                          extra={"request_id": request_id, "path": scope["path"]})
         if not response_started:
             # Answered like every "the server is stopping" refusal: a retry goes to

@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import quote, urlsplit
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..http.errors import error_response
@@ -137,6 +137,8 @@ def page_endpoint(endpoint: PageEndpoint) -> PageEndpoint:
     async def answer(request: Request) -> Response:
         try:
             return await endpoint(request)
+        except ClientDisconnect:
+            raise  # the client left mid-body: the middleware records it (499), no 500 page
         except Exception as exc:
             known = request.app.exception_handlers
             if any(isinstance(exc, cls) for cls in known if isinstance(cls, type)):
