@@ -27,16 +27,36 @@ def settings(base_settings, tmp_path):
     return replace(base_settings, data_dir=tmp_path, metrics_token=TOKEN)
 
 
-def blog_request() -> tuple[str, str, bytes]:
-    body = orjson.dumps({"title": "Never whole", "body": "x" * 4000})
-    return "/api/v1/blog", "application/json", body
-
-
-def upload_request() -> tuple[str, str, bytes]:
+def multipart(path: str) -> tuple[str, str, str, bytes]:
     body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; "
             f"filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n").encode() + png(
             64, 64) + f"\r\n--{BOUNDARY}--\r\n".encode()
-    return "/api/v1/media/upload", f"multipart/form-data; boundary={BOUNDARY}", body
+    return path, path, f"multipart/form-data; boundary={BOUNDARY}", body
+
+
+async def blog_request(http, auth) -> tuple[str, str, str, bytes]:
+    body = orjson.dumps({"title": "Never whole", "body": "x" * 4000})
+    return "/api/v1/blog", "/api/v1/blog", "application/json", body
+
+
+async def comment_request(http, auth) -> tuple[str, str, str, bytes]:
+    r = await http.post("/api/v1/blog", headers=auth, json={"title": "On", "body": "it"})
+    assert r.status_code == 201, r.text
+    return (f"/api/v1/blog/{r.json()['id']}/comments", "/api/v1/blog/{id:int}/comments",
+            "application/json", orjson.dumps({"body": "y" * 2000}))
+
+
+async def image_request(http, auth) -> tuple[str, str, str, bytes]:
+    return multipart("/api/v1/image/upload")
+
+
+async def upload_request(http, auth) -> tuple[str, str, str, bytes]:
+    return multipart("/api/v1/media/upload")
+
+
+STORED = ("SELECT (SELECT count(*) FROM blogs), (SELECT count(*) FROM blog_comments), "
+          "(SELECT count(*) FROM media_pending), (SELECT count(*) FROM media_uploads), "
+          "(SELECT coalesce(sum(used_bytes), 0) FROM media_usage)")
 
 
 async def statuses(live, route: str) -> dict[str, float]:
@@ -48,14 +68,17 @@ async def statuses(live, route: str) -> dict[str, float]:
             and s.labels.get("route") == route}
 
 
-@pytest.mark.parametrize("request_of", [blog_request, upload_request],
-                         ids=["blog", "upload"])
+@pytest.mark.parametrize("request_of", [blog_request, comment_request, image_request,
+                                        upload_request],
+                         ids=["blog", "comment", "image", "upload"])
 async def test_a_body_cut_off_by_the_client_is_a_quiet_499_and_stores_nothing(
         live, stores, caplog, request_of):
     caplog.set_level(logging.INFO)
     pool, _ = stores
     who = await user(live.http)
-    path, content_type, body = request_of()
+    auth = {"Authorization": f"Bearer {who['jwt']}"}
+    path, route, content_type, body = await request_of(live.http, auth)
+    stored = tuple(await pool.fetchrow(STORED))
     host, port = live.base.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     writer.write((f"POST {path} HTTP/1.1\r\nHost: x\r\n"
@@ -70,20 +93,16 @@ async def test_a_body_cut_off_by_the_client_is_a_quiet_499_and_stores_nothing(
                                  for r in caplog.records), "the request to end")
 
     cut = [r for r in caplog.records if CUT in r.getMessage()]
-    assert [(r.levelno, r.exc_info, r.route) for r in cut] == [(logging.INFO, None, path)]
+    assert [(r.levelno, r.exc_info, r.route) for r in cut] == [(logging.INFO, None, route)]
     assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info
             or "Exception in ASGI" in r.getMessage()] == []
     access = [r for r in caplog.records if r.name == "nirvana.access" and r.path == path]
     assert [r.status for r in access] == [499]
-    counted = await statuses(live, path)
+    counted = await statuses(live, route)
     assert counted.get("499") == 1 and not any(s.startswith("5") for s in counted), counted
     # Nothing stored, nothing reserved.
-    assert await pool.fetchval("SELECT count(*) FROM blogs") == 0
-    assert await pool.fetchval("SELECT count(*) FROM media_pending") == 0
-    assert await pool.fetchval("SELECT count(*) FROM media_uploads") == 0
-    assert await pool.fetchval(
-        "SELECT coalesce(sum(used_bytes), 0) FROM media_usage") == 0
+    assert tuple(await pool.fetchrow(STORED)) == stored
     # The server still answers, and the same request sent whole is stored.
-    r = await live.http.post(path, headers={"Authorization": f"Bearer {who['jwt']}",
-                                            "Content-Type": content_type}, content=body)
+    r = await live.http.post(path, headers={**auth, "Content-Type": content_type},
+                             content=body)
     assert r.status_code == 201, r.text
