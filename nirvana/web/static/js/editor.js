@@ -9,6 +9,7 @@ import { postOnce } from "./keyed_post.js";
   const body = form.querySelector("#f-body");
   const preview = document.getElementById("preview");
   const status = document.getElementById("upload-status");
+  keepKeyOverBack(form);
 
   function debounce(fn, ms) {
     let timer = null;
@@ -120,3 +121,46 @@ import { postOnce } from "./keyed_post.js";
     suggest();
   });
 })();
+
+/** Back to the new-blog page after its POST landed, when the browser's copy of the page is gone
+ *  (editor.html says why it is kept), fetches it again with a new key, and the browser puts back the typed text but not the key (Chromium restores no type=hidden
+ *  value the server wrote): sent again, that text would be a second blog. So each submit keeps
+ *  its key with what it sent in the tab's sessionStorage, and a submit from a page reached by
+ *  Back or Forward that sends exactly that again takes that key, landing on the first blog
+ *  (README, "Retrying a write"). Checked at the submit, not on load: the browser restores the
+ *  text after this script has run. A page opened anew never reuses a key, even for the same text.
+ *  Only a digest of the fields is kept, not the text (docs/web-client.md). */
+function keepKeyOverBack(form) {
+  const key = form.elements.namedItem("idempotency_key");
+  if (!key) return;  // the edit form: no key
+  const name = "nirvana.formKey:" + form.getAttribute("action");
+  const [entry] = performance.getEntriesByType("navigation");
+  const returned = entry && entry.type === "back_forward";
+  form.addEventListener("submit", function (event) {
+    // With the button pressed (Publish, Schedule, Save as draft): its status is sent too.
+    const data = new FormData(form, event.submitter);
+    data.delete("idempotency_key");
+    const sent = digest(JSON.stringify(Array.from(data.entries(),
+                                                  ([field, value]) => [field, String(value)])));
+    try {
+      const kept = JSON.parse(sessionStorage.getItem(name) || "null");
+      if (returned && kept && kept.sent === sent) key.value = kept.key;
+      sessionStorage.setItem(name, JSON.stringify({ key: key.value, sent }));
+    } catch (err) { /* no storage (a policy, a full quota): the form as rendered */ }
+  });
+}
+
+/** A 53-bit digest of a string (cyrb53), not crypto.subtle: that needs a secure context. Only
+ *  for telling one sent form from another; the server checks the real fingerprint anyway, so
+ *  a collision is a 409 "already sent with other text", never a wrong blog. */
+function digest(text) {
+  let h1 = 0xdeadbeef, h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
+}
