@@ -122,9 +122,10 @@ import { postOnce } from "./keyed_post.js";
   });
 })();
 
-/** Back to the new-blog page after its POST landed, when the browser's copy of the page is gone
- *  (editor.html says why it is kept), fetches it again with a new key, and the browser puts back the typed text but not the key (Chromium restores no type=hidden
- *  value the server wrote): sent again, that text would be a second blog. So each submit keeps
+/** Back to the new-blog page after its POST landed, when the browser's copy of the page is
+ *  gone (editor.html says why it is kept), fetches it again with a new key, and the browser
+ *  puts back the typed text but not the key (Chromium restores no type=hidden value the
+ *  server wrote): sent again, that text would be a second blog. So each submit keeps
  *  its key with what it sent in the tab's sessionStorage, and a submit from a page reached by
  *  Back or Forward that sends exactly that again takes that key, landing on the first blog
  *  (README, "Retrying a write"). Checked at the submit, not on load: the browser restores the
