@@ -1059,3 +1059,13 @@ BEGIN
         n := n + 1;
     END LOOP;
 END $$;
+
+-- migration: 0029 the instance that made a reservation
+-- A reservation names the process that made it (the 'instance' lease's holder without
+-- REDIS_URL, the instance id on Redis with it), so its bytes are given back as soon as that
+-- process is known gone instead of after PENDING_BOUND: at the start of a single instance,
+-- whose lease says every other process has stopped; on Redis, once the instance's live key
+-- has been missing a while (nirvana/domain/upload_sweep.py). Giving back keeps the row, of
+-- no bytes, naming the file until the sweep removes it after the bound as before. Rows made
+-- before this step, or by an earlier release, name none and wait for the bound.
+ALTER TABLE media_pending ADD COLUMN reserved_by text;

@@ -32,7 +32,8 @@ from .domain.moderation.service import Moderation
 from .domain.notifications.service import Notifications
 from .domain.ratelimit import Limit, SlidingWindowLimiter
 from .domain.social.graph import SocialGraph
-from .domain.upload_sweep import SWEEP_EVERY, sweep
+from .domain.upload_sweep import (GONE_EVERY, SWEEP_EVERY, GoneInstances, Reservers,
+                                  give_back_of_others, sweep)
 from .domain.uploads import Uploads
 from .export_worker import ExportWorker
 from .http.auth import Authenticator
@@ -55,7 +56,7 @@ from .storage.postgres.leases import PgLeases
 from .storage.postgres.social import PgPublishedBlogCounter, PgSocialRepository
 from .storage.redis.bus import RedisBus
 from .storage.redis.limits import SharedLimits
-from .tasks import repeat
+from .tasks import repeat, retry
 from .wiring.account_deletion import RETRY_WAITS, AfterAccountDeletion
 from .wiring.accounts import build_accounts, build_erasure, build_exports
 from .wiring.chat import build_chat
@@ -123,6 +124,8 @@ class Services:
     # Several instances on Redis (nirvana/wiring/instances.py); None without REDIS_URL.
     instances: Instances | None = None
     shared_limits: SharedLimits | None = None
+    # Who made each upload's reservation (domain/upload_sweep.py): the uploads' ledger.
+    upload_reservers: Reservers | None = None
 
     async def profile_changed(self, user: User) -> None:
         """Called after a profile change: friends and conversation peers who are online get
@@ -180,9 +183,23 @@ class Services:
 
     def start_upload_sweep(self, every: float = SWEEP_EVERY) -> None:
         """Remove what uploads cut off by a crash left (domain/upload_sweep.py), now and
-        then every `every` seconds."""
+        then every `every` seconds; and give back the bytes reserved by a process known
+        gone: at the start of a single instance (it holds the lease), or on Redis once an
+        instance's live key has lapsed (GONE_GRACE)."""
         self.start_background("upload-sweep",
                               repeat(lambda: sweep(self.uploads), every, "upload sweep"))
+        ledger = self.upload_reservers
+        if ledger is None:
+            return
+        if self.instances is not None:
+            gone = GoneInstances(ledger, self.instances.online, self.instances.bus.instance_id)
+            self.start_background("upload-give-back", repeat(
+                gone.give_back, GONE_EVERY, "giving back the uploads of instances gone"))
+        elif self.instance_lease is not None:
+            own = self.uploads.instance
+            self.start_background("upload-give-back", retry(
+                lambda: give_back_of_others(ledger, own), RETRY_WAITS,
+                "giving back the uploads of the process before"))
 
     def start_mail_sender(self) -> None:
         """The mail tasks: the outbox's sender, and the mailing of missed chat messages."""
@@ -316,6 +333,7 @@ def build_services(
         clock=clock,
         social=social,
         uploads=media.uploads,
+        upload_reservers=media.ledger,
         local_media=media.local,
         blogs=blogs,
         blog_events=blog_events,
@@ -363,11 +381,13 @@ async def open_services(
     services = build_services(settings, pool, mongo, secret)
     if held is not None:
         services.instance_lease = held
+        services.uploads.instance = held.lease.holder
         services.start_background("instance-lease", held.run())
     await services.accounts.load_revocations()
     # Several instances (REDIS_URL): frames, presence, limits and caches cross them.
     if settings.redis_url is not None:
         services.instances = await join_instances(services, bus=services.bus)
+        services.uploads.instance = services.instances.bus.instance_id
     services.start_housekeeping()
     services.start_upload_sweep()
     if services.bus is not None and services.chat_role is not None:

@@ -1,13 +1,22 @@
 """The sweep of uploads cut off by a crash: a reservation is a pending row naming its file
 (domain/uploads.py), which the upload's row or a failed upload's release ends; a kill -9 in
 between leaves it. Once no request can still be at work on it, its file is removed and its
-bytes given back, by whichever instance gets to it first."""
+bytes given back, by whichever instance gets to it first.
+
+Sooner, when the process that made it is known gone, its bytes alone are given back: the
+row stays, of no bytes, naming the file for the sweep. Nothing then depends on that knowledge
+being right: an upload of a process deemed gone that was only paused finds no bytes under
+its reservation when it wakes, stores no row and removes its file (Uploads.upload_once,
+ReservationSweptError), as one that outlived the bound does.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from typing import Callable, Collection, Protocol
 
-from .uploads import Uploads
+from .uploads import Pending, Uploads
 
 log = logging.getLogger("nirvana.media")
 
@@ -35,3 +44,87 @@ async def sweep(uploads: Uploads, older_than: float = PENDING_BOUND, batch: int 
         total += len(swept)
         if looked < batch or len(swept) < looked:
             return total  # all done, or a store refused: the rest wait for SWEEP_EVERY
+
+
+# How long an instance's live key must stay missing (GONE_GRACE, seconds) before the bytes
+# it reserved are given back, over a few of its TTLs (ws/cluster.py): a Redis restart or an
+# instance's short pause must not cost its uploads under way. Looked at every GONE_EVERY.
+GONE_GRACE = 30.0
+GONE_EVERY = 10.0
+
+
+class Reservers(Protocol):
+    """What of the ledger giving back a gone process's bytes takes (PgUploadLedger)."""
+
+    async def reservers(self) -> set[str | None]:
+        """The processes that made the reservations still counted (None: made by one that
+        gave no name, before schema step 0029)."""
+        ...
+
+    async def give_back_of(self, gone: Collection[str | None], older_than: float,
+                           limit: int) -> list[Pending]:
+        """Up to `limit` reservations older than `older_than` seconds that `gone` made and
+        no other pass holds: their bytes given back, their rows kept, of no bytes, naming
+        their files."""
+        ...
+
+
+class LiveInstances(Protocol):
+    async def live(self) -> set[str] | None:
+        """The instances whose live key is there now; None when Redis did not answer."""
+        ...
+
+
+async def give_back_of(ledger: Reservers, gone: Collection[str | None],
+                       older_than: float = 0.0, batch: int = 100) -> int:
+    """Give back the bytes of the reservations `gone` made, in batches; how many."""
+    if not gone:
+        return 0
+    total = 0
+    while True:
+        kept = await ledger.give_back_of(gone, older_than, batch)
+        for pending in kept:
+            log.info("gave back %s bytes of user %s reserved for %s by a process that is "
+                     "gone; the file goes with the sweep", pending.size, pending.user_id,
+                     pending.url)
+        total += len(kept)
+        if len(kept) < batch:
+            return total
+
+
+async def give_back_of_others(ledger: Reservers, own: str | None) -> int:
+    """One process on the databases, holding the 'instance' lease (instance_guard.py) as
+    `own`: every reservation another process made is of one that stopped, or that lost the
+    lease while paused."""
+    return await give_back_of(ledger, await ledger.reservers() - {own})
+
+
+class GoneInstances:
+    """Several instances on Redis: the bytes reserved by an instance whose live key has been
+    missing for `grace` seconds, as seen by this one's passes, are given back. While Redis
+    does not answer nothing is, and what was seen missing is forgotten."""
+
+    def __init__(self, ledger: Reservers, instances: LiveInstances, own: str,
+                 grace: float = GONE_GRACE, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self._ledger = ledger
+        self._instances = instances
+        self._own = own
+        self._grace = grace
+        self._clock = clock
+        self._missing_since: dict[str, float] = {}
+
+    async def give_back(self) -> int:
+        """One pass; how many reservations' bytes it gave back."""
+        live = await self._instances.live()
+        if live is None:
+            self._missing_since.clear()
+            return 0
+        missing = {r for r in await self._ledger.reservers()
+                   if r is not None and r not in live and r != self._own}
+        now = self._clock()
+        self._missing_since = {r: self._missing_since.get(r, now) for r in missing}
+        gone = [r for r, since in self._missing_since.items() if now - since >= self._grace]
+        # Only rows older than the grace: one made by an instance that had yet to write its
+        # key is not taken for the leftover of one that is gone.
+        return await give_back_of(self._ledger, gone, self._grace)

@@ -160,10 +160,11 @@ class MediaStore(Protocol):
 
 
 class UploadLedger(Protocol):
-    async def reserve(self, user_id: int, size: int, quota: int, url: str) -> bool:
+    async def reserve(self, user_id: int, size: int, quota: int, url: str,
+                      by: str | None = None) -> bool:
         """Add `size` to the user's usage if it stays within `quota`, and keep the
-        reservation as pending at `url`, atomically; whether it did. Two uploads at once can
-        never both squeeze under the quota."""
+        reservation as pending at `url`, made `by` this process (upload_sweep.py), atomically;
+        whether it did. Two uploads at once can never both squeeze under the quota."""
         ...
 
     async def release(self, url: str) -> bool:
@@ -263,6 +264,8 @@ class Uploads:
         # so a second deletion of the same upload waits on the first instead of starting
         # another (a client retrying after a 503 while a Cloudinary destroy hangs).
         self._deleting: dict[str, asyncio.Future[None]] = {}
+        # This process's name in the reservations it makes, once known (bootstrap.py).
+        self.instance: str | None = None
 
     async def upload(self, user_id: int, data: bytes, only: MediaKind | None = None,
                      original_name: str | None = None) -> Upload:
@@ -296,7 +299,8 @@ class Uploads:
         if len(data) > self.limits.of(content.kind):
             raise self._too_large(content.kind)
         reserved = self.store.new_url(content)
-        if not await self.ledger.reserve(user_id, len(data), self.limits.quota, reserved):
+        if not await self.ledger.reserve(user_id, len(data), self.limits.quota, reserved,
+                                         self.instance):
             used, _ = await self.ledger.usage(user_id)
             raise PayloadTooLargeError(
                 f"This upload ({len(data)} bytes) would take you past your storage quota: "
@@ -321,7 +325,7 @@ class Uploads:
                         break
                     # Deleted between the insert and this read: its key is free, insert again.
         except ReservationSweptError:
-            # Outlived PENDING_BOUND: what the save wrote since the sweep is no one's.
+            # Swept or given back (its process deemed gone): what the save wrote is no one's.
             await asyncio.shield(ends.swept_late(self.ledger, self.discard, user_id, url))
             raise
         except IdempotencyKeyReusedError:

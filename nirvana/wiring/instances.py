@@ -56,11 +56,13 @@ class ProcessServices(Protocol):
 class Instances:
     """This instance's part in a deployment of several: the bus and what runs on it."""
 
-    def __init__(self, bus: RedisBus, relay: Relay, hub: HubAcrossInstances, *,
-                 owns_bus: bool, chat: ClusterChat | None = None) -> None:
+    def __init__(self, bus: RedisBus, relay: Relay, hub: HubAcrossInstances,
+                 online: RedisOnlineSets, *, owns_bus: bool,
+                 chat: ClusterChat | None = None) -> None:
         self.bus = bus
         self.relay = relay
         self.hub = hub
+        self.online = online  # whose live keys say which instances run
         self._owns_bus = owns_bus
         self._chat = chat
 
@@ -128,7 +130,8 @@ async def join_instances(services: ProcessServices, bus: RedisBus | None = None)
         bus = RedisBus(settings.redis_url, prefix=bus_prefix(settings.mongodb_db),
                        instance_id=new_holder())
     relay = Relay(bus)
-    hub = HubAcrossInstances(services.hub, relay, RedisOnlineSets(bus, relay),
+    online = RedisOnlineSets(bus, relay)
+    hub = HubAcrossInstances(services.hub, relay, online,
                              bus_up=lambda: bus.up)
     bus.on_restored(hub.restored)
     _share_caches(services, bus, relay)
@@ -144,7 +147,7 @@ async def join_instances(services: ProcessServices, bus: RedisBus | None = None)
     services.start_background("hub-heartbeat", hub.run())
     services.start_background("revocations", _reload_revocations(services))
     _log_joined(bus)
-    return Instances(bus, relay, hub, owns_bus=owns_bus, chat=chat)
+    return Instances(bus, relay, hub, online, owns_bus=owns_bus, chat=chat)
 
 
 def _log_joined(bus: RedisBus) -> None:

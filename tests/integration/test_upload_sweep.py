@@ -17,24 +17,12 @@ from nirvana.domain.errors import UnavailableError
 from nirvana.domain.sniffing import sniff
 from nirvana.domain.upload_sweep import PENDING_BOUND, sweep
 from nirvana.domain.uploads import Upload, UploadLimits
-from nirvana.storage.media import LocalMediaStore, aside
+from nirvana.storage.media import aside
 from tests.support.http import PASSWORD, bearer, sign_up
 from tests.support.images import png
 from tests.support.media_files import pdf
 from tests.support.pg_races import waiting_on_locks
-
-
-async def me(client, session) -> int:
-    return (await client.get("/api/v1/user/me", headers=bearer(session))).json()["id"]
-
-
-async def usage(client, session) -> dict:
-    return (await client.get("/api/v1/media/usage", headers=bearer(session))).json()
-
-
-async def upload(client, session, data: bytes, name: str = "pic.png"):
-    return await client.post("/api/v1/media/upload", headers=bearer(session),
-                             files={"file": (name, data, "application/octet-stream")})
+from tests.support.upload_calls import HeldStore, files, me, upload, usage
 
 
 async def cut_off(services, user_id: int, data: bytes, *, written: bool = True) -> str:
@@ -51,11 +39,6 @@ async def cut_off(services, user_id: int, data: bytes, *, written: bool = True) 
         path.parent.mkdir(parents=True, exist_ok=True)
         aside(path).write_bytes(data[:3])
     return url
-
-
-def files(settings) -> set[str]:
-    root = settings.data_dir / "media"
-    return {p.name for p in root.iterdir()} if root.exists() else set()
 
 
 async def test_a_cut_off_upload_is_swept_and_its_bytes_given_back(client, services, settings):
@@ -176,19 +159,6 @@ async def test_bytes_given_back_keep_the_file_named_until_it_is_removed(client, 
     assert await usage(client, ann) == {"used_bytes": 0, "files": 0,
                                         "quota_bytes": services.uploads.limits.quota}
     assert await services.pool.fetchval("SELECT count(*) FROM media_pending") == 0
-
-
-class HeldStore(LocalMediaStore):
-    """The local disk, whose saves wait for `go` once `begun` is set."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.begun, self.go = asyncio.Event(), asyncio.Event()
-
-    async def save(self, data, content, url):
-        self.begun.set()
-        await self.go.wait()
-        return await super().save(data, content, url)
 
 
 async def test_a_file_saved_after_its_reservation_was_swept_is_removed(client, services,

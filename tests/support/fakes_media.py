@@ -58,7 +58,8 @@ class FakeUploadLedger:
         self.keys: dict[tuple[int, str], tuple[str, str]] = {}  # (owner, key): (url, fingerprint)
         self.pending: dict[str, tuple[int, int]] = {}  # url: (user, size)
 
-    async def reserve(self, user_id: int, size: int, quota: int, url: str) -> bool:
+    async def reserve(self, user_id: int, size: int, quota: int, url: str,
+                      by: str | None = None) -> bool:
         if self.used.get(user_id, 0) + size > quota:
             return False
         self.used[user_id] = self.used.get(user_id, 0) + size

@@ -1,10 +1,10 @@
-"""PostgreSQL adapter of `UploadLedger` (schema steps 0012, 0013, 0021, 0023, 0026, 0027): who
+"""PostgreSQL adapter of `UploadLedger` (schema steps 0012, 0013, 0021, 0023, 0026, 0027, 0029): who
 was issued which upload URL under which original name, each user's storage usage, and the
 uploads under way (media_pending: reserved, not yet in the ledger)."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Mapping, Sequence
+from typing import Awaitable, Callable, Collection, Mapping, Sequence
 
 import asyncpg
 
@@ -36,8 +36,8 @@ RESERVE = (
     "  SELECT $1, $2::bigint WHERE $2::bigint <= $3::bigint "
     "  ON CONFLICT (user_id) DO UPDATE SET used_bytes = u.used_bytes + EXCLUDED.used_bytes "
     "  WHERE u.used_bytes + EXCLUDED.used_bytes <= $3::bigint RETURNING user_id) "
-    "INSERT INTO media_pending (url, user_id, size) SELECT $4, user_id, $2 FROM counted "
-    "RETURNING true")
+    "INSERT INTO media_pending (url, user_id, size, reserved_by) "
+    "SELECT $4, user_id, $2, $5 FROM counted RETURNING true")
 # The pending row and its bytes go together; nothing is given back when no pending row is
 # left (the upload's row took it, or a release or sweep came first).
 RELEASE = (
@@ -74,6 +74,19 @@ RECORD = (
 STALE = ("SELECT url, user_id, size FROM media_pending "
          "WHERE reserved_at < now() - make_interval(secs => $1) "
          "ORDER BY reserved_at LIMIT $2 FOR UPDATE SKIP LOCKED")
+# Reservations still counted that the given processes made (NULL: made before step 0029).
+OF_GONE = ("SELECT url, user_id, size FROM media_pending WHERE size > 0 "
+           "AND (reserved_by = ANY($1::text[]) OR ($2 AND reserved_by IS NULL)) "
+           "AND reserved_at < now() - make_interval(secs => $3) "
+           "ORDER BY reserved_at LIMIT $4 FOR UPDATE SKIP LOCKED")
+# As GIVE_BACK, for the rows OF_GONE holds: the bytes go, the row stays naming its file.
+GAVE_BACK = (
+    "WITH kept AS (UPDATE media_pending SET size = 0 WHERE url = ANY($1::text[]) "
+    "    RETURNING user_id), "
+    "g AS (SELECT user_id, sum(size) AS total FROM unnest($1::text[], $2::bigint[], "
+    "    $3::bigint[]) AS o(url, user_id, size) GROUP BY user_id) "
+    "UPDATE media_usage AS u SET used_bytes = greatest(u.used_bytes - g.total, 0) "
+    "FROM g WHERE u.user_id = g.user_id")
 SWEPT = (
     "WITH gone AS (DELETE FROM media_pending WHERE url = ANY($1::text[]) "
     "    RETURNING user_id, size) "
@@ -92,8 +105,9 @@ class PgUploadLedger:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def reserve(self, user_id: int, size: int, quota: int, url: str) -> bool:
-        return bool(await self._pool.fetchval(RESERVE, user_id, size, quota, url))
+    async def reserve(self, user_id: int, size: int, quota: int, url: str,
+                      by: str | None = None) -> bool:
+        return bool(await self._pool.fetchval(RESERVE, user_id, size, quota, url, by))
 
     async def release(self, url: str) -> bool:
         return bool(await self._pool.fetchval(RELEASE, url))
@@ -113,10 +127,10 @@ class PgUploadLedger:
             upload.content.mime, upload.size, upload.original_name, key and key.key,
             key and key.fingerprint, reserved)
         if not row["held"]:
-            # Swept: this request outlived the bound (domain/upload_sweep.py), and its file
-            # and bytes are gone with the reservation.
+            # Swept (this request outlived the bound), or its bytes given back (its process
+            # was taken for gone): domain/upload_sweep.py. Its file is no row's.
             raise ReservationSweptError(
-                "The upload's reservation was swept before it was stored.")
+                "This upload was given up before it was stored: send it again.")
         return bool(row["added"])
 
     async def sweep(self, older_than: float, limit: int,
@@ -150,6 +164,25 @@ class PgUploadLedger:
                                "ORDER BY user_id FOR UPDATE", owners)
             await conn.execute(SWEPT, [p.url for p in swept])
         return len(rows), swept
+
+    async def reservers(self) -> set[str | None]:
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT reserved_by FROM media_pending WHERE size > 0")
+        return {r["reserved_by"] for r in rows}
+
+    async def give_back_of(self, gone: Collection[str | None], older_than: float,
+                           limit: int) -> list[Pending]:
+        named = [g for g in gone if g is not None]
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(OF_GONE, named, None in gone, older_than, limit)
+            kept = [Pending(r["url"], r["user_id"], r["size"]) for r in rows]
+            # The usage rows in one order, as the sweep takes them (no deadlock between two).
+            await conn.execute("SELECT FROM media_usage WHERE user_id = ANY($1::bigint[]) "
+                               "ORDER BY user_id FOR UPDATE",
+                               sorted({p.user_id for p in kept}))
+            await conn.execute(GAVE_BACK, [p.url for p in kept], [p.user_id for p in kept],
+                               [p.size for p in kept])
+        return kept
 
     async def keyed(self, owner_id: int, key: IdempotencyKey) -> Upload | None:
         row = await self._pool.fetchrow(

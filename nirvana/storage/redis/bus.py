@@ -37,7 +37,7 @@ RETRY_MAX_SECONDS = 2.0
 POOL_CONNECTIONS = 32  # commands in flight at once; more wait their turn
 
 # What a lost or refused Redis raises: everything else is a bug and propagates.
-_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class BusUnavailable(Exception):
@@ -119,7 +119,7 @@ class RedisBus:
                 if payload is not None:
                     pipe.publish(self.prefix + channel, payload)
                 await self._transaction(pipe, channel, payload)
-        except _DOWN as error:
+        except REDIS_DOWN as error:
             # Down until the subscription hears Redis again (at most one idle ping later):
             # a publish that failed is no reason to drop a subscription that works, and
             # resubscribing would tell every listener that messages were missed.
@@ -182,7 +182,7 @@ class RedisBus:
             return
         try:
             await pubsub.subscribe(name)
-        except _DOWN:
+        except REDIS_DOWN:
             self._mark_down()
 
     async def _run(self) -> None:
@@ -191,7 +191,7 @@ class RedisBus:
         while True:
             try:
                 await self._connect()
-            except _DOWN as error:
+            except REDIS_DOWN as error:
                 self._missed = True
                 log.debug("Redis not reachable: %s", error)
                 await self._drop_pubsub()
@@ -201,7 +201,7 @@ class RedisBus:
             delay = RETRY_FIRST_SECONDS
             try:
                 await self._read()
-            except _DOWN:
+            except REDIS_DOWN:
                 pass
             self._mark_down()
             self._missed = True
@@ -272,5 +272,5 @@ class RedisBus:
         if pubsub is not None:
             try:
                 await pubsub.aclose()
-            except _DOWN:
+            except REDIS_DOWN:
                 pass

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from .bus import RedisBus
+from .bus import REDIS_DOWN, RedisBus
 from .relay import Relay
 
 State = tuple[str, int]  # (state, stamp in ms)
@@ -79,6 +79,17 @@ class RedisOnlineSets:
         values, *states = await pipe.execute()
         return {name: _read(raw, kept)
                 for name, raw, kept in zip(names, values, states) if raw is not None}
+
+    async def live(self) -> set[str] | None:
+        """The instances whose set is there now (a live key: renewed each heartbeat, removed
+        at a clean stop); None while Redis does not answer (domain/upload_sweep.py)."""
+        if not self._bus.up:
+            return None
+        try:
+            return {key.decode()[len(self._prefix):] async for key in
+                    self._redis.scan_iter(match=self._prefix + "*", count=100)}
+        except REDIS_DOWN:
+            return None
 
     def refused(self) -> bool:
         seen, self._refusals = self._refusals, self._bus.refusals
