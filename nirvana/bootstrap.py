@@ -196,10 +196,10 @@ class Services:
             self.start_background("upload-give-back", repeat(
                 gone.give_back, GONE_EVERY, "giving back the uploads of instances gone"))
         elif self.instance_lease is not None:
-            own = self.uploads.instance
+            held = self.instance_lease
             self.start_background("upload-give-back", retry(
-                lambda: give_back_of_others(ledger, own), RETRY_WAITS,
-                "giving back the uploads of the process before"))
+                lambda: give_back_of_others(ledger, held.lease.holder, held.taken_at),
+                RETRY_WAITS, "giving back the uploads of the process before"))
 
     def start_mail_sender(self) -> None:
         """The mail tasks: the outbox's sender, and the mailing of missed chat messages."""

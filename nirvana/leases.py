@@ -13,6 +13,7 @@ import os
 import socket
 import time
 import uuid
+from datetime import timedelta
 from typing import Any, Awaitable, Callable, Protocol
 
 from .storage.postgres.leases import Lease
@@ -84,6 +85,8 @@ class HeldLease:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self.lease = lease
+        # When it was taken, by the database's clock: what happened before was another's.
+        self.taken_at = lease.expires_at - timedelta(seconds=lease.remaining)
         self._ttl = ttl
         self._renew_every = renew_every
         self._clock = clock

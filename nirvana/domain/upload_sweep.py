@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from typing import Callable, Collection, Protocol
 
 from .uploads import Pending, Uploads
@@ -62,10 +63,10 @@ class Reservers(Protocol):
         ...
 
     async def give_back_of(self, gone: Collection[str | None], older_than: float,
-                           limit: int) -> list[Pending]:
-        """Up to `limit` reservations older than `older_than` seconds that `gone` made and
-        no other pass holds: their bytes given back, their rows kept, of no bytes, naming
-        their files."""
+                           limit: int, before: datetime | None = None) -> list[Pending]:
+        """Up to `limit` reservations older than `older_than` seconds (and made `before`,
+        by the database's clock) that `gone` made and no other pass holds: their bytes
+        given back, their rows kept, of no bytes, naming their files."""
         ...
 
 
@@ -76,13 +77,14 @@ class LiveInstances(Protocol):
 
 
 async def give_back_of(ledger: Reservers, gone: Collection[str | None],
-                       older_than: float = 0.0, batch: int = 100) -> int:
+                       older_than: float = 0.0, before: datetime | None = None,
+                       batch: int = 100) -> int:
     """Give back the bytes of the reservations `gone` made, in batches; how many."""
     if not gone:
         return 0
     total = 0
     while True:
-        kept = await ledger.give_back_of(gone, older_than, batch)
+        kept = await ledger.give_back_of(gone, older_than, batch, before)
         for pending in kept:
             log.info("gave back %s bytes of user %s reserved for %s by a process that is "
                      "gone; the file goes with the sweep", pending.size, pending.user_id,
@@ -92,11 +94,12 @@ async def give_back_of(ledger: Reservers, gone: Collection[str | None],
             return total
 
 
-async def give_back_of_others(ledger: Reservers, own: str | None) -> int:
-    """One process on the databases, holding the 'instance' lease (instance_guard.py) as
-    `own`: every reservation another process made is of one that stopped, or that lost the
-    lease while paused."""
-    return await give_back_of(ledger, await ledger.reservers() - {own})
+async def give_back_of_others(ledger: Reservers, own: str, taken_at: datetime) -> int:
+    """One process on the databases, which took the 'instance' lease (instance_guard.py) as
+    `own` at `taken_at` (the database's clock): every reservation made before by another
+    process is of one that stopped, or that lost the lease while paused. None made after: this
+    pass may run late, in a process that was itself paused and replaced meanwhile."""
+    return await give_back_of(ledger, await ledger.reservers() - {own}, before=taken_at)
 
 
 class GoneInstances:

@@ -33,6 +33,10 @@ async def reserved(services, user_id: int, by: str | None, data: bytes = pdf()) 
     return url
 
 
+async def now(services):
+    return await services.pool.fetchval("SELECT clock_timestamp()")
+
+
 async def pending(services) -> dict[str, tuple[str | None, int]]:
     rows = await services.pool.fetch("SELECT url, reserved_by, size FROM media_pending")
     return {r["url"]: (r["reserved_by"], r["size"]) for r in rows}
@@ -44,17 +48,23 @@ async def test_a_single_instance_gives_back_what_other_processes_reserved(client
     aid = await me(client, ann)
     before = await reserved(services, aid, "old:1:aa")
     unnamed = await reserved(services, aid, None)  # an earlier release's
+    taken_at = await now(services)
     mine = await reserved(services, aid, "me:2:bb")
+    # Made since by another: a pass of this process run late (it was paused, and replaced
+    # meanwhile) must not take the uploads of the one that took its place.
+    later = await reserved(services, aid, "next:3:cc")
     size = len(pdf())
-    assert (await usage(client, ann))["used_bytes"] == 3 * size
+    assert (await usage(client, ann))["used_bytes"] == 4 * size
 
-    assert await give_back_of_others(services.upload_reservers, "me:2:bb") == 2
-    assert (await usage(client, ann))["used_bytes"] == size
+    assert await give_back_of_others(services.upload_reservers, "me:2:bb", taken_at) == 2
+    assert (await usage(client, ann))["used_bytes"] == 2 * size
     # The files stay named, of no bytes, until the sweep removes them.
     assert await pending(services) == {before: ("old:1:aa", 0), unnamed: (None, 0),
-                                       mine: ("me:2:bb", size)}
-    assert len(files(settings)) == 3
-    assert await give_back_of_others(services.upload_reservers, "me:2:bb") == 0
+                                       mine: ("me:2:bb", size), later: ("next:3:cc", size)}
+    assert len(files(settings)) == 4
+    assert await give_back_of_others(services.upload_reservers, "me:2:bb", taken_at) == 0
+    await services.uploads.ledger.release(later)  # what its upload does when it fails
+    await services.uploads.store.delete(later)
 
     assert await sweep(services.uploads, older_than=0) == 3
     assert files(settings) == set()
@@ -69,7 +79,8 @@ async def test_an_upload_whose_bytes_were_given_back_while_it_saved_fails_and_le
     services.uploads.store = held = HeldStore(services.uploads.store.root)
     sending = asyncio.create_task(upload(client, ann, pdf(), "late.pdf"))
     await held.begun.wait()
-    assert await give_back_of_others(services.upload_reservers, "next:2:bb") == 1
+    assert await give_back_of_others(services.upload_reservers, "next:2:bb",
+                                     await now(services)) == 1
     held.go.set()  # the paused process wakes
     answer = await sending
     assert answer.status_code == 503, answer.text
@@ -90,7 +101,8 @@ async def test_an_insert_held_while_its_bytes_were_given_back_stores_no_row(clie
         await holder.execute("LOCK TABLE media_uploads IN SHARE MODE")
         sending = asyncio.create_task(upload(client, ann, pdf(), "late.pdf"))
         await waiting_on_locks(services.pool, sending, holder.get_server_pid())
-        assert await give_back_of_others(services.upload_reservers, "next:2:bb") == 1
+        assert await give_back_of_others(services.upload_reservers, "next:2:bb",
+                                         await now(services)) == 1
     answer = await sending
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"]["code"] == "unavailable"

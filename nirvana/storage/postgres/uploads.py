@@ -4,6 +4,7 @@ uploads under way (media_pending: reserved, not yet in the ledger)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Awaitable, Callable, Collection, Mapping, Sequence
 
 import asyncpg
@@ -77,7 +78,7 @@ STALE = ("SELECT url, user_id, size FROM media_pending "
 # Reservations still counted that the given processes made (NULL: made before step 0029).
 OF_GONE = ("SELECT url, user_id, size FROM media_pending WHERE size > 0 "
            "AND (reserved_by = ANY($1::text[]) OR ($2 AND reserved_by IS NULL)) "
-           "AND reserved_at < now() - make_interval(secs => $3) "
+           "AND reserved_at < least(now() - make_interval(secs => $3), $5) "
            "ORDER BY reserved_at LIMIT $4 FOR UPDATE SKIP LOCKED")
 # As GIVE_BACK, for the rows OF_GONE holds: the bytes go, the row stays naming its file.
 GAVE_BACK = (
@@ -171,10 +172,11 @@ class PgUploadLedger:
         return {r["reserved_by"] for r in rows}
 
     async def give_back_of(self, gone: Collection[str | None], older_than: float,
-                           limit: int) -> list[Pending]:
+                           limit: int, before: datetime | None = None) -> list[Pending]:
         named = [g for g in gone if g is not None]
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(OF_GONE, named, None in gone, older_than, limit)
+            rows = await conn.fetch(OF_GONE, named, None in gone, older_than, limit,
+                                    before or datetime.max.replace(tzinfo=timezone.utc))
             kept = [Pending(r["url"], r["user_id"], r["size"]) for r in rows]
             # The usage rows in one order, as the sweep takes them (no deadlock between two).
             await conn.execute("SELECT FROM media_usage WHERE user_id = ANY($1::bigint[]) "
