@@ -1,10 +1,10 @@
-"""PostgreSQL adapter of `UploadLedger` (schema steps 0012, 0013, 0021, 0023, 0026, 0027, 0029): who
-was issued which upload URL under which original name, each user's storage usage, and the
-uploads under way (media_pending: reserved, not yet in the ledger)."""
+"""PostgreSQL adapter of `UploadLedger` (schema steps 0012, 0013, 0021, 0023, 0026, 0027,
+0029): who was issued which upload URL under which original name, each user's storage usage,
+and the uploads under way (media_pending: reserved, not yet in the ledger, by which process)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Awaitable, Callable, Collection, Mapping, Sequence
 
 import asyncpg
@@ -78,12 +78,12 @@ STALE = ("SELECT url, user_id, size FROM media_pending "
 # Reservations still counted that the given processes made (NULL: made before step 0029).
 OF_GONE = ("SELECT url, user_id, size FROM media_pending WHERE size > 0 "
            "AND (reserved_by = ANY($1::text[]) OR ($2 AND reserved_by IS NULL)) "
-           "AND reserved_at < least(now() - make_interval(secs => $3), $5) "
+           "AND reserved_at < least(now() - make_interval(secs => $3), "
+           "    coalesce($5::timestamptz, 'infinity')) "
            "ORDER BY reserved_at LIMIT $4 FOR UPDATE SKIP LOCKED")
 # As GIVE_BACK, for the rows OF_GONE holds: the bytes go, the row stays naming its file.
 GAVE_BACK = (
-    "WITH kept AS (UPDATE media_pending SET size = 0 WHERE url = ANY($1::text[]) "
-    "    RETURNING user_id), "
+    "WITH kept AS (UPDATE media_pending SET size = 0 WHERE url = ANY($1::text[])), "
     "g AS (SELECT user_id, sum(size) AS total FROM unnest($1::text[], $2::bigint[], "
     "    $3::bigint[]) AS o(url, user_id, size) GROUP BY user_id) "
     "UPDATE media_usage AS u SET used_bytes = greatest(u.used_bytes - g.total, 0) "
@@ -175,8 +175,7 @@ class PgUploadLedger:
                            limit: int, before: datetime | None = None) -> list[Pending]:
         named = [g for g in gone if g is not None]
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(OF_GONE, named, None in gone, older_than, limit,
-                                    before or datetime.max.replace(tzinfo=timezone.utc))
+            rows = await conn.fetch(OF_GONE, named, None in gone, older_than, limit, before)
             kept = [Pending(r["url"], r["user_id"], r["size"]) for r in rows]
             # The usage rows in one order, as the sweep takes them (no deadlock between two).
             await conn.execute("SELECT FROM media_usage WHERE user_id = ANY($1::bigint[]) "
