@@ -105,7 +105,8 @@ async def give_back_of_others(ledger: Reservers, own: str, taken_at: datetime) -
 class GoneInstances:
     """Several instances on Redis: the bytes reserved by an instance whose live key has been
     missing for `grace` seconds, as seen by this one's passes, are given back. While Redis
-    does not answer nothing is, and what was seen missing is forgotten."""
+    does not answer, or this instance's own key is missing too, nothing is, and what was seen
+    missing is forgotten."""
 
     def __init__(self, ledger: Reservers, instances: LiveInstances, own: str,
                  grace: float = GONE_GRACE, clock: Callable[[], float] = time.monotonic
@@ -120,7 +121,9 @@ class GoneInstances:
     async def give_back(self) -> int:
         """One pass; how many reservations' bytes it gave back."""
         live = await self._instances.live()
-        if live is None:
+        # Our own key missing: Redis answers reads but drops the heartbeats' writes (MISCONF,
+        # OOM, a read-only replica) or evicts the keys, so every key lapses and says nothing.
+        if live is None or self._own not in live:
             self._missing_since.clear()
             return 0
         missing = {r for r in await self._ledger.reservers()

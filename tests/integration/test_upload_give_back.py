@@ -170,6 +170,31 @@ async def test_on_redis_an_instance_missing_past_the_grace_has_its_bytes_given_b
     assert (await usage(client, ann))["used_bytes"] == 3 * size
 
 
+async def test_on_redis_nothing_is_given_back_while_this_instances_own_key_is_missing(
+        client, services, online):
+    # Redis answers reads but refuses or evicts the heartbeats' writes: every key lapses,
+    # the live instances' too, which says nothing about who is gone.
+    bus, sets = online
+    ann = await sign_up(client)
+    await reserved(services, await me(client, ann), "c")
+    await services.pool.execute(
+        "UPDATE media_pending SET reserved_at = now() - interval '1 minute'")
+    clock = Clock()
+    gone = GoneInstances(services.upload_reservers, sets, own="a", grace=30, clock=clock)
+    assert await gone.give_back() == 0
+    clock.now += 60
+    assert await gone.give_back() == 0
+    assert (await usage(client, ann))["used_bytes"] == len(pdf())
+    # Our key back: c is missing from now on, not since the key-less passes.
+    await bus.redis.set(f"{bus.prefix}online:a", "{}", px=60_000)
+    assert await gone.give_back() == 0
+    clock.now += 29
+    assert await gone.give_back() == 0
+    clock.now += 1
+    assert await gone.give_back() == 1
+    assert (await usage(client, ann))["used_bytes"] == 0
+
+
 async def test_on_redis_nothing_is_given_back_while_redis_does_not_answer(
         client, services, online, redis_server):  # noqa: F811
     bus, sets = online
@@ -177,6 +202,7 @@ async def test_on_redis_nothing_is_given_back_while_redis_does_not_answer(
     await reserved(services, await me(client, ann), "c")
     await services.pool.execute(
         "UPDATE media_pending SET reserved_at = now() - interval '1 minute'")
+    await bus.redis.set(f"{bus.prefix}online:a", "{}", px=60_000)
     clock = Clock()
     gone = GoneInstances(services.upload_reservers, sets, own="a", grace=30, clock=clock)
     assert await gone.give_back() == 0  # c is missing from now on
@@ -186,6 +212,7 @@ async def test_on_redis_nothing_is_given_back_while_redis_does_not_answer(
     assert (await usage(client, ann))["used_bytes"] == len(pdf())
     redis_server.start()
     await bus_up(bus)
+    await bus.redis.set(f"{bus.prefix}online:a", "{}", px=60_000)  # if the restart lost it
     # What was seen missing before is forgotten: c is missing from now on.
     assert await gone.give_back() == 0
     clock.now += 30
