@@ -1067,5 +1067,6 @@ END $$;
 -- whose lease says every other process has stopped; on Redis, once the instance's live key
 -- has been missing a while (nirvana/domain/upload_sweep.py). Giving back keeps the row, of
 -- no bytes, naming the file until the sweep removes it after the bound as before. Rows made
--- before this step, or by an earlier release, name none and wait for the bound.
+-- before this step, or by an earlier release, name none: on Redis they wait for the bound; a
+-- single instance gives them back at its start like any other process's.
 ALTER TABLE media_pending ADD COLUMN reserved_by text;
