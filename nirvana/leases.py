@@ -13,7 +13,6 @@ import os
 import socket
 import time
 import uuid
-from datetime import timedelta
 from typing import Any, Awaitable, Callable, Protocol
 
 from .storage.postgres.leases import Lease
@@ -86,7 +85,7 @@ class HeldLease:
         self._store = store
         self.lease = lease
         # When it was taken, by the database's clock: what happened before was another's.
-        self.taken_at = lease.expires_at - timedelta(seconds=lease.remaining)
+        self.taken_at = lease.read_at
         self._ttl = ttl
         self._renew_every = renew_every
         self._clock = clock

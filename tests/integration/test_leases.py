@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 
 from nirvana.instance_guard import InstanceRunning, claim_instance
-from nirvana.leases import HeldLease, holder_detail
+from nirvana.leases import TTL, HeldLease, holder_detail
 from nirvana.storage.postgres.leases import PgLeases
 
 
@@ -95,3 +96,14 @@ async def test_a_crashed_holder_on_this_machine_does_not_block_the_next_start(le
     await leases.acquire("instance", "crashed", 30, detail)
     held = await claim_instance(leases, "next", None)
     assert held.lease.holder == "next" and held.epoch == 2
+
+
+async def test_the_instance_lease_says_when_it_was_taken_by_the_databases_clock(services,
+                                                                                 leases):
+    # A single instance gives back the reservations made before this moment (bootstrap.py):
+    # it must fall within the claim, by the clock the reservations are stamped with.
+    before = await services.pool.fetchval("SELECT clock_timestamp()")
+    held = await claim_instance(leases, "next", None)
+    after = await services.pool.fetchval("SELECT clock_timestamp()")
+    assert before <= held.taken_at <= after
+    assert held.lease.expires_at - held.taken_at == timedelta(seconds=TTL)

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-_COLUMNS = ("name, holder, epoch, expires_at, detail, "
+_COLUMNS = ("name, holder, epoch, expires_at, detail, now() AS read_at, "
             "EXTRACT(EPOCH FROM expires_at - now())::float8 AS remaining")
 
 
@@ -25,12 +25,14 @@ class Lease:
     expires_at: datetime
     remaining: float  # seconds until it expires, by the database's clock (< 0: expired)
     detail: dict[str, Any]
+    # The database's now() of the statement that returned it: for acquire, when it was taken.
+    read_at: datetime
 
 
 def _lease(row: asyncpg.Record) -> Lease:
     return Lease(name=row["name"], holder=row["holder"], epoch=row["epoch"],
                  expires_at=row["expires_at"], remaining=row["remaining"],
-                 detail=json.loads(row["detail"]))
+                 detail=json.loads(row["detail"]), read_at=row["read_at"])
 
 
 class PgLeases:
