@@ -61,7 +61,7 @@ from .wiring.account_deletion import RETRY_WAITS, AfterAccountDeletion
 from .wiring.accounts import build_accounts, build_erasure, build_exports
 from .wiring.chat import build_chat
 from .wiring.events import EventListeners, blog_event_listeners, social_event_listeners
-from .wiring.instances import Instances, join_instances
+from .wiring.instances import Instances, join_instances, reserver
 from .wiring.mail import build_mail
 from .wiring.media import build_media
 from .wiring.notifications import build_notifications
@@ -381,13 +381,14 @@ async def open_services(
     services = build_services(settings, pool, mongo, secret)
     if held is not None:
         services.instance_lease = held
-        services.uploads.instance = held.lease.holder
+        holder = held.lease.holder
+        services.uploads.instance = lambda: holder
         services.start_background("instance-lease", held.run())
     await services.accounts.load_revocations()
     # Several instances (REDIS_URL): frames, presence, limits and caches cross them.
     if settings.redis_url is not None:
         services.instances = await join_instances(services, bus=services.bus)
-        services.uploads.instance = services.instances.bus.instance_id
+        services.uploads.instance = reserver(services.instances.bus)
     services.start_housekeeping()
     services.start_upload_sweep()
     if services.bus is not None and services.chat_role is not None:

@@ -264,8 +264,8 @@ class Uploads:
         # so a second deletion of the same upload waits on the first instead of starting
         # another (a client retrying after a 503 while a Cloudinary destroy hangs).
         self._deleting: dict[str, asyncio.Future[None]] = {}
-        # This process's name in the reservations it makes, once known (bootstrap.py).
-        self.instance: str | None = None
+        # This process's name for the reservation it makes now, once known (bootstrap.py).
+        self.instance: Callable[[], str | None] = lambda: None
 
     async def upload(self, user_id: int, data: bytes, only: MediaKind | None = None,
                      original_name: str | None = None) -> Upload:
@@ -300,7 +300,7 @@ class Uploads:
             raise self._too_large(content.kind)
         reserved = self.store.new_url(content)
         if not await self.ledger.reserve(user_id, len(data), self.limits.quota, reserved,
-                                         self.instance):
+                                         self.instance()):
             used, _ = await self.ledger.usage(user_id)
             raise PayloadTooLargeError(
                 f"This upload ({len(data)} bytes) would take you past your storage quota: "

@@ -90,6 +90,13 @@ def bus_prefix(mongodb_db: str) -> str:
     return f"nirvana:{mongodb_db}:"
 
 
+def reserver(bus: RedisBus) -> Callable[[], str | None]:
+    """Whom this instance's upload reservations name: no one while Redis does not answer.
+    Others take an instance cut off alone for gone once its live key lapses; what it reserves
+    meanwhile waits for the hour-old sweep instead of being given back under its uploads."""
+    return lambda: bus.instance_id if bus.up else None
+
+
 def cluster_chat(settings: Settings, pool: asyncpg.Pool, store: MongoChatStore,
                  local: ChatService, users: CachedUserRepository
                  ) -> tuple[RedisBus, ChatWriterRole, ClusterChat]:

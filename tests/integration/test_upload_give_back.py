@@ -16,6 +16,7 @@ from nirvana.domain.upload_sweep import GoneInstances, give_back_of_others, swee
 from nirvana.storage.redis.bus import RedisBus
 from nirvana.storage.redis.online import RedisOnlineSets
 from nirvana.storage.redis.relay import Relay
+from nirvana.wiring.instances import reserver
 from tests.support.http import sign_up
 from tests.support.media_files import pdf
 from tests.support.pg_races import waiting_on_locks
@@ -75,7 +76,7 @@ async def test_a_single_instance_gives_back_what_other_processes_reserved(client
 async def test_an_upload_whose_bytes_were_given_back_while_it_saved_fails_and_leaves_nothing(
         client, services, settings):
     ann = await sign_up(client)
-    services.uploads.instance = "paused:1:aa"
+    services.uploads.instance = lambda: "paused:1:aa"
     services.uploads.store = held = HeldStore(services.uploads.store.root)
     sending = asyncio.create_task(upload(client, ann, pdf(), "late.pdf"))
     await held.begun.wait()
@@ -96,7 +97,7 @@ async def test_an_insert_held_while_its_bytes_were_given_back_stores_no_row(clie
     ann = await sign_up(client)
     kept = await upload(client, ann, pdf(), "kept.pdf")
     assert kept.status_code == 201, kept.text
-    services.uploads.instance = "paused:1:aa"
+    services.uploads.instance = lambda: "paused:1:aa"
     async with services.pool.acquire() as holder, holder.transaction():
         await holder.execute("LOCK TABLE media_uploads IN SHARE MODE")
         sending = asyncio.create_task(upload(client, ann, pdf(), "late.pdf"))
@@ -218,6 +219,38 @@ async def test_on_redis_nothing_is_given_back_while_redis_does_not_answer(
     clock.now += 30
     assert await gone.give_back() == 1
     assert (await usage(client, ann))["used_bytes"] == 0
+
+
+async def test_on_redis_an_instance_cut_off_reserves_naming_no_one(
+        client, services, online, redis_server):  # noqa: F811
+    # The others take it for gone once its key lapses: what it reserves while cut off waits
+    # for the hour-old sweep rather than being given back under its uploads.
+    bus, _ = online
+    services.uploads.instance = reserver(bus)
+    ann = await sign_up(client)
+    services.uploads.store = held = HeldStore(services.uploads.store.root)
+    sending = asyncio.create_task(upload(client, ann, pdf(), "up.pdf"))
+    await held.begun.wait()
+    assert list((await pending(services)).values()) == [("a", len(pdf()))]
+    held.go.set()
+    assert (await sending).status_code == 201
+    redis_server.stop()
+    await bus_down(bus)
+    held = services.uploads.store = HeldStore(services.uploads.store.root)
+    sending = asyncio.create_task(upload(client, ann, pdf(), "cut.pdf"))
+    await held.begun.wait()
+    assert list((await pending(services)).values()) == [(None, len(pdf()))]
+    held.go.set()
+    assert (await sending).status_code == 201
+    redis_server.start()
+    await bus_up(bus)
+
+
+async def bus_down(bus: RedisBus, seconds: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while bus.up:
+        assert asyncio.get_running_loop().time() < deadline, "Redis not seen down"
+        await asyncio.sleep(0.05)
 
 
 async def bus_up(bus: RedisBus, seconds: float = 20.0) -> None:
