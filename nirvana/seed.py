@@ -20,6 +20,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Mapping, Sequence
 
 import asyncpg
@@ -29,6 +30,7 @@ from .security import Argon2Hasher
 from .seed_text import markdown_body, sentence, title as blog_title
 from .settings import ConfigError, Settings
 from .storage.embedded import EmbeddedError
+from .storage.postgres.deadlock import once_more_if_deadlocked
 from .storage.postgres.pool import create_pool, migrate
 from .storage.tool_postgres import tool_postgres
 
@@ -162,6 +164,21 @@ async def seed_reactions(conn: asyncpg.Connection, blogs: list[asyncpg.Record],
     return len(likes), len(comments)
 
 
+async def seed_blogs(conn: asyncpg.Connection, records: list[tuple], last_id: int,
+                     user_ids: list[int], rng: random.Random) -> tuple[int, tuple[int, int]]:
+    """One batch of blogs with their likes and comments, in one transaction (an interrupted
+    seed leaves whole batches behind; memory stays one batch's worth): the highest blog id
+    after it, and the counts of likes and comments it added."""
+    async with conn.transaction():
+        await conn.copy_records_to_table("blogs", records=records, columns=BLOG_COLUMNS)
+        # Seeded users are new, so every blog of theirs past last_id is this batch's.
+        published = await conn.fetch(
+            "SELECT id, published_at FROM blogs WHERE id > $1 AND author_id = ANY($2) "
+            "AND status = 'published'", last_id, user_ids)
+        last_id = await conn.fetchval("SELECT max(id) FROM blogs")
+        return last_id, await seed_reactions(conn, published, user_ids, rng)
+
+
 async def seed(pool: asyncpg.Pool, *, users: int, blogs: int, rng: random.Random,
                batch: int = 10_000) -> SeedReport:
     started = time.monotonic()
@@ -178,16 +195,11 @@ async def seed(pool: asyncpg.Pool, *, users: int, blogs: int, rng: random.Random
         for start in range(0, blogs, batch):
             records = [blog_record(rng, user_ids, place_ids, now)
                        for _ in range(min(batch, blogs - start))]
-            # One transaction per batch: an interrupted seed leaves whole batches behind.
-            # Likes and comments follow each batch, so memory stays one batch's worth.
-            async with conn.transaction():
-                await conn.copy_records_to_table("blogs", records=records, columns=BLOG_COLUMNS)
-                # Seeded users are new, so every blog of theirs past last_id is this batch's.
-                published = await conn.fetch(
-                    "SELECT id, published_at FROM blogs WHERE id > $1 AND author_id = ANY($2) "
-                    "AND status = 'published'", last_id, user_ids)
-                last_id = await conn.fetchval("SELECT max(id) FROM blogs")
-                added = await seed_reactions(conn, published, user_ids, rng)
+            # A batch claims many titles' slugs in one transaction, so a blog created or
+            # edited meanwhile can deadlock with it; PostgreSQL may end either side.
+            last_id, added = await once_more_if_deadlocked(
+                partial(seed_blogs, conn, records, last_id, user_ids, rng),
+                f"seed batch of blogs {start + 1}-{start + len(records)}")
             likes, comments = likes + added[0], comments + added[1]
             log.info("seeded %d/%d blogs (%.0f s)", start + len(records), blogs,
                      time.monotonic() - started)

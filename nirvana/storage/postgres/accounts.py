@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Collection
 from datetime import datetime
@@ -12,9 +11,8 @@ import asyncpg
 from ...domain.errors import ConflictError, field_error
 from ...domain.accounts.ports import RefreshRecord
 from ...domain.accounts.users import Credentials, ProfileChanges, User
+from .deadlock import once_more_if_deadlocked
 from .password_guard import password_still_stored
-
-log = logging.getLogger("nirvana.storage")
 
 USER_COLUMNS = (
     "u.id, u.email::text AS email, u.username::text AS username, u.name, u.about, "
@@ -168,13 +166,10 @@ class PgUserRepository:
         return {r["user_id"]: r["access_revoked_before"] for r in rows}
 
     async def delete(self, user_id: int, at: datetime, password_hash: str) -> bool:
-        try:
-            return await self._delete(user_id, at, password_hash)
-        except asyncpg.DeadlockDetectedError:
-            # Only a writer of the user's rows that does not lock the user's row first
-            # (password_guard.py) can deadlock with it: once that writer is done, this goes.
-            log.warning("account deletion of user %s deadlocked; retrying once", user_id)
-            return await self._delete(user_id, at, password_hash)
+        # Only a writer of the user's rows that does not lock the user's row first
+        # (password_guard.py) can deadlock with it: once that writer is done, this goes.
+        return await once_more_if_deadlocked(
+            lambda: self._delete(user_id, at, password_hash), f"account deletion of user {user_id}")
 
     async def _delete(self, user_id: int, at: datetime, password_hash: str) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():

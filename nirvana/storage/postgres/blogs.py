@@ -7,8 +7,6 @@ a blog, and every read makes its rows blogs as blog_rows.py says.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import datetime
 
 import asyncpg
@@ -21,19 +19,13 @@ from .blog_reactions import PgBlogReactions
 from .blog_rows import BLOG_COLUMNS, BLOG_FROM, blog_from_row
 from .blog_search import PgBlogSearch
 from .blog_visibility import NOT_BLOCKED
+from .deadlock import once_more_if_deadlocked
 from .locations import PgLocations, location_id
 
 # The two-key advisory locks are a space apart from the one-key ones (the migrations',
 # social.py's pairs); the first key names whose they are, here the blog creates' keys.
 KEY_LOCK_CLASS = 24  # the schema step (0024) that gave blogs their keys
 KEY_INDEX = "blogs_author_idempotency_key_idx"  # unique on (author_id, idempotency_key)
-
-# A create or edit ended by a deadlock pauses this long before it goes again: the other
-# transaction is only woken from its wait on this one (it holds no place in a queue for the
-# counter's row), so without it the retry can take that row first and close the cycle again.
-DEADLOCK_PAUSE = 0.05  # seconds
-
-log = logging.getLogger("nirvana.storage")
 
 
 class PgBlogRepository:
@@ -68,21 +60,16 @@ class PgBlogRepository:
     async def create(self, author_id: int, fields: BlogFields, now: datetime,
                      published_at: datetime | None, slug: str,
                      key: IdempotencyKey | None = None) -> tuple[Blog, bool]:
-        deadlocked = False
         while True:
             try:
-                return await self._create(author_id, fields, now, published_at, slug, key)
-            except asyncpg.DeadlockDetectedError:
                 # A slug's claim (schema.sql step 0028) holds its title's counter row to the
                 # end of the transaction. One claiming several slugs (a seed batch) can hold
                 # the numbered slug this claim waits on and then wait on that counter row: if
                 # PostgreSQL ends this side, it stored nothing (key included) and goes again
                 # behind the other.
-                if deadlocked:
-                    raise
-                deadlocked = True
-                log.warning("blog create by user %s deadlocked; retrying once", author_id)
-                await asyncio.sleep(DEADLOCK_PAUSE)
+                return await once_more_if_deadlocked(
+                    lambda: self._create(author_id, fields, now, published_at, slug, key),
+                    f"blog create by user {author_id}")
             except asyncpg.UniqueViolationError as exc:
                 # Only a writer of keys without the lock below (an older instance, during a
                 # rolling deploy) can make the insert meet the key: answer its blog, or
@@ -156,16 +143,11 @@ class PgBlogRepository:
     async def update(self, blog_id: int, fields: BlogFields, *, expected_updated_at: datetime,
                      updated_at: datetime, published_at: datetime | None,
                      slug: str | None = None) -> Blog | None:
-        try:
-            return await self._update(blog_id, fields, expected_updated_at, updated_at,
-                                      published_at, slug)
-        except asyncpg.DeadlockDetectedError:
-            # A new title's claim can deadlock as a create's can (see create); the edit
-            # rolled back whole, so it goes again with the same updated_at check.
-            log.warning("blog %s edit deadlocked; retrying once", blog_id)
-            await asyncio.sleep(DEADLOCK_PAUSE)
-            return await self._update(blog_id, fields, expected_updated_at, updated_at,
-                                      published_at, slug)
+        # A new title's claim can deadlock as a create's can (see create); the edit goes
+        # again with the same updated_at check.
+        return await once_more_if_deadlocked(
+            lambda: self._update(blog_id, fields, expected_updated_at, updated_at,
+                                 published_at, slug), f"blog {blog_id} edit")
 
     async def _update(self, blog_id: int, fields: BlogFields, expected_updated_at: datetime,
                       updated_at: datetime, published_at: datetime | None,
