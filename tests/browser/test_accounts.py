@@ -6,6 +6,7 @@ from playwright.async_api import expect
 from nirvana.web import domain
 from tests.support.images import png
 from tests.support.browser_ui import PASSWORD, link_in, mail_text, sign_in, sign_out, sign_up
+from tests.support.waiting import wait_until
 
 
 async def test_sign_up_sign_out_and_sign_in_again(site):
@@ -48,10 +49,7 @@ async def test_password_reset_through_the_link_in_the_outbox_mail(site):
     await page.get_by_label("Email").fill(me["email"])
     await page.get_by_role("button", name="Mail me a link").click()
     await expect(page.get_by_role("status")).to_be_visible()
-    for _ in range(100):  # the mail is written after the response
-        if site.outbox():
-            break
-        await page.wait_for_timeout(50)
+    await wait_until(site.outbox, "the reset mail")  # written after the response
     link = link_in(mail_text(site.outbox()[-1]), site.base + "/reset-password?token=")
     # Opened where nothing is cached yet: the stylesheet it loads names the page as its
     # Referer by origin only, so the token reaches no proxy's log (deploy/nginx.conf).
