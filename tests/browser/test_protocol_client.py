@@ -4,6 +4,8 @@ Its sends are in test_protocol_client_sends.py."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.support.protocol_client import scripted_client_page
@@ -147,6 +149,16 @@ async def test_the_module_still_exports_every_name_the_docs_give_it(page):
     assert set(names) >= {"ChatClient", "Emitter", "ProtocolError", "State", "backoffDelay",
                           "forgetKeptSends", "keptSends", "newClientId", "refreshCookieSession",
                           "reportLater", "sessionPosition"}
+
+
+async def test_random_ids_need_no_secure_context(page):
+    # Served over plain HTTP (not localhost) a page has no crypto.randomUUID; client ids and
+    # Idempotency-Keys still come from crypto.getRandomValues, never Math.random.
+    ids = await page.evaluate("""() => {
+      Object.defineProperty(Crypto.prototype, "randomUUID", { value: undefined });
+      return [window.t.m.newClientId(), window.t.m.newClientId()];
+    }""")
+    assert all(re.fullmatch("[0-9a-f]{32}", i) for i in ids) and ids[0] != ids[1]
 
 
 async def test_a_renewal_under_way_when_the_client_stops_changes_nothing_after_a_restart(page):

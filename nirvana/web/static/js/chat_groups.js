@@ -2,7 +2,7 @@
 // all over the HTTP API; what changes reaches every member's socket as events too.
 
 import { h } from "./chat_dom.js";
-import { newKey } from "./keyed_post.js";
+import { newClientId } from "./protocol_base.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -24,7 +24,7 @@ export function setUpGroups(chat) {
   function openGroupDialog(conversation) {
     const editing = conversation != null;
     dialog.dataset.conversation = editing ? conversation.id : "";
-    createKey = editing ? null : newKey();
+    createKey = editing ? null : newClientId();
     $("group-dialog-title").textContent = editing ? "Group settings" : "New group";
     $("group-save").textContent = editing ? "Save" : "Create";
     $("group-name").value = editing ? conversation.name || "" : "";
@@ -109,7 +109,7 @@ export function setUpGroups(chat) {
       let said = error.message;
       if (error.code === "idempotency_key_reused") {
         // The first Create stored a group with what the dialog held then: this is another.
-        createKey = newKey();
+        createKey = newClientId();
         said = "A group was already created from this dialog before you changed it; press Create again to make this one too.";
       }
       $("group-error").textContent = said;

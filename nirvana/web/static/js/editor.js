@@ -2,6 +2,8 @@
 // images and videos uploaded by picking or dropping a file, and place suggestions as you type.
 // A module (strict, deferred), for the upload helper it shares with the chat.
 import { postOnce } from "./keyed_post.js";
+// Imported only by keyed_post.js: named here too, so the browser asks for it in the same round.
+import "./protocol_base.js";
 
 (function () {
   const form = document.getElementById("editor");

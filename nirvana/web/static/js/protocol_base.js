@@ -1,5 +1,5 @@
 // The protocol client's plain helpers (protocol.js; docs/protocol.md, "The reference
-// client"): its rejection type, the cookie renewal, the reconnect backoff and client ids.
+// client"): its rejection type, the cookie renewal, the reconnect backoff and random ids.
 // Imports nothing; protocol.js exports these too.
 
 /** An `error` frame (or a local failure such as "offline") as a rejection. */
@@ -35,8 +35,11 @@ export function backoffDelay(attempt, { min = 500, max = 20000 } = {}, random = 
   return Math.round(ceiling / 2 + random() * ceiling / 2);
 }
 
-/** A new send's client id: a random UUID where the browser has one. */
+/** A new random id, 32 hex digits: a send's client id, and the Idempotency-Key of a POST
+ *  that creates something (keyed_post.js, chat_groups.js). From crypto.getRandomValues, not
+ *  crypto.randomUUID: that needs a secure context, and a small deployment may be served
+ *  over plain HTTP. */
 export function newClientId() {
-  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
-  return `c-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
