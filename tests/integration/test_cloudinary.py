@@ -37,6 +37,12 @@ def expected_signature(params: dict[str, str], secret: str) -> str:
     return hashlib.sha1((to_sign + secret).encode()).hexdigest()
 
 
+def cloud(server: "FakeCloudinary", secret: str = SECRET, **options) -> CloudinaryMediaStore:
+    """A Cloudinary store whose API address is the fake `server`; signed with `secret`."""
+    return CloudinaryMediaStore(f"cloudinary://{KEY}:{secret}@{CLOUD}",
+                                upload_prefix=server.prefix, **options)
+
+
 class FakeCloudinary(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -132,9 +138,7 @@ def cloudinary_server() -> Iterator[FakeCloudinary]:
 
 async def test_upload_goes_to_cloudinary_signed_into_the_folder(client, services,
                                                                 cloudinary_server):
-    store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                 upload_prefix=cloudinary_server.prefix, folder="nirvana")
-    services.uploads.store = store
+    services.uploads.store = cloud(cloudinary_server, folder="nirvana")
     ann = await sign_up(client)
     data = png()
     r = await client.post("/api/v1/image/upload", headers=bearer(ann),
@@ -156,9 +160,7 @@ async def test_upload_goes_to_cloudinary_signed_into_the_folder(client, services
 
 async def test_refused_upload_is_503_without_leaking_details(client, services,
                                                              cloudinary_server):
-    store = CloudinaryMediaStore(f"cloudinary://{KEY}:wrong-secret@{CLOUD}",
-                                 upload_prefix=cloudinary_server.prefix)
-    services.uploads.store = store
+    services.uploads.store = cloud(cloudinary_server, "wrong-secret")
     ann = await sign_up(client)
     r = await client.post("/api/v1/image/upload", headers=bearer(ann),
                           files={"file": ("a.png", png(), "image/png")})
@@ -169,9 +171,7 @@ async def test_refused_upload_is_503_without_leaking_details(client, services,
 
 async def test_video_goes_to_cloudinary_as_a_video_resource(client, services,
                                                              cloudinary_server):
-    store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                 upload_prefix=cloudinary_server.prefix, folder="nirvana")
-    services.uploads.store = store
+    services.uploads.store = cloud(cloudinary_server, folder="nirvana")
     ann = await sign_up(client)
     data = mp4()
     r = await client.post("/api/v1/media/upload?kind=video", headers=bearer(ann),
@@ -193,8 +193,7 @@ async def test_video_goes_to_cloudinary_as_a_video_resource(client, services,
 async def test_audio_is_a_video_resource_and_a_file_a_raw_one(client, services,
                                                                cloudinary_server, data,
                                                                resource_type):
-    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                                  upload_prefix=cloudinary_server.prefix)
+    services.uploads.store = cloud(cloudinary_server)
     ann = await sign_up(client)
     r = await client.post("/api/v1/media/upload", headers=bearer(ann),
                           files={"file": ("x", data, "application/octet-stream")})
@@ -222,8 +221,7 @@ async def _delete_account(client, user) -> None:
 
 async def test_a_deleted_accounts_uploads_are_destroyed_on_cloudinary(client, services,
                                                                      cloudinary_server):
-    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                                  upload_prefix=cloudinary_server.prefix)
+    services.uploads.store = cloud(cloudinary_server)
     ann, bob = await sign_up(client), await sign_up(client)
     image = await client.post("/api/v1/image/upload", headers=bearer(ann),
                               files={"file": ("a.png", png(), "image/png")})
@@ -249,15 +247,13 @@ async def test_a_deleted_accounts_uploads_are_destroyed_on_cloudinary(client, se
 
 async def test_a_refused_cloudinary_delete_leaves_the_account_pending_until_a_retry(
         client, services, cloudinary_server):
-    good = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                upload_prefix=cloudinary_server.prefix)
+    good = cloud(cloudinary_server)
     services.uploads.store = good
     ann = await sign_up(client)
     r = await client.post("/api/v1/image/upload", headers=bearer(ann),
                           files={"file": ("a.png", png(), "image/png")})
     assert r.status_code == 201
-    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:rotated@{CLOUD}",
-                                                  upload_prefix=cloudinary_server.prefix)
+    services.uploads.store = cloud(cloudinary_server, "rotated")
     await _delete_account(client, ann)
 
     async def refused() -> bool:
@@ -296,8 +292,7 @@ async def test_a_chat_attachment_on_cloudinary_keeps_its_uploads_kind_and_size(
         client, services, cloudinary_server):
     # Uploads on Cloudinary are https URLs, not /media/ paths; the ledger still knows them,
     # so a PDF sent as an image is stored as the file it is, in a message of kind file.
-    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                                  upload_prefix=cloudinary_server.prefix)
+    services.uploads.store = cloud(cloudinary_server)
     ann, bob = await user(client), await user(client)
     await befriend(services, ann["id"], bob["id"])
     r = await client.post("/api/v1/media/upload", headers=bearer(ann),
@@ -316,8 +311,7 @@ async def test_a_chat_attachment_on_cloudinary_keeps_its_uploads_kind_and_size(
 
 async def _on_cloudinary(client, services, server) -> tuple[CloudinaryMediaStore, dict, str]:
     """The Cloudinary store in use, a user, and the name of a file they uploaded there."""
-    store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                 upload_prefix=server.prefix)
+    store = cloud(server)
     services.uploads.store = store
     ann = await sign_up(client)
     r = await client.post("/api/v1/media/upload", headers=bearer(ann),
@@ -340,8 +334,7 @@ async def test_deleting_an_upload_destroys_it_on_cloudinary_and_a_refusal_gives_
     listed = (await client.get("/api/v1/media", headers=bearer(ann))).json()["items"]
     assert [i["name"] for i in listed] == [name]
 
-    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:rotated@{CLOUD}",
-                                                  upload_prefix=cloudinary_server.prefix)
+    services.uploads.store = cloud(cloudinary_server, "rotated")
     refused = await client.delete(f"/api/v1/media/{name}", headers=bearer(ann))
     assert refused.status_code == 503, refused.text
     assert "rotated" not in refused.text
@@ -378,8 +371,7 @@ async def test_an_upload_cut_off_on_cloudinary_is_destroyed_by_its_chosen_public
         client, services, cloudinary_server):
     """The public id is chosen before the upload and sent with it, so the reservation names
     it; a reservation left by a crash is swept with a signed destroy of that id."""
-    store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                 upload_prefix=cloudinary_server.prefix, folder="nirvana")
+    store = cloud(cloudinary_server, folder="nirvana")
     services.uploads.store = store
     ann = await sign_up(client)
     r = await client.post("/api/v1/media/upload", headers=bearer(ann),
@@ -403,8 +395,7 @@ async def test_an_upload_cut_off_on_cloudinary_is_destroyed_by_its_chosen_public
 
 async def test_a_refused_destroy_keeps_the_reservation_for_the_next_sweep(
         client, services, cloudinary_server):
-    refusing = CloudinaryMediaStore(f"cloudinary://{KEY}:wrong-secret@{CLOUD}",
-                                    upload_prefix=cloudinary_server.prefix)
+    refusing = cloud(cloudinary_server, "wrong-secret")
     services.uploads.store = refusing
     ann = await sign_up(client)
     for _ in range(2):
@@ -418,8 +409,7 @@ async def test_a_refused_destroy_keeps_the_reservation_for_the_next_sweep(
     usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
     assert usage["used_bytes"] == 20
 
-    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                                  upload_prefix=cloudinary_server.prefix)
+    services.uploads.store = cloud(cloudinary_server)
     assert await sweep(services.uploads, older_than=0) == 2
     usage = (await client.get("/api/v1/media/usage", headers=bearer(ann))).json()
     assert usage["used_bytes"] == 0
@@ -429,8 +419,7 @@ async def test_an_upload_stored_under_another_id_is_destroyed_and_refused(
         client, services, cloudinary_server):
     """An account that builds ids otherwise (its folder mode) would leave the file under a
     name no reservation holds: the upload is refused and what was stored destroyed."""
-    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                                  upload_prefix=cloudinary_server.prefix)
+    services.uploads.store = cloud(cloudinary_server)
     cloudinary_server.prefixing = "nirvana"
     ann = await sign_up(client)
     r = await client.post("/api/v1/media/upload", headers=bearer(ann),
@@ -445,8 +434,7 @@ async def test_an_upload_stored_under_another_id_is_destroyed_and_refused(
 
 async def test_a_stray_id_that_will_not_be_destroyed_still_answers_the_uploads_error(
         client, services, cloudinary_server, caplog):
-    services.uploads.store = CloudinaryMediaStore(f"cloudinary://{KEY}:{SECRET}@{CLOUD}",
-                                                  upload_prefix=cloudinary_server.prefix)
+    services.uploads.store = cloud(cloudinary_server)
     cloudinary_server.prefixing = "nirvana"
     cloudinary_server.refusing_destroy = True
     ann = await sign_up(client)
