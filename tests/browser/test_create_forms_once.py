@@ -5,6 +5,7 @@ editor's upload sends its one retry with the first attempt's Idempotency-Key."""
 
 import re
 
+import pytest
 from playwright.async_api import expect
 
 from tests.support.browser_ui import make_blog, make_user, sign_in
@@ -152,21 +153,25 @@ async def test_text_kept_on_the_resent_page_is_shown_as_text(site):
     await expect(page.locator("#x")).to_have_count(0)
 
 
-async def test_an_editor_upload_cut_off_is_sent_again_with_its_key(site, tmp_path):
+@pytest.mark.parametrize("first", ["cut off", "answered 503"])
+async def test_an_editor_upload_that_failed_is_sent_again_with_its_key(site, tmp_path, first):
     me, page = await signed_in_page(site, "Uploader")
     keys = []
 
-    async def cut_the_first_off(route):
+    async def fail_the_first(route):
         # Chromium hands a route no body of a file upload, so the first attempt cannot be
         # let through with its answer lost; that replay is tests/integration's
         # test_upload_idempotency.py. Here: the retry carries the first attempt's key.
         keys.append(route.request.headers.get("idempotency-key"))
-        if len(keys) == 1:
+        if len(keys) > 1:
+            await route.continue_()
+        elif first == "cut off":
             await route.abort("connectionreset")
         else:
-            await route.continue_()
+            await route.fulfill(status=503, content_type="application/json",
+                                body='{"error": {"code": "unavailable", "message": "Busy"}}')
 
-    await page.route("**/api/v1/image/upload", cut_the_first_off)
+    await page.route("**/api/v1/image/upload", fail_the_first)
     await page.goto("/write")
     picture = tmp_path / "once.png"
     picture.write_bytes(png(5, 5))
@@ -182,28 +187,6 @@ async def test_an_editor_upload_cut_off_is_sent_again_with_its_key(site, tmp_pat
     await expect(page.get_by_label("Body", exact=True)).to_have_value(
         re.compile(r"/media/[\s\S]*/media/"))
     assert len(keys) == 3 and keys[2] != keys[0]
-
-
-async def test_an_editor_upload_answered_503_is_sent_again_with_its_key(site, tmp_path):
-    me, page = await signed_in_page(site, "Patient uploader")
-    keys = []
-
-    async def busy_first(route):
-        keys.append(route.request.headers.get("idempotency-key"))
-        if len(keys) == 1:
-            await route.fulfill(status=503, content_type="application/json",
-                                body='{"error": {"code": "unavailable", "message": "Busy"}}')
-        else:
-            await route.continue_()
-
-    await page.route("**/api/v1/image/upload", busy_first)
-    await page.goto("/write")
-    picture = tmp_path / "later.png"
-    picture.write_bytes(png(6, 6))
-    await page.get_by_label("Add an image").set_input_files(str(picture))
-    await page.get_by_text("Added later.png.").wait_for()
-    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
-    assert (await site.services.uploads.usage(me.user.id)).files == 1
     site.problems[:] = [p for p in site.problems if not p.endswith("/image/upload: 503")]
 
 
