@@ -52,6 +52,18 @@ async def heard_until(client: Client, marker: str) -> list[dict]:
     return frames
 
 
+async def heard_of_once(live, ann: dict, bob: dict, bob_socket: Client, gid: str) -> None:
+    """Bob heard of group `gid` once, live and in his notifications. A group made after it
+    is the marker: whatever a replay or a losing twin sent Bob came before its frames."""
+    marker = (await create(live, ann, None, [bob], name="Later")).json()["id"]
+    heard = about(await heard_until(bob_socket, marker), gid)
+    assert sorted(heard) == ["conversation.updated", "notification"], heard
+    await bob_socket.close()
+    notices = (await live.http.get("/api/v1/notifications",
+                                   headers=keyed(bob, None))).json()["items"]
+    assert [n["link"] for n in notices].count(f"/chat?c={gid}") == 1
+
+
 def about(frames: list[dict], cid: str) -> list[str]:
     return [f["type"] for f in frames
             if (f.get("conversation") or {}).get("id") == cid
@@ -71,14 +83,7 @@ async def test_a_replay_answers_the_same_group_and_members_hear_of_it_once(live,
     gid = first.json()["id"]
     assert [g["id"] for g in await groups_of(live, ann)] == [gid]
     assert [g["id"] for g in await groups_of(live, bob)] == [gid]
-    # A group made after the replay: whatever the replay sent Bob came before its frames.
-    marker = (await create(live, ann, None, [bob], name="Later")).json()["id"]
-    heard = about(await heard_until(bob_socket, marker), gid)
-    assert sorted(heard) == ["conversation.updated", "notification"], heard
-    await bob_socket.close()
-    notices = (await live.http.get("/api/v1/notifications",
-                                   headers=keyed(bob, None))).json()["items"]
-    assert [n["link"] for n in notices].count(f"/chat?c={gid}") == 1
+    await heard_of_once(live, ann, bob, bob_socket, gid)
 
 
 async def test_the_same_key_for_another_group_is_refused(live, people):
@@ -112,14 +117,7 @@ async def test_concurrent_twins_store_one_group_and_members_hear_of_it_once(live
     assert sum("idempotent-replayed" not in r.headers for r in answers) == 1
     assert len(await groups_of(live, ann)) == 1
     gid = answers[0].json()["id"]
-    # A group made after the twins: whatever the losers sent Bob came before its frames.
-    marker = (await create(live, ann, None, [bob], name="Later")).json()["id"]
-    heard = about(await heard_until(bob_socket, marker), gid)
-    assert sorted(heard) == ["conversation.updated", "notification"], heard
-    await bob_socket.close()
-    notices = (await live.http.get("/api/v1/notifications",
-                                   headers=keyed(bob, None))).json()["items"]
-    assert [n["link"] for n in notices].count(f"/chat?c={gid}") == 1
+    await heard_of_once(live, ann, bob, bob_socket, gid)
 
 
 async def test_without_a_key_each_post_creates_a_group(live, people):
