@@ -32,6 +32,7 @@ from nirvana.settings import Settings
 from nirvana.storage.embedded import EmbeddedMongo, EmbeddedPostgres
 from tests.support.pg_races import TEST_CLUSTER_SETTINGS
 from tests.support.servers import TEST_ORIGIN
+from tests.support.smtp import SmtpServer
 
 SLOW_TEST_SECONDS = 360
 
@@ -175,6 +176,16 @@ async def _empty_stores(pool, mongo, settings: Settings) -> None:
 @pytest.fixture
 def settings(base_settings: Settings, tmp_path: Path) -> Settings:
     return replace(base_settings, data_dir=tmp_path)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server for the test; a module that mails overrides `settings` to send
+    to it (smtp_url)."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from nirvana.bootstrap import build_services
 from tests.support.chat_client import Client
 from tests.support.http import bearer, sign_up
 from tests.support.people import befriend
-from tests.support.smtp import SmtpServer, html_of, text_of, until
+from tests.support.smtp import html_of, text_of, until
 
 pytestmark = pytest.mark.anyio
 
@@ -23,14 +23,6 @@ pytestmark = pytest.mark.anyio
 # must come first is one request right after the send, well within it.
 DELAY = 0.5
 _ids = itertools.count(1)
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -13,17 +13,9 @@ import pytest
 
 from nirvana.storage.mail_sender import Backoff
 from tests.support.http import sign_up
-from tests.support.smtp import Inbox, SmtpServer, until
+from tests.support.smtp import Inbox, until
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

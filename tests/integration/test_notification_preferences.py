@@ -11,17 +11,9 @@ from dataclasses import replace
 import pytest
 
 from tests.support.http import bearer, sign_up
-from tests.support.smtp import SmtpServer, html_of, text_of, until
+from tests.support.smtp import html_of, text_of, until
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
