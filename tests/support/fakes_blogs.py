@@ -27,6 +27,13 @@ from nirvana.domain.blogs.search import SEARCH_CANDIDATES, Candidate
 from nirvana.domain.idempotency import IdempotencyKey, replayed_or_refused
 
 
+def blog_fields(title: str = "Title", **over) -> BlogFields:
+    """A published blog's fields for the unit tests; `over` changes any of them."""
+    base = dict(title=title, body="Body", summary="", header_image=None, images=(), tags=(),
+                place=None, status=BlogStatus.PUBLISHED)
+    return BlogFields(**{**base, **over})
+
+
 def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()

@@ -12,12 +12,12 @@ from nirvana.domain.blogs.events import (
     BlogReacted,
 )
 from nirvana.domain.blogs.live import LiveNewPosts
-from nirvana.domain.blogs.model import Audience, BlogFields, BlogStatus
+from nirvana.domain.blogs.model import Audience, BlogStatus
 from nirvana.domain.blogs.reactions import Reaction, ReactionCounts
 from nirvana.domain.blogs.service import Blogs
 from nirvana.domain.errors import ConflictError, NotFoundError
 from tests.support.clock import FakeClock
-from tests.support.fakes_blogs import FakeBlogRepository, FakeCommentRepository
+from tests.support.fakes_blogs import FakeBlogRepository, FakeCommentRepository, blog_fields
 
 ANN, BOB, CAT = 1, 2, 3
 
@@ -28,12 +28,6 @@ class Recorded:
 
     async def publish(self, event: BlogEvent) -> None:
         self.events.append(event)
-
-
-def fields(**over) -> BlogFields:
-    base = dict(title="Title", body="Body", summary="", header_image=None, images=(),
-                tags=(), place=None, status=BlogStatus.PUBLISHED)
-    return BlogFields(**{**base, **over})
 
 
 @pytest.fixture
@@ -53,7 +47,7 @@ def blogs(repo, events) -> Blogs:
 
 
 async def test_a_reaction_replaces_the_last_and_every_change_is_announced(blogs, events):
-    blog = await blogs.create(ANN, fields())
+    blog = await blogs.create(ANN, blog_fields())
     events.events.clear()
     state = await blogs.react(blog.id, BOB, Reaction.LOVE)
     assert state.mine is Reaction.LOVE and state.counts == ReactionCounts(love=1)
@@ -66,7 +60,7 @@ async def test_a_reaction_replaces_the_last_and_every_change_is_announced(blogs,
 
 
 async def test_unliking_leaves_another_kind_and_announces_nothing(blogs, events):
-    blog = await blogs.create(ANN, fields())
+    blog = await blogs.create(ANN, blog_fields())
     await blogs.react(blog.id, BOB, Reaction.WOW)
     events.events.clear()
     assert await blogs.unlike(blog.id, BOB) == 0
@@ -79,12 +73,12 @@ async def test_unliking_leaves_another_kind_and_announces_nothing(blogs, events)
 
 
 async def test_drafts_and_hidden_blogs_take_no_reactions(blogs, repo):
-    draft = await blogs.create(ANN, fields(status=BlogStatus.DRAFT))
+    draft = await blogs.create(ANN, blog_fields(status=BlogStatus.DRAFT))
     with pytest.raises(ConflictError):
         await blogs.react(draft.id, ANN, Reaction.LOVE)
     with pytest.raises(NotFoundError):
         await blogs.react(draft.id, BOB, Reaction.LOVE)
-    close = await blogs.create(ANN, fields(audience=Audience.FRIENDS))
+    close = await blogs.create(ANN, blog_fields(audience=Audience.FRIENDS))
     with pytest.raises(NotFoundError):
         await blogs.react(close.id, BOB, Reaction.LOVE)
     with pytest.raises(NotFoundError):
@@ -121,10 +115,10 @@ async def test_a_new_post_is_told_to_the_readers_online_never_its_author(repo):
 
     blogs = Blogs(blogs=repo, comments=FakeCommentRepository(repo), clock=FakeClock(),
                   events=Listeners())
-    await blogs.create(ANN, fields(status=BlogStatus.DRAFT))  # not announced: nothing
-    public = await blogs.create(ANN, fields())
-    close = await blogs.create(ANN, fields(audience=Audience.FRIENDS))
+    await blogs.create(ANN, blog_fields(status=BlogStatus.DRAFT))  # not announced: nothing
+    public = await blogs.create(ANN, blog_fields())
+    close = await blogs.create(ANN, blog_fields(audience=Audience.FRIENDS))
     assert sockets.told == [([BOB, CAT], public.id), ([CAT], close.id)]
     sockets.online = [ANN]
-    await blogs.create(ANN, fields())
+    await blogs.create(ANN, blog_fields())
     assert len(sockets.told) == 2  # nobody else online: no query, nothing sent

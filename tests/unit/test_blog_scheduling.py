@@ -11,7 +11,7 @@ from nirvana.domain.blogs.model import BlogChanges, BlogFields, BlogFilter, Blog
 from nirvana.domain.blogs.service import Blogs
 from nirvana.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tests.support.clock import FakeClock
-from tests.support.fakes_blogs import FakeBlogRepository, FakeCommentRepository
+from tests.support.fakes_blogs import FakeBlogRepository, FakeCommentRepository, blog_fields
 
 ANN, BOB = 1, 2
 
@@ -22,12 +22,6 @@ class RecordedEvents:
 
     async def publish(self, event: BlogEvent) -> None:
         self.events.append(event)
-
-
-def fields(title: str = "Soon", **over) -> BlogFields:
-    base = dict(title=title, body="Body", summary="", header_image=None, images=(),
-                tags=(), place=None, status=BlogStatus.PUBLISHED)
-    return BlogFields(**{**base, **over})
 
 
 @pytest.fixture
@@ -46,9 +40,9 @@ def blogs(clock, events) -> Blogs:
     return Blogs(blogs=repo, comments=FakeCommentRepository(repo), clock=clock, events=events)
 
 
-def scheduled(clock: FakeClock, seconds: float = 60, **over) -> BlogFields:
-    return fields(status=BlogStatus.SCHEDULED,
-                  publish_at=clock.now() + timedelta(seconds=seconds), **over)
+def scheduled(clock: FakeClock, seconds: float = 60, title: str = "Soon", **over) -> BlogFields:
+    return blog_fields(title, status=BlogStatus.SCHEDULED,
+                       publish_at=clock.now() + timedelta(seconds=seconds), **over)
 
 
 async def visible_to_others(blogs: Blogs, blog_id: int) -> bool:
@@ -94,8 +88,8 @@ async def test_blogs_due_while_the_server_was_down_are_published_at_the_next_loo
 
 async def test_the_time_must_be_in_the_future_and_only_with_scheduled(blogs, clock):
     for bad in (scheduled(clock, 0), scheduled(clock, -5),
-                fields(status=BlogStatus.SCHEDULED),
-                fields(publish_at=clock.now() + timedelta(hours=1)),
+                blog_fields("Soon", status=BlogStatus.SCHEDULED),
+                blog_fields("Soon", publish_at=clock.now() + timedelta(hours=1)),
                 scheduled(clock, 60, body="")):
         with pytest.raises(InvalidInputError):
             await blogs.create(ANN, bad)
@@ -142,8 +136,8 @@ async def test_an_edit_loaded_before_the_publication_is_stale(blogs, clock):
 
 
 async def test_writing_a_published_blog_announces_it_once(blogs, events):
-    blog = await blogs.create(ANN, fields(title="Now"))
-    draft = await blogs.create(ANN, fields(title="Later", status=BlogStatus.DRAFT))
+    blog = await blogs.create(ANN, blog_fields(title="Now"))
+    draft = await blogs.create(ANN, blog_fields(title="Later", status=BlogStatus.DRAFT))
     published = await blogs.update(draft.id, ANN, BlogChanges(status=BlogStatus.PUBLISHED),
                                    draft.updated_at)
     back = await blogs.update(draft.id, ANN, BlogChanges(status=BlogStatus.DRAFT),

@@ -9,7 +9,6 @@ import pytest
 from nirvana.domain.blogs.model import (
     Audience,
     BlogChanges,
-    BlogFields,
     BlogFilter,
     BlogStatus,
     FeedPosition,
@@ -25,15 +24,9 @@ from nirvana.domain.errors import (
     PermissionDeniedError,
 )
 from tests.support.clock import FakeClock
-from tests.support.fakes_blogs import FakeBlogRepository, FakeCommentRepository
+from tests.support.fakes_blogs import FakeBlogRepository, FakeCommentRepository, blog_fields
 
 ANN, BOB, CID = 1, 2, 3
-
-
-def fields(**over) -> BlogFields:
-    base = dict(title="Title", body="Body", summary="", header_image=None, images=(),
-                tags=(), place=None, status=BlogStatus.PUBLISHED)
-    return BlogFields(**{**base, **over})
 
 
 @pytest.fixture
@@ -52,7 +45,7 @@ def blogs(repo: FakeBlogRepository, clock: FakeClock) -> Blogs:
 
 
 async def test_tags_are_normalised_and_deduplicated(blogs):
-    blog = await blogs.create(ANN, fields(tags=("Go", " go ", "Slow   Food")))
+    blog = await blogs.create(ANN, blog_fields(tags=("Go", " go ", "Slow   Food")))
     assert blog.tags == ("go", "slow food")
 
 
@@ -69,12 +62,12 @@ async def test_invalid_fields_are_refused(blogs, repo):
     # async tests.
     for bad in INVALID:
         with pytest.raises(InvalidInputError):
-            await blogs.create(ANN, fields(**bad))
+            await blogs.create(ANN, blog_fields(**bad))
     assert repo.blogs == {}
 
 
 async def test_an_empty_draft_body_is_fine_until_it_is_published(blogs):
-    draft = await blogs.create(ANN, fields(body="", status=BlogStatus.DRAFT))
+    draft = await blogs.create(ANN, blog_fields(body="", status=BlogStatus.DRAFT))
     assert draft.published_at is None
     with pytest.raises(InvalidInputError):
         await blogs.update(draft.id, ANN, BlogChanges(status=BlogStatus.PUBLISHED),
@@ -82,7 +75,7 @@ async def test_an_empty_draft_body_is_fine_until_it_is_published(blogs):
 
 
 async def test_drafts_are_visible_to_their_author_only(blogs):
-    draft = await blogs.create(ANN, fields(status=BlogStatus.DRAFT))
+    draft = await blogs.create(ANN, blog_fields(status=BlogStatus.DRAFT))
     assert (await blogs.get(draft.id, ANN)).id == draft.id
     for viewer in (BOB, None):
         with pytest.raises(NotFoundError):
@@ -90,7 +83,7 @@ async def test_drafts_are_visible_to_their_author_only(blogs):
 
 
 async def test_a_block_either_way_hides_the_blog(blogs, repo):
-    blog = await blogs.create(ANN, fields())
+    blog = await blogs.create(ANN, blog_fields())
     repo.blocks.add((ANN, BOB))
     repo.blocks.add((CID, ANN))
     for viewer in (BOB, CID):
@@ -104,7 +97,7 @@ async def test_a_block_either_way_hides_the_blog(blogs, repo):
 
 
 async def test_only_the_author_edits_or_deletes(blogs):
-    blog = await blogs.create(ANN, fields())
+    blog = await blogs.create(ANN, blog_fields())
     with pytest.raises(PermissionDeniedError):
         await blogs.update(blog.id, BOB, BlogChanges(title="x"), blog.updated_at)
     with pytest.raises(PermissionDeniedError):
@@ -115,7 +108,7 @@ async def test_only_the_author_edits_or_deletes(blogs):
 
 
 async def test_stale_edit_is_a_conflict_and_updated_at_always_moves(blogs, clock):
-    blog = await blogs.create(ANN, fields())
+    blog = await blogs.create(ANN, blog_fields())
     # Same clock tick: the new version still gets a later updated_at than the old one.
     edited = await blogs.update(blog.id, ANN, BlogChanges(title="Two"), blog.updated_at)
     assert edited.updated_at > blog.updated_at
@@ -126,7 +119,7 @@ async def test_stale_edit_is_a_conflict_and_updated_at_always_moves(blogs, clock
 
 
 async def test_first_publication_sets_published_at_and_republishing_keeps_it(blogs, clock):
-    draft = await blogs.create(ANN, fields(status=BlogStatus.DRAFT))
+    draft = await blogs.create(ANN, blog_fields(status=BlogStatus.DRAFT))
     clock.advance(60)
     pub = await blogs.update(draft.id, ANN, BlogChanges(status=BlogStatus.PUBLISHED),
                              draft.updated_at)
@@ -139,8 +132,8 @@ async def test_first_publication_sets_published_at_and_republishing_keeps_it(blo
 
 
 async def test_changes_can_clear_the_place_and_header_image(blogs):
-    blog = await blogs.create(ANN, fields(place=Place("Paris", "France"),
-                                          header_image="/media/h.png"))
+    blog = await blogs.create(ANN, blog_fields(place=Place("Paris", "France"),
+                                               header_image="/media/h.png"))
     cleared = await blogs.update(blog.id, ANN, BlogChanges(clear_place=True,
                                                            clear_header_image=True),
                                  blog.updated_at)
@@ -149,18 +142,18 @@ async def test_changes_can_clear_the_place_and_header_image(blogs):
 
 
 async def test_likes_are_idempotent_and_drafts_cannot_be_liked(blogs):
-    blog = await blogs.create(ANN, fields())
+    blog = await blogs.create(ANN, blog_fields())
     assert await blogs.like(blog.id, BOB) == 1
     assert await blogs.like(blog.id, BOB) == 1
     assert await blogs.unlike(blog.id, BOB) == 0
     assert await blogs.unlike(blog.id, BOB) == 0
-    draft = await blogs.create(ANN, fields(status=BlogStatus.DRAFT))
+    draft = await blogs.create(ANN, blog_fields(status=BlogStatus.DRAFT))
     with pytest.raises(ConflictError):
         await blogs.like(draft.id, ANN)
 
 
 async def test_comment_rules(blogs):
-    blog = await blogs.create(ANN, fields())
+    blog = await blogs.create(ANN, blog_fields())
     c = await blogs.comment(blog.id, BOB, "nice")
     with pytest.raises(InvalidInputError):
         await blogs.comment(blog.id, BOB, "   ")
@@ -175,7 +168,7 @@ async def test_comment_rules(blogs):
 
 async def test_feed_reports_a_next_position_only_when_more_exist(blogs, clock):
     for i in range(3):
-        await blogs.create(ANN, fields(title=f"P{i}"))
+        await blogs.create(ANN, blog_fields(title=f"P{i}"))
         clock.advance()
     page = await blogs.feed(None, None, 2)
     assert [b.title for b in page.blogs] == ["P2", "P1"] and page.next is not None
@@ -201,11 +194,11 @@ async def test_search_filter_is_validated(blogs):
 
 
 async def test_a_sitemap_part_s_version_moves_only_with_writes_to_its_own_blogs(blogs, repo):
-    first = await blogs.create(ANN, fields(title="One"))
+    first = await blogs.create(ANN, blog_fields(title="One"))
     part_of_first = first.id // 2000  # parts of 2,000 ids, as the sitemap's
     mine = blogs.public_pages_version(part_of_first, 2000)
     other = blogs.public_pages_version(part_of_first + 3, 2000)
-    second = await blogs.create(ANN, fields(title="Two"))  # the same part
+    second = await blogs.create(ANN, blog_fields(title="Two"))  # the same part
     assert blogs.public_pages_version(part_of_first, 2000) != mine
     assert blogs.public_pages_version(part_of_first + 3, 2000) == other
     mine = blogs.public_pages_version(part_of_first, 2000)
