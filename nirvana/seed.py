@@ -20,7 +20,6 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import partial
 from typing import Mapping, Sequence
 
 import asyncpg
@@ -196,10 +195,16 @@ async def seed(pool: asyncpg.Pool, *, users: int, blogs: int, rng: random.Random
             records = [blog_record(rng, user_ids, place_ids, now)
                        for _ in range(min(batch, blogs - start))]
             # A batch claims many titles' slugs in one transaction, so a blog created or
-            # edited meanwhile can deadlock with it; PostgreSQL may end either side.
+            # edited meanwhile can deadlock with it; PostgreSQL may end either side. A batch
+            # gone again draws what its first try drew, so `--seed N` still repeats.
+            state = rng.getstate()
+
+            async def one_batch() -> tuple[int, tuple[int, int]]:
+                rng.setstate(state)
+                return await seed_blogs(conn, records, last_id, user_ids, rng)
+
             last_id, added = await once_more_if_deadlocked(
-                partial(seed_blogs, conn, records, last_id, user_ids, rng),
-                f"seed batch of blogs {start + 1}-{start + len(records)}")
+                one_batch, f"seed batch of blogs {start + 1}-{start + len(records)}")
             likes, comments = likes + added[0], comments + added[1]
             log.info("seeded %d/%d blogs (%.0f s)", start + len(records), blogs,
                      time.monotonic() - started)
