@@ -199,3 +199,26 @@ async def test_a_renewal_under_way_when_the_client_stops_changes_nothing_after_a
         assert outcome == {"renewals": 2, "newSockets": 0, "freshOpen": True, "state": "connected",
                            "renewalsAfter4001": 2}
     assert result["signedOut"] == 0
+
+
+async def test_a_1013_from_an_instance_cut_off_from_the_chat_writer_is_retried_sooner(page):
+    # Another instance may be the writer's and take the next socket (docs/protocol.md,
+    # "Reconnecting"); any other 1013 (a store down, a writer changing) backs off further.
+    result = await page.evaluate("""async () => {
+      const { FakeSocket, connected } = window.t;
+      const waits = {};
+      for (const reason of ["The chat writer cannot be reached; reconnect later",
+                            "PostgreSQL is unavailable; reconnect later",
+                            "The chat writer changed; reconnect later"]) {
+        const { client, socket } = connected({ backoff: { min: 1000, max: 100000 },
+                                               random: () => 1 });
+        client.on("state", (e) => { if (e.retryIn) waits[reason] = e.retryIn; });
+        socket.closedWith = 1013;
+        socket.onclose({ code: 1013, reason });
+        client.disconnect();
+      }
+      return waits;
+    }""")
+    assert result == {"The chat writer cannot be reached; reconnect later": 1000,
+                      "PostgreSQL is unavailable; reconnect later": 8000,
+                      "The chat writer changed; reconnect later": 8000}

@@ -27,6 +27,9 @@ export const State = Object.freeze({
 
 // Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
 const FINAL_CLOSES = new Set([1008, 1009, 4003, 4029]);
+// The start of the 1013 reason an instance gives when it cannot reach the chat writer (a Redis
+// outage, docs/cluster-chat.md): another instance may take the socket.
+const WRITER_UNREACHABLE = "The chat writer cannot be reached";
 
 export class ChatClient extends Emitter {
   /**
@@ -243,7 +246,11 @@ export class ChatClient extends Emitter {
       this._stop(reason || `closed ${code}`, "The server closed the connection.");
       this.emit("closed", { code, reason });
     } else {
-      this._scheduleReconnect(code === 1013 ? "server busy" : "connection lost", code === 1013 ? 3 : 0);
+      // A 1013 backs off three steps further (a store is down, a writer is changing), but not
+      // one refused because this instance cannot reach the chat writer (Redis is down): the
+      // next socket may land on another instance, the writer's, which takes it.
+      const busy = code === 1013 && !String(reason).startsWith(WRITER_UNREACHABLE);
+      this._scheduleReconnect(code === 1013 ? "server busy" : "connection lost", busy ? 3 : 0);
     }
   }
 
