@@ -7,7 +7,7 @@
 import { reportLater } from "./emitter.js";
 import { State } from "./protocol.js";
 import { $, api, client, conversations, current, histories, learnPeople, muted, people, presence,
-  setFriends } from "./chat_state.js";
+  root, setFriends } from "./chat_state.js";
 import { renderFriends, renderList, setMore } from "./chat_list.js";
 import { closeConversation, markSeen, openConversation, openDirect, openFromAddress } from
   "./chat_conversations.js";
@@ -19,6 +19,10 @@ let walk = 0;
 let loaded = false;              // the list and the open history were read since the page opened
 let historyMisses = 0;           // open histories that could not be read, ever
 let renewing = false;            // a planned reconnect with a renewed session: nothing to say
+// The list (and open history) shown was read over HTTP while no socket was up: not live until
+// the socket's own read replaces it. `httpRead` is that read while under way.
+let overHttp = false;
+let httpRead = null;
 
 // Changes heard while the list is being read, kept in the order heard and applied once it
 // is in place: the list may have been read before them, and must not overwrite what they
@@ -41,12 +45,17 @@ export function setUpConnection() {
     if (state === State.CONNECTED) return;  // "ready" says how the reconnect went
     renewing = reason === "session renewed";
     if (renewing) return;
+    // A socket refused (during a Redis outage only the chat writer's instance takes new ones)
+    // leaves the page empty until one is taken: show what HTTP, served by every instance, reads.
+    if (state === State.CONNECTING && retryIn && !loaded && !httpRead) {
+      httpRead = readOverHttp().catch(() => {}).finally(() => { httpRead = null; });
+    }
     if (state === State.CONNECTING && wasConnected) {
       const wait = retryIn ? ` Trying again in ${Math.ceil(retryIn / 1000)} s.` : "";
       const why = reason && reason !== "connection lost" ? ` (${reason})` : "";
       status.textContent = `Connection lost${why}. Reconnecting…${wait} Messages you send now are kept and sent when it is back.`;
     } else if (state === State.CONNECTING) {
-      status.textContent = "Connecting…";
+      status.textContent = overHttp ? notLiveText(retryIn) : "Connecting…";
     } else {
       status.textContent = reason === "signed out" ?
         "Your session has ended. Sign in again to keep chatting." : `Disconnected (${reason}).`;
@@ -128,6 +137,8 @@ async function readEverything() {
   // A newer reading began meanwhile (a reconnect): this one's first page and cursor are
   // older than what it reads, so leave the list to it.
   if (mine !== walk) return;
+  overHttp = false;
+  delete root.dataset.live;
   setFriends(friendList);
   if (preferences) {
     muted.clear();
@@ -154,6 +165,45 @@ async function readEverything() {
     else if (asked) return asked;  // older than the first page, or not the user's
   }
   return null;
+}
+
+function notLiveText(retryIn) {
+  const wait = retryIn ? ` Trying again in ${Math.ceil(retryIn / 1000)} s.` : "";
+  return `Connecting…${wait} Your conversations as last read, not live: new messages show once the chat connects.`;
+}
+
+/** The first page of the list, and the recent history of the conversation the address names,
+ *  read over HTTP and shown as not live. Nothing of the client changes (its position, its
+ *  outbox): the socket's first "ready" reads everything again and replaces all of it, and a
+ *  socket read begun meanwhile (a newer walk) makes this one's answer count for nothing. */
+async function readOverHttp() {
+  const mine = walk;
+  const [list, friendList] = await Promise.all([
+    api("GET", "/api/v1/conversations"),
+    api("GET", "/api/messages/users").catch(() => []),
+  ]);
+  const wanted = new URLSearchParams(location.search).get("c") || hashConversation();
+  const asked = list.conversations.some((c) => c.id === wanted) ? wanted : null;
+  const recent = asked ? await api("GET",
+    `/api/v1/conversations/${encodeURIComponent(asked)}/messages?limit=50`).catch(() => null) : null;
+  await learnPeople([...list.conversations.flatMap((c) => c.members.map((m) => m.user_id)),
+                     ...(recent?.messages ?? []).map((m) => m.sender_id)]);
+  if (mine !== walk || loaded || client.state === State.CONNECTED) return;
+  overHttp = true;
+  root.dataset.live = "false";
+  setFriends(friendList);
+  for (const f of friendList) people.set(f.id, { id: f.id, name: f.name, avatar: f.avatar_url });
+  conversations.clear();
+  histories.clear();
+  for (const c of list.conversations) conversations.set(c.id, c);
+  if (recent) {
+    histories.set(asked, { messages: new Map(recent.messages.map((m) => [m.seq, m])),
+                           complete: recent.messages.length < 50 });
+  }
+  renderList();
+  renderFriends();
+  $("chat-status").textContent = notLiveText(null);
+  if (asked && !current) await openFromAddress(asked);
 }
 
 /** A conversation the address names that the first page did not bring: read by id, put in

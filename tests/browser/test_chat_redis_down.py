@@ -1,0 +1,60 @@
+"""The chat page during a Redis outage, on an instance that is not the chat writer: its new
+sockets are refused (1013, docs/cluster-chat.md), so the page shows the conversations and the
+open history read over HTTP, marked not live, until a socket is taken; once Redis is back
+the page is live again."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.support.browser_chat import api_sign_up, befriend, messages, open_chat_with, send
+from tests.support.instances import instances, shared_databases  # noqa: F401 (fixtures)
+from tests.support.redis_server import redis_server  # noqa: F401 (fixture)
+from tests.support.system import free_ports
+
+pytestmark = pytest.mark.slow
+
+
+async def test_the_list_is_read_over_http_while_redis_is_down_then_live(
+        browser, instances, redis_server):  # noqa: F811
+    # Started first, the first instance holds the chat writer's lease; the page is on the other.
+    # Fixed ports: the default allowed origins name the port an instance is told to use.
+    for port in free_ports(2):
+        await instances.start(1, PORT=str(port))
+    first, second = instances.running
+    site = SimpleNamespace(base=second.url)
+    contexts = [await browser.new_context(base_url=second.url) for _ in range(2)]
+    try:
+        page, page_b = [await context.new_page() for context in contexts]
+        a = await api_sign_up(site, page, "Ada Outage")
+        b = await api_sign_up(site, page_b, "Bo Outage")
+        await befriend(site, page, a, page_b, b)
+        await open_chat_with(page, b)
+        await send(page, "said before the outage")
+        await messages(page).filter(has_text="said before the outage").wait_for()
+        conversation = parse_qs(urlsplit(page.url).query)["c"][0]
+
+        redis_server.stop()
+        await page.reload()
+        await page.locator('#chat[data-live="false"]').wait_for()
+        assert "not live" in await page.locator("#chat-status").text_content()
+        assert await page.locator("#chat-status").get_attribute("data-state") == "connecting"
+        await page.locator("#conversation-list").get_by_text("Bo Outage").first.wait_for()
+        await messages(page).filter(has_text="said before the outage").wait_for()
+
+        redis_server.start()
+        await page.locator("#chat-status", has_text="Connected").wait_for(timeout=60_000)
+        await page.locator("#chat:not([data-live])").wait_for()  # the socket's read replaced it
+        # Live: a message sent through the writer's instance reaches the page's socket.
+        sent = await page_b.context.request.post(
+            f"{first.url}/api/v1/conversations/{conversation}/messages",
+            headers={"Origin": first.url}, data={"text": "said after the outage"})
+        assert sent.ok, await sent.text()
+        await messages(page).filter(has_text="said after the outage").wait_for()
+        assert await messages(page).filter(has_text="said before the outage").count() == 1
+    finally:
+        for context in contexts:
+            await context.close()
