@@ -3,7 +3,9 @@
 
 import { $, current } from "./chat_state.js";
 import { dispatch, submitComposer } from "./chat_composer.js";
+import { h } from "./chat_dom.js";
 import { postOnce } from "./keyed_post.js";
+import { newClientId } from "./protocol_base.js";
 
 // Files go out in the order they were picked or dropped: a second pick waits for the first
 // one's uploads, or a small file dropped after a big one would arrive before it.
@@ -39,21 +41,29 @@ export function setUpAttachments() {
 function attachFiles(files) {
   const target = current;  // where the files were dropped, even if another chat is opened meanwhile
   if (!files.length || !target) return attaching;
-  attaching = attaching.then(() => uploadAndSend(files, target));
+  // A key per file, and one retry with it after a 503 or a dropped connection (keyed_post.js):
+  // a retry whose first attempt was stored answers that upload, never a second copy.
+  const keys = files.map(() => newClientId());
+  attaching = attaching.then(() => uploadAndSend(files, keys, target));
   return attaching;
 }
 
-async function uploadAndSend(files, target) {
+/** The server did not answer (a dropped connection, or a 502-504: no instance, or one
+ *  shutting down): the upload may be tried again as it was. Other refusals (too big, a kind not taken)
+ *  would be refused again. */
+class NoAnswer extends Error {}
+
+async function uploadAndSend(files, keys, target) {
   const note = $("attachment-note");
-  for (const file of files) {
+  for (const [i, file] of files.entries()) {
     note.hidden = false;
     note.textContent = `Uploading ${file.name}…`;
     const form = new FormData();
     form.append("file", file);
     try {
-      // A key per file, and one retry with it after a 503 or a dropped connection: a
-      // retry whose first attempt was stored answers that upload, never a second copy.
-      const response = await postOnce("/api/v1/media/upload", form);
+      const response = await postOnce("/api/v1/media/upload", form, keys[i])
+        .catch(() => { throw new NoAnswer(); });
+      if ([502, 503, 504].includes(response.status)) throw new NoAnswer();
       const data = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(data.error?.message || `The server answered ${response.status}.`);
       note.hidden = true;
@@ -63,7 +73,19 @@ async function uploadAndSend(files, target) {
       if (current === target) await submitComposer(attachments);
       else dispatch({ conversation_id: target, text: "", attachments, kind: data.kind });
     } catch (error) {
-      note.textContent = `${file.name} was not attached: ${error.message}`;
+      if (!(error instanceof NoAnswer)) {
+        note.textContent = `${file.name} was not attached: ${error.message}`;
+        return;
+      }
+      // The page still holds the files: a retry sends this one with its key (stored once if
+      // its first try landed after all), then the ones after it.
+      const again = h("button", { type: "button", class: "button small", onclick: () => {
+        note.textContent = "";
+        attaching = attaching.then(() => uploadAndSend(files.slice(i), keys.slice(i), target));
+      } }, "Send it again");
+      note.replaceChildren(
+        `${file.name} was not sent: the server did not answer. Send it again when the connection is back. `,
+        again);
       return;
     }
   }

@@ -3,12 +3,14 @@
 
 import { newClientId } from "./protocol_base.js";
 
-/** POST `body` to `url` with a key of its own. A 503 or a dropped connection may come after
- *  the server stored it: the one retry, a second later, sends the same key, so it answers
- *  what was stored instead of storing a second copy. Any other answer is returned as is. */
-export async function postOnce(url, body) {
+/** POST `body` to `url` with a key of its own, or `key` (a user's retry of a POST that got
+ *  no answer passes that POST's key). A 503 or a dropped connection may come after the server
+ *  stored it: the one retry, a second later, sends the same key, so it answers what was
+ *  stored instead of storing a second copy. Any other answer is returned as is; a dropped
+ *  connection on the retry too rejects (a TypeError, as fetch does). */
+export async function postOnce(url, body, key = newClientId()) {
   const options = { method: "POST", body, credentials: "same-origin",
-                    headers: { "Idempotency-Key": newClientId() } };
+                    headers: { "Idempotency-Key": key } };
   try {
     const response = await fetch(url, options);
     if (response.status !== 503) return response;
