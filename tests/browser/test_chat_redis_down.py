@@ -44,17 +44,26 @@ async def test_the_list_is_read_over_http_while_redis_is_down_then_live(
         assert await page.locator("#chat-status").get_attribute("data-state") == "connecting"
         await page.locator("#conversation-list").get_by_text("Bo Outage").first.wait_for()
         await messages(page).filter(has_text="said before the outage").wait_for()
+        # Sent meanwhile: kept by the client (not stored yet, no socket), sent once it connects.
+        await send(page, "said during the outage")
+        await messages(page).filter(has_text="said during the outage").wait_for()
 
         redis_server.start()
         await page.locator("#chat-status", has_text="Connected").wait_for(timeout=60_000)
         await page.locator("#chat:not([data-live])").wait_for()  # the socket's read replaced it
+        await page.locator("#messages li.pending").first.wait_for(state="detached")  # stored
         # Live: a message sent through the writer's instance reaches the page's socket.
         sent = await page_b.context.request.post(
             f"{first.url}/api/v1/conversations/{conversation}/messages",
             headers={"Origin": first.url}, data={"text": "said after the outage"})
         assert sent.ok, await sent.text()
         await messages(page).filter(has_text="said after the outage").wait_for()
-        assert await messages(page).filter(has_text="said before the outage").count() == 1
+        for text in ("said before the outage", "said during the outage"):
+            assert await messages(page).filter(has_text=text).count() == 1
+        stored = await page_b.context.request.get(
+            f"{first.url}/api/v1/conversations/{conversation}/messages")
+        assert [m["text"] for m in (await stored.json())["messages"]] == [
+            "said before the outage", "said during the outage", "said after the outage"]
     finally:
         for context in contexts:
             await context.close()
