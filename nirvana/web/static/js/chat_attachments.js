@@ -49,8 +49,8 @@ function attachFiles(files) {
 }
 
 /** The server did not answer (a dropped connection, or a 502-504: no instance, or one
- *  shutting down): the upload may be tried again as it was. Other refusals (too big, a kind not taken)
- *  would be refused again. */
+ *  shutting down): the upload may be tried again as it was. Other refusals (too big, a kind
+ *  not taken) would be refused again. */
 class NoAnswer extends Error {}
 
 async function uploadAndSend(files, keys, target) {
@@ -84,7 +84,8 @@ async function uploadAndSend(files, keys, target) {
         attaching = attaching.then(() => uploadAndSend(files.slice(i), keys.slice(i), target));
       } }, "Send it again");
       note.replaceChildren(
-        `${file.name} was not sent: the server did not answer. Send it again when the connection is back. `,
+        `${file.name} was not sent: the server did not answer. ` +
+          "Send it again when the connection is back. ",
         again);
       return;
     }

@@ -169,7 +169,8 @@ async function readEverything() {
 
 function notLiveText(retryIn) {
   const wait = retryIn ? ` Trying again in ${Math.ceil(retryIn / 1000)} s.` : "";
-  return `Connecting…${wait} Your conversations as last read, not live: new messages show once the chat connects.`;
+  return `Connecting…${wait} Your conversations as last read, not live: new messages show ` +
+    "once the chat connects.";
 }
 
 /** The first page of the list, and the recent history of the conversation the address names,
@@ -184,8 +185,8 @@ async function readOverHttp() {
   ]);
   const wanted = new URLSearchParams(location.search).get("c") || hashConversation();
   const asked = list.conversations.some((c) => c.id === wanted) ? wanted : null;
-  const recent = asked ? await api("GET",
-    `/api/v1/conversations/${encodeURIComponent(asked)}/messages?limit=50`).catch(() => null) : null;
+  const messagesOf = `/api/v1/conversations/${encodeURIComponent(asked)}/messages?limit=50`;
+  const recent = asked ? await api("GET", messagesOf).catch(() => null) : null;
   await learnPeople([...list.conversations.flatMap((c) => c.members.map((m) => m.user_id)),
                      ...(recent?.messages ?? []).map((m) => m.sender_id)]);
   if (mine !== walk || loaded || client.state === State.CONNECTED) return;
