@@ -26,12 +26,18 @@ async def test_the_list_is_read_over_http_while_redis_is_down_then_live(
         await instances.start(1, PORT=str(port))
     first, second = instances.running
     site = SimpleNamespace(base=second.url)
-    contexts = [await browser.new_context(base_url=second.url) for _ in range(2)]
+    contexts = [await browser.new_context(base_url=second.url) for _ in range(3)]
     try:
-        page, page_b = [await context.new_page() for context in contexts]
+        page, page_b, page_c = [await context.new_page() for context in contexts]
         a = await api_sign_up(site, page, "Ada Outage")
         b = await api_sign_up(site, page_b, "Bo Outage")
+        c = await api_sign_up(site, page_c, "Cy Outage")
         await befriend(site, page, a, page_b, b)
+        await befriend(site, page, a, page_c, c)
+        said = await page_c.context.request.post(
+            f"/api/messages/send/{a['id']}", headers={"Origin": site.base},
+            data={"text": "Cy said this"})
+        assert said.ok, await said.text()
         await open_chat_with(page, b)
         await send(page, "said before the outage")
         await messages(page).filter(has_text="said before the outage").wait_for()
@@ -43,6 +49,12 @@ async def test_the_list_is_read_over_http_while_redis_is_down_then_live(
         assert "not live" in await page.locator("#chat-status").text_content()
         assert await page.locator("#chat-status").get_attribute("data-state") == "connecting"
         await page.locator("#conversation-list").get_by_text("Bo Outage").first.wait_for()
+        await messages(page).filter(has_text="said before the outage").wait_for()
+        # Another conversation of the list opens with its history read over HTTP too.
+        listed = page.locator("#conversation-list")
+        await listed.get_by_role("button", name="Cy Outage").first.click()
+        await messages(page).filter(has_text="Cy said this").wait_for()
+        await listed.get_by_role("button", name="Bo Outage").first.click()
         await messages(page).filter(has_text="said before the outage").wait_for()
         # Sent meanwhile: kept by the client (not stored yet, no socket), sent once it connects.
         await send(page, "said during the outage")

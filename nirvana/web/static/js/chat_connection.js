@@ -6,8 +6,8 @@
 
 import { reportLater } from "./emitter.js";
 import { State } from "./protocol.js";
-import { $, api, client, conversations, current, histories, learnPeople, muted, people, presence,
-  root, setFriends } from "./chat_state.js";
+import { $, api, client, conversations, current, histories, learnPeople, muted, notLive, people,
+  presence, setFriends, setNotLive } from "./chat_state.js";
 import { renderFriends, renderList, setMore } from "./chat_list.js";
 import { closeConversation, markSeen, openConversation, openDirect, openFromAddress } from
   "./chat_conversations.js";
@@ -19,9 +19,8 @@ let walk = 0;
 let loaded = false;              // the list and the open history were read since the page opened
 let historyMisses = 0;           // open histories that could not be read, ever
 let renewing = false;            // a planned reconnect with a renewed session: nothing to say
-// The list (and open history) shown was read over HTTP while no socket was up: not live until
-// the socket's own read replaces it. `httpRead` is that read while under way.
-let overHttp = false;
+// The list and open history read over HTTP while no socket is up (`notLive` once shown), until
+// the socket's own read replaces them.
 let httpRead = null;
 
 // Changes heard while the list is being read, kept in the order heard and applied once it
@@ -55,7 +54,7 @@ export function setUpConnection() {
       const why = reason && reason !== "connection lost" ? ` (${reason})` : "";
       status.textContent = `Connection lost${why}. Reconnecting…${wait} Messages you send now are kept and sent when it is back.`;
     } else if (state === State.CONNECTING) {
-      status.textContent = overHttp ? notLiveText(retryIn) : "Connecting…";
+      status.textContent = notLive ? notLiveText(retryIn) : "Connecting…";
     } else {
       status.textContent = reason === "signed out" ?
         "Your session has ended. Sign in again to keep chatting." : `Disconnected (${reason}).`;
@@ -137,8 +136,7 @@ async function readEverything() {
   // A newer reading began meanwhile (a reconnect): this one's first page and cursor are
   // older than what it reads, so leave the list to it.
   if (mine !== walk) return;
-  overHttp = false;
-  delete root.dataset.live;
+  setNotLive(false);
   setFriends(friendList);
   if (preferences) {
     muted.clear();
@@ -190,8 +188,7 @@ async function readOverHttp() {
   await learnPeople([...list.conversations.flatMap((c) => c.members.map((m) => m.user_id)),
                      ...(recent?.messages ?? []).map((m) => m.sender_id)]);
   if (mine !== walk || loaded || client.state === State.CONNECTED) return;
-  overHttp = true;
-  root.dataset.live = "false";
+  setNotLive(true);
   setFriends(friendList);
   for (const f of friendList) people.set(f.id, { id: f.id, name: f.name, avatar: f.avatar_url });
   conversations.clear();

@@ -1,8 +1,9 @@
 // Opening and closing a conversation, reading its history a page at a time, muting it, and
 // telling the server what was seen (delivered when listed, read when open in a visible tab).
 
-import { $, api, client, conversations, current, histories, learnPeople, me, muted, presence, root,
-  setCurrent } from "./chat_state.js";
+import { $, api, client, conversations, current, histories, learnPeople, me, muted, notLive,
+  presence, root, setCurrent } from "./chat_state.js";
+import { State } from "./protocol.js";
 import { setComposerMode } from "./chat_composer.js";
 import { renderHeader, renderList } from "./chat_list.js";
 import { renderMessages } from "./chat_messages.js";
@@ -71,7 +72,11 @@ export async function openConversation(id, { push = false, focus = null } = {}) 
 export async function loadHistory(id, before = null) {
   const fields = { conversation_id: id, limit: PAGE };
   if (before != null) fields.before = before;
-  const answer = await client.command("history", fields);
+  // The list shown was read over HTTP (no socket yet): its conversations are read so too.
+  const answer = notLive && client.state !== State.CONNECTED ? await api("GET",
+    `/api/v1/conversations/${encodeURIComponent(id)}/messages?${new URLSearchParams(
+      before != null ? { limit: PAGE, before } : { limit: PAGE })}`) :
+    await client.command("history", fields);
   const kept = histories.get(id) || { messages: new Map(), complete: false };
   for (const m of answer.messages) kept.messages.set(m.seq, m);
   if (answer.messages.length < PAGE) kept.complete = true;

@@ -18,9 +18,16 @@ export const pending = new Map();       // client id → {conversation_id, text,
 export const muted = new Set();         // conversation ids muted: no badge, no mail (HTTP, not live)
 export let current = null;              // the open conversation's id
 export let friends = [];                // the friends, as GET /api/messages/users answers
+// What is shown was read over HTTP while no socket was up (chat_connection.js): not live.
+export let notLive = false;
 
 export function setCurrent(id) { current = id; }
 export function setFriends(list) { friends = list; }
+export function setNotLive(on) {
+  notLive = on;
+  if (on) root.dataset.live = "false";
+  else delete root.dataset.live;
+}
 
 export const kept = keptSends(me.id);
 export const client = new ChatClient({
