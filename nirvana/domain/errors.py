@@ -99,6 +99,14 @@ class UnavailableError(DomainError):
             self.retry_after = retry_after
 
 
+
+class WriterUnreachableError(UnavailableError):
+    """This instance cannot reach the chat writer (Redis is down): unlike the writer not
+    answering, another instance, the writer's, may serve the same request. Answered
+    `unavailable` like its base; a new socket refused for it gets a fixed close reason
+    (`nirvana/ws/close_codes.py`) that clients key on."""
+
+
 def field_error(field: str, message: str, code: str = "invalid") -> InvalidInputError:
     return InvalidInputError(
         f"{field}: {message}", details=[{"field": field, "code": code, "message": message}]

@@ -16,3 +16,9 @@ class CloseCode(enum.IntEnum):
     FORBIDDEN_ORIGIN = 4003  # cookie auth from an Origin that is not allowed
     SLOW_CONSUMER = 4008  # the client did not read fast enough: reconnect and resume
     TOO_MANY_CONNECTIONS = 4029  # the per-user cap of open sockets is reached
+
+
+# The 1013 reason of a new socket refused because this instance cannot reach the chat writer
+# (a Redis outage): fixed, as docs/protocol.md promises clients may rely on it; another
+# instance, the writer's, may take the next socket, so it is retried at the normal pace.
+WRITER_UNREACHABLE_REASON = "The chat writer cannot be reached; reconnect later"

@@ -16,13 +16,14 @@ import time
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..domain.errors import AuthenticationError, DomainError, UnavailableError
+from ..domain.errors import WriterUnreachableError
 from ..domain.accounts.ports import AccessClaims
 from ..domain.notifications.service import Notifications
 from ..driver_errors import UNAVAILABLE_TYPES, classify
 from ..http.errors import error_response
 from . import events as ev
 from . import protocol as p
-from .close_codes import CloseCode
+from .close_codes import WRITER_UNREACHABLE_REASON, CloseCode
 from .command_table import run
 from .connection import Connection
 from .errors import error_frame
@@ -203,6 +204,8 @@ def unavailable_reason(exc: BaseException) -> str:
     """The 1013 close reason: what failed, as its error names it (a store down, or with
     several instances the chat writer not answering), so nobody looks in the wrong place.
     Cut at 123 bytes of UTF-8, the most a close frame carries, never inside a character."""
+    if isinstance(exc, WriterUnreachableError):
+        return WRITER_UNREACHABLE_REASON  # chosen by type, not wording: clients key on it
     said = exc.message if isinstance(exc, UnavailableError) else (
         f"{classify(exc)[1]} is unavailable")
     reason = f"{said.split(';')[0].rstrip('.')}; reconnect later"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import websockets
 
+from nirvana.ws.close_codes import WRITER_UNREACHABLE_REASON
 from nirvana.ws.cluster import RESTORED_REASON
 from tests.support.chat_client import Client
 from tests.support.http import bearer
@@ -59,6 +60,14 @@ async def test_redis_down_then_back(instances, redis_server):  # noqa: F811
                                   text="while Redis was down")
         assert missed["type"] == "ack"  # stored; its frame cannot cross to c's instance
         assert (await on_second.get("/api/v1/user/me", headers=bearer(c))).status_code == 200
+        # A new socket on the instance that is not the writer is refused with the exact
+        # reason clients key on to retry at their normal pace (docs/protocol.md, Close codes).
+        async with websockets.connect(f"{ws_url(second)}?token={c['jwt']}") as refused:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(refused.recv(), 20)
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+            1013, WRITER_UNREACHABLE_REASON)
 
         redis_server.start()
         # Back: every socket on both instances closes with 1001, so that clients resume.

@@ -25,7 +25,7 @@ from typing import Any, Callable, Protocol, Sequence
 from ...domain.chat.entities import Attachment, Conversation, Message, MessageKind
 from ...domain.chat.entities import ReceiptKind, Role
 from ...domain.chat.service import ChatService
-from ...domain.errors import RETRY_AT_ONCE_SECONDS, UnavailableError
+from ...domain.errors import RETRY_AT_ONCE_SECONDS, UnavailableError, WriterUnreachableError
 from .chat_wire import COMMANDS, attachments_out, error_in, error_out, pack, unpack
 
 log = logging.getLogger("nirvana.chat.forwarding")
@@ -78,7 +78,7 @@ class ForwardedChat:
         except Exception as exc:
             del self._waiting[request_id]
             log.warning("forwarding a chat command failed: %s", type(exc).__name__)
-            raise UnavailableError("The chat writer cannot be reached; retry.") from None
+            raise WriterUnreachableError("The chat writer cannot be reached; retry.") from None
         timer = loop.call_later(timeout or self.timeout, self._expire, request_id)
         future.add_done_callback(lambda _: timer.cancel())
         return future

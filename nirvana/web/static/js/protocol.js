@@ -27,8 +27,8 @@ export const State = Object.freeze({
 
 // Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
 const FINAL_CLOSES = new Set([1008, 1009, 4003, 4029]);
-// The start of the 1013 reason an instance gives when it cannot reach the chat writer (a Redis
-// outage, docs/cluster-chat.md): another instance may take the socket.
+// The start of the fixed 1013 reason (docs/protocol.md, "Close codes"; nirvana/ws/close_codes.py)
+// of an instance that cannot reach the chat writer (Redis is down): another may take the socket.
 const WRITER_UNREACHABLE = "The chat writer cannot be reached";
 
 export class ChatClient extends Emitter {
