@@ -19,9 +19,12 @@ let walk = 0;
 let loaded = false;              // the list and the open history were read since the page opened
 let historyMisses = 0;           // open histories that could not be read, ever
 let renewing = false;            // a planned reconnect with a renewed session: nothing to say
-// The list and open history read over HTTP while no socket is up (`notLive` once shown), until
-// the socket's own read replaces them.
+// The list and open history read over HTTP before the first socket is up (`notLive` once
+// shown), until the socket's own read replaces them: read once (again only if that read
+// failed), so earlier pages loaded meanwhile stay; `retryIn`: the wait the status line says.
 let httpRead = null;
+let httpShown = false;
+let retryIn = null;
 
 // Changes heard while the list is being read, kept in the order heard and applied once it
 // is in place: the list may have been read before them, and must not overwrite what they
@@ -38,15 +41,16 @@ export function readAgainOnReconnect() {
 }
 
 export function setUpConnection() {
-  client.on("state", ({ state, reason, retryIn }) => {
+  client.on("state", ({ state, reason, retryIn: nextTry }) => {
     const status = $("chat-status");
     status.dataset.state = state;
     if (state === State.CONNECTED) return;  // "ready" says how the reconnect went
     renewing = reason === "session renewed";
     if (renewing) return;
+    retryIn = nextTry;
     // A socket refused (during a Redis outage only the chat writer's instance takes new ones)
     // leaves the page empty until one is taken: show what HTTP, served by every instance, reads.
-    if (state === State.CONNECTING && retryIn && !loaded && !httpRead) {
+    if (state === State.CONNECTING && retryIn && !wasConnected && !httpShown && !httpRead) {
       httpRead = readOverHttp().catch(() => {}).finally(() => { httpRead = null; });
     }
     if (state === State.CONNECTING && wasConnected) {
@@ -200,7 +204,8 @@ async function readOverHttp() {
   }
   renderList();
   renderFriends();
-  $("chat-status").textContent = notLiveText(null);
+  httpShown = true;
+  $("chat-status").textContent = notLiveText(retryIn);
   if (asked && !current) await openFromAddress(asked);
 }
 
