@@ -5,6 +5,7 @@ the page is live again."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
@@ -76,6 +77,77 @@ async def test_the_list_is_read_over_http_while_redis_is_down_then_live(
             f"{first.url}/api/v1/conversations/{conversation}/messages")
         assert [m["text"] for m in (await stored.json())["messages"]] == [
             "said before the outage", "said during the outage", "said after the outage"]
+    finally:
+        for context in contexts:
+            await context.close()
+
+
+async def test_a_history_read_over_http_that_answers_once_live_is_dropped(
+        browser, instances, redis_server):  # noqa: F811
+    for port in free_ports(2):
+        await instances.start(1, PORT=str(port))
+    first, second = instances.running
+    site = SimpleNamespace(base=second.url)
+    contexts = [await browser.new_context(base_url=second.url) for _ in range(2)]
+    try:
+        page, page_c = [await context.new_page() for context in contexts]
+        a = await api_sign_up(site, page, "Ada Late")
+        c = await api_sign_up(site, page_c, "Cy Late")
+        await befriend(site, page, a, page_c, c)
+        said = await page_c.context.request.post(
+            f"/api/messages/send/{a['id']}", headers={"Origin": site.base},
+            data={"text": "as first said"})
+        assert said.ok, await said.text()
+        [conversation] = [x["id"] for x in (await (await page_c.context.request.get(
+            "/api/v1/conversations")).json())["conversations"]]
+        url = f"{first.url}/api/v1/conversations/{conversation}/messages"
+        [seq] = [m["seq"] for m in (await (await page_c.context.request.get(url)).json())[
+            "messages"]]
+        # Each opening of a conversation ends by asking its members' presence on the socket.
+        presence_asked = asyncio.Event()
+
+        def on_frame(frame) -> None:
+            if '"presence_of"' in str(frame):
+                presence_asked.set()
+        page.on("websocket", lambda ws: ws.on("framesent", on_frame))
+
+        redis_server.stop()
+        await page.goto("/chat")
+        await page.locator('#chat[data-live="false"]').wait_for()
+        # The history of the conversation opened while not live is read over HTTP now, but
+        # its answer is held until the page is live.
+        asked, release = asyncio.Event(), asyncio.Event()
+
+        async def hold(route):
+            if asked.is_set():
+                return await route.continue_()
+            answer = await route.fetch()
+            asked.set()
+            await release.wait()
+            await route.fulfill(response=answer)
+        await page.route(f"**/api/v1/conversations/{conversation}/messages*", hold)
+        await page.locator("#conversation-list").get_by_role("button", name="Cy Late").first.click()
+        await asyncio.wait_for(asked.wait(), 30)
+        # After that read, through the writer's instance: the message edited, another sent.
+        on_first = {"Origin": first.url}
+        edited = await page_c.context.request.patch(f"{url}/{seq}", headers=on_first,
+                                                    data={"text": "as edited"})
+        assert edited.ok, await edited.text()
+        sent = await page_c.context.request.post(url, headers=on_first,
+                                                 data={"text": "sent after that read"})
+        assert sent.ok, await sent.text()
+
+        redis_server.start()
+        await page.locator("#chat:not([data-live])").wait_for(timeout=60_000)
+        await messages(page).filter(has_text="as edited").wait_for()
+        await messages(page).filter(has_text="sent after that read").wait_for()
+        await asyncio.wait_for(presence_asked.wait(), 30)  # the socket's opening of it ended
+        presence_asked.clear()
+        release.set()
+        await asyncio.wait_for(presence_asked.wait(), 30)  # and the held one's
+        assert await messages(page).filter(has_text="as edited").count() == 1
+        assert await messages(page).filter(has_text="as first said").count() == 0
+        assert await messages(page).filter(has_text="sent after that read").count() == 1
     finally:
         for context in contexts:
             await context.close()

@@ -73,10 +73,14 @@ export async function loadHistory(id, before = null) {
   const fields = { conversation_id: id, limit: PAGE };
   if (before != null) fields.before = before;
   // The list shown was read over HTTP (no socket yet): its conversations are read so too.
-  const answer = notLive && client.state !== State.CONNECTED ? await api("GET",
+  const viaHttp = notLive && client.state !== State.CONNECTED;
+  const answer = viaHttp ? await api("GET",
     `/api/v1/conversations/${encodeURIComponent(id)}/messages?${new URLSearchParams(
       before != null ? { limit: PAGE, before } : { limit: PAGE })}`) :
     await client.command("history", fields);
+  // Live meanwhile: the socket's read (which clears the histories first) replaces this
+  // older snapshot, which must neither overwrite its messages nor stand in for its read.
+  if (viaHttp && !notLive) return;
   const kept = histories.get(id) || { messages: new Map(), complete: false };
   for (const m of answer.messages) kept.messages.set(m.seq, m);
   if (answer.messages.length < PAGE) kept.complete = true;
