@@ -39,6 +39,12 @@ async def test_the_list_is_read_over_http_while_redis_is_down_then_live(
             f"/api/messages/send/{a['id']}", headers={"Origin": site.base},
             data={"text": "Cy said this"})
         assert said.ok, await said.text()
+        [with_c] = [x["id"] for x in (await (await page.context.request.get(
+            "/api/v1/conversations")).json())["conversations"]
+            if c["id"] in [m["user_id"] for m in x["members"]]]
+        muted = await page.context.request.put(f"/api/v1/conversations/{with_c}/mute",
+                                               headers={"Origin": site.base})
+        assert muted.ok, await muted.text()
         await open_chat_with(page, b)
         await send(page, "said before the outage")
         await messages(page).filter(has_text="said before the outage").wait_for()
@@ -51,6 +57,8 @@ async def test_the_list_is_read_over_http_while_redis_is_down_then_live(
         assert await page.locator("#chat-status").get_attribute("data-state") == "connecting"
         await page.locator("#conversation-list").get_by_text("Bo Outage").first.wait_for()
         await messages(page).filter(has_text="said before the outage").wait_for()
+        # Muted as on the socket's view: a mark, not an unread count.
+        await page.locator("#conversation-list .muted-mark").wait_for()
         # Another conversation of the list opens with its history read over HTTP too.
         listed = page.locator("#conversation-list")
         await listed.get_by_role("button", name="Cy Outage").first.click()

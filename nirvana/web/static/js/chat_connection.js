@@ -141,15 +141,7 @@ async function readEverything() {
   // older than what it reads, so leave the list to it.
   if (mine !== walk) return;
   setNotLive(false);
-  setFriends(friendList);
-  if (preferences) {
-    muted.clear();
-    for (const id of preferences.muted_conversations) muted.add(id);
-  }
-  for (const f of friendList) {
-    people.set(f.id, { id: f.id, name: f.name, avatar: f.avatar_url });
-    if (!presence.has(f.id)) presence.set(f.id, { state: f.online ? "online" : "offline" });
-  }
+  applyFriends(friendList, preferences);
   conversations.clear();
   histories.clear();  // what was shown may have missed events: read it again
   setMore(list.next_cursor, loadMore);
@@ -169,6 +161,26 @@ async function readEverything() {
   return null;
 }
 
+// Friends whose presence the HTTP view set: no socket told it, so the socket's read replaces it.
+const presenceOverHttp = new Set();
+
+/** The friends (with the presence they were read with, unless an event told it since) and the
+ *  muted conversations, as a read of everything, over the socket or HTTP, brought them. */
+function applyFriends(friendList, preferences, overHttp = false) {
+  setFriends(friendList);
+  if (preferences) {
+    muted.clear();
+    for (const id of preferences.muted_conversations) muted.add(id);
+  }
+  for (const f of friendList) {
+    people.set(f.id, { id: f.id, name: f.name, avatar: f.avatar_url });
+    if (presence.has(f.id) && !presenceOverHttp.has(f.id)) continue;
+    presence.set(f.id, { state: f.online ? "online" : "offline" });
+    if (overHttp) presenceOverHttp.add(f.id);
+    else presenceOverHttp.delete(f.id);
+  }
+}
+
 function notLiveText(retryIn) {
   const wait = retryIn ? ` Trying again in ${Math.ceil(retryIn / 1000)} s.` : "";
   return `Connecting…${wait} Your conversations as last read, not live: new messages show ` +
@@ -181,9 +193,10 @@ function notLiveText(retryIn) {
  *  socket read begun meanwhile (a newer walk) makes this one's answer count for nothing. */
 async function readOverHttp() {
   const mine = walk;
-  const [list, friendList] = await Promise.all([
+  const [list, friendList, preferences] = await Promise.all([
     api("GET", "/api/v1/conversations"),
     api("GET", "/api/messages/users").catch(() => []),
+    api("GET", "/api/v1/notifications/preferences").catch(() => null),
   ]);
   const wanted = new URLSearchParams(location.search).get("c") || hashConversation();
   const asked = list.conversations.some((c) => c.id === wanted) ? wanted : null;
@@ -193,8 +206,7 @@ async function readOverHttp() {
                      ...(recent?.messages ?? []).map((m) => m.sender_id)]);
   if (mine !== walk || loaded || client.state === State.CONNECTED) return;
   setNotLive(true);
-  setFriends(friendList);
-  for (const f of friendList) people.set(f.id, { id: f.id, name: f.name, avatar: f.avatar_url });
+  applyFriends(friendList, preferences, true);
   conversations.clear();
   histories.clear();
   for (const c of list.conversations) conversations.set(c.id, c);
