@@ -1070,3 +1070,9 @@ END $$;
 -- before this step, or by an earlier release, name none: on Redis they wait for the bound; a
 -- single instance gives them back at its start like any other process's.
 ALTER TABLE media_pending ADD COLUMN reserved_by text;
+
+-- migration: 0030 notifications by blog
+-- A blog's notifications by its id: who holds one unread when the blog's readers change
+-- (hidden, shown, audience changed: domain/notifications/service.py), and the cascade of a
+-- blog's deletion, which scanned the table without it.
+CREATE INDEX notifications_blog_idx ON notifications (blog_id) WHERE blog_id IS NOT NULL;

@@ -137,3 +137,30 @@ async def test_a_mention_edited_away_is_still_withdrawn_with_its_comment(live):
     assert r.status_code == 204
     assert valid(await on_cat.expect("notifications.unread"))["unread"] == 0
     await on_cat.close()
+
+
+async def test_a_blog_whose_readers_change_tells_who_holds_its_notification(live, server_urls):
+    author, reader = await user(live.http), await user(live.http)
+    moderator = await signed_up_with_role(live.http, server_urls[0], Role.MODERATOR)
+    r = await live.http.post(f"/api/v1/follows/{author['id']}", headers=bearer(reader))
+    assert r.status_code == 201, r.text
+    socket = await Client.connect(live.ws, reader)
+    await socket.expect("notifications.unread", unread=0)
+    blog = await publish(live.http, author, title="Soon gone")
+    told = valid(await socket.expect("notification"))
+    assert told["unread"] == 1 and told["notification"]["blog_title"] == "Soon gone"
+
+    target = {"kind": "blog", "id": blog["id"]}
+    assert (await act(live.http, moderator, "hide_blog", target)).status_code == 201
+    assert valid(await socket.expect("notifications.unread"))["unread"] == 0
+    assert (await act(live.http, moderator, "show_blog", target)).status_code == 201
+    assert valid(await socket.expect("notifications.unread"))["unread"] == 1
+
+    r = await live.http.put(f"/api/v1/blog/{blog['id']}", headers=bearer(author),
+                            json={"updated_at": blog["updated_at"], "audience": "friends"})
+    assert r.status_code == 200, r.text
+    assert valid(await socket.expect("notifications.unread"))["unread"] == 0
+    # The cue to refetch: the list no longer holds it.
+    r = await live.http.get("/api/v1/notifications", headers=bearer(reader))
+    assert r.json()["items"] == [] and r.json()["unread"] == 0
+    await socket.close()

@@ -100,6 +100,12 @@ class FakeNotificationStore:
                 changed.add(d.recipient_id)
         return sorted(changed)
 
+    async def unread_about_blog(self, blog_id: int) -> list[int]:
+        # The fake knows no blogs, so it shows everything: the reading rule is PostgreSQL's
+        # and tested there (tests/integration/test_notification_visibility.py).
+        return sorted({r.draft.recipient_id for r in self.rows
+                       if r.read_at is None and r.draft.blog_id == blog_id})
+
     async def page(self, recipient_id: int, after: Position | None,
                    limit: int) -> list[Notification]:
         mine = sorted((r for r in self.rows if r.draft.recipient_id == recipient_id),

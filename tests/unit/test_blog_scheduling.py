@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from nirvana.domain.blogs.events import BlogEvent, BlogPublished
+from nirvana.domain.blogs.events import BlogEvent, BlogPublished, BlogReadersChanged
 from nirvana.domain.blogs.model import BlogChanges, BlogFields, BlogFilter, BlogStatus
 from nirvana.domain.blogs.service import Blogs
 from nirvana.domain.errors import ConflictError, InvalidInputError, NotFoundError
@@ -143,4 +143,8 @@ async def test_writing_a_published_blog_announces_it_once(blogs, events):
     back = await blogs.update(draft.id, ANN, BlogChanges(status=BlogStatus.DRAFT),
                               published.updated_at)
     await blogs.update(draft.id, ANN, BlogChanges(status=BlogStatus.PUBLISHED), back.updated_at)
-    assert [e.blog_id for e in events.events] == [blog.id, draft.id]
+    announced = [e.blog_id for e in events.events if isinstance(e, BlogPublished)]
+    assert announced == [blog.id, draft.id]
+    # Unpublished and published again: its readers changed twice, it was not announced.
+    assert [e for e in events.events if isinstance(e, BlogReadersChanged)] == [
+        BlogReadersChanged(draft.id)] * 2

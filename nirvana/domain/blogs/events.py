@@ -78,7 +78,17 @@ class CommentDeleted:
     notified: tuple[int, ...]  # whose unread notifications of it went with it
 
 
-BlogEvent = BlogPublished | BlogReacted | BlogReactionCleared | CommentAdded | CommentDeleted
+@dataclass(frozen=True, slots=True)
+class BlogReadersChanged:
+    """Who may read a blog changed in place: a moderator hid or showed it, or its author
+    changed its audience or unpublished or republished it (not its first publication, which
+    is `BlogPublished`)."""
+
+    blog_id: int
+
+
+BlogEvent = (BlogPublished | BlogReacted | BlogReactionCleared | CommentAdded | CommentDeleted
+             | BlogReadersChanged)
 
 
 class BlogEvents(Protocol):

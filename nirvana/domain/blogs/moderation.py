@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..clock import Clock
 from ..errors import NotFoundError
-from .events import BlogEvents, CommentDeleted
+from .events import BlogEvents, BlogReadersChanged, CommentDeleted
 from .model import Blog, Comment
 from .ports import BlogRepository, CommentRepository
 from .versions import BlogVersions
@@ -27,6 +27,7 @@ class BlogModeration:
                 raise NotFoundError("No such blog.", code="blog_not_found")
         finally:
             self._versions.wrote(blog_id)
+        await self._events.publish(BlogReadersChanged(blog_id))
 
     async def remove(self, blog_id: int) -> None:
         """Delete a blog whoever wrote it (its likes and comments go with it)."""

@@ -10,7 +10,7 @@ from ..accounts.standing import WriteGate
 from ..clock import Clock
 from ..errors import ConflictError, DomainError, PermissionDeniedError, field_error
 from ..idempotency import IdempotencyKey
-from .events import BlogEvents, BlogPublished
+from .events import BlogEvents, BlogPublished, BlogReadersChanged
 from .model import Blog, BlogChanges, BlogFields, BlogStatus, validate_edit, validate_fields
 from .ports import BlogRepository
 from .reading import Visible
@@ -157,6 +157,8 @@ class BlogWriting:
             raise stale
         if first and saved.status is BlogStatus.PUBLISHED:
             await self._announce(saved)
+        elif not first and (saved.audience, saved.status) != (blog.audience, blog.status):
+            await self._events.publish(BlogReadersChanged(blog_id))
         elif saved.status is BlogStatus.SCHEDULED:
             self._scheduled()
         return saved

@@ -10,6 +10,11 @@ from .entities import Change, Draft, Kind, Notification, Position
 
 
 class NotificationStore(Protocol):
+    """Every read (page, counts, the notification an add hands back) and every change by
+    the recipient (read, delete) sees only what its recipient may be shown now: one about a
+    blog while they may read that blog (its author always), a friend request or a follow
+    while its sender's account exists. The others stay stored, out of sight."""
+
     async def add(self, draft: Draft, now: datetime) -> Notification | None:
         """Store `draft`, or add its actor to the unread notification with the same
         (recipient, group_key). None when that changed nothing (the actor was already
@@ -42,6 +47,10 @@ class NotificationStore(Protocol):
     async def withdraw_between(self, a: int, b: int) -> list[int]:
         """Delete the unread notifications `a` caused for `b` and `b` for `a`; the
         recipients whose list changed."""
+        ...
+
+    async def unread_about_blog(self, blog_id: int) -> list[int]:
+        """Who holds an unread notification naming the blog, whether shown now or not."""
         ...
 
     async def page(self, recipient_id: int, after: Position | None,

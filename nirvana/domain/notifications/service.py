@@ -11,7 +11,10 @@ Nobody calls the rules from a route: the social graph and blogs publish domain e
   every reactor;
 - undoing an action (unlike, unfollow, a withdrawn request, a deleted comment) withdraws its
   unread notification; a read one stays, as a letter already opened does;
-- a mention notifies only someone who can see the text (no block with its author).
+- a mention notifies only someone who can see the text (no block with its author);
+- a notification about a blog is shown (listed, counted, told) only while its recipient may
+  read that blog, and a friend request or a follow only while its sender's account exists:
+  the store's reading rule, so it holds again when the blog comes back.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ..blogs.events import (
     BlogPublished,
     BlogReactionCleared,
     BlogReacted,
+    BlogReadersChanged,
     CommentAdded,
     CommentDeleted,
 )
@@ -133,6 +137,12 @@ class Notifications:
                 await self._comment_added(event)
             case CommentDeleted():
                 await self._comment_deleted(event)
+            case BlogReadersChanged(blog_id):
+                # The list shows a blog's notifications only to who may read it now (the
+                # store's reading rule), so nothing is withdrawn: whoever holds one unread
+                # is told the count, which their client takes as the cue to refetch.
+                for user_id in await self._store.unread_about_blog(blog_id):
+                    await self._tell(user_id)
             case _:
                 pass  # events about something nobody is told of (FriendshipChanged)
 

@@ -55,6 +55,23 @@ _SELECT = f"""
     FROM notifications n LEFT JOIN blogs b ON b.id = n.blog_id"""
 
 
+# The reading rule (docs/protocol.md, Notifications), on `notifications n`, applied to every
+# read of a list and its count, and to what a write hands back to be told live: one about a
+# blog is shown while its recipient may read that blog (its author always; anyone else while
+# it is published, not hidden, in their audience, no block), and a friend request or a
+# follow while its sender's account exists (a deleted one takes its actor rows with it).
+# Checked when read rather than withdrawn when the blog changes, so it holds again when the
+# blog comes back (shown, audience widened) and cannot lose a race with a fan-out in flight.
+SHOWN = f"""(n.blog_id IS NULL OR EXISTS (
+        SELECT 1 FROM blogs b WHERE b.id = n.blog_id
+           AND (b.author_id = n.recipient_id
+                OR (b.status = 'published' AND b.hidden_at IS NULL
+                    AND {NOT_BLOCKED.format(v="n.recipient_id")}
+                    AND {IN_AUDIENCE.format(v="n.recipient_id")}))))
+    AND (n.kind NOT IN ('friend_request', 'new_follower') OR EXISTS (
+        SELECT 1 FROM notification_actors na WHERE na.notification_id = n.id))"""
+
+
 def _notification(row: asyncpg.Record) -> Notification:
     return Notification(
         id=row["id"], recipient_id=row["recipient_id"], kind=Kind(row["kind"]),
@@ -63,6 +80,11 @@ def _notification(row: asyncpg.Record) -> Notification:
         comment_id=row["comment_id"], text=row["text"], created_at=row["created_at"],
         updated_at=row["updated_at"], read_at=row["read_at"],
         conversation_id=row["conversation_id"])
+
+
+def _shown(row: asyncpg.Record | None) -> Notification | None:
+    # None: stored, but its reader may not see it now (the blog was hidden meanwhile).
+    return None if row is None else _notification(row)
 
 
 # Takes actors off unread notifications and counts them down, in one statement; the caller
@@ -140,7 +162,8 @@ class PgNotificationStore:
                     changed = True
             if not changed:
                 return None
-            return _notification(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1", row["id"]))
+            return _shown(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1 AND {SHOWN}",
+                                              row["id"]))
 
     async def _add_actors(self, draft: Draft, actor_ids: list[int],
                           now: datetime) -> Notification | None:
@@ -161,7 +184,8 @@ class PgNotificationStore:
                     added)
             elif not row["created"]:
                 return None
-            return _notification(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1", row["id"]))
+            return _shown(await conn.fetchrow(f"{_SELECT} WHERE n.id = $1 AND {SHOWN}",
+                                              row["id"]))
 
     async def _add_for_each(self, recipient_ids: list[int], draft: Draft,
                             now: datetime) -> list[Notification]:
@@ -183,14 +207,15 @@ class PgNotificationStore:
                    SELECT id FROM new""",
                 recipient_ids, draft.kind.value, draft.subject, draft.group_key, draft.blog_id,
                 draft.comment_id, draft.text, draft.actor_id, now)
-            rows = await conn.fetch(f"{_SELECT} WHERE n.id = ANY($1::bigint[])",
+            rows = await conn.fetch(f"{_SELECT} WHERE n.id = ANY($1::bigint[]) AND {SHOWN}",
                                     [r["id"] for r in ids])
         return [_notification(r) for r in rows]
 
     async def unread_counts(self, recipient_ids: list[int]) -> dict[int, int]:
         rows = await self._pool.fetch(
-            "SELECT recipient_id, count(*) AS n FROM notifications "
-            "WHERE recipient_id = ANY($1::bigint[]) AND read_at IS NULL GROUP BY recipient_id",
+            "SELECT n.recipient_id, count(*) AS n FROM notifications n "
+            f"WHERE n.recipient_id = ANY($1::bigint[]) AND n.read_at IS NULL AND {SHOWN} "
+            "GROUP BY n.recipient_id",
             recipient_ids)
         return {r["recipient_id"]: r["n"] for r in rows}
 
@@ -220,39 +245,48 @@ class PgNotificationStore:
             "(n.recipient_id = $1 AND a.actor_id = $2) OR (n.recipient_id = $2 AND a.actor_id = $1)",
             a, b)
 
+    async def unread_about_blog(self, blog_id: int) -> list[int]:
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT recipient_id FROM notifications "
+            "WHERE blog_id = $1 AND read_at IS NULL ORDER BY recipient_id", blog_id)
+        return [r["recipient_id"] for r in rows]
+
     async def page(self, recipient_id: int, after: Position | None,
                    limit: int) -> list[Notification]:
         if after is None:
             rows = await self._pool.fetch(
-                f"{_SELECT} WHERE n.recipient_id = $1 "
+                f"{_SELECT} WHERE n.recipient_id = $1 AND {SHOWN} "
                 "ORDER BY n.updated_at DESC, n.id DESC LIMIT $2", recipient_id, limit)
         else:
             rows = await self._pool.fetch(
                 f"{_SELECT} WHERE n.recipient_id = $1 AND (n.updated_at, n.id) < ($2, $3) "
+                f"AND {SHOWN} "
                 "ORDER BY n.updated_at DESC, n.id DESC LIMIT $4",
                 recipient_id, after.updated_at, after.id, limit)
         return [_notification(r) for r in rows]
 
     async def unread_count(self, recipient_id: int) -> int:
         return await self._pool.fetchval(
-            "SELECT count(*) FROM notifications WHERE recipient_id = $1 AND read_at IS NULL",
+            "SELECT count(*) FROM notifications n "
+            f"WHERE n.recipient_id = $1 AND n.read_at IS NULL AND {SHOWN}",
             recipient_id)
 
     async def mark_read(self, recipient_id: int, notification_id: int, now: datetime) -> bool:
         status = await self._pool.execute(
-            "UPDATE notifications SET read_at = coalesce(read_at, $3) "
-            "WHERE id = $2 AND recipient_id = $1", recipient_id, notification_id, now)
+            "UPDATE notifications n SET read_at = coalesce(read_at, $3) "
+            f"WHERE n.id = $2 AND n.recipient_id = $1 AND {SHOWN}",
+            recipient_id, notification_id, now)
         return status != "UPDATE 0"
 
     async def mark_all_read(self, recipient_id: int, now: datetime) -> int:
         status = await self._pool.execute(
-            "UPDATE notifications SET read_at = $2 WHERE recipient_id = $1 AND read_at IS NULL",
-            recipient_id, now)
+            "UPDATE notifications n SET read_at = $2 "
+            f"WHERE n.recipient_id = $1 AND n.read_at IS NULL AND {SHOWN}", recipient_id, now)
         return int(status.split()[-1])
 
     async def delete(self, recipient_id: int, notification_id: int) -> bool:
         status = await self._pool.execute(
-            "DELETE FROM notifications WHERE id = $2 AND recipient_id = $1",
+            f"DELETE FROM notifications n WHERE n.id = $2 AND n.recipient_id = $1 AND {SHOWN}",
             recipient_id, notification_id)
         return status != "DELETE 0"
 
