@@ -48,6 +48,27 @@ async def test_the_bell_counts_and_the_list_marks_read_without_javascript(site):
         "Ann Example started following you"]
 
 
+async def test_a_hidden_blog_leaves_the_page_and_the_bell_until_shown_again(site):
+    ann = await make_user(site.services, "Ann Example")
+    bob = await make_user(site.services, "Bob Builder")
+    await site.services.social.follow(ann.user.id, bob.user.id)
+    blog = await make_blog(site.services, bob.user.id, "Secret plans of Bob")
+    a = await signed_in(site, ann)
+    await a.goto("/notifications")
+    assert flat(await a.locator(".notification .what").all_inner_texts()) == [
+        "Unread: Bob Builder published “Secret plans of Bob”"]
+
+    await site.services.blogs.set_hidden(blog.id, True)  # as a moderator's hide_blog does
+    await a.goto("/notifications")
+    assert await a.locator(".notification").count() == 0
+    assert "Secret plans" not in await a.content()
+    assert await a.locator("[data-bell] .count").is_hidden()
+
+    await site.services.blogs.set_hidden(blog.id, False)
+    await a.goto("/notifications")
+    assert flat([await a.locator("[data-bell] .count").inner_text()]) == ["1 unread"]
+
+
 async def test_a_signed_out_visitor_is_sent_to_sign_in(site):
     page = await site.new_page(java_script_enabled=False)
     await page.goto("/notifications")

@@ -1,7 +1,8 @@
 """Who may see a blog in a list, as SQL conditions on `blogs b`: published, not hidden, in the
 viewer's audience (domain/blogs/model.py `Audience`) and no block either way. Every list
 read asks `visible_to`: the blogs' own lists, search, a person's blogs (social.py); the
-notifications' reading rule takes the audience and block conditions (notifications.py)."""
+notifications' rules take the audience and block conditions (notifications.py: who a
+mention may tell, and `SHOWN`, which notifications a reader is shown)."""
 
 from __future__ import annotations
 

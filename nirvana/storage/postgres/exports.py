@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import asyncpg
 
 from ...domain.exports.jobs import ExportJob, ExportState
+from .notifications import SHOWN
 
 JOB_COLUMNS = "id::text AS id, user_id, state, requested_at, ready_at, expires_at, size, attempts"
 
@@ -149,7 +150,7 @@ class PgAccountRecords:
                 "ARRAY(SELECT a.actor_id FROM notification_actors a "
                 "      WHERE a.notification_id = n.id ORDER BY a.at DESC) AS actor_ids, "
                 "n.created_at, n.updated_at, n.read_at FROM notifications n "
-                "WHERE n.recipient_id = $1 ORDER BY n.id", user_id))
+                f"WHERE n.recipient_id = $1 AND {SHOWN} ORDER BY n.id", user_id))
         people = {r["author_id"] for r in received} | {r["user_id"] for r in likers} | {
             r["user_id"] for rows in social.values() for r in rows} | {
             a for n in notifications for a in n["actor_ids"]}
