@@ -42,17 +42,18 @@ async def _unless_subject_gone(draft: Draft, writing: Awaitable[T], gone: T) -> 
         return gone
 
 
-_SELECT = f"""
-    SELECT n.id, n.recipient_id, n.kind, n.blog_id, n.comment_id, n.text, n.actor_count,
-           n.conversation_id,
-           n.created_at, n.updated_at, n.read_at, b.title AS blog_title,
-           (SELECT coalesce(jsonb_agg(jsonb_build_array(u.id, u.username::text, u.name)
-                                      ORDER BY a.at DESC, a.actor_id DESC), '[]')
-            FROM (SELECT actor_id, at FROM notification_actors
-                  WHERE notification_id = n.id ORDER BY at DESC, actor_id DESC
-                  LIMIT {MAX_SHOWN_ACTORS}) a
-            JOIN users u ON u.id = a.actor_id) AS actors
-    FROM notifications n LEFT JOIN blogs b ON b.id = n.blog_id"""
+# The title by a subquery rather than a join, so a page's rows can stream in order (_PAGE).
+_COLUMNS = f"""
+    n.id, n.recipient_id, n.kind, n.blog_id, n.comment_id, n.text, n.actor_count,
+    n.conversation_id, n.created_at, n.updated_at, n.read_at,
+    (SELECT title FROM blogs WHERE id = n.blog_id) AS blog_title,
+    (SELECT coalesce(jsonb_agg(jsonb_build_array(u.id, u.username::text, u.name)
+                               ORDER BY a.at DESC, a.actor_id DESC), '[]')
+     FROM (SELECT actor_id, at FROM notification_actors
+           WHERE notification_id = n.id ORDER BY at DESC, actor_id DESC
+           LIMIT {MAX_SHOWN_ACTORS}) a
+     JOIN users u ON u.id = a.actor_id) AS actors"""
+_SELECT = f"SELECT {_COLUMNS} FROM notifications n"
 
 
 # The reading rule (docs/protocol.md, Notifications), on `notifications n`, applied to every
@@ -62,14 +63,27 @@ _SELECT = f"""
 # follow while its sender's account exists (a deleted one takes its actor rows with it).
 # Checked when read rather than withdrawn when the blog changes, so it holds again when the
 # blog comes back (shown, audience widened) and cannot lose a race with a fan-out in flight.
+# The actor test is a scalar subquery, not EXISTS: PostgreSQL turns an EXISTS under OR into a
+# hashed scan of every notification's actors (docs/performance.md, notification reads).
 SHOWN = f"""(n.blog_id IS NULL OR EXISTS (
         SELECT 1 FROM blogs b WHERE b.id = n.blog_id
            AND (b.author_id = n.recipient_id
                 OR (b.status = 'published' AND b.hidden_at IS NULL
                     AND {NOT_BLOCKED.format(v="n.recipient_id")}
                     AND {IN_AUDIENCE.format(v="n.recipient_id")}))))
-    AND (n.kind NOT IN ('friend_request', 'new_follower') OR EXISTS (
-        SELECT 1 FROM notification_actors na WHERE na.notification_id = n.id))"""
+    AND (n.kind NOT IN ('friend_request', 'new_follower') OR coalesce((
+        SELECT true FROM notification_actors na WHERE na.notification_id = n.id LIMIT 1),
+        false))"""
+
+
+# A page: the recipient's rows in order, then the reading rule on them as they stream, until
+# the page is full. OFFSET 0 keeps the rule out of the inner scan: pushed down, as the planner
+# otherwise does, it runs on every row the recipient holds before the sort (the generic plan
+# of a prepared statement does that; docs/performance.md, notification reads).
+_PAGE = f"""SELECT {_COLUMNS}
+    FROM (SELECT * FROM notifications n WHERE n.recipient_id = $1 {{after}}
+          ORDER BY n.updated_at DESC, n.id DESC OFFSET 0) n
+    WHERE {SHOWN} ORDER BY n.updated_at DESC, n.id DESC LIMIT {{limit}}"""
 
 
 def _notification(row: asyncpg.Record) -> Notification:
@@ -254,14 +268,11 @@ class PgNotificationStore:
     async def page(self, recipient_id: int, after: Position | None,
                    limit: int) -> list[Notification]:
         if after is None:
-            rows = await self._pool.fetch(
-                f"{_SELECT} WHERE n.recipient_id = $1 AND {SHOWN} "
-                "ORDER BY n.updated_at DESC, n.id DESC LIMIT $2", recipient_id, limit)
+            rows = await self._pool.fetch(_PAGE.format(after="", limit="$2"),
+                                          recipient_id, limit)
         else:
             rows = await self._pool.fetch(
-                f"{_SELECT} WHERE n.recipient_id = $1 AND (n.updated_at, n.id) < ($2, $3) "
-                f"AND {SHOWN} "
-                "ORDER BY n.updated_at DESC, n.id DESC LIMIT $4",
+                _PAGE.format(after="AND (n.updated_at, n.id) < ($2, $3)", limit="$4"),
                 recipient_id, after.updated_at, after.id, limit)
         return [_notification(r) for r in rows]
 
