@@ -102,7 +102,7 @@ async def seed(pool: asyncpg.Pool, held: int, others: int) -> int:
 
 
 # Before the rule (main at b4f9be2): the title by a join, no condition.
-BEFORE_PAGE = f"""
+BEFORE_PAGE = """
     SELECT n.id, n.recipient_id, n.kind, n.blog_id, n.comment_id, n.text, n.actor_count,
            n.conversation_id, n.created_at, n.updated_at, n.read_at, b.title AS blog_title,
            (SELECT coalesce(jsonb_agg(jsonb_build_array(u.id, u.username::text, u.name)
