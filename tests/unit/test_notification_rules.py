@@ -14,6 +14,7 @@ from nirvana.domain.blogs.events import (
     BlogReacted,
     BlogPublished,
     BlogReactionCleared,
+    BlogReadersChanged,
     CommentAdded,
     CommentDeleted,
 )
@@ -204,6 +205,22 @@ async def test_every_change_tells_the_recipient_its_unread_count(world):
     first = (await world.notifications.page(BOB, None, 1)).items[0]
     assert await world.notifications.mark_read(BOB, first.id) == 0
     assert world.live.changes[-1].unread == 0
+
+
+async def test_a_change_of_a_blogs_readers_tells_who_holds_one_unread(world):
+    # Who is shown what is the store's reading rule (PostgreSQL's); the rule here is who is
+    # told to look again: every holder of an unread notification of that blog, no one else.
+    world.audience.follows |= {(ANN, BOB), (CAT, BOB)}
+    await world.notifications.handle(BlogPublished(
+        10, BOB, "Trip", "trip", world.clock.now(), "words"))
+    first = (await world.notifications.page(CAT, None, 1)).items[0]
+    await world.notifications.mark_read(CAT, first.id)
+    await world.notifications.handle(BlogPublished(
+        11, BOB, "Other", "other", world.clock.now(), "words"))
+    before = len(world.live.changes)
+    await world.notifications.handle(BlogReadersChanged(10))
+    assert [(c.recipient_id, c.notification) for c in world.live.changes[before:]] == [
+        (ANN, None)]
 
 
 async def test_others_notifications_are_not_found(world):
