@@ -122,16 +122,23 @@ async def test_a_new_blog_written_after_its_blog_was_hidden_is_never_shown(
     assert await shown(client, reader) == ([("new_blog", blog["id"])], 1)
 
 
-async def test_a_deleted_account_takes_its_friend_request_and_follow_with_it(client):
-    ann, kay = await sign_up(client), await sign_up(client)
+async def test_a_deleted_account_takes_its_friend_request_follow_and_like_with_it(client):
+    ann, kay, lou = await sign_up(client), await sign_up(client), await sign_up(client)
+    liked, shared = await publish(client, ann, title="Liked"), await publish(client, ann)
+    for liker, blog in [(kay, liked), (kay, shared), (lou, shared)]:
+        r = await client.post(f"/api/v1/blog/{blog['id']}/like", headers=bearer(liker))
+        assert r.status_code in (200, 201, 204), r.text
     r = await client.post(f"/api/v1/follows/{uid(ann)}", headers=bearer(kay))
     assert r.status_code == 201, r.text
     r = await client.post(f"/api/v1/friends/requests/{uid(ann)}", headers=bearer(kay))
     assert r.status_code in (200, 201), r.text
     kinds, unread = await shown(client, ann)
-    assert sorted(kinds) == [("friend_request", None), ("new_follower", None)] and unread == 2
+    assert sorted(kinds) == [("blog_liked", liked["id"]), ("blog_liked", shared["id"]),
+                             ("friend_request", None), ("new_follower", None)]
+    assert unread == 4
 
     r = await client.request("DELETE", "/api/v1/user/me", headers=bearer(kay),
                              json={"password": PASSWORD})
     assert r.status_code == 204, r.text
-    assert await shown(client, ann) == ([], 0)
+    # Lou's like of the shared blog stands, and so does its notification.
+    assert await shown(client, ann) == ([("blog_liked", shared["id"])], 1)

@@ -12,8 +12,9 @@ from .entities import Change, Draft, Kind, Notification, Position
 class NotificationStore(Protocol):
     """Every read (page, counts, the notification an add hands back) and every change by
     the recipient (read, delete) sees only what its recipient may be shown now: one about a
-    blog while they may read that blog (its author always), a friend request or a follow
-    while its sender's account exists. The others stay stored, out of sight."""
+    blog while they may read that blog (its author always), a friend request, a follow or
+    a reaction while one of its senders' accounts exists. The others stay stored, out of
+    sight."""
 
     async def add(self, draft: Draft, now: datetime) -> Notification | None:
         """Store `draft`, or add its actor to the unread notification with the same

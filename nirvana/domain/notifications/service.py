@@ -13,8 +13,8 @@ Nobody calls the rules from a route: the social graph and blogs publish domain e
   unread notification; a read one stays, as a letter already opened does;
 - a mention notifies only someone who can see the text (no block with its author);
 - a notification about a blog is shown (listed, counted, told) only while its recipient may
-  read that blog, and a friend request or a follow only while its sender's account exists:
-  the store's reading rule, so it holds again when the blog comes back.
+  read that blog, and a friend request, a follow or a reaction only while one of its senders'
+  accounts exists: the store's reading rule, so it holds again when the blog comes back.
 """
 
 from __future__ import annotations

@@ -59,8 +59,9 @@ _SELECT = f"SELECT {_COLUMNS} FROM notifications n"
 # The reading rule (docs/protocol.md, Notifications), on `notifications n`, applied to every
 # read of a list and its count, and to what a write hands back to be told live: one about a
 # blog is shown while its recipient may read that blog (its author always; anyone else while
-# it is published, not hidden, in their audience, no block), and a friend request or a
-# follow while its sender's account exists (a deleted one takes its actor rows with it).
+# it is published, not hidden, in their audience, no block), and a friend request, a follow
+# or a reaction while one of its senders' accounts exists (a deleted one takes its actor rows,
+# and the request, follow or reaction, with it).
 # Checked when read rather than withdrawn when the blog changes, so it holds again when the
 # blog comes back (shown, audience widened) and cannot lose a race with a fan-out in flight.
 # The actor test is a scalar subquery, not EXISTS: PostgreSQL turns an EXISTS under OR into a
@@ -71,7 +72,7 @@ SHOWN = f"""(n.blog_id IS NULL OR EXISTS (
                 OR (b.status = 'published' AND b.hidden_at IS NULL
                     AND {NOT_BLOCKED.format(v="n.recipient_id")}
                     AND {IN_AUDIENCE.format(v="n.recipient_id")}))))
-    AND (n.kind NOT IN ('friend_request', 'new_follower') OR coalesce((
+    AND (n.kind NOT IN ('friend_request', 'new_follower', 'blog_liked') OR coalesce((
         SELECT true FROM notification_actors na WHERE na.notification_id = n.id LIMIT 1),
         false))"""
 
