@@ -138,11 +138,7 @@ class Notifications:
             case CommentDeleted():
                 await self._comment_deleted(event)
             case BlogReadersChanged(blog_id):
-                # The list shows a blog's notifications only to who may read it now (the
-                # store's reading rule), so nothing is withdrawn: whoever holds one unread
-                # is told the count, which their client takes as the cue to refetch.
-                for user_id in await self._store.unread_about_blog(blog_id):
-                    await self._tell(user_id)
+                await self._readers_changed(blog_id)
             case _:
                 pass  # events about something nobody is told of (FriendshipChanged)
 
@@ -176,6 +172,18 @@ class Notifications:
             for n in stored:
                 unread = counts.get(n.recipient_id, 0)
                 await self._live.changed(Change(n.recipient_id, n, unread))
+
+    async def _readers_changed(self, blog_id: int) -> None:
+        # The list shows a blog's notifications only to who may read it now (the store's
+        # reading rule), so nothing is withdrawn: whoever holds one unread is told the count,
+        # their client's cue to refetch. In batches, as a new blog's fan-out: a hidden blog
+        # may have told every follower of its author.
+        holders = await self._store.unread_about_blog(blog_id)
+        for start in range(0, len(holders), FAN_OUT_BATCH):
+            batch = holders[start:start + FAN_OUT_BATCH]
+            counts = await self._store.unread_counts(batch)
+            for user_id in batch:
+                await self._live.changed(Change(user_id, None, counts.get(user_id, 0)))
 
     async def _comment_added(self, event: CommentAdded) -> None:
         subject = f"comment:{event.comment_id}"
