@@ -10,7 +10,9 @@ from dataclasses import replace
 
 import pytest
 
+from nirvana.domain.moderation.entities import Role
 from tests.support.http import bearer, sign_up
+from tests.support.moderation import act, publish, signed_up_with_role
 from tests.support.smtp import html_of, text_of, until
 
 pytestmark = pytest.mark.anyio
@@ -199,3 +201,43 @@ async def test_a_mention_in_a_blog_is_mailed_to_who_may_read_it(client, smtp):
     assert len(smtp.handler.received) == 1  # nobody outside the friends-only audience
     r = await client.get("/api/v1/notifications", headers=bearer(cat))
     assert r.json()["items"] == []
+
+
+async def test_a_mention_on_a_hidden_blog_is_neither_stored_nor_mailed(client, smtp,
+                                                                     server_urls):
+    """Its author may still comment on a blog a moderator hid; whom the comment mentions may
+    not read it, so they are told nothing, by the app (dan) or by mail (eve, app off)."""
+    ann = await sign_up(client, "Ann Example", email="ann3@example.com")
+    dan = await sign_up(client, "Dan Reader", email="dan3@example.com")
+    eve = await sign_up(client, "Eve Mailed", email="eve3@example.com")
+    r = await client.patch("/api/v1/notifications/preferences", headers=bearer(eve),
+                           json={"preferences": [{"kind": "mentioned", "app": False}]})
+    assert r.status_code == 200, r.text
+    moderator = await signed_up_with_role(client, server_urls[0], Role.MODERATOR)
+    blog = await publish(client, ann, title="Under review")
+    target = {"kind": "blog", "id": blog["id"]}
+    names = f"@{dan['user']['username']} @{eve['user']['username']}"
+
+    async def comment() -> None:
+        r = await client.post(f"/api/v1/blog/{blog['id']}/comments", headers=bearer(ann),
+                              json={"body": f"{names} have a look"})
+        assert r.status_code == 201, r.text
+
+    assert (await act(client, moderator, "hide_blog", target)).status_code == 201
+    await comment()
+    await asyncio.sleep(0.5)
+    assert smtp.handler.received == []
+    r = await client.get("/api/v1/notifications", headers=bearer(dan))
+    assert r.json()["items"] == []
+    # Shown again, the same comment tells both: the path the hide closed is open.
+    assert (await act(client, moderator, "show_blog", target)).status_code == 201
+    await comment()
+
+    async def both():
+        return len(smtp.handler.received) == 2 and smtp.handler.received
+    mails = await until(both)
+    assert sorted(m["To"] for m in mails) == ["dan3@example.com", "eve3@example.com"]
+    assert {m["Subject"] for m in mails} == {
+        "Ann Example mentioned you in a comment on “Under review”"}
+    r = await client.get("/api/v1/notifications", headers=bearer(dan))
+    assert [n["kind"] for n in r.json()["items"]] == ["mentioned"]

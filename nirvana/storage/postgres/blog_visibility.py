@@ -1,8 +1,9 @@
 """Who may see a blog in a list, as SQL conditions on `blogs b`: published, not hidden, in the
 viewer's audience (domain/blogs/model.py `Audience`) and no block either way. Every list
-read asks `visible_to`: the blogs' own lists, search, a person's blogs (social.py); the
-notifications' rules take the audience and block conditions (notifications.py: who a
-mention may tell, and `SHOWN`, which notifications a reader is shown)."""
+read asks `visible_to`: the blogs' own lists, search, a person's blogs (social.py). Who may
+read one blog is `READABLE_BY`, the same conditions plus its author: the notifications' rules
+are built on it (notifications.py: who a comment's mention may tell, and `SHOWN`, which
+notifications a reader is shown), so a hidden blog's title reaches nobody by either."""
 
 from __future__ import annotations
 
@@ -45,9 +46,19 @@ CIRCLE_ARRAYS = """SELECT ARRAY(SELECT blocked_id FROM blocks WHERE blocker_id =
                      AS followed"""
 
 
+# Listed for anyone allowed: published and not hidden by a moderator.
+LISTED = ("b.status = 'published'", "b.hidden_at IS NULL")
+
+# Who may read one blog (GET /api/v1/blog/{id}, domain/blogs/reading.py `visible`), for a
+# signed-in reader {v}: its author always; anyone else while it is listed, in their
+# audience, and with no block either way.
+READABLE_BY = ("(b.author_id = {v} OR (" + " AND ".join(LISTED) + " AND " + NOT_BLOCKED
+               + " AND " + IN_AUDIENCE + "))")
+
+
 def visible_to(viewer_id: int | None, p: Params) -> list[str]:
     """The one condition of every list read: published, in the viewer's audience, no block."""
-    where = ["b.status = 'published'", "b.hidden_at IS NULL"]
+    where = list(LISTED)
     if viewer_id is None:
         where.append("b.audience = 'public'")
     else:

@@ -11,7 +11,7 @@ from typing import TypeVar
 import asyncpg
 
 from ...domain.notifications.mail import Contact
-from .blog_visibility import IN_AUDIENCE, NOT_BLOCKED
+from .blog_visibility import READABLE_BY
 from ...domain.notifications.entities import (
     MAX_SHOWN_ACTORS,
     MIXED_REACTIONS,
@@ -58,8 +58,8 @@ _SELECT = f"SELECT {_COLUMNS} FROM notifications n"
 
 # The reading rule (docs/protocol.md, Notifications), on `notifications n`, applied to every
 # read of a list and its count, and to what a write hands back to be told live: one about a
-# blog is shown while its recipient may read that blog (its author always; anyone else while
-# it is published, not hidden, in their audience, no block), and a friend request, a follow
+# blog is shown while its recipient may read that blog (blog_visibility.py READABLE_BY, the
+# rule of GET /api/v1/blog/{id}), and a friend request, a follow
 # or a reaction while one of its senders' accounts exists (a deleted one takes its actor rows,
 # and the request, follow or reaction, with it).
 # Checked when read rather than withdrawn when the blog changes, so it holds again when the
@@ -68,10 +68,7 @@ _SELECT = f"SELECT {_COLUMNS} FROM notifications n"
 # hashed scan of every notification's actors (docs/performance.md, notification reads).
 SHOWN = f"""(n.blog_id IS NULL OR EXISTS (
         SELECT 1 FROM blogs b WHERE b.id = n.blog_id
-           AND (b.author_id = n.recipient_id
-                OR (b.status = 'published' AND b.hidden_at IS NULL
-                    AND {NOT_BLOCKED.format(v="n.recipient_id")}
-                    AND {IN_AUDIENCE.format(v="n.recipient_id")}))))
+           AND {READABLE_BY.format(v="n.recipient_id")}))
     AND (n.kind NOT IN ('friend_request', 'new_follower', 'blog_liked') OR coalesce((
         SELECT true FROM notification_actors na WHERE na.notification_id = n.id LIMIT 1),
         false))"""
@@ -339,13 +336,11 @@ class PgNotificationAudience:
         return [r["id"] for r in rows]
 
     async def can_read_blog(self, user_id: int, blog_id: int) -> bool:
-        # The reading rule of every blog list (blog_visibility.py): published, in its
-        # audience, and no block between the reader and its author.
-        where = " AND ".join(["b.status = 'published'", NOT_BLOCKED.format(v="$2::bigint"),
-                              IN_AUDIENCE.format(v="$2::bigint")])
+        # The rule of reading the blog (blog_visibility.py READABLE_BY), the one `SHOWN`
+        # applies: a mention on a blog its reader may not read is neither stored nor mailed.
         return await self._pool.fetchval(
-            f"SELECT EXISTS (SELECT 1 FROM blogs b WHERE b.id = $1 AND {where})",
-            blog_id, user_id)
+            "SELECT EXISTS (SELECT 1 FROM blogs b WHERE b.id = $1 AND "
+            f"{READABLE_BY.format(v='$2::bigint')})", blog_id, user_id)
 
     async def user_ids(self, usernames: list[str]) -> dict[str, int]:
         rows = await self._pool.fetch(
