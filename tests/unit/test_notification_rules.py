@@ -219,6 +219,7 @@ async def test_a_change_of_a_blogs_readers_tells_who_holds_one_unread(world):
         11, BOB, "Other", "other", world.clock.now(), "words"))
     before = len(world.live.changes)
     await world.notifications.handle(BlogReadersChanged(10))
+    await world.notifications.settled()  # told after the change's answer, in the background
     assert [(c.recipient_id, c.notification) for c in world.live.changes[before:]] == [
         (ANN, None)]
 

@@ -78,6 +78,7 @@ class Notifications:
         self.preferences = preferences
         self.mail = mail
         self._likes = Coalescer(self._deliver_many)
+        self._telling: set[asyncio.Task] = set()  # readers-changed fan-outs under way
 
     # -- the entry other features may call directly -------------------------------------
 
@@ -138,7 +139,11 @@ class Notifications:
             case CommentDeleted():
                 await self._comment_deleted(event)
             case BlogReadersChanged(blog_id):
-                await self._readers_changed(blog_id)
+                # After the answer, not in it: a hide's or an audience change's holders may
+                # be every follower of the author, and the list is right without the frame.
+                task = asyncio.get_running_loop().create_task(self._readers_changed(blog_id))
+                self._telling.add(task)
+                task.add_done_callback(self._telling.discard)
             case _:
                 pass  # events about something nobody is told of (FriendshipChanged)
 
@@ -178,12 +183,15 @@ class Notifications:
         # reading rule), so nothing is withdrawn: whoever holds one unread is told the count,
         # their client's cue to refetch. In batches, as a new blog's fan-out: a hidden blog
         # may have told every follower of its author.
-        holders = await self._store.unread_about_blog(blog_id)
-        for start in range(0, len(holders), FAN_OUT_BATCH):
-            batch = holders[start:start + FAN_OUT_BATCH]
-            counts = await self._store.unread_counts(batch)
-            for user_id in batch:
-                await self._live.changed(Change(user_id, None, counts.get(user_id, 0)))
+        try:
+            holders = await self._store.unread_about_blog(blog_id)
+            for start in range(0, len(holders), FAN_OUT_BATCH):
+                batch = holders[start:start + FAN_OUT_BATCH]
+                counts = await self._store.unread_counts(batch)
+                for user_id in batch:
+                    await self._live.changed(Change(user_id, None, counts.get(user_id, 0)))
+        except Exception:  # in the background: nobody else would hear of it
+            log.exception("telling a blog's readers failed", extra={"blog_id": blog_id})
 
     async def _comment_added(self, event: CommentAdded) -> None:
         subject = f"comment:{event.comment_id}"
@@ -304,8 +312,11 @@ class Notifications:
             Change(recipient_id, None, await self._store.unread_count(recipient_id)))
 
     async def settled(self) -> None:
-        """Wait until every batch of coalesced likes is written."""
+        """Wait until every batch of coalesced likes is written and every change of a blog's
+        readers told."""
         await self._likes.settled()
+        while self._telling:
+            await asyncio.gather(*self._telling, return_exceptions=True)
 
     # -- the recipient's list ------------------------------------------------------------
 
