@@ -4,6 +4,10 @@ while its sender's account exists. Over the real API and PostgreSQL."""
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+
 import pytest
 
 from nirvana.domain.moderation.entities import Role
@@ -124,6 +128,11 @@ async def test_a_new_blog_written_after_its_blog_was_hidden_is_never_shown(
 
 async def test_a_deleted_account_takes_its_friend_request_follow_and_like_with_it(client):
     ann, kay, lou = await sign_up(client), await sign_up(client), await sign_up(client)
+    # Lou accepts a request of Ann's: Ann is told, until Lou's account goes.
+    r = await client.post(f"/api/v1/friends/requests/{uid(lou)}", headers=bearer(ann))
+    assert r.status_code in (200, 201), r.text
+    r = await client.post(f"/api/v1/friends/requests/{uid(ann)}/accept", headers=bearer(lou))
+    assert r.status_code in (200, 201, 204), r.text
     liked, shared = await publish(client, ann, title="Liked"), await publish(client, ann)
     for liker, blog in [(kay, liked), (kay, shared), (lou, shared)]:
         r = await client.post(f"/api/v1/blog/{blog['id']}/like", headers=bearer(liker))
@@ -134,11 +143,47 @@ async def test_a_deleted_account_takes_its_friend_request_follow_and_like_with_i
     assert r.status_code in (200, 201), r.text
     kinds, unread = await shown(client, ann)
     assert sorted(kinds) == [("blog_liked", liked["id"]), ("blog_liked", shared["id"]),
-                             ("friend_request", None), ("new_follower", None)]
-    assert unread == 4
+                             ("friend_accepted", None), ("friend_request", None),
+                             ("new_follower", None)]
+    assert unread == 5
 
     r = await client.request("DELETE", "/api/v1/user/me", headers=bearer(kay),
                              json={"password": PASSWORD})
     assert r.status_code == 204, r.text
-    # Lou's like of the shared blog stands, and so does its notification.
-    assert await shown(client, ann) == ([("blog_liked", shared["id"])], 1)
+    # Lou's like of the shared blog and acceptance stand, and so do their notifications.
+    assert sorted((await shown(client, ann))[0]) == [("blog_liked", shared["id"]),
+                                                     ("friend_accepted", None)]
+    r = await client.request("DELETE", "/api/v1/user/me", headers=bearer(lou),
+                             json={"password": PASSWORD})
+    assert r.status_code == 204, r.text
+    assert await shown(client, ann) == ([], 0)
+
+
+async def test_a_block_hides_a_third_partys_mention_on_the_blocked_authors_blog(
+        client, services):
+    """A block withdraws what either told the other; a mention by someone else on the
+    blocked author's blog is withdrawn by nobody, and the reading rule's block condition
+    alone keeps it from the list, the count and the data export (lifted, it is back)."""
+    ann, bob, cat = await sign_up(client), await sign_up(client), await sign_up(client)
+    blog = await publish(client, bob, title="Bob's thoughts")
+    r = await client.post(f"/api/v1/blog/{blog['id']}/comments", headers=bearer(cat),
+                          json={"body": f"@{ann['user']['username']} look"})
+    assert r.status_code == 201, r.text
+    assert await shown(client, ann) == ([("mentioned", blog["id"])], 1)
+
+    r = await client.post(f"/api/v1/blocks/{uid(bob)}", headers=bearer(ann))
+    assert r.status_code in (200, 201, 204), r.text
+    assert await shown(client, ann) == ([], 0)
+    r = await client.post("/api/v1/user/exports", headers=bearer(ann))
+    assert r.status_code == 202, r.text
+    assert await services.exports.build_next() is not None
+    [export] = (await client.get("/api/v1/user/exports", headers=bearer(ann))).json()["exports"]
+    r = await client.get(export["download_url"], headers=bearer(ann))
+    with zipfile.ZipFile(io.BytesIO(r.content)) as archive:
+        exported = json.loads(archive.read("notifications.json"))
+    assert [n["kind"] for n in exported] == []
+
+    r = await client.delete(f"/api/v1/blocks/{uid(bob)}", headers=bearer(ann))
+    assert r.status_code in (200, 204), r.text
+    # The export's own "ready" notice came meanwhile.
+    assert await shown(client, ann) == ([("notice", None), ("mentioned", blog["id"])], 2)

@@ -59,9 +59,9 @@ _SELECT = f"SELECT {_COLUMNS} FROM notifications n"
 # The reading rule (docs/protocol.md, Notifications), on `notifications n`, applied to every
 # read of a list and its count, and to what a write hands back to be told live: one about a
 # blog is shown while its recipient may read that blog (blog_visibility.py READABLE_BY, the
-# rule of GET /api/v1/blog/{id}), and a friend request, a follow
-# or a reaction while one of its senders' accounts exists (a deleted one takes its actor rows,
-# and the request, follow or reaction, with it).
+# rule of GET /api/v1/blog/{id}), and a friend request, an acceptance, a follow or a reaction
+# while one of its senders' accounts exists (a deleted one takes its actor rows, and the
+# request, friendship, follow or reaction, with it).
 # Checked when read rather than withdrawn when the blog changes, so it holds again when the
 # blog comes back (shown, audience widened) and cannot lose a race with a fan-out in flight.
 # The actor test is a scalar subquery, not EXISTS: PostgreSQL turns an EXISTS under OR into a
@@ -69,7 +69,8 @@ _SELECT = f"SELECT {_COLUMNS} FROM notifications n"
 SHOWN = f"""(n.blog_id IS NULL OR EXISTS (
         SELECT 1 FROM blogs b WHERE b.id = n.blog_id
            AND {READABLE_BY.format(v="n.recipient_id")}))
-    AND (n.kind NOT IN ('friend_request', 'new_follower', 'blog_liked') OR coalesce((
+    AND (n.kind NOT IN ('friend_request', 'friend_accepted', 'new_follower', 'blog_liked')
+         OR coalesce((
         SELECT true FROM notification_actors na WHERE na.notification_id = n.id LIMIT 1),
         false))"""
 
