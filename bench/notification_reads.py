@@ -27,7 +27,7 @@ from statistics import median
 
 import asyncpg
 
-from nirvana.storage.postgres.notifications import _PAGE, SHOWN
+from nirvana.storage.postgres.notifications import _PAGE, _UNREAD, SHOWN
 from nirvana.storage.postgres.pool import migrate
 
 from .embedded import throwaway_stores
@@ -120,7 +120,9 @@ STATEMENTS = {
         "before": "SELECT count(*) FROM notifications WHERE recipient_id = $1 "
                   "AND read_at IS NULL",
         "rule": "SELECT count(*) FROM notifications n WHERE n.recipient_id = $1 "
-                f"AND n.read_at IS NULL AND {SHOWN}"},
+                f"AND n.read_at IS NULL AND {SHOWN}",
+        # What the store asks now: the rule's count stopped at UNREAD_COUNTED.
+        "bounded": _UNREAD.format(recipient="$1")},
     # What a new blog's fan-out asks per batch of 1,000 followers (`unread_counts`).
     "counts_1000": {
         "before": "SELECT recipient_id, count(*) AS n FROM notifications "
@@ -128,7 +130,9 @@ STATEMENTS = {
                   "GROUP BY recipient_id",
         "rule": "SELECT n.recipient_id, count(*) AS n FROM notifications n "
                 f"WHERE n.recipient_id = ANY($1::bigint[]) AND n.read_at IS NULL AND {SHOWN} "
-                "GROUP BY n.recipient_id"},
+                "GROUP BY n.recipient_id",
+        "bounded": f"SELECT r.id, ({_UNREAD.format(recipient='r.id')}) AS n "
+                   "FROM unnest($1::bigint[]) AS r(id)"},
 }
 # The fan-out's batch: 1,000 of the other users (each holds ~25, a third unread).
 BATCH = list(range(2 + AUTHORS, 2 + AUTHORS + 1000))

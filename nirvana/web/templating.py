@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
+from ..domain.notifications.entities import UNREAD_COUNTED
 from ..http.page_cache import Version, answer
 from .assets import StaticAssets
 from .forms import KEY_FIELD, new_form_key
@@ -81,7 +82,15 @@ def _environment(assets: StaticAssets) -> jinja2.Environment:
     env.filters["datetime_iso"] = lambda at: at.isoformat() if at else ""
     env.filters["date_time"] = lambda at: at.strftime("%-d %b %Y, %H:%M UTC") if at else ""
     env.filters["bytes"] = human_bytes
+    env.filters["unread"] = unread_label
+    env.globals["unread_counted"] = UNREAD_COUNTED
     return env
+
+
+def unread_label(unread: int) -> str:
+    """The bell's count: the bound of the unread count means that many or more
+    (docs/protocol.md, Notifications), so "999+"; static/js/bell.js shows frames the same way."""
+    return f"{UNREAD_COUNTED - 1}+" if unread >= UNREAD_COUNTED else str(unread)
 
 
 class Pages:

@@ -24,7 +24,7 @@ from .frames import (
     RoleChange,
     UserIds,
 )
-from .notification_frames import NotificationOut
+from .notification_frames import UNREAD_DESCRIPTION, NotificationOut
 
 
 class Hello(Out):
@@ -186,7 +186,7 @@ class NotificationEvent(Out):
 
     type: Literal["notification"] = "notification"
     notification: NotificationOut
-    unread: int = Field(description="The unread count after it")
+    unread: int = Field(description=f"After it. {UNREAD_DESCRIPTION}")
 
 
 class NotificationsUnread(Out):
@@ -194,7 +194,7 @@ class NotificationsUnread(Out):
     notification (read, deleted, withdrawn). A client whose list differs refetches it."""
 
     type: Literal["notifications.unread"] = "notifications.unread"
-    unread: int
+    unread: int = Field(description=UNREAD_DESCRIPTION)
 
 
 class NewPostAuthorOut(Out):

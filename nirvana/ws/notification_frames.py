@@ -7,9 +7,16 @@ from datetime import datetime
 
 from pydantic import Field
 
-from ..domain.notifications.entities import Kind, Notification
+from ..domain.notifications.entities import UNREAD_COUNTED, Kind, Notification
 from ..domain.notifications.policy import link, summary
 from .frames import Out
+
+
+# What every unread count in the API and the frames means (docs/protocol.md, Notifications).
+UNREAD_DESCRIPTION = (
+    f"How many of your notifications are unread, counted up to {UNREAD_COUNTED:,}: "
+    f"{UNREAD_COUNTED:,} means {UNREAD_COUNTED:,} or more (show it as "
+    f"\"{UNREAD_COUNTED - 1}+\")")
 
 
 class NotificationActorOut(Out):

@@ -98,6 +98,25 @@ async def test_the_bell_follows_frames_a_page_socket_passes_on(site):
     await b.evaluate("""() => window.dispatchEvent(new CustomEvent("nirvana:frame",
         {detail: {type: "notifications.unread", unread: 3}}))""")
     assert flat([await count.inner_text()]) == ["3 unread"]
+    # The count's bound means that many or more (docs/protocol.md, Notifications).
+    await b.evaluate("""() => window.dispatchEvent(new CustomEvent("nirvana:frame",
+        {detail: {type: "notification", unread: 1000}}))""")
+    assert flat([await count.inner_text()]) == ["999+ unread"]
+    await b.evaluate("""() => window.dispatchEvent(new CustomEvent("nirvana:frame",
+        {detail: {type: "notifications.unread", unread: 999}}))""")
+    assert flat([await count.inner_text()]) == ["999 unread"]
     await b.evaluate("""() => window.dispatchEvent(new CustomEvent("nirvana:frame",
         {detail: {type: "notifications.unread", unread: 0}}))""")
     assert await count.is_hidden()
+
+
+async def test_the_bell_shows_999_plus_for_the_bound_of_the_count(site):
+    bob = await make_user(site.services, "Bob Builder")
+    # More unread than the count counts, in one statement; the page reads them as it would.
+    await site.services.pool.execute(
+        "INSERT INTO notifications (recipient_id, kind, subject, group_key, text, created_at,"
+        " updated_at) SELECT $1, 'notice', 'notice:' || i, 'notice:' || i, 'Export ready',"
+        " now(), now() FROM generate_series(1, 1001) i", bob.user.id)
+    b = await signed_in(site, bob)
+    await b.goto("/notifications")
+    assert flat([await b.locator("[data-bell] .count").inner_text()]) == ["999+ unread"]

@@ -164,3 +164,39 @@ async def test_a_blog_whose_readers_change_tells_who_holds_its_notification(live
     r = await live.http.get("/api/v1/notifications", headers=bearer(reader))
     assert r.json()["items"] == [] and r.json()["unread"] == 0
     await socket.close()
+
+
+async def test_the_unread_count_stops_at_1000_which_means_that_many_or_more(live):
+    ann, bob = await user(live.http), await user(live.http)
+    r = await live.http.post(f"/api/v1/follows/{ann['id']}", headers=bearer(bob))
+    assert r.status_code == 201
+    # 1,200 shown unread notices in one statement (through the API they would take minutes);
+    # every count below is read through the routes and the socket.
+    await live.services.pool.execute(
+        "INSERT INTO notifications (recipient_id, kind, subject, group_key, text, created_at,"
+        " updated_at) SELECT $1, 'notice', 'notice:' || i, 'notice:' || i, 'Export ready',"
+        " now(), now() FROM generate_series(1, 1200) i", bob["id"])
+
+    async def counts() -> tuple[int, int]:
+        listed = await live.http.get("/api/v1/notifications", headers=bearer(bob))
+        alone = await live.http.get("/api/v1/notifications/unread", headers=bearer(bob))
+        return listed.json()["unread"], alone.json()["unread"]
+
+    assert await counts() == (1000, 1000)
+    phone = await Client.connect(live.ws, bob)
+    assert valid(await phone.expect("notifications.unread"))["unread"] == 1000
+    # A new blog's fan-out counts its batch of followers together: still the bound.
+    blog = await publish(live.http, ann, title="Trip")
+    event = valid(await phone.expect("notification"))
+    assert (event["notification"]["blog_id"], event["unread"]) == (blog["id"], 1000)
+
+    # 1,201 unread; read 202 of them and the count is exact again below the bound.
+    await live.services.pool.execute(
+        "UPDATE notifications SET read_at = now() WHERE recipient_id = $1 AND kind = 'notice'"
+        " AND subject IN (SELECT 'notice:' || i FROM generate_series(1, 202) i)", bob["id"])
+    assert await counts() == (999, 999)
+    r = await live.http.post(f"/api/v1/notifications/{event['notification']['id']}/read",
+                             headers=bearer(bob))
+    assert r.json() == {"unread": 998}
+    assert valid(await phone.expect("notifications.unread"))["unread"] == 998
+    await phone.close()

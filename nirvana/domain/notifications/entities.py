@@ -102,3 +102,9 @@ class Change:
 
 
 MAX_SHOWN_ACTORS = 3
+
+# The unread count stops at this many shown rows, and this value means "this many or more"
+# (docs/protocol.md, Notifications): the reading rule is checked per row, and the count is
+# taken on every notification delivered, so an account that never reads must not pay for
+# all it holds. Clients show UNREAD_COUNTED - 1 followed by "+" for it.
+UNREAD_COUNTED = 1000

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from ...domain.notifications.preferences import DEFAULTS, KINDS, Channel
 
-from ...ws.notification_frames import NotificationOut
+from ...ws.notification_frames import UNREAD_DESCRIPTION, NotificationOut
 from ..api import In, Out
 
 MAX_PAGE = 100
@@ -23,11 +23,11 @@ class NotificationsOut(Out):
     items: list[NotificationOut] = Field(description="Latest activity first")
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; "
                                                 "null on the last page")
-    unread: int
+    unread: int = Field(description=UNREAD_DESCRIPTION)
 
 
 class UnreadOut(Out):
-    unread: int = Field(description="How many notifications are unread")
+    unread: int = Field(description=UNREAD_DESCRIPTION)
 
 
 class PreferenceOut(Out):

@@ -15,6 +15,7 @@ from .blog_visibility import READABLE_BY
 from ...domain.notifications.entities import (
     MAX_SHOWN_ACTORS,
     MIXED_REACTIONS,
+    UNREAD_COUNTED,
     Actor,
     Draft,
     Kind,
@@ -83,6 +84,14 @@ _PAGE = f"""SELECT {_COLUMNS}
     FROM (SELECT * FROM notifications n WHERE n.recipient_id = $1 {{after}}
           ORDER BY n.updated_at DESC, n.id DESC OFFSET 0) n
     WHERE {SHOWN} ORDER BY n.updated_at DESC, n.id DESC LIMIT {{limit}}"""
+
+
+# The unread count of one recipient, bounded: the rule stops being checked at the
+# UNREAD_COUNTED-th shown row (entities.py), which then stands for that many or more.
+_UNREAD = f"""SELECT count(*) FROM (
+        SELECT 1 FROM notifications n
+        WHERE n.recipient_id = {{recipient}} AND n.read_at IS NULL AND {SHOWN}
+        LIMIT {UNREAD_COUNTED}) u"""
 
 
 def _notification(row: asyncpg.Record) -> Notification:
@@ -226,11 +235,9 @@ class PgNotificationStore:
 
     async def unread_counts(self, recipient_ids: list[int]) -> dict[int, int]:
         rows = await self._pool.fetch(
-            "SELECT n.recipient_id, count(*) AS n FROM notifications n "
-            f"WHERE n.recipient_id = ANY($1::bigint[]) AND n.read_at IS NULL AND {SHOWN} "
-            "GROUP BY n.recipient_id",
-            recipient_ids)
-        return {r["recipient_id"]: r["n"] for r in rows}
+            f"SELECT r.id, ({_UNREAD.format(recipient='r.id')}) AS n "
+            "FROM unnest($1::bigint[]) AS r(id)", recipient_ids)
+        return {r["id"]: r["n"] for r in rows}
 
     async def _take_off(self, where: str, *args: object) -> list[int]:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -276,10 +283,7 @@ class PgNotificationStore:
         return [_notification(r) for r in rows]
 
     async def unread_count(self, recipient_id: int) -> int:
-        return await self._pool.fetchval(
-            "SELECT count(*) FROM notifications n "
-            f"WHERE n.recipient_id = $1 AND n.read_at IS NULL AND {SHOWN}",
-            recipient_id)
+        return await self._pool.fetchval(_UNREAD.format(recipient="$1"), recipient_id)
 
     async def mark_read(self, recipient_id: int, notification_id: int, now: datetime) -> bool:
         status = await self._pool.execute(
