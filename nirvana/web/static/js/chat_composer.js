@@ -102,6 +102,6 @@ export function retry(clientId) {
   const entry = pending.get(clientId);
   if (!entry) return;
   pending.delete(clientId);
-  const { failed, ...fields } = entry;
+  const { failed, stored, ...fields } = entry;
   dispatch(fields, clientId);
 }

@@ -9,6 +9,7 @@ import { State } from "./protocol.js";
 import { $, api, client, conversations, current, histories, learnPeople, muted, notLive, people,
   presence, setFriends, setNotLive } from "./chat_state.js";
 import { renderFriends, renderList, setMore } from "./chat_list.js";
+import { settleSends } from "./chat_messages.js";
 import { closeConversation, markSeen, openConversation, openDirect, openFromAddress } from
   "./chat_conversations.js";
 
@@ -211,8 +212,10 @@ async function readOverHttp() {
   histories.clear();
   for (const c of list.conversations) conversations.set(c.id, c);
   if (recent) {
-    histories.set(asked, { messages: new Map(recent.messages.map((m) => [m.seq, m])),
-                           complete: recent.messages.length < 50 });
+    const kept = { messages: new Map(recent.messages.map((m) => [m.seq, m])),
+                   complete: recent.messages.length < 50 };
+    settleSends(asked, kept);
+    histories.set(asked, kept);
   }
   renderList();
   renderFriends();

@@ -6,7 +6,7 @@ import { $, api, client, conversations, current, histories, learnPeople, me, mut
 import { State } from "./protocol.js";
 import { setComposerMode } from "./chat_composer.js";
 import { renderHeader, renderList } from "./chat_list.js";
-import { renderMessages } from "./chat_messages.js";
+import { renderMessages, settleSends } from "./chat_messages.js";
 import { renderTyping } from "./chat_typing.js";
 
 const PAGE = 50;
@@ -84,6 +84,7 @@ export async function loadHistory(id, before = null) {
   const kept = histories.get(id) || { messages: new Map(), complete: false };
   for (const m of answer.messages) kept.messages.set(m.seq, m);
   if (answer.messages.length < PAGE) kept.complete = true;
+  settleSends(id, kept);
   histories.set(id, kept);
   await learnPeople(answer.messages.map((m) => m.sender_id));
 }

@@ -150,10 +150,27 @@ export function renderMessages({ toBottom = false, keepFrom = null } = {}) {
 
 export function upsertMessage(message) {
   const kept = histories.get(message.conversation_id);
-  if (!kept) return;
+  if (!kept) {
+    // Its history is not read yet (it may be under way, read before this send was stored):
+    // the pending send keeps its stored copy until the history takes it (`settleSends`).
+    const entry = message.client_id && pending.get(message.client_id);
+    if (entry && entry.conversation_id === message.conversation_id) entry.stored = message;
+    return;
+  }
   kept.messages.set(message.seq, message);
   if (message.client_id) pending.delete(message.client_id);
   if (message.conversation_id === current) renderMessages();
+}
+
+/** A conversation's history was just read into `kept`: the sends confirmed before it (their
+ *  ack or their `newMessage` came first) go into it, unless it already holds them (its copy
+ *  is the newer), and are no longer pending, whatever the order of answers. */
+export function settleSends(conversationId, kept) {
+  for (const [clientId, entry] of pending) {
+    if (entry.conversation_id !== conversationId || !entry.stored) continue;
+    if (!kept.messages.has(entry.stored.seq)) kept.messages.set(entry.stored.seq, entry.stored);
+    pending.delete(clientId);
+  }
 }
 
 function react(message, emoji, add) {
