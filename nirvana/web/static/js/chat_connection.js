@@ -9,7 +9,7 @@ import { State } from "./protocol.js";
 import { $, api, client, conversations, current, histories, learnPeople, muted, notLive, people,
   presence, setFriends, setNotLive } from "./chat_state.js";
 import { renderFriends, renderList, setMore } from "./chat_list.js";
-import { settleSends } from "./chat_messages.js";
+import { clearHistories, settleSends } from "./chat_messages.js";
 import { closeConversation, markSeen, openConversation, openDirect, openFromAddress } from
   "./chat_conversations.js";
 
@@ -144,7 +144,7 @@ async function readEverything() {
   setNotLive(false);
   applyFriends(friendList, preferences);
   conversations.clear();
-  histories.clear();  // what was shown may have missed events: read it again
+  clearHistories();  // what was shown may have missed events: read it again
   setMore(list.next_cursor, loadMore);
   await listed(list.conversations);
   renderList();
@@ -209,7 +209,7 @@ async function readOverHttp() {
   setNotLive(true);
   applyFriends(friendList, preferences, true);
   conversations.clear();
-  histories.clear();
+  clearHistories();
   for (const c of list.conversations) conversations.set(c.id, c);
   if (recent) {
     const kept = { messages: new Map(recent.messages.map((m) => [m.seq, m])),

@@ -6,7 +6,7 @@ import { $, api, client, conversations, current, histories, learnPeople, me, mut
 import { State } from "./protocol.js";
 import { setComposerMode } from "./chat_composer.js";
 import { renderHeader, renderList } from "./chat_list.js";
-import { renderMessages, settleSends } from "./chat_messages.js";
+import { beginHistoryRead, endHistoryRead, renderMessages, takeHistory } from "./chat_messages.js";
 import { renderTyping } from "./chat_typing.js";
 
 const PAGE = 50;
@@ -74,17 +74,24 @@ export async function loadHistory(id, before = null) {
   if (before != null) fields.before = before;
   // The list shown was read over HTTP (no socket yet): its conversations are read so too.
   const viaHttp = notLive && client.state !== State.CONNECTED;
-  const answer = viaHttp ? await api("GET",
-    `/api/v1/conversations/${encodeURIComponent(id)}/messages?${new URLSearchParams(
-      before != null ? { limit: PAGE, before } : { limit: PAGE })}`) :
-    await client.command("history", fields);
-  // Live meanwhile: the socket's read (which clears the histories first) replaces this
+  // Changes to its messages heard until the answer is in go over it (`takeHistory`).
+  const read = beginHistoryRead(id);
+  let answer;
+  try {
+    answer = viaHttp ? await api("GET",
+      `/api/v1/conversations/${encodeURIComponent(id)}/messages?${new URLSearchParams(
+        before != null ? { limit: PAGE, before } : { limit: PAGE })}`) :
+      await client.command("history", fields);
+  } finally {
+    endHistoryRead(id, read);
+  }
+  // Everything was read again meanwhile (live now, or a reload): that reading replaces this
   // older snapshot, which must neither overwrite its messages nor stand in for its read.
-  if (viaHttp && !notLive) return;
+  if (read.stale) return;
   const kept = histories.get(id) || { messages: new Map(), complete: false };
   for (const m of answer.messages) kept.messages.set(m.seq, m);
   if (answer.messages.length < PAGE) kept.complete = true;
-  settleSends(id, kept);
+  takeHistory(id, read, kept);
   histories.set(id, kept);
   await learnPeople(answer.messages.map((m) => m.sender_id));
 }

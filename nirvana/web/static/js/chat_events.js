@@ -7,7 +7,7 @@ import { $, client, conversations, current, friends, histories, learnPeople, me,
 import { onChange, removedUnlisted } from "./chat_connection.js";
 import { closeConversation, markSeen } from "./chat_conversations.js";
 import { renderFriends, renderHeader, renderList } from "./chat_list.js";
-import { renderMessages, upsertMessage } from "./chat_messages.js";
+import { hideMessage, renderMessages, upsertMessage } from "./chat_messages.js";
 import { clearTyping } from "./chat_typing.js";
 
 export function setUpEvents() {
@@ -54,12 +54,8 @@ export function setUpEvents() {
   for (const type of ["message.edited", "reaction"]) onChange(type, ({ message }) => upsertMessage(message));
 
   onChange("message.deleted", ({ conversation_id, seq, scope, message }) => {
-    if (scope === "me") {
-      histories.get(conversation_id)?.messages.delete(seq);
-      if (conversation_id === current) renderMessages();
-    } else {
-      upsertMessage(message);
-    }
+    if (scope === "me") hideMessage(conversation_id, seq);
+    else upsertMessage(message);
   });
 
   onChange("member.added", membershipChanged);

@@ -148,7 +148,46 @@ export function renderMessages({ toBottom = false, keepFrom = null } = {}) {
   }
 }
 
+// The reads of a conversation's history under way, and the changes to its messages heard
+// while they are (seq → the message as last heard, or null: hidden for me). An answer may
+// have been read before those changes: they go over it once it is in (`takeHistory`).
+// One record per conversation, shared by its reads; a full reload makes it stale.
+const reads = new Map();  // conversation id → {under, heard, stale}
+
+/** A read of the conversation's history begins; call `endHistoryRead` when it ends. */
+export function beginHistoryRead(conversationId) {
+  let read = reads.get(conversationId);
+  if (!read) reads.set(conversationId, read = { under: 0, heard: new Map(), stale: false });
+  read.under += 1;
+  return read;
+}
+
+export function endHistoryRead(conversationId, read) {
+  read.under -= 1;
+  if (!read.under && reads.get(conversationId) === read) reads.delete(conversationId);
+}
+
+/** Every history is read again (a full reload, or the HTTP view): what was shown, the reads
+ *  under way and what they heard are all older than that reading, so none of them is kept. */
+export function clearHistories() {
+  histories.clear();
+  for (const read of reads.values()) read.stale = true;
+  reads.clear();
+}
+
+/** A read of `conversationId`'s history was merged into `kept`: the changes heard during it
+ *  go over it (heard in `pos` order, the last copy of each message is the newest), then the
+ *  sends confirmed before it are settled. */
+export function takeHistory(conversationId, read, kept) {
+  for (const [seq, message] of read.heard) {
+    if (message) kept.messages.set(seq, message);
+    else kept.messages.delete(seq);
+  }
+  settleSends(conversationId, kept);
+}
+
 export function upsertMessage(message) {
+  reads.get(message.conversation_id)?.heard.set(message.seq, message);
   const kept = histories.get(message.conversation_id);
   if (!kept) {
     // Its history is not read yet (it may be under way, read before this send was stored):
@@ -160,6 +199,13 @@ export function upsertMessage(message) {
   kept.messages.set(message.seq, message);
   if (message.client_id) pending.delete(message.client_id);
   if (message.conversation_id === current) renderMessages();
+}
+
+/** The message leaves the user's history (deleted for me, here or on another device). */
+export function hideMessage(conversationId, seq) {
+  reads.get(conversationId)?.heard.set(seq, null);
+  histories.get(conversationId)?.messages.delete(seq);
+  if (conversationId === current) renderMessages();
 }
 
 /** A conversation's history was just read into `kept`: the sends confirmed before it (their
@@ -183,8 +229,7 @@ function removeMessage(message, scope) {
   if (!window.confirm(question)) return;
   client.command("delete", { conversation_id: message.conversation_id, seq: message.seq, scope }).then(({ message: gone }) => {
     if (scope === "me") {
-      histories.get(message.conversation_id)?.messages.delete(message.seq);
-      renderMessages();
+      hideMessage(message.conversation_id, message.seq);
     } else {
       upsertMessage(gone);
     }

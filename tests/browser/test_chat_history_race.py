@@ -1,0 +1,107 @@
+"""Changes that reach the chat page while a conversation's history is being read: the other
+member sends, edits a message and reacts to another after the server read the history and
+before its answer reached the page. Once the answer is in, the page shows what `history`
+would answer now: the new message once, the edit, the reaction."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import parse_qs, quote, urlparse
+
+from playwright.async_api import expect
+
+from tests.support.browser_chat import api_sign_up, befriend, messages, open_chat_with, send
+
+
+class HeldHistory:
+    """Once `armed`, the next `history` answer is held at the network (the server has read it)
+    until `release()`; the frames after it reach the page meanwhile, and their types are noted
+    as they are passed on."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.held = asyncio.Event()
+        self.passed: list[str] = []
+        self.passed_more = asyncio.Event()
+        self._history_id = None
+        self._answer = None
+
+    async def route(self, ws) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "history" and self.armed and self._history_id is None:
+                self._history_id = frame.get("id")
+            server.send(message)
+
+        def from_server(message) -> None:
+            frame = json.loads(message)
+            if self._answer is None and self._history_id is not None \
+                    and frame.get("id") == self._history_id:
+                self._answer = (ws, message)
+                self.held.set()
+                return
+            ws.send(message)
+            self.passed.append(frame.get("type"))
+            self.passed_more.set()
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    async def passed_on(self, *types: str) -> None:
+        async with asyncio.timeout(10):
+            while not all(t in self.passed for t in types):
+                self.passed_more.clear()
+                await self.passed_more.wait()
+
+    def release(self) -> None:
+        page, message = self._answer
+        page.send(message)
+
+
+async def test_changes_heard_while_the_history_is_read_show_once_it_is_in(site):
+    page_a, page_b = await site.new_page(), await site.new_page()
+    a = await api_sign_up(site, page_a, "Ada Reading")
+    b = await api_sign_up(site, page_b, "Ben Writing")
+    await befriend(site, page_a, a, page_b, b)
+    await open_chat_with(page_b, a)
+    for text in ("edit me", "react to me"):
+        await send(page_b, text)
+    await expect(page_b.locator('#messages li.mine [data-tick="sent"]')).to_have_count(2)
+    conversation = parse_qs(urlparse(page_b.url).query)["c"][0]
+    first, second = [await page_b.locator("#messages li", has_text=text).get_attribute("data-seq")
+                     for text in ("edit me", "react to me")]
+    at = f"/api/v1/conversations/{conversation}/messages"
+    origin = {"Origin": site.base}
+
+    held = HeldHistory()
+    await page_a.route_web_socket("**/ws*", held.route)
+    await page_a.goto("/chat")
+    await page_a.locator("#chat-status", has_text="Connected").wait_for()
+    held.armed = True
+    await page_a.locator("#conversation-list li", has_text="Ben Writing").get_by_role(
+        "button").first.click()
+    async with asyncio.timeout(10):
+        await held.held.wait()
+
+    # The history is read: Ben's changes come after it, and reach the page before its answer.
+    sent = await page_b.context.request.post(at, headers=origin,
+                                             data={"text": "sent while you read"})
+    assert sent.status == 201, await sent.text()
+    edited = await page_b.context.request.patch(f"{at}/{first}", headers=origin,
+                                                data={"text": "edited while you read"})
+    assert edited.ok, await edited.text()
+    reacted = await page_b.context.request.put(f"{at}/{second}/reactions/{quote('👍')}",
+                                               headers=origin)
+    assert reacted.ok, await reacted.text()
+    await held.passed_on("newMessage", "message.edited", "reaction")
+    held.release()
+
+    await expect(messages(page_a)).to_have_text(
+        ["edited while you read", "react to me", "sent while you read"])
+    liked = page_a.locator("#messages li", has_text="react to me").locator(".reactions button")
+    await expect(liked).to_have_text(["👍 1"])
+    await expect(page_a.locator("#messages li", has_text="edited while you read").locator(
+        ".meta")).to_contain_text("· edited")
