@@ -1,7 +1,8 @@
 """Changes that reach the chat page while a conversation's history is being read: the other
 member sends, edits a message and reacts to another after the server read the history and
 before its answer reached the page. Once the answer is in, the page shows what `history`
-would answer now: the new message once, the edit, the reaction."""
+would answer now: the new message once, the edit, the reaction. And the same for events heard
+while a sender's name is read, or while you are removed from a group whose history is read."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class HeldHistory:
         self.held = asyncio.Event()
         self.passed: list[str] = []
         self.passed_more = asyncio.Event()
+        self.asked: list[str] = []  # the types of the page's frames, in order
+        self.asked_more = asyncio.Event()
         self._history_id = None
         self._answer = None
 
@@ -35,6 +38,8 @@ class HeldHistory:
             if frame.get("type") == "history" and self.armed and self._history_id is None:
                 self._history_id = frame.get("id")
             server.send(message)
+            self.asked.append(frame.get("type"))
+            self.asked_more.set()
 
         def from_server(message) -> None:
             frame = json.loads(message)
@@ -55,6 +60,12 @@ class HeldHistory:
             while not all(t in self.passed for t in types):
                 self.passed_more.clear()
                 await self.passed_more.wait()
+
+    async def asked_after(self, start: int, kind: str) -> None:
+        async with asyncio.timeout(10):
+            while kind not in self.asked[start:]:
+                self.asked_more.clear()
+                await self.asked_more.wait()
 
     def release(self) -> None:
         page, message = self._answer
@@ -105,3 +116,91 @@ async def test_changes_heard_while_the_history_is_read_show_once_it_is_in(site):
     await expect(liked).to_have_text(["👍 1"])
     await expect(page_a.locator("#messages li", has_text="edited while you read").locator(
         ".meta")).to_contain_text("· edited")
+
+
+async def post(site, page, path: str, data: dict | None = None, method: str = "post"):
+    answer = await getattr(page.context.request, method)(path, headers={"Origin": site.base},
+                                                         data=data)
+    assert answer.ok, await answer.text()
+    return await answer.json() if answer.status != 204 else None
+
+
+async def test_an_edit_heard_while_the_senders_name_is_read_stays(site):
+    """A new member's first message is shown at once while the page reads their name; their
+    edit of it, heard meanwhile, is not put back under that first copy once the name is in."""
+    page_a, page_b, page_c = await site.new_page(), await site.new_page(), await site.new_page()
+    a = await api_sign_up(site, page_a, "Ada Group")
+    b = await api_sign_up(site, page_b, "Ben Owner")
+    c = await api_sign_up(site, page_c, "Cleo Newcomer")
+    await befriend(site, page_a, a, page_b, b)
+    await befriend(site, page_b, b, page_c, c)
+    group = (await post(site, page_b, "/api/v1/conversations",
+                        {"kind": "group", "name": "Book club", "member_ids": [a["id"]]}))
+    at = f"/api/v1/conversations/{group['id']}"
+    await post(site, page_b, f"{at}/messages", {"text": "welcome"})
+
+    asked, release = [], asyncio.Event()
+    asked_more = asyncio.Event()
+
+    async def held_name(route):
+        asked.append(route.request.url)
+        asked_more.set()
+        await release.wait()
+        await route.continue_()
+
+    await page_a.route(f"**/api/v1/users/{c['id']}", held_name)
+    await page_a.goto("/chat")
+    await page_a.locator("#chat-status", has_text="Connected").wait_for()
+    await page_a.locator("#conversation-list li", has_text="Book club").get_by_role(
+        "button").first.click()
+    await expect(messages(page_a)).to_have_text(["welcome"])
+
+    await post(site, page_b, f"{at}/members", {"user_ids": [c["id"]]})
+    async with asyncio.timeout(10):
+        while not asked:  # the page reads the newcomer's name, held
+            asked_more.clear()
+            await asked_more.wait()
+    first = await post(site, page_c, f"{at}/messages", {"text": "hello all"})
+    seq = first.get("message", first)["seq"]
+    await post(site, page_c, f"{at}/messages/{seq}", {"text": "hello all, edited"}, "patch")
+    await expect(messages(page_a)).to_have_text(["welcome", "hello all, edited"])
+    release.set()
+    await expect(page_a.locator("#announcer")).to_have_text("Cleo Newcomer: hello all")
+    await expect(messages(page_a)).to_have_text(["welcome", "hello all, edited"])
+    await expect(page_a.locator("#messages li", has_text="hello all").locator(".sender")).to_have_text(
+        "Cleo Newcomer")
+
+
+async def test_a_history_read_as_you_are_removed_is_dropped(site):
+    """Removed from a group while its history is read: that answer is not kept, so once added
+    back the group's history is read again and shows what was said meanwhile."""
+    page_a, page_b = await site.new_page(), await site.new_page()
+    a = await api_sign_up(site, page_a, "Ada Removed")
+    b = await api_sign_up(site, page_b, "Ben Admin")
+    await befriend(site, page_a, a, page_b, b)
+    group = (await post(site, page_b, "/api/v1/conversations",
+                        {"kind": "group", "name": "Choir", "member_ids": [a["id"]]}))
+    at = f"/api/v1/conversations/{group['id']}"
+    await post(site, page_b, f"{at}/messages", {"text": "before"})
+
+    held = HeldHistory()
+    await page_a.route_web_socket("**/ws*", held.route)
+    await page_a.goto("/chat")
+    await page_a.locator("#chat-status", has_text="Connected").wait_for()
+    held.armed = True
+    await page_a.locator("#conversation-list li", has_text="Choir").get_by_role(
+        "button").first.click()
+    async with asyncio.timeout(10):
+        await held.held.wait()
+    await post(site, page_b, f"{at}/members/{a['id']}", method="delete")
+    await held.passed_on("member.removed")
+    await page_a.locator("#chat-status", has_text="You were removed from the group.").wait_for()
+    start = len(held.asked)
+    held.release()
+    await held.asked_after(start, "presence_of")  # the opening went on past its history read
+
+    await post(site, page_b, f"{at}/messages", {"text": "while you were out"})
+    await post(site, page_b, f"{at}/members", {"user_ids": [a["id"]]})
+    await page_a.locator("#conversation-list li", has_text="Choir").get_by_role(
+        "button").first.click()
+    await expect(messages(page_a)).to_have_text(["before", "while you were out"])

@@ -2,20 +2,25 @@
 // presence and profiles, applied to the shared state and shown (typing: chat_typing.js).
 
 import { messagePreview } from "./chat_dom.js";
-import { $, client, conversations, current, friends, histories, learnPeople, me, nameOf, people,
+import { $, client, conversations, current, friends, learnPeople, me, nameOf, people,
   presence } from "./chat_state.js";
 import { onChange, removedUnlisted } from "./chat_connection.js";
 import { closeConversation, markSeen } from "./chat_conversations.js";
 import { renderFriends, renderHeader, renderList } from "./chat_list.js";
-import { hideMessage, renderMessages, upsertMessage } from "./chat_messages.js";
+import { forgetHistory, hideMessage, renderMessages, upsertMessage } from "./chat_messages.js";
 import { clearTyping } from "./chat_typing.js";
 
 export function setUpEvents() {
   onChange("newMessage", async ({ message }) => {
+    // Shown at once, in the order heard: an edit or reaction of it heard while the names
+    // below are learnt goes over this copy, never under it.
+    upsertMessage(message);
+    clearTyping(message.conversation_id, message.sender_id);
     let c = conversations.get(message.conversation_id);
     if (!c) {  // a conversation someone else just started, or one past the pages read
       c = await learnOf(message.conversation_id);
       if (!c) return renderList();
+      if (message.conversation_id === current) renderMessages();
     }
     const self = c.members.find((m) => m.user_id === me.id);
     if (message.sender_id === me.id && self) self.read_seq = Math.max(self.read_seq, message.seq);
@@ -26,14 +31,15 @@ export function setUpEvents() {
     }
     c.last_seq = Math.max(c.last_seq || 0, message.seq);
     c.unread = Math.max(0, c.last_seq - (self?.read_seq ?? 0));
-    await learnPeople([message.sender_id]);
-    clearTyping(message.conversation_id, message.sender_id);
-    upsertMessage(message);
     renderList();
-    if (message.sender_id !== me.id) {
-      $("announcer").textContent = `${nameOf(message.sender_id)}: ${messagePreview(message)}`;
-      markSeen(message.conversation_id);
+    if (message.sender_id === me.id) return;
+    markSeen(message.conversation_id);
+    if (!people.has(message.sender_id)) {  // shown as "User N" until the name is known
+      await learnPeople([message.sender_id]);
+      renderList();
+      if (message.conversation_id === current) renderMessages();
     }
+    $("announcer").textContent = `${nameOf(message.sender_id)}: ${messagePreview(message)}`;
   });
 
   onChange("conversation.updated", ({ conversation }) => {
@@ -65,7 +71,7 @@ export function setUpEvents() {
     if (!user_ids.includes(me.id)) return membershipChanged({ conversation_id, user_ids });
     if (!conversations.has(conversation_id)) removedUnlisted(conversation_id);
     conversations.delete(conversation_id);
-    histories.delete(conversation_id);
+    forgetHistory(conversation_id);
     renderList();
     if (current === conversation_id) {
       closeConversation();

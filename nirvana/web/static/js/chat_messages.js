@@ -175,6 +175,15 @@ export function clearHistories() {
   reads.clear();
 }
 
+/** The user is no longer in the conversation: its history, and the reads of it under way
+ *  (their answers are dropped, as `clearHistories` drops them all). */
+export function forgetHistory(conversationId) {
+  histories.delete(conversationId);
+  const read = reads.get(conversationId);
+  if (read) read.stale = true;
+  reads.delete(conversationId);
+}
+
 /** A read of `conversationId`'s history was merged into `kept`: the changes heard during it
  *  go over it (heard in `pos` order, the last copy of each message is the newest), then the
  *  sends confirmed before it are settled. */
