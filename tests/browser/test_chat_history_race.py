@@ -13,6 +13,9 @@ from urllib.parse import parse_qs, quote, urlparse
 from playwright.async_api import expect
 
 from tests.support.browser_chat import api_sign_up, befriend, messages, open_chat_with, send
+from tests.support.writes import many_writes
+
+settings_with_many_writes = many_writes()  # the paging test sends 55 messages
 
 
 class HeldHistory:
@@ -204,3 +207,45 @@ async def test_a_history_read_as_you_are_removed_is_dropped(site):
     await page_a.locator("#conversation-list li", has_text="Choir").get_by_role(
         "button").first.click()
     await expect(messages(page_a)).to_have_text(["before", "while you were out"])
+
+
+async def test_a_change_to_a_message_older_than_the_pages_read_opens_no_hole(site):
+    """The first page holds the last 50 of 55 messages. Reactions to the oldest ones, heard
+    while that page is read and once it is in, are not shown above a gap, and "Load earlier"
+    then shows every message once, in order."""
+    page_a, page_b = await site.new_page(), await site.new_page()
+    a = await api_sign_up(site, page_a, "Ada Paging")
+    b = await api_sign_up(site, page_b, "Ben Reacting")
+    await befriend(site, page_a, a, page_b, b)
+    await open_chat_with(page_b, a)
+    conversation = parse_qs(urlparse(page_b.url).query)["c"][0]
+    at = f"/api/v1/conversations/{conversation}/messages"
+    seqs = []
+    for n in range(1, 56):
+        sent = await post(site, page_b, at, {"text": f"note {n}"})
+        seqs.append(sent.get("message", sent)["seq"])
+
+    held = HeldHistory()
+    await page_a.route_web_socket("**/ws*", held.route)
+    await page_a.goto("/chat")
+    await page_a.locator("#chat-status", has_text="Connected").wait_for()
+    held.armed = True
+    await page_a.locator("#conversation-list li", has_text="Ben Reacting").get_by_role(
+        "button").first.click()
+    async with asyncio.timeout(10):
+        await held.held.wait()
+    await post(site, page_b, f"{at}/{seqs[0]}/reactions/{quote('👍')}", method="put")
+    await held.passed_on("reaction")
+    held.release()
+    await expect(messages(page_a)).to_have_count(50)
+    await expect(messages(page_a).first).to_have_text("note 6")
+
+    held.passed.clear()  # and one heard once the first page is in
+    await post(site, page_b, f"{at}/{seqs[1]}/reactions/{quote('👍')}", method="put")
+    await held.passed_on("reaction")
+    await page_a.get_by_role("button", name="Load earlier messages").click()
+    await expect(messages(page_a)).to_have_text([f"note {n}" for n in range(1, 56)])
+    await expect(page_a.get_by_role("button", name="Load earlier messages")).to_be_hidden()
+    for text in ("note 1", "note 2"):
+        item = page_a.locator("#messages li").filter(has=page_a.get_by_text(text, exact=True))
+        await expect(item.locator(".reactions button")).to_have_text(["👍 1"])

@@ -9,7 +9,7 @@ import { State } from "./protocol.js";
 import { $, api, client, conversations, current, histories, learnPeople, muted, notLive, people,
   presence, setFriends, setNotLive } from "./chat_state.js";
 import { renderFriends, renderList, setMore } from "./chat_list.js";
-import { clearHistories, settleSends } from "./chat_messages.js";
+import { clearHistories, keepPage, settleSends } from "./chat_messages.js";
 import { closeConversation, markSeen, openConversation, openDirect, openFromAddress } from
   "./chat_conversations.js";
 
@@ -212,8 +212,7 @@ async function readOverHttp() {
   clearHistories();
   for (const c of list.conversations) conversations.set(c.id, c);
   if (recent) {
-    const kept = { messages: new Map(recent.messages.map((m) => [m.seq, m])),
-                   complete: recent.messages.length < 50 };
+    const kept = keepPage(null, recent.messages, recent.messages.length < 50);
     settleSends(asked, kept);
     histories.set(asked, kept);
   }

@@ -6,7 +6,7 @@ import { $, api, client, conversations, current, histories, learnPeople, me, mut
 import { State } from "./protocol.js";
 import { setComposerMode } from "./chat_composer.js";
 import { renderHeader, renderList } from "./chat_list.js";
-import { beginHistoryRead, endHistoryRead, renderMessages, takeHistory } from "./chat_messages.js";
+import { beginHistoryRead, endHistoryRead, keepPage, renderMessages, takeHistory } from "./chat_messages.js";
 import { renderTyping } from "./chat_typing.js";
 
 const PAGE = 50;
@@ -88,9 +88,7 @@ export async function loadHistory(id, before = null) {
   // Everything was read again meanwhile (live now, or a reload): that reading replaces this
   // older snapshot, which must neither overwrite its messages nor stand in for its read.
   if (read.stale) return;
-  const kept = histories.get(id) || { messages: new Map(), complete: false };
-  for (const m of answer.messages) kept.messages.set(m.seq, m);
-  if (answer.messages.length < PAGE) kept.complete = true;
+  const kept = keepPage(histories.get(id), answer.messages, answer.messages.length < PAGE);
   takeHistory(id, read, kept);
   histories.set(id, kept);
   await learnPeople(answer.messages.map((m) => m.sender_id));

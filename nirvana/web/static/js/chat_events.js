@@ -2,7 +2,7 @@
 // presence and profiles, applied to the shared state and shown (typing: chat_typing.js).
 
 import { messagePreview } from "./chat_dom.js";
-import { $, client, conversations, current, friends, learnPeople, me, nameOf, people,
+import { $, client, conversations, current, friends, histories, learnPeople, me, nameOf, people,
   presence } from "./chat_state.js";
 import { onChange, removedUnlisted } from "./chat_connection.js";
 import { closeConversation, markSeen } from "./chat_conversations.js";
@@ -20,7 +20,7 @@ export function setUpEvents() {
     if (!c) {  // a conversation someone else just started, or one past the pages read
       c = await learnOf(message.conversation_id);
       if (!c) return renderList();
-      if (message.conversation_id === current) renderMessages();
+      if (shownWithHistory(message.conversation_id)) renderMessages();
     }
     const self = c.members.find((m) => m.user_id === me.id);
     if (message.sender_id === me.id && self) self.read_seq = Math.max(self.read_seq, message.seq);
@@ -37,7 +37,7 @@ export function setUpEvents() {
     if (!people.has(message.sender_id)) {  // shown as "User N" until the name is known
       await learnPeople([message.sender_id]);
       renderList();
-      if (message.conversation_id === current) renderMessages();
+      if (shownWithHistory(message.conversation_id)) renderMessages();
     }
     $("announcer").textContent = `${nameOf(message.sender_id)}: ${messagePreview(message)}`;
   });
@@ -101,6 +101,12 @@ export function setUpEvents() {
     renderList(); renderFriends();
     if (current) { renderHeader(); renderMessages(); }
   });
+}
+
+/** The conversation is open and its history read: with none (a reload still reading it), a
+ *  render would empty the list shown until that read is in. */
+function shownWithHistory(id) {
+  return id === current && histories.has(id);
 }
 
 /** A conversation the list does not hold, read by id and added; one an event added while it

@@ -184,13 +184,31 @@ export function forgetHistory(conversationId) {
   reads.delete(conversationId);
 }
 
+/** A page of a conversation's history goes into `kept` (a new one if none): its messages, and
+ *  `from`, the lowest seq the pages read cover without a gap, where "Load earlier" goes on. */
+export function keepPage(kept, messages, complete) {
+  kept ??= { messages: new Map(), from: Infinity, complete: false };
+  for (const m of messages) {
+    kept.messages.set(m.seq, m);
+    kept.from = Math.min(kept.from, m.seq);
+  }
+  if (complete) kept.complete = true;
+  return kept;
+}
+
+/** A copy of message `seq` may go into `kept`: a change to a message older than the pages
+ *  read would show it above a hole, and "Load earlier" would page on from it past the hole. */
+function covers(kept, seq) {
+  return kept.complete || seq >= kept.from || kept.messages.has(seq);
+}
+
 /** A read of `conversationId`'s history was merged into `kept`: the changes heard during it
  *  go over it (heard in `pos` order, the last copy of each message is the newest), then the
  *  sends confirmed before it are settled. */
 export function takeHistory(conversationId, read, kept) {
   for (const [seq, message] of read.heard) {
-    if (message) kept.messages.set(seq, message);
-    else kept.messages.delete(seq);
+    if (!message) kept.messages.delete(seq);
+    else if (covers(kept, seq)) kept.messages.set(seq, message);
   }
   settleSends(conversationId, kept);
 }
@@ -205,7 +223,7 @@ export function upsertMessage(message) {
     if (entry && entry.conversation_id === message.conversation_id) entry.stored = message;
     return;
   }
-  kept.messages.set(message.seq, message);
+  if (covers(kept, message.seq)) kept.messages.set(message.seq, message);
   if (message.client_id) pending.delete(message.client_id);
   if (message.conversation_id === current) renderMessages();
 }
@@ -223,7 +241,8 @@ export function hideMessage(conversationId, seq) {
 export function settleSends(conversationId, kept) {
   for (const [clientId, entry] of pending) {
     if (entry.conversation_id !== conversationId || !entry.stored) continue;
-    if (!kept.messages.has(entry.stored.seq)) kept.messages.set(entry.stored.seq, entry.stored);
+    const seq = entry.stored.seq;
+    if (!kept.messages.has(seq) && covers(kept, seq)) kept.messages.set(seq, entry.stored);
     pending.delete(clientId);
   }
 }

@@ -58,9 +58,8 @@ function hitLabel(message) {
 async function loadOlder(kept) {
   const list = $("messages");
   const fromBottom = list.scrollHeight - list.scrollTop;
-  const oldest = Math.min(...kept.messages.keys());
   try {
-    await loadHistory(current, Number.isFinite(oldest) ? oldest : null);
+    await loadHistory(current, Number.isFinite(kept.from) ? kept.from : null);
   } catch (error) {
     $("chat-status").textContent = `Earlier messages could not be loaded: ${error.message}`;
     return;
@@ -72,7 +71,7 @@ async function showFound(message) {
   await openConversation(message.conversation_id, { push: true });
   const kept = histories.get(message.conversation_id);
   for (let pages = 0; kept && !kept.messages.has(message.seq) && !kept.complete && pages < 20; pages++) {
-    await loadHistory(message.conversation_id, Math.min(...kept.messages.keys())).catch(() => {});
+    await loadHistory(message.conversation_id, kept.from).catch(() => {});
   }
   renderMessages();
   const item = $("messages").querySelector(`li[data-seq="${message.seq}"]`);

@@ -13,7 +13,7 @@ export const $ = (id) => document.getElementById(id);
 export const people = new Map();        // user id → {id, name, avatar}
 export const presence = new Map();      // user id → {state, last_seen}
 export const conversations = new Map(); // conversation id → Conversation (as the server sends it)
-export const histories = new Map();     // conversation id → {messages: Map seq → Message, complete}
+export const histories = new Map();     // conversation id → {messages: Map seq → Message, from, complete}
 export const pending = new Map();       // client id → {conversation_id, text, attachments, reply_to, failed}
 export const muted = new Set();         // conversation ids muted: no badge, no mail (HTTP, not live)
 export let current = null;              // the open conversation's id
