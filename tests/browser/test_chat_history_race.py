@@ -19,11 +19,12 @@ settings_with_many_writes = many_writes()  # the paging test sends 55 messages
 
 
 class HeldHistory:
-    """Once `armed`, the next `history` answer is held at the network (the server has read it)
-    until `release()`; the frames after it reach the page meanwhile, and their types are noted
-    as they are passed on."""
+    """Once `armed`, the next answer to a `kind` command (`history` unless told) is held at the
+    network (the server has read it) until `release()`; the frames after it reach the page
+    meanwhile, and their types are noted as they are passed on."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "history") -> None:
+        self.kind = kind
         self.armed = False
         self.held = asyncio.Event()
         self.passed: list[str] = []
@@ -38,7 +39,7 @@ class HeldHistory:
 
         def from_page(message) -> None:
             frame = json.loads(message)
-            if frame.get("type") == "history" and self.armed and self._history_id is None:
+            if frame.get("type") == self.kind and self.armed and self._history_id is None:
                 self._history_id = frame.get("id")
             server.send(message)
             self.asked.append(frame.get("type"))
@@ -58,9 +59,16 @@ class HeldHistory:
         ws.on_message(from_page)
         server.on_message(from_server)
 
+    def arm(self) -> None:
+        """Hold the next answer (again)."""
+        self._history_id = self._answer = None
+        self.held.clear()
+        self.armed = True
+
     async def passed_on(self, *types: str) -> None:
+        """Each of `types` was passed on (as many times as it is named)."""
         async with asyncio.timeout(10):
-            while not all(t in self.passed for t in types):
+            while not all(self.passed.count(t) >= types.count(t) for t in types):
                 self.passed_more.clear()
                 await self.passed_more.wait()
 
@@ -126,6 +134,10 @@ async def post(site, page, path: str, data: dict | None = None, method: str = "p
                                                          data=data)
     assert answer.ok, await answer.text()
     return await answer.json() if answer.status != 204 else None
+
+
+def seq_of(sent: dict) -> int:
+    return sent.get("message", sent)["seq"]
 
 
 async def test_an_edit_heard_while_the_senders_name_is_read_stays(site):
@@ -249,3 +261,99 @@ async def test_a_change_to_a_message_older_than_the_pages_read_opens_no_hole(sit
     for text in ("note 1", "note 2"):
         item = page_a.locator("#messages li").filter(has=page_a.get_by_text(text, exact=True))
         await expect(item.locator(".reactions button")).to_have_text(["👍 1"])
+
+
+async def test_deletes_heard_while_the_history_is_read_show_once_it_is_in(site):
+    """Ben deletes one message for everyone and Ada (on another device) one for herself after
+    the server read her history and before its answer reached her page: once it is in, the
+    first shows as deleted and the second is gone."""
+    page_a, page_b = await site.new_page(), await site.new_page()
+    a = await api_sign_up(site, page_a, "Ada Deleting")
+    b = await api_sign_up(site, page_b, "Ben Deleting")
+    await befriend(site, page_a, a, page_b, b)
+    await open_chat_with(page_b, a)
+    conversation = parse_qs(urlparse(page_b.url).query)["c"][0]
+    at = f"/api/v1/conversations/{conversation}/messages"
+    seqs = [seq_of(await post(site, page_b, at, {"text": text}))
+            for text in ("stays", "gone for everyone", "gone for Ada")]
+
+    held = HeldHistory()
+    await page_a.route_web_socket("**/ws*", held.route)
+    await page_a.goto("/chat")
+    await page_a.locator("#chat-status", has_text="Connected").wait_for()
+    held.armed = True
+    await page_a.locator("#conversation-list li", has_text="Ben Deleting").get_by_role(
+        "button").first.click()
+    async with asyncio.timeout(10):
+        await held.held.wait()
+    await post(site, page_b, f"{at}/{seqs[1]}", method="delete")
+    await post(site, page_a, f"{at}/{seqs[2]}?scope=me", method="delete")
+    await held.passed_on("message.deleted", "message.deleted")
+    held.release()
+
+    await expect(messages(page_a)).to_have_text(["stays", "This message was deleted."])
+    await expect(page_a.locator("#messages li.message")).to_have_count(2)
+
+
+async def test_an_edit_heard_while_an_earlier_page_is_read_shows_once_it_is_in(site):
+    """Ada's page shows the last 50 of 55 messages; Ben edits the second one after the server
+    read the earlier page Ada asked for and before its answer reached her page."""
+    page_a, page_b = await site.new_page(), await site.new_page()
+    a = await api_sign_up(site, page_a, "Ada Earlier")
+    b = await api_sign_up(site, page_b, "Ben Earlier")
+    await befriend(site, page_a, a, page_b, b)
+    await open_chat_with(page_b, a)
+    conversation = parse_qs(urlparse(page_b.url).query)["c"][0]
+    at = f"/api/v1/conversations/{conversation}/messages"
+    seqs = [seq_of(await post(site, page_b, at, {"text": f"note {n}"}))
+            for n in range(1, 56)]
+
+    held = HeldHistory()
+    await page_a.route_web_socket("**/ws*", held.route)
+    await page_a.goto("/chat")
+    await page_a.locator("#chat-status", has_text="Connected").wait_for()
+    await page_a.locator("#conversation-list li", has_text="Ben Earlier").get_by_role(
+        "button").first.click()
+    await expect(messages(page_a)).to_have_count(50)
+    held.arm()
+    await page_a.get_by_role("button", name="Load earlier messages").click()
+    async with asyncio.timeout(10):
+        await held.held.wait()
+    await post(site, page_b, f"{at}/{seqs[1]}", {"text": "note 2, edited"}, "patch")
+    await held.passed_on("message.edited")
+    held.release()
+
+    await expect(messages(page_a)).to_have_text(
+        ["note 1", "note 2, edited"] + [f"note {n}" for n in range(3, 56)])
+
+
+async def test_a_group_read_by_id_as_you_are_removed_is_not_listed(site):
+    """Ben adds Ada back to a group and removes her again after the server read the group for
+    her page (which did not list it) and before that answer reached it: the group is not put
+    back in her list."""
+    page_a, page_b = await site.new_page(), await site.new_page()
+    a = await api_sign_up(site, page_a, "Ada Out")
+    b = await api_sign_up(site, page_b, "Ben Deciding")
+    await befriend(site, page_a, a, page_b, b)
+    group = await post(site, page_b, "/api/v1/conversations",
+                       {"kind": "group", "name": "Choir", "member_ids": [a["id"]]})
+    at = f"/api/v1/conversations/{group['id']}"
+    await post(site, page_b, f"{at}/members/{a['id']}", method="delete")
+
+    held = HeldHistory("conversation")
+    await page_a.route_web_socket("**/ws*", held.route)
+    await page_a.goto("/chat")
+    await page_a.locator("#chat-status", has_text="Connected").wait_for()
+    held.armed = True
+    await post(site, page_b, f"{at}/members", {"user_ids": [a["id"]]})
+    async with asyncio.timeout(10):
+        await held.held.wait()
+    await post(site, page_b, f"{at}/members/{a['id']}", method="delete")
+    await held.passed_on("member.removed")
+    held.release()
+
+    # A group Ben starts with her after: listed once read, so the answer held is in by then.
+    await post(site, page_b, "/api/v1/conversations",
+               {"kind": "group", "name": "Band", "member_ids": [a["id"]]})
+    await expect(page_a.locator("#conversation-list li", has_text="Band")).to_have_count(1)
+    await expect(page_a.locator("#conversation-list li", has_text="Choir")).to_have_count(0)

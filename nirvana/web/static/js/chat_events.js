@@ -7,7 +7,8 @@ import { $, client, conversations, current, friends, histories, learnPeople, me,
 import { onChange, removedUnlisted } from "./chat_connection.js";
 import { closeConversation, markSeen } from "./chat_conversations.js";
 import { renderFriends, renderHeader, renderList } from "./chat_list.js";
-import { forgetHistory, hideMessage, renderMessages, upsertMessage } from "./chat_messages.js";
+import { beginHistoryRead, endHistoryRead, forgetHistory, hideMessage, renderMessages,
+  upsertMessage } from "./chat_messages.js";
 import { clearTyping } from "./chat_typing.js";
 
 export function setUpEvents() {
@@ -110,10 +111,17 @@ function shownWithHistory(id) {
 }
 
 /** A conversation the list does not hold, read by id and added; one an event added while it
- *  was read is newer and kept. Null if it cannot be read (not the user's any more). */
+ *  was read is newer and kept. Null if it cannot be read (not the user's any more), or if a
+ *  removal (or a full reload) heard while it was read made that answer stale. */
 async function learnOf(id) {
-  const answer = await client.command("conversation", { conversation_id: id }).catch(() => null);
-  if (!answer) return null;
+  const read = beginHistoryRead(id);
+  let answer;
+  try {
+    answer = await client.command("conversation", { conversation_id: id }).catch(() => null);
+  } finally {
+    endHistoryRead(id, read);
+  }
+  if (!answer || read.stale) return null;
   if (!conversations.has(id)) conversations.set(id, answer.conversation);
   const c = conversations.get(id);
   await learnPeople(c.members.map((m) => m.user_id));

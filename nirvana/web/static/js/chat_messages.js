@@ -151,7 +151,8 @@ export function renderMessages({ toBottom = false, keepFrom = null } = {}) {
 // The reads of a conversation's history under way, and the changes to its messages heard
 // while they are (seq → the message as last heard, or null: hidden for me). An answer may
 // have been read before those changes: they go over it once it is in (`takeHistory`).
-// One record per conversation, shared by its reads; a full reload makes it stale.
+// One record per conversation, shared by its reads (also of the conversation itself by id,
+// chat_events.js learnOf); a full reload, or the user's removal, makes it stale.
 const reads = new Map();  // conversation id → {under, heard, stale}
 
 /** A read of the conversation's history begins; call `endHistoryRead` when it ends. */
