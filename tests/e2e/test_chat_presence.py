@@ -45,6 +45,23 @@ async def test_typing_is_throttled_expires_and_reaches_members_only(live):
     await cb.close(), await cc.close()
 
 
+async def test_typing_stops_crossing_a_block_either_way(live):
+    a, b = await user(live.http), await user(live.http)
+    await befriend(live.services, a["id"], b["id"])
+    ca, cb = await connect(live, a), await connect(live, b)
+    cid = (await ca.command("open_direct", user_id=b["id"]))["conversation"]["id"]
+    r = await live.http.post(f"/api/v1/blocks/{b['id']}",
+                             headers={"Authorization": f"Bearer {a['jwt']}"})
+    assert r.status_code == 201
+    for typist, other in ((cb, ca), (ca, cb)):  # the blocked one, then the blocker
+        other.backlog.clear()
+        assert (await typist.command("typing", conversation_id=cid, active=True))["type"] \
+            == "ack"
+        await other.command("ping")  # frames arrive in order: any typing would be in by now
+        assert not [e for e in other.backlog if e["type"] == "typing" and e["active"]]
+    await ca.close(), await cb.close()
+
+
 async def test_presence_with_two_devices_visible_to_friends_only(live):
     a, b, stranger = await user(live.http), await user(live.http), await user(live.http)
     await befriend(live.services, a["id"], b["id"])

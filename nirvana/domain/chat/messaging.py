@@ -401,6 +401,9 @@ class Messaging:
     async def typing(self, user_id: int, conversation_id: str, active: bool) -> None:
         conversation = await self.conversation_for(user_id, conversation_id)
         others = [m for m in conversation.member_ids if m != user_id]
+        # A block ends what two people tell each other live, as it refuses their sends.
+        if others and (blocked := await self._peers.blocked_with(user_id, others)):
+            others = [m for m in others if m not in blocked]
         self.publisher.typing(conversation.id, user_id, active, others)
 
     async def head(self) -> int:
